@@ -1,0 +1,178 @@
+# librudp_shim: one non-recursive GNU Makefile.
+#
+#   make            build core, the shim, unit tests and helper programs
+#   make test       install what is missing, then unit tests + simulation + integration
+#   make demo       real programs over rudp, with proof it went over UDP
+#   make bench      benchmarks against kernel TCP on the link emulator
+#   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
+#   make fuzz       libFuzzer targets for a bounded time (clang)
+#
+# Everything lands under $(BUILD); sanitizer builds use their own BUILD so
+# objects never mix.
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+PREFIX  ?= /usr/local
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
+              -MMD -MP $(WARN) $(SAN)
+# core/ and shim/ also take -Wconversion; Criterion's macros trip it in tests.
+CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
+LDLIBS_ALL := -lpthread $(SAN)
+
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_LIB := $(BUILD)/libcore.a
+
+SHIM_SRC := $(wildcard shim/*.c)
+SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.o)
+SHIM_SO  := $(BUILD)/librudp_shim.so
+
+# Unit tests: every tests/test_*.c plus shared helpers tests/lib_*.c, one binary.
+UNIT_SRC := $(wildcard tests/test_*.c) $(wildcard tests/lib_*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(BUILD)/tests/unit
+
+# Programs: each tests/prog_*.c and integration/*/*.c is one program.
+PROG_SRC := $(wildcard tests/prog_*.c) $(wildcard integration/*/*.c)
+PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
+
+FUZZ_SRC := $(wildcard tests/fuzz_*.c)
+
+.PHONY: all lib shim progs unit test unit-test integration-test demo bench \
+        asan ubsan tsan fuzz install clean check-exports deps-build
+
+all: lib shim progs $(UNIT_BIN)
+
+lib: $(CORE_LIB)
+progs: $(PROG_BIN)
+
+$(BUILD)/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(BUILD)/shim/%.o: shim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+ifneq ($(SHIM_SRC),)
+shim: $(SHIM_SO)
+$(SHIM_SO): $(SHIM_OBJ) $(CORE_LIB)
+	$(CC) -shared -o $@ $(SHIM_OBJ) $(CORE_LIB) -Wl,--exclude-libs,ALL \
+	    -Wl,-z,now -ldl $(LDLIBS_ALL)
+ifeq ($(BUILD),build)
+	ln -sf $(BUILD)/librudp_shim.so librudp_shim.so
+endif
+else
+shim:
+endif
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
+
+$(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
+	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_ALL)
+
+# Programs are plain C, no -Wconversion, built from one file each.
+define prog_rule
+$(BUILD)/bin/$(notdir $(basename $(1))): $(1)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< -lm $$(LDLIBS_ALL)
+endef
+$(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
+
+deps-build:
+	@integration/deps.sh build
+
+# --- tests -----------------------------------------------------------------
+
+test:
+	@integration/deps.sh build test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit-test
+	@$(MAKE) --no-print-directory integration-test
+
+unit-test: $(UNIT_BIN)
+	$(UNIT_BIN) --short-filename
+
+integration-test: all
+	@if [ -x integration/run.sh ]; then integration/run.sh; \
+	 else echo "0 passed, 0 failed"; fi
+
+check-exports: $(SHIM_SO)
+	tests/check_exports.sh $(SHIM_SO)
+
+# --- sanitizers ------------------------------------------------------------
+
+SAN_ASAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
+SAN_TSAN  := -fsanitize=thread
+
+asan:
+	@integration/deps.sh build test
+	$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_ASAN)" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/unit --short-filename
+	@if [ -x integration/run.sh ]; then RUDP_SHIM_BUILD=build/asan integration/run.sh; fi
+
+ubsan:
+	@integration/deps.sh build test
+	$(MAKE) --no-print-directory BUILD=build/ubsan OPT=-O1 SAN="$(SAN_UBSAN)" all
+	build/ubsan/tests/unit --short-filename
+
+tsan:
+	@integration/deps.sh build test
+	$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN="$(SAN_TSAN)" all
+	build/tsan/tests/unit --short-filename --jobs 1
+	@if [ -x integration/tsan.sh ]; then integration/tsan.sh build/tsan; fi
+
+# --- fuzzing ---------------------------------------------------------------
+
+FUZZ_TIME ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icore \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
+
+build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC)
+
+fuzz:
+	@integration/deps.sh build fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    mkdir -p build/fuzz/corpus-$$(basename $$f); \
+	    echo "== $$f for $(FUZZ_TIME)s"; \
+	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        build/fuzz/corpus-$$(basename $$f) 2>&1 | \
+	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash' || exit 1; \
+	done
+
+# --- demo / bench / install -------------------------------------------------
+
+demo:
+	@integration/deps.sh build test
+	@$(MAKE) --no-print-directory all
+	integration/demo.sh
+
+bench:
+	@integration/deps.sh build test bench
+	@$(MAKE) --no-print-directory all
+	integration/bench/run.sh
+
+install: all
+	install -D -m 0755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/librudp_shim.so
+
+clean:
+	rm -rf build librudp_shim.so
+
+-include $(CORE_OBJ:.o=.d) $(SHIM_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,294 @@
+/*
+ * rudp.h: public interface of the rudp protocol core.
+ *
+ * The core is a pure library: it owns no socket, thread or clock. The caller
+ * (the engine in the shim, or a test's simulated network) feeds it datagrams
+ * and the current monotonic time in nanoseconds, and receives:
+ *   - datagrams to send, through the send callback of rudp_ctx_ops;
+ *   - the next deadline, from rudp_ctx_process();
+ *   - per-connection events, pulled with rudp_ctx_next_event().
+ *
+ * Every function returning int returns 0 (or a count) on success and a
+ * negative errno on failure: the codes a TCP application would expect
+ * (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EPIPE, -EAGAIN, -ENOMEM).
+ *
+ * Threading: a rudp_ctx and everything it owns is used by one thread at a time.
+ */
+#ifndef RUDP_H
+#define RUDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Monotonic time in nanoseconds. RUDP_TIME_NEVER means "no deadline". */
+typedef uint64_t rudp_time;
+#define RUDP_TIME_NEVER UINT64_MAX
+#define RUDP_MS(x) ((rudp_time)(x) * 1000000ull)
+#define RUDP_US(x) ((rudp_time)(x) * 1000ull)
+#define RUDP_SEC(x) ((rudp_time)(x) * 1000000000ull)
+
+typedef struct rudp_ctx rudp_ctx;
+typedef struct rudp_conn rudp_conn;
+typedef struct rudp_listener rudp_listener;
+typedef struct rudp_cc_ops rudp_cc_ops;
+
+/*
+ * A transport address, normalised so it can be hashed and compared with
+ * memcmp: callers must zero the whole struct before filling it.
+ * family is AF_INET or AF_INET6; port is in host byte order; an IPv4 address
+ * occupies ip[0..3].
+ */
+typedef struct rudp_addr {
+    uint16_t family;
+    uint16_t port;
+    uint32_t scope_id;
+    uint8_t ip[16];
+} rudp_addr;
+
+/* Connection states. TCP's names, so TCP_INFO can report them directly. */
+typedef enum rudp_state {
+    RUDP_CLOSED = 0,
+    RUDP_SYN_SENT,
+    RUDP_SYN_RCVD,
+    RUDP_ESTABLISHED,
+    RUDP_FIN_WAIT_1,  /* we sent FIN, not yet acknowledged */
+    RUDP_FIN_WAIT_2,  /* our FIN acknowledged, peer still sending */
+    RUDP_CLOSING,     /* both FINs sent, ours not yet acknowledged */
+    RUDP_TIME_WAIT,   /* both directions done: draining retransmitted FINs */
+    RUDP_CLOSE_WAIT,  /* peer's FIN received, we still sending */
+    RUDP_LAST_ACK,    /* peer's FIN received, ours sent, not acknowledged */
+    RUDP_STATE_COUNT
+} rudp_state;
+
+const char *rudp_state_name(rudp_state s);
+
+/*
+ * Tunables. rudp_config_default() fills the defaults documented below; a
+ * config is copied at rudp_connect()/rudp_listen(), so the caller may reuse it.
+ */
+typedef struct rudp_config {
+    uint32_t max_datagram;      /* UDP payload we send, bytes (1400; 1200..65507) */
+    uint32_t send_buffer;       /* bytes buffered unacknowledged+unsent (4 MiB) */
+    uint32_t recv_window;       /* receive buffer = advertised window (4 MiB) */
+    rudp_time initial_rtt;      /* RTT assumed before a sample (100 ms) */
+    rudp_time max_ack_delay;    /* longest we delay an ACK (25 ms) */
+    rudp_time connect_timeout;  /* handshake budget -> ETIMEDOUT (30 s) */
+    rudp_time user_timeout;     /* data unacknowledged this long -> ETIMEDOUT (30 s) */
+    rudp_time keepalive;        /* idle time before a keepalive probe, 0 = off (15 s) */
+    rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (60 s) */
+    rudp_time linger;           /* a released conn may take this long to finish (60 s) */
+    const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
+} rudp_config;
+
+void rudp_config_default(rudp_config *cfg);
+
+/*
+ * Checks a config; returns 0 or -EINVAL and sets *why to a static string
+ * naming the offending field.
+ */
+int rudp_config_check(const rudp_config *cfg, const char **why);
+
+/* Congestion controllers available by name ("newreno", ...). NULL if unknown. */
+const rudp_cc_ops *rudp_cc_find(const char *name);
+extern const rudp_cc_ops *const rudp_cc_default;
+
+/* ---- context ------------------------------------------------------------ */
+
+typedef struct rudp_ctx_ops {
+    /*
+     * Send one datagram on the caller's socket `sock` to `peer`. The buffer is
+     * only valid during the call. Delivery is best-effort: a dropped datagram
+     * is recovered by the protocol.
+     */
+    void (*send)(void *user, uint32_t sock, const rudp_addr *peer,
+                 const uint8_t *buf, size_t len);
+    /* Optional: a log line (no newline) at level RUDP_LOG_*; may be NULL. */
+    void (*log)(void *user, int level, const char *msg);
+} rudp_ctx_ops;
+
+enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };
+
+/* Counters of a context, for RUDP_STATS and tests. */
+typedef struct rudp_stats {
+    uint64_t dgrams_in, dgrams_out;
+    uint64_t bytes_in, bytes_out;          /* UDP payload bytes */
+    uint64_t malformed;                    /* dropped: failed to decode */
+    uint64_t unknown_conn;                 /* dropped: no such connection */
+    uint64_t bad_token;                    /* dropped: handshake cookie invalid */
+    uint64_t protocol_errors;              /* dropped: valid syntax, illegal use */
+    uint64_t pkts_retransmitted;           /* packets declared lost */
+    uint64_t bytes_retransmitted;          /* stream bytes sent again */
+    uint64_t stream_bytes_sent;            /* stream bytes sent first time */
+    uint64_t pto_count;                    /* probe timeouts fired */
+    uint64_t dup_pkts;                     /* duplicate packets received */
+    uint64_t conns_opened, conns_accepted, conns_closed;
+    uint64_t resets_sent, resets_received;
+    uint64_t handshakes_refused;           /* SYN to a socket with no listener */
+} rudp_stats;
+
+/*
+ * Creates a context. `seed` (32 bytes) keys the connection-ID generator and
+ * the handshake cookies: pass fresh random bytes in production, a fixed seed
+ * in tests for reproducibility. `defaults` may be NULL.
+ * Returns 0, -ENOMEM or -EINVAL (bad defaults).
+ */
+int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
+                 const rudp_config *defaults, rudp_ctx **out);
+
+/* Frees the context and every connection and listener in it, at once. */
+void rudp_ctx_free(rudp_ctx *ctx);
+
+/*
+ * Feeds one received datagram. A datagram that fails to decode, or is not
+ * for any connection or listener, is dropped and counted; it is never
+ * trusted. Output caused by it is sent on the next rudp_ctx_process(), so a
+ * caller can batch several datagrams.
+ */
+void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock,
+                    const rudp_addr *peer, const uint8_t *buf, size_t len);
+
+/*
+ * Reports that the network refused datagrams from `sock` to `peer` (ICMP
+ * port or host unreachable). Connections to that peer fail with `err`
+ * (-ECONNREFUSED during the handshake, -ECONNRESET later; -EHOSTUNREACH,
+ * -ENETUNREACH likewise).
+ */
+void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock,
+                         const rudp_addr *peer, int err);
+
+/*
+ * Runs due timers and sends what every connection has to send. Returns the
+ * next deadline at which it must be called again (RUDP_TIME_NEVER if none).
+ * Call it after every batch of rudp_ctx_input() and rudp_conn_* calls.
+ */
+rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now);
+
+/* Connection events, as a bit mask. */
+enum {
+    RUDP_EV_ESTABLISHED = 1u << 0, /* client: handshake done */
+    RUDP_EV_ACCEPT = 1u << 1,      /* server: new connection, see rudp_conn_listener() */
+    RUDP_EV_READABLE = 1u << 2,    /* rudp_conn_read() has data or EOF */
+    RUDP_EV_WRITABLE = 1u << 3,    /* send buffer has room again */
+    RUDP_EV_ERROR = 1u << 4,       /* failed: rudp_conn_error() says why */
+    RUDP_EV_CLOSED = 1u << 5,      /* reached CLOSED; release when done with it */
+    RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream */
+};
+
+/*
+ * Pops the next connection with pending events. Returns 1 and fills *conn and
+ * *events, or 0 when none is pending. Events of a released connection are
+ * never reported.
+ */
+int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events);
+
+const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx);
+
+/* Connections alive in the context (released ones still closing included). */
+size_t rudp_ctx_conn_count(const rudp_ctx *ctx);
+
+/* ---- listeners ---------------------------------------------------------- */
+
+/*
+ * Starts accepting handshakes that arrive on `sock`. New connections are
+ * reported with RUDP_EV_ACCEPT once established. `backlog` bounds the
+ * connections in SYN_RCVD; further handshakes are dropped (the client
+ * retries), as TCP does. `cfg` may be NULL (the context defaults).
+ * Returns 0, -EADDRINUSE (a listener already owns `sock`), -ENOMEM.
+ */
+int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,
+                unsigned backlog, rudp_listener **out);
+
+/*
+ * Stops accepting on the listener and frees it. Connections already made
+ * from it are unaffected; later handshakes to `sock` are refused.
+ */
+void rudp_listener_close(rudp_listener *l);
+
+/* ---- connections -------------------------------------------------------- */
+
+/*
+ * Starts a handshake from `sock` to `peer`; the connection is in SYN_SENT and
+ * reports RUDP_EV_ESTABLISHED or RUDP_EV_ERROR (-ECONNREFUSED, -ETIMEDOUT).
+ * `cfg` may be NULL. Returns 0, -EINVAL, -ENOMEM.
+ */
+int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock,
+                 const rudp_addr *peer, const rudp_config *cfg,
+                 rudp_conn **out);
+
+/*
+ * Queues bytes for sending. Returns the count accepted (possibly fewer than
+ * len: the send buffer is bounded), -EAGAIN when the buffer is full,
+ * -EPIPE after rudp_conn_shutdown(), or the connection's error.
+ * Data written in SYN_SENT is sent once the handshake completes.
+ */
+ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len);
+
+/* Free space in the send buffer, in bytes (0 once shut down or failed). */
+size_t rudp_conn_write_space(const rudp_conn *c);
+
+/*
+ * Reads in-order bytes. Returns the count, 0 at end of stream (the peer's
+ * FIN, after every byte before it), -EAGAIN when nothing is ready, or the
+ * connection's error (-ECONNRESET, -ETIMEDOUT) once its data is exhausted.
+ */
+ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len);
+
+/* Bytes rudp_conn_read() would return now without blocking. */
+size_t rudp_conn_readable(const rudp_conn *c);
+
+/*
+ * Half-close: a FIN follows the bytes already queued. Idempotent. Returns 0,
+ * or -ENOTCONN on a connection that failed or is closed.
+ */
+int rudp_conn_shutdown(rudp_conn *c, rudp_time now);
+
+/*
+ * Aborts: discards queued data, sends a reset, and the connection goes to
+ * CLOSED. The peer sees -ECONNRESET.
+ */
+void rudp_conn_abort(rudp_conn *c, rudp_time now);
+
+/*
+ * The caller is done with the handle. A connection still open is shut down
+ * (a graceful FIN after queued data) and finishes on its own within the
+ * configured linger, then frees itself; if unread data is pending or arrives
+ * later, it is reset instead, as TCP does on close(). The handle must not be
+ * used afterwards.
+ */
+void rudp_conn_release(rudp_conn *c, rudp_time now);
+
+/* 0, or the negative errno the connection failed with. */
+int rudp_conn_error(const rudp_conn *c);
+
+rudp_state rudp_conn_state(const rudp_conn *c);
+
+/* The listener a server-side connection came from, or NULL. Valid until
+ * that listener is closed. */
+rudp_listener *rudp_conn_listener(const rudp_conn *c);
+
+void rudp_conn_set_user(rudp_conn *c, void *user);
+void *rudp_conn_user(const rudp_conn *c);
+
+const rudp_addr *rudp_conn_peer(const rudp_conn *c);
+uint32_t rudp_conn_sock(const rudp_conn *c);
+
+/* What TCP_INFO and SIOCOUTQ report, taken from the connection. */
+typedef struct rudp_conn_info {
+    rudp_state state;
+    uint64_t rtt_us, rttvar_us, min_rtt_us;
+    uint64_t cwnd_bytes, ssthresh_bytes;
+    uint64_t bytes_in_flight;
+    uint64_t unacked_bytes;       /* written but not yet acknowledged (SIOCOUTQ) */
+    uint64_t readable_bytes;      /* in-order bytes waiting for rudp_conn_read (SIOCINQ) */
+    uint64_t retransmits;         /* packets declared lost, lifetime */
+    uint64_t pto_count;           /* consecutive probe timeouts now */
+    uint64_t bytes_sent, bytes_received, bytes_acked;
+    uint64_t pacing_rate;         /* bytes per second, 0 if not pacing */
+    uint32_t mss;
+    uint64_t local_cid, peer_cid;
+} rudp_conn_info;
+
+void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);
+
+#endif

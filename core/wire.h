@@ -1,0 +1,186 @@
+/*
+ * wire.h: the rudp datagram format, encoder and decoder.
+ *
+ * Every datagram starts with a 16-byte header; handshake packets extend it.
+ * All integers are big-endian. "varint" is QUIC's variable-length integer
+ * (RFC 9000 §16): the two high bits of the first byte give the length
+ * (00=1, 01=2, 10=4, 11=8 bytes), the rest is the value, max 2^62-1.
+ *
+ *   off  size  field
+ *   0    2     magic 0x72 0x75 ("ru")
+ *   2    1     version (RUDP_WIRE_VERSION)
+ *   3    1     type: low 4 bits RUDP_PKT_*, high 4 bits RUDP_PKTF_* flags
+ *   4    8     destination connection ID
+ *   12   4     packet number, low 32 bits (expanded by the receiver)
+ *   --- SYN, RETRY, SYNACK only ---
+ *   16   8     source connection ID
+ *   24   1     token length T (0..RUDP_TOKEN_MAX)
+ *   25   T     token
+ *   --- SYN, SYNACK only ---
+ *   ..   var   max_data: the sender's initial receive window, bytes
+ *   ..   var   max_datagram: the largest datagram the sender accepts
+ *   --- then frames, to the end of the datagram ---
+ *
+ * A RESET packet has no frames; its destination connection ID names the
+ * connection being refused or reset (see conn.c).
+ *
+ * Frames (first byte = frame type):
+ *   0x00 PADDING        (no body; a run of zero bytes)
+ *   0x01 PING           (no body; elicits an ACK)
+ *   0x02 ACK            largest(var) delay_us(var) range_count(var)
+ *                       first_range(var) { gap(var) length(var) } * range_count
+ *                       exactly as RFC 9000 §19.3.1
+ *   0x03 MAX_DATA       max_offset(var): peer may send stream bytes below it
+ *   0x04 DATA_BLOCKED   limit(var): sender is blocked at this offset
+ *   0x05 RESET          error(var) final_size(var)
+ *   0x08..0x0b STREAM   bit0 FIN, bit1 LEN: offset(var) [length(var)] data;
+ *                       without LEN the data runs to the end of the datagram
+ *
+ * Decoders check every length against the datagram and return -EBADMSG for
+ * anything malformed; they never read outside [buf, buf+len).
+ */
+#ifndef RUDP_WIRE_H
+#define RUDP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RUDP_WIRE_MAGIC0 0x72
+#define RUDP_WIRE_MAGIC1 0x75
+#define RUDP_WIRE_VERSION 1
+
+#define RUDP_WIRE_SHORT_HDR 16       /* bytes in a DATA/RESET header */
+#define RUDP_TOKEN_MAX 32
+#define RUDP_ACK_MAX_RANGES 64       /* ranges a decoded ACK may carry */
+#define RUDP_VARINT_MAX ((1ull << 62) - 1)
+#define RUDP_MIN_SYN_SIZE 1200       /* SYNs are padded to this: replies are never larger */
+
+enum rudp_pkt_type {
+    RUDP_PKT_SYN = 1,
+    RUDP_PKT_RETRY = 2,
+    RUDP_PKT_SYNACK = 3,
+    RUDP_PKT_DATA = 4,
+    RUDP_PKT_RESET = 5,
+};
+
+/* Packet flags (high nibble of the type byte). */
+enum {
+    RUDP_PKTF_ACK_NOW = 0x1, /* receiver should acknowledge without delay */
+};
+
+enum rudp_frame_type {
+    RUDP_FRAME_PADDING = 0x00,
+    RUDP_FRAME_PING = 0x01,
+    RUDP_FRAME_ACK = 0x02,
+    RUDP_FRAME_MAX_DATA = 0x03,
+    RUDP_FRAME_DATA_BLOCKED = 0x04,
+    RUDP_FRAME_RESET = 0x05,
+    RUDP_FRAME_STREAM = 0x08, /* 0x08..0x0b */
+};
+#define RUDP_STREAM_FIN 0x01
+#define RUDP_STREAM_LEN 0x02
+
+typedef struct rudp_hdr {
+    uint8_t type;  /* RUDP_PKT_* */
+    uint8_t flags; /* RUDP_PKTF_* */
+    uint64_t dcid;
+    uint32_t pn; /* low 32 bits of the packet number */
+    /* SYN, RETRY, SYNACK */
+    uint64_t scid;
+    uint8_t token_len;
+    uint8_t token[RUDP_TOKEN_MAX];
+    /* SYN, SYNACK */
+    uint64_t max_data;
+    uint64_t max_datagram;
+} rudp_hdr;
+
+/* An inclusive range of packet numbers [lo, hi]. */
+typedef struct rudp_ack_range {
+    uint64_t lo, hi;
+} rudp_ack_range;
+
+typedef struct rudp_frame {
+    uint8_t type; /* RUDP_FRAME_*; STREAM frames report RUDP_FRAME_STREAM */
+    union {
+        struct {
+            uint64_t delay_us;
+            uint32_t n;                            /* ranges in r[] (>= 1) */
+            rudp_ack_range r[RUDP_ACK_MAX_RANGES]; /* descending; r[0].hi = largest */
+        } ack;
+        struct {
+            uint64_t offset;
+            uint64_t len;
+            const uint8_t *data; /* points into the decoded datagram */
+            uint8_t fin;
+        } stream;
+        uint64_t max_data;
+        uint64_t blocked;
+        struct {
+            uint64_t code, final_size;
+        } reset;
+    } u;
+} rudp_frame;
+
+/* ---- varints ---- */
+
+/* Bytes needed for v (1, 2, 4 or 8); v must be <= RUDP_VARINT_MAX. */
+size_t rudp_varint_len(uint64_t v);
+
+/* Writes v; returns bytes written, -ENOBUFS if cap is short, -EINVAL if v is too large. */
+int rudp_varint_encode(uint8_t *p, size_t cap, uint64_t v);
+
+/* Reads a varint; returns bytes consumed or -EBADMSG if truncated. */
+int rudp_varint_decode(const uint8_t *p, size_t len, uint64_t *v);
+
+/* ---- header ---- */
+
+/* Encoded length of h (depends on type and, for handshakes, token and params). */
+size_t rudp_wire_hdr_len(const rudp_hdr *h);
+
+/* Writes h; returns bytes written or -ENOBUFS / -EINVAL (bad type, token too long). */
+int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h);
+
+/*
+ * Parses the header of a datagram. Returns the header length (frames start
+ * there), -EBADMSG (bad magic, unknown type, truncated, token too long),
+ * or -EPROTONOSUPPORT (another version).
+ */
+int rudp_wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h);
+
+/* ---- frames ---- */
+
+/*
+ * Decodes the frame at p. Returns bytes consumed (> 0) or -EBADMSG (unknown
+ * type, truncated, an ACK range below zero or more than RUDP_ACK_MAX_RANGES,
+ * a STREAM frame whose offset+length exceeds RUDP_VARINT_MAX). A run of
+ * PADDING bytes decodes as one frame.
+ */
+int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f);
+
+/*
+ * Encodes an ACK frame from ranges in descending order, non-overlapping and
+ * non-adjacent (r[i].lo > r[i+1].hi + 1). Encodes as many ranges as fit in
+ * cap (at least the first); *written_ranges tells how many. Returns bytes
+ * written or -ENOBUFS if not even the first range fits.
+ */
+int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
+                         uint64_t delay_us, size_t *written_ranges);
+
+/*
+ * Encodes a STREAM frame's header only; the caller copies `len` data bytes
+ * right after it. With explicit_len = 0 the frame must end the datagram.
+ * Returns header bytes written or -ENOBUFS.
+ */
+int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
+                                int fin, int explicit_len);
+
+/* Size of the STREAM frame header rudp_wire_stream_hdr_encode would write. */
+size_t rudp_wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len);
+
+/* One-value frames; each returns bytes written or -ENOBUFS. */
+int rudp_wire_ping_encode(uint8_t *p, size_t cap);
+int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
+int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
+int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
+
+#endif

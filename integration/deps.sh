@@ -1,0 +1,34 @@
+#!/bin/sh
+# Install the Debian packages a make target needs, only those missing.
+# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat)
+# Runs `apt-get update` once, and only when something is missing.
+set -eu
+
+pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev pkg-config"
+pkgs_test="curl netcat-openbsd python3 iproute2 procps"
+pkgs_fuzz="clang libclang-rt-14-dev"
+pkgs_bench="gnuplot-nox iperf3 python3"
+pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
+
+want=""
+for g in "$@"; do
+    eval "want=\"\$want \${pkgs_$g}\""
+done
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need root to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,83 @@
+# Shared helpers for integration scripts (sourced; POSIX sh + a few bashisms avoided).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   under_shim CMD...        run CMD with the shim preloaded (ASan-aware)
+#   start_bg NAME CMD...     start CMD in the background, log to $T/NAME.log, remember its PID
+#   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT
+#   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
+#   free_port                print a free port number (TCP and UDP) on loopback
+#   fail MSG                 print MSG and exit 1
+#   sha FILE                 sha256 of FILE
+#
+# Every script gets a private temp dir $T, removed on exit together with every
+# process it started (by PID, never by name).
+
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." 2>/dev/null && pwd)
+[ -f "$ROOT/Makefile" ] || ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+SHIM=$BUILD/librudp_shim.so
+BIN=$BUILD/bin
+T=$(mktemp -d /tmp/rudp-it.XXXXXX)
+PIDS=""
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    sleep 0.1
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Preload line: ASan builds need libasan ahead of the shim.
+shim_preload() {
+    case "$BUILD" in
+        */asan*) echo "$(gcc -print-file-name=libasan.so):$SHIM" ;;
+        */tsan*) echo "$(gcc -print-file-name=libtsan.so):$SHIM" ;;
+        *) echo "$SHIM" ;;
+    esac
+}
+
+under_shim() {
+    [ -f "$SHIM" ] || fail "shim not built: $SHIM"
+    env LD_PRELOAD="$(shim_preload)" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" "$@"
+}
+
+start_bg() {
+    name=$1; shift
+    "$@" >"$T/$name.log" 2>&1 &
+    PIDS="$PIDS $!"
+    LAST_PID=$!
+}
+
+wait_sock() {
+    proto=$1 port=$2 secs=${3:-10}
+    i=0
+    while [ "$i" -lt $((secs * 20)) ]; do
+        if ss -H -n "-${proto}l" "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        if [ "$proto" = u ] && ss -H -n -ua "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "nothing bound on $proto port $port after ${secs}s"
+}
+wait_udp() { wait_sock u "$1" "${2:-10}"; }
+wait_tcp() { wait_sock t "$1" "${2:-10}"; }
+
+free_port() {
+    i=0
+    while [ "$i" -lt 200 ]; do
+        p=$(( (($$ * 7919 + i * 104729) % 20000) + 30000 ))
+        if ! ss -H -n -ta "sport = :$p" | grep -q . && ! ss -H -n -ua "sport = :$p" | grep -q .; then
+            echo "$p"; return 0
+        fi
+        i=$((i + 1))
+    done
+    fail "no free port"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
