@@ -1,0 +1,54 @@
+/*
+ * ranges.h: a set of disjoint half-open intervals [lo, hi) of uint64_t, kept
+ * sorted and merged. Used for received packet numbers (ACK generation),
+ * received stream ranges (reassembly), acknowledged stream ranges and the
+ * retransmission queue.
+ *
+ * The number of intervals is bounded by `limit`: an insertion that would
+ * exceed it fails with -ENOBUFS and changes nothing, so a peer that sends
+ * pathological gaps costs bounded memory.
+ */
+#ifndef RUDP_RANGES_H
+#define RUDP_RANGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rudp_range {
+    uint64_t lo, hi; /* [lo, hi) */
+} rudp_range;
+
+typedef struct rudp_ranges {
+    rudp_range *r;
+    uint32_t n, cap, limit;
+} rudp_ranges;
+
+void rudp_ranges_init(rudp_ranges *s, uint32_t limit);
+void rudp_ranges_free(rudp_ranges *s);
+static inline void rudp_ranges_clear(rudp_ranges *s) { s->n = 0; }
+static inline int rudp_ranges_empty(const rudp_ranges *s) { return s->n == 0; }
+
+/* Adds [lo, hi), merging with neighbours. Returns 0, -ENOBUFS (limit) or -ENOMEM. */
+int rudp_ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi);
+
+/* Removes [lo, hi) from the set. Returns 0, -ENOBUFS (a split over the limit) or -ENOMEM. */
+int rudp_ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi);
+
+/* Removes everything below x. */
+void rudp_ranges_trim_below(rudp_ranges *s, uint64_t x);
+
+/* Removes the lowest intervals until at most `keep` remain. */
+void rudp_ranges_keep_highest(rudp_ranges *s, uint32_t keep);
+
+int rudp_ranges_contains(const rudp_ranges *s, uint64_t x);
+
+/* Whether every value of [lo, hi) is in the set. */
+int rudp_ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi);
+
+/* End of the interval containing x, or x when x is not in the set. */
+uint64_t rudp_ranges_contiguous_end(const rudp_ranges *s, uint64_t x);
+
+/* Sum of interval lengths. */
+uint64_t rudp_ranges_total(const rudp_ranges *s);
+
+#endif

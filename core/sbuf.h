@@ -1,0 +1,49 @@
+/*
+ * sbuf.h: a bounded byte buffer addressed by absolute stream offset.
+ *
+ * Holds bytes of [base, base + cap). Memory comes in RUDP_SBUF_CHUNK-byte
+ * chunks allocated when first written and freed when `base` moves past them,
+ * so an idle connection holds no buffer memory and a busy one holds what is
+ * in flight. Used as the send buffer (append at the end, read any range for
+ * retransmission, advance on cumulative ACK) and as the receive reassembly
+ * buffer (write at any offset, read from base, advance as the app reads).
+ * Which bytes are valid is the owner's business (see ranges.h).
+ */
+#ifndef RUDP_SBUF_H
+#define RUDP_SBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RUDP_SBUF_CHUNK (16u * 1024u)
+
+typedef struct rudp_sbuf {
+    uint64_t base;    /* lowest offset still held */
+    uint32_t cap;     /* bytes addressable from base */
+    uint32_t nslots;  /* ring size: cap / CHUNK + 2 */
+    uint8_t **slots;  /* ring of chunk pointers, by (offset / CHUNK) % nslots */
+    uint32_t nchunks; /* chunks allocated now */
+} rudp_sbuf;
+
+/* Sets up an empty buffer; allocates nothing yet. */
+void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap);
+
+void rudp_sbuf_free(rudp_sbuf *b);
+
+/*
+ * Copies len bytes to [off, off+len), which must lie within [base, base+cap).
+ * Returns 0, -EINVAL (outside the window) or -ENOMEM.
+ */
+int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
+
+/* Copies [off, off+len) out; the range must be within the window and written. */
+void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len);
+
+/*
+ * Moves base forward to new_base (never back) and frees chunks wholly below
+ * it. With `empty` set the caller asserts that no byte at or above new_base
+ * is held, so every chunk can go.
+ */
+void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty);
+
+#endif
