@@ -137,7 +137,10 @@ int rudp_varint_decode(const uint8_t *p, size_t len, uint64_t *v);
 /* Encoded length of h (depends on type and, for handshakes, token and params). */
 size_t rudp_wire_hdr_len(const rudp_hdr *h);
 
-/* Writes h; returns bytes written or -ENOBUFS / -EINVAL (bad type, token too long). */
+/*
+ * Writes h; returns bytes written or -ENOBUFS / -EINVAL (bad type, flags
+ * above 0xf, token too long, max_data or max_datagram above RUDP_VARINT_MAX).
+ */
 int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h);
 
 /*
@@ -160,8 +163,11 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f);
 /*
  * Encodes an ACK frame from ranges in descending order, non-overlapping and
  * non-adjacent (r[i].lo > r[i+1].hi + 1). Encodes as many ranges as fit in
- * cap (at least the first); *written_ranges tells how many. Returns bytes
- * written or -ENOBUFS if not even the first range fits.
+ * cap (at least the first), and never more than RUDP_ACK_MAX_RANGES, which
+ * is all a decoder accepts; *written_ranges tells how many. Returns bytes
+ * written, -ENOBUFS if not even the first range fits, or -EINVAL (n = 0, a
+ * range written that breaks the order above, r[0].hi or delay_us above
+ * RUDP_VARINT_MAX).
  */
 int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
                          uint64_t delay_us, size_t *written_ranges);
@@ -169,7 +175,8 @@ int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t
 /*
  * Encodes a STREAM frame's header only; the caller copies `len` data bytes
  * right after it. With explicit_len = 0 the frame must end the datagram.
- * Returns header bytes written or -ENOBUFS.
+ * Returns header bytes written, -ENOBUFS, or -EINVAL if offset + len
+ * exceeds RUDP_VARINT_MAX (the decoder would reject the frame).
  */
 int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
                                 int fin, int explicit_len);
@@ -177,7 +184,10 @@ int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_
 /* Size of the STREAM frame header rudp_wire_stream_hdr_encode would write. */
 size_t rudp_wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len);
 
-/* One-value frames; each returns bytes written or -ENOBUFS. */
+/*
+ * One-value frames; each returns bytes written, -ENOBUFS, or -EINVAL if a
+ * value exceeds RUDP_VARINT_MAX.
+ */
 int rudp_wire_ping_encode(uint8_t *p, size_t cap);
 int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
