@@ -1,0 +1,200 @@
+# Two network namespaces joined by linkemu (sourced; POSIX sh; needs root).
+#
+#   . "$ROOT/integration/emu/netns.sh"      (after integration/lib.sh, if used)
+#
+#   emu_up PREFIX A2B_SPEC B2A_SPEC [SEED]
+#       Creates namespaces ${PREFIX}a and ${PREFIX}b (the PID $$ is appended to
+#       PREFIX unless it already contains it, so concurrent runs never
+#       collide), brings lo up in both, starts linkemu with TUN devices emua
+#       (in a) and emub (in b), waits for its readiness line, then sets MTU
+#       1500 and addresses 10.99.0.1/24 + fd99::1/64 on emua, 10.99.0.2/24 +
+#       fd99::2/64 on emub. SPECs are linkemu's (see `linkemu --help`), e.g.
+#       "delay=20,loss=1,rate=100,queue=500k"; "" means a clean direction.
+#       Sets: EMU_NS_A EMU_NS_B EMU_DEV_A EMU_DEV_B EMU_IP_A EMU_IP_B
+#             EMU_IP6_A EMU_IP6_B EMU_PID EMU_LOG EMU_STATS
+#   emu_a CMD...            run CMD in namespace a (ip netns exec)
+#   emu_b CMD...            run CMD in namespace b
+#   emu_bg a|b NAME CMD...  start CMD in the background in namespace a or b,
+#                           output to $EMU_DIR/NAME.log, PID in $LAST_PID;
+#                           emu_down kills it (by PID) before the namespaces go
+#   emu_stats               make linkemu rewrite $EMU_STATS now (SIGUSR1)
+#   emu_stat KEY [FILE]     print one counter from $EMU_STATS (or FILE),
+#                           e.g. emu_stat a2b_drop_loss
+#   emu_down                stop linkemu (by PID), print its final counters
+#                           to stderr (kept in $EMU_STATS, copied to
+#                           $EMU_DIR/stats.N for the N-th emu_up), delete the
+#                           namespaces. Safe to call twice.
+#
+# Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
+# $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
+# (then nothing but your own traffic crosses the link: no ND/MLD chatter, so
+# counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_ARGS
+# (extra linkemu options, e.g. "--limit 100000").
+#
+# Cleanup: the first emu_up installs an EXIT trap that stops linkemu and
+# deletes every namespace this shell made, then calls lib.sh's cleanup if
+# it is defined; INT and TERM exit through it. Only one link at a time per
+# shell; nothing outside the namespaces made here is touched.
+
+EMU_ALL_NS=""
+EMU_BG_PIDS=""
+EMU_PID=""
+EMU_N=0
+EMU_DIR=""
+EMU_OWN_DIR=0
+EMU_TRAPPED=0
+
+emu__fail() {
+    if command -v fail >/dev/null 2>&1; then fail "$*"; fi
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+emu__kill_pid() {
+    # Stop one PID we started: TERM, up to 5 s, then KILL.
+    _p=$1
+    kill -TERM "$_p" 2>/dev/null || return 0
+    _i=0
+    while kill -0 "$_p" 2>/dev/null && [ "$_i" -lt 100 ]; do
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    kill -KILL "$_p" 2>/dev/null || true
+    wait "$_p" 2>/dev/null || true
+}
+
+emu_cleanup_all() {
+    for _p in $EMU_BG_PIDS $EMU_PID; do emu__kill_pid "$_p"; done
+    EMU_BG_PIDS="" EMU_PID=""
+    for _ns in $EMU_ALL_NS; do ip netns del "$_ns" 2>/dev/null || true; done
+    EMU_ALL_NS=""
+    if [ "$EMU_OWN_DIR" = 1 ] && [ -n "$EMU_DIR" ]; then rm -rf "$EMU_DIR"; fi
+}
+
+emu__trap() {
+    [ "$EMU_TRAPPED" = 1 ] && return 0
+    EMU_TRAPPED=1
+    if command -v cleanup >/dev/null 2>&1; then
+        trap 'emu_cleanup_all; cleanup' EXIT
+    else
+        trap 'emu_cleanup_all' EXIT
+    fi
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+emu_a() { ip netns exec "$EMU_NS_A" "$@"; }
+emu_b() { ip netns exec "$EMU_NS_B" "$@"; }
+
+emu_bg() {
+    _side=$1 _name=$2
+    shift 2
+    case "$_side" in
+        a) _ns=$EMU_NS_A ;;
+        b) _ns=$EMU_NS_B ;;
+        *) emu__fail "emu_bg: side must be a or b" ;;
+    esac
+    ip netns exec "$_ns" "$@" >"$EMU_DIR/$_name.log" 2>&1 &
+    LAST_PID=$!
+    EMU_BG_PIDS="$EMU_BG_PIDS $LAST_PID"
+}
+
+emu_stat() {
+    sed -n "s/^$1=//p" "${2:-$EMU_STATS}"
+}
+
+emu_stats() {
+    [ -n "$EMU_PID" ] || emu__fail "emu_stats: no linkemu running"
+    _before=$(emu_stat time_ns 2>/dev/null || true)
+    kill -USR1 "$EMU_PID"
+    _i=0
+    while [ "$_i" -lt 200 ]; do
+        _now=$(emu_stat time_ns 2>/dev/null || true)
+        [ -n "$_now" ] && [ "$_now" != "$_before" ] && return 0
+        sleep 0.01
+        _i=$((_i + 1))
+    done
+    emu__fail "linkemu did not rewrite $EMU_STATS"
+}
+
+emu_up() {
+    [ $# -ge 3 ] || emu__fail "usage: emu_up PREFIX A2B_SPEC B2A_SPEC [SEED]"
+    [ -z "$EMU_PID" ] || emu__fail "emu_up: a link is already up (emu_down first)"
+    _prefix=$1
+    case "$_prefix" in *"$$"*) ;; *) _prefix="$_prefix$$-" ;; esac
+    _seed=${4:-1}
+    if [ -z "${LINKEMU:-}" ]; then
+        if [ -n "${BIN:-}" ]; then LINKEMU=$BIN/linkemu; else LINKEMU=${ROOT:-.}/build/bin/linkemu; fi
+    fi
+    [ -x "$LINKEMU" ] || emu__fail "linkemu not built: $LINKEMU (make build/bin/linkemu)"
+    if [ -z "$EMU_DIR" ]; then
+        if [ -n "${T:-}" ] && [ -d "$T" ]; then
+            EMU_DIR=$T
+        else
+            EMU_DIR=$(mktemp -d /tmp/linkemu.XXXXXX)
+            EMU_OWN_DIR=1
+        fi
+    fi
+    emu__trap
+
+    EMU_N=$((EMU_N + 1))
+    EMU_NS_A=${_prefix}a EMU_NS_B=${_prefix}b
+    EMU_DEV_A=emua EMU_DEV_B=emub
+    EMU_IP_A=10.99.0.1 EMU_IP_B=10.99.0.2
+    EMU_IP6_A=fd99::1 EMU_IP6_B=fd99::2
+    EMU_LOG=$EMU_DIR/linkemu.$EMU_N.log
+    EMU_STATS=$EMU_DIR/linkemu.$EMU_N.stats
+    for _ns in "$EMU_NS_A" "$EMU_NS_B"; do
+        if ip netns list | grep -q "^$_ns\( \|$\)"; then
+            emu__fail "namespace $_ns already exists"
+        fi
+        ip netns add "$_ns" || emu__fail "ip netns add $_ns"
+        EMU_ALL_NS="$EMU_ALL_NS $_ns"
+        ip -n "$_ns" link set lo up
+        if [ "${EMU_IPV6:-1}" = 0 ]; then
+            ip netns exec "$_ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 &&
+                echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6'
+        fi
+    done
+
+    # shellcheck disable=SC2086
+    "$LINKEMU" --ns-a "$EMU_NS_A" --ns-b "$EMU_NS_B" --dev-a "$EMU_DEV_A" --dev-b "$EMU_DEV_B" \
+        --a2b "$2" --b2a "$3" --seed "$_seed" --mtu "${EMU_MTU:-1500}" \
+        --stats "$EMU_STATS" ${EMU_ARGS:-} 2>"$EMU_LOG" &
+    EMU_PID=$!
+    _i=0
+    until grep -q '^linkemu: ready' "$EMU_LOG" 2>/dev/null; do
+        if ! kill -0 "$EMU_PID" 2>/dev/null || [ "$_i" -ge 100 ]; then
+            cat "$EMU_LOG" >&2
+            emu__fail "linkemu did not become ready"
+        fi
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+
+    for _side in a b; do
+        if [ "$_side" = a ]; then
+            _ns=$EMU_NS_A _dev=$EMU_DEV_A _ip=$EMU_IP_A _ip6=$EMU_IP6_A
+        else
+            _ns=$EMU_NS_B _dev=$EMU_DEV_B _ip=$EMU_IP_B _ip6=$EMU_IP6_B
+        fi
+        ip -n "$_ns" link set dev "$_dev" mtu "${EMU_MTU:-1500}" txqueuelen 1000 up
+        ip -n "$_ns" addr add "$_ip/24" dev "$_dev"
+        if [ "${EMU_IPV6:-1}" != 0 ]; then
+            ip -n "$_ns" addr add "$_ip6/64" dev "$_dev" nodad
+        fi
+    done
+}
+
+emu_down() {
+    for _p in $EMU_BG_PIDS; do emu__kill_pid "$_p"; done
+    EMU_BG_PIDS=""
+    if [ -n "$EMU_PID" ]; then
+        emu__kill_pid "$EMU_PID"
+        EMU_PID=""
+        sed -n '/counters after/,$p' "$EMU_LOG" | tail -n 4 >&2
+        cp "$EMU_STATS" "$EMU_DIR/stats.$EMU_N" 2>/dev/null || true
+    fi
+    for _ns in $EMU_ALL_NS; do ip netns del "$_ns" 2>/dev/null || true; done
+    EMU_ALL_NS=""
+}
