@@ -184,6 +184,9 @@ int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events);
 
 const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx);
 
+/* Log lines up to `level` (RUDP_LOG_*) go to ops->log; default RUDP_LOG_WARN. */
+void rudp_ctx_set_log_level(rudp_ctx *ctx, int level);
+
 /* Connections alive in the context (released ones still closing included). */
 size_t rudp_ctx_conn_count(const rudp_ctx *ctx);
 

@@ -1,0 +1,28 @@
+/* cc.c: controller registry and set-up. */
+#include "cc.h"
+
+#include <string.h>
+
+static const rudp_cc_ops *const all[] = {
+    &rudp_cc_newreno,
+};
+
+const rudp_cc_ops *const rudp_cc_default = &rudp_cc_newreno;
+
+const rudp_cc_ops *rudp_cc_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->ops = ops ? ops : rudp_cc_default;
+    cc->mss = mss;
+    cc->cwnd = rudp_cc_initial_window(mss);
+    cc->ssthresh = UINT64_MAX;
+    cc->ops->init(cc, now);
+}

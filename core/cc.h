@@ -1,0 +1,71 @@
+/*
+ * cc.h: congestion control behind a table of function pointers.
+ *
+ * The connection owns a rudp_cc and calls the ops on send, on each ACK
+ * event, on a congestion event (packets declared lost) and on persistent
+ * congestion. An algorithm keeps its private state in cc->st and publishes
+ * cwnd (bytes) and, if it paces by its own model, pacing_rate (bytes/s; 0
+ * lets the connection pace at gain * cwnd / srtt). One file per algorithm.
+ */
+#ifndef RUDP_CC_H
+#define RUDP_CC_H
+
+#include <stdint.h>
+
+#include "rtt.h"
+#include "rudp.h"
+
+typedef struct rudp_cc rudp_cc;
+
+/* What one ACK frame did, as a controller needs it. */
+typedef struct rudp_cc_ack {
+    rudp_time now;
+    uint64_t acked_bytes;        /* in-flight bytes newly acknowledged */
+    uint64_t bytes_in_flight;    /* after this ACK */
+    rudp_time largest_sent_time; /* send time of the largest newly acked packet */
+    const rudp_rtt *rtt;
+    /* Delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation). */
+    uint64_t delivered;      /* bytes delivered over the connection's life */
+    uint64_t rs_delivered;   /* bytes delivered within the sample interval */
+    rudp_time rs_interval;   /* 0: no valid sample */
+    int rs_app_limited;      /* the sample was taken while app-limited */
+    uint64_t lost_bytes;     /* declared lost while processing this ACK */
+} rudp_cc_ack;
+
+struct rudp_cc_ops {
+    const char *name;
+    void (*init)(rudp_cc *cc, rudp_time now);
+    /* An in-flight packet left; `app_limited` if the sender ran out of data. */
+    void (*on_sent)(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight);
+    void (*on_ack)(rudp_cc *cc, const rudp_cc_ack *a);
+    /* Packets declared lost; `sent_time` of the newest of them. */
+    void (*on_loss)(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t lost_bytes,
+                    uint64_t in_flight);
+    void (*on_persistent_congestion)(rudp_cc *cc, rudp_time now);
+};
+
+struct rudp_cc {
+    const rudp_cc_ops *ops;
+    uint64_t cwnd;          /* bytes */
+    uint64_t ssthresh;      /* bytes; UINT64_MAX until the first loss */
+    uint64_t pacing_rate;   /* bytes/s, 0 = let the connection derive it */
+    uint32_t mss;           /* max payload bytes of a datagram */
+    int app_limited;        /* set by the connection: sender is not cwnd-limited */
+    rudp_time recovery_start;
+    uint64_t st[32];        /* algorithm-private state */
+};
+
+/* Initial and minimum windows, RFC 9002 §7.2. */
+static inline uint64_t rudp_cc_initial_window(uint32_t mss)
+{
+    uint64_t w = 14720 > 2ull * mss ? 14720 : 2ull * mss;
+    return 10ull * mss < w ? 10ull * mss : w;
+}
+static inline uint64_t rudp_cc_min_window(uint32_t mss) { return 2ull * mss; }
+
+/* Sets cc up for `ops` (NULL: the default) and calls its init. */
+void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
+
+extern const rudp_cc_ops rudp_cc_newreno;
+
+#endif

@@ -1,0 +1,1308 @@
+/*
+ * conn.c: the connection state machine.
+ *
+ * Handshake (client C, server S; S keeps no state before step 3):
+ *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)
+ *   2. S -> C  RETRY (cookie)                           stateless
+ *   3. C -> S  SYN (the cookie echoed)                  S: SYN_RCVD
+ *   4. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
+ *   5. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * SYN and SYNACK are retransmitted on their own timer ("SYN expects SYNACK,
+ * SYNACK expects ACK", seed 001); a duplicate SYN within one retransmission
+ * timeout earns no second SYNACK.
+ *
+ * After the handshake a single byte stream flows each way in DATA packets
+ * with never-reused packet numbers; ACK frames carry ranges; loss detection
+ * and probe timeouts are RFC 9002's (recovery.c); flow control is an
+ * absolute offset limit (MAX_DATA) tied to what the application has read.
+ * Closing follows TCP: FIN each way, TIME_WAIT drains retransmitted FINs
+ * for three probe timeouts, RESET aborts.
+ *
+ * Every state change goes through set_state(), which checks it against the
+ * table of legal transitions and logs it.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "seq.h"
+
+#define RUDP_PACE_BURST_PKTS 10
+
+static void arm(rudp_conn *c, int kind, rudp_time at)
+{
+    rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
+}
+
+static void disarm(rudp_conn *c, int kind)
+{
+    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
+}
+
+static void disarm_all(rudp_conn *c)
+{
+    for (int k = 0; k < RUDP_T_COUNT; k++)
+        disarm(c, k);
+}
+
+/* ---- state transitions ---- */
+
+static int legal(rudp_state from, rudp_state to)
+{
+    switch (from) {
+    case RUDP_CLOSED:
+        return to == RUDP_SYN_SENT || to == RUDP_SYN_RCVD;
+    case RUDP_SYN_SENT:
+        return to == RUDP_ESTABLISHED || to == RUDP_CLOSED;
+    case RUDP_SYN_RCVD:
+        return to == RUDP_ESTABLISHED || to == RUDP_CLOSED;
+    case RUDP_ESTABLISHED:
+        return to == RUDP_FIN_WAIT_1 || to == RUDP_CLOSE_WAIT || to == RUDP_CLOSED;
+    case RUDP_FIN_WAIT_1:
+        return to == RUDP_FIN_WAIT_2 || to == RUDP_CLOSING || to == RUDP_CLOSED;
+    case RUDP_FIN_WAIT_2:
+        return to == RUDP_TIME_WAIT || to == RUDP_CLOSED;
+    case RUDP_CLOSING:
+        return to == RUDP_TIME_WAIT || to == RUDP_CLOSED;
+    case RUDP_TIME_WAIT:
+        return to == RUDP_CLOSED;
+    case RUDP_CLOSE_WAIT:
+        return to == RUDP_LAST_ACK || to == RUDP_CLOSED;
+    case RUDP_LAST_ACK:
+        return to == RUDP_CLOSED;
+    case RUDP_STATE_COUNT:
+        break;
+    }
+    return 0;
+}
+
+static void enter_closed(rudp_conn *c);
+
+static void set_state(rudp_conn *c, rudp_state to, const char *why)
+{
+    assert(legal(c->state, to));
+    rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)", (unsigned long long)c->cid,
+              rudp_state_name(c->state), rudp_state_name(to), why);
+    c->state = to;
+    if (to == RUDP_CLOSED)
+        enter_closed(c);
+}
+
+static void enter_closed(rudp_conn *c)
+{
+    disarm_all(c);
+    rudp__table_remove(c->ctx, c);
+    if (c->counted_syn_rcvd && c->listener)
+        c->listener->syn_rcvd--;
+    c->counted_syn_rcvd = 0;
+    c->ctx->stats.conns_closed++;
+    if (c->released)
+        rudp__conn_kill(c);
+    else
+        rudp__conn_event(c, RUDP_EV_CLOSED | RUDP_EV_READABLE | RUDP_EV_WRITABLE);
+}
+
+void rudp__conn_fail(rudp_conn *c, rudp_time now, int err)
+{
+    (void)now;
+    if (c->state == RUDP_CLOSED)
+        return;
+    c->error = err;
+    rudp__conn_event(c, RUDP_EV_ERROR);
+    set_state(c, RUDP_CLOSED, err == -ETIMEDOUT ? "timeout" : "error");
+}
+
+/* ---- allocation ---- */
+
+static void on_acked(void *arg, const rudp_sent *s);
+static void on_lost(void *arg, const rudp_sent *s);
+
+int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                     const rudp_config *cfg, rudp_conn **out)
+{
+    rudp_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->ctx = ctx;
+    c->sock = sock;
+    c->cfg = *cfg;
+    c->pkey.addr = *peer;
+    c->state = RUDP_CLOSED;
+    c->mss = cfg->max_datagram;
+    c->fin_off = RUDP_FIN_NONE;
+    c->peer_fin = RUDP_FIN_NONE;
+    c->hs_start = now;
+    c->last_rx = now;
+    for (int k = 0; k < RUDP_T_COUNT; k++)
+        rudp_timer_init(&c->timers[k], (uint8_t)k);
+    rudp_sbuf_init(&c->sbuf, 0, cfg->send_buffer);
+    rudp_sbuf_init(&c->rbuf, 0, cfg->recv_window);
+    rudp_ranges_init(&c->acked, RUDP_STREAM_RANGES_MAX);
+    rudp_ranges_init(&c->retx, RUDP_STREAM_RANGES_MAX);
+    rudp_ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);
+    rudp_ranges_init(&c->rx_pns, 2 * RUDP_RX_RANGES_KEPT);
+    rudp_recovery_init(&c->rec);
+    c->rec_cb.acked = on_acked;
+    c->rec_cb.lost = on_lost;
+    c->rec_cb.arg = c;
+    rudp_rtt_init(&c->rtt, cfg->initial_rtt);
+    rudp_cc_setup(&c->cc, cfg->cc, c->mss, now);
+    c->max_data_sent = cfg->recv_window;
+    c->cid = rudp__new_cid(ctx);
+    if (rudp__table_add_cid(ctx, c) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->all_next = ctx->all;
+    if (ctx->all)
+        ctx->all->all_prev = c;
+    ctx->all = c;
+    ctx->nconns++;
+    *out = c;
+    return 0;
+}
+
+void rudp__conn_destroy(rudp_conn *c)
+{
+    rudp_ctx *ctx = c->ctx;
+    disarm_all(c);
+    rudp__table_remove(ctx, c);
+    if (c->counted_syn_rcvd && c->listener)
+        c->listener->syn_rcvd--;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        ctx->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    ctx->nconns--;
+    rudp_sbuf_free(&c->sbuf);
+    rudp_sbuf_free(&c->rbuf);
+    rudp_ranges_free(&c->acked);
+    rudp_ranges_free(&c->retx);
+    rudp_ranges_free(&c->rcv);
+    rudp_ranges_free(&c->rx_pns);
+    rudp_recovery_free(&c->rec);
+    free(c);
+}
+
+/* ---- handshake ---- */
+
+static rudp_time hs_timeout(const rudp_conn *c)
+{
+    uint32_t shift = c->hs_count > 1 ? c->hs_count - 1 : 0;
+    if (shift > 10)
+        shift = 10;
+    return rudp_rtt_pto(&c->rtt, 0) << shift;
+}
+
+static void send_syn(rudp_conn *c, rudp_time now)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.pn = c->hs_count;
+    h.scid = c->cid;
+    h.token_len = c->token_len;
+    memcpy(h.token, c->token, c->token_len);
+    h.max_data = c->cfg.recv_window;
+    h.max_datagram = c->cfg.max_datagram;
+    uint8_t *buf = c->ctx->pkt;
+    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    if (n < 0)
+        return;
+    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n); /* PADDING frames */
+    c->hs_count++;
+    c->hs_sample_ok = c->hs_count == 1;
+    c->hs_sent_time = now;
+    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, RUDP_MIN_SYN_SIZE);
+    arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
+}
+
+static void send_synack(rudp_conn *c, rudp_time now)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYNACK;
+    h.dcid = c->pkey.cid;
+    h.pn = c->hs_count;
+    h.scid = c->cid;
+    h.max_data = c->cfg.recv_window;
+    h.max_datagram = c->cfg.max_datagram;
+    uint8_t buf[64];
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    if (n < 0)
+        return;
+    c->hs_count++;
+    c->hs_sample_ok = c->hs_count == 1;
+    c->hs_sent_time = now;
+    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, (size_t)n);
+    arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
+}
+
+static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
+{
+    c->peer_max_data = h->max_data;
+    uint64_t md = h->max_datagram;
+    if (md >= RUDP_MIN_SYN_SIZE && md < c->mss)
+        c->mss = (uint32_t)md;
+    c->cc.mss = c->mss;
+}
+
+static void keepalive_rearm(rudp_conn *c, rudp_time now)
+{
+    if (c->cfg.keepalive)
+        arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+    if (c->cfg.idle_timeout)
+        arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
+}
+
+int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                 const rudp_config *cfg, rudp_conn **out)
+{
+    if (!peer || (peer->family != 2 && peer->family != 10) || peer->port == 0)
+        return -EINVAL;
+    if (cfg && rudp_config_check(cfg, NULL))
+        return -EINVAL;
+    rudp_conn *c;
+    ctx->now = now;
+    int err = rudp__conn_alloc(ctx, now, sock, peer, cfg ? cfg : &ctx->defaults, &c);
+    if (err)
+        return err;
+    ctx->stats.conns_opened++;
+    set_state(c, RUDP_SYN_SENT, "connect");
+    arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
+    send_syn(c, now);
+    *out = c;
+    return 0;
+}
+
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
+{
+    c->pkey.cid = h->scid;
+    take_peer_params(c, h);
+    if (rudp__table_add_peer(c->ctx, c) < 0)
+        return -ENOMEM;
+    set_state(c, RUDP_SYN_RCVD, "valid cookie");
+    c->counted_syn_rcvd = 1;
+    c->listener->syn_rcvd++;
+    arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
+    send_synack(c, now);
+    return 0;
+}
+
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
+{
+    switch (c->state) {
+    case RUDP_SYN_RCVD:
+        /* The client retransmitted: answer once per retransmission timeout. */
+        if (now - c->hs_sent_time >= hs_timeout(c))
+            send_synack(c, now);
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return; /* the client has our SYNACK; nothing to add */
+    }
+}
+
+static void established(rudp_conn *c, rudp_time now, const char *why)
+{
+    set_state(c, RUDP_ESTABLISHED, why);
+    disarm(c, RUDP_T_HANDSHAKE);
+    disarm(c, RUDP_T_GIVEUP);
+    keepalive_rearm(c, now);
+    if (c->hs_sample_ok && now >= c->hs_sent_time)
+        rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+    if (c->shut_wr) {
+        c->fin_off = c->snd_end;
+        set_state(c, RUDP_FIN_WAIT_1, "shutdown before established");
+    }
+}
+
+void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
+{
+    rudp_ctx *ctx = c->ctx;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+        if (h->type == RUDP_PKT_RETRY) {
+            if (h->token_len == 0 || c->retries >= RUDP_RETRY_MAX) {
+                ctx->stats.protocol_errors++;
+                return;
+            }
+            c->retries++;
+            if (c->hs_sample_ok && now >= c->hs_sent_time && !c->rtt.has_sample)
+                rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+            memcpy(c->token, h->token, h->token_len);
+            c->token_len = h->token_len;
+            c->hs_count = 0; /* a new exchange: the next SYN's RTT counts */
+            send_syn(c, now);
+            return;
+        }
+        /* SYNACK */
+        c->pkey.cid = h->scid;
+        take_peer_params(c, h);
+        if (rudp__table_add_peer(ctx, c) < 0) {
+            rudp__conn_fail(c, now, -ENOMEM);
+            return;
+        }
+        established(c, now, "SYNACK");
+        c->ping_pending = 1; /* step 5 confirms to the server */
+        rudp__conn_event(c, RUDP_EV_ESTABLISHED | RUDP_EV_WRITABLE);
+        rudp__conn_dirty(c);
+        return;
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_TIME_WAIT:
+        /* A repeated SYNACK: our step 5 was lost. Confirm again. */
+        if (h->type == RUDP_PKT_SYNACK && !c->is_server && h->scid == c->pkey.cid) {
+            c->ping_pending = 1;
+            rudp__conn_dirty(c);
+            return;
+        }
+        ctx->stats.protocol_errors++;
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_RCVD:
+    case RUDP_STATE_COUNT:
+        ctx->stats.protocol_errors++; /* illegal in these states */
+        return;
+    }
+}
+
+void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
+{
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+        rudp__conn_fail(c, now, refused ? -ECONNREFUSED : -ECONNRESET);
+        return;
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+        rudp__conn_fail(c, now, -ECONNRESET);
+        return;
+    case RUDP_TIME_WAIT:
+        /* Our last ACK was lost and the peer forgot us: we are done anyway. */
+        set_state(c, RUDP_CLOSED, "reset in TIME_WAIT");
+        return;
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+}
+
+/* ---- the send stream ---- */
+
+static size_t send_space(const rudp_conn *c)
+{
+    uint64_t used = c->snd_end - c->snd_una;
+    return used >= c->cfg.send_buffer ? 0 : (size_t)(c->cfg.send_buffer - used);
+}
+
+static size_t writable_threshold(const rudp_conn *c)
+{
+    size_t t = c->cfg.send_buffer / 4;
+    return t < 65536 ? t : 65536;
+}
+
+static void our_fin_acked(rudp_conn *c, rudp_time now)
+{
+    switch (c->state) {
+    case RUDP_FIN_WAIT_1:
+        set_state(c, RUDP_FIN_WAIT_2, "FIN acked");
+        return;
+    case RUDP_CLOSING:
+        set_state(c, RUDP_TIME_WAIT, "FIN acked");
+        arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        return;
+    case RUDP_LAST_ACK:
+        set_state(c, RUDP_CLOSED, "FIN acked");
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+}
+
+static void on_acked(void *arg, const rudp_sent *s)
+{
+    rudp_conn *c = arg;
+    if (s->stream_len) {
+        uint64_t lo = s->stream_off, hi = s->stream_off + s->stream_len;
+        if (rudp_seq_lt(c->snd_una, hi)) {
+            rudp_ranges_add(&c->acked, rudp_seq_max(lo, c->snd_una), hi);
+            rudp_ranges_remove(&c->retx, lo, hi);
+            uint64_t una = rudp_ranges_contiguous_end(&c->acked, c->snd_una);
+            if (una != c->snd_una) {
+                c->snd_una = una;
+                rudp_ranges_trim_below(&c->acked, una);
+                rudp_ranges_trim_below(&c->retx, una);
+                rudp_sbuf_advance(&c->sbuf, una, una == c->snd_end);
+                rudp__conn_event(c, RUDP_EV_ACKED);
+                if (c->want_writable && send_space(c) >= writable_threshold(c)) {
+                    c->want_writable = 0;
+                    rudp__conn_event(c, RUDP_EV_WRITABLE);
+                }
+            }
+        }
+    }
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked) {
+        c->fin_acked = 1;
+    }
+    if (c->fin_acked && c->snd_una == c->fin_off)
+        our_fin_acked(c, c->ctx->now);
+}
+
+static void on_lost(void *arg, const rudp_sent *s)
+{
+    rudp_conn *c = arg;
+    c->ctx->stats.pkts_retransmitted++;
+    if (s->stream_len) {
+        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t hi = s->stream_off + s->stream_len;
+        if (rudp_seq_lt(lo, hi) && rudp_ranges_add(&c->retx, lo, hi) == 0) {
+            /* Parts acknowledged through another packet need not go again. */
+            for (uint32_t i = 0; i < c->acked.n; i++) {
+                const rudp_range *a = &c->acked.r[i];
+                if (a->lo >= hi)
+                    break;
+                if (a->hi > lo)
+                    rudp_ranges_remove(&c->retx, a->lo, a->hi);
+            }
+        }
+    }
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+        c->fin_sent = 0;
+    if (s->flags & RUDP_SENT_MAX_DATA)
+        c->max_data_pending = 1;
+    if (s->flags & RUDP_SENT_BLOCKED)
+        c->blocked_at = 0;
+    rudp__conn_dirty(c);
+}
+
+static void update_loss_timer(rudp_conn *c)
+{
+    rudp_time d = rudp_recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
+    if (d == RUDP_TIME_NEVER)
+        disarm(c, RUDP_T_LOSS);
+    else
+        arm(c, RUDP_T_LOSS, d);
+}
+
+static int sending_state(rudp_state s)
+{
+    switch (s) {
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+        return 1;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    return 0;
+}
+
+static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *bad)
+{
+    int n = rudp_recovery_on_ack(&c->rec, &c->cc, &c->rtt, now, f->u.ack.r, f->u.ack.n,
+                                 RUDP_US(f->u.ack.delay_us), c->cfg.max_ack_delay, &c->rec_cb);
+    if (n < 0) {
+        *bad = 1;
+        return;
+    }
+    if (n > 0) {
+        /* user_timeout counts from the last progress */
+        if (c->rec.eliciting_in_flight)
+            arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+        else
+            disarm(c, RUDP_T_GIVEUP);
+        c->probes = 0;
+        rudp__conn_dirty(c);
+    }
+    update_loss_timer(c);
+}
+
+/* ---- the receive stream ---- */
+
+static void peer_fin_complete(rudp_conn *c, rudp_time now)
+{
+    c->fin_received = 1;
+    c->ack_now = 1;
+    rudp__conn_event(c, RUDP_EV_READABLE);
+    switch (c->state) {
+    case RUDP_ESTABLISHED:
+        set_state(c, RUDP_CLOSE_WAIT, "peer FIN");
+        return;
+    case RUDP_FIN_WAIT_1:
+        set_state(c, RUDP_CLOSING, "peer FIN");
+        return;
+    case RUDP_FIN_WAIT_2:
+        set_state(c, RUDP_TIME_WAIT, "peer FIN");
+        disarm(c, RUDP_T_KEEPALIVE);
+        disarm(c, RUDP_T_IDLE);
+        arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+}
+
+/* Returns 0, -EPROTO (the peer broke a rule), or -ENOBUFS (no room now:
+ * do not acknowledge, the peer will send it again). */
+static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
+{
+    uint64_t off = f->u.stream.offset, len = f->u.stream.len, end = off + len;
+    if (end > c->max_data_sent)
+        return -EPROTO; /* beyond the window we advertised */
+    if (f->u.stream.fin) {
+        if (c->peer_fin != RUDP_FIN_NONE && c->peer_fin != end)
+            return -EPROTO; /* the final size changed */
+        uint64_t highest = c->rcv.n ? c->rcv.r[c->rcv.n - 1].hi : c->rcv_contig;
+        if (end < highest)
+            return -EPROTO; /* data exists past the final size */
+        c->peer_fin = end;
+    } else if (c->peer_fin != RUDP_FIN_NONE && end > c->peer_fin) {
+        return -EPROTO;
+    }
+    uint64_t lo = rudp_seq_max(off, c->rcv_contig);
+    if (rudp_seq_lt(lo, end)) {
+        if (c->released && !rudp_ranges_covers(&c->rcv, lo, end))
+            return -EPIPE; /* new data for a closed application: reset */
+        int err = rudp_sbuf_write(&c->rbuf, lo, f->u.stream.data + (lo - off), (size_t)(end - lo));
+        if (err == 0)
+            err = rudp_ranges_add(&c->rcv, lo, end);
+        if (err)
+            return -ENOBUFS;
+        c->bytes_received += end - lo;
+        uint64_t contig = rudp_ranges_contiguous_end(&c->rcv, c->rcv_contig);
+        if (contig != c->rcv_contig) {
+            c->rcv_contig = contig;
+            rudp_ranges_trim_below(&c->rcv, contig);
+            rudp__conn_event(c, RUDP_EV_READABLE);
+        }
+    }
+    if (!c->fin_received && c->peer_fin != RUDP_FIN_NONE && c->rcv_contig == c->peer_fin)
+        peer_fin_complete(c, now);
+    return 0;
+}
+
+/* ---- DATA packets ---- */
+
+/* Decodes every frame once without acting, so that a malformed packet is
+ * dropped whole. Sets *eliciting. */
+static int validate_frames(const uint8_t *p, size_t len, int *eliciting)
+{
+    rudp_frame f;
+    *eliciting = 0;
+    while (len) {
+        int n = rudp_wire_frame_decode(p, len, &f);
+        if (n <= 0)
+            return -EBADMSG;
+        if (f.type != RUDP_FRAME_ACK && f.type != RUDP_FRAME_PADDING)
+            *eliciting = 1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
+                           size_t len)
+{
+    rudp_ctx *ctx = c->ctx;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        /* A server sends DATA only after its SYNACK arrived: illegal here. */
+        ctx->stats.protocol_errors++;
+        return;
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+        break;
+    }
+    int eliciting;
+    if (validate_frames(p, len, &eliciting) < 0) {
+        ctx->stats.malformed++;
+        return;
+    }
+    uint64_t pn = rudp_pn_expand(c->rx_any ? c->rx_largest + 1 : 0, h->pn);
+    if (c->rx_any && rudp_ranges_contains(&c->rx_pns, pn)) {
+        ctx->stats.dup_pkts++;
+        c->ack_now = 1; /* our ACK may have been lost */
+        rudp__conn_dirty(c);
+        return;
+    }
+    if (c->state == RUDP_SYN_RCVD) {
+        established(c, now, "first DATA");
+        if (c->counted_syn_rcvd && c->listener)
+            c->listener->syn_rcvd--;
+        c->counted_syn_rcvd = 0;
+        ctx->stats.conns_accepted++;
+        rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);
+    }
+
+    rudp_frame f;
+    int bad = 0;
+    while (len) {
+        int n = rudp_wire_frame_decode(p, len, &f);
+        p += n;
+        len -= (size_t)n;
+        switch ((enum rudp_frame_type)f.type) {
+        case RUDP_FRAME_PADDING:
+        case RUDP_FRAME_PING:
+            break;
+        case RUDP_FRAME_ACK:
+            process_ack(c, now, &f, &bad);
+            break;
+        case RUDP_FRAME_MAX_DATA:
+            if (f.u.max_data > c->peer_max_data) {
+                c->peer_max_data = f.u.max_data;
+                rudp__conn_dirty(c);
+            }
+            break;
+        case RUDP_FRAME_DATA_BLOCKED:
+            c->max_data_pending = 1; /* re-advertise: our update may be lost */
+            break;
+        case RUDP_FRAME_RESET:
+            ctx->stats.resets_received++;
+            rudp__conn_fail(c, now, -ECONNRESET);
+            return;
+        case RUDP_FRAME_STREAM: {
+            int err = stream_input(c, now, &f);
+            if (err == -EPIPE) {
+                rudp_conn_abort(c, now);
+                return;
+            }
+            if (err == -EPROTO)
+                bad = 1;
+            else if (err)
+                return; /* -ENOBUFS: unacknowledged, so resent later */
+            break;
+        }
+        }
+        if (bad) {
+            ctx->stats.protocol_errors++;
+            return;
+        }
+        if (c->state == RUDP_CLOSED)
+            return;
+    }
+
+    /* Record the packet number for our ACKs. */
+    if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0)
+        rudp_ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
+    if (!c->rx_any || pn > c->rx_largest) {
+        if (c->rx_any && pn != c->rx_largest + 1)
+            c->ack_now = 1; /* a gap: tell the sender at once */
+        c->rx_largest = pn;
+        c->rx_largest_time = now;
+    } else {
+        c->ack_now = 1; /* reordered: fills a gap */
+    }
+    c->rx_any = 1;
+    c->rx_unacked = 1;
+    if (eliciting) {
+        c->rx_eliciting++;
+        if ((h->flags & RUDP_PKTF_ACK_NOW) || c->rx_eliciting >= 2)
+            c->ack_now = 1;
+        else if (!rudp_timer_armed(&c->timers[RUDP_T_ACK]))
+            arm(c, RUDP_T_ACK, now + c->cfg.max_ack_delay);
+    }
+    c->last_rx = now;
+    if (c->state != RUDP_TIME_WAIT)
+        keepalive_rearm(c, now);
+    rudp__conn_dirty(c);
+}
+
+/* ---- building packets ---- */
+
+static uint64_t pacing_rate(const rudp_conn *c)
+{
+    if (c->cc.pacing_rate)
+        return c->cc.pacing_rate;
+    rudp_time srtt = c->rtt.smoothed ? c->rtt.smoothed : 1;
+    /* Linux's defaults: twice the window per RTT in slow start, 1.2x after. */
+    uint64_t gain_x4 = c->cc.cwnd < c->cc.ssthresh ? 8 : 5;
+    unsigned __int128 r = (unsigned __int128)c->cc.cwnd * gain_x4 * 1000000000ull / 4 / srtt;
+    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
+
+static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
+{
+    if (!rate)
+        return 0;
+    return (rudp_time)((unsigned __int128)bytes * 1000000000ull / rate);
+}
+
+static int have_stream_to_send(const rudp_conn *c)
+{
+    if (!rudp_ranges_empty(&c->retx))
+        return 1;
+    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data))
+        return 1;
+    return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;
+}
+
+/* Writes an ACK frame of what we received; returns bytes or <= 0. */
+static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
+{
+    rudp_ack_range r[RUDP_RX_RANGES_KEPT];
+    size_t n = 0;
+    for (uint32_t i = c->rx_pns.n; i-- > 0 && n < RUDP_RX_RANGES_KEPT;) {
+        r[n].lo = c->rx_pns.r[i].lo;
+        r[n].hi = c->rx_pns.r[i].hi - 1;
+        n++;
+    }
+    if (!n)
+        return 0;
+    uint64_t delay_us = now > c->rx_largest_time ? (now - c->rx_largest_time) / 1000 : 0;
+    size_t written;
+    return rudp_wire_ack_encode(p, room, r, n, delay_us, &written);
+}
+
+/* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
+ * was nothing to send (or the pacer/window holds it back). */
+static int send_one(rudp_conn *c, rudp_time now)
+{
+    rudp_ctx *ctx = c->ctx;
+    int probe = c->probes > 0;
+    int stream = have_stream_to_send(c);
+    int cwnd_ok = probe || c->rec.bytes_in_flight < c->cc.cwnd;
+    int pace_ok = probe || c->pace_time <= now;
+    int send_stream = stream && cwnd_ok && pace_ok;
+    int control = c->max_data_pending || c->blocked_pending || c->ping_pending || (probe && !stream);
+    int want_ack = c->rx_any && (c->ack_now || (c->rx_unacked && (send_stream || control)));
+
+    if (stream && cwnd_ok && !pace_ok)
+        arm(c, RUDP_T_PACE, c->pace_time);
+    if (!send_stream && !control && !want_ack)
+        return 0;
+    if (rudp_recovery_reserve(&c->rec) < 0)
+        return 0;
+
+    uint8_t *buf = ctx->pkt;
+    size_t cap = c->mss;
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = c->pkey.cid;
+    uint64_t pn = rudp_recovery_next_pn(&c->rec);
+    h.pn = rudp_pn_truncate(pn);
+    int hl = rudp_wire_hdr_encode(buf, cap, &h);
+    if (hl < 0)
+        return 0;
+    size_t off = (size_t)hl;
+    rudp_sent s;
+    memset(&s, 0, sizeof s);
+    s.pn = pn;
+    int n;
+
+    if (want_ack) {
+        n = write_ack(c, now, buf + off, cap - off - 32);
+        if (n > 0) {
+            off += (size_t)n;
+            c->ack_now = 0;
+            c->rx_unacked = 0;
+            c->rx_eliciting = 0;
+            disarm(c, RUDP_T_ACK);
+        }
+    }
+    if (c->max_data_pending) {
+        uint64_t max = c->rcv_read + c->cfg.recv_window;
+        n = rudp_wire_max_data_encode(buf + off, cap - off, max);
+        if (n > 0) {
+            off += (size_t)n;
+            c->max_data_sent = max;
+            c->max_data_pending = 0;
+            s.flags |= RUDP_SENT_MAX_DATA | RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    if (c->blocked_pending) {
+        n = rudp_wire_blocked_encode(buf + off, cap - off, c->peer_max_data);
+        if (n > 0) {
+            off += (size_t)n;
+            c->blocked_pending = 0;
+            s.flags |= RUDP_SENT_BLOCKED | RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    if (c->ping_pending || (probe && !stream)) {
+        n = rudp_wire_ping_encode(buf + off, cap - off);
+        if (n > 0) {
+            off += (size_t)n;
+            c->ping_pending = 0;
+            s.flags |= RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    if (send_stream) {
+        uint64_t lo, hi;
+        int fin = 0;
+        size_t hdr = rudp_wire_stream_hdr_len(c->snd_nxt, 0, 0);
+        if (!rudp_ranges_empty(&c->retx))
+            hdr = rudp_wire_stream_hdr_len(c->retx.r[0].lo, 0, 0);
+        size_t room = cap - off > hdr ? cap - off - hdr : 0;
+        if (!rudp_ranges_empty(&c->retx)) {
+            lo = c->retx.r[0].lo;
+            hi = rudp_seq_min(c->retx.r[0].hi, lo + room);
+            fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off && !c->fin_acked;
+            rudp_ranges_remove(&c->retx, lo, hi);
+            c->bytes_retx += hi - lo;
+            ctx->stats.bytes_retransmitted += hi - lo;
+        } else {
+            lo = c->snd_nxt;
+            hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
+            fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
+            c->snd_nxt = hi;
+            c->bytes_sent += hi - lo;
+            ctx->stats.stream_bytes_sent += hi - lo;
+        }
+        if (hi > lo || fin) {
+            n = rudp_wire_stream_hdr_encode(buf + off, cap - off, lo, hi - lo, fin, 0);
+            assert(n > 0);
+            off += (size_t)n;
+            rudp_sbuf_read(&c->sbuf, lo, buf + off, (size_t)(hi - lo));
+            off += (size_t)(hi - lo);
+            s.stream_off = lo;
+            s.stream_len = (uint32_t)(hi - lo);
+            s.flags |= RUDP_SENT_ACK_ELICITING;
+            if (fin) {
+                s.flags |= RUDP_SENT_FIN;
+                c->fin_sent = 1;
+            }
+        }
+    }
+    if (off == (size_t)hl)
+        return 0;
+
+    if (s.flags & RUDP_SENT_ACK_ELICITING) {
+        s.flags |= RUDP_SENT_IN_FLIGHT;
+        /* The last packet before we run dry, and probes, ask for an
+         * immediate ACK: a lost tail then costs one RTT-sized probe
+         * timeout, not max_ack_delay more. */
+        if (probe || !have_stream_to_send(c)) {
+            s.flags |= RUDP_SENT_ACK_NOW;
+            buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
+        }
+    }
+    s.size = (uint32_t)off;
+    int nothing_in_flight = c->rec.eliciting_in_flight == 0;
+    rudp__send(ctx, c->sock, &c->pkey.addr, buf, off);
+    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    if (s.flags & RUDP_SENT_IN_FLIGHT) {
+        uint64_t rate = pacing_rate(c);
+        rudp_time burst = pace_interval((uint64_t)RUDP_PACE_BURST_PKTS * c->mss, rate);
+        rudp_time base = c->pace_time;
+        if (now > burst && base < now - burst)
+            base = now - burst;
+        c->pace_time = base + pace_interval(s.size, rate);
+        if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
+            arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+    }
+    if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))
+        c->probes--;
+    return 1;
+}
+
+void rudp__conn_flush(rudp_conn *c, rudp_time now)
+{
+    if (!sending_state(c->state))
+        return;
+    /* Flow control: tell the peer once per limit that we are blocked. */
+    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
+        c->blocked_at != c->peer_max_data) {
+        c->blocked_at = c->peer_max_data;
+        c->blocked_pending = 1;
+    }
+    while (send_one(c, now))
+        ;
+    /* Not limited by the window: the controller must not grow it, and
+     * delivery-rate samples from now on are app-limited. */
+    int cwnd_limited = c->rec.bytes_in_flight >= c->cc.cwnd;
+    c->cc.app_limited = !cwnd_limited && !have_stream_to_send(c);
+    if (c->cc.app_limited)
+        rudp_recovery_set_app_limited(&c->rec);
+    update_loss_timer(c);
+}
+
+/* ---- timers ---- */
+
+static void start_probe(rudp_conn *c)
+{
+    c->probes = c->rec.pto_count > 1 ? 2 : 1;
+    c->ctx->stats.pto_count++;
+    if (rudp_ranges_empty(&c->retx) && !have_stream_to_send(c)) {
+        /* Probe with the oldest unacknowledged data rather than a bare PING:
+         * if that is what was lost, the probe repairs it. */
+        const rudp_sent *s = rudp_recovery_oldest_stream(&c->rec);
+        if (s) {
+            uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+            uint64_t hi = s->stream_off + s->stream_len;
+            if (rudp_seq_lt(lo, hi))
+                rudp_ranges_add(&c->retx, lo, hi);
+            if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+                c->fin_sent = 0;
+        }
+    }
+    rudp__conn_dirty(c);
+}
+
+void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
+{
+    switch ((enum rudp_timer_kind)kind) {
+    case RUDP_T_HANDSHAKE:
+        if (c->state == RUDP_SYN_SENT)
+            send_syn(c, now);
+        else if (c->state == RUDP_SYN_RCVD)
+            send_synack(c, now);
+        return;
+    case RUDP_T_GIVEUP:
+        if (c->state == RUDP_SYN_RCVD) {
+            set_state(c, RUDP_CLOSED, "handshake never completed");
+            rudp__conn_kill(c); /* nobody holds it */
+            return;
+        }
+        rudp__conn_fail(c, now, -ETIMEDOUT);
+        return;
+    case RUDP_T_LOSS:
+        switch (rudp_recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
+                                         &c->rec_cb)) {
+        case RUDP_TIMEOUT_PTO:
+            start_probe(c);
+            break;
+        case RUDP_TIMEOUT_LOSS:
+            rudp__conn_dirty(c);
+            break;
+        default:
+            break;
+        }
+        update_loss_timer(c);
+        return;
+    case RUDP_T_ACK:
+        c->ack_now = 1;
+        rudp__conn_dirty(c);
+        return;
+    case RUDP_T_PACE:
+        rudp__conn_dirty(c);
+        return;
+    case RUDP_T_KEEPALIVE:
+        if (sending_state(c->state) && c->state != RUDP_TIME_WAIT) {
+            if (c->rec.eliciting_in_flight == 0)
+                c->ping_pending = 1;
+            rudp__conn_dirty(c);
+            arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+        }
+        return;
+    case RUDP_T_IDLE:
+        rudp__conn_fail(c, now, -ETIMEDOUT);
+        return;
+    case RUDP_T_DRAIN:
+        if (c->state == RUDP_TIME_WAIT)
+            set_state(c, RUDP_CLOSED, "drained");
+        return;
+    case RUDP_T_LINGER:
+        rudp_conn_abort(c, now);
+        return;
+    case RUDP_T_COUNT:
+        return;
+    }
+}
+
+/* ---- application calls ---- */
+
+ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
+{
+    c->ctx->now = now;
+    if (c->error)
+        return c->error;
+    if (c->shut_wr)
+        return -EPIPE;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_ESTABLISHED:
+    case RUDP_CLOSE_WAIT:
+        break;
+    case RUDP_CLOSED:
+    case RUDP_SYN_RCVD:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return -EPIPE;
+    }
+    size_t space = send_space(c);
+    if (space == 0) {
+        c->want_writable = 1;
+        return -EAGAIN;
+    }
+    size_t n = len < space ? len : space;
+    if (n == 0)
+        return 0;
+    int err = rudp_sbuf_write(&c->sbuf, c->snd_end, buf, n);
+    if (err)
+        return err;
+    c->snd_end += n;
+    if (n < len)
+        c->want_writable = 1;
+    rudp__conn_dirty(c);
+    return (ssize_t)n;
+}
+
+size_t rudp_conn_write_space(const rudp_conn *c)
+{
+    if (c->error || c->shut_wr)
+        return 0;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_ESTABLISHED:
+    case RUDP_CLOSE_WAIT:
+        return send_space(c);
+    case RUDP_CLOSED:
+    case RUDP_SYN_RCVD:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    return 0;
+}
+
+ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
+{
+    c->ctx->now = now;
+    uint64_t avail = c->rcv_contig - c->rcv_read;
+    if (avail == 0) {
+        if (c->fin_received)
+            return 0;
+        if (c->error)
+            return c->error;
+        if (c->state == RUDP_CLOSED)
+            return 0;
+        return -EAGAIN;
+    }
+    size_t n = avail < len ? (size_t)avail : len;
+    rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
+    c->rcv_read += n;
+    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
+    /* Open the window once a quarter of it is free again (SWS avoidance). */
+    if (c->peer_fin == RUDP_FIN_NONE && sending_state(c->state) &&
+        c->rcv_read + c->cfg.recv_window - c->max_data_sent >= c->cfg.recv_window / 4) {
+        c->max_data_pending = 1;
+        rudp__conn_dirty(c);
+    }
+    return (ssize_t)n;
+}
+
+size_t rudp_conn_readable(const rudp_conn *c)
+{
+    return (size_t)(c->rcv_contig - c->rcv_read);
+}
+
+int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
+{
+    c->ctx->now = now;
+    if (c->error || c->state == RUDP_CLOSED)
+        return -ENOTCONN;
+    if (c->shut_wr)
+        return 0;
+    c->shut_wr = 1;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+        return 0; /* applied once established */
+    case RUDP_ESTABLISHED:
+        c->fin_off = c->snd_end;
+        set_state(c, RUDP_FIN_WAIT_1, "shutdown");
+        break;
+    case RUDP_CLOSE_WAIT:
+        c->fin_off = c->snd_end;
+        set_state(c, RUDP_LAST_ACK, "shutdown");
+        break;
+    case RUDP_CLOSED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    rudp__conn_dirty(c);
+    return 0;
+}
+
+void rudp_conn_abort(rudp_conn *c, rudp_time now)
+{
+    c->ctx->now = now;
+    switch (c->state) {
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK: {
+        /* One RESET frame, fire and forget: if it is lost, the peer's next
+         * packet finds no connection and earns a stateless reset. */
+        rudp_hdr h;
+        memset(&h, 0, sizeof h);
+        h.type = RUDP_PKT_DATA;
+        h.flags = RUDP_PKTF_ACK_NOW;
+        h.dcid = c->pkey.cid;
+        h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
+        uint8_t buf[64];
+        int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
+        if (n > 0) {
+            c->ctx->stats.resets_sent++;
+            rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, (size_t)(hl + n));
+        }
+        break;
+    }
+    case RUDP_SYN_SENT:
+    case RUDP_TIME_WAIT:
+        break;
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+    set_state(c, RUDP_CLOSED, "abort");
+}
+
+void rudp_conn_release(rudp_conn *c, rudp_time now)
+{
+    c->ctx->now = now;
+    c->released = 1;
+    c->user = NULL;
+    c->events = 0;
+    switch (c->state) {
+    case RUDP_CLOSED:
+        rudp__conn_kill(c);
+        return;
+    case RUDP_SYN_SENT:
+        set_state(c, RUDP_CLOSED, "released while connecting");
+        return;
+    case RUDP_SYN_RCVD:
+        rudp_conn_abort(c, now);
+        return;
+    case RUDP_ESTABLISHED:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_LAST_ACK:
+    case RUDP_TIME_WAIT:
+        break;
+    case RUDP_STATE_COUNT:
+        return;
+    }
+    if (c->rcv_contig > c->rcv_read) {
+        /* TCP resets on close() with unread data: the peer must not take
+         * the stream as delivered. */
+        rudp_conn_abort(c, now);
+        return;
+    }
+    rudp_conn_shutdown(c, now);
+    if (c->state != RUDP_TIME_WAIT)
+        arm(c, RUDP_T_LINGER, now + c->cfg.linger);
+}
+
+int rudp_conn_error(const rudp_conn *c)
+{
+    return c->error;
+}
+
+rudp_state rudp_conn_state(const rudp_conn *c)
+{
+    return c->state;
+}
+
+void rudp_conn_set_user(rudp_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *rudp_conn_user(const rudp_conn *c)
+{
+    return c->user;
+}
+
+const rudp_addr *rudp_conn_peer(const rudp_conn *c)
+{
+    return &c->pkey.addr;
+}
+
+uint32_t rudp_conn_sock(const rudp_conn *c)
+{
+    return c->sock;
+}
+
+void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->state = c->state;
+    info->rtt_us = c->rtt.smoothed / 1000;
+    info->rttvar_us = c->rtt.var / 1000;
+    info->min_rtt_us = c->rtt.min / 1000;
+    info->cwnd_bytes = c->cc.cwnd;
+    info->ssthresh_bytes = c->cc.ssthresh;
+    info->bytes_in_flight = c->rec.bytes_in_flight;
+    info->unacked_bytes = c->snd_end - c->snd_una;
+    info->readable_bytes = c->rcv_contig - c->rcv_read;
+    info->retransmits = c->rec.lost_packets;
+    info->pto_count = c->rec.pto_count;
+    info->bytes_sent = c->bytes_sent + c->bytes_retx;
+    info->bytes_received = c->bytes_received;
+    info->bytes_acked = c->snd_una;
+    info->pacing_rate = pacing_rate(c);
+    info->mss = c->mss;
+    info->local_cid = c->cid;
+    info->peer_cid = c->pkey.cid;
+}

@@ -1,0 +1,193 @@
+/*
+ * conn.h: internal structures shared by ctx.c (context, tables, handshake
+ * demultiplexing) and conn.c (the connection state machine). Not part of the
+ * public API: the shim sees only rudp.h.
+ */
+#ifndef RUDP_CONN_H
+#define RUDP_CONN_H
+
+#include <stdint.h>
+
+#include "cc.h"
+#include "ranges.h"
+#include "recovery.h"
+#include "rtt.h"
+#include "rudp.h"
+#include "sbuf.h"
+#include "table.h"
+#include "timer.h"
+#include "wire.h"
+
+/* Connection timers; every one goes through the context's wheel. */
+enum rudp_timer_kind {
+    RUDP_T_HANDSHAKE, /* retransmit SYN / SYNACK */
+    RUDP_T_LOSS,      /* loss time threshold or probe timeout */
+    RUDP_T_ACK,       /* delayed ACK */
+    RUDP_T_PACE,      /* pacer releases the next packet */
+    RUDP_T_KEEPALIVE, /* idle: send a PING */
+    RUDP_T_IDLE,      /* nothing heard for idle_timeout */
+    RUDP_T_GIVEUP,    /* connect_timeout, then user_timeout */
+    RUDP_T_DRAIN,     /* TIME_WAIT ends */
+    RUDP_T_LINGER,    /* a released connection's time to finish */
+    RUDP_T_COUNT
+};
+
+#define RUDP_TOKEN_LEN 12        /* issue time (4) + MAC (8) */
+#define RUDP_TOKEN_LIFETIME 10   /* in units of 2^30 ns (~1.07 s) */
+#define RUDP_RX_RANGES_KEPT 32   /* packet-number ranges an ACK reports */
+#define RUDP_STREAM_RANGES_MAX 4096
+#define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
+#define RUDP_FIN_NONE UINT64_MAX
+
+/* Key of the peer table: who the peer is and the ID it chose. */
+typedef struct rudp_peer_key {
+    rudp_addr addr;
+    uint64_t cid;
+} rudp_peer_key;
+
+struct rudp_conn {
+    rudp_ctx *ctx;
+    rudp_listener *listener;
+    void *user;
+    rudp_state state;
+    int error;
+    uint32_t sock;
+    uint64_t cid;        /* ours: the peer sends to it */
+    rudp_peer_key pkey;  /* peer address and the peer's connection ID */
+    rudp_config cfg;
+    uint32_t mss;        /* datagram bytes we send */
+
+    unsigned is_server : 1;
+    unsigned released : 1;
+    unsigned in_cid_table : 1;
+    unsigned in_peer_table : 1;
+    unsigned shut_wr : 1;          /* FIN requested */
+    unsigned fin_sent : 1;
+    unsigned fin_acked : 1;
+    unsigned fin_received : 1;     /* every byte up to peer_fin arrived */
+    unsigned want_writable : 1;
+    unsigned max_data_pending : 1;
+    unsigned ping_pending : 1;
+    unsigned ack_now : 1;
+    unsigned rx_unacked : 1;       /* received packets not yet acknowledged */
+    unsigned dirty : 1;
+    unsigned in_ev : 1;
+    unsigned dead : 1;
+    unsigned hs_sample_ok : 1;     /* one handshake packet out: RTT sample is unambiguous */
+    unsigned counted_syn_rcvd : 1; /* counted in listener->syn_rcvd */
+
+    /* handshake */
+    uint8_t token[RUDP_TOKEN_MAX];
+    uint8_t token_len;
+    uint8_t retries;
+    uint32_t hs_count; /* handshake packets sent */
+    rudp_time hs_sent_time;
+    rudp_time hs_start;
+
+    /* send stream: bytes [snd_una, snd_end) are held in sbuf */
+    rudp_sbuf sbuf;
+    uint64_t snd_una, snd_nxt, snd_end;
+    uint64_t fin_off; /* RUDP_FIN_NONE until shutdown */
+    rudp_ranges acked; /* acknowledged ranges above snd_una */
+    rudp_ranges retx;  /* lost ranges to send again */
+    uint64_t peer_max_data;
+    uint64_t blocked_at;   /* limit we reported DATA_BLOCKED at, 0 none */
+    unsigned blocked_pending : 1;
+    uint32_t probes;       /* PTO probes still to send */
+
+    /* receive stream: bytes [rcv_read, ...) are held in rbuf */
+    rudp_sbuf rbuf;
+    uint64_t rcv_read, rcv_contig;
+    uint64_t peer_fin; /* RUDP_FIN_NONE until the peer's FIN */
+    uint64_t max_data_sent;
+    rudp_ranges rcv; /* received ranges above rcv_contig */
+
+    /* acknowledgements we owe */
+    rudp_ranges rx_pns;
+    uint64_t rx_largest;
+    int rx_any;
+    rudp_time rx_largest_time;
+    uint32_t rx_eliciting; /* ack-eliciting packets since our last ACK */
+
+    rudp_recovery rec;
+    rudp_recovery_cb rec_cb; /* on_acked/on_lost with this connection */
+    rudp_rtt rtt;
+    rudp_cc cc;
+    rudp_time pace_time;
+    rudp_time last_rx;
+
+    rudp_timer timers[RUDP_T_COUNT];
+    unsigned events;
+    rudp_conn *ev_next;
+    rudp_conn *dirty_next;
+    rudp_conn *dead_next;
+    rudp_conn *all_next, *all_prev; /* ctx->all: every connection */
+    UT_hash_handle hh;      /* ctx->by_cid, key cid */
+    UT_hash_handle hh_peer; /* ctx->by_peer, key pkey */
+
+    /* lifetime counters for TCP_INFO */
+    uint64_t bytes_sent, bytes_received, bytes_retx;
+};
+
+struct rudp_listener {
+    rudp_ctx *ctx;
+    uint32_t sock;
+    rudp_config cfg;
+    unsigned backlog;
+    unsigned syn_rcvd;
+    UT_hash_handle hh; /* ctx->listeners, key sock */
+};
+
+struct rudp_ctx {
+    rudp_ctx_ops ops;
+    void *user;
+    rudp_config defaults;
+    int log_level;
+    uint8_t cid_key[16];
+    uint8_t cookie_key[16];
+    uint64_t cid_counter;
+    rudp_conn *by_cid;
+    rudp_conn *by_peer;
+    rudp_listener *listeners;
+    rudp_wheel wheel;
+    rudp_conn *ev_head, *ev_tail;
+    rudp_conn *dirty_head;
+    rudp_conn *dead_head;
+    rudp_conn *all;
+    size_t nconns;
+    rudp_time now; /* time of the call being processed */
+    rudp_stats stats;
+    uint8_t pkt[65536]; /* scratch for building one datagram */
+};
+
+/* ---- ctx.c services for conn.c ---- */
+
+void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
+                size_t len);
+void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t rudp__new_cid(rudp_ctx *ctx);
+int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
+int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
+void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);
+void rudp__conn_event(rudp_conn *c, unsigned ev);
+void rudp__conn_dirty(rudp_conn *c);
+void rudp__conn_kill(rudp_conn *c);
+void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid);
+
+/* ---- conn.c entry points for ctx.c ---- */
+
+int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                     const rudp_config *cfg, rudp_conn **out);
+void rudp__conn_destroy(rudp_conn *c);
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h);
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now);
+void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h);
+void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
+                           size_t len);
+void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
+void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
+void rudp__conn_flush(rudp_conn *c, rudp_time now);
+void rudp__conn_fail(rudp_conn *c, rudp_time now, int err);
+
+#endif

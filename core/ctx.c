@@ -1,0 +1,575 @@
+/*
+ * ctx.c: the context: connection tables, datagram demultiplexing, the
+ * stateless handshake front door, timers and the event queue.
+ *
+ * A SYN first earns a RETRY carrying a cookie (a MAC over the client's
+ * address, its connection ID and the time); only a SYN that echoes a valid
+ * cookie creates a connection. So a handshake from a spoofed address leaves
+ * nothing behind, and since SYNs are padded to RUDP_MIN_SYN_SIZE no reply is
+ * larger than the datagram that caused it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "siphash.h"
+
+void rudp_config_default(rudp_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_datagram = 1400;
+    cfg->send_buffer = 4u << 20;
+    cfg->recv_window = 4u << 20;
+    cfg->initial_rtt = RUDP_MS(100);
+    cfg->max_ack_delay = RUDP_MS(25);
+    cfg->connect_timeout = RUDP_SEC(30);
+    cfg->user_timeout = RUDP_SEC(30);
+    cfg->keepalive = RUDP_SEC(15);
+    cfg->idle_timeout = RUDP_SEC(60);
+    cfg->linger = RUDP_SEC(60);
+    cfg->cc = NULL;
+}
+
+int rudp_config_check(const rudp_config *cfg, const char **why)
+{
+    const char *bad = NULL;
+    if (cfg->max_datagram < RUDP_MIN_SYN_SIZE || cfg->max_datagram > 65507)
+        bad = "max_datagram must be 1200..65507 bytes";
+    else if (cfg->send_buffer < 4096 || cfg->send_buffer > (1u << 30))
+        bad = "send_buffer must be 4 KiB..1 GiB";
+    else if (cfg->recv_window < 2 * cfg->max_datagram || cfg->recv_window > (1u << 30))
+        bad = "recv_window must be 2 datagrams..1 GiB";
+    else if (cfg->initial_rtt < RUDP_US(10) || cfg->initial_rtt > RUDP_SEC(10))
+        bad = "initial_rtt must be 10 us..10 s";
+    else if (cfg->max_ack_delay > RUDP_SEC(1))
+        bad = "max_ack_delay must be at most 1 s";
+    else if (cfg->connect_timeout < RUDP_MS(1))
+        bad = "connect_timeout must be at least 1 ms";
+    else if (cfg->user_timeout < RUDP_MS(1))
+        bad = "user_timeout must be at least 1 ms";
+    else if (cfg->keepalive && cfg->idle_timeout && cfg->idle_timeout <= cfg->keepalive)
+        bad = "idle_timeout must exceed keepalive";
+    if (why)
+        *why = bad;
+    return bad ? -EINVAL : 0;
+}
+
+const char *rudp_state_name(rudp_state s)
+{
+    static const char *const names[RUDP_STATE_COUNT] = {
+        [RUDP_CLOSED] = "CLOSED",
+        [RUDP_SYN_SENT] = "SYN_SENT",
+        [RUDP_SYN_RCVD] = "SYN_RCVD",
+        [RUDP_ESTABLISHED] = "ESTABLISHED",
+        [RUDP_FIN_WAIT_1] = "FIN_WAIT_1",
+        [RUDP_FIN_WAIT_2] = "FIN_WAIT_2",
+        [RUDP_CLOSING] = "CLOSING",
+        [RUDP_TIME_WAIT] = "TIME_WAIT",
+        [RUDP_CLOSE_WAIT] = "CLOSE_WAIT",
+        [RUDP_LAST_ACK] = "LAST_ACK",
+    };
+    return (unsigned)s < RUDP_STATE_COUNT ? names[s] : "?";
+}
+
+/* ---- context ---- */
+
+int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
+                 const rudp_config *defaults, rudp_ctx **out)
+{
+    rudp_config cfg;
+    if (defaults) {
+        if (rudp_config_check(defaults, NULL))
+            return -EINVAL;
+        cfg = *defaults;
+    } else {
+        rudp_config_default(&cfg);
+    }
+    rudp_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return -ENOMEM;
+    ctx->ops = *ops;
+    ctx->user = user;
+    ctx->defaults = cfg;
+    ctx->log_level = RUDP_LOG_WARN;
+    memcpy(ctx->cid_key, seed, 16);
+    memcpy(ctx->cookie_key, seed + 16, 16);
+    rudp_wheel_init(&ctx->wheel, 0);
+    *out = ctx;
+    return 0;
+}
+
+void rudp_ctx_set_log_level(rudp_ctx *ctx, int level)
+{
+    ctx->log_level = level;
+}
+
+void rudp_ctx_free(rudp_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    while (ctx->all)
+        rudp__conn_destroy(ctx->all); /* unlinks itself from every table */
+    rudp_listener *l, *ltmp;
+    HASH_ITER(hh, ctx->listeners, l, ltmp) {
+        HASH_DELETE(hh, ctx->listeners, l);
+        free(l);
+    }
+    free(ctx);
+}
+
+const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx)
+{
+    return &ctx->stats;
+}
+
+size_t rudp_ctx_conn_count(const rudp_ctx *ctx)
+{
+    return ctx->nconns;
+}
+
+void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
+                size_t len)
+{
+    ctx->stats.dgrams_out++;
+    ctx->stats.bytes_out += len;
+    ctx->ops.send(ctx->user, sock, peer, buf, len);
+}
+
+void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
+{
+    if (!ctx->ops.log || level > ctx->log_level)
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->ops.log(ctx->user, level, msg);
+}
+
+/* ---- tables ---- */
+
+uint64_t rudp__new_cid(rudp_ctx *ctx)
+{
+    for (;;) {
+        uint64_t n = ctx->cid_counter++;
+        uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
+        rudp_conn *found = NULL;
+        HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, found);
+        if (cid != 0 && !found)
+            return cid;
+    }
+}
+
+int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
+{
+    HASH_ADD(hh, ctx->by_cid, cid, sizeof c->cid, c);
+    if (!c->hh.tbl)
+        return -ENOMEM;
+    c->in_cid_table = 1;
+    return 0;
+}
+
+int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
+{
+    HASH_ADD(hh_peer, ctx->by_peer, pkey, sizeof c->pkey, c);
+    if (!c->hh_peer.tbl)
+        return -ENOMEM;
+    c->in_peer_table = 1;
+    return 0;
+}
+
+void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c)
+{
+    if (c->in_cid_table) {
+        HASH_DELETE(hh, ctx->by_cid, c);
+        c->in_cid_table = 0;
+    }
+    if (c->in_peer_table) {
+        HASH_DELETE(hh_peer, ctx->by_peer, c);
+        c->in_peer_table = 0;
+    }
+}
+
+static rudp_conn *find_cid(rudp_ctx *ctx, uint64_t cid)
+{
+    rudp_conn *c = NULL;
+    HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, c);
+    return c;
+}
+
+static rudp_conn *find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid)
+{
+    rudp_peer_key key;
+    memset(&key, 0, sizeof key);
+    key.addr = *peer;
+    key.cid = peer_cid;
+    rudp_conn *c = NULL;
+    HASH_FIND(hh_peer, ctx->by_peer, &key, sizeof key, c);
+    return c;
+}
+
+static rudp_listener *find_listener(rudp_ctx *ctx, uint32_t sock)
+{
+    rudp_listener *l = NULL;
+    HASH_FIND(hh, ctx->listeners, &sock, sizeof sock, l);
+    return l;
+}
+
+/* ---- events, dirty and dead lists ---- */
+
+void rudp__conn_event(rudp_conn *c, unsigned ev)
+{
+    if (c->released)
+        return;
+    c->events |= ev;
+    if (c->in_ev)
+        return;
+    rudp_ctx *ctx = c->ctx;
+    c->in_ev = 1;
+    c->ev_next = NULL;
+    if (ctx->ev_tail)
+        ctx->ev_tail->ev_next = c;
+    else
+        ctx->ev_head = c;
+    ctx->ev_tail = c;
+}
+
+int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
+{
+    while (ctx->ev_head) {
+        rudp_conn *c = ctx->ev_head;
+        ctx->ev_head = c->ev_next;
+        if (!ctx->ev_head)
+            ctx->ev_tail = NULL;
+        c->in_ev = 0;
+        c->ev_next = NULL;
+        unsigned ev = c->events;
+        c->events = 0;
+        if (c->released || !ev)
+            continue;
+        *conn = c;
+        *events = ev;
+        return 1;
+    }
+    return 0;
+}
+
+void rudp__conn_dirty(rudp_conn *c)
+{
+    if (c->dirty || c->dead)
+        return;
+    c->dirty = 1;
+    c->dirty_next = c->ctx->dirty_head;
+    c->ctx->dirty_head = c;
+}
+
+void rudp__conn_kill(rudp_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = 1;
+    rudp__table_remove(c->ctx, c);
+    c->dead_next = c->ctx->dead_head;
+    c->ctx->dead_head = c;
+}
+
+static void unlink_event(rudp_ctx *ctx, rudp_conn *c)
+{
+    if (!c->in_ev)
+        return;
+    rudp_conn **pp = &ctx->ev_head, *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->ev_next;
+    }
+    if (*pp) {
+        *pp = c->ev_next;
+        if (ctx->ev_tail == c)
+            ctx->ev_tail = prev;
+    }
+    c->in_ev = 0;
+}
+
+static void free_dead(rudp_ctx *ctx)
+{
+    while (ctx->dead_head) {
+        rudp_conn *c = ctx->dead_head;
+        ctx->dead_head = c->dead_next;
+        unlink_event(ctx, c);
+        rudp__conn_destroy(c);
+    }
+}
+
+/* ---- handshake cookies ---- */
+
+static uint32_t token_time(rudp_time now)
+{
+    return (uint32_t)(now >> 30);
+}
+
+static uint64_t token_mac(const rudp_ctx *ctx, uint32_t ts, const rudp_addr *peer,
+                          uint64_t scid)
+{
+    uint8_t msg[4 + sizeof(rudp_addr) + 8];
+    memcpy(msg, &ts, 4);
+    memcpy(msg + 4, peer, sizeof *peer);
+    memcpy(msg + 4 + sizeof *peer, &scid, 8);
+    return rudp_siphash(ctx->cookie_key, msg, sizeof msg);
+}
+
+static void make_token(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
+                       uint8_t out[RUDP_TOKEN_LEN])
+{
+    uint32_t ts = token_time(now);
+    uint64_t mac = token_mac(ctx, ts, peer, scid);
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(ts >> (24 - 8 * i));
+    memcpy(out + 4, &mac, 8);
+}
+
+static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
+                       const uint8_t *tok, size_t len)
+{
+    if (len != RUDP_TOKEN_LEN)
+        return 0;
+    uint32_t ts = (uint32_t)tok[0] << 24 | (uint32_t)tok[1] << 16 | (uint32_t)tok[2] << 8 | tok[3];
+    uint32_t t = token_time(now);
+    if (ts > t + 1 || t - ts > RUDP_TOKEN_LIFETIME)
+        return 0;
+    uint64_t mac = token_mac(ctx, ts, peer, scid), got;
+    memcpy(&got, tok + 4, 8);
+    /* constant time: no early exit on the first differing byte */
+    return ((mac ^ got) == 0);
+}
+
+void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    h.dcid = dcid;
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    if (n > 0) {
+        ctx->stats.resets_sent++;
+        rudp__send(ctx, sock, peer, buf, (size_t)n);
+    }
+}
+
+static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                       uint64_t client_cid)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RETRY;
+    h.dcid = client_cid;
+    h.token_len = RUDP_TOKEN_LEN;
+    make_token(ctx, now, peer, client_cid, h.token);
+    uint8_t buf[64];
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    if (n > 0)
+        rudp__send(ctx, sock, peer, buf, (size_t)n);
+}
+
+static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                      const rudp_hdr *h, size_t len)
+{
+    if (len < RUDP_MIN_SYN_SIZE) {
+        /* An unpadded SYN could make us an amplifier. */
+        ctx->stats.malformed++;
+        return;
+    }
+    rudp_listener *l = find_listener(ctx, sock);
+    if (!l) {
+        ctx->stats.handshakes_refused++;
+        rudp__send_reset_packet(ctx, sock, peer, h->scid);
+        return;
+    }
+    if (h->token_len == 0) {
+        send_retry(ctx, now, sock, peer, h->scid);
+        return;
+    }
+    if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+        /* Forged, or expired after long retransmission: a fresh cookie
+         * costs nothing and keeps an honest slow client going. */
+        ctx->stats.bad_token++;
+        send_retry(ctx, now, sock, peer, h->scid);
+        return;
+    }
+    rudp_conn *c = find_peer(ctx, peer, h->scid);
+    if (c) {
+        rudp__conn_dup_syn(c, now);
+        return;
+    }
+    if (l->syn_rcvd >= l->backlog)
+        return; /* like a full SYN queue: the client retries */
+    if (rudp__conn_alloc(ctx, now, sock, peer, &l->cfg, &c) < 0)
+        return;
+    c->listener = l;
+    c->is_server = 1;
+    if (rudp__conn_accept_syn(c, now, h) < 0) {
+        rudp__conn_kill(c);
+        return;
+    }
+}
+
+void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                    const uint8_t *buf, size_t len)
+{
+    ctx->now = now;
+    ctx->stats.dgrams_in++;
+    ctx->stats.bytes_in += len;
+    rudp_hdr h;
+    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    if (hl < 0) {
+        ctx->stats.malformed++;
+        return;
+    }
+    rudp_conn *c;
+    switch ((enum rudp_pkt_type)h.type) {
+    case RUDP_PKT_SYN:
+        input_syn(ctx, now, sock, peer, &h, len);
+        return;
+    case RUDP_PKT_RETRY:
+    case RUDP_PKT_SYNACK:
+        c = find_cid(ctx, h.dcid);
+        if (!c || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
+            ctx->stats.unknown_conn++;
+            return;
+        }
+        rudp__conn_input_handshake(c, now, &h);
+        return;
+    case RUDP_PKT_DATA:
+        c = find_cid(ctx, h.dcid);
+        if (!c) {
+            ctx->stats.unknown_conn++;
+            /* Stateless reset, smaller than what caused it: no loops (we
+             * never answer a RESET) and no amplification. */
+            if (len > RUDP_WIRE_SHORT_HDR)
+                rudp__send_reset_packet(ctx, sock, peer, h.dcid);
+            return;
+        }
+        if (c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
+            ctx->stats.protocol_errors++;
+            return;
+        }
+        rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
+        return;
+    case RUDP_PKT_RESET:
+        c = find_cid(ctx, h.dcid);
+        if (c && c->state == RUDP_SYN_SENT && c->sock == sock &&
+            memcmp(&c->pkey.addr, peer, sizeof *peer) == 0) {
+            ctx->stats.resets_received++;
+            rudp__conn_input_reset(c, now, 1);
+            return;
+        }
+        c = find_peer(ctx, peer, h.dcid);
+        if (c && c->sock == sock) {
+            ctx->stats.resets_received++;
+            rudp__conn_input_reset(c, now, 0);
+            return;
+        }
+        ctx->stats.unknown_conn++;
+        return;
+    }
+    ctx->stats.malformed++; /* the decoder admits no other type */
+}
+
+void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                         int err)
+{
+    ctx->now = now;
+    rudp_conn *c, *next;
+    for (c = ctx->all; c; c = next) {
+        next = c->all_next;
+        if (c->dead || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0)
+            continue;
+        if (c->state == RUDP_SYN_SENT)
+            rudp__conn_fail(c, now, err);
+        else if (err == -ECONNREFUSED)
+            /* The peer's port is closed: its process is gone. */
+            rudp__conn_fail(c, now, -ECONNRESET);
+        /* host/net unreachable later on is soft, as in TCP: retransmit */
+    }
+}
+
+/* ---- timers and processing ---- */
+
+static rudp_conn *conn_of_timer(rudp_timer *t)
+{
+    return (rudp_conn *)((char *)(t - t->kind) - offsetof(rudp_conn, timers));
+}
+
+rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
+{
+    rudp_timer *t;
+    ctx->now = now;
+    while ((t = rudp_wheel_expire(&ctx->wheel, now)) != NULL) {
+        rudp_conn *c = conn_of_timer(t);
+        if (!c->dead)
+            rudp__conn_on_timer(c, t->kind, now);
+    }
+    while (ctx->dirty_head) {
+        rudp_conn *c = ctx->dirty_head;
+        ctx->dirty_head = c->dirty_next;
+        c->dirty = 0;
+        c->dirty_next = NULL;
+        if (!c->dead)
+            rudp__conn_flush(c, now);
+    }
+    free_dead(ctx);
+    return rudp_wheel_next(&ctx->wheel);
+}
+
+/* ---- listeners ---- */
+
+int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg, unsigned backlog,
+                rudp_listener **out)
+{
+    if (cfg && rudp_config_check(cfg, NULL))
+        return -EINVAL;
+    if (find_listener(ctx, sock))
+        return -EADDRINUSE;
+    rudp_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->ctx = ctx;
+    l->sock = sock;
+    l->cfg = cfg ? *cfg : ctx->defaults;
+    l->backlog = backlog ? backlog : 1;
+    HASH_ADD(hh, ctx->listeners, sock, sizeof l->sock, l);
+    if (!l->hh.tbl) {
+        free(l);
+        return -ENOMEM;
+    }
+    *out = l;
+    return 0;
+}
+
+void rudp_listener_close(rudp_listener *l)
+{
+    if (!l)
+        return;
+    rudp_ctx *ctx = l->ctx;
+    for (rudp_conn *c = ctx->all; c; c = c->all_next) {
+        if (c->listener != l)
+            continue;
+        c->listener = NULL;
+        if (c->state == RUDP_SYN_RCVD) {
+            /* Not yet accepted: nobody will ever take it. */
+            c->counted_syn_rcvd = 0;
+            rudp__conn_kill(c);
+        }
+    }
+    HASH_DELETE(hh, ctx->listeners, l);
+    free(l);
+}
+
+rudp_listener *rudp_conn_listener(const rudp_conn *c)
+{
+    return c->listener;
+}

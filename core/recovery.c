@@ -1,0 +1,310 @@
+/* recovery.c: RFC 9002 loss detection over a ring of sent packets. */
+#include "recovery.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq.h"
+
+void rudp_recovery_init(rudp_recovery *r)
+{
+    memset(r, 0, sizeof *r);
+}
+
+void rudp_recovery_free(rudp_recovery *r)
+{
+    free(r->ring);
+    r->ring = NULL;
+    r->cap = r->count = 0;
+}
+
+static rudp_sent *at(const rudp_recovery *r, uint64_t pn)
+{
+    return &r->ring[(r->head + (uint32_t)(pn - r->first_pn)) % r->cap];
+}
+
+int rudp_recovery_reserve(rudp_recovery *r)
+{
+    if (r->count < r->cap)
+        return 0;
+    uint32_t cap = r->cap ? r->cap * 2 : 64;
+    rudp_sent *ring = malloc((size_t)cap * sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->count; i++)
+        ring[i] = r->ring[(r->head + i) % r->cap];
+    free(r->ring);
+    r->ring = ring;
+    r->cap = cap;
+    r->head = 0;
+    return 0;
+}
+
+/* Drops records at the head that need no more attention: acknowledged,
+ * declared lost, or never in flight (ACK-only packets). */
+static void pop_done(rudp_recovery *r)
+{
+    while (r->count) {
+        const rudp_sent *s = &r->ring[r->head];
+        if ((s->flags & RUDP_SENT_IN_FLIGHT) && !(s->flags & (RUDP_SENT_ACKED | RUDP_SENT_LOST)))
+            break;
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+        r->first_pn++;
+    }
+}
+
+void rudp_recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s)
+{
+    if (r->count == 0)
+        r->first_pn = s->pn;
+    s->time_sent = now;
+    if (s->flags & RUDP_SENT_IN_FLIGHT) {
+        if (r->bytes_in_flight == 0)
+            r->first_sent_time = r->delivered_time = now;
+        s->delivered = r->delivered;
+        s->delivered_time = r->delivered_time;
+        s->first_sent_time = r->first_sent_time;
+        s->app_limited = r->app_limited_until != 0;
+        r->bytes_in_flight += s->size;
+        cc->ops->on_sent(cc, now, s->size, r->bytes_in_flight);
+    }
+    if (s->flags & RUDP_SENT_ACK_ELICITING) {
+        r->eliciting_in_flight++;
+        r->last_eliciting_sent = now;
+        r->last_eliciting_ack_now = (s->flags & RUDP_SENT_ACK_NOW) != 0;
+    }
+    r->ring[(r->head + r->count) % r->cap] = *s;
+    r->count++;
+    r->next_pn = s->pn + 1;
+    pop_done(r);
+}
+
+/* Takes a packet out of flight (acknowledged or lost). */
+static void leave_flight(rudp_recovery *r, rudp_sent *s)
+{
+    if (s->flags & RUDP_SENT_IN_FLIGHT)
+        r->bytes_in_flight -= s->size;
+    if (s->flags & RUDP_SENT_ACK_ELICITING)
+        r->eliciting_in_flight--;
+}
+
+typedef struct loss_result {
+    uint64_t bytes;
+    rudp_time newest_sent;
+    int persistent;
+} loss_result;
+
+/*
+ * RFC 9002 §6.1 / A.10: packets below the largest acknowledged are lost when
+ * kPacketThreshold newer packets were acknowledged, or when they were sent
+ * longer than the time threshold ago; otherwise loss_time tells when to look
+ * again. Also spots persistent congestion (§7.6): an unbroken run of lost
+ * ack-eliciting packets spanning more than 3 PTOs.
+ */
+static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time now,
+                               rudp_time max_ack_delay, const rudp_recovery_cb *cb)
+{
+    loss_result res = {0, 0, 0};
+    r->loss_time = 0;
+    if (!r->has_acked || r->count == 0)
+        return res;
+    rudp_time delay = rudp_rtt_loss_delay(rtt);
+    rudp_time lost_before = now > delay ? now - delay : 0;
+    rudp_time pc_span = RUDP_PERSISTENT_THRESHOLD * rudp_rtt_pto(rtt, max_ack_delay);
+    rudp_time run_start = 0;
+    int in_run = 0;
+
+    uint64_t end = rudp_seq_min(r->largest_acked + 1, r->next_pn);
+    for (uint64_t pn = r->first_pn; rudp_seq_lt(pn, end); pn++) {
+        rudp_sent *s = at(r, pn);
+        if (s->flags & RUDP_SENT_ACKED) {
+            in_run = 0;
+            continue;
+        }
+        if (!(s->flags & RUDP_SENT_IN_FLIGHT) || (s->flags & RUDP_SENT_LOST))
+            continue;
+        if (s->time_sent <= lost_before || r->largest_acked >= pn + RUDP_PACKET_THRESHOLD) {
+            s->flags |= RUDP_SENT_LOST;
+            leave_flight(r, s);
+            r->lost_packets++;
+            res.bytes += s->size;
+            if (s->time_sent > res.newest_sent)
+                res.newest_sent = s->time_sent;
+            if ((s->flags & RUDP_SENT_ACK_ELICITING) && r->first_sample_time &&
+                s->time_sent > r->first_sample_time) {
+                if (!in_run) {
+                    in_run = 1;
+                    run_start = s->time_sent;
+                } else if (s->time_sent - run_start > pc_span) {
+                    res.persistent = 1;
+                }
+            }
+            cb->lost(cb->arg, s);
+        } else {
+            rudp_time t = s->time_sent + delay;
+            if (r->loss_time == 0 || t < r->loss_time)
+                r->loss_time = t;
+        }
+    }
+    return res;
+}
+
+int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
+                         const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
+                         rudp_time max_ack_delay, const rudp_recovery_cb *cb)
+{
+    if (n == 0)
+        return 0;
+    uint64_t largest = ranges[0].hi;
+    if (!rudp_seq_lt(largest, r->next_pn))
+        return -EPROTO; /* acknowledges a packet we never sent */
+
+    if (!r->has_acked || rudp_seq_lt(r->largest_acked, largest)) {
+        r->largest_acked = largest;
+        r->has_acked = 1;
+    }
+
+    int newly = 0;
+    uint64_t acked_bytes = 0;
+    const rudp_sent *largest_new = NULL;
+    rudp_sent largest_copy;
+    /* delivery-rate sample over this ACK */
+    uint64_t prior_delivered = 0;
+    rudp_time prior_time = 0, send_elapsed = 0, ack_elapsed = 0;
+    int have_prior = 0, rs_app_limited = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t lo = rudp_seq_max(ranges[i].lo, r->first_pn);
+        uint64_t hi = ranges[i].hi;
+        if (r->count == 0 || rudp_seq_lt(hi, lo))
+            continue;
+        for (uint64_t pn = hi + 1; pn-- > lo;) {
+            if (!rudp_seq_lt(pn, r->first_pn + r->count))
+                continue;
+            rudp_sent *s = at(r, pn);
+            if (s->flags & RUDP_SENT_ACKED)
+                continue;
+            int was_lost = (s->flags & RUDP_SENT_LOST) != 0;
+            s->flags |= RUDP_SENT_ACKED;
+            newly++;
+            if (!was_lost) {
+                leave_flight(r, s);
+                if (s->flags & RUDP_SENT_IN_FLIGHT) {
+                    acked_bytes += s->size;
+                    r->delivered += s->size;
+                    r->delivered_time = now;
+                    if (!have_prior || s->delivered > prior_delivered) {
+                        have_prior = 1;
+                        prior_delivered = s->delivered;
+                        prior_time = s->delivered_time;
+                        rs_app_limited = s->app_limited;
+                        send_elapsed = s->time_sent - s->first_sent_time;
+                        ack_elapsed = now - s->delivered_time;
+                        r->first_sent_time = s->time_sent;
+                    }
+                }
+            }
+            if (!largest_new || s->pn > largest_new->pn) {
+                largest_copy = *s;
+                largest_new = &largest_copy;
+            }
+            cb->acked(cb->arg, s);
+        }
+    }
+    if (!newly)
+        return 0;
+
+    /* RFC 9002 §5.1: sample only when the largest acknowledged is newly
+     * acknowledged and ack-eliciting. */
+    if (largest_new->pn == largest && (largest_new->flags & RUDP_SENT_ACK_ELICITING) &&
+        now >= largest_new->time_sent) {
+        rudp_rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
+        if (!r->first_sample_time)
+            r->first_sample_time = now;
+    }
+
+    loss_result lost = detect_lost(r, rtt, now, max_ack_delay, cb);
+    if (lost.bytes)
+        cc->ops->on_loss(cc, now, lost.newest_sent, lost.bytes, r->bytes_in_flight);
+    if (lost.persistent)
+        cc->ops->on_persistent_congestion(cc, now);
+
+    if (r->app_limited_until && r->delivered > r->app_limited_until)
+        r->app_limited_until = 0;
+
+    rudp_cc_ack a;
+    memset(&a, 0, sizeof a);
+    a.now = now;
+    a.acked_bytes = acked_bytes;
+    a.bytes_in_flight = r->bytes_in_flight;
+    a.largest_sent_time = largest_new->time_sent;
+    a.rtt = rtt;
+    a.delivered = r->delivered;
+    a.lost_bytes = lost.bytes;
+    if (have_prior) {
+        a.rs_delivered = r->delivered - prior_delivered;
+        a.rs_interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
+        a.rs_app_limited = rs_app_limited;
+        /* An interval shorter than min_rtt is a compressed-ACK artefact. */
+        if (rtt->has_sample && a.rs_interval < rtt->min)
+            a.rs_interval = 0;
+    }
+    (void)prior_time;
+    if (acked_bytes)
+        cc->ops->on_ack(cc, &a);
+
+    r->pto_count = 0;
+    pop_done(r);
+    return newly;
+}
+
+rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
+                                 rudp_time max_ack_delay)
+{
+    if (r->loss_time)
+        return r->loss_time;
+    if (r->eliciting_in_flight == 0)
+        return RUDP_TIME_NEVER;
+    rudp_time pto = rudp_rtt_pto(rtt, r->last_eliciting_ack_now ? 0 : max_ack_delay);
+    uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
+    return r->last_eliciting_sent + (pto << shift);
+}
+
+int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
+                             rudp_time max_ack_delay, const rudp_recovery_cb *cb)
+{
+    rudp_time deadline = rudp_recovery_deadline(r, rtt, max_ack_delay);
+    if (deadline == RUDP_TIME_NEVER || now < deadline)
+        return RUDP_TIMEOUT_NONE;
+    if (r->loss_time) {
+        loss_result lost = detect_lost(r, rtt, now, max_ack_delay, cb);
+        if (lost.bytes)
+            cc->ops->on_loss(cc, now, lost.newest_sent, lost.bytes, r->bytes_in_flight);
+        if (lost.persistent)
+            cc->ops->on_persistent_congestion(cc, now);
+        pop_done(r);
+        return RUDP_TIMEOUT_LOSS;
+    }
+    r->pto_count++;
+    r->pto_fired++;
+    return RUDP_TIMEOUT_PTO;
+}
+
+const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r)
+{
+    for (uint32_t i = 0; i < r->count; i++) {
+        const rudp_sent *s = &r->ring[(r->head + i) % r->cap];
+        if ((s->flags & RUDP_SENT_IN_FLIGHT) && !(s->flags & (RUDP_SENT_ACKED | RUDP_SENT_LOST)) &&
+            (s->stream_len || (s->flags & RUDP_SENT_FIN)))
+            return s;
+    }
+    return NULL;
+}
+
+void rudp_recovery_set_app_limited(rudp_recovery *r)
+{
+    uint64_t mark = r->delivered + r->bytes_in_flight;
+    r->app_limited_until = mark ? mark : 1;
+}

@@ -1,0 +1,128 @@
+/*
+ * recovery.h: sent-packet bookkeeping, loss detection and probe timeouts
+ * (RFC 9002 §6 and Appendix A), and delivery-rate sampling
+ * (draft-cheng-iccrg-delivery-rate-estimation) for model-based controllers.
+ *
+ * Every packet number the connection sends has a record here, in a ring
+ * indexed by packet number. Packet numbers are never reused, so a
+ * retransmission is a new packet and an RTT sample is never ambiguous.
+ * What a packet carried (a stream range, FIN, MAX_DATA, ...) is recorded so
+ * the connection can re-queue it when the packet is declared lost; the
+ * connection learns of acknowledged and lost packets through callbacks.
+ */
+#ifndef RUDP_RECOVERY_H
+#define RUDP_RECOVERY_H
+
+#include <stdint.h>
+
+#include "cc.h"
+#include "rtt.h"
+#include "wire.h"
+
+#define RUDP_PACKET_THRESHOLD 3        /* kPacketThreshold */
+#define RUDP_PERSISTENT_THRESHOLD 3    /* kPersistentCongestionThreshold */
+
+enum {
+    RUDP_SENT_ACK_ELICITING = 1u << 0,
+    RUDP_SENT_IN_FLIGHT = 1u << 1,
+    RUDP_SENT_FIN = 1u << 2,
+    RUDP_SENT_MAX_DATA = 1u << 3,
+    RUDP_SENT_BLOCKED = 1u << 4,
+    RUDP_SENT_ACK_NOW = 1u << 5, /* receiver was asked to ACK at once */
+    RUDP_SENT_ACKED = 1u << 6,
+    RUDP_SENT_LOST = 1u << 7,
+};
+
+typedef struct rudp_sent {
+    uint64_t pn;
+    rudp_time time_sent;
+    uint64_t stream_off;
+    uint32_t stream_len;
+    uint32_t size; /* datagram bytes */
+    uint8_t flags;
+    uint8_t app_limited;
+    uint64_t delivered;
+    rudp_time delivered_time;
+    rudp_time first_sent_time;
+} rudp_sent;
+
+typedef struct rudp_recovery_cb {
+    void (*acked)(void *arg, const rudp_sent *s);
+    void (*lost)(void *arg, const rudp_sent *s);
+    void *arg;
+} rudp_recovery_cb;
+
+typedef struct rudp_recovery {
+    rudp_sent *ring;
+    uint32_t cap, head, count; /* ring[head] is packet first_pn */
+    uint64_t first_pn;
+    uint64_t next_pn;
+    uint64_t largest_acked;
+    int has_acked;
+    uint64_t bytes_in_flight;
+    uint32_t eliciting_in_flight;
+    rudp_time last_eliciting_sent;
+    int last_eliciting_ack_now;   /* it asked for an immediate ACK */
+    rudp_time loss_time;          /* 0: no packet awaits the time threshold */
+    uint32_t pto_count;
+    rudp_time first_sample_time;  /* 0 until the first RTT sample */
+    /* delivery-rate state */
+    uint64_t delivered;
+    rudp_time delivered_time;
+    rudp_time first_sent_time;
+    uint64_t app_limited_until;   /* 0: not app-limited */
+    /* lifetime counters */
+    uint64_t lost_packets;
+    uint64_t pto_fired;
+} rudp_recovery;
+
+void rudp_recovery_init(rudp_recovery *r);
+void rudp_recovery_free(rudp_recovery *r);
+
+/* Makes room to record one more packet. Returns 0 or -ENOMEM. */
+int rudp_recovery_reserve(rudp_recovery *r);
+
+/* The packet number the next rudp_recovery_on_sent() will record. */
+static inline uint64_t rudp_recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
+
+/*
+ * Records a sent packet (after rudp_recovery_reserve succeeded); s->pn must
+ * be rudp_recovery_next_pn(). Fills the delivery-rate fields, counts
+ * in-flight bytes and tells the controller.
+ */
+void rudp_recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s);
+
+/*
+ * Processes an ACK frame's ranges (descending, as decoded). Calls cb->acked
+ * for each newly acknowledged packet and cb->lost for each packet the ACK
+ * proves lost, updates the RTT estimate and the controller.
+ * Returns the number of newly acknowledged packets, or -EPROTO when the ACK
+ * names a packet number never sent (the caller should drop the packet).
+ */
+int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
+                         const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
+                         rudp_time max_ack_delay, const rudp_recovery_cb *cb);
+
+/*
+ * When the loss-detection timer must fire: the time threshold of a packet
+ * awaiting it, else the probe timeout after the last ack-eliciting packet
+ * (backed off by 2^pto_count), else RUDP_TIME_NEVER. The peer's
+ * max_ack_delay is left out when that packet asked for an immediate ACK.
+ */
+rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
+                                 rudp_time max_ack_delay);
+
+enum { RUDP_TIMEOUT_NONE = 0, RUDP_TIMEOUT_LOSS = 1, RUDP_TIMEOUT_PTO = 2 };
+
+/* Runs the loss-detection timer at `now`; returns what it did. After
+ * RUDP_TIMEOUT_PTO the caller sends one or two ack-eliciting probes. */
+int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
+                             rudp_time max_ack_delay, const rudp_recovery_cb *cb);
+
+/* The oldest in-flight packet carrying stream data or FIN, or NULL. */
+const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r);
+
+/* Marks the connection app-limited until what is in flight is delivered. */
+void rudp_recovery_set_app_limited(rudp_recovery *r);
+
+#endif

@@ -1,0 +1,399 @@
+/* lib_sim.c: the simulated network; see lib_sim.h. */
+#include "lib_sim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sim_dgram {
+    rudp_time at;
+    uint64_t seq;
+    int from, to;
+    rudp_addr src;
+    size_t len;
+    uint8_t data[];
+};
+
+uint64_t sim_rand(sim *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double sim_rand01(sim *s)
+{
+    return (double)(sim_rand(s) >> 11) / (double)(1ull << 53);
+}
+
+/* ---- event heap ordered by (time, sequence) ---- */
+
+static int before(const sim_dgram *a, const sim_dgram *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void heap_push(sim *s, sim_dgram *d)
+{
+    if (s->heap_n == s->heap_cap) {
+        s->heap_cap = s->heap_cap ? 2 * s->heap_cap : 256;
+        s->heap = realloc(s->heap, s->heap_cap * sizeof *s->heap);
+    }
+    size_t i = s->heap_n++;
+    while (i && before(d, s->heap[(i - 1) / 2])) {
+        s->heap[i] = s->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->heap[i] = d;
+}
+
+static sim_dgram *heap_pop(sim *s)
+{
+    sim_dgram *top = s->heap[0], *last = s->heap[--s->heap_n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->heap_n)
+            break;
+        if (c + 1 < s->heap_n && before(s->heap[c + 1], s->heap[c]))
+            c++;
+        if (!before(s->heap[c], last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->heap_n)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---- links ---- */
+
+static int find_ep(const sim *s, const rudp_addr *a)
+{
+    for (int i = 0; i < s->nep; i++)
+        if (memcmp(&s->ep[i].addr, a, sizeof *a) == 0)
+            return i;
+    return -1;
+}
+
+static void schedule(sim *s, int from, int to, const rudp_addr *src, const uint8_t *buf,
+                     size_t len, rudp_time at)
+{
+    sim_dgram *d = malloc(sizeof *d + len);
+    d->at = at;
+    d->seq = s->seq++;
+    d->from = from;
+    d->to = to;
+    d->src = *src;
+    d->len = len;
+    memcpy(d->data, buf, len);
+    heap_push(s, d);
+}
+
+static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    sim_link *l = &s->link[from][to];
+    l->sent++;
+    if (s->tap)
+        s->tap(s, from, to, buf, len);
+    if (l->cut_at && s->now >= l->cut_at) {
+        l->dropped++;
+        return;
+    }
+    /* Gilbert-Elliott state moves once per datagram. */
+    if (l->ge_p > 0) {
+        if (!l->ge_bad && sim_rand01(s) < l->ge_p)
+            l->ge_bad = 1;
+        else if (l->ge_bad && sim_rand01(s) < l->ge_r)
+            l->ge_bad = 0;
+    }
+    if (l->ge_bad || (l->loss > 0 && sim_rand01(s) < l->loss)) {
+        l->dropped++;
+        return;
+    }
+    rudp_time depart = s->now;
+    if (l->rate_bps) {
+        rudp_time start = l->busy_until > s->now ? l->busy_until : s->now;
+        uint64_t queued = (uint64_t)((start - s->now) * (double)l->rate_bps / 8e9);
+        if (l->queue_bytes && queued + len > l->queue_bytes) {
+            l->dropped++;
+            return;
+        }
+        rudp_time tx = (rudp_time)((double)len * 8e9 / (double)l->rate_bps);
+        l->busy_until = start + tx;
+        depart = l->busy_until;
+    }
+    rudp_time at = depart + l->delay;
+    if (l->jitter)
+        at += sim_rand(s) % l->jitter;
+    if (l->reorder > 0 && sim_rand01(s) < l->reorder) {
+        at += l->reorder_extra ? l->reorder_extra : l->delay + 1;
+        l->reordered++;
+    } else {
+        if (at < l->last_arrival)
+            at = l->last_arrival; /* jitter alone keeps order */
+        l->last_arrival = at;
+    }
+    schedule(s, from, to, &s->ep[from].addr, buf, len, at);
+    if (l->dup > 0 && sim_rand01(s) < l->dup) {
+        l->duplicated++;
+        schedule(s, from, to, &s->ep[from].addr, buf, len, at + 1 + sim_rand(s) % RUDP_MS(5));
+    }
+}
+
+static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
+                    size_t len)
+{
+    (void)sock;
+    sim_ep *e = user;
+    sim *s = e->owner;
+    int to = find_ep(s, peer);
+    if (to < 0) {
+        s->void_dgrams++; /* a spoofed source's reply goes nowhere */
+        return;
+    }
+    link_send(s, e->idx, to, buf, len);
+}
+
+void sim_init(sim *s, uint64_t seed)
+{
+    memset(s, 0, sizeof *s);
+    s->rng = seed * 0x2545f4914f6cdd1dull + 1;
+    s->now = RUDP_SEC(1000); /* not zero: catches code that treats 0 as "unset" */
+}
+
+void sim_free(sim *s)
+{
+    for (int i = 0; i < s->nep; i++)
+        rudp_ctx_free(s->ep[i].ctx);
+    while (s->heap_n)
+        free(heap_pop(s));
+    free(s->heap);
+}
+
+int sim_add_ep(sim *s, const rudp_config *cfg)
+{
+    int i = s->nep++;
+    sim_ep *e = &s->ep[i];
+    e->owner = s;
+    e->idx = i;
+    e->addr.family = 2; /* AF_INET */
+    e->addr.port = (uint16_t)(1000 + i);
+    e->addr.ip[0] = 10;
+    e->addr.ip[3] = (uint8_t)(i + 1);
+    e->deadline = RUDP_TIME_NEVER;
+    uint8_t seed[32];
+    for (int k = 0; k < 32; k++)
+        seed[k] = (uint8_t)sim_rand(s);
+    static const rudp_ctx_ops ops = {.send = ep_send, .log = NULL};
+    int err = rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    (void)err;
+    return i;
+}
+
+static sim_app *new_app(sim *s, int ep, const sim_app *tpl)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++) {
+        if (!s->apps[i].used) {
+            s->apps[i] = *tpl;
+            s->apps[i].used = 1;
+            s->apps[i].ep = ep;
+            return &s->apps[i];
+        }
+    }
+    return NULL;
+}
+
+void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog)
+{
+    rudp_listener *l;
+    s->ep[ep].is_server = 1;
+    s->ep[ep].server_tpl = *tpl;
+    rudp_listen(s->ep[ep].ctx, 1, NULL, backlog, &l);
+}
+
+int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg)
+{
+    sim_app *a = new_app(s, from, tpl);
+    int err = rudp_connect(s->ep[from].ctx, s->now, 1, &s->ep[to].addr, cfg, &a->conn);
+    if (err) {
+        a->error = err;
+        a->used = 0;
+        return -1;
+    }
+    rudp_conn_set_user(a->conn, a);
+    return (int)(a - s->apps);
+}
+
+void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len)
+{
+    schedule(s, -1, to, from, buf, len, s->now);
+}
+
+/* ---- scripted applications ---- */
+
+static void app_write(sim *s, sim_app *a)
+{
+    uint8_t buf[16384];
+    while (!a->released && a->sent < a->to_send && !a->shut && !a->error) {
+        size_t n = sizeof buf;
+        if (a->to_send - a->sent < n)
+            n = (size_t)(a->to_send - a->sent);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = sim_pattern(a->send_seed, a->sent + i);
+        ssize_t w = rudp_conn_write(a->conn, s->now, buf, n);
+        if (w <= 0)
+            break;
+        a->sent += (uint64_t)w;
+        if (a->abort_after && a->sent >= (uint64_t)a->abort_after) {
+            rudp_conn_abort(a->conn, s->now);
+            return;
+        }
+    }
+    if (!a->released && a->sent == a->to_send && !a->shut && !a->error) {
+        a->shut = 1;
+        rudp_conn_shutdown(a->conn, s->now);
+    }
+}
+
+static void app_read(sim *s, sim_app *a)
+{
+    uint8_t buf[16384];
+    for (;;) {
+        ssize_t r = rudp_conn_read(a->conn, s->now, buf, sizeof buf);
+        if (r > 0) {
+            for (ssize_t i = 0; i < r; i++)
+                if (buf[i] != sim_pattern(a->recv_seed, a->received + (uint64_t)i))
+                    a->corrupt = 1;
+            a->received += (uint64_t)r;
+            continue;
+        }
+        if (r == 0 && !a->eof) {
+            a->eof = 1;
+            a->eof_time = s->now;
+        } else if (r < 0 && r != -EAGAIN && !a->error) {
+            a->error = (int)r;
+            a->error_time = s->now;
+        }
+        return;
+    }
+}
+
+static void app_maybe_release(sim *s, sim_app *a)
+{
+    if (a->released || a->no_release)
+        return;
+    int done_writing = a->shut || a->error;
+    int done_reading = a->eof || a->error;
+    if (done_writing && done_reading) {
+        rudp_conn_release(a->conn, s->now);
+        a->released = 1;
+        a->conn = NULL;
+    }
+}
+
+static void handle_events(sim *s, int ep)
+{
+    rudp_conn *c;
+    unsigned ev;
+    while (rudp_ctx_next_event(s->ep[ep].ctx, &c, &ev)) {
+        sim_app *a = rudp_conn_user(c);
+        if (ev & RUDP_EV_ACCEPT) {
+            a = new_app(s, ep, &s->ep[ep].server_tpl);
+            if (!a) {
+                rudp_conn_abort(c, s->now);
+                rudp_conn_release(c, s->now);
+                continue;
+            }
+            a->conn = c;
+            rudp_conn_set_user(c, a);
+        }
+        if (!a)
+            continue;
+        if (ev & (RUDP_EV_ESTABLISHED | RUDP_EV_ACCEPT))
+            a->established = 1;
+        if (ev & RUDP_EV_ERROR) {
+            if (!a->error) {
+                a->error = rudp_conn_error(c);
+                a->error_time = s->now;
+            }
+        }
+        if (ev & RUDP_EV_CLOSED)
+            a->closed = 1;
+        app_read(s, a);
+        app_write(s, a);
+        app_maybe_release(s, a);
+    }
+}
+
+static int all_done(const sim *s)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (s->apps[i].used && !s->apps[i].released && !s->apps[i].no_release)
+            return 0;
+    for (int i = 0; i < s->nep; i++)
+        if (rudp_ctx_conn_count(s->ep[i].ctx) != 0)
+            return 0;
+    return 1;
+}
+
+static void step(sim *s)
+{
+    while (s->heap_n && s->heap[0]->at <= s->now) {
+        sim_dgram *d = heap_pop(s);
+        if (!s->ep[d->to].down)
+            rudp_ctx_input(s->ep[d->to].ctx, s->now, 1, &d->src, d->data, d->len);
+        free(d);
+    }
+    for (int i = 0; i < s->nep; i++) {
+        if (s->ep[i].down)
+            continue;
+        /* Apps may write after events; process until quiet. */
+        for (int round = 0; round < 4; round++) {
+            s->ep[i].deadline = rudp_ctx_process(s->ep[i].ctx, s->now);
+            handle_events(s, i);
+        }
+        s->ep[i].deadline = rudp_ctx_process(s->ep[i].ctx, s->now);
+    }
+}
+
+static rudp_time next_time(const sim *s)
+{
+    rudp_time t = s->heap_n ? s->heap[0]->at : RUDP_TIME_NEVER;
+    for (int i = 0; i < s->nep; i++)
+        if (!s->ep[i].down && s->ep[i].deadline < t)
+            t = s->ep[i].deadline;
+    return t;
+}
+
+int sim_run(sim *s, rudp_time limit)
+{
+    step(s);
+    while (!all_done(s)) {
+        rudp_time t = next_time(s);
+        if (t == RUDP_TIME_NEVER || t > limit)
+            return 0;
+        if (t > s->now)
+            s->now = t;
+        step(s);
+    }
+    return 1;
+}
+
+void sim_run_until(sim *s, rudp_time until)
+{
+    step(s);
+    for (;;) {
+        rudp_time t = next_time(s);
+        if (t > until) {
+            s->now = until;
+            step(s);
+            return;
+        }
+        if (t > s->now)
+            s->now = t;
+        step(s);
+    }
+}

@@ -1,0 +1,134 @@
+/*
+ * lib_sim.h: a deterministic network in virtual time for testing the core.
+ *
+ * Endpoints are rudp contexts with addresses 10.0.0.N:1000+N. Datagrams
+ * travel over per-direction links with propagation delay, jitter, a rate
+ * limit with a drop-tail queue, random loss, Gilbert-Elliott burst loss,
+ * reordering, duplication, and a cut (everything dropped from a time on).
+ * Everything random comes from one seeded PRNG, so a run is reproducible from
+ * its seed. Time advances straight to the next event: a 30 s timeout takes
+ * no real time.
+ *
+ * Applications are scripted per connection (sim_app): write a pattern of
+ * `to_send` bytes, shut down, read and verify the peer's pattern byte by byte
+ * (order, duplicates and gaps all show), then release.
+ */
+#ifndef LIB_SIM_H
+#define LIB_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rudp.h"
+
+#define SIM_MAX_EP 8
+#define SIM_MAX_APPS 64
+
+typedef struct sim_link {
+    rudp_time delay;
+    rudp_time jitter;       /* uniform in [0, jitter), FIFO kept unless reordering */
+    uint64_t rate_bps;      /* 0: unlimited */
+    size_t queue_bytes;     /* drop-tail limit when rate-limited; 0: unlimited */
+    double loss;            /* independent loss probability */
+    double ge_p, ge_r;      /* Gilbert-Elliott: good->bad, bad->good; bad drops all */
+    double reorder;         /* probability a datagram is held back */
+    rudp_time reorder_extra;
+    double dup;             /* probability a datagram is delivered twice */
+    rudp_time cut_at;       /* 0: never; else drop everything sent at/after */
+    /* state */
+    rudp_time busy_until;
+    rudp_time last_arrival;
+    int ge_bad;
+    /* counters */
+    uint64_t sent, dropped, duplicated, reordered;
+} sim_link;
+
+typedef struct sim_app {
+    int used;
+    int ep;
+    rudp_conn *conn;
+    uint64_t to_send;       /* bytes this side writes */
+    uint64_t sent;
+    uint64_t expect;        /* bytes it must receive; UINT64_MAX: don't check */
+    uint64_t received;
+    uint32_t send_seed;     /* pattern of what we send */
+    uint32_t recv_seed;     /* pattern we expect */
+    int established;
+    int shut;               /* shutdown issued */
+    int eof;                /* read returned 0 */
+    int error;              /* negative errno seen by read/ERROR event */
+    int closed;             /* CLOSED event seen */
+    int released;
+    int corrupt;            /* a byte differed from the pattern */
+    rudp_time eof_time, error_time;
+    int abort_after;        /* abort once this many bytes are sent (0: no) */
+    int no_release;         /* keep the handle after close */
+} sim_app;
+
+typedef struct sim sim;
+
+typedef struct sim_ep {
+    sim *owner;
+    int idx;
+    rudp_ctx *ctx;
+    rudp_addr addr;
+    rudp_time deadline;
+    int is_server;          /* accepts with server_app template */
+    sim_app server_tpl;
+    int down;               /* crashed: datagrams to it vanish */
+} sim_ep;
+
+typedef struct sim_dgram sim_dgram;
+
+struct sim {
+    rudp_time now;
+    uint64_t rng;
+    uint64_t seq;
+    sim_ep ep[SIM_MAX_EP];
+    int nep;
+    sim_link link[SIM_MAX_EP][SIM_MAX_EP];
+    sim_dgram **heap;
+    size_t heap_n, heap_cap;
+    sim_app apps[SIM_MAX_APPS];
+    uint64_t void_dgrams;   /* sent to addresses nobody has */
+    /* captured datagrams (optional) */
+    void (*tap)(sim *s, int from, int to, const uint8_t *buf, size_t len);
+    void *tap_user;
+};
+
+void sim_init(sim *s, uint64_t seed);
+void sim_free(sim *s);
+
+/* Adds an endpoint with `cfg` defaults (NULL: library defaults). Returns its index. */
+int sim_add_ep(sim *s, const rudp_config *cfg);
+
+/* Makes endpoint `ep` listen; accepted connections run a copy of `tpl`. */
+void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog);
+
+/* Starts a client connection from `from` to `to`; returns the app index. */
+int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg);
+
+/* Runs until every app is released and no connection is left, or until
+ * virtual time `limit`. Returns 1 if everything finished. */
+int sim_run(sim *s, rudp_time limit);
+
+/* Runs until `until` in virtual time, whatever happens. */
+void sim_run_until(sim *s, rudp_time until);
+
+/* Sends a raw datagram from an arbitrary address to endpoint `to`. */
+void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);
+
+double sim_rand01(sim *s);
+uint64_t sim_rand(sim *s);
+
+/* Pattern byte at stream offset `off` for a seed. */
+static inline uint8_t sim_pattern(uint32_t seed, uint64_t off)
+{
+    uint64_t x = (off / 8) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)seed << 32 | seed);
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    return (uint8_t)(x >> ((off % 8) * 8));
+}
+
+#endif
