@@ -1,7 +1,8 @@
 #!/bin/sh
 # Issue item 4: a client that stops reading does not delay the others.  Four
-# clients send 300 messages of 1000 bytes each while a fifth (small receive
-# buffer) reads nothing.  The others must get every message within 2 s of its
+# clients send 2000 messages of 1000 bytes each (8 MB in all, far more than
+# any transport buffers for one reader) while a fifth, with a small receive
+# buffer, reads nothing.  The others must get every message within 2 s of its
 # sending, the slow one is dropped "too slow" and the others are told, the
 # slow one (once it reads again) finds the reason and EOF, and every sender
 # gets all its receipts within 4 s.
@@ -10,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/integration/chat/chatlib.sh"
 
-C=300
+C=2000
 BOUND_MS=2000
 RECEIPT_MS=4000
 
@@ -24,7 +25,7 @@ round() {
     pids=""
     logs=""
     for n in n1 n2 n3 n4; do
-        chat_start "$n-$tag" "$BIN/chatload" -p "$CHAT_PORT" -n "$n" -c "$C" -i 5 -s 1000 \
+        chat_start "$n-$tag" "$BIN/chatload" -p "$CHAT_PORT" -n "$n" -c "$C" -i 1 -s 1000 \
             -w 5 -e $((3 * C)) -t 30 -o "$T/$n-$tag.out"
         pids="$pids $LAST_PID"
         logs="$logs $T/$n-$tag.out"

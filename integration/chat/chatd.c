@@ -386,9 +386,13 @@ static void tracks_settle(struct client *c, bool credit)
 
 /* ---- membership ---------------------------------------------------------- */
 
-/* Takes c out of the chat (it stays open to flush what it is owed). */
-static void leave_chat(struct client *c)
+/* Takes c out of the chat; it stays open to flush what it is owed.  Its
+ * receipts are settled now, with credit for what its transport has acked if
+ * the connection is sound: settling them later would let a sender's later
+ * message complete before an earlier one, and receipts come in order. */
+static void leave_chat(struct client *c, bool credit)
 {
+    tracks_settle(c, credit);
     if (c->state == CS_ACTIVE)
         S.nactive--;
     else if (c->state == CS_WAITING) {
@@ -417,10 +421,10 @@ static void client_fail(struct client *c)
     if (c->dead)
         return;
     if (c->state == CS_ACTIVE) {
-        leave_chat(c);
+        leave_chat(c, false);
         announce(c, "%s left (%u online)", c->nick, S.nactive);
     } else if (c->state == CS_WAITING) {
-        leave_chat(c);
+        leave_chat(c, false);
     }
     if (S.verbose)
         say("#%llu %s: connection lost", (unsigned long long)c->id, c->nick);
@@ -497,10 +501,9 @@ static void process_drops(void)
                 snprintf(why, sizeof why, "too slow (no progress for %.1f s)",
                          (double)S.stall_ms / 1000.0);
             bool was_active = c->state == CS_ACTIVE;
-            /* It will not ack anything soon: its receipts count as not
-             * delivered now, so nobody's receipts wait on it. */
-            tracks_settle(c, true);
-            leave_chat(c);
+            /* It will not ack anything soon: what it has not acked counts as
+             * not delivered now, so nobody's receipts wait on it. */
+            leave_chat(c, true);
             notice(c, true, "you were dropped: %s", why);
             if (was_active)
                 announce(c, "dropped %s: %s (%u online)", c->nick, why, S.nactive);
@@ -659,7 +662,7 @@ static void handle_line(struct client *c, char *s, size_t n)
             cmd_who(c);
         } else if (w == 5 && memcmp(s, "/quit", 5) == 0) {
             bool was_active = c->state == CS_ACTIVE;
-            leave_chat(c);
+            leave_chat(c, true);
             notice(c, true, "bye");
             if (was_active)
                 announce(c, "%s left (%u online)", c->nick, S.nactive);
@@ -741,10 +744,10 @@ static void on_readable(struct client *c)
      * half-closed), then close. */
     c->read_eof = true;
     if (c->state == CS_ACTIVE) {
-        leave_chat(c);
+        leave_chat(c, true);
         announce(c, "%s left (%u online)", c->nick, S.nactive);
     } else if (c->state == CS_WAITING) {
-        leave_chat(c);
+        leave_chat(c, true);
     }
     if (S.verbose)
         say("#%llu %s: EOF", (unsigned long long)c->id, c->nick);
@@ -920,7 +923,7 @@ static void finish_drain(void)
     for (struct client *c = S.head; c; c = c->next) {
         if (c->dead || c->state == CS_LEAVING)
             continue;
-        leave_chat(c);
+        leave_chat(c, true);
         c->leave_deadline = S.close_deadline;
         notice(c, true, "server shutting down");
     }

@@ -37,7 +37,7 @@ else
         start_bg "$_n" "$@"
     }
 fi
-echo "chat test $(basename "$0") $CHAT_MODE"
+echo "chat: $(basename "$0") $CHAT_MODE"
 
 wait_lines() {
     _f=$1 _re=$2 _want=$3 _secs=$4 _i=0
