@@ -27,7 +27,12 @@
  *    transport acknowledged it.  When every recipient has acknowledged it, or
  *    left, the sender gets "* delivered N/M #K": N of the M recipients
  *    acknowledged its K-th message (K counts the sender's broadcast lines
- *    from 1).  Acks are sampled every TICK_MS while any are outstanding.
+ *    from 1).  Acks are sampled every CHAT_TICK_MS while any are
+ *    outstanding.  A recipient's receipts are settled when it leaves, which
+ *    keeps each sender's receipts in order.
+ *  - Input: a line over CHAT_TEXT_MAX bytes is rejected whole with a notice;
+ *    control bytes become '?'; the partial line of a client that leaves, or
+ *    of everyone at shutdown, is discarded.
  *  - -m MAX caps admitted clients.  More are still accepted, told they wait,
  *    and admitted in arrival order when a slot frees; until then they may
  *    use commands but neither send nor receive chat.
