@@ -121,7 +121,8 @@ SAN_TSAN  := -fsanitize=thread
 asan:
 	@integration/deps.sh build test
 	$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_ASAN)" all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build/asan/tests/unit --short-filename
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    build/asan/tests/unit --short-filename
 	@if [ -x integration/run.sh ]; then RUDP_SHIM_BUILD=build/asan integration/run.sh; fi
 
 ubsan:

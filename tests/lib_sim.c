@@ -2,6 +2,7 @@
 #include "lib_sim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,23 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     link_send(s, e->idx, to, buf, len);
 }
 
+static void ep_log(void *user, int level, const char *msg)
+{
+    sim_ep *e = user;
+    (void)level;
+    /* "conn <id> A -> B (why)": keep "A -> B" */
+    const char *p = strchr(msg, ' ');
+    if (strncmp(msg, "conn ", 5) != 0 || !p || !(p = strchr(p + 1, ' ')))
+        return;
+    if (e->nlog < SIM_MAX_LOG) {
+        snprintf(e->log[e->nlog], sizeof e->log[0], "%s", p + 1);
+        char *paren = strstr(e->log[e->nlog], " (");
+        if (paren)
+            *paren = 0;
+        e->nlog++;
+    }
+}
+
 void sim_init(sim *s, uint64_t seed)
 {
     memset(s, 0, sizeof *s);
@@ -166,8 +184,10 @@ void sim_init(sim *s, uint64_t seed)
 
 void sim_free(sim *s)
 {
-    for (int i = 0; i < s->nep; i++)
+    for (int i = 0; i < s->nep; i++) {
         rudp_ctx_free(s->ep[i].ctx);
+        free(s->ep[i].cap);
+    }
     while (s->heap_n)
         free(heap_pop(s));
     free(s->heap);
@@ -187,10 +207,57 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     uint8_t seed[32];
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
-    static const rudp_ctx_ops ops = {.send = ep_send, .log = NULL};
+    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log};
     int err = rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
     (void)err;
     return i;
+}
+
+int sim_add_raw_ep(sim *s)
+{
+    int i = s->nep++;
+    sim_ep *e = &s->ep[i];
+    e->owner = s;
+    e->idx = i;
+    e->raw = 1;
+    e->addr.family = 2;
+    e->addr.port = (uint16_t)(1000 + i);
+    e->addr.ip[0] = 10;
+    e->addr.ip[3] = (uint8_t)(i + 1);
+    e->deadline = RUDP_TIME_NEVER;
+    e->cap = calloc(SIM_MAX_CAPTURE, sizeof *e->cap);
+    return i;
+}
+
+void sim_raw_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    link_send(s, from, to, buf, len);
+}
+
+void sim_restart(sim *s, int ep, const rudp_config *cfg)
+{
+    sim_ep *e = &s->ep[ep];
+    rudp_ctx_free(e->ctx);
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (s->apps[i].used && s->apps[i].ep == ep && !s->apps[i].released) {
+            s->apps[i].released = 1; /* died with the process */
+            s->apps[i].conn = NULL;
+        }
+    uint8_t seed[32];
+    for (int k = 0; k < 32; k++)
+        seed[k] = (uint8_t)sim_rand(s);
+    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log};
+    rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    e->deadline = RUDP_TIME_NEVER;
+    if (e->is_server) {
+        rudp_listener *l;
+        rudp_listen(e->ctx, 1, NULL, 16, &l);
+    }
+}
+
+void sim_log_transitions(sim *s, int ep)
+{
+    rudp_ctx_set_log_level(s->ep[ep].ctx, RUDP_LOG_DEBUG);
 }
 
 static sim_app *new_app(sim *s, int ep, const sim_app *tpl)
@@ -252,7 +319,7 @@ static void app_write(sim *s, sim_app *a)
             return;
         }
     }
-    if (!a->released && a->sent == a->to_send && !a->shut && !a->error) {
+    if (!a->released && a->sent == a->to_send && !a->shut && !a->error && !a->no_shutdown) {
         a->shut = 1;
         rudp_conn_shutdown(a->conn, s->now);
     }
@@ -261,6 +328,8 @@ static void app_write(sim *s, sim_app *a)
 static void app_read(sim *s, sim_app *a)
 {
     uint8_t buf[16384];
+    if (a->paused)
+        return;
     for (;;) {
         ssize_t r = rudp_conn_read(a->conn, s->now, buf, sizeof buf);
         if (r > 0) {
@@ -328,13 +397,25 @@ static void handle_events(sim *s, int ep)
     }
 }
 
+void sim_poke_apps(sim *s)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++) {
+        sim_app *a = &s->apps[i];
+        if (!a->used || a->released || !a->conn)
+            continue;
+        app_read(s, a);
+        app_write(s, a);
+        app_maybe_release(s, a);
+    }
+}
+
 static int all_done(const sim *s)
 {
     for (int i = 0; i < SIM_MAX_APPS; i++)
         if (s->apps[i].used && !s->apps[i].released && !s->apps[i].no_release)
             return 0;
     for (int i = 0; i < s->nep; i++)
-        if (rudp_ctx_conn_count(s->ep[i].ctx) != 0)
+        if (!s->ep[i].raw && rudp_ctx_conn_count(s->ep[i].ctx) != 0)
             return 0;
     return 1;
 }
@@ -343,12 +424,22 @@ static void step(sim *s)
 {
     while (s->heap_n && s->heap[0]->at <= s->now) {
         sim_dgram *d = heap_pop(s);
-        if (!s->ep[d->to].down)
-            rudp_ctx_input(s->ep[d->to].ctx, s->now, 1, &d->src, d->data, d->len);
+        sim_ep *e = &s->ep[d->to];
+        if (e->raw) {
+            if (e->ncap < SIM_MAX_CAPTURE && d->len <= sizeof e->cap[0].data) {
+                sim_capture *c = &e->cap[e->ncap++];
+                c->at = s->now;
+                c->from = d->src;
+                c->len = d->len;
+                memcpy(c->data, d->data, d->len);
+            }
+        } else if (!e->down) {
+            rudp_ctx_input(e->ctx, s->now, 1, &d->src, d->data, d->len);
+        }
         free(d);
     }
     for (int i = 0; i < s->nep; i++) {
-        if (s->ep[i].down)
+        if (s->ep[i].down || s->ep[i].raw)
             continue;
         /* Apps may write after events; process until quiet. */
         for (int round = 0; round < 4; round++) {
@@ -363,7 +454,7 @@ static rudp_time next_time(const sim *s)
 {
     rudp_time t = s->heap_n ? s->heap[0]->at : RUDP_TIME_NEVER;
     for (int i = 0; i < s->nep; i++)
-        if (!s->ep[i].down && s->ep[i].deadline < t)
+        if (!s->ep[i].down && !s->ep[i].raw && s->ep[i].deadline < t)
             t = s->ep[i].deadline;
     return t;
 }

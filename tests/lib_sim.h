@@ -63,7 +63,20 @@ typedef struct sim_app {
     rudp_time eof_time, error_time;
     int abort_after;        /* abort once this many bytes are sent (0: no) */
     int no_release;         /* keep the handle after close */
+    int paused;             /* do not read (a slow application) */
+    int no_shutdown;        /* write but never shut down */
 } sim_app;
+
+/* A datagram captured by a raw endpoint. */
+typedef struct sim_capture {
+    rudp_time at;
+    rudp_addr from;
+    size_t len;
+    uint8_t data[1500];
+} sim_capture;
+
+#define SIM_MAX_CAPTURE 256
+#define SIM_MAX_LOG 256
 
 typedef struct sim sim;
 
@@ -76,6 +89,11 @@ typedef struct sim_ep {
     int is_server;          /* accepts with server_app template */
     sim_app server_tpl;
     int down;               /* crashed: datagrams to it vanish */
+    int raw;                /* no context: datagrams are captured */
+    sim_capture *cap;
+    int ncap;
+    char log[SIM_MAX_LOG][96]; /* state transitions, when logging is on */
+    int nlog;
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;
@@ -117,6 +135,21 @@ void sim_run_until(sim *s, rudp_time until);
 
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);
+
+/* Adds an endpoint without a context: what reaches it is captured in ep->cap. */
+int sim_add_raw_ep(sim *s);
+
+/* Sends from a raw endpoint over its link to `to`. */
+void sim_raw_send(sim *s, int from, int to, const uint8_t *buf, size_t len);
+
+/* Crashes endpoint `ep` (its state is lost) and restarts it empty. */
+void sim_restart(sim *s, int ep, const rudp_config *cfg);
+
+/* Lets every app read and write again (after changing `paused`). */
+void sim_poke_apps(sim *s);
+
+/* Records each state transition of endpoint `ep` in ep->log[] as "A -> B". */
+void sim_log_transitions(sim *s, int ep);
 
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);

@@ -1,0 +1,691 @@
+/*
+ * Connection state machine, handshake and failure modes, each shown over the
+ * simulated network; hand-made datagrams probe what a real peer never sends.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+#include "wire.h"
+
+static rudp_config quick_cfg(void)
+{
+    rudp_config c;
+    rudp_config_default(&c);
+    return c;
+}
+
+static size_t make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = scid;
+    h.token_len = (uint8_t)toklen;
+    if (toklen)
+        memcpy(h.token, tok, toklen);
+    h.max_data = 1 << 20;
+    h.max_datagram = 1400;
+    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    cr_assert(gt(int, n, 0));
+    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
+    return RUDP_MIN_SYN_SIZE;
+}
+
+/* A DATA packet to `dcid` carrying a PING. */
+static size_t make_ping(uint8_t *buf, uint64_t dcid, uint32_t pn)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = dcid;
+    h.pn = pn;
+    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    int m = rudp_wire_ping_encode(buf + n, 64 - (size_t)n);
+    return (size_t)(n + m);
+}
+
+static int count_type(const sim_ep *e, int type)
+{
+    int n = 0;
+    for (int i = 0; i < e->ncap; i++) {
+        rudp_hdr h;
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type)
+            n++;
+    }
+    return n;
+}
+
+static const rudp_hdr *last_of_type(const sim_ep *e, int type, rudp_hdr *out)
+{
+    for (int i = e->ncap; i-- > 0;)
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
+            return out;
+    return NULL;
+}
+
+static sim_app *app_on(sim *s, int ep)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (s->apps[i].used && s->apps[i].ep == ep)
+            return &s->apps[i];
+    return NULL;
+}
+
+/* ---- handshake ---- */
+
+static int tapped_types[64], ntapped;
+static void tap_types(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)from, (void)to;
+    rudp_hdr h;
+    if (ntapped < 64 && rudp_wire_hdr_decode(buf, len, &h) > 0)
+        tapped_types[ntapped++] = h.type;
+}
+
+Test(handshake, four_packets_then_data_and_no_server_state_before_the_cookie)
+{
+    sim s;
+    sim_init(&s, 7);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1},
+            cli = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    ntapped = 0;
+    s.tap = tap_types;
+    sim_connect(&s, a, b, &cli, NULL);
+    /* After one RTT the server has answered with a RETRY and holds nothing. */
+    sim_run_until(&s, s.now + RUDP_MS(30));
+    cr_assert(eq(int, ntapped, 2));
+    cr_assert(eq(int, tapped_types[0], RUDP_PKT_SYN));
+    cr_assert(eq(int, tapped_types[1], RUDP_PKT_RETRY));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(ge(int, ntapped, 5));
+    cr_assert(eq(int, tapped_types[2], RUDP_PKT_SYN));
+    cr_assert(eq(int, tapped_types[3], RUDP_PKT_SYNACK));
+    cr_assert(eq(int, tapped_types[4], RUDP_PKT_DATA));
+    cr_assert(eq(int, rudp_conn_state(app_on(&s, a)->conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, rudp_conn_state(app_on(&s, b)->conn), RUDP_ESTABLISHED));
+    sim_free(&s);
+}
+
+Test(handshake, replies_are_never_larger_than_the_datagram_that_caused_them)
+{
+    sim s;
+    sim_init(&s, 8);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    sim_app srv = {0};
+    sim_listen(&s, b, &srv, 16);
+    uint8_t syn[1500];
+    size_t n = make_syn(syn, 0x1111, NULL, 0);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(int, s.ep[r].ncap, 1));
+    cr_assert(le(sz, s.ep[r].cap[0].len, n));
+    /* An unpadded SYN gets nothing at all: no amplification. */
+    sim_raw_send(&s, r, b, syn, 100);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(int, s.ep[r].ncap, 1));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->malformed, 1));
+    sim_free(&s);
+}
+
+/* Seed 000: "send multiple handshakes, keep reading for a while, we should
+ * only get one ACK_HANDSHAKE from the peer". */
+Test(handshake, duplicate_syns_make_one_connection_and_get_one_synack)
+{
+    sim s;
+    sim_init(&s, 9);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    s.link[r][b].delay = s.link[b][r].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    uint8_t syn[1500], buf[64];
+    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x2222, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    rudp_hdr retry;
+    cr_assert_not_null(last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
+
+    /* A burst of five identical handshakes within one retransmission timeout. */
+    size_t n = make_syn(syn, 0x2222, retry.token, retry.token_len);
+    for (int i = 0; i < 5; i++)
+        sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 1));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1));
+
+    /* Confirm, then more late duplicates; keep reading for a while. */
+    rudp_hdr synack;
+    last_of_type(&s.ep[r], RUDP_PKT_SYNACK, &synack);
+    sim_raw_send(&s, r, b, buf, make_ping(buf, synack.scid, 0));
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    for (int i = 0; i < 5; i++) {
+        sim_raw_send(&s, r, b, syn, n);
+        sim_run_until(&s, s.now + RUDP_MS(200));
+    }
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 1));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->conns_accepted, 1));
+    sim_app *sv = app_on(&s, b);
+    cr_assert_not_null(sv);
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_ESTABLISHED));
+    sim_free(&s);
+}
+
+Test(handshake, spoofed_source_leaves_no_state)
+{
+    sim s;
+    sim_init(&s, 10);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    sim_app srv = {0};
+    sim_listen(&s, b, &srv, 16);
+    rudp_addr spoofed;
+    memset(&spoofed, 0, sizeof spoofed);
+    spoofed.family = 2;
+    spoofed.port = 4444;
+    spoofed.ip[0] = 192;
+    spoofed.ip[1] = 0;
+    spoofed.ip[2] = 2;
+    spoofed.ip[3] = 99;
+    uint8_t syn[1500];
+    /* A flood of first SYNs from an address that is not ours: the RETRYs
+     * go to the victim (nowhere here) and the server keeps nothing. */
+    for (int i = 0; i < 1000; i++) {
+        size_t n = make_syn(syn, 0x3000 + (uint64_t)i, NULL, 0);
+        sim_inject(&s, &spoofed, b, syn, n);
+    }
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(u64, s.void_dgrams, 1000));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    cr_assert(eq(u64, s.ep[b].ctx->wheel.count, 0), "no timer may be armed");
+
+    /* A forged cookie, and a real cookie replayed from another address. */
+    uint8_t forged[RUDP_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    sim_inject(&s, &spoofed, b, syn, make_syn(syn, 0x3001, forged, sizeof forged));
+    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x3002, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    rudp_hdr retry;
+    cr_assert_not_null(last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
+    sim_inject(&s, &spoofed, b, syn, make_syn(syn, 0x3002, retry.token, retry.token_len));
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->bad_token, 2));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    cr_assert(eq(u64, s.ep[b].ctx->wheel.count, 0));
+    sim_free(&s);
+}
+
+Test(handshake, expired_cookie_is_refused_with_a_fresh_one)
+{
+    sim s;
+    sim_init(&s, 11);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    sim_app srv = {0};
+    sim_listen(&s, b, &srv, 16);
+    uint8_t syn[1500];
+    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x4444, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    rudp_hdr retry;
+    last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry);
+    sim_run_until(&s, s.now + RUDP_SEC(30));
+    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x4444, retry.token, retry.token_len));
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RETRY), 2));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 0));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    sim_free(&s);
+}
+
+Test(handshake, no_listener_refuses_within_one_round_trip)
+{
+    sim s;
+    sim_init(&s, 12);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app cli = {0};
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(int, s.apps[ci].error, -ECONNREFUSED));
+    cr_assert(le(u64, s.apps[ci].error_time - t0, RUDP_MS(21)));
+    sim_free(&s);
+}
+
+Test(handshake, unanswered_connect_times_out_at_connect_timeout)
+{
+    sim s;
+    sim_init(&s, 13);
+    rudp_config cfg = quick_cfg();
+    cfg.connect_timeout = RUDP_SEC(3);
+    int a = sim_add_ep(&s, &cfg), r = sim_add_raw_ep(&s);
+    sim_app cli = {0};
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, r, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
+    cr_assert(ge(u64, s.apps[ci].error_time - t0, RUDP_SEC(3)));
+    cr_assert(le(u64, s.apps[ci].error_time - t0, RUDP_SEC(3) + RUDP_TIMER_TICK_NS));
+    cr_assert(ge(int, count_type(&s.ep[r], RUDP_PKT_SYN), 3), "SYN retransmitted");
+    sim_free(&s);
+}
+
+/* ---- failures mid-connection ---- */
+
+Test(failure, link_cut_mid_transfer_ends_in_etimedout_within_the_budget, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 14);
+    /* The sender's budget is user_timeout; the receiver, which has nothing
+     * in flight, learns from keepalive silence within idle_timeout. */
+    rudp_config ccfg = quick_cfg(), scfg = quick_cfg();
+    ccfg.user_timeout = RUDP_SEC(5);
+    ccfg.idle_timeout = 0;
+    scfg.keepalive = RUDP_SEC(1);
+    scfg.idle_timeout = RUDP_SEC(3);
+    int a = sim_add_ep(&s, &ccfg), b = sim_add_ep(&s, &scfg);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
+        l->delay = RUDP_MS(20);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    sim_app srv = {.expect = UINT64_MAX}, cli = {.to_send = 50000000};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    rudp_time cut = s.now;
+    s.link[a][b].cut_at = s.link[b][a].cut_at = cut;
+    sim_run_until(&s, s.now + RUDP_SEC(20));
+    sim_app *c = &s.apps[ci], *sv = app_on(&s, b);
+    /* The sender gives up user_timeout after its last progress: an ACK can
+     * still arrive up to one path delay plus queue (20 + 80 ms) after the
+     * cut. The receiver gives up after idle_timeout of silence. */
+    cr_assert(eq(int, c->error, -ETIMEDOUT));
+    cr_assert(ge(u64, c->error_time, cut + RUDP_SEC(5) - RUDP_MS(100)));
+    cr_assert(le(u64, c->error_time, cut + RUDP_SEC(5) + RUDP_MS(100) + RUDP_TIMER_TICK_NS));
+    cr_assert(eq(int, sv->error, -ETIMEDOUT));
+    cr_assert(le(u64, sv->error_time, cut + RUDP_SEC(3) + RUDP_MS(100) + RUDP_TIMER_TICK_NS));
+    cr_assert(gt(u64, sv->received, 1000000), "the transfer was under way");
+    sim_free(&s);
+}
+
+Test(failure, abort_mid_transfer_gives_the_peer_econnreset)
+{
+    sim s;
+    sim_init(&s, 15);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX}, cli = {.to_send = 1000000, .abort_after = 200000};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(eq(int, sv->error, -ECONNRESET));
+    cr_assert(not(sv->eof), "a reset is not an end of stream");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->resets_received, 1));
+    sim_free(&s);
+}
+
+Test(failure, restarted_peer_answers_with_a_stateless_reset)
+{
+    sim s;
+    sim_init(&s, 16);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1},
+            cli = {.to_send = 100, .expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(u64, app_on(&s, b)->received, 100));
+    sim_restart(&s, b, NULL); /* the server process died and came back */
+    s.apps[ci].to_send = 200;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET));
+    sim_free(&s);
+}
+
+Test(failure, release_with_unread_data_resets_as_tcp_close_does)
+{
+    sim s;
+    sim_init(&s, 17);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_release = 1},
+            cli = {.to_send = 5000, .expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(eq(sz, rudp_conn_readable(sv->conn), 5000));
+    rudp_conn_release(sv->conn, s.now);
+    sv->released = 1;
+    sv->conn = NULL;
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET));
+    sim_free(&s);
+}
+
+/* ---- closing ---- */
+
+static int log_is(const sim_ep *e, const char *const *want, int n)
+{
+    if (e->nlog != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(e->log[i], want[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static void dump_log(const sim_ep *e)
+{
+    for (int i = 0; i < e->nlog; i++)
+        cr_log_info("  %s", e->log[i]);
+}
+
+Test(close, active_and_passive_close_walk_tcps_states)
+{
+    sim s;
+    sim_init(&s, 18);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_log_transitions(&s, a);
+    sim_log_transitions(&s, b);
+    /* The server answers after the client's FIN, as a request/response
+     * server does: the client closes actively, the server passively. */
+    sim_app srv = {.to_send = 1000, .expect = 100}, cli = {.to_send = 100, .expect = 1000};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    static const char *const client[] = {"CLOSED -> SYN_SENT", "SYN_SENT -> ESTABLISHED",
+                                         "ESTABLISHED -> FIN_WAIT_1", "FIN_WAIT_1 -> FIN_WAIT_2",
+                                         "FIN_WAIT_2 -> TIME_WAIT", "TIME_WAIT -> CLOSED"};
+    static const char *const server[] = {"CLOSED -> SYN_RCVD", "SYN_RCVD -> ESTABLISHED",
+                                         "ESTABLISHED -> CLOSE_WAIT", "CLOSE_WAIT -> LAST_ACK",
+                                         "LAST_ACK -> CLOSED"};
+    dump_log(&s.ep[a]);
+    dump_log(&s.ep[b]);
+    cr_assert(log_is(&s.ep[a], client, 6), "client transitions differ (see log)");
+    cr_assert(log_is(&s.ep[b], server, 5), "server transitions differ (see log)");
+    sim_free(&s);
+}
+
+Test(close, simultaneous_close_goes_through_closing)
+{
+    sim s;
+    sim_init(&s, 19);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app srv = {.expect = 0, .paused = 1, .no_shutdown = 1},
+            cli = {.expect = 0, .paused = 1, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    sim_log_transitions(&s, a);
+    sim_log_transitions(&s, b);
+    sim_app *c = &s.apps[ci], *sv = app_on(&s, b);
+    /* Both shut down at the same instant: each FIN crosses the other. */
+    rudp_conn_shutdown(c->conn, s.now);
+    rudp_conn_shutdown(sv->conn, s.now);
+    c->shut = sv->shut = 1;
+    c->paused = sv->paused = 0;
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    static const char *const both[] = {"ESTABLISHED -> FIN_WAIT_1", "FIN_WAIT_1 -> CLOSING",
+                                       "CLOSING -> TIME_WAIT", "TIME_WAIT -> CLOSED"};
+    dump_log(&s.ep[a]);
+    dump_log(&s.ep[b]);
+    cr_assert(log_is(&s.ep[a], both, 4));
+    cr_assert(log_is(&s.ep[b], both, 4));
+    sim_free(&s);
+}
+
+Test(close, half_close_keeps_the_other_direction_flowing)
+{
+    sim s;
+    sim_init(&s, 20);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    /* The client sends nothing and shuts down at once; the server then
+     * streams 3 MB back, which must all arrive after the client's FIN. */
+    sim_app srv = {.to_send = 3000000, .expect = 0, .send_seed = 5},
+            cli = {.expect = 3000000, .recv_seed = 5};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(30)));
+    cr_assert(eq(u64, s.apps[ci].received, 3000000));
+    cr_assert(not(s.apps[ci].corrupt));
+    sim_free(&s);
+}
+
+/* ---- what a real peer never sends ---- */
+
+typedef struct pair {
+    sim s;
+    int a, b;
+    sim_app *c, *sv;
+} pair;
+
+static void pair_up(pair *p, uint64_t seed, const rudp_config *cfg)
+{
+    sim_init(&p->s, seed);
+    p->a = sim_add_ep(&p->s, cfg);
+    p->b = sim_add_ep(&p->s, cfg);
+    p->s.link[p->a][p->b].delay = p->s.link[p->b][p->a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1},
+            cli = {.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&p->s, p->b, &srv, 16);
+    int ci = sim_connect(&p->s, p->a, p->b, &cli, NULL);
+    sim_run_until(&p->s, p->s.now + RUDP_MS(100));
+    p->c = &p->s.apps[ci];
+    p->sv = app_on(&p->s, p->b);
+    cr_assert_not_null(p->sv);
+}
+
+/* Sends a DATA packet from the client's address to the server connection,
+ * with the next packet number the server expects, carrying `frames`. */
+static void inject_to_server(pair *p, const uint8_t *frames, size_t flen)
+{
+    rudp_conn_info si, ci;
+    rudp_conn_get_info(p->sv->conn, &si);
+    rudp_conn_get_info(p->c->conn, &ci);
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = si.local_cid;
+    h.pn = (uint32_t)(p->sv->conn->rx_largest + 1);
+    uint8_t buf[1500];
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    memcpy(buf + n, frames, flen);
+    sim_inject(&p->s, &p->s.ep[p->a].addr, p->b, buf, (size_t)n + flen);
+    sim_run_until(&p->s, p->s.now + RUDP_MS(1));
+}
+
+Test(illegal, stream_data_beyond_the_advertised_window_is_dropped_not_acked)
+{
+    rudp_config cfg = quick_cfg();
+    cfg.recv_window = 64 * 1024;
+    pair p;
+    pair_up(&p, 21, &cfg);
+    uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
+    uint64_t largest = p.sv->conn->rx_largest;
+    uint8_t f[64];
+    int n = rudp_wire_stream_hdr_encode(f, sizeof f, 64 * 1024 - 2, 4, 0, 1);
+    memset(f + n, 'x', 4);
+    inject_to_server(&p, f, (size_t)n + 4);
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
+    cr_assert(eq(u64, p.sv->conn->rx_largest, largest), "the packet must not be acknowledged");
+    cr_assert(eq(sz, rudp_conn_readable(p.sv->conn), 0));
+    cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_ESTABLISHED));
+    sim_free(&p.s);
+}
+
+Test(illegal, a_changed_final_size_is_a_protocol_error)
+{
+    pair p;
+    pair_up(&p, 22, NULL);
+    uint8_t f[64];
+    int n = rudp_wire_stream_hdr_encode(f, sizeof f, 0, 3, 1, 1);
+    memcpy(f + n, "abc", 3);
+    inject_to_server(&p, f, (size_t)n + 3);
+    cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_CLOSE_WAIT));
+    uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
+    n = rudp_wire_stream_hdr_encode(f, sizeof f, 0, 5, 1, 1);
+    memcpy(f + n, "abcde", 5);
+    inject_to_server(&p, f, (size_t)n + 5);
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
+    n = rudp_wire_stream_hdr_encode(f, sizeof f, 3, 2, 0, 1);
+    memcpy(f + n, "de", 2);
+    inject_to_server(&p, f, (size_t)n + 2);
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 2));
+    cr_assert(eq(u64, p.sv->received, 3), "only the first, consistent bytes");
+    cr_assert(p.sv->eof);
+    sim_free(&p.s);
+}
+
+Test(illegal, an_ack_of_a_packet_never_sent_is_rejected)
+{
+    pair p;
+    pair_up(&p, 23, NULL);
+    uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
+    rudp_ack_range r = {.lo = 0, .hi = 1000000};
+    uint8_t f[64];
+    size_t w;
+    int n = rudp_wire_ack_encode(f, sizeof f, &r, 1, 0, &w);
+    inject_to_server(&p, f, (size_t)n);
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
+    cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_ESTABLISHED));
+    sim_free(&p.s);
+}
+
+Test(illegal, handshake_packets_in_the_wrong_state_change_nothing)
+{
+    pair p;
+    pair_up(&p, 24, NULL);
+    rudp_conn_info si, ci;
+    rudp_conn_get_info(p.sv->conn, &si);
+    rudp_conn_get_info(p.c->conn, &ci);
+    uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
+    /* SYNACK and RETRY addressed to the (server's) established connection. */
+    uint8_t buf[128];
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYNACK;
+    h.dcid = si.local_cid;
+    h.scid = 77;
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    sim_inject(&p.s, &p.s.ep[p.a].addr, p.b, buf, (size_t)n);
+    h.type = RUDP_PKT_RETRY;
+    h.token_len = 4;
+    n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    sim_inject(&p.s, &p.s.ep[p.a].addr, p.b, buf, (size_t)n);
+    sim_run_until(&p.s, p.s.now + RUDP_MS(1));
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 2));
+    cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_ESTABLISHED));
+    /* A RETRY to the established client is ignored likewise. */
+    uint64_t cbefore = rudp_ctx_stats(p.s.ep[p.a].ctx)->protocol_errors;
+    h.dcid = ci.local_cid;
+    n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    sim_inject(&p.s, &p.s.ep[p.b].addr, p.a, buf, (size_t)n);
+    sim_run_until(&p.s, p.s.now + RUDP_MS(1));
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.a].ctx)->protocol_errors, cbefore + 1));
+    cr_assert(eq(int, rudp_conn_state(p.c->conn), RUDP_ESTABLISHED));
+    sim_free(&p.s);
+}
+
+Test(illegal, data_before_synack_is_dropped_in_syn_sent)
+{
+    sim s;
+    sim_init(&s, 25);
+    int a = sim_add_ep(&s, NULL), r = sim_add_raw_ep(&s);
+    sim_app cli = {0};
+    int ci = sim_connect(&s, a, r, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    rudp_conn_info info;
+    rudp_conn_get_info(s.apps[ci].conn, &info);
+    uint8_t buf[64];
+    sim_raw_send(&s, r, a, buf, make_ping(buf, info.local_cid, 0));
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->protocol_errors, 1));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_SYN_SENT));
+    sim_free(&s);
+}
+
+Test(illegal, datagrams_for_unknown_connections_get_a_smaller_stateless_reset)
+{
+    sim s;
+    sim_init(&s, 26);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    uint8_t buf[64];
+    size_t n = make_ping(buf, 0xdeadbeef, 5);
+    sim_raw_send(&s, r, b, buf, n);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RESET), 1));
+    cr_assert(lt(sz, s.ep[r].cap[0].len, n));
+    /* never a reset for a reset: no loops */
+    sim_raw_send(&s, r, b, s.ep[r].cap[0].data, s.ep[r].cap[0].len);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(eq(int, s.ep[r].ncap, 1));
+    sim_free(&s);
+}
+
+/* ---- flow control and liveness ---- */
+
+Test(flow, a_reader_that_stops_holds_the_sender_to_the_window_then_resumes, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 27);
+    rudp_config cfg = quick_cfg();
+    cfg.recv_window = 64 * 1024;
+    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    s.link[b][a].loss = 0.3; /* window updates get lost too */
+    sim_app srv = {.expect = 2000000, .paused = 1, .recv_seed = 3},
+            cli = {.to_send = 2000000, .send_seed = 3};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(eq(sz, rudp_conn_readable(sv->conn), 64 * 1024), "receiver holds one window");
+    cr_assert(le(u64, sv->conn->bytes_received, 64 * 1024), "nothing beyond the window");
+    cr_assert(le(u64, rudp_ctx_stats(s.ep[a].ctx)->stream_bytes_sent, 64 * 1024),
+              "the sender respected the window");
+    sv->paused = 0;
+    sim_poke_apps(&s);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(300)));
+    cr_assert(eq(u64, sv->received, 2000000));
+    cr_assert(not(sv->corrupt));
+    sim_free(&s);
+}
+
+Test(liveness, keepalive_keeps_an_idle_connection_and_idle_timeout_finds_a_dead_peer)
+{
+    sim s;
+    sim_init(&s, 28);
+    rudp_config cfg = quick_cfg();
+    cfg.keepalive = RUDP_SEC(1);
+    cfg.idle_timeout = RUDP_SEC(3);
+    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1},
+            cli = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(30)); /* ten idle timeouts */
+    cr_assert(eq(int, s.apps[ci].error, 0));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(gt(u64, rudp_ctx_stats(s.ep[a].ctx)->dgrams_out, 20), "keepalives flowed");
+    s.ep[b].down = 1; /* the peer vanishes without a word */
+    rudp_time gone = s.now;
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
+    cr_assert(le(u64, s.apps[ci].error_time, gone + RUDP_SEC(3) + RUDP_MS(1)));
+    s.ep[b].down = 0;
+    sim_free(&s);
+}
