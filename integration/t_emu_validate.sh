@@ -18,6 +18,10 @@
 . "$ROOT/integration/emu/netns.sh"
 
 PORT=7007
+# Endpoints run SCHED_FIFO 5 (linkemu's forwarding threads run at 10), so
+# other work on this 2-core machine does not show up as link delay or as a
+# starved sender. RT throttling still leaves everything else 5%.
+RT=5
 # kv KEY "k=v k=v ...": value of KEY in a probe result line
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # within X LO HI: LO <= X <= HI (decimals allowed)
@@ -31,10 +35,10 @@ equal() { # equal WHAT X Y
     echo "ok   $1: $2 = $3"
 }
 probe() { # probe ARGS...: UDP probe from a to the echo server in b
-    emu_a "$BIN/linkemu" probe --to "$EMU_IP_B" --port "$PORT" "$@"
+    emu_a "$BIN/linkemu" probe --rt "$RT" --to "$EMU_IP_B" --port "$PORT" "$@"
 }
 start_echo() {
-    emu_bg b echo "$BIN/linkemu" echo --port "$PORT"
+    emu_bg b echo "$BIN/linkemu" echo --rt "$RT" --port "$PORT"
     i=0
     until emu_b ss -H -nul "sport = :$PORT" | grep -q .; do
         i=$((i + 1)); [ "$i" -lt 100 ] || fail "echo server did not start"; sleep 0.02
@@ -46,7 +50,7 @@ echo "== a) delay 20 ms each way"
 emu_up emuv "delay=20" "delay=20"
 start_echo
 if command -v ping >/dev/null 2>&1; then
-    avg=$(emu_a ping -n -q -c 50 -i 0.02 "$EMU_IP_B" | sed -n 's|^rtt [^=]*= [^/]*/\([^/]*\)/.*|\1|p')
+    avg=$(emu_a chrt -f "$RT" ping -n -q -c 50 -i 0.02 "$EMU_IP_B" | sed -n 's|^rtt [^=]*= [^/]*/\([^/]*\)/.*|\1|p')
     check "ICMP ping avg RTT (ms)" "$avg" 39 41
 else
     echo "skip ICMP ping: ping not installed (iputils-ping is not in deps.sh's test group)"
@@ -100,12 +104,12 @@ emu_down
 # packet (timestamps on) -> 20 * 1448/1500 = 19.31 Mbit/s.
 echo "== c) rate 20 Mbit/s"
 emu_up emuv "rate=20,queue=100k,delay=5" "delay=5"
-emu_bg b iperf3 iperf3 -s -p 5201
+emu_bg b iperf3 chrt -f "$RT" iperf3 -s -p 5201
 i=0
 until emu_b ss -H -ntl "sport = :5201" | grep -q .; do
     i=$((i + 1)); [ "$i" -lt 100 ] || fail "iperf3 server did not start"; sleep 0.02
 done
-emu_a iperf3 -c "$EMU_IP_B" -p 5201 -t 5 -f m >"$T/iperf3.out" 2>&1 &
+emu_a chrt -f "$RT" iperf3 -c "$EMU_IP_B" -p 5201 -t 5 -f m >"$T/iperf3.out" 2>&1 &
 client=$!
 sleep 1.5
 emu_stats
@@ -123,7 +127,7 @@ check "iperf3 TCP goodput (Mbit/s)" "$goodput" 18.34 20.28
 # excess is dropped at the tail and the queue never exceeds its 100 kB.
 emu_stats
 t1=$(emu_stat time_ns) b1=$(emu_stat a2b_out_bytes) q1=$(emu_stat a2b_drop_queue)
-emu_a iperf3 -c "$EMU_IP_B" -p 5201 -u -b 40M -l 1400 -t 2 >"$T/iperf3u.out" 2>&1 ||
+emu_a chrt -f "$RT" iperf3 -c "$EMU_IP_B" -p 5201 -u -b 40M -l 1400 -t 2 >"$T/iperf3u.out" 2>&1 ||
     { cat "$T/iperf3u.out" >&2; fail "iperf3 UDP client failed"; }
 emu_stats
 t2=$(emu_stat time_ns) b2=$(emu_stat a2b_out_bytes) q2=$(emu_stat a2b_drop_queue)

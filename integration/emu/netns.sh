@@ -21,9 +21,10 @@
 #   emu_stat KEY [FILE]     print one counter from $EMU_STATS (or FILE),
 #                           e.g. emu_stat a2b_drop_loss
 #   emu_down                stop linkemu (by PID), print its final counters
-#                           to stderr (kept in $EMU_STATS, copied to
-#                           $EMU_DIR/stats.N for the N-th emu_up), delete the
-#                           namespaces. Safe to call twice.
+#                           to stderr (kept in $EMU_STATS with the TUN queue
+#                           drops tun_a_tx_dropped/tun_b_tx_dropped appended,
+#                           copied to $EMU_DIR/stats.N for the N-th emu_up),
+#                           delete the namespaces. Safe to call twice.
 #
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
 # $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
@@ -103,17 +104,25 @@ emu_stat() {
     sed -n "s/^$1=//p" "${2:-$EMU_STATS}"
 }
 
+# True while linkemu runs (an exited but unreaped child still takes signals).
+emu__alive() {
+    [ -n "$EMU_PID" ] && [ -r "/proc/$EMU_PID/stat" ] &&
+        ! sed 's/.*) //' "/proc/$EMU_PID/stat" 2>/dev/null | grep -q '^[ZX]'
+}
+
 emu_stats() {
-    [ -n "$EMU_PID" ] || emu__fail "emu_stats: no linkemu running"
+    emu__alive || { cat "$EMU_LOG" >&2; emu__fail "emu_stats: linkemu is not running"; }
     _before=$(emu_stat time_ns 2>/dev/null || true)
     kill -USR1 "$EMU_PID"
     _i=0
-    while [ "$_i" -lt 200 ]; do
+    while [ "$_i" -lt 500 ]; do
         _now=$(emu_stat time_ns 2>/dev/null || true)
         [ -n "$_now" ] && [ "$_now" != "$_before" ] && return 0
+        emu__alive || break
         sleep 0.01
         _i=$((_i + 1))
     done
+    tail -n 20 "$EMU_LOG" >&2
     emu__fail "linkemu did not rewrite $EMU_STATS"
 }
 
@@ -186,13 +195,24 @@ emu_up() {
     done
 }
 
+emu__tun_drops() { # NS DEV: TX dropped of the TUN device (0 if unknown)
+    ip -n "$1" -s link show dev "$2" 2>/dev/null |
+        awk '/TX:/ { getline; print $4; f = 1 } END { if (!f) print 0 }'
+}
+
 emu_down() {
     for _p in $EMU_BG_PIDS; do emu__kill_pid "$_p"; done
     EMU_BG_PIDS=""
     if [ -n "$EMU_PID" ]; then
+        # Packets the kernel dropped before linkemu read them (TUN queue
+        # full: linkemu too slow) are not in its counters; keep them too.
+        _da=$(emu__tun_drops "$EMU_NS_A" "$EMU_DEV_A")
+        _db=$(emu__tun_drops "$EMU_NS_B" "$EMU_DEV_B")
         emu__kill_pid "$EMU_PID"
         EMU_PID=""
+        printf 'tun_a_tx_dropped=%s\ntun_b_tx_dropped=%s\n' "$_da" "$_db" >>"$EMU_STATS"
         sed -n '/counters after/,$p' "$EMU_LOG" | tail -n 4 >&2
+        echo "  TUN queue drops before linkemu: a2b $_da, b2a $_db" >&2
         cp "$EMU_STATS" "$EMU_DIR/stats.$EMU_N" 2>/dev/null || true
     fi
     for _ns in $EMU_ALL_NS; do ip netns del "$_ns" 2>/dev/null || true; done
