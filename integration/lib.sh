@@ -49,7 +49,17 @@ under_shim() {
 
 start_bg() {
     name=$1; shift
-    "$@" >"$T/$name.log" 2>&1 &
+    # A shell function run in the background is a subshell whose PID is not
+    # the program's: start under_shim's program directly so $LAST_PID is it.
+    if [ "$1" = under_shim ]; then
+        shift
+        [ -f "$SHIM" ] || fail "shim not built: $SHIM"
+        env LD_PRELOAD="$(shim_preload)" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" \
+            "$@" >"$T/$name.log" 2>&1 &
+    else
+        "$@" >"$T/$name.log" 2>&1 &
+    fi
     PIDS="$PIDS $!"
     LAST_PID=$!
 }
