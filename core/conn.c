@@ -167,6 +167,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
 void rudp__conn_destroy(rudp_conn *c)
 {
     rudp_ctx *ctx = c->ctx;
+    uint32_t sock = c->sock;
     disarm_all(c);
     rudp__table_remove(ctx, c);
     if (c->counted_syn_rcvd && c->listener)
@@ -186,6 +187,8 @@ void rudp__conn_destroy(rudp_conn *c)
     rudp_ranges_free(&c->rx_pns);
     rudp_recovery_free(&c->rec);
     free(c);
+    if (ctx->ops.conn_freed)
+        ctx->ops.conn_freed(ctx->user, sock);
 }
 
 /* ---- handshake ---- */
@@ -1114,6 +1117,18 @@ size_t rudp_conn_write_space(const rudp_conn *c)
     return 0;
 }
 
+/* The application took bytes up to rcv_read: free memory, open the window. */
+static void after_read(rudp_conn *c)
+{
+    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
+    /* Open the window once a quarter of it is free again (SWS avoidance). */
+    if (c->peer_fin == RUDP_FIN_NONE && sending_state(c->state) &&
+        c->rcv_read + c->cfg.recv_window - c->max_data_sent >= c->cfg.recv_window / 4) {
+        c->max_data_pending = 1;
+        rudp__conn_dirty(c);
+    }
+}
+
 ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
 {
     c->ctx->now = now;
@@ -1130,14 +1145,60 @@ ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
     size_t n = avail < len ? (size_t)avail : len;
     rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
     c->rcv_read += n;
-    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
-    /* Open the window once a quarter of it is free again (SWS avoidance). */
-    if (c->peer_fin == RUDP_FIN_NONE && sending_state(c->state) &&
-        c->rcv_read + c->cfg.recv_window - c->max_data_sent >= c->cfg.recv_window / 4) {
-        c->max_data_pending = 1;
-        rudp__conn_dirty(c);
-    }
+    after_read(c);
     return (ssize_t)n;
+}
+
+size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p)
+{
+    uint64_t avail = c->rcv_contig - c->rcv_read;
+    *p = NULL;
+    if (!avail)
+        return 0;
+    size_t n;
+    const uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, c->rcv_read, 0, &n);
+    if (!q)
+        return 0;
+    *p = q;
+    return n < avail ? n : (size_t)avail;
+}
+
+void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
+{
+    c->ctx->now = now;
+    uint64_t avail = c->rcv_contig - c->rcv_read;
+    if (n > avail)
+        n = (size_t)avail;
+    c->rcv_read += n;
+    after_read(c);
+}
+
+ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p)
+{
+    *p = NULL;
+    size_t space = rudp_conn_write_space(c);
+    if (!space) {
+        c->want_writable = 1;
+        return 0;
+    }
+    size_t n;
+    uint8_t *q = rudp_sbuf_span(&c->sbuf, c->snd_end, 1, &n);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    return (ssize_t)(n < space ? n : space);
+}
+
+void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
+{
+    c->ctx->now = now;
+    size_t space = rudp_conn_write_space(c);
+    if (n > space)
+        n = space;
+    if (!n)
+        return;
+    c->snd_end += n;
+    rudp__conn_dirty(c);
 }
 
 size_t rudp_conn_readable(const rudp_conn *c)

@@ -130,6 +130,30 @@ size_t rudp_ctx_conn_count(const rudp_ctx *ctx)
     return ctx->nconns;
 }
 
+size_t rudp_ctx_unfinished(const rudp_ctx *ctx)
+{
+    size_t n = 0;
+    for (const rudp_conn *c = ctx->all; c; c = c->all_next) {
+        switch (c->state) {
+        case RUDP_ESTABLISHED:
+        case RUDP_FIN_WAIT_1:
+        case RUDP_CLOSING:
+        case RUDP_CLOSE_WAIT:
+        case RUDP_LAST_ACK:
+            n++;
+            break;
+        case RUDP_CLOSED:
+        case RUDP_SYN_SENT:
+        case RUDP_SYN_RCVD:
+        case RUDP_FIN_WAIT_2:
+        case RUDP_TIME_WAIT:
+        case RUDP_STATE_COUNT:
+            break;
+        }
+    }
+    return n;
+}
+
 void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
                 size_t len)
 {

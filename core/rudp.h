@@ -105,6 +105,9 @@ typedef struct rudp_ctx_ops {
                  const uint8_t *buf, size_t len);
     /* Optional: a log line (no newline) at level RUDP_LOG_*; may be NULL. */
     void (*log)(void *user, int level, const char *msg);
+    /* Optional: a connection on `sock` was freed (after release and its
+     * closing handshake), so the caller may close a socket nobody uses. */
+    void (*conn_freed)(void *user, uint32_t sock);
 } rudp_ctx_ops;
 
 enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };
@@ -190,6 +193,13 @@ void rudp_ctx_set_log_level(rudp_ctx *ctx, int level);
 /* Connections alive in the context (released ones still closing included). */
 size_t rudp_ctx_conn_count(const rudp_ctx *ctx);
 
+/*
+ * Connections whose own side is not finished: data or a FIN not yet
+ * acknowledged (ESTABLISHED, FIN_WAIT_1, CLOSING, CLOSE_WAIT, LAST_ACK).
+ * What a process must wait for at exit so that nothing it wrote is lost.
+ */
+size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
+
 /* ---- listeners ---------------------------------------------------------- */
 
 /*
@@ -239,6 +249,24 @@ ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len);
 
 /* Bytes rudp_conn_read() would return now without blocking. */
 size_t rudp_conn_readable(const rudp_conn *c);
+
+/*
+ * Zero-copy reading: *p points at the next in-order bytes, valid until the
+ * next call on the connection; returns how many are contiguous there (0 if
+ * none: use rudp_conn_read() to learn EOF or the error). Then
+ * rudp_conn_consume() takes n <= that many, opening the window as a read does.
+ */
+size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p);
+void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n);
+
+/*
+ * Zero-copy writing: *p points at free send-buffer space; returns how many
+ * contiguous bytes may be written there (0 when full, shut down or failed).
+ * rudp_conn_commit() then queues n <= that many. Returns -ENOMEM if the
+ * buffer could not be allocated.
+ */
+ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p);
+void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n);
 
 /*
  * Half-close: a FIN follows the bytes already queued. Idempotent. Returns 0,

@@ -62,6 +62,36 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
     return 0;
 }
 
+uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
+{
+    *len = 0;
+    if (off < b->base || off >= b->base + b->cap)
+        return NULL;
+    if (!b->slots) {
+        if (!alloc)
+            return NULL;
+        b->slots = calloc(b->nslots, sizeof *b->slots);
+        if (!b->slots)
+            return NULL;
+    }
+    uint8_t **slot = slot_of(b, off);
+    if (!*slot) {
+        if (!alloc)
+            return NULL;
+        *slot = malloc(RUDP_SBUF_CHUNK);
+        if (!*slot)
+            return NULL;
+        b->nchunks++;
+    }
+    size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
+    size_t n = RUDP_SBUF_CHUNK - in;
+    uint64_t end = b->base + b->cap;
+    if (off + n > end)
+        n = (size_t)(end - off);
+    *len = n;
+    return *slot + in;
+}
+
 void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
 {
     assert(off >= b->base && off + len <= b->base + b->cap);

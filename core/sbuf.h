@@ -36,6 +36,14 @@ void rudp_sbuf_free(rudp_sbuf *b);
  */
 int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
 
+/*
+ * A pointer to the contiguous memory holding offset `off` (allocating its
+ * chunk when `alloc` is set) and, in *len, how many bytes from there lie in
+ * that chunk and the window. Returns NULL if off is outside the window or
+ * (without alloc) not allocated, or on allocation failure.
+ */
+uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len);
+
 /* Copies [off, off+len) out; the range must be within the window and written. */
 void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len);
 
