@@ -543,6 +543,8 @@ static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *b
         *bad = 1;
         return;
     }
+    if (c->state == RUDP_CLOSED)
+        return; /* the ACK finished the connection: enter_closed() disarmed every timer */
     if (n > 0) {
         /* user_timeout counts from the last progress */
         if (c->rec.eliciting_in_flight)

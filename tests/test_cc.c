@@ -1,0 +1,186 @@
+/*
+ * NewReno (RFC 9002 §7, Appendix B) window arithmetic, driven through the
+ * ops table as recovery.c drives it. Times start at T0, not zero.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "cc.h"
+
+#define T0 RUDP_SEC(1000)
+#define MSS 1400
+
+static rudp_cc cc;
+
+static void setup(void)
+{
+    rudp_cc_setup(&cc, &rudp_cc_newreno, MSS, T0);
+}
+
+/* One ACK event of `bytes`, the largest newly acked packet sent at `sent`. */
+static void ack(rudp_time now, rudp_time sent, uint64_t bytes)
+{
+    rudp_cc_ack a;
+    memset(&a, 0, sizeof a);
+    a.now = now;
+    a.acked_bytes = bytes;
+    a.largest_sent_time = sent;
+    cc.ops->on_ack(&cc, &a);
+}
+
+static void loss(rudp_time now, rudp_time sent, uint64_t bytes)
+{
+    cc.ops->on_loss(&cc, now, sent, bytes, 0);
+}
+
+Test(cc, initial_window_is_ten_mss_capped_at_max_of_14720_and_two_mss)
+{
+    struct {
+        uint32_t mss;
+        uint64_t want;
+    } t[] = {
+        {1200, 12000}, /* 10 * mss */
+        {1400, 14000},
+        {1472, 14720},
+        {1500, 14720}, /* capped at 14720 */
+        {9000, 18000}, /* 2 * mss beats 14720 */
+        {65507, 131014},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        cr_assert(eq(u64, rudp_cc_initial_window(t[i].mss), t[i].want), "mss %u", t[i].mss);
+        rudp_cc_setup(&cc, &rudp_cc_newreno, t[i].mss, T0);
+        cr_assert(eq(u64, cc.cwnd, t[i].want), "mss %u", t[i].mss);
+        cr_assert(eq(u64, cc.ssthresh, UINT64_MAX));
+        cr_assert(eq(u32, cc.mss, t[i].mss));
+    }
+    cr_assert(eq(u64, rudp_cc_min_window(1400), 2800));
+}
+
+Test(cc, slow_start_grows_by_the_bytes_acknowledged, .init = setup)
+{
+    ack(T0 + RUDP_MS(50), T0, 3000);
+    cr_assert(eq(u64, cc.cwnd, 17000));
+    ack(T0 + RUDP_MS(51), T0 + RUDP_MS(1), 1);
+    cr_assert(eq(u64, cc.cwnd, 17001));
+    cr_assert(eq(u64, cc.ssthresh, UINT64_MAX));
+}
+
+Test(cc, congestion_avoidance_grows_one_mss_per_window_acknowledged, .init = setup,
+     .timeout = 5)
+{
+    loss(T0 + RUDP_MS(100), T0 + RUDP_MS(50), MSS);
+    cr_assert(eq(u64, cc.cwnd, 7000));
+    cr_assert(eq(u64, cc.ssthresh, 7000));
+    rudp_time now = T0 + RUDP_MS(200), sent = T0 + RUDP_MS(150); /* after recovery began */
+    /* 6999 bytes in 1-byte-short steps: not yet a window's worth. */
+    ack(now, sent, 5000);
+    ack(now, sent, 1999);
+    cr_assert(eq(u64, cc.cwnd, 7000));
+    ack(now, sent, 1);
+    cr_assert(eq(u64, cc.cwnd, 7000 + MSS));
+    /* The next MSS takes a whole new window (8400 bytes). */
+    for (int i = 0; i < 8399; i++)
+        ack(now, sent, 1);
+    cr_assert(eq(u64, cc.cwnd, 8400));
+    ack(now, sent, 1);
+    cr_assert(eq(u64, cc.cwnd, 8400 + MSS));
+    /* A big ACK counts as several windows. */
+    ack(now, sent, 9800 + 11200);
+    cr_assert(eq(u64, cc.cwnd, 8400 + 3 * MSS));
+}
+
+Test(cc, loss_halves_the_window_once_per_recovery_period, .init = setup)
+{
+    ack(T0 + RUDP_MS(50), T0, 6000); /* 20000 */
+    rudp_time t1 = T0 + RUDP_MS(100);
+    loss(t1, T0 + RUDP_MS(60), 1000);
+    cr_assert(eq(u64, cc.cwnd, 10000));
+    cr_assert(eq(u64, cc.ssthresh, 10000));
+    cr_assert(eq(u64, cc.recovery_start, t1));
+    /* Another packet sent before recovery began (or at its very start). */
+    loss(t1 + RUDP_MS(5), T0 + RUDP_MS(90), 1000);
+    loss(t1 + RUDP_MS(6), t1, 1000);
+    cr_assert(eq(u64, cc.cwnd, 10000));
+    cr_assert(eq(u64, cc.ssthresh, 10000));
+    cr_assert(eq(u64, cc.recovery_start, t1));
+    /* A packet sent after recovery began: a new congestion event. */
+    loss(t1 + RUDP_MS(60), t1 + 1, 1000);
+    cr_assert(eq(u64, cc.cwnd, 5000));
+    cr_assert(eq(u64, cc.ssthresh, 5000));
+    cr_assert(eq(u64, cc.recovery_start, t1 + RUDP_MS(60)));
+}
+
+Test(cc, ack_of_a_packet_sent_before_recovery_does_not_grow_the_window, .init = setup)
+{
+    rudp_time t1 = T0 + RUDP_MS(100);
+    loss(t1, T0 + RUDP_MS(10), 1000);
+    cr_assert(eq(u64, cc.cwnd, 7000));
+    ack(t1 + RUDP_MS(10), T0 + RUDP_MS(99), 7000);
+    ack(t1 + RUDP_MS(10), t1, 7000); /* sent at the instant recovery began */
+    cr_assert(eq(u64, cc.cwnd, 7000));
+    ack(t1 + RUDP_MS(10), t1 + 1, 7000); /* after: recovery is over */
+    cr_assert(eq(u64, cc.cwnd, 7000 + MSS));
+}
+
+Test(cc, app_limited_sender_does_not_grow_the_window, .init = setup)
+{
+    cc.app_limited = 1;
+    ack(T0 + RUDP_MS(50), T0, 5000);
+    cr_assert(eq(u64, cc.cwnd, 14000), "slow start");
+    loss(T0 + RUDP_MS(60), T0 + RUDP_MS(1), 1000);
+    ack(T0 + RUDP_MS(200), T0 + RUDP_MS(100), 100000);
+    cr_assert(eq(u64, cc.cwnd, 7000), "congestion avoidance");
+    cc.app_limited = 0;
+    ack(T0 + RUDP_MS(200), T0 + RUDP_MS(100), 7000);
+    cr_assert(eq(u64, cc.cwnd, 7000 + MSS));
+}
+
+Test(cc, persistent_congestion_collapses_to_the_minimum_window, .init = setup)
+{
+    ack(T0 + RUDP_MS(50), T0, 50000);
+    rudp_time t1 = T0 + RUDP_SEC(2);
+    loss(t1, T0 + RUDP_SEC(1), 1000);
+    cr_assert(eq(u64, cc.cwnd, 32000));
+    cc.ops->on_persistent_congestion(&cc, t1);
+    cr_assert(eq(u64, cc.cwnd, 2 * MSS));
+    cr_assert(eq(u64, cc.ssthresh, 32000), "ssthresh stays where the loss put it");
+    /* Recovery is over: the next ACK grows the window in slow start. */
+    ack(t1 + RUDP_MS(10), T0 + RUDP_SEC(1), 1000);
+    cr_assert(eq(u64, cc.cwnd, 2 * MSS + 1000));
+}
+
+Test(cc, window_never_goes_below_the_minimum, .init = setup, .timeout = 5)
+{
+    rudp_time now = T0;
+    for (int i = 0; i < 20; i++) {
+        /* each loss a packet sent after the previous recovery began */
+        now += RUDP_MS(100);
+        loss(now, now - 1, 1000);
+        cr_assert(ge(u64, cc.cwnd, 2 * MSS), "after %d losses", i + 1);
+        cr_assert(ge(u64, cc.ssthresh, 2 * MSS), "after %d losses", i + 1);
+    }
+    cr_assert(eq(u64, cc.cwnd, 2 * MSS));
+    cc.ops->on_persistent_congestion(&cc, now);
+    now += RUDP_MS(100);
+    loss(now, now - 1, 1000);
+    cr_assert(eq(u64, cc.cwnd, 2 * MSS));
+    /* Even a tiny MSS keeps two datagrams. */
+    rudp_cc_setup(&cc, &rudp_cc_newreno, 100, T0);
+    for (int i = 0; i < 20; i++) {
+        now += RUDP_MS(100);
+        loss(now, now - 1, 100);
+    }
+    cr_assert(eq(u64, cc.cwnd, 200));
+}
+
+Test(cc, controllers_are_found_by_name)
+{
+    cr_assert(eq(ptr, (void *)rudp_cc_find("newreno"), (void *)&rudp_cc_newreno));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("nope"), NULL));
+    cr_assert(eq(ptr, (void *)rudp_cc_find(""), NULL));
+    cr_assert(eq(ptr, (void *)rudp_cc_default, (void *)&rudp_cc_newreno));
+    rudp_cc_setup(&cc, NULL, MSS, T0);
+    cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
+    cr_assert(eq(str, (char *)cc.ops->name, "newreno"));
+}
