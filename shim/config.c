@@ -1,0 +1,315 @@
+/*
+ * config.c: every setting comes from the environment, is read once at
+ * start-up and validated. A bad value is reported by name with the accepted
+ * form, and the program exits 2: silently falling back to TCP would hide
+ * the mistake.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+shim_config shim_cfg = {.log_level = RUDP_LOG_WARN, .log_fd = 2};
+
+static int bad(const char *var, const char *val, const char *form)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "librudp_shim: %s=\"%s\" is not valid; expected %s\n", var,
+                     val, form);
+    if (n > 0) {
+        ssize_t w = write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)w;
+    }
+    return -1;
+}
+
+/* "250ms", "2s", "1m", "500us", or a plain number of seconds. */
+static int parse_duration(const char *s, rudp_time *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0 || v > 1e7)
+        return -1;
+    double mult = 1e9;
+    if (*end == 0 || strcmp(end, "s") == 0)
+        mult = 1e9;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1e6;
+    else if (strcmp(end, "us") == 0)
+        mult = 1e3;
+    else if (strcmp(end, "m") == 0)
+        mult = 60e9;
+    else
+        return -1;
+    *out = (rudp_time)(v * mult);
+    return 0;
+}
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses "ADDR", "ADDR/N", "[V6]", with an optional ":PORT" or ":LO-HI"
+ * (after "]" for IPv6), ":PORT..." alone, or "all". */
+static int parse_rule(const char *item, shim_redirect_rule *r)
+{
+    memset(r, 0, sizeof *r);
+    r->port_lo = 0;
+    r->port_hi = 65535;
+    r->any_addr = 1;
+    if (*item == '!') {
+        r->exclude = 1;
+        item++;
+    }
+    if (strcmp(item, "all") == 0)
+        return 0;
+    char buf[128];
+    if (strlen(item) >= sizeof buf)
+        return -1;
+    strcpy(buf, item);
+    char *addr = buf, *port = NULL;
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+        if (!close)
+            return -1;
+        *close = 0;
+        addr = buf + 1;
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            return -1;
+    } else if (buf[0] == ':') {
+        addr = NULL;
+        port = buf + 1;
+    } else {
+        /* IPv4 with an optional :port, or a bare IPv6 address (two colons) */
+        char *c1 = strchr(buf, ':');
+        if (c1 && !strchr(c1 + 1, ':')) {
+            *c1 = 0;
+            port = c1 + 1;
+        }
+    }
+    if (addr && *addr) {
+        int prefix = -1;
+        char *slash = strchr(addr, '/');
+        if (slash) {
+            char *end;
+            prefix = (int)strtol(slash + 1, &end, 10);
+            if (*end || end == slash + 1)
+                return -1;
+            *slash = 0;
+        }
+        if (inet_pton(AF_INET, addr, r->addr) == 1) {
+            r->family = AF_INET;
+            if (prefix < 0)
+                prefix = 32;
+            if (prefix > 32)
+                return -1;
+        } else if (inet_pton(AF_INET6, addr, r->addr) == 1) {
+            r->family = AF_INET6;
+            if (prefix < 0)
+                prefix = 128;
+            if (prefix > 128)
+                return -1;
+        } else {
+            return -1;
+        }
+        r->prefix = (uint8_t)prefix;
+        r->any_addr = 0;
+    } else if (addr) {
+        return -1;
+    }
+    if (port) {
+        char *end;
+        long lo = strtol(port, &end, 10), hi = lo;
+        if (end == port)
+            return -1;
+        if (*end == '-') {
+            char *p2 = end + 1;
+            hi = strtol(p2, &end, 10);
+            if (end == p2)
+                return -1;
+        }
+        if (*end || lo < 0 || hi > 65535 || lo > hi)
+            return -1;
+        r->port_lo = (uint16_t)lo;
+        r->port_hi = (uint16_t)hi;
+    }
+    return 0;
+}
+
+static int parse_redirect(const char *val)
+{
+    char buf[1024];
+    if (strlen(val) >= sizeof buf)
+        return -1;
+    strcpy(buf, val);
+    shim_cfg.nrules = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (shim_cfg.nrules == (int)(sizeof shim_cfg.rules / sizeof shim_cfg.rules[0]))
+            return -1;
+        if (strcmp(tok, "none") == 0)
+            continue;
+        if (parse_rule(tok, &shim_cfg.rules[shim_cfg.nrules]) < 0)
+            return -1;
+        shim_cfg.nrules++;
+    }
+    return 0;
+}
+
+static int prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, b, full) != 0)
+        return 0;
+    if (!rest)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (a[full] & mask) == (b[full] & mask);
+}
+
+int shim_redirect(const struct sockaddr *sa)
+{
+    int family;
+    uint8_t addr[16];
+    uint16_t port;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        family = AF_INET;
+        memcpy(addr, &in->sin_addr, 4);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            family = AF_INET; /* match ::ffff:a.b.c.d as a.b.c.d */
+            memcpy(addr, &in6->sin6_addr.s6_addr[12], 4);
+        } else {
+            family = AF_INET6;
+            memcpy(addr, &in6->sin6_addr, 16);
+        }
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < shim_cfg.nrules; i++) {
+        const shim_redirect_rule *r = &shim_cfg.rules[i];
+        if (port < r->port_lo || port > r->port_hi)
+            continue;
+        if (!r->any_addr && (r->family != family || !prefix_match(addr, r->addr, r->prefix)))
+            continue;
+        return !r->exclude;
+    }
+    return 0;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int duration_var(const char *name, rudp_time *dst, int allow_zero)
+{
+    const char *v = env(name);
+    if (!v)
+        return 0;
+    rudp_time t;
+    if (parse_duration(v, &t) < 0 || (!allow_zero && t == 0))
+        return bad(name, v,
+                   allow_zero ? "a duration such as 250ms, 5s or 2m (0 turns it off)"
+                              : "a positive duration such as 250ms, 5s or 2m");
+    *dst = t;
+    return 0;
+}
+
+int shim_config_load(void)
+{
+    const char *v;
+    rudp_config_default(&shim_cfg.rudp);
+    shim_cfg.exit_linger = RUDP_SEC(10);
+    shim_cfg.log_fd = 2;
+    shim_cfg.log_level = RUDP_LOG_WARN;
+
+    if ((v = env("RUDP_LOG"))) {
+        static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
+        int found = -1;
+        for (int i = 0; i < 5; i++)
+            if (strcmp(v, levels[i]) == 0)
+                found = i;
+        if (found < 0)
+            return bad("RUDP_LOG", v, "one of off, error, warn, info, debug");
+        shim_cfg.log_level = found;
+    }
+    if ((v = env("RUDP_LOG_FILE"))) {
+        int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return bad("RUDP_LOG_FILE", v, "a file path that can be opened for appending");
+        shim_cfg.log_fd = shim_fd_move_high(fd);
+    }
+    if ((v = env("RUDP_STATS"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_STATS", v, "0 or 1");
+        shim_cfg.stats = v[0] == '1';
+    }
+    v = env("RUDP_REDIRECT");
+    if (parse_redirect(v ? v : "all") < 0)
+        return bad("RUDP_REDIRECT", v,
+                   "a comma-separated list of rules, first match wins: all, ADDR, ADDR/BITS, "
+                   "[V6ADDR], with :PORT or :LO-HI, or :PORT alone; '!' in front keeps a "
+                   "match on kernel TCP; none");
+    if (duration_var("RUDP_CONNECT_TIMEOUT", &shim_cfg.rudp.connect_timeout, 0) ||
+        duration_var("RUDP_USER_TIMEOUT", &shim_cfg.rudp.user_timeout, 0) ||
+        duration_var("RUDP_KEEPALIVE", &shim_cfg.rudp.keepalive, 1) ||
+        duration_var("RUDP_IDLE_TIMEOUT", &shim_cfg.rudp.idle_timeout, 1) ||
+        duration_var("RUDP_LINGER", &shim_cfg.rudp.linger, 1) ||
+        duration_var("RUDP_EXIT_LINGER", &shim_cfg.exit_linger, 1))
+        return -1;
+    if ((v = env("RUDP_BUFFER"))) {
+        uint64_t b;
+        if (parse_bytes(v, &b) < 0 || b < 65536 || b > (1u << 30))
+            return bad("RUDP_BUFFER", v, "bytes from 64K to 1024M (suffix K or M allowed)");
+        shim_cfg.rudp.send_buffer = (uint32_t)b;
+        shim_cfg.rudp.recv_window = (uint32_t)b;
+    }
+    if ((v = env("RUDP_DATAGRAM"))) {
+        uint64_t b;
+        if (parse_bytes(v, &b) < 0 || b < 1200 || b > 65507)
+            return bad("RUDP_DATAGRAM", v, "a datagram size in bytes from 1200 to 65507");
+        shim_cfg.rudp.max_datagram = (uint32_t)b;
+    }
+    if ((v = env("RUDP_CC"))) {
+        const rudp_cc_ops *cc = rudp_cc_find(v);
+        if (!cc)
+            return bad("RUDP_CC", v, "the name of a congestion controller: newreno");
+        shim_cfg.rudp.cc = cc;
+    }
+    const char *why;
+    if (rudp_config_check(&shim_cfg.rudp, &why) < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "settings conflict: %s", why);
+        return bad("RUDP_KEEPALIVE/RUDP_IDLE_TIMEOUT", "", msg);
+    }
+    return 0;
+}

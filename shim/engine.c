@@ -1,0 +1,1151 @@
+/*
+ * engine.c: the engine thread. One per process, started on the first
+ * redirected socket, all signals blocked. One epoll loop watches the UDP
+ * sockets, the engine's ends of the bridges and an eventfd for commands;
+ * its timeout is the core's next deadline (epoll_pwait2: nanoseconds), so
+ * an idle process sleeps.
+ *
+ * A bridge joins the engine end `efd` of an AF_UNIX stream socket pair to
+ * one rudp connection. Bytes the application writes are read from efd
+ * straight into the connection's send buffer (reserve/commit); bytes that
+ * arrive are written from the receive buffer (peek/consume), so nothing
+ * is copied twice and the window only opens as the application reads.
+ *
+ * Application threads talk to the engine through a locked command queue
+ * (connect, listen, listener closed, exit) and read per-connection state
+ * from shared slots (slots.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/tcp.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+enum { W_EVENT = 1, W_UDP, W_BRIDGE };
+
+typedef struct esock {
+    int type; /* W_UDP: first, for epoll dispatch */
+    int fd;
+    uint32_t idx;
+    int refs;             /* listener + connections using this socket */
+    int family;           /* socket family of the UDP socket */
+    int connected;        /* a client's socket: one peer, send() */
+    rudp_addr peer;       /* connected client socket: its one peer */
+    rudp_listener *listener;
+    uint64_t listener_id;
+    int reserve_fd;       /* TCP socket holding the port of a listener */
+    shim_name lname;      /* the unix listener's name */
+    struct sockaddr_un lun;
+    socklen_t lun_len;
+} esock;
+
+typedef struct bridge {
+    int type; /* W_BRIDGE */
+    int efd;
+    rudp_conn *conn;
+    esock *sock;
+    uint64_t id;
+    uint32_t slot;
+    size_t filler;        /* bytes to discard before data (client) */
+    shim_name name;       /* server side: what to bind and where to connect */
+    uint32_t ev;          /* epoll interest now registered (0: none) */
+    unsigned established : 1;
+    unsigned app_eof : 1;   /* read EOF from efd: the app shut down writing */
+    unsigned app_gone : 1;  /* the app closed its end entirely */
+    unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
+    unsigned unix_up : 1;   /* efd is connected to the application */
+    struct bridge *next, *prev;        /* every bridge */
+    struct bridge *pending_next;       /* waiting for the unix listener */
+} bridge;
+
+typedef struct cmd {
+    int type;
+    union {
+        shim_connect_req c;
+        shim_listen_req l;
+        uint64_t id;
+    } u;
+    struct cmd *next;
+} cmd;
+
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_EXIT };
+
+static struct engine {
+    pthread_mutex_t mu;   /* guards the fields up to `exit_done` */
+    pthread_cond_t cv;
+    int started;
+    int broken;
+    pid_t pid;
+    cmd *q_head, *q_tail;
+    int exiting;
+    int exit_done;
+
+    int epfd, evfd;
+    int event_type;       /* W_EVENT, for epoll dispatch */
+    rudp_ctx *ctx;
+    esock **socks;
+    uint32_t nsocks;
+    bridge *bridges;
+    bridge *pending;
+    rudp_time retry_at;
+    rudp_time exit_deadline;
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    struct sockaddr_storage *addrs;
+    uint8_t *rxbuf;
+    uint64_t accept_retries;
+} E = {
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .cv = PTHREAD_COND_INITIALIZER,
+    .epfd = -1,
+    .evfd = -1,
+    .retry_at = RUDP_TIME_NEVER,
+};
+
+#define RX_BATCH 32
+#define RX_SIZE 65536
+#define ACCEPT_RETRY RUDP_MS(5)
+
+static _Atomic uint64_t next_id = 1;
+
+uint64_t shim_engine_new_id(void)
+{
+    return atomic_fetch_add(&next_id, 1);
+}
+
+/* ---- fds the engine owns, tracked so a forked child can close them ---- */
+
+static pthread_mutex_t fds_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *owned;  /* bitmap */
+static int owned_cap;   /* bits */
+
+static void own_fd(int fd, int on)
+{
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&fds_mu);
+    if (fd >= owned_cap && on) {
+        int cap = owned_cap ? owned_cap : 4096;
+        while (cap <= fd)
+            cap *= 2;
+        uint8_t *b = realloc(owned, (size_t)cap / 8);
+        if (b) {
+            memset(b + owned_cap / 8, 0, (size_t)(cap - owned_cap) / 8);
+            owned = b;
+            owned_cap = cap;
+        }
+    }
+    if (fd < owned_cap) {
+        if (on)
+            owned[fd / 8] |= (uint8_t)(1u << (fd % 8));
+        else
+            owned[fd / 8] &= (uint8_t)~(1u << (fd % 8));
+    }
+    pthread_mutex_unlock(&fds_mu);
+}
+
+static void close_owned(int fd)
+{
+    if (fd < 0)
+        return;
+    own_fd(fd, 0);
+    real_close(fd);
+}
+
+/* ---- epoll interest ---- */
+
+/* b->ev is the registered interest; W_REG marks "registered" so that an
+ * empty interest still hears EPOLLHUP. */
+#define W_REG 0x80000000u
+
+static void watch_bridge(bridge *b, uint32_t ev)
+{
+    if (b->efd < 0)
+        return;
+    ev |= W_REG;
+    if (ev == b->ev)
+        return;
+    struct epoll_event e = {.events = ev & ~W_REG, .data.ptr = b};
+    int op = b->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(E.epfd, op, b->efd, &e) == 0)
+        b->ev = ev;
+}
+
+static void unwatch_bridge(bridge *b)
+{
+    if (b->efd >= 0 && b->ev)
+        epoll_ctl(E.epfd, EPOLL_CTL_DEL, b->efd, NULL);
+    b->ev = 0;
+}
+
+/* ---- slots ---- */
+
+static shim_slot *slot_of(const bridge *b)
+{
+    return b->slot == UINT32_MAX ? NULL : shim_slot_get(b->slot, b->id);
+}
+
+static uint32_t tcp_state_of(rudp_state s)
+{
+    switch (s) {
+    case RUDP_SYN_SENT: return TCP_SYN_SENT;
+    case RUDP_SYN_RCVD: return TCP_SYN_RECV;
+    case RUDP_ESTABLISHED: return TCP_ESTABLISHED;
+    case RUDP_FIN_WAIT_1: return TCP_FIN_WAIT1;
+    case RUDP_FIN_WAIT_2: return TCP_FIN_WAIT2;
+    case RUDP_CLOSING: return TCP_CLOSING;
+    case RUDP_TIME_WAIT: return TCP_TIME_WAIT;
+    case RUDP_CLOSE_WAIT: return TCP_CLOSE_WAIT;
+    case RUDP_LAST_ACK: return TCP_LAST_ACK;
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        break;
+    }
+    return TCP_CLOSE;
+}
+
+static void publish(bridge *b)
+{
+    shim_slot *s = slot_of(b);
+    if (!s || !b->conn)
+        return;
+    rudp_conn_info i;
+    rudp_conn_get_info(b->conn, &i);
+    atomic_store(&s->unacked, i.unacked_bytes);
+    atomic_store(&s->tcp_state, tcp_state_of(i.state));
+    atomic_store(&s->rtt_us, (uint32_t)i.rtt_us);
+    atomic_store(&s->rttvar_us, (uint32_t)i.rttvar_us);
+    atomic_store(&s->min_rtt_us, (uint32_t)i.min_rtt_us);
+    atomic_store(&s->mss, i.mss);
+    atomic_store(&s->cwnd, i.cwnd_bytes);
+    atomic_store(&s->ssthresh, i.ssthresh_bytes);
+    atomic_store(&s->retrans, i.retransmits);
+    atomic_store(&s->bytes_acked, i.bytes_acked);
+    atomic_store(&s->bytes_received, i.bytes_received);
+    atomic_store(&s->pacing_rate, i.pacing_rate);
+}
+
+/* ---- sockets ---- */
+
+static esock *sock_new(int fd, int family)
+{
+    esock *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    uint32_t idx = 0;
+    while (idx < E.nsocks && E.socks[idx])
+        idx++;
+    if (idx == E.nsocks) {
+        uint32_t n = E.nsocks ? E.nsocks * 2 : 64;
+        esock **v = realloc(E.socks, n * sizeof *v);
+        if (!v) {
+            free(s);
+            return NULL;
+        }
+        memset(v + E.nsocks, 0, (n - E.nsocks) * sizeof *v);
+        E.socks = v;
+        E.nsocks = n;
+    }
+    s->type = W_UDP;
+    s->fd = fd;
+    s->idx = idx;
+    s->family = family;
+    s->reserve_fd = -1;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
+    if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+        free(s);
+        return NULL;
+    }
+    E.socks[idx] = s;
+    return s;
+}
+
+static void sock_unref(esock *s)
+{
+    if (--s->refs > 0)
+        return;
+    epoll_ctl(E.epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    close_owned(s->fd);
+    close_owned(s->reserve_fd);
+    E.socks[s->idx] = NULL;
+    free(s);
+}
+
+static void on_conn_freed(void *user, uint32_t sock)
+{
+    (void)user;
+    if (sock < E.nsocks && E.socks[sock])
+        sock_unref(E.socks[sock]);
+}
+
+static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
+                    size_t len)
+{
+    (void)user;
+    if (sock >= E.nsocks || !E.socks[sock])
+        return;
+    esock *s = E.socks[sock];
+    SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes type %u", sock, len,
+             len > 3 ? buf[3] : 0u);
+    ssize_t n;
+    if (!s->connected) {
+        /* a listener's socket serves many peers, even after the listener
+         * itself is closed */
+        struct sockaddr_storage ss;
+        socklen_t sl = shim_from_rudp_addr(peer, &ss);
+        n = sendto(s->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+    } else {
+        n = send(s->fd, buf, len, MSG_DONTWAIT);
+    }
+    /* A full socket buffer or an ICMP error from an earlier datagram:
+     * the protocol recovers from a lost datagram. */
+    (void)n;
+}
+
+static void on_log(void *user, int level, const char *msg)
+{
+    (void)user;
+    shim_log(level, "%s", msg);
+}
+
+/* ---- bridges ---- */
+
+static bridge *bridge_new(void)
+{
+    bridge *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->type = W_BRIDGE;
+    b->efd = -1;
+    b->slot = UINT32_MAX;
+    b->next = E.bridges;
+    if (E.bridges)
+        E.bridges->prev = b;
+    E.bridges = b;
+    return b;
+}
+
+static void bridge_free(bridge *b)
+{
+    if (b->efd >= 0) {
+        unwatch_bridge(b);
+        close_owned(b->efd);
+        b->efd = -1;
+    }
+    if (b->conn) {
+        rudp_conn_set_user(b->conn, NULL);
+        rudp_conn_release(b->conn, shim_now());
+        b->conn = NULL;
+    }
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        E.bridges = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    free(b);
+}
+
+/* Interest in efd follows what can move: EPOLLIN while the app may send
+ * and the connection has room (EOF shows up as readable too), EPOLLOUT
+ * while received bytes wait for room in the socket. EPOLLHUP needs no
+ * interest: it comes when neither direction can carry anything more. */
+static void update_interest(bridge *b)
+{
+    if (b->efd < 0 || !b->unix_up)
+        return;
+    uint32_t ev = 0;
+    if (b->established && b->conn && !b->app_eof && rudp_conn_write_space(b->conn) > 0)
+        ev |= EPOLLIN;
+    if (b->conn && !b->app_gone) {
+        const uint8_t *p;
+        if (rudp_conn_peek(b->conn, &p) > 0)
+            ev |= EPOLLOUT;
+    }
+    watch_bridge(b, ev);
+}
+
+/* The connection ended badly: tell the app through SO_ERROR and end its
+ * stream. Closing efd while it holds bytes the app wrote gives the app's
+ * reader ECONNRESET, as TCP does; otherwise the app reads EOF and
+ * SO_ERROR tells the rest (see README, limits). */
+static void bridge_failed(bridge *b, int err)
+{
+    shim_slot *s = slot_of(b);
+    if (s) {
+        atomic_store(&s->so_error, -err);
+        atomic_store(&s->end_error, -err);
+        atomic_store(&s->tcp_state, TCP_CLOSE);
+        atomic_store(&s->state, b->established ? SHIM_SLOT_CLOSED : SHIM_SLOT_FAILED);
+    }
+    SHIM_LOG(RUDP_LOG_INFO, "connection %llu failed: %s", (unsigned long long)b->id,
+             strerror(-err));
+    /* The slot stays for SO_ERROR after EOF; it is reused only when the
+     * table runs out (names carry the id, so a reused slot is not misread). */
+    b->slot = UINT32_MAX;
+    bridge_free(b);
+}
+
+/* Application -> connection. While bytes leave the unix socket and before
+ * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
+ * unacked) never reads low in between. */
+static void pump_in(bridge *b, rudp_time now)
+{
+    shim_slot *s = slot_of(b);
+    if (s)
+        atomic_fetch_add(&s->seq, 1);
+    while (b->conn && b->established && !b->app_eof) {
+        uint8_t *p;
+        ssize_t room = rudp_conn_reserve(b->conn, &p);
+        if (room <= 0)
+            break; /* full: WRITABLE will resume */
+        ssize_t r = read(b->efd, p, (size_t)room);
+        if (r > 0) {
+            rudp_conn_commit(b->conn, now, (size_t)r);
+            continue;
+        }
+        if (r == 0) {
+            b->app_eof = 1;
+            rudp_conn_shutdown(b->conn, now);
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNRESET) {
+            /* The app closed with bytes we sent it unread: TCP resets. */
+            b->app_eof = b->app_gone = 1;
+            rudp_conn_abort(b->conn, now);
+        }
+        break;
+    }
+    publish(b);
+    if (s)
+        atomic_fetch_add(&s->seq, 1);
+}
+
+/* Connection -> application. */
+static void pump_out(bridge *b, rudp_time now)
+{
+    while (b->conn && !b->app_gone && b->unix_up) {
+        const uint8_t *p;
+        size_t n = rudp_conn_peek(b->conn, &p);
+        if (n == 0) {
+            uint8_t x;
+            ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
+            if (r == 0 && !b->peer_eof) {
+                b->peer_eof = 1;
+                real_shutdown(b->efd, SHUT_WR); /* the peer's FIN: app reads EOF */
+            }
+            break;
+        }
+        ssize_t w = send(b->efd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            rudp_conn_consume(b->conn, now, (size_t)w);
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EPIPE) {
+            /* The app shut its reading side or closed: data has no reader.
+             * TCP resets when data arrives for a closed socket. */
+            b->app_gone = 1;
+        }
+        break;
+    }
+}
+
+/* Nothing can move through the unix pair any more: the app closed its end,
+ * or both directions are shut down. Finish as TCP's close() would: a FIN
+ * after what the app wrote, or a reset if the app closed with SO_LINGER 0
+ * or received data arrives for nobody (rudp_conn_release decides). */
+static void bridge_app_closed(bridge *b, rudp_time now)
+{
+    shim_slot *s = slot_of(b);
+    int linger0 = s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0);
+    if (b->conn) {
+        rudp_conn_set_user(b->conn, NULL);
+        if (linger0)
+            rudp_conn_abort(b->conn, now);
+        rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
+        b->conn = NULL;
+    }
+    if (b->slot != UINT32_MAX) {
+        shim_slot_free(b->slot);
+        b->slot = UINT32_MAX;
+    }
+    bridge_free(b);
+}
+
+static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
+{
+    SHIM_LOG(RUDP_LOG_DEBUG, "bridge %llu: events %#x", (unsigned long long)b->id, ev);
+    if (!b->unix_up)
+        return;
+    if (!b->established) {
+        /* Before the handshake completes the app end only holds filler;
+         * HUP means the app gave up on the connection. */
+        if (ev & (EPOLLHUP | EPOLLERR)) {
+            b->app_gone = 1;
+            bridge_app_closed(b, now);
+        }
+        return;
+    }
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        pump_in(b, now);
+    if (ev & EPOLLOUT)
+        pump_out(b, now);
+    if (ev & (EPOLLHUP | EPOLLERR)) {
+        /* Read what is left of the app's bytes first; if the connection
+         * cannot take them all now, WRITABLE brings us back. */
+        if (b->app_eof || b->app_gone) {
+            b->app_gone = 1;
+            bridge_app_closed(b, now);
+            return;
+        }
+    }
+    update_interest(b);
+}
+
+/* ---- server side: hand an accepted connection to the app's listener ---- */
+
+static void try_accept(bridge *b, rudp_time now)
+{
+    if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
+        if (errno == EAGAIN) {
+            /* The app's backlog is full: like TCP, hold the peer (flow
+             * control keeps its data in the connection) and retry. */
+            b->pending_next = E.pending;
+            E.pending = b;
+            if (E.retry_at == RUDP_TIME_NEVER)
+                E.retry_at = now + ACCEPT_RETRY;
+            E.accept_retries++;
+            return;
+        }
+        /* The listener is gone. */
+        SHIM_LOG(RUDP_LOG_INFO, "listener vanished; resetting connection %llu",
+                 (unsigned long long)b->id);
+        if (b->conn)
+            rudp_conn_abort(b->conn, now);
+        if (b->sock->listener) {
+            rudp_listener_close(b->sock->listener);
+            b->sock->listener = NULL;
+            sock_unref(b->sock);
+        }
+        b->app_gone = 1;
+        bridge_app_closed(b, now);
+        return;
+    }
+    b->unix_up = 1;
+    shim_slot *s = slot_of(b);
+    if (s)
+        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
+    publish(b);
+    pump_out(b, now);
+    pump_in(b, now);
+    update_interest(b);
+}
+
+static void retry_pending(rudp_time now)
+{
+    bridge *list = E.pending;
+    E.pending = NULL;
+    E.retry_at = RUDP_TIME_NEVER;
+    while (list) {
+        bridge *b = list;
+        list = b->pending_next;
+        try_accept(b, now);
+    }
+}
+
+static void on_accept(rudp_conn *c, rudp_time now)
+{
+    uint32_t si = rudp_conn_sock(c);
+    esock *s = si < E.nsocks ? E.socks[si] : NULL;
+    bridge *b = s ? bridge_new() : NULL;
+    int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+    if (fd < 0) {
+        rudp_conn_abort(c, now);
+        rudp_conn_release(c, now);
+        if (b)
+            bridge_free(b);
+        return;
+    }
+    fd = shim_fd_move_high(fd);
+    own_fd(fd, 1);
+    s->refs++;
+    b->efd = fd;
+    b->conn = c;
+    b->sock = s;
+    b->established = 1;
+    b->id = shim_engine_new_id();
+    b->slot = shim_slot_alloc(b->id);
+    rudp_conn_set_user(c, b);
+    /* Our end's name carries both TCP-level addresses for the app. */
+    shim_name n;
+    memset(&n, 0, sizeof n);
+    n.kind = SHIM_NAME_ENGINE;
+    n.family = s->lname.family;
+    n.local = s->lname.local;
+    rudp_addr peer = *rudp_conn_peer(c);
+    if (n.family == AF_INET && peer.family == AF_INET6) {
+        /* v4-mapped source on a dual-stack UDP socket, app is AF_INET */
+        memmove(peer.ip, peer.ip + 12, 4);
+        memset(peer.ip + 4, 0, 12);
+        peer.family = AF_INET;
+    } else if (n.family == AF_INET6 && peer.family == AF_INET) {
+        uint8_t v4[4];
+        memcpy(v4, peer.ip, 4);
+        memset(peer.ip, 0, 16);
+        peer.ip[10] = peer.ip[11] = 0xff;
+        memcpy(peer.ip + 12, v4, 4);
+        peer.family = AF_INET6;
+    }
+    shim_from_rudp_addr(&peer, &n.peer);
+    n.slot = b->slot;
+    n.id = b->id;
+    n.pid = E.pid;
+    if (shim_name_bind(fd, &n) < 0) {
+        rudp_conn_abort(c, now);
+        bridge_free(b);
+        return;
+    }
+    try_accept(b, now);
+}
+
+/* ---- client side ---- */
+
+static void on_established(bridge *b, rudp_time now)
+{
+    /* Drop the filler that held the app's end unwritable: now it can write. */
+    while (b->filler) {
+        uint8_t buf[4096];
+        size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
+        ssize_t r = read(b->efd, buf, want);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        b->filler -= (size_t)r;
+    }
+    b->established = 1;
+    shim_slot *s = slot_of(b);
+    if (s)
+        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
+    publish(b);
+    pump_in(b, now);
+    pump_out(b, now);
+    update_interest(b);
+}
+
+static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
+{
+    if (ev & RUDP_EV_ACCEPT) {
+        on_accept(c, now);
+        return;
+    }
+    bridge *b = rudp_conn_user(c);
+    if (!b)
+        return;
+    if (ev & RUDP_EV_ESTABLISHED)
+        on_established(b, now);
+    if ((ev & RUDP_EV_READABLE) && b->unix_up)
+        pump_out(b, now);
+    if (ev & RUDP_EV_ERROR) {
+        bridge_failed(b, rudp_conn_error(c));
+        return;
+    }
+    if ((ev & RUDP_EV_WRITABLE) && b->unix_up)
+        pump_in(b, now);
+    if (ev & (RUDP_EV_ACKED | RUDP_EV_CLOSED))
+        publish(b);
+    if (ev & RUDP_EV_CLOSED) {
+        /* Both directions finished cleanly. Keep efd until the app closes
+         * it (it may still read, and ask SO_ERROR) but let the core go once
+         * everything it holds reached the app. */
+        const uint8_t *p;
+        if (rudp_conn_peek(c, &p) == 0) {
+            shim_slot *s = slot_of(b);
+            if (s)
+                atomic_store(&s->tcp_state, TCP_CLOSE);
+            pump_out(b, now); /* passes EOF on */
+            rudp_conn_set_user(c, NULL);
+            rudp_conn_release(c, now);
+            b->conn = NULL;
+        }
+    }
+    update_interest(b);
+}
+
+/* ---- commands ---- */
+
+static void do_connect(const shim_connect_req *r, rudp_time now)
+{
+    esock *s = sock_new(r->udp_fd, r->peer.family);
+    bridge *b = s ? bridge_new() : NULL;
+    if (!b) {
+        if (s)
+            sock_unref(s);
+        else
+            close_owned(r->udp_fd);
+        close_owned(r->efd);
+        shim_slot *sl = shim_slot_get(r->slot, r->id);
+        if (sl) {
+            atomic_store(&sl->so_error, ENOMEM);
+            atomic_store(&sl->state, SHIM_SLOT_FAILED);
+        }
+        return;
+    }
+    s->peer = r->peer;
+    s->connected = 1;
+    s->refs = 1;
+    b->efd = r->efd;
+    b->sock = s;
+    b->id = r->id;
+    b->slot = r->slot;
+    b->filler = r->filler;
+    b->unix_up = 1;
+    int err = rudp_connect(E.ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
+    if (err) {
+        sock_unref(s);
+        bridge_failed(b, err);
+        return;
+    }
+    rudp_conn_set_user(b->conn, b);
+    watch_bridge(b, 0); /* only EPOLLHUP until established */
+}
+
+static void do_listen(const shim_listen_req *r, rudp_time now)
+{
+    (void)now;
+    esock *s = sock_new(r->udp_fd, r->lname.family);
+    if (!s) {
+        close_owned(r->udp_fd);
+        close_owned(r->reserve_fd);
+        return;
+    }
+    s->reserve_fd = r->reserve_fd;
+    s->lname = r->lname;
+    s->lun = r->lun;
+    s->lun_len = r->lun_len;
+    s->listener_id = r->id;
+    s->refs = 1;
+    if (rudp_listen(E.ctx, s->idx, &r->cfg, (unsigned)r->backlog, &s->listener) < 0) {
+        sock_unref(s);
+        return;
+    }
+}
+
+static void do_listen_closed(uint64_t id)
+{
+    for (uint32_t i = 0; i < E.nsocks; i++) {
+        esock *s = E.socks[i];
+        if (s && s->listener && s->listener_id == id) {
+            rudp_listener_close(s->listener);
+            s->listener = NULL;
+            sock_unref(s);
+            return;
+        }
+    }
+}
+
+static void run_commands(rudp_time now)
+{
+    uint64_t v;
+    ssize_t r = read(E.evfd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&E.mu);
+    cmd *list = E.q_head;
+    E.q_head = E.q_tail = NULL;
+    pthread_mutex_unlock(&E.mu);
+    while (list) {
+        cmd *c = list;
+        list = c->next;
+        switch (c->type) {
+        case CMD_CONNECT:
+            do_connect(&c->u.c, now);
+            break;
+        case CMD_LISTEN:
+            do_listen(&c->u.l, now);
+            break;
+        case CMD_LISTEN_CLOSED:
+            do_listen_closed(c->u.id);
+            break;
+        case CMD_EXIT:
+            E.exiting = 1;
+            E.exit_deadline = now + shim_cfg.exit_linger;
+            break;
+        }
+        free(c);
+    }
+}
+
+static int push(cmd *c)
+{
+    pthread_mutex_lock(&E.mu);
+    if (E.broken) {
+        pthread_mutex_unlock(&E.mu);
+        free(c);
+        return -EIO;
+    }
+    c->next = NULL;
+    if (E.q_tail)
+        E.q_tail->next = c;
+    else
+        E.q_head = c;
+    E.q_tail = c;
+    pthread_mutex_unlock(&E.mu);
+    uint64_t one = 1;
+    ssize_t w = write(E.evfd, &one, sizeof one);
+    (void)w;
+    return 0;
+}
+
+int shim_engine_connect(const shim_connect_req *r)
+{
+    cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->type = CMD_CONNECT;
+    c->u.c = *r;
+    own_fd(r->udp_fd, 1);
+    own_fd(r->efd, 1);
+    return push(c);
+}
+
+int shim_engine_listen(const shim_listen_req *r)
+{
+    cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->type = CMD_LISTEN;
+    c->u.l = *r;
+    own_fd(r->udp_fd, 1);
+    own_fd(r->reserve_fd, 1);
+    return push(c);
+}
+
+void shim_engine_listener_closed(uint64_t id)
+{
+    cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->type = CMD_LISTEN_CLOSED;
+    c->u.id = id;
+    push(c);
+}
+
+/* ---- the loop ---- */
+
+static void read_udp(esock *s, rudp_time now)
+{
+    for (int rounds = 0; rounds < 8; rounds++) {
+        for (int i = 0; i < RX_BATCH; i++) {
+            E.iovs[i].iov_base = E.rxbuf + (size_t)i * RX_SIZE;
+            E.iovs[i].iov_len = RX_SIZE;
+            memset(&E.msgs[i].msg_hdr, 0, sizeof E.msgs[i].msg_hdr);
+            E.msgs[i].msg_hdr.msg_iov = &E.iovs[i];
+            E.msgs[i].msg_hdr.msg_iovlen = 1;
+            E.msgs[i].msg_hdr.msg_name = &E.addrs[i];
+            E.msgs[i].msg_hdr.msg_namelen = sizeof E.addrs[i];
+        }
+        int m = recvmmsg(s->fd, E.msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+        if (m < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) {
+                /* ICMP for a connected client socket: the peer's port or
+                 * host is unreachable. */
+                if (s->connected)
+                    rudp_ctx_sock_error(E.ctx, now, s->idx, &s->peer, -errno);
+                continue;
+            }
+            return;
+        }
+        for (int i = 0; i < m; i++) {
+            SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes type %u", s->idx,
+                     E.msgs[i].msg_len,
+                     E.msgs[i].msg_len > 3 ? ((uint8_t *)E.iovs[i].iov_base)[3] : 0u);
+            rudp_addr a;
+            shim_to_rudp_addr((struct sockaddr *)&E.addrs[i], &a);
+            rudp_ctx_input(E.ctx, now, s->idx, &a, E.iovs[i].iov_base, E.msgs[i].msg_len);
+        }
+        if (m < RX_BATCH)
+            return;
+    }
+}
+
+static rudp_time pump(rudp_time now)
+{
+    rudp_time deadline = RUDP_TIME_NEVER;
+    for (int round = 0; round < 8; round++) {
+        deadline = rudp_ctx_process(E.ctx, now);
+        rudp_conn *c;
+        unsigned ev;
+        int any = 0;
+        while (rudp_ctx_next_event(E.ctx, &c, &ev)) {
+            any = 1;
+            conn_event(c, ev, now);
+        }
+        if (!any)
+            break;
+    }
+    return deadline;
+}
+
+/* At exit every bridge is treated as closed by the app: its remaining bytes
+ * go into the connection and a FIN follows. Done when nothing is left
+ * unacknowledged, or at the linger bound. */
+static int exit_progress(rudp_time now)
+{
+    for (bridge *b = E.bridges; b; b = b->next) {
+        if (b->conn && b->established && !b->app_eof) {
+            pump_in(b, now);
+            if (!b->app_eof && rudp_conn_write_space(b->conn) > 0) {
+                /* everything the app wrote is in: send the FIN */
+                b->app_eof = 1;
+                rudp_conn_shutdown(b->conn, now);
+            }
+        }
+    }
+    return rudp_ctx_unfinished(E.ctx) == 0 || now >= E.exit_deadline;
+}
+
+static void *engine_main(void *arg)
+{
+    (void)arg;
+    struct epoll_event evs[64];
+    rudp_time deadline = RUDP_TIME_NEVER;
+    for (;;) {
+        rudp_time now = shim_now();
+        rudp_time wake = deadline < E.retry_at ? deadline : E.retry_at;
+        if (E.exiting && wake > now + RUDP_MS(10))
+            wake = now + RUDP_MS(10);
+        struct timespec ts, *tsp = NULL;
+        if (wake != RUDP_TIME_NEVER) {
+            rudp_time d = wake > now ? wake - now : 0;
+            ts.tv_sec = (time_t)(d / 1000000000ull);
+            ts.tv_nsec = (long)(d % 1000000000ull);
+            tsp = &ts;
+        }
+        int n = epoll_pwait2(E.epfd, evs, 64, tsp, NULL);
+        if (n < 0 && errno != EINTR) {
+            /* Our epoll fd was closed under us (a program closing every
+             * fd): the engine cannot go on. */
+            SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
+                     strerror(errno));
+            pthread_mutex_lock(&E.mu);
+            E.broken = 1;
+            E.exit_done = 1;
+            pthread_cond_broadcast(&E.cv);
+            pthread_mutex_unlock(&E.mu);
+            return NULL;
+        }
+        now = shim_now();
+        for (int i = 0; i < n; i++) {
+            int type = *(int *)evs[i].data.ptr;
+            if (type == W_EVENT)
+                run_commands(now);
+            else if (type == W_UDP)
+                read_udp(evs[i].data.ptr, now);
+            else if (type == W_BRIDGE)
+                bridge_event(evs[i].data.ptr, evs[i].events, now);
+        }
+        if (E.pending && now >= E.retry_at)
+            retry_pending(now);
+        deadline = pump(now);
+        if (E.exiting && exit_progress(now)) {
+            pthread_mutex_lock(&E.mu);
+            E.exit_done = 1;
+            pthread_cond_broadcast(&E.cv);
+            pthread_mutex_unlock(&E.mu);
+        }
+    }
+    return NULL;
+}
+
+static int start_locked(void)
+{
+    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    uint8_t seed[32];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, seed, sizeof seed) != (ssize_t)sizeof seed) {
+        if (fd >= 0)
+            real_close(fd);
+        return -EIO;
+    }
+    real_close(fd);
+    if (rudp_ctx_new(&ops, NULL, seed, &shim_cfg.rudp, &E.ctx) < 0)
+        return -ENOMEM;
+    rudp_ctx_set_log_level(E.ctx, shim_cfg.log_level);
+    E.msgs = calloc(RX_BATCH, sizeof *E.msgs);
+    E.iovs = calloc(RX_BATCH, sizeof *E.iovs);
+    E.addrs = calloc(RX_BATCH, sizeof *E.addrs);
+    E.rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
+    E.epfd = epoll_create1(EPOLL_CLOEXEC);
+    E.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!E.msgs || !E.iovs || !E.addrs || !E.rxbuf || E.epfd < 0 || E.evfd < 0)
+        return -ENOMEM;
+    E.epfd = shim_fd_move_high(E.epfd);
+    E.evfd = shim_fd_move_high(E.evfd);
+    own_fd(E.epfd, 1);
+    own_fd(E.evfd, 1);
+    E.event_type = W_EVENT;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &E.event_type};
+    if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, E.evfd, &e) < 0)
+        return -errno;
+
+    /* Each redirected connection costs the engine one or two fds next to
+     * the app's one; raise the soft limit where the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 && rl.rlim_max > rl.rlim_cur) {
+        rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int err = pthread_create(&t, &attr, engine_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err)
+        return -err;
+    E.pid = getpid();
+    E.started = 1;
+    return 0;
+}
+
+int shim_engine_start(void)
+{
+    pthread_mutex_lock(&E.mu);
+    int err = 0;
+    if (E.broken)
+        err = -EIO;
+    else if (!E.started)
+        err = start_locked();
+    if (err && err != -EIO)
+        E.broken = 1;
+    pthread_mutex_unlock(&E.mu);
+    return err;
+}
+
+pid_t shim_engine_pid(void);
+pid_t shim_engine_pid(void)
+{
+    return E.pid;
+}
+
+void shim_engine_exit(void)
+{
+    pthread_mutex_lock(&E.mu);
+    int run = E.started && !E.broken && E.pid == getpid();
+    pthread_mutex_unlock(&E.mu);
+    if (!run)
+        return;
+    cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->type = CMD_EXIT;
+    if (push(c) < 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    rudp_time linger = shim_cfg.exit_linger + RUDP_MS(100);
+    until.tv_sec += (time_t)(linger / 1000000000ull);
+    until.tv_nsec += (long)(linger % 1000000000ull);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&E.mu);
+    while (!E.exit_done)
+        if (pthread_cond_timedwait(&E.cv, &E.mu, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&E.mu);
+}
+
+void shim_engine_print_stats(void)
+{
+    if (!E.started || E.pid != getpid() || !E.ctx)
+        return;
+    const rudp_stats *s = rudp_ctx_stats(E.ctx);
+    shim_log(0,
+             "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "
+             "%llu, retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates "
+             "%llu, malformed %llu, unknown connection %llu, connections opened %llu accepted "
+             "%llu closed %llu, resets sent %llu received %llu",
+             (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_in,
+             (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
+             (unsigned long long)s->stream_bytes_sent, (unsigned long long)s->pkts_retransmitted,
+             (unsigned long long)s->bytes_retransmitted, (unsigned long long)s->pto_count,
+             (unsigned long long)s->dup_pkts, (unsigned long long)s->malformed,
+             (unsigned long long)s->unknown_conn, (unsigned long long)s->conns_opened,
+             (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
+             (unsigned long long)s->resets_sent, (unsigned long long)s->resets_received);
+}
+
+/* ---- fork ---- */
+
+void shim_engine_atfork_prepare(void)
+{
+    pthread_mutex_lock(&E.mu);
+    pthread_mutex_lock(&fds_mu);
+}
+
+void shim_engine_atfork_parent(void)
+{
+    pthread_mutex_unlock(&fds_mu);
+    pthread_mutex_unlock(&E.mu);
+}
+
+void shim_engine_atfork_child(void)
+{
+    /* The parent's engine keeps serving every connection made before the
+     * fork; this child must not hold copies of its fds, or a bridge the
+     * parent closes would stay open here. The child gets an engine of its
+     * own for what it opens itself. */
+    for (int fd = 0; fd < owned_cap; fd++)
+        if (owned[fd / 8] & (1u << (fd % 8)))
+            real_close(fd);
+    if (owned)
+        memset(owned, 0, (size_t)owned_cap / 8);
+    pthread_mutex_init(&fds_mu, NULL);
+    pthread_mutex_init(&E.mu, NULL);
+    pthread_cond_init(&E.cv, NULL);
+    /* Memory of the parent's engine is left as is: it belongs to a thread
+     * that does not exist here and is never touched again. */
+    E.started = 0;
+    E.broken = 0;
+    E.exiting = 0;
+    E.exit_done = 0;
+    E.q_head = E.q_tail = NULL;
+    E.epfd = E.evfd = -1;
+    E.ctx = NULL;
+    E.socks = NULL;
+    E.nsocks = 0;
+    E.bridges = NULL;
+    E.pending = NULL;
+    E.retry_at = RUDP_TIME_NEVER;
+    E.msgs = NULL;
+    E.iovs = NULL;
+    E.addrs = NULL;
+    E.rxbuf = NULL;
+}

@@ -1,0 +1,117 @@
+/*
+ * names.c: the TCP-level addresses of a bridged connection live in the
+ * abstract names of its unix sockets, so getsockname/getpeername/accept need
+ * no table and keep working in forked children and after exec.
+ *
+ * Layout after the leading NUL (fixed size, integers little-endian):
+ *   "rUdP" kind(1) family(1) pad(2)
+ *   local: port(2, network order) addr(16) scope(4)
+ *   peer:  port(2, network order) addr(16) scope(4)
+ *   slot(4) id(8) pid(4) unique(8)
+ * The unique counter keeps names distinct when two connections share both
+ * addresses (e.g. an accepted and a connecting socket in one process).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+#define NAME_LEN (1 + 4 + 4 + 22 + 22 + 4 + 8 + 4 + 8)
+
+static _Atomic uint64_t unique;
+
+static void put_addr(uint8_t *p, int family, const struct sockaddr_storage *ss)
+{
+    memset(p, 0, 22);
+    if (family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        memcpy(p, &in->sin_port, 2);
+        memcpy(p + 2, &in->sin_addr, 4);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        memcpy(p, &in6->sin6_port, 2);
+        memcpy(p + 2, &in6->sin6_addr, 16);
+        memcpy(p + 18, &in6->sin6_scope_id, 4);
+    }
+}
+
+static void get_addr(const uint8_t *p, int family, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        memcpy(&in->sin_port, p, 2);
+        memcpy(&in->sin_addr, p + 2, 4);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        memcpy(&in6->sin6_port, p, 2);
+        memcpy(&in6->sin6_addr, p + 2, 16);
+        memcpy(&in6->sin6_scope_id, p + 18, 4);
+    }
+}
+
+int shim_name_bind(int fd, const shim_name *n)
+{
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    uint8_t *p = (uint8_t *)un.sun_path + 1; /* abstract: sun_path[0] = 0 */
+    memcpy(p, "rUdP", 4);
+    p[4] = (uint8_t)n->kind;
+    p[5] = (uint8_t)n->family;
+    p += 8;
+    put_addr(p, n->family, &n->local);
+    put_addr(p + 22, n->family, &n->peer);
+    p += 44;
+    memcpy(p, &n->slot, 4);
+    memcpy(p + 4, &n->id, 8);
+    memcpy(p + 12, &n->pid, 4);
+    uint64_t u = atomic_fetch_add(&unique, 1);
+    memcpy(p + 16, &u, 8);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NAME_LEN);
+    return real_bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
+}
+
+int shim_name_get(int fd, int peer, shim_name *n)
+{
+    struct sockaddr_un un;
+    socklen_t len = sizeof un;
+    int r = peer ? real_getpeername(fd, (struct sockaddr *)&un, &len)
+                 : real_getsockname(fd, (struct sockaddr *)&un, &len);
+    if (r < 0)
+        return -errno;
+    if (un.sun_family != AF_UNIX || len != offsetof(struct sockaddr_un, sun_path) + NAME_LEN ||
+        un.sun_path[0] != 0 || memcmp(un.sun_path + 1, "rUdP", 4) != 0)
+        return 0;
+    const uint8_t *p = (const uint8_t *)un.sun_path + 1;
+    n->kind = (char)p[4];
+    n->family = p[5];
+    if (n->family != AF_INET && n->family != AF_INET6)
+        return 0;
+    p += 8;
+    get_addr(p, n->family, &n->local);
+    get_addr(p + 22, n->family, &n->peer);
+    p += 44;
+    memcpy(&n->slot, p, 4);
+    memcpy(&n->id, p + 4, 8);
+    memcpy(&n->pid, p + 12, 4);
+    return 1;
+}
+
+int shim_name_of(int fd, shim_name *n)
+{
+    int r = shim_name_get(fd, 1, n);
+    if (r == 1 && n->kind == SHIM_NAME_ENGINE)
+        return 1;
+    r = shim_name_get(fd, 0, n);
+    if (r == 1 && (n->kind == SHIM_NAME_LISTENER || n->kind == SHIM_NAME_APP))
+        return 1;
+    return r < 0 ? r : 0;
+}

@@ -1,0 +1,10 @@
+/*
+ * poison.h: included last by every shim file except the interposers, so
+ * that calling an interposed name (which would re-enter the shim) is a
+ * compile error. Use real_close(), real_socket(), ... instead.
+ */
+#ifndef SHIM_POISON_H
+#define SHIM_POISON_H
+#pragma GCC poison socket bind listen accept accept4 connect getsockname getpeername
+#pragma GCC poison getsockopt setsockopt shutdown ioctl
+#endif

@@ -1,0 +1,249 @@
+/*
+ * shim.h: internal interfaces of the LD_PRELOAD shim.
+ *
+ * The application's fd for a redirected TCP socket is a real AF_UNIX stream
+ * socket. Its other end belongs to the engine thread (engine.c), which moves
+ * bytes between it and a rudp connection from core/. Only set-up and
+ * introspection calls are interposed (sock.c); data and readiness are the
+ * kernel's own.
+ *
+ * Layering: sock.c (the exported interposers) -> names.c (addresses encoded
+ * in abstract unix names), slots.c (per-connection state shared with the
+ * engine, and with forked children), fdtab.c (per-fd records) -> engine.c
+ * (thread, epoll, UDP sockets, clock) -> core/rudp.h.
+ *
+ * Inside the shim, never call an interposed name (socket, close, ...):
+ * use real_*; shim/poison.h makes the compiler enforce it.
+ */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "rudp.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* Engine-owned fds are moved at or above this number, out of the way of
+ * programs that expect small fds (select) or reuse them. */
+#define SHIM_FD_BASE 700
+
+/* ---- real.c: libc's own entry points, bound once ---- */
+
+extern int (*real_socket)(int, int, int);
+extern int (*real_bind)(int, const struct sockaddr *, socklen_t);
+extern int (*real_listen)(int, int);
+extern int (*real_accept)(int, struct sockaddr *, socklen_t *);
+extern int (*real_accept4)(int, struct sockaddr *, socklen_t *, int);
+extern int (*real_connect)(int, const struct sockaddr *, socklen_t);
+extern int (*real_getsockname)(int, struct sockaddr *, socklen_t *);
+extern int (*real_getpeername)(int, struct sockaddr *, socklen_t *);
+extern int (*real_getsockopt)(int, int, int, void *, socklen_t *);
+extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+extern int (*real_shutdown)(int, int);
+extern int (*real_close)(int);
+extern int (*real_ioctl)(int, unsigned long, ...);
+
+/* Binds every real_* once; safe from any thread, before or after the
+ * library constructor. */
+void shim_real_init(void);
+
+/* ---- config.c: environment, read once and validated ---- */
+
+typedef struct shim_redirect_rule {
+    uint8_t exclude;   /* '!' rule: keep on kernel TCP */
+    uint8_t family;    /* 0 any, AF_INET, AF_INET6 */
+    uint8_t prefix;    /* bits of addr that must match */
+    uint8_t any_addr;  /* no address given */
+    uint8_t addr[16];  /* IPv4 in addr[0..3] */
+    uint16_t port_lo, port_hi; /* 0..65535 when any */
+} shim_redirect_rule;
+
+typedef struct shim_config {
+    int log_level;          /* RUDP_LOG: 0 off .. RUDP_LOG_DEBUG */
+    int log_fd;             /* RUDP_LOG_FILE or stderr */
+    int stats;              /* RUDP_STATS */
+    rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
+    rudp_time exit_linger;  /* RUDP_EXIT_LINGER */
+    int nrules;
+    shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
+} shim_config;
+
+extern shim_config shim_cfg;
+
+/* Reads the environment. On a bad value prints the variable's name and the
+ * accepted form to stderr and returns -1 (the constructor then exits 2). */
+int shim_config_load(void);
+
+/* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
+int shim_redirect(const struct sockaddr *sa);
+
+/* ---- log.c: write(2), never stdio: the application owns stdout ---- */
+
+void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define SHIM_LOG(level, ...)                                                                     \
+    do {                                                                                         \
+        if (shim_cfg.log_level >= (level))                                                       \
+            shim_log(level, __VA_ARGS__);                                                        \
+    } while (0)
+
+/* ---- names.c: TCP addresses carried in abstract unix socket names ---- */
+
+enum { SHIM_NAME_LISTENER = 'L', SHIM_NAME_APP = 'A', SHIM_NAME_ENGINE = 'E' };
+
+typedef struct shim_name {
+    char kind;                   /* SHIM_NAME_* */
+    int family;                  /* the application's socket family */
+    struct sockaddr_storage local, peer;
+    uint32_t slot;               /* shared state slot, UINT32_MAX none */
+    uint64_t id;                 /* connection id, unique per engine */
+    int32_t pid;                 /* engine owner */
+} shim_name;
+
+/* Binds unix socket fd to the abstract name for n. Returns 0 or -errno. */
+int shim_name_bind(int fd, const shim_name *n);
+
+/* Decodes the name of fd (own when peer == 0, its peer's otherwise).
+ * Returns 1 if it is one of ours, 0 if not, -errno on failure. */
+int shim_name_get(int fd, int peer, shim_name *n);
+
+/* Whether fd is one of our unix sockets; fills *n. The peer's name carries
+ * both addresses, so it is tried first, then the own (listener) name. */
+int shim_name_of(int fd, shim_name *n);
+
+/* ---- slots.c: per-connection state shared by engine and application ---- */
+
+enum {
+    SHIM_SLOT_FREE = 0,
+    SHIM_SLOT_CONNECTING,
+    SHIM_SLOT_ESTABLISHED,
+    SHIM_SLOT_FAILED, /* handshake failed: so_error tells why */
+    SHIM_SLOT_CLOSED,
+};
+#define SHIM_SLOT_F_LINGER0 1u /* close() must reset */
+
+typedef struct shim_slot {
+    _Atomic uint64_t id;
+    _Atomic uint32_t seq;        /* odd while the engine moves app bytes in */
+    _Atomic int32_t state;
+    _Atomic int32_t so_error;    /* pending, cleared by getsockopt(SO_ERROR) */
+    _Atomic int32_t end_error;   /* what the connection ended with, 0 if clean */
+    _Atomic uint32_t flags;
+    _Atomic uint64_t unacked;    /* bytes sent, not yet acknowledged */
+    _Atomic uint32_t tcp_state;  /* TCP_ESTABLISHED ... for TCP_INFO */
+    _Atomic uint32_t rtt_us, rttvar_us, min_rtt_us, mss;
+    _Atomic uint64_t cwnd, ssthresh, retrans, bytes_acked, bytes_received, pacing_rate;
+    _Atomic uint64_t last_used;  /* for reuse order */
+} shim_slot;
+
+#define SHIM_MAX_SLOTS 65536
+
+/* Allocates a slot for a new connection id; returns its index or
+ * UINT32_MAX when none is free. */
+uint32_t shim_slot_alloc(uint64_t id);
+
+/* The slot for (index, id) of this process's engine, or NULL if it was
+ * reused or never existed; _pid looks in the slab of the engine of `owner`
+ * (a parent whose connections we inherited). */
+shim_slot *shim_slot_get(uint32_t index, uint64_t id);
+shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
+
+/* Marks a slot reusable (its connection is gone on both sides). */
+void shim_slot_free(uint32_t index);
+
+void shim_slots_atfork_prepare(void);
+void shim_slots_atfork_parent(void);
+void shim_slots_atfork_child(void);
+
+/* ---- fdtab.c: what the shim knows about application fds ---- */
+
+enum {
+    SHIM_FD_CANDIDATE = 1, /* kernel TCP socket, may still be redirected */
+    SHIM_FD_LISTENER,      /* replaced by a unix listener */
+    SHIM_FD_BRIDGED,       /* replaced by a connected unix socket */
+};
+
+typedef struct shim_fd {
+    int fd;
+    int kind;
+    uint64_t ino;          /* inode of the socket, to spot fd reuse */
+    uint64_t id;           /* listener or connection id */
+    uint32_t slot;
+    int connect_done;      /* connect() returned its result once */
+    /* options recorded for the TCP level, answered by getsockopt */
+    int nodelay, keepalive, linger_on, linger_secs, v6only, user_timeout_ms;
+    int keepidle, keepintvl, keepcnt, cork, quickack;
+} shim_fd;
+
+/* Looks up fd; fills *out and returns 1 if a current record exists. */
+int shim_fd_get(int fd, shim_fd *out);
+/* Adds or replaces the record of r->fd (stamping its inode). */
+void shim_fd_put(const shim_fd *r);
+void shim_fd_del(int fd);
+void shim_fdtab_atfork_prepare(void);
+void shim_fdtab_atfork_parent(void);
+void shim_fdtab_atfork_child(void);
+
+/* ---- engine.c ---- */
+
+typedef struct shim_connect_req {
+    int udp_fd;              /* connected UDP socket, moved to the engine */
+    int efd;                 /* engine end of the bridge */
+    rudp_addr peer;
+    uint64_t id;
+    uint32_t slot;
+    size_t filler;           /* bytes the app end wrote to hold writability */
+    rudp_config cfg;
+} shim_connect_req;
+
+typedef struct shim_listen_req {
+    int udp_fd;              /* bound UDP socket, moved to the engine */
+    int reserve_fd;          /* TCP socket holding the port, moved to the engine */
+    shim_name lname;         /* the unix listener's name, decoded */
+    struct sockaddr_un lun;  /* ... and as bytes, to connect to it */
+    socklen_t lun_len;
+    int backlog;
+    uint64_t id;
+    rudp_config cfg;
+} shim_listen_req;
+
+/* Starts the engine thread if needed. Returns 0 or -errno. */
+int shim_engine_start(void);
+
+/* Hand a new outgoing connection / listener to the engine. The fds in the
+ * request belong to the engine from now on, even on failure. */
+int shim_engine_connect(const shim_connect_req *r);
+int shim_engine_listen(const shim_listen_req *r);
+void shim_engine_listener_closed(uint64_t id);
+
+uint64_t shim_engine_new_id(void);
+
+/* At exit: deliver what was written, within the linger bound. */
+void shim_engine_exit(void);
+
+/* In a forked child: forget the parent's engine and close its fds. */
+void shim_engine_atfork_prepare(void);
+void shim_engine_atfork_parent(void);
+void shim_engine_atfork_child(void);
+
+/* Engine counters for RUDP_STATS. */
+void shim_engine_print_stats(void);
+
+/* ---- helpers shared by sock.c and engine.c ---- */
+
+/* sockaddr <-> rudp_addr */
+void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out);
+socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
+
+/* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
+ * (closing the old) or the old one if that fails. */
+int shim_fd_move_high(int fd);
+
+/* Monotonic now in nanoseconds. */
+rudp_time shim_now(void);
+
+#endif

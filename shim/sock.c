@@ -1,0 +1,861 @@
+/*
+ * sock.c: the exported interposers. Each is a thin trampoline: bind the real
+ * symbols, decide whether the fd is (or becomes) one of ours, and otherwise
+ * pass straight through. errno is set only on failure, as libc does.
+ *
+ * A TCP socket stays a kernel TCP socket until connect() or listen() to a
+ * redirected address; then it is replaced, under the same fd number, by an
+ * AF_UNIX socket bridged to the engine (dup3 inside the call, before the
+ * application can have registered the new socket anywhere).
+ */
+#include <errno.h>
+#include <fcntl.h>
+/* the kernel's tcp_info has the fields TCP_INFO users read today */
+#include <linux/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init_all(void)
+{
+    shim_real_init();
+    if (shim_config_load() < 0)
+        _exit(2); /* a configuration mistake is fatal, not a silent fallback to TCP */
+}
+
+static void init(void)
+{
+    pthread_once(&init_once, init_all);
+}
+
+static void atfork_prepare(void)
+{
+    shim_engine_atfork_prepare();
+    shim_slots_atfork_prepare();
+    shim_fdtab_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    shim_fdtab_atfork_parent();
+    shim_slots_atfork_parent();
+    shim_engine_atfork_parent();
+}
+
+static void atfork_child(void)
+{
+    shim_fdtab_atfork_child();
+    shim_slots_atfork_child();
+    shim_engine_atfork_child();
+}
+
+__attribute__((constructor)) static void shim_constructor(void)
+{
+    init();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+__attribute__((destructor)) static void shim_destructor(void)
+{
+    int saved = errno;
+    shim_engine_exit();
+    if (shim_cfg.stats)
+        shim_engine_print_stats();
+    errno = saved;
+}
+
+/* TCP states as TCP_INFO reports them (include/net/tcp_states.h). */
+enum { TCPS_CLOSE = 7, TCPS_LISTEN = 10 };
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+/* ---- what an fd is ---- */
+
+/* A kernel TCP socket of family AF_INET or AF_INET6: returns the family. */
+static int tcp_family(int fd)
+{
+    int v;
+    socklen_t l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
+        return 0;
+    l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
+        return 0;
+    l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
+        return 0;
+    return v == AF_INET || v == AF_INET6 ? v : 0;
+}
+
+/* One of ours? Record first (no syscall beyond fstat), then the name. */
+static int ours(int fd, shim_fd *rec, shim_name *n)
+{
+    if (shim_fd_get(fd, rec)) {
+        if (!n || shim_name_of(fd, n) == 1)
+            return 1;
+    }
+    shim_name tmp;
+    if (shim_name_of(fd, n ? n : &tmp) == 1) {
+        memset(rec, 0, sizeof *rec);
+        rec->fd = fd;
+        rec->kind = (n ? n : &tmp)->kind == SHIM_NAME_LISTENER ? SHIM_FD_LISTENER : SHIM_FD_BRIDGED;
+        rec->id = (n ? n : &tmp)->id;
+        rec->slot = (n ? n : &tmp)->slot;
+        return 1;
+    }
+    return 0;
+}
+
+static shim_slot *slot_for(const shim_name *n)
+{
+    if (n->slot == UINT32_MAX)
+        return NULL;
+    return shim_slot_get_pid(n->slot, n->id, n->pid);
+}
+
+static socklen_t sa_len(int family)
+{
+    return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* Copies an address out with getsockname()'s truncation rules. */
+static void copy_out(const struct sockaddr_storage *ss, int family, struct sockaddr *addr,
+                     socklen_t *len)
+{
+    socklen_t full = sa_len(family);
+    if (addr && len) {
+        memcpy(addr, ss, *len < full ? *len : full);
+    }
+    if (len)
+        *len = full;
+}
+
+static int is_any(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+                                    : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static int get_int(int fd, int level, int opt)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (real_getsockopt(fd, level, opt, &v, &l) < 0)
+        return 0;
+    return v;
+}
+
+/* Per-connection settings taken from what the app set on the TCP socket. */
+static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
+{
+    *cfg = shim_cfg.rudp;
+    rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
+    rec->keepalive = get_int(fd, SOL_SOCKET, SO_KEEPALIVE);
+    rec->user_timeout_ms = get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT);
+    rec->keepidle = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE);
+    rec->keepintvl = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL);
+    rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
+    if (rec->user_timeout_ms > 0)
+        cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
+}
+
+/* Larger UDP buffers when we may (root): a burst of datagrams must not
+ * overflow them while the engine is busy. */
+static void grow_buffers(int udp)
+{
+    int sz = 8 << 20;
+    if (real_setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+        real_setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    if (real_setsockopt(udp, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        real_setsockopt(udp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
+/* Replaces the app's fd with `nfd`, keeping its fd flags and status flags. */
+static int replace_fd(int fd, int nfd, int status_flags, int fd_flags)
+{
+    if (fcntl(nfd, F_SETFL, status_flags & (O_NONBLOCK | O_ASYNC)) < 0)
+        return -errno;
+    if (dup3(nfd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        return -errno;
+    real_close(nfd);
+    return 0;
+}
+
+/* ---- socket ---- */
+
+SHIM_EXPORT int socket(int domain, int type, int protocol)
+{
+    init();
+    /* Every TCP socket starts as a real one: options, bind and a
+     * non-redirected connect behave exactly as the kernel's. */
+    return real_socket(domain, type, protocol);
+}
+
+SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    init();
+    return real_bind(fd, addr, len);
+}
+
+/* ---- connect ---- */
+
+static int connect_again(int fd, const shim_fd *rec, const shim_name *n)
+{
+    if (rec->kind == SHIM_FD_LISTENER)
+        return fail(EISCONN);
+    shim_slot *s = slot_for(n);
+    int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
+    if (st == SHIM_SLOT_CONNECTING)
+        return fail(EALREADY);
+    if (st == SHIM_SLOT_FAILED && s) {
+        int e = atomic_exchange(&s->so_error, 0);
+        return fail(e ? e : ECONNREFUSED);
+    }
+    (void)fd;
+    return fail(EISCONN);
+}
+
+static int wait_connected(int fd, const shim_name *n)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    for (;;) {
+        int r = poll(&p, 1, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                return -1; /* as TCP: the handshake goes on; connect() again says EALREADY */
+            return -1;
+        }
+        shim_slot *s = slot_for(n);
+        int st = s ? atomic_load(&s->state) : SHIM_SLOT_FAILED;
+        if (st == SHIM_SLOT_ESTABLISHED)
+            return 0;
+        if (st == SHIM_SLOT_FAILED || st == SHIM_SLOT_CLOSED || (p.revents & (POLLHUP | POLLERR))) {
+            int e = s ? atomic_exchange(&s->so_error, 0) : 0;
+            return fail(e ? e : ECONNREFUSED);
+        }
+    }
+}
+
+static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
+{
+    if (addr->sa_family != family)
+        return fail(EAFNOSUPPORT);
+    if (len < sa_len(family))
+        return fail(EINVAL);
+    struct sockaddr_storage peer;
+    memset(&peer, 0, sizeof peer);
+    memcpy(&peer, addr, sa_len(family));
+    if (port_of(&peer) == 0)
+        return fail(ECONNREFUSED);
+    if (family == AF_INET6 &&
+        IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr) &&
+        get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY))
+        return fail(ENETUNREACH);
+
+    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+    shim_fd rec;
+    memset(&rec, 0, sizeof rec);
+    rudp_config cfg;
+    config_from_socket(fd, &cfg, &rec);
+    rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    memset(&local, 0, sizeof local);
+    if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -1;
+
+    int err = 0, udp = -1, sv[2] = {-1, -1};
+    udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp < 0)
+        return -1;
+    if (family == AF_INET6) {
+        int v6 = rec.v6only;
+        real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    if ((port_of(&local) != 0 || !is_any(&local)) &&
+        real_bind(udp, (struct sockaddr *)&local, sa_len(family)) < 0)
+        goto fail_errno;
+    if (real_connect(udp, (struct sockaddr *)&peer, sa_len(family)) < 0)
+        goto fail_errno;
+    llen = sizeof local;
+    if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
+        goto fail_errno;
+    grow_buffers(udp);
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        goto fail_errno;
+    err = shim_engine_start();
+    if (err)
+        goto fail_err;
+
+    shim_name n;
+    memset(&n, 0, sizeof n);
+    n.family = family;
+    n.local = local;
+    n.peer = peer;
+    n.id = shim_engine_new_id();
+    n.slot = shim_slot_alloc(n.id);
+    n.pid = getpid();
+    if (n.slot == UINT32_MAX) {
+        err = -ENOBUFS;
+        goto fail_err;
+    }
+    n.kind = SHIM_NAME_APP;
+    if ((err = shim_name_bind(sv[0], &n)) < 0)
+        goto fail_slot;
+    n.kind = SHIM_NAME_ENGINE;
+    if ((err = shim_name_bind(sv[1], &n)) < 0)
+        goto fail_slot;
+
+    /* Fill the app's end so it is not writable until the handshake is
+     * done: the engine drains the filler then, and EPOLLOUT fires
+     * exactly as for a TCP connect. */
+    static const uint8_t zeros[65536];
+    size_t filler = 0;
+    for (;;) {
+        ssize_t w = send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        filler += (size_t)w;
+    }
+
+    shim_connect_req req;
+    memset(&req, 0, sizeof req);
+    req.udp_fd = shim_fd_move_high(udp);
+    req.efd = shim_fd_move_high(sv[1]);
+    shim_to_rudp_addr((struct sockaddr *)&peer, &req.peer);
+    req.id = n.id;
+    req.slot = n.slot;
+    req.filler = filler;
+    req.cfg = cfg;
+    udp = sv[1] = -1;
+    if ((err = shim_engine_connect(&req)) < 0) {
+        real_close(sv[0]);
+        return fail(-err);
+    }
+    if ((err = replace_fd(fd, sv[0], status, fdflags)) < 0) {
+        real_close(sv[0]);
+        return fail(-err);
+    }
+    rec.fd = fd;
+    rec.kind = SHIM_FD_BRIDGED;
+    rec.id = n.id;
+    rec.slot = n.slot;
+    shim_fd_put(&rec);
+    SHIM_LOG(RUDP_LOG_INFO, "fd %d: connecting over rudp (connection %llu)", fd,
+             (unsigned long long)n.id);
+    if (status & O_NONBLOCK)
+        return fail(EINPROGRESS);
+    return wait_connected(fd, &n);
+
+fail_slot:
+    shim_slot_free(n.slot);
+fail_err:
+    errno = -err;
+fail_errno:
+    err = errno;
+    if (udp >= 0)
+        real_close(udp);
+    if (sv[0] >= 0)
+        real_close(sv[0]);
+    if (sv[1] >= 0)
+        real_close(sv[1]);
+    return fail(err);
+}
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    init();
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    if (ours(fd, &rec, &n)) {
+        errno = saved;
+        return connect_again(fd, &rec, &n);
+    }
+    errno = saved;
+    if (!addr || len < sizeof(sa_family_t) || addr->sa_family == AF_UNSPEC)
+        return real_connect(fd, addr, len);
+    int family = tcp_family(fd);
+    errno = saved;
+    if (!family || !shim_redirect(addr))
+        return real_connect(fd, addr, len);
+    return redirect_connect(fd, family, addr, len);
+}
+
+/* ---- listen ---- */
+
+static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
+{
+    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+    shim_fd rec;
+    memset(&rec, 0, sizeof rec);
+    rudp_config cfg;
+    config_from_socket(fd, &cfg, &rec);
+    rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+
+    int err, udp = -1, lfd = -1, reserve = -1;
+    udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp < 0)
+        return -1;
+    if (family == AF_INET6) {
+        int v6 = rec.v6only;
+        real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
+    real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0)
+        goto fail_errno; /* EADDRINUSE: another rudp listener has this port */
+    grow_buffers(udp);
+
+    lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0)
+        goto fail_errno;
+    err = shim_engine_start();
+    if (err) {
+        errno = -err;
+        goto fail_errno;
+    }
+    shim_name n;
+    memset(&n, 0, sizeof n);
+    n.kind = SHIM_NAME_LISTENER;
+    n.family = family;
+    n.local = *local;
+    n.slot = UINT32_MAX;
+    n.id = shim_engine_new_id();
+    n.pid = getpid();
+    if ((err = shim_name_bind(lfd, &n)) < 0) {
+        errno = -err;
+        goto fail_errno;
+    }
+    if (real_listen(lfd, backlog) < 0)
+        goto fail_errno;
+    /* The kernel TCP socket keeps holding the port, so a second bind to it
+     * fails with EADDRINUSE as it would under TCP. */
+    reserve = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (reserve < 0)
+        reserve = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (reserve < 0)
+        goto fail_errno;
+
+    shim_listen_req req;
+    memset(&req, 0, sizeof req);
+    req.lname = n;
+    req.lun_len = sizeof req.lun;
+    if (real_getsockname(lfd, (struct sockaddr *)&req.lun, &req.lun_len) < 0)
+        goto fail_errno;
+    req.udp_fd = shim_fd_move_high(udp);
+    req.reserve_fd = reserve;
+    req.backlog = backlog;
+    req.id = n.id;
+    req.cfg = cfg;
+    udp = reserve = -1;
+    if ((err = shim_engine_listen(&req)) < 0) {
+        real_close(lfd);
+        return fail(-err);
+    }
+    if ((err = replace_fd(fd, lfd, status, fdflags)) < 0) {
+        real_close(lfd);
+        return fail(-err);
+    }
+    rec.fd = fd;
+    rec.kind = SHIM_FD_LISTENER;
+    rec.id = n.id;
+    rec.slot = UINT32_MAX;
+    shim_fd_put(&rec);
+    SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
+    return 0;
+
+fail_errno:
+    err = errno;
+    if (udp >= 0)
+        real_close(udp);
+    if (lfd >= 0)
+        real_close(lfd);
+    if (reserve >= 0)
+        real_close(reserve);
+    return fail(err);
+}
+
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+    init();
+    int saved = errno;
+    shim_fd rec;
+    if (ours(fd, &rec, NULL)) {
+        errno = saved;
+        if (rec.kind == SHIM_FD_LISTENER)
+            return real_listen(fd, backlog); /* a new backlog, as TCP allows */
+        return fail(EINVAL);
+    }
+    int family = tcp_family(fd);
+    errno = saved;
+    if (!family)
+        return real_listen(fd, backlog);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    memset(&local, 0, sizeof local);
+    if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -1;
+    if (port_of(&local) == 0) {
+        /* TCP binds an unbound listener to an ephemeral port; so do we,
+         * on the kernel socket, so the port is reserved for TCP too. */
+        struct sockaddr_storage any;
+        memset(&any, 0, sizeof any);
+        any.ss_family = (sa_family_t)family;
+        if (real_bind(fd, (struct sockaddr *)&any, sa_len(family)) < 0)
+            return -1;
+        llen = sizeof local;
+        if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+            return -1;
+    }
+    if (!shim_redirect((struct sockaddr *)&local))
+        return real_listen(fd, backlog);
+    errno = saved;
+    return redirect_listen(fd, family, &local, backlog);
+}
+
+/* ---- accept ---- */
+
+static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
+{
+    init();
+    int saved = errno;
+    shim_fd rec;
+    if (!ours(fd, &rec, NULL) || rec.kind != SHIM_FD_LISTENER) {
+        errno = saved;
+        return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
+    }
+    errno = saved;
+    struct sockaddr_un un;
+    socklen_t ulen = sizeof un;
+    int nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
+                   : real_accept(fd, (struct sockaddr *)&un, &ulen);
+    if (nfd < 0)
+        return nfd;
+    saved = errno;
+    shim_name n;
+    if (shim_name_get(nfd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE) {
+        copy_out(&n.peer, n.family, addr, len);
+        shim_fd r;
+        memset(&r, 0, sizeof r);
+        r.fd = nfd;
+        r.kind = SHIM_FD_BRIDGED;
+        r.id = n.id;
+        r.slot = n.slot;
+        r.connect_done = 1;
+        shim_fd_put(&r);
+    } else if (len) {
+        *len = 0;
+    }
+    errno = saved;
+    return nfd;
+}
+
+SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return do_accept(fd, addr, len, 0, 0);
+}
+
+SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return do_accept(fd, addr, len, flags, 1);
+}
+
+/* ---- names ---- */
+
+static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
+{
+    init();
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int r = peer ? real_getpeername(fd, (struct sockaddr *)&ss, &sl)
+                 : real_getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (r < 0)
+        return r;
+    if (ss.ss_family == AF_UNIX) {
+        shim_name n;
+        int saved = errno;
+        if (shim_name_get(fd, peer, &n) == 1) {
+            errno = saved;
+            if (!peer) {
+                copy_out(&n.local, n.family, addr, len);
+                return 0;
+            }
+            shim_slot *s = slot_for(&n);
+            if (s && atomic_load(&s->state) == SHIM_SLOT_CONNECTING)
+                return fail(ENOTCONN); /* as TCP until the handshake ends */
+            copy_out(&n.peer, n.family, addr, len);
+            return 0;
+        }
+        errno = saved;
+    }
+    if (addr && len)
+        memcpy(addr, &ss, *len < sl ? *len : sl);
+    if (len)
+        *len = sl;
+    return 0;
+}
+
+SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return name_call(fd, addr, len, 0);
+}
+
+SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return name_call(fd, addr, len, 1);
+}
+
+/* ---- options ---- */
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+    if (!val || !len || *len < sizeof(int)) {
+        if (val && len && *len > 0) {
+            /* TCP copies what fits of an int (some callers pass a char) */
+            memcpy(val, &v, *len);
+            return 0;
+        }
+        return fail(EINVAL);
+    }
+    memcpy(val, &v, sizeof v);
+    *len = sizeof v;
+    return 0;
+}
+
+static int tcp_info_of(const shim_name *n, void *val, socklen_t *len)
+{
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof ti);
+    shim_slot *s = slot_for(n);
+    if (s) {
+        ti.tcpi_state = (uint8_t)atomic_load(&s->tcp_state);
+        ti.tcpi_rtt = atomic_load(&s->rtt_us);
+        ti.tcpi_rttvar = atomic_load(&s->rttvar_us);
+        uint32_t mss = atomic_load(&s->mss);
+        ti.tcpi_snd_mss = ti.tcpi_rcv_mss = ti.tcpi_advmss = mss;
+        ti.tcpi_pmtu = mss;
+        if (mss) {
+            ti.tcpi_snd_cwnd = (uint32_t)(atomic_load(&s->cwnd) / mss);
+            uint64_t ss = atomic_load(&s->ssthresh);
+            ti.tcpi_snd_ssthresh = ss == UINT64_MAX ? 0x7fffffff : (uint32_t)(ss / mss);
+            ti.tcpi_unacked = (uint32_t)(atomic_load(&s->unacked) / mss);
+        }
+        ti.tcpi_total_retrans = (uint32_t)atomic_load(&s->retrans);
+        ti.tcpi_min_rtt = atomic_load(&s->min_rtt_us);
+        ti.tcpi_bytes_acked = atomic_load(&s->bytes_acked);
+        ti.tcpi_bytes_received = atomic_load(&s->bytes_received);
+        ti.tcpi_pacing_rate = atomic_load(&s->pacing_rate);
+    } else {
+        ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
+    }
+    if (!val || !len)
+        return fail(EFAULT);
+    socklen_t n_ = *len < sizeof ti ? *len : sizeof ti;
+    memcpy(val, &ti, n_);
+    *len = n_;
+    return 0;
+}
+
+SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+    init();
+    int special = level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6 ||
+                  (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL));
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    if (!special || !ours(fd, &rec, &n)) {
+        errno = saved;
+        return real_getsockopt(fd, level, opt, val, len);
+    }
+    errno = saved;
+    if (level == SOL_SOCKET) {
+        if (opt == SO_DOMAIN)
+            return put_int(val, len, n.family);
+        if (opt == SO_PROTOCOL)
+            return put_int(val, len, IPPROTO_TCP);
+        shim_slot *s = slot_for(&n);
+        return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
+    }
+    if (level == IPPROTO_TCP) {
+        switch (opt) {
+        case TCP_INFO:
+            return tcp_info_of(&n, val, len);
+        case TCP_NODELAY: return put_int(val, len, rec.nodelay);
+        case TCP_CORK: return put_int(val, len, rec.cork);
+        case TCP_QUICKACK: return put_int(val, len, rec.quickack);
+        case TCP_KEEPIDLE: return put_int(val, len, rec.keepidle ? rec.keepidle : 7200);
+        case TCP_KEEPINTVL: return put_int(val, len, rec.keepintvl ? rec.keepintvl : 75);
+        case TCP_KEEPCNT: return put_int(val, len, rec.keepcnt ? rec.keepcnt : 9);
+        case TCP_USER_TIMEOUT: return put_int(val, len, rec.user_timeout_ms);
+        case TCP_MAXSEG: {
+            shim_slot *s = slot_for(&n);
+            uint32_t mss = s ? atomic_load(&s->mss) : 0;
+            return put_int(val, len, mss ? (int)mss : (int)shim_cfg.rudp.max_datagram);
+        }
+        case TCP_CONGESTION: {
+            const char *name = shim_cfg.rudp.cc ? "rudp" : "rudp";
+            if (!val || !len)
+                return fail(EFAULT);
+            socklen_t l = *len < 16 ? *len : 16;
+            char buf[16] = {0};
+            memcpy(buf, name, strlen(name));
+            memcpy(val, buf, l);
+            *len = l;
+            return 0;
+        }
+        default:
+            return put_int(val, len, 0);
+        }
+    }
+    if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY)
+        return put_int(val, len, rec.v6only);
+    if (level == IPPROTO_IP && opt == IP_TTL)
+        return put_int(val, len, 64);
+    return put_int(val, len, 0);
+}
+
+SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    init();
+    int saved = errno;
+    shim_fd rec;
+    if (!ours(fd, &rec, NULL)) {
+        errno = saved;
+        return real_setsockopt(fd, level, opt, val, len);
+    }
+    errno = saved;
+    if (level == SOL_SOCKET) {
+        int r = real_setsockopt(fd, level, opt, val, len);
+        if (r < 0 && (errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+            errno = saved; /* meaningful for TCP only (SO_REUSEPORT...): accept */
+            return 0;
+        }
+        return r;
+    }
+    int v = 0;
+    if (val && len >= sizeof(int))
+        memcpy(&v, val, sizeof v);
+    else if (val && len > 0)
+        v = *(const unsigned char *)val;
+    if (level == IPPROTO_TCP) {
+        switch (opt) {
+        case TCP_NODELAY: rec.nodelay = v != 0; break;
+        case TCP_CORK: rec.cork = v != 0; break;
+        case TCP_QUICKACK: rec.quickack = v != 0; break;
+        case TCP_KEEPIDLE: rec.keepidle = v; break;
+        case TCP_KEEPINTVL: rec.keepintvl = v; break;
+        case TCP_KEEPCNT: rec.keepcnt = v; break;
+        case TCP_USER_TIMEOUT: rec.user_timeout_ms = v; break;
+        default: break; /* accepted and ignored, as harmless */
+        }
+    } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY) {
+        return fail(EINVAL); /* TCP refuses it once connected or listening */
+    }
+    shim_fd_put(&rec);
+    return 0;
+}
+
+/* ---- shutdown, close, ioctl ---- */
+
+SHIM_EXPORT int shutdown(int fd, int how)
+{
+    init();
+    /* On a bridged socket the unix shutdown is the TCP one: the engine sees
+     * EOF and sends a FIN after the queued data. */
+    return real_shutdown(fd, how);
+}
+
+SHIM_EXPORT int close(int fd)
+{
+    init();
+    int saved = errno;
+    shim_fd rec;
+    if (shim_fd_get(fd, &rec)) {
+        shim_name n;
+        if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
+            struct linger l;
+            socklen_t ll = sizeof l;
+            if (real_getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &ll) == 0 && l.l_onoff &&
+                l.l_linger == 0) {
+                shim_slot *s = slot_for(&n);
+                if (s)
+                    atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0); /* reset, not FIN */
+            }
+        } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
+                   n.pid == getpid()) {
+            shim_engine_listener_closed(rec.id);
+        }
+        shim_fd_del(fd);
+    }
+    errno = saved;
+    return real_close(fd);
+}
+
+SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    init();
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (req != SIOCOUTQ)
+        return real_ioctl(fd, req, arg);
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    if (!ours(fd, &rec, &n) || rec.kind != SHIM_FD_BRIDGED) {
+        errno = saved;
+        return real_ioctl(fd, req, arg);
+    }
+    errno = saved;
+    /* Not yet acknowledged by the peer = still in the unix socket + sent
+     * by the engine but unacknowledged. Read both between two equal even
+     * values of seq, so bytes in transit between them are never missed. */
+    shim_slot *s = slot_for(&n);
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t seq = s ? atomic_load(&s->seq) : 0;
+        if (seq & 1) {
+            sched_yield();
+            continue;
+        }
+        int q = 0;
+        if (real_ioctl(fd, SIOCOUTQ, &q) < 0)
+            return -1;
+        uint64_t un = s ? atomic_load(&s->unacked) : 0;
+        if (!s || atomic_load(&s->seq) == seq) {
+            uint64_t total = (uint64_t)q + un;
+            int v = total > INT32_MAX ? INT32_MAX : (int)total;
+            if (arg)
+                memcpy(arg, &v, sizeof v);
+            return 0;
+        }
+    }
+    return fail(EAGAIN);
+}

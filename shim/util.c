@@ -1,0 +1,66 @@
+/* util.c: address conversion, fd placement, the clock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        out->family = AF_INET;
+        out->port = ntohs(in->sin_port);
+        memcpy(out->ip, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        out->family = AF_INET6;
+        out->port = ntohs(in6->sin6_port);
+        memcpy(out->ip, &in6->sin6_addr, 16);
+        out->scope_id = in6->sin6_scope_id;
+    }
+}
+
+socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)out;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(a->port);
+        memcpy(&in->sin_addr, a->ip, 4);
+        return sizeof *in;
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a->port);
+    memcpy(&in6->sin6_addr, a->ip, 16);
+    in6->sin6_scope_id = a->scope_id;
+    return sizeof *in6;
+}
+
+int shim_fd_move_high(int fd)
+{
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (hi < 0) {
+        /* Over the fd limit's range: keep it where it is, close-on-exec. */
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0)
+            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+        return fd;
+    }
+    real_close(fd);
+    return hi;
+}
+
+rudp_time shim_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (rudp_time)ts.tv_sec * 1000000000ull + (rudp_time)ts.tv_nsec;
+}
