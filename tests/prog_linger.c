@@ -1,0 +1,359 @@
+/*
+ * prog_linger: an abortive close (SO_LINGER {1, 0}) reaches the peer as a
+ * reset, and the peer can tell it from a clean close.
+ *
+ *   prog_linger               run every check below; exit 0 iff all hold
+ *
+ * In every case one end (the "closer", a helper thread) sets SO_LINGER
+ * {l_onoff 1, l_linger 0} and close()s while the other end (the "reader",
+ * the main thread) is blocked in read() (or poll()).  Required:
+ *   - the closer's close() returns 0 at once (under 0.5 s);
+ *   - the reader's blocked read() ends within 5 s, and either
+ *       (a) read() == -1 with errno ECONNRESET, or
+ *       (b) read() == 0 (EOF) and getsockopt(SO_ERROR) then gives
+ *           ECONNRESET.
+ *     Kernel TCP gives (a); SO_ERROR is then 0, because read() consumed
+ *     the pending error (Linux sock_error() clears sk_err), so (a) puts no
+ *     requirement on SO_ERROR.  The shim's AF_UNIX bridge can only give EOF
+ *     to a reader that wrote nothing (DESIGN.md section 3), hence (b): the
+ *     EOF must then come with SO_ERROR ECONNRESET, or a reset would be
+ *     indistinguishable from a clean close.  A plain EOF with SO_ERROR 0
+ *     fails;
+ *   - afterwards read() does not block and gives no data, and write() fails
+ *     with EPIPE or ECONNRESET (SIGPIPE ignored).
+ * Cases (IPv4 and IPv6 unless noted): the client resets, the server reads;
+ * the server's accepted socket resets, the client reads; (IPv4) the closer
+ * first sends 1000 bytes, which the reader gets whole before the reset;
+ * (IPv4) the reader waits in poll(POLLIN), which must wake within 5 s.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fds (tcp = a kernel TCP socket).  Exit 0 iff every check held; 1 with a
+ * "FAIL:" line otherwise; 3 if the watchdog (60 s) fired.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCHDOG_S 60
+#define BOUND_S 5          /* the reader's blocked read must end by then */
+#define CLOSE_DELAY_US 200000 /* the closer waits this long: the read is blocked */
+#define DATA_LEN 1000
+
+/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
+
+static const char *prog_name = "prog_linger";
+
+static void failf(int line, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+static void failf(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+#define CHECK(cond, ...) \
+    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
+/* A system call that must succeed. */
+#define SYS(call) \
+    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
+
+/* SIGALRM either interrupts a bounded wait (its flag set: the wait returns
+ * EINTR, no SA_RESTART) or is the watchdog. */
+static volatile sig_atomic_t bounded_wait, bound_fired;
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
+    (void)sig;
+    if (bounded_wait) {
+        bound_fired = 1;
+        return;
+    }
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    _exit(3);
+}
+
+static void watchdog(unsigned secs)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked read() returns EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(secs);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool inode_listed(const char *table, unsigned long ino, int field)
+{
+    char line[512];
+    bool found = false;
+    FILE *f = fopen(table, "r");
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
+        for (int i = 0; tok && i < field; i++)
+            tok = strtok_r(NULL, " \t\n", &save);
+        if (tok && strtoul(tok, NULL, 10) == ino)
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
+ * AF_UNIX one (the shim's bridge), else "other". */
+static const char *fd_transport(int fd)
+{
+    char path[64], link[64];
+    unsigned long ino;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        return "unknown";
+    link[n] = '\0';
+    if (sscanf(link, "socket:[%lu]", &ino) != 1)
+        return "not-a-socket";
+    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
+        return "tcp";
+    if (inode_listed("/proc/net/unix", ino, 6))
+        return "unix";
+    return "other";
+}
+
+static const char *fam_name(int family)
+{
+    return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* Loopback address of family with port (host order). */
+static socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *sin;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    sin6->sin6_addr = in6addr_loopback;
+    return sizeof *sin6;
+}
+
+/* --- the checks ---------------------------------------------------------- */
+
+enum { CLIENT_RESETS, SERVER_RESETS };
+
+struct closer {
+    int fd;
+    bool send_first;
+    atomic_int reader_has_data; /* set by the reader once it got the bytes */
+    double close_took;
+    int close_ret, close_err;
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *cs = arg;
+    if (cs->send_first) {
+        char buf[DATA_LEN];
+        memset(buf, 'd', sizeof buf);
+        ssize_t w = write(cs->fd, buf, sizeof buf);
+        CHECK(w == DATA_LEN, "closer: write: %s", strerror(errno));
+        /* Reset only after the reader has everything: a reset may discard
+         * data still in flight, in TCP too. */
+        double t0 = now_s();
+        while (!atomic_load(&cs->reader_has_data)) {
+            CHECK(now_s() - t0 < BOUND_S, "closer: the reader never got the data");
+            usleep(1000);
+        }
+    }
+    usleep(CLOSE_DELAY_US);
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    CHECK(setsockopt(cs->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0,
+          "setsockopt(SO_LINGER): %s", strerror(errno));
+    double t0 = now_s();
+    cs->close_ret = close(cs->fd);
+    cs->close_err = errno;
+    cs->close_took = now_s() - t0;
+    return NULL;
+}
+
+/* read() of one byte, interrupted after BOUND_S; sets *err and *took. */
+static ssize_t bounded_read(int fd, char *buf, size_t len, int *err, double *took)
+{
+    bound_fired = 0;
+    bounded_wait = 1;
+    alarm(BOUND_S);
+    double t0 = now_s();
+    ssize_t r = read(fd, buf, len);
+    *err = errno;
+    *took = now_s() - t0;
+    alarm(0);
+    bounded_wait = 0;
+    alarm(WATCHDOG_S);
+    CHECK(!(r < 0 && *err == EINTR), "read() still blocked %.1f s after the peer's reset "
+          "(should end within %d s)", *took, BOUND_S);
+    return r;
+}
+
+static int so_error(int fd)
+{
+    int err = -1;
+    socklen_t len = sizeof err;
+    SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+    return err;
+}
+
+static void run_case(int family, int who, bool send_first, bool use_poll)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s %s%s%s", fam_name(family),
+             who == CLIENT_RESETS ? "client resets, server reads"
+                                  : "server resets, client reads",
+             send_first ? ", after 1000 bytes" : "", use_poll ? ", reader in poll()" : "");
+
+    struct sockaddr_storage la;
+    socklen_t llen = loopback(family, 0, &la);
+    int l = socket(family, SOCK_STREAM, 0);
+    SYS(l);
+    SYS(bind(l, (struct sockaddr *)&la, llen));
+    SYS(listen(l, 4));
+    socklen_t got = sizeof la;
+    SYS(getsockname(l, (struct sockaddr *)&la, &got));
+    int c = socket(family, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&la, llen));
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    close(l);
+    if (family == AF_INET && who == CLIENT_RESETS && !send_first && !use_poll)
+        printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+
+    struct closer cs = { .fd = who == CLIENT_RESETS ? c : a, .send_first = send_first };
+    int rfd = who == CLIENT_RESETS ? a : c;
+
+    /* The helper must not take SIGALRM: it is meant for the reader. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, closer_main, &cs) == 0, "pthread_create");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    char buf[DATA_LEN + 1];
+    int err;
+    double took;
+    ssize_t r;
+    if (send_first) {
+        size_t have = 0;
+        while (have < DATA_LEN) {
+            r = bounded_read(rfd, buf + have, DATA_LEN - have, &err, &took);
+            CHECK(r > 0, "%s: reading the data: %s after %zu bytes", what,
+                  r == 0 ? "EOF" : strerror(err), have);
+            have += (size_t)r;
+        }
+        CHECK(memchr(buf, 'd', DATA_LEN) && buf[DATA_LEN - 1] == 'd', "%s: data corrupt", what);
+        printf("ok: %s: got the %d bytes sent before the reset\n", what, DATA_LEN);
+        atomic_store(&cs.reader_has_data, 1);
+    }
+    if (use_poll) {
+        struct pollfd p = { .fd = rfd, .events = POLLIN };
+        double t0 = now_s();
+        int n = poll(&p, 1, BOUND_S * 1000);
+        SYS(n);
+        took = now_s() - t0;
+        CHECK(n == 1, "%s: poll(POLLIN) did not wake within %d s of the reset", what, BOUND_S);
+        printf("ok: %s: poll woke after %.1f ms with revents 0x%x\n", what, took * 1e3,
+               (unsigned)p.revents);
+    }
+    r = bounded_read(rfd, buf, 1, &err, &took);
+    pthread_join(tid, NULL);
+    CHECK(cs.close_ret == 0, "%s: the closer's close(): %s", what, strerror(cs.close_err));
+    CHECK(cs.close_took < 0.5, "%s: close() with SO_LINGER {1,0} took %.3f s", what,
+          cs.close_took);
+    printf("ok: %s: the closer's close() returned 0 in %.1f ms\n", what, cs.close_took * 1e3);
+
+    if (r < 0) {
+        CHECK(err == ECONNRESET, "%s: read() -> %s, want ECONNRESET (or EOF + SO_ERROR "
+              "ECONNRESET)", what, strerror(err));
+        int so = so_error(rfd);
+        printf("ok: %s: %s -> ECONNRESET after %.1f ms (SO_ERROR then %s)\n", what,
+               use_poll ? "read()" : "blocked read()",
+               took * 1e3, so ? strerror(so) : "0, consumed by read");
+    } else {
+        CHECK(r == 0, "%s: read() returned %zd bytes of data after the reset", what, r);
+        int so = so_error(rfd);
+        CHECK(so == ECONNRESET, "%s: read() -> EOF and SO_ERROR %s: a reset must not look "
+              "like a clean close (want ECONNRESET from read, or SO_ERROR ECONNRESET after "
+              "EOF)", what, so ? strerror(so) : "0");
+        printf("ok: %s: %s -> EOF after %.1f ms, then SO_ERROR ECONNRESET\n", what,
+               use_poll ? "read()" : "blocked read()",
+               took * 1e3);
+    }
+
+    r = bounded_read(rfd, buf, 1, &err, &took);
+    CHECK(r <= 0, "%s: data after the reset", what);
+    printf("ok: %s: read() again -> %s without blocking\n", what,
+           r == 0 ? "EOF" : strerror(err));
+    ssize_t w = write(rfd, "x", 1);
+    CHECK(w == -1 && (errno == EPIPE || errno == ECONNRESET),
+          "%s: write() after the reset: %s, want EPIPE or ECONNRESET", what,
+          w >= 0 ? "succeeded" : strerror(errno));
+    printf("ok: %s: write() after the reset -> %s\n", what, strerror(errno));
+    close(rfd);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s\n", prog_name);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(WATCHDOG_S);
+    for (int fam = 0; fam < 2; fam++) {
+        int family = fam ? AF_INET6 : AF_INET;
+        run_case(family, CLIENT_RESETS, false, false);
+        run_case(family, SERVER_RESETS, false, false);
+    }
+    run_case(AF_INET, CLIENT_RESETS, true, false);
+    run_case(AF_INET, SERVER_RESETS, true, false);
+    run_case(AF_INET, CLIENT_RESETS, false, true);
+    run_case(AF_INET, SERVER_RESETS, false, true);
+    printf("PASS: %s\n", prog_name);
+    return 0;
+}

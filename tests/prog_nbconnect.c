@@ -1,0 +1,495 @@
+/*
+ * prog_nbconnect: non-blocking connect() as event loops (curl, libuv,
+ * asyncio, nginx) use it.
+ *
+ *   prog_nbconnect            run every check below; exit 0 iff all hold
+ *
+ * For IPv4 and IPv6 on loopback:
+ *   live     a non-blocking connect() to a listener returns 0 or EINPROGRESS
+ *            at once; a second connect() says EALREADY while the handshake
+ *            is pending (Linux answers 0 once when it has completed, then
+ *            EISCONN, and so may we); epoll reports EPOLLOUT (no EPOLLERR)
+ *            within 5 s; SO_ERROR is 0; connect() afterwards says EISCONN;
+ *            bytes go both ways.
+ *   dead     to a port nothing is bound to: EINPROGRESS (or ECONNREFUSED at
+ *            once), then EPOLLOUT/EPOLLERR within 5 s and SO_ERROR
+ *            ECONNREFUSED, read once (a second SO_ERROR is 0); a blocking
+ *            connect() there fails with ECONNREFUSED within 2 s.
+ *   bound    to a port a socket is bound to but not listening on: refused
+ *            the same way (nothing may sit on the SYN until a timeout).
+ * IPv4 only:
+ *   slow     a listener whose accept queue is full (listen backlog 0, one
+ *            connection not yet accepted): the handshake of a second client
+ *            stays pending on kernel TCP (the SYN is dropped and retried
+ *            after 1 s); while it is pending connect() says EALREADY and
+ *            write() says EAGAIN; once the first connection is accepted the
+ *            client becomes writable (EPOLLET) within 5 s.  A transport that
+ *            completes the handshake early passes too: every answer is
+ *            checked against the state the socket reports at that moment.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fds (tcp = a kernel TCP socket; the integration scripts require something
+ * else under the shim).  Exit 0 iff every check held; 1 with a "FAIL:" line
+ * otherwise; 3 if the watchdog (60 s) fired.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCHDOG_S 60
+#define EVENT_MS 5000 /* bound on every readiness wait */
+
+/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
+
+static const char *prog_name = "prog_nbconnect";
+
+static void failf(int line, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+static void failf(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+#define CHECK(cond, ...) \
+    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
+/* A system call that must succeed. */
+#define SYS(call) \
+    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    (void)sig;
+    _exit(3);
+}
+
+static void watchdog(unsigned secs)
+{
+    signal(SIGALRM, on_alarm);
+    alarm(secs);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool inode_listed(const char *table, unsigned long ino, int field)
+{
+    char line[512];
+    bool found = false;
+    FILE *f = fopen(table, "r");
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
+        for (int i = 0; tok && i < field; i++)
+            tok = strtok_r(NULL, " \t\n", &save);
+        if (tok && strtoul(tok, NULL, 10) == ino)
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
+ * AF_UNIX one (the shim's bridge), else "other". */
+static const char *fd_transport(int fd)
+{
+    char path[64], link[64];
+    unsigned long ino;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        return "unknown";
+    link[n] = '\0';
+    if (sscanf(link, "socket:[%lu]", &ino) != 1)
+        return "not-a-socket";
+    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
+        return "tcp";
+    if (inode_listed("/proc/net/unix", ino, 6))
+        return "unix";
+    return "other";
+}
+
+static const char *fam_name(int family)
+{
+    return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* Loopback address of family with port (host order). */
+static socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *sin;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    sin6->sin6_addr = in6addr_loopback;
+    return sizeof *sin6;
+}
+
+static unsigned port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* A socket bound to loopback port 0 (listening if backlog >= 0); *addr gets
+ * the address it was given. */
+static int bound_socket(int family, int backlog, struct sockaddr_storage *addr, socklen_t *len)
+{
+    int fd = socket(family, SOCK_STREAM, 0);
+    SYS(fd);
+    *len = loopback(family, 0, addr);
+    SYS(bind(fd, (struct sockaddr *)addr, *len));
+    if (backlog >= 0)
+        SYS(listen(fd, backlog));
+    socklen_t got = sizeof *addr;
+    SYS(getsockname(fd, (struct sockaddr *)addr, &got));
+    CHECK(got == *len && port_of(addr) != 0, "getsockname after bind: len %u port %u",
+          (unsigned)got, port_of(addr));
+    return fd;
+}
+
+static int accept_within(int lfd, int ms)
+{
+    struct pollfd p = { .fd = lfd, .events = POLLIN };
+    int n = poll(&p, 1, ms);
+    SYS(n);
+    CHECK(n == 1, "listener not readable within %d ms", ms);
+    int fd = accept(lfd, NULL, NULL);
+    SYS(fd);
+    return fd;
+}
+
+static void read_exact(int fd, void *buf, size_t len, int ms)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int n = poll(&p, 1, ms);
+        SYS(n);
+        CHECK(n == 1, "no data within %d ms (have %zu of %zu bytes)", ms, got, len);
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        CHECK(r > 0, "read: %s", r == 0 ? "EOF" : strerror(errno));
+        got += (size_t)r;
+    }
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, (const char *)buf + done, len - done);
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            int n = poll(&p, 1, EVENT_MS);
+            SYS(n);
+            CHECK(n == 1, "socket not writable within %d ms", EVENT_MS);
+            continue;
+        }
+        CHECK(w > 0, "write: %s", strerror(errno));
+        done += (size_t)w;
+    }
+}
+
+/* --- the checks ---------------------------------------------------------- */
+
+static int so_error(int fd)
+{
+    int err = -1;
+    socklen_t len = sizeof err;
+    SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+    return err;
+}
+
+static bool writable_now(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int n = poll(&p, 1, 0);
+    SYS(n);
+    return n == 1 && (p.revents & POLLOUT);
+}
+
+/* Waits (bounded) for the events of one fd through epoll; returns them. */
+static uint32_t epoll_once(int fd, uint32_t events, int ms, double *took)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    struct epoll_event ev = { .events = events, .data.fd = fd }, out;
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+    double t0 = now_s();
+    int n = epoll_wait(ep, &out, 1, ms);
+    SYS(n);
+    *took = now_s() - t0;
+    close(ep);
+    return n == 1 ? out.events : 0;
+}
+
+/* After success, connect() says EISCONN (Linux first answers 0 once). */
+static void check_isconn(int fd, const struct sockaddr_storage *to, socklen_t len)
+{
+    int r = connect(fd, (const struct sockaddr *)to, len);
+    if (r == 0)
+        r = connect(fd, (const struct sockaddr *)to, len);
+    CHECK(r == -1 && errno == EISCONN, "connect() on a connected socket: %s, want EISCONN",
+          r == 0 ? "0" : strerror(errno));
+}
+
+static void ping_pong(int c, int a)
+{
+    char buf[16];
+    write_all(c, "ping", 4);
+    read_exact(a, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "ping", 4) == 0, "server got %.4s, want ping", buf);
+    write_all(a, "pong", 4);
+    read_exact(c, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "pong", 4) == 0, "client got %.4s, want pong", buf);
+}
+
+static void check_live(int family)
+{
+    struct sockaddr_storage la;
+    socklen_t llen;
+    int l = bound_socket(family, 16, &la, &llen);
+    int c = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(c);
+
+    double t0 = now_s();
+    int r = connect(c, (struct sockaddr *)&la, llen);
+    int e = errno;
+    double took = now_s() - t0;
+    CHECK(r == 0 || e == EINPROGRESS, "%s live: non-blocking connect: %s, want 0 or EINPROGRESS",
+          fam_name(family), strerror(e));
+    CHECK(took < 0.5, "%s live: non-blocking connect() blocked for %.3f s", fam_name(family), took);
+    printf("ok: %s live: non-blocking connect() -> %s in %.1f ms\n", fam_name(family),
+           r == 0 ? "0" : "EINPROGRESS", took * 1e3);
+
+    if (r != 0) {
+        int r2 = connect(c, (struct sockaddr *)&la, llen);
+        int e2 = errno;
+        if (r2 == -1 && e2 == EALREADY) {
+            printf("ok: %s live: second connect() while pending -> EALREADY\n", fam_name(family));
+        } else {
+            CHECK(r2 == 0 || e2 == EISCONN,
+                  "%s live: second connect(): %s, want EALREADY (pending) or 0/EISCONN (done)",
+                  fam_name(family), r2 == 0 ? "0" : strerror(e2));
+            CHECK(writable_now(c), "%s live: second connect() says connected (%s) but the "
+                  "socket is not writable", fam_name(family), r2 == 0 ? "0" : "EISCONN");
+            printf("ok: %s live: second connect() -> %s: handshake already complete, socket "
+                   "writable\n", fam_name(family), r2 == 0 ? "0" : "EISCONN");
+        }
+    }
+
+    uint32_t ev = epoll_once(c, EPOLLOUT, EVENT_MS, &took);
+    CHECK(ev & EPOLLOUT, "%s live: no EPOLLOUT within %d ms (events 0x%x)", fam_name(family),
+          EVENT_MS, ev);
+    CHECK(!(ev & (EPOLLERR | EPOLLHUP)), "%s live: EPOLLOUT came with EPOLLERR/EPOLLHUP (0x%x)",
+          fam_name(family), ev);
+    int err = so_error(c);
+    CHECK(err == 0, "%s live: SO_ERROR %s after EPOLLOUT, want 0", fam_name(family),
+          strerror(err));
+    printf("ok: %s live: EPOLLOUT after %.1f ms, SO_ERROR 0\n", fam_name(family), took * 1e3);
+    check_isconn(c, &la, llen);
+    printf("ok: %s live: connect() on the connected socket -> EISCONN\n", fam_name(family));
+
+    int a = accept_within(l, EVENT_MS);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    ping_pong(c, a);
+    printf("ok: %s live: ping/pong both ways\n", fam_name(family));
+    close(a);
+    close(c);
+    close(l);
+}
+
+/* Non-blocking then blocking connect() to addr must be refused. */
+static void check_refused(int family, const char *what, const struct sockaddr_storage *to,
+                          socklen_t len, bool use_poll)
+{
+    int c = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(c);
+    int r = connect(c, (const struct sockaddr *)to, len);
+    int e = errno;
+    CHECK(r == -1 && (e == EINPROGRESS || e == ECONNREFUSED),
+          "%s %s: non-blocking connect: %s, want EINPROGRESS or ECONNREFUSED", fam_name(family),
+          what, r == 0 ? "0" : strerror(e));
+    if (e == EINPROGRESS) {
+        double took;
+        unsigned ev;
+        if (use_poll) {
+            struct pollfd p = { .fd = c, .events = POLLOUT };
+            double t0 = now_s();
+            int n = poll(&p, 1, EVENT_MS);
+            SYS(n);
+            took = now_s() - t0;
+            ev = n ? (unsigned)p.revents : 0;
+            CHECK(ev & (POLLOUT | POLLERR | POLLHUP),
+                  "%s %s: no POLLOUT/POLLERR within %d ms", fam_name(family), what, EVENT_MS);
+        } else {
+            ev = epoll_once(c, EPOLLOUT, EVENT_MS, &took);
+            CHECK(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP),
+                  "%s %s: no EPOLLOUT/EPOLLERR within %d ms", fam_name(family), what, EVENT_MS);
+        }
+        int err = so_error(c);
+        CHECK(err == ECONNREFUSED, "%s %s: SO_ERROR %s (%d), want ECONNREFUSED",
+              fam_name(family), what, err ? strerror(err) : "0", err);
+        printf("ok: %s %s: EINPROGRESS, then %s 0x%x after %.1f ms, SO_ERROR ECONNREFUSED\n",
+               fam_name(family), what, use_poll ? "poll" : "epoll", ev, took * 1e3);
+        err = so_error(c);
+        CHECK(err == 0, "%s %s: a second SO_ERROR gives %s, want 0 (read clears it)",
+              fam_name(family), what, strerror(err));
+        printf("ok: %s %s: a second SO_ERROR gives 0\n", fam_name(family), what);
+    } else {
+        printf("ok: %s %s: non-blocking connect() -> ECONNREFUSED at once\n", fam_name(family),
+               what);
+    }
+    close(c);
+
+    c = socket(family, SOCK_STREAM, 0);
+    SYS(c);
+    double t0 = now_s();
+    r = connect(c, (const struct sockaddr *)to, len);
+    e = errno;
+    double took = now_s() - t0;
+    CHECK(r == -1 && e == ECONNREFUSED, "%s %s: blocking connect: %s, want ECONNREFUSED",
+          fam_name(family), what, r == 0 ? "0" : strerror(e));
+    CHECK(took < 2.0, "%s %s: blocking connect took %.3f s to be refused", fam_name(family), what,
+          took);
+    printf("ok: %s %s: blocking connect() -> ECONNREFUSED in %.1f ms\n", fam_name(family), what,
+           took * 1e3);
+    close(c);
+}
+
+static void check_dead(int family)
+{
+    struct sockaddr_storage a;
+    socklen_t len;
+    /* A port the kernel handed out and nothing holds any more. */
+    int fd = bound_socket(family, -1, &a, &len);
+    close(fd);
+    check_refused(family, "dead port", &a, len, family == AF_INET6);
+
+    /* Bound, never listening: also refused. */
+    fd = bound_socket(family, -1, &a, &len);
+    check_refused(family, "bound, not listening", &a, len, family == AF_INET);
+    close(fd);
+}
+
+static void check_slow(void)
+{
+    struct sockaddr_storage la;
+    socklen_t llen;
+    int l = bound_socket(AF_INET, 0, &la, &llen);
+    int c1 = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c1);
+    SYS(connect(c1, (struct sockaddr *)&la, llen));
+
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(c);
+    int r = connect(c, (struct sockaddr *)&la, llen);
+    int e = errno;
+    CHECK(r == 0 || e == EINPROGRESS, "slow: non-blocking connect: %s", strerror(e));
+    bool early_x = false; /* a byte written while we thought it pending */
+    if (r != 0) {
+        int r2 = connect(c, (struct sockaddr *)&la, llen);
+        int e2 = errno;
+        if (r2 == -1 && e2 == EALREADY) {
+            printf("ok: slow: handshake pending, second connect() -> EALREADY\n");
+            if (!writable_now(c)) {
+                ssize_t w = write(c, "x", 1);
+                int ew = errno;
+                if (w == 1) {
+                    /* Completed between poll and write: fine, and then it
+                     * must say so. */
+                    CHECK(writable_now(c), "slow: write() succeeded on an unwritable socket");
+                    early_x = true;
+                    printf("ok: slow: handshake completed meanwhile (write accepted)\n");
+                } else {
+                    CHECK(w == -1 && ew == EAGAIN,
+                          "slow: write() during the handshake: %s, want EAGAIN", strerror(ew));
+                    printf("ok: slow: write() during the handshake -> EAGAIN\n");
+                }
+            }
+        } else {
+            CHECK(r2 == 0 || e2 == EISCONN, "slow: second connect(): %s, want EALREADY, 0 "
+                  "or EISCONN", strerror(e2));
+            CHECK(writable_now(c), "slow: second connect() says done but not writable");
+            printf("note: slow: this transport completed the handshake despite the full "
+                   "accept queue\n");
+        }
+    }
+    int a1 = accept_within(l, EVENT_MS); /* frees the queue */
+    double took;
+    uint32_t ev = epoll_once(c, EPOLLOUT | EPOLLET, EVENT_MS, &took);
+    CHECK((ev & EPOLLOUT) && !(ev & (EPOLLERR | EPOLLHUP)),
+          "slow: no clean EPOLLOUT (edge) within %d ms after the queue freed (0x%x)", EVENT_MS,
+          ev);
+    int err = so_error(c);
+    CHECK(err == 0, "slow: SO_ERROR %s, want 0", strerror(err));
+    printf("ok: slow: EPOLLOUT (edge-triggered) %.1f ms after the queue freed, SO_ERROR 0\n",
+           took * 1e3);
+    check_isconn(c, &la, llen);
+    int a = accept_within(l, EVENT_MS);
+    if (early_x) {
+        char x;
+        read_exact(a, &x, 1, EVENT_MS);
+        CHECK(x == 'x', "slow: early byte %c, want x", x);
+    }
+    ping_pong(c, a);
+    ping_pong(c1, a1);
+    printf("ok: slow: both connections carry data\n");
+    close(a);
+    close(a1);
+    close(c);
+    close(c1);
+    close(l);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s\n", prog_name);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(WATCHDOG_S);
+    check_live(AF_INET);
+    check_live(AF_INET6);
+    check_dead(AF_INET);
+    check_dead(AF_INET6);
+    check_slow();
+    printf("PASS: %s\n", prog_name);
+    return 0;
+}
