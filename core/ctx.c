@@ -514,7 +514,9 @@ void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp
             continue;
         if (c->state == RUDP_SYN_SENT)
             rudp__conn_fail(c, now, err);
-        else if (err == -ECONNREFUSED)
+        else if (err == -ECONNREFUSED && c->state == RUDP_TIME_WAIT)
+            rudp__conn_input_reset(c, now, 0); /* done anyway: close quietly */
+        else if (err == -ECONNREFUSED && c->state != RUDP_SYN_RCVD)
             /* The peer's port is closed: its process is gone. */
             rudp__conn_fail(c, now, -ECONNRESET);
         /* host/net unreachable later on is soft, as in TCP: retransmit */

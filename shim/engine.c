@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/errqueue.h>
 #include <netinet/tcp.h>
 
 #include "shim.h"
@@ -737,6 +738,10 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
         close_owned(r->reserve_fd);
         return;
     }
+    int on = 1;
+    if (r->lname.family == AF_INET6)
+        real_setsockopt(s->fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+    real_setsockopt(s->fd, SOL_IP, IP_RECVERR, &on, sizeof on);
     s->reserve_fd = r->reserve_fd;
     s->lname = r->lname;
     s->lun = r->lun;
@@ -850,8 +855,40 @@ void shim_engine_listener_closed(uint64_t id)
 
 /* ---- the loop ---- */
 
+/* ICMP errors for datagrams a listener's socket sent (IP_RECVERR): the
+ * peer's port is closed, so its process is gone. A client's connected
+ * socket gets the same news as an ECONNREFUSED from recv instead. */
+static void read_errqueue(esock *s, rudp_time now)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage off;
+        char ctrl[512];
+        uint8_t data[64];
+        struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+        struct msghdr m = {.msg_name = &off, .msg_namelen = sizeof off, .msg_iov = &iov,
+                           .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
+        if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+                continue;
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            if ((ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6) &&
+                ee.ee_errno == ECONNREFUSED && m.msg_namelen) {
+                rudp_addr a;
+                shim_to_rudp_addr((struct sockaddr *)&off, &a);
+                rudp_ctx_sock_error(E.ctx, now, s->idx, &a, -ECONNREFUSED);
+            }
+        }
+    }
+}
+
 static void read_udp(esock *s, rudp_time now)
 {
+    if (!s->connected)
+        read_errqueue(s, now);
     for (int rounds = 0; rounds < 8; rounds++) {
         for (int i = 0; i < RX_BATCH; i++) {
             E.iovs[i].iov_base = E.rxbuf + (size_t)i * RX_SIZE;
