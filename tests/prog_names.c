@@ -1,7 +1,9 @@
 /*
  * prog_names: socket addresses and identity options, as TCP answers them.
  *
- *   prog_names                run every check below; exit 0 iff all hold
+ *   prog_names [SECTION...]   run the checks below (all, or the sections
+ *                             named: v4 v6 wildcard dual v6only mapped);
+ *                             exit 0 iff all hold
  *
  * For IPv4 and IPv6 on loopback:
  *   - a fresh socket: getsockname() gives the wildcard address, port 0, the
@@ -16,6 +18,9 @@
  *   - a client bound to loopback port 0 first keeps the port bind() gave it.
  *   - a short address buffer is filled as far as it goes and the length
  *     returned is the full one.
+ *   - (wildcard) a listener on 0.0.0.0 / [::] (v6only): it names itself
+ *     with the wildcard, but the accepted socket is named by the address
+ *     the client reached (127.0.0.1 / ::1).
  * Across families:
  *   - dual-stack listener ([::], IPV6_V6ONLY 0, read back): an IPv4 client
  *     is accepted as ::ffff:127.0.0.1 with its own port, the accepted
@@ -338,8 +343,10 @@ static void check_family(int family)
     int a = accept_within(l, &acc, &acc_len);
     snprintf(what, sizeof what, "%s unbound", fam_name(family));
     check_pair(c, a, &acc, acc_len, family, lo, family, lo, port, NULL, what);
-    expect_identity(c, family, 0, "client");
-    expect_identity(a, family, 0, "accepted");
+    snprintf(what, sizeof what, "%s client", fam_name(family));
+    expect_identity(c, family, 0, what);
+    snprintf(what, sizeof what, "%s accepted", fam_name(family));
+    expect_identity(a, family, 0, what);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
 
     /* A short buffer: truncated, full length reported. */
@@ -374,6 +381,16 @@ static void check_family(int family)
     close(a);
     close(c);
     close(l);
+}
+
+static void check_v4(void) { check_family(AF_INET); }
+static void check_v6(void) { check_family(AF_INET6); }
+
+static void check_wildcard(int family);
+static void check_wildcards(void)
+{
+    check_wildcard(AF_INET);
+    check_wildcard(AF_INET6);
 }
 
 static void check_dual_stack(void)
@@ -466,21 +483,68 @@ static void check_mapped_client(void)
     close(l);
 }
 
+static void check_wildcard(int family)
+{
+    const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
+    const char *any = family == AF_INET ? "0.0.0.0" : "::";
+    char what[64];
+    unsigned port = 0;
+    /* v6only for IPv6, so this is about the wildcard, not dual-stack. */
+    int l = listen_on(family, any, &port, family == AF_INET6 ? 1 : -1);
+    snprintf(what, sizeof what, "%s wildcard listener", fam_name(family));
+    expect_name(l, SOCK_NAME, family, any, port, what);
+    struct sockaddr_storage acc;
+    socklen_t acc_len;
+    int c = connect_to(family, lo, port);
+    int a = accept_within(l, &acc, &acc_len);
+    snprintf(what, sizeof what, "%s to a wildcard listener", fam_name(family));
+    /* The accepted socket is named by the address the client reached. */
+    check_pair(c, a, &acc, acc_len, family, lo, family, lo, port, NULL, what);
+    close(a);
+    close(c);
+    close(l);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} sections[] = {
+    { "v4", check_v4 },             { "v6", check_v6 },
+    { "wildcard", check_wildcards }, { "dual", check_dual_stack },
+    { "v6only", check_v6only },     { "mapped", check_mapped_client },
+};
+enum { N_SECTIONS = sizeof sections / sizeof sections[0] };
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: %s [SECTION...]   sections:", prog_name);
+    for (int i = 0; i < N_SECTIONS; i++)
+        fprintf(stderr, " %s", sections[i].name);
+    fprintf(stderr, " (default: all)\n");
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 1) {
-        fprintf(stderr, "usage: %s\n", prog_name);
-        return 2;
+    for (int i = 1; i < argc; i++) {
+        int found = 0;
+        for (int j = 0; j < N_SECTIONS; j++)
+            found |= strcmp(argv[i], sections[j].name) == 0;
+        if (!found)
+            usage();
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     watchdog(WATCHDOG_S);
-    check_family(AF_INET);
-    check_family(AF_INET6);
-    check_dual_stack();
-    check_v6only();
-    check_mapped_client();
+    for (int j = 0; j < N_SECTIONS; j++) {
+        int run = argc == 1;
+        for (int i = 1; i < argc; i++)
+            run |= strcmp(argv[i], sections[j].name) == 0;
+        if (run) {
+            printf("== %s\n", sections[j].name);
+            sections[j].run();
+        }
+    }
     printf("PASS: %s\n", prog_name);
     return 0;
 }
