@@ -190,9 +190,11 @@ run_seeded() { # run_seeded SEED: prints pattern and a2b counters
     echo
     emu_down 2>/dev/null
 }
-s1=$(run_seeded 42)
-s2=$(run_seeded 42)
-s3=$(run_seeded 43)
+# Not $(run_seeded ...): a subshell would not share this shell's cleanup.
+run_seeded 42 >"$T/seed.1"
+run_seeded 42 >"$T/seed.2"
+run_seeded 43 >"$T/seed.3"
+s1=$(cat "$T/seed.1") s2=$(cat "$T/seed.2") s3=$(cat "$T/seed.3")
 echo "     seed 42: $s1"
 echo "     seed 42: $s2"
 echo "     seed 43: $s3"

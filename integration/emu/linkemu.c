@@ -477,8 +477,8 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
 
     if (d->rate_bps) {
         queue_drain(d, now);
-        /* An empty queue always takes a packet, whatever its limit. */
-        /* The ring holds at most --limit records: a full one is a full queue. */
+        /* An empty queue always takes a packet, whatever its limit; the ring
+         * holds at most --limit records, so a full ring is a full queue. */
         if (d->rcount == d->cap ||
             (d->rcount && ((im->queue_pkts && d->rcount >= im->queue_pkts) ||
                            (im->queue_bytes && d->backlog + p->len > im->queue_bytes)))) {
@@ -529,11 +529,9 @@ static void on_packet(struct dir *d, struct pkt *p, uint64_t now)
     ctr_add(&d->c.in_pkts, 1);
     ctr_add(&d->c.in_bytes, p->len);
 
-    if (rng_percent(&d->r[ST_LOSS], im->loss_pct)) {
-        ctr_add(&d->c.drop_loss, 1);
-        pkt_put(d, p);
-        return;
-    }
+    /* Both loss processes see every packet, so each keeps its own
+     * statistics when combined: P(lost) = 1 - (1 - loss)(1 - burst). */
+    int lost = rng_percent(&d->r[ST_LOSS], im->loss_pct), burst = 0;
     if (im->ge_on) {
         /* Gilbert-Elliott: change state first, then lose with the new
          * state's probability (h in Bad, k in Good). */
@@ -543,11 +541,12 @@ static void on_packet(struct dir *d, struct pkt *p, uint64_t now)
         } else if (rng_percent(&d->r[ST_GE], im->ge_p)) {
             d->ge_bad = 1;
         }
-        if (rng_percent(&d->r[ST_GE], d->ge_bad ? im->ge_h : im->ge_k)) {
-            ctr_add(&d->c.drop_burst, 1);
-            pkt_put(d, p);
-            return;
-        }
+        burst = rng_percent(&d->r[ST_GE], d->ge_bad ? im->ge_h : im->ge_k);
+    }
+    if (lost || burst) {
+        ctr_add(lost ? &d->c.drop_loss : &d->c.drop_burst, 1);
+        pkt_put(d, p);
+        return;
     }
     if (rng_percent(&d->r[ST_DUP], im->dup_pct)) {
         struct pkt *copy = pkt_get(d);
@@ -860,7 +859,9 @@ static void usage(FILE *f)
         "  ge_h=PCT      loss in Bad state (default 100)\n"
         "  ge_k=PCT      loss in Good state (default 0)\n"
         "                per packet: state transition first, then loss with the new\n"
-        "                state's probability; mean loss = (p*h + r*k)/(p+r)\n"
+        "                state's probability; mean loss = (p*h + r*k)/(p+r).\n"
+        "                Random and burst loss both see every packet; one lost\n"
+        "                to both counts as drop_loss\n"
         "  dup=PCT       duplicate the packet (the copy also uses the bottleneck)\n"
         "  reorder=PCT   send the packet without the propagation delay and jitter,\n"
         "                so it overtakes every packet in flight (needs delay>0)\n"
@@ -876,6 +877,7 @@ static void usage(FILE *f)
         "stream seeded from --seed, so a given packet sequence always meets the\n"
         "same decisions, and enabling one impairment does not shift another's.\n"
         "\n"
+        "linkemu exits (as on SIGTERM) when its parent process dies.\n"
         "Prints 'linkemu: ready' on stderr once both TUNs are open. SIGUSR1\n"
         "prints the counters (and rewrites --stats FILE); SIGINT/SIGTERM print\n"
         "them and exit. Per direction (a2b = read from DEV-A, written to DEV-B):\n"
@@ -980,6 +982,10 @@ static int run_main(int argc, char **argv)
             goto out;
         }
     }
+
+    /* If the script that started us is killed outright (SIGKILL, no trap),
+     * do not live on holding its namespaces' devices. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 
     for (int k = 0; k < 2; k++) {
         fds[k] = tun_open_in(ns[k], dev[k], (int)mtu);

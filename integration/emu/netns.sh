@@ -23,7 +23,8 @@
 #   emu_down                stop linkemu (by PID), print its final counters
 #                           to stderr (kept in $EMU_STATS with the TUN queue
 #                           drops tun_a_tx_dropped/tun_b_tx_dropped appended,
-#                           copied to $EMU_DIR/stats.N for the N-th emu_up),
+#                           copied to $EMU_DIR/stats.N for the N-th emu_up
+#                           of this shell),
 #                           delete the namespaces. Safe to call twice.
 #
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
@@ -32,9 +33,14 @@
 # counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_ARGS
 # (extra linkemu options, e.g. "--limit 100000").
 #
-# Cleanup: the first emu_up installs an EXIT trap that stops linkemu and
-# deletes every namespace this shell made, then calls lib.sh's cleanup if
-# it is defined; INT and TERM exit through it. Only one link at a time per
+# Cleanup: the first emu_up in a shell installs an EXIT trap that stops
+# linkemu and deletes every namespace this shell made, then calls lib.sh's
+# cleanup if it is defined; INT, TERM and HUP exit through it. In a subshell
+# (e.g. inside $(...), where traps are reset) emu_up installs a trap of its
+# own that cleans only the emulator. A run killed with SIGKILL cannot clean
+# up: each namespace is registered in /run/linkemu/NS.owner with the PID of
+# the shell that made it, and emu_up deletes registered namespaces whose
+# owner is dead and which hold no process. Only one link at a time per
 # shell; nothing outside the namespaces made here is touched.
 
 EMU_ALL_NS=""
@@ -43,7 +49,8 @@ EMU_PID=""
 EMU_N=0
 EMU_DIR=""
 EMU_OWN_DIR=0
-EMU_TRAPPED=0
+EMU_TRAP_PID=""
+EMU_REG=/run/linkemu
 
 emu__fail() {
     if command -v fail >/dev/null 2>&1; then fail "$*"; fi
@@ -64,24 +71,62 @@ emu__kill_pid() {
     wait "$_p" 2>/dev/null || true
 }
 
+emu__ns_del() {
+    ip netns del "$1" 2>/dev/null || true
+    rm -f "$EMU_REG/$1.owner"
+}
+
 emu_cleanup_all() {
     for _p in $EMU_BG_PIDS $EMU_PID; do emu__kill_pid "$_p"; done
     EMU_BG_PIDS="" EMU_PID=""
-    for _ns in $EMU_ALL_NS; do ip netns del "$_ns" 2>/dev/null || true; done
+    for _ns in $EMU_ALL_NS; do emu__ns_del "$_ns"; done
     EMU_ALL_NS=""
-    if [ "$EMU_OWN_DIR" = 1 ] && [ -n "$EMU_DIR" ]; then rm -rf "$EMU_DIR"; fi
+    # A subshell leaves the directory to the shell that made it.
+    if [ "$EMU_OWN_DIR" = 1 ] && [ -n "$EMU_DIR" ] && [ "${EMU_REAL_PID:-$$}" = "$$" ]; then
+        rm -rf "$EMU_DIR"
+    fi
+}
+
+# Sets EMU_REAL_PID to the PID of the shell running this code: unlike $$,
+# it differs in a subshell. (Not via $(...), which is itself a subshell.)
+emu__real_pid() {
+    sh -c 'echo $PPID' >"$EMU_DIR/.pid.$$"
+    read -r EMU_REAL_PID <"$EMU_DIR/.pid.$$"
+    rm -f "$EMU_DIR/.pid.$$"
 }
 
 emu__trap() {
-    [ "$EMU_TRAPPED" = 1 ] && return 0
-    EMU_TRAPPED=1
-    if command -v cleanup >/dev/null 2>&1; then
+    [ "$EMU_TRAP_PID" = "$EMU_REAL_PID" ] && return 0
+    if [ "$EMU_REAL_PID" != "$$" ]; then
+        # A subshell: lib.sh's cleanup belongs to the parent, leave it alone.
+        trap 'emu_cleanup_all' EXIT
+    elif command -v cleanup >/dev/null 2>&1; then
         trap 'emu_cleanup_all; cleanup' EXIT
     else
         trap 'emu_cleanup_all' EXIT
     fi
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    EMU_TRAP_PID=$EMU_REAL_PID
+}
+
+# Delete namespaces registered by emu_up whose owner shell is gone (killed
+# before its trap could run) and which hold no process any more.
+emu__gc() {
+    [ -d "$EMU_REG" ] || return 0
+    for _f in "$EMU_REG"/*.owner; do
+        [ -f "$_f" ] || continue
+        read -r _owner <"$_f" || continue
+        _ns=$(basename "$_f" .owner)
+        kill -0 "$_owner" 2>/dev/null && continue
+        if [ -e "/var/run/netns/$_ns" ]; then
+            [ -z "$(ip netns pids "$_ns" 2>/dev/null)" ] || continue
+            echo "emu: removing namespace $_ns left by dead PID $_owner" >&2
+            ip netns del "$_ns" 2>/dev/null || continue
+        fi
+        rm -f "$_f"
+    done
 }
 
 emu_a() { ip netns exec "$EMU_NS_A" "$@"; }
@@ -144,19 +189,24 @@ emu_up() {
             EMU_OWN_DIR=1
         fi
     fi
+    emu__real_pid
     emu__trap
+    emu__gc
+    mkdir -p "$EMU_REG"
 
     EMU_N=$((EMU_N + 1))
     EMU_NS_A=${_prefix}a EMU_NS_B=${_prefix}b
     EMU_DEV_A=emua EMU_DEV_B=emub
     EMU_IP_A=10.99.0.1 EMU_IP_B=10.99.0.2
     EMU_IP6_A=fd99::1 EMU_IP6_B=fd99::2
-    EMU_LOG=$EMU_DIR/linkemu.$EMU_N.log
-    EMU_STATS=$EMU_DIR/linkemu.$EMU_N.stats
+    # Named by shell and count: a subshell shares $EMU_DIR and would reuse N.
+    EMU_LOG=$EMU_DIR/linkemu.$EMU_REAL_PID.$EMU_N.log
+    EMU_STATS=$EMU_DIR/linkemu.$EMU_REAL_PID.$EMU_N.stats
     for _ns in "$EMU_NS_A" "$EMU_NS_B"; do
         if ip netns list | grep -q "^$_ns\( \|$\)"; then
             emu__fail "namespace $_ns already exists"
         fi
+        echo "$EMU_REAL_PID" >"$EMU_REG/$_ns.owner"
         ip netns add "$_ns" || emu__fail "ip netns add $_ns"
         EMU_ALL_NS="$EMU_ALL_NS $_ns"
         ip -n "$_ns" link set lo up
@@ -166,10 +216,14 @@ emu_up() {
         fi
     done
 
+    # Truncated here, appended to by linkemu: the readiness poll below can
+    # never see an older run's line.
+    : >"$EMU_LOG"
+    rm -f "$EMU_STATS"
     # shellcheck disable=SC2086
     "$LINKEMU" --ns-a "$EMU_NS_A" --ns-b "$EMU_NS_B" --dev-a "$EMU_DEV_A" --dev-b "$EMU_DEV_B" \
         --a2b "$2" --b2a "$3" --seed "$_seed" --mtu "${EMU_MTU:-1500}" \
-        --stats "$EMU_STATS" ${EMU_ARGS:-} 2>"$EMU_LOG" &
+        --stats "$EMU_STATS" ${EMU_ARGS:-} 2>>"$EMU_LOG" &
     EMU_PID=$!
     _i=0
     until grep -q '^linkemu: ready' "$EMU_LOG" 2>/dev/null; do
@@ -215,6 +269,6 @@ emu_down() {
         echo "  TUN queue drops before linkemu: a2b $_da, b2a $_db" >&2
         cp "$EMU_STATS" "$EMU_DIR/stats.$EMU_N" 2>/dev/null || true
     fi
-    for _ns in $EMU_ALL_NS; do ip netns del "$_ns" 2>/dev/null || true; done
+    for _ns in $EMU_ALL_NS; do emu__ns_del "$_ns"; done
     EMU_ALL_NS=""
 }
