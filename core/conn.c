@@ -1342,6 +1342,11 @@ const rudp_addr *rudp_conn_peer(const rudp_conn *c)
     return &c->pkey.addr;
 }
 
+const rudp_addr *rudp_conn_local(const rudp_conn *c)
+{
+    return c->has_local ? &c->local : NULL;
+}
+
 uint32_t rudp_conn_sock(const rudp_conn *c)
 {
     return c->sock;

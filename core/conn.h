@@ -54,6 +54,8 @@ struct rudp_conn {
     uint32_t sock;
     uint64_t cid;        /* ours: the peer sends to it */
     rudp_peer_key pkey;  /* peer address and the peer's connection ID */
+    rudp_addr local;     /* where the client's SYN was addressed (server side) */
+    int has_local;
     rudp_config cfg;
     uint32_t mss;        /* datagram bytes we send */
 

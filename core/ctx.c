@@ -399,8 +399,8 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
         rudp__send(ctx, sock, peer, buf, (size_t)n);
 }
 
-static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                      const rudp_hdr *h, size_t len)
+static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                      const rudp_addr *peer, const rudp_hdr *h, size_t len)
 {
     if (len < RUDP_MIN_SYN_SIZE) {
         /* An unpadded SYN could make us an amplifier. */
@@ -435,14 +435,18 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         return;
     c->listener = l;
     c->is_server = 1;
+    if (local) {
+        c->local = *local;
+        c->has_local = 1;
+    }
     if (rudp__conn_accept_syn(c, now, h) < 0) {
         rudp__conn_kill(c);
         return;
     }
 }
 
-void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                    const uint8_t *buf, size_t len)
+void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                    const rudp_addr *peer, const uint8_t *buf, size_t len)
 {
     ctx->now = now;
     ctx->stats.dgrams_in++;
@@ -456,7 +460,7 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
     rudp_conn *c;
     switch ((enum rudp_pkt_type)h.type) {
     case RUDP_PKT_SYN:
-        input_syn(ctx, now, sock, peer, &h, len);
+        input_syn(ctx, now, sock, local, peer, &h, len);
         return;
     case RUDP_PKT_RETRY:
     case RUDP_PKT_SYNACK:

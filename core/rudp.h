@@ -143,12 +143,14 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
 void rudp_ctx_free(rudp_ctx *ctx);
 
 /*
- * Feeds one received datagram. A datagram that fails to decode, or is not
- * for any connection or listener, is dropped and counted; it is never
- * trusted. Output caused by it is sent on the next rudp_ctx_process(), so a
- * caller can batch several datagrams.
+ * Feeds one received datagram. `local` is the address it was sent to, when
+ * the caller knows it (a wildcard-bound socket with IP_PKTINFO), else NULL.
+ * A datagram that fails to decode, or is not for any connection or
+ * listener, is dropped and counted; it is never trusted. Output caused by
+ * it is sent on the next rudp_ctx_process(), so a caller can batch several
+ * datagrams.
  */
-void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock,
+void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                     const rudp_addr *peer, const uint8_t *buf, size_t len);
 
 /*
@@ -302,6 +304,10 @@ void rudp_conn_set_user(rudp_conn *c, void *user);
 void *rudp_conn_user(const rudp_conn *c);
 
 const rudp_addr *rudp_conn_peer(const rudp_conn *c);
+
+/* For a server-side connection: the address the client sent its handshake
+ * to, if the caller passed it to rudp_ctx_input; NULL otherwise. */
+const rudp_addr *rudp_conn_local(const rudp_conn *c);
 uint32_t rudp_conn_sock(const rudp_conn *c);
 
 /* What TCP_INFO and SIOCOUTQ report, taken from the connection. */

@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/errqueue.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <netinet/tcp.h>
 
 #include "shim.h"
@@ -47,6 +50,9 @@ typedef struct esock {
     rudp_addr peer;       /* connected client socket: its one peer */
     rudp_listener *listener;
     uint64_t listener_id;
+    uint64_t listener_ino;  /* inode of the app's unix listener */
+    rudp_time alive_check;  /* closed here but held elsewhere: next check */
+    int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     int reserve_fd;       /* TCP socket holding the port of a listener */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
@@ -106,6 +112,7 @@ static struct engine {
     struct mmsghdr *msgs;
     struct iovec *iovs;
     struct sockaddr_storage *addrs;
+    uint8_t (*ctrls)[128];
     uint8_t *rxbuf;
     uint64_t accept_retries;
 } E = {
@@ -522,6 +529,8 @@ static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
 
 /* ---- server side: hand an accepted connection to the app's listener ---- */
 
+static void stop_listening(esock *s);
+
 static void try_accept(bridge *b, rudp_time now)
 {
     if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
@@ -540,30 +549,27 @@ static void try_accept(bridge *b, rudp_time now)
                  (unsigned long long)b->id);
         if (b->conn)
             rudp_conn_abort(b->conn, now);
-        if (b->sock->listener) {
-            rudp_listener_close(b->sock->listener);
-            b->sock->listener = NULL;
-            sock_unref(b->sock);
-        }
+        if (b->sock->listener)
+            stop_listening(b->sock);
         b->app_gone = 1;
         bridge_app_closed(b, now);
         return;
     }
     b->unix_up = 1;
-    shim_slot *s = slot_of(b);
-    if (s)
-        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
     publish(b);
     pump_out(b, now);
     pump_in(b, now);
     update_interest(b);
 }
 
+static void check_alive(rudp_time now);
+
 static void retry_pending(rudp_time now)
 {
     bridge *list = E.pending;
     E.pending = NULL;
     E.retry_at = RUDP_TIME_NEVER;
+    check_alive(now);
     while (list) {
         bridge *b = list;
         list = b->pending_next;
@@ -593,6 +599,9 @@ static void on_accept(rudp_conn *c, rudp_time now)
     b->established = 1;
     b->id = shim_engine_new_id();
     b->slot = shim_slot_alloc(b->id);
+    shim_slot *sl = slot_of(b);
+    if (sl) /* established before the app can accept() it */
+        atomic_store(&sl->state, SHIM_SLOT_ESTABLISHED);
     rudp_conn_set_user(c, b);
     /* Our end's name carries both TCP-level addresses for the app. */
     shim_name n;
@@ -600,6 +609,28 @@ static void on_accept(rudp_conn *c, rudp_time now)
     n.kind = SHIM_NAME_ENGINE;
     n.family = s->lname.family;
     n.local = s->lname.local;
+    const rudp_addr *dst = rudp_conn_local(c);
+    if (dst) {
+        /* a wildcard listener: the accepted socket is named by the address
+         * the client reached, as TCP names it */
+        rudp_addr l = *dst;
+        uint16_t port = s->lname.family == AF_INET
+                            ? ntohs(((struct sockaddr_in *)&s->lname.local)->sin_port)
+                            : ntohs(((struct sockaddr_in6 *)&s->lname.local)->sin6_port);
+        l.port = port;
+        if (n.family == AF_INET6 && l.family == AF_INET) {
+            uint8_t v4[4];
+            memcpy(v4, l.ip, 4);
+            memset(l.ip, 0, 16);
+            l.ip[10] = l.ip[11] = 0xff;
+            memcpy(l.ip + 12, v4, 4);
+            l.family = AF_INET6;
+            l.scope_id = 0;
+        } else if (n.family == AF_INET6) {
+            l.scope_id = IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)l.ip) ? l.scope_id : 0;
+        }
+        shim_from_rudp_addr(&l, &n.local);
+    }
     rudp_addr peer = *rudp_conn_peer(c);
     if (n.family == AF_INET && peer.family == AF_INET6) {
         /* v4-mapped source on a dual-stack UDP socket, app is AF_INET */
@@ -630,6 +661,13 @@ static void on_accept(rudp_conn *c, rudp_time now)
 
 static void on_established(bridge *b, rudp_time now)
 {
+    /* Publish first: the moment the filler is gone the app sees EPOLLOUT
+     * and may ask connect()/SO_ERROR/getpeername at once. */
+    b->established = 1;
+    shim_slot *s = slot_of(b);
+    if (s)
+        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
+    publish(b);
     /* Drop the filler that held the app's end unwritable: now it can write. */
     while (b->filler) {
         uint8_t buf[4096];
@@ -642,11 +680,6 @@ static void on_established(bridge *b, rudp_time now)
         }
         b->filler -= (size_t)r;
     }
-    b->established = 1;
-    shim_slot *s = slot_of(b);
-    if (s)
-        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
-    publish(b);
     pump_in(b, now);
     pump_out(b, now);
     update_interest(b);
@@ -742,6 +775,13 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
     if (r->lname.family == AF_INET6)
         real_setsockopt(s->fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
     real_setsockopt(s->fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+    s->listener_ino = r->lino;
+    s->pktinfo = r->wildcard;
+    if (r->wildcard) {
+        if (r->lname.family == AF_INET6)
+            real_setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
+        real_setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    }
     s->reserve_fd = r->reserve_fd;
     s->lname = r->lname;
     s->lun = r->lun;
@@ -754,16 +794,90 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
     }
 }
 
-static void do_listen_closed(uint64_t id)
+#define ALIVE_PERIOD RUDP_SEC(1)
+
+/* Whether a unix socket with this inode still exists in any process:
+ * 1 yes, 0 no, -1 cannot tell (sock_diag unavailable). */
+static int unix_alive(uint64_t ino)
+{
+    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nlh.nlmsg_len = sizeof req;
+    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nlh.nlmsg_flags = NLM_F_REQUEST;
+    req.r.sdiag_family = AF_UNIX;
+    req.r.udiag_states = ~0u;
+    req.r.udiag_ino = (uint32_t)ino;
+    req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u; /* no cookie: by inode */
+    int alive = -1;
+    if (send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req) {
+        union {
+            struct nlmsghdr h;
+            uint8_t buf[1024];
+        } resp;
+        ssize_t n = recv(fd, &resp, sizeof resp, 0);
+        if (n >= (ssize_t)sizeof(struct nlmsghdr)) {
+            if (resp.h.nlmsg_type == SOCK_DIAG_BY_FAMILY)
+                alive = 1;
+            else if (resp.h.nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr e;
+                memcpy(&e, NLMSG_DATA(&resp.h), sizeof e);
+                alive = e.error == -ENOENT ? 0 : -1;
+            }
+        }
+    }
+    real_close(fd);
+    return alive;
+}
+
+static void stop_listening(esock *s)
+{
+    rudp_listener_close(s->listener);
+    s->listener = NULL;
+    s->alive_check = 0;
+    sock_unref(s);
+}
+
+/* The app closed a listener here. A forked child may still hold it (a
+ * prefork server): keep accepting until no process does. */
+static void do_listen_closed(uint64_t id, rudp_time now)
 {
     for (uint32_t i = 0; i < E.nsocks; i++) {
         esock *s = E.socks[i];
         if (s && s->listener && s->listener_id == id) {
-            rudp_listener_close(s->listener);
-            s->listener = NULL;
-            sock_unref(s);
+            if (unix_alive(s->listener_ino) == 1) {
+                s->alive_check = now + ALIVE_PERIOD;
+                if (E.retry_at > s->alive_check)
+                    E.retry_at = s->alive_check;
+            } else {
+                stop_listening(s);
+            }
             return;
         }
+    }
+}
+
+static void check_alive(rudp_time now)
+{
+    for (uint32_t i = 0; i < E.nsocks; i++) {
+        esock *s = E.socks[i];
+        if (!s || !s->listener || !s->alive_check)
+            continue;
+        if (now >= s->alive_check) {
+            if (unix_alive(s->listener_ino) == 0) {
+                stop_listening(s);
+                continue;
+            }
+            s->alive_check = now + ALIVE_PERIOD;
+        }
+        if (E.retry_at > s->alive_check)
+            E.retry_at = s->alive_check;
     }
 }
 
@@ -787,7 +901,7 @@ static void run_commands(rudp_time now)
             do_listen(&c->u.l, now);
             break;
         case CMD_LISTEN_CLOSED:
-            do_listen_closed(c->u.id);
+            do_listen_closed(c->u.id, now);
             break;
         case CMD_EXIT:
             E.exiting = 1;
@@ -855,6 +969,30 @@ void shim_engine_listener_closed(uint64_t id)
 
 /* ---- the loop ---- */
 
+/* The destination of a datagram received on a wildcard-bound socket. */
+static int pktinfo_local(struct msghdr *m, rudp_addr *out)
+{
+    memset(out, 0, sizeof *out);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            out->family = AF_INET;
+            memcpy(out->ip, &pi.ipi_addr, 4);
+            return 1;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            out->family = AF_INET6;
+            memcpy(out->ip, &pi.ipi6_addr, 16);
+            out->scope_id = pi.ipi6_ifindex;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ICMP errors for datagrams a listener's socket sent (IP_RECVERR): the
  * peer's port is closed, so its process is gone. A client's connected
  * socket gets the same news as an ECONNREFUSED from recv instead. */
@@ -898,6 +1036,10 @@ static void read_udp(esock *s, rudp_time now)
             E.msgs[i].msg_hdr.msg_iovlen = 1;
             E.msgs[i].msg_hdr.msg_name = &E.addrs[i];
             E.msgs[i].msg_hdr.msg_namelen = sizeof E.addrs[i];
+            if (s->pktinfo) {
+                E.msgs[i].msg_hdr.msg_control = E.ctrls[i];
+                E.msgs[i].msg_hdr.msg_controllen = sizeof E.ctrls[i];
+            }
         }
         int m = recvmmsg(s->fd, E.msgs, RX_BATCH, MSG_DONTWAIT, NULL);
         if (m < 0) {
@@ -916,9 +1058,11 @@ static void read_udp(esock *s, rudp_time now)
             SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes type %u", s->idx,
                      E.msgs[i].msg_len,
                      E.msgs[i].msg_len > 3 ? ((uint8_t *)E.iovs[i].iov_base)[3] : 0u);
-            rudp_addr a;
+            rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&E.addrs[i], &a);
-            rudp_ctx_input(E.ctx, now, s->idx, &a, E.iovs[i].iov_base, E.msgs[i].msg_len);
+            int has_local = s->pktinfo && pktinfo_local(&E.msgs[i].msg_hdr, &local);
+            rudp_ctx_input(E.ctx, now, s->idx, has_local ? &local : NULL, &a, E.iovs[i].iov_base,
+                           E.msgs[i].msg_len);
         }
         if (m < RX_BATCH)
             return;
@@ -1001,7 +1145,7 @@ static void *engine_main(void *arg)
             else if (type == W_BRIDGE)
                 bridge_event(evs[i].data.ptr, evs[i].events, now);
         }
-        if (E.pending && now >= E.retry_at)
+        if (now >= E.retry_at)
             retry_pending(now);
         deadline = pump(now);
         if (E.exiting && exit_progress(now)) {
@@ -1031,10 +1175,11 @@ static int start_locked(void)
     E.msgs = calloc(RX_BATCH, sizeof *E.msgs);
     E.iovs = calloc(RX_BATCH, sizeof *E.iovs);
     E.addrs = calloc(RX_BATCH, sizeof *E.addrs);
+    E.ctrls = calloc(RX_BATCH, sizeof *E.ctrls);
     E.rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
     E.epfd = epoll_create1(EPOLL_CLOEXEC);
     E.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!E.msgs || !E.iovs || !E.addrs || !E.rxbuf || E.epfd < 0 || E.evfd < 0)
+    if (!E.msgs || !E.iovs || !E.addrs || !E.ctrls || !E.rxbuf || E.epfd < 0 || E.evfd < 0)
         return -ENOMEM;
     E.epfd = shim_fd_move_high(E.epfd);
     E.evfd = shim_fd_move_high(E.evfd);
@@ -1184,5 +1329,6 @@ void shim_engine_atfork_child(void)
     E.msgs = NULL;
     E.iovs = NULL;
     E.addrs = NULL;
+    E.ctrls = NULL;
     E.rxbuf = NULL;
 }

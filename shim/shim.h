@@ -208,6 +208,8 @@ typedef struct shim_listen_req {
     socklen_t lun_len;
     int backlog;
     uint64_t id;
+    uint64_t lino;           /* inode of the unix listener */
+    int wildcard;            /* bound to the any-address */
     rudp_config cfg;
 } shim_listen_req;
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/sockios.h>
 #include <unistd.h>
 
@@ -468,6 +469,9 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.lun_len = sizeof req.lun;
     if (real_getsockname(lfd, (struct sockaddr *)&req.lun, &req.lun_len) < 0)
         goto fail_errno;
+    struct stat st;
+    req.lino = fstat(lfd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+    req.wildcard = is_any(local);
     req.udp_fd = shim_fd_move_high(udp);
     req.reserve_fd = reserve;
     req.backlog = backlog;
@@ -600,6 +604,14 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
     if (ss.ss_family == AF_UNIX) {
         shim_name n;
         int saved = errno;
+        /* Our engine end's name carries both addresses; an accepted socket's
+         * own name is only its listener's (maybe a wildcard), so the peer's
+         * name comes first even for getsockname. */
+        if (!peer && shim_name_get(fd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE) {
+            errno = saved;
+            copy_out(&n.local, n.family, addr, len);
+            return 0;
+        }
         if (shim_name_get(fd, peer, &n) == 1) {
             errno = saved;
             if (!peer) {

@@ -434,7 +434,7 @@ static void step(sim *s)
                 memcpy(c->data, d->data, d->len);
             }
         } else if (!e->down) {
-            rudp_ctx_input(e->ctx, s->now, 1, &d->src, d->data, d->len);
+            rudp_ctx_input(e->ctx, s->now, 1, &e->addr, &d->src, d->data, d->len);
         }
         free(d);
     }

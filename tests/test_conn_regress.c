@@ -71,7 +71,7 @@ static void w_take(int ep, size_t i, int deliver)
     memmove(&w.q[ep][i], &w.q[ep][i + 1], (w.qn[ep] - i - 1) * sizeof w.q[ep][0]);
     w.qn[ep]--;
     if (deliver)
-        rudp_ctx_input(w.ctx[ep], w.now, 1, &w.addr[1 - ep], d.buf, d.len);
+        rudp_ctx_input(w.ctx[ep], w.now, 1, NULL, &w.addr[1 - ep], d.buf, d.len);
     w_process(ep);
 }
 
