@@ -3,8 +3,9 @@
  *
  *   prog_threads [-f] [-t THREADS] [-n CONNS] [-s BYTES]
  *
- *   -f   the echo server runs in a forked child process (default: a thread
- *        of this process, so one engine serves both ends under the shim)
+ *   -f   the echo server runs in a forked child process, which makes its own
+ *        listener after the fork (default: a thread of this process, so one
+ *        engine serves both ends under the shim)
  *   -t   client threads (16)          -n   connections in all (200)
  *   -s   bytes each connection sends and gets back (8192)
  *
@@ -400,20 +401,14 @@ int main(int argc, char **argv)
     raise_nofile();
 
     struct server srv = { .expect = cl.conns };
-    srv.lfd = make_listener(&cl.addr);
-    srv.stop_fd = eventfd(0, EFD_CLOEXEC);
-    SYS(srv.stop_fd);
-    srv.ep = epoll_create1(EPOLL_CLOEXEC);
-    SYS(srv.ep);
-    printf("server %s on 127.0.0.1:%u; %d threads, %d connections, %zu bytes each\n",
-           fork_server ? "in a child process" : "in a thread", ntohs(cl.addr.sin_port),
-           cl.threads, cl.conns, cl.bytes);
-
-    /* The stop signal: an eventfd in-process, a pipe's EOF across fork. */
-    int stop_pipe[2] = { -1, -1 };
+    /* The stop signal: an eventfd in-process, a pipe's EOF across fork.
+     * A forked server makes its own listener (its own engine under the
+     * shim) and tells us the port through a pipe. */
+    int stop_pipe[2] = { -1, -1 }, port_pipe[2] = { -1, -1 };
     pthread_t srv_tid;
     if (fork_server) {
         SYS(pipe2(stop_pipe, O_CLOEXEC));
+        SYS(pipe2(port_pipe, O_CLOEXEC));
         fflush(stdout);
         pid_t pid = fork();
         SYS(pid);
@@ -421,20 +416,35 @@ int main(int argc, char **argv)
             prog_name = "prog_threads(server)";
             watchdog(WATCHDOG_S); /* alarms do not survive fork */
             close(stop_pipe[1]);
-            close(srv.stop_fd);
+            close(port_pipe[0]);
+            srv.lfd = make_listener(&cl.addr);
             srv.stop_fd = stop_pipe[0];
+            srv.ep = epoll_create1(EPOLL_CLOEXEC);
+            SYS(srv.ep);
+            CHECK(write(port_pipe[1], &cl.addr, sizeof cl.addr) == (ssize_t)sizeof cl.addr,
+                  "port pipe: %s", strerror(errno));
+            close(port_pipe[1]);
             server_main(&srv);
             server_check(&srv);
             exit(0);
         }
         child_pid = pid;
         close(stop_pipe[0]);
-        close(srv.lfd);
-        close(srv.ep);
-        close(srv.stop_fd);
+        close(port_pipe[1]);
+        CHECK(read(port_pipe[0], &cl.addr, sizeof cl.addr) == (ssize_t)sizeof cl.addr,
+              "the server process did not say its port");
+        close(port_pipe[0]);
     } else {
+        srv.lfd = make_listener(&cl.addr);
+        srv.stop_fd = eventfd(0, EFD_CLOEXEC);
+        SYS(srv.stop_fd);
+        srv.ep = epoll_create1(EPOLL_CLOEXEC);
+        SYS(srv.ep);
         CHECK(pthread_create(&srv_tid, NULL, server_main, &srv) == 0, "pthread_create");
     }
+    printf("server %s on 127.0.0.1:%u; %d threads, %d connections, %zu bytes each\n",
+           fork_server ? "in a child process" : "in a thread", ntohs(cl.addr.sin_port),
+           cl.threads, cl.conns, cl.bytes);
 
     pthread_barrier_init(&cl.start, NULL, (unsigned)cl.threads);
     pthread_barrier_init(&cl.opened, NULL, (unsigned)cl.threads);
