@@ -20,8 +20,9 @@ oneline() {
     wait_exit "$SRV" 20 || rc=$?
     [ "$rc" = 0 ] || { show "$T/$oc-l.log"; fail "$oc: listening nc exited $rc"; }
     got=$(od -An -c "$T/$oc.got" | tr -s ' ')
-    [ "$(cat "$T/$oc.got")" = hi ] && [ "$(stat -c %s "$T/$oc.got")" = 2 ] ||
+    if [ "$(stat -c %s "$T/$oc.got")" != 2 ] || [ "$(cat "$T/$oc.got")" != hi ]; then
         fail "$oc: the listener got '$got', want 'h i'"
+    fi
     echo "ok: $oc: nc $* delivered exactly \"hi\"; both ends exited 0"
 }
 
