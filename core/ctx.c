@@ -507,6 +507,12 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
     ctx->stats.malformed++; /* the decoder admits no other type */
 }
 
+int rudp_is_syn(const uint8_t *buf, size_t len)
+{
+    return len >= RUDP_WIRE_SHORT_HDR && buf[0] == RUDP_WIRE_MAGIC0 && buf[1] == RUDP_WIRE_MAGIC1 &&
+           (buf[3] & 0x0f) == RUDP_PKT_SYN;
+}
+
 void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                          int err)
 {

@@ -153,6 +153,10 @@ void rudp_ctx_free(rudp_ctx *ctx);
 void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                     const rudp_addr *peer, const uint8_t *buf, size_t len);
 
+/* Whether a datagram is a connection request (a SYN), without decoding
+ * the rest: lets a caller check its listener is still wanted first. */
+int rudp_is_syn(const uint8_t *buf, size_t len);
+
 /*
  * Reports that the network refused datagrams from `sock` to `peer` (ICMP
  * port or host unreachable). Connections to that peer fail with `err`

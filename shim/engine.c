@@ -969,6 +969,9 @@ void shim_engine_listener_closed(uint64_t id)
 
 /* ---- the loop ---- */
 
+static int unix_alive(uint64_t ino);
+static void stop_listening(esock *s);
+
 /* The destination of a datagram received on a wildcard-bound socket. */
 static int pktinfo_local(struct msghdr *m, rudp_addr *out)
 {
@@ -1058,6 +1061,12 @@ static void read_udp(esock *s, rudp_time now)
             SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes type %u", s->idx,
                      E.msgs[i].msg_len,
                      E.msgs[i].msg_len > 3 ? ((uint8_t *)E.iovs[i].iov_base)[3] : 0u);
+            if (s->alive_check && rudp_is_syn(E.iovs[i].iov_base, E.msgs[i].msg_len) &&
+                unix_alive(s->listener_ino) == 0) {
+                /* the last process holding the listener is gone: refuse
+                 * this client now, as TCP would, not after a handshake */
+                stop_listening(s);
+            }
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&E.addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&E.msgs[i].msg_hdr, &local);
