@@ -393,6 +393,11 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
         rudp__conn_fail(c, now, refused ? -ECONNREFUSED : -ECONNRESET);
         return;
     case RUDP_SYN_RCVD:
+        /* Never accepted: nobody holds it to hear of this; go quietly, as
+         * when the handshake times out. */
+        c->released = 1;
+        set_state(c, RUDP_CLOSED, "reset before accept");
+        return;
     case RUDP_ESTABLISHED:
     case RUDP_FIN_WAIT_1:
     case RUDP_FIN_WAIT_2:

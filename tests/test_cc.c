@@ -34,7 +34,7 @@ static void loss(rudp_time now, rudp_time sent, uint64_t bytes)
     cc.ops->on_loss(&cc, now, sent, bytes, 0);
 }
 
-Test(cc, initial_window_is_ten_mss_capped_at_max_of_14720_and_two_mss)
+Test(cc, initial_window_is_ten_mss_capped_at_max_of_14720_and_two_mss, .timeout = 5)
 {
     struct {
         uint32_t mss;

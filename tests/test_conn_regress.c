@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rudp.h"
+#include "wire.h"
 
 #define CLI 0
 #define SRV 1
@@ -183,4 +184,63 @@ Test(conn_regress, ack_that_closes_last_ack_leaves_no_timer_armed, .init = w_set
     rudp_conn_release(w.conn[SRV], w.now);
     w_process(SRV);
     cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), 0));
+}
+
+/*
+ * A RESET naming a connection still in SYN_RCVD (here: a duplicated SYN
+ * re-created it after the first server connection was aborted, and the
+ * client's stateless reset for the old one's traffic matches the new one's
+ * peer key) used to close it through rudp__conn_fail(): the application
+ * was handed ERROR|CLOSED events for a connection it was never given by
+ * RUDP_EV_ACCEPT, and since nobody would release it and enter_closed() had
+ * disarmed the give-up timer that frees half-open connections, it stayed in
+ * the context for good. Found by fuzz_conn. It must go quietly, as the
+ * give-up timer does it.
+ */
+Test(conn_regress, reset_of_a_half_open_connection_frees_it_without_events, .timeout = 10)
+{
+    memset(&w, 0, sizeof w);
+    w.now = RUDP_SEC(1000);
+    static const rudp_ctx_ops ops = {.send = w_send};
+    for (int ep = 0; ep < 2; ep++) {
+        uint8_t seed[32];
+        memset(seed, 0x22 * (ep + 1), sizeof seed);
+        w.addr[ep].family = 2;
+        w.addr[ep].port = (uint16_t)(2000 + ep);
+        w.addr[ep].ip[0] = 10;
+        w.addr[ep].ip[3] = (uint8_t)(ep + 1);
+        cr_assert(eq(int, rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, NULL, &w.ctx[ep]), 0));
+    }
+    rudp_listener *l;
+    cr_assert(eq(int, rudp_listen(w.ctx[SRV], 1, NULL, 4, &l), 0));
+    cr_assert(eq(int, rudp_connect(w.ctx[CLI], w.now, 1, &w.addr[SRV], NULL, &w.conn[CLI]), 0));
+    w_process(CLI);
+    w_take(SRV, 0, 1); /* SYN -> RETRY */
+    w_take(CLI, 0, 1); /* RETRY -> SYN with the cookie */
+    w_take(SRV, 0, 1); /* SYN -> SYN_RCVD, SYNACK */
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), 1));
+    cr_assert(eq(sz, w.qn[CLI], 1));
+    w_drop_all(CLI); /* the SYNACK never arrives */
+
+    /* A RESET from the client's address naming the client's ID. */
+    rudp_conn_info info;
+    rudp_conn_get_info(w.conn[CLI], &info);
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    h.dcid = info.local_cid;
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], buf, sizeof buf);
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->resets_received, 1));
+
+    rudp_conn *c;
+    unsigned ev;
+    cr_assert(eq(int, rudp_ctx_next_event(w.ctx[SRV], &c, &ev), 0),
+              "events for a connection never accepted");
+    rudp_ctx_process(w.ctx[SRV], w.now);
+    cr_assert(eq(int, rudp_ctx_next_event(w.ctx[SRV], &c, &ev), 0),
+              "events for a connection never accepted");
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), 0), "the half-open connection is left");
+    w_teardown();
 }

@@ -160,7 +160,7 @@ static int ackn(rudp_time now, const rudp_ack_range *r, uint32_t n)
 /* ---- acknowledgement ---- */
 
 Test(recovery, ranges_ack_each_packet_once_and_take_it_out_of_flight, .init = setup,
-     .fini = teardown)
+     .fini = teardown, .timeout = 5)
 {
     for (int i = 0; i < 10; i++)
         send_pkt(T0, PKT, ELICIT);
@@ -195,7 +195,7 @@ Test(recovery, ranges_ack_each_packet_once_and_take_it_out_of_flight, .init = se
 }
 
 Test(recovery, ack_of_a_packet_never_sent_is_eproto_and_changes_nothing, .init = setup,
-     .fini = teardown)
+     .fini = teardown, .timeout = 5)
 {
     cr_assert(eq(int, ack1(T0, 0, 0), -EPROTO), "nothing sent yet");
     for (int i = 0; i < 3; i++)
@@ -226,7 +226,8 @@ Test(recovery, rtt_sample_when_the_largest_is_newly_acked_and_eliciting, .init =
     cr_assert(eq(u64, F.r.first_sample_time, T0 + RUDP_MS(50)));
 }
 
-Test(recovery, no_rtt_sample_when_the_largest_was_acked_before, .init = setup, .fini = teardown)
+Test(recovery, no_rtt_sample_when_the_largest_was_acked_before,
+     .init = setup, .fini = teardown, .timeout = 5)
 {
     for (int i = 0; i < 3; i++)
         send_pkt(T0, PKT, ELICIT);
@@ -255,7 +256,7 @@ Test(recovery, no_rtt_sample_from_an_ack_only_packet, .init = setup, .fini = tea
 /* ---- loss detection ---- */
 
 Test(recovery, packet_three_below_the_largest_acked_is_lost_two_below_is_not, .init = setup,
-     .fini = teardown)
+     .fini = teardown, .timeout = 5)
 {
     for (int i = 0; i < 6; i++)
         send_pkt(T0, PKT, ELICIT);
@@ -358,7 +359,7 @@ Test(recovery, pto_leaves_out_max_ack_delay_after_an_ack_now_packet, .init = set
 }
 
 Test(recovery, late_ack_of_lost_packets_takes_nothing_out_of_flight_twice, .init = setup,
-     .fini = teardown)
+     .fini = teardown, .timeout = 5)
 {
     for (int i = 0; i < 5; i++)
         send_pkt(T0, PKT, ELICIT);
@@ -380,7 +381,7 @@ Test(recovery, late_ack_of_lost_packets_takes_nothing_out_of_flight_twice, .init
     cr_assert(eq(u32, F.r.count, 0));
 }
 
-Test(recovery, spurious_ack_counts_no_delivered_bytes, .fini = teardown)
+Test(recovery, spurious_ack_counts_no_delivered_bytes, .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
     for (int i = 0; i < 5; i++)
@@ -398,7 +399,8 @@ Test(recovery, spurious_ack_counts_no_delivered_bytes, .fini = teardown)
     cr_assert(eq(u64, fake.ack[1].bytes_in_flight, 0));
 }
 
-Test(recovery, ack_only_packets_are_never_lost_and_are_popped, .init = setup, .fini = teardown)
+Test(recovery, ack_only_packets_are_never_lost_and_are_popped,
+     .init = setup, .fini = teardown, .timeout = 5)
 {
     send_pkt(T0, 50, 0);
     cr_assert(eq(u32, F.r.count, 0), "nothing before it: popped at once");
@@ -488,7 +490,8 @@ static void lose_ten_after_sample(int ack_fifth)
     ackn(T0 + RUDP_MS(1700), r, ack_fifth ? 2 : 1);
 }
 
-Test(recovery, lost_run_spanning_three_ptos_is_persistent_congestion, .fini = teardown)
+Test(recovery, lost_run_spanning_three_ptos_is_persistent_congestion,
+     .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
     lose_ten_after_sample(0);
@@ -499,7 +502,7 @@ Test(recovery, lost_run_spanning_three_ptos_is_persistent_congestion, .fini = te
     cr_assert(eq(u64, fake.loss_newest_sent, T0 + RUDP_MS(1550)));
 }
 
-Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown)
+Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown, .timeout = 5)
 {
     setup_with(&rudp_cc_newreno);
     lose_ten_after_sample(0);
@@ -510,7 +513,7 @@ Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown)
     cr_assert(eq(u64, F.cc.cwnd, rudp_cc_min_window(MSS) + PKT));
 }
 
-Test(recovery, an_acknowledged_packet_breaks_the_lost_run, .fini = teardown)
+Test(recovery, an_acknowledged_packet_breaks_the_lost_run, .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
     lose_ten_after_sample(1);
@@ -521,7 +524,7 @@ Test(recovery, an_acknowledged_packet_breaks_the_lost_run, .fini = teardown)
 }
 
 Test(recovery, losses_before_the_first_rtt_sample_are_not_persistent_congestion,
-     .fini = teardown)
+     .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
     for (int i = 0; i < 10; i++)
@@ -571,7 +574,8 @@ Test(recovery, delivery_rate_sample_matches_a_steady_stream, .fini = teardown, .
     }
 }
 
-Test(recovery, delivery_rate_interval_is_the_longer_of_send_and_ack_phases, .fini = teardown)
+Test(recovery, delivery_rate_interval_is_the_longer_of_send_and_ack_phases,
+     .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
     /* Ack phase longer: a burst sent long after the last delivery. */
