@@ -5,6 +5,8 @@
 
 static const rudp_cc_ops *const all[] = {
     &rudp_cc_newreno,
+    &rudp_cc_cubic,
+    &rudp_cc_bbr,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_newreno;
@@ -15,6 +17,23 @@ const rudp_cc_ops *rudp_cc_find(const char *name)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
     return NULL;
+}
+
+double rudp_cc_cbrt(double x)
+{
+    if (x <= 0)
+        return 0;
+    double g = 1;
+    while (g * g * g < x)
+        g *= 2;
+    /* From above, Newton's steps decrease monotonically to the root. */
+    for (int i = 0; i < 100; i++) {
+        double n = (2 * g + x / (g * g)) / 3;
+        if (n >= g)
+            break;
+        g = n;
+    }
+    return g;
 }
 
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)

@@ -26,7 +26,12 @@ typedef struct rudp_cc_ack {
     const rudp_rtt *rtt;
     /* Delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation). */
     uint64_t delivered;      /* bytes delivered over the connection's life */
-    uint64_t rs_delivered;   /* bytes delivered within the sample interval */
+    /* Bytes delivered within the sample interval. Always set when
+     * acked_bytes is: delivered - rs_delivered is the value `delivered` had
+     * when the newest acknowledged packet was sent, which is what counting
+     * round trips needs (a round ends once that reaches the `delivered`
+     * seen when the round began). */
+    uint64_t rs_delivered;
     rudp_time rs_interval;   /* 0: no valid sample */
     int rs_app_limited;      /* the sample was taken while app-limited */
     uint64_t lost_bytes;     /* declared lost while processing this ACK */
@@ -63,9 +68,40 @@ static inline uint64_t rudp_cc_initial_window(uint32_t mss)
 }
 static inline uint64_t rudp_cc_min_window(uint32_t mss) { return 2ull * mss; }
 
+/* Cube root of x (0 for x <= 0), for CUBIC's K; the library links no libm. */
+double rudp_cc_cbrt(double x);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
-extern const rudp_cc_ops rudp_cc_newreno;
+extern const rudp_cc_ops rudp_cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
+extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
+extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
+
+/* Read-only views of the controllers' private state, for tests and logs. */
+enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
+typedef struct rudp_cc_bbr_info {
+    int mode;                /* RUDP_BBR_* */
+    uint32_t pacing_gain;    /* thousandths */
+    uint32_t cwnd_gain;      /* thousandths */
+    uint32_t cycle_idx;      /* PROBE_BW phase: 0 is the 1.25 probe, 1 the 0.75 drain */
+    uint64_t btlbw;          /* bytes/s, windowed max */
+    rudp_time min_rtt;       /* RUDP_TIME_NEVER until a sample */
+    uint64_t round_count;
+    int full_bw_reached;
+    uint64_t inflight_hi;    /* UINT64_MAX: no congestion cap */
+    uint32_t loss_ppm;       /* random loss the pacing rate compensates for */
+} rudp_cc_bbr_info;
+void rudp_cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out);
+
+enum { RUDP_HYSTART_SS, RUDP_HYSTART_CSS, RUDP_HYSTART_DONE };
+typedef struct rudp_cc_cubic_info {
+    double w_max;            /* bytes; 0: none */
+    double k;                /* seconds */
+    double w_est;            /* bytes, Reno-friendly estimate */
+    rudp_time t_epoch;       /* 0: no congestion-avoidance epoch under way */
+    int hystart;             /* RUDP_HYSTART_* */
+} rudp_cc_cubic_info;
+void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out);
 
 #endif

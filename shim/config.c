@@ -248,7 +248,6 @@ int shim_config_load(void)
 {
     const char *v;
     rudp_config_default(&shim_cfg.rudp);
-    shim_cfg.exit_linger = RUDP_SEC(10);
     shim_cfg.log_fd = 2;
     shim_cfg.log_level = RUDP_LOG_WARN;
 
@@ -283,8 +282,7 @@ int shim_config_load(void)
         duration_var("RUDP_USER_TIMEOUT", &shim_cfg.rudp.user_timeout, 0) ||
         duration_var("RUDP_KEEPALIVE", &shim_cfg.rudp.keepalive, 1) ||
         duration_var("RUDP_IDLE_TIMEOUT", &shim_cfg.rudp.idle_timeout, 1) ||
-        duration_var("RUDP_LINGER", &shim_cfg.rudp.linger, 1) ||
-        duration_var("RUDP_EXIT_LINGER", &shim_cfg.exit_linger, 1))
+        duration_var("RUDP_LINGER", &shim_cfg.rudp.linger, 1))
         return -1;
     if ((v = env("RUDP_BUFFER"))) {
         uint64_t b;
@@ -302,7 +300,7 @@ int shim_config_load(void)
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)
-            return bad("RUDP_CC", v, "the name of a congestion controller: newreno");
+            return bad("RUDP_CC", v, "the name of a congestion controller: newreno, cubic, bbr");
         shim_cfg.rudp.cc = cc;
     }
     const char *why;

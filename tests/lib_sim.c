@@ -308,8 +308,11 @@ static void app_write(sim *s, sim_app *a)
         size_t n = sizeof buf;
         if (a->to_send - a->sent < n)
             n = (size_t)(a->to_send - a->sent);
-        for (size_t i = 0; i < n; i++)
-            buf[i] = sim_pattern(a->send_seed, a->sent + i);
+        if (a->bulk)
+            memset(buf, 0, n);
+        else
+            for (size_t i = 0; i < n; i++)
+                buf[i] = sim_pattern(a->send_seed, a->sent + i);
         ssize_t w = rudp_conn_write(a->conn, s->now, buf, n);
         if (w <= 0)
             break;
@@ -333,7 +336,7 @@ static void app_read(sim *s, sim_app *a)
     for (;;) {
         ssize_t r = rudp_conn_read(a->conn, s->now, buf, sizeof buf);
         if (r > 0) {
-            for (ssize_t i = 0; i < r; i++)
+            for (ssize_t i = 0; !a->bulk && i < r; i++)
                 if (buf[i] != sim_pattern(a->recv_seed, a->received + (uint64_t)i))
                     a->corrupt = 1;
             a->received += (uint64_t)r;
@@ -487,4 +490,28 @@ void sim_run_until(sim *s, rudp_time until)
             s->now = t;
         step(s);
     }
+}
+
+/* ---- throughput runs ---- */
+
+void sim_bulk_listen(sim *s, int ep)
+{
+    sim_app srv = {.expect = UINT64_MAX, .bulk = 1, .no_shutdown = 1};
+    sim_listen(s, ep, &srv, 16);
+}
+
+int sim_bulk_connect(sim *s, int from, int to, const rudp_config *cfg)
+{
+    sim_app cli = {.to_send = UINT64_MAX, .expect = 0, .bulk = 1, .no_shutdown = 1};
+    return sim_connect(s, from, to, &cli, cfg);
+}
+
+uint64_t sim_bulk_acked(const sim *s, int app)
+{
+    const sim_app *a = &s->apps[app];
+    if (!a->conn)
+        return 0;
+    rudp_conn_info info;
+    rudp_conn_get_info(a->conn, &info);
+    return info.bytes_acked;
 }

@@ -65,6 +65,8 @@ typedef struct sim_app {
     int no_release;         /* keep the handle after close */
     int paused;             /* do not read (a slow application) */
     int no_shutdown;        /* write but never shut down */
+    int bulk;               /* throughput runs: write zeros, count what is read
+                               without checking it (the pattern costs per byte) */
 } sim_app;
 
 /* A datagram captured by a raw endpoint. */
@@ -150,6 +152,18 @@ void sim_poke_apps(sim *s);
 
 /* Records each state transition of endpoint `ep` in ep->log[] as "A -> B". */
 void sim_log_transitions(sim *s, int ep);
+
+/*
+ * Throughput runs. sim_bulk_listen makes `ep` accept connections that only
+ * read (bulk: counted, not checked); sim_bulk_connect starts a flow from
+ * `from` to `to` with `cfg` (NULL: the endpoint's defaults; cfg->cc picks
+ * the controller) that writes without end, and returns its app index or -1.
+ * sim_bulk_acked is the stream bytes the peer has acknowledged on that flow
+ * so far: goodput is its growth over virtual time.
+ */
+void sim_bulk_listen(sim *s, int ep);
+int sim_bulk_connect(sim *s, int from, int to, const rudp_config *cfg);
+uint64_t sim_bulk_acked(const sim *s, int app);
 
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);
