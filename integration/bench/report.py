@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""Helpers for integration/bench/run.sh (no third-party modules).
+
+  report.py iperf JSON            print "goodput_mbps seconds bytes retransmits":
+                                  receiver-side goodput from iperf3 -J output
+  report.py rudpstats FILE        print "stream_bytes_sent retx_bytes retx_pkts pto"
+                                  from the RUDP_STATS=1 line in FILE (0s if none)
+  report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
+  report.py table DIR             read DIR/results.tsv and DIR/meta.tsv, print the
+                                  table (also to DIR/table.txt), write the gnuplot
+                                  data files and DIR/bench.gp
+
+results.tsv: one measurement a line, tab-separated:
+  scenario transport run metric value      (value "NA" when the run failed)
+meta.tsv: key<TAB>value (machine, scenario descriptions, link rate, ...).
+"""
+import json
+import math
+import os
+import re
+import sys
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if n == 0:
+        return None
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def cmd_iperf(path):
+    try:
+        with open(path) as f:
+            d = json.load(f)
+        end = d["end"]
+        r = end["sum_received"]
+        s = end.get("sum_sent", {})
+        if d.get("error") or r.get("bytes", 0) == 0:
+            raise ValueError(d.get("error", "no bytes"))
+        print("%.3f %.3f %d %d" % (r["bits_per_second"] / 1e6, r["seconds"], r["bytes"],
+                                   s.get("retransmits", 0)))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print("NA NA NA NA")
+        print("report.py: %s: %s" % (path, e), file=sys.stderr)
+
+
+STATS_RE = re.compile(r"stream bytes sent (\d+), retransmitted packets (\d+) \((\d+) bytes\), "
+                      r"probe timeouts (\d+)")
+
+
+def cmd_rudpstats(path):
+    sent = retx = pkts = pto = 0
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = STATS_RE.search(line)
+                if m:
+                    sent += int(m.group(1))
+                    pkts += int(m.group(2))
+                    retx += int(m.group(3))
+                    pto += int(m.group(4))
+    except OSError:
+        pass
+    print(sent, retx, pkts, pto)
+
+
+def cmd_rr(path):
+    kv = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("count="):
+                    kv = dict(w.split("=", 1) for w in line.split())
+    except OSError:
+        pass
+    print(" ".join(kv.get(k, "NA") for k in ("p50_ms", "p99_ms", "max_ms", "mean_ms")))
+
+
+# ---------------------------------------------------------------- table
+
+def load(d):
+    res = {}   # (scenario, transport, metric) -> [values]
+    order = []  # transports in first-seen order
+    with open(os.path.join(d, "results.tsv")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            sc, tr, run, metric, val = line.rstrip("\n").split("\t")
+            lst = res.setdefault((sc, tr, metric), [])
+            if val != "NA":
+                lst.append(float(val))
+            if tr not in order:
+                order.append(tr)
+    meta = {}
+    if os.path.exists(os.path.join(d, "meta.tsv")):
+        with open(os.path.join(d, "meta.tsv")) as f:
+            for line in f:
+                if "\t" in line:
+                    k, v = line.rstrip("\n").split("\t", 1)
+                    meta[k] = v
+    return res, order, meta
+
+
+def sort_transports(trs):
+    def key(t):
+        if t.startswith("tcp-"):
+            return (0, ["cubic", "bbr"].index(t[4:]) if t[4:] in ("cubic", "bbr") else 9, t)
+        order = ["newreno", "cubic", "bbr"]
+        return (1, order.index(t[5:]) if t[5:] in order else 9, t)
+    return sorted(trs, key=key)
+
+
+def fmt(v, spec="%.1f"):
+    return "-" if v is None else spec % v
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+class Table:
+    def __init__(self):
+        self.lines = []
+
+    def out(self, s=""):
+        self.lines.append(s)
+
+    def grid(self, head, rows):
+        w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+        line = lambda r: "  ".join((str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]))
+                                   for i, c in enumerate(r))
+        self.out("  " + line(head))
+        for r in rows:
+            self.out("  " + line(r))
+
+
+def cmd_table(d):
+    res, order, meta = load(d)
+    trs = sort_transports(order)
+    rudp = [t for t in trs if t.startswith("rudp-")]
+    link = float(meta.get("link_mbit", "100"))
+    nruns = meta.get("runs", "?")
+
+    def med(sc, tr, metric):
+        return median(res.get((sc, tr, metric), []))
+
+    def n_ok(sc, tr, metric):
+        return len(res.get((sc, tr, metric), []))
+
+    T = Table()
+    T.out("librudp_shim benchmark: median of %s runs per figure; rudp rows have both ends "
+          "under the shim, tcp rows are kernel TCP without it, over the same emulated link "
+          "in the same run." % nruns)
+    for k in ("machine", "kernel", "commit", "date", "load"):
+        if k in meta:
+            T.out("%-8s %s" % (k + ":", meta[k]))
+    T.out()
+    dat = {}
+
+    scenarios = sorted({k[0] for k in res})
+    for sc in ("B1", "B2", "B3", "B4"):
+        if sc not in scenarios:
+            continue
+        T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+        head = ["transport", "Mbit/s", "%link", "retx%", "loss%", "x tcp-bbr", "x tcp-cubic", "runs"]
+        rows = []
+        bbr = med(sc, "tcp-bbr", "goodput")
+        cub = med(sc, "tcp-cubic", "goodput")
+        for tr in trs:
+            g = med(sc, tr, "goodput")
+            if (sc, tr, "goodput") not in res:
+                continue
+            is_rudp = tr.startswith("rudp-")
+            rows.append([tr, fmt(g), fmt(None if g is None else 100 * g / link, "%.1f%%"),
+                         fmt(med(sc, tr, "retx_pct"), "%.2f"),
+                         fmt(med(sc, tr, "loss_pct"), "%.2f"),
+                         fmt(ratio(g, bbr), "%.2f") if is_rudp else "",
+                         fmt(ratio(g, cub), "%.2f") if is_rudp else "",
+                         "%d/%s" % (n_ok(sc, tr, "goodput"), nruns)])
+            dat.setdefault("bulk", {})[(sc, tr)] = g
+        T.grid(head, rows)
+        T.out()
+
+    if "B5" in scenarios:
+        T.out("B5  %s" % meta.get("desc_B5", ""))
+        head = ["transport", "p50 ms", "p99 ms", "max ms", "mean ms", "p50-RTT", "p99 x tcp-cubic", "runs"]
+        rows = []
+        rtt = float(meta.get("rtt_B5", "40"))
+        c99 = med("B5", "tcp-cubic", "p99_ms")
+        for tr in trs:
+            if ("B5", tr, "p50_ms") not in res:
+                continue
+            p50, p99 = med("B5", tr, "p50_ms"), med("B5", tr, "p99_ms")
+            rows.append([tr, fmt(p50, "%.2f"), fmt(p99, "%.1f"), fmt(med("B5", tr, "max_ms"), "%.1f"),
+                         fmt(med("B5", tr, "mean_ms"), "%.2f"),
+                         fmt(None if p50 is None else p50 - rtt, "%+.2f"),
+                         fmt(ratio(p99, c99), "%.2f") if tr.startswith("rudp-") else "",
+                         "%d/%s" % (n_ok("B5", tr, "p50_ms"), nruns)])
+            dat.setdefault("rr", {})[tr] = (p50, p99, med("B5", tr, "max_ms"))
+        T.grid(head, rows)
+        T.out()
+
+    if "B6" in scenarios:
+        T.out("B6  %s" % meta.get("desc_B6", ""))
+        head = ["transport", "Mbit/s", "x tcp-cubic", "1B rtt p50 us", "p99 us", "mean us",
+                "rtt x tcp-cubic", "runs"]
+        rows = []
+        cub = med("B6", "tcp-cubic", "goodput")
+        crtt = med("B6", "tcp-cubic", "rtt1_p50_us")
+        for tr in trs:
+            if ("B6", tr, "goodput") not in res and ("B6", tr, "rtt1_p50_us") not in res:
+                continue
+            g = med("B6", tr, "goodput")
+            r50 = med("B6", tr, "rtt1_p50_us")
+            isr = tr.startswith("rudp-")
+            rows.append([tr, fmt(g, "%.0f"), fmt(ratio(g, cub), "%.2f") if isr else "",
+                         fmt(r50, "%.1f"), fmt(med("B6", tr, "rtt1_p99_us"), "%.1f"),
+                         fmt(med("B6", tr, "rtt1_mean_us"), "%.1f"),
+                         fmt(ratio(r50, crtt), "%.2f") if isr else "",
+                         "%d/%s" % (n_ok("B6", tr, "goodput"), nruns)])
+            dat.setdefault("lo", {})[tr] = g
+            dat.setdefault("lortt", {})[tr] = (r50, med("B6", tr, "rtt1_mean_us"))
+        T.grid(head, rows)
+        T.out()
+
+    if "B7" in scenarios:
+        T.out("B7  %s" % meta.get("desc_B7", ""))
+        head = ["pair", "rudp Mbit/s", "cubic Mbit/s", "rudp %link", "cubic %link",
+                "rudp share", "runs"]
+        rows = []
+        for tr in sort_transports({k[1] for k in res if k[0] == "B7"}):
+            r = med("B7", tr, "rudp_goodput")
+            c = med("B7", tr, "cubic_goodput")
+            sh = med("B7", tr, "rudp_share_pct")
+            rows.append([tr + " + tcp-cubic", fmt(r), fmt(c),
+                         fmt(None if r is None else 100 * r / link, "%.1f%%"),
+                         fmt(None if c is None else 100 * c / link, "%.1f%%"),
+                         fmt(sh, "%.1f%%"), "%d/%s" % (n_ok("B7", tr, "rudp_share_pct"), nruns)])
+            dat.setdefault("fair", {})[tr] = (r, c)
+        T.grid(head, rows)
+        T.out()
+
+    for k in sorted(meta):
+        if k.startswith("note"):
+            T.out(meta[k])
+    text = "\n".join(T.lines) + "\n"
+    sys.stdout.write(text)
+    with open(os.path.join(d, "table.txt"), "w") as f:
+        f.write(text)
+    write_plot(d, dat, trs, meta)
+
+
+def write_plot(d, dat, trs, meta):
+    """Data files plus a gnuplot script for one PNG with up to four panels."""
+    panels = []
+    nz = lambda v: "NaN" if v is None else "%.4f" % v
+    if "bulk" in dat:
+        scs = sorted({k[0] for k in dat["bulk"]})
+        cols = [t for t in trs if any((s, t) in dat["bulk"] for s in scs)]
+        with open(os.path.join(d, "bulk.dat"), "w") as f:
+            f.write("scenario " + " ".join(cols) + "\n")
+            for s in scs:
+                f.write(s + " " + " ".join(nz(dat["bulk"].get((s, t))) for t in cols) + "\n")
+        panels.append(("bulk.dat", len(cols), "B1-B4 bulk goodput (Mbit/s, link 100)",
+                       "Mbit/s", "set yrange [0:105]"))
+    if "rr" in dat:
+        with open(os.path.join(d, "rr.dat"), "w") as f:
+            f.write("transport p50 p99 max\n")
+            for t in trs:
+                if t in dat["rr"]:
+                    f.write(t + " " + " ".join(nz(v) for v in dat["rr"][t]) + "\n")
+        panels.append(("rr.dat", 3, "B5 request/response, 40 ms RTT, 1% loss (ms)", "ms",
+                       "set yrange [0:*]"))
+    if "lo" in dat:
+        with open(os.path.join(d, "lo.dat"), "w") as f:
+            f.write("transport Mbit/s\n")
+            for t in trs:
+                if t in dat["lo"]:
+                    f.write(t + " " + nz(dat["lo"][t]) + "\n")
+        panels.append(("lo.dat", 1, "B6 loopback bulk throughput (Mbit/s)", "Mbit/s",
+                       "set yrange [0:*]"))
+    if "lortt" in dat:
+        with open(os.path.join(d, "lortt.dat"), "w") as f:
+            f.write("transport p50 mean\n")
+            for t in trs:
+                if t in dat["lortt"]:
+                    f.write(t + " " + " ".join(nz(v) for v in dat["lortt"][t]) + "\n")
+        panels.append(("lortt.dat", 2, "B6 loopback 1-byte round trip (us)", "us",
+                       "set yrange [0:*]; set key top left"))
+    if "fair" in dat:
+        with open(os.path.join(d, "fair.dat"), "w") as f:
+            f.write("pair rudp tcp-cubic\n")
+            for t in sort_transports(dat["fair"]):
+                r, c = dat["fair"][t]
+                f.write("%s+cubic %s %s\n" % (t, nz(r), nz(c)))
+        panels.append(("fair.dat", 2, "B7 fairness on B1's link (Mbit/s each)", "Mbit/s",
+                       "set yrange [0:105]"))
+    if not panels:
+        return
+    ncol = 2 if len(panels) > 1 else 1
+    nrow = int(math.ceil(len(panels) / ncol))
+    gp = [
+        'set terminal pngcairo size %d,%d font "sans,10"' % (700 * ncol, 430 * nrow),
+        'set output "%s"' % os.path.join(d, "bench.png"),
+        "set termoption noenhanced",
+        'set multiplot layout %d,%d title "librudp_shim vs kernel TCP, %s"'
+        % (nrow, ncol, meta.get("title", "").replace('"', "'")),
+        "set style data histogram",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.85 border -1",
+        "set boxwidth 0.9",
+        "set key top right autotitle columnhead noenhanced",
+        "set grid ytics",
+        "set xtics noenhanced",
+        "set datafile missing 'NaN'",
+    ]
+    for path, n, title, ylab, extra in panels:
+        gp.append('set title "%s" noenhanced' % title)
+        gp.append('set ylabel "%s"' % ylab)
+        gp.append("set key top right")
+        gp.append(extra)
+        full = os.path.join(d, path)
+        plots = ", ".join(
+            ('"%s" using %d:xtic(1)' % (full, i + 2)) + (" title columnhead" if n > 0 else "")
+            for i in range(n))
+        gp.append("plot " + plots)
+    gp.append("unset multiplot")
+    with open(os.path.join(d, "bench.gp"), "w") as f:
+        f.write("\n".join(gp) + "\n")
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    cmd, arg = argv[1], argv[2]
+    {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rr": cmd_rr, "table": cmd_table}[cmd](arg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
