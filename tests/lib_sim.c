@@ -425,6 +425,7 @@ static int all_done(const sim *s)
 
 static void step(sim *s)
 {
+    s->steps++;
     while (s->heap_n && s->heap[0]->at <= s->now) {
         sim_dgram *d = heap_pop(s);
         sim_ep *e = &s->ep[d->to];
@@ -514,4 +515,34 @@ uint64_t sim_bulk_acked(const sim *s, int app)
     rudp_conn_info info;
     rudp_conn_get_info(a->conn, &info);
     return info.bytes_acked;
+}
+
+void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
+                     size_t queue, double loss, rudp_time duration, sim_bulk_result *out)
+{
+    sim *s = malloc(sizeof *s);
+    sim_init(s, seed);
+    int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[b][a] : &s->link[a][b];
+        l->delay = owd;
+        l->rate_bps = rate_bps;
+        l->queue_bytes = queue;
+        l->loss = loss;
+    }
+    sim_bulk_listen(s, b);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.cc = cc;
+    int f = sim_bulk_connect(s, a, b, &cfg);
+    sim_run_until(s, s->now + duration);
+    memset(out, 0, sizeof *out);
+    out->acked = f >= 0 ? sim_bulk_acked(s, f) : 0;
+    out->error = f >= 0 ? s->apps[f].error : -1;
+    out->mbps = (double)out->acked * 8 / ((double)duration / 1e9) / 1e6;
+    const rudp_stats *st = rudp_ctx_stats(s->ep[a].ctx);
+    uint64_t all = st->stream_bytes_sent + st->bytes_retransmitted;
+    out->retx_pct = all ? 100.0 * (double)st->bytes_retransmitted / (double)all : 0;
+    sim_free(s);
+    free(s);
 }

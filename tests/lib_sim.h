@@ -111,6 +111,7 @@ struct sim {
     size_t heap_n, heap_cap;
     sim_app apps[SIM_MAX_APPS];
     uint64_t void_dgrams;   /* sent to addresses nobody has */
+    uint64_t steps;         /* instants the network was run at (wake-ups) */
     /* captured datagrams (optional) */
     void (*tap)(sim *s, int from, int to, const uint8_t *buf, size_t len);
     void *tap_user;
@@ -164,6 +165,23 @@ void sim_log_transitions(sim *s, int ep);
 void sim_bulk_listen(sim *s, int ep);
 int sim_bulk_connect(sim *s, int from, int to, const rudp_config *cfg);
 uint64_t sim_bulk_acked(const sim *s, int app);
+
+/*
+ * One bulk flow from endpoint 0 to endpoint 1 of a fresh simulation seeded
+ * `seed`, over a link with `owd` propagation delay, `rate_bps`, a drop-tail
+ * `queue` and independent `loss`, the same in both directions (data and
+ * ACKs), as the benchmark's emulated links. Runs `duration` of virtual time
+ * from the connect and reports goodput (stream bytes acknowledged over that
+ * time) and retransmitted stream bytes as a share of all stream bytes sent.
+ */
+typedef struct sim_bulk_result {
+    double mbps;
+    double retx_pct;
+    uint64_t acked;
+    int error;              /* the connection's error, 0 if none */
+} sim_bulk_result;
+void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
+                     size_t queue, double loss, rudp_time duration, sim_bulk_result *out);
 
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);
