@@ -25,7 +25,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/errqueue.h>
@@ -88,7 +90,7 @@ typedef struct cmd {
     struct cmd *next;
 } cmd;
 
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_EXIT };
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
 
 static struct engine {
     pthread_mutex_t mu;   /* guards the fields up to `exit_done` */
@@ -97,8 +99,9 @@ static struct engine {
     int broken;
     pid_t pid;
     cmd *q_head, *q_tail;
-    int exiting;
-    int exit_done;
+    int pause_req;        /* an app thread wants the engine still */
+    int paused;           /* ... and it is */
+    int in_handoff;       /* forking a keeper: the fork handlers keep state */
 
     int epfd, evfd;
     int event_type;       /* W_EVENT, for epoll dispatch */
@@ -108,7 +111,6 @@ static struct engine {
     bridge *bridges;
     bridge *pending;
     rudp_time retry_at;
-    rudp_time exit_deadline;
     struct mmsghdr *msgs;
     struct iovec *iovs;
     struct sockaddr_storage *addrs;
@@ -163,6 +165,25 @@ static void own_fd(int fd, int on)
             owned[fd / 8] &= (uint8_t)~(1u << (fd % 8));
     }
     pthread_mutex_unlock(&fds_mu);
+}
+
+int shim_engine_owned_fds(int *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&fds_mu);
+    for (int fd = 0; fd < owned_cap && n < max; fd++)
+        if (owned[fd / 8] & (1u << (fd % 8)))
+            out[n++] = fd;
+    pthread_mutex_unlock(&fds_mu);
+    return n;
+}
+
+int shim_engine_owns(int fd)
+{
+    pthread_mutex_lock(&fds_mu);
+    int r = fd >= 0 && fd < owned_cap && (owned[fd / 8] & (1u << (fd % 8)));
+    pthread_mutex_unlock(&fds_mu);
+    return r;
 }
 
 static void close_owned(int fd)
@@ -648,7 +669,7 @@ static void on_accept(rudp_conn *c, rudp_time now)
     shim_from_rudp_addr(&peer, &n.peer);
     n.slot = b->slot;
     n.id = b->id;
-    n.pid = E.pid;
+    n.pid = shim_slot_owner();
     if (shim_name_bind(fd, &n) < 0) {
         rudp_conn_abort(c, now);
         bridge_free(b);
@@ -903,10 +924,6 @@ static void run_commands(rudp_time now)
         case CMD_LISTEN_CLOSED:
             do_listen_closed(c->u.id, now);
             break;
-        case CMD_EXIT:
-            E.exiting = 1;
-            E.exit_deadline = now + shim_cfg.exit_linger;
-            break;
         }
         free(c);
     }
@@ -1096,34 +1113,42 @@ static rudp_time pump(rudp_time now)
     return deadline;
 }
 
-/* At exit every bridge is treated as closed by the app: its remaining bytes
- * go into the connection and a FIN follows. Done when nothing is left
- * unacknowledged, or at the linger bound. */
-static int exit_progress(rudp_time now)
+static int keeper_mode;
+
+/* Anything a process's death would cut off: a bridge, a listener, or a
+ * connection whose data or FIN is not yet acknowledged. */
+static int engine_busy(void)
 {
-    for (bridge *b = E.bridges; b; b = b->next) {
-        if (b->conn && b->established && !b->app_eof) {
-            pump_in(b, now);
-            if (!b->app_eof && rudp_conn_write_space(b->conn) > 0) {
-                /* everything the app wrote is in: send the FIN */
-                b->app_eof = 1;
-                rudp_conn_shutdown(b->conn, now);
-            }
-        }
-    }
-    return rudp_ctx_unfinished(E.ctx) == 0 || now >= E.exit_deadline;
+    if (E.q_head)
+        return 1; /* commands not yet run: a new connection or listener */
+    if (E.bridges || !E.ctx)
+        return E.bridges != NULL;
+    for (uint32_t i = 0; i < E.nsocks; i++)
+        if (E.socks[i] && E.socks[i]->listener)
+            return 1;
+    return rudp_ctx_unfinished(E.ctx) > 0;
 }
 
 static void *engine_main(void *arg)
 {
     (void)arg;
     struct epoll_event evs[64];
-    rudp_time deadline = RUDP_TIME_NEVER;
+    rudp_time deadline = pump(shim_now());
     for (;;) {
+        /* A handoff to a keeper pauses us here, between iterations, where
+         * every structure is consistent and queued commands are still in
+         * E.q_head for whoever runs next. */
+        pthread_mutex_lock(&E.mu);
+        if (E.pause_req && !keeper_mode) {
+            E.paused = 1;
+            pthread_cond_broadcast(&E.cv);
+            while (E.pause_req)
+                pthread_cond_wait(&E.cv, &E.mu);
+            E.paused = 0;
+        }
+        pthread_mutex_unlock(&E.mu);
         rudp_time now = shim_now();
         rudp_time wake = deadline < E.retry_at ? deadline : E.retry_at;
-        if (E.exiting && wake > now + RUDP_MS(10))
-            wake = now + RUDP_MS(10);
         struct timespec ts, *tsp = NULL;
         if (wake != RUDP_TIME_NEVER) {
             rudp_time d = wake > now ? wake - now : 0;
@@ -1139,7 +1164,7 @@ static void *engine_main(void *arg)
                      strerror(errno));
             pthread_mutex_lock(&E.mu);
             E.broken = 1;
-            E.exit_done = 1;
+            E.paused = 1; /* nobody waits for a pause that cannot come */
             pthread_cond_broadcast(&E.cv);
             pthread_mutex_unlock(&E.mu);
             return NULL;
@@ -1157,12 +1182,8 @@ static void *engine_main(void *arg)
         if (now >= E.retry_at)
             retry_pending(now);
         deadline = pump(now);
-        if (E.exiting && exit_progress(now)) {
-            pthread_mutex_lock(&E.mu);
-            E.exit_done = 1;
-            pthread_cond_broadcast(&E.cv);
-            pthread_mutex_unlock(&E.mu);
-        }
+        if (keeper_mode && !engine_busy() && rudp_ctx_conn_count(E.ctx) == 0)
+            return NULL; /* a keeper's work is done */
     }
     return NULL;
 }
@@ -1244,33 +1265,152 @@ pid_t shim_engine_pid(void)
     return E.pid;
 }
 
-void shim_engine_exit(void)
+/* ---- handing the engine to a keeper process ----
+ *
+ * exec replaces the image and takes the engine thread with it; exit and
+ * _exit end it. Kernel TCP would go on delivering, and connections or
+ * listeners may still be held by other processes (an exec'd image, forked
+ * children, a daemon's child). So the engine, paused at a safe point, is
+ * forked: the copy (the keeper) inherits its exact state and fds, closes
+ * everything else, and serves until no bridge, listener or unfinished
+ * connection remains. A double fork makes the keeper nobody's child. For
+ * exec the keeper first waits for the verdict: EOF on a close-on-exec pipe
+ * means the exec happened; a byte means it failed and the keeper leaves. */
+
+static void pause_engine(void)
 {
     pthread_mutex_lock(&E.mu);
-    int run = E.started && !E.broken && E.pid == getpid();
+    E.pause_req = 1;
+    pthread_mutex_unlock(&E.mu);
+    uint64_t one = 1;
+    ssize_t w = write(E.evfd, &one, sizeof one);
+    (void)w;
+    pthread_mutex_lock(&E.mu);
+    while (!E.paused)
+        pthread_cond_wait(&E.cv, &E.mu);
+    pthread_mutex_unlock(&E.mu);
+}
+
+void shim_engine_resume(void)
+{
+    pthread_mutex_lock(&E.mu);
+    E.pause_req = 0;
+    if (!E.broken)
+        E.paused = 0;
+    pthread_cond_broadcast(&E.cv);
+    pthread_mutex_unlock(&E.mu);
+}
+
+static void keeper_main(int verdict) __attribute__((noreturn));
+
+static void keeper_main(int verdict)
+{
+    if (verdict >= 0) {
+        char c;
+        ssize_t r;
+        do
+            r = read(verdict, &c, 1);
+        while (r < 0 && errno == EINTR);
+        if (r == 1)
+            syscall(SYS_exit_group, 0); /* the exec failed: the engine goes on */
+    }
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Keep only the engine's fds (and a log file): holding the app's fds
+     * would keep its sockets, pipes and terminal open. */
+    int maxfd = (int)sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > (1 << 20))
+        maxfd = 1 << 20;
+    for (int fd = 0; fd < maxfd; fd++) {
+        if (fd < owned_cap && (owned[fd / 8] & (1u << (fd % 8))))
+            continue;
+        if (fd == shim_cfg.log_fd && fd > 2)
+            continue;
+        if (fd == verdict || fcntl(fd, F_GETFD) >= 0)
+            real_close(fd);
+    }
+    if (shim_cfg.log_fd <= 2)
+        shim_cfg.log_fd = -1;
+    keeper_mode = 1;
+    shim_slots_keeper();
+    pthread_cond_init(&E.cv, NULL); /* the parent's paused engine waited on it */
+    E.pid = getpid();
+    E.pause_req = E.paused = 0;
+    E.in_handoff = 0;
+    /* The app's copies of listeners may be gone: check them soon. */
+    rudp_time now = shim_now();
+    for (uint32_t i = 0; i < E.nsocks; i++)
+        if (E.socks[i] && E.socks[i]->listener)
+            E.socks[i]->alive_check = now;
+    E.retry_at = now;
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over the engine", (int)getpid());
+    engine_main(NULL);
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
+    if (shim_cfg.stats)
+        shim_engine_print_stats();
+    syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+}
+
+pid_t shim_engine_handoff(int for_exec, int *abort_fd)
+{
+    *abort_fd = -1;
+    pthread_mutex_lock(&E.mu);
+    int run = E.started && !E.broken && E.pid == getpid() && !keeper_mode;
     pthread_mutex_unlock(&E.mu);
     if (!run)
-        return;
-    cmd *c = calloc(1, sizeof *c);
-    if (!c)
-        return;
-    c->type = CMD_EXIT;
-    if (push(c) < 0)
-        return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    rudp_time linger = shim_cfg.exit_linger + RUDP_MS(100);
-    until.tv_sec += (time_t)(linger / 1000000000ull);
-    until.tv_nsec += (long)(linger % 1000000000ull);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
+        return 0;
+    pause_engine();
+    if (!engine_busy()) {
+        if (for_exec)
+            shim_engine_resume();
+        return 0;
     }
-    pthread_mutex_lock(&E.mu);
-    while (!E.exit_done)
-        if (pthread_cond_timedwait(&E.cv, &E.mu, &until) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&E.mu);
+    int pfd[2] = {-1, -1};
+    if (for_exec && pipe2(pfd, O_CLOEXEC) < 0) {
+        shim_engine_resume();
+        return -1;
+    }
+    E.in_handoff = 1;
+    pid_t mid = fork();
+    if (mid == 0) {
+        pid_t k = fork();
+        if (k == 0) {
+            if (pfd[1] >= 0)
+                real_close(pfd[1]);
+            keeper_main(pfd[0]);
+        }
+        syscall(SYS_exit_group, k < 0 ? 1 : 0);
+    }
+    E.in_handoff = 0;
+    if (pfd[0] >= 0)
+        real_close(pfd[0]);
+    if (mid < 0) {
+        if (pfd[1] >= 0)
+            real_close(pfd[1]);
+        shim_engine_resume();
+        return -1;
+    }
+    int st;
+    while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+        ;
+    *abort_fd = pfd[1];
+    return mid;
+}
+
+void shim_engine_exit(void)
+{
+    int fd;
+    /* The process ends; its engine thread with it. Whatever is left goes
+     * on in a keeper. */
+    shim_engine_handoff(0, &fd);
 }
 
 void shim_engine_print_stats(void)
@@ -1309,6 +1449,12 @@ void shim_engine_atfork_parent(void)
 
 void shim_engine_atfork_child(void)
 {
+    /* The prepare handler locked these in this very thread: unlock them
+     * (re-initialising a locked mutex is undefined, and TSan says so). */
+    pthread_mutex_unlock(&fds_mu);
+    pthread_mutex_unlock(&E.mu);
+    if (E.in_handoff)
+        return; /* becoming a keeper: the engine's state and fds are the point */
     /* The parent's engine keeps serving every connection made before the
      * fork; this child must not hold copies of its fds, or a bridge the
      * parent closes would stay open here. The child gets an engine of its
@@ -1318,15 +1464,13 @@ void shim_engine_atfork_child(void)
             real_close(fd);
     if (owned)
         memset(owned, 0, (size_t)owned_cap / 8);
-    pthread_mutex_init(&fds_mu, NULL);
-    pthread_mutex_init(&E.mu, NULL);
     pthread_cond_init(&E.cv, NULL);
     /* Memory of the parent's engine is left as is: it belongs to a thread
      * that does not exist here and is never touched again. */
     E.started = 0;
     E.broken = 0;
-    E.exiting = 0;
-    E.exit_done = 0;
+    E.pause_req = 0;
+    E.paused = 0;
     E.q_head = E.q_tail = NULL;
     E.epfd = E.evfd = -1;
     E.ctx = NULL;

@@ -94,5 +94,5 @@ void shim_fdtab_atfork_parent(void)
 
 void shim_fdtab_atfork_child(void)
 {
-    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }

@@ -68,7 +68,6 @@ typedef struct shim_config {
     int log_fd;             /* RUDP_LOG_FILE or stderr */
     int stats;              /* RUDP_STATS */
     rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
-    rudp_time exit_linger;  /* RUDP_EXIT_LINGER */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;
@@ -155,6 +154,10 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);
 
+/* The pid under which our slab is known (names carry it): ours, or in a
+ * keeper the pid of the engine it took over from. */
+pid_t shim_slot_owner(void);
+void shim_slots_keeper(void);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
 void shim_slots_atfork_child(void);
@@ -224,8 +227,23 @@ void shim_engine_listener_closed(uint64_t id);
 
 uint64_t shim_engine_new_id(void);
 
-/* At exit: deliver what was written, within the linger bound. */
+/* At exit: whatever the engine still carries goes on in a keeper process. */
 void shim_engine_exit(void);
+
+/*
+ * Before exec or _exit: pause the engine and fork a keeper that takes over
+ * its connections and listeners. Returns 0 if there was nothing to hand
+ * over, -1 on failure, else > 0; for exec, *abort_fd then receives the
+ * pipe on which to say the exec failed (write a byte, close it, then call
+ * shim_engine_resume()); on success exec closes it and the keeper starts.
+ */
+pid_t shim_engine_handoff(int for_exec, int *abort_fd);
+void shim_engine_resume(void);
+
+/* Whether fd belongs to the engine (programs closing every fd skip it). */
+int shim_engine_owns(int fd);
+/* The engine's fds in ascending order, at most max; returns how many. */
+int shim_engine_owned_fds(int *out, int max);
 
 /* In a forked child: forget the parent's engine and close its fds. */
 void shim_engine_atfork_prepare(void);

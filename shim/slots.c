@@ -25,6 +25,7 @@ typedef struct slab {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static slab slabs[MAX_SLABS];
 static int nslabs;
+static int keeper;             /* a keeper goes on with its parent's slab */
 static uint32_t fresh;         /* slots never used yet start here */
 static uint32_t *freelist;     /* process-private stack of free indexes */
 static uint32_t nfree;
@@ -40,7 +41,7 @@ static shim_slot *map_slab(void)
 static shim_slot *own(void)
 {
     pid_t me = getpid();
-    if (nslabs && slabs[nslabs - 1].owner == me)
+    if (nslabs && (slabs[nslabs - 1].owner == me || keeper))
         return slabs[nslabs - 1].slots;
     shim_slot *s = map_slab();
     if (!s)
@@ -106,15 +107,31 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner)
     return found;
 }
 
+pid_t shim_slot_owner(void)
+{
+    pthread_mutex_lock(&mu);
+    own();
+    pid_t p = nslabs ? slabs[nslabs - 1].owner : getpid();
+    pthread_mutex_unlock(&mu);
+    return p;
+}
+
 shim_slot *shim_slot_get(uint32_t index, uint64_t id)
 {
-    return shim_slot_get_pid(index, id, getpid());
+    return shim_slot_get_pid(index, id, shim_slot_owner());
+}
+
+void shim_slots_keeper(void)
+{
+    /* Called in a keeper forked from an engine: the slab stays the one the
+     * application's other processes know, under its creator's pid. */
+    keeper = 1;
 }
 
 void shim_slot_free(uint32_t index)
 {
     pthread_mutex_lock(&mu);
-    if (nslabs && slabs[nslabs - 1].owner == getpid() && index < fresh && freelist) {
+    if (nslabs && (slabs[nslabs - 1].owner == getpid() || keeper) && index < fresh && freelist) {
         atomic_store(&slabs[nslabs - 1].slots[index].id, 0);
         atomic_store(&slabs[nslabs - 1].slots[index].state, SHIM_SLOT_FREE);
         freelist[nfree++] = index;
@@ -136,5 +153,5 @@ void shim_slots_atfork_child(void)
 {
     /* The parent's slabs stay mapped (shared) for reading; own() maps a
      * fresh one for what this child creates. */
-    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
