@@ -172,6 +172,7 @@ bench:
 
 install: all
 	install -D -m 0755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/librudp_shim.so
+	install -D -m 0755 shim/rudp-run $(DESTDIR)$(PREFIX)/bin/rudp-run
 
 clean:
 	rm -rf build librudp_shim.so
