@@ -66,9 +66,12 @@ $(CORE_LIB): $(CORE_OBJ)
 
 ifneq ($(SHIM_SRC),)
 shim: $(SHIM_SO)
+# Linked to a temporary name and renamed: a program starting meanwhile
+# loads the old library or the new one, never a half-written file.
 $(SHIM_SO): $(SHIM_OBJ) $(CORE_LIB)
-	$(CC) -shared -o $@ $(SHIM_OBJ) $(CORE_LIB) -Wl,--exclude-libs,ALL \
+	$(CC) -shared -o $@.tmp $(SHIM_OBJ) $(CORE_LIB) -Wl,--exclude-libs,ALL \
 	    -Wl,-z,now -ldl $(LDLIBS_ALL)
+	mv -f $@.tmp $@
 ifeq ($(BUILD),build)
 	ln -sf $(BUILD)/librudp_shim.so librudp_shim.so
 endif

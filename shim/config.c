@@ -99,8 +99,8 @@ static int parse_rule(const char *item, shim_redirect_rule *r)
             port = close + 2;
         else if (close[1])
             return -1;
-    } else if (buf[0] == ':') {
-        addr = NULL;
+    } else if (buf[0] == ':' && buf[1] != ':') {
+        addr = NULL; /* ":PORT" (but "::1" is an IPv6 address) */
         port = buf + 1;
     } else {
         /* IPv4 with an optional :port, or a bare IPv6 address (two colons) */
