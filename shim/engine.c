@@ -424,6 +424,8 @@ static void bridge_failed(bridge *b, int err)
              strerror(-err));
     /* The slot stays for SO_ERROR after EOF; it is reused only when the
      * table runs out (names carry the id, so a reused slot is not misread). */
+    if (b->slot != UINT32_MAX)
+        shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
     bridge_free(b);
 }

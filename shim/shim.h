@@ -154,6 +154,10 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);
 
+/* A failed connection's slot: kept readable, reused only when no fresh or
+ * freed slot is left, oldest first. */
+void shim_slot_retire(uint32_t index);
+
 /* The pid under which our slab is known (names carry it): ours, or in a
  * keeper the pid of the engine it took over from. */
 pid_t shim_slot_owner(void);

@@ -29,6 +29,10 @@ static int keeper;             /* a keeper goes on with its parent's slab */
 static uint32_t fresh;         /* slots never used yet start here */
 static uint32_t *freelist;     /* process-private stack of free indexes */
 static uint32_t nfree;
+/* Slots of failed connections stay readable (SO_ERROR after EOF) and are
+ * reused oldest first, only when nothing else is left. */
+static uint32_t *retired;      /* ring */
+static uint32_t ret_head, ret_count;
 
 static shim_slot *map_slab(void)
 {
@@ -57,9 +61,15 @@ static shim_slot *own(void)
     nslabs++;
     fresh = 0;
     nfree = 0;
+    ret_head = ret_count = 0;
     if (!freelist)
         freelist = mmap(NULL, SHIM_MAX_SLOTS * sizeof *freelist, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!retired)
+        retired = mmap(NULL, SHIM_MAX_SLOTS * sizeof *retired, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (freelist == MAP_FAILED || retired == MAP_FAILED)
+        return NULL;
     return s;
 }
 
@@ -73,6 +83,11 @@ uint32_t shim_slot_alloc(uint64_t id)
             idx = freelist[--nfree];
         else if (fresh < SHIM_MAX_SLOTS)
             idx = fresh++;
+    }
+    if (idx == UINT32_MAX && ret_count) {
+        idx = retired[ret_head];
+        ret_head = (ret_head + 1) % SHIM_MAX_SLOTS;
+        ret_count--;
     }
     if (idx != UINT32_MAX) {
         shim_slot *x = &s[idx];
@@ -126,6 +141,16 @@ void shim_slots_keeper(void)
     /* Called in a keeper forked from an engine: the slab stays the one the
      * application's other processes know, under its creator's pid. */
     keeper = 1;
+}
+
+void shim_slot_retire(uint32_t index)
+{
+    pthread_mutex_lock(&mu);
+    if (retired && index < fresh && ret_count < SHIM_MAX_SLOTS) {
+        retired[(ret_head + ret_count) % SHIM_MAX_SLOTS] = index;
+        ret_count++;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 void shim_slot_free(uint32_t index)
