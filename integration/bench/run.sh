@@ -18,7 +18,7 @@
 #   BENCH_ONLY=B1,...,B7  scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_TIME=8          seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
-#   BENCH_FAIR_TIME=20    seconds per fairness run (B7)
+#   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
@@ -32,7 +32,7 @@ RUNS=${BENCH_RUNS:-3}
 ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7}
 TIME=${BENCH_TIME:-8}
 LO_TIME=${BENCH_LO_TIME:-3}
-FAIR_TIME=${BENCH_FAIR_TIME:-20}
+FAIR_TIME=${BENCH_FAIR_TIME:-15}
 RR_COUNT=${BENCH_RR_COUNT:-1000}
 PING_COUNT=${BENCH_PING_COUNT:-10000}
 OUT=${BENCH_OUT:-$BUILD/bench}
@@ -60,16 +60,19 @@ RUDP_TRS=""
 for cc in $BENCH_CC; do RUDP_TRS="$RUDP_TRS rudp-$cc"; done
 
 mkdir -p "$OUT"
-rm -rf "$OUT/logs"
+rm -rf "$OUT/logs" "$OUT/emu"
 mkdir -p "$OUT/logs"
 LOGS=$OUT/logs
+# The emulator's logs and counters go with ours, not into lib.sh's $T.
+mkdir -p "$OUT/emu"
+EMU_DIR=$OUT/emu
 RES=$OUT/results.tsv
 META=$OUT/meta.tsv
 printf '# scenario\ttransport\trun\tmetric\tvalue\n' >"$RES"
 : >"$META"
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RES"; }
-say() { echo "bench: $*" >&2; }
+say() { echo "bench: $(date +%T) $*" >&2; }
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 calc() { awk "BEGIN { v = $1; printf \"%.4f\", v }" 2>/dev/null || echo NA; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
