@@ -756,6 +756,13 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
             return put_int(val, len, 0);
         }
     }
+    if (level == IPPROTO_IP && opt == IP_OPTIONS) {
+        /* no IP options on the connection: an empty buffer (sshd drops
+         * connections whose options are non-empty: source routing) */
+        if (len)
+            *len = 0;
+        return 0;
+    }
     if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY)
         return put_int(val, len, rec.v6only);
     if (level == IPPROTO_IP && opt == IP_TTL)
