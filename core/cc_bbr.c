@@ -409,7 +409,10 @@ static void end_round(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
 {
     int queue = standing_queue(s, a);
     int congested = round_congested(cc, s, queue);
-    s->cruise_rounds = s->round_cruise ? (uint8_t)(s->cruise_rounds < 255 ? s->cruise_rounds + 1 : 255) : 0;
+    if (!s->round_cruise)
+        s->cruise_rounds = 0;
+    else if (s->cruise_rounds < UINT8_MAX)
+        s->cruise_rounds++;
     if (congested) {
         s->loss_ppm = 0;
     } else if (s->cruise_rounds >= 2) {

@@ -265,7 +265,8 @@ Test(cubic, persistent_congestion_collapses_the_window_and_restarts_with_k_zero,
     drv_ack(&d, MSS, RUDP_MS(100), d.delivered);
     cr_assert(eq(dbl, info(&d).k, 0.0));
     cr_assert(eq(dbl, info(&d).w_max, (double)start));
-    cr_assert(eq(int, info(&d).hystart, RUDP_HYSTART_DONE), "HyStart++ is for the first slow start");
+    cr_assert(eq(int, info(&d).hystart, RUDP_HYSTART_DONE),
+              "HyStart++ is for the first slow start");
 }
 
 /* ---- HyStart++ ---- */
