@@ -153,13 +153,17 @@ build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
 fuzz:
 	@integration/deps.sh build fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do \
+	@total=0; for f in $(FUZZ_BIN); do \
 	    mkdir -p build/fuzz/corpus-$$(basename $$f); \
 	    echo "== $$f for $(FUZZ_TIME)s"; \
-	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
-	        build/fuzz/corpus-$$(basename $$f) 2>&1 | \
-	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash' || exit 1; \
-	done
+	    if ! $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        build/fuzz/corpus-$$(basename $$f) >build/fuzz/$$(basename $$f).log 2>&1; then \
+	        grep -E 'ERROR|SUMMARY|crash-|leak-|timeout-' build/fuzz/$$(basename $$f).log; \
+	        echo "FUZZ FAILED: $$f (see build/fuzz/$$(basename $$f).log)"; exit 1; \
+	    fi; \
+	    n=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$(basename $$f).log); \
+	    echo "   $$n executions, no crash"; total=$$((total + n)); \
+	done; echo "fuzz: $$total executions in all, no crash"
 
 # --- demo / bench / install -------------------------------------------------
 

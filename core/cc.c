@@ -9,7 +9,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_bbr,
 };
 
-const rudp_cc_ops *const rudp_cc_default = &rudp_cc_newreno;
+const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
 
 const rudp_cc_ops *rudp_cc_find(const char *name)
 {

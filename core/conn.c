@@ -742,25 +742,36 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
             return;
     }
 
-    /* Record the packet number for our ACKs. */
+    /* Record the packet number for our ACKs. Only ack-eliciting packets
+     * call for an ACK (RFC 9000 §13.2.1): a gap left by a lost ACK-only
+     * packet must not trigger one, or a bulk sender's every packet would
+     * carry a fragmented ACK frame of the receiver's lost ACKs. */
     if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0)
         rudp_ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
+    int gap = c->rx_any && pn != c->rx_largest + 1; /* a hole, or filling one */
     if (!c->rx_any || pn > c->rx_largest) {
-        if (c->rx_any && pn != c->rx_largest + 1)
-            c->ack_now = 1; /* a gap: tell the sender at once */
         c->rx_largest = pn;
         c->rx_largest_time = now;
-    } else {
-        c->ack_now = 1; /* reordered: fills a gap */
     }
     c->rx_any = 1;
-    c->rx_unacked = 1;
     if (eliciting) {
+        c->rx_unacked = 1;
+        if (gap)
+            c->ack_now = 1; /* tell the sender at once */
         c->rx_eliciting++;
-        if ((h->flags & RUDP_PKTF_ACK_NOW) || c->rx_eliciting >= 2)
+        rudp_time delay = c->cfg.max_ack_delay;
+        if (h->flags & RUDP_PKTF_ACK_NOW) {
+            /* "Ack soon": within RUDP_ACK_SOON, so that an application's
+             * reply (a request/response exchange) carries the ACK instead
+             * of a datagram of its own; the sender's probe timeout for such
+             * packets allows exactly this delay. */
+            delay = RUDP_ACK_SOON < delay ? RUDP_ACK_SOON : delay;
+        }
+        if (c->rx_eliciting >= 2)
             c->ack_now = 1;
-        else if (!rudp_timer_armed(&c->timers[RUDP_T_ACK]))
-            arm(c, RUDP_T_ACK, now + c->cfg.max_ack_delay);
+        else if (!rudp_timer_armed(&c->timers[RUDP_T_ACK]) ||
+                 c->timers[RUDP_T_ACK].tick > ((now + delay) >> RUDP_TIMER_TICK_SHIFT) + 1)
+            arm(c, RUDP_T_ACK, now + delay);
     }
     c->last_rx = now;
     if (c->state != RUDP_TIME_WAIT)

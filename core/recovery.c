@@ -166,7 +166,7 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
         r->has_acked = 1;
     }
 
-    int newly = 0;
+    int newly = 0, any_eliciting = 0;
     uint64_t acked_bytes = 0;
     const rudp_sent *largest_new = NULL;
     rudp_sent largest_copy;
@@ -189,6 +189,8 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
             int was_lost = (s->flags & RUDP_SENT_LOST) != 0;
             s->flags |= RUDP_SENT_ACKED;
             newly++;
+            if (s->flags & RUDP_SENT_ACK_ELICITING)
+                any_eliciting = 1;
             if (!was_lost) {
                 leave_flight(r, s);
                 if (s->flags & RUDP_SENT_IN_FLIGHT) {
@@ -216,10 +218,11 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
     if (!newly)
         return 0;
 
-    /* RFC 9002 §5.1: sample only when the largest acknowledged is newly
-     * acknowledged and ack-eliciting. */
-    if (largest_new->pn == largest && (largest_new->flags & RUDP_SENT_ACK_ELICITING) &&
-        now >= largest_new->time_sent) {
+    /* RFC 9002 §5.1: sample when the largest acknowledged is newly
+     * acknowledged and at least one newly acknowledged packet is
+     * ack-eliciting (the largest itself may be ACK-only in two-way
+     * traffic; requiring more would starve the estimator). */
+    if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent) {
         rudp_rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
         if (!r->first_sample_time)
             r->first_sample_time = now;
@@ -267,7 +270,9 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
         return r->loss_time;
     if (r->eliciting_in_flight == 0)
         return RUDP_TIME_NEVER;
-    rudp_time pto = rudp_rtt_pto(rtt, r->last_eliciting_ack_now ? 0 : max_ack_delay);
+    rudp_time ad = r->last_eliciting_ack_now && RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON
+                                                                            : max_ack_delay;
+    rudp_time pto = rudp_rtt_pto(rtt, ad);
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
     return r->last_eliciting_sent + (pto << shift);
 }

@@ -21,6 +21,8 @@
 
 #define RUDP_PACKET_THRESHOLD 3        /* kPacketThreshold */
 #define RUDP_PERSISTENT_THRESHOLD 3    /* kPersistentCongestionThreshold */
+/* A packet flagged ACK_NOW is acknowledged within this (see conn.c). */
+#define RUDP_ACK_SOON RUDP_MS(1)
 
 enum {
     RUDP_SENT_ACK_ELICITING = 1u << 0,
@@ -107,7 +109,8 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
  * When the loss-detection timer must fire: the time threshold of a packet
  * awaiting it, else the probe timeout after the last ack-eliciting packet
  * (backed off by 2^pto_count), else RUDP_TIME_NEVER. The peer's
- * max_ack_delay is left out when that packet asked for an immediate ACK.
+ * max_ack_delay is replaced by RUDP_ACK_SOON when that packet asked for a
+ * prompt ACK.
  */
 rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
                                  rudp_time max_ack_delay);

@@ -300,7 +300,7 @@ int shim_config_load(void)
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)
-            return bad("RUDP_CC", v, "the name of a congestion controller: newreno, cubic, bbr");
+            return bad("RUDP_CC", v, "the name of a congestion controller: bbr (default), cubic, newreno");
         shim_cfg.rudp.cc = cc;
     }
     const char *why;

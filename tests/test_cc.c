@@ -179,8 +179,8 @@ Test(cc, controllers_are_found_by_name)
     cr_assert(eq(ptr, (void *)rudp_cc_find("newreno"), (void *)&rudp_cc_newreno));
     cr_assert(eq(ptr, (void *)rudp_cc_find("nope"), NULL));
     cr_assert(eq(ptr, (void *)rudp_cc_find(""), NULL));
-    cr_assert(eq(ptr, (void *)rudp_cc_default, (void *)&rudp_cc_newreno));
+    cr_assert(eq(ptr, (void *)rudp_cc_default, (void *)&rudp_cc_bbr));
     rudp_cc_setup(&cc, NULL, MSS, T0);
     cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
-    cr_assert(eq(str, (char *)cc.ops->name, "newreno"));
+    cr_assert(eq(str, (char *)cc.ops->name, "bbr"));
 }

@@ -668,6 +668,7 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
      * wake-ups stay under one per data packet. */
     cr_assert(lt(u64, steps, dgrams + burst.pkts), "%llu steps",
               (unsigned long long)steps);
+    sim_free(&s);
 }
 
 /* Two flows from one endpoint share its link: a common bottleneck. */

@@ -253,6 +253,19 @@ Test(recovery, no_rtt_sample_from_an_ack_only_packet, .init = setup, .fini = tea
     cr_assert(eq(u32, F.r.eliciting_in_flight, 1));
 }
 
+Test(recovery, rtt_sample_when_the_largest_is_ack_only_but_an_eliciting_one_is_newly_acked,
+     .init = setup, .fini = teardown)
+{
+    /* RFC 9002 5.1: the largest must be newly acknowledged and at least one
+     * newly acknowledged packet ack-eliciting; two-way traffic often has an
+     * ACK-only packet as the largest. The sample is the largest's. */
+    send_pkt(T0, PKT, ELICIT);
+    send_pkt(T0 + RUDP_MS(10), 60, 0); /* ACK-only */
+    cr_assert(eq(int, ack1(T0 + RUDP_MS(50), 0, 1), 2));
+    cr_assert(F.rtt.has_sample);
+    cr_assert(eq(u64, F.rtt.latest, RUDP_MS(40)));
+}
+
 /* ---- loss detection ---- */
 
 Test(recovery, packet_three_below_the_largest_acked_is_lost_two_below_is_not, .init = setup,
@@ -343,15 +356,19 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
                  t + RUDP_MS(1) + rudp_rtt_pto(&F.rtt, MAD)));
 }
 
-Test(recovery, pto_leaves_out_max_ack_delay_after_an_ack_now_packet, .init = setup,
+Test(recovery, pto_allows_only_ack_soon_after_an_ack_now_packet, .init = setup,
      .fini = teardown)
 {
+    /* An ACK_NOW packet is acknowledged within RUDP_ACK_SOON, not within
+     * the peer's max_ack_delay: the probe timeout budgets exactly that. */
     send_pkt(T0, PKT, ELICIT | RUDP_SENT_ACK_NOW);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), T0 + RUDP_MS(300)));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_MS(300), MAD,
-                                               &F.cb),
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
+                 T0 + RUDP_MS(300) + RUDP_ACK_SOON));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt,
+                                               T0 + RUDP_MS(300) + RUDP_ACK_SOON, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), T0 + RUDP_MS(600)));
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
+                 T0 + 2 * (RUDP_MS(300) + RUDP_ACK_SOON)));
     /* The newest eliciting packet decides: without ACK_NOW the delay is back. */
     send_pkt(T0 + RUDP_MS(700), PKT, ELICIT);
     cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
