@@ -68,6 +68,7 @@ typedef struct bridge {
     esock *sock;
     uint64_t id;
     uint32_t slot;
+    shim_slot *sp;        /* the slot, resolved once (NULL: none) */
     size_t filler;        /* bytes to discard before data (client) */
     shim_name name;       /* server side: what to bind and where to connect */
     uint32_t ev;          /* epoll interest now registered (0: none) */
@@ -76,6 +77,7 @@ typedef struct bridge {
     unsigned app_gone : 1;  /* the app closed its end entirely */
     unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
     unsigned unix_up : 1;   /* efd is connected to the application */
+    unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
 } bridge;
@@ -222,9 +224,13 @@ static void unwatch_bridge(bridge *b)
 
 /* ---- slots ---- */
 
-static shim_slot *slot_of(const bridge *b)
+/* Resolved once per bridge: the slab stays mapped at the same address in
+ * this process and in a keeper forked from it. */
+static shim_slot *slot_of(bridge *b)
 {
-    return b->slot == UINT32_MAX ? NULL : shim_slot_get(b->slot, b->id);
+    if (!b->sp && b->slot != UINT32_MAX)
+        b->sp = shim_slot_get(b->slot, b->id);
+    return b->slot == UINT32_MAX ? NULL : b->sp;
 }
 
 static uint32_t tcp_state_of(rudp_state s)
@@ -394,7 +400,7 @@ static void bridge_free(bridge *b)
  * interest: it comes when neither direction can carry anything more. */
 static void update_interest(bridge *b)
 {
-    if (b->efd < 0 || !b->unix_up)
+    if (b->efd < 0 || !b->unix_up || b->hup)
         return;
     uint32_t ev = 0;
     if (b->established && b->conn && !b->app_eof && rudp_conn_write_space(b->conn) > 0)
@@ -427,6 +433,7 @@ static void bridge_failed(bridge *b, int err)
     if (b->slot != UINT32_MAX)
         shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
+    b->sp = NULL;
     bridge_free(b);
 }
 
@@ -446,6 +453,8 @@ static void pump_in(bridge *b, rudp_time now)
         ssize_t r = read(b->efd, p, (size_t)room);
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);
+            if (r < room && !b->hup)
+                break; /* drained: epoll tells us when more comes */
             continue;
         }
         if (r == 0) {
@@ -516,6 +525,7 @@ static void bridge_app_closed(bridge *b, rudp_time now)
     if (b->slot != UINT32_MAX) {
         shim_slot_free(b->slot);
         b->slot = UINT32_MAX;
+        b->sp = NULL;
     }
     bridge_free(b);
 }
@@ -534,18 +544,23 @@ static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
         }
         return;
     }
+    if (ev & (EPOLLHUP | EPOLLERR))
+        b->hup = 1; /* pump_in now reads through to EOF */
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
         pump_in(b, now);
     if (ev & EPOLLOUT)
         pump_out(b, now);
-    if (ev & (EPOLLHUP | EPOLLERR)) {
+    if (b->hup) {
         /* Read what is left of the app's bytes first; if the connection
-         * cannot take them all now, WRITABLE brings us back. */
+         * cannot take them all now, wait for its WRITABLE outside epoll
+         * (EPOLLHUP cannot be masked: it would wake us again at once). */
         if (b->app_eof || b->app_gone) {
             b->app_gone = 1;
             bridge_app_closed(b, now);
             return;
         }
+        unwatch_bridge(b);
+        return;
     }
     update_interest(b);
 }
@@ -725,8 +740,17 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
         bridge_failed(b, rudp_conn_error(c));
         return;
     }
-    if ((ev & RUDP_EV_WRITABLE) && b->unix_up)
+    if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
         pump_in(b, now);
+        if (b->hup) {
+            /* the app is gone: finish once its last bytes are in */
+            if (b->app_eof || b->app_gone) {
+                b->app_gone = 1;
+                bridge_app_closed(b, now);
+                return;
+            }
+        }
+    }
     if (ev & (RUDP_EV_ACKED | RUDP_EV_CLOSED))
         publish(b);
     if (ev & RUDP_EV_CLOSED) {
