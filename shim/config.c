@@ -296,6 +296,7 @@ int shim_config_load(void)
         if (parse_bytes(v, &b) < 0 || b < 1200 || b > 65507)
             return bad("RUDP_DATAGRAM", v, "a datagram size in bytes from 1200 to 65507");
         shim_cfg.rudp.max_datagram = (uint32_t)b;
+        shim_cfg.datagram_set = 1;
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

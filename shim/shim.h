@@ -68,6 +68,7 @@ typedef struct shim_config {
     int log_fd;             /* RUDP_LOG_FILE or stderr */
     int stats;              /* RUDP_STATS */
     rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
+    int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;

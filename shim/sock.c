@@ -186,6 +186,22 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
 }
 
+/* Loopback's MTU is 64 KiB: a connection to a loopback address (or a
+ * listener, which takes the smaller of the two offers) uses large
+ * datagrams, as TCP uses large segments there, unless RUDP_DATAGRAM says
+ * otherwise. Per-datagram cost dominates on loopback. */
+#define LOOPBACK_DATAGRAM 65000u
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a))
+        return a->s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(a);
+}
+
 /* Larger UDP buffers when we may (root): a burst of datagrams must not
  * overflow them while the engine is busy. */
 static void grow_buffers(int udp)
@@ -292,6 +308,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     rudp_config cfg;
     config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+    if (!shim_cfg.datagram_set && is_loopback(&peer))
+        cfg.max_datagram = LOOPBACK_DATAGRAM;
 
     struct sockaddr_storage local;
     socklen_t llen = sizeof local;
@@ -428,6 +446,8 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     rudp_config cfg;
     config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+    if (!shim_cfg.datagram_set)
+        cfg.max_datagram = LOOPBACK_DATAGRAM; /* an offer: remote clients offer less */
 
     int err, udp = -1, lfd = -1, reserve = -1;
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
