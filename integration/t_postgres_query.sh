@@ -5,7 +5,9 @@
 # 127.0.0.1, then psql over TCP: a computed sum; a table created, filled and
 # counted; a 200,000-row result (about 7 MB) whose sha256 equals the one
 # computed here; 4 sessions at once, each in its own forked backend.  The
-# server ends on SIGINT (fast shutdown) with status 0.
+# server ends on SIGINT (fast shutdown) with status 0.  In ASan runs
+# postgres, initdb and psql get the regular shim: with libasan preloaded they
+# hang in bindtextdomain() at start-up, shim or not (Debian 12, gcc 12).
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/integration/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
@@ -30,9 +32,20 @@ timeout 120 setpriv --reuid="$PGU" --regid="$(id -g "$PGU")" --init-groups \
     >"$T/initdb.log" 2>&1 || { show "$T/initdb.log"; fail "initdb failed"; }
 echo "ok: initdb ($PGBIN, user $PGU)"
 
+PG_ENV=""
+if [ "$SHIM_MODE" = shim ]; then
+    PG_LDP=$APP_LDP
+    if [ "$ASAN_RUN" = 1 ]; then
+        PG_LDP=$(regular_ldp)
+        echo "note: postgres and psql under the regular shim ($PG_LDP) in an ASan run"
+    fi
+    PG_ENV="LD_PRELOAD=$PG_LDP RUDP_EXPECT_ABORT=1"
+fi
+
 P=$(free_port)
-# setpriv execs postgres: the recorded PID is the postmaster's own.
-bg_app pg setpriv --reuid="$PGU" --regid="$(id -g "$PGU")" --init-groups \
+# env and setpriv exec postgres: the recorded PID is the postmaster's own.
+# shellcheck disable=SC2086
+start_bg pg env $PG_ENV setpriv --reuid="$PGU" --regid="$(id -g "$PGU")" --init-groups \
     "$PGBIN/postgres" -D "$T/pg" -p "$P" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories="$T/sock" -c fsync=off -c max_connections=20 \
     -c shared_buffers=16MB -c log_connections=on
@@ -41,7 +54,8 @@ wait_listen "$P" 60
 assert_listener "$P"
 
 psql_run() {
-    PGCONNECT_TIMEOUT=20 run_app_t 60 "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    # shellcheck disable=SC2086
+    timeout -k 5 60 env $PG_ENV PGCONNECT_TIMEOUT=20 "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
         -h 127.0.0.1 -p "$P" -U postgres -d postgres "$@"
 }
 # The postmaster may still be starting when its port is bound.
@@ -77,16 +91,10 @@ echo "ok: psql: 200,000 rows ($(stat -c %s "$T/got.txt") bytes), sha256 equal"
 
 # 4 sessions at once: each reports its backend's PID after a 1 s sleep.
 for i in 1 2 3 4; do
-    if [ "$SHIM_MODE" = shim ]; then
-        env "LD_PRELOAD=$APP_LDP" "ASAN_OPTIONS=$APP_ASO" RUDP_EXPECT_ABORT=1 PGCONNECT_TIMEOUT=20 \
-            timeout -k 5 60 "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$P" \
-            -U postgres -d postgres -c 'select pg_backend_pid() from pg_sleep(1)' \
-            >"$T/par.$i" 2>"$T/par.$i.err" &
-    else
-        PGCONNECT_TIMEOUT=20 timeout -k 5 60 "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
-            -h 127.0.0.1 -p "$P" -U postgres -d postgres \
-            -c 'select pg_backend_pid() from pg_sleep(1)' >"$T/par.$i" 2>"$T/par.$i.err" &
-    fi
+    # shellcheck disable=SC2086
+    timeout -k 5 60 env $PG_ENV PGCONNECT_TIMEOUT=20 "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+        -h 127.0.0.1 -p "$P" -U postgres -d postgres \
+        -c 'select pg_backend_pid() from pg_sleep(1)' >"$T/par.$i" 2>"$T/par.$i.err" &
     PIDS="$PIDS $!"
     eval "PAR_$i=\$!"
 done

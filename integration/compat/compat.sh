@@ -7,8 +7,31 @@
 #                               listener; over kernel TCP: a TCP listener
 #   stop_app PID [SECS] [SIG]   send SIG (default TERM) to PID, wait (bounded,
 #                               default 20 s); returns its exit status, 124 if
-#                               it is still running (cleanup then kills it)
+#                               it is still running (cleanup then kills it).
+#                               PID's descendants (forked workers, children)
+#                               are noted first (PID and start time) in
+#                               STOPPED_KIDS: on exit, any of them still
+#                               running (same start time: not a reused PID) is
+#                               killed too, as are the descendants of every
+#                               process left in $PIDS
+#   descendants PID             PID's children, grandchildren... (one a line)
+#   survivors PID...            those of the PIDs still running (not zombies)
 #   secs_since MS               whole seconds since ms_now said MS
+#   ASAN_RUN                    1 when the shim is the ASan build (make asan):
+#                               throughput-bound loads are then scaled down, as
+#                               the ASan engine is several times slower
+#   regular_ldp                 the preload line of the regular (non-ASan)
+#                               shim next to an ASan build, for programs that
+#                               hang with libasan preloaded, shim or not (as
+#                               lib.sh does for curl)
+
+case "$BUILD" in */asan*) ASAN_RUN=1 ;; *) ASAN_RUN=0 ;; esac
+
+regular_ldp() {
+    _r=${BUILD%/asan}/librudp_shim.so
+    [ -f "$_r" ] || fail "the regular shim $_r is needed next to the ASan build (make all)"
+    echo "$_r"
+}
 
 compat_deps() {
     timeout 900 "$ROOT/integration/deps.sh" compat ||
@@ -27,9 +50,51 @@ assert_listener() {
     fi
 }
 
+descendants() {
+    for _k in $(pgrep -P "$1" 2>/dev/null); do
+        echo "$_k"
+        descendants "$_k"
+    done
+}
+
+survivors() {
+    for _s in "$@"; do
+        case "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$_s/status" 2>/dev/null)" in
+            ''|Z) ;;
+            *) echo "$_s" ;;
+        esac
+    done
+}
+
+# Field 22 of /proc/PID/stat (after the parenthesised name): start time.
+start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+KIDS_NOTED=""
 stop_app() {
+    STOPPED_KIDS=$(descendants "$1" | tr '\n' ' ')
+    for _k in $STOPPED_KIDS; do KIDS_NOTED="$KIDS_NOTED $_k:$(start_time "$_k")"; done
     kill "-${3:-TERM}" "$1" 2>/dev/null || true
     wait_exit "$1" "${2:-20}"
 }
+
+# On exit: the descendants of every process still recorded in $PIDS (a
+# forked server's children are not in $PIDS) and those stop_app noted end
+# with them; a PID is killed only while its start time is the one noted.
+compat_cleanup() {
+    for _p in $PIDS; do
+        for _k in $(descendants "$_p"); do KIDS_NOTED="$KIDS_NOTED $_k:$(start_time "$_k")"; done
+    done
+    for _e in $KIDS_NOTED; do
+        _p=${_e%%:*}
+        [ -n "${_e#*:}" ] && [ "$(start_time "$_p")" = "${_e#*:}" ] && kill "$_p" 2>/dev/null
+    done
+    cleanup
+    for _e in $KIDS_NOTED; do
+        _p=${_e%%:*}
+        [ -n "${_e#*:}" ] && [ "$(start_time "$_p")" = "${_e#*:}" ] && kill -9 "$_p" 2>/dev/null
+    done
+    return 0
+}
+trap compat_cleanup EXIT INT TERM
 
 secs_since() { echo $(( ($(ms_now) - $1 + 500) / 1000 )); }
