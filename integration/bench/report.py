@@ -6,6 +6,8 @@
   report.py rudpstats FILE        print "stream_bytes_sent retx_bytes retx_pkts pto"
                                   from the RUDP_STATS=1 line in FILE (0s if none)
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
+  report.py kv FILE KEY...        print the values of KEY... from the last line of FILE
+                                  that has all of them as KEY=VALUE words (NA if none)
   report.py table DIR             read DIR/results.tsv and DIR/meta.tsv, print the
                                   table (also to DIR/table.txt), write the gnuplot
                                   data files and DIR/bench.gp
@@ -75,6 +77,19 @@ def cmd_rr(path):
     except OSError:
         pass
     print(" ".join(kv.get(k, "NA") for k in ("p50_ms", "p99_ms", "max_ms", "mean_ms")))
+
+
+def cmd_kv(path, keys):
+    found = None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                kv = dict(w.split("=", 1) for w in line.split() if "=" in w)
+                if all(k in kv for k in keys):
+                    found = kv
+    except OSError:
+        pass
+    print(" ".join(found[k] if found else "NA" for k in keys))
 
 
 # ---------------------------------------------------------------- table
@@ -265,7 +280,7 @@ def write_plot(d, dat, trs, meta):
             for s in scs:
                 f.write(s + " " + " ".join(nz(dat["bulk"].get((s, t))) for t in cols) + "\n")
         panels.append(("bulk.dat", len(cols), "B1-B4 bulk goodput (Mbit/s, link 100)",
-                       "Mbit/s", "set yrange [0:105]"))
+                       "Mbit/s", "set yrange [0:125]"))
     if "rr" in dat:
         with open(os.path.join(d, "rr.dat"), "w") as f:
             f.write("transport p50 p99 max\n")
@@ -280,8 +295,8 @@ def write_plot(d, dat, trs, meta):
             for t in trs:
                 if t in dat["lo"]:
                     f.write(t + " " + nz(dat["lo"][t]) + "\n")
-        panels.append(("lo.dat", 1, "B6 loopback bulk throughput (Mbit/s)", "Mbit/s",
-                       "set yrange [0:*]"))
+        panels.append(("lo.dat", 1, "B6 loopback bulk throughput (Mbit/s, log scale)", "Mbit/s",
+                       "set logscale y; set yrange [100:*]"))
     if "lortt" in dat:
         with open(os.path.join(d, "lortt.dat"), "w") as f:
             f.write("transport p50 mean\n")
@@ -297,7 +312,7 @@ def write_plot(d, dat, trs, meta):
                 r, c = dat["fair"][t]
                 f.write("%s+cubic %s %s\n" % (t, nz(r), nz(c)))
         panels.append(("fair.dat", 2, "B7 fairness on B1's link (Mbit/s each)", "Mbit/s",
-                       "set yrange [0:105]"))
+                       "set yrange [0:125]"))
     if not panels:
         return
     ncol = 2 if len(panels) > 1 else 1
@@ -321,6 +336,7 @@ def write_plot(d, dat, trs, meta):
         gp.append('set title "%s" noenhanced' % title)
         gp.append('set ylabel "%s"' % ylab)
         gp.append("set key top right")
+        gp.append("unset logscale y")
         gp.append(extra)
         full = os.path.join(d, path)
         plots = ", ".join(
@@ -333,6 +349,9 @@ def write_plot(d, dat, trs, meta):
 
 
 def main(argv):
+    if len(argv) >= 4 and argv[1] == "kv":
+        cmd_kv(argv[2], argv[3:])
+        return 0
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2

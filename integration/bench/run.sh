@@ -3,7 +3,7 @@
 # (no shim), over the same emulated link (integration/emu) in the same run.
 # `make bench` runs this after installing the `bench` group and building.
 #
-#   B1-B4  bulk goodput at the receiver (iperf3 -J, a -> b), 100 Mbit/s:
+#   B1-B4  bulk goodput at the receiver (bulk.c, a -> b), 100 Mbit/s:
 #          B1 10 ms RTT no loss, B2 40 ms 1 %, B3 40 ms 5 %, B4 100 ms 2 %
 #   B5     1000 sequential 100-byte echoes (rr), 40 ms RTT, 1 % loss
 #   B6     loopback, no emulator: bulk throughput, 1-byte ping-pong round trip
@@ -23,6 +23,7 @@
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
 #   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/
+#   BENCH_COMMIT=TEXT     what to print as the commit when not in a git checkout
 #
 # Output: the table on stdout (and in table.txt), progress on stderr.
 . "$(dirname "$0")/../lib.sh"
@@ -39,10 +40,9 @@ OUT=${BENCH_OUT:-$BUILD/bench}
 REPORT="python3 $ROOT/integration/bench/report.py"
 LINK=100
 
-command -v iperf3 >/dev/null || fail "iperf3 not installed (integration/deps.sh bench)"
 command -v gnuplot >/dev/null || fail "gnuplot not installed (integration/deps.sh bench)"
 command -v python3 >/dev/null || fail "python3 not installed (integration/deps.sh bench)"
-[ -x "$BIN/rr" ] || fail "$BIN/rr not built (make)"
+[ -x "$BIN/rr" ] && [ -x "$BIN/bulk" ] || fail "$BIN/rr or $BIN/bulk not built (make)"
 [ -f "$SHIM" ] || fail "shim not built: $SHIM"
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
 LDP=$(shim_preload)
@@ -79,8 +79,13 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 meta machine "$(nproc) vCPU ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-meta kernel "$(uname -r); iperf3 $(iperf3 --version | sed -n '1s/^iperf \([^ ]*\).*/\1/p')"
-meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core shim 2>/dev/null || echo ' (core/ or shim/ modified)')"
+meta kernel "$(uname -r)"
+if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+    git -C "$ROOT" diff --quiet HEAD -- core shim 2>/dev/null || rev="$rev (core/ or shim/ modified)"
+else
+    rev="${BENCH_COMMIT:-not a git checkout}"
+fi
+meta commit "$rev"
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta runs "$RUNS"
 meta link_mbit "$LINK"
@@ -103,8 +108,8 @@ meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
 meta rtt_B5 40
-meta note1 "Mbit/s: receiver goodput (iperf3 -J sum_received), payload bytes only; the 100 Mbit/s link counts IP bytes, so ~96.5 is the ceiling."
-meta note2 "retx%: rudp = retransmitted / first-sent stream bytes (sender's RUDP_STATS); tcp = iperf3 retransmits x 1448 / bytes received. loss%: linkemu's random drops a->b."
+meta note1 "Mbit/s: bytes the receiving application read in the first N s after accept (bulk.c), slow start included; the 100 Mbit/s link counts IP bytes, so ~96.5 is the payload ceiling for both (1448/1500 TCP, ~1378/1428 rudp)."
+meta note2 "retx%: sender's retransmitted / first-sent bytes (rudp: RUDP_STATS; tcp: TCP_INFO bytes_retrans). loss%: linkemu's random drops a->b in the run. B5: nearest-rank percentiles of the 1000 round trips."
 
 # ---------------------------------------------------------------- helpers
 
@@ -173,51 +178,66 @@ rotate() {
     echo "$@"
 }
 
-cc_iperf() { case "$1" in tcp-*) echo "-C ${1#tcp-}" ;; esac; }
-cc_rr() { case "$1" in tcp-*) echo "--cc ${1#tcp-}" ;; esac; }
+cc_opt() { case "$1" in tcp-*) echo "--cc ${1#tcp-}" ;; esac; }
 
-# bulk SC RUN TR PORT: one iperf3 run a -> b over the link that is up.
-bulk() {
-    _sc=$1 _run=$2 _tr=$3 _port=$4
-    _l=$LOGS/$_sc.$_tr.$_run
-    srv "$EMU_NS_B" "$_tr" $((TIME + 60)) "$_l.srv" iperf3 -s -1 -p "$_port"
+# bulk_run SC RUN TR NS_RECV ADDR PORT SECS LOG: one bulk transfer from
+# namespace a (or the same namespace for loopback) to NS_RECV: the receiver
+# counts what its application got in SECS seconds from accept. Sets G (Mbit/s
+# or NA) and leaves the sender's line in LOG.send.
+bulk_run() {
+    _sc=$1 _run=$2 _tr=$3 _nsr=$4 _addr=$5 _port=$6 _secs=$7 _l=$8
+    G=NA
+    # shellcheck disable=SC2046
+    srv "$_nsr" "$_tr" $((_secs + 60)) "$_l.recv" "$BIN/bulk" recv --port "$_port" \
+        --time "$_secs" --once $(cc_opt "$_tr")
     _spid=$SRV
-    if ! wait_port "$EMU_NS_B" "$_tr" "$_port"; then
-        rec "$_sc" "$_tr" "$_run" goodput NA
+    if ! wait_port "$_nsr" "$_tr" "$_port"; then
         emu__kill_pid "$_spid"
         return 0
     fi
-    emu_stats
-    _in0=$(emu_stat a2b_in_pkts) _lo0=$(emu_stat a2b_drop_loss)
     _rc=0
     # shellcheck disable=SC2046
-    (nsx "$EMU_NS_A" "$_tr" $((TIME + 40)) iperf3 -c "$EMU_IP_B" -p "$_port" -t "$TIME" -J \
-        $(cc_iperf "$_tr")) >"$_l.json" 2>"$_l.err" || _rc=$?
-    emu_stats
-    _in1=$(emu_stat a2b_in_pkts) _lo1=$(emu_stat a2b_drop_loss)
+    (nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" --port "$_port" \
+        --timeout $((_secs + 45)) $(cc_opt "$_tr")) >"$_l.send" 2>"$_l.err" || _rc=$?
     reap "$_spid"
-    # shellcheck disable=SC2046
-    set -- $($REPORT iperf "$_l.json" 2>>"$_l.err")
-    _g=$1 _bytes=$3 _retr=$4
-    [ "$_rc" = 0 ] || { say "$_sc run $_run $_tr: iperf3 client exited $_rc (see $_l.err)"; _g=NA; }
-    rec "$_sc" "$_tr" "$_run" goodput "$_g"
-    rec "$_sc" "$_tr" "$_run" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
-    case "$_tr" in
+    [ "$_rc" = 0 ] || say "$_sc run $_run $_tr: bulk sender exited $_rc (see $_l.err)"
+    G=$($REPORT kv "$_l.recv" bytes mbps | cut -d' ' -f2)
+}
+
+# retx SC RUN TR LOG: records the sender's retransmission percentage:
+# rudp from its RUDP_STATS line (retransmitted / first-sent stream bytes),
+# kernel TCP from TCP_INFO (bytes_retrans / (bytes_sent - bytes_retrans)).
+# Sets RETX.
+retx() {
+    RETX=NA
+    case "$3" in
         rudp-*)
             # shellcheck disable=SC2046
-            set -- $($REPORT rudpstats "$_l.err")
-            _retx=NA
-            [ "$1" -gt 0 ] && _retx=$(calc "100 * $2 / $1")
-            rec "$_sc" "$_tr" "$_run" retx_pct "$_retx"
-            rec "$_sc" "$_tr" "$_run" pto "$4"
+            set -- "$1" "$2" "$3" $($REPORT rudpstats "$4.err")
+            [ "$4" -gt 0 ] && RETX=$(calc "100 * $5 / $4")
+            rec "$1" "$3" "$2" pto "$7"
             ;;
         *)
-            _retx=NA
-            [ "$_bytes" != NA ] && [ "$_bytes" -gt 0 ] && _retx=$(calc "100 * $_retr * 1448 / $_bytes")
-            rec "$_sc" "$_tr" "$_run" retx_pct "$_retx"
+            # shellcheck disable=SC2046
+            set -- "$1" "$2" "$3" $($REPORT kv "$4.send" tcp_bytes_sent tcp_bytes_retrans)
+            [ "$4" != NA ] && [ "$4" -gt "$5" ] && RETX=$(calc "100 * $5 / ($4 - $5)")
             ;;
     esac
-    say "$_sc run $_run/$RUNS $_tr: $_g Mbit/s, retx $_retx %"
+    rec "$1" "$3" "$2" retx_pct "$RETX"
+}
+
+# bulk SC RUN TR PORT: one run a -> b over the link that is up.
+bulk() {
+    _l=$LOGS/$1.$3.$2
+    emu_stats
+    _in0=$(emu_stat a2b_in_pkts) _lo0=$(emu_stat a2b_drop_loss)
+    bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
+    emu_stats
+    _in1=$(emu_stat a2b_in_pkts) _lo1=$(emu_stat a2b_drop_loss)
+    rec "$1" "$3" "$2" goodput "$G"
+    rec "$1" "$3" "$2" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
+    retx "$1" "$2" "$3" "$_l"
+    say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport
 }
 
@@ -248,7 +268,7 @@ if want B5; then
         port=7001
         for tr in $TRS; do
             # shellcheck disable=SC2046
-            srv "$EMU_NS_B" "$tr" 600 "$LOGS/B5.$tr.$r.srv" "$BIN/rr" server --port "$port" --once $(cc_rr "$tr")
+            srv "$EMU_NS_B" "$tr" 600 "$LOGS/B5.$tr.$r.srv" "$BIN/rr" server --port "$port" --once $(cc_opt "$tr")
             port=$((port + 1))
         done
         port=7001
@@ -262,7 +282,7 @@ if want B5; then
         for tr in $TRS; do
             # shellcheck disable=SC2046
             (nsx "$EMU_NS_A" "$tr" 600 "$BIN/rr" client --to "$EMU_IP_B" --port "$port" \
-                --size 100 --count "$RR_COUNT" $(cc_rr "$tr") \
+                --size 100 --count "$RR_COUNT" $(cc_opt "$tr") \
                 --samples "$LOGS/B5.$tr.$r.samples") >"$LOGS/B5.$tr.$r.out" 2>"$LOGS/B5.$tr.$r.err" &
             cpids="$cpids $!"
             PIDS="$PIDS $!"
@@ -299,31 +319,21 @@ if want B6; then
         port=5201
         for tr in $(rotate "$r" $TRS); do
             l=$LOGS/B6.$tr.$r
-            srv "$EMU_NS_A" "$tr" $((LO_TIME + 60)) "$l.srv" iperf3 -s -1 -p "$port" -B 127.0.0.1
-            spid=$SRV
-            g=NA
-            if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                rc=0
-                # shellcheck disable=SC2046
-                (nsx "$EMU_NS_A" "$tr" $((LO_TIME + 40)) iperf3 -c 127.0.0.1 -p "$port" \
-                    -t "$LO_TIME" -J $(cc_iperf "$tr")) >"$l.json" 2>"$l.err" || rc=$?
-                reap "$spid"
-                g=$($REPORT iperf "$l.json" 2>>"$l.err" | cut -d' ' -f1)
-                [ "$rc" = 0 ] || { say "B6 run $r $tr: iperf3 exited $rc"; g=NA; }
-            fi
+            bulk_run B6 "$r" "$tr" "$EMU_NS_A" 127.0.0.1 "$port" "$LO_TIME" "$l"
+            g=$G
             rec B6 "$tr" "$r" goodput "$g"
             port=$((port + 1))
 
             # shellcheck disable=SC2046
             srv "$EMU_NS_A" "$tr" 120 "$l.rrsrv" "$BIN/rr" server --port "$port" --bind 127.0.0.1 \
-                --once $(cc_rr "$tr")
+                --once $(cc_opt "$tr")
             spid=$SRV
             p50=NA p99=NA mean=NA
             if wait_port "$EMU_NS_A" "$tr" "$port"; then
                 rc=0
                 # shellcheck disable=SC2046
                 (nsx "$EMU_NS_A" "$tr" 120 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
-                    --size 1 --count "$PING_COUNT" --warmup 200 $(cc_rr "$tr")) \
+                    --size 1 --count "$PING_COUNT" --warmup 200 $(cc_opt "$tr")) \
                     >"$l.rr" 2>"$l.rrerr" || rc=$?
                 reap "$spid"
                 # shellcheck disable=SC2046
@@ -350,26 +360,28 @@ if want B7; then
         for tr in $RUDP_TRS; do
             emu_up bnB7 "$SPEC_B1" "$SPEC_B1" "$r"
             l=$LOGS/B7.$tr.$r
-            srv "$EMU_NS_B" tcp-cubic $((FAIR_TIME + 60)) "$l.cubic.srv" iperf3 -s -1 -p 5301
+            srv "$EMU_NS_B" tcp-cubic $((FAIR_TIME + 60)) "$l.cubic.recv" "$BIN/bulk" recv \
+                --port 5301 --time "$FAIR_TIME" --once --cc cubic
             sc_pid=$SRV
-            srv "$EMU_NS_B" "$tr" $((FAIR_TIME + 60)) "$l.rudp.srv" iperf3 -s -1 -p 5302
+            srv "$EMU_NS_B" "$tr" $((FAIR_TIME + 60)) "$l.rudp.recv" "$BIN/bulk" recv \
+                --port 5302 --time "$FAIR_TIME" --once
             sr_pid=$SRV
             wait_port "$EMU_NS_B" tcp-cubic 5301 || true
             wait_port "$EMU_NS_B" "$tr" 5302 || true
-            (nsx "$EMU_NS_A" tcp-cubic $((FAIR_TIME + 40)) iperf3 -c "$EMU_IP_B" -p 5301 \
-                -t "$FAIR_TIME" -J -C cubic) >"$l.cubic.json" 2>"$l.cubic.err" &
+            (nsx "$EMU_NS_A" tcp-cubic $((FAIR_TIME + 60)) "$BIN/bulk" send --to "$EMU_IP_B" \
+                --port 5301 --timeout $((FAIR_TIME + 45)) --cc cubic) >"$l.cubic.send" 2>"$l.cubic.err" &
             c1=$!
-            (nsx "$EMU_NS_A" "$tr" $((FAIR_TIME + 40)) iperf3 -c "$EMU_IP_B" -p 5302 \
-                -t "$FAIR_TIME" -J) >"$l.rudp.json" 2>"$l.rudp.err" &
+            (nsx "$EMU_NS_A" "$tr" $((FAIR_TIME + 60)) "$BIN/bulk" send --to "$EMU_IP_B" \
+                --port 5302 --timeout $((FAIR_TIME + 45))) >"$l.rudp.send" 2>"$l.rudp.err" &
             c2=$!
             PIDS="$PIDS $c1 $c2"
-            wait "$c1" || say "B7 run $r: cubic client failed (see $l.cubic.err)"
-            wait "$c2" || say "B7 run $r: $tr client failed (see $l.rudp.err)"
+            wait "$c1" || say "B7 run $r: cubic sender failed (see $l.cubic.err)"
+            wait "$c2" || say "B7 run $r: $tr sender failed (see $l.rudp.err)"
             reap "$sc_pid"
             reap "$sr_pid"
             emu_down 2>>"$LOGS/emu.log"
-            gc=$($REPORT iperf "$l.cubic.json" 2>>"$l.cubic.err" | cut -d' ' -f1)
-            gr=$($REPORT iperf "$l.rudp.json" 2>>"$l.rudp.err" | cut -d' ' -f1)
+            gc=$($REPORT kv "$l.cubic.recv" bytes mbps | cut -d' ' -f2)
+            gr=$($REPORT kv "$l.rudp.recv" bytes mbps | cut -d' ' -f2)
             rec B7 "$tr" "$r" rudp_goodput "$gr"
             rec B7 "$tr" "$r" cubic_goodput "$gc"
             share=NA
