@@ -172,7 +172,7 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
     rudp_sent largest_copy;
     /* delivery-rate sample over this ACK */
     uint64_t prior_delivered = 0;
-    rudp_time prior_time = 0, send_elapsed = 0, ack_elapsed = 0;
+    rudp_time send_elapsed = 0, ack_elapsed = 0;
     int have_prior = 0, rs_app_limited = 0;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -200,7 +200,6 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
                     if (!have_prior || s->delivered > prior_delivered) {
                         have_prior = 1;
                         prior_delivered = s->delivered;
-                        prior_time = s->delivered_time;
                         rs_app_limited = s->app_limited;
                         send_elapsed = s->time_sent - s->first_sent_time;
                         ack_elapsed = now - s->delivered_time;
@@ -254,7 +253,6 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
         if (rtt->has_sample && a.rs_interval < rtt->min)
             a.rs_interval = 0;
     }
-    (void)prior_time;
     if (acked_bytes)
         cc->ops->on_ack(cc, &a);
 

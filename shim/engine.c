@@ -95,7 +95,7 @@ typedef struct cmd {
 enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
 
 static struct engine {
-    pthread_mutex_t mu;   /* guards the fields up to `exit_done` */
+    pthread_mutex_t mu;   /* guards the fields up to `in_handoff` */
     pthread_cond_t cv;
     int started;
     int broken;
