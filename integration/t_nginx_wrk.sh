@@ -104,12 +104,16 @@ reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$T/wrk.out")
 [ "$reqs" -ge "$CONNS" ] || fail "wrk completed $reqs responses, fewer than one per connection ($CONNS)"
 
 # nginx logs a request when it ends: finished (OK) or not (the client went).
-stop_app "$NGINX" 20 QUIT || { rc=$?; show "$T/error.log" "$T/nginx.log"; fail "nginx exited $rc on SIGQUIT"; }
+rc=0
+stop_app "$NGINX" 20 QUIT || rc=$?
+[ "$rc" = 0 ] || { show "$T/error.log" "$T/nginx.log"
+    fail "nginx exited $rc on SIGQUIT (124: still running after 20 s); master and children:
+$(describe "$NGINX" $STOPPED_KIDS)"; }
 # Every worker (and any other child of the master) ends with it.
 i=0
 while [ -n "$(survivors $STOPPED_KIDS)" ]; do
-    [ "$i" -lt 100 ] || fail "nginx's children still running 5 s after the master exited: $(for k in $(survivors $STOPPED_KIDS); do
-        printf '%s (%s, %s) ' "$k" "$(tr '\0' ' ' <"/proc/$k/cmdline")" "$(cat "/proc/$k/wchan" 2>/dev/null)"; done)"
+    [ "$i" -lt 100 ] || fail "nginx's children still running 5 s after the master exited:
+$(describe $(survivors $STOPPED_KIDS))"
     sleep 0.05
     i=$((i + 1))
 done

@@ -16,6 +16,7 @@
 #                               process left in $PIDS
 #   descendants PID             PID's children, grandchildren... (one a line)
 #   survivors PID...            those of the PIDs still running (not zombies)
+#   describe PID...             one line each: PID, command, state, wchan
 #   secs_since MS               whole seconds since ms_now said MS
 #   ASAN_RUN                    1 when the shim is the ASan build (make asan):
 #                               throughput-bound loads are then scaled down, as
@@ -96,5 +97,15 @@ compat_cleanup() {
     return 0
 }
 trap compat_cleanup EXIT INT TERM
+
+# describe PID...: "PID (command line) state wchan" for each one still there.
+describe() {
+    for _d in "$@"; do
+        [ -r "/proc/$_d/cmdline" ] || continue
+        printf '%s (%s) %s %s\n' "$_d" "$(tr '\0' ' ' <"/proc/$_d/cmdline" | cut -c1-60)" \
+            "$(sed -n 's/^State:[[:space:]]*//p' "/proc/$_d/status" 2>/dev/null)" \
+            "$(cat "/proc/$_d/wchan" 2>/dev/null)"
+    done
+}
 
 secs_since() { echo $(( ($(ms_now) - $1 + 500) / 1000 )); }
