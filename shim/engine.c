@@ -1171,6 +1171,7 @@ static void *engine_main(void *arg)
             while (E.pause_req)
                 pthread_cond_wait(&E.cv, &E.mu);
             E.paused = 0;
+            pthread_cond_broadcast(&E.cv); /* resume_locked() waits for this */
         }
         pthread_mutex_unlock(&E.mu);
         rudp_time now = shim_now();
@@ -1317,13 +1318,21 @@ static void pause_engine(void)
     pthread_mutex_unlock(&E.mu);
 }
 
+/* Releases a paused engine and waits until it has left the pause, so that
+ * a pause requested right after cannot mistake the old acknowledgement for
+ * a new one. */
+static void resume_locked(void)
+{
+    E.pause_req = 0;
+    pthread_cond_broadcast(&E.cv);
+    while (E.paused && !E.broken)
+        pthread_cond_wait(&E.cv, &E.mu);
+}
+
 void shim_engine_resume(void)
 {
     pthread_mutex_lock(&E.mu);
-    E.pause_req = 0;
-    if (!E.broken)
-        E.paused = 0;
-    pthread_cond_broadcast(&E.cv);
+    resume_locked();
     pthread_mutex_unlock(&E.mu);
 }
 
@@ -1461,8 +1470,22 @@ void shim_engine_print_stats(void)
 
 /* ---- fork ---- */
 
+/* Every fork parks the engine at its safe point first: a child forked
+ * while the engine thread held an allocator's lock (libasan's is not
+ * fork-safe) would inherit it held and hang at its first malloc, and the
+ * engine's state is consistent for a keeper only there. */
+static int fork_paused;
+
 void shim_engine_atfork_prepare(void)
 {
+    pthread_mutex_lock(&E.mu);
+    int park = E.started && !E.broken && E.pid == getpid() && !E.in_handoff && !keeper_mode;
+    pthread_mutex_unlock(&E.mu);
+    fork_paused = 0;
+    if (park) {
+        pause_engine();
+        fork_paused = 1;
+    }
     pthread_mutex_lock(&E.mu);
     pthread_mutex_lock(&fds_mu);
 }
@@ -1470,6 +1493,9 @@ void shim_engine_atfork_prepare(void)
 void shim_engine_atfork_parent(void)
 {
     pthread_mutex_unlock(&fds_mu);
+    if (fork_paused)
+        resume_locked();
+    fork_paused = 0;
     pthread_mutex_unlock(&E.mu);
 }
 
