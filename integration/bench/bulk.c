@@ -20,13 +20,12 @@
  * where B and R come from TCP_INFO just before the end (kernel TCP; 0 when
  * the socket does not report them).
  *
- * Why a fixed window at the receiver, not "send for SECS, then count to
- * EOF": a sender's unsent buffer (up to RUDP_BUFFER, 4 MiB by default, under
- * the shim) then either drains after the window (and iperf3's receiver does
- * not count it, charging a transport with a large buffer for data still
- * queued) or makes slow runs last far longer than SECS. Counting what the
- * receiving application got in the first SECS seconds treats every
- * transport alike, slow start included.
+ * Why a fixed window at the receiver, not "send for SECS, then read to EOF":
+ * the sender's unsent buffer (up to RUDP_BUFFER, 4 MiB by default, under the
+ * shim) would then drain after the window, and a slow flow (1 Mbit/s at 5 %
+ * loss) would need half a minute more per run. Counting what the receiving
+ * application got in the first SECS seconds bounds every run and treats
+ * every transport alike, slow start included.
  *
  * Both ends set TCP_CONGESTION with --cc (kernel TCP only: an error if the
  * socket refuses it). Plain sockets; knows nothing of any LD_PRELOAD
