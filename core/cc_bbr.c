@@ -192,12 +192,18 @@ static void bw_update(bbr_state *s, uint64_t t, uint64_t v)
 
 /* ---- model quantities ---- */
 
+/* Below this, a path's round trip is the two engines' scheduling (wake-ups,
+ * batches), not the wire: the window keeps a millisecond's worth of data in
+ * flight so that jitter does not starve a loopback or LAN flow. */
+#define BBR_MIN_WINDOW_RTT RUDP_MS(1)
+
 /* Bytes in flight at `gain` times the estimated BDP. */
 static uint64_t bdp(const rudp_cc *cc, const bbr_state *s, uint32_t gain)
 {
     if (s->min_rtt == RUDP_TIME_NEVER || !bw_max(s))
         return rudp_cc_initial_window(cc->mss); /* no model yet (v1) */
-    uint64_t b = mul_div(bw_max(s), s->min_rtt, RUDP_SEC(1));
+    rudp_time rtt = s->min_rtt < BBR_MIN_WINDOW_RTT ? BBR_MIN_WINDOW_RTT : s->min_rtt;
+    uint64_t b = mul_div(bw_max(s), rtt, RUDP_SEC(1));
     return mul_div(b, gain, BBR_UNIT);
 }
 
