@@ -149,7 +149,12 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->rec_cb.arg = c;
     rudp_rtt_init(&c->rtt, cfg->initial_rtt);
     rudp_cc_setup(&c->cc, cfg->cc, c->mss, now);
-    c->max_data_sent = cfg->recv_window;
+    /* Like TCP's receive-buffer auto-tuning: start small, grow only while
+     * the application reads as fast as data comes (see after_read), so a
+     * stalled reader holds the sender to a small window. */
+    c->rwnd = cfg->recv_window < RUDP_RWND_INITIAL ? cfg->recv_window : RUDP_RWND_INITIAL;
+    c->rwnd_start = now;
+    c->max_data_sent = c->rwnd;
     c->cid = rudp__new_cid(ctx);
     if (rudp__table_add_cid(ctx, c) < 0) {
         free(c);
@@ -210,7 +215,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
     h.scid = c->cid;
     h.token_len = c->token_len;
     memcpy(h.token, c->token, c->token_len);
-    h.max_data = c->cfg.recv_window;
+    h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
     uint8_t *buf = c->ctx->pkt;
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
@@ -232,7 +237,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     h.dcid = c->pkey.cid;
     h.pn = c->hs_count;
     h.scid = c->cid;
-    h.max_data = c->cfg.recv_window;
+    h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
     uint8_t buf[64];
     int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
@@ -635,6 +640,8 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
 
 /* ---- DATA packets ---- */
 
+static void autotune(rudp_conn *c, rudp_time now);
+
 /* Decodes every frame once without acting, so that a malformed packet is
  * dropped whole. Sets *eliciting. */
 static int validate_frames(const uint8_t *p, size_t len, int *eliciting)
@@ -715,6 +722,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
             }
             break;
         case RUDP_FRAME_DATA_BLOCKED:
+            autotune(c, now);        /* the window is what limits the sender */
             c->max_data_pending = 1; /* re-advertise: our update may be lost */
             break;
         case RUDP_FRAME_RESET:
@@ -873,7 +881,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         }
     }
     if (c->max_data_pending) {
-        uint64_t max = c->rcv_read + c->cfg.recv_window;
+        uint64_t max = c->rcv_read + c->rwnd;
         n = rudp_wire_max_data_encode(buf + off, cap - off, max);
         if (n > 0) {
             off += (size_t)n;
@@ -1135,13 +1143,34 @@ size_t rudp_conn_write_space(const rudp_conn *c)
     return 0;
 }
 
+/* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
+ * and QUIC stacks' window growth): when the sender says the window blocks
+ * it (DATA_BLOCKED) while the application keeps up (less than half the
+ * window waits unread), the window doubles, at most once per round trip and
+ * up to recv_window. Loss does not stop it; a reader that stalls never
+ * grows it, so the sender is held to a small window, as TCP holds it. */
+static void autotune(rudp_conn *c, rudp_time now)
+{
+    if (c->rwnd >= c->cfg.recv_window || c->peer_fin != RUDP_FIN_NONE)
+        return;
+    int keeping_up = c->rcv_contig - c->rcv_read < c->rwnd / 2;
+    rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
+    if (!keeping_up || now - c->rwnd_start < round)
+        return;
+    c->rwnd *= 2;
+    if (c->rwnd > c->cfg.recv_window)
+        c->rwnd = c->cfg.recv_window;
+    c->rwnd_start = now;
+}
+
 /* The application took bytes up to rcv_read: free memory, open the window. */
 static void after_read(rudp_conn *c)
 {
     rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
     /* Open the window once a quarter of it is free again (SWS avoidance). */
     if (c->peer_fin == RUDP_FIN_NONE && sending_state(c->state) &&
-        c->rcv_read + c->cfg.recv_window - c->max_data_sent >= c->cfg.recv_window / 4) {
+        c->rcv_read + c->rwnd > c->max_data_sent &&
+        c->rcv_read + c->rwnd - c->max_data_sent >= c->rwnd / 4) {
         c->max_data_pending = 1;
         rudp__conn_dirty(c);
     }

@@ -38,6 +38,7 @@ enum rudp_timer_kind {
 #define RUDP_STREAM_RANGES_MAX 4096
 #define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
 #define RUDP_FIN_NONE UINT64_MAX
+#define RUDP_RWND_INITIAL (256u * 1024u) /* receive window before auto-tuning */
 
 /* Key of the peer table: who the peer is and the ID it chose. */
 typedef struct rudp_peer_key {
@@ -102,6 +103,8 @@ struct rudp_conn {
     uint64_t rcv_read, rcv_contig;
     uint64_t peer_fin; /* RUDP_FIN_NONE until the peer's FIN */
     uint64_t max_data_sent;
+    uint64_t rwnd;        /* window advertised now: grows as the app reads fast */
+    rudp_time rwnd_start; /* when the window last grew */
     rudp_ranges rcv; /* received ranges above rcv_contig */
 
     /* acknowledgements we owe */

@@ -21,8 +21,8 @@ void rudp_config_default(rudp_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_datagram = 1400;
-    cfg->send_buffer = 4u << 20;
-    cfg->recv_window = 4u << 20;
+    cfg->send_buffer = 8u << 20;
+    cfg->recv_window = 8u << 20;
     cfg->initial_rtt = RUDP_MS(100);
     cfg->max_ack_delay = RUDP_MS(25);
     cfg->connect_timeout = RUDP_SEC(30);

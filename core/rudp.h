@@ -69,8 +69,8 @@ const char *rudp_state_name(rudp_state s);
  */
 typedef struct rudp_config {
     uint32_t max_datagram;      /* UDP payload we send, bytes (1400; 1200..65507) */
-    uint32_t send_buffer;       /* bytes buffered unacknowledged+unsent (4 MiB) */
-    uint32_t recv_window;       /* receive buffer = advertised window (4 MiB) */
+    uint32_t send_buffer;       /* bytes buffered unacknowledged+unsent (8 MiB) */
+    uint32_t recv_window;       /* receive buffer = advertised window (8 MiB) */
     rudp_time initial_rtt;      /* RTT assumed before a sample (100 ms) */
     rudp_time max_ack_delay;    /* longest we delay an ACK (25 ms) */
     rudp_time connect_timeout;  /* handshake budget -> ETIMEDOUT (30 s) */

@@ -689,3 +689,51 @@ Test(liveness, keepalive_keeps_an_idle_connection_and_idle_timeout_finds_a_dead_
     s.ep[b].down = 0;
     sim_free(&s);
 }
+
+Test(flow, a_stalled_reader_keeps_the_initial_window_whatever_the_maximum, .timeout = 20)
+{
+    /* With the default 8 MiB maximum, a reader that never reads holds the
+     * sender to the initial window: auto-tuning grows it only while the
+     * application keeps up. */
+    sim s;
+    sim_init(&s, 29);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 20000000, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(eq(u64, sv->conn->rwnd, RUDP_RWND_INITIAL));
+    cr_assert(le(u64, rudp_ctx_stats(s.ep[a].ctx)->stream_bytes_sent, RUDP_RWND_INITIAL),
+              "the sender was held to the initial window");
+    sim_free(&s);
+}
+
+Test(flow, a_reader_that_keeps_up_grows_the_window_past_the_bdp, .timeout = 20)
+{
+    /* 100 Mbit/s x 40 ms = 500 KB in flight: the initial 256 KiB window
+     * would cap the flow near 50 Mbit/s; DATA_BLOCKED makes it grow. */
+    sim s;
+    sim_init(&s, 30);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
+        l->delay = RUDP_MS(20);
+        l->rate_bps = 100000000;
+        l->queue_bytes = 500000;
+    }
+    sim_app srv = {.expect = 30000000, .recv_seed = 4},
+            cli = {.to_send = 30000000, .send_seed = 4};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(ge(u64, sv->conn->rwnd, 1u << 20), "window %llu",
+              (unsigned long long)sv->conn->rwnd);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, sv->received, 30000000));
+    cr_assert(not(sv->corrupt));
+    sim_free(&s);
+}

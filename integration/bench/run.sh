@@ -16,7 +16,7 @@
 # Environment:
 #   BENCH_RUNS=3          runs per figure
 #   BENCH_ONLY=B1,...,B7  scenarios to run (e.g. BENCH_ONLY=B2,B5)
-#   BENCH_TIME=8          seconds per bulk run (B1-B4)
+#   BENCH_TIME=15         seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
 #   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
@@ -31,7 +31,7 @@
 
 RUNS=${BENCH_RUNS:-3}
 ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7}
-TIME=${BENCH_TIME:-8}
+TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
 FAIR_TIME=${BENCH_FAIR_TIME:-15}
 RR_COUNT=${BENCH_RR_COUNT:-1000}
