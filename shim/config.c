@@ -266,6 +266,7 @@ int shim_config_load(void)
         if (fd < 0)
             return bad("RUDP_LOG_FILE", v, "a file path that can be opened for appending");
         shim_cfg.log_fd = shim_fd_move_high(fd);
+        shim_engine_own_fd(shim_cfg.log_fd); /* a program closing every fd spares it */
     }
     if ((v = env("RUDP_STATS"))) {
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)

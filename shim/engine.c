@@ -169,6 +169,11 @@ static void own_fd(int fd, int on)
     pthread_mutex_unlock(&fds_mu);
 }
 
+void shim_engine_own_fd(int fd)
+{
+    own_fd(fd, 1);
+}
+
 int shim_engine_owned_fds(int *out, int max)
 {
     int n = 0;
@@ -1512,10 +1517,12 @@ void shim_engine_atfork_child(void)
      * parent closes would stay open here. The child gets an engine of its
      * own for what it opens itself. */
     for (int fd = 0; fd < owned_cap; fd++)
-        if (owned[fd / 8] & (1u << (fd % 8)))
+        if ((owned[fd / 8] & (1u << (fd % 8))) && fd != shim_cfg.log_fd)
             real_close(fd);
     if (owned)
         memset(owned, 0, (size_t)owned_cap / 8);
+    if (shim_cfg.log_fd > 2)
+        own_fd(shim_cfg.log_fd, 1); /* the log file is the child's too */
     pthread_cond_init(&E.cv, NULL);
     /* Memory of the parent's engine is left as is: it belongs to a thread
      * that does not exist here and is never touched again. */

@@ -247,6 +247,8 @@ void shim_engine_resume(void);
 
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
 int shim_engine_owns(int fd);
+/* Counts fd among those close()/closefrom() must spare (the log file). */
+void shim_engine_own_fd(int fd);
 /* The engine's fds in ascending order, at most max; returns how many. */
 int shim_engine_owned_fds(int *out, int max);
 
