@@ -91,9 +91,10 @@ static void run(const char *mode)
     int l = make_listener(&a);
     pid_t c = clients(&a, N);
     int served = 0;
+    int et = !strcmp(mode, "epoll-et");
     int ep = epoll_create1(0);
-    if (!strcmp(mode, "epoll-lt") || !strcmp(mode, "epoll-et")) {
-        struct epoll_event e = {.events = EPOLLIN | (mode[6] == 'e' ? EPOLLET : 0u), .data.fd = l};
+    if (!strcmp(mode, "epoll-lt") || et) {
+        struct epoll_event e = {.events = EPOLLIN | (et ? EPOLLET : 0u), .data.fd = l};
         epoll_ctl(ep, EPOLL_CTL_ADD, l, &e);
     }
     while (served < N) {
@@ -126,7 +127,7 @@ static void run(const char *mode)
             }
             serve_one(fd);
             served++;
-            if (mode[6] != 'e')
+            if (!et)
                 break;
         }
     }
