@@ -1081,18 +1081,17 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
 
 /* ---- application calls ---- */
 
-ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
+/* Whether the application may still queue bytes: not after its FIN, a
+ * failure, or in states where the stream is over or not yet ours. */
+static int may_write(const rudp_conn *c)
 {
-    c->ctx->now = now;
-    if (c->error)
-        return c->error;
-    if (c->shut_wr)
-        return -EPIPE;
+    if (c->error || c->shut_wr)
+        return 0;
     switch (c->state) {
     case RUDP_SYN_SENT:
     case RUDP_ESTABLISHED:
     case RUDP_CLOSE_WAIT:
-        break;
+        return 1;
     case RUDP_CLOSED:
     case RUDP_SYN_RCVD:
     case RUDP_FIN_WAIT_1:
@@ -1101,8 +1100,18 @@ ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len
     case RUDP_TIME_WAIT:
     case RUDP_LAST_ACK:
     case RUDP_STATE_COUNT:
-        return -EPIPE;
+        return 0;
     }
+    return 0;
+}
+
+ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
+{
+    c->ctx->now = now;
+    if (c->error)
+        return c->error;
+    if (!may_write(c))
+        return -EPIPE;
     size_t space = send_space(c);
     if (space == 0) {
         c->want_writable = 1;
@@ -1123,24 +1132,7 @@ ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len
 
 size_t rudp_conn_write_space(const rudp_conn *c)
 {
-    if (c->error || c->shut_wr)
-        return 0;
-    switch (c->state) {
-    case RUDP_SYN_SENT:
-    case RUDP_ESTABLISHED:
-    case RUDP_CLOSE_WAIT:
-        return send_space(c);
-    case RUDP_CLOSED:
-    case RUDP_SYN_RCVD:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_TIME_WAIT:
-    case RUDP_LAST_ACK:
-    case RUDP_STATE_COUNT:
-        return 0;
-    }
-    return 0;
+    return may_write(c) ? send_space(c) : 0;
 }
 
 /* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
