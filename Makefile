@@ -86,11 +86,14 @@ $(BUILD)/tests/%.o: tests/%.c
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_ALL)
 
-# Programs are plain C, no -Wconversion, built from one file each.
+# Programs are plain C, no -Wconversion, built from one file each; the test
+# programs that include tests/progutil.h are linked with tests/progutil.c.
+PROG_WITH_UTIL := $(shell grep -l '"progutil.h"' tests/prog_*.c)
+PROG_UTIL = $(if $(filter $(PROG_WITH_UTIL),$(1)),tests/progutil.c)
 define prog_rule
-$(BUILD)/bin/$(notdir $(basename $(1))): $(1)
+$(BUILD)/bin/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call PROG_UTIL,$(1)),tests/progutil.h)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< -lm $$(LDLIBS_ALL)
+	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) -lm $$(LDLIBS_ALL)
 endef
 $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 

@@ -36,91 +36,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "progutil.h"
+
 #define WATCHDOG_S 60
 #define N_STEP 200
 #define N_BATCH 64
 #define BATCH_LEN 1000
 #define LONG_LEN 200000
 
-/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
-
-static const char *prog_name = "prog_fdopen";
+const char *prog_name = "prog_fdopen";
 static pid_t child_pid; /* the server, killed if the client fails */
 
-static void failf(int line, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-static void failf(int line, const char *fmt, ...)
+static void kill_child(void)
 {
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
     if (child_pid > 0)
         kill(child_pid, SIGKILL);
-    exit(1);
-}
-#define CHECK(cond, ...) \
-    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
-/* A system call that must succeed. */
-#define SYS(call) \
-    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    (void)r;
-    (void)sig;
-    if (child_pid > 0)
-        kill(child_pid, SIGKILL);
-    _exit(3);
-}
-
-static void watchdog(unsigned secs)
-{
-    signal(SIGALRM, on_alarm);
-    alarm(secs);
-}
-
-static bool inode_listed(const char *table, unsigned long ino, int field)
-{
-    char line[512];
-    bool found = false;
-    FILE *f = fopen(table, "r");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        for (int i = 0; tok && i < field; i++)
-            tok = strtok_r(NULL, " \t\n", &save);
-        if (tok && strtoul(tok, NULL, 10) == ino)
-            found = true;
-    }
-    fclose(f);
-    return found;
-}
-
-/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
- * AF_UNIX one (the shim's bridge), else "other". */
-static const char *fd_transport(int fd)
-{
-    char path[64], link[64];
-    unsigned long ino;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0)
-        return "unknown";
-    link[n] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino) != 1)
-        return "not-a-socket";
-    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
-        return "tcp";
-    if (inode_listed("/proc/net/unix", ino, 6))
-        return "unix";
-    return "other";
 }
 
 /* --- the checks ---------------------------------------------------------- */
@@ -273,6 +203,7 @@ int main(int argc, char **argv)
         watchdog(WATCHDOG_S);
         server(p[1]);
     }
+    prog_on_fail = kill_child;
     child_pid = pid;
     close(p[1]);
     watchdog(WATCHDOG_S);

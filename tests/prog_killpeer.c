@@ -47,66 +47,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progutil.h"
+
 #define CHUNK 16384
 #define CHUNK_GAP_US 5000
 
-/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
-
-static const char *prog_name = "prog_killpeer";
-
-static void failf(int line, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-static void failf(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-#define CHECK(cond, ...) \
-    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
-/* A system call that must succeed. */
-#define SYS(call) \
-    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
-
-/* SIGALRM either interrupts the bounded last read (flag set: read() returns
- * EINTR, no SA_RESTART) or is the watchdog. */
-static volatile sig_atomic_t bounded_wait, bound_fired;
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
-    (void)sig;
-    if (bounded_wait) {
-        bound_fired = 1;
-        return;
-    }
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    (void)r;
-    _exit(3);
-}
-
-static void watchdog(unsigned secs)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocked read() returns EINTR */
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(secs);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+const char *prog_name = "prog_killpeer";
 
 /* --- the two ends -------------------------------------------------------- */
 
@@ -172,14 +118,6 @@ static void do_send(int fd)
     }
 }
 
-static int so_error(int fd)
-{
-    int err = -1;
-    socklen_t len = sizeof err;
-    SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-    return err;
-}
-
 static void do_recv(int fd, bool wrote, double bound, unsigned long long mark)
 {
     const char *ea = getenv("RUDP_EXPECT_ABORT");
@@ -192,13 +130,13 @@ static void do_recv(int fd, bool wrote, double bound, unsigned long long mark)
     int err;
     unsigned char want = 0;
     for (;;) {
-        bounded_wait = 1;
-        bound_fired = 0;
+        prog_bounded_wait = 1;
+        prog_bound_fired = 0;
         alarm((unsigned)bound + 1);
         r = read(fd, buf, sizeof buf);
         err = errno;
         alarm(0);
-        bounded_wait = 0;
+        prog_bounded_wait = 0;
         if (r <= 0)
             break;
         /* The stream is the byte counter mod 256: check it. */

@@ -46,129 +46,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progutil.h"
+
 #define WATCHDOG_S 60
 #define BOUND_S 5          /* the reader's blocked read must end by then */
 #define CLOSE_DELAY_US 200000 /* the closer waits this long: the read is blocked */
 #define DATA_LEN 1000
 
-/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
-
-static const char *prog_name = "prog_linger";
-
-static void failf(int line, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-static void failf(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-#define CHECK(cond, ...) \
-    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
-/* A system call that must succeed. */
-#define SYS(call) \
-    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
-
-/* SIGALRM either interrupts a bounded wait (its flag set: the wait returns
- * EINTR, no SA_RESTART) or is the watchdog. */
-static volatile sig_atomic_t bounded_wait, bound_fired;
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
-    (void)sig;
-    if (bounded_wait) {
-        bound_fired = 1;
-        return;
-    }
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    (void)r;
-    _exit(3);
-}
-
-static void watchdog(unsigned secs)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocked read() returns EINTR */
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(secs);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool inode_listed(const char *table, unsigned long ino, int field)
-{
-    char line[512];
-    bool found = false;
-    FILE *f = fopen(table, "r");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        for (int i = 0; tok && i < field; i++)
-            tok = strtok_r(NULL, " \t\n", &save);
-        if (tok && strtoul(tok, NULL, 10) == ino)
-            found = true;
-    }
-    fclose(f);
-    return found;
-}
-
-/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
- * AF_UNIX one (the shim's bridge), else "other". */
-static const char *fd_transport(int fd)
-{
-    char path[64], link[64];
-    unsigned long ino;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0)
-        return "unknown";
-    link[n] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino) != 1)
-        return "not-a-socket";
-    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
-        return "tcp";
-    if (inode_listed("/proc/net/unix", ino, 6))
-        return "unix";
-    return "other";
-}
-
-static const char *fam_name(int family)
-{
-    return family == AF_INET ? "IPv4" : "IPv6";
-}
-
-/* Loopback address of family with port (host order). */
-static socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        return sizeof *sin;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons((uint16_t)port);
-    sin6->sin6_addr = in6addr_loopback;
-    return sizeof *sin6;
-}
+const char *prog_name = "prog_linger";
 
 /* --- the checks ---------------------------------------------------------- */
 
@@ -212,27 +97,19 @@ static void *closer_main(void *arg)
 /* read() of one byte, interrupted after BOUND_S; sets *err and *took. */
 static ssize_t bounded_read(int fd, char *buf, size_t len, int *err, double *took)
 {
-    bound_fired = 0;
-    bounded_wait = 1;
+    prog_bound_fired = 0;
+    prog_bounded_wait = 1;
     alarm(BOUND_S);
     double t0 = now_s();
     ssize_t r = read(fd, buf, len);
     *err = errno;
     *took = now_s() - t0;
     alarm(0);
-    bounded_wait = 0;
+    prog_bounded_wait = 0;
     alarm(WATCHDOG_S);
     CHECK(!(r < 0 && *err == EINTR), "read() still blocked %.1f s after the peer's reset "
           "(should end within %d s)", *took, BOUND_S);
     return r;
-}
-
-static int so_error(int fd)
-{
-    int err = -1;
-    socklen_t len = sizeof err;
-    SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-    return err;
 }
 
 static void run_case(int family, int who, bool send_first, bool use_poll)

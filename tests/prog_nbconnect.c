@@ -48,121 +48,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "progutil.h"
+
 #define WATCHDOG_S 60
 #define EVENT_MS 5000 /* bound on every readiness wait */
 
-/* --- shared test helpers (each prog_*.c is one file by design) ---------- */
-
-static const char *prog_name = "prog_nbconnect";
-
-static void failf(int line, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-static void failf(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-#define CHECK(cond, ...) \
-    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
-/* A system call that must succeed. */
-#define SYS(call) \
-    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: the test did not finish in time\n";
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    (void)r;
-    (void)sig;
-    _exit(3);
-}
-
-static void watchdog(unsigned secs)
-{
-    signal(SIGALRM, on_alarm);
-    alarm(secs);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool inode_listed(const char *table, unsigned long ino, int field)
-{
-    char line[512];
-    bool found = false;
-    FILE *f = fopen(table, "r");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        for (int i = 0; tok && i < field; i++)
-            tok = strtok_r(NULL, " \t\n", &save);
-        if (tok && strtoul(tok, NULL, 10) == ino)
-            found = true;
-    }
-    fclose(f);
-    return found;
-}
-
-/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
- * AF_UNIX one (the shim's bridge), else "other". */
-static const char *fd_transport(int fd)
-{
-    char path[64], link[64];
-    unsigned long ino;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n < 0)
-        return "unknown";
-    link[n] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino) != 1)
-        return "not-a-socket";
-    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
-        return "tcp";
-    if (inode_listed("/proc/net/unix", ino, 6))
-        return "unix";
-    return "other";
-}
-
-static const char *fam_name(int family)
-{
-    return family == AF_INET ? "IPv4" : "IPv6";
-}
-
-/* Loopback address of family with port (host order). */
-static socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        return sizeof *sin;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons((uint16_t)port);
-    sin6->sin6_addr = in6addr_loopback;
-    return sizeof *sin6;
-}
-
-static unsigned port_of(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
+const char *prog_name = "prog_nbconnect";
 
 /* A socket bound to loopback port 0 (listening if backlog >= 0); *addr gets
  * the address it was given. */
@@ -192,20 +83,6 @@ static int accept_within(int lfd, int ms)
     return fd;
 }
 
-static void read_exact(int fd, void *buf, size_t len, int ms)
-{
-    size_t got = 0;
-    while (got < len) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        int n = poll(&p, 1, ms);
-        SYS(n);
-        CHECK(n == 1, "no data within %d ms (have %zu of %zu bytes)", ms, got, len);
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        CHECK(r > 0, "read: %s", r == 0 ? "EOF" : strerror(errno));
-        got += (size_t)r;
-    }
-}
-
 static void write_all(int fd, const void *buf, size_t len)
 {
     size_t done = 0;
@@ -224,14 +101,6 @@ static void write_all(int fd, const void *buf, size_t len)
 }
 
 /* --- the checks ---------------------------------------------------------- */
-
-static int so_error(int fd)
-{
-    int err = -1;
-    socklen_t len = sizeof err;
-    SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-    return err;
-}
 
 static bool writable_now(int fd)
 {

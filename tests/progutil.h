@@ -1,0 +1,56 @@
+/*
+ * progutil.h: what the test programs in tests/prog_*.c share: failing with
+ * a line number, a watchdog, loopback addresses, and telling which kernel
+ * object carries an fd (a TCP socket, or the shim's AF_UNIX bridge).
+ *
+ * Each program defines prog_name (it names the program in FAIL: lines) and
+ * may set prog_on_fail, which runs before a failure or the watchdog ends the
+ * program (from a signal handler: it must be async-signal-safe, kill() for
+ * instance).
+ */
+#ifndef PROGUTIL_H
+#define PROGUTIL_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+
+extern const char *prog_name;
+extern void (*prog_on_fail)(void);
+
+/* Prints "FAIL: <prog_name>:<line>: <message>" and exits 1. */
+void failf(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#define CHECK(cond, ...) \
+    do { if (!(cond)) failf(__LINE__, __VA_ARGS__); } while (0)
+/* A system call that must succeed. */
+#define SYS(call) \
+    do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
+
+/* SIGALRM after secs seconds ends the program with exit status 3 and a
+ * FAIL: line, unless prog_bounded_wait is set: then the alarm only sets
+ * prog_bound_fired, and the blocked call it interrupts returns EINTR (the
+ * handler is installed without SA_RESTART). */
+void watchdog(unsigned secs);
+extern volatile sig_atomic_t prog_bounded_wait, prog_bound_fired;
+
+/* CLOCK_MONOTONIC in seconds. */
+double now_s(void);
+
+/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
+ * AF_UNIX one (the shim's bridge), else "other". */
+const char *fd_transport(int fd);
+
+const char *fam_name(int family);
+/* The loopback address of family with port (host order). */
+socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
+unsigned port_of(const struct sockaddr_storage *ss);
+
+/* Reads exactly len bytes, failing if none arrive within ms at any point. */
+void read_exact(int fd, void *buf, size_t len, int ms);
+/* getsockopt(SO_ERROR). */
+int so_error(int fd);
+
+#endif
