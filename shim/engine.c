@@ -138,69 +138,6 @@ uint64_t shim_engine_new_id(void)
     return atomic_fetch_add(&next_id, 1);
 }
 
-/* ---- fds the engine owns, tracked so a forked child can close them ---- */
-
-static pthread_mutex_t fds_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *owned;  /* bitmap */
-static int owned_cap;   /* bits */
-
-static void own_fd(int fd, int on)
-{
-    if (fd < 0)
-        return;
-    pthread_mutex_lock(&fds_mu);
-    if (fd >= owned_cap && on) {
-        int cap = owned_cap ? owned_cap : 4096;
-        while (cap <= fd)
-            cap *= 2;
-        uint8_t *b = realloc(owned, (size_t)cap / 8);
-        if (b) {
-            memset(b + owned_cap / 8, 0, (size_t)(cap - owned_cap) / 8);
-            owned = b;
-            owned_cap = cap;
-        }
-    }
-    if (fd < owned_cap) {
-        if (on)
-            owned[fd / 8] |= (uint8_t)(1u << (fd % 8));
-        else
-            owned[fd / 8] &= (uint8_t)~(1u << (fd % 8));
-    }
-    pthread_mutex_unlock(&fds_mu);
-}
-
-void shim_engine_own_fd(int fd)
-{
-    own_fd(fd, 1);
-}
-
-int shim_engine_owned_fds(int *out, int max)
-{
-    int n = 0;
-    pthread_mutex_lock(&fds_mu);
-    for (int fd = 0; fd < owned_cap && n < max; fd++)
-        if (owned[fd / 8] & (1u << (fd % 8)))
-            out[n++] = fd;
-    pthread_mutex_unlock(&fds_mu);
-    return n;
-}
-
-int shim_engine_owns(int fd)
-{
-    pthread_mutex_lock(&fds_mu);
-    int r = fd >= 0 && fd < owned_cap && (owned[fd / 8] & (1u << (fd % 8)));
-    pthread_mutex_unlock(&fds_mu);
-    return r;
-}
-
-static void close_owned(int fd)
-{
-    if (fd < 0)
-        return;
-    own_fd(fd, 0);
-    real_close(fd);
-}
-
 /* ---- epoll interest ---- */
 
 /* b->ev is the registered interest; W_REG marks "registered" so that an
@@ -318,8 +255,8 @@ static void sock_unref(esock *s)
     if (--s->refs > 0)
         return;
     epoll_ctl(E.epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    close_owned(s->fd);
-    close_owned(s->reserve_fd);
+    shim_close_owned(s->fd);
+    shim_close_owned(s->reserve_fd);
     E.socks[s->idx] = NULL;
     free(s);
 }
@@ -382,7 +319,7 @@ static void bridge_free(bridge *b)
 {
     if (b->efd >= 0) {
         unwatch_bridge(b);
-        close_owned(b->efd);
+        shim_close_owned(b->efd);
         b->efd = -1;
     }
     if (b->conn) {
@@ -634,7 +571,7 @@ static void on_accept(rudp_conn *c, rudp_time now)
         return;
     }
     fd = shim_fd_move_high(fd);
-    own_fd(fd, 1);
+    shim_own_fd(fd, 1);
     s->refs++;
     b->efd = fd;
     b->conn = c;
@@ -786,8 +723,8 @@ static void do_connect(const shim_connect_req *r, rudp_time now)
         if (s)
             sock_unref(s);
         else
-            close_owned(r->udp_fd);
-        close_owned(r->efd);
+            shim_close_owned(r->udp_fd);
+        shim_close_owned(r->efd);
         shim_slot *sl = shim_slot_get(r->slot, r->id);
         if (sl) {
             atomic_store(&sl->so_error, ENOMEM);
@@ -819,8 +756,8 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
     (void)now;
     esock *s = sock_new(r->udp_fd, r->lname.family);
     if (!s) {
-        close_owned(r->udp_fd);
-        close_owned(r->reserve_fd);
+        shim_close_owned(r->udp_fd);
+        shim_close_owned(r->reserve_fd);
         return;
     }
     int on = 1;
@@ -988,8 +925,8 @@ int shim_engine_connect(const shim_connect_req *r)
         return -ENOMEM;
     c->type = CMD_CONNECT;
     c->u.c = *r;
-    own_fd(r->udp_fd, 1);
-    own_fd(r->efd, 1);
+    shim_own_fd(r->udp_fd, 1);
+    shim_own_fd(r->efd, 1);
     return push(c);
 }
 
@@ -1000,8 +937,8 @@ int shim_engine_listen(const shim_listen_req *r)
         return -ENOMEM;
     c->type = CMD_LISTEN;
     c->u.l = *r;
-    own_fd(r->udp_fd, 1);
-    own_fd(r->reserve_fd, 1);
+    shim_own_fd(r->udp_fd, 1);
+    shim_own_fd(r->reserve_fd, 1);
     return push(c);
 }
 
@@ -1245,8 +1182,8 @@ static int start_locked(void)
         return -ENOMEM;
     E.epfd = shim_fd_move_high(E.epfd);
     E.evfd = shim_fd_move_high(E.evfd);
-    own_fd(E.epfd, 1);
-    own_fd(E.evfd, 1);
+    shim_own_fd(E.epfd, 1);
+    shim_own_fd(E.evfd, 1);
     E.event_type = W_EVENT;
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = &E.event_type};
     if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, E.evfd, &e) < 0)
@@ -1369,7 +1306,7 @@ static void keeper_main(int verdict)
     if (maxfd < 0 || maxfd > (1 << 20))
         maxfd = 1 << 20;
     for (int fd = 0; fd < maxfd; fd++) {
-        if (fd < owned_cap && (owned[fd / 8] & (1u << (fd % 8))))
+        if (shim_engine_owns(fd))
             continue;
         if (fd == shim_cfg.log_fd && fd > 2)
             continue;
@@ -1492,12 +1429,12 @@ void shim_engine_atfork_prepare(void)
         fork_paused = 1;
     }
     pthread_mutex_lock(&E.mu);
-    pthread_mutex_lock(&fds_mu);
+    shim_ownfds_lock();
 }
 
 void shim_engine_atfork_parent(void)
 {
-    pthread_mutex_unlock(&fds_mu);
+    shim_ownfds_unlock();
     if (fork_paused)
         resume_locked();
     fork_paused = 0;
@@ -1508,21 +1445,15 @@ void shim_engine_atfork_child(void)
 {
     /* The prepare handler locked these in this very thread: unlock them
      * (re-initialising a locked mutex is undefined, and TSan says so). */
-    pthread_mutex_unlock(&fds_mu);
+    shim_ownfds_unlock();
     pthread_mutex_unlock(&E.mu);
     if (E.in_handoff)
         return; /* becoming a keeper: the engine's state and fds are the point */
     /* The parent's engine keeps serving every connection made before the
      * fork; this child must not hold copies of its fds, or a bridge the
      * parent closes would stay open here. The child gets an engine of its
-     * own for what it opens itself. */
-    for (int fd = 0; fd < owned_cap; fd++)
-        if ((owned[fd / 8] & (1u << (fd % 8))) && fd != shim_cfg.log_fd)
-            real_close(fd);
-    if (owned)
-        memset(owned, 0, (size_t)owned_cap / 8);
-    if (shim_cfg.log_fd > 2)
-        own_fd(shim_cfg.log_fd, 1); /* the log file is the child's too */
+     * own for what it opens itself. The log file is the child's too. */
+    shim_close_all_owned(shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1);
     pthread_cond_init(&E.cv, NULL);
     /* Memory of the parent's engine is left as is: it belongs to a thread
      * that does not exist here and is never touched again. */

@@ -245,12 +245,24 @@ void shim_engine_exit(void);
 pid_t shim_engine_handoff(int for_exec, int *abort_fd);
 void shim_engine_resume(void);
 
+/* ---- ownfds.c: the fds the engine owns ---- */
+
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
 int shim_engine_owns(int fd);
 /* Counts fd among those close()/closefrom() must spare (the log file). */
 void shim_engine_own_fd(int fd);
 /* The engine's fds in ascending order, at most max; returns how many. */
 int shim_engine_owned_fds(int *out, int max);
+/* Adds fd to the set (on) or takes it out. */
+void shim_own_fd(int fd, int on);
+/* Takes fd out of the set and closes it. */
+void shim_close_owned(int fd);
+/* Closes every fd of the set but `except` (-1: none), which stays the only
+ * one in it: a forked child's copies of its parent's engine. */
+void shim_close_all_owned(int except);
+/* Held across fork, so that no thread is changing the set meanwhile. */
+void shim_ownfds_lock(void);
+void shim_ownfds_unlock(void);
 
 /* In a forked child: forget the parent's engine and close its fds. */
 void shim_engine_atfork_prepare(void);

@@ -1,0 +1,102 @@
+/*
+ * ownfds.c: the set of fds the engine owns (UDP sockets, its ends of the
+ * bridges, epoll, the eventfd, and the log file), as a bitmap under a
+ * mutex. The application's close()/close_range()/closefrom() spare them,
+ * a forked child closes them, and a keeper keeps only them.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *bits;
+static int cap; /* bits */
+
+static int has(int fd)
+{
+    return fd >= 0 && fd < cap && (bits[fd / 8] & (1u << (fd % 8)));
+}
+
+void shim_own_fd(int fd, int on)
+{
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&mu);
+    if (fd >= cap && on) {
+        int n = cap ? cap : 4096;
+        while (n <= fd)
+            n *= 2;
+        uint8_t *b = realloc(bits, (size_t)n / 8);
+        if (b) {
+            memset(b + cap / 8, 0, (size_t)(n - cap) / 8);
+            bits = b;
+            cap = n;
+        }
+    }
+    if (fd < cap) {
+        if (on)
+            bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
+        else
+            bits[fd / 8] &= (uint8_t)~(1u << (fd % 8));
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void shim_engine_own_fd(int fd)
+{
+    shim_own_fd(fd, 1);
+}
+
+int shim_engine_owns(int fd)
+{
+    pthread_mutex_lock(&mu);
+    int r = has(fd);
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
+int shim_engine_owned_fds(int *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&mu);
+    for (int fd = 0; fd < cap && n < max; fd++)
+        if (has(fd))
+            out[n++] = fd;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+void shim_close_owned(int fd)
+{
+    if (fd < 0)
+        return;
+    shim_own_fd(fd, 0);
+    real_close(fd);
+}
+
+void shim_close_all_owned(int except)
+{
+    pthread_mutex_lock(&mu);
+    for (int fd = 0; fd < cap; fd++)
+        if (has(fd) && fd != except)
+            real_close(fd);
+    if (bits)
+        memset(bits, 0, (size_t)cap / 8);
+    pthread_mutex_unlock(&mu);
+    if (except >= 0)
+        shim_own_fd(except, 1);
+}
+
+void shim_ownfds_lock(void)
+{
+    pthread_mutex_lock(&mu);
+}
+
+void shim_ownfds_unlock(void)
+{
+    pthread_mutex_unlock(&mu);
+}
