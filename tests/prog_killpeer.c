@@ -131,7 +131,6 @@ static void do_recv(int fd, bool wrote, double bound, unsigned long long mark)
     unsigned char want = 0;
     for (;;) {
         prog_bounded_wait = 1;
-        prog_bound_fired = 0;
         alarm((unsigned)bound + 1);
         r = read(fd, buf, sizeof buf);
         err = errno;

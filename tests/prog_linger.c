@@ -97,7 +97,6 @@ static void *closer_main(void *arg)
 /* read() of one byte, interrupted after BOUND_S; sets *err and *took. */
 static ssize_t bounded_read(int fd, char *buf, size_t len, int *err, double *took)
 {
-    prog_bound_fired = 0;
     prog_bounded_wait = 1;
     alarm(BOUND_S);
     double t0 = now_s();

@@ -30,11 +30,11 @@ void failf(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), 
     do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
 
 /* SIGALRM after secs seconds ends the program with exit status 3 and a
- * FAIL: line, unless prog_bounded_wait is set: then the alarm only sets
- * prog_bound_fired, and the blocked call it interrupts returns EINTR (the
- * handler is installed without SA_RESTART). */
+ * FAIL: line, unless prog_bounded_wait is set: then the blocked call the
+ * alarm interrupts returns EINTR (the handler is installed without
+ * SA_RESTART). */
 void watchdog(unsigned secs);
-extern volatile sig_atomic_t prog_bounded_wait, prog_bound_fired;
+extern volatile sig_atomic_t prog_bounded_wait;
 
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
