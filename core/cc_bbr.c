@@ -21,9 +21,9 @@
  * PROBE_BW: pacing gains 1.25, 0.75, 1 x6, a phase per RTprop (the probe
  * lasts until the extra in-flight is there or loss shows, the drain ends
  * early once in-flight <= BDP), entered at a phase taken from the clock so
- * flows do not probe in step. PROBE_RTT: when RTprop was not lowered for
- * 10 s, in-flight is held to max(4 packets, BDP/2) (v2's gentler level) for
- * 200 ms and a round.
+ * flows do not probe in step. PROBE_RTT: when RTprop was neither lowered
+ * nor confirmed (a sample within 1/16 of it) for 10 s, in-flight is held to
+ * max(4 packets, BDP/2) (v2's gentler level) for 200 ms and a round.
  *
  * Loss. Loss alone changes neither the model, nor the pacing rate, nor the
  * window: on a lossy path (radio, a bad cable, our 5% benchmark) random loss
@@ -80,6 +80,12 @@
 #define BBR_BW_ROUNDS 10             /* BtlBw max-filter window, round trips */
 #define BBR_MIN_RTT_WIN RUDP_SEC(10)
 #define BBR_PROBE_RTT_TIME RUDP_MS(200)
+/* An RTT sample within RTprop/16 of RTprop confirms it as a new minimum
+ * would: the flow is seeing the path without a queue, which is all a
+ * PROBE_RTT would show, so a flow that keeps no standing queue does not pay
+ * one every 10 s. A standing queue (ours, or a competitor's) keeps samples
+ * above this and PROBE_RTT comes as before. */
+#define BBR_MIN_RTT_TOLERANCE 16
 #define BBR_PROBE_RTT_CWND_GAIN 500  /* v2: half a BDP, not 4 packets */
 #define BBR_MIN_CWND_PKTS 4
 #define BBR_FULL_BW_THRESH 1250      /* STARTUP: growth of less than 25%... */
@@ -352,6 +358,9 @@ static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
     if (a->rtt && a->rtt->has_sample && (a->rtt->latest < s->min_rtt || expired)) {
         s->min_rtt = a->rtt->latest;
         s->min_rtt_stamp = a->now;
+    } else if (a->rtt && a->rtt->has_sample && s->mode != BBR_PROBE_RTT &&
+               a->rtt->latest <= s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE) {
+        s->min_rtt_stamp = a->now; /* RTprop confirmed: see BBR_MIN_RTT_TOLERANCE */
     }
     if (expired && s->mode != BBR_PROBE_RTT) {
         s->prior_cwnd = cc->cwnd; /* restored when PROBE_RTT ends */

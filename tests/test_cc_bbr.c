@@ -272,13 +272,18 @@ Test(bbr, app_limited_samples_raise_the_estimate_but_never_lower_it, .timeout = 
     cr_assert(eq(u64, info(&d).btlbw, 3 * BW), "an app-limited high does");
 }
 
+/* RTT samples a standing queue above RTprop: RTprop + 1/8 (its tolerance
+ * is 1/16). */
+#define QUEUED_RTT (RTT + RTT / 8)
+
 Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .timeout = 10)
 {
     drv d;
     drv_init(&d);
     to_probe_bw(&d, BW);
-    rudp_time stamp = T0 + RTT / 2; /* the first RTT sample set min_rtt */
+    rudp_time stamp = d.now; /* RTprop's last confirmation */
     round_spec r = steady(BW);
+    r.rtt = QUEUED_RTT;
     while (d.now < stamp + RUDP_SEC(10) - RTT) {
         drv_round(&d, &r);
         cr_assert(ne(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
@@ -288,8 +293,10 @@ Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .t
     drv_round(&d, &r);
     drv_round(&d, &r);
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
-    /* v2's level: half a BDP (here more than 4 packets) */
-    cr_assert(eq(u64, d.cc.cwnd, bdp(BW, RTT) / 2));
+    /* v2's level: half a BDP (here more than 4 packets), of the RTprop
+     * the expired filter took from the current sample (v1) */
+    cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
+    cr_assert(eq(u64, d.cc.cwnd, bdp(BW, QUEUED_RTT) / 2));
     cr_assert(eq(u32, info(&d).pacing_gain, 1000));
     /* In-flight falls to that level; 200 ms and a round later it is over. */
     r.inflight = bdp(BW, RTT) / 2;
@@ -314,7 +321,7 @@ Test(bbr, a_lower_rtt_sample_postpones_probe_rtt, .timeout = 10)
     r.rtt = RTT - RUDP_MS(1);
     drv_round(&d, &r);
     cr_assert(eq(u64, info(&d).min_rtt, RTT - RUDP_MS(1)));
-    r.rtt = RTT;
+    r.rtt = QUEUED_RTT;
     rudp_time lowered = d.now;
     while (d.now < lowered + RUDP_SEC(10) - 2 * RTT) {
         drv_round(&d, &r);
@@ -325,7 +332,32 @@ Test(bbr, a_lower_rtt_sample_postpones_probe_rtt, .timeout = 10)
         drv_round(&d, &r);
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
     /* On expiry the filter takes the current sample (v1). */
-    cr_assert(eq(u64, info(&d).min_rtt, RTT));
+    cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
+}
+
+/* A flow that keeps no standing queue sees RTprop again and again, within
+ * the tolerance: that confirms it, and no PROBE_RTT comes to show it. */
+Test(bbr, samples_within_a_sixteenth_of_rtprop_confirm_it_and_no_probe_rtt_comes, .timeout = 10)
+{
+    drv d;
+    drv_init(&d);
+    to_probe_bw(&d, BW);
+    round_spec r = steady(BW);
+    r.rtt = RTT + RTT / 20; /* serialisation and ACK timing noise */
+    while (d.now < T0 + RUDP_SEC(30)) {
+        drv_round(&d, &r);
+        cr_assert(ne(int, info(&d).mode, RUDP_BBR_PROBE_RTT), "at %.2f s",
+                  (double)(d.now - T0) / 1e9);
+    }
+    cr_assert(eq(u64, info(&d).min_rtt, RTT), "RTprop itself is unchanged");
+    /* The same flow once a queue stands (RTprop + 1/8): PROBE_RTT within
+     * 10 s of the last confirmation. */
+    r.rtt = QUEUED_RTT;
+    rudp_time queued = d.now;
+    while (d.now < queued + RUDP_SEC(10) + 2 * RTT && info(&d).mode != RUDP_BBR_PROBE_RTT)
+        drv_round(&d, &r);
+    cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
+    cr_assert(ge(u64, d.now - queued, RUDP_SEC(10) - 2 * RTT));
 }
 
 Test(bbr, cwnd_is_twice_the_bdp_plus_ack_aggregation_and_at_least_four_packets, .timeout = 10)
@@ -651,8 +683,9 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
     cfg.cc = &rudp_cc_bbr;
     cr_assert(ge(int, sim_bulk_connect(&s, a, b, &cfg), 0));
     uint64_t steps0 = s.steps;
-    /* 12 s: past the PROBE_RTT at 10 s, whose end puts 1.5 BDP of window
-     * back at once; only pacing keeps that from leaving in one burst. */
+    /* 12 s: startup, drain and PROBE_BW's cycles, whose window steps
+     * (and a PROBE_RTT's exit, which puts 1.5 BDP back at once, when a
+     * queue stands) only pacing keeps from leaving in one burst. */
     sim_run_until(&s, s.now + RUDP_SEC(12));
     uint64_t steps = s.steps - steps0, dgrams = s.link[a][b].sent + s.link[b][a].sent;
     fprintf(stderr, "bbr pacing: %llu data packets, longest back-to-back run %d, %llu wake-ups "
