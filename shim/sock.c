@@ -213,9 +213,32 @@ static void grow_buffers(int udp)
         real_setsockopt(udp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 }
 
-/* Replaces the app's fd with `nfd`, keeping its fd flags and status flags. */
+/* Socket-level options that mean the same on the AF_UNIX socket that
+ * stands in for a TCP one, and that TCP carries from a socket to the one
+ * replacing it here (and from a listener to what it accepts): timeouts,
+ * linger, keepalive, OOB inline, address reuse, priority, low-water mark. */
+static const int inherited_opts[] = {
+    SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_KEEPALIVE, SO_OOBINLINE,
+    SO_REUSEADDR, SO_PRIORITY, SO_RCVLOWAT,
+};
+
+static void copy_socket_options(int from, int to)
+{
+    for (size_t i = 0; i < sizeof inherited_opts / sizeof inherited_opts[0]; i++) {
+        uint8_t buf[32];
+        socklen_t l = sizeof buf;
+        if (real_getsockopt(from, SOL_SOCKET, inherited_opts[i], buf, &l) == 0)
+            real_setsockopt(to, SOL_SOCKET, inherited_opts[i], buf, l);
+    }
+}
+
+/* Replaces the app's fd with `nfd`, keeping its fd flags, status flags and
+ * socket-level options. */
 static int replace_fd(int fd, int nfd, int status_flags, int fd_flags)
 {
+    int saved = errno;
+    copy_socket_options(fd, nfd);
+    errno = saved;
     if (fcntl(nfd, F_SETFL, status_flags & (O_NONBLOCK | O_ASYNC)) < 0)
         return -errno;
     if (dup3(nfd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
@@ -286,6 +309,38 @@ static int wait_connected(int fd, const shim_name *n)
     }
 }
 
+/* As the kernel's TCP: a connect to the any address (0.0.0.0, ::) reaches
+ * this host's loopback address; multicast and broadcast destinations are
+ * unreachable. Rewrites *ss; returns 0 or the errno. */
+static int any_to_loopback(struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        uint32_t a = ntohl(sin->sin_addr.s_addr);
+        if (a == INADDR_ANY)
+            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (IN_MULTICAST(a) || a == INADDR_BROADCAST)
+            return ENETUNREACH;
+        return 0;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+        sin6->sin6_addr = in6addr_loopback;
+    else if (IN6_IS_ADDR_MULTICAST(&sin6->sin6_addr))
+        return ENETUNREACH;
+    else if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+        uint32_t a;
+        memcpy(&a, &sin6->sin6_addr.s6_addr[12], sizeof a);
+        a = ntohl(a);
+        if (a == INADDR_ANY) {
+            a = htonl(INADDR_LOOPBACK);
+            memcpy(&sin6->sin6_addr.s6_addr[12], &a, sizeof a);
+        } else if (IN_MULTICAST(a) || a == INADDR_BROADCAST)
+            return ENETUNREACH;
+    }
+    return 0;
+}
+
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
 {
     if (addr->sa_family != family)
@@ -297,6 +352,9 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     memcpy(&peer, addr, sa_len(family));
     if (port_of(&peer) == 0)
         return fail(ECONNREFUSED);
+    int unreachable = any_to_loopback(&peer);
+    if (unreachable)
+        return fail(unreachable);
     if (family == AF_INET6 &&
         IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr) &&
         get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY))
@@ -595,14 +653,16 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     shim_name n;
     if (shim_name_get(nfd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE) {
         copy_out(&n.peer, n.family, addr, len);
-        shim_fd r;
-        memset(&r, 0, sizeof r);
+        /* As TCP's accept, the new socket starts with the listener's
+         * options: the TCP-level ones we keep, and the socket-level ones. */
+        shim_fd r = rec;
         r.fd = nfd;
         r.kind = SHIM_FD_BRIDGED;
         r.id = n.id;
         r.slot = n.slot;
         r.connect_done = 1;
         shim_fd_put(&r);
+        copy_socket_options(fd, nfd);
     } else if (len) {
         *len = 0;
     }
@@ -649,8 +709,9 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
                 return 0;
             }
             shim_slot *s = slot_for(&n);
-            if (s && atomic_load(&s->state) == SHIM_SLOT_CONNECTING)
-                return fail(ENOTCONN); /* as TCP until the handshake ends */
+            int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
+            if (st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_FAILED)
+                return fail(ENOTCONN); /* as TCP until the handshake ends, or after it failed */
             copy_out(&n.peer, n.family, addr, len);
             return 0;
         }
@@ -675,18 +736,22 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 /* ---- options ---- */
 
+/* As TCP answers an int option: what fits of the int (some callers pass a
+ * char, or nothing at all), EFAULT for a missing buffer, EINVAL for a
+ * negative length. */
 static int put_int(void *val, socklen_t *len, int v)
 {
-    if (!val || !len || *len < sizeof(int)) {
-        if (val && len && *len > 0) {
-            /* TCP copies what fits of an int (some callers pass a char) */
-            memcpy(val, &v, *len);
-            return 0;
-        }
+    if (!len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
         return fail(EINVAL);
+    socklen_t l = *len < sizeof v ? *len : sizeof v;
+    if (l) {
+        if (!val)
+            return fail(EFAULT);
+        memcpy(val, &v, l);
     }
-    memcpy(val, &v, sizeof v);
-    *len = sizeof v;
+    *len = l;
     return 0;
 }
 
@@ -815,13 +880,39 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         v = *(const unsigned char *)val;
     if (level == IPPROTO_TCP) {
         switch (opt) {
+        case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL: case TCP_KEEPCNT: case TCP_USER_TIMEOUT:
+            /* int options: checked as TCP checks them */
+            if (len < sizeof(int))
+                return fail(EINVAL);
+            if (!val)
+                return fail(EFAULT);
+            break;
+        default: break;
+        }
+        switch (opt) {
         case TCP_NODELAY: rec.nodelay = v != 0; break;
         case TCP_CORK: rec.cork = v != 0; break;
         case TCP_QUICKACK: rec.quickack = v != 0; break;
-        case TCP_KEEPIDLE: rec.keepidle = v; break;
-        case TCP_KEEPINTVL: rec.keepintvl = v; break;
-        case TCP_KEEPCNT: rec.keepcnt = v; break;
-        case TCP_USER_TIMEOUT: rec.user_timeout_ms = v; break;
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+            if (v < 1 || v > 32767) /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
+                return fail(EINVAL);
+            if (opt == TCP_KEEPIDLE)
+                rec.keepidle = v;
+            else
+                rec.keepintvl = v;
+            break;
+        case TCP_KEEPCNT:
+            if (v < 1 || v > 127) /* MAX_TCP_KEEPCNT */
+                return fail(EINVAL);
+            rec.keepcnt = v;
+            break;
+        case TCP_USER_TIMEOUT:
+            if (v < 0)
+                return fail(EINVAL);
+            rec.user_timeout_ms = v;
+            break;
         default: break; /* accepted and ignored, as harmless */
         }
     } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY) {
@@ -881,15 +972,23 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     int saved = errno;
     shim_fd rec;
     shim_name n;
-    if (!ours(fd, &rec, &n) || rec.kind != SHIM_FD_BRIDGED) {
+    if (!ours(fd, &rec, &n)) {
         errno = saved;
         return real_ioctl(fd, req, arg);
     }
+    if (rec.kind != SHIM_FD_BRIDGED)
+        return fail(EINVAL); /* a listener, as TCP says */
     errno = saved;
+    shim_slot *s = slot_for(&n);
+    if (s && atomic_load(&s->state) == SHIM_SLOT_CONNECTING) {
+        int zero = 0; /* TCP in SYN_SENT; the unix end holds only filler */
+        if (arg)
+            memcpy(arg, &zero, sizeof zero);
+        return 0;
+    }
     /* Not yet acknowledged by the peer = still in the unix socket + sent
      * by the engine but unacknowledged. Read both between two equal even
      * values of seq, so bytes in transit between them are never missed. */
-    shim_slot *s = slot_for(&n);
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t seq = s ? atomic_load(&s->seq) : 0;
         if (seq & 1) {

@@ -174,13 +174,7 @@ static void check_accept(int family)
 int main(int argc, char **argv)
 {
     (void)argv;
-    if (argc != 1) {
-        fprintf(stderr, "usage: %s\n", prog_name);
-        return 2;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGPIPE, SIG_IGN);
-    watchdog(WATCHDOG_S);
+    prog_begin(argc, WATCHDOG_S);
     check_socket_flags(AF_INET);
     check_socket_flags(AF_INET6);
     check_accept(AF_INET);

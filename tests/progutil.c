@@ -54,6 +54,17 @@ void watchdog(unsigned secs)
     alarm(secs);
 }
 
+void prog_begin(int argc, unsigned watchdog_secs)
+{
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s\n", prog_name);
+        exit(2);
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(watchdog_secs);
+}
+
 double now_s(void)
 {
     struct timespec ts;

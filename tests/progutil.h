@@ -36,6 +36,11 @@ void failf(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), 
 void watchdog(unsigned secs);
 extern volatile sig_atomic_t prog_bounded_wait;
 
+/* The start of a program that takes no arguments: exits 2 with a usage
+ * line if it got any; line-buffered stdout, SIGPIPE ignored (a write to a
+ * closed connection is EPIPE), the watchdog armed. */
+void prog_begin(int argc, unsigned watchdog_secs);
+
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
 

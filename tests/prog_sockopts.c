@@ -1,0 +1,332 @@
+/*
+ * prog_sockopts: socket options across connect/listen/accept, and the
+ * edges of connect, getpeername, setsockopt/getsockopt and SIOCOUTQ, as
+ * Linux TCP gives them.
+ *
+ *   prog_sockopts             run every check below; exit 0 iff all hold
+ *
+ *   - options set before connect() are there after it (SO_RCVTIMEO,
+ *     SO_KEEPALIVE, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE), and SO_RCVTIMEO
+ *     works: a read with nothing to read ends with EAGAIN;
+ *   - a socket accept() returns starts with its listener's options, set
+ *     before listen() (SO_RCVTIMEO, SO_KEEPALIVE, TCP_KEEPIDLE) and after it
+ *     (TCP_NODELAY);
+ *   - connect() to 0.0.0.0 and to :: reaches the loopback listener, and
+ *     getpeername() says 127.0.0.1 / ::1; to 224.0.0.1 and 255.255.255.255
+ *     it fails with ENETUNREACH;
+ *   - getpeername() after a refused connect() says ENOTCONN;
+ *   - setsockopt() checks TCP's ranges and lengths (TCP_KEEPCNT 1000,
+ *     TCP_KEEPIDLE 0, TCP_USER_TIMEOUT -1, an int option of 1 byte: EINVAL);
+ *     getsockopt() with length 0 gives 0 bytes, with no length EFAULT;
+ *   - ioctl(SIOCOUTQ) on a listener says EINVAL; on a connecting socket 0.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fds (tcp = a kernel TCP socket). Exit 0 iff every check held; 1 with a
+ * "FAIL:" line otherwise; 3 if the watchdog (60 s) fired.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define WATCHDOG_S 60
+#define EVENT_MS 5000
+#define TIMEO_MS 300
+
+const char *prog_name = "prog_sockopts";
+
+static int get_int_opt(int fd, int level, int opt)
+{
+    int v = -1;
+    socklen_t l = sizeof v;
+    SYS(getsockopt(fd, level, opt, &v, &l));
+    return v;
+}
+
+static void set_int_opt(int fd, int level, int opt, int v)
+{
+    SYS(setsockopt(fd, level, opt, &v, sizeof v));
+}
+
+static void set_rcvtimeo(int fd)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = TIMEO_MS * 1000};
+    SYS(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+}
+
+static long rcvtimeo_ms(int fd)
+{
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    SYS(getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l));
+    return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A listener on the loopback address of family, port chosen by the kernel;
+ * *addr gets its address. */
+static int listener(int family, struct sockaddr_storage *addr, socklen_t *len)
+{
+    int l = socket(family, SOCK_STREAM, 0);
+    SYS(l);
+    *len = loopback(family, 0, addr);
+    SYS(bind(l, (struct sockaddr *)addr, *len));
+    SYS(getsockname(l, (struct sockaddr *)addr, len));
+    return l;
+}
+
+static int accept_within(int l)
+{
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    int n = poll(&p, 1, EVENT_MS);
+    SYS(n);
+    CHECK(n == 1, "no connection to accept within %d ms", EVENT_MS);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    return a;
+}
+
+static void check_options_before_connect(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = listener(AF_INET, &sa, &sl);
+    SYS(listen(l, 4));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    set_rcvtimeo(c);
+    set_int_opt(c, SOL_SOCKET, SO_KEEPALIVE, 1);
+    struct linger lg = {.l_onoff = 1, .l_linger = 5};
+    SYS(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    set_int_opt(c, IPPROTO_TCP, TCP_NODELAY, 1);
+    set_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+    SYS(connect(c, (struct sockaddr *)&sa, sl));
+    int a = accept_within(l);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+
+    CHECK(rcvtimeo_ms(c) == TIMEO_MS, "SO_RCVTIMEO after connect: %ld ms, want %d",
+          rcvtimeo_ms(c), TIMEO_MS);
+    CHECK(get_int_opt(c, SOL_SOCKET, SO_KEEPALIVE) == 1, "SO_KEEPALIVE lost by connect");
+    struct linger got;
+    socklen_t gl = sizeof got;
+    SYS(getsockopt(c, SOL_SOCKET, SO_LINGER, &got, &gl));
+    CHECK(got.l_onoff == 1 && got.l_linger == 5, "SO_LINGER after connect: {%d, %d}",
+          got.l_onoff, got.l_linger);
+    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost by connect");
+    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "TCP_KEEPIDLE after connect: %d",
+          get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE));
+    printf("ok: options set before connect() hold after it\n");
+
+    /* The timeout works: the watchdog interrupting this read would be a
+     * failure (EINTR), not EAGAIN. */
+    char b;
+    prog_bounded_wait = 1;
+    alarm(10);
+    ssize_t r = read(c, &b, 1);
+    int err = errno;
+    alarm(WATCHDOG_S);
+    prog_bounded_wait = 0;
+    CHECK(r == -1 && (err == EAGAIN || err == EWOULDBLOCK),
+          "read with nothing to read and SO_RCVTIMEO set before connect: %s, want EAGAIN",
+          r >= 0 ? "data/EOF" : strerror(err));
+    printf("ok: SO_RCVTIMEO set before connect() ends an idle read with EAGAIN\n");
+    close(a);
+    close(c);
+    close(l);
+}
+
+static void check_accept_inherits(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = listener(AF_INET, &sa, &sl);
+    set_rcvtimeo(l);
+    set_int_opt(l, SOL_SOCKET, SO_KEEPALIVE, 1);
+    set_int_opt(l, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+    SYS(listen(l, 4));
+    set_int_opt(l, IPPROTO_TCP, TCP_NODELAY, 1);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&sa, sl));
+    int a = accept_within(l);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    CHECK(rcvtimeo_ms(a) == TIMEO_MS, "accepted SO_RCVTIMEO %ld ms, want the listener's %d",
+          rcvtimeo_ms(a), TIMEO_MS);
+    CHECK(get_int_opt(a, SOL_SOCKET, SO_KEEPALIVE) == 1, "accepted SO_KEEPALIVE not inherited");
+    CHECK(get_int_opt(a, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "accepted TCP_KEEPIDLE %d, want 77",
+          get_int_opt(a, IPPROTO_TCP, TCP_KEEPIDLE));
+    CHECK(get_int_opt(a, IPPROTO_TCP, TCP_NODELAY) == 1,
+          "accepted TCP_NODELAY not inherited from the listener");
+    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 0, "the client has TCP_NODELAY unasked");
+    printf("ok: an accepted socket starts with its listener's options\n");
+    close(a);
+    close(c);
+    close(l);
+}
+
+static void check_connect_any(int family)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = listener(family, &sa, &sl);
+    SYS(listen(l, 4));
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof any);
+    any.ss_family = (sa_family_t)family;
+    if (family == AF_INET)
+        ((struct sockaddr_in *)&any)->sin_port = htons((uint16_t)port_of(&sa));
+    else
+        ((struct sockaddr_in6 *)&any)->sin6_port = htons((uint16_t)port_of(&sa));
+    int c = socket(family, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&any, sl));
+    int a = accept_within(l);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    SYS(getpeername(c, (struct sockaddr *)&peer, &pl));
+    bool lo = family == AF_INET
+                  ? ((struct sockaddr_in *)&peer)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)
+                  : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&peer)->sin6_addr);
+    CHECK(peer.ss_family == family && lo && port_of(&peer) == port_of(&sa),
+          "%s: getpeername after connect to the any address: family %d port %u, not loopback",
+          fam_name(family), peer.ss_family, port_of(&peer));
+    const char *one = "x";
+    char b;
+    SYS(write(c, one, 1));
+    read_exact(a, &b, 1, EVENT_MS);
+    printf("ok: %s: connect() to the any address reaches loopback (%s)\n", fam_name(family),
+           family == AF_INET ? "127.0.0.1" : "::1");
+    close(a);
+    close(c);
+    close(l);
+}
+
+static void check_unreachable(const char *text)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+    CHECK(inet_pton(AF_INET, text, &sin.sin_addr) == 1, "bad address %s", text);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    int r = connect(c, (struct sockaddr *)&sin, sizeof sin);
+    int err = errno;
+    CHECK(r == -1 && err == ENETUNREACH, "connect to %s: %s, want ENETUNREACH", text,
+          r == 0 ? "success" : strerror(err));
+    printf("ok: connect() to %s -> ENETUNREACH\n", text);
+    close(c);
+}
+
+static void check_refused_then_names(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = listener(AF_INET, &sa, &sl);
+    close(l); /* the port is now free: nothing listens there */
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    int r = connect(c, (struct sockaddr *)&sa, sl);
+    int err = errno;
+    CHECK(r == -1 && err == ECONNREFUSED, "connect to a closed port: %s, want ECONNREFUSED",
+          r == 0 ? "success" : strerror(err));
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    r = getpeername(c, (struct sockaddr *)&peer, &pl);
+    err = errno;
+    CHECK(r == -1 && err == ENOTCONN, "getpeername after a refused connect: %s, want ENOTCONN",
+          r == 0 ? "success" : strerror(err));
+    printf("ok: getpeername() after a refused connect() -> ENOTCONN\n");
+    close(c);
+}
+
+static void expect_einval(int fd, int opt, const void *val, socklen_t len, const char *what)
+{
+    int r = setsockopt(fd, IPPROTO_TCP, opt, val, len);
+    int err = errno;
+    CHECK(r == -1 && err == EINVAL, "setsockopt %s: %s, want EINVAL", what,
+          r == 0 ? "success" : strerror(err));
+}
+
+static void check_option_edges(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = listener(AF_INET, &sa, &sl);
+    SYS(listen(l, 4));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&sa, sl));
+    int a = accept_within(l);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    int v = 1000;
+    expect_einval(c, TCP_KEEPCNT, &v, sizeof v, "TCP_KEEPCNT 1000");
+    v = 0;
+    expect_einval(c, TCP_KEEPIDLE, &v, sizeof v, "TCP_KEEPIDLE 0");
+    v = -1;
+    expect_einval(c, TCP_USER_TIMEOUT, &v, sizeof v, "TCP_USER_TIMEOUT -1");
+    char one = 1;
+    expect_einval(c, TCP_NODELAY, &one, 1, "TCP_NODELAY with a 1-byte value");
+    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_KEEPCNT) == 9, "a refused TCP_KEEPCNT was stored: %d",
+          get_int_opt(c, IPPROTO_TCP, TCP_KEEPCNT));
+    printf("ok: setsockopt() refuses what TCP refuses (EINVAL) and keeps the old value\n");
+
+    int got = 42;
+    socklen_t gl = 0;
+    SYS(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &got, &gl));
+    CHECK(gl == 0 && got == 42, "getsockopt with length 0: length %u, value %d touched",
+          (unsigned)gl, got);
+    int r = getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &got, NULL);
+    int err = errno;
+    CHECK(r == -1 && err == EFAULT, "getsockopt with no length: %s, want EFAULT",
+          r == 0 ? "success" : strerror(err));
+    printf("ok: getsockopt() with length 0 gives 0 bytes; with no length EFAULT\n");
+
+    int q = -1;
+    r = ioctl(l, SIOCOUTQ, &q);
+    err = errno;
+    CHECK(r == -1 && err == EINVAL, "SIOCOUTQ on a listener: %s, want EINVAL",
+          r == 0 ? "success" : strerror(err));
+    printf("ok: SIOCOUTQ on a listener -> EINVAL\n");
+
+    int n = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(n);
+    r = connect(n, (struct sockaddr *)&sa, sl);
+    CHECK(r == 0 || errno == EINPROGRESS, "non-blocking connect: %s", strerror(errno));
+    q = -1;
+    SYS(ioctl(n, SIOCOUTQ, &q));
+    CHECK(q == 0, "SIOCOUTQ of a connection that has written nothing: %d, want 0", q);
+    printf("ok: SIOCOUTQ of a just-started connect -> 0\n");
+    int a2 = accept_within(l);
+    close(a2);
+    close(n);
+    close(a);
+    close(c);
+    close(l);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    prog_begin(argc, WATCHDOG_S);
+    check_options_before_connect();
+    check_accept_inherits();
+    check_connect_any(AF_INET);
+    check_connect_any(AF_INET6);
+    check_unreachable("224.0.0.1");
+    check_unreachable("255.255.255.255");
+    check_refused_then_names();
+    check_option_edges();
+    printf("PASS: %s\n", prog_name);
+    return 0;
+}
