@@ -215,6 +215,15 @@ static void publish(bridge *b)
     atomic_store(&s->pacing_rate, i.pacing_rate);
 }
 
+/* TCP_INFO's state follows every transition (a FIN sent or received),
+ * not only the events that publish the rest. */
+static void publish_state(bridge *b)
+{
+    shim_slot *s = slot_of(b);
+    if (s && b->conn)
+        atomic_store(&s->tcp_state, tcp_state_of(rudp_conn_state(b->conn)));
+}
+
 /* ---- sockets ---- */
 
 static esock *sock_new(int fd, int family)
@@ -674,6 +683,7 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
     bridge *b = rudp_conn_user(c);
     if (!b)
         return;
+    publish_state(b); /* before the app can see what caused it (an EOF) */
     if (ev & RUDP_EV_ESTABLISHED)
         on_established(b, now);
     if ((ev & RUDP_EV_READABLE) && b->unix_up)
@@ -710,6 +720,7 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
             b->conn = NULL;
         }
     }
+    publish_state(b);
     update_interest(b);
 }
 

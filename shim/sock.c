@@ -182,6 +182,7 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     rec->keepidle = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE);
     rec->keepintvl = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL);
     rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
+    rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
 }

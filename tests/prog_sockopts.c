@@ -6,8 +6,10 @@
  *   prog_sockopts             run every check below; exit 0 iff all hold
  *
  *   - options set before connect() are there after it (SO_RCVTIMEO,
- *     SO_KEEPALIVE, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE), and SO_RCVTIMEO
- *     works: a read with nothing to read ends with EAGAIN;
+ *     SO_KEEPALIVE, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE, TCP_CORK), and
+ *     SO_RCVTIMEO works: a read with nothing to read ends with EAGAIN;
+ *   - TCP_INFO's state: ESTABLISHED, then CLOSE_WAIT once the peer's FIN
+ *     was read;
  *   - a socket accept() returns starts with its listener's options, set
  *     before listen() (SO_RCVTIMEO, SO_KEEPALIVE, TCP_KEEPIDLE) and after it
  *     (TCP_NODELAY);
@@ -112,6 +114,7 @@ static void check_options_before_connect(void)
     SYS(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     set_int_opt(c, IPPROTO_TCP, TCP_NODELAY, 1);
     set_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+    set_int_opt(c, IPPROTO_TCP, TCP_CORK, 1);
     SYS(connect(c, (struct sockaddr *)&sa, sl));
     int a = accept_within(l);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
@@ -127,6 +130,7 @@ static void check_options_before_connect(void)
     CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost by connect");
     CHECK(get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "TCP_KEEPIDLE after connect: %d",
           get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE));
+    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_CORK) == 1, "TCP_CORK lost by connect");
     printf("ok: options set before connect() hold after it\n");
 
     /* The timeout works: the watchdog interrupting this read would be a
@@ -171,6 +175,53 @@ static void check_accept_inherits(void)
           "accepted TCP_NODELAY not inherited from the listener");
     CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 0, "the client has TCP_NODELAY unasked");
     printf("ok: an accepted socket starts with its listener's options\n");
+    close(a);
+    close(c);
+    close(l);
+}
+
+/* A loopback IPv4 listener *l, a client *c connected to it (at *sa), and
+ * the accepted end *a. */
+static void connected_pair(int *l, int *c, int *a, struct sockaddr_storage *sa, socklen_t *sl)
+{
+    *l = listener(AF_INET, sa, sl);
+    SYS(listen(*l, 4));
+    *c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(*c);
+    SYS(connect(*c, (struct sockaddr *)sa, *sl));
+    *a = accept_within(*l);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(*c), fd_transport(*a));
+}
+
+static int tcpi_state(int fd)
+{
+    struct tcp_info ti;
+    socklen_t l = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l));
+    return ti.tcpi_state;
+}
+
+/* The side that read the peer's FIN is in CLOSE_WAIT, as TCP_INFO says. */
+static void check_close_wait(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l, c, a;
+    connected_pair(&l, &c, &a, &sa, &sl);
+    CHECK(tcpi_state(c) == TCP_ESTABLISHED, "TCP_INFO state %d after connect, want %d",
+          tcpi_state(c), TCP_ESTABLISHED);
+    SYS(shutdown(a, SHUT_WR));
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    int n = poll(&p, 1, EVENT_MS);
+    SYS(n);
+    CHECK(n == 1, "no EOF within %d ms of the peer's shutdown", EVENT_MS);
+    char b;
+    ssize_t r = read(c, &b, 1);
+    CHECK(r == 0, "read after the peer's SHUT_WR: %zd, want EOF", r);
+    CHECK(tcpi_state(c) == TCP_CLOSE_WAIT, "TCP_INFO state %d after reading EOF, want %d "
+          "(CLOSE_WAIT)", tcpi_state(c), TCP_CLOSE_WAIT);
+    printf("ok: TCP_INFO says ESTABLISHED, then CLOSE_WAIT once the peer's FIN is read\n");
     close(a);
     close(c);
     close(l);
@@ -262,13 +313,8 @@ static void check_option_edges(void)
 {
     struct sockaddr_storage sa;
     socklen_t sl;
-    int l = listener(AF_INET, &sa, &sl);
-    SYS(listen(l, 4));
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    SYS(c);
-    SYS(connect(c, (struct sockaddr *)&sa, sl));
-    int a = accept_within(l);
-    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    int l, c, a;
+    connected_pair(&l, &c, &a, &sa, &sl);
     int v = 1000;
     expect_einval(c, TCP_KEEPCNT, &v, sizeof v, "TCP_KEEPCNT 1000");
     v = 0;
@@ -321,6 +367,7 @@ int main(int argc, char **argv)
     prog_begin(argc, WATCHDOG_S);
     check_options_before_connect();
     check_accept_inherits();
+    check_close_wait();
     check_connect_any(AF_INET);
     check_connect_any(AF_INET6);
     check_unreachable("224.0.0.1");
