@@ -355,12 +355,15 @@ static void check_drain(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
 static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
 {
     int expired = s->min_rtt != RUDP_TIME_NEVER && a->now > s->min_rtt_stamp + BBR_MIN_RTT_WIN;
-    if (a->rtt && a->rtt->has_sample && (a->rtt->latest < s->min_rtt || expired)) {
-        s->min_rtt = a->rtt->latest;
-        s->min_rtt_stamp = a->now;
-    } else if (a->rtt && a->rtt->has_sample && s->mode != BBR_PROBE_RTT &&
-               a->rtt->latest <= s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE) {
-        s->min_rtt_stamp = a->now; /* RTprop confirmed: see BBR_MIN_RTT_TOLERANCE */
+    if (a->rtt && a->rtt->has_sample) {
+        rudp_time r = a->rtt->latest;
+        if (r < s->min_rtt || expired) {
+            s->min_rtt = r;
+            s->min_rtt_stamp = a->now;
+        } else if (s->mode != BBR_PROBE_RTT &&
+                   r <= s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE) {
+            s->min_rtt_stamp = a->now; /* RTprop confirmed: see BBR_MIN_RTT_TOLERANCE */
+        }
     }
     if (expired && s->mode != BBR_PROBE_RTT) {
         s->prior_cwnd = cc->cwnd; /* restored when PROBE_RTT ends */

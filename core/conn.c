@@ -767,18 +767,14 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
         if (gap)
             c->ack_now = 1; /* tell the sender at once */
         c->rx_eliciting++;
-        rudp_time delay = c->cfg.max_ack_delay;
-        if (h->flags & RUDP_PKTF_ACK_NOW) {
-            /* "Ack soon": within RUDP_ACK_SOON, so that an application's
-             * reply (a request/response exchange) carries the ACK instead
-             * of a datagram of its own; the sender's probe timeout for such
-             * packets allows exactly this delay. */
-            delay = RUDP_ACK_SOON < delay ? RUDP_ACK_SOON : delay;
-        }
+        /* ACK_NOW means "ack soon": within RUDP_ACK_SOON, so that an
+         * application's reply (a request/response exchange) carries the ACK
+         * instead of a datagram of its own. */
+        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW) ? rudp_ack_soon_delay(c->cfg.max_ack_delay)
+                                                         : c->cfg.max_ack_delay;
         if (c->rx_eliciting >= 2)
             c->ack_now = 1;
-        else if (!rudp_timer_armed(&c->timers[RUDP_T_ACK]) ||
-                 c->timers[RUDP_T_ACK].tick > ((now + delay) >> RUDP_TIMER_TICK_SHIFT) + 1)
+        else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             arm(c, RUDP_T_ACK, now + delay);
     }
     c->last_rx = now;

@@ -268,8 +268,7 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
         return r->loss_time;
     if (r->eliciting_in_flight == 0)
         return RUDP_TIME_NEVER;
-    rudp_time ad = r->last_eliciting_ack_now && RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON
-                                                                            : max_ack_delay;
+    rudp_time ad = r->last_eliciting_ack_now ? rudp_ack_soon_delay(max_ack_delay) : max_ack_delay;
     rudp_time pto = rudp_rtt_pto(rtt, ad);
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
     return r->last_eliciting_sent + (pto << shift);

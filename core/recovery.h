@@ -24,6 +24,14 @@
 /* A packet flagged ACK_NOW is acknowledged within this (see conn.c). */
 #define RUDP_ACK_SOON RUDP_MS(1)
 
+/* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
+ * receiver waits this long at most, and the sender's probe timeout allows
+ * exactly this, so both use this one rule. */
+static inline rudp_time rudp_ack_soon_delay(rudp_time max_ack_delay)
+{
+    return RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON : max_ack_delay;
+}
+
 enum {
     RUDP_SENT_ACK_ELICITING = 1u << 0,
     RUDP_SENT_IN_FLIGHT = 1u << 1,

@@ -52,6 +52,13 @@ void rudp_timer_init(rudp_timer *t, uint8_t kind);
 
 static inline int rudp_timer_armed(const rudp_timer *t) { return t->pprev != 0; }
 
+/* Whether t is unarmed, or armed to fire later than `deadline` would (by
+ * more than the tick of rounding): what "arm unless sooner" asks. */
+static inline int rudp_timer_later_than(const rudp_timer *t, rudp_time deadline)
+{
+    return !rudp_timer_armed(t) || t->tick > (deadline >> RUDP_TIMER_TICK_SHIFT) + 1;
+}
+
 /* Arms t to fire at `deadline` (re-arming if armed). A deadline at or before
  * the wheel's time fires at the next rudp_wheel_expire(). */
 void rudp_wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline);

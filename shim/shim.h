@@ -182,6 +182,8 @@ typedef struct shim_fd {
     uint64_t id;           /* listener or connection id */
     uint32_t slot;
     int connect_done;      /* connect() returned its result once */
+    int sockopts_default;  /* listener: socket-level options all at the unix
+                            * socket's defaults, so accept() copies none */
     /* options recorded for the TCP level, answered by getsockopt */
     int nodelay, keepalive, linger_on, linger_secs, v6only, user_timeout_ms;
     int keepidle, keepintvl, keepcnt, cork, quickack;

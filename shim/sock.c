@@ -223,29 +223,35 @@ static const int inherited_opts[] = {
     SO_REUSEADDR, SO_PRIORITY, SO_RCVLOWAT,
 };
 
-static void copy_socket_options(int from, int to)
+/* Gives `to` those of `from`'s options that differ; returns how many. */
+static int copy_socket_options(int from, int to)
 {
+    int saved = errno, n = 0;
     for (size_t i = 0; i < sizeof inherited_opts / sizeof inherited_opts[0]; i++) {
-        uint8_t buf[32];
-        socklen_t l = sizeof buf;
-        if (real_getsockopt(from, SOL_SOCKET, inherited_opts[i], buf, &l) == 0)
-            real_setsockopt(to, SOL_SOCKET, inherited_opts[i], buf, l);
+        uint8_t want[32], have[32];
+        socklen_t wl = sizeof want, hl = sizeof have;
+        if (real_getsockopt(from, SOL_SOCKET, inherited_opts[i], want, &wl) == 0 &&
+            (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have, &hl) < 0 || wl != hl ||
+             memcmp(want, have, wl) != 0) &&
+            real_setsockopt(to, SOL_SOCKET, inherited_opts[i], want, wl) == 0)
+            n++;
     }
+    errno = saved;
+    return n;
 }
 
 /* Replaces the app's fd with `nfd`, keeping its fd flags, status flags and
- * socket-level options. */
+ * socket-level options. Returns how many of those options it carried over
+ * (0: nfd's defaults were the same), or -errno. */
 static int replace_fd(int fd, int nfd, int status_flags, int fd_flags)
 {
-    int saved = errno;
-    copy_socket_options(fd, nfd);
-    errno = saved;
+    int copied = copy_socket_options(fd, nfd);
     if (fcntl(nfd, F_SETFL, status_flags & (O_NONBLOCK | O_ASYNC)) < 0)
         return -errno;
     if (dup3(nfd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         return -errno;
     real_close(nfd);
-    return 0;
+    return copied;
 }
 
 /* ---- socket ---- */
@@ -310,36 +316,43 @@ static int wait_connected(int fd, const shim_name *n)
     }
 }
 
-/* As the kernel's TCP: a connect to the any address (0.0.0.0, ::) reaches
- * this host's loopback address; multicast and broadcast destinations are
- * unreachable. Rewrites *ss; returns 0 or the errno. */
-static int any_to_loopback(struct sockaddr_storage *ss)
+/* An IPv4 destination (host order) as the kernel's TCP takes it: the any
+ * address reaches this host's loopback; multicast and broadcast are
+ * unreachable. Returns 0 or the errno. */
+static int v4_destination(uint32_t *a)
 {
-    if (ss->ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        uint32_t a = ntohl(sin->sin_addr.s_addr);
-        if (a == INADDR_ANY)
-            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        else if (IN_MULTICAST(a) || a == INADDR_BROADCAST)
-            return ENETUNREACH;
-        return 0;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-        sin6->sin6_addr = in6addr_loopback;
-    else if (IN6_IS_ADDR_MULTICAST(&sin6->sin6_addr))
+    if (*a == INADDR_ANY)
+        *a = INADDR_LOOPBACK;
+    else if (IN_MULTICAST(*a) || *a == INADDR_BROADCAST)
         return ENETUNREACH;
-    else if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-        uint32_t a;
-        memcpy(&a, &sin6->sin6_addr.s6_addr[12], sizeof a);
-        a = ntohl(a);
-        if (a == INADDR_ANY) {
-            a = htonl(INADDR_LOOPBACK);
-            memcpy(&sin6->sin6_addr.s6_addr[12], &a, sizeof a);
-        } else if (IN_MULTICAST(a) || a == INADDR_BROADCAST)
-            return ENETUNREACH;
-    }
     return 0;
+}
+
+/* The same for any destination (v4, v6, v4-mapped; :: reaches ::1).
+ * Rewrites *ss; returns 0 or the errno. */
+static int tcp_destination(struct sockaddr_storage *ss)
+{
+    uint8_t *v4 = NULL;
+    if (ss->ss_family == AF_INET) {
+        v4 = (uint8_t *)&((struct sockaddr_in *)ss)->sin_addr;
+    } else {
+        struct in6_addr *a6 = &((struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_UNSPECIFIED(a6))
+            *a6 = in6addr_loopback;
+        else if (IN6_IS_ADDR_MULTICAST(a6))
+            return ENETUNREACH;
+        else if (IN6_IS_ADDR_V4MAPPED(a6))
+            v4 = &a6->s6_addr[12];
+    }
+    if (!v4)
+        return 0;
+    uint32_t a;
+    memcpy(&a, v4, sizeof a);
+    a = ntohl(a);
+    int err = v4_destination(&a);
+    a = htonl(a);
+    memcpy(v4, &a, sizeof a);
+    return err;
 }
 
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
@@ -353,7 +366,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     memcpy(&peer, addr, sa_len(family));
     if (port_of(&peer) == 0)
         return fail(ECONNREFUSED);
-    int unreachable = any_to_loopback(&peer);
+    int unreachable = tcp_destination(&peer);
     if (unreachable)
         return fail(unreachable);
     if (family == AF_INET6 &&
@@ -579,6 +592,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     rec.kind = SHIM_FD_LISTENER;
     rec.id = n.id;
     rec.slot = UINT32_MAX;
+    rec.sockopts_default = err == 0;
     shim_fd_put(&rec);
     SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
     return 0;
@@ -662,8 +676,10 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         r.id = n.id;
         r.slot = n.slot;
         r.connect_done = 1;
+        r.sockopts_default = 0;
         shim_fd_put(&r);
-        copy_socket_options(fd, nfd);
+        if (!rec.sockopts_default)
+            copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
     } else if (len) {
         *len = 0;
     }
@@ -868,54 +884,53 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     errno = saved;
     if (level == SOL_SOCKET) {
         int r = real_setsockopt(fd, level, opt, val, len);
+        if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
+            rec.sockopts_default = 0; /* accept() now passes them on */
+            shim_fd_put(&rec);
+        }
         if (r < 0 && (errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
             errno = saved; /* meaningful for TCP only (SO_REUSEPORT...): accept */
             return 0;
         }
         return r;
     }
-    int v = 0;
-    if (val && len >= sizeof(int))
-        memcpy(&v, val, sizeof v);
-    else if (val && len > 0)
-        v = *(const unsigned char *)val;
     if (level == IPPROTO_TCP) {
+        /* The int options we keep, checked as TCP checks them: length,
+         * buffer, range (MAX_TCP_KEEPIDLE/KEEPINTVL 32767, KEEPCNT 127). */
+        int *field = NULL, lo = 0, hi = INT32_MAX;
         switch (opt) {
-        case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_KEEPIDLE:
-        case TCP_KEEPINTVL: case TCP_KEEPCNT: case TCP_USER_TIMEOUT:
-            /* int options: checked as TCP checks them */
-            if (len < sizeof(int))
-                return fail(EINVAL);
-            if (!val)
-                return fail(EFAULT);
-            break;
-        default: break;
-        }
-        switch (opt) {
-        case TCP_NODELAY: rec.nodelay = v != 0; break;
-        case TCP_CORK: rec.cork = v != 0; break;
-        case TCP_QUICKACK: rec.quickack = v != 0; break;
+        case TCP_NODELAY: field = &rec.nodelay; break;
+        case TCP_CORK: field = &rec.cork; break;
+        case TCP_QUICKACK: field = &rec.quickack; break;
         case TCP_KEEPIDLE:
+            field = &rec.keepidle;
+            lo = 1;
+            hi = 32767;
+            break;
         case TCP_KEEPINTVL:
-            if (v < 1 || v > 32767) /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
-                return fail(EINVAL);
-            if (opt == TCP_KEEPIDLE)
-                rec.keepidle = v;
-            else
-                rec.keepintvl = v;
+            field = &rec.keepintvl;
+            lo = 1;
+            hi = 32767;
             break;
         case TCP_KEEPCNT:
-            if (v < 1 || v > 127) /* MAX_TCP_KEEPCNT */
-                return fail(EINVAL);
-            rec.keepcnt = v;
+            field = &rec.keepcnt;
+            lo = 1;
+            hi = 127;
             break;
-        case TCP_USER_TIMEOUT:
-            if (v < 0)
-                return fail(EINVAL);
-            rec.user_timeout_ms = v;
-            break;
-        default: break; /* accepted and ignored, as harmless */
+        case TCP_USER_TIMEOUT: field = &rec.user_timeout_ms; break;
+        default: return 0; /* accepted and ignored, as harmless */
         }
+        if (len < sizeof(int))
+            return fail(EINVAL);
+        if (!val)
+            return fail(EFAULT);
+        int v;
+        memcpy(&v, val, sizeof v);
+        if (opt == TCP_NODELAY || opt == TCP_CORK || opt == TCP_QUICKACK)
+            v = v != 0;
+        else if (v < lo || v > hi)
+            return fail(EINVAL);
+        *field = v;
     } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY) {
         return fail(EINVAL); /* TCP refuses it once connected or listening */
     }

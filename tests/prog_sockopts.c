@@ -178,6 +178,22 @@ static void check_accept_inherits(void)
     close(a);
     close(c);
     close(l);
+
+    /* A listener with no options until after listen(). */
+    l = listener(AF_INET, &sa, &sl);
+    SYS(listen(l, 4));
+    set_rcvtimeo(l);
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&sa, sl));
+    a = accept_within(l);
+    CHECK(rcvtimeo_ms(a) == TIMEO_MS, "accepted SO_RCVTIMEO %ld ms, want the %d ms set on the "
+          "listener after listen()", rcvtimeo_ms(a), TIMEO_MS);
+    CHECK(rcvtimeo_ms(c) == 0, "the client has SO_RCVTIMEO unasked");
+    printf("ok: ... also options set on the listener after listen()\n");
+    close(a);
+    close(c);
+    close(l);
 }
 
 /* A loopback IPv4 listener *l, a client *c connected to it (at *sa), and
