@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -224,6 +225,25 @@ int shim_redirect(const struct sockaddr *sa)
     return 0;
 }
 
+/* The log file: never through a symbolic link (O_NOFOLLOW), created
+ * private (0600), and only a regular file: a FIFO would block or feed
+ * another process, a device could be anything. O_NONBLOCK keeps the open
+ * itself from waiting on a FIFO; it is cleared once the type is known. */
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+                            O_NONBLOCK, 0600);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, O_APPEND) < 0) {
+        real_close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -262,9 +282,11 @@ int shim_config_load(void)
         shim_cfg.log_level = found;
     }
     if ((v = env("RUDP_LOG_FILE"))) {
-        int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = open_log(v);
         if (fd < 0)
-            return bad("RUDP_LOG_FILE", v, "a file path that can be opened for appending");
+            return bad("RUDP_LOG_FILE", v,
+                       "a regular file that can be opened for appending (not a symbolic link; "
+                       "created with mode 0600 if missing)");
         shim_cfg.log_fd = shim_fd_move_high(fd);
         shim_engine_own_fd(shim_cfg.log_fd); /* a program closing every fd spares it */
     }

@@ -24,23 +24,43 @@
 #include <sys/stat.h>
 #include <linux/close_range.h>
 #include <linux/sockios.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int active; /* set once by init_all, read-only afterwards */
 
+/*
+ * Secure execution (AT_SECURE: set-uid, set-gid, file capabilities) means
+ * the process has privileges its invoker lacks, and the invoker chose its
+ * environment. With LD_PRELOAD glibc then loads nothing from the
+ * environment; /etc/ld.so.preload still loads us. We stay out of the way
+ * entirely: no environment read, no file opened, no socket redirected, every
+ * call passed to libc. Reading the environment would let an unprivileged
+ * user steer a privileged program (RUDP_LOG_FILE creating root-owned files,
+ * RUDP_REDIRECT moving its connections); running on built-in defaults alone
+ * would change a privileged program's transport with no configuration an
+ * administrator meant for it. Kernel TCP is the safe answer for both.
+ */
 static void init_all(void)
 {
     shim_real_init();
+    if (getauxval(AT_SECURE))
+        return;
     if (shim_config_load() < 0)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
+    active = 1;
 }
 
-static void init(void)
+/* Binds libc's symbols and reads the configuration once; returns whether
+ * the shim is active (0 in secure execution: pass everything through). */
+static int init(void)
 {
     pthread_once(&init_once, init_all);
+    return active;
 }
 
 static void atfork_prepare(void)
@@ -490,7 +510,8 @@ fail_errno:
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    init();
+    if (!init())
+        return real_connect(fd, addr, len);
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -610,7 +631,8 @@ fail_errno:
 
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-    init();
+    if (!init())
+        return real_listen(fd, backlog);
     int saved = errno;
     shim_fd rec;
     if (ours(fd, &rec, NULL)) {
@@ -650,10 +672,10 @@ SHIM_EXPORT int listen(int fd, int backlog)
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
-    init();
+    int on = init();
     int saved = errno;
     shim_fd rec;
-    if (!ours(fd, &rec, NULL) || rec.kind != SHIM_FD_LISTENER) {
+    if (!on || !ours(fd, &rec, NULL) || rec.kind != SHIM_FD_LISTENER) {
         errno = saved;
         return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
     }
@@ -701,7 +723,8 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags
 
 static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
 {
-    init();
+    if (!init())
+        return peer ? real_getpeername(fd, addr, len) : real_getsockname(fd, addr, len);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int r = peer ? real_getpeername(fd, (struct sockaddr *)&ss, &sl)
@@ -808,7 +831,8 @@ static int tcp_info_of(const shim_name *n, void *val, socklen_t *len)
 
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
-    init();
+    if (!init())
+        return real_getsockopt(fd, level, opt, val, len);
     int special = level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6 ||
                   (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL));
     int saved = errno;
@@ -874,7 +898,8 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    init();
+    if (!init())
+        return real_setsockopt(fd, level, opt, val, len);
     int saved = errno;
     shim_fd rec;
     if (!ours(fd, &rec, NULL)) {
@@ -950,7 +975,8 @@ SHIM_EXPORT int shutdown(int fd, int how)
 
 SHIM_EXPORT int close(int fd)
 {
-    init();
+    if (!init())
+        return real_close(fd);
     int saved = errno;
     if (shim_engine_owns(fd))
         return 0; /* a program closing every fd must not take the engine's */
@@ -983,7 +1009,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (req != SIOCOUTQ)
+    if (!active || req != SIOCOUTQ)
         return real_ioctl(fd, req, arg);
     int saved = errno;
     shim_fd rec;
