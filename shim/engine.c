@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -53,6 +54,8 @@ typedef struct esock {
     rudp_listener *listener;
     uint64_t listener_id;
     uint64_t listener_ino;  /* inode of the app's unix listener */
+    uid_t listener_uid;     /* who called listen() on it (ident.c) */
+    int backlog;            /* its backlog, for a keeper's listen() */
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     int reserve_fd;       /* TCP socket holding the port of a listener */
@@ -119,6 +122,7 @@ static struct engine {
     uint8_t (*ctrls)[128];
     uint8_t *rxbuf;
     uint64_t accept_retries;
+    uint64_t squatted;    /* handoffs refused: a listener's name held by another */
 } E = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
@@ -520,6 +524,18 @@ static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
 
 static void stop_listening(esock *s);
 
+/* The app's listener is gone: reset the connection being handed over and
+ * stop listening. */
+static void listener_gone(bridge *b, rudp_time now)
+{
+    if (b->conn)
+        rudp_conn_abort(b->conn, now);
+    if (b->sock->listener)
+        stop_listening(b->sock);
+    b->app_gone = 1;
+    bridge_app_closed(b, now);
+}
+
 static void try_accept(bridge *b, rudp_time now)
 {
     if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
@@ -533,15 +549,20 @@ static void try_accept(bridge *b, rudp_time now)
             E.accept_retries++;
             return;
         }
-        /* The listener is gone. */
         SHIM_LOG(RUDP_LOG_INFO, "listener vanished; resetting connection %llu",
                  (unsigned long long)b->id);
-        if (b->conn)
-            rudp_conn_abort(b->conn, now);
-        if (b->sock->listener)
-            stop_listening(b->sock);
-        b->app_gone = 1;
-        bridge_app_closed(b, now);
+        listener_gone(b, now);
+        return;
+    }
+    if (!shim_ident_listener(b->efd, b->sock->lname.pid, b->sock->listener_uid)) {
+        /* The name is held by a socket our application did not make: its
+         * listener is gone and someone bound the name since. Nothing may
+         * reach them. */
+        SHIM_LOG(RUDP_LOG_WARN, "the listener's name is held by another process: "
+                                "resetting connection %llu, listener closed",
+                 (unsigned long long)b->id);
+        E.squatted++;
+        listener_gone(b, now);
         return;
     }
     b->unix_up = 1;
@@ -776,6 +797,8 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
         real_setsockopt(s->fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
     real_setsockopt(s->fd, SOL_IP, IP_RECVERR, &on, sizeof on);
     s->listener_ino = r->lino;
+    s->listener_uid = r->luid;
+    s->backlog = r->backlog;
     s->pktinfo = r->wildcard;
     if (r->wildcard) {
         if (r->lname.family == AF_INET6)
@@ -1289,6 +1312,21 @@ void shim_engine_resume(void)
     pthread_mutex_unlock(&E.mu);
 }
 
+/* If fd is the app's copy of one of our listeners, listen() on it again. */
+static void relisten(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    for (uint32_t i = 0; i < E.nsocks; i++) {
+        esock *s = E.socks[i];
+        if (s && s->listener && s->listener_ino == (uint64_t)st.st_ino) {
+            real_listen(fd, s->backlog);
+            return;
+        }
+    }
+}
+
 static void keeper_main(int verdict) __attribute__((noreturn));
 
 static void keeper_main(int verdict)
@@ -1312,7 +1350,10 @@ static void keeper_main(int verdict)
     signal(SIGINT, SIG_IGN);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* Keep only the engine's fds (and a log file): holding the app's fds
-     * would keep its sockets, pipes and terminal open. */
+     * would keep its sockets, pipes and terminal open. Our copies of the
+     * app's listeners first get a listen(): that makes this process their
+     * credential, so the processes accepting on them take our connections
+     * (ident.c). */
     int maxfd = (int)sysconf(_SC_OPEN_MAX);
     if (maxfd < 0 || maxfd > (1 << 20))
         maxfd = 1 << 20;
@@ -1321,8 +1362,10 @@ static void keeper_main(int verdict)
             continue;
         if (fd == shim_cfg.log_fd && fd > 2)
             continue;
-        if (fd == verdict || fcntl(fd, F_GETFD) >= 0)
+        if (fd == verdict || fcntl(fd, F_GETFD) >= 0) {
+            relisten(fd);
             real_close(fd);
+        }
     }
     if (shim_cfg.log_fd <= 2)
         shim_cfg.log_fd = -1;
@@ -1403,8 +1446,14 @@ void shim_engine_exit(void)
 
 void shim_engine_print_stats(void)
 {
+    if (shim_ident_refused())
+        shim_log(0, "foreign connections to our listeners refused %llu",
+                 (unsigned long long)shim_ident_refused());
     if (!E.started || E.pid != getpid() || !E.ctx)
         return;
+    if (E.squatted)
+        shim_log(0, "handoffs refused (listener name held by another process) %llu",
+                 (unsigned long long)E.squatted);
     const rudp_stats *s = rudp_ctx_stats(E.ctx);
     shim_log(0,
              "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "

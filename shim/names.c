@@ -7,13 +7,17 @@
  *   "rUdP" kind(1) family(1) pad(2)
  *   local: port(2, network order) addr(16) scope(4)
  *   peer:  port(2, network order) addr(16) scope(4)
- *   slot(4) id(8) pid(4) unique(8)
- * The unique counter keeps names distinct when two connections share both
- * addresses (e.g. an accepted and a connecting socket in one process).
+ *   slot(4) id(8) pid(4) nonce(16)
+ * The nonce is 128 random bits: it keeps names distinct when two
+ * connections share both addresses, and makes every name unguessable, so
+ * no local user can bind a name before we do (a listener's listen() would
+ * then fail) or foresee one. The names are public (ss -xl lists them) and
+ * anyone may bind a free one: who made a connection is checked with the
+ * kernel's credentials (ident.c), never read from a name.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,9 +25,7 @@
 
 #include "poison.h"
 
-#define NAME_LEN (1 + 4 + 4 + 22 + 22 + 4 + 8 + 4 + 8)
-
-static _Atomic uint64_t unique;
+#define NAME_LEN (1 + 4 + 4 + 22 + 22 + 4 + 8 + 4 + 16)
 
 static void put_addr(uint8_t *p, int family, const struct sockaddr_storage *ss)
 {
@@ -73,8 +75,8 @@ int shim_name_bind(int fd, const shim_name *n)
     memcpy(p, &n->slot, 4);
     memcpy(p + 4, &n->id, 8);
     memcpy(p + 12, &n->pid, 4);
-    uint64_t u = atomic_fetch_add(&unique, 1);
-    memcpy(p + 16, &u, 8);
+    if (getrandom(p + 16, 16, 0) != 16)
+        return errno ? -errno : -EIO;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NAME_LEN);
     return real_bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
 }
@@ -105,11 +107,22 @@ int shim_name_get(int fd, int peer, shim_name *n)
     return 1;
 }
 
-int shim_name_of(int fd, shim_name *n)
+int shim_name_peer(int fd, shim_name *n, int verify)
+{
+    if (shim_name_get(fd, 1, n) != 1 || n->kind != SHIM_NAME_ENGINE)
+        return 0;
+    return !verify || shim_ident_inherited(fd);
+}
+
+int shim_name_of(int fd, shim_name *n, int verify)
 {
     int r = shim_name_get(fd, 1, n);
     if (r == 1 && n->kind == SHIM_NAME_ENGINE)
-        return 1;
+        return !verify || shim_ident_inherited(fd);
+    if (r >= 0)
+        return 0; /* connected, but not to an engine end of ours */
+    /* No peer: a listener, or an unconnected socket. An accepted socket's
+     * own name is its listener's, so it is never taken for one here. */
     r = shim_name_get(fd, 0, n);
     if (r == 1 && (n->kind == SHIM_NAME_LISTENER || n->kind == SHIM_NAME_APP))
         return 1;

@@ -104,16 +104,42 @@ typedef struct shim_name {
     int32_t pid;                 /* engine owner */
 } shim_name;
 
-/* Binds unix socket fd to the abstract name for n. Returns 0 or -errno. */
+/* Binds unix socket fd to the abstract name for n, made unguessable by 128
+ * random bits (a name nobody can predict cannot be squatted before we bind
+ * it). Returns 0 or -errno. */
 int shim_name_bind(int fd, const shim_name *n);
 
 /* Decodes the name of fd (own when peer == 0, its peer's otherwise).
- * Returns 1 if it is one of ours, 0 if not, -errno on failure. */
+ * Returns 1 if it is one of ours, 0 if not, -errno on failure. Decoding
+ * says nothing of who bound the name: see shim_name_peer. */
 int shim_name_get(int fd, int peer, shim_name *n);
 
+/* Decodes the name of fd's peer if it is an engine end; with `verify`, only
+ * if that peer is also one of our engines (shim_ident_inherited): for fds
+ * the shim has no record of. Returns 1, or 0 (not ours, or not trusted). */
+int shim_name_peer(int fd, shim_name *n, int verify);
+
 /* Whether fd is one of our unix sockets; fills *n. The peer's name carries
- * both addresses, so it is tried first, then the own (listener) name. */
-int shim_name_of(int fd, shim_name *n);
+ * both addresses, so it is tried first (checked as shim_name_peer does with
+ * `verify`), then the own (listener or app end) name. */
+int shim_name_of(int fd, shim_name *n, int verify);
+
+/* ---- ident.c: who may stand at the other end of a bridge (SO_PEERCRED) ---- */
+
+/* The pid and uid of the process that last called listen() on lfd. */
+int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid);
+/* Whether the connection nfd, just accepted on our listener lfd (whose
+ * name names `owner`), was made by the engine serving it. Counts and logs
+ * a refusal. Returns 1 or 0. */
+int shim_ident_accepted(int lfd, int nfd, pid_t owner);
+/* Engine side: whether efd, just connected to a listener's name, reached
+ * our application's listener (made by `owner` with uid `luid`). */
+int shim_ident_listener(int efd, pid_t owner, uid_t luid);
+/* Whether fd's peer may be one of our engines although we hold no record
+ * of fd (inherited over exec): this process, root, or our own uid. */
+int shim_ident_inherited(int fd);
+/* Connections refused by shim_ident_accepted in this process. */
+uint64_t shim_ident_refused(void);
 
 /* ---- slots.c: per-connection state shared by engine and application ---- */
 
@@ -219,6 +245,7 @@ typedef struct shim_listen_req {
     int backlog;
     uint64_t id;
     uint64_t lino;           /* inode of the unix listener */
+    uid_t luid;              /* who called listen() on it */
     int wildcard;            /* bound to the any-address */
     rudp_config cfg;
 } shim_listen_req;

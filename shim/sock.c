@@ -126,15 +126,17 @@ static int tcp_family(int fd)
     return v == AF_INET || v == AF_INET6 ? v : 0;
 }
 
-/* One of ours? Record first (no syscall beyond fstat), then the name. */
+/* One of ours? Record first (no syscall beyond fstat), then the name; an
+ * fd without a record (inherited over exec) counts only if its peer is one
+ * of our engines by the kernel's credentials, never by its name alone. */
 static int ours(int fd, shim_fd *rec, shim_name *n)
 {
     if (shim_fd_get(fd, rec)) {
-        if (!n || shim_name_of(fd, n) == 1)
+        if (!n || shim_name_of(fd, n, 0) == 1)
             return 1;
     }
     shim_name tmp;
-    if (shim_name_of(fd, n ? n : &tmp) == 1) {
+    if (shim_name_of(fd, n ? n : &tmp, 1) == 1) {
         memset(rec, 0, sizeof *rec);
         rec->fd = fd;
         rec->kind = (n ? n : &tmp)->kind == SHIM_NAME_LISTENER ? SHIM_FD_LISTENER : SHIM_FD_BRIDGED;
@@ -594,6 +596,9 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         goto fail_errno;
     struct stat st;
     req.lino = fstat(lfd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+    pid_t lpid;
+    if (shim_ident_listener_cred(lfd, &lpid, &req.luid) < 0)
+        req.luid = geteuid();
     req.wildcard = is_any(local);
     req.udp_fd = shim_fd_move_high(udp);
     req.reserve_fd = reserve;
@@ -637,9 +642,17 @@ SHIM_EXPORT int listen(int fd, int backlog)
     shim_fd rec;
     if (ours(fd, &rec, NULL)) {
         errno = saved;
-        if (rec.kind == SHIM_FD_LISTENER)
-            return real_listen(fd, backlog); /* a new backlog, as TCP allows */
-        return fail(EINVAL);
+        if (rec.kind != SHIM_FD_LISTENER)
+            return fail(EINVAL);
+        /* A new backlog, as TCP allows. But listen() also makes the caller
+         * the listener's credential (ident.c): if another process's engine
+         * (the parent that made it, a keeper) serves it, keep that one and
+         * the old backlog, or its connections would be refused. */
+        pid_t lp;
+        uid_t lu;
+        if (shim_ident_listener_cred(fd, &lp, &lu) == 0 && lp != getpid())
+            return 0;
+        return real_listen(fd, backlog);
     }
     int family = tcp_family(fd);
     errno = saved;
@@ -675,20 +688,38 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     int on = init();
     int saved = errno;
     shim_fd rec;
-    if (!on || !ours(fd, &rec, NULL) || rec.kind != SHIM_FD_LISTENER) {
+    shim_name ln;
+    if (!on || !ours(fd, &rec, &ln) || rec.kind != SHIM_FD_LISTENER) {
         errno = saved;
         return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
     }
     errno = saved;
-    struct sockaddr_un un;
-    socklen_t ulen = sizeof un;
-    int nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
-                   : real_accept(fd, (struct sockaddr *)&un, &ulen);
-    if (nfd < 0)
-        return nfd;
-    saved = errno;
+    int nfd;
     shim_name n;
-    if (shim_name_get(nfd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE) {
+    for (;;) {
+        struct sockaddr_un un;
+        socklen_t ulen = sizeof un;
+        nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
+                   : real_accept(fd, (struct sockaddr *)&un, &ulen);
+        if (nfd < 0)
+            return nfd;
+        /* Only our engine may hand us a connection: anyone else's is
+         * closed unseen. Then the next one is taken if one is queued; if
+         * none is, a non-blocking accept says EAGAIN (the kernel's), and a
+         * blocking one ECONNABORTED, as BSD says of a connection that died
+         * before accept: blocking until a real client came would stall a
+         * server that polled first (servers retry on ECONNABORTED). */
+        saved = errno;
+        if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1 &&
+            n.kind == SHIM_NAME_ENGINE)
+            break;
+        real_close(nfd);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (!(fcntl(fd, F_GETFL) & O_NONBLOCK) && poll(&p, 1, 0) == 0)
+            return fail(ECONNABORTED);
+        errno = saved;
+    }
+    {
         copy_out(&n.peer, n.family, addr, len);
         /* As TCP's accept, the new socket starts with the listener's
          * options: the TCP-level ones we keep, and the socket-level ones. */
@@ -702,8 +733,6 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         shim_fd_put(&r);
         if (!rec.sockopts_default)
             copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
-    } else if (len) {
-        *len = 0;
     }
     errno = saved;
     return nfd;
@@ -733,27 +762,27 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
         return r;
     if (ss.ss_family == AF_UNIX) {
         shim_name n;
+        shim_fd rec;
         int saved = errno;
-        /* Our engine end's name carries both addresses; an accepted socket's
-         * own name is only its listener's (maybe a wildcard), so the peer's
-         * name comes first even for getsockname. */
-        if (!peer && shim_name_get(fd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE) {
-            errno = saved;
-            copy_out(&n.local, n.family, addr, len);
-            return 0;
-        }
-        if (shim_name_get(fd, peer, &n) == 1) {
+        /* Addresses come only from an engine end of ours (ours(): a peer we
+         * hold no record of is checked by its credentials). An engine end's
+         * name carries both addresses and is what ours() decodes when there
+         * is one: an accepted socket's own name is only its listener's
+         * (maybe a wildcard), so it must not answer getsockname. */
+        if (ours(fd, &rec, &n)) {
             errno = saved;
             if (!peer) {
                 copy_out(&n.local, n.family, addr, len);
                 return 0;
             }
-            shim_slot *s = slot_for(&n);
-            int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
-            if (st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_FAILED)
-                return fail(ENOTCONN); /* as TCP until the handshake ends, or after it failed */
-            copy_out(&n.peer, n.family, addr, len);
-            return 0;
+            if (n.kind == SHIM_NAME_ENGINE) {
+                shim_slot *s = slot_for(&n);
+                int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
+                if (st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_FAILED)
+                    return fail(ENOTCONN); /* as TCP until the handshake ends, or after it failed */
+                copy_out(&n.peer, n.family, addr, len);
+                return 0;
+            }
         }
         errno = saved;
     }
