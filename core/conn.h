@@ -121,6 +121,12 @@ struct rudp_conn {
     rudp_time pace_time;
     rudp_time last_rx;
 
+    /* ICMP (icmp.c): an error quoting one of our packets opened an episode
+     * at packet number icmp_pn, when the last packet heard was at icmp_rx */
+    unsigned icmp_episode : 1;
+    uint64_t icmp_pn;
+    rudp_time icmp_rx;
+
     rudp_timer timers[RUDP_T_COUNT];
     unsigned events;
     rudp_conn *ev_next;
@@ -172,6 +178,8 @@ void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8
 void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t rudp__new_cid(rudp_ctx *ctx);
+rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid);
+rudp_conn *rudp__find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid);
 int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
 int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
 void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);

@@ -218,14 +218,14 @@ void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c)
     }
 }
 
-static rudp_conn *find_cid(rudp_ctx *ctx, uint64_t cid)
+rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid)
 {
     rudp_conn *c = NULL;
     HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, c);
     return c;
 }
 
-static rudp_conn *find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid)
+rudp_conn *rudp__find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid)
 {
     rudp_peer_key key;
     memset(&key, 0, sizeof key);
@@ -424,7 +424,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         send_retry(ctx, now, sock, peer, h->scid);
         return;
     }
-    rudp_conn *c = find_peer(ctx, peer, h->scid);
+    rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
     if (c) {
         rudp__conn_dup_syn(c, now);
         return;
@@ -464,7 +464,7 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         return;
     case RUDP_PKT_RETRY:
     case RUDP_PKT_SYNACK:
-        c = find_cid(ctx, h.dcid);
+        c = rudp__find_cid(ctx, h.dcid);
         if (!c || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
             ctx->stats.unknown_conn++;
             return;
@@ -472,7 +472,7 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         rudp__conn_input_handshake(c, now, &h);
         return;
     case RUDP_PKT_DATA:
-        c = find_cid(ctx, h.dcid);
+        c = rudp__find_cid(ctx, h.dcid);
         if (!c) {
             ctx->stats.unknown_conn++;
             /* Stateless reset, smaller than what caused it: no loops (we
@@ -488,14 +488,14 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
         return;
     case RUDP_PKT_RESET:
-        c = find_cid(ctx, h.dcid);
+        c = rudp__find_cid(ctx, h.dcid);
         if (c && c->state == RUDP_SYN_SENT && c->sock == sock &&
             memcmp(&c->pkey.addr, peer, sizeof *peer) == 0) {
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 1);
             return;
         }
-        c = find_peer(ctx, peer, h.dcid);
+        c = rudp__find_peer(ctx, peer, h.dcid);
         if (c && c->sock == sock) {
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 0);
@@ -511,26 +511,6 @@ int rudp_is_syn(const uint8_t *buf, size_t len)
 {
     return len >= RUDP_WIRE_SHORT_HDR && buf[0] == RUDP_WIRE_MAGIC0 && buf[1] == RUDP_WIRE_MAGIC1 &&
            (buf[3] & 0x0f) == RUDP_PKT_SYN;
-}
-
-void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                         int err)
-{
-    ctx->now = now;
-    rudp_conn *c, *next;
-    for (c = ctx->all; c; c = next) {
-        next = c->all_next;
-        if (c->dead || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0)
-            continue;
-        if (c->state == RUDP_SYN_SENT)
-            rudp__conn_fail(c, now, err);
-        else if (err == -ECONNREFUSED && c->state == RUDP_TIME_WAIT)
-            rudp__conn_input_reset(c, now, 0); /* done anyway: close quietly */
-        else if (err == -ECONNREFUSED && c->state != RUDP_SYN_RCVD)
-            /* The peer's port is closed: its process is gone. */
-            rudp__conn_fail(c, now, -ECONNRESET);
-        /* host/net unreachable later on is soft, as in TCP: retransmit */
-    }
 }
 
 /* ---- timers and processing ---- */

@@ -128,6 +128,8 @@ typedef struct rudp_stats {
     uint64_t conns_opened, conns_accepted, conns_closed;
     uint64_t resets_sent, resets_received;
     uint64_t handshakes_refused;           /* SYN to a socket with no listener */
+    uint64_t icmp_ignored;                 /* ICMP quoting no connection of ours */
+    uint64_t icmp_soft;                    /* ICMP for a connection, acted on softly */
 } rudp_stats;
 
 /*
@@ -158,13 +160,23 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
 int rudp_is_syn(const uint8_t *buf, size_t len);
 
 /*
- * Reports that the network refused datagrams from `sock` to `peer` (ICMP
- * port or host unreachable). Connections to that peer fail with `err`
- * (-ECONNREFUSED during the handshake, -ECONNRESET later; -EHOSTUNREACH,
- * -ENETUNREACH likewise).
+ * Reports an ICMP error (IP_RECVERR) about a datagram `sock` sent to `peer`.
+ * `quote` holds what the ICMP message quoted of that datagram (our header
+ * first; at least 16 bytes, 24 for a handshake packet), `err` the negative
+ * errno it stands for (-ECONNREFUSED: port unreachable; -EHOSTUNREACH,
+ * -ENETUNREACH, ...). Anyone can send ICMP, so it is acted on only if the
+ * quote names a connection of ours to that peer (a handshake packet by our
+ * own ID, a DATA packet by the peer's, with a packet number we sent):
+ *   - in SYN_SENT the connection fails with `err` (a refused connect is
+ *     known at once, as TCP's RST makes it);
+ *   - once established the error is soft: it prompts a probe. Only a port
+ *     unreachable quoting a packet sent after that probe was prompted,
+ *     with nothing heard from the peer meanwhile, resets the connection
+ *     (-ECONNRESET): the peer's process is gone, its port closed.
+ * Anything else changes nothing and is counted (stats.icmp_ignored).
  */
-void rudp_ctx_sock_error(rudp_ctx *ctx, rudp_time now, uint32_t sock,
-                         const rudp_addr *peer, int err);
+void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                   const uint8_t *quote, size_t len, int err);
 
 /*
  * Runs due timers and sends what every connection has to send. Returns the

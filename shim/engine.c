@@ -254,6 +254,12 @@ static esock *sock_new(int fd, int family)
     s->idx = idx;
     s->family = family;
     s->reserve_fd = -1;
+    /* ICMP errors come with the datagram they quote (read_errqueue), so
+     * the core can tell ours from forged ones. */
+    int on = 1;
+    if (family == AF_INET6)
+        real_setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+    real_setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
     if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
         free(s);
@@ -793,9 +799,6 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
         return;
     }
     int on = 1;
-    if (r->lname.family == AF_INET6)
-        real_setsockopt(s->fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
-    real_setsockopt(s->fd, SOL_IP, IP_RECVERR, &on, sizeof on);
     s->listener_ino = r->lino;
     s->listener_uid = r->luid;
     s->backlog = r->backlog;
@@ -1015,9 +1018,9 @@ static int pktinfo_local(struct msghdr *m, rudp_addr *out)
     return 0;
 }
 
-/* ICMP errors for datagrams a listener's socket sent (IP_RECVERR): the
- * peer's port is closed, so its process is gone. A client's connected
- * socket gets the same news as an ECONNREFUSED from recv instead. */
+/* ICMP errors about datagrams a socket sent (IP_RECVERR): each comes with
+ * the address it was sent to and what the ICMP message quoted of it, which
+ * the core matches against its connections (core/icmp.c). */
 static void read_errqueue(esock *s, rudp_time now)
 {
     for (int i = 0; i < 64; i++) {
@@ -1027,7 +1030,8 @@ static void read_errqueue(esock *s, rudp_time now)
         struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
         struct msghdr m = {.msg_name = &off, .msg_namelen = sizeof off, .msg_iov = &iov,
                            .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
-        if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+        ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (n < 0)
             return;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
             if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
@@ -1035,19 +1039,21 @@ static void read_errqueue(esock *s, rudp_time now)
                 continue;
             struct sock_extended_err ee;
             memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            /* Unreachability only: a "fragmentation needed" (EMSGSIZE) is
+             * no news about the peer. */
             if ((ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6) &&
-                ee.ee_errno == ECONNREFUSED && m.msg_namelen) {
+                ee.ee_errno != EMSGSIZE && m.msg_namelen) {
                 rudp_addr a;
                 shim_to_rudp_addr((struct sockaddr *)&off, &a);
-                rudp_ctx_sock_error(E.ctx, now, s->idx, &a, -ECONNREFUSED);
+                rudp_ctx_icmp(E.ctx, now, s->idx, &a, data, (size_t)n, -(int)ee.ee_errno);
             }
         }
     }
 }
 
-static void read_udp(esock *s, rudp_time now)
+static void read_udp(esock *s, uint32_t events, rudp_time now)
 {
-    if (!s->connected)
+    if (events & EPOLLERR)
         read_errqueue(s, now);
     for (int rounds = 0; rounds < 8; rounds++) {
         for (int i = 0; i < RX_BATCH; i++) {
@@ -1067,11 +1073,11 @@ static void read_udp(esock *s, rudp_time now)
         if (m < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) {
-                /* ICMP for a connected client socket: the peer's port or
-                 * host is unreachable. */
-                if (s->connected)
-                    rudp_ctx_sock_error(E.ctx, now, s->idx, &s->peer, -errno);
+            if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH ||
+                errno == EHOSTDOWN || errno == ENONET || errno == EPROTO) {
+                /* The socket's pending ICMP error, reported once: the
+                 * error queue has it with its quote, which decides. */
+                read_errqueue(s, now);
                 continue;
             }
             return;
@@ -1178,7 +1184,7 @@ static void *engine_main(void *arg)
             if (type == W_EVENT)
                 run_commands(now);
             else if (type == W_UDP)
-                read_udp(evs[i].data.ptr, now);
+                read_udp(evs[i].data.ptr, evs[i].events, now);
             else if (type == W_BRIDGE)
                 bridge_event(evs[i].data.ptr, evs[i].events, now);
         }
@@ -1459,7 +1465,7 @@ void shim_engine_print_stats(void)
              "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "
              "%llu, retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates "
              "%llu, malformed %llu, unknown connection %llu, connections opened %llu accepted "
-             "%llu closed %llu, resets sent %llu received %llu",
+             "%llu closed %llu, resets sent %llu received %llu, icmp ignored %llu acted on %llu",
              (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_in,
              (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
              (unsigned long long)s->stream_bytes_sent, (unsigned long long)s->pkts_retransmitted,
@@ -1467,7 +1473,8 @@ void shim_engine_print_stats(void)
              (unsigned long long)s->dup_pkts, (unsigned long long)s->malformed,
              (unsigned long long)s->unknown_conn, (unsigned long long)s->conns_opened,
              (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
-             (unsigned long long)s->resets_sent, (unsigned long long)s->resets_received);
+             (unsigned long long)s->resets_sent, (unsigned long long)s->resets_received,
+             (unsigned long long)s->icmp_ignored, (unsigned long long)s->icmp_soft);
 }
 
 /* ---- fork ---- */

@@ -15,7 +15,9 @@
  *   expected one followed by frames encoded with wire.h from fuzz-chosen
  *   values (ACKs near the real packet numbers, STREAM near the real offsets,
  *   MAX_DATA, DATA_BLOCKED, PING, PADDING, RESET); or a replay of a
- *   captured legitimate datagram, possibly with one byte flipped.
+ *   captured legitimate datagram, possibly with one byte flipped. And ICMP
+ *   errors (rudp_ctx_icmp) quoting captured datagrams (cut short, maybe
+ *   altered) or fuzz bytes.
  *
  * What must hold whatever is injected (checked after every operation; a
  * failure aborts so libFuzzer keeps the input):
@@ -45,6 +47,7 @@
  *   clang -std=c11 -D_GNU_SOURCE -O1 -g -Icore -fsanitize=fuzzer,address,undefined \
  *         -fno-sanitize-recover=all -o /tmp/fuzz_conn tests/fuzz_conn.c core/\*.c
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -746,6 +749,36 @@ static void op_replay(rd *r)
     }
 }
 
+/* An ICMP error at the sender of a captured datagram, quoting it (cut
+ * short, maybe with a byte flipped), or quoting fuzz bytes. A quote that
+ * names a live connection may reset it, as a RESET may: the checks hold
+ * either way. */
+static void op_icmp(rd *r, uint8_t op)
+{
+    static const int errs[] = {-ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EPROTO};
+    int err = errs[(op >> 3) & 3];
+    uint8_t sel = u8(r);
+    static qdgram d;
+    if (W.ncap && (sel & 1)) {
+        d = W.cap[(sel >> 1) % W.ncap];
+        if (sel & 0x80) {
+            uint16_t pos = u16(r);
+            if (d.len)
+                d.buf[pos % d.len] ^= u8(r) | 1;
+        }
+    } else {
+        d.to = (sel >> 1) & 1;
+        d.len = 0;
+        for (unsigned n = u8(r) % 48; n && r->n; n--)
+            d.buf[d.len++] = u8(r);
+    }
+    size_t len = d.len;
+    uint8_t cut = u8(r);
+    if (cut < len)
+        len = cut; /* an ICMP message quotes only the start of a datagram */
+    rudp_ctx_icmp(W.ctx[1 - d.to], W.now, 1, &W.addr[d.to], d.buf, len, err);
+}
+
 static void op_deliver(rd *r)
 {
     unsigned k = 1 + u8(r) % 32;
@@ -898,7 +931,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             op_inject(&r, op);
             break;
         case 3:
-            op_replay(&r);
+            if (op & 0x40)
+                op_icmp(&r, op);
+            else
+                op_replay(&r);
             break;
         case 4:
             op_deliver(&r);
