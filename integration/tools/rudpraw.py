@@ -1,0 +1,1343 @@
+#!/usr/bin/env python3
+"""rudpraw: an independent raw client for librudp_shim's wire protocol.
+
+Written from the wire format documented in README.md ("Wire format",
+"Handshake"), the way an outside attacker would write it: no ctypes, no
+linking with the C code, Python 3 standard library only. It exists for the
+security tests and the flood benchmark: it lets a script say exactly which
+datagrams reach a server and count every byte it cost to send them.
+
+Module API (import it from other scripts):
+
+  varint_encode / varint_decode     QUIC variable-length integers (RFC 9000 §16)
+  Header, encode_header, decode_header
+                                    the 16-byte header and the SYN/RETRY/SYNACK
+                                    extension, for all five packet types
+  padding, ping, ack, ack_raw, max_data, data_blocked, reset_frame, stream
+                                    frame encoders (bytes)
+  decode_frames                     frames as the server sends them: Padding,
+                                    Ping, Ack, MaxData, DataBlocked, ResetFrame,
+                                    Stream (named tuples)
+  Endpoint                          one UDP socket towards one server; several
+                                    connections share it, demultiplexed by the
+                                    destination connection ID of what arrives
+  Conn                              one connection: handshake (SYN, RETRY
+                                    cookie, SYNACK, first DATA), packet numbers,
+                                    ACKs for what the server sends, its MAX_DATA
+                                    limit, RESETs, a small receive stream
+  stats                             every UDP payload byte and datagram sent
+                                    by this process (Stats)
+
+Command line: `rudpraw.py SUBCOMMAND HOST PORT [options]`. Each subcommand
+ends with one summary line `key=value ...` on stdout (always with
+sent_bytes= and sent_dgrams=, the UDP payload sent) and exits 1 if not even
+a handshake succeeded. --server-pid PID adds the server's VmRSS before and
+after (server_rss_kb_before=, server_rss_kb_after=) and held_per_sent_byte=,
+the growth per UDP payload byte sent.
+
+  handshake   one connection; prints the server's connection ID, its initial
+              window and largest datagram (a smoke test)
+  send        one connection; sends --data TEXT at offset 0 with FIN, in
+              order, resending what is not acknowledged, and waits for the
+              ACK (and, with --wait-fin, the server's FIN)
+  blocked     one connection; --count bare DATA_BLOCKED frames (value: the
+              limit the server advertised) --interval-ms apart, answering the
+              server in between; prints max_data_seen=, the largest MAX_DATA
+  scatter     one connection (after --blocked N DATA_BLOCKED frames, if
+              asked); one STREAM frame of --bytes-per bytes at every offset
+              k*--step, k = 1, 2, ... up to the advertised limit (never offset
+              0: nothing is in order), one frame per datagram; prints how many
+              the server acknowledged, i.e. kept
+  many        --conns connections from ONE UDP socket (one source port,
+              different client IDs), each through the first DATA; answers the
+              server for --hold seconds (--abort: then a RESET frame on each);
+              prints how many got a SYNACK, a RESET or no answer
+  junk        random datagrams at --rate per second for --seconds: random
+              bytes, and the protocol's magic followed by garbage (stray DATA
+              for unknown connections, SYNs with forged cookies)
+  synflood    SYNs padded to 1200 bytes from random source addresses in
+              --src-net, through a raw socket (IPv4 and UDP headers built
+              here, checksums included); needs root
+  selftest    the codec against RFC 9000's varint examples and round trips
+
+Everything is bounded: each wait has a timeout (--timeout, default 3 s),
+each loop a count or a deadline, and datagrams go to HOST only.
+"""
+
+import argparse
+import array
+import bisect
+import collections
+import ipaddress
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+import weakref
+
+# ---- constants (README "Wire format") ----
+
+MAGIC = b"ru"
+VERSION = 1
+SHORT_HDR = 16
+TOKEN_MAX = 32
+MIN_SYN_SIZE = 1200
+VARINT_MAX = (1 << 62) - 1
+ACK_MAX_RANGES = 64  # ranges the server's decoder accepts in one ACK
+
+PKT_SYN, PKT_RETRY, PKT_SYNACK, PKT_DATA, PKT_RESET = 1, 2, 3, 4, 5
+PKT_NAMES = {1: "SYN", 2: "RETRY", 3: "SYNACK", 4: "DATA", 5: "RESET"}
+FLAG_ACK_NOW = 0x1
+
+FR_PADDING, FR_PING, FR_ACK, FR_MAX_DATA, FR_DATA_BLOCKED, FR_RESET = 0, 1, 2, 3, 4, 5
+FR_STREAM = 0x08
+STREAM_FIN, STREAM_LEN = 0x01, 0x02
+
+
+class DecodeError(ValueError):
+    """A datagram or frame that does not parse; never trusted further."""
+
+
+# ---- varints (RFC 9000 §16) ----
+
+def varint_len(v):
+    if v < 0 or v > VARINT_MAX:
+        raise ValueError("varint out of range: %r" % (v,))
+    return 1 if v < 1 << 6 else 2 if v < 1 << 14 else 4 if v < 1 << 30 else 8
+
+
+def varint_encode(v, length=None):
+    """Minimal encoding, or `length` bytes (1, 2, 4, 8) for the non-minimal
+    encodings RFC 9000 allows (the server accepts them)."""
+    n = length or varint_len(v)
+    if n not in (1, 2, 4, 8) or v >= 1 << (8 * n - 2) or v < 0:
+        raise ValueError("varint %r does not fit %r bytes" % (v, n))
+    prefix = {1: 0x00, 2: 0x40, 4: 0x80, 8: 0xC0}[n]
+    b = bytearray(v.to_bytes(n, "big"))
+    b[0] |= prefix
+    return bytes(b)
+
+
+def varint_decode(buf, off=0):
+    """Returns (value, offset after it); DecodeError if truncated."""
+    if off >= len(buf):
+        raise DecodeError("varint truncated")
+    n = 1 << (buf[off] >> 6)
+    if off + n > len(buf):
+        raise DecodeError("varint truncated")
+    v = int.from_bytes(buf[off:off + n], "big") & ((1 << (8 * n - 2)) - 1)
+    return v, off + n
+
+
+# ---- header ----
+
+class Header:
+    """A datagram header. scid/token belong to SYN, RETRY and SYNACK;
+    max_data/max_datagram (the transport parameters) to SYN and SYNACK."""
+
+    __slots__ = ("ptype", "flags", "dcid", "pn", "scid", "token", "max_data", "max_datagram")
+
+    def __init__(self, ptype, flags=0, dcid=0, pn=0, scid=0, token=b"", max_data=0,
+                 max_datagram=0):
+        self.ptype, self.flags, self.dcid, self.pn = ptype, flags, dcid, pn
+        self.scid, self.token = scid, bytes(token)
+        self.max_data, self.max_datagram = max_data, max_datagram
+
+    def __repr__(self):
+        return "Header(%s flags=%x dcid=%016x pn=%d scid=%016x token=%s max_data=%d max_dgram=%d)" % (
+            PKT_NAMES.get(self.ptype, self.ptype), self.flags, self.dcid, self.pn, self.scid,
+            self.token.hex(), self.max_data, self.max_datagram)
+
+
+def _long_hdr(ptype):
+    return ptype in (PKT_SYN, PKT_RETRY, PKT_SYNACK)
+
+
+def _has_params(ptype):
+    return ptype in (PKT_SYN, PKT_SYNACK)
+
+
+def encode_header(h, version=VERSION, magic=MAGIC):
+    """Encodes h. version and magic can be overridden to forge datagrams;
+    a type outside 0..15 or a token over 255 bytes cannot be encoded at all
+    (the fields are 4 and 8 bits wide), anything else is written as asked."""
+    out = bytearray(magic)
+    out += bytes([version & 0xFF, ((h.flags & 0xF) << 4) | (h.ptype & 0xF)])
+    out += (h.dcid & (2**64 - 1)).to_bytes(8, "big") + (h.pn & 0xFFFFFFFF).to_bytes(4, "big")
+    if _long_hdr(h.ptype):
+        out += h.scid.to_bytes(8, "big") + bytes([len(h.token)]) + h.token
+    if _has_params(h.ptype):
+        out += varint_encode(h.max_data) + varint_encode(h.max_datagram)
+    return bytes(out)
+
+
+def decode_header(buf):
+    """Returns (Header, offset of the first frame). Rejects what the server's
+    decoder rejects: bad magic, another version, unknown type, truncation,
+    a token over 32 bytes."""
+    if len(buf) < 3 or buf[0:2] != MAGIC:
+        raise DecodeError("bad magic")
+    if buf[2] != VERSION:
+        raise DecodeError("version %d" % buf[2])
+    if len(buf) < SHORT_HDR:
+        raise DecodeError("short header")
+    ptype, flags = buf[3] & 0xF, buf[3] >> 4
+    if ptype not in PKT_NAMES:
+        raise DecodeError("unknown packet type %d" % ptype)
+    h = Header(ptype, flags, int.from_bytes(buf[4:12], "big"), int.from_bytes(buf[12:16], "big"))
+    off = SHORT_HDR
+    if _long_hdr(ptype):
+        if len(buf) < off + 9:
+            raise DecodeError("short long header")
+        h.scid = int.from_bytes(buf[off:off + 8], "big")
+        tlen = buf[off + 8]
+        off += 9
+        if tlen > TOKEN_MAX or off + tlen > len(buf):
+            raise DecodeError("bad token length %d" % tlen)
+        h.token = bytes(buf[off:off + tlen])
+        off += tlen
+    if _has_params(ptype):
+        h.max_data, off = varint_decode(buf, off)
+        h.max_datagram, off = varint_decode(buf, off)
+    return h, off
+
+
+# ---- frames: encoding ----
+
+def padding(n=1):
+    return bytes(n)
+
+
+def ping():
+    return bytes([FR_PING])
+
+
+def ack_raw(largest, delay_us, first_range, pairs=()):
+    """An ACK frame field by field (gap/length pairs as on the wire), so a
+    test can also write ranges the server must reject."""
+    out = bytearray([FR_ACK])
+    out += varint_encode(largest) + varint_encode(delay_us)
+    out += varint_encode(len(pairs)) + varint_encode(first_range)
+    for gap, length in pairs:
+        out += varint_encode(gap) + varint_encode(length)
+    return bytes(out)
+
+
+def normalize_ranges(ranges):
+    """Inclusive (lo, hi) packet-number ranges, any order, overlapping or
+    adjacent: merged and sorted highest first, as an ACK frame lists them."""
+    merged = []
+    for lo, hi in sorted(ranges, key=lambda r: r[0]):
+        if lo > hi:
+            raise ValueError("range (%d, %d) is backwards" % (lo, hi))
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [tuple(r) for r in reversed(merged)]
+
+
+def ack(ranges, delay_us=0):
+    """An ACK frame for inclusive (lo, hi) ranges (RFC 9000 §19.3.1).
+    Keeps the ACK_MAX_RANGES highest: one more and the server drops the
+    whole packet."""
+    r = normalize_ranges(ranges)[:ACK_MAX_RANGES]
+    if not r:
+        raise ValueError("an ACK needs at least one range")
+    pairs = [(r[i - 1][0] - r[i][1] - 2, r[i][1] - r[i][0]) for i in range(1, len(r))]
+    return ack_raw(r[0][1], delay_us, r[0][1] - r[0][0], pairs)
+
+
+def max_data(limit):
+    return bytes([FR_MAX_DATA]) + varint_encode(limit)
+
+
+def data_blocked(limit):
+    return bytes([FR_DATA_BLOCKED]) + varint_encode(limit)
+
+
+def reset_frame(code=0, final_size=0):
+    return bytes([FR_RESET]) + varint_encode(code) + varint_encode(final_size)
+
+
+def stream(offset, data, fin=False, explicit_len=True):
+    """A STREAM frame. Without explicit_len the data runs to the end of the
+    datagram, so the frame must be the packet's last."""
+    t = FR_STREAM | (STREAM_FIN if fin else 0) | (STREAM_LEN if explicit_len else 0)
+    out = bytes([t]) + varint_encode(offset)
+    if explicit_len:
+        out += varint_encode(len(data))
+    return out + bytes(data)
+
+
+def stream_hdr_len(offset, length, explicit_len=True):
+    return 1 + varint_len(offset) + (varint_len(length) if explicit_len else 0)
+
+
+# ---- frames: decoding ----
+
+Padding = collections.namedtuple("Padding", "n")
+Ping = collections.namedtuple("Ping", "")
+Ack = collections.namedtuple("Ack", "largest delay_us ranges")  # ranges: [(lo, hi)], highest first
+MaxData = collections.namedtuple("MaxData", "limit")
+DataBlocked = collections.namedtuple("DataBlocked", "limit")
+ResetFrame = collections.namedtuple("ResetFrame", "code final_size")
+Stream = collections.namedtuple("Stream", "offset data fin")
+
+
+def _decode_ack(buf, off):
+    largest, off = varint_decode(buf, off)
+    delay, off = varint_decode(buf, off)
+    count, off = varint_decode(buf, off)
+    first, off = varint_decode(buf, off)
+    # Same limits as the server's decoder: no range below zero, at most 64.
+    if count > ACK_MAX_RANGES - 1 or first > largest:
+        raise DecodeError("bad ACK")
+    ranges = [(largest - first, largest)]
+    for _ in range(count):
+        gap, off = varint_decode(buf, off)
+        length, off = varint_decode(buf, off)
+        prev_lo = ranges[-1][0]
+        if prev_lo < 2 or gap > prev_lo - 2:
+            raise DecodeError("ACK gap below zero")
+        hi = prev_lo - gap - 2
+        if length > hi:
+            raise DecodeError("ACK range below zero")
+        ranges.append((hi - length, hi))
+    return Ack(largest, delay, ranges), off
+
+
+def decode_frames(buf):
+    """Every frame of a DATA packet's payload, or DecodeError: like the
+    server, one bad frame makes the whole packet untrustworthy."""
+    frames = []
+    off, end = 0, len(buf)
+    while off < end:
+        t = buf[off]
+        off += 1
+        if t == FR_PADDING:
+            start = off - 1
+            while off < end and buf[off] == 0:
+                off += 1
+            frames.append(Padding(off - start))
+        elif t == FR_PING:
+            frames.append(Ping())
+        elif t == FR_ACK:
+            f, off = _decode_ack(buf, off)
+            frames.append(f)
+        elif t == FR_MAX_DATA:
+            v, off = varint_decode(buf, off)
+            frames.append(MaxData(v))
+        elif t == FR_DATA_BLOCKED:
+            v, off = varint_decode(buf, off)
+            frames.append(DataBlocked(v))
+        elif t == FR_RESET:
+            code, off = varint_decode(buf, off)
+            size, off = varint_decode(buf, off)
+            frames.append(ResetFrame(code, size))
+        elif FR_STREAM <= t <= FR_STREAM | STREAM_FIN | STREAM_LEN:
+            soff, off = varint_decode(buf, off)
+            if t & STREAM_LEN:
+                length, off = varint_decode(buf, off)
+                if length > end - off:
+                    raise DecodeError("STREAM longer than the datagram")
+            else:
+                length = end - off
+            if soff > VARINT_MAX - length:
+                raise DecodeError("STREAM beyond 2^62")
+            frames.append(Stream(soff, bytes(buf[off:off + length]), bool(t & STREAM_FIN)))
+            off += length
+        else:
+            raise DecodeError("unknown frame type 0x%02x" % t)
+    return frames
+
+
+# ---- packet numbers ----
+
+def pn_expand(expected, truncated, bits=32):
+    """RFC 9000 Appendix A.3 with 32-bit truncated packet numbers."""
+    win = 1 << bits
+    hwin, mask = win // 2, win - 1
+    cand = (expected & ~mask) | truncated
+    if cand + hwin <= expected and cand < (1 << 62) - win:
+        return cand + win
+    if cand > expected + hwin and cand >= win:
+        return cand - win
+    return cand
+
+
+class PnRanges:
+    """Received packet numbers as disjoint inclusive ranges, ascending; only
+    the `keep` highest ranges are kept (the server also reports only its
+    newest ranges), so memory stays bounded whatever the peer sends."""
+
+    def __init__(self, keep=64):
+        self.r = []
+        self.keep = keep
+
+    def contains(self, pn):
+        i = bisect.bisect_right(self.r, pn, key=lambda x: x[0])
+        return i > 0 and self.r[i - 1][1] >= pn
+
+    def add(self, pn):
+        """Adds pn; False if it was already there."""
+        r = self.r
+        i = bisect.bisect_right(r, pn, key=lambda x: x[0])
+        if i > 0 and r[i - 1][1] >= pn:
+            return False
+        left = i > 0 and r[i - 1][1] == pn - 1
+        right = i < len(r) and r[i][0] == pn + 1
+        if left and right:
+            r[i - 1][1] = r[i][1]
+            del r[i]
+        elif left:
+            r[i - 1][1] = pn
+        elif right:
+            r[i][0] = pn
+        else:
+            r.insert(i, [pn, pn])
+        if len(r) > self.keep:
+            del r[0]
+        return True
+
+    def highest(self, n):
+        """The n highest ranges, highest first, as (lo, hi) tuples."""
+        return [tuple(x) for x in reversed(self.r[-n:])]
+
+
+# ---- sending and counting ----
+
+class Stats:
+    """What this process sent: UDP payload bytes and datagrams (the raw
+    socket's IPv4/UDP headers are not counted: they are not payload)."""
+
+    def __init__(self):
+        self.sent_bytes = self.sent_dgrams = self.send_errors = 0
+        self.recv_bytes = self.recv_dgrams = 0
+
+    def summary(self):
+        return "sent_bytes=%d sent_dgrams=%d" % (self.sent_bytes, self.sent_dgrams)
+
+
+stats = Stats()
+
+
+def send_udp(sock, data, addr):
+    """sendto that counts what went out. A full send buffer (a flood
+    outrunning the kernel) waits up to 1 s for room, then the datagram is
+    counted as an error, never retried forever."""
+    for attempt in (0, 1):
+        try:
+            sock.sendto(data, addr)
+            stats.sent_bytes += len(data)
+            stats.sent_dgrams += 1
+            return True
+        except (BlockingIOError, InterruptedError):
+            if attempt == 0:
+                select.select([], [sock], [], 1.0)
+        except OSError:
+            break  # ENOBUFS, ICMP errors reported on a connected socket, ...
+    stats.send_errors += 1
+    return False
+
+
+def resolve(host, port):
+    """(family, sockaddr) of HOST:PORT; the first address getaddrinfo gives."""
+    fam, _, _, _, sa = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
+    return fam, sa
+
+
+def random_cid():
+    """A random 64-bit connection ID; 0 is avoided (it is the SYN's dcid)."""
+    while True:
+        v = random.getrandbits(64)
+        if v:
+            return v
+
+
+# ---- the demultiplexer ----
+
+class Endpoint:
+    """One UDP socket talking to one server address. Every Conn on the
+    socket registers its client ID (the server's RETRY, SYNACK, DATA and
+    refusing RESET carry it as dcid) and, once known, the server's ID (a
+    stateless RESET echoes the dcid of the DATA that caused it)."""
+
+    _by_sock = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, sock, addr):
+        """The Endpoint of sock (made on first use), so Conns built from
+        the same socket share it."""
+        ep = cls._by_sock.get(sock)
+        if ep is None:
+            ep = cls(sock, addr)
+            cls._by_sock[sock] = ep
+        elif ep.addr[:2] != addr[:2]:
+            raise ValueError("socket already talks to %r" % (ep.addr,))
+        return ep
+
+    def __init__(self, sock, addr):
+        self.sock, self.addr = sock, addr
+        sock.setblocking(False)
+        self.conns = {}
+        self.foreign = 0       # datagrams from another address
+        self.malformed = 0     # header or frames fail to decode
+        self.unmatched = 0     # no Conn of ours has that dcid
+        self.icmp_errors = 0   # ECONNREFUSED and the like on recv
+
+    def register(self, cid, conn):
+        self.conns[cid] = conn
+
+    def send(self, data):
+        return send_udp(self.sock, data, self.addr)
+
+    def poll(self, timeout=0.0, max_dgrams=4096):
+        """Waits up to `timeout` for a datagram, handles everything queued
+        (at most max_dgrams), then lets each Conn send what it owes (ACKs,
+        handshake retransmissions). Returns the number handled."""
+        deadline = time.monotonic() + timeout
+        n = 0
+        while n < max_dgrams:
+            try:
+                data, src = self.sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                left = deadline - time.monotonic()
+                if n or left <= 0:
+                    break
+                select.select([self.sock], [], [], left)
+                continue
+            except OSError:
+                self.icmp_errors += 1
+                continue
+            n += 1
+            stats.recv_dgrams += 1
+            stats.recv_bytes += len(data)
+            if src[:2] != self.addr[:2]:
+                self.foreign += 1
+                continue
+            self._dispatch(data)
+        now = time.monotonic()
+        for c in set(self.conns.values()):
+            c.service(now)
+        return n
+
+    def wait(self, pred, timeout, slice_s=0.05):
+        """Polls until pred() is true or timeout passes; returns pred()."""
+        deadline = time.monotonic() + timeout
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.poll(min(left, slice_s))
+        return pred()
+
+    def settle(self, quiet, timeout):
+        """Polls until nothing arrives for `quiet` seconds (the server has
+        said what it had to say) or timeout passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.poll(min(quiet, max(0.0, deadline - time.monotonic()))):
+                return True
+        return False
+
+    def _dispatch(self, data):
+        try:
+            h, off = decode_header(data)
+        except DecodeError:
+            self.malformed += 1
+            return
+        c = self.conns.get(h.dcid)
+        if c is None:
+            self.unmatched += 1
+            return
+        c.on_datagram(h, data, off)
+
+
+# ---- a connection ----
+
+class Conn:
+    """One rudp connection, client side. States: new, syn_sent,
+    established, refused (RESET to our SYN), reset (RESET packet or frame
+    later), timeout (no handshake within the budget), closed."""
+
+    def __init__(self, sock, addr, cid=None, window=1 << 20, max_datagram=65000,
+                 hs_timeout=3.0, max_retries=3):
+        self.ep = Endpoint.of(sock, addr)
+        self.cid = cid if cid is not None else random_cid()
+        self.window = window            # our receive window, sent in the SYN
+        self.max_datagram = max_datagram
+        self.hs_timeout = hs_timeout
+        self.max_retries = max_retries  # RETRYs followed (the C client: 3)
+        self.state = "new"
+        self.server_id = None
+        self.token = b""
+        self.retries = 0
+        self.syns = 0
+        self.hs_deadline = self.hs_next = 0.0
+        self.hs_rto = 0.2
+        # What the server told us.
+        self.initial_window = None      # max_data of its SYNACK
+        self.peer_max_datagram = None
+        self.limit = 0                  # highest offset limit (MAX_DATA) so far
+        self.max_data_updates = 0
+        self.reset_code = None
+        self.peer_blocked = 0           # DATA_BLOCKED frames from the server
+        # Our packet numbers. DATA starts at 0 in a space of its own, as the
+        # C client does; SYN packet numbers are just the attempt count.
+        self.next_pn = 0
+        self._unacked = []              # ack-eliciting pns sent, ascending
+        self.acked = set()              # ack-eliciting pns the server acknowledged
+        self.largest_acked = -1
+        # What we owe the server.
+        self.rx = PnRanges()
+        self.rx_largest = -1
+        self.rx_largest_time = 0.0
+        self.ack_owed = False
+        self.ping_owed = False
+        self.max_data_owed = False
+        # The server's byte stream to us.
+        self.rcv_next = 0               # contiguous bytes received
+        self.rcv_read = 0               # bytes the caller took with read()
+        self.rcv_buf = bytearray()
+        self._rcv_ooo = {}
+        self.peer_fin = None            # final size, once the FIN came
+        self.max_data_sent = window
+        self.ep.register(self.cid, self)
+
+    # -- handshake --
+
+    def start(self):
+        """Sends the first SYN; the handshake proceeds as datagrams arrive
+        (Endpoint.poll) and retransmits on its own timer."""
+        now = time.monotonic()
+        self.state = "syn_sent"
+        self.hs_deadline = now + self.hs_timeout
+        self._send_syn(now)
+
+    def handshake(self, timeout=None):
+        """Runs the whole handshake; True once the first DATA is sent."""
+        self.start()
+        self.ep.wait(lambda: self.state != "syn_sent", timeout or self.hs_timeout)
+        return self.state == "established"
+
+    def _send_syn(self, now):
+        h = Header(PKT_SYN, pn=self.syns, scid=self.cid, token=self.token,
+                   max_data=self.window, max_datagram=self.max_datagram)
+        b = encode_header(h)
+        # PADDING to 1200: the server drops shorter SYNs (anti-amplification).
+        self.ep.send(b + bytes(max(0, MIN_SYN_SIZE - len(b))))
+        self.syns += 1
+        self.hs_next = now + self.hs_rto * (2 ** min(self.syns - 1, 3))
+
+    def service(self, now):
+        """Timers and debts, run after each poll: SYN retransmission, the
+        handshake budget, and one packet with what we owe."""
+        if self.state == "syn_sent":
+            if now >= self.hs_deadline:
+                self.state = "timeout"
+            elif now >= self.hs_next:
+                self._send_syn(now)
+            return
+        if self.state == "established":
+            self.flush()
+
+    def on_datagram(self, h, data, off):
+        if h.ptype == PKT_RETRY:
+            # A cookie: echo it in a fresh SYN. The server ties it to our
+            # address and ID; a few seconds later it expires.
+            if self.state != "syn_sent" or not h.token or self.retries >= self.max_retries:
+                return
+            self.retries += 1
+            self.token = h.token
+            self._send_syn(time.monotonic())
+        elif h.ptype == PKT_SYNACK:
+            if self.state == "syn_sent":
+                self.server_id = h.scid
+                self.ep.register(h.scid, self)
+                self.initial_window = self.limit = h.max_data
+                self.peer_max_datagram = h.max_datagram
+                self.state = "established"
+                # Step 5: the server is ESTABLISHED on it. ACK_NOW, as the C
+                # client's last packet before it runs dry carries it.
+                self.send([ping()], ack_now=True)
+            elif self.state == "established" and h.scid == self.server_id:
+                self.ping_owed = True  # our first DATA was lost: confirm again
+        elif h.ptype == PKT_RESET:
+            if self.state == "syn_sent" and h.dcid == self.cid:
+                self.state = "refused"
+            elif self.state in ("established", "closed") and h.dcid == self.server_id:
+                self.state = "reset"
+        elif h.ptype == PKT_DATA:
+            if self.state in ("established", "closed"):
+                self._on_data(h, memoryview(data)[off:])
+        # SYN from the server makes no sense: ignored.
+
+    # -- receiving DATA --
+
+    def _on_data(self, h, payload):
+        try:
+            frames = decode_frames(payload)
+        except DecodeError:
+            self.ep.malformed += 1
+            return
+        now = time.monotonic()
+        pn = pn_expand(self.rx_largest + 1, h.pn)
+        if not self.rx.add(pn):
+            self.ack_owed = True  # a repeat: our ACK was probably lost
+            return
+        if pn > self.rx_largest:
+            self.rx_largest, self.rx_largest_time = pn, now
+        eliciting = False
+        for f in frames:
+            if isinstance(f, Ack):
+                self._on_ack(f)
+                continue
+            if isinstance(f, Padding):
+                continue
+            eliciting = True
+            if isinstance(f, MaxData):
+                self.max_data_updates += 1
+                self.limit = max(self.limit, f.limit)
+            elif isinstance(f, DataBlocked):
+                self.peer_blocked += 1
+                self.max_data_owed = True  # our update may have been lost
+            elif isinstance(f, ResetFrame):
+                self.reset_code = f.code
+                self.state = "reset"
+            elif isinstance(f, Stream):
+                self._on_stream(f)
+        if eliciting:
+            self.ack_owed = True
+
+    def _on_ack(self, f):
+        self.largest_acked = max(self.largest_acked, min(f.largest, self.next_pn - 1))
+        u = self._unacked
+        for lo, hi in f.ranges:
+            i = bisect.bisect_left(u, lo)
+            j = bisect.bisect_right(u, hi)
+            if i < j:
+                self.acked.update(u[i:j])
+                del u[i:j]
+
+    def _on_stream(self, f):
+        end = f.offset + len(f.data)
+        if f.fin:
+            self.peer_fin = end
+        # Keep only what fits the window we advertised: the server may not
+        # exceed it, so anything beyond is dropped rather than stored.
+        if end <= self.rcv_next or end > self.max_data_sent:
+            return
+        if f.offset > self.rcv_next:
+            old = self._rcv_ooo.get(f.offset, b"")
+            if len(f.data) > len(old):
+                self._rcv_ooo[f.offset] = f.data
+            return
+        self.rcv_buf += f.data[self.rcv_next - f.offset:]
+        self.rcv_next = end
+        while self._rcv_ooo:
+            o = min(self._rcv_ooo)
+            if o > self.rcv_next:
+                break
+            d = self._rcv_ooo.pop(o)
+            if o + len(d) > self.rcv_next:
+                self.rcv_buf += d[self.rcv_next - o:]
+                self.rcv_next = o + len(d)
+
+    @property
+    def fin_received(self):
+        return self.peer_fin is not None and self.rcv_next >= self.peer_fin
+
+    def read(self):
+        """The server's bytes received in order and not yet read; reading
+        opens our window again (MAX_DATA once a quarter of it is free)."""
+        d = bytes(self.rcv_buf)
+        self.rcv_buf.clear()
+        self.rcv_read += len(d)
+        if self.rcv_read + self.window - self.max_data_sent >= self.window // 4:
+            self.max_data_owed = True
+        return d
+
+    # -- sending DATA --
+
+    @property
+    def max_payload(self):
+        """Frame bytes one DATA packet may carry (both sides' limits)."""
+        m = min(self.max_datagram, self.peer_max_datagram or MIN_SYN_SIZE)
+        return m - SHORT_HDR
+
+    def send(self, frames, ack_now=False, piggyback=True):
+        """Sends one DATA packet with `frames` (bytes each); with piggyback
+        an ACK we owe goes first. Returns its packet number."""
+        if self.server_id is None:
+            raise RuntimeError("no handshake yet")
+        frames = (self._owed_frames() if piggyback else []) + list(frames)
+        pn = self.next_pn
+        self.next_pn += 1
+        h = Header(PKT_DATA, FLAG_ACK_NOW if ack_now else 0, self.server_id, pn)
+        self.ep.send(encode_header(h) + b"".join(frames))
+        # Only ack-eliciting packets are tracked: the server need not
+        # acknowledge the others (it does, in passing, in its ranges).
+        if any(f and f[0] not in (FR_ACK, FR_PADDING) for f in frames):
+            self._unacked.append(pn)
+        return pn
+
+    def _owed_frames(self):
+        """ACK (and MAX_DATA, PING) we owe, clearing the debts."""
+        out = []
+        if self.ack_owed and self.rx.r:
+            delay = int(max(0.0, time.monotonic() - self.rx_largest_time) * 1e6)
+            out.append(ack(self.rx.highest(32), delay))
+        self.ack_owed = False
+        if self.max_data_owed:
+            self.max_data_sent = max(self.max_data_sent, self.rcv_read + self.window)
+            out.append(max_data(self.max_data_sent))
+            self.max_data_owed = False
+        if self.ping_owed:
+            out.append(ping())
+            self.ping_owed = False
+        return out
+
+    def flush(self):
+        """Sends one packet with whatever is owed, if anything."""
+        if self.server_id is None or not (self.ack_owed or self.max_data_owed or self.ping_owed):
+            return None
+        frames = self._owed_frames()
+        if not frames:
+            return None
+        return self.send(frames, piggyback=False)
+
+    def is_acked(self, pn):
+        return pn in self.acked
+
+    def abort(self, code=0):
+        """A RESET frame: the server drops the connection at once."""
+        if self.state == "established":
+            self.send([reset_frame(code, 0)], piggyback=False)
+            self.state = "closed"
+
+
+# ---- pacing ----
+
+def paced(rate, seconds, batch_max=256):
+    """Yields how many datagrams are due now so that `rate` per second is
+    kept for `seconds` (rate <= 0: as fast as possible, batch_max at a
+    time). Sleeps between batches instead of spinning; ends at the deadline."""
+    start = time.monotonic()
+    end = start + seconds
+    done = 0
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            return
+        if rate <= 0:
+            n = batch_max
+        else:
+            n = min(int((now - start) * rate) + 1 - done, batch_max)
+            if n <= 0:
+                time.sleep(max(0.0, min(end - now, start + done / rate - now)))
+                continue
+        yield n
+        done += n
+
+
+# ---- the command line ----
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Report:
+    """The one summary line, in the order the fields were added."""
+
+    def __init__(self, args):
+        self.kv = []
+        self.pid = getattr(args, "server_pid", None)
+        self.rss0 = rss_kb(self.pid) if self.pid else None
+
+    def add(self, **kw):
+        self.kv.extend(kw.items())
+
+    def emit(self):
+        out = ["%s=%s" % kv for kv in self.kv]
+        out.append(stats.summary())
+        if self.pid:
+            rss1 = rss_kb(self.pid)
+            out.append("server_rss_kb_before=%s server_rss_kb_after=%s" % (self.rss0, rss1))
+            if self.rss0 is not None and rss1 is not None and stats.sent_bytes:
+                out.append("held_per_sent_byte=%.1f" % ((rss1 - self.rss0) * 1024 / stats.sent_bytes))
+        print(" ".join(out), flush=True)
+
+
+def new_socket(args):
+    fam, addr = resolve(args.host, args.port)
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+    return s, addr
+
+
+def open_conn(args, sock=None, addr=None):
+    if sock is None:
+        sock, addr = new_socket(args)
+    c = Conn(sock, addr, window=args.window, max_datagram=args.max_datagram,
+             hs_timeout=args.timeout)
+    c.handshake()
+    return c
+
+
+def conn_fields(c):
+    return dict(state=c.state,
+                server_id="%016x" % c.server_id if c.server_id is not None else "-",
+                window=c.initial_window, max_datagram=c.peer_max_datagram,
+                retries=c.retries, syns=c.syns)
+
+
+def fail_handshake(rep, c):
+    rep.add(**conn_fields(c))
+    rep.add(handshake="failed")
+    rep.emit()
+    return 1
+
+
+def cmd_handshake(args):
+    rep = Report(args)
+    c = open_conn(args)
+    if c.state != "established":
+        return fail_handshake(rep, c)
+    # Wait for the server's ACK of our first DATA: proof it took the PING.
+    c.ep.wait(lambda: c.largest_acked >= 0, args.timeout)
+    rep.add(handshake="ok", **conn_fields(c))
+    rep.add(ping_acked=int(c.largest_acked >= 0))
+    rep.emit()
+    return 0
+
+
+def cmd_send(args):
+    rep = Report(args)
+    c = open_conn(args)
+    if c.state != "established":
+        return fail_handshake(rep, c)
+    data = args.data.encode()
+    want_fin = not args.no_fin
+    inflight = {}  # pn -> (offset, chunk, fin, time sent)
+    off, fin_sent, blocked_at, retransmits = 0, False, None, 0
+    deadline = time.monotonic() + args.timeout
+
+    def send_chunk(o, chunk, fin):
+        pn = c.send([stream(o, chunk, fin=fin)], ack_now=True)
+        inflight[pn] = (o, chunk, fin, time.monotonic())
+
+    while time.monotonic() < deadline and c.state == "established":
+        # New bytes, as far as the server's limit lets us.
+        while off < len(data) or (want_fin and not fin_sent):
+            room = c.max_payload - stream_hdr_len(off, c.max_payload)
+            n = min(room, len(data) - off, c.limit - off)
+            if n <= 0 and off < len(data):
+                if blocked_at != c.limit:  # once per limit, as the C sender
+                    blocked_at = c.limit
+                    c.send([data_blocked(c.limit)])
+                break
+            last = off + n == len(data)
+            send_chunk(off, data[off:off + n], want_fin and last)
+            fin_sent = fin_sent or (want_fin and last)
+            off += n
+        c.ep.poll(0.05)
+        # Whatever is not acknowledged after 300 ms goes again, in a new
+        # packet (packet numbers are never reused).
+        now = time.monotonic()
+        for pn in list(inflight):
+            if c.is_acked(pn):
+                del inflight[pn]
+            elif now - inflight[pn][3] > 0.3:
+                o, chunk, fin, _ = inflight.pop(pn)
+                send_chunk(o, chunk, fin)
+                retransmits += 1
+        if off == len(data) and (fin_sent or not want_fin) and not inflight:
+            break
+    all_acked = off == len(data) and (fin_sent or not want_fin) and not inflight
+    if args.wait_fin and all_acked:
+        c.ep.wait(lambda: c.fin_received or c.state != "established", args.timeout)
+        c.ep.poll(0.05)  # our ACK of the FIN goes out here
+    got = c.read()
+    rep.add(**conn_fields(c))
+    rep.add(data_bytes=len(data), acked=int(all_acked), retransmits=retransmits,
+            recv_bytes=len(got), peer_fin=int(c.fin_received))
+    rep.emit()
+    return 0 if all_acked else 1
+
+
+def inflate(c, count, interval_ms):
+    """DATA_BLOCKED at the advertised limit, count times: the server doubles
+    its window (at most once per its RTT estimate) each time."""
+    for _ in range(count):
+        c.send([data_blocked(c.limit)], piggyback=False)
+        c.ep.wait(lambda: False, interval_ms / 1000.0, slice_s=interval_ms / 1000.0)
+    # Let the last MAX_DATA arrive.
+    c.ep.poll(min(0.2, max(0.02, interval_ms / 1000.0)))
+
+
+def cmd_blocked(args):
+    rep = Report(args)
+    c = open_conn(args)
+    if c.state != "established":
+        return fail_handshake(rep, c)
+    inflate(c, args.count, args.interval_ms)
+    rep.add(**conn_fields(c))
+    rep.add(blocked_sent=args.count, interval_ms=args.interval_ms, max_data_updates=c.max_data_updates,
+            max_data_seen=c.limit, growth=round(c.limit / c.initial_window, 2) if c.initial_window else 0)
+    rep.emit()
+    return 0
+
+
+def cmd_scatter(args):
+    rep = Report(args)
+    c = open_conn(args)
+    if c.state != "established":
+        return fail_handshake(rep, c)
+    if args.blocked:
+        inflate(c, args.blocked, args.interval_ms)
+    limit = c.limit
+    if args.bytes_per + stream_hdr_len(limit, 0, False) > c.max_payload:
+        print("error: --bytes-per %d does not fit a %d-byte payload" % (args.bytes_per, c.max_payload),
+              file=sys.stderr)
+        return 2
+    payload = bytes([0x5A]) * args.bytes_per
+    pns = []
+    k = 1
+    stream_bytes = 0
+    # Keep at most `window` packets unanswered: a flood would overrun the
+    # sockets' buffers and measure drops, not what the server keeps. The
+    # server acknowledges at once on a gap, so a packet below the largest
+    # acknowledged that is not acknowledged was refused, not pending; if
+    # it refuses everything, the wait is short and bounded.
+    window = 128
+    answered = -1  # ACKs seen up to here, or where we stopped waiting for them
+    while k * args.step + args.bytes_per <= limit and len(pns) < args.max_frames:
+        answered = max(answered, c.largest_acked)
+        if pns and pns[-1] - answered > window:
+            if not c.ep.wait(lambda: pns[-1] - c.largest_acked <= window // 2, 0.2):
+                answered = pns[-1]  # refused, not pending: a window more, then wait again
+        pns.append(c.send([stream(k * args.step, payload, explicit_len=False)], piggyback=False))
+        stream_bytes += args.bytes_per
+        k += 1
+        c.ep.poll(0)
+    # Delayed ACKs (25 ms at most) and the last answers.
+    c.ep.settle(0.2, args.timeout)
+    acked = sum(1 for pn in pns if pn in c.acked)
+    rep.add(**conn_fields(c))
+    rep.add(limit=limit, step=args.step, bytes_per=args.bytes_per, frames_sent=len(pns),
+            acked=acked, not_acked=len(pns) - acked, stream_bytes=stream_bytes,
+            max_data_seen=c.limit)
+    rep.emit()
+    return 0
+
+
+def cmd_many(args):
+    rep = Report(args)
+    sock, addr = new_socket(args)
+    conns = [Conn(sock, addr, window=args.window, max_datagram=args.max_datagram,
+                  hs_timeout=args.timeout) for _ in range(args.conns)]
+    ep = conns[0].ep if conns else Endpoint.of(sock, addr)
+    pending = list(reversed(conns))
+    active = []
+    # A bounded number of handshakes at a time, like an eager client; the
+    # server's SYN_RCVD backlog drops the excess and our SYNs retry.
+    deadline = time.monotonic() + args.timeout * max(1, args.conns)
+    while (pending or active) and time.monotonic() < deadline:
+        while pending and len(active) < args.parallel:
+            c = pending.pop()
+            c.start()
+            active.append(c)
+        ep.poll(0.01)
+        active = [c for c in active if c.state == "syn_sent"]
+    hold_end = time.monotonic() + args.hold
+    while time.monotonic() < hold_end:
+        ep.poll(min(0.2, hold_end - time.monotonic()))
+    states = collections.Counter(c.state for c in conns)
+    if args.abort:
+        # A client giving up: the server must forget every connection,
+        # accepted by its application or not.
+        for c in conns:
+            c.abort()
+    rep.add(conns=args.conns, completed=sum(1 for c in conns if c.server_id is not None),
+            established=states["established"], refused=states["refused"],
+            reset=states["reset"], no_answer=states["timeout"] + states["syn_sent"] + states["new"],
+            retries=sum(c.retries for c in conns), held_s=args.hold,
+            src_port=sock.getsockname()[1])
+    rep.emit()
+    return 0 if states["established"] else 1
+
+
+def junk_pool(kind, size, n=512):
+    """Precomputed datagrams (Python cannot make fresh random bytes at
+    flood rates); cycled through while flooding."""
+    rnd = random.Random()
+    pool = []
+    for i in range(n):
+        ln = size or rnd.randint(16, 1200)
+        k = kind if kind != "mix" else ("random", "magic", "data", "syn")[i % 4]
+        if k == "random":
+            d = os.urandom(ln)
+        elif k == "magic":
+            # Right magic and version, then garbage: every decoder branch.
+            d = MAGIC + bytes([VERSION]) + os.urandom(max(0, ln - 3))
+        elif k == "data":
+            # DATA for connections that do not exist: the server answers
+            # each with a stateless RESET (smaller than the datagram).
+            d = encode_header(Header(PKT_DATA, dcid=random_cid(), pn=i)) + os.urandom(max(0, ln - 16))
+        else:
+            # A SYN with a forged cookie: the server must check the MAC.
+            h = Header(PKT_SYN, scid=random_cid(), token=os.urandom(12), max_data=1 << 18,
+                       max_datagram=1400)
+            b = encode_header(h)
+            d = b + bytes(max(0, (size or MIN_SYN_SIZE) - len(b)))
+        pool.append(d[:ln] if size else d)
+    return pool
+
+
+def drain_replies(sock, counts):
+    """Counts what the server sends back (RETRY, RESET...), never blocking."""
+    for _ in range(4096):
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            counts["icmp_errors"] += 1
+            continue
+        counts["replies"] += 1
+        counts["reply_bytes"] += len(data)
+        stats.recv_dgrams += 1
+        stats.recv_bytes += len(data)
+
+
+def cmd_junk(args):
+    rep = Report(args)
+    sock, addr = new_socket(args)
+    sock.setblocking(False)
+    pool = junk_pool(args.kind, args.size)
+    counts = collections.Counter()
+    i = 0
+    t0 = time.monotonic()
+    for n in paced(args.rate, args.seconds):
+        for _ in range(n):
+            send_udp(sock, pool[i % len(pool)], addr)
+            i += 1
+        drain_replies(sock, counts)
+    elapsed = time.monotonic() - t0
+    drain_replies(sock, counts)
+    rep.add(kind=args.kind, avg_size=stats.sent_bytes // max(1, stats.sent_dgrams),
+            seconds=round(elapsed, 3), rate_target=args.rate,
+            rate=round(stats.sent_dgrams / elapsed) if elapsed > 0 else 0, send_errors=stats.send_errors,
+            replies=counts["replies"], reply_bytes=counts["reply_bytes"])
+    rep.emit()
+    return 0
+
+
+def inet_checksum(data):
+    """RFC 1071 one's-complement sum, returned in network byte order.
+    Summed as native 16-bit words (fast, in C) and swapped at the end: the
+    sum is byte-order independent (RFC 1071 §2(B))."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(array.array("H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    s = ~s & 0xFFFF
+    if sys.byteorder == "little":
+        s = ((s & 0xFF) << 8) | (s >> 8)
+    return s
+
+
+def udp_ipv4_packet(src, sport, dst, dport, payload, ident=0):
+    """A complete IPv4 + UDP packet (no options). The UDP checksum covers
+    the pseudo-header; zero would mean "none", so 0xffff stands for it."""
+    ulen = 8 + len(payload)
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_UDP, ulen)
+    uhdr = struct.pack("!HHHH", sport, dport, ulen, 0)
+    csum = inet_checksum(pseudo + uhdr + payload) or 0xFFFF
+    uhdr = struct.pack("!HHHH", sport, dport, ulen, csum)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, ident, 0, 64, socket.IPPROTO_UDP, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", inet_checksum(ip)) + ip[12:]
+    return ip + uhdr + payload
+
+
+def cmd_synflood(args):
+    rep = Report(args)
+    fam, addr = resolve(args.host, args.port)
+    if fam != socket.AF_INET:
+        print("error: synflood is IPv4 only", file=sys.stderr)
+        return 2
+    net = ipaddress.ip_network(args.src_net, strict=False)
+    if net.version != 4:
+        print("error: --src-net must be IPv4", file=sys.stderr)
+        return 2
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError:
+        print("error: a raw socket needs root (CAP_NET_RAW)", file=sys.stderr)
+        return 1
+    raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    raw.setblocking(False)
+    dst = socket.inet_aton(addr[0])
+    rnd = random.Random()
+    base, span = int(net.network_address), net.num_addresses
+    # Each SYN is fresh (new source, port, client ID); the padding is zeros
+    # and adds nothing to the checksum, so a packet costs microseconds.
+    token_len = 12 if args.bad_token else 0
+    t0 = time.monotonic()
+    for n in paced(args.rate, args.seconds):
+        for _ in range(n):
+            src = (base + rnd.randrange(span)).to_bytes(4, "big")
+            h = Header(PKT_SYN, scid=random_cid(), token=os.urandom(token_len), max_data=1 << 18,
+                       max_datagram=1400)
+            b = encode_header(h)
+            payload = b + bytes(MIN_SYN_SIZE - len(b))
+            pkt = udp_ipv4_packet(src, rnd.randint(1024, 65535), dst, args.port, payload,
+                                  rnd.getrandbits(16) or 1)
+            try:
+                raw.sendto(pkt, (addr[0], 0))
+                stats.sent_bytes += len(payload)
+                stats.sent_dgrams += 1
+            except (BlockingIOError, InterruptedError):
+                select.select([], [raw], [], 0.1)
+                stats.send_errors += 1
+            except OSError:
+                stats.send_errors += 1
+    elapsed = time.monotonic() - t0
+    rep.add(src_net=str(net), seconds=round(elapsed, 3), rate_target=args.rate,
+            rate=round(stats.sent_dgrams / elapsed) if elapsed > 0 else 0,
+            bad_token=int(args.bad_token), send_errors=stats.send_errors)
+    rep.emit()
+    return 0
+
+
+def cmd_selftest(args):
+    """The codec on known values (RFC 9000 §A.1) and round trips; no network."""
+    checks = 0
+
+    def eq(a, b, what):
+        nonlocal checks
+        checks += 1
+        if a != b:
+            raise AssertionError("%s: %r != %r" % (what, a, b))
+
+    for hexs, v in (("c2197c5eff14e88c", 151288809941952652), ("9d7f3e7d", 494878333),
+                    ("7bbd", 15293), ("25", 37), ("4025", 37)):
+        eq(varint_decode(bytes.fromhex(hexs)), (v, len(hexs) // 2), "varint " + hexs)
+    for v in (0, 63, 64, 16383, 16384, 2**30 - 1, 2**30, VARINT_MAX):
+        eq(varint_decode(varint_encode(v))[0], v, "varint round trip %d" % v)
+    for t in PKT_NAMES:
+        h = Header(t, 1, 0x0102030405060708, 0xFFFFFFFF, 0x1112131415161718, b"tok" if t <= 3 else b"",
+                   256 * 1024, 65000)
+        b = encode_header(h)
+        g, off = decode_header(b)
+        eq(off, len(b), "header length %s" % PKT_NAMES[t])
+        eq((g.ptype, g.flags, g.dcid, g.pn), (t, 1, h.dcid, h.pn), "short fields %s" % PKT_NAMES[t])
+        if _long_hdr(t):
+            eq((g.scid, g.token), (h.scid, h.token), "long fields")
+        if _has_params(t):
+            eq((g.max_data, g.max_datagram), (h.max_data, h.max_datagram), "params")
+    ranges = [(100, 120), (90, 97), (50, 50), (0, 10)]
+    fr = decode_frames(ack(ranges, 25) + max_data(1 << 20) + data_blocked(7) + ping() + padding(5)
+                       + reset_frame(3, 9) + stream(5, b"abc", fin=True) + stream(1 << 40, b"tail", explicit_len=False))
+    eq(fr[0], Ack(120, 25, ranges), "ack")
+    eq(fr[1:], [MaxData(1 << 20), DataBlocked(7), Ping(), Padding(5), ResetFrame(3, 9),
+                Stream(5, b"abc", True), Stream(1 << 40, b"tail", False)], "frames")
+    eq(normalize_ranges([(1, 3), (4, 6), (10, 12), (11, 20)]), [(10, 20), (1, 6)], "normalize")
+    for bad in (ack_raw(5, 0, 6), ack_raw(10, 0, 0, [(9, 0)]), b"\x06", bytes([0x0A, 5, 4, 1])):
+        try:
+            decode_frames(bad)
+        except DecodeError:
+            checks += 1
+        else:
+            raise AssertionError("accepted a bad frame %s" % bad.hex())
+    eq(pn_expand(2**32 + 5, 0xFFFFFFFE), 2**32 - 2, "pn below a wrap")
+    eq(pn_expand(2**32 - 3, 2), 2**32 + 2, "pn across a wrap")
+    eq(pn_expand(0, 7), 7, "pn from zero")
+    r = PnRanges(keep=3)
+    for pn in (1, 2, 3, 7, 5, 6, 10, 12, 14):
+        r.add(pn)
+    eq(r.highest(5), [(14, 14), (12, 12), (10, 10)], "pn ranges keep the highest")
+    eq(r.add(12), False, "pn ranges duplicate")
+    pkt = udp_ipv4_packet(bytes([10, 1, 2, 3]), 1234, bytes([127, 0, 0, 1]), 4321, b"hello!!")
+    eq(inet_checksum(pkt[:20]), 0, "ip checksum verifies")
+    pseudo = pkt[12:20] + struct.pack("!BBH", 0, 17, len(pkt) - 20)
+    eq(inet_checksum(pseudo + pkt[20:]), 0, "udp checksum verifies")
+    print("selftest=ok checks=%d" % checks)
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def target(name, help_):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("host")
+        sp.add_argument("port", type=int)
+        sp.add_argument("--timeout", type=float, default=3.0,
+                        help="handshake budget and every wait, seconds (default 3)")
+        sp.add_argument("--server-pid", type=int,
+                        help="report this process's VmRSS before and after")
+        sp.add_argument("--window", type=int, default=1 << 20,
+                        help="our receive window, advertised in the SYN (default 1 MiB)")
+        sp.add_argument("--max-datagram", type=int, default=65000,
+                        help="largest datagram we accept, advertised in the SYN")
+        return sp
+
+    target("handshake", "one handshake; print the server's ID and window")
+    sp = target("send", "send TEXT in order at offset 0 with FIN")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--no-fin", action="store_true")
+    sp.add_argument("--wait-fin", action="store_true", help="then wait for the server's FIN")
+    sp = target("blocked", "DATA_BLOCKED frames: how far does the window grow")
+    sp.add_argument("--count", type=int, default=8)
+    sp.add_argument("--interval-ms", type=float, default=5.0)
+    sp = target("scatter", "one out-of-order frame every --step bytes up to the limit")
+    sp.add_argument("--step", type=int, required=True)
+    sp.add_argument("--bytes-per", type=int, default=1)
+    sp.add_argument("--blocked", type=int, default=0, help="DATA_BLOCKED frames first")
+    sp.add_argument("--interval-ms", type=float, default=5.0, help="between those frames")
+    sp.add_argument("--max-frames", type=int, default=1 << 20, help="bound on frames sent")
+    sp = target("many", "many connections from one UDP socket")
+    sp.add_argument("--conns", type=int, required=True)
+    sp.add_argument("--hold", type=float, default=0.0, help="seconds to keep them alive")
+    sp.add_argument("--parallel", type=int, default=16, help="handshakes under way at once")
+    sp.add_argument("--abort", action="store_true", help="end with a RESET frame on each")
+    sp = target("junk", "random datagrams at a rate")
+    sp.add_argument("--rate", type=float, required=True, help="datagrams per second (0: flat out)")
+    sp.add_argument("--seconds", type=float, required=True)
+    sp.add_argument("--size", type=int, default=0, help="bytes per datagram (default 16..1200)")
+    sp.add_argument("--kind", choices=("mix", "random", "magic", "data", "syn"), default="mix")
+    sp = target("synflood", "spoofed SYNs through a raw socket (root)")
+    sp.add_argument("--rate", type=float, required=True)
+    sp.add_argument("--seconds", type=float, required=True)
+    sp.add_argument("--src-net", required=True, help="spoofed sources, e.g. 10.99.0.0/16")
+    sp.add_argument("--bad-token", action="store_true", help="forged cookies instead of none")
+    sub.add_parser("selftest", help="codec checks, no network")
+
+    args = p.parse_args(argv)
+    # Bounds on every loop the options drive.
+    for name, lo, hi in (("count", 0, 1 << 20), ("conns", 0, 1 << 20), ("step", 1, None),
+                         ("bytes_per", 0, 65507), ("parallel", 1, 4096), ("seconds", 0, 3600),
+                         ("hold", 0, 3600), ("timeout", 0.001, 3600)):
+        v = getattr(args, name, None)
+        if v is not None and (v < lo or (hi is not None and v > hi)):
+            p.error("--%s must be in %s..%s" % (name.replace("_", "-"), lo, hi or ""))
+    return globals()["cmd_" + args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
