@@ -899,7 +899,7 @@ def conn_fields(c):
     return dict(state=c.state,
                 server_id="%016x" % c.server_id if c.server_id is not None else "-",
                 window=c.initial_window, max_datagram=c.peer_max_datagram,
-                retries=c.retries, syns=c.syns)
+                retries=c.retries, syns=c.syns, src_port=c.ep.sock.getsockname()[1])
 
 
 def fail_handshake(rep, c):
