@@ -37,9 +37,10 @@ the growth per UDP payload byte sent.
 
   handshake   one connection; prints the server's connection ID, its initial
               window and largest datagram (a smoke test)
-  send        one connection; sends --data TEXT at offset 0 with FIN, in
-              order, resending what is not acknowledged, and waits for the
-              ACK (and, with --wait-fin, the server's FIN)
+  send        one connection; sends --data TEXT (or --data-file's bytes) at
+              offset 0 with FIN, in order within the server's limit,
+              resending what is not acknowledged; waits for the ACKs (and,
+              with --wait-fin, the server's FIN)
   blocked     one connection; --count bare DATA_BLOCKED frames (value: the
               limit the server advertised) --interval-ms apart, answering the
               server in between; prints max_data_seen=, the largest MAX_DATA
@@ -927,14 +928,19 @@ def cmd_send(args):
     c = open_conn(args)
     if c.state != "established":
         return fail_handshake(rep, c)
-    data = args.data.encode()
+    if args.data_file:
+        with open(args.data_file, "rb") as f:
+            data = f.read()
+    else:
+        data = args.data.encode()
     want_fin = not args.no_fin
     inflight = {}  # pn -> (offset, chunk, fin, time sent)
     off, fin_sent, blocked_at, retransmits = 0, False, None, 0
     deadline = time.monotonic() + args.timeout
 
+    # Chunks fill max_payload, so owed ACKs go in packets of their own.
     def send_chunk(o, chunk, fin):
-        pn = c.send([stream(o, chunk, fin=fin)], ack_now=True)
+        pn = c.send([stream(o, chunk, fin=fin)], ack_now=True, piggyback=False)
         inflight[pn] = (o, chunk, fin, time.monotonic())
 
     while time.monotonic() < deadline and c.state == "established":
@@ -945,7 +951,7 @@ def cmd_send(args):
             if n <= 0 and off < len(data):
                 if blocked_at != c.limit:  # once per limit, as the C sender
                     blocked_at = c.limit
-                    c.send([data_blocked(c.limit)])
+                    c.send([data_blocked(c.limit)], piggyback=False)
                 break
             last = off + n == len(data)
             send_chunk(off, data[off:off + n], want_fin and last)
@@ -1299,7 +1305,9 @@ def main(argv=None):
 
     target("handshake", "one handshake; print the server's ID and window")
     sp = target("send", "send TEXT in order at offset 0 with FIN")
-    sp.add_argument("--data", required=True)
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data", help="the text to send")
+    g.add_argument("--data-file", help="send this file's bytes instead")
     sp.add_argument("--no-fin", action="store_true")
     sp.add_argument("--wait-fin", action="store_true", help="then wait for the server's FIN")
     sp = target("blocked", "DATA_BLOCKED frames: how far does the window grow")
