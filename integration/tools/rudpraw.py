@@ -27,6 +27,10 @@ Module API (import it from other scripts):
                                     limit, RESETs, a small receive stream
   stats                             every UDP payload byte and datagram sent
                                     by this process (Stats)
+  pn_expand, PnRanges, paced, udp_ipv4_packet, inet_checksum
+                                    packet-number expansion (RFC 9000 A.3),
+                                    received-number ranges, a rate pacer, raw
+                                    IPv4/UDP packets for spoofed sources
 
 Command line: `rudpraw.py SUBCOMMAND HOST PORT [options]`. Each subcommand
 ends with one summary line `key=value ...` on stdout (always with
