@@ -336,6 +336,14 @@ static bridge *bridge_new(void)
 
 static void bridge_free(bridge *b)
 {
+    /* A bridge waiting for room in the app's accept queue may fail (a
+     * reset, a timeout) before its turn: it must leave the list first. */
+    for (bridge **pp = &E.pending; *pp; pp = &(*pp)->pending_next) {
+        if (*pp == b) {
+            *pp = b->pending_next;
+            break;
+        }
+    }
     if (b->efd >= 0) {
         unwatch_bridge(b);
         shim_close_owned(b->efd);
