@@ -704,6 +704,8 @@ static void on_established(bridge *b, rudp_time now)
         }
         b->filler -= (size_t)r;
     }
+    if (s && !b->filler)
+        atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
     pump_in(b, now);
     pump_out(b, now);
     update_interest(b);

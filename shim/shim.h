@@ -151,6 +151,7 @@ enum {
     SHIM_SLOT_CLOSED,
 };
 #define SHIM_SLOT_F_LINGER0 1u /* close() must reset */
+#define SHIM_SLOT_F_FILLER 2u  /* the app's end still holds connect's filler */
 
 typedef struct shim_slot {
     _Atomic uint64_t id;

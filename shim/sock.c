@@ -456,7 +456,10 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
 
     /* Fill the app's end so it is not writable until the handshake is
      * done: the engine drains the filler then, and EPOLLOUT fires
-     * exactly as for a TCP connect. */
+     * exactly as for a TCP connect. SIOCOUTQ must not count it. */
+    shim_slot *sl = shim_slot_get(n.slot, n.id);
+    if (sl)
+        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_FILLER);
     static const uint8_t zeros[65536];
     size_t filler = 0;
     for (;;) {
@@ -1051,8 +1054,11 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
         return fail(EINVAL); /* a listener, as TCP says */
     errno = saved;
     shim_slot *s = slot_for(&n);
-    if (s && atomic_load(&s->state) == SHIM_SLOT_CONNECTING) {
-        int zero = 0; /* TCP in SYN_SENT; the unix end holds only filler */
+    if (s && (atomic_load(&s->state) == SHIM_SLOT_CONNECTING ||
+              (atomic_load(&s->flags) & SHIM_SLOT_F_FILLER))) {
+        /* TCP in SYN_SENT, or established a moment before the engine
+         * drained the filler: the unix end holds nothing of the app's */
+        int zero = 0;
         if (arg)
             memcpy(arg, &zero, sizeof zero);
         return 0;
