@@ -94,9 +94,7 @@ static void enter_closed(rudp_conn *c)
 {
     disarm_all(c);
     rudp__table_remove(c->ctx, c);
-    if (c->counted_syn_rcvd && c->listener)
-        c->listener->syn_rcvd--;
-    c->counted_syn_rcvd = 0;
+    rudp__queue(c, RUDP_Q_NONE);
     c->ctx->stats.conns_closed++;
     if (c->released)
         rudp__conn_kill(c);
@@ -139,6 +137,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
         rudp_timer_init(&c->timers[k], (uint8_t)k);
     rudp_sbuf_init(&c->sbuf, 0, cfg->send_buffer);
     rudp_sbuf_init(&c->rbuf, 0, cfg->recv_window);
+    c->rbuf.acct = &ctx->mem; /* what a peer sends counts in the budget */
     rudp_ranges_init(&c->acked, RUDP_STREAM_RANGES_MAX);
     rudp_ranges_init(&c->retx, RUDP_STREAM_RANGES_MAX);
     rudp_ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);
@@ -165,6 +164,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
         ctx->all->all_prev = c;
     ctx->all = c;
     ctx->nconns++;
+    ctx->mem += sizeof *c;
     *out = c;
     return 0;
 }
@@ -175,8 +175,8 @@ void rudp__conn_destroy(rudp_conn *c)
     uint32_t sock = c->sock;
     disarm_all(c);
     rudp__table_remove(ctx, c);
-    if (c->counted_syn_rcvd && c->listener)
-        c->listener->syn_rcvd--;
+    rudp__queue(c, RUDP_Q_NONE);
+    ctx->mem -= sizeof *c;
     if (c->all_prev)
         c->all_prev->all_next = c->all_next;
     else
@@ -294,8 +294,7 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
     if (rudp__table_add_peer(c->ctx, c) < 0)
         return -ENOMEM;
     set_state(c, RUDP_SYN_RCVD, "valid cookie");
-    c->counted_syn_rcvd = 1;
-    c->listener->syn_rcvd++;
+    rudp__queue(c, RUDP_Q_SYN);
     arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
     send_synack(c, now);
     return 0;
@@ -423,16 +422,31 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
 
 /* ---- the send stream ---- */
 
+/* The send buffer follows the congestion window, as TCP's does: four
+ * times the window (Linux sizes it at twice the window in buffer memory,
+ * about twice the payload; data acknowledged above a loss stays counted
+ * until the hole fills), at least RUDP_SNDBUF_MIN, at most send_buffer.
+ * Enough to keep the path full under loss; and a peer that never
+ * acknowledges (its request made our application write a large answer)
+ * holds a little of it, not all of send_buffer. */
+static uint64_t send_limit(const rudp_conn *c)
+{
+    uint64_t lim = 4 * c->cc.cwnd;
+    if (lim < RUDP_SNDBUF_MIN)
+        lim = RUDP_SNDBUF_MIN;
+    return lim < c->cfg.send_buffer ? lim : c->cfg.send_buffer;
+}
+
 static size_t send_space(const rudp_conn *c)
 {
-    uint64_t used = c->snd_end - c->snd_una;
-    return used >= c->cfg.send_buffer ? 0 : (size_t)(c->cfg.send_buffer - used);
+    uint64_t used = c->snd_end - c->snd_una, lim = send_limit(c);
+    return used >= lim ? 0 : (size_t)(lim - used);
 }
 
 static size_t writable_threshold(const rudp_conn *c)
 {
-    size_t t = c->cfg.send_buffer / 4;
-    return t < 65536 ? t : 65536;
+    uint64_t t = send_limit(c) / 4;
+    return t < 65536 ? (size_t)t : 65536;
 }
 
 static void our_fin_acked(rudp_conn *c, rudp_time now)
@@ -620,6 +634,8 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
     if (rudp_seq_lt(lo, end)) {
         if (c->released && !rudp_ranges_covers(&c->rcv, lo, end))
             return -EPIPE; /* new data for a closed application: reset */
+        if (!rudp__rx_may_store(c, lo, end))
+            return -ENOBUFS;
         int err = rudp_sbuf_write(&c->rbuf, lo, f->u.stream.data + (lo - off), (size_t)(end - lo));
         if (err == 0)
             err = rudp_ranges_add(&c->rcv, lo, end);
@@ -640,7 +656,7 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
 
 /* ---- DATA packets ---- */
 
-static void autotune(rudp_conn *c, rudp_time now);
+static void autotune(rudp_conn *c, rudp_time now, uint64_t limit);
 
 /* Decodes every frame once without acting, so that a malformed packet is
  * dropped whole. Sets *eliciting. */
@@ -694,10 +710,14 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
         return;
     }
     if (c->state == RUDP_SYN_RCVD) {
+        if (c->listener && c->listener->waiting) {
+            /* The accept queue is full: as TCP drops the handshake's last
+             * ACK, this packet is dropped unacknowledged and resent. */
+            ctx->stats.handshakes_dropped++;
+            return;
+        }
         established(c, now, "first DATA");
-        if (c->counted_syn_rcvd && c->listener)
-            c->listener->syn_rcvd--;
-        c->counted_syn_rcvd = 0;
+        rudp__queue(c, RUDP_Q_NONE);
         ctx->stats.conns_accepted++;
         rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);
     }
@@ -722,7 +742,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
             }
             break;
         case RUDP_FRAME_DATA_BLOCKED:
-            autotune(c, now);        /* the window is what limits the sender */
+            autotune(c, now, f.u.blocked); /* the window is what limits the sender */
             c->max_data_pending = 1; /* re-advertise: our update may be lost */
             break;
         case RUDP_FRAME_RESET:
@@ -1133,22 +1153,25 @@ size_t rudp_conn_write_space(const rudp_conn *c)
 
 /* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
  * and QUIC stacks' window growth): when the sender says the window blocks
- * it (DATA_BLOCKED) while the application keeps up (less than half the
- * window waits unread), the window doubles, at most once per round trip and
- * up to recv_window. Loss does not stop it; a reader that stalls never
- * grows it, so the sender is held to a small window, as TCP holds it. */
-static void autotune(rudp_conn *c, rudp_time now)
+ * it (DATA_BLOCKED at the limit we advertise) while the application keeps
+ * up (less than half the window waits unread, and half a window was read
+ * since the last growth: budget.c), the window doubles, at most once per
+ * round trip and up to recv_window. Loss does not stop it; a reader that
+ * stalls never grows it, so the sender is held to a small window, as TCP
+ * holds it; a DATA_BLOCKED alone grows nothing. */
+static void autotune(rudp_conn *c, rudp_time now, uint64_t limit)
 {
     if (c->rwnd >= c->cfg.recv_window || c->peer_fin != RUDP_FIN_NONE)
         return;
     int keeping_up = c->rcv_contig - c->rcv_read < c->rwnd / 2;
     rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
-    if (!keeping_up || now - c->rwnd_start < round)
+    if (!keeping_up || now - c->rwnd_start < round || !rudp__window_may_grow(c, limit))
         return;
     c->rwnd *= 2;
     if (c->rwnd > c->cfg.recv_window)
         c->rwnd = c->cfg.recv_window;
     c->rwnd_start = now;
+    c->rwnd_read = c->rcv_read;
 }
 
 /* The application took bytes up to rcv_read: free memory, open the window. */
@@ -1318,6 +1341,7 @@ void rudp_conn_release(rudp_conn *c, rudp_time now)
     c->released = 1;
     c->user = NULL;
     c->events = 0;
+    rudp__queue(c, RUDP_Q_NONE); /* nobody will take it now */
     switch (c->state) {
     case RUDP_CLOSED:
         rudp__conn_kill(c);

@@ -39,6 +39,7 @@ enum rudp_timer_kind {
 #define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
 #define RUDP_FIN_NONE UINT64_MAX
 #define RUDP_RWND_INITIAL (256u * 1024u) /* receive window before auto-tuning */
+#define RUDP_SNDBUF_MIN (256u * 1024u)   /* send buffer however small the cwnd */
 
 /* Key of the peer table: who the peer is and the ID it chose. */
 typedef struct rudp_peer_key {
@@ -77,7 +78,7 @@ struct rudp_conn {
     unsigned in_ev : 1;
     unsigned dead : 1;
     unsigned hs_sample_ok : 1;     /* one handshake packet out: RTT sample is unambiguous */
-    unsigned counted_syn_rcvd : 1; /* counted in listener->syn_rcvd */
+    unsigned queued : 2;           /* in a listener's queue: RUDP_Q_* (budget.c) */
 
     /* handshake */
     uint8_t token[RUDP_TOKEN_MAX];
@@ -105,6 +106,7 @@ struct rudp_conn {
     uint64_t max_data_sent;
     uint64_t rwnd;        /* window advertised now: grows as the app reads fast */
     rudp_time rwnd_start; /* when the window last grew */
+    uint64_t rwnd_read;   /* rcv_read when the window last grew */
     rudp_ranges rcv; /* received ranges above rcv_contig */
 
     /* acknowledgements we owe */
@@ -140,14 +142,21 @@ struct rudp_conn {
     uint64_t bytes_sent, bytes_received, bytes_retx;
 };
 
+typedef struct rudp_source rudp_source;
+
 struct rudp_listener {
     rudp_ctx *ctx;
     uint32_t sock;
     rudp_config cfg;
     unsigned backlog;
-    unsigned syn_rcvd;
+    unsigned syn_rcvd;     /* connections in SYN_RCVD */
+    unsigned waiting;      /* accepted, not yet taken by the application */
+    rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
+
+/* Where a server connection stands in its listener's queue. */
+enum { RUDP_Q_NONE = 0, RUDP_Q_SYN, RUDP_Q_WAIT };
 
 struct rudp_ctx {
     rudp_ctx_ops ops;
@@ -167,6 +176,7 @@ struct rudp_ctx {
     rudp_conn *all;
     size_t nconns;
     rudp_time now; /* time of the call being processed */
+    uint64_t mem, mem_limit; /* budget.c: what remote peers make us hold */
     rudp_stats stats;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
@@ -187,6 +197,24 @@ void rudp__conn_event(rudp_conn *c, unsigned ev);
 void rudp__conn_dirty(rudp_conn *c);
 void rudp__conn_kill(rudp_conn *c);
 void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid);
+
+/* ---- budget.c: bounds on what remote senders can make us hold ---- */
+
+/* Whether a handshake with a valid cookie from `peer` may create a
+ * connection on `l`: 0, -EAGAIN (drop it: backlog, accept queue or the
+ * source's share full; the client retries) or -ENOMEM (refuse it: over the
+ * memory budget). Counts the reason. */
+int rudp__admit(rudp_listener *l, const rudp_addr *peer);
+/* Moves c to RUDP_Q_* in its listener's queue, keeping the counts. */
+void rudp__queue(rudp_conn *c, int q);
+/* Whether stream bytes [lo, end) may be stored in c's receive buffer now;
+ * counts a refusal. */
+int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end);
+/* Whether c's receive window may grow on the peer's DATA_BLOCKED at
+ * `limit`. */
+int rudp__window_may_grow(const rudp_conn *c, uint64_t limit);
+/* Frees a listener's per-source table. */
+void rudp__sources_free(rudp_listener *l);
 
 /* ---- conn.c entry points for ctx.c ---- */
 

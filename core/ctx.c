@@ -30,6 +30,7 @@ void rudp_config_default(rudp_config *cfg)
     cfg->keepalive = RUDP_SEC(15);
     cfg->idle_timeout = RUDP_SEC(60);
     cfg->linger = RUDP_SEC(60);
+    cfg->source_limit = 64;
     cfg->cc = NULL;
 }
 
@@ -115,6 +116,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
     rudp_listener *l, *ltmp;
     HASH_ITER(hh, ctx->listeners, l, ltmp) {
         HASH_DELETE(hh, ctx->listeners, l);
+        rudp__sources_free(l);
         free(l);
     }
     free(ctx);
@@ -429,8 +431,13 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         rudp__conn_dup_syn(c, now);
         return;
     }
-    if (l->syn_rcvd >= l->backlog)
-        return; /* like a full SYN queue: the client retries */
+    int admit = rudp__admit(l, peer);
+    if (admit == -ENOMEM) {
+        rudp__send_reset_packet(ctx, sock, peer, h->scid); /* refused */
+        return;
+    }
+    if (admit < 0)
+        return; /* like a full SYN or accept queue: the client retries */
     if (rudp__conn_alloc(ctx, now, sock, peer, &l->cfg, &c) < 0)
         return;
     c->listener = l;
@@ -574,14 +581,13 @@ void rudp_listener_close(rudp_listener *l)
     for (rudp_conn *c = ctx->all; c; c = c->all_next) {
         if (c->listener != l)
             continue;
+        rudp__queue(c, RUDP_Q_NONE);
         c->listener = NULL;
-        if (c->state == RUDP_SYN_RCVD) {
-            /* Not yet accepted: nobody will ever take it. */
-            c->counted_syn_rcvd = 0;
-            rudp__conn_kill(c);
-        }
+        if (c->state == RUDP_SYN_RCVD)
+            rudp__conn_kill(c); /* not yet accepted: nobody will ever take it */
     }
     HASH_DELETE(hh, ctx->listeners, l);
+    rudp__sources_free(l);
     free(l);
 }
 

@@ -78,6 +78,8 @@ typedef struct rudp_config {
     rudp_time keepalive;        /* idle time before a keepalive probe, 0 = off (15 s) */
     rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (60 s) */
     rudp_time linger;           /* a released conn may take this long to finish (60 s) */
+    uint32_t source_limit;      /* listener: connections one source address may have in
+                                   the handshake or waiting for accept (64; 0: none) */
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
 } rudp_config;
 
@@ -130,6 +132,11 @@ typedef struct rudp_stats {
     uint64_t handshakes_refused;           /* SYN to a socket with no listener */
     uint64_t icmp_ignored;                 /* ICMP quoting no connection of ours */
     uint64_t icmp_soft;                    /* ICMP for a connection, acted on softly */
+    uint64_t handshakes_dropped;           /* valid SYNs dropped: backlog or accept queue full */
+    uint64_t source_limited;               /* valid SYNs dropped: that source's share is used */
+    uint64_t memory_refused;               /* valid SYNs refused: over the memory budget */
+    uint64_t rx_dropped;                   /* data not stored (unacknowledged): over the
+                                              budget, or too scattered for what it costs */
 } rudp_stats;
 
 /*
@@ -205,6 +212,18 @@ int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events);
 
 const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx);
 
+/*
+ * The memory that remote peers can make this context hold: connections and
+ * what they sent (receive buffers). Past `bytes`, handshakes are refused,
+ * receive windows stop growing, and data that needs more memory is dropped
+ * unacknowledged (the peer sends it again). 0 (the default): no limit.
+ * Send buffers hold the application's own data and are not counted.
+ */
+void rudp_ctx_set_memory_limit(rudp_ctx *ctx, uint64_t bytes);
+
+/* What that budget counts now, in bytes. */
+uint64_t rudp_ctx_memory(const rudp_ctx *ctx);
+
 /* Log lines up to `level` (RUDP_LOG_*) go to ops->log; default RUDP_LOG_WARN. */
 void rudp_ctx_set_log_level(rudp_ctx *ctx, int level);
 
@@ -223,8 +242,11 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
 /*
  * Starts accepting handshakes that arrive on `sock`. New connections are
  * reported with RUDP_EV_ACCEPT once established. `backlog` bounds the
- * connections in SYN_RCVD; further handshakes are dropped (the client
- * retries), as TCP does. `cfg` may be NULL (the context defaults).
+ * connections in SYN_RCVD; while one accepted connection waits for the
+ * application (rudp_conn_set_waiting), the accept queue is full. Either
+ * way further handshakes are dropped (the client retries), as TCP does; so
+ * are those from a source address with cfg->source_limit connections in
+ * the handshake or waiting. `cfg` may be NULL (the context defaults).
  * Returns 0, -EADDRINUSE (a listener already owns `sock`), -ENOMEM.
  */
 int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,
@@ -311,6 +333,14 @@ void rudp_conn_release(rudp_conn *c, rudp_time now);
 int rudp_conn_error(const rudp_conn *c);
 
 rudp_state rudp_conn_state(const rudp_conn *c);
+
+/*
+ * An accepted connection the application could not take yet (waiting = 1),
+ * or has taken now (0). While any connection of a listener waits, its
+ * accept queue counts as full: new handshakes are dropped. A connection
+ * that is released or fails stops waiting by itself.
+ */
+void rudp_conn_set_waiting(rudp_conn *c, int waiting);
 
 /* The listener a server-side connection came from, or NULL. Valid until
  * that listener is closed. */

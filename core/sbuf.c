@@ -16,8 +16,24 @@ void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
     b->nslots = cap / RUDP_SBUF_CHUNK + 2;
 }
 
+uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
+{
+    if (!b->slots)
+        return 0;
+    return (uint64_t)b->nchunks * RUDP_SBUF_CHUNK + (uint64_t)b->nslots * sizeof *b->slots;
+}
+
+/* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
+ * with the memory before a change. */
+static void account(rudp_sbuf *b, uint64_t before)
+{
+    if (b->acct)
+        *b->acct = *b->acct - before + rudp_sbuf_memory(b);
+}
+
 void rudp_sbuf_free(rudp_sbuf *b)
 {
+    uint64_t before = rudp_sbuf_memory(b);
     if (b->slots) {
         for (uint32_t i = 0; i < b->nslots; i++)
             free(b->slots[i]);
@@ -25,6 +41,7 @@ void rudp_sbuf_free(rudp_sbuf *b)
     }
     b->slots = NULL;
     b->nchunks = 0;
+    account(b, before);
 }
 
 static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
@@ -36,6 +53,8 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
 {
     if (off < b->base || off + len > b->base + b->cap)
         return -EINVAL;
+    uint64_t before = rudp_sbuf_memory(b);
+    int err = 0;
     if (len && !b->slots) {
         b->slots = calloc(b->nslots, sizeof *b->slots);
         if (!b->slots)
@@ -46,8 +65,10 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
         uint8_t **slot = slot_of(b, off);
         if (!*slot) {
             *slot = malloc(RUDP_SBUF_CHUNK);
-            if (!*slot)
-                return -ENOMEM;
+            if (!*slot) {
+                err = -ENOMEM;
+                break;
+            }
             b->nchunks++;
         }
         size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
@@ -59,7 +80,19 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
         off += n;
         len -= n;
     }
-    return 0;
+    account(b, before);
+    return err;
+}
+
+uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
+{
+    if (!len)
+        return 0;
+    uint32_t n = 0;
+    for (uint64_t k = off / RUDP_SBUF_CHUNK; k <= (off + len - 1) / RUDP_SBUF_CHUNK; k++)
+        if (!b->slots || !b->slots[k % b->nslots])
+            n++;
+    return n;
 }
 
 uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
@@ -67,21 +100,26 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     *len = 0;
     if (off < b->base || off >= b->base + b->cap)
         return NULL;
+    uint64_t before = rudp_sbuf_memory(b);
     if (!b->slots) {
         if (!alloc)
             return NULL;
         b->slots = calloc(b->nslots, sizeof *b->slots);
         if (!b->slots)
             return NULL;
+        account(b, before);
     }
     uint8_t **slot = slot_of(b, off);
     if (!*slot) {
         if (!alloc)
             return NULL;
         *slot = malloc(RUDP_SBUF_CHUNK);
-        if (!*slot)
+        if (!*slot) {
+            account(b, before);
             return NULL;
+        }
         b->nchunks++;
+        account(b, before);
     }
     size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
     size_t n = RUDP_SBUF_CHUNK - in;
@@ -115,8 +153,12 @@ void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
     if (new_base < b->base)
         return;
     if (b->slots && empty) {
-        rudp_sbuf_free(b);
-    } else if (b->slots) {
+        rudp_sbuf_free(b); /* accounts for itself */
+        b->base = new_base;
+        return;
+    }
+    uint64_t before = rudp_sbuf_memory(b);
+    if (b->slots) {
         /* Free chunks wholly below new_base; the one holding it stays. */
         uint64_t first = b->base / RUDP_SBUF_CHUNK;
         uint64_t last = new_base / RUDP_SBUF_CHUNK;
@@ -132,4 +174,5 @@ void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
         }
     }
     b->base = new_base;
+    account(b, before);
 }

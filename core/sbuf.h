@@ -23,12 +23,20 @@ typedef struct rudp_sbuf {
     uint32_t nslots;  /* ring size: cap / CHUNK + 2 */
     uint8_t **slots;  /* ring of chunk pointers, by (offset / CHUNK) % nslots */
     uint32_t nchunks; /* chunks allocated now */
+    uint64_t *acct;   /* if set: bytes this buffer holds are added here */
 } rudp_sbuf;
 
 /* Sets up an empty buffer; allocates nothing yet. */
 void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap);
 
 void rudp_sbuf_free(rudp_sbuf *b);
+
+/* Bytes of memory the buffer holds (chunks and their ring). */
+uint64_t rudp_sbuf_memory(const rudp_sbuf *b);
+
+/* How many chunks writing [off, off+len) would allocate (the range must lie
+ * within the window). */
+uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len);
 
 /*
  * Copies len bytes to [off, off+len), which must lie within [base, base+cap).

@@ -65,6 +65,8 @@ static int parse_bytes(const char *s, uint64_t *out)
         v <<= 10, end++;
     else if (*end == 'm' || *end == 'M')
         v <<= 20, end++;
+    else if (*end == 'g' || *end == 'G')
+        v <<= 30, end++;
     if (*end)
         return -1;
     *out = v;
@@ -320,6 +322,25 @@ int shim_config_load(void)
             return bad("RUDP_DATAGRAM", v, "a datagram size in bytes from 1200 to 65507");
         shim_cfg.rudp.max_datagram = (uint32_t)b;
         shim_cfg.datagram_set = 1;
+    }
+    /* What remote peers may make the engine hold (connections and receive
+     * buffers): a sixteenth of physical memory by default, at least
+     * 64 MiB, as the kernel sizes its TCP memory pressure point. */
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    shim_cfg.memory = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 16 : 0;
+    if (shim_cfg.memory < (64u << 20))
+        shim_cfg.memory = 64u << 20;
+    if ((v = env("RUDP_MEMORY"))) {
+        uint64_t b;
+        if (parse_bytes(v, &b) < 0 || b < (1u << 20))
+            return bad("RUDP_MEMORY", v, "bytes, at least 1M (suffix K, M or G allowed)");
+        shim_cfg.memory = b;
+    }
+    if ((v = env("RUDP_SOURCE_LIMIT"))) {
+        uint64_t n;
+        if (parse_bytes(v, &n) < 0 || n > 65535)
+            return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
+        shim_cfg.rudp.source_limit = (uint32_t)n;
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

@@ -555,7 +555,10 @@ static void try_accept(bridge *b, rudp_time now)
     if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
         if (errno == EAGAIN) {
             /* The app's backlog is full: like TCP, hold the peer (flow
-             * control keeps its data in the connection) and retry. */
+             * control keeps its data in the connection) and retry; while
+             * it waits the listener takes no new handshake. */
+            if (b->conn)
+                rudp_conn_set_waiting(b->conn, 1);
             b->pending_next = E.pending;
             E.pending = b;
             if (E.retry_at == RUDP_TIME_NEVER)
@@ -580,6 +583,8 @@ static void try_accept(bridge *b, rudp_time now)
         return;
     }
     b->unix_up = 1;
+    if (b->conn)
+        rudp_conn_set_waiting(b->conn, 0);
     publish(b);
     pump_out(b, now);
     pump_in(b, now);
@@ -1220,6 +1225,7 @@ static int start_locked(void)
     real_close(fd);
     if (rudp_ctx_new(&ops, NULL, seed, &shim_cfg.rudp, &E.ctx) < 0)
         return -ENOMEM;
+    rudp_ctx_set_memory_limit(E.ctx, shim_cfg.memory);
     rudp_ctx_set_log_level(E.ctx, shim_cfg.log_level);
     E.msgs = calloc(RX_BATCH, sizeof *E.msgs);
     E.iovs = calloc(RX_BATCH, sizeof *E.iovs);
@@ -1475,7 +1481,9 @@ void shim_engine_print_stats(void)
              "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "
              "%llu, retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates "
              "%llu, malformed %llu, unknown connection %llu, connections opened %llu accepted "
-             "%llu closed %llu, resets sent %llu received %llu, icmp ignored %llu acted on %llu",
+             "%llu closed %llu, resets sent %llu received %llu, icmp ignored %llu acted on %llu, "
+             "handshakes dropped %llu (source limit %llu) refused for memory %llu, data dropped "
+             "%llu, memory held %llu",
              (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_in,
              (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
              (unsigned long long)s->stream_bytes_sent, (unsigned long long)s->pkts_retransmitted,
@@ -1484,7 +1492,10 @@ void shim_engine_print_stats(void)
              (unsigned long long)s->unknown_conn, (unsigned long long)s->conns_opened,
              (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
              (unsigned long long)s->resets_sent, (unsigned long long)s->resets_received,
-             (unsigned long long)s->icmp_ignored, (unsigned long long)s->icmp_soft);
+             (unsigned long long)s->icmp_ignored, (unsigned long long)s->icmp_soft,
+             (unsigned long long)s->handshakes_dropped, (unsigned long long)s->source_limited,
+             (unsigned long long)s->memory_refused, (unsigned long long)s->rx_dropped,
+             (unsigned long long)rudp_ctx_memory(E.ctx));
 }
 
 /* ---- fork ---- */

@@ -1,0 +1,174 @@
+/*
+ * budget.c: what a remote sender can make us hold, and the bounds on it.
+ *
+ * A peer that completes a handshake can open connections and send data;
+ * each costs memory here. Whatever it sends, what it makes us hold must be
+ * in proportion to what it sent and within stated bounds (README,
+ * Security):
+ *
+ *  - connections in the handshake (SYN_RCVD) are bounded by the listener's
+ *    backlog, and while an accepted connection waits for the application
+ *    (the shim could not hand it over: the application's own accept queue
+ *    is full) no new handshake is taken: TCP drops SYNs when its accept
+ *    queue is full, and so do we;
+ *  - one source address may hold at most source_limit connections in the
+ *    handshake or waiting, so one host cannot take the whole backlog;
+ *  - data out of order costs memory in proportion to the bytes held:
+ *    receive memory comes in 16 KiB chunks, and one byte per chunk would
+ *    cost 16 KiB per byte, so a write that would take the buffer past twice
+ *    the bytes it holds (plus two chunks) is dropped unacknowledged;
+ *  - the receive window grows only when the peer is blocked at a limit we
+ *    advertised for the current window (our newer MAX_DATA may be on its
+ *    way) and the application has read half a window since the window last
+ *    grew: a bare DATA_BLOCKED grows nothing;
+ *  - process-wide, connections plus receive buffers stay under the memory
+ *    limit: past it handshakes are refused, windows stop growing, and data
+ *    needing new memory is dropped (the peer sends it again).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+
+struct rudp_source {
+    struct {
+        uint16_t family;
+        uint8_t ip[16];
+    } key;
+    unsigned n;
+    UT_hash_handle hh;
+};
+
+void rudp_ctx_set_memory_limit(rudp_ctx *ctx, uint64_t bytes)
+{
+    ctx->mem_limit = bytes;
+}
+
+uint64_t rudp_ctx_memory(const rudp_ctx *ctx)
+{
+    return ctx->mem;
+}
+
+static int over_budget(const rudp_ctx *ctx, uint64_t more)
+{
+    return ctx->mem_limit && ctx->mem + more > ctx->mem_limit;
+}
+
+static rudp_source *source_of(rudp_listener *l, const rudp_addr *peer, int create)
+{
+    rudp_source k, *s = NULL;
+    memset(&k.key, 0, sizeof k.key);
+    k.key.family = peer->family;
+    memcpy(k.key.ip, peer->ip, sizeof k.key.ip);
+    HASH_FIND(hh, l->sources, &k.key, sizeof k.key, s);
+    if (s || !create)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->key = k.key;
+    HASH_ADD(hh, l->sources, key, sizeof s->key, s);
+    if (!s->hh.tbl) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int rudp__admit(rudp_listener *l, const rudp_addr *peer)
+{
+    rudp_ctx *ctx = l->ctx;
+    if (l->syn_rcvd >= l->backlog || l->waiting) {
+        ctx->stats.handshakes_dropped++;
+        return -EAGAIN;
+    }
+    if (l->cfg.source_limit) {
+        rudp_source *s = source_of(l, peer, 0);
+        if (s && s->n >= l->cfg.source_limit) {
+            ctx->stats.source_limited++;
+            return -EAGAIN;
+        }
+    }
+    if (over_budget(ctx, sizeof(rudp_conn))) {
+        ctx->stats.memory_refused++;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void rudp__queue(rudp_conn *c, int q)
+{
+    rudp_listener *l = c->listener;
+    if (!l) {
+        c->queued = RUDP_Q_NONE;
+        return;
+    }
+    if ((int)c->queued == q)
+        return;
+    if (c->queued == RUDP_Q_SYN)
+        l->syn_rcvd--;
+    else if (c->queued == RUDP_Q_WAIT)
+        l->waiting--;
+    if (q == RUDP_Q_SYN)
+        l->syn_rcvd++;
+    else if (q == RUDP_Q_WAIT)
+        l->waiting++;
+    /* The source's count follows "in the queue at all". */
+    if ((c->queued == RUDP_Q_NONE) != (q == RUDP_Q_NONE)) {
+        rudp_source *s = source_of(l, &c->pkey.addr, q != RUDP_Q_NONE);
+        if (s && q != RUDP_Q_NONE) {
+            s->n++;
+        } else if (s && --s->n == 0) {
+            HASH_DELETE(hh, l->sources, s);
+            free(s);
+        }
+    }
+    c->queued = (unsigned)q & 3u;
+}
+
+void rudp__sources_free(rudp_listener *l)
+{
+    rudp_source *s, *tmp;
+    HASH_ITER(hh, l->sources, s, tmp) {
+        HASH_DELETE(hh, l->sources, s);
+        free(s);
+    }
+}
+
+void rudp_conn_set_waiting(rudp_conn *c, int waiting)
+{
+    if (c->queued == RUDP_Q_NONE && !waiting)
+        return;
+    if (c->state == RUDP_CLOSED || c->released)
+        waiting = 0;
+    rudp__queue(c, waiting ? RUDP_Q_WAIT : RUDP_Q_NONE);
+}
+
+int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
+{
+    uint32_t missing = rudp_sbuf_missing(&c->rbuf, lo, (size_t)(end - lo));
+    if (!missing)
+        return 1;
+    rudp_ctx *ctx = c->ctx;
+    if (over_budget(ctx, (uint64_t)missing * RUDP_SBUF_CHUNK)) {
+        ctx->stats.rx_dropped++;
+        return 0;
+    }
+    if (lo == c->rcv_contig)
+        return 1; /* in order: chunks fill up */
+    uint64_t held = (c->rcv_contig - c->rcv_read) + rudp_ranges_total(&c->rcv) + (end - lo);
+    uint64_t chunks = (uint64_t)c->rbuf.nchunks + missing;
+    if (chunks * RUDP_SBUF_CHUNK <= 2 * held + 2 * (uint64_t)RUDP_SBUF_CHUNK)
+        return 1;
+    ctx->stats.rx_dropped++;
+    return 0;
+}
+
+int rudp__window_may_grow(const rudp_conn *c, uint64_t limit)
+{
+    if (limit > c->max_data_sent || limit + c->rwnd < c->max_data_sent)
+        return 0; /* not a limit of this window: invented, or stale */
+    if (c->rcv_read - c->rwnd_read < c->rwnd / 2)
+        return 0; /* the application has not read half a window since */
+    return !over_budget(c->ctx, c->rwnd);
+}

@@ -1,0 +1,162 @@
+/*
+ * Budgets for remote senders (core/budget.c): what a peer can make a server
+ * hold is bounded whatever it sends. Each test plays a hostile client by
+ * hand-made datagrams into the server context of lib_wire.h (from the
+ * client's own address, to the server's connection ID), as an attacker who
+ * completed a handshake can.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_wire.h"
+#include "wire.h"
+
+static uint64_t pn;
+
+/* A DATA packet carrying `frames`, from the client's address to the
+ * server's connection, with a packet number the real client never uses. */
+static void inject(const uint8_t *frames, size_t n)
+{
+    if (!pn)
+        pn = rudp_recovery_next_pn(&w.conn[CLI]->rec) + 100000;
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = w.conn[SRV]->cid;
+    h.pn = (uint32_t)pn++;
+    uint8_t buf[2048];
+    int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    cr_assert(gt(int, hl, 0));
+    cr_assert(le(sz, (size_t)hl + n, sizeof buf));
+    memcpy(buf + hl, frames, n);
+    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], buf, (size_t)hl + n);
+    w_process(SRV);
+}
+
+static void inject_stream(uint64_t off, size_t len)
+{
+    uint8_t f[1500];
+    int n = rudp_wire_stream_hdr_encode(f, sizeof f, off, len, 0, 1);
+    cr_assert(gt(int, n, 0));
+    memset(f + n, 'a', len);
+    inject(f, (size_t)n + len);
+}
+
+static void inject_blocked(uint64_t limit)
+{
+    uint8_t f[16];
+    int n = rudp_wire_blocked_encode(f, sizeof f, limit);
+    cr_assert(gt(int, n, 0));
+    inject(f, (size_t)n);
+}
+
+/* A handshake from the client's address with a fresh client ID, cookie
+ * included (the attacker answers the RETRY at its real address). */
+static void inject_handshake(uint64_t scid)
+{
+    uint8_t syn[RUDP_MIN_SYN_SIZE];
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = scid;
+    h.max_data = 1 << 20;
+    h.max_datagram = 1400;
+    for (int round = 0; round < 2; round++) {
+        int n = rudp_wire_hdr_encode(syn, sizeof syn, &h);
+        cr_assert(gt(int, n, 0));
+        memset(syn + n, 0, sizeof syn - (size_t)n);
+        w_drop_all(CLI);
+        rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], syn, sizeof syn);
+        w_process(SRV);
+        if (round == 1)
+            break;
+        rudp_hdr r;
+        cr_assert(eq(sz, w.qn[CLI], 1));
+        cr_assert(gt(int, rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r), 0));
+        cr_assert(eq(int, r.type, RUDP_PKT_RETRY));
+        h.token_len = r.token_len;
+        memcpy(h.token, r.token, r.token_len);
+    }
+}
+
+Test(budget, data_blocked_alone_never_grows_the_window, .init = w_setup, .fini = w_teardown,
+     .timeout = 10)
+{
+    rudp_conn *s = w.conn[SRV];
+    uint64_t before = s->rwnd;
+    for (int i = 0; i < 12; i++) {
+        w.now += RUDP_MS(200); /* more than a round trip each time */
+        inject_blocked(s->max_data_sent);
+        w_drop_all(CLI);
+    }
+    cr_assert(eq(u64, s->rwnd, before), "the window grew without a byte read");
+}
+
+Test(budget, scattered_bytes_cost_memory_in_proportion_to_what_is_held, .init = w_setup,
+     .fini = w_teardown, .timeout = 10)
+{
+    uint64_t mem0 = rudp_ctx_memory(w.ctx[SRV]);
+    /* one byte per 4 KiB, never in order, over the whole initial window */
+    for (uint64_t k = 1; k < RUDP_RWND_INITIAL / 4096; k++)
+        inject_stream(k * 4096, 1);
+    uint64_t held = rudp_ranges_total(&w.conn[SRV]->rcv);
+    uint64_t grew = rudp_ctx_memory(w.ctx[SRV]) - mem0;
+    /* twice what is held plus two chunks, plus the chunk ring */
+    uint64_t bound = 2 * held + 2 * RUDP_SBUF_CHUNK + w.conn[SRV]->rbuf.nslots * sizeof(void *);
+    cr_assert(le(u64, grew, bound), "held %llu bytes in %llu bytes of memory",
+              (unsigned long long)held, (unsigned long long)grew);
+    cr_assert(gt(u64, rudp_ctx_stats(w.ctx[SRV])->rx_dropped, 0));
+    /* Dense data is stored as before: 32 KiB in order, all of it. */
+    for (uint64_t off = 0; off < 32768; off += 1024)
+        inject_stream(off, 1024);
+    cr_assert(ge(u64, w.conn[SRV]->rcv_contig, 32768));
+}
+
+Test(budget, a_connection_waiting_for_the_application_fills_the_accept_queue, .init = w_setup,
+     .fini = w_teardown, .timeout = 10)
+{
+    rudp_conn_set_waiting(w.conn[SRV], 1);
+    size_t conns = rudp_ctx_conn_count(w.ctx[SRV]);
+    inject_handshake(0x1111);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns), "a handshake was taken");
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->handshakes_dropped, 1));
+    rudp_conn_set_waiting(w.conn[SRV], 0); /* the application took it */
+    inject_handshake(0x2222);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns + 1));
+}
+
+Test(budget, one_source_cannot_take_the_whole_backlog, .init = w_setup, .fini = w_teardown,
+     .timeout = 10)
+{
+    rudp_listener *l = rudp_conn_listener(w.conn[SRV]);
+    cr_assert_not_null(l);
+    l->backlog = 16;
+    l->cfg.source_limit = 3;
+    size_t conns = rudp_ctx_conn_count(w.ctx[SRV]);
+    /* one address and port, a new client ID each time */
+    for (uint64_t id = 1; id <= 10; id++)
+        inject_handshake(0xabc000 + id);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns + 3));
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->source_limited, 7));
+}
+
+Test(budget, past_the_memory_limit_handshakes_are_refused_and_data_dropped, .init = w_setup,
+     .fini = w_teardown, .timeout = 10)
+{
+    rudp_ctx_set_memory_limit(w.ctx[SRV], rudp_ctx_memory(w.ctx[SRV]) + 1000);
+    size_t conns = rudp_ctx_conn_count(w.ctx[SRV]);
+    inject_handshake(0x3333);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns));
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->memory_refused, 1));
+    rudp_hdr r;
+    cr_assert(eq(sz, w.qn[CLI], 1));
+    cr_assert(gt(int, rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r), 0));
+    cr_assert(eq(int, r.type, RUDP_PKT_RESET), "a refused handshake gets a RESET");
+    uint64_t contig = w.conn[SRV]->rcv_contig;
+    inject_stream(contig, 1000); /* needs a new chunk: over the budget */
+    cr_assert(eq(u64, w.conn[SRV]->rcv_contig, contig));
+    cr_assert(gt(u64, rudp_ctx_stats(w.ctx[SRV])->rx_dropped, 0));
+}
