@@ -1,12 +1,21 @@
 #!/bin/sh
-# A local user squatting the names a service's listener will use (issue
-# "harden", finding 2). On 8d193eb a listener's abstract name was built from
-# public facts (its address, the pid, small counters), so uid nobody could
-# bind it first and the service's listen() failed with EADDRINUSE.
-# tests/prog_forge.c squat binds every name such facts give (both name
-# layouts; the random part guessed as a small counter) for a server whose
-# pid it knows before the server listens; the server's listen() must
-# succeed anyway and a client must get through.
+# A local user squatting the names a service's listener uses (issue
+# "harden", finding 2), as uid nobody, with tests/prog_forge.c:
+#   1. before the service listens: on 8d193eb a listener's abstract name was
+#      built from public facts (its address, the pid, small counters), so a
+#      squatter could bind it first and the service's listen() failed with
+#      EADDRINUSE. prog_forge squat binds every name such facts give (both
+#      name layouts; the random part guessed as a small counter) for a
+#      server whose pid it knows before it listens: listen() must succeed
+#      and a client get through.
+#   2. the moment the listener closes: a server listens, a forked child
+#      holds the listener while the parent closes its copy, and a client
+#      (integration/tools/rudpraw.py) stops after the SYNACK. The child dies;
+#      the squatter binds the freed name at once; the client completes its
+#      handshake with "SECRET". The engine, which learns of the listener's
+#      end only by its periodic check, hands the connection to the name: on
+#      8d193eb to the squatter, SECRET included. Now the engine checks who
+#      listens there (SO_PEERCRED) and hands nothing over.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (to run the attacker as nobody)"
 command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
@@ -41,3 +50,41 @@ under_shim timeout 30 "$BIN/prog_forge" client "$P" QUIT || fail "the QUIT clien
 exec 7>&-
 wait_for "$T/serve.log" '^line(tcp): REAL' || fail "the client's line never arrived"
 echo "ok: listen() succeeded and served a client while every predictable name was squatted"
+
+# --- 2. re-binding the name as the listener closes --------------------------
+mkdir -m 777 "$T/pub2"
+cat >"$T/holder.py" <<'PY'
+import os, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+pid = os.fork()
+if pid == 0:
+    time.sleep(60)  # the child holds the listener, accepts nothing
+    os._exit(0)
+s.close()           # the parent keeps its engine, not the listener
+print("child", pid, flush=True)
+time.sleep(60)
+PY
+P2=$(free_port)
+[ "$P2" != "$P" ] || P2=$((P + 1))
+start_bg holder under_shim env RUDP_LOG=info python3 "$T/holder.py" "$P2"
+wait_udp "$P2"
+wait_for "$T/holder.log" '^child [0-9]' || fail "holder did not fork: $(cat "$T/holder.log")"
+CHILD=$(sed -n 's/^child \([0-9]*\)/\1/p' "$T/holder.log")
+start_bg raw python3 "$ROOT/integration/tools/rudpraw.py" send 127.0.0.1 "$P2" --data SECRET \
+    --after "$T/pub2/go" --timeout 3
+wait_for "$T/raw.log" '^held after SYNACK' || fail "the client did not get a SYNACK: $(cat "$T/raw.log")"
+start_bg rebind setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$T/prog_forge" rebind "$P2" "$T/pub2/go" 8
+RPID=$LAST_PID
+wait_for "$T/rebind.log" '^rebind: waiting' || fail "squatter did not start: $(cat "$T/rebind.log")"
+kill -9 "$CHILD"
+wait_for "$T/rebind.log" '^rebind: accepted' || { cat "$T/rebind.log"; fail "the squatter never finished"; }
+cat "$T/rebind.log"
+tail -1 "$T/raw.log"
+grep -q '^rebind: bound' "$T/rebind.log" || fail "the squatter never got the name: the test proves nothing"
+! grep -q 'SECRET' "$T/rebind.log" || fail "a connection meant for the service reached the squatter with its data"
+! grep -q '^rebind: got [0-9]' "$T/rebind.log" || fail "the squatter received bytes"
+echo "ok: a squatter holding a closed listener's name received nothing"

@@ -20,6 +20,12 @@
  *       (non-rudp) unix listener @UNIXNAME.
  *   prog_forge client PORT TEXT
  *       (under the shim) connects to 127.0.0.1:PORT and writes TEXT + "\n".
+ *   prog_forge rebind PORT READYFILE SECS
+ *       finds the shim listener name for PORT, then binds and listens on
+ *       that name the moment its owner is gone (the name is free when the
+ *       last holder closes it), creates READYFILE, and for SECS seconds
+ *       accepts and prints what each connection brings: "rebind: got N
+ *       bytes: TEXT" or "rebind: got nothing". "rebind: accepted K" ends it.
  *   prog_forge squat PID PORT
  *       binds every listener name for 127.0.0.1:PORT and 0.0.0.0:PORT that
  *       a process PID could choose if names were built from public facts
@@ -335,6 +341,57 @@ static int client(unsigned port, const char *text)
     return 0;
 }
 
+/* ---- rebind ---- */
+
+static int rebind(unsigned port, const char *ready, int secs)
+{
+    found f;
+    CHECK(find_listeners(port, &f, 1) == 1, "no listener name for port %u", port);
+    printf("rebind: waiting for the name to be free\n");
+    struct sockaddr_un un;
+    socklen_t ul = abstract(&un, f.name, f.len);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    SYS(s);
+    double end = now_s() + secs;
+    while (bind(s, (struct sockaddr *)&un, ul) < 0) {
+        CHECK(errno == EADDRINUSE, "bind: %s", strerror(errno));
+        CHECK(now_s() < end, "the name never became free");
+        usleep(200);
+    }
+    SYS(listen(s, 16));
+    int fd = open(ready, O_CREAT | O_WRONLY, 0644);
+    SYS(fd);
+    close(fd);
+    printf("rebind: bound the listener's name\n");
+    int accepted = 0;
+    while (now_s() < end) {
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        if (poll(&p, 1, 100) != 1)
+            continue;
+        int c = accept(s, NULL, NULL);
+        if (c < 0)
+            continue;
+        accepted++;
+        char buf[256];
+        size_t got = 0;
+        struct pollfd q = {.fd = c, .events = POLLIN};
+        while (got < sizeof buf - 1 && poll(&q, 1, 2000) == 1) {
+            ssize_t n = read(c, buf + got, sizeof buf - 1 - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        buf[got] = 0;
+        if (got)
+            printf("rebind: got %zu bytes: %s\n", got, buf);
+        else
+            printf("rebind: got nothing\n");
+        close(c);
+    }
+    printf("rebind: accepted %d\n", accepted);
+    return 0;
+}
+
 /* ---- squat ---- */
 
 static int squat(int pid, unsigned port)
@@ -391,9 +448,12 @@ int main(int argc, char **argv)
         return plain(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "client") == 0)
         return client((unsigned)atoi(argv[2]), argv[3]);
+    if (argc == 5 && strcmp(argv[1], "rebind") == 0)
+        return rebind((unsigned)atoi(argv[2]), argv[3], atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "squat") == 0)
         return squat(atoi(argv[2]), (unsigned)atoi(argv[3]));
     fprintf(stderr, "usage: prog_forge serve PORT UNIXNAME SECS | forge PORT FAKEADDR FAKEPORT |\n"
-                    "       plain UNIXNAME FAKEADDR FAKEPORT | client PORT TEXT | squat PID PORT\n");
+                    "       plain UNIXNAME FAKEADDR FAKEPORT | client PORT TEXT | squat PID PORT |\n"
+                    "       rebind PORT READYFILE SECS\n");
     return 2;
 }

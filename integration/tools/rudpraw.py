@@ -570,8 +570,11 @@ class Conn:
     later), timeout (no handshake within the budget), closed."""
 
     def __init__(self, sock, addr, cid=None, window=1 << 20, max_datagram=65000,
-                 hs_timeout=3.0, max_retries=3):
+                 hs_timeout=3.0, max_retries=3, hold_first=False):
         self.ep = Endpoint.of(sock, addr)
+        # Stop after the SYNACK (state "held", the server in SYN_RCVD) until
+        # release(): lets a test choose when the server completes it.
+        self.hold_first = hold_first
         self.cid = cid if cid is not None else random_cid()
         self.window = window            # our receive window, sent in the SYN
         self.max_datagram = max_datagram
@@ -629,6 +632,12 @@ class Conn:
         self.ep.wait(lambda: self.state != "syn_sent", timeout or self.hs_timeout)
         return self.state == "established"
 
+    def release(self):
+        """Step 5: our first DATA; the server is ESTABLISHED on it. ACK_NOW,
+        as the C client's last packet before it runs dry carries it."""
+        self.state = "established"
+        self.send([ping()], ack_now=True)
+
     def _send_syn(self, now):
         h = Header(PKT_SYN, pn=self.syns, scid=self.cid, token=self.token,
                    max_data=self.window, max_datagram=self.max_datagram)
@@ -665,10 +674,10 @@ class Conn:
                 self.ep.register(h.scid, self)
                 self.initial_window = self.limit = h.max_data
                 self.peer_max_datagram = h.max_datagram
-                self.state = "established"
-                # Step 5: the server is ESTABLISHED on it. ACK_NOW, as the C
-                # client's last packet before it runs dry carries it.
-                self.send([ping()], ack_now=True)
+                if self.hold_first:
+                    self.state = "held"
+                    return
+                self.release()
             elif self.state == "established" and h.scid == self.server_id:
                 self.ping_owed = True  # our first DATA was lost: confirm again
         elif h.ptype == PKT_RESET:
@@ -894,9 +903,17 @@ def new_socket(args):
 def open_conn(args, sock=None, addr=None):
     if sock is None:
         sock, addr = new_socket(args)
+    after = getattr(args, "after", None)
     c = Conn(sock, addr, window=args.window, max_datagram=args.max_datagram,
-             hs_timeout=args.timeout)
+             hs_timeout=args.timeout, hold_first=bool(after))
     c.handshake()
+    if c.state == "held":
+        # The server holds us in SYN_RCVD until our first DATA: send it once
+        # the file exists (bounded by the handshake budget, several times).
+        print("held after SYNACK, waiting for %s" % after, flush=True)
+        c.ep.wait(lambda: os.path.exists(after), 10 * args.timeout)
+        if os.path.exists(after):
+            c.release()
     return c
 
 
@@ -1314,6 +1331,8 @@ def main(argv=None):
     g.add_argument("--data-file", help="send this file's bytes instead")
     sp.add_argument("--no-fin", action="store_true")
     sp.add_argument("--wait-fin", action="store_true", help="then wait for the server's FIN")
+    sp.add_argument("--after", metavar="FILE",
+                    help="hold after the SYNACK (server in SYN_RCVD) until FILE exists")
     sp = target("blocked", "DATA_BLOCKED frames: how far does the window grow")
     sp.add_argument("--count", type=int, default=8)
     sp.add_argument("--interval-ms", type=float, default=5.0)
