@@ -12,7 +12,9 @@
  *    is full) no new handshake is taken: TCP drops SYNs when its accept
  *    queue is full, and so do we;
  *  - one source address may hold at most source_limit connections in the
- *    handshake or waiting, so one host cannot take the whole backlog;
+ *    handshake or waiting, so one host cannot take the whole backlog.
+ *    Loopback sources are exempt: every local client shares the address,
+ *    and a local user's reach is not limited by kernel TCP either;
  *  - data out of order costs memory in proportion to the bytes held:
  *    receive memory comes in 16 KiB chunks, and one byte per chunk would
  *    cost 16 KiB per byte, so a write that would take the buffer past twice
@@ -75,6 +77,14 @@ static rudp_source *source_of(rudp_listener *l, const rudp_addr *peer, int creat
     return s;
 }
 
+static int loopback(const rudp_addr *a)
+{
+    static const uint8_t v6[16] = {[15] = 1}, mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (a->family == 2)
+        return a->ip[0] == 127;
+    return memcmp(a->ip, v6, 16) == 0 || (memcmp(a->ip, mapped, 12) == 0 && a->ip[12] == 127);
+}
+
 int rudp__admit(rudp_listener *l, const rudp_addr *peer)
 {
     rudp_ctx *ctx = l->ctx;
@@ -82,7 +92,7 @@ int rudp__admit(rudp_listener *l, const rudp_addr *peer)
         ctx->stats.handshakes_dropped++;
         return -EAGAIN;
     }
-    if (l->cfg.source_limit) {
+    if (l->cfg.source_limit && !loopback(peer)) {
         rudp_source *s = source_of(l, peer, 0);
         if (s && s->n >= l->cfg.source_limit) {
             ctx->stats.source_limited++;

@@ -722,21 +722,19 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
             return fail(ECONNABORTED);
         errno = saved;
     }
-    {
-        copy_out(&n.peer, n.family, addr, len);
-        /* As TCP's accept, the new socket starts with the listener's
-         * options: the TCP-level ones we keep, and the socket-level ones. */
-        shim_fd r = rec;
-        r.fd = nfd;
-        r.kind = SHIM_FD_BRIDGED;
-        r.id = n.id;
-        r.slot = n.slot;
-        r.connect_done = 1;
-        r.sockopts_default = 0;
-        shim_fd_put(&r);
-        if (!rec.sockopts_default)
-            copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
-    }
+    copy_out(&n.peer, n.family, addr, len);
+    /* As TCP's accept, the new socket starts with the listener's
+     * options: the TCP-level ones we keep, and the socket-level ones. */
+    shim_fd r = rec;
+    r.fd = nfd;
+    r.kind = SHIM_FD_BRIDGED;
+    r.id = n.id;
+    r.slot = n.slot;
+    r.connect_done = 1;
+    r.sockopts_default = 0;
+    shim_fd_put(&r);
+    if (!rec.sockopts_default)
+        copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
     errno = saved;
     return nfd;
 }
