@@ -1,0 +1,110 @@
+/*
+ * engine.h: the engine's state, shared by engine.c (the thread, its loop,
+ * bridges and commands) and keeper.c (pausing the engine, handing it to a
+ * keeper process at exec and exit, and what fork does to it). Internal to
+ * the shim; nothing outside these two files includes it.
+ */
+#ifndef SHIM_ENGINE_H
+#define SHIM_ENGINE_H
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "shim.h"
+
+enum { W_EVENT = 1, W_UDP, W_BRIDGE };
+
+typedef struct esock {
+    int type; /* W_UDP: first, for epoll dispatch */
+    int fd;
+    uint32_t idx;
+    int refs;             /* listener + connections using this socket */
+    int family;           /* socket family of the UDP socket */
+    int connected;        /* a client's socket: one peer, send() */
+    rudp_addr peer;       /* connected client socket: its one peer */
+    rudp_listener *listener;
+    uint64_t listener_id;
+    uint64_t listener_ino;  /* inode of the app's unix listener */
+    uid_t listener_uid;     /* who called listen() on it (ident.c) */
+    int backlog;            /* its backlog, for a keeper's listen() */
+    rudp_time alive_check;  /* closed here but held elsewhere: next check */
+    int pktinfo;          /* wildcard-bound: learn each datagram's destination */
+    int reserve_fd;       /* TCP socket holding the port of a listener */
+    shim_name lname;      /* the unix listener's name */
+    struct sockaddr_un lun;
+    socklen_t lun_len;
+} esock;
+
+typedef struct bridge {
+    int type; /* W_BRIDGE */
+    int efd;
+    rudp_conn *conn;
+    esock *sock;
+    uint64_t id;
+    uint32_t slot;
+    shim_slot *sp;        /* the slot, resolved once (NULL: none) */
+    size_t filler;        /* bytes to discard before data (client) */
+    shim_name name;       /* server side: what to bind and where to connect */
+    uint32_t ev;          /* epoll interest now registered (0: none) */
+    unsigned established : 1;
+    unsigned app_eof : 1;   /* read EOF from efd: the app shut down writing */
+    unsigned app_gone : 1;  /* the app closed its end entirely */
+    unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
+    unsigned unix_up : 1;   /* efd is connected to the application */
+    unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
+    struct bridge *next, *prev;        /* every bridge */
+    struct bridge *pending_next;       /* waiting for the unix listener */
+} bridge;
+
+typedef struct cmd {
+    int type;
+    union {
+        shim_connect_req c;
+        shim_listen_req l;
+        uint64_t id;
+    } u;
+    struct cmd *next;
+} cmd;
+
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
+
+struct engine {
+    pthread_mutex_t mu;   /* guards the fields up to `in_handoff` */
+    pthread_cond_t cv;
+    int started;
+    int broken;
+    pid_t pid;
+    cmd *q_head, *q_tail;
+    int pause_req;        /* an app thread wants the engine still */
+    int paused;           /* ... and it is */
+    int in_handoff;       /* forking a keeper: the fork handlers keep state */
+    int keeper_mode;      /* this process is a keeper (keeper.c) */
+
+    int epfd, evfd;
+    int event_type;       /* W_EVENT, for epoll dispatch */
+    rudp_ctx *ctx;
+    esock **socks;
+    uint32_t nsocks;
+    bridge *bridges;
+    bridge *pending;
+    rudp_time retry_at;
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    struct sockaddr_storage *addrs;
+    uint8_t (*ctrls)[128];
+    uint8_t *rxbuf;
+    uint64_t accept_retries;
+    uint64_t squatted;    /* handoffs refused: a listener's name held by another */
+};
+
+extern struct engine E;
+
+/* The engine thread's loop; returns in a keeper once nothing is left. */
+void *shim_engine_loop(void *arg);
+
+/* Anything a process's death would cut off: a bridge, a listener, a queued
+ * command, or a connection whose data or FIN is not yet acknowledged. */
+int shim_engine_busy(void);
+
+#endif
