@@ -330,16 +330,28 @@ static void bridge_failed(bridge *b, int err)
 static void pump_in(bridge *b, rudp_time now)
 {
     shim_slot *s = slot_of(b);
-    if (s)
-        atomic_fetch_add(&s->seq, 1);
     while (b->conn && b->established && !b->app_eof) {
         uint8_t *p;
         ssize_t room = rudp_conn_reserve(b->conn, &p);
         if (room <= 0)
             break; /* full: WRITABLE will resume */
+        /* Odd seq only while bytes are between the unix queue and
+         * `unacked`: one read, not the whole loop, so a reader descheduled
+         * engine (a loaded machine) keeps readers waiting briefly. */
+        if (s)
+            atomic_fetch_add(&s->seq, 1);
         ssize_t r = read(b->efd, p, (size_t)room);
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);
+            if (s) {
+                rudp_conn_info i;
+                rudp_conn_get_info(b->conn, &i);
+                atomic_store(&s->unacked, i.unacked_bytes);
+            }
+        }
+        if (s)
+            atomic_fetch_add(&s->seq, 1);
+        if (r > 0) {
             if (r < room && !b->hup)
                 break; /* drained: epoll tells us when more comes */
             continue;
@@ -359,8 +371,6 @@ static void pump_in(bridge *b, rudp_time now)
         break;
     }
     publish(b);
-    if (s)
-        atomic_fetch_add(&s->seq, 1);
 }
 
 /* Connection -> application. */

@@ -26,6 +26,7 @@
 #include <linux/sockios.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -1063,26 +1064,36 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     }
     /* Not yet acknowledged by the peer = still in the unix socket + sent
      * by the engine but unacknowledged. Read both between two equal even
-     * values of seq, so bytes in transit between them are never missed. */
-    for (int tries = 0; tries < 1000; tries++) {
+     * values of seq, so bytes in transit between them are never missed.
+     * The engine holds seq odd for one read; if it is descheduled there,
+     * wait for it (yield, then sleep), as TCP never fails SIOCOUTQ. Only
+     * an engine gone for good (its process killed mid-read) makes the wait
+     * end, after a second, with what the two counts say then. */
+    enum { SPINS = 1000, NAPS = 10000 }; /* 100 us naps: a second or so */
+    int q = 0;
+    uint64_t un = 0;
+    for (int tries = 0;; tries++) {
         uint32_t seq = s ? atomic_load(&s->seq) : 0;
-        if (seq & 1) {
-            sched_yield();
-            continue;
+        int last = tries >= SPINS + NAPS;
+        if (!(seq & 1) || last) {
+            if (real_ioctl(fd, SIOCOUTQ, &q) < 0)
+                return -1;
+            un = s ? atomic_load(&s->unacked) : 0;
+            if (!s || atomic_load(&s->seq) == seq || last)
+                break;
         }
-        int q = 0;
-        if (real_ioctl(fd, SIOCOUTQ, &q) < 0)
-            return -1;
-        uint64_t un = s ? atomic_load(&s->unacked) : 0;
-        if (!s || atomic_load(&s->seq) == seq) {
-            uint64_t total = (uint64_t)q + un;
-            int v = total > INT32_MAX ? INT32_MAX : (int)total;
-            if (arg)
-                memcpy(arg, &v, sizeof v);
-            return 0;
+        if (tries < SPINS) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
         }
     }
-    return fail(EAGAIN);
+    uint64_t total = (uint64_t)q + un;
+    int v = total > INT32_MAX ? INT32_MAX : (int)total;
+    if (arg)
+        memcpy(arg, &v, sizeof v);
+    return 0;
 }
 
 /* ---- programs that close every fd ---- */
