@@ -54,36 +54,37 @@ s.recv(1)
 print("client: done", flush=True)
 PY
 
-icase() { # icase ADDR
-    a=$1
+icase() { # icase ADDR NAME: NAME keeps each case's logs apart
+    a=$1 k=$2
     P=$(free_port)
     rm -f "$T/go"
-    start_bg "srv$P" under_shim env RUDP_STATS=1 python3 "$T/server.py" "$a" "$P"
+    start_bg "srv$k" under_shim env RUDP_STATS=1 python3 "$T/server.py" "$a" "$P"
     SRV=$LAST_PID
     wait_udp "$P"
-    start_bg "cli$P" under_shim env RUDP_STATS=1 python3 "$T/client.py" "$a" "$P" "$T/data" "$T/go"
+    start_bg "cli$k" under_shim env RUDP_STATS=1 python3 "$T/client.py" "$a" "$P" "$T/data" "$T/go"
     CLI=$LAST_PID
-    i=0; until grep -q 'first half sent' "$T/cli$P.log"; do
-        i=$((i + 1)); [ "$i" -lt 600 ] || { cat "$T/cli$P.log"; fail "$a: the client never sent"; }; sleep 0.05; done
+    i=0; until grep -q 'first half sent' "$T/cli$k.log"; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || { cat "$T/cli$k.log"; fail "$a: the client never sent"; }; sleep 0.05; done
     # the client's connected UDP socket: its port is the 4-tuple's other half
     cport=$(ss -H -nu state established "dport = :$P" | awk '{print $3}' | sed 's/.*[]:]\([0-9]*\)$/\1/' | head -1)
-    [ -n "$cport" ] || fail "$a: cannot find the client's UDP port"
+    [ -n "$cport" ] || fail "$a: cannot find the client's UDP port:
+$(ss -H -nua "( sport = :$P or dport = :$P )")"
     echo "$a: connection $a:$cport <-> $a:$P; forging ICMP both ways"
     "$BIN/prog_icmp" "$a" "$cport" "$a" "$P" 150 || fail "$a: forging to the client failed"
     "$BIN/prog_icmp" "$a" "$P" "$a" "$cport" 150 || fail "$a: forging to the server failed"
     touch "$T/go"
     i=0; while kill -0 "$SRV" 2>/dev/null || kill -0 "$CLI" 2>/dev/null; do
         i=$((i + 1)); [ "$i" -lt 1200 ] || fail "$a: the transfer did not end"; sleep 0.05; done
-    cat "$T/srv$P.log" "$T/cli$P.log"
-    grep -q "sha256 $(sha "$T/data")" "$T/srv$P.log" ||
+    cat "$T/srv$k.log" "$T/cli$k.log"
+    grep -q "sha256 $(sha "$T/data")" "$T/srv$k.log" ||
         fail "$a: the transfer did not complete intact: forged ICMP broke the connection"
-    grep -q '^client: done' "$T/cli$P.log" || fail "$a: the client did not finish"
+    grep -q '^client: done' "$T/cli$k.log" || fail "$a: the client did not finish"
     for side in srv cli; do
-        ign=$(sed -n 's/.*icmp ignored \([0-9]*\).*/\1/p' "$T/$side$P.log" | tail -1)
+        ign=$(sed -n 's/.*icmp ignored \([0-9]*\).*/\1/p' "$T/$side$k.log" | tail -1)
         [ -n "$ign" ] && [ "$ign" -ge 150 ] ||
             fail "$a: $side counted ${ign:-no} ignored ICMP errors, want >= 150 (did they arrive?)"
     done
     echo "ok: $a: 300 forged ICMP errors ignored, the transfer completed intact"
 }
-icase 127.0.0.1
-icase ::1
+icase 127.0.0.1 v4
+icase ::1 v6

@@ -25,7 +25,17 @@ grep -qw overlay /proc/filesystems || fail "no overlay filesystem: cannot make a
 chmod 755 "$T"
 mkdir -m 755 "$T/pub"
 mkdir -m 700 "$T/rootonly"
-cp "$SHIM" "$T/pub/librudp_shim.so"
+# What is tested is how the shim reads its configuration, the same in every
+# build. In a sanitizer run the regular shim stands in: curl deadlocks with
+# libasan preloaded (lib.sh), and a set-uid program's preload list would
+# need the sanitizer runtime first.
+PSHIM=$SHIM
+case "$BUILD" in */asan* | */tsan* | */ubsan*)
+    PSHIM=$ROOT/build/librudp_shim.so
+    echo "note: the regular shim ($PSHIM) stands in for $SHIM here" ;;
+esac
+[ -f "$PSHIM" ] || fail "shim not built: $PSHIM"
+cp "$PSHIM" "$T/pub/librudp_shim.so"
 chmod 755 "$T/pub/librudp_shim.so"
 cp /bin/true "$T/pub/suid-true"
 cp "$(command -v curl)" "$T/pub/suid-curl"
@@ -73,13 +83,12 @@ echo "ok: set-uid program: RUDP_* ignored, no file created"
 echo "$out" | grep -q '^suid-curl exit 0$' || fail "set-uid curl failed: it did not get kernel TCP"
 grep -q "hello over kernel tcp" "$T/pub/got.txt" || fail "set-uid curl fetched the wrong body"
 echo "ok: set-uid curl with RUDP_REDIRECT=all reached a kernel-TCP server (shim out of the way)"
-[ ! -e /etc/ld.so.preload ] || [ "$(cat /etc/ld.so.preload)" != "$T/pub/librudp_shim.so" ] ||
-    fail "the preload leaked out of the mount namespace"
+! grep -qs "$T/pub/librudp_shim.so" /etc/ld.so.preload || fail "the preload leaked out of the mount namespace"
 
 # --- 3. the log file, in normal (non-secure) execution --------------------
 logcase() { # logcase WHAT PATH: must be refused by name, exit 2, quickly
     rc=0
-    timeout 10 env LD_PRELOAD="$(shim_preload)" RUDP_LOG_FILE="$2" /bin/true 2>"$T/err" || rc=$?
+    timeout 10 env LD_PRELOAD="$PSHIM" RUDP_LOG_FILE="$2" /bin/true 2>"$T/err" || rc=$?
     [ "$rc" != 124 ] || fail "RUDP_LOG_FILE=$1: the program hung at start-up"
     [ "$rc" = 2 ] || { cat "$T/err"; fail "RUDP_LOG_FILE=$1: exit $rc, want 2"; }
     grep -q 'RUDP_LOG_FILE' "$T/err" || fail "RUDP_LOG_FILE=$1: the error does not name the variable"
@@ -92,6 +101,6 @@ logcase "a symbolic link" "$T/link"
 mkfifo "$T/fifo"
 logcase "a FIFO" "$T/fifo"
 logcase "a directory" "$T/rootonly"
-env LD_PRELOAD="$(shim_preload)" RUDP_LOG_FILE="$T/new.log" /bin/true
+env LD_PRELOAD="$PSHIM" RUDP_LOG_FILE="$T/new.log" /bin/true
 [ "$(stat -c %a "$T/new.log")" = 600 ] || fail "a new log file has mode $(stat -c %a "$T/new.log"), want 600"
 echo "ok: a new log file is created with mode 600"
