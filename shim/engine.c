@@ -654,6 +654,11 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
     if (!b)
         return;
     publish_state(b); /* before the app can see what caused it (an EOF) */
+    /* An acknowledgement too: a reply often carries the ACK of what the
+     * app sent, and once the app reads the reply SIOCOUTQ must not count
+     * that data as unacknowledged (TCP has processed the ACK by then). */
+    if (ev & RUDP_EV_ACKED)
+        publish(b);
     if (ev & RUDP_EV_ESTABLISHED)
         on_established(b, now);
     if ((ev & RUDP_EV_READABLE) && b->unix_up)
@@ -673,7 +678,7 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
             }
         }
     }
-    if (ev & (RUDP_EV_ACKED | RUDP_EV_CLOSED))
+    if (ev & RUDP_EV_CLOSED)
         publish(b);
     if (ev & RUDP_EV_CLOSED) {
         /* Both directions finished cleanly. Keep efd until the app closes
