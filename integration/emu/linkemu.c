@@ -298,6 +298,8 @@ static void impair_describe(const struct impair *im, char *buf, size_t len)
 
 /* ---- one direction ------------------------------------------------------ */
 
+#define JITTER_BINS 10
+
 struct counters {
     _Atomic uint64_t in_pkts, in_bytes;
     _Atomic uint64_t out_pkts, out_bytes;
@@ -307,8 +309,26 @@ struct counters {
     _Atomic uint64_t drop_limit; /* packet pool exhausted (--limit) */
     _Atomic uint64_t tx_err;     /* write to the receiving TUN failed */
     _Atomic uint64_t dup, reorder;
+    _Atomic uint64_t reorder_ahead; /* reordered packets that left before a packet
+                                     * that came in ahead of them */
     _Atomic uint64_t queue_peak_bytes;
     _Atomic uint64_t wakeups; /* returns from ppoll: the cost driver when pacing */
+
+    /* What the link applied, so a test can tell the emulator's doing from
+     * the machine's (a loaded host delays packets after linkemu wrote them,
+     * or wakes linkemu late).  For packets through the delay line (not
+     * picked for reordering): the propagation delay applied, jitter and FIFO
+     * floor included (due time - end of serialization). */
+    _Atomic uint64_t delay_n, delay_min_ns, delay_max_ns;
+    /* Jitter as drawn, before the FIFO floor and the clamp at 0: signed ns
+     * stored as two's complement, and a histogram of JITTER_BINS equal bins
+     * over [-jitter, +jitter] (normal draws beyond it count in the end bins). */
+    _Atomic uint64_t jitter_n, jitter_min_ns, jitter_max_ns;
+    _Atomic uint64_t jitter_hist[JITTER_BINS];
+    /* Lateness: time a packet was written to the receiving TUN minus its due
+     * time (0 when sent early, within --slack): the largest, and how many
+     * packets were written more than 1 ms late. */
+    _Atomic uint64_t late_max_ns, late_1ms;
 };
 
 /* Only the owning worker writes a counter: a relaxed load+store is enough
@@ -322,6 +342,21 @@ static void ctr_add(_Atomic uint64_t *c, uint64_t n)
 static uint64_t ctr_get(_Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void ctr_set(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+/* Running min and max of unsigned V over N samples (N counted elsewhere,
+ * before this call: the first sample sets both). */
+static void ctr_minmax(_Atomic uint64_t *n, _Atomic uint64_t *mn, _Atomic uint64_t *mx, uint64_t v)
+{
+    if (ctr_get(n) == 1 || v < ctr_get(mn))
+        ctr_set(mn, v);
+    if (ctr_get(n) == 1 || v > ctr_get(mx))
+        ctr_set(mx, v);
 }
 
 struct pkt {
@@ -358,6 +393,8 @@ struct dir {
     size_t nheap;
     uint64_t seq;
     uint64_t last_due; /* FIFO floor for packets that are not reordered */
+    uint64_t last_seq; /* seq of the packet that set last_due */
+    int last_held;     /* ... and it is still in the heap */
 
     /* bottleneck queue: a ring of packets whose serialization has not ended */
     struct txrec *ring;
@@ -468,6 +505,21 @@ static void queue_drain(struct dir *d, uint64_t now)
     }
 }
 
+/* Counts one jitter draw of EXTRA_MS (see struct counters). */
+static void jitter_record(struct dir *d, double extra_ms)
+{
+    const double j = d->im.jitter_ms;
+    int64_t ns = (int64_t)llround(extra_ms * NS_PER_MS);
+    ctr_add(&d->c.jitter_n, 1);
+    if (ctr_get(&d->c.jitter_n) == 1 || ns < (int64_t)ctr_get(&d->c.jitter_min_ns))
+        ctr_set(&d->c.jitter_min_ns, (uint64_t)ns);
+    if (ctr_get(&d->c.jitter_n) == 1 || ns > (int64_t)ctr_get(&d->c.jitter_max_ns))
+        ctr_set(&d->c.jitter_max_ns, (uint64_t)ns);
+    int bin = (int)floor((extra_ms + j) / (2.0 * j) * JITTER_BINS);
+    bin = bin < 0 ? 0 : bin >= JITTER_BINS ? JITTER_BINS - 1 : bin;
+    ctr_add(&d->c.jitter_hist[bin], 1);
+}
+
 /* Pass p through the bottleneck and the delay line, or drop it.
  * Takes ownership of p. */
 static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
@@ -496,7 +548,7 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
         d->rcount++;
         d->backlog += p->len;
         if (d->backlog > ctr_get(&d->c.queue_peak_bytes))
-            atomic_store_explicit(&d->c.queue_peak_bytes, d->backlog, memory_order_relaxed);
+            ctr_set(&d->c.queue_peak_bytes, d->backlog);
     }
 
     if (rng_percent(&d->r[ST_REORDER], im->reorder_pct)) {
@@ -504,11 +556,17 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
          * every packet still in flight. It does not raise the FIFO floor. */
         ctr_add(&d->c.reorder, 1);
         p->due = tx_end;
+        /* It leaves ahead of the newest delayed packet, hence of at least
+         * one that came in before it, iff that one is still held and due
+         * later (an equal due time leaves in arrival order). */
+        if (d->last_held && d->last_due > p->due)
+            ctr_add(&d->c.reorder_ahead, 1);
     } else {
         double extra = 0;
         if (im->jitter_ms > 0) {
             extra = im->jitter_normal ? rng_normal(&d->r[ST_JITTER]) * im->jitter_ms
                                       : (2.0 * rng_unit(&d->r[ST_JITTER]) - 1.0) * im->jitter_ms;
+            jitter_record(d, extra);
         }
         double delay = (double)d->delay_ns + extra * NS_PER_MS;
         uint64_t due = tx_end + (delay > 0 ? (uint64_t)delay : 0);
@@ -517,6 +575,10 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
             due = d->last_due;
         d->last_due = due;
         p->due = due;
+        d->last_held = 1;
+        d->last_seq = d->seq;
+        ctr_add(&d->c.delay_n, 1);
+        ctr_minmax(&d->c.delay_n, &d->c.delay_min_ns, &d->c.delay_max_ns, due - tx_end);
     }
     p->seq = d->seq++;
     heap_push(d, p);
@@ -598,6 +660,13 @@ static void deliver_due(struct dir *d, uint64_t now)
 {
     while (d->nheap && d->heap[0]->due <= now + d->slack_ns) {
         struct pkt *p = heap_pop(d);
+        if (d->last_held && p->seq == d->last_seq)
+            d->last_held = 0;
+        uint64_t at = now_ns();
+        if (at > p->due && at - p->due > ctr_get(&d->c.late_max_ns))
+            ctr_set(&d->c.late_max_ns, at - p->due);
+        if (at > p->due + 1000000)
+            ctr_add(&d->c.late_1ms, 1);
         ssize_t n;
         do
             n = write(d->out_fd, p->data, p->len);
@@ -747,23 +816,37 @@ fail:
 struct ctr_field {
     const char *key;
     size_t off;
+    int is_signed; /* two's complement int64 */
 };
 
 static const struct ctr_field ctr_fields[] = {
-    {"in_pkts", offsetof(struct counters, in_pkts)},
-    {"in_bytes", offsetof(struct counters, in_bytes)},
-    {"out_pkts", offsetof(struct counters, out_pkts)},
-    {"out_bytes", offsetof(struct counters, out_bytes)},
-    {"drop_loss", offsetof(struct counters, drop_loss)},
-    {"drop_burst", offsetof(struct counters, drop_burst)},
-    {"drop_queue", offsetof(struct counters, drop_queue)},
-    {"drop_limit", offsetof(struct counters, drop_limit)},
-    {"tx_err", offsetof(struct counters, tx_err)},
-    {"dup", offsetof(struct counters, dup)},
-    {"reorder", offsetof(struct counters, reorder)},
-    {"queue_peak_bytes", offsetof(struct counters, queue_peak_bytes)},
-    {"wakeups", offsetof(struct counters, wakeups)},
+    {"in_pkts", offsetof(struct counters, in_pkts), 0},
+    {"in_bytes", offsetof(struct counters, in_bytes), 0},
+    {"out_pkts", offsetof(struct counters, out_pkts), 0},
+    {"out_bytes", offsetof(struct counters, out_bytes), 0},
+    {"drop_loss", offsetof(struct counters, drop_loss), 0},
+    {"drop_burst", offsetof(struct counters, drop_burst), 0},
+    {"drop_queue", offsetof(struct counters, drop_queue), 0},
+    {"drop_limit", offsetof(struct counters, drop_limit), 0},
+    {"tx_err", offsetof(struct counters, tx_err), 0},
+    {"dup", offsetof(struct counters, dup), 0},
+    {"reorder", offsetof(struct counters, reorder), 0},
+    {"reorder_ahead", offsetof(struct counters, reorder_ahead), 0},
+    {"queue_peak_bytes", offsetof(struct counters, queue_peak_bytes), 0},
+    {"wakeups", offsetof(struct counters, wakeups), 0},
+    {"delay_n", offsetof(struct counters, delay_n), 0},
+    {"delay_min_ns", offsetof(struct counters, delay_min_ns), 0},
+    {"delay_max_ns", offsetof(struct counters, delay_max_ns), 0},
+    {"jitter_n", offsetof(struct counters, jitter_n), 0},
+    {"jitter_min_ns", offsetof(struct counters, jitter_min_ns), 1},
+    {"jitter_max_ns", offsetof(struct counters, jitter_max_ns), 1},
+#define HIST(i) {"jitter_hist_" #i, offsetof(struct counters, jitter_hist[i]), 0}
+    HIST(0), HIST(1), HIST(2), HIST(3), HIST(4), HIST(5), HIST(6), HIST(7), HIST(8), HIST(9),
+#undef HIST
+    {"late_max_ns", offsetof(struct counters, late_max_ns), 0},
+    {"late_1ms", offsetof(struct counters, late_1ms), 0},
 };
+_Static_assert(JITTER_BINS == 10, "ctr_fields lists 10 jitter_hist bins");
 #define NFIELDS (sizeof(ctr_fields) / sizeof(ctr_fields[0]))
 
 static uint64_t ctr_field_get(struct dir *d, size_t i)
@@ -806,7 +889,11 @@ static void stats_dump(struct dir *dirs, int ndirs, uint64_t t0, const char *fil
     fprintf(f, "time_ns=%" PRIu64 "\nelapsed_ns=%" PRIu64 "\nfinal=%d\n", now, now - t0, final);
     for (int k = 0; k < ndirs; k++)
         for (size_t i = 0; i < NFIELDS; i++)
-            fprintf(f, "%s_%s=%" PRIu64 "\n", dirs[k].name, ctr_fields[i].key, snap[k][i]);
+            if (ctr_fields[i].is_signed)
+                fprintf(f, "%s_%s=%" PRId64 "\n", dirs[k].name, ctr_fields[i].key,
+                        (int64_t)snap[k][i]);
+            else
+                fprintf(f, "%s_%s=%" PRIu64 "\n", dirs[k].name, ctr_fields[i].key, snap[k][i]);
     if (fclose(f) != 0 || rename(tmp, file) != 0)
         fprintf(stderr, "linkemu: writing %s: %s\n", file, strerror(errno));
 }
@@ -885,15 +972,26 @@ static void usage(FILE *f)
         "drop_limit tx_err dup reorder queue_peak_bytes wakeups. When idle:\n"
         "in_pkts + dup = out_pkts + drop_loss + drop_burst + drop_queue +\n"
         "drop_limit + tx_err.\n"
+        "reorder_ahead: reordered packets that did leave ahead of one that came\n"
+        "in before them. What the link applied, for telling its doing from a\n"
+        "loaded host's:\n"
+        "delay_n delay_min_ns delay_max_ns (propagation delay given to packets\n"
+        "not reordered, jitter and FIFO floor included), jitter_n jitter_min_ns\n"
+        "jitter_max_ns (jitter as drawn, signed) jitter_hist_0..9 (draws in ten\n"
+        "equal bins over [-jitter, +jitter]), late_max_ns late_1ms (how late\n"
+        "packets were written: the largest, and how many by more than 1 ms).\n"
         "\n"
         "echo: UDP echo server on PORT (IPv4 and IPv6), until killed.\n"
         "  --rt PRIO (echo and probe): run SCHED_FIFO at PRIO\n"
         "probe: send COUNT numbered datagrams (default 100, SIZE bytes, default\n"
         "64) every MS ms (default 10) to an echo server, wait up to --wait MS\n"
-        "(default 1000) after the last one, print one line of key=value:\n"
+        "(default 1000) after the last one (or the last echo, if later), print\n"
+        "one line of key=value:\n"
         "sent recv lost loss_pct dup overtakers (packets that arrived before a\n"
         "lower-numbered one) loss_runs (stretches of consecutive lost numbers)\n"
-        "send_err rtt_min_ms rtt_avg_ms rtt_max_ms rtt_mdev_ms\n"
+        "send_err rtt_min_ms rtt_avg_ms rtt_max_ms rtt_mdev_ms rtt_p1_ms rtt_p50_ms\n"
+        "rtt_p99_ms (percentiles, nearest rank: a few packets the host delayed\n"
+        "do not move them)\n"
         "pattern (64-bit hash of which sequence numbers came back). RTTs use the\n"
         "kernel's receive timestamps (SO_TIMESTAMPNS), not the probe's wake-up.\n",
         f);
@@ -1109,9 +1207,15 @@ static int udp_socket_for(const char *host, const char *port, int passive,
             return err;
         }
     }
+    /* 4 MB each way, past net.core.[rw]mem_max when root (the *FORCE
+     * options): at 10,000 packets/s a stall of the host must not overflow
+     * the socket before the probe or echo server runs again, or a loss the
+     * link never made shows at the endpoints. */
     int buf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
     freeaddrinfo(res);
     return fd;
 }
@@ -1150,6 +1254,21 @@ static int echo_main(int argc, char **argv)
 
 #define PROBE_MAGIC 0x4c454d55u /* "LEMU" */
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The P-th percentile of the N sorted values V, nearest rank (0 if N = 0). */
+static double pctile(const double *v, uint64_t n, unsigned p)
+{
+    if (!n)
+        return 0;
+    uint64_t rank = (n * p + 99) / 100; /* ceil(n * p / 100), 1-based */
+    return v[rank ? rank - 1 : 0];
+}
+
 struct probe_hdr {
     uint32_t magic;
     uint32_t seq;
@@ -1183,15 +1302,18 @@ static int probe_main(int argc, char **argv)
 
     uint16_t *seen = calloc(count, sizeof(*seen));
     uint32_t *order = calloc(count, sizeof(*order)); /* first arrivals, in order */
+    double *rtts = calloc(count, sizeof(*rtts));     /* of first arrivals */
     unsigned char *buf = calloc(1, 65536);
-    if (!seen || !order || !buf) {
+    if (!seen || !order || !rtts || !buf) {
         fprintf(stderr, "linkemu probe: out of memory\n");
         return 1;
     }
     uint64_t sent = 0, uniq = 0, dups = 0, send_err = 0;
     double rtt_min = 1e300, rtt_max = 0, rtt_sum = 0, rtt_sq = 0;
     uint64_t interval_ns = (uint64_t)(interval_ms * NS_PER_MS);
-    uint64_t t0 = now_ns(), last_send = t0;
+    /* The wait runs from the last send or the last arrival, whichever is
+     * later: echoes still trickling in (a loaded machine) are not cut off. */
+    uint64_t t0 = now_ns(), last_send = t0, last_rx = t0;
 
     for (;;) {
         uint64_t now = now_ns();
@@ -1231,6 +1353,7 @@ static int probe_main(int argc, char **argv)
             memcpy(&h, buf, sizeof(h));
             if (h.magic != PROBE_MAGIC || h.seq >= count)
                 continue;
+            last_rx = now_ns();
             if (seen[h.seq]++) {
                 dups++;
                 continue;
@@ -1240,16 +1363,18 @@ static int probe_main(int argc, char **argv)
             rtt_max = rtt > rtt_max ? rtt : rtt_max;
             rtt_sum += rtt;
             rtt_sq += rtt * rtt;
+            rtts[uniq] = rtt;
             order[uniq++] = h.seq;
         }
         now = now_ns();
         uint64_t deadline;
         if (sent < count)
             deadline = t0 + sent * interval_ns;
-        else if (uniq == count || now >= last_send + wait_ms * 1000000ULL)
+        else if (uniq == count ||
+                 now >= (last_rx > last_send ? last_rx : last_send) + wait_ms * 1000000ULL)
             break;
         else
-            deadline = last_send + wait_ms * 1000000ULL;
+            deadline = (last_rx > last_send ? last_rx : last_send) + wait_ms * 1000000ULL;
         uint64_t w = deadline > now ? deadline - now : 0;
         struct timespec ts = {(time_t)(w / NS_PER_S), (long)(w % NS_PER_S)};
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -1280,12 +1405,17 @@ static int probe_main(int argc, char **argv)
     }
     double avg = uniq ? rtt_sum / (double)uniq : 0;
     double mdev = uniq ? sqrt(fmax(0, rtt_sq / (double)uniq - avg * avg)) : 0;
+    /* Percentiles (nearest rank): unlike min, max and mean, a few packets
+     * the machine delayed (a loaded host) do not move them. */
+    qsort(rtts, uniq, sizeof(*rtts), cmp_double);
+    double p1 = pctile(rtts, uniq, 1), p50 = pctile(rtts, uniq, 50), p99 = pctile(rtts, uniq, 99);
     printf("sent=%" PRIu64 " recv=%" PRIu64 " lost=%" PRIu64 " loss_pct=%.3f dup=%" PRIu64
            " overtakers=%" PRIu64 " loss_runs=%" PRIu64 " send_err=%" PRIu64
-           " rtt_min_ms=%.3f rtt_avg_ms=%.3f rtt_max_ms=%.3f rtt_mdev_ms=%.3f pattern=%016" PRIx64
-           "\n",
+           " rtt_min_ms=%.3f rtt_avg_ms=%.3f rtt_max_ms=%.3f rtt_mdev_ms=%.3f"
+           " rtt_p1_ms=%.3f rtt_p50_ms=%.3f rtt_p99_ms=%.3f pattern=%016" PRIx64 "\n",
            sent, uniq, sent - uniq, 100.0 * (double)(sent - uniq) / (double)sent, dups, overtakers,
-           runs, send_err, uniq ? rtt_min : 0, avg, rtt_max, mdev, hash);
+           runs, send_err, uniq ? rtt_min : 0, avg, rtt_max, mdev, p1, p50, p99, hash);
+    free(rtts);
     free(seen);
     free(order);
     free(buf);

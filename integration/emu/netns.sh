@@ -30,7 +30,9 @@
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
 # $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
 # (then nothing but your own traffic crosses the link: no ND/MLD chatter, so
-# counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_ARGS
+# counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_TXQLEN
+# (1000: packets the kernel queues for linkemu on each TUN device before it
+# drops them uncounted; larger lets a stalled host catch up), EMU_ARGS
 # (extra linkemu options, e.g. "--limit 100000").
 #
 # Cleanup: the first emu_up in a shell installs an EXIT trap that stops
@@ -241,7 +243,7 @@ emu_up() {
         else
             _ns=$EMU_NS_B _dev=$EMU_DEV_B _ip=$EMU_IP_B _ip6=$EMU_IP6_B
         fi
-        ip -n "$_ns" link set dev "$_dev" mtu "${EMU_MTU:-1500}" txqueuelen 1000 up
+        ip -n "$_ns" link set dev "$_dev" mtu "${EMU_MTU:-1500}" txqueuelen "${EMU_TXQLEN:-1000}" up
         ip -n "$_ns" addr add "$_ip/24" dev "$_dev"
         if [ "${EMU_IPV6:-1}" != 0 ]; then
             ip -n "$_ns" addr add "$_ip6/64" dev "$_dev" nodad
