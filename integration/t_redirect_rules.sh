@@ -42,9 +42,11 @@ check "::/0" 127.0.0.1 tcp
 
 # Listening: a port outside the rules listens on kernel TCP.
 lport=$(free_port)
+# It listens until the test ends (cleanup kills it by PID), not for a while.
 RUDP_REDIRECT=":$((lport + 1))" start_bg lsn under_shim python3 -c "
-import socket, time
-l = socket.socket(); l.bind(('127.0.0.1', $lport)); l.listen(1); time.sleep(20)"
+import signal, socket
+l = socket.socket(); l.bind(('127.0.0.1', $lport)); l.listen(1)
+while True: signal.pause()"
 wait_tcp "$lport"
 echo "ok: a listener outside RUDP_REDIRECT listens on kernel TCP"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Connects to HOST PORT and prints what the kernel really gave the socket:
 "transport: unix" (the shim's bridge), "transport: tcp" (kernel TCP), or
-"transport: refused". Used by t_redirect_rules.sh."""
+"transport: refused" (ECONNREFUSED; any other failure, a timeout included,
+prints "transport: failed: ERROR"). Used by t_redirect_rules.sh."""
 import os, socket, sys
 
 host, port = sys.argv[1], int(sys.argv[2])
@@ -10,8 +11,11 @@ s = socket.socket(family, socket.SOCK_STREAM)
 s.settimeout(10)
 try:
     s.connect((host, port))
-except OSError:
+except ConnectionRefusedError:
     print("transport: refused")
+    sys.exit(0)
+except OSError as e:
+    print(f"transport: failed: {e!r}")
     sys.exit(0)
 ino = os.readlink(f"/proc/self/fd/{s.fileno()}").strip("socket:[]").encode()
 def listed(path):
