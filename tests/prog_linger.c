@@ -6,7 +6,9 @@
  *
  * In every case one end (the "closer", a helper thread) sets SO_LINGER
  * {l_onoff 1, l_linger 0} and close()s while the other end (the "reader",
- * the main thread) is blocked in read() (or poll()).  Required:
+ * the main thread) is blocked in read() (or poll()): the closer waits until
+ * the reader's thread sleeps there (/proc/self/task/TID/stat), not for a
+ * fixed time a loaded host could outlast.  Required:
  *   - the closer's close() returns 0 at once (under 0.5 s);
  *   - the reader's blocked read() ends within 5 s, and either
  *       (a) read() == -1 with errno ECONNRESET, or
@@ -43,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +53,7 @@
 
 #define WATCHDOG_S 60
 #define BOUND_S 5          /* the reader's blocked read must end by then */
-#define CLOSE_DELAY_US 200000 /* the closer waits this long: the read is blocked */
+#define BLOCKED_S 10       /* the closer waits up to this for the reader to block */
 #define DATA_LEN 1000
 
 const char *prog_name = "prog_linger";
@@ -63,9 +66,38 @@ struct closer {
     int fd;
     bool send_first;
     atomic_int reader_has_data; /* set by the reader once it got the bytes */
+    atomic_int reader_waiting;  /* set by the reader just before its last read/poll */
+    pid_t reader_tid;
     double close_took;
     int close_ret, close_err;
 };
+
+/* The state letter of thread TID ('S': sleeping in a system call), or 0. */
+static char thread_state(pid_t tid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    char *paren = ok ? strrchr(line, ')') : NULL;
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* Waits (bounded) until the reader has said it is about to block and its
+ * thread sleeps: in its read() or poll(), or at worst on the way there (a
+ * lock in the shim), where the reset then finds it a moment later. */
+static void wait_reader_blocked(struct closer *cs)
+{
+    double t0 = now_s();
+    while (!atomic_load(&cs->reader_waiting) || thread_state(cs->reader_tid) != 'S') {
+        CHECK(now_s() - t0 < BLOCKED_S, "closer: the reader did not block within %d s",
+              BLOCKED_S);
+        usleep(1000);
+    }
+}
 
 static void *closer_main(void *arg)
 {
@@ -83,7 +115,9 @@ static void *closer_main(void *arg)
             usleep(1000);
         }
     }
-    usleep(CLOSE_DELAY_US);
+    /* Reset only once the reader is blocked in its read() (or poll()): not
+     * after a fixed delay, which a loaded host can outlast. */
+    wait_reader_blocked(cs);
     struct linger lg = { .l_onoff = 1, .l_linger = 0 };
     CHECK(setsockopt(cs->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0,
           "setsockopt(SO_LINGER): %s", strerror(errno));
@@ -136,7 +170,8 @@ static void run_case(int family, int who, bool send_first, bool use_poll)
     if (family == AF_INET && who == CLIENT_RESETS && !send_first && !use_poll)
         printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
 
-    struct closer cs = { .fd = who == CLIENT_RESETS ? c : a, .send_first = send_first };
+    struct closer cs = { .fd = who == CLIENT_RESETS ? c : a, .send_first = send_first,
+                         .reader_tid = (pid_t)syscall(SYS_gettid) };
     int rfd = who == CLIENT_RESETS ? a : c;
 
     /* The helper must not take SIGALRM: it is meant for the reader. */
@@ -164,6 +199,7 @@ static void run_case(int family, int who, bool send_first, bool use_poll)
         printf("ok: %s: got the %d bytes sent before the reset\n", what, DATA_LEN);
         atomic_store(&cs.reader_has_data, 1);
     }
+    atomic_store(&cs.reader_waiting, 1);
     if (use_poll) {
         struct pollfd p = { .fd = rfd, .events = POLLIN };
         double t0 = now_s();
