@@ -539,6 +539,7 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
     memset(out, 0, sizeof *out);
     out->acked = f >= 0 ? sim_bulk_acked(s, f) : 0;
     out->error = f >= 0 ? s->apps[f].error : -1;
+    out->rx_dropped = rudp_ctx_stats(s->ep[b].ctx)->rx_dropped;
     out->mbps = (double)out->acked * 8 / ((double)duration / 1e9) / 1e6;
     const rudp_stats *st = rudp_ctx_stats(s->ep[a].ctx);
     uint64_t all = st->stream_bytes_sent + st->bytes_retransmitted;
