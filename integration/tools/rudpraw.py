@@ -27,17 +27,19 @@ Module API (import it from other scripts):
                                     limit, RESETs, a small receive stream
   stats                             every UDP payload byte and datagram sent
                                     by this process (Stats)
-  pn_expand, PnRanges, paced, udp_ipv4_packet, inet_checksum
-                                    packet-number expansion (RFC 9000 A.3),
+  pn_expand, PnRanges, paced, udp_ipv4_packet, tcp_syn_ipv4_packet,
+  inet_checksum                     packet-number expansion (RFC 9000 A.3),
                                     received-number ranges, a rate pacer, raw
-                                    IPv4/UDP packets for spoofed sources
+                                    IPv4/UDP packets and TCP SYNs for spoofed
+                                    sources
 
 Command line: `rudpraw.py SUBCOMMAND HOST PORT [options]`. Each subcommand
 ends with one summary line `key=value ...` on stdout (always with
 sent_bytes= and sent_dgrams=, the UDP payload sent) and exits 1 if not even
 a handshake succeeded. --server-pid PID adds the server's VmRSS before and
 after (server_rss_kb_before=, server_rss_kb_after=) and held_per_sent_byte=,
-the growth per UDP payload byte sent.
+the growth per UDP payload byte sent. junk and synflood also print a line
+`flooding=junk|synflood ...` first, flushed, the moment they start sending.
 
   handshake   one connection; prints the server's connection ID, its initial
               window and largest datagram (a smoke test)
@@ -62,7 +64,11 @@ the growth per UDP payload byte sent.
               for unknown connections, SYNs with forged cookies)
   synflood    SYNs padded to 1200 bytes from random source addresses in
               --src-net, through a raw socket (IPv4 and UDP headers built
-              here, checksums included); needs root
+              here, checksums included); needs root. With --tcp, TCP SYNs
+              instead (44-byte IPv4 + TCP segments with an MSS option,
+              checksums included): the same attack on a kernel TCP
+              listener, for the flood benchmark's comparison. sent_bytes
+              then counts TCP header bytes
   selftest    the codec against RFC 9000's varint examples and round trips
 
 Everything is bounded: each wait has a timeout (--timeout, default 3 s),
@@ -1148,6 +1154,13 @@ def drain_replies(sock, counts):
         stats.recv_bytes += len(data)
 
 
+def flooding(args):
+    """The line a flood prints as its first datagram is due, so a script
+    can start what the flood should meet only once it runs (an
+    interpreter's start-up can take a second on a loaded machine)."""
+    print("flooding=%s rate_target=%s seconds=%s" % (args.cmd, args.rate, args.seconds), flush=True)
+
+
 def cmd_junk(args):
     rep = Report(args)
     sock, addr = new_socket(args)
@@ -1155,6 +1168,7 @@ def cmd_junk(args):
     pool = junk_pool(args.kind, args.size)
     counts = collections.Counter()
     i = 0
+    flooding(args)
     t0 = time.monotonic()
     for n in paced(args.rate, args.seconds):
         for _ in range(n):
@@ -1199,6 +1213,21 @@ def udp_ipv4_packet(src, sport, dst, dport, payload, ident=0):
     return ip + uhdr + payload
 
 
+def tcp_syn_ipv4_packet(src, sport, dst, dport, seq, ident=0, window=64240, mss=1460):
+    """A complete IPv4 + TCP SYN (no IP options; one TCP option, MSS, as
+    every real SYN carries). The TCP checksum covers the pseudo-header, so
+    the receiving kernel treats it as any client's SYN."""
+    opts = struct.pack("!BBH", 2, 4, mss)
+    doff = (20 + len(opts)) // 4
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, doff << 4, 0x02, window, 0, 0) + opts
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", inet_checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ident, 0x4000, 64, socket.IPPROTO_TCP,
+                     0, src, dst)
+    ip = ip[:10] + struct.pack("!H", inet_checksum(ip)) + ip[12:]
+    return ip + tcp
+
+
 def cmd_synflood(args):
     rep = Report(args)
     fam, addr = resolve(args.host, args.port)
@@ -1222,19 +1251,26 @@ def cmd_synflood(args):
     # Each SYN is fresh (new source, port, client ID); the padding is zeros
     # and adds nothing to the checksum, so a packet costs microseconds.
     token_len = 12 if args.bad_token else 0
+    flooding(args)
     t0 = time.monotonic()
     for n in paced(args.rate, args.seconds):
         for _ in range(n):
             src = (base + rnd.randrange(span)).to_bytes(4, "big")
-            h = Header(PKT_SYN, scid=random_cid(), token=os.urandom(token_len), max_data=1 << 18,
-                       max_datagram=1400)
-            b = encode_header(h)
-            payload = b + bytes(MIN_SYN_SIZE - len(b))
-            pkt = udp_ipv4_packet(src, rnd.randint(1024, 65535), dst, args.port, payload,
-                                  rnd.getrandbits(16) or 1)
+            sport, ident = rnd.randint(1024, 65535), rnd.getrandbits(16) or 1
+            if args.tcp:
+                # Kernel TCP's equivalent: a spoofed TCP SYN to the port.
+                pkt = tcp_syn_ipv4_packet(src, sport, dst, args.port, rnd.getrandbits(32), ident)
+                size = len(pkt) - 20
+            else:
+                h = Header(PKT_SYN, scid=random_cid(), token=os.urandom(token_len), max_data=1 << 18,
+                           max_datagram=1400)
+                b = encode_header(h)
+                payload = b + bytes(MIN_SYN_SIZE - len(b))
+                pkt = udp_ipv4_packet(src, sport, dst, args.port, payload, ident)
+                size = len(payload)
             try:
                 raw.sendto(pkt, (addr[0], 0))
-                stats.sent_bytes += len(payload)
+                stats.sent_bytes += size
                 stats.sent_dgrams += 1
             except (BlockingIOError, InterruptedError):
                 select.select([], [raw], [], 0.1)
@@ -1244,7 +1280,8 @@ def cmd_synflood(args):
     elapsed = time.monotonic() - t0
     rep.add(src_net=str(net), seconds=round(elapsed, 3), rate_target=args.rate,
             rate=round(stats.sent_dgrams / elapsed) if elapsed > 0 else 0,
-            bad_token=int(args.bad_token), send_errors=stats.send_errors)
+            proto="tcp" if args.tcp else "rudp", bad_token=int(args.bad_token),
+            send_errors=stats.send_errors)
     rep.emit()
     return 0
 
@@ -1301,6 +1338,11 @@ def cmd_selftest(args):
     eq(inet_checksum(pkt[:20]), 0, "ip checksum verifies")
     pseudo = pkt[12:20] + struct.pack("!BBH", 0, 17, len(pkt) - 20)
     eq(inet_checksum(pseudo + pkt[20:]), 0, "udp checksum verifies")
+    pkt = tcp_syn_ipv4_packet(bytes([10, 1, 2, 3]), 1234, bytes([127, 0, 0, 1]), 4321, 0x01020304, 7)
+    eq((len(pkt), pkt[9], pkt[20 + 13], pkt[20 + 12] >> 4), (44, 6, 0x02, 6), "tcp syn layout")
+    eq(inet_checksum(pkt[:20]), 0, "ip checksum verifies (tcp)")
+    pseudo = pkt[12:20] + struct.pack("!BBH", 0, 6, len(pkt) - 20)
+    eq(inet_checksum(pseudo + pkt[20:]), 0, "tcp checksum verifies")
     print("selftest=ok checks=%d" % checks)
     return 0
 
@@ -1356,7 +1398,11 @@ def main(argv=None):
     sp.add_argument("--rate", type=float, required=True)
     sp.add_argument("--seconds", type=float, required=True)
     sp.add_argument("--src-net", required=True, help="spoofed sources, e.g. 10.99.0.0/16")
-    sp.add_argument("--bad-token", action="store_true", help="forged cookies instead of none")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--bad-token", action="store_true", help="forged cookies instead of none")
+    g.add_argument("--tcp", action="store_true",
+                   help="TCP SYNs (IPv4 + TCP, MSS option) instead of rudp SYNs: the same "
+                        "attack on a kernel TCP listener")
     sub.add_parser("selftest", help="codec checks, no network")
 
     args = p.parse_args(argv)
