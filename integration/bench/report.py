@@ -8,6 +8,18 @@
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
   report.py kv FILE KEY...        print the values of KEY... from the last line of FILE
                                   that has all of them as KEY=VALUE words (NA if none)
+  report.py rudpcounters FILE     print the RUDP_STATS=1 line's counters in FILE as
+                                  key=value words (dgrams_in, malformed, unknown_conn,
+                                  hs_dropped, ...; nothing if no line)
+  report.py snmp OLD NEW KEY...   print NEW - OLD of each KEY ("Udp.RcvbufErrors",
+                                  "TcpExt.SyncookiesSent", ...) from two copies of
+                                  /proc/net/snmp + /proc/net/netstat (NA if absent)
+  report.py sample PID OUT SECS   every 0.2 s until PID exits (at most SECS s),
+                                  append to OUT one line: t= (s since the first
+                                  sample) vmhwm_kb= vmrss_kb= main_cpu_s= (thread PID)
+                                  other_cpu_s= (its other threads) threads=, and since
+                                  the first sample main_cpu_pct= other_cpu_pct= (% of
+                                  one CPU) cpu_busy_pct= (the machine's, all CPUs)
   report.py table DIR             read DIR/results.tsv and DIR/meta.tsv, print the
                                   table (also to DIR/table.txt), write the gnuplot
                                   data files and DIR/bench.gp
@@ -21,6 +33,7 @@ import math
 import os
 import re
 import sys
+import time
 
 
 def median(xs):
@@ -65,6 +78,117 @@ def cmd_rudpstats(path):
     except OSError:
         pass
     print(sent, retx, pkts, pto)
+
+
+# The RUDP_STATS line's counters (shim/engine.c, shim_engine_print_stats).
+COUNTERS = (
+    ("dgrams_out", r"datagrams out (\d+)"), ("dgrams_in", r"datagrams out \d+ in (\d+)"),
+    ("malformed", r"malformed (\d+)"), ("unknown_conn", r"unknown connection (\d+)"),
+    ("resets_sent", r"resets sent (\d+)"), ("hs_dropped", r"handshakes dropped (\d+)"),
+    ("source_limited", r"\(source limit (\d+)\)"), ("memory_refused", r"refused for memory (\d+)"),
+    ("data_dropped", r"data dropped (\d+)"), ("memory_held", r"memory held (\d+)"),
+    ("accepted", r"connections opened \d+ accepted (\d+)"),
+)
+
+
+def cmd_rudpcounters(path):
+    found = None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "handshakes dropped" in line:
+                    found = line
+    except OSError:
+        pass
+    if found is None:
+        return
+    out = []
+    for key, rx in COUNTERS:
+        m = re.search(rx, found)
+        if m:
+            out.append("%s=%s" % (key, m.group(1)))
+    print(" ".join(out))
+
+
+def read_snmp(path):
+    """/proc/net/snmp and /proc/net/netstat: a header line and a value line
+    per group ("Udp: InDatagrams NoPorts ..." / "Udp: 12 0 ...")."""
+    vals, heads = {}, {}
+    try:
+        with open(path) as f:
+            for line in f:
+                group, _, rest = line.partition(":")
+                words = rest.split()
+                if group not in heads:
+                    heads[group] = words
+                else:
+                    for k, v in zip(heads.pop(group), words):
+                        vals[group + "." + k] = int(v) if v.lstrip("-").isdigit() else None
+    except OSError:
+        pass
+    return vals
+
+
+def cmd_snmp(old, new, keys):
+    a, b = read_snmp(old), read_snmp(new)
+    print(" ".join(str(b[k] - a[k]) if a.get(k) is not None and b.get(k) is not None else "NA"
+                   for k in keys))
+
+
+def cmd_sample(pid, out, secs):
+    """A bounded sampler of one process: peak RSS (VmHWM is the kernel's
+    own peak, so the last sample before exit is the run's peak, give or
+    take its last 0.2 s), CPU of its main thread and of its other threads
+    (under the shim: the engine thread), and the machine's busy share."""
+    tck = os.sysconf("SC_CLK_TCK")
+
+    def machine():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+
+    def thread_cpu(tid):
+        with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / tck  # utime + stime
+
+    t0 = time.monotonic()
+    m0 = machine()
+    c0 = None
+    while time.monotonic() - t0 < secs:
+        try:
+            st = {}
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    st[k] = v.split()[0] if v.split() else ""
+            if st.get("State", "Z") in ("Z", "X"):
+                break
+            main_cpu = other = 0.0
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+            for tid in tids:
+                try:
+                    c = thread_cpu(tid)
+                except (OSError, IndexError, ValueError):
+                    continue
+                if tid == pid:
+                    main_cpu = c
+                else:
+                    other += c
+        except (OSError, ValueError):
+            break
+        m1 = machine()
+        t = time.monotonic() - t0
+        if c0 is None:
+            c0 = (main_cpu, other)
+        busy = 1 - (m1[1] - m0[1]) / (m1[0] - m0[0]) if m1[0] > m0[0] else 0.0
+        pct = lambda c, c_0: 100 * (c - c_0) / t if t > 0 else 0.0
+        with open(out, "a") as f:
+            f.write("t=%.2f vmhwm_kb=%s vmrss_kb=%s main_cpu_s=%.2f other_cpu_s=%.2f threads=%d "
+                    "main_cpu_pct=%.1f other_cpu_pct=%.1f cpu_busy_pct=%.1f\n"
+                    % (t, st.get("VmHWM", "NA"), st.get("VmRSS", "NA"), main_cpu, other, len(tids),
+                       pct(main_cpu, c0[0]), pct(other, c0[1]), 100 * busy))
+        time.sleep(0.2)
 
 
 def cmd_rr(path):
@@ -258,6 +382,56 @@ def cmd_table(d):
         T.grid(head, rows)
         T.out()
 
+    if "B8" in scenarios:
+        T.out("B8  %s" % meta.get("desc_B8", ""))
+        b8trs = [t for t in trs if ("B8", t, "flood_ratio") in res]
+        ctl = any(("B8", t, "control_ratio") in res for t in b8trs)
+        head = ["transport", "no flood", "flood", "ratio", "SYN pps", "junk pps",
+                "peak RSS MB", "runs"]
+        if ctl:
+            head[4:4] = ["flood elsewhere", "ratio"]
+        rows = []
+        for tr in b8trs:
+            base, fl = med("B8", tr, "goodput_base"), med("B8", tr, "goodput_flood")
+            rss = "-"
+            if tr.startswith("rudp-"):
+                rss = "%s / %s" % (fmt(med("B8", tr, "peak_rss_mb_base")),
+                                   fmt(med("B8", tr, "peak_rss_mb_flood")))
+            row = [tr, fmt(base), fmt(fl), fmt(med("B8", tr, "flood_ratio"), "%.2f"),
+                   fmt(med("B8", tr, "syn_pps"), "%.0f"), fmt(med("B8", tr, "junk_pps"), "%.0f"),
+                   rss, "%d/%s" % (n_ok("B8", tr, "flood_ratio"), nruns)]
+            if ctl:
+                row[4:4] = [fmt(med("B8", tr, "goodput_control")),
+                            fmt(med("B8", tr, "control_ratio"), "%.2f")]
+            rows.append(row)
+            dat.setdefault("flood", {})[tr] = (base, fl)
+        T.grid(head, rows)
+        T.out("  what the floods cost (no flood / flood, in the receiver's window):")
+        head = ["transport", "spoof replies/s", "b->a kbit/s", "a->b q drops", "retx%",
+                "rcvbuf drops", "SYN cookies", "recv CPU% app", "engine", "machine busy%"]
+        rows = []
+        two = lambda tr, m, f="%.0f": "%s / %s" % (fmt(med("B8", tr, m + "_base"), f),
+                                                  fmt(med("B8", tr, m + "_flood"), f))
+        for tr in b8trs:
+            isr = tr.startswith("rudp-")
+            rows.append([tr, fmt(med("B8", tr, "spoof_replies_ps_flood"), "%.0f"), two(tr, "b2a_kbps"),
+                         two(tr, "a2b_qdrops"), two(tr, "retx_pct", "%.2f"),
+                         two(tr, "rcvbuf_errs"), "" if isr else two(tr, "syncookies"),
+                         two(tr, "app_cpu_pct"), two(tr, "engine_cpu_pct") if isr else "",
+                         two(tr, "busy_pct")])
+        T.grid(head, rows)
+        rtrs = [t for t in b8trs if t.startswith("rudp-")]
+        if rtrs:
+            T.out("  rudp: the receiver's RUDP_STATS, the sender's retransmitted packets "
+                  "(no flood / flood):")
+            head = ["transport", "datagrams in", "malformed", "unknown conn", "resets sent",
+                    "hs dropped", "data dropped", "datagrams out", "sender retx"]
+            rows = [[tr, two(tr, "dgrams_in"), two(tr, "malformed"), two(tr, "unknown_conn"),
+                     two(tr, "resets_sent"), two(tr, "hs_dropped"), two(tr, "data_dropped"),
+                     two(tr, "dgrams_out"), two(tr, "retx_pkts")] for tr in rtrs]
+            T.grid(head, rows)
+        T.out()
+
     for k in sorted(meta):
         if k.startswith("note"):
             T.out(meta[k])
@@ -313,6 +487,14 @@ def write_plot(d, dat, trs, meta):
                 f.write("%s+cubic %s %s\n" % (t, nz(r), nz(c)))
         panels.append(("fair.dat", 2, "B7 fairness on B1's link (Mbit/s each)", "Mbit/s",
                        "set yrange [0:125]"))
+    if "flood" in dat:
+        with open(os.path.join(d, "flood.dat"), "w") as f:
+            f.write("transport no-flood flood\n")
+            for t in trs:
+                if t in dat["flood"]:
+                    f.write(t + " " + " ".join(nz(v) for v in dat["flood"][t]) + "\n")
+        panels.append(("flood.dat", 2, "B8 goodput without and with SYN + junk floods (Mbit/s)",
+                       "Mbit/s", "set yrange [0:125]"))
     if not panels:
         return
     ncol = 2 if len(panels) > 1 else 1
@@ -352,11 +534,18 @@ def main(argv):
     if len(argv) >= 4 and argv[1] == "kv":
         cmd_kv(argv[2], argv[3:])
         return 0
+    if len(argv) >= 5 and argv[1] == "snmp":
+        cmd_snmp(argv[2], argv[3], argv[4:])
+        return 0
+    if len(argv) == 5 and argv[1] == "sample":
+        cmd_sample(int(argv[2]), argv[3], float(argv[4]))
+        return 0
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2
     cmd, arg = argv[1], argv[2]
-    {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rr": cmd_rr, "table": cmd_table}[cmd](arg)
+    {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rudpcounters": cmd_rudpcounters, "rr": cmd_rr,
+     "table": cmd_table}[cmd](arg)
     return 0
 
 
