@@ -16,9 +16,13 @@
  * The sender writes 128 KiB chunks until the receiver's reset stops it
  * (EPIPE or ECONNRESET: success), or fails after --timeout (default 120)
  * seconds. It prints one line to stdout:
- *   sent=N seconds=S tcp_bytes_sent=B tcp_bytes_retrans=R
+ *   sent=N seconds=S tcp_bytes_sent=B tcp_bytes_retrans=R srtt_mean_ms=M
+ *   srtt_max_ms=X min_rtt_ms=R0
  * where B and R come from TCP_INFO just before the end (kernel TCP; 0 when
- * the socket does not report them).
+ * the socket does not report them); M and X are the mean and the largest of
+ * TCP_INFO's smoothed RTT read after each write from the second second on
+ * (slow start left out), R0 its minimum RTT at the end (NA when the socket
+ * reports no RTT). Under the shim TCP_INFO gives rudp's own RTT figures.
  *
  * Why a fixed window at the receiver, not "send for SECS, then read to EOF":
  * the sender's unsent buffer (up to RUDP_BUFFER, 4 MiB by default, under the
@@ -190,6 +194,8 @@ static int run_send(void)
     struct tcp_info ti;
     memset(&ti, 0, sizeof ti);
     socklen_t tl = sizeof ti;
+    double rtt_sum = 0, rtt_max = 0, min_rtt = 0;
+    uint64_t rtt_n = 0;
     for (;;) {
         ssize_t n = write(fd, buf, sizeof buf);
         if (n < 0) {
@@ -202,8 +208,19 @@ static int run_send(void)
         sent += (uint64_t)n;
         /* Kept current: after the reset the kernel may have cleared it. */
         tl = sizeof ti;
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0) {
             memset(&ti, 0, sizeof ti);
+            continue;
+        }
+        if (ti.tcpi_rtt && now_s() - t0 >= 1.0) {
+            double r = ti.tcpi_rtt / 1000.0;
+            rtt_sum += r;
+            rtt_n++;
+            if (r > rtt_max)
+                rtt_max = r;
+        }
+        if (tl >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt && ti.tcpi_min_rtt)
+            min_rtt = ti.tcpi_min_rtt / 1000.0;
     }
     double secs = now_s() - t0;
     unsigned long long bs = 0, br = 0;
@@ -212,8 +229,12 @@ static int run_send(void)
         br = ti.tcpi_bytes_retrans;
     }
     close(fd);
-    printf("sent=%llu seconds=%.3f tcp_bytes_sent=%llu tcp_bytes_retrans=%llu\n",
-           (unsigned long long)sent, secs, bs, br);
+    char rtts[96] = "srtt_mean_ms=NA srtt_max_ms=NA min_rtt_ms=NA";
+    if (rtt_n)
+        snprintf(rtts, sizeof rtts, "srtt_mean_ms=%.2f srtt_max_ms=%.2f min_rtt_ms=%.2f",
+                 rtt_sum / (double)rtt_n, rtt_max, min_rtt);
+    printf("sent=%llu seconds=%.3f tcp_bytes_sent=%llu tcp_bytes_retrans=%llu %s\n",
+           (unsigned long long)sent, secs, bs, br, rtts);
     return 0;
 }
 

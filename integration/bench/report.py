@@ -386,10 +386,10 @@ def cmd_table(d):
         T.out("B8  %s" % meta.get("desc_B8", ""))
         b8trs = [t for t in trs if ("B8", t, "flood_ratio") in res]
         ctl = any(("B8", t, "control_ratio") in res for t in b8trs)
-        head = ["transport", "no flood", "flood", "ratio", "SYN pps", "junk pps",
+        head = ["transport", "no flood", "flood", "ratio", "worst", "SYN pps", "junk pps",
                 "peak RSS MB", "runs"]
         if ctl:
-            head[4:4] = ["flood elsewhere", "ratio"]
+            head[5:5] = ["flood elsewhere", "ratio"]
         rows = []
         for tr in b8trs:
             base, fl = med("B8", tr, "goodput_base"), med("B8", tr, "goodput_flood")
@@ -397,18 +397,21 @@ def cmd_table(d):
             if tr.startswith("rudp-"):
                 rss = "%s / %s" % (fmt(med("B8", tr, "peak_rss_mb_base")),
                                    fmt(med("B8", tr, "peak_rss_mb_flood")))
+            fls = res.get(("B8", tr, "goodput_flood"), [])
             row = [tr, fmt(base), fmt(fl), fmt(med("B8", tr, "flood_ratio"), "%.2f"),
+                   fmt(min(fls) if fls else None),
                    fmt(med("B8", tr, "syn_pps"), "%.0f"), fmt(med("B8", tr, "junk_pps"), "%.0f"),
                    rss, "%d/%s" % (n_ok("B8", tr, "flood_ratio"), nruns)]
             if ctl:
-                row[4:4] = [fmt(med("B8", tr, "goodput_control")),
+                row[5:5] = [fmt(med("B8", tr, "goodput_control")),
                             fmt(med("B8", tr, "control_ratio"), "%.2f")]
             rows.append(row)
             dat.setdefault("flood", {})[tr] = (base, fl)
         T.grid(head, rows)
         T.out("  what the floods cost (no flood / flood, in the receiver's window):")
         head = ["transport", "spoof replies/s", "b->a kbit/s", "a->b q drops", "retx%",
-                "rcvbuf drops", "SYN cookies", "recv CPU% app", "engine", "machine busy%"]
+                "sender srtt ms", "rcvbuf drops", "SYN cookies", "recv CPU% app", "engine",
+                "machine busy%"]
         rows = []
         two = lambda tr, m, f="%.0f": "%s / %s" % (fmt(med("B8", tr, m + "_base"), f),
                                                   fmt(med("B8", tr, m + "_flood"), f))
@@ -416,7 +419,7 @@ def cmd_table(d):
             isr = tr.startswith("rudp-")
             rows.append([tr, fmt(med("B8", tr, "spoof_replies_ps_flood"), "%.0f"), two(tr, "b2a_kbps"),
                          two(tr, "a2b_qdrops"), two(tr, "retx_pct", "%.2f"),
-                         two(tr, "rcvbuf_errs"), "" if isr else two(tr, "syncookies"),
+                         two(tr, "srtt_ms", "%.1f"), two(tr, "rcvbuf_errs"), "" if isr else two(tr, "syncookies"),
                          two(tr, "app_cpu_pct"), two(tr, "engine_cpu_pct") if isr else "",
                          two(tr, "busy_pct")])
         T.grid(head, rows)

@@ -131,6 +131,9 @@ meta desc_B8 "B1's link, ${FLOOD_TIME} s bulk runs, each without and with floods
 meta rtt_B5 40
 meta note1 "Mbit/s: bytes the receiving application read in the first N s after accept (bulk.c), slow start included; the 100 Mbit/s link counts IP bytes, so ~96.5 is the payload ceiling for both (1448/1500 TCP, ~1378/1428 rudp)."
 meta note2 "retx%: sender's retransmitted / first-sent bytes (rudp: RUDP_STATS; tcp: TCP_INFO bytes_retrans). loss%: linkemu's random drops a->b in the run. B5: nearest-rank percentiles of the 1000 round trips."
+if want B8; then
+    meta note3 "B8: ratio = median of each run's flood / no-flood goodput; worst = the lowest flood run; SYN and junk pps: what the flooders achieved; spoof replies/s: replies to the spoofed sources that crossed the link (a's Ip InAddrErrors); sender srtt: mean of TCP_INFO's smoothed RTT from the 2nd second; peak RSS: the rudp receiver's VmHWM; CPU: % of one CPU. Details: integration/bench/README.md."
+fi
 
 # ---------------------------------------------------------------- helpers
 
@@ -523,6 +526,13 @@ b8() {
     _m=$4
     rec B8 "$2" "$1" "goodput_$_m" "$G"
     retx B8 "$1" "$2" "$B8_L" "_$_m"
+    # The sender's smoothed RTT (TCP_INFO; under the shim, rudp's): a queue
+    # anywhere on the path, the receiver's socket and engine included.
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" $($REPORT kv "$B8_L.send" srtt_mean_ms srtt_max_ms)
+    rec B8 "$2" "$1" "srtt_ms_$_m" "$3"
+    rec B8 "$2" "$1" "srtt_max_ms_$_m" "$4"
+    set -- "$1" "$2"
     case "$2" in
         rudp-*)
             # shellcheck disable=SC2046
