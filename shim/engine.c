@@ -336,8 +336,9 @@ static void pump_in(bridge *b, rudp_time now)
         if (room <= 0)
             break; /* full: WRITABLE will resume */
         /* Odd seq only while bytes are between the unix queue and
-         * `unacked`: one read, not the whole loop, so a reader descheduled
-         * engine (a loaded machine) keeps readers waiting briefly. */
+         * `unacked`: one read, not the whole loop, so an engine
+         * descheduled meanwhile (a loaded machine) keeps SIOCOUTQ readers
+         * waiting only briefly. */
         if (s)
             atomic_fetch_add(&s->seq, 1);
         ssize_t r = read(b->efd, p, (size_t)room);
