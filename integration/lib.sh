@@ -8,6 +8,9 @@
 #   free_port                print a free port number (TCP and UDP) on loopback
 #   fail MSG                 print MSG and exit 1
 #   sha FILE                 sha256 of FILE
+#   attacker_prog NAME       (root) copy $BIN/NAME to $T/NAME where uid nobody
+#                            can run it, wherever the tree is checked out
+#   as_nobody CMD...         run CMD as uid/gid nobody, no groups, 30 s at most
 #
 # Every script gets a private temp dir $T, removed on exit together with every
 # process it started (by PID, never by name).
@@ -100,3 +103,12 @@ free_port() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+attacker_prog() {
+    [ "$(id -u)" = 0 ] || fail "needs root (to run an attacker as nobody)"
+    command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
+    [ -x "$BIN/$1" ] || fail "$BIN/$1 not built (make progs)"
+    chmod 755 "$T"
+    cp "$BIN/$1" "$T/$1" && chmod 755 "$T/$1"
+}
+as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -15,13 +15,7 @@
 #      family, as PostgreSQL does, would take it for a TCP client).
 #   3. a real client under the shim still gets through, with its own address.
 . "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || fail "needs root (to run the attacker as nobody)"
-command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
-[ -x "$BIN/prog_forge" ] || fail "$BIN/prog_forge not built (make progs)"
-# nobody must be able to run the attacker wherever the tree is checked out
-chmod 755 "$T"
-cp "$BIN/prog_forge" "$T/prog_forge" && chmod 755 "$T/prog_forge"
-as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+attacker_prog prog_forge
 
 P=$(free_port)
 U="rudp-forge-test-$$"

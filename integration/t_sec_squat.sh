@@ -17,11 +17,7 @@
 #      8d193eb to the squatter, SECRET included. Now the engine checks who
 #      listens there (SO_PEERCRED) and hands nothing over.
 . "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || fail "needs root (to run the attacker as nobody)"
-command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
-[ -x "$BIN/prog_forge" ] || fail "$BIN/prog_forge not built (make progs)"
-chmod 755 "$T"
-cp "$BIN/prog_forge" "$T/prog_forge" && chmod 755 "$T/prog_forge"
+attacker_prog prog_forge
 wait_for() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do
     i=$((i + 1)); [ "$i" -lt 400 ] || return 1; sleep 0.05; done; }
 
