@@ -287,10 +287,60 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
     return real_socket(domain, type, protocol);
 }
 
+/* A TCP socket bound to port 0 gets a port the kernel found free for TCP;
+ * should it listen, its rudp listener needs the UDP port of the same number
+ * too, and under TCP listen() never fails for a port the kernel chose. So
+ * choose one free for both: let the kernel pick a free UDP port, then take
+ * that port for TCP, trying again if TCP has it in use. Returns 1 if
+ * bound, 0 to leave the choice to the kernel, -1 on a bind error. */
+static int bind_free_for_both(int fd, int family, const struct sockaddr *addr, socklen_t len)
+{
+    if (len < sa_len(family) || addr->sa_family != family ||
+        get_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT))
+        return 0; /* the kernel's errors, or the port is chosen at connect() */
+    struct sockaddr_storage want;
+    memset(&want, 0, sizeof want);
+    memcpy(&want, addr, sa_len(family));
+    if (port_of(&want) != 0)
+        return 0;
+    int v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+    for (int tries = 0; tries < 16; tries++) {
+        int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (u < 0)
+            return 0;
+        if (family == AF_INET6)
+            real_setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        struct sockaddr_storage got;
+        socklen_t gl = sizeof got;
+        if (real_bind(u, (struct sockaddr *)&want, sa_len(family)) < 0 ||
+            real_getsockname(u, (struct sockaddr *)&got, &gl) < 0) {
+            real_close(u);
+            return 0; /* the kernel's own bind gives the error, if any */
+        }
+        int r = real_bind(fd, (struct sockaddr *)&got, sa_len(family));
+        int e = errno;
+        real_close(u);
+        if (r == 0)
+            return 1;
+        if (e != EADDRINUSE) {
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    init();
-    return real_bind(fd, addr, len);
+    if (!init() || !addr)
+        return real_bind(fd, addr, len);
+    int saved = errno;
+    int family = tcp_family(fd);
+    int r = family ? bind_free_for_both(fd, family, addr, len) : 0;
+    if (r < 0)
+        return -1;
+    errno = saved;
+    return r ? 0 : real_bind(fd, addr, len);
 }
 
 /* ---- connect ---- */
@@ -673,7 +723,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
         struct sockaddr_storage any;
         memset(&any, 0, sizeof any);
         any.ss_family = (sa_family_t)family;
-        if (real_bind(fd, (struct sockaddr *)&any, sa_len(family)) < 0)
+        int r = bind_free_for_both(fd, family, (struct sockaddr *)&any, sa_len(family));
+        if (r < 0 || (r == 0 && real_bind(fd, (struct sockaddr *)&any, sa_len(family)) < 0))
             return -1;
         llen = sizeof local;
         if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
