@@ -30,7 +30,6 @@
 #include "seq.h"
 
 #define RUDP_PACE_BURST_PKTS 10
-
 static void arm(rudp_conn *c, int kind, rudp_time at)
 {
     rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
@@ -1427,6 +1426,9 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->bytes_received = c->bytes_received;
     info->bytes_acked = c->snd_una;
     info->pacing_rate = pacing_rate(c);
+    info->delivery_rate = c->rec.delivery_rate;
+    info->delivery_app_limited = c->rec.delivery_app_limited;
+    info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
     info->mss = c->mss;
     info->local_cid = c->cid;
     info->peer_cid = c->pkey.cid;

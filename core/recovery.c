@@ -252,6 +252,11 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
         /* An interval shorter than min_rtt is a compressed-ACK artefact. */
         if (rtt->has_sample && a.rs_interval < rtt->min)
             a.rs_interval = 0;
+        if (a.rs_interval) {
+            r->delivery_rate = (uint64_t)((unsigned __int128)a.rs_delivered * 1000000000ull /
+                                          a.rs_interval);
+            r->delivery_app_limited = a.rs_app_limited;
+        }
     }
     if (acked_bytes)
         cc->ops->on_ack(cc, &a);

@@ -81,6 +81,8 @@ typedef struct rudp_recovery {
     rudp_time delivered_time;
     rudp_time first_sent_time;
     uint64_t app_limited_until;   /* 0: not app-limited */
+    uint64_t delivery_rate;       /* bytes/s of the last valid sample (TCP_INFO) */
+    int delivery_app_limited;     /* that sample was app-limited */
     /* lifetime counters */
     uint64_t lost_packets;
     uint64_t pto_fired;

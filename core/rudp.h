@@ -368,6 +368,9 @@ typedef struct rudp_conn_info {
     uint64_t pto_count;           /* consecutive probe timeouts now */
     uint64_t bytes_sent, bytes_received, bytes_acked;
     uint64_t pacing_rate;         /* bytes per second, 0 if not pacing */
+    uint64_t delivery_rate;       /* bytes per second, the last delivery-rate sample */
+    int delivery_app_limited;     /* ... taken while the sender was app-limited */
+    uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
     uint32_t mss;
     uint64_t local_cid, peer_cid;
 } rudp_conn_info;

@@ -135,6 +135,10 @@ static void publish(bridge *b)
     atomic_store(&s->bytes_acked, i.bytes_acked);
     atomic_store(&s->bytes_received, i.bytes_received);
     atomic_store(&s->pacing_rate, i.pacing_rate);
+    atomic_store(&s->in_flight, i.bytes_in_flight);
+    atomic_store(&s->delivery_rate, i.delivery_rate);
+    atomic_store(&s->delivery_app_limited, (uint32_t)i.delivery_app_limited);
+    atomic_store(&s->peer_window, i.peer_window);
 }
 
 /* TCP_INFO's state follows every transition (a FIN sent or received),
@@ -215,6 +219,8 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes type %u", sock, len,
              len > 3 ? buf[3] : 0u);
     ssize_t n;
+    E.sends++;
+    E.send_calls++;
     if (!s->connected) {
         /* a listener's socket serves many peers, even after the listener
          * itself is closed */
@@ -1130,6 +1136,11 @@ void *shim_engine_loop(void *arg)
             return NULL;
         }
         now = shim_now();
+        E.wakeups++;
+        if (n == 0 && wake != RUDP_TIME_NEVER && now >= wake) {
+            E.timed_wakeups++;
+            E.late_ns += now - wake;
+        }
         for (int i = 0; i < n; i++) {
             int type = *(int *)evs[i].data.ptr;
             if (type == W_EVENT)
@@ -1234,6 +1245,11 @@ void shim_engine_print_stats(void)
                  (unsigned long long)shim_ident_refused());
     if (!E.started || E.pid != getpid() || !E.ctx)
         return;
+    shim_log(0, "engine: wake-ups %llu (%llu by a deadline, late by %.1f us on average), "
+                "datagrams sent %llu in %llu calls",
+             (unsigned long long)E.wakeups, (unsigned long long)E.timed_wakeups,
+             E.timed_wakeups ? (double)E.late_ns / (double)E.timed_wakeups / 1000 : 0.0,
+             (unsigned long long)E.sends, (unsigned long long)E.send_calls);
     if (E.squatted)
         shim_log(0, "handoffs refused (listener name held by another process) %llu",
                  (unsigned long long)E.squatted);

@@ -165,6 +165,8 @@ typedef struct shim_slot {
     _Atomic uint32_t tcp_state;  /* TCP_ESTABLISHED ... for TCP_INFO */
     _Atomic uint32_t rtt_us, rttvar_us, min_rtt_us, mss;
     _Atomic uint64_t cwnd, ssthresh, retrans, bytes_acked, bytes_received, pacing_rate;
+    _Atomic uint64_t in_flight, delivery_rate, peer_window; /* TCP_INFO */
+    _Atomic uint32_t delivery_app_limited;
     _Atomic uint64_t last_used;  /* for reuse order */
 } shim_slot;
 

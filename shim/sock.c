@@ -893,13 +893,18 @@ static int tcp_info_of(const shim_name *n, void *val, socklen_t *len)
             ti.tcpi_snd_cwnd = (uint32_t)(atomic_load(&s->cwnd) / mss);
             uint64_t ss = atomic_load(&s->ssthresh);
             ti.tcpi_snd_ssthresh = ss == UINT64_MAX ? 0x7fffffff : (uint32_t)(ss / mss);
-            ti.tcpi_unacked = (uint32_t)(atomic_load(&s->unacked) / mss);
+            /* as the kernel: packets in flight (SIOCOUTQ has the bytes) */
+            ti.tcpi_unacked = (uint32_t)((atomic_load(&s->in_flight) + mss - 1) / mss);
         }
         ti.tcpi_total_retrans = (uint32_t)atomic_load(&s->retrans);
         ti.tcpi_min_rtt = atomic_load(&s->min_rtt_us);
         ti.tcpi_bytes_acked = atomic_load(&s->bytes_acked);
         ti.tcpi_bytes_received = atomic_load(&s->bytes_received);
         ti.tcpi_pacing_rate = atomic_load(&s->pacing_rate);
+        ti.tcpi_delivery_rate = atomic_load(&s->delivery_rate);
+        ti.tcpi_delivery_rate_app_limited = atomic_load(&s->delivery_app_limited) != 0;
+        uint64_t w = atomic_load(&s->peer_window);
+        ti.tcpi_snd_wnd = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
     } else {
         ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
     }

@@ -24,6 +24,20 @@
  * (slow start left out), R0 its minimum RTT at the end (NA when the socket
  * reports no RTT). Under the shim TCP_INFO gives rudp's own RTT figures.
  *
+ * The sender also samples TCP_INFO after each write from the second second
+ * on, to say what limited the flow (the same fields from kernel TCP and
+ * from the shim):
+ *   cwnd_kb inflight_kb sndwnd_kb  means of the congestion window, the
+ *                         bytes in flight and the peer's receive window
+ *   pacing_mbps delivery_mbps  means of the pacing and delivery rates
+ *   cwnd_limited_pct      samples with in flight >= cwnd - 2 MSS
+ *   rwnd_limited_pct      samples where the peer's window was below cwnd
+ *   app_limited_pct       samples whose delivery rate was app-limited (the
+ *                         sender ran out of bytes to send)
+ * and both ends print cpu_s= (user + system CPU of the whole process,
+ * engine thread included; kernel TCP's softirq work is partly charged to
+ * whoever runs, so it is a lower bound there).
+ *
  * Why a fixed window at the receiver, not "send for SECS, then read to EOF":
  * the sender's unsent buffer (up to RUDP_BUFFER, 4 MiB by default, under the
  * shim) would then drain after the window, and a slow flow (1 Mbit/s at 5 %
@@ -47,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +115,15 @@ static struct addrinfo *resolve(const char *host, const char *port, int passive)
     return ai;
 }
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Reads for opt.time seconds from accept, then resets the connection. */
 static void recv_one(int fd)
 {
@@ -138,8 +162,8 @@ static void recv_one(int fd)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
-    printf("bytes=%llu seconds=%.3f mbps=%.3f\n", (unsigned long long)bytes, secs,
-           secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0);
+    printf("bytes=%llu seconds=%.3f mbps=%.3f cpu_s=%.3f\n", (unsigned long long)bytes, secs,
+           secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0, cpu_s());
     fflush(stdout);
 }
 
@@ -196,6 +220,9 @@ static int run_send(void)
     socklen_t tl = sizeof ti;
     double rtt_sum = 0, rtt_max = 0, min_rtt = 0;
     uint64_t rtt_n = 0;
+    /* what limits the flow: sums over the same samples as the RTT */
+    double cwnd_sum = 0, infl_sum = 0, wnd_sum = 0, pace_sum = 0, dlv_sum = 0;
+    uint64_t cwnd_lim = 0, rwnd_lim = 0, app_lim = 0;
     for (;;) {
         ssize_t n = write(fd, buf, sizeof buf);
         if (n < 0) {
@@ -218,6 +245,16 @@ static int run_send(void)
             rtt_n++;
             if (r > rtt_max)
                 rtt_max = r;
+            double mss = ti.tcpi_snd_mss, cwnd = (double)ti.tcpi_snd_cwnd * mss;
+            double infl = (double)ti.tcpi_unacked * mss;
+            cwnd_sum += cwnd;
+            infl_sum += infl;
+            wnd_sum += ti.tcpi_snd_wnd;
+            pace_sum += (double)ti.tcpi_pacing_rate;
+            dlv_sum += (double)ti.tcpi_delivery_rate;
+            cwnd_lim += infl + 2 * mss >= cwnd;
+            rwnd_lim += ti.tcpi_snd_wnd && ti.tcpi_snd_wnd < cwnd;
+            app_lim += ti.tcpi_delivery_rate_app_limited;
         }
         if (tl >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt && ti.tcpi_min_rtt)
             min_rtt = ti.tcpi_min_rtt / 1000.0;
@@ -233,8 +270,14 @@ static int run_send(void)
     if (rtt_n)
         snprintf(rtts, sizeof rtts, "srtt_mean_ms=%.2f srtt_max_ms=%.2f min_rtt_ms=%.2f",
                  rtt_sum / (double)rtt_n, rtt_max, min_rtt);
-    printf("sent=%llu seconds=%.3f tcp_bytes_sent=%llu tcp_bytes_retrans=%llu %s\n",
-           (unsigned long long)sent, secs, bs, br, rtts);
+    double k = rtt_n ? 1.0 / (double)rtt_n : 0;
+    printf("sent=%llu seconds=%.3f tcp_bytes_sent=%llu tcp_bytes_retrans=%llu %s "
+           "cwnd_kb=%.0f inflight_kb=%.0f sndwnd_kb=%.0f pacing_mbps=%.1f delivery_mbps=%.1f "
+           "cwnd_limited_pct=%.0f rwnd_limited_pct=%.0f app_limited_pct=%.0f cpu_s=%.3f\n",
+           (unsigned long long)sent, secs, bs, br, rtts, cwnd_sum * k / 1024, infl_sum * k / 1024,
+           wnd_sum * k / 1024, pace_sum * k * 8 / 1e6, dlv_sum * k * 8 / 1e6,
+           100.0 * (double)cwnd_lim * k, 100.0 * (double)rwnd_lim * k,
+           100.0 * (double)app_lim * k, cpu_s());
     return 0;
 }
 
