@@ -316,6 +316,12 @@ int shim_config_load(void)
         shim_cfg.rudp.send_buffer = (uint32_t)b;
         shim_cfg.rudp.recv_window = (uint32_t)b;
     }
+    shim_cfg.offload = 1;
+    if ((v = env("RUDP_OFFLOAD"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_OFFLOAD", v, "0 (one datagram per send, no GRO) or 1 (default)");
+        shim_cfg.offload = v[0] == '1';
+    }
     if ((v = env("RUDP_DATAGRAM"))) {
         uint64_t b;
         if (parse_bytes(v, &b) < 0 || b < 1200 || b > 65507)

@@ -38,6 +38,7 @@
 #include <netinet/tcp.h>
 
 #include "engine.h"
+#include "udpio.h"
 
 #include "poison.h"
 
@@ -182,6 +183,7 @@ static esock *sock_new(int fd, int family)
     if (family == AF_INET6)
         real_setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
     real_setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+    shim_udpio_setup(fd);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
     if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
         free(s);
@@ -218,21 +220,14 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     esock *s = E.socks[sock];
     SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes type %u", sock, len,
              len > 3 ? buf[3] : 0u);
-    ssize_t n;
-    E.sends++;
-    E.send_calls++;
-    if (!s->connected) {
-        /* a listener's socket serves many peers, even after the listener
-         * itself is closed */
-        struct sockaddr_storage ss;
-        socklen_t sl = shim_from_rudp_addr(peer, &ss);
-        n = sendto(s->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
-    } else {
-        n = send(s->fd, buf, len, MSG_DONTWAIT);
-    }
-    /* A full socket buffer or an ICMP error from an earlier datagram:
-     * the protocol recovers from a lost datagram. */
-    (void)n;
+    /* Queued, and sent at the end of this engine turn (udpio.c): a
+     * listener's socket serves many peers, even after the listener itself
+     * is closed, so unconnected sockets name the peer. */
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    if (!s->connected)
+        sl = shim_from_rudp_addr(peer, &ss);
+    shim_udpio_send(s->fd, s->connected, &ss, sl, buf, len);
 }
 
 static void on_log(void *user, int level, const char *msg)
@@ -1019,10 +1014,9 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             E.msgs[i].msg_hdr.msg_iovlen = 1;
             E.msgs[i].msg_hdr.msg_name = &E.addrs[i];
             E.msgs[i].msg_hdr.msg_namelen = sizeof E.addrs[i];
-            if (s->pktinfo) {
-                E.msgs[i].msg_hdr.msg_control = E.ctrls[i];
-                E.msgs[i].msg_hdr.msg_controllen = sizeof E.ctrls[i];
-            }
+            /* pktinfo and GRO's segment size */
+            E.msgs[i].msg_hdr.msg_control = E.ctrls[i];
+            E.msgs[i].msg_hdr.msg_controllen = sizeof E.ctrls[i];
         }
         int m = recvmmsg(s->fd, E.msgs, RX_BATCH, MSG_DONTWAIT, NULL);
         /* Each batch is timed when it is read: an ACK that arrived while
@@ -1055,8 +1049,22 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&E.addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&E.msgs[i].msg_hdr, &local);
-            rudp_ctx_input(E.ctx, now, s->idx, has_local ? &local : NULL, &a, E.iovs[i].iov_base,
-                           E.msgs[i].msg_len);
+            /* GRO: one buffer may hold several datagrams of seg bytes
+             * (the last one shorter), each its own packet to the core. */
+            const uint8_t *p = E.iovs[i].iov_base;
+            size_t left = E.msgs[i].msg_len;
+            uint32_t seg = shim_udpio_gro_size(&E.msgs[i].msg_hdr);
+            if (!seg || seg > left)
+                seg = (uint32_t)left;
+            uint32_t count = 0;
+            do {
+                size_t l = left < seg ? left : seg;
+                rudp_ctx_input(E.ctx, now, s->idx, has_local ? &local : NULL, &a, p, l);
+                p += l;
+                left -= l;
+                count++;
+            } while (left > 0);
+            shim_udpio_received(1, count);
         }
         if (m < RX_BATCH)
             return;
@@ -1078,6 +1086,7 @@ static rudp_time pump(rudp_time now)
         if (!any)
             break;
     }
+    shim_udpio_flush();
     return deadline;
 }
 
@@ -1175,6 +1184,8 @@ static int start_locked(void)
         return -ENOMEM;
     rudp_ctx_set_memory_limit(E.ctx, shim_cfg.memory);
     rudp_ctx_set_log_level(E.ctx, shim_cfg.log_level);
+    if (shim_udpio_init(shim_cfg.offload) < 0)
+        return -ENOMEM;
     E.msgs = calloc(RX_BATCH, sizeof *E.msgs);
     E.iovs = calloc(RX_BATCH, sizeof *E.iovs);
     E.addrs = calloc(RX_BATCH, sizeof *E.addrs);
@@ -1245,11 +1256,17 @@ void shim_engine_print_stats(void)
                  (unsigned long long)shim_ident_refused());
     if (!E.started || E.pid != getpid() || !E.ctx)
         return;
-    shim_log(0, "engine: wake-ups %llu (%llu by a deadline, late by %.1f us on average), "
-                "datagrams sent %llu in %llu calls",
+    const shim_udpio_stats *u = shim_udpio_stats_get();
+    shim_log(0, "engine: wake-ups %llu (%llu by a deadline, late by %.1f us on average); "
+                "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
+                "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO",
              (unsigned long long)E.wakeups, (unsigned long long)E.timed_wakeups,
              E.timed_wakeups ? (double)E.late_ns / (double)E.timed_wakeups / 1000 : 0.0,
-             (unsigned long long)E.sends, (unsigned long long)E.send_calls);
+             (unsigned long long)u->datagrams_out, (unsigned long long)u->send_calls,
+             (unsigned long long)u->trains, shim_udpio_gso_on() ? "on" : "off",
+             (unsigned long long)u->gso_failed, (unsigned long long)u->send_dropped,
+             (unsigned long long)u->datagrams_in, (unsigned long long)u->reads,
+             (unsigned long long)u->coalesced);
     if (E.squatted)
         shim_log(0, "handoffs refused (listener name held by another process) %llu",
                  (unsigned long long)E.squatted);

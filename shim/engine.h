@@ -98,7 +98,6 @@ struct engine {
     uint64_t squatted;    /* handoffs refused: a listener's name held by another */
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
-    uint64_t sends, send_calls;       /* datagrams given to the kernel; syscalls it took */
 };
 
 extern struct engine E;

@@ -69,6 +69,7 @@ typedef struct shim_config {
     int stats;              /* RUDP_STATS */
     rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
     int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
+    int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */

@@ -1,0 +1,265 @@
+/*
+ * udpio.c: the engine's UDP output in batches, and GRO on input.
+ *
+ * What the core sends during one turn of the engine loop is queued here and
+ * leaves at the end of the turn (shim_udpio_flush) in one sendmmsg() per run
+ * of messages on one socket. Consecutive datagrams of one size to one peer
+ * over one socket form a GSO train (UDP_SEGMENT): one message, one copy into
+ * the kernel, cut into datagrams below the UDP layer; a shorter datagram may
+ * end a train, as the kernel allows. So a burst of 40 paced packets costs
+ * one system call and one socket-layer pass instead of 40.
+ *
+ * On input, each UDP socket asks for GRO (UDP_GRO): the kernel may hand
+ * several datagrams of one flow as one buffer with their segment size in a
+ * control message; shim_udpio_gro_size() says how to cut it.
+ *
+ * Both are probed at run time: a kernel without UDP_SEGMENT refuses the
+ * setsockopt, or a train (EIO, EINVAL; EMSGSIZE when a segment is larger
+ * than the route's MTU: datagrams that IP fragments), and the queue then
+ * sends one message per datagram, still batched by sendmmsg (GSO stays off
+ * for the whole engine: simple, and a path that refused once would again);
+ * a socket that refuses
+ * UDP_GRO simply delivers datagrams one by one. RUDP_OFFLOAD=0 turns both
+ * off (the fallback path, for tests and for a suspicious network card).
+ *
+ * Only the engine thread calls in here; datagram loss on a full socket
+ * buffer is what UDP does and the protocol repairs it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "shim.h"
+#include "udpio.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+#define TX_MSGS 64               /* messages queued before a flush */
+#define TX_BYTES (512 * 1024)    /* their bytes */
+#define GSO_MAX_SEGS 64          /* the kernel's UDP_MAX_SEGMENTS (older kernels) */
+#define GSO_MAX_BYTES 65000      /* a train's payload, under 64 KiB with headers */
+
+typedef struct tx_msg {
+    int fd;
+    int named; /* unconnected socket: the peer goes in msg_name */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    size_t off, len;  /* in buf */
+    uint32_t seg;     /* segment size; trains only */
+    uint32_t nseg;
+    int closed;       /* ended by a short segment */
+} tx_msg;
+
+static struct {
+    int gso;  /* -1 unknown, 0 off, 1 on */
+    int gro;  /* 0 off, 1 try on each socket */
+    uint8_t *buf;
+    size_t used;
+    tx_msg msgs[TX_MSGS];
+    unsigned n;
+    struct mmsghdr mh[TX_MSGS];
+    struct iovec iov[TX_MSGS];
+    char ctl[TX_MSGS][CMSG_SPACE(sizeof(uint16_t))];
+    shim_udpio_stats st;
+} U;
+
+int shim_udpio_init(int offload)
+{
+    free(U.buf);
+    memset(&U, 0, sizeof U);
+    U.buf = malloc(TX_BYTES);
+    if (!U.buf)
+        return -ENOMEM;
+    U.gso = offload ? -1 : 0;
+    U.gro = offload;
+    return 0;
+}
+
+const shim_udpio_stats *shim_udpio_stats_get(void)
+{
+    return &U.st;
+}
+
+int shim_udpio_gso_on(void)
+{
+    return U.gso == 1;
+}
+
+void shim_udpio_setup(int fd)
+{
+    if (U.gso < 0) {
+        /* Probe once: a kernel without UDP GSO (before 4.18) refuses it. */
+        int seg = 1200;
+        U.gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
+        seg = 0;
+        if (U.gso)
+            setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
+        else
+            SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
+                     strerror(errno));
+    }
+    if (U.gro) {
+        int on = 1;
+        if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
+            U.st.gro_refused++;
+    }
+}
+
+uint32_t shim_udpio_gro_size(struct msghdr *m)
+{
+    if (!m->msg_control)
+        return 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            return v > 0 ? (uint32_t)v : 0;
+        }
+    }
+    return 0;
+}
+
+void shim_udpio_received(uint32_t reads, uint32_t datagrams)
+{
+    U.st.reads += reads;
+    U.st.datagrams_in += datagrams;
+    if (datagrams > reads)
+        U.st.coalesced += datagrams - reads;
+}
+
+static int same_peer(const tx_msg *m, int fd, const struct sockaddr_storage *peer, socklen_t len)
+{
+    return m->fd == fd && (!m->named || (m->peer_len == len && memcmp(&m->peer, peer, len) == 0));
+}
+
+void shim_udpio_send(int fd, int connected, const struct sockaddr_storage *peer, socklen_t peer_len,
+                     const uint8_t *data, size_t len)
+{
+    if (len == 0 || len > GSO_MAX_BYTES + 507)
+        return;
+    U.st.datagrams_out++;
+    tx_msg *last = U.n ? &U.msgs[U.n - 1] : NULL;
+    if (U.gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len) &&
+        len <= last->seg && last->nseg < GSO_MAX_SEGS && last->len + len <= GSO_MAX_BYTES &&
+        last->off + last->len == U.used && U.used + len <= TX_BYTES) {
+        memcpy(U.buf + U.used, data, len);
+        U.used += len;
+        last->len += len;
+        last->nseg++;
+        if (len < last->seg)
+            last->closed = 1; /* a short segment ends a train */
+        return;
+    }
+    if (U.n == TX_MSGS || U.used + len > TX_BYTES)
+        shim_udpio_flush();
+    tx_msg *m = &U.msgs[U.n++];
+    m->fd = fd;
+    m->named = !connected;
+    if (m->named) {
+        memcpy(&m->peer, peer, peer_len);
+        m->peer_len = peer_len;
+    }
+    m->off = U.used;
+    m->len = len;
+    m->seg = (uint32_t)len;
+    m->nseg = 1;
+    m->closed = 0;
+    memcpy(U.buf + U.used, data, len);
+    U.used += len;
+}
+
+static void prepare(unsigned i, struct mmsghdr *h, struct iovec *v, char *ctl, size_t off,
+                    size_t len, uint32_t seg)
+{
+    tx_msg *m = &U.msgs[i];
+    memset(h, 0, sizeof *h);
+    v->iov_base = U.buf + off;
+    v->iov_len = len;
+    h->msg_hdr.msg_iov = v;
+    h->msg_hdr.msg_iovlen = 1;
+    if (m->named) {
+        h->msg_hdr.msg_name = &m->peer;
+        h->msg_hdr.msg_namelen = m->peer_len;
+    }
+    if (seg && len > seg) {
+        h->msg_hdr.msg_control = ctl;
+        h->msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&h->msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t s = (uint16_t)seg;
+        memcpy(CMSG_DATA(c), &s, sizeof s);
+    }
+}
+
+/* A train the kernel refused: its datagrams one by one, in one call. */
+static void send_split(unsigned i)
+{
+    tx_msg *m = &U.msgs[i];
+    struct mmsghdr h[GSO_MAX_SEGS];
+    struct iovec v[GSO_MAX_SEGS];
+    unsigned k = 0;
+    for (size_t o = 0; o < m->len && k < GSO_MAX_SEGS; o += m->seg, k++) {
+        size_t l = m->len - o < m->seg ? m->len - o : m->seg;
+        prepare(i, &h[k], &v[k], NULL, m->off + o, l, 0);
+    }
+    U.st.send_calls++;
+    (void)sendmmsg(m->fd, h, k, MSG_DONTWAIT);
+}
+
+void shim_udpio_flush(void)
+{
+    unsigned i = 0;
+    while (i < U.n) {
+        /* one run of messages on one socket */
+        unsigned j = i;
+        while (j < U.n && U.msgs[j].fd == U.msgs[i].fd)
+            j++;
+        for (unsigned k = i; k < j; k++) {
+            prepare(k, &U.mh[k], &U.iov[k], U.ctl[k], U.msgs[k].off, U.msgs[k].len,
+                    U.msgs[k].nseg > 1 ? U.msgs[k].seg : 0);
+            if (U.msgs[k].nseg > 1)
+                U.st.trains++;
+        }
+        unsigned k = i;
+        while (k < j) {
+            U.st.send_calls++;
+            int r = sendmmsg(U.msgs[k].fd, &U.mh[k], j - k, MSG_DONTWAIT);
+            if (r > 0) {
+                k += (unsigned)r;
+                continue;
+            }
+            if (r < 0 && errno == EINTR)
+                continue;
+            /* U.msgs[k] failed. A train the kernel cannot cut: no GSO from
+             * now on, and this one goes as single datagrams. Anything else
+             * (a full buffer, an ICMP error reported on a connected socket)
+             * loses this message, as UDP does. */
+            if (r < 0 && U.msgs[k].nseg > 1 &&
+                (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
+                 errno == ENOPROTOOPT)) {
+                if (U.gso == 1)
+                    SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
+                             strerror(errno));
+                U.gso = 0;
+                U.st.gso_failed++;
+                send_split(k);
+            } else {
+                U.st.send_dropped++;
+            }
+            k++;
+        }
+        i = j;
+    }
+    U.n = 0;
+    U.used = 0;
+}

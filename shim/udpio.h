@@ -1,0 +1,37 @@
+/* udpio.h: the engine's batched UDP output (GSO trains, sendmmsg) and GRO
+ * input; see udpio.c. Engine thread only. */
+#ifndef SHIM_UDPIO_H
+#define SHIM_UDPIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct shim_udpio_stats {
+    uint64_t datagrams_out;  /* queued by the core */
+    uint64_t send_calls;     /* sendmmsg() calls that took them */
+    uint64_t trains;         /* GSO messages of more than one datagram */
+    uint64_t gso_failed;     /* trains the kernel refused (GSO then off) */
+    uint64_t send_dropped;   /* messages the kernel did not take */
+    uint64_t reads;          /* buffers received */
+    uint64_t datagrams_in;   /* datagrams in them */
+    uint64_t coalesced;      /* datagrams that came inside another's buffer (GRO) */
+    uint64_t gro_refused;    /* sockets that refused UDP_GRO */
+} shim_udpio_stats;
+
+/* Engine start (also in a forked child's new engine): empties the queue. */
+int shim_udpio_init(int offload);
+/* A new UDP socket of the engine: probes GSO once, asks for GRO. */
+void shim_udpio_setup(int fd);
+/* Queues one datagram (copied); peer is used on unconnected sockets. */
+void shim_udpio_send(int fd, int connected, const struct sockaddr_storage *peer,
+                     socklen_t peer_len, const uint8_t *data, size_t len);
+/* Sends everything queued; the end of every engine turn. */
+void shim_udpio_flush(void);
+/* The GRO segment size a received message carries, 0 if one datagram. */
+uint32_t shim_udpio_gro_size(struct msghdr *m);
+void shim_udpio_received(uint32_t reads, uint32_t datagrams);
+int shim_udpio_gso_on(void);
+const shim_udpio_stats *shim_udpio_stats_get(void);
+
+#endif
