@@ -3,7 +3,8 @@
 #   . "$(dirname "$0")/lib.sh"
 #   under_shim CMD...        run CMD with the shim preloaded (ASan-aware)
 #   start_bg NAME CMD...     start CMD in the background, log to $T/NAME.log, remember its PID
-#   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT
+#   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT (in network
+#                            namespace $SS_NS if set)
 #   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
 #   free_port                print a free port number (TCP and UDP) on loopback
 #   fail MSG                 print MSG and exit 1
@@ -80,8 +81,10 @@ wait_sock() {
     proto=$1 port=$2 secs=${3:-10}
     i=0
     while [ "$i" -lt $((secs * 20)) ]; do
-        if ss -H -n "-${proto}l" "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-        if [ "$proto" = u ] && ss -H -n -ua "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+        if ${SS_NS:+ip netns exec "$SS_NS"} ss -H -n "-${proto}l" "sport = :$port" 2>/dev/null |
+            grep -q .; then return 0; fi
+        if [ "$proto" = u ] && ${SS_NS:+ip netns exec "$SS_NS"} ss -H -n -ua "sport = :$port" \
+            2>/dev/null | grep -q .; then return 0; fi
         sleep 0.05
         i=$((i + 1))
     done

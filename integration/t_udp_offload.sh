@@ -71,12 +71,7 @@ PORT=7100
 RECV=$!
 EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
 PIDS="$PIDS $RECV"
-i=0
-until ip netns exec "$EMU_NS_B" ss -H -n -ua "sport = :$PORT" | grep -q .; do
-    i=$((i + 1))
-    [ "$i" -lt 200 ] || fail "receiver not listening on UDP $PORT after 10 s"
-    sleep 0.05
-done
+SS_NS=$EMU_NS_B wait_udp "$PORT"
 ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 RUDP_DATAGRAM=2000 \
     nc -N "$EMU_IP_B" "$PORT" <"$T/in" 2>"$T/mtu.cli" || fail "MTU: the sending nc failed"
 wait "$RECV" || fail "MTU: the receiving nc failed: $(tail -2 "$T/mtu.srv")"
