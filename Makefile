@@ -124,8 +124,11 @@ SAN_ASAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
 SAN_TSAN  := -fsanitize=thread
 
+# The ASan run also needs the regular shim: curl, which deadlocks with
+# libasan preloaded, runs under it (integration/lib.sh).
 asan:
 	@integration/deps.sh build test
+	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_ASAN)" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    build/asan/tests/unit --short-filename
