@@ -81,8 +81,13 @@ chatd_start() {
         fail "chatd not ready after 10 s: $(cat "$T/chatd.log")"
 }
 
+# The checker's findings are kept and shown again after chat_dump, so
+# they end a failing test's output (run.sh shows its last lines).
 chat_check() {
-    python3 "$CHAT_DIR/chatcheck.py" "$@"
+    _rc=0
+    python3 "$CHAT_DIR/chatcheck.py" "$@" >"$T/chatcheck.out" 2>&1 || _rc=$?
+    cat "$T/chatcheck.out"
+    return $_rc
 }
 
 # On failure, show where things stood.
@@ -93,4 +98,8 @@ chat_dump() {
         echo "--- $_f (tail)" >&2
         tail -5 "$_f" | cut -c1-200 >&2 || true
     done
+    if [ -s "$T/chatcheck.out" ]; then
+        echo "--- the checker said" >&2
+        tail -15 "$T/chatcheck.out" >&2
+    fi
 }
