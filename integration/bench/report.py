@@ -300,11 +300,29 @@ def cmd_table(d):
     dat = {}
 
     scenarios = sorted({k[0] for k in res})
-    for sc in ("B1", "B2", "B3", "B4"):
+    def limit(sc, tr, g):
+        """What limited a bulk flow, from the sender's TCP_INFO shares."""
+        shares = [(med(sc, tr, m), name) for m, name in
+                  (("cwnd_lim_pct", "cwnd"), ("rwnd_lim_pct", "window"), ("app_lim_pct", "app"))]
+        shares = [(v, n) for v, n in shares if v is not None]
+        if not shares:
+            return "-"
+        v, n = max(shares)
+        if v >= 50:
+            return "%s %.0f%%" % (n, v)
+        pace = med(sc, tr, "pacing_mbps")
+        if pace and g and pace < 1.3 * g:
+            return "pacing"
+        return "none (%s %.0f%%)" % (n, v)
+
+    for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11"):
         if sc not in scenarios:
             continue
         T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
-        head = ["transport", "Mbit/s", "%link", "retx%", "loss%", "x tcp-bbr", "x tcp-cubic", "runs"]
+        sc_link = meta.get("link_" + sc, str(link))
+        sc_link = None if sc_link == "NA" else float(sc_link)
+        head = ["transport", "Mbit/s", "%link", "retx%", "loss%", "x tcp-bbr", "x tcp-cubic",
+                "limited by", "CPU s/GB snd", "rcv", "emu CPU%", "runs"]
         rows = []
         bbr = med(sc, "tcp-bbr", "goodput")
         cub = med(sc, "tcp-cubic", "goodput")
@@ -313,14 +331,27 @@ def cmd_table(d):
             if (sc, tr, "goodput") not in res:
                 continue
             is_rudp = tr.startswith("rudp-")
-            rows.append([tr, fmt(g), fmt(None if g is None else 100 * g / link, "%.1f%%"),
+            rows.append([tr, fmt(g),
+                         fmt(None if g is None or sc_link is None else 100 * g / sc_link, "%.1f%%"),
                          fmt(med(sc, tr, "retx_pct"), "%.2f"),
                          fmt(med(sc, tr, "loss_pct"), "%.2f"),
                          fmt(ratio(g, bbr), "%.2f") if is_rudp else "",
                          fmt(ratio(g, cub), "%.2f") if is_rudp else "",
+                         limit(sc, tr, g),
+                         fmt(med(sc, tr, "cpu_snd_s_gb"), "%.2f"),
+                         fmt(med(sc, tr, "cpu_rcv_s_gb"), "%.2f"),
+                         fmt(med(sc, tr, "emu_cpu_pct"), "%.0f"),
                          "%d/%s" % (n_ok(sc, tr, "goodput"), nruns)])
-            dat.setdefault("bulk", {})[(sc, tr)] = g
+            dat.setdefault("bulk" if sc in ("B1", "B2", "B3", "B4") else "fast", {})[(sc, tr)] = g
         T.grid(head, rows)
+        T.out()
+    if any(sc in scenarios for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11")):
+        T.out("  limited by: the sender's TCP_INFO, averaged over its writes: cwnd (in flight "
+              "within 2 MSS of cwnd), window (the peer's), app (nothing to send) when one holds "
+              "in half the samples or more; else pacing when the mean pacing rate is under "
+              "1.3x the goodput; else none, with the largest share. CPU s/GB: whole process, "
+              "engine thread included (kernel TCP's softirq work partly escapes it). emu CPU%: "
+              "the emulator's a->b thread; near 100 it set the pace.")
         T.out()
 
     if "B5" in scenarios:
@@ -458,6 +489,15 @@ def write_plot(d, dat, trs, meta):
                 f.write(s + " " + " ".join(nz(dat["bulk"].get((s, t))) for t in cols) + "\n")
         panels.append(("bulk.dat", len(cols), "B1-B4 bulk goodput (Mbit/s, link 100)",
                        "Mbit/s", "set yrange [0:125]"))
+    if "fast" in dat:
+        scs = [s for s in ("B9", "B10", "B11") if any(k[0] == s for k in dat["fast"])]
+        cols = [t for t in trs if any((s, t) in dat["fast"] for s in scs)]
+        with open(os.path.join(d, "fast.dat"), "w") as f:
+            f.write("scenario " + " ".join(cols) + "\n")
+            for s in scs:
+                f.write(s + " " + " ".join(nz(dat["fast"].get((s, t))) for t in cols) + "\n")
+        panels.append(("fast.dat", len(cols), "B9 1 Gbit/s 1 ms, B10 1 Gbit/s 20 ms 1%, "
+                       "B11 veth (Mbit/s, log scale)", "Mbit/s", "set logscale y"))
     if "rr" in dat:
         with open(os.path.join(d, "rr.dat"), "w") as f:
             f.write("transport p50 p99 max\n")
@@ -499,7 +539,7 @@ def write_plot(d, dat, trs, meta):
         panels.append(("flood.dat", 2, "B8 goodput without and with SYN + junk floods (Mbit/s)",
                        "Mbit/s", "set yrange [0:125]"))
     if not panels:
-        return
+        panels.append(("", 0, "no scenario with a chart", "", ""))
     ncol = 2 if len(panels) > 1 else 1
     nrow = int(math.ceil(len(panels) / ncol))
     gp = [
@@ -523,6 +563,9 @@ def write_plot(d, dat, trs, meta):
         gp.append("set key top right")
         gp.append("unset logscale y")
         gp.append(extra)
+        if not path:
+            gp.append("unset border; unset tics; plot [0:1] NaN notitle")
+            continue
         full = os.path.join(d, path)
         plots = ", ".join(
             ('"%s" using %d:xtic(1)' % (full, i + 2)) + (" title columnhead" if n > 0 else "")

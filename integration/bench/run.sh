@@ -8,10 +8,19 @@
 #   B5     1000 sequential 100-byte echoes (rr), 40 ms RTT, 1 % loss
 #   B6     loopback, no emulator: bulk throughput, 1-byte ping-pong round trip
 #   B7     one rudp flow and one kernel TCP cubic flow sharing B1's link
+#   B9-B11 bulk goodput past 100 Mbit/s: B9 1 Gbit/s 1 ms RTT no loss, B10
+#          1 Gbit/s 20 ms 1 %, B11 a veth pair (MTU 1500, no emulator: what
+#          the CPUs allow)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
 #          link); achieved flood rates, receiver peak RSS and CPU
+#
+# Every bulk row also says what limited the flow (the sender's TCP_INFO
+# averaged by bulk.c: cwnd, peer window, app, else pacing) and its CPU cost:
+# seconds of CPU per GB at the sender and at the receiver (whole process,
+# engine included), and on emulated rows the busiest emulator thread's CPU
+# (near 100 % means the emulator, not the transport, set the pace).
 #
 # Loss and delay apply in both directions (data and acknowledgements). Every
 # figure is the median of BENCH_RUNS runs; run r uses linkemu seed r for all
@@ -19,7 +28,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B8  scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B11 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_TIME=15         seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
 #   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
@@ -41,7 +50,7 @@
 . "$ROOT/integration/emu/netns.sh"
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11}
 TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
 FAIR_TIME=${BENCH_FAIR_TIME:-15}
@@ -120,10 +129,19 @@ SPEC_B2="delay=20,loss=1,rate=100,queue=500k"
 SPEC_B3="delay=20,loss=5,rate=100,queue=500k"
 SPEC_B4="delay=50,loss=2,rate=100,queue=1250k"
 SPEC_B5=$SPEC_B2
+SPEC_B9="delay=0.5,rate=1000,queue=125k"
+SPEC_B10="delay=10,loss=1,rate=1000,queue=2500k"
+SPEC_B11=veth
+meta link_B9 1000
+meta link_B10 1000
+meta link_B11 NA
 meta desc_B1 "bulk, 100 Mbit/s, 10 ms RTT, no loss, queue 125 kB each way; ${TIME} s runs"
 meta desc_B2 "bulk, 100 Mbit/s, 40 ms RTT, 1% loss both ways, queue 500 kB; ${TIME} s runs"
 meta desc_B3 "bulk, 100 Mbit/s, 40 ms RTT, 5% loss both ways, queue 500 kB; ${TIME} s runs"
 meta desc_B4 "bulk, 100 Mbit/s, 100 ms RTT, 2% loss both ways, queue 1.25 MB; ${TIME} s runs"
+meta desc_B9 "bulk, 1 Gbit/s, 1 ms RTT, no loss, queue 125 kB each way; ${TIME} s runs"
+meta desc_B10 "bulk, 1 Gbit/s, 20 ms RTT, 1% loss both ways, queue 2.5 MB; ${TIME} s runs"
+meta desc_B11 "bulk over a veth pair between two namespaces, MTU 1500, no emulator; ${TIME} s runs"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
@@ -256,24 +274,68 @@ retx() {
     rec "$1" "$3" "$2" "retx_pct$_sfx" "$RETX"
 }
 
+# limits SC RUN TR LOG: what limited the flow and what it cost (bulk.c's
+# lines): shares of cwnd-, window- and app-limited samples, mean pacing
+# rate, CPU seconds per GB sent (sender) and received (receiver).
+limits() {
+    _lsc=$1 _lrun=$2 _ltr=$3
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" "$3" $($REPORT kv "$4.send" sent cwnd_limited_pct rwnd_limited_pct \
+        app_limited_pct pacing_mbps cpu_s) $($REPORT kv "$4.recv" bytes cpu_s)
+    rec "$1" "$3" "$2" cwnd_lim_pct "$5"
+    rec "$1" "$3" "$2" rwnd_lim_pct "$6"
+    rec "$1" "$3" "$2" app_lim_pct "$7"
+    rec "$1" "$3" "$2" pacing_mbps "$8"
+    _c=NA
+    [ "$4" != NA ] && [ "$9" != NA ] && [ "$4" -gt 0 ] && _c=$(calc "$9 / ($4 / 1e9)")
+    rec "$1" "$3" "$2" cpu_snd_s_gb "$_c"
+    shift 9
+    _c=NA
+    [ "$1" != NA ] && [ "$2" != NA ] && [ "$1" -gt 0 ] && _c=$(calc "$2 / ($1 / 1e9)")
+    rec "$_lsc" "$_ltr" "$_lrun" cpu_rcv_s_gb "$_c"
+}
+
+# CPU ticks (1/100 s) of the busier linkemu thread direction a -> b.
+emu_ticks() {
+    for _t in /proc/"$EMU_PID"/task/*; do
+        case "$(cat "$_t/comm" 2>/dev/null)" in
+            *a2b) awk '{ print $14 + $15 }' "$_t/stat" 2>/dev/null; return ;;
+        esac
+    done
+    echo 0
+}
+
 # bulk SC RUN TR PORT: one run a -> b over the link that is up.
 bulk() {
     _l=$LOGS/$1.$3.$2
+    if [ -z "$EMU_PID" ]; then # veth: no emulator, no loss
+        bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
+        rec "$1" "$3" "$2" goodput "$G"
+        retx "$1" "$2" "$3" "$_l"
+        limits "$1" "$2" "$3" "$_l"
+        say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
+        sleep 0.5
+        return
+    fi
     emu_stats
     _in0=$(emu_stat a2b_in_pkts) _lo0=$(emu_stat a2b_drop_loss)
+    _e0=$(emu_ticks) _t0=$(date +%s%N)
     bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
+    _e1=$(emu_ticks) _t1=$(date +%s%N)
     emu_stats
     _in1=$(emu_stat a2b_in_pkts) _lo1=$(emu_stat a2b_drop_loss)
     rec "$1" "$3" "$2" goodput "$G"
     rec "$1" "$3" "$2" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
+    rec "$1" "$3" "$2" emu_cpu_pct "$(calc "($_e1 - $_e0) * 1e9 / ($_t1 - $_t0)")"
     retx "$1" "$2" "$3" "$_l"
+    limits "$1" "$2" "$3" "$_l"
     say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport
 }
 
 # ---------------------------------------------------------------- B1-B4
 
-for sc in B1 B2 B3 B4; do
+for sc in B1 B2 B3 B4 B9 B10 B11; do
     want "$sc" || continue
     eval "spec=\$SPEC_$sc"
     r=1

@@ -10,6 +10,9 @@
 #       1500 and addresses 10.99.0.1/24 + fd99::1/64 on emua, 10.99.0.2/24 +
 #       fd99::2/64 on emub. SPECs are linkemu's (see `linkemu --help`), e.g.
 #       "delay=20,loss=1,rate=100,queue=500k"; "" means a clean direction.
+#       A2B_SPEC "veth" joins the namespaces by a veth pair instead, with no
+#       emulator (EMU_PID stays empty; emu_stats does not apply): the
+#       kernel's own link, for measuring what the hosts' CPUs allow.
 #       Sets: EMU_NS_A EMU_NS_B EMU_DEV_A EMU_DEV_B EMU_IP_A EMU_IP_B
 #             EMU_IP6_A EMU_IP6_B EMU_PID EMU_LOG EMU_STATS
 #   emu_a CMD...            run CMD in namespace a (ip netns exec)
@@ -218,6 +221,28 @@ emu_up() {
         fi
     done
 
+    if [ "$2" = veth ]; then
+        ip link add "$EMU_DEV_A" netns "$EMU_NS_A" type veth peer name "$EMU_DEV_B" \
+            netns "$EMU_NS_B" || emu__fail "ip link add veth"
+    else
+        emu__linkemu "$@"
+    fi
+    for _side in a b; do
+        if [ "$_side" = a ]; then
+            _ns=$EMU_NS_A _dev=$EMU_DEV_A _ip=$EMU_IP_A _ip6=$EMU_IP6_A
+        else
+            _ns=$EMU_NS_B _dev=$EMU_DEV_B _ip=$EMU_IP_B _ip6=$EMU_IP6_B
+        fi
+        ip -n "$_ns" link set dev "$_dev" mtu "${EMU_MTU:-1500}" txqueuelen "${EMU_TXQLEN:-1000}" up
+        ip -n "$_ns" addr add "$_ip/24" dev "$_dev"
+        if [ "${EMU_IPV6:-1}" != 0 ]; then
+            ip -n "$_ns" addr add "$_ip6/64" dev "$_dev" nodad
+        fi
+    done
+}
+
+# Starts linkemu between the namespaces and waits until it is ready.
+emu__linkemu() {
     # Truncated here, appended to by linkemu: the readiness poll below can
     # never see an older run's line.
     : >"$EMU_LOG"
@@ -235,19 +260,6 @@ emu_up() {
         fi
         sleep 0.05
         _i=$((_i + 1))
-    done
-
-    for _side in a b; do
-        if [ "$_side" = a ]; then
-            _ns=$EMU_NS_A _dev=$EMU_DEV_A _ip=$EMU_IP_A _ip6=$EMU_IP6_A
-        else
-            _ns=$EMU_NS_B _dev=$EMU_DEV_B _ip=$EMU_IP_B _ip6=$EMU_IP6_B
-        fi
-        ip -n "$_ns" link set dev "$_dev" mtu "${EMU_MTU:-1500}" txqueuelen "${EMU_TXQLEN:-1000}" up
-        ip -n "$_ns" addr add "$_ip/24" dev "$_dev"
-        if [ "${EMU_IPV6:-1}" != 0 ]; then
-            ip -n "$_ns" addr add "$_ip6/64" dev "$_dev" nodad
-        fi
     done
 }
 
