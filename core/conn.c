@@ -156,6 +156,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     rudp_sbuf_init(&c->sbuf, 0, cfg->send_buffer);
     rudp_sbuf_init(&c->rbuf, 0, cfg->recv_window);
     c->rbuf.acct = &ctx->mem; /* what a peer sends counts in the budget */
+    c->sbuf.pool = c->rbuf.pool = &ctx->chunks;
     rudp_ranges_init(&c->acked, RUDP_STREAM_RANGES_MAX);
     rudp_ranges_init(&c->retx, RUDP_STREAM_RANGES_MAX);
     rudp_ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);

@@ -177,6 +177,9 @@ struct rudp_ctx {
     size_t nconns;
     rudp_time now; /* time of the call being processed */
     uint64_t mem, mem_limit; /* budget.c: what remote peers make us hold */
+    /* Buffer chunks freed and kept for reuse (sbuf.h): at most
+     * RUDP_CHUNK_POOL_MAX, 2 MiB, outside the budget above. */
+    rudp_chunk_pool chunks;
     rudp_stats stats;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };

@@ -91,6 +91,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     rudp_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return -ENOMEM;
+    ctx->chunks.max = RUDP_CHUNK_POOL_MAX;
     ctx->ops = *ops;
     ctx->user = user;
     ctx->defaults = cfg;
@@ -119,6 +120,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
         rudp__sources_free(l);
         free(l);
     }
+    rudp_chunk_pool_drain(&ctx->chunks);
     free(ctx);
 }
 

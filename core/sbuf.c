@@ -25,6 +25,42 @@ uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
 
 /* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
  * with the memory before a change. */
+static uint8_t *chunk_get(rudp_sbuf *b)
+{
+    rudp_chunk_pool *p = b->pool;
+    if (p && p->head) {
+        uint8_t *c = p->head;
+        memcpy(&p->head, c, sizeof p->head);
+        p->n--;
+        return c;
+    }
+    return malloc(RUDP_SBUF_CHUNK);
+}
+
+static void chunk_put(rudp_sbuf *b, uint8_t *c)
+{
+    rudp_chunk_pool *p = b->pool;
+    if (!c)
+        return;
+    if (!p || p->n >= p->max) {
+        free(c);
+        return;
+    }
+    memcpy(c, &p->head, sizeof p->head);
+    p->head = c;
+    p->n++;
+}
+
+void rudp_chunk_pool_drain(rudp_chunk_pool *p)
+{
+    while (p->head) {
+        void *c = p->head;
+        memcpy(&p->head, c, sizeof p->head);
+        free(c);
+    }
+    p->n = 0;
+}
+
 static void account(rudp_sbuf *b, uint64_t before)
 {
     if (b->acct)
@@ -36,7 +72,7 @@ void rudp_sbuf_free(rudp_sbuf *b)
     uint64_t before = rudp_sbuf_memory(b);
     if (b->slots) {
         for (uint32_t i = 0; i < b->nslots; i++)
-            free(b->slots[i]);
+            chunk_put(b, b->slots[i]);
         free(b->slots);
     }
     b->slots = NULL;
@@ -64,7 +100,7 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
     while (len) {
         uint8_t **slot = slot_of(b, off);
         if (!*slot) {
-            *slot = malloc(RUDP_SBUF_CHUNK);
+            *slot = chunk_get(b);
             if (!*slot) {
                 err = -ENOMEM;
                 break;
@@ -113,7 +149,7 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     if (!*slot) {
         if (!alloc)
             return NULL;
-        *slot = malloc(RUDP_SBUF_CHUNK);
+        *slot = chunk_get(b);
         if (!*slot) {
             account(b, before);
             return NULL;
@@ -167,7 +203,7 @@ void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
         for (uint64_t k = first; k < last; k++) {
             uint8_t **slot = &b->slots[k % b->nslots];
             if (*slot) {
-                free(*slot);
+                chunk_put(b, *slot);
                 *slot = NULL;
                 b->nchunks--;
             }

@@ -82,3 +82,41 @@ Test(sbuf, sliding_window_never_aliases, .timeout = 30)
     }
     rudp_sbuf_free(&b);
 }
+
+Test(sbuf, freed_chunks_are_reused_from_the_pool_up_to_its_bound)
+{
+    rudp_chunk_pool pool = {.max = 2};
+    rudp_sbuf b;
+    rudp_sbuf_init(&b, 0, 8 * RUDP_SBUF_CHUNK);
+    b.pool = &pool;
+    uint8_t data[RUDP_SBUF_CHUNK];
+    memset(data, 7, sizeof data);
+    /* Three chunks written, all three freed: two kept, one to malloc. */
+    for (int i = 0; i < 3; i++)
+        cr_assert(eq(int, rudp_sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
+    uint8_t *held[3];
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        held[i] = rudp_sbuf_span(&b, (uint64_t)i * RUDP_SBUF_CHUNK, 0, &len);
+        cr_assert(not(eq(ptr, held[i], NULL)));
+    }
+    rudp_sbuf_advance(&b, 3 * RUDP_SBUF_CHUNK, 1);
+    cr_assert(eq(u32, pool.n, 2), "the pool keeps at most max chunks");
+    cr_assert(eq(u32, b.nchunks, 0));
+    /* The next two chunks come from the pool: pointers freed above. */
+    for (int i = 3; i < 5; i++) {
+        cr_assert(eq(int, rudp_sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
+        size_t len;
+        uint8_t *p = rudp_sbuf_span(&b, (uint64_t)i * RUDP_SBUF_CHUNK, 0, &len);
+        cr_assert(p == held[1] || p == held[2] || p == held[0], "chunk %d reused", i);
+        uint8_t out[16];
+        rudp_sbuf_read(&b, (uint64_t)i * RUDP_SBUF_CHUNK, out, sizeof out);
+        cr_assert(eq(u8, out[0], 7));
+    }
+    cr_assert(eq(u32, pool.n, 0));
+    rudp_sbuf_free(&b);
+    cr_assert(eq(u32, pool.n, 2), "freeing the buffer returns its chunks");
+    rudp_chunk_pool_drain(&pool);
+    cr_assert(eq(u32, pool.n, 0));
+    cr_assert(eq(ptr, pool.head, NULL));
+}
