@@ -197,6 +197,9 @@ static void sock_unref(esock *s)
 {
     if (--s->refs > 0)
         return;
+    /* What is queued for this socket (the RESET of the connection whose
+     * end freed it) leaves before the fd is closed and maybe reused. */
+    shim_udpio_flush();
     epoll_ctl(E.epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_close_owned(s->fd);
     shim_close_owned(s->reserve_fd);
