@@ -1,0 +1,206 @@
+/*
+ * prog_many: many concurrent connections in one process, held idle.
+ *
+ *   prog_many server N IDLE_S   listens on 127.0.0.1 (port printed as
+ *                               "port P"), accepts N connections, answers
+ *                               one byte on each, then holds them all IDLE_S
+ *                               seconds and reports what they cost; exits
+ *                               when every peer has closed.
+ *   prog_many client PORT N     opens N connections at once (non-blocking,
+ *                               epoll), sends one byte on each and reads the
+ *                               answer; then holds them until stdin closes.
+ *
+ * The server prints
+ *   answered N connections (all open at once)
+ *   idle: N connections, memory per connection B bytes (RSS +R KiB since
+ *   before listen), CPU over IDLE_S s: C ms
+ * Memory is the process's RSS growth from before listen() to after the
+ * last answer, so under the shim it includes the engine's per-connection
+ * state (connection, buffers held, bridge) and the kernel does not count.
+ * Runs over kernel TCP too (RUDP_NO_SHIM=1 in the test), for comparison.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_many";
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    SYS(getrlimit(RLIMIT_NOFILE, &rl));
+    rl.rlim_cur = rl.rlim_max;
+    SYS(setrlimit(RLIMIT_NOFILE, &rl));
+}
+
+static int run_server(int n, int idle_s)
+{
+    long rss0 = rss_kb();
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(l);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, 0, &ss);
+    SYS(bind(l, (struct sockaddr *)&ss, sl));
+    SYS(listen(l, 4096));
+    sl = sizeof ss;
+    SYS(getsockname(l, (struct sockaddr *)&ss, &sl));
+    printf("port %u\n", port_of(&ss));
+    int ep = epoll_create1(0);
+    SYS(ep);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = l};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, l, &e));
+    int *fds = calloc((size_t)n, sizeof *fds);
+    CHECK(fds, "out of memory");
+    int accepted = 0, answered = 0, closed = 0;
+    struct epoll_event evs[256];
+    while (answered < n) {
+        int k = epoll_wait(ep, evs, 256, 60000);
+        CHECK(k > 0, "no progress for 60 s: %d accepted, %d answered", accepted, answered);
+        for (int i = 0; i < k; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == l) {
+                int c;
+                while ((c = accept4(l, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    CHECK(accepted < n, "more than %d connections", n);
+                    fds[accepted++] = c;
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce));
+                }
+                CHECK(errno == EAGAIN || errno == ECONNABORTED, "accept4: %s", strerror(errno));
+                continue;
+            }
+            char b;
+            ssize_t r = read(fd, &b, 1);
+            if (r < 0 && errno == EAGAIN)
+                continue;
+            CHECK(r == 1, "read: %zd (%s) before the answer", r, r < 0 ? strerror(errno) : "EOF");
+            CHECK(write(fd, &b, 1) == 1, "write: %s", strerror(errno));
+            SYS(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL));
+            answered++;
+        }
+    }
+    printf("answered %d connections (all open at once)\n", answered);
+    long rss1 = rss_kb();
+    double c0 = cpu_ms();
+    sleep((unsigned)idle_s);
+    double c1 = cpu_ms();
+    printf("idle: %d connections, memory per connection %ld bytes (RSS +%ld KiB since before "
+           "listen), CPU over %d s: %.0f ms\n",
+           n, (rss1 - rss0) * 1024 / n, rss1 - rss0, idle_s, c1 - c0);
+    /* Then until every peer closes. */
+    for (int i = 0; i < n; i++) {
+        struct epoll_event ce = {.events = EPOLLIN, .data.fd = fds[i]};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ce));
+    }
+    while (closed < n) {
+        int k = epoll_wait(ep, evs, 256, 120000);
+        CHECK(k > 0, "peers did not close within 120 s: %d of %d closed", closed, n);
+        for (int i = 0; i < k; i++) {
+            char b;
+            ssize_t r = read(evs[i].data.fd, &b, 1);
+            CHECK(r <= 0, "unexpected data");
+            if (r < 0 && errno == EAGAIN)
+                continue;
+            SYS(epoll_ctl(ep, EPOLL_CTL_DEL, evs[i].data.fd, NULL));
+            close(evs[i].data.fd);
+            closed++;
+        }
+    }
+    printf("all %d peers closed\n", n);
+    return 0;
+}
+
+static int run_client(unsigned port, int n)
+{
+    int ep = epoll_create1(0);
+    SYS(ep);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    char *state = calloc((size_t)n, 1); /* 0 connecting, 1 sent, 2 answered */
+    CHECK(fds && state, "out of memory");
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        SYS(fds[i]);
+        int r = connect(fds[i], (struct sockaddr *)&ss, sl);
+        CHECK(r == 0 || errno == EINPROGRESS, "connect %d: %s", i, strerror(errno));
+        struct epoll_event e = {.events = EPOLLOUT | EPOLLIN, .data.u32 = (uint32_t)i};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e));
+    }
+    int done = 0;
+    struct epoll_event evs[256];
+    while (done < n) {
+        int k = epoll_wait(ep, evs, 256, 60000);
+        CHECK(k > 0, "no progress for 60 s: %d of %d answered", done, n);
+        for (int j = 0; j < k; j++) {
+            int i = (int)evs[j].data.u32;
+            if (state[i] == 0 && (evs[j].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                int err = so_error(fds[i]);
+                CHECK(err == 0, "connection %d: %s", i, strerror(err));
+                CHECK(write(fds[i], "x", 1) == 1, "write: %s", strerror(errno));
+                state[i] = 1;
+                struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+                SYS(epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &e));
+                continue;
+            }
+            if (state[i] == 1 && (evs[j].events & EPOLLIN)) {
+                char b;
+                ssize_t r = read(fds[i], &b, 1);
+                if (r < 0 && errno == EAGAIN)
+                    continue;
+                CHECK(r == 1 && b == 'x', "connection %d: answer %zd", i, r);
+                state[i] = 2;
+                SYS(epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL));
+                done++;
+            }
+        }
+    }
+    printf("client: %d round trips\n", done);
+    char b;
+    while (read(0, &b, 1) > 0)
+        ;
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(600);
+    raise_nofile();
+    if (argc == 4 && strcmp(argv[1], "server") == 0)
+        return run_server(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "client") == 0)
+        return run_client((unsigned)atoi(argv[2]), atoi(argv[3]));
+    fprintf(stderr, "usage: prog_many server N IDLE_S | client PORT N\n");
+    return 2;
+}
