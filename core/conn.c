@@ -1037,6 +1037,14 @@ static void start_probe(rudp_conn *c)
 {
     c->probes = c->rec.pto_count > 1 ? 2 : 1;
     c->ctx->stats.pto_count++;
+    rudp__log(c->ctx, RUDP_LOG_DEBUG,
+              "conn %016llx: probe timeout %u (srtt %llu us, rttvar %llu us, min %llu us, "
+              "%u eliciting in flight, last sent %llu us ago%s)",
+              (unsigned long long)c->cid, c->rec.pto_count,
+              (unsigned long long)(c->rtt.smoothed / 1000), (unsigned long long)(c->rtt.var / 1000),
+              (unsigned long long)(c->rtt.min / 1000), c->rec.eliciting_in_flight,
+              (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),
+              c->rec.last_eliciting_ack_now ? ", asked for an ACK now" : "");
     if (rudp_ranges_empty(&c->retx) && !have_stream_to_send(c)) {
         /* Probe with the oldest unacknowledged data rather than a bare PING:
          * if that is what was lost, the probe repairs it. */

@@ -276,7 +276,16 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
     rudp_time ad = r->last_eliciting_ack_now ? rudp_ack_soon_delay(max_ack_delay) : max_ack_delay;
     rudp_time pto = rudp_rtt_pto(rtt, ad);
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
-    return r->last_eliciting_sent + (pto << shift);
+    /* Backed off from the later of the last ack-eliciting packet and the
+     * last timeout: the probe a timeout asks for is sent after the timer
+     * is re-armed, and a timeout that fired late (the engine was busy)
+     * would otherwise find its next deadline already past and fire again
+     * at once, doubling the backoff with no probe sent (3,000 connections
+     * opened at once counted ~3 timeouts each that way). */
+    rudp_time base = r->last_eliciting_sent;
+    if (r->pto_count && r->pto_fired_at > base)
+        base = r->pto_fired_at;
+    return base + (pto << shift);
 }
 
 int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
@@ -296,6 +305,7 @@ int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt,
     }
     r->pto_count++;
     r->pto_fired++;
+    r->pto_fired_at = now;
     return RUDP_TIMEOUT_PTO;
 }
 

@@ -75,6 +75,7 @@ typedef struct rudp_recovery {
     int last_eliciting_ack_now;   /* it asked for an immediate ACK */
     rudp_time loss_time;          /* 0: no packet awaits the time threshold */
     uint32_t pto_count;
+    rudp_time pto_fired_at;       /* when the last probe timeout fired */
     rudp_time first_sample_time;  /* 0 until the first RTT sample */
     /* delivery-rate state */
     uint64_t delivered;

@@ -334,26 +334,44 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
     cr_assert(eq(u32, F.r.pto_count, 1));
     cr_assert(eq(u32, F.n_lost, 0), "a PTO declares nothing lost");
     cr_assert(eq(u64, F.r.bytes_in_flight, 2 * PKT));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 2 * pto));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 2 * pto - 1, MAD,
+    /* Backed off from the timeout itself, when the probe it asks for goes
+     * (RFC 9002: from that probe's send time): 2 PTOs after it. */
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 3 * pto));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto - 1, MAD,
                                                &F.cb),
                  RUDP_TIMEOUT_NONE));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 2 * pto, MAD, &F.cb),
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
     cr_assert(eq(u32, F.r.pto_count, 2));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 4 * pto));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 4 * pto, MAD, &F.cb),
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 7 * pto));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 7 * pto, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 8 * pto));
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 15 * pto));
 
     /* An ACK resets the backoff. */
-    rudp_time t = last + 4 * pto + RUDP_MS(1);
+    rudp_time t = last + 7 * pto + RUDP_MS(1);
     cr_assert(eq(int, ack1(t, 0, 1), 2));
     cr_assert(eq(u32, F.r.pto_count, 0));
     cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
     send_pkt(t + RUDP_MS(1), PKT, ELICIT);
     cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
                  t + RUDP_MS(1) + rudp_rtt_pto(&F.rtt, MAD)));
+}
+
+Test(recovery, a_late_timeout_fires_once_not_once_per_missed_backoff, .init = setup,
+     .fini = teardown)
+{
+    /* The engine wakes 10 PTOs late (a busy machine): one timeout, and the
+     * next is 2 PTOs later, not already past (on 26cf5b8 the same call
+     * fired again and again, doubling the backoff with no probe sent). */
+    send_pkt(T0, PKT, ELICIT);
+    rudp_time pto = RUDP_MS(325), late = T0 + 10 * pto;
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
+                 RUDP_TIMEOUT_PTO));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
+                 RUDP_TIMEOUT_NONE));
+    cr_assert(eq(u32, F.r.pto_count, 1));
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), late + 2 * pto));
 }
 
 Test(recovery, pto_allows_only_ack_soon_after_an_ack_now_packet, .init = setup,
@@ -368,7 +386,7 @@ Test(recovery, pto_allows_only_ack_soon_after_an_ack_now_packet, .init = setup,
                                                T0 + RUDP_MS(300) + RUDP_ACK_SOON, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
     cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
-                 T0 + 2 * (RUDP_MS(300) + RUDP_ACK_SOON)));
+                 T0 + 3 * (RUDP_MS(300) + RUDP_ACK_SOON)));
     /* The newest eliciting packet decides: without ACK_NOW the delay is back. */
     send_pkt(T0 + RUDP_MS(700), PKT, ELICIT);
     cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
