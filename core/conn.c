@@ -1274,6 +1274,49 @@ ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p)
     return (ssize_t)(n < space ? n : space);
 }
 
+int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
+{
+    uint64_t off = c->rcv_read, avail = c->rcv_contig - c->rcv_read;
+    int k = 0;
+    while (avail && k < max) {
+        size_t n;
+        uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
+        if (!q)
+            break;
+        if (n > avail)
+            n = (size_t)avail;
+        sp[k].p = q;
+        sp[k++].len = n;
+        off += n;
+        avail -= n;
+    }
+    return k;
+}
+
+int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
+{
+    size_t space = rudp_conn_write_space(c);
+    if (!space) {
+        c->want_writable = 1;
+        return 0;
+    }
+    uint64_t off = c->snd_end;
+    int k = 0;
+    while (space && k < max) {
+        size_t n;
+        uint8_t *q = rudp_sbuf_span(&c->sbuf, off, 1, &n);
+        if (!q)
+            return k ? k : -ENOMEM;
+        if (n > space)
+            n = space;
+        sp[k].p = q;
+        sp[k++].len = n;
+        off += n;
+        space -= n;
+    }
+    return k;
+}
+
 void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
 {
     c->ctx->now = now;

@@ -309,6 +309,20 @@ ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p);
 void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n);
 
 /*
+ * The same over several buffer chunks at once, so that one readv()/writev()
+ * moves up to max * 16 KiB: up to max spans of the next in-order bytes (each
+ * a pointer and a length, in order; rudp_conn_consume() the total or less),
+ * or of free send-buffer space (rudp_conn_commit() the total or less).
+ * Return the number of spans: 0 as the single calls return 0, -ENOMEM.
+ */
+typedef struct rudp_span {
+    uint8_t *p;
+    size_t len;
+} rudp_span;
+int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max);
+int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max);
+
+/*
  * Half-close: a FIN follows the bytes already queued. Idempotent. Returns 0,
  * or -ENOTCONN on a connection that failed or is closed.
  */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -328,6 +329,9 @@ static void bridge_failed(bridge *b, int err)
     bridge_free(b);
 }
 
+/* Buffer chunks (16 KiB each) one bridge read or write may span. */
+#define BRIDGE_SPANS 4
+
 /* Application -> connection. While bytes leave the unix socket and before
  * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
  * unacked) never reads low in between. */
@@ -335,17 +339,27 @@ static void pump_in(bridge *b, rudp_time now)
 {
     shim_slot *s = slot_of(b);
     while (b->conn && b->established && !b->app_eof) {
-        uint8_t *p;
-        ssize_t room = rudp_conn_reserve(b->conn, &p);
-        if (room <= 0)
+        rudp_span sp[BRIDGE_SPANS];
+        struct iovec iov[BRIDGE_SPANS];
+        /* Several chunks only while the app keeps them full: a chunk
+         * reserved is a chunk allocated. */
+        int k = rudp_conn_reserve_spans(b->conn, sp, b->bulk_in ? BRIDGE_SPANS : 1);
+        if (k <= 0)
             break; /* full: WRITABLE will resume */
+        ssize_t room = 0;
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = sp[i].p;
+            iov[i].iov_len = sp[i].len;
+            room += (ssize_t)sp[i].len;
+        }
         /* Odd seq only while bytes are between the unix queue and
          * `unacked`: one read, not the whole loop, so an engine
          * descheduled meanwhile (a loaded machine) keeps SIOCOUTQ readers
          * waiting only briefly. */
         if (s)
             atomic_fetch_add(&s->seq, 1);
-        ssize_t r = read(b->efd, p, (size_t)room);
+        ssize_t r = readv(b->efd, iov, k);
+        b->bulk_in = r == room;
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);
             if (s) {
@@ -382,9 +396,9 @@ static void pump_in(bridge *b, rudp_time now)
 static void pump_out(bridge *b, rudp_time now)
 {
     while (b->conn && !b->app_gone && b->unix_up) {
-        const uint8_t *p;
-        size_t n = rudp_conn_peek(b->conn, &p);
-        if (n == 0) {
+        rudp_span sp[BRIDGE_SPANS];
+        int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
+        if (k == 0) {
             uint8_t x;
             ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
             if (r == 0 && !b->peer_eof) {
@@ -393,7 +407,13 @@ static void pump_out(bridge *b, rudp_time now)
             }
             break;
         }
-        ssize_t w = send(b->efd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        struct iovec iov[BRIDGE_SPANS];
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = sp[i].p;
+            iov[i].iov_len = sp[i].len;
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        ssize_t w = sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w > 0) {
             rudp_conn_consume(b->conn, now, (size_t)w);
             continue;

@@ -53,6 +53,7 @@ typedef struct bridge {
     unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
+    unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
 } bridge;
