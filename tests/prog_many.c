@@ -8,7 +8,9 @@
  *                               when every peer has closed.
  *   prog_many client PORT N     opens N connections at once (non-blocking,
  *                               epoll), sends one byte on each and reads the
- *                               answer; then holds them until stdin closes.
+ *                               answer ("client: N round trips in T ms", T
+ *                               from the first connect to the last answer);
+ *                               then holds them until stdin closes.
  *
  * The server prints
  *   answered N connections (all open at once)
@@ -146,6 +148,7 @@ static int run_client(unsigned port, int n)
     CHECK(fds && state, "out of memory");
     struct sockaddr_storage ss;
     socklen_t sl = loopback(AF_INET, port, &ss);
+    double t0 = now_s();
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         SYS(fds[i]);
@@ -182,7 +185,7 @@ static int run_client(unsigned port, int n)
             }
         }
     }
-    printf("client: %d round trips\n", done);
+    printf("client: %d round trips in %.0f ms\n", done, (now_s() - t0) * 1e3);
     char b;
     while (read(0, &b, 1) > 0)
         ;

@@ -354,6 +354,27 @@ def cmd_table(d):
               "the emulator's a->b thread; near 100 it set the pace.")
         T.out()
 
+    if "B12" in scenarios:
+        T.out("B12  %s" % meta.get("desc_B12", ""))
+        head = ["transport", "all answered ms", "rcvbuf drops", "retransmitted pkts",
+                "probe timeouts", "server bytes/conn", "runs"]
+        rows = []
+        for tr in trs:
+            if ("B12", tr, "fanin_ms") not in res:
+                continue
+            rows.append([tr, fmt(med("B12", tr, "fanin_ms"), "%.0f"),
+                         fmt(med("B12", tr, "rcvbuf_drops"), "%.0f"),
+                         fmt(med("B12", tr, "retx_pkts"), "%.0f"),
+                         fmt(med("B12", tr, "pto"), "%.0f") if tr.startswith("rudp-") else "",
+                         fmt(med("B12", tr, "mem_per_conn"), "%.0f"),
+                         "%d/%s" % (n_ok("B12", tr, "fanin_ms"), nruns)])
+        T.grid(head, rows)
+        T.out("  retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
+              "packets declared lost and resent, both ends (RUDP_STATS), probes counted apart. "
+              "server bytes/conn: the server's RSS growth per connection (rudp: engine "
+              "included; kernel TCP's socket memory is the kernel's, not in RSS).")
+        T.out()
+
     if "B5" in scenarios:
         T.out("B5  %s" % meta.get("desc_B5", ""))
         head = ["transport", "p50 ms", "p99 ms", "max ms", "mean ms", "p50-RTT", "p99 x tcp-cubic", "runs"]
@@ -564,7 +585,9 @@ def write_plot(d, dat, trs, meta):
         gp.append("unset logscale y")
         gp.append(extra)
         if not path:
-            gp.append("unset border; unset tics; plot [0:1] NaN notitle")
+            gp.append("set yrange [0:1]; unset border; unset tics")
+            gp.append("plot [0:1] -1 notitle")
+            gp.append("set border; set tics")
             continue
         full = os.path.join(d, path)
         plots = ", ".join(

@@ -11,6 +11,10 @@
 #   B9-B11 bulk goodput past 100 Mbit/s: B9 1 Gbit/s 1 ms RTT no loss, B10
 #          1 Gbit/s 20 ms 1 %, B11 a veth pair (MTU 1500, no emulator: what
 #          the CPUs allow)
+#   B12    fan-in: 3,500 connections opened at once by one process to one
+#          server over loopback, one byte each way on all (prog_many): time
+#          to answer all, UDP receive-buffer drops, retransmissions, server
+#          memory per connection
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -28,7 +32,8 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B11 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B12 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_FANIN=3500      B12's connections
 #   BENCH_TIME=15         seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
 #   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
@@ -50,7 +55,8 @@
 . "$ROOT/integration/emu/netns.sh"
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12}
+FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
 FAIR_TIME=${BENCH_FAIR_TIME:-15}
@@ -142,6 +148,7 @@ meta desc_B4 "bulk, 100 Mbit/s, 100 ms RTT, 2% loss both ways, queue 1.25 MB; ${
 meta desc_B9 "bulk, 1 Gbit/s, 1 ms RTT, no loss, queue 125 kB each way; ${TIME} s runs"
 meta desc_B10 "bulk, 1 Gbit/s, 20 ms RTT, 1% loss both ways, queue 2.5 MB; ${TIME} s runs"
 meta desc_B11 "bulk over a veth pair between two namespaces, MTU 1500, no emulator; ${TIME} s runs"
+meta desc_B12 "fan-in: $FANIN connections opened at once by one client process to one server, loopback in a fresh namespace, one byte each way on all"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
@@ -679,6 +686,62 @@ if want B8; then
         emu_down 2>>"$LOGS/emu.log"
         r=$((r + 1))
     done
+fi
+
+# ---------------------------------------------------------------- B12
+
+if want B12; then
+    [ -x "$BIN/prog_many" ] || fail "$BIN/prog_many not built (make)"
+    emu_up bnB12 veth veth 1 # a namespace of our own; only its loopback is used
+    r=1
+    while [ "$r" -le "$RUNS" ]; do
+        for tr in $(rotate "$r" $TRS); do
+            l=$LOGS/B12.$tr.$r
+            srv "$EMU_NS_A" "$tr" 180 "$l.srv" "$BIN/prog_many" server "$FANIN" 1
+            spid=$SRV
+            _i=0
+            until grep -q '^port ' "$l.srv" 2>/dev/null || [ "$_i" -ge 200 ]; do
+                sleep 0.05
+                _i=$((_i + 1))
+            done
+            port=$(sed -n 's/^port //p' "$l.srv")
+            ms=NA drops=NA retx=NA per=NA
+            if [ -n "$port" ]; then
+                snap "$EMU_NS_A" "$l.snmp0"
+                rc=0
+                (nsx "$EMU_NS_A" "$tr" 180 "$BIN/prog_many" client "$port" "$FANIN") \
+                    </dev/null >"$l.cli" 2>"$l.clierr" || rc=$?
+                reap "$spid" 60
+                snap "$EMU_NS_A" "$l.snmp1"
+                [ "$rc" = 0 ] || say "B12 run $r $tr: client exited $rc"
+                ms=$(sed -n 's/^client: .* round trips in \([0-9]*\) ms/\1/p' "$l.cli")
+                [ -n "$ms" ] || ms=NA
+                per=$(sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p' "$l.srv")
+                [ -n "$per" ] || per=NA
+                # shellcheck disable=SC2046
+                set -- $($REPORT snmp "$l.snmp0" "$l.snmp1" Udp.RcvbufErrors Tcp.RetransSegs)
+                drops=$1
+                case "$tr" in
+                    rudp-*)
+                        # shellcheck disable=SC2046
+                        set -- $($REPORT rudpstats "$l.srv") $($REPORT rudpstats "$l.clierr")
+                        retx=$(($3 + $7)) # packets declared lost and resent, both ends
+                        rec B12 "$tr" "$r" pto "$(($4 + $8))"
+                        ;;
+                    *) retx=$2 ;;
+                esac
+            else
+                emu__kill_pid "$spid"
+            fi
+            rec B12 "$tr" "$r" fanin_ms "$ms"
+            rec B12 "$tr" "$r" rcvbuf_drops "$drops"
+            rec B12 "$tr" "$r" retx_pkts "$retx"
+            rec B12 "$tr" "$r" mem_per_conn "$per"
+            say "B12 run $r/$RUNS $tr: all answered in $ms ms, drops $drops, retransmissions $retx"
+        done
+        r=$((r + 1))
+    done
+    emu_down 2>>"$LOGS/emu.log"
 fi
 
 # ---------------------------------------------------------------- report
