@@ -249,6 +249,7 @@ static bridge *bridge_new(void)
         return NULL;
     b->type = W_BRIDGE;
     b->efd = -1;
+    b->app_fd = -1;
     b->slot = UINT32_MAX;
     b->next = E.bridges;
     if (E.bridges)
@@ -664,6 +665,16 @@ static void on_established(bridge *b, rudp_time now)
     }
     if (s && !b->filler)
         atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
+    if (b->app_fd >= 0) {
+        /* The app's end gets its send buffer back (see the filler in
+         * sock.c), if the fd still holds it; after the drain, so EPOLLOUT
+         * still follows publish(). */
+        struct stat st;
+        if (fstat(b->app_fd, &st) == 0 && (uint64_t)st.st_ino == b->app_ino)
+            real_setsockopt(b->app_fd, SOL_SOCKET, SO_SNDBUF, &b->app_sndbuf,
+                            sizeof b->app_sndbuf);
+        b->app_fd = -1;
+    }
     pump_in(b, now);
     pump_out(b, now);
     update_interest(b);
@@ -751,6 +762,9 @@ static void do_connect(const shim_connect_req *r, rudp_time now)
     b->id = r->id;
     b->slot = r->slot;
     b->filler = r->filler;
+    b->app_fd = r->app_fd;
+    b->app_ino = r->app_ino;
+    b->app_sndbuf = r->app_sndbuf;
     b->unix_up = 1;
     int err = rudp_connect(E.ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {

@@ -238,6 +238,9 @@ typedef struct shim_connect_req {
     uint64_t id;
     uint32_t slot;
     size_t filler;           /* bytes the app end wrote to hold writability */
+    int app_fd;              /* the app's fd number (or -1): its SO_SNDBUF ... */
+    uint64_t app_ino;        /* ... if that fd is still this socket ... */
+    int app_sndbuf;          /* ... is set back to this once established */
     rudp_config cfg;
 } shim_connect_req;
 

@@ -511,7 +511,21 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     shim_slot *sl = shim_slot_get(n.slot, n.id);
     if (sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_FILLER);
+    /* With the smallest send buffer a few KiB of filler are enough; the
+     * default (~208 KiB) made every connect copy that much twice, and
+     * 3,500 connects at once held 730 MB in the kernel. Once established
+     * the engine sets the buffer back on the app's fd, if that fd number
+     * still holds this socket (same inode): no dup of our own, which would
+     * keep the socket open and hide the app's close (a HUP while
+     * connecting abandons the connection). */
     static const uint8_t zeros[65536];
+    int app_sndbuf = get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2; /* the kernel doubles */
+    struct stat ast;
+    uint64_t app_ino = fstat(sv[0], &ast) == 0 ? (uint64_t)ast.st_ino : 0;
+    if (app_sndbuf > 0 && app_ino) {
+        int tiny = 1; /* the kernel's minimum */
+        real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+    }
     size_t filler = 0;
     for (;;) {
         ssize_t w = send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -528,6 +542,9 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     req.id = n.id;
     req.slot = n.slot;
     req.filler = filler;
+    req.app_fd = app_sndbuf > 0 && app_ino ? fd : -1; /* the number sv[0] gets below */
+    req.app_ino = app_ino;
+    req.app_sndbuf = app_sndbuf;
     req.cfg = cfg;
     udp = sv[1] = -1;
     if ((err = shim_engine_connect(&req)) < 0) {
