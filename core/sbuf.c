@@ -23,8 +23,6 @@ uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
     return (uint64_t)b->nchunks * RUDP_SBUF_CHUNK + (uint64_t)b->nslots * sizeof *b->slots;
 }
 
-/* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
- * with the memory before a change. */
 static uint8_t *chunk_get(rudp_sbuf *b)
 {
     rudp_chunk_pool *p = b->pool;
@@ -61,6 +59,8 @@ void rudp_chunk_pool_drain(rudp_chunk_pool *p)
     p->n = 0;
 }
 
+/* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
+ * with the memory before a change. */
 static void account(rudp_sbuf *b, uint64_t before)
 {
     if (b->acct)
