@@ -375,6 +375,29 @@ def cmd_table(d):
               "included; kernel TCP's socket memory is the kernel's, not in RSS).")
         T.out()
 
+    for sc, metrics, names in (("B13", ("set_rps", "get_rps"), ("SET/s", "GET/s")),
+                               ("B14", ("rps",), ("requests/s",))):
+        if sc not in scenarios:
+            continue
+        T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+        head = ["transport"]
+        for n in names:
+            head += [n, "x tcp-cubic"]
+        head.append("runs")
+        rows = []
+        for tr in trs:
+            if (sc, tr, metrics[0]) not in res:
+                continue
+            row = [tr]
+            for m in metrics:
+                v = med(sc, tr, m)
+                row += [fmt(v, "%.0f"),
+                        fmt(ratio(v, med(sc, "tcp-cubic", m)), "%.2f") if tr.startswith("rudp-") else ""]
+            row.append("%d/%s" % (n_ok(sc, tr, metrics[0]), nruns))
+            rows.append(row)
+        T.grid(head, rows)
+        T.out()
+
     if "B5" in scenarios:
         T.out("B5  %s" % meta.get("desc_B5", ""))
         head = ["transport", "p50 ms", "p99 ms", "max ms", "mean ms", "p50-RTT", "p99 x tcp-cubic", "runs"]

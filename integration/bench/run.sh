@@ -15,6 +15,10 @@
 #          server over loopback, one byte each way on all (prog_many): time
 #          to answer all, UDP receive-buffer drops, retransmissions, server
 #          memory per connection
+#   B13    redis-benchmark (-c 50, SET and GET) against redis-server over
+#          loopback: requests per second
+#   B14    nginx (master + 2 workers) serving a 1 KiB file to wrk (-t2
+#          -c50) over loopback: requests per second
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -34,6 +38,7 @@
 #   BENCH_RUNS=3          runs per figure
 #   BENCH_ONLY=B1,...,B12 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_FANIN=3500      B12's connections
+#   BENCH_APP_TIME=5      seconds of wrk per B14 run (B13: 100,000 requests)
 #   BENCH_TIME=15         seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
 #   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
@@ -55,7 +60,8 @@
 . "$ROOT/integration/emu/netns.sh"
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14}
+APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
@@ -149,6 +155,8 @@ meta desc_B9 "bulk, 1 Gbit/s, 1 ms RTT, no loss, queue 125 kB each way; ${TIME} 
 meta desc_B10 "bulk, 1 Gbit/s, 20 ms RTT, 1% loss both ways, queue 2.5 MB; ${TIME} s runs"
 meta desc_B11 "bulk over a veth pair between two namespaces, MTU 1500, no emulator; ${TIME} s runs"
 meta desc_B12 "fan-in: $FANIN connections opened at once by one client process to one server, loopback in a fresh namespace, one byte each way on all"
+meta desc_B13 "redis-benchmark -c 50 -n 100000 -t set,get against redis-server, loopback in a fresh namespace"
+meta desc_B14 "nginx (master + 2 workers) serving a 1 KiB file, wrk -t2 -c50 -d${APP_TIME}s, loopback in a fresh namespace"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
@@ -738,6 +746,91 @@ if want B12; then
             rec B12 "$tr" "$r" retx_pkts "$retx"
             rec B12 "$tr" "$r" mem_per_conn "$per"
             say "B12 run $r/$RUNS $tr: all answered in $ms ms, drops $drops, retransmissions $retx"
+        done
+        r=$((r + 1))
+    done
+    emu_down 2>>"$LOGS/emu.log"
+fi
+
+# ---------------------------------------------------------------- B13, B14
+
+# The applications themselves, unmodified, as users run them; requests per
+# second from their own benchmark tools, kernel TCP and rudp in one run.
+if want B13 || want B14; then
+    for _b in redis-server redis-benchmark nginx wrk; do
+        command -v "$_b" >/dev/null || fail "$_b not installed (integration/deps.sh bench)"
+    done
+    APPDIR=$OUT/apps
+    rm -rf "$APPDIR"
+    mkdir -p "$APPDIR/www" "$APPDIR/tmp"
+    chmod 755 "$OUT" "$APPDIR" "$APPDIR/www" # nginx's workers run as nobody
+    head -c 1024 /dev/urandom >"$APPDIR/www/small.bin"
+    chmod 644 "$APPDIR/www/small.bin"
+    emu_up bnB13 veth veth 1 # a namespace of our own; only its loopback is used
+    r=1
+    while [ "$r" -le "$RUNS" ]; do
+        port=6400
+        for tr in $(rotate "$r" $TRS); do
+            l=$LOGS/B13.$tr.$r
+            if want B13; then
+                srv "$EMU_NS_A" "$tr" 120 "$l.redis" redis-server --port "$port" \
+                    --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+                    --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
+                spid=$SRV
+                set_rps=NA get_rps=NA
+                if wait_port "$EMU_NS_A" "$tr" "$port"; then
+                    (nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 -p "$port" \
+                        -n 100000 -c 50 -t set,get --csv) >"$l.csv" 2>"$l.err" ||
+                        say "B13 run $r $tr: redis-benchmark failed (see $l.err)"
+                    set_rps=$(awk -F'"' '$2 == "SET" { print $4 }' "$l.csv")
+                    get_rps=$(awk -F'"' '$2 == "GET" { print $4 }' "$l.csv")
+                fi
+                emu__kill_pid "$spid"
+                rec B13 "$tr" "$r" set_rps "${set_rps:-NA}"
+                rec B13 "$tr" "$r" get_rps "${get_rps:-NA}"
+                say "B13 run $r/$RUNS $tr: SET ${set_rps:-NA}/s, GET ${get_rps:-NA}/s"
+                port=$((port + 1))
+            fi
+            if want B14; then
+                l=$LOGS/B14.$tr.$r
+                cat >"$l.conf" <<CONF
+master_process on;
+worker_processes 2;
+daemon off;
+pid $l.pid;
+error_log $l.error warn;
+events { worker_connections 1024; use epoll; }
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 1000000;
+    access_log off;
+    client_body_temp_path $APPDIR/tmp/body;
+    proxy_temp_path $APPDIR/tmp/proxy;
+    fastcgi_temp_path $APPDIR/tmp/fastcgi;
+    uwsgi_temp_path $APPDIR/tmp/uwsgi;
+    scgi_temp_path $APPDIR/tmp/scgi;
+    server { listen 127.0.0.1:$port; root $APPDIR/www; }
+}
+CONF
+                srv "$EMU_NS_A" "$tr" $((APP_TIME + 60)) "$l.nginx" nginx -p "$APPDIR" \
+                    -e "$l.error" -c "$l.conf"
+                spid=$SRV
+                rps=NA
+                if wait_port "$EMU_NS_A" "$tr" "$port"; then
+                    sleep 0.5 # the workers start after the master listens
+                    (nsx "$EMU_NS_A" "$tr" $((APP_TIME + 60)) wrk -t2 -c50 "-d${APP_TIME}s" \
+                        "http://127.0.0.1:$port/small.bin") >"$l.wrk" 2>&1 ||
+                        say "B14 run $r $tr: wrk failed (see $l.wrk)"
+                    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$l.wrk")
+                    grep -q 'Non-2xx\|Socket errors' "$l.wrk" &&
+                        say "B14 run $r $tr: $(grep 'Non-2xx\|Socket errors' "$l.wrk")"
+                fi
+                emu__kill_pid "$spid"
+                rec B14 "$tr" "$r" rps "${rps:-NA}"
+                say "B14 run $r/$RUNS $tr: ${rps:-NA} requests/s"
+                port=$((port + 1))
+            fi
         done
         r=$((r + 1))
     done
