@@ -1002,6 +1002,15 @@ static int send_one(rudp_conn *c, rudp_time now)
         if (now > burst && base < now - burst)
             base = now - burst;
         c->pace_time = base + pace_interval(s.size, rate);
+        /* Never hold the next packet longer than a round trip: a pacing
+         * rate the controller brought near zero (BBR after losses of 64 KB
+         * loopback datagrams) put it 135 s ahead, and the connection sat
+         * idle with data to resend (t_asyncio_echo's stall, seen since
+         * 8d193eb). At most one packet per RTT is still slower than the
+         * smallest window. */
+        rudp_time most = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
+        if (c->pace_time > now + most)
+            c->pace_time = now + most;
         if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
             arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cc.h"
+#include "lib_sim.h"
 
 #define T0 RUDP_SEC(1000)
 #define MSS 1400
@@ -183,4 +184,53 @@ Test(cc, controllers_are_found_by_name)
     rudp_cc_setup(&cc, NULL, MSS, T0);
     cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
     cr_assert(eq(str, (char *)cc.ops->name, "bbr"));
+}
+
+/* A controller whose pacing rate collapses to 1 byte/s (what BBR's model
+ * came to after losses of 64 KB loopback datagrams): NewReno's window, no
+ * pace worth the name. */
+static void crawl_publish(rudp_cc *k)
+{
+    k->pacing_rate = 1;
+}
+static void crawl_init(rudp_cc *k, rudp_time now)
+{
+    rudp_cc_newreno.init(k, now);
+    crawl_publish(k);
+}
+static void crawl_on_ack(rudp_cc *k, const rudp_cc_ack *a)
+{
+    rudp_cc_newreno.on_ack(k, a);
+    crawl_publish(k);
+}
+static void crawl_on_loss(rudp_cc *k, rudp_time now, rudp_time sent, uint64_t lost,
+                          uint64_t in_flight)
+{
+    rudp_cc_newreno.on_loss(k, now, sent, lost, in_flight);
+    crawl_publish(k);
+}
+static void crawl_on_pc(rudp_cc *k, rudp_time now)
+{
+    rudp_cc_newreno.on_persistent_congestion(k, now);
+    crawl_publish(k);
+}
+
+Test(cc, a_collapsed_pacing_rate_still_sends_a_packet_per_round_trip, .timeout = 30)
+{
+    /* The pacer holds a packet at most one smoothed RTT (conn.c): on a
+     * 20 ms RTT link a flow paced at 1 byte/s still moves a packet per
+     * round trip, ~50 per virtual second. Without that bound the second
+     * packet would wait 1,400 s and the flow moves ~2 packets (it fails
+     * without the bound in conn.c).
+     * Virtual time; nothing here races a clock. */
+    static const rudp_cc_ops crawl = {
+        .name = "crawl", .init = crawl_init, .on_sent = NULL, .on_ack = crawl_on_ack,
+        .on_loss = crawl_on_loss, .on_persistent_congestion = crawl_on_pc};
+    rudp_cc_ops ops = crawl;
+    ops.on_sent = rudp_cc_newreno.on_sent;
+    sim_bulk_result r;
+    sim_bulk_single(5, &ops, RUDP_MS(10), 100000000, 500000, 0.0, RUDP_SEC(4), &r);
+    cr_assert(eq(int, r.error, 0));
+    /* 4 s of ~50 packets/s of ~1.4 KB: well over 100 KB; 2 packets without */
+    cr_assert(gt(u64, r.acked, 100000), "acked %llu bytes in 4 s", (unsigned long long)r.acked);
 }
