@@ -1245,16 +1245,10 @@ ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
 
 size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p)
 {
-    uint64_t avail = c->rcv_contig - c->rcv_read;
-    *p = NULL;
-    if (!avail)
-        return 0;
-    size_t n;
-    const uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, c->rcv_read, 0, &n);
-    if (!q)
-        return 0;
-    *p = q;
-    return n < avail ? n : (size_t)avail;
+    rudp_span sp;
+    int k = rudp_conn_peek_spans(c, &sp, 1);
+    *p = k > 0 ? sp.p : NULL;
+    return k > 0 ? sp.len : 0;
 }
 
 void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
@@ -1269,18 +1263,10 @@ void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
 
 ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p)
 {
-    *p = NULL;
-    size_t space = rudp_conn_write_space(c);
-    if (!space) {
-        c->want_writable = 1;
-        return 0;
-    }
-    size_t n;
-    uint8_t *q = rudp_sbuf_span(&c->sbuf, c->snd_end, 1, &n);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    return (ssize_t)(n < space ? n : space);
+    rudp_span sp;
+    int k = rudp_conn_reserve_spans(c, &sp, 1);
+    *p = k > 0 ? sp.p : NULL;
+    return k > 0 ? (ssize_t)sp.len : k; /* 0 when full, or -ENOMEM */
 }
 
 int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
