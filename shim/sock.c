@@ -555,6 +555,13 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         real_close(sv[0]);
         return fail(-err);
     }
+    /* A peer on this host can answer before fd held our end: the engine
+     * then found another inode there and left the buffer small. So once
+     * the filler is drained, set it back here too. If it is not drained
+     * yet, the engine's inode check comes after this point and finds our
+     * end; both may set it, to the same value. */
+    if (sl && app_sndbuf > 0 && app_ino && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
+        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &app_sndbuf, sizeof app_sndbuf);
     rec.fd = fd;
     rec.kind = SHIM_FD_BRIDGED;
     rec.id = n.id;
