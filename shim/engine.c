@@ -1091,6 +1091,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             const uint8_t *p = E.iovs[i].iov_base;
             size_t left = E.msgs[i].msg_len;
             uint32_t seg = shim_udpio_gro_size(&E.msgs[i].msg_hdr);
+            shim_udpio_drops(&E.msgs[i].msg_hdr, &s->drops_seen);
             if (!seg || seg > left)
                 seg = (uint32_t)left;
             uint32_t count = 0;
@@ -1318,7 +1319,8 @@ void shim_engine_print_stats(void)
     shim_log(0, "engine: wake-ups %llu (%llu by a deadline, late by %.1f us on average, "
                 "longest turn %.1f ms); "
                 "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
-                "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO",
+                "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
+                "%llu dropped by a full receive buffer",
              (unsigned long long)E.wakeups, (unsigned long long)E.timed_wakeups,
              E.timed_wakeups ? (double)E.late_ns / (double)E.timed_wakeups / 1000 : 0.0,
              (double)E.longest_turn / 1e6, (unsigned long long)u->datagrams_out,
@@ -1326,7 +1328,7 @@ void shim_engine_print_stats(void)
              (unsigned long long)u->trains, shim_udpio_gso_on() ? "on" : "off",
              (unsigned long long)u->gso_failed, (unsigned long long)u->send_dropped,
              (unsigned long long)u->datagrams_in, (unsigned long long)u->reads,
-             (unsigned long long)u->coalesced);
+             (unsigned long long)u->coalesced, (unsigned long long)u->rx_dropped);
     if (E.squatted)
         shim_log(0, "handoffs refused (listener name held by another process) %llu",
                  (unsigned long long)E.squatted);

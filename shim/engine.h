@@ -30,6 +30,7 @@ typedef struct esock {
     int backlog;            /* its backlog, for a keeper's listen() */
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
+    uint32_t drops_seen;  /* the socket's drop count at its last report */
     int reserve_fd;       /* TCP socket holding the port of a listener */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;

@@ -227,10 +227,13 @@ static int is_loopback(const struct sockaddr_storage *ss)
 }
 
 /* Larger UDP buffers when we may (root): a burst of datagrams must not
- * overflow them while the engine is busy. */
-static void grow_buffers(int udp)
+ * overflow them while the engine is busy. A listener's socket takes every
+ * peer's handshake and, today, all its accepted connections' datagrams:
+ * 16 MiB (the kernel doubles it) holds 4,000 padded SYNs (2.3 KB of
+ * buffer each) twice over. Memory is charged only while datagrams wait. */
+static void grow_buffers(int udp, int listener)
 {
-    int sz = 8 << 20;
+    int sz = listener ? 16 << 20 : 8 << 20;
     if (real_setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
         real_setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     if (real_setsockopt(udp, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
@@ -478,7 +481,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     llen = sizeof local;
     if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
         goto fail_errno;
-    grow_buffers(udp);
+    grow_buffers(udp, 0);
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         goto fail_errno;
@@ -634,7 +637,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0)
         goto fail_errno; /* EADDRINUSE: another rudp listener has this port */
-    grow_buffers(udp);
+    grow_buffers(udp, 1);
 
     lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0)

@@ -106,11 +106,12 @@ void shim_udpio_setup(int fd)
             SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
                      strerror(errno));
     }
-    if (U.gro) {
-        int on = 1;
-        if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
-            U.st.gro_refused++;
-    }
+    int on = 1;
+    if (U.gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
+        U.st.gro_refused++;
+    /* Each datagram read then says how many the socket dropped before it
+     * (a full receive buffer): shim_udpio_drops. */
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 }
 
 uint32_t shim_udpio_gro_size(struct msghdr *m)
@@ -125,6 +126,23 @@ uint32_t shim_udpio_gro_size(struct msghdr *m)
         }
     }
     return 0;
+}
+
+void shim_udpio_drops(struct msghdr *m, uint32_t *seen)
+{
+    if (!m->msg_control)
+        return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            if (v - *seen < 0x80000000u) { /* the counter only grows (mod 2^32) */
+                U.st.rx_dropped += v - *seen;
+                *seen = v;
+            }
+            return;
+        }
+    }
 }
 
 void shim_udpio_received(uint32_t reads, uint32_t datagrams)

@@ -17,6 +17,7 @@ typedef struct shim_udpio_stats {
     uint64_t datagrams_in;   /* datagrams in them */
     uint64_t coalesced;      /* datagrams that came inside another's buffer (GRO) */
     uint64_t gro_refused;    /* sockets that refused UDP_GRO */
+    uint64_t rx_dropped;     /* datagrams our sockets dropped: receive buffer full */
 } shim_udpio_stats;
 
 /* Engine start (also in a forked child's new engine): empties the queue. */
@@ -30,6 +31,9 @@ void shim_udpio_send(int fd, int connected, const struct sockaddr_storage *peer,
 void shim_udpio_flush(void);
 /* The GRO segment size a received message carries, 0 if one datagram. */
 uint32_t shim_udpio_gro_size(struct msghdr *m);
+/* Counts the drops a received message reports (SO_RXQ_OVFL) since *seen,
+ * the socket's total at its last report. */
+void shim_udpio_drops(struct msghdr *m, uint32_t *seen);
 void shim_udpio_received(uint32_t reads, uint32_t datagrams);
 int shim_udpio_gso_on(void);
 const shim_udpio_stats *shim_udpio_stats_get(void);
