@@ -46,8 +46,16 @@ if [ "$SHIM_MODE" = shim ]; then
     # and probe timeouts are printed (they depend on the machine's load).
     st=$(grep 'engine:' "$T/server.log") || fail "no engine stats from the server: $(tail -3 "$T/server.log")"
     drops=$(echo "$st" | sed -n 's/.* \([0-9][0-9]*\) dropped by a full receive buffer.*/\1/p')
-    echo "server: $drops datagrams dropped by a full receive buffer;" \
+    echo "server (engine threads $(echo "$st" | sed -n 's/.*engine: threads \([^;]*\);.*/\1/p')):" \
+        "$drops datagrams dropped by a full receive buffer;" \
         "$(sed -n 's/.*\(retransmitted packets [0-9]*\).*\(probe timeouts [0-9]*\).*/\1, \2/p' "$T/server.log")"
     [ "$drops" = 0 ] || fail "the fan-in burst overflowed the server's receive buffer: $st"
+    if [ "${RUDP_ENGINES:-1}" -gt 1 ]; then
+        # t_engines.sh: the listener's connections spread over every engine
+        each=$(echo "$st" | sed -n 's/.*engine: threads [0-9]* (connections each \([0-9/]*\)).*/\1/p')
+        [ "$(echo "$each" | tr / '\n' | grep -c '^[1-9]')" = "$RUDP_ENGINES" ] ||
+            fail "connections per engine $each: not spread over $RUDP_ENGINES engines"
+        echo "ok: connections spread over $RUDP_ENGINES engines: $each"
+    fi
 fi
 echo "ok: $N connections from 2 processes answered, held, closed; $per bytes per connection"

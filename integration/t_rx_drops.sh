@@ -18,18 +18,34 @@ SRV=$! # nc itself (lib.sh ends it if the test fails): SIGSTOP must reach it
 PIDS="$PIDS $SRV"
 wait_udp "$P"
 kill -STOP "$SRV"
-blast() { # COUNT
-    python3 - "$P" "$1" <<'PY'
-import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+# One socket sends all (the kernel gives a source's datagrams to one member
+# of the listener's group): the flood; SIGCONT; once the server's sockets
+# have read their queues (/proc/net/udp, bounded wait), a few more.
+python3 - "$P" "$SRV" <<'PY' || fail "the server's UDP queue did not drain"
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(n):
-    s.sendto(b"not rudp, 24 bytes long", ("127.0.0.1", port))
+def send(n):
+    for _ in range(n):
+        s.sendto(b"not rudp, 24 bytes long", ("127.0.0.1", port))
+def queued():
+    total = 0
+    with open("/proc/net/udp") as f:
+        for line in list(f)[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == port:
+                total += int(cols[4].split(":")[1], 16)
+    return total
+send(100000)
+os.kill(pid, signal.SIGCONT)
+for _ in range(600):  # bounded: 30 s
+    if queued() == 0:
+        break
+    time.sleep(0.05)
+else:
+    sys.exit(1)
+send(20)
 PY
-}
-blast 100000
-kill -CONT "$SRV"
-blast 20
 echo hello | env LD_PRELOAD="$LDP" timeout 60 nc -N 127.0.0.1 "$P" >/dev/null 2>"$T/cli.log" ||
     fail "the client failed: $(tail -2 "$T/cli.log")"
 wait_exit "$SRV" 60 || fail "the server did not finish: $(tail -3 "$T/srv.log")"

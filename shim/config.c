@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,28 @@ int shim_config_load(void)
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return bad("RUDP_OFFLOAD", v, "0 (one datagram per send, no GRO) or 1 (default)");
         shim_cfg.offload = v[0] == '1';
+    }
+    /* One engine thread unless asked: with several, a listener's
+     * connections are spread over them by the kernel's SO_REUSEPORT hash
+     * and their handshakes complete on different threads, so accept() may
+     * return them in another order than the peers' connect()s finished
+     * (kernel TCP keeps that order; a sequential client and server that
+     * rely on it deadlock: prog_accepters found it). Opt in where
+     * throughput matters more (README, configuration). */
+    shim_cfg.engines = 1;
+    if ((v = env("RUDP_ENGINES"))) {
+        uint64_t n;
+        if (parse_bytes(v, &n) < 0 || n > SHIM_ENGINES_MAX)
+            return bad("RUDP_ENGINES", v,
+                       "a number of engine threads from 1 to 8, or 0: one per CPU (at most 4)");
+        shim_cfg.engines = (int)n;
+        if (n == 0) {
+            cpu_set_t cpus;
+            int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+            shim_cfg.engines = ncpu < 1 ? 1 : ncpu;
+            if (shim_cfg.engines > SHIM_ENGINES_DEFAULT_MAX)
+                shim_cfg.engines = SHIM_ENGINES_DEFAULT_MAX;
+        }
     }
     if ((v = env("RUDP_DATAGRAM"))) {
         uint64_t b;

@@ -1,9 +1,12 @@
 /*
- * engine.c: the engine thread. One per process, started on the first
- * redirected socket, all signals blocked. One epoll loop watches the UDP
- * sockets, the engine's ends of the bridges and an eventfd for commands;
- * its timeout is the core's next deadline (epoll_pwait2: nanoseconds), so
- * an idle process sleeps.
+ * engine.c: the engine threads. The first starts on the first redirected
+ * socket; with RUDP_ENGINES > 1 a listener starts the others (each serves
+ * its own socket of the listener's SO_REUSEPORT group) and a busy client
+ * spreads its connections over them. All signals blocked. Each engine's
+ * epoll loop watches its UDP sockets, its ends of the bridges and an
+ * eventfd for commands; its timeout is the core's next deadline
+ * (epoll_pwait2: nanoseconds), so an idle process sleeps. Engines share
+ * nothing but the command lock (G.mu) and the slots.
  *
  * A bridge joins the engine end `efd` of an AF_UNIX stream socket pair to
  * one rudp connection. Bytes the application writes are read from efd
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +47,9 @@
 
 #include "poison.h"
 
-struct engine E = {
+struct engines G = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
-    .epfd = -1,
-    .evfd = -1,
-    .retry_at = RUDP_TIME_NEVER,
 };
 
 #define RX_BATCH 32
@@ -70,21 +71,22 @@ uint64_t shim_engine_new_id(void)
 
 static void watch_bridge(bridge *b, uint32_t ev)
 {
+    struct engine *e = b->e;
     if (b->efd < 0)
         return;
     ev |= W_REG;
     if (ev == b->ev)
         return;
-    struct epoll_event e = {.events = ev & ~W_REG, .data.ptr = b};
+    struct epoll_event ee = {.events = ev & ~W_REG, .data.ptr = b};
     int op = b->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(E.epfd, op, b->efd, &e) == 0)
+    if (epoll_ctl(e->epfd, op, b->efd, &ee) == 0)
         b->ev = ev;
 }
 
 static void unwatch_bridge(bridge *b)
 {
     if (b->efd >= 0 && b->ev)
-        epoll_ctl(E.epfd, EPOLL_CTL_DEL, b->efd, NULL);
+        epoll_ctl(b->e->epfd, EPOLL_CTL_DEL, b->efd, NULL);
     b->ev = 0;
 }
 
@@ -154,26 +156,27 @@ static void publish_state(bridge *b)
 
 /* ---- sockets ---- */
 
-static esock *sock_new(int fd, int family)
+static esock *sock_new(struct engine *e, int fd, int family)
 {
     esock *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     uint32_t idx = 0;
-    while (idx < E.nsocks && E.socks[idx])
+    while (idx < e->nsocks && e->socks[idx])
         idx++;
-    if (idx == E.nsocks) {
-        uint32_t n = E.nsocks ? E.nsocks * 2 : 64;
-        esock **v = realloc(E.socks, n * sizeof *v);
+    if (idx == e->nsocks) {
+        uint32_t n = e->nsocks ? e->nsocks * 2 : 64;
+        esock **v = realloc(e->socks, n * sizeof *v);
         if (!v) {
             free(s);
             return NULL;
         }
-        memset(v + E.nsocks, 0, (n - E.nsocks) * sizeof *v);
-        E.socks = v;
-        E.nsocks = n;
+        memset(v + e->nsocks, 0, (n - e->nsocks) * sizeof *v);
+        e->socks = v;
+        e->nsocks = n;
     }
     s->type = W_UDP;
+    s->e = e;
     s->fd = fd;
     s->idx = idx;
     s->family = family;
@@ -184,44 +187,67 @@ static esock *sock_new(int fd, int family)
     if (family == AF_INET6)
         real_setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
     real_setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
-    shim_udpio_setup(fd);
-    struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
-    if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+    shim_udpio_setup(e->io, fd);
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         free(s);
         return NULL;
     }
-    E.socks[idx] = s;
+    e->socks[idx] = s;
     return s;
+}
+
+#define ALIVE_PERIOD RUDP_SEC(1)
+
+static void sock_close(esock *s)
+{
+    struct engine *e = s->e;
+    /* What is queued for this socket (the RESET of the connection whose
+     * end freed it) leaves before the fd is closed and maybe reused. */
+    shim_udpio_flush(e->io);
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    shim_close_owned(s->fd);
+    shim_close_owned(s->reserve_fd);
+    e->socks[s->idx] = NULL;
+    if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
+        free(s->group);
+    free(s);
 }
 
 static void sock_unref(esock *s)
 {
     if (--s->refs > 0)
         return;
-    /* What is queued for this socket (the RESET of the connection whose
-     * end freed it) leaves before the fd is closed and maybe reused. */
-    shim_udpio_flush();
-    epoll_ctl(E.epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    shim_close_owned(s->fd);
-    shim_close_owned(s->reserve_fd);
-    E.socks[s->idx] = NULL;
-    free(s);
+    if (s->group && !s->idle) {
+        /* A member of a listener's group stays open, and read, until no
+         * member is in use (check_alive closes it then): closing it now
+         * would move other engines' connections (see lgroup). */
+        s->idle = 1;
+        if (atomic_fetch_sub(&s->group->live, 1) > 1) {
+            struct engine *e = s->e;
+            rudp_time at = shim_now() + ALIVE_PERIOD;
+            if (e->retry_at > at)
+                e->retry_at = at;
+            return;
+        }
+    }
+    sock_close(s);
 }
 
 static void on_conn_freed(void *user, uint32_t sock)
 {
-    (void)user;
-    if (sock < E.nsocks && E.socks[sock])
-        sock_unref(E.socks[sock]);
+    struct engine *e = user;
+    if (sock < e->nsocks && e->socks[sock])
+        sock_unref(e->socks[sock]);
 }
 
 static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
                     size_t len)
 {
-    (void)user;
-    if (sock >= E.nsocks || !E.socks[sock])
+    struct engine *e = user;
+    if (sock >= e->nsocks || !e->socks[sock])
         return;
-    esock *s = E.socks[sock];
+    esock *s = e->socks[sock];
     SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes type %u", sock, len,
              len > 3 ? buf[3] : 0u);
     /* Queued, and sent at the end of this engine turn (udpio.c): a
@@ -231,7 +257,7 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     socklen_t sl = 0;
     if (!s->connected)
         sl = shim_from_rudp_addr(peer, &ss);
-    shim_udpio_send(s->fd, s->connected, &ss, sl, buf, len);
+    shim_udpio_send(e->io, s->fd, s->connected, &ss, sl, buf, len);
 }
 
 static void on_log(void *user, int level, const char *msg)
@@ -242,27 +268,31 @@ static void on_log(void *user, int level, const char *msg)
 
 /* ---- bridges ---- */
 
-static bridge *bridge_new(void)
+static bridge *bridge_new(struct engine *e)
 {
     bridge *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->type = W_BRIDGE;
+    b->e = e;
+    atomic_fetch_add(&e->nbridges, 1);
     b->efd = -1;
     b->app_fd = -1;
     b->slot = UINT32_MAX;
-    b->next = E.bridges;
-    if (E.bridges)
-        E.bridges->prev = b;
-    E.bridges = b;
+    b->next = e->bridges;
+    if (e->bridges)
+        e->bridges->prev = b;
+    e->bridges = b;
     return b;
 }
 
 static void bridge_free(bridge *b)
 {
+    struct engine *e = b->e;
+    atomic_fetch_sub(&e->nbridges, 1);
     /* A bridge waiting for room in the app's accept queue may fail (a
      * reset, a timeout) before its turn: it must leave the list first. */
-    for (bridge **pp = &E.pending; *pp; pp = &(*pp)->pending_next) {
+    for (bridge **pp = &e->pending; *pp; pp = &(*pp)->pending_next) {
         if (*pp == b) {
             *pp = b->pending_next;
             break;
@@ -281,7 +311,7 @@ static void bridge_free(bridge *b)
     if (b->prev)
         b->prev->next = b->next;
     else
-        E.bridges = b->next;
+        e->bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
     free(b);
@@ -506,6 +536,7 @@ static void listener_gone(bridge *b, rudp_time now)
 
 static void try_accept(bridge *b, rudp_time now)
 {
+    struct engine *e = b->e;
     if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
         if (errno == EAGAIN) {
             /* The app's backlog is full: like TCP, hold the peer (flow
@@ -513,11 +544,11 @@ static void try_accept(bridge *b, rudp_time now)
              * it waits the listener takes no new handshake. */
             if (b->conn)
                 rudp_conn_set_waiting(b->conn, 1);
-            b->pending_next = E.pending;
-            E.pending = b;
-            if (E.retry_at == RUDP_TIME_NEVER)
-                E.retry_at = now + ACCEPT_RETRY;
-            E.accept_retries++;
+            b->pending_next = e->pending;
+            e->pending = b;
+            if (e->retry_at == RUDP_TIME_NEVER)
+                e->retry_at = now + ACCEPT_RETRY;
+            e->accept_retries++;
             return;
         }
         SHIM_LOG(RUDP_LOG_INFO, "listener vanished; resetting connection %llu",
@@ -532,7 +563,7 @@ static void try_accept(bridge *b, rudp_time now)
         SHIM_LOG(RUDP_LOG_WARN, "the listener's name is held by another process: "
                                 "resetting connection %llu, listener closed",
                  (unsigned long long)b->id);
-        E.squatted++;
+        e->squatted++;
         listener_gone(b, now);
         return;
     }
@@ -545,14 +576,14 @@ static void try_accept(bridge *b, rudp_time now)
     update_interest(b);
 }
 
-static void check_alive(rudp_time now);
+static void check_alive(struct engine *e, rudp_time now);
 
-static void retry_pending(rudp_time now)
+static void retry_pending(struct engine *e, rudp_time now)
 {
-    bridge *list = E.pending;
-    E.pending = NULL;
-    E.retry_at = RUDP_TIME_NEVER;
-    check_alive(now);
+    bridge *list = e->pending;
+    e->pending = NULL;
+    e->retry_at = RUDP_TIME_NEVER;
+    check_alive(e, now);
     while (list) {
         bridge *b = list;
         list = b->pending_next;
@@ -560,11 +591,11 @@ static void retry_pending(rudp_time now)
     }
 }
 
-static void on_accept(rudp_conn *c, rudp_time now)
+static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
 {
     uint32_t si = rudp_conn_sock(c);
-    esock *s = si < E.nsocks ? E.socks[si] : NULL;
-    bridge *b = s ? bridge_new() : NULL;
+    esock *s = si < e->nsocks ? e->socks[si] : NULL;
+    bridge *b = s ? bridge_new(e) : NULL;
     int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
     if (fd < 0) {
         rudp_conn_abort(c, now);
@@ -644,6 +675,10 @@ static void on_accept(rudp_conn *c, rudp_time now)
 
 static void on_established(bridge *b, rudp_time now)
 {
+    /* Our answer to the handshake leaves before the app learns of it, so
+     * a connection it opens next cannot overtake it on the wire (a server
+     * accepts in the order handshakes complete, as TCP does). */
+    shim_udpio_flush(b->e->io);
     /* Publish first: the moment the filler is gone the app sees EPOLLOUT
      * and may ask connect()/SO_ERROR/getpeername at once. */
     b->established = 1;
@@ -680,10 +715,10 @@ static void on_established(bridge *b, rudp_time now)
     update_interest(b);
 }
 
-static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
+static void conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now)
 {
     if (ev & RUDP_EV_ACCEPT) {
-        on_accept(c, now);
+        on_accept(e, c, now);
         return;
     }
     bridge *b = rudp_conn_user(c);
@@ -737,10 +772,10 @@ static void conn_event(rudp_conn *c, unsigned ev, rudp_time now)
 
 /* ---- commands ---- */
 
-static void do_connect(const shim_connect_req *r, rudp_time now)
+static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
 {
-    esock *s = sock_new(r->udp_fd, r->peer.family);
-    bridge *b = s ? bridge_new() : NULL;
+    esock *s = sock_new(e, r->udp_fd, r->peer.family);
+    bridge *b = s ? bridge_new(e) : NULL;
     if (!b) {
         if (s)
             sock_unref(s);
@@ -766,7 +801,7 @@ static void do_connect(const shim_connect_req *r, rudp_time now)
     b->app_ino = r->app_ino;
     b->app_sndbuf = r->app_sndbuf;
     b->unix_up = 1;
-    int err = rudp_connect(E.ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
+    int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {
         sock_unref(s);
         bridge_failed(b, err);
@@ -776,15 +811,22 @@ static void do_connect(const shim_connect_req *r, rudp_time now)
     watch_bridge(b, 0); /* only EPOLLHUP until established */
 }
 
-static void do_listen(const shim_listen_req *r, rudp_time now)
+static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rudp_time now)
 {
     (void)now;
-    esock *s = sock_new(r->udp_fd, r->lname.family);
+    esock *s = sock_new(e, r->udp_fd, r->lname.family);
     if (!s) {
         shim_close_owned(r->udp_fd);
         shim_close_owned(r->reserve_fd);
+        if (g) {
+            /* a member that never was: the others must not wait for it */
+            atomic_fetch_sub(&g->live, 1);
+            if (atomic_fetch_sub(&g->members, 1) == 1)
+                free(g);
+        }
         return;
     }
+    s->group = g;
     int on = 1;
     s->listener_ino = r->lino;
     s->listener_uid = r->luid;
@@ -801,13 +843,13 @@ static void do_listen(const shim_listen_req *r, rudp_time now)
     s->lun_len = r->lun_len;
     s->listener_id = r->id;
     s->refs = 1;
-    if (rudp_listen(E.ctx, s->idx, &r->cfg, (unsigned)r->backlog, &s->listener) < 0) {
+    /* The group's engines share the backlog of half-open connections. */
+    int share = g ? (r->backlog + g->n - 1) / g->n : r->backlog;
+    if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
         sock_unref(s);
         return;
     }
 }
-
-#define ALIVE_PERIOD RUDP_SEC(1)
 
 /* Whether a unix socket with this inode still exists in any process:
  * 1 yes, 0 no, -1 cannot tell (sock_diag unavailable). */
@@ -859,15 +901,15 @@ static void stop_listening(esock *s)
 
 /* The app closed a listener here. A forked child may still hold it (a
  * prefork server): keep accepting until no process does. */
-static void do_listen_closed(uint64_t id, rudp_time now)
+static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
 {
-    for (uint32_t i = 0; i < E.nsocks; i++) {
-        esock *s = E.socks[i];
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
         if (s && s->listener && s->listener_id == id) {
             if (unix_alive(s->listener_ino) == 1) {
                 s->alive_check = now + ALIVE_PERIOD;
-                if (E.retry_at > s->alive_check)
-                    E.retry_at = s->alive_check;
+                if (e->retry_at > s->alive_check)
+                    e->retry_at = s->alive_check;
             } else {
                 stop_listening(s);
             }
@@ -876,10 +918,18 @@ static void do_listen_closed(uint64_t id, rudp_time now)
     }
 }
 
-static void check_alive(rudp_time now)
+static void check_alive(struct engine *e, rudp_time now)
 {
-    for (uint32_t i = 0; i < E.nsocks; i++) {
-        esock *s = E.socks[i];
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->idle) {
+            if (atomic_load(&s->group->live) == 0) {
+                sock_close(s);
+            } else if (e->retry_at > now + ALIVE_PERIOD) {
+                e->retry_at = now + ALIVE_PERIOD;
+            }
+            continue;
+        }
         if (!s || !s->listener || !s->alive_check)
             continue;
         if (now >= s->alive_check) {
@@ -889,57 +939,74 @@ static void check_alive(rudp_time now)
             }
             s->alive_check = now + ALIVE_PERIOD;
         }
-        if (E.retry_at > s->alive_check)
-            E.retry_at = s->alive_check;
+        if (e->retry_at > s->alive_check)
+            e->retry_at = s->alive_check;
     }
 }
 
-static void run_commands(rudp_time now)
+static void run_commands(struct engine *e, rudp_time now)
 {
     uint64_t v;
-    ssize_t r = read(E.evfd, &v, sizeof v);
+    ssize_t r = read(e->evfd, &v, sizeof v);
     (void)r;
-    pthread_mutex_lock(&E.mu);
-    cmd *list = E.q_head;
-    E.q_head = E.q_tail = NULL;
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_lock(&G.mu);
+    cmd *list = e->q_head;
+    e->q_head = e->q_tail = NULL;
+    pthread_mutex_unlock(&G.mu);
     while (list) {
         cmd *c = list;
         list = c->next;
         switch (c->type) {
         case CMD_CONNECT:
-            do_connect(&c->u.c, now);
+            do_connect(e, &c->u.c, now);
             break;
         case CMD_LISTEN:
-            do_listen(&c->u.l, now);
+            do_listen(e, &c->u.l, c->group, now);
             break;
         case CMD_LISTEN_CLOSED:
-            do_listen_closed(c->u.id, now);
+            do_listen_closed(e, c->u.id, now);
             break;
         }
         free(c);
     }
 }
 
-static int push(cmd *c)
+static int start_engine_locked(struct engine *e);
+
+/* Queues c for engine e; G.mu held. */
+static int push_locked(struct engine *e, cmd *c)
 {
-    pthread_mutex_lock(&E.mu);
-    if (E.broken) {
-        pthread_mutex_unlock(&E.mu);
+    if (G.broken || e->broken) {
         free(c);
         return -EIO;
     }
     c->next = NULL;
-    if (E.q_tail)
-        E.q_tail->next = c;
+    if (e->q_tail)
+        e->q_tail->next = c;
     else
-        E.q_head = c;
-    E.q_tail = c;
-    pthread_mutex_unlock(&E.mu);
+        e->q_head = c;
+    e->q_tail = c;
     uint64_t one = 1;
-    ssize_t w = write(E.evfd, &one, sizeof one);
+    ssize_t w = write(e->evfd, &one, sizeof one);
     (void)w;
     return 0;
+}
+
+/* Connections an engine holds before a new one goes to another engine
+ * (started if need be): a small program keeps one engine thread. */
+#define SPREAD_AT 32
+
+/* The engine for a new connection: the least busy one running. G.mu held. */
+static struct engine *pick_locked(void)
+{
+    struct engine *best = &G.e[0];
+    for (int k = 1; k < G.nrun; k++)
+        if (atomic_load(&G.e[k].nbridges) < atomic_load(&best->nbridges))
+            best = &G.e[k];
+    if (atomic_load(&best->nbridges) >= SPREAD_AT && G.nrun < shim_cfg.engines &&
+        start_engine_locked(&G.e[G.nrun]) == 0)
+        best = &G.e[G.nrun - 1];
+    return best;
 }
 
 int shim_engine_connect(const shim_connect_req *r)
@@ -951,29 +1018,131 @@ int shim_engine_connect(const shim_connect_req *r)
     c->u.c = *r;
     shim_own_fd(r->udp_fd, 1);
     shim_own_fd(r->efd, 1);
-    return push(c);
+    pthread_mutex_lock(&G.mu);
+    int err = G.nrun ? push_locked(pick_locked(), c) : (free(c), -EIO);
+    pthread_mutex_unlock(&G.mu);
+    return err;
+}
+
+/* Another member for the group of the listener socket `first`: the same
+ * family, options and address, its own receive buffer. */
+static int listener_member(int first, int family)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof a;
+    if (real_getsockname(first, (struct sockaddr *)&a, &alen) < 0)
+        return -1;
+    int fd = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    static const int copied[][2] = {
+        {IPPROTO_IPV6, IPV6_V6ONLY}, {SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_REUSEPORT},
+    };
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        int v;
+        socklen_t vl = sizeof v;
+        if (copied[i][0] == IPPROTO_IPV6 && family != AF_INET6)
+            continue;
+        if (real_getsockopt(first, copied[i][0], copied[i][1], &v, &vl) == 0)
+            real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
+    }
+    /* the buffer sizes sock.c gave the first (the kernel reports them
+     * doubled) */
+    static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};
+    for (size_t i = 0; i < 2; i++) {
+        int v;
+        socklen_t vl = sizeof v;
+        if (real_getsockopt(first, SOL_SOCKET, bufs[i][0], &v, &vl) == 0) {
+            v /= 2;
+            if (real_setsockopt(fd, SOL_SOCKET, bufs[i][1], &v, sizeof v) < 0)
+                real_setsockopt(fd, SOL_SOCKET, bufs[i][0], &v, sizeof v);
+        }
+    }
+    if (real_bind(fd, (struct sockaddr *)&a, alen) < 0) {
+        real_close(fd);
+        return -1;
+    }
+    return shim_fd_move_high(fd);
 }
 
 int shim_engine_listen(const shim_listen_req *r)
 {
-    cmd *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    c->type = CMD_LISTEN;
-    c->u.l = *r;
-    shim_own_fd(r->udp_fd, 1);
-    shim_own_fd(r->reserve_fd, 1);
-    return push(c);
+    /* A listener calls in every engine, each with a socket in the
+     * listener's SO_REUSEPORT group (sock.c set the option on the first
+     * when more than one engine may run); if a member cannot be made,
+     * the engines made so far serve it. */
+    int fds[SHIM_ENGINES_MAX];
+    int n = 1;
+    fds[0] = r->udp_fd;
+    int reuseport = 0;
+    socklen_t rl = sizeof reuseport;
+    if (real_getsockopt(r->udp_fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rl) < 0)
+        reuseport = 0;
+    pthread_mutex_lock(&G.mu);
+    while (reuseport && n < shim_cfg.engines) {
+        if (G.nrun <= n && start_engine_locked(&G.e[G.nrun]) < 0)
+            break;
+        int fd = listener_member(r->udp_fd, r->lname.family);
+        if (fd < 0)
+            break;
+        fds[n++] = fd;
+    }
+    lgroup *g = NULL;
+    if (n > 1 && !(g = calloc(1, sizeof *g))) {
+        for (int k = 1; k < n; k++)
+            real_close(fds[k]);
+        n = 1;
+    }
+    if (g) {
+        g->n = n;
+        atomic_store(&g->live, n);
+        atomic_store(&g->members, n);
+    }
+    int err = 0;
+    for (int k = 0; k < n; k++) {
+        cmd *c = calloc(1, sizeof *c);
+        if (!c) {
+            /* a member that never was: its fd closes, the group forgets it */
+            real_close(fds[k]);
+            if (k == 0) {
+                real_close(r->reserve_fd);
+                err = -ENOMEM;
+            }
+            if (g) {
+                atomic_fetch_sub(&g->live, 1);
+                if (atomic_fetch_sub(&g->members, 1) == 1)
+                    free(g);
+            }
+            continue;
+        }
+        c->type = CMD_LISTEN;
+        c->u.l = *r;
+        c->u.l.udp_fd = fds[k];
+        c->u.l.reserve_fd = k == 0 ? r->reserve_fd : -1;
+        c->group = g;
+        shim_own_fd(fds[k], 1);
+        if (k == 0)
+            shim_own_fd(r->reserve_fd, 1);
+        int e2 = push_locked(&G.e[k], c);
+        if (k == 0)
+            err = e2;
+    }
+    pthread_mutex_unlock(&G.mu);
+    return err;
 }
 
 void shim_engine_listener_closed(uint64_t id)
 {
-    cmd *c = calloc(1, sizeof *c);
-    if (!c)
-        return;
-    c->type = CMD_LISTEN_CLOSED;
-    c->u.id = id;
-    push(c);
+    pthread_mutex_lock(&G.mu);
+    for (int k = 0; k < G.nrun; k++) {
+        cmd *c = calloc(1, sizeof *c);
+        if (!c)
+            break;
+        c->type = CMD_LISTEN_CLOSED;
+        c->u.id = id;
+        push_locked(&G.e[k], c);
+    }
+    pthread_mutex_unlock(&G.mu);
 }
 
 /* ---- the loop ---- */
@@ -1032,7 +1201,7 @@ static void read_errqueue(esock *s, rudp_time now)
                 ee.ee_errno != EMSGSIZE && m.msg_namelen) {
                 rudp_addr a;
                 shim_to_rudp_addr((struct sockaddr *)&off, &a);
-                rudp_ctx_icmp(E.ctx, now, s->idx, &a, data, (size_t)n, -(int)ee.ee_errno);
+                rudp_ctx_icmp(s->e->ctx, now, s->idx, &a, data, (size_t)n, -(int)ee.ee_errno);
             }
         }
     }
@@ -1040,22 +1209,23 @@ static void read_errqueue(esock *s, rudp_time now)
 
 static void read_udp(esock *s, uint32_t events, rudp_time now)
 {
+    struct engine *e = s->e;
     if (events & EPOLLERR)
         read_errqueue(s, now);
     for (int rounds = 0; rounds < 8; rounds++) {
         for (int i = 0; i < RX_BATCH; i++) {
-            E.iovs[i].iov_base = E.rxbuf + (size_t)i * RX_SIZE;
-            E.iovs[i].iov_len = RX_SIZE;
-            memset(&E.msgs[i].msg_hdr, 0, sizeof E.msgs[i].msg_hdr);
-            E.msgs[i].msg_hdr.msg_iov = &E.iovs[i];
-            E.msgs[i].msg_hdr.msg_iovlen = 1;
-            E.msgs[i].msg_hdr.msg_name = &E.addrs[i];
-            E.msgs[i].msg_hdr.msg_namelen = sizeof E.addrs[i];
+            e->iovs[i].iov_base = e->rxbuf + (size_t)i * RX_SIZE;
+            e->iovs[i].iov_len = RX_SIZE;
+            memset(&e->msgs[i].msg_hdr, 0, sizeof e->msgs[i].msg_hdr);
+            e->msgs[i].msg_hdr.msg_iov = &e->iovs[i];
+            e->msgs[i].msg_hdr.msg_iovlen = 1;
+            e->msgs[i].msg_hdr.msg_name = &e->addrs[i];
+            e->msgs[i].msg_hdr.msg_namelen = sizeof e->addrs[i];
             /* pktinfo and GRO's segment size */
-            E.msgs[i].msg_hdr.msg_control = E.ctrls[i];
-            E.msgs[i].msg_hdr.msg_controllen = sizeof E.ctrls[i];
+            e->msgs[i].msg_hdr.msg_control = e->ctrls[i];
+            e->msgs[i].msg_hdr.msg_controllen = sizeof e->ctrls[i];
         }
-        int m = recvmmsg(s->fd, E.msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+        int m = recvmmsg(s->fd, e->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
         /* Each batch is timed when it is read: an ACK that arrived while
          * earlier batches were processed, timed at the wake-up, would
          * give an RTT sample short by that long (and BBR a false minimum
@@ -1075,34 +1245,34 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
         }
         for (int i = 0; i < m; i++) {
             SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes type %u", s->idx,
-                     E.msgs[i].msg_len,
-                     E.msgs[i].msg_len > 3 ? ((uint8_t *)E.iovs[i].iov_base)[3] : 0u);
-            if (s->alive_check && rudp_is_syn(E.iovs[i].iov_base, E.msgs[i].msg_len) &&
+                     e->msgs[i].msg_len,
+                     e->msgs[i].msg_len > 3 ? ((uint8_t *)e->iovs[i].iov_base)[3] : 0u);
+            if (s->alive_check && rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len) &&
                 unix_alive(s->listener_ino) == 0) {
                 /* the last process holding the listener is gone: refuse
                  * this client now, as TCP would, not after a handshake */
                 stop_listening(s);
             }
             rudp_addr a, local;
-            shim_to_rudp_addr((struct sockaddr *)&E.addrs[i], &a);
-            int has_local = s->pktinfo && pktinfo_local(&E.msgs[i].msg_hdr, &local);
+            shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
+            int has_local = s->pktinfo && pktinfo_local(&e->msgs[i].msg_hdr, &local);
             /* GRO: one buffer may hold several datagrams of seg bytes
              * (the last one shorter), each its own packet to the core. */
-            const uint8_t *p = E.iovs[i].iov_base;
-            size_t left = E.msgs[i].msg_len;
-            uint32_t seg = shim_udpio_gro_size(&E.msgs[i].msg_hdr);
-            shim_udpio_drops(&E.msgs[i].msg_hdr, &s->drops_seen);
+            const uint8_t *p = e->iovs[i].iov_base;
+            size_t left = e->msgs[i].msg_len;
+            uint32_t seg = shim_udpio_gro_size(&e->msgs[i].msg_hdr);
+            shim_udpio_drops(e->io, &e->msgs[i].msg_hdr, &s->drops_seen);
             if (!seg || seg > left)
                 seg = (uint32_t)left;
             uint32_t count = 0;
             do {
                 size_t l = left < seg ? left : seg;
-                rudp_ctx_input(E.ctx, now, s->idx, has_local ? &local : NULL, &a, p, l);
+                rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a, p, l);
                 p += l;
                 left -= l;
                 count++;
             } while (left > 0);
-            shim_udpio_received(1, count);
+            shim_udpio_received(e->io, 1, count);
         }
         if (m < RX_BATCH)
             return;
@@ -1114,59 +1284,68 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
 #define EV_MAX 128
 #define EV_ROUNDS 31
 
-static rudp_time pump(rudp_time now)
+static rudp_time pump(struct engine *e, rudp_time now)
 {
     rudp_time deadline = RUDP_TIME_NEVER;
     for (int round = 0; round < 8; round++) {
-        deadline = rudp_ctx_process(E.ctx, now);
+        deadline = rudp_ctx_process(e->ctx, now);
         rudp_conn *c;
         unsigned ev;
         int any = 0;
-        while (rudp_ctx_next_event(E.ctx, &c, &ev)) {
+        while (rudp_ctx_next_event(e->ctx, &c, &ev)) {
             any = 1;
-            conn_event(c, ev, now);
+            conn_event(e, c, ev, now);
         }
         if (!any)
             break;
     }
-    shim_udpio_flush();
+    shim_udpio_flush(e->io);
     return deadline;
 }
 
 
+/* Whether engine e carries anything a process's death would cut off. */
+static int engine_busy(struct engine *e)
+{
+    if (e->q_head)
+        return 1; /* commands not yet run: a new connection or listener */
+    if (e->bridges || !e->ctx)
+        return e->bridges != NULL;
+    for (uint32_t i = 0; i < e->nsocks; i++)
+        if (e->socks[i] && e->socks[i]->listener)
+            return 1;
+    return rudp_ctx_unfinished(e->ctx) > 0;
+}
+
 int shim_engine_busy(void)
 {
-    if (E.q_head)
-        return 1; /* commands not yet run: a new connection or listener */
-    if (E.bridges || !E.ctx)
-        return E.bridges != NULL;
-    for (uint32_t i = 0; i < E.nsocks; i++)
-        if (E.socks[i] && E.socks[i]->listener)
+    for (int k = 0; k < G.nrun; k++)
+        if (engine_busy(&G.e[k]))
             return 1;
-    return rudp_ctx_unfinished(E.ctx) > 0;
+    return 0;
 }
 
 void *shim_engine_loop(void *arg)
 {
-    (void)arg;
+    struct engine *e = arg;
     struct epoll_event evs[EV_MAX];
-    rudp_time deadline = pump(shim_now());
+    rudp_time deadline = pump(e, shim_now());
     for (;;) {
-        /* A handoff to a keeper pauses us here, between iterations, where
-         * every structure is consistent and queued commands are still in
-         * E.q_head for whoever runs next. */
-        pthread_mutex_lock(&E.mu);
-        if (E.pause_req && !E.keeper_mode) {
-            E.paused = 1;
-            pthread_cond_broadcast(&E.cv);
-            while (E.pause_req)
-                pthread_cond_wait(&E.cv, &E.mu);
-            E.paused = 0;
-            pthread_cond_broadcast(&E.cv); /* resume_locked() waits for this */
+        /* A handoff to a keeper pauses every engine here, between
+         * iterations, where every structure is consistent and queued
+         * commands are still in q_head for whoever runs next. */
+        pthread_mutex_lock(&G.mu);
+        if (G.pause_req && !G.keeper_mode) {
+            e->paused = 1;
+            pthread_cond_broadcast(&G.cv);
+            while (G.pause_req)
+                pthread_cond_wait(&G.cv, &G.mu);
+            e->paused = 0;
+            pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
         }
-        pthread_mutex_unlock(&E.mu);
+        pthread_mutex_unlock(&G.mu);
         rudp_time now = shim_now();
-        rudp_time wake = deadline < E.retry_at ? deadline : E.retry_at;
+        rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
         struct timespec ts, *tsp = NULL;
         if (wake != RUDP_TIME_NEVER) {
             rudp_time d = wake > now ? wake - now : 0;
@@ -1174,25 +1353,26 @@ void *shim_engine_loop(void *arg)
             ts.tv_nsec = (long)(d % 1000000000ull);
             tsp = &ts;
         }
-        int n = epoll_pwait2(E.epfd, evs, EV_MAX, tsp, NULL);
+        int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
         if (n < 0 && errno != EINTR) {
             /* Our epoll fd was closed under us (a program closing every
-             * fd): the engine cannot go on. */
+             * fd): the engine cannot go on, nor can new connections. */
             SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
                      strerror(errno));
-            pthread_mutex_lock(&E.mu);
-            E.broken = 1;
-            E.paused = 1; /* nobody waits for a pause that cannot come */
-            pthread_cond_broadcast(&E.cv);
-            pthread_mutex_unlock(&E.mu);
+            pthread_mutex_lock(&G.mu);
+            G.broken = 1;
+            e->broken = 1;
+            e->paused = 1; /* nobody waits for a pause that cannot come */
+            pthread_cond_broadcast(&G.cv);
+            pthread_mutex_unlock(&G.mu);
             return NULL;
         }
         now = shim_now();
         rudp_time turn_start = now;
-        E.wakeups++;
+        e->wakeups++;
         if (n == 0 && wake != RUDP_TIME_NEVER && now >= wake) {
-            E.timed_wakeups++;
-            E.late_ns += now - wake;
+            e->timed_wakeups++;
+            e->late_ns += now - wake;
         }
         /* Everything readable is read before timers fire: with thousands of
          * sockets ready at once, timers run after the first EV_MAX would
@@ -1201,7 +1381,7 @@ void *shim_engine_loop(void *arg)
             for (int i = 0; i < n; i++) {
                 int type = *(int *)evs[i].data.ptr;
                 if (type == W_EVENT)
-                    run_commands(now);
+                    run_commands(e, now);
                 else if (type == W_UDP)
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_BRIDGE)
@@ -1210,25 +1390,26 @@ void *shim_engine_loop(void *arg)
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
             static const struct timespec zero;
-            n = epoll_pwait2(E.epfd, evs, EV_MAX, &zero, NULL);
+            n = epoll_pwait2(e->epfd, evs, EV_MAX, &zero, NULL);
             if (n <= 0)
                 break;
             now = shim_now();
         }
-        if (now >= E.retry_at)
-            retry_pending(now);
+        if (now >= e->retry_at)
+            retry_pending(e, now);
         /* What is sent now is timed now, not at the wake-up. */
-        deadline = pump(shim_now());
+        deadline = pump(e, shim_now());
         rudp_time turn = shim_now() - turn_start;
-        if (turn > E.longest_turn)
-            E.longest_turn = turn;
-        if (E.keeper_mode && !shim_engine_busy() && rudp_ctx_conn_count(E.ctx) == 0)
+        if (turn > e->longest_turn)
+            e->longest_turn = turn;
+        if (G.keeper_mode && !engine_busy(e) && rudp_ctx_conn_count(e->ctx) == 0)
             return NULL; /* a keeper's work is done */
     }
     return NULL;
 }
 
-static int start_locked(void)
+/* Sets up engine e (the next not running) and starts its thread; G.mu held. */
+static int start_engine_locked(struct engine *e)
 {
     static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
     uint8_t seed[32];
@@ -1239,36 +1420,45 @@ static int start_locked(void)
         return -EIO;
     }
     real_close(fd);
-    if (rudp_ctx_new(&ops, NULL, seed, &shim_cfg.rudp, &E.ctx) < 0)
+    memset(e, 0, sizeof *e);
+    e->idx = (unsigned)(e - G.e);
+    e->epfd = e->evfd = -1;
+    e->retry_at = RUDP_TIME_NEVER;
+    if (rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx) < 0)
         return -ENOMEM;
-    rudp_ctx_set_memory_limit(E.ctx, shim_cfg.memory);
-    rudp_ctx_set_log_level(E.ctx, shim_cfg.log_level);
-    if (shim_udpio_init(shim_cfg.offload) < 0)
+    /* RUDP_MEMORY bounds the process: each engine may hold its share. */
+    rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
+    rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
+    e->io = shim_udpio_new(shim_cfg.offload);
+    e->msgs = calloc(RX_BATCH, sizeof *e->msgs);
+    e->iovs = calloc(RX_BATCH, sizeof *e->iovs);
+    e->addrs = calloc(RX_BATCH, sizeof *e->addrs);
+    e->ctrls = calloc(RX_BATCH, sizeof *e->ctrls);
+    e->rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf || e->epfd < 0 ||
+        e->evfd < 0)
         return -ENOMEM;
-    E.msgs = calloc(RX_BATCH, sizeof *E.msgs);
-    E.iovs = calloc(RX_BATCH, sizeof *E.iovs);
-    E.addrs = calloc(RX_BATCH, sizeof *E.addrs);
-    E.ctrls = calloc(RX_BATCH, sizeof *E.ctrls);
-    E.rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
-    E.epfd = epoll_create1(EPOLL_CLOEXEC);
-    E.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!E.msgs || !E.iovs || !E.addrs || !E.ctrls || !E.rxbuf || E.epfd < 0 || E.evfd < 0)
-        return -ENOMEM;
-    E.epfd = shim_fd_move_high(E.epfd);
-    E.evfd = shim_fd_move_high(E.evfd);
-    shim_own_fd(E.epfd, 1);
-    shim_own_fd(E.evfd, 1);
-    E.event_type = W_EVENT;
-    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &E.event_type};
-    if (epoll_ctl(E.epfd, EPOLL_CTL_ADD, E.evfd, &e) < 0)
+    e->epfd = shim_fd_move_high(e->epfd);
+    e->evfd = shim_fd_move_high(e->evfd);
+    shim_own_fd(e->epfd, 1);
+    shim_own_fd(e->evfd, 1);
+    e->event_type = W_EVENT;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
         return -errno;
 
-    /* Each redirected connection costs the engine one or two fds next to
-     * the app's one; raise the soft limit where the hard limit allows. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 && rl.rlim_max > rl.rlim_cur) {
-        rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (G.nrun == 0) {
+        /* Each redirected connection costs the engine one or two fds next
+         * to the app's one; raise the soft limit where the hard limit
+         * allows. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 &&
+            rl.rlim_max > rl.rlim_cur) {
+            rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
     }
 
     sigset_t all, old;
@@ -1277,35 +1467,35 @@ static int start_locked(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    int err = pthread_create(&t, &attr, shim_engine_loop, NULL);
+    int err = pthread_create(&e->thread, &attr, shim_engine_loop, e);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err)
         return -err;
-    E.pid = getpid();
-    E.started = 1;
+    e->running = 1;
+    G.nrun++;
+    G.pid = getpid();
     return 0;
 }
 
 int shim_engine_start(void)
 {
-    pthread_mutex_lock(&E.mu);
+    pthread_mutex_lock(&G.mu);
     int err = 0;
-    if (E.broken)
+    if (G.broken)
         err = -EIO;
-    else if (!E.started)
-        err = start_locked();
+    else if (!G.nrun)
+        err = start_engine_locked(&G.e[0]);
     if (err && err != -EIO)
-        E.broken = 1;
-    pthread_mutex_unlock(&E.mu);
+        G.broken = 1;
+    pthread_mutex_unlock(&G.mu);
     return err;
 }
 
 pid_t shim_engine_pid(void);
 pid_t shim_engine_pid(void)
 {
-    return E.pid;
+    return G.pid;
 }
 
 void shim_engine_print_stats(void)
@@ -1313,26 +1503,60 @@ void shim_engine_print_stats(void)
     if (shim_ident_refused())
         shim_log(0, "foreign connections to our listeners refused %llu",
                  (unsigned long long)shim_ident_refused());
-    if (!E.started || E.pid != getpid() || !E.ctx)
+    if (!G.nrun || G.pid != getpid())
         return;
-    const shim_udpio_stats *u = shim_udpio_stats_get();
-    shim_log(0, "engine: wake-ups %llu (%llu by a deadline, late by %.1f us on average, "
-                "longest turn %.1f ms); "
+    /* The engines' figures, summed. */
+    shim_udpio_stats u;
+    rudp_stats s;
+    memset(&u, 0, sizeof u);
+    memset(&s, 0, sizeof s);
+    uint64_t wakeups = 0, timed = 0, late = 0, longest = 0, squatted = 0, memory = 0;
+    int gso = 0;
+    char per[SHIM_ENGINES_MAX * 24] = "";
+    size_t pl = 0;
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        if (!e->ctx || !e->io)
+            continue;
+        const rudp_stats *ek = rudp_ctx_stats(e->ctx);
+        int w = snprintf(per + pl, sizeof per - pl, "%s%llu", k ? "/" : "",
+                         (unsigned long long)(ek->conns_opened + ek->conns_accepted));
+        if (w > 0 && (size_t)w < sizeof per - pl)
+            pl += (size_t)w;
+        const shim_udpio_stats *eu = shim_udpio_stats_get(e->io);
+        const uint64_t *a = (const uint64_t *)eu;
+        uint64_t *t = (uint64_t *)&u;
+        for (size_t i = 0; i < sizeof u / sizeof *t; i++)
+            t[i] += a[i];
+        const rudp_stats *es = rudp_ctx_stats(e->ctx);
+        a = (const uint64_t *)es;
+        t = (uint64_t *)&s;
+        for (size_t i = 0; i < sizeof s / sizeof *t; i++)
+            t[i] += a[i];
+        gso |= shim_udpio_gso_on(e->io);
+        wakeups += e->wakeups;
+        timed += e->timed_wakeups;
+        late += e->late_ns;
+        squatted += e->squatted;
+        memory += rudp_ctx_memory(e->ctx);
+        if (e->longest_turn > longest)
+            longest = e->longest_turn;
+    }
+    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, late by %.1f us on "
+                "average, longest turn %.1f ms); "
                 "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
                 "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                 "%llu dropped by a full receive buffer",
-             (unsigned long long)E.wakeups, (unsigned long long)E.timed_wakeups,
-             E.timed_wakeups ? (double)E.late_ns / (double)E.timed_wakeups / 1000 : 0.0,
-             (double)E.longest_turn / 1e6, (unsigned long long)u->datagrams_out,
-             (unsigned long long)u->send_calls,
-             (unsigned long long)u->trains, shim_udpio_gso_on() ? "on" : "off",
-             (unsigned long long)u->gso_failed, (unsigned long long)u->send_dropped,
-             (unsigned long long)u->datagrams_in, (unsigned long long)u->reads,
-             (unsigned long long)u->coalesced, (unsigned long long)u->rx_dropped);
-    if (E.squatted)
+             G.nrun, per, (unsigned long long)wakeups, (unsigned long long)timed,
+             timed ? (double)late / (double)timed / 1000 : 0.0, (double)longest / 1e6,
+             (unsigned long long)u.datagrams_out, (unsigned long long)u.send_calls,
+             (unsigned long long)u.trains, gso ? "on" : "off", (unsigned long long)u.gso_failed,
+             (unsigned long long)u.send_dropped, (unsigned long long)u.datagrams_in,
+             (unsigned long long)u.reads, (unsigned long long)u.coalesced,
+             (unsigned long long)u.rx_dropped);
+    if (squatted)
         shim_log(0, "handoffs refused (listener name held by another process) %llu",
-                 (unsigned long long)E.squatted);
-    const rudp_stats *s = rudp_ctx_stats(E.ctx);
+                 (unsigned long long)squatted);
     shim_log(0,
              "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "
              "%llu, retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates "
@@ -1340,16 +1564,16 @@ void shim_engine_print_stats(void)
              "%llu closed %llu, resets sent %llu received %llu, icmp ignored %llu acted on %llu, "
              "handshakes dropped %llu (source limit %llu) refused for memory %llu, data dropped "
              "%llu, memory held %llu",
-             (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_in,
-             (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
-             (unsigned long long)s->stream_bytes_sent, (unsigned long long)s->pkts_retransmitted,
-             (unsigned long long)s->bytes_retransmitted, (unsigned long long)s->pto_count,
-             (unsigned long long)s->dup_pkts, (unsigned long long)s->malformed,
-             (unsigned long long)s->unknown_conn, (unsigned long long)s->conns_opened,
-             (unsigned long long)s->conns_accepted, (unsigned long long)s->conns_closed,
-             (unsigned long long)s->resets_sent, (unsigned long long)s->resets_received,
-             (unsigned long long)s->icmp_ignored, (unsigned long long)s->icmp_soft,
-             (unsigned long long)s->handshakes_dropped, (unsigned long long)s->source_limited,
-             (unsigned long long)s->memory_refused, (unsigned long long)s->rx_dropped,
-             (unsigned long long)rudp_ctx_memory(E.ctx));
+             (unsigned long long)s.dgrams_out, (unsigned long long)s.dgrams_in,
+             (unsigned long long)s.bytes_out, (unsigned long long)s.bytes_in,
+             (unsigned long long)s.stream_bytes_sent, (unsigned long long)s.pkts_retransmitted,
+             (unsigned long long)s.bytes_retransmitted, (unsigned long long)s.pto_count,
+             (unsigned long long)s.dup_pkts, (unsigned long long)s.malformed,
+             (unsigned long long)s.unknown_conn, (unsigned long long)s.conns_opened,
+             (unsigned long long)s.conns_accepted, (unsigned long long)s.conns_closed,
+             (unsigned long long)s.resets_sent, (unsigned long long)s.resets_received,
+             (unsigned long long)s.icmp_ignored, (unsigned long long)s.icmp_soft,
+             (unsigned long long)s.handshakes_dropped, (unsigned long long)s.source_limited,
+             (unsigned long long)s.memory_refused, (unsigned long long)s.rx_dropped,
+             (unsigned long long)memory);
 }

@@ -12,12 +12,27 @@
 #include <sys/un.h>
 
 #include "shim.h"
+#include "udpio.h"
 
 enum { W_EVENT = 1, W_UDP, W_BRIDGE };
+
+/* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
+ * the kernel gives each datagram to a member by a hash of its addresses,
+ * so a connection stays with one engine. The hash depends on the group's
+ * size: a member may close only when all of them can (live == 0), or the
+ * datagrams of other engines' connections would move. */
+typedef struct lgroup {
+    int n;                /* members made */
+    _Atomic int live;     /* members still in use */
+    _Atomic int members;  /* members not yet closed: the last frees this */
+} lgroup;
+
+struct engine;
 
 typedef struct esock {
     int type; /* W_UDP: first, for epoll dispatch */
     int fd;
+    struct engine *e;     /* the engine that owns it */
     uint32_t idx;
     int refs;             /* listener + connections using this socket */
     int family;           /* socket family of the UDP socket */
@@ -31,6 +46,8 @@ typedef struct esock {
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     uint32_t drops_seen;  /* the socket's drop count at its last report */
+    struct lgroup *group; /* a listener's socket: its SO_REUSEPORT group */
+    int idle;             /* unused, held open while its group lives */
     int reserve_fd;       /* TCP socket holding the port of a listener */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
@@ -40,6 +57,7 @@ typedef struct esock {
 typedef struct bridge {
     int type; /* W_BRIDGE */
     int efd;
+    struct engine *e;     /* the engine that owns it */
     rudp_conn *conn;
     esock *sock;
     uint64_t id;
@@ -69,26 +87,30 @@ typedef struct cmd {
         shim_listen_req l;
         uint64_t id;
     } u;
+    lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
 } cmd;
 
 enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
 
+/* Engines (threads) of one process. Engine 0 serves everything at first;
+ * a listener calls in all of them, each with its own UDP socket in the
+ * listener's SO_REUSEPORT group; new connections go to the least busy
+ * engine running. Each engine owns its core context, sockets and bridges:
+ * nothing of one is touched by another. */
 struct engine {
-    pthread_mutex_t mu;   /* guards the fields up to `in_handoff` */
-    pthread_cond_t cv;
-    int started;
-    int broken;
-    pid_t pid;
-    cmd *q_head, *q_tail;
-    int pause_req;        /* an app thread wants the engine still */
-    int paused;           /* ... and it is */
-    int in_handoff;       /* forking a keeper: the fork handlers keep state */
-    int keeper_mode;      /* this process is a keeper (keeper.c) */
+    unsigned idx;
+    int running;          /* its thread was started (G.mu) */
+    int paused;           /* ... and it is parked at its safe point (G.mu) */
+    int broken;           /* its epoll failed: it stopped (G.mu) */
+    cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
+    _Atomic unsigned nbridges; /* for choosing an engine */
+    pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
     int event_type;       /* W_EVENT, for epoll dispatch */
     rudp_ctx *ctx;
+    shim_udpio *io;       /* batched UDP output (udpio.c) */
     esock **socks;
     uint32_t nsocks;
     bridge *bridges;
@@ -106,9 +128,22 @@ struct engine {
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
 };
 
-extern struct engine E;
+struct engines {
+    pthread_mutex_t mu;   /* guards what is marked G.mu here and in struct engine */
+    pthread_cond_t cv;
+    int nrun;             /* engines [0, nrun) were started (G.mu) */
+    int broken;           /* an engine failed: no new connections (G.mu) */
+    pid_t pid;
+    int pause_req;        /* an app thread wants every engine still (G.mu) */
+    int in_handoff;       /* forking a keeper: the fork handlers keep state */
+    int keeper_mode;      /* this process is a keeper (keeper.c) */
+    struct engine e[SHIM_ENGINES_MAX];
+};
 
-/* The engine thread's loop; returns in a keeper once nothing is left. */
+extern struct engines G;
+
+/* An engine thread's loop (arg: its struct engine); returns in a keeper
+ * once nothing is left. */
 void *shim_engine_loop(void *arg);
 
 /* Anything a process's death would cut off: a bridge, a listener, a queued

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,36 +30,48 @@
  * exec the keeper first waits for the verdict: EOF on a close-on-exec pipe
  * means the exec happened; a byte means it failed and the keeper leaves. */
 
-static void pause_engine(void)
+/* Whether every running engine is parked (paused = 1) or, for resume,
+ * has left the pause (paused = 0; a broken engine stays "paused"). */
+static int all_paused_locked(int want)
 {
-    pthread_mutex_lock(&E.mu);
-    E.pause_req = 1;
-    pthread_mutex_unlock(&E.mu);
-    uint64_t one = 1;
-    ssize_t w = write(E.evfd, &one, sizeof one);
-    (void)w;
-    pthread_mutex_lock(&E.mu);
-    while (!E.paused)
-        pthread_cond_wait(&E.cv, &E.mu);
-    pthread_mutex_unlock(&E.mu);
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        if (want ? !e->paused : e->paused && !e->broken)
+            return 0;
+    }
+    return 1;
 }
 
-/* Releases a paused engine and waits until it has left the pause, so that
- * a pause requested right after cannot mistake the old acknowledgement for
- * a new one. */
+static void pause_engines(void)
+{
+    pthread_mutex_lock(&G.mu);
+    G.pause_req = 1;
+    for (int k = 0; k < G.nrun; k++) {
+        uint64_t one = 1;
+        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+        (void)w;
+    }
+    while (!all_paused_locked(1))
+        pthread_cond_wait(&G.cv, &G.mu);
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* Releases the paused engines and waits until each has left the pause, so
+ * that a pause requested right after cannot mistake the old
+ * acknowledgement for a new one. */
 static void resume_locked(void)
 {
-    E.pause_req = 0;
-    pthread_cond_broadcast(&E.cv);
-    while (E.paused && !E.broken)
-        pthread_cond_wait(&E.cv, &E.mu);
+    G.pause_req = 0;
+    pthread_cond_broadcast(&G.cv);
+    while (!all_paused_locked(0))
+        pthread_cond_wait(&G.cv, &G.mu);
 }
 
 void shim_engine_resume(void)
 {
-    pthread_mutex_lock(&E.mu);
+    pthread_mutex_lock(&G.mu);
     resume_locked();
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_unlock(&G.mu);
 }
 
 /* If fd is the app's copy of one of our listeners, listen() on it again. */
@@ -67,11 +80,14 @@ static void relisten(int fd)
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
         return;
-    for (uint32_t i = 0; i < E.nsocks; i++) {
-        esock *s = E.socks[i];
-        if (s && s->listener && s->listener_ino == (uint64_t)st.st_ino) {
-            real_listen(fd, s->backlog);
-            return;
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (s && s->listener && s->listener_ino == (uint64_t)st.st_ino) {
+                real_listen(fd, s->backlog);
+                return;
+            }
         }
     }
 }
@@ -118,20 +134,34 @@ static void keeper_main(int verdict)
     }
     if (shim_cfg.log_fd <= 2)
         shim_cfg.log_fd = -1;
-    E.keeper_mode = 1;
+    G.keeper_mode = 1;
     shim_slots_keeper();
-    pthread_cond_init(&E.cv, NULL); /* the parent's paused engine waited on it */
-    E.pid = getpid();
-    E.pause_req = E.paused = 0;
-    E.in_handoff = 0;
+    pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
+    G.pid = getpid();
+    G.pause_req = 0;
+    G.in_handoff = 0;
     /* The app's copies of listeners may be gone: check them soon. */
     rudp_time now = shim_now();
-    for (uint32_t i = 0; i < E.nsocks; i++)
-        if (E.socks[i] && E.socks[i]->listener)
-            E.socks[i]->alive_check = now;
-    E.retry_at = now;
-    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over the engine", (int)getpid());
-    shim_engine_loop(NULL);
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        e->paused = 0;
+        for (uint32_t i = 0; i < e->nsocks; i++)
+            if (e->socks[i] && e->socks[i]->listener)
+                e->socks[i]->alive_check = now;
+        e->retry_at = now;
+    }
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
+    /* Only this thread came through fork: engine 0 runs here, the others
+     * on threads of their own, each until its work is done. */
+    int started[SHIM_ENGINES_MAX] = {0};
+    for (int k = 1; k < G.nrun; k++)
+        if (!G.e[k].broken)
+            started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
+    if (!G.e[0].broken)
+        shim_engine_loop(&G.e[0]);
+    for (int k = 1; k < G.nrun; k++)
+        if (started[k])
+            pthread_join(G.e[k].thread, NULL);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     if (shim_cfg.stats)
         shim_engine_print_stats();
@@ -142,12 +172,12 @@ static void keeper_main(int verdict)
 pid_t shim_engine_handoff(int for_exec, int *abort_fd)
 {
     *abort_fd = -1;
-    pthread_mutex_lock(&E.mu);
-    int run = E.started && !E.broken && E.pid == getpid() && !E.keeper_mode;
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_lock(&G.mu);
+    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode;
+    pthread_mutex_unlock(&G.mu);
     if (!run)
         return 0;
-    pause_engine();
+    pause_engines();
     if (!shim_engine_busy()) {
         if (for_exec)
             shim_engine_resume();
@@ -158,7 +188,7 @@ pid_t shim_engine_handoff(int for_exec, int *abort_fd)
         shim_engine_resume();
         return -1;
     }
-    E.in_handoff = 1;
+    G.in_handoff = 1;
     pid_t mid = fork();
     if (mid == 0) {
         pid_t k = fork();
@@ -169,7 +199,7 @@ pid_t shim_engine_handoff(int for_exec, int *abort_fd)
         }
         syscall(SYS_exit_group, k < 0 ? 1 : 0);
     }
-    E.in_handoff = 0;
+    G.in_handoff = 0;
     if (pfd[0] >= 0)
         real_close(pfd[0]);
     if (mid < 0) {
@@ -203,15 +233,15 @@ static int fork_paused;
 
 void shim_engine_atfork_prepare(void)
 {
-    pthread_mutex_lock(&E.mu);
-    int park = E.started && !E.broken && E.pid == getpid() && !E.in_handoff && !E.keeper_mode;
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_lock(&G.mu);
+    int park = G.nrun && !G.broken && G.pid == getpid() && !G.in_handoff && !G.keeper_mode;
+    pthread_mutex_unlock(&G.mu);
     fork_paused = 0;
     if (park) {
-        pause_engine();
+        pause_engines();
         fork_paused = 1;
     }
-    pthread_mutex_lock(&E.mu);
+    pthread_mutex_lock(&G.mu);
     shim_ownfds_lock();
 }
 
@@ -221,7 +251,7 @@ void shim_engine_atfork_parent(void)
     if (fork_paused)
         resume_locked();
     fork_paused = 0;
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_unlock(&G.mu);
 }
 
 void shim_engine_atfork_child(void)
@@ -229,32 +259,19 @@ void shim_engine_atfork_child(void)
     /* The prepare handler locked these in this very thread: unlock them
      * (re-initialising a locked mutex is undefined, and TSan says so). */
     shim_ownfds_unlock();
-    pthread_mutex_unlock(&E.mu);
-    if (E.in_handoff)
-        return; /* becoming a keeper: the engine's state and fds are the point */
-    /* The parent's engine keeps serving every connection made before the
-     * fork; this child must not hold copies of its fds, or a bridge the
-     * parent closes would stay open here. The child gets an engine of its
+    pthread_mutex_unlock(&G.mu);
+    if (G.in_handoff)
+        return; /* becoming a keeper: the engines' state and fds are the point */
+    /* The parent's engines keep serving every connection made before the
+     * fork; this child must not hold copies of their fds, or a bridge the
+     * parent closes would stay open here. The child gets engines of its
      * own for what it opens itself. The log file is the child's too. */
     shim_close_all_owned(shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1);
-    pthread_cond_init(&E.cv, NULL);
-    /* Memory of the parent's engine is left as is: it belongs to a thread
-     * that does not exist here and is never touched again. */
-    E.started = 0;
-    E.broken = 0;
-    E.pause_req = 0;
-    E.paused = 0;
-    E.q_head = E.q_tail = NULL;
-    E.epfd = E.evfd = -1;
-    E.ctx = NULL;
-    E.socks = NULL;
-    E.nsocks = 0;
-    E.bridges = NULL;
-    E.pending = NULL;
-    E.retry_at = RUDP_TIME_NEVER;
-    E.msgs = NULL;
-    E.iovs = NULL;
-    E.addrs = NULL;
-    E.ctrls = NULL;
-    E.rxbuf = NULL;
+    pthread_cond_init(&G.cv, NULL);
+    /* Memory of the parent's engines is left as is: it belongs to threads
+     * that do not exist here and is never touched again. */
+    G.nrun = 0;
+    G.broken = 0;
+    G.pause_req = 0;
+    memset(G.e, 0, sizeof G.e);
 }

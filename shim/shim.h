@@ -31,6 +31,8 @@
 /* Engine-owned fds are moved at or above this number, out of the way of
  * programs that expect small fds (select) or reuse them. */
 #define SHIM_FD_BASE 700
+#define SHIM_ENGINES_MAX 8          /* RUDP_ENGINES at most */
+#define SHIM_ENGINES_DEFAULT_MAX 4  /* RUDP_ENGINES=0: one per CPU, at most this many */
 
 /* ---- real.c: libc's own entry points, bound once ---- */
 
@@ -70,6 +72,7 @@ typedef struct shim_config {
     rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
     int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
+    int engines;            /* RUDP_ENGINES: engine threads a process may run */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */

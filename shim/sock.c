@@ -635,6 +635,12 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     }
     int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
     real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    /* With more than one engine, each gets a socket of this listener's
+     * SO_REUSEPORT group (engine.c); every member must ask before bind.
+     * The app's TCP socket, bound, still holds the port against others. */
+    int one = 1;
+    if (shim_cfg.engines > 1)
+        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0)
         goto fail_errno; /* EADDRINUSE: another rudp listener has this port */
     grow_buffers(udp, 1);

@@ -22,8 +22,8 @@
  * UDP_GRO simply delivers datagrams one by one. RUDP_OFFLOAD=0 turns both
  * off (the fallback path, for tests and for a suspicious network card).
  *
- * Only the engine thread calls in here; datagram loss on a full socket
- * buffer is what UDP does and the protocol repairs it.
+ * Each engine thread has its own (shim_udpio_new) and only it calls in;
+ * datagram loss on a full socket buffer is what UDP does and the protocol repairs it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -58,7 +58,7 @@ typedef struct tx_msg {
     int closed;       /* ended by a short segment */
 } tx_msg;
 
-static struct {
+struct shim_udpio {
     int gso;  /* -1 unknown, 0 off, 1 on */
     int gro;  /* 0 off, 1 try on each socket */
     uint8_t *buf;
@@ -69,46 +69,49 @@ static struct {
     struct iovec iov[TX_MSGS];
     char ctl[TX_MSGS][CMSG_SPACE(sizeof(uint16_t))];
     shim_udpio_stats st;
-} U;
+};
 
-int shim_udpio_init(int offload)
+shim_udpio *shim_udpio_new(int offload)
 {
-    free(U.buf);
-    memset(&U, 0, sizeof U);
-    U.buf = malloc(TX_BYTES);
-    if (!U.buf)
-        return -ENOMEM;
-    U.gso = offload ? -1 : 0;
-    U.gro = offload;
-    return 0;
+    shim_udpio *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->buf = malloc(TX_BYTES);
+    if (!u->buf) {
+        free(u);
+        return NULL;
+    }
+    u->gso = offload ? -1 : 0;
+    u->gro = offload;
+    return u;
 }
 
-const shim_udpio_stats *shim_udpio_stats_get(void)
+const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u)
 {
-    return &U.st;
+    return &u->st;
 }
 
-int shim_udpio_gso_on(void)
+int shim_udpio_gso_on(const shim_udpio *u)
 {
-    return U.gso == 1;
+    return u->gso == 1;
 }
 
-void shim_udpio_setup(int fd)
+void shim_udpio_setup(shim_udpio *u, int fd)
 {
-    if (U.gso < 0) {
+    if (u->gso < 0) {
         /* Probe once: a kernel without UDP GSO (before 4.18) refuses it. */
         int seg = 1200;
-        U.gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
+        u->gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
         seg = 0;
-        if (U.gso)
+        if (u->gso)
             setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
         else
             SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
                      strerror(errno));
     }
     int on = 1;
-    if (U.gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
-        U.st.gro_refused++;
+    if (u->gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
+        u->st.gro_refused++;
     /* Each datagram read then says how many the socket dropped before it
      * (a full receive buffer): shim_udpio_drops. */
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
@@ -128,7 +131,7 @@ uint32_t shim_udpio_gro_size(struct msghdr *m)
     return 0;
 }
 
-void shim_udpio_drops(struct msghdr *m, uint32_t *seen)
+void shim_udpio_drops(shim_udpio *u, struct msghdr *m, uint32_t *seen)
 {
     if (!m->msg_control)
         return;
@@ -137,7 +140,7 @@ void shim_udpio_drops(struct msghdr *m, uint32_t *seen)
             uint32_t v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
             if (v - *seen < 0x80000000u) { /* the counter only grows (mod 2^32) */
-                U.st.rx_dropped += v - *seen;
+                u->st.rx_dropped += v - *seen;
                 *seen = v;
             }
             return;
@@ -145,12 +148,12 @@ void shim_udpio_drops(struct msghdr *m, uint32_t *seen)
     }
 }
 
-void shim_udpio_received(uint32_t reads, uint32_t datagrams)
+void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams)
 {
-    U.st.reads += reads;
-    U.st.datagrams_in += datagrams;
+    u->st.reads += reads;
+    u->st.datagrams_in += datagrams;
     if (datagrams > reads)
-        U.st.coalesced += datagrams - reads;
+        u->st.coalesced += datagrams - reads;
 }
 
 static int same_peer(const tx_msg *m, int fd, const struct sockaddr_storage *peer, socklen_t len)
@@ -158,48 +161,48 @@ static int same_peer(const tx_msg *m, int fd, const struct sockaddr_storage *pee
     return m->fd == fd && (!m->named || (m->peer_len == len && memcmp(&m->peer, peer, len) == 0));
 }
 
-void shim_udpio_send(int fd, int connected, const struct sockaddr_storage *peer, socklen_t peer_len,
-                     const uint8_t *data, size_t len)
+void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
+                     socklen_t peer_len, const uint8_t *data, size_t len)
 {
     if (len == 0 || len > GSO_MAX_BYTES + 507)
         return;
-    U.st.datagrams_out++;
-    tx_msg *last = U.n ? &U.msgs[U.n - 1] : NULL;
-    if (U.gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len) &&
+    u->st.datagrams_out++;
+    tx_msg *last = u->n ? &u->msgs[u->n - 1] : NULL;
+    if (u->gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len) &&
         len <= last->seg && last->nseg < GSO_MAX_SEGS && last->len + len <= GSO_MAX_BYTES &&
-        last->off + last->len == U.used && U.used + len <= TX_BYTES) {
-        memcpy(U.buf + U.used, data, len);
-        U.used += len;
+        last->off + last->len == u->used && u->used + len <= TX_BYTES) {
+        memcpy(u->buf + u->used, data, len);
+        u->used += len;
         last->len += len;
         last->nseg++;
         if (len < last->seg)
             last->closed = 1; /* a short segment ends a train */
         return;
     }
-    if (U.n == TX_MSGS || U.used + len > TX_BYTES)
-        shim_udpio_flush();
-    tx_msg *m = &U.msgs[U.n++];
+    if (u->n == TX_MSGS || u->used + len > TX_BYTES)
+        shim_udpio_flush(u);
+    tx_msg *m = &u->msgs[u->n++];
     m->fd = fd;
     m->named = !connected;
     if (m->named) {
         memcpy(&m->peer, peer, peer_len);
         m->peer_len = peer_len;
     }
-    m->off = U.used;
+    m->off = u->used;
     m->len = len;
     m->seg = (uint32_t)len;
     m->nseg = 1;
     m->closed = 0;
-    memcpy(U.buf + U.used, data, len);
-    U.used += len;
+    memcpy(u->buf + u->used, data, len);
+    u->used += len;
 }
 
-static void prepare(unsigned i, struct mmsghdr *h, struct iovec *v, char *ctl, size_t off,
-                    size_t len, uint32_t seg)
+static void prepare(shim_udpio *u, unsigned i, struct mmsghdr *h, struct iovec *v, char *ctl,
+                    size_t off, size_t len, uint32_t seg)
 {
-    tx_msg *m = &U.msgs[i];
+    tx_msg *m = &u->msgs[i];
     memset(h, 0, sizeof *h);
-    v->iov_base = U.buf + off;
+    v->iov_base = u->buf + off;
     v->iov_len = len;
     h->msg_hdr.msg_iov = v;
     h->msg_hdr.msg_iovlen = 1;
@@ -220,64 +223,64 @@ static void prepare(unsigned i, struct mmsghdr *h, struct iovec *v, char *ctl, s
 }
 
 /* A train the kernel refused: its datagrams one by one, in one call. */
-static void send_split(unsigned i)
+static void send_split(shim_udpio *u, unsigned i)
 {
-    tx_msg *m = &U.msgs[i];
+    tx_msg *m = &u->msgs[i];
     struct mmsghdr h[GSO_MAX_SEGS];
     struct iovec v[GSO_MAX_SEGS];
     unsigned k = 0;
     for (size_t o = 0; o < m->len && k < GSO_MAX_SEGS; o += m->seg, k++) {
         size_t l = m->len - o < m->seg ? m->len - o : m->seg;
-        prepare(i, &h[k], &v[k], NULL, m->off + o, l, 0);
+        prepare(u, i, &h[k], &v[k], NULL, m->off + o, l, 0);
     }
-    U.st.send_calls++;
+    u->st.send_calls++;
     (void)sendmmsg(m->fd, h, k, MSG_DONTWAIT);
 }
 
-void shim_udpio_flush(void)
+void shim_udpio_flush(shim_udpio *u)
 {
     unsigned i = 0;
-    while (i < U.n) {
+    while (i < u->n) {
         /* one run of messages on one socket */
         unsigned j = i;
-        while (j < U.n && U.msgs[j].fd == U.msgs[i].fd)
+        while (j < u->n && u->msgs[j].fd == u->msgs[i].fd)
             j++;
         for (unsigned k = i; k < j; k++) {
-            prepare(k, &U.mh[k], &U.iov[k], U.ctl[k], U.msgs[k].off, U.msgs[k].len,
-                    U.msgs[k].nseg > 1 ? U.msgs[k].seg : 0);
-            if (U.msgs[k].nseg > 1)
-                U.st.trains++;
+            prepare(u, k, &u->mh[k], &u->iov[k], u->ctl[k], u->msgs[k].off, u->msgs[k].len,
+                    u->msgs[k].nseg > 1 ? u->msgs[k].seg : 0);
+            if (u->msgs[k].nseg > 1)
+                u->st.trains++;
         }
         unsigned k = i;
         while (k < j) {
-            U.st.send_calls++;
-            int r = sendmmsg(U.msgs[k].fd, &U.mh[k], j - k, MSG_DONTWAIT);
+            u->st.send_calls++;
+            int r = sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
             if (r > 0) {
                 k += (unsigned)r;
                 continue;
             }
             if (r < 0 && errno == EINTR)
                 continue;
-            /* U.msgs[k] failed. A train the kernel cannot cut: no GSO from
+            /* u->msgs[k] failed. A train the kernel cannot cut: no GSO from
              * now on, and this one goes as single datagrams. Anything else
              * (a full buffer, an ICMP error reported on a connected socket)
              * loses this message, as UDP does. */
-            if (r < 0 && U.msgs[k].nseg > 1 &&
+            if (r < 0 && u->msgs[k].nseg > 1 &&
                 (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
                  errno == ENOPROTOOPT)) {
-                if (U.gso == 1)
+                if (u->gso == 1)
                     SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
                              strerror(errno));
-                U.gso = 0;
-                U.st.gso_failed++;
-                send_split(k);
+                u->gso = 0;
+                u->st.gso_failed++;
+                send_split(u, k);
             } else {
-                U.st.send_dropped++;
+                u->st.send_dropped++;
             }
             k++;
         }
         i = j;
     }
-    U.n = 0;
-    U.used = 0;
+    u->n = 0;
+    u->used = 0;
 }

@@ -1,5 +1,5 @@
 /* udpio.h: the engine's batched UDP output (GSO trains, sendmmsg) and GRO
- * input; see udpio.c. Engine thread only. */
+ * input; see udpio.c. One per engine thread, used by it only. */
 #ifndef SHIM_UDPIO_H
 #define SHIM_UDPIO_H
 
@@ -20,22 +20,24 @@ typedef struct shim_udpio_stats {
     uint64_t rx_dropped;     /* datagrams our sockets dropped: receive buffer full */
 } shim_udpio_stats;
 
-/* Engine start (also in a forked child's new engine): empties the queue. */
-int shim_udpio_init(int offload);
+typedef struct shim_udpio shim_udpio;
+
+/* One per engine, at its start (NULL: out of memory). */
+shim_udpio *shim_udpio_new(int offload);
 /* A new UDP socket of the engine: probes GSO once, asks for GRO. */
-void shim_udpio_setup(int fd);
+void shim_udpio_setup(shim_udpio *u, int fd);
 /* Queues one datagram (copied); peer is used on unconnected sockets. */
-void shim_udpio_send(int fd, int connected, const struct sockaddr_storage *peer,
+void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
                      socklen_t peer_len, const uint8_t *data, size_t len);
 /* Sends everything queued; the end of every engine turn. */
-void shim_udpio_flush(void);
+void shim_udpio_flush(shim_udpio *u);
 /* The GRO segment size a received message carries, 0 if one datagram. */
 uint32_t shim_udpio_gro_size(struct msghdr *m);
 /* Counts the drops a received message reports (SO_RXQ_OVFL) since *seen,
  * the socket's total at its last report. */
-void shim_udpio_drops(struct msghdr *m, uint32_t *seen);
-void shim_udpio_received(uint32_t reads, uint32_t datagrams);
-int shim_udpio_gso_on(void);
-const shim_udpio_stats *shim_udpio_stats_get(void);
+void shim_udpio_drops(shim_udpio *u, struct msghdr *m, uint32_t *seen);
+void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams);
+int shim_udpio_gso_on(const shim_udpio *u);
+const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u);
 
 #endif
