@@ -1,8 +1,9 @@
 /*
- * engine.h: the engine's state, shared by engine.c (the thread, its loop,
- * bridges and commands) and keeper.c (pausing the engine, handing it to a
+ * engine.h: the engines' state, shared by engine.c (the threads, their
+ * loops, bridges and commands), engines.c (choosing an engine, listener
+ * groups, statistics) and keeper.c (pausing the engine, handing it to a
  * keeper process at exec and exit, and what fork does to it). Internal to
- * the shim; nothing outside these two files includes it.
+ * the shim; nothing outside these three files includes it.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -145,6 +146,14 @@ extern struct engines G;
 /* An engine thread's loop (arg: its struct engine); returns in a keeper
  * once nothing is left. */
 void *shim_engine_loop(void *arg);
+
+/* Sets up engine e (the next not running) and starts its thread; G.mu
+ * held (engines.c starts them, engine.c knows how). */
+int shim_engine_start_locked(struct engine *e);
+
+/* A member of g that will never be, or was never used: the others need
+ * not wait for it; the last one frees g. NULL: nothing. */
+void shim_lgroup_drop(lgroup *g);
 
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */
