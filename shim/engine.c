@@ -704,10 +704,8 @@ static void on_established(bridge *b, rudp_time now)
         /* The app's end gets its send buffer back (see the filler in
          * sock.c), if the fd still holds it; after the drain, so EPOLLOUT
          * still follows publish(). */
-        struct stat st;
-        if (fstat(b->app_fd, &st) == 0 && (uint64_t)st.st_ino == b->app_ino)
-            real_setsockopt(b->app_fd, SOL_SOCKET, SO_SNDBUF, &b->app_sndbuf,
-                            sizeof b->app_sndbuf);
+        if (s && !b->filler)
+            shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
         b->app_fd = -1;
     }
     pump_in(b, now);

@@ -157,6 +157,7 @@ enum {
 };
 #define SHIM_SLOT_F_LINGER0 1u /* close() must reset */
 #define SHIM_SLOT_F_FILLER 2u  /* the app's end still holds connect's filler */
+#define SHIM_SLOT_F_SNDBUF 4u  /* ... and its small send buffer (shim_sndbuf_restore) */
 
 typedef struct shim_slot {
     _Atomic uint64_t id;
@@ -196,6 +197,11 @@ void shim_slot_retire(uint32_t index);
 /* The pid under which our slab is known (names carry it): ours, or in a
  * keeper the pid of the engine it took over from. */
 pid_t shim_slot_owner(void);
+
+/* sock.c: gives a connecting app end (fd, if it still holds inode ino)
+ * its send buffer back, once; close() of the fd forgets it. */
+void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
+void shim_sndbuf_forget(shim_slot *s);
 void shim_slots_keeper(void);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);

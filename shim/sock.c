@@ -431,6 +431,37 @@ static int tcp_destination(struct sockaddr_storage *ss)
     return err;
 }
 
+/* ---- connect's small send buffer, given back ----
+ *
+ * The engine (once the handshake drained the filler) and connect() (when
+ * the handshake beat dup3) set the app's fd back to its send buffer, once;
+ * close() of that fd forgets it. All under one lock, so nobody looks at an
+ * fd number while the app closes or replaces it (TSan saw the engine's
+ * fstat race an app's close with RUDP_ENGINES=2). */
+static pthread_mutex_t sndbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+    if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
+            real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
+        }
+    }
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+void shim_sndbuf_forget(shim_slot *s)
+{
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF))
+        return;
+    pthread_mutex_lock(&sndbuf_mu);
+    atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
 {
     if (addr->sa_family != family)
@@ -520,14 +551,17 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * the engine sets the buffer back on the app's fd, if that fd number
      * still holds this socket (same inode): no dup of our own, which would
      * keep the socket open and hide the app's close (a HUP while
-     * connecting abandons the connection). */
+     * connecting abandons the connection). shim_sndbuf_restore. */
     static const uint8_t zeros[65536];
     int app_sndbuf = get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2; /* the kernel doubles */
     struct stat ast;
     uint64_t app_ino = fstat(sv[0], &ast) == 0 ? (uint64_t)ast.st_ino : 0;
+    if (!sl)
+        app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
     if (app_sndbuf > 0 && app_ino) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SNDBUF);
     }
     size_t filler = 0;
     for (;;) {
@@ -554,17 +588,19 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         real_close(sv[0]);
         return fail(-err);
     }
-    if ((err = replace_fd(fd, sv[0], status, fdflags)) < 0) {
+    pthread_mutex_lock(&sndbuf_mu); /* the engine may be looking at fd */
+    err = replace_fd(fd, sv[0], status, fdflags);
+    pthread_mutex_unlock(&sndbuf_mu);
+    if (err < 0) {
         real_close(sv[0]);
         return fail(-err);
     }
     /* A peer on this host can answer before fd held our end: the engine
      * then found another inode there and left the buffer small. So once
-     * the filler is drained, set it back here too. If it is not drained
-     * yet, the engine's inode check comes after this point and finds our
-     * end; both may set it, to the same value. */
-    if (sl && app_sndbuf > 0 && app_ino && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
-        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &app_sndbuf, sizeof app_sndbuf);
+     * the filler is drained, set it back here. If it is not drained yet,
+     * the engine's turn comes after this point and finds our end. */
+    if (app_sndbuf > 0 && app_ino && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
+        shim_sndbuf_restore(sl, fd, app_ino, app_sndbuf);
     rec.fd = fd;
     rec.kind = SHIM_FD_BRIDGED;
     rec.id = n.id;
@@ -1104,6 +1140,11 @@ SHIM_EXPORT int close(int fd)
     if (shim_fd_get(fd, &rec)) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
+            /* Our engine must not look at this fd number once it is
+             * closed (shim_sndbuf_restore). */
+            shim_slot *fs = n.pid == getpid() ? slot_for(&n) : NULL;
+            if (fs)
+                shim_sndbuf_forget(fs);
             struct linger l;
             socklen_t ll = sizeof l;
             if (real_getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &ll) == 0 && l.l_onoff &&
