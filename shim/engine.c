@@ -1239,7 +1239,6 @@ int shim_engine_start_locked(struct engine *e)
     }
     real_close(fd);
     memset(e, 0, sizeof *e);
-    e->idx = (unsigned)(e - G.e);
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
     if (rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx) < 0)
@@ -1290,7 +1289,6 @@ int shim_engine_start_locked(struct engine *e)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err)
         return -err;
-    e->running = 1;
     G.nrun++;
     G.pid = getpid();
     return 0;

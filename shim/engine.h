@@ -100,8 +100,6 @@ enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
  * engine running. Each engine owns its core context, sockets and bridges:
  * nothing of one is touched by another. */
 struct engine {
-    unsigned idx;
-    int running;          /* its thread was started (G.mu) */
     int paused;           /* ... and it is parked at its safe point (G.mu) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
