@@ -100,7 +100,7 @@ enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
  * engine running. Each engine owns its core context, sockets and bridges:
  * nothing of one is touched by another. */
 struct engine {
-    int paused;           /* ... and it is parked at its safe point (G.mu) */
+    int paused;           /* parked at its safe point (G.mu) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
     _Atomic unsigned nbridges; /* for choosing an engine */
