@@ -1079,8 +1079,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
              * (the last one shorter), each its own packet to the core. */
             const uint8_t *p = e->iovs[i].iov_base;
             size_t left = e->msgs[i].msg_len;
-            uint32_t seg = shim_udpio_gro_size(&e->msgs[i].msg_hdr);
-            shim_udpio_drops(e->io, &e->msgs[i].msg_hdr, &s->drops_seen);
+            uint32_t seg = shim_udpio_rx_meta(e->io, &e->msgs[i].msg_hdr, &s->drops_seen);
             if (!seg || seg > left)
                 seg = (uint32_t)left;
             uint32_t count = 0;

@@ -11,7 +11,7 @@
  *
  * On input, each UDP socket asks for GRO (UDP_GRO): the kernel may hand
  * several datagrams of one flow as one buffer with their segment size in a
- * control message; shim_udpio_gro_size() says how to cut it.
+ * control message; shim_udpio_rx_meta() says how to cut it.
  *
  * Both are probed at run time: a kernel without UDP_SEGMENT refuses the
  * setsockopt, or a train (EIO, EINVAL; EMSGSIZE when a segment is larger
@@ -113,39 +113,30 @@ void shim_udpio_setup(shim_udpio *u, int fd)
     if (u->gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
         u->st.gro_refused++;
     /* Each datagram read then says how many the socket dropped before it
-     * (a full receive buffer): shim_udpio_drops. */
+     * (a full receive buffer): shim_udpio_rx_meta. */
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 }
 
-uint32_t shim_udpio_gro_size(struct msghdr *m)
+uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen)
 {
+    uint32_t seg = 0;
     if (!m->msg_control)
         return 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
         if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
             int v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
-            return v > 0 ? (uint32_t)v : 0;
-        }
-    }
-    return 0;
-}
-
-void shim_udpio_drops(shim_udpio *u, struct msghdr *m, uint32_t *seen)
-{
-    if (!m->msg_control)
-        return;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            seg = v > 0 ? (uint32_t)v : 0;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
-            if (v - *seen < 0x80000000u) { /* the counter only grows (mod 2^32) */
-                u->st.rx_dropped += v - *seen;
-                *seen = v;
+            if (v - *drops_seen < 0x80000000u) { /* the counter only grows (mod 2^32) */
+                u->st.rx_dropped += v - *drops_seen;
+                *drops_seen = v;
             }
-            return;
         }
     }
+    return seg;
 }
 
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams)

@@ -31,11 +31,10 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
                      socklen_t peer_len, const uint8_t *data, size_t len);
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
-/* The GRO segment size a received message carries, 0 if one datagram. */
-uint32_t shim_udpio_gro_size(struct msghdr *m);
-/* Counts the drops a received message reports (SO_RXQ_OVFL) since *seen,
- * the socket's total at its last report. */
-void shim_udpio_drops(shim_udpio *u, struct msghdr *m, uint32_t *seen);
+/* A received message's control data: returns the GRO segment size (0: one
+ * datagram), and counts the drops it reports (SO_RXQ_OVFL) since
+ * *drops_seen, the socket's total at its last report. */
+uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen);
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams);
 int shim_udpio_gso_on(const shim_udpio *u);
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u);
