@@ -114,7 +114,8 @@ typedef struct rudp_ctx_ops {
 
 enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };
 
-/* Counters of a context, for RUDP_STATS and tests. */
+/* Counters of a context, for RUDP_STATS and tests. Every field is a
+ * uint64_t counter: the shim adds several contexts' up field by field. */
 typedef struct rudp_stats {
     uint64_t dgrams_in, dgrams_out;
     uint64_t bytes_in, bytes_out;          /* UDP payload bytes */

@@ -217,6 +217,19 @@ pid_t shim_engine_pid(void)
     return G.pid;
 }
 
+/* Both counter structs hold nothing but uint64_t counters (said where they
+ * are defined), so the engines' figures add up field by field. */
+_Static_assert(sizeof(rudp_stats) % sizeof(uint64_t) == 0, "rudp_stats: uint64_t counters only");
+_Static_assert(sizeof(shim_udpio_stats) % sizeof(uint64_t) == 0,
+               "shim_udpio_stats: uint64_t counters only");
+
+static void add_counters(uint64_t *sum, const void *one, size_t size)
+{
+    const uint64_t *a = one;
+    for (size_t i = 0; i < size / sizeof *a; i++)
+        sum[i] += a[i];
+}
+
 void shim_engine_print_stats(void)
 {
     if (shim_ident_refused())
@@ -237,21 +250,13 @@ void shim_engine_print_stats(void)
         struct engine *e = &G.e[k];
         if (!e->ctx || !e->io)
             continue;
-        const rudp_stats *ek = rudp_ctx_stats(e->ctx);
+        const rudp_stats *es = rudp_ctx_stats(e->ctx);
         int w = snprintf(per + pl, sizeof per - pl, "%s%llu", k ? "/" : "",
-                         (unsigned long long)(ek->conns_opened + ek->conns_accepted));
+                         (unsigned long long)(es->conns_opened + es->conns_accepted));
         if (w > 0 && (size_t)w < sizeof per - pl)
             pl += (size_t)w;
-        const shim_udpio_stats *eu = shim_udpio_stats_get(e->io);
-        const uint64_t *a = (const uint64_t *)eu;
-        uint64_t *t = (uint64_t *)&u;
-        for (size_t i = 0; i < sizeof u / sizeof *t; i++)
-            t[i] += a[i];
-        const rudp_stats *es = rudp_ctx_stats(e->ctx);
-        a = (const uint64_t *)es;
-        t = (uint64_t *)&s;
-        for (size_t i = 0; i < sizeof s / sizeof *t; i++)
-            t[i] += a[i];
+        add_counters((uint64_t *)&u, shim_udpio_stats_get(e->io), sizeof u);
+        add_counters((uint64_t *)&s, es, sizeof s);
         gso |= shim_udpio_gso_on(e->io);
         wakeups += e->wakeups;
         timed += e->timed_wakeups;
@@ -261,8 +266,8 @@ void shim_engine_print_stats(void)
         if (e->longest_turn > longest)
             longest = e->longest_turn;
     }
-    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, late by %.1f us on "
-                "average, longest turn %.1f ms); "
+    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
+                "late by %.1f us on average, longest turn %.1f ms); "
                 "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
                 "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                 "%llu dropped by a full receive buffer",
