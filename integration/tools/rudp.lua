@@ -38,6 +38,7 @@ local FRAME = {
 }
 local TOKEN_MAX = 32
 local ACK_MAX_RANGES = 64
+local VARINT_MAX = UInt64(0xffffffff, 0x3fffffff) -- 2^62 - 1
 
 local f = rudp.fields
 f.magic = ProtoField.string("rudpshim.magic", "Magic")
@@ -163,6 +164,8 @@ local function dissect_frame(tree, tvb, off)
             len = UInt64(tvb:len() - off)
             t:add(f.stream_len, len):set_generated()
         end
+        -- the last byte's offset must stay a varint (RFC 9000 section 19.8)
+        if offset + len > VARINT_MAX then bad(t, tvb, start, "STREAM offset past 2^62 - 1") end
         local n = len:tonumber()
         if n > 0 then t:add(f.stream_data, tvb(off, n)) end
         t:append_text(string.format(": offset %s, %d bytes%s", tostring(offset), n,
