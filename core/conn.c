@@ -104,8 +104,12 @@ static void set_state(rudp_conn *c, rudp_state to, const char *why)
     rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)", (unsigned long long)c->cid,
               rudp_state_name(c->state), rudp_state_name(to), why);
     c->state = to;
-    if (to == RUDP_CLOSED)
+    if (to == RUDP_ESTABLISHED && !c->opened)
+        rudp__report_open(c);
+    if (to == RUDP_CLOSED) {
+        rudp__report_close(c, why);
         enter_closed(c);
+    }
 }
 
 static void enter_closed(rudp_conn *c)
@@ -300,7 +304,10 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
         return err;
     ctx->stats.conns_opened++;
     set_state(c, RUDP_SYN_SENT, "connect");
-    arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
+    /* First at RUDP_SLOW_CONNECT, to warn that nothing answers yet. */
+    arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT
+                                     ? RUDP_SLOW_CONNECT
+                                     : c->cfg.connect_timeout));
     send_syn(c, now);
     *out = c;
     return 0;
@@ -413,6 +420,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
 {
     switch (c->state) {
     case RUDP_SYN_SENT:
+        c->cause = refused ? RUDP_CAUSE_REFUSED : RUDP_CAUSE_RESET;
         rudp__conn_fail(c, now, refused ? -ECONNREFUSED : -ECONNRESET);
         return;
     case RUDP_SYN_RCVD:
@@ -427,6 +435,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
     case RUDP_CLOSING:
     case RUDP_CLOSE_WAIT:
     case RUDP_LAST_ACK:
+        c->cause = RUDP_CAUSE_RESET;
         rudp__conn_fail(c, now, -ECONNRESET);
         return;
     case RUDP_TIME_WAIT:
@@ -766,6 +775,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
             break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
+            c->cause = RUDP_CAUSE_RESET;
             rudp__conn_fail(c, now, -ECONNRESET);
             return;
         case RUDP_FRAME_STREAM: {
@@ -995,6 +1005,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     int nothing_in_flight = c->rec.eliciting_in_flight == 0;
     rudp__send(ctx, c->sock, &c->pkey.addr, buf, off);
     rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
         uint64_t rate = pacing_rate(c);
         rudp_time burst = pace_interval(pace_burst(c, rate), rate);
@@ -1085,6 +1096,15 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_kill(c); /* nobody holds it */
             return;
         }
+        if (c->state == RUDP_SYN_SENT && !c->slow_warned &&
+            now - c->hs_start < c->cfg.connect_timeout) {
+            c->slow_warned = 1;
+            rudp__report_slow_connect(c);
+            arm(c, RUDP_T_GIVEUP, c->hs_start + c->cfg.connect_timeout);
+            return;
+        }
+        c->cause = c->state == RUDP_SYN_SENT ? RUDP_CAUSE_HANDSHAKE_TIMEOUT
+                                             : RUDP_CAUSE_USER_TIMEOUT;
         rudp__conn_fail(c, now, -ETIMEDOUT);
         return;
     case RUDP_T_LOSS:
@@ -1117,6 +1137,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         }
         return;
     case RUDP_T_IDLE:
+        c->cause = RUDP_CAUSE_IDLE_TIMEOUT;
         rudp__conn_fail(c, now, -ETIMEDOUT);
         return;
     case RUDP_T_DRAIN:
@@ -1365,6 +1386,8 @@ int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 void rudp_conn_abort(rudp_conn *c, rudp_time now)
 {
     c->ctx->now = now;
+    if (!c->cause && c->state != RUDP_CLOSED)
+        c->cause = RUDP_CAUSE_ABORTED;
     switch (c->state) {
     case RUDP_SYN_RCVD:
     case RUDP_ESTABLISHED:

@@ -79,6 +79,10 @@ struct rudp_conn {
     unsigned dead : 1;
     unsigned hs_sample_ok : 1;     /* one handshake packet out: RTT sample is unambiguous */
     unsigned queued : 2;           /* in a listener's queue: RUDP_Q_* (budget.c) */
+    unsigned opened : 1;           /* reached ESTABLISHED (report.c) */
+    unsigned slow_warned : 1;      /* the slow-handshake warning was given */
+    uint8_t cause;                 /* rudp_cause of a failure */
+    rudp_addr name_local;          /* the local address log lines show (family 0: none) */
 
     /* handshake */
     uint8_t token[RUDP_TOKEN_MAX];
@@ -152,6 +156,7 @@ struct rudp_listener {
     unsigned syn_rcvd;     /* connections in SYN_RCVD */
     unsigned waiting;      /* accepted, not yet taken by the application */
     rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
+    rudp_addr name_local;  /* its address, for its connections' names (report.c) */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -218,6 +223,12 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end);
 int rudp__window_may_grow(const rudp_conn *c, uint64_t limit);
 /* Frees a listener's per-source table. */
 void rudp__sources_free(rudp_listener *l);
+
+/* ---- report.c: log lines about a connection ---- */
+
+void rudp__report_open(rudp_conn *c);
+void rudp__report_close(rudp_conn *c, const char *why);
+void rudp__report_slow_connect(rudp_conn *c);
 
 /* ---- conn.c entry points for ctx.c ---- */
 

@@ -170,7 +170,7 @@ void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
 {
     if (!ctx->ops.log || level > ctx->log_level)
         return;
-    char msg[256];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -444,9 +444,13 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         return;
     c->listener = l;
     c->is_server = 1;
+    c->name_local = l->name_local;
     if (local) {
         c->local = *local;
         c->has_local = 1;
+        c->name_local = *local; /* the address the client reached, the listener's port */
+        if (l->name_local.family)
+            c->name_local.port = l->name_local.port;
     }
     if (rudp__conn_accept_syn(c, now, h) < 0) {
         rudp__conn_kill(c);

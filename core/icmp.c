@@ -75,6 +75,7 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
     case RUDP_SYN_SENT:
         if (qpn >= c->hs_count) /* handshake packets count from 0 */
             break;
+        c->cause = RUDP_CAUSE_ICMP;
         rudp__conn_fail(c, now, err);
         return;
     case RUDP_TIME_WAIT:
@@ -96,8 +97,10 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
             break; /* never sent: forged */
         ctx->stats.icmp_soft++;
         if (c->icmp_episode && c->last_rx == c->icmp_rx) {
-            if (err == -ECONNREFUSED && pn >= c->icmp_pn)
+            if (err == -ECONNREFUSED && pn >= c->icmp_pn) {
+                c->cause = RUDP_CAUSE_ICMP;
                 rudp__conn_fail(c, now, -ECONNRESET);
+            }
             return;
         }
         /* A new episode: probe now; its answer, or a further error about

@@ -138,6 +138,9 @@ typedef struct rudp_stats {
     uint64_t memory_refused;               /* valid SYNs refused: over the memory budget */
     uint64_t rx_dropped;                   /* data not stored (unacknowledged): over the
                                               budget, or too scattered for what it costs */
+    uint64_t pkts_sent;                    /* DATA packets sent (each has a packet number) */
+    uint64_t rtt_conns;                    /* connections closed after the handshake ... */
+    uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
 } rudp_stats;
 
 /*
@@ -391,5 +394,49 @@ typedef struct rudp_conn_info {
 } rudp_conn_info;
 
 void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);
+
+/* ---- words for people (report.c) ---- */
+
+/*
+ * The connection's name in log lines: "LOCAL > PEER id CID" with our
+ * connection ID in 16 hex digits, the same in every line about it (LOCAL
+ * "*" until known). Returns the length snprintf would give.
+ */
+size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len);
+
+/* The local address to show in the name (the caller knows its socket's);
+ * a listener's is given to the connections it accepts. */
+void rudp_conn_set_name_local(rudp_conn *c, const rudp_addr *local);
+void rudp_listener_set_name_local(rudp_listener *l, const rudp_addr *local);
+
+/* "1.2.3.4:80", "[2001:db8::1]:80"; returns the length snprintf would give. */
+size_t rudp_addr_format(const rudp_addr *a, char *buf, size_t len);
+
+/* A datagram's packet type by name ("DATA", "DATA+ACK_NOW", "SYN", ...),
+ * from its header's type byte, for debug lines. */
+const char *rudp_packet_name(const uint8_t *buf, size_t len);
+
+/* Why a connection failed, for a message that helps the person. */
+typedef enum rudp_cause {
+    RUDP_CAUSE_NONE = 0,
+    RUDP_CAUSE_ICMP,              /* an ICMP error in the handshake (see rudp_conn_error) */
+    RUDP_CAUSE_REFUSED,           /* the peer's engine answered: no listener on the port */
+    RUDP_CAUSE_RESET,             /* the peer reset the connection */
+    RUDP_CAUSE_HANDSHAKE_TIMEOUT, /* connect_timeout passed without an answer */
+    RUDP_CAUSE_USER_TIMEOUT,      /* data unacknowledged for user_timeout */
+    RUDP_CAUSE_IDLE_TIMEOUT,      /* nothing heard for idle_timeout */
+    RUDP_CAUSE_ABORTED,           /* rudp_conn_abort() */
+} rudp_cause;
+
+rudp_cause rudp_conn_cause(const rudp_conn *c);
+const char *rudp_cause_text(rudp_cause cause);
+
+/* The process ends with these connections still open (closing, or in
+ * TIME_WAIT): their close lines now, and their RTTs in the stats. */
+void rudp_ctx_report_remaining(rudp_ctx *ctx);
+
+/* A handshake unanswered this long is reported at RUDP_LOG_WARN, once,
+ * while the connection keeps trying until connect_timeout. */
+#define RUDP_SLOW_CONNECT RUDP_SEC(3)
 
 #endif

@@ -164,7 +164,12 @@ static void ep_log(void *user, int level, const char *msg)
     (void)level;
     /* "conn <id> A -> B (why)": keep "A -> B" */
     const char *p = strchr(msg, ' ');
-    if (strncmp(msg, "conn ", 5) != 0 || !p || !(p = strchr(p + 1, ' ')))
+    if (strncmp(msg, "conn ", 5) != 0) {
+        if (e->nlines < SIM_MAX_LINES)
+            snprintf(e->lines[e->nlines++], sizeof e->lines[0], "%s", msg);
+        return;
+    }
+    if (!p || !(p = strchr(p + 1, ' ')))
         return;
     if (e->nlog < SIM_MAX_LOG) {
         snprintf(e->log[e->nlog], sizeof e->log[0], "%s", p + 1);

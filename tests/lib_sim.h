@@ -79,6 +79,7 @@ typedef struct sim_capture {
 
 #define SIM_MAX_CAPTURE 256
 #define SIM_MAX_LOG 256
+#define SIM_MAX_LINES 32
 
 typedef struct sim sim;
 
@@ -96,6 +97,8 @@ typedef struct sim_ep {
     int ncap;
     char log[SIM_MAX_LOG][96]; /* state transitions, when logging is on */
     int nlog;
+    char lines[SIM_MAX_LINES][320]; /* other log lines (report.c's), when logging is on */
+    int nlines;
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;

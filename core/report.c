@@ -1,0 +1,199 @@
+/*
+ * report.c: what the core says about a connection in words. Its name in
+ * log lines (both addresses and our connection ID, the same everywhere),
+ * why it failed, and one info line when it opens and one when it closes.
+ * Addresses are formatted here by hand: the core includes no socket
+ * headers (families are the Linux values 2 and 10, as in conn.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+
+enum { FAM_INET = 2, FAM_INET6 = 10 };
+
+/* "1.2.3.4:80", "[2001:db8::1]:80", "[::ffff:1.2.3.4]:80"; "*" if none. */
+static int put_addr(char *buf, size_t len, const rudp_addr *a)
+{
+    if (!a || a->family == 0)
+        return snprintf(buf, len, "*");
+    const uint8_t *ip = a->ip;
+    if (a->family == FAM_INET)
+        return snprintf(buf, len, "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3], a->port);
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(ip, mapped, 12) == 0)
+        return snprintf(buf, len, "[::ffff:%u.%u.%u.%u]:%u", ip[12], ip[13], ip[14], ip[15],
+                        a->port);
+    /* RFC 5952: the longest run of two or more zero groups becomes "::" */
+    unsigned g[8];
+    for (int i = 0; i < 8; i++)
+        g[i] = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+    int best = -1, best_n = 1;
+    for (int i = 0; i < 8;) {
+        int n = 0;
+        while (i + n < 8 && g[i + n] == 0)
+            n++;
+        if (n > best_n) {
+            best = i;
+            best_n = n;
+        }
+        i += n ? n : 1;
+    }
+    char tmp[48];
+    size_t t = 0;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            t += (size_t)snprintf(tmp + t, sizeof tmp - t, "::");
+            i += best_n - 1;
+            continue;
+        }
+        t += (size_t)snprintf(tmp + t, sizeof tmp - t, "%s%x",
+                              t && tmp[t - 1] != ':' ? ":" : "", g[i]);
+    }
+    return snprintf(buf, len, "[%s]:%u", tmp, a->port);
+}
+
+size_t rudp_addr_format(const rudp_addr *a, char *buf, size_t len)
+{
+    int n = put_addr(buf, len, a);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+void rudp_conn_set_name_local(rudp_conn *c, const rudp_addr *local)
+{
+    c->name_local = *local;
+}
+
+void rudp_listener_set_name_local(rudp_listener *l, const rudp_addr *local)
+{
+    l->name_local = *local;
+}
+
+size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
+{
+    char l[64], p[64];
+    const rudp_addr *la = c->name_local.family ? &c->name_local
+                          : c->has_local      ? &c->local
+                                              : NULL;
+    if (la)
+        put_addr(l, sizeof l, la);
+    else
+        snprintf(l, sizeof l, "*");
+    put_addr(p, sizeof p, &c->pkey.addr);
+    int n = snprintf(buf, len, "%s > %s id %016llx", l, p, (unsigned long long)c->cid);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+rudp_cause rudp_conn_cause(const rudp_conn *c)
+{
+    return (rudp_cause)c->cause;
+}
+
+const char *rudp_cause_text(rudp_cause cause)
+{
+    switch (cause) {
+    case RUDP_CAUSE_NONE:
+        return "no failure";
+    case RUDP_CAUSE_ICMP:
+        return "an ICMP error";
+    case RUDP_CAUSE_REFUSED:
+        return "refused by the peer's rudp engine: nothing listens on that port";
+    case RUDP_CAUSE_RESET:
+        return "reset by the peer";
+    case RUDP_CAUSE_HANDSHAKE_TIMEOUT:
+        return "no answer to the handshake";
+    case RUDP_CAUSE_USER_TIMEOUT:
+        return "data unacknowledged for the user timeout";
+    case RUDP_CAUSE_IDLE_TIMEOUT:
+        return "nothing heard for the idle timeout";
+    case RUDP_CAUSE_ABORTED:
+        return "aborted by this side";
+    }
+    return "unknown";
+}
+
+/* "1.5 ms", "3.20 s" */
+static void put_duration(char *buf, size_t len, rudp_time ns)
+{
+    if (ns < RUDP_SEC(1))
+        snprintf(buf, len, "%.1f ms", (double)ns / 1e6);
+    else
+        snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+}
+
+void rudp__report_open(rudp_conn *c)
+{
+    c->opened = 1;
+    if (c->ctx->log_level < RUDP_LOG_INFO || !c->ctx->ops.log)
+        return;
+    char name[160], d[32];
+    rudp_conn_name(c, name, sizeof name);
+    put_duration(d, sizeof d, c->ctx->now - c->hs_start);
+    rudp__log(c->ctx, RUDP_LOG_INFO, "%s: %s, handshake %s", name,
+              c->is_server ? "accepted" : "connected", d);
+}
+
+void rudp__report_close(rudp_conn *c, const char *why)
+{
+    if (!c->opened)
+        return;
+    c->ctx->stats.rtt_conns++;
+    c->ctx->stats.rtt_srtt_sum_us += c->rtt.smoothed / 1000;
+    if (c->ctx->log_level < RUDP_LOG_INFO || !c->ctx->ops.log)
+        return;
+    char name[160], d[32];
+    rudp_conn_name(c, name, sizeof name);
+    put_duration(d, sizeof d, c->ctx->now - c->hs_start);
+    uint64_t pkts = rudp_recovery_next_pn(&c->rec);
+    uint64_t lost = c->rec.lost_packets;
+    rudp__log(c->ctx, RUDP_LOG_INFO,
+              "%s: closed (%s) after %s; bytes sent %llu, received %llu; packets sent %llu, "
+              "retransmitted %llu (%.2f%%); srtt %.2f ms",
+              name, c->cause ? rudp_cause_text((rudp_cause)c->cause) : why, d,
+              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_received,
+              (unsigned long long)pkts, (unsigned long long)lost,
+              pkts ? 100.0 * (double)lost / (double)pkts : 0.0, (double)c->rtt.smoothed / 1e6);
+}
+
+/* The handshake has gone unanswered for RUDP_SLOW_CONNECT: say so once,
+ * long before connect_timeout gives up. */
+void rudp__report_slow_connect(rudp_conn *c)
+{
+    if (c->ctx->log_level < RUDP_LOG_WARN || !c->ctx->ops.log)
+        return;
+    char name[160], p[64], d[32], limit[32];
+    rudp_conn_name(c, name, sizeof name);
+    put_addr(p, sizeof p, &c->pkey.addr);
+    put_duration(d, sizeof d, c->ctx->now - c->hs_start);
+    put_duration(limit, sizeof limit, c->cfg.connect_timeout);
+    rudp__log(c->ctx, RUDP_LOG_WARN,
+              "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the peer "
+              "does not run rudp? Still trying until the connect timeout (%s)",
+              name, p, d, c->hs_count, limit);
+}
+
+const char *rudp_packet_name(const uint8_t *buf, size_t len)
+{
+    static const char *const names[2][6] = {
+        {"?", "SYN", "RETRY", "SYNACK", "DATA", "RESET"},
+        {"?", "SYN+ACK_NOW", "RETRY+ACK_NOW", "SYNACK+ACK_NOW", "DATA+ACK_NOW", "RESET+ACK_NOW"},
+    };
+    if (len < 4)
+        return "short";
+    unsigned type = buf[3] & 0x0fu, flags = buf[3] >> 4;
+    if (type < RUDP_PKT_SYN || type > RUDP_PKT_RESET || flags > RUDP_PKTF_ACK_NOW)
+        return "unknown";
+    return names[flags][type];
+}
+
+void rudp_ctx_report_remaining(rudp_ctx *ctx)
+{
+    for (rudp_conn *c = ctx->all; c; c = c->all_next) {
+        if (!c->opened || c->state == RUDP_CLOSED)
+            continue;
+        char why[64];
+        snprintf(why, sizeof why, "left in %s at exit", rudp_state_name(c->state));
+        rudp__report_close(c, why);
+        c->opened = 0; /* said once */
+    }
+}

@@ -1,0 +1,167 @@
+/*
+ * test_report.c: what the core says about connections in words (report.c):
+ * addresses and packet types by name, why a connect failed, the warning
+ * when a handshake goes unanswered, and the info lines at open and close.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "lib_sim.h"
+#include "rudp.h"
+
+static const char *fmt(const rudp_addr *a)
+{
+    static char buf[80];
+    rudp_addr_format(a, buf, sizeof buf);
+    return buf;
+}
+
+static rudp_addr v6(const uint8_t ip[16], uint16_t port)
+{
+    rudp_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = 10;
+    a.port = port;
+    memcpy(a.ip, ip, 16);
+    return a;
+}
+
+Test(report, addresses_print_as_people_write_them)
+{
+    rudp_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = 2;
+    a.port = 8080;
+    a.ip[0] = 127, a.ip[3] = 1;
+    cr_assert_str_eq(fmt(&a), "127.0.0.1:8080");
+    static const uint8_t doc[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    a = v6(doc, 443);
+    cr_assert_str_eq(fmt(&a), "[2001:db8::1]:443");
+    static const uint8_t loop[16] = {[15] = 1};
+    a = v6(loop, 80);
+    cr_assert_str_eq(fmt(&a), "[::1]:80");
+    static const uint8_t any[16] = {0};
+    a = v6(any, 9);
+    cr_assert_str_eq(fmt(&a), "[::]:9");
+    /* RFC 5952: one zero group stays "0"; the first of equal runs is cut */
+    static const uint8_t one[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
+    a = v6(one, 1);
+    cr_assert_str_eq(fmt(&a), "[2001:db8:0:1:1:1:1:1]:1");
+    static const uint8_t longest[16] = {0x20, 0x01, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
+    a = v6(longest, 2);
+    cr_assert_str_eq(fmt(&a), "[2001:0:0:1::1]:2");
+    static const uint8_t tie[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    a = v6(tie, 2);
+    cr_assert_str_eq(fmt(&a), "[2001:db8::1:0:0:1]:2");
+    static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, 10, 0, 0, 7};
+    a = v6(mapped, 3);
+    cr_assert_str_eq(fmt(&a), "[::ffff:10.0.0.7]:3");
+}
+
+Test(report, packet_types_by_name)
+{
+    uint8_t b[4] = {'r', 'u', 1, 0x14};
+    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA+ACK_NOW");
+    b[3] = 0x04;
+    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA");
+    b[3] = 0x01;
+    cr_assert_str_eq(rudp_packet_name(b, 4), "SYN");
+    b[3] = 0x03;
+    cr_assert_str_eq(rudp_packet_name(b, 4), "SYNACK");
+    b[3] = 0x0f;
+    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
+    b[3] = 0x24;
+    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
+    cr_assert_str_eq(rudp_packet_name(b, 3), "short");
+}
+
+static int count_lines(const sim_ep *e, const char *needle)
+{
+    int n = 0;
+    for (int i = 0; i < e->nlines; i++)
+        if (strstr(e->lines[i], needle))
+            n++;
+    return n;
+}
+
+static void dump(const sim_ep *e)
+{
+    for (int i = 0; i < e->nlines; i++)
+        cr_log_info("  %s", e->lines[i]);
+}
+
+Test(report, unanswered_handshake_warns_once_then_fails_as_a_timeout)
+{
+    sim s;
+    sim_init(&s, 41);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].cut_at = s.now; /* every SYN vanishes, as with UDP blocked */
+    rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_WARN);
+    sim_app cli = {.to_send = 10, .expect = 0, .no_release = 1};
+    sim_listen(&s, b, &(sim_app){.expect = 10}, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    rudp_time start = s.now;
+    sim_run_until(&s, start + RUDP_SLOW_CONNECT - RUDP_MS(1));
+    cr_assert_eq(s.ep[a].nlines, 0, "a warning before 3 s");
+    sim_run_until(&s, start + RUDP_SEC(29));
+    dump(&s.ep[a]);
+    cr_assert_eq(count_lines(&s.ep[a], ": no answer from 10.0.0.2:1001 in 3.00 s"), 1,
+                 "one warning at 3 s naming the peer");
+    cr_assert_eq(s.apps[ci].error, 0, "still trying after the warning");
+    sim_run_until(&s, start + RUDP_SEC(31));
+    cr_assert_eq(s.apps[ci].error, -ETIMEDOUT);
+    cr_assert_eq(rudp_conn_cause(s.apps[ci].conn), RUDP_CAUSE_HANDSHAKE_TIMEOUT);
+    cr_assert_eq(s.ep[a].nlines, 1, "no second warning");
+    sim_free(&s);
+}
+
+Test(report, refused_by_a_peer_without_listener_says_so)
+{
+    sim s;
+    sim_init(&s, 42);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app cli = {.to_send = 10, .expect = 0, .no_release = 1};
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert_eq(s.apps[ci].error, -ECONNREFUSED);
+    cr_assert_eq(rudp_conn_cause(s.apps[ci].conn), RUDP_CAUSE_REFUSED);
+    cr_assert(strstr(rudp_cause_text(RUDP_CAUSE_REFUSED), "nothing listens"));
+    sim_free(&s);
+}
+
+Test(report, info_lines_at_open_and_close_name_the_connection)
+{
+    sim s;
+    sim_init(&s, 43);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_INFO);
+    rudp_ctx_set_log_level(s.ep[b].ctx, RUDP_LOG_INFO);
+    sim_app srv = {.to_send = 1000, .expect = 100}, cli = {.to_send = 100, .expect = 1000};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    dump(&s.ep[a]);
+    dump(&s.ep[b]);
+    cr_assert_eq(s.ep[a].nlines, 2);
+    cr_assert_eq(s.ep[b].nlines, 2);
+    /* the same name on both lines of a side: LOCAL > PEER id CID (the
+     * client's handshake is two round trips: SYN, RETRY, SYN, SYNACK) */
+    const char *id = strstr(s.ep[a].lines[0], " id ");
+    cr_assert(id && strncmp(s.ep[a].lines[1], s.ep[a].lines[0], (size_t)(id - s.ep[a].lines[0]) + 20) == 0,
+              "one name per connection");
+    cr_assert(strstr(s.ep[a].lines[0], "> 10.0.0.2:1001 id "));
+    cr_assert(strstr(s.ep[a].lines[0], ": connected, handshake 40.0 ms"));
+    cr_assert(strstr(s.ep[b].lines[0], "> 10.0.0.1:1000 id "));
+    cr_assert(strstr(s.ep[b].lines[0], ": accepted"));
+    cr_assert(strstr(s.ep[a].lines[1], "; bytes sent 100, received 1000;"));
+    cr_assert(strstr(s.ep[b].lines[1], "; bytes sent 1000, received 100;"));
+    cr_assert(strstr(s.ep[a].lines[1], "retransmitted 0 (0.00%); srtt 20."));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert_eq(st->rtt_conns, 1);
+    cr_assert(st->rtt_srtt_sum_us >= 20000 && st->rtt_srtt_sum_us < 21000);
+    cr_assert(st->pkts_sent >= 2);
+    sim_free(&s);
+}
