@@ -64,7 +64,7 @@ awk -v m="$drss" -v s="$sent" 'BEGIN { printf "amplification: %.2f bytes held pe
 [ "$drss" -le 8192 ] || fail "server RSS grew by $drss KiB for $sent bytes sent"
 kill "$SPID"
 i=0; while kill -0 "$SPID" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-grep 'stats:' "$T/sink.log" | tail -1
+grep 'stats: dropped:' "$T/sink.log" | tail -1
 held=$(sed -n 's/.*memory held \([0-9]*\).*/\1/p' "$T/sink.log" | tail -1)
 dropped=$(sed -n 's/.*handshakes dropped \([0-9]*\).*/\1/p' "$T/sink.log" | tail -1)
 [ -n "$held" ] || fail "no RUDP_STATS from the server"

@@ -248,8 +248,7 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     if (sock >= e->nsocks || !e->socks[sock])
         return;
     esock *s = e->socks[sock];
-    SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes type %u", sock, len,
-             len > 3 ? buf[3] : 0u);
+    SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes %s", sock, len, rudp_packet_name(buf, len));
     /* Queued, and sent at the end of this engine turn (udpio.c): a
      * listener's socket serves many peers, even after the listener itself
      * is closed, so unconnected sockets name the peer. */
@@ -267,6 +266,47 @@ static void on_log(void *user, int level, const char *msg)
 }
 
 /* ---- bridges ---- */
+
+/* The connection's name in log lines (rudp_conn_name), or its bridge's
+ * number before it has a connection. */
+static const char *bridge_name(const bridge *b, char *buf, size_t len)
+{
+    if (b->conn)
+        rudp_conn_name(b->conn, buf, len);
+    else
+        snprintf(buf, len, "connection %llu", (unsigned long long)b->id);
+    return buf;
+}
+
+/* A connect that failed, at warn, in words that say what to check. */
+static void report_connect_failed(const bridge *b, int err)
+{
+    char name[160], peer[64];
+    bridge_name(b, name, sizeof name);
+    rudp_addr_format(&b->sock->peer, peer, sizeof peer);
+    rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
+    if (cause == RUDP_CAUSE_ICMP && err == -ECONNREFUSED)
+        shim_log(RUDP_LOG_WARN,
+                 "%s: connect failed: no rudp listener at %s: ICMP port unreachable; is the "
+                 "server running under the shim?",
+                 name, peer);
+    else if (cause == RUDP_CAUSE_ICMP)
+        shim_log(RUDP_LOG_WARN, "%s: connect failed: ICMP error from the path to %s: %s", name,
+                 peer, strerror(-err));
+    else if (cause == RUDP_CAUSE_REFUSED)
+        shim_log(RUDP_LOG_WARN,
+                 "%s: connect failed: %s runs the shim, but nothing listens on that port "
+                 "(refused)",
+                 name, peer);
+    else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
+        shim_log(RUDP_LOG_WARN,
+                 "%s: connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
+                 "does not run the shim?",
+                 name, peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
+    else
+        shim_log(RUDP_LOG_WARN, "%s: connect failed: %s%s%s", name, strerror(-err),
+                 cause ? ": " : "", cause ? rudp_cause_text(cause) : "");
+}
 
 static bridge *bridge_new(struct engine *e)
 {
@@ -349,8 +389,17 @@ static void bridge_failed(bridge *b, int err)
         atomic_store(&s->tcp_state, TCP_CLOSE);
         atomic_store(&s->state, b->established ? SHIM_SLOT_CLOSED : SHIM_SLOT_FAILED);
     }
-    SHIM_LOG(RUDP_LOG_INFO, "connection %llu failed: %s", (unsigned long long)b->id,
-             strerror(-err));
+    /* An established connection's end is told by the core's info line
+     * ("closed (reset by the peer) after ..."); a connect that never got
+     * there is worth a warning that says what to check. */
+    if (!b->established && b->sock && b->sock->connected) {
+        if (shim_cfg.log_level >= RUDP_LOG_WARN)
+            report_connect_failed(b, err);
+    } else if (shim_cfg.log_level >= RUDP_LOG_DEBUG) {
+        char name[160];
+        shim_log(RUDP_LOG_DEBUG, "%s: failed: %s", bridge_name(b, name, sizeof name),
+                 strerror(-err));
+    }
     /* The slot stays for SO_ERROR after EOF; it is reused only when the
      * table runs out (names carry the id, so a reused slot is not misread). */
     if (b->slot != UINT32_MAX)
@@ -485,7 +534,10 @@ static void bridge_app_closed(bridge *b, rudp_time now)
 
 static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
 {
-    SHIM_LOG(RUDP_LOG_DEBUG, "bridge %llu: events %#x", (unsigned long long)b->id, ev);
+    if (shim_cfg.log_level >= RUDP_LOG_DEBUG) {
+        char name[160];
+        shim_log(RUDP_LOG_DEBUG, "%s: bridge events %#x", bridge_name(b, name, sizeof name), ev);
+    }
     if (!b->unix_up)
         return;
     if (!b->established) {
@@ -551,8 +603,11 @@ static void try_accept(bridge *b, rudp_time now)
             e->accept_retries++;
             return;
         }
-        SHIM_LOG(RUDP_LOG_INFO, "listener vanished; resetting connection %llu",
-                 (unsigned long long)b->id);
+        if (shim_cfg.log_level >= RUDP_LOG_INFO) {
+            char name[160];
+            shim_log(RUDP_LOG_INFO, "%s: the listener vanished; resetting the connection",
+                     bridge_name(b, name, sizeof name));
+        }
         listener_gone(b, now);
         return;
     }
@@ -560,9 +615,13 @@ static void try_accept(bridge *b, rudp_time now)
         /* The name is held by a socket our application did not make: its
          * listener is gone and someone bound the name since. Nothing may
          * reach them. */
-        SHIM_LOG(RUDP_LOG_WARN, "the listener's name is held by another process: "
-                                "resetting connection %llu, listener closed",
-                 (unsigned long long)b->id);
+        if (shim_cfg.log_level >= RUDP_LOG_WARN) {
+            char name[160];
+            shim_log(RUDP_LOG_WARN,
+                     "%s: the listener's name is held by another process: resetting the "
+                     "connection, listener closed",
+                     bridge_name(b, name, sizeof name));
+        }
         e->squatted++;
         listener_gone(b, now);
         return;
@@ -770,6 +829,22 @@ static void conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time no
 
 /* ---- commands ---- */
 
+/* Gives the core the UDP socket's address for the names of its
+ * connections in log lines. */
+static void name_local(int fd, rudp_conn *c, rudp_listener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (real_getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    rudp_addr a;
+    shim_to_rudp_addr((struct sockaddr *)&ss, &a);
+    if (c)
+        rudp_conn_set_name_local(c, &a);
+    if (l)
+        rudp_listener_set_name_local(l, &a);
+}
+
 static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
 {
     esock *s = sock_new(e, r->udp_fd, r->peer.family);
@@ -806,6 +881,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
         return;
     }
     rudp_conn_set_user(b->conn, b);
+    name_local(s->fd, b->conn, NULL);
     watch_bridge(b, 0); /* only EPOLLHUP until established */
 }
 
@@ -842,6 +918,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         sock_unref(s);
         return;
     }
+    name_local(s->fd, NULL, s->listener);
 }
 
 /* Whether a unix socket with this inode still exists in any process:
@@ -942,6 +1019,8 @@ static void run_commands(struct engine *e, rudp_time now)
     uint64_t v;
     ssize_t r = read(e->evfd, &v, sizeof v);
     (void)r;
+    if (atomic_load(&G.stats_asked))
+        shim_engine_stats_answer(e);
     pthread_mutex_lock(&G.mu);
     cmd *list = e->q_head;
     e->q_head = e->q_tail = NULL;
@@ -1063,9 +1142,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             return;
         }
         for (int i = 0; i < m; i++) {
-            SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes type %u", s->idx,
-                     e->msgs[i].msg_len,
-                     e->msgs[i].msg_len > 3 ? ((uint8_t *)e->iovs[i].iov_base)[3] : 0u);
+            SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes %s", s->idx, e->msgs[i].msg_len,
+                     rudp_packet_name(e->iovs[i].iov_base, e->msgs[i].msg_len));
             if (s->alive_check && rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len) &&
                 unix_alive(s->listener_ino) == 0) {
                 /* the last process holding the listener is gone: refuse

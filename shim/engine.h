@@ -30,6 +30,15 @@ typedef struct lgroup {
 
 struct engine;
 
+/* An engine's figures at one moment, for RUDP_STATS: taken on its own
+ * thread or while it is paused, so nothing is read while it changes; the
+ * engines' figures add up field by field (engines.c). */
+typedef struct engine_figures {
+    rudp_stats s;
+    shim_udpio_stats u;
+    uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
+} engine_figures;
+
 typedef struct esock {
     int type; /* W_UDP: first, for epoll dispatch */
     int fd;
@@ -125,6 +134,8 @@ struct engine {
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
+    engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
+    int fig_taken;        /* ... taken (G.mu) */
 };
 
 struct engines {
@@ -136,6 +147,8 @@ struct engines {
     int pause_req;        /* an app thread wants every engine still (G.mu) */
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
+    _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
+    _Atomic int stats_printed; /* ... and the last one printed them all */
     struct engine e[SHIM_ENGINES_MAX];
 };
 
@@ -152,6 +165,13 @@ int shim_engine_start_locked(struct engine *e);
 /* A member of g that will never be, or was never used: the others need
  * not wait for it; the last one frees g. NULL: nothing. */
 void shim_lgroup_drop(lgroup *g);
+
+/* Takes e's figures (on e's thread, or with e paused). */
+void shim_engine_figures(struct engine *e, engine_figures *f);
+
+/* On e's thread, when a signal asked for RUDP_STATS: records e's figures;
+ * the last engine to do so prints them all. */
+void shim_engine_stats_answer(struct engine *e);
 
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */

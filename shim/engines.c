@@ -217,19 +217,102 @@ pid_t shim_engine_pid(void)
     return G.pid;
 }
 
-/* Both counter structs hold nothing but uint64_t counters (said where they
- * are defined), so the engines' figures add up field by field. */
-_Static_assert(sizeof(rudp_stats) % sizeof(uint64_t) == 0, "rudp_stats: uint64_t counters only");
-_Static_assert(sizeof(shim_udpio_stats) % sizeof(uint64_t) == 0,
-               "shim_udpio_stats: uint64_t counters only");
+/* Every field of the figures is a uint64_t counter (said where they are
+ * defined), so the engines' figures add up field by field; the longest
+ * turn is the one exception, taken as the largest. */
+_Static_assert(sizeof(engine_figures) % sizeof(uint64_t) == 0 &&
+                   sizeof(rudp_stats) % sizeof(uint64_t) == 0 &&
+                   sizeof(shim_udpio_stats) % sizeof(uint64_t) == 0,
+               "engine figures: uint64_t counters only");
 
-static void add_counters(uint64_t *sum, const void *one, size_t size)
+void shim_engine_figures(struct engine *e, engine_figures *f)
 {
-    const uint64_t *a = one;
-    for (size_t i = 0; i < size / sizeof *a; i++)
-        sum[i] += a[i];
+    memset(f, 0, sizeof *f);
+    if (!e->ctx || !e->io)
+        return;
+    f->s = *rudp_ctx_stats(e->ctx);
+    f->u = *shim_udpio_stats_get(e->io);
+    f->wakeups = e->wakeups;
+    f->timed_wakeups = e->timed_wakeups;
+    f->late_ns = e->late_ns;
+    f->longest_turn = e->longest_turn;
+    f->squatted = e->squatted;
+    f->memory = rudp_ctx_memory(e->ctx);
+    f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
 
+static void add_figures(engine_figures *sum, const engine_figures *one)
+{
+    uint64_t longest = sum->longest_turn > one->longest_turn ? sum->longest_turn
+                                                             : one->longest_turn;
+    uint64_t *a = (uint64_t *)sum;
+    const uint64_t *b = (const uint64_t *)one;
+    for (size_t i = 0; i < sizeof *sum / sizeof *a; i++)
+        a[i] += b[i];
+    sum->longest_turn = longest;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* RUDP_STATS: the engines' figures, summed, one subject per line. The
+ * phrases ("stream bytes sent N", "memory held N", ...) are what tests and
+ * the bench's report.py read: keep them when changing the layout. */
+static void print_figures(const engine_figures *fig, int n)
+{
+    engine_figures t;
+    memset(&t, 0, sizeof t);
+    char per[SHIM_ENGINES_MAX * 24] = "";
+    size_t pl = 0;
+    for (int k = 0; k < n; k++) {
+        add_figures(&t, &fig[k]);
+        int w = snprintf(per + pl, sizeof per - pl, "%s%llu", k ? "/" : "",
+                         (unsigned long long)(fig[k].s.conns_opened + fig[k].s.conns_accepted));
+        if (w > 0 && (size_t)w < sizeof per - pl)
+            pl += (size_t)w;
+    }
+    const rudp_stats *s = &t.s;
+    const shim_udpio_stats *u = &t.u;
+    typedef unsigned long long ull;
+    shim_log(0, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
+             (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
+             (ull)s->resets_sent, (ull)s->resets_received);
+    shim_log(0, "stream: stream bytes sent %llu, retransmitted packets %llu (%llu bytes), probe "
+                "timeouts %llu, duplicates %llu",
+             (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
+             (ull)s->pto_count, (ull)s->dup_pkts);
+    shim_log(0, "loss and rtt: %.2f%% of %llu data packets declared lost; mean smoothed RTT "
+                "%.2f ms over %llu closed connections",
+             pct(s->pkts_retransmitted, s->pkts_sent), (ull)s->pkts_sent,
+             s->rtt_conns ? (double)s->rtt_srtt_sum_us / (double)s->rtt_conns / 1000 : 0.0,
+             (ull)s->rtt_conns);
+    shim_log(0, "datagrams: datagrams out %llu in %llu, bytes out %llu in %llu",
+             (ull)s->dgrams_out, (ull)s->dgrams_in, (ull)s->bytes_out, (ull)s->bytes_in);
+    shim_log(0, "dropped: malformed %llu, unknown connection %llu, icmp ignored %llu acted on "
+                "%llu, handshakes dropped %llu (source limit %llu) refused for memory %llu, "
+                "data dropped %llu, memory held %llu",
+             (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
+             (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
+             (ull)s->rx_dropped, (ull)t.memory);
+    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
+                "late by %.1f us on average, longest turn %.1f ms)",
+             n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
+             t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
+             (double)t.longest_turn / 1e6);
+    shim_log(0, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
+                "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
+                "%llu dropped by a full receive buffer",
+             (ull)u->datagrams_out, (ull)u->send_calls, (ull)u->trains,
+             t.gso_on ? "on" : "off", (ull)u->gso_failed, (ull)u->send_dropped,
+             (ull)u->datagrams_in, (ull)u->reads, (ull)u->coalesced, (ull)u->rx_dropped);
+    if (t.squatted)
+        shim_log(0, "handoffs refused (listener name held by another process) %llu",
+                 (ull)t.squatted);
+}
+
+/* At exit, and in a keeper at its end: the engines are paused or done. */
 void shim_engine_print_stats(void)
 {
     if (shim_ident_refused())
@@ -237,67 +320,53 @@ void shim_engine_print_stats(void)
                  (unsigned long long)shim_ident_refused());
     if (!G.nrun || G.pid != getpid())
         return;
-    /* The engines' figures, summed. */
-    shim_udpio_stats u;
-    rudp_stats s;
-    memset(&u, 0, sizeof u);
-    memset(&s, 0, sizeof s);
-    uint64_t wakeups = 0, timed = 0, late = 0, longest = 0, squatted = 0, memory = 0;
-    int gso = 0;
-    char per[SHIM_ENGINES_MAX * 24] = "";
-    size_t pl = 0;
-    for (int k = 0; k < G.nrun; k++) {
-        struct engine *e = &G.e[k];
-        if (!e->ctx || !e->io)
-            continue;
-        const rudp_stats *es = rudp_ctx_stats(e->ctx);
-        int w = snprintf(per + pl, sizeof per - pl, "%s%llu", k ? "/" : "",
-                         (unsigned long long)(es->conns_opened + es->conns_accepted));
-        if (w > 0 && (size_t)w < sizeof per - pl)
-            pl += (size_t)w;
-        add_counters((uint64_t *)&u, shim_udpio_stats_get(e->io), sizeof u);
-        add_counters((uint64_t *)&s, es, sizeof s);
-        gso |= shim_udpio_gso_on(e->io);
-        wakeups += e->wakeups;
-        timed += e->timed_wakeups;
-        late += e->late_ns;
-        squatted += e->squatted;
-        memory += rudp_ctx_memory(e->ctx);
-        if (e->longest_turn > longest)
-            longest = e->longest_turn;
+    engine_figures fig[SHIM_ENGINES_MAX];
+    for (int k = 0; k < G.nrun; k++)
+        shim_engine_figures(&G.e[k], &fig[k]);
+    print_figures(fig, G.nrun);
+}
+
+void shim_engine_stats_answer(struct engine *e)
+{
+    engine_figures fig[SHIM_ENGINES_MAX];
+    int n = 0, all = 1;
+    pthread_mutex_lock(&G.mu);
+    if (!e->fig_taken) {
+        shim_engine_figures(e, &e->fig);
+        e->fig_taken = 1;
+        for (int k = 0; k < G.nrun; k++) {
+            if (!G.e[k].fig_taken && !G.e[k].broken)
+                all = 0;
+            fig[n++] = G.e[k].fig;
+        }
+    } else {
+        all = 0; /* answered already */
     }
-    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
-                "late by %.1f us on average, longest turn %.1f ms); "
-                "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
-                "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
-                "%llu dropped by a full receive buffer",
-             G.nrun, per, (unsigned long long)wakeups, (unsigned long long)timed,
-             timed ? (double)late / (double)timed / 1000 : 0.0, (double)longest / 1e6,
-             (unsigned long long)u.datagrams_out, (unsigned long long)u.send_calls,
-             (unsigned long long)u.trains, gso ? "on" : "off", (unsigned long long)u.gso_failed,
-             (unsigned long long)u.send_dropped, (unsigned long long)u.datagrams_in,
-             (unsigned long long)u.reads, (unsigned long long)u.coalesced,
-             (unsigned long long)u.rx_dropped);
-    if (squatted)
-        shim_log(0, "handoffs refused (listener name held by another process) %llu",
-                 (unsigned long long)squatted);
-    shim_log(0,
-             "datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent "
-             "%llu, retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates "
-             "%llu, malformed %llu, unknown connection %llu, connections opened %llu accepted "
-             "%llu closed %llu, resets sent %llu received %llu, icmp ignored %llu acted on %llu, "
-             "handshakes dropped %llu (source limit %llu) refused for memory %llu, data dropped "
-             "%llu, memory held %llu",
-             (unsigned long long)s.dgrams_out, (unsigned long long)s.dgrams_in,
-             (unsigned long long)s.bytes_out, (unsigned long long)s.bytes_in,
-             (unsigned long long)s.stream_bytes_sent, (unsigned long long)s.pkts_retransmitted,
-             (unsigned long long)s.bytes_retransmitted, (unsigned long long)s.pto_count,
-             (unsigned long long)s.dup_pkts, (unsigned long long)s.malformed,
-             (unsigned long long)s.unknown_conn, (unsigned long long)s.conns_opened,
-             (unsigned long long)s.conns_accepted, (unsigned long long)s.conns_closed,
-             (unsigned long long)s.resets_sent, (unsigned long long)s.resets_received,
-             (unsigned long long)s.icmp_ignored, (unsigned long long)s.icmp_soft,
-             (unsigned long long)s.handshakes_dropped, (unsigned long long)s.source_limited,
-             (unsigned long long)s.memory_refused, (unsigned long long)s.rx_dropped,
-             (unsigned long long)memory);
+    pthread_mutex_unlock(&G.mu);
+    if (!all)
+        return;
+    if (shim_ident_refused())
+        shim_log(0, "foreign connections to our listeners refused %llu",
+                 (unsigned long long)shim_ident_refused());
+    print_figures(fig, n);
+    atomic_store(&G.stats_printed, 1);
+}
+
+int shim_engine_stats_request(void)
+{
+    int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid())
+        return 0;
+    atomic_store(&G.stats_asked, 1);
+    for (int k = 0; k < n; k++) {
+        uint64_t one = 1;
+        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+        (void)w;
+    }
+    return 1;
+}
+
+int shim_engine_stats_printed(void)
+{
+    return atomic_load(&G.stats_printed);
 }

@@ -106,6 +106,7 @@ static void keeper_main(int verdict)
             syscall(SYS_exit_group, 0); /* the exec failed: the engine goes on */
     }
     setsid();
+    shim_signals_off();
     sigset_t none;
     sigemptyset(&none);
     for (int sig = 1; sig < NSIG; sig++)
@@ -114,6 +115,17 @@ static void keeper_main(int verdict)
     signal(SIGHUP, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The keeper's messages and RUDP_STATS go where the program's went if
+     * that is a terminal or a file. A pipe or socket is not kept: holding
+     * it would keep its reader from seeing EOF (a shell pipeline would
+     * wait for the keeper); then they go nowhere, unless RUDP_LOG_FILE. */
+    if (shim_cfg.log_fd == 2) {
+        struct stat st;
+        int copy = -1;
+        if (fstat(2, &st) == 0 && (S_ISREG(st.st_mode) || isatty(2)))
+            copy = fcntl(2, F_DUPFD_CLOEXEC, 3);
+        shim_cfg.log_fd = copy >= 0 ? shim_fd_move_high(copy) : -1;
+    }
     /* Keep only the engine's fds (and a log file): holding the app's fds
      * would keep its sockets, pipes and terminal open. Our copies of the
      * app's listeners first get a listen(): that makes this process their
@@ -132,8 +144,6 @@ static void keeper_main(int verdict)
             real_close(fd);
         }
     }
-    if (shim_cfg.log_fd <= 2)
-        shim_cfg.log_fd = -1;
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
@@ -219,8 +229,13 @@ void shim_engine_exit(void)
 {
     int fd;
     /* The process ends; its engine thread with it. Whatever is left goes
-     * on in a keeper. */
-    shim_engine_handoff(0, &fd);
+     * on in a keeper. Connections no keeper needs (in TIME_WAIT, or
+     * closing with everything acknowledged) end here: say so. The engines
+     * are paused (or none runs). */
+    if (shim_engine_handoff(0, &fd) == 0 && G.pid == getpid() && !G.keeper_mode)
+        for (int k = 0; k < G.nrun; k++)
+            if (G.e[k].ctx && G.e[k].paused)
+                rudp_ctx_report_remaining(G.e[k].ctx);
 }
 
 /* ---- fork ---- */

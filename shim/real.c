@@ -23,6 +23,7 @@ int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 int (*real_shutdown)(int, int);
 int (*real_close)(int);
 int (*real_ioctl)(int, unsigned long, ...);
+int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -59,6 +60,8 @@ static void bind_all(void)
     real_shutdown = (int (*)(int, int))must("shutdown");
     real_close = (int (*)(int))must("close");
     real_ioctl = (int (*)(int, unsigned long, ...))must("ioctl");
+    real_sigaction =
+        (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");
 #pragma GCC diagnostic pop
 }
 

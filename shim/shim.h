@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -49,6 +50,7 @@ extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
 extern int (*real_ioctl)(int, unsigned long, ...);
+extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -317,6 +319,17 @@ void shim_engine_atfork_child(void);
 
 /* Engine counters for RUDP_STATS. */
 void shim_engine_print_stats(void);
+
+/* From a signal handler (async-signal-safe): asks every engine of this
+ * process for its figures, the last to answer printing them; returns 0 if
+ * no engine runs here. Then whether they were printed. */
+int shim_engine_stats_request(void);
+int shim_engine_stats_printed(void);
+
+/* ---- signals.c: RUDP_STATS at SIGTERM, SIGINT, SIGHUP ---- */
+
+void shim_signals_init(void);
+void shim_signals_off(void); /* a keeper: signals are its own business */
 
 /* ---- helpers shared by sock.c and engine.c ---- */
 

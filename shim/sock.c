@@ -54,6 +54,7 @@ static void init_all(void)
     if (shim_config_load() < 0)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
+    shim_signals_init();
 }
 
 /* Binds libc's symbols and reads the configuration once; returns whether
@@ -606,7 +607,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     rec.id = n.id;
     rec.slot = n.slot;
     shim_fd_put(&rec);
-    SHIM_LOG(RUDP_LOG_INFO, "fd %d: connecting over rudp (connection %llu)", fd,
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
              (unsigned long long)n.id);
     if (status & O_NONBLOCK)
         return fail(EINPROGRESS);

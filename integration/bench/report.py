@@ -92,16 +92,22 @@ COUNTERS = (
 
 
 def cmd_rudpcounters(path):
-    found = None
+    # RUDP_STATS is a block of "stats:" lines; the last block counts.
+    found, block = None, []
     try:
         with open(path, errors="replace") as f:
             for line in f:
-                if "handshakes dropped" in line:
-                    found = line
+                if " stats: connections:" in line:
+                    block = []
+                if " stats: " in line:
+                    block.append(line.strip())
+                    if "handshakes dropped" in line:
+                        found = block
     except OSError:
         pass
     if found is None:
         return
+    found = " ".join(found)
     out = []
     for key, rx in COUNTERS:
         m = re.search(rx, found)
