@@ -1,6 +1,7 @@
 # librudp_shim: one non-recursive GNU Makefile.
 #
 #   make            build core, the shim, unit tests and helper programs
+#                   (first installing what the build needs, if missing)
 #   make test       install what is missing, then unit tests + simulation + integration
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
@@ -99,6 +100,19 @@ $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 
 deps-build:
 	@integration/deps.sh build
+
+# First contact: a plain `make` on a new machine installs what the build
+# needs, as make test and make demo do. Checked here by the files
+# themselves, so with everything present it costs no dpkg run (and a
+# sanitizer build's sub-make, after its parent ran deps.sh, none either);
+# when something is missing every object waits for deps.sh, which installs
+# the packages as root or stops with one line naming the command.
+DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h
+DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
+                $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
+ifneq ($(strip $(DEPS_MISSING)),)
+$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN): | deps-build
+endif
 
 # --- tests -----------------------------------------------------------------
 
