@@ -17,6 +17,11 @@ OPT     ?= -O2
 SAN     ?=
 PREFIX  ?= /usr/local
 
+# The one version number: the library carries it ("librudp_shim version
+# X" in its read-only data, shim/version.c) and rudp-run --version reads it
+# from the library it would preload, so the two cannot disagree.
+VERSION := 0.12.0
+
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
@@ -58,7 +63,9 @@ $(BUILD)/core/%.o: core/%.c
 
 $(BUILD)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Icore -DSHIM_VERSION='"$(VERSION)"' -c $< -o $@
+
+$(BUILD)/shim/version.o: Makefile
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)
