@@ -102,30 +102,36 @@ static int known(const char *name, size_t len)
 }
 
 /* Optimal string alignment distance (Levenshtein plus the swap of two
- * neighbours, the commonest typo), ignoring case: RUDP_Log is one the user
- * meant as RUDP_LOG. Names longer than NAME_MAX_LEN count as far from all. */
+ * neighbours, the commonest typo), ignoring ASCII case: RUDP_Log is one the
+ * user meant as RUDP_LOG. Names longer than NAME_MAX_LEN count as far from
+ * all; the table is small (2.4 KB of stack). */
 enum { NAME_MAX_LEN = 48 };
+static int upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
+}
+
 static size_t distance(const char *a, size_t la, const char *b, size_t lb)
 {
     if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
         return SIZE_MAX;
-    size_t d[NAME_MAX_LEN + 1][NAME_MAX_LEN + 1];
+    uint8_t d[NAME_MAX_LEN + 1][NAME_MAX_LEN + 1];
     for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
+        d[i][0] = (uint8_t)i;
     for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
+        d[0][j] = (uint8_t)j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            int ca = toupper((unsigned char)a[i - 1]), cb = toupper((unsigned char)b[j - 1]);
-            size_t best = d[i - 1][j - 1] + (ca != cb);
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && ca == toupper((unsigned char)b[j - 2]) &&
-                toupper((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
+            int ca = upper(a[i - 1]), cb = upper(b[j - 1]);
+            unsigned best = d[i - 1][j - 1] + (ca != cb ? 1u : 0u);
+            if (d[i - 1][j] + 1u < best)
+                best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best)
+                best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && ca == upper(b[j - 2]) && upper(a[i - 2]) == cb &&
+                d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (uint8_t)best; /* at most NAME_MAX_LEN */
         }
     return d[la][lb];
 }
