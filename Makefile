@@ -1,6 +1,7 @@
 # librudp_shim: one non-recursive GNU Makefile.
 #
 #   make            build core, the shim, unit tests and helper programs
+#                   (first installing what the build needs, if missing)
 #   make test       install what is missing, then unit tests + simulation + integration
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
@@ -15,6 +16,11 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 PREFIX  ?= /usr/local
+
+# The one version number: the library carries it ("librudp_shim version
+# X" in its read-only data, shim/version.c) and rudp-run --version reads it
+# from the library it would preload, so the two cannot disagree.
+VERSION := 0.12.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla
@@ -57,7 +63,9 @@ $(BUILD)/core/%.o: core/%.c
 
 $(BUILD)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Icore -DSHIM_VERSION='"$(VERSION)"' -c $< -o $@
+
+$(BUILD)/shim/version.o: Makefile
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -99,6 +107,19 @@ $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 
 deps-build:
 	@integration/deps.sh build
+
+# First contact: a plain `make` on a new machine installs what the build
+# needs, as make test and make demo do. Checked here by the files
+# themselves, so with everything present it costs no dpkg run (and a
+# sanitizer build's sub-make, after its parent ran deps.sh, none either);
+# when something is missing every object waits for deps.sh, which installs
+# the packages as root or stops with one line naming the command.
+DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h
+DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
+                $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
+ifneq ($(strip $(DEPS_MISSING)),)
+$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN): | deps-build
+endif
 
 # --- tests -----------------------------------------------------------------
 

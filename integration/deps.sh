@@ -23,11 +23,17 @@ for p in $want; do
 done
 [ -z "$missing" ] && exit 0
 
-echo "deps: installing$missing" >&2
+# Not root: one line that names the command, and stop (make then stops).
 if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: need root to install:$missing" >&2
+    if command -v sudo >/dev/null 2>&1; then
+        cmd="sudo apt-get update && sudo apt-get install$missing"
+    else
+        cmd="apt-get update && apt-get install$missing (as root)"
+    fi
+    echo "deps: missing$missing; install with: $cmd" >&2
     exit 1
 fi
+echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086

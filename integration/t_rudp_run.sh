@@ -1,13 +1,44 @@
 #!/bin/sh
-# rudp-run: --help, option errors, warnings for programs LD_PRELOAD cannot
-# reach (static, Go), a transfer through it, and a bad setting reported by
-# name with exit status 2.
+# rudp-run: --help (every setting, default, controller), --version (the
+# Makefile's), a missing program (one line, exit 127), option errors,
+# warnings for programs LD_PRELOAD cannot reach (static, Go), a transfer
+# through it, and a bad setting reported by name with exit status 2.
 . "$(dirname "$0")/lib.sh"
 RUN="$ROOT/shim/rudp-run --shim $SHIM"
 
 $RUN --help >"$T/help" || fail "--help failed"
 grep -q -- "--redirect" "$T/help" || fail "--help does not describe --redirect"
 echo "ok: --help"
+
+# Every setting in config.c's table of known variables, every controller
+# and the defaults appear in --help.
+vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/config.c")
+[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/config.c: $vars"
+for v in $vars; do
+    grep -q "$v" "$T/help" || fail "--help does not mention $v"
+done
+for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
+         "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
+         "--qlog-dir" "--version"; do
+    grep -q -- "$w" "$T/help" || fail "--help does not say '$w'"
+done
+echo "ok: --help names all $(echo "$vars" | wc -w) settings, their defaults and the controllers"
+
+want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
+$RUN --version >"$T/ver" || fail "--version failed"
+[ "$(head -1 "$T/ver")" = "rudp-run (librudp_shim) $want" ] ||
+    fail "--version says '$(head -1 "$T/ver")', the Makefile $want"
+echo "ok: --version: $(head -1 "$T/ver")"
+
+for p in nosuchprog-rudp ./no/such/prog; do
+    rc=0; $RUN "$p" >"$T/out" 2>"$T/err" || rc=$?
+    [ "$rc" = 127 ] || fail "a missing program $p: exit $rc"
+    [ "$(wc -l <"$T/err")" = 1 ] && [ ! -s "$T/out" ] || fail "a missing program: $(cat "$T/err")"
+done
+rc=0; $RUN nosuchprog-rudp 2>"$T/err" || rc=$?
+[ "$(cat "$T/err")" = "rudp-run: nosuchprog-rudp: command not found" ] ||
+    fail "a missing program: $(cat "$T/err")"
+echo "ok: a missing program: one line, exit 127: $(cat "$T/err")"
 
 rc=0; $RUN --bogus true 2>"$T/err" || rc=$?
 [ "$rc" = 2 ] && grep -q -- "--bogus" "$T/err" || fail "an unknown option: exit $rc, $(cat "$T/err")"

@@ -5,9 +5,13 @@
  * the mistake.
  */
 #include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +24,154 @@
 
 shim_config shim_cfg = {.log_level = RUDP_LOG_WARN, .log_fd = 2};
 
-static int bad(const char *var, const char *val, const char *form)
+/* One line to fd, "librudp_shim: " first; write(2), never stdio. */
+static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int fd, const char *fmt, ...)
 {
     char buf[512];
-    int n = snprintf(buf, sizeof buf, "librudp_shim: %s=\"%s\" is not valid; expected %s\n", var,
-                     val, form);
-    if (n > 0) {
-        ssize_t w = write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-        (void)w;
-    }
+    static const char head[] = "librudp_shim: ";
+    memcpy(buf, head, sizeof head - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + sizeof head - 1, sizeof buf - sizeof head, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = sizeof head - 1 + (size_t)n;
+    if (len > sizeof buf - 2)
+        len = sizeof buf - 2;
+    buf[len++] = '\n';
+    ssize_t w = write(fd, buf, len);
+    (void)w;
+}
+
+static int bad(const char *var, const char *val, const char *form)
+{
+    say(2, "%s=\"%s\" is not valid; expected %s", var, val, form);
     return -1;
+}
+
+/*
+ * Every RUDP_* variable something in this project reads, in one table: the
+ * shim's settings (env() below asserts that a name it reads is here) and
+ * the variables of rudp-run and of the tests, which reach programs under
+ * the shim through the environment and are not mistakes. A new variable is
+ * added here and nowhere else for the check of unknown names;
+ * integration/t_config.sh asserts that rudp-run --help names each SETTING.
+ */
+enum { SETTING, SCRIPT };
+static const struct {
+    const char *name;
+    int kind;
+} known_vars[] = {
+    {"RUDP_REDIRECT", SETTING},
+    {"RUDP_LOG", SETTING},
+    {"RUDP_LOG_FILE", SETTING},
+    {"RUDP_STATS", SETTING},
+    {"RUDP_CONNECT_TIMEOUT", SETTING},
+    {"RUDP_USER_TIMEOUT", SETTING},
+    {"RUDP_KEEPALIVE", SETTING},
+    {"RUDP_IDLE_TIMEOUT", SETTING},
+    {"RUDP_LINGER", SETTING},
+    {"RUDP_BUFFER", SETTING},
+    {"RUDP_OFFLOAD", SETTING},
+    {"RUDP_ENGINES", SETTING},
+    {"RUDP_DATAGRAM", SETTING},
+    {"RUDP_MEMORY", SETTING},
+    {"RUDP_SOURCE_LIMIT", SETTING},
+    {"RUDP_CC", SETTING},
+    {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
+    {"RUDP_QLOG_MAX", SETTING},
+    {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
+    {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib.sh: which build to test */
+    {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
+    {"RUDP_NO_SHIM", SCRIPT},       /* integration: run over kernel TCP */
+    {"RUDP_CHAT_SHIM", SCRIPT},     /* integration/chat */
+    {"RUDP_EXPECT_ABORT", SCRIPT},  /* tests/prog_killpeer.c */
+    {"RUDP_KILL_BOUND", SCRIPT},    /* integration/t_killpeer.sh */
+    {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
+};
+enum { NKNOWN = sizeof known_vars / sizeof known_vars[0] };
+
+static int known(const char *name, size_t len)
+{
+    for (int i = 0; i < NKNOWN; i++)
+        if (strlen(known_vars[i].name) == len && memcmp(known_vars[i].name, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Optimal string alignment distance (Levenshtein plus the swap of two
+ * neighbours, the commonest typo), ignoring ASCII case: RUDP_Log is one the
+ * user meant as RUDP_LOG. Names longer than NAME_MAX_LEN count as far from
+ * all; the table is small (2.4 KB of stack). */
+enum { NAME_MAX_LEN = 48 };
+static int upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c;
+}
+
+static size_t distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
+        return SIZE_MAX;
+    uint8_t d[NAME_MAX_LEN + 1][NAME_MAX_LEN + 1];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (uint8_t)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (uint8_t)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int ca = upper(a[i - 1]), cb = upper(b[j - 1]);
+            unsigned best = d[i - 1][j - 1] + (ca != cb ? 1u : 0u);
+            if (d[i - 1][j] + 1u < best)
+                best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best)
+                best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && ca == upper(b[j - 2]) && upper(a[i - 2]) == cb &&
+                d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (uint8_t)best; /* at most NAME_MAX_LEN */
+        }
+    return d[la][lb];
+}
+
+/*
+ * A RUDP_* variable nobody reads is most likely a misspelt setting that
+ * silently does nothing. It is a warning, not a fatal error like a bad
+ * value: the program runs correctly on the defaults, the variable may be
+ * meant for a newer version of the shim or for a script, and every process
+ * under the shim inherits it, so exiting would break a whole tree of
+ * programs over a name the shim merely does not know. The line goes where
+ * the log goes, at warn level (the default), so the person sees it.
+ */
+static void warn_unknown(void)
+{
+    extern char **environ;
+    if (shim_cfg.log_level < RUDP_LOG_WARN || !environ)
+        return;
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (len < 5 || memcmp(*e, "RUDP_", 5) != 0 || known(*e, len))
+            continue;
+        size_t best = SIZE_MAX;
+        const char *near = NULL;
+        for (int i = 0; i < NKNOWN; i++) {
+            size_t dist = distance(*e, len, known_vars[i].name, strlen(known_vars[i].name));
+            if (dist < best)
+                best = dist, near = known_vars[i].name;
+        }
+        /* a suggestion only when it is close: at most a third of the name
+         * after RUDP_ changed (two edits for short names) */
+        size_t limit = (len - 5) / 3 < 2 ? 2 : (len - 5) / 3;
+        int shown = len > 200 ? 200 : (int)len;
+        if (near && best <= limit)
+            say(shim_cfg.log_fd, "unknown variable %.*s; did you mean %s?", shown, *e, near);
+        else
+            say(shim_cfg.log_fd, "unknown variable %.*s (rudp-run --help lists the settings)",
+                shown, *e);
+    }
 }
 
 /* "250ms", "2s", "1m", "500us", or a plain number of seconds. */
@@ -38,7 +180,7 @@ static int parse_duration(const char *s, rudp_time *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || v < 0 || v > 1e7)
+    if (errno || end == s || !(v >= 0 && v <= 1e7)) /* NaN fails too */
         return -1;
     double mult = 1e9;
     if (*end == 0 || strcmp(end, "s") == 0)
@@ -55,20 +197,58 @@ static int parse_duration(const char *s, rudp_time *out)
     return 0;
 }
 
+/* How a duration setting is shown in a message: as the user wrote it, or
+ * the default in the largest unit that is exact. */
+static const char *show_duration(const char *var, rudp_time t, char *buf, size_t size)
+{
+    const char *v = getenv(var);
+    if (v && *v)
+        return v;
+    if (t % RUDP_SEC(1) == 0)
+        snprintf(buf, size, "%llus (default)", (unsigned long long)(t / RUDP_SEC(1)));
+    else if (t % RUDP_MS(1) == 0)
+        snprintf(buf, size, "%llums (default)", (unsigned long long)(t / RUDP_MS(1)));
+    else
+        snprintf(buf, size, "%lluus (default)", (unsigned long long)(t / RUDP_US(1)));
+    return buf;
+}
+
+/* Sizes: a decimal number of bytes with an optional K, M or G (powers of
+ * 1024, either case), the same for every size setting. */
 static int parse_bytes(const char *s, uint64_t *out)
 {
     char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return -1; /* strtoull would take spaces, a sign, "-1" wrapped */
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
+    if (errno)
         return -1;
+    unsigned shift = 0;
     if (*end == 'k' || *end == 'K')
-        v <<= 10, end++;
+        shift = 10, end++;
     else if (*end == 'm' || *end == 'M')
-        v <<= 20, end++;
+        shift = 20, end++;
     else if (*end == 'g' || *end == 'G')
-        v <<= 30, end++;
-    if (*end)
+        shift = 30, end++;
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* Counts (engine threads, connections) take a plain decimal number. A
+ * suffix means powers of 1024 bytes everywhere else here; RUDP_ENGINES=0K
+ * or RUDP_SOURCE_LIMIT=64K is more likely a size typed into the wrong
+ * variable than 65536 connections meant, so it is refused, not guessed. */
+static int parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
         return -1;
     *out = v;
     return 0;
@@ -249,21 +429,58 @@ static int open_log(const char *path)
 
 static const char *env(const char *name)
 {
+    assert(known(name, strlen(name))); /* a new variable goes into known_vars */
     const char *v = getenv(name);
     return v && *v ? v : NULL;
 }
 
+/* allow_zero: 0 turns the timer off; otherwise at least 1 ms, as
+ * rudp_config_check() requires of the handshake and user timeouts. */
 static int duration_var(const char *name, rudp_time *dst, int allow_zero)
 {
     const char *v = env(name);
     if (!v)
         return 0;
     rudp_time t;
-    if (parse_duration(v, &t) < 0 || (!allow_zero && t == 0))
+    if (parse_duration(v, &t) < 0 || (!allow_zero && t < RUDP_MS(1)))
         return bad(name, v,
                    allow_zero ? "a duration such as 250ms, 5s or 2m (0 turns it off)"
-                              : "a positive duration such as 250ms, 5s or 2m");
+                              : "a duration of at least 1ms such as 250ms, 5s or 2m");
     *dst = t;
+    return 0;
+}
+
+/*
+ * Settings valid alone but not together, named with the values as given
+ * (or the default). Each variable's own range is checked as it is read, so
+ * what rudp_config_check() can still find is one of these; its own words
+ * are the last resort for a check added to core/ and not here.
+ */
+static int check_together(void)
+{
+    const rudp_config *c = &shim_cfg.rudp;
+    char a[48], b[48];
+    if (c->keepalive && c->idle_timeout && c->keepalive >= c->idle_timeout) {
+        say(2,
+            "RUDP_KEEPALIVE=%s must be shorter than RUDP_IDLE_TIMEOUT=%s: a keepalive probe is "
+            "sent before the idle timeout gives up (0 turns either off)",
+            show_duration("RUDP_KEEPALIVE", c->keepalive, a, sizeof a),
+            show_duration("RUDP_IDLE_TIMEOUT", c->idle_timeout, b, sizeof b));
+        return -1;
+    }
+    if (c->recv_window < 2 * (uint64_t)c->max_datagram) {
+        say(2,
+            "RUDP_BUFFER=%s must hold two datagrams of RUDP_DATAGRAM=%s, at least %llu bytes "
+            "(the receive window is never smaller than two datagrams)",
+            getenv("RUDP_BUFFER"), getenv("RUDP_DATAGRAM"),
+            2 * (unsigned long long)c->max_datagram);
+        return -1;
+    }
+    const char *why;
+    if (rudp_config_check(c, &why) < 0) {
+        say(2, "the settings do not fit together: %s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -278,7 +495,7 @@ int shim_config_load(void)
         static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
         int found = -1;
         for (int i = 0; i < 5; i++)
-            if (strcmp(v, levels[i]) == 0)
+            if (strcasecmp(v, levels[i]) == 0)
                 found = i;
         if (found < 0)
             return bad("RUDP_LOG", v, "one of off, error, warn, info, debug");
@@ -293,6 +510,7 @@ int shim_config_load(void)
         shim_cfg.log_fd = shim_fd_move_high(fd);
         shim_engine_own_fd(shim_cfg.log_fd); /* a program closing every fd spares it */
     }
+    warn_unknown(); /* once the log's level and place are known */
     if ((v = env("RUDP_STATS"))) {
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return bad("RUDP_STATS", v, "0 or 1");
@@ -313,7 +531,7 @@ int shim_config_load(void)
     if ((v = env("RUDP_BUFFER"))) {
         uint64_t b;
         if (parse_bytes(v, &b) < 0 || b < 65536 || b > (1u << 30))
-            return bad("RUDP_BUFFER", v, "bytes from 64K to 1024M (suffix K or M allowed)");
+            return bad("RUDP_BUFFER", v, "a size from 64K to 1G (bytes, or suffix K, M or G)");
         shim_cfg.rudp.send_buffer = (uint32_t)b;
         shim_cfg.rudp.recv_window = (uint32_t)b;
     }
@@ -333,7 +551,7 @@ int shim_config_load(void)
     shim_cfg.engines = 1;
     if ((v = env("RUDP_ENGINES"))) {
         uint64_t n;
-        if (parse_bytes(v, &n) < 0 || n > SHIM_ENGINES_MAX)
+        if (parse_count(v, &n) < 0 || n > SHIM_ENGINES_MAX)
             return bad("RUDP_ENGINES", v,
                        "a number of engine threads from 1 to 8, or 0: one per CPU (at most 4)");
         shim_cfg.engines = (int)n;
@@ -348,7 +566,8 @@ int shim_config_load(void)
     if ((v = env("RUDP_DATAGRAM"))) {
         uint64_t b;
         if (parse_bytes(v, &b) < 0 || b < 1200 || b > 65507)
-            return bad("RUDP_DATAGRAM", v, "a datagram size in bytes from 1200 to 65507");
+            return bad("RUDP_DATAGRAM", v,
+                       "a datagram size from 1200 to 65507 bytes (suffix K allowed, e.g. 16K)");
         shim_cfg.rudp.max_datagram = (uint32_t)b;
         shim_cfg.datagram_set = 1;
     }
@@ -362,12 +581,12 @@ int shim_config_load(void)
     if ((v = env("RUDP_MEMORY"))) {
         uint64_t b;
         if (parse_bytes(v, &b) < 0 || b < (1u << 20))
-            return bad("RUDP_MEMORY", v, "bytes, at least 1M (suffix K, M or G allowed)");
+            return bad("RUDP_MEMORY", v, "a size of at least 1M (bytes, or suffix K, M or G)");
         shim_cfg.memory = b;
     }
     if ((v = env("RUDP_SOURCE_LIMIT"))) {
         uint64_t n;
-        if (parse_bytes(v, &n) < 0 || n > 65535)
+        if (parse_count(v, &n) < 0 || n > 65535)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
     }
@@ -377,11 +596,5 @@ int shim_config_load(void)
             return bad("RUDP_CC", v, "the name of a congestion controller: bbr (default), cubic, newreno");
         shim_cfg.rudp.cc = cc;
     }
-    const char *why;
-    if (rudp_config_check(&shim_cfg.rudp, &why) < 0) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "settings conflict: %s", why);
-        return bad("RUDP_KEEPALIVE/RUDP_IDLE_TIMEOUT", "", msg);
-    }
-    return 0;
+    return check_together();
 }

@@ -217,6 +217,14 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
  * otherwise. Per-datagram cost dominates on loopback. */
 #define LOOPBACK_DATAGRAM 65000u
 
+/* The loopback datagram, as far as the receive window holds two of them
+ * (rudp_config_check): RUDP_BUFFER may be as small as 64K. */
+static void loopback_datagram(rudp_config *cfg)
+{
+    cfg->max_datagram = cfg->recv_window / 2 < LOOPBACK_DATAGRAM ? cfg->recv_window / 2
+                                                                  : LOOPBACK_DATAGRAM;
+}
+
 static int is_loopback(const struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET)
@@ -489,7 +497,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
     if (!shim_cfg.datagram_set && is_loopback(&peer))
-        cfg.max_datagram = LOOPBACK_DATAGRAM;
+        loopback_datagram(&cfg);
 
     struct sockaddr_storage local;
     socklen_t llen = sizeof local;
@@ -660,7 +668,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
     if (!shim_cfg.datagram_set)
-        cfg.max_datagram = LOOPBACK_DATAGRAM; /* an offer: remote clients offer less */
+        loopback_datagram(&cfg); /* an offer: remote clients offer less */
 
     int err, udp = -1, lfd = -1, reserve = -1;
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
