@@ -201,7 +201,14 @@ bench:
 # PREFIX/lib/debug/ is searched only by a gdb configured with that prefix.
 # rudp-run finds the library as ../lib/librudp_shim.so from its own
 # directory. mandb runs (quietly, if present, not for a DESTDIR staging)
-# so that `man rudp-run` works at once.
+# so that `man rudp-run` works at once, but only for a man directory of the
+# system's configuration (manpath -g), whose index lives in /var/cache/man:
+# elsewhere it would leave an index.db inside PREFIX that uninstall did not
+# install, and man finds the pages there without one (a PREFIX/bin in PATH
+# brings PREFIX/share/man into man's path).
+MANDB_UPDATE = if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1 && \
+	    manpath -g 2>/dev/null | tr : '\n' | grep -qx '$(PREFIX)/share/man'; then \
+	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
 INST_BIN  := $(DESTDIR)$(PREFIX)/bin
 INST_LIB  := $(DESTDIR)$(PREFIX)/lib
 INST_DBG  := $(INST_LIB)/.debug
@@ -224,11 +231,10 @@ install: $(SHIM_SO) $(TOOL_STAT)
 	chmod 0644 $(INST_LIB)/librudp_shim.so.tmp
 	mv -f $(INST_LIB)/librudp_shim.so.tmp $(INST_LIB)/librudp_shim.so
 	install -m 0755 shim/rudp-run $(TOOL_STAT) $(TOOL_PLOT) $(INST_BIN)/
-	install -m 0644 shim/man/rudp-run.1 $(INST_MAN)/man1/
-	install -m 0644 shim/man/librudp_shim.7 $(INST_MAN)/man7/
+	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(INST_MAN)/man1/
+	install -m 0644 $(filter %.7,$(MAN_PAGES)) $(INST_MAN)/man7/
 	install -m 0644 $(DISSECTOR) $(INST_DATA)/
-	@if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1; then \
-	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
+	@$(MANDB_UPDATE)
 
 uninstall:
 	rm -f $(INST_BIN)/rudp-run $(INST_BIN)/rudp-stat $(INST_BIN)/rudp-plot \
@@ -237,8 +243,7 @@ uninstall:
 	    $(INST_DATA)/rudp.lua
 	rmdir $(INST_DATA) 2>/dev/null || true
 	rmdir $(INST_DBG) 2>/dev/null || true
-	@if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1; then \
-	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
+	@$(MANDB_UPDATE)
 
 clean:
 	rm -rf build librudp_shim.so
