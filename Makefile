@@ -220,7 +220,8 @@ TOOL_STAT_SRC := $(wildcard integration/tools/rudp-stat.c)
 TOOL_STAT     := $(if $(TOOL_STAT_SRC),$(BUILD)/bin/rudp-stat)
 TOOL_PLOT     := $(wildcard integration/tools/rudp-plot)
 DISSECTOR     := integration/tools/rudp.lua
-MAN_PAGES     := shim/man/rudp-run.1 shim/man/librudp_shim.7
+MAN_PAGES     := shim/man/rudp-run.1 shim/man/librudp_shim.7 \
+                 $(if $(TOOL_STAT),shim/man/rudp-stat.1) $(if $(TOOL_PLOT),shim/man/rudp-plot.1)
 
 install: $(SHIM_SO) $(TOOL_STAT)
 	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
@@ -239,7 +240,8 @@ install: $(SHIM_SO) $(TOOL_STAT)
 uninstall:
 	rm -f $(INST_BIN)/rudp-run $(INST_BIN)/rudp-stat $(INST_BIN)/rudp-plot \
 	    $(INST_LIB)/librudp_shim.so $(INST_DBG)/librudp_shim.so.debug \
-	    $(INST_MAN)/man1/rudp-run.1 $(INST_MAN)/man7/librudp_shim.7 \
+	    $(INST_MAN)/man1/rudp-run.1 $(INST_MAN)/man1/rudp-stat.1 \
+	    $(INST_MAN)/man1/rudp-plot.1 $(INST_MAN)/man7/librudp_shim.7 \
 	    $(INST_DATA)/rudp.lua
 	rmdir $(INST_DATA) 2>/dev/null || true
 	rmdir $(INST_DBG) 2>/dev/null || true

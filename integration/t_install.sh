@@ -4,7 +4,7 @@
 #     man7, share/librudp_shim), the tools too when they are in the tree;
 #   - the library has no debug info, the separate file has it, the
 #     library's .gnu_debuglink names it (and gdb, if present, finds it);
-#   - man renders both pages from the staged MANPATH, NAME lines included;
+#   - man renders every page from the staged MANPATH, NAME lines included;
 #   - the installed rudp-run finds the installed (stripped) library beside
 #     itself and carries a transfer over UDP with it;
 #   - make uninstall leaves no file behind.
@@ -21,8 +21,13 @@ make -s -C "$ROOT" install DESTDIR="$D" PREFIX="$P" >"$T/install.log" 2>&1 ||
 
 want="bin/rudp-run lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
 share/man/man1/rudp-run.1 share/man/man7/librudp_shim.7 share/librudp_shim/rudp.lua"
-[ -f "$ROOT/integration/tools/rudp-stat.c" ] && want="$want bin/rudp-stat"
-[ -f "$ROOT/integration/tools/rudp-plot" ] && want="$want bin/rudp-plot"
+pages="rudp-run:1 librudp_shim:7"
+if [ -f "$ROOT/integration/tools/rudp-stat.c" ]; then
+    want="$want bin/rudp-stat share/man/man1/rudp-stat.1" pages="$pages rudp-stat:1"
+fi
+if [ -f "$ROOT/integration/tools/rudp-plot" ]; then
+    want="$want bin/rudp-plot share/man/man1/rudp-plot.1" pages="$pages rudp-plot:1"
+fi
 for f in $want; do
     [ -f "$I/$f" ] || fail "make install did not install $P/$f: $(cd "$D" && find . -type f)"
 done
@@ -45,7 +50,7 @@ if command -v gdb >/dev/null; then
     echo "ok: gdb finds the separate debug info: $(grep -o 'Line [0-9]* of "[^"]*"' "$T/gdb.out")"
 fi
 
-for pg in rudp-run:1 librudp_shim:7; do
+for pg in $pages; do
     name=${pg%:*} sec=${pg#*:}
     LC_ALL=C MANPATH=$I/share/man MANWIDTH=80 man "$sec" "$name" >"$T/$name.txt" 2>"$T/$name.err" ||
         fail "man $sec $name failed: $(cat "$T/$name.err")"
@@ -55,11 +60,11 @@ for pg in rudp-run:1 librudp_shim:7; do
     echo "ok: man $sec $name renders ($(wc -l <"$T/$name.txt") lines): $(grep -m1 "^ *$name - " "$T/$name.txt" | sed 's/^ *//')"
 done
 if command -v groff >/dev/null; then
-    for f in "$I"/share/man/man1/rudp-run.1 "$I"/share/man/man7/librudp_shim.7; do
+    for f in "$I"/share/man/man1/*.1 "$I"/share/man/man7/*.7; do
         groff -ww -z -man "$f" >"$T/groff.err" 2>&1 || true
         [ -s "$T/groff.err" ] && fail "groff warns on $(basename "$f"): $(cat "$T/groff.err")"
     done
-    echo "ok: groff -ww has no warning for either page"
+    echo "ok: groff -ww has no warning for any page"
 fi
 
 # The installed rudp-run preloads the installed library (found as
