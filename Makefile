@@ -7,6 +7,8 @@
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
 #   make fuzz       libFuzzer targets for a bounded time (clang)
+#   make install    library, rudp-run, tools, man pages under PREFIX (/usr/local)
+#   make uninstall  removes them again
 #
 # Everything lands under $(BUILD); sanitizer builds use their own BUILD so
 # objects never mix.
@@ -50,7 +52,7 @@ PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install clean check-exports deps-build
+        asan ubsan tsan fuzz install uninstall clean check-exports deps-build
 
 all: lib shim progs $(UNIT_BIN)
 
@@ -207,9 +209,64 @@ bench:
 	@$(MAKE) --no-print-directory all
 	integration/bench/run.sh
 
-install: all
-	install -D -m 0755 $(SHIM_SO) $(DESTDIR)$(PREFIX)/lib/librudp_shim.so
-	install -D -m 0755 shim/rudp-run $(DESTDIR)$(PREFIX)/bin/rudp-run
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]; make uninstall with
+# the same PREFIX and DESTDIR removes exactly the files install put there.
+#
+# The library goes in without its debug info (objcopy --strip-debug: the
+# symbol table stays, so backtraces still name functions); the debug info
+# goes to lib/.debug/librudp_shim.so.debug beside it, named by a
+# .gnu_debuglink (file name + CRC) in the library. Why that place: gdb,
+# valgrind and elfutils (perf, eu-stack) all look for a debuglink file in
+# the .debug/ subdirectory of the library's own directory, whatever PREFIX
+# is; /usr/lib/debug/.build-id/ (Debian's layout) lies outside PREFIX, and
+# PREFIX/lib/debug/ is searched only by a gdb configured with that prefix.
+# rudp-run finds the library as ../lib/librudp_shim.so from its own
+# directory. mandb runs (quietly, if present, not for a DESTDIR staging)
+# so that `man rudp-run` works at once, but only for a man directory of the
+# system's configuration (manpath -g), whose index lives in /var/cache/man:
+# elsewhere it would leave an index.db inside PREFIX that uninstall did not
+# install, and man finds the pages there without one (a PREFIX/bin in PATH
+# brings PREFIX/share/man into man's path).
+MANDB_UPDATE = if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1 && \
+	    manpath -g 2>/dev/null | tr : '\n' | grep -qx '$(PREFIX)/share/man'; then \
+	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
+INST_BIN  := $(DESTDIR)$(PREFIX)/bin
+INST_LIB  := $(DESTDIR)$(PREFIX)/lib
+INST_DBG  := $(INST_LIB)/.debug
+INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
+INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
+# The tools, installed when they exist in the tree (rudp-stat is built
+# from its C source like every integration/*/*.c program).
+TOOL_STAT_SRC := $(wildcard integration/tools/rudp-stat.c)
+TOOL_STAT     := $(if $(TOOL_STAT_SRC),$(BUILD)/bin/rudp-stat)
+TOOL_PLOT     := $(wildcard integration/tools/rudp-plot)
+DISSECTOR     := integration/tools/rudp.lua
+MAN_PAGES     := shim/man/rudp-run.1 shim/man/librudp_shim.7 \
+                 $(if $(TOOL_STAT),shim/man/rudp-stat.1) $(if $(TOOL_PLOT),shim/man/rudp-plot.1)
+
+install: $(SHIM_SO) $(TOOL_STAT)
+	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
+	objcopy --only-keep-debug $(SHIM_SO) $(INST_DBG)/librudp_shim.so.debug
+	chmod 0644 $(INST_DBG)/librudp_shim.so.debug
+	cd $(INST_DBG) && objcopy --strip-debug --add-gnu-debuglink=librudp_shim.so.debug \
+	    $(abspath $(SHIM_SO)) $(abspath $(INST_LIB))/librudp_shim.so.tmp
+	chmod 0644 $(INST_LIB)/librudp_shim.so.tmp
+	mv -f $(INST_LIB)/librudp_shim.so.tmp $(INST_LIB)/librudp_shim.so
+	install -m 0755 shim/rudp-run $(TOOL_STAT) $(TOOL_PLOT) $(INST_BIN)/
+	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(INST_MAN)/man1/
+	install -m 0644 $(filter %.7,$(MAN_PAGES)) $(INST_MAN)/man7/
+	install -m 0644 $(DISSECTOR) $(INST_DATA)/
+	@$(MANDB_UPDATE)
+
+uninstall:
+	rm -f $(INST_BIN)/rudp-run $(INST_BIN)/rudp-stat $(INST_BIN)/rudp-plot \
+	    $(INST_LIB)/librudp_shim.so $(INST_DBG)/librudp_shim.so.debug \
+	    $(INST_MAN)/man1/rudp-run.1 $(INST_MAN)/man1/rudp-stat.1 \
+	    $(INST_MAN)/man1/rudp-plot.1 $(INST_MAN)/man7/librudp_shim.7 \
+	    $(INST_DATA)/rudp.lua
+	rmdir $(INST_DATA) 2>/dev/null || true
+	rmdir $(INST_DBG) 2>/dev/null || true
+	@$(MANDB_UPDATE)
 
 clean:
 	rm -rf build librudp_shim.so
