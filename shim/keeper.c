@@ -151,6 +151,7 @@ static void keeper_main(int verdict)
         e->retry_at = now;
     }
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
+    shim_qlog_adopt();
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
     int started[SHIM_ENGINES_MAX] = {0};
@@ -163,6 +164,7 @@ static void keeper_main(int verdict)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
+    shim_qlog_flush_all();
     if (shim_cfg.stats)
         shim_engine_print_stats();
     syscall(SYS_exit_group, 0);
@@ -220,7 +222,8 @@ void shim_engine_exit(void)
     int fd;
     /* The process ends; its engine thread with it. Whatever is left goes
      * on in a keeper. */
-    shim_engine_handoff(0, &fd);
+    if (shim_engine_handoff(0, &fd) == 0)
+        shim_qlog_flush_all(); /* no keeper goes on: the traces end here */
 }
 
 /* ---- fork ---- */
