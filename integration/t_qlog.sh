@@ -51,12 +51,7 @@ transfer() {
     recv=$!
     EMU_BG_PIDS="$EMU_BG_PIDS $recv"
     PIDS="$PIDS $recv"
-    i=0
-    until ip netns exec "$EMU_NS_B" ss -H -n -ua "sport = :$PORT" | grep -q .; do
-        i=$((i + 1))
-        [ "$i" -lt 200 ] || { cat "$T/$name.recv.log" >&2; fail "receiver not listening after 10 s"; }
-        sleep 0.05
-    done
+    SS_NS=$EMU_NS_B wait_udp "$PORT" 10
     rc=0
     ip netns exec "$EMU_NS_A" timeout -k 5 60 env LD_PRELOAD="$LDP" "$@" \
         nc -N "$EMU_IP_B" "$PORT" <"$T/$name.in" >/dev/null 2>"$T/$name.send.log" || rc=$?
