@@ -28,6 +28,7 @@
 
 #include "conn.h"
 #include "seq.h"
+#include "trace.h"
 
 /* The pacer lets a late sender catch up by a burst of this much: about a
  * millisecond at the pacing rate (as Linux sizes a TSO burst, rate >> 10),
@@ -103,6 +104,7 @@ static void set_state(rudp_conn *c, rudp_state to, const char *why)
     assert(legal(c->state, to));
     rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)", (unsigned long long)c->cid,
               rudp_state_name(c->state), rudp_state_name(to), why);
+    rudp__trace_state(c, to, why);
     c->state = to;
     if (to == RUDP_ESTABLISHED && !c->opened)
         rudp__report_open(c);
@@ -196,6 +198,7 @@ void rudp__conn_destroy(rudp_conn *c)
 {
     rudp_ctx *ctx = c->ctx;
     uint32_t sock = c->sock;
+    rudp__trace_close(c);
     disarm_all(c);
     rudp__table_remove(ctx, c);
     rudp__queue(c, RUDP_Q_NONE);
@@ -248,7 +251,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
-    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, RUDP_MIN_SYN_SIZE);
+    rudp__conn_send(c, buf, RUDP_MIN_SYN_SIZE);
     arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
 }
 
@@ -269,7 +272,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
-    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, (size_t)n);
+    rudp__conn_send(c, buf, (size_t)n);
     arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
 }
 
@@ -535,6 +538,7 @@ static void on_lost(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
     c->ctx->stats.pkts_retransmitted++;
+    rudp__trace_lost(c, s);
     if (s->stream_len) {
         uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
@@ -1003,7 +1007,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     }
     s.size = (uint32_t)off;
     int nothing_in_flight = c->rec.eliciting_in_flight == 0;
-    rudp__send(ctx, c->sock, &c->pkey.addr, buf, off);
+    rudp__conn_send(c, buf, off);
     rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
@@ -1049,6 +1053,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
     if (c->cc.app_limited)
         rudp_recovery_set_app_limited(&c->rec);
     update_loss_timer(c);
+    rudp__trace_metrics(c);
 }
 
 /* ---- timers ---- */
@@ -1409,7 +1414,7 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now)
         int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
         if (n > 0) {
             c->ctx->stats.resets_sent++;
-            rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, (size_t)(hl + n));
+            rudp__conn_send(c, buf, (size_t)(hl + n));
         }
         break;
     }

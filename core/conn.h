@@ -144,6 +144,13 @@ struct rudp_conn {
 
     /* lifetime counters for TCP_INFO */
     uint64_t bytes_sent, bytes_received, bytes_retx;
+
+    /* trace.c: the trace handle (NULL: not traced), whether the tracer was
+     * asked, and the controller's recovery period as the trace follows it */
+    void *trace;
+    int trace_asked;
+    rudp_time trace_recovery_start;
+    uint64_t trace_recovery_pn;
 };
 
 typedef struct rudp_source rudp_source;
@@ -186,6 +193,8 @@ struct rudp_ctx {
      * RUDP_CHUNK_POOL_MAX, 2 MiB, outside the budget above. */
     rudp_chunk_pool chunks;
     rudp_stats stats;
+    rudp_trace_ops trace_ops; /* trace.c; trace_ops.open NULL: off */
+    void *trace_user;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "siphash.h"
+#include "trace.h"
 
 void rudp_config_default(rudp_config *cfg)
 {
@@ -482,7 +483,9 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
             ctx->stats.unknown_conn++;
             return;
         }
+        rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         rudp__conn_input_handshake(c, now, &h);
+        rudp__trace_metrics(c);
         return;
     case RUDP_PKT_DATA:
         c = rudp__find_cid(ctx, h.dcid);
@@ -498,7 +501,9 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
             ctx->stats.protocol_errors++;
             return;
         }
+        rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
+        rudp__trace_metrics(c);
         return;
     case RUDP_PKT_RESET:
         c = rudp__find_cid(ctx, h.dcid);

@@ -241,6 +241,79 @@ size_t rudp_ctx_conn_count(const rudp_ctx *ctx);
  */
 size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
 
+/* ---- tracing (qlog) ------------------------------------------------------ */
+
+/*
+ * What a connection did, event by event, for a qlog writer (shim/qlog.c).
+ * Off unless rudp_ctx_set_trace() was called: then each hook costs one
+ * pointer test. Events carry the time of the call being processed; values
+ * are the core's own units (ns, bytes, bytes/s).
+ */
+enum rudp_trace_kind {
+    RUDP_TRACE_PACKET_SENT = 1,
+    RUDP_TRACE_PACKET_RECEIVED,
+    RUDP_TRACE_PACKET_LOST,  /* declared lost; frames[] hold its stream range, if any */
+    RUDP_TRACE_METRICS,      /* every value now: the writer reports those that changed */
+    RUDP_TRACE_CONN_STATE,
+};
+
+#define RUDP_TRACE_FRAMES_MAX 8  /* frames described per packet; more are counted */
+#define RUDP_TRACE_RANGES_MAX 16 /* ACK ranges described per packet; more are counted */
+
+/* One frame: `type` is the wire's (0 PADDING, 1 PING, 2 ACK, 3 MAX_DATA,
+ * 4 DATA_BLOCKED, 5 RESET, 8 STREAM). a, b: ACK delay (us) and -; STREAM
+ * offset and length; MAX_DATA and DATA_BLOCKED the limit and -; RESET code
+ * and final size; PADDING its length and -. */
+typedef struct rudp_trace_frame {
+    uint8_t type;
+    uint8_t fin; /* STREAM with FIN */
+    uint64_t a, b;
+} rudp_trace_frame;
+
+typedef struct rudp_trace_packet {
+    uint8_t type;                /* 1 SYN, 2 RETRY, 3 SYNACK, 4 DATA, 5 RESET */
+    uint8_t flags;               /* 0x1 ACK_NOW */
+    uint64_t pn;                 /* expanded packet number */
+    uint32_t length;             /* datagram bytes */
+    uint32_t nframes, frames_omitted;
+    rudp_trace_frame frames[RUDP_TRACE_FRAMES_MAX];
+    /* The first ACK frame's ranges, descending, inclusive: */
+    uint32_t nranges, ranges_omitted;
+    struct { uint64_t lo, hi; } ranges[RUDP_TRACE_RANGES_MAX];
+} rudp_trace_packet;
+
+typedef struct rudp_trace_metrics {
+    uint64_t cwnd, bytes_in_flight, ssthresh; /* ssthresh UINT64_MAX: none yet */
+    uint64_t pacing_rate, delivery_rate;      /* bytes/s */
+    rudp_time smoothed_rtt, min_rtt, latest_rtt, rtt_variance; /* 0: no sample yet */
+    uint32_t pto_count;
+    const char *cc;                           /* controller: "bbr", "cubic", "newreno" */
+    const char *cc_state;                     /* its phase: "slow_start", "probe_bw", ... */
+} rudp_trace_metrics;
+
+typedef struct rudp_trace_event {
+    int kind; /* RUDP_TRACE_* */
+    rudp_time now;
+    const rudp_trace_packet *packet;   /* PACKET_SENT, PACKET_RECEIVED, PACKET_LOST */
+    const rudp_trace_metrics *metrics; /* METRICS */
+    rudp_state old_state, new_state;   /* CONN_STATE */
+    const char *why;                   /* CONN_STATE: what caused it */
+} rudp_trace_event;
+
+typedef struct rudp_trace_ops {
+    /* A connection starts (its first state change; `is_server` tells the
+     * side). Returns the handle its events go to, or NULL: not traced. */
+    void *(*open)(void *user, rudp_conn *c, int is_server, rudp_time now);
+    /* One event; the structures are valid during the call only. */
+    void (*event)(void *handle, const rudp_trace_event *ev);
+    /* The connection is freed: the handle's last call. */
+    void (*close)(void *handle, rudp_time now);
+} rudp_trace_ops;
+
+/* Traces connections that start from now on through `ops` (copied; NULL
+ * turns tracing off for them). */
+void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user);
+
 /* ---- listeners ---------------------------------------------------------- */
 
 /*

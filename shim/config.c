@@ -22,7 +22,7 @@
 
 #include "poison.h"
 
-shim_config shim_cfg = {.log_level = RUDP_LOG_WARN, .log_fd = 2};
+shim_config shim_cfg = {.log_level = RUDP_LOG_WARN, .log_fd = 2, .qlog_dirfd = -1};
 
 /* One line to fd, "librudp_shim: " first; write(2), never stdio. */
 static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -590,6 +590,13 @@ int shim_config_load(void)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
     }
+    shim_cfg.qlog_dirfd = -1; /* qlog.c */
+    shim_cfg.qlog_max = 64u << 20;
+    if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
+                                       shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
+        return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
+    if ((v = env("RUDP_QLOG_DIR")) && (shim_cfg.qlog_dirfd = shim_qlog_open_dir(v)) < 0)
+        return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)

@@ -1323,6 +1323,7 @@ int shim_engine_start_locked(struct engine *e)
     /* RUDP_MEMORY bounds the process: each engine may hold its share. */
     rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
     rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
+    shim_qlog_attach(e->ctx);
     e->io = shim_udpio_new(shim_cfg.offload);
     e->msgs = calloc(RX_BATCH, sizeof *e->msgs);
     e->iovs = calloc(RX_BATCH, sizeof *e->iovs);

@@ -161,6 +161,7 @@ static void keeper_main(int verdict)
         e->retry_at = now;
     }
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
+    shim_qlog_adopt();
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
     int started[SHIM_ENGINES_MAX] = {0};
@@ -173,6 +174,7 @@ static void keeper_main(int verdict)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
+    shim_qlog_flush_all();
     if (shim_cfg.stats)
         shim_engine_print_stats();
     syscall(SYS_exit_group, 0);
@@ -230,12 +232,15 @@ void shim_engine_exit(void)
     int fd;
     /* The process ends; its engine thread with it. Whatever is left goes
      * on in a keeper. Connections no keeper needs (in TIME_WAIT, or
-     * closing with everything acknowledged) end here: say so. The engines
-     * are paused (or none runs). */
-    if (shim_engine_handoff(0, &fd) == 0 && G.pid == getpid() && !G.keeper_mode)
-        for (int k = 0; k < G.nrun; k++)
-            if (G.e[k].ctx && G.e[k].paused)
-                rudp_ctx_report_remaining(G.e[k].ctx);
+     * closing with everything acknowledged) end here: say so, and their
+     * traces end here. The engines are paused (or none runs). */
+    if (shim_engine_handoff(0, &fd) == 0) {
+        if (G.pid == getpid() && !G.keeper_mode)
+            for (int k = 0; k < G.nrun; k++)
+                if (G.e[k].ctx && G.e[k].paused)
+                    rudp_ctx_report_remaining(G.e[k].ctx);
+        shim_qlog_flush_all();
+    }
 }
 
 /* ---- fork ---- */

@@ -76,6 +76,8 @@ typedef struct shim_config {
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
+    int qlog_dirfd;         /* RUDP_QLOG_DIR opened, or -1: no traces (qlog.c) */
+    uint64_t qlog_max;      /* RUDP_QLOG_MAX: bytes per trace file */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;
@@ -88,6 +90,23 @@ int shim_config_load(void);
 
 /* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
 int shim_redirect(const struct sockaddr *sa);
+
+/* ---- qlog.c: RUDP_QLOG_DIR, one qlog trace per connection ---- */
+
+/* Opens the trace directory for RUDP_QLOG_DIR (it must exist and be
+ * writable) as an fd the engine owns, high and close-on-exec. Returns the
+ * fd, or -1. */
+int shim_qlog_open_dir(const char *path);
+
+/* Traces ctx's connections into RUDP_QLOG_DIR, if it is set. */
+void shim_qlog_attach(rudp_ctx *ctx);
+
+/* Writes out what this process's open traces hold; call with the engines
+ * parked (at exit, when no keeper goes on; at a keeper's end). */
+void shim_qlog_flush_all(void);
+
+/* A keeper takes over the traces of the engines it inherited. */
+void shim_qlog_adopt(void);
 
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 

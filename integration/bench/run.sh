@@ -52,10 +52,18 @@
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
-#   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/
+#   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/,
+#                         plot_<scenario>.png, qlog/<scenario>/ (see below)
 #   BENCH_COMMIT=TEXT     what to print as the commit when not in a git checkout
+#   BENCH_QLOG=1          0: no traces, no per-scenario plots; keep: keep every
+#                         trace in qlog/ (by default only the plots stay: a
+#                         15 s bulk run writes ~100 MB of trace)
 #
 # Output: the table on stdout (and in table.txt), progress on stderr.
+# Every scenario but B12 (thousands of connections) runs its last run of one
+# rudp controller (bbr if measured, else the first) with RUDP_QLOG_DIR set,
+# and rudp-plot draws the largest trace (the main connection's sender) as
+# plot_<scenario>.png next to the table: why a row is what it is.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/integration/emu/netns.sh"
 
@@ -99,9 +107,11 @@ grep -qw bbr /proc/sys/net/ipv4/tcp_available_congestion_control && TRS="$TRS tc
 for cc in $BENCH_CC; do TRS="$TRS rudp-$cc"; done
 RUDP_TRS=""
 for cc in $BENCH_CC; do RUDP_TRS="$RUDP_TRS rudp-$cc"; done
+# The transport whose last run of each scenario is traced (qlog_env).
+QLOG_TR=$(echo $RUDP_TRS | tr ' ' '\n' | grep -x rudp-bbr || echo $RUDP_TRS | cut -d' ' -f1)
 
 mkdir -p "$OUT"
-rm -rf "$OUT/logs" "$OUT/emu"
+rm -rf "$OUT/logs" "$OUT/emu" "$OUT/qlog" "$OUT"/plot_*.png
 mkdir -p "$OUT/logs"
 LOGS=$OUT/logs
 # The emulator's logs and counters go with ours, not into lib.sh's $T.
@@ -178,9 +188,17 @@ nsx() {
     shift 3
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" env LD_PRELOAD="$LDP" \
-            RUDP_STATS=1 RUDP_CC="${_tr#rudp-}" "$@" ;;
+            RUDP_STATS=1 RUDP_CC="${_tr#rudp-}" $(qlog_env "$_tr") "$@" ;;
         *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" "$@" ;;
     esac
+}
+
+# qlog_env TR: RUDP_QLOG_DIR=$OUT/qlog/$sc for TR = QLOG_TR in the last
+# run ($r) of scenario $sc (not B12), with the directory made (writable by
+# all: nginx's workers run as nobody); nothing otherwise.
+qlog_env() {
+    [ "${BENCH_QLOG:-1}" != 0 ] && [ "$1" = "$QLOG_TR" ] && [ "${r:-0}" = "$RUNS" ] && [ "${sc:-B12}" != B12 ] || return 0
+    mkdir -p "$OUT/qlog/$sc" && chmod 1777 "$OUT/qlog/$sc" && echo "RUDP_QLOG_DIR=$OUT/qlog/$sc"
 }
 
 # srv NS TR SECS LOG CMD...: nsx in the background; emu_down (and the EXIT
@@ -369,6 +387,7 @@ done
 # ---------------------------------------------------------------- B5
 
 if want B5; then
+    sc=B5
     r=1
     while [ "$r" -le "$RUNS" ]; do
         emu_up bnB5 "$SPEC_B5" "$SPEC_B5" "$r"
@@ -418,6 +437,7 @@ fi
 # ---------------------------------------------------------------- B6
 
 if want B6; then
+    sc=B6
     # A namespace of our own (the link is idle), so nothing else on the
     # host's loopback shares the ports. Both ends in namespace a.
     emu_up bnB6 "" "" 1
@@ -462,6 +482,7 @@ fi
 # ---------------------------------------------------------------- B7
 
 if want B7; then
+    sc=B7
     r=1
     while [ "$r" -le "$RUNS" ]; do
         for tr in $RUDP_TRS; do
@@ -667,6 +688,7 @@ b8() {
 }
 
 if want B8; then
+    sc=B8
     r=1
     while [ "$r" -le "$RUNS" ]; do
         emu_up bnB8 "$SPEC_B1" "$SPEC_B1" "$r"
@@ -699,6 +721,7 @@ fi
 # ---------------------------------------------------------------- B12
 
 if want B12; then
+    sc=B12
     [ -x "$BIN/prog_many" ] || fail "$BIN/prog_many not built (make)"
     emu_up bnB12 veth veth 1 # a namespace of our own; only its loopback is used
     r=1
@@ -773,6 +796,7 @@ if want B13 || want B14; then
         for tr in $(rotate "$r" $TRS); do
             l=$LOGS/B13.$tr.$r
             if want B13; then
+                sc=B13
                 srv "$EMU_NS_A" "$tr" 120 "$l.redis" redis-server --port "$port" \
                     --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
                     --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
@@ -792,6 +816,7 @@ if want B13 || want B14; then
                 port=$((port + 1))
             fi
             if want B14; then
+                sc=B14
                 l=$LOGS/B14.$tr.$r
                 cat >"$l.conf" <<CONF
 master_process on;
@@ -839,8 +864,21 @@ fi
 
 # ---------------------------------------------------------------- report
 
+# ---------------------------------------------------------------- plots
+
+for d in "$OUT"/qlog/*/; do
+    [ -d "$d" ] || continue
+    sc=$(basename "$d")
+    f=$(ls -S "$d" | grep '\.sqlog$' | head -1)
+    [ -n "$f" ] || { say "$sc: no qlog trace written"; continue; }
+    python3 "$ROOT/integration/tools/rudp-plot" "$d$f" -o "$OUT/plot_$sc.png" \
+        --title "$sc, $QLOG_TR, run $RUNS: $f" >>"$LOGS/plot.log" 2>&1 ||
+        say "$sc: rudp-plot failed (see $LOGS/plot.log)"
+done
+[ "${BENCH_QLOG:-1}" = keep ] || rm -rf "$OUT/qlog"
+
 meta load "load average $LOAD0 at start, $(loadavg) at end; $(($(date +%s) - START)) s in all"
 $REPORT table "$OUT"
 gnuplot "$OUT/bench.gp" 2>"$LOGS/gnuplot.log" || { cat "$LOGS/gnuplot.log" >&2; fail "gnuplot failed"; }
 [ -s "$OUT/bench.png" ] || fail "no chart written"
-say "table: $OUT/table.txt; chart: $OUT/bench.png; raw: $RES; logs: $LOGS"
+say "table: $OUT/table.txt; chart: $OUT/bench.png; per-scenario plots: $OUT/plot_*.png; raw: $RES; logs: $LOGS"

@@ -1,0 +1,223 @@
+/*
+ * trace.c: connection events for a qlog writer (see rudp.h, tracing).
+ *
+ * The core keeps no trace state beyond a handle per connection: every
+ * METRICS event carries all values and the writer reports those that
+ * changed. Packets are described from their own bytes with the wire
+ * decoder, so what is traced is what crossed the wire.
+ */
+#include <string.h>
+
+#include "seq.h"
+#include "trace.h"
+
+void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user)
+{
+    if (ops)
+        ctx->trace_ops = *ops;
+    else
+        memset(&ctx->trace_ops, 0, sizeof ctx->trace_ops);
+    ctx->trace_user = user;
+}
+
+static void emit(rudp_conn *c, rudp_trace_event *ev)
+{
+    ev->now = c->ctx->now;
+    c->ctx->trace_ops.event(c->trace, ev);
+}
+
+void rudp__trace_do_state(rudp_conn *c, rudp_state to, const char *why)
+{
+    rudp_ctx *ctx = c->ctx;
+    if (!c->trace && !c->trace_asked) {
+        c->trace_asked = 1;
+        c->trace = ctx->trace_ops.open(ctx->trace_user, c, c->is_server, ctx->now);
+    }
+    if (!c->trace)
+        return;
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = RUDP_TRACE_CONN_STATE;
+    ev.old_state = c->state;
+    ev.new_state = to;
+    ev.why = why;
+    emit(c, &ev);
+}
+
+static void add_frame(rudp_trace_packet *p, uint8_t type, uint64_t a, uint64_t b, uint8_t fin)
+{
+    if (p->nframes == RUDP_TRACE_FRAMES_MAX) {
+        p->frames_omitted++;
+        return;
+    }
+    rudp_trace_frame *f = &p->frames[p->nframes++];
+    f->type = type;
+    f->a = a;
+    f->b = b;
+    f->fin = fin;
+}
+
+static void add_ack(rudp_trace_packet *p, const rudp_frame *f)
+{
+    add_frame(p, RUDP_FRAME_ACK, f->u.ack.delay_us, 0, 0);
+    if (p->nranges || p->ranges_omitted)
+        return; /* the first ACK frame's ranges only */
+    for (uint32_t i = 0; i < f->u.ack.n; i++) {
+        if (p->nranges == RUDP_TRACE_RANGES_MAX) {
+            p->ranges_omitted = f->u.ack.n - i;
+            break;
+        }
+        p->ranges[p->nranges].lo = f->u.ack.r[i].lo;
+        p->ranges[p->nranges++].hi = f->u.ack.r[i].hi;
+    }
+}
+
+void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t len)
+{
+    rudp_trace_packet p;
+    rudp_hdr h;
+    memset(&p, 0, sizeof p);
+    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    if (hl < 0)
+        return; /* never ours to send; a received one was dropped before this */
+    p.type = h.type;
+    p.flags = h.flags;
+    p.length = (uint32_t)len;
+    p.pn = h.pn;
+    if (h.type == RUDP_PKT_DATA) {
+        /* sent: recovery is about to record it as next_pn; received: expand
+         * as the connection will */
+        uint64_t expected = kind == RUDP_TRACE_PACKET_SENT ? rudp_recovery_next_pn(&c->rec)
+                            : c->rx_any                    ? c->rx_largest + 1
+                                                           : 0;
+        p.pn = rudp_pn_expand(expected, h.pn);
+    }
+    rudp_frame f;
+    for (size_t off = (size_t)hl; off < len;) {
+        int n = rudp_wire_frame_decode(buf + off, len - off, &f);
+        if (n <= 0)
+            break; /* the connection drops it whole; what decoded is shown */
+        switch (f.type) {
+        case RUDP_FRAME_PADDING:
+            add_frame(&p, f.type, (uint64_t)n, 0, 0);
+            break;
+        case RUDP_FRAME_PING:
+            add_frame(&p, f.type, 0, 0, 0);
+            break;
+        case RUDP_FRAME_ACK:
+            add_ack(&p, &f);
+            break;
+        case RUDP_FRAME_MAX_DATA:
+            add_frame(&p, f.type, f.u.max_data, 0, 0);
+            break;
+        case RUDP_FRAME_DATA_BLOCKED:
+            add_frame(&p, f.type, f.u.blocked, 0, 0);
+            break;
+        case RUDP_FRAME_RESET:
+            add_frame(&p, f.type, f.u.reset.code, f.u.reset.final_size, 0);
+            break;
+        default:
+            add_frame(&p, RUDP_FRAME_STREAM, f.u.stream.offset, f.u.stream.len, f.u.stream.fin);
+            break;
+        }
+        off += (size_t)n;
+    }
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.packet = &p;
+    emit(c, &ev);
+}
+
+void rudp__trace_do_lost(rudp_conn *c, const rudp_sent *s)
+{
+    rudp_trace_packet p;
+    memset(&p, 0, sizeof p);
+    p.type = RUDP_PKT_DATA;
+    p.pn = s->pn;
+    p.length = s->size;
+    if (s->stream_len || (s->flags & RUDP_SENT_FIN))
+        add_frame(&p, RUDP_FRAME_STREAM, s->stream_off, s->stream_len,
+                  (s->flags & RUDP_SENT_FIN) != 0);
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = RUDP_TRACE_PACKET_LOST;
+    ev.packet = &p;
+    emit(c, &ev);
+}
+
+/* The loss-based controllers' recovery period (RFC 9002 §7.3.2): from a
+ * window reduction until a packet sent after it is acknowledged. */
+static int in_recovery(rudp_conn *c)
+{
+    if (c->cc.recovery_start == 0)
+        return 0;
+    if (c->cc.recovery_start != c->trace_recovery_start) {
+        c->trace_recovery_start = c->cc.recovery_start;
+        c->trace_recovery_pn = rudp_recovery_next_pn(&c->rec);
+    }
+    return !c->rec.has_acked || rudp_seq_lt(c->rec.largest_acked, c->trace_recovery_pn);
+}
+
+static const char *cc_state(rudp_conn *c)
+{
+    if (c->cc.ops == &rudp_cc_bbr) {
+        rudp_cc_bbr_info bi;
+        rudp_cc_bbr_get_info(&c->cc, &bi);
+        switch (bi.mode) {
+        case RUDP_BBR_STARTUP:
+            return "startup";
+        case RUDP_BBR_DRAIN:
+            return "drain";
+        case RUDP_BBR_PROBE_BW:
+            return "probe_bw";
+        case RUDP_BBR_PROBE_RTT:
+            return "probe_rtt";
+        default:
+            return "unknown";
+        }
+    }
+    if (in_recovery(c))
+        return "recovery";
+    if (c->cc.ops == &rudp_cc_cubic) {
+        rudp_cc_cubic_info ci;
+        rudp_cc_cubic_get_info(&c->cc, &ci);
+        if (ci.hystart == RUDP_HYSTART_CSS)
+            return "conservative_slow_start";
+    }
+    return c->cc.cwnd < c->cc.ssthresh ? "slow_start" : "congestion_avoidance";
+}
+
+void rudp__trace_do_metrics(rudp_conn *c)
+{
+    rudp_trace_metrics m;
+    rudp_conn_info info;
+    memset(&m, 0, sizeof m);
+    rudp_conn_get_info(c, &info);
+    m.cwnd = c->cc.cwnd;
+    m.bytes_in_flight = c->rec.bytes_in_flight;
+    m.ssthresh = c->cc.ssthresh;
+    m.pacing_rate = info.pacing_rate;
+    m.delivery_rate = c->rec.delivery_rate;
+    if (c->rtt.has_sample) {
+        m.smoothed_rtt = c->rtt.smoothed;
+        m.min_rtt = c->rtt.min;
+        m.latest_rtt = c->rtt.latest;
+        m.rtt_variance = c->rtt.var;
+    }
+    m.pto_count = c->rec.pto_count;
+    m.cc = c->cc.ops->name;
+    m.cc_state = cc_state(c);
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = RUDP_TRACE_METRICS;
+    ev.metrics = &m;
+    emit(c, &ev);
+}
+
+void rudp__trace_do_close(rudp_conn *c)
+{
+    void *h = c->trace;
+    c->trace = NULL;
+    c->ctx->trace_ops.close(h, c->ctx->now);
+}
