@@ -89,11 +89,15 @@ void shim_signals_off(void)
     atomic_store(&enabled, 0);
 }
 
+/* glibc's own entry, for calls that come before real.c has bound
+ * real_sigaction: a sanitizer runtime's start-up calls sigaction (ours,
+ * preloaded first) before anything of ours may run. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
 static int do_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-    shim_real_init();
     if (!atomic_load(&enabled) || sig <= 0 || sig >= NSIG || !is_watched(sig))
-        return real_sigaction(sig, act, oact);
+        return real_sigaction ? real_sigaction(sig, act, oact) : __sigaction(sig, act, oact);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
