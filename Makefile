@@ -152,7 +152,7 @@ SAN_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
 SAN_TSAN  := -fsanitize=thread
 
 # The ASan run also needs the regular shim: curl, which deadlocks with
-# libasan preloaded, runs under it (integration/lib.sh).
+# libasan preloaded, runs under it (integration/lib/lib.sh).
 asan:
 	@integration/deps.sh build test
 	$(MAKE) --no-print-directory all

@@ -2,7 +2,7 @@
 # make demo: real, unmodified programs talking over rudp, with proof that
 # what crossed the wire was UDP: the sockets ss sees, and the engines'
 # counters (RUDP_STATS=1) printed when each program exits.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/lib.sh"
 say() { printf '\n== %s\n' "$*"; }
 
 [ -f "$SHIM" ] || fail "build the shim first (make)"

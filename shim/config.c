@@ -57,7 +57,7 @@ static int bad(const char *var, const char *val, const char *form)
  * the variables of rudp-run and of the tests, which reach programs under
  * the shim through the environment and are not mistakes. A new variable is
  * added here and nowhere else for the check of unknown names;
- * integration/t_config.sh asserts that rudp-run --help names each SETTING.
+ * integration/tests/tools/t_config.sh asserts that rudp-run --help names each SETTING.
  */
 enum { SETTING, SCRIPT };
 static const struct {
@@ -83,12 +83,12 @@ static const struct {
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
-    {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib.sh: which build to test */
+    {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
     {"RUDP_NO_SHIM", SCRIPT},       /* integration: run over kernel TCP */
     {"RUDP_CHAT_SHIM", SCRIPT},     /* integration/chat */
     {"RUDP_EXPECT_ABORT", SCRIPT},  /* tests/prog_killpeer.c */
-    {"RUDP_KILL_BOUND", SCRIPT},    /* integration/t_killpeer.sh */
+    {"RUDP_KILL_BOUND", SCRIPT},    /* integration/tests/lifetime/t_killpeer.sh */
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
 };
 enum { NKNOWN = sizeof known_vars / sizeof known_vars[0] };

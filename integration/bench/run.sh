@@ -64,7 +64,7 @@
 # rudp controller (bbr if measured, else the first) with RUDP_QLOG_DIR set,
 # and rudp-plot draws the largest trace (the main connection's sender) as
 # plot_<scenario>.png next to the table: why a row is what it is.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 . "$ROOT/integration/emu/netns.sh"
 
 RUNS=${BENCH_RUNS:-3}

@@ -1,4 +1,4 @@
-# Helpers for integration/t_chat_*.sh, sourced after integration/lib.sh.
+# Helpers for integration/tests/chat/t_chat_*.sh, sourced after integration/lib/lib.sh.
 #
 #   chat_start NAME CMD...    start_bg, under the shim when RUDP_CHAT_SHIM=1
 #   chatd_start ARGS...       chatd on a free port; waits for its readiness

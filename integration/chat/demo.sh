@@ -5,7 +5,7 @@
 # is said and acknowledged, chatd gets SIGTERM and says goodbye.  Exits 0
 # when every line reached both others, every sender got "delivered 2/2" for
 # each of its lines, every client saw the goodbye, and chatd exited 0.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 . "$ROOT/integration/chat/chatlib.sh"
 
 printf '%s\n' "hi all, alice here" \

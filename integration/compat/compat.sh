@@ -1,6 +1,6 @@
-# Helpers for the compat scripts (integration/t_*.sh that run packaged
+# Helpers for the compat scripts (integration/tests/apps/t_*.sh that run packaged
 # servers: nginx, redis, socat, sshd, postgres, iperf3...).  Sourced after
-# lib.sh and shimlib.sh:
+# lib/lib.sh and lib/shimlib.sh:
 #
 #   compat_deps                 install the `compat` package group (bounded)
 #   assert_listener PORT        under the shim: a UDP socket on PORT and no TCP

@@ -1,6 +1,6 @@
 # Two network namespaces joined by linkemu (sourced; POSIX sh; needs root).
 #
-#   . "$ROOT/integration/emu/netns.sh"      (after integration/lib.sh, if used)
+#   . "$ROOT/integration/emu/netns.sh"      (after integration/lib/lib.sh, if used)
 #
 #   emu_up PREFIX A2B_SPEC B2A_SPEC [SEED]
 #       Creates namespaces ${PREFIX}a and ${PREFIX}b (the PID $$ is appended to

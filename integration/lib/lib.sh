@@ -1,0 +1,123 @@
+# Shared helpers for integration scripts (sourced; POSIX sh + a few bashisms avoided).
+#
+#   . "$(dirname "$0")/../../lib/lib.sh"     (a test, integration/tests/SUBJECT/t_*.sh)
+#   under_shim CMD...        run CMD with the shim preloaded (ASan-aware)
+#   start_bg NAME CMD...     start CMD in the background, log to $T/NAME.log, remember its PID
+#   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT (in network
+#                            namespace $SS_NS if set)
+#   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
+#   free_port                print a free port number (TCP and UDP) on loopback
+#   fail MSG                 print MSG and exit 1
+#   sha FILE                 sha256 of FILE
+#   attacker_prog NAME       (root) copy $BIN/NAME to $T/NAME where uid nobody
+#                            can run it, wherever the tree is checked out
+#   as_nobody CMD...         run CMD as uid/gid nobody, no groups, 30 s at most
+#
+# Every script gets a private temp dir $T, removed on exit together with every
+# process it started (by PID, never by name).
+
+set -eu
+
+# ROOT: the checkout, the first directory at or above the script's own that
+# holds integration/lib/lib.sh (a sourced file cannot know its own path, so
+# the search starts from $0: integration/demo.sh, integration/bench/run.sh,
+# integration/tests/SUBJECT/t_*.sh, or "." from an interactive shell).
+ROOT=$(cd "$(dirname -- "$0")" 2>/dev/null && pwd) || ROOT=$(pwd)
+while [ ! -f "$ROOT/integration/lib/lib.sh" ] && [ "$ROOT" != / ]; do ROOT=$(dirname "$ROOT"); done
+[ -f "$ROOT/integration/lib/lib.sh" ] ||
+    { echo "lib.sh: no integration/lib/lib.sh at or above $(dirname "$0")" >&2; exit 1; }
+BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+SHIM=$BUILD/librudp_shim.so
+BIN=$BUILD/bin
+T=$(mktemp -d /tmp/rudp-it.XXXXXX)
+PIDS=""
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    sleep 0.1
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Preload line: ASan builds need libasan ahead of the shim.
+shim_preload() {
+    case "$BUILD" in
+        */asan*) echo "$(gcc -print-file-name=libasan.so):$SHIM" ;;
+        */tsan*) echo "$(gcc -print-file-name=libtsan.so):$SHIM" ;;
+        *) echo "$SHIM" ;;
+    esac
+}
+
+under_shim() {
+    [ -f "$SHIM" ] || fail "shim not built: $SHIM"
+    case "$BUILD:$1" in
+    */asan*:curl)
+        # curl deadlocks in setlocale() with libasan preloaded, shim or
+        # not (Debian 12): in ASan runs curl uses the regular shim, its
+        # peers keep the ASan one.
+        echo "note: curl under the regular shim ($ROOT/build) in an ASan run" >&2
+        env LD_PRELOAD="$ROOT/build/librudp_shim.so" "$@"
+        return ;;
+    esac
+    env LD_PRELOAD="$(shim_preload)" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" "$@"
+}
+
+start_bg() {
+    name=$1; shift
+    # A shell function run in the background is a subshell whose PID is not
+    # the program's: start under_shim's program directly so $LAST_PID is it.
+    if [ "$1" = under_shim ]; then
+        shift
+        [ -f "$SHIM" ] || fail "shim not built: $SHIM"
+        env LD_PRELOAD="$(shim_preload)" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" \
+            "$@" >"$T/$name.log" 2>&1 &
+    else
+        "$@" >"$T/$name.log" 2>&1 &
+    fi
+    PIDS="$PIDS $!"
+    LAST_PID=$!
+}
+
+wait_sock() {
+    proto=$1 port=$2 secs=${3:-10}
+    i=0
+    while [ "$i" -lt $((secs * 20)) ]; do
+        if ${SS_NS:+ip netns exec "$SS_NS"} ss -H -n "-${proto}l" "sport = :$port" 2>/dev/null |
+            grep -q .; then return 0; fi
+        if [ "$proto" = u ] && ${SS_NS:+ip netns exec "$SS_NS"} ss -H -n -ua "sport = :$port" \
+            2>/dev/null | grep -q .; then return 0; fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "nothing bound on $proto port $port after ${secs}s"
+}
+wait_udp() { wait_sock u "$1" "${2:-10}"; }
+wait_tcp() { wait_sock t "$1" "${2:-10}"; }
+
+free_port() {
+    i=0
+    while [ "$i" -lt 200 ]; do
+        p=$(( (($$ * 7919 + i * 104729) % 20000) + 30000 ))
+        if ! ss -H -n -ta "sport = :$p" | grep -q . && ! ss -H -n -ua "sport = :$p" | grep -q .; then
+            echo "$p"; return 0
+        fi
+        i=$((i + 1))
+    done
+    fail "no free port"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+attacker_prog() {
+    [ "$(id -u)" = 0 ] || fail "needs root (to run an attacker as nobody)"
+    command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
+    [ -x "$BIN/$1" ] || fail "$BIN/$1 not built (make progs)"
+    chmod 755 "$T"
+    cp "$BIN/$1" "$T/$1" && chmod 755 "$T/$1"
+}
+as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -1,0 +1,161 @@
+# Helpers for the integration scripts that run real programs and tests/prog_*
+# both under the shim (the default) and, with RUDP_NO_SHIM=1, over plain
+# kernel TCP -- which proves the scripts test TCP semantics, not our quirks.
+# Sourced after lib.sh:
+#
+#   . "$(dirname "$0")/../../lib/lib.sh"
+#   . "$ROOT/integration/lib/shimlib.sh"
+#
+#   run_app CMD...            run CMD in the foreground (under the shim unless
+#                             RUDP_NO_SHIM=1), bounded by timeout 60 s
+#   run_app_t SECS CMD...     the same with another bound
+#   bg_app NAME CMD...        start_bg NAME with CMD as above (no timeout: lib.sh's
+#                             cleanup ends it); LAST_PID is CMD's own PID, so it
+#                             can be signalled (kill -9) directly
+#   bg_app_io NAME IN OUT CMD...  the same with stdin from IN and stdout to OUT
+#                             (stderr to $T/NAME.log): for nc, whose stdout is data
+#   wait_exit PID [SECS]      wait (bounded, 60 s) for a background PID to exit;
+#                             returns its exit status, 124 if it is still running
+#   wait_line FILE ERE [SECS] wait (bounded, 10 s) until a line of FILE matches ERE
+#   wait_listen PORT [SECS]   wait_udp under the shim, wait_tcp without it
+#   assert_on_port PORT       while a connection on PORT is open: under the shim
+#                             ss shows a UDP socket on PORT and no TCP socket
+#                             with PORT at either end; without the shim a TCP
+#                             connection on PORT, in any state but LISTEN (proves
+#                             the probe itself sees a live transfer)
+#   assert_transport FILE     FILE holds a prog_*'s output: its "transport:" lines
+#                             must exist and, under the shim, never say tcp
+#   need_bin NAME...          fail unless $BIN/NAME was built
+#   ms_now                    CLOCK_REALTIME in milliseconds
+#   show FILE...              print files (a failing step's logs) to stderr
+#
+# Under the shim the programs also get RUDP_EXPECT_ABORT=1: a killed or
+# reset peer must then never look like a clean end (see tests/prog_killpeer.c).
+
+if [ "${RUDP_NO_SHIM:-0}" = 1 ]; then
+    SHIM_MODE=tcp
+    echo "mode: kernel TCP (RUDP_NO_SHIM=1)"
+else
+    SHIM_MODE=shim
+    # The preload line exactly as lib.sh's under_shim builds it (ASan/TSan
+    # aware), read back once; programs are then started by env directly so
+    # that start_bg's PID is the program's own (a backgrounded shell function
+    # would put a subshell in between).
+    APP_LDP=$(under_shim printenv LD_PRELOAD) || fail "cannot run under the shim ($SHIM)"
+    APP_ASO=$(under_shim printenv ASAN_OPTIONS) || APP_ASO=""
+    echo "mode: under the shim (LD_PRELOAD=$APP_LDP)"
+fi
+
+# curl deadlocks in setlocale() with libasan preloaded (shim or not): in an
+# ASan run it gets the regular shim; its peers keep the ASan one.
+app_ldp() {
+    case "$BUILD:$1" in
+    */asan*:curl) echo "$ROOT/build/librudp_shim.so" ;;
+    *) echo "$APP_LDP" ;;
+    esac
+}
+
+run_app_t() {
+    _secs=$1; shift
+    if [ "$SHIM_MODE" = shim ]; then
+        timeout -k 5 "$_secs" env "LD_PRELOAD=$(app_ldp "$1")" "ASAN_OPTIONS=$APP_ASO" \
+            RUDP_EXPECT_ABORT=1 "$@"
+    else
+        timeout -k 5 "$_secs" "$@"
+    fi
+}
+
+run_app() { run_app_t 60 "$@"; }
+
+bg_app() {
+    _name=$1; shift
+    if [ "$SHIM_MODE" = shim ]; then
+        start_bg "$_name" under_shim env RUDP_EXPECT_ABORT=1 "$@"
+    else
+        start_bg "$_name" "$@"
+    fi
+}
+
+# A backgrounded simple command (not a function) so that $! is the program.
+bg_app_io() {
+    _name=$1 _in=$2 _out=$3; shift 3
+    if [ "$SHIM_MODE" = shim ]; then
+        env "LD_PRELOAD=$(app_ldp "$1")" "ASAN_OPTIONS=$APP_ASO" RUDP_EXPECT_ABORT=1 "$@" \
+            <"$_in" >"$_out" 2>"$T/$_name.log" &
+    else
+        "$@" <"$_in" >"$_out" 2>"$T/$_name.log" &
+    fi
+    PIDS="$PIDS $!"
+    LAST_PID=$!
+}
+
+wait_exit() {
+    _pid=$1 _i=0 _n=$((${2:-60} * 20))
+    while kill -0 "$_pid" 2>/dev/null; do
+        # A zombie has exited; wait below reaps it.
+        case "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$_pid/status" 2>/dev/null)" in
+            Z) break ;;
+        esac
+        [ "$_i" -lt "$_n" ] || return 124
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    _rc=0
+    wait "$_pid" || _rc=$?
+    return "$_rc"
+}
+
+wait_line() {
+    _i=0 _n=$((${3:-10} * 20))
+    while [ "$_i" -lt "$_n" ]; do
+        if [ -f "$1" ] && grep -Eq -- "$2" "$1"; then return 0; fi
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    return 1
+}
+
+wait_listen() {
+    if [ "$SHIM_MODE" = shim ]; then wait_udp "$@"; else wait_tcp "$@"; fi
+}
+
+assert_on_port() {
+    _p=$1
+    _tcp=$(ss -H -tan "( sport = :$_p or dport = :$_p )" 2>/dev/null || true)
+    if [ "$SHIM_MODE" = shim ]; then
+        _udp=$(ss -H -uan "sport = :$_p" 2>/dev/null || true)
+        [ -n "$_udp" ] || fail "no UDP socket on port $_p while a transfer runs"
+        [ -z "$_tcp" ] || fail "TCP sockets on port $_p under the shim:
+$_tcp"
+        echo "ok: port $_p: UDP socket(s), no TCP socket:"
+        echo "$_udp" | sed 's/^/    /'
+    else
+        # Any state but LISTEN: the server may have written everything and
+        # closed its end already (FIN-WAIT-2 / CLOSE-WAIT) while curl reads.
+        echo "$_tcp" | grep -qv '^LISTEN' || fail "no TCP connection on port $_p while a transfer runs"
+        echo "ok: port $_p: kernel TCP connection seen (RUDP_NO_SHIM=1; the UDP check applies under the shim)"
+    fi
+}
+
+assert_transport() {
+    grep -q '^transport: ' "$1" || fail "$1: no transport line"
+    if [ "$SHIM_MODE" = shim ] && grep '^transport: ' "$1" | grep -qw tcp; then
+        fail "$1: a connection fd is a kernel TCP socket under the shim: $(grep '^transport: ' "$1" | grep -w tcp | head -1)"
+    fi
+    echo "ok: $(grep '^transport: ' "$1" | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')"
+}
+
+need_bin() {
+    for _b in "$@"; do
+        [ -x "$BIN/$_b" ] || fail "$BIN/$_b not built (make progs)"
+    done
+}
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+show() {
+    for _f in "$@"; do
+        echo "--- $_f" >&2
+        tail -30 "$_f" >&2 2>/dev/null || true
+    done
+}

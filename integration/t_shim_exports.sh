@@ -1,4 +1,0 @@
-#!/bin/sh
-# The shim exports exactly the interposed symbols.
-. "$(dirname "$0")/lib.sh"
-"$ROOT/tests/check_exports.sh" "$SHIM"

@@ -1,0 +1,11 @@
+#!/bin/sh
+# A program that closes every fd above 2 (as daemons and sshd do with
+# close_range/closefrom) must not break the engine: a new connection after
+# it works.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+head -c 1000000 /dev/urandom > "$T/data"
+port=$(free_port)
+bg_app echo socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" SYSTEM:cat
+wait_listen "$port"
+run_app python3 "$ROOT/integration/compat/lifetime.py" closeall "$port" "$T/data"

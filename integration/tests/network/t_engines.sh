@@ -1,0 +1,29 @@
+#!/bin/sh
+# More than one engine thread (RUDP_ENGINES=2; the default is one, see
+# README, configuration): tests that exercise what several engines change,
+# run again with two.
+#   t_many_conns: 1,000 connections from two processes to one listener,
+#     spread over both of the server's engines (each carries some: its own
+#     socket in the listener's SO_REUSEPORT group), all answered, held and
+#     closed, no datagram dropped;
+#   t_lifetime_exit, _exec, _daemon, _closeall, t_socat_fork, _exec: a keeper
+#     takes over both engines at exit and exec (a daemon's listener), and
+#     serves their connections to the end;
+#   t_prog_prefork: forked children accept on a listener whose engines stay
+#     in the parent;
+#   t_listen_ephemeral: a listener on port 0 with a group of sockets.
+. "$(dirname "$0")/../../lib/lib.sh"
+export RUDP_ENGINES=2
+# Each as SUBJECT/NAME under integration/tests.
+for st in network/t_many_conns lifetime/t_lifetime_exit lifetime/t_lifetime_exec \
+    lifetime/t_lifetime_daemon lifetime/t_lifetime_closeall apps/t_socat_fork apps/t_socat_exec \
+    api/t_prog_prefork lifetime/t_listen_ephemeral; do
+    t=${st#*/}
+    if [ "$t" = t_many_conns ]; then
+        MANY_PER_CLIENT=500 sh "$ROOT/integration/tests/$st.sh" >"$T/$t.out" 2>&1
+    else
+        sh "$ROOT/integration/tests/$st.sh" >"$T/$t.out" 2>&1
+    fi || { tail -15 "$T/$t.out" >&2; fail "$t with RUDP_ENGINES=2"; }
+    grep '^ok' "$T/$t.out" | sed "s/^/$t: /"
+done
+echo "ok: two engines: spread, keepers, prefork and ephemeral listeners as with one"

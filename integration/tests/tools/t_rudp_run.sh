@@ -1,0 +1,78 @@
+#!/bin/sh
+# rudp-run: --help (every setting, default, controller), --version (the
+# Makefile's), a missing program (one line, exit 127), option errors,
+# warnings for programs LD_PRELOAD cannot reach (static, Go), a transfer
+# through it, and a bad setting reported by name with exit status 2.
+. "$(dirname "$0")/../../lib/lib.sh"
+RUN="$ROOT/shim/rudp-run --shim $SHIM"
+
+$RUN --help >"$T/help" || fail "--help failed"
+grep -q -- "--redirect" "$T/help" || fail "--help does not describe --redirect"
+echo "ok: --help"
+
+# Every setting in config.c's table of known variables, every controller
+# and the defaults appear in --help.
+vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/config.c")
+[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/config.c: $vars"
+for v in $vars; do
+    grep -q "$v" "$T/help" || fail "--help does not mention $v"
+done
+for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
+         "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
+         "--qlog-dir" "--version"; do
+    grep -q -- "$w" "$T/help" || fail "--help does not say '$w'"
+done
+echo "ok: --help names all $(echo "$vars" | wc -w) settings, their defaults and the controllers"
+
+want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
+$RUN --version >"$T/ver" || fail "--version failed"
+[ "$(head -1 "$T/ver")" = "rudp-run (librudp_shim) $want" ] ||
+    fail "--version says '$(head -1 "$T/ver")', the Makefile $want"
+echo "ok: --version: $(head -1 "$T/ver")"
+
+for p in nosuchprog-rudp ./no/such/prog; do
+    rc=0; $RUN "$p" >"$T/out" 2>"$T/err" || rc=$?
+    [ "$rc" = 127 ] || fail "a missing program $p: exit $rc"
+    [ "$(wc -l <"$T/err")" = 1 ] && [ ! -s "$T/out" ] || fail "a missing program: $(cat "$T/err")"
+done
+rc=0; $RUN nosuchprog-rudp 2>"$T/err" || rc=$?
+[ "$(cat "$T/err")" = "rudp-run: nosuchprog-rudp: command not found" ] ||
+    fail "a missing program: $(cat "$T/err")"
+echo "ok: a missing program: one line, exit 127: $(cat "$T/err")"
+
+rc=0; $RUN --bogus true 2>"$T/err" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--bogus" "$T/err" || fail "an unknown option: exit $rc, $(cat "$T/err")"
+echo "ok: an unknown option is named, exit 2"
+
+printf 'int main(void){return 0;}\n' >"$T/s.c"
+gcc -static -o "$T/static" "$T/s.c" 2>/dev/null || fail "cannot build a static program"
+$RUN "$T/static" 2>"$T/err" || fail "a static program did not run"
+grep -q "statically linked" "$T/err" || fail "no warning for a static program: $(cat "$T/err")"
+echo "ok: warns for a statically linked program (and runs it)"
+
+cp /bin/true "$T/gobin"
+printf 'Go\0\0\0\0' >"$T/note"
+objcopy --add-section .note.go.buildid="$T/note" "$T/gobin" 2>/dev/null || fail "objcopy failed"
+$RUN "$T/gobin" 2>"$T/err" || fail "the Go-marked program did not run"
+grep -q "Go program" "$T/err" || fail "no warning for a Go program: $(cat "$T/err")"
+echo "ok: warns for a Go program"
+
+$RUN /bin/true 2>"$T/err" || fail "true failed under rudp-run"
+[ ! -s "$T/err" ] || fail "a dynamic glibc program drew a warning: $(cat "$T/err")"
+echo "ok: no warning for an ordinary program"
+
+port=$(free_port)
+head -c 1000000 /dev/urandom >"$T/data"
+$RUN nc -l 127.0.0.1 "$port" >"$T/got" </dev/null 2>"$T/srv.err" &
+srv=$!
+PIDS="$PIDS $srv"
+wait_udp "$port"
+timeout 30 $RUN --stats nc -N 127.0.0.1 "$port" <"$T/data" 2>"$T/stats" || fail "client failed"
+i=0; while kill -0 "$srv" 2>/dev/null && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+[ "$(sha "$T/data")" = "$(sha "$T/got")" ] || fail "data differs through rudp-run"
+grep -q "datagrams out" "$T/stats" || fail "--stats printed nothing"
+echo "ok: 1 MB through rudp-run, counters printed"
+
+rc=0; $RUN --keepalive banana /bin/true 2>"$T/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "RUDP_KEEPALIVE" "$T/err" || fail "bad setting: exit $rc, $(cat "$T/err")"
+echo "ok: a bad setting is reported by name, exit 2: $(cat "$T/err")"
