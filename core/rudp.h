@@ -392,4 +392,18 @@ typedef struct rudp_conn_info {
 
 void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);
 
+/* ---- inspection (inspect.c), for diagnostics such as rudp-stat ---------- */
+
+/* The connection after `prev` in the context (prev NULL: the first), released
+ * ones still closing included; NULL after the last. The list is valid until
+ * the next call that feeds the context (input, process, a conn call). */
+const rudp_conn *rudp_ctx_conn_next(const rudp_ctx *ctx, const rudp_conn *prev);
+
+/* When the connection was created (its handshake began), in `now` time. */
+rudp_time rudp_conn_start_time(const rudp_conn *c);
+
+/* The congestion controller's name ("bbr") and phase now ("ProbeBW",
+ * "slow start", "recovery", ...; "" if it has none): static strings. */
+void rudp_conn_cc_state(const rudp_conn *c, const char **name, const char **phase);
+
 #endif
