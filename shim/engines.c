@@ -47,6 +47,21 @@ static int push_locked(struct engine *e, cmd *c)
     return 0;
 }
 
+int shim_engine_push_locked(struct engine *e, cmd *c)
+{
+    return push_locked(e, c);
+}
+
+int shim_engine_retire(struct engine *e)
+{
+    pthread_mutex_lock(&G.mu);
+    int done = e->q_head == NULL;
+    if (done)
+        e->broken = 1;
+    pthread_mutex_unlock(&G.mu);
+    return done;
+}
+
 /* Connections an engine holds before a new one goes to another engine
  * (started if need be): a small program keeps one engine thread. */
 #define SPREAD_AT 32
@@ -230,6 +245,24 @@ static void add_counters(uint64_t *sum, const void *one, size_t size)
         sum[i] += a[i];
 }
 
+void shim_engine_add_totals(struct engine *e, shim_engine_totals *t)
+{
+    if (!e->ctx || !e->io || t->n >= SHIM_ENGINES_MAX)
+        return;
+    const rudp_stats *es = rudp_ctx_stats(e->ctx);
+    t->conns[t->n++] = es->conns_opened + es->conns_accepted;
+    add_counters((uint64_t *)&t->u, shim_udpio_stats_get(e->io), sizeof t->u);
+    add_counters((uint64_t *)&t->s, es, sizeof t->s);
+    t->gso |= shim_udpio_gso_on(e->io);
+    t->wakeups += e->wakeups;
+    t->timed += e->timed_wakeups;
+    t->late += e->late_ns;
+    t->squatted += e->squatted;
+    t->memory += rudp_ctx_memory(e->ctx);
+    if (e->longest_turn > t->longest)
+        t->longest = e->longest_turn;
+}
+
 void shim_engine_print_stats(void)
 {
     if (shim_ident_refused())
@@ -238,34 +271,23 @@ void shim_engine_print_stats(void)
     if (!G.nrun || G.pid != getpid())
         return;
     /* The engines' figures, summed. */
-    shim_udpio_stats u;
-    rudp_stats s;
-    memset(&u, 0, sizeof u);
-    memset(&s, 0, sizeof s);
-    uint64_t wakeups = 0, timed = 0, late = 0, longest = 0, squatted = 0, memory = 0;
-    int gso = 0;
+    shim_engine_totals t;
+    memset(&t, 0, sizeof t);
+    for (int k = 0; k < G.nrun; k++)
+        shim_engine_add_totals(&G.e[k], &t);
     char per[SHIM_ENGINES_MAX * 24] = "";
     size_t pl = 0;
-    for (int k = 0; k < G.nrun; k++) {
-        struct engine *e = &G.e[k];
-        if (!e->ctx || !e->io)
-            continue;
-        const rudp_stats *es = rudp_ctx_stats(e->ctx);
+    for (int k = 0; k < t.n; k++) {
         int w = snprintf(per + pl, sizeof per - pl, "%s%llu", k ? "/" : "",
-                         (unsigned long long)(es->conns_opened + es->conns_accepted));
+                         (unsigned long long)t.conns[k]);
         if (w > 0 && (size_t)w < sizeof per - pl)
             pl += (size_t)w;
-        add_counters((uint64_t *)&u, shim_udpio_stats_get(e->io), sizeof u);
-        add_counters((uint64_t *)&s, es, sizeof s);
-        gso |= shim_udpio_gso_on(e->io);
-        wakeups += e->wakeups;
-        timed += e->timed_wakeups;
-        late += e->late_ns;
-        squatted += e->squatted;
-        memory += rudp_ctx_memory(e->ctx);
-        if (e->longest_turn > longest)
-            longest = e->longest_turn;
     }
+    const shim_udpio_stats u = t.u;
+    const rudp_stats s = t.s;
+    uint64_t wakeups = t.wakeups, timed = t.timed, late = t.late, longest = t.longest;
+    uint64_t squatted = t.squatted, memory = t.memory;
+    int gso = t.gso;
     shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
                 "late by %.1f us on average, longest turn %.1f ms); "
                 "datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
