@@ -228,35 +228,82 @@ static int query(int pid, const char *name)
     return rc;
 }
 
+/* Fills l->name with pid's control socket; 0 found, 1 not, -1 no process. */
+static int find(int pid, struct lookup *l)
+{
+    static unsigned long ino[MAX_INODES];
+    memset(l, 0, sizeof *l);
+    l->pid = pid;
+    long n = socket_inodes(pid, ino, MAX_INODES);
+    if (n >= 0) {
+        l->ino = ino;
+        l->nino = n;
+    } else if (n != -EACCES && n != -EPERM) {
+        return -1;
+    }
+    /* else: not ours to list; its name alone, and the process decides */
+    return each_control_socket(match, l) > 0 ? 0 : 1;
+}
+
+static int parent_of(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int ppid = 0;
+    if (fgets(line, sizeof line, f)) {
+        char *p = strrchr(line, ')'); /* the command name may hold anything */
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+            ppid = 0;
+    }
+    fclose(f);
+    return ppid;
+}
+
+/* Ancestors looked at for a process that runs no engine of its own. */
+#define MAX_ANCESTORS 8
+
 static int stat_pid(int pid)
 {
     char path[64], comm[64];
     struct stat st;
+    struct lookup l;
     snprintf(path, sizeof path, "/proc/%d", pid);
-    if (stat(path, &st) < 0) {
+    int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
+    if (r < 0) {
         fprintf(stderr, "rudp-stat: no process %d\n", pid);
         return 1;
     }
-    static unsigned long ino[MAX_INODES];
-    struct lookup l = {.pid = pid};
-    long n = socket_inodes(pid, ino, MAX_INODES);
-    if (n >= 0) {
-        l.ino = ino;
-        l.nino = n;
-    } else if (n != -EACCES && n != -EPERM) {
-        fprintf(stderr, "rudp-stat: no process %d\n", pid);
-        return 1;
+    if (r == 0)
+        return query(pid, l.name);
+    /* A forked child (a prefork server's worker) runs no engine until it
+     * opens a rudp socket itself: what it inherited or accepted from an
+     * inherited listener is served by the engine of the process that made
+     * it, an ancestor. */
+    comm_of(pid, comm, sizeof comm);
+    int a = pid;
+    for (int i = 0; i < MAX_ANCESTORS; i++) {
+        a = parent_of(a);
+        if (a <= 1)
+            break;
+        if (find(a, &l) == 0) {
+            char acomm[64];
+            comm_of(a, acomm, sizeof acomm);
+            printf("process %d (%s) runs no rudp engine of its own: its rudp connections "
+                   "(inherited, or accepted on an inherited listener) are served by %s %d "
+                   "(%s):\n",
+                   pid, comm, i ? "its ancestor" : "its parent", a, acomm);
+            fflush(stdout);
+            return query(a, l.name);
+        }
     }
-    /* else: not ours to list; its name alone, and the process decides */
-    if (each_control_socket(match, &l) <= 0) {
-        comm_of(pid, comm, sizeof comm);
-        fprintf(stderr,
-                "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, "
-                "or no rudp socket yet\n",
-                pid, comm);
-        return 1;
-    }
-    return query(pid, l.name);
+    fprintf(stderr,
+            "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, or no "
+            "rudp socket yet\n",
+            pid, comm);
+    return 1;
 }
 
 struct pids {
