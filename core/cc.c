@@ -36,6 +36,13 @@ double rudp_cc_cbrt(double x)
     return g;
 }
 
+const char *rudp_cc_loss_phase(const rudp_cc *cc)
+{
+    if (cc->recovering)
+        return "recovery";
+    return cc->cwnd < cc->ssthresh ? "slow start" : "avoidance";
+}
+
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)
 {
     memset(cc, 0, sizeof *cc);

@@ -47,6 +47,9 @@ struct rudp_cc_ops {
     void (*on_loss)(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t lost_bytes,
                     uint64_t in_flight);
     void (*on_persistent_congestion)(rudp_cc *cc, rudp_time now);
+    /* Optional: the controller's phase now, a static string for people
+     * (rudp-stat): "Startup", "slow start", "recovery", ... */
+    const char *(*phase)(const rudp_cc *cc);
 };
 
 struct rudp_cc {
@@ -57,6 +60,8 @@ struct rudp_cc {
     uint32_t mss;           /* max payload bytes of a datagram */
     int app_limited;        /* set by the connection: sender is not cwnd-limited */
     rudp_time recovery_start;
+    int recovering;         /* loss-based: from a reduction until a packet sent
+                               after it is acknowledged (rudp_cc_loss_phase) */
     uint64_t st[32];        /* algorithm-private state */
 };
 
@@ -70,6 +75,10 @@ static inline uint64_t rudp_cc_min_window(uint32_t mss) { return 2ull * mss; }
 
 /* Cube root of x (0 for x <= 0), for CUBIC's K; the library links no libm. */
 double rudp_cc_cbrt(double x);
+
+/* The phase of a loss-based controller (NewReno, CUBIC): "recovery",
+ * "slow start" (cwnd below ssthresh) or "avoidance". */
+const char *rudp_cc_loss_phase(const rudp_cc *cc);
 
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);

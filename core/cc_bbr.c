@@ -616,6 +616,17 @@ void rudp_cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out)
     out->loss_ppm = s.loss_ppm;
 }
 
+static const char *bbr_phase(const rudp_cc *cc)
+{
+    static const char *const names[] = {
+        [BBR_STARTUP] = "Startup", [BBR_DRAIN] = "Drain",
+        [BBR_PROBE_BW] = "ProbeBW", [BBR_PROBE_RTT] = "ProbeRTT",
+    };
+    bbr_state s;
+    load(cc, &s);
+    return s.mode < sizeof names / sizeof names[0] ? names[s.mode] : "?";
+}
+
 const rudp_cc_ops rudp_cc_bbr = {
     .name = "bbr",
     .init = bbr_init,
@@ -623,4 +634,5 @@ const rudp_cc_ops rudp_cc_bbr = {
     .on_ack = bbr_on_ack,
     .on_loss = bbr_on_loss,
     .on_persistent_congestion = bbr_on_persistent_congestion,
+    .phase = bbr_phase,
 };

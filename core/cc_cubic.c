@@ -217,6 +217,7 @@ static void cubic_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     cubic_state s;
     load(cc, &s);
     int new_round = hs_new_round(&s, a);
+    cc->recovering = cc->recovering && in_recovery(cc, a->largest_sent_time);
     if (cc->app_limited) {
         /* §5.8: do not grow; the idle time does not count toward t. */
         if (s.t_epoch && a->now > s.last_ack)
@@ -240,6 +241,7 @@ static void cubic_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
     cubic_state s;
     load(cc, &s);
     cc->recovery_start = now;
+    cc->recovering = 1;
     double cwnd = (double)cc->cwnd;
     /* §4.7 fast convergence: below the last W_max, release bandwidth. */
     if (cwnd < s.w_max)
@@ -267,6 +269,7 @@ static void cubic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
      * that preceded this put it. */
     cc->cwnd = rudp_cc_min_window(cc->mss);
     cc->recovery_start = 0;
+    cc->recovering = 0;
     s.w_max = 0;
     s.cwnd_prior = 0;
     s.t_epoch = 0;
@@ -293,4 +296,5 @@ const rudp_cc_ops rudp_cc_cubic = {
     .on_ack = cubic_on_ack,
     .on_loss = cubic_on_loss,
     .on_persistent_congestion = cubic_on_persistent_congestion,
+    .phase = rudp_cc_loss_phase,
 };

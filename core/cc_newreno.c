@@ -26,6 +26,8 @@ static int in_recovery(const rudp_cc *cc, rudp_time sent_time)
 
 static void nr_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
+    /* Recovery ends with the first packet sent after it began (§7.3.2). */
+    cc->recovering = cc->recovering && in_recovery(cc, a->largest_sent_time);
     /* RFC 9002 §7.3.2: no increase for packets sent before recovery began;
      * §7.8: none while the sender is not using the window it has. */
     if (in_recovery(cc, a->largest_sent_time) || cc->app_limited)
@@ -49,6 +51,7 @@ static void nr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
     if (in_recovery(cc, sent_time))
         return; /* one reduction per round trip of losses */
     cc->recovery_start = now;
+    cc->recovering = 1;
     cc->ssthresh = cc->cwnd / 2; /* kLossReductionFactor 0.5 */
     uint64_t minw = rudp_cc_min_window(cc->mss);
     if (cc->ssthresh < minw)
@@ -62,6 +65,7 @@ static void nr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     cc->cwnd = rudp_cc_min_window(cc->mss);
     cc->recovery_start = 0;
+    cc->recovering = 0;
     CA_ACC(cc) = 0;
 }
 
@@ -72,4 +76,5 @@ const rudp_cc_ops rudp_cc_newreno = {
     .on_ack = nr_on_ack,
     .on_loss = nr_on_loss,
     .on_persistent_congestion = nr_on_persistent_congestion,
+    .phase = rudp_cc_loss_phase,
 };

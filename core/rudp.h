@@ -512,4 +512,18 @@ void rudp_ctx_report_remaining(rudp_ctx *ctx);
  * while the connection keeps trying until connect_timeout. */
 #define RUDP_SLOW_CONNECT RUDP_SEC(3)
 
+/* ---- inspection (inspect.c), for diagnostics such as rudp-stat ---------- */
+
+/* The connection after `prev` in the context (prev NULL: the first), released
+ * ones still closing included; NULL after the last. The list is valid until
+ * the next call that feeds the context (input, process, a conn call). */
+const rudp_conn *rudp_ctx_conn_next(const rudp_ctx *ctx, const rudp_conn *prev);
+
+/* When the connection was created (its handshake began), in `now` time. */
+rudp_time rudp_conn_start_time(const rudp_conn *c);
+
+/* The congestion controller's name ("bbr") and phase now ("ProbeBW",
+ * "slow start", "recovery", ...; "" if it has none): static strings. */
+void rudp_conn_cc_state(const rudp_conn *c, const char **name, const char **phase);
+
 #endif

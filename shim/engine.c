@@ -1038,6 +1038,9 @@ static void run_commands(struct engine *e, rudp_time now)
         case CMD_LISTEN_CLOSED:
             do_listen_closed(e, c->u.id, now);
             break;
+        case CMD_CONTROL:
+            shim_control_cmd(e, c->u.ctl);
+            break;
         }
         free(c);
     }
@@ -1282,6 +1285,8 @@ void *shim_engine_loop(void *arg)
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_BRIDGE)
                     bridge_event(evs[i].data.ptr, evs[i].events, now);
+                else if (type == W_CONTROL)
+                    shim_control_event(e, evs[i].data.ptr, evs[i].events);
             }
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
@@ -1298,7 +1303,8 @@ void *shim_engine_loop(void *arg)
         rudp_time turn = shim_now() - turn_start;
         if (turn > e->longest_turn)
             e->longest_turn = turn;
-        if (G.keeper_mode && !engine_busy(e) && rudp_ctx_conn_count(e->ctx) == 0)
+        if (G.keeper_mode && !engine_busy(e) && rudp_ctx_conn_count(e->ctx) == 0 &&
+            shim_engine_retire(e))
             return NULL; /* a keeper's work is done */
     }
     return NULL;
@@ -1354,6 +1360,7 @@ int shim_engine_start_locked(struct engine *e)
             rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
             setrlimit(RLIMIT_NOFILE, &rl);
         }
+        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
     }
 
     sigset_t all, old;

@@ -15,7 +15,7 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL };
 
 /* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
  * the kernel gives each datagram to a member by a hash of its addresses,
@@ -96,12 +96,13 @@ typedef struct cmd {
         shim_connect_req c;
         shim_listen_req l;
         uint64_t id;
+        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c) */
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
 } cmd;
 
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED };
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the
@@ -176,5 +177,39 @@ void shim_engine_stats_answer(struct engine *e);
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */
 int shim_engine_busy(void);
+
+/* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
+ * if e cannot take commands (broken, or a keeper's engine that finished). */
+int shim_engine_push_locked(struct engine *e, cmd *c);
+
+/* A keeper's engine whose work is done may leave, unless a command came
+ * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */
+int shim_engine_retire(struct engine *e);
+
+/* The counters of the engines, summed (RUDP_STATS, rudp-stat). */
+typedef struct shim_engine_totals {
+    engine_figures f;                 /* summed (the longest turn: the largest) */
+    int n;                            /* engines added */
+    uint64_t conns[SHIM_ENGINES_MAX]; /* connections each engine carried */
+} shim_engine_totals;
+
+/* Adds engine e's counters to *t; run by e's own thread, or while e is
+ * still (paused or gone). */
+void shim_engine_add_totals(struct engine *e, shim_engine_totals *t);
+
+/* ---- control.c: the control socket rudp-stat reads ---- */
+
+/* Opens this process's control socket and registers it with engine e
+ * (engine 0). Errors are logged; the engine runs without one. */
+void shim_control_open(struct engine *e);
+/* A keeper: closes what it inherited of its parent's control socket and
+ * opens its own (a new pid, a new name). */
+void shim_control_reopen(struct engine *e);
+/* A forked child: forget the parent's control state (its fds are closed). */
+void shim_control_forget(void);
+/* Engine e's epoll reported an event on a W_CONTROL object. */
+void shim_control_event(struct engine *e, void *obj, uint32_t events);
+/* CMD_CONTROL: engine e's part of a report. */
+void shim_control_cmd(struct engine *e, void *req);
 
 #endif

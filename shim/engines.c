@@ -47,6 +47,21 @@ static int push_locked(struct engine *e, cmd *c)
     return 0;
 }
 
+int shim_engine_push_locked(struct engine *e, cmd *c)
+{
+    return push_locked(e, c);
+}
+
+int shim_engine_retire(struct engine *e)
+{
+    pthread_mutex_lock(&G.mu);
+    int done = e->q_head == NULL;
+    if (done)
+        e->broken = 1;
+    pthread_mutex_unlock(&G.mu);
+    return done;
+}
+
 /* Connections an engine holds before a new one goes to another engine
  * (started if need be): a small program keeps one engine thread. */
 #define SPREAD_AT 32
@@ -310,6 +325,16 @@ static void print_figures(const engine_figures *fig, int n)
     if (t.squatted)
         shim_log(0, "handoffs refused (listener name held by another process) %llu",
                  (ull)t.squatted);
+}
+
+void shim_engine_add_totals(struct engine *e, shim_engine_totals *t)
+{
+    if (!e->ctx || !e->io || t->n >= SHIM_ENGINES_MAX)
+        return;
+    engine_figures f;
+    shim_engine_figures(e, &f);
+    t->conns[t->n++] = f.s.conns_opened + f.s.conns_accepted;
+    add_figures(&t->f, &f);
 }
 
 /* At exit, and in a keeper at its end: the engines are paused or done. */

@@ -160,6 +160,8 @@ static void keeper_main(int verdict)
                 e->socks[i]->alive_check = now;
         e->retry_at = now;
     }
+    if (!G.e[0].broken)
+        shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
     shim_qlog_adopt();
     /* Only this thread came through fork: engine 0 runs here, the others
@@ -287,6 +289,7 @@ void shim_engine_atfork_child(void)
      * parent closes would stay open here. The child gets engines of its
      * own for what it opens itself. The log file is the child's too. */
     shim_close_all_owned(shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1);
+    shim_control_forget();
     pthread_cond_init(&G.cv, NULL);
     /* Memory of the parent's engines is left as is: it belongs to threads
      * that do not exist here and is never touched again. */

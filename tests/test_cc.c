@@ -175,6 +175,23 @@ Test(cc, window_never_goes_below_the_minimum, .init = setup, .timeout = 5)
     cr_assert(eq(u64, cc.cwnd, 200));
 }
 
+Test(cc, phase_is_slow_start_then_recovery_until_a_later_packet_is_acked_then_avoidance,
+     .init = setup)
+{
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "slow start"));
+    loss(T0 + RUDP_MS(100), T0 + RUDP_MS(10), MSS);
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "recovery"));
+    ack(T0 + RUDP_MS(110), T0 + RUDP_MS(50), MSS); /* sent before the loss */
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "recovery"));
+    ack(T0 + RUDP_MS(220), T0 + RUDP_MS(150), MSS); /* sent after it */
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "avoidance"));
+    /* every controller names its phase */
+    rudp_cc_setup(&cc, &rudp_cc_cubic, MSS, T0);
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "slow start"));
+    rudp_cc_setup(&cc, &rudp_cc_bbr, MSS, T0);
+    cr_assert(eq(str, (char *)cc.ops->phase(&cc), "Startup"));
+}
+
 Test(cc, controllers_are_found_by_name)
 {
     cr_assert(eq(ptr, (void *)rudp_cc_find("newreno"), (void *)&rudp_cc_newreno));

@@ -1,0 +1,222 @@
+#!/bin/sh
+# rudp-stat (integration/tools/rudp-stat.c, shim/control.c): the live view of
+# a running process under the shim.
+#  (a) nginx (master + 2 workers) under the shim while wrk under the shim
+#      loads it: rudp-stat of a worker (served by its master's engine) and of
+#      wrk list ESTAB connections with every field (addresses, id, age, cc
+#      and phase, rtt, cwnd, inflight, pacing, delivery, bytes, retrans, pto),
+#      the listener, and the engine counters;
+#  (b) a keeper: a writer under the shim queues 1-2 MB for a reader that does
+#      not read yet (256 KiB window) and _exit()s; rudp-stat of the keeper shows
+#      "keeper of pid <writer>" and its connection; then the reader reads and
+#      gets every byte;
+#  (c) uid nobody running rudp-stat against wrk is refused by the process
+#      itself (non-zero exit, "permission denied: process N belongs to uid
+#      0"), while root succeeds; an unknown pid gives a one-line error.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+. "$ROOT/integration/compat/compat.sh"
+[ "$SHIM_MODE" = shim ] || { echo "skip: rudp-stat needs the shim"; exit 0; }
+[ "$(id -u)" = 0 ] || fail "needs root (to run rudp-stat as nobody)"
+compat_deps
+need_bin rudp-stat
+STAT=$BIN/rudp-stat
+
+# Checks that FILE's report has an ESTAB connection with every field.
+assert_report() {
+    _f=$1 _what=$2
+    grep -Eq '^pid [0-9]+ \(.*\) engines [0-9]+ up [0-9.]+s' "$_f" ||
+        { cat "$_f" >&2; fail "$_what: no header line"; }
+    grep -Eq '^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+' "$_f" ||
+        { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
+    grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ retrans [0-9]+ pto [0-9]+$' "$_f" ||
+        { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
+    grep -Eq '^engine: threads [0-9]+, connections each' "$_f" &&
+        grep -Eq '^  rudp: datagrams out [0-9]+ in [0-9]+' "$_f" ||
+        { tail -8 "$_f" >&2; fail "$_what: no engine counters"; }
+}
+
+# Runs rudp-stat ARGS into FILE until it shows an ESTAB connection (bounded).
+stat_until_estab() {
+    _f=$1; shift
+    _i=0
+    while :; do
+        "$STAT" "$@" >"$_f" 2>"$_f.err" || true
+        grep -q '^ESTAB ' "$_f" && return 0
+        [ "$_i" -lt 100 ] || { cat "$_f" "$_f.err" >&2; fail "rudp-stat $*: no ESTAB connection in 10 s"; }
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+}
+
+# ---- (a) nginx + wrk ----
+P=$(free_port)
+chmod 755 "$T"
+mkdir -m 755 "$T/www" "$T/tmp"
+head -c 1048576 /dev/urandom >"$T/www/load.bin"
+chmod 644 "$T/www/load.bin"
+cat >"$T/nginx.conf" <<CONF
+master_process on;
+worker_processes 2;
+daemon off;
+pid $T/nginx.pid;
+error_log $T/error.log warn;
+events {
+    worker_connections 1024;
+    use epoll;
+}
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 100000;
+    access_log off;
+    client_body_temp_path $T/tmp/body;
+    proxy_temp_path $T/tmp/proxy;
+    fastcgi_temp_path $T/tmp/fastcgi;
+    uwsgi_temp_path $T/tmp/uwsgi;
+    scgi_temp_path $T/tmp/scgi;
+    server {
+        listen 127.0.0.1:$P;
+        root $T/www;
+    }
+}
+CONF
+bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"
+NGINX=$LAST_PID
+wait_listen "$P" 20
+P2=$(free_port) # for (b), while nginx holds $P (a keeper of nginx may hold it after)
+i=0
+while [ "$(pgrep -c -P "$NGINX" 2>/dev/null || echo 0)" -lt 2 ]; do
+    [ "$i" -lt 100 ] || { show "$T/error.log" "$T/nginx.log"; fail "nginx did not start 2 workers"; }
+    sleep 0.05
+    i=$((i + 1))
+done
+WORKER=$(pgrep -P "$NGINX" | head -1)
+
+bg_app wrk wrk -t2 -c20 -d60s --timeout 30s "http://127.0.0.1:$P/load.bin"
+WRK=$LAST_PID
+
+stat_until_estab "$T/worker.out" "$WORKER"
+grep -q "^process $WORKER (nginx) runs no rudp engine of its own: .* served by its parent $NGINX (nginx):" "$T/worker.out" ||
+    { head -3 "$T/worker.out" >&2; fail "rudp-stat of worker $WORKER does not name its master's engine"; }
+assert_report "$T/worker.out" "nginx worker $WORKER"
+grep -q "^pid $NGINX (nginx) " "$T/worker.out" || fail "the worker's report is not its master's"
+grep -Eq "^ESTAB 127\.0\.0\.1:$P > 127\.0\.0\.1:[0-9]+ " "$T/worker.out" || fail "nginx: no connection on port $P"
+grep -Eq "^LISTEN 127\.0\.0\.1:$P engine [0-9]+ backlog [0-9]+" "$T/worker.out" || fail "nginx: no LISTEN line for port $P"
+echo "ok: rudp-stat $WORKER (nginx worker): $(grep -c '^ESTAB ' "$T/worker.out") ESTAB connections, served by master $NGINX"
+sed -n '2,4p' "$T/worker.out" | sed 's/^/    /'
+
+stat_until_estab "$T/wrk.out" "$WRK"
+assert_report "$T/wrk.out" "wrk $WRK"
+grep -q "^pid $WRK (wrk) " "$T/wrk.out" || fail "rudp-stat $WRK: not wrk's report"
+grep -Eq "^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:$P " "$T/wrk.out" || fail "wrk: no connection to port $P"
+echo "ok: rudp-stat $WRK (wrk): $(grep -c '^ESTAB ' "$T/wrk.out") ESTAB connections"
+
+# ---- (c) another user is refused; root is not; an unknown pid ----
+attacker_prog rudp-stat
+rc=0
+as_nobody "$T/rudp-stat" "$WRK" >"$T/nobody.out" 2>"$T/nobody.err" || rc=$?
+[ "$rc" != 0 ] || fail "rudp-stat as nobody succeeded against wrk $WRK"
+grep -qx "rudp-stat: permission denied: process $WRK belongs to uid 0" "$T/nobody.err" ||
+    { cat "$T/nobody.out" "$T/nobody.err" >&2; fail "rudp-stat as nobody: not refused by the process"; }
+! grep -q '^ESTAB' "$T/nobody.out" || fail "nobody was shown connections"
+echo "ok: uid nobody refused: $(cat "$T/nobody.err")"
+"$STAT" "$WRK" >"$T/root.out" 2>&1 || fail "rudp-stat as root failed after the refusal: $(head -3 "$T/root.out")"
+echo "ok: root reads wrk $WRK"
+rc=0
+"$STAT" 99999999 >"$T/none.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$(wc -l <"$T/none.out")" = 1 ] && grep -qx 'rudp-stat: no process 99999999' "$T/none.out" ||
+    { cat "$T/none.out" >&2; fail "unknown pid: not a one-line error (exit $rc)"; }
+echo "ok: unknown pid: $(cat "$T/none.out")"
+
+kill "$WRK" 2>/dev/null || true
+wait_exit "$WRK" 20 >/dev/null || true
+rc=0
+stop_app "$NGINX" 20 QUIT || rc=$?
+[ "$rc" = 0 ] || { show "$T/error.log"; fail "nginx exited $rc on SIGQUIT"; }
+
+# ---- (b) a keeper ----
+head -c 2000000 /dev/urandom >"$T/data"
+# The reader holds its window at 256 KiB and reads nothing until told, so the
+# writer's keeper has data to deliver for as long as this part needs it.
+cat >"$T/reader.py" <<'PY'
+import os, socket, sys, time
+port, go, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port))
+l.listen(1)
+c, _ = l.accept()
+for _ in range(1200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+with open(out, "wb") as f:
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        f.write(d)
+PY
+bg_app reader env RUDP_BUFFER=256K python3 "$T/reader.py" "$P2" "$T/go" "$T/got"
+READER=$LAST_PID
+wait_listen "$P2"
+# The writer queues what the connection takes without blocking (up to
+# 2 MB; how much fits depends on buffers the test need not know), says how
+# much, and _exit()s.
+cat >"$T/writer.py" <<'PY'
+import os, socket, sys, time
+port, data, sent = int(sys.argv[1]), open(sys.argv[2], "rb").read(), sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.setblocking(False)
+n, stuck = 0, time.monotonic()
+while n < len(data) and time.monotonic() - stuck < 0.5:
+    try:
+        n += s.send(data[n:n + 65536])
+        stuck = time.monotonic()
+    except BlockingIOError:
+        time.sleep(0.01)
+open(sent, "w").write(f"{n}\n")
+os._exit(0)
+PY
+bg_app writer env STAT_TEST_TAG="$T" python3 "$T/writer.py" "$P2" "$T/data" "$T/sent"
+WRITER=$LAST_PID
+rc=0; wait_exit "$WRITER" 30 || rc=$?
+[ "$rc" = 0 ] || { show "$T/writer.log" "$T/reader.log"; fail "the writer exited $rc (124: still running)"; }
+SENT=$(cat "$T/sent")
+[ "$SENT" -gt 1000000 ] || fail "the writer queued only $SENT bytes"
+# The keeper: a copy of the writer, with its environment.
+KEEPER=""
+i=0
+while [ -z "$KEEPER" ]; do
+    for e in /proc/[0-9]*/environ; do
+        p=${e#/proc/}; p=${p%/environ}
+        [ "$p" != "$WRITER" ] || continue
+        if { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "STAT_TEST_TAG=$T"; then KEEPER=$p; break; fi
+    done
+    [ -n "$KEEPER" ] && break
+    [ "$i" -lt 100 ] || fail "no keeper process of writer $WRITER"
+    sleep 0.1
+    i=$((i + 1))
+done
+PIDS="$PIDS $KEEPER"
+i=0
+while :; do
+    "$STAT" "$KEEPER" >"$T/keeper.out" 2>"$T/keeper.err" || true
+    grep -q "^pid $KEEPER (python3) engines [0-9]* up [0-9.]*s keeper of pid $WRITER\$" "$T/keeper.out" &&
+        grep -Eq "> 127\.0\.0\.1:$P2 id [0-9a-f]{16} " "$T/keeper.out" && break
+    [ "$i" -lt 100 ] || { cat "$T/keeper.out" "$T/keeper.err" >&2; fail "rudp-stat $KEEPER: not the keeper's connection"; }
+    sleep 0.1
+    i=$((i + 1))
+done
+grep -Eq ' unacked [1-9][0-9]* ' "$T/keeper.out" || { cat "$T/keeper.out" >&2; fail "the keeper's connection has nothing unacknowledged"; }
+echo "ok: rudp-stat $KEEPER (keeper of writer $WRITER):"
+grep -A1 "127\.0\.0\.1:$P2 id" "$T/keeper.out" | sed 's/^/    /'
+touch "$T/go"
+wait_exit "$READER" 60 || fail "the reader did not finish (status $?)"
+head -c "$SENT" "$T/data" >"$T/want"
+[ "$(sha "$T/want")" = "$(sha "$T/got")" ] || fail "the reader got $(wc -c <"$T/got") bytes, not the $SENT written"
+wait_exit "$KEEPER" 30 >/dev/null 2>&1 || true # not our child: gone (or a zombie) is all it tells
+[ -z "$(survivors "$KEEPER")" ] || { "$STAT" "$KEEPER" >&2 || true; fail "keeper $KEEPER still runs 30 s after delivering"; }
+PIDS=$(echo " $PIDS " | sed "s/ $KEEPER / /") # gone: its pid is no longer ours to kill
+echo "ok: the keeper delivered all $SENT bytes and left"

@@ -1,0 +1,433 @@
+/*
+ * rudp-stat [--watch[=SECS]] [PID...]: what a running process under the
+ * shim (or its keeper) is doing, like `ss -ti`: every rudp connection with
+ * its addresses, state, age, RTT, window, rates, bytes, retransmissions and
+ * congestion-control phase, its listeners, and the engine's counters.
+ *
+ * Every process whose engine runs listens on an AF_UNIX socket with the
+ * abstract name "@rudp-ctl/<pid>/<64 random bits>" (shim/control.c says
+ * why). This tool finds it: the socket inodes in /proc/PID/fd (readable
+ * only by the owner and root, itself a first check) matched with the
+ * listening sockets of /proc/net/unix. When /proc/PID/fd cannot be read it
+ * tries the name alone, and the process itself refuses anyone but its
+ * owner and root. Either way the report is believed only from the process
+ * asked about: the listening socket's SO_PEERCRED pid must be PID.
+ *
+ * Without PID: every process of the caller (root: every process) that has
+ * a control socket. --watch repeats every SECS seconds (default 1) until
+ * interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
+ * usage error.
+ *
+ * A plain program: it is not linked with the shim and needs none.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PREFIX "@rudp-ctl/"
+#define TIMEOUT_MS 5000
+#define MAX_INODES 65536
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rudp-stat [--watch[=SECS]] [PID...]\n"
+               "  Shows the rudp connections, listeners and engine counters of processes\n"
+               "  running under librudp_shim (and of their keepers), like `ss -ti`.\n"
+               "  Without PID: every such process of yours (root: all).\n"
+               "  --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
+               "  Only the owner of a process (or root) may read it.\n");
+}
+
+static void comm_of(int pid, char *out, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    FILE *f = fopen(path, "r");
+    snprintf(out, n, "?");
+    if (f) {
+        if (fgets(out, (int)n, f))
+            out[strcspn(out, "\n")] = 0;
+        fclose(f);
+    }
+}
+
+static int cmp_ul(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The socket inodes among /proc/PID/fd, sorted; -errno if unreadable. */
+static long socket_inodes(int pid, unsigned long *ino, long max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    long n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < max) {
+        char lp[PATH_MAX], target[128];
+        snprintf(lp, sizeof lp, "%s/%s", path, de->d_name);
+        ssize_t l = readlink(lp, target, sizeof target - 1);
+        if (l <= 0)
+            continue;
+        target[l] = 0;
+        if (sscanf(target, "socket:[%lu]", &ino[n]) == 1)
+            n++;
+    }
+    closedir(d);
+    qsort(ino, (size_t)n, sizeof *ino, cmp_ul);
+    return n;
+}
+
+/* One listening control socket of /proc/net/unix at a time: calls fn with
+ * its pid, inode and name (after '@') until fn returns nonzero. */
+static int each_control_socket(int (*fn)(void *, int, unsigned long, const char *), void *arg)
+{
+    FILE *f = fopen("/proc/net/unix", "r");
+    if (!f)
+        return -errno;
+    char line[512];
+    int r = 0;
+    if (!fgets(line, sizeof line, f)) /* the header */
+        goto out;
+    while (!r && fgets(line, sizeof line, f)) {
+        unsigned long flags, ino;
+        unsigned type, st;
+        char path[256] = "";
+        if (sscanf(line, "%*s %*s %*s %lx %x %x %lu %255s", &flags, &type, &st, &ino, path) < 5)
+            continue;
+        /* a listening stream socket (__SO_ACCEPTCON); accepted ones share its name */
+        if (type != SOCK_STREAM || !(flags & 0x10000) ||
+            strncmp(path, PREFIX, strlen(PREFIX)) != 0)
+            continue;
+        int pid = atoi(path + strlen(PREFIX));
+        if (pid > 0)
+            r = fn(arg, pid, ino, path + 1);
+    }
+out:
+    fclose(f);
+    return r;
+}
+
+struct lookup {
+    int pid;
+    const unsigned long *ino; /* NULL: match by name only */
+    long nino;
+    char name[256];
+};
+
+static int match(void *arg, int pid, unsigned long ino, const char *name)
+{
+    struct lookup *l = arg;
+    if (pid != l->pid)
+        return 0;
+    if (l->ino && !bsearch(&ino, l->ino, (size_t)l->nino, sizeof ino, cmp_ul))
+        return 0; /* a lookalike name held by some other process */
+    snprintf(l->name, sizeof l->name, "%s", name);
+    return 1;
+}
+
+/* Connects to `name`, checks it is served by `pid`, and copies the report
+ * to stdout (a refusal line to stderr). Returns 0 or 1. */
+static int query(int pid, const char *name)
+{
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    size_t nl = strlen(name);
+    if (nl + 1 > sizeof un.sun_path)
+        return 1;
+    memcpy(un.sun_path + 1, name, nl); /* abstract: a leading NUL */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "rudp-stat: socket: %s\n", strerror(errno));
+        return 1;
+    }
+    struct timeval tv = {.tv_sec = TIMEOUT_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&un, len) < 0) {
+        fprintf(stderr, "rudp-stat: process %d does not answer on its control socket: %s\n",
+                pid, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid != pid) {
+        fprintf(stderr,
+                "rudp-stat: the control socket named for process %d is held by process %d: "
+                "not trusted\n",
+                pid, cl == sizeof cr ? (int)cr.pid : -1);
+        close(fd);
+        return 1;
+    }
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, TIMEOUT_MS);
+        if (pr == 0) {
+            fprintf(stderr, "rudp-stat: process %d: no complete answer in %d s\n", pid,
+                    TIMEOUT_MS / 1000);
+            rc = 1;
+            break;
+        }
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (n + 65536 > cap) {
+            char *b = realloc(buf, cap = cap ? cap * 2 : 131072);
+            if (!b) {
+                fprintf(stderr, "rudp-stat: out of memory\n");
+                rc = 1;
+                break;
+            }
+            buf = b;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "rudp-stat: process %d: %s\n", pid, strerror(errno));
+            rc = 1;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!rc) {
+        if (n >= 10 && memcmp(buf, "rudp-stat:", 10) == 0) {
+            fwrite(buf, 1, n, stderr); /* refused (not the owner), or busy */
+            rc = 1;
+        } else if (n == 0) {
+            fprintf(stderr, "rudp-stat: process %d closed its control socket without a report\n",
+                    pid);
+            rc = 1;
+        } else {
+            fwrite(buf, 1, n, stdout);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* Fills l->name with pid's control socket; 0 found, 1 not, -1 no process. */
+static int find(int pid, struct lookup *l)
+{
+    static unsigned long ino[MAX_INODES];
+    memset(l, 0, sizeof *l);
+    l->pid = pid;
+    long n = socket_inodes(pid, ino, MAX_INODES);
+    if (n >= 0) {
+        l->ino = ino;
+        l->nino = n;
+    } else if (n != -EACCES && n != -EPERM) {
+        return -1;
+    }
+    /* else: not ours to list; its name alone, and the process decides */
+    return each_control_socket(match, l) > 0 ? 0 : 1;
+}
+
+static int parent_of(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int ppid = 0;
+    if (fgets(line, sizeof line, f)) {
+        char *p = strrchr(line, ')'); /* the command name may hold anything */
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+            ppid = 0;
+    }
+    fclose(f);
+    return ppid;
+}
+
+/* Ancestors looked at for a process that runs no engine of its own. */
+#define MAX_ANCESTORS 8
+
+static int stat_pid(int pid)
+{
+    char path[64], comm[64];
+    struct stat st;
+    struct lookup l;
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
+    if (r < 0) {
+        fprintf(stderr, "rudp-stat: no process %d\n", pid);
+        return 1;
+    }
+    if (r == 0)
+        return query(pid, l.name);
+    /* A forked child (a prefork server's worker) runs no engine until it
+     * opens a rudp socket itself: what it inherited or accepted from an
+     * inherited listener is served by the engine of the process that made
+     * it, an ancestor. */
+    comm_of(pid, comm, sizeof comm);
+    int a = pid;
+    for (int i = 0; i < MAX_ANCESTORS; i++) {
+        a = parent_of(a);
+        if (a <= 1)
+            break;
+        if (find(a, &l) == 0) {
+            char acomm[64];
+            comm_of(a, acomm, sizeof acomm);
+            printf("process %d (%s) runs no rudp engine of its own: its rudp connections "
+                   "(inherited, or accepted on an inherited listener) are served by %s %d "
+                   "(%s):\n",
+                   pid, comm, i ? "its ancestor" : "its parent", a, acomm);
+            fflush(stdout);
+            return query(a, l.name);
+        }
+    }
+    fprintf(stderr,
+            "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, or no "
+            "rudp socket yet\n",
+            pid, comm);
+    return 1;
+}
+
+struct pids {
+    int *v;
+    size_t n, cap;
+};
+
+static int collect(void *arg, int pid, unsigned long ino, const char *name)
+{
+    (void)ino, (void)name;
+    struct pids *p = arg;
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (stat(path, &st) < 0 || (geteuid() != 0 && st.st_uid != geteuid()))
+        return 0; /* gone, or someone else's */
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i] == pid)
+            return 0;
+    if (p->n == p->cap) {
+        int *v = realloc(p->v, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof *v);
+        if (!v)
+            return -1;
+        p->v = v;
+    }
+    p->v[p->n++] = pid;
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int once(int argc, char **argv, int first)
+{
+    int rc = 0;
+    if (first < argc) {
+        for (int i = first; i < argc; i++) {
+            if (i > first)
+                putchar('\n');
+            fflush(stdout);
+            rc |= stat_pid(atoi(argv[i]));
+        }
+        return rc;
+    }
+    struct pids p = {0};
+    if (each_control_socket(collect, &p) < 0) {
+        fprintf(stderr, "rudp-stat: cannot read /proc/net/unix: %s\n", strerror(errno));
+        return 1;
+    }
+    if (!p.n)
+        fprintf(stderr, "rudp-stat: no process of yours runs under the shim\n");
+    qsort(p.v, p.n, sizeof *p.v, cmp_int);
+    for (size_t i = 0; i < p.n; i++) {
+        if (i)
+            putchar('\n');
+        fflush(stdout);
+        rc |= stat_pid(p.v[i]);
+    }
+    free(p.v);
+    return rc;
+}
+
+static int is_pid(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    double watch = 0;
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        const char *a = argv[first];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--watch") == 0 || strcmp(a, "-w") == 0) {
+            watch = 1;
+        } else if (strncmp(a, "--watch=", 8) == 0) {
+            char *end;
+            watch = strtod(a + 8, &end);
+            if (*end || !(watch > 0)) {
+                fprintf(stderr, "rudp-stat: --watch=SECS wants a positive number, not '%s'\n",
+                        a + 8);
+                return 2;
+            }
+        } else if (strcmp(a, "--") == 0) {
+            first++;
+            break;
+        } else {
+            fprintf(stderr, "rudp-stat: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    for (int i = first; i < argc; i++) {
+        if (!is_pid(argv[i])) {
+            fprintf(stderr, "rudp-stat: '%s' is not a process id\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!watch)
+        return once(argc, argv, first);
+    for (;;) {
+        if (isatty(STDOUT_FILENO))
+            fputs("\033[H\033[2J", stdout);
+        time_t t = time(NULL);
+        char when[32];
+        strftime(when, sizeof when, "%H:%M:%S", localtime(&t));
+        printf("--- rudp-stat %s, every %gs\n", when, watch);
+        fflush(stdout);
+        once(argc, argv, first);
+        fflush(stdout);
+        struct timespec ts = {.tv_sec = (time_t)watch,
+                              .tv_nsec = (long)((watch - (double)(time_t)watch) * 1e9)};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+}
