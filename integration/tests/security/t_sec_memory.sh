@@ -64,11 +64,13 @@ awk -v m="$drss" -v s="$sent" 'BEGIN { printf "amplification: %.2f bytes held pe
 [ "$drss" -le 8192 ] || fail "server RSS grew by $drss KiB for $sent bytes sent"
 kill "$SPID"
 # its exit (a keeper takes the waiting connections first) ends the stats:
-# wait for the exit itself, not a time (run.sh's timeout bounds it)
+# wait for the exit itself, not a time (run.sh's timeout bounds it); a
+# keeper carrying the waiting connections prints a second block later: the
+# first one is the server's own, at its exit
 wait "$SPID" || true
-grep 'stats: dropped:' "$T/sink.log" | tail -1
-held=$(sed -n 's/.*memory held \([0-9]*\).*/\1/p' "$T/sink.log" | tail -1)
-dropped=$(sed -n 's/.*handshakes dropped \([0-9]*\).*/\1/p' "$T/sink.log" | tail -1)
+grep 'stats: dropped:' "$T/sink.log" | head -1
+held=$(sed -n 's/.*memory held \([0-9]*\).*/\1/p' "$T/sink.log" | head -1)
+dropped=$(sed -n 's/.*handshakes dropped \([0-9]*\).*/\1/p' "$T/sink.log" | head -1)
 [ -n "$held" ] || fail "no RUDP_STATS from the server"
 [ "$dropped" -gt 0 ] || fail "no handshake was dropped: the accept queue was never full"
 echo "ok: bounded: RSS +${drss} KiB, fds +$dfd (backlog $BACKLOG), engine holds $held bytes, $dropped handshakes dropped"
