@@ -217,8 +217,9 @@ void rudp__conn_destroy(rudp_conn *c)
     rudp_ranges_free(&c->rcv);
     rudp_ranges_free(&c->rx_pns);
     rudp_recovery_free(&c->rec);
+    int held = c->user_held;
     free(c);
-    if (ctx->ops.conn_freed)
+    if (held && ctx->ops.conn_freed)
         ctx->ops.conn_freed(ctx->user, sock);
 }
 
@@ -306,6 +307,7 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
     if (err)
         return err;
     ctx->stats.conns_opened++;
+    c->user_held = 1;
     set_state(c, RUDP_SYN_SENT, "connect");
     /* First at RUDP_SLOW_CONNECT, to warn that nothing answers yet. */
     arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT

@@ -80,6 +80,7 @@ struct rudp_conn {
     unsigned hs_sample_ok : 1;     /* one handshake packet out: RTT sample is unambiguous */
     unsigned queued : 2;           /* in a listener's queue: RUDP_Q_* (budget.c) */
     unsigned opened : 1;           /* reached ESTABLISHED (report.c) */
+    unsigned user_held : 1;        /* the caller has it: conn_freed tells when it goes */
     unsigned slow_warned : 1;      /* the slow-handshake warning was given */
     uint8_t cause;                 /* rudp_cause of a failure */
     rudp_addr name_local;          /* the local address log lines show (family 0: none) */

@@ -280,6 +280,7 @@ int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
         c->events = 0;
         if (c->released || !ev)
             continue;
+        c->user_held = 1;
         *conn = c;
         *events = ev;
         return 1;

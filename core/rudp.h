@@ -107,8 +107,11 @@ typedef struct rudp_ctx_ops {
                  const uint8_t *buf, size_t len);
     /* Optional: a log line (no newline) at level RUDP_LOG_*; may be NULL. */
     void (*log)(void *user, int level, const char *msg);
-    /* Optional: a connection on `sock` was freed (after release and its
-     * closing handshake), so the caller may close a socket nobody uses. */
+    /* Optional: a connection on `sock` that the caller held (from
+     * rudp_connect, or reported by rudp_ctx_next_event) was freed, after
+     * release and its closing handshake, so the caller may close a socket
+     * nobody uses. Connections the caller never saw (a handshake that never
+     * completed) are freed silently: the caller counted no reference. */
     void (*conn_freed)(void *user, uint32_t sock);
 } rudp_ctx_ops;
 

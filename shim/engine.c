@@ -642,11 +642,17 @@ static void retry_pending(struct engine *e, rudp_time now)
     bridge *list = e->pending;
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
+    /* Each waiting bridge's socket stays allocated through its turn, even
+     * when an earlier turn (or check_alive) finds the listener gone. */
+    for (bridge *b = list; b; b = b->pending_next)
+        b->sock->refs++;
     check_alive(e, now);
     while (list) {
         bridge *b = list;
+        esock *s = b->sock;
         list = b->pending_next;
         try_accept(b, now);
+        sock_unref(s);
     }
 }
 
@@ -654,6 +660,10 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
 {
     uint32_t si = rudp_conn_sock(c);
     esock *s = si < e->nsocks ? e->socks[si] : NULL;
+    /* The connection is ours now: it holds its socket until conn_freed,
+     * which comes for it whatever happens next. */
+    if (s)
+        s->refs++;
     bridge *b = s ? bridge_new(e) : NULL;
     int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
     if (fd < 0) {
@@ -665,7 +675,6 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     }
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    s->refs++;
     b->efd = fd;
     b->conn = c;
     b->sock = s;
