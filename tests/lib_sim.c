@@ -158,6 +158,13 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     link_send(s, e->idx, to, buf, len);
 }
 
+static void ep_freed(void *user, uint32_t sock)
+{
+    sim_ep *e = user;
+    (void)sock;
+    e->conns_freed++;
+}
+
 static void ep_log(void *user, int level, const char *msg)
 {
     sim_ep *e = user;
@@ -212,7 +219,7 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     uint8_t seed[32];
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
-    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log};
+    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
     int err = rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
     (void)err;
     return i;
@@ -251,7 +258,7 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     uint8_t seed[32];
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
-    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log};
+    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
     rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
     if (e->is_server) {

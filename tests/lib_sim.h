@@ -99,6 +99,7 @@ typedef struct sim_ep {
     int nlog;
     char lines[SIM_MAX_LINES][320]; /* other log lines (report.c's), when logging is on */
     int nlines;
+    uint64_t conns_freed;   /* conn_freed callbacks */
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;

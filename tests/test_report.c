@@ -165,3 +165,25 @@ Test(report, info_lines_at_open_and_close_name_the_connection)
     cr_assert(st->pkts_sent >= 2);
     sim_free(&s);
 }
+
+/* conn_freed is a count of the caller's references: a handshake that
+ * never completed was never the caller's, so its end must not be told
+ * (the shim freed a listener's socket still in use when it was). */
+Test(report, conn_freed_only_for_connections_the_caller_held)
+{
+    sim s;
+    sim_init(&s, 44);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    /* SYN, RETRY, SYN (30 ms: SYN_RCVD), SYNACK; the client's answer
+     * (sent at 40 ms) never arrives */
+    s.link[a][b].cut_at = s.now + RUDP_MS(35);
+    sim_listen(&s, b, &(sim_app){.expect = 0}, 16);
+    int ci = sim_connect(&s, a, b, &(sim_app){.to_send = 10, .expect = 0}, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(100));
+    cr_assert_eq(rudp_ctx_conn_count(s.ep[b].ctx), 0, "the half-open connection is gone");
+    cr_assert_eq(s.ep[b].conns_freed, 0, "conn_freed for a connection the server never held");
+    cr_assert(s.apps[ci].error != 0, "the client's connection failed");
+    cr_assert_eq(s.ep[a].conns_freed, 1, "conn_freed for the client's own connection");
+    sim_free(&s);
+}
