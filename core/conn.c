@@ -126,12 +126,13 @@ static void enter_closed(rudp_conn *c)
         rudp__conn_event(c, RUDP_EV_CLOSED | RUDP_EV_READABLE | RUDP_EV_WRITABLE);
 }
 
-void rudp__conn_fail(rudp_conn *c, rudp_time now, int err)
+void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause)
 {
     (void)now;
     if (c->state == RUDP_CLOSED)
         return;
     c->error = err;
+    c->cause = (uint8_t)cause;
     rudp__conn_event(c, RUDP_EV_ERROR);
     set_state(c, RUDP_CLOSED, err == -ETIMEDOUT ? "timeout" : "error");
 }
@@ -390,7 +391,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
         c->pkey.cid = h->scid;
         take_peer_params(c, h);
         if (rudp__table_add_peer(ctx, c) < 0) {
-            rudp__conn_fail(c, now, -ENOMEM);
+            rudp__conn_fail(c, now, -ENOMEM, RUDP_CAUSE_NO_MEMORY);
             return;
         }
         established(c, now, "SYNACK");
@@ -425,8 +426,8 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
 {
     switch (c->state) {
     case RUDP_SYN_SENT:
-        c->cause = refused ? RUDP_CAUSE_REFUSED : RUDP_CAUSE_RESET;
-        rudp__conn_fail(c, now, refused ? -ECONNREFUSED : -ECONNRESET);
+        rudp__conn_fail(c, now, refused ? -ECONNREFUSED : -ECONNRESET,
+                        refused ? RUDP_CAUSE_REFUSED : RUDP_CAUSE_RESET);
         return;
     case RUDP_SYN_RCVD:
         /* Never accepted: nobody holds it to hear of this; go quietly, as
@@ -440,8 +441,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
     case RUDP_CLOSING:
     case RUDP_CLOSE_WAIT:
     case RUDP_LAST_ACK:
-        c->cause = RUDP_CAUSE_RESET;
-        rudp__conn_fail(c, now, -ECONNRESET);
+        rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
         return;
     case RUDP_TIME_WAIT:
         /* Our last ACK was lost and the peer forgot us: we are done anyway. */
@@ -781,8 +781,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
             break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
-            c->cause = RUDP_CAUSE_RESET;
-            rudp__conn_fail(c, now, -ECONNRESET);
+            rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
             return;
         case RUDP_FRAME_STREAM: {
             int err = stream_input(c, now, &f);
@@ -1110,9 +1109,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             arm(c, RUDP_T_GIVEUP, c->hs_start + c->cfg.connect_timeout);
             return;
         }
-        c->cause = c->state == RUDP_SYN_SENT ? RUDP_CAUSE_HANDSHAKE_TIMEOUT
-                                             : RUDP_CAUSE_USER_TIMEOUT;
-        rudp__conn_fail(c, now, -ETIMEDOUT);
+        rudp__conn_fail(c, now, -ETIMEDOUT,
+                        c->state == RUDP_SYN_SENT ? RUDP_CAUSE_HANDSHAKE_TIMEOUT
+                                                  : RUDP_CAUSE_USER_TIMEOUT);
         return;
     case RUDP_T_LOSS:
         switch (rudp_recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
@@ -1144,8 +1143,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         }
         return;
     case RUDP_T_IDLE:
-        c->cause = RUDP_CAUSE_IDLE_TIMEOUT;
-        rudp__conn_fail(c, now, -ETIMEDOUT);
+        rudp__conn_fail(c, now, -ETIMEDOUT, RUDP_CAUSE_IDLE_TIMEOUT);
         return;
     case RUDP_T_DRAIN:
         if (c->state == RUDP_TIME_WAIT)

@@ -253,6 +253,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
 void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
-void rudp__conn_fail(rudp_conn *c, rudp_time now, int err);
+/* Fails c with err (the app's errno) for the reason `cause` (report.c's words). */
+void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
 
 #endif

@@ -75,8 +75,7 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
     case RUDP_SYN_SENT:
         if (qpn >= c->hs_count) /* handshake packets count from 0 */
             break;
-        c->cause = RUDP_CAUSE_ICMP;
-        rudp__conn_fail(c, now, err);
+        rudp__conn_fail(c, now, err, RUDP_CAUSE_ICMP);
         return;
     case RUDP_TIME_WAIT:
         if (err == -ECONNREFUSED) {
@@ -97,10 +96,8 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
             break; /* never sent: forged */
         ctx->stats.icmp_soft++;
         if (c->icmp_episode && c->last_rx == c->icmp_rx) {
-            if (err == -ECONNREFUSED && pn >= c->icmp_pn) {
-                c->cause = RUDP_CAUSE_ICMP;
-                rudp__conn_fail(c, now, -ECONNRESET);
-            }
+            if (err == -ECONNREFUSED && pn >= c->icmp_pn)
+                rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_ICMP);
             return;
         }
         /* A new episode: probe now; its answer, or a further error about

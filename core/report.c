@@ -108,6 +108,8 @@ const char *rudp_cause_text(rudp_cause cause)
         return "nothing heard for the idle timeout";
     case RUDP_CAUSE_ABORTED:
         return "aborted by this side";
+    case RUDP_CAUSE_NO_MEMORY:
+        return "out of memory";
     }
     return "unknown";
 }

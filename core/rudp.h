@@ -502,6 +502,7 @@ typedef enum rudp_cause {
     RUDP_CAUSE_USER_TIMEOUT,      /* data unacknowledged for user_timeout */
     RUDP_CAUSE_IDLE_TIMEOUT,      /* nothing heard for idle_timeout */
     RUDP_CAUSE_ABORTED,           /* rudp_conn_abort() */
+    RUDP_CAUSE_NO_MEMORY,         /* a table could not grow */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -267,45 +268,53 @@ static void on_log(void *user, int level, const char *msg)
 
 /* ---- bridges ---- */
 
-/* The connection's name in log lines (rudp_conn_name), or its bridge's
- * number before it has a connection. */
-static const char *bridge_name(const bridge *b, char *buf, size_t len)
+/* A log line about bridge b, led by its connection's name (rudp_conn_name)
+ * or, before it has a connection, its number. */
+static void bridge_log(int level, const bridge *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void bridge_log(int level, const bridge *b, const char *fmt, ...)
 {
+    if (shim_cfg.log_level < level)
+        return;
+    char name[160], msg[384];
     if (b->conn)
-        rudp_conn_name(b->conn, buf, len);
+        rudp_conn_name(b->conn, name, sizeof name);
     else
-        snprintf(buf, len, "connection %llu", (unsigned long long)b->id);
-    return buf;
+        snprintf(name, sizeof name, "connection %llu", (unsigned long long)b->id);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    shim_log(level, "%s: %s", name, msg);
 }
 
 /* A connect that failed, at warn, in words that say what to check. */
 static void report_connect_failed(const bridge *b, int err)
 {
-    char name[160], peer[64];
-    bridge_name(b, name, sizeof name);
+    char peer[64];
     rudp_addr_format(&b->sock->peer, peer, sizeof peer);
     rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
     if (cause == RUDP_CAUSE_ICMP && err == -ECONNREFUSED)
-        shim_log(RUDP_LOG_WARN,
-                 "%s: connect failed: no rudp listener at %s: ICMP port unreachable; is the "
-                 "server running under the shim?",
-                 name, peer);
+        bridge_log(RUDP_LOG_WARN, b,
+                   "connect failed: no rudp listener at %s: ICMP port unreachable; is the "
+                   "server running under the shim?",
+                   peer);
     else if (cause == RUDP_CAUSE_ICMP)
-        shim_log(RUDP_LOG_WARN, "%s: connect failed: ICMP error from the path to %s: %s", name,
-                 peer, strerror(-err));
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s", peer,
+                   strerror(-err));
     else if (cause == RUDP_CAUSE_REFUSED)
-        shim_log(RUDP_LOG_WARN,
-                 "%s: connect failed: %s runs the shim, but nothing listens on that port "
-                 "(refused)",
-                 name, peer);
+        bridge_log(RUDP_LOG_WARN, b,
+                   "connect failed: %s runs the shim, but nothing listens on that port "
+                   "(refused)",
+                   peer);
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
-        shim_log(RUDP_LOG_WARN,
-                 "%s: connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
-                 "does not run the shim?",
-                 name, peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
+        bridge_log(RUDP_LOG_WARN, b,
+                   "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
+                   "does not run the shim?",
+                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
     else
-        shim_log(RUDP_LOG_WARN, "%s: connect failed: %s%s%s", name, strerror(-err),
-                 cause ? ": " : "", cause ? rudp_cause_text(cause) : "");
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", strerror(-err), cause ? ": " : "",
+                   cause ? rudp_cause_text(cause) : "");
 }
 
 static bridge *bridge_new(struct engine *e)
@@ -392,14 +401,10 @@ static void bridge_failed(bridge *b, int err)
     /* An established connection's end is told by the core's info line
      * ("closed (reset by the peer) after ..."); a connect that never got
      * there is worth a warning that says what to check. */
-    if (!b->established && b->sock && b->sock->connected) {
-        if (shim_cfg.log_level >= RUDP_LOG_WARN)
-            report_connect_failed(b, err);
-    } else if (shim_cfg.log_level >= RUDP_LOG_DEBUG) {
-        char name[160];
-        shim_log(RUDP_LOG_DEBUG, "%s: failed: %s", bridge_name(b, name, sizeof name),
-                 strerror(-err));
-    }
+    if (!b->established && b->sock && b->sock->connected)
+        report_connect_failed(b, err);
+    else
+        bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", strerror(-err));
     /* The slot stays for SO_ERROR after EOF; it is reused only when the
      * table runs out (names carry the id, so a reused slot is not misread). */
     if (b->slot != UINT32_MAX)
@@ -534,10 +539,7 @@ static void bridge_app_closed(bridge *b, rudp_time now)
 
 static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
 {
-    if (shim_cfg.log_level >= RUDP_LOG_DEBUG) {
-        char name[160];
-        shim_log(RUDP_LOG_DEBUG, "%s: bridge events %#x", bridge_name(b, name, sizeof name), ev);
-    }
+    bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
     if (!b->unix_up)
         return;
     if (!b->established) {
@@ -603,11 +605,7 @@ static void try_accept(bridge *b, rudp_time now)
             e->accept_retries++;
             return;
         }
-        if (shim_cfg.log_level >= RUDP_LOG_INFO) {
-            char name[160];
-            shim_log(RUDP_LOG_INFO, "%s: the listener vanished; resetting the connection",
-                     bridge_name(b, name, sizeof name));
-        }
+        bridge_log(RUDP_LOG_INFO, b, "the listener vanished; resetting the connection");
         listener_gone(b, now);
         return;
     }
@@ -615,13 +613,9 @@ static void try_accept(bridge *b, rudp_time now)
         /* The name is held by a socket our application did not make: its
          * listener is gone and someone bound the name since. Nothing may
          * reach them. */
-        if (shim_cfg.log_level >= RUDP_LOG_WARN) {
-            char name[160];
-            shim_log(RUDP_LOG_WARN,
-                     "%s: the listener's name is held by another process: resetting the "
-                     "connection, listener closed",
-                     bridge_name(b, name, sizeof name));
-        }
+        bridge_log(RUDP_LOG_WARN, b,
+                   "the listener's name is held by another process: resetting the "
+                   "connection, listener closed");
         e->squatted++;
         listener_gone(b, now);
         return;
@@ -642,17 +636,11 @@ static void retry_pending(struct engine *e, rudp_time now)
     bridge *list = e->pending;
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
-    /* Each waiting bridge's socket stays allocated through its turn, even
-     * when an earlier turn (or check_alive) finds the listener gone. */
-    for (bridge *b = list; b; b = b->pending_next)
-        b->sock->refs++;
     check_alive(e, now);
     while (list) {
         bridge *b = list;
-        esock *s = b->sock;
         list = b->pending_next;
         try_accept(b, now);
-        sock_unref(s);
     }
 }
 
