@@ -69,8 +69,11 @@ $(BUILD)/shim/signals.o: CFLAGS_LIB := $(filter-out -fsanitize=thread,$(CFLAGS_L
 
 $(BUILD)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -Icore -DSHIM_VERSION='"$(VERSION)"' -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
 
+# The version reaches the one object that carries it (rebuilt when the
+# Makefile, where VERSION is set, changes).
+$(BUILD)/shim/version.o: CFLAGS_LIB += -DSHIM_VERSION='"$(VERSION)"'
 $(BUILD)/shim/version.o: Makefile
 
 $(CORE_LIB): $(CORE_OBJ)

@@ -150,11 +150,19 @@ static void warn_unknown(void)
     extern char **environ;
     if (shim_cfg.log_level < RUDP_LOG_WARN || !environ)
         return;
+    int told = 0, more = 0;
     for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "RUDP_", 5) != 0)
+            continue;
         const char *eq = strchr(*e, '=');
         size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (len < 5 || memcmp(*e, "RUDP_", 5) != 0 || known(*e, len))
+        if (known(*e, len))
             continue;
+        if (told == 5) { /* a bounded warning, whatever the environment holds */
+            more++;
+            continue;
+        }
+        told++;
         size_t best = SIZE_MAX;
         const char *near = NULL;
         for (int i = 0; i < NKNOWN; i++) {
@@ -163,20 +171,26 @@ static void warn_unknown(void)
                 best = dist, near = known_vars[i].name;
         }
         /* a suggestion only when it is close: at most a third of the name
-         * after RUDP_ changed (two edits for short names) */
-        size_t limit = (len - 5) / 3 < 2 ? 2 : (len - 5) / 3;
+         * after RUDP_ changed (one edit for short names) */
+        size_t limit = (len - 5) / 3 < 1 ? 1 : (len - 5) / 3;
         int shown = len > 200 ? 200 : (int)len;
         if (near && best <= limit)
-            say(shim_cfg.log_fd, "unknown variable %.*s; did you mean %s?", shown, *e, near);
+            shim_log(RUDP_LOG_WARN, "unknown variable %.*s; did you mean %s?", shown, *e, near);
         else
-            say(shim_cfg.log_fd, "unknown variable %.*s (rudp-run --help lists the settings)",
-                shown, *e);
+            shim_log(RUDP_LOG_WARN, "unknown variable %.*s (rudp-run --help lists the settings)",
+                     shown, *e);
     }
+    if (more)
+        shim_log(RUDP_LOG_WARN, "and %d more unknown RUDP_ variables", more);
 }
 
-/* "250ms", "2s", "1m", "500us", or a plain number of seconds. */
+/* "250ms", "2s", "1m", "500us", or a plain number of seconds: digits and
+ * a point only (strtod alone would take " +1", "0x10", "1e-10", "inf"). */
 static int parse_duration(const char *s, rudp_time *out)
 {
+    size_t num = strspn(s, "0123456789.");
+    if (num == 0 || strspn(s + num, "mus") != strlen(s + num))
+        return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -442,9 +456,11 @@ static int duration_var(const char *name, rudp_time *dst, int allow_zero)
     if (!v)
         return 0;
     rudp_time t;
-    if (parse_duration(v, &t) < 0 || (!allow_zero && t < RUDP_MS(1)))
+    /* under a millisecond is never meant: a timer re-armed every
+     * microsecond would keep the engine busy */
+    if (parse_duration(v, &t) < 0 || (t < RUDP_MS(1) && (t != 0 || !allow_zero)))
         return bad(name, v,
-                   allow_zero ? "a duration such as 250ms, 5s or 2m (0 turns it off)"
+                   allow_zero ? "0 (off) or a duration of at least 1ms such as 250ms, 5s or 2m"
                               : "a duration of at least 1ms such as 250ms, 5s or 2m");
     *dst = t;
     return 0;
@@ -472,7 +488,8 @@ static int check_together(void)
         say(2,
             "RUDP_BUFFER=%s must hold two datagrams of RUDP_DATAGRAM=%s, at least %llu bytes "
             "(the receive window is never smaller than two datagrams)",
-            getenv("RUDP_BUFFER"), getenv("RUDP_DATAGRAM"),
+            env("RUDP_BUFFER") ? env("RUDP_BUFFER") : "(default)",
+            env("RUDP_DATAGRAM") ? env("RUDP_DATAGRAM") : "(default)",
             2 * (unsigned long long)c->max_datagram);
         return -1;
     }
@@ -595,7 +612,11 @@ int shim_config_load(void)
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
                                        shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
-    if ((v = env("RUDP_QLOG_DIR")) && (shim_cfg.qlog_dirfd = shim_qlog_open_dir(v)) < 0)
+    /* absolute: every process of the tree opens it, each from its own
+     * working directory */
+    if ((v = env("RUDP_QLOG_DIR")) && v[0] != '/')
+        return bad("RUDP_QLOG_DIR", v, "an absolute path (rudp-run --qlog-dir makes one)");
+    if (v && (shim_cfg.qlog_dirfd = shim_qlog_open_dir(v)) < 0)
         return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

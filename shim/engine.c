@@ -1371,7 +1371,8 @@ int shim_engine_start_locked(struct engine *e)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err)
         return -err;
-    G.nrun++;
+    /* read without the lock by a signal's stand-in (engines.c) */
+    __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();
     return 0;
 }

@@ -1,7 +1,9 @@
 /* log.c: one line per call with write(2); never stdio, which the
  * application owns. Each line starts with the wall-clock time in ISO 8601
  * (UTC, milliseconds: comparable across hosts and with other programs'
- * logs; gmtime_r needs no time zone file), "rudp[PID]" and the level. */
+ * logs), "rudp[PID]" and the level. The date is computed here, not by
+ * gmtime_r: glibc's takes the time-zone lock (and reads TZ), which a child
+ * forked while another thread held it would wait on at its first line. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -11,6 +13,21 @@
 
 #include "poison.h"
 
+/* Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil,
+ * inverted), valid for any date a clock can give. */
+static void civil(long days, int *y, unsigned *m, unsigned *d)
+{
+    days += 719468;
+    long era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + (unsigned long)era * 400 + (*m <= 2));
+}
+
 void shim_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = {"stats", "error", "warn", "info", "debug"};
@@ -18,14 +35,16 @@ void shim_log(int level, const char *fmt, ...)
         return; /* a keeper with nowhere to write (keeper.c) */
     char buf[1024];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    if (!gmtime_r(&ts.tv_sec, &tm))
-        return;
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ rudp[%d] %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(),
-                     names[level >= 0 && level <= 4 ? level : 0]);
+    long days = (long)(ts.tv_sec / 86400), secs = (long)(ts.tv_sec % 86400);
+    if (secs < 0)
+        secs += 86400, days--;
+    int y;
+    unsigned mo, d;
+    civil(days, &y, &mo, &d);
+    int n = snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ rudp[%d] %s: ", y,
+                     mo, d, secs / 3600, secs / 60 % 60, secs % 60, ts.tv_nsec / 1000000,
+                     (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
     if (n < 0)
         return;
     va_list ap;

@@ -24,6 +24,7 @@ int (*real_shutdown)(int, int);
 int (*real_close)(int);
 int (*real_ioctl)(int, unsigned long, ...);
 int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+sighandler_t (*real_signal)(int, sighandler_t);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -62,6 +63,7 @@ static void bind_all(void)
     real_ioctl = (int (*)(int, unsigned long, ...))must("ioctl");
     real_sigaction =
         (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");
+    real_signal = (sighandler_t(*)(int, sighandler_t))must("signal");
 #pragma GCC diagnostic pop
 }
 

@@ -51,6 +51,7 @@ extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
 extern int (*real_ioctl)(int, unsigned long, ...);
 extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+extern sighandler_t (*real_signal)(int, sighandler_t);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */

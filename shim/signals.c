@@ -25,7 +25,6 @@
 #include "poison.h"
 
 static const int watched[] = {SIGHUP, SIGINT, SIGTERM};
-static _Atomic int ours[NSIG];  /* the stand-in is installed for this signal */
 static _Atomic int enabled;
 
 static int is_watched(int sig)
@@ -49,22 +48,44 @@ static void stand_in(int sig)
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     real_sigaction(sig, &dfl, NULL);
-    atomic_store(&ours[sig], 0);
     raise(sig); /* pending until this handler returns: then the default action */
     errno = saved;
 }
 
+/* glibc's own entries, for calls that come before real.c has bound
+ * real_sigaction and real_signal: a sanitizer runtime's start-up calls
+ * sigaction (ours, preloaded first) before anything of ours may run. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+extern sighandler_t bsd_signal(int, sighandler_t); /* glibc's signal() */
+
+static int pass(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+    return real_sigaction ? real_sigaction(sig, act, oact) : __sigaction(sig, act, oact);
+}
+
+/* Whether the stand-in is installed for sig now: asked of the kernel, not
+ * remembered, since a program may also change its handlers by ways we do
+ * not see (sysv_signal, sigset, a raw rt_sigaction). */
+static int ours_now(int sig)
+{
+    struct sigaction cur;
+    return pass(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == stand_in;
+}
+
+/* The stand-in, with the other watched signals held off while it waits
+ * for the engines: a second one would otherwise end the process by its
+ * own number. */
 static int install(int sig, struct sigaction *oact)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = stand_in;
     sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+        sigaddset(&sa.sa_mask, watched[i]);
     sa.sa_flags = SA_RESTART;
-    int r = real_sigaction(sig, &sa, oact);
-    if (r == 0)
-        atomic_store(&ours[sig], 1);
-    return r;
+    return pass(sig, &sa, oact);
 }
 
 static int is_default(const struct sigaction *a)
@@ -74,12 +95,14 @@ static int is_default(const struct sigaction *a)
 
 void shim_signals_init(void)
 {
-    if (!shim_cfg.stats)
+    /* Not in a PID namespace's init: the kernel ignores a default-action
+     * signal it sends itself, so raising it again would not end it. */
+    if (!shim_cfg.stats || getpid() == 1)
         return;
     atomic_store(&enabled, 1);
     for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++) {
         struct sigaction old;
-        if (real_sigaction(watched[i], NULL, &old) == 0 && is_default(&old))
+        if (pass(watched[i], NULL, &old) == 0 && is_default(&old))
             install(watched[i], NULL);
     }
 }
@@ -89,52 +112,47 @@ void shim_signals_off(void)
     atomic_store(&enabled, 0);
 }
 
-/* glibc's own entry, for calls that come before real.c has bound
- * real_sigaction: a sanitizer runtime's start-up calls sigaction (ours,
- * preloaded first) before anything of ours may run. */
-extern int __sigaction(int, const struct sigaction *, struct sigaction *);
-
-static int do_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+static int ours_to_mind(int sig)
 {
-    if (!atomic_load(&enabled) || sig <= 0 || sig >= NSIG || !is_watched(sig))
-        return real_sigaction ? real_sigaction(sig, act, oact) : __sigaction(sig, act, oact);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    if (atomic_load(&ours[sig])) {
-        int r = 0;
-        if (act && !is_default(act)) {
-            r = real_sigaction(sig, act, NULL);
-            if (r == 0)
-                atomic_store(&ours[sig], 0);
-        }
-        if (r == 0 && oact)
-            *oact = dfl; /* what the program set, or the default it had */
-        return r;
-    }
-    if (act && is_default(act))
-        return install(sig, oact);
-    return real_sigaction(sig, act, oact);
+    return atomic_load(&enabled) && sig > 0 && sig < NSIG && is_watched(sig);
 }
 
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-    return do_sigaction(sig, act, oact);
+    if (!ours_to_mind(sig))
+        return pass(sig, act, oact);
+    int mine = ours_now(sig);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (act && is_default(act)) {
+        if (!mine)
+            return install(sig, oact); /* the program's SIG_DFL: the stand-in again */
+    } else if (!mine) {
+        return pass(sig, act, oact);
+    } else if (act && pass(sig, act, NULL) < 0) {
+        return -1; /* the program's own handler replaces the stand-in */
+    }
+    if (oact)
+        *oact = dfl; /* the stand-in reads as the default it stands for */
+    return 0;
 }
 
-/* glibc's signal(): BSD semantics (the handler stays, calls restart, the
- * signal is blocked while its handler runs). */
+/* signal() is glibc's own (its SA_RESTART and siginterrupt() rules, its
+ * answer to SIG_ERR) except where the stand-in is concerned. */
 SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    if (sig > 0 && sig < NSIG)
-        sigaddset(&sa.sa_mask, sig);
-    sa.sa_flags = SA_RESTART;
-    if (do_sigaction(sig, &sa, &old) < 0)
-        return SIG_ERR;
-    return old.sa_handler;
+    sighandler_t (*real)(int, sighandler_t) = real_signal ? real_signal : bsd_signal;
+    if (!ours_to_mind(sig) || handler == SIG_ERR)
+        return real(sig, handler);
+    int mine = ours_now(sig);
+    if (handler == SIG_DFL) {
+        struct sigaction old;
+        if (mine)
+            return SIG_DFL;
+        return install(sig, &old) < 0 ? SIG_ERR : old.sa_handler;
+    }
+    sighandler_t prev = real(sig, handler);
+    return prev != SIG_ERR && mine ? SIG_DFL : prev;
 }

@@ -15,7 +15,7 @@ echo "ok: --help"
 vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/config.c")
 [ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/config.c: $vars"
 for v in $vars; do
-    grep -q "$v" "$T/help" || fail "--help does not mention $v"
+    grep -qw "$v" "$T/help" || fail "--help does not mention $v"
 done
 for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
          "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
