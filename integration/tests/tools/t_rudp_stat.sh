@@ -31,8 +31,10 @@ assert_report() {
         { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
     grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ retrans [0-9]+ pto [0-9]+$' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
-    grep -Eq '^engine: threads [0-9]+, connections each' "$_f" &&
-        grep -Eq '^  rudp: datagrams out [0-9]+ in [0-9]+' "$_f" ||
+    # the engine counters: the lines RUDP_STATS prints
+    grep -Eq '^engine: threads [0-9]+ \(connections each [0-9/]+\)' "$_f" &&
+        grep -Eq '^datagrams: datagrams out [0-9]+ in [0-9]+' "$_f" &&
+        grep -Eq '^loss and rtt: [0-9.]+% of [0-9]+ data packets declared lost' "$_f" ||
         { tail -8 "$_f" >&2; fail "$_what: no engine counters"; }
 }
 
