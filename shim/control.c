@@ -134,7 +134,7 @@ static void put(ctl_req *r, const char *fmt, ...)
         while (want <= r->len + (size_t)n)
             want *= 2;
         if (want > CTL_MAX_REPORT) {
-            cut(r, "(report cut: it would pass the 64 MiB limit on a report)\n");
+            cut(r, "(report cut: longer than the 64 MiB a report may have)\n");
             return;
         }
         char *b = realloc(r->buf, want);
