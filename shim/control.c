@@ -28,17 +28,21 @@
  * the other engines' connections belong to their threads, so the request
  * is passed along the engines' command queues (CMD_CONTROL), each engine
  * appending its connections, listeners and counters on its own thread,
- * and comes back to engine 0, which adds the totals and sends. Nothing
- * blocks an engine on a slow reader: the report is buffered and written
- * without blocking, the rest on EPOLLOUT; at most CTL_CLIENTS requests are
- * served at once. The socket is an engine fd (high, close-on-exec, spared
- * by close_range/closefrom); a forked child closes it with the engine's
- * other fds and opens its own with its own engine; a keeper (a new pid)
- * closes its parent's and opens one of its own.
+ * and comes back to engine 0, which adds the counters (the lines
+ * RUDP_STATS prints, engines.c) and sends. An engine that cannot take
+ * commands is skipped, and one that stops passes on what was queued for
+ * it. Nothing blocks an engine on a slow reader: the report is buffered
+ * and written without blocking, the rest on EPOLLOUT; at most CTL_CLIENTS
+ * requests are served at once, a reader that has not taken its report
+ * CTL_STALE after it connected is dropped, and at most CTL_ACCEPTS
+ * connections are taken per wake-up. The socket is an engine fd (high,
+ * close-on-exec, spared by close_range/closefrom); a forked child closes it
+ * with the engine's other fds and opens its own with its own engine; a
+ * keeper (a new pid) closes its parent's and opens one of its own; engine
+ * 0 closes it when it stops (broken, or a keeper's that is done), so no
+ * name stays bound that nobody serves.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -46,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -55,34 +60,58 @@
 #include "poison.h"
 
 #define CTL_CLIENTS 8              /* requests served at once */
+#define CTL_ACCEPTS 8              /* connections taken per wake-up (the rest: next turn) */
 #define CTL_MAX_REPORT (64u << 20) /* a report longer than this is cut */
+#define CTL_FIRST_BUF 16384        /* a report's first buffer: room for the cut notice */
 #define CTL_SNDBUF (1 << 20)
+#define CTL_STALE RUDP_SEC(10)     /* a reader that has not taken its report by then */
+#define CTL_REARM RUDP_SEC(1)      /* accepting again after accept4 failed (EMFILE, ...) */
 
 enum { CTL_LISTENER = 1, CTL_CLIENT };
 
+/* What engine 0's epoll points to: W_CONTROL first (engine.c dispatches on
+ * it), then which of the two it is. */
+typedef struct ctl_obj {
+    int type; /* W_CONTROL */
+    int kind; /* CTL_LISTENER, CTL_CLIENT */
+} ctl_obj;
+
 typedef struct ctl_req {
-    int type;            /* W_CONTROL: first, for epoll dispatch */
-    int kind;            /* CTL_CLIENT */
+    ctl_obj obj;         /* first: epoll's pointer is to it */
     int fd;
-    pid_t pid;           /* the process that accepted it: a keeper drops its parent's */
-    int gathered;        /* every engine added its part: engine 0 sends it */
-    char *buf;
+    rudp_time born;      /* accepted: a reader that has not taken it CTL_STALE later is dropped */
+    char *buf;           /* never NULL: allocated at accept */
     size_t len, cap, off;
-    int truncated;
-    shim_engine_totals tot;
+    int truncated;       /* cut: nothing more is added */
+    int nfig;            /* engines [0, nfig) took their figures */
+    engine_figures fig[SHIM_ENGINES_MAX];
     struct ctl_req *next; /* being written (engine 0) */
 } ctl_req;
 
 /* Engine 0's: the listener and the requests being written. */
 static struct {
-    int type; /* W_CONTROL */
-    int kind; /* CTL_LISTENER */
+    ctl_obj obj;
     int fd;
     rudp_time opened;
+    rudp_time rearm_at; /* accepting paused until then (0: not paused) */
     ctl_req *writing;
 } L = {.fd = -1};
 
 static _Atomic int nclients; /* accepted, not yet closed */
+
+/* Ends the report at its last complete line that leaves room for a notice
+ * of why it is cut (the first buffer always has that room); nothing more is
+ * added after. */
+static void cut(ctl_req *r, const char *why)
+{
+    size_t wl = strlen(why);
+    size_t end = r->len < r->cap - wl ? r->len : r->cap - wl;
+    while (end > 0 && r->buf[end - 1] != '\n')
+        end--;
+    memcpy(r->buf + end, why, wl);
+    r->len = end + wl;
+    r->truncated = 1;
+}
 
 static void put(ctl_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -101,17 +130,27 @@ static void put(ctl_req *r, const char *fmt, ...)
             r->len += (size_t)n;
             return;
         }
-        size_t want = r->cap ? r->cap * 2 : 16384;
+        size_t want = r->cap * 2;
         while (want <= r->len + (size_t)n)
             want *= 2;
-        char *b = want <= CTL_MAX_REPORT ? realloc(r->buf, want) : NULL;
+        if (want > CTL_MAX_REPORT) {
+            cut(r, "(report cut: longer than the 64 MiB a report may have)\n");
+            return;
+        }
+        char *b = realloc(r->buf, want);
         if (!b) {
-            r->truncated = 1;
+            cut(r, "(report cut: out of memory)\n");
             return;
         }
         r->buf = b;
         r->cap = want;
     }
+}
+
+/* The sink of shim_engine_print_figures: a line of the report. */
+static void put_line(void *arg, const char *text)
+{
+    put(arg, "%s\n", text);
 }
 
 static const char *state_name(rudp_state s)
@@ -133,13 +172,6 @@ static const char *state_name(rudp_state s)
     return "?";
 }
 
-static void addr_str(const rudp_addr *a, char *out, size_t n)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(a->family == AF_INET ? AF_INET : AF_INET6, a->ip, ip, sizeof ip);
-    snprintf(out, n, a->family == AF_INET ? "%s:%u" : "[%s]:%u", ip, (unsigned)a->port);
-}
-
 static void rate_str(uint64_t bytes_per_s, char *out, size_t n)
 {
     double b = (double)bytes_per_s * 8;
@@ -156,37 +188,14 @@ static double ms(uint64_t us)
     return (double)us / 1000;
 }
 
-/* The local address of connection c: its UDP socket's, with the address a
- * wildcard-bound listener's client reached. */
-static void local_of(struct engine *e, const rudp_conn *c, rudp_addr *out)
-{
-    memset(out, 0, sizeof *out);
-    uint32_t si = rudp_conn_sock(c);
-    if (si < e->nsocks && e->socks[si]) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (real_getsockname(e->socks[si]->fd, (struct sockaddr *)&ss, &sl) == 0)
-            shim_to_rudp_addr((struct sockaddr *)&ss, out);
-    }
-    const rudp_addr *dst = rudp_conn_local(c);
-    if (dst) {
-        uint16_t port = out->port;
-        *out = *dst;
-        out->port = port;
-    }
-}
-
-static void put_conn(ctl_req *r, struct engine *e, int k, const rudp_conn *c, rudp_time now)
+static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
 {
     rudp_conn_info i;
     rudp_conn_get_info(c, &i);
     const char *cc, *phase;
     rudp_conn_cc_state(c, &cc, &phase);
-    rudp_addr la;
-    local_of(e, c, &la);
-    char l[64], p[64], pacing[32], delivery[32];
-    addr_str(&la, l, sizeof l);
-    addr_str(rudp_conn_peer(c), p, sizeof p);
+    char name[200], pacing[32], delivery[32];
+    rudp_conn_name(c, name, sizeof name); /* as log lines name it */
     rate_str(i.pacing_rate, pacing, sizeof pacing);
     rate_str(i.delivery_rate, delivery, sizeof delivery);
     rudp_time t0 = rudp_conn_start_time(c);
@@ -194,8 +203,7 @@ static void put_conn(ctl_req *r, struct engine *e, int k, const rudp_conn *c, ru
     char minrtt[32] = "-";
     if (i.min_rtt_us < 1000000000ull) /* none yet: the filter's "never" */
         snprintf(minrtt, sizeof minrtt, "%.2f", ms(i.min_rtt_us));
-    put(r, "%s %s > %s id %016llx age %.1fs engine %d%s\n", state_name(i.state), l, p,
-        (unsigned long long)i.local_cid, age, k,
+    put(r, "%s %s age %.1fs engine %d%s\n", state_name(i.state), name, age, k,
         rudp_conn_user(c) ? "" : " orphan (closed by the app, finishing)");
     put(r,
         "  %s%s%s rtt %.2f/%.2f ms min %s cwnd %llu inflight %llu pacing %s delivery %s%s "
@@ -217,7 +225,7 @@ static void put_engine(ctl_req *r, struct engine *e)
         return;
     for (const rudp_conn *c = rudp_ctx_conn_next(e->ctx, NULL); c;
          c = rudp_ctx_conn_next(e->ctx, c))
-        put_conn(r, e, k, c, now);
+        put_conn(r, k, c, now);
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (!s || !s->listener)
@@ -225,22 +233,22 @@ static void put_engine(ctl_req *r, struct engine *e)
         rudp_addr a;
         shim_to_rudp_addr((struct sockaddr *)&s->lname.local, &a);
         char l[64];
-        addr_str(&a, l, sizeof l);
+        rudp_addr_format(&a, l, sizeof l);
         put(r, "LISTEN %s engine %d backlog %d\n", l, k, s->backlog);
     }
-    shim_engine_add_totals(e, &r->tot);
+    shim_engine_figures(e, &r->fig[k]);
+    if (r->nfig < k + 1)
+        r->nfig = k + 1;
 }
 
 static void put_header(ctl_req *r)
 {
-    char comm[64] = "?";
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, comm, sizeof comm - 1);
-        comm[n > 0 ? n : 0] = 0;
-        comm[strcspn(comm, "\n")] = 0;
-        real_close(fd);
-    }
+    /* This thread's name, inherited from the thread that started the
+     * engine: no file to open (an fd of ours low among the app's). */
+    char comm[17] = "?";
+    if (prctl(PR_GET_NAME, comm) != 0)
+        snprintf(comm, sizeof comm, "?");
+    comm[16] = 0;
     pthread_mutex_lock(&G.mu);
     int nrun = G.nrun;
     pthread_mutex_unlock(&G.mu);
@@ -251,56 +259,12 @@ static void put_header(ctl_req *r)
     put(r, "\n");
 }
 
-static void put_totals(ctl_req *r)
-{
-    const shim_engine_totals *t = &r->tot;
-    const rudp_stats *s = &t->f.s;
-    const shim_udpio_stats *u = &t->f.u;
-    put(r, "engine: threads %d, connections each", t->n);
-    for (int k = 0; k < t->n; k++)
-        put(r, "%s%llu", k ? "/" : " ", (unsigned long long)t->conns[k]);
-    put(r, "; wake-ups %llu (%llu by a deadline, late by %.1f us on average), longest turn "
-           "%.1f ms\n",
-        (unsigned long long)t->f.wakeups, (unsigned long long)t->f.timed_wakeups,
-        t->f.timed_wakeups ? (double)t->f.late_ns / (double)t->f.timed_wakeups / 1000 : 0.0, (double)t->f.longest_turn / 1e6);
-    put(r, "  udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused %llu), "
-           "%llu not taken; received %llu in %llu reads, %llu coalesced by GRO, %llu dropped "
-           "by a full receive buffer\n",
-        (unsigned long long)u->datagrams_out, (unsigned long long)u->send_calls,
-        (unsigned long long)u->trains, t->f.gso_on ? "on" : "off", (unsigned long long)u->gso_failed,
-        (unsigned long long)u->send_dropped, (unsigned long long)u->datagrams_in,
-        (unsigned long long)u->reads, (unsigned long long)u->coalesced,
-        (unsigned long long)u->rx_dropped);
-    put(r, "  rudp: datagrams out %llu in %llu, bytes out %llu in %llu, stream bytes sent %llu, "
-           "retransmitted packets %llu (%llu bytes), probe timeouts %llu, duplicates %llu\n",
-        (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_in,
-        (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
-        (unsigned long long)s->stream_bytes_sent, (unsigned long long)s->pkts_retransmitted,
-        (unsigned long long)s->bytes_retransmitted, (unsigned long long)s->pto_count,
-        (unsigned long long)s->dup_pkts);
-    put(r, "  connections opened %llu accepted %llu closed %llu, resets sent %llu received "
-           "%llu; dropped: malformed %llu, unknown connection %llu, handshakes %llu (source "
-           "limit %llu), refused for memory %llu, data %llu; icmp ignored %llu acted on %llu\n",
-        (unsigned long long)s->conns_opened, (unsigned long long)s->conns_accepted,
-        (unsigned long long)s->conns_closed, (unsigned long long)s->resets_sent,
-        (unsigned long long)s->resets_received, (unsigned long long)s->malformed,
-        (unsigned long long)s->unknown_conn, (unsigned long long)s->handshakes_dropped,
-        (unsigned long long)s->source_limited, (unsigned long long)s->memory_refused,
-        (unsigned long long)s->rx_dropped, (unsigned long long)s->icmp_ignored,
-        (unsigned long long)s->icmp_soft);
-    put(r, "  memory held %llu; handoffs refused (listener name held by another) %llu; "
-           "foreign connections to our listeners refused %llu\n",
-        (unsigned long long)t->f.memory, (unsigned long long)t->f.squatted,
-        (unsigned long long)shim_ident_refused());
-}
-
-static void req_free(ctl_req *r, int counted)
+static void req_free(ctl_req *r)
 {
     shim_close_owned(r->fd);
     free(r->buf);
     free(r);
-    if (counted)
-        atomic_fetch_sub(&nclients, 1);
+    atomic_fetch_sub(&nclients, 1);
 }
 
 /* Writes what the socket takes now; 1 when the request is finished (sent
@@ -320,32 +284,63 @@ static int flush(ctl_req *r)
     return 1;
 }
 
-/* Engine 0, every part gathered: the totals, then send. */
+static void unlink_writing(struct engine *e, ctl_req *r)
+{
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+    for (ctl_req **pp = &L.writing; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+}
+
+/* Readers that have not taken their report CTL_STALE after they connected
+ * (one that never reads would hold its slot for good); returns when the
+ * next one would be due. */
+static rudp_time drop_stale(struct engine *e, rudp_time now)
+{
+    rudp_time next = RUDP_TIME_NEVER;
+    for (ctl_req *r = L.writing, *after; r; r = after) {
+        after = r->next;
+        if (now - r->born >= CTL_STALE) {
+            unlink_writing(e, r);
+            req_free(r);
+        } else if (r->born + CTL_STALE < next) {
+            next = r->born + CTL_STALE;
+        }
+    }
+    return next;
+}
+
+/* Engine 0, every part gathered: the counters, then send. */
 static void finish(struct engine *e, ctl_req *r)
 {
-    put_totals(r);
-    if (r->truncated)
-        put(r, "(report cut: out of memory)\n");
+    shim_engine_print_figures(r->fig, r->nfig, put_line, r);
     if (flush(r)) {
-        req_free(r, 1);
+        req_free(r);
         return;
     }
-    struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = r};
+    struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = &r->obj};
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, r->fd, &ee) < 0) {
-        req_free(r, 1);
+        req_free(r);
         return;
     }
     r->next = L.writing;
     L.writing = r;
 }
 
-/* After engine e's part: on to the next engine that takes commands, or
- * back to engine 0 to send. */
+/* After engine e's part (or, e stopping, instead of it): on to the next
+ * engine that takes commands, or back to engine 0 to send. An engine that
+ * cannot take commands (broken, or a keeper's that retired) is skipped;
+ * with engine 0 gone too the request ends here. */
 static void forward(struct engine *e, ctl_req *r)
 {
     int k = (int)(e - G.e);
     pthread_mutex_lock(&G.mu);
     for (int j = k + 1; j < G.nrun; j++) {
+        if (G.e[j].broken)
+            continue;
         cmd *c = calloc(1, sizeof *c);
         if (!c)
             break;
@@ -356,7 +351,6 @@ static void forward(struct engine *e, ctl_req *r)
             return;
         }
     }
-    r->gathered = 1;
     if (k == 0) {
         pthread_mutex_unlock(&G.mu);
         finish(e, r);
@@ -371,23 +365,27 @@ static void forward(struct engine *e, ctl_req *r)
     }
     pthread_mutex_unlock(&G.mu);
     if (err)
-        req_free(r, 1);
+        req_free(r);
 }
 
 void shim_control_cmd(struct engine *e, void *req)
 {
     ctl_req *r = req;
-    if (r->pid != getpid()) {
-        /* queued before this keeper was forked: its reader asked the parent */
-        req_free(r, 0);
-        return;
-    }
-    if (r->gathered) {
+    if (e == &G.e[0]) {
+        /* engine 0 adds its part at accept: this is the way back */
         finish(e, r);
         return;
     }
     put_engine(r, e);
     forward(e, r);
+}
+
+void shim_control_pass(struct engine *e, void *req)
+{
+    if (e == &G.e[0])
+        req_free(req); /* nobody left to send it */
+    else
+        forward(e, req);
 }
 
 static void refuse(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -407,13 +405,30 @@ static void refuse(int fd, const char *fmt, ...)
     shim_close_owned(fd);
 }
 
+/* accept4 failed for want of something (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+ * the listener, level-triggered, would wake engine 0 at once, again and
+ * again. Out of epoll's interest for CTL_REARM (shim_control_timer). */
+static void pause_accepting(struct engine *e, rudp_time now, int err)
+{
+    struct epoll_event ee = {.events = 0, .data.ptr = &L.obj};
+    epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
+    L.rearm_at = now + CTL_REARM;
+    SHIM_LOG(RUDP_LOG_INFO, "control socket for rudp-stat: accept: %s; again in 1 s",
+             strerror(err));
+}
+
 static void on_accept(struct engine *e)
 {
-    for (;;) {
+    rudp_time now = shim_now();
+    /* At most CTL_ACCEPTS a turn: the listener is level-triggered, the rest
+     * come back next turn, and a flood of connects cannot hold the engine. */
+    for (int i = 0; i < CTL_ACCEPTS; i++) {
         int fd = real_accept4(L.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                pause_accepting(e, now, errno);
             return;
         }
         fd = shim_fd_move_high(fd);
@@ -430,21 +445,28 @@ static void on_accept(struct engine *e)
                    (int)getpid(), (unsigned)me);
             continue;
         }
+        if (atomic_load(&nclients) >= CTL_CLIENTS)
+            drop_stale(e, now);
         if (atomic_load(&nclients) >= CTL_CLIENTS) {
             refuse(fd, "rudp-stat: process %d is busy with other requests, try again\n",
                    (int)getpid());
             continue;
         }
         ctl_req *r = calloc(1, sizeof *r);
-        if (!r) {
+        char *buf = malloc(CTL_FIRST_BUF);
+        if (!r || !buf) {
+            free(r);
+            free(buf);
             shim_close_owned(fd);
             continue;
         }
         atomic_fetch_add(&nclients, 1);
-        r->type = W_CONTROL;
-        r->kind = CTL_CLIENT;
+        r->obj.type = W_CONTROL;
+        r->obj.kind = CTL_CLIENT;
         r->fd = fd;
-        r->pid = getpid();
+        r->born = now;
+        r->buf = buf;
+        r->cap = CTL_FIRST_BUF;
         int sz = CTL_SNDBUF;
         real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         put_header(r);
@@ -455,21 +477,36 @@ static void on_accept(struct engine *e)
 
 void shim_control_event(struct engine *e, void *obj, uint32_t events)
 {
-    ctl_req *r = obj;
-    if (r->kind == CTL_LISTENER) {
+    ctl_obj *o = obj;
+    if (o->kind == CTL_LISTENER) {
         on_accept(e);
         return;
     }
+    ctl_req *r = (ctl_req *)o; /* its first member */
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) || !flush(r))
         return;
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
-    for (ctl_req **pp = &L.writing; *pp; pp = &(*pp)->next) {
-        if (*pp == r) {
-            *pp = r->next;
-            break;
+    unlink_writing(e, r);
+    req_free(r);
+}
+
+rudp_time shim_control_timer(struct engine *e, rudp_time now)
+{
+    rudp_time next = RUDP_TIME_NEVER;
+    if (L.rearm_at && L.fd >= 0) {
+        if (now >= L.rearm_at) {
+            struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &L.obj};
+            epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
+            L.rearm_at = 0;
+        } else {
+            next = L.rearm_at;
         }
     }
-    req_free(r, 1);
+    if (L.writing) {
+        rudp_time t = drop_stale(e, now);
+        if (t < next)
+            next = t;
+    }
+    return next;
 }
 
 void shim_control_open(struct engine *e)
@@ -498,12 +535,13 @@ void shim_control_open(struct engine *e)
         goto fail;
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    L.type = W_CONTROL;
-    L.kind = CTL_LISTENER;
+    L.obj.type = W_CONTROL;
+    L.obj.kind = CTL_LISTENER;
     L.fd = fd;
     L.opened = shim_now();
+    L.rearm_at = 0;
     L.writing = NULL;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &L};
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &L.obj};
     what = "epoll_ctl";
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         shim_close_owned(fd);
@@ -517,24 +555,51 @@ fail:
         real_close(fd);
 }
 
-void shim_control_reopen(struct engine *e)
+void shim_control_close(struct engine *e)
 {
-    /* The keeper's copies: the parent's listener and the reports it was
-     * writing (their readers asked the parent, which is gone). The epoll
-     * instance is shared with the parent: take them out of it first. */
     if (L.fd >= 0) {
         epoll_ctl(e->epfd, EPOLL_CTL_DEL, L.fd, NULL);
         shim_close_owned(L.fd);
         L.fd = -1;
     }
+    L.rearm_at = 0;
     while (L.writing) {
         ctl_req *r = L.writing;
         L.writing = r->next;
         epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
-        req_free(r, 0);
+        req_free(r);
     }
+}
+
+void shim_control_reopen(struct engine *e)
+{
+    /* The keeper's copies: the parent's listener and the reports it was
+     * writing or passing along the engines' queues (their readers asked the
+     * parent, which is gone). The epoll instance is shared with the
+     * parent: take them out of it first (shim_control_close). The engines
+     * are still: nothing else runs yet. */
+    shim_control_close(e);
+    pthread_mutex_lock(&G.mu);
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *x = &G.e[k];
+        cmd **pp = &x->q_head;
+        x->q_tail = NULL;
+        while (*pp) {
+            cmd *c = *pp;
+            if (c->type == CMD_CONTROL) {
+                *pp = c->next;
+                req_free(c->u.ctl);
+                free(c);
+            } else {
+                x->q_tail = c;
+                pp = &c->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&G.mu);
     atomic_store(&nclients, 0);
-    shim_control_open(e);
+    if (!e->broken)
+        shim_control_open(e);
 }
 
 void shim_control_forget(void)

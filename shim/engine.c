@@ -1203,8 +1203,11 @@ static rudp_time pump(struct engine *e, rudp_time now)
 /* Whether engine e carries anything a process's death would cut off. */
 static int engine_busy(struct engine *e)
 {
-    if (e->q_head)
-        return 1; /* commands not yet run: a new connection or listener */
+    /* commands not yet run: a new connection or listener; a rudp-stat
+     * request (CMD_CONTROL) is no reason to live on */
+    for (const cmd *c = e->q_head; c; c = c->next)
+        if (c->type != CMD_CONTROL)
+            return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;
     for (uint32_t i = 0; i < e->nsocks; i++)
@@ -1219,6 +1222,37 @@ int shim_engine_busy(void)
         if (engine_busy(&G.e[k]))
             return 1;
     return 0;
+}
+
+/* Engine e stops (broken, or a keeper's with nothing left): the rudp-stat
+ * requests queued for it go on without its part, and engine 0 closes the
+ * control socket, which nobody would serve. e->broken is set: nothing more
+ * is queued for it. */
+static void stop_control(struct engine *e)
+{
+    pthread_mutex_lock(&G.mu);
+    cmd *mine = NULL, **pp = &e->q_head;
+    e->q_tail = NULL;
+    while (*pp) {
+        cmd *c = *pp;
+        if (c->type == CMD_CONTROL) {
+            *pp = c->next;
+            c->next = mine;
+            mine = c;
+        } else {
+            e->q_tail = c;
+            pp = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&G.mu);
+    while (mine) {
+        cmd *c = mine;
+        mine = c->next;
+        shim_control_pass(e, c->u.ctl);
+        free(c);
+    }
+    if (e == &G.e[0])
+        shim_control_close(e);
 }
 
 void *shim_engine_loop(void *arg)
@@ -1242,6 +1276,11 @@ void *shim_engine_loop(void *arg)
         pthread_mutex_unlock(&G.mu);
         rudp_time now = shim_now();
         rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
+        if (e == &G.e[0]) {
+            rudp_time ctl = shim_control_timer(e, now);
+            if (ctl < wake)
+                wake = ctl;
+        }
         struct timespec ts, *tsp = NULL;
         if (wake != RUDP_TIME_NEVER) {
             rudp_time d = wake > now ? wake - now : 0;
@@ -1261,6 +1300,7 @@ void *shim_engine_loop(void *arg)
             e->paused = 1; /* nobody waits for a pause that cannot come */
             pthread_cond_broadcast(&G.cv);
             pthread_mutex_unlock(&G.mu);
+            stop_control(e);
             return NULL;
         }
         now = shim_now();
@@ -1301,8 +1341,10 @@ void *shim_engine_loop(void *arg)
         if (turn > e->longest_turn)
             e->longest_turn = turn;
         if (G.keeper_mode && !engine_busy(e) && rudp_ctx_conn_count(e->ctx) == 0 &&
-            shim_engine_retire(e))
+            shim_engine_retire(e)) {
+            stop_control(e);
             return NULL; /* a keeper's work is done */
+        }
     }
     return NULL;
 }
@@ -1369,8 +1411,11 @@ int shim_engine_start_locked(struct engine *e)
     int err = pthread_create(&e->thread, &attr, shim_engine_loop, e);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err)
+    if (err) {
+        if (G.nrun == 0)
+            shim_control_close(e); /* no engine to serve it */
         return -err;
+    }
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();

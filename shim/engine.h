@@ -186,30 +186,39 @@ int shim_engine_push_locked(struct engine *e, cmd *c);
  * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */
 int shim_engine_retire(struct engine *e);
 
-/* The counters of the engines, summed (RUDP_STATS, rudp-stat). */
-typedef struct shim_engine_totals {
-    engine_figures f;                 /* summed (the longest turn: the largest) */
-    int n;                            /* engines added */
-    uint64_t conns[SHIM_ENGINES_MAX]; /* connections each engine carried */
-} shim_engine_totals;
+/* Where shim_engine_print_figures sends each line (no newline at its end). */
+typedef void (*shim_line_fn)(void *arg, const char *text);
 
-/* Adds engine e's counters to *t; run by e's own thread, or while e is
- * still (paused or gone). */
-void shim_engine_add_totals(struct engine *e, shim_engine_totals *t);
+/* The figures of engines fig[0..n), summed, one subject per line, as
+ * RUDP_STATS prints them and rudp-stat shows them: each line goes to
+ * line(arg, text). */
+void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg);
 
 /* ---- control.c: the control socket rudp-stat reads ---- */
 
 /* Opens this process's control socket and registers it with engine e
  * (engine 0). Errors are logged; the engine runs without one. */
 void shim_control_open(struct engine *e);
-/* A keeper: closes what it inherited of its parent's control socket and
- * opens its own (a new pid, a new name). */
+/* Closes the control socket and the reports being written: engine 0 that
+ * stops (broken, or a keeper's whose work is done), or that never started.
+ * On engine 0's thread, or with none running. */
+void shim_control_close(struct engine *e);
+/* A keeper: closes what it inherited of its parent's control socket, drops
+ * the parent's requests queued for any engine, and opens its own (a new pid,
+ * a new name) unless engine 0 is broken. Before any engine runs. */
 void shim_control_reopen(struct engine *e);
 /* A forked child: forget the parent's control state (its fds are closed). */
 void shim_control_forget(void);
 /* Engine e's epoll reported an event on a W_CONTROL object. */
 void shim_control_event(struct engine *e, void *obj, uint32_t events);
-/* CMD_CONTROL: engine e's part of a report. */
+/* CMD_CONTROL: engine e's part of a report (engine 0: the report is whole). */
 void shim_control_cmd(struct engine *e, void *req);
+/* CMD_CONTROL for engine e that stops: passes the request on without its
+ * part (engine 0: drops it). */
+void shim_control_pass(struct engine *e, void *req);
+/* Engine 0, each turn: accepting again after a pause, readers too slow to
+ * be kept. Returns when it wants to be called next (RUDP_TIME_NEVER:
+ * nothing due). */
+rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
 #endif

@@ -6,6 +6,7 @@
  * sockets and bridges are engine.c's; pausing them and keepers, keeper.c's.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -272,10 +273,24 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-/* RUDP_STATS: the engines' figures, summed, one subject per line. The
- * phrases ("stream bytes sent N", "memory held N", ...) are what tests and
- * the bench's report.py read: keep them when changing the layout. */
-static void print_figures(const engine_figures *fig, int n)
+/* One line of print_figures to its sink. */
+static void say(shim_line_fn line, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(shim_line_fn line, void *arg, const char *fmt, ...)
+{
+    char text[768];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n >= 0)
+        line(arg, text);
+}
+
+/* The phrases ("stream bytes sent N", "memory held N", ...) are what tests
+ * and the bench's report.py read: keep them when changing the layout. */
+void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)
 {
     engine_figures t;
     memset(&t, 0, sizeof t);
@@ -291,64 +306,65 @@ static void print_figures(const engine_figures *fig, int n)
     const rudp_stats *s = &t.s;
     const shim_udpio_stats *u = &t.u;
     typedef unsigned long long ull;
-    shim_log(0, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
-             (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
-             (ull)s->resets_sent, (ull)s->resets_received);
-    shim_log(0, "stream: stream bytes sent %llu, retransmitted packets %llu (%llu bytes), probe "
-                "timeouts %llu, duplicates %llu",
-             (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
-             (ull)s->pto_count, (ull)s->dup_pkts);
-    shim_log(0, "loss and rtt: %.2f%% of %llu data packets declared lost; mean smoothed RTT "
-                "%.2f ms over %llu closed connections",
-             pct(s->pkts_retransmitted, s->pkts_sent), (ull)s->pkts_sent,
-             s->rtt_conns ? (double)s->rtt_srtt_sum_us / (double)s->rtt_conns / 1000 : 0.0,
-             (ull)s->rtt_conns);
-    shim_log(0, "datagrams: datagrams out %llu in %llu, bytes out %llu in %llu",
-             (ull)s->dgrams_out, (ull)s->dgrams_in, (ull)s->bytes_out, (ull)s->bytes_in);
-    shim_log(0, "dropped: malformed %llu, unknown connection %llu, icmp ignored %llu acted on "
-                "%llu, handshakes dropped %llu (source limit %llu) refused for memory %llu, "
-                "data dropped %llu, memory held %llu",
-             (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
-             (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
-             (ull)s->rx_dropped, (ull)t.memory);
-    shim_log(0, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
-                "late by %.1f us on average, longest turn %.1f ms)",
-             n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
-             t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
-             (double)t.longest_turn / 1e6);
-    shim_log(0, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
-                "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
-                "%llu dropped by a full receive buffer",
-             (ull)u->datagrams_out, (ull)u->send_calls, (ull)u->trains,
-             t.gso_on ? "on" : "off", (ull)u->gso_failed, (ull)u->send_dropped,
-             (ull)u->datagrams_in, (ull)u->reads, (ull)u->coalesced, (ull)u->rx_dropped);
+    if (shim_ident_refused())
+        say(line, arg, "foreign connections to our listeners refused %llu",
+            (ull)shim_ident_refused());
+    say(line, arg, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
+        (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
+        (ull)s->resets_sent, (ull)s->resets_received);
+    say(line, arg, "stream: stream bytes sent %llu, retransmitted packets %llu (%llu bytes), probe "
+                   "timeouts %llu, duplicates %llu",
+        (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
+        (ull)s->pto_count, (ull)s->dup_pkts);
+    say(line, arg, "loss and rtt: %.2f%% of %llu data packets declared lost; mean smoothed RTT "
+                   "%.2f ms over %llu closed connections",
+        pct(s->pkts_retransmitted, s->pkts_sent), (ull)s->pkts_sent,
+        s->rtt_conns ? (double)s->rtt_srtt_sum_us / (double)s->rtt_conns / 1000 : 0.0,
+        (ull)s->rtt_conns);
+    say(line, arg, "datagrams: datagrams out %llu in %llu, bytes out %llu in %llu",
+        (ull)s->dgrams_out, (ull)s->dgrams_in, (ull)s->bytes_out, (ull)s->bytes_in);
+    say(line, arg, "dropped: malformed %llu, unknown connection %llu, icmp ignored %llu acted on "
+                   "%llu, handshakes dropped %llu (source limit %llu) refused for memory %llu, "
+                   "data dropped %llu, memory held %llu",
+        (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
+        (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
+        (ull)s->rx_dropped, (ull)t.memory);
+    say(line, arg, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
+                   "late by %.1f us on average, longest turn %.1f ms)",
+        n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
+        t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
+        (double)t.longest_turn / 1e6);
+    say(line, arg, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
+                   "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
+                   "%llu dropped by a full receive buffer",
+        (ull)u->datagrams_out, (ull)u->send_calls, (ull)u->trains,
+        t.gso_on ? "on" : "off", (ull)u->gso_failed, (ull)u->send_dropped,
+        (ull)u->datagrams_in, (ull)u->reads, (ull)u->coalesced, (ull)u->rx_dropped);
     if (t.squatted)
-        shim_log(0, "handoffs refused (listener name held by another process) %llu",
-                 (ull)t.squatted);
+        say(line, arg, "handoffs refused (listener name held by another process) %llu",
+            (ull)t.squatted);
 }
 
-void shim_engine_add_totals(struct engine *e, shim_engine_totals *t)
+/* RUDP_STATS's sink: the shim's log, at the stats level. */
+static void log_line(void *arg, const char *text)
 {
-    if (!e->ctx || !e->io || t->n >= SHIM_ENGINES_MAX)
-        return;
-    engine_figures f;
-    shim_engine_figures(e, &f);
-    t->conns[t->n++] = f.s.conns_opened + f.s.conns_accepted;
-    add_figures(&t->f, &f);
+    (void)arg;
+    shim_log(0, "%s", text);
 }
 
 /* At exit, and in a keeper at its end: the engines are paused or done. */
 void shim_engine_print_stats(void)
 {
-    if (shim_ident_refused())
-        shim_log(0, "foreign connections to our listeners refused %llu",
-                 (unsigned long long)shim_ident_refused());
-    if (!G.nrun || G.pid != getpid())
+    if (!G.nrun || G.pid != getpid()) {
+        if (shim_ident_refused())
+            shim_log(0, "foreign connections to our listeners refused %llu",
+                     (unsigned long long)shim_ident_refused());
         return;
+    }
     engine_figures fig[SHIM_ENGINES_MAX];
     for (int k = 0; k < G.nrun; k++)
         shim_engine_figures(&G.e[k], &fig[k]);
-    print_figures(fig, G.nrun);
+    shim_engine_print_figures(fig, G.nrun, log_line, NULL);
 }
 
 void shim_engine_stats_answer(struct engine *e)
@@ -370,10 +386,7 @@ void shim_engine_stats_answer(struct engine *e)
     pthread_mutex_unlock(&G.mu);
     if (!all)
         return;
-    if (shim_ident_refused())
-        shim_log(0, "foreign connections to our listeners refused %llu",
-                 (unsigned long long)shim_ident_refused());
-    print_figures(fig, n);
+    shim_engine_print_figures(fig, n, log_line, NULL);
     atomic_store(&G.stats_printed, 1);
 }
 

@@ -160,8 +160,7 @@ static void keeper_main(int verdict)
                 e->socks[i]->alive_check = now;
         e->retry_at = now;
     }
-    if (!G.e[0].broken)
-        shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
     shim_qlog_adopt();
     /* Only this thread came through fork: engine 0 runs here, the others

@@ -9,9 +9,14 @@
  * why). This tool finds it: the socket inodes in /proc/PID/fd (readable
  * only by the owner and root, itself a first check) matched with the
  * listening sockets of /proc/net/unix. When /proc/PID/fd cannot be read it
- * tries the name alone, and the process itself refuses anyone but its
- * owner and root. Either way the report is believed only from the process
- * asked about: the listening socket's SO_PEERCRED pid must be PID.
+ * tries every name that carries PID (anyone may bind a lookalike), and the
+ * process itself refuses anyone but its owner and root. Either way the
+ * report is believed only from the process asked about: the listening
+ * socket's SO_PEERCRED pid must be PID. Each query has one deadline (5 s
+ * for every candidate, the connection and the answer together) and a size
+ * cap, and only printable ASCII, newlines and tabs of what a process says
+ * (or of its /proc/PID/comm) reach the terminal: a process may be someone
+ * else's, and could otherwise send terminal escapes.
  *
  * Without PID: every process of the caller (root: every process) that has
  * a control socket. --watch repeats every SECS seconds (default 1) until
@@ -36,8 +41,11 @@
 #include <unistd.h>
 
 #define PREFIX "@rudp-ctl/"
-#define TIMEOUT_MS 5000
+#define TIMEOUT_MS 5000 /* one query: connecting (every candidate) and reading */
 #define MAX_INODES 65536
+/* The process cuts its report at 64 MiB (shim/control.c); a margin for the
+ * cut notice. More than this is not a report. */
+#define MAX_ANSWER ((64u << 20) + (1u << 16))
 
 static void usage(FILE *f)
 {
@@ -47,6 +55,24 @@ static void usage(FILE *f)
                "  Without PID: every such process of yours (root: all).\n"
                "  --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
                "  Only the owner of a process (or root) may read it.\n");
+}
+
+/* What a process wrote, made safe to print: bytes other than printable
+ * ASCII, newline and tab become '?'. */
+static void printable(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c >= 0x20 && c < 0x7f) && c != '\n' && c != '\t')
+            s[i] = '?';
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void comm_of(int pid, char *out, size_t n)
@@ -60,6 +86,7 @@ static void comm_of(int pid, char *out, size_t n)
             out[strcspn(out, "\n")] = 0;
         fclose(f);
     }
+    printable(out, strlen(out));
 }
 
 static int cmp_ul(const void *a, const void *b)
@@ -123,11 +150,17 @@ out:
     return r;
 }
 
+struct candidate {
+    char name[256];
+    int pending; /* not yet settled (connect_trusted) */
+};
+
 struct lookup {
     int pid;
     const unsigned long *ino; /* NULL: match by name only */
     long nino;
-    char name[256];
+    size_t n, cap;            /* candidates found: no limit a squatter could fill */
+    struct candidate *c;
 };
 
 static int match(void *arg, int pid, unsigned long ino, const char *name)
@@ -137,51 +170,106 @@ static int match(void *arg, int pid, unsigned long ino, const char *name)
         return 0;
     if (l->ino && !bsearch(&ino, l->ino, (size_t)l->nino, sizeof ino, cmp_ul))
         return 0; /* a lookalike name held by some other process */
-    snprintf(l->name, sizeof l->name, "%s", name);
-    return 1;
+    /* By name alone, a lookalike bound by anyone may come first: keep
+     * every candidate; the SO_PEERCRED check picks. */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        struct candidate *c = realloc(l->c, cap * sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        l->c = c;
+        l->cap = cap;
+    }
+    snprintf(l->c[l->n++].name, sizeof l->c[0].name, "%s", name);
+    return 0;
 }
 
-/* Connects to `name`, checks it is served by `pid`, and copies the report
- * to stdout (a refusal line to stderr). Returns 0 or 1. */
-static int query(int pid, const char *name)
+/* A connection to the abstract name `name`, non-blocking: the fd, or -errno. */
+static int connect_name(const char *name)
 {
     struct sockaddr_un un;
     memset(&un, 0, sizeof un);
     un.sun_family = AF_UNIX;
     size_t nl = strlen(name);
     if (nl + 1 > sizeof un.sun_path)
-        return 1;
+        return -ENAMETOOLONG;
     memcpy(un.sun_path + 1, name, nl); /* abstract: a leading NUL */
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fprintf(stderr, "rudp-stat: socket: %s\n", strerror(errno));
-        return 1;
-    }
-    struct timeval tv = {.tv_sec = TIMEOUT_MS / 1000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
     if (connect(fd, (struct sockaddr *)&un, len) < 0) {
-        fprintf(stderr, "rudp-stat: process %d does not answer on its control socket: %s\n",
-                pid, strerror(errno));
+        int err = errno;
         close(fd);
-        return 1;
+        return -err;
     }
-    struct ucred cr;
-    socklen_t cl = sizeof cr;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid != pid) {
+    return fd;
+}
+
+/* Connects to the first of the candidates whose listening socket is held
+ * by `pid` itself; a full backlog (EAGAIN) is tried again until the
+ * deadline. The fd, or -1 (said on stderr). */
+static int connect_trusted(int pid, struct lookup *l, long long deadline)
+{
+    int holder = 0, err = 0;
+    for (size_t i = 0; i < l->n; i++)
+        l->c[i].pending = 1;
+    for (;;) {
+        int again = 0;
+        for (size_t i = 0; i < l->n && now_ms() < deadline; i++) {
+            if (!l->c[i].pending)
+                continue;
+            int fd = connect_name(l->c[i].name);
+            if (fd == -EAGAIN || fd == -EINTR) {
+                again = 1;
+                continue;
+            }
+            l->c[i].pending = 0;
+            if (fd < 0) {
+                err = -fd;
+                continue;
+            }
+            struct ucred cr;
+            socklen_t cl = sizeof cr;
+            if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cl == sizeof cr &&
+                cr.pid == pid)
+                return fd;
+            if (!holder)
+                holder = cl == sizeof cr ? (int)cr.pid : -1;
+            close(fd);
+        }
+        if (!again || now_ms() >= deadline)
+            break;
+        struct timespec ts = {.tv_nsec = 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (holder)
         fprintf(stderr,
                 "rudp-stat: the control socket named for process %d is held by process %d: "
                 "not trusted\n",
-                pid, cl == sizeof cr ? (int)cr.pid : -1);
-        close(fd);
+                pid, holder);
+    else
+        fprintf(stderr, "rudp-stat: process %d does not answer on its control socket: %s\n",
+                pid, strerror(err ? err : EAGAIN));
+    return -1;
+}
+
+/* Connects to pid's control socket among l's candidates and copies the
+ * report to stdout (a refusal line to stderr), all within TIMEOUT_MS.
+ * Returns 0 or 1. */
+static int query(int pid, struct lookup *l)
+{
+    long long deadline = now_ms() + TIMEOUT_MS;
+    int fd = connect_trusted(pid, l, deadline);
+    if (fd < 0)
         return 1;
-    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
     for (;;) {
+        long long left = deadline - now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, TIMEOUT_MS);
+        int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
         if (pr == 0) {
             fprintf(stderr, "rudp-stat: process %d: no complete answer in %d s\n", pid,
                     TIMEOUT_MS / 1000);
@@ -190,17 +278,27 @@ static int query(int pid, const char *name)
         }
         if (pr < 0 && errno == EINTR)
             continue;
-        if (n + 65536 > cap) {
-            char *b = realloc(buf, cap = cap ? cap * 2 : 131072);
+        if (n == cap) {
+            if (cap >= MAX_ANSWER) {
+                fprintf(stderr, "rudp-stat: process %d: an answer longer than %u bytes is no "
+                                "report\n", pid, MAX_ANSWER);
+                rc = 1;
+                break;
+            }
+            size_t want = cap ? cap * 2 : 131072;
+            if (want > MAX_ANSWER)
+                want = MAX_ANSWER;
+            char *b = realloc(buf, want);
             if (!b) {
                 fprintf(stderr, "rudp-stat: out of memory\n");
                 rc = 1;
                 break;
             }
             buf = b;
+            cap = want;
         }
         ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (r < 0) {
             fprintf(stderr, "rudp-stat: process %d: %s\n", pid, strerror(errno));
@@ -213,6 +311,7 @@ static int query(int pid, const char *name)
     }
     close(fd);
     if (!rc) {
+        printable(buf, n);
         if (n >= 10 && memcmp(buf, "rudp-stat:", 10) == 0) {
             fwrite(buf, 1, n, stderr); /* refused (not the owner), or busy */
             rc = 1;
@@ -228,11 +327,14 @@ static int query(int pid, const char *name)
     return rc;
 }
 
-/* Fills l->name with pid's control socket; 0 found, 1 not, -1 no process. */
+/* Fills l with the candidates for pid's control socket; 0 found, 1 not, -1
+ * no process. */
 static int find(int pid, struct lookup *l)
 {
     static unsigned long ino[MAX_INODES];
-    memset(l, 0, sizeof *l);
+    l->n = 0; /* l->c is kept for the next search */
+    l->ino = NULL;
+    l->nino = 0;
     l->pid = pid;
     long n = socket_inodes(pid, ino, MAX_INODES);
     if (n >= 0) {
@@ -242,7 +344,12 @@ static int find(int pid, struct lookup *l)
         return -1;
     }
     /* else: not ours to list; its name alone, and the process decides */
-    return each_control_socket(match, l) > 0 ? 0 : 1;
+    int r = each_control_socket(match, l);
+    if (r < 0 && !l->n) {
+        fprintf(stderr, "rudp-stat: cannot list the control sockets: %s\n", strerror(-r));
+        return 1;
+    }
+    return l->n > 0 ? 0 : 1;
 }
 
 static int parent_of(int pid)
@@ -269,7 +376,7 @@ static int stat_pid(int pid)
 {
     char path[64], comm[64];
     struct stat st;
-    struct lookup l;
+    static struct lookup l;
     snprintf(path, sizeof path, "/proc/%d", pid);
     int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
     if (r < 0) {
@@ -277,7 +384,7 @@ static int stat_pid(int pid)
         return 1;
     }
     if (r == 0)
-        return query(pid, l.name);
+        return query(pid, &l);
     /* A forked child (a prefork server's worker) runs no engine until it
      * opens a rudp socket itself: what it inherited or accepted from an
      * inherited listener is served by the engine of the process that made
@@ -296,7 +403,7 @@ static int stat_pid(int pid)
                    "(%s):\n",
                    pid, comm, i ? "its ancestor" : "its parent", a, acomm);
             fflush(stdout);
-            return query(a, l.name);
+            return query(a, &l);
         }
     }
     fprintf(stderr,

@@ -12,7 +12,15 @@
 #      gets every byte;
 #  (c) uid nobody running rudp-stat against wrk is refused by the process
 #      itself (non-zero exit, "permission denied: process N belongs to uid
-#      0"), while root succeeds; an unknown pid gives a one-line error.
+#      0"), while root succeeds; an unknown pid gives a one-line error;
+#  (d) 9 connections to wrk's control socket (more than the 8 it serves at
+#      once) that never read do not keep a later rudp-stat from its answer;
+#  (e) lookalike names ("@rudp-ctl/<pid>/0" and 31 random ones, bound by
+#      nobody; random names land before the real one in /proc/net/unix) fool
+#      neither root's rudp-stat (which matches socket inodes) nor the
+#      name-only search of rudp-stat as nobody against a non-dumpable
+#      process of nobody's (its /proc/PID/fd unreadable even to its owner):
+#      every candidate is tried until the SO_PEERCRED pid is the process's.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
@@ -31,8 +39,10 @@ assert_report() {
         { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
     grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ retrans [0-9]+ pto [0-9]+$' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
-    grep -Eq '^engine: threads [0-9]+, connections each' "$_f" &&
-        grep -Eq '^  rudp: datagrams out [0-9]+ in [0-9]+' "$_f" ||
+    # the engine counters: the lines RUDP_STATS prints
+    grep -Eq '^engine: threads [0-9]+ \(connections each [0-9/]+\)' "$_f" &&
+        grep -Eq '^datagrams: datagrams out [0-9]+ in [0-9]+' "$_f" &&
+        grep -Eq '^loss and rtt: [0-9.]+% of [0-9]+ data packets declared lost' "$_f" ||
         { tail -8 "$_f" >&2; fail "$_what: no engine counters"; }
 }
 
@@ -128,6 +138,118 @@ rc=0
 [ "$rc" != 0 ] && [ "$(wc -l <"$T/none.out")" = 1 ] && grep -qx 'rudp-stat: no process 99999999' "$T/none.out" ||
     { cat "$T/none.out" >&2; fail "unknown pid: not a one-line error (exit $rc)"; }
 echo "ok: unknown pid: $(cat "$T/none.out")"
+
+# ---- (d) readers that never read ----
+# Connects N times to PID's own control socket (the listener whose
+# SO_PEERCRED pid is PID), waits until each has its answer waiting (poll,
+# never read), says so in READY and holds them all.
+cat >"$T/holder.py" <<'PY'
+import select, socket, struct, sys, time
+pid, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+real = None
+for line in open("/proc/net/unix", errors="replace").read().splitlines()[1:]:
+    f = line.split()
+    if len(f) < 8 or not f[7].startswith("@rudp-ctl/%d/" % pid) or not int(f[3], 16) & 0x10000:
+        continue
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("\0" + f[7][1:])
+    if struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0] == pid:
+        real = f[7][1:]
+    s.close()
+    if real:
+        break
+if not real:
+    sys.exit("no control socket of %d" % pid)
+held = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("\0" + real)
+    held.append(s)
+for s in held:
+    if not select.select([s], [], [], 30)[0]:
+        sys.exit("no answer waiting on a held connection")
+open(ready, "w").write("%d\n" % len(held))
+time.sleep(3600)
+PY
+start_bg holder python3 "$T/holder.py" "$WRK" 9 "$T/held"
+HOLDER=$LAST_PID
+i=0
+while [ ! -s "$T/held" ]; do
+    kill -0 "$HOLDER" 2>/dev/null || { show "$T/holder.log"; fail "the holder of 9 connections failed"; }
+    [ "$i" -lt 300 ] || fail "the holder's 9 connections got no answer"
+    sleep 0.1
+    i=$((i + 1))
+done
+"$STAT" "$WRK" >"$T/held.out" 2>&1 || { cat "$T/held.out" >&2; fail "rudp-stat $WRK failed while 9 connections did not read"; }
+grep -q "^pid $WRK (wrk) " "$T/held.out" || { head -3 "$T/held.out" >&2; fail "rudp-stat $WRK: no report while 9 connections did not read"; }
+echo "ok: 9 connections that never read; rudp-stat $WRK still answered"
+kill "$HOLDER" 2>/dev/null || true
+
+# ---- (e) lookalike names ----
+# Binds and listens on "@rudp-ctl/<pid>/0" and 31 names with random 64-bit
+# suffixes, like the real one's, for each PID (abstract names: anyone may;
+# /proc/net/unix lists them by a hash of the name, so most come before the
+# real one), says "ready" on stdout, and holds them.
+cat >"$T/squat.py" <<'PY'
+import os, socket, sys, time
+pids = sys.argv[1:]
+held = []
+for pid in pids:
+    for i in range(32):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind("\0rudp-ctl/%s/%s" % (pid, os.urandom(8).hex() if i else "0"))
+        s.listen(16)
+        held.append(s)
+print("ready", flush=True)
+time.sleep(3600)
+PY
+# A process of nobody's under the shim that makes itself non-dumpable: its
+# /proc/PID/fd is root's, so rudp-stat as nobody can only go by name.
+cat >"$T/nodump.py" <<'PY'
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+time.sleep(3600)
+PY
+NBPY=""
+for py in /usr/bin/python3 /usr/local/bin/python3; do
+    as_nobody "$py" -c '' 2>/dev/null && { NBPY=$py; break; }
+done
+[ -n "$NBPY" ] || fail "no python3 that uid nobody may run"
+P3=$(free_port)
+bg_app nodump setpriv --reuid=65534 --regid=65534 --clear-groups "$NBPY" "$T/nodump.py" "$P3"
+NODUMP=$LAST_PID
+wait_listen "$P3"
+i=0
+while ! grep -q "@rudp-ctl/$NODUMP/[0-9a-f]\{16\}\$" /proc/net/unix; do
+    [ "$i" -lt 100 ] || { show "$T/nodump.log"; fail "process $NODUMP (nobody) has no control socket"; }
+    sleep 0.1
+    i=$((i + 1))
+done
+! as_nobody ls "/proc/$NODUMP/fd" >/dev/null 2>&1 ||
+    fail "nobody can list /proc/$NODUMP/fd: the name-only search is not what is tested"
+start_bg squat setpriv --reuid=65534 --regid=65534 --clear-groups "$NBPY" "$T/squat.py" "$WRK" "$NODUMP"
+SQUAT=$LAST_PID
+i=0
+while ! grep -qx ready "$T/squat.log" 2>/dev/null; do
+    kill -0 "$SQUAT" 2>/dev/null || { show "$T/squat.log"; fail "the squatter failed"; }
+    [ "$i" -lt 100 ] || fail "the squatter did not bind its names"
+    sleep 0.1
+    i=$((i + 1))
+done
+[ "$(grep -c "@rudp-ctl/$NODUMP/" /proc/net/unix)" -ge 33 ] || fail "the lookalike names are not listed"
+"$STAT" "$WRK" >"$T/squat-root.out" 2>&1 || { cat "$T/squat-root.out" >&2; fail "root's rudp-stat $WRK fooled by lookalike names"; }
+grep -q "^pid $WRK (wrk) " "$T/squat-root.out" || fail "root's rudp-stat $WRK: not wrk's report beside lookalikes"
+echo "ok: root's rudp-stat $WRK beside 32 lookalike names"
+as_nobody "$T/rudp-stat" "$NODUMP" >"$T/squat-nobody.out" 2>&1 ||
+    { cat "$T/squat-nobody.out" >&2; fail "nobody's rudp-stat $NODUMP (by name) fooled by lookalike names"; }
+grep -q "^pid $NODUMP (python3) " "$T/squat-nobody.out" ||
+    { head -3 "$T/squat-nobody.out" >&2; fail "nobody's rudp-stat $NODUMP: not its report"; }
+echo "ok: nobody's rudp-stat $NODUMP, by name alone, beside 32 lookalike names"
+kill "$SQUAT" "$NODUMP" 2>/dev/null || true
 
 kill "$WRK" 2>/dev/null || true
 wait_exit "$WRK" 20 >/dev/null || true
