@@ -17,6 +17,10 @@
 #   descendants PID             PID's children, grandchildren... (one a line)
 #   survivors PID...            those of the PIDs still running (not zombies)
 #   describe PID...             one line each: PID, command, state, wchan
+#   nginx_conf PORT [LINES]     writes $T/nginx.conf: master and 2 workers on
+#                               127.0.0.1:PORT serving $T/www, everything it
+#                               writes under $T; LINES go into http {} (the
+#                               default: access_log off;)
 #   secs_since MS               whole seconds since ms_now said MS
 #   ASAN_RUN                    1 when the shim is the ASan build (make asan):
 #                               throughput-bound loads are then scaled down, as
@@ -109,3 +113,32 @@ describe() {
 }
 
 secs_since() { echo $(( ($(ms_now) - $1 + 500) / 1000 )); }
+
+nginx_conf() {
+    cat >"$T/nginx.conf" <<CONF
+master_process on;
+worker_processes 2;
+daemon off;
+pid $T/nginx.pid;
+error_log $T/error.log warn;
+events {
+    worker_connections 1024;
+    use epoll;
+}
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 100000;
+${2:-    access_log off;}
+    client_body_temp_path $T/tmp/body;
+    proxy_temp_path $T/tmp/proxy;
+    fastcgi_temp_path $T/tmp/fastcgi;
+    uwsgi_temp_path $T/tmp/uwsgi;
+    scgi_temp_path $T/tmp/scgi;
+    server {
+        listen 127.0.0.1:$1;
+        root $T/www;
+    }
+}
+CONF
+}

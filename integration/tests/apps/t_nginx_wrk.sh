@@ -38,34 +38,9 @@ head -c "$SIZE" /dev/urandom >"$T/www/load.bin"
 chmod 644 "$T/www/big.bin" "$T/www/load.bin"
 want=$(sha "$T/www/big.bin")
 
-cat >"$T/nginx.conf" <<CONF
-master_process on;
-worker_processes 2;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/error.log warn;
-events {
-    worker_connections 1024;
-    use epoll;
-}
-http {
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
+nginx_conf "$P" "    tcp_nopush on;
     log_format done '\$status \$body_bytes_sent \$request_completion';
-    access_log $T/access.log done;
-    client_body_temp_path $T/tmp/body;
-    proxy_temp_path $T/tmp/proxy;
-    fastcgi_temp_path $T/tmp/fastcgi;
-    uwsgi_temp_path $T/tmp/uwsgi;
-    scgi_temp_path $T/tmp/scgi;
-    server {
-        listen 127.0.0.1:$P;
-        root $T/www;
-    }
-}
-CONF
+    access_log $T/access.log done;"
 timeout 20 nginx -t -q -p "$T" -e "$T/error.log" -c "$T/nginx.conf" || { show "$T/error.log"; fail "nginx -t rejects the config"; }
 
 bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"

@@ -65,32 +65,7 @@ chmod 755 "$T"
 mkdir -m 755 "$T/www" "$T/tmp"
 head -c 1048576 /dev/urandom >"$T/www/load.bin"
 chmod 644 "$T/www/load.bin"
-cat >"$T/nginx.conf" <<CONF
-master_process on;
-worker_processes 2;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/error.log warn;
-events {
-    worker_connections 1024;
-    use epoll;
-}
-http {
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_requests 100000;
-    access_log off;
-    client_body_temp_path $T/tmp/body;
-    proxy_temp_path $T/tmp/proxy;
-    fastcgi_temp_path $T/tmp/fastcgi;
-    uwsgi_temp_path $T/tmp/uwsgi;
-    scgi_temp_path $T/tmp/scgi;
-    server {
-        listen 127.0.0.1:$P;
-        root $T/www;
-    }
-}
-CONF
+nginx_conf "$P"
 bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"
 NGINX=$LAST_PID
 wait_listen "$P" 20
