@@ -31,7 +31,6 @@
  * (at their end or its own), never both. A forked child leaves its
  * parent's traces alone: each belongs to the process that runs it.
  */
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -186,6 +185,8 @@ static void end(rb *b, qlog *q, rudp_time now)
         record(q, now, b->s, b->n);
 }
 
+/* Our packet types in the QUIC events draft's terms (the exact one
+ * follows as rudp_type, rudp_packet_type_name's). */
 static const char *packet_type(uint8_t t)
 {
     switch (t) {
@@ -203,12 +204,11 @@ static const char *packet_type(uint8_t t)
     }
 }
 
-static const char *const wire_names[] = {"", "SYN", "RETRY", "SYNACK", "DATA", "RESET"};
-
 static void put_header(rb *b, const rudp_trace_packet *p)
 {
+    const char *n = rudp_packet_type_name(p->type, 0);
     put(b, "\"header\":{\"packet_type\":\"%s\",\"packet_number\":%llu,\"rudp_type\":\"%s\"}",
-        packet_type(p->type), (unsigned long long)p->pn, p->type <= 5 ? wire_names[p->type] : "?");
+        packet_type(p->type), (unsigned long long)p->pn, n ? n : "?");
 }
 
 static void put_frame(rb *b, const rudp_trace_packet *p, const rudp_trace_frame *f, int first_ack)
@@ -281,6 +281,35 @@ static void packet(qlog *q, const rudp_trace_event *ev)
     end(&b, q, ev->now);
 }
 
+/* The controllers' phases (their phase ops', as rudp-stat shows them) in
+ * qlog's spelling: the QUIC events draft's where it has one. */
+static const char *qlog_phase(const char *phase)
+{
+    static const struct {
+        const char *phase, *qlog;
+    } names[] = {
+        {"Startup", "startup"},
+        {"Drain", "drain"},
+        {"ProbeBW", "probe_bw"},
+        {"ProbeRTT", "probe_rtt"},
+        {"slow start", "slow_start"},
+        {"conservative slow start", "conservative_slow_start"},
+        {"avoidance", "congestion_avoidance"},
+        {"recovery", "recovery"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i].phase, phase) == 0)
+            return names[i].qlog;
+    return "unknown";
+}
+
+/* A rate in bytes/s as qlog's bits/s, saturated. */
+static unsigned long long bits(uint64_t bytes_per_s)
+{
+    return bytes_per_s > UINT64_MAX / 8 ? (unsigned long long)UINT64_MAX
+                                        : (unsigned long long)(bytes_per_s * 8);
+}
+
 /* recovery:metrics_updated with the values that changed, then
  * recovery:congestion_state_updated if the controller's phase did. */
 static void metrics(qlog *q, const rudp_trace_event *ev)
@@ -290,8 +319,8 @@ static void metrics(qlog *q, const rudp_trace_event *ev)
     if (!o || strcmp(o->cc_state, m->cc_state) != 0) {
         begin(&b, q, ev->now, "recovery:congestion_state_updated");
         if (o)
-            put(&b, "\"old\":\"%s\",", o->cc_state);
-        put(&b, "\"new\":\"%s\",\"rudp_cc\":\"%s\"", m->cc_state, m->cc);
+            put(&b, "\"old\":\"%s\",", qlog_phase(o->cc_state));
+        put(&b, "\"new\":\"%s\",\"rudp_cc\":\"%s\"", qlog_phase(m->cc_state), m->cc);
         end(&b, q, ev->now);
     }
     begin(&b, q, ev->now, "recovery:metrics_updated");
@@ -317,9 +346,9 @@ static void metrics(qlog *q, const rudp_trace_event *ev)
     if (CHANGED(ssthresh) && m->ssthresh != UINT64_MAX)
         put(&b, "%s\"ssthresh\":%llu", SEP, (unsigned long long)m->ssthresh);
     if (CHANGED(pacing_rate))
-        put(&b, "%s\"pacing_rate\":%llu", SEP, (unsigned long long)m->pacing_rate * 8);
+        put(&b, "%s\"pacing_rate\":%llu", SEP, bits(m->pacing_rate));
     if (CHANGED(delivery_rate))
-        put(&b, "%s\"rudp_delivery_rate\":%llu", SEP, (unsigned long long)m->delivery_rate * 8);
+        put(&b, "%s\"rudp_delivery_rate\":%llu", SEP, bits(m->delivery_rate));
 #undef CHANGED
 #undef SEP
     if (b.n > empty)
@@ -383,14 +412,6 @@ static void on_event(void *h, const rudp_trace_event *ev)
     }
 }
 
-static void addr_str(const rudp_addr *a, char *out, size_t n)
-{
-    char ip[64];
-    if (!inet_ntop(a->family == 10 ? AF_INET6 : AF_INET, a->ip, ip, sizeof ip))
-        snprintf(ip, sizeof ip, "?");
-    snprintf(out, n, a->family == 10 ? "[%s]:%u" : "%s:%u", ip, a->port);
-}
-
 static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
 {
     (void)user;
@@ -433,7 +454,7 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
     double mono_ms = (double)mt.tv_sec * 1e3 + (double)mt.tv_nsec / 1e6;
     double ref = wall_ms - (mono_ms - ms(now));
     char peer[96];
-    addr_str(rudp_conn_peer(c), peer, sizeof peer);
+    rudp_addr_format(rudp_conn_peer(c), peer, sizeof peer);
     rb b;
     b.n = 0;
     b.over = 0;
