@@ -595,8 +595,15 @@ int shim_config_load(void)
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
                                        shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
-    if ((v = env("RUDP_QLOG_DIR")) && (shim_cfg.qlog_dirfd = shim_qlog_open_dir(v)) < 0)
-        return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
+    if ((v = env("RUDP_QLOG_DIR"))) {
+        int fd = shim_qlog_open_dir(v);
+        if (fd == -2)
+            return bad("RUDP_QLOG_DIR", v,
+                       "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
+        if (fd < 0)
+            return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
+        shim_cfg.qlog_dirfd = fd;
+    }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)
