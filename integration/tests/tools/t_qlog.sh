@@ -147,13 +147,7 @@ if pid == 0:
     s.bind(("127.0.0.1", int(sys.argv[1])))
     s.listen(8)
     c, _ = s.accept()
-    data = b""
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        data += b
-    c.sendall(data)
+    c.sendall(c.makefile("rb").read())
     c.close()
     os._exit(0)
 print(pid, flush=True)
@@ -167,12 +161,7 @@ c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
 data = os.urandom(200000)
 c.sendall(data)
 c.shutdown(socket.SHUT_WR)
-got = b""
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    got += b
+got = c.makefile("rb").read()
 if got != data:
     sys.exit("echo differs: %d of %d bytes" % (len(got), len(data)))
 if sys.argv[2:] == ["exit"]:
