@@ -104,6 +104,32 @@ python3 "$PLOT" "$cli" -o "$T/plot.png" || fail "rudp-plot failed"
     fail "rudp-plot's output is not a PNG"
 echo "ok: rudp-plot wrote a PNG ($(stat -c %s "$T/plot.png") bytes)"
 
+# A hostile trace: strings meant to end gnuplot's quotes and run a command
+# are plotted as text; NaN (not JSON) fails the check; an error is one line.
+python3 - "$cli" "$T" <<'PY'
+import json, sys
+src, t = sys.argv[1:]
+recs = open(src, "rb").read().split(b"\x1e")[1:]
+head = json.loads(recs[0])
+evil = "x'\n!touch %s/pwned\nset output '%s/pwned" % (t, t)
+head["title"] = evil
+state = {"time": 1, "name": "recovery:congestion_state_updated", "data": {"new": evil + '"'}}
+rec = lambda o: b"\x1e" + json.dumps(o).encode() + b"\n"
+open(t + "/evil.sqlog", "wb").write(rec(head) + rec(state) + b"".join(b"\x1e" + r for r in recs[1:]))
+nan = b'{"time":1,"name":"recovery:metrics_updated","data":{"smoothed_rtt":NaN}}\n'
+open(t + "/nan.sqlog", "wb").write(b"\x1e" + nan)
+open(t + "/nan2.sqlog", "wb").write(rec(head) + b"\x1e" + nan)
+PY
+python3 "$PLOT" "$T/evil.sqlog" -o "$T/evil.png" >/dev/null || fail "rudp-plot failed on the hostile trace"
+[ ! -e "$T/pwned" ] || fail "strings from the trace ran as gnuplot commands"
+! $CHECK "$T/nan2.sqlog" 2>"$T/nan.log" || fail "qlog_check took NaN"
+grep -q NaN "$T/nan.log" || fail "qlog_check's complaint does not name NaN: $(cat "$T/nan.log")"
+rc=0
+python3 "$PLOT" "$T/nan.sqlog" 2>"$T/plot_err.log" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <"$T/plot_err.log")" = 1 ] ||
+    fail "rudp-plot on a file with no header: exit $rc, $(wc -l <"$T/plot_err.log") lines (expected 1, one line)"
+echo "ok: a hostile trace's strings stay text; NaN is refused; a runtime error is one line"
+
 # --- 2. the cap -------------------------------------------------------------
 mkdir "$T/q2"
 transfer capped 1000000 RUDP_QLOG_DIR="$T/q2" RUDP_QLOG_MAX=64K
