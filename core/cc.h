@@ -48,7 +48,9 @@ struct rudp_cc_ops {
                     uint64_t in_flight);
     void (*on_persistent_congestion)(rudp_cc *cc, rudp_time now);
     /* Optional: the controller's phase now, a static string for people
-     * (rudp-stat): "Startup", "slow start", "recovery", ... */
+     * (rudp-stat, and qlog's congestion state): "Startup", "Drain",
+     * "ProbeBW", "ProbeRTT" (bbr); "slow start", "conservative slow start"
+     * (cubic's HyStart++), "avoidance", "recovery" (loss-based). */
     const char *(*phase)(const rudp_cc *cc);
 };
 

@@ -289,6 +289,17 @@ void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out)
     out->hystart = s.hs;
 }
 
+/* The loss-based phases, and HyStart++'s conservative slow start (RFC 9406
+ * §4.2) told apart from slow start. */
+static const char *cubic_phase(const rudp_cc *cc)
+{
+    cubic_state s;
+    load(cc, &s);
+    if (!cc->recovering && s.hs == HS_CSS && cc->cwnd < cc->ssthresh)
+        return "conservative slow start";
+    return rudp_cc_loss_phase(cc);
+}
+
 const rudp_cc_ops rudp_cc_cubic = {
     .name = "cubic",
     .init = cubic_init,
@@ -296,5 +307,5 @@ const rudp_cc_ops rudp_cc_cubic = {
     .on_ack = cubic_on_ack,
     .on_loss = cubic_on_loss,
     .on_persistent_congestion = cubic_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = cubic_phase,
 };

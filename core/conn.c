@@ -839,7 +839,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
 
 /* ---- building packets ---- */
 
-static uint64_t pacing_rate(const rudp_conn *c)
+uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
 {
     if (c->cc.pacing_rate)
         return c->cc.pacing_rate;
@@ -1012,7 +1012,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
-        uint64_t rate = pacing_rate(c);
+        uint64_t rate = rudp__conn_pacing_rate(c);
         rudp_time burst = pace_interval(pace_burst(c, rate), rate);
         rudp_time base = c->pace_time;
         if (now > burst && base < now - burst)
@@ -1519,7 +1519,7 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->bytes_sent = c->bytes_sent + c->bytes_retx;
     info->bytes_received = c->bytes_received;
     info->bytes_acked = c->snd_una;
-    info->pacing_rate = pacing_rate(c);
+    info->pacing_rate = rudp__conn_pacing_rate(c);
     info->delivery_rate = c->rec.delivery_rate;
     info->delivery_app_limited = c->rec.delivery_app_limited;
     info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;

@@ -147,11 +147,9 @@ struct rudp_conn {
     uint64_t bytes_sent, bytes_received, bytes_retx;
 
     /* trace.c: the trace handle (NULL: not traced), whether the tracer was
-     * asked, and the controller's recovery period as the trace follows it */
+     * asked */
     void *trace;
     int trace_asked;
-    rudp_time trace_recovery_start;
-    uint64_t trace_recovery_pn;
 };
 
 typedef struct rudp_source rudp_source;
@@ -213,6 +211,9 @@ int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
 void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);
 void rudp__conn_event(rudp_conn *c, unsigned ev);
 void rudp__conn_dirty(rudp_conn *c);
+/* The rate c paces at now, bytes/s: the controller's, or derived from cwnd
+ * and the smoothed RTT (saturated at UINT64_MAX). */
+uint64_t rudp__conn_pacing_rate(const rudp_conn *c);
 void rudp__conn_kill(rudp_conn *c);
 void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid);
 

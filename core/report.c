@@ -174,18 +174,23 @@ void rudp__report_slow_connect(rudp_conn *c)
               name, p, d, c->hs_count, limit);
 }
 
-const char *rudp_packet_name(const uint8_t *buf, size_t len)
+const char *rudp_packet_type_name(unsigned type, unsigned flags)
 {
     static const char *const names[2][6] = {
         {"?", "SYN", "RETRY", "SYNACK", "DATA", "RESET"},
         {"?", "SYN+ACK_NOW", "RETRY+ACK_NOW", "SYNACK+ACK_NOW", "DATA+ACK_NOW", "RESET+ACK_NOW"},
     };
+    if (type < RUDP_PKT_SYN || type > RUDP_PKT_RESET || flags > RUDP_PKTF_ACK_NOW)
+        return NULL;
+    return names[flags][type];
+}
+
+const char *rudp_packet_name(const uint8_t *buf, size_t len)
+{
     if (len < 4)
         return "short";
-    unsigned type = buf[3] & 0x0fu, flags = buf[3] >> 4;
-    if (type < RUDP_PKT_SYN || type > RUDP_PKT_RESET || flags > RUDP_PKTF_ACK_NOW)
-        return "unknown";
-    return names[flags][type];
+    const char *n = rudp_packet_type_name(buf[3] & 0x0fu, (unsigned)buf[3] >> 4);
+    return n ? n : "unknown";
 }
 
 void rudp_ctx_report_remaining(rudp_ctx *ctx)

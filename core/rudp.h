@@ -291,7 +291,7 @@ typedef struct rudp_trace_metrics {
     rudp_time smoothed_rtt, min_rtt, latest_rtt, rtt_variance; /* 0: no sample yet */
     uint32_t pto_count;
     const char *cc;                           /* controller: "bbr", "cubic", "newreno" */
-    const char *cc_state;                     /* its phase: "slow_start", "probe_bw", ... */
+    const char *cc_state;                     /* its phase op's: "slow start", "ProbeBW", ... (cc.h) */
 } rudp_trace_metrics;
 
 typedef struct rudp_trace_event {
@@ -314,7 +314,10 @@ typedef struct rudp_trace_ops {
 } rudp_trace_ops;
 
 /* Traces connections that start from now on through `ops` (copied; NULL
- * turns tracing off for them). */
+ * turns tracing off for them). Call it before any connection is traced
+ * (the shim does when it makes the context): the handles of connections
+ * traced already belong to the old ops, which would no longer be called
+ * to close them (an assertion checks). */
 void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user);
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -491,6 +494,11 @@ size_t rudp_addr_format(const rudp_addr *a, char *buf, size_t len);
 /* A datagram's packet type by name ("DATA", "DATA+ACK_NOW", "SYN", ...),
  * from its header's type byte, for debug lines. */
 const char *rudp_packet_name(const uint8_t *buf, size_t len);
+
+/* The same from the type (1 SYN, 2 RETRY, 3 SYNACK, 4 DATA, 5 RESET) and
+ * flags (0 or 1, ACK_NOW) as rudp_trace_packet holds them; NULL for a type
+ * or flags no packet has. */
+const char *rudp_packet_type_name(unsigned type, unsigned flags);
 
 /* Why a connection failed, for a message that helps the person. */
 typedef enum rudp_cause {

@@ -6,6 +6,7 @@
  * changed. Packets are described from their own bytes with the wire
  * decoder, so what is traced is what crossed the wire.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "seq.h"
@@ -13,6 +14,9 @@
 
 void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user)
 {
+    /* A traced connection's handle belongs to the ops that opened it. */
+    for (const rudp_conn *c = ctx->all; c; c = c->all_next)
+        assert(!c->trace);
     if (ops)
         ctx->trace_ops = *ops;
     else
@@ -146,58 +150,14 @@ void rudp__trace_do_lost(rudp_conn *c, const rudp_sent *s)
     emit(c, &ev);
 }
 
-/* The loss-based controllers' recovery period (RFC 9002 §7.3.2): from a
- * window reduction until a packet sent after it is acknowledged. */
-static int in_recovery(rudp_conn *c)
-{
-    if (c->cc.recovery_start == 0)
-        return 0;
-    if (c->cc.recovery_start != c->trace_recovery_start) {
-        c->trace_recovery_start = c->cc.recovery_start;
-        c->trace_recovery_pn = rudp_recovery_next_pn(&c->rec);
-    }
-    return !c->rec.has_acked || rudp_seq_lt(c->rec.largest_acked, c->trace_recovery_pn);
-}
-
-static const char *cc_state(rudp_conn *c)
-{
-    if (c->cc.ops == &rudp_cc_bbr) {
-        rudp_cc_bbr_info bi;
-        rudp_cc_bbr_get_info(&c->cc, &bi);
-        switch (bi.mode) {
-        case RUDP_BBR_STARTUP:
-            return "startup";
-        case RUDP_BBR_DRAIN:
-            return "drain";
-        case RUDP_BBR_PROBE_BW:
-            return "probe_bw";
-        case RUDP_BBR_PROBE_RTT:
-            return "probe_rtt";
-        default:
-            return "unknown";
-        }
-    }
-    if (in_recovery(c))
-        return "recovery";
-    if (c->cc.ops == &rudp_cc_cubic) {
-        rudp_cc_cubic_info ci;
-        rudp_cc_cubic_get_info(&c->cc, &ci);
-        if (ci.hystart == RUDP_HYSTART_CSS)
-            return "conservative_slow_start";
-    }
-    return c->cc.cwnd < c->cc.ssthresh ? "slow_start" : "congestion_avoidance";
-}
-
 void rudp__trace_do_metrics(rudp_conn *c)
 {
     rudp_trace_metrics m;
-    rudp_conn_info info;
     memset(&m, 0, sizeof m);
-    rudp_conn_get_info(c, &info);
     m.cwnd = c->cc.cwnd;
     m.bytes_in_flight = c->rec.bytes_in_flight;
     m.ssthresh = c->cc.ssthresh;
-    m.pacing_rate = info.pacing_rate;
+    m.pacing_rate = rudp__conn_pacing_rate(c);
     m.delivery_rate = c->rec.delivery_rate;
     if (c->rtt.has_sample) {
         m.smoothed_rtt = c->rtt.smoothed;
@@ -207,7 +167,7 @@ void rudp__trace_do_metrics(rudp_conn *c)
     }
     m.pto_count = c->rec.pto_count;
     m.cc = c->cc.ops->name;
-    m.cc_state = cc_state(c);
+    m.cc_state = c->cc.ops->phase ? c->cc.ops->phase(&c->cc) : "";
     rudp_trace_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = RUDP_TRACE_METRICS;

@@ -614,10 +614,17 @@ int shim_config_load(void)
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
     /* absolute: every process of the tree opens it, each from its own
      * working directory */
-    if ((v = env("RUDP_QLOG_DIR")) && v[0] != '/')
-        return bad("RUDP_QLOG_DIR", v, "an absolute path (rudp-run --qlog-dir makes one)");
-    if (v && (shim_cfg.qlog_dirfd = shim_qlog_open_dir(v)) < 0)
-        return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
+    if ((v = env("RUDP_QLOG_DIR"))) {
+        if (v[0] != '/')
+            return bad("RUDP_QLOG_DIR", v, "an absolute path (rudp-run --qlog-dir makes one)");
+        int fd = shim_qlog_open_dir(v);
+        if (fd == -2)
+            return bad("RUDP_QLOG_DIR", v,
+                       "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
+        if (fd < 0)
+            return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
+        shim_cfg.qlog_dirfd = fd;
+    }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)

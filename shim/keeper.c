@@ -162,7 +162,6 @@ static void keeper_main(int verdict)
     }
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
-    shim_qlog_adopt();
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
     int started[SHIM_ENGINES_MAX] = {0};
@@ -192,6 +191,9 @@ pid_t shim_engine_handoff(int for_exec, int *abort_fd)
         return 0;
     pause_engines();
     if (!shim_engine_busy()) {
+        /* No keeper: what the traces hold is written now (exec replaces
+         * the memory, _exit runs no destructor), with the engines parked. */
+        shim_qlog_flush_all();
         if (for_exec)
             shim_engine_resume();
         return 0;
@@ -264,10 +266,12 @@ void shim_engine_atfork_prepare(void)
     }
     pthread_mutex_lock(&G.mu);
     shim_ownfds_lock();
+    shim_qlog_atfork_prepare();
 }
 
 void shim_engine_atfork_parent(void)
 {
+    shim_qlog_atfork_parent();
     shim_ownfds_unlock();
     if (fork_paused)
         resume_locked();
@@ -279,6 +283,7 @@ void shim_engine_atfork_child(void)
 {
     /* The prepare handler locked these in this very thread: unlock them
      * (re-initialising a locked mutex is undefined, and TSan says so). */
+    shim_qlog_atfork_child(G.in_handoff);
     shim_ownfds_unlock();
     pthread_mutex_unlock(&G.mu);
     if (G.in_handoff)
@@ -286,8 +291,10 @@ void shim_engine_atfork_child(void)
     /* The parent's engines keep serving every connection made before the
      * fork; this child must not hold copies of their fds, or a bridge the
      * parent closes would stay open here. The child gets engines of its
-     * own for what it opens itself. The log file is the child's too. */
-    shim_close_all_owned(shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1);
+     * own for what it opens itself. The log file and the qlog directory
+     * are the child's too: its own connections log and trace there. */
+    int keep[2] = {shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1, shim_cfg.qlog_dirfd};
+    shim_close_all_owned(keep, 2);
     shim_control_forget();
     pthread_cond_init(&G.cv, NULL);
     /* Memory of the parent's engines is left as is: it belongs to threads

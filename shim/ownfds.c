@@ -1,8 +1,9 @@
 /*
  * ownfds.c: the set of fds the engine owns (UDP sockets, its ends of the
- * bridges, epoll, the eventfd, and the log file), as a bitmap under a
- * mutex. The application's close()/close_range()/closefrom() spare them,
- * a forked child closes them, and a keeper keeps only them.
+ * bridges, epoll, the eventfd, the log file and the qlog directory), as a
+ * bitmap under a mutex. The application's close()/close_range()/closefrom()
+ * spare them, a forked child closes them (but the log file and the qlog
+ * directory), and a keeper keeps only them.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,17 +79,26 @@ void shim_close_owned(int fd)
     real_close(fd);
 }
 
-void shim_close_all_owned(int except)
+static int spared(int fd, const int *keep, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return 1;
+    return 0;
+}
+
+void shim_close_all_owned(const int *keep, int n)
 {
     pthread_mutex_lock(&mu);
     for (int fd = 0; fd < cap; fd++)
-        if (has(fd) && fd != except)
+        if (has(fd) && !spared(fd, keep, n))
             real_close(fd);
     if (bits)
         memset(bits, 0, (size_t)cap / 8);
     pthread_mutex_unlock(&mu);
-    if (except >= 0)
-        shim_own_fd(except, 1);
+    for (int i = 0; i < n; i++)
+        if (keep[i] >= 0)
+            shim_own_fd(keep[i], 1);
 }
 
 void shim_ownfds_lock(void)

@@ -15,23 +15,31 @@
  *
  * Files are `<dir>/<pid>-<local connection ID, hex>-<client|server>.sqlog`:
  * the ID is the one log lines print ("conn 1a2b..."). Created 0600,
- * O_EXCL|O_NOFOLLOW, in the directory opened once at start-up (config.c),
- * so a chdir() of the application changes nothing. Each trace is buffered
- * in memory and appended when the buffer fills and when the connection is
- * freed, by opening the file again (O_APPEND|O_NOFOLLOW, checked to be the
- * very file created): no fd is held between writes, so programs that close
+ * O_EXCL|O_NOFOLLOW, in the directory opened once at start-up (config.c;
+ * a directory others may write to must be sticky, as /tmp is), so a chdir()
+ * of the application changes nothing. Each trace is buffered in memory
+ * (4 KiB, growing to 64 KiB) and appended once its header is built, when
+ * the buffer fills and when the connection is freed, by opening the file
+ * again (O_APPEND|O_NOFOLLOW, checked to be the very file created, ours,
+ * with no other link): no fd is held between writes, so programs that close
  * every fd, fork or exec never meet one, and a keeper finishes the traces of
- * the connections it carries. A trace that reaches RUDP_QLOG_MAX ends with
- * one generic:warning record saying so, and a log line tells it once per
+ * the connections it carries. A trace that would pass RUDP_QLOG_MAX ends
+ * with one generic:warning record saying so, within the cap.
+ *
+ * Remote peers choose how many connections there are, so a process traces
+ * at most QLOG_LIVE_MAX connections at once and starts none once it has
+ * written QLOG_TOTAL_TRACES times RUDP_QLOG_MAX; later connections are not
+ * traced. Each such limit, and each kind of failure (a file that cannot be
+ * created, one gone or replaced, a write that fails), is logged once per
  * process. Never stdio: the application owns it.
  *
- * A process that exits with connections not yet freed (TIME_WAIT, or
- * nothing left to send) writes their traces at exit, with its engines
- * parked; when a keeper carries them on, the keeper writes them instead
- * (at their end or its own), never both. A forked child leaves its
- * parent's traces alone: each belongs to the process that runs it.
+ * A process that exits, execs or _exits with connections not yet freed
+ * (TIME_WAIT, or nothing left to send) writes their traces then, with its
+ * engines parked; when a keeper carries them on, the keeper writes them
+ * instead (at their end or its own), never both. A forked child drops its
+ * parent's traces unwritten (they are the parent's to write) and starts
+ * its own limits; a keeper, forked to carry them, keeps them.
  */
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,42 +55,69 @@
 
 #include "poison.h"
 
-#define QLOG_BUF (64 * 1024) /* per traced connection, written when full */
-#define QLOG_REC 4096        /* the largest record we build (a packet: ~1.3 KB) */
+#define QLOG_BUF_MIN 4096        /* a trace's buffer at first... */
+#define QLOG_BUF (64 * 1024)     /* ...growing to this; written when full */
+#define QLOG_REC 4096            /* the largest record we build (a packet: ~1.3 KB) */
+#define QLOG_CUT_REC 256         /* the largest cut record, kept room for */
+#define QLOG_LIVE_MAX 64         /* connections traced at once, per process */
+#define QLOG_TOTAL_TRACES 16     /* a process starts no trace past this many RUDP_QLOG_MAX */
 
 typedef struct qlog {
     char name[64];           /* file name in the directory */
     dev_t dev;
     ino_t ino;
-    char *buf;
-    size_t len;
+    char *buf;               /* NULL once the trace stopped */
+    size_t len, cap;
     uint64_t written;        /* bytes in the file */
     int cut;                 /* RUDP_QLOG_MAX reached: nothing more is kept */
     int failed;              /* the file could not be written: nothing more */
     rudp_time t0;            /* core time of reference_time */
     int have_metrics;
     rudp_trace_metrics last; /* what metrics_updated last reported */
-    pid_t owner;             /* the process whose engine runs it */
     struct qlog *next, *prev; /* every open trace (mu) */
 } qlog;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static qlog *live;
+static qlog *live;   /* (mu) */
+static int nlive;    /* (mu) */
+static _Atomic uint64_t total; /* bytes this process wrote to traces */
 
-static atomic_int cut_told;
+/* What was said once per process. */
+static atomic_int cut_told, create_told, gone_told, write_told, live_told, total_told;
+
+#define TELL_ONCE(told, ...)                                                                     \
+    do {                                                                                         \
+        if (atomic_exchange(told, 1) == 0)                                                       \
+            SHIM_LOG(RUDP_LOG_WARN, __VA_ARGS__);                                                \
+    } while (0)
 
 int shim_qlog_open_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
         real_close(fd);
         return -1;
+    }
+    /* Others who may write here could rename or unlink our traces and put
+     * theirs in place, unless the sticky bit keeps them to their own. */
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        real_close(fd);
+        return -2;
     }
     fd = shim_fd_move_high(fd);
     shim_engine_own_fd(fd); /* a program closing every fd spares it */
     return fd;
+}
+
+/* The trace takes nothing more: its buffer goes. */
+static void stop(qlog *q)
+{
+    free(q->buf);
+    q->buf = NULL;
+    q->len = q->cap = 0;
 }
 
 /* Appends the buffer to the file, opened again for that. */
@@ -94,24 +129,51 @@ static void flush(qlog *q)
                     O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != q->dev ||
-        st.st_ino != q->ino) {
-        /* removed, or replaced by something else: stop, do not follow it */
-        SHIM_LOG(RUDP_LOG_WARN, "qlog: %s is gone or replaced; its trace stops", q->name);
+        st.st_ino != q->ino || st.st_uid != geteuid() || st.st_nlink != 1) {
+        /* removed, replaced, or linked elsewhere: stop, do not follow it */
+        TELL_ONCE(&gone_told, "qlog: %s is gone or replaced; its trace stops (said once)",
+                  q->name);
         q->failed = 1;
     }
     for (size_t off = 0; !q->failed && off < q->len;) {
         ssize_t w = write(fd, q->buf + off, q->len - off);
         if (w <= 0) {
-            SHIM_LOG(RUDP_LOG_WARN, "qlog: writing %s failed; its trace stops", q->name);
+            TELL_ONCE(&write_told, "qlog: writing %s failed; its trace stops (said once)",
+                      q->name);
             q->failed = 1;
             break;
         }
         off += (size_t)w;
         q->written += (uint64_t)w;
+        atomic_fetch_add(&total, (uint64_t)w);
     }
     if (fd >= 0)
         real_close(fd);
     q->len = 0;
+    if (q->failed)
+        stop(q);
+}
+
+/* Room for `need` more bytes in the buffer: grown while under QLOG_BUF,
+ * else written out. Returns whether there is. */
+static int make_room(qlog *q, size_t need)
+{
+    if (q->len + need <= q->cap)
+        return 1;
+    if (q->cap < QLOG_BUF) {
+        size_t c = q->cap;
+        while (c < QLOG_BUF && c < q->len + need)
+            c *= 2;
+        char *b = realloc(q->buf, c);
+        if (b) {
+            q->buf = b;
+            q->cap = c;
+        }
+        if (q->len + need <= q->cap)
+            return 1;
+    }
+    flush(q);
+    return q->buf && need <= q->cap;
 }
 
 static double ms(rudp_time t)
@@ -119,14 +181,14 @@ static double ms(rudp_time t)
     return (double)t / 1e6;
 }
 
-/* Adds one record (without its framing) to the trace, within the cap. */
+/* Adds one record (without its framing) to the trace, within the cap:
+ * every record leaves room for the cut record, which ends the trace. */
 static void record(qlog *q, rudp_time now, const char *rec, size_t n)
 {
-    char w[256];
+    char w[QLOG_CUT_REC];
     if (q->cut || q->failed)
         return;
-    if (q->written + q->len + n + 2 > shim_cfg.qlog_max) {
-        /* The cap: one last record says so, and the trace ends here. */
+    if (q->written + q->len + n + 2 + sizeof w + 2 > shim_cfg.qlog_max) {
         int m = snprintf(w, sizeof w,
                          "{\"time\":%.3f,\"name\":\"generic:warning\",\"data\":{\"message\":"
                          "\"trace cut: RUDP_QLOG_MAX (%llu bytes) reached, later events "
@@ -138,13 +200,18 @@ static void record(qlog *q, rudp_time now, const char *rec, size_t n)
                      "qlog: %s cut at RUDP_QLOG_MAX (%llu bytes); other traces cut later are "
                      "not reported here",
                      q->name, (unsigned long long)shim_cfg.qlog_max);
-        if (m <= 0 || (size_t)m >= sizeof w)
-            return;
-        rec = w;
-        n = (size_t)m;
-    }
-    if (q->len + n + 2 > QLOG_BUF)
+        if (m > 0 && (size_t)m < sizeof w && make_room(q, (size_t)m + 2)) {
+            q->buf[q->len++] = 0x1e;
+            memcpy(q->buf + q->len, w, (size_t)m);
+            q->len += (size_t)m;
+            q->buf[q->len++] = '\n';
+        }
         flush(q);
+        stop(q);
+        return;
+    }
+    if (!make_room(q, n + 2))
+        return;
     q->buf[q->len++] = 0x1e;
     memcpy(q->buf + q->len, rec, n);
     q->len += n;
@@ -186,6 +253,8 @@ static void end(rb *b, qlog *q, rudp_time now)
         record(q, now, b->s, b->n);
 }
 
+/* Our packet types in the QUIC events draft's terms (the exact one
+ * follows as rudp_type, rudp_packet_type_name's). */
 static const char *packet_type(uint8_t t)
 {
     switch (t) {
@@ -203,12 +272,11 @@ static const char *packet_type(uint8_t t)
     }
 }
 
-static const char *const wire_names[] = {"", "SYN", "RETRY", "SYNACK", "DATA", "RESET"};
-
 static void put_header(rb *b, const rudp_trace_packet *p)
 {
+    const char *n = rudp_packet_type_name(p->type, 0);
     put(b, "\"header\":{\"packet_type\":\"%s\",\"packet_number\":%llu,\"rudp_type\":\"%s\"}",
-        packet_type(p->type), (unsigned long long)p->pn, p->type <= 5 ? wire_names[p->type] : "?");
+        packet_type(p->type), (unsigned long long)p->pn, n ? n : "?");
 }
 
 static void put_frame(rb *b, const rudp_trace_packet *p, const rudp_trace_frame *f, int first_ack)
@@ -281,6 +349,35 @@ static void packet(qlog *q, const rudp_trace_event *ev)
     end(&b, q, ev->now);
 }
 
+/* The controllers' phases (their phase ops', as rudp-stat shows them) in
+ * qlog's spelling: the QUIC events draft's where it has one. */
+static const char *qlog_phase(const char *phase)
+{
+    static const struct {
+        const char *phase, *qlog;
+    } names[] = {
+        {"Startup", "startup"},
+        {"Drain", "drain"},
+        {"ProbeBW", "probe_bw"},
+        {"ProbeRTT", "probe_rtt"},
+        {"slow start", "slow_start"},
+        {"conservative slow start", "conservative_slow_start"},
+        {"avoidance", "congestion_avoidance"},
+        {"recovery", "recovery"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i].phase, phase) == 0)
+            return names[i].qlog;
+    return "unknown";
+}
+
+/* A rate in bytes/s as qlog's bits/s, saturated. */
+static unsigned long long bits(uint64_t bytes_per_s)
+{
+    return bytes_per_s > UINT64_MAX / 8 ? (unsigned long long)UINT64_MAX
+                                        : (unsigned long long)(bytes_per_s * 8);
+}
+
 /* recovery:metrics_updated with the values that changed, then
  * recovery:congestion_state_updated if the controller's phase did. */
 static void metrics(qlog *q, const rudp_trace_event *ev)
@@ -290,8 +387,8 @@ static void metrics(qlog *q, const rudp_trace_event *ev)
     if (!o || strcmp(o->cc_state, m->cc_state) != 0) {
         begin(&b, q, ev->now, "recovery:congestion_state_updated");
         if (o)
-            put(&b, "\"old\":\"%s\",", o->cc_state);
-        put(&b, "\"new\":\"%s\",\"rudp_cc\":\"%s\"", m->cc_state, m->cc);
+            put(&b, "\"old\":\"%s\",", qlog_phase(o->cc_state));
+        put(&b, "\"new\":\"%s\",\"rudp_cc\":\"%s\"", qlog_phase(m->cc_state), m->cc);
         end(&b, q, ev->now);
     }
     begin(&b, q, ev->now, "recovery:metrics_updated");
@@ -317,9 +414,9 @@ static void metrics(qlog *q, const rudp_trace_event *ev)
     if (CHANGED(ssthresh) && m->ssthresh != UINT64_MAX)
         put(&b, "%s\"ssthresh\":%llu", SEP, (unsigned long long)m->ssthresh);
     if (CHANGED(pacing_rate))
-        put(&b, "%s\"pacing_rate\":%llu", SEP, (unsigned long long)m->pacing_rate * 8);
+        put(&b, "%s\"pacing_rate\":%llu", SEP, bits(m->pacing_rate));
     if (CHANGED(delivery_rate))
-        put(&b, "%s\"rudp_delivery_rate\":%llu", SEP, (unsigned long long)m->delivery_rate * 8);
+        put(&b, "%s\"rudp_delivery_rate\":%llu", SEP, bits(m->delivery_rate));
 #undef CHANGED
 #undef SEP
     if (b.n > empty)
@@ -383,25 +480,51 @@ static void on_event(void *h, const rudp_trace_event *ev)
     }
 }
 
-static void addr_str(const rudp_addr *a, char *out, size_t n)
+/* Whether a new trace may start: within QLOG_LIVE_MAX at once and
+ * QLOG_TOTAL_TRACES x RUDP_QLOG_MAX in all; if so, counts it live. */
+static int admit(void)
 {
-    char ip[64];
-    if (!inet_ntop(a->family == 10 ? AF_INET6 : AF_INET, a->ip, ip, sizeof ip))
-        snprintf(ip, sizeof ip, "?");
-    snprintf(out, n, a->family == 10 ? "[%s]:%u" : "%s:%u", ip, a->port);
+    uint64_t all = QLOG_TOTAL_TRACES * shim_cfg.qlog_max;
+    if (atomic_load(&total) >= all) {
+        TELL_ONCE(&total_told,
+                  "qlog: %llu bytes of traces written (%d x RUDP_QLOG_MAX): later "
+                  "connections are not traced",
+                  (unsigned long long)all, QLOG_TOTAL_TRACES);
+        return 0;
+    }
+    pthread_mutex_lock(&mu);
+    int ok = nlive < QLOG_LIVE_MAX;
+    if (ok)
+        nlive++;
+    pthread_mutex_unlock(&mu);
+    if (!ok)
+        TELL_ONCE(&live_told,
+                  "qlog: %d connections traced at once: later ones are not traced while "
+                  "they are (said once)",
+                  QLOG_LIVE_MAX);
+    return ok;
+}
+
+static void unadmit(void)
+{
+    pthread_mutex_lock(&mu);
+    nlive--;
+    pthread_mutex_unlock(&mu);
 }
 
 static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
 {
     (void)user;
+    if (!admit())
+        return NULL;
     rudp_conn_info info;
     rudp_conn_get_info(c, &info);
     qlog *q = calloc(1, sizeof *q);
-    if (q)
-        q->buf = malloc(QLOG_BUF);
+    if (q && (q->buf = malloc(QLOG_BUF_MIN)))
+        q->cap = QLOG_BUF_MIN;
     if (!q || !q->buf) {
-        if (q)
-            free(q);
+        free(q);
+        unadmit();
         return NULL;
     }
     const char *side = is_server ? "server" : "client";
@@ -412,12 +535,14 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
                     0600);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        SHIM_LOG(RUDP_LOG_WARN, "qlog: cannot create %s in RUDP_QLOG_DIR; conn %016llx untraced",
-                 q->name, (unsigned long long)info.local_cid);
+        TELL_ONCE(&create_told,
+                  "qlog: cannot create %s in RUDP_QLOG_DIR; conn %016llx untraced (said once)",
+                  q->name, (unsigned long long)info.local_cid);
         if (fd >= 0)
             real_close(fd);
         free(q->buf);
         free(q);
+        unadmit();
         return NULL;
     }
     q->dev = st.st_dev;
@@ -433,7 +558,7 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
     double mono_ms = (double)mt.tv_sec * 1e3 + (double)mt.tv_nsec / 1e6;
     double ref = wall_ms - (mono_ms - ms(now));
     char peer[96];
-    addr_str(rudp_conn_peer(c), peer, sizeof peer);
+    rudp_addr_format(rudp_conn_peer(c), peer, sizeof peer);
     rb b;
     b.n = 0;
     b.over = 0;
@@ -448,7 +573,7 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
         (unsigned long long)info.local_cid, side, peer, (int)getpid(), (int)getpid(), side,
         (unsigned long long)info.local_cid, (unsigned long long)info.local_cid, ref);
     record(q, now, b.s, b.n);
-    q->owner = getpid();
+    flush(q); /* a trace whose process dies unannounced still has its header */
     pthread_mutex_lock(&mu);
     q->next = live;
     if (live)
@@ -469,6 +594,7 @@ static void on_close(void *h, rudp_time now)
         live = q->next;
     if (q->next)
         q->next->prev = q->prev;
+    nlive--;
     pthread_mutex_unlock(&mu);
     flush(q);
     free(q->buf);
@@ -485,19 +611,40 @@ void shim_qlog_attach(rudp_ctx *ctx)
 
 void shim_qlog_flush_all(void)
 {
-    pid_t me = getpid();
     pthread_mutex_lock(&mu);
     for (qlog *q = live; q; q = q->next)
-        if (q->owner == me)
-            flush(q);
+        flush(q);
     pthread_mutex_unlock(&mu);
 }
 
-void shim_qlog_adopt(void)
+void shim_qlog_atfork_prepare(void)
 {
-    pid_t me = getpid();
     pthread_mutex_lock(&mu);
-    for (qlog *q = live; q; q = q->next)
-        q->owner = me;
+}
+
+void shim_qlog_atfork_parent(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+void shim_qlog_atfork_child(int keeper)
+{
+    if (!keeper) {
+        /* The parent's traces: its engines carry them, it writes them. */
+        for (qlog *q = live, *n; q; q = n) {
+            n = q->next;
+            free(q->buf);
+            free(q);
+        }
+        live = NULL;
+        nlive = 0;
+        atomic_store(&total, 0);
+        atomic_store(&cut_told, 0);
+        atomic_store(&create_told, 0);
+        atomic_store(&gone_told, 0);
+        atomic_store(&write_told, 0);
+        atomic_store(&live_told, 0);
+        atomic_store(&total_told, 0);
+    }
     pthread_mutex_unlock(&mu);
 }

@@ -96,18 +96,25 @@ int shim_redirect(const struct sockaddr *sa);
 
 /* Opens the trace directory for RUDP_QLOG_DIR (it must exist and be
  * writable) as an fd the engine owns, high and close-on-exec. Returns the
- * fd, or -1. */
+ * fd; -1: no such directory, or not writable; -2: others may write to it
+ * and it is not sticky. */
 int shim_qlog_open_dir(const char *path);
 
 /* Traces ctx's connections into RUDP_QLOG_DIR, if it is set. */
 void shim_qlog_attach(rudp_ctx *ctx);
 
 /* Writes out what this process's open traces hold; call with the engines
- * parked (at exit, when no keeper goes on; at a keeper's end). */
+ * parked (at exit, exec or _exit when no keeper goes on; at a keeper's
+ * end). */
 void shim_qlog_flush_all(void);
 
-/* A keeper takes over the traces of the engines it inherited. */
-void shim_qlog_adopt(void);
+/* Fork: the trace list's lock is held across it. In the child, `keeper`
+ * (a keeper forked to carry the engines on) keeps the traces; any other
+ * child drops them unwritten, its parent's to write, and starts its own
+ * limits. */
+void shim_qlog_atfork_prepare(void);
+void shim_qlog_atfork_parent(void);
+void shim_qlog_atfork_child(int keeper);
 
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
@@ -325,9 +332,10 @@ int shim_engine_owned_fds(int *out, int max);
 void shim_own_fd(int fd, int on);
 /* Takes fd out of the set and closes it. */
 void shim_close_owned(int fd);
-/* Closes every fd of the set but `except` (-1: none), which stays the only
- * one in it: a forked child's copies of its parent's engine. */
-void shim_close_all_owned(int except);
+/* Closes every fd of the set but the n in `keep` (negative ones: none),
+ * which stay the only ones in it: a forked child's copies of its parent's
+ * engine, but the process-wide files (the log file, the qlog directory). */
+void shim_close_all_owned(const int *keep, int n);
 /* Held across fork, so that no thread is changing the set meanwhile. */
 void shim_ownfds_lock(void);
 void shim_ownfds_unlock(void);

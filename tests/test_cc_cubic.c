@@ -285,12 +285,15 @@ Test(cubic, hystart_enters_css_when_a_round_min_rtt_rises_by_an_eighth, .timeout
     ss_rounds(&d, 3, RUDP_MS(40));
     cr_assert(eq(u64, d.cc.cwnd, 80 * MSS), "slow start doubles per round");
     cr_assert(eq(int, info(&d).hystart, RUDP_HYSTART_SS));
+    cr_assert(eq(str, (char *)d.cc.ops->phase(&d.cc), "slow start"));
     /* 40 ms + max(4, min(40/8, 16)) = 45 ms: 46 ms is a rise. The first 8
      * ACKs are slow start, the other 72 grow at a quarter (CSS). */
     ss_rounds(&d, 1, RUDP_MS(46));
     cr_assert(eq(int, info(&d).hystart, RUDP_HYSTART_CSS));
     cr_assert(eq(u64, d.cc.cwnd, 80 * MSS + 8 * MSS + 72 * MSS / 4));
     cr_assert(eq(u64, d.cc.ssthresh, UINT64_MAX), "CSS is still slow start");
+    cr_assert(eq(str, (char *)d.cc.ops->phase(&d.cc), "conservative slow start"),
+              "the phase tells CSS apart");
     /* Four more rounds make five (the partial one counts): then CA. */
     for (int i = 0; i < 4; i++) {
         uint64_t w = d.cc.cwnd;
@@ -302,6 +305,7 @@ Test(cubic, hystart_enters_css_when_a_round_min_rtt_rises_by_an_eighth, .timeout
     ss_rounds(&d, 1, RUDP_MS(46));
     cr_assert(eq(int, info(&d).hystart, RUDP_HYSTART_DONE));
     cr_assert(eq(u64, d.cc.ssthresh, w), "ssthresh = cwnd when CSS ends");
+    cr_assert(eq(str, (char *)d.cc.ops->phase(&d.cc), "avoidance"));
 }
 
 Test(cubic, hystart_resumes_slow_start_when_the_rtt_falls_below_the_css_baseline, .timeout = 10)

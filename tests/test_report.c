@@ -74,6 +74,11 @@ Test(report, packet_types_by_name)
     b[3] = 0x24;
     cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
     cr_assert_str_eq(rudp_packet_name(b, 3), "short");
+    /* the same table by type and flags, as traces hold them */
+    cr_assert_str_eq(rudp_packet_type_name(4, 0), "DATA");
+    cr_assert_str_eq(rudp_packet_type_name(1, 1), "SYN+ACK_NOW");
+    cr_assert_null(rudp_packet_type_name(6, 0));
+    cr_assert_null(rudp_packet_type_name(4, 2));
 }
 
 static int count_lines(const sim_ep *e, const char *needle)

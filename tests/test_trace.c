@@ -148,7 +148,7 @@ Test(trace, lossy_transfer_reports_packets_losses_metrics_and_states, .timeout =
     cr_assert(gt(u64, c->lost, 0), "1%% loss shows as packet_lost");
     cr_assert(gt(u64, c->acks, 0));
     cr_assert(ge(u64, c->ranges, c->acks), "every ACK frame comes with its ranges");
-    cr_assert(eq(str, (char *)c->cc_states[0], "startup"), "bbr starts in startup");
+    cr_assert(eq(str, (char *)c->cc_states[0], "Startup"), "bbr starts in Startup");
     cr_assert(ge(int, c->ncc, 2), "and leaves it");
 }
 
@@ -159,7 +159,7 @@ Test(trace, loss_based_controller_reports_recovery, .timeout = 60)
     cr_assert_not_null(c);
     int saw_ss = 0, saw_rec = 0;
     for (int i = 0; i < c->ncc; i++) {
-        saw_ss |= strcmp(c->cc_states[i], "slow_start") == 0;
+        saw_ss |= strcmp(c->cc_states[i], "slow start") == 0;
         saw_rec |= strcmp(c->cc_states[i], "recovery") == 0;
     }
     cr_assert(saw_ss && saw_rec, "cubic: slow start, then recovery after a loss");

@@ -60,9 +60,10 @@
 #                         15 s bulk run writes ~100 MB of trace)
 #
 # Output: the table on stdout (and in table.txt), progress on stderr.
-# Every scenario but B12 (thousands of connections) runs its last run of one
-# rudp controller (bbr if measured, else the first) with RUDP_QLOG_DIR set,
-# and rudp-plot draws the largest trace (the main connection's sender) as
+# Every scenario but B12 (thousands of connections) ends with one more run,
+# of one rudp controller alone (bbr if measured, else the first), with
+# RUDP_QLOG_DIR set; it is not in the table (its figures go to traced.tsv),
+# and rudp-plot draws its largest trace (the main connection's sender) as
 # plot_<scenario>.png next to the table: why a row is what it is.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$ROOT/integration/emu/netns.sh"
@@ -107,11 +108,17 @@ grep -qw bbr /proc/sys/net/ipv4/tcp_available_congestion_control && TRS="$TRS tc
 for cc in $BENCH_CC; do TRS="$TRS rudp-$cc"; done
 RUDP_TRS=""
 for cc in $BENCH_CC; do RUDP_TRS="$RUDP_TRS rudp-$cc"; done
-# The transport whose last run of each scenario is traced (qlog_env).
+# The transport traced (qlog_env), in a run of its own after the measured
+# ones: run TRACE_RUN of each scenario (not B12) runs QLOG_TR alone, and
+# what it measures goes to traced.tsv, not results.tsv: tracing costs CPU
+# (and, at high rates, goodput), which the medians must not include.
 QLOG_TR=$(echo $RUDP_TRS | tr ' ' '\n' | grep -x rudp-bbr || echo $RUDP_TRS | cut -d' ' -f1)
+TRACE_RUN=$((RUNS + 1))
+LAST=$RUNS # the last run of a scenario's loop
+[ "${BENCH_QLOG:-1}" = 0 ] || [ -z "$QLOG_TR" ] || LAST=$TRACE_RUN
 
 mkdir -p "$OUT"
-rm -rf "$OUT/logs" "$OUT/emu" "$OUT/qlog" "$OUT"/plot_*.png
+rm -rf "$OUT/logs" "$OUT/emu" "$OUT/qlog" "$OUT"/plot_*.png "$OUT/traced.tsv"
 mkdir -p "$OUT/logs"
 LOGS=$OUT/logs
 # The emulator's logs and counters go with ours, not into lib.sh's $T.
@@ -122,7 +129,13 @@ META=$OUT/meta.tsv
 printf '# scenario\ttransport\trun\tmetric\tvalue\n' >"$RES"
 : >"$META"
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
-rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RES"; }
+# rec SC TR RUN METRIC VALUE: a measured run's figure to results.tsv; the
+# traced run's to traced.tsv (for a look, never in the table).
+rec() {
+    _f=$RES
+    [ "$3" -le "$RUNS" ] || _f=$OUT/traced.tsv
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$_f"
+}
 say() { echo "bench: $(date +%T) $*" >&2; }
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 calc() { awk "BEGIN { v = $1; printf \"%.4f\", v }" 2>/dev/null || echo NA; }
@@ -193,11 +206,12 @@ nsx() {
     esac
 }
 
-# qlog_env TR: RUDP_QLOG_DIR=$OUT/qlog/$sc for TR = QLOG_TR in the last
-# run ($r) of scenario $sc (not B12), with the directory made (writable by
-# all: nginx's workers run as nobody); nothing otherwise.
+# qlog_env TR: RUDP_QLOG_DIR=$OUT/qlog/$sc for TR = QLOG_TR in the traced
+# run ($r = TRACE_RUN) of scenario $sc (not B12), with the directory made
+# (writable by all, sticky: nginx's workers run as nobody); nothing
+# otherwise.
 qlog_env() {
-    [ "${BENCH_QLOG:-1}" != 0 ] && [ "$1" = "$QLOG_TR" ] && [ "${r:-0}" = "$RUNS" ] && [ "${sc:-B12}" != B12 ] || return 0
+    [ "${BENCH_QLOG:-1}" != 0 ] && [ "$1" = "$QLOG_TR" ] && [ "${r:-0}" = "$TRACE_RUN" ] && [ "${sc:-B12}" != B12 ] || return 0
     mkdir -p "$OUT/qlog/$sc" && chmod 1777 "$OUT/qlog/$sc" && echo "RUDP_QLOG_DIR=$OUT/qlog/$sc"
 }
 
@@ -237,6 +251,21 @@ reap() {
         _i=$((_i + 1))
     done
     emu__kill_pid "$1"
+}
+
+# run_trs R TR...: the transports of run R: all of them in a measured run,
+# QLOG_TR alone (if among them) in the traced one.
+run_trs() {
+    _r=$1
+    shift
+    if [ "$_r" -le "$RUNS" ]; then
+        echo "$@"
+        return 0
+    fi
+    for _t in "$@"; do
+        [ "$_t" != "$QLOG_TR" ] || echo "$_t"
+    done
+    return 0
 }
 
 # Rotates the transport list by N, so no transport always runs first.
@@ -372,10 +401,10 @@ for sc in B1 B2 B3 B4 B9 B10 B11; do
     want "$sc" || continue
     eval "spec=\$SPEC_$sc"
     r=1
-    while [ "$r" -le "$RUNS" ]; do
+    while [ "$r" -le "$LAST" ]; do
         emu_up "bn$sc" "$spec" "$spec" "$r"
         port=5201
-        for tr in $(rotate "$r" $TRS); do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
             bulk "$sc" "$r" "$tr" "$port"
             port=$((port + 1))
         done
@@ -389,23 +418,23 @@ done
 if want B5; then
     sc=B5
     r=1
-    while [ "$r" -le "$RUNS" ]; do
+    while [ "$r" -le "$LAST" ]; do
         emu_up bnB5 "$SPEC_B5" "$SPEC_B5" "$r"
         port=7001
-        for tr in $TRS; do
+        for tr in $(run_trs "$r" $TRS); do
             # shellcheck disable=SC2046
             srv "$EMU_NS_B" "$tr" 600 "$LOGS/B5.$tr.$r.srv" "$BIN/rr" server --port "$port" --once $(cc_opt "$tr")
             port=$((port + 1))
         done
         port=7001
-        for tr in $TRS; do
+        for tr in $(run_trs "$r" $TRS); do
             wait_port "$EMU_NS_B" "$tr" "$port" || true
             port=$((port + 1))
         done
         # All transports at once: each is one small request in flight, so
         # they do not compete for the 100 Mbit/s link.
         port=7001 cpids=""
-        for tr in $TRS; do
+        for tr in $(run_trs "$r" $TRS); do
             # shellcheck disable=SC2046
             (nsx "$EMU_NS_A" "$tr" 600 "$BIN/rr" client --to "$EMU_IP_B" --port "$port" \
                 --size 100 --count "$RR_COUNT" $(cc_opt "$tr") \
@@ -415,7 +444,7 @@ if want B5; then
             port=$((port + 1))
         done
         set -- $cpids
-        for tr in $TRS; do
+        for tr in $(run_trs "$r" $TRS); do
             rc=0
             wait "$1" || rc=$?
             shift
@@ -442,9 +471,9 @@ if want B6; then
     # host's loopback shares the ports. Both ends in namespace a.
     emu_up bnB6 "" "" 1
     r=1
-    while [ "$r" -le "$RUNS" ]; do
+    while [ "$r" -le "$LAST" ]; do
         port=5201
-        for tr in $(rotate "$r" $TRS); do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
             l=$LOGS/B6.$tr.$r
             bulk_run B6 "$r" "$tr" "$EMU_NS_A" 127.0.0.1 "$port" "$LO_TIME" "$l"
             g=$G
@@ -484,8 +513,8 @@ fi
 if want B7; then
     sc=B7
     r=1
-    while [ "$r" -le "$RUNS" ]; do
-        for tr in $RUDP_TRS; do
+    while [ "$r" -le "$LAST" ]; do
+        for tr in $(run_trs "$r" $RUDP_TRS); do
             emu_up bnB7 "$SPEC_B1" "$SPEC_B1" "$r"
             l=$LOGS/B7.$tr.$r
             srv "$EMU_NS_B" tcp-cubic $((FAIR_TIME + 60)) "$l.cubic.recv" "$BIN/bulk" recv \
@@ -690,10 +719,10 @@ b8() {
 if want B8; then
     sc=B8
     r=1
-    while [ "$r" -le "$RUNS" ]; do
+    while [ "$r" -le "$LAST" ]; do
         emu_up bnB8 "$SPEC_B1" "$SPEC_B1" "$r"
         port=5401
-        for tr in $(rotate "$r" $TRS); do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
             # Alternate which comes first, so neither mode always meets a
             # machine just warmed (or just loaded) by the other.
             if [ $((r % 2)) = 1 ]; then modes="base flood"; else modes="flood base"; fi
@@ -791,9 +820,9 @@ if want B13 || want B14; then
     chmod 644 "$APPDIR/www/small.bin"
     emu_up bnB13 veth veth 1 # a namespace of our own; only its loopback is used
     r=1
-    while [ "$r" -le "$RUNS" ]; do
+    while [ "$r" -le "$LAST" ]; do
         port=6400
-        for tr in $(rotate "$r" $TRS); do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
             l=$LOGS/B13.$tr.$r
             if want B13; then
                 sc=B13
@@ -872,7 +901,7 @@ for d in "$OUT"/qlog/*/; do
     f=$(ls -S "$d" | grep '\.sqlog$' | head -1)
     [ -n "$f" ] || { say "$sc: no qlog trace written"; continue; }
     python3 "$ROOT/integration/tools/rudp-plot" "$d$f" -o "$OUT/plot_$sc.png" \
-        --title "$sc, $QLOG_TR, run $RUNS: $f" >>"$LOGS/plot.log" 2>&1 ||
+        --title "$sc, $QLOG_TR, traced run (unrecorded): $f" >>"$LOGS/plot.log" 2>&1 ||
         say "$sc: rudp-plot failed (see $LOGS/plot.log)"
 done
 [ "${BENCH_QLOG:-1}" = keep ] || rm -rf "$OUT/qlog"

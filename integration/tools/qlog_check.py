@@ -127,6 +127,11 @@ EVENTS = {
 }
 
 
+def no_constant(name):
+    """NaN and Infinity are not JSON (RFC 8259 §6), though Python reads them."""
+    raise ValueError("%s is not a JSON number" % name)
+
+
 def check_file(path):
     data = open(path, "rb").read()
     need(data, "empty file")
@@ -142,7 +147,7 @@ def check_file(path):
             need(part.endswith(b"\n"), "not ended by a newline")
             need(not cut, "events after the cut record")
             try:
-                rec = json.loads(part.decode("utf-8"))
+                rec = json.loads(part.decode("utf-8"), parse_constant=no_constant)
             except (ValueError, UnicodeDecodeError) as e:
                 raise Bad("not valid JSON: %s" % e)
             if i == 0:

@@ -10,8 +10,16 @@
 #      packet_lost, metrics_updated, congestion_state_updated, ACK frames;
 #      rudp-plot draws it (the file starts with the PNG signature).
 #   2. 1 MB with RUDP_QLOG_MAX=64K: both traces are cut, end with the record
-#      saying so, and are at most 64 KiB plus that one record.
-#   3. RUDP_QLOG_DIR naming no directory: the program exits 2 naming it.
+#      saying so, and are at most 64 KiB, that record included.
+#   3. RUDP_QLOG_DIR naming no directory, or a group-writable one without
+#      the sticky bit: the program exits 2 naming it; a 1777 one is taken.
+# On loopback, python3 programs under the shim:
+#   4. a forked child that listens and serves on its own: its trace is
+#      written (<child pid>-...-server.sqlog, valid), no qlog warning.
+#   5. a client that ends with _exit, its connection in TIME_WAIT: its trace
+#      is complete (valid, with the packets it received), not empty.
+#   6. 70 connections held at once by one server: 64 server traces, and one
+#      log line says later ones are not traced.
 # Traces are complete once every process that carried the connections is
 # gone (a keeper may carry the sender's past its exit), so the script waits
 # for the namespaces to hold no nc before it reads them.
@@ -96,6 +104,32 @@ python3 "$PLOT" "$cli" -o "$T/plot.png" || fail "rudp-plot failed"
     fail "rudp-plot's output is not a PNG"
 echo "ok: rudp-plot wrote a PNG ($(stat -c %s "$T/plot.png") bytes)"
 
+# A hostile trace: strings meant to end gnuplot's quotes and run a command
+# are plotted as text; NaN (not JSON) fails the check; an error is one line.
+python3 - "$cli" "$T" <<'PY'
+import json, sys
+src, t = sys.argv[1:]
+recs = open(src, "rb").read().split(b"\x1e")[1:]
+head = json.loads(recs[0])
+evil = "x'\n!touch %s/pwned\nset output '%s/pwned" % (t, t)
+head["title"] = evil
+state = {"time": 1, "name": "recovery:congestion_state_updated", "data": {"new": evil + '"'}}
+rec = lambda o: b"\x1e" + json.dumps(o).encode() + b"\n"
+open(t + "/evil.sqlog", "wb").write(rec(head) + rec(state) + b"".join(b"\x1e" + r for r in recs[1:]))
+nan = b'{"time":1,"name":"recovery:metrics_updated","data":{"smoothed_rtt":NaN}}\n'
+open(t + "/nan.sqlog", "wb").write(b"\x1e" + nan)
+open(t + "/nan2.sqlog", "wb").write(rec(head) + b"\x1e" + nan)
+PY
+python3 "$PLOT" "$T/evil.sqlog" -o "$T/evil.png" >/dev/null || fail "rudp-plot failed on the hostile trace"
+[ ! -e "$T/pwned" ] || fail "strings from the trace ran as gnuplot commands"
+! $CHECK "$T/nan2.sqlog" 2>"$T/nan.log" || fail "qlog_check took NaN"
+grep -q NaN "$T/nan.log" || fail "qlog_check's complaint does not name NaN: $(cat "$T/nan.log")"
+rc=0
+python3 "$PLOT" "$T/nan.sqlog" 2>"$T/plot_err.log" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <"$T/plot_err.log")" = 1 ] ||
+    fail "rudp-plot on a file with no header: exit $rc, $(wc -l <"$T/plot_err.log") lines (expected 1, one line)"
+echo "ok: a hostile trace's strings stay text; NaN is refused; a runtime error is one line"
+
 # --- 2. the cap -------------------------------------------------------------
 mkdir "$T/q2"
 transfer capped 1000000 RUDP_QLOG_DIR="$T/q2" RUDP_QLOG_MAX=64K
@@ -104,8 +138,8 @@ for side in client server; do
     $CHECK "$f" --cut || fail "$side trace with RUDP_QLOG_MAX=64K is not cut as it should be"
     size=$(stat -c %s "$f")
     last=$(python3 -c 'import sys; print(len(open(sys.argv[1], "rb").read().split(b"\x1e")[-1]) + 1)' "$f")
-    [ "$size" -le $((65536 + last)) ] || fail "$side trace is $size bytes: more than 64 KiB + its last record ($last)"
-    echo "ok: $side trace cut at $size bytes (cap 65536 + last record $last)"
+    [ "$size" -le 65536 ] || fail "$side trace is $size bytes: more than 64 KiB (its last record: $last)"
+    echo "ok: $side trace cut at $size bytes (cap 65536, the cut record of $last included)"
 done
 grep -q "cut at RUDP_QLOG_MAX" "$T/capped.send.log" "$T/capped.recv.log" ||
     fail "no log line says a trace was cut"
@@ -117,3 +151,119 @@ env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/missing" python3 -c 'import socket; sock
 [ "$rc" = 2 ] || fail "RUDP_QLOG_DIR naming no directory: exit $rc, not 2"
 grep -q 'RUDP_QLOG_DIR=' "$T/cfg.log" || fail "the error does not name RUDP_QLOG_DIR: $(cat "$T/cfg.log")"
 echo "ok: RUDP_QLOG_DIR naming no directory: exit 2, $(cat "$T/cfg.log")"
+
+mkdir -m 775 "$T/gw"
+rc=0
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/gw" python3 -c 'import socket; socket.socket()' \
+    2>"$T/cfg2.log" || rc=$?
+[ "$rc" = 2 ] || fail "RUDP_QLOG_DIR group-writable, not sticky: exit $rc, not 2"
+grep -q 'RUDP_QLOG_DIR=.*sticky' "$T/cfg2.log" || fail "the error does not say why: $(cat "$T/cfg2.log")"
+mkdir -m 1777 "$T/sticky"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/sticky" python3 -c 'import socket; socket.socket()' ||
+    fail "RUDP_QLOG_DIR mode 1777 refused"
+echo "ok: a group-writable RUDP_QLOG_DIR without the sticky bit: exit 2, $(cat "$T/cfg2.log"); mode 1777 taken"
+
+# --- loopback programs -------------------------------------------------------
+cat >"$T/fork_srv.py" <<'PY'
+# A forked child listens and echoes one connection on its own engine.
+import os, socket, sys
+pid = os.fork()
+if pid == 0:
+    s = socket.socket()
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.listen(8)
+    c, _ = s.accept()
+    c.sendall(c.makefile("rb").read())
+    c.close()
+    os._exit(0)
+print(pid, flush=True)
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+cat >"$T/echo_cli.py" <<'PY'
+# Sends 200 kB, reads the echo; "exit": ends with os._exit (no destructors).
+import os, socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+data = os.urandom(200000)
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+got = c.makefile("rb").read()
+if got != data:
+    sys.exit("echo differs: %d of %d bytes" % (len(got), len(data)))
+if sys.argv[2:] == ["exit"]:
+    os._exit(0)
+PY
+
+# --- 4. a forked child's own server -------------------------------------------
+P=$(free_port)
+mkdir "$T/q4"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/q4" timeout -k 5 30 python3 "$T/fork_srv.py" "$P" \
+    >"$T/fork.out" 2>"$T/fork.log" &
+srvpid=$!
+PIDS="$PIDS $srvpid"
+wait_udp "$P" 10
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/q4" timeout -k 5 30 python3 "$T/echo_cli.py" "$P" ||
+    fail "echo through the forked child failed"
+rc=0
+wait "$srvpid" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/fork.log" >&2; fail "the forking server exited $rc"; }
+child=$(cat "$T/fork.out")
+srv=$(one_trace "$T/q4" server)
+case "$(basename "$srv")" in "$child"-*) ;; *) fail "server trace $srv is not the child's ($child)" ;; esac
+$CHECK "$srv" --expect transport:packet_received=3 || fail "the forked child's trace fails the check"
+! grep -q qlog "$T/fork.log" || fail "qlog warnings in the forked server: $(cat "$T/fork.log")"
+echo "ok: a forked child's own server wrote its trace ($(basename "$srv")), no warning"
+
+# --- 5. _exit with the connection in TIME_WAIT ---------------------------------
+P=$(free_port)
+mkdir "$T/q5"
+env LD_PRELOAD="$LDP" timeout -k 5 30 python3 "$T/fork_srv.py" "$P" >/dev/null 2>"$T/fork5.log" &
+srvpid=$!
+PIDS="$PIDS $srvpid"
+wait_udp "$P" 10
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/q5" timeout -k 5 30 python3 "$T/echo_cli.py" "$P" exit ||
+    fail "the client ending with _exit failed"
+wait "$srvpid" || fail "the server of case 5 failed: $(cat "$T/fork5.log")"
+cli=$(one_trace "$T/q5" client)
+$CHECK "$cli" --expect transport:packet_received=3 --expect transport:packet_sent=3 ||
+    fail "the trace of a client that ended with _exit is incomplete"
+grep -q '"rudp_new":"TIME_WAIT"' "$cli" || fail "the _exit client's trace does not reach TIME_WAIT"
+echo "ok: a client ending with _exit wrote its whole trace ($(stat -c %s "$cli") bytes)"
+
+# --- 6. at most 64 traces at once -------------------------------------------------
+cat >"$T/many_srv.py" <<'PY'
+# Accepts N connections, holds them all, then closes them.
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(128)
+held = [s.accept()[0] for _ in range(int(sys.argv[2]))]
+for c in held:
+    c.close()
+PY
+cat >"$T/many_cli.py" <<'PY'
+# Opens N connections, then waits for the server to close each.
+import socket, sys
+cs = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+      for _ in range(int(sys.argv[2]))]
+for c in cs:
+    if c.recv(1) != b"":
+        sys.exit("data on a held connection")
+    c.close()
+PY
+P=$(free_port)
+mkdir "$T/q6"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/q6" timeout -k 5 60 python3 "$T/many_srv.py" "$P" 70 \
+    2>"$T/many.log" &
+srvpid=$!
+PIDS="$PIDS $srvpid"
+wait_udp "$P" 10
+env LD_PRELOAD="$LDP" timeout -k 5 60 python3 "$T/many_cli.py" "$P" 70 ||
+    fail "70 connections at once failed"
+wait "$srvpid" || fail "the server of 70 connections failed: $(cat "$T/many.log")"
+n=$(ls "$T/q6" | grep -c -- '-server\.sqlog$' || true)
+[ "$n" = 64 ] || fail "$n server traces for 70 connections at once, expected 64"
+[ "$(grep -c 'connections traced at once' "$T/many.log")" = 1 ] ||
+    fail "not one log line about the limit: $(cat "$T/many.log")"
+echo "ok: 70 connections at once: 64 traced, one line says so"
