@@ -72,13 +72,7 @@ void rudp_listener_set_name_local(rudp_listener *l, const rudp_addr *local)
 size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
 {
     char l[64], p[64];
-    const rudp_addr *la = c->name_local.family ? &c->name_local
-                          : c->has_local      ? &c->local
-                                              : NULL;
-    if (la)
-        put_addr(l, sizeof l, la);
-    else
-        snprintf(l, sizeof l, "*");
+    put_addr(l, sizeof l, &c->name_local); /* "*" until known (family 0) */
     put_addr(p, sizeof p, &c->pkey.addr);
     int n = snprintf(buf, len, "%s > %s id %016llx", l, p, (unsigned long long)c->cid);
     return n < 0 ? 0 : (size_t)n;
