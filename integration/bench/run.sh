@@ -60,11 +60,13 @@
 #                         15 s bulk run writes ~100 MB of trace)
 #
 # Output: the table on stdout (and in table.txt), progress on stderr.
-# Every scenario but B12 (thousands of connections) ends with one more run,
-# of one rudp controller alone (bbr if measured, else the first), with
-# RUDP_QLOG_DIR set; it is not in the table (its figures go to traced.tsv),
-# and rudp-plot draws its largest trace (the main connection's sender) as
-# plot_<scenario>.png next to the table: why a row is what it is.
+# Every scenario ends with one more run, of one rudp controller alone (bbr
+# if measured, else the first), with RUDP_QLOG_DIR set; it is not in the
+# table (its figures go to traced.tsv), and rudp-plot draws its largest trace
+# (the main connection's sender; in B12, whose 3,500 connections carry a
+# byte each, the one that waited longest among the first 64 of each process,
+# the shim's cap on traces live at once) as plot_<scenario>.png next to the
+# table: why a row is what it is.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$ROOT/integration/emu/netns.sh"
 
@@ -109,7 +111,7 @@ for cc in $BENCH_CC; do TRS="$TRS rudp-$cc"; done
 RUDP_TRS=""
 for cc in $BENCH_CC; do RUDP_TRS="$RUDP_TRS rudp-$cc"; done
 # The transport traced (qlog_env), in a run of its own after the measured
-# ones: run TRACE_RUN of each scenario (not B12) runs QLOG_TR alone, and
+# ones: run TRACE_RUN of each scenario runs QLOG_TR alone, and
 # what it measures goes to traced.tsv, not results.tsv: tracing costs CPU
 # (and, at high rates, goodput), which the medians must not include.
 QLOG_TR=$(echo $RUDP_TRS | tr ' ' '\n' | grep -x rudp-bbr || echo $RUDP_TRS | cut -d' ' -f1)
@@ -207,11 +209,11 @@ nsx() {
 }
 
 # qlog_env TR: RUDP_QLOG_DIR=$OUT/qlog/$sc for TR = QLOG_TR in the traced
-# run ($r = TRACE_RUN) of scenario $sc (not B12), with the directory made
+# run ($r = TRACE_RUN) of scenario $sc, with the directory made
 # (writable by all, sticky: nginx's workers run as nobody); nothing
 # otherwise.
 qlog_env() {
-    [ "${BENCH_QLOG:-1}" != 0 ] && [ "$1" = "$QLOG_TR" ] && [ "${r:-0}" = "$TRACE_RUN" ] && [ "${sc:-B12}" != B12 ] || return 0
+    [ "${BENCH_QLOG:-1}" != 0 ] && [ "$1" = "$QLOG_TR" ] && [ "${r:-0}" = "$TRACE_RUN" ] && [ -n "${sc:-}" ] || return 0
     mkdir -p "$OUT/qlog/$sc" && chmod 1777 "$OUT/qlog/$sc" && echo "RUDP_QLOG_DIR=$OUT/qlog/$sc"
 }
 
@@ -754,8 +756,8 @@ if want B12; then
     [ -x "$BIN/prog_many" ] || fail "$BIN/prog_many not built (make)"
     emu_up bnB12 veth veth 1 # a namespace of our own; only its loopback is used
     r=1
-    while [ "$r" -le "$RUNS" ]; do
-        for tr in $(rotate "$r" $TRS); do
+    while [ "$r" -le "$LAST" ]; do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
             l=$LOGS/B12.$tr.$r
             srv "$EMU_NS_A" "$tr" 180 "$l.srv" "$BIN/prog_many" server "$FANIN" 1
             spid=$SRV
