@@ -30,7 +30,7 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
               -MMD -MP $(WARN) $(SAN)
 # core/ and shim/ also take -Wconversion; Criterion's macros trip it in tests.
 CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
-LDLIBS_ALL := -lpthread $(SAN)
+LDLIBS_ALL := -lsodium -lpthread $(SAN)
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
