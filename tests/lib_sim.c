@@ -242,6 +242,18 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     return i;
 }
 
+size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = dcid;
+    h.pn = pn;
+    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    assert(n == RUDP_WIRE_SHORT_HDR);
+    return (size_t)n;
+}
+
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
 {
     sim_ep *e = &s->ep[ep];

@@ -197,6 +197,10 @@ typedef struct sim_bulk_result {
 void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
                      size_t queue, double loss, rudp_time duration, sim_bulk_result *out);
 
+/* Writes a DATA packet's header (RUDP_WIRE_SHORT_HDR bytes) to dcid with
+ * packet number pn, as a test forging datagrams needs; returns its length. */
+size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn);
+
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);
 

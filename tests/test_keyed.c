@@ -302,16 +302,11 @@ Test(keyed, replayed_datagrams_are_dropped_as_duplicates)
  * ahead, frames in the clear, and 16 bytes where the tag goes. */
 static size_t forge_data(uint8_t *buf, uint64_t dcid, uint32_t pn, int reset)
 {
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_DATA;
-    h.dcid = dcid;
-    h.pn = pn;
-    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    size_t n = sim_data_hdr(buf, dcid, pn);
     int m = reset ? rudp_wire_reset_encode(buf + n, 64, 0, 0)
                   : rudp_wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
     cr_assert(gt(int, m, 0));
-    size_t len = (size_t)(n + m);
+    size_t len = n + (size_t)m;
     if (!reset) {
         memset(buf + len, 'X', 100);
         len += 100;
