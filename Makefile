@@ -187,7 +187,10 @@ FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
 build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) -lsodium
+
+# fuzz_keyed is fuzz_conn's script against keyed contexts.
+build/fuzz/fuzz_keyed: tests/fuzz_conn.c
 
 fuzz:
 	@integration/deps.sh build fuzz
