@@ -30,6 +30,14 @@
 # engine included), and on emulated rows the busiest emulator thread's CPU
 # (near 100 % means the emulator, not the transport, set the pace).
 #
+# Keyed mode: B1-B4, B6, B9 and B11 also run rudp-CC+key, the traced
+# controller (bbr if measured) with RUDP_KEY_FILE at both ends (a key made
+# for the run, keyed.key in BENCH_OUT, mode 0600), in the same rotation as
+# the other transports; the report sets each keyed row beside the unkeyed
+# row of its controller (goodput and CPU s/GB, keyed / unkeyed, against
+# issue 13's targets) and prints cryptocost's table (per-datagram seal and
+# open in ns, both ciphers; the handshake), measured once at the start.
+#
 # Loss and delay apply in both directions (data and acknowledgements). Every
 # figure is the median of BENCH_RUNS runs; run r uses linkemu seed r for all
 # transports, so they meet the same loss positions by packet index.
@@ -52,8 +60,10 @@
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
+#   BENCH_KEYED=1         0: no keyed rows and no cryptocost
 #   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/,
-#                         plot_<scenario>.png, qlog/<scenario>/ (see below)
+#                         plot_<scenario>.png, qlog/<scenario>/ (see below),
+#                         keyed.key, cryptocost.txt
 #   BENCH_COMMIT=TEXT     what to print as the commit when not in a git checkout
 #   BENCH_QLOG=1          0: no traces, no per-scenario plots; keep: keep every
 #                         trace in qlog/ (by default only the plots stay: a
@@ -120,9 +130,11 @@ LAST=$RUNS # the last run of a scenario's loop
 [ "${BENCH_QLOG:-1}" = 0 ] || [ -z "$QLOG_TR" ] || LAST=$TRACE_RUN
 
 mkdir -p "$OUT"
-rm -rf "$OUT/logs" "$OUT/emu" "$OUT/qlog" "$OUT"/plot_*.png "$OUT/traced.tsv"
+rm -rf "$OUT/logs" "$OUT/emu" "$OUT/qlog" "$OUT"/plot_*.png "$OUT/traced.tsv" \
+    "$OUT/keyed.key" "$OUT/cryptocost.txt"
 mkdir -p "$OUT/logs"
 LOGS=$OUT/logs
+
 # The emulator's logs and counters go with ours, not into lib.sh's $T.
 mkdir -p "$OUT/emu"
 EMU_DIR=$OUT/emu
@@ -143,6 +155,36 @@ want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 calc() { awk "BEGIN { v = $1; printf \"%.4f\", v }" 2>/dev/null || echo NA; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# Keyed mode (issue 13): QLOG_TR again with a key at both ends, as
+# rudp-CC+key, in the scenarios where the issue sets its cost (B1-B4:
+# within 2 % of unkeyed; loopback B6 and B11: at least 0.8x), and B9 (a
+# gigabit link: one run more, cheap). The key is made for the run, private
+# from the start (rm first: a redirect into an old file keeps its mode),
+# the way the README tells users to make one. No keyed rows when
+# BENCH_KEYED=0 or when this checkout has no keyed mode (no --genkey).
+KEY_TR=""
+KEY_SCS="B1 B2 B3 B4 B6 B9 B11"
+KEYFILE=$OUT/keyed.key
+if [ "${BENCH_KEYED:-1}" != 0 ] && [ -n "$QLOG_TR" ]; then
+    if (umask 077 && "$ROOT/shim/rudp-run" --genkey >"$KEYFILE") 2>"$LOGS/keyed.log"; then
+        KEY_TR=$QLOG_TR+key
+        # What the cryptography costs, on a machine not yet busy with us.
+        timeout -k 5 120 "$BIN/cryptocost" >"$OUT/cryptocost.txt" 2>>"$LOGS/keyed.log" ||
+            say "cryptocost failed (see $LOGS/keyed.log)"
+    else
+        rm -f "$KEYFILE"
+        say "no keyed rows: rudp-run --genkey failed (see $LOGS/keyed.log)"
+    fi
+fi
+
+# trs SC: scenario SC's transports: TRS, and KEY_TR in KEY_SCS.
+trs() {
+    case " $KEY_SCS " in
+        *" $1 "*) [ -z "$KEY_TR" ] || { echo $TRS $KEY_TR; return 0; } ;;
+    esac
+    echo $TRS
+}
+
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 meta machine "$(nproc) vCPU ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 meta kernel "$(uname -r)"
@@ -158,7 +200,7 @@ meta link_mbit "$LINK"
 meta title "median of $RUNS runs, $(date -u +%Y-%m-%d)"
 LOAD0=$(loadavg)
 START=$(date +%s)
-say "transports:$TRS; runs $RUNS; scenarios $ONLY; results in $OUT"
+say "transports:$TRS${KEY_TR:+ (and $KEY_TR in $KEY_SCS)}; runs $RUNS; scenarios $ONLY; results in $OUT"
 
 # Links (each direction): delay = RTT/2, queue = one bandwidth-delay product.
 SPEC_B1="delay=5,rate=100,queue=125k"
@@ -197,13 +239,16 @@ fi
 
 # nsx NS TR SECS CMD...: exec CMD in namespace NS, bounded by SECS, with
 # transport TR's environment (rudp-CC: the shim preloaded, RUDP_CC=CC,
-# RUDP_STATS=1; tcp-*: nothing). Replaces the calling (sub)shell.
+# RUDP_STATS=1; rudp-CC+key: RUDP_KEY_FILE as well; tcp-*: nothing).
+# Replaces the calling (sub)shell.
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3
+    _cc=${_tr#rudp-} _key=""
+    case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" env LD_PRELOAD="$LDP" \
-            RUDP_STATS=1 RUDP_CC="${_tr#rudp-}" $(qlog_env "$_tr") "$@" ;;
+            RUDP_STATS=1 RUDP_CC="$_cc" $_key $(qlog_env "$_tr") "$@" ;;
         *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" "$@" ;;
     esac
 }
@@ -286,13 +331,29 @@ rotate() {
 
 cc_opt() { case "$1" in tcp-*) echo "--cc ${1#tcp-}" ;; esac; }
 
+# keyed_ok TR FILE...: false when TR is keyed but a FILE (a process's
+# RUDP_STATS) lacks the keyed line: that process ran unkeyed (a shim that
+# does not know RUDP_KEY_FILE), and its run must not count as keyed.
+keyed_ok() {
+    case "$1" in *+key) ;; *) return 0 ;; esac
+    _kt=$1
+    shift
+    for _kf in "$@"; do
+        grep -q 'keyed: handshakes rejected' "$_kf" 2>/dev/null ||
+            { say "$_kt: no keyed line in $_kf's RUDP_STATS: not counted"; return 1; }
+    done
+    return 0
+}
+
 # bulk_run SC RUN TR NS_RECV ADDR PORT SECS LOG: one bulk transfer from
 # namespace a (or the same namespace for loopback) to NS_RECV: the receiver
 # counts what its application got in SECS seconds from accept. Sets G (Mbit/s
-# or NA) and leaves the sender's line in LOG.send.
+# or NA) and leaves the sender's line in LOG.send; sets UNKEYED=1 (and G=NA)
+# when a keyed transport's run went unkeyed (keyed_ok), else 0: none of
+# that run's figures count.
 bulk_run() {
     _sc=$1 _run=$2 _tr=$3 _nsr=$4 _addr=$5 _port=$6 _secs=$7 _l=$8
-    G=NA
+    G=NA UNKEYED=0
     # shellcheck disable=SC2046
     srv "$_nsr" "$_tr" $((_secs + 60)) "$_l.recv" "$BIN/bulk" recv --port "$_port" \
         --time "$_secs" --once $(cc_opt "$_tr")
@@ -312,6 +373,7 @@ bulk_run() {
     reap "$_spid"
     [ "$_rc" = 0 ] || say "$_sc run $_run $_tr: bulk sender exited $_rc (see $_l.err)"
     G=$($REPORT kv "$_l.recv" bytes mbps | cut -d' ' -f2)
+    keyed_ok "$_tr" "$_l.recv" "$_l.err" || { G=NA UNKEYED=1; }
 }
 
 # retx SC RUN TR LOG [SUFFIX]: records the sender's retransmission
@@ -375,8 +437,11 @@ bulk() {
     if [ -z "$EMU_PID" ]; then # veth: no emulator, no loss
         bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
         rec "$1" "$3" "$2" goodput "$G"
-        retx "$1" "$2" "$3" "$_l"
-        limits "$1" "$2" "$3" "$_l"
+        RETX=NA
+        if [ "$UNKEYED" = 0 ]; then
+            retx "$1" "$2" "$3" "$_l"
+            limits "$1" "$2" "$3" "$_l"
+        fi
         say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
         sleep 0.5
         return
@@ -391,8 +456,11 @@ bulk() {
     rec "$1" "$3" "$2" goodput "$G"
     rec "$1" "$3" "$2" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
     rec "$1" "$3" "$2" emu_cpu_pct "$(calc "($_e1 - $_e0) * 1e9 / ($_t1 - $_t0)")"
-    retx "$1" "$2" "$3" "$_l"
-    limits "$1" "$2" "$3" "$_l"
+    RETX=NA
+    if [ "$UNKEYED" = 0 ]; then
+        retx "$1" "$2" "$3" "$_l"
+        limits "$1" "$2" "$3" "$_l"
+    fi
     say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport
 }
@@ -406,7 +474,7 @@ for sc in B1 B2 B3 B4 B9 B10 B11; do
     while [ "$r" -le "$LAST" ]; do
         emu_up "bn$sc" "$spec" "$spec" "$r"
         port=5201
-        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
+        for tr in $(rotate "$r" $(run_trs "$r" $(trs "$sc"))); do
             bulk "$sc" "$r" "$tr" "$port"
             port=$((port + 1))
         done
@@ -475,11 +543,13 @@ if want B6; then
     r=1
     while [ "$r" -le "$LAST" ]; do
         port=5201
-        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
+        for tr in $(rotate "$r" $(run_trs "$r" $(trs B6))); do
             l=$LOGS/B6.$tr.$r
             bulk_run B6 "$r" "$tr" "$EMU_NS_A" 127.0.0.1 "$port" "$LO_TIME" "$l"
             g=$G
             rec B6 "$tr" "$r" goodput "$g"
+            # CPU s/GB, for keyed against unkeyed
+            [ "$UNKEYED" = 1 ] || limits B6 "$r" "$tr" "$l"
             port=$((port + 1))
 
             # shellcheck disable=SC2046
@@ -496,7 +566,8 @@ if want B6; then
                 reap "$spid"
                 # shellcheck disable=SC2046
                 set -- $($REPORT rr "$l.rr")
-                [ "$1" = NA ] || { p50=$(calc "$1 * 1000"); p99=$(calc "$2 * 1000"); mean=$(calc "$4 * 1000"); }
+                [ "$1" = NA ] || ! keyed_ok "$tr" "$l.rrsrv" "$l.rrerr" ||
+                    { p50=$(calc "$1 * 1000"); p99=$(calc "$2 * 1000"); mean=$(calc "$4 * 1000"); }
                 [ "$rc" = 0 ] || say "B6 run $r $tr: rr exited $rc"
             fi
             rec B6 "$tr" "$r" rtt1_p50_us "$p50"
