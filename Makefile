@@ -113,6 +113,10 @@ $(BUILD)/bin/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call
 	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) -lm $$(LDLIBS_ALL)
 endef
 $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
+# Programs that call libsodium themselves (integration/bench/cryptocost.c)
+# link it whether or not the core's link line carries it.
+PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
+$(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
 
 deps-build:
 	@integration/deps.sh build
