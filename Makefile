@@ -32,7 +32,8 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
 CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
 LDLIBS_ALL := -lpthread $(SAN)
 # Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
-# links the core links it too.
+# links the core links it too (the shim, the unit tests, the fuzz targets);
+# the plain programs do not.
 LDLIBS_CORE := -lsodium
 
 CORE_SRC := $(wildcard core/*.c)

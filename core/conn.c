@@ -181,7 +181,8 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->rwnd_start = now;
     c->max_data_sent = c->rwnd;
     c->cid = rudp__new_cid(ctx);
-    if (rudp__table_add_cid(ctx, c) < 0) {
+    if (rudp__conn_keyed_new(c) < 0 || rudp__table_add_cid(ctx, c) < 0) {
+        rudp__conn_keyed_free(c);
         free(c);
         return -ENOMEM;
     }
@@ -218,6 +219,7 @@ void rudp__conn_destroy(rudp_conn *c)
     rudp_ranges_free(&c->rcv);
     rudp_ranges_free(&c->rx_pns);
     rudp_recovery_free(&c->rec);
+    rudp__conn_keyed_free(c);
     int held = c->user_held;
     free(c);
     if (held && ctx->ops.conn_freed)
@@ -249,7 +251,10 @@ static void send_syn(rudp_conn *c, rudp_time now)
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
         return;
-    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n); /* PADDING frames */
+    if (c->keyed)
+        rudp__keyed_syn_seal(c, buf, (size_t)n);
+    else
+        memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n); /* PADDING frames */
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -267,10 +272,12 @@ static void send_synack(rudp_conn *c, rudp_time now)
     h.scid = c->cid;
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
-    uint8_t buf[64];
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    uint8_t buf[128];
+    int n = rudp_wire_hdr_encode(buf, 64, &h);
     if (n < 0)
         return;
+    if (c->keyed)
+        n = (int)rudp__keyed_synack_seal(c, buf, (size_t)n);
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -736,8 +743,8 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
         ctx->stats.malformed++;
         return;
     }
-    uint64_t pn = rudp_pn_expand(c->rx_any ? c->rx_largest + 1 : 0, h->pn);
-    if (c->rx_any && rudp_ranges_contains(&c->rx_pns, pn)) {
+    uint64_t pn = rudp__conn_rx_pn(c, h->pn);
+    if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;
         c->ack_now = 1; /* our ACK may have been lost */
         rudp__conn_dirty(c);
@@ -808,8 +815,13 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
      * call for an ACK (RFC 9000 §13.2.1): a gap left by a lost ACK-only
      * packet must not trigger one, or a bulk sender's every packet would
      * carry a fragmented ACK frame of the receiver's lost ACKs. */
-    if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0)
+    if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0 && c->rx_pns.n > RUDP_RX_RANGES_KEPT) {
+        /* Below the ranges kept, a packet number cannot be told from one
+         * seen: taken as a duplicate (a replay, or too late to matter:
+         * what it carried is resent by now). */
+        c->rx_floor = c->rx_pns.r[c->rx_pns.n - RUDP_RX_RANGES_KEPT].lo;
         rudp_ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
+    }
     int gap = c->rx_any && pn != c->rx_largest + 1; /* a hole, or filling one */
     if (!c->rx_any || pn > c->rx_largest) {
         c->rx_largest = pn;
@@ -883,6 +895,18 @@ static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
     return rudp_wire_ack_encode(p, room, r, n, delay_us, &written);
 }
 
+/* Sends a DATA packet of len bytes in buf (room for the AEAD tag after
+ * them), whose full packet number is pn: traced as it is, sealed if the
+ * connection is keyed. Returns the datagram's length. */
+static size_t send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+{
+    rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
+    if (c->keyed)
+        len = rudp__keyed_seal(c, pn, buf, len);
+    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, len);
+    return len;
+}
+
 /* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
  * was nothing to send (or the pacer/window holds it back). */
 static int send_one(rudp_conn *c, rudp_time now)
@@ -904,7 +928,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         return 0;
 
     uint8_t *buf = ctx->pkt;
-    size_t cap = c->mss;
+    size_t cap = c->mss - rudp__seal_overhead(c->keyed);
     rudp_hdr h;
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_DATA;
@@ -1006,9 +1030,8 @@ static int send_one(rudp_conn *c, rudp_time now)
             buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
         }
     }
-    s.size = (uint32_t)off;
     int nothing_in_flight = c->rec.eliciting_in_flight == 0;
-    rudp__conn_send(c, buf, off);
+    s.size = (uint32_t)send_data(c, pn, buf, off);
     rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
@@ -1110,8 +1133,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             return;
         }
         rudp__conn_fail(c, now, -ETIMEDOUT,
-                        c->state == RUDP_SYN_SENT ? RUDP_CAUSE_HANDSHAKE_TIMEOUT
-                                                  : RUDP_CAUSE_USER_TIMEOUT);
+                        c->state != RUDP_SYN_SENT ? RUDP_CAUSE_USER_TIMEOUT
+                        : c->keyed                ? RUDP_CAUSE_NO_AUTH_ANSWER
+                                                  : RUDP_CAUSE_HANDSHAKE_TIMEOUT);
         return;
     case RUDP_T_LOSS:
         switch (rudp_recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
@@ -1414,7 +1438,7 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now)
         int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
         if (n > 0) {
             c->ctx->stats.resets_sent++;
-            rudp__conn_send(c, buf, (size_t)(hl + n));
+            send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
         }
         break;
     }

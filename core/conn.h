@@ -9,11 +9,13 @@
 #include <stdint.h>
 
 #include "cc.h"
+#include "crypto.h"
 #include "ranges.h"
 #include "recovery.h"
 #include "rtt.h"
 #include "rudp.h"
 #include "sbuf.h"
+#include "seq.h"
 #include "table.h"
 #include "timer.h"
 #include "wire.h"
@@ -82,6 +84,7 @@ struct rudp_conn {
     unsigned opened : 1;           /* reached ESTABLISHED (report.c) */
     unsigned user_held : 1;        /* the caller has it: conn_freed tells when it goes */
     unsigned slow_warned : 1;      /* the slow-handshake warning was given */
+    unsigned auth_failed : 1;      /* keyed, SYN_SENT: an answer failed authentication */
     uint8_t cause;                 /* rudp_cause of a failure */
     rudp_addr name_local;          /* the local address log lines show (family 0: none) */
 
@@ -116,6 +119,7 @@ struct rudp_conn {
 
     /* acknowledgements we owe */
     rudp_ranges rx_pns;
+    uint64_t rx_floor;    /* packet numbers below it count as duplicates */
     uint64_t rx_largest;
     int rx_any;
     rudp_time rx_largest_time;
@@ -150,6 +154,8 @@ struct rudp_conn {
      * asked */
     void *trace;
     int trace_asked;
+
+    rudp_conn_keyed *keyed; /* crypto.c: NULL unless the context is keyed */
 };
 
 typedef struct rudp_source rudp_source;
@@ -193,6 +199,7 @@ struct rudp_ctx {
     rudp_chunk_pool chunks;
     rudp_stats stats;
     rudp_trace_ops trace_ops; /* trace.c; trace_ops.open NULL: off */
+    rudp_ctx_keyed *keyed;    /* crypto.c: NULL unless rudp_ctx_set_key */
     void *trace_user;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
@@ -215,7 +222,7 @@ void rudp__conn_dirty(rudp_conn *c);
  * and the smoothed RTT (saturated at UINT64_MAX). */
 uint64_t rudp__conn_pacing_rate(const rudp_conn *c);
 void rudp__conn_kill(rudp_conn *c);
-void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid);
+
 
 /* ---- budget.c: bounds on what remote senders can make us hold ---- */
 
@@ -252,6 +259,11 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h);
 void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
                            size_t len);
 void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
+/* The full number of a received DATA packet from its low 32 bits. */
+static inline uint64_t rudp__conn_rx_pn(const rudp_conn *c, uint32_t pn32)
+{
+    return rudp_pn_expand(c->rx_any ? c->rx_largest + 1 : 0, pn32);
+}
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
 /* Fails c with err (the app's errno) for the reason `cause` (report.c's words). */

@@ -122,6 +122,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
         free(l);
     }
     rudp_chunk_pool_drain(&ctx->chunks);
+    rudp__ctx_keyed_free(ctx->keyed);
     free(ctx);
 }
 
@@ -376,22 +377,28 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
     return ((mac ^ got) == 0);
 }
 
-void rudp__send_reset_packet(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid)
+/* A RESET to dcid. Keyed, it refuses an authenticated SYN only, bound to
+ * its client key: a keyed engine resets nothing else (it cannot tell a
+ * stranger's datagram from a lost peer's, and strangers get no answer). */
+static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
+                       const uint8_t *client_pub)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_RESET;
     h.dcid = dcid;
-    uint8_t buf[RUDP_WIRE_SHORT_HDR];
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-    if (n > 0) {
-        ctx->stats.resets_sent++;
-        rudp__send(ctx, sock, peer, buf, (size_t)n);
-    }
+    uint8_t buf[RUDP_WIRE_SHORT_HDR + RUDP_CRYPTO_TAG];
+    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    if (n <= 0 || (ctx->keyed && !client_pub))
+        return;
+    if (ctx->keyed)
+        n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
+    ctx->stats.resets_sent++;
+    rudp__send(ctx, sock, peer, buf, (size_t)n);
 }
 
 static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                       uint64_t client_cid)
+                       uint64_t client_cid, const uint8_t *client_pub)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -399,35 +406,48 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
     h.dcid = client_cid;
     h.token_len = RUDP_TOKEN_LEN;
     make_token(ctx, now, peer, client_cid, h.token);
-    uint8_t buf[64];
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-    if (n > 0)
-        rudp__send(ctx, sock, peer, buf, (size_t)n);
+    uint8_t buf[64 + RUDP_CRYPTO_TAG];
+    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    if (n <= 0)
+        return;
+    if (ctx->keyed)
+        n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
+    rudp__send(ctx, sock, peer, buf, (size_t)n);
 }
 
 static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
-                      const rudp_addr *peer, const rudp_hdr *h, size_t len)
+                      const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf, size_t len,
+                      size_t hl)
 {
     if (len < RUDP_MIN_SYN_SIZE) {
         /* An unpadded SYN could make us an amplifier. */
         ctx->stats.malformed++;
         return;
     }
+    /* Keyed: before anything else, so strangers learn nothing. */
+    uint8_t offer = 0, client_pub[RUDP_CRYPTO_PUB], *pub = NULL;
+    if (ctx->keyed) {
+        if (rudp__keyed_syn_open(ctx, buf, len, hl, &offer, client_pub) < 0) {
+            ctx->stats.handshakes_rejected++;
+            return;
+        }
+        pub = client_pub;
+    }
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
         ctx->stats.handshakes_refused++;
-        rudp__send_reset_packet(ctx, sock, peer, h->scid);
+        send_reset(ctx, sock, peer, h->scid, pub);
         return;
     }
     if (h->token_len == 0) {
-        send_retry(ctx, now, sock, peer, h->scid);
+        send_retry(ctx, now, sock, peer, h->scid, pub);
         return;
     }
     if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
-        send_retry(ctx, now, sock, peer, h->scid);
+        send_retry(ctx, now, sock, peer, h->scid, pub);
         return;
     }
     rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
@@ -437,7 +457,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     int admit = rudp__admit(l, peer);
     if (admit == -ENOMEM) {
-        rudp__send_reset_packet(ctx, sock, peer, h->scid); /* refused */
+        send_reset(ctx, sock, peer, h->scid, pub); /* refused */
         return;
     }
     if (admit < 0)
@@ -454,10 +474,24 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         if (l->name_local.family)
             c->name_local.port = l->name_local.port;
     }
+    if (c->keyed && rudp__keyed_accept(c, offer, client_pub, h->scid) < 0) {
+        ctx->stats.handshakes_rejected++; /* a key holder's, but unusable */
+        rudp__conn_kill(c);
+        return;
+    }
     if (rudp__conn_accept_syn(c, now, h) < 0) {
         rudp__conn_kill(c);
         return;
     }
+}
+
+/* A datagram for c failed authentication: dropped, counted. In the
+ * handshake, it is also what a peer with another key sends. */
+static void auth_failed(rudp_conn *c)
+{
+    c->ctx->stats.auth_failed++;
+    if (c->state == RUDP_SYN_SENT)
+        c->auth_failed = 1;
 }
 
 void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
@@ -475,13 +509,17 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
     rudp_conn *c;
     switch ((enum rudp_pkt_type)h.type) {
     case RUDP_PKT_SYN:
-        input_syn(ctx, now, sock, local, peer, &h, len);
+        input_syn(ctx, now, sock, local, peer, &h, buf, len, (size_t)hl);
         return;
     case RUDP_PKT_RETRY:
     case RUDP_PKT_SYNACK:
         c = rudp__find_cid(ctx, h.dcid);
         if (!c || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
             ctx->stats.unknown_conn++;
+            return;
+        }
+        if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
+            auth_failed(c);
             return;
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
@@ -495,11 +533,15 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
             /* Stateless reset, smaller than what caused it: no loops (we
              * never answer a RESET) and no amplification. */
             if (len > RUDP_WIRE_SHORT_HDR)
-                rudp__send_reset_packet(ctx, sock, peer, h.dcid);
+                send_reset(ctx, sock, peer, h.dcid, NULL);
             return;
         }
         if (c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
             ctx->stats.protocol_errors++;
+            return;
+        }
+        if (c->keyed && rudp__keyed_open(c, rudp__conn_rx_pn(c, h.pn), buf, len, &buf, &len) < 0) {
+            auth_failed(c);
             return;
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
@@ -510,11 +552,19 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         c = rudp__find_cid(ctx, h.dcid);
         if (c && c->state == RUDP_SYN_SENT && c->sock == sock &&
             memcmp(&c->pkey.addr, peer, sizeof *peer) == 0) {
+            if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
+                auth_failed(c);
+                return;
+            }
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 1);
             return;
         }
         c = rudp__find_peer(ctx, peer, h.dcid);
+        if (c && c->keyed) {
+            auth_failed(c); /* keyed connections are reset only inside DATA */
+            return;
+        }
         if (c && c->sock == sock) {
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 0);

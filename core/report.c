@@ -104,6 +104,8 @@ const char *rudp_cause_text(rudp_cause cause)
         return "aborted by this side";
     case RUDP_CAUSE_NO_MEMORY:
         return "out of memory";
+    case RUDP_CAUSE_NO_AUTH_ANSWER:
+        return "no authenticated answer to the handshake: is RUDP_KEY_FILE the same on both ends?";
     }
     return "unknown";
 }
@@ -162,10 +164,17 @@ void rudp__report_slow_connect(rudp_conn *c)
     put_addr(p, sizeof p, &c->pkey.addr);
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
     put_duration(limit, sizeof limit, c->cfg.connect_timeout);
-    rudp__log(c->ctx, RUDP_LOG_WARN,
-              "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the peer "
-              "does not run rudp? Still trying until the connect timeout (%s)",
-              name, p, d, c->hs_count, limit);
+    if (c->keyed)
+        rudp__log(c->ctx, RUDP_LOG_WARN,
+                  "%s: no authenticated answer from %s in %s (%u handshake packets sent%s): is "
+                  "RUDP_KEY_FILE the same on both ends? Still trying until the connect timeout (%s)",
+                  name, p, d, c->hs_count,
+                  c->auth_failed ? "; answers came that failed authentication" : "", limit);
+    else
+        rudp__log(c->ctx, RUDP_LOG_WARN,
+                  "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the "
+                  "peer does not run rudp? Still trying until the connect timeout (%s)",
+                  name, p, d, c->hs_count, limit);
 }
 
 const char *rudp_packet_type_name(unsigned type, unsigned flags)

@@ -144,6 +144,8 @@ typedef struct rudp_stats {
     uint64_t pkts_sent;                    /* DATA packets sent (each has a packet number) */
     uint64_t rtt_conns;                    /* connections closed after the handshake ... */
     uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
+    uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, dropped unanswered */
+    uint64_t auth_failed;                  /* keyed: other datagrams that failed authentication */
 } rudp_stats;
 
 /*
@@ -243,6 +245,28 @@ size_t rudp_ctx_conn_count(const rudp_ctx *ctx);
  * What a process must wait for at exit so that nothing it wrote is lost.
  */
 size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
+
+/* ---- keyed mode (crypto.c) ---------------------------------------------- */
+
+#define RUDP_KEY_LEN 32
+
+/*
+ * Makes the context keyed; call it before any rudp_connect or rudp_listen.
+ * Both ends hold the same 32-byte `key`. Every connection then runs an
+ * authenticated X25519 handshake and protects every later datagram with an
+ * AEAD under keys derived from the key and the ephemeral DH (README.md,
+ * "Keyed mode"). A SYN without a valid MAC gets no answer at all
+ * (stats.handshakes_rejected); any other datagram that fails authentication
+ * is dropped (stats.auth_failed). `seed`: 32 fresh random bytes the
+ * ephemeral keys are drawn from (a forward-secure generator), not the
+ * context's seed. Returns 0, -EINVAL (connections or listeners exist),
+ * -ENOMEM, or -ENOSYS (libsodium failed to initialise).
+ */
+int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8_t seed[32]);
+
+/* "chacha20-poly1305" or "aes256-gcm" for a keyed connection past its
+ * handshake; NULL for an unkeyed one, or before its keys exist. */
+const char *rudp_conn_cipher(const rudp_conn *c);
 
 /* ---- tracing (qlog) ------------------------------------------------------ */
 
@@ -511,6 +535,8 @@ typedef enum rudp_cause {
     RUDP_CAUSE_IDLE_TIMEOUT,      /* nothing heard for idle_timeout */
     RUDP_CAUSE_ABORTED,           /* rudp_conn_abort() */
     RUDP_CAUSE_NO_MEMORY,         /* a table could not grow */
+    RUDP_CAUSE_NO_AUTH_ANSWER,    /* keyed: connect_timeout passed without an authenticated
+                                     answer (the peer's key differs, or it is not keyed) */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);

@@ -307,6 +307,11 @@ static void report_connect_failed(const bridge *b, int err)
                    "connect failed: %s runs the shim, but nothing listens on that port "
                    "(refused)",
                    peer);
+    else if (cause == RUDP_CAUSE_NO_AUTH_ANSWER)
+        bridge_log(RUDP_LOG_WARN, b,
+                   "connect failed: no authenticated answer from %s in %.1f s: is RUDP_KEY_FILE "
+                   "the same on both ends?",
+                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
         bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "

@@ -1,6 +1,7 @@
 /* lib_sim.c: the simulated network; see lib_sim.h. */
 #include "lib_sim.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +94,28 @@ static void schedule(sim *s, int from, int to, const rudp_addr *src, const uint8
     heap_push(s, d);
 }
 
+static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len);
+
 static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     sim_link *l = &s->link[from][to];
     l->sent++;
     if (s->tap)
         s->tap(s, from, to, buf, len);
+    uint8_t *copy = NULL;
+    if (s->mutate) {
+        copy = malloc(len ? len : 1);
+        memcpy(copy, buf, len);
+        s->mutate(s, from, to, copy, len);
+        buf = copy;
+    }
+    link_deliver(s, from, to, buf, len);
+    free(copy);
+}
+
+static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    sim_link *l = &s->link[from][to];
     if (l->cut_at && s->now >= l->cut_at) {
         l->dropped++;
         return;
@@ -225,6 +242,31 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     return i;
 }
 
+size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = dcid;
+    h.pn = pn;
+    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    assert(n == RUDP_WIRE_SHORT_HDR);
+    return (size_t)n;
+}
+
+void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
+{
+    sim_ep *e = &s->ep[ep];
+    uint8_t seed[32];
+    for (int k = 0; k < 32; k++)
+        seed[k] = (uint8_t)sim_rand(s);
+    memmove(e->key, key, RUDP_KEY_LEN);
+    e->keyed = 1;
+    int err = rudp_ctx_set_key(e->ctx, e->key, seed);
+    (void)err;
+    assert(err == 0);
+}
+
 int sim_add_raw_ep(sim *s)
 {
     int i = s->nep++;
@@ -261,6 +303,8 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
     rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
+    if (e->keyed)
+        sim_set_key(s, ep, e->key);
     if (e->is_server) {
         rudp_listener *l;
         rudp_listen(e->ctx, 1, NULL, 16, &l);

@@ -100,6 +100,8 @@ typedef struct sim_ep {
     char lines[SIM_MAX_LINES][320]; /* other log lines (report.c's), when logging is on */
     int nlines;
     uint64_t conns_freed;   /* conn_freed callbacks */
+    int keyed;              /* sim_set_key: the key, kept across sim_restart */
+    uint8_t key[RUDP_KEY_LEN];
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;
@@ -119,6 +121,9 @@ struct sim {
     /* captured datagrams (optional) */
     void (*tap)(sim *s, int from, int to, const uint8_t *buf, size_t len);
     void *tap_user;
+    /* Optional: changes a datagram on the wire (after tap, before loss),
+     * as an on-path attacker could; it may change len's bytes, not len. */
+    void (*mutate)(sim *s, int from, int to, uint8_t *buf, size_t len);
 };
 
 void sim_init(sim *s, uint64_t seed);
@@ -126,6 +131,10 @@ void sim_free(sim *s);
 
 /* Adds an endpoint with `cfg` defaults (NULL: library defaults). Returns its index. */
 int sim_add_ep(sim *s, const rudp_config *cfg);
+
+/* Makes endpoint `ep` keyed with `key` (rudp_ctx_set_key, the seed from
+ * the simulation's PRNG); a restart keeps the key. */
+void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN]);
 
 /* Makes endpoint `ep` listen; accepted connections run a copy of `tpl`. */
 void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog);
@@ -187,6 +196,10 @@ typedef struct sim_bulk_result {
 } sim_bulk_result;
 void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
                      size_t queue, double loss, rudp_time duration, sim_bulk_result *out);
+
+/* Writes a DATA packet's header (RUDP_WIRE_SHORT_HDR bytes) to dcid with
+ * packet number pn, as a test forging datagrams needs; returns its length. */
+size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn);
 
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);

@@ -23,17 +23,11 @@ static void inject(const uint8_t *frames, size_t n)
 {
     if (!pn)
         pn = rudp_recovery_next_pn(&w.conn[CLI]->rec) + 100000;
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_DATA;
-    h.dcid = w.conn[SRV]->cid;
-    h.pn = (uint32_t)pn++;
     uint8_t buf[2048];
-    int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-    cr_assert(gt(int, hl, 0));
-    cr_assert(le(sz, (size_t)hl + n, sizeof buf));
+    size_t hl = sim_data_hdr(buf, w.conn[SRV]->cid, (uint32_t)pn++);
+    cr_assert(le(sz, hl + n, sizeof buf));
     memcpy(buf + hl, frames, n);
-    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], buf, (size_t)hl + n);
+    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], buf, hl + n);
     w_process(SRV);
 }
 

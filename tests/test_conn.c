@@ -38,14 +38,9 @@ static size_t make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t t
 /* A DATA packet to `dcid` carrying a PING. */
 static size_t make_ping(uint8_t *buf, uint64_t dcid, uint32_t pn)
 {
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_DATA;
-    h.dcid = dcid;
-    h.pn = pn;
-    int n = rudp_wire_hdr_encode(buf, 64, &h);
-    int m = rudp_wire_ping_encode(buf + n, 64 - (size_t)n);
-    return (size_t)(n + m);
+    size_t n = sim_data_hdr(buf, dcid, pn);
+    int m = rudp_wire_ping_encode(buf + n, 64 - n);
+    return n + (size_t)m;
 }
 
 static int count_type(const sim_ep *e, int type)
@@ -495,15 +490,10 @@ static void inject_to_server(pair *p, const uint8_t *frames, size_t flen)
     rudp_conn_info si, ci;
     rudp_conn_get_info(p->sv->conn, &si);
     rudp_conn_get_info(p->c->conn, &ci);
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_DATA;
-    h.dcid = si.local_cid;
-    h.pn = (uint32_t)(p->sv->conn->rx_largest + 1);
     uint8_t buf[1500];
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    size_t n = sim_data_hdr(buf, si.local_cid, (uint32_t)(p->sv->conn->rx_largest + 1));
     memcpy(buf + n, frames, flen);
-    sim_inject(&p->s, &p->s.ep[p->a].addr, p->b, buf, (size_t)n + flen);
+    sim_inject(&p->s, &p->s.ep[p->a].addr, p->b, buf, n + flen);
     sim_run_until(&p->s, p->s.now + RUDP_MS(1));
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
+#include "crypto.h"
 #include "lib_sim.h"
 
 static rudp_config sim_cfg(void)
@@ -64,8 +66,10 @@ static void describe(const scenario *sc, char *buf, size_t n)
              sc->burst, (unsigned long long)sc->up, (unsigned long long)sc->down);
 }
 
-/* Runs one seeded scenario; returns 0 on success or prints why it failed. */
-static int run_seed(uint64_t seed, int verbose)
+/* Runs one seeded scenario, keyed or not (keyed: odd seeds use AES-GCM
+ * where the CPU has it, even ones ChaCha20-Poly1305); returns 0 on success
+ * or prints why it failed. */
+static int run_seed(uint64_t seed, int verbose, int keyed)
 {
     sim s;
     sim_init(&s, seed);
@@ -100,6 +104,16 @@ static int run_seed(uint64_t seed, int verbose)
     cfg.send_buffer = 64 * 1024 + (uint32_t)(sim_rand(&s) % (1u << 20));
     cfg.recv_window = 16 * 1024 + (uint32_t)(sim_rand(&s) % (1u << 20));
     int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    if (keyed) {
+        uint8_t key[RUDP_KEY_LEN];
+        for (int k = 0; k < RUDP_KEY_LEN; k++)
+            key[k] = (uint8_t)(seed * 31 + (uint64_t)k);
+        sim_set_key(&s, a, key);
+        sim_set_key(&s, b, key);
+        uint8_t mask = seed % 2 ? RUDP_AEAD_AESGCM : RUDP_AEAD_CHACHA;
+        rudp__keyed_limit_ciphers(s.ep[a].ctx, mask);
+        rudp__keyed_limit_ciphers(s.ep[b].ctx, mask);
+    }
     for (int d = 0; d < 2; d++) {
         sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
         l->loss = sc.loss;
@@ -159,8 +173,8 @@ static int run_seed(uint64_t seed, int verbose)
     if (why || verbose) {
         char d[256];
         describe(&sc, d, sizeof d);
-        fprintf(stderr, "seed %llu: %s [%s] cli rx=%llu err=%d eof=%d; srv rx=%llu err=%d eof=%d\n",
-                (unsigned long long)seed, why ? why : "ok", d, (unsigned long long)c->received,
+        fprintf(stderr, "%sseed %llu: %s [%s] cli rx=%llu err=%d eof=%d; srv rx=%llu err=%d eof=%d\n",
+                keyed ? "keyed " : "", (unsigned long long)seed, why ? why : "ok", d, (unsigned long long)c->received,
                 c->error, c->eof, sv ? (unsigned long long)sv->received : 0ull, sv ? sv->error : 0,
                 sv ? sv->eof : 0);
     }
@@ -170,23 +184,34 @@ static int run_seed(uint64_t seed, int verbose)
 
 /* 2,000 seeds in 8 groups so Criterion spreads them over the cores. */
 #define SEEDS_PER_GROUP 250
-static void run_group(int g)
+static void run_group(int g, int keyed)
 {
     int failed = 0;
     for (uint64_t seed = (uint64_t)g * SEEDS_PER_GROUP + 1; seed <= (uint64_t)(g + 1) * SEEDS_PER_GROUP;
          seed++)
-        failed += run_seed(seed, 0);
-    cr_assert(eq(int, failed, 0), "%d seeds failed (see stderr); replay with RUDP_SIM_SEED=N", failed);
+        failed += run_seed(seed, 0, keyed);
+    cr_assert(eq(int, failed, 0), "%d seeds failed (see stderr); replay with RUDP_SIM_SEED=N%s",
+              failed, keyed ? " RUDP_SIM_KEYED=1" : "");
 }
 
-Test(sim, seeds_0001_0250_deliver_exactly_once_in_order, .timeout = 120) { run_group(0); }
-Test(sim, seeds_0251_0500_deliver_exactly_once_in_order, .timeout = 120) { run_group(1); }
-Test(sim, seeds_0501_0750_deliver_exactly_once_in_order, .timeout = 120) { run_group(2); }
-Test(sim, seeds_0751_1000_deliver_exactly_once_in_order, .timeout = 120) { run_group(3); }
-Test(sim, seeds_1001_1250_deliver_exactly_once_in_order, .timeout = 120) { run_group(4); }
-Test(sim, seeds_1251_1500_deliver_exactly_once_in_order, .timeout = 120) { run_group(5); }
-Test(sim, seeds_1501_1750_deliver_exactly_once_in_order, .timeout = 120) { run_group(6); }
-Test(sim, seeds_1751_2000_deliver_exactly_once_in_order, .timeout = 120) { run_group(7); }
+Test(sim, seeds_0001_0250_deliver_exactly_once_in_order, .timeout = 120) { run_group(0, 0); }
+Test(sim, seeds_0251_0500_deliver_exactly_once_in_order, .timeout = 120) { run_group(1, 0); }
+Test(sim, seeds_0501_0750_deliver_exactly_once_in_order, .timeout = 120) { run_group(2, 0); }
+Test(sim, seeds_0751_1000_deliver_exactly_once_in_order, .timeout = 120) { run_group(3, 0); }
+Test(sim, seeds_1001_1250_deliver_exactly_once_in_order, .timeout = 120) { run_group(4, 0); }
+Test(sim, seeds_1251_1500_deliver_exactly_once_in_order, .timeout = 120) { run_group(5, 0); }
+Test(sim, seeds_1501_1750_deliver_exactly_once_in_order, .timeout = 120) { run_group(6, 0); }
+Test(sim, seeds_1751_2000_deliver_exactly_once_in_order, .timeout = 120) { run_group(7, 0); }
+
+/* The same 2,000 scenarios with both ends keyed. */
+Test(sim, keyed_seeds_0001_0250_deliver_exactly_once_in_order, .timeout = 120) { run_group(0, 1); }
+Test(sim, keyed_seeds_0251_0500_deliver_exactly_once_in_order, .timeout = 120) { run_group(1, 1); }
+Test(sim, keyed_seeds_0501_0750_deliver_exactly_once_in_order, .timeout = 120) { run_group(2, 1); }
+Test(sim, keyed_seeds_0751_1000_deliver_exactly_once_in_order, .timeout = 120) { run_group(3, 1); }
+Test(sim, keyed_seeds_1001_1250_deliver_exactly_once_in_order, .timeout = 120) { run_group(4, 1); }
+Test(sim, keyed_seeds_1251_1500_deliver_exactly_once_in_order, .timeout = 120) { run_group(5, 1); }
+Test(sim, keyed_seeds_1501_1750_deliver_exactly_once_in_order, .timeout = 120) { run_group(6, 1); }
+Test(sim, keyed_seeds_1751_2000_deliver_exactly_once_in_order, .timeout = 120) { run_group(7, 1); }
 
 /* RUDP_SIM_SEED=N replays one seed verbosely. */
 Test(sim, replay_seed_from_environment)
@@ -194,5 +219,5 @@ Test(sim, replay_seed_from_environment)
     const char *e = getenv("RUDP_SIM_SEED");
     if (!e)
         return; /* nothing asked: this test only replays */
-    cr_assert(eq(int, run_seed(strtoull(e, NULL, 10), 1), 0));
+    cr_assert(eq(int, run_seed(strtoull(e, NULL, 10), 1, getenv("RUDP_SIM_KEYED") != NULL), 0));
 }

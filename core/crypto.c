@@ -1,0 +1,312 @@
+/*
+ * crypto.c: keyed mode. With a shared key, only key holders get an answer,
+ * and every datagram after the handshake is encrypted and authenticated
+ * with keys that a later leak of the shared key does not reveal.
+ *
+ * The shared key K never touches a packet. Two keys are derived from it:
+ *   mac key = BLAKE2b-256(key K, "rudp v1 handshake mac")
+ *   kdf key = BLAKE2b-256(key K, "rudp v1 traffic keys")
+ * Each side draws an ephemeral X25519 key pair per connection from a
+ * forward-secure generator (the state is hashed forward after each draw, so
+ * a process's memory later holds nothing that gives earlier keys). The
+ * handshake packets carry the public keys under MACs with the mac key; then
+ *   c2s | s2c = BLAKE2b-512(key kdf key, DH | client pub | server pub |
+ *                           client ID | server ID | cipher)
+ * and the ephemeral secret and DH result are wiped. So a connection's keys
+ * need K (the handshake MACs and the KDF are keyed with it) and an ephemeral
+ * secret (gone once the keys exist).
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "crypto.h"
+#include "seq.h"
+
+struct rudp_ctx_keyed {
+    uint8_t mac_key[32];
+    uint8_t kdf_key[32];
+    uint8_t gen[32];   /* the forward-secure generator's state */
+    uint8_t ciphers;   /* RUDP_AEAD_* this process can use */
+    /* a DATA datagram decrypted: header, then the frames */
+    uint8_t plain[65536];
+};
+
+struct rudp_conn_keyed {
+    crypto_aead_aes256gcm_state tx_aes, rx_aes; /* expanded keys, AES-GCM only */
+    uint8_t tx[32], rx[32];
+    uint8_t sk[32];          /* our ephemeral secret, until the keys exist */
+    uint8_t pub[32];         /* our ephemeral public key */
+    uint8_t client_pub[32];  /* the client's (ours on the client side) */
+    uint8_t offer;           /* client: the ciphers its SYN offered */
+    uint8_t cipher;          /* RUDP_AEAD_*, once agreed */
+    uint8_t ready;           /* traffic keys derived */
+};
+
+static void kdf(uint8_t *out, size_t outlen, const uint8_t key[32], const char *label)
+{
+    crypto_generichash(out, outlen, (const uint8_t *)label, strlen(label), key, 32);
+}
+
+int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8_t seed[32])
+{
+    if (ctx->nconns || ctx->listeners)
+        return -EINVAL;
+    if (sodium_init() < 0)
+        return -ENOSYS;
+    rudp_ctx_keyed *k = ctx->keyed;
+    if (!k && !(k = calloc(1, sizeof *k)))
+        return -ENOMEM;
+    kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
+    kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
+    kdf(k->gen, sizeof k->gen, seed, "rudp v1 ephemeral generator");
+    k->ciphers = RUDP_AEAD_CHACHA;
+    if (crypto_aead_aes256gcm_is_available())
+        k->ciphers |= RUDP_AEAD_AESGCM;
+    ctx->keyed = k;
+    return 0;
+}
+
+void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask)
+{
+    if (ctx->keyed && (ctx->keyed->ciphers & mask))
+        ctx->keyed->ciphers &= mask;
+}
+
+void rudp__ctx_keyed_free(rudp_ctx_keyed *k)
+{
+    if (!k)
+        return;
+    sodium_memzero(k, sizeof *k - sizeof k->plain);
+    free(k);
+}
+
+int rudp__conn_keyed_new(rudp_conn *c)
+{
+    rudp_ctx_keyed *ck = c->ctx->keyed;
+    if (!ck)
+        return 0;
+    rudp_conn_keyed *k = calloc(1, sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    /* Draw, then hash the generator forward: what it held is gone. */
+    uint8_t next[32];
+    crypto_generichash(k->sk, sizeof k->sk, (const uint8_t *)"secret", 6, ck->gen, sizeof ck->gen);
+    crypto_generichash(next, sizeof next, (const uint8_t *)"next", 4, ck->gen, sizeof ck->gen);
+    memcpy(ck->gen, next, sizeof next);
+    sodium_memzero(next, sizeof next);
+    crypto_scalarmult_base(k->pub, k->sk);
+    c->keyed = k;
+    return 0;
+}
+
+void rudp__conn_keyed_free(rudp_conn *c)
+{
+    if (!c->keyed)
+        return;
+    sodium_memzero(c->keyed, sizeof *c->keyed);
+    free(c->keyed);
+    c->keyed = NULL;
+}
+
+const char *rudp_conn_cipher(const rudp_conn *c)
+{
+    if (!c->keyed || !c->keyed->ready)
+        return NULL;
+    return c->keyed->cipher == RUDP_AEAD_AESGCM ? "aes256-gcm" : "chacha20-poly1305";
+}
+
+/* ---- handshake MACs ---- */
+
+/* MAC over [client_pub |] buf[0..n) with the mac key. */
+static void hs_mac(const rudp_ctx_keyed *ck, const uint8_t *client_pub, const uint8_t *buf,
+                   size_t n, uint8_t out[RUDP_CRYPTO_TAG])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, ck->mac_key, sizeof ck->mac_key, RUDP_CRYPTO_TAG);
+    if (client_pub)
+        crypto_generichash_update(&st, client_pub, RUDP_CRYPTO_PUB);
+    crypto_generichash_update(&st, buf, n);
+    crypto_generichash_final(&st, out, RUDP_CRYPTO_TAG);
+}
+
+static int hs_mac_ok(const rudp_ctx_keyed *ck, const uint8_t *client_pub, const uint8_t *buf,
+                     size_t len)
+{
+    uint8_t want[RUDP_CRYPTO_TAG];
+    if (len < RUDP_CRYPTO_TAG)
+        return 0;
+    hs_mac(ck, client_pub, buf, len - RUDP_CRYPTO_TAG, want);
+    return crypto_verify_16(want, buf + len - RUDP_CRYPTO_TAG) == 0;
+}
+
+void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl)
+{
+    rudp_conn_keyed *k = c->keyed;
+    k->offer = c->ctx->keyed->ciphers;
+    memcpy(k->client_pub, k->pub, sizeof k->pub);
+    buf[hl] = k->offer;
+    memcpy(buf + hl + 1, k->pub, sizeof k->pub);
+    size_t mac_at = RUDP_MIN_SYN_SIZE - RUDP_CRYPTO_TAG;
+    memset(buf + hl + 1 + sizeof k->pub, 0, mac_at - (hl + 1 + sizeof k->pub));
+    hs_mac(c->ctx->keyed, NULL, buf, mac_at, buf + mac_at);
+}
+
+int rudp__keyed_syn_open(const rudp_ctx *ctx, const uint8_t *buf, size_t len, size_t hl,
+                         uint8_t *offer, uint8_t client_pub[RUDP_CRYPTO_PUB])
+{
+    if (hl + 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG > len || !hs_mac_ok(ctx->keyed, NULL, buf, len))
+        return -EBADMSG;
+    *offer = buf[hl];
+    memcpy(client_pub, buf + hl + 1, RUDP_CRYPTO_PUB);
+    return 0;
+}
+
+size_t rudp__keyed_answer_seal(const rudp_ctx *ctx, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                               uint8_t *buf, size_t n)
+{
+    hs_mac(ctx->keyed, client_pub, buf, n, buf + n);
+    return n + RUDP_CRYPTO_TAG;
+}
+
+/* ---- traffic keys ---- */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Derives c's traffic keys from the DH of our secret and the peer's public
+ * key; wipes the secret. -EBADMSG if the peer's key is of low order (the
+ * DH result would be all zeros: anyone could compute it). */
+static int derive(rudp_conn *c, const uint8_t peer_pub[RUDP_CRYPTO_PUB], uint64_t client_cid,
+                  uint64_t server_cid)
+{
+    rudp_conn_keyed *k = c->keyed;
+    uint8_t dh[32], out[64], ids[17];
+    if (crypto_scalarmult(dh, k->sk, peer_pub) != 0)
+        return -EBADMSG;
+    const uint8_t *server_pub = c->is_server ? k->pub : peer_pub;
+    put_be64(ids, client_cid);
+    put_be64(ids + 8, server_cid);
+    ids[16] = k->cipher;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, c->ctx->keyed->kdf_key, 32, sizeof out);
+    crypto_generichash_update(&st, dh, sizeof dh);
+    crypto_generichash_update(&st, k->client_pub, RUDP_CRYPTO_PUB);
+    crypto_generichash_update(&st, server_pub, RUDP_CRYPTO_PUB);
+    crypto_generichash_update(&st, ids, sizeof ids);
+    crypto_generichash_final(&st, out, sizeof out);
+    memcpy(c->is_server ? k->rx : k->tx, out, 32);      /* client to server */
+    memcpy(c->is_server ? k->tx : k->rx, out + 32, 32); /* server to client */
+    if (k->cipher == RUDP_AEAD_AESGCM) {
+        crypto_aead_aes256gcm_beforenm(&k->tx_aes, k->tx);
+        crypto_aead_aes256gcm_beforenm(&k->rx_aes, k->rx);
+    }
+    sodium_memzero(dh, sizeof dh);
+    sodium_memzero(out, sizeof out);
+    sodium_memzero(k->sk, sizeof k->sk);
+    k->ready = 1;
+    return 0;
+}
+
+int rudp__keyed_accept(rudp_conn *c, uint8_t offer, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                       uint64_t client_cid)
+{
+    rudp_conn_keyed *k = c->keyed;
+    uint8_t common = (uint8_t)(offer & c->ctx->keyed->ciphers);
+    /* AES-GCM where both ends have it in hardware: the faster of the two
+     * there (make bench prints both costs); ChaCha20-Poly1305 otherwise. */
+    if (common & RUDP_AEAD_AESGCM)
+        k->cipher = RUDP_AEAD_AESGCM;
+    else if (common & RUDP_AEAD_CHACHA)
+        k->cipher = RUDP_AEAD_CHACHA;
+    else
+        return -EBADMSG;
+    memcpy(k->client_pub, client_pub, RUDP_CRYPTO_PUB);
+    return derive(c, client_pub, client_cid, c->cid);
+}
+
+size_t rudp__keyed_synack_seal(rudp_conn *c, uint8_t *buf, size_t n)
+{
+    rudp_conn_keyed *k = c->keyed;
+    buf[n] = k->cipher;
+    memcpy(buf + n + 1, k->pub, sizeof k->pub);
+    n += 1 + sizeof k->pub;
+    hs_mac(c->ctx->keyed, k->client_pub, buf, n, buf + n);
+    return n + RUDP_CRYPTO_TAG;
+}
+
+int rudp__keyed_answer_open(rudp_conn *c, const rudp_hdr *h, const uint8_t *buf, size_t len,
+                            size_t hl)
+{
+    rudp_conn_keyed *k = c->keyed;
+    if (hl + RUDP_CRYPTO_TAG > len || !hs_mac_ok(c->ctx->keyed, k->client_pub, buf, len))
+        return -EBADMSG;
+    if (h->type != RUDP_PKT_SYNACK || k->ready)
+        return 0;
+    if (hl + 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG != len || c->state != RUDP_SYN_SENT)
+        return -EBADMSG;
+    uint8_t cipher = buf[hl];
+    if (cipher != RUDP_AEAD_CHACHA && cipher != RUDP_AEAD_AESGCM)
+        return -EBADMSG;
+    if (!(cipher & k->offer))
+        return -EBADMSG; /* not one we offered */
+    k->cipher = cipher;
+    return derive(c, buf + hl + 1, c->cid, h->scid);
+}
+
+/* ---- DATA packets ---- */
+
+static void nonce_of(uint8_t n[12], uint64_t pn)
+{
+    memset(n, 0, 4);
+    put_be64(n + 4, pn);
+}
+
+size_t rudp__keyed_seal(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+{
+    rudp_conn_keyed *k = c->keyed;
+    uint8_t nonce[12];
+    nonce_of(nonce, pn);
+    uint8_t *m = buf + RUDP_WIRE_SHORT_HDR;
+    unsigned long long mlen = len - RUDP_WIRE_SHORT_HDR;
+    if (k->cipher == RUDP_AEAD_AESGCM)
+        crypto_aead_aes256gcm_encrypt_detached_afternm(m, buf + len, NULL, m, mlen, buf,
+                                                       RUDP_WIRE_SHORT_HDR, NULL, nonce, &k->tx_aes);
+    else
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(m, buf + len, NULL, m, mlen, buf,
+                                                           RUDP_WIRE_SHORT_HDR, NULL, nonce, k->tx);
+    return len + RUDP_CRYPTO_TAG;
+}
+
+int rudp__keyed_open(rudp_conn *c, uint64_t pn, const uint8_t *buf, size_t len,
+                     const uint8_t **out, size_t *out_len)
+{
+    rudp_conn_keyed *k = c->keyed;
+    uint8_t *plain = c->ctx->keyed->plain;
+    if (!k->ready || len < RUDP_WIRE_SHORT_HDR + RUDP_CRYPTO_TAG || len > sizeof c->ctx->keyed->plain)
+        return -EBADMSG;
+    uint8_t nonce[12];
+    nonce_of(nonce, pn);
+    size_t clen = len - RUDP_WIRE_SHORT_HDR - RUDP_CRYPTO_TAG;
+    const uint8_t *ct = buf + RUDP_WIRE_SHORT_HDR, *tag = buf + len - RUDP_CRYPTO_TAG;
+    int rc;
+    if (k->cipher == RUDP_AEAD_AESGCM)
+        rc = crypto_aead_aes256gcm_decrypt_detached_afternm(plain + RUDP_WIRE_SHORT_HDR, NULL, ct,
+                                                            clen, tag, buf, RUDP_WIRE_SHORT_HDR,
+                                                            nonce, &k->rx_aes);
+    else
+        rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain + RUDP_WIRE_SHORT_HDR, NULL,
+                                                                ct, clen, tag, buf,
+                                                                RUDP_WIRE_SHORT_HDR, nonce, k->rx);
+    if (rc != 0)
+        return -EBADMSG;
+    memcpy(plain, buf, RUDP_WIRE_SHORT_HDR);
+    *out = plain;
+    *out_len = len - RUDP_CRYPTO_TAG;
+    return 0;
+}

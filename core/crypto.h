@@ -1,0 +1,113 @@
+/*
+ * crypto.h: keyed mode, packet protection with a shared key (crypto.c).
+ *
+ * Internal to core: ctx.c and conn.c call it at the few places where a
+ * datagram is built or taken in. Every primitive is libsodium's: X25519
+ * (crypto_scalarmult), BLAKE2b (crypto_generichash) as MAC and KDF,
+ * ChaCha20-Poly1305 (IETF) or AES-256-GCM as the AEAD. The design, and why,
+ * is in README.md ("Keyed mode").
+ *
+ * Keyed handshake packets are the unkeyed ones with a tail:
+ *   SYN     header | offer(1) | client public key(32) | zeros | MAC(16)   (1200 bytes)
+ *   RETRY   header | MAC(16)
+ *   SYNACK  header | cipher(1) | server public key(32) | MAC(16)
+ *   RESET   header | MAC(16)     (only to refuse an authenticated SYN)
+ * The SYN's MAC covers the datagram before it; the others' cover the
+ * client's public key and then the datagram before it, so an answer is
+ * bound to the SYN it answers. MAC = BLAKE2b-128 keyed with a key derived
+ * from the shared key.
+ * Keyed DATA packets: header(16) | AEAD ciphertext of the frames | tag(16),
+ * the header as associated data, nonce = 0(4) | packet number(8, big
+ * endian): packet numbers are never reused in a direction, and each
+ * direction has its own key.
+ */
+#ifndef RUDP_CRYPTO_H
+#define RUDP_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rudp.h"
+#include "wire.h"
+
+#define RUDP_CRYPTO_TAG 16 /* AEAD tag and handshake MAC bytes */
+#define RUDP_CRYPTO_PUB 32 /* X25519 public key bytes */
+
+/* Ciphers, as the SYN offers them (a bit each) and the SYNACK names one. */
+enum {
+    RUDP_AEAD_CHACHA = 1,
+    RUDP_AEAD_AESGCM = 2,
+};
+
+/* A context's keyed state (NULL in an unkeyed one). */
+typedef struct rudp_ctx_keyed rudp_ctx_keyed;
+/* A connection's (NULL in an unkeyed context). */
+typedef struct rudp_conn_keyed rudp_conn_keyed;
+
+/* Bytes a keyed connection's DATA packets carry beyond their frames. */
+static inline size_t rudp__seal_overhead(const rudp_conn_keyed *k)
+{
+    return k ? RUDP_CRYPTO_TAG : 0;
+}
+
+/* Tests: the context offers and accepts only the ciphers in mask (one of
+ * them at least stays). */
+void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask);
+
+/* Frees the context's keyed state (NULL: nothing). */
+void rudp__ctx_keyed_free(rudp_ctx_keyed *k);
+
+/* Gives a new connection of a keyed context its keyed state and an
+ * ephemeral key pair. Returns 0 (also when the context is unkeyed) or
+ * -ENOMEM. */
+int rudp__conn_keyed_new(rudp_conn *c);
+void rudp__conn_keyed_free(rudp_conn *c);
+
+/* Client: writes the SYN's tail after its header (hl bytes) in buf, which
+ * has RUDP_MIN_SYN_SIZE bytes: the offer, the public key, zeros, the MAC. */
+void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl);
+
+/* Server: checks a SYN's MAC (the datagram is len >= RUDP_MIN_SYN_SIZE
+ * bytes, its header hl). Returns 0 and the client's offer and public key,
+ * or -EBADMSG (not a key holder's: drop it without a word). */
+int rudp__keyed_syn_open(const rudp_ctx *ctx, const uint8_t *buf, size_t len, size_t hl,
+                         uint8_t *offer, uint8_t client_pub[RUDP_CRYPTO_PUB]);
+
+/* Server: appends the MAC to a RETRY or refusing RESET of n bytes in buf
+ * (room for RUDP_CRYPTO_TAG more), bound to the SYN's client key; returns
+ * the new length. */
+size_t rudp__keyed_answer_seal(const rudp_ctx *ctx, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                               uint8_t *buf, size_t n);
+
+/* Server, accepting a SYN from the client whose connection ID is
+ * client_cid: chooses the cipher from the client's offer, takes the
+ * client's key and derives the traffic keys. Returns 0, or -EBADMSG (no
+ * cipher in common, or a public key of low order). */
+int rudp__keyed_accept(rudp_conn *c, uint8_t offer, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                       uint64_t client_cid);
+
+/* Server: writes the SYNACK's tail after its n bytes in buf (room for
+ * 1 + 32 + 16 more); returns the new length. */
+size_t rudp__keyed_synack_seal(rudp_conn *c, uint8_t *buf, size_t n);
+
+/* Client: checks a RETRY, SYNACK or RESET (header hl bytes) for c; for a
+ * SYNACK in SYN_SENT it also takes the server's key and derives the
+ * traffic keys. Returns 0 or -EBADMSG (forged, or from a peer with
+ * another key: drop it). */
+int rudp__keyed_answer_open(rudp_conn *c, const rudp_hdr *h, const uint8_t *buf, size_t len,
+                            size_t hl);
+
+/* Encrypts the frames of a DATA packet in place: buf holds the header
+ * (RUDP_WIRE_SHORT_HDR bytes, final) and then the frames, len bytes in
+ * all, with room for RUDP_CRYPTO_TAG more; pn is the packet's full number.
+ * Returns the datagram's length. */
+size_t rudp__keyed_seal(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len);
+
+/* Authenticates and decrypts a DATA datagram of c's (packet number pn,
+ * expanded) into the context's scratch: *out is then the datagram with its
+ * frames in plaintext (the header first), *out_len its length. Returns 0
+ * or -EBADMSG (forged, altered or not for these keys: drop it). */
+int rudp__keyed_open(rudp_conn *c, uint64_t pn, const uint8_t *buf, size_t len,
+                     const uint8_t **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * Keyed mode (crypto.c) over the simulated network: what a key holder
+ * gets, what everyone else does not, and what an attacker on the path can
+ * do to a keyed connection (nothing but drop it).
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "conn.h"
+#include "crypto.h"
+#include "lib_sim.h"
+#include "wire.h"
+
+static const uint8_t key1[RUDP_KEY_LEN] = "0123456789abcdef0123456789abcde";
+static const uint8_t key2[RUDP_KEY_LEN] = "another key, held by nobody els";
+
+/* Two endpoints, a (client) and b (server), 10 ms apart; keyed with ka /
+ * kb where not NULL. */
+static void two(sim *s, uint64_t seed, const uint8_t *ka, const uint8_t *kb)
+{
+    sim_init(s, seed);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.connect_timeout = RUDP_SEC(5);
+    int a = sim_add_ep(s, &cfg), b = sim_add_ep(s, &cfg);
+    s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(10);
+    if (ka)
+        sim_set_key(s, a, ka);
+    if (kb)
+        sim_set_key(s, b, kb);
+}
+
+static sim_app *app_on(sim *s, int ep)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (s->apps[i].used && s->apps[i].ep == ep)
+            return &s->apps[i];
+    return NULL;
+}
+
+/* Both apps got every byte of the other's pattern, in order, and EOF. */
+static void assert_exact(sim *s, uint64_t up, uint64_t down)
+{
+    int n = 0;
+    for (int i = 0; i < SIM_MAX_APPS; i++) {
+        const sim_app *x = &s->apps[i];
+        if (!x->used)
+            continue;
+        n++;
+        cr_assert(not(x->corrupt), "app %d: a byte differed from the pattern", i);
+        cr_assert(eq(u64, x->received, x->ep == 0 ? down : up), "app %d", i);
+        cr_assert(x->eof, "app %d saw no EOF", i);
+        cr_assert(eq(int, x->error, 0), "app %d failed", i);
+    }
+    cr_assert(eq(int, n, 2));
+}
+
+static const sim_app cli_tpl = {.to_send = 300000, .expect = 200000, .send_seed = 11,
+                                .recv_seed = 12};
+static const sim_app srv_tpl = {.to_send = 200000, .expect = 300000, .send_seed = 12,
+                                .recv_seed = 11};
+
+/* ---- what the wire shows ---- */
+
+static uint8_t wire_pattern[32];
+static int pattern_seen, data_seen;
+static void tap_plaintext(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)from, (void)to;
+    if (len > RUDP_WIRE_SHORT_HDR && (buf[3] & 0x0f) == RUDP_PKT_DATA)
+        data_seen++;
+    if (memmem(buf, len, wire_pattern, sizeof wire_pattern))
+        pattern_seen++;
+}
+
+static void transfer_and_look(const uint8_t *key, uint8_t ciphers, const char *want_cipher)
+{
+    sim s;
+    two(&s, 21, key, key);
+    if (key) {
+        rudp__keyed_limit_ciphers(s.ep[0].ctx, ciphers);
+        rudp__keyed_limit_ciphers(s.ep[1].ctx, ciphers);
+    }
+    for (int i = 0; i < (int)sizeof wire_pattern; i++)
+        wire_pattern[i] = sim_pattern(cli_tpl.send_seed, (uint64_t)i + 1000);
+    pattern_seen = data_seen = 0;
+    s.tap = tap_plaintext;
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    const char *ca = rudp_conn_cipher(app_on(&s, 0)->conn);
+    const char *cb = rudp_conn_cipher(app_on(&s, 1)->conn);
+    if (want_cipher) {
+        cr_assert(ca && cb && strcmp(ca, want_cipher) == 0 && strcmp(cb, want_cipher) == 0,
+                  "ciphers %s / %s, want %s", ca ? ca : "none", cb ? cb : "none", want_cipher);
+    } else {
+        cr_assert(eq(ptr, (void *)ca, NULL));
+    }
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    cr_assert(gt(int, data_seen, 100));
+    if (key)
+        cr_assert(eq(int, pattern_seen, 0), "plaintext on the wire in %d datagrams", pattern_seen);
+    else
+        cr_assert(gt(int, pattern_seen, 0), "the control run must show the plaintext");
+    sim_free(&s);
+}
+
+Test(keyed, chacha_transfer_is_exact_and_no_plaintext_crosses)
+{
+    transfer_and_look(key1, RUDP_AEAD_CHACHA, "chacha20-poly1305");
+}
+
+Test(keyed, aesgcm_transfer_is_exact_and_no_plaintext_crosses)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+    /* Where the CPU lacks AES-NI the limit keeps ChaCha20-Poly1305. */
+    transfer_and_look(key1, RUDP_AEAD_AESGCM,
+                      crypto_aead_aes256gcm_is_available() ? "aes256-gcm" : "chacha20-poly1305");
+}
+
+Test(keyed, unkeyed_control_run_shows_the_plaintext)
+{
+    transfer_and_look(NULL, 0, NULL);
+}
+
+/* ---- strangers ---- */
+
+static int has_line(const sim_ep *e, const char *needle)
+{
+    for (int i = 0; i < e->nlines; i++)
+        if (strstr(e->lines[i], needle))
+            return 1;
+    return 0;
+}
+
+Test(keyed, wrong_key_no_connection_no_server_state_no_answer)
+{
+    sim s;
+    two(&s, 22, key1, key2);
+    sim_log_transitions(&s, 0);
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    const sim_app *c = app_on(&s, 0);
+    cr_assert(eq(int, c->error, -ETIMEDOUT));
+    cr_assert(eq(ptr, (void *)app_on(&s, 1), NULL), "the server accepted something");
+    const rudp_stats *st = rudp_ctx_stats(s.ep[1].ctx);
+    cr_assert(ge(u64, st->handshakes_rejected, 3));
+    cr_assert(eq(u64, st->dgrams_out, 0), "the server answered a stranger");
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[1].ctx), 0));
+    cr_assert(has_line(&s.ep[0], "no authenticated answer from 10.0.0.2:1001"));
+    cr_assert(has_line(&s.ep[0], "is RUDP_KEY_FILE the same on both ends?"));
+    sim_free(&s);
+}
+
+Test(keyed, keyed_and_unkeyed_ends_never_connect)
+{
+    sim s;
+    /* keyed client, unkeyed server: the server's RETRY fails authentication */
+    two(&s, 23, key1, NULL);
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    cr_assert(eq(int, app_on(&s, 0)->error, -ETIMEDOUT));
+    cr_assert(gt(u64, rudp_ctx_stats(s.ep[0].ctx)->auth_failed, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->conns_accepted, 0));
+    sim_free(&s);
+    /* unkeyed client, keyed server: not a word back */
+    two(&s, 24, NULL, key1);
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    cr_assert(eq(int, app_on(&s, 0)->error, -ETIMEDOUT));
+    cr_assert(gt(u64, rudp_ctx_stats(s.ep[1].ctx)->handshakes_rejected, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->dgrams_out, 0));
+    sim_free(&s);
+}
+
+Test(keyed, key_holder_to_a_port_without_listener_is_refused_at_once)
+{
+    sim s;
+    two(&s, 25, key1, key1); /* b listens nowhere */
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(int, app_on(&s, 0)->error, -ECONNREFUSED));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[0].ctx)->resets_received, 1));
+    sim_free(&s);
+}
+
+/* ---- an attacker on the path ---- */
+
+static uint64_t flipped;
+static void flip_every_seventh(sim *s, int from, int to, uint8_t *buf, size_t len)
+{
+    (void)from, (void)to;
+    static uint64_t n;
+    if (++n % 7 || !len)
+        return;
+    size_t bit = sim_rand(s) % (len * 8);
+    buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    flipped++;
+}
+
+static uint64_t dropped_unread(const rudp_stats *st)
+{
+    return st->auth_failed + st->handshakes_rejected + st->malformed + st->unknown_conn;
+}
+
+Test(keyed, a_bit_flipped_anywhere_is_dropped_counted_and_the_transfer_stays_exact)
+{
+    sim s;
+    two(&s, 26, key1, key1);
+    flipped = 0;
+    s.mutate = flip_every_seventh;
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(120)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    const rudp_stats *sa = rudp_ctx_stats(s.ep[0].ctx), *sb = rudp_ctx_stats(s.ep[1].ctx);
+    cr_assert(gt(u64, flipped, 20));
+    cr_assert(ge(u64, dropped_unread(sa) + dropped_unread(sb), flipped),
+              "%llu flipped, %llu dropped", (unsigned long long)flipped,
+              (unsigned long long)(dropped_unread(sa) + dropped_unread(sb)));
+    cr_assert(gt(u64, sa->auth_failed + sb->auth_failed, 0));
+    sim_free(&s);
+}
+
+/* Client-to-server DATA datagrams, recorded to be sent again. */
+#define REC_MAX 400
+static uint8_t rec_buf[REC_MAX][1500];
+static size_t rec_len[REC_MAX];
+static int nrec;
+static uint64_t seen_dcid, seen_scid;
+static uint32_t seen_pn;
+static void tap_record(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)to;
+    rudp_hdr h;
+    if (from != 0 || rudp_wire_hdr_decode(buf, len, &h) < 0)
+        return;
+    if (h.type == RUDP_PKT_SYN)
+        seen_scid = h.scid;
+    if (h.type != RUDP_PKT_DATA)
+        return;
+    seen_dcid = h.dcid;
+    seen_pn = h.pn;
+    if (nrec < REC_MAX && len <= sizeof rec_buf[0]) {
+        memcpy(rec_buf[nrec], buf, len);
+        rec_len[nrec++] = len;
+    }
+}
+
+/* Every third client-to-server datagram is spoiled (so dropped: the
+ * server's packet-number ranges fragment past what it keeps); the others
+ * are recorded as delivered. */
+static void spoil_and_record(sim *s, int from, int to, uint8_t *buf, size_t len)
+{
+    static uint64_t n;
+    if (from != 0)
+        return;
+    if (++n % 3 == 0)
+        buf[len - 1] ^= 1;
+    else
+        tap_record(s, from, to, buf, len);
+}
+
+Test(keyed, replayed_datagrams_are_dropped_as_duplicates)
+{
+    sim s;
+    two(&s, 27, key1, key1);
+    s.link[0][1].rate_bps = s.link[1][0].rate_bps = 20000000;
+    nrec = 0;
+    s.mutate = spoil_and_record;
+    sim_app big_cli = cli_tpl, big_srv = srv_tpl;
+    big_cli.to_send = big_srv.expect = 3000000;
+    sim_listen(&s, 1, &big_srv, 16);
+    sim_connect(&s, 0, 1, &big_cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(300));
+    s.mutate = NULL;
+    int replayed = nrec;
+    cr_assert(gt(int, replayed, 50));
+    uint64_t dup0 = rudp_ctx_stats(s.ep[1].ctx)->dup_pkts;
+    /* Now, and again much later (below the ranges the server keeps). */
+    for (int i = 0; i < replayed; i++)
+        sim_inject(&s, &s.ep[0].addr, 1, rec_buf[i], rec_len[i]);
+    sim_run_until(&s, s.now + RUDP_MS(500));
+    cr_assert(gt(u64, app_on(&s, 1)->conn->rx_floor, 0), "the floor never moved");
+    cr_assert(lt(u64, app_on(&s, 1)->received, big_srv.expect), "replayed too late: all arrived");
+    for (int i = 0; i < replayed; i++)
+        sim_inject(&s, &s.ep[0].addr, 1, rec_buf[i], rec_len[i]);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(120)));
+    assert_exact(&s, big_cli.to_send, big_srv.to_send);
+    cr_assert(ge(u64, rudp_ctx_stats(s.ep[1].ctx)->dup_pkts - dup0, 2 * (uint64_t)replayed));
+    sim_free(&s);
+}
+
+/* A DATA datagram an injector can make: right ID, a packet number just
+ * ahead, frames in the clear, and 16 bytes where the tag goes. */
+static size_t forge_data(uint8_t *buf, uint64_t dcid, uint32_t pn, int reset)
+{
+    size_t n = sim_data_hdr(buf, dcid, pn);
+    int m = reset ? rudp_wire_reset_encode(buf + n, 64, 0, 0)
+                  : rudp_wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
+    cr_assert(gt(int, m, 0));
+    size_t len = n + (size_t)m;
+    if (!reset) {
+        memset(buf + len, 'X', 100);
+        len += 100;
+    }
+    memset(buf + len, 0xA5, RUDP_CRYPTO_TAG);
+    return len + RUDP_CRYPTO_TAG;
+}
+
+static size_t forge_answer(uint8_t *buf, int type, uint64_t dcid)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = (uint8_t)type;
+    h.dcid = dcid;
+    h.scid = 0x5eed;
+    h.token_len = type == RUDP_PKT_RETRY ? 12 : 0;
+    h.max_data = 1 << 20;
+    h.max_datagram = 1400;
+    int n = rudp_wire_hdr_encode(buf, 128, &h);
+    cr_assert(gt(int, n, 0));
+    memset(buf + n, 0x5a, 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
+    return (size_t)n + (type == RUDP_PKT_RESET ? RUDP_CRYPTO_TAG : 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
+}
+
+Test(keyed, an_injector_that_sees_ids_and_packet_numbers_cannot_add_change_or_reset)
+{
+    sim s;
+    two(&s, 28, key1, key1);
+    s.tap = tap_record;
+    nrec = 0;
+    seen_scid = seen_dcid = 0;
+    sim_listen(&s, 1, &srv_tpl, 16);
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    /* In the handshake: answers forged to the client's ID. */
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(ne(u64, seen_scid, 0));
+    uint8_t buf[256];
+    int forged_a = 0, forged_b = 0;
+    for (int t = RUDP_PKT_RETRY; t <= RUDP_PKT_RESET; t++) {
+        if (t == RUDP_PKT_DATA)
+            continue;
+        size_t n = forge_answer(buf, t, seen_scid);
+        sim_inject(&s, &s.ep[1].addr, 0, buf, n);
+        forged_a++;
+    }
+    /* Established: data, a reset frame, a RESET packet, to both ends. */
+    sim_run_until(&s, s.now + RUDP_MS(60));
+    cr_assert(ne(u64, seen_dcid, 0));
+    uint64_t client_cid = seen_scid, server_cid = seen_dcid;
+    for (uint32_t k = 1; k <= 5; k++) {
+        size_t n = forge_data(buf, server_cid, seen_pn + k, 0);
+        sim_inject(&s, &s.ep[0].addr, 1, buf, n);
+        n = forge_data(buf, server_cid, seen_pn + k, 1);
+        sim_inject(&s, &s.ep[0].addr, 1, buf, n);
+        forged_b += 2;
+        n = forge_data(buf, client_cid, k, 1);
+        sim_inject(&s, &s.ep[1].addr, 0, buf, n);
+        forged_a++;
+    }
+    size_t n = forge_answer(buf, RUDP_PKT_RESET, server_cid); /* "I, the server, lost you" */
+    sim_inject(&s, &s.ep[1].addr, 0, buf, n);
+    n = forge_answer(buf, RUDP_PKT_RESET, client_cid);
+    sim_inject(&s, &s.ep[0].addr, 1, buf, n);
+    forged_a++, forged_b++;
+    s.tap = NULL;
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    const rudp_stats *sa = rudp_ctx_stats(s.ep[0].ctx), *sb = rudp_ctx_stats(s.ep[1].ctx);
+    cr_assert(ge(u64, sa->auth_failed, (uint64_t)forged_a), "client: %llu of %d",
+              (unsigned long long)sa->auth_failed, forged_a);
+    cr_assert(ge(u64, sb->auth_failed, (uint64_t)forged_b), "server: %llu of %d",
+              (unsigned long long)sb->auth_failed, forged_b);
+    cr_assert(eq(u64, sa->resets_received + sb->resets_received, 0));
+    sim_free(&s);
+}
