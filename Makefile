@@ -194,6 +194,9 @@ build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
+# fuzz_keyed is fuzz_conn's script against keyed contexts.
+build/fuzz/fuzz_keyed: tests/fuzz_conn.c
+
 fuzz:
 	@integration/deps.sh build fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
