@@ -88,6 +88,7 @@ static const struct {
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
     {"RUDP_NO_SHIM", SCRIPT},       /* integration: run over kernel TCP */
     {"RUDP_CHAT_SHIM", SCRIPT},     /* integration/chat */
+    {"RUDP_CHAT_KEYED", SCRIPT},    /* integration/chat: keyed, with a key of its own */
     {"RUDP_EXPECT_ABORT", SCRIPT},  /* tests/prog_killpeer.c */
     {"RUDP_KILL_BOUND", SCRIPT},    /* integration/tests/lifetime/t_killpeer.sh */
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
