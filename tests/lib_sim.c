@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire.h"
+
 struct sim_dgram {
     rudp_time at;
     uint64_t seq;
