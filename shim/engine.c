@@ -317,7 +317,8 @@ static void report_connect_failed(const bridge *b, int err)
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
         bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
-                   "does not run the shim?",
+                   "does not run the shim? (A keyed peer answers only a key holder: "
+                   "RUDP_KEY_FILE.)",
                    peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
     else
         bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", strerror(-err), cause ? ": " : "",
