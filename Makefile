@@ -30,7 +30,11 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
               -MMD -MP $(WARN) $(SAN)
 # core/ and shim/ also take -Wconversion; Criterion's macros trip it in tests.
 CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
-LDLIBS_ALL := -lsodium -lpthread $(SAN)
+LDLIBS_ALL := -lpthread $(SAN)
+# Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
+# links the core links it too (the shim, the unit tests, the fuzz targets);
+# the plain programs do not.
+LDLIBS_CORE := -lsodium
 
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -87,7 +91,7 @@ shim: $(SHIM_SO)
 # loads the old library or the new one, never a half-written file.
 $(SHIM_SO): $(SHIM_OBJ) $(CORE_LIB)
 	$(CC) -shared -o $@.tmp $(SHIM_OBJ) $(CORE_LIB) -Wl,--exclude-libs,ALL \
-	    -Wl,-z,now -ldl $(LDLIBS_ALL)
+	    -Wl,-z,now -ldl $(LDLIBS_CORE) $(LDLIBS_ALL)
 	mv -f $@.tmp $@
 ifeq ($(BUILD),build)
 	ln -sf $(BUILD)/librudp_shim.so librudp_shim.so
@@ -101,7 +105,7 @@ $(BUILD)/tests/%.o: tests/%.c
 	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_ALL)
+	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) $(LDLIBS_ALL)
 
 # Programs are plain C, no -Wconversion, built from one file each; the test
 # programs that include tests/progutil.h are linked with tests/progutil.c.
@@ -127,7 +131,8 @@ deps-build:
 # sanitizer build's sub-make, after its parent ran deps.sh, none either);
 # when something is missing every object waits for deps.sh, which installs
 # the packages as root or stops with one line naming the command.
-DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h
+DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h \
+              /usr/include/sodium.h
 DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
                 $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
 ifneq ($(strip $(DEPS_MISSING)),)
@@ -191,7 +196,7 @@ FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
 build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) -lsodium
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
 # fuzz_keyed is fuzz_conn's script against keyed contexts.
 build/fuzz/fuzz_keyed: tests/fuzz_conn.c

@@ -99,6 +99,7 @@ int rudp__conn_keyed_new(rudp_conn *c)
     sodium_memzero(next, sizeof next);
     crypto_scalarmult_base(k->pub, k->sk);
     c->keyed = k;
+    c->ctx->mem += sizeof *k; /* in the budget, as the connection is */
     return 0;
 }
 
@@ -106,6 +107,7 @@ void rudp__conn_keyed_free(rudp_conn *c)
 {
     if (!c->keyed)
         return;
+    c->ctx->mem -= sizeof *c->keyed;
     sodium_memzero(c->keyed, sizeof *c->keyed);
     free(c->keyed);
     c->keyed = NULL;

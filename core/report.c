@@ -173,7 +173,8 @@ void rudp__report_slow_connect(rudp_conn *c)
     else
         rudp__log(c->ctx, RUDP_LOG_WARN,
                   "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the "
-                  "peer does not run rudp? Still trying until the connect timeout (%s)",
+                  "peer does not run rudp? (A keyed peer answers only a key holder: "
+                  "RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count, limit);
 }
 

@@ -82,11 +82,13 @@ static const struct {
     {"RUDP_CC", SETTING},
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
+    {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
     {"RUDP_NO_SHIM", SCRIPT},       /* integration: run over kernel TCP */
     {"RUDP_CHAT_SHIM", SCRIPT},     /* integration/chat */
+    {"RUDP_CHAT_KEYED", SCRIPT},    /* integration/chat: keyed, with a key of its own */
     {"RUDP_EXPECT_ABORT", SCRIPT},  /* tests/prog_killpeer.c */
     {"RUDP_KILL_BOUND", SCRIPT},    /* integration/tests/lifetime/t_killpeer.sh */
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
@@ -624,6 +626,13 @@ int shim_config_load(void)
         if (fd < 0)
             return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
         shim_cfg.qlog_dirfd = fd;
+    }
+    if ((v = env("RUDP_KEY_FILE"))) {
+        char why[320];
+        if (shim_key_load(v, why, sizeof why) < 0) {
+            say(2, "RUDP_KEY_FILE=\"%s\" %s", v, why);
+            return -1;
+        }
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

@@ -203,7 +203,11 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
     char minrtt[32] = "-";
     if (i.min_rtt_us < 1000000000ull) /* none yet: the filter's "never" */
         snprintf(minrtt, sizeof minrtt, "%.2f", ms(i.min_rtt_us));
-    put(r, "%s %s age %.1fs engine %d%s\n", state_name(i.state), name, age, k,
+    /* the AEAD once a keyed handshake has chosen it; "keyed" before */
+    const char *cipher = rudp_conn_cipher(c);
+    if (!cipher)
+        cipher = shim_key() ? "keyed" : "plain";
+    put(r, "%s %s age %.1fs engine %d %s%s\n", state_name(i.state), name, age, k, cipher,
         rudp_conn_user(c) ? "" : " orphan (closed by the app, finishing)");
     put(r,
         "  %s%s%s rtt %.2f/%.2f ms min %s cwnd %llu inflight %llu pacing %s delivery %s%s "

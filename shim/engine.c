@@ -31,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/uio.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,6 +43,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 
 #include "engine.h"
 #include "udpio.h"
@@ -315,7 +317,8 @@ static void report_connect_failed(const bridge *b, int err)
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
         bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
-                   "does not run the shim?",
+                   "does not run the shim? (A keyed peer answers only a key holder: "
+                   "RUDP_KEY_FILE.)",
                    peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
     else
         bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", strerror(-err), cause ? ": " : "",
@@ -1354,6 +1357,25 @@ void *shim_engine_loop(void *arg)
     return NULL;
 }
 
+/* Keyed mode (RUDP_KEY_FILE): the context's ephemeral X25519 keys come
+ * from a generator of their own, seeded apart from the context's seed so
+ * that nothing learnt of one tells of the other. 0 without a key. */
+static int key_ctx(rudp_ctx *ctx)
+{
+    const uint8_t *key = shim_key();
+    if (!key)
+        return 0;
+    uint8_t seed[32];
+    int err = getrandom(seed, sizeof seed, 0) == (ssize_t)sizeof seed
+                  ? rudp_ctx_set_key(ctx, key, seed)
+                  : -EIO;
+    sodium_memzero(seed, sizeof seed);
+    if (err < 0) /* connect() and listen() fail with err: say why */
+        SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
+                 err == -ENOSYS ? "libsodium failed to initialise" : strerror(-err));
+    return err;
+}
+
 int shim_engine_start_locked(struct engine *e)
 {
     static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
@@ -1370,6 +1392,12 @@ int shim_engine_start_locked(struct engine *e)
     e->retry_at = RUDP_TIME_NEVER;
     if (rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx) < 0)
         return -ENOMEM;
+    int kerr = key_ctx(e->ctx);
+    if (kerr < 0) {
+        rudp_ctx_free(e->ctx);
+        e->ctx = NULL;
+        return kerr;
+    }
     /* RUDP_MEMORY bounds the process: each engine may hold its share. */
     rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
     rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);

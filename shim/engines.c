@@ -329,6 +329,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
         (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
         (ull)s->rx_dropped, (ull)t.memory);
+    /* keyed mode's refusals: a person sharing keys needs to see them; an
+     * unkeyed process's figures stay as they were */
+    if (shim_key() || s->handshakes_rejected || s->auth_failed)
+        say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
+                       "authentication %llu",
+            (ull)s->handshakes_rejected, (ull)s->auth_failed);
     say(line, arg, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
                    "late by %.1f us on average, longest turn %.1f ms)",
         n, per, (ull)t.wakeups, (ull)t.timed_wakeups,

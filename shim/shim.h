@@ -92,6 +92,19 @@ int shim_config_load(void);
 /* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
 int shim_redirect(const struct sockaddr *sa);
 
+/* ---- key.c: RUDP_KEY_FILE, the shared key of keyed mode ---- */
+
+/* Reads the key file at path (config.c, for RUDP_KEY_FILE): a regular file,
+ * not a symbolic link, with no group or other permission bit, holding 32
+ * bytes as 64 hex digits or 44 characters of base64, whitespace around them
+ * allowed. Returns 0, or -1 with what is wrong in why (a phrase that follows
+ * the variable's name and value: "has mode 0644: ..."). */
+int shim_key_load(const char *path, char *why, size_t why_len);
+
+/* The key read by shim_key_load (RUDP_KEY_LEN bytes, kept for the life of
+ * the process), or NULL when none is configured: the unkeyed protocol. */
+const uint8_t *shim_key(void);
+
 /* ---- qlog.c: RUDP_QLOG_DIR, one qlog trace per connection ---- */
 
 /* Opens the trace directory for RUDP_QLOG_DIR (it must exist and be

@@ -1,8 +1,11 @@
 # Helpers for integration/tests/chat/t_chat_*.sh, sourced after integration/lib/lib.sh.
 #
-#   chat_start NAME CMD...    start_bg, under the shim when RUDP_CHAT_SHIM=1
+#   chat_start NAME CMD...    start_bg, under the shim when RUDP_CHAT_SHIM=1 (or
+#                             RUDP_CHAT_KEYED=1: under the shim, every program
+#                             with one new key in RUDP_KEY_FILE)
 #   chatd_start ARGS...       chatd on a free port; waits for its readiness
-#                             line; sets CHAT_PORT and CHATD_PID
+#                             line; sets CHAT_PORT and CHATD_PID; keyed, checks
+#                             that a client without the key gets no connection
 #   wait_log FILE ERE SECS    wait until a line of FILE matches ERE
 #   wait_lines FILE ERE N SECS   wait until N lines of FILE match ERE
 #   alive PID                 true while PID runs (a zombie counts as dead)
@@ -22,10 +25,15 @@ done
 # then started by env directly.  `start_bg NAME under_shim CMD` would make CMD
 # a grandchild of this script (the backgrounded function is a subshell), out
 # of reach of lib.sh's cleanup and of our kill -TERM by PID.
+if [ "${RUDP_CHAT_KEYED:-0}" = 1 ]; then
+    RUDP_CHAT_SHIM=1
+    make_key "$T/chat.key"
+    export RUDP_KEY_FILE="$T/chat.key"
+fi
 if [ "${RUDP_CHAT_SHIM:-0}" = 1 ]; then
     CHAT_LDP=$(under_shim printenv LD_PRELOAD)
     CHAT_ASO=$(under_shim printenv ASAN_OPTIONS)
-    CHAT_MODE="under the shim ($CHAT_LDP)"
+    CHAT_MODE="under the shim ($CHAT_LDP)${RUDP_KEY_FILE:+, keyed}"
     chat_start() {
         _n=$1; shift
         start_bg "$_n" env "LD_PRELOAD=$CHAT_LDP" "ASAN_OPTIONS=$CHAT_ASO" "$@"
@@ -79,6 +87,13 @@ chatd_start() {
     CHATD_PID=$LAST_PID
     wait_log "$T/chatd.log" '^chatd: listening on ' 10 ||
         fail "chatd not ready after 10 s: $(cat "$T/chatd.log")"
+    [ "${RUDP_CHAT_KEYED:-0}" = 1 ] || return 0
+    # The clients' success then says they hold the key too.
+    _rc=0
+    timeout 30 env -u RUDP_KEY_FILE "LD_PRELOAD=$CHAT_LDP" "ASAN_OPTIONS=$CHAT_ASO" \
+        RUDP_CONNECT_TIMEOUT=2s nc -z 127.0.0.1 "$CHAT_PORT" 2>"$T/nokey.log" || _rc=$?
+    [ "$_rc" != 0 ] || fail "the keyed chatd let a client without the key connect"
+    echo "chat: a client without the key gets no connection to the keyed chatd"
 }
 
 # The checker's findings are kept and shown again after chat_dump, so

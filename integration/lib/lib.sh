@@ -12,6 +12,8 @@
 #   attacker_prog NAME       (root) copy $BIN/NAME to $T/NAME where uid nobody
 #                            can run it, wherever the tree is checked out
 #   as_nobody CMD...         run CMD as uid/gid nobody, no groups, 30 s at most
+#   make_key FILE            a new key for keyed mode (rudp-run --genkey) in FILE,
+#                            mode 0600 from the start (umask 077)
 #
 # Every script gets a private temp dir $T, removed on exit together with every
 # process it started (by PID, never by name).
@@ -121,3 +123,6 @@ attacker_prog() {
     cp "$BIN/$1" "$T/$1" && chmod 755 "$T/$1"
 }
 as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+make_key() {
+    (umask 077 && "$ROOT/shim/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
+}

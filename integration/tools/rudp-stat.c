@@ -1,8 +1,11 @@
 /*
  * rudp-stat [--watch[=SECS]] [PID...]: what a running process under the
  * shim (or its keeper) is doing, like `ss -ti`: every rudp connection with
- * its addresses, state, age, RTT, window, rates, bytes, retransmissions and
- * congestion-control phase, its listeners, and the engine's counters.
+ * its addresses, state, age, cipher (keyed mode) or "plain", RTT, window,
+ * rates, bytes, retransmissions and congestion-control phase, its listeners,
+ * and the engine's counters (with a key, the handshakes rejected and the
+ * datagrams that failed authentication). The process writes all of it
+ * (shim/control.c); this tool finds, asks and prints.
  *
  * Every process whose engine runs listens on an AF_UNIX socket with the
  * abstract name "@rudp-ctl/<pid>/<64 random bits>" (shim/control.c says

@@ -8,7 +8,9 @@
 # root. Here /etc/ld.so.preload exists only inside a private mount namespace
 # (an overlay on /etc), so nothing outside this test sees it.
 #   1. set-uid `true`, RUDP_LOG_FILE in a root-only directory: not created
-#      (and RUDP_LOG=bogus, fatal to a shim that reads it: exit 0, not 2)
+#      (and RUDP_LOG=bogus, fatal to a shim that reads it: exit 0, not 2);
+#      RUDP_KEY_FILE naming a root-only key file of mode 0644, which a shim
+#      that opened it would refuse (exit 2): exit 0
 #   2. set-uid curl, RUDP_REDIRECT=all, to a plain kernel-TCP server: the
 #      request succeeds over kernel TCP (the shim stays out of the way)
 #   3. without secure execution: RUDP_LOG_FILE through a symbolic link, or
@@ -42,6 +44,8 @@ cp "$(command -v curl)" "$T/pub/suid-curl"
 chown root:root "$T/pub/suid-true" "$T/pub/suid-curl"
 chmod 4755 "$T/pub/suid-true" "$T/pub/suid-curl"
 mkdir "$T/upper" "$T/work"
+head -c 32 /dev/urandom | base64 >"$T/rootonly/key"
+chmod 644 "$T/rootonly/key"
 echo "$T/pub/librudp_shim.so" >"$T/ld.so.preload"
 
 # A plain kernel-TCP HTTP server, not under the shim.
@@ -67,6 +71,10 @@ setpriv --reuid=65534 --regid=65534 --clear-groups \
 echo "suid-true bogus exit \$rc"
 rc=0
 setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env RUDP_KEY_FILE=$T/rootonly/key $T/pub/suid-true || rc=\$?
+echo "suid-true key exit \$rc"
+rc=0
+setpriv --reuid=65534 --regid=65534 --clear-groups \
     env RUDP_REDIRECT=all RUDP_CONNECT_TIMEOUT=2s \
     $T/pub/suid-curl -sS --max-time 10 -o $T/pub/got.txt http://127.0.0.1:$P/index.txt || rc=\$?
 echo "suid-curl exit \$rc"
@@ -79,7 +87,9 @@ echo "$out"
 echo "$out" | grep -q '^suid-true exit 0$' || fail "set-uid true under the preload failed"
 echo "$out" | grep -q '^suid-true bogus exit 0$' ||
     fail "set-uid program exited non-zero with RUDP_LOG=bogus: the shim read its environment"
-echo "ok: set-uid program: RUDP_* ignored, no file created"
+echo "$out" | grep -q '^suid-true key exit 0$' ||
+    fail "set-uid program exited non-zero with RUDP_KEY_FILE: the shim opened the key file"
+echo "ok: set-uid program: RUDP_* ignored (RUDP_KEY_FILE not opened), no file created"
 echo "$out" | grep -q '^suid-curl exit 0$' || fail "set-uid curl failed: it did not get kernel TCP"
 grep -q "hello over kernel tcp" "$T/pub/got.txt" || fail "set-uid curl fetched the wrong body"
 echo "ok: set-uid curl with RUDP_REDIRECT=all reached a kernel-TCP server (shim out of the way)"

@@ -49,7 +49,7 @@ cat "$T/silent.err"
 [ "$rc" != 0 ] || fail "nc connected to a silent UDP port"
 grep -q "${ISO}warn: .* > 127\.0\.0\.1:$P id [0-9a-f]*: no answer from 127\.0\.0\.1:$P in 3\.00 s (.*UDP blocked, or the peer does not run rudp?" \
     "$T/silent.err" || fail "no early warning at 3 s"
-grep -q "${ISO}warn: .*: connect failed: no answer from 127\.0\.0\.1:$P in 5\.0 s: UDP blocked, or the peer does not run the shim?\$" \
+grep -q "${ISO}warn: .*: connect failed: no answer from 127\.0\.0\.1:$P in 5\.0 s: UDP blocked, or the peer does not run the shim? (A keyed peer answers only a key holder: RUDP_KEY_FILE\.)\$" \
     "$T/silent.err" || fail "no failure message at the connect timeout"
 echo "ok: unanswered UDP: a warning at 3 s, then the failure named"
 

@@ -19,7 +19,7 @@ for v in $vars; do
 done
 for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
          "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
-         "--qlog-dir" "--version"; do
+         "--qlog-dir" "--version" "--key-file" "--genkey" "umask 077"; do
     grep -q -- "$w" "$T/help" || fail "--help does not say '$w'"
 done
 echo "ok: --help names all $(echo "$vars" | wc -w) settings, their defaults and the controllers"

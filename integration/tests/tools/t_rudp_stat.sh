@@ -3,8 +3,9 @@
 # a running process under the shim.
 #  (a) nginx (master + 2 workers) under the shim while wrk under the shim
 #      loads it: rudp-stat of a worker (served by its master's engine) and of
-#      wrk list ESTAB connections with every field (addresses, id, age, cc
-#      and phase, rtt, cwnd, inflight, pacing, delivery, bytes, retrans, pto),
+#      wrk list ESTAB connections with every field (addresses, id, age, the
+#      cipher: "plain" unkeyed, cc and phase, rtt, cwnd, inflight, pacing,
+#      delivery, bytes, retrans, pto),
 #      the listener, and the engine counters;
 #  (b) a keeper: a writer under the shim queues 1-2 MB for a reader that does
 #      not read yet (256 KiB window) and _exit()s; rudp-stat of the keeper shows
@@ -35,7 +36,7 @@ assert_report() {
     _f=$1 _what=$2
     grep -Eq '^pid [0-9]+ \(.*\) engines [0-9]+ up [0-9.]+s' "$_f" ||
         { cat "$_f" >&2; fail "$_what: no header line"; }
-    grep -Eq '^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+' "$_f" ||
+    grep -Eq '^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+ plain' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
     grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|conservative slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ retrans [0-9]+ pto [0-9]+$' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
