@@ -118,7 +118,7 @@ $(BUILD)/bin/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call
 endef
 $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 # Programs that call libsodium themselves (integration/bench/cryptocost.c)
-# link it whether or not the core's link line carries it.
+# link it too; LDLIBS_CORE goes only where the core is linked.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
 $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
 
