@@ -377,9 +377,8 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
     return ((mac ^ got) == 0);
 }
 
-/* A RESET to dcid. Keyed, it refuses an authenticated SYN only, bound to
- * its client key: a keyed engine resets nothing else (it cannot tell a
- * stranger's datagram from a lost peer's, and strangers get no answer). */
+/* A RESET to dcid. Keyed, only a refusal of an authenticated SYN is sent,
+ * bound to its client key (client_pub; NULL unkeyed). */
 static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
                        const uint8_t *client_pub)
 {
@@ -389,7 +388,7 @@ static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint
     h.dcid = dcid;
     uint8_t buf[RUDP_WIRE_SHORT_HDR + RUDP_CRYPTO_TAG];
     int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
-    if (n <= 0 || (ctx->keyed && !client_pub))
+    if (n <= 0)
         return;
     if (ctx->keyed)
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
@@ -531,8 +530,10 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         if (!c) {
             ctx->stats.unknown_conn++;
             /* Stateless reset, smaller than what caused it: no loops (we
-             * never answer a RESET) and no amplification. */
-            if (len > RUDP_WIRE_SHORT_HDR)
+             * never answer a RESET) and no amplification. Keyed, none: a
+             * stranger's datagram cannot be told from a lost peer's, and
+             * strangers get no answer. */
+            if (!ctx->keyed && len > RUDP_WIRE_SHORT_HDR)
                 send_reset(ctx, sock, peer, h.dcid, NULL);
             return;
         }
