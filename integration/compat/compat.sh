@@ -114,6 +114,21 @@ describe() {
 
 secs_since() { echo $(( ($(ms_now) - $1 + 500) / 1000 )); }
 
+# nginx_start PORT: runs nginx on $T/nginx.conf (nginx_conf) under the
+# shim and waits until it listens on PORT with both workers up; NGINX is
+# the master's pid.
+nginx_start() {
+    bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"
+    NGINX=$LAST_PID
+    wait_listen "$1" 20
+    _i=0
+    while [ "$(pgrep -c -P "$NGINX" 2>/dev/null || echo 0)" -lt 2 ]; do
+        [ "$_i" -lt 100 ] || { show "$T/error.log" "$T/nginx.log"; fail "nginx did not start 2 workers"; }
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+}
+
 nginx_conf() {
     cat >"$T/nginx.conf" <<CONF
 master_process on;

@@ -43,17 +43,8 @@ nginx_conf "$P" "    tcp_nopush on;
     access_log $T/access.log done;"
 timeout 20 nginx -t -q -p "$T" -e "$T/error.log" -c "$T/nginx.conf" || { show "$T/error.log"; fail "nginx -t rejects the config"; }
 
-bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"
-NGINX=$LAST_PID
-wait_listen "$P" 20
+nginx_start "$P"
 assert_listener "$P"
-# Both workers up (they accept).
-i=0
-while [ "$(pgrep -c -P "$NGINX" 2>/dev/null || echo 0)" -lt 2 ]; do
-    [ "$i" -lt 100 ] || { show "$T/error.log" "$T/nginx.log"; fail "nginx did not start 2 workers"; }
-    sleep 0.05
-    i=$((i + 1))
-done
 echo "ok: nginx master $NGINX, workers: $(pgrep -P "$NGINX" | tr '\n' ' ')"
 
 rc=0

@@ -67,16 +67,8 @@ mkdir -m 755 "$T/www" "$T/tmp"
 head -c 1048576 /dev/urandom >"$T/www/load.bin"
 chmod 644 "$T/www/load.bin"
 nginx_conf "$P"
-bg_app nginx nginx -p "$T" -e "$T/error.log" -c "$T/nginx.conf"
-NGINX=$LAST_PID
-wait_listen "$P" 20
+nginx_start "$P"
 P2=$(free_port) # for (b), while nginx holds $P (a keeper of nginx may hold it after)
-i=0
-while [ "$(pgrep -c -P "$NGINX" 2>/dev/null || echo 0)" -lt 2 ]; do
-    [ "$i" -lt 100 ] || { show "$T/error.log" "$T/nginx.log"; fail "nginx did not start 2 workers"; }
-    sleep 0.05
-    i=$((i + 1))
-done
 WORKER=$(pgrep -P "$NGINX" | head -1)
 
 bg_app wrk wrk -t2 -c20 -d60s --timeout 30s "http://127.0.0.1:$P/load.bin"
