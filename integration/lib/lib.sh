@@ -32,6 +32,10 @@ BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SHIM=$BUILD/librudp_shim.so
 BIN=$BUILD/bin
+# The system's python3 where there is one: a version manager's wrapper
+# first in PATH can take a second per start.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || echo python3)
 T=$(mktemp -d /tmp/rudp-it.XXXXXX)
 PIDS=""
 

@@ -11,8 +11,6 @@
 . "$ROOT/integration/compat/compat.sh"
 compat_deps
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 HELPER=$ROOT/integration/compat/asyncio_echo.py
 N=200
 SIZE=102400

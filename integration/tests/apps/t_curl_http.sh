@@ -9,8 +9,6 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 mkdir "$T/www"
 head -c 10485760 /dev/urandom >"$T/www/big.bin"
 want=$(sha "$T/www/big.bin")

@@ -14,8 +14,6 @@
 . "$ROOT/integration/compat/compat.sh"
 compat_deps
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 mkdir "$T/www"
 head -c 1048576 /dev/urandom >"$T/www/f.bin"
 want=$(sha "$T/www/f.bin")

@@ -20,8 +20,6 @@
 . "$ROOT/integration/compat/compat.sh"
 compat_deps
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 mkdir "$T/www"
 head -c 10485760 /dev/urandom >"$T/www/big.bin"
 want=$(sha "$T/www/big.bin")

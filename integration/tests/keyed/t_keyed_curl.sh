@@ -13,8 +13,6 @@
 [ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 SIZE=4194304
 mkdir "$T/www"
 head -c "$SIZE" /dev/urandom >"$T/www/big.bin"

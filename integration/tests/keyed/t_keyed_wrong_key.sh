@@ -17,8 +17,6 @@
 [ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
 need_bin rudp-stat
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 mkdir "$T/www"
 echo "not for strangers" >"$T/www/index.txt"
 make_key "$T/a"

@@ -11,8 +11,6 @@
 set -eu
 . "$(dirname "$0")/../../lib/lib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 RAW="$ROOT/integration/tools/rudpraw.py"
 
 # The listener: accepts every connection; each is read to EOF in a thread,
