@@ -83,6 +83,8 @@ static const struct {
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
     {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
+    {"RUDP_ACCEPT_TCP", SETTING},   /* coexist (issue 14): listeners take plain TCP too */
+    {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
@@ -633,6 +635,27 @@ int shim_config_load(void)
             say(2, "RUDP_KEY_FILE=\"%s\" %s", v, why);
             return -1;
         }
+    }
+    /* Coexisting with kernel TCP (README, "Deploying step by step"). With a
+     * key neither is on unless asked: a key holder may want no plaintext
+     * path, and a fallback would be a downgrade an attacker can force by
+     * dropping UDP. */
+    int keyed = shim_key() != NULL;
+    shim_cfg.accept_tcp = !keyed;
+    if ((v = env("RUDP_ACCEPT_TCP"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_ACCEPT_TCP", v,
+                       "0 (listeners take rudp only) or 1 (plain TCP clients too; the default "
+                       "without RUDP_KEY_FILE)");
+        shim_cfg.accept_tcp = v[0] == '1';
+    }
+    shim_cfg.fallback = !keyed;
+    if ((v = env("RUDP_FALLBACK"))) {
+        if (strcmp(v, "tcp") != 0 && strcmp(v, "none") != 0)
+            return bad("RUDP_FALLBACK", v,
+                       "tcp (a connect rudp cannot make goes over kernel TCP; the default "
+                       "without RUDP_KEY_FILE) or none");
+        shim_cfg.fallback = v[0] == 't';
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

@@ -79,6 +79,8 @@ typedef struct shim_config {
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
     int qlog_dirfd;         /* RUDP_QLOG_DIR opened, or -1: no traces (qlog.c) */
     uint64_t qlog_max;      /* RUDP_QLOG_MAX: bytes per trace file */
+    int accept_tcp;         /* RUDP_ACCEPT_TCP: listeners also take plain kernel TCP */
+    int fallback;           /* RUDP_FALLBACK=tcp: connects rudp cannot make use kernel TCP */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;
