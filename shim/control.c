@@ -290,7 +290,7 @@ static int flush(ctl_req *r)
 
 static void unlink_writing(struct engine *e, ctl_req *r)
 {
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
     for (ctl_req **pp = &L.writing; *pp; pp = &(*pp)->next) {
         if (*pp == r) {
             *pp = r->next;
@@ -326,7 +326,7 @@ static void finish(struct engine *e, ctl_req *r)
         return;
     }
     struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = &r->obj};
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, r->fd, &ee) < 0) {
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, r->fd, &ee) < 0) {
         req_free(r);
         return;
     }
@@ -415,7 +415,7 @@ static void refuse(int fd, const char *fmt, ...)
 static void pause_accepting(struct engine *e, rudp_time now, int err)
 {
     struct epoll_event ee = {.events = 0, .data.ptr = &L.obj};
-    epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
+    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
     L.rearm_at = now + CTL_REARM;
     SHIM_LOG(RUDP_LOG_INFO, "control socket for rudp-stat: accept: %s; again in 1 s",
              strerror(err));
@@ -499,7 +499,7 @@ rudp_time shim_control_timer(struct engine *e, rudp_time now)
     if (L.rearm_at && L.fd >= 0) {
         if (now >= L.rearm_at) {
             struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &L.obj};
-            epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
+            real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
             L.rearm_at = 0;
         } else {
             next = L.rearm_at;
@@ -547,7 +547,7 @@ void shim_control_open(struct engine *e)
     L.writing = NULL;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &L.obj};
     what = "epoll_ctl";
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         shim_close_owned(fd);
         L.fd = fd = -1;
         goto fail;
@@ -562,7 +562,7 @@ fail:
 void shim_control_close(struct engine *e)
 {
     if (L.fd >= 0) {
-        epoll_ctl(e->epfd, EPOLL_CTL_DEL, L.fd, NULL);
+        real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, L.fd, NULL);
         shim_close_owned(L.fd);
         L.fd = -1;
     }
@@ -570,7 +570,7 @@ void shim_control_close(struct engine *e)
     while (L.writing) {
         ctl_req *r = L.writing;
         L.writing = r->next;
-        epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+        real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->fd, NULL);
         req_free(r);
     }
 }

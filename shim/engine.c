@@ -82,14 +82,14 @@ static void watch_bridge(bridge *b, uint32_t ev)
         return;
     struct epoll_event ee = {.events = ev & ~W_REG, .data.ptr = b};
     int op = b->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(e->epfd, op, b->efd, &ee) == 0)
+    if (real_epoll_ctl(e->epfd, op, b->efd, &ee) == 0)
         b->ev = ev;
 }
 
 static void unwatch_bridge(bridge *b)
 {
     if (b->efd >= 0 && b->ev)
-        epoll_ctl(b->e->epfd, EPOLL_CTL_DEL, b->efd, NULL);
+        real_epoll_ctl(b->e->epfd, EPOLL_CTL_DEL, b->efd, NULL);
     b->ev = 0;
 }
 
@@ -192,7 +192,7 @@ static esock *sock_new(struct engine *e, int fd, int family)
     real_setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
     shim_udpio_setup(e->io, fd);
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         free(s);
         return NULL;
     }
@@ -208,7 +208,7 @@ static void sock_close(esock *s)
     /* What is queued for this socket (the RESET of the connection whose
      * end freed it) leaves before the fd is closed and maybe reused. */
     shim_udpio_flush(e->io);
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_close_owned(s->fd);
     shim_close_owned(s->reserve_fd);
     e->socks[s->idx] = NULL;
@@ -355,6 +355,8 @@ static void bridge_free(bridge *b)
             break;
         }
     }
+    if (b->fb)
+        shim_fallback_free(b);
     if (b->efd >= 0) {
         unwatch_bridge(b);
         shim_close_owned(b->efd);
@@ -399,6 +401,8 @@ static void update_interest(bridge *b)
  * SO_ERROR tells the rest (see README, limits). */
 static void bridge_failed(bridge *b, int err)
 {
+    if (b->fb && !b->established && shim_fallback_rudp_failed(b, &err, shim_now()))
+        return; /* kernel TCP carries on (fallback.c) */
     shim_slot *s = slot_of(b);
     if (s) {
         atomic_store(&s->so_error, -err);
@@ -415,6 +419,24 @@ static void bridge_failed(bridge *b, int err)
         bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", strerror(-err));
     /* The slot stays for SO_ERROR after EOF; it is reused only when the
      * table runs out (names carry the id, so a reused slot is not misread). */
+    if (b->slot != UINT32_MAX)
+        shim_slot_retire(b->slot);
+    b->slot = UINT32_MAX;
+    b->sp = NULL;
+    bridge_free(b);
+}
+
+void shim_bridge_fail(bridge *b, int err)
+{
+    bridge_failed(b, err);
+}
+
+void shim_bridge_end(bridge *b, rudp_time now)
+{
+    if (b->conn) {
+        rudp_conn_set_user(b->conn, NULL);
+        rudp_conn_abort(b->conn, now);
+    }
     if (b->slot != UINT32_MAX)
         shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
@@ -746,6 +768,8 @@ static void on_established(bridge *b, rudp_time now)
     /* Publish first: the moment the filler is gone the app sees EPOLLOUT
      * and may ask connect()/SO_ERROR/getpeername at once. */
     b->established = 1;
+    if (b->fb)
+        shim_fallback_rudp_won(b, now);
     shim_slot *s = slot_of(b);
     if (s)
         atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
@@ -860,6 +884,8 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
         else
             shim_close_owned(r->udp_fd);
         shim_close_owned(r->efd);
+        if (r->tcp_fd >= 0)
+            shim_close_owned(r->tcp_fd);
         shim_slot *sl = shim_slot_get(r->slot, r->id);
         if (sl) {
             atomic_store(&sl->so_error, ENOMEM);
@@ -881,6 +907,8 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->unix_up = 1;
     int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {
+        if (r->tcp_fd >= 0)
+            shim_close_owned(r->tcp_fd);
         sock_unref(s);
         bridge_failed(b, err);
         return;
@@ -888,6 +916,8 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     rudp_conn_set_user(b->conn, b);
     name_local(s->fd, b->conn, NULL);
     watch_bridge(b, 0); /* only EPOLLHUP until established */
+    if (r->tcp_fd >= 0)
+        shim_fallback_start(b, r, now);
 }
 
 static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rudp_time now)
@@ -1284,6 +1314,8 @@ void *shim_engine_loop(void *arg)
         pthread_mutex_unlock(&G.mu);
         rudp_time now = shim_now();
         rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
+        if (e->fallback_at < wake)
+            wake = e->fallback_at;
         if (e == &G.e[0]) {
             rudp_time ctl = shim_control_timer(e, now);
             if (ctl < wake)
@@ -1332,6 +1364,8 @@ void *shim_engine_loop(void *arg)
                     bridge_event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_CONTROL)
                     shim_control_event(e, evs[i].data.ptr, evs[i].events);
+                else if (type == W_FALLBACK)
+                    shim_fallback_event(e, evs[i].data.ptr, evs[i].events, now);
             }
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
@@ -1343,6 +1377,8 @@ void *shim_engine_loop(void *arg)
         }
         if (now >= e->retry_at)
             retry_pending(e, now);
+        if (now >= e->fallback_at)
+            shim_fallback_timer(e, now);
         /* What is sent now is timed now, not at the wake-up. */
         deadline = pump(e, shim_now());
         rudp_time turn = shim_now() - turn_start;
@@ -1390,6 +1426,7 @@ int shim_engine_start_locked(struct engine *e)
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
+    e->fallback_at = RUDP_TIME_NEVER;
     if (rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx) < 0)
         return -ENOMEM;
     int kerr = key_ctx(e->ctx);
@@ -1419,7 +1456,7 @@ int shim_engine_start_locked(struct engine *e)
     shim_own_fd(e->evfd, 1);
     e->event_type = W_EVENT;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
         return -errno;
 
     if (G.nrun == 0) {

@@ -15,7 +15,7 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK };
 
 /* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
  * the kernel gives each datagram to a member by a hash of its addresses,
@@ -86,6 +86,7 @@ typedef struct bridge {
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
+    struct fallback *fb;    /* RUDP_FALLBACK=tcp while connecting (fallback.c), or NULL */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
 } bridge;
@@ -131,6 +132,8 @@ struct engine {
     uint8_t (*ctrls)[128];
     uint8_t *rxbuf;
     uint64_t accept_retries;
+    struct fallback *fallbacks; /* connects that may go over kernel TCP (fallback.c) */
+    rudp_time fallback_at;      /* when shim_fallback_timer wants to run */
     uint64_t squatted;    /* handoffs refused: a listener's name held by another */
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
@@ -193,6 +196,30 @@ typedef void (*shim_line_fn)(void *arg, const char *text);
  * RUDP_STATS prints them and rudp-stat shows them: each line goes to
  * line(arg, text). */
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg);
+
+/* engine.c, for fallback.c: a connecting bridge ends. _fail: with err
+ * (-errno) for the app, as a failed handshake; _end: quietly, its
+ * connection aborted, its slot kept readable (retired) for connect(). */
+void shim_bridge_fail(bridge *b, int err);
+void shim_bridge_end(bridge *b, rudp_time now);
+
+/* ---- fallback.c: RUDP_FALLBACK=tcp, the engine's part ---- */
+
+/* do_connect: a connect that may fall back (r->tcp_fd >= 0) gets its
+ * fallback state; the TCP socket is the engine's from now on. */
+void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now);
+/* The rudp handshake failed with *err (-errno): returns 1 if kernel TCP
+ * goes on with the connection (the bridge lives on without b->conn), 0 if
+ * the bridge fails (with *err, which TCP's own failure may have replaced). */
+int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now);
+/* The rudp handshake completed: kernel TCP is not needed. */
+void shim_fallback_rudp_won(bridge *b, rudp_time now);
+/* The bridge is freed: its fallback state goes with it. */
+void shim_fallback_free(bridge *b);
+/* Epoll reported the TCP socket of fallback obj. */
+void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now);
+/* Due at e->fallback_at: probe delays that ran out, swaps to retry. */
+void shim_fallback_timer(struct engine *e, rudp_time now);
 
 /* ---- control.c: the control socket rudp-stat reads ---- */
 

@@ -89,6 +89,8 @@ int shim_engine_connect(const shim_connect_req *r)
     c->u.c = *r;
     shim_own_fd(r->udp_fd, 1);
     shim_own_fd(r->efd, 1);
+    if (r->tcp_fd >= 0)
+        shim_own_fd(r->tcp_fd, 1);
     pthread_mutex_lock(&G.mu);
     int err = G.nrun ? push_locked(pick_locked(), c) : (free(c), -EIO);
     pthread_mutex_unlock(&G.mu);
@@ -349,6 +351,7 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     if (t.squatted)
         say(line, arg, "handoffs refused (listener name held by another process) %llu",
             (ull)t.squatted);
+    shim_fallback_print(line, arg);
 }
 
 /* RUDP_STATS's sink: the shim's log, at the stats level. */

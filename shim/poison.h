@@ -6,5 +6,5 @@
 #ifndef SHIM_POISON_H
 #define SHIM_POISON_H
 #pragma GCC poison socket bind listen accept accept4 connect getsockname getpeername
-#pragma GCC poison getsockopt setsockopt shutdown ioctl
+#pragma GCC poison getsockopt setsockopt shutdown ioctl epoll_ctl
 #endif

@@ -23,6 +23,7 @@ int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 int (*real_shutdown)(int, int);
 int (*real_close)(int);
 int (*real_ioctl)(int, unsigned long, ...);
+int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 sighandler_t (*real_signal)(int, sighandler_t);
 
@@ -61,6 +62,7 @@ static void bind_all(void)
     real_shutdown = (int (*)(int, int))must("shutdown");
     real_close = (int (*)(int))must("close");
     real_ioctl = (int (*)(int, unsigned long, ...))must("ioctl");
+    real_epoll_ctl = (int (*)(int, int, int, struct epoll_event *))must("epoll_ctl");
     real_sigaction =
         (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");
     real_signal = (sighandler_t(*)(int, sighandler_t))must("signal");

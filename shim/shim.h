@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -50,6 +51,7 @@ extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
 extern int (*real_ioctl)(int, unsigned long, ...);
+extern int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);
 
@@ -198,10 +200,13 @@ enum {
     SHIM_SLOT_ESTABLISHED,
     SHIM_SLOT_FAILED, /* handshake failed: so_error tells why */
     SHIM_SLOT_CLOSED,
+    SHIM_SLOT_TCP,    /* RUDP_FALLBACK: the app's fd is a kernel TCP socket now */
 };
 #define SHIM_SLOT_F_LINGER0 1u /* close() must reset */
 #define SHIM_SLOT_F_FILLER 2u  /* the app's end still holds connect's filler */
 #define SHIM_SLOT_F_SNDBUF 4u  /* ... and its small send buffer (shim_sndbuf_restore) */
+#define SHIM_SLOT_F_SWAP 8u    /* the engine may put a kernel TCP socket at the app's fd */
+#define SHIM_SLOT_F_PLACED 16u /* ... which holds the app's end since connect() put it there */
 
 typedef struct shim_slot {
     _Atomic uint64_t id;
@@ -246,6 +251,15 @@ pid_t shim_slot_owner(void);
  * its send buffer back, once; close() of the fd forgets it. */
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
+
+/* sock.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
+ * the app's fd (if it still holds the app end of inode ino), with the app
+ * end's fd and status flags, the TCP options the app set since connect(),
+ * and its epoll registrations; the fd is then the kernel's, no longer
+ * ours, and s says SHIM_SLOT_TCP. Returns 1 done (tfd is still the
+ * caller's to close), 0 not yet (connect() has not placed the app end:
+ * try again shortly), -1 never (the app closed the fd). */
+int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
 void shim_slots_keeper(void);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
@@ -271,6 +285,7 @@ typedef struct shim_fd {
     /* options recorded for the TCP level, answered by getsockopt */
     int nodelay, keepalive, linger_on, linger_secs, v6only, user_timeout_ms;
     int keepidle, keepintvl, keepcnt, cork, quickack;
+    int fallback;          /* connecting with RUDP_FALLBACK=tcp: epoll_ctl is noted */
 } shim_fd;
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
@@ -294,6 +309,11 @@ typedef struct shim_connect_req {
     int app_fd;              /* the app's fd number (or -1): its SO_SNDBUF ... */
     uint64_t app_ino;        /* ... if that fd is still this socket ... */
     int app_sndbuf;          /* ... is set back to this once established */
+    int tcp_fd;              /* RUDP_FALLBACK=tcp: the app's own TCP socket, or -1 */
+    int swap_fd;             /* ... to put at this fd number ... */
+    uint64_t swap_ino;       /* ... if it still holds the app end (this inode) */
+    struct sockaddr_storage tcp_to; /* ... once connected here */
+    socklen_t tcp_to_len;
     rudp_config cfg;
 } shim_connect_req;
 
@@ -368,6 +388,27 @@ void shim_engine_print_stats(void);
  * no engine runs here. Then whether they were printed. */
 int shim_engine_stats_request(void);
 int shim_engine_stats_printed(void);
+
+/* ---- fallback.c: RUDP_FALLBACK=tcp, kernel TCP where rudp gets no answer ---- */
+
+/* Whether connects to sa go straight over kernel TCP: a fallback to it
+ * worked within the last two minutes (counted as remembered). */
+int shim_fallback_remembered(const struct sockaddr *sa);
+/* Prints the fallback figures, if any, as shim_engine_print_figures does. */
+void shim_fallback_print(void (*line)(void *, const char *), void *arg);
+
+/* ---- epollreg.c: the app's epoll interest in a connecting fd ---- */
+
+/* epoll_ctl(epfd, op, fd, ev) succeeded on a connecting fd that may
+ * become a kernel TCP socket (shim_fd.fallback): remember it. */
+void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
+/* fd is being closed: forget what was noted for it, as fd or as epfd. */
+void shim_epollreg_forget(int fd);
+/* Before fd gets another file: takes its noted registrations out of their
+ * epoll sets (the old file may live on elsewhere and must not report).
+ * After: puts them back for the new file. Then forgets them. */
+void shim_epollreg_detach(int fd);
+void shim_epollreg_attach(int fd);
 
 /* ---- signals.c: RUDP_STATS at SIGTERM, SIGINT, SIGHUP ---- */
 

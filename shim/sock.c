@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -392,8 +393,8 @@ static int wait_connected(int fd, const shim_name *n)
         }
         shim_slot *s = slot_for(n);
         int st = s ? atomic_load(&s->state) : SHIM_SLOT_FAILED;
-        if (st == SHIM_SLOT_ESTABLISHED)
-            return 0;
+        if (st == SHIM_SLOT_ESTABLISHED || st == SHIM_SLOT_TCP)
+            return 0; /* TCP: the fd is a connected kernel socket now (fallback.c) */
         if (st == SHIM_SLOT_FAILED || st == SHIM_SLOT_CLOSED || (p.revents & (POLLHUP | POLLERR))) {
             int e = s ? atomic_exchange(&s->so_error, 0) : 0;
             return fail(e ? e : ECONNREFUSED);
@@ -464,11 +465,67 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 
 void shim_sndbuf_forget(shim_slot *s)
 {
-    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF))
+    const uint32_t f = SHIM_SLOT_F_SNDBUF | SHIM_SLOT_F_SWAP;
+    if (!(atomic_load(&s->flags) & f))
         return;
     pthread_mutex_lock(&sndbuf_mu);
-    atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
+    atomic_fetch_and(&s->flags, ~f);
     pthread_mutex_unlock(&sndbuf_mu);
+}
+
+/* The TCP-level options the app set on its fd since connect() (they are
+ * recorded, the unix end cannot hold them); those set before are on tfd
+ * already, it is the app's own socket. */
+static void put_options(int tfd, const shim_fd *rec)
+{
+    static const struct {
+        int level, opt;
+        size_t off;
+    } opts[] = {
+        {IPPROTO_TCP, TCP_NODELAY, offsetof(shim_fd, nodelay)},
+        {SOL_SOCKET, SO_KEEPALIVE, offsetof(shim_fd, keepalive)},
+        {IPPROTO_TCP, TCP_KEEPIDLE, offsetof(shim_fd, keepidle)},
+        {IPPROTO_TCP, TCP_KEEPINTVL, offsetof(shim_fd, keepintvl)},
+        {IPPROTO_TCP, TCP_KEEPCNT, offsetof(shim_fd, keepcnt)},
+        {IPPROTO_TCP, TCP_USER_TIMEOUT, offsetof(shim_fd, user_timeout_ms)},
+        {IPPROTO_TCP, TCP_CORK, offsetof(shim_fd, cork)},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        int v;
+        memcpy(&v, (const char *)rec + opts[i].off, sizeof v);
+        if (v > 0 && get_int(tfd, opts[i].level, opts[i].opt) != v)
+            real_setsockopt(tfd, opts[i].level, opts[i].opt, &v, sizeof v);
+    }
+}
+
+int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
+{
+    pthread_mutex_lock(&sndbuf_mu); /* close() of fd waits for us (shim_sndbuf_forget) */
+    uint32_t f = atomic_load(&s->flags);
+    int r = -1;
+    struct stat st;
+    if (!(f & SHIM_SLOT_F_SWAP)) {
+        r = -1; /* closed by the app */
+    } else if (!(f & SHIM_SLOT_F_PLACED)) {
+        r = 0; /* connect() has not put the app end at fd yet */
+    } else if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
+        int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+        shim_fd rec;
+        int have = shim_fd_get(fd, &rec);
+        fcntl(tfd, F_SETFL, status & (O_NONBLOCK | O_ASYNC));
+        if (have)
+            put_options(tfd, &rec);
+        shim_epollreg_detach(fd);
+        if (dup3(tfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+            shim_fd_del(fd);
+            atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_SNDBUF));
+            atomic_store(&s->state, SHIM_SLOT_TCP);
+            r = 1;
+        }
+        shim_epollreg_attach(fd); /* the new file, or the old one back */
+    }
+    pthread_mutex_unlock(&sndbuf_mu);
+    return r;
 }
 
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
@@ -582,6 +639,21 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
 
     shim_connect_req req;
     memset(&req, 0, sizeof req);
+    req.tcp_fd = -1;
+    if (shim_cfg.fallback && sl && app_ino) {
+        /* RUDP_FALLBACK=tcp: the app's own socket (its options, its bound
+         * address) waits in the engine, in case rudp gets no answer and
+         * kernel TCP must carry the connection (fallback.c). */
+        req.tcp_fd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+        if (req.tcp_fd >= 0) {
+            req.swap_fd = fd;
+            req.swap_ino = app_ino;
+            memcpy(&req.tcp_to, &peer, sa_len(family));
+            req.tcp_to_len = sa_len(family);
+            atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
+            rec.fallback = 1;
+        }
+    }
     req.udp_fd = shim_fd_move_high(udp);
     req.efd = shim_fd_move_high(sv[1]);
     shim_to_rudp_addr((struct sockaddr *)&peer, &req.peer);
@@ -599,6 +671,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     }
     pthread_mutex_lock(&sndbuf_mu); /* the engine may be looking at fd */
     err = replace_fd(fd, sv[0], status, fdflags);
+    if (err >= 0 && sl)
+        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
     pthread_mutex_unlock(&sndbuf_mu);
     if (err < 0) {
         real_close(sv[0]);
@@ -654,6 +728,8 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     errno = saved;
     if (!family || !shim_redirect(addr))
         return real_connect(fd, addr, len);
+    if (shim_cfg.fallback && shim_fallback_remembered(addr))
+        return real_connect(fd, addr, len); /* no rudp there a moment ago (fallback.c) */
     return redirect_connect(fd, family, addr, len);
 }
 
@@ -1128,6 +1204,29 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     return 0;
 }
 
+/* ---- epoll ---- */
+
+/* Passed to the kernel; a connecting fd that may still become a kernel TCP
+ * socket has its registrations noted, to carry them over (epollreg.c). */
+SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    int on = init();
+    int r = real_epoll_ctl(epfd, op, fd, ev);
+    if (r == 0 && on) {
+        int saved = errno;
+        shim_fd rec;
+        if (shim_fd_get(fd, &rec) && rec.kind == SHIM_FD_BRIDGED && rec.fallback) {
+            shim_slot *s = shim_slot_get(rec.slot, rec.id);
+            if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_SWAP))
+                shim_epollreg_note(epfd, op, fd, ev);
+            else
+                shim_epollreg_forget(fd); /* rudp won: the fd stays ours */
+        }
+        errno = saved;
+    }
+    return r;
+}
+
 /* ---- shutdown, close, ioctl ---- */
 
 SHIM_EXPORT int shutdown(int fd, int how)
@@ -1168,6 +1267,7 @@ SHIM_EXPORT int close(int fd)
         }
         shim_fd_del(fd);
     }
+    shim_epollreg_forget(fd);
     errno = saved;
     return real_close(fd);
 }

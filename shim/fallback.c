@@ -1,0 +1,375 @@
+/*
+ * fallback.c: RUDP_FALLBACK=tcp. A connect whose rudp handshake is refused
+ * (an ICMP port unreachable: nothing listens for UDP there) or unanswered
+ * within the probe delay goes over kernel TCP instead, so that a program
+ * under the shim still reaches every server that does not run it.
+ *
+ * The race is happy eyeballs' (RFC 8305): rudp starts at once; kernel TCP
+ * starts when rudp is refused, or when the probe delay (PROBE_DELAY plus
+ * the smoothed RTT last seen to that destination) passes without an
+ * answer; the first to complete wins, and rudp wins a tie (it completing
+ * first stops the TCP attempt). The TCP attempt uses the app's own socket,
+ * kept by connect() with every option and the address the app bound it
+ * to; when it connects, shim_fd_swap_in (sock.c) puts it at the app's fd
+ * number in place of the bridge, carrying over the fd's flags and the
+ * app's epoll registrations (epollreg.c). The app sees one connect: a
+ * blocking one returns 0, a non-blocking one reports EPOLLOUT/POLLOUT, and
+ * from then on the fd is a plain kernel TCP socket, the shim out of its
+ * way. A destination reached this way is remembered for REMEMBER: connects
+ * to it meanwhile go straight to kernel TCP (sock.c's connect).
+ *
+ * What this gives up, by design: a peer that runs the shim but whose UDP is
+ * blocked is reached over TCP (logged at info: "no rudp answer"); with a
+ * key the fallback is off unless asked (RUDP_FALLBACK=tcp), since anyone
+ * who can drop UDP could otherwise force plaintext TCP (README).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "poison.h"
+
+#define PROBE_DELAY RUDP_MS(250)
+#define REMEMBER RUDP_SEC(120)
+#define SWAP_RETRY RUDP_MS(1) /* connect() is between two lines: see shim_fd_swap_in */
+
+typedef struct fallback {
+    int type;                 /* W_FALLBACK: first, for epoll dispatch */
+    bridge *b;
+    int tfd;                  /* the app's TCP socket, -1 once closed */
+    int watching;             /* tfd is in the engine's epoll */
+    int app_fd;               /* where it goes: this fd number ... */
+    uint64_t app_ino;         /* ... while it holds the app end */
+    struct sockaddr_storage to;
+    socklen_t to_len;
+    rudp_addr peer;           /* the same, for the memo and the log */
+    rudp_time begun;          /* when connect() was called (about) */
+    rudp_time probe_at;       /* start TCP then, RUDP_TIME_NEVER once started */
+    rudp_time retry_at;       /* connected, swap to try again then, or NEVER */
+    int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
+    int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
+    const char *why;          /* why TCP was tried, for the log */
+    struct fallback *next;    /* the engine's list */
+} fallback;
+
+/* ---- figures: process-wide, printed with the engines' ---- */
+
+static _Atomic uint64_t n_refused, n_unanswered, n_remembered, n_tcp, n_rudp_won, n_both;
+
+void shim_fallback_print(void (*line)(void *, const char *), void *arg)
+{
+    uint64_t tcp = atomic_load(&n_tcp), rem = atomic_load(&n_remembered);
+    uint64_t won = atomic_load(&n_rudp_won), both = atomic_load(&n_both);
+    if (!shim_cfg.fallback && !tcp && !rem)
+        return;
+    char text[256];
+    snprintf(text, sizeof text,
+             "fallback to kernel TCP: connects %llu (rudp refused %llu, unanswered %llu), "
+             "remembered %llu; rudp first after TCP was tried %llu; failed both ways %llu",
+             (unsigned long long)tcp, (unsigned long long)atomic_load(&n_refused),
+             (unsigned long long)atomic_load(&n_unanswered), (unsigned long long)rem,
+             (unsigned long long)won, (unsigned long long)both);
+    line(arg, text);
+}
+
+/* ---- the memo: which transport worked, per destination ---- */
+
+enum { MEMOS = 256 };
+typedef struct memo {
+    rudp_addr to;
+    int tcp;            /* kernel TCP worked (1) or rudp did (0) */
+    uint32_t srtt_us;   /* rudp's smoothed RTT at its handshake */
+    rudp_time until;    /* 0: unused */
+} memo;
+static memo memos[MEMOS];
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int same(const rudp_addr *a, const rudp_addr *b)
+{
+    return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, 16) == 0;
+}
+
+/* The memo for `to`, live or not; NULL if none. memo_mu held. */
+static memo *memo_find(const rudp_addr *to)
+{
+    for (int i = 0; i < MEMOS; i++)
+        if (memos[i].until && same(&memos[i].to, to))
+            return &memos[i];
+    return NULL;
+}
+
+static void remember(const rudp_addr *to, int tcp, uint32_t srtt_us, rudp_time now)
+{
+    pthread_mutex_lock(&memo_mu);
+    memo *m = memo_find(to);
+    for (int i = 0; !m && i < MEMOS; i++)
+        if (!m || memos[i].until < m->until)
+            m = &memos[i]; /* else an unused one (until 0), or the oldest */
+    *m = (memo){.to = *to, .tcp = tcp, .srtt_us = srtt_us, .until = now + REMEMBER};
+    pthread_mutex_unlock(&memo_mu);
+}
+
+int shim_fallback_remembered(const struct sockaddr *sa)
+{
+    rudp_addr to;
+    shim_to_rudp_addr(sa, &to);
+    rudp_time now = shim_now();
+    pthread_mutex_lock(&memo_mu);
+    memo *m = memo_find(&to);
+    int tcp = m && m->tcp && m->until > now;
+    pthread_mutex_unlock(&memo_mu);
+    if (tcp) {
+        atomic_fetch_add(&n_remembered, 1);
+        char peer[64];
+        rudp_addr_format(&to, peer, sizeof peer);
+        SHIM_LOG(RUDP_LOG_INFO, "connect to %s: over kernel TCP, as a moment ago (no rudp there)",
+                 peer);
+    }
+    return tcp;
+}
+
+static rudp_time probe_delay(const rudp_addr *to, rudp_time now)
+{
+    pthread_mutex_lock(&memo_mu);
+    memo *m = memo_find(to);
+    rudp_time rtt = m && !m->tcp && m->until > now ? RUDP_US(m->srtt_us) : 0;
+    pthread_mutex_unlock(&memo_mu);
+    return PROBE_DELAY + rtt;
+}
+
+/* ---- one connect's race ---- */
+
+static void log_fb(int level, const fallback *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_fb(int level, const fallback *f, const char *fmt, ...)
+{
+    if (shim_cfg.log_level < level)
+        return;
+    char peer[64], text[256];
+    rudp_addr_format(&f->peer, peer, sizeof peer);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    shim_log(level, "connect to %s: %s", peer, text);
+}
+
+static void schedule(struct engine *e, rudp_time at)
+{
+    if (at < e->fallback_at)
+        e->fallback_at = at;
+}
+
+static void close_tcp(fallback *f)
+{
+    if (f->tfd < 0)
+        return;
+    if (f->watching)
+        real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_DEL, f->tfd, NULL);
+    f->watching = 0;
+    shim_close_owned(f->tfd);
+    f->tfd = -1;
+}
+
+void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
+{
+    fallback *f = calloc(1, sizeof *f);
+    if (!f) {
+        shim_close_owned(r->tcp_fd); /* rudp alone, as with RUDP_FALLBACK=none */
+        return;
+    }
+    f->type = W_FALLBACK;
+    f->b = b;
+    f->tfd = r->tcp_fd;
+    f->app_fd = r->swap_fd;
+    f->app_ino = r->swap_ino;
+    f->to = r->tcp_to;
+    f->to_len = r->tcp_to_len;
+    f->peer = r->peer;
+    f->begun = now;
+    f->probe_at = now + probe_delay(&r->peer, now);
+    f->retry_at = RUDP_TIME_NEVER;
+    f->next = b->e->fallbacks;
+    b->e->fallbacks = f;
+    b->fb = f;
+    schedule(b->e, f->probe_at);
+}
+
+static void tcp_failed(fallback *f, int err);
+static void tcp_connected(fallback *f, rudp_time now);
+
+static void start_tcp(fallback *f, const char *why, rudp_time now)
+{
+    f->probe_at = RUDP_TIME_NEVER;
+    f->why = why;
+    log_fb(RUDP_LOG_INFO, f, "%s; trying kernel TCP", why);
+    int fl = fcntl(f->tfd, F_GETFL);
+    if (fl < 0 || fcntl(f->tfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        tcp_failed(f, errno);
+        return;
+    }
+    if (real_connect(f->tfd, (struct sockaddr *)&f->to, f->to_len) == 0) {
+        tcp_connected(f, now);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        tcp_failed(f, errno);
+        return;
+    }
+    struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = f};
+    if (real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_ADD, f->tfd, &ee) < 0) {
+        tcp_failed(f, errno);
+        return;
+    }
+    f->watching = 1;
+}
+
+/* Kernel TCP failed: the connect fails with its errno, what the app would
+ * have seen without the shim. A rudp handshake still going on is given up
+ * too: it had the probe delay to answer, and a host that refuses TCP on a
+ * port it never answered rudp on is not worth the rest of the handshake
+ * budget (RUDP_CONNECT_TIMEOUT, 30 s) to an app that would have had its
+ * ECONNREFUSED at once. */
+static void tcp_failed(fallback *f, int err)
+{
+    close_tcp(f);
+    f->tcp_err = err ? err : ECONNREFUSED;
+    atomic_fetch_add(&n_both, 1);
+    log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", strerror(f->tcp_err));
+    shim_bridge_fail(f->b, -f->tcp_err);
+}
+
+static void tcp_connected(fallback *f, rudp_time now)
+{
+    bridge *b = f->b;
+    shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
+    int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
+    if (r == 0) {
+        f->retry_at = now + SWAP_RETRY;
+        schedule(b->e, f->retry_at);
+        return;
+    }
+    f->retry_at = RUDP_TIME_NEVER;
+    if (r < 0) {
+        log_fb(RUDP_LOG_DEBUG, f, "the app closed its socket meanwhile");
+        shim_bridge_end(b, now);
+        return;
+    }
+    atomic_fetch_add(&n_tcp, 1);
+    remember(&f->peer, 1, 0, now);
+    log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s)",
+           (double)(now - f->begun) / 1e6, f->why);
+    shim_bridge_end(b, now); /* closes the bridge: anyone polling the old end wakes */
+}
+
+int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
+{
+    fallback *f = b->fb;
+    if (f->tcp_err) {
+        *err = -f->tcp_err; /* what kernel TCP said is what the app expects */
+        return 0;
+    }
+    f->rudp_err = *err;
+    rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
+    if (b->conn) {
+        rudp_conn_set_user(b->conn, NULL);
+        rudp_conn_release(b->conn, now);
+        b->conn = NULL;
+    }
+    if (f->probe_at == RUDP_TIME_NEVER)
+        return 1; /* TCP is on its way already */
+    if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED) {
+        atomic_fetch_add(&n_refused, 1);
+        start_tcp(f,
+                  cause == RUDP_CAUSE_ICMP ? "no rudp listener (ICMP port unreachable)"
+                                           : "its shim has no rudp listener there (refused)",
+                  now);
+    } else {
+        atomic_fetch_add(&n_unanswered, 1);
+        start_tcp(f, "rudp failed", now);
+    }
+    return 1;
+}
+
+static void unlink_fb(fallback *f)
+{
+    struct engine *e = f->b->e;
+    for (fallback **pp = &e->fallbacks; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+}
+
+void shim_fallback_free(bridge *b)
+{
+    fallback *f = b->fb;
+    close_tcp(f);
+    unlink_fb(f);
+    b->fb = NULL;
+    free(f);
+}
+
+void shim_fallback_rudp_won(bridge *b, rudp_time now)
+{
+    fallback *f = b->fb;
+    if (f->probe_at == RUDP_TIME_NEVER) {
+        atomic_fetch_add(&n_rudp_won, 1);
+        log_fb(RUDP_LOG_INFO, f, "rudp answered first; kernel TCP attempt dropped");
+    }
+    uint32_t srtt = 0;
+    if (b->conn) {
+        rudp_conn_info i;
+        rudp_conn_get_info(b->conn, &i);
+        srtt = (uint32_t)i.rtt_us;
+    }
+    remember(&f->peer, 0, srtt, now);
+    shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
+    if (s)
+        shim_sndbuf_forget(s); /* no swap: the app's fd stays ours (and unnoted) */
+    shim_fallback_free(b);
+}
+
+void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now)
+{
+    (void)e;
+    fallback *f = obj;
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (real_getsockopt(f->tfd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        err = errno;
+    if (!err && !(events & EPOLLOUT))
+        return;
+    real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_DEL, f->tfd, NULL);
+    f->watching = 0;
+    if (err)
+        tcp_failed(f, err);
+    else
+        tcp_connected(f, now);
+}
+
+void shim_fallback_timer(struct engine *e, rudp_time now)
+{
+    e->fallback_at = RUDP_TIME_NEVER;
+    fallback *f = e->fallbacks;
+    while (f) {
+        fallback *next = f->next; /* f may be freed */
+        if (f->probe_at <= now) {
+            atomic_fetch_add(&n_unanswered, 1);
+            start_tcp(f, "no rudp answer within the probe delay", now);
+        } else if (f->retry_at <= now) {
+            tcp_connected(f, now);
+        } else {
+            schedule(e, f->probe_at < f->retry_at ? f->probe_at : f->retry_at);
+        }
+        f = next;
+    }
+}
