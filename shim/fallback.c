@@ -63,22 +63,6 @@ typedef struct fallback {
 
 static _Atomic uint64_t n_refused, n_unanswered, n_remembered, n_tcp, n_rudp_won, n_both;
 
-void shim_fallback_print(void (*line)(void *, const char *), void *arg)
-{
-    uint64_t tcp = atomic_load(&n_tcp), rem = atomic_load(&n_remembered);
-    uint64_t won = atomic_load(&n_rudp_won), both = atomic_load(&n_both);
-    if (!shim_cfg.fallback && !tcp && !rem)
-        return;
-    char text[256];
-    snprintf(text, sizeof text,
-             "fallback to kernel TCP: connects %llu (rudp refused %llu, unanswered %llu), "
-             "remembered %llu; rudp first after TCP was tried %llu; failed both ways %llu",
-             (unsigned long long)tcp, (unsigned long long)atomic_load(&n_refused),
-             (unsigned long long)atomic_load(&n_unanswered), (unsigned long long)rem,
-             (unsigned long long)won, (unsigned long long)both);
-    line(arg, text);
-}
-
 /* ---- the memo: which transport worked, per destination ---- */
 
 enum { MEMOS = 256 };
@@ -133,6 +117,42 @@ int shim_fallback_remembered(const struct sockaddr *sa)
                  peer);
     }
     return tcp;
+}
+
+void shim_fallback_print(void (*line)(void *, const char *), void *arg)
+{
+    uint64_t tcp = atomic_load(&n_tcp), rem = atomic_load(&n_remembered);
+    uint64_t won = atomic_load(&n_rudp_won), both = atomic_load(&n_both);
+    if (!shim_cfg.fallback && !tcp && !rem)
+        return;
+    char text[256];
+    snprintf(text, sizeof text,
+             "fallback to kernel TCP: connects %llu (rudp refused %llu, unanswered %llu), "
+             "remembered %llu; rudp first after TCP was tried %llu; failed both ways %llu",
+             (unsigned long long)tcp, (unsigned long long)atomic_load(&n_refused),
+             (unsigned long long)atomic_load(&n_unanswered), (unsigned long long)rem,
+             (unsigned long long)won, (unsigned long long)both);
+    line(arg, text);
+    /* where connects go straight to kernel TCP now, at most a few */
+    rudp_time now = shim_now();
+    size_t n = (size_t)snprintf(text, sizeof text, "kernel TCP remembered for:");
+    int listed = 0;
+    pthread_mutex_lock(&memo_mu);
+    for (int i = 0; i < MEMOS && listed < 6; i++) {
+        if (!memos[i].tcp || memos[i].until <= now)
+            continue;
+        char peer[64];
+        rudp_addr_format(&memos[i].to, peer, sizeof peer);
+        int w = snprintf(text + n, sizeof text - n, " %s (%.0f s)", peer,
+                         (double)(memos[i].until - now) / 1e9);
+        if (w < 0 || (size_t)w >= sizeof text - n)
+            break;
+        n += (size_t)w;
+        listed++;
+    }
+    pthread_mutex_unlock(&memo_mu);
+    if (listed)
+        line(arg, text);
 }
 
 static rudp_time probe_delay(const rudp_addr *to, rudp_time now)

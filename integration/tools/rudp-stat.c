@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -375,6 +376,77 @@ static int parent_of(int pid)
 /* Ancestors looked at for a process that runs no engine of its own. */
 #define MAX_ANCESTORS 8
 
+/* TCP states as /proc/net/tcp numbers them (include/net/tcp_states.h). */
+static const char *const tcp_states[] = {"?",         "ESTABLISHED", "SYN-SENT",   "SYN-RECV",
+                                         "FIN-WAIT-1", "FIN-WAIT-2",  "TIME-WAIT",  "CLOSE",
+                                         "CLOSE-WAIT", "LAST-ACK",    "LISTEN",     "CLOSING"};
+
+/* An address of /proc/net/tcp{,6} ("0100007F:1F90", the words in host
+ * order as the kernel prints them) as text. */
+static void proc_addr(const char *hex, int v6, char *out, size_t n)
+{
+    unsigned port = 0;
+    const char *colon = strchr(hex, ':');
+    if (!colon || sscanf(colon + 1, "%x", &port) != 1) {
+        snprintf(out, n, "?");
+        return;
+    }
+    unsigned char a[16];
+    int words = v6 ? 4 : 1;
+    for (int w = 0; w < words; w++) {
+        unsigned int x = 0;
+        char word[9];
+        memcpy(word, hex + 8 * w, 8);
+        word[8] = 0;
+        sscanf(word, "%x", &x);
+        memcpy(a + 4 * w, &x, 4); /* back to network order: the kernel printed host order */
+    }
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop(v6 ? AF_INET6 : AF_INET, a, ip, sizeof ip);
+    snprintf(out, n, v6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+/* The process's kernel TCP sockets: under the shim those are connections
+ * that do not travel over rudp (a connect that fell back to kernel TCP,
+ * RUDP_FALLBACK; a plain client a listener took, RUDP_ACCEPT_TCP; a
+ * destination RUDP_REDIRECT keeps on TCP), and the sockets holding a rudp
+ * listener's TCP port. Read from /proc/PID/net/tcp{,6} (the process's own
+ * network namespace) for the socket inodes among its fds. */
+static void kernel_tcp(int pid)
+{
+    static unsigned long ino[MAX_INODES];
+    long n = socket_inodes(pid, ino, MAX_INODES);
+    if (n <= 0)
+        return;
+    int shown = 0;
+    for (int v6 = 0; v6 <= 1; v6++) {
+        char path[64], line[512];
+        snprintf(path, sizeof path, "/proc/%d/net/tcp%s", pid, v6 ? "6" : "");
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof line, f)) {
+            char local[64], remote[64];
+            unsigned st;
+            unsigned long inode;
+            if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*s %*s %lu", local, remote, &st,
+                       &inode) != 4 ||
+                !bsearch(&inode, ino, (size_t)n, sizeof *ino, cmp_ul))
+                continue;
+            char l[80], r[80];
+            proc_addr(local, v6, l, sizeof l);
+            proc_addr(remote, v6, r, sizeof r);
+            if (!shown++)
+                printf("kernel TCP sockets (not rudp):\n");
+            if (st == 10)
+                printf("  LISTEN %s (the port of a rudp listener, or a listener kept on TCP)\n", l);
+            else
+                printf("  %s %s -> %s\n", st < 12 ? tcp_states[st] : "?", l, r);
+        }
+        fclose(f);
+    }
+}
+
 static int stat_pid(int pid)
 {
     char path[64], comm[64];
@@ -386,8 +458,11 @@ static int stat_pid(int pid)
         fprintf(stderr, "rudp-stat: no process %d\n", pid);
         return 1;
     }
-    if (r == 0)
-        return query(pid, &l);
+    if (r == 0) {
+        int q = query(pid, &l);
+        kernel_tcp(pid);
+        return q;
+    }
     /* A forked child (a prefork server's worker) runs no engine until it
      * opens a rudp socket itself: what it inherited or accepted from an
      * inherited listener is served by the engine of the process that made
