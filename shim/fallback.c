@@ -353,8 +353,9 @@ void shim_fallback_rudp_won(bridge *b, rudp_time now)
     }
     remember(&f->peer, 0, srtt, now);
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
-    if (s)
-        shim_sndbuf_forget(s); /* no swap: the app's fd stays ours (and unnoted) */
+    if (s) /* no swap: the app's fd stays ours, its epoll_ctl unnoted (the engine is
+            * the only one to act on the flag: no lock needed to clear it) */
+        atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SWAP);
     shim_fallback_free(b);
 }
 

@@ -3,6 +3,9 @@
 # A plain kernel-TCP server (no shim) listens; a client under the shim with
 # each rule either stays on TCP (and reaches it) or goes over rudp (and is
 # refused: nothing listens there over rudp). Listening follows the rules too.
+# RUDP_FALLBACK=none throughout: a fallback would carry a redirected connect
+# on to the TCP server and hide which rule matched (t_fallback_refused.sh
+# tests the fallback).
 . "$(dirname "$0")/../../lib/lib.sh"
 port=$(free_port)
 start_bg tcpsrv python3 -c "
@@ -15,7 +18,7 @@ while True:
 wait_tcp "$port"
 
 check() { # RULES HOST WANT
-    got=$(RUDP_REDIRECT="$1" under_shim timeout 20 python3 "$ROOT/integration/compat/transport.py" "$2" "$port")
+    got=$(RUDP_FALLBACK=none RUDP_REDIRECT="$1" under_shim timeout 20 python3 "$ROOT/integration/compat/transport.py" "$2" "$port")
     case "$3" in
     tcp) [ "$got" = "transport: tcp" ] || fail "RUDP_REDIRECT='$1' to $2: $got, want kernel TCP" ;;
     rudp) [ "$got" = "transport: refused" ] || fail "RUDP_REDIRECT='$1' to $2: $got, want rudp (refused: no rudp listener)" ;;
