@@ -14,7 +14,10 @@
 # Each fetch: a 10 MiB random file, sha256 equal. The server
 # (compat/gated_http.py) holds each response open, the last 64 KiB unsent,
 # until the test has looked at the connection and opens the gate: the check
-# never races the end of the transfer.
+# never races the end of the transfer. RUDP_FALLBACK=none throughout: with
+# the fallback a redirected curl would reach the TCP-only server anyway
+# (after a refused rudp attempt), and neither "outside" nor "control" would
+# show what RUDP_REDIRECT did (t_fallback_refused.sh tests the fallback).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
@@ -23,6 +26,7 @@ compat_deps
 mkdir "$T/www"
 head -c 10485760 /dev/urandom >"$T/www/big.bin"
 want=$(sha "$T/www/big.bin")
+export RUDP_FALLBACK=none
 export RUDP_REDIRECT=127.0.0.1/32
 
 GATED=$ROOT/integration/compat/gated_http.py
