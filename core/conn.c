@@ -262,6 +262,12 @@ static void send_syn(rudp_conn *c, rudp_time now)
     arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
 }
 
+void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
+{
+    if (c->state == RUDP_SYN_SENT && !c->is_server)
+        send_syn(c, now);
+}
+
 static void send_synack(rudp_conn *c, rudp_time now)
 {
     rudp_hdr h;

@@ -78,6 +78,11 @@ size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
     return n < 0 ? 0 : (size_t)n;
 }
 
+int rudp_conn_answered(const rudp_conn *c)
+{
+    return c->retries > 0 || c->state != RUDP_SYN_SENT;
+}
+
 rudp_cause rudp_conn_cause(const rudp_conn *c)
 {
     return (rudp_cause)c->cause;

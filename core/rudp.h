@@ -540,6 +540,13 @@ typedef enum rudp_cause {
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);
+
+/* Whether the peer has answered this connect at all (its RETRY says it
+ * runs rudp), established or not. */
+int rudp_conn_answered(const rudp_conn *c);
+/* A connect still in its handshake sends its SYN again now, re-arming the
+ * handshake timer (the shim's fallback races kernel TCP with a fresh SYN). */
+void rudp_conn_handshake_again(rudp_conn *c, rudp_time now);
 const char *rudp_cause_text(rudp_cause cause);
 
 /* The process ends with these connections still open (closing, or in

@@ -51,8 +51,10 @@ typedef struct fallback {
     socklen_t to_len;
     rudp_addr peer;           /* the same, for the memo and the log */
     rudp_time begun;          /* when connect() was called (about) */
-    rudp_time probe_at;       /* start TCP then, RUDP_TIME_NEVER once started */
-    rudp_time retry_at;       /* connected, swap to try again then, or NEVER */
+    rudp_time probe_at;       /* start TCP then, unless rudp answered; or NEVER */
+    rudp_time tcp_begun;      /* when TCP started, 0: not started */
+    rudp_time retry_at;       /* TCP connected: swap (again) then, or NEVER */
+    int graced;               /* ... after rudp had its grace */
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
     const char *why;          /* why TCP was tried, for the log */
@@ -222,17 +224,18 @@ void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
     schedule(b->e, f->probe_at);
 }
 
-static void tcp_failed(fallback *f, int err);
+static void tcp_failed(fallback *f, int err, rudp_time now);
 static void tcp_connected(fallback *f, rudp_time now);
 
 static void start_tcp(fallback *f, const char *why, rudp_time now)
 {
     f->probe_at = RUDP_TIME_NEVER;
+    f->tcp_begun = now;
     f->why = why;
     log_fb(RUDP_LOG_INFO, f, "%s; trying kernel TCP", why);
     int fl = fcntl(f->tfd, F_GETFL);
     if (fl < 0 || fcntl(f->tfd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        tcp_failed(f, errno);
+        tcp_failed(f, errno, now);
         return;
     }
     if (real_connect(f->tfd, (struct sockaddr *)&f->to, f->to_len) == 0) {
@@ -240,35 +243,59 @@ static void start_tcp(fallback *f, const char *why, rudp_time now)
         return;
     }
     if (errno != EINPROGRESS) {
-        tcp_failed(f, errno);
+        tcp_failed(f, errno, now);
         return;
     }
     struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = f};
     if (real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_ADD, f->tfd, &ee) < 0) {
-        tcp_failed(f, errno);
+        tcp_failed(f, errno, now);
         return;
     }
     f->watching = 1;
 }
 
-/* Kernel TCP failed: the connect fails with its errno, what the app would
- * have seen without the shim. A rudp handshake still going on is given up
- * too: it had the probe delay to answer, and a host that refuses TCP on a
- * port it never answered rudp on is not worth the rest of the handshake
- * budget (RUDP_CONNECT_TIMEOUT, 30 s) to an app that would have had its
- * ECONNREFUSED at once. */
-static void tcp_failed(fallback *f, int err)
+/* Kernel TCP connected while rudp, which sent a SYN with TCP's, still
+ * tries: rudp wins a tie, so its answer, which the same path brings about
+ * as fast, gets twice the time TCP took (and 1 ms) before TCP is taken. */
+static void give_rudp_grace(fallback *f, rudp_time now)
+{
+    f->graced = 1;
+    f->retry_at = now + 2 * (now - f->tcp_begun) + RUDP_MS(1);
+    schedule(f->b->e, f->retry_at);
+}
+
+/* Kernel TCP failed. The connect fails with TCP's errno, what the app would
+ * have had without the shim, unless rudp may still make it: a peer that
+ * answered rudp gets the rest of its handshake; one that has not gets until
+ * RUDP_SLOW_CONNECT (3 s) after connect() to answer (a lossy path loses
+ * SYNs; a shim server may take no plain TCP: RUDP_ACCEPT_TCP=0, keyed).
+ * Longer would be the whole handshake budget (RUDP_CONNECT_TIMEOUT, 30 s)
+ * for an app that, without the shim, had its ECONNREFUSED at once. */
+static void tcp_failed(fallback *f, int err, rudp_time now)
 {
     close_tcp(f);
     f->tcp_err = err ? err : ECONNREFUSED;
+    bridge *b = f->b;
+    if (b->conn && !f->rudp_err &&
+        (rudp_conn_answered(b->conn) || now < f->begun + RUDP_SLOW_CONNECT)) {
+        f->retry_at = rudp_conn_answered(b->conn) ? RUDP_TIME_NEVER : f->begun + RUDP_SLOW_CONNECT;
+        schedule(b->e, f->retry_at);
+        log_fb(RUDP_LOG_DEBUG, f, "kernel TCP failed (%s); waiting for rudp a while",
+               strerror(f->tcp_err));
+        return; /* rudp ends it: established, or failed */
+    }
     atomic_fetch_add(&n_both, 1);
     log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", strerror(f->tcp_err));
-    shim_bridge_fail(f->b, -f->tcp_err);
+    shim_bridge_fail(b, -f->tcp_err);
 }
 
 static void tcp_connected(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
+    if (b->conn && !f->rudp_err && !f->graced) {
+        give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
+        return;
+    }
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
     int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
     if (r == 0) {
@@ -293,7 +320,10 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
 {
     fallback *f = b->fb;
     if (f->tcp_err) {
-        *err = -f->tcp_err; /* what kernel TCP said is what the app expects */
+        /* what kernel TCP said is what the app expects, unless the peer
+         * answered rudp: then rudp's own failure is the truer one */
+        if (!(b->conn && rudp_conn_answered(b->conn)))
+            *err = -f->tcp_err;
         return 0;
     }
     f->rudp_err = *err;
@@ -303,7 +333,7 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
         rudp_conn_release(b->conn, now);
         b->conn = NULL;
     }
-    if (f->probe_at == RUDP_TIME_NEVER)
+    if (f->tcp_begun)
         return 1; /* TCP is on its way already */
     if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED) {
         atomic_fetch_add(&n_refused, 1);
@@ -341,7 +371,7 @@ void shim_fallback_free(bridge *b)
 void shim_fallback_rudp_won(bridge *b, rudp_time now)
 {
     fallback *f = b->fb;
-    if (f->probe_at == RUDP_TIME_NEVER) {
+    if (f->tcp_begun) {
         atomic_fetch_add(&n_rudp_won, 1);
         log_fb(RUDP_LOG_INFO, f, "rudp answered first; kernel TCP attempt dropped");
     }
@@ -372,9 +402,41 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
     real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_DEL, f->tfd, NULL);
     f->watching = 0;
     if (err)
-        tcp_failed(f, err);
+        tcp_failed(f, err, now);
     else
         tcp_connected(f, now);
+}
+
+/* Whether this process heard rudp from `to` within the last REMEMBER. */
+static int rudp_known(const rudp_addr *to, rudp_time now)
+{
+    pthread_mutex_lock(&memo_mu);
+    memo *m = memo_find(to);
+    int known = m && !m->tcp && m->until > now;
+    pthread_mutex_unlock(&memo_mu);
+    return known;
+}
+
+/* The probe delay ran out with no SYNACK. A peer that answered at all (a
+ * RETRY), or that answered another connect of ours lately, runs rudp and
+ * is only slow (a burst of connects, a busy server, a lost datagram):
+ * racing TCP there would move a shim peer's connections to TCP the moment
+ * it is loaded, so this connect waits for rudp alone (and tries TCP only
+ * if rudp fails: the handshake budget, a refusal). Otherwise TCP starts,
+ * and rudp sends its SYN again at the same moment, so that a SYN lost on
+ * a lossy path does not hand the race to TCP. */
+static void probe_due(fallback *f, rudp_time now)
+{
+    bridge *b = f->b;
+    f->probe_at = RUDP_TIME_NEVER;
+    if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now))) {
+        log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet, but the peer runs rudp: waiting for it");
+        return;
+    }
+    atomic_fetch_add(&n_unanswered, 1);
+    if (b->conn)
+        rudp_conn_handshake_again(b->conn, now);
+    start_tcp(f, "no rudp answer within the probe delay", now);
 }
 
 void shim_fallback_timer(struct engine *e, rudp_time now)
@@ -384,10 +446,13 @@ void shim_fallback_timer(struct engine *e, rudp_time now)
     while (f) {
         fallback *next = f->next; /* f may be freed */
         if (f->probe_at <= now) {
-            atomic_fetch_add(&n_unanswered, 1);
-            start_tcp(f, "no rudp answer within the probe delay", now);
+            probe_due(f, now);
         } else if (f->retry_at <= now) {
-            tcp_connected(f, now);
+            f->retry_at = RUDP_TIME_NEVER;
+            if (f->tcp_err)
+                tcp_failed(f, f->tcp_err, now);
+            else
+                tcp_connected(f, now);
         } else {
             schedule(e, f->probe_at < f->retry_at ? f->probe_at : f->retry_at);
         }

@@ -240,7 +240,10 @@ fi
 # nsx NS TR SECS CMD...: exec CMD in namespace NS, bounded by SECS, with
 # transport TR's environment (rudp-CC: the shim preloaded, RUDP_CC=CC,
 # RUDP_STATS=1; rudp-CC+key: RUDP_KEY_FILE as well; tcp-*: nothing).
-# Replaces the calling (sub)shell.
+# Replaces the calling (sub)shell. rudp rows measure rudp: RUDP_FALLBACK=none
+# and RUDP_ACCEPT_TCP=0, so a handshake slowed by loss or load never moves a
+# connection of the row to kernel TCP (the default in use would, after the
+# probe delay: README, "Deploying step by step").
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3
@@ -248,7 +251,8 @@ nsx() {
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" env LD_PRELOAD="$LDP" \
-            RUDP_STATS=1 RUDP_CC="$_cc" $_key $(qlog_env "$_tr") "$@" ;;
+            RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" $_key \
+            $(qlog_env "$_tr") "$@" ;;
         *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" "$@" ;;
     esac
 }
