@@ -269,6 +269,44 @@ Test(handshake, unanswered_connect_times_out_at_connect_timeout)
     sim_free(&s);
 }
 
+/* What the shim's RUDP_FALLBACK needs of a connect in its handshake: a SYN
+ * sent again on demand (racing kernel TCP), and whether the peer answered
+ * at all (its RETRY: it runs rudp, so no TCP race). */
+Test(handshake, a_connect_says_whether_its_peer_answered_and_sends_its_syn_again_when_asked)
+{
+    sim s;
+    sim_init(&s, 14);
+    int a = sim_add_ep(&s, NULL), r = sim_add_raw_ep(&s);
+    s.link[a][r].delay = s.link[r][a].delay = RUDP_MS(5);
+    sim_app cli = {0};
+    int ci = sim_connect(&s, a, r, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    rudp_conn *c = s.apps[ci].conn;
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYN), 1));
+    cr_assert(not(rudp_conn_answered(c)), "a silent peer has not answered");
+    rudp_conn_handshake_again(c, s.now);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYN), 2), "the SYN went again at once");
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_SYN_SENT));
+    sim_free(&s);
+
+    sim_init(&s, 15);
+    a = sim_add_ep(&s, NULL);
+    int b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_app cli2 = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    ci = sim_connect(&s, a, b, &cli2, NULL);
+    c = s.apps[ci].conn;
+    sim_run_until(&s, s.now + RUDP_MS(30));
+    cr_assert(not(rudp_conn_answered(c)), "no answer within one way's delay");
+    sim_run_until(&s, s.now + RUDP_MS(20)); /* the RETRY is in */
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_SYN_SENT));
+    cr_assert(rudp_conn_answered(c), "a RETRY is an answer: the peer runs rudp");
+    sim_free(&s);
+}
+
 /* ---- failures mid-connection ---- */
 
 Test(failure, link_cut_mid_transfer_ends_in_etimedout_within_the_budget, .timeout = 20)
