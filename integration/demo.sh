@@ -18,7 +18,8 @@ cd "$ROOT"
 wait_udp "$port"
 echo "ss -uan (UDP) on port $port:"
 ss -H -uanp "sport = :$port" | sed 's/^/    /'
-echo "ss -tan (TCP) on port $port: $(ss -H -tan "sport = :$port" | wc -l) sockets"
+echo "ss -tan (TCP) on port $port: $(ss -H -tan "sport = :$port" | grep -vc '^LISTEN') connections" \
+    "(a TCP listener there takes plain clients, RUDP_ACCEPT_TCP)"
 
 say "2. curl fetches 20 MB over rudp"
 start=$(date +%s%N)

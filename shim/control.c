@@ -238,7 +238,8 @@ static void put_engine(ctl_req *r, struct engine *e)
         shim_to_rudp_addr((struct sockaddr *)&s->lname.local, &a);
         char l[64];
         rudp_addr_format(&a, l, sizeof l);
-        put(r, "LISTEN %s engine %d backlog %d\n", l, k, s->backlog);
+        put(r, "LISTEN %s engine %d backlog %d%s\n", l, k, s->backlog,
+            s->tcp.on ? " +plain-tcp" : "");
     }
     shim_engine_figures(e, &r->fig[k]);
     if (r->nfig < k + 1)

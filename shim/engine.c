@@ -57,7 +57,6 @@ struct engines G = {
 
 #define RX_BATCH 32
 #define RX_SIZE 65536
-#define ACCEPT_RETRY RUDP_MS(5)
 
 static _Atomic uint64_t next_id = 1;
 
@@ -667,6 +666,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
     check_alive(e, now);
+    shim_tcpl_retry(e);
     while (list) {
         bridge *b = list;
         list = b->pending_next;
@@ -954,6 +954,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         return;
     }
     name_local(s->fd, NULL, s->listener);
+    if (r->accept_tcp && s->reserve_fd >= 0)
+        shim_tcpl_start(s);
 }
 
 /* Whether a unix socket with this inode still exists in any process:
@@ -998,6 +1000,7 @@ static int unix_alive(uint64_t ino)
 
 static void stop_listening(esock *s)
 {
+    shim_tcpl_stop(s);
     rudp_listener_close(s->listener);
     s->listener = NULL;
     s->alive_check = 0;
@@ -1213,6 +1216,23 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
     }
 }
 
+/* Plain TCP on a listener's port (tcpaccept.c). When the app's listener
+ * looks gone, the TCP side stops at once and check_alive, right after this
+ * turn's events, asks the kernel whether it is and stops the rest: stopping
+ * here could free the esock while this batch still holds events for it. */
+static void tcpl_event(tcpl *t, rudp_time now)
+{
+    esock *s = t->s;
+    if (!t->on || shim_tcpl_event(s, now) == 0)
+        return;
+    shim_tcpl_stop(s);
+    if (s->listener) {
+        s->alive_check = now;
+        if (s->e->retry_at > now)
+            s->e->retry_at = now;
+    }
+}
+
 /* epoll events taken per call, and further calls without sleeping before
  * the turn's timers run (see shim_engine_loop). */
 #define EV_MAX 128
@@ -1366,6 +1386,8 @@ void *shim_engine_loop(void *arg)
                     shim_control_event(e, evs[i].data.ptr, evs[i].events);
                 else if (type == W_FALLBACK)
                     shim_fallback_event(e, evs[i].data.ptr, evs[i].events, now);
+                else if (type == W_TCPL)
+                    tcpl_event(evs[i].data.ptr, now);
             }
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;

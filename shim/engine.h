@@ -15,7 +15,11 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
+
+/* How soon an engine tries again to hand a connection to an application
+ * whose listener's backlog was full. */
+#define ACCEPT_RETRY RUDP_MS(5)
 
 /* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
  * the kernel gives each datagram to a member by a hash of its addresses,
@@ -37,7 +41,19 @@ typedef struct engine_figures {
     rudp_stats s;
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
+    uint64_t tcp_accepted; /* plain kernel TCP connections handed over (tcpaccept.c) */
 } engine_figures;
+
+struct esock;
+
+/* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
+ * engine's epoll watches it through this (tcpaccept.c). */
+typedef struct tcpl {
+    int type;             /* W_TCPL: first, for epoll dispatch */
+    struct esock *s;      /* the listener it belongs to */
+    unsigned on : 1;      /* listening and watched */
+    unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
+} tcpl;
 
 typedef struct esock {
     int type; /* W_UDP: first, for epoll dispatch */
@@ -59,6 +75,7 @@ typedef struct esock {
     struct lgroup *group; /* a listener's socket: its SO_REUSEPORT group */
     int idle;             /* unused, held open while its group lives */
     int reserve_fd;       /* TCP socket holding the port of a listener */
+    tcpl tcp;             /* ... when it takes plain TCP too */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;
@@ -134,6 +151,7 @@ struct engine {
     uint64_t accept_retries;
     struct fallback *fallbacks; /* connects that may go over kernel TCP (fallback.c) */
     rudp_time fallback_at;      /* when shim_fallback_timer wants to run */
+    uint64_t tcp_accepted; /* plain TCP connections handed to the app */
     uint64_t squatted;    /* handoffs refused: a listener's name held by another */
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
@@ -220,6 +238,27 @@ void shim_fallback_free(bridge *b);
 void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now);
 /* Due at e->fallback_at: probe delays that ran out, swaps to retry. */
 void shim_fallback_timer(struct engine *e, rudp_time now);
+/* ---- tcpaccept.c: plain kernel TCP on a listener's port ---- */
+
+/* Engine side, with s's reserve_fd already listening (sock.c listened on it
+ * when RUDP_ACCEPT_TCP is on): makes it non-blocking and watches it in s's
+ * engine's epoll. Only the engine holding reserve_fd calls it (engines.c
+ * gives it to engine 0 alone), so one engine accepts the port's TCP. */
+void shim_tcpl_start(esock *s);
+/* The reserve socket is readable: hands up to a batch of kernel TCP
+ * connections to the app's unix listener, each as an fd passed over a
+ * unix connection named SHIM_NAME_TCP. A full backlog leaves the rest in
+ * the kernel's accept queue and retries at ACCEPT_RETRY. Returns 0, or -1
+ * when the app's listener is gone or its name squatted: the caller stops
+ * listening (stop_listening, which calls shim_tcpl_stop). */
+int shim_tcpl_event(esock *s, rudp_time now);
+/* The listener stops: the reserve socket leaves epoll and the LISTEN state
+ * (new plain clients are refused, queued ones reset, as when a TCP listener
+ * closes); it still holds the port until the esock closes. */
+void shim_tcpl_stop(esock *s);
+/* At a retry (retry_pending): watches again the reserve sockets set aside
+ * for a full backlog; the kernel's queue fires at once if it holds any. */
+void shim_tcpl_retry(struct engine *e);
 
 /* ---- control.c: the control socket rudp-stat reads ---- */
 

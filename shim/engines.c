@@ -255,6 +255,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->late_ns = e->late_ns;
     f->longest_turn = e->longest_turn;
     f->squatted = e->squatted;
+    f->tcp_accepted = e->tcp_accepted;
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -314,6 +315,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     say(line, arg, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
         (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
         (ull)s->resets_sent, (ull)s->resets_received);
+    /* the transports side by side: rudp's accepted above, plain kernel TCP
+     * (RUDP_ACCEPT_TCP) here */
+    if (shim_cfg.accept_tcp || t.tcp_accepted)
+        say(line, arg, "plain TCP: connections accepted %llu (kernel TCP, not rudp)",
+            (ull)t.tcp_accepted);
     say(line, arg, "stream: stream bytes sent %llu, retransmitted packets %llu (%llu bytes), probe "
                    "timeouts %llu, duplicates %llu",
         (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,

@@ -144,7 +144,14 @@ void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* ---- names.c: TCP addresses carried in abstract unix socket names ---- */
 
-enum { SHIM_NAME_LISTENER = 'L', SHIM_NAME_APP = 'A', SHIM_NAME_ENGINE = 'E' };
+/* SHIM_NAME_TCP: an engine's unix connection that carries a plain kernel
+ * TCP connection's fd (SCM_RIGHTS) to accept(), not a bridge. */
+enum {
+    SHIM_NAME_LISTENER = 'L',
+    SHIM_NAME_APP = 'A',
+    SHIM_NAME_ENGINE = 'E',
+    SHIM_NAME_TCP = 'T',
+};
 
 typedef struct shim_name {
     char kind;                   /* SHIM_NAME_* */
@@ -191,6 +198,21 @@ int shim_ident_listener(int efd, pid_t owner, uid_t luid);
 int shim_ident_inherited(int fd);
 /* Connections refused by shim_ident_accepted in this process. */
 uint64_t shim_ident_refused(void);
+
+/* ---- tcpaccept.c, application side ---- */
+
+/* Takes listening TCP socket fd out of the LISTEN state (connect(AF_UNSPEC),
+ * tcp_disconnect): what waits in its queue is reset, new SYNs are refused,
+ * a port bound by number stays bound. */
+void shim_tcp_unlisten(int fd);
+
+/* ufd was just accepted from one of our listeners, from our engine (checked),
+ * and its peer is named SHIM_NAME_TCP: receives the kernel TCP socket the
+ * engine passes over it, waiting for it if the engine has not sent it yet,
+ * and the peer address the kernel's accept gave (*peer, *plen). Returns
+ * that fd (close-on-exec, non-blocking), or -ECONNABORTED when the engine
+ * closed ufd without one (the connection is to be dropped). */
+int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen);
 
 /* ---- slots.c: per-connection state shared by engine and application ---- */
 
@@ -328,6 +350,7 @@ typedef struct shim_listen_req {
     uint64_t lino;           /* inode of the unix listener */
     uid_t luid;              /* who called listen() on it */
     int wildcard;            /* bound to the any-address */
+    int accept_tcp;          /* reserve_fd listens too: plain TCP (tcpaccept.c) */
     rudp_config cfg;
 } shim_listen_req;
 

@@ -811,11 +811,21 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.udp_fd = shim_fd_move_high(udp);
     req.reserve_fd = reserve;
     req.backlog = backlog;
+    /* Dual listener: the reserve socket, the app's own TCP socket, listens
+     * too, with the app's backlog, and the engine hands what it accepts to
+     * the unix listener (tcpaccept.c). Listening last, so nothing failed
+     * after it but the hand-over; TCP's own errors (EADDRINUSE: another
+     * socket listens on the port) are listen()'s, as without the shim. */
+    req.accept_tcp = shim_cfg.accept_tcp;
+    if (req.accept_tcp && real_listen(reserve, backlog) < 0)
+        goto fail_errno;
     req.id = n.id;
     req.cfg = cfg;
     udp = reserve = -1;
     if ((err = shim_engine_listen(&req)) < 0) {
         real_close(lfd);
+        if (req.accept_tcp)
+            shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
         return fail(-err);
     }
     if ((err = replace_fd(fd, lfd, status, fdflags)) < 0) {
@@ -828,7 +838,11 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     rec.slot = UINT32_MAX;
     rec.sockopts_default = err == 0;
     shim_fd_put(&rec);
-    SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
+    if (req.accept_tcp)
+        SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u, and for plain TCP "
+                                "clients on TCP port %u", fd, port_of(local), port_of(local));
+    else
+        SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
     return 0;
 
 fail_errno:
@@ -892,6 +906,63 @@ SHIM_EXPORT int listen(int fd, int backlog)
 
 /* ---- accept ---- */
 
+/* Options set on the listener after listen() reach a plain TCP connection
+ * here (those set before, the kernel carried from the app's own socket):
+ * socket-level ones as for a bridge; the TCP-level ones we recorded. */
+static void plain_tcp_options(int lfd, const shim_fd *l, int tfd)
+{
+    if (!l->sockopts_default)
+        copy_socket_options(lfd, tfd);
+    const struct {
+        int opt, v;
+    } tcp[] = {
+        {TCP_NODELAY, l->nodelay},     {TCP_CORK, l->cork},         {TCP_KEEPIDLE, l->keepidle},
+        {TCP_KEEPINTVL, l->keepintvl}, {TCP_KEEPCNT, l->keepcnt},
+        {TCP_USER_TIMEOUT, l->user_timeout_ms},
+    };
+    for (size_t i = 0; i < sizeof tcp / sizeof tcp[0]; i++)
+        if (tcp[i].v)
+            real_setsockopt(tfd, IPPROTO_TCP, tcp[i].opt, &tcp[i].v, sizeof tcp[i].v);
+}
+
+/* nfd, accepted from our listener lfd (record l), carries a plain kernel TCP
+ * connection (tcpaccept.c): the TCP socket takes nfd's number, with the
+ * flags accept4 was given (the passed file has status flags of its own), and
+ * no record, so every later call is the kernel's. Returns 0; -1: the engine
+ * sent none, nfd is still the unix socket and is to be dropped. */
+static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct sockaddr *addr,
+                     socklen_t *len)
+{
+    struct sockaddr_storage peer;
+    socklen_t pl;
+    int tfd = shim_tcpl_receive(nfd, &peer, &pl);
+    if (tfd < 0)
+        return -1;
+    int fl = fcntl(tfd, F_GETFL);
+    if (fl >= 0)
+        fcntl(tfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    plain_tcp_options(lfd, l, tfd);
+    if (dup3(tfd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        real_close(tfd);
+        return -1;
+    }
+    real_close(tfd);
+    shim_fd_del(nfd);
+    if (addr && len)
+        memcpy(addr, &peer, *len < pl ? *len : pl);
+    if (len)
+        *len = pl;
+    if (shim_cfg.log_level >= RUDP_LOG_INFO) {
+        rudp_addr ra;
+        char a[64];
+        shim_to_rudp_addr((struct sockaddr *)&peer, &ra);
+        rudp_addr_format(&ra, a, sizeof a);
+        shim_log(RUDP_LOG_INFO, "fd %d: plain TCP connection from %s (kernel TCP, not rudp)",
+                 nfd, a);
+    }
+    return 0;
+}
+
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
     int on = init();
@@ -919,9 +990,14 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
          * before accept: blocking until a real client came would stall a
          * server that polled first (servers retry on ECONNABORTED). */
         saved = errno;
-        if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1 &&
-            n.kind == SHIM_NAME_ENGINE)
-            break;
+        if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1) {
+            if (n.kind == SHIM_NAME_ENGINE)
+                break;
+            if (n.kind == SHIM_NAME_TCP && plain_tcp(fd, &rec, nfd, flags, addr, len) == 0) {
+                errno = saved;
+                return nfd;
+            }
+        }
         real_close(nfd);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (!(fcntl(fd, F_GETFL) & O_NONBLOCK) && poll(&p, 1, 0) == 0)

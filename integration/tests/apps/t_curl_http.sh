@@ -3,9 +3,10 @@
 # RUDP_NO_SHIM=1): a 10 MiB random file fetched over http://127.0.0.1:P,
 # http://[::1]:P and http://localhost:P (the server binds :: dual-stack), each
 # with sha256 equal to the original; then a rate-limited fetch that lasts
-# about 3 s, during which ss must show a UDP socket on P and no TCP socket
-# with P at either end (without the shim: the TCP connection, proving the
-# probe sees a live transfer).
+# about 3 s, during which ss must show a UDP socket on P and no TCP connection
+# with P at either end (the server's TCP listener is the dual listener's, for
+# plain clients; without the shim: the TCP connection, proving the probe sees
+# a live transfer).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 

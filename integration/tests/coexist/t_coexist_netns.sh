@@ -13,6 +13,10 @@
 #      over kernel TCP after the probe delay; the time of each is printed;
 #      the log says why, the stats count it (the python's second connect
 #      remembered), and nftables saw the dropped rudp datagrams.
+#   3. The server of part 1 (under the shim) once nftables drops its UDP:
+#      both ends run the shim but the network carries no UDP, so curl
+#      falls back to kernel TCP after the probe delay, and the server's
+#      dual listener takes it as a plain client (RUDP_ACCEPT_TCP).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/emu/netns.sh"
@@ -83,3 +87,16 @@ grep -q "connected over kernel TCP" "$T/c2.err" || { show "$T/c2.err"; fail "cur
 dropped=$(count udp "$P2")
 [ "${dropped:-0}" -gt 0 ] || fail "nftables dropped no rudp datagram to port $P2"
 echo "ok: UDP dropped, curl under the shim: connect ${ttfb% *}s, first byte ${ttfb#* }s, sha256 equal; $dropped rudp datagrams dropped by nftables"
+
+# 3. both under the shim, UDP blocked
+emu_b nft add rule inet rudpt in udp dport "$P1" drop
+rc=0
+t=$(shim_a curl -sS --fail -o "$T/got3" -w '%{time_connect}' "http://$B:$P1/f.bin" \
+    2>"$T/c3.err") || rc=$?
+[ "$rc" = 0 ] || { show "$T/c3.err"; fail "UDP blocked between two shim hosts: curl exited $rc"; }
+[ "$(sha "$T/got3")" = "$want" ] || fail "UDP blocked: sha256 differs"
+grep -q "no rudp answer within the probe delay; trying kernel TCP" "$T/c3.err" ||
+    { show "$T/c3.err"; fail "UDP blocked: no fallback logged"; }
+tcp=$(count tcp "$P1")
+[ "${tcp:-0}" -gt 0 ] || fail "UDP blocked: no TCP segment reached the dual listener"
+echo "ok: UDP blocked between two shim hosts: curl fell back to kernel TCP (connect ${t}s), the dual listener served it ($tcp TCP segments)"

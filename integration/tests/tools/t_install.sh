@@ -73,10 +73,12 @@ maps=$(env -u RUDP_SHIM "$I/bin/rudp-run" cat /proc/self/maps) || fail "installe
 echo "$maps" | grep -q "$lib" || fail "installed rudp-run did not load $lib: $(echo "$maps" | grep rudp)"
 env -u RUDP_SHIM "$I/bin/rudp-run" true || fail "installed rudp-run true failed"
 echo "ok: the installed rudp-run runs true and cat with the installed library"
-# ...and the stripped library carries a connection over UDP.
+# ...and the stripped library carries a connection over UDP. The listener
+# takes rudp only (--accept-tcp 0; by default a TCP listener would take
+# plain clients beside it), so a TCP listener would mean the shim had none.
 port=$(free_port)
 printf 'through the installed shim\n' >"$T/msg"
-env -u RUDP_SHIM "$I/bin/rudp-run" nc -l 127.0.0.1 "$port" >"$T/got" </dev/null 2>"$T/srv.err" &
+env -u RUDP_SHIM "$I/bin/rudp-run" --accept-tcp 0 nc -l 127.0.0.1 "$port" >"$T/got" </dev/null 2>"$T/srv.err" &
 srv=$!
 PIDS="$PIDS $srv"
 wait_udp "$port"

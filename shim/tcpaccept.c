@@ -1,0 +1,294 @@
+/*
+ * tcpaccept.c: dual listeners (RUDP_ACCEPT_TCP). A listening socket under the
+ * shim also takes plain kernel TCP on its port, so clients that do not run
+ * the shim (curl, nc, health checks) keep working, and accept() returns them
+ * as real kernel TCP sockets: every later call on them is the kernel's own.
+ *
+ * The port is already held by the app's own TCP socket (the listener's
+ * reserve_fd, sock.c): listen() listens on it too, and the engine that holds
+ * it (engine 0 alone, engines.c) watches it. For each connection in its
+ * accept queue the engine
+ *   1. makes a unix socket named SHIM_NAME_TCP and connects it to the app's
+ *      unix listener, checking as for a rudp handoff that the listener is
+ *      our application's (shim_ident_listener);
+ *   2. only then accept4()s the TCP connection, and
+ *   3. passes its fd over the unix connection (SCM_RIGHTS, with the peer
+ *      address accept4 gave as the data), closing its own copies: the fd
+ *      in flight keeps the socket.
+ * Connecting first is the back-pressure: a full unix backlog (EAGAIN) stops
+ * the engine before it takes a TCP connection, so the rest wait in the
+ * kernel's TCP accept queue, bounded by the app's own backlog, nothing held
+ * by us, as with no shim at all; the engine tries again at ACCEPT_RETRY.
+ *
+ * accept() (sock.c) sees the SHIM_NAME_TCP peer, receives the fd
+ * (shim_tcpl_receive), gives it the flags accept4 asked for and puts it in
+ * place of the unix socket's fd number. The socket was accepted from the
+ * app's own listening socket, so it carries the options the app set there.
+ *
+ * Why fd passing and not a bridge: a bridged plain connection would answer
+ * getpeername, SO_ERROR, TCP_INFO and resets through our emulation, and
+ * cost a copy; a passed socket is simply TCP. Why through the listener and
+ * not a side channel: prefork servers, children accepting, keepers and an
+ * exec'd image all already get their connections there, with the same
+ * identity checks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+/* Connections handed over per wake-up: the rest wait for the next turn
+ * (the socket is level-triggered), so UDP and bridges are not starved. */
+#define TCPL_BATCH 16
+
+void shim_tcpl_start(esock *s)
+{
+    struct engine *e = s->e;
+    s->tcp.type = W_TCPL;
+    s->tcp.s = s;
+    /* Never block the engine: a wake-up with an empty queue is possible.
+     * The status flags belong to the file the app's fd held before listen()
+     * gave it the unix listener (sock.c saved and restored its own). */
+    int fl = fcntl(s->reserve_fd, F_GETFL);
+    if (fl < 0 || fcntl(s->reserve_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        goto fail;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->tcp};
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, s->reserve_fd, &ee) < 0)
+        goto fail;
+    s->tcp.on = 1;
+    return;
+fail:
+    SHIM_LOG(RUDP_LOG_WARN, "plain TCP on a rudp listener's port: %s; rudp only",
+             strerror(errno));
+    shim_tcpl_stop(s);
+}
+
+void shim_tcp_unlisten(int fd)
+{
+    struct sockaddr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_family = AF_UNSPEC;
+    real_connect(fd, &sa, sizeof sa);
+}
+
+void shim_tcpl_stop(esock *s)
+{
+    if (s->reserve_fd < 0 || s->tcp.type != W_TCPL)
+        return; /* never listened */
+    if (s->tcp.on) /* deferred ones too: registered with no events */
+        real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->reserve_fd, NULL);
+    s->tcp.on = 0;
+    s->tcp.deferred = 0;
+    s->tcp.type = 0;
+    shim_tcp_unlisten(s->reserve_fd);
+}
+
+/* The app's backlog is full: stop watching until the next retry. */
+static void defer(esock *s, rudp_time now)
+{
+    struct engine *e = s->e;
+    struct epoll_event ee = {.events = 0, .data.ptr = &s->tcp};
+    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->reserve_fd, &ee);
+    s->tcp.deferred = 1;
+    if (e->retry_at > now + ACCEPT_RETRY)
+        e->retry_at = now + ACCEPT_RETRY;
+}
+
+void shim_tcpl_retry(struct engine *e)
+{
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (!s || !s->tcp.on || !s->tcp.deferred)
+            continue;
+        struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->tcp};
+        real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->reserve_fd, &ee);
+        s->tcp.deferred = 0;
+    }
+}
+
+/* What a plain connection's unix socket carries, with the fd: the address
+ * the kernel's accept gave, as accept() must report it. */
+typedef struct tcpl_msg {
+    uint32_t len;
+    struct sockaddr_storage peer;
+} tcpl_msg;
+
+/* Passes tfd and its peer address over efd. Returns 0 or -errno. */
+static int send_fd(int efd, int tfd, const tcpl_msg *msg)
+{
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof *msg};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &tfd, sizeof tfd);
+    /* a new connection's empty buffer takes it whole */
+    return sendmsg(efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *msg ? 0 : -EIO;
+}
+
+/* A connected unix socket to s's app listener, named SHIM_NAME_TCP, and
+ * checked to reach our application: >= 0; -EAGAIN: its backlog is full;
+ * -EPIPE: the listener is gone or squatted; other -errno: try later. */
+static int connect_listener(esock *s)
+{
+    int efd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (efd < 0)
+        return -errno;
+    /* Owned while it lives: a program closing every fd must spare it. */
+    shim_own_fd(efd, 1);
+    shim_name n;
+    memset(&n, 0, sizeof n);
+    n.kind = SHIM_NAME_TCP;
+    n.family = s->lname.family;
+    n.local = s->lname.local;
+    n.slot = UINT32_MAX;
+    n.id = shim_engine_new_id();
+    n.pid = shim_slot_owner();
+    int err = shim_name_bind(efd, &n);
+    if (err < 0)
+        goto fail;
+    if (real_connect(efd, (struct sockaddr *)&s->lun, s->lun_len) < 0) {
+        err = errno == EAGAIN ? -EAGAIN : -EPIPE;
+        if (err == -EPIPE)
+            SHIM_LOG(RUDP_LOG_INFO, "plain TCP: the listener vanished (%s); no more plain "
+                                    "TCP on its port", strerror(errno));
+        goto fail;
+    }
+    if (!shim_ident_listener(efd, s->lname.pid, s->listener_uid)) {
+        /* As try_accept: the name is held by a socket our application did
+         * not make; no connection may reach it. */
+        SHIM_LOG(RUDP_LOG_WARN, "plain TCP: the listener's name is held by another "
+                                "process; no more plain TCP on its port");
+        s->e->squatted++;
+        err = -EPIPE;
+        goto fail;
+    }
+    return efd;
+fail:
+    shim_close_owned(efd);
+    return err;
+}
+
+int shim_tcpl_event(esock *s, rudp_time now)
+{
+    struct engine *e = s->e;
+    for (int i = 0; i < TCPL_BATCH; i++) {
+        /* Only with a connection waiting: no unix connection is made for
+         * nothing (accept() would have to drop it). */
+        struct pollfd p = {.fd = s->reserve_fd, .events = POLLIN};
+        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+            return 0;
+        int efd = connect_listener(s);
+        if (efd == -EPIPE)
+            return -1;
+        if (efd < 0) {
+            /* a full backlog, or no fd or memory for the unix socket */
+            if (efd == -EAGAIN)
+                e->accept_retries++;
+            defer(s, now);
+            return 0;
+        }
+        tcpl_msg msg;
+        memset(&msg, 0, sizeof msg);
+        socklen_t pl = sizeof msg.peer;
+        int tfd = real_accept4(s->reserve_fd, (struct sockaddr *)&msg.peer, &pl,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (tfd < 0) {
+            int err = errno;
+            /* accept() drops a unix connection that brings no socket */
+            shim_close_owned(efd);
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return 0;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                defer(s, now); /* the connection stays queued: later */
+                return 0;
+            }
+            continue; /* ECONNABORTED and the like: that one is gone */
+        }
+        shim_own_fd(tfd, 1);
+        msg.len = pl;
+        if (shim_cfg.log_level >= RUDP_LOG_DEBUG) {
+            rudp_addr ra;
+            char a[64];
+            shim_to_rudp_addr((struct sockaddr *)&msg.peer, &ra);
+            rudp_addr_format(&ra, a, sizeof a);
+            shim_log(RUDP_LOG_DEBUG, "plain TCP connection from %s handed to the listener", a);
+        }
+        if (send_fd(efd, tfd, &msg) == 0)
+            e->tcp_accepted++;
+        /* Ours closed; the one in flight stays the app's. Unsent: the
+         * client sees the connection close, accept() drops the unix one. */
+        shim_close_owned(tfd);
+        shim_close_owned(efd);
+    }
+    return 0;
+}
+
+/* ---- application side ---- */
+
+/* Closes every fd a message brought. */
+static void close_passed(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t k = 0; k < n; k++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+            real_close(fd);
+        }
+    }
+}
+
+int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
+{
+    for (;;) {
+        tcpl_msg msg;
+        struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        struct msghdr m = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+        ssize_t r = recvmsg(ufd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            /* The engine connects, then sends in the same turn: the fd
+             * comes at once, or EOF if the engine gave up. */
+            struct pollfd p = {.fd = ufd, .events = POLLIN};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                return -ECONNABORTED;
+            continue;
+        }
+        if (r <= 0)
+            return -ECONNABORTED;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        int fd = -1;
+        if (!(m.msg_flags & MSG_CTRUNC) && c && c->cmsg_level == SOL_SOCKET &&
+            c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)) &&
+            !CMSG_NXTHDR(&m, c))
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        if (fd < 0 || r != (ssize_t)sizeof msg || msg.len > sizeof msg.peer) {
+            close_passed(&m);
+            return -ECONNABORTED;
+        }
+        *peer = msg.peer;
+        *plen = msg.len;
+        return fd;
+    }
+}
