@@ -289,9 +289,26 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
     shim_bridge_fail(b, -f->tcp_err);
 }
 
+/* In a keeper (the app exec'd or exited while this connect was racing) no
+ * kernel TCP socket can reach the app's fd table: the connect goes on over
+ * rudp alone, or fails as rudp says. Returns 1 if so (f is freed). */
+static int keeper_drops(fallback *f)
+{
+    if (!G.keeper_mode)
+        return 0;
+    bridge *b = f->b;
+    int err = f->tcp_err ? -f->tcp_err : -ECONNREFUSED;
+    shim_fallback_free(b);
+    if (!b->conn)
+        shim_bridge_fail(b, err);
+    return 1;
+}
+
 static void tcp_connected(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
+    if (keeper_drops(f))
+        return;
     if (b->conn && !f->rudp_err && !f->graced) {
         give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
         return;
@@ -319,6 +336,10 @@ static void tcp_connected(fallback *f, rudp_time now)
 int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
 {
     fallback *f = b->fb;
+    if (G.keeper_mode) {
+        shim_fallback_free(b); /* see keeper_drops */
+        return 0;
+    }
     if (f->tcp_err) {
         /* what kernel TCP said is what the app expects, unless the peer
          * answered rudp: then rudp's own failure is the truer one */
@@ -428,6 +449,8 @@ static int rudp_known(const rudp_addr *to, rudp_time now)
 static void probe_due(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
+    if (keeper_drops(f))
+        return;
     f->probe_at = RUDP_TIME_NEVER;
     if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now))) {
         log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet, but the peer runs rudp: waiting for it");
