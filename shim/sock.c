@@ -473,9 +473,10 @@ void shim_sndbuf_forget(shim_slot *s)
     pthread_mutex_unlock(&sndbuf_mu);
 }
 
-/* The TCP-level options the app set on its fd since connect() (they are
- * recorded, the unix end cannot hold them); those set before are on tfd
- * already, it is the app's own socket. */
+/* The TCP-level options recorded for a bridged fd or a listener (a unix
+ * socket cannot hold them) onto a kernel TCP socket: a connect's own socket
+ * that falls back (those set before connect() are on it already), or a
+ * plain client's accepted on a listener. */
 static void put_options(int tfd, const shim_fd *rec)
 {
     static const struct {
@@ -913,16 +914,7 @@ static void plain_tcp_options(int lfd, const shim_fd *l, int tfd)
 {
     if (!l->sockopts_default)
         copy_socket_options(lfd, tfd);
-    const struct {
-        int opt, v;
-    } tcp[] = {
-        {TCP_NODELAY, l->nodelay},     {TCP_CORK, l->cork},         {TCP_KEEPIDLE, l->keepidle},
-        {TCP_KEEPINTVL, l->keepintvl}, {TCP_KEEPCNT, l->keepcnt},
-        {TCP_USER_TIMEOUT, l->user_timeout_ms},
-    };
-    for (size_t i = 0; i < sizeof tcp / sizeof tcp[0]; i++)
-        if (tcp[i].v)
-            real_setsockopt(tfd, IPPROTO_TCP, tcp[i].opt, &tcp[i].v, sizeof tcp[i].v);
+    put_options(tfd, l);
 }
 
 /* nfd, accepted from our listener lfd (record l), carries a plain kernel TCP
