@@ -269,12 +269,22 @@ void shim_slot_retire(uint32_t index);
  * keeper the pid of the engine it took over from. */
 pid_t shim_slot_owner(void);
 
-/* sock.c: gives a connecting app end (fd, if it still holds inode ino)
+/* appfd.c: gives a connecting app end (fd, if it still holds inode ino)
  * its send buffer back, once; close() of the fd forgets it. */
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
 
-/* sock.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
+/* appfd.c: the lock the three above and connect() (placing the app end)
+ * take around what they do with an app's fd number. */
+void shim_appfd_lock(void);
+void shim_appfd_unlock(void);
+
+/* sock.c: the TCP-level options recorded in rec (TCP_NODELAY, keepalive
+ * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
+struct shim_fd;
+void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
+
+/* appfd.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
  * the app's fd (if it still holds the app end of inode ino), with the app
  * end's fd and status flags, the TCP options the app set since connect(),
  * and its epoll registrations; the fd is then the kernel's, no longer

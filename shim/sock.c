@@ -441,43 +441,11 @@ static int tcp_destination(struct sockaddr_storage *ss)
     return err;
 }
 
-/* ---- connect's small send buffer, given back ----
- *
- * The engine (once the handshake drained the filler) and connect() (when
- * the handshake beat dup3) set the app's fd back to its send buffer, once;
- * close() of that fd forgets it. All under one lock, so nobody looks at an
- * fd number while the app closes or replaces it (TSan saw the engine's
- * fstat race an app's close with RUDP_ENGINES=2). */
-static pthread_mutex_t sndbuf_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
-{
-    pthread_mutex_lock(&sndbuf_mu);
-    if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
-            real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-            atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
-        }
-    }
-    pthread_mutex_unlock(&sndbuf_mu);
-}
-
-void shim_sndbuf_forget(shim_slot *s)
-{
-    const uint32_t f = SHIM_SLOT_F_SNDBUF | SHIM_SLOT_F_SWAP;
-    if (!(atomic_load(&s->flags) & f))
-        return;
-    pthread_mutex_lock(&sndbuf_mu);
-    atomic_fetch_and(&s->flags, ~f);
-    pthread_mutex_unlock(&sndbuf_mu);
-}
-
 /* The TCP-level options recorded for a bridged fd or a listener (a unix
  * socket cannot hold them) onto a kernel TCP socket: a connect's own socket
  * that falls back (those set before connect() are on it already), or a
  * plain client's accepted on a listener. */
-static void put_options(int tfd, const shim_fd *rec)
+void shim_put_tcp_options(int tfd, const shim_fd *rec)
 {
     static const struct {
         int level, opt;
@@ -497,36 +465,6 @@ static void put_options(int tfd, const shim_fd *rec)
         if (v > 0 && get_int(tfd, opts[i].level, opts[i].opt) != v)
             real_setsockopt(tfd, opts[i].level, opts[i].opt, &v, sizeof v);
     }
-}
-
-int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
-{
-    pthread_mutex_lock(&sndbuf_mu); /* close() of fd waits for us (shim_sndbuf_forget) */
-    uint32_t f = atomic_load(&s->flags);
-    int r = -1;
-    struct stat st;
-    if (!(f & SHIM_SLOT_F_SWAP)) {
-        r = -1; /* closed by the app */
-    } else if (!(f & SHIM_SLOT_F_PLACED)) {
-        r = 0; /* connect() has not put the app end at fd yet */
-    } else if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
-        int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
-        shim_fd rec;
-        int have = shim_fd_get(fd, &rec);
-        fcntl(tfd, F_SETFL, status & (O_NONBLOCK | O_ASYNC));
-        if (have)
-            put_options(tfd, &rec);
-        shim_epollreg_detach(fd);
-        if (dup3(tfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
-            shim_fd_del(fd);
-            atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_SNDBUF));
-            atomic_store(&s->state, SHIM_SLOT_TCP);
-            r = 1;
-        }
-        shim_epollreg_attach(fd); /* the new file, or the old one back */
-    }
-    pthread_mutex_unlock(&sndbuf_mu);
-    return r;
 }
 
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
@@ -670,11 +608,11 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         real_close(sv[0]);
         return fail(-err);
     }
-    pthread_mutex_lock(&sndbuf_mu); /* the engine may be looking at fd */
+    shim_appfd_lock(); /* the engine may be looking at fd */
     err = replace_fd(fd, sv[0], status, fdflags);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_appfd_unlock();
     if (err < 0) {
         real_close(sv[0]);
         return fail(-err);
@@ -914,7 +852,7 @@ static void plain_tcp_options(int lfd, const shim_fd *l, int tfd)
 {
     if (!l->sockopts_default)
         copy_socket_options(lfd, tfd);
-    put_options(tfd, l);
+    shim_put_tcp_options(tfd, l);
 }
 
 /* nfd, accepted from our listener lfd (record l), carries a plain kernel TCP
