@@ -157,13 +157,23 @@ void shim_fallback_print(void (*line)(void *, const char *), void *arg)
         line(arg, text);
 }
 
-static rudp_time probe_delay(const rudp_addr *to, rudp_time now)
+/* Whether rudp answered this process from `to` within the last REMEMBER;
+ * then *srtt_us is the smoothed RTT it had. */
+static int rudp_known(const rudp_addr *to, rudp_time now, uint32_t *srtt_us)
 {
     pthread_mutex_lock(&memo_mu);
     memo *m = memo_find(to);
-    rudp_time rtt = m && !m->tcp && m->until > now ? RUDP_US(m->srtt_us) : 0;
+    int known = m && !m->tcp && m->until > now;
+    *srtt_us = known ? m->srtt_us : 0;
     pthread_mutex_unlock(&memo_mu);
-    return PROBE_DELAY + rtt;
+    return known;
+}
+
+static rudp_time probe_delay(const rudp_addr *to, rudp_time now)
+{
+    uint32_t srtt_us;
+    rudp_known(to, now, &srtt_us);
+    return PROBE_DELAY + RUDP_US(srtt_us);
 }
 
 /* ---- one connect's race ---- */
@@ -428,16 +438,6 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
         tcp_connected(f, now);
 }
 
-/* Whether this process heard rudp from `to` within the last REMEMBER. */
-static int rudp_known(const rudp_addr *to, rudp_time now)
-{
-    pthread_mutex_lock(&memo_mu);
-    memo *m = memo_find(to);
-    int known = m && !m->tcp && m->until > now;
-    pthread_mutex_unlock(&memo_mu);
-    return known;
-}
-
 /* The probe delay ran out with no SYNACK. A peer that answered at all (a
  * RETRY), or that answered another connect of ours lately, runs rudp and
  * is only slow (a burst of connects, a busy server, a lost datagram):
@@ -452,7 +452,8 @@ static void probe_due(fallback *f, rudp_time now)
     if (keeper_drops(f))
         return;
     f->probe_at = RUDP_TIME_NEVER;
-    if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now))) {
+    uint32_t srtt_us;
+    if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now, &srtt_us))) {
         log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet, but the peer runs rudp: waiting for it");
         return;
     }
