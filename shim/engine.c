@@ -884,8 +884,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
         else
             shim_close_owned(r->udp_fd);
         shim_close_owned(r->efd);
-        if (r->tcp_fd >= 0)
-            shim_close_owned(r->tcp_fd);
+        shim_fallback_cancel(r);
         shim_slot *sl = shim_slot_get(r->slot, r->id);
         if (sl) {
             atomic_store(&sl->so_error, ENOMEM);
@@ -907,8 +906,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->unix_up = 1;
     int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {
-        if (r->tcp_fd >= 0)
-            shim_close_owned(r->tcp_fd);
+        shim_fallback_cancel(r);
         sock_unref(s);
         bridge_failed(b, err);
         return;

@@ -226,6 +226,8 @@ void shim_bridge_end(bridge *b, rudp_time now);
 /* do_connect: a connect that may fall back (r->tcp_fd >= 0) gets its
  * fallback state; the TCP socket is the engine's from now on. */
 void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now);
+/* A connect that never started: its TCP socket (if any) is closed. */
+void shim_fallback_cancel(const shim_connect_req *r);
 /* The rudp handshake failed with *err (-errno): returns 1 if kernel TCP
  * goes on with the connection (the bridge lives on without b->conn), 0 if
  * the bridge fails (with *err, which TCP's own failure may have replaced). */

@@ -63,6 +63,8 @@ typedef struct fallback {
 
 /* ---- figures: process-wide, printed with the engines' ---- */
 
+_Atomic unsigned shim_fallback_racing;
+
 static _Atomic uint64_t n_refused, n_unanswered, n_remembered, n_tcp, n_rudp_won, n_both;
 
 /* ---- the memo: which transport worked, per destination ---- */
@@ -210,11 +212,19 @@ static void close_tcp(fallback *f)
     f->tfd = -1;
 }
 
+void shim_fallback_cancel(const shim_connect_req *r)
+{
+    if (r->tcp_fd < 0)
+        return;
+    shim_close_owned(r->tcp_fd);
+    atomic_fetch_sub(&shim_fallback_racing, 1);
+}
+
 void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
 {
     fallback *f = calloc(1, sizeof *f);
     if (!f) {
-        shim_close_owned(r->tcp_fd); /* rudp alone, as with RUDP_FALLBACK=none */
+        shim_fallback_cancel(r); /* rudp alone, as with RUDP_FALLBACK=none */
         return;
     }
     f->type = W_FALLBACK;
@@ -397,6 +407,7 @@ void shim_fallback_free(bridge *b)
     unlink_fb(f);
     b->fb = NULL;
     free(f);
+    atomic_fetch_sub(&shim_fallback_racing, 1);
 }
 
 void shim_fallback_rudp_won(bridge *b, rudp_time now)

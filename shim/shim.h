@@ -427,6 +427,11 @@ int shim_engine_stats_printed(void);
 /* Whether connects to sa go straight over kernel TCP: a fallback to it
  * worked within the last two minutes (counted as remembered). */
 int shim_fallback_remembered(const struct sockaddr *sa);
+/* Connects that may still become kernel TCP (their TCP socket went to the
+ * engine, which has not yet settled it): while none is, epoll_ctl notes
+ * nothing and costs one atomic load. connect() adds one; fallback.c takes
+ * it away once that connect is settled (swapped, rudp won, or failed). */
+extern _Atomic unsigned shim_fallback_racing;
 /* Prints the fallback figures, if any, as shim_engine_print_figures does. */
 void shim_fallback_print(void (*line)(void *, const char *), void *arg);
 

@@ -585,6 +585,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
          * kernel TCP must carry the connection (fallback.c). */
         req.tcp_fd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
         if (req.tcp_fd >= 0) {
+            atomic_fetch_add(&shim_fallback_racing, 1);
             req.swap_fd = fd;
             req.swap_ino = app_ino;
             memcpy(&req.tcp_to, &peer, sa_len(family));
@@ -605,6 +606,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     req.cfg = cfg;
     udp = sv[1] = -1;
     if ((err = shim_engine_connect(&req)) < 0) {
+        if (req.tcp_fd >= 0) /* never reached an engine */
+            atomic_fetch_sub(&shim_fallback_racing, 1);
         real_close(sv[0]);
         return fail(-err);
     }
@@ -1218,7 +1221,7 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
     int r = real_epoll_ctl(epfd, op, fd, ev);
-    if (r == 0 && on) {
+    if (r == 0 && on && atomic_load(&shim_fallback_racing)) {
         int saved = errno;
         shim_fd rec;
         if (shim_fd_get(fd, &rec) && rec.kind == SHIM_FD_BRIDGED && rec.fallback) {
