@@ -212,7 +212,7 @@ static void sock_close(esock *s)
     shim_close_owned(s->reserve_fd);
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
-        free(s->group);
+        shim_lgroup_free(s->group);
     free(s);
 }
 

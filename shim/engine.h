@@ -30,6 +30,13 @@ typedef struct lgroup {
     int n;                /* members made */
     _Atomic int live;     /* members still in use */
     _Atomic int members;  /* members not yet closed: the last frees this */
+    /* A dup of engine 0's reserve TCP socket when it listens for plain
+     * clients (RUDP_ACCEPT_TCP), or -1: whichever member finds the app's
+     * listener gone stops the port's TCP through it (shim_tcpl_stop) before
+     * it refuses a rudp client, so a client falling back to TCP is refused
+     * too rather than queued and reset. Owned; the group's last member
+     * closes it. */
+    int tcp_fd;
 } lgroup;
 
 struct engine;
@@ -187,6 +194,8 @@ int shim_engine_start_locked(struct engine *e);
 /* A member of g that will never be, or was never used: the others need
  * not wait for it; the last one frees g. NULL: nothing. */
 void shim_lgroup_drop(lgroup *g);
+/* The group's last member is gone: closes its tcp_fd and frees it. */
+void shim_lgroup_free(lgroup *g);
 
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);
@@ -256,7 +265,10 @@ void shim_tcpl_start(esock *s);
 int shim_tcpl_event(esock *s, rudp_time now);
 /* The listener stops: the reserve socket leaves epoll and the LISTEN state
  * (new plain clients are refused, queued ones reset, as when a TCP listener
- * closes); it still holds the port until the esock closes. */
+ * closes); it still holds the port until the esock closes. Called on any
+ * member of a listener's group: the others' take the socket out of LISTEN
+ * through the group's tcp_fd, and engine 0 stops watching it when it sees
+ * the socket hang up. */
 void shim_tcpl_stop(esock *s);
 /* At a retry (retry_pending): watches again the reserve sockets set aside
  * for a full backlog; the kernel's queue fires at once if it holds any. */

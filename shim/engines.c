@@ -6,6 +6,7 @@
  * sockets and bridges are engine.c's; pausing them and keepers, keeper.c's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,7 +27,14 @@ void shim_lgroup_drop(lgroup *g)
         return;
     atomic_fetch_sub(&g->live, 1);
     if (atomic_fetch_sub(&g->members, 1) == 1)
-        free(g);
+        shim_lgroup_free(g);
+}
+
+void shim_lgroup_free(lgroup *g)
+{
+    if (g->tcp_fd >= 0)
+        shim_close_owned(g->tcp_fd);
+    free(g);
 }
 
 /* Queues c for engine e; G.mu held. */
@@ -168,6 +176,10 @@ int shim_engine_listen(const shim_listen_req *r)
     }
     if (g) {
         g->n = n;
+        g->tcp_fd = -1;
+        if (r->accept_tcp && r->reserve_fd >= 0 &&
+            (g->tcp_fd = fcntl(r->reserve_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+            shim_own_fd(g->tcp_fd, 1);
         atomic_store(&g->live, n);
         atomic_store(&g->members, n);
     }

@@ -80,6 +80,8 @@ void shim_tcp_unlisten(int fd)
 
 void shim_tcpl_stop(esock *s)
 {
+    if (s->group && s->group->tcp_fd >= 0)
+        shim_tcp_unlisten(s->group->tcp_fd); /* from any member, at once */
     if (s->reserve_fd < 0 || s->tcp.type != W_TCPL)
         return; /* never listened */
     if (s->tcp.on) /* deferred ones too: registered with no events */
@@ -190,8 +192,15 @@ int shim_tcpl_event(esock *s, rudp_time now)
         /* Only with a connection waiting: no unix connection is made for
          * nothing (accept() would have to drop it). */
         struct pollfd p = {.fd = s->reserve_fd, .events = POLLIN};
-        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+        if (poll(&p, 1, 0) != 1)
             return 0;
+        if (!(p.revents & POLLIN)) {
+            /* A listening socket never hangs up: another member of the
+             * group took it out of LISTEN (shim_tcpl_stop). */
+            if (p.revents & (POLLHUP | POLLERR))
+                shim_tcpl_stop(s);
+            return 0;
+        }
         int efd = connect_listener(s);
         if (efd == -EPIPE)
             return -1;
