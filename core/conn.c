@@ -228,12 +228,16 @@ void rudp__conn_destroy(rudp_conn *c)
 
 /* ---- handshake ---- */
 
+/* Doubling from the PTO up to RUDP_PTO_BACKOFF_MAX (or the PTO if
+ * larger): a path back from a blackout is found within it, as data's is. */
 static rudp_time hs_timeout(const rudp_conn *c)
 {
     uint32_t shift = c->hs_count > 1 ? c->hs_count - 1 : 0;
     if (shift > 10)
         shift = 10;
-    return rudp_rtt_pto(&c->rtt, 0) << shift;
+    rudp_time pto = rudp_rtt_pto(&c->rtt, 0), wait = pto << shift;
+    rudp_time most = pto > RUDP_PTO_BACKOFF_MAX ? pto : RUDP_PTO_BACKOFF_MAX;
+    return wait < most ? wait : most;
 }
 
 static void send_syn(rudp_conn *c, rudp_time now)
@@ -706,25 +710,30 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
 static void autotune(rudp_conn *c, rudp_time now, uint64_t limit);
 
 /* Decodes every frame once without acting, so that a malformed packet is
- * dropped whole. Sets *eliciting. */
-static int validate_frames(const uint8_t *p, size_t len, int *eliciting)
+ * dropped whole. Sets *eliciting, and *probing_only (nothing but PATH_*
+ * frames and padding: RFC 9000 §9.1). */
+static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *probing_only)
 {
     rudp_frame f;
     *eliciting = 0;
+    *probing_only = 1;
     while (len) {
         int n = rudp_wire_frame_decode(p, len, &f);
         if (n <= 0)
             return -EBADMSG;
-        if (f.type != RUDP_FRAME_ACK && f.type != RUDP_FRAME_PADDING)
+        int path = f.type == RUDP_FRAME_PATH_CHALLENGE || f.type == RUDP_FRAME_PATH_RESPONSE;
+        if (f.type != RUDP_FRAME_ACK && f.type != RUDP_FRAME_PADDING && !path)
             *eliciting = 1;
+        if (f.type != RUDP_FRAME_PADDING && !path)
+            *probing_only = 0;
         p += n;
         len -= (size_t)n;
     }
     return 0;
 }
 
-void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
-                           size_t len)
+int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
+                          size_t len)
 {
     rudp_ctx *ctx = c->ctx;
     switch (c->state) {
@@ -733,7 +742,7 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
     case RUDP_STATE_COUNT:
         /* A server sends DATA only after its SYNACK arrived: illegal here. */
         ctx->stats.protocol_errors++;
-        return;
+        return 0;
     case RUDP_SYN_RCVD:
     case RUDP_ESTABLISHED:
     case RUDP_FIN_WAIT_1:
@@ -744,24 +753,26 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
     case RUDP_LAST_ACK:
         break;
     }
-    int eliciting;
-    if (validate_frames(p, len, &eliciting) < 0) {
+    int eliciting, probing_only;
+    if (validate_frames(p, len, &eliciting, &probing_only) < 0) {
         ctx->stats.malformed++;
-        return;
+        return 0;
     }
     uint64_t pn = rudp__conn_rx_pn(c, h->pn);
     if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;
         c->ack_now = 1; /* our ACK may have been lost */
         rudp__conn_dirty(c);
-        return;
+        return 0;
     }
+    int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
+             (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
     if (c->state == RUDP_SYN_RCVD) {
         if (c->listener && c->listener->waiting) {
             /* The accept queue is full: as TCP drops the handshake's last
              * ACK, this packet is dropped unacknowledged and resent. */
             ctx->stats.handshakes_dropped++;
-            return;
+            return 0;
         }
         established(c, now, "first DATA");
         rudp__queue(c, RUDP_Q_NONE);
@@ -795,26 +806,32 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
-            return;
+            return 0;
+        case RUDP_FRAME_PATH_CHALLENGE:
+            rudp__path_on_challenge(c, f.u.path_data);
+            break;
+        case RUDP_FRAME_PATH_RESPONSE:
+            rudp__path_on_response(c, now, f.u.path_data);
+            break;
         case RUDP_FRAME_STREAM: {
             int err = stream_input(c, now, &f);
             if (err == -EPIPE) {
                 rudp_conn_abort(c, now);
-                return;
+                return 0;
             }
             if (err == -EPROTO)
                 bad = 1;
             else if (err)
-                return; /* -ENOBUFS: unacknowledged, so resent later */
+                return 0; /* -ENOBUFS: unacknowledged, so resent later */
             break;
         }
         }
         if (bad) {
             ctx->stats.protocol_errors++;
-            return;
+            return 0;
         }
         if (c->state == RUDP_CLOSED)
-            return;
+            return 0;
     }
 
     /* Record the packet number for our ACKs. Only ack-eliciting packets
@@ -849,10 +866,13 @@ void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const
         else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             arm(c, RUDP_T_ACK, now + delay);
     }
+    if (now - c->last_rx > c->longest_silence)
+        c->longest_silence = now - c->last_rx;
     c->last_rx = now;
     if (c->state != RUDP_TIME_WAIT)
         keepalive_rearm(c, now);
     rudp__conn_dirty(c);
+    return rx;
 }
 
 /* ---- building packets ---- */
@@ -904,13 +924,53 @@ static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
 /* Sends a DATA packet of len bytes in buf (room for the AEAD tag after
  * them), whose full packet number is pn: traced as it is, sealed if the
  * connection is keyed. Returns the datagram's length. */
-static size_t send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8_t *buf,
+                           size_t len)
 {
     rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
     if (c->keyed)
         len = rudp__keyed_seal(c, pn, buf, len);
-    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, len);
+    rudp__send(c->ctx, c->sock, to, buf, len);
+    rudp__path_sent(c, to, len);
     return len;
+}
+
+static size_t send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+{
+    return send_data_to(c, &c->pkey.addr, pn, buf, len);
+}
+
+/* Writes the header of c's next DATA packet; *pn its full number. */
+static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = c->pkey.cid;
+    *pn = rudp_recovery_next_pn(&c->rec);
+    h.pn = rudp_pn_truncate(*pn);
+    return rudp_wire_hdr_encode(buf, cap, &h);
+}
+
+int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
+                            const uint8_t *frames, size_t n)
+{
+    if (rudp_recovery_reserve(&c->rec) < 0)
+        return -ENOMEM;
+    uint8_t *buf = c->ctx->pkt;
+    size_t cap = c->mss - rudp__seal_overhead(c->keyed);
+    uint64_t pn;
+    int hl = data_header(c, buf, cap, &pn);
+    if (hl < 0 || cap - (size_t)hl < n)
+        return -ENOBUFS;
+    memcpy(buf + hl, frames, n);
+    rudp_sent s;
+    memset(&s, 0, sizeof s);
+    s.pn = pn;
+    s.size = (uint32_t)send_data_to(c, to, pn, buf, (size_t)hl + n);
+    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    c->ctx->stats.pkts_sent++;
+    return 0;
 }
 
 /* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
@@ -930,18 +990,15 @@ static int send_one(rudp_conn *c, rudp_time now)
         arm(c, RUDP_T_PACE, c->pace_time);
     if (!send_stream && !control && !want_ack)
         return 0;
+    if (!rudp__path_may_send(c, c->mss))
+        return 0; /* an address not validated yet: 3x what came from it */
     if (rudp_recovery_reserve(&c->rec) < 0)
         return 0;
 
     uint8_t *buf = ctx->pkt;
     size_t cap = c->mss - rudp__seal_overhead(c->keyed);
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_DATA;
-    h.dcid = c->pkey.cid;
-    uint64_t pn = rudp_recovery_next_pn(&c->rec);
-    h.pn = rudp_pn_truncate(pn);
-    int hl = rudp_wire_hdr_encode(buf, cap, &h);
+    uint64_t pn;
+    int hl = data_header(c, buf, cap, &pn);
     if (hl < 0)
         return 0;
     size_t off = (size_t)hl;
@@ -1068,6 +1125,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
 {
     if (!sending_state(c->state))
         return;
+    rudp__path_flush(c, now);
     /* Flow control: tell the peer once per limit that we are blocked. */
     if (rudp_seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
         c->blocked_at != c->peer_max_data) {
@@ -1088,6 +1146,23 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
 
 /* ---- timers ---- */
 
+/* A probe carries the oldest unacknowledged data rather than a bare PING:
+ * if that is what was lost, the probe repairs it. */
+static void queue_oldest(rudp_conn *c)
+{
+    if (!rudp_ranges_empty(&c->retx) || have_stream_to_send(c))
+        return;
+    const rudp_sent *s = rudp_recovery_oldest_stream(&c->rec);
+    if (s) {
+        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t hi = s->stream_off + s->stream_len;
+        if (rudp_seq_lt(lo, hi))
+            rudp_ranges_add(&c->retx, lo, hi);
+        if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+            c->fin_sent = 0;
+    }
+}
+
 static void start_probe(rudp_conn *c)
 {
     c->probes = c->rec.pto_count > 1 ? 2 : 1;
@@ -1100,19 +1175,20 @@ static void start_probe(rudp_conn *c)
               (unsigned long long)(c->rtt.min / 1000), c->rec.eliciting_in_flight,
               (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),
               c->rec.last_eliciting_ack_now ? ", asked for an ACK now" : "");
-    if (rudp_ranges_empty(&c->retx) && !have_stream_to_send(c)) {
-        /* Probe with the oldest unacknowledged data rather than a bare PING:
-         * if that is what was lost, the probe repairs it. */
-        const rudp_sent *s = rudp_recovery_oldest_stream(&c->rec);
-        if (s) {
-            uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
-            uint64_t hi = s->stream_off + s->stream_len;
-            if (rudp_seq_lt(lo, hi))
-                rudp_ranges_add(&c->retx, lo, hi);
-            if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
-                c->fin_sent = 0;
-        }
-    }
+    queue_oldest(c);
+    if (!c->is_server && (c->rec.pto_count == RUDP_SILENT_PTOS ||
+                          (c->rec.pto_count > RUDP_SILENT_PTOS &&
+                           (c->rec.pto_count - RUDP_SILENT_PTOS) % RUDP_SILENT_EVERY == 0)))
+        rudp__conn_event(c, RUDP_EV_SILENT);
+    rudp__conn_dirty(c);
+}
+
+void rudp__conn_probe_now(rudp_conn *c)
+{
+    c->probes = 1;
+    if (c->rec.eliciting_in_flight == 0)
+        c->ping_pending = 1;
+    queue_oldest(c);
     rudp__conn_dirty(c);
 }
 
@@ -1120,8 +1196,13 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
 {
     switch ((enum rudp_timer_kind)kind) {
     case RUDP_T_HANDSHAKE:
-        if (c->state == RUDP_SYN_SENT)
+        if (c->state == RUDP_SYN_SENT) {
+            /* Unanswered: our address may have changed (a NAT re-mapped
+             * it) and the token with it, so RETRYs are followed again; a
+             * loop of RETRYs still costs one SYN per retransmission time. */
+            c->retries = 0;
             send_syn(c, now);
+        }
         else if (c->state == RUDP_SYN_RCVD)
             send_synack(c, now);
         return;
@@ -1181,6 +1262,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         return;
     case RUDP_T_LINGER:
         rudp_conn_abort(c, now);
+        return;
+    case RUDP_T_PATH:
+        rudp__path_on_timer(c, now);
         return;
     case RUDP_T_COUNT:
         return;
@@ -1556,4 +1640,9 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->mss = c->mss;
     info->local_cid = c->cid;
     info->peer_cid = c->pkey.cid;
+    info->path_moves = c->path.moves;
+    info->rebinds = c->path.rebinds;
+    info->path_failed = c->path.failed;
+    info->last_rx = c->last_rx;
+    info->longest_silence = c->longest_silence;
 }

@@ -10,6 +10,7 @@
 
 #include "cc.h"
 #include "crypto.h"
+#include "path.h"
 #include "ranges.h"
 #include "recovery.h"
 #include "rtt.h"
@@ -31,6 +32,7 @@ enum rudp_timer_kind {
     RUDP_T_GIVEUP,    /* connect_timeout, then user_timeout */
     RUDP_T_DRAIN,     /* TIME_WAIT ends */
     RUDP_T_LINGER,    /* a released connection's time to finish */
+    RUDP_T_PATH,      /* path validation: the next challenge, or giving up */
     RUDP_T_COUNT
 };
 
@@ -156,6 +158,9 @@ struct rudp_conn {
     int trace_asked;
 
     rudp_conn_keyed *keyed; /* crypto.c: NULL unless the context is keyed */
+
+    rudp_path path;         /* path.c: where we send, a new peer address */
+    rudp_time longest_silence; /* longest time between two packets from the peer */
 };
 
 typedef struct rudp_source rudp_source;
@@ -211,6 +216,11 @@ void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8
 void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t rudp__new_cid(rudp_ctx *ctx);
+/* 64 bits no one can predict without the context's secret seed (a PRF of
+ * it and a counter): path challenges. */
+uint64_t rudp__random64(rudp_ctx *ctx);
+/* c's peer address becomes `addr`, in the peer table too. */
+void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr);
 rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid);
 rudp_conn *rudp__find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid);
 int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
@@ -256,8 +266,15 @@ void rudp__conn_destroy(rudp_conn *c);
 int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h);
 void rudp__conn_dup_syn(rudp_conn *c, rudp_time now);
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h);
-void rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
-                           size_t len);
+/* What rudp__conn_input_data made of a packet. */
+enum {
+    RUDP_RX_TAKEN = 1,       /* new (not a duplicate) and processed */
+    RUDP_RX_LARGEST = 2,     /* the highest packet number received so far */
+    RUDP_RX_NON_PROBING = 4, /* carries more than PATH_* frames and padding */
+};
+/* Returns RUDP_RX_* bits. */
+int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
+                          size_t len);
 void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
 /* The full number of a received DATA packet from its low 32 bits. */
 static inline uint64_t rudp__conn_rx_pn(const rudp_conn *c, uint32_t pn32)
@@ -268,5 +285,31 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
 /* Fails c with err (the app's errno) for the reason `cause` (report.c's words). */
 void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
+/* Sends one DATA packet holding `frames` (n bytes, not ack-eliciting) to
+ * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
+int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
+                            const uint8_t *frames, size_t n);
+/* The oldest unacknowledged data (or a PING) goes now, without waiting
+ * for a probe timeout: the path changed. */
+void rudp__conn_probe_now(rudp_conn *c);
+
+/* ---- path.c: a peer that moves, a client that moves itself ---- */
+
+/* Whether a DATA packet for c from `peer` on `sock` may be processed:
+ * on c's path; a client's on any socket; a server's from a new address
+ * once established. */
+int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer);
+/* A server's connection processed a DATA packet of `len` bytes from
+ * `peer` (`rx`: RUDP_RX_*): may start validating a new address, or move. */
+void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int rx);
+void rudp__path_on_challenge(rudp_conn *c, uint64_t data);
+void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data);
+/* From rudp__conn_flush: a PATH_RESPONSE owed, a challenge due. */
+void rudp__path_flush(rudp_conn *c, rudp_time now);
+void rudp__path_on_timer(rudp_conn *c, rudp_time now);
+/* Accounting for the amplification limit: `bytes` went to `to`. */
+void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes);
+/* Whether `bytes` more may go to c's address now (3x before validation). */
+int rudp__path_may_send(const rudp_conn *c, size_t bytes);
 
 #endif

@@ -27,9 +27,9 @@ void rudp_config_default(rudp_config *cfg)
     cfg->initial_rtt = RUDP_MS(100);
     cfg->max_ack_delay = RUDP_MS(25);
     cfg->connect_timeout = RUDP_SEC(30);
-    cfg->user_timeout = RUDP_SEC(30);
+    cfg->user_timeout = RUDP_SEC(120);
     cfg->keepalive = RUDP_SEC(15);
-    cfg->idle_timeout = RUDP_SEC(60);
+    cfg->idle_timeout = RUDP_SEC(120);
     cfg->linger = RUDP_SEC(60);
     cfg->source_limit = 64;
     cfg->cc = NULL;
@@ -192,6 +192,26 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
         if (cid != 0 && !found)
             return cid;
     }
+}
+
+uint64_t rudp__random64(rudp_ctx *ctx)
+{
+    /* the top bit keeps these inputs apart from the IDs' */
+    uint64_t n = (ctx->cid_counter++) | (1ull << 63);
+    return rudp_siphash(ctx->cid_key, &n, sizeof n);
+}
+
+void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
+{
+    int in = c->in_peer_table;
+    if (in) {
+        HASH_DELETE(hh_peer, ctx->by_peer, c);
+        c->in_peer_table = 0;
+    }
+    c->pkey.addr = *addr;
+    /* re-adding into a table that only shrank needs no memory */
+    if (in)
+        rudp__table_add_peer(ctx, c);
 }
 
 int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
@@ -537,8 +557,9 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
                 send_reset(ctx, sock, peer, h.dcid, NULL);
             return;
         }
-        if (c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
-            ctx->stats.protocol_errors++;
+        if ((c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
+            !rudp__path_admit(c, sock, peer)) {
+            ctx->stats.path_refused++;
             return;
         }
         if (c->keyed && rudp__keyed_open(c, rudp__conn_rx_pn(c, h.pn), buf, len, &buf, &len) < 0) {
@@ -546,7 +567,9 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
             return;
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
-        rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
+        int rx = rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
+        if (c->is_server && !c->dead)
+            rudp__path_on_packet(c, now, peer, len, rx);
         rudp__trace_metrics(c);
         return;
     case RUDP_PKT_RESET:

@@ -285,7 +285,12 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
     rudp_time base = r->last_eliciting_sent;
     if (r->pto_count && r->pto_fired_at > base)
         base = r->pto_fired_at;
-    return base + (pto << shift);
+    /* The backoff stops at RUDP_PTO_BACKOFF_MAX: after a blackout the path
+     * is found again within it, not after minutes of doubling (a peer
+     * gone for good is given up by user_timeout, not by the backoff). */
+    rudp_time wait = pto << shift;
+    rudp_time most = pto > RUDP_PTO_BACKOFF_MAX ? pto : RUDP_PTO_BACKOFF_MAX;
+    return base + (wait < most ? wait : most);
 }
 
 int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,

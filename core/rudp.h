@@ -74,9 +74,9 @@ typedef struct rudp_config {
     rudp_time initial_rtt;      /* RTT assumed before a sample (100 ms) */
     rudp_time max_ack_delay;    /* longest we delay an ACK (25 ms) */
     rudp_time connect_timeout;  /* handshake budget -> ETIMEDOUT (30 s) */
-    rudp_time user_timeout;     /* data unacknowledged this long -> ETIMEDOUT (30 s) */
+    rudp_time user_timeout;     /* data unacknowledged this long -> ETIMEDOUT (120 s) */
     rudp_time keepalive;        /* idle time before a keepalive probe, 0 = off (15 s) */
-    rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (60 s) */
+    rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (120 s) */
     rudp_time linger;           /* a released conn may take this long to finish (60 s) */
     uint32_t source_limit;      /* listener: connections one source address may have in
                                    the handshake or waiting for accept (64; 0: none) */
@@ -146,6 +146,12 @@ typedef struct rudp_stats {
     uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
     uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, dropped unanswered */
     uint64_t auth_failed;                  /* keyed: other datagrams that failed authentication */
+    uint64_t path_refused;                 /* dropped: a known connection's DATA from an
+                                              address it may not move to (path.h) */
+    uint64_t path_moves;                   /* server: a peer's address changed */
+    uint64_t paths_validated;              /* server: a new address echoed our challenge */
+    uint64_t path_failed;                  /* server: a new address never did (spoofed?) */
+    uint64_t rebinds;                      /* client: connections moved to a new socket */
 } rudp_stats;
 
 /*
@@ -210,7 +216,16 @@ enum {
     RUDP_EV_ERROR = 1u << 4,       /* failed: rudp_conn_error() says why */
     RUDP_EV_CLOSED = 1u << 5,      /* reached CLOSED; release when done with it */
     RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream */
+    RUDP_EV_SILENT = 1u << 7,      /* client: RUDP_SILENT_PTOS probe timeouts in a row, and
+                                      every RUDP_SILENT_EVERY more: the path may be gone (a
+                                      caller may rudp_conn_rebind to a new socket) */
 };
+#define RUDP_SILENT_PTOS 3
+#define RUDP_SILENT_EVERY 8
+
+/* The probe timeout backs off, doubling, up to this (or the PTO itself if
+ * larger): a path that comes back after a blackout is found within it. */
+#define RUDP_PTO_BACKOFF_MAX RUDP_SEC(1)
 
 /*
  * Pops the next connection with pending events. Returns 1 and fills *conn and
@@ -288,9 +303,10 @@ enum rudp_trace_kind {
 #define RUDP_TRACE_RANGES_MAX 16 /* ACK ranges described per packet; more are counted */
 
 /* One frame: `type` is the wire's (0 PADDING, 1 PING, 2 ACK, 3 MAX_DATA,
- * 4 DATA_BLOCKED, 5 RESET, 8 STREAM). a, b: ACK delay (us) and -; STREAM
- * offset and length; MAX_DATA and DATA_BLOCKED the limit and -; RESET code
- * and final size; PADDING its length and -. */
+ * 4 DATA_BLOCKED, 5 RESET, 6 PATH_CHALLENGE, 7 PATH_RESPONSE, 8 STREAM).
+ * a, b: ACK delay (us) and -; STREAM offset and length; MAX_DATA and
+ * DATA_BLOCKED the limit and -; RESET code and final size; PADDING its
+ * length and -; PATH_* the data and -. */
 typedef struct rudp_trace_frame {
     uint8_t type;
     uint8_t fin; /* STREAM with FIN */
@@ -477,6 +493,18 @@ const rudp_addr *rudp_conn_peer(const rudp_conn *c);
 const rudp_addr *rudp_conn_local(const rudp_conn *c);
 uint32_t rudp_conn_sock(const rudp_conn *c);
 
+/*
+ * A client's connection moves to the caller's socket `sock` (its old one
+ * failed: the address went away, the route changed, or the path went
+ * silent): the same connection goes on from a new address and port, and
+ * the server follows it once it has validated the new address (path.h).
+ * `new_ip`: the local IP address changed too (congestion control and the
+ * RTT estimate start over). Packets still arriving on the old socket are
+ * taken. Returns 0, or -EINVAL (a server's connection, or not
+ * established).
+ */
+int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
+
 /* What TCP_INFO and SIOCOUTQ report, taken from the connection. */
 typedef struct rudp_conn_info {
     rudp_state state;
@@ -494,6 +522,11 @@ typedef struct rudp_conn_info {
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
     uint32_t mss;
     uint64_t local_cid, peer_cid;
+    uint32_t path_moves;          /* server: the peer's address changed */
+    uint32_t rebinds;             /* client: we moved to a new socket */
+    uint32_t path_failed;         /* a new address never answered its challenge */
+    rudp_time last_rx;            /* when the peer was last heard (the callers' clock) */
+    rudp_time longest_silence;    /* the longest time it went unheard */
 } rudp_conn_info;
 
 void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);

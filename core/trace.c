@@ -120,6 +120,10 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
         case RUDP_FRAME_RESET:
             add_frame(&p, f.type, f.u.reset.code, f.u.reset.final_size, 0);
             break;
+        case RUDP_FRAME_PATH_CHALLENGE:
+        case RUDP_FRAME_PATH_RESPONSE:
+            add_frame(&p, f.type, f.u.path_data, 0, 0);
+            break;
         default:
             add_frame(&p, RUDP_FRAME_STREAM, f.u.stream.offset, f.u.stream.len, f.u.stream.fin);
             break;

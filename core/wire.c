@@ -303,6 +303,14 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
         if ((rc = rd_varint(&r, &f->u.reset.code)) == 0)
             rc = rd_varint(&r, &f->u.reset.final_size);
         break;
+    case RUDP_FRAME_PATH_CHALLENGE:
+    case RUDP_FRAME_PATH_RESPONSE:
+        if (len - r.off < 8)
+            return -EBADMSG;
+        f->u.path_data = 0;
+        for (int i = 0; i < 8; i++)
+            f->u.path_data = f->u.path_data << 8 | p[r.off++];
+        break;
     case RUDP_FRAME_STREAM:
     case RUDP_FRAME_STREAM | RUDP_STREAM_FIN:
     case RUDP_FRAME_STREAM | RUDP_STREAM_LEN:
@@ -370,6 +378,18 @@ int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final
     off += put_varint(p + off, code);
     off += put_varint(p + off, final_size);
     return (int)off;
+}
+
+int rudp_wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data)
+{
+    if (type != RUDP_FRAME_PATH_CHALLENGE && type != RUDP_FRAME_PATH_RESPONSE)
+        return -EINVAL;
+    if (cap < 9)
+        return -ENOBUFS;
+    p[0] = type;
+    for (int i = 0; i < 8; i++)
+        p[1 + i] = (uint8_t)(data >> (56 - 8 * i));
+    return 9;
 }
 
 size_t rudp_wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len)

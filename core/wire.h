@@ -33,6 +33,8 @@
  *   0x03 MAX_DATA       max_offset(var): peer may send stream bytes below it
  *   0x04 DATA_BLOCKED   limit(var): sender is blocked at this offset
  *   0x05 RESET          error(var) final_size(var)
+ *   0x06 PATH_CHALLENGE data(8): the receiver echoes it in a PATH_RESPONSE
+ *   0x07 PATH_RESPONSE  data(8): the challenge's data (RFC 9000 §19.17-18)
  *   0x08..0x0b STREAM   bit0 FIN, bit1 LEN: offset(var) [length(var)] data;
  *                       without LEN the data runs to the end of the datagram
  *
@@ -75,6 +77,8 @@ enum rudp_frame_type {
     RUDP_FRAME_MAX_DATA = 0x03,
     RUDP_FRAME_DATA_BLOCKED = 0x04,
     RUDP_FRAME_RESET = 0x05,
+    RUDP_FRAME_PATH_CHALLENGE = 0x06,
+    RUDP_FRAME_PATH_RESPONSE = 0x07,
     RUDP_FRAME_STREAM = 0x08, /* 0x08..0x0b */
 };
 #define RUDP_STREAM_FIN 0x01
@@ -118,6 +122,7 @@ typedef struct rudp_frame {
         struct {
             uint64_t code, final_size;
         } reset;
+        uint64_t path_data; /* PATH_CHALLENGE, PATH_RESPONSE: 8 bytes, big-endian */
     } u;
 } rudp_frame;
 
@@ -192,5 +197,9 @@ int rudp_wire_ping_encode(uint8_t *p, size_t cap);
 int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
 int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
+
+/* PATH_CHALLENGE or PATH_RESPONSE (`type`) with its 8 bytes of data:
+ * returns 9, -ENOBUFS, or -EINVAL for another type. */
+int rudp_wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data);
 
 #endif

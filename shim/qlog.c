@@ -312,6 +312,11 @@ static void put_frame(rb *b, const rudp_trace_packet *p, const rudp_trace_frame 
                "\"final_size\":%llu}",
             (unsigned long long)f->a, (unsigned long long)f->b);
         return;
+    case 6:
+    case 7:
+        put(b, "{\"frame_type\":\"%s\",\"data\":\"%016llx\"}",
+            f->type == 6 ? "path_challenge" : "path_response", (unsigned long long)f->a);
+        return;
     default:
         put(b, "{\"frame_type\":\"stream\",\"stream_id\":0,\"offset\":%llu,\"length\":%llu%s}",
             (unsigned long long)f->a, (unsigned long long)f->b, f->fin ? ",\"fin\":true" : "");

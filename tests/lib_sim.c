@@ -118,7 +118,9 @@ static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
 static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     sim_link *l = &s->link[from][to];
-    if (l->cut_at && s->now >= l->cut_at) {
+    if (getenv("SIM_PRINT_PKT") && len > 3 && (buf[3] & 15) != 4)
+        fprintf(stderr, "%.3f %d->%d type %d len %zu\n", (double)s->now / 1e9, from, to, buf[3] & 15, len);
+    if (l->cut_at && s->now >= l->cut_at && (!l->cut_until || s->now < l->cut_until)) {
         l->dropped++;
         return;
     }
@@ -172,6 +174,7 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     int to = find_ep(s, peer);
     if (to < 0) {
         s->void_dgrams++; /* a spoofed source's reply goes nowhere */
+        s->void_bytes += len;
         return;
     }
     link_send(s, e->idx, to, buf, len);
@@ -188,6 +191,8 @@ static void ep_log(void *user, int level, const char *msg)
 {
     sim_ep *e = user;
     (void)level;
+    if (getenv("SIM_PRINT"))
+        fprintf(stderr, "ep%d %.3f: %s\n", e->idx, (double)e->owner->now / 1e9, msg);
     /* "conn <id> A -> B (why)": keep "A -> B" */
     const char *p = strchr(msg, ' ');
     if (strncmp(msg, "conn ", 5) != 0) {
@@ -481,9 +486,12 @@ static int all_done(const sim *s)
     return 1;
 }
 
+static void run_moves(sim *s);
+
 static void step(sim *s)
 {
     s->steps++;
+    run_moves(s);
     while (s->heap_n && s->heap[0]->at <= s->now) {
         sim_dgram *d = heap_pop(s);
         sim_ep *e = &s->ep[d->to];
@@ -512,9 +520,47 @@ static void step(sim *s)
     }
 }
 
+void sim_move(sim *s, int ep, int kind)
+{
+    sim_ep *e = &s->ep[ep];
+    e->moves++;
+    e->addr.port = (uint16_t)(20000 + 97 * e->moves + ep);
+    if (kind != SIM_MOVE_REBIND)
+        return;
+    e->addr.ip[2] = (uint8_t)e->moves;
+    for (int i = 0; i < SIM_MAX_APPS; i++) {
+        sim_app *a = &s->apps[i];
+        if (a->used && a->ep == ep && a->conn && !a->released && !e->is_server)
+            rudp_conn_rebind(a->conn, s->now, 1u + (uint32_t)e->moves, 1);
+    }
+}
+
+void sim_schedule_move(sim *s, rudp_time at, int ep, int kind)
+{
+    if (s->nmoves < (int)(sizeof s->moves / sizeof s->moves[0]))
+        s->moves[s->nmoves++] = (struct sim_move){.at = at, .ep = ep, .kind = kind};
+}
+
+/* Moves whose time came. */
+static void run_moves(sim *s)
+{
+    for (int i = 0; i < s->nmoves;) {
+        if (s->moves[i].at > s->now) {
+            i++;
+            continue;
+        }
+        struct sim_move m = s->moves[i];
+        s->moves[i] = s->moves[--s->nmoves];
+        sim_move(s, m.ep, m.kind);
+    }
+}
+
 static rudp_time next_time(const sim *s)
 {
     rudp_time t = s->heap_n ? s->heap[0]->at : RUDP_TIME_NEVER;
+    for (int i = 0; i < s->nmoves; i++)
+        if (s->moves[i].at < t)
+            t = s->moves[i].at;
     for (int i = 0; i < s->nep; i++)
         if (!s->ep[i].down && !s->ep[i].raw && s->ep[i].deadline < t)
             t = s->ep[i].deadline;

@@ -12,6 +12,10 @@
  * Applications are scripted per connection (sim_app): write a pattern of
  * `to_send` bytes, shut down, read and verify the peer's pattern byte by byte
  * (order, duplicates and gaps all show), then release.
+ *
+ * Debugging a seed: SIM_PRINT=1 prints the contexts' log lines (test_sim.c
+ * turns on debug level with it), SIM_PRINT_PKT=1 every handshake and RESET
+ * datagram offered to a link (before its loss is drawn).
  */
 #ifndef LIB_SIM_H
 #define LIB_SIM_H
@@ -35,6 +39,7 @@ typedef struct sim_link {
     rudp_time reorder_extra;
     double dup;             /* probability a datagram is delivered twice */
     rudp_time cut_at;       /* 0: never; else drop everything sent at/after */
+    rudp_time cut_until;    /* with cut_at: ... and before this (0: for ever) */
     /* state */
     rudp_time busy_until;
     rudp_time last_arrival;
@@ -100,6 +105,7 @@ typedef struct sim_ep {
     char lines[SIM_MAX_LINES][320]; /* other log lines (report.c's), when logging is on */
     int nlines;
     uint64_t conns_freed;   /* conn_freed callbacks */
+    int moves;              /* sim_move: address changes so far */
     int keyed;              /* sim_set_key: the key, kept across sim_restart */
     uint8_t key[RUDP_KEY_LEN];
 } sim_ep;
@@ -117,6 +123,13 @@ struct sim {
     size_t heap_n, heap_cap;
     sim_app apps[SIM_MAX_APPS];
     uint64_t void_dgrams;   /* sent to addresses nobody has */
+    uint64_t void_bytes;    /* ... their bytes */
+    /* endpoint moves due (sim_schedule_move), in no order */
+    struct sim_move {
+        rudp_time at;
+        int ep, kind;
+    } moves[16];
+    int nmoves;
     uint64_t steps;         /* instants the network was run at (wake-ups) */
     /* captured datagrams (optional) */
     void (*tap)(sim *s, int from, int to, const uint8_t *buf, size_t len);
@@ -160,6 +173,19 @@ void sim_raw_send(sim *s, int from, int to, const uint8_t *buf, size_t len);
 
 /* Crashes endpoint `ep` (its state is lost) and restarts it empty. */
 void sim_restart(sim *s, int ep, const rudp_config *cfg);
+
+/*
+ * Endpoint `ep` changes address:
+ *   SIM_MOVE_NAT: a NAT in front of it re-maps its port; it knows nothing
+ *     (its connections go on, the peer sees a new source port);
+ *   SIM_MOVE_REBIND: it moves to a new IP address and port itself, and
+ *     moves its client connections there (rudp_conn_rebind, new_ip).
+ * Datagrams to the old address vanish (counted in void_dgrams).
+ */
+enum { SIM_MOVE_NAT = 1, SIM_MOVE_REBIND };
+void sim_move(sim *s, int ep, int kind);
+/* The same at virtual time `at`, during a run. */
+void sim_schedule_move(sim *s, rudp_time at, int ep, int kind);
 
 /* Lets every app read and write again (after changing `paused`). */
 void sim_poke_apps(sim *s);

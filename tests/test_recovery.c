@@ -343,10 +343,18 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
     cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
     cr_assert(eq(u32, F.r.pto_count, 2));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 7 * pto));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 7 * pto, MAD, &F.cb),
-                 RUDP_TIMEOUT_PTO));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 15 * pto));
+    /* 4 PTOs (1.3 s) would pass RUDP_PTO_BACKOFF_MAX: the wait stops at
+     * 1 s, and stays there however many more fire (a blackout's end is
+     * found within a second). */
+    rudp_time at = last + 3 * pto + RUDP_PTO_BACKOFF_MAX;
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), at));
+    for (int i = 0; i < 20; i++) {
+        cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, at, MAD, &F.cb),
+                     RUDP_TIMEOUT_PTO));
+        at += RUDP_PTO_BACKOFF_MAX;
+        cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), at));
+    }
+    cr_assert(eq(u32, F.r.pto_count, 22));
 
     /* An ACK resets the backoff. */
     rudp_time t = last + 7 * pto + RUDP_MS(1);

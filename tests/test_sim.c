@@ -54,16 +54,24 @@ typedef struct scenario {
     size_t queue;
     int burst;
     uint64_t up, down;
+    int roam;              /* 0 none, SIM_MOVE_NAT or SIM_MOVE_REBIND (the client), 3 blackout */
+    int moves;             /* address changes */
+    rudp_time blackout;    /* how long the path goes silent */
 } scenario;
 
 static void describe(const scenario *sc, char *buf, size_t n)
 {
     snprintf(buf, n,
              "loss=%.2f reorder=%.2f dup=%.2f delay=%llums jitter=%lluus rate=%llu queue=%zu "
-             "burst=%d up=%llu down=%llu (per connection)",
+             "burst=%d up=%llu down=%llu (per connection) roam=%s moves=%d blackout=%llus",
              sc->loss, sc->reorder, sc->dup, (unsigned long long)(sc->delay / 1000000),
              (unsigned long long)(sc->jitter / 1000), (unsigned long long)sc->rate, sc->queue,
-             sc->burst, (unsigned long long)sc->up, (unsigned long long)sc->down);
+             sc->burst, (unsigned long long)sc->up, (unsigned long long)sc->down,
+             sc->roam == SIM_MOVE_NAT      ? "nat"
+             : sc->roam == SIM_MOVE_REBIND ? "rebind"
+             : sc->roam == 3               ? "blackout"
+                                           : "none",
+             sc->moves, (unsigned long long)(sc->blackout / 1000000000));
 }
 
 /* Runs one seeded scenario, keyed or not (keyed: odd seeds use AES-GCM
@@ -91,6 +99,16 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
     sc.up = size_kind == 0 ? 0 : size_kind == 1 ? 1 : sim_rand(&s) % big;
     sc.down = sim_rand(&s) % 3 == 0 ? 0 : sim_rand(&s) % big;
     int nconn = 1 + (int)(sim_rand(&s) % 3);
+    /* Roaming: a NAT re-maps the client's port, the client moves to a new
+     * address, or the path goes silent, at times in the transfer. */
+    sc.roam = (int)(sim_rand(&s) % 4);
+    rudp_time roam_at[3];
+    if (sc.roam == SIM_MOVE_NAT || sc.roam == SIM_MOVE_REBIND)
+        sc.moves = 1 + (int)(sim_rand(&s) % 3);
+    for (int k = 0; k < 3; k++)
+        roam_at[k] = RUDP_MS(50 + sim_rand(&s) % 3000);
+    if (sc.roam == 3)
+        sc.blackout = RUDP_SEC(2 + sim_rand(&s) % 39);
 
     rudp_config cfg;
     rudp_config_default(&cfg);
@@ -104,6 +122,10 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
     cfg.send_buffer = 64 * 1024 + (uint32_t)(sim_rand(&s) % (1u << 20));
     cfg.recv_window = 16 * 1024 + (uint32_t)(sim_rand(&s) % (1u << 20));
     int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    if (getenv("SIM_PRINT")) {
+        rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_DEBUG);
+        rudp_ctx_set_log_level(s.ep[b].ctx, RUDP_LOG_DEBUG);
+    }
     if (keyed) {
         uint8_t key[RUDP_KEY_LEN];
         for (int k = 0; k < RUDP_KEY_LEN; k++)
@@ -137,6 +159,15 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
     int ci = -1;
     for (int k = 0; k < nconn; k++)
         ci = sim_connect(&s, a, b, &cli, NULL);
+    for (int k = 0; k < sc.moves; k++)
+        sim_schedule_move(&s, s.now + roam_at[k], a, sc.roam);
+    if (sc.blackout) {
+        for (int d = 0; d < 2; d++) {
+            sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
+            l->cut_at = s.now + roam_at[0];
+            l->cut_until = l->cut_at + sc.blackout;
+        }
+    }
     int done = sim_run(&s, s.now + RUDP_SEC(3600));
 
     /* Every client and every server app must hold the whole pattern. */

@@ -415,7 +415,7 @@ Test(wire, reset_frame_roundtrips)
 
 Test(wire, frame_decode_rejects_unknown_types_and_empty_input)
 {
-    static const uint8_t unknown[] = {0x06, 0x07, 0x0c, 0x0f, 0x10, 0x40, 0x80, 0xff};
+    static const uint8_t unknown[] = {0x0c, 0x0f, 0x10, 0x40, 0x80, 0xff};
     uint8_t buf[16] = {0};
     rudp_frame f;
 
@@ -425,6 +425,29 @@ Test(wire, frame_decode_rejects_unknown_types_and_empty_input)
         cr_expect(eq(int, decode_frame_exact(buf, sizeof buf, &f), -EBADMSG), "type 0x%02x",
                   unknown[i]);
     }
+}
+
+/* PATH_CHALLENGE and PATH_RESPONSE: 8 bytes of data, big-endian, kept
+ * exactly; any shorter frame is malformed; no other type encodes. */
+Test(wire, path_frames_round_trip_and_reject_truncation)
+{
+    static const uint8_t types[] = {RUDP_FRAME_PATH_CHALLENGE, RUDP_FRAME_PATH_RESPONSE};
+    uint8_t buf[16];
+    rudp_frame f;
+    for (size_t i = 0; i < sizeof types; i++) {
+        int n = rudp_wire_path_encode(buf, sizeof buf, types[i], 0x0123456789abcdefull);
+        cr_assert(eq(int, n, 9));
+        cr_assert(eq(u8, buf[0], types[i]));
+        cr_assert(eq(u8, buf[1], 0x01));
+        cr_assert(eq(u8, buf[8], 0xef));
+        cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)n, &f), 9));
+        cr_assert(eq(u8, f.type, types[i]));
+        cr_assert(eq(u64, f.u.path_data, 0x0123456789abcdefull));
+        for (size_t len = 1; len < 9; len++)
+            cr_assert(eq(int, rudp_wire_frame_decode(buf, len, &f), -EBADMSG), "%zu bytes", len);
+        cr_assert(eq(int, rudp_wire_path_encode(buf, 8, types[i], 1), -ENOBUFS));
+    }
+    cr_assert(eq(int, rudp_wire_path_encode(buf, sizeof buf, RUDP_FRAME_PING, 1), -EINVAL));
 }
 
 Test(wire, fixed_size_frames_reject_every_truncation)

@@ -33,7 +33,7 @@ local rudp = Proto("rudpshim", "librudp_shim reliable UDP")
 local PKT = { [1] = "SYN", [2] = "RETRY", [3] = "SYNACK", [4] = "DATA", [5] = "RESET" }
 local FRAME = {
     [0x00] = "PADDING", [0x01] = "PING", [0x02] = "ACK", [0x03] = "MAX_DATA",
-    [0x04] = "DATA_BLOCKED", [0x05] = "RESET",
+    [0x04] = "DATA_BLOCKED", [0x05] = "RESET", [0x06] = "PATH_CHALLENGE", [0x07] = "PATH_RESPONSE",
     [0x08] = "STREAM", [0x09] = "STREAM", [0x0a] = "STREAM", [0x0b] = "STREAM",
 }
 local TOKEN_MAX = 32
@@ -66,6 +66,7 @@ f.max_data_frame = ProtoField.uint64("rudpshim.max_data.limit", "Peer may send b
 f.blocked = ProtoField.uint64("rudpshim.data_blocked.limit", "Sender blocked at offset")
 f.reset_code = ProtoField.uint64("rudpshim.reset.error", "Error code")
 f.reset_final = ProtoField.uint64("rudpshim.reset.final_size", "Final size")
+f.path_data = ProtoField.bytes("rudpshim.path.data", "Path data")
 f.stream_fin = ProtoField.bool("rudpshim.stream.fin", "FIN")
 f.stream_offset = ProtoField.uint64("rudpshim.stream.offset", "Offset")
 f.stream_len = ProtoField.uint64("rudpshim.stream.length", "Length")
@@ -153,6 +154,12 @@ local function dissect_frame(tree, tvb, off)
     elseif ft == 0x05 then
         _, off = var_field(t, tvb, off, f.reset_code, "RESET error")
         _, off = var_field(t, tvb, off, f.reset_final, "RESET final size")
+    elseif ft == 0x06 or ft == 0x07 then
+        if off + 8 > tvb:len() then
+            bad(t, tvb, start, "truncated " .. name)
+        end
+        t:add(f.path_data, tvb(off, 8))
+        off = off + 8
     elseif ft >= 0x08 then
         t:add(f.stream_fin, tvb(start, 1), band(ft, 1) == 1)
         local offset, len

@@ -1,0 +1,289 @@
+/*
+ * path.c: a server following a peer that moves, and a client moving
+ * itself (path.h says what and why).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+#include "path.h"
+
+/* The challenge goes at most this many times; the first wait is the
+ * larger of the PTO and the initial RTT, doubling, and validation fails
+ * after 7 waits (the three sends and their answers' time). */
+#define PATH_CHALLENGES 3
+#define PATH_WAITS 7
+
+static int addr_eq(const rudp_addr *a, const rudp_addr *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+static int same_ip(const rudp_addr *a, const rudp_addr *b)
+{
+    return a->family == b->family && a->scope_id == b->scope_id &&
+           memcmp(a->ip, b->ip, sizeof a->ip) == 0;
+}
+
+/* Past the handshake: a connection that may change paths. */
+static int moving_state(rudp_state st)
+{
+    switch (st) {
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_TIME_WAIT:
+        return 1;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_STATE_COUNT:
+        break;
+    }
+    return 0;
+}
+
+int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
+{
+    if (!c->is_server) /* on any socket of ours: an old one after a rebind */
+        return addr_eq(peer, &c->pkey.addr);
+    /* A listener's connections live on its socket. The handshake's last
+     * step may come from a new address: the client moved, or a NAT
+     * re-mapped it, just after our SYNACK reached it. */
+    if (sock != c->sock)
+        return 0;
+    return c->state == RUDP_SYN_RCVD || (moving_state(c->state) && c->state != RUDP_TIME_WAIT);
+}
+
+/* At the next challenge, or the deadline: a challenge due but held back
+ * by the amplification limit waits for bytes from its address (their
+ * packet flushes the connection) or the deadline, not for a timer. */
+static void arm_timer(rudp_conn *c, rudp_time now)
+{
+    rudp_path_probe *pr = &c->path.probe;
+    rudp_time at = pr->deadline;
+    if (pr->sent < PATH_CHALLENGES && pr->next_at > now && pr->next_at < at)
+        at = pr->next_at;
+    rudp_wheel_arm(&c->ctx->wheel, &c->timers[RUDP_T_PATH], at);
+}
+
+static void stop_probe(rudp_conn *c)
+{
+    c->path.probe.on = 0;
+    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
+}
+
+static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr *a,
+                     const rudp_addr *b)
+{
+    if (level > c->ctx->log_level)
+        return;
+    char name[160], x[64], y[64] = "";
+    rudp_conn_name(c, name, sizeof name);
+    rudp_addr_format(a, x, sizeof x);
+    if (b)
+        rudp_addr_format(b, y, sizeof y);
+    rudp__log(c->ctx, level, "%s: %s %s%s%s", name, what, x, b ? " -> " : "", y);
+}
+
+/* Sends to `to` from now on. `validated`: it answered a challenge, or is
+ * the address we left last. */
+static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int validated)
+{
+    rudp_path *p = &c->path;
+    rudp_addr from = c->pkey.addr;
+    if (!p->unvalidated) {
+        p->prev = from;
+        p->has_prev = 1;
+    }
+    /* In the listener's queue, a connection counts under its source
+     * address (budget.c): it moves there too. */
+    int q = c->queued;
+    rudp__queue(c, RUDP_Q_NONE);
+    rudp__table_rekey_peer(c->ctx, c, to);
+    rudp__queue(c, q);
+    p->unvalidated = !validated;
+    p->moves++;
+    p->last_move = now;
+    c->ctx->stats.path_moves++;
+    if (!same_ip(&from, to)) {
+        /* another path: what was learnt of the old one says nothing of it */
+        rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+        rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+    }
+    log_path(c, RUDP_LOG_INFO, validated ? "peer moved:" : "peer moved (validating):", &from, to);
+    rudp__conn_probe_now(c); /* what the old address may have lost goes again */
+}
+
+static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len)
+{
+    rudp_path_probe *pr = &c->path.probe;
+    if (pr->on) { /* another new address was being validated: given up */
+        c->path.failed++;
+        c->ctx->stats.path_failed++;
+    }
+    memset(pr, 0, sizeof *pr);
+    pr->addr = *peer;
+    pr->challenge = rudp__random64(c->ctx);
+    pr->bytes_in = len;
+    rudp_time pto = rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    pr->interval = pto > c->cfg.initial_rtt ? pto : c->cfg.initial_rtt;
+    pr->next_at = now;
+    pr->deadline = now + PATH_WAITS * pr->interval;
+    pr->on = 1;
+    log_path(c, RUDP_LOG_DEBUG, "validating the peer's new address", peer, NULL);
+    arm_timer(c, now);
+    rudp__conn_dirty(c);
+}
+
+void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int rx)
+{
+    rudp_path *p = &c->path;
+    if (!(rx & RUDP_RX_TAKEN))
+        return; /* a duplicate, or dropped: it proves nothing */
+    if (p->probe.on && addr_eq(peer, &p->probe.addr))
+        p->probe.bytes_in += len;
+    if (!(rx & RUDP_RX_LARGEST) || !(rx & RUDP_RX_NON_PROBING))
+        return; /* only the peer's newest packet says where it is */
+    p->newest_on_probe = p->probe.on && addr_eq(peer, &p->probe.addr);
+    if (addr_eq(peer, &c->pkey.addr))
+        return;
+    if (c->keyed) {
+        /* Authenticated: it is the peer's. Back to the address it left,
+         * or on to a new one, within the limit until validated. */
+        int back = p->has_prev && addr_eq(peer, &p->prev);
+        move_to(c, now, peer, back);
+        if (back) {
+            if (p->probe.on) {
+                p->failed++;
+                c->ctx->stats.path_failed++;
+                stop_probe(c);
+            }
+            p->unvalidated = 0;
+            p->has_prev = 0;
+            return;
+        }
+    }
+    if (!p->probe.on || !addr_eq(&p->probe.addr, peer)) {
+        start_probe(c, now, peer, len);
+        p->newest_on_probe = 1;
+    }
+}
+
+void rudp__path_on_challenge(rudp_conn *c, uint64_t data)
+{
+    /* Answered on the path we send on: a client's only one. */
+    c->path.resp_data = data;
+    c->path.resp_pending = 1;
+    rudp__conn_dirty(c);
+}
+
+void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
+{
+    rudp_path *p = &c->path;
+    if (!p->probe.on || data != p->probe.challenge)
+        return; /* late, or not ours: ignored */
+    rudp_addr a = p->probe.addr;
+    stop_probe(c);
+    c->ctx->stats.paths_validated++;
+    if (addr_eq(&a, &c->pkey.addr)) {
+        /* keyed: the address we moved to is the peer's */
+        p->unvalidated = 0;
+        p->has_prev = 0;
+        log_path(c, RUDP_LOG_DEBUG, "the peer's new address is validated:", &a, NULL);
+        rudp__conn_dirty(c);
+    } else if (p->newest_on_probe) {
+        move_to(c, now, &a, 1);
+    }
+}
+
+void rudp__path_flush(rudp_conn *c, rudp_time now)
+{
+    rudp_path *p = &c->path;
+    if (p->resp_pending) {
+        uint8_t f[9];
+        rudp_wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, p->resp_data);
+        if (rudp__conn_send_control(c, now, &c->pkey.addr, f, sizeof f) == 0)
+            p->resp_pending = 0;
+    }
+    rudp_path_probe *pr = &p->probe;
+    if (!pr->on || pr->sent >= PATH_CHALLENGES || now < pr->next_at)
+        return;
+    uint8_t f[9];
+    rudp_wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_CHALLENGE, pr->challenge);
+    /* An address not validated gets at most 3x what came from it: a
+     * challenge held back waits for more from there, or for the deadline. */
+    size_t need = RUDP_WIRE_SHORT_HDR + sizeof f + rudp__seal_overhead(c->keyed);
+    if (pr->bytes_out + need > RUDP_PATH_AMPLIFICATION * pr->bytes_in)
+        return;
+    if (rudp__conn_send_control(c, now, &pr->addr, f, sizeof f) < 0)
+        return;
+    pr->sent++;
+    pr->next_at = now + pr->interval;
+    pr->interval *= 2;
+    arm_timer(c, now);
+}
+
+void rudp__path_on_timer(rudp_conn *c, rudp_time now)
+{
+    rudp_path *p = &c->path;
+    if (!p->probe.on)
+        return;
+    if (now < p->probe.deadline) {
+        arm_timer(c, now);
+        rudp__conn_dirty(c); /* the next challenge is due */
+        return;
+    }
+    rudp_addr a = p->probe.addr;
+    stop_probe(c);
+    p->failed++;
+    c->ctx->stats.path_failed++;
+    if (p->unvalidated && p->has_prev && addr_eq(&a, &c->pkey.addr)) {
+        log_path(c, RUDP_LOG_INFO, "the peer's new address never answered; back to", &p->prev,
+                 NULL);
+        rudp_addr back = p->prev;
+        move_to(c, now, &back, 1);
+        p->unvalidated = 0;
+        p->has_prev = 0;
+    } else {
+        log_path(c, RUDP_LOG_INFO, "a packet came from an address that never answered the "
+                                   "path challenge (spoofed, or the peer left it):", &a, NULL);
+    }
+}
+
+void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes)
+{
+    rudp_path_probe *pr = &c->path.probe;
+    if (pr->on && addr_eq(to, &pr->addr))
+        pr->bytes_out += bytes;
+}
+
+int rudp__path_may_send(const rudp_conn *c, size_t bytes)
+{
+    const rudp_path *p = &c->path;
+    if (!p->unvalidated || !p->probe.on)
+        return 1;
+    return p->probe.bytes_out + bytes <= RUDP_PATH_AMPLIFICATION * p->probe.bytes_in;
+}
+
+int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
+{
+    if (c->is_server || c->dead || !moving_state(c->state))
+        return -EINVAL;
+    c->sock = sock;
+    c->path.rebinds++;
+    c->path.last_move = now;
+    c->ctx->stats.rebinds++;
+    if (new_ip) {
+        rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+        rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+    }
+    /* Something the server must answer goes at once from the new socket:
+     * it shows the server where we are. */
+    c->ping_pending = 1;
+    rudp__conn_probe_now(c);
+    return 0;
+}

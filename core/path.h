@@ -1,0 +1,68 @@
+/*
+ * path.h: where a connection sends, and how it follows a peer that moves
+ * (path.c). RFC 9000 §8.2 (path validation) and §9 (migration), as far as
+ * a connection with one ID per side needs them.
+ *
+ * A server's peer may reach it from a new address: a NAT re-mapped the
+ * client's port after a quiet minute, or the client moved (Wi-Fi to LTE,
+ * or its engine opened a new socket, rudp_conn_rebind). A DATA packet of a
+ * known connection from a new address is processed like any other; when
+ * it is the peer's highest-numbered non-probing packet so far, the server
+ * validates the new address: a PATH_CHALLENGE of 64 unpredictable bits
+ * goes there, and only the holder of that address can echo it in a
+ * PATH_RESPONSE. Until an address is validated, the server sends it at
+ * most 3x the bytes it received from it (no amplification).
+ *   - keyed: the packet was authenticated, so it came from the peer (or
+ *     is a copy of its packet): the server sends to the new address at
+ *     once, within the limit, and goes back to the old one if the
+ *     challenge is never answered;
+ *   - unkeyed: anyone who saw a packet can forge one, so the server keeps
+ *     sending to the old address until the new one answers the challenge.
+ * The switch follows the peer's newest non-probing packet only: a copy of
+ * an older packet sent from elsewhere moves nothing. Congestion control
+ * and the RTT estimate start over on a new IP address, and carry over on a
+ * port-only change (the path is the same).
+ *
+ * A client never follows the server: a packet from another address than
+ * the server's is dropped. It moves itself (rudp_conn_rebind).
+ */
+#ifndef RUDP_PATH_H
+#define RUDP_PATH_H
+
+#include <stdint.h>
+
+#include "rudp.h"
+
+/* A peer address being validated. */
+typedef struct rudp_path_probe {
+    rudp_addr addr;
+    uint64_t challenge;       /* data of our PATH_CHALLENGE */
+    uint64_t bytes_in;        /* received from addr since the probe began */
+    uint64_t bytes_out;       /* sent to it: at most 3x bytes_in */
+    rudp_time next_at;        /* the challenge goes (again) at this time */
+    rudp_time interval;       /* then after this, doubling */
+    rudp_time deadline;       /* validation failed if unanswered by then */
+    uint8_t sent;             /* challenges sent */
+    uint8_t on;
+} rudp_path_probe;
+
+/* A connection's path state (in struct rudp_conn). */
+typedef struct rudp_path {
+    rudp_path_probe probe;
+    rudp_addr prev;           /* keyed: the validated address we left */
+    uint8_t has_prev;
+    uint8_t unvalidated;      /* we send to an address not validated yet */
+    uint8_t resp_pending;     /* a PATH_RESPONSE to send */
+    uint8_t newest_on_probe;  /* the peer's newest non-probing packet came from probe.addr */
+    uint64_t resp_data;
+    /* counters for TCP_INFO, rudp-stat and log lines */
+    uint32_t moves;           /* times the peer's address changed */
+    uint32_t rebinds;         /* client: times we moved to a new socket */
+    uint32_t failed;          /* validations that failed */
+    rudp_time last_move;
+} rudp_path;
+
+/* The amplification factor before validation (RFC 9000 §8). */
+#define RUDP_PATH_AMPLIFICATION 3
+
+#endif

@@ -1,0 +1,295 @@
+/* Roaming (path.c): a server follows a peer whose address changes, a
+ * client moves itself, a blackout is survived, and a copy of the peer's
+ * packet from elsewhere moves nothing for long. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+
+#define UP 1500000   /* client -> server bytes */
+#define DOWN 700000  /* server -> client bytes */
+
+typedef struct roam {
+    sim s;
+    int a, b, ci;
+} roam;
+
+static const uint8_t test_key[RUDP_KEY_LEN] = {7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+/* A client a and a server b, 10 ms each way at 10 Mbit/s: UP takes ~1.3 s,
+ * long enough for moves in the middle. */
+static void roam_up(roam *r, uint64_t seed, int keyed)
+{
+    sim_init(&r->s, seed);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    r->a = sim_add_ep(&r->s, &cfg);
+    r->b = sim_add_ep(&r->s, &cfg);
+    if (keyed) {
+        sim_set_key(&r->s, r->a, test_key);
+        sim_set_key(&r->s, r->b, test_key);
+    }
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &r->s.link[r->b][r->a] : &r->s.link[r->a][r->b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    sim_app srv = {.to_send = DOWN, .expect = UP, .send_seed = 2, .recv_seed = 1};
+    sim_app cli = {.to_send = UP, .expect = DOWN, .send_seed = 1, .recv_seed = 2};
+    sim_listen(&r->s, r->b, &srv, 16);
+    r->ci = sim_connect(&r->s, r->a, r->b, &cli, NULL);
+    cr_assert(ge(int, r->ci, 0));
+}
+
+static sim_app *server_app(roam *r)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (r->s.apps[i].used && r->s.apps[i].ep == r->b)
+            return &r->s.apps[i];
+    return NULL;
+}
+
+/* Both directions delivered whole, in order, both ends closed cleanly. */
+static void assert_delivered(roam *r, int done)
+{
+    sim_app *c = &r->s.apps[r->ci], *sv = server_app(r);
+    cr_assert(done, "the run did not finish");
+    cr_assert_not_null(sv);
+    cr_assert(eq(u64, c->received, DOWN));
+    cr_assert(eq(u64, sv->received, UP));
+    cr_assert(not(c->corrupt));
+    cr_assert(not(sv->corrupt));
+    cr_assert(c->eof && sv->eof);
+    cr_assert(eq(int, c->error, 0));
+    cr_assert(eq(int, sv->error, 0));
+}
+
+static const rudp_stats *stats(roam *r, int ep)
+{
+    return rudp_ctx_stats(r->s.ep[ep].ctx);
+}
+
+/* A NAT re-maps the client's port three times mid-transfer: the server
+ * validates each new address (it echoes the challenge) and follows it;
+ * nothing is lost. Unkeyed and keyed alike. */
+static void nat_rebinding(int keyed)
+{
+    roam r;
+    roam_up(&r, 11, keyed);
+    for (int k = 1; k <= 3; k++)
+        sim_schedule_move(&r.s, r.s.now + RUDP_MS(250) * (rudp_time)k, r.a, SIM_MOVE_NAT);
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&r, r.b)->path_moves, 3));
+    cr_assert(eq(u64, stats(&r, r.b)->paths_validated, 3));
+    cr_assert(eq(u64, stats(&r, r.b)->path_failed, 0));
+    cr_assert(eq(u64, stats(&r, r.a)->rebinds, 0), "the client knew nothing");
+    cr_assert(gt(u64, r.s.void_dgrams, 0), "packets to the old ports were lost");
+    sim_free(&r.s);
+}
+
+Test(path, nat_rebinding_is_followed_unkeyed) { nat_rebinding(0); }
+Test(path, nat_rebinding_is_followed_keyed) { nat_rebinding(1); }
+
+/* The client's address goes away three times: it moves its connection to
+ * a new socket (new IP and port) each time, the server follows. */
+static void client_moves(int keyed)
+{
+    roam r;
+    roam_up(&r, 12, keyed);
+    for (int k = 1; k <= 3; k++)
+        sim_schedule_move(&r.s, r.s.now + RUDP_MS(300) * (rudp_time)k, r.a, SIM_MOVE_REBIND);
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&r, r.a)->rebinds, 3));
+    cr_assert(eq(u64, stats(&r, r.b)->path_moves, 3));
+    cr_assert(eq(u64, stats(&r, r.b)->path_failed, 0));
+    sim_free(&r.s);
+}
+
+Test(path, a_client_that_changes_address_keeps_its_connection_unkeyed) { client_moves(0); }
+Test(path, a_client_that_changes_address_keeps_its_connection_keyed) { client_moves(1); }
+
+/* The path goes silent both ways for `secs` mid-transfer, then carries
+ * again: the transfer resumes within the capped probe timeout (1 s) plus
+ * a round trip of the link's return, and completes. Virtual time: this is
+ * the protocol's schedule, not a measurement. */
+static void blackout(int keyed, int secs)
+{
+    roam r;
+    roam_up(&r, 13, keyed);
+    rudp_time from = r.s.now + RUDP_MS(500), until = from + RUDP_SEC(secs);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &r.s.link[r.b][r.a] : &r.s.link[r.a][r.b];
+        l->cut_at = from;
+        l->cut_until = until;
+    }
+    sim_run_until(&r.s, until);
+    sim_app *sv = server_app(&r);
+    cr_assert_not_null(sv);
+    uint64_t at_return = sv->received;
+    cr_assert(lt(u64, at_return, UP), "the blackout must fall mid-transfer");
+    rudp_time resumed = 0;
+    while (!resumed && r.s.now < until + RUDP_SEC(5)) {
+        sim_run_until(&r.s, r.s.now + RUDP_MS(5));
+        if (sv->received > at_return)
+            resumed = r.s.now;
+    }
+    cr_assert(resumed != 0, "nothing arrived within 5 s of the path's return");
+    cr_assert(le(u64, resumed - until, RUDP_PTO_BACKOFF_MAX + RUDP_MS(100)),
+              "resumed %llu ms after the path came back",
+              (unsigned long long)((resumed - until) / 1000000));
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    sim_free(&r.s);
+}
+
+Test(path, a_10s_blackout_resumes_within_a_second_unkeyed) { blackout(0, 10); }
+Test(path, a_30s_blackout_resumes_within_a_second_keyed) { blackout(1, 30); }
+
+/* ---- copies and forgeries from another address ---- */
+
+static struct {
+    rudp_time at;      /* copy the first client packet sent at/after this */
+    int done;
+    size_t len;
+    rudp_addr from;
+    int early;         /* the copy overtakes the original */
+    uint8_t buf[1500]; /* the packet copied */
+} copy;
+
+/* An attacker on the path copies one of the client's packets and sends it
+ * from an address of its own, which it does not read. */
+static void copy_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    if (copy.done || from != 0 || to != 1 || s->now < copy.at ||
+        len <= RUDP_WIRE_SHORT_HDR + 40)
+        return;
+    copy.done = 1;
+    copy.len = len;
+    memcpy(copy.buf, buf, len);
+    if (copy.early)
+        sim_inject(s, &copy.from, to, buf, len); /* arrives now: before the original */
+}
+
+static void attacker_copy(int keyed, int early)
+{
+    roam r;
+    roam_up(&r, 14, keyed);
+    memset(&copy, 0, sizeof copy);
+    copy.at = r.s.now + RUDP_MS(400);
+    copy.early = early;
+    copy.from.family = 2;
+    copy.from.port = 4444;
+    copy.from.ip[0] = 10;
+    copy.from.ip[1] = 9;
+    copy.from.ip[2] = 8;
+    copy.from.ip[3] = 7;
+    r.s.tap = copy_tap;
+    int done = sim_run(&r.s, r.s.now + RUDP_SEC(60));
+    assert_delivered(&r, done);
+    cr_assert(copy.done);
+    const rudp_stats *st = stats(&r, r.b);
+    cr_assert(le(u64, r.s.void_bytes, RUDP_PATH_AMPLIFICATION * copy.len),
+              "%llu bytes went to the copier's address for %zu it sent",
+              (unsigned long long)r.s.void_bytes, copy.len);
+    if (keyed) {
+        /* authenticated, so followed at once, and left at the peer's next
+         * packet from its own address */
+        cr_assert(eq(u64, st->path_moves, 2));
+    } else {
+        cr_assert(eq(u64, st->path_moves, 0), "unvalidated, never followed");
+    }
+    cr_assert(eq(u64, st->path_failed, 1), "the attempt is counted");
+    cr_assert(eq(u64, st->paths_validated, 0));
+    sim_free(&r.s);
+}
+
+Test(path, a_copy_that_overtakes_the_original_moves_an_unkeyed_server_nowhere)
+{
+    attacker_copy(0, 1);
+}
+
+Test(path, a_copy_that_overtakes_the_original_moves_a_keyed_server_back_at_once)
+{
+    attacker_copy(1, 1);
+}
+
+/* A late copy (a replay) is a duplicate: it starts nothing. */
+Test(path, a_replayed_packet_from_another_address_starts_nothing)
+{
+    for (int keyed = 0; keyed < 2; keyed++) {
+        roam r;
+        roam_up(&r, 15, keyed);
+        memset(&copy, 0, sizeof copy);
+        copy.at = r.s.now + RUDP_MS(400);
+        copy.from.family = 2;
+        copy.from.port = 4444;
+        copy.from.ip[0] = 10;
+        copy.from.ip[3] = 99;
+        r.s.tap = copy_tap;
+        sim_run_until(&r.s, copy.at + RUDP_MS(100));
+        cr_assert(copy.done);
+        const rudp_stats *st = stats(&r, r.b);
+        uint64_t dups = st->dup_pkts;
+        sim_inject(&r.s, &copy.from, r.b, copy.buf, copy.len);
+        sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+        cr_assert(eq(u64, st->dup_pkts, dups + 1), "%s: the replay is a duplicate",
+                  keyed ? "keyed" : "unkeyed");
+        assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+        cr_assert(eq(u64, st->path_moves, 0));
+        cr_assert(eq(u64, st->path_failed, 0));
+        cr_assert(eq(u64, r.s.void_bytes, 0), "nothing went to the replayer");
+        sim_free(&r.s);
+    }
+}
+
+/* Keyed: a packet forged from a new address (the connection ID known, not
+ * the key) fails authentication and moves nothing. */
+Test(path, a_forged_packet_moves_no_keyed_server)
+{
+    roam r;
+    roam_up(&r, 17, 1);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(400));
+    sim_app *sv = server_app(&r);
+    cr_assert_not_null(sv);
+    rudp_conn_info si;
+    rudp_conn_get_info(sv->conn, &si);
+    uint8_t buf[128];
+    memset(buf, 0, sizeof buf);
+    size_t n = sim_data_hdr(buf, si.local_cid, (uint32_t)(sv->conn->rx_largest + 1));
+    buf[n] = RUDP_FRAME_PING;
+    rudp_addr from = {.family = 2, .port = 4444, .ip = {10, 9, 8, 7}};
+    const rudp_stats *st = stats(&r, r.b);
+    uint64_t before = st->auth_failed;
+    sim_inject(&r.s, &from, r.b, buf, n + 1 + 40 + RUDP_CRYPTO_TAG);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    cr_assert(eq(u64, st->auth_failed, before + 1));
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, st->path_moves, 0));
+    cr_assert(eq(u64, st->path_failed, 0));
+    cr_assert(eq(u64, r.s.void_bytes, 0));
+    sim_free(&r.s);
+}
+
+/* A client drops packets from any address but its server's. */
+Test(path, a_client_never_follows_the_server)
+{
+    roam r;
+    roam_up(&r, 16, 0);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(300));
+    sim_app *c = &r.s.apps[r.ci];
+    rudp_conn_info ci;
+    rudp_conn_get_info(c->conn, &ci);
+    uint8_t buf[64];
+    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)(c->conn->rx_largest + 1));
+    buf[n] = RUDP_FRAME_PING;
+    rudp_addr other = r.s.ep[r.b].addr;
+    other.port++;
+    uint64_t before = stats(&r, r.a)->path_refused;
+    sim_inject(&r.s, &other, r.a, buf, n + 1);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    cr_assert(eq(u64, stats(&r, r.a)->path_refused, before + 1));
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    sim_free(&r.s);
+}
