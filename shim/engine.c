@@ -8,23 +8,22 @@
  * (epoll_pwait2: nanoseconds), so an idle process sleeps. Engines share
  * nothing but the command lock (G.mu) and the slots.
  *
- * A bridge joins the engine end `efd` of an AF_UNIX stream socket pair to
- * one rudp connection. Bytes the application writes are read from efd
- * straight into the connection's send buffer (reserve/commit); bytes that
- * arrive are written from the receive buffer (peek/consume), so nothing
- * is copied twice and the window only opens as the application reads.
+ * Here: the loop, the UDP sockets (esock: reading them, the core's output
+ * to them, a listener's socket held while its SO_REUSEPORT group lives),
+ * the commands, and whether a closed listener lives on in another process.
+ * The bridges, each joining an application's unix socket to one rudp
+ * connection, are bridge.c's: the loop hands them their epoll events and
+ * the core's events for their connections.
  *
  * Application threads talk to the engine through a locked command queue
  * (connect, listen, listener closed, exit) and read per-connection state
  * from shared slots (slots.c). What happens to the engine at fork, exec
- * and exit is keeper.c's; the state both share is in engine.h.
+ * and exit is keeper.c's; the state they share is in engine.h.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +41,6 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
-#include <netinet/tcp.h>
 #include <sodium.h>
 
 #include "engine.h"
@@ -63,97 +61,6 @@ static _Atomic uint64_t next_id = 1;
 uint64_t shim_engine_new_id(void)
 {
     return atomic_fetch_add(&next_id, 1);
-}
-
-/* ---- epoll interest ---- */
-
-/* b->ev is the registered interest; W_REG marks "registered" so that an
- * empty interest still hears EPOLLHUP. */
-#define W_REG 0x80000000u
-
-static void watch_bridge(bridge *b, uint32_t ev)
-{
-    struct engine *e = b->e;
-    if (b->efd < 0)
-        return;
-    ev |= W_REG;
-    if (ev == b->ev)
-        return;
-    struct epoll_event ee = {.events = ev & ~W_REG, .data.ptr = b};
-    int op = b->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (real_epoll_ctl(e->epfd, op, b->efd, &ee) == 0)
-        b->ev = ev;
-}
-
-static void unwatch_bridge(bridge *b)
-{
-    if (b->efd >= 0 && b->ev)
-        real_epoll_ctl(b->e->epfd, EPOLL_CTL_DEL, b->efd, NULL);
-    b->ev = 0;
-}
-
-/* ---- slots ---- */
-
-/* Resolved once per bridge: the slab stays mapped at the same address in
- * this process and in a keeper forked from it. */
-static shim_slot *slot_of(bridge *b)
-{
-    if (!b->sp && b->slot != UINT32_MAX)
-        b->sp = shim_slot_get(b->slot, b->id);
-    return b->slot == UINT32_MAX ? NULL : b->sp;
-}
-
-static uint32_t tcp_state_of(rudp_state s)
-{
-    switch (s) {
-    case RUDP_SYN_SENT: return TCP_SYN_SENT;
-    case RUDP_SYN_RCVD: return TCP_SYN_RECV;
-    case RUDP_ESTABLISHED: return TCP_ESTABLISHED;
-    case RUDP_FIN_WAIT_1: return TCP_FIN_WAIT1;
-    case RUDP_FIN_WAIT_2: return TCP_FIN_WAIT2;
-    case RUDP_CLOSING: return TCP_CLOSING;
-    case RUDP_TIME_WAIT: return TCP_TIME_WAIT;
-    case RUDP_CLOSE_WAIT: return TCP_CLOSE_WAIT;
-    case RUDP_LAST_ACK: return TCP_LAST_ACK;
-    case RUDP_CLOSED:
-    case RUDP_STATE_COUNT:
-        break;
-    }
-    return TCP_CLOSE;
-}
-
-static void publish(bridge *b)
-{
-    shim_slot *s = slot_of(b);
-    if (!s || !b->conn)
-        return;
-    rudp_conn_info i;
-    rudp_conn_get_info(b->conn, &i);
-    atomic_store(&s->unacked, i.unacked_bytes);
-    atomic_store(&s->tcp_state, tcp_state_of(i.state));
-    atomic_store(&s->rtt_us, (uint32_t)i.rtt_us);
-    atomic_store(&s->rttvar_us, (uint32_t)i.rttvar_us);
-    atomic_store(&s->min_rtt_us, (uint32_t)i.min_rtt_us);
-    atomic_store(&s->mss, i.mss);
-    atomic_store(&s->cwnd, i.cwnd_bytes);
-    atomic_store(&s->ssthresh, i.ssthresh_bytes);
-    atomic_store(&s->retrans, i.retransmits);
-    atomic_store(&s->bytes_acked, i.bytes_acked);
-    atomic_store(&s->bytes_received, i.bytes_received);
-    atomic_store(&s->pacing_rate, i.pacing_rate);
-    atomic_store(&s->in_flight, i.bytes_in_flight);
-    atomic_store(&s->delivery_rate, i.delivery_rate);
-    atomic_store(&s->delivery_app_limited, (uint32_t)i.delivery_app_limited);
-    atomic_store(&s->peer_window, i.peer_window);
-}
-
-/* TCP_INFO's state follows every transition (a FIN sent or received),
- * not only the events that publish the rest. */
-static void publish_state(bridge *b)
-{
-    shim_slot *s = slot_of(b);
-    if (s && b->conn)
-        atomic_store(&s->tcp_state, tcp_state_of(rudp_conn_state(b->conn)));
 }
 
 /* ---- sockets ---- */
@@ -267,595 +174,6 @@ static void on_log(void *user, int level, const char *msg)
     shim_log(level, "%s", msg);
 }
 
-/* ---- bridges ---- */
-
-/* A log line about bridge b, led by its connection's name (rudp_conn_name)
- * or, before it has a connection, its number. */
-static void bridge_log(int level, const bridge *b, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void bridge_log(int level, const bridge *b, const char *fmt, ...)
-{
-    if (shim_cfg.log_level < level)
-        return;
-    char name[160], msg[384];
-    if (b->conn)
-        rudp_conn_name(b->conn, name, sizeof name);
-    else
-        snprintf(name, sizeof name, "connection %llu", (unsigned long long)b->id);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    shim_log(level, "%s: %s", name, msg);
-}
-
-/* A connect that failed, at warn, in words that say what to check. */
-static void report_connect_failed(const bridge *b, int err)
-{
-    char peer[64];
-    rudp_addr_format(&b->sock->peer, peer, sizeof peer);
-    rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
-    if (cause == RUDP_CAUSE_ICMP && err == -ECONNREFUSED)
-        bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: no rudp listener at %s: ICMP port unreachable; is the "
-                   "server running under the shim?",
-                   peer);
-    else if (cause == RUDP_CAUSE_ICMP)
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s", peer,
-                   strerror(-err));
-    else if (cause == RUDP_CAUSE_REFUSED)
-        bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: %s runs the shim, but nothing listens on that port "
-                   "(refused)",
-                   peer);
-    else if (cause == RUDP_CAUSE_NO_AUTH_ANSWER)
-        bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: no authenticated answer from %s in %.1f s: is RUDP_KEY_FILE "
-                   "the same on both ends?",
-                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
-    else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
-        bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
-                   "does not run the shim? (A keyed peer answers only a key holder: "
-                   "RUDP_KEY_FILE.)",
-                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
-    else
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", strerror(-err), cause ? ": " : "",
-                   cause ? rudp_cause_text(cause) : "");
-}
-
-static bridge *bridge_new(struct engine *e)
-{
-    bridge *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    b->type = W_BRIDGE;
-    b->e = e;
-    atomic_fetch_add(&e->nbridges, 1);
-    b->efd = -1;
-    b->app_fd = -1;
-    b->slot = UINT32_MAX;
-    b->next = e->bridges;
-    if (e->bridges)
-        e->bridges->prev = b;
-    e->bridges = b;
-    return b;
-}
-
-static void bridge_free(bridge *b)
-{
-    struct engine *e = b->e;
-    atomic_fetch_sub(&e->nbridges, 1);
-    /* A bridge waiting for room in the app's accept queue may fail (a
-     * reset, a timeout) before its turn: it must leave the list first. */
-    for (bridge **pp = &e->pending; *pp; pp = &(*pp)->pending_next) {
-        if (*pp == b) {
-            *pp = b->pending_next;
-            break;
-        }
-    }
-    if (b->fb)
-        shim_fallback_free(b);
-    if (b->efd >= 0) {
-        unwatch_bridge(b);
-        shim_close_owned(b->efd);
-        b->efd = -1;
-    }
-    if (b->conn) {
-        rudp_conn_set_user(b->conn, NULL);
-        rudp_conn_release(b->conn, shim_now());
-        b->conn = NULL;
-    }
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        e->bridges = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
-    free(b);
-}
-
-/* Interest in efd follows what can move: EPOLLIN while the app may send
- * and the connection has room (EOF shows up as readable too), EPOLLOUT
- * while received bytes wait for room in the socket. EPOLLHUP needs no
- * interest: it comes when neither direction can carry anything more. */
-static void update_interest(bridge *b)
-{
-    if (b->efd < 0 || !b->unix_up || b->hup)
-        return;
-    uint32_t ev = 0;
-    if (b->established && b->conn && !b->app_eof && rudp_conn_write_space(b->conn) > 0)
-        ev |= EPOLLIN;
-    if (b->conn && !b->app_gone) {
-        const uint8_t *p;
-        if (rudp_conn_peek(b->conn, &p) > 0)
-            ev |= EPOLLOUT;
-    }
-    watch_bridge(b, ev);
-}
-
-/* The connection ended badly: tell the app through SO_ERROR and end its
- * stream. Closing efd while it holds bytes the app wrote gives the app's
- * reader ECONNRESET, as TCP does; otherwise the app reads EOF and
- * SO_ERROR tells the rest (see README, limits). */
-static void bridge_failed(bridge *b, int err)
-{
-    if (b->fb && !b->established && shim_fallback_rudp_failed(b, &err, shim_now()))
-        return; /* kernel TCP carries on (fallback.c) */
-    shim_slot *s = slot_of(b);
-    if (s) {
-        atomic_store(&s->so_error, -err);
-        atomic_store(&s->end_error, -err);
-        atomic_store(&s->tcp_state, TCP_CLOSE);
-        atomic_store(&s->state, b->established ? SHIM_SLOT_CLOSED : SHIM_SLOT_FAILED);
-    }
-    /* An established connection's end is told by the core's info line
-     * ("closed (reset by the peer) after ..."); a connect that never got
-     * there is worth a warning that says what to check. */
-    if (!b->established && b->sock && b->sock->connected)
-        report_connect_failed(b, err);
-    else
-        bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", strerror(-err));
-    /* The slot stays for SO_ERROR after EOF; it is reused only when the
-     * table runs out (names carry the id, so a reused slot is not misread). */
-    if (b->slot != UINT32_MAX)
-        shim_slot_retire(b->slot);
-    b->slot = UINT32_MAX;
-    b->sp = NULL;
-    bridge_free(b);
-}
-
-void shim_bridge_fail(bridge *b, int err)
-{
-    bridge_failed(b, err);
-}
-
-void shim_bridge_end(bridge *b, rudp_time now)
-{
-    if (b->conn) {
-        rudp_conn_set_user(b->conn, NULL);
-        rudp_conn_abort(b->conn, now);
-    }
-    if (b->slot != UINT32_MAX)
-        shim_slot_retire(b->slot);
-    b->slot = UINT32_MAX;
-    b->sp = NULL;
-    bridge_free(b);
-}
-
-/* Buffer chunks (16 KiB each) one bridge read or write may span. */
-#define BRIDGE_SPANS 4
-
-/* Application -> connection. While bytes leave the unix socket and before
- * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
- * unacked) never reads low in between. */
-static void pump_in(bridge *b, rudp_time now)
-{
-    shim_slot *s = slot_of(b);
-    while (b->conn && b->established && !b->app_eof) {
-        rudp_span sp[BRIDGE_SPANS];
-        struct iovec iov[BRIDGE_SPANS];
-        /* Several chunks only while the app keeps them full: a chunk
-         * reserved is a chunk allocated. */
-        int k = rudp_conn_reserve_spans(b->conn, sp, b->bulk_in ? BRIDGE_SPANS : 1);
-        if (k <= 0)
-            break; /* full: WRITABLE will resume */
-        ssize_t room = 0;
-        for (int i = 0; i < k; i++) {
-            iov[i].iov_base = sp[i].p;
-            iov[i].iov_len = sp[i].len;
-            room += (ssize_t)sp[i].len;
-        }
-        /* Odd seq only while bytes are between the unix queue and
-         * `unacked`: one read, not the whole loop, so an engine
-         * descheduled meanwhile (a loaded machine) keeps SIOCOUTQ readers
-         * waiting only briefly. */
-        if (s)
-            atomic_fetch_add(&s->seq, 1);
-        ssize_t r = readv(b->efd, iov, k);
-        b->bulk_in = r == room;
-        if (r > 0) {
-            rudp_conn_commit(b->conn, now, (size_t)r);
-            if (s) {
-                rudp_conn_info i;
-                rudp_conn_get_info(b->conn, &i);
-                atomic_store(&s->unacked, i.unacked_bytes);
-            }
-        }
-        if (s)
-            atomic_fetch_add(&s->seq, 1);
-        if (r > 0) {
-            if (r < room && !b->hup)
-                break; /* drained: epoll tells us when more comes */
-            continue;
-        }
-        if (r == 0) {
-            b->app_eof = 1;
-            rudp_conn_shutdown(b->conn, now);
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == ECONNRESET) {
-            /* The app closed with bytes we sent it unread: TCP resets. */
-            b->app_eof = b->app_gone = 1;
-            rudp_conn_abort(b->conn, now);
-        }
-        break;
-    }
-    publish(b);
-}
-
-/* Connection -> application. */
-static void pump_out(bridge *b, rudp_time now)
-{
-    while (b->conn && !b->app_gone && b->unix_up) {
-        rudp_span sp[BRIDGE_SPANS];
-        int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
-        if (k == 0) {
-            uint8_t x;
-            ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
-            if (r == 0 && !b->peer_eof) {
-                b->peer_eof = 1;
-                real_shutdown(b->efd, SHUT_WR); /* the peer's FIN: app reads EOF */
-            }
-            break;
-        }
-        struct iovec iov[BRIDGE_SPANS];
-        for (int i = 0; i < k; i++) {
-            iov[i].iov_base = sp[i].p;
-            iov[i].iov_len = sp[i].len;
-        }
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
-        ssize_t w = sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0) {
-            rudp_conn_consume(b->conn, now, (size_t)w);
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EPIPE) {
-            /* The app shut its reading side or closed: data has no reader.
-             * TCP resets when data arrives for a closed socket. */
-            b->app_gone = 1;
-        }
-        break;
-    }
-}
-
-/* Nothing can move through the unix pair any more: the app closed its end,
- * or both directions are shut down. Finish as TCP's close() would: a FIN
- * after what the app wrote, or a reset if the app closed with SO_LINGER 0
- * or received data arrives for nobody (rudp_conn_release decides). */
-static void bridge_app_closed(bridge *b, rudp_time now)
-{
-    shim_slot *s = slot_of(b);
-    int linger0 = s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0);
-    if (b->conn) {
-        rudp_conn_set_user(b->conn, NULL);
-        if (linger0)
-            rudp_conn_abort(b->conn, now);
-        rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
-        b->conn = NULL;
-    }
-    if (b->slot != UINT32_MAX) {
-        shim_slot_free(b->slot);
-        b->slot = UINT32_MAX;
-        b->sp = NULL;
-    }
-    bridge_free(b);
-}
-
-static void bridge_event(bridge *b, uint32_t ev, rudp_time now)
-{
-    bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
-    if (!b->unix_up)
-        return;
-    if (!b->established) {
-        /* Before the handshake completes the app end only holds filler;
-         * HUP means the app gave up on the connection. */
-        if (ev & (EPOLLHUP | EPOLLERR)) {
-            b->app_gone = 1;
-            bridge_app_closed(b, now);
-        }
-        return;
-    }
-    if (ev & (EPOLLHUP | EPOLLERR))
-        b->hup = 1; /* pump_in now reads through to EOF */
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        pump_in(b, now);
-    if (ev & EPOLLOUT)
-        pump_out(b, now);
-    if (b->hup) {
-        /* Read what is left of the app's bytes first; if the connection
-         * cannot take them all now, wait for its WRITABLE outside epoll
-         * (EPOLLHUP cannot be masked: it would wake us again at once). */
-        if (b->app_eof || b->app_gone) {
-            b->app_gone = 1;
-            bridge_app_closed(b, now);
-            return;
-        }
-        unwatch_bridge(b);
-        return;
-    }
-    update_interest(b);
-}
-
-/* ---- server side: hand an accepted connection to the app's listener ---- */
-
-static void stop_listening(esock *s);
-
-/* The app's listener is gone: reset the connection being handed over and
- * stop listening. */
-static void listener_gone(bridge *b, rudp_time now)
-{
-    if (b->conn)
-        rudp_conn_abort(b->conn, now);
-    if (b->sock->listener)
-        stop_listening(b->sock);
-    b->app_gone = 1;
-    bridge_app_closed(b, now);
-}
-
-static void try_accept(bridge *b, rudp_time now)
-{
-    struct engine *e = b->e;
-    if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
-        if (errno == EAGAIN) {
-            /* The app's backlog is full: like TCP, hold the peer (flow
-             * control keeps its data in the connection) and retry; while
-             * it waits the listener takes no new handshake. */
-            if (b->conn)
-                rudp_conn_set_waiting(b->conn, 1);
-            b->pending_next = e->pending;
-            e->pending = b;
-            if (e->retry_at == RUDP_TIME_NEVER)
-                e->retry_at = now + ACCEPT_RETRY;
-            e->accept_retries++;
-            return;
-        }
-        bridge_log(RUDP_LOG_INFO, b, "the listener vanished; resetting the connection");
-        listener_gone(b, now);
-        return;
-    }
-    if (!shim_ident_listener(b->efd, b->sock->lname.pid, b->sock->listener_uid)) {
-        /* The name is held by a socket our application did not make: its
-         * listener is gone and someone bound the name since. Nothing may
-         * reach them. */
-        bridge_log(RUDP_LOG_WARN, b,
-                   "the listener's name is held by another process: resetting the "
-                   "connection, listener closed");
-        e->squatted++;
-        listener_gone(b, now);
-        return;
-    }
-    b->unix_up = 1;
-    if (b->conn)
-        rudp_conn_set_waiting(b->conn, 0);
-    publish(b);
-    pump_out(b, now);
-    pump_in(b, now);
-    update_interest(b);
-}
-
-static void check_alive(struct engine *e, rudp_time now);
-
-static void retry_pending(struct engine *e, rudp_time now)
-{
-    bridge *list = e->pending;
-    e->pending = NULL;
-    e->retry_at = RUDP_TIME_NEVER;
-    check_alive(e, now);
-    shim_tcpl_retry(e);
-    while (list) {
-        bridge *b = list;
-        list = b->pending_next;
-        try_accept(b, now);
-    }
-}
-
-static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
-{
-    uint32_t si = rudp_conn_sock(c);
-    esock *s = si < e->nsocks ? e->socks[si] : NULL;
-    /* The connection is ours now: it holds its socket until conn_freed,
-     * which comes for it whatever happens next. */
-    if (s)
-        s->refs++;
-    bridge *b = s ? bridge_new(e) : NULL;
-    int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
-    if (fd < 0) {
-        rudp_conn_abort(c, now);
-        rudp_conn_release(c, now);
-        if (b)
-            bridge_free(b);
-        return;
-    }
-    fd = shim_fd_move_high(fd);
-    shim_own_fd(fd, 1);
-    b->efd = fd;
-    b->conn = c;
-    b->sock = s;
-    b->established = 1;
-    b->id = shim_engine_new_id();
-    b->slot = shim_slot_alloc(b->id);
-    shim_slot *sl = slot_of(b);
-    if (sl) /* established before the app can accept() it */
-        atomic_store(&sl->state, SHIM_SLOT_ESTABLISHED);
-    rudp_conn_set_user(c, b);
-    /* Our end's name carries both TCP-level addresses for the app. */
-    shim_name n;
-    memset(&n, 0, sizeof n);
-    n.kind = SHIM_NAME_ENGINE;
-    n.family = s->lname.family;
-    n.local = s->lname.local;
-    const rudp_addr *dst = rudp_conn_local(c);
-    if (dst) {
-        /* a wildcard listener: the accepted socket is named by the address
-         * the client reached, as TCP names it */
-        rudp_addr l = *dst;
-        uint16_t port = s->lname.family == AF_INET
-                            ? ntohs(((struct sockaddr_in *)&s->lname.local)->sin_port)
-                            : ntohs(((struct sockaddr_in6 *)&s->lname.local)->sin6_port);
-        l.port = port;
-        if (n.family == AF_INET6 && l.family == AF_INET) {
-            uint8_t v4[4];
-            memcpy(v4, l.ip, 4);
-            memset(l.ip, 0, 16);
-            l.ip[10] = l.ip[11] = 0xff;
-            memcpy(l.ip + 12, v4, 4);
-            l.family = AF_INET6;
-            l.scope_id = 0;
-        } else if (n.family == AF_INET6) {
-            l.scope_id = IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)l.ip) ? l.scope_id : 0;
-        }
-        shim_from_rudp_addr(&l, &n.local);
-    }
-    rudp_addr peer = *rudp_conn_peer(c);
-    if (n.family == AF_INET && peer.family == AF_INET6) {
-        /* v4-mapped source on a dual-stack UDP socket, app is AF_INET */
-        memmove(peer.ip, peer.ip + 12, 4);
-        memset(peer.ip + 4, 0, 12);
-        peer.family = AF_INET;
-    } else if (n.family == AF_INET6 && peer.family == AF_INET) {
-        uint8_t v4[4];
-        memcpy(v4, peer.ip, 4);
-        memset(peer.ip, 0, 16);
-        peer.ip[10] = peer.ip[11] = 0xff;
-        memcpy(peer.ip + 12, v4, 4);
-        peer.family = AF_INET6;
-    }
-    shim_from_rudp_addr(&peer, &n.peer);
-    n.slot = b->slot;
-    n.id = b->id;
-    n.pid = shim_slot_owner();
-    if (shim_name_bind(fd, &n) < 0) {
-        rudp_conn_abort(c, now);
-        bridge_free(b);
-        return;
-    }
-    try_accept(b, now);
-}
-
-/* ---- client side ---- */
-
-static void on_established(bridge *b, rudp_time now)
-{
-    /* Our answer to the handshake leaves before the app learns of it, so
-     * a connection it opens next cannot overtake it on the wire (a server
-     * accepts in the order handshakes complete, as TCP does). */
-    shim_udpio_flush(b->e->io);
-    /* Publish first: the moment the filler is gone the app sees EPOLLOUT
-     * and may ask connect()/SO_ERROR/getpeername at once. */
-    b->established = 1;
-    if (b->fb)
-        shim_fallback_rudp_won(b, now);
-    shim_slot *s = slot_of(b);
-    if (s)
-        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
-    publish(b);
-    /* Drop the filler that held the app's end unwritable: now it can write. */
-    while (b->filler) {
-        uint8_t buf[4096];
-        size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
-        ssize_t r = read(b->efd, buf, want);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR)
-                continue;
-            break;
-        }
-        b->filler -= (size_t)r;
-    }
-    if (s && !b->filler)
-        atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
-    if (b->app_fd >= 0) {
-        /* The app's end gets its send buffer back (see the filler in
-         * sock.c), if the fd still holds it; after the drain, so EPOLLOUT
-         * still follows publish(). */
-        if (s && !b->filler)
-            shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
-        b->app_fd = -1;
-    }
-    pump_in(b, now);
-    pump_out(b, now);
-    update_interest(b);
-}
-
-static void conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now)
-{
-    if (ev & RUDP_EV_ACCEPT) {
-        on_accept(e, c, now);
-        return;
-    }
-    bridge *b = rudp_conn_user(c);
-    if (!b)
-        return;
-    publish_state(b); /* before the app can see what caused it (an EOF) */
-    /* An acknowledgement too: a reply often carries the ACK of what the
-     * app sent, and once the app reads the reply SIOCOUTQ must not count
-     * that data as unacknowledged (TCP has processed the ACK by then). */
-    if (ev & RUDP_EV_ACKED)
-        publish(b);
-    if (ev & RUDP_EV_ESTABLISHED)
-        on_established(b, now);
-    if ((ev & RUDP_EV_READABLE) && b->unix_up)
-        pump_out(b, now);
-    if (ev & RUDP_EV_ERROR) {
-        bridge_failed(b, rudp_conn_error(c));
-        return;
-    }
-    if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
-        pump_in(b, now);
-        if (b->hup) {
-            /* the app is gone: finish once its last bytes are in */
-            if (b->app_eof || b->app_gone) {
-                b->app_gone = 1;
-                bridge_app_closed(b, now);
-                return;
-            }
-        }
-    }
-    if (ev & RUDP_EV_CLOSED)
-        publish(b);
-    if (ev & RUDP_EV_CLOSED) {
-        /* Both directions finished cleanly. Keep efd until the app closes
-         * it (it may still read, and ask SO_ERROR) but let the core go once
-         * everything it holds reached the app. */
-        const uint8_t *p;
-        if (rudp_conn_peek(c, &p) == 0) {
-            shim_slot *s = slot_of(b);
-            if (s)
-                atomic_store(&s->tcp_state, TCP_CLOSE);
-            pump_out(b, now); /* passes EOF on */
-            rudp_conn_set_user(c, NULL);
-            rudp_conn_release(c, now);
-            b->conn = NULL;
-        }
-    }
-    publish_state(b);
-    update_interest(b);
-}
-
 /* ---- commands ---- */
 
 /* Gives the core the UDP socket's address for the names of its
@@ -877,7 +195,7 @@ static void name_local(int fd, rudp_conn *c, rudp_listener *l)
 static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
 {
     esock *s = sock_new(e, r->udp_fd, r->peer.family);
-    bridge *b = s ? bridge_new(e) : NULL;
+    bridge *b = s ? shim_bridge_new(e) : NULL;
     if (!b) {
         if (s)
             sock_unref(s);
@@ -908,12 +226,12 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     if (err) {
         shim_fallback_cancel(r);
         sock_unref(s);
-        bridge_failed(b, err);
+        shim_bridge_fail(b, err);
         return;
     }
     rudp_conn_set_user(b->conn, b);
     name_local(s->fd, b->conn, NULL);
-    watch_bridge(b, 0); /* only EPOLLHUP until established */
+    shim_bridge_watch(b, 0); /* only EPOLLHUP until established */
     if (r->tcp_fd >= 0)
         shim_fallback_start(b, r, now);
 }
@@ -996,7 +314,7 @@ static int unix_alive(uint64_t ino)
     return alive;
 }
 
-static void stop_listening(esock *s)
+void shim_engine_stop_listening(esock *s)
 {
     shim_tcpl_stop(s);
     rudp_listener_close(s->listener);
@@ -1017,7 +335,7 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
                 if (e->retry_at > s->alive_check)
                     e->retry_at = s->alive_check;
             } else {
-                stop_listening(s);
+                shim_engine_stop_listening(s);
             }
             return;
         }
@@ -1040,13 +358,31 @@ static void check_alive(struct engine *e, rudp_time now)
             continue;
         if (now >= s->alive_check) {
             if (unix_alive(s->listener_ino) == 0) {
-                stop_listening(s);
+                shim_engine_stop_listening(s);
                 continue;
             }
             s->alive_check = now + ALIVE_PERIOD;
         }
         if (e->retry_at > s->alive_check)
             e->retry_at = s->alive_check;
+    }
+}
+
+/* Due at e->retry_at: listeners closed here but perhaps held elsewhere
+ * (check_alive), then the hand-offs that found the app's backlog full:
+ * plain TCP (tcpaccept.c) and the accepted connections waiting in
+ * e->pending (bridge.c). */
+static void retry_pending(struct engine *e, rudp_time now)
+{
+    bridge *list = e->pending;
+    e->pending = NULL;
+    e->retry_at = RUDP_TIME_NEVER;
+    check_alive(e, now);
+    shim_tcpl_retry(e);
+    while (list) {
+        bridge *b = list;
+        list = b->pending_next;
+        shim_bridge_try_accept(b, now);
     }
 }
 
@@ -1083,9 +419,6 @@ static void run_commands(struct engine *e, rudp_time now)
 }
 
 /* ---- the loop ---- */
-
-static int unix_alive(uint64_t ino);
-static void stop_listening(esock *s);
 
 /* The destination of a datagram received on a wildcard-bound socket. */
 static int pktinfo_local(struct msghdr *m, rudp_addr *out)
@@ -1187,7 +520,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                 unix_alive(s->listener_ino) == 0) {
                 /* the last process holding the listener is gone: refuse
                  * this client now, as TCP would, not after a handshake */
-                stop_listening(s);
+                shim_engine_stop_listening(s);
             }
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
@@ -1246,7 +579,7 @@ static rudp_time pump(struct engine *e, rudp_time now)
         int any = 0;
         while (rudp_ctx_next_event(e->ctx, &c, &ev)) {
             any = 1;
-            conn_event(e, c, ev, now);
+            shim_bridge_conn_event(e, c, ev, now);
         }
         if (!any)
             break;
@@ -1379,7 +712,7 @@ void *shim_engine_loop(void *arg)
                 else if (type == W_UDP)
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_BRIDGE)
-                    bridge_event(evs[i].data.ptr, evs[i].events, now);
+                    shim_bridge_event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_CONTROL)
                     shim_control_event(e, evs[i].data.ptr, evs[i].events);
                 else if (type == W_FALLBACK)

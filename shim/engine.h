@@ -1,9 +1,11 @@
 /*
  * engine.h: the engines' state, shared by engine.c (the threads, their
- * loops, bridges and commands), engines.c (choosing an engine, listener
- * groups, statistics) and keeper.c (pausing the engine, handing it to a
- * keeper process at exec and exit, and what fork does to it). Internal to
- * the shim; nothing outside these three files includes it.
+ * loops, UDP sockets and commands), bridge.c (the bridges between the
+ * application's unix sockets and rudp connections), engines.c (choosing an
+ * engine, listener groups, statistics) and keeper.c (pausing the engine,
+ * handing it to a keeper process at exec and exit, and what fork does to
+ * it); fallback.c, tcpaccept.c and control.c do their part of the engine's
+ * work through it. Internal to the shim: the rest of it includes shim.h.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -197,6 +199,12 @@ void shim_lgroup_drop(lgroup *g);
 /* The group's last member is gone: closes its tcp_fd and frees it. */
 void shim_lgroup_free(lgroup *g);
 
+/* The listener on s (s->listener set) stops, no process holding the app's
+ * listener any more: it takes no more handshakes, its plain TCP stops
+ * (shim_tcpl_stop), and s loses the listener's reference (s may close).
+ * On s's engine's thread. */
+void shim_engine_stop_listening(esock *s);
+
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);
 
@@ -224,9 +232,29 @@ typedef void (*shim_line_fn)(void *arg, const char *text);
  * line(arg, text). */
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg);
 
-/* engine.c, for fallback.c: a connecting bridge ends. _fail: with err
- * (-errno) for the app, as a failed handshake; _end: quietly, its
- * connection aborted, its slot kept readable (retired) for connect(). */
+/* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
+
+/* A new bridge of engine e, in its list, with no fds, connection or slot
+ * yet (the caller fills them in); NULL when out of memory. */
+bridge *shim_bridge_new(struct engine *e);
+/* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
+void shim_bridge_watch(bridge *b, uint32_t ev);
+/* Engine e's epoll reported ev on bridge b's efd: moves what can move
+ * between the app and the connection; may free b. */
+void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);
+/* The core reported ev (RUDP_EV_*) for connection c of engine e: an
+ * accepted connection gets a bridge and goes to the app's listener; the
+ * others' bridges move data, finish a handshake, or end (b freed). */
+void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now);
+/* Hands b's accepted connection to the app's unix listener. A full backlog
+ * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY); a listener
+ * gone or squatted resets the connection, stops listening and frees b. */
+void shim_bridge_try_accept(bridge *b, rudp_time now);
+/* A connecting bridge ends (fallback.c; engine.c when rudp_connect fails).
+ * _fail: with err (-errno) for the app, as a failed handshake, and b is
+ * freed, unless shim_fallback_rudp_failed says kernel TCP carries on; _end:
+ * quietly, its connection aborted, its slot kept readable (retired) for
+ * connect(), and b freed. */
 void shim_bridge_fail(bridge *b, int err);
 void shim_bridge_end(bridge *b, rudp_time now);
 

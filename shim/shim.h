@@ -2,15 +2,15 @@
  * shim.h: internal interfaces of the LD_PRELOAD shim.
  *
  * The application's fd for a redirected TCP socket is a real AF_UNIX stream
- * socket. Its other end belongs to the engine thread (engine.c), which moves
- * bytes between it and a rudp connection from core/. Only set-up and
- * introspection calls are interposed (sock.c); data and readiness are the
- * kernel's own.
+ * socket. Its other end belongs to the engine thread (engine.c), whose
+ * bridge (bridge.c) moves bytes between it and a rudp connection from
+ * core/. Only set-up and introspection calls are interposed (sock.c); data
+ * and readiness are the kernel's own.
  *
  * Layering: sock.c (the exported interposers) -> names.c (addresses encoded
  * in abstract unix names), slots.c (per-connection state shared with the
  * engine, and with forked children), fdtab.c (per-fd records) -> engine.c
- * (thread, epoll, UDP sockets, clock) -> core/rudp.h.
+ * (thread, epoll, UDP sockets, clock), bridge.c (the pumps) -> core/rudp.h.
  *
  * Inside the shim, never call an interposed name (socket, close, ...):
  * use real_*; shim/poison.h makes the compiler enforce it.
@@ -453,7 +453,7 @@ void shim_epollreg_attach(int fd);
 void shim_signals_init(void);
 void shim_signals_off(void); /* a keeper: signals are its own business */
 
-/* ---- helpers shared by sock.c and engine.c ---- */
+/* ---- helpers shared by sock.c and the engine ---- */
 
 /* sockaddr <-> rudp_addr */
 void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out);
