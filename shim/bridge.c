@@ -222,6 +222,13 @@ static void bridge_free(bridge *b)
         rudp_conn_release(b->conn, shim_now());
         b->conn = NULL;
     }
+    if (b->owns_sock) {
+        if (b->sock->owner == b)
+            b->sock->owner = NULL;
+        shim_esock_unref(b->sock);
+        if (b->old_sock)
+            shim_esock_unref(b->old_sock);
+    }
     if (b->prev)
         b->prev->next = b->next;
     else
@@ -662,6 +669,8 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         bridge_failed(b, rudp_conn_error(c));
         return;
     }
+    if ((ev & RUDP_EV_SILENT) && b->owns_sock)
+        shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
         pump_in(b, now);
         if (b->hup) {

@@ -65,7 +65,7 @@ uint64_t shim_engine_new_id(void)
 
 /* ---- sockets ---- */
 
-static esock *sock_new(struct engine *e, int fd, int family)
+esock *shim_esock_new(struct engine *e, int fd, int family)
 {
     esock *s = calloc(1, sizeof *s);
     if (!s)
@@ -123,7 +123,7 @@ static void sock_close(esock *s)
     free(s);
 }
 
-static void sock_unref(esock *s)
+void shim_esock_unref(esock *s)
 {
     if (--s->refs > 0)
         return;
@@ -147,7 +147,7 @@ static void on_conn_freed(void *user, uint32_t sock)
 {
     struct engine *e = user;
     if (sock < e->nsocks && e->socks[sock])
-        sock_unref(e->socks[sock]);
+        shim_esock_unref(e->socks[sock]);
 }
 
 static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
@@ -194,11 +194,11 @@ static void name_local(int fd, rudp_conn *c, rudp_listener *l)
 
 static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
 {
-    esock *s = sock_new(e, r->udp_fd, r->peer.family);
+    esock *s = shim_esock_new(e, r->udp_fd, r->peer.family);
     bridge *b = s ? shim_bridge_new(e) : NULL;
     if (!b) {
         if (s)
-            sock_unref(s);
+            shim_esock_unref(s);
         else
             shim_close_owned(r->udp_fd);
         shim_close_owned(r->efd);
@@ -212,9 +212,11 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     }
     s->peer = r->peer;
     s->connected = 1;
-    s->refs = 1;
+    s->refs = 2; /* the connection's (conn_freed) and the bridge's (bridge_free) */
+    s->owner = b;
     b->efd = r->efd;
     b->sock = s;
+    b->owns_sock = 1;
     b->id = r->id;
     b->slot = r->slot;
     b->filler = r->filler;
@@ -225,7 +227,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {
         shim_fallback_cancel(r);
-        sock_unref(s);
+        shim_esock_unref(s);
         shim_bridge_fail(b, err);
         return;
     }
@@ -239,7 +241,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
 static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rudp_time now)
 {
     (void)now;
-    esock *s = sock_new(e, r->udp_fd, r->lname.family);
+    esock *s = shim_esock_new(e, r->udp_fd, r->lname.family);
     if (!s) {
         shim_close_owned(r->udp_fd);
         shim_close_owned(r->reserve_fd);
@@ -266,7 +268,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     /* The group's engines share the backlog of half-open connections. */
     int share = g ? (r->backlog + g->n - 1) / g->n : r->backlog;
     if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
-        sock_unref(s);
+        shim_esock_unref(s);
         return;
     }
     name_local(s->fd, NULL, s->listener);
@@ -320,7 +322,7 @@ void shim_engine_stop_listening(esock *s)
     rudp_listener_close(s->listener);
     s->listener = NULL;
     s->alive_check = 0;
-    sock_unref(s);
+    shim_esock_unref(s);
 }
 
 /* The app closed a listener here. A forked child may still hold it (a
@@ -569,7 +571,7 @@ static void tcpl_event(tcpl *t, rudp_time now)
 #define EV_MAX 128
 #define EV_ROUNDS 31
 
-static rudp_time pump(struct engine *e, rudp_time now)
+static rudp_time pump_once(struct engine *e, rudp_time now)
 {
     rudp_time deadline = RUDP_TIME_NEVER;
     for (int round = 0; round < 8; round++) {
@@ -585,6 +587,18 @@ static rudp_time pump(struct engine *e, rudp_time now)
             break;
     }
     shim_udpio_flush(e->io);
+    return deadline;
+}
+
+static rudp_time pump(struct engine *e, rudp_time now)
+{
+    rudp_time deadline = pump_once(e, now);
+    if (e->roam_due) {
+        /* a client socket lost its address or route: move, send again */
+        e->roam_due = 0;
+        shim_roam_due(e, now);
+        deadline = pump_once(e, now);
+    }
     return deadline;
 }
 
@@ -793,6 +807,8 @@ int shim_engine_start_locked(struct engine *e)
     rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
     shim_qlog_attach(e->ctx);
     e->io = shim_udpio_new(shim_cfg.offload);
+    if (e->io)
+        shim_udpio_on_error(e->io, shim_roam_send_error, e);
     e->msgs = calloc(RX_BATCH, sizeof *e->msgs);
     e->iovs = calloc(RX_BATCH, sizeof *e->iovs);
     e->addrs = calloc(RX_BATCH, sizeof *e->addrs);

@@ -88,6 +88,8 @@ typedef struct esock {
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;
+    struct bridge *owner; /* a client's socket: its bridge (roam.c) */
+    int send_failed;      /* ... whose sends the kernel refused with this errno */
 } esock;
 
 typedef struct bridge {
@@ -113,6 +115,9 @@ typedef struct bridge {
     uint64_t app_ino;
     int app_sndbuf;
     struct fallback *fb;    /* RUDP_FALLBACK=tcp while connecting (fallback.c), or NULL */
+    unsigned owns_sock : 1; /* a client's: holds a reference on sock (and old_sock) */
+    esock *old_sock;        /* roam.c: the socket it left, still read, or NULL */
+    rudp_time roam_next;    /* roam.c: no new socket before this */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
 } bridge;
@@ -141,6 +146,7 @@ struct engine {
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
     _Atomic unsigned nbridges; /* for choosing an engine */
+    int roam_due;              /* a client socket's sends failed (roam.c) */
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
@@ -204,6 +210,22 @@ void shim_lgroup_free(lgroup *g);
  * (shim_tcpl_stop), and s loses the listener's reference (s may close).
  * On s's engine's thread. */
 void shim_engine_stop_listening(esock *s);
+/* A UDP socket fd (owned) in e's epoll, read like any; refs 0. NULL:
+ * out of memory (fd left to the caller). */
+esock *shim_esock_new(struct engine *e, int fd, int family);
+/* One reference fewer; the last closes it. */
+void shim_esock_unref(esock *s);
+
+/* ---- roam.c: a client connection moves to a new socket ---- */
+
+/* b's connection goes on from a new UDP socket connected to its server
+ * (why: for the log), at most every 250 ms; the old socket stays open
+ * and read until the next move or the bridge's end. */
+void shim_roam_rebind(bridge *b, rudp_time now, const char *why);
+/* After a flush: moves the connections whose sockets' sends failed. */
+void shim_roam_due(struct engine *e, rudp_time now);
+/* udpio's error callback (user: the engine). */
+void shim_roam_send_error(void *user, int fd, int err);
 
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);

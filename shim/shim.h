@@ -462,6 +462,8 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
 int shim_fd_move_high(int fd);
+/* The engine's UDP sockets' buffers: 8 MiB (16 MiB for a listener's). */
+void shim_udp_grow_buffers(int udp, int listener);
 
 /* Monotonic now in nanoseconds. */
 rudp_time shim_now(void);

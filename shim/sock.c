@@ -236,20 +236,6 @@ static int is_loopback(const struct sockaddr_storage *ss)
     return IN6_IS_ADDR_LOOPBACK(a);
 }
 
-/* Larger UDP buffers when we may (root): a burst of datagrams must not
- * overflow them while the engine is busy. A listener's socket takes every
- * peer's handshake and, today, all its accepted connections' datagrams:
- * 16 MiB (the kernel doubles it) holds 4,000 padded SYNs (2.3 KB of
- * buffer each) twice over. Memory is charged only while datagrams wait. */
-static void grow_buffers(int udp, int listener)
-{
-    int sz = listener ? 16 << 20 : 8 << 20;
-    if (real_setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
-        real_setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    if (real_setsockopt(udp, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
-        real_setsockopt(udp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-}
-
 /* Socket-level options that mean the same on the AF_UNIX socket that
  * stands in for a TCP one, and that TCP carries from a socket to the one
  * replacing it here (and from a listener to what it accepts): timeouts,
@@ -517,7 +503,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     llen = sizeof local;
     if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
         goto fail_errno;
-    grow_buffers(udp, 0);
+    shim_udp_grow_buffers(udp, 0);
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         goto fail_errno;
@@ -706,7 +692,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0)
         goto fail_errno; /* EADDRINUSE: another rudp listener has this port */
-    grow_buffers(udp, 1);
+    shim_udp_grow_buffers(udp, 1);
 
     lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0)

@@ -69,7 +69,15 @@ struct shim_udpio {
     struct iovec iov[TX_MSGS];
     char ctl[TX_MSGS][CMSG_SPACE(sizeof(uint16_t))];
     shim_udpio_stats st;
+    void (*on_error)(void *user, int fd, int err);
+    void *user;
 };
+
+void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err), void *user)
+{
+    u->on_error = fn;
+    u->user = user;
+}
 
 shim_udpio *shim_udpio_new(int offload)
 {
@@ -267,6 +275,8 @@ void shim_udpio_flush(shim_udpio *u)
                 send_split(u, k);
             } else {
                 u->st.send_dropped++;
+                if (r < 0 && u->on_error)
+                    u->on_error(u->user, u->msgs[k].fd, errno);
             }
             k++;
         }

@@ -32,6 +32,10 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
                      socklen_t peer_len, const uint8_t *data, size_t len);
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
+/* fn(user, fd, errno) for each datagram the kernel refused to send on fd
+ * (other than a train it could not cut): how the engine learns that a
+ * client's socket lost its address or route (roam.c). */
+void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err), void *user);
 /* A received message's control data: returns the GRO segment size (0: one
  * datagram), and counts the drops it reports (SO_RXQ_OVFL) since
  * *drops_seen, the socket's total at its last report. */

@@ -64,3 +64,17 @@ rudp_time shim_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (rudp_time)ts.tv_sec * 1000000000ull + (rudp_time)ts.tv_nsec;
 }
+
+/* Larger UDP buffers when we may (root): a burst of datagrams must not
+ * overflow them while the engine is busy. A listener's socket takes every
+ * peer's handshake and, today, all its accepted connections' datagrams:
+ * 16 MiB (the kernel doubles it) holds 4,000 padded SYNs (2.3 KB of
+ * buffer each) twice over. Memory is charged only while datagrams wait. */
+void shim_udp_grow_buffers(int udp, int listener)
+{
+    int sz = listener ? 16 << 20 : 8 << 20;
+    if (real_setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+        real_setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    if (real_setsockopt(udp, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        real_setsockopt(udp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
