@@ -112,6 +112,8 @@ static void publish(bridge *b)
     atomic_store(&s->delivery_rate, i.delivery_rate);
     atomic_store(&s->delivery_app_limited, (uint32_t)i.delivery_app_limited);
     atomic_store(&s->peer_window, i.peer_window);
+    atomic_store(&s->probes, (uint32_t)i.pto_count);
+    atomic_store(&s->last_rx, i.last_rx);
 }
 
 /* TCP_INFO's state follows every transition (a FIN sent or received),

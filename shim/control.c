@@ -218,6 +218,13 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
         (unsigned long long)i.bytes_sent, (unsigned long long)i.bytes_received,
         (unsigned long long)i.unacked_bytes, (unsigned long long)i.retransmits,
         (unsigned long long)i.pto_count);
+    /* roaming (core/path.h): shown once the path changed or went silent */
+    double silent = now > i.last_rx ? (double)(now - i.last_rx) / 1e9 : 0;
+    if (i.path_moves || i.rebinds || i.path_failed || silent >= 1 ||
+        i.longest_silence >= RUDP_SEC(1))
+        put(r, "  path: peer moved %u, moved ourselves %u, unanswered challenges %u; heard %.1fs "
+               "ago, longest silence %.1fs\n",
+            i.path_moves, i.rebinds, i.path_failed, silent, (double)i.longest_silence / 1e9);
 }
 
 /* Engine e's part, on its own thread: connections, listeners, counters. */

@@ -352,6 +352,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->rx_dropped, (ull)t.memory);
     /* keyed mode's refusals: a person sharing keys needs to see them; an
      * unkeyed process's figures stay as they were */
+    /* roaming (core/path.h): peers that moved, and attempts that failed */
+    say(line, arg, "path: peers moved %llu (addresses validated %llu, never answering %llu), "
+                   "connections moved to a new socket %llu, datagrams from a wrong address %llu",
+        (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
+        (ull)s->path_refused);
     if (shim_key() || s->handshakes_rejected || s->auth_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu",

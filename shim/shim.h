@@ -243,6 +243,8 @@ typedef struct shim_slot {
     _Atomic uint64_t cwnd, ssthresh, retrans, bytes_acked, bytes_received, pacing_rate;
     _Atomic uint64_t in_flight, delivery_rate, peer_window; /* TCP_INFO */
     _Atomic uint32_t delivery_app_limited;
+    _Atomic uint32_t probes;     /* probe timeouts in a row (TCP_INFO's probes, backoff) */
+    _Atomic uint64_t last_rx;    /* when the peer was last heard, shim_now() */
     _Atomic uint64_t last_used;  /* for reuse order */
 } shim_slot;
 

@@ -1054,6 +1054,13 @@ static int tcp_info_of(const shim_name *n, void *val, socklen_t *len)
         ti.tcpi_delivery_rate_app_limited = atomic_load(&s->delivery_app_limited) != 0;
         uint64_t w = atomic_load(&s->peer_window);
         ti.tcpi_snd_wnd = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+        /* an outage shows as TCP's does: unanswered probes, and the time
+         * since the peer was last heard */
+        uint32_t probes = atomic_load(&s->probes);
+        ti.tcpi_probes = ti.tcpi_backoff = (uint8_t)(probes > 255 ? 255 : probes);
+        uint64_t heard = atomic_load(&s->last_rx), now = shim_now();
+        if (heard && now > heard)
+            ti.tcpi_last_data_recv = (uint32_t)((now - heard) / 1000000);
     } else {
         ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
     }
