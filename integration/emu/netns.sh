@@ -57,8 +57,10 @@
 #                           to stderr (kept in $EMU_STATS with the TUN queue
 #                           drops tun_a_tx_dropped/tun_b_tx_dropped appended,
 #                           copied to $EMU_DIR/stats.N for the N-th emu_up
-#                           of this shell),
-#                           delete the namespaces. Safe to call twice.
+#                           of this shell), end every process still in the
+#                           namespaces (TERM, 2 s, KILL, by PID: forked
+#                           children, keepers), delete the namespaces. Safe
+#                           to call twice.
 #
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
 # $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
@@ -71,7 +73,8 @@
 # side). emu_nat_rebind needs conntrack (integration/deps.sh test).
 #
 # Cleanup: the first emu_up in a shell installs an EXIT trap that stops
-# linkemu and deletes every namespace this shell made, then calls lib.sh's
+# linkemu and deletes every namespace this shell made (ending what still
+# runs in them, as emu_down does), then calls lib.sh's
 # cleanup if it is defined; INT, TERM and HUP exit through it. In a subshell
 # (e.g. inside $(...), where traps are reset) emu_up installs a trap of its
 # own that cleans only the emulator. A run killed with SIGKILL cannot clean
@@ -109,7 +112,24 @@ emu__kill_pid() {
     wait "$_p" 2>/dev/null || true
 }
 
+# Deletes namespace $1 after ending, by PID, every process still in it:
+# only this shell's jobs and their offspring can be there (a forked
+# server's child, a shim keeper that outlived its program), and one left
+# behind would keep the namespace alive after its name is gone.
 emu__ns_del() {
+    _left=$(ip netns pids "$1" 2>/dev/null || true)
+    if [ -n "$_left" ]; then
+        # shellcheck disable=SC2086
+        kill -TERM $_left 2>/dev/null || true
+        _i=0
+        while [ -n "$(ip netns pids "$1" 2>/dev/null)" ] && [ "$_i" -lt 40 ]; do
+            sleep 0.05
+            _i=$((_i + 1))
+        done
+        _left=$(ip netns pids "$1" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [ -z "$_left" ] || kill -KILL $_left 2>/dev/null || true
+    fi
     ip netns del "$1" 2>/dev/null || true
     rm -f "$EMU_REG/$1.owner"
 }
