@@ -30,13 +30,14 @@
 #                           it fail from then on; the routes stay. Updates
 #                           EMU_IP_A/EMU_IP_B (EMU_IP6_A/EMU_IP6_B): call it
 #                           in the test's own shell, not in $(...)
-#   emu_nat_on a|b          a NAT on that side's outgoing TCP and UDP over
-#                           its link device: masquerade to a random port of
+#   emu_nat_on a|b          puts that side behind a NAT: its TCP and UDP
+#                           reach the peer from a random port of
 #                           EMU_NAT_PORTS_A (_B), a block of 1000 ports in
 #                           EMU_NAT_BASE..+9999 (10000..19999, below the
 #                           ephemeral ports: the peer never sees a socket's
-#                           own port); what comes in for a port of that
-#                           range without a mapping is dropped silently
+#                           own port; the address stays); what comes back
+#                           for a port of that range without a mapping is
+#                           dropped silently
 #   emu_nat_rebind a|b      the NAT forgets every mapping (conntrack -F) and
 #                           maps from the next block, so the next packet of
 #                           each flow leaves with a new source port; replies
@@ -366,14 +367,22 @@ emu_readdr() {
     esac
 }
 
-# Points side $1's masquerade (namespace $_ns, device $_dev) at port block
-# $2 (modulo 10) and records it.
+# Sets _ns/_dev for side $1 (the NATed one) and _pns/_pdev for its peer,
+# where the translation happens; $2 names the caller for the error.
+emu__nat_sides() {
+    emu__side "$1" "$2"
+    _nated_ns=$_ns _nated_dev=$_dev
+    if [ "$1" = a ]; then emu__side b "$2"; else emu__side a "$2"; fi
+    _pns=$_ns _pdev=$_dev _ns=$_nated_ns _dev=$_nated_dev
+}
+
+# Maps side $1's source ports to block $2 (modulo 10) and records it.
 emu__nat_block() {
     _lo=$((${EMU_NAT_BASE:-10000} + ($2 % 10) * 1000))
     _ports="$_lo-$((_lo + 999))"
-    ip netns exec "$_ns" nft -f - <<EOF || emu__fail "emu_nat: nft (masquerade to :$_ports)"
-flush chain inet emunat post
-add rule inet emunat post oifname "$_dev" meta l4proto { tcp, udp } counter masquerade to :$_ports random
+    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat: nft (snat to :$_ports)"
+flush chain inet emunat_$1 xlate
+add rule inet emunat_$1 xlate iifname "$_pdev" meta l4proto { tcp, udp } counter snat to :$_ports random
 EOF
     case "$1" in
         a) EMU_NAT_GEN_A=$2 EMU_NAT_PORTS_A=$_ports ;;
@@ -383,15 +392,24 @@ EOF
 
 emu_nat_on() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_on a|b"
-    emu__side "$1" emu_nat_on
+    emu__nat_sides "$1" emu_nat_on
     command -v nft >/dev/null 2>&1 || emu__fail "emu_nat_on: nft not installed (integration/deps.sh test)"
     _base=${EMU_NAT_BASE:-10000}
-    # Replies come back through the mapping and are translated to the
-    # socket's own port before the input hook: a packet that still names a
-    # NAT port there had no mapping (a real NAT drops it, no ICMP).
+    # The translation is done where a NAT box would see the packets: as
+    # they come off the link into the peer (its input hook), one by one.
+    # On the NATed side's own output it would see the shim's UDP GSO
+    # trains, whose checksums this kernel then gets wrong (the peer counts
+    # UdpInCsumErrors, the shim "dropped by a full receive buffer").
+    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat_on: nft in the peer"
+table inet emunat_$1 {
+    chain xlate { type nat hook input priority 100; policy accept; }
+}
+EOF
+    # Replies go back through the mapping, translated to the socket's own
+    # port on the peer's output: one that still names a NAT port when it
+    # reaches the NATed side had no mapping (a real NAT drops it, no ICMP).
     ip netns exec "$_ns" nft -f - <<EOF || emu__fail "emu_nat_on: nft"
 table inet emunat {
-    chain post { type nat hook postrouting priority srcnat; policy accept; }
     chain in {
         type filter hook input priority filter; policy accept;
         iifname "$_dev" meta l4proto { tcp, udp } th dport $_base-$((_base + 9999)) counter drop
@@ -403,7 +421,7 @@ EOF
 
 emu_nat_rebind() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_rebind a|b"
-    emu__side "$1" emu_nat_rebind
+    emu__nat_sides "$1" emu_nat_rebind
     if [ "$1" = a ]; then _gen=$EMU_NAT_GEN_A; else _gen=$EMU_NAT_GEN_B; fi
     [ -n "$_gen" ] || emu__fail "emu_nat_rebind $1: no NAT there (emu_nat_on $1 first)"
     command -v conntrack >/dev/null 2>&1 ||
@@ -411,15 +429,16 @@ emu_nat_rebind() {
     # The next block first, then forget: a packet between the two keeps its
     # old mapping, and none can take a new one from the old block.
     emu__nat_block "$1" $((_gen + 1))
-    ip netns exec "$_ns" conntrack -F 2>/dev/null || emu__fail "emu_nat_rebind: conntrack -F"
+    ip netns exec "$_pns" conntrack -F 2>/dev/null || emu__fail "emu_nat_rebind: conntrack -F"
 }
 
 emu_nat_off() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_off a|b"
-    emu__side "$1" emu_nat_off
+    emu__nat_sides "$1" emu_nat_off
+    ip netns exec "$_pns" nft delete table inet "emunat_$1" 2>/dev/null || true
     ip netns exec "$_ns" nft delete table inet emunat 2>/dev/null || true
     if command -v conntrack >/dev/null 2>&1; then
-        ip netns exec "$_ns" conntrack -F 2>/dev/null || true
+        ip netns exec "$_pns" conntrack -F 2>/dev/null || true
     fi
     if [ "$1" = a ]; then
         EMU_NAT_GEN_A="" EMU_NAT_PORTS_A=""
