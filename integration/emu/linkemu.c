@@ -24,8 +24,11 @@
  * the wake-up latency but never lowers the long-run rate.
  *
  * The main thread only waits for signals: SIGUSR1 prints the counters,
+ * SIGUSR2 applies the command in the --ctl file (a blackout: the link
+ * carries nothing, either way or one way, for a while or until told),
  * SIGINT/SIGTERM prints them and exits. Counters are written by one worker
- * each and read by the main thread, hence relaxed atomics.
+ * each and read by the main thread, hence relaxed atomics; the blackout's
+ * end is written by the main thread and read by the workers.
  *
  * Besides the emulator ("run", the default mode) the program has two small
  * helper modes used by the tests: "echo" (a UDP echo server) and "probe"
@@ -307,6 +310,7 @@ struct counters {
     _Atomic uint64_t drop_burst; /* Gilbert-Elliott loss */
     _Atomic uint64_t drop_queue; /* bottleneck queue full (drop-tail) */
     _Atomic uint64_t drop_limit; /* packet pool exhausted (--limit) */
+    _Atomic uint64_t drop_down;  /* read or due while the link was down (blackout) */
     _Atomic uint64_t tx_err;     /* write to the receiving TUN failed */
     _Atomic uint64_t dup, reorder;
     _Atomic uint64_t reorder_ahead; /* reordered packets that left before a packet
@@ -402,6 +406,10 @@ struct dir {
     uint64_t backlog;
     uint64_t last_tx_end, tx_rem;
 
+    /* Blackout: the link is down while CLOCK_MONOTONIC < down_until (0: up,
+     * UINT64_MAX: until an "up" command). Set by the main thread (ctl_apply). */
+    _Atomic uint64_t down_until;
+
     pthread_t th;
 };
 
@@ -493,6 +501,11 @@ static struct pkt *heap_pop(struct dir *d)
     if (n)
         d->heap[i] = last;
     return top;
+}
+
+static int link_down(struct dir *d, uint64_t now)
+{
+    return now < atomic_load_explicit(&d->down_until, memory_order_relaxed);
 }
 
 /* Drop from the bottleneck ring every packet whose serialization ended. */
@@ -591,6 +604,15 @@ static void on_packet(struct dir *d, struct pkt *p, uint64_t now)
     ctr_add(&d->c.in_pkts, 1);
     ctr_add(&d->c.in_bytes, p->len);
 
+    /* A link that is down takes nothing in. Before the random draws: a
+     * blackout does not shift the loss streams, the n-th packet that does
+     * get in meets the decisions it would meet without one. */
+    if (link_down(d, now)) {
+        ctr_add(&d->c.drop_down, 1);
+        pkt_put(d, p);
+        return;
+    }
+
     /* Both loss processes see every packet, so each keeps its own
      * statistics when combined: P(lost) = 1 - (1 - loss)(1 - burst). */
     int lost = rng_percent(&d->r[ST_LOSS], im->loss_pct), burst = 0;
@@ -663,6 +685,14 @@ static void deliver_due(struct dir *d, uint64_t now)
         if (d->last_held && p->seq == d->last_seq)
             d->last_held = 0;
         uint64_t at = now_ns();
+        /* ... and lets nothing out: what was in flight when it went down
+         * and falls due before it comes back is lost too, so the receiver
+         * sees nothing at all for the whole blackout. */
+        if (link_down(d, at)) {
+            ctr_add(&d->c.drop_down, 1);
+            pkt_put(d, p);
+            continue;
+        }
         if (at > p->due && at - p->due > ctr_get(&d->c.late_max_ns))
             ctr_set(&d->c.late_max_ns, at - p->due);
         if (at > p->due + 1000000)
@@ -828,6 +858,7 @@ static const struct ctr_field ctr_fields[] = {
     {"drop_burst", offsetof(struct counters, drop_burst), 0},
     {"drop_queue", offsetof(struct counters, drop_queue), 0},
     {"drop_limit", offsetof(struct counters, drop_limit), 0},
+    {"drop_down", offsetof(struct counters, drop_down), 0},
     {"tx_err", offsetof(struct counters, tx_err), 0},
     {"dup", offsetof(struct counters, dup), 0},
     {"reorder", offsetof(struct counters, reorder), 0},
@@ -854,28 +885,37 @@ static uint64_t ctr_field_get(struct dir *d, size_t i)
     return ctr_get((_Atomic uint64_t *)(void *)((char *)&d->c + ctr_fields[i].off));
 }
 
+/* The --ctl file and what became of the commands read from it (the main
+ * thread's alone). */
+struct ctl {
+    const char *file;
+    uint64_t applied, rejected;
+};
+
 /* Human table on stderr; key=value lines to FILE (written to FILE.tmp and
  * renamed, so a reader never sees half a file). */
-static void stats_dump(struct dir *dirs, int ndirs, uint64_t t0, const char *file, int final)
+static void stats_dump(struct dir *dirs, int ndirs, uint64_t t0, const char *file, int final,
+                       const struct ctl *ctl)
 {
     uint64_t snap[2][NFIELDS];
-    uint64_t now = now_ns();
+    uint64_t now = now_ns(), real = realtime_ns();
     for (int k = 0; k < ndirs; k++)
         for (size_t i = 0; i < NFIELDS; i++)
             snap[k][i] = ctr_field_get(&dirs[k], i);
 
     fprintf(stderr, "linkemu: counters after %.3f s%s\n", (double)(now - t0) / 1e9,
             final ? " (final)" : "");
-    fprintf(stderr, "  %-3s %10s %12s %10s %12s %9s %10s %10s %10s %6s %8s %8s\n", "dir",
+    fprintf(stderr, "  %-3s %10s %12s %10s %12s %9s %10s %10s %10s %9s %6s %8s %8s\n", "dir",
             "in_pkts", "in_bytes", "out_pkts", "out_bytes", "drop_loss", "drop_burst",
-            "drop_queue", "drop_limit", "tx_err", "dup", "reorder");
+            "drop_queue", "drop_limit", "drop_down", "tx_err", "dup", "reorder");
     for (int k = 0; k < ndirs; k++) {
         fprintf(stderr,
                 "  %-3s %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %9" PRIu64
-                " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %8" PRIu64 " %8" PRIu64
-                "\n",
+                " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 " %6" PRIu64 " %8" PRIu64
+                " %8" PRIu64 "\n",
                 dirs[k].name, snap[k][0], snap[k][1], snap[k][2], snap[k][3], snap[k][4],
-                snap[k][5], snap[k][6], snap[k][7], snap[k][8], snap[k][9], snap[k][10]);
+                snap[k][5], snap[k][6], snap[k][7], snap[k][8], snap[k][9], snap[k][10],
+                snap[k][11]);
     }
     if (!file)
         return;
@@ -886,7 +926,12 @@ static void stats_dump(struct dir *dirs, int ndirs, uint64_t t0, const char *fil
         fprintf(stderr, "linkemu: %s: %s\n", tmp, strerror(errno));
         return;
     }
-    fprintf(f, "time_ns=%" PRIu64 "\nelapsed_ns=%" PRIu64 "\nfinal=%d\n", now, now - t0, final);
+    fprintf(f, "time_ns=%" PRIu64 "\nrealtime_ns=%" PRIu64 "\nelapsed_ns=%" PRIu64 "\nfinal=%d\n",
+            now, real, now - t0, final);
+    fprintf(f, "ctl_applied=%" PRIu64 "\nctl_rejected=%" PRIu64 "\n", ctl->applied, ctl->rejected);
+    for (int k = 0; k < ndirs; k++)
+        fprintf(f, "%s_down_until_ns=%" PRIu64 "\n", dirs[k].name,
+                atomic_load_explicit(&dirs[k].down_until, memory_order_relaxed));
     for (int k = 0; k < ndirs; k++)
         for (size_t i = 0; i < NFIELDS; i++)
             if (ctr_fields[i].is_signed)
@@ -932,6 +977,15 @@ static void usage(FILE *f)
         "                           of a core at 100 Mbit/s paced with --rt; --slack\n"
         "                           250 sends in bursts of ~2 packets there for half.\n"
         "                           Long-run rates stay exact either way\n"
+        "  --ctl FILE               on SIGUSR2, apply the command in FILE (one line):\n"
+        "                           'down [MS] [a2b|b2a]': a blackout, the link carries\n"
+        "                           nothing for MS ms from now (without MS: until 'up');\n"
+        "                           every packet read, and every packet falling due, while\n"
+        "                           it is down is dropped silently (drop_down), so the\n"
+        "                           endpoints' sends still succeed;\n"
+        "                           'up [a2b|b2a]': ends a blackout now. No direction\n"
+        "                           means both. The stats file is rewritten as the\n"
+        "                           answer (ctl_applied or ctl_rejected moves)\n"
         "\n"
         "SPEC is comma-separated key=value (all optional, default off/0):\n"
         "  delay=MS      one-way propagation delay, fractional allowed\n"
@@ -969,9 +1023,12 @@ static void usage(FILE *f)
         "prints the counters (and rewrites --stats FILE); SIGINT/SIGTERM print\n"
         "them and exit. Per direction (a2b = read from DEV-A, written to DEV-B):\n"
         "in_pkts in_bytes out_pkts out_bytes drop_loss drop_burst drop_queue\n"
-        "drop_limit tx_err dup reorder queue_peak_bytes wakeups. When idle:\n"
-        "in_pkts + dup = out_pkts + drop_loss + drop_burst + drop_queue +\n"
-        "drop_limit + tx_err.\n"
+        "drop_limit drop_down tx_err dup reorder queue_peak_bytes wakeups. When\n"
+        "idle: in_pkts + dup = out_pkts + drop_loss + drop_burst + drop_queue +\n"
+        "drop_limit + drop_down + tx_err.\n"
+        "down_until_ns: the CLOCK_MONOTONIC time (as time_ns) a blackout of that\n"
+        "direction ends (0: never down; 18446744073709551615: until 'up'); the\n"
+        "file's realtime_ns is CLOCK_REALTIME at the same moment as time_ns.\n"
         "reorder_ahead: reordered packets that did leave ahead of one that came\n"
         "in before them. What the link applied, for telling its doing from a\n"
         "loaded host's:\n"
@@ -1008,11 +1065,66 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
     return 0;
 }
 
+/* Applies the command in ctl->file (read whole, at most one line):
+ *   down [MS] [a2b|b2a]   the link carries nothing for MS milliseconds from
+ *                         now (fractions allowed), or until "up" without MS
+ *   up [a2b|b2a]          ends a blackout now
+ * Without a direction both are meant. Returns 0 or -EINVAL (bad command,
+ * no --ctl file or unreadable: nothing changed). */
+static int ctl_apply(struct dir *dirs, const struct ctl *ctl)
+{
+    char line[256], *save = NULL;
+    if (!ctl->file) {
+        fprintf(stderr, "linkemu: SIGUSR2 without --ctl FILE: ignored\n");
+        return -EINVAL;
+    }
+    FILE *f = fopen(ctl->file, "r");
+    if (!f) {
+        fprintf(stderr, "linkemu: %s: %s\n", ctl->file, strerror(errno));
+        return -EINVAL;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = 0;
+    fclose(f);
+
+    const char *verb = strtok_r(line, " \t\n", &save);
+    const char *arg = strtok_r(NULL, " \t\n", &save);
+    double ms = -1;
+    if (verb && !strcmp(verb, "down") && arg && !parse_double(arg, 0, 1e9, &ms))
+        arg = strtok_r(NULL, " \t\n", &save);
+    int which = -1; /* both */
+    if (arg && !strcmp(arg, "a2b"))
+        which = 0;
+    else if (arg && !strcmp(arg, "b2a"))
+        which = 1;
+    else if (arg)
+        verb = NULL;
+    if (!verb || (strcmp(verb, "down") && strcmp(verb, "up")) || strtok_r(NULL, " \t\n", &save)) {
+        fprintf(stderr, "linkemu: %s: not 'down [MS] [a2b|b2a]' or 'up [a2b|b2a]'\n", ctl->file);
+        return -EINVAL;
+    }
+    uint64_t now = now_ns(), until = 0;
+    if (!strcmp(verb, "down"))
+        until = ms < 0 ? UINT64_MAX : now + (uint64_t)llround(ms * NS_PER_MS);
+    for (int k = 0; k < 2; k++)
+        if (which < 0 || which == k)
+            atomic_store_explicit(&dirs[k].down_until, until, memory_order_relaxed);
+    const char *name = which < 0 ? "a2b+b2a" : dirs[which].name;
+    if (until == 0)
+        fprintf(stderr, "linkemu: %s up\n", name);
+    else if (until == UINT64_MAX)
+        fprintf(stderr, "linkemu: %s down until told 'up'\n", name);
+    else
+        fprintf(stderr, "linkemu: %s down for %g ms (until time_ns=%" PRIu64 ")\n", name, ms,
+                until);
+    return 0;
+}
+
 static int run_main(int argc, char **argv)
 {
     enum {
         O_NSA = 1, O_NSB, O_DEVA, O_DEVB, O_BOTH, O_A2B, O_B2A, O_SEED, O_MTU, O_LIMIT, O_STATS,
-        O_SLACK, O_RT
+        O_SLACK, O_RT, O_CTL
     };
     static const struct option opts[] = {
         {"ns-a", required_argument, NULL, O_NSA},   {"ns-b", required_argument, NULL, O_NSB},
@@ -1021,12 +1133,13 @@ static int run_main(int argc, char **argv)
         {"b2a", required_argument, NULL, O_B2A},    {"seed", required_argument, NULL, O_SEED},
         {"mtu", required_argument, NULL, O_MTU},    {"limit", required_argument, NULL, O_LIMIT},
         {"stats", required_argument, NULL, O_STATS}, {"slack", required_argument, NULL, O_SLACK},
-        {"rt", required_argument, NULL, O_RT},
+        {"rt", required_argument, NULL, O_RT},      {"ctl", required_argument, NULL, O_CTL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *ns[2] = {NULL, NULL}, *dev[2] = {"emua", "emub"};
     const char *both = NULL, *spec[2] = {NULL, NULL}, *stats_file = NULL;
+    struct ctl ctl = {NULL, 0, 0};
     uint64_t seed = 1, mtu = 1500, limit = 65536, slack_ns = SLACK_NS_DEFAULT, rt = 10;
     double slack_us;
     static struct dir dirs[2];
@@ -1046,6 +1159,7 @@ static int run_main(int argc, char **argv)
         case O_MTU: bad = parse_u64(optarg, 68, 65535, &mtu); break;
         case O_LIMIT: bad = parse_u64(optarg, 16, 1u << 24, &limit); break;
         case O_STATS: stats_file = optarg; break;
+        case O_CTL: ctl.file = optarg; break;
         case O_RT: bad = parse_u64(optarg, 0, 99, &rt); break;
         case O_SLACK:
             bad = parse_double(optarg, 0, 1e6, &slack_us);
@@ -1104,6 +1218,7 @@ static int run_main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     /* The default 50 us timer slack would blur pacing (120 us per packet at
@@ -1130,7 +1245,7 @@ static int run_main(int argc, char **argv)
             " slack=%" PRIu64 "ns\n",
             ns[0] ? ns[0] : "-", dev[0], ns[1] ? ns[1] : "-", dev[1], seed, mtu, rt, slack_ns);
     if (stats_file)
-        stats_dump(dirs, 2, t0, stats_file, 0);
+        stats_dump(dirs, 2, t0, stats_file, 0, &ctl);
 
     for (;;) {
         int sig = sigwaitinfo(&set, NULL);
@@ -1141,7 +1256,17 @@ static int run_main(int argc, char **argv)
             break;
         }
         if (sig == SIGUSR1) {
-            stats_dump(dirs, 2, t0, stats_file, 0);
+            stats_dump(dirs, 2, t0, stats_file, 0, &ctl);
+            continue;
+        }
+        if (sig == SIGUSR2) {
+            /* The rewritten stats file is the answer: ctl_applied or
+             * ctl_rejected has moved, and *_down_until_ns says until when. */
+            if (ctl_apply(dirs, &ctl) == 0)
+                ctl.applied++;
+            else
+                ctl.rejected++;
+            stats_dump(dirs, 2, t0, stats_file, 0, &ctl);
             continue;
         }
         break;
@@ -1152,7 +1277,7 @@ stop:
         perror("linkemu: eventfd_write");
     for (int k = 0; k < started; k++)
         pthread_join(dirs[k].th, NULL);
-    stats_dump(dirs, 2, t0, stats_file, 1);
+    stats_dump(dirs, 2, t0, stats_file, 1, &ctl);
 out:
     for (int k = 0; k < 2; k++) {
         if (fds[k] >= 0)

@@ -23,12 +23,45 @@
 #   emu_stats               make linkemu rewrite $EMU_STATS now (SIGUSR1)
 #   emu_stat KEY [FILE]     print one counter from $EMU_STATS (or FILE),
 #                           e.g. emu_stat a2b_drop_loss
+#   emu_readdr a|b NEWIP    move side a or b to a new address mid-run, as a
+#                           laptop changing networks: NEWIP (10.99.0.X, or
+#                           fd99::X for IPv6) is added, then the old one is
+#                           removed, so sockets bound to it or sending from
+#                           it fail from then on; the routes stay. Updates
+#                           EMU_IP_A/EMU_IP_B (EMU_IP6_A/EMU_IP6_B): call it
+#                           in the test's own shell, not in $(...)
+#   emu_nat_on a|b          puts that side behind a NAT: its TCP and UDP
+#                           reach the peer from a random port of
+#                           EMU_NAT_PORTS_A (_B), a block of 1000 ports in
+#                           EMU_NAT_BASE..+9999 (10000..19999, below the
+#                           ephemeral ports: the peer never sees a socket's
+#                           own port; the address stays); what comes back
+#                           for a port of that range without a mapping is
+#                           dropped silently
+#   emu_nat_rebind a|b      the NAT forgets every mapping (conntrack -F) and
+#                           maps from the next block, so the next packet of
+#                           each flow leaves with a new source port; replies
+#                           to the old port are dropped, as a real NAT does
+#   emu_nat_off a|b         removes the NAT and its mappings
+#   emu_blackout SECS [a2b|b2a]
+#                           the link goes silent for SECS seconds (fractions
+#                           allowed) both ways or one way, and the call
+#                           returns at once: everything linkemu reads or
+#                           would deliver meanwhile is dropped and counted
+#                           in a2b_drop_down/b2a_drop_down; the endpoints'
+#                           sends still succeed. Sets EMU_DOWN_END_MS, the
+#                           CLOCK_REALTIME millisecond the link carries
+#                           again (compare with `date +%s%3N`)
+#   emu_link_down [a2b|b2a], emu_link_up [a2b|b2a]
+#                           the same blackout, until emu_link_up
 #   emu_down                stop linkemu (by PID), print its final counters
 #                           to stderr (kept in $EMU_STATS with the TUN queue
 #                           drops tun_a_tx_dropped/tun_b_tx_dropped appended,
 #                           copied to $EMU_DIR/stats.N for the N-th emu_up
-#                           of this shell),
-#                           delete the namespaces. Safe to call twice.
+#                           of this shell), end every process still in the
+#                           namespaces (TERM, 2 s, KILL, by PID: forked
+#                           children, keepers), delete the namespaces. Safe
+#                           to call twice.
 #
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
 # $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
@@ -36,10 +69,13 @@
 # counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_TXQLEN
 # (1000: packets the kernel queues for linkemu on each TUN device before it
 # drops them uncounted; larger lets a stalled host catch up), EMU_ARGS
-# (extra linkemu options, e.g. "--limit 100000").
+# (extra linkemu options, e.g. "--limit 100000"), EMU_NAT_BASE (10000: the
+# NAT's 10,000 ports start there; nothing should listen on them on a NATed
+# side). emu_nat_rebind needs conntrack (integration/deps.sh test).
 #
 # Cleanup: the first emu_up in a shell installs an EXIT trap that stops
-# linkemu and deletes every namespace this shell made, then calls lib.sh's
+# linkemu and deletes every namespace this shell made (ending what still
+# runs in them, as emu_down does), then calls lib.sh's
 # cleanup if it is defined; INT, TERM and HUP exit through it. In a subshell
 # (e.g. inside $(...), where traps are reset) emu_up installs a trap of its
 # own that cleans only the emulator. A run killed with SIGKILL cannot clean
@@ -56,6 +92,7 @@ EMU_DIR=""
 EMU_OWN_DIR=0
 EMU_TRAP_PID=""
 EMU_REG=/run/linkemu
+EMU_NAT_GEN_A="" EMU_NAT_GEN_B=""
 
 emu__fail() {
     if command -v fail >/dev/null 2>&1; then fail "$*"; fi
@@ -76,7 +113,24 @@ emu__kill_pid() {
     wait "$_p" 2>/dev/null || true
 }
 
+# Deletes namespace $1 after ending, by PID, every process still in it:
+# only this shell's jobs and their offspring can be there (a forked
+# server's child, a shim keeper that outlived its program), and one left
+# behind would keep the namespace alive after its name is gone.
 emu__ns_del() {
+    _left=$(ip netns pids "$1" 2>/dev/null || true)
+    if [ -n "$_left" ]; then
+        # shellcheck disable=SC2086
+        kill -TERM $_left 2>/dev/null || true
+        _i=0
+        while [ -n "$(ip netns pids "$1" 2>/dev/null)" ] && [ "$_i" -lt 40 ]; do
+            sleep 0.05
+            _i=$((_i + 1))
+        done
+        _left=$(ip netns pids "$1" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [ -z "$_left" ] || kill -KILL $_left 2>/dev/null || true
+    fi
     ip netns del "$1" 2>/dev/null || true
     rm -f "$EMU_REG/$1.owner"
 }
@@ -137,14 +191,19 @@ emu__gc() {
 emu_a() { ip netns exec "$EMU_NS_A" "$@"; }
 emu_b() { ip netns exec "$EMU_NS_B" "$@"; }
 
+# Sets _ns and _dev for side $1 (a or b); $2 names the caller for the error.
+emu__side() {
+    case "$1" in
+        a) _ns=$EMU_NS_A _dev=$EMU_DEV_A ;;
+        b) _ns=$EMU_NS_B _dev=$EMU_DEV_B ;;
+        *) emu__fail "$2: side must be a or b, not '$1'" ;;
+    esac
+}
+
 emu_bg() {
     _side=$1 _name=$2
     shift 2
-    case "$_side" in
-        a) _ns=$EMU_NS_A ;;
-        b) _ns=$EMU_NS_B ;;
-        *) emu__fail "emu_bg: side must be a or b" ;;
-    esac
+    emu__side "$_side" emu_bg
     ip netns exec "$_ns" "$@" >"$EMU_DIR/$_name.log" 2>&1 &
     LAST_PID=$!
     EMU_BG_PIDS="$EMU_BG_PIDS $LAST_PID"
@@ -160,10 +219,14 @@ emu__alive() {
         ! sed 's/.*) //' "/proc/$EMU_PID/stat" 2>/dev/null | grep -q '^[ZX]'
 }
 
-emu_stats() {
-    emu__alive || { cat "$EMU_LOG" >&2; emu__fail "emu_stats: linkemu is not running"; }
+emu_stats() { emu__signal USR1 emu_stats; }
+
+# Sends linkemu SIG ($1: USR1 or USR2) and waits until it has rewritten
+# $EMU_STATS, which it does for both; $2 names the caller for the error.
+emu__signal() {
+    emu__alive || { cat "$EMU_LOG" >&2; emu__fail "$2: linkemu is not running"; }
     _before=$(emu_stat time_ns 2>/dev/null || true)
-    kill -USR1 "$EMU_PID"
+    kill -"$1" "$EMU_PID"
     _i=0
     while [ "$_i" -lt 500 ]; do
         _now=$(emu_stat time_ns 2>/dev/null || true)
@@ -204,9 +267,12 @@ emu_up() {
     EMU_DEV_A=emua EMU_DEV_B=emub
     EMU_IP_A=10.99.0.1 EMU_IP_B=10.99.0.2
     EMU_IP6_A=fd99::1 EMU_IP6_B=fd99::2
+    EMU_NAT_GEN_A="" EMU_NAT_GEN_B="" EMU_NAT_PORTS_A="" EMU_NAT_PORTS_B=""
+    EMU_DOWN_END_MS=""
     # Named by shell and count: a subshell shares $EMU_DIR and would reuse N.
     EMU_LOG=$EMU_DIR/linkemu.$EMU_REAL_PID.$EMU_N.log
     EMU_STATS=$EMU_DIR/linkemu.$EMU_REAL_PID.$EMU_N.stats
+    EMU_CTL=$EMU_DIR/linkemu.$EMU_REAL_PID.$EMU_N.ctl
     for _ns in "$EMU_NS_A" "$EMU_NS_B"; do
         if ip netns list | grep -q "^$_ns\( \|$\)"; then
             emu__fail "namespace $_ns already exists"
@@ -250,7 +316,7 @@ emu__linkemu() {
     # shellcheck disable=SC2086
     "$LINKEMU" --ns-a "$EMU_NS_A" --ns-b "$EMU_NS_B" --dev-a "$EMU_DEV_A" --dev-b "$EMU_DEV_B" \
         --a2b "$2" --b2a "$3" --seed "$_seed" --mtu "${EMU_MTU:-1500}" \
-        --stats "$EMU_STATS" ${EMU_ARGS:-} 2>>"$EMU_LOG" &
+        --stats "$EMU_STATS" --ctl "$EMU_CTL" ${EMU_ARGS:-} 2>>"$EMU_LOG" &
     EMU_PID=$!
     _i=0
     until grep -q '^linkemu: ready' "$EMU_LOG" 2>/dev/null; do
@@ -261,6 +327,155 @@ emu__linkemu() {
         sleep 0.05
         _i=$((_i + 1))
     done
+}
+
+# --- roaming: a new address, a NAT that re-maps, a silent link -----------
+
+emu_readdr() {
+    [ $# -eq 2 ] || emu__fail "usage: emu_readdr a|b NEWIP"
+    emu__side "$1" emu_readdr
+    _new=$2
+    case "$1:$_new" in
+        a:*:*) _old=$EMU_IP6_A _plen=64 _other=$EMU_IP6_B _net=fd99:: ;;
+        b:*:*) _old=$EMU_IP6_B _plen=64 _other=$EMU_IP6_A _net=fd99:: ;;
+        a:*) _old=$EMU_IP_A _plen=24 _other=$EMU_IP_B _net=10.99.0. ;;
+        *) _old=$EMU_IP_B _plen=24 _other=$EMU_IP_A _net=10.99.0. ;;
+    esac
+    # The link's prefix: the peer's route to it stays as it is.
+    case "$_new" in "$_net"*) ;; *) emu__fail "emu_readdr: $_new is not in ${_net}X" ;; esac
+    [ "$_new" != "$_old" ] && [ "$_new" != "$_other" ] ||
+        emu__fail "emu_readdr: $_new is already side a's or b's address"
+    if [ "$_plen" = 64 ]; then
+        [ "${EMU_IPV6:-1}" != 0 ] || emu__fail "emu_readdr: IPv6 is off (EMU_IPV6=0)"
+        ip -n "$_ns" addr add "$_new/64" dev "$_dev" nodad || emu__fail "emu_readdr: add $_new"
+    else
+        # Deleting a subnet's primary address deletes its secondaries too,
+        # unless they are promoted: the new address is one of them.
+        ip netns exec "$_ns" sysctl -qw "net.ipv4.conf.$_dev.promote_secondaries=1" ||
+            emu__fail "emu_readdr: promote_secondaries on $_dev"
+        ip -n "$_ns" addr add "$_new/24" dev "$_dev" || emu__fail "emu_readdr: add $_new"
+    fi
+    ip -n "$_ns" addr del "$_old/$_plen" dev "$_dev" || emu__fail "emu_readdr: del $_old"
+    # The peer is now reached from the new address, by the same route.
+    ip -n "$_ns" route get "$_other" 2>/dev/null | grep -q " src $_new\( \|$\)" ||
+        emu__fail "emu_readdr: side $1 does not reach $_other from $_new: $(ip -n "$_ns" route get "$_other" 2>&1)"
+    case "$1:$_plen" in
+        a:24) EMU_IP_A=$_new ;;
+        b:24) EMU_IP_B=$_new ;;
+        a:64) EMU_IP6_A=$_new ;;
+        b:64) EMU_IP6_B=$_new ;;
+    esac
+}
+
+# Sets _ns/_dev for side $1 (the NATed one) and _pns/_pdev for its peer,
+# where the translation happens; $2 names the caller for the error.
+emu__nat_sides() {
+    emu__side "$1" "$2"
+    _nated_ns=$_ns _nated_dev=$_dev
+    if [ "$1" = a ]; then emu__side b "$2"; else emu__side a "$2"; fi
+    _pns=$_ns _pdev=$_dev _ns=$_nated_ns _dev=$_nated_dev
+}
+
+# Maps side $1's source ports to block $2 (modulo 10) and records it.
+emu__nat_block() {
+    _lo=$((${EMU_NAT_BASE:-10000} + ($2 % 10) * 1000))
+    _ports="$_lo-$((_lo + 999))"
+    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat: nft (snat to :$_ports)"
+flush chain inet emunat_$1 xlate
+add rule inet emunat_$1 xlate iifname "$_pdev" meta l4proto { tcp, udp } counter snat to :$_ports random
+EOF
+    case "$1" in
+        a) EMU_NAT_GEN_A=$2 EMU_NAT_PORTS_A=$_ports ;;
+        b) EMU_NAT_GEN_B=$2 EMU_NAT_PORTS_B=$_ports ;;
+    esac
+}
+
+emu_nat_on() {
+    [ $# -eq 1 ] || emu__fail "usage: emu_nat_on a|b"
+    emu__nat_sides "$1" emu_nat_on
+    command -v nft >/dev/null 2>&1 || emu__fail "emu_nat_on: nft not installed (integration/deps.sh test)"
+    _base=${EMU_NAT_BASE:-10000}
+    # The translation is done where a NAT box would see the packets: as
+    # they come off the link into the peer (its input hook), one by one.
+    # On the NATed side's own output it would see the shim's UDP GSO
+    # trains, whose checksums this kernel then gets wrong (the peer counts
+    # UdpInCsumErrors, the shim "dropped by a full receive buffer").
+    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat_on: nft in the peer"
+table inet emunat_$1 {
+    chain xlate { type nat hook input priority 100; policy accept; }
+}
+EOF
+    # Replies go back through the mapping, translated to the socket's own
+    # port on the peer's output: one that still names a NAT port when it
+    # reaches the NATed side had no mapping (a real NAT drops it, no ICMP).
+    ip netns exec "$_ns" nft -f - <<EOF || emu__fail "emu_nat_on: nft"
+table inet emunat {
+    chain in {
+        type filter hook input priority filter; policy accept;
+        iifname "$_dev" meta l4proto { tcp, udp } th dport $_base-$((_base + 9999)) counter drop
+    }
+}
+EOF
+    emu__nat_block "$1" 0
+}
+
+emu_nat_rebind() {
+    [ $# -eq 1 ] || emu__fail "usage: emu_nat_rebind a|b"
+    emu__nat_sides "$1" emu_nat_rebind
+    if [ "$1" = a ]; then _gen=$EMU_NAT_GEN_A; else _gen=$EMU_NAT_GEN_B; fi
+    [ -n "$_gen" ] || emu__fail "emu_nat_rebind $1: no NAT there (emu_nat_on $1 first)"
+    command -v conntrack >/dev/null 2>&1 ||
+        emu__fail "emu_nat_rebind: conntrack not installed (integration/deps.sh test)"
+    # The next block first, then forget: a packet between the two keeps its
+    # old mapping, and none can take a new one from the old block.
+    emu__nat_block "$1" $((_gen + 1))
+    ip netns exec "$_pns" conntrack -F 2>/dev/null || emu__fail "emu_nat_rebind: conntrack -F"
+}
+
+emu_nat_off() {
+    [ $# -eq 1 ] || emu__fail "usage: emu_nat_off a|b"
+    emu__nat_sides "$1" emu_nat_off
+    ip netns exec "$_pns" nft delete table inet "emunat_$1" 2>/dev/null || true
+    ip netns exec "$_ns" nft delete table inet emunat 2>/dev/null || true
+    if command -v conntrack >/dev/null 2>&1; then
+        ip netns exec "$_pns" conntrack -F 2>/dev/null || true
+    fi
+    if [ "$1" = a ]; then
+        EMU_NAT_GEN_A="" EMU_NAT_PORTS_A=""
+    else
+        EMU_NAT_GEN_B="" EMU_NAT_PORTS_B=""
+    fi
+}
+
+# Writes linkemu's control command ($*) and has it applied (SIGUSR2).
+emu__ctl() {
+    [ -n "$EMU_PID" ] || emu__fail "emu: no linkemu running (a veth link has no blackout)"
+    _applied=$(emu_stat ctl_applied 2>/dev/null || true)
+    echo "$*" >"$EMU_CTL.tmp" && mv -f "$EMU_CTL.tmp" "$EMU_CTL"
+    emu__signal USR2 "emu: $*"
+    [ "$(emu_stat ctl_applied)" = $((${_applied:-0} + 1)) ] ||
+        { tail -n 5 "$EMU_LOG" >&2; emu__fail "linkemu did not apply '$*'"; }
+}
+
+emu_blackout() {
+    case "$#:${2:-}" in 1:|2:a2b|2:b2a) ;; *) emu__fail "usage: emu_blackout SECONDS [a2b|b2a]" ;; esac
+    _ms=$(awk -v s="$1" 'BEGIN { if (s !~ /^[0-9]*\.?[0-9]+$/) exit 1; printf "%.3f", s * 1000 }') ||
+        emu__fail "emu_blackout: '$1' is not a number of seconds"
+    emu__ctl down "$_ms" ${2:-}
+    # The end as linkemu set it (CLOCK_MONOTONIC), on the wall clock.
+    _d=${2:-a2b}
+    EMU_DOWN_END_MS=$((($(emu_stat realtime_ns) + $(emu_stat "${_d}_down_until_ns") -
+        $(emu_stat time_ns)) / 1000000))
+}
+
+emu_link_down() {
+    case "${1:-}" in ''|a2b|b2a) ;; *) emu__fail "usage: emu_link_down [a2b|b2a]" ;; esac
+    emu__ctl down ${1:-}
+}
+
+emu_link_up() {
+    case "${1:-}" in ''|a2b|b2a) ;; *) emu__fail "usage: emu_link_up [a2b|b2a]" ;; esac
+    emu__ctl up ${1:-}
 }
 
 emu__tun_drops() { # NS DEV: TX dropped of the TUN device (0 if unknown)

@@ -9,31 +9,12 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
+. "$ROOT/integration/lib/sshd.sh"
 compat_deps
 
 SIZE=20971520
 P=$(free_port)
-# sshd's privilege separation chroots into /run/sshd (Debian's unit makes it
-# at boot); an empty root-owned directory, created if missing.
-[ -d /run/sshd ] || mkdir -m 755 /run/sshd
-timeout 20 ssh-keygen -q -t ed25519 -N '' -f "$T/host_key" || fail "ssh-keygen (host key)"
-timeout 20 ssh-keygen -q -t ed25519 -N '' -f "$T/client_key" || fail "ssh-keygen (client key)"
-cp "$T/client_key.pub" "$T/authorized_keys"
-cat >"$T/sshd_config" <<CONF
-Port $P
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-LogLevel VERBOSE
-CONF
-timeout 20 /usr/sbin/sshd -t -f "$T/sshd_config" || fail "sshd -t rejects the config"
+sshd_setup "$P" 127.0.0.1
 
 # sshd must be started by its absolute path: it re-execs itself.
 bg_app sshd /usr/sbin/sshd -D -e -f "$T/sshd_config"
