@@ -515,6 +515,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             }
             return;
         }
+        if (m > 0)
+            s->heard = 1; /* roam.c: the peer knows this socket */
         for (int i = 0; i < m; i++) {
             SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: received %u bytes %s", s->idx, e->msgs[i].msg_len,
                      rudp_packet_name(e->iovs[i].iov_base, e->msgs[i].msg_len));

@@ -90,6 +90,7 @@ typedef struct esock {
     socklen_t lun_len;
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
+    int heard;            /* a datagram arrived on it */
 } esock;
 
 typedef struct bridge {

@@ -7,9 +7,10 @@
  * or when nothing is heard for a few probe timeouts (RUDP_EV_SILENT: a
  * middlebox lost the flow). The new socket is connected to the same
  * server, so the kernel picks today's route, source address and a fresh
- * port. The old socket stays open and read until the next move or the
- * connection's end: what was in flight to it still arrives, and no ICMP
- * port unreachable tells the server its peer is gone.
+ * port. The socket the server last answered on stays open and read until
+ * a later move is answered or the connection ends: what was in flight to
+ * it still arrives, and no ICMP port unreachable tells the server its
+ * peer is gone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -92,14 +93,21 @@ void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
         rudp_conn_name(b->conn, name, sizeof name);
         shim_log(RUDP_LOG_INFO, "%s: moved to a new socket (%s): %s -> %s", name, why, from, to);
     }
-    /* The connection's reference moves to s; the bridge keeps its own on
-     * the socket it left, and lets go of the one before. */
+    /* The connection's reference moves to s. The bridge keeps its own on
+     * the socket the server knows: the one it left if the server ever
+     * answered there, else the one kept from before (a socket never heard
+     * from goes: closing the one the server still sends to would earn an
+     * ICMP port unreachable, and a reset, at the end of a blackout). */
     old->owner = NULL;
     old->send_failed = 0;
     shim_esock_unref(old);
-    if (b->old_sock)
-        shim_esock_unref(b->old_sock);
-    b->old_sock = old;
+    if (b->old_sock && !old->heard) {
+        shim_esock_unref(old);
+    } else {
+        if (b->old_sock)
+            shim_esock_unref(b->old_sock);
+        b->old_sock = old;
+    }
     b->sock = s;
 }
 

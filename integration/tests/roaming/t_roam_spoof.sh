@@ -26,9 +26,9 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
-# The server's RUDP_STATS words for a failed path validation (issue 15's
+# The server's RUDP_STATS words for a failed path validation ("path:
 # counter; adjust here if the name differs): the count follows them.
-PATH_STAT="path validations failed"
+PATH_STAT="never answering"
 SPOOF_SRC=10.99.0.66
 SPOOF_PORT=40000
 SPOOF_COUNT=10
