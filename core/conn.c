@@ -869,6 +869,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     if (now - c->last_rx > c->longest_silence)
         c->longest_silence = now - c->last_rx;
     c->last_rx = now;
+    c->silent_told = 0;
     if (c->state != RUDP_TIME_WAIT)
         keepalive_rearm(c, now);
     rudp__conn_dirty(c);
@@ -1176,10 +1177,15 @@ static void start_probe(rudp_conn *c)
               (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),
               c->rec.last_eliciting_ack_now ? ", asked for an ACK now" : "");
     queue_oldest(c);
-    if (!c->is_server && (c->rec.pto_count == RUDP_SILENT_PTOS ||
-                          (c->rec.pto_count > RUDP_SILENT_PTOS &&
-                           (c->rec.pto_count - RUDP_SILENT_PTOS) % RUDP_SILENT_EVERY == 0)))
+    /* A path silent for a few probe timeouts and at least RUDP_SILENT_MIN
+     * (a peer busy for a moment, a process being handed to a keeper, is
+     * not a lost path), then again every RUDP_SILENT_EVERY more. */
+    if (!c->is_server && c->rec.pto_count >= RUDP_SILENT_PTOS &&
+        c->ctx->now - c->last_rx >= RUDP_SILENT_MIN &&
+        (!c->silent_told || c->rec.pto_count >= c->silent_told + RUDP_SILENT_EVERY)) {
+        c->silent_told = c->rec.pto_count;
         rudp__conn_event(c, RUDP_EV_SILENT);
+    }
     rudp__conn_dirty(c);
 }
 

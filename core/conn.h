@@ -161,6 +161,7 @@ struct rudp_conn {
 
     rudp_path path;         /* path.c: where we send, a new peer address */
     rudp_time longest_silence; /* longest time between two packets from the peer */
+    uint32_t silent_told;   /* pto_count at the last RUDP_EV_SILENT, 0: none since heard */
 };
 
 typedef struct rudp_source rudp_source;

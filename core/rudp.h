@@ -216,12 +216,14 @@ enum {
     RUDP_EV_ERROR = 1u << 4,       /* failed: rudp_conn_error() says why */
     RUDP_EV_CLOSED = 1u << 5,      /* reached CLOSED; release when done with it */
     RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream */
-    RUDP_EV_SILENT = 1u << 7,      /* client: RUDP_SILENT_PTOS probe timeouts in a row, and
-                                      every RUDP_SILENT_EVERY more: the path may be gone (a
-                                      caller may rudp_conn_rebind to a new socket) */
+    RUDP_EV_SILENT = 1u << 7,      /* client: RUDP_SILENT_PTOS probe timeouts in a row and
+                                      nothing heard for RUDP_SILENT_MIN, then every
+                                      RUDP_SILENT_EVERY more: the path may be gone (a caller
+                                      may rudp_conn_rebind to a new socket) */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
+#define RUDP_SILENT_MIN RUDP_SEC(2)
 
 /* The probe timeout backs off, doubling, up to this (or the PTO itself if
  * larger): a path that comes back after a blackout is found within it. */
