@@ -424,6 +424,32 @@ def cmd_table(d):
         T.grid(head, rows)
         T.out()
 
+    for sc, extra in (("B15", (("changes survived", "survived", "%.0f"),)),
+                      ("B16", (("resume s", "resume_s", "%.2f"), ("MB read in blackout", "down_mb", "%.1f")))):
+        if sc not in scenarios:
+            continue
+        T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+        head = ["transport", "complete", "total s", "Mbit/s"] + [e[0] for e in extra] + ["runs"]
+        rows = []
+        for tr in trs:
+            if (sc, tr, "complete") not in res:
+                continue
+            row = [tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
+                   fmt(med(sc, tr, "total_s"), "%.1f"), fmt(med(sc, tr, "goodput"), "%.2f")]
+            row += [fmt(med(sc, tr, m), f) for _, m, f in extra]
+            rows.append(row + ["%d/%s" % (n_ok(sc, tr, "complete"), nruns)])
+        T.grid(head, rows)
+        # Each run in words: how a transfer that did not complete failed.
+        for k in sorted(meta):
+            if k.startswith("outcome_%s_" % sc) and not meta[k].startswith("complete"):
+                tr, run = k[len("outcome_%s_" % sc):].rsplit("_", 1)
+                T.out("  %s run %s: %s" % (tr, run, meta[k]))
+        T.out("  total s: connect to the last byte read (complete runs); Mbit/s: the bytes over "
+              "that time." + (" resume s: the link's return to the next byte read at the "
+                              "receiver." if sc == "B16" else " changes survived: address "
+                              "changes after which bytes still arrived."))
+        T.out()
+
     if "B5" in scenarios:
         T.out("B5  %s" % meta.get("desc_B5", ""))
         head = ["transport", "p50 ms", "p99 ms", "max ms", "mean ms", "p50-RTT", "p99 x tcp-cubic", "runs"]

@@ -4,8 +4,8 @@
 One TCP connection (under the shim when LD_PRELOAD says so: nothing here
 knows), one direction of bytes, measured at the receiver:
 
-  roamio.py listen PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE]
-  roamio.py connect HOST PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE]
+  roamio.py listen PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE] [--cc NAME]
+  roamio.py connect HOST PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE] [--cc NAME]
 
 listen accepts one connection (printing "peer IP PORT"), connect makes one
 (printing "local IP PORT"). --send writes FILE's bytes, paced at --rate
@@ -77,6 +77,13 @@ def recv_file(sock, path, log, state):
             os.close(lf)
 
 
+def set_cc(sock, cc):
+    """TCP_CONGESTION (kernel TCP; root may pick one not in the namespace's
+    allowed list)."""
+    if cc:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
+
+
 def transfer(sock, args):
     state = {"bytes": 0}
     t0 = time.monotonic()
@@ -97,6 +104,7 @@ def transfer(sock, args):
 def cmd_listen(args):
     ls = socket.socket(socket.AF_INET6 if ":" in args.bind else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    set_cc(ls, args.cc)
     ls.bind((args.bind, args.port))
     ls.listen(1)
     print("listening on %d" % args.port, flush=True)
@@ -108,7 +116,10 @@ def cmd_listen(args):
 
 def cmd_connect(args):
     try:
-        sock = socket.create_connection((args.host, args.port), timeout=30)
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        set_cc(sock, args.cc)
+        sock.settimeout(30)
+        sock.connect((args.host, args.port))
     except OSError as e:
         print("error: connect: %s after 0 s, bytes=0" % (e.strerror or e), flush=True)
         return 1
@@ -152,6 +163,7 @@ def main():
         way.add_argument("--recv")
         p.add_argument("--rate", type=float, default=0)
         p.add_argument("--log")
+        p.add_argument("--cc", help="TCP_CONGESTION for the connection (kernel TCP)")
     p = sub.add_parser("spoof")
     p.add_argument("--src", required=True)
     p.add_argument("--sport", type=int, required=True)

@@ -18,7 +18,8 @@
 #   roam_bg [-i FILE] a|b NAME CMD...
 #                            emu_bg under the mode: under the shim with
 #                            RUDP_FALLBACK=none (nothing may fall back to kernel
-#                            TCP), RUDP_STATS=1 and RUDP_LOG=info (or $RUDP_LOG);
+#                            TCP), RUDP_STATS=1 and RUDP_LOG=info (or $RUDP_LOG),
+#                            and the words of $ROAM_ENV (e.g. RUDP_CC=bbr);
 #                            stdin from FILE (default /dev/null), output to
 #                            $EMU_DIR/NAME.log, LAST_PID is CMD's own PID
 #   roam_listening b PORT    wait (10 s) until a server listens on PORT in b:
@@ -32,9 +33,10 @@
 #   roam_wait_exit PID [STALL]  wait until PID exits or $ROAM_WATCH (a file)
 #                            has not grown for STALL seconds: then PID is killed;
 #                            ROAM_RC is its exit status, 124 if it was killed
-#   roam_transfer a2b|b2a PORT RATE
+#   roam_transfer a2b|b2a PORT RATE [OPTION...]
 #                            $T/payload crosses one connection (roamio.py, under
-#                            the mode): a connects to a listener in b on PORT,
+#                            the mode, OPTIONs at both ends, e.g. --cc bbr): a
+#                            connects to a listener in b on PORT,
 #                            the sender paces at RATE bytes/s (0: unpaced); the
 #                            receiver writes $T/out and logs each read to
 #                            $T/prog. Returns once both run: ROAM_SENDER and
@@ -91,8 +93,9 @@ roam_bg() {
     _bgname=$2
     shift 2
     if [ "$ROAM_MODE" = shim ]; then
+        # shellcheck disable=SC2086 # ROAM_ENV: words
         set -- env "LD_PRELOAD=$ROAM_LDP" "ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" \
-            RUDP_FALLBACK=none RUDP_STATS=1 "RUDP_LOG=${RUDP_LOG:-info}" "$@"
+            RUDP_FALLBACK=none RUDP_STATS=1 "RUDP_LOG=${RUDP_LOG:-info}" ${ROAM_ENV:-} "$@"
     fi
     # As emu_bg does, with stdin: a background job's is /dev/null unless said.
     ip netns exec "$_ns" "$@" <"$_in" >"$EMU_DIR/$_bgname.log" 2>&1 &
@@ -122,14 +125,16 @@ roam_transfer() {
     rm -f "$T/out" "$T/prog"
     if [ "$1" = a2b ]; then _way_b="--recv $T/out --log $T/prog" _way_a="--send $T/payload"
     else _way_b="--send $T/payload" _way_a="--recv $T/out --log $T/prog"; fi
+    _dir=$1 _port=$2 _rate=$3
+    shift 3
     # shellcheck disable=SC2086
-    roam_bg b srv "$PY" "$ROAM_IO" listen "$2" $_way_b --rate "$3"
+    roam_bg b srv "$PY" "$ROAM_IO" listen "$_port" $_way_b --rate "$_rate" "$@"
     _srv=$LAST_PID
-    roam_listening b "$2"
+    roam_listening b "$_port"
     ROAM_T0=$(ms_now)
     # shellcheck disable=SC2086
-    roam_bg a cli "$PY" "$ROAM_IO" connect "$EMU_IP_B" "$2" $_way_a --rate "$3"
-    if [ "$1" = a2b ]; then ROAM_SENDER=$LAST_PID ROAM_RECEIVER=$_srv ROAM_SNAME=cli ROAM_RNAME=srv
+    roam_bg a cli "$PY" "$ROAM_IO" connect "$EMU_IP_B" "$_port" $_way_a --rate "$_rate" "$@"
+    if [ "$_dir" = a2b ]; then ROAM_SENDER=$LAST_PID ROAM_RECEIVER=$_srv ROAM_SNAME=cli ROAM_RNAME=srv
     else ROAM_SENDER=$_srv ROAM_RECEIVER=$LAST_PID ROAM_SNAME=srv ROAM_RNAME=cli; fi
 }
 
