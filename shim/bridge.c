@@ -356,7 +356,16 @@ static void pump_in(bridge *b, rudp_time now)
         }
         if (r == 0) {
             b->app_eof = 1;
-            rudp_conn_shutdown(b->conn, now);
+            if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0)) {
+                /* close() with SO_LINGER {1, 0} (the flag is set before
+                 * the fd closes): a reset, never a FIN first. A busy
+                 * engine read this EOF before the hang-up, sent FIN, and
+                 * the peer read a clean EOF (t_prog_linger under load). */
+                b->app_gone = 1;
+                rudp_conn_abort(b->conn, now);
+            } else {
+                rudp_conn_shutdown(b->conn, now);
+            }
             break;
         }
         if (errno == EINTR)
