@@ -106,8 +106,9 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int valida
     rudp__table_rekey_peer(c->ctx, c, to);
     rudp__queue(c, q);
     p->unvalidated = !validated;
+    if (validated && p->has_prev && addr_eq(to, &p->prev))
+        p->has_prev = 0; /* back where we were: nothing left to go back to */
     p->moves++;
-    p->last_move = now;
     c->ctx->stats.path_moves++;
     if (!same_ip(&from, to)) {
         /* another path: what was learnt of the old one says nothing of it */
@@ -118,13 +119,20 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int valida
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
 }
 
+/* A validation given up: unanswered, or overtaken by the peer's own
+ * packets from elsewhere. */
+static void probe_failed(rudp_conn *c)
+{
+    stop_probe(c);
+    c->path.failed++;
+    c->ctx->stats.path_failed++;
+}
+
 static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len)
 {
     rudp_path_probe *pr = &c->path.probe;
-    if (pr->on) { /* another new address was being validated: given up */
-        c->path.failed++;
-        c->ctx->stats.path_failed++;
-    }
+    if (pr->on) /* another new address was being validated: given up */
+        probe_failed(c);
     memset(pr, 0, sizeof *pr);
     pr->addr = *peer;
     pr->challenge = rudp__random64(c->ctx);
@@ -157,13 +165,8 @@ void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, si
         int back = p->has_prev && addr_eq(peer, &p->prev);
         move_to(c, now, peer, back);
         if (back) {
-            if (p->probe.on) {
-                p->failed++;
-                c->ctx->stats.path_failed++;
-                stop_probe(c);
-            }
-            p->unvalidated = 0;
-            p->has_prev = 0;
+            if (p->probe.on)
+                probe_failed(c);
             return;
         }
     }
@@ -238,16 +241,12 @@ void rudp__path_on_timer(rudp_conn *c, rudp_time now)
         return;
     }
     rudp_addr a = p->probe.addr;
-    stop_probe(c);
-    p->failed++;
-    c->ctx->stats.path_failed++;
+    probe_failed(c);
     if (p->unvalidated && p->has_prev && addr_eq(&a, &c->pkey.addr)) {
         log_path(c, RUDP_LOG_INFO, "the peer's new address never answered; back to", &p->prev,
                  NULL);
         rudp_addr back = p->prev;
         move_to(c, now, &back, 1);
-        p->unvalidated = 0;
-        p->has_prev = 0;
     } else {
         log_path(c, RUDP_LOG_INFO, "a packet came from an address that never answered the "
                                    "path challenge (spoofed, or the peer left it):", &a, NULL);
@@ -275,7 +274,6 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
         return -EINVAL;
     c->sock = sock;
     c->path.rebinds++;
-    c->path.last_move = now;
     c->ctx->stats.rebinds++;
     if (new_ip) {
         rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);

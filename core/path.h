@@ -59,7 +59,6 @@ typedef struct rudp_path {
     uint32_t moves;           /* times the peer's address changed */
     uint32_t rebinds;         /* client: times we moved to a new socket */
     uint32_t failed;          /* validations that failed */
-    rudp_time last_move;
 } rudp_path;
 
 /* The amplification factor before validation (RFC 9000 §8). */

@@ -440,6 +440,17 @@ static void bridge_app_closed(bridge *b, rudp_time now)
     bridge_free(b);
 }
 
+/* After a hang-up: once every byte the app wrote is in (its EOF read, or
+ * its end gone), the bridge finishes and is freed: 1. Else 0. */
+static int app_done(bridge *b, rudp_time now)
+{
+    if (!b->app_eof && !b->app_gone)
+        return 0;
+    b->app_gone = 1;
+    bridge_app_closed(b, now);
+    return 1;
+}
+
 void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
 {
     bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
@@ -464,12 +475,8 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
         /* Read what is left of the app's bytes first; if the connection
          * cannot take them all now, wait for its WRITABLE outside epoll
          * (EPOLLHUP cannot be masked: it would wake us again at once). */
-        if (b->app_eof || b->app_gone) {
-            b->app_gone = 1;
-            bridge_app_closed(b, now);
-            return;
-        }
-        unwatch_bridge(b);
+        if (!app_done(b, now))
+            unwatch_bridge(b);
         return;
     }
     update_interest(b);
@@ -684,14 +691,9 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
         pump_in(b, now);
-        if (b->hup) {
-            /* the app is gone: finish once its last bytes are in */
-            if (b->app_eof || b->app_gone) {
-                b->app_gone = 1;
-                bridge_app_closed(b, now);
-                return;
-            }
-        }
+        /* the app is gone: finish once its last bytes are in */
+        if (b->hup && app_done(b, now))
+            return;
     }
     if (ev & RUDP_EV_CLOSED)
         publish(b);

@@ -251,6 +251,7 @@ void shim_udpio_flush(shim_udpio *u)
                 u->st.trains++;
         }
         unsigned k = i;
+        int told = 0; /* a failing socket is reported once per run, not per datagram */
         while (k < j) {
             u->st.send_calls++;
             int r = sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
@@ -275,8 +276,10 @@ void shim_udpio_flush(shim_udpio *u)
                 send_split(u, k);
             } else {
                 u->st.send_dropped++;
-                if (r < 0 && u->on_error)
+                if (r < 0 && u->on_error && !told) {
+                    told = 1;
                     u->on_error(u->user, u->msgs[k].fd, errno);
+                }
             }
             k++;
         }
