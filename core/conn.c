@@ -268,6 +268,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
 
 void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
 {
+    now = rudp__clock(c->ctx, now);
     if (c->state == RUDP_SYN_SENT && !c->is_server)
         send_syn(c, now);
 }
@@ -320,7 +321,7 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
     if (cfg && rudp_config_check(cfg, NULL))
         return -EINVAL;
     rudp_conn *c;
-    ctx->now = now;
+    now = rudp__clock(ctx, now);
     int err = rudp__conn_alloc(ctx, now, sock, peer, cfg ? cfg : &ctx->defaults, &c);
     if (err)
         return err;
@@ -1305,7 +1306,7 @@ static int may_write(const rudp_conn *c)
 
 ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     if (c->error)
         return c->error;
     if (!may_write(c))
@@ -1371,7 +1372,7 @@ static void after_read(rudp_conn *c)
 
 ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     uint64_t avail = c->rcv_contig - c->rcv_read;
     if (avail == 0) {
         if (c->fin_received)
@@ -1399,7 +1400,7 @@ size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p)
 
 void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     uint64_t avail = c->rcv_contig - c->rcv_read;
     if (n > avail)
         n = (size_t)avail;
@@ -1460,7 +1461,7 @@ int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
 
 void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     size_t space = rudp_conn_write_space(c);
     if (n > space)
         n = space;
@@ -1477,7 +1478,7 @@ size_t rudp_conn_readable(const rudp_conn *c)
 
 int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     if (c->error || c->state == RUDP_CLOSED)
         return -ENOTCONN;
     if (c->shut_wr)
@@ -1510,7 +1511,7 @@ int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 
 void rudp_conn_abort(rudp_conn *c, rudp_time now)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     if (!c->cause && c->state != RUDP_CLOSED)
         c->cause = RUDP_CAUSE_ABORTED;
     switch (c->state) {
@@ -1550,7 +1551,7 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now)
 
 void rudp_conn_release(rudp_conn *c, rudp_time now)
 {
-    c->ctx->now = now;
+    now = rudp__clock(c->ctx, now);
     c->released = 1;
     c->user = NULL;
     c->events = 0;

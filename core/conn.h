@@ -210,6 +210,18 @@ struct rudp_ctx {
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 
+/* The core's clock never goes back. A caller may hand in a time older than
+ * one it passed before (an engine times each batch of datagrams as it reads
+ * it, then handles the rest of its turn at the turn's start): such a call is
+ * timed at the newest time seen, so RTT samples, timers and traces never
+ * run backwards. Every public entry that takes a time goes through here. */
+static inline rudp_time rudp__clock(rudp_ctx *ctx, rudp_time now)
+{
+    if (now > ctx->now)
+        ctx->now = now;
+    return ctx->now;
+}
+
 /* ---- ctx.c services for conn.c ---- */
 
 void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,

@@ -516,7 +516,7 @@ static void auth_failed(rudp_conn *c)
 void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                     const rudp_addr *peer, const uint8_t *buf, size_t len)
 {
-    ctx->now = now;
+    now = rudp__clock(ctx, now);
     ctx->stats.dgrams_in++;
     ctx->stats.bytes_in += len;
     rudp_hdr h;
@@ -616,7 +616,7 @@ static rudp_conn *conn_of_timer(rudp_timer *t)
 rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
 {
     rudp_timer *t;
-    ctx->now = now;
+    now = rudp__clock(ctx, now);
     while ((t = rudp_wheel_expire(&ctx->wheel, now)) != NULL) {
         rudp_conn *c = conn_of_timer(t);
         if (!c->dead)

@@ -64,7 +64,7 @@ static rudp_conn *quoted_conn(rudp_ctx *ctx, uint32_t sock, const rudp_addr *pee
 void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                    const uint8_t *quote, size_t len, int err)
 {
-    ctx->now = now;
+    now = rudp__clock(ctx, now);
     uint32_t qpn;
     rudp_conn *c = quoted_conn(ctx, sock, peer, quote, len, &qpn);
     if (!c) {

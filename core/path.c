@@ -270,6 +270,7 @@ int rudp__path_may_send(const rudp_conn *c, size_t bytes)
 
 int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
 {
+    now = rudp__clock(c->ctx, now);
     if (c->is_server || c->dead || !moving_state(c->state))
         return -EINVAL;
     c->sock = sock;

@@ -170,3 +170,37 @@ Test(trace, untraced_context_opens_nothing, .timeout = 60)
     run_transfer(0.0, NULL, 0);
     cr_assert(eq(int, opens, 0));
 }
+
+/* An engine may hand the core an older time than it handed it before (it
+ * times each batch of datagrams as it reads it, and the rest of its turn at
+ * the turn's start): the trace (qlog's "time") must still never go back. */
+Test(trace, a_caller_whose_time_goes_back_gets_a_monotone_trace, .timeout = 60)
+{
+    memset(recs, 0, sizeof recs);
+    opens = 0;
+    sim s;
+    sim_init(&s, 11);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    rudp_ctx_set_trace(s.ep[a].ctx, &ops, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1};
+    sim_app cli = {.to_send = 0, .expect = 0, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(ge(int, ci, 0));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    rudp_conn *c = s.apps[ci].conn;
+    cr_assert_not_null(c);
+    const rec *r = side(0);
+    cr_assert_not_null(r);
+    cr_assert(not(r->time_went_back));
+    static const char msg[] = "hello";
+    rudp_time later = s.now + RUDP_MS(3);
+    rudp_ctx_process(s.ep[a].ctx, later); /* a batch timed when it was read */
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, msg, sizeof msg), sizeof msg),
+              "a write timed at the turn's start, before that batch");
+    rudp_ctx_process(s.ep[a].ctx, s.now);
+    cr_assert(ge(u64, r->last_time, later), "the write was traced at the newest time seen");
+    cr_assert(not(r->time_went_back), "no event is timed before one already traced");
+    sim_free(&s);
+}
