@@ -26,6 +26,12 @@
 #                             the probe itself sees a live transfer)
 #   assert_transport FILE     FILE holds a prog_*'s output: its "transport:" lines
 #                             must exist and, under the shim, never say tcp
+#   run_both NAME CMD...      run CMD over kernel TCP (no preload), then as
+#                             run_app does (under the shim); each must exit 0.
+#                             Output in $T/NAME.tcp and $T/NAME.shim, printed;
+#                             the shim run's "transport:" lines are checked
+#                             (assert_transport). For the prog_* programs that
+#                             must behave the same both ways.
 #   need_bin NAME...          fail unless $BIN/NAME was built
 #   ms_now                    CLOCK_REALTIME in milliseconds
 #   show FILE...              print files (a failing step's logs) to stderr
@@ -148,6 +154,18 @@ assert_transport() {
         fail "$1: a connection fd is a kernel TCP socket under the shim: $(grep '^transport: ' "$1" | grep -w tcp | head -1)"
     fi
     echo "ok: $(grep '^transport: ' "$1" | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')"
+}
+
+run_both() {
+    _n=$1; shift
+    _rc=0
+    timeout -k 5 60 "$@" >"$T/$_n.tcp" 2>&1 || _rc=$?
+    sed 's/^/tcp:  /' "$T/$_n.tcp"
+    [ "$_rc" = 0 ] || fail "$_n over kernel TCP exited $_rc"
+    run_app "$@" >"$T/$_n.shim" 2>&1 || _rc=$?
+    sed 's/^/shim: /' "$T/$_n.shim"
+    [ "$_rc" = 0 ] || fail "$_n under the shim exited $_rc"
+    assert_transport "$T/$_n.shim"
 }
 
 need_bin() {
