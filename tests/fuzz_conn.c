@@ -729,13 +729,19 @@ static void op_inject(rd *r, uint8_t op)
         len += build_frames(r, c, buf + len, room);
     }
     if (mode == 1 && (kind & 0xc) == 0xc) {
-        /* A valid header from another address: dropped before the
-         * connection sees it, so nothing is marked forged. */
-        rudp_addr a = W.addr[from];
+        /* A valid header from another address (core/path.c). A client
+         * never follows its server: dropped and counted. A server takes
+         * it as any packet but does not move there: unkeyed, only a
+         * validation the spoofed address cannot answer would move it;
+         * keyed, only an authenticated packet, which raw frames are not. */
+        rudp_addr a = W.addr[from], was = c->pkey.addr;
         a.port = (uint16_t)(a.port + 1);
-        uint64_t before = W.ctx[to]->stats.protocol_errors;
+        uint64_t before = W.ctx[to]->stats.path_refused;
         rudp_ctx_input(W.ctx[to], W.now, 1, NULL, &a, buf, len);
-        CHECK(W.ctx[to]->stats.protocol_errors == before + 1);
+        if (!c->is_server)
+            CHECK(W.ctx[to]->stats.path_refused == before + 1);
+        else
+            CHECK(memcmp(&c->pkey.addr, &was, sizeof was) == 0);
         return;
     }
     inject(to, from, buf, len);

@@ -159,6 +159,11 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         m = rudp_wire_reset_encode(scratch, sizeof scratch, f->u.reset.code,
                                    f->u.reset.final_size);
         break;
+    case RUDP_FRAME_PATH_CHALLENGE:
+    case RUDP_FRAME_PATH_RESPONSE:
+        CHECK(n == 9);
+        m = rudp_wire_path_encode(scratch, sizeof scratch, (uint8_t)f->type, f->u.path_data);
+        break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
         check_stream(p, len, f, n);
@@ -179,6 +184,10 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
     case RUDP_FRAME_RESET:
         CHECK(again.u.reset.code == f->u.reset.code &&
               again.u.reset.final_size == f->u.reset.final_size);
+        break;
+    case RUDP_FRAME_PATH_CHALLENGE:
+    case RUDP_FRAME_PATH_RESPONSE:
+        CHECK(again.u.path_data == f->u.path_data);
         break;
     default:
         break;
