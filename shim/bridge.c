@@ -267,6 +267,11 @@ static void bridge_failed(bridge *b, int err)
 {
     if (b->fb && !b->established && shim_fallback_rudp_failed(b, &err, shim_now()))
         return; /* kernel TCP carries on (fallback.c) */
+    /* A reset in CLOSE_WAIT (the peer's FIN passed on, ours not asked
+     * for) is EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the
+     * answer to our write after the peer's close(). */
+    if (err == -ECONNRESET && b->peer_eof && !b->app_eof)
+        err = -EPIPE;
     shim_slot *s = slot_of(b);
     if (s) {
         atomic_store(&s->so_error, -err);
