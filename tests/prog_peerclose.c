@@ -79,6 +79,19 @@ static const char *state_name(int s)
     return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : "?";
 }
 
+/* TCP_INFO's tcpi_bytes_received, which glibc's struct tcp_info lacks: at
+ * byte 128 of the kernel's (include/uapi/linux/tcp.h; the struct only
+ * grows at its end). */
+static uint64_t bytes_received(int fd)
+{
+    uint64_t ti[32];
+    socklen_t l = sizeof ti;
+    memset(ti, 0, sizeof ti);
+    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l));
+    CHECK(l >= 136, "TCP_INFO gave %u bytes, no tcpi_bytes_received", (unsigned)l);
+    return ti[128 / 8];
+}
+
 /* Waits (bounded) until TCP_INFO says want; fails naming the last state. */
 static void wait_state(int fd, int want, const char *what)
 {
@@ -300,6 +313,34 @@ static void writes_then_resets(bool linger0)
     close(c);
 }
 
+/* The same with more than our side's socket holds: the peer fills
+ * everything between us first. All it sent that our side received
+ * (TCP_INFO's tcpi_bytes_received once the reset is in: TCP_INFO says
+ * CLOSE) is readable, however much waits behind what the socket holds. */
+static void fills_then_resets(void)
+{
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    CHECK(write(c, "u", 1) == 1, "write: %s", strerror(errno));
+    wait_poll(a, POLLIN, "the byte the peer leaves unread");
+    size_t n = write_until_stays_full(a, "the peer filling us");
+    SYS(close(a));
+    wait_state(c, TCP_CLOSE, "we after the peer's reset");
+    uint64_t rx = bytes_received(c);
+    size_t got;
+    int end = read_to_end(c, &got, "reading what the peer sent before its reset");
+    int so = so_error(c);
+    CHECK(got == rx && got > 0 && got <= n,
+          "the peer wrote %zu bytes, we received %llu before its reset, and read %zu of them", n,
+          (unsigned long long)rx, got);
+    CHECK(end == ECONNRESET || (end == 0 && so == ECONNRESET),
+          "after the data read() gave %s and SO_ERROR %s; want ECONNRESET, or EOF then SO_ERROR "
+          "ECONNRESET", end ? strerror(end) : "EOF", so ? strerror(so) : "0");
+    printf("ok: peer filled us (%zu bytes) and reset: all %zu we received read, then %s\n", n, got,
+           end ? strerror(end) : "EOF and SO_ERROR ECONNRESET");
+    close(c);
+}
+
 /* Writing to a peer that closed: the first write succeeds, the reset it
  * draws makes the next one fail. */
 /* A new pair whose accepted end closes (or shuts down writing) at once:
@@ -432,6 +473,7 @@ int main(int argc, char **argv)
     writes_then_closes(AF_INET6);
     writes_then_resets(false);
     writes_then_resets(true);
+    fills_then_resets();
     write_after_close(AF_INET);
     write_after_close(AF_INET6);
     half_close(AF_INET);
