@@ -17,6 +17,10 @@
  *     with getsockopt(SO_ERROR) then ECONNRESET (README, Known limits: an
  *     AF_UNIX reader that wrote nothing unread is given EOF by the kernel);
  *     a plain EOF with SO_ERROR 0 fails;
+ *   - the same after the peer filled everything between us (writes until
+ *     its socket stays full): every byte our side received
+ *     (tcpi_bytes_received once TCP_INFO says CLOSE) is read, not only what
+ *     a socket buffer holds;
  *   - after the peer's close() (a FIN, nothing unread) we read EOF, our
  *     first write succeeds (TCP_INFO CLOSE_WAIT); the peer's kernel
  *     answers those bytes with a reset (tcp_rcv_state_process(): data for
