@@ -503,12 +503,16 @@ static size_t writable_threshold(const rudp_conn *c)
 static void our_fin_acked(rudp_conn *c, rudp_time now)
 {
     switch (c->state) {
+    /* An event even when no stream byte came with it (a FIN alone): the
+     * application's view of the state (TCP_INFO) follows events. */
     case RUDP_FIN_WAIT_1:
         set_state(c, RUDP_FIN_WAIT_2, "FIN acked");
+        rudp__conn_event(c, RUDP_EV_ACKED);
         return;
     case RUDP_CLOSING:
         set_state(c, RUDP_TIME_WAIT, "FIN acked");
         arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_event(c, RUDP_EV_ACKED);
         return;
     case RUDP_LAST_ACK:
         set_state(c, RUDP_CLOSED, "FIN acked");

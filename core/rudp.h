@@ -215,7 +215,7 @@ enum {
     RUDP_EV_WRITABLE = 1u << 3,    /* send buffer has room again */
     RUDP_EV_ERROR = 1u << 4,       /* failed: rudp_conn_error() says why */
     RUDP_EV_CLOSED = 1u << 5,      /* reached CLOSED; release when done with it */
-    RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream */
+    RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream, or our FIN */
     RUDP_EV_SILENT = 1u << 7,      /* client: RUDP_SILENT_PTOS probe timeouts in a row and
                                       nothing heard for RUDP_SILENT_MIN, then every
                                       RUDP_SILENT_EVERY more: the path may be gone (a caller

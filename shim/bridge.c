@@ -259,15 +259,49 @@ static void update_interest(bridge *b)
     shim_bridge_watch(b, ev);
 }
 
+static void pump_out(bridge *b, rudp_time now);
+
+/* The end of a failed bridge: its slot kept for SO_ERROR after EOF (reused
+ * only when the table runs out; names carry the id, so a reused slot is
+ * not misread), efd closed, the connection released. */
+static void failed_done(bridge *b)
+{
+    if (b->slot != UINT32_MAX)
+        shim_slot_retire(b->slot);
+    b->slot = UINT32_MAX;
+    b->sp = NULL;
+    bridge_free(b);
+}
+
+/* A failed bridge still passing on what the peer sent before its reset:
+ * done once the core holds no more of it, or the app stopped reading. */
+static void drain(bridge *b, uint32_t ev, rudp_time now)
+{
+    const uint8_t *p;
+    if (!(ev & (EPOLLHUP | EPOLLERR)))
+        pump_out(b, now);
+    if ((ev & (EPOLLHUP | EPOLLERR)) || b->app_gone || rudp_conn_peek(b->conn, &p) == 0)
+        failed_done(b);
+}
+
 /* The connection ended badly: tell the app through SO_ERROR and end its
  * stream. Closing efd while it holds bytes the app wrote gives the app's
  * reader ECONNRESET, as TCP does; otherwise the app reads EOF and
- * SO_ERROR tells the rest (see README, limits). */
+ * SO_ERROR tells the rest (see README, limits). What the peer sent before
+ * its reset, and the core acknowledged, stays readable as in TCP (whose
+ * tcp_reset() keeps the receive queue): efd is closed only once the app
+ * has taken it, or closed its end. */
 static void bridge_failed(bridge *b, int err)
 {
     if (b->fb && !b->established && shim_fallback_rudp_failed(b, &err, shim_now()))
         return; /* kernel TCP carries on (fallback.c) */
+    /* A reset in CLOSE_WAIT (the peer's FIN passed on, ours not asked
+     * for) is EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the
+     * answer to our write after the peer's close(). */
+    if (err == -ECONNRESET && b->peer_eof && !b->app_eof)
+        err = -EPIPE;
     shim_slot *s = slot_of(b);
+    publish(b); /* TCP_INFO's counters as they ended */
     if (s) {
         atomic_store(&s->so_error, -err);
         atomic_store(&s->end_error, -err);
@@ -281,13 +315,18 @@ static void bridge_failed(bridge *b, int err)
         report_connect_failed(b, err);
     else
         bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", strerror(-err));
-    /* The slot stays for SO_ERROR after EOF; it is reused only when the
-     * table runs out (names carry the id, so a reused slot is not misread). */
-    if (b->slot != UINT32_MAX)
-        shim_slot_retire(b->slot);
-    b->slot = UINT32_MAX;
-    b->sp = NULL;
-    bridge_free(b);
+    const uint8_t *p;
+    if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
+        rudp_conn_peek(b->conn, &p) > 0) {
+        /* The app's writes fail from now on (EPIPE: the unix end cannot
+         * say ECONNRESET), its reads get the rest first. */
+        b->draining = b->app_eof = 1;
+        real_shutdown(b->efd, SHUT_RD);
+        shim_bridge_watch(b, EPOLLOUT);
+        drain(b, 0, shim_now());
+        return;
+    }
+    failed_done(b);
 }
 
 void shim_bridge_fail(bridge *b, int err)
@@ -301,11 +340,7 @@ void shim_bridge_end(bridge *b, rudp_time now)
         rudp_conn_set_user(b->conn, NULL);
         rudp_conn_abort(b->conn, now);
     }
-    if (b->slot != UINT32_MAX)
-        shim_slot_retire(b->slot);
-    b->slot = UINT32_MAX;
-    b->sp = NULL;
-    bridge_free(b);
+    failed_done(b);
 }
 
 /* Buffer chunks (16 KiB each) one bridge read or write may span. */
@@ -451,11 +486,30 @@ static int app_done(bridge *b, rudp_time now)
     return 1;
 }
 
+/* After a hang-up, with bytes the app wrote still in efd (the connection
+ * has no room for them): did the app close with SO_LINGER {1, 0}, or with
+ * bytes we passed it unread (its end's release set ECONNRESET on ours,
+ * unix_release_sock())? TCP resets then at once, dropping what waits to
+ * be sent (tcp_close()), rather than after it. */
+static int app_reset(bridge *b)
+{
+    shim_slot *s = slot_of(b);
+    if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0))
+        return 1;
+    int err = 0;
+    socklen_t l = sizeof err;
+    return real_getsockopt(b->efd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == ECONNRESET;
+}
+
 void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
 {
     bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
     if (!b->unix_up)
         return;
+    if (b->draining) {
+        drain(b, ev, now);
+        return;
+    }
     if (!b->established) {
         /* Before the handshake completes the app end only holds filler;
          * HUP means the app gave up on the connection. */
@@ -475,8 +529,16 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
         /* Read what is left of the app's bytes first; if the connection
          * cannot take them all now, wait for its WRITABLE outside epoll
          * (EPOLLHUP cannot be masked: it would wake us again at once). */
-        if (!app_done(b, now))
-            unwatch_bridge(b);
+        if (app_done(b, now))
+            return;
+        if (app_reset(b)) {
+            b->app_gone = 1;
+            if (b->conn)
+                rudp_conn_abort(b->conn, now);
+            bridge_app_closed(b, now);
+            return;
+        }
+        unwatch_bridge(b);
         return;
     }
     update_interest(b);
@@ -671,7 +733,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         return;
     }
     bridge *b = rudp_conn_user(c);
-    if (!b)
+    if (!b || b->draining)
         return;
     publish_state(b); /* before the app can see what caused it (an EOF) */
     /* An acknowledgement too: a reply often carries the ACK of what the

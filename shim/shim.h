@@ -276,6 +276,14 @@ pid_t shim_slot_owner(void);
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
 
+/* halfclose.c: the TCP state to report for bridged fd, given the state the
+ * engine published: ESTABLISHED and CLOSE_WAIT become FIN_WAIT1 and
+ * LAST_ACK once the application has shut fd down for writing, as TCP's
+ * shutdown() does at once, before the engine has read up to that EOF.
+ * Other states, and fds not shut down, are returned as they are; errno is
+ * kept. */
+uint8_t shim_halfclose_state(int fd, uint8_t published);
+
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);

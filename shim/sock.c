@@ -1026,13 +1026,13 @@ static int put_int(void *val, socklen_t *len, int v)
     return 0;
 }
 
-static int tcp_info_of(const shim_name *n, void *val, socklen_t *len)
+static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
 {
     struct tcp_info ti;
     memset(&ti, 0, sizeof ti);
     shim_slot *s = slot_for(n);
     if (s) {
-        ti.tcpi_state = (uint8_t)atomic_load(&s->tcp_state);
+        ti.tcpi_state = shim_halfclose_state(fd, (uint8_t)atomic_load(&s->tcp_state));
         ti.tcpi_rtt = atomic_load(&s->rtt_us);
         ti.tcpi_rttvar = atomic_load(&s->rttvar_us);
         uint32_t mss = atomic_load(&s->mss);
@@ -1097,7 +1097,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     if (level == IPPROTO_TCP) {
         switch (opt) {
         case TCP_INFO:
-            return tcp_info_of(&n, val, len);
+            return tcp_info_of(fd, &n, val, len);
         case TCP_NODELAY: return put_int(val, len, rec.nodelay);
         case TCP_CORK: return put_int(val, len, rec.cork);
         case TCP_QUICKACK: return put_int(val, len, rec.quickack);

@@ -447,6 +447,7 @@ static void handle_events(sim *s, int ep)
         }
         if (!a)
             continue;
+        a->events |= ev;
         if (ev & (RUDP_EV_ESTABLISHED | RUDP_EV_ACCEPT))
             a->established = 1;
         if (ev & RUDP_EV_ERROR) {

@@ -63,6 +63,7 @@ typedef struct sim_app {
     int eof;                /* read returned 0 */
     int error;              /* negative errno seen by read/ERROR event */
     int closed;             /* CLOSED event seen */
+    unsigned events;        /* every RUDP_EV_* seen (tests clear it) */
     int released;
     int corrupt;            /* a byte differed from the pattern */
     rudp_time eof_time, error_time;

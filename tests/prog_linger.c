@@ -153,20 +153,8 @@ static void run_case(int family, int who, bool send_first, bool use_poll)
                                   : "server resets, client reads",
              send_first ? ", after 1000 bytes" : "", use_poll ? ", reader in poll()" : "");
 
-    struct sockaddr_storage la;
-    socklen_t llen = loopback(family, 0, &la);
-    int l = socket(family, SOCK_STREAM, 0);
-    SYS(l);
-    SYS(bind(l, (struct sockaddr *)&la, llen));
-    SYS(listen(l, 4));
-    socklen_t got = sizeof la;
-    SYS(getsockname(l, (struct sockaddr *)&la, &got));
-    int c = socket(family, SOCK_STREAM, 0);
-    SYS(c);
-    SYS(connect(c, (struct sockaddr *)&la, llen));
-    int a = accept(l, NULL, NULL);
-    SYS(a);
-    close(l);
+    int c, a;
+    loopback_pair(family, &c, &a);
     if (family == AF_INET && who == CLIENT_RESETS && !send_first && !use_poll)
         printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
 

@@ -209,15 +209,6 @@ static void connected_pair(int *l, int *c, int *a, struct sockaddr_storage *sa, 
     printf("transport: %s (client), %s (accepted)\n", fd_transport(*c), fd_transport(*a));
 }
 
-static int tcpi_state(int fd)
-{
-    struct tcp_info ti;
-    socklen_t l = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l));
-    return ti.tcpi_state;
-}
-
 /* The side that read the peer's FIN is in CLOSE_WAIT, as TCP_INFO says. */
 static void check_close_wait(void)
 {

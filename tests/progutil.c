@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -160,4 +161,31 @@ int so_error(int fd)
     socklen_t len = sizeof err;
     SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
     return err;
+}
+
+int tcpi_state(int fd)
+{
+    struct tcp_info ti;
+    socklen_t l = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l));
+    return ti.tcpi_state;
+}
+
+void loopback_pair(int family, int *c, int *a)
+{
+    struct sockaddr_storage la;
+    socklen_t llen = loopback(family, 0, &la);
+    int l = socket(family, SOCK_STREAM, 0);
+    SYS(l);
+    SYS(bind(l, (struct sockaddr *)&la, llen));
+    SYS(listen(l, 4));
+    socklen_t got = sizeof la;
+    SYS(getsockname(l, (struct sockaddr *)&la, &got));
+    *c = socket(family, SOCK_STREAM, 0);
+    SYS(*c);
+    SYS(connect(*c, (struct sockaddr *)&la, llen));
+    *a = accept(l, NULL, NULL);
+    SYS(*a);
+    close(l);
 }

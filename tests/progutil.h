@@ -57,5 +57,11 @@ unsigned port_of(const struct sockaddr_storage *ss);
 void read_exact(int fd, void *buf, size_t len, int ms);
 /* getsockopt(SO_ERROR). */
 int so_error(int fd);
+/* TCP_INFO's tcpi_state (TCP_ESTABLISHED, TCP_CLOSE_WAIT, ...). */
+int tcpi_state(int fd);
+/* A connected pair on the loopback address of family, through a listener
+ * on a port the kernel chose (closed again): *c the client, *a the end
+ * accept() returned. */
+void loopback_pair(int family, int *c, int *a);
 
 #endif

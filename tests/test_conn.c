@@ -535,6 +535,22 @@ static void inject_to_server(pair *p, const uint8_t *frames, size_t flen)
     sim_run_until(&p->s, p->s.now + RUDP_MS(1));
 }
 
+/* The shim publishes TCP_INFO's state on events: the ACK of a FIN that
+ * carried no data must still make one, or the app sees FIN_WAIT_1 for ever. */
+Test(close, the_ack_of_a_bare_fin_is_an_event_in_fin_wait_2)
+{
+    pair p;
+    pair_up(&p, 24, NULL);
+    p.c->events = 0;
+    rudp_conn_shutdown(p.c->conn, p.s.now);
+    p.c->shut = 1;
+    cr_assert(eq(int, rudp_conn_state(p.c->conn), RUDP_FIN_WAIT_1));
+    sim_run_until(&p.s, p.s.now + RUDP_MS(100));
+    cr_assert(eq(int, rudp_conn_state(p.c->conn), RUDP_FIN_WAIT_2));
+    cr_assert(ne(u32, p.c->events & RUDP_EV_ACKED, 0), "no event when the FIN was acknowledged");
+    sim_free(&p.s);
+}
+
 Test(illegal, stream_data_beyond_the_advertised_window_is_dropped_not_acked)
 {
     rudp_config cfg = quick_cfg();
