@@ -293,6 +293,31 @@ void shim_appfd_unlock(void);
  * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
 struct shim_fd;
 void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
+/* sock.c: puts nfd at the app's fd (dup3, then closes nfd), with the fd's
+ * flags (FD_CLOEXEC from fd_flags, O_NONBLOCK and O_ASYNC from
+ * status_flags) and the socket-level options fd has that TCP carries over.
+ * Returns how many options it carried (0: nfd's defaults were the same),
+ * or -errno (nfd then stays open). */
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags);
+
+/* ---- reconnect.c: connect() on a bridge, the wait of a blocking one ---- */
+
+/* connect(fd, addr, len) on fd, one of ours (rec, n): EALREADY, EISCONN,
+ * 0 once after a non-blocking connect completed, a failed handshake's
+ * error (the fd then becomes an unconnected kernel TCP socket again), and
+ * AF_UNSPEC disconnecting (the same, with a reset of an established
+ * connection), as Linux TCP answers. Returns 0 or -1 with errno. */
+int shim_reconnect(int fd, const struct shim_fd *rec, const shim_name *n,
+                   const struct sockaddr *addr, socklen_t len);
+/* The wait of a blocking connect() for its handshake, at most SO_SNDTIMEO:
+ * 0; -1 with errno: the handshake's error (the fd unconnected again as
+ * above), EINPROGRESS (EALREADY if again) when SO_SNDTIMEO ran out, EINTR. */
+int shim_connect_wait(int fd, const struct shim_fd *rec, const shim_name *n, int again);
+/* SO_ERROR a connect(AF_UNSPEC) left on fd (now a kernel TCP socket), taken
+ * (0: none). */
+int shim_reconnect_so_error(int fd);
+/* A new connect() on fd: forget what a disconnect left. */
+void shim_reconnect_forget(int fd);
 
 /* appfd.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
  * the app's fd (if it still holds the app end of inode ino), with the app

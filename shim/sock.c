@@ -262,10 +262,7 @@ static int copy_socket_options(int from, int to)
     return n;
 }
 
-/* Replaces the app's fd with `nfd`, keeping its fd flags, status flags and
- * socket-level options. Returns how many of those options it carried over
- * (0: nfd's defaults were the same), or -errno. */
-static int replace_fd(int fd, int nfd, int status_flags, int fd_flags)
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags)
 {
     int copied = copy_socket_options(fd, nfd);
     if (fcntl(nfd, F_SETFL, status_flags & (O_NONBLOCK | O_ASYNC)) < 0)
@@ -343,50 +340,6 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 /* ---- connect ---- */
-
-static int connect_again(int fd, const shim_fd *rec, const shim_name *n)
-{
-    if (rec->kind == SHIM_FD_LISTENER)
-        return fail(EISCONN);
-    shim_slot *s = slot_for(n);
-    int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
-    if (st == SHIM_SLOT_CONNECTING)
-        return fail(EALREADY);
-    if (st == SHIM_SLOT_FAILED && s) {
-        int e = atomic_exchange(&s->so_error, 0);
-        return fail(e ? e : ECONNREFUSED);
-    }
-    if (st == SHIM_SLOT_ESTABLISHED) {
-        /* The engine says established a moment before it drains the
-         * filler; until the app's end is writable, TCP would still be
-         * connecting as far as the app can tell. */
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
-            return fail(EALREADY);
-    }
-    return fail(EISCONN);
-}
-
-static int wait_connected(int fd, const shim_name *n)
-{
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    for (;;) {
-        int r = poll(&p, 1, -1);
-        if (r < 0) {
-            if (errno == EINTR)
-                return -1; /* as TCP: the handshake goes on; connect() again says EALREADY */
-            return -1;
-        }
-        shim_slot *s = slot_for(n);
-        int st = s ? atomic_load(&s->state) : SHIM_SLOT_FAILED;
-        if (st == SHIM_SLOT_ESTABLISHED || st == SHIM_SLOT_TCP)
-            return 0; /* TCP: the fd is a connected kernel socket now (fallback.c) */
-        if (st == SHIM_SLOT_FAILED || st == SHIM_SLOT_CLOSED || (p.revents & (POLLHUP | POLLERR))) {
-            int e = s ? atomic_exchange(&s->so_error, 0) : 0;
-            return fail(e ? e : ECONNREFUSED);
-        }
-    }
-}
 
 /* An IPv4 destination (host order) as the kernel's TCP takes it: the any
  * address reaches this host's loopback; multicast and broadcast are
@@ -598,7 +551,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         return fail(-err);
     }
     shim_appfd_lock(); /* the engine may be looking at fd */
-    err = replace_fd(fd, sv[0], status, fdflags);
+    err = shim_replace_fd(fd, sv[0], status, fdflags);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();
@@ -621,7 +574,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
              (unsigned long long)n.id);
     if (status & O_NONBLOCK)
         return fail(EINPROGRESS);
-    return wait_connected(fd, &n);
+    return shim_connect_wait(fd, &rec, &n, 0);
 
 fail_slot:
     shim_slot_free(n.slot);
@@ -647,8 +600,9 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     shim_name n;
     if (ours(fd, &rec, &n)) {
         errno = saved;
-        return connect_again(fd, &rec, &n);
+        return shim_reconnect(fd, &rec, &n, addr, len);
     }
+    shim_reconnect_forget(fd); /* a new attempt clears what a disconnect left (reconnect.c) */
     errno = saved;
     if (!addr || len < sizeof(sa_family_t) || addr->sa_family == AF_UNSPEC)
         return real_connect(fd, addr, len);
@@ -756,7 +710,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
             shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
         return fail(-err);
     }
-    if ((err = replace_fd(fd, lfd, status, fdflags)) < 0) {
+    if ((err = shim_replace_fd(fd, lfd, status, fdflags)) < 0) {
         real_close(lfd);
         return fail(-err);
     }
@@ -1082,7 +1036,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     shim_fd rec;
     shim_name n;
     if (!special || !ours(fd, &rec, &n)) {
+        int left = special && level == SOL_SOCKET && opt == SO_ERROR ? shim_reconnect_so_error(fd) : 0;
         errno = saved;
+        if (left) /* connect(AF_UNSPEC) left it (reconnect.c) */
+            return put_int(val, len, left);
         return real_getsockopt(fd, level, opt, val, len);
     }
     errno = saved;

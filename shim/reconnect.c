@@ -1,0 +1,278 @@
+/*
+ * reconnect.c: connect() on a socket that is already one of our bridges,
+ * and the wait of a blocking connect(), as Linux TCP answers them.
+ *
+ * The kernel's rules (net/ipv4/af_inet.c, __inet_stream_connect; checked by
+ * tests/prog_reconnect.c over kernel TCP):
+ *   - connect(AF_UNSPEC) disconnects (tcp_disconnect): a connected socket
+ *     resets its peer, a connecting one gives up; either says 0 and is left
+ *     unconnected with SO_ERROR ECONNRESET, and may connect again;
+ *   - while the handshake is pending a non-blocking connect() says EALREADY;
+ *     a blocking one waits again, at most SO_SNDTIMEO, and says EALREADY
+ *     if the time runs out (EINPROGRESS the first time);
+ *   - once the handshake failed, the next connect() reports the failure
+ *     (the pending SO_ERROR, or ECONNABORTED if the app read it) and leaves
+ *     the socket unconnected, with the port of the failed attempt let go; the
+ *     one after starts a new attempt. A blocking connect() that failed left
+ *     it so already;
+ *   - once the handshake completed, the first connect() after a
+ *     non-blocking one says 0, every later one EISCONN.
+ *
+ * "Unconnected" here is what it is for the kernel: the bridge at the app's
+ * fd number is replaced (dup3, under the lock close() takes) by a fresh
+ * kernel TCP socket of the same family with the fd's flags and options, so
+ * the next connect() goes the way of any new socket (sock.c). The
+ * ECONNRESET a disconnect leaves in SO_ERROR is kept here for that fd (by
+ * inode) until read or until the next connect().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "poison.h"
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static shim_slot *slot_of(const shim_name *n)
+{
+    if (n->slot == UINT32_MAX)
+        return NULL;
+    return shim_slot_get_pid(n->slot, n->id, n->pid);
+}
+
+static uint64_t inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* ---- SO_ERROR left by a disconnect ---- */
+
+/* Few sockets are ever disconnected and not yet asked: a small table. */
+#define PENDING_MAX 32
+
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int fd, err;
+    uint64_t ino;
+} pending[PENDING_MAX];
+static _Atomic int npending;
+
+static void pending_set(int fd, int err)
+{
+    uint64_t ino = inode_of(fd);
+    pthread_mutex_lock(&pending_mu);
+    int i = 0, n = atomic_load(&npending);
+    while (i < n && pending[i].fd != fd)
+        i++;
+    if (i == n) {
+        if (n == PENDING_MAX)
+            i = 0; /* full: the oldest goes unreported */
+        else
+            atomic_store(&npending, ++n);
+    }
+    pending[i].fd = fd;
+    pending[i].ino = ino;
+    pending[i].err = err;
+    pthread_mutex_unlock(&pending_mu);
+}
+
+static int pending_take(int fd, int check_ino)
+{
+    if (atomic_load(&npending) == 0)
+        return 0;
+    uint64_t ino = check_ino ? inode_of(fd) : 0;
+    int err = 0;
+    pthread_mutex_lock(&pending_mu);
+    int n = atomic_load(&npending);
+    for (int i = 0; i < n; i++) {
+        if (pending[i].fd != fd)
+            continue;
+        if (!check_ino || pending[i].ino == ino)
+            err = pending[i].err;
+        pending[i] = pending[--n];
+        atomic_store(&npending, n);
+        break;
+    }
+    pthread_mutex_unlock(&pending_mu);
+    return err;
+}
+
+int shim_reconnect_so_error(int fd)
+{
+    return pending_take(fd, 1);
+}
+
+void shim_reconnect_forget(int fd)
+{
+    pending_take(fd, 0);
+}
+
+/* ---- the bridge given back for a kernel socket ---- */
+
+/* Puts a fresh, unconnected kernel TCP socket at fd in place of its bridge
+ * (see the top). linger0: the connection was established, and the engine
+ * must reset it, as tcp_disconnect does, rather than end it with a FIN.
+ * Returns 1; 0 if fd no longer holds the bridge (the fallback put kernel
+ * TCP there: the kernel answers); or -errno. */
+static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
+{
+    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+    uint64_t ino = rec->ino ? rec->ino : inode_of(fd);
+    if (status < 0 || fdflags < 0)
+        return -errno;
+    int t = real_socket(n->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (t < 0)
+        return -errno;
+    if (n->family == AF_INET6) {
+        int v6 = rec->v6only;
+        real_setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    shim_put_tcp_options(t, rec);
+    shim_slot *s = n->pid == getpid() ? slot_of(n) : NULL;
+    if (s) {
+        if (linger0)
+            atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0);
+        shim_sndbuf_forget(s); /* no fallback swap, no buffer restore at fd from now */
+    }
+    int r = 0;
+    shim_appfd_lock();
+    if (ino && inode_of(fd) == ino) {
+        r = shim_replace_fd(fd, t, status, fdflags);
+        r = r < 0 ? r : 1;
+    }
+    shim_appfd_unlock();
+    if (r != 1) {
+        real_close(t);
+        return r;
+    }
+    shim_fd_del(fd);
+    shim_epollreg_forget(fd);
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: unconnected again (connection %llu)%s", fd,
+             (unsigned long long)n->id, linger0 ? ", reset" : "");
+    return 1;
+}
+
+/* connect() reported the completed handshake: later ones say EISCONN. */
+static void mark_done(const shim_fd *rec)
+{
+    shim_fd r = *rec;
+    if (r.connect_done)
+        return;
+    r.connect_done = 1;
+    shim_fd_put(&r);
+}
+
+/* SO_SNDTIMEO in ms; -1: none (sock_sndtimeo: 0 waits for ever). */
+static int sndtimeo_ms(int fd)
+{
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
+        (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return -1;
+    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int shim_connect_wait(int fd, const shim_fd *rec, const shim_name *n, int again)
+{
+    int limit = sndtimeo_ms(fd);
+    long long deadline = limit < 0 ? 0 : mono_ms() + limit;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    for (;;) {
+        int ms = -1;
+        if (limit >= 0) {
+            long long left = deadline - mono_ms();
+            ms = left < 0 ? 0 : (int)(left > INT_MAX ? INT_MAX : left);
+        }
+        int r = poll(&p, 1, ms);
+        if (r < 0)
+            return -1; /* EINTR, as TCP: the handshake goes on; connect() again says EALREADY */
+        shim_slot *s = slot_of(n);
+        int st = s ? atomic_load(&s->state) : SHIM_SLOT_FAILED;
+        if (st == SHIM_SLOT_ESTABLISHED || st == SHIM_SLOT_TCP) {
+            if (st == SHIM_SLOT_ESTABLISHED)
+                mark_done(rec);
+            return 0; /* TCP: the fd is a connected kernel socket now (fallback.c) */
+        }
+        if (st == SHIM_SLOT_FAILED || st == SHIM_SLOT_CLOSED || (p.revents & (POLLHUP | POLLERR))) {
+            int e = s ? atomic_exchange(&s->so_error, 0) : 0;
+            unbridge(fd, rec, n, 0);
+            return fail(e ? e : ECONNREFUSED);
+        }
+        if (r == 0) /* SO_SNDTIMEO ran out; the handshake goes on */
+            return fail(again ? EALREADY : EINPROGRESS);
+    }
+}
+
+int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct sockaddr *addr,
+                   socklen_t len)
+{
+    if (addr && len < sizeof(sa_family_t))
+        return fail(EINVAL);
+    if (rec->kind == SHIM_FD_LISTENER)
+        return fail(EISCONN);
+    shim_slot *s = slot_of(n);
+    int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
+    if (addr && addr->sa_family == AF_UNSPEC) {
+        int live = st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_ESTABLISHED;
+        int r = unbridge(fd, rec, n, st == SHIM_SLOT_ESTABLISHED);
+        if (r == 0)
+            return real_connect(fd, addr, len);
+        if (r < 0)
+            return fail(-r);
+        if (live)
+            pending_set(fd, ECONNRESET); /* tcp_disconnect: sk_err */
+        return 0;
+    }
+    int nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    if (st == SHIM_SLOT_CONNECTING) {
+        if (nonblocking)
+            return fail(EALREADY);
+        return shim_connect_wait(fd, rec, n, 1);
+    }
+    if (st == SHIM_SLOT_FAILED && s) {
+        int e = atomic_exchange(&s->so_error, 0);
+        unbridge(fd, rec, n, 0);
+        return fail(e ? e : ECONNABORTED);
+    }
+    if (st == SHIM_SLOT_ESTABLISHED) {
+        /* The engine says established a moment before it drains the
+         * filler; until the app's end is writable, TCP would still be
+         * connecting as far as the app can tell. */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) {
+            if (nonblocking)
+                return fail(EALREADY);
+            return shim_connect_wait(fd, rec, n, 1);
+        }
+        if (!rec->connect_done) {
+            mark_done(rec);
+            return 0;
+        }
+    }
+    return fail(EISCONN);
+}
