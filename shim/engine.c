@@ -909,6 +909,7 @@ int shim_engine_start_locked(struct engine *e)
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();
+    shim_procenv_started();
     return 0;
 
 fail_errno:
