@@ -781,33 +781,77 @@ static int key_ctx(rudp_ctx *ctx)
     return err;
 }
 
+/* 32 bytes from the kernel's generator. getrandom(2), not /dev/urandom:
+ * a process may chroot or leave for an empty mount namespace before its
+ * first socket starts the engine, and after start-up the shim opens
+ * nothing by path. It blocks only until the kernel's pool is first
+ * initialised at boot (man 2 getrandom); at most 256 bytes are never cut
+ * short by a signal once it is. */
+static int random_seed(uint8_t seed[32])
+{
+    ssize_t n;
+    do
+        n = getrandom(seed, 32, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 32)
+        return 0;
+    return n < 0 ? -errno : -EIO;
+}
+
+/* The application sees only its connect() or listen() fail: the reason
+ * (the step, named, and its errno) is said here, once per attempt. */
+static void start_failed(const struct engine *e, const char *what, int err)
+{
+    SHIM_LOG(RUDP_LOG_ERROR, "engine %d cannot start: %s: %s; connect() and listen() fail",
+             (int)(e - G.e), what, strerror(-err));
+}
+
+/* What a failed start leaves behind, undone: e can start again. */
+static void start_undo(struct engine *e)
+{
+    if (e->evfd >= 0)
+        shim_close_owned(e->evfd);
+    if (e->epfd >= 0)
+        shim_close_owned(e->epfd);
+    if (e->ctx)
+        rudp_ctx_free(e->ctx);
+    shim_udpio_free(e->io);
+    free(e->msgs);
+    free(e->iovs);
+    free(e->addrs);
+    free(e->ctrls);
+    free(e->rxbuf);
+    memset(e, 0, sizeof *e);
+    e->epfd = e->evfd = -1;
+}
+
 int shim_engine_start_locked(struct engine *e)
 {
     static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
-    uint8_t seed[32];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, seed, sizeof seed) != (ssize_t)sizeof seed) {
-        if (fd >= 0)
-            real_close(fd);
-        return -EIO;
-    }
-    real_close(fd);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
     e->fallback_at = RUDP_TIME_NEVER;
-    if (rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx) < 0)
-        return -ENOMEM;
-    int kerr = key_ctx(e->ctx);
-    if (kerr < 0) {
-        rudp_ctx_free(e->ctx);
-        e->ctx = NULL;
-        return kerr;
+    uint8_t seed[32];
+    int err = random_seed(seed);
+    if (err < 0) {
+        start_failed(e, "getrandom", err);
+        return -EIO; /* nothing to undo; a later connect() or listen() tries again */
     }
+    const char *what = "rudp_ctx_new";
+    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx);
+    sodium_memzero(seed, sizeof seed);
+    if (err < 0)
+        goto fail;
+    what = "keyed mode";
+    if ((err = key_ctx(e->ctx)) < 0)
+        goto fail;
     /* RUDP_MEMORY bounds the process: each engine may hold its share. */
     rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
     rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
     shim_qlog_attach(e->ctx);
+    what = "memory";
+    err = -ENOMEM;
     e->io = shim_udpio_new(shim_cfg.offload);
     if (e->io)
         shim_udpio_on_error(e->io, shim_roam_send_error, e);
@@ -816,19 +860,23 @@ int shim_engine_start_locked(struct engine *e)
     e->addrs = calloc(RX_BATCH, sizeof *e->addrs);
     e->ctrls = calloc(RX_BATCH, sizeof *e->ctrls);
     e->rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
-    e->epfd = epoll_create1(EPOLL_CLOEXEC);
-    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf || e->epfd < 0 ||
-        e->evfd < 0)
-        return -ENOMEM;
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf)
+        goto fail;
+    what = "epoll_create1";
+    if ((e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        goto fail_errno;
     e->epfd = shim_fd_move_high(e->epfd);
-    e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->epfd, 1);
+    what = "eventfd";
+    if ((e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        goto fail_errno;
+    e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
     e->event_type = W_EVENT;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
+    what = "epoll_ctl";
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
-        return -errno;
+        goto fail_errno;
 
     if (G.nrun == 0) {
         /* Each redirected connection costs the engine one or two fds next
@@ -849,16 +897,25 @@ int shim_engine_start_locked(struct engine *e)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = pthread_create(&e->thread, &attr, shim_engine_loop, e);
+    err = -pthread_create(&e->thread, &attr, shim_engine_loop, e);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         if (G.nrun == 0)
             shim_control_close(e); /* no engine to serve it */
-        return -err;
+        what = "pthread_create";
+        goto fail;
     }
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();
+    shim_procenv_started();
     return 0;
+
+fail_errno:
+    err = -errno;
+fail:
+    start_failed(e, what, err);
+    start_undo(e);
+    return err;
 }

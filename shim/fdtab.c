@@ -82,6 +82,12 @@ void shim_fd_del(int fd)
     pthread_mutex_unlock(&mu);
 }
 
+void shim_fdtab_lock_renew(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_lock(&mu);
+}
+
 void shim_fdtab_atfork_prepare(void)
 {
     pthread_mutex_lock(&mu);

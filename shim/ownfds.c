@@ -101,6 +101,12 @@ void shim_close_all_owned(const int *keep, int n)
             shim_own_fd(keep[i], 1);
 }
 
+void shim_ownfds_lock_renew(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_lock(&mu);
+}
+
 void shim_ownfds_lock(void)
 {
     pthread_mutex_lock(&mu);

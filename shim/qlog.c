@@ -622,6 +622,12 @@ void shim_qlog_flush_all(void)
     pthread_mutex_unlock(&mu);
 }
 
+void shim_qlog_lock_renew(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_lock(&mu);
+}
+
 void shim_qlog_atfork_prepare(void)
 {
     pthread_mutex_lock(&mu);

@@ -132,6 +132,10 @@ void shim_qlog_flush_all(void);
 void shim_qlog_atfork_prepare(void);
 void shim_qlog_atfork_parent(void);
 void shim_qlog_atfork_child(int keeper);
+/* A raw clone's child (procenv.c): the lock made anew and taken, as the
+ * prepare handler would have taken it (its holder at the clone may be a
+ * thread this process does not have); the child handler releases it. */
+void shim_qlog_lock_renew(void);
 
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
@@ -331,6 +335,7 @@ void shim_slots_keeper(void);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
 void shim_slots_atfork_child(void);
+void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
 
 /* ---- fdtab.c: what the shim knows about application fds ---- */
 
@@ -363,6 +368,7 @@ void shim_fd_del(int fd);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
+void shim_fdtab_lock_renew(void); /* as shim_qlog_lock_renew */
 
 /* ---- engine.c ---- */
 
@@ -442,11 +448,32 @@ void shim_close_all_owned(const int *keep, int n);
 /* Held across fork, so that no thread is changing the set meanwhile. */
 void shim_ownfds_lock(void);
 void shim_ownfds_unlock(void);
+void shim_ownfds_lock_renew(void); /* as shim_qlog_lock_renew */
 
 /* In a forked child: forget the parent's engine and close its fds. */
 void shim_engine_atfork_prepare(void);
 void shim_engine_atfork_parent(void);
 void shim_engine_atfork_child(void);
+
+/* ---- procenv.c: a process made without fork() ---- */
+
+/* NULL, or a byte that reads 0 in a child with a copy of this address
+ * space (MADV_WIPEONFORK; without it, always 0). */
+extern volatile uint8_t *shim_procenv_mark;
+/* An engine started (G.mu held): sets the mark. */
+void shim_procenv_started(void);
+/* The mark read 0: in a child that no fork handler prepared (a raw
+ * clone()), forgets the parent's engines as a forked child does; after
+ * fork(), only stops checking until an engine starts here. */
+void shim_procenv_renew(void);
+/* On every interposed entry: one load and a compare, then nothing, unless
+ * this is a new process. */
+static inline void shim_procenv_check(void)
+{
+    volatile uint8_t *m = __atomic_load_n(&shim_procenv_mark, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(m != NULL && *m == 0, 0))
+        shim_procenv_renew();
+}
 
 /* Engine counters for RUDP_STATS. */
 void shim_engine_print_stats(void);

@@ -164,6 +164,12 @@ void shim_slot_free(uint32_t index)
     pthread_mutex_unlock(&mu);
 }
 
+void shim_slots_lock_renew(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_lock(&mu);
+}
+
 void shim_slots_atfork_prepare(void)
 {
     pthread_mutex_lock(&mu);

@@ -63,6 +63,7 @@ static void init_all(void)
 static int init(void)
 {
     pthread_once(&init_once, init_all);
+    shim_procenv_check(); /* a raw clone()'s child: start afresh (procenv.c) */
     return active;
 }
 

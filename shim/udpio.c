@@ -94,6 +94,14 @@ shim_udpio *shim_udpio_new(int offload)
     return u;
 }
 
+void shim_udpio_free(shim_udpio *u)
+{
+    if (!u)
+        return;
+    free(u->buf);
+    free(u);
+}
+
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u)
 {
     return &u->st;

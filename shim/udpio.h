@@ -25,6 +25,8 @@ typedef struct shim_udpio shim_udpio;
 
 /* One per engine, at its start (NULL: out of memory). */
 shim_udpio *shim_udpio_new(int offload);
+/* Frees u (NULL: nothing): an engine that failed to start. */
+void shim_udpio_free(shim_udpio *u);
 /* A new UDP socket of the engine: probes GSO once, asks for GRO. */
 void shim_udpio_setup(shim_udpio *u, int fd);
 /* Queues one datagram (copied); peer is used on unconnected sockets. */

@@ -1,0 +1,39 @@
+#!/bin/sh
+# tests/prog_procenv.c over kernel TCP, then under the shim (run_both), as
+# root: a server that chroots into an empty directory, or takes a private
+# mount namespace with an empty /dev, before its first socket listens and
+# serves a connection (the engine opens nothing by path when it starts); a
+# child made by a raw clone() system call (no fork(), no pthread_atfork
+# handler) serves a listener of its own and writes on a connection made
+# before the clone, and the parent's connections go on working.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_procenv
+[ "$(id -u)" = 0 ] || fail "needs root (chroot, mount namespaces)"
+run_both procenv "$BIN/prog_procenv"
+
+# An engine that cannot start is said in the log at error level, naming
+# the step and its errno; the application sees only listen() fail. Here
+# pthread_create fails: a uid of its own with RLIMIT_NPROC 1 (root is not
+# bound by it), exec'd all the way down so that no other process counts.
+[ "$SHIM_MODE" = shim ] || exit 0
+rc=0
+setpriv --reuid 54321 --regid 54321 --clear-groups prlimit --nproc=1 \
+    env "LD_PRELOAD=$APP_LDP" "ASAN_OPTIONS=$APP_ASO" python3 -c '
+import errno, socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+try:
+    s.listen()
+except OSError as e:
+    print("listen failed:", errno.errorcode[e.errno])
+else:
+    print("listen succeeded")
+' >"$T/nostart" 2>&1 || rc=$?
+cat "$T/nostart"
+[ "$rc" = 0 ] || fail "the program with RLIMIT_NPROC 1 exited $rc"
+grep -q '^listen failed: EAGAIN' "$T/nostart" || fail "listen() did not fail with EAGAIN"
+grep -q 'error: engine 0 cannot start: pthread_create: ' "$T/nostart" ||
+    fail "no error line naming the engine's failed start"
+echo "ok: an engine that cannot start is logged at error level by name"

@@ -1,0 +1,114 @@
+/*
+ * procenv.c: noticing a process that is not the one whose engines the
+ * shim's memory describes. fork() runs our pthread_atfork handlers (sock.c),
+ * which park the engines and leave the child a clean slate; a process made
+ * by a raw clone() system call (SIGCHLD, no CLONE_VM: privilege-separated
+ * servers do this) runs no handler. It has a copy of our memory, saying
+ * engines run, and of the engines' fds, but not their threads: its
+ * listeners would be announced to an engine that is not there (commands
+ * queued in the child's memory, the eventfd waking the parent's engine
+ * over an empty queue) and never served.
+ *
+ * The check is on every interposed entry (sock.c's init()), so it must cost
+ * nothing there: no getpid(), a system call since glibc 2.25 dropped its
+ * pid cache, and glibc's cached tid is stale in a raw clone's child, so it
+ * tells nothing either. Instead, when an engine starts, a byte is set in a
+ * page marked MADV_WIPEONFORK (Linux 4.14, man 2 madvise): the kernel gives
+ * any child that gets a copy of the address space -- fork(), or clone()
+ * without CLONE_VM -- that page zero-filled, while a thread or a CLONE_VM
+ * child shares the page and sees the byte set. So the fast path is one load
+ * and a compare; only a child takes the slow path, which checks the pid and
+ * starts afresh as the fork handlers would have. Without MADV_WIPEONFORK
+ * (an older kernel) the slow path, a getpid(), runs on every entry.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+/* The wipe-on-fork page's first byte: 1 from an engine's start on, 0 in a
+ * child with a copy of the address space. NULL: no engine was started in
+ * this process, nothing to check. */
+volatile uint8_t *shim_procenv_mark;
+
+static volatile uint8_t *page;  /* the wipe-on-fork page, once mapped */
+static uint8_t always_zero;     /* mark without MADV_WIPEONFORK: always checked */
+static _Atomic pid_t renewing;  /* the process whose first thread renews its state */
+static _Atomic pid_t renewed;   /* ... and it is done */
+
+void shim_procenv_started(void)
+{
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t len = ps > 0 ? (size_t)ps : 4096;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED && madvise(p, len, MADV_WIPEONFORK) < 0) {
+            munmap(p, len);
+            p = MAP_FAILED;
+        }
+        if (p == MAP_FAILED) {
+            __atomic_store_n(&shim_procenv_mark, &always_zero, __ATOMIC_RELEASE);
+            return;
+        }
+        page = p;
+    }
+    *page = 1;
+    __atomic_store_n(&shim_procenv_mark, page, __ATOMIC_RELEASE);
+}
+
+/* A raw clone's child: the engines' threads are the parent's. What the
+ * fork handlers (sock.c, keeper.c) do in a child, done now. Their locks may
+ * have been held at the clone by a thread this process does not have:
+ * each is made anew and taken, as the prepare handlers would have taken
+ * it, for the child handlers to release. */
+static void renew(void)
+{
+    pthread_mutex_init(&G.mu, NULL);
+    pthread_mutex_lock(&G.mu);
+    shim_ownfds_lock_renew();
+    shim_qlog_lock_renew();
+    shim_fdtab_lock_renew();
+    shim_slots_lock_renew();
+    shim_fdtab_atfork_child();
+    shim_slots_atfork_child();
+    shim_engine_atfork_child();
+    SHIM_LOG(RUDP_LOG_INFO, "a new process made without fork() (its parent's engines are %d's): "
+                            "its own engine starts with its first connection",
+             (int)G.pid);
+}
+
+void shim_procenv_renew(void)
+{
+    pid_t me = getpid();
+    /* A keeper being born (keeper.c) is a fork child that keeps the
+     * engines on purpose; it sets G.pid when it takes them over. */
+    if (__atomic_load_n(&G.in_handoff, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) == me && page)
+            *page = 1;
+        return;
+    }
+    if (__atomic_load_n(&renewed, __ATOMIC_ACQUIRE) == me)
+        return; /* an older kernel: the check runs on every entry */
+    pid_t was = __atomic_load_n(&renewing, __ATOMIC_RELAXED);
+    if (was != me && __atomic_compare_exchange_n(&renewing, &was, me, 0, __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_RELAXED)) {
+        /* The first thread of this process here: nrun is what the parent
+         * left (0 after fork(), whose handlers did the work). */
+        if (__atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) && G.pid != me)
+            renew();
+        if (page == shim_procenv_mark)
+            shim_procenv_mark = NULL; /* nothing to check until an engine starts here */
+        __atomic_store_n(&renewed, me, __ATOMIC_RELEASE);
+        return;
+    }
+    /* Another thread of this new process renews its state: wait for it. */
+    while (__atomic_load_n(&renewed, __ATOMIC_ACQUIRE) != me)
+        sched_yield();
+}
