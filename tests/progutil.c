@@ -161,3 +161,13 @@ int so_error(int fd)
     SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
     return err;
 }
+
+int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+    int s = socket(family, SOCK_STREAM, 0);
+    SYS(s);
+    *len = loopback(family, 0, ss);
+    SYS(bind(s, (struct sockaddr *)ss, *len));
+    SYS(getsockname(s, (struct sockaddr *)ss, len));
+    return s;
+}
