@@ -99,7 +99,7 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
     struct f_owner_ex own;
     if (fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
         fcntl(nfd, F_SETOWN_EX, &own);
-    int sig = fcntl(fd, F_GETSIG);
+    int sig = (status & O_ASYNC) ? fcntl(fd, F_GETSIG) : 0; /* SIGURG ignores it */
     if (sig > 0)
         fcntl(nfd, F_SETSIG, sig);
     if (fcntl(nfd, F_SETFL, status & (O_NONBLOCK | O_APPEND)) < 0)
