@@ -4,8 +4,11 @@
  * back once the handshake is done, and RUDP_FALLBACK's swap of a connected
  * kernel TCP socket into the fd (fallback.c). Both run under one lock that
  * close() (through shim_sndbuf_forget) and connect() (placing the app end)
- * take too, and check the fd still holds the app end by its inode.
+ * take too, and check the fd still holds the app end by its inode. And the
+ * swap itself (connect(), listen(), the fallback): what belongs to the
+ * file rather than to the fd number, carried to the file put there.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -68,21 +71,49 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
     } else if (!(f & SHIM_SLOT_F_PLACED)) {
         r = 0; /* connect() has not put the app end at fd yet */
     } else if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
-        int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
         shim_fd rec;
-        int have = shim_fd_get(fd, &rec);
-        fcntl(tfd, F_SETFL, status & (O_NONBLOCK | O_ASYNC));
-        if (have)
+        if (shim_fd_get(fd, &rec))
             shim_put_tcp_options(tfd, &rec);
-        shim_epollreg_detach(fd);
-        if (dup3(tfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+        if (shim_fdswap(fd, tfd, fcntl(fd, F_GETFL), fcntl(fd, F_GETFD), 0) == 0) {
             shim_fd_del(fd);
             atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_SNDBUF));
             atomic_store(&s->state, SHIM_SLOT_TCP);
             r = 1;
         }
-        shim_epollreg_attach(fd); /* the new file, or the old one back */
     }
     pthread_mutex_unlock(&sndbuf_mu);
     return r;
+}
+
+/* ---- the swap: another file at the app's fd number ----
+ *
+ * dup3 keeps the number and FD_CLOEXEC (asked for); everything the kernel
+ * keeps in the file is the old file's and must be given to the new one:
+ * the status flags (F_SETFL: O_NONBLOCK, O_ASYNC, O_APPEND), the owner
+ * that O_ASYNC's SIGIO and urgent data's SIGURG go to (F_SETOWN_EX: struct
+ * file's f_owner) and the signal sent instead of SIGIO (F_SETSIG), and the
+ * epoll registrations (epollreg.c). The owner goes first, so the signal of
+ * an event right after O_ASYNC finds it. */
+int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
+{
+    struct f_owner_ex own;
+    if (fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
+        fcntl(nfd, F_SETOWN_EX, &own);
+    int sig = (status & O_ASYNC) ? fcntl(fd, F_GETSIG) : 0; /* SIGURG ignores it */
+    if (sig > 0)
+        fcntl(nfd, F_SETSIG, sig);
+    if (fcntl(nfd, F_SETFL, status & (O_NONBLOCK | O_APPEND)) < 0)
+        return -errno;
+    shim_epollreg_detach(fd);
+    int r = dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    int err = errno;
+    shim_epollreg_attach(fd, keep_regs); /* the new file, or the old one back */
+    if (r < 0)
+        return -err;
+    shim_epollreg_unmark(fd);
+    /* O_ASYNC only now: the kernel names the fd in the signal (F_SETSIG's
+     * si_fd) by the number F_SETFL was called with (fasync_helper). */
+    if ((status & O_ASYNC) && fcntl(fd, F_SETFL, status & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)
+        return -errno;
+    return 0;
 }

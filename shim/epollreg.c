@@ -1,36 +1,99 @@
 /*
- * epollreg.c: the app's epoll interest in a connecting fd that may become a
- * kernel TCP socket (RUDP_FALLBACK=tcp, fallback.c).
+ * epollreg.c: the app's epoll interest in an fd whose file the shim may
+ * replace: a TCP socket from socket() until connect()/listen() puts the
+ * bridge at its number, and a connecting fd that may still become a kernel
+ * TCP socket (RUDP_FALLBACK=tcp, fallback.c).
  *
  * epoll registers a (file, fd) pair, and a registration goes away with its
- * file: when fallback.c puts the kernel TCP socket at the app's fd, every
- * epoll set watching the app end forgets it, and an event loop that waits
- * for EPOLLOUT after EINPROGRESS would wait for ever. So epoll_ctl on such
- * an fd (and only on such: shim_fd.fallback) is noted here, and the swap
- * takes the registrations out of their sets before it and puts them back,
- * for the new file, after it. The kernel then reports the connected socket
- * as writable at once, as it reports any socket that is ready when added.
+ * file, not with the fd number (fs/eventpoll.c: eventpoll_release() at the
+ * file's last fput). When dup3 puts another file at the app's fd, every
+ * epoll set watching the old one forgets the app's interest in the new
+ * one: an event loop that registered before connect() and waits for
+ * EPOLLOUT would wait for ever, and its EPOLL_CTL_MOD/DEL after connect()
+ * says ENOENT. Worse, where the old file lives on (the engine keeps the
+ * app's TCP socket: a listener's port, the fallback's socket), its
+ * registration stays and reports that socket's events under the app's
+ * data. So epoll_ctl on such an fd is noted here, and the swap takes the
+ * registrations out of their sets before dup3 (EPOLL_CTL_DEL on the old
+ * file) and adds them back, with the app's events and data, for the new
+ * file after it. The kernel reports a new file that is ready when added
+ * (ep_insert polls it), so nothing that happened at the swap is missed.
  *
- * Few fds are ever connecting at once; a small array under one lock does.
+ * Which fds: socket() marks the TCP sockets it makes in a bitmap; epoll_ctl
+ * notes a registration only for a marked fd (one atomic load otherwise);
+ * a plain connect() or listen() (kernel TCP, never swapped), the swap
+ * itself and close() clear the mark. A mark left behind (an fd closed
+ * behind our back) costs a note, never a wrong registration: the swap
+ * re-adds only what EPOLL_CTL_DEL found in the kernel.
+ *
+ * EPOLLONESHOT: a registration that fired is disabled until the app's
+ * next MOD (its events cut to the private bits). The kernel shows that
+ * state in /proc/self/fdinfo/EPFD ("tfd: N events: X"), read at the swap
+ * for noted one-shot registrations only; a disabled one is added back with
+ * no events, which the kernel arms for EPOLLERR and EPOLLHUP alone
+ * (epoll_ctl always adds those).
+ *
+ * Few fds are registered before their swap; a small array under one lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shim.h"
 #include "poison.h"
 
 typedef struct reg {
     int epfd, fd;
+    int live; /* set by detach: the kernel had it, so attach adds it back */
     struct epoll_event ev;
 } reg;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static reg *regs;
 static size_t nregs, cap;
-static _Atomic size_t count; /* nregs, read without the lock by forget() */
+static _Atomic size_t count; /* nregs, read without the lock */
+
+/* The marks: fd numbers below MARK_FDS (the kernel's default nr_open);
+ * 128 KiB of zero pages, touched only where a TCP socket's number falls. */
+#define MARK_FDS (1u << 20)
+#define WORD_BITS 64u
+static _Atomic uint64_t marks[MARK_FDS / WORD_BITS];
+
+void shim_epollreg_mark(int fd)
+{
+    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+        return;
+    shim_epollreg_forget(fd); /* notes of a file closed behind our back */
+    atomic_fetch_or(&marks[(unsigned)fd / WORD_BITS], 1ull << ((unsigned)fd % WORD_BITS));
+}
+
+void shim_epollreg_remark(int fd)
+{
+    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+        return;
+    atomic_fetch_or(&marks[(unsigned)fd / WORD_BITS], 1ull << ((unsigned)fd % WORD_BITS));
+}
+
+void shim_epollreg_unmark(int fd)
+{
+    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+        return;
+    uint64_t bit = 1ull << ((unsigned)fd % WORD_BITS);
+    if (atomic_load(&marks[(unsigned)fd / WORD_BITS]) & bit)
+        atomic_fetch_and(&marks[(unsigned)fd / WORD_BITS], ~bit);
+}
+
+int shim_epollreg_marked(int fd)
+{
+    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+        return 0;
+    return (atomic_load(&marks[(unsigned)fd / WORD_BITS]) >> ((unsigned)fd % WORD_BITS)) & 1;
+}
 
 /* Index of (epfd, fd), or nregs. mu held. */
 static size_t find(int epfd, int fd)
@@ -60,7 +123,7 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
             reg *n = realloc(regs, ncap * sizeof *n);
             if (!n) {
                 pthread_mutex_unlock(&mu);
-                return; /* unnoted: a fallback then leaves this epoll set blind */
+                return; /* unnoted: the swap then leaves this epoll set blind */
             }
             regs = n;
             cap = ncap;
@@ -88,27 +151,118 @@ void shim_epollreg_forget(int fd)
     pthread_mutex_unlock(&mu);
 }
 
-void shim_epollreg_detach(int fd)
+void shim_epollreg_forget_range(unsigned first, unsigned last)
 {
+    for (unsigned w = first / WORD_BITS; w < MARK_FDS / WORD_BITS && w <= last / WORD_BITS; w++)
+        if (atomic_load(&marks[w]))
+            for (unsigned b = 0; b < WORD_BITS; b++)
+                if (w * WORD_BITS + b >= first && w * WORD_BITS + b <= last)
+                    shim_epollreg_unmark((int)(w * WORD_BITS + b));
+    if (atomic_load(&count) == 0)
+        return;
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs; i++)
-        if (regs[i].fd == fd)
-            real_epoll_ctl(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+    for (size_t i = 0; i < nregs;) {
+        if (((unsigned)regs[i].fd >= first && (unsigned)regs[i].fd <= last) ||
+            ((unsigned)regs[i].epfd >= first && (unsigned)regs[i].epfd <= last))
+            drop_at(i);
+        else
+            i++;
+    }
     pthread_mutex_unlock(&mu);
 }
 
-void shim_epollreg_attach(int fd)
+/* A one-shot registration of fd in epfd that has fired: its events, as the
+ * kernel shows them, hold nothing beyond the private bits. 0 when /proc is
+ * not there to ask (a chroot): the note's events are then taken as they
+ * are. */
+static int oneshot_fired(int epfd, int fd)
 {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+    int pf = open(path, O_RDONLY | O_CLOEXEC);
+    if (pf < 0)
+        return 0;
+    const unsigned private = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+    int fired = 0, done = 0;
+    size_t have = 0;
+    while (!done) {
+        ssize_t n = read(pf, buf + have, sizeof buf - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = '\0';
+            int tfd;
+            unsigned events;
+            if (sscanf(line, "tfd: %d events: %x", &tfd, &events) == 2 && tfd == fd) {
+                fired = (events & ~private) == 0;
+                done = 1;
+                break;
+            }
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1)
+            have = 0; /* a line longer than any fdinfo line: skip it */
+    }
+    real_close(pf); /* close() is ours: it takes mu */
+    return fired;
+}
+
+void shim_epollreg_detach(int fd)
+{
+    if (atomic_load(&count) == 0)
+        return; /* nothing registered before the swap: no cost */
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nregs; i++) {
+        if (regs[i].fd != fd)
+            continue;
+        if ((regs[i].ev.events & EPOLLONESHOT) && oneshot_fired(regs[i].epfd, fd))
+            regs[i].ev.events &= EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
+        regs[i].live = real_epoll_ctl(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void shim_epollreg_attach(int fd, int keep)
+{
+    if (atomic_load(&count) == 0)
+        return;
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs;) {
         if (regs[i].fd != fd) {
             i++;
             continue;
         }
-        struct epoll_event ev = regs[i].ev;
-        if (real_epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
-            real_epoll_ctl(regs[i].epfd, EPOLL_CTL_MOD, fd, &ev);
-        drop_at(i);
+        if (regs[i].live) {
+            struct epoll_event ev = regs[i].ev;
+            if (real_epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
+                real_epoll_ctl(regs[i].epfd, EPOLL_CTL_MOD, fd, &ev);
+        }
+        if (keep && regs[i].live) {
+            regs[i].live = 0;
+            i++;
+        } else {
+            drop_at(i);
+        }
     }
     pthread_mutex_unlock(&mu);
+}
+
+void shim_epollreg_atfork_prepare(void)
+{
+    pthread_mutex_lock(&mu);
+}
+
+void shim_epollreg_atfork_parent(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+void shim_epollreg_atfork_child(void)
+{
+    pthread_mutex_unlock(&mu); /* the fds and the epoll sets are the child's too */
 }

@@ -297,12 +297,13 @@ void shim_appfd_unlock(void);
  * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
 struct shim_fd;
 void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
-/* sock.c: puts nfd at the app's fd (dup3, then closes nfd), with the fd's
- * flags (FD_CLOEXEC from fd_flags, O_NONBLOCK and O_ASYNC from
- * status_flags) and the socket-level options fd has that TCP carries over.
- * Returns how many options it carried (0: nfd's defaults were the same),
- * or -errno (nfd then stays open). */
-int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags);
+/* sock.c: puts nfd at the app's fd (then closes nfd), with the socket-level
+ * options fd has that TCP carries over and what shim_fdswap carries (the
+ * flags given: FD_CLOEXEC from fd_flags, O_NONBLOCK, O_APPEND and O_ASYNC
+ * from status_flags; the owner; epoll registrations, noted still if
+ * keep_regs). Returns how many options it carried (0: nfd's defaults were
+ * the same), or -errno (nfd then stays open). */
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
 
 /* ---- reconnect.c: connect() on a bridge, the wait of a blocking one ---- */
 
@@ -331,6 +332,13 @@ void shim_reconnect_forget(int fd);
  * caller's to close), 0 not yet (connect() has not placed the app end:
  * try again shortly), -1 never (the app closed the fd). */
 int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
+/* Puts nfd's file at fd (dup3; nfd stays open), with the status flags and
+ * fd flags given (fd's, read by the caller before the engine shared its
+ * file: the engine makes its copies non-blocking), and fd's F_SETOWN_EX
+ * owner, F_SETSIG signal and noted epoll registrations (kept noted if
+ * keep_regs). Returns 0 or -errno (fd then keeps its file and
+ * registrations). */
+int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs);
 void shim_slots_keeper(void);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
@@ -497,18 +505,35 @@ extern _Atomic unsigned shim_fallback_racing;
 /* Prints the fallback figures, if any, as shim_engine_print_figures does. */
 void shim_fallback_print(void (*line)(void *, const char *), void *arg);
 
-/* ---- epollreg.c: the app's epoll interest in a connecting fd ---- */
+/* ---- epollreg.c: the app's epoll interest in an fd the shim may swap ---- */
 
-/* epoll_ctl(epfd, op, fd, ev) succeeded on a connecting fd that may
- * become a kernel TCP socket (shim_fd.fallback): remember it. */
+/* socket() made fd, a TCP socket the shim may swap at connect()/listen():
+ * epoll_ctl notes its registrations from now on (and forgets any noted for
+ * an earlier file at that number). Unmark: it will not be swapped (a plain
+ * connect or listen, the swap done, closed). */
+void shim_epollreg_mark(int fd);
+/* The same, keeping what is noted: a swap put a fresh TCP socket at fd
+ * (reconnect.c), which a later connect() may swap again. */
+void shim_epollreg_remark(int fd);
+void shim_epollreg_unmark(int fd);
+int shim_epollreg_marked(int fd);
+/* epoll_ctl(epfd, op, fd, ev) succeeded on a marked fd, or on a connecting
+ * fd that may become a kernel TCP socket (shim_fd.fallback): remember it. */
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
-/* fd is being closed: forget what was noted for it, as fd or as epfd. */
+/* fd is being closed: forget what was noted for it, as fd or as epfd; the
+ * range form unmarks too (close_range, closefrom). */
 void shim_epollreg_forget(int fd);
+void shim_epollreg_forget_range(unsigned first, unsigned last);
 /* Before fd gets another file: takes its noted registrations out of their
- * epoll sets (the old file may live on elsewhere and must not report).
- * After: puts them back for the new file. Then forgets them. */
+ * epoll sets (the old file may live on elsewhere and must not report),
+ * remembering which the kernel had. After: puts those back for the file
+ * now at fd; then forgets them, unless keep (the fallback may swap again).
+ * Both cost one atomic load when nothing is noted. */
 void shim_epollreg_detach(int fd);
-void shim_epollreg_attach(int fd);
+void shim_epollreg_attach(int fd, int keep);
+void shim_epollreg_atfork_prepare(void);
+void shim_epollreg_atfork_parent(void);
+void shim_epollreg_atfork_child(void);
 
 /* ---- signals.c: RUDP_STATS at SIGTERM, SIGINT, SIGHUP ---- */
 

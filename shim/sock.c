@@ -72,10 +72,12 @@ static void atfork_prepare(void)
     shim_engine_atfork_prepare();
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
+    shim_epollreg_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
     shim_slots_atfork_parent();
     shim_engine_atfork_parent();
@@ -83,6 +85,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();
@@ -263,13 +266,12 @@ static int copy_socket_options(int from, int to)
     return n;
 }
 
-int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags)
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
 {
     int copied = copy_socket_options(fd, nfd);
-    if (fcntl(nfd, F_SETFL, status_flags & (O_NONBLOCK | O_ASYNC)) < 0)
-        return -errno;
-    if (dup3(nfd, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-        return -errno;
+    int err = shim_fdswap(fd, nfd, status_flags, fd_flags, keep_regs);
+    if (err < 0)
+        return err;
     real_close(nfd);
     return copied;
 }
@@ -278,10 +280,28 @@ int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags)
 
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
-    init();
+    int on = init();
     /* Every TCP socket starts as a real one: options, bind and a
-     * non-redirected connect behave exactly as the kernel's. */
-    return real_socket(domain, type, protocol);
+     * non-redirected connect behave exactly as the kernel's. Its epoll
+     * registrations are noted until connect()/listen() (epollreg.c). */
+    int fd = real_socket(domain, type, protocol);
+    if (fd >= 0 && on && (domain == AF_INET || domain == AF_INET6) &&
+        (type & 0xf) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+        shim_epollreg_mark(fd);
+    return fd;
+}
+
+/* connect() or listen() left to the kernel: the socket is never swapped
+ * once it connects or listens (a failed connect may be tried again). */
+static int kernel_kept(int fd, int r)
+{
+    if (r == 0 || errno == EINPROGRESS) {
+        int saved = errno;
+        shim_epollreg_unmark(fd);
+        shim_epollreg_forget(fd);
+        errno = saved;
+    }
+    return r;
 }
 
 /* A TCP socket bound to port 0 gets a port the kernel found free for TCP;
@@ -552,7 +572,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         return fail(-err);
     }
     shim_appfd_lock(); /* the engine may be looking at fd */
-    err = shim_replace_fd(fd, sv[0], status, fdflags);
+    err = shim_replace_fd(fd, sv[0], status, fdflags, rec.fallback);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();
@@ -610,9 +630,9 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     int family = tcp_family(fd);
     errno = saved;
     if (!family || !shim_redirect(addr))
-        return real_connect(fd, addr, len);
+        return kernel_kept(fd, real_connect(fd, addr, len));
     if (shim_cfg.fallback && shim_fallback_remembered(addr))
-        return real_connect(fd, addr, len); /* no rudp there a moment ago (fallback.c) */
+        return kernel_kept(fd, real_connect(fd, addr, len)); /* no rudp there a moment ago */
     return redirect_connect(fd, family, addr, len);
 }
 
@@ -711,7 +731,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
             shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
         return fail(-err);
     }
-    if ((err = shim_replace_fd(fd, lfd, status, fdflags)) < 0) {
+    if ((err = shim_replace_fd(fd, lfd, status, fdflags, 0)) < 0) {
         real_close(lfd);
         return fail(-err);
     }
@@ -782,7 +802,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
             return -1;
     }
     if (!shim_redirect((struct sockaddr *)&local))
-        return real_listen(fd, backlog);
+        return kernel_kept(fd, real_listen(fd, backlog));
     errno = saved;
     return redirect_listen(fd, family, &local, backlog);
 }
@@ -1166,13 +1186,18 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 
 /* ---- epoll ---- */
 
-/* Passed to the kernel; a connecting fd that may still become a kernel TCP
- * socket has its registrations noted, to carry them over (epollreg.c). */
+/* Passed to the kernel; a TCP socket not yet connected or listening, and a
+ * connecting fd that may still become a kernel TCP socket, have their
+ * registrations noted, to carry them over their swap (epollreg.c). */
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
     int r = real_epoll_ctl(epfd, op, fd, ev);
-    if (r == 0 && on && atomic_load(&shim_fallback_racing)) {
+    if (r == 0 && on && shim_epollreg_marked(fd)) {
+        int saved = errno;
+        shim_epollreg_note(epfd, op, fd, ev);
+        errno = saved;
+    } else if (r == 0 && on && atomic_load(&shim_fallback_racing)) {
         int saved = errno;
         shim_fd rec;
         if (shim_fd_get(fd, &rec) && rec.kind == SHIM_FD_BRIDGED && rec.fallback) {
@@ -1227,6 +1252,7 @@ SHIM_EXPORT int close(int fd)
         }
         shim_fd_del(fd);
     }
+    shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
     errno = saved;
     return real_close(fd);
@@ -1311,6 +1337,7 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
         return fail(ENOSYS);
     if (flags & (int)CLOSE_RANGE_CLOEXEC)
         return real_close_range_fn(first, last, flags); /* engine fds are cloexec already */
+    shim_epollreg_forget_range(first, last);
     int keep[1024];
     int n = shim_engine_owned_fds(keep, 1024);
     unsigned lo = first;

@@ -81,12 +81,7 @@ static long rcvtimeo_ms(int fd)
  * *addr gets its address. */
 static int listener(int family, struct sockaddr_storage *addr, socklen_t *len)
 {
-    int l = socket(family, SOCK_STREAM, 0);
-    SYS(l);
-    *len = loopback(family, 0, addr);
-    SYS(bind(l, (struct sockaddr *)addr, *len));
-    SYS(getsockname(l, (struct sockaddr *)addr, len));
-    return l;
+    return bound_loopback(family, addr, len);
 }
 
 static int accept_within(int l)

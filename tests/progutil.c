@@ -189,3 +189,13 @@ void loopback_pair(int family, int *c, int *a)
     SYS(*a);
     close(l);
 }
+
+int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+    int s = socket(family, SOCK_STREAM, 0);
+    SYS(s);
+    *len = loopback(family, 0, ss);
+    SYS(bind(s, (struct sockaddr *)ss, *len));
+    SYS(getsockname(s, (struct sockaddr *)ss, len));
+    return s;
+}

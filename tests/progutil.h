@@ -52,6 +52,9 @@ const char *fam_name(int family);
 /* The loopback address of family with port (host order). */
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
 unsigned port_of(const struct sockaddr_storage *ss);
+/* A TCP socket of family bound to its loopback address, port chosen by the
+ * kernel (not listening); *ss and *len get its address. */
+int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Reads exactly len bytes, failing if none arrive within ms at any point. */
 void read_exact(int fd, void *buf, size_t len, int ms);
