@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <netinet/tcp.h>
@@ -94,6 +95,13 @@ static void publish(bridge *b)
     shim_slot *s = slot_of(b);
     if (!s || !b->conn)
         return;
+    if (b->efd >= 0 && atomic_load(&s->efd) != b->efd) {
+        struct stat st;
+        if (fstat(b->efd, &st) == 0) {
+            atomic_store(&s->efd_ino, (uint64_t)st.st_ino);
+            atomic_store(&s->efd, b->efd);
+        }
+    }
     rudp_conn_info i;
     rudp_conn_get_info(b->conn, &i);
     atomic_store(&s->unacked, i.unacked_bytes);

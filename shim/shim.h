@@ -250,6 +250,11 @@ typedef struct shim_slot {
     _Atomic uint32_t probes;     /* probe timeouts in a row (TCP_INFO's probes, backoff) */
     _Atomic uint64_t last_rx;    /* when the peer was last heard, shim_now() */
     _Atomic uint64_t last_used;  /* for reuse order */
+    /* The engine's end of the bridge, as the engine's process numbers it,
+     * and its inode (0: not known): SIOCOUTQ asks it how many bytes the app
+     * wrote that the engine has not read (shim_slot_app_queued). */
+    _Atomic int32_t efd;
+    _Atomic uint64_t efd_ino;
 } shim_slot;
 
 #define SHIM_MAX_SLOTS 65536
@@ -263,6 +268,14 @@ uint32_t shim_slot_alloc(uint64_t id);
  * (a parent whose connections we inherited). */
 shim_slot *shim_slot_get(uint32_t index, uint64_t id);
 shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
+
+/* Bytes the app wrote to its end `fd` of slot s's bridge that the engine
+ * has not read: SIOCINQ of the engine's end when this process holds it
+ * (the same inode), else the app end's SIOCOUTQ. The latter is what AF_UNIX
+ * gives, memory (every write's buffer overhead, ~0.5-1 KiB each), not
+ * bytes: a chat server's delivery receipts, counting acknowledged bytes as
+ * written minus SIOCOUTQ, missed lines behind a few small writes. */
+int shim_slot_app_queued(shim_slot *s, int fd, int *q);
 
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);

@@ -8,7 +8,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -98,6 +101,8 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->flags, 0);
         atomic_store(&x->unacked, 0);
         atomic_store(&x->tcp_state, 0);
+        atomic_store(&x->efd_ino, 0);
+        atomic_store(&x->efd, -1);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);
@@ -185,4 +190,18 @@ void shim_slots_atfork_child(void)
     /* The parent's slabs stay mapped (shared) for reading; own() maps a
      * fresh one for what this child creates. */
     pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
+}
+
+int shim_slot_app_queued(shim_slot *s, int fd, int *q)
+{
+    int efd = atomic_load(&s->efd);
+    uint64_t ino = atomic_load(&s->efd_ino);
+    struct stat st;
+    /* The inode tells a number the engine closed (and the kernel gave to
+     * something else), or one a forked child or an exec'd image does not
+     * share, from the engine's end itself. */
+    if (efd >= 0 && ino && fstat(efd, &st) == 0 && (uint64_t)st.st_ino == ino &&
+        real_ioctl(efd, SIOCINQ, q) == 0)
+        return 0;
+    return real_ioctl(fd, SIOCOUTQ, q);
 }

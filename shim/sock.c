@@ -1301,7 +1301,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
         uint32_t seq = s ? atomic_load(&s->seq) : 0;
         int last = tries >= SPINS + NAPS;
         if (!(seq & 1) || last) {
-            if (real_ioctl(fd, SIOCOUTQ, &q) < 0)
+            if ((s ? shim_slot_app_queued(s, fd, &q) : real_ioctl(fd, SIOCOUTQ, &q)) < 0)
                 return -1;
             un = s ? atomic_load(&s->unacked) : 0;
             if (!s || atomic_load(&s->seq) == seq || last)
