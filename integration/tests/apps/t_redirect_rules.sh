@@ -18,7 +18,11 @@ while True:
 wait_tcp "$port"
 
 check() { # RULES HOST WANT
-    got=$(RUDP_FALLBACK=none RUDP_REDIRECT="$1" under_shim timeout 20 python3 "$ROOT/integration/compat/transport.py" "$2" "$port")
+    # A bound for a hung client, not a timing: an ASan run on a busy
+    # machine took 26 s for one python start. set -e would end the script
+    # without a word on a failed substitution: say what failed instead.
+    got=$(RUDP_FALLBACK=none RUDP_REDIRECT="$1" under_shim timeout 90 python3 \
+        "$ROOT/integration/compat/transport.py" "$2" "$port") || got="transport.py exit $?"
     case "$3" in
     tcp) [ "$got" = "transport: tcp" ] || fail "RUDP_REDIRECT='$1' to $2: $got, want kernel TCP" ;;
     rudp) [ "$got" = "transport: refused" ] || fail "RUDP_REDIRECT='$1' to $2: $got, want rudp (refused: no rudp listener)" ;;
