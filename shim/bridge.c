@@ -401,7 +401,7 @@ static void pump_out(bridge *b, rudp_time now)
             iov[i].iov_len = sp[i].len;
         }
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
-        ssize_t w = sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t w = real_sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w > 0) {
             rudp_conn_consume(b->conn, now, (size_t)w);
             continue;

@@ -458,7 +458,7 @@ static void read_errqueue(esock *s, rudp_time now)
         struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
         struct msghdr m = {.msg_name = &off, .msg_namelen = sizeof off, .msg_iov = &iov,
                            .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
-        ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        ssize_t n = real_recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
         if (n < 0)
             return;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
