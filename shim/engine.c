@@ -215,6 +215,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     s->refs = 2; /* the connection's (conn_freed) and the bridge's (bridge_free) */
     s->owner = b;
     b->efd = r->efd;
+    shim_bridge_oob_init(b->efd);
     b->sock = s;
     b->owns_sock = 1;
     b->id = r->id;

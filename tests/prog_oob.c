@@ -15,7 +15,8 @@
  *   - one urgent byte (send(MSG_OOB), man 7 tcp "Sockets API"): the F_SETOWN
  *     owner gets SIGURG, poll() says POLLPRI, SIOCATMARK is 0 before the
  *     mark, a read stops at the mark, SIOCATMARK is then 1, recv(MSG_OOB)
- *     returns the byte and the stream goes on without it; only the last
+ *     returns the byte (SIOCATMARK stays 1 until the next read) and the
+ *     stream goes on without it; only the last
  *     byte of a send(MSG_OOB) is urgent;
  *   - with SO_OOBINLINE the urgent byte stays in the stream, at the mark,
  *     and recv(MSG_OOB) says EINVAL; both directions (client to accepted
@@ -203,6 +204,7 @@ static void check_urgent(int snd, int rcv)
     r = recv(rcv, &b, 1, MSG_OOB);
     SYS(r);
     CHECK(r == 1 && b == 'U', "recv(MSG_OOB) gave %zd '%c', not 'U'", r, b);
+    CHECK(at_mark(rcv) == 1, "SIOCATMARK 0 after recv(MSG_OOB), before the next read");
     read_exact(rcv, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, "world", 5) == 0, "read %.5s after the mark, not world", buf);
     printf("ok: recv(MSG_OOB) returns the urgent byte; the stream goes on without it\n");
