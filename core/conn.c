@@ -554,6 +554,7 @@ static void on_acked(void *arg, const rudp_sent *s)
     if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked) {
         c->fin_acked = 1;
     }
+    rudp__urg_acked(c, s);
     if (c->fin_acked && c->snd_una == c->fin_off)
         our_fin_acked(c, c->ctx->now);
 }
@@ -808,6 +809,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             autotune(c, now, f.u.blocked); /* the window is what limits the sender */
             c->max_data_pending = 1; /* re-advertise: our update may be lost */
             break;
+        case RUDP_FRAME_URGENT:
+            rudp__urg_input(c, f.u.urgent);
+            break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
@@ -1041,6 +1045,8 @@ static int send_one(rudp_conn *c, rudp_time now)
             s.flags |= RUDP_SENT_BLOCKED | RUDP_SENT_ACK_ELICITING;
         }
     }
+    n = rudp__urg_write(c, buf + off, cap - off, &s.flags);
+    off += (size_t)n;
     if (c->ping_pending || (probe && !stream)) {
         n = rudp_wire_ping_encode(buf + off, cap - off);
         if (n > 0) {

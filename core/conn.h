@@ -119,6 +119,14 @@ struct rudp_conn {
     uint64_t rwnd_read;   /* rcv_read when the window last grew */
     rudp_ranges rcv; /* received ranges above rcv_contig */
 
+    /* the urgent mark (urgent.c): ours, and the peer's */
+    uint64_t urg_snd;      /* offset of our urgent byte */
+    uint64_t urg_first_pn; /* first packet that may carry it */
+    unsigned urg_snd_set : 1;
+    unsigned urg_snd_acked : 1; /* a packet carrying it was acknowledged */
+    unsigned urg_rcv_set : 1;
+    uint64_t urg_rcv;      /* offset of the peer's urgent byte */
+
     /* acknowledgements we owe */
     rudp_ranges rx_pns;
     uint64_t rx_floor;    /* packet numbers below it count as duplicates */
@@ -316,6 +324,13 @@ int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer);
  * `peer` (`rx`: RUDP_RX_*): may start validating a new address, or move. */
 void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int rx);
 void rudp__path_on_challenge(rudp_conn *c, uint64_t data);
+
+/* urgent.c: the URGENT frame while our mark is unacknowledged, written at
+ * p (bytes written, 0 for none or no room; RUDP_SENT_URGENT set in
+ * *flags); a packet that carried it acknowledged; a mark received. */
+int rudp__urg_write(rudp_conn *c, uint8_t *p, size_t cap, uint16_t *flags);
+void rudp__urg_acked(rudp_conn *c, const rudp_sent *s);
+void rudp__urg_input(rudp_conn *c, uint64_t off);
 void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data);
 /* From rudp__conn_flush: a PATH_RESPONSE owed, a challenge due. */
 void rudp__path_flush(rudp_conn *c, rudp_time now);

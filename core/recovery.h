@@ -41,6 +41,7 @@ enum {
     RUDP_SENT_ACK_NOW = 1u << 5, /* receiver was asked to ACK at once */
     RUDP_SENT_ACKED = 1u << 6,
     RUDP_SENT_LOST = 1u << 7,
+    RUDP_SENT_URGENT = 1u << 8, /* carried the urgent mark (urgent.c) */
 };
 
 typedef struct rudp_sent {
@@ -49,7 +50,7 @@ typedef struct rudp_sent {
     uint64_t stream_off;
     uint32_t stream_len;
     uint32_t size; /* datagram bytes */
-    uint8_t flags;
+    uint16_t flags;
     uint8_t app_limited;
     uint64_t delivered;
     rudp_time delivered_time;

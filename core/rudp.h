@@ -440,6 +440,17 @@ void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n);
  * or of free send-buffer space (rudp_conn_commit() the total or less).
  * Return the number of spans: 0 as the single calls return 0, -ENOMEM.
  */
+/*
+ * Urgent data (TCP's MSG_OOB): rudp_conn_urgent_mark() makes the next byte
+ * committed to the send stream urgent (the last byte of an urgent send);
+ * the peer learns its offset. A later mark replaces an earlier one.
+ * rudp_conn_urgent() tells the receiving side of the peer's mark: 1 with
+ * *before = in-order bytes to read before the urgent byte (0: the next
+ * byte read is it), or 0 when there is none or its byte was read.
+ */
+void rudp_conn_urgent_mark(rudp_conn *c);
+int rudp_conn_urgent(const rudp_conn *c, uint64_t *before);
+
 typedef struct rudp_span {
     uint8_t *p;
     size_t len;

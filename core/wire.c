@@ -299,6 +299,9 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
     case RUDP_FRAME_DATA_BLOCKED:
         rc = rd_varint(&r, &f->u.blocked);
         break;
+    case RUDP_FRAME_URGENT:
+        rc = rd_varint(&r, &f->u.urgent);
+        break;
     case RUDP_FRAME_RESET:
         if ((rc = rd_varint(&r, &f->u.reset.code)) == 0)
             rc = rd_varint(&r, &f->u.reset.final_size);
@@ -358,6 +361,11 @@ static int encode_one(uint8_t *p, size_t cap, uint8_t type, uint64_t v)
 int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max)
 {
     return encode_one(p, cap, RUDP_FRAME_MAX_DATA, max);
+}
+
+int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset)
+{
+    return encode_one(p, cap, RUDP_FRAME_URGENT, offset);
 }
 
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit)

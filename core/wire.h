@@ -37,6 +37,9 @@
  *   0x07 PATH_RESPONSE  data(8): the challenge's data (RFC 9000 §19.17-18)
  *   0x08..0x0b STREAM   bit0 FIN, bit1 LEN: offset(var) [length(var)] data;
  *                       without LEN the data runs to the end of the datagram
+ *   0x0c URGENT         offset(var): the stream byte at offset is urgent
+ *                       (TCP's urgent mark, sent with MSG_OOB); carried by
+ *                       every packet sent until one carrying it is acked
  *
  * Decoders check every length against the datagram and return -EBADMSG for
  * anything malformed; they never read outside [buf, buf+len).
@@ -80,6 +83,7 @@ enum rudp_frame_type {
     RUDP_FRAME_PATH_CHALLENGE = 0x06,
     RUDP_FRAME_PATH_RESPONSE = 0x07,
     RUDP_FRAME_STREAM = 0x08, /* 0x08..0x0b */
+    RUDP_FRAME_URGENT = 0x0c,
 };
 #define RUDP_STREAM_FIN 0x01
 #define RUDP_STREAM_LEN 0x02
@@ -123,6 +127,7 @@ typedef struct rudp_frame {
             uint64_t code, final_size;
         } reset;
         uint64_t path_data; /* PATH_CHALLENGE, PATH_RESPONSE: 8 bytes, big-endian */
+        uint64_t urgent;    /* URGENT: offset of the urgent byte */
     } u;
 } rudp_frame;
 
@@ -197,6 +202,7 @@ int rudp_wire_ping_encode(uint8_t *p, size_t cap);
 int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
 int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
+int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
 
 /* PATH_CHALLENGE or PATH_RESPONSE (`type`) with its 8 bytes of data:
  * returns 9, -ENOBUFS, or -EINVAL for another type. */

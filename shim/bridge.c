@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -258,7 +259,7 @@ static void update_interest(bridge *b)
         return;
     uint32_t ev = 0;
     if (b->established && b->conn && !b->app_eof && rudp_conn_write_space(b->conn) > 0)
-        ev |= EPOLLIN;
+        ev |= EPOLLIN | EPOLLPRI; /* PRI: the app sent urgent data (pump_in) */
     if (b->conn && !b->app_gone) {
         const uint8_t *p;
         if (rudp_conn_peek(b->conn, &p) > 0)
@@ -354,10 +355,30 @@ void shim_bridge_end(bridge *b, rudp_time now)
 /* Buffer chunks (16 KiB each) one bridge read or write may span. */
 #define BRIDGE_SPANS 4
 
-/* Application -> connection. While bytes leave the unix socket and before
+void shim_bridge_oob_init(int efd)
+{
+    int on = 1;
+    real_setsockopt(efd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+}
+
+/*
+ * Application -> connection. While bytes leave the unix socket and before
  * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
- * unacked) never reads low in between. */
-static void pump_in(bridge *b, rudp_time now)
+ * unacked) never reads low in between.
+ *
+ * Urgent data: the app's send(MSG_OOB) leaves its last byte in our end as
+ * AF_UNIX's one out-of-band byte, with a mark (EPOLLPRI while it is
+ * there). Our end has SO_OOBINLINE, so the byte is read in the stream, and
+ * a read stops right before it (unix_stream_read_generic: the OOB skb ends
+ * a read that copied anything). So where the byte may be next, SIOCATMARK
+ * tells us, before the read that takes it, to mark the next stream byte
+ * urgent (rudp_conn_urgent_mark). `mark`: check before the first read (the
+ * event had EPOLLPRI, or came from the connection, not epoll); the reads
+ * after a full one check too (one ioctl per 64 KiB). A first read without
+ * EPOLLPRI cannot start at the byte: epoll said EPOLLIN with normal data
+ * at the head, and a read stops at the mark once it copied any.
+ */
+static void pump_in(bridge *b, rudp_time now, int mark)
 {
     shim_slot *s = slot_of(b);
     while (b->conn && b->established && !b->app_eof) {
@@ -378,6 +399,9 @@ static void pump_in(bridge *b, rudp_time now)
          * `unacked`: one read, not the whole loop, so an engine
          * descheduled meanwhile (a loaded machine) keeps SIOCOUTQ readers
          * waiting only briefly. */
+        int at = 0;
+        if (mark && real_ioctl(b->efd, SIOCATMARK, &at) == 0 && at)
+            rudp_conn_urgent_mark(b->conn);
         if (s)
             atomic_fetch_add(&s->seq, 1);
         ssize_t r = readv(b->efd, iov, k);
@@ -393,8 +417,11 @@ static void pump_in(bridge *b, rudp_time now)
         if (s)
             atomic_fetch_add(&s->seq, 1);
         if (r > 0) {
-            if (r < room && !b->hup)
+            if (r < room && !b->hup && !mark)
                 break; /* drained: epoll tells us when more comes */
+            /* more may follow; a short read with a mark pending may have
+             * stopped at it */
+            mark = 1;
             continue;
         }
         if (r == 0) {
@@ -438,13 +465,37 @@ static void pump_out(bridge *b, rudp_time now)
             }
             break;
         }
+        /* The peer's urgent byte goes to the app as AF_UNIX's out-of-band
+         * byte, at its place: SIGURG to the F_SETOWN owner, POLLPRI,
+         * SIOCATMARK, recv(MSG_OOB) and SO_OOBINLINE are then the kernel's,
+         * as for TCP. The bytes before it go first, without it. */
+        uint64_t before;
+        int urg = rudp_conn_urgent(b->conn, &before);
+        if (urg && before == 0) {
+            ssize_t w = send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w == 1) {
+                rudp_conn_consume(b->conn, now, 1);
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && errno == EPIPE)
+                b->app_gone = 1;
+            break;
+        }
         struct iovec iov[BRIDGE_SPANS];
         for (int i = 0; i < k; i++) {
             iov[i].iov_base = sp[i].p;
             iov[i].iov_len = sp[i].len;
+            if (urg && sp[i].len >= before) {
+                iov[i].iov_len = (size_t)before;
+                k = i + 1;
+                break;
+            }
+            before -= sp[i].len;
         }
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
-        ssize_t w = sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t w = real_sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w > 0) {
             rudp_conn_consume(b->conn, now, (size_t)w);
             continue;
@@ -529,8 +580,8 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
     }
     if (ev & (EPOLLHUP | EPOLLERR))
         b->hup = 1; /* pump_in now reads through to EOF */
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        pump_in(b, now);
+    if (ev & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR))
+        pump_in(b, now, (ev & EPOLLPRI) != 0);
     if (ev & EPOLLOUT)
         pump_out(b, now);
     if (b->hup) {
@@ -603,7 +654,7 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
         rudp_conn_set_waiting(b->conn, 0);
     publish(b);
     pump_out(b, now);
-    pump_in(b, now);
+    pump_in(b, now, 1);
     update_interest(b);
 }
 
@@ -626,6 +677,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     }
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
+    shim_bridge_oob_init(fd);
     b->efd = fd;
     b->conn = c;
     b->sock = s;
@@ -729,7 +781,7 @@ static void on_established(bridge *b, rudp_time now)
             shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
         b->app_fd = -1;
     }
-    pump_in(b, now);
+    pump_in(b, now, 1);
     pump_out(b, now);
     update_interest(b);
 }
@@ -760,7 +812,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
-        pump_in(b, now);
+        pump_in(b, now, 1);
         /* the app is gone: finish once its last bytes are in */
         if (b->hup && app_done(b, now))
             return;

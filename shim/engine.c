@@ -215,6 +215,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     s->refs = 2; /* the connection's (conn_freed) and the bridge's (bridge_free) */
     s->owner = b;
     b->efd = r->efd;
+    shim_bridge_oob_init(b->efd);
     b->sock = s;
     b->owns_sock = 1;
     b->id = r->id;
@@ -458,7 +459,7 @@ static void read_errqueue(esock *s, rudp_time now)
         struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
         struct msghdr m = {.msg_name = &off, .msg_namelen = sizeof off, .msg_iov = &iov,
                            .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
-        ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        ssize_t n = real_recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
         if (n < 0)
             return;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {

@@ -263,6 +263,9 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
 bridge *shim_bridge_new(struct engine *e);
 /* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
 void shim_bridge_watch(bridge *b, uint32_t ev);
+/* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
+ * read in the stream, at its mark (pump_in in bridge.c). */
+void shim_bridge_oob_init(int efd);
 /* Engine e's epoll reported ev on bridge b's efd: moves what can move
  * between the app and the connection; may free b. */
 void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);

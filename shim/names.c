@@ -107,6 +107,16 @@ int shim_name_get(int fd, int peer, shim_name *n)
     return 1;
 }
 
+int shim_name_is_engine(const struct sockaddr *sa, socklen_t len, socklen_t cap)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    /* the kernel returns the full length and copies what fits in cap */
+    return sa && len == offsetof(struct sockaddr_un, sun_path) + NAME_LEN &&
+           cap >= offsetof(struct sockaddr_un, sun_path) + 6 && un->sun_family == AF_UNIX &&
+           un->sun_path[0] == 0 && memcmp(un->sun_path + 1, "rUdP", 4) == 0 &&
+           un->sun_path[5] == SHIM_NAME_ENGINE;
+}
+
 int shim_name_peer(int fd, shim_name *n, int verify)
 {
     if (shim_name_get(fd, 1, n) != 1 || n->kind != SHIM_NAME_ENGINE)

@@ -317,6 +317,11 @@ static void put_frame(rb *b, const rudp_trace_packet *p, const rudp_trace_frame 
         put(b, "{\"frame_type\":\"%s\",\"data\":\"%016llx\"}",
             f->type == 6 ? "path_challenge" : "path_response", (unsigned long long)f->a);
         return;
+    case 12:
+        /* not a QUIC frame: named as qlog names unknown ones, with ours */
+        put(b, "{\"frame_type\":\"unknown\",\"raw_frame_type\":12,\"rudp_urgent_offset\":%llu}",
+            (unsigned long long)f->a);
+        return;
     default:
         put(b, "{\"frame_type\":\"stream\",\"stream_id\":0,\"offset\":%llu,\"length\":%llu%s}",
             (unsigned long long)f->a, (unsigned long long)f->b, f->fin ? ",\"fin\":true" : "");

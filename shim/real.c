@@ -26,6 +26,10 @@ int (*real_ioctl)(int, unsigned long, ...);
 int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 sighandler_t (*real_signal)(int, sighandler_t);
+ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -66,6 +70,12 @@ static void bind_all(void)
     real_sigaction =
         (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");
     real_signal = (sighandler_t(*)(int, sighandler_t))must("signal");
+    real_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
+                              socklen_t))must("sendto");
+    real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))must("sendmsg");
+    real_recvfrom =
+        (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))must("recvfrom");
+    real_recvmsg = (ssize_t(*)(int, struct msghdr *, int))must("recvmsg");
 #pragma GCC diagnostic pop
 }
 

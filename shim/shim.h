@@ -54,6 +54,10 @@ extern int (*real_ioctl)(int, unsigned long, ...);
 extern int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);
+extern ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -180,6 +184,19 @@ int shim_name_get(int fd, int peer, shim_name *n);
  * if that peer is also one of our engines (shim_ident_inherited): for fds
  * the shim has no record of. Returns 1, or 0 (not ours, or not trusted). */
 int shim_name_peer(int fd, shim_name *n, int verify);
+
+/* Whether the address a recvfrom()/recvmsg() returned, of length len in a
+ * buffer of cap bytes, names an engine end of ours (by its form alone: no
+ * system call). */
+int shim_name_is_engine(const struct sockaddr *sa, socklen_t len, socklen_t cap);
+
+/* msgaddr.c: getsockopt of the peer's credentials on a socket of ours,
+ * answered as TCP does. Returns 1 with *ret (0, or -1 and errno) for
+ * SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD, 0 for any other option. */
+int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret);
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
+#endif
 
 /* Whether fd is one of our unix sockets; fills *n. The peer's name carries
  * both addresses, so it is tried first (checked as shim_name_peer does with

@@ -1052,7 +1052,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     if (!init())
         return real_getsockopt(fd, level, opt, val, len);
     int special = level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6 ||
-                  (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL));
+                  (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
+                                           opt == SO_PEERCRED || opt == SO_PEERGROUPS ||
+                                           opt == SO_PEERPIDFD));
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -1064,6 +1066,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         return real_getsockopt(fd, level, opt, val, len);
     }
     errno = saved;
+    int ret;
+    if (level == SOL_SOCKET && shim_peercred_getsockopt(opt, val, len, &ret))
+        return ret;
     if (level == SOL_SOCKET) {
         if (opt == SO_DOMAIN)
             return put_int(val, len, n.family);

@@ -139,7 +139,7 @@ static int send_fd(int efd, int tfd, const tcpl_msg *msg)
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &tfd, sizeof tfd);
     /* a new connection's empty buffer takes it whole */
-    return sendmsg(efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *msg ? 0 : -EIO;
+    return real_sendmsg(efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *msg ? 0 : -EIO;
 }
 
 /* A connected unix socket to s's app listener, named SHIM_NAME_TCP, and
@@ -275,7 +275,7 @@ int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
         } u;
         struct msghdr m = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-        ssize_t r = recvmsg(ufd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t r = real_recvmsg(ufd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             /* The engine connects, then sends in the same turn: the fd
              * comes at once, or EOF if the engine gave up. */

@@ -61,6 +61,8 @@ FRAME_FIELDS = {
     "max_data": {"maximum": is_uint},
     "data_blocked": {"limit": is_uint},
     "reset_stream": {"stream_id": is_uint, "error_code": is_uint, "final_size": is_uint},
+    # qlog's UnknownFrame: rudp's URGENT (0x0c) with its offset
+    "unknown": {"raw_frame_type": is_uint},
 }
 PACKET_TYPES = {"initial", "retry", "1RTT", "stateless_reset"}
 

@@ -35,6 +35,7 @@ local FRAME = {
     [0x00] = "PADDING", [0x01] = "PING", [0x02] = "ACK", [0x03] = "MAX_DATA",
     [0x04] = "DATA_BLOCKED", [0x05] = "RESET", [0x06] = "PATH_CHALLENGE", [0x07] = "PATH_RESPONSE",
     [0x08] = "STREAM", [0x09] = "STREAM", [0x0a] = "STREAM", [0x0b] = "STREAM",
+    [0x0c] = "URGENT",
 }
 local TOKEN_MAX = 32
 local ACK_MAX_RANGES = 64
@@ -63,6 +64,7 @@ f.ack_gap = ProtoField.uint64("rudpshim.ack.gap", "Gap")
 f.ack_len = ProtoField.uint64("rudpshim.ack.length", "Range length")
 f.ack_range = ProtoField.string("rudpshim.ack.range", "Acknowledged")
 f.max_data_frame = ProtoField.uint64("rudpshim.max_data.limit", "Peer may send below offset")
+f.urgent = ProtoField.uint64("rudpshim.urgent.offset", "Urgent byte at stream offset")
 f.blocked = ProtoField.uint64("rudpshim.data_blocked.limit", "Sender blocked at offset")
 f.reset_code = ProtoField.uint64("rudpshim.reset.error", "Error code")
 f.reset_final = ProtoField.uint64("rudpshim.reset.final_size", "Final size")
@@ -160,7 +162,9 @@ local function dissect_frame(tree, tvb, off)
         end
         t:add(f.path_data, tvb(off, 8))
         off = off + 8
-    elseif ft >= 0x08 then
+    elseif ft == 0x0c then
+        _, off = var_field(t, tvb, off, f.urgent, "URGENT offset")
+    elseif ft >= 0x08 and ft <= 0x0b then
         t:add(f.stream_fin, tvb(start, 1), band(ft, 1) == 1)
         local offset, len
         offset, off = var_field(t, tvb, off, f.stream_offset, "STREAM offset")

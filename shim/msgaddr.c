@@ -1,0 +1,113 @@
+/*
+ * msgaddr.c: the interposers of the send and receive calls that carry an
+ * address (sendto, sendmsg, recvfrom, recvmsg). Everything else on the data
+ * path (read, write, send, recv, MSG_OOB, MSG_PEEK...) is the kernel's own
+ * on the bridge, and these four stay on it too: each calls libc first and
+ * looks at the result only where an AF_UNIX bridge and TCP answer
+ * differently. A call on any other fd costs one indirect call more.
+ *
+ *   - sendto()/sendmsg() with an address on a connected socket: TCP ignores
+ *     the address (tcp_sendmsg never reads msg_name), AF_UNIX says EISCONN
+ *     (unix_stream_sendmsg). Only after EISCONN do we ask whether the fd is
+ *     a bridge, and send again without the address.
+ *   - recvfrom()/recvmsg() asking for the sender's address: TCP fills none
+ *     and reports length 0 (tcp_recvmsg leaves msg_namelen 0); AF_UNIX
+ *     gives the engine end's abstract name. A name of that form is turned
+ *     into length 0 (the form alone: no system call on the data path).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shim.h"
+
+/* 1 if fd is an application's end of one of our bridges. */
+static int bridged(int fd)
+{
+    shim_name n;
+    return shim_name_peer(fd, &n, 0) == 1;
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+                           const struct sockaddr *addr, socklen_t alen)
+{
+    shim_real_init();
+    ssize_t r = real_sendto(fd, buf, len, flags, addr, alen);
+    if (r >= 0 || errno != EISCONN || !addr)
+        return r;
+    if (!bridged(fd)) {
+        errno = EISCONN;
+        return -1;
+    }
+    return real_sendto(fd, buf, len, flags, NULL, 0);
+}
+
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    shim_real_init();
+    ssize_t r = real_sendmsg(fd, msg, flags);
+    if (r >= 0 || errno != EISCONN || !msg || !msg->msg_namelen)
+        return r;
+    if (!bridged(fd)) {
+        errno = EISCONN;
+        return -1;
+    }
+    struct msghdr m = *msg;
+    m.msg_name = NULL;
+    m.msg_namelen = 0;
+    return real_sendmsg(fd, &m, flags);
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                             socklen_t *alen)
+{
+    shim_real_init();
+    socklen_t cap = addr && alen ? *alen : 0;
+    ssize_t r = real_recvfrom(fd, buf, len, flags, addr, alen);
+    if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
+        *alen = 0;
+    return r;
+}
+
+SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    shim_real_init();
+    socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
+    ssize_t r = real_recvmsg(fd, msg, flags);
+    if (r >= 0 && cap && shim_name_is_engine(msg->msg_name, msg->msg_namelen, cap))
+        msg->msg_namelen = 0;
+    return r;
+}
+
+/*
+ * The peer's credentials: a TCP socket has none (sk_peer_pid and
+ * sk_peer_cred are set by AF_UNIX only), so SO_PEERCRED gives what
+ * cred_to_ucred() makes of nothing, pid 0 and uid/gid -1, and
+ * SO_PEERGROUPS and SO_PEERPIDFD say ENODATA (net/core/sock.c); the
+ * bridge's own answer would name the engine. Returns 1 with the answer
+ * made (0 or -1 and errno), 0 for any other option.
+ */
+int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret)
+{
+    switch (opt) {
+    case SO_PEERCRED: {
+        struct ucred u = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+        if (!len || !val) {
+            errno = EFAULT;
+            *ret = -1;
+            return 1;
+        }
+        socklen_t n = *len < sizeof u ? *len : sizeof u;
+        memcpy(val, &u, n);
+        *len = n;
+        *ret = 0;
+        return 1;
+    }
+    case SO_PEERGROUPS:
+    case SO_PEERPIDFD:
+        errno = ENODATA;
+        *ret = -1;
+        return 1;
+    default:
+        return 0;
+    }
+}
