@@ -374,13 +374,17 @@ void shim_bridge_oob_init(int efd)
  * tells us, before the read that takes it, to mark the next stream byte
  * urgent (rudp_conn_urgent_mark). `mark`: check before the first read (the
  * event had EPOLLPRI, or came from the connection, not epoll); the reads
- * after a full one check too (one ioctl per 64 KiB). A first read without
- * EPOLLPRI cannot start at the byte: epoll said EPOLLIN with normal data
- * at the head, and a read stops at the mark once it copied any.
+ * after a full one check too (one ioctl per 64 KiB). A first read for an
+ * EPOLLIN without EPOLLPRI cannot start at the byte if nothing read from
+ * our end since that epoll_pwait2 (b->pumped_poll): epoll saw normal data
+ * at the head, and a read stops at the mark once it copied any. If a pump
+ * from the connection's side emptied the queue meanwhile, a lone urgent
+ * byte sent since may be at the head: the event handler checks then.
  */
 static void pump_in(bridge *b, rudp_time now, int mark)
 {
     shim_slot *s = slot_of(b);
+    b->pumped_poll = b->e->polls;
     while (b->conn && b->established && !b->app_eof) {
         rudp_span sp[BRIDGE_SPANS];
         struct iovec iov[BRIDGE_SPANS];
@@ -581,7 +585,7 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
     if (ev & (EPOLLHUP | EPOLLERR))
         b->hup = 1; /* pump_in now reads through to EOF */
     if (ev & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR))
-        pump_in(b, now, (ev & EPOLLPRI) != 0);
+        pump_in(b, now, (ev & EPOLLPRI) || b->pumped_poll == b->e->polls);
     if (ev & EPOLLOUT)
         pump_out(b, now);
     if (b->hup) {

@@ -697,6 +697,7 @@ void *shim_engine_loop(void *arg)
             tsp = &ts;
         }
         int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
+        e->polls++;
         if (n < 0 && errno != EINTR) {
             /* Our epoll fd was closed under us (a program closing every
              * fd): the engine cannot go on, nor can new connections. */
@@ -741,6 +742,7 @@ void *shim_engine_loop(void *arg)
                 break;
             static const struct timespec zero;
             n = epoll_pwait2(e->epfd, evs, EV_MAX, &zero, NULL);
+            e->polls++;
             if (n <= 0)
                 break;
             now = shim_now();

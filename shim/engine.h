@@ -120,6 +120,7 @@ typedef struct bridge {
     unsigned owns_sock : 1; /* a client's: holds a reference on sock (and old_sock) */
     esock *old_sock;        /* roam.c: the socket it left, still read, or NULL */
     rudp_time roam_next;    /* roam.c: no new socket before this */
+    uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
 } bridge;
@@ -171,6 +172,7 @@ struct engine {
     uint64_t tcp_accepted; /* plain TCP connections handed to the app */
     uint64_t squatted;    /* handoffs refused: a listener's name held by another */
     uint64_t wakeups;     /* epoll waits that returned */
+    uint64_t polls;       /* epoll_pwait2 calls that returned, the batch's own too */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
