@@ -671,11 +671,26 @@ static size_t build_frames(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
         case 7:
             n = (int)build_stream(r, c, out + off, room, &last);
             break;
-        default:
-            if (sel == 0xff)
+        default: /* sel 8, 17, ... 251: mostly STREAM, the rarer frames at the top */
+            switch (sel / 9) {
+            case 27:
                 n = rudp_wire_reset_encode(out + off, room, u8(r), clamp_varint(u64(r)));
-            else
+                break;
+            case 26: /* near the stream, or anywhere */
+                n = rudp_wire_urgent_encode(out + off, room,
+                                            (u8(r) & 1) ? clamp_varint(u64(r))
+                                                        : clamp_varint(c->rcv_contig + u16(r)));
+                break;
+            case 25:
+                n = rudp_wire_path_encode(out + off, room, RUDP_FRAME_PATH_CHALLENGE, u64(r));
+                break;
+            case 24:
+                n = rudp_wire_path_encode(out + off, room, RUDP_FRAME_PATH_RESPONSE, u64(r));
+                break;
+            default:
                 n = (int)build_stream(r, c, out + off, room, &last);
+                break;
+            }
             break;
         }
         if (n > 0)

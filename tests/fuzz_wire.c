@@ -164,6 +164,9 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         CHECK(n == 9);
         m = rudp_wire_path_encode(scratch, sizeof scratch, (uint8_t)f->type, f->u.path_data);
         break;
+    case RUDP_FRAME_URGENT:
+        m = rudp_wire_urgent_encode(scratch, sizeof scratch, f->u.urgent);
+        break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
         check_stream(p, len, f, n);
@@ -188,6 +191,9 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
     case RUDP_FRAME_PATH_CHALLENGE:
     case RUDP_FRAME_PATH_RESPONSE:
         CHECK(again.u.path_data == f->u.path_data);
+        break;
+    case RUDP_FRAME_URGENT:
+        CHECK(again.u.urgent == f->u.urgent);
         break;
     default:
         break;
