@@ -44,6 +44,7 @@
 #include <sodium.h>
 
 #include "engine.h"
+#include "portshare.h"
 #include "udpio.h"
 
 #include "poison.h"
@@ -414,6 +415,9 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
+            break;
+        case CMD_YIELD:
+            shim_port_yield_cmd(e, c->u.ctl);
             break;
         }
         free(c);

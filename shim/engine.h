@@ -129,13 +129,15 @@ typedef struct cmd {
         shim_connect_req c;
         shim_listen_req l;
         uint64_t id;
-        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c) */
+        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c); CMD_YIELD */
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
 } cmd;
 
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL };
+/* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
+ * u.ctl its request. */
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the

@@ -1,0 +1,45 @@
+/*
+ * portshare.h: a listener's UDP port shared with what else the process
+ * binds there (portshare.c). Internal to the shim.
+ */
+#ifndef SHIM_PORTSHARE_H
+#define SHIM_PORTSHARE_H
+
+#include <sys/socket.h>
+
+struct engine;
+
+/* Whether the TCP listener about to be made on local (family, IPV6_V6ONLY
+ * v6only) would take the UDP port from a UDP socket of the application's
+ * own: returns that socket's fd, or -1 if none. Asks the kernel first (a
+ * probe bind, no reuse options): a free port costs one socket. */
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only);
+
+/* The application is about to bind its UDP socket fd to addr: every
+ * listener of this process whose rudp socket holds an overlapping address
+ * gives the port up first (shim_port_yield_cmd), so the bind gets the
+ * kernel's own answer and the socket every datagram. Waits for the engines
+ * (a bounded time); a no-op for port 0 or with no engine running. */
+void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* With no plain TCP listening (RUDP_ACCEPT_TCP=0) the kernel cannot
+ * refuse a second listener on a port: whether a live rudp listener of
+ * this process holds local, so that a listen() there (SO_REUSEPORT =
+ * reuseport) must fail with EADDRINUSE as under TCP: 1 yes, 0 no. */
+int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport);
+
+/* bind() of the TCP socket fd to addr, with RUDP_ACCEPT_TCP=0: whether
+ * it must fail with EADDRINUSE because a rudp listener of this process
+ * is there (shim_port_listening): 1 yes, 0 no. */
+int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* CMD_YIELD on engine e's thread: req is what shim_port_yield queued. */
+void shim_port_yield_cmd(struct engine *e, void *req);
+
+/* Whether two socket addresses (each with its IPV6_V6ONLY) can receive
+ * the same datagrams: the same port and an overlapping address (equal, or
+ * a wildcard covering the other, v4-mapped and dual-stack aware). */
+int shim_port_overlap(const struct sockaddr_storage *a, int a_v6only,
+                      const struct sockaddr_storage *b, int b_v6only);
+
+#endif
