@@ -273,6 +273,9 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         return;
     }
     name_local(s->fd, NULL, s->listener);
+    socklen_t el = sizeof s->endpoint;
+    if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
+        memset(&s->endpoint, 0, sizeof s->endpoint);
     if (r->accept_tcp && s->reserve_fd >= 0)
         shim_tcpl_start(s);
 }
@@ -787,7 +790,8 @@ static int key_ctx(rudp_ctx *ctx)
 
 int shim_engine_start_locked(struct engine *e)
 {
-    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed,
+                                     .same_endpoint = shim_port_same_endpoint};
     uint8_t seed[32];
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || read(fd, seed, sizeof seed) != (ssize_t)sizeof seed) {

@@ -91,6 +91,9 @@ typedef struct esock {
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
     int heard;            /* a datagram arrived on it */
+    /* a listener's socket: the address it is bound to, for the core's
+     * same_endpoint (portshare.c); family 0 once the port is given up */
+    struct sockaddr_storage endpoint;
 } esock;
 
 typedef struct bridge {

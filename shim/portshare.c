@@ -290,6 +290,7 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
     }
     shim_udpio_flush(e->io);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    memset(&s->endpoint, 0, sizeof s->endpoint);
     int r = dup3(nu, s->fd, O_CLOEXEC);
     real_close(nu);
     if (r < 0) {
@@ -339,4 +340,19 @@ void shim_port_yield_cmd(struct engine *e, void *req)
     req_put_locked(y);
     pthread_cond_broadcast(&G.cv);
     pthread_mutex_unlock(&G.mu);
+}
+
+int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
+{
+    struct engine *e = user;
+    if (a >= e->nsocks || b >= e->nsocks || !e->socks[a] || !e->socks[b])
+        return 0;
+    const struct sockaddr_storage *x = &e->socks[a]->endpoint, *y = &e->socks[b]->endpoint;
+    if (x->ss_family != y->ss_family || port_num(x) == 0 || port_num(x) != port_num(y))
+        return 0;
+    if (x->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)x)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)y)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
+                  &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }

@@ -5,6 +5,7 @@
 #ifndef SHIM_PORTSHARE_H
 #define SHIM_PORTSHARE_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct engine;
@@ -35,6 +36,11 @@ int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* CMD_YIELD on engine e's thread: req is what shim_port_yield queued. */
 void shim_port_yield_cmd(struct engine *e, void *req);
+
+/* The core's same_endpoint (user: the engine): sockets a and b are
+ * listener sockets bound to one address and port, members of one
+ * SO_REUSEPORT group (the app's listeners sharing a port). */
+int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b);
 
 /* Whether two socket addresses (each with its IPV6_V6ONLY) can receive
  * the same datagrams: the same port and an overlapping address (equal, or

@@ -11,6 +11,8 @@
  *     says 1 after listen();
  *   - two sockets bound to one port with SO_REUSEPORT, neither listening,
  *     both listen;
+ *   - 20 connections made to one listener all carry data after a second
+ *     listener (same process) joined its group;
  *   - without the option: a bind to the group's port, with or without
  *     SO_REUSEADDR, and a SO_REUSEPORT bind to a listener that lacks it,
  *     fail with EADDRINUSE;
@@ -48,6 +50,7 @@
 #define EVENT_MS 5000
 #define GROUP_CONNS 30
 #define UDP_QUERIES 20
+#define JOIN_CONNS 20
 
 const char *prog_name = "prog_reuseport";
 
@@ -257,6 +260,41 @@ static void check_group(void)
     printf("ok: two SO_REUSEPORT sockets bound before listening both listen\n");
 }
 
+/* Connections made to one listener keep working when a second joins its
+ * group: the kernel's hash now sends some of their datagrams to the new
+ * member's socket. */
+static void check_join(void)
+{
+    int la = tcp_socket(0, 1);
+    unsigned port = bind_lo(la, 0);
+    SYS(listen(la, 64));
+    int c[JOIN_CONNS], a[JOIN_CONNS];
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        c[i] = connect_lo(port);
+        struct pollfd p = {.fd = la, .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "connection %d not accepted", i);
+        a[i] = accept(la, NULL, NULL);
+        SYS(a[i]);
+    }
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c[0]), fd_transport(a[0]));
+    int lb = tcp_socket(0, 1);
+    bind_lo(lb, port);
+    SYS(listen(lb, 64));
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        char b;
+        CHECK(write(c[i], "x", 1) == 1, "write %d: %s", i, strerror(errno));
+        read_exact(a[i], &b, 1, EVENT_MS);
+        CHECK(write(a[i], "y", 1) == 1, "answer %d: %s", i, strerror(errno));
+        read_exact(c[i], &b, 1, EVENT_MS);
+        close(c[i]);
+        close(a[i]);
+    }
+    close(la);
+    close(lb);
+    printf("ok: %d connections to a listener all carry data after a second listener joined "
+           "its SO_REUSEPORT group\n", JOIN_CONNS);
+}
+
 static void check_reuseaddr(void)
 {
     second_bind_refused(0, 0, 0, 0, 0, "bound port, no SO_REUSEADDR");
@@ -368,6 +406,7 @@ int main(int argc, char **argv)
     prog_begin(argc, WATCHDOG_S);
     prog_on_fail = kill_child;
     check_group();
+    check_join();
     check_reuseaddr();
     for (int first = 0; first < 2; first++)
         for (int ra = 0; ra < 2; ra++)
