@@ -117,7 +117,8 @@ static void sock_close(esock *s)
     shim_udpio_flush(e->io);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_close_owned(s->fd);
-    shim_close_owned(s->reserve_fd);
+    if (!shim_tw_hold(s))
+        shim_close_owned(s->reserve_fd);
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
@@ -384,6 +385,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
     check_alive(e, now);
+    shim_tw_expire(e, now);
     shim_tcpl_retry(e);
     while (list) {
         bridge *b = list;

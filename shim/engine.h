@@ -19,6 +19,10 @@
 
 enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
 
+/* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
+ * (portshare.c): more close at once. */
+#define SHIM_TW_HELD 32
+
 /* How soon an engine tries again to hand a connection to an application
  * whose listener's backlog was full. */
 #define ACCEPT_RETRY RUDP_MS(5)
@@ -39,6 +43,8 @@ typedef struct lgroup {
      * too rather than queued and reset. Owned; the group's last member
      * closes it. */
     int tcp_fd;
+    /* the latest TIME_WAIT end of any member's connections (portshare.c) */
+    _Atomic uint64_t tw_until;
 } lgroup;
 
 struct engine;
@@ -94,6 +100,9 @@ typedef struct esock {
     /* a listener's socket: the address it is bound to, for the core's
      * same_endpoint (portshare.c); family 0 once the port is given up */
     struct sockaddr_storage endpoint;
+    /* a listener's socket: when the TIME_WAIT of the last connection it
+     * closed first ends, as TCP's would (portshare.c); 0: none */
+    rudp_time tw_until;
 } esock;
 
 typedef struct bridge {
@@ -177,6 +186,10 @@ struct engine {
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
+    /* listeners' TCP sockets held through TIME_WAIT (portshare.c) */
+    int tw_fd[SHIM_TW_HELD];
+    rudp_time tw_at[SHIM_TW_HELD];
+    int ntw;
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -355,4 +356,48 @@ int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
                ((const struct sockaddr_in *)y)->sin_addr.s_addr;
     return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
                   &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+/* TCP_TIMEWAIT_LEN, include/net/tcp.h */
+#define TW_LEN RUDP_SEC(60)
+
+void shim_tw_mark(esock *s, rudp_time now)
+{
+    s->tw_until = now + TW_LEN;
+    if (s->group) {
+        uint64_t was = atomic_load(&s->group->tw_until);
+        while (was < s->tw_until &&
+               !atomic_compare_exchange_weak(&s->group->tw_until, &was, s->tw_until))
+            ;
+    }
+}
+
+int shim_tw_hold(esock *s)
+{
+    struct engine *e = s->e;
+    rudp_time until = s->tw_until, now = shim_now();
+    if (s->group && atomic_load(&s->group->tw_until) > until)
+        until = atomic_load(&s->group->tw_until);
+    if (s->reserve_fd < 0 || until <= now || e->ntw >= SHIM_TW_HELD || G.keeper_mode)
+        return 0;
+    e->tw_fd[e->ntw] = s->reserve_fd;
+    e->tw_at[e->ntw++] = until;
+    if (e->retry_at > until)
+        e->retry_at = until;
+    return 1;
+}
+
+void shim_tw_expire(struct engine *e, rudp_time now)
+{
+    for (int i = 0; i < e->ntw;) {
+        if (e->tw_at[i] <= now) {
+            shim_close_owned(e->tw_fd[i]);
+            e->tw_fd[i] = e->tw_fd[--e->ntw];
+            e->tw_at[i] = e->tw_at[e->ntw];
+            continue;
+        }
+        if (e->retry_at > e->tw_at[i])
+            e->retry_at = e->tw_at[i];
+        i++;
+    }
 }

@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "rudp.h"
+
 struct engine;
+struct esock;
 
 /* Whether the TCP listener about to be made on local (family, IPV6_V6ONLY
  * v6only) would take the UDP port from a UDP socket of the application's
@@ -41,6 +44,20 @@ void shim_port_yield_cmd(struct engine *e, void *req);
  * listener sockets bound to one address and port, members of one
  * SO_REUSEPORT group (the app's listeners sharing a port). */
 int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b);
+
+/* TIME_WAIT on a listener's TCP port. Linux keeps the port of a connection
+ * that closed first for TCP_TIMEWAIT_LEN (60 s): a bind() without
+ * SO_REUSEADDR, or after a listener that had none, fails meanwhile. rudp's
+ * own TIME_WAIT is a few probe timeouts, so the listener's TCP socket,
+ * which holds the port, outlives its listener instead: */
+/* s's server connection closes first (the app shut down before the
+ * peer's FIN): s's port stays in TIME_WAIT for 60 s from now. */
+void shim_tw_mark(struct esock *s, rudp_time now);
+/* s closes: its engine takes its reserve TCP socket until the TIME_WAIT
+ * of its group ends; 1 if taken, 0: close it. */
+int shim_tw_hold(struct esock *s);
+/* Closes the held sockets whose time is up; sets e->retry_at for the next. */
+void shim_tw_expire(struct engine *e, rudp_time now);
 
 /* Whether two socket addresses (each with its IPV6_V6ONLY) can receive
  * the same datagrams: the same port and an overlapping address (equal, or

@@ -20,6 +20,10 @@
  *     second bind with or without it (EADDRINUSE); two sockets bound with
  *     it may both bind, the first listen() wins and the second says
  *     EADDRINUSE, as does a bind to the listening port;
+ *   - TIME_WAIT: 1 s after a server closed its connection first and then
+ *     its listener, a bind to the port without SO_REUSEADDR on both the
+ *     old listener and the new socket says EADDRINUSE; with it on both,
+ *     bind and listen succeed;
  *   - the program's own UDP on its TCP listener's port, UDP bound first and
  *     TCP first, with and without SO_REUSEADDR on both: every one of 20
  *     UDP queries is answered by the program's UDP socket, and the TCP
@@ -328,6 +332,54 @@ static void check_reuseaddr(void)
            "and a new bind say EADDRINUSE\n");
 }
 
+/* TIME_WAIT: a server that closed its connection first leaves the port in
+ * TIME_WAIT (60 s on Linux, TCP_TIMEWAIT_LEN): once its listener is closed
+ * too, a bind to the port needs SO_REUSEADDR on the old listener and on
+ * the new socket. Checked 1 s after the close, past rudp's own TIME_WAIT
+ * (a few probe timeouts) and well inside Linux's. */
+static void check_time_wait(void)
+{
+    unsigned port[4];
+    for (int k = 0; k < 4; k++) {
+        int l = tcp_socket(k >> 1, 0);
+        port[k] = bind_lo(l, 0);
+        SYS(listen(l, 4));
+        int c = connect_lo(port[k]);
+        struct pollfd p = {.fd = l, .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "TIME_WAIT %d: no connection", k);
+        int a = accept(l, NULL, NULL);
+        SYS(a);
+        if (k == 0)
+            printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+        close(a); /* the server closes first */
+        p.fd = c;
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "TIME_WAIT %d: no EOF", k);
+        char b;
+        CHECK(read(c, &b, 1) == 0, "TIME_WAIT %d: read after the server's close", k);
+        close(c);
+        close(l);
+    }
+    sleep(1);
+    for (int k = 0; k < 4; k++) {
+        int old_ra = k >> 1, new_ra = k & 1;
+        int n = tcp_socket(new_ra, 0);
+        struct sockaddr_storage ss;
+        socklen_t sl = loopback(AF_INET, port[k], &ss);
+        int r = bind(n, (struct sockaddr *)&ss, sl);
+        if (old_ra && new_ra) {
+            CHECK(r == 0, "TIME_WAIT, SO_REUSEADDR on both: bind: %s", strerror(errno));
+            SYS(listen(n, 4));
+        } else {
+            CHECK(r < 0 && errno == EADDRINUSE,
+                  "TIME_WAIT, SO_REUSEADDR old %d new %d: bind gave %d (%s), want EADDRINUSE",
+                  old_ra, new_ra, r, r < 0 ? strerror(errno) : "success");
+        }
+        close(n);
+    }
+    printf("ok: TIME_WAIT after the server closed first: a bind to the port 1 s later needs "
+           "SO_REUSEADDR on the old listener and the new socket (EADDRINUSE otherwise)\n");
+}
+
 static int udp_socket(int reuseaddr)
 {
     int u = socket(AF_INET, SOCK_DGRAM, 0);
@@ -408,6 +460,7 @@ int main(int argc, char **argv)
     check_group();
     check_join();
     check_reuseaddr();
+    check_time_wait();
     for (int first = 0; first < 2; first++)
         for (int ra = 0; ra < 2; ra++)
             check_own_udp(first, ra);
