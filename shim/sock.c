@@ -1293,6 +1293,7 @@ SHIM_EXPORT int close(int fd)
     if (shim_engine_owns(fd))
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
+    uint64_t closed_listener = 0;
     if (shim_fd_get(fd, &rec)) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
@@ -1311,13 +1312,22 @@ SHIM_EXPORT int close(int fd)
             }
         } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
                    n.pid == getpid()) {
-            shim_engine_listener_closed(rec.id);
+            closed_listener = rec.id;
         }
         shim_fd_del(fd);
     }
     shim_epollreg_forget(fd);
     errno = saved;
-    return real_close(fd);
+    int r = real_close(fd);
+    if (closed_listener) {
+        /* After the close: the engine then finds the listener gone (no
+         * other process holding it) and frees the port at once, as TCP
+         * does, rather than checking again a second later. */
+        saved = errno;
+        shim_engine_listener_closed(closed_listener);
+        errno = saved;
+    }
+    return r;
 }
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -393,17 +393,29 @@ static int udp_socket(int reuseaddr)
  * answered by u (the program), never lost to anything else on the port. */
 static void check_own_udp(int udp_first, int reuseaddr)
 {
-    int u = udp_socket(reuseaddr), l = tcp_socket(reuseaddr, 0);
-    unsigned port;
-    if (udp_first) {
-        port = bind_lo(u, 0);
-        bind_lo(l, port);
-        SYS(listen(l, 8));
-    } else {
-        port = bind_lo(l, 0);
-        SYS(listen(l, 8));
-        bind_lo(u, port);
+    /* The first socket's port may be taken for the other protocol (other
+     * programs' ephemeral ports): then both start again. */
+    int u = -1, l = -1;
+    unsigned port = 0;
+    for (int tries = 0; tries < 50; tries++) {
+        u = udp_socket(reuseaddr);
+        l = tcp_socket(reuseaddr, 0);
+        int first = udp_first ? u : l, second = udp_first ? l : u;
+        port = bind_lo(first, 0);
+        if (!udp_first)
+            SYS(listen(l, 8));
+        struct sockaddr_storage ss;
+        socklen_t sl = loopback(AF_INET, port, &ss);
+        if (bind(second, (struct sockaddr *)&ss, sl) == 0)
+            break;
+        CHECK(errno == EADDRINUSE, "bind beside the first: %s", strerror(errno));
+        close(u);
+        close(l);
+        u = l = -1;
     }
+    CHECK(u >= 0, "no port free for both UDP and TCP in 50 tries");
+    if (udp_first)
+        SYS(listen(l, 8));
     int q = udp_socket(0);
     struct sockaddr_storage to;
     socklen_t tl = loopback(AF_INET, port, &to);
