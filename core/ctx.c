@@ -513,6 +513,14 @@ static void auth_failed(rudp_conn *c)
         c->auth_failed = 1;
 }
 
+/* A datagram on `sock` reached the socket of connection c (or another
+ * socket of the same endpoint, ops.same_endpoint). */
+static int on_conn_sock(const rudp_ctx *ctx, const rudp_conn *c, uint32_t sock)
+{
+    return c->sock == sock ||
+           (ctx->ops.same_endpoint && ctx->ops.same_endpoint(ctx->user, c->sock, sock));
+}
+
 void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                     const rudp_addr *peer, const uint8_t *buf, size_t len)
 {
@@ -557,8 +565,8 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
                 send_reset(ctx, sock, peer, h.dcid, NULL);
             return;
         }
-        if ((c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
-            !rudp__path_admit(c, sock, peer)) {
+        if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
+            !rudp__path_admit(c, on_conn_sock(ctx, c, sock) ? c->sock : sock, peer)) {
             ctx->stats.path_refused++;
             return;
         }
@@ -589,7 +597,7 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
             auth_failed(c); /* keyed connections are reset only inside DATA */
             return;
         }
-        if (c && c->sock == sock) {
+        if (c && on_conn_sock(ctx, c, sock)) {
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 0);
             return;

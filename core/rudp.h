@@ -113,6 +113,12 @@ typedef struct rudp_ctx_ops {
      * nobody uses. Connections the caller never saw (a handshake that never
      * completed) are freed silently: the caller counted no reference. */
     void (*conn_freed)(void *user, uint32_t sock);
+    /* Optional: whether the caller's sockets `a` and `b` are one local
+     * endpoint (bound to the same address and port, as the members of a
+     * SO_REUSEPORT group are), so that a connection's datagram arriving on
+     * either is its own: the kernel may move a peer to another member of
+     * such a group when the group changes. NULL: only a == b. */
+    int (*same_endpoint)(void *user, uint32_t a, uint32_t b);
 } rudp_ctx_ops;
 
 enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };

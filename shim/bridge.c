@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 
 #include "engine.h"
+#include "portshare.h"
 #include "udpio.h"
 
 #include "poison.h"
@@ -439,6 +440,8 @@ static void pump_in(bridge *b, rudp_time now, int mark)
                 rudp_conn_abort(b->conn, now);
             } else {
                 rudp_conn_shutdown(b->conn, now);
+                if (!b->peer_eof && b->sock && !b->sock->connected)
+                    shim_tw_mark(b->sock, now); /* we close first: TIME_WAIT */
             }
             break;
         }

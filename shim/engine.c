@@ -44,6 +44,7 @@
 #include <sodium.h>
 
 #include "engine.h"
+#include "portshare.h"
 #include "udpio.h"
 
 #include "poison.h"
@@ -116,7 +117,8 @@ static void sock_close(esock *s)
     shim_udpio_flush(e->io);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_close_owned(s->fd);
-    shim_close_owned(s->reserve_fd);
+    if (!shim_tw_hold(s))
+        shim_close_owned(s->reserve_fd);
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
@@ -273,6 +275,9 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         return;
     }
     name_local(s->fd, NULL, s->listener);
+    socklen_t el = sizeof s->endpoint;
+    if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
+        memset(&s->endpoint, 0, sizeof s->endpoint);
     if (r->accept_tcp && s->reserve_fd >= 0)
         shim_tcpl_start(s);
 }
@@ -381,6 +386,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
     check_alive(e, now);
+    shim_tw_expire(e, now);
     shim_tcpl_retry(e);
     while (list) {
         bridge *b = list;
@@ -415,6 +421,9 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
+            break;
+        case CMD_YIELD:
+            shim_port_yield_cmd(e, c->u.ctl);
             break;
         }
         free(c);
@@ -830,7 +839,8 @@ static void start_undo(struct engine *e)
 
 int shim_engine_start_locked(struct engine *e)
 {
-    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed,
+                                     .same_endpoint = shim_port_same_endpoint};
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;

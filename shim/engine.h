@@ -19,6 +19,10 @@
 
 enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
 
+/* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
+ * (portshare.c): more close at once. */
+#define SHIM_TW_HELD 32
+
 /* How soon an engine tries again to hand a connection to an application
  * whose listener's backlog was full. */
 #define ACCEPT_RETRY RUDP_MS(5)
@@ -39,6 +43,8 @@ typedef struct lgroup {
      * too rather than queued and reset. Owned; the group's last member
      * closes it. */
     int tcp_fd;
+    /* the latest TIME_WAIT end of any member's connections (portshare.c) */
+    _Atomic uint64_t tw_until;
 } lgroup;
 
 struct engine;
@@ -91,6 +97,12 @@ typedef struct esock {
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
     int heard;            /* a datagram arrived on it */
+    /* a listener's socket: the address it is bound to, for the core's
+     * same_endpoint (portshare.c); family 0 once the port is given up */
+    struct sockaddr_storage endpoint;
+    /* a listener's socket: when the TIME_WAIT of the last connection it
+     * closed first ends, as TCP's would (portshare.c); 0: none */
+    rudp_time tw_until;
 } esock;
 
 typedef struct bridge {
@@ -131,13 +143,15 @@ typedef struct cmd {
         shim_connect_req c;
         shim_listen_req l;
         uint64_t id;
-        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c) */
+        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c); CMD_YIELD */
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
 } cmd;
 
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL };
+/* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
+ * u.ctl its request. */
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the
@@ -175,6 +189,10 @@ struct engine {
     uint64_t polls;       /* epoll_pwait2 calls that returned, the batch's own too */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
+    /* listeners' TCP sockets held through TIME_WAIT (portshare.c) */
+    int tw_fd[SHIM_TW_HELD];
+    rudp_time tw_at[SHIM_TW_HELD];
+    int ntw;
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };

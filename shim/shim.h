@@ -395,6 +395,7 @@ typedef struct shim_fd {
     /* options recorded for the TCP level, answered by getsockopt */
     int nodelay, keepalive, linger_on, linger_secs, v6only, user_timeout_ms;
     int keepidle, keepintvl, keepcnt, cork, quickack;
+    int reuseport;         /* SO_REUSEPORT: set before listen(), or since */
     int fallback;          /* connecting with RUDP_FALLBACK=tcp: epoll_ctl is noted */
 } shim_fd;
 
@@ -581,6 +582,9 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
 int shim_fd_move_high(int fd);
 /* The engine's UDP sockets' buffers: 8 MiB (16 MiB for a listener's). */
 void shim_udp_grow_buffers(int udp, int listener);
+/* fd's family if it is an AF_INET or AF_INET6 socket of this type and
+ * protocol (SOCK_STREAM, IPPROTO_TCP ...), else 0. */
+int shim_inet_family(int fd, int type, int protocol);
 
 /* Monotonic now in nanoseconds. */
 rudp_time shim_now(void);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "portshare.h"
 #include "shim.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -120,17 +121,7 @@ static int fail(int err)
 /* A kernel TCP socket of family AF_INET or AF_INET6: returns the family. */
 static int tcp_family(int fd)
 {
-    int v;
-    socklen_t l = sizeof v;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
-        return 0;
-    l = sizeof v;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
-        return 0;
-    l = sizeof v;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
-        return 0;
-    return v == AF_INET || v == AF_INET6 ? v : 0;
+    return shim_inet_family(fd, SOCK_STREAM, IPPROTO_TCP);
 }
 
 /* One of ours? Record first (no syscall beyond fstat), then the name; an
@@ -212,6 +203,7 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     rec->keepintvl = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL);
     rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
     rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
+    rec->reuseport = get_int(fd, SOL_SOCKET, SO_REUSEPORT);
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
 }
@@ -353,9 +345,13 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
         return real_bind(fd, addr, len);
     int saved = errno;
     int family = tcp_family(fd);
+    if (family && shim_port_bind_conflict(fd, addr, len))
+        return fail(EADDRINUSE); /* a listener there, not listening on TCP */
     int r = family ? bind_free_for_both(fd, family, addr, len) : 0;
     if (r < 0)
         return -1;
+    if (!family)
+        shim_port_yield(fd, addr, len); /* the app's UDP: our listeners give way */
     errno = saved;
     return r ? 0 : real_bind(fd, addr, len);
 }
@@ -638,6 +634,22 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ---- listen ---- */
 
+/* The listener on local cannot have its UDP port: the app's own UDP socket
+ * own has it, or (own < 0) another process's. It stays the app's kernel TCP
+ * socket, listening, and says so. */
+static int listen_plain(int fd, int backlog, const struct sockaddr_storage *local, int own)
+{
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    if (own >= 0)
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is the application's own (fd %d): "
+                 "listening on plain kernel TCP, not rudp", fd, port_of(local), own);
+    else
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is taken by another socket: "
+                 "listening on plain kernel TCP, not rudp", fd, port_of(local));
+    return 0;
+}
+
 static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
 {
     int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
@@ -649,10 +661,24 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     if (!shim_cfg.datagram_set)
         loopback_datagram(&cfg); /* an offer: remote clients offer less */
 
+    /* listen()'s conflicts are the TCP socket's, decided by the kernel:
+     * another listener on the port, SO_REUSEADDR and SO_REUSEPORT rules
+     * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    int own = shim_port_app_udp(family, local, rec.v6only);
+    if (own >= 0)
+        return listen_plain(fd, backlog, local, own);
+    if (!shim_cfg.accept_tcp) {
+        shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
+        if (shim_port_listening(local, rec.v6only, rec.reuseport))
+            return fail(EADDRINUSE); /* as the kernel says with TCP listening */
+    }
+
     int err, udp = -1, lfd = -1, reserve = -1;
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp < 0)
-        return -1;
+        goto fail_errno;
     if (family == AF_INET6) {
         int v6 = rec.v6only;
         real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
@@ -661,12 +687,20 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     /* With more than one engine, each gets a socket of this listener's
      * SO_REUSEPORT group (engine.c); every member must ask before bind.
-     * The app's TCP socket, bound, still holds the port against others. */
+     * The app's TCP socket, bound, still holds the port against others.
+     * An app's SO_REUSEPORT group of listeners (threads, processes) is one
+     * group of UDP sockets too: the kernel spreads clients over it by a
+     * hash of their addresses, as it spreads TCP connections. */
     int one = 1;
-    if (shim_cfg.engines > 1)
+    if (shim_cfg.engines > 1 || rec.reuseport)
         real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0)
-        goto fail_errno; /* EADDRINUSE: another rudp listener has this port */
+    if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0) {
+        if (errno != EADDRINUSE)
+            goto fail_errno;
+        /* TCP allowed the port, UDP has it taken: another process's UDP */
+        real_close(udp);
+        return listen_plain(fd, backlog, local, -1);
+    }
     shim_udp_grow_buffers(udp, 1);
 
     lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -750,6 +784,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
 
 fail_errno:
     err = errno;
+    shim_tcp_unlisten(fd); /* listen() failed: not listening, as before the call */
     if (udp >= 0)
         real_close(udp);
     if (lfd >= 0)
@@ -1054,7 +1089,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     int special = level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6 ||
                   (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
                                            opt == SO_PEERCRED || opt == SO_PEERGROUPS ||
-                                           opt == SO_PEERPIDFD));
+                                           opt == SO_PEERPIDFD || opt == SO_REUSEPORT));
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -1074,6 +1109,8 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
             return put_int(val, len, n.family);
         if (opt == SO_PROTOCOL)
             return put_int(val, len, IPPROTO_TCP);
+        if (opt == SO_REUSEPORT) /* a unix socket has none: ours, recorded */
+            return put_int(val, len, rec.reuseport);
         shim_slot *s = slot_for(&n);
         return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
     }
@@ -1135,6 +1172,14 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     errno = saved;
     if (level == SOL_SOCKET) {
         int r = real_setsockopt(fd, level, opt, val, len);
+        if (opt == SO_REUSEPORT && (r == 0 || errno == EOPNOTSUPP)) {
+            /* TCP reports it back (its use is at bind); a unix socket
+             * refuses 1 once the kernel checked the length and buffer */
+            int v;
+            memcpy(&v, val, sizeof v);
+            rec.reuseport = v != 0;
+            shim_fd_put(&rec);
+        }
         if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
             rec.sockopts_default = 0; /* accept() now passes them on */
             shim_fd_put(&rec);
@@ -1235,6 +1280,7 @@ SHIM_EXPORT int close(int fd)
     if (shim_engine_owns(fd))
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
+    uint64_t closed_listener = 0;
     if (shim_fd_get(fd, &rec)) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
@@ -1253,14 +1299,23 @@ SHIM_EXPORT int close(int fd)
             }
         } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
                    n.pid == getpid()) {
-            shim_engine_listener_closed(rec.id);
+            closed_listener = rec.id;
         }
         shim_fd_del(fd);
     }
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
     errno = saved;
-    return real_close(fd);
+    int r = real_close(fd);
+    if (closed_listener) {
+        /* After the close: the engine then finds the listener gone (no
+         * other process holding it) and frees the port at once, as TCP
+         * does, rather than checking again a second later. */
+        saved = errno;
+        shim_engine_listener_closed(closed_listener);
+        errno = saved;
+    }
+    return r;
 }
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -1,4 +1,4 @@
-/* util.c: address conversion, fd placement, the clock. */
+/* util.c: address conversion, fd placement, what a socket is, the clock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -77,4 +77,19 @@ void shim_udp_grow_buffers(int udp, int listener)
         real_setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     if (real_setsockopt(udp, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
         real_setsockopt(udp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
+int shim_inet_family(int fd, int type, int protocol)
+{
+    int v;
+    socklen_t l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != protocol)
+        return 0;
+    l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != type)
+        return 0;
+    l = sizeof v;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
+        return 0;
+    return v == AF_INET || v == AF_INET6 ? v : 0;
 }

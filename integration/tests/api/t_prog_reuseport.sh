@@ -1,0 +1,19 @@
+#!/bin/sh
+# tests/prog_reuseport.c over kernel TCP, then under the shim (default
+# configuration, then with RUDP_ACCEPT_TCP=0: no dual listener, as with a
+# key): SO_REUSEPORT groups across threads and processes, bind/listen
+# conflicts with and without SO_REUSEADDR, and the program's own UDP on its
+# TCP listener's port, bound before and after the listener, every query
+# answered.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_reuseport
+run_both reuseport "$BIN/prog_reuseport"
+if [ "$SHIM_MODE" = shim ]; then
+    rc=0
+    RUDP_ACCEPT_TCP=0 run_app "$BIN/prog_reuseport" >"$T/notcp" 2>&1 || rc=$?
+    sed 's/^/shim, RUDP_ACCEPT_TCP=0: /' "$T/notcp"
+    [ "$rc" = 0 ] || fail "prog_reuseport with RUDP_ACCEPT_TCP=0 exited $rc"
+    assert_transport "$T/notcp"
+fi

@@ -1,0 +1,403 @@
+/*
+ * portshare.c: a listener's UDP port and the application's own UDP.
+ *
+ * A rudp listener binds the UDP port of its TCP port's number. Many servers
+ * use one number for TCP and for UDP (DNS, syslog, Kerberos, SIP,
+ * memcached): without the shim the two never meet, the kernel's TCP and UDP
+ * ports being apart. The application's UDP sockets must get exactly what
+ * they would get without the shim, so rudp gives the port up whenever the
+ * application wants it:
+ *   - UDP bound first: listen() finds the application's socket on the port
+ *     (shim_port_app_udp) and the listener stays a plain kernel TCP
+ *     listener, said in the log;
+ *   - TCP listening first: the application's bind() of a UDP socket asks
+ *     every engine to give up the overlapping listener sockets
+ *     (shim_port_yield: each is replaced, at its fd number, by an unbound
+ *     socket) before the kernel binds it; the listener then takes plain
+ *     TCP only (tcpaccept.c), said in the log.
+ * Sharing the port instead (a SO_REUSEPORT group steered by a classic BPF
+ * program reading the rudp magic) would need SO_REUSEPORT on the
+ * application's socket before its bind, which the application did not ask
+ * for and which would let other processes of the same user into its port.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "portshare.h"
+
+#include "poison.h"
+
+/* How long bind() waits for the engines to give a port up: they answer
+ * within a turn; a paused engine (a keeper being forked) may take longer,
+ * and then the bind goes on and gets the kernel's answer. */
+#define YIELD_WAIT_MS 2000
+
+/* A question to every engine about the listener sockets on addr: give
+ * the port up (yield), or say whether one of them is a live listener that
+ * a new one there would conflict with (conflict set). */
+typedef struct yield_req {
+    struct sockaddr_storage addr;
+    int v6only;
+    int probe;     /* only ask: a listen() on addr, SO_REUSEPORT = reuseport */
+    int reuseport;
+    int conflict;  /* answer to a probe (G.mu) */
+    int pending;   /* engines yet to answer (G.mu) */
+    int refs;      /* the caller's and each pending engine's (G.mu) */
+} yield_req;
+
+static socklen_t addr_len(int family)
+{
+    return family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static unsigned port_num(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return 0;
+}
+
+/* An address as the kernel's bind conflict check sees it: IPv4 (a
+ * v4-mapped IPv6 address is one) or IPv6, wildcard or not, and whether an
+ * IPv6 wildcard takes IPv4 too. */
+typedef struct norm_addr {
+    int v4, any, dual;
+    uint8_t a[16];
+} norm_addr;
+
+static void normalize(const struct sockaddr_storage *s, int v6only, norm_addr *n)
+{
+    memset(n, 0, sizeof *n);
+    if (s->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)s;
+        n->v4 = 1;
+        memcpy(n->a, &in->sin_addr, 4);
+        n->any = in->sin_addr.s_addr == htonl(INADDR_ANY);
+        return;
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)s;
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        n->v4 = 1;
+        memcpy(n->a, &in6->sin6_addr.s6_addr[12], 4);
+        n->any = memcmp(n->a, "\0\0\0\0", 4) == 0;
+        return;
+    }
+    memcpy(n->a, &in6->sin6_addr, 16);
+    n->any = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+    n->dual = n->any && !v6only;
+}
+
+int shim_port_overlap(const struct sockaddr_storage *a, int a_v6only,
+                      const struct sockaddr_storage *b, int b_v6only)
+{
+    unsigned pa = port_num(a), pb = port_num(b);
+    if (pa == 0 || pa != pb)
+        return 0;
+    norm_addr x, y;
+    normalize(a, a_v6only, &x);
+    normalize(b, b_v6only, &y);
+    if (x.v4 == y.v4)
+        return x.any || y.any || memcmp(x.a, y.a, x.v4 ? 4 : 16) == 0;
+    return x.v4 ? y.dual : x.dual; /* IPv4 meets IPv6 only in a dual-stack wildcard */
+}
+
+/* The bound address of fd if it is an IPv4/IPv6 UDP socket: 1, else 0. */
+static int udp_bound(int fd, struct sockaddr_storage *ss, int *v6only)
+{
+    if (!shim_inet_family(fd, SOCK_DGRAM, IPPROTO_UDP))
+        return 0;
+    socklen_t sl = sizeof *ss;
+    memset(ss, 0, sizeof *ss);
+    if (real_getsockname(fd, (struct sockaddr *)ss, &sl) < 0 ||
+        (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
+        return 0;
+    *v6only = 0;
+    socklen_t l = sizeof *v6only;
+    if (ss->ss_family == AF_INET6)
+        real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only, &l);
+    return 1;
+}
+
+/* fd is the application's UDP socket on an address overlapping want. */
+static int app_udp_on(int fd, const struct sockaddr_storage *want, int v6only)
+{
+    struct sockaddr_storage ss;
+    int v6;
+    return !shim_engine_owns(fd) && udp_bound(fd, &ss, &v6) &&
+           shim_port_overlap(&ss, v6, want, v6only);
+}
+
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only)
+{
+    /* Most ports have no UDP socket at all: a bind with no reuse option
+     * succeeds then, and nothing needs a look. */
+    int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (u < 0)
+        return -1;
+    if (family == AF_INET6)
+        real_setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    int r = real_bind(u, (const struct sockaddr *)local, addr_len(family));
+    int err = errno;
+    real_close(u);
+    if (r == 0 || err != EADDRINUSE)
+        return -1;
+    /* Someone has it: this process's own sockets, or another's (which
+     * the listener's own bind then meets, see sock.c). */
+    int found = -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        struct dirent *de;
+        while (found < 0 && (de = readdir(d)) != NULL) {
+            char *end;
+            long fd = strtol(de->d_name, &end, 10);
+            if (*end || end == de->d_name || fd == self)
+                continue;
+            if (app_udp_on((int)fd, local, v6only))
+                found = (int)fd;
+        }
+        closedir(d);
+        return found;
+    }
+    for (int fd = 0; fd < SHIM_FD_BASE && found < 0; fd++) /* no /proc (a chroot) */
+        if (fcntl(fd, F_GETFD) >= 0 && app_udp_on(fd, local, v6only))
+            found = fd;
+    return found;
+}
+
+static void req_put_locked(yield_req *y)
+{
+    if (--y->refs == 0)
+        free(y);
+}
+
+/* Puts y to every engine of this process and waits (bounded) for their
+ * answers; returns y->conflict. Consumes y. */
+static int ask_engines(yield_req *y)
+{
+    y->refs = 1;
+    pthread_mutex_lock(&G.mu);
+    for (int k = 0; k < G.nrun && G.pid == getpid(); k++) {
+        cmd *c = calloc(1, sizeof *c);
+        if (!c)
+            break;
+        c->type = CMD_YIELD;
+        c->u.ctl = y;
+        if (shim_engine_push_locked(&G.e[k], c) == 0) {
+            y->pending++;
+            y->refs++;
+        }
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += YIELD_WAIT_MS / 1000;
+    until.tv_nsec += (long)(YIELD_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (y->pending > 0 && pthread_cond_timedwait(&G.cv, &G.mu, &until) != ETIMEDOUT)
+        ;
+    int conflict = y->conflict;
+    req_put_locked(y);
+    pthread_mutex_unlock(&G.mu);
+    return conflict;
+}
+
+static int engines_here(void)
+{
+    pthread_mutex_lock(&G.mu);
+    int running = G.nrun > 0 && G.pid == getpid();
+    pthread_mutex_unlock(&G.mu);
+    return running;
+}
+
+void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (len < sizeof(sa_family_t) || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+        len < addr_len(addr->sa_family))
+        return;
+    struct sockaddr_storage ss;
+    int v6only;
+    if (!engines_here() || !udp_bound(fd, &ss, &v6only))
+        return; /* no engine here, or not a UDP socket */
+    yield_req *y = calloc(1, sizeof *y);
+    if (!y)
+        return;
+    memcpy(&y->addr, addr, addr_len(addr->sa_family));
+    y->v6only = v6only;
+    if (port_num(&y->addr) == 0) {
+        free(y);
+        return;
+    }
+    ask_engines(y);
+}
+
+int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport)
+{
+    if (!engines_here())
+        return 0;
+    yield_req *y = calloc(1, sizeof *y);
+    if (!y)
+        return 0;
+    y->addr = *local;
+    y->v6only = v6only;
+    y->probe = 1;
+    y->reuseport = reuseport;
+    return ask_engines(y);
+}
+
+int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (shim_cfg.accept_tcp || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+        len < addr_len(addr->sa_family))
+        return 0;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, addr, addr_len(addr->sa_family));
+    if (port_num(&ss) == 0 || !engines_here())
+        return 0;
+    int v6only = 0, rp = 0;
+    socklen_t l = sizeof v6only;
+    if (addr->sa_family == AF_INET6)
+        real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+    l = sizeof rp;
+    real_getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l);
+    return shim_port_listening(&ss, v6only, rp);
+}
+
+/* s gives its port up: an unbound UDP socket takes its fd number (so the
+ * core's socket index and the fd's ownership stay), out of epoll; what
+ * rudp accepted on it ends (its datagrams now reach the application). A
+ * listener goes on with plain TCP on its reserve socket. */
+static void yield_sock(struct engine *e, esock *s, unsigned port)
+{
+    int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (nu < 0) {
+        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
+                 strerror(errno));
+        return;
+    }
+    shim_udpio_flush(e->io);
+    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    memset(&s->endpoint, 0, sizeof s->endpoint);
+    int r = dup3(nu, s->fd, O_CLOEXEC);
+    real_close(nu);
+    if (r < 0) {
+        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
+                 strerror(errno));
+        return;
+    }
+    /* the group's other members (RUDP_ENGINES > 1) have no reserve socket:
+     * engine 0's takes the plain TCP and says so */
+    if (!s->listener || (s->group && s->reserve_fd < 0))
+        return;
+    if (s->reserve_fd >= 0 && !s->tcp.on && real_listen(s->reserve_fd, s->backlog) == 0)
+        shim_tcpl_start(s);
+    SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: the application binds its own UDP socket there: the "
+             "TCP listener on port %u leaves rudp and takes plain kernel TCP only", port, port);
+}
+
+void shim_port_yield_cmd(struct engine *e, void *req)
+{
+    yield_req *y = req;
+    int conflict = 0;
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        struct sockaddr_storage ss;
+        int v6only;
+        if (!s || s->connected || !udp_bound(s->fd, &ss, &v6only) ||
+            !shim_port_overlap(&ss, v6only, &y->addr, y->v6only))
+            continue;
+        if (!y->probe) {
+            yield_sock(e, s, port_num(&ss));
+            continue;
+        }
+        /* A live listener conflicts unless both are in a SO_REUSEPORT
+         * group: the app's own option, on its TCP socket (reserve_fd,
+         * held by one member of a group). */
+        int rp = 0;
+        socklen_t l = sizeof rp;
+        if (s->listener && s->reserve_fd >= 0 &&
+            (real_getsockopt(s->reserve_fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l) < 0 || !rp ||
+             !y->reuseport))
+            conflict = 1;
+    }
+    pthread_mutex_lock(&G.mu);
+    if (conflict)
+        y->conflict = 1;
+    y->pending--;
+    req_put_locked(y);
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+}
+
+int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
+{
+    struct engine *e = user;
+    if (a >= e->nsocks || b >= e->nsocks || !e->socks[a] || !e->socks[b])
+        return 0;
+    const struct sockaddr_storage *x = &e->socks[a]->endpoint, *y = &e->socks[b]->endpoint;
+    if (x->ss_family != y->ss_family || port_num(x) == 0 || port_num(x) != port_num(y))
+        return 0;
+    if (x->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)x)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)y)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
+                  &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+/* TCP_TIMEWAIT_LEN, include/net/tcp.h */
+#define TW_LEN RUDP_SEC(60)
+
+void shim_tw_mark(esock *s, rudp_time now)
+{
+    s->tw_until = now + TW_LEN;
+    if (s->group) {
+        uint64_t was = atomic_load(&s->group->tw_until);
+        while (was < s->tw_until &&
+               !atomic_compare_exchange_weak(&s->group->tw_until, &was, s->tw_until))
+            ;
+    }
+}
+
+int shim_tw_hold(esock *s)
+{
+    struct engine *e = s->e;
+    rudp_time until = s->tw_until, now = shim_now();
+    if (s->group && atomic_load(&s->group->tw_until) > until)
+        until = atomic_load(&s->group->tw_until);
+    if (s->reserve_fd < 0 || until <= now || e->ntw >= SHIM_TW_HELD || G.keeper_mode)
+        return 0;
+    e->tw_fd[e->ntw] = s->reserve_fd;
+    e->tw_at[e->ntw++] = until;
+    if (e->retry_at > until)
+        e->retry_at = until;
+    return 1;
+}
+
+void shim_tw_expire(struct engine *e, rudp_time now)
+{
+    for (int i = 0; i < e->ntw;) {
+        if (e->tw_at[i] <= now) {
+            shim_close_owned(e->tw_fd[i]);
+            e->tw_fd[i] = e->tw_fd[--e->ntw];
+            e->tw_at[i] = e->tw_at[e->ntw];
+            continue;
+        }
+        if (e->retry_at > e->tw_at[i])
+            e->retry_at = e->tw_at[i];
+        i++;
+    }
+}

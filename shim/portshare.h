@@ -1,0 +1,68 @@
+/*
+ * portshare.h: a listener's UDP port shared with what else the process
+ * binds there (portshare.c). Internal to the shim.
+ */
+#ifndef SHIM_PORTSHARE_H
+#define SHIM_PORTSHARE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "rudp.h"
+
+struct engine;
+struct esock;
+
+/* Whether the TCP listener about to be made on local (family, IPV6_V6ONLY
+ * v6only) would take the UDP port from a UDP socket of the application's
+ * own: returns that socket's fd, or -1 if none. Asks the kernel first (a
+ * probe bind, no reuse options): a free port costs one socket. */
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only);
+
+/* The application is about to bind its UDP socket fd to addr: every
+ * listener of this process whose rudp socket holds an overlapping address
+ * gives the port up first (shim_port_yield_cmd), so the bind gets the
+ * kernel's own answer and the socket every datagram. Waits for the engines
+ * (a bounded time); a no-op for port 0 or with no engine running. */
+void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* With no plain TCP listening (RUDP_ACCEPT_TCP=0) the kernel cannot
+ * refuse a second listener on a port: whether a live rudp listener of
+ * this process holds local, so that a listen() there (SO_REUSEPORT =
+ * reuseport) must fail with EADDRINUSE as under TCP: 1 yes, 0 no. */
+int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport);
+
+/* bind() of the TCP socket fd to addr, with RUDP_ACCEPT_TCP=0: whether
+ * it must fail with EADDRINUSE because a rudp listener of this process
+ * is there (shim_port_listening): 1 yes, 0 no. */
+int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* CMD_YIELD on engine e's thread: req is what shim_port_yield queued. */
+void shim_port_yield_cmd(struct engine *e, void *req);
+
+/* The core's same_endpoint (user: the engine): sockets a and b are
+ * listener sockets bound to one address and port, members of one
+ * SO_REUSEPORT group (the app's listeners sharing a port). */
+int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b);
+
+/* TIME_WAIT on a listener's TCP port. Linux keeps the port of a connection
+ * that closed first for TCP_TIMEWAIT_LEN (60 s): a bind() without
+ * SO_REUSEADDR, or after a listener that had none, fails meanwhile. rudp's
+ * own TIME_WAIT is a few probe timeouts, so the listener's TCP socket,
+ * which holds the port, outlives its listener instead: */
+/* s's server connection closes first (the app shut down before the
+ * peer's FIN): s's port stays in TIME_WAIT for 60 s from now. */
+void shim_tw_mark(struct esock *s, rudp_time now);
+/* s closes: its engine takes its reserve TCP socket until the TIME_WAIT
+ * of its group ends; 1 if taken, 0: close it. */
+int shim_tw_hold(struct esock *s);
+/* Closes the held sockets whose time is up; sets e->retry_at for the next. */
+void shim_tw_expire(struct engine *e, rudp_time now);
+
+/* Whether two socket addresses (each with its IPV6_V6ONLY) can receive
+ * the same datagrams: the same port and an overlapping address (equal, or
+ * a wildcard covering the other, v4-mapped and dual-stack aware). */
+int shim_port_overlap(const struct sockaddr_storage *a, int a_v6only,
+                      const struct sockaddr_storage *b, int b_v6only);
+
+#endif

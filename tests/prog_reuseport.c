@@ -1,0 +1,480 @@
+/*
+ * prog_reuseport: listeners sharing a port, bind/listen conflicts, and the
+ * program's own UDP on its TCP port, as Linux TCP gives them.
+ *
+ *   prog_reuseport            run every check below; exit 0 iff all hold
+ *
+ *   - SO_REUSEPORT group: two listeners in this process and one in a forked
+ *     child, all bound to one port with SO_REUSEPORT, all listen; 30
+ *     connections are spread over them (each takes at least one) and each
+ *     is answered by the listener that took it; getsockopt(SO_REUSEPORT)
+ *     says 1 after listen();
+ *   - two sockets bound to one port with SO_REUSEPORT, neither listening,
+ *     both listen;
+ *   - 20 connections made to one listener all carry data after a second
+ *     listener (same process) joined its group;
+ *   - without the option: a bind to the group's port, with or without
+ *     SO_REUSEADDR, and a SO_REUSEPORT bind to a listener that lacks it,
+ *     fail with EADDRINUSE;
+ *   - SO_REUSEADDR: a port bound (not listening) without it refuses a
+ *     second bind with or without it (EADDRINUSE); two sockets bound with
+ *     it may both bind, the first listen() wins and the second says
+ *     EADDRINUSE, as does a bind to the listening port;
+ *   - TIME_WAIT: 1 s after a server closed its connection first and then
+ *     its listener, a bind to the port without SO_REUSEADDR on both the
+ *     old listener and the new socket says EADDRINUSE; with it on both,
+ *     bind and listen succeed;
+ *   - the program's own UDP on its TCP listener's port, UDP bound first and
+ *     TCP first, with and without SO_REUSEADDR on both: every one of 20
+ *     UDP queries is answered by the program's UDP socket, and the TCP
+ *     listener still answers a connection.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for connected fds
+ * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
+ * "note: ... carried by KIND": a listener that gives its port to the
+ * program's UDP is served by kernel TCP under the shim (see README). Exit 0
+ * iff every check held; 1 with a "FAIL:" line otherwise; 3 if the watchdog
+ * (60 s) fired.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define WATCHDOG_S 60
+#define EVENT_MS 5000
+#define GROUP_CONNS 30
+#define UDP_QUERIES 20
+#define JOIN_CONNS 20
+
+const char *prog_name = "prog_reuseport";
+
+static pid_t child = -1;
+
+static void kill_child(void)
+{
+    if (child > 0)
+        kill(child, SIGKILL);
+}
+
+static int get_int_opt(int fd, int level, int opt)
+{
+    int v = -1;
+    socklen_t l = sizeof v;
+    SYS(getsockopt(fd, level, opt, &v, &l));
+    return v;
+}
+
+/* A TCP socket with SO_REUSEADDR / SO_REUSEPORT as asked. */
+static int tcp_socket(int reuseaddr, int reuseport)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(s);
+    if (reuseaddr)
+        SYS(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr));
+    if (reuseport)
+        SYS(setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &reuseport, sizeof reuseport));
+    return s;
+}
+
+/* Binds s to 127.0.0.1:port (0: the kernel's choice); returns the port. */
+static unsigned bind_lo(int s, unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(bind(s, (struct sockaddr *)&ss, sl));
+    sl = sizeof ss;
+    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
+    return port_of(&ss);
+}
+
+/* bind() to 127.0.0.1:port must fail with want. */
+static void bind_fails(int s, unsigned port, int want, const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    int r = bind(s, (struct sockaddr *)&ss, sl);
+    CHECK(r < 0 && errno == want, "%s: bind gave %d (%s), want %s", what, r,
+          r < 0 ? strerror(errno) : "success", strerror(want));
+}
+
+/* A socket bound (and listening if `listening`) with SO_REUSEADDR a_ra
+ * and SO_REUSEPORT a_rp, then a second with b_ra, b_rp: its bind to the
+ * same port must say EADDRINUSE. */
+static void second_bind_refused(int a_ra, int a_rp, int listening, int b_ra, int b_rp,
+                                const char *what)
+{
+    int a = tcp_socket(a_ra, a_rp);
+    unsigned port = bind_lo(a, 0);
+    if (listening)
+        SYS(listen(a, 4));
+    int b = tcp_socket(b_ra, b_rp);
+    bind_fails(b, port, EADDRINUSE, what);
+    close(b);
+    close(a);
+}
+
+static int connect_lo(unsigned port)
+{
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(connect(c, (struct sockaddr *)&ss, sl));
+    return c;
+}
+
+/* Accepts one connection on l, reads a byte and answers with tag. */
+static void serve_one(int l, char tag, int print_transport)
+{
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    if (print_transport)
+        printf("transport: %s (accepted)\n", fd_transport(a));
+    char b;
+    read_exact(a, &b, 1, EVENT_MS);
+    CHECK(b == 'q', "listener %c read %d", tag, b);
+    CHECK(write(a, &tag, 1) == 1, "listener %c: write: %s", tag, strerror(errno));
+    close(a);
+}
+
+/* The forked member of the group: listens on port with SO_REUSEPORT, says
+ * so on ready, then answers every connection with 'c' until stop closes. */
+static void group_child(unsigned port, int ready, int stop)
+{
+    int l = tcp_socket(0, 1);
+    bind_lo(l, port);
+    SYS(listen(l, 64));
+    CHECK(get_int_opt(l, SOL_SOCKET, SO_REUSEPORT) == 1, "child: SO_REUSEPORT after listen");
+    CHECK(write(ready, "r", 1) == 1, "child: ready: %s", strerror(errno));
+    for (;;) {
+        struct pollfd p[2] = {{.fd = l, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
+        SYS(poll(p, 2, -1));
+        if (p[1].revents)
+            break;
+        if (p[0].revents & POLLIN)
+            serve_one(l, 'c', 0);
+    }
+    close(l);
+    _exit(0);
+}
+
+static void check_group(void)
+{
+    int la = tcp_socket(0, 1), lb = tcp_socket(0, 1);
+    unsigned port = bind_lo(la, 0);
+    bind_lo(lb, port);
+    SYS(listen(la, 64));
+    SYS(listen(lb, 64));
+    CHECK(get_int_opt(la, SOL_SOCKET, SO_REUSEPORT) == 1 &&
+              get_int_opt(lb, SOL_SOCKET, SO_REUSEPORT) == 1,
+          "SO_REUSEPORT after listen: %d, %d", get_int_opt(la, SOL_SOCKET, SO_REUSEPORT),
+          get_int_opt(lb, SOL_SOCKET, SO_REUSEPORT));
+    int ready[2], stop[2];
+    SYS(pipe(ready));
+    SYS(pipe(stop));
+    child = fork();
+    SYS(child);
+    if (child == 0) {
+        close(la);
+        close(lb);
+        close(ready[0]);
+        close(stop[1]);
+        group_child(port, ready[1], stop[0]);
+    }
+    close(ready[1]);
+    close(stop[0]);
+    char r;
+    read_exact(ready[0], &r, 1, EVENT_MS);
+    printf("ok: three listeners (two here, one in a child) on port %u with SO_REUSEPORT; "
+           "SO_REUSEPORT says 1 after listen\n", port);
+
+    int got[3] = {0, 0, 0};
+    for (int i = 0; i < GROUP_CONNS; i++) {
+        int c = connect_lo(port);
+        if (i == 0)
+            printf("transport: %s (client)\n", fd_transport(c));
+        CHECK(write(c, "q", 1) == 1, "client write: %s", strerror(errno));
+        for (;;) {
+            struct pollfd p[3] = {{.fd = la, .events = POLLIN},
+                                  {.fd = lb, .events = POLLIN},
+                                  {.fd = c, .events = POLLIN}};
+            int n = poll(p, 3, EVENT_MS);
+            SYS(n);
+            CHECK(n > 0, "connection %d: no listener answered within %d ms", i, EVENT_MS);
+            if (p[0].revents & POLLIN)
+                serve_one(la, 'a', got[0] == 0);
+            if (p[1].revents & POLLIN)
+                serve_one(lb, 'b', got[1] == 0);
+            if (p[2].revents) {
+                char t = 0;
+                read_exact(c, &t, 1, EVENT_MS);
+                CHECK(t >= 'a' && t <= 'c', "connection %d answered %d", i, t);
+                got[t - 'a']++;
+                break;
+            }
+        }
+        close(c);
+    }
+    CHECK(got[0] > 0 && got[1] > 0 && got[2] > 0,
+          "connections not spread over the group: %d, %d, %d", got[0], got[1], got[2]);
+    printf("ok: %d connections spread over the group (%d, %d, %d)\n", GROUP_CONNS, got[0],
+           got[1], got[2]);
+
+    /* Without SO_REUSEPORT, no way into the group. */
+    int d = tcp_socket(0, 0);
+    bind_fails(d, port, EADDRINUSE, "no SO_REUSEPORT, group's port");
+    close(d);
+    d = tcp_socket(1, 0);
+    bind_fails(d, port, EADDRINUSE, "SO_REUSEADDR only, group's port");
+    close(d);
+    printf("ok: without SO_REUSEPORT a bind to the group's port says EADDRINUSE\n");
+
+    close(stop[1]);
+    int st;
+    SYS(waitpid(child, &st, 0));
+    child = -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "group child status %#x", st);
+    close(ready[0]);
+    close(la);
+    close(lb);
+
+    /* A SO_REUSEPORT socket cannot join a listener that lacks it. */
+    second_bind_refused(0, 0, 1, 0, 1, "SO_REUSEPORT to a listener without it");
+    printf("ok: a SO_REUSEPORT bind to a listener without it says EADDRINUSE\n");
+
+    /* Both bound before either listens: both listen. */
+    la = tcp_socket(0, 1);
+    lb = tcp_socket(0, 1);
+    port = bind_lo(la, 0);
+    bind_lo(lb, port);
+    SYS(listen(lb, 4));
+    SYS(listen(la, 4));
+    close(la);
+    close(lb);
+    printf("ok: two SO_REUSEPORT sockets bound before listening both listen\n");
+}
+
+/* Connections made to one listener keep working when a second joins its
+ * group: the kernel's hash now sends some of their datagrams to the new
+ * member's socket. */
+static void check_join(void)
+{
+    int la = tcp_socket(0, 1);
+    unsigned port = bind_lo(la, 0);
+    SYS(listen(la, 64));
+    int c[JOIN_CONNS], a[JOIN_CONNS];
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        c[i] = connect_lo(port);
+        struct pollfd p = {.fd = la, .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "connection %d not accepted", i);
+        a[i] = accept(la, NULL, NULL);
+        SYS(a[i]);
+    }
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c[0]), fd_transport(a[0]));
+    int lb = tcp_socket(0, 1);
+    bind_lo(lb, port);
+    SYS(listen(lb, 64));
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        char b;
+        CHECK(write(c[i], "x", 1) == 1, "write %d: %s", i, strerror(errno));
+        read_exact(a[i], &b, 1, EVENT_MS);
+        CHECK(write(a[i], "y", 1) == 1, "answer %d: %s", i, strerror(errno));
+        read_exact(c[i], &b, 1, EVENT_MS);
+        close(c[i]);
+        close(a[i]);
+    }
+    close(la);
+    close(lb);
+    printf("ok: %d connections to a listener all carry data after a second listener joined "
+           "its SO_REUSEPORT group\n", JOIN_CONNS);
+}
+
+static void check_reuseaddr(void)
+{
+    second_bind_refused(0, 0, 0, 0, 0, "bound port, no SO_REUSEADDR");
+    second_bind_refused(0, 0, 0, 1, 0, "bound without SO_REUSEADDR, bind with it");
+    printf("ok: a port bound without SO_REUSEADDR refuses a second bind (EADDRINUSE)\n");
+
+    int a = tcp_socket(1, 0);
+    unsigned port = bind_lo(a, 0);
+    int b = tcp_socket(1, 0);
+    bind_lo(b, port);
+    SYS(listen(a, 4));
+    int r = listen(b, 4);
+    CHECK(r < 0 && errno == EADDRINUSE, "second listen on a SO_REUSEADDR port: %d (%s)", r,
+          r < 0 ? strerror(errno) : "success");
+    int c = tcp_socket(1, 0);
+    bind_fails(c, port, EADDRINUSE, "SO_REUSEADDR bind to a listening port");
+    close(c);
+    /* the first listener still works */
+    c = connect_lo(port);
+    printf("transport: %s (client of the first listener)\n", fd_transport(c));
+    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
+    struct pollfd p = {.fd = a, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "first listener: no connection");
+    serve_one(a, 'a', 1);
+    char t;
+    read_exact(c, &t, 1, EVENT_MS);
+    close(c);
+    close(a);
+    close(b);
+    printf("ok: two sockets bound with SO_REUSEADDR: the first listen() wins, the second "
+           "and a new bind say EADDRINUSE\n");
+}
+
+/* TIME_WAIT: a server that closed its connection first leaves the port in
+ * TIME_WAIT (60 s on Linux, TCP_TIMEWAIT_LEN): once its listener is closed
+ * too, a bind to the port needs SO_REUSEADDR on the old listener and on
+ * the new socket. Checked 1 s after the close, past rudp's own TIME_WAIT
+ * (a few probe timeouts) and well inside Linux's. */
+static void check_time_wait(void)
+{
+    unsigned port[4];
+    for (int k = 0; k < 4; k++) {
+        int l = tcp_socket(k >> 1, 0);
+        port[k] = bind_lo(l, 0);
+        SYS(listen(l, 4));
+        int c = connect_lo(port[k]);
+        struct pollfd p = {.fd = l, .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "TIME_WAIT %d: no connection", k);
+        int a = accept(l, NULL, NULL);
+        SYS(a);
+        if (k == 0)
+            printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+        close(a); /* the server closes first */
+        p.fd = c;
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "TIME_WAIT %d: no EOF", k);
+        char b;
+        CHECK(read(c, &b, 1) == 0, "TIME_WAIT %d: read after the server's close", k);
+        close(c);
+        close(l);
+    }
+    sleep(1);
+    for (int k = 0; k < 4; k++) {
+        int old_ra = k >> 1, new_ra = k & 1;
+        int n = tcp_socket(new_ra, 0);
+        struct sockaddr_storage ss;
+        socklen_t sl = loopback(AF_INET, port[k], &ss);
+        int r = bind(n, (struct sockaddr *)&ss, sl);
+        if (old_ra && new_ra) {
+            CHECK(r == 0, "TIME_WAIT, SO_REUSEADDR on both: bind: %s", strerror(errno));
+            SYS(listen(n, 4));
+        } else {
+            CHECK(r < 0 && errno == EADDRINUSE,
+                  "TIME_WAIT, SO_REUSEADDR old %d new %d: bind gave %d (%s), want EADDRINUSE",
+                  old_ra, new_ra, r, r < 0 ? strerror(errno) : "success");
+        }
+        close(n);
+    }
+    printf("ok: TIME_WAIT after the server closed first: a bind to the port 1 s later needs "
+           "SO_REUSEADDR on the old listener and the new socket (EADDRINUSE otherwise)\n");
+}
+
+static int udp_socket(int reuseaddr)
+{
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    SYS(u);
+    if (reuseaddr)
+        SYS(setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr));
+    return u;
+}
+
+/* The program's own UDP server on its TCP listener's port: each query is
+ * answered by u (the program), never lost to anything else on the port. */
+static void check_own_udp(int udp_first, int reuseaddr)
+{
+    /* The first socket's port may be taken for the other protocol (other
+     * programs' ephemeral ports): then both start again. */
+    int u = -1, l = -1;
+    unsigned port = 0;
+    for (int tries = 0; tries < 50; tries++) {
+        u = udp_socket(reuseaddr);
+        l = tcp_socket(reuseaddr, 0);
+        int first = udp_first ? u : l, second = udp_first ? l : u;
+        port = bind_lo(first, 0);
+        if (!udp_first)
+            SYS(listen(l, 8));
+        struct sockaddr_storage ss;
+        socklen_t sl = loopback(AF_INET, port, &ss);
+        if (bind(second, (struct sockaddr *)&ss, sl) == 0)
+            break;
+        CHECK(errno == EADDRINUSE, "bind beside the first: %s", strerror(errno));
+        close(u);
+        close(l);
+        u = l = -1;
+    }
+    CHECK(u >= 0, "no port free for both UDP and TCP in 50 tries");
+    if (udp_first)
+        SYS(listen(l, 8));
+    int q = udp_socket(0);
+    struct sockaddr_storage to;
+    socklen_t tl = loopback(AF_INET, port, &to);
+    int answered = 0;
+    for (int i = 0; i < UDP_QUERIES; i++) {
+        char msg[32], got[64];
+        int ml = snprintf(msg, sizeof msg, "query %d", i);
+        CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&to, tl) == ml, "sendto: %s",
+              strerror(errno));
+        struct pollfd p = {.fd = u, .events = POLLIN};
+        int n = poll(&p, 1, EVENT_MS);
+        SYS(n);
+        CHECK(n == 1, "UDP query %d (%s, SO_REUSEADDR %d): the program's UDP socket got "
+              "nothing within %d ms (%d answered before)", i, udp_first ? "UDP first" : "TCP first",
+              reuseaddr, EVENT_MS, answered);
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(u, got, sizeof got, 0, (struct sockaddr *)&from, &fl);
+        CHECK(r == ml && memcmp(got, msg, (size_t)ml) == 0, "UDP query %d: got %zd bytes", i, r);
+        CHECK(sendto(u, got, (size_t)r, 0, (struct sockaddr *)&from, fl) == r, "answer: %s",
+              strerror(errno));
+        p.fd = q;
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP answer %d not back", i);
+        CHECK(recv(q, got, sizeof got, 0) == ml, "UDP answer %d", i);
+        answered++;
+    }
+    int c = connect_lo(port);
+    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "TCP listener beside UDP: no connection");
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    printf("note: TCP beside the program's UDP carried by %s (client), %s (accepted)\n",
+           fd_transport(c), fd_transport(a));
+    char b;
+    read_exact(a, &b, 1, EVENT_MS);
+    CHECK(write(a, "x", 1) == 1, "write: %s", strerror(errno));
+    read_exact(c, &b, 1, EVENT_MS);
+    close(a);
+    close(c);
+    close(q);
+    close(l);
+    close(u);
+    printf("ok: own UDP on the TCP port (%s, SO_REUSEADDR %d): %d of %d UDP queries answered, "
+           "TCP answers\n", udp_first ? "UDP bound first" : "TCP bound first", reuseaddr,
+           answered, UDP_QUERIES);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    prog_begin(argc, WATCHDOG_S);
+    prog_on_fail = kill_child;
+    check_group();
+    check_join();
+    check_reuseaddr();
+    check_time_wait();
+    for (int first = 0; first < 2; first++)
+        for (int ra = 0; ra < 2; ra++)
+            check_own_udp(first, ra);
+    return 0;
+}
