@@ -57,5 +57,12 @@ unsigned port_of(const struct sockaddr_storage *ss);
 void read_exact(int fd, void *buf, size_t len, int ms);
 /* getsockopt(SO_ERROR). */
 int so_error(int fd);
+/* An int option that must be there (getsockopt), and one that must be
+ * accepted (setsockopt). */
+int getsockopt_int(int fd, int level, int opt);
+void setsockopt_int(int fd, int level, int opt, int v);
+/* accept() on listener l once it is readable, failing if nothing comes
+ * within ms. */
+int accept_ready(int l, int ms);
 
 #endif

@@ -34,6 +34,10 @@
 #                             must behave the same both ways.
 #   need_bin NAME...          fail unless $BIN/NAME was built
 #   ms_now                    CLOCK_REALTIME in milliseconds
+#   capture_stop FILE PORT PID
+#                             end tshark PID capturing UDP PORT into FILE once
+#                             FILE holds all it captured: a last datagram
+#                             ($CAPTURE_MARK) is sent to PORT and waited for
 #   show FILE...              print files (a failing step's logs) to stderr
 #
 # Under the shim the programs also get RUDP_EXPECT_ABORT=1: a killed or
@@ -181,4 +185,22 @@ show() {
         echo "--- $_f" >&2
         tail -30 "$_f" >&2 2>/dev/null || true
     done
+}
+
+capture_stop() {
+    _f=$1 _p=$2 _ts=$3
+    # Once the file holds the last datagram, it holds everything captured
+    # before it (dumpcap writes in order).
+    CAPTURE_MARK="rudp-capture-end-$$-$_p"
+    "$PY" -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", int(sys.argv[2])))' \
+        "$CAPTURE_MARK" "$_p"
+    _k=0
+    until grep -qa "$CAPTURE_MARK" "$_f" 2>/dev/null; do
+        [ "$_k" -lt 200 ] || fail "the capture $_f never showed its last datagram"
+        sleep 0.05
+        _k=$((_k + 1))
+    done
+    kill -INT "$_ts"
+    wait_exit "$_ts" 10 || fail "tshark did not stop"
 }
