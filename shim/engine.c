@@ -344,6 +344,27 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     }
 }
 
+/* TCP_CONGESTION set on a live socket: a listener's socket in each engine
+ * (SO_REUSEPORT group), a connection's bridge in one. */
+static void do_set_cc(struct engine *e, uint64_t id, int listener, const rudp_cc_ops *cc,
+                      rudp_time now)
+{
+    if (listener) {
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (s && s->listener && s->listener_id == id)
+                rudp_listener_set_cc(s->listener, cc);
+        }
+        return;
+    }
+    for (bridge *b = e->bridges; b; b = b->next) {
+        if (b->id == id && b->conn) {
+            rudp_conn_set_cc(b->conn, cc, now);
+            return;
+        }
+    }
+}
+
 static void check_alive(struct engine *e, rudp_time now)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
@@ -414,6 +435,9 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
+            break;
+        case CMD_SET_CC:
+            do_set_cc(e, c->u.cc.id, c->u.cc.listener, c->u.cc.cc, now);
             break;
         }
         free(c);
@@ -609,9 +633,9 @@ static rudp_time pump(struct engine *e, rudp_time now)
 static int engine_busy(struct engine *e)
 {
     /* commands not yet run: a new connection or listener; a rudp-stat
-     * request (CMD_CONTROL) is no reason to live on */
+     * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
-        if (c->type != CMD_CONTROL)
+        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC)
             return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;

@@ -130,12 +130,17 @@ typedef struct cmd {
         shim_listen_req l;
         uint64_t id;
         void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c) */
+        struct {          /* CMD_SET_CC: the app's TCP_CONGESTION */
+            uint64_t id;  /* connection or listener */
+            const rudp_cc_ops *cc;
+            int listener;
+        } cc;
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
 } cmd;
 
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL };
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_SET_CC };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the

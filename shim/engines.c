@@ -117,8 +117,11 @@ static int listener_member(int first, int family)
     int fd = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    /* and the marks the app's options put on the datagrams (options.c) */
     static const int copied[][2] = {
         {IPPROTO_IPV6, IPV6_V6ONLY}, {SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_REUSEPORT},
+        {IPPROTO_IP, IP_TOS}, {IPPROTO_IP, IP_TTL}, {IPPROTO_IPV6, IPV6_TCLASS},
+        {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
     };
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
         int v;
@@ -213,20 +216,39 @@ int shim_engine_listen(const shim_listen_req *r)
     return err;
 }
 
-void shim_engine_listener_closed(uint64_t id)
+/* A copy of *proto to every running engine. */
+static void push_all(const cmd *proto)
 {
     pthread_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
-        cmd *c = calloc(1, sizeof *c);
+        cmd *c = malloc(sizeof *c);
         if (!c)
             break;
-        c->type = CMD_LISTEN_CLOSED;
-        c->u.id = id;
+        *c = *proto;
         push_locked(&G.e[k], c);
     }
     pthread_mutex_unlock(&G.mu);
 }
 
+void shim_engine_listener_closed(uint64_t id)
+{
+    cmd c;
+    memset(&c, 0, sizeof c);
+    c.type = CMD_LISTEN_CLOSED;
+    c.u.id = id;
+    push_all(&c);
+}
+
+void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc)
+{
+    cmd c;
+    memset(&c, 0, sizeof c);
+    c.type = CMD_SET_CC;
+    c.u.cc.id = id;
+    c.u.cc.cc = cc;
+    c.u.cc.listener = listener;
+    push_all(&c);
+}
 
 int shim_engine_start(void)
 {

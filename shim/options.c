@@ -240,6 +240,9 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
         if (!cc)
             return fail(ENOENT); /* tcp_set_congestion_control: no such module */
         rec->cc = cc;
+        /* a live connection switches at once, as Linux's does; a listener
+         * passes it to what it accepts from now on */
+        shim_engine_set_cc(rec->id, rec->kind == SHIM_FD_LISTENER, cc);
         return 0;
     }
     if (ask_kernel(rec, level, opt, val, len, NULL, NULL) < 0)

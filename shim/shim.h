@@ -417,6 +417,9 @@ int shim_engine_start(void);
 int shim_engine_connect(const shim_connect_req *r);
 int shim_engine_listen(const shim_listen_req *r);
 void shim_engine_listener_closed(uint64_t id);
+/* The app set TCP_CONGESTION on the connection or listener `id` (NULL:
+ * the default): whichever engine of this process serves it switches. */
+void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc);
 
 uint64_t shim_engine_new_id(void);
 

@@ -7,9 +7,13 @@
  *                         listen on 127.0.0.1:PORT and connect once
  *                         (listener TCP_CONGESTION "cubic" and IP_TOS 0x28,
  *                         client "reno" and IP_TOS 0xb9, both set before
- *                         listen/connect), print "ready", send one line
- *                         from the client for each line read on stdin,
- *                         end at EOF
+ *                         listen/connect), print "ready", then for each
+ *                         line on stdin: "cc NAME" sets TCP_CONGESTION NAME
+ *                         on the connected client ("client cc NAME");
+ *                         "listener-cc NAME" sets it on the listener and
+ *                         connects a second client ("second connection");
+ *                         any other line the client sends ("sent N
+ *                         bytes"); EOF ends it
  *                         (integration/tests/api/t_prog_options.sh reads
  *                         rudp-stat and a capture meanwhile)
  *
@@ -303,21 +307,37 @@ static void check_family(int family)
 }
 
 /* hold: one IPv4 connection whose controllers and TOS rudp-stat and a
- * capture can see; a line from the client per line on stdin. */
+ * capture can see, driven by lines on stdin. */
 static int hold(unsigned port)
 {
     struct sockaddr_storage sa;
     socklen_t sl;
     int l = make_listener(AF_INET, port, &sa, &sl);
     int a, c = connect_pair(l, AF_INET, &sa, sl, &a);
+    int a2 = -1, c2 = -1;
     printf("ready\n");
-    char line[256];
+    char line[256], name[32];
     while (fgets(line, sizeof line, stdin)) {
         size_t n = strlen(line);
-        SYS(write(c, line, n));
-        char got[256];
-        read_exact(a, got, n, EVENT_MS);
-        printf("sent %zu bytes\n", n);
+        if (sscanf(line, "cc %31s", name) == 1) {
+            set_cc(c, name);
+            check_cc(c, name, "client");
+            printf("client cc %s\n", name);
+        } else if (sscanf(line, "listener-cc %31s", name) == 1 && c2 < 0) {
+            set_cc(l, name);
+            c2 = socket(AF_INET, SOCK_STREAM, 0);
+            SYS(c2);
+            SYS(connect(c2, (struct sockaddr *)&sa, sl));
+            a2 = accept_ready(l, EVENT_MS);
+            exchange(c2, a2);
+            check_cc(a2, name, "second accepted");
+            printf("second connection\n");
+        } else {
+            SYS(write(c, line, n));
+            char got[256];
+            read_exact(a, got, n, EVENT_MS);
+            printf("sent %zu bytes\n", n);
+        }
     }
     printf("ok: held a connection until stdin ended\n");
     return 0;

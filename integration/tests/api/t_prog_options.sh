@@ -11,9 +11,12 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
+#  - TCP_CONGESTION "bbr" set on the connected client switches its live
+#    connection to bbr; "reno" set on the listener after listen() gives a
+#    second accepted connection newreno, while the first keeps cubic;
 #  - a capture of the port (tshark) shows every datagram of the client with
-#    TOS 0xb8 (TCP's IP_TOS without the ECN bits) and every datagram of the
-#    server with 0x28.
+#    TOS 0xb8 (TCP's IP_TOS without the ECN bits), of the second client
+#    (no IP_TOS) 0x00, and of the server with 0x28.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -35,16 +38,41 @@ hold=$LAST_PID
 exec 3>"$T/in"
 wait_line "$T/hold.out" '^ready' 20 || { show "$T/hold.out" "$T/hold.log"; fail "hold: no connection"; }
 
-"$BIN/rudp-stat" "$hold" >"$T/stat" 2>&1 || { cat "$T/stat"; fail "rudp-stat $hold failed"; }
-sed 's/^/rudp-stat: /' "$T/stat" | grep -E 'ESTAB|^rudp-stat:   [a-z]' || true
+# stat: rudp-stat of the holder into $T/stat, its ESTAB and detail lines shown
+stat() {
+    "$BIN/rudp-stat" "$hold" >"$T/stat" 2>&1 || { cat "$T/stat"; fail "rudp-stat $hold failed"; }
+    sed 's/^/rudp-stat: /' "$T/stat" | grep -E 'ESTAB|^rudp-stat:   [a-z]' || true
+}
+# ccs FROM TO: the controllers of the connections FROM > TO (extended
+# regexps for the ports), in rudp-stat's order: each ESTAB line is
+# followed by its detail line, which starts with the controller
+ccs() {
+    grep -A1 -E "^ESTAB 127\.0\.0\.1:$1 > 127\.0\.0\.1:$2 " "$T/stat" |
+        sed -n 's/^  \([a-z]*\) .*/\1/p' | tr '\n' ' '
+}
+stat
 [ "$(grep -c '^ESTAB ' "$T/stat")" = 2 ] || { cat "$T/stat"; fail "rudp-stat: not 2 connections"; }
-grep -Eq "^ESTAB 127\.0\.0\.1:$P > " "$T/stat" || { cat "$T/stat"; fail "no accepted connection"; }
-# each ESTAB line is followed by its detail line, which starts with the controller
-acc_cc=$(grep -A1 -E "^ESTAB 127\.0\.0\.1:$P > " "$T/stat" | sed -n '2s/^  \([a-z]*\) .*/\1/p')
-cli_cc=$(grep -A1 -E "^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:$P " "$T/stat" | sed -n '2s/^  \([a-z]*\) .*/\1/p')
-[ "$acc_cc" = cubic ] || fail "accepted connection runs '$acc_cc', want cubic (set on the listener)"
-[ "$cli_cc" = newreno ] || fail "client connection runs '$cli_cc', want newreno (TCP_CONGESTION reno)"
+[ "$(ccs "$P" '[0-9]+')" = "cubic " ] || fail "accepted connection runs '$(ccs "$P" '[0-9]+')', want cubic (set on the listener)"
+[ "$(ccs '[0-9]+' "$P")" = "newreno " ] || fail "client runs '$(ccs '[0-9]+' "$P")', want newreno (TCP_CONGESTION reno)"
 echo "ok: rudp-stat: the accepted connection runs cubic, the client newreno"
+cport=$(sed -n "s/^ESTAB 127\.0\.0\.1:\([0-9]*\) > 127\.0\.0\.1:$P .*/\1/p" "$T/stat")
+
+echo "cc bbr" >&3
+wait_line "$T/hold.out" '^client cc bbr' 20 || { show "$T/hold.out"; fail "hold: cc not set"; }
+stat
+[ "$(ccs '[0-9]+' "$P")" = "bbr " ] || fail "client runs '$(ccs '[0-9]+' "$P")' after TCP_CONGESTION bbr on the live socket"
+echo "ok: rudp-stat: TCP_CONGESTION bbr on the connected client switched its connection to bbr"
+
+echo "listener-cc reno" >&3
+wait_line "$T/hold.out" '^second connection' 20 || { show "$T/hold.out"; fail "hold: no second connection"; }
+stat
+[ "$(grep -c '^ESTAB ' "$T/stat")" = 4 ] || { cat "$T/stat"; fail "rudp-stat: not 4 connections"; }
+acc=$(ccs "$P" '[0-9]+')
+case "$acc" in
+"cubic newreno " | "newreno cubic ") ;;
+*) fail "accepted connections run '$acc', want cubic (first) and newreno (after listener-cc reno)" ;;
+esac
+echo "ok: rudp-stat: TCP_CONGESTION reno on the listener after listen(): the next accepted connection runs newreno, the first keeps cubic"
 
 echo "a line to capture" >&3
 wait_line "$T/hold.out" '^sent ' 20 || { show "$T/hold.out"; fail "hold: line not sent"; }
@@ -58,10 +86,18 @@ capture_stop "$T/cap.pcapng" "$P" "$ts"
 mark=$CAPTURE_MARK
 tshark -r "$T/cap.pcapng" -Y "!(frame contains \"$mark\")" -T fields -e udp.srcport -e udp.dstport \
     -e ip.dsfield >"$T/tos" 2>/dev/null || fail "tshark could not read the capture"
-to_srv=$(awk -v p="$P" '$2 == p' "$T/tos" | wc -l)
-from_srv=$(awk -v p="$P" '$1 == p' "$T/tos" | wc -l)
-bad=$(awk -v p="$P" '($2 == p && $3 != "0xb8") || ($1 == p && $3 != "0x28")' "$T/tos" | wc -l)
-echo "capture: $to_srv datagrams to the listener's port, $from_srv from it, $bad with another TOS"
-[ "$to_srv" -ge 2 ] && [ "$from_srv" -ge 2 ] || { cat "$T/tos"; fail "too few datagrams captured"; }
-[ "$bad" = 0 ] || { cat "$T/tos"; fail "datagrams with a TOS other than the socket's"; }
-echo "ok: the client's datagrams carry TOS 0xb8, the server's 0x28"
+# the first client (IP_TOS 0xb9 before connect) to the listener's port; the
+# second (no IP_TOS) likewise; the listener's port (IP_TOS 0x28) to both
+first=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p' "$T/tos" | wc -l)
+first_bad=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p && $3 != "0xb8"' "$T/tos" | wc -l)
+second=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p' "$T/tos" | wc -l)
+second_bad=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p && $3 != "0x00"' "$T/tos" | wc -l)
+srv=$(awk -v p="$P" '$1 == p' "$T/tos" | wc -l)
+srv_bad=$(awk -v p="$P" '$1 == p && $3 != "0x28"' "$T/tos" | wc -l)
+echo "capture: first client $first datagrams ($first_bad not 0xb8), second client $second" \
+    "($second_bad not 0x00), listener's port $srv ($srv_bad not 0x28)"
+[ "$first" -ge 2 ] && [ "$second" -ge 2 ] && [ "$srv" -ge 4 ] ||
+    { cat "$T/tos"; fail "too few datagrams captured"; }
+[ "$first_bad" = 0 ] && [ "$second_bad" = 0 ] && [ "$srv_bad" = 0 ] ||
+    { cat "$T/tos"; fail "datagrams with a TOS other than their socket's"; }
+echo "ok: the first client's datagrams carry TOS 0xb8, the second's 0x00, the server's 0x28"
