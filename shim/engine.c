@@ -344,24 +344,37 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     }
 }
 
-/* TCP_CONGESTION set on a live socket: a listener's socket in each engine
- * (SO_REUSEPORT group), a connection's bridge in one. */
-static void do_set_cc(struct engine *e, uint64_t id, int listener, const rudp_cc_ops *cc,
-                      rudp_time now)
+/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK): a listener's
+ * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
+ * A mark goes on the UDP socket only where it carries that connection
+ * alone (a client's, and the one it left while roaming). */
+static void do_set(struct engine *e, const cmd *c, rudp_time now)
 {
-    if (listener) {
+    int value = c->u.set.value;
+    if (c->u.set.listener) {
         for (uint32_t i = 0; i < e->nsocks; i++) {
             esock *s = e->socks[i];
-            if (s && s->listener && s->listener_id == id)
-                rudp_listener_set_cc(s->listener, cc);
+            if (!s || !s->listener || s->listener_id != c->u.set.id)
+                continue;
+            if (c->type == CMD_SET_CC)
+                rudp_listener_set_cc(s->listener, c->u.set.cc);
+            else
+                real_setsockopt(s->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
         }
         return;
     }
     for (bridge *b = e->bridges; b; b = b->next) {
-        if (b->id == id && b->conn) {
-            rudp_conn_set_cc(b->conn, cc, now);
-            return;
+        if (b->id != c->u.set.id || !b->conn)
+            continue;
+        if (c->type == CMD_SET_CC) {
+            rudp_conn_set_cc(b->conn, c->u.set.cc, now);
+        } else if (b->owns_sock) {
+            real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+            if (b->old_sock)
+                real_setsockopt(b->old_sock->fd, c->u.set.level, c->u.set.opt, &value,
+                                sizeof value);
         }
+        return;
     }
 }
 
@@ -437,7 +450,8 @@ static void run_commands(struct engine *e, rudp_time now)
             shim_control_cmd(e, c->u.ctl);
             break;
         case CMD_SET_CC:
-            do_set_cc(e, c->u.cc.id, c->u.cc.listener, c->u.cc.cc, now);
+        case CMD_SET_MARK:
+            do_set(e, c, now);
             break;
         }
         free(c);
@@ -635,7 +649,7 @@ static int engine_busy(struct engine *e)
     /* commands not yet run: a new connection or listener; a rudp-stat
      * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
-        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC)
+        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
             return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;

@@ -117,11 +117,8 @@ static int listener_member(int first, int family)
     int fd = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    /* and the marks the app's options put on the datagrams (options.c) */
     static const int copied[][2] = {
         {IPPROTO_IPV6, IPV6_V6ONLY}, {SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_REUSEPORT},
-        {IPPROTO_IP, IP_TOS}, {IPPROTO_IP, IP_TTL}, {IPPROTO_IPV6, IPV6_TCLASS},
-        {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
     };
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
         int v;
@@ -131,6 +128,7 @@ static int listener_member(int first, int family)
         if (real_getsockopt(first, copied[i][0], copied[i][1], &v, &vl) == 0)
             real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
     }
+    shim_opts_copy_marks(first, fd, family); /* the app's IP_TOS and the like */
     /* the buffer sizes sock.c gave the first (the kernel reports them
      * doubled) */
     static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};
@@ -239,15 +237,29 @@ void shim_engine_listener_closed(uint64_t id)
     push_all(&c);
 }
 
-void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc)
+static void push_set(int type, uint64_t id, int listener, const rudp_cc_ops *cc, int level,
+                     int opt, int value)
 {
     cmd c;
     memset(&c, 0, sizeof c);
-    c.type = CMD_SET_CC;
-    c.u.cc.id = id;
-    c.u.cc.cc = cc;
-    c.u.cc.listener = listener;
+    c.type = type;
+    c.u.set.id = id;
+    c.u.set.listener = listener;
+    c.u.set.cc = cc;
+    c.u.set.level = level;
+    c.u.set.opt = opt;
+    c.u.set.value = value;
     push_all(&c);
+}
+
+void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc)
+{
+    push_set(CMD_SET_CC, id, listener, cc, 0, 0, 0);
+}
+
+void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value)
+{
+    push_set(CMD_SET_MARK, id, listener, NULL, level, opt, value);
 }
 
 int shim_engine_start(void)

@@ -88,6 +88,26 @@ static int cc_read(const void *val, socklen_t len, char name[CA_NAME_MAX])
 
 /* ---- the kept options ---- */
 
+/* The options that mark the datagrams, which the connection's UDP socket
+ * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
+ * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). */
+static const struct {
+    int level, opt;
+} marks[] = {
+    {IPPROTO_IP, IP_TOS},
+    {IPPROTO_IP, IP_TTL},
+    {IPPROTO_IPV6, IPV6_TCLASS},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
+};
+
+static int is_mark(int level, int opt)
+{
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (marks[i].level == level && marks[i].opt == opt)
+            return 1;
+    return 0;
+}
+
 /* Options with a field of their own in shim_fd (sock.c keeps them). */
 static int has_field(int level, int opt)
 {
@@ -248,6 +268,10 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
     if (ask_kernel(rec, level, opt, val, len, NULL, NULL) < 0)
         return -1;
     keep(&rec->kept, level, opt, val, len);
+    int v;
+    socklen_t vl = sizeof v;
+    if (is_mark(level, opt) && ask_kernel(rec, level, opt, NULL, 0, &v, &vl) == 0)
+        shim_engine_set_mark(rec->id, rec->kind == SHIM_FD_LISTENER, level, opt, v);
     return 0;
 }
 
@@ -289,29 +313,31 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)
 
 void shim_opts_to_udp(int udp, const shim_fd *rec)
 {
-    static const struct {
-        int level, opt;
-    } shaping[] = {
-        {IPPROTO_IP, IP_TOS},
-        {IPPROTO_IP, IP_TTL},
-        {IPPROTO_IPV6, IPV6_TCLASS},
-        {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
-    };
     int t = -1;
-    for (size_t i = 0; i < sizeof shaping / sizeof shaping[0]; i++) {
-        if (!kept(rec, shaping[i].level, shaping[i].opt))
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        if (!kept(rec, marks[i].level, marks[i].opt))
             continue;
-        /* the value as TCP holds it: TCP clears the ECN bits of IP_TOS and
-         * IPV6_TCLASS (ip(7)), UDP would send them */
         if (t < 0 && (t = scratch(rec)) < 0)
             return;
         int v;
         socklen_t l = sizeof v;
-        if (real_getsockopt(t, shaping[i].level, shaping[i].opt, &v, &l) == 0)
-            real_setsockopt(udp, shaping[i].level, shaping[i].opt, &v, sizeof v);
+        if (real_getsockopt(t, marks[i].level, marks[i].opt, &v, &l) == 0)
+            real_setsockopt(udp, marks[i].level, marks[i].opt, &v, sizeof v);
     }
     if (t >= 0)
         real_close(t);
+}
+
+void shim_opts_copy_marks(int from, int to, int family)
+{
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        int v;
+        socklen_t l = sizeof v;
+        if ((marks[i].level == IPPROTO_IPV6 && family != AF_INET6) ||
+            real_getsockopt(from, marks[i].level, marks[i].opt, &v, &l) < 0)
+            continue;
+        real_setsockopt(to, marks[i].level, marks[i].opt, &v, sizeof v);
+    }
 }
 
 void shim_opts_to_tcp(int tfd, const shim_fd *rec)

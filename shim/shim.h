@@ -372,6 +372,9 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
  * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
  * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
 void shim_opts_to_udp(int udp, const shim_fd *rec);
+/* Those marks from UDP socket `from` onto `to` (a roaming client's new
+ * socket, a listener's SO_REUSEPORT member), both of family. */
+void shim_opts_copy_marks(int from, int to, int family);
 void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 
 /* ---- engine.c ---- */
@@ -420,6 +423,11 @@ void shim_engine_listener_closed(uint64_t id);
 /* The app set TCP_CONGESTION on the connection or listener `id` (NULL:
  * the default): whichever engine of this process serves it switches. */
 void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc);
+/* The app set a mark of the datagrams (IP_TOS, IPV6_TCLASS, IP_TTL,
+ * IPV6_UNICAST_HOPS; value as TCP holds it) on the connection or listener
+ * `id`: the UDP sockets that carry it alone (a client's, a listener's)
+ * take it. An accepted connection shares its listener's: it has none. */
+void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value);
 
 uint64_t shim_engine_new_id(void);
 

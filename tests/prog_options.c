@@ -12,6 +12,9 @@
  *                         on the connected client ("client cc NAME");
  *                         "listener-cc NAME" sets it on the listener and
  *                         connects a second client ("second connection");
+ *                         "tos N" sets IP_TOS N on the connected client
+ *                         ("client tos N"); "listener-tos N" on the
+ *                         listener ("listener tos N");
  *                         any other line the client sends ("sent N
  *                         bytes"); EOF ends it
  *                         (integration/tests/api/t_prog_options.sh reads
@@ -317,12 +320,19 @@ static int hold(unsigned port)
     int a2 = -1, c2 = -1;
     printf("ready\n");
     char line[256], name[32];
+    int tos;
     while (fgets(line, sizeof line, stdin)) {
         size_t n = strlen(line);
         if (sscanf(line, "cc %31s", name) == 1) {
             set_cc(c, name);
             check_cc(c, name, "client");
             printf("client cc %s\n", name);
+        } else if (sscanf(line, "listener-tos %d", &tos) == 1) {
+            setsockopt_int(l, IPPROTO_IP, IP_TOS, tos);
+            printf("listener tos %d\n", tos);
+        } else if (sscanf(line, "tos %d", &tos) == 1) {
+            setsockopt_int(c, IPPROTO_IP, IP_TOS, tos);
+            printf("client tos %d\n", tos);
         } else if (sscanf(line, "listener-cc %31s", name) == 1 && c2 < 0) {
             set_cc(l, name);
             c2 = socket(AF_INET, SOCK_STREAM, 0);

@@ -15,8 +15,10 @@
 #    connection to bbr; "reno" set on the listener after listen() gives a
 #    second accepted connection newreno, while the first keeps cubic;
 #  - a capture of the port (tshark) shows every datagram of the client with
-#    TOS 0xb8 (TCP's IP_TOS without the ECN bits), of the second client
-#    (no IP_TOS) 0x00, and of the server with 0x28.
+#    TOS 0xb8 (TCP's IP_TOS without the ECN bits) until it sets IP_TOS 0x10
+#    on the connected socket, and 0x10 from then on (the line it sends
+#    after); of the second client (no IP_TOS) 0x00; of the server 0x28
+#    until IP_TOS 0x30 is set on the listener after listen(), 0x30 after.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -27,10 +29,8 @@ run_both options "$BIN/prog_options"
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
 
 P=$(free_port)
-tshark -i lo -B 64 -f "udp port $P" -w "$T/cap.pcapng" >"$T/cap.tshark" 2>&1 &
-ts=$!
-PIDS="$PIDS $ts"
-wait_line "$T/cap.tshark" "Capturing on" 10 || fail "tshark did not start: $(cat "$T/cap.tshark")"
+capture_start cap "$P"
+ts=$CAPTURE_PID
 
 mkfifo "$T/in"
 bg_app_io hold "$T/in" "$T/hold.out" "$BIN/prog_options" hold "$P"
@@ -63,6 +63,8 @@ stat
 [ "$(ccs '[0-9]+' "$P")" = "bbr " ] || fail "client runs '$(ccs '[0-9]+' "$P")' after TCP_CONGESTION bbr on the live socket"
 echo "ok: rudp-stat: TCP_CONGESTION bbr on the connected client switched its connection to bbr"
 
+echo "listener-tos 48" >&3
+wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
 echo "listener-cc reno" >&3
 wait_line "$T/hold.out" '^second connection' 20 || { show "$T/hold.out"; fail "hold: no second connection"; }
 stat
@@ -74,6 +76,8 @@ case "$acc" in
 esac
 echo "ok: rudp-stat: TCP_CONGESTION reno on the listener after listen(): the next accepted connection runs newreno, the first keeps cubic"
 
+echo "tos 16" >&3
+wait_line "$T/hold.out" '^client tos 16' 20 || { show "$T/hold.out"; fail "hold: tos not set"; }
 echo "a line to capture" >&3
 wait_line "$T/hold.out" '^sent ' 20 || { show "$T/hold.out"; fail "hold: line not sent"; }
 exec 3>&-
@@ -83,21 +87,25 @@ cat "$T/hold.out"
 [ "$rc" = 0 ] || { show "$T/hold.log"; fail "prog_options hold exited $rc"; }
 
 capture_stop "$T/cap.pcapng" "$P" "$ts"
-mark=$CAPTURE_MARK
-tshark -r "$T/cap.pcapng" -Y "!(frame contains \"$mark\")" -T fields -e udp.srcport -e udp.dstport \
+tshark -r "$T/cap.pcapng" -Y '!(frame contains "rudp-capture-")' -T fields -e udp.srcport -e udp.dstport \
     -e ip.dsfield >"$T/tos" 2>/dev/null || fail "tshark could not read the capture"
 # the first client (IP_TOS 0xb9 before connect) to the listener's port; the
 # second (no IP_TOS) likewise; the listener's port (IP_TOS 0x28) to both
+first_bad=0
 first=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p' "$T/tos" | wc -l)
-first_bad=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p && $3 != "0xb8"' "$T/tos" | wc -l)
+# 0xb8 until IP_TOS 0x10 on the connected socket, 0x10 from then on
+first_seq=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p { print $3 }' "$T/tos" | uniq | tr '\n' ' ')
+[ "$first_seq" = "0xb8 0x10 " ] || first_bad=1
 second=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p' "$T/tos" | wc -l)
 second_bad=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p && $3 != "0x00"' "$T/tos" | wc -l)
 srv=$(awk -v p="$P" '$1 == p' "$T/tos" | wc -l)
-srv_bad=$(awk -v p="$P" '$1 == p && $3 != "0x28"' "$T/tos" | wc -l)
-echo "capture: first client $first datagrams ($first_bad not 0xb8), second client $second" \
-    "($second_bad not 0x00), listener's port $srv ($srv_bad not 0x28)"
+srv_seq=$(awk -v p="$P" '$1 == p { print $3 }' "$T/tos" | uniq | tr '\n' ' ')
+srv_bad=0
+[ "$srv_seq" = "0x28 0x30 " ] || srv_bad=1
+echo "capture: first client $first datagrams (TOS in turn: $first_seq), second client $second" \
+    "($second_bad not 0x00), listener's port $srv (TOS in turn: $srv_seq)"
 [ "$first" -ge 2 ] && [ "$second" -ge 2 ] && [ "$srv" -ge 4 ] ||
     { cat "$T/tos"; fail "too few datagrams captured"; }
 [ "$first_bad" = 0 ] && [ "$second_bad" = 0 ] && [ "$srv_bad" = 0 ] ||
     { cat "$T/tos"; fail "datagrams with a TOS other than their socket's"; }
-echo "ok: the first client's datagrams carry TOS 0xb8, the second's 0x00, the server's 0x28"
+echo "ok: the first client's datagrams carry TOS 0xb8, then 0x10 once set after connect(); the second's 0x00; the server's 0x28, then 0x30 once set on the listener"

@@ -46,10 +46,8 @@ PY
 capture() {
     cap=$1
     P=$(free_port)
-    tshark -i lo -B 64 -f "udp port $P" -w "$T/$cap.pcapng" >"$T/$cap.tshark" 2>&1 &
-    ts=$!
-    PIDS="$PIDS $ts"
-    wait_line "$T/$cap.tshark" "Capturing on" 10 || fail "$cap: tshark did not start: $(cat "$T/$cap.tshark")"
+    capture_start "$cap" "$P"
+    ts=$CAPTURE_PID
     bg_app "http-$cap" "$PY" -m http.server --bind 127.0.0.1 --directory "$T/www" "$P"
     http=$LAST_PID
     wait_listen "$P" 20
