@@ -223,7 +223,8 @@ int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int leve
         socklen_t l = *len < CA_NAME_MAX ? *len : CA_NAME_MAX;
         if (l && !val)
             return fail(EFAULT);
-        memcpy(val, buf, l);
+        if (l)
+            memcpy(val, buf, l);
         *len = l;
         return 0;
     }
@@ -239,7 +240,8 @@ int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int leve
         socklen_t l = *len < sizeof v ? *len : sizeof v;
         if (l && !val)
             return fail(EFAULT);
-        memcpy(val, &v, l);
+        if (l)
+            memcpy(val, &v, l);
         *len = l;
         return 0;
     }
