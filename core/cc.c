@@ -52,3 +52,15 @@ void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time 
     cc->ssthresh = UINT64_MAX;
     cc->ops->init(cc, now);
 }
+
+void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now)
+{
+    if (!ops)
+        ops = rudp_cc_default;
+    if (cc->ops == ops)
+        return;
+    uint64_t cwnd = cc->cwnd, ssthresh = cc->ssthresh, min = rudp_cc_min_window(cc->mss);
+    rudp_cc_setup(cc, ops, cc->mss, now);
+    cc->cwnd = cwnd > min ? cwnd : min;
+    cc->ssthresh = ssthresh;
+}

@@ -85,6 +85,13 @@ const char *rudp_cc_loss_phase(const rudp_cc *cc);
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
+/* Hands a running cc to `ops` (NULL: the default), as Linux's
+ * tcp_reinit_congestion_control does for setsockopt(TCP_CONGESTION) on a
+ * live socket: the new controller starts from its init, the window and
+ * slow-start threshold are kept (at least the minimum window). Nothing
+ * changes if ops is the one running. */
+void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now);
+
 extern const rudp_cc_ops rudp_cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
 extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
 extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */

@@ -350,6 +350,40 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     }
 }
 
+/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK): a listener's
+ * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
+ * A mark goes on the UDP socket only where it carries that connection
+ * alone (a client's, and the one it left while roaming). */
+static void do_set(struct engine *e, const cmd *c, rudp_time now)
+{
+    int value = c->u.set.value;
+    if (c->u.set.listener) {
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (!s || !s->listener || s->listener_id != c->u.set.id)
+                continue;
+            if (c->type == CMD_SET_CC)
+                rudp_listener_set_cc(s->listener, c->u.set.cc);
+            else
+                real_setsockopt(s->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+        }
+        return;
+    }
+    for (bridge *b = e->bridges; b; b = b->next) {
+        if (b->id != c->u.set.id || !b->conn)
+            continue;
+        if (c->type == CMD_SET_CC) {
+            rudp_conn_set_cc(b->conn, c->u.set.cc, now);
+        } else if (b->owns_sock) {
+            real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+            if (b->old_sock)
+                real_setsockopt(b->old_sock->fd, c->u.set.level, c->u.set.opt, &value,
+                                sizeof value);
+        }
+        return;
+    }
+}
+
 static void check_alive(struct engine *e, rudp_time now)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
@@ -424,6 +458,10 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_YIELD:
             shim_port_yield_cmd(e, c->u.ctl);
+            break;
+        case CMD_SET_CC:
+        case CMD_SET_MARK:
+            do_set(e, c, now);
             break;
         }
         free(c);
@@ -619,9 +657,9 @@ static rudp_time pump(struct engine *e, rudp_time now)
 static int engine_busy(struct engine *e)
 {
     /* commands not yet run: a new connection or listener; a rudp-stat
-     * request (CMD_CONTROL) is no reason to live on */
+     * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
-        if (c->type != CMD_CONTROL)
+        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
             return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;

@@ -144,6 +144,12 @@ typedef struct cmd {
         shim_listen_req l;
         uint64_t id;
         void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c); CMD_YIELD */
+        struct {          /* CMD_SET_CC, CMD_SET_MARK: an option the app set */
+            uint64_t id;  /* connection or listener */
+            int listener;
+            const rudp_cc_ops *cc;  /* CMD_SET_CC: TCP_CONGESTION */
+            int level, opt, value;  /* CMD_SET_MARK: IP_TOS and the like */
+        } set;
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
     struct cmd *next;
@@ -151,7 +157,8 @@ typedef struct cmd {
 
 /* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
  * u.ctl its request. */
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD };
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
+       CMD_SET_MARK };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the

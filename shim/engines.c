@@ -128,6 +128,7 @@ static int listener_member(int first, int family)
         if (real_getsockopt(first, copied[i][0], copied[i][1], &v, &vl) == 0)
             real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
     }
+    shim_opts_copy_marks(first, fd, family); /* the app's IP_TOS and the like */
     /* the buffer sizes sock.c gave the first (the kernel reports them
      * doubled) */
     static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};
@@ -213,20 +214,53 @@ int shim_engine_listen(const shim_listen_req *r)
     return err;
 }
 
-void shim_engine_listener_closed(uint64_t id)
+/* A copy of *proto to every running engine. */
+static void push_all(const cmd *proto)
 {
     pthread_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
-        cmd *c = calloc(1, sizeof *c);
+        cmd *c = malloc(sizeof *c);
         if (!c)
             break;
-        c->type = CMD_LISTEN_CLOSED;
-        c->u.id = id;
+        *c = *proto;
         push_locked(&G.e[k], c);
     }
     pthread_mutex_unlock(&G.mu);
 }
 
+void shim_engine_listener_closed(uint64_t id)
+{
+    cmd c;
+    memset(&c, 0, sizeof c);
+    c.type = CMD_LISTEN_CLOSED;
+    c.u.id = id;
+    push_all(&c);
+}
+
+static void push_set(int type, uint64_t id, int listener, const rudp_cc_ops *cc, int level,
+                     int opt, int value)
+{
+    cmd c;
+    memset(&c, 0, sizeof c);
+    c.type = type;
+    c.u.set.id = id;
+    c.u.set.listener = listener;
+    c.u.set.cc = cc;
+    c.u.set.level = level;
+    c.u.set.opt = opt;
+    c.u.set.value = value;
+    push_all(&c);
+}
+
+void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc)
+{
+    push_set(CMD_SET_CC, id, listener, cc, 0, 0, 0);
+}
+
+void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value)
+{
+    push_set(CMD_SET_MARK, id, listener, NULL, level, opt, value);
+}
 
 int shim_engine_start(void)
 {

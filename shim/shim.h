@@ -383,6 +383,22 @@ enum {
     SHIM_FD_BRIDGED,       /* replaced by a connected unix socket */
 };
 
+/* Options a unix socket cannot hold, as the app set them (raw, in the
+ * order set): options.c replays them onto a scratch kernel socket to
+ * answer getsockopt. Values longer than SHIM_KEPT_LEN are checked by the
+ * kernel but not kept. */
+#define SHIM_KEPT_MAX 8
+#define SHIM_KEPT_LEN 16
+typedef struct shim_kept_opt {
+    int16_t level, opt;
+    uint8_t len;
+    uint8_t val[SHIM_KEPT_LEN];
+} shim_kept_opt;
+typedef struct shim_kept_opts {
+    uint8_t n;
+    shim_kept_opt o[SHIM_KEPT_MAX];
+} shim_kept_opts;
+
 typedef struct shim_fd {
     int fd;
     int kind;
@@ -397,6 +413,9 @@ typedef struct shim_fd {
     int keepidle, keepintvl, keepcnt, cork, quickack;
     int reuseport;         /* SO_REUSEPORT: set before listen(), or since */
     int fallback;          /* connecting with RUDP_FALLBACK=tcp: epoll_ctl is noted */
+    int family;            /* the TCP socket's family (options.c asks a kernel socket of it) */
+    const rudp_cc_ops *cc; /* TCP_CONGESTION chosen, NULL: RUDP_CC or rudp's default */
+    shim_kept_opts kept;   /* other IP/IPv6/TCP options the app set (options.c) */
 } shim_fd;
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
@@ -408,6 +427,33 @@ void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
 void shim_fdtab_lock_renew(void); /* as shim_qlog_lock_renew */
+
+/* ---- options.c: IP-, IPv6- and TCP-level options of redirected sockets ---- */
+
+/* getsockopt/setsockopt at a level other than SOL_SOCKET on one of our fds
+ * (rec; n its name, s its slot or NULL), as Linux TCP answers: 0 or -1 with
+ * errno. Set may change *rec (the caller stores it). */
+int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int level, int opt,
+                  void *val, socklen_t *len);
+int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t len);
+
+/* After a successful setsockopt at a level other than SOL_SOCKET on a
+ * kernel TCP socket of family that is not ours (yet): remembers the option
+ * in a SHIM_FD_CANDIDATE record, so connect()/listen() carry it over. */
+void shim_opts_candidate(int fd, int family, int level, int opt, const void *val, socklen_t len);
+
+/* At connect()/listen() of fd: the options its candidate record kept go to
+ * rec (and the controller chosen to cfg). */
+void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
+
+/* The kept options that shape packets (IP_TOS, IPV6_TCLASS, IP_TTL,
+ * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
+ * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
+void shim_opts_to_udp(int udp, const shim_fd *rec);
+/* Those marks from UDP socket `from` onto `to` (a roaming client's new
+ * socket, a listener's SO_REUSEPORT member), both of family. */
+void shim_opts_copy_marks(int from, int to, int family);
+void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 
 /* ---- engine.c ---- */
 
@@ -452,6 +498,14 @@ int shim_engine_start(void);
 int shim_engine_connect(const shim_connect_req *r);
 int shim_engine_listen(const shim_listen_req *r);
 void shim_engine_listener_closed(uint64_t id);
+/* The app set TCP_CONGESTION on the connection or listener `id` (NULL:
+ * the default): whichever engine of this process serves it switches. */
+void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc);
+/* The app set a mark of the datagrams (IP_TOS, IPV6_TCLASS, IP_TTL,
+ * IPV6_UNICAST_HOPS; value as TCP holds it) on the connection or listener
+ * `id`: the UDP sockets that carry it alone (a client's, a listener's)
+ * take it. An accepted connection shares its listener's: it has none. */
+void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value);
 
 uint64_t shim_engine_new_id(void);
 

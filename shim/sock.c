@@ -129,7 +129,7 @@ static int tcp_family(int fd)
  * of our engines by the kernel's credentials, never by its name alone. */
 static int ours(int fd, shim_fd *rec, shim_name *n)
 {
-    if (shim_fd_get(fd, rec)) {
+    if (shim_fd_get(fd, rec) && rec->kind != SHIM_FD_CANDIDATE) {
         if (!n || shim_name_of(fd, n, 0) == 1)
             return 1;
     }
@@ -140,6 +140,7 @@ static int ours(int fd, shim_fd *rec, shim_name *n)
         rec->kind = (n ? n : &tmp)->kind == SHIM_NAME_LISTENER ? SHIM_FD_LISTENER : SHIM_FD_BRIDGED;
         rec->id = (n ? n : &tmp)->id;
         rec->slot = (n ? n : &tmp)->slot;
+        rec->family = (n ? n : &tmp)->family;
         return 1;
     }
     return 0;
@@ -204,8 +205,10 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
     rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
     rec->reuseport = get_int(fd, SOL_SOCKET, SO_REUSEPORT);
+    rec->family = get_int(fd, SOL_SOCKET, SO_DOMAIN);
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
+    shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
 }
 
 /* Loopback's MTU is 64 KiB: a connection to a loopback address (or a
@@ -421,6 +424,7 @@ void shim_put_tcp_options(int tfd, const shim_fd *rec)
         if (v > 0 && get_int(tfd, opts[i].level, opts[i].opt) != v)
             real_setsockopt(tfd, opts[i].level, opts[i].opt, &v, sizeof v);
     }
+    shim_opts_to_tcp(tfd, rec);
 }
 
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
@@ -465,6 +469,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         int v6 = rec.v6only;
         real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
+    shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
     if ((port_of(&local) != 0 || !is_any(&local)) &&
         real_bind(udp, (struct sockaddr *)&local, sa_len(family)) < 0)
         goto fail_errno;
@@ -683,6 +688,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         int v6 = rec.v6only;
         real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
+    shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
     int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
     real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     /* With more than one engine, each gets a socket of this listener's
@@ -1086,10 +1092,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 {
     if (!init())
         return real_getsockopt(fd, level, opt, val, len);
-    int special = level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6 ||
-                  (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
-                                           opt == SO_PEERCRED || opt == SO_PEERGROUPS ||
-                                           opt == SO_PEERPIDFD || opt == SO_REUSEPORT));
+    int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
+                  opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
+                  opt == SO_REUSEPORT;
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -1125,24 +1130,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         case TCP_KEEPINTVL: return put_int(val, len, rec.keepintvl ? rec.keepintvl : 75);
         case TCP_KEEPCNT: return put_int(val, len, rec.keepcnt ? rec.keepcnt : 9);
         case TCP_USER_TIMEOUT: return put_int(val, len, rec.user_timeout_ms);
-        case TCP_MAXSEG: {
-            shim_slot *s = slot_for(&n);
-            uint32_t mss = s ? atomic_load(&s->mss) : 0;
-            return put_int(val, len, mss ? (int)mss : (int)shim_cfg.rudp.max_datagram);
-        }
-        case TCP_CONGESTION: {
-            const char *name = shim_cfg.rudp.cc ? "rudp" : "rudp";
-            if (!val || !len)
-                return fail(EFAULT);
-            socklen_t l = *len < 16 ? *len : 16;
-            char buf[16] = {0};
-            memcpy(buf, name, strlen(name));
-            memcpy(val, buf, l);
-            *len = l;
-            return 0;
-        }
-        default:
-            return put_int(val, len, 0);
+        default: break;
         }
     }
     if (level == IPPROTO_IP && opt == IP_OPTIONS) {
@@ -1152,11 +1140,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
             *len = 0;
         return 0;
     }
-    if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY)
+    if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && n.family == AF_INET6)
         return put_int(val, len, rec.v6only);
-    if (level == IPPROTO_IP && opt == IP_TTL)
-        return put_int(val, len, 64);
-    return put_int(val, len, 0);
+    return shim_opts_get(&rec, &n, slot_for(&n), level, opt, val, len);
 }
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
@@ -1167,7 +1153,13 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     shim_fd rec;
     if (!ours(fd, &rec, NULL)) {
         errno = saved;
-        return real_setsockopt(fd, level, opt, val, len);
+        int r = real_setsockopt(fd, level, opt, val, len);
+        int family;
+        if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
+            shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
+            errno = saved;
+        }
+        return r;
     }
     errno = saved;
     if (level == SOL_SOCKET) {
@@ -1214,7 +1206,14 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             hi = 127;
             break;
         case TCP_USER_TIMEOUT: field = &rec.user_timeout_ms; break;
-        default: return 0; /* accepted and ignored, as harmless */
+        default: field = NULL; break;
+        }
+        if (!field) {
+            /* the kernel's checks and errno; kept for getsockopt (options.c) */
+            if (shim_opts_set(&rec, level, opt, val, len) < 0)
+                return -1;
+            shim_fd_put(&rec);
+            return 0;
         }
         if (len < sizeof(int))
             return fail(EINVAL);
@@ -1227,8 +1226,11 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         else if (v < lo || v > hi)
             return fail(EINVAL);
         *field = v;
-    } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY) {
+    } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && rec.family == AF_INET6) {
         return fail(EINVAL); /* TCP refuses it once connected or listening */
+    } else {
+        if (shim_opts_set(&rec, level, opt, val, len) < 0)
+            return -1;
     }
     shim_fd_put(&rec);
     return 0;

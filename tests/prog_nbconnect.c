@@ -73,17 +73,6 @@ static int bound_socket(int family, int backlog, struct sockaddr_storage *addr, 
     return fd;
 }
 
-static int accept_within(int lfd, int ms)
-{
-    struct pollfd p = { .fd = lfd, .events = POLLIN };
-    int n = poll(&p, 1, ms);
-    SYS(n);
-    CHECK(n == 1, "listener not readable within %d ms", ms);
-    int fd = accept(lfd, NULL, NULL);
-    SYS(fd);
-    return fd;
-}
-
 static void write_all(int fd, const void *buf, size_t len)
 {
     size_t done = 0;
@@ -193,7 +182,7 @@ static void check_live(int family)
     check_isconn(c, &la, llen);
     printf("ok: %s live: connect() on the connected socket -> EISCONN\n", fam_name(family));
 
-    int a = accept_within(l, EVENT_MS);
+    int a = accept_ready(l, EVENT_MS);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
     ping_pong(c, a);
     printf("ok: %s live: ping/pong both ways\n", fam_name(family));
@@ -331,7 +320,7 @@ static void check_slow(void)
                    "accept queue\n");
         }
     }
-    int a1 = accept_within(l, EVENT_MS); /* frees the queue */
+    int a1 = accept_ready(l, EVENT_MS); /* frees the queue */
     double took;
     uint32_t ev = epoll_once(c, EPOLLOUT | EPOLLET, EVENT_MS, &took);
     CHECK((ev & EPOLLOUT) && !(ev & (EPOLLERR | EPOLLHUP)),
@@ -342,7 +331,7 @@ static void check_slow(void)
     printf("ok: slow: EPOLLOUT (edge-triggered) %.1f ms after the queue freed, SO_ERROR 0\n",
            took * 1e3);
     check_isconn(c, &la, llen);
-    int a = accept_within(l, EVENT_MS);
+    int a = accept_ready(l, EVENT_MS);
     if (early_x) {
         char x;
         read_exact(a, &x, 1, EVENT_MS);

@@ -50,19 +50,6 @@
 
 const char *prog_name = "prog_sockopts";
 
-static int get_int_opt(int fd, int level, int opt)
-{
-    int v = -1;
-    socklen_t l = sizeof v;
-    SYS(getsockopt(fd, level, opt, &v, &l));
-    return v;
-}
-
-static void set_int_opt(int fd, int level, int opt, int v)
-{
-    SYS(setsockopt(fd, level, opt, &v, sizeof v));
-}
-
 static void set_rcvtimeo(int fd)
 {
     struct timeval tv = {.tv_sec = 0, .tv_usec = TIMEO_MS * 1000};
@@ -84,17 +71,6 @@ static int listener(int family, struct sockaddr_storage *addr, socklen_t *len)
     return bound_loopback(family, addr, len);
 }
 
-static int accept_within(int l)
-{
-    struct pollfd p = {.fd = l, .events = POLLIN};
-    int n = poll(&p, 1, EVENT_MS);
-    SYS(n);
-    CHECK(n == 1, "no connection to accept within %d ms", EVENT_MS);
-    int a = accept(l, NULL, NULL);
-    SYS(a);
-    return a;
-}
-
 static void check_options_before_connect(void)
 {
     struct sockaddr_storage sa;
@@ -104,28 +80,28 @@ static void check_options_before_connect(void)
     int c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
     set_rcvtimeo(c);
-    set_int_opt(c, SOL_SOCKET, SO_KEEPALIVE, 1);
+    setsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE, 1);
     struct linger lg = {.l_onoff = 1, .l_linger = 5};
     SYS(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
-    set_int_opt(c, IPPROTO_TCP, TCP_NODELAY, 1);
-    set_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE, 77);
-    set_int_opt(c, IPPROTO_TCP, TCP_CORK, 1);
+    setsockopt_int(c, IPPROTO_TCP, TCP_NODELAY, 1);
+    setsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+    setsockopt_int(c, IPPROTO_TCP, TCP_CORK, 1);
     SYS(connect(c, (struct sockaddr *)&sa, sl));
-    int a = accept_within(l);
+    int a = accept_ready(l, EVENT_MS);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
 
     CHECK(rcvtimeo_ms(c) == TIMEO_MS, "SO_RCVTIMEO after connect: %ld ms, want %d",
           rcvtimeo_ms(c), TIMEO_MS);
-    CHECK(get_int_opt(c, SOL_SOCKET, SO_KEEPALIVE) == 1, "SO_KEEPALIVE lost by connect");
+    CHECK(getsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE) == 1, "SO_KEEPALIVE lost by connect");
     struct linger got;
     socklen_t gl = sizeof got;
     SYS(getsockopt(c, SOL_SOCKET, SO_LINGER, &got, &gl));
     CHECK(got.l_onoff == 1 && got.l_linger == 5, "SO_LINGER after connect: {%d, %d}",
           got.l_onoff, got.l_linger);
-    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost by connect");
-    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "TCP_KEEPIDLE after connect: %d",
-          get_int_opt(c, IPPROTO_TCP, TCP_KEEPIDLE));
-    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_CORK) == 1, "TCP_CORK lost by connect");
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY lost by connect");
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "TCP_KEEPIDLE after connect: %d",
+          getsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE));
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_CORK) == 1, "TCP_CORK lost by connect");
     printf("ok: options set before connect() hold after it\n");
 
     /* The timeout works: the watchdog interrupting this read would be a
@@ -152,23 +128,23 @@ static void check_accept_inherits(void)
     socklen_t sl;
     int l = listener(AF_INET, &sa, &sl);
     set_rcvtimeo(l);
-    set_int_opt(l, SOL_SOCKET, SO_KEEPALIVE, 1);
-    set_int_opt(l, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+    setsockopt_int(l, SOL_SOCKET, SO_KEEPALIVE, 1);
+    setsockopt_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 77);
     SYS(listen(l, 4));
-    set_int_opt(l, IPPROTO_TCP, TCP_NODELAY, 1);
+    setsockopt_int(l, IPPROTO_TCP, TCP_NODELAY, 1);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
     SYS(connect(c, (struct sockaddr *)&sa, sl));
-    int a = accept_within(l);
+    int a = accept_ready(l, EVENT_MS);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
     CHECK(rcvtimeo_ms(a) == TIMEO_MS, "accepted SO_RCVTIMEO %ld ms, want the listener's %d",
           rcvtimeo_ms(a), TIMEO_MS);
-    CHECK(get_int_opt(a, SOL_SOCKET, SO_KEEPALIVE) == 1, "accepted SO_KEEPALIVE not inherited");
-    CHECK(get_int_opt(a, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "accepted TCP_KEEPIDLE %d, want 77",
-          get_int_opt(a, IPPROTO_TCP, TCP_KEEPIDLE));
-    CHECK(get_int_opt(a, IPPROTO_TCP, TCP_NODELAY) == 1,
+    CHECK(getsockopt_int(a, SOL_SOCKET, SO_KEEPALIVE) == 1, "accepted SO_KEEPALIVE not inherited");
+    CHECK(getsockopt_int(a, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "accepted TCP_KEEPIDLE %d, want 77",
+          getsockopt_int(a, IPPROTO_TCP, TCP_KEEPIDLE));
+    CHECK(getsockopt_int(a, IPPROTO_TCP, TCP_NODELAY) == 1,
           "accepted TCP_NODELAY not inherited from the listener");
-    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_NODELAY) == 0, "the client has TCP_NODELAY unasked");
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_NODELAY) == 0, "the client has TCP_NODELAY unasked");
     printf("ok: an accepted socket starts with its listener's options\n");
     close(a);
     close(c);
@@ -181,7 +157,7 @@ static void check_accept_inherits(void)
     c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
     SYS(connect(c, (struct sockaddr *)&sa, sl));
-    a = accept_within(l);
+    a = accept_ready(l, EVENT_MS);
     CHECK(rcvtimeo_ms(a) == TIMEO_MS, "accepted SO_RCVTIMEO %ld ms, want the %d ms set on the "
           "listener after listen()", rcvtimeo_ms(a), TIMEO_MS);
     CHECK(rcvtimeo_ms(c) == 0, "the client has SO_RCVTIMEO unasked");
@@ -200,7 +176,7 @@ static void connected_pair(int *l, int *c, int *a, struct sockaddr_storage *sa, 
     *c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(*c);
     SYS(connect(*c, (struct sockaddr *)sa, *sl));
-    *a = accept_within(*l);
+    *a = accept_ready(*l, EVENT_MS);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(*c), fd_transport(*a));
 }
 
@@ -245,7 +221,7 @@ static void check_connect_any(int family)
     int c = socket(family, SOCK_STREAM, 0);
     SYS(c);
     SYS(connect(c, (struct sockaddr *)&any, sl));
-    int a = accept_within(l);
+    int a = accept_ready(l, EVENT_MS);
     printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
     struct sockaddr_storage peer;
     socklen_t pl = sizeof peer;
@@ -325,8 +301,8 @@ static void check_option_edges(void)
     expect_einval(c, TCP_USER_TIMEOUT, &v, sizeof v, "TCP_USER_TIMEOUT -1");
     char one = 1;
     expect_einval(c, TCP_NODELAY, &one, 1, "TCP_NODELAY with a 1-byte value");
-    CHECK(get_int_opt(c, IPPROTO_TCP, TCP_KEEPCNT) == 9, "a refused TCP_KEEPCNT was stored: %d",
-          get_int_opt(c, IPPROTO_TCP, TCP_KEEPCNT));
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_KEEPCNT) == 9, "a refused TCP_KEEPCNT was stored: %d",
+          getsockopt_int(c, IPPROTO_TCP, TCP_KEEPCNT));
     printf("ok: setsockopt() refuses what TCP refuses (EINVAL) and keeps the old value\n");
 
     int got = 42;
@@ -355,7 +331,7 @@ static void check_option_edges(void)
     SYS(ioctl(n, SIOCOUTQ, &q));
     CHECK(q == 0, "SIOCOUTQ of a connection that has written nothing: %d, want 0", q);
     printf("ok: SIOCOUTQ of a just-started connect -> 0\n");
-    int a2 = accept_within(l);
+    int a2 = accept_ready(l, EVENT_MS);
     close(a2);
     close(n);
     close(a);

@@ -199,3 +199,27 @@ int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len)
     SYS(getsockname(s, (struct sockaddr *)ss, len));
     return s;
 }
+
+int getsockopt_int(int fd, int level, int opt)
+{
+    int v = -1;
+    socklen_t l = sizeof v;
+    SYS(getsockopt(fd, level, opt, &v, &l));
+    return v;
+}
+
+void setsockopt_int(int fd, int level, int opt, int v)
+{
+    SYS(setsockopt(fd, level, opt, &v, sizeof v));
+}
+
+int accept_ready(int l, int ms)
+{
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    int n = poll(&p, 1, ms);
+    SYS(n);
+    CHECK(n == 1, "no connection to accept within %d ms", ms);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    return a;
+}

@@ -66,5 +66,12 @@ int tcpi_state(int fd);
  * on a port the kernel chose (closed again): *c the client, *a the end
  * accept() returned. */
 void loopback_pair(int family, int *c, int *a);
+/* An int option that must be there (getsockopt), and one that must be
+ * accepted (setsockopt). */
+int getsockopt_int(int fd, int level, int opt);
+void setsockopt_int(int fd, int level, int opt, int v);
+/* accept() on listener l once it is readable, failing if nothing comes
+ * within ms. */
+int accept_ready(int l, int ms);
 
 #endif

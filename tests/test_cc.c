@@ -251,3 +251,26 @@ Test(cc, a_collapsed_pacing_rate_still_sends_a_packet_per_round_trip, .timeout =
     /* 4 s of ~50 packets/s of ~1.4 KB: well over 100 KB; 2 packets without */
     cr_assert(gt(u64, r.acked, 100000), "acked %llu bytes in 4 s", (unsigned long long)r.acked);
 }
+
+Test(cc, switch_runs_the_new_controller_from_its_init_keeping_window_and_threshold,
+     .init = setup)
+{
+    ack(T0 + RUDP_MS(50), T0, 6000); /* 20000 */
+    loss(T0 + RUDP_MS(100), T0 + RUDP_MS(60), 1000);
+    cr_assert(eq(u64, cc.cwnd, 10000));
+    cr_assert(eq(int, cc.recovering, 1));
+    rudp_cc_switch(&cc, &rudp_cc_cubic, T0 + RUDP_MS(110));
+    cr_assert(eq(ptr, (void *)cc.ops, (void *)&rudp_cc_cubic));
+    cr_assert(eq(u64, cc.cwnd, 10000));
+    cr_assert(eq(u64, cc.ssthresh, 10000));
+    cr_assert(eq(int, cc.recovering, 0)); /* the new one's state, from its init */
+    /* the same one again: nothing changes */
+    cc.cwnd = 12345;
+    rudp_cc_switch(&cc, &rudp_cc_cubic, T0 + RUDP_MS(120));
+    cr_assert(eq(u64, cc.cwnd, 12345));
+    /* NULL is the default; a window below the minimum is raised to it */
+    cc.cwnd = 1;
+    rudp_cc_switch(&cc, NULL, T0 + RUDP_MS(130));
+    cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
+    cr_assert(eq(u64, cc.cwnd, rudp_cc_min_window(MSS)));
+}

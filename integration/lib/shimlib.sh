@@ -34,6 +34,15 @@
 #                             must behave the same both ways.
 #   need_bin NAME...          fail unless $BIN/NAME was built
 #   ms_now                    CLOCK_REALTIME in milliseconds
+#   capture_start NAME PORT   tshark capturing UDP PORT on loopback into
+#                             $T/NAME.pcapng, returning once the file holds a
+#                             first datagram sent to PORT (so nothing sent
+#                             after is missed); its PID in $CAPTURE_PID
+#   capture_stop FILE PORT PID
+#                             end tshark PID capturing UDP PORT into FILE once
+#                             FILE holds all it captured: a last datagram is
+#                             sent to PORT and waited for. The two marks hold
+#                             "rudp-capture-" (filter them out by it)
 #   show FILE...              print files (a failing step's logs) to stderr
 #
 # Under the shim the programs also get RUDP_EXPECT_ABORT=1: a killed or
@@ -181,4 +190,34 @@ show() {
         echo "--- $_f" >&2
         tail -30 "$_f" >&2 2>/dev/null || true
     done
+}
+
+# capture_mark FILE PORT WHAT: sends datagram rudp-capture-WHAT-... to PORT
+# until FILE holds it (dumpcap writes in order), 10 s at most.
+capture_mark() {
+    _mark="rudp-capture-$3-$$-$2"
+    _k=0
+    until grep -qa "$_mark" "$1" 2>/dev/null; do
+        [ "$_k" -lt 200 ] || fail "the capture $1 never showed its $3 datagram"
+        # again each time: one sent before dumpcap's filter was set is lost
+        [ $((_k % 10)) != 0 ] || "$PY" -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", int(sys.argv[2])))' \
+            "$_mark" "$2"
+        sleep 0.05
+        _k=$((_k + 1))
+    done
+}
+
+capture_start() {
+    tshark -i lo -B 64 -f "udp port $2" -w "$T/$1.pcapng" >"$T/$1.tshark" 2>&1 &
+    CAPTURE_PID=$!
+    PIDS="$PIDS $CAPTURE_PID"
+    wait_line "$T/$1.tshark" "Capturing on" 10 || fail "$1: tshark did not start: $(cat "$T/$1.tshark")"
+    capture_mark "$T/$1.pcapng" "$2" start
+}
+
+capture_stop() {
+    capture_mark "$1" "$2" end
+    kill -INT "$3"
+    wait_exit "$3" 10 || fail "tshark did not stop"
 }

@@ -46,10 +46,8 @@ PY
 capture() {
     cap=$1
     P=$(free_port)
-    tshark -i lo -B 64 -f "udp port $P" -w "$T/$cap.pcapng" >"$T/$cap.tshark" 2>&1 &
-    ts=$!
-    PIDS="$PIDS $ts"
-    wait_line "$T/$cap.tshark" "Capturing on" 10 || fail "$cap: tshark did not start: $(cat "$T/$cap.tshark")"
+    capture_start "$cap" "$P"
+    ts=$CAPTURE_PID
     bg_app "http-$cap" "$PY" -m http.server --bind 127.0.0.1 --directory "$T/www" "$P"
     http=$LAST_PID
     wait_listen "$P" 20
@@ -60,20 +58,7 @@ capture() {
     [ "$(sha "$T/got-$cap")" = "$want" ] || fail "$cap: sha256 differs ($(stat -c %s "$T/got-$cap") bytes)"
     kill "$http"
     wait_exit "$http" 10 || true
-    # A last datagram to the port: once the file holds it, it holds
-    # everything captured before it (dumpcap writes in order).
-    mark="rudp-capture-end-$cap-$$"
-    python3 -c 'import socket, sys
-socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", int(sys.argv[2])))' \
-        "$mark" "$P"
-    k=0
-    until grep -qa "$mark" "$T/$cap.pcapng" 2>/dev/null; do
-        [ "$k" -lt 200 ] || fail "$cap: the capture never showed its last datagram"
-        sleep 0.05
-        k=$((k + 1))
-    done
-    kill -INT "$ts"
-    wait_exit "$ts" 10 || fail "$cap: tshark did not stop"
+    capture_stop "$T/$cap.pcapng" "$P" "$ts"
 }
 
 unset RUDP_KEY_FILE

@@ -1,0 +1,111 @@
+#!/bin/sh
+# tests/prog_options.c over kernel TCP and then under the shim (run_both):
+# the IP-, IPv6- and TCP-level options TCP keeps and reports (IP_TOS, IP_TTL,
+# IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
+# TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
+# their defaults, inheritance by accept() and errnos, over IPv4 and IPv6.
+#
+# Then, under the shim only, that the options take effect on rudp: one
+# connection held by `prog_options hold PORT` (listener TCP_CONGESTION
+# "cubic" and IP_TOS 0x28, client "reno" and IP_TOS 0xb9, set before
+# listen/connect):
+#  - rudp-stat shows the accepted connection running cubic and the client
+#    newreno (rudp's name for Linux's reno);
+#  - TCP_CONGESTION "bbr" set on the connected client switches its live
+#    connection to bbr; "reno" set on the listener after listen() gives a
+#    second accepted connection newreno, while the first keeps cubic;
+#  - a capture of the port (tshark) shows every datagram of the client with
+#    TOS 0xb8 (TCP's IP_TOS without the ECN bits) until it sets IP_TOS 0x10
+#    on the connected socket, and 0x10 from then on (the line it sends
+#    after); of the second client (no IP_TOS) 0x00; of the server 0x28
+#    until IP_TOS 0x30 is set on the listener after listen(), 0x30 after.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_options rudp-stat
+run_both options "$BIN/prog_options"
+
+[ "$SHIM_MODE" = shim ] || { echo "skip: rudp-stat and the capture need the shim"; exit 0; }
+command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
+
+P=$(free_port)
+capture_start cap "$P"
+ts=$CAPTURE_PID
+
+mkfifo "$T/in"
+bg_app_io hold "$T/in" "$T/hold.out" "$BIN/prog_options" hold "$P"
+hold=$LAST_PID
+exec 3>"$T/in"
+wait_line "$T/hold.out" '^ready' 20 || { show "$T/hold.out" "$T/hold.log"; fail "hold: no connection"; }
+
+# stat: rudp-stat of the holder into $T/stat, its ESTAB and detail lines shown
+stat() {
+    "$BIN/rudp-stat" "$hold" >"$T/stat" 2>&1 || { cat "$T/stat"; fail "rudp-stat $hold failed"; }
+    sed 's/^/rudp-stat: /' "$T/stat" | grep -E 'ESTAB|^rudp-stat:   [a-z]' || true
+}
+# ccs FROM TO: the controllers of the connections FROM > TO (extended
+# regexps for the ports), in rudp-stat's order: each ESTAB line is
+# followed by its detail line, which starts with the controller
+ccs() {
+    grep -A1 -E "^ESTAB 127\.0\.0\.1:$1 > 127\.0\.0\.1:$2 " "$T/stat" |
+        sed -n 's/^  \([a-z]*\) .*/\1/p' | tr '\n' ' '
+}
+stat
+[ "$(grep -c '^ESTAB ' "$T/stat")" = 2 ] || { cat "$T/stat"; fail "rudp-stat: not 2 connections"; }
+[ "$(ccs "$P" '[0-9]+')" = "cubic " ] || fail "accepted connection runs '$(ccs "$P" '[0-9]+')', want cubic (set on the listener)"
+[ "$(ccs '[0-9]+' "$P")" = "newreno " ] || fail "client runs '$(ccs '[0-9]+' "$P")', want newreno (TCP_CONGESTION reno)"
+echo "ok: rudp-stat: the accepted connection runs cubic, the client newreno"
+cport=$(sed -n "s/^ESTAB 127\.0\.0\.1:\([0-9]*\) > 127\.0\.0\.1:$P .*/\1/p" "$T/stat")
+
+echo "cc bbr" >&3
+wait_line "$T/hold.out" '^client cc bbr' 20 || { show "$T/hold.out"; fail "hold: cc not set"; }
+stat
+[ "$(ccs '[0-9]+' "$P")" = "bbr " ] || fail "client runs '$(ccs '[0-9]+' "$P")' after TCP_CONGESTION bbr on the live socket"
+echo "ok: rudp-stat: TCP_CONGESTION bbr on the connected client switched its connection to bbr"
+
+echo "listener-tos 48" >&3
+wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
+echo "listener-cc reno" >&3
+wait_line "$T/hold.out" '^second connection' 20 || { show "$T/hold.out"; fail "hold: no second connection"; }
+stat
+[ "$(grep -c '^ESTAB ' "$T/stat")" = 4 ] || { cat "$T/stat"; fail "rudp-stat: not 4 connections"; }
+acc=$(ccs "$P" '[0-9]+')
+case "$acc" in
+"cubic newreno " | "newreno cubic ") ;;
+*) fail "accepted connections run '$acc', want cubic (first) and newreno (after listener-cc reno)" ;;
+esac
+echo "ok: rudp-stat: TCP_CONGESTION reno on the listener after listen(): the next accepted connection runs newreno, the first keeps cubic"
+
+echo "tos 16" >&3
+wait_line "$T/hold.out" '^client tos 16' 20 || { show "$T/hold.out"; fail "hold: tos not set"; }
+echo "a line to capture" >&3
+wait_line "$T/hold.out" '^sent ' 20 || { show "$T/hold.out"; fail "hold: line not sent"; }
+exec 3>&-
+rc=0
+wait_exit "$hold" 20 || rc=$?
+cat "$T/hold.out"
+[ "$rc" = 0 ] || { show "$T/hold.log"; fail "prog_options hold exited $rc"; }
+
+capture_stop "$T/cap.pcapng" "$P" "$ts"
+tshark -r "$T/cap.pcapng" -Y '!(frame contains "rudp-capture-")' -T fields -e udp.srcport -e udp.dstport \
+    -e ip.dsfield >"$T/tos" 2>/dev/null || fail "tshark could not read the capture"
+# the first client (IP_TOS 0xb9 before connect) to the listener's port; the
+# second (no IP_TOS) likewise; the listener's port (IP_TOS 0x28) to both
+first_bad=0
+first=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p' "$T/tos" | wc -l)
+# 0xb8 until IP_TOS 0x10 on the connected socket, 0x10 from then on
+first_seq=$(awk -v p="$P" -v c="$cport" '$1 == c && $2 == p { print $3 }' "$T/tos" | uniq | tr '\n' ' ')
+[ "$first_seq" = "0xb8 0x10 " ] || first_bad=1
+second=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p' "$T/tos" | wc -l)
+second_bad=$(awk -v p="$P" -v c="$cport" '$1 != c && $2 == p && $3 != "0x00"' "$T/tos" | wc -l)
+srv=$(awk -v p="$P" '$1 == p' "$T/tos" | wc -l)
+srv_seq=$(awk -v p="$P" '$1 == p { print $3 }' "$T/tos" | uniq | tr '\n' ' ')
+srv_bad=0
+[ "$srv_seq" = "0x28 0x30 " ] || srv_bad=1
+echo "capture: first client $first datagrams (TOS in turn: $first_seq), second client $second" \
+    "($second_bad not 0x00), listener's port $srv (TOS in turn: $srv_seq)"
+[ "$first" -ge 2 ] && [ "$second" -ge 2 ] && [ "$srv" -ge 4 ] ||
+    { cat "$T/tos"; fail "too few datagrams captured"; }
+[ "$first_bad" = 0 ] && [ "$second_bad" = 0 ] && [ "$srv_bad" = 0 ] ||
+    { cat "$T/tos"; fail "datagrams with a TOS other than their socket's"; }
+echo "ok: the first client's datagrams carry TOS 0xb8, then 0x10 once set after connect(); the second's 0x00; the server's 0x28, then 0x30 once set on the listener"

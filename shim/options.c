@@ -1,0 +1,355 @@
+/*
+ * options.c: the IP-, IPv6- and TCP-level options of a redirected socket.
+ *
+ * The app's fd is a unix socket, which holds none of them. So the record
+ * keeps what the app set, raw and in order, and every question the engine
+ * cannot answer better is put to the kernel itself: a scratch TCP socket
+ * of the same family, made for the call, with the kept options replayed
+ * onto it. setsockopt then fails with the kernel's errno (EINVAL for
+ * IP_TTL 0, ENOPROTOOPT for an unknown number, ...) and getsockopt answers
+ * with the kernel's defaults (IP_TTL 64 from net.ipv4.ip_default_ttl), its
+ * normalisation (IP_TOS without the ECN bits, man 7 ip) and its truncation
+ * rules, exactly as on a TCP socket that is not connected.
+ *
+ * What depends on the connection comes from where rudp knows it:
+ * TCP_MAXSEG from rudp's datagram size; IP_MTU and IPV6_MTU from the route
+ * to the peer (a UDP socket connected to it, as rudp's own is); and
+ * TCP_CONGESTION names rudp's controller, which the app chooses with it.
+ *
+ * Options set before connect()/listen() are on the kernel TCP socket that
+ * the bridge replaces: setsockopt() notes them in a SHIM_FD_CANDIDATE
+ * record (shim_opts_candidate), which connect()/listen() take over.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+/* TCP_CA_NAME_MAX (include/net/tcp.h) */
+#define CA_NAME_MAX 16
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+/* ---- TCP_CONGESTION ---- */
+
+/* rudp's controllers under the names Linux gives its own: Linux's "reno"
+ * is NewReno (RFC 6582 recovery, net/ipv4/tcp_cong.c). rudp's own name
+ * "newreno" (RUDP_CC) is unknown to Linux (ENOENT), so it is here too. */
+static const struct {
+    const char *tcp, *rudp;
+} cc_names[] = {
+    {"bbr", "bbr"},
+    {"cubic", "cubic"},
+    {"reno", "newreno"},
+};
+
+static const rudp_cc_ops *cc_by_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof cc_names / sizeof cc_names[0]; i++)
+        if (strcmp(cc_names[i].tcp, name) == 0)
+            return rudp_cc_find(cc_names[i].rudp);
+    return NULL;
+}
+
+/* The controller a connection of rec runs, by Linux's name for it. */
+static const char *cc_name(const shim_fd *rec)
+{
+    const rudp_cc_ops *cc = rec->cc ? rec->cc : shim_cfg.rudp.cc ? shim_cfg.rudp.cc : rudp_cc_default;
+    for (size_t i = 0; i < sizeof cc_names / sizeof cc_names[0]; i++)
+        if (rudp_cc_find(cc_names[i].rudp) == cc)
+            return cc_names[i].tcp;
+    return "bbr";
+}
+
+/* The name in an optval as do_tcp_setsockopt reads it: at most 15 bytes,
+ * up to a NUL. Returns 0 or the errno. */
+static int cc_read(const void *val, socklen_t len, char name[CA_NAME_MAX])
+{
+    if ((int)len < 1)
+        return EINVAL;
+    if (!val)
+        return EFAULT;
+    size_t l = len < CA_NAME_MAX - 1 ? len : CA_NAME_MAX - 1;
+    memset(name, 0, CA_NAME_MAX);
+    memcpy(name, val, l);
+    name[strnlen(name, l)] = 0;
+    return 0;
+}
+
+/* ---- the kept options ---- */
+
+/* The options that mark the datagrams, which the connection's UDP socket
+ * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
+ * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). */
+static const struct {
+    int level, opt;
+} marks[] = {
+    {IPPROTO_IP, IP_TOS},
+    {IPPROTO_IP, IP_TTL},
+    {IPPROTO_IPV6, IPV6_TCLASS},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
+};
+
+static int is_mark(int level, int opt)
+{
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (marks[i].level == level && marks[i].opt == opt)
+            return 1;
+    return 0;
+}
+
+/* Options with a field of their own in shim_fd (sock.c keeps them). */
+static int has_field(int level, int opt)
+{
+    if (level == IPPROTO_IPV6)
+        return opt == IPV6_V6ONLY;
+    if (level != IPPROTO_TCP)
+        return 0;
+    switch (opt) {
+    case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_KEEPIDLE:
+    case TCP_KEEPINTVL: case TCP_KEEPCNT: case TCP_USER_TIMEOUT: case TCP_CONGESTION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void keep(shim_kept_opts *k, int level, int opt, const void *val, socklen_t len)
+{
+    if (len > SHIM_KEPT_LEN || (len && !val) || has_field(level, opt))
+        return;
+    uint8_t i = 0;
+    while (i < k->n && !(k->o[i].level == level && k->o[i].opt == opt))
+        i++;
+    if (i == SHIM_KEPT_MAX) {
+        SHIM_LOG(RUDP_LOG_DEBUG, "option %d/%d: more than %d options set, not kept", level,
+                 opt, SHIM_KEPT_MAX);
+        return;
+    }
+    shim_kept_opt *o = &k->o[i];
+    o->level = (int16_t)level;
+    o->opt = (int16_t)opt;
+    o->len = (uint8_t)len;
+    memset(o->val, 0, sizeof o->val);
+    if (len)
+        memcpy(o->val, val, len);
+    if (i == k->n)
+        k->n++;
+}
+
+static const shim_kept_opt *kept(const shim_fd *rec, int level, int opt)
+{
+    for (uint8_t i = 0; i < rec->kept.n; i++)
+        if (rec->kept.o[i].level == level && rec->kept.o[i].opt == opt)
+            return &rec->kept.o[i];
+    return NULL;
+}
+
+/* A kernel TCP socket of rec's family, unconnected, with rec's options.
+ * Returns it or -1 (errno). */
+static int scratch(const shim_fd *rec)
+{
+    int family = rec->family ? rec->family : AF_INET;
+    int t = real_socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (t < 0)
+        return -1;
+    if (family == AF_INET6)
+        real_setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &rec->v6only, sizeof rec->v6only);
+    for (uint8_t i = 0; i < rec->kept.n; i++) {
+        const shim_kept_opt *o = &rec->kept.o[i];
+        real_setsockopt(t, o->level, o->opt, o->val, o->len);
+    }
+    return t;
+}
+
+/* The kernel's answer on a scratch socket with rec's options: setsockopt
+ * of (sval, slen) when glen is NULL, else getsockopt into (gval, glen).
+ * Returns 0 or -1 with the kernel's errno. */
+static int ask_kernel(const shim_fd *rec, int level, int opt, const void *sval, socklen_t slen,
+                      void *gval, socklen_t *glen)
+{
+    int t = scratch(rec);
+    if (t < 0)
+        return -1;
+    int r = glen ? real_getsockopt(t, level, opt, gval, glen)
+                 : real_setsockopt(t, level, opt, sval, slen);
+    int e = errno;
+    real_close(t);
+    errno = e;
+    return r;
+}
+
+/* The path MTU to n's peer as the kernel's route has it: what IP_MTU says
+ * on a connected TCP socket (dst_mtu of its route, man 7 ip), read from a
+ * UDP socket connected to the same peer. */
+static int route_mtu(const shim_name *n, int level, int opt, void *val, socklen_t *len)
+{
+    int u = real_socket(n->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (u < 0)
+        return -1;
+    socklen_t pl = n->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    int r = real_connect(u, (const struct sockaddr *)&n->peer, pl);
+    if (r == 0)
+        r = real_getsockopt(u, level, opt, val, len);
+    int e = errno;
+    real_close(u);
+    errno = e;
+    return r;
+}
+
+int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int level, int opt,
+                  void *val, socklen_t *len)
+{
+    int connected = n->kind != SHIM_NAME_LISTENER;
+    if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
+        /* do_tcp_getsockopt: min(len, TCP_CA_NAME_MAX) bytes of the name */
+        if (!len)
+            return fail(EFAULT);
+        if ((int)*len < 0)
+            return fail(EINVAL);
+        char buf[CA_NAME_MAX] = {0};
+        const char *name = cc_name(rec);
+        memcpy(buf, name, strlen(name));
+        socklen_t l = *len < CA_NAME_MAX ? *len : CA_NAME_MAX;
+        if (l && !val)
+            return fail(EFAULT);
+        if (l)
+            memcpy(val, buf, l);
+        *len = l;
+        return 0;
+    }
+    if (connected && level == IPPROTO_TCP && opt == TCP_MAXSEG) {
+        /* the segment the connection sends: rudp's datagram (tcp(7): "the
+         * maximum segment size for outgoing TCP packets") */
+        uint32_t mss = s ? atomic_load(&s->mss) : 0;
+        int v = mss ? (int)mss : (int)shim_cfg.rudp.max_datagram;
+        if (!len)
+            return fail(EFAULT);
+        if ((int)*len < 0)
+            return fail(EINVAL);
+        socklen_t l = *len < sizeof v ? *len : sizeof v;
+        if (l && !val)
+            return fail(EFAULT);
+        if (l)
+            memcpy(val, &v, l);
+        *len = l;
+        return 0;
+    }
+    if (connected && ((level == IPPROTO_IP && opt == IP_MTU) ||
+                      (level == IPPROTO_IPV6 && opt == IPV6_MTU && n->family == AF_INET6)))
+        return route_mtu(n, level, opt, val, len);
+    return ask_kernel(rec, level, opt, NULL, 0, val, len);
+}
+
+int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t len)
+{
+    if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
+        char name[CA_NAME_MAX];
+        int err = cc_read(val, len, name);
+        if (err)
+            return fail(err);
+        const rudp_cc_ops *cc = cc_by_name(name);
+        if (!cc)
+            return fail(ENOENT); /* tcp_set_congestion_control: no such module */
+        rec->cc = cc;
+        /* a live connection switches at once, as Linux's does; a listener
+         * passes it to what it accepts from now on */
+        shim_engine_set_cc(rec->id, rec->kind == SHIM_FD_LISTENER, cc);
+        return 0;
+    }
+    if (ask_kernel(rec, level, opt, val, len, NULL, NULL) < 0)
+        return -1;
+    keep(&rec->kept, level, opt, val, len);
+    int v;
+    socklen_t vl = sizeof v;
+    if (is_mark(level, opt) && ask_kernel(rec, level, opt, NULL, 0, &v, &vl) == 0)
+        shim_engine_set_mark(rec->id, rec->kind == SHIM_FD_LISTENER, level, opt, v);
+    return 0;
+}
+
+void shim_opts_candidate(int fd, int family, int level, int opt, const void *val, socklen_t len)
+{
+    shim_fd rec;
+    if (!shim_fd_get(fd, &rec)) {
+        memset(&rec, 0, sizeof rec);
+        rec.fd = fd;
+        rec.kind = SHIM_FD_CANDIDATE;
+    } else if (rec.kind != SHIM_FD_CANDIDATE) {
+        return;
+    }
+    rec.family = family;
+    if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
+        char name[CA_NAME_MAX];
+        if (cc_read(val, len, name) == 0) {
+            rec.cc = cc_by_name(name);
+            if (!rec.cc)
+                SHIM_LOG(RUDP_LOG_INFO, "fd %d: TCP_CONGESTION %s: rudp has no such controller; "
+                                        "a rudp connection will use %s", fd, name, cc_name(&rec));
+        }
+    } else {
+        keep(&rec.kept, level, opt, val, len);
+    }
+    shim_fd_put(&rec);
+}
+
+void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)
+{
+    shim_fd c;
+    if (shim_fd_get(fd, &c) && c.kind == SHIM_FD_CANDIDATE) {
+        rec->kept = c.kept;
+        rec->cc = c.cc;
+    }
+    if (rec->cc)
+        cfg->cc = rec->cc;
+}
+
+void shim_opts_to_udp(int udp, const shim_fd *rec)
+{
+    int t = -1;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        if (!kept(rec, marks[i].level, marks[i].opt))
+            continue;
+        if (t < 0 && (t = scratch(rec)) < 0)
+            return;
+        int v;
+        socklen_t l = sizeof v;
+        if (real_getsockopt(t, marks[i].level, marks[i].opt, &v, &l) == 0)
+            real_setsockopt(udp, marks[i].level, marks[i].opt, &v, sizeof v);
+    }
+    if (t >= 0)
+        real_close(t);
+}
+
+void shim_opts_copy_marks(int from, int to, int family)
+{
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        int v;
+        socklen_t l = sizeof v;
+        if ((marks[i].level == IPPROTO_IPV6 && family != AF_INET6) ||
+            real_getsockopt(from, marks[i].level, marks[i].opt, &v, &l) < 0)
+            continue;
+        real_setsockopt(to, marks[i].level, marks[i].opt, &v, sizeof v);
+    }
+}
+
+void shim_opts_to_tcp(int tfd, const shim_fd *rec)
+{
+    for (uint8_t i = 0; i < rec->kept.n; i++) {
+        const shim_kept_opt *o = &rec->kept.o[i];
+        real_setsockopt(tfd, o->level, o->opt, o->val, o->len);
+    }
+    if (rec->cc) {
+        const char *name = cc_name(rec);
+        real_setsockopt(tfd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+    }
+}
