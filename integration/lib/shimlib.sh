@@ -63,18 +63,26 @@ else
 fi
 
 # curl deadlocks in setlocale() with libasan preloaded (shim or not): in an
-# ASan run it gets the regular shim; its peers keep the ASan one.
+# ASan run a command that runs curl (named anywhere in it: `env X=1 curl`,
+# or a shell session that calls curl, APP_USES_CURL=1) gets the regular
+# shim; its peers keep the ASan one.
 app_ldp() {
-    case "$BUILD:$1" in
-    */asan*:curl) echo "$ROOT/build/librudp_shim.so" ;;
-    *) echo "$APP_LDP" ;;
+    case "$BUILD" in
+    */asan*)
+        for _a in "$@"; do
+            if [ "${_a##*/}" = curl ] || [ "${APP_USES_CURL:-0}" = 1 ]; then
+                echo "$ROOT/build/librudp_shim.so"
+                return
+            fi
+        done ;;
     esac
+    echo "$APP_LDP"
 }
 
 run_app_t() {
     _secs=$1; shift
     if [ "$SHIM_MODE" = shim ]; then
-        timeout -k 5 "$_secs" env "LD_PRELOAD=$(app_ldp "$1")" "ASAN_OPTIONS=$APP_ASO" \
+        timeout -k 5 "$_secs" env "LD_PRELOAD=$(app_ldp "$@")" "ASAN_OPTIONS=$APP_ASO" \
             RUDP_EXPECT_ABORT=1 "$@"
     else
         timeout -k 5 "$_secs" "$@"
@@ -96,7 +104,7 @@ bg_app() {
 bg_app_io() {
     _name=$1 _in=$2 _out=$3; shift 3
     if [ "$SHIM_MODE" = shim ]; then
-        env "LD_PRELOAD=$(app_ldp "$1")" "ASAN_OPTIONS=$APP_ASO" RUDP_EXPECT_ABORT=1 "$@" \
+        env "LD_PRELOAD=$(app_ldp "$@")" "ASAN_OPTIONS=$APP_ASO" RUDP_EXPECT_ABORT=1 "$@" \
             <"$_in" >"$_out" 2>"$T/$_name.log" &
     else
         "$@" <"$_in" >"$_out" 2>"$T/$_name.log" &
