@@ -636,7 +636,9 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
                 rudp_conn_set_waiting(b->conn, 1);
             b->pending_next = e->pending;
             e->pending = b;
-            if (e->retry_at == RUDP_TIME_NEVER)
+            /* the earliest of the engine's retries: retry_at may already
+             * hold a later one (a TIME_WAIT hold's end, portshare.c) */
+            if (e->retry_at > now + ACCEPT_RETRY)
                 e->retry_at = now + ACCEPT_RETRY;
             e->accept_retries++;
             return;
