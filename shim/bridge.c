@@ -667,6 +667,18 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
     update_interest(b);
 }
 
+/* An IPv4 address as an AF_INET6 socket names it: ::ffff:a.b.c.d. */
+static void v4_mapped(rudp_addr *a)
+{
+    uint8_t v4[4];
+    memcpy(v4, a->ip, 4);
+    memset(a->ip, 0, 16);
+    a->ip[10] = a->ip[11] = 0xff;
+    memcpy(a->ip + 12, v4, 4);
+    a->family = AF_INET6;
+    a->scope_id = 0;
+}
+
 static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
 {
     uint32_t si = rudp_conn_sock(c);
@@ -713,13 +725,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
                             : ntohs(((struct sockaddr_in6 *)&s->lname.local)->sin6_port);
         l.port = port;
         if (n.family == AF_INET6 && l.family == AF_INET) {
-            uint8_t v4[4];
-            memcpy(v4, l.ip, 4);
-            memset(l.ip, 0, 16);
-            l.ip[10] = l.ip[11] = 0xff;
-            memcpy(l.ip + 12, v4, 4);
-            l.family = AF_INET6;
-            l.scope_id = 0;
+            v4_mapped(&l);
         } else if (n.family == AF_INET6) {
             l.scope_id = IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)l.ip) ? l.scope_id : 0;
         }
@@ -732,12 +738,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
         memset(peer.ip + 4, 0, 12);
         peer.family = AF_INET;
     } else if (n.family == AF_INET6 && peer.family == AF_INET) {
-        uint8_t v4[4];
-        memcpy(v4, peer.ip, 4);
-        memset(peer.ip, 0, 16);
-        peer.ip[10] = peer.ip[11] = 0xff;
-        memcpy(peer.ip + 12, v4, 4);
-        peer.family = AF_INET6;
+        v4_mapped(&peer);
     }
     shim_from_rudp_addr(&peer, &n.peer);
     n.slot = b->slot;
