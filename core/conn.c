@@ -18,7 +18,7 @@
  * Closing follows TCP: FIN each way, TIME_WAIT drains retransmitted FINs
  * for three probe timeouts, RESET aborts.
  *
- * Every state change goes through set_state(), which checks it against the
+ * Every state change goes through rudp__conn_set_state(), which checks it against the
  * table of legal transitions and logs it.
  */
 #include <assert.h>
@@ -50,7 +50,7 @@ static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
     return b;
 }
 
-static void arm(rudp_conn *c, int kind, rudp_time at)
+void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at)
 {
     rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
 }
@@ -99,7 +99,7 @@ static int legal(rudp_state from, rudp_state to)
 
 static void enter_closed(rudp_conn *c);
 
-static void set_state(rudp_conn *c, rudp_state to, const char *why)
+void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why)
 {
     assert(legal(c->state, to));
     rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)", (unsigned long long)c->cid,
@@ -134,7 +134,7 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause)
     c->error = err;
     c->cause = (uint8_t)cause;
     rudp__conn_event(c, RUDP_EV_ERROR);
-    set_state(c, RUDP_CLOSED, err == -ETIMEDOUT ? "timeout" : "error");
+    rudp__conn_set_state(c, RUDP_CLOSED, err == -ETIMEDOUT ? "timeout" : "error");
 }
 
 /* ---- allocation ---- */
@@ -263,7 +263,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
     rudp__conn_send(c, buf, RUDP_MIN_SYN_SIZE);
-    arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
+    rudp__conn_arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
 }
 
 void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
@@ -293,7 +293,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
     rudp__conn_send(c, buf, (size_t)n);
-    arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
+    rudp__conn_arm(c, RUDP_T_HANDSHAKE, now + hs_timeout(c));
 }
 
 static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
@@ -308,9 +308,9 @@ static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
 static void keepalive_rearm(rudp_conn *c, rudp_time now)
 {
     if (c->cfg.keepalive)
-        arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+        rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
     if (c->cfg.idle_timeout)
-        arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
+        rudp__conn_arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
 }
 
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
@@ -327,9 +327,9 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
         return err;
     ctx->stats.conns_opened++;
     c->user_held = 1;
-    set_state(c, RUDP_SYN_SENT, "connect");
+    rudp__conn_set_state(c, RUDP_SYN_SENT, "connect");
     /* First at RUDP_SLOW_CONNECT, to warn that nothing answers yet. */
-    arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT
+    rudp__conn_arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT
                                      ? RUDP_SLOW_CONNECT
                                      : c->cfg.connect_timeout));
     send_syn(c, now);
@@ -343,9 +343,9 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
     take_peer_params(c, h);
     if (rudp__table_add_peer(c->ctx, c) < 0)
         return -ENOMEM;
-    set_state(c, RUDP_SYN_RCVD, "valid cookie");
+    rudp__conn_set_state(c, RUDP_SYN_RCVD, "valid cookie");
     rudp__queue(c, RUDP_Q_SYN);
-    arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
+    rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
     send_synack(c, now);
     return 0;
 }
@@ -374,7 +374,7 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
 
 static void established(rudp_conn *c, rudp_time now, const char *why)
 {
-    set_state(c, RUDP_ESTABLISHED, why);
+    rudp__conn_set_state(c, RUDP_ESTABLISHED, why);
     disarm(c, RUDP_T_HANDSHAKE);
     disarm(c, RUDP_T_GIVEUP);
     keepalive_rearm(c, now);
@@ -382,7 +382,7 @@ static void established(rudp_conn *c, rudp_time now, const char *why)
         rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
     if (c->shut_wr) {
         c->fin_off = c->snd_end;
-        set_state(c, RUDP_FIN_WAIT_1, "shutdown before established");
+        rudp__conn_set_state(c, RUDP_FIN_WAIT_1, "shutdown before established");
     }
 }
 
@@ -451,7 +451,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
         /* Never accepted: nobody holds it to hear of this; go quietly, as
          * when the handshake times out. */
         c->released = 1;
-        set_state(c, RUDP_CLOSED, "reset before accept");
+        rudp__conn_set_state(c, RUDP_CLOSED, "reset before accept");
         return;
     case RUDP_ESTABLISHED:
     case RUDP_FIN_WAIT_1:
@@ -463,7 +463,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
         return;
     case RUDP_TIME_WAIT:
         /* Our last ACK was lost and the peer forgot us: we are done anyway. */
-        set_state(c, RUDP_CLOSED, "reset in TIME_WAIT");
+        rudp__conn_set_state(c, RUDP_CLOSED, "reset in TIME_WAIT");
         return;
     case RUDP_CLOSED:
     case RUDP_STATE_COUNT:
@@ -488,7 +488,7 @@ static uint64_t send_limit(const rudp_conn *c)
     return lim < c->cfg.send_buffer ? lim : c->cfg.send_buffer;
 }
 
-static size_t send_space(const rudp_conn *c)
+size_t rudp__conn_send_space(const rudp_conn *c)
 {
     uint64_t used = c->snd_end - c->snd_una, lim = send_limit(c);
     return used >= lim ? 0 : (size_t)(lim - used);
@@ -506,16 +506,16 @@ static void our_fin_acked(rudp_conn *c, rudp_time now)
     /* An event even when no stream byte came with it (a FIN alone): the
      * application's view of the state (TCP_INFO) follows events. */
     case RUDP_FIN_WAIT_1:
-        set_state(c, RUDP_FIN_WAIT_2, "FIN acked");
+        rudp__conn_set_state(c, RUDP_FIN_WAIT_2, "FIN acked");
         rudp__conn_event(c, RUDP_EV_ACKED);
         return;
     case RUDP_CLOSING:
-        set_state(c, RUDP_TIME_WAIT, "FIN acked");
-        arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_set_state(c, RUDP_TIME_WAIT, "FIN acked");
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
         rudp__conn_event(c, RUDP_EV_ACKED);
         return;
     case RUDP_LAST_ACK:
-        set_state(c, RUDP_CLOSED, "FIN acked");
+        rudp__conn_set_state(c, RUDP_CLOSED, "FIN acked");
         return;
     case RUDP_CLOSED:
     case RUDP_SYN_SENT:
@@ -544,7 +544,7 @@ static void on_acked(void *arg, const rudp_sent *s)
                 rudp_ranges_trim_below(&c->retx, una);
                 rudp_sbuf_advance(&c->sbuf, una, una == c->snd_end);
                 rudp__conn_event(c, RUDP_EV_ACKED);
-                if (c->want_writable && send_space(c) >= writable_threshold(c)) {
+                if (c->want_writable && rudp__conn_send_space(c) >= writable_threshold(c)) {
                     c->want_writable = 0;
                     rudp__conn_event(c, RUDP_EV_WRITABLE);
                 }
@@ -593,10 +593,10 @@ static void update_loss_timer(rudp_conn *c)
     if (d == RUDP_TIME_NEVER)
         disarm(c, RUDP_T_LOSS);
     else
-        arm(c, RUDP_T_LOSS, d);
+        rudp__conn_arm(c, RUDP_T_LOSS, d);
 }
 
-static int sending_state(rudp_state s)
+int rudp__conn_sending_state(rudp_state s)
 {
     switch (s) {
     case RUDP_ESTABLISHED:
@@ -629,7 +629,7 @@ static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *b
     if (n > 0) {
         /* user_timeout counts from the last progress */
         if (c->rec.eliciting_in_flight)
-            arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+            rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
         else
             disarm(c, RUDP_T_GIVEUP);
         c->probes = 0;
@@ -647,16 +647,16 @@ static void peer_fin_complete(rudp_conn *c, rudp_time now)
     rudp__conn_event(c, RUDP_EV_READABLE);
     switch (c->state) {
     case RUDP_ESTABLISHED:
-        set_state(c, RUDP_CLOSE_WAIT, "peer FIN");
+        rudp__conn_set_state(c, RUDP_CLOSE_WAIT, "peer FIN");
         return;
     case RUDP_FIN_WAIT_1:
-        set_state(c, RUDP_CLOSING, "peer FIN");
+        rudp__conn_set_state(c, RUDP_CLOSING, "peer FIN");
         return;
     case RUDP_FIN_WAIT_2:
-        set_state(c, RUDP_TIME_WAIT, "peer FIN");
+        rudp__conn_set_state(c, RUDP_TIME_WAIT, "peer FIN");
         disarm(c, RUDP_T_KEEPALIVE);
         disarm(c, RUDP_T_IDLE);
-        arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
         return;
     case RUDP_CLOSED:
     case RUDP_SYN_SENT:
@@ -712,8 +712,6 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
 }
 
 /* ---- DATA packets ---- */
-
-static void autotune(rudp_conn *c, rudp_time now, uint64_t limit);
 
 /* Decodes every frame once without acting, so that a malformed packet is
  * dropped whole. Sets *eliciting, and *probing_only (nothing but PATH_*
@@ -806,7 +804,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             }
             break;
         case RUDP_FRAME_DATA_BLOCKED:
-            autotune(c, now, f.u.blocked); /* the window is what limits the sender */
+            rudp__conn_autotune(c, now, f.u.blocked); /* the window is what limits the sender */
             c->max_data_pending = 1; /* re-advertise: our update may be lost */
             break;
         case RUDP_FRAME_URGENT:
@@ -873,7 +871,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         if (c->rx_eliciting >= 2)
             c->ack_now = 1;
         else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
-            arm(c, RUDP_T_ACK, now + delay);
+            rudp__conn_arm(c, RUDP_T_ACK, now + delay);
     }
     if (now - c->last_rx > c->longest_silence)
         c->longest_silence = now - c->last_rx;
@@ -945,7 +943,7 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
     return len;
 }
 
-static size_t send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
 {
     return send_data_to(c, &c->pkey.addr, pn, buf, len);
 }
@@ -997,7 +995,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     int want_ack = c->rx_any && (c->ack_now || (c->rx_unacked && (send_stream || control)));
 
     if (stream && cwnd_ok && !pace_ok)
-        arm(c, RUDP_T_PACE, c->pace_time);
+        rudp__conn_arm(c, RUDP_T_PACE, c->pace_time);
     if (!send_stream && !control && !want_ack)
         return 0;
     if (!rudp__path_may_send(c, c->mss))
@@ -1106,7 +1104,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         }
     }
     int nothing_in_flight = c->rec.eliciting_in_flight == 0;
-    s.size = (uint32_t)send_data(c, pn, buf, off);
+    s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, off);
     rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
@@ -1126,7 +1124,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         if (c->pace_time > now + most)
             c->pace_time = now + most;
         if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
-            arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+            rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
     }
     if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))
         c->probes--;
@@ -1135,7 +1133,7 @@ static int send_one(rudp_conn *c, rudp_time now)
 
 void rudp__conn_flush(rudp_conn *c, rudp_time now)
 {
-    if (!sending_state(c->state))
+    if (!rudp__conn_sending_state(c->state))
         return;
     rudp__path_flush(c, now);
     /* Flow control: tell the peer once per limit that we are blocked. */
@@ -1225,7 +1223,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         return;
     case RUDP_T_GIVEUP:
         if (c->state == RUDP_SYN_RCVD) {
-            set_state(c, RUDP_CLOSED, "handshake never completed");
+            rudp__conn_set_state(c, RUDP_CLOSED, "handshake never completed");
             rudp__conn_kill(c); /* nobody holds it */
             return;
         }
@@ -1233,7 +1231,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             now - c->hs_start < c->cfg.connect_timeout) {
             c->slow_warned = 1;
             rudp__report_slow_connect(c);
-            arm(c, RUDP_T_GIVEUP, c->hs_start + c->cfg.connect_timeout);
+            rudp__conn_arm(c, RUDP_T_GIVEUP, c->hs_start + c->cfg.connect_timeout);
             return;
         }
         rudp__conn_fail(c, now, -ETIMEDOUT,
@@ -1263,11 +1261,11 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         rudp__conn_dirty(c);
         return;
     case RUDP_T_KEEPALIVE:
-        if (sending_state(c->state) && c->state != RUDP_TIME_WAIT) {
+        if (rudp__conn_sending_state(c->state) && c->state != RUDP_TIME_WAIT) {
             if (c->rec.eliciting_in_flight == 0)
                 c->ping_pending = 1;
             rudp__conn_dirty(c);
-            arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+            rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
         }
         return;
     case RUDP_T_IDLE:
@@ -1275,7 +1273,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         return;
     case RUDP_T_DRAIN:
         if (c->state == RUDP_TIME_WAIT)
-            set_state(c, RUDP_CLOSED, "drained");
+            rudp__conn_set_state(c, RUDP_CLOSED, "drained");
         return;
     case RUDP_T_LINGER:
         rudp_conn_abort(c, now);
@@ -1286,380 +1284,4 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
     case RUDP_T_COUNT:
         return;
     }
-}
-
-/* ---- application calls ---- */
-
-/* Whether the application may still queue bytes: not after its FIN, a
- * failure, or in states where the stream is over or not yet ours. */
-static int may_write(const rudp_conn *c)
-{
-    if (c->error || c->shut_wr)
-        return 0;
-    switch (c->state) {
-    case RUDP_SYN_SENT:
-    case RUDP_ESTABLISHED:
-    case RUDP_CLOSE_WAIT:
-        return 1;
-    case RUDP_CLOSED:
-    case RUDP_SYN_RCVD:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_TIME_WAIT:
-    case RUDP_LAST_ACK:
-    case RUDP_STATE_COUNT:
-        return 0;
-    }
-    return 0;
-}
-
-ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
-{
-    now = rudp__clock(c->ctx, now);
-    if (c->error)
-        return c->error;
-    if (!may_write(c))
-        return -EPIPE;
-    size_t space = send_space(c);
-    if (space == 0) {
-        c->want_writable = 1;
-        return -EAGAIN;
-    }
-    size_t n = len < space ? len : space;
-    if (n == 0)
-        return 0;
-    int err = rudp_sbuf_write(&c->sbuf, c->snd_end, buf, n);
-    if (err)
-        return err;
-    c->snd_end += n;
-    if (n < len)
-        c->want_writable = 1;
-    rudp__conn_dirty(c);
-    return (ssize_t)n;
-}
-
-size_t rudp_conn_write_space(const rudp_conn *c)
-{
-    return may_write(c) ? send_space(c) : 0;
-}
-
-/* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
- * and QUIC stacks' window growth): when the sender says the window blocks
- * it (DATA_BLOCKED at the limit we advertise) while the application keeps
- * up (less than half the window waits unread, and half a window was read
- * since the last growth: budget.c), the window doubles, at most once per
- * round trip and up to recv_window. Loss does not stop it; a reader that
- * stalls never grows it, so the sender is held to a small window, as TCP
- * holds it; a DATA_BLOCKED alone grows nothing. */
-static void autotune(rudp_conn *c, rudp_time now, uint64_t limit)
-{
-    if (c->rwnd >= c->cfg.recv_window || c->peer_fin != RUDP_FIN_NONE)
-        return;
-    int keeping_up = c->rcv_contig - c->rcv_read < c->rwnd / 2;
-    rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
-    if (!keeping_up || now - c->rwnd_start < round || !rudp__window_may_grow(c, limit))
-        return;
-    c->rwnd *= 2;
-    if (c->rwnd > c->cfg.recv_window)
-        c->rwnd = c->cfg.recv_window;
-    c->rwnd_start = now;
-    c->rwnd_read = c->rcv_read;
-}
-
-/* The application took bytes up to rcv_read: free memory, open the window. */
-static void after_read(rudp_conn *c)
-{
-    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
-    /* Open the window once a quarter of it is free again (SWS avoidance). */
-    if (c->peer_fin == RUDP_FIN_NONE && sending_state(c->state) &&
-        c->rcv_read + c->rwnd > c->max_data_sent &&
-        c->rcv_read + c->rwnd - c->max_data_sent >= c->rwnd / 4) {
-        c->max_data_pending = 1;
-        rudp__conn_dirty(c);
-    }
-}
-
-ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
-{
-    now = rudp__clock(c->ctx, now);
-    uint64_t avail = c->rcv_contig - c->rcv_read;
-    if (avail == 0) {
-        if (c->fin_received)
-            return 0;
-        if (c->error)
-            return c->error;
-        if (c->state == RUDP_CLOSED)
-            return 0;
-        return -EAGAIN;
-    }
-    size_t n = avail < len ? (size_t)avail : len;
-    rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
-    c->rcv_read += n;
-    after_read(c);
-    return (ssize_t)n;
-}
-
-size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p)
-{
-    rudp_span sp;
-    int k = rudp_conn_peek_spans(c, &sp, 1);
-    *p = k > 0 ? sp.p : NULL;
-    return k > 0 ? sp.len : 0;
-}
-
-void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
-{
-    now = rudp__clock(c->ctx, now);
-    uint64_t avail = c->rcv_contig - c->rcv_read;
-    if (n > avail)
-        n = (size_t)avail;
-    c->rcv_read += n;
-    after_read(c);
-}
-
-ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p)
-{
-    rudp_span sp;
-    int k = rudp_conn_reserve_spans(c, &sp, 1);
-    *p = k > 0 ? sp.p : NULL;
-    return k > 0 ? (ssize_t)sp.len : k; /* 0 when full, or -ENOMEM */
-}
-
-int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
-{
-    uint64_t off = c->rcv_read, avail = c->rcv_contig - c->rcv_read;
-    int k = 0;
-    while (avail && k < max) {
-        size_t n;
-        uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
-        if (!q)
-            break;
-        if (n > avail)
-            n = (size_t)avail;
-        sp[k].p = q;
-        sp[k++].len = n;
-        off += n;
-        avail -= n;
-    }
-    return k;
-}
-
-int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
-{
-    size_t space = rudp_conn_write_space(c);
-    if (!space) {
-        c->want_writable = 1;
-        return 0;
-    }
-    uint64_t off = c->snd_end;
-    int k = 0;
-    while (space && k < max) {
-        size_t n;
-        uint8_t *q = rudp_sbuf_span(&c->sbuf, off, 1, &n);
-        if (!q)
-            return k ? k : -ENOMEM;
-        if (n > space)
-            n = space;
-        sp[k].p = q;
-        sp[k++].len = n;
-        off += n;
-        space -= n;
-    }
-    return k;
-}
-
-void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
-{
-    now = rudp__clock(c->ctx, now);
-    size_t space = rudp_conn_write_space(c);
-    if (n > space)
-        n = space;
-    if (!n)
-        return;
-    c->snd_end += n;
-    rudp__conn_dirty(c);
-}
-
-size_t rudp_conn_readable(const rudp_conn *c)
-{
-    return (size_t)(c->rcv_contig - c->rcv_read);
-}
-
-int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
-{
-    now = rudp__clock(c->ctx, now);
-    if (c->error || c->state == RUDP_CLOSED)
-        return -ENOTCONN;
-    if (c->shut_wr)
-        return 0;
-    c->shut_wr = 1;
-    switch (c->state) {
-    case RUDP_SYN_SENT:
-    case RUDP_SYN_RCVD:
-        return 0; /* applied once established */
-    case RUDP_ESTABLISHED:
-        c->fin_off = c->snd_end;
-        set_state(c, RUDP_FIN_WAIT_1, "shutdown");
-        break;
-    case RUDP_CLOSE_WAIT:
-        c->fin_off = c->snd_end;
-        set_state(c, RUDP_LAST_ACK, "shutdown");
-        break;
-    case RUDP_CLOSED:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_TIME_WAIT:
-    case RUDP_LAST_ACK:
-    case RUDP_STATE_COUNT:
-        return 0;
-    }
-    rudp__conn_dirty(c);
-    return 0;
-}
-
-void rudp_conn_abort(rudp_conn *c, rudp_time now)
-{
-    now = rudp__clock(c->ctx, now);
-    if (!c->cause && c->state != RUDP_CLOSED)
-        c->cause = RUDP_CAUSE_ABORTED;
-    switch (c->state) {
-    case RUDP_SYN_RCVD:
-    case RUDP_ESTABLISHED:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_CLOSE_WAIT:
-    case RUDP_LAST_ACK: {
-        /* One RESET frame, fire and forget: if it is lost, the peer's next
-         * packet finds no connection and earns a stateless reset. */
-        rudp_hdr h;
-        memset(&h, 0, sizeof h);
-        h.type = RUDP_PKT_DATA;
-        h.flags = RUDP_PKTF_ACK_NOW;
-        h.dcid = c->pkey.cid;
-        h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
-        uint8_t buf[64];
-        int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
-        if (n > 0) {
-            c->ctx->stats.resets_sent++;
-            send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
-        }
-        break;
-    }
-    case RUDP_SYN_SENT:
-    case RUDP_TIME_WAIT:
-        break;
-    case RUDP_CLOSED:
-    case RUDP_STATE_COUNT:
-        return;
-    }
-    set_state(c, RUDP_CLOSED, "abort");
-}
-
-void rudp_conn_release(rudp_conn *c, rudp_time now)
-{
-    now = rudp__clock(c->ctx, now);
-    c->released = 1;
-    c->user = NULL;
-    c->events = 0;
-    rudp__queue(c, RUDP_Q_NONE); /* nobody will take it now */
-    switch (c->state) {
-    case RUDP_CLOSED:
-        rudp__conn_kill(c);
-        return;
-    case RUDP_SYN_SENT:
-        set_state(c, RUDP_CLOSED, "released while connecting");
-        return;
-    case RUDP_SYN_RCVD:
-        rudp_conn_abort(c, now);
-        return;
-    case RUDP_ESTABLISHED:
-    case RUDP_CLOSE_WAIT:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_LAST_ACK:
-    case RUDP_TIME_WAIT:
-        break;
-    case RUDP_STATE_COUNT:
-        return;
-    }
-    if (c->rcv_contig > c->rcv_read) {
-        /* TCP resets on close() with unread data: the peer must not take
-         * the stream as delivered. */
-        rudp_conn_abort(c, now);
-        return;
-    }
-    rudp_conn_shutdown(c, now);
-    if (c->state != RUDP_TIME_WAIT)
-        arm(c, RUDP_T_LINGER, now + c->cfg.linger);
-}
-
-int rudp_conn_error(const rudp_conn *c)
-{
-    return c->error;
-}
-
-rudp_state rudp_conn_state(const rudp_conn *c)
-{
-    return c->state;
-}
-
-void rudp_conn_set_user(rudp_conn *c, void *user)
-{
-    c->user = user;
-}
-
-void *rudp_conn_user(const rudp_conn *c)
-{
-    return c->user;
-}
-
-const rudp_addr *rudp_conn_peer(const rudp_conn *c)
-{
-    return &c->pkey.addr;
-}
-
-const rudp_addr *rudp_conn_local(const rudp_conn *c)
-{
-    return c->has_local ? &c->local : NULL;
-}
-
-uint32_t rudp_conn_sock(const rudp_conn *c)
-{
-    return c->sock;
-}
-
-void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
-{
-    memset(info, 0, sizeof *info);
-    info->state = c->state;
-    info->rtt_us = c->rtt.smoothed / 1000;
-    info->rttvar_us = c->rtt.var / 1000;
-    info->min_rtt_us = c->rtt.min / 1000;
-    info->cwnd_bytes = c->cc.cwnd;
-    info->ssthresh_bytes = c->cc.ssthresh;
-    info->bytes_in_flight = c->rec.bytes_in_flight;
-    info->unacked_bytes = c->snd_end - c->snd_una;
-    info->readable_bytes = c->rcv_contig - c->rcv_read;
-    info->retransmits = c->rec.lost_packets;
-    info->pto_count = c->rec.pto_count;
-    info->bytes_sent = c->bytes_sent + c->bytes_retx;
-    info->bytes_received = c->bytes_received;
-    info->bytes_acked = c->snd_una;
-    info->pacing_rate = rudp__conn_pacing_rate(c);
-    info->delivery_rate = c->rec.delivery_rate;
-    info->delivery_app_limited = c->rec.delivery_app_limited;
-    info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
-    info->mss = c->mss;
-    info->local_cid = c->cid;
-    info->peer_cid = c->pkey.cid;
-    info->path_moves = c->path.moves;
-    info->rebinds = c->path.rebinds;
-    info->path_failed = c->path.failed;
-    info->last_rx = c->last_rx;
-    info->longest_silence = c->longest_silence;
 }

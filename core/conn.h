@@ -310,6 +310,17 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
  * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
+/* Shared by conn.c and conn_app.c. */
+void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
+void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at);
+/* Bytes the application may queue now (send buffer and flow control). */
+size_t rudp__conn_send_space(const rudp_conn *c);
+/* Whether state s still sends stream data or acknowledgements. */
+int rudp__conn_sending_state(rudp_state s);
+/* Sends buf (len bytes, a DATA packet numbered pn) on c's path. */
+size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len);
+/* The receive window may grow on the peer's DATA_BLOCKED at `limit`. */
+void rudp__conn_autotune(rudp_conn *c, rudp_time now, uint64_t limit);
 /* The oldest unacknowledged data (or a PING) goes now, without waiting
  * for a probe timeout: the path changed. */
 void rudp__conn_probe_now(rudp_conn *c);

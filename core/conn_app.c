@@ -1,0 +1,388 @@
+/*
+ * conn_app.c: the application's side of a connection: writing into the
+ * send stream, reading the receive stream (and the receive window's
+ * auto-tuning that reading drives), shutdown, abort, release and the
+ * getters. The state machine and packet handling stay in conn.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "trace.h"
+
+/* ---- application calls ---- */
+
+/* Whether the application may still queue bytes: not after its FIN, a
+ * failure, or in states where the stream is over or not yet ours. */
+static int may_write(const rudp_conn *c)
+{
+    if (c->error || c->shut_wr)
+        return 0;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_ESTABLISHED:
+    case RUDP_CLOSE_WAIT:
+        return 1;
+    case RUDP_CLOSED:
+    case RUDP_SYN_RCVD:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    return 0;
+}
+
+ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len)
+{
+    now = rudp__clock(c->ctx, now);
+    if (c->error)
+        return c->error;
+    if (!may_write(c))
+        return -EPIPE;
+    size_t space = rudp__conn_send_space(c);
+    if (space == 0) {
+        c->want_writable = 1;
+        return -EAGAIN;
+    }
+    size_t n = len < space ? len : space;
+    if (n == 0)
+        return 0;
+    int err = rudp_sbuf_write(&c->sbuf, c->snd_end, buf, n);
+    if (err)
+        return err;
+    c->snd_end += n;
+    if (n < len)
+        c->want_writable = 1;
+    rudp__conn_dirty(c);
+    return (ssize_t)n;
+}
+
+size_t rudp_conn_write_space(const rudp_conn *c)
+{
+    return may_write(c) ? rudp__conn_send_space(c) : 0;
+}
+
+/* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
+ * and QUIC stacks' window growth): when the sender says the window blocks
+ * it (DATA_BLOCKED at the limit we advertise) while the application keeps
+ * up (less than half the window waits unread, and half a window was read
+ * since the last growth: budget.c), the window doubles, at most once per
+ * round trip and up to recv_window. Loss does not stop it; a reader that
+ * stalls never grows it, so the sender is held to a small window, as TCP
+ * holds it; a DATA_BLOCKED alone grows nothing. */
+void rudp__conn_autotune(rudp_conn *c, rudp_time now, uint64_t limit)
+{
+    if (c->rwnd >= c->cfg.recv_window || c->peer_fin != RUDP_FIN_NONE)
+        return;
+    int keeping_up = c->rcv_contig - c->rcv_read < c->rwnd / 2;
+    rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
+    if (!keeping_up || now - c->rwnd_start < round || !rudp__window_may_grow(c, limit))
+        return;
+    c->rwnd *= 2;
+    if (c->rwnd > c->cfg.recv_window)
+        c->rwnd = c->cfg.recv_window;
+    c->rwnd_start = now;
+    c->rwnd_read = c->rcv_read;
+}
+
+/* The application took bytes up to rcv_read: free memory, open the window. */
+static void after_read(rudp_conn *c)
+{
+    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
+    /* Open the window once a quarter of it is free again (SWS avoidance). */
+    if (c->peer_fin == RUDP_FIN_NONE && rudp__conn_sending_state(c->state) &&
+        c->rcv_read + c->rwnd > c->max_data_sent &&
+        c->rcv_read + c->rwnd - c->max_data_sent >= c->rwnd / 4) {
+        c->max_data_pending = 1;
+        rudp__conn_dirty(c);
+    }
+}
+
+ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
+{
+    now = rudp__clock(c->ctx, now);
+    uint64_t avail = c->rcv_contig - c->rcv_read;
+    if (avail == 0) {
+        if (c->fin_received)
+            return 0;
+        if (c->error)
+            return c->error;
+        if (c->state == RUDP_CLOSED)
+            return 0;
+        return -EAGAIN;
+    }
+    size_t n = avail < len ? (size_t)avail : len;
+    rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
+    c->rcv_read += n;
+    after_read(c);
+    return (ssize_t)n;
+}
+
+size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p)
+{
+    rudp_span sp;
+    int k = rudp_conn_peek_spans(c, &sp, 1);
+    *p = k > 0 ? sp.p : NULL;
+    return k > 0 ? sp.len : 0;
+}
+
+void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n)
+{
+    now = rudp__clock(c->ctx, now);
+    uint64_t avail = c->rcv_contig - c->rcv_read;
+    if (n > avail)
+        n = (size_t)avail;
+    c->rcv_read += n;
+    after_read(c);
+}
+
+ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p)
+{
+    rudp_span sp;
+    int k = rudp_conn_reserve_spans(c, &sp, 1);
+    *p = k > 0 ? sp.p : NULL;
+    return k > 0 ? (ssize_t)sp.len : k; /* 0 when full, or -ENOMEM */
+}
+
+int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
+{
+    uint64_t off = c->rcv_read, avail = c->rcv_contig - c->rcv_read;
+    int k = 0;
+    while (avail && k < max) {
+        size_t n;
+        uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
+        if (!q)
+            break;
+        if (n > avail)
+            n = (size_t)avail;
+        sp[k].p = q;
+        sp[k++].len = n;
+        off += n;
+        avail -= n;
+    }
+    return k;
+}
+
+int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
+{
+    size_t space = rudp_conn_write_space(c);
+    if (!space) {
+        c->want_writable = 1;
+        return 0;
+    }
+    uint64_t off = c->snd_end;
+    int k = 0;
+    while (space && k < max) {
+        size_t n;
+        uint8_t *q = rudp_sbuf_span(&c->sbuf, off, 1, &n);
+        if (!q)
+            return k ? k : -ENOMEM;
+        if (n > space)
+            n = space;
+        sp[k].p = q;
+        sp[k++].len = n;
+        off += n;
+        space -= n;
+    }
+    return k;
+}
+
+void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
+{
+    now = rudp__clock(c->ctx, now);
+    size_t space = rudp_conn_write_space(c);
+    if (n > space)
+        n = space;
+    if (!n)
+        return;
+    c->snd_end += n;
+    rudp__conn_dirty(c);
+}
+
+size_t rudp_conn_readable(const rudp_conn *c)
+{
+    return (size_t)(c->rcv_contig - c->rcv_read);
+}
+
+int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (c->error || c->state == RUDP_CLOSED)
+        return -ENOTCONN;
+    if (c->shut_wr)
+        return 0;
+    c->shut_wr = 1;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+        return 0; /* applied once established */
+    case RUDP_ESTABLISHED:
+        c->fin_off = c->snd_end;
+        rudp__conn_set_state(c, RUDP_FIN_WAIT_1, "shutdown");
+        break;
+    case RUDP_CLOSE_WAIT:
+        c->fin_off = c->snd_end;
+        rudp__conn_set_state(c, RUDP_LAST_ACK, "shutdown");
+        break;
+    case RUDP_CLOSED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    rudp__conn_dirty(c);
+    return 0;
+}
+
+void rudp_conn_abort(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (!c->cause && c->state != RUDP_CLOSED)
+        c->cause = RUDP_CAUSE_ABORTED;
+    switch (c->state) {
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK: {
+        /* One RESET frame, fire and forget: if it is lost, the peer's next
+         * packet finds no connection and earns a stateless reset. */
+        rudp_hdr h;
+        memset(&h, 0, sizeof h);
+        h.type = RUDP_PKT_DATA;
+        h.flags = RUDP_PKTF_ACK_NOW;
+        h.dcid = c->pkey.cid;
+        h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
+        uint8_t buf[64];
+        int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
+        if (n > 0) {
+            c->ctx->stats.resets_sent++;
+            rudp__conn_send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
+        }
+        break;
+    }
+    case RUDP_SYN_SENT:
+    case RUDP_TIME_WAIT:
+        break;
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+    rudp__conn_set_state(c, RUDP_CLOSED, "abort");
+}
+
+void rudp_conn_release(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    c->released = 1;
+    c->user = NULL;
+    c->events = 0;
+    rudp__queue(c, RUDP_Q_NONE); /* nobody will take it now */
+    switch (c->state) {
+    case RUDP_CLOSED:
+        rudp__conn_kill(c);
+        return;
+    case RUDP_SYN_SENT:
+        rudp__conn_set_state(c, RUDP_CLOSED, "released while connecting");
+        return;
+    case RUDP_SYN_RCVD:
+        rudp_conn_abort(c, now);
+        return;
+    case RUDP_ESTABLISHED:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_LAST_ACK:
+    case RUDP_TIME_WAIT:
+        break;
+    case RUDP_STATE_COUNT:
+        return;
+    }
+    if (c->rcv_contig > c->rcv_read) {
+        /* TCP resets on close() with unread data: the peer must not take
+         * the stream as delivered. */
+        rudp_conn_abort(c, now);
+        return;
+    }
+    rudp_conn_shutdown(c, now);
+    if (c->state != RUDP_TIME_WAIT)
+        rudp__conn_arm(c, RUDP_T_LINGER, now + c->cfg.linger);
+}
+
+int rudp_conn_error(const rudp_conn *c)
+{
+    return c->error;
+}
+
+rudp_state rudp_conn_state(const rudp_conn *c)
+{
+    return c->state;
+}
+
+void rudp_conn_set_user(rudp_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *rudp_conn_user(const rudp_conn *c)
+{
+    return c->user;
+}
+
+const rudp_addr *rudp_conn_peer(const rudp_conn *c)
+{
+    return &c->pkey.addr;
+}
+
+const rudp_addr *rudp_conn_local(const rudp_conn *c)
+{
+    return c->has_local ? &c->local : NULL;
+}
+
+uint32_t rudp_conn_sock(const rudp_conn *c)
+{
+    return c->sock;
+}
+
+void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->state = c->state;
+    info->rtt_us = c->rtt.smoothed / 1000;
+    info->rttvar_us = c->rtt.var / 1000;
+    info->min_rtt_us = c->rtt.min / 1000;
+    info->cwnd_bytes = c->cc.cwnd;
+    info->ssthresh_bytes = c->cc.ssthresh;
+    info->bytes_in_flight = c->rec.bytes_in_flight;
+    info->unacked_bytes = c->snd_end - c->snd_una;
+    info->readable_bytes = c->rcv_contig - c->rcv_read;
+    info->retransmits = c->rec.lost_packets;
+    info->pto_count = c->rec.pto_count;
+    info->bytes_sent = c->bytes_sent + c->bytes_retx;
+    info->bytes_received = c->bytes_received;
+    info->bytes_acked = c->snd_una;
+    info->pacing_rate = rudp__conn_pacing_rate(c);
+    info->delivery_rate = c->rec.delivery_rate;
+    info->delivery_app_limited = c->rec.delivery_app_limited;
+    info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
+    info->mss = c->mss;
+    info->local_cid = c->cid;
+    info->peer_cid = c->pkey.cid;
+    info->path_moves = c->path.moves;
+    info->rebinds = c->path.rebinds;
+    info->path_failed = c->path.failed;
+    info->last_rx = c->last_rx;
+    info->longest_silence = c->longest_silence;
+}
