@@ -62,6 +62,9 @@ extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
 void shim_real_init(void);
+/* Binds libc's symbols and reads the configuration once (sock.c);
+ * returns whether the shim is active (0 in secure execution). */
+int shim_init(void);
 
 /* ---- config.c: environment, read once and validated ---- */
 

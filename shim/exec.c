@@ -1,0 +1,197 @@
+/*
+ * exec.c: the calls that end a process image. close_range() and closefrom()
+ * spare the engine's fds; exec and _exit hand the engine's connections to a
+ * keeper (keeper.c) that carries them on, and an exec that fails takes them
+ * back.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* ---- programs that close every fd ---- */
+
+static int (*real_close_range_fn)(unsigned, unsigned, int);
+
+/* Closes [first, last] except the engine's fds, in as few calls as may be. */
+static int close_range_sparing(unsigned first, unsigned last, int flags)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+    if (!real_close_range_fn)
+        real_close_range_fn = (int (*)(unsigned, unsigned, int))dlsym(RTLD_NEXT, "close_range");
+#pragma GCC diagnostic pop
+    if (!real_close_range_fn)
+        {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (flags & (int)CLOSE_RANGE_CLOEXEC)
+        return real_close_range_fn(first, last, flags); /* engine fds are cloexec already */
+    shim_epollreg_forget_range(first, last);
+    int keep[1024];
+    int n = shim_engine_owned_fds(keep, 1024);
+    unsigned lo = first;
+    for (int i = 0; i < n; i++) {
+        unsigned fd = (unsigned)keep[i];
+        if (fd < lo || fd > last)
+            continue;
+        if (fd > lo && real_close_range_fn(lo, fd - 1, flags) < 0)
+            return -1;
+        lo = fd + 1;
+    }
+    if (lo <= last && real_close_range_fn(lo, last, flags) < 0)
+        return -1;
+    return 0;
+}
+
+SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    shim_init();
+    return close_range_sparing(first, last, flags);
+}
+
+SHIM_EXPORT void closefrom(int lowfd)
+{
+    shim_init();
+    int saved = errno;
+    close_range_sparing(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u, 0);
+    errno = saved;
+}
+
+/* ---- exec and _exit: the engine's work goes on in a keeper ---- */
+
+static int (*real_execve_fn)(const char *, char *const[], char *const[]);
+static int (*real_execvpe_fn)(const char *, char *const[], char *const[]);
+static int (*real_fexecve_fn)(int, char *const[], char *const[]);
+static void (*real_exit_fn)(int);
+
+static void *next(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    return p;
+}
+
+/* Hands the engine over, runs the exec, and takes it back if it failed. */
+#define HANDOFF_EXEC(call)                                                                   \
+    do {                                                                                     \
+        int abort_fd_;                                                                       \
+        pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
+        int r_ = (call);                                                                     \
+        int e_ = errno;                                                                      \
+        if (k_ > 0) {                                                                        \
+            ssize_t w_ = write(abort_fd_, "x", 1);                                           \
+            (void)w_;                                                                        \
+            real_close(abort_fd_);                                                           \
+            shim_engine_resume();                                                            \
+        }                                                                                    \
+        errno = e_;                                                                          \
+        return r_;                                                                           \
+    } while (0)
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    shim_init();
+    if (!real_execve_fn)
+        real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
+    HANDOFF_EXEC(real_execve_fn(path, argv, envp));
+}
+
+SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    shim_init();
+    if (!real_execvpe_fn)
+        real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
+    HANDOFF_EXEC(real_execvpe_fn(file, argv, envp));
+}
+
+SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    shim_init();
+    if (!real_fexecve_fn)
+        real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
+    HANDOFF_EXEC(real_fexecve_fn(fd, argv, envp));
+}
+#pragma GCC diagnostic pop
+
+extern char **environ;
+
+SHIM_EXPORT int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
+
+SHIM_EXPORT int execvp(const char *file, char *const argv[])
+{
+    return execvpe(file, argv, environ);
+}
+
+/* execl* gather their arguments into an argv (at most 4096, as ARG_MAX
+ * allows far more but no caller of the variadic forms passes that many). */
+#define COLLECT_ARGS(arg0, ap, argv, extra)                                                  \
+    char *argv[4096];                                                                        \
+    size_t argc_ = 0;                                                                        \
+    argv[argc_++] = (char *)(arg0);                                                          \
+    while (argv[argc_ - 1] && argc_ < 4095)                                                  \
+        argv[argc_++] = va_arg(ap, char *);                                                  \
+    argv[argc_ - 1 < 4095 ? argc_ - 1 : 4095] = NULL;                                        \
+    extra
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGS(arg, ap, argv, ;);
+    va_end(ap);
+    return execve(path, argv, environ);
+}
+
+SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGS(arg, ap, argv, ;);
+    va_end(ap);
+    return execvpe(file, argv, environ);
+}
+
+SHIM_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    COLLECT_ARGS(arg, ap, argv, char *const *envp = va_arg(ap, char *const *););
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+static void exit_now(int status) __attribute__((noreturn));
+static void exit_now(int status)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+    if (!real_exit_fn)
+        real_exit_fn = (void (*)(int))next("_exit");
+#pragma GCC diagnostic pop
+    int fd;
+    shim_engine_handoff(0, &fd); /* _exit skips destructors: hand over here */
+    if (real_exit_fn)
+        real_exit_fn(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+SHIM_EXPORT void _exit(int status)
+{
+    exit_now(status);
+}
+
+SHIM_EXPORT void _Exit(int status)
+{
+    exit_now(status);
+}
