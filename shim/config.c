@@ -94,6 +94,7 @@ static const struct {
     {"RUDP_EXPECT_ABORT", SCRIPT},  /* tests/prog_killpeer.c */
     {"RUDP_KILL_BOUND", SCRIPT},    /* integration/tests/lifetime/t_killpeer.sh */
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
+    {"RUDP_EXEC_SLABS", SCRIPT},    /* slots.c: our exec passes the slabs on; removed at start-up */
 };
 enum { NKNOWN = sizeof known_vars / sizeof known_vars[0] };
 

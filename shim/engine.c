@@ -38,9 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/errqueue.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <sodium.h>
 
 #include "engine.h"
@@ -286,40 +283,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
  * 1 yes, 0 no, -1 cannot tell (sock_diag unavailable). */
 static int unix_alive(uint64_t ino)
 {
-    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0)
-        return -1;
-    struct {
-        struct nlmsghdr nlh;
-        struct unix_diag_req r;
-    } req;
-    memset(&req, 0, sizeof req);
-    req.nlh.nlmsg_len = sizeof req;
-    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req.nlh.nlmsg_flags = NLM_F_REQUEST;
-    req.r.sdiag_family = AF_UNIX;
-    req.r.udiag_states = ~0u;
-    req.r.udiag_ino = (uint32_t)ino;
-    req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u; /* no cookie: by inode */
-    int alive = -1;
-    if (send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req) {
-        union {
-            struct nlmsghdr h;
-            uint8_t buf[1024];
-        } resp;
-        ssize_t n = recv(fd, &resp, sizeof resp, 0);
-        if (n >= (ssize_t)sizeof(struct nlmsghdr)) {
-            if (resp.h.nlmsg_type == SOCK_DIAG_BY_FAMILY)
-                alive = 1;
-            else if (resp.h.nlmsg_type == NLMSG_ERROR) {
-                struct nlmsgerr e;
-                memcpy(&e, NLMSG_DATA(&resp.h), sizeof e);
-                alive = e.error == -ENOENT ? 0 : -1;
-            }
-        }
-    }
-    real_close(fd);
-    return alive;
+    return shim_unix_diag(ino, NULL);
 }
 
 void shim_engine_stop_listening(esock *s)

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,7 +18,13 @@
 
 static int (*real_close_range_fn)(unsigned, unsigned, int);
 
-/* Closes [first, last] except the engine's fds, in as few calls as may be. */
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Closes [first, last] except the engine's fds and the slabs' memfds, in as few calls as may be. */
 static int close_range_sparing(unsigned first, unsigned last, int flags)
 {
 #pragma GCC diagnostic push
@@ -33,8 +40,10 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
     if (flags & (int)CLOSE_RANGE_CLOEXEC)
         return real_close_range_fn(first, last, flags); /* engine fds are cloexec already */
     shim_epollreg_forget_range(first, last);
-    int keep[1024];
+    int keep[1024 + SHIM_SLABS_MAX];
     int n = shim_engine_owned_fds(keep, 1024);
+    n += shim_slots_fds(keep + n, SHIM_SLABS_MAX);
+    qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
     unsigned lo = first;
     for (int i = 0; i < n; i++) {
         unsigned fd = (unsigned)keep[i];
@@ -76,13 +85,17 @@ static void *next(const char *name)
     return p;
 }
 
-/* Hands the engine over, runs the exec, and takes it back if it failed. */
-#define HANDOFF_EXEC(call)                                                                   \
+/* Hands the engine over, passes the slabs on (env_ in place of envp: the
+ * call uses it), runs the exec, and takes it all back if it failed. */
+#define HANDOFF_EXEC(envp, call)                                                             \
     do {                                                                                     \
-        int abort_fd_;                                                                       \
+        int abort_fd_, fds_[SHIM_SLABS_MAX], nfds_;                                          \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
+        char **new_ = shim_slots_exec_env(envp, fds_, &nfds_);                               \
+        char *const *env_ = new_ ? new_ : (envp);                                            \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
+        shim_slots_exec_failed(new_, fds_, nfds_);                                           \
         if (k_ > 0) {                                                                        \
             ssize_t w_ = write(abort_fd_, "x", 1);                                           \
             (void)w_;                                                                        \
@@ -100,7 +113,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
     shim_init();
     if (!real_execve_fn)
         real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
-    HANDOFF_EXEC(real_execve_fn(path, argv, envp));
+    HANDOFF_EXEC(envp, real_execve_fn(path, argv, env_));
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -108,7 +121,7 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
     shim_init();
     if (!real_execvpe_fn)
         real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
-    HANDOFF_EXEC(real_execvpe_fn(file, argv, envp));
+    HANDOFF_EXEC(envp, real_execvpe_fn(file, argv, env_));
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
@@ -116,7 +129,7 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     shim_init();
     if (!real_fexecve_fn)
         real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
-    HANDOFF_EXEC(real_fexecve_fn(fd, argv, envp));
+    HANDOFF_EXEC(envp, real_fexecve_fn(fd, argv, env_));
 }
 #pragma GCC diagnostic pop
 

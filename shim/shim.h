@@ -297,6 +297,13 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
  * written minus SIOCOUTQ, missed lines behind a few small writes. */
 int shim_slot_app_queued(shim_slot *s, int fd, int *q);
 
+/* unixdiag.c: whether a unix socket with inode ino exists in any process
+ * of our network namespace: 1 yes, 0 no, -1 cannot tell (no sock_diag).
+ * With inq, when 1: the bytes in its receive queue (UNIX_DIAG_RQLEN, what
+ * SIOCINQ says on it), -1 if the kernel did not tell. One netlink socket
+ * per call. */
+int shim_unix_diag(uint64_t ino, int *inq);
+
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);
 
@@ -377,6 +384,26 @@ void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
 void shim_slots_atfork_child(void);
 void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
+
+/* exec: the slabs (memfds) go to the new image, which maps them, so that
+ * SO_ERROR, TCP_INFO and SIOCOUTQ of inherited connections answer from
+ * the keeper's live state. shim_slots_exec_env makes copies of the slabs'
+ * memfds without close-on-exec (at most SHIM_SLABS_MAX, their numbers into fds[],
+ * *nfds of them) and returns envp plus RUDP_EXEC_SLABS naming them, or
+ * NULL (nothing to pass: exec with envp as it is). If the exec fails,
+ * shim_slots_exec_failed closes the copies and frees what _env returned. */
+#define SHIM_SLABS_MAX 8 /* ours plus inherited ones, through a few forks and execs */
+char **shim_slots_exec_env(char *const envp[], int *fds, int *nfds);
+void shim_slots_exec_failed(char **env, const int *fds, int nfds);
+/* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
+ * memfds of our size and magic), moves their fds high and close-on-exec,
+ * and removes the variable from the environment. */
+void shim_slots_adopt(void);
+/* Whether fd is a slab's memfd (spared by the app's close, close_range,
+ * closefrom: a forked child that closes every fd and then execs passes
+ * it on); shim_slots_fds lists them (at most max) into out. */
+int shim_slots_fd(int fd);
+int shim_slots_fds(int *out, int max);
 
 /* ---- fdtab.c: what the shim knows about application fds ---- */
 

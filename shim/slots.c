@@ -4,10 +4,25 @@
  * MAP_SHARED so that a forked child reading an inherited connection sees the
  * parent engine's live values. A child allocates from a slab of its own; the
  * slabs it inherited stay readable, found by their owner's pid.
+ *
+ * A slab is a memfd, so that it outlives exec too: the engine goes on in a
+ * keeper (keeper.c), and the new image, which inherits the connections,
+ * maps the same memory. The memfd is close-on-exec; only our exec
+ * (shim_slots_exec_env) passes copies without that flag, their numbers in
+ * RUDP_EXEC_SLABS, and the new image's shim maps them at start-up, makes
+ * them close-on-exec again and removes the variable. No other process can
+ * open it: a memfd has no path, and /proc/PID/fd/N of a holder is open
+ * only to those who may ptrace it (proc_fd_access_allowed(),
+ * PTRACE_MODE_READ), who could read its memory anyway. The first page
+ * holds a magic and the owner's pid; the size is sealed (F_SEAL_SHRINK,
+ * F_SEAL_GROW: no SIGBUS under a mapping) and the seals too.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -18,17 +33,32 @@
 
 #include "poison.h"
 
+#define SLAB_MAGIC 0x72756470736c6162ull /* "rudpslab" */
+#define SLAB_HEAD 4096u                  /* the header page, before the slots */
+#define SLAB_BYTES ((size_t)SLAB_HEAD + (size_t)SHIM_MAX_SLOTS * sizeof(shim_slot))
+#define SLAB_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define EXEC_VAR "RUDP_EXEC_SLABS"
+
+typedef struct slab_head {
+    uint64_t magic;
+    int32_t owner;
+} slab_head;
+
 typedef struct slab {
     pid_t owner;
+    int fd;          /* its memfd (close-on-exec, high), -1 if none */
+    uint64_t ino;    /* the memfd's inode: a dup2() over fd is told by it */
     shim_slot *slots;
 } slab;
 
-#define MAX_SLABS 8 /* ours plus inherited ones, through a few forks */
+#define MAX_SLABS SHIM_SLABS_MAX
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static slab slabs[MAX_SLABS];
 static int nslabs;
 static int keeper;             /* a keeper goes on with its parent's slab */
+static shim_slot *mine;        /* the slab own() allocates from, NULL before */
+static pid_t mine_pid;         /* ... made by this process (names carry it) */
 static uint32_t fresh;         /* slots never used yet start here */
 static uint32_t *freelist;     /* process-private stack of free indexes */
 static uint32_t nfree;
@@ -37,31 +67,75 @@ static uint32_t nfree;
 static uint32_t *retired;      /* ring */
 static uint32_t ret_head, ret_count;
 
-static shim_slot *map_slab(void)
+static uint64_t inode_of(int fd)
 {
-    void *p = mmap(NULL, (size_t)SHIM_MAX_SLOTS * sizeof(shim_slot), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Our own slab, mapped on first use; caller holds mu. */
+/* A new slab for owner: a sealed memfd, or without memfd_create (an old
+ * kernel, a seccomp filter) anonymous shared memory, which exec drops. */
+static void *map_slab(pid_t owner, int *fdp)
+{
+    int fd = memfd_create("rudp-slots", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)SLAB_BYTES) == 0 &&
+        fcntl(fd, F_ADD_SEALS, SLAB_SEALS) == 0)
+        p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        if (fd >= 0)
+            real_close(fd);
+        fd = -1;
+        p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+    }
+    slab_head *h = p;
+    h->owner = (int32_t)owner;
+    h->magic = SLAB_MAGIC;
+    *fdp = fd >= 0 ? shim_fd_move_high(fd) : -1;
+    return p;
+}
+
+static void forget_slab(int i)
+{
+    munmap((char *)slabs[i].slots - SLAB_HEAD, SLAB_BYTES);
+    if (slabs[i].fd >= 0 && inode_of(slabs[i].fd) == slabs[i].ino)
+        real_close(slabs[i].fd);
+    memmove(&slabs[i], &slabs[i + 1], (size_t)(nslabs - i - 1) * sizeof slabs[0]);
+    nslabs--;
+}
+
+/* Adds a slab (caller holds mu), forgetting the oldest one if full. */
+static void add_slab(pid_t owner, void *base, int fd)
+{
+    if (nslabs == MAX_SLABS)
+        forget_slab(0);
+    slabs[nslabs].owner = owner;
+    slabs[nslabs].slots = (shim_slot *)((char *)base + SLAB_HEAD);
+    slabs[nslabs].fd = fd;
+    slabs[nslabs].ino = inode_of(fd);
+    nslabs++;
+}
+
+/* Our own slab, mapped on first use; caller holds mu. A keeper goes on
+ * with the slab of the process it was forked from. An exec keeps the pid,
+ * so a slab adopted from the image before has our pid and is still not
+ * ours: its keeper allocates from it. */
 static shim_slot *own(void)
 {
     pid_t me = getpid();
-    if (nslabs && (slabs[nslabs - 1].owner == me || keeper))
-        return slabs[nslabs - 1].slots;
-    shim_slot *s = map_slab();
-    if (!s)
+    if (mine && (mine_pid == me || keeper))
+        return mine;
+    int fd;
+    void *base = map_slab(me, &fd);
+    if (!base)
         return NULL;
-    if (nslabs == MAX_SLABS) {
-        /* forget the oldest inherited slab */
-        munmap(slabs[0].slots, (size_t)SHIM_MAX_SLOTS * sizeof(shim_slot));
-        memmove(&slabs[0], &slabs[1], (MAX_SLABS - 1) * sizeof slabs[0]);
-        nslabs--;
-    }
-    slabs[nslabs].owner = me;
-    slabs[nslabs].slots = s;
-    nslabs++;
+    add_slab(me, base, fd);
+    shim_slot *s = slabs[nslabs - 1].slots;
+    mine = s;
+    mine_pid = me;
     fresh = 0;
     nfree = 0;
     ret_head = ret_count = 0;
@@ -115,15 +189,16 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner)
         return NULL;
     shim_slot *found = NULL;
     pthread_mutex_lock(&mu);
+    /* After an exec two slabs may have our pid (the adopted one, whose
+     * keeper serves the inherited connections, and our own): the id
+     * tells which holds the connection. */
     for (int i = nslabs; i-- > 0;) {
-        if (slabs[i].owner == owner) {
+        if (slabs[i].owner == owner && atomic_load(&slabs[i].slots[index].id) == id) {
             found = &slabs[i].slots[index];
             break;
         }
     }
     pthread_mutex_unlock(&mu);
-    if (found && atomic_load(&found->id) != id)
-        return NULL;
     return found;
 }
 
@@ -131,7 +206,7 @@ pid_t shim_slot_owner(void)
 {
     pthread_mutex_lock(&mu);
     own();
-    pid_t p = nslabs ? slabs[nslabs - 1].owner : getpid();
+    pid_t p = mine ? mine_pid : getpid();
     pthread_mutex_unlock(&mu);
     return p;
 }
@@ -144,8 +219,12 @@ shim_slot *shim_slot_get(uint32_t index, uint64_t id)
 void shim_slots_keeper(void)
 {
     /* Called in a keeper forked from an engine: the slab stays the one the
-     * application's other processes know, under its creator's pid. */
+     * application's other processes know, under its creator's pid. The
+     * keeper closed the memfds (it keeps only the engine's fds); the
+     * mappings stay. */
     keeper = 1;
+    for (int i = 0; i < nslabs; i++)
+        slabs[i].fd = -1;
 }
 
 void shim_slot_retire(uint32_t index)
@@ -161,9 +240,9 @@ void shim_slot_retire(uint32_t index)
 void shim_slot_free(uint32_t index)
 {
     pthread_mutex_lock(&mu);
-    if (nslabs && (slabs[nslabs - 1].owner == getpid() || keeper) && index < fresh && freelist) {
-        atomic_store(&slabs[nslabs - 1].slots[index].id, 0);
-        atomic_store(&slabs[nslabs - 1].slots[index].state, SHIM_SLOT_FREE);
+    if (mine && (mine_pid == getpid() || keeper) && index < fresh && freelist) {
+        atomic_store(&mine[index].id, 0);
+        atomic_store(&mine[index].state, SHIM_SLOT_FREE);
         freelist[nfree++] = index;
     }
     pthread_mutex_unlock(&mu);
@@ -203,5 +282,109 @@ int shim_slot_app_queued(shim_slot *s, int fd, int *q)
     if (efd >= 0 && ino && fstat(efd, &st) == 0 && (uint64_t)st.st_ino == ino &&
         real_ioctl(efd, SIOCINQ, q) == 0)
         return 0;
+    /* Held by another process (a keeper after our exec, the parent of a
+     * forked child): the kernel tells its bytes by inode. */
+    if (ino && shim_unix_diag(ino, q) == 1 && *q >= 0)
+        return 0;
     return real_ioctl(fd, SIOCOUTQ, q);
+}
+
+/* ---- exec ---- */
+
+char **shim_slots_exec_env(char *const envp[], int *fds, int *nfds)
+{
+    *nfds = 0;
+    char val[sizeof EXEC_VAR + MAX_SLABS * 12];
+    size_t at = (size_t)snprintf(val, sizeof val, "%s=", EXEC_VAR);
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs; i++) {
+        if (slabs[i].fd < 0 || inode_of(slabs[i].fd) != slabs[i].ino)
+            continue; /* anonymous memory, or the app put something else there */
+        int c = fcntl(slabs[i].fd, F_DUPFD, SHIM_FD_BASE); /* without FD_CLOEXEC */
+        if (c < 0)
+            continue;
+        fds[(*nfds)++] = c;
+        at += (size_t)snprintf(val + at, sizeof val - at, "%s%d", *nfds > 1 ? "," : "", c);
+    }
+    pthread_mutex_unlock(&mu);
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    char **env = *nfds ? malloc((n + 2) * sizeof *env + at + 1) : NULL;
+    if (!env) {
+        shim_slots_exec_failed(NULL, fds, *nfds);
+        *nfds = 0;
+        return NULL;
+    }
+    /* The program's environment, less a stale copy of ours, plus ours. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(envp[i], EXEC_VAR "=", sizeof EXEC_VAR) != 0)
+            env[k++] = envp[i];
+    char *copy = (char *)(env + n + 2);
+    memcpy(copy, val, at + 1);
+    env[k++] = copy;
+    env[k] = NULL;
+    return env;
+}
+
+void shim_slots_exec_failed(char **env, const int *fds, int nfds)
+{
+    for (int i = 0; i < nfds; i++)
+        real_close(fds[i]);
+    free(env);
+}
+
+void shim_slots_adopt(void)
+{
+    const char *v = getenv(EXEC_VAR);
+    if (!v)
+        return;
+    pthread_mutex_lock(&mu);
+    while (*v) {
+        char *end;
+        long fd = strtol(v, &end, 10);
+        if (end == v)
+            break;
+        v = *end == ',' ? end + 1 : end;
+        /* Only a sealed memfd of our size with our magic: the variable
+         * may be stale (inherited past an exec we did not see) and its
+         * number anything of the program's. */
+        struct stat st;
+        if (fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GET_SEALS) != SLAB_SEALS ||
+            fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != SLAB_BYTES)
+            continue;
+        void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, (int)fd, 0);
+        if (p == MAP_FAILED)
+            continue;
+        const slab_head *h = p;
+        if (h->magic != SLAB_MAGIC) {
+            munmap(p, SLAB_BYTES);
+            continue;
+        }
+        add_slab((pid_t)h->owner, p, shim_fd_move_high((int)fd));
+    }
+    pthread_mutex_unlock(&mu);
+    unsetenv(EXEC_VAR);
+}
+
+int shim_slots_fd(int fd)
+{
+    int r = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs && !r; i++)
+        r = slabs[i].fd == fd && fd >= 0;
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
+int shim_slots_fds(int *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs && n < max; i++)
+        if (slabs[i].fd >= 0)
+            out[n++] = slabs[i].fd;
+    pthread_mutex_unlock(&mu);
+    return n;
 }

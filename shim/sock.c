@@ -56,6 +56,7 @@ static void init_all(void)
     if (shim_config_load() < 0)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
+    shim_slots_adopt(); /* connections inherited over exec: their state */
     shim_signals_init();
 }
 
@@ -1284,7 +1285,7 @@ SHIM_EXPORT int close(int fd)
     if (!init())
         return real_close(fd);
     int saved = errno;
-    if (shim_engine_owns(fd))
+    if (shim_engine_owns(fd) || shim_slots_fd(fd))
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
     uint64_t closed_listener = 0;

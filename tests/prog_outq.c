@@ -63,19 +63,7 @@ static int outq(int fd)
 static void bytes_counted(int c)
 {
     SYS(fcntl(c, F_SETFL, O_NONBLOCK));
-    static char big[65536];
-    long total = 0;
-    /* Until the kernel refuses, and again once it has said it has room
-     * (POLLOUT within 500 ms: the engine may still move bytes on). */
-    for (int rounds_left = 20; rounds_left > 0; rounds_left--) {
-        ssize_t w;
-        while ((w = write(c, big, sizeof big)) > 0)
-            total += w;
-        CHECK(errno == EAGAIN, "write: %s", strerror(errno));
-        struct pollfd p = {.fd = c, .events = POLLOUT};
-        if (poll(&p, 1, 500) == 0)
-            break;
-    }
+    long total = fill_until_refused(c);
     int q0 = outq(c), n = 0;
     CHECK(q0 <= total, "SIOCOUTQ %d after %ld bytes written", q0, total);
     for (; n < 200 && write(c, "y", 1) == 1; n++)

@@ -223,3 +223,33 @@ int accept_ready(int l, int ms)
     SYS(a);
     return a;
 }
+
+long fill_until_refused(int fd)
+{
+    static char big[65536];
+    long total = 0;
+    for (int rounds_left = 20; rounds_left > 0; rounds_left--) {
+        ssize_t w;
+        while ((w = write(fd, big, sizeof big)) > 0)
+            total += w;
+        CHECK(errno == EAGAIN, "write: %s", strerror(errno));
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) == 0)
+            break;
+    }
+    return total;
+}
+
+static pid_t fail_kill = -1;
+
+static void kill_it(void)
+{
+    if (fail_kill > 0)
+        kill(fail_kill, SIGKILL);
+}
+
+void kill_on_fail(pid_t pid)
+{
+    fail_kill = pid;
+    prog_on_fail = kill_it;
+}

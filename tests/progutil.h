@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 extern const char *prog_name;
 extern void (*prog_on_fail)(void);
@@ -73,5 +74,12 @@ void setsockopt_int(int fd, int level, int opt, int v);
 /* accept() on listener l once it is readable, failing if nothing comes
  * within ms. */
 int accept_ready(int l, int ms);
+/* Writes 64 KiB at a time to non-blocking fd until the kernel refuses
+ * (EAGAIN), and again each time it says it has room within 500 ms (a
+ * shim's engine may still move bytes on), at most 20 times; returns the
+ * bytes written. For a peer that reads nothing. */
+long fill_until_refused(int fd);
+/* A failure or the watchdog kills pid (SIGKILL) first; -1: nobody. */
+void kill_on_fail(pid_t pid);
 
 #endif

@@ -1,0 +1,92 @@
+/*
+ * unixdiag.c: the bytes waiting in a unix socket this process does not
+ * hold, asked of the kernel by the socket's inode (sock_diag, as ss -x
+ * does). After an exec, or in a forked child, the engine's end of a bridge
+ * is the keeper's or the parent's; the app's own end answers SIOCOUTQ with
+ * memory (every write's buffer overhead), not bytes. UNIX_DIAG_RQLEN of a
+ * socket that is not listening is unix_inq_len(), the bytes in its receive
+ * queue: what SIOCINQ would say on that end (net/unix/diag.c,
+ * sk_diag_show_rqlen()). unix_diag looks a socket up by inode in our
+ * network namespace and checks no permission (as ss -x shows everyone's).
+ * The engine asks the same to learn whether a listener's app end still
+ * exists in any process.
+ */
+#include <errno.h>
+#include <string.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#include "poison.h"
+
+/* NLA_ALIGN and NLA_HDRLEN compute in int (NLA_ALIGNTO is 4, not 4u) */
+#define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
+#define ATTR_HDR ALIGN4(sizeof(struct nlattr))
+
+int shim_unix_diag(uint64_t ino, int *inq)
+{
+    if (inq)
+        *inq = -1;
+    if (!ino || ino > UINT32_MAX)
+        return -1; /* unix_diag's inode is 32 bits */
+    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nh;
+        struct unix_diag_req req;
+    } rq;
+    memset(&rq, 0, sizeof rq);
+    rq.nh.nlmsg_len = sizeof rq;
+    rq.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    rq.nh.nlmsg_flags = NLM_F_REQUEST;
+    rq.req.sdiag_family = AF_UNIX;
+    rq.req.udiag_states = ~0u;
+    rq.req.udiag_ino = (uint32_t)ino;
+    rq.req.udiag_show = inq ? UDIAG_SHOW_RQLEN : 0;
+    rq.req.udiag_cookie[0] = rq.req.udiag_cookie[1] = ~0u; /* no cookie: by inode */
+    int r = -1;
+    union {
+        struct nlmsghdr h;
+        uint8_t b[1024];
+    } buf;
+    /* write/read: to and from the kernel, the netlink socket's default */
+    if (write(fd, &rq, sizeof rq) != (ssize_t)sizeof rq)
+        goto out;
+    ssize_t n;
+    do
+        n = read(fd, &buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    const struct nlmsghdr *h = &buf.h;
+    if (n < (ssize_t)sizeof *h || h->nlmsg_len > (size_t)n)
+        goto out;
+    if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+        struct nlmsgerr e;
+        memcpy(&e, NLMSG_DATA(h), sizeof e);
+        r = e.error == -ENOENT ? 0 : -1;
+        goto out;
+    }
+    if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+        goto out;
+    r = 1;
+    const struct unix_diag_msg *m = NLMSG_DATA(h);
+    size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
+    for (const struct nlattr *a = (const struct nlattr *)(m + 1);
+         inq && len >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
+         len -= ALIGN4(a->nla_len) < len ? ALIGN4(a->nla_len) : len,
+                             a = (const struct nlattr *)((const char *)a + ALIGN4(a->nla_len))) {
+        if (a->nla_type == UNIX_DIAG_RQLEN && a->nla_len >= ATTR_HDR + sizeof(struct unix_diag_rqlen)) {
+            struct unix_diag_rqlen rl;
+            memcpy(&rl, (const char *)a + ATTR_HDR, sizeof rl);
+            *inq = rl.udiag_rqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_rqueue;
+            break;
+        }
+    }
+out:
+    real_close(fd);
+    return r;
+}

@@ -1,0 +1,210 @@
+/*
+ * prog_execstate: a connection's state after the program exec's itself,
+ * as the new image asks for it: TCP_INFO, SO_ERROR, SIOCOUTQ.
+ *
+ *   prog_execstate            run every check below; exit 0 iff all hold
+ *   prog_execstate --after C TO FROM PID
+ *                             (internal) the image after the exec: C the
+ *                             connected fd, TO/FROM the pipes to and from
+ *                             the peer process PID
+ *
+ * The first image makes a loopback connection, forks the peer (it keeps
+ * the accepted end and does only what it is told over a pipe), and exec's
+ * itself with the connected fd inherited. The new image checks:
+ *   - TCP_INFO says ESTABLISHED and SO_ERROR 0;
+ *   - SIOCOUTQ counts bytes written to a peer that reads nothing: written
+ *     until EAGAIN, it is above 0 and at most what was written; one-byte
+ *     writes after that raise it by at most one each (acknowledgements
+ *     only lower it); once the peer has read everything it comes down to
+ *     0 (waited for, up to 10 s), and TCP_INFO has an RTT;
+ *   - the peer's reset (SO_LINGER {1,0}, close) shows as SO_ERROR
+ *     ECONNRESET, once; then 0.
+ * Over kernel TCP all of this holds by construction (man 7 tcp: SIOCOUTQ
+ * is the unsent + unacknowledged data; tcp_reset() sets sk_err
+ * ECONNRESET). Under the shim the engine goes on in a keeper at the exec,
+ * and the new image must reach the connection's state it publishes.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fd, before and after the exec. Exit 0 iff every check held; 1 with a
+ * "FAIL:" line otherwise; 3 if the watchdog (60 s) fired.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define WATCHDOG_S 60
+#define EVENT_MS 10000
+
+const char *prog_name = "prog_execstate";
+
+static int outq(int fd)
+{
+    int q = -1;
+    SYS(ioctl(fd, SIOCOUTQ, &q));
+    return q;
+}
+
+static void put(int fd, const void *p, size_t n)
+{
+    CHECK(write(fd, p, n) == (ssize_t)n, "pipe write: %s", strerror(errno));
+}
+
+/* Waits for the peer's one-byte answer. */
+static void answer(int from)
+{
+    char k;
+    read_exact(from, &k, 1, EVENT_MS);
+    CHECK(k == 'k', "peer answered %c", k);
+}
+
+/* The peer: 'd' + 8 bytes n: read n bytes; 'x': reset the connection.
+ * Answers 'k' after each; ends at EOF on its pipe. */
+static void peer(int s, int from, int to)
+{
+    char cmd;
+    static char buf[65536];
+    while (read(from, &cmd, 1) == 1) {
+        if (cmd == 'd') {
+            uint64_t n;
+            read_exact(from, &n, sizeof n, EVENT_MS);
+            while (n) {
+                size_t want = n < sizeof buf ? (size_t)n : sizeof buf;
+                read_exact(s, buf, want, EVENT_MS);
+                n -= want;
+            }
+        } else if (cmd == 'x') {
+            struct linger l = {1, 0};
+            SYS(setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l));
+            SYS(close(s));
+        }
+        put(to, "k", 1);
+    }
+    _exit(0);
+}
+
+static void first_image(char *self)
+{
+    int c, s;
+    loopback_pair(AF_INET, &c, &s);
+    printf("transport: %s\n", fd_transport(c));
+    CHECK(tcpi_state(c) == TCP_ESTABLISHED, "TCP_INFO state %d before the exec", tcpi_state(c));
+    int to[2], from[2];
+    SYS(pipe(to));
+    SYS(pipe(from));
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        close(c);
+        close(to[1]);
+        close(from[0]);
+        peer(s, to[0], from[1]);
+    }
+    kill_on_fail(p);
+    close(s);
+    close(to[0]);
+    close(from[1]);
+    char a[16], b[16], d[16], e[16];
+    snprintf(a, sizeof a, "%d", c);
+    snprintf(b, sizeof b, "%d", to[1]);
+    snprintf(d, sizeof d, "%d", from[0]);
+    snprintf(e, sizeof e, "%d", (int)p);
+    printf("ok: connected, peer %d forked; exec'ing\n", (int)p);
+    fflush(stdout);
+    execl(self, self, "--after", a, b, d, e, (char *)NULL);
+    failf(__LINE__, "execl %s: %s", self, strerror(errno));
+}
+
+static void check_outq(int c, int to, int from)
+{
+    SYS(fcntl(c, F_SETFL, O_NONBLOCK));
+    uint64_t total = (uint64_t)fill_until_refused(c);
+    int q0 = outq(c), n = 0;
+    CHECK(q0 > 0 && (uint64_t)q0 <= total, "SIOCOUTQ %d after %llu bytes written to a peer that reads nothing",
+          q0, (unsigned long long)total);
+    for (; n < 200 && write(c, "y", 1) == 1; n++)
+        ;
+    int q1 = outq(c);
+    CHECK(q1 - q0 <= n, "%d one-byte writes to a peer that reads nothing raised SIOCOUTQ by %d "
+                        "(%d -> %d): it counts more than bytes", n, q1 - q0, q0, q1);
+    total += (uint64_t)n;
+    printf("ok: SIOCOUTQ after the exec counts bytes: %llu written, %d not acknowledged; "
+           "%d one-byte writes more, +%d\n", (unsigned long long)total, q0, n, q1 - q0);
+    put(to, "d", 1);
+    put(to, &total, sizeof total);
+    answer(from);
+    int q = outq(c);
+    for (int waited = 0; q != 0 && waited < EVENT_MS; waited += 10) {
+        poll(NULL, 0, 10);
+        q = outq(c);
+    }
+    CHECK(q == 0, "SIOCOUTQ %d after the peer read all %llu bytes", q, (unsigned long long)total);
+    struct tcp_info ti;
+    socklen_t l = sizeof ti;
+    SYS(getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &l));
+    CHECK(ti.tcpi_state == TCP_ESTABLISHED && ti.tcpi_rtt > 0,
+          "TCP_INFO after the peer read: state %u rtt %u", ti.tcpi_state, ti.tcpi_rtt);
+    printf("ok: the peer read all %llu bytes: SIOCOUTQ 0, TCP_INFO ESTABLISHED with an RTT\n",
+           (unsigned long long)total);
+}
+
+static void check_reset(int c, int to, int from)
+{
+    put(to, "x", 1);
+    answer(from);
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "no event within %d ms of the peer's reset", EVENT_MS);
+    int e = so_error(c);
+    CHECK(e == ECONNRESET, "SO_ERROR after the peer's reset: %d (%s)", e, strerror(e));
+    e = so_error(c);
+    CHECK(e == 0, "SO_ERROR a second time: %d (%s)", e, strerror(e));
+    printf("ok: the peer's reset: SO_ERROR ECONNRESET once, then 0\n");
+}
+
+static void after_image(char **argv)
+{
+    int c = atoi(argv[2]), to = atoi(argv[3]), from = atoi(argv[4]);
+    pid_t peer_pid = atoi(argv[5]);
+    kill_on_fail(peer_pid);
+    printf("transport: %s\n", fd_transport(c));
+    int st = tcpi_state(c), e = so_error(c);
+    CHECK(st == TCP_ESTABLISHED, "TCP_INFO state %d after the exec", st);
+    CHECK(e == 0, "SO_ERROR %d (%s) after the exec", e, strerror(e));
+    printf("ok: after the exec: TCP_INFO ESTABLISHED, SO_ERROR 0\n");
+    check_outq(c, to, from);
+    check_reset(c, to, from);
+    close(to); /* the peer ends */
+    int status;
+    CHECK(waitpid(peer_pid, &status, 0) == peer_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the peer did not end cleanly");
+    kill_on_fail(-1);
+    close(c);
+    close(from);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && strcmp(argv[1], "--after") == 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        signal(SIGPIPE, SIG_IGN);
+        watchdog(WATCHDOG_S);
+        after_image(argv);
+        return 0;
+    }
+    prog_begin(argc, WATCHDOG_S);
+    first_image(argv[0]);
+    return 1;
+}
