@@ -89,13 +89,13 @@ static void *next(const char *name)
  * call uses it), runs the exec, and takes it all back if it failed. */
 #define HANDOFF_EXEC(envp, call)                                                             \
     do {                                                                                     \
-        int abort_fd_, fds_[SHIM_SLABS_MAX], nfds_;                                          \
+        int abort_fd_;                                                                       \
+        shim_exec_env x_;                                                                    \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
-        char **new_ = shim_slots_exec_env(envp, fds_, &nfds_);                               \
-        char *const *env_ = new_ ? new_ : (envp);                                            \
+        char *const *env_ = shim_slots_exec_env(&x_, envp);                                  \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
-        shim_slots_exec_failed(new_, fds_, nfds_);                                           \
+        shim_slots_exec_failed(&x_);                                                         \
         if (k_ > 0) {                                                                        \
             ssize_t w_ = write(abort_fd_, "x", 1);                                           \
             (void)w_;                                                                        \

@@ -388,13 +388,21 @@ void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
 /* exec: the slabs (memfds) go to the new image, which maps them, so that
  * SO_ERROR, TCP_INFO and SIOCOUTQ of inherited connections answer from
  * the keeper's live state. shim_slots_exec_env makes copies of the slabs'
- * memfds without close-on-exec (at most SHIM_SLABS_MAX, their numbers into fds[],
- * *nfds of them) and returns envp plus RUDP_EXEC_SLABS naming them, or
- * NULL (nothing to pass: exec with envp as it is). If the exec fails,
- * shim_slots_exec_failed closes the copies and frees what _env returned. */
+ * memfds without close-on-exec (into x->fds) and returns what to exec
+ * with: envp plus RUDP_EXEC_SLABS naming them (in x, or allocated for a
+ * large environment), or envp itself when there is nothing to pass. If
+ * the exec fails, shim_slots_exec_failed closes the copies and frees. x
+ * lives on the caller's stack: nothing is allocated after vfork(). */
 #define SHIM_SLABS_MAX 8 /* ours plus inherited ones, through a few forks and execs */
-char **shim_slots_exec_env(char *const envp[], int *fds, int *nfds);
-void shim_slots_exec_failed(char **env, const int *fds, int nfds);
+typedef struct shim_exec_env {
+    char *stack[512];
+    char val[sizeof "RUDP_EXEC_SLABS=" + SHIM_SLABS_MAX * 12];
+    int fds[SHIM_SLABS_MAX];
+    int nfds;
+    char **env;
+} shim_exec_env;
+char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[]);
+void shim_slots_exec_failed(shim_exec_env *x);
 /* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
  * memfds of our size and magic), moves their fds high and close-on-exec,
  * and removes the variable from the environment. */

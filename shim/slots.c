@@ -291,11 +291,11 @@ int shim_slot_app_queued(shim_slot *s, int fd, int *q)
 
 /* ---- exec ---- */
 
-char **shim_slots_exec_env(char *const envp[], int *fds, int *nfds)
+char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
 {
-    *nfds = 0;
-    char val[sizeof EXEC_VAR + MAX_SLABS * 12];
-    size_t at = (size_t)snprintf(val, sizeof val, "%s=", EXEC_VAR);
+    x->nfds = 0;
+    x->env = NULL;
+    size_t at = (size_t)snprintf(x->val, sizeof x->val, "%s=", EXEC_VAR);
     pthread_mutex_lock(&mu);
     for (int i = 0; i < nslabs; i++) {
         if (slabs[i].fd < 0 || inode_of(slabs[i].fd) != slabs[i].ino)
@@ -303,36 +303,40 @@ char **shim_slots_exec_env(char *const envp[], int *fds, int *nfds)
         int c = fcntl(slabs[i].fd, F_DUPFD, SHIM_FD_BASE); /* without FD_CLOEXEC */
         if (c < 0)
             continue;
-        fds[(*nfds)++] = c;
-        at += (size_t)snprintf(val + at, sizeof val - at, "%s%d", *nfds > 1 ? "," : "", c);
+        x->fds[x->nfds++] = c;
+        at += (size_t)snprintf(x->val + at, sizeof x->val - at, "%s%d", x->nfds > 1 ? "," : "", c);
     }
     pthread_mutex_unlock(&mu);
+    if (!x->nfds)
+        return envp;
     size_t n = 0;
     while (envp && envp[n])
         n++;
-    char **env = *nfds ? malloc((n + 2) * sizeof *env + at + 1) : NULL;
-    if (!env) {
-        shim_slots_exec_failed(NULL, fds, *nfds);
-        *nfds = 0;
-        return NULL;
+    /* On the stack when it fits: after vfork() a malloc() here would be
+     * the parent's, leaked once the exec succeeds. */
+    x->env = n + 2 <= sizeof x->stack / sizeof x->stack[0] ? x->stack : malloc((n + 2) * sizeof *x->env);
+    if (!x->env) {
+        shim_slots_exec_failed(x);
+        return envp;
     }
     /* The program's environment, less a stale copy of ours, plus ours. */
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(envp[i], EXEC_VAR "=", sizeof EXEC_VAR) != 0)
-            env[k++] = envp[i];
-    char *copy = (char *)(env + n + 2);
-    memcpy(copy, val, at + 1);
-    env[k++] = copy;
-    env[k] = NULL;
-    return env;
+            x->env[k++] = envp[i];
+    x->env[k++] = x->val;
+    x->env[k] = NULL;
+    return x->env;
 }
 
-void shim_slots_exec_failed(char **env, const int *fds, int nfds)
+void shim_slots_exec_failed(shim_exec_env *x)
 {
-    for (int i = 0; i < nfds; i++)
-        real_close(fds[i]);
-    free(env);
+    for (int i = 0; i < x->nfds; i++)
+        real_close(x->fds[i]);
+    x->nfds = 0;
+    if (x->env != x->stack)
+        free(x->env);
+    x->env = NULL;
 }
 
 void shim_slots_adopt(void)
