@@ -11,7 +11,8 @@
  *   SYN     header | offer(1) | client public key(32) | zeros | MAC(16)   (1200 bytes)
  *   RETRY   header | MAC(16)
  *   SYNACK  header | cipher(1) | server public key(32) | MAC(16)
- *   RESET   header | MAC(16)     (only to refuse an authenticated SYN)
+ *   RESET   header | MAC(16)     (to refuse an authenticated SYN)
+ *   RESET   header | token(16)   (stateless reset, keyreset.c)
  * The SYN's MAC covers the datagram before it; the others' cover the
  * client's public key and then the datagram before it, so an answer is
  * bound to the SYN it answers. MAC = BLAKE2b-128 keyed with a key derived
