@@ -214,6 +214,11 @@ struct rudp_ctx {
     rudp_stats stats;
     rudp_trace_ops trace_ops; /* trace.c; trace_ops.open NULL: off */
     rudp_ctx_keyed *keyed;    /* crypto.c: NULL unless rudp_ctx_set_key */
+    /* keyreset.c: keyed stateless resets sent in the second that began at
+     * reset_window; none at all while keyed_reset_off */
+    rudp_time reset_window;
+    unsigned resets_in_window;
+    uint8_t keyed_reset_off;
     void *trace_user;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
@@ -237,6 +242,11 @@ void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8
 void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t rudp__new_cid(rudp_ctx *ctx);
+/* ctx.c: sends a RESET packet to dcid: a keyed refusal's MAC bound to
+ * client_pub, or a stateless reset's token (RUDP_RESET_TOKEN bytes,
+ * keyreset.c); both NULL unkeyed. Counted in resets_sent. */
+void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
+                      const uint8_t *client_pub, const uint8_t *token);
 /* 64 bits no one can predict without the context's secret seed (a PRF of
  * it and a counter): path challenges. */
 uint64_t rudp__random64(rudp_ctx *ctx);

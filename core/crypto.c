@@ -28,6 +28,8 @@
 struct rudp_ctx_keyed {
     uint8_t mac_key[32];
     uint8_t kdf_key[32];
+    uint8_t cid_key[32];   /* keyreset.c: connection IDs a key holder made */
+    uint8_t reset_key[32]; /* keyreset.c: stateless reset tokens */
     uint8_t gen[32];   /* the forward-secure generator's state */
     uint8_t ciphers;   /* RUDP_AEAD_* this process can use */
     /* a DATA datagram decrypted: header, then the frames */
@@ -61,12 +63,21 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
         return -ENOMEM;
     kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
     kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
+    kdf(k->cid_key, sizeof k->cid_key, key, "rudp v1 connection ids");
+    kdf(k->reset_key, sizeof k->reset_key, key, "rudp v1 stateless reset");
     kdf(k->gen, sizeof k->gen, seed, "rudp v1 ephemeral generator");
     k->ciphers = RUDP_AEAD_CHACHA;
     if (crypto_aead_aes256gcm_is_available())
         k->ciphers |= RUDP_AEAD_AESGCM;
     ctx->keyed = k;
     return 0;
+}
+
+const uint8_t *rudp__keyed_subkey(const rudp_ctx *ctx, int which)
+{
+    if (!ctx->keyed)
+        return NULL;
+    return which == RUDP_SUBKEY_CID ? ctx->keyed->cid_key : ctx->keyed->reset_key;
 }
 
 void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask)

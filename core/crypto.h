@@ -11,7 +11,8 @@
  *   SYN     header | offer(1) | client public key(32) | zeros | MAC(16)   (1200 bytes)
  *   RETRY   header | MAC(16)
  *   SYNACK  header | cipher(1) | server public key(32) | MAC(16)
- *   RESET   header | MAC(16)     (only to refuse an authenticated SYN)
+ *   RESET   header | MAC(16)     (to refuse an authenticated SYN)
+ *   RESET   header | token(16)   (stateless reset, keyreset.c)
  * The SYN's MAC covers the datagram before it; the others' cover the
  * client's public key and then the datagram before it, so an answer is
  * bound to the SYN it answers. MAC = BLAKE2b-128 keyed with a key derived
@@ -49,6 +50,52 @@ static inline size_t rudp__seal_overhead(const rudp_conn_keyed *k)
 {
     return k ? RUDP_CRYPTO_TAG : 0;
 }
+
+/* Subkeys of the shared key for keyreset.c: RUDP_SUBKEY_CID keys the MAC
+ * that keyed connection IDs carry, RUDP_SUBKEY_RESET the stateless reset
+ * tokens. 32 bytes, owned by the context; NULL in an unkeyed one. */
+enum { RUDP_SUBKEY_CID = 1, RUDP_SUBKEY_RESET = 2 };
+const uint8_t *rudp__keyed_subkey(const rudp_ctx *ctx, int which);
+
+/* ---- keyreset.c: stateless reset in keyed mode ---- */
+
+#define RUDP_RESET_TOKEN 16      /* token bytes after a keyed RESET's header */
+#define RUDP_KEYED_RESETS_MAX 100 /* stateless resets a keyed context sends a second */
+
+/* A keyed connection ID: the high 32 bits of r, then 32 bits of a MAC of
+ * them keyed with the CID subkey, so that an engine with no state can tell
+ * an ID some key holder made from a stranger's. */
+uint64_t rudp__keyed_cid(const rudp_ctx *ctx, uint64_t r);
+
+/* 1 if cid carries its MAC (made by rudp__keyed_cid with this key), else 0. */
+int rudp__keyed_cid_valid(const rudp_ctx *ctx, uint64_t cid);
+
+/* The stateless reset token of connection ID cid as sent from the address
+ * `from` (the sender's address and port: the peer's, seen by the receiver):
+ * BLAKE2b-128 keyed with the reset subkey over a label, cid and from (an
+ * IPv4-mapped IPv6 address counts as the IPv4 one; scope IDs do not count). */
+void rudp__keyed_reset_token(const rudp_ctx *ctx, uint64_t cid, const rudp_addr *from,
+                             uint8_t out[RUDP_RESET_TOKEN]);
+
+/* 1 if token (RUDP_RESET_TOKEN bytes) is cid's token from `from`, compared
+ * in constant time (sodium_memcmp); 0 otherwise. */
+int rudp__keyed_reset_token_ok(const rudp_ctx *ctx, uint64_t cid, const rudp_addr *from,
+                               const uint8_t *token);
+
+/* A keyed DATA datagram of len bytes for a connection ID this context does
+ * not know arrived on sock, the socket of listener l (NULL: not a
+ * listener's), from peer (local: the address it reached, NULL if unknown):
+ * answers with a stateless reset when the README's conditions
+ * hold (a key holder's ID, a listener's socket, a known local address,
+ * smaller than what caused it, within the rate). Returns 1 if sent. */
+int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listener *l, uint32_t sock,
+                                const rudp_addr *local, const rudp_addr *peer, uint64_t dcid,
+                                size_t len);
+
+/* A RESET datagram (header hl bytes, len in all) naming dcid arrived from
+ * peer for keyed connection c: 1 if it carries c's token, 0 if not. */
+int rudp__keyed_reset_open(const rudp_conn *c, const rudp_addr *peer, uint64_t dcid,
+                           const uint8_t *buf, size_t len, size_t hl);
 
 /* Tests: the context offers and accepts only the ciphers in mask (one of
  * them at least stays). */

@@ -187,6 +187,8 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
     for (;;) {
         uint64_t n = ctx->cid_counter++;
         uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
+        if (ctx->keyed)
+            cid = rudp__keyed_cid(ctx, cid); /* keyreset.c: a key holder's */
         rudp_conn *found = NULL;
         HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, found);
         if (cid != 0 && !found)
@@ -397,10 +399,11 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
     return ((mac ^ got) == 0);
 }
 
-/* A RESET to dcid. Keyed, only a refusal of an authenticated SYN is sent,
- * bound to its client key (client_pub; NULL unkeyed). */
-static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
-                       const uint8_t *client_pub)
+/* A RESET to dcid. Keyed, sent to refuse an authenticated SYN, bound to
+ * its client key (client_pub), or as a stateless reset with its token
+ * (keyreset.c: RUDP_RESET_TOKEN bytes); unkeyed, both NULL. */
+void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
+                      const uint8_t *client_pub, const uint8_t *token)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -410,8 +413,12 @@ static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint
     int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     if (n <= 0)
         return;
-    if (ctx->keyed)
+    if (token) {
+        memcpy(buf + n, token, RUDP_RESET_TOKEN);
+        n += RUDP_RESET_TOKEN;
+    } else if (ctx->keyed) {
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
+    }
     ctx->stats.resets_sent++;
     rudp__send(ctx, sock, peer, buf, (size_t)n);
 }
@@ -455,7 +462,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
         ctx->stats.handshakes_refused++;
-        send_reset(ctx, sock, peer, h->scid, pub);
+        rudp__send_reset(ctx, sock, peer, h->scid, pub, NULL);
         return;
     }
     if (h->token_len == 0) {
@@ -476,7 +483,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     int admit = rudp__admit(l, peer);
     if (admit == -ENOMEM) {
-        send_reset(ctx, sock, peer, h->scid, pub); /* refused */
+        rudp__send_reset(ctx, sock, peer, h->scid, pub, NULL); /* refused */
         return;
     }
     if (admit < 0)
@@ -558,11 +565,14 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         if (!c) {
             ctx->stats.unknown_conn++;
             /* Stateless reset, smaller than what caused it: no loops (we
-             * never answer a RESET) and no amplification. Keyed, none: a
-             * stranger's datagram cannot be told from a lost peer's, and
-             * strangers get no answer. */
-            if (!ctx->keyed && len > RUDP_WIRE_SHORT_HDR)
-                send_reset(ctx, sock, peer, h.dcid, NULL);
+             * never answer a RESET) and no amplification. Keyed, only to
+             * an ID a key holder made, with a token only key holders can
+             * compute (keyreset.c). */
+            if (ctx->keyed)
+                rudp__keyed_stateless_reset(ctx, now, find_listener(ctx, sock), sock, local,
+                                            peer, h.dcid, len);
+            else if (len > RUDP_WIRE_SHORT_HDR)
+                rudp__send_reset(ctx, sock, peer, h.dcid, NULL, NULL);
             return;
         }
         if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
@@ -594,7 +604,15 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
         }
         c = rudp__find_peer(ctx, peer, h.dcid);
         if (c && c->keyed) {
-            auth_failed(c); /* keyed connections are reset only inside DATA */
+            /* Keyed connections are reset inside DATA, or by a stateless
+             * reset carrying the token of the peer's ID and address. */
+            if (on_conn_sock(ctx, c, sock) &&
+                rudp__keyed_reset_open(c, peer, h.dcid, buf, len, (size_t)hl)) {
+                ctx->stats.resets_received++;
+                rudp__conn_input_reset(c, now, 0);
+                return;
+            }
+            auth_failed(c);
             return;
         }
         if (c && on_conn_sock(ctx, c, sock)) {

@@ -287,6 +287,14 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
  */
 int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8_t seed[32]);
 
+/* A keyed context answers a key holder's DATA for a connection it does not
+ * know, on a listener's socket, with a stateless reset (README "Keyed
+ * mode"); on by default. Turn it off (on = 0) where another endpoint with
+ * the same address and port may hold the connection (several engines
+ * sharing a listener's port): a reset from one that lacks it would end a
+ * live connection (RFC 9000 §21.11). Returns 0, or -EINVAL (not keyed). */
+int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
+
 /* "chacha20-poly1305" or "aes256-gcm" for a keyed connection past its
  * handshake; NULL for an unkeyed one, or before its keys exist. */
 const char *rudp_conn_cipher(const rudp_conn *c);

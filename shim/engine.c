@@ -789,6 +789,11 @@ static int key_ctx(rudp_ctx *ctx)
                   ? rudp_ctx_set_key(ctx, key, seed)
                   : -EIO;
     sodium_memzero(seed, sizeof seed);
+    /* Several engines share a listener's port (SO_REUSEPORT): one that
+     * does not hold a connection would reset it for anyone who changes a
+     * datagram's source port (RFC 9000 §21.11), so none sends a reset. */
+    if (err == 0 && shim_cfg.engines > 1)
+        rudp_ctx_set_keyed_reset(ctx, 0);
     if (err < 0) /* connect() and listen() fail with err: say why */
         SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
                  err == -ENOSYS ? "libsodium failed to initialise" : strerror(-err));
