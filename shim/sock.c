@@ -925,11 +925,11 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         if (nfd < 0)
             return nfd;
         /* Only our engine may hand us a connection: anyone else's is
-         * closed unseen. Then the next one is taken if one is queued; if
-         * none is, a non-blocking accept says EAGAIN (the kernel's), and a
-         * blocking one ECONNABORTED, as BSD says of a connection that died
-         * before accept: blocking until a real client came would stall a
-         * server that polled first (servers retry on ECONNABORTED). */
+         * closed unseen, and accept goes on as if it had never come: the
+         * next one queued is taken; with none, a non-blocking accept says
+         * EAGAIN and a blocking one waits (both the kernel's own, asked
+         * again). Linux's blocking accept waits until a connection is
+         * there to return (inet_csk_accept -> inet_csk_wait_for_connect). */
         saved = errno;
         if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1) {
             if (n.kind == SHIM_NAME_ENGINE)

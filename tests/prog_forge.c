@@ -104,7 +104,10 @@ static int serve(unsigned port, const char *uname, int secs)
 {
     struct sockaddr_storage ss;
     socklen_t sl = loopback(AF_INET, port, &ss);
-    int t = socket(AF_INET, SOCK_STREAM, 0);
+    /* Non-blocking listeners, as a poll() server should have: a blocking
+     * accept() after poll() waits, as Linux's does, when what poll() saw is
+     * gone (here: the forged connection the shim refuses). */
+    int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     SYS(t);
     SYS(setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
@@ -114,7 +117,7 @@ static int serve(unsigned port, const char *uname, int secs)
         return 1;
     }
     struct sockaddr_un un;
-    int u = socket(AF_UNIX, SOCK_STREAM, 0);
+    int u = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     SYS(u);
     SYS(bind(u, (struct sockaddr *)&un, abstract(&un, (const uint8_t *)uname, strlen(uname))));
     SYS(listen(u, 16));
