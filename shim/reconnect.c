@@ -24,6 +24,16 @@
  * the next connect() goes the way of any new socket (sock.c). The
  * ECONNRESET a disconnect leaves in SO_ERROR is kept here for that fd (by
  * inode) until read or until the next connect().
+ *
+ * The name is kept too. Linux's socket keeps the failed attempt's port in
+ * its name though the port is let go (tcp_set_state(TCP_CLOSE) puts the
+ * bind bucket, but inet_sport stays and inet_getname() reports it), and
+ * its address becomes the wildcard unless the app had bound one
+ * (tcp_disconnect: inet_reset_saddr() without SOCK_BINDADDR_LOCK). So
+ * getsockname() on the fresh socket, whose own answer has port 0, says
+ * 0.0.0.0:P / [::]:P (or the bound address with P), until a bind(),
+ * connect() or listen() gives the socket a port of its own (checked over
+ * kernel TCP by tests/prog_edges.c, IPv4 and IPv6).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,55 +71,101 @@ static uint64_t inode_of(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* ---- SO_ERROR left by a disconnect ---- */
+/* ---- what a failure leaves on the fresh socket: SO_ERROR and the name ---- */
 
-/* Few sockets are ever disconnected and not yet asked: a small table. */
-#define PENDING_MAX 32
+/* Few sockets are ever unconnected again: a small table, by fd and inode.
+ * err: the SO_ERROR a disconnect left, until read; name: what getsockname
+ * says, while the socket has no port of its own. */
+#define LEFT_MAX 32
 
-static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int fd, err;
     uint64_t ino;
-} pending[PENDING_MAX];
-static _Atomic int npending;
+    struct sockaddr_storage name;
+} kept[LEFT_MAX];
+static _Atomic int nleft;
+
+/* fd's entry, made if there is none (the oldest goes when the table is
+ * full), stamped with the inode ino. left_mu held. */
+static int left_entry(int fd, uint64_t ino)
+{
+    int i = 0, n = atomic_load(&nleft);
+    while (i < n && kept[i].fd != fd)
+        i++;
+    if (i == n) {
+        if (n == LEFT_MAX)
+            i = 0;
+        else
+            atomic_store(&nleft, ++n);
+        memset(&kept[i], 0, sizeof kept[i]);
+    } else if (kept[i].ino != ino) {
+        memset(&kept[i], 0, sizeof kept[i]); /* another socket had that number */
+    }
+    kept[i].fd = fd;
+    kept[i].ino = ino;
+    return i;
+}
+
+static void left_drop(int i)
+{
+    int n = atomic_load(&nleft) - 1;
+    kept[i] = kept[n];
+    atomic_store(&nleft, n);
+}
 
 static void pending_set(int fd, int err)
 {
     uint64_t ino = inode_of(fd);
-    pthread_mutex_lock(&pending_mu);
-    int i = 0, n = atomic_load(&npending);
-    while (i < n && pending[i].fd != fd)
-        i++;
-    if (i == n) {
-        if (n == PENDING_MAX)
-            i = 0; /* full: the oldest goes unreported */
-        else
-            atomic_store(&npending, ++n);
-    }
-    pending[i].fd = fd;
-    pending[i].ino = ino;
-    pending[i].err = err;
-    pthread_mutex_unlock(&pending_mu);
+    pthread_mutex_lock(&left_mu);
+    kept[left_entry(fd, ino)].err = err;
+    pthread_mutex_unlock(&left_mu);
 }
 
+/* The unconnected socket's name, Linux's way (see the top). */
+static void name_set(int fd, const shim_fd *rec, const shim_name *n)
+{
+    struct sockaddr_storage ss = n->local;
+    if (!rec->bound_addr) { /* the wildcard, with the attempt's port */
+        if (ss.ss_family == AF_INET) {
+            ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+        } else {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            s6->sin6_addr = in6addr_any;
+            s6->sin6_flowinfo = 0;
+            s6->sin6_scope_id = 0;
+        }
+    }
+    uint64_t ino = inode_of(fd);
+    pthread_mutex_lock(&left_mu);
+    kept[left_entry(fd, ino)].name = ss;
+    pthread_mutex_unlock(&left_mu);
+}
+
+/* SO_ERROR left on fd (0: none), taken. check_ino: only if fd still holds
+ * that socket; without, the entry goes whatever it held (a new connect()). */
 static int pending_take(int fd, int check_ino)
 {
-    if (atomic_load(&npending) == 0)
+    if (atomic_load(&nleft) == 0)
         return 0;
     uint64_t ino = check_ino ? inode_of(fd) : 0;
     int err = 0;
-    pthread_mutex_lock(&pending_mu);
-    int n = atomic_load(&npending);
+    pthread_mutex_lock(&left_mu);
+    int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++) {
-        if (pending[i].fd != fd)
+        if (kept[i].fd != fd)
             continue;
-        if (!check_ino || pending[i].ino == ino)
-            err = pending[i].err;
-        pending[i] = pending[--n];
-        atomic_store(&npending, n);
+        if (check_ino && kept[i].ino == ino) {
+            err = kept[i].err;
+            kept[i].err = 0;
+            if (!kept[i].name.ss_family)
+                left_drop(i);
+        } else {
+            left_drop(i);
+        }
         break;
     }
-    pthread_mutex_unlock(&pending_mu);
+    pthread_mutex_unlock(&left_mu);
     return err;
 }
 
@@ -121,6 +177,33 @@ int shim_reconnect_so_error(int fd)
 void shim_reconnect_forget(int fd)
 {
     pending_take(fd, 0);
+}
+
+int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    if (atomic_load(&nleft) == 0)
+        return 0;
+    if (ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_port != 0
+                                 : ss->ss_family != AF_INET6 ||
+                                       ((struct sockaddr_in6 *)ss)->sin6_port != 0)
+        return 0; /* a port of its own since: the kernel's answer */
+    uint64_t ino = inode_of(fd);
+    int found = 0;
+    pthread_mutex_lock(&left_mu);
+    int n = atomic_load(&nleft);
+    for (int i = 0; i < n; i++) {
+        if (kept[i].fd != fd || kept[i].ino != ino)
+            continue;
+        if (kept[i].name.ss_family == ss->ss_family) {
+            *ss = kept[i].name;
+            *sl = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                           : sizeof(struct sockaddr_in6);
+            found = 1;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&left_mu);
+    return found;
 }
 
 /* ---- the bridge given back for a kernel socket ---- */
@@ -162,6 +245,7 @@ static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
         return r;
     }
     shim_fd_del(fd);
+    name_set(fd, rec, n);
     shim_epollreg_remark(fd); /* a fresh TCP socket: the next connect() swaps it */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: unconnected again (connection %llu)%s", fd,
              (unsigned long long)n->id, linger0 ? ", reset" : "");

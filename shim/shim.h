@@ -363,6 +363,11 @@ int shim_connect_wait(int fd, const struct shim_fd *rec, const shim_name *n, int
 int shim_reconnect_so_error(int fd);
 /* A new connect() on fd: forget what a disconnect left. */
 void shim_reconnect_forget(int fd);
+/* getsockname() of fd, a kernel TCP socket whose own answer is *ss (port 0):
+ * if fd is the fresh socket a failed connect or a disconnect left
+ * (unbridge), replaces *ss and *sl with the name Linux keeps there (the
+ * attempt's port) and returns 1; otherwise 0. */
+int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl);
 
 /* appfd.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
  * the app's fd (if it still holds the app end of inode ino), with the app
@@ -452,6 +457,7 @@ typedef struct shim_fd {
     int reuseport;         /* SO_REUSEPORT: set before listen(), or since */
     int fallback;          /* connecting with RUDP_FALLBACK=tcp: epoll_ctl is noted */
     int family;            /* the TCP socket's family (options.c asks a kernel socket of it) */
+    int bound_addr;        /* connect(): the app had bound a specific address */
     const rudp_cc_ops *cc; /* TCP_CONGESTION chosen, NULL: RUDP_CC or rudp's default */
     shim_kept_opts kept;   /* other IP/IPv6/TCP options the app set (options.c) */
 } shim_fd;

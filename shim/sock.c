@@ -466,6 +466,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     memset(&local, 0, sizeof local);
     if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
         return -1;
+    rec.bound_addr = !is_any(&local); /* kept after a failure, as Linux (reconnect.c) */
 
     int err = 0, udp = -1, sv[2] = {-1, -1};
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -940,9 +941,6 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
             }
         }
         real_close(nfd);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (!(fcntl(fd, F_GETFL) & O_NONBLOCK) && poll(&p, 1, 0) == 0)
-            return fail(ECONNABORTED);
         errno = saved;
     }
     copy_out(&n.peer, n.family, addr, len);
@@ -1009,6 +1007,8 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
             }
         }
         errno = saved;
+    } else if (!peer) {
+        shim_reconnect_name(fd, &ss, &sl); /* the fresh socket of a failed connect */
     }
     if (addr && len)
         memcpy(addr, &ss, *len < sl ? *len : sl);
