@@ -509,7 +509,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             e->msgs[i].msg_hdr.msg_control = e->ctrls[i];
             e->msgs[i].msg_hdr.msg_controllen = sizeof e->ctrls[i];
         }
-        int m = recvmmsg(s->fd, e->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+        int m = real_recvmmsg(s->fd, e->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
         /* Each batch is timed when it is read: an ACK that arrived while
          * earlier batches were processed, timed at the wake-up, would
          * give an RTT sample short by that long (and BBR a false minimum

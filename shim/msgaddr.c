@@ -14,6 +14,8 @@
  *     and reports length 0 (tcp_recvmsg leaves msg_namelen 0); AF_UNIX
  *     gives the engine end's abstract name. A name of that form is turned
  *     into length 0 (the form alone: no system call on the data path).
+ *
+ * sendmmsg()/recvmmsg() (mmsg.c) are these rules applied per message.
  */
 #include <errno.h>
 #include <string.h>
@@ -41,9 +43,8 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
     return real_sendto(fd, buf, len, flags, NULL, 0);
 }
 
-SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    shim_real_init();
     ssize_t r = real_sendmsg(fd, msg, flags);
     if (r >= 0 || errno != EISCONN || !msg || !msg->msg_namelen)
         return r;
@@ -57,6 +58,12 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return real_sendmsg(fd, &m, flags);
 }
 
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    shim_real_init();
+    return shim_msgaddr_sendmsg(fd, msg, flags);
+}
+
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
                              socklen_t *alen)
 {
@@ -68,13 +75,19 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
     return r;
 }
 
+void shim_msgaddr_received(struct msghdr *msg, socklen_t cap)
+{
+    if (cap && shim_name_is_engine(msg->msg_name, msg->msg_namelen, cap))
+        msg->msg_namelen = 0;
+}
+
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     shim_real_init();
     socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
     ssize_t r = real_recvmsg(fd, msg, flags);
-    if (r >= 0 && cap && shim_name_is_engine(msg->msg_name, msg->msg_namelen, cap))
-        msg->msg_namelen = 0;
+    if (r >= 0)
+        shim_msgaddr_received(msg, cap);
     return r;
 }
 

@@ -7,5 +7,5 @@
 #define SHIM_POISON_H
 #pragma GCC poison socket bind listen accept accept4 connect getsockname getpeername
 #pragma GCC poison getsockopt setsockopt shutdown ioctl epoll_ctl
-#pragma GCC poison sendto sendmsg recvfrom recvmsg
+#pragma GCC poison sendto sendmsg recvfrom recvmsg sendmmsg recvmmsg
 #endif

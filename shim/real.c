@@ -30,6 +30,8 @@ ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, 
 ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -76,6 +78,9 @@ static void bind_all(void)
     real_recvfrom =
         (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))must("recvfrom");
     real_recvmsg = (ssize_t(*)(int, struct msghdr *, int))must("recvmsg");
+    real_sendmmsg = (int (*)(int, struct mmsghdr *, unsigned int, int))must("sendmmsg");
+    real_recvmmsg =
+        (int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))must("recvmmsg");
 #pragma GCC diagnostic pop
 }
 

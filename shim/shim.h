@@ -58,6 +58,8 @@ extern ssize_t (*real_sendto)(int, const void *, size_t, int, const struct socka
 extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -197,6 +199,14 @@ int shim_name_is_engine(const struct sockaddr *sa, socklen_t len, socklen_t cap)
  * answered as TCP does. Returns 1 with *ret (0, or -1 and errno) for
  * SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD, 0 for any other option. */
 int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret);
+
+/* msgaddr.c, for mmsg.c: sendmsg() as TCP answers it on a bridge (an
+ * address on the connected socket ignored): the count sent, or -1 and
+ * errno as libc's sendmsg. And, after a successful receive into msg whose
+ * msg_name buffer held cap bytes (0: none asked), the address turned into
+ * length 0 where it names an engine end of ours (TCP reports none). */
+ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags);
+void shim_msgaddr_received(struct msghdr *msg, socklen_t cap);
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
 #endif

@@ -241,7 +241,7 @@ static void send_split(shim_udpio *u, unsigned i)
         prepare(u, i, &h[k], &v[k], NULL, m->off + o, l, 0);
     }
     u->st.send_calls++;
-    (void)sendmmsg(m->fd, h, k, MSG_DONTWAIT);
+    (void)real_sendmmsg(m->fd, h, k, MSG_DONTWAIT);
 }
 
 void shim_udpio_flush(shim_udpio *u)
@@ -262,7 +262,7 @@ void shim_udpio_flush(shim_udpio *u)
         int told = 0; /* a failing socket is reported once per run, not per datagram */
         while (k < j) {
             u->st.send_calls++;
-            int r = sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
+            int r = real_sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
             if (r > 0) {
                 k += (unsigned)r;
                 continue;

@@ -5,11 +5,11 @@
 # spare the engine's), exec*/_exit (the engine hands over to a keeper) and
 # sigaction/signal (RUDP_STATS at SIGTERM, SIGINT, SIGHUP: signals.c) and
 # epoll_ctl (a connect falling back to kernel TCP keeps its registrations:
-# epollreg.c), and the send/receive calls that carry an address (msgaddr.c:
-# answered as TCP does on a bridge).
+# epollreg.c), and the send/receive calls that carry an address (msgaddr.c,
+# mmsg.c: answered as TCP does on a bridge).
 set -eu
 so=${1:-build/librudp_shim.so}
-want="_Exit _exit accept accept4 bind close close_range closefrom connect epoll_ctl execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen recvfrom recvmsg sendmsg sendto setsockopt shutdown sigaction signal socket"
+want="_Exit _exit accept accept4 bind close close_range closefrom connect epoll_ctl execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen recvfrom recvmmsg recvmsg sendmmsg sendmsg sendto setsockopt shutdown sigaction signal socket"
 got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "FAIL: $so exports:"; echo "  $got"; echo "expected:"; echo "  $want"
