@@ -19,7 +19,8 @@
  * file after it. The kernel reports a new file that is ready when added
  * (ep_insert polls it), so nothing that happened at the swap is missed.
  *
- * Which fds: socket() marks the TCP sockets it makes in a bitmap; epoll_ctl
+ * Which fds: socket() marks the TCP sockets it makes (a bitmap below 2^20,
+ * a small array above, where fs.nr_open was raised); epoll_ctl
  * notes a registration only for a marked fd (one atomic load otherwise);
  * a plain connect() or listen() (kernel TCP, never swapped), the swap
  * itself and close() clear the mark. A mark left behind (an fd closed
@@ -58,31 +59,88 @@ static reg *regs;
 static size_t nregs, cap;
 static _Atomic size_t count; /* nregs, read without the lock */
 
-/* The marks: fd numbers below MARK_FDS (the kernel's default nr_open);
- * 128 KiB of zero pages, touched only where a TCP socket's number falls. */
+/* The marks: fd numbers below MARK_FDS (the kernel's default nr_open) in a
+ * bitmap, 128 KiB of zero pages touched only where a TCP socket's number
+ * falls; numbers above it (fs.nr_open raised, up to 2^31) in a small array
+ * under mu, looked at only while it holds one. */
 #define MARK_FDS (1u << 20)
 #define WORD_BITS 64u
 static _Atomic uint64_t marks[MARK_FDS / WORD_BITS];
+static int *high;
+static size_t nhigh, high_cap;
+static _Atomic size_t nhigh_any; /* nhigh, read without the lock */
+
+/* Index of fd in high, or nhigh. mu held. */
+static size_t high_find(int fd)
+{
+    size_t i = 0;
+    while (i < nhigh && high[i] != fd)
+        i++;
+    return i;
+}
+
+static void high_set(int fd)
+{
+    pthread_mutex_lock(&mu);
+    if (high_find(fd) == nhigh) {
+        if (nhigh == high_cap) {
+            size_t ncap = high_cap ? high_cap * 2 : 16;
+            int *n = realloc(high, ncap * sizeof *n);
+            if (!n) {
+                pthread_mutex_unlock(&mu);
+                return; /* unmarked: its registrations are not carried over */
+            }
+            high = n;
+            high_cap = ncap;
+        }
+        high[nhigh++] = fd;
+        atomic_store(&nhigh_any, nhigh);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+/* Drops the high marks in [first, last]. */
+static void high_clear(unsigned first, unsigned last)
+{
+    if (atomic_load(&nhigh_any) == 0)
+        return;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nhigh;) {
+        if ((unsigned)high[i] >= first && (unsigned)high[i] <= last)
+            high[i] = high[--nhigh];
+        else
+            i++;
+    }
+    atomic_store(&nhigh_any, nhigh);
+    pthread_mutex_unlock(&mu);
+}
 
 void shim_epollreg_mark(int fd)
 {
-    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+    if (fd < 0)
         return;
     shim_epollreg_forget(fd); /* notes of a file closed behind our back */
-    atomic_fetch_or(&marks[(unsigned)fd / WORD_BITS], 1ull << ((unsigned)fd % WORD_BITS));
+    shim_epollreg_remark(fd);
 }
 
 void shim_epollreg_remark(int fd)
 {
-    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+    if (fd < 0)
         return;
-    atomic_fetch_or(&marks[(unsigned)fd / WORD_BITS], 1ull << ((unsigned)fd % WORD_BITS));
+    if ((unsigned)fd >= MARK_FDS)
+        high_set(fd);
+    else
+        atomic_fetch_or(&marks[(unsigned)fd / WORD_BITS], 1ull << ((unsigned)fd % WORD_BITS));
 }
 
 void shim_epollreg_unmark(int fd)
 {
-    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+    if (fd < 0)
         return;
+    if ((unsigned)fd >= MARK_FDS) {
+        high_clear((unsigned)fd, (unsigned)fd);
+        return;
+    }
     uint64_t bit = 1ull << ((unsigned)fd % WORD_BITS);
     if (atomic_load(&marks[(unsigned)fd / WORD_BITS]) & bit)
         atomic_fetch_and(&marks[(unsigned)fd / WORD_BITS], ~bit);
@@ -90,9 +148,16 @@ void shim_epollreg_unmark(int fd)
 
 int shim_epollreg_marked(int fd)
 {
-    if (fd < 0 || (unsigned)fd >= MARK_FDS)
+    if (fd < 0)
         return 0;
-    return (atomic_load(&marks[(unsigned)fd / WORD_BITS]) >> ((unsigned)fd % WORD_BITS)) & 1;
+    if ((unsigned)fd < MARK_FDS)
+        return (atomic_load(&marks[(unsigned)fd / WORD_BITS]) >> ((unsigned)fd % WORD_BITS)) & 1;
+    if (atomic_load(&nhigh_any) == 0)
+        return 0;
+    pthread_mutex_lock(&mu);
+    int on = high_find(fd) < nhigh;
+    pthread_mutex_unlock(&mu);
+    return on;
 }
 
 /* Index of (epfd, fd), or nregs. mu held. */
@@ -158,6 +223,7 @@ void shim_epollreg_forget_range(unsigned first, unsigned last)
             for (unsigned b = 0; b < WORD_BITS; b++)
                 if (w * WORD_BITS + b >= first && w * WORD_BITS + b <= last)
                     shim_epollreg_unmark((int)(w * WORD_BITS + b));
+    high_clear(first, last);
     if (atomic_load(&count) == 0)
         return;
     pthread_mutex_lock(&mu);
