@@ -267,6 +267,11 @@ void shim_engine_stats_answer(struct engine *e);
  * command, or a connection whose data or FIN is not yet acknowledged. */
 int shim_engine_busy(void);
 
+/* In a keeper: whether the process that handed its engines over (at exit,
+ * _exit or a fatal signal) may still be exiting, so that its copies of the
+ * app's listeners must not count as held (keeper.c). */
+int shim_keeper_handing_over(rudp_time now);
+
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */
 int shim_engine_push_locked(struct engine *e, cmd *c);

@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -92,6 +94,50 @@ static void relisten(int fd)
     }
 }
 
+/* ---- the process that handed over, until it is gone ----
+ *
+ * A listener lives on in a keeper while some process still holds the
+ * app's end of it (check_alive in engine.c asks sock_diag). Right after
+ * an exit, _exit or fatal signal, the process that handed over (and the
+ * first child of the double fork) may still hold their copies: they close
+ * them on their way out, which the keeper can race. Counted, they would
+ * make a listener nobody else holds look alive for another ALIVE_PERIOD,
+ * or for good when no check was due (kernel TCP frees the port when the
+ * last process holding the socket is gone, at once). So until that
+ * process has gone (its pidfd is readable once it has exited, after its
+ * files were released: do_exit() runs exit_files() and the deferred
+ * fput()s before exit_notify()), or HANDED_WAIT at most, a keeper's
+ * listener checks are only postponed. Not for exec: that process is the
+ * new image, whose copies count. */
+#define HANDED_WAIT RUDP_SEC(2)
+
+static _Atomic int handed_pidfd = -1;
+static rudp_time handed_until;
+
+static void watch_handed(pid_t from)
+{
+    int fd = (int)syscall(SYS_pidfd_open, from, 0);
+    if (fd < 0)
+        return; /* gone already (ESRCH), or no pidfd: nothing to wait for */
+    fd = shim_fd_move_high(fd);
+    handed_until = shim_now() + HANDED_WAIT;
+    atomic_store(&handed_pidfd, fd);
+}
+
+int shim_keeper_handing_over(rudp_time now)
+{
+    int fd = atomic_load(&handed_pidfd);
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (now < handed_until && poll(&p, 1, 0) == 0)
+        return 1;
+    fd = atomic_exchange(&handed_pidfd, -1);
+    if (fd >= 0)
+        real_close(fd);
+    return 0;
+}
+
 static void keeper_main(int verdict) __attribute__((noreturn));
 
 static void keeper_main(int verdict)
@@ -144,6 +190,8 @@ static void keeper_main(int verdict)
             real_close(fd);
         }
     }
+    if (verdict < 0)
+        watch_handed(G.pid);
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
