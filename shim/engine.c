@@ -672,6 +672,10 @@ static int engine_busy(struct engine *e)
     for (const cmd *c = e->q_head; c; c = c->next)
         if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
             return 1;
+    /* a listener's port held through TIME_WAIT: kernel TCP's outlives the
+     * process, so a keeper holds it until then (portshare.c) */
+    if (e->ntw)
+        return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;
     for (uint32_t i = 0; i < e->nsocks; i++)

@@ -20,7 +20,9 @@
  *     outlives the process: a bind() to the port fails with EADDRINUSE
  *     unless both the old listener and the new socket have SO_REUSEADDR
  *     (inet_csk_bind_conflict(): a TIME_WAIT socket keeps its sk_reuse);
- *     with both, bind() and listen() succeed.
+ *     with both, bind() and listen() succeed. Checked once nothing listens
+ *     on the port any more (/proc/net/tcp), at most FREE_S seconds, and
+ *     again TW_AGAIN_MS later.
  *   - sigterm: a child connects to the parent, puts up to 4 MB in with
  *     non-blocking write()s while the parent reads nothing, reports how
  *     many bytes write() accepted through a pipe, and is killed with
@@ -29,8 +31,9 @@
  *     every accepted byte, in order, then EOF.
  *
  * Prints one "ok:" line per check, "transport: KIND" for the connected fds
- * (tcp = a kernel TCP socket), and "port: N" for each port a child used (a
- * script may end whatever still holds it). Exit 0 iff every check held; 1
+ * (tcp = a kernel TCP socket), and "pid: PID" for itself and each child (a
+ * script may end what is left of them: a keeper holding TIME_WAIT, which
+ * rudp-stat names "keeper of pid PID"). Exit 0 iff every check held; 1
  * with a "FAIL:" line otherwise; 3 if the watchdog (120 s) fired.
  */
 #include <errno.h>
@@ -53,6 +56,7 @@
 #define EVENT_MS 10000     /* any single expected event */
 #define SIGTERM_BYTES (4 * 1024 * 1024)
 #define LISTENER_ROUNDS 4
+#define TW_AGAIN_MS 3000   /* TIME_WAIT checked again this much later */
 
 const char *prog_name = "prog_keeper";
 
@@ -72,6 +76,8 @@ static pid_t fork_telling(int p[2])
     child = fork();
     SYS(child);
     close(child == 0 ? p[0] : p[1]);
+    if (child > 0)
+        printf("pid: %d\n", (int)child);
     return child;
 }
 
@@ -187,7 +193,6 @@ static void listener_freed_once(enum ending how)
     }
     unsigned port;
     pipe_read(p[0], &port, sizeof port, what);
-    printf("port: %u\n", port);
     if (how == BY_SIGTERM) {
         char c;
         pipe_read(p[0], &c, 1, what); /* listening */
@@ -221,6 +226,35 @@ static void check_listener_freed(enum ending how)
 
 /* --- timewait: TIME_WAIT outlives the process --------------------------- */
 
+/* Whether a TCP socket listens on port (any IPv4 address): /proc/net/tcp,
+ * state 0A (TCP_LISTEN), as `ss -tln` shows it. */
+static int tcp_listening(unsigned port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    CHECK(f, "/proc/net/tcp: %s", strerror(errno));
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned lport, st;
+        if (sscanf(line, " %*u: %*x:%x %*x:%*x %x", &lport, &st) == 2)
+            found = lport == port && st == 0x0A;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The server's listener is gone (its process is), within FREE_S: the
+ * bind() checks must not meet it. */
+static void wait_not_listening(unsigned port)
+{
+    double t0 = now_s();
+    while (tcp_listening(port)) {
+        CHECK(now_s() - t0 < FREE_S, "timewait: port %u still listening %d s after its "
+              "process ended", port, FREE_S);
+        poll(NULL, 0, 20);
+    }
+}
+
 static void check_time_wait(int old_reuse)
 {
     int p[2], go[2];
@@ -246,7 +280,6 @@ static void check_time_wait(int old_reuse)
     unsigned port;
     pipe_read(p[0], &port, sizeof port, "timewait");
     close(p[0]);
-    printf("port: %u\n", port);
     int c = connect_to(port);
     printf("transport: %s\n", fd_transport(c));
     char b[2];
@@ -259,23 +292,31 @@ static void check_time_wait(int old_reuse)
     close(go[1]);
     int st = reap(child, "timewait");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "timewait: child status %#x", st);
-    int plain = try_bind(port, 0, 0);
-    CHECK(plain == EADDRINUSE,
-          "timewait: bind without SO_REUSEADDR after the server ended: %s, want EADDRINUSE",
-          plain ? strerror(plain) : "success");
-    int reuse = try_bind(port, 1, 1);
-    if (old_reuse) {
-        CHECK(reuse == 0, "timewait: bind+listen with SO_REUSEADDR on both: %s",
-              strerror(reuse));
-        printf("ok: TIME_WAIT outlives the server's _exit(): bind needs SO_REUSEADDR, and with "
-               "it on both, bind and listen succeed\n");
-    } else {
-        CHECK(reuse == EADDRINUSE,
-              "timewait: bind with SO_REUSEADDR (the old listener had none): %s, want "
-              "EADDRINUSE", reuse ? strerror(reuse) : "success");
-        printf("ok: TIME_WAIT outlives the server's exit(): bind says EADDRINUSE, with "
-               "SO_REUSEADDR on the new socket only too\n");
+    wait_not_listening(port);
+    /* At once, and again later: TIME_WAIT lasts 60 s, past rudp's own
+     * (a few probe timeouts), whose end must not free the port. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            poll(NULL, 0, TW_AGAIN_MS);
+        int plain = try_bind(port, 0, 0);
+        CHECK(plain == EADDRINUSE, "timewait (%d ms on): bind without SO_REUSEADDR after the "
+              "server ended: %s, want EADDRINUSE", pass * TW_AGAIN_MS,
+              plain ? strerror(plain) : "success");
+        int reuse = try_bind(port, 1, 1);
+        if (old_reuse)
+            CHECK(reuse == 0, "timewait (%d ms on): bind+listen with SO_REUSEADDR on both: %s",
+                  pass * TW_AGAIN_MS, strerror(reuse));
+        else
+            CHECK(reuse == EADDRINUSE, "timewait (%d ms on): bind with SO_REUSEADDR (the old "
+                  "listener had none): %s, want EADDRINUSE", pass * TW_AGAIN_MS,
+                  reuse ? strerror(reuse) : "success");
     }
+    if (old_reuse)
+        printf("ok: TIME_WAIT outlives the server's _exit() (at once and %d ms on): bind needs "
+               "SO_REUSEADDR, and with it on both, bind and listen succeed\n", TW_AGAIN_MS);
+    else
+        printf("ok: TIME_WAIT outlives the server's exit() (at once and %d ms on): bind says "
+               "EADDRINUSE, with SO_REUSEADDR on the new socket only too\n", TW_AGAIN_MS);
 }
 
 /* --- sigterm: what write() accepted is delivered after the kill --------- */
@@ -370,6 +411,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     prog_on_fail = end_child;
     watchdog(WATCHDOG_S);
+    printf("pid: %d\n", (int)getpid());
     /* what carries a connection here (the checks' children make theirs) */
     int c, a;
     loopback_pair(AF_INET, &c, &a);

@@ -7,19 +7,18 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
-need_bin prog_keeper
-# Whatever still holds a port the program's children used is theirs (a
-# keeper left behind by a failure, or one holding TIME_WAIT): ended by PID.
+need_bin prog_keeper rudp-stat
+# The keepers of the program and its children (rudp-stat: "keeper of pid
+# N"), those holding TIME_WAIT and any a failure left: ended by PID.
 end_keepers() {
-    for f in "$T/keeper.tcp" "$T/keeper.shim"; do
-        [ -f "$f" ] || continue
-        for port in $(sed -n 's/^port: //p' "$f"); do
-            for pid in $(ss -Htaunp "sport = :$port" |
-                         sed -n 's/.*("prog_keeper",pid=\([0-9]*\),.*/\1/p' | sort -u); do
-                kill "$pid" 2>/dev/null || true
-            done
+    cat "$T"/*.shim 2>/dev/null | sed -n 's/^pid: //p' | sort -u >"$T/children"
+    [ -s "$T/children" ] || return 0
+    timeout 10 "$BIN/rudp-stat" 2>/dev/null |
+        sed -n 's/^pid \([0-9]*\) .* keeper of pid \([0-9]*\)$/\2 \1/p' |
+        while read -r of pid; do
+            if grep -qx "$of" "$T/children"; then kill "$pid" 2>/dev/null || true; fi
         done
-    done
 }
 trap 'end_keepers; cleanup' EXIT INT TERM
-run_both keeper "$BIN/prog_keeper" listener
+run_both keeper_listener "$BIN/prog_keeper" listener
+run_both keeper_timewait "$BIN/prog_keeper" timewait
