@@ -729,6 +729,8 @@ void *shim_engine_loop(void *arg)
     struct epoll_event evs[EV_MAX];
     rudp_time deadline = pump(e, shim_now());
     for (;;) {
+        if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1)
+            shim_keeper_take_signal(e);
         /* A handoff to a keeper pauses every engine here, between
          * iterations, where every structure is consistent and queued
          * commands are still in q_head for whoever runs next. */

@@ -213,6 +213,8 @@ struct engines {
     int pause_req;        /* an app thread wants every engine still (G.mu) */
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
+    int handed_over;      /* a keeper took the engines: the process ends (G.mu) */
+    _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
     struct engine e[SHIM_ENGINES_MAX];
@@ -271,6 +273,10 @@ int shim_engine_busy(void);
  * _exit or a fatal signal) may still be exiting, so that its copies of the
  * app's listeners must not count as held (keeper.c). */
 int shim_keeper_handing_over(rudp_time now);
+
+/* Engine 0's thread, asked by a fatal signal's stand-in: hands the engines
+ * to a keeper and stays parked (keeper.c). */
+void shim_keeper_take_signal(struct engine *self);
 
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */

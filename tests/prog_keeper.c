@@ -370,6 +370,8 @@ static void check_sigterm_delivers(void)
     pipe_read(p[0], &sent, sizeof sent, "sigterm");
     close(p[0]);
     CHECK(sent > 0, "sigterm: the writer's write() accepted nothing");
+    printf("info: the writer's write() accepted %llu bytes before SIGTERM\n",
+           (unsigned long long)sent);
     SYS(kill(child, SIGTERM));
     int st = reap(child, "sigterm");
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "sigterm: child status %#x", st);

@@ -22,3 +22,4 @@ end_keepers() {
 trap 'end_keepers; cleanup' EXIT INT TERM
 run_both keeper_listener "$BIN/prog_keeper" listener
 run_both keeper_timewait "$BIN/prog_keeper" timewait
+run_both keeper_sigterm "$BIN/prog_keeper" sigterm
