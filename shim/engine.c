@@ -105,6 +105,8 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
 }
 
 #define ALIVE_PERIOD RUDP_SEC(1)
+/* A keeper's listener checks while the process that handed over exits */
+#define HANDED_POLL RUDP_MS(5)
 
 static void sock_close(esock *s)
 {
@@ -240,7 +242,6 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
 
 static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rudp_time now)
 {
-    (void)now;
     esock *s = shim_esock_new(e, r->udp_fd, r->lname.family);
     if (!s) {
         shim_close_owned(r->udp_fd);
@@ -272,6 +273,13 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         return;
     }
     name_local(s->fd, NULL, s->listener);
+    if (G.keeper_mode) {
+        /* The process that asked for it is gone, or going: its end of the
+         * listener may be held by nobody else. */
+        s->alive_check = now;
+        if (e->retry_at > now)
+            e->retry_at = now;
+    }
     socklen_t el = sizeof s->endpoint;
     if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
         memset(&s->endpoint, 0, sizeof s->endpoint);
@@ -363,11 +371,14 @@ static void check_alive(struct engine *e, rudp_time now)
         if (!s || !s->listener || !s->alive_check)
             continue;
         if (now >= s->alive_check) {
-            if (unix_alive(s->listener_ino) == 0) {
+            if (G.keeper_mode && shim_keeper_handing_over(now)) {
+                s->alive_check = now + HANDED_POLL; /* its copies must not count */
+            } else if (unix_alive(s->listener_ino) == 0) {
                 shim_engine_stop_listening(s);
                 continue;
+            } else {
+                s->alive_check = now + ALIVE_PERIOD;
             }
-            s->alive_check = now + ALIVE_PERIOD;
         }
         if (e->retry_at > s->alive_check)
             e->retry_at = s->alive_check;
@@ -625,6 +636,10 @@ static int engine_busy(struct engine *e)
     for (const cmd *c = e->q_head; c; c = c->next)
         if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
             return 1;
+    /* a listener's port held through TIME_WAIT: kernel TCP's outlives the
+     * process, so a keeper holds it until then (portshare.c) */
+    if (e->ntw)
+        return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;
     for (uint32_t i = 0; i < e->nsocks; i++)
@@ -678,6 +693,8 @@ void *shim_engine_loop(void *arg)
     struct epoll_event evs[EV_MAX];
     rudp_time deadline = pump(e, shim_now());
     for (;;) {
+        if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1)
+            shim_keeper_take_signal(e);
         /* A handoff to a keeper pauses every engine here, between
          * iterations, where every structure is consistent and queued
          * commands are still in q_head for whoever runs next. */

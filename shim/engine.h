@@ -213,6 +213,8 @@ struct engines {
     int pause_req;        /* an app thread wants every engine still (G.mu) */
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
+    int handed_over;      /* a keeper took the engines: the process ends (G.mu) */
+    _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
     struct engine e[SHIM_ENGINES_MAX];
@@ -266,6 +268,15 @@ void shim_engine_stats_answer(struct engine *e);
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */
 int shim_engine_busy(void);
+
+/* In a keeper: whether the process that handed its engines over (at exit,
+ * _exit or a fatal signal) may still be exiting, so that its copies of the
+ * app's listeners must not count as held (keeper.c). */
+int shim_keeper_handing_over(rudp_time now);
+
+/* Engine 0's thread, asked by a fatal signal's stand-in: hands the engines
+ * to a keeper and stays parked (keeper.c). */
+void shim_keeper_take_signal(struct engine *self);
 
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */

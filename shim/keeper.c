@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,10 +44,13 @@ static int all_paused_locked(int want)
     return 1;
 }
 
-static void pause_engines(void)
+/* Parks every engine; self, an engine thread asking, counts as parked. */
+static void pause_engines(struct engine *self)
 {
     pthread_mutex_lock(&G.mu);
     G.pause_req = 1;
+    if (self)
+        self->paused = 1;
     for (int k = 0; k < G.nrun; k++) {
         uint64_t one = 1;
         ssize_t w = write(G.e[k].evfd, &one, sizeof one);
@@ -90,6 +95,50 @@ static void relisten(int fd)
             }
         }
     }
+}
+
+/* ---- the process that handed over, until it is gone ----
+ *
+ * A listener lives on in a keeper while some process still holds the
+ * app's end of it (check_alive in engine.c asks sock_diag). Right after
+ * an exit, _exit or fatal signal, the process that handed over (and the
+ * first child of the double fork) may still hold their copies: they close
+ * them on their way out, which the keeper can race. Counted, they would
+ * make a listener nobody else holds look alive for another ALIVE_PERIOD,
+ * or for good when no check was due (kernel TCP frees the port when the
+ * last process holding the socket is gone, at once). So until that
+ * process has gone (its pidfd is readable once it has exited, after its
+ * files were released: do_exit() runs exit_files() and the deferred
+ * fput()s before exit_notify()), or HANDED_WAIT at most, a keeper's
+ * listener checks are only postponed. Not for exec: that process is the
+ * new image, whose copies count. */
+#define HANDED_WAIT RUDP_SEC(2)
+
+static _Atomic int handed_pidfd = -1;
+static rudp_time handed_until;
+
+static void watch_handed(pid_t from)
+{
+    int fd = (int)syscall(SYS_pidfd_open, from, 0);
+    if (fd < 0)
+        return; /* gone already (ESRCH), or no pidfd: nothing to wait for */
+    fd = shim_fd_move_high(fd);
+    handed_until = shim_now() + HANDED_WAIT;
+    atomic_store(&handed_pidfd, fd);
+}
+
+int shim_keeper_handing_over(rudp_time now)
+{
+    int fd = atomic_load(&handed_pidfd);
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (now < handed_until && poll(&p, 1, 0) == 0)
+        return 1;
+    fd = atomic_exchange(&handed_pidfd, -1);
+    if (fd >= 0)
+        real_close(fd);
+    return 0;
 }
 
 static void keeper_main(int verdict) __attribute__((noreturn));
@@ -144,12 +193,15 @@ static void keeper_main(int verdict)
             real_close(fd);
         }
     }
+    if (verdict < 0)
+        watch_handed(G.pid);
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
     G.pid = getpid();
     G.pause_req = 0;
     G.in_handoff = 0;
+    atomic_store(&G.sig_handoff, 0);
     /* The app's copies of listeners may be gone: check them soon. */
     rudp_time now = shim_now();
     for (int k = 0; k < G.nrun; k++) {
@@ -181,15 +233,33 @@ static void keeper_main(int verdict)
     __builtin_unreachable();
 }
 
+/* Whether this process's engines may be handed over now, and if so (not
+ * for exec, which may fail and resume), that they are: the process ends,
+ * and a second keeper (_exit racing a fatal signal) must not follow. */
+static int may_hand_over(int for_exec)
+{
+    pthread_mutex_lock(&G.mu);
+    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode && !G.handed_over;
+    if (run && !for_exec)
+        G.handed_over = 1;
+    pthread_mutex_unlock(&G.mu);
+    return run;
+}
+
+static pid_t fork_keeper(int for_exec, int *abort_fd);
+
 pid_t shim_engine_handoff(int for_exec, int *abort_fd)
 {
     *abort_fd = -1;
-    pthread_mutex_lock(&G.mu);
-    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode;
-    pthread_mutex_unlock(&G.mu);
-    if (!run)
+    if (!may_hand_over(for_exec))
         return 0;
-    pause_engines();
+    pause_engines(NULL);
+    return fork_keeper(for_exec, abort_fd);
+}
+
+/* The engines parked: fork the keeper (see shim_engine_handoff). */
+static pid_t fork_keeper(int for_exec, int *abort_fd)
+{
     if (!shim_engine_busy()) {
         /* No keeper: what the traces hold is written now (exec replaces
          * the memory, _exit runs no destructor), with the engines parked. */
@@ -230,6 +300,55 @@ pid_t shim_engine_handoff(int for_exec, int *abort_fd)
     return mid;
 }
 
+/* ---- a fatal signal ----
+ *
+ * A catchable signal left at its default action (SIGTERM, SIGINT, SIGHUP)
+ * ends the process, and kernel TCP goes on delivering what its sockets
+ * hold (the peer reads it all, then EOF). The shim's stand-in for that
+ * default action (signals.c) asks engine 0 to hand the engines to a
+ * keeper, as _exit does, and waits for it: the handler itself may not
+ * (fork() and the engines' lock are not async-signal-safe, and the thread
+ * it interrupted may hold them). Engine 0, between two turns, parks the
+ * others, forks the keeper and stays parked: the process dies next. */
+
+int shim_engine_signal_handoff(void)
+{
+    int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() ||
+        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED) || G.e[0].broken)
+        return 0;
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&G.sig_handoff, &idle, 1)) {
+        uint64_t one = 1;
+        ssize_t w = write(G.e[0].evfd, &one, sizeof one);
+        (void)w;
+    }
+    return 1;
+}
+
+int shim_engine_signal_handed(void)
+{
+    return atomic_load(&G.sig_handoff) == 2;
+}
+
+void shim_keeper_take_signal(struct engine *self)
+{
+    if (!may_hand_over(0)) { /* an exit or exec got there first */
+        atomic_store(&G.sig_handoff, 2);
+        return;
+    }
+    pause_engines(self);
+    int fd;
+    fork_keeper(0, &fd);
+    atomic_store(&G.sig_handoff, 2);
+    pthread_mutex_lock(&G.mu);
+    while (G.pause_req)
+        pthread_cond_wait(&G.cv, &G.mu);
+    self->paused = 0;
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+}
+
 void shim_engine_exit(void)
 {
     int fd;
@@ -261,7 +380,7 @@ void shim_engine_atfork_prepare(void)
     pthread_mutex_unlock(&G.mu);
     fork_paused = 0;
     if (park) {
-        pause_engines();
+        pause_engines(NULL);
         fork_paused = 1;
     }
     pthread_mutex_lock(&G.mu);
@@ -302,5 +421,7 @@ void shim_engine_atfork_child(void)
     G.nrun = 0;
     G.broken = 0;
     G.pause_req = 0;
+    G.handed_over = 0;
+    atomic_store(&G.sig_handoff, 0);
     memset(G.e, 0, sizeof G.e);
 }

@@ -378,7 +378,7 @@ int shim_tw_hold(esock *s)
     rudp_time until = s->tw_until, now = shim_now();
     if (s->group && atomic_load(&s->group->tw_until) > until)
         until = atomic_load(&s->group->tw_until);
-    if (s->reserve_fd < 0 || until <= now || e->ntw >= SHIM_TW_HELD || G.keeper_mode)
+    if (s->reserve_fd < 0 || until <= now || e->ntw >= SHIM_TW_HELD)
         return 0;
     e->tw_fd[e->ntw] = s->reserve_fd;
     e->tw_at[e->ntw++] = until;

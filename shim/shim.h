@@ -575,6 +575,14 @@ void shim_engine_exit(void);
  */
 pid_t shim_engine_handoff(int for_exec, int *abort_fd);
 void shim_engine_resume(void);
+/*
+ * From a fatal signal's stand-in (async-signal-safe): asks engine 0 to hand
+ * the engines to a keeper before the process dies. Returns 1 if asked (then
+ * wait until shim_engine_signal_handed() says it is done), 0 if no engine
+ * of this process runs.
+ */
+int shim_engine_signal_handoff(void);
+int shim_engine_signal_handed(void);
 
 /* ---- ownfds.c: the fds the engine owns ---- */
 

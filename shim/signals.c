@@ -1,18 +1,22 @@
 /*
- * signals.c: RUDP_STATS also when the program is ended by SIGTERM, SIGINT
- * or SIGHUP. Where the program leaves such a signal's default action, the
- * shim stands in for it (only with RUDP_STATS=1): its handler has the
- * engines print their figures, each engine taking its own on its thread
- * (engines.c), then resets the default action and raises the signal again,
+ * signals.c: what the shim does when SIGTERM, SIGINT or SIGHUP ends the
+ * program. Where the program leaves such a signal's default action, the
+ * shim stands in for it: its handler hands the engines to a keeper (as
+ * _exit does: kernel TCP delivers what the sockets hold after the process
+ * is gone, and so must the engines), with RUDP_STATS=1 has the engines
+ * print their figures first (each engine taking its own on its thread,
+ * engines.c), then resets the default action and raises the signal again,
  * so the process dies of it as it would have.
  *
  * The program never sees the stand-in: sigaction() and signal() report
  * SIG_DFL where it is, and the program's own handler or SIG_IGN replaces
  * it. Then the program's handler runs as written, and if it calls exit()
- * the destructor prints the figures as at any normal exit.
+ * the destructor hands over and prints the figures as at any normal exit.
  *
  * The handler only does what a handler may (write, nanosleep, sigaction,
- * raise): it asks, and waits at most a second for the engines to answer.
+ * raise): it asks, and waits a bounded time for the engines to answer (a
+ * thread it interrupted may hold what they need: then the process dies
+ * as before, its connections with it).
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,14 +39,21 @@ static int is_watched(int sig)
     return 0;
 }
 
+/* How long the stand-in waits for the figures, and for a keeper, in 10 ms
+ * ticks: a keeper is a fork of the process, longer for a large one. */
+#define STATS_TICKS 100
+#define KEEPER_TICKS 500
+
 static void stand_in(int sig)
 {
     int saved = errno;
-    if (shim_engine_stats_request()) {
-        static const struct timespec tick = {0, 10 * 1000 * 1000};
-        for (int i = 0; i < 100 && !shim_engine_stats_printed(); i++)
+    static const struct timespec tick = {0, 10 * 1000 * 1000};
+    if (shim_cfg.stats && shim_engine_stats_request())
+        for (int i = 0; i < STATS_TICKS && !shim_engine_stats_printed(); i++)
             nanosleep(&tick, NULL);
-    }
+    if (shim_engine_signal_handoff())
+        for (int i = 0; i < KEEPER_TICKS && !shim_engine_signal_handed(); i++)
+            nanosleep(&tick, NULL);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -97,7 +108,7 @@ void shim_signals_init(void)
 {
     /* Not in a PID namespace's init: the kernel ignores a default-action
      * signal it sends itself, so raising it again would not end it. */
-    if (!shim_cfg.stats || getpid() == 1)
+    if (getpid() == 1)
         return;
     atomic_store(&enabled, 1);
     for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++) {
