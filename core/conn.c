@@ -938,7 +938,7 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
     rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
     if (c->keyed)
         len = rudp__keyed_seal(c, pn, buf, len);
-    rudp__send(c->ctx, c->sock, to, buf, len);
+    rudp__send(c->ctx, c->sock, to, c->has_local ? &c->local : NULL, c->send_tag, buf, len);
     rudp__path_sent(c, to, len);
     return len;
 }

@@ -62,6 +62,7 @@ struct rudp_conn {
     rudp_peer_key pkey;  /* peer address and the peer's connection ID */
     rudp_addr local;     /* where the client's SYN was addressed (server side) */
     int has_local;
+    uint64_t send_tag;   /* the caller's, for its send_from (tune.c) */
     rudp_config cfg;
     uint32_t mss;        /* datagram bytes we send */
 
@@ -237,15 +238,18 @@ static inline rudp_time rudp__clock(rudp_ctx *ctx, rudp_time now)
 
 /* ---- ctx.c services for conn.c ---- */
 
-void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
-                size_t len);
+/* A datagram to peer on sock: `local` the address the peer sent to, if
+ * known (NULL), `tag` its connection's send tag (0: a stateless answer). */
+void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                uint64_t tag, const uint8_t *buf, size_t len);
 void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t rudp__new_cid(rudp_ctx *ctx);
 /* ctx.c: sends a RESET packet to dcid: a keyed refusal's MAC bound to
  * client_pub, or a stateless reset's token (RUDP_RESET_TOKEN bytes,
  * keyreset.c); both NULL unkeyed. Counted in resets_sent. */
-void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
+void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                      const rudp_addr *peer, uint64_t dcid,
                       const uint8_t *client_pub, const uint8_t *token);
 /* 64 bits no one can predict without the context's secret seed (a PRF of
  * it and a counter): path challenges. */

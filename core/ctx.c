@@ -160,12 +160,15 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx)
     return n;
 }
 
-void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
-                size_t len)
+void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                uint64_t tag, const uint8_t *buf, size_t len)
 {
     ctx->stats.dgrams_out++;
     ctx->stats.bytes_out += len;
-    ctx->ops.send(ctx->user, sock, peer, buf, len);
+    if (ctx->ops.send_from)
+        ctx->ops.send_from(ctx->user, sock, peer, local, tag, buf, len);
+    else
+        ctx->ops.send(ctx->user, sock, peer, buf, len);
 }
 
 void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
@@ -402,8 +405,9 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
 /* A RESET to dcid. Keyed, sent to refuse an authenticated SYN, bound to
  * its client key (client_pub), or as a stateless reset with its token
  * (keyreset.c: RUDP_RESET_TOKEN bytes); unkeyed, both NULL. */
-void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint64_t dcid,
-                      const uint8_t *client_pub, const uint8_t *token)
+void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                      const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                      const uint8_t *token)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -420,11 +424,11 @@ void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, uint6
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
     }
     ctx->stats.resets_sent++;
-    rudp__send(ctx, sock, peer, buf, (size_t)n);
+    rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
-static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                       uint64_t client_cid, const uint8_t *client_pub)
+static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t client_cid, const uint8_t *client_pub)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -438,7 +442,7 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
         return;
     if (ctx->keyed)
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
-    rudp__send(ctx, sock, peer, buf, (size_t)n);
+    rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
 static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
@@ -462,18 +466,18 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
         ctx->stats.handshakes_refused++;
-        rudp__send_reset(ctx, sock, peer, h->scid, pub, NULL);
+        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
     if (h->token_len == 0) {
-        send_retry(ctx, now, sock, peer, h->scid, pub);
+        send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
     if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
-        send_retry(ctx, now, sock, peer, h->scid, pub);
+        send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
     rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
@@ -483,7 +487,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     int admit = rudp__admit(l, peer);
     if (admit == -ENOMEM) {
-        rudp__send_reset(ctx, sock, peer, h->scid, pub, NULL); /* refused */
+        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL); /* refused */
         return;
     }
     if (admit < 0)
@@ -572,7 +576,7 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
                 rudp__keyed_stateless_reset(ctx, now, find_listener(ctx, sock), sock, local,
                                             peer, h.dcid, len);
             else if (len > RUDP_WIRE_SHORT_HDR)
-                rudp__send_reset(ctx, sock, peer, h.dcid, NULL, NULL);
+                rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
             return;
         }
         if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&

@@ -155,7 +155,7 @@ int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listene
         return 0;
     uint8_t token[RUDP_RESET_TOKEN];
     rudp__keyed_reset_token(ctx, dcid, &from, token);
-    rudp__send_reset(ctx, sock, peer, dcid, NULL, token);
+    rudp__send_reset(ctx, sock, local, peer, dcid, NULL, token);
     return 1;
 }
 

@@ -105,6 +105,17 @@ typedef struct rudp_ctx_ops {
      */
     void (*send)(void *user, uint32_t sock, const rudp_addr *peer,
                  const uint8_t *buf, size_t len);
+    /*
+     * Optional: called instead of send when set, with what a caller needs
+     * to send a datagram as its connection wants it. `local`: the address
+     * the peer sent to (see rudp_ctx_input) when known, for a server-side
+     * connection's datagrams and for answers to one received datagram
+     * (RESET, RETRY), so that it can leave from that address; else NULL.
+     * `tag`: the connection's send tag (rudp_conn_set_send_tag), 0 for a
+     * stateless answer.
+     */
+    void (*send_from)(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                      uint64_t tag, const uint8_t *buf, size_t len);
     /* Optional: a log line (no newline) at level RUDP_LOG_*; may be NULL. */
     void (*log)(void *user, int level, const char *msg);
     /* Optional: a connection on `sock` that the caller held (from
@@ -518,6 +529,13 @@ const rudp_addr *rudp_conn_peer(const rudp_conn *c);
 /* For a server-side connection: the address the client sent its handshake
  * to, if the caller passed it to rudp_ctx_input; NULL otherwise. */
 const rudp_addr *rudp_conn_local(const rudp_conn *c);
+
+/* A value of the caller's that each datagram of the connection carries to
+ * the send_from callback (0 until set): how the caller sends them (their
+ * source address, IP marks), kept as long as the connection lives, also
+ * after the caller let go of it (its closing handshake). */
+void rudp_conn_set_send_tag(rudp_conn *c, uint64_t tag);
+uint64_t rudp_conn_send_tag(const rudp_conn *c);
 uint32_t rudp_conn_sock(const rudp_conn *c);
 
 /*

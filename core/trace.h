@@ -60,7 +60,8 @@ static inline void rudp__trace_close(rudp_conn *c)
 static inline void rudp__conn_send(rudp_conn *c, const uint8_t *buf, size_t len)
 {
     rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
-    rudp__send(c->ctx, c->sock, &c->pkey.addr, buf, len);
+    rudp__send(c->ctx, c->sock, &c->pkey.addr, c->has_local ? &c->local : NULL, c->send_tag,
+               buf, len);
 }
 
 #endif

@@ -704,6 +704,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     b->sock = s;
     b->established = 1;
     b->id = shim_engine_new_id();
+    shim_pktctl_accepted(b);
     b->slot = shim_slot_alloc(b->id);
     shim_slot *sl = slot_of(b);
     if (sl) /* established before the app can accept() it */

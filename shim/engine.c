@@ -151,8 +151,8 @@ static void on_conn_freed(void *user, uint32_t sock)
         shim_esock_unref(e->socks[sock]);
 }
 
-static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
-                    size_t len)
+static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                    uint64_t tag, const uint8_t *buf, size_t len)
 {
     struct engine *e = user;
     if (sock >= e->nsocks || !e->socks[sock])
@@ -164,9 +164,13 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
      * is closed, so unconnected sockets name the peer. */
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    if (!s->connected)
+    shim_udpio_ctl tmp;
+    const shim_udpio_ctl *ctl = NULL;
+    if (!s->connected) {
         sl = shim_from_rudp_addr(peer, &ss);
-    shim_udpio_send(e->io, s->fd, s->connected, &ss, sl, buf, len);
+        ctl = shim_pktctl_for(s, peer, local, tag, &tmp); /* an accepted connection's own */
+    }
+    shim_udpio_send(e->io, s->fd, s->connected, &ss, sl, ctl, buf, len);
 }
 
 static void on_log(void *user, int level, const char *msg)
@@ -325,7 +329,8 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
 /* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK): a listener's
  * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
  * A mark goes on the UDP socket only where it carries that connection
- * alone (a client's, and the one it left while roaming). */
+ * alone (a client's, and the one it left while roaming); an accepted
+ * connection's goes with each of its datagrams (pktctl.c). */
 static void do_set(struct engine *e, const cmd *c, rudp_time now)
 {
     int value = c->u.set.value;
@@ -334,10 +339,13 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             esock *s = e->socks[i];
             if (!s || !s->listener || s->listener_id != c->u.set.id)
                 continue;
-            if (c->type == CMD_SET_CC)
+            if (c->type == CMD_SET_CC) {
                 rudp_listener_set_cc(s->listener, c->u.set.cc);
-            else
+            } else {
+                /* what it accepted keeps the old value, as TCP's do */
+                shim_pktctl_listener_mark(s, c->u.set.level, c->u.set.opt);
                 real_setsockopt(s->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+            }
         }
         return;
     }
@@ -351,6 +359,9 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             if (b->old_sock)
                 real_setsockopt(b->old_sock->fd, c->u.set.level, c->u.set.opt, &value,
                                 sizeof value);
+        } else {
+            /* an accepted connection: its listener's socket is shared */
+            shim_pktctl_set_mark(b, c->u.set.level, c->u.set.opt, value);
         }
         return;
     }
@@ -863,7 +874,7 @@ static void start_undo(struct engine *e)
 
 int shim_engine_start_locked(struct engine *e)
 {
-    static const rudp_ctx_ops ops = {.send = on_send, .log = on_log, .conn_freed = on_conn_freed,
+    static const rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed,
                                      .same_endpoint = shim_port_same_endpoint};
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;

@@ -258,6 +258,23 @@ void shim_roam_due(struct engine *e, rudp_time now);
 /* udpio's error callback (user: the engine). */
 void shim_roam_send_error(void *user, int fd, int err);
 
+/* pktctl.c: the source address and marks of accepted connections'
+ * datagrams on their listener's shared socket. */
+/* b was accepted (its conn and sock set): its datagrams' source. */
+void shim_pktctl_accepted(bridge *b);
+/* The control a datagram on s to peer needs, from its connection's send
+ * tag and the address its peer reached (local, NULL: unknown), built in
+ * *ctl; NULL: none. */
+const shim_udpio_ctl *shim_pktctl_for(const esock *s, const rudp_addr *peer,
+                                      const rudp_addr *local, uint64_t tag,
+                                      shim_udpio_ctl *ctl);
+/* An option set on b's accepted socket (CMD_SET_MARK; value as the
+ * kernel reads it back): from now on b's datagrams carry it. */
+void shim_pktctl_set_mark(bridge *b, int level, int opt, int value);
+/* Before a mark of listener socket s changes: s's connections that have
+ * none of their own keep its present value. */
+void shim_pktctl_listener_mark(esock *s, int level, int opt);
+
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);
 

@@ -22,6 +22,12 @@
  * UDP_GRO simply delivers datagrams one by one. RUDP_OFFLOAD=0 turns both
  * off (the fallback path, for tests and for a suspicious network card).
  *
+ * A datagram of a connection that needs its own source address or marks
+ * (an accepted one, on its listener's shared socket: pktctl.c) carries
+ * them as control messages; the others carry none, so the common path
+ * costs nothing more. A train shares one message's control, so only
+ * datagrams with the same control join one.
+ *
  * Each engine thread has its own (shim_udpio_new) and only it calls in;
  * datagram loss on a full socket buffer is what UDP does and the protocol repairs it.
  */
@@ -56,7 +62,14 @@ typedef struct tx_msg {
     uint32_t seg;     /* segment size; trains only */
     uint32_t nseg;
     int closed;       /* ended by a short segment */
+    int has_ctl;
+    shim_udpio_ctl ctl;
 } tx_msg;
+
+/* Room for the control messages of one message: a train's segment size,
+ * a source address and two marks. */
+#define CTL_ROOM (CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
+                  2 * CMSG_SPACE(sizeof(int)))
 
 struct shim_udpio {
     int gso;  /* -1 unknown, 0 off, 1 on */
@@ -67,7 +80,7 @@ struct shim_udpio {
     unsigned n;
     struct mmsghdr mh[TX_MSGS];
     struct iovec iov[TX_MSGS];
-    char ctl[TX_MSGS][CMSG_SPACE(sizeof(uint16_t))];
+    char ctl[TX_MSGS][CTL_ROOM] __attribute__((aligned(sizeof(size_t))));
     shim_udpio_stats st;
     void (*on_error)(void *user, int fd, int err);
     void *user;
@@ -163,19 +176,24 @@ void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams)
         u->st.coalesced += datagrams - reads;
 }
 
-static int same_peer(const tx_msg *m, int fd, const struct sockaddr_storage *peer, socklen_t len)
+static int same_peer(const tx_msg *m, int fd, const struct sockaddr_storage *peer, socklen_t len,
+                     const shim_udpio_ctl *ctl)
 {
-    return m->fd == fd && (!m->named || (m->peer_len == len && memcmp(&m->peer, peer, len) == 0));
+    return m->fd == fd && (!m->named || (m->peer_len == len && memcmp(&m->peer, peer, len) == 0)) &&
+           m->has_ctl == (ctl != NULL) && (!ctl || memcmp(&m->ctl, ctl, sizeof *ctl) == 0);
 }
 
 void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
-                     socklen_t peer_len, const uint8_t *data, size_t len)
+                     socklen_t peer_len, const shim_udpio_ctl *ctl, const uint8_t *data,
+                     size_t len)
 {
     if (len == 0 || len > GSO_MAX_BYTES + 507)
         return;
     u->st.datagrams_out++;
+    if (connected || !shim_udpio_ctl_any(ctl))
+        ctl = NULL;
     tx_msg *last = u->n ? &u->msgs[u->n - 1] : NULL;
-    if (u->gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len) &&
+    if (u->gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len, ctl) &&
         len <= last->seg && last->nseg < GSO_MAX_SEGS && last->len + len <= GSO_MAX_BYTES &&
         last->off + last->len == u->used && u->used + len <= TX_BYTES) {
         memcpy(u->buf + u->used, data, len);
@@ -200,8 +218,51 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
     m->seg = (uint32_t)len;
     m->nseg = 1;
     m->closed = 0;
+    m->has_ctl = ctl != NULL;
+    if (ctl)
+        m->ctl = *ctl;
     memcpy(u->buf + u->used, data, len);
     u->used += len;
+}
+
+/* Appends one control message at *c (room checked by CTL_ROOM); returns
+ * the space it took. */
+static size_t put_cmsg(struct cmsghdr **c, struct msghdr *h, int level, int type,
+                       const void *data, size_t len)
+{
+    struct cmsghdr *m = *c;
+    m->cmsg_level = level;
+    m->cmsg_type = type;
+    m->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(m), data, len);
+    *c = CMSG_NXTHDR(h, m);
+    return CMSG_SPACE(len);
+}
+
+/* The connection's source address and marks (ip(7), ipv6(7): the
+ * ancillary forms of IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO,
+ * IPV6_TCLASS and IPV6_HOPLIMIT, each an int but the pktinfos). */
+static size_t put_ctl(struct cmsghdr **c, struct msghdr *h, const shim_udpio_ctl *x)
+{
+    size_t used = 0;
+    int level = x->v4 ? IPPROTO_IP : IPPROTO_IPV6;
+    if (x->has_src && x->v4) {
+        struct in_pktinfo pi;
+        memset(&pi, 0, sizeof pi);
+        memcpy(&pi.ipi_spec_dst, x->src, 4); /* the source; ipi_addr is ignored */
+        used += put_cmsg(c, h, level, IP_PKTINFO, &pi, sizeof pi);
+    } else if (x->has_src) {
+        struct in6_pktinfo pi;
+        memset(&pi, 0, sizeof pi);
+        memcpy(&pi.ipi6_addr, x->src, 16);
+        pi.ipi6_ifindex = x->ifindex;
+        used += put_cmsg(c, h, level, IPV6_PKTINFO, &pi, sizeof pi);
+    }
+    if (x->has_tos)
+        used += put_cmsg(c, h, level, x->v4 ? IP_TOS : IPV6_TCLASS, &x->tos, sizeof x->tos);
+    if (x->has_ttl)
+        used += put_cmsg(c, h, level, x->v4 ? IP_TTL : IPV6_HOPLIMIT, &x->ttl, sizeof x->ttl);
+    return used;
 }
 
 static void prepare(shim_udpio *u, unsigned i, struct mmsghdr *h, struct iovec *v, char *ctl,
@@ -217,16 +278,21 @@ static void prepare(shim_udpio *u, unsigned i, struct mmsghdr *h, struct iovec *
         h->msg_hdr.msg_name = &m->peer;
         h->msg_hdr.msg_namelen = m->peer_len;
     }
-    if (seg && len > seg) {
-        h->msg_hdr.msg_control = ctl;
-        h->msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&h->msg_hdr);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    int gso = seg && len > seg;
+    if (!gso && !m->has_ctl)
+        return;
+    memset(ctl, 0, CTL_ROOM);
+    h->msg_hdr.msg_control = ctl;
+    h->msg_hdr.msg_controllen = CTL_ROOM;
+    size_t used = 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&h->msg_hdr);
+    if (gso) {
         uint16_t s = (uint16_t)seg;
-        memcpy(CMSG_DATA(c), &s, sizeof s);
+        used += put_cmsg(&c, &h->msg_hdr, SOL_UDP, UDP_SEGMENT, &s, sizeof s);
     }
+    if (m->has_ctl)
+        used += put_ctl(&c, &h->msg_hdr, &m->ctl);
+    h->msg_hdr.msg_controllen = used;
 }
 
 /* A train the kernel refused: its datagrams one by one, in one call. */
@@ -235,10 +301,11 @@ static void send_split(shim_udpio *u, unsigned i)
     tx_msg *m = &u->msgs[i];
     struct mmsghdr h[GSO_MAX_SEGS];
     struct iovec v[GSO_MAX_SEGS];
+    char ctl[CTL_ROOM] __attribute__((aligned(sizeof(size_t)))); /* the same for each */
     unsigned k = 0;
     for (size_t o = 0; o < m->len && k < GSO_MAX_SEGS; o += m->seg, k++) {
         size_t l = m->len - o < m->seg ? m->len - o : m->seg;
-        prepare(u, i, &h[k], &v[k], NULL, m->off + o, l, 0);
+        prepare(u, i, &h[k], &v[k], ctl, m->off + o, l, 0);
     }
     u->st.send_calls++;
     (void)real_sendmmsg(m->fd, h, k, MSG_DONTWAIT);

@@ -29,9 +29,31 @@ shim_udpio *shim_udpio_new(int offload);
 void shim_udpio_free(shim_udpio *u);
 /* A new UDP socket of the engine: probes GSO once, asks for GRO. */
 void shim_udpio_setup(shim_udpio *u, int fd);
-/* Queues one datagram (copied); peer is used on unconnected sockets. */
+/* Control messages for one datagram on an unconnected socket (a
+ * listener's, shared by its connections): the source address and the
+ * marks of one connection (pktctl.c). For an IPv4 peer (v4: also a
+ * v4-mapped one on an IPv6 socket, which udp_sendmsg() serves) IP_PKTINFO,
+ * IP_TOS and IP_TTL at SOL_IP; else IPV6_PKTINFO, IPV6_TCLASS and
+ * IPV6_HOPLIMIT. A field not set leaves the socket's own. */
+typedef struct shim_udpio_ctl {
+    uint8_t v4;
+    uint8_t has_src, has_tos, has_ttl;
+    int tos, ttl;          /* TOS / traffic class 0..255; TTL / hop limit 1..255 */
+    uint32_t ifindex;      /* IPv6 link-local source: its interface; else 0 */
+    uint8_t src[16];       /* v4: the first 4 bytes */
+} shim_udpio_ctl;
+
+/* Whether ctl asks for any control message. */
+static inline int shim_udpio_ctl_any(const shim_udpio_ctl *ctl)
+{
+    return ctl && (ctl->has_src || ctl->has_tos || ctl->has_ttl);
+}
+
+/* Queues one datagram (copied); peer is used on unconnected sockets, ctl
+ * (copied; NULL: none) too. */
 void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
-                     socklen_t peer_len, const uint8_t *data, size_t len);
+                     socklen_t peer_len, const shim_udpio_ctl *ctl, const uint8_t *data,
+                     size_t len);
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
 /* fn(user, fd, errno) for each datagram the kernel refused to send on fd

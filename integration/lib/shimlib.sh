@@ -37,7 +37,8 @@
 #   capture_start NAME PORT   tshark capturing UDP PORT on loopback into
 #                             $T/NAME.pcapng, returning once the file holds a
 #                             first datagram sent to PORT (so nothing sent
-#                             after is missed); its PID in $CAPTURE_PID
+#                             after is missed); its PID in $CAPTURE_PID;
+#                             fails if tshark is missing
 #   capture_stop FILE PORT PID
 #                             end tshark PID capturing UDP PORT into FILE once
 #                             FILE holds all it captured: a last datagram is
@@ -217,6 +218,7 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("
 }
 
 capture_start() {
+    command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
     tshark -i lo -B 64 -f "udp port $2" -w "$T/$1.pcapng" >"$T/$1.tshark" 2>&1 &
     CAPTURE_PID=$!
     PIDS="$PIDS $CAPTURE_PID"
