@@ -491,12 +491,16 @@ static uint64_t send_limit(const rudp_conn *c)
 size_t rudp__conn_send_space(const rudp_conn *c)
 {
     uint64_t used = c->snd_end - c->snd_una, lim = send_limit(c);
-    return used >= lim ? 0 : (size_t)(lim - used);
+    return rudp__lowat_space(c, used >= lim ? 0 : (size_t)(lim - used));
 }
 
 static size_t writable_threshold(const rudp_conn *c)
 {
     uint64_t t = send_limit(c) / 4;
+    if (c->cfg.notsent_lowat && t > c->cfg.notsent_lowat / 2)
+        t = c->cfg.notsent_lowat / 2; /* the room TCP_NOTSENT_LOWAT leaves (tune.c) */
+    if (t == 0)
+        t = 1;
     return t < 65536 ? (size_t)t : 65536;
 }
 
@@ -1072,6 +1076,7 @@ static int send_one(rudp_conn *c, rudp_time now)
             hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
             c->snd_nxt = hi;
+            rudp__lowat_sent(c);
             c->bytes_sent += hi - lo;
             ctx->stats.stream_bytes_sent += hi - lo;
         }

@@ -248,6 +248,13 @@ int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
 int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
 void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);
 void rudp__conn_event(rudp_conn *c, unsigned ev);
+
+/* tune.c: TCP_NOTSENT_LOWAT. The send space `space` as the limit leaves it
+ * (none while half the limit or more waits unsent, else at most up to
+ * the limit); and, after bytes went out, RUDP_EV_WRITABLE for a writer
+ * waiting once fewer than half the limit wait unsent. */
+size_t rudp__lowat_space(const rudp_conn *c, size_t space);
+void rudp__lowat_sent(rudp_conn *c);
 void rudp__conn_dirty(rudp_conn *c);
 /* The rate c paces at now, bytes/s: the controller's, or derived from cwnd
  * and the smoothed RTT (saturated at UINT64_MAX). */

@@ -350,7 +350,7 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     }
 }
 
-/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK): a listener's
+/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK, CMD_SET_BUF): a listener's
  * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
  * A mark goes on the UDP socket only where it carries that connection
  * alone (a client's, and the one it left while roaming). */
@@ -364,6 +364,9 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
                 continue;
             if (c->type == CMD_SET_CC)
                 rudp_listener_set_cc(s->listener, c->u.set.cc);
+            else if (c->type == CMD_SET_BUF)
+                rudp_listener_set_buffers(s->listener, c->u.set.sndbuf, c->u.set.rcvwnd,
+                                          c->u.set.lowat);
             else
                 real_setsockopt(s->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
         }
@@ -374,6 +377,8 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             continue;
         if (c->type == CMD_SET_CC) {
             rudp_conn_set_cc(b->conn, c->u.set.cc, now);
+        } else if (c->type == CMD_SET_BUF) {
+            rudp_conn_set_buffers(b->conn, c->u.set.sndbuf, c->u.set.rcvwnd, c->u.set.lowat);
         } else if (b->owns_sock) {
             real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
             if (b->old_sock)
@@ -461,6 +466,7 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_SET_CC:
         case CMD_SET_MARK:
+        case CMD_SET_BUF:
             do_set(e, c, now);
             break;
         }
@@ -659,7 +665,8 @@ static int engine_busy(struct engine *e)
     /* commands not yet run: a new connection or listener; a rudp-stat
      * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
-        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
+        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK &&
+            c->type != CMD_SET_BUF)
             return 1;
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;
