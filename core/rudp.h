@@ -650,4 +650,9 @@ void rudp_conn_set_buffers(rudp_conn *c, uint32_t send_buffer, uint32_t recv_win
 void rudp_listener_set_buffers(rudp_listener *l, uint32_t send_buffer, uint32_t recv_window,
                                uint32_t notsent_lowat);
 
+/* TCP_CORK on (1) or off (0): while on, new bytes short of a full datagram
+ * wait until more come, the connection shuts down, it is turned off (which
+ * sends them at once), or 200 ms pass (Linux's ceiling). */
+void rudp_conn_set_cork(rudp_conn *c, int on);
+
 #endif

@@ -2,7 +2,7 @@
  * tune.c: settings the application changes on a live connection or a
  * listener through its socket's options (the shim's setsockopt): the
  * congestion controller; the send buffer, receive window and
- * TCP_NOTSENT_LOWAT. Like the rest of the core, it runs on the thread
+ * TCP_NOTSENT_LOWAT; TCP_CORK. Like the rest of the core, it runs on the thread
  * that owns the context.
  */
 #include "conn.h"
@@ -40,8 +40,12 @@ size_t rudp__lowat_space(const rudp_conn *c, size_t space)
     return lowat - unsent < space ? (size_t)(lowat - unsent) : space;
 }
 
-void rudp__lowat_sent(rudp_conn *c)
+void rudp__tune_sent(rudp_conn *c)
 {
+    if (c->cork && c->snd_nxt == c->snd_end) {
+        c->cork_release = 0; /* bytes written from now on wait again */
+        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+    }
     if (!c->cfg.notsent_lowat)
         return;
     if (c->snd_nxt == c->snd_end)
@@ -78,4 +82,42 @@ void rudp_listener_set_buffers(rudp_listener *l, uint32_t send_buffer, uint32_t 
     if (recv_window)
         l->cfg.recv_window = within(recv_window, 2 * l->cfg.max_datagram, 1u << 30);
     l->cfg.notsent_lowat = notsent_lowat;
+}
+
+/* TCP_CORK, tcp(7): "If set, don't send out partial frames. All queued
+ * partial frames are sent when the option is cleared again ... there is a
+ * 200 millisecond ceiling on the time for which output is corked". Full
+ * datagrams go; the rest waits for more bytes, the uncork, a FIN, or the
+ * ceiling, counted from the flush that first held it (Linux: the write). */
+#define CORK_CEILING RUDP_MS(200)
+
+int rudp__cork_holds(const rudp_conn *c)
+{
+    if (!c->cork || c->cork_release || c->fin_off != RUDP_FIN_NONE)
+        return 0;
+    return c->snd_end - c->snd_nxt < c->mss;
+}
+
+void rudp__cork_arm(rudp_conn *c, rudp_time now)
+{
+    if (rudp__cork_holds(c) && c->snd_nxt != c->snd_end &&
+        !rudp_timer_armed(&c->timers[RUDP_T_CORK]))
+        rudp__conn_arm(c, RUDP_T_CORK, now + CORK_CEILING);
+}
+
+void rudp__cork_expired(rudp_conn *c)
+{
+    c->cork_release = 1;
+    rudp__conn_dirty(c);
+}
+
+void rudp_conn_set_cork(rudp_conn *c, int on)
+{
+    c->cork = on != 0;
+    if (!on) {
+        /* "All queued partial frames are sent when the option is cleared" */
+        c->cork_release = 0;
+        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+        rudp__conn_dirty(c);
+    }
 }

@@ -131,6 +131,8 @@ static void fit_app_end(shim_fd *rec, uint32_t lowat)
 
 void shim_connopts_accepted(shim_fd *rec)
 {
+    if (rec->cork)
+        shim_engine_set_cork(rec->id, 1); /* as TCP's child, corked like its listener */
     rec->sndbuf_shown = 0;
     uint32_t snd, rcv, lowat;
     wanted(rec, &snd, &rcv, &lowat);

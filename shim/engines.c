@@ -268,6 +268,11 @@ void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int val
     push_set(CMD_SET_MARK, id, listener, NULL, level, opt, value);
 }
 
+void shim_engine_set_cork(uint64_t id, int on)
+{
+    push_set(CMD_SET_CORK, id, 0, NULL, 0, 0, on);
+}
+
 void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_t rcvwnd,
                              uint32_t lowat)
 {

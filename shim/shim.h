@@ -556,6 +556,8 @@ void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int val
  * none), for rudp_conn_set_buffers / rudp_listener_set_buffers. */
 void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_t rcvwnd,
                              uint32_t lowat);
+/* TCP_CORK on (1) or off on connection `id` (rudp_conn_set_cork). */
+void shim_engine_set_cork(uint64_t id, int on);
 
 uint64_t shim_engine_new_id(void);
 

@@ -599,6 +599,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     rec.id = n.id;
     rec.slot = n.slot;
     shim_fd_put(&rec);
+    if (rec.cork)
+        shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
              (unsigned long long)n.id);
     if (status & O_NONBLOCK)
@@ -956,7 +958,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     r.slot = n.slot;
     r.connect_done = 1;
     r.sockopts_default = 0;
-    shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT on the new end */
+    shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
     shim_fd_put(&r);
     if (!rec.sockopts_default)
         copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
@@ -1251,6 +1253,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         else if (v < lo || v > hi)
             return fail(EINVAL);
         *field = v;
+        if (opt == TCP_CORK && rec.kind == SHIM_FD_BRIDGED)
+            shim_engine_set_cork(rec.id, v); /* holds partial datagrams (core/tune.c) */
     } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && rec.family == AF_INET6) {
         return fail(EINVAL); /* TCP refuses it once connected or listening */
     } else {

@@ -19,7 +19,11 @@
  *     reads nothing loses POLLOUT once half of 16 KiB are unsent (tcp_poll()
  *     asks __sk_stream_is_writeable(sk, 1): notsent * 2 < lowat) and far
  *     below a full send buffer (SIOCOUTQNSD 8 KiB up to 80 KiB), and gets it
- *     back once the peer read everything (SIOCOUTQNSD 0 then).
+ *     back once the peer read everything (SIOCOUTQNSD 0 then);
+ *   - TCP_CORK (set live, and before connect()): 100 bytes written wait for
+ *     Linux's 200 ms ceiling (the peer gets them no sooner than 150 ms
+ *     after the write: a lower bound, which a slow machine only lengthens),
+ *     and uncorking sends what waits.
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
  * fds. Exit 0 iff every check held; 1 with a "FAIL:" line otherwise; 3 if
@@ -280,6 +284,54 @@ static void check_notsent_lowat(void)
     close(a);
 }
 
+/* ---- TCP_CORK ---- */
+
+/* 100 bytes written on corked c reach a no sooner than the ceiling allows. */
+static void check_corked_write(int c, int a, const char *how)
+{
+    char buf[100] = {0};
+    double t0 = now_s();
+    CHECK(write(c, buf, sizeof buf) == (ssize_t)sizeof buf, "write: %s", strerror(errno));
+    read_exact(a, buf, sizeof buf, EVENT_MS);
+    double ms = (now_s() - t0) * 1000;
+    CHECK(ms >= 150, "%s: 100 corked bytes arrived after %.0f ms, want the 200 ms ceiling "
+          "(tcp(7))", how, ms);
+    printf("ok: TCP_CORK %s: 100 bytes held until the ceiling\n", how);
+}
+
+static void check_cork(void)
+{
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    setsockopt_int(c, IPPROTO_TCP, TCP_CORK, 1);
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_CORK) == 1, "TCP_CORK does not read 1");
+    check_corked_write(c, a, "set on a connected socket");
+    char buf[100] = {0};
+    CHECK(write(c, buf, sizeof buf) == (ssize_t)sizeof buf, "write: %s", strerror(errno));
+    setsockopt_int(c, IPPROTO_TCP, TCP_CORK, 0);
+    CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_CORK) == 0, "TCP_CORK does not read 0");
+    read_exact(a, buf, sizeof buf, EVENT_MS);
+    printf("ok: ... uncorking sends what waits\n");
+    close(c);
+    close(a);
+
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l = bound_loopback(AF_INET, &sa, &sl);
+    SYS(listen(l, 4));
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    setsockopt_int(c, IPPROTO_TCP, TCP_CORK, 1);
+    SYS(connect(c, (struct sockaddr *)&sa, sl));
+    a = accept_ready(l, EVENT_MS);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    check_corked_write(c, a, "set before connect()");
+    close(c);
+    close(a);
+    close(l);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -288,6 +340,7 @@ int main(int argc, char **argv)
     check_window_clamp();
     check_buffers();
     check_notsent_lowat();
+    check_cork();
     printf("all connopts checks passed\n");
     return 0;
 }

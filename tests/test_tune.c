@@ -70,3 +70,33 @@ Test(tune, set_buffers_bounds_the_send_buffer_and_removing_the_lowat_frees_the_w
     cr_assert(ne(u32, c->events & RUDP_EV_WRITABLE, 0), "the waiting writer is told");
     sim_free(&s);
 }
+
+Test(tune, a_cork_holds_a_partial_datagram_until_uncorked_or_the_ceiling, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 43);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 0, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn *c = s.apps[ci].conn;
+    sim_app *sv = sim_app_on(&s, b);
+    static const uint8_t buf[100];
+    rudp_conn_set_cork(c, 1);
+    rudp_time t0 = s.now;
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, buf, sizeof buf), sizeof buf));
+    sim_run_until(&s, t0 + RUDP_MS(150));
+    cr_assert(eq(u64, sv->received, 0), "held while corked");
+    sim_run_until(&s, t0 + RUDP_MS(300));
+    cr_assert(eq(u64, sv->received, 100), "sent at the 200 ms ceiling");
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, buf, sizeof buf), sizeof buf));
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(u64, sv->received, 100), "held again after the ceiling sent the last");
+    rudp_conn_set_cork(c, 0);
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(u64, sv->received, 200), "uncorking sends what waits");
+    sim_free(&s);
+}
