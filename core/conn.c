@@ -491,12 +491,16 @@ static uint64_t send_limit(const rudp_conn *c)
 size_t rudp__conn_send_space(const rudp_conn *c)
 {
     uint64_t used = c->snd_end - c->snd_una, lim = send_limit(c);
-    return used >= lim ? 0 : (size_t)(lim - used);
+    return rudp__lowat_space(c, used >= lim ? 0 : (size_t)(lim - used));
 }
 
 static size_t writable_threshold(const rudp_conn *c)
 {
     uint64_t t = send_limit(c) / 4;
+    if (c->cfg.notsent_lowat && t > c->cfg.notsent_lowat / 2)
+        t = c->cfg.notsent_lowat / 2; /* the room TCP_NOTSENT_LOWAT leaves (tune.c) */
+    if (t == 0)
+        t = 1;
     return t < 65536 ? (size_t)t : 65536;
 }
 
@@ -907,7 +911,8 @@ static int have_stream_to_send(const rudp_conn *c)
 {
     if (!rudp_ranges_empty(&c->retx))
         return 1;
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data))
+    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data) &&
+        !rudp__cork_holds(c))
         return 1;
     return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;
 }
@@ -1072,6 +1077,7 @@ static int send_one(rudp_conn *c, rudp_time now)
             hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
             c->snd_nxt = hi;
+            rudp__tune_sent(c);
             c->bytes_sent += hi - lo;
             ctx->stats.stream_bytes_sent += hi - lo;
         }
@@ -1144,6 +1150,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
     }
     while (send_one(c, now))
         ;
+    rudp__cork_arm(c, now);
     /* Not limited by the window: the controller must not grow it, and
      * delivery-rate samples from now on are app-limited. */
     int cwnd_limited = c->rec.bytes_in_flight >= c->cc.cwnd;
@@ -1280,6 +1287,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         return;
     case RUDP_T_PATH:
         rudp__path_on_timer(c, now);
+        return;
+    case RUDP_T_CORK:
+        rudp__cork_expired(c);
         return;
     case RUDP_T_COUNT:
         return;

@@ -33,6 +33,7 @@ enum rudp_timer_kind {
     RUDP_T_DRAIN,     /* TIME_WAIT ends */
     RUDP_T_LINGER,    /* a released connection's time to finish */
     RUDP_T_PATH,      /* path validation: the next challenge, or giving up */
+    RUDP_T_CORK,      /* TCP_CORK's ceiling: send what it holds (tune.c) */
     RUDP_T_COUNT
 };
 
@@ -75,6 +76,8 @@ struct rudp_conn {
     unsigned fin_acked : 1;
     unsigned fin_received : 1;     /* every byte up to peer_fin arrived */
     unsigned want_writable : 1;
+    unsigned cork : 1;             /* TCP_CORK: hold a partial datagram (tune.c) */
+    unsigned cork_release : 1;     /* ... its ceiling passed: send what is held */
     unsigned max_data_pending : 1;
     unsigned ping_pending : 1;
     unsigned ack_now : 1;
@@ -262,6 +265,21 @@ int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
 int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
 void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);
 void rudp__conn_event(rudp_conn *c, unsigned ev);
+
+/* tune.c: TCP_NOTSENT_LOWAT. The send space `space` as the limit leaves it
+ * (none while half the limit or more waits unsent, else at most up to
+ * the limit). rudp__tune_sent, after new bytes went out: RUDP_EV_WRITABLE
+ * for a writer waiting once fewer than half the limit wait unsent, and
+ * TCP_CORK's ceiling ends once nothing is held. */
+size_t rudp__lowat_space(const rudp_conn *c, size_t space);
+void rudp__tune_sent(rudp_conn *c);
+
+/* tune.c: TCP_CORK. Whether new bytes wait (corked, less than a datagram
+ * of them, no FIN to send); after a flush, the ceiling's timer for what
+ * waits; and what that timer does. */
+int rudp__cork_holds(const rudp_conn *c);
+void rudp__cork_arm(rudp_conn *c, rudp_time now);
+void rudp__cork_expired(rudp_conn *c);
 void rudp__conn_dirty(rudp_conn *c);
 /* The rate c paces at now, bytes/s: the controller's, or derived from cwnd
  * and the smoothed RTT (saturated at UINT64_MAX). */

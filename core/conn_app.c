@@ -367,6 +367,7 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->ssthresh_bytes = c->cc.ssthresh;
     info->bytes_in_flight = c->rec.bytes_in_flight;
     info->unacked_bytes = c->snd_end - c->snd_una;
+    info->unsent_bytes = c->snd_end - c->snd_nxt;
     info->readable_bytes = c->rcv_contig - c->rcv_read;
     info->retransmits = c->rec.lost_packets;
     info->pto_count = c->rec.pto_count;

@@ -81,6 +81,8 @@ typedef struct rudp_config {
     uint32_t source_limit;      /* listener: connections one source address may have in
                                    the handshake or waiting for accept (64; 0: none) */
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
+    uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT: writable while fewer than half
+                                   of this many bytes wait unsent (0: no limit) */
 } rudp_config;
 
 void rudp_config_default(rudp_config *cfg);
@@ -237,6 +239,8 @@ enum {
                                       nothing heard for RUDP_SILENT_MIN, then every
                                       RUDP_SILENT_EVERY more: the path may be gone (a caller
                                       may rudp_conn_rebind to a new socket) */
+    RUDP_EV_SENT = 1u << 8,        /* with notsent_lowat: everything written went out at
+                                      least once (unsent_bytes reached 0) */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -557,6 +561,7 @@ typedef struct rudp_conn_info {
     uint64_t cwnd_bytes, ssthresh_bytes;
     uint64_t bytes_in_flight;
     uint64_t unacked_bytes;       /* written but not yet acknowledged (SIOCOUTQ) */
+    uint64_t unsent_bytes;        /* written but never sent yet (SIOCOUTQNSD) */
     uint64_t readable_bytes;      /* in-order bytes waiting for rudp_conn_read (SIOCINQ) */
     uint64_t retransmits;         /* packets declared lost, lifetime */
     uint64_t pto_count;           /* consecutive probe timeouts now */
@@ -655,5 +660,25 @@ void rudp_conn_cc_state(const rudp_conn *c, const char **name, const char **phas
  * accepts from now on. */
 void rudp_conn_set_cc(rudp_conn *c, const rudp_cc_ops *ops, rudp_time now);
 void rudp_listener_set_cc(rudp_listener *l, const rudp_cc_ops *ops);
+
+/* The application sized its socket (SO_SNDBUF, SO_RCVBUF, TCP_WINDOW_CLAMP,
+ * TCP_NOTSENT_LOWAT): a live connection takes the new send buffer and
+ * receive window at once, within what its buffers were made for (the
+ * config it started with) and no smaller than 4 KiB and two datagrams; a
+ * window smaller than the one advertised stops growing and opening until
+ * reads bring it under (what was advertised is never taken back). A
+ * listener gives them to the connections it accepts from now on, within
+ * rudp_config_check()'s bounds. 0 leaves a value as it is, except
+ * notsent_lowat, where 0 is "no limit". A lower or removed notsent_lowat
+ * that frees room raises RUDP_EV_WRITABLE. */
+void rudp_conn_set_buffers(rudp_conn *c, uint32_t send_buffer, uint32_t recv_window,
+                           uint32_t notsent_lowat);
+void rudp_listener_set_buffers(rudp_listener *l, uint32_t send_buffer, uint32_t recv_window,
+                               uint32_t notsent_lowat);
+
+/* TCP_CORK on (1) or off (0): while on, new bytes short of a full datagram
+ * wait until more come, the connection shuts down, it is turned off (which
+ * sends them at once), or 200 ms pass (Linux's ceiling). */
+void rudp_conn_set_cork(rudp_conn *c, int on);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * tune.c: settings the application changes on a live connection or a
  * listener through its socket's options (the shim's setsockopt): the
- * congestion controller; and the caller's send tag, which tells its
- * send_from how to send the connection's datagrams. Like the rest of the core, it runs on the thread
+ * congestion controller; the send buffer, receive window and
+ * TCP_NOTSENT_LOWAT; TCP_CORK; and the caller's send tag, which tells its
+ * send_from how to send the connection's datagrams. Like the rest of the
+ * core, it runs on the thread
  * that owns the context.
  */
 #include "conn.h"
@@ -26,4 +28,108 @@ void rudp_conn_set_send_tag(rudp_conn *c, uint64_t tag)
 uint64_t rudp_conn_send_tag(const rudp_conn *c)
 {
     return c->send_tag;
+}
+
+/* v within [lo, hi] (lo wins if they cross). */
+static uint32_t within(uint32_t v, uint32_t lo, uint32_t hi)
+{
+    if (v > hi)
+        v = hi;
+    return v < lo ? lo : v;
+}
+
+/* TCP_NOTSENT_LOWAT as Linux applies it (net/ipv4/tcp.c): poll says
+ * writable while notsent * 2 < lowat (tcp_poll asks tcp_stream_memory_free
+ * with wake = 1), sendmsg adds data while notsent < lowat (wake = 0). */
+size_t rudp__lowat_space(const rudp_conn *c, size_t space)
+{
+    uint64_t lowat = c->cfg.notsent_lowat;
+    if (!lowat)
+        return space;
+    uint64_t unsent = c->snd_end - c->snd_nxt;
+    if (unsent * 2 >= lowat)
+        return 0;
+    return lowat - unsent < space ? (size_t)(lowat - unsent) : space;
+}
+
+void rudp__tune_sent(rudp_conn *c)
+{
+    if (c->cork && c->snd_nxt == c->snd_end) {
+        c->cork_release = 0; /* bytes written from now on wait again */
+        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+    }
+    if (!c->cfg.notsent_lowat)
+        return;
+    if (c->snd_nxt == c->snd_end)
+        rudp__conn_event(c, RUDP_EV_SENT); /* a caller showing unsent bytes: none now */
+    if (c->want_writable && rudp__conn_send_space(c) > 0) {
+        c->want_writable = 0;
+        rudp__conn_event(c, RUDP_EV_WRITABLE);
+    }
+}
+
+void rudp_conn_set_buffers(rudp_conn *c, uint32_t send_buffer, uint32_t recv_window,
+                           uint32_t notsent_lowat)
+{
+    /* the buffers hold what the config they were made with allows */
+    if (send_buffer)
+        c->cfg.send_buffer = within(send_buffer, 4096, c->sbuf.cap);
+    if (recv_window) {
+        c->cfg.recv_window = within(recv_window, 2 * c->cfg.max_datagram, c->rbuf.cap);
+        if (c->rwnd > c->cfg.recv_window)
+            c->rwnd = c->cfg.recv_window;
+    }
+    c->cfg.notsent_lowat = notsent_lowat;
+    if (c->want_writable && rudp__conn_send_space(c) > 0) {
+        c->want_writable = 0; /* a larger limit, or none, left room */
+        rudp__conn_event(c, RUDP_EV_WRITABLE);
+    }
+}
+
+void rudp_listener_set_buffers(rudp_listener *l, uint32_t send_buffer, uint32_t recv_window,
+                               uint32_t notsent_lowat)
+{
+    if (send_buffer)
+        l->cfg.send_buffer = within(send_buffer, 4096, 1u << 30);
+    if (recv_window)
+        l->cfg.recv_window = within(recv_window, 2 * l->cfg.max_datagram, 1u << 30);
+    l->cfg.notsent_lowat = notsent_lowat;
+}
+
+/* TCP_CORK, tcp(7): "If set, don't send out partial frames. All queued
+ * partial frames are sent when the option is cleared again ... there is a
+ * 200 millisecond ceiling on the time for which output is corked". Full
+ * datagrams go; the rest waits for more bytes, the uncork, a FIN, or the
+ * ceiling, counted from the flush that first held it (Linux: the write). */
+#define CORK_CEILING RUDP_MS(200)
+
+int rudp__cork_holds(const rudp_conn *c)
+{
+    if (!c->cork || c->cork_release || c->fin_off != RUDP_FIN_NONE)
+        return 0;
+    return c->snd_end - c->snd_nxt < c->mss;
+}
+
+void rudp__cork_arm(rudp_conn *c, rudp_time now)
+{
+    if (rudp__cork_holds(c) && c->snd_nxt != c->snd_end &&
+        !rudp_timer_armed(&c->timers[RUDP_T_CORK]))
+        rudp__conn_arm(c, RUDP_T_CORK, now + CORK_CEILING);
+}
+
+void rudp__cork_expired(rudp_conn *c)
+{
+    c->cork_release = 1;
+    rudp__conn_dirty(c);
+}
+
+void rudp_conn_set_cork(rudp_conn *c, int on)
+{
+    c->cork = on != 0;
+    if (!on) {
+        /* "All queued partial frames are sent when the option is cleared" */
+        c->cork_release = 0;
+        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+        rudp__conn_dirty(c);
+    }
 }

@@ -107,6 +107,7 @@ static void publish(bridge *b)
     rudp_conn_info i;
     rudp_conn_get_info(b->conn, &i);
     atomic_store(&s->unacked, i.unacked_bytes);
+    atomic_store(&s->unsent, i.unsent_bytes);
     atomic_store(&s->tcp_state, tcp_state_of(i.state));
     atomic_store(&s->rtt_us, (uint32_t)i.rtt_us);
     atomic_store(&s->rttvar_us, (uint32_t)i.rttvar_us);
@@ -417,6 +418,7 @@ static void pump_in(bridge *b, rudp_time now, int mark)
                 rudp_conn_info i;
                 rudp_conn_get_info(b->conn, &i);
                 atomic_store(&s->unacked, i.unacked_bytes);
+                atomic_store(&s->unsent, i.unsent_bytes);
             }
         }
         if (s)
@@ -810,8 +812,8 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     /* An acknowledgement too: a reply often carries the ACK of what the
      * app sent, and once the app reads the reply SIOCOUTQ must not count
      * that data as unacknowledged (TCP has processed the ACK by then). */
-    if (ev & RUDP_EV_ACKED)
-        publish(b);
+    if (ev & (RUDP_EV_ACKED | RUDP_EV_SENT))
+        publish(b); /* SIOCOUTQNSD too (RUDP_EV_SENT: TCP_NOTSENT_LOWAT set) */
     if (ev & RUDP_EV_ESTABLISHED)
         on_established(b, now);
     if ((ev & RUDP_EV_READABLE) && b->unix_up)

@@ -326,7 +326,8 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     }
 }
 
-/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK): a listener's
+/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK, CMD_SET_BUF,
+ * CMD_SET_CORK, which a listener does not take: accept() passes it on): a listener's
  * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
  * A mark goes on the UDP socket only where it carries that connection
  * alone (a client's, and the one it left while roaming); an accepted
@@ -341,6 +342,11 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
                 continue;
             if (c->type == CMD_SET_CC) {
                 rudp_listener_set_cc(s->listener, c->u.set.cc);
+            } else if (c->type == CMD_SET_BUF) {
+                rudp_listener_set_buffers(s->listener, c->u.set.sndbuf, c->u.set.rcvwnd,
+                                          c->u.set.lowat);
+            } else if (c->type == CMD_SET_CORK) {
+                continue;
             } else {
                 /* what it accepted keeps the old value, as TCP's do */
                 shim_pktctl_listener_mark(s, c->u.set.level, c->u.set.opt);
@@ -354,6 +360,10 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             continue;
         if (c->type == CMD_SET_CC) {
             rudp_conn_set_cc(b->conn, c->u.set.cc, now);
+        } else if (c->type == CMD_SET_BUF) {
+            rudp_conn_set_buffers(b->conn, c->u.set.sndbuf, c->u.set.rcvwnd, c->u.set.lowat);
+        } else if (c->type == CMD_SET_CORK) {
+            rudp_conn_set_cork(b->conn, value);
         } else if (b->owns_sock) {
             real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
             if (b->old_sock)
@@ -447,6 +457,8 @@ static void run_commands(struct engine *e, rudp_time now)
             break;
         case CMD_SET_CC:
         case CMD_SET_MARK:
+        case CMD_SET_BUF:
+        case CMD_SET_CORK:
             do_set(e, c, now);
             break;
         }
@@ -645,7 +657,8 @@ static int engine_busy(struct engine *e)
     /* commands not yet run: a new connection or listener; a rudp-stat
      * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
-        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK)
+        if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK &&
+            c->type != CMD_SET_BUF && c->type != CMD_SET_CORK)
             return 1;
     /* a listener's port held through TIME_WAIT: kernel TCP's outlives the
      * process, so a keeper holds it until then (portshare.c) */

@@ -148,7 +148,8 @@ typedef struct cmd {
             uint64_t id;  /* connection or listener */
             int listener;
             const rudp_cc_ops *cc;  /* CMD_SET_CC: TCP_CONGESTION */
-            int level, opt, value;  /* CMD_SET_MARK: IP_TOS and the like */
+            int level, opt, value;  /* CMD_SET_MARK: IP_TOS and the like; CMD_SET_CORK */
+            uint32_t sndbuf, rcvwnd, lowat; /* CMD_SET_BUF (connopts.c) */
         } set;
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
@@ -158,7 +159,7 @@ typedef struct cmd {
 /* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
  * u.ctl its request. */
 enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
-       CMD_SET_MARK };
+       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the

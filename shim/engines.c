@@ -237,14 +237,20 @@ void shim_engine_listener_closed(uint64_t id)
     push_all(&c);
 }
 
+/* A command setting an option of connection or listener id. */
+static void set_cmd(cmd *c, int type, uint64_t id, int listener)
+{
+    memset(c, 0, sizeof *c);
+    c->type = type;
+    c->u.set.id = id;
+    c->u.set.listener = listener;
+}
+
 static void push_set(int type, uint64_t id, int listener, const rudp_cc_ops *cc, int level,
                      int opt, int value)
 {
     cmd c;
-    memset(&c, 0, sizeof c);
-    c.type = type;
-    c.u.set.id = id;
-    c.u.set.listener = listener;
+    set_cmd(&c, type, id, listener);
     c.u.set.cc = cc;
     c.u.set.level = level;
     c.u.set.opt = opt;
@@ -260,6 +266,22 @@ void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc)
 void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value)
 {
     push_set(CMD_SET_MARK, id, listener, NULL, level, opt, value);
+}
+
+void shim_engine_set_cork(uint64_t id, int on)
+{
+    push_set(CMD_SET_CORK, id, 0, NULL, 0, 0, on);
+}
+
+void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_t rcvwnd,
+                             uint32_t lowat)
+{
+    cmd c;
+    set_cmd(&c, CMD_SET_BUF, id, listener);
+    c.u.set.sndbuf = sndbuf;
+    c.u.set.rcvwnd = rcvwnd;
+    c.u.set.lowat = lowat;
+    push_all(&c);
 }
 
 int shim_engine_start(void)

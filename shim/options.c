@@ -207,6 +207,30 @@ static int route_mtu(const shim_name *n, int level, int opt, void *val, socklen_
     return r;
 }
 
+/* An int answer as do_tcp_getsockopt gives it: min(len, 4) bytes. */
+static int put_opt_int(int v, void *val, socklen_t *len)
+{
+    if (!len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    socklen_t l = *len < sizeof v ? *len : sizeof v;
+    if (l && !val)
+        return fail(EFAULT);
+    if (l)
+        memcpy(val, &v, l);
+    *len = l;
+    return 0;
+}
+
+int shim_opts_kernel_int(const shim_fd *rec, int level, int opt, int *v)
+{
+    if (!kept(rec, level, opt))
+        return 0;
+    socklen_t l = sizeof *v;
+    return ask_kernel(rec, level, opt, NULL, 0, v, &l) == 0;
+}
+
 int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int level, int opt,
                   void *val, socklen_t *len)
 {
@@ -232,19 +256,10 @@ int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int leve
         /* the segment the connection sends: rudp's datagram (tcp(7): "the
          * maximum segment size for outgoing TCP packets") */
         uint32_t mss = s ? atomic_load(&s->mss) : 0;
-        int v = mss ? (int)mss : (int)shim_cfg.rudp.max_datagram;
-        if (!len)
-            return fail(EFAULT);
-        if ((int)*len < 0)
-            return fail(EINVAL);
-        socklen_t l = *len < sizeof v ? *len : sizeof v;
-        if (l && !val)
-            return fail(EFAULT);
-        if (l)
-            memcpy(val, &v, l);
-        *len = l;
-        return 0;
+        return put_opt_int(mss ? (int)mss : (int)shim_cfg.rudp.max_datagram, val, len);
     }
+    if (connected && level == IPPROTO_TCP && opt == TCP_WINDOW_CLAMP)
+        return put_opt_int(shim_connopts_window_clamp(rec), val, len);
     if (connected && ((level == IPPROTO_IP && opt == IP_MTU) ||
                       (level == IPPROTO_IPV6 && opt == IPV6_MTU && n->family == AF_INET6)))
         return route_mtu(n, level, opt, val, len);
@@ -267,9 +282,15 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
         shim_engine_set_cc(rec->id, rec->kind == SHIM_FD_LISTENER, cc);
         return 0;
     }
+    int zero = 0;
+    if (level == IPPROTO_TCP && opt == TCP_WINDOW_CLAMP && len >= sizeof zero && val &&
+        memcmp(val, &zero, sizeof zero) == 0)
+        return fail(EINVAL); /* tcp_set_window_clamp: 0 only on a closed socket */
     if (ask_kernel(rec, level, opt, val, len, NULL, NULL) < 0)
         return -1;
     keep(&rec->kept, level, opt, val, len);
+    if (level == IPPROTO_TCP && (opt == TCP_WINDOW_CLAMP || opt == TCP_NOTSENT_LOWAT))
+        shim_connopts_changed(rec); /* the engine sizes the connection (connopts.c) */
     int v;
     socklen_t vl = sizeof v;
     if (is_mark(level, opt) && ask_kernel(rec, level, opt, NULL, 0, &v, &vl) == 0)
@@ -277,16 +298,21 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
     return 0;
 }
 
+int shim_opts_candidate_rec(int fd, shim_fd *rec)
+{
+    if (!shim_fd_get(fd, rec)) {
+        memset(rec, 0, sizeof *rec);
+        rec->fd = fd;
+        rec->kind = SHIM_FD_CANDIDATE;
+    }
+    return rec->kind == SHIM_FD_CANDIDATE;
+}
+
 void shim_opts_candidate(int fd, int family, int level, int opt, const void *val, socklen_t len)
 {
     shim_fd rec;
-    if (!shim_fd_get(fd, &rec)) {
-        memset(&rec, 0, sizeof rec);
-        rec.fd = fd;
-        rec.kind = SHIM_FD_CANDIDATE;
-    } else if (rec.kind != SHIM_FD_CANDIDATE) {
+    if (!shim_opts_candidate_rec(fd, &rec))
         return;
-    }
     rec.family = family;
     if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
         char name[CA_NAME_MAX];
@@ -308,6 +334,7 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)
     if (shim_fd_get(fd, &c) && c.kind == SHIM_FD_CANDIDATE) {
         rec->kept = c.kept;
         rec->cc = c.cc;
+        rec->bufs_set = c.bufs_set;
     }
     if (rec->cc)
         cfg->cc = rec->cc;

@@ -272,6 +272,7 @@ typedef struct shim_slot {
     _Atomic int32_t end_error;   /* what the connection ended with, 0 if clean */
     _Atomic uint32_t flags;
     _Atomic uint64_t unacked;    /* bytes sent, not yet acknowledged */
+    _Atomic uint64_t unsent;     /* ... of which never sent yet (SIOCOUTQNSD) */
     _Atomic uint32_t tcp_state;  /* TCP_ESTABLISHED ... for TCP_INFO */
     _Atomic uint32_t rtt_us, rttvar_us, min_rtt_us, mss;
     _Atomic uint64_t cwnd, ssthresh, retrans, bytes_acked, bytes_received, pacing_rate;
@@ -440,7 +441,7 @@ enum {
  * order set): options.c replays them onto a scratch kernel socket to
  * answer getsockopt. Values longer than SHIM_KEPT_LEN are checked by the
  * kernel but not kept. */
-#define SHIM_KEPT_MAX 8
+#define SHIM_KEPT_MAX 24
 #define SHIM_KEPT_LEN 16
 typedef struct shim_kept_opt {
     int16_t level, opt;
@@ -470,7 +471,13 @@ typedef struct shim_fd {
     int bound_addr;        /* connect(): the app had bound a specific address */
     const rudp_cc_ops *cc; /* TCP_CONGESTION chosen, NULL: RUDP_CC or rudp's default */
     shim_kept_opts kept;   /* other IP/IPv6/TCP options the app set (options.c) */
+    unsigned bufs_set;     /* SHIM_BUF_SND/RCV: the app set SO_SNDBUF/SO_RCVBUF (connopts.c) */
+    uint32_t sndbuf_req, rcvbuf_req; /* ... the sizes it asked (as read back, halved) */
+    int sndbuf_shown;      /* getsockopt(SO_SNDBUF) while TCP_NOTSENT_LOWAT shrinks the
+                            * app end's buffer; 0: the socket's own */
 } shim_fd;
+#define SHIM_BUF_SND 1u
+#define SHIM_BUF_RCV 2u
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
 int shim_fd_get(int fd, shim_fd *out);
@@ -495,6 +502,9 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
  * kernel TCP socket of family that is not ours (yet): remembers the option
  * in a SHIM_FD_CANDIDATE record, so connect()/listen() carry it over. */
 void shim_opts_candidate(int fd, int family, int level, int opt, const void *val, socklen_t len);
+/* fd's SHIM_FD_CANDIDATE record into *rec (a new one if it has none):
+ * 1, or 0 if fd has a record of another kind (ours already). */
+int shim_opts_candidate_rec(int fd, shim_fd *rec);
 
 /* At connect()/listen() of fd: the options its candidate record kept go to
  * rec (and the controller chosen to cfg). */
@@ -508,6 +518,38 @@ void shim_opts_to_udp(int udp, const shim_fd *rec);
  * socket, a listener's SO_REUSEPORT member), both of family. */
 void shim_opts_copy_marks(int from, int to, int family);
 void shim_opts_to_tcp(int tfd, const shim_fd *rec);
+/* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
+ * or 0 if the app never set it. */
+int shim_opts_kernel_int(const shim_fd *rec, int level, int opt, int *v);
+
+/* ---- connopts.c: options that size a live connection ---- */
+
+/* setsockopt(SOL_SOCKET, SO_SNDBUF/SO_RCVBUF and their FORCE forms) done
+ * on kernel TCP socket fd (not ours yet): noted in its candidate record so
+ * connect()/listen() size the connection by it. */
+void shim_connopts_candidate(int fd, int opt);
+/* At connect()/listen() of kernel TCP socket fd (rec filled from its
+ * candidate record): the send buffer, receive window (SO_SNDBUF,
+ * SO_RCVBUF, TCP_WINDOW_CLAMP) and TCP_NOTSENT_LOWAT into cfg. */
+void shim_connopts_config(int fd, shim_fd *rec, rudp_config *cfg);
+/* The send buffer to give the app's end of a new bridge (dflt: the unix
+ * socket's, halved as set): the app's SO_SNDBUF, at most half of
+ * TCP_NOTSENT_LOWAT (see connopts.c); notes what getsockopt must show. */
+int shim_connopts_app_sndbuf(int fd, shim_fd *rec, const rudp_config *cfg, int dflt);
+/* accept() made rec, a copy of its listener's: its app end fd (rec->fd)
+ * gets the send buffer TCP_NOTSENT_LOWAT needs. */
+void shim_connopts_accepted(shim_fd *rec);
+/* After the app set SO_SNDBUF/SO_RCVBUF (SOL_SOCKET opt, 0 for TCP-level
+ * options) on one of ours, or TCP_WINDOW_CLAMP/TCP_NOTSENT_LOWAT: tells
+ * the engine, and sizes the app's end. The caller stores *rec. */
+void shim_connopts_changed(shim_fd *rec);
+void shim_connopts_sockbuf(shim_fd *rec, int opt);
+/* getsockopt(SOL_SOCKET, SO_SNDBUF) on one of ours: 1 and *v when the
+ * answer is not the unix socket's own (TCP_NOTSENT_LOWAT shrank it). */
+int shim_connopts_sndbuf_shown(const shim_fd *rec, int *v);
+/* TCP_WINDOW_CLAMP on a connected socket: the app's, or the largest
+ * receive window the connection advertises. */
+int shim_connopts_window_clamp(const shim_fd *rec);
 
 /* ---- engine.c ---- */
 
@@ -560,6 +602,13 @@ void shim_engine_set_cc(uint64_t id, int listener, const rudp_cc_ops *cc);
  * `id`: the UDP sockets that carry it alone (a client's, a listener's)
  * take it. An accepted connection shares its listener's: it has none. */
 void shim_engine_set_mark(uint64_t id, int listener, int level, int opt, int value);
+/* The app sized the connection or listener `id` (connopts.c): send buffer
+ * and receive window in bytes (0: as they are), TCP_NOTSENT_LOWAT (0:
+ * none), for rudp_conn_set_buffers / rudp_listener_set_buffers. */
+void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_t rcvwnd,
+                             uint32_t lowat);
+/* TCP_CORK on (1) or off on connection `id` (rudp_conn_set_cork). */
+void shim_engine_set_cork(uint64_t id, int on);
 
 uint64_t shim_engine_new_id(void);
 

@@ -174,6 +174,7 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->end_error, 0);
         atomic_store(&x->flags, 0);
         atomic_store(&x->unacked, 0);
+        atomic_store(&x->unsent, 0);
         atomic_store(&x->tcp_state, 0);
         atomic_store(&x->efd_ino, 0);
         atomic_store(&x->efd, -1);

@@ -215,6 +215,7 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
     shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
+    shim_connopts_config(fd, rec, cfg); /* SO_SNDBUF, TCP_NOTSENT_LOWAT, ... */
 }
 
 /* Loopback's MTU is 64 KiB: a connection to a loopback address (or a
@@ -526,7 +527,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * keep the socket open and hide the app's close (a HUP while
      * connecting abandons the connection). shim_sndbuf_restore. */
     static const uint8_t zeros[65536];
-    int app_sndbuf = get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2; /* the kernel doubles */
+    int app_sndbuf = shim_connopts_app_sndbuf(fd, &rec, &cfg, /* the kernel doubles */
+                                              get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2);
     struct stat ast;
     uint64_t app_ino = fstat(sv[0], &ast) == 0 ? (uint64_t)ast.st_ino : 0;
     if (!sl)
@@ -599,6 +601,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     rec.id = n.id;
     rec.slot = n.slot;
     shim_fd_put(&rec);
+    if (rec.cork)
+        shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
              (unsigned long long)n.id);
     if (status & O_NONBLOCK)
@@ -953,6 +957,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     r.slot = n.slot;
     r.connect_done = 1;
     r.sockopts_default = 0;
+    shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
     shim_fd_put(&r);
     if (!rec.sockopts_default)
         copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
@@ -1100,7 +1105,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         return real_getsockopt(fd, level, opt, val, len);
     int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
                   opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
-                  opt == SO_REUSEPORT;
+                  opt == SO_REUSEPORT || opt == SO_SNDBUF;
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -1122,6 +1127,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
             return put_int(val, len, IPPROTO_TCP);
         if (opt == SO_REUSEPORT) /* a unix socket has none: ours, recorded */
             return put_int(val, len, rec.reuseport);
+        int shown;
+        if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
+            return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
+                                                            : real_getsockopt(fd, level, opt, val, len);
         shim_slot *s = slot_for(&n);
         return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
     }
@@ -1151,6 +1160,12 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     return shim_opts_get(&rec, &n, slot_for(&n), level, opt, val, len);
 }
 
+static int is_sockbuf(int level, int opt)
+{
+    return level == SOL_SOCKET && (opt == SO_SNDBUF || opt == SO_RCVBUF ||
+                                   opt == SO_SNDBUFFORCE || opt == SO_RCVBUFFORCE);
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
     if (!init())
@@ -1164,6 +1179,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
             shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
             errno = saved;
+        } else if (r == 0 && is_sockbuf(level, opt) && tcp_family(fd)) {
+            shim_connopts_candidate(fd, opt); /* sizes the connection (connopts.c) */
+            errno = saved;
         }
         return r;
     }
@@ -1176,6 +1194,10 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             int v;
             memcpy(&v, val, sizeof v);
             rec.reuseport = v != 0;
+            shim_fd_put(&rec);
+        }
+        if (r == 0 && is_sockbuf(level, opt)) {
+            shim_connopts_sockbuf(&rec, opt); /* rudp's buffers follow */
             shim_fd_put(&rec);
         }
         if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
@@ -1232,6 +1254,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         else if (v < lo || v > hi)
             return fail(EINVAL);
         *field = v;
+        if (opt == TCP_CORK && rec.kind == SHIM_FD_BRIDGED)
+            shim_engine_set_cork(rec.id, v); /* holds partial datagrams (core/tune.c) */
     } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && rec.family == AF_INET6) {
         return fail(EINVAL); /* TCP refuses it once connected or listening */
     } else {
@@ -1333,7 +1357,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (!active || req != SIOCOUTQ)
+    if (!active || (req != SIOCOUTQ && req != SIOCOUTQNSD))
         return real_ioctl(fd, req, arg);
     int saved = errno;
     shim_fd rec;
@@ -1356,7 +1380,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
         return 0;
     }
     /* Not yet acknowledged by the peer = still in the unix socket + sent
-     * by the engine but unacknowledged. Read both between two equal even
+     * by the engine but unacknowledged; not yet sent (SIOCOUTQNSD) = still
+     * in the unix socket + taken by the engine but not sent. Read both between two equal even
      * values of seq, so bytes in transit between them are never missed.
      * The engine holds seq odd for one read; if it is descheduled there,
      * wait for it (yield, then sleep), as TCP never fails SIOCOUTQ. Only
@@ -1371,7 +1396,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
         if (!(seq & 1) || last) {
             if ((s ? shim_slot_app_queued(s, fd, &q) : real_ioctl(fd, SIOCOUTQ, &q)) < 0)
                 return -1;
-            un = s ? atomic_load(&s->unacked) : 0;
+            un = !s ? 0 : atomic_load(req == SIOCOUTQ ? &s->unacked : &s->unsent);
             if (!s || atomic_load(&s->seq) == seq || last)
                 break;
         }

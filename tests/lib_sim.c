@@ -652,3 +652,11 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
     sim_free(s);
     free(s);
 }
+
+sim_app *sim_app_on(sim *s, int ep)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (s->apps[i].used && s->apps[i].ep == ep)
+            return &s->apps[i];
+    return NULL;
+}

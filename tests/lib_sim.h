@@ -190,6 +190,8 @@ void sim_schedule_move(sim *s, rudp_time at, int ep, int kind);
 
 /* Lets every app read and write again (after changing `paused`). */
 void sim_poke_apps(sim *s);
+/* The first application on endpoint ep (a server's accepted one), or NULL. */
+sim_app *sim_app_on(sim *s, int ep);
 
 /* Records each state transition of endpoint `ep` in ep->log[] as "A -> B". */
 void sim_log_transitions(sim *s, int ep);

@@ -1,0 +1,102 @@
+/*
+ * test_tune.c: settings changed on a live connection (core/tune.c): the
+ * send buffer, receive window and TCP_NOTSENT_LOWAT.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+
+Test(tune, notsent_lowat_holds_unsent_bytes_to_the_limit_and_wakes_the_writer, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 41);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    rudp_config cc;
+    rudp_config_default(&cc);
+    cc.notsent_lowat = 16384;
+    sim_app srv = {.expect = 2000000, .paused = 1, .recv_seed = 5},
+            cli = {.to_send = 2000000, .send_seed = 5};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, &cc);
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    rudp_conn *c = s.apps[ci].conn;
+    rudp_conn_info i;
+    rudp_conn_get_info(c, &i);
+    /* the reader holds the window: what was written beyond it waits unsent */
+    cr_assert(gt(u64, i.unsent_bytes, 0));
+    cr_assert(le(u64, i.unsent_bytes, 16384), "never more than the limit unsent");
+    cr_assert(ge(u64, i.unsent_bytes, 8192), "writes go on until half the limit waits");
+    cr_assert(eq(sz, rudp_conn_write_space(c), 0), "no room while half the limit waits");
+    sim_app *sv = sim_app_on(&s, b);
+    sv->paused = 0;
+    sim_poke_apps(&s);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)), "the writer woke as bytes went out");
+    cr_assert(eq(u64, sv->received, 2000000));
+    cr_assert(not(sv->corrupt));
+    sim_free(&s);
+}
+
+Test(tune, set_buffers_bounds_the_send_buffer_and_removing_the_lowat_frees_the_writer)
+{
+    sim s;
+    sim_init(&s, 42);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 0, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn *c = s.apps[ci].conn;
+    rudp_conn_set_buffers(c, 8192, 0, 0);
+    cr_assert(eq(sz, rudp_conn_write_space(c), 8192));
+    rudp_conn_set_buffers(c, 1000, 0, 0); /* at least 4 KiB */
+    cr_assert(eq(sz, rudp_conn_write_space(c), 4096));
+    rudp_conn_set_buffers(c, 1u << 30, 0, 0); /* at most what the buffer was made for */
+    cr_assert(eq(u32, c->cfg.send_buffer, c->sbuf.cap));
+    rudp_conn_set_buffers(c, 0, 0, 4096);
+    cr_assert(eq(sz, rudp_conn_write_space(c), 4096), "up to the lowat");
+    static const uint8_t buf[4096];
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, buf, sizeof buf), 4096));
+    cr_assert(eq(sz, rudp_conn_write_space(c), 0));
+    cr_assert(eq(sz, (size_t)-rudp_conn_write(c, s.now, buf, 1), EAGAIN), "a writer waits");
+    c->events = 0;
+    rudp_conn_set_buffers(c, 0, 0, 0);
+    cr_assert(gt(sz, rudp_conn_write_space(c), 0));
+    cr_assert(ne(u32, c->events & RUDP_EV_WRITABLE, 0), "the waiting writer is told");
+    sim_free(&s);
+}
+
+Test(tune, a_cork_holds_a_partial_datagram_until_uncorked_or_the_ceiling, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 43);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 0, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn *c = s.apps[ci].conn;
+    sim_app *sv = sim_app_on(&s, b);
+    static const uint8_t buf[100];
+    rudp_conn_set_cork(c, 1);
+    rudp_time t0 = s.now;
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, buf, sizeof buf), sizeof buf));
+    sim_run_until(&s, t0 + RUDP_MS(150));
+    cr_assert(eq(u64, sv->received, 0), "held while corked");
+    sim_run_until(&s, t0 + RUDP_MS(300));
+    cr_assert(eq(u64, sv->received, 100), "sent at the 200 ms ceiling");
+    cr_assert(eq(sz, (size_t)rudp_conn_write(c, s.now, buf, sizeof buf), sizeof buf));
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(u64, sv->received, 100), "held again after the ceiling sent the last");
+    rudp_conn_set_cork(c, 0);
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(u64, sv->received, 200), "uncorking sends what waits");
+    sim_free(&s);
+}
