@@ -81,3 +81,6 @@ if [ "$ROAM_OK" != 1 ]; then
 fi
 [ "$REBINDS" -ge 10 ] || fail "under the shim: only $REBINDS rebinds fell mid-transfer (10 wanted): $SUMMARY"
 echo "ok: under the shim: $SUMMARY"
+# RUDP_ENGINES > 1: what the server's engines handed each other (t_roam_engines)
+h=$(grep -o 'engines: datagrams handed.*' "$EMU_DIR/srv.log" | tail -n 1)
+[ -z "$h" ] || echo "note: server $h"
