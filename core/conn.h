@@ -201,6 +201,7 @@ struct rudp_ctx {
     uint8_t cid_key[16];
     uint8_t cookie_key[16];
     uint64_t cid_counter;
+    unsigned cid_tag_bits, cid_tag; /* rudp_ctx_set_cid_tag: the IDs' top bits */
     rudp_conn *by_cid;
     rudp_conn *by_peer;
     rudp_listener *listeners;

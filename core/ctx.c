@@ -104,6 +104,15 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     return 0;
 }
 
+int rudp_ctx_set_cid_tag(rudp_ctx *ctx, unsigned bits, unsigned tag)
+{
+    if (bits > RUDP_CID_TAG_BITS_MAX || tag >> bits || ctx->by_cid)
+        return -EINVAL;
+    ctx->cid_tag_bits = bits;
+    ctx->cid_tag = tag;
+    return 0;
+}
+
 void rudp_ctx_set_log_level(rudp_ctx *ctx, int level)
 {
     ctx->log_level = level;
@@ -190,7 +199,9 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
     for (;;) {
         uint64_t n = ctx->cid_counter++;
         uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
-        if (ctx->keyed)
+        if (ctx->cid_tag_bits)
+            cid = (cid >> ctx->cid_tag_bits) | (uint64_t)ctx->cid_tag << (64 - ctx->cid_tag_bits);
+        if (ctx->keyed) /* after the tag: the MAC covers the top 32 bits, tag included */
             cid = rudp__keyed_cid(ctx, cid); /* keyreset.c: a key holder's */
         rudp_conn *found = NULL;
         HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, found);
@@ -532,8 +543,34 @@ static int on_conn_sock(const rudp_ctx *ctx, const rudp_conn *c, uint32_t sock)
            (ctx->ops.same_endpoint && ctx->ops.same_endpoint(ctx->user, c->sock, sock));
 }
 
-void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
-                    const rudp_addr *peer, const uint8_t *buf, size_t len)
+/* Whose a DATA packet for the unknown connection ID dcid is: 0, this
+ * context's (a stranger's, or a connection gone: answered here), or
+ * RUDP_INPUT_FOREIGN + the tag of the context that chose dcid. */
+static int foreign(const rudp_ctx *ctx, uint64_t dcid)
+{
+    if (!ctx->cid_tag_bits)
+        return 0;
+    unsigned tag = (unsigned)(dcid >> (64 - ctx->cid_tag_bits));
+    return tag == ctx->cid_tag ? 0 : RUDP_INPUT_FOREIGN + (int)tag;
+}
+
+static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                 const rudp_addr *peer, const uint8_t *buf, size_t len, int handed);
+
+int rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                   const rudp_addr *peer, const uint8_t *buf, size_t len)
+{
+    return input(ctx, now, sock, local, peer, buf, len, 0);
+}
+
+void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                           const rudp_addr *peer, const uint8_t *buf, size_t len)
+{
+    input(ctx, now, sock, local, peer, buf, len, 1);
+}
+
+static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                 const rudp_addr *peer, const uint8_t *buf, size_t len, int handed)
 {
     now = rudp__clock(ctx, now);
     ctx->stats.dgrams_in++;
@@ -542,31 +579,38 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
     int hl = rudp_wire_hdr_decode(buf, len, &h);
     if (hl < 0) {
         ctx->stats.malformed++;
-        return;
+        return 0;
     }
     rudp_conn *c;
     switch ((enum rudp_pkt_type)h.type) {
     case RUDP_PKT_SYN:
         input_syn(ctx, now, sock, local, peer, &h, buf, len, (size_t)hl);
-        return;
+        return 0;
     case RUDP_PKT_RETRY:
     case RUDP_PKT_SYNACK:
         c = rudp__find_cid(ctx, h.dcid);
         if (!c || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) {
             ctx->stats.unknown_conn++;
-            return;
+            return 0;
         }
         if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
             auth_failed(c);
-            return;
+            return 0;
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         rudp__conn_input_handshake(c, now, &h);
         rudp__trace_metrics(c);
-        return;
+        return 0;
     case RUDP_PKT_DATA:
         c = rudp__find_cid(ctx, h.dcid);
         if (!c) {
+            int owner = handed ? 0 : foreign(ctx, h.dcid);
+            if (owner) {
+                /* another context's (rudp_ctx_set_cid_tag): it counts it */
+                ctx->stats.dgrams_in--;
+                ctx->stats.bytes_in -= len;
+                return owner;
+            }
             ctx->stats.unknown_conn++;
             /* Stateless reset, smaller than what caused it: no loops (we
              * never answer a RESET) and no amplification. Keyed, only to
@@ -577,34 +621,34 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
                                             peer, h.dcid, len);
             else if (len > RUDP_WIRE_SHORT_HDR)
                 rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
-            return;
+            return 0;
         }
         if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
             !rudp__path_admit(c, on_conn_sock(ctx, c, sock) ? c->sock : sock, peer)) {
             ctx->stats.path_refused++;
-            return;
+            return 0;
         }
         if (c->keyed && rudp__keyed_open(c, rudp__conn_rx_pn(c, h.pn), buf, len, &buf, &len) < 0) {
             auth_failed(c);
-            return;
+            return 0;
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         int rx = rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
         if (c->is_server && !c->dead)
             rudp__path_on_packet(c, now, peer, len, rx);
         rudp__trace_metrics(c);
-        return;
+        return 0;
     case RUDP_PKT_RESET:
         c = rudp__find_cid(ctx, h.dcid);
         if (c && c->state == RUDP_SYN_SENT && c->sock == sock &&
             memcmp(&c->pkey.addr, peer, sizeof *peer) == 0) {
             if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
                 auth_failed(c);
-                return;
+                return 0;
             }
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 1);
-            return;
+            return 0;
         }
         c = rudp__find_peer(ctx, peer, h.dcid);
         if (c && c->keyed) {
@@ -614,20 +658,21 @@ void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr
                 rudp__keyed_reset_open(c, peer, h.dcid, buf, len, (size_t)hl)) {
                 ctx->stats.resets_received++;
                 rudp__conn_input_reset(c, now, 0);
-                return;
+                return 0;
             }
             auth_failed(c);
-            return;
+            return 0;
         }
         if (c && on_conn_sock(ctx, c, sock)) {
             ctx->stats.resets_received++;
             rudp__conn_input_reset(c, now, 0);
-            return;
+            return 0;
         }
         ctx->stats.unknown_conn++;
-        return;
+        return 0;
     }
     ctx->stats.malformed++; /* the decoder admits no other type */
+    return 0;
 }
 
 int rudp_is_syn(const uint8_t *buf, size_t len)

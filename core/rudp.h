@@ -193,8 +193,35 @@ void rudp_ctx_free(rudp_ctx *ctx);
  * it is sent on the next rudp_ctx_process(), so a caller can batch several
  * datagrams.
  */
-void rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
-                    const rudp_addr *peer, const uint8_t *buf, size_t len);
+int rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                   const rudp_addr *peer, const uint8_t *buf, size_t len);
+/* rudp_ctx_input's answer for a datagram of another context's (see
+ * rudp_ctx_set_cid_tag): 0, or RUDP_INPUT_FOREIGN + the tag of the context
+ * that chose its connection ID. */
+#define RUDP_INPUT_FOREIGN 1
+/*
+ * As rudp_ctx_input, for a datagram another context's rudp_ctx_input gave
+ * back as foreign, or one whose owner is gone: taken as this context's own
+ * whatever its tag (an unknown connection ID gets the stateless reset).
+ */
+void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                           const rudp_addr *peer, const uint8_t *buf, size_t len);
+
+/*
+ * Several contexts behind one UDP endpoint (threads whose sockets form a
+ * SO_REUSEPORT group, where the kernel picks the socket by a hash of the
+ * peer's address, so a peer that moves reaches another one): the
+ * connection IDs this context chooses carry `tag` in their top `bits` bits
+ * (the rest stay random), and a DATA packet whose connection ID is unknown
+ * here and carries another tag is not answered (no stateless reset) nor
+ * counted: rudp_ctx_input returns RUDP_INPUT_FOREIGN + that tag, for the
+ * caller to hand it to that context (rudp_ctx_input_handed). Call before
+ * the first connection. bits 0 (the default): every datagram is this
+ * context's. Returns 0, or -EINVAL (bits above RUDP_CID_TAG_BITS_MAX, tag
+ * too wide, or connections already made).
+ */
+#define RUDP_CID_TAG_BITS_MAX 8
+int rudp_ctx_set_cid_tag(rudp_ctx *ctx, unsigned bits, unsigned tag);
 
 /* Whether a datagram is a connection request (a SYN), without decoding
  * the rest: lets a caller check its listener is still wanted first. */

@@ -464,6 +464,7 @@ static void run_commands(struct engine *e, rudp_time now)
         }
         free(c);
     }
+    shim_forward_take(e, now); /* after a CMD_LISTEN: its socket is there */
 }
 
 /* ---- the loop ---- */
@@ -585,7 +586,11 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             uint32_t count = 0;
             do {
                 size_t l = left < seg ? left : seg;
-                rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a, p, l);
+                int owner = rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a,
+                                           p, l);
+                if (owner) /* another engine's connection (forward.c) */
+                    shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN),
+                                 has_local ? &local : NULL, &a, p, l, now);
                 p += l;
                 left -= l;
                 count++;
@@ -903,6 +908,10 @@ int shim_engine_start_locked(struct engine *e)
     err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx);
     sodium_memzero(seed, sizeof seed);
     if (err < 0)
+        goto fail;
+    what = "connection-ID tag";
+    /* the engine's index in its connection IDs (forward.c) */
+    if ((err = rudp_ctx_set_cid_tag(e->ctx, shim_forward_tag_bits(), (unsigned)(e - G.e))) < 0)
         goto fail;
     what = "keyed mode";
     if ((err = key_ctx(e->ctx)) < 0)

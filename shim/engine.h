@@ -48,6 +48,7 @@ typedef struct lgroup {
 } lgroup;
 
 struct engine;
+struct fwd_dgram; /* forward.c */
 
 /* An engine's figures at one moment, for RUDP_STATS: taken on its own
  * thread or while it is paused, so nothing is read while it changes; the
@@ -57,6 +58,9 @@ typedef struct engine_figures {
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
     uint64_t tcp_accepted; /* plain kernel TCP connections handed over (tcpaccept.c) */
+    /* forward.c: datagrams handed to the engine owning their connection
+     * ID, taken from other engines, and dropped (its queue full) */
+    uint64_t handed_out, handed_in, handed_dropped;
 } engine_figures;
 
 struct esock;
@@ -201,6 +205,13 @@ struct engine {
     int tw_fd[SHIM_TW_HELD];
     rudp_time tw_at[SHIM_TW_HELD];
     int ntw;
+    /* forward.c: datagrams other engines hand over (a lock-free stack,
+     * pushed by them, taken whole by this engine), how many are queued,
+     * and this engine's counts */
+    _Atomic(struct fwd_dgram *) fwd_head;
+    _Atomic unsigned fwd_queued;
+    uint64_t handed_out, handed_in, handed_dropped;
+    uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };
@@ -311,6 +322,24 @@ typedef void (*shim_line_fn)(void *arg, const char *text);
  * RUDP_STATS prints them and rudp-stat shows them: each line goes to
  * line(arg, text). */
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg);
+
+/* ---- forward.c: a datagram for another engine's connection ---- */
+
+/* Bits of a connection ID that name the engine which chose it (0 with one
+ * engine: RUDP_ENGINES=1 tags nothing, and nothing is ever handed over). */
+unsigned shim_forward_tag_bits(void);
+/* read_udp: rudp_ctx_input gave back a datagram received on s (local and
+ * peer as it had them, local NULL: unknown) whose connection ID engine
+ * `owner` chose: queued for that engine, never waiting for it (a full
+ * queue drops it: the protocol recovers a lost datagram). A socket that is
+ * not a listener's, or an owner that is not running, gets it taken here as
+ * a stranger's (rudp_ctx_input_handed: a stateless reset, unkeyed). */
+void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_addr *peer,
+                  const uint8_t *buf, size_t len, rudp_time now);
+/* On e's thread after its eventfd was read: feeds what other engines
+ * handed it to its core, each on its own socket bound where the datagram
+ * arrived (the members of a SO_REUSEPORT group are one endpoint). */
+void shim_forward_take(struct engine *e, rudp_time now);
 
 /* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
 

@@ -325,6 +325,9 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->longest_turn = e->longest_turn;
     f->squatted = e->squatted;
     f->tcp_accepted = e->tcp_accepted;
+    f->handed_out = e->handed_out;
+    f->handed_in = e->handed_in;
+    f->handed_dropped = e->handed_dropped;
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -422,6 +425,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
         (double)t.longest_turn / 1e6);
+    if (n > 1) /* forward.c */
+        say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
+                       "%llu, dropped %llu",
+            (ull)t.handed_out, (ull)t.handed_in, (ull)t.handed_dropped);
     say(line, arg, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
                    "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                    "%llu dropped by a full receive buffer",

@@ -343,12 +343,9 @@ void shim_port_yield_cmd(struct engine *e, void *req)
     pthread_mutex_unlock(&G.mu);
 }
 
-int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
+/* Whether endpoints x and y (a listener's, family 0: none) are one. */
+static int endpoint_equal(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
 {
-    struct engine *e = user;
-    if (a >= e->nsocks || b >= e->nsocks || !e->socks[a] || !e->socks[b])
-        return 0;
-    const struct sockaddr_storage *x = &e->socks[a]->endpoint, *y = &e->socks[b]->endpoint;
     if (x->ss_family != y->ss_family || port_num(x) == 0 || port_num(x) != port_num(y))
         return 0;
     if (x->ss_family == AF_INET)
@@ -356,6 +353,25 @@ int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
                ((const struct sockaddr_in *)y)->sin_addr.s_addr;
     return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
                   &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
+{
+    struct engine *e = user;
+    if (a >= e->nsocks || b >= e->nsocks || !e->socks[a] || !e->socks[b])
+        return 0;
+    return endpoint_equal(&e->socks[a]->endpoint, &e->socks[b]->endpoint);
+}
+
+uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage *ep)
+{
+    if (e->ep_hint < e->nsocks && e->socks[e->ep_hint] &&
+        endpoint_equal(&e->socks[e->ep_hint]->endpoint, ep))
+        return e->ep_hint;
+    for (uint32_t i = 0; i < e->nsocks; i++)
+        if (e->socks[i] && endpoint_equal(&e->socks[i]->endpoint, ep))
+            return e->ep_hint = i;
+    return UINT32_MAX;
 }
 
 /* TCP_TIMEWAIT_LEN, include/net/tcp.h */

@@ -44,6 +44,10 @@ void shim_port_yield_cmd(struct engine *e, void *req);
  * listener sockets bound to one address and port, members of one
  * SO_REUSEPORT group (the app's listeners sharing a port). */
 int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b);
+/* The index of a socket of e's bound to the listener endpoint ep (as
+ * shim_port_same_endpoint compares them), or UINT32_MAX: none. On e's
+ * thread (forward.c). */
+uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage *ep);
 
 /* TIME_WAIT on a listener's TCP port. Linux keeps the port of a connection
  * that closed first for TCP_TIMEWAIT_LEN (60 s): a bind() without

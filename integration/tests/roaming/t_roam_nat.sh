@@ -81,3 +81,9 @@ if [ "$ROAM_OK" != 1 ]; then
 fi
 [ "$REBINDS" -ge 10 ] || fail "under the shim: only $REBINDS rebinds fell mid-transfer (10 wanted): $SUMMARY"
 echo "ok: under the shim: $SUMMARY"
+# RUDP_ENGINES > 1: what the server's engines handed each other, and
+# whether the client had to look for a new path (t_roam_engines)
+h=$(grep -o 'engines: datagrams handed.*' "$EMU_DIR/srv.log" | tail -n 1)
+[ -z "$h" ] || echo "note: server $h"
+h=$(grep -o 'path: .*' "$EMU_DIR/cli.log" | tail -n 1)
+[ -z "$h" ] || echo "note: client $h"

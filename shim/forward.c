@@ -1,0 +1,126 @@
+/*
+ * forward.c: engines handing each other datagrams by connection ID.
+ *
+ * With RUDP_ENGINES above 1 a listener has one UDP socket per engine in a
+ * SO_REUSEPORT group, and the kernel gives each datagram to a member by a
+ * hash of the peer's address and port (reuseport_select_sock()). A peer
+ * that moves (a NAT's new port, a new network: README, Roaming), or a group
+ * that grows (another listener joining it), lands on an engine that does
+ * not know the connection. Each engine's core tags the connection IDs it
+ * chooses with the engine's index (rudp_ctx_set_cid_tag), and gives back,
+ * unanswered, a datagram for an unknown ID of another engine's
+ * (rudp_ctx_input's RUDP_INPUT_FOREIGN); this file carries it to that
+ * engine, which takes it as its own on its socket bound to the same
+ * endpoint, before anyone could answer it with a stateless reset.
+ *
+ * The hand-over never blocks the engine that received the datagram: a
+ * lock-free stack per engine (a compare-and-swap to push; the owner takes
+ * the whole stack with one exchange, so no node is ever popped alone and
+ * ABA cannot happen), woken through the owner's eventfd when the stack was
+ * empty. A bounded number wait; more are dropped, as a full socket buffer
+ * drops them.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "portshare.h"
+
+#include "poison.h"
+
+/* Datagrams waiting for one engine at most: a full receive batch of every
+ * other engine's several times over. */
+#define FWD_MAX 4096
+
+typedef struct fwd_dgram {
+    struct fwd_dgram *next;
+    struct sockaddr_storage endpoint; /* where it arrived: a listener's address */
+    rudp_addr local, peer;
+    int has_local;
+    size_t len;
+    uint8_t buf[];
+} fwd_dgram;
+
+/* SHIM_ENGINES_MAX engines need this many bits of an ID. */
+#define TAG_BITS 3
+_Static_assert((1 << TAG_BITS) >= SHIM_ENGINES_MAX && TAG_BITS <= RUDP_CID_TAG_BITS_MAX,
+               "forward.c: the engine index must fit the tag");
+
+unsigned shim_forward_tag_bits(void)
+{
+    return shim_cfg.engines > 1 ? TAG_BITS : 0;
+}
+
+void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_addr *peer,
+                  const uint8_t *buf, size_t len, rudp_time now)
+{
+    struct engine *e = s->e;
+    /* engines [0, nrun) have started (one that broke takes nothing: what
+     * waits for it is at most FWD_MAX) */
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    struct engine *to = owner < (unsigned)nrun ? &G.e[owner] : NULL;
+    if (!to || to == e || !s->endpoint.ss_family) {
+        rudp_ctx_input_handed(e->ctx, now, s->idx, local, peer, buf, len);
+        return;
+    }
+    fwd_dgram *d = NULL;
+    if (atomic_fetch_add(&to->fwd_queued, 1) >= FWD_MAX || !(d = malloc(sizeof *d + len))) {
+        atomic_fetch_sub(&to->fwd_queued, 1);
+        e->handed_dropped++;
+        return;
+    }
+    d->endpoint = s->endpoint;
+    d->has_local = local != NULL;
+    if (local)
+        d->local = *local;
+    d->peer = *peer;
+    d->len = len;
+    memcpy(d->buf, buf, len);
+    fwd_dgram *head = atomic_load(&to->fwd_head);
+    do
+        d->next = head;
+    while (!atomic_compare_exchange_weak(&to->fwd_head, &head, d));
+    e->handed_out++;
+    if (!head) {
+        /* the stack was empty: the owner may be asleep (its eventfd is
+         * non-blocking; a counter that full is still readable) */
+        uint64_t one = 1;
+        ssize_t w = write(to->evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+/* Takes e's whole stack, oldest first. */
+static fwd_dgram *take_all(struct engine *e)
+{
+    fwd_dgram *d = atomic_exchange(&e->fwd_head, NULL), *list = NULL;
+    while (d) {
+        fwd_dgram *next = d->next;
+        d->next = list;
+        list = d;
+        d = next;
+    }
+    return list;
+}
+
+void shim_forward_take(struct engine *e, rudp_time now)
+{
+    fwd_dgram *list = take_all(e);
+    while (list) {
+        fwd_dgram *d = list;
+        list = d->next;
+        atomic_fetch_sub(&e->fwd_queued, 1);
+        uint32_t sock = shim_port_endpoint_sock(e, &d->endpoint);
+        if (sock != UINT32_MAX) {
+            e->handed_in++;
+            rudp_ctx_input_handed(e->ctx, now, sock, d->has_local ? &d->local : NULL, &d->peer,
+                                  d->buf, d->len);
+        } else {
+            e->handed_dropped++; /* its listener's port given up here */
+        }
+        free(d);
+    }
+}
