@@ -19,8 +19,8 @@
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
 RATE=500000
-SECS=60
-EVERY=5
+SECS=${ROAM_SECS:-60}   # t_roam_engines runs it shorter, with rebinds as many
+EVERY=${ROAM_EVERY:-5}
 SIZE=$((RATE * SECS))
 PORT=7400
 roam_setup "$SIZE"
