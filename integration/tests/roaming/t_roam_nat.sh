@@ -1,9 +1,9 @@
 #!/bin/sh
 # Roaming (issue 15): a transfer lives through a NAT that re-maps the
-# client's source port every 5 s. Namespace a sits behind a NAT (emu_nat_on
-# a: masquerade to a port the client's socket does not have); 30 MB go from
+# client's source port every 3 s. Namespace a sits behind a NAT (emu_nat_on
+# a: masquerade to a port the client's socket does not have); 20 MB go from
 # a to b over one connection (roamio.py at both ends, the sender paced at
-# 0.5 MB/s, so the transfer takes 60 s; 5 ms each way), and every 5 s the
+# 0.5 MB/s, so the transfer takes 40 s; 5 ms each way), and every 3 s the
 # NAT forgets its mappings (emu_nat_rebind a): the next packet leaves from
 # a new port, and what b still sends to the old one is dropped.
 #
@@ -19,8 +19,8 @@
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
 RATE=500000
-SECS=${ROAM_SECS:-60}   # t_roam_engines runs it shorter, with rebinds as many
-EVERY=${ROAM_EVERY:-5}
+SECS=${ROAM_SECS:-40}   # t_roam_engines runs it shorter, with rebinds as many
+EVERY=${ROAM_EVERY:-3}
 SIZE=$((RATE * SECS))
 PORT=7400
 roam_setup "$SIZE"

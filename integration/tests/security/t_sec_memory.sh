@@ -52,7 +52,7 @@ done
 echo "ok: 80 DATA_BLOCKED frames grew no window (limit stayed 262144)"
 
 # --- 2. many connections from one port --------------------------------------
-r=$($RAW many 127.0.0.1 "$P" --conns 300 --parallel 16 | tail -1)
+r=$($RAW many 127.0.0.1 "$P" --conns 300 --parallel 64 | tail -1)
 echo "many: $r"
 sent=$((sent + $(kv sent_bytes "$r")))
 drss=$(( $(rss "$SPID") - rss0 )) dfd=$(( $(fds "$SPID") - fd0 ))
