@@ -731,7 +731,7 @@ void shim_epollreg_atfork_prepare(void);
 void shim_epollreg_atfork_parent(void);
 void shim_epollreg_atfork_child(void);
 
-/* ---- signals.c: RUDP_STATS at SIGTERM, SIGINT, SIGHUP ---- */
+/* ---- signals.c: a stand-in for the default action of the signals that end the process ---- */
 
 void shim_signals_init(void);
 void shim_signals_off(void); /* a keeper: signals are its own business */

@@ -3,7 +3,7 @@
 # everywhere else): anything more could clash with the host program. The
 # socket calls, plus close_range/closefrom (so programs closing every fd
 # spare the engine's), exec*/_exit (the engine hands over to a keeper) and
-# sigaction/signal (RUDP_STATS at SIGTERM, SIGINT, SIGHUP: signals.c) and
+# sigaction/signal (a keeper and RUDP_STATS when a signal ends the program: signals.c) and
 # epoll_ctl (a connect falling back to kernel TCP keeps its registrations:
 # epollreg.c), and the send/receive calls that carry an address (msgaddr.c,
 # mmsg.c: answered as TCP does on a bridge).
