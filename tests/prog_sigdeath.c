@@ -5,14 +5,15 @@
  *   prog_sigdeath          run every check below; exit 0 iff all hold
  *
  * For each of SIGPIPE (a write() to a pipe whose reader is gone), SIGUSR1
- * (kill() by the parent), SIGALRM (alarm()) and SIGABRT (abort()): a
+ * (kill() by the parent), SIGALRM (alarm()), SIGABRT (abort()) and
+ * SIGQUIT (kill()): a
  * child connects to the parent, puts up to 2 MB in with non-blocking
  * write()s while the parent reads nothing, tells through a pipe how many
  * bytes write() accepted, and dies of the signal. Kernel TCP goes on
  * sending what the socket holds after the process is gone: the parent
  * must read every accepted byte, in order, then EOF; waitpid() must say
- * the signal (WTERMSIG), and for SIGABRT the core dump flag must be the
- * one a child that aborts without any connection gets (both dump into a
+ * the signal (WTERMSIG), and for SIGABRT and SIGQUIT the core dump flag
+ * must be the one a child that aborts without any connection gets (both dump into a
  * directory of their own under /tmp, removed after; RLIMIT_CORE and
  * core_pattern decide whether the kernel dumps).
  *
@@ -69,7 +70,7 @@ static int reap(pid_t pid, const char *what)
  * into coredir. */
 static void child_defaults(void)
 {
-    static const int sigs[] = {SIGPIPE, SIGALRM, SIGUSR1, SIGABRT};
+    static const int sigs[] = {SIGPIPE, SIGALRM, SIGUSR1, SIGQUIT, SIGABRT};
     alarm(0);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (signal(sigs[i], SIG_DFL) == SIG_ERR)
@@ -174,8 +175,8 @@ static void check_death(int sig, int want_core)
     read_exact(p[0], &sent, sizeof sent, EVENT_MS);
     close(p[0]);
     CHECK(sent > 0, "SIG%s: the writer's write() accepted nothing", name);
-    if (sig == SIGUSR1)
-        SYS(kill(child, SIGUSR1));
+    if (sig == SIGUSR1 || sig == SIGQUIT)
+        SYS(kill(child, sig));
     int st = reap(child, name);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == sig, "SIG%s: child status %#x", name, st);
     if (want_core >= 0)
@@ -274,5 +275,6 @@ int main(int argc, char **argv)
     check_death(SIGALRM, -1);
     int core = control_core_flag();
     check_death(SIGABRT, core);
+    check_death(SIGQUIT, core);
     return 0;
 }
