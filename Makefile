@@ -117,6 +117,15 @@ $(BUILD)/bin/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call
 	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) -lm $$(LDLIBS_ALL)
 endef
 $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
+# prog_execstate linked static too: an image no preload reaches (t_prog_spawn,
+# "bare"). Plain flags (a sanitizer runtime does not link static); without a
+# static libc there is none, and the test says "skip:".
+STATIC_PROG := $(BUILD)/bin/prog_execstate_static
+progs: $(STATIC_PROG)
+$(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
+	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves (integration/bench/cryptocost.c)
 # link it too; LDLIBS_CORE goes only where the core is linked.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))

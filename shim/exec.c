@@ -85,14 +85,16 @@ static void *next(const char *name)
     return p;
 }
 
-/* Hands the engine over, passes the slabs on (env_ in place of envp: the
- * call uses it), runs the exec, and takes it all back if it failed. */
-#define HANDOFF_EXEC(envp, call)                                                             \
+/* Hands the engine over, passes the slabs on to an image that runs the
+ * shim (env_ in place of envp: the call uses it; newimage.c), runs the
+ * exec, and takes it all back if it failed. The keeper serves the
+ * inherited connections whichever image comes. */
+#define HANDOFF_EXEC(envp, image, call)                                                      \
     do {                                                                                     \
         int abort_fd_;                                                                       \
-        shim_exec_env x_;                                                                    \
+        shim_exec_env x_ = {.nfds = 0, .env = NULL};                                         \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
-        char *const *env_ = shim_slots_exec_env(&x_, envp);                                  \
+        char *const *env_ = (image) ? shim_slots_exec_env(&x_, envp) : (envp);               \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
         shim_slots_exec_failed(&x_);                                                         \
@@ -113,7 +115,8 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
     shim_init();
     if (!real_execve_fn)
         real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
-    HANDOFF_EXEC(envp, real_execve_fn(path, argv, env_));
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp),
+                 real_execve_fn(path, argv, env_));
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -121,7 +124,8 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
     shim_init();
     if (!real_execvpe_fn)
         real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
-    HANDOFF_EXEC(envp, real_execvpe_fn(file, argv, env_));
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp),
+                 real_execvpe_fn(file, argv, env_));
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
@@ -129,7 +133,8 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     shim_init();
     if (!real_fexecve_fn)
         real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
-    HANDOFF_EXEC(envp, real_fexecve_fn(fd, argv, env_));
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp),
+                 real_fexecve_fn(fd, argv, env_));
 }
 #pragma GCC diagnostic pop
 

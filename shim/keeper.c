@@ -302,7 +302,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
 
 /* ---- a fatal signal ----
  *
- * A catchable signal left at its default action (SIGTERM, SIGINT, SIGHUP)
+ * A catchable signal left at its default action (SIGTERM, SIGPIPE... signals.c lists them)
  * ends the process, and kernel TCP goes on delivering what its sockets
  * hold (the peer reads it all, then EOF). The shim's stand-in for that
  * default action (signals.c) asks engine 0 to hand the engines to a

@@ -419,6 +419,15 @@ typedef struct shim_exec_env {
 } shim_exec_env;
 char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[]);
 void shim_slots_exec_failed(shim_exec_env *x);
+/* newimage.c: whether the image exec'd from path (searched in PATH if
+ * search and it has no '/'), or from fd when path is NULL, with envp
+ * will run the shim: its LD_PRELOAD (or /etc/ld.so.preload) names this
+ * library, and it is a dynamic ELF of our class and machine, not set-uid
+ * or set-gid. 1 where it cannot tell. Safe after vfork(). The slabs go
+ * only to an image that runs the shim. shim_newimage_init (at start-up)
+ * finds our own file. */
+int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[]);
+void shim_newimage_init(void);
 /* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
  * memfds of our size and magic), moves their fds high and close-on-exec,
  * and removes the variable from the environment. */
@@ -731,7 +740,7 @@ void shim_epollreg_atfork_prepare(void);
 void shim_epollreg_atfork_parent(void);
 void shim_epollreg_atfork_child(void);
 
-/* ---- signals.c: RUDP_STATS at SIGTERM, SIGINT, SIGHUP ---- */
+/* ---- signals.c: a stand-in for the default action of the signals that end the process ---- */
 
 void shim_signals_init(void);
 void shim_signals_off(void); /* a keeper: signals are its own business */

@@ -1,17 +1,46 @@
 /*
- * signals.c: what the shim does when SIGTERM, SIGINT or SIGHUP ends the
- * program. Where the program leaves such a signal's default action, the
- * shim stands in for it: its handler hands the engines to a keeper (as
- * _exit does: kernel TCP delivers what the sockets hold after the process
- * is gone, and so must the engines), with RUDP_STATS=1 has the engines
- * print their figures first (each engine taking its own on its thread,
- * engines.c), then resets the default action and raises the signal again,
- * so the process dies of it as it would have.
+ * signals.c: what the shim does when a signal ends the program. Where the
+ * program leaves the default action of a catchable signal that ends the
+ * process, the shim stands in for it: its handler hands the engines to a
+ * keeper (as _exit does: kernel TCP delivers what the sockets hold after
+ * the process is gone, and so must the engines), with RUDP_STATS=1 has the
+ * engines print their figures first (each engine taking its own on its
+ * thread, engines.c), then resets the default action and raises the signal
+ * again, so the process dies of it as it would have: the same WTERMSIG,
+ * and a core dumped where the kernel dumps one (SIGQUIT, SIGABRT, SIGXCPU,
+ * SIGXFSZ: the re-raised signal takes the kernel's own default action).
+ *
+ * Which signals (man 7 signal, "Standard signals"): those whose default
+ * action is Term or Core and that a handler can catch, sent by someone
+ * else or by a call the program made with its memory intact: SIGHUP,
+ * SIGINT, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM,
+ * SIGSTKFLT, SIGIO (SIGPOLL), SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGPWR
+ * and the realtime signals SIGRTMIN..SIGRTMAX (glibc keeps the two below
+ * SIGRTMIN for itself). SIGPIPE is raised by write() to a closed pipe or
+ * socket; the call has failed cleanly, and kernel TCP still delivers the
+ * process's other connections. abort() (SIGABRT) runs the handler and, as
+ * glibc does when a handler returns, the default action follows; an
+ * abort() from malloc's consistency checks may hold the allocator's lock,
+ * which the keeper's fork() takes: then the wait below runs out and the
+ * process dies as before, 5 s later.
+ *
+ * Left alone: the synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL and
+ * SIGTRAP, raised by the instruction that faulted, with the process's
+ * memory (the engines' included) possibly broken: a keeper would carry on
+ * from state nobody can trust, and a debugger or a sanitizer expects the
+ * fault itself. SIGSYS likewise: seccomp raises it for a call the sandbox
+ * refuses, and the fork() a keeper needs is then likely refused too.
+ * SIGKILL and SIGSTOP cannot be caught; the others stop the process or
+ * are ignored by default.
  *
  * The program never sees the stand-in: sigaction() and signal() report
  * SIG_DFL where it is, and the program's own handler or SIG_IGN replaces
  * it. Then the program's handler runs as written, and if it calls exit()
  * the destructor hands over and prints the figures as at any normal exit.
+ * The signal mask is the program's: a signal it blocks stays pending
+ * (sigwait(), sigwaitinfo() and signalfd take it, as with SIG_DFL), and
+ * the disposition does not change what is queued. Only /proc/PID/status
+ * (SigCgt) shows the handler.
  *
  * The handler only does what a handler may (write, nanosleep, sigaction,
  * raise): it asks, and waits a bounded time for the engines to answer (a
@@ -28,15 +57,15 @@
 
 #include "poison.h"
 
-static const int watched[] = {SIGHUP, SIGINT, SIGTERM};
+static const int standard[] = {SIGHUP,    SIGINT,  SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2,
+                                SIGPIPE,   SIGALRM, SIGTERM, SIGSTKFLT, SIGIO, SIGVTALRM,
+                                SIGPROF,   SIGXCPU, SIGXFSZ, SIGPWR};
+static sigset_t watched; /* the above and SIGRTMIN..SIGRTMAX, set once at init */
 static _Atomic int enabled;
 
 static int is_watched(int sig)
 {
-    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
-        if (watched[i] == sig)
-            return 1;
-    return 0;
+    return sigismember(&watched, sig) == 1;
 }
 
 /* How long the stand-in waits for the figures, and for a keeper, in 10 ms
@@ -92,9 +121,7 @@ static int install(int sig, struct sigaction *oact)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = stand_in;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
-        sigaddset(&sa.sa_mask, watched[i]);
+    sa.sa_mask = watched;
     sa.sa_flags = SA_RESTART;
     return pass(sig, &sa, oact);
 }
@@ -110,11 +137,18 @@ void shim_signals_init(void)
      * signal it sends itself, so raising it again would not end it. */
     if (getpid() == 1)
         return;
+    sigset_t w;
+    sigemptyset(&w);
+    for (size_t i = 0; i < sizeof standard / sizeof standard[0]; i++)
+        sigaddset(&w, standard[i]);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        sigaddset(&w, sig);
+    watched = w;
     atomic_store(&enabled, 1);
-    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++) {
+    for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction old;
-        if (pass(watched[i], NULL, &old) == 0 && is_default(&old))
-            install(watched[i], NULL);
+        if (is_watched(sig) && pass(sig, NULL, &old) == 0 && is_default(&old))
+            install(sig, NULL);
     }
 }
 

@@ -7,8 +7,9 @@
  *
  * A slab is a memfd, so that it outlives exec too: the engine goes on in a
  * keeper (keeper.c), and the new image, which inherits the connections,
- * maps the same memory. The memfd is close-on-exec; only our exec
- * (shim_slots_exec_env) passes copies without that flag, their numbers in
+ * maps the same memory. The memfd is close-on-exec; only our exec and
+ * posix_spawn (shim_slots_exec_env; spawn.c), to an image that runs the
+ * shim (newimage.c), pass copies without that flag, their numbers in
  * RUDP_EXEC_SLABS, and the new image's shim maps them at start-up, makes
  * them close-on-exec again and removes the variable. No other process can
  * open it: a memfd has no path, and /proc/PID/fd/N of a holder is open

@@ -57,6 +57,7 @@ static void init_all(void)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
     shim_slots_adopt(); /* connections inherited over exec: their state */
+    shim_newimage_init();
     shim_signals_init();
 }
 

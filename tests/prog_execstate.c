@@ -3,10 +3,20 @@
  * as the new image asks for it: TCP_INFO, SO_ERROR, SIOCOUTQ.
  *
  *   prog_execstate            run every check below; exit 0 iff all hold
+ *   prog_execstate spawn|spawnp
+ *                             the same, the new image started by
+ *                             posix_spawn()/posix_spawnp() instead of exec
+ *   prog_execstate bare       an image started without the preload (exec,
+ *                             then posix_spawn, LD_PRELOAD taken out of
+ *                             its environment) gets no stray fds and no
+ *                             RUDP_EXEC_SLABS
  *   prog_execstate --after C TO FROM PID
  *                             (internal) the image after the exec: C the
  *                             connected fd, TO/FROM the pipes to and from
- *                             the peer process PID
+ *                             the peer process PID (-PID: not its child)
+ *   prog_execstate --bare FDS (internal) the image without the preload:
+ *                             FDS its fds that were open, not close-on-exec,
+ *                             before the exec
  *
  * The first image makes a loopback connection, forks the peer (it keeps
  * the accepted end and does only what it is told over a pipe), and exec's
@@ -24,6 +34,15 @@
  * ECONNRESET). Under the shim the engine goes on in a keeper at the exec,
  * and the new image must reach the connection's state it publishes.
  *
+ * With spawn or spawnp the first image posix_spawn()s itself instead,
+ * moving the connected fd to another number with the file actions
+ * (adddup2, addclose) and with POSIX_SPAWN_SETSIGDEF and SETSIGMASK set;
+ * it goes on (its engine too, under the shim) and waits for the new image.
+ * With bare, the first image lists its fds that an exec passes on and
+ * exec's itself with its environment less LD_PRELOAD; the new image must
+ * hold exactly those (under the shim: no slab memfd at 700 and above)
+ * and have no RUDP_EXEC_SLABS; then the same through posix_spawn().
+ *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
  * fd, before and after the exec. Exit 0 iff every check held; 1 with a
  * "FAIL:" line otherwise; 3 if the watchdog (60 s) fired.
@@ -34,7 +53,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <dirent.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +117,52 @@ static void peer(int s, int from, int to)
     _exit(0);
 }
 
-static void first_image(char *self)
+enum mode { BY_EXEC, BY_SPAWN, BY_SPAWNP };
+
+/* Starts self --after with the connection moved to fd 10 and the pipes to
+ * 11 and 12 by the file actions; waits for it and ends as it ended. */
+static void spawn_after(char *self, enum mode how, int c, int to, int from, pid_t peer_pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    SYS(posix_spawn_file_actions_init(&fa));
+    SYS(posix_spawnattr_init(&at));
+    int moves[3][2] = {{c, 10}, {to, 11}, {from, 12}};
+    for (int i = 0; i < 3; i++) {
+        CHECK(posix_spawn_file_actions_adddup2(&fa, moves[i][0], moves[i][1]) == 0, "adddup2");
+        CHECK(posix_spawn_file_actions_addclose(&fa, moves[i][0]) == 0, "addclose");
+    }
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+    CHECK(posix_spawnattr_setsigmask(&at, &none) == 0 && posix_spawnattr_setsigdefault(&at, &dfl) == 0 &&
+          posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) == 0,
+          "posix_spawnattr");
+    char e[16];
+    snprintf(e, sizeof e, "%d", -(int)peer_pid); /* not the new image's child */
+    char *argv[] = {self, "--after", "10", "11", "12", e, NULL};
+    extern char **environ;
+    pid_t child;
+    int r = how == BY_SPAWN ? posix_spawn(&child, self, &fa, &at, argv, environ)
+                            : posix_spawnp(&child, self, &fa, &at, argv, environ);
+    CHECK(r == 0, "posix_spawn%s %s: %s", how == BY_SPAWNP ? "p" : "", self, strerror(r));
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(c); /* the new image has them all now: the peer ends at its EOF */
+    close(to);
+    close(from);
+    int st;
+    CHECK(waitpid(child, &st, 0) == child, "waitpid: %s", strerror(errno));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the spawned image ended with status %#x", st);
+    CHECK(waitpid(peer_pid, &st, 0) == peer_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "the peer did not end cleanly");
+    printf("ok: the image posix_spawn%s started (file actions moving the connection to fd "
+           "10) found it all as an exec'd one does\n", how == BY_SPAWNP ? "p" : "");
+    exit(0);
+}
+
+static void first_image(char *self, enum mode how)
 {
     int c, s;
     loopback_pair(AF_INET, &c, &s);
@@ -122,8 +188,11 @@ static void first_image(char *self)
     snprintf(b, sizeof b, "%d", to[1]);
     snprintf(d, sizeof d, "%d", from[0]);
     snprintf(e, sizeof e, "%d", (int)p);
-    printf("ok: connected, peer %d forked; exec'ing\n", (int)p);
+    printf("ok: connected, peer %d forked; %s\n", (int)p,
+           how == BY_EXEC ? "exec'ing" : "spawning");
     fflush(stdout);
+    if (how != BY_EXEC)
+        spawn_after(self, how, c, to[1], from[0], p);
     execl(self, self, "--after", a, b, d, e, (char *)NULL);
     failf(__LINE__, "execl %s: %s", self, strerror(errno));
 }
@@ -178,6 +247,9 @@ static void after_image(char **argv)
 {
     int c = atoi(argv[2]), to = atoi(argv[3]), from = atoi(argv[4]);
     pid_t peer_pid = atoi(argv[5]);
+    int mine = peer_pid > 0; /* else the spawner's child: it reaps */
+    if (!mine)
+        peer_pid = -peer_pid;
     kill_on_fail(peer_pid);
     printf("transport: %s\n", fd_transport(c));
     int st = tcpi_state(c), e = so_error(c);
@@ -188,15 +260,115 @@ static void after_image(char **argv)
     check_reset(c, to, from);
     close(to); /* the peer ends */
     int status;
-    CHECK(waitpid(peer_pid, &status, 0) == peer_pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+    CHECK(!mine || (waitpid(peer_pid, &status, 0) == peer_pid && WIFEXITED(status) &&
+                        WEXITSTATUS(status) == 0),
           "the peer did not end cleanly");
     kill_on_fail(-1);
     close(c);
     close(from);
 }
 
+/* ---- an image without the preload ---- */
+
+/* The fds open in this process that an exec passes on (not
+ * close-on-exec), as "a,b,c" into out; the directory's own left out. */
+static void fds_passed(char *out, size_t cap)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d, "/proc/self/fd: %s", strerror(errno));
+    size_t at = 0;
+    out[0] = '\0';
+    struct dirent *en;
+    while ((en = readdir(d))) {
+        int fd = atoi(en->d_name);
+        if (en->d_name[0] == '.' || fd == dirfd(d) || (fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            continue;
+        at += (size_t)snprintf(out + at, cap - at, "%s%d", at ? "," : "", fd);
+        CHECK(at < cap, "too many fds open");
+    }
+    closedir(d);
+}
+
+static char **env_without_preload(void)
+{
+    extern char **environ;
+    static char *env[1024];
+    size_t k = 0;
+    for (size_t i = 0; environ[i] && k < 1023; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+            env[k++] = environ[i];
+    env[k] = NULL;
+    return env;
+}
+
+static void bare_first(char *self)
+{
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    close(a);
+    char fds[4096];
+    fds_passed(fds, sizeof fds);
+    char *argv[] = {self, "--bare", fds, NULL};
+    pid_t child;
+    int r = posix_spawn(&child, self, NULL, NULL, argv, env_without_preload());
+    CHECK(r == 0, "posix_spawn %s: %s", self, strerror(r));
+    int st;
+    CHECK(waitpid(child, &st, 0) == child, "waitpid: %s", strerror(errno));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the image posix_spawn started without "
+          "LD_PRELOAD ended with status %#x", st);
+    printf("ok: posix_spawn without LD_PRELOAD: the new image has its fds (%s) and no "
+           "RUDP_EXEC_SLABS\n", fds);
+    char stat_self[4096];
+    snprintf(stat_self, sizeof stat_self, "%s_static", self);
+    if (access(stat_self, X_OK) == 0) {
+        char *sargv[] = {stat_self, "--bare", fds, NULL};
+        extern char **environ;
+        r = posix_spawn(&child, stat_self, NULL, NULL, sargv, environ);
+        CHECK(r == 0, "posix_spawn %s: %s", stat_self, strerror(r));
+        CHECK(waitpid(child, &st, 0) == child, "waitpid: %s", strerror(errno));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the static image posix_spawn started "
+              "ended with status %#x", st);
+        printf("ok: posix_spawn of a static binary (LD_PRELOAD kept): it has its fds (%s) and "
+               "no RUDP_EXEC_SLABS\n", fds);
+    } else {
+        printf("skip: no %s (no static libc): a static image not tried\n", stat_self);
+    }
+    fflush(stdout);
+    execve(self, argv, env_without_preload());
+    failf(__LINE__, "execve %s: %s", self, strerror(errno));
+}
+
+static void bare_after(const char *want)
+{
+    char have[4096];
+    fds_passed(have, sizeof have);
+    CHECK(strcmp(have, want) == 0, "without the preload the new image holds fds %s; the image "
+          "before passed %s", have, want);
+    extern char **environ;
+    for (size_t i = 0; environ[i]; i++)
+        CHECK(strncmp(environ[i], "RUDP_EXEC_SLABS=", 16) != 0, "the image without the preload "
+              "has %s in its environment", environ[i]);
+    printf("ok: the image without the preload holds the fds passed (%s), no RUDP_EXEC_SLABS\n",
+           have);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--bare") == 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        watchdog(WATCHDOG_S);
+        bare_after(argv[2]);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "bare") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        bare_first(argv[0]);
+    }
+    if (argc == 2 && (strcmp(argv[1], "spawn") == 0 || strcmp(argv[1], "spawnp") == 0)) {
+        prog_begin(1, WATCHDOG_S);
+        first_image(argv[0], argv[1][5] == 'p' ? BY_SPAWNP : BY_SPAWN);
+    }
     if (argc == 6 && strcmp(argv[1], "--after") == 0) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         signal(SIGPIPE, SIG_IGN);
@@ -205,6 +377,6 @@ int main(int argc, char **argv)
         return 0;
     }
     prog_begin(argc, WATCHDOG_S);
-    first_image(argv[0]);
+    first_image(argv[0], BY_EXEC);
     return 1;
 }

@@ -81,33 +81,15 @@ static pid_t fork_telling(int p[2])
     return child;
 }
 
-/* Reads exactly len bytes from a pipe, failing after EVENT_MS. */
 static void pipe_read(int fd, void *buf, size_t len, const char *what)
 {
-    size_t got = 0;
-    while (got < len) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        CHECK(poll(&p, 1, EVENT_MS) == 1, "%s: nothing from the child within %d ms", what,
-              EVENT_MS);
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        CHECK(r > 0, "%s: the child ended before it said so (%zd)", what, r);
-        got += (size_t)r;
-    }
+    (void)what;
+    read_exact(fd, buf, len, EVENT_MS);
 }
 
-/* waitpid with a bound: the child must end within EVENT_MS. */
 static int reap(pid_t pid, const char *what)
 {
-    double t0 = now_s();
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        CHECK(r >= 0, "%s: waitpid: %s", what, strerror(errno));
-        if (r == pid)
-            break;
-        CHECK(now_s() - t0 < EVENT_MS / 1000.0, "%s: the child did not end", what);
-        poll(NULL, 0, 5);
-    }
+    int st = reap_within(pid, EVENT_MS, what);
     child = -1;
     return st;
 }
@@ -321,11 +303,6 @@ static void check_time_wait(int old_reuse)
 
 /* --- sigterm: what write() accepted is delivered after the kill --------- */
 
-static unsigned char pattern(uint64_t i)
-{
-    return (unsigned char)(i * 2654435761u >> 13);
-}
-
 static void check_sigterm_delivers(void)
 {
     unsigned port;
@@ -336,28 +313,10 @@ static void check_sigterm_delivers(void)
         int c = connect_to(port);
         if (fcntl(c, F_SETFL, O_NONBLOCK) < 0)
             _exit(10);
-        static unsigned char buf[65536];
-        uint64_t sent = 0;
-        while (sent < SIGTERM_BYTES) {
-            size_t n = sizeof buf;
-            if (n > SIGTERM_BYTES - sent)
-                n = SIGTERM_BYTES - sent;
-            for (size_t i = 0; i < n; i++)
-                buf[i] = pattern(sent + i);
-            ssize_t w = write(c, buf, n);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 && errno == EAGAIN) {
-                /* full: wait a little for more room, then call it a day */
-                struct pollfd pf = {.fd = c, .events = POLLOUT};
-                if (poll(&pf, 1, 200) == 0)
-                    break;
-                continue;
-            }
-            if (w <= 0)
-                _exit(11);
-            sent += (uint64_t)w;
-        }
+        long long n = pattern_fill(c, SIGTERM_BYTES);
+        if (n < 0)
+            _exit(11);
+        uint64_t sent = (uint64_t)n;
         if (write(p[1], &sent, sizeof sent) != sizeof sent)
             _exit(12);
         for (;;)
@@ -375,25 +334,7 @@ static void check_sigterm_delivers(void)
     SYS(kill(child, SIGTERM));
     int st = reap(child, "sigterm");
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "sigterm: child status %#x", st);
-    static unsigned char buf[65536];
-    uint64_t got = 0;
-    for (;;) {
-        struct pollfd pf = {.fd = a, .events = POLLIN};
-        CHECK(poll(&pf, 1, EVENT_MS) == 1,
-              "sigterm: read %llu of the %llu bytes accepted, then nothing for %d ms",
-              (unsigned long long)got, (unsigned long long)sent, EVENT_MS);
-        ssize_t r = read(a, buf, sizeof buf);
-        CHECK(r >= 0, "sigterm: read after %llu of %llu bytes: %s", (unsigned long long)got,
-              (unsigned long long)sent, strerror(errno));
-        if (r == 0)
-            break;
-        for (ssize_t i = 0; i < r; i++)
-            CHECK(buf[i] == pattern(got + (uint64_t)i), "sigterm: byte %llu differs",
-                  (unsigned long long)(got + (uint64_t)i));
-        got += (uint64_t)r;
-        CHECK(got <= sent, "sigterm: more bytes (%llu) than the writer's %llu",
-              (unsigned long long)got, (unsigned long long)sent);
-    }
+    uint64_t got = pattern_drain(a, sent, EVENT_MS, "sigterm");
     CHECK(got == sent, "sigterm: EOF after %llu of the %llu bytes write() accepted",
           (unsigned long long)got, (unsigned long long)sent);
     close(a);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,4 +253,72 @@ void kill_on_fail(pid_t pid)
 {
     fail_kill = pid;
     prog_on_fail = kill_it;
+}
+
+unsigned char pattern_byte(uint64_t i)
+{
+    return (unsigned char)(i * 2654435761u >> 13);
+}
+
+long long pattern_fill(int fd, uint64_t max)
+{
+    static unsigned char buf[65536];
+    uint64_t sent = 0;
+    while (sent < max) {
+        size_t n = sizeof buf;
+        if (n > max - sent)
+            n = (size_t)(max - sent);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern_byte(sent + i);
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            /* full: wait a little for more room, then call it a day */
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            if (poll(&pf, 1, 200) == 0)
+                break;
+            continue;
+        }
+        if (w <= 0)
+            return -1;
+        sent += (uint64_t)w;
+    }
+    return (long long)sent;
+}
+
+uint64_t pattern_drain(int fd, uint64_t max, int ms, const char *what)
+{
+    static unsigned char buf[65536];
+    uint64_t got = 0;
+    for (;;) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        CHECK(poll(&pf, 1, ms) == 1, "%s: read %llu of the %llu bytes accepted, then nothing "
+              "for %d ms", what, (unsigned long long)got, (unsigned long long)max, ms);
+        ssize_t r = read(fd, buf, sizeof buf);
+        CHECK(r >= 0, "%s: read after %llu of %llu bytes: %s", what, (unsigned long long)got,
+              (unsigned long long)max, strerror(errno));
+        if (r == 0)
+            return got;
+        for (ssize_t i = 0; i < r; i++)
+            CHECK(buf[i] == pattern_byte(got + (uint64_t)i), "%s: byte %llu differs", what,
+                  (unsigned long long)(got + (uint64_t)i));
+        got += (uint64_t)r;
+        CHECK(got <= max, "%s: more bytes (%llu) than the writer's %llu", what,
+              (unsigned long long)got, (unsigned long long)max);
+    }
+}
+
+int reap_within(pid_t pid, int ms, const char *what)
+{
+    double t0 = now_s();
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        CHECK(r >= 0, "%s: waitpid: %s", what, strerror(errno));
+        if (r == pid)
+            return st;
+        CHECK(now_s() - t0 < ms / 1000.0, "%s: the child did not end", what);
+        poll(NULL, 0, 5);
+    }
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -79,6 +80,20 @@ int accept_ready(int l, int ms);
  * shim's engine may still move bytes on), at most 20 times; returns the
  * bytes written. For a peer that reads nothing. */
 long fill_until_refused(int fd);
+/* A byte stream a reader can check: byte i of it. */
+unsigned char pattern_byte(uint64_t i);
+/* Writes the pattern to non-blocking fd with write()s of up to 64 KiB
+ * until max bytes went in or the kernel has had no room for 200 ms (a
+ * peer that reads nothing); returns what write() accepted, or -1 (errno)
+ * if a write failed otherwise. For a forked child: it never fails. */
+long long pattern_fill(int fd, uint64_t max);
+/* Reads fd to EOF, checking every byte against the pattern and that at
+ * most max come (nothing for ms at any point fails); returns the count.
+ * what names the case in FAIL: lines. */
+uint64_t pattern_drain(int fd, uint64_t max, int ms, const char *what);
+/* waitpid(pid) that fails (naming what) unless pid ends within ms;
+ * returns its status. */
+int reap_within(pid_t pid, int ms, const char *what);
 /* A failure or the watchdog kills pid (SIGKILL) first; -1: nobody. */
 void kill_on_fail(pid_t pid);
 
