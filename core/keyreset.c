@@ -8,8 +8,12 @@
  * of the shared key can compute for that connection ID:
  *   token = BLAKE2b-128(key reset subkey, label | connection ID | the
  *                       sender's address and port)
+ * or, from a server with a reset ID (rudp_ctx_set_reset_id) to a client
+ * that took the token in the SYNACK (the ID's RUDP_CID_TOKEN_BIT says so),
+ *   token = BLAKE2b-128(key reset ID subkey, label | connection ID | port)
  * and the peer ends the connection (ECONNRESET) only if the token is the
- * one it computes for its peer's ID and address, compared in constant time.
+ * one it was given, or else the one it computes for its peer's ID and
+ * address, compared in constant time.
  *
  * Who gets one, and why (README "Keyed mode", "Stateless reset"):
  * - Only a datagram whose destination ID a key holder made: keyed IDs carry
@@ -22,8 +26,11 @@
  *   socket, gone with its process; and an engine that merely shares the
  *   key (another host, another process's client socket) must not hand out
  *   the token of a connection it never had (RFC 9000 §21.11, the stateless
- *   reset oracle). The sender's address and port in the token keep a
- *   token asked of one endpoint from working for another's connection.
+ *   reset oracle). The sender's address and port (or reset ID and port)
+ *   in the token keep a token asked of one endpoint from working for
+ *   another's connection. Nor from a listener that may share its port
+ *   with other processes (rudp_listener_set_keyed_reset), nor for an ID
+ *   tagged with another engine's index (ctx.c: that engine answers).
  * - Never bigger than what caused it (16 + 16 bytes, to datagrams of more
  *   than that: a keyed DATA packet is at least 33), never in answer to a
  *   RESET (no loops, RFC 9000 §10.3.3), at most RUDP_KEYED_RESETS_MAX a

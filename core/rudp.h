@@ -331,10 +331,12 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
 
 /* A keyed context answers a key holder's DATA for a connection it does not
  * know, on a listener's socket, with a stateless reset (README "Keyed
- * mode"); on by default. Turn it off (on = 0) where another endpoint with
- * the same address and port may hold the connection (several engines
- * sharing a listener's port): a reset from one that lacks it would end a
- * live connection (RFC 9000 §21.11). Returns 0, or -EINVAL (not keyed). */
+ * mode"); on by default, and never for an ID tagged with another
+ * context's index (rudp_ctx_set_cid_tag: that context answers for it). Turn
+ * it off (on = 0) where another endpoint with the same address and port may
+ * hold the connection and IDs do not say which: a reset from one that lacks
+ * it would end a live connection (RFC 9000 §21.11). Returns 0, or -EINVAL
+ * (not keyed). */
 int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
 
 /* Per listener (on by default): off where other processes may hold the
