@@ -283,7 +283,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     h.scid = c->cid;
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
-    uint8_t buf[128];
+    uint8_t buf[160]; /* header (64 at most), keyed: 33, a reset token and its tag (32), MAC */
     int n = rudp_wire_hdr_encode(buf, 64, &h);
     if (n < 0)
         return;

@@ -187,6 +187,7 @@ struct rudp_listener {
     unsigned waiting;      /* accepted, not yet taken by the application */
     rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
     rudp_addr name_local;  /* its address, for its connections' names (report.c) */
+    uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -224,6 +225,7 @@ struct rudp_ctx {
     rudp_time reset_window;
     unsigned resets_in_window;
     uint8_t keyed_reset_off;
+    uint8_t cid_token_next; /* the next rudp__new_cid gets RUDP_CID_TOKEN_BIT */
     void *trace_user;
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };

@@ -30,6 +30,8 @@ struct rudp_ctx_keyed {
     uint8_t kdf_key[32];
     uint8_t cid_key[32];   /* keyreset.c: connection IDs a key holder made */
     uint8_t reset_key[32]; /* keyreset.c: stateless reset tokens */
+    uint8_t reset_id_key[32]; /* keyreset.c: tokens by reset ID, if has_reset_id */
+    uint8_t has_reset_id;
     uint8_t gen[32];   /* the forward-secure generator's state */
     uint8_t ciphers;   /* RUDP_AEAD_* this process can use */
     /* a DATA datagram decrypted: header, then the frames */
@@ -43,6 +45,8 @@ struct rudp_conn_keyed {
     uint8_t pub[32];         /* our ephemeral public key */
     uint8_t client_pub[32];  /* the client's (ours on the client side) */
     uint8_t offer;           /* client: the ciphers its SYN offered */
+    uint8_t peer_token[16];  /* client: the reset token the SYNACK gave */
+    uint8_t has_peer_token;
     uint8_t cipher;          /* RUDP_AEAD_*, once agreed */
     uint8_t ready;           /* traffic keys derived */
 };
@@ -77,7 +81,27 @@ const uint8_t *rudp__keyed_subkey(const rudp_ctx *ctx, int which)
 {
     if (!ctx->keyed)
         return NULL;
+    if (which == RUDP_SUBKEY_RESET_ID)
+        return ctx->keyed->has_reset_id ? ctx->keyed->reset_id_key : NULL;
     return which == RUDP_SUBKEY_CID ? ctx->keyed->cid_key : ctx->keyed->reset_key;
+}
+
+int rudp_ctx_set_reset_id(rudp_ctx *ctx, const void *id, size_t len)
+{
+    rudp_ctx_keyed *k = ctx->keyed;
+    if (!k || ctx->nconns || ctx->listeners || len == 0 || len > 255)
+        return -EINVAL;
+    /* reset_id_key = BLAKE2b-256(key rst, "rudp v1 reset id" | len | id) */
+    static const char label[] = "rudp v1 reset id";
+    uint8_t n = (uint8_t)len;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, k->reset_key, sizeof k->reset_key, sizeof k->reset_id_key);
+    crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+    crypto_generichash_update(&st, &n, 1);
+    crypto_generichash_update(&st, id, len);
+    crypto_generichash_final(&st, k->reset_id_key, sizeof k->reset_id_key);
+    k->has_reset_id = 1;
+    return 0;
 }
 
 void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask)
@@ -158,7 +182,7 @@ static int hs_mac_ok(const rudp_ctx_keyed *ck, const uint8_t *client_pub, const 
 void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl)
 {
     rudp_conn_keyed *k = c->keyed;
-    k->offer = c->ctx->keyed->ciphers;
+    k->offer = (uint8_t)(c->ctx->keyed->ciphers | RUDP_OFFER_TOKEN);
     memcpy(k->client_pub, k->pub, sizeof k->pub);
     buf[hl] = k->offer;
     memcpy(buf + hl + 1, k->pub, sizeof k->pub);
@@ -243,12 +267,33 @@ int rudp__keyed_accept(rudp_conn *c, uint8_t offer, const uint8_t client_pub[RUD
     return derive(c, client_pub, client_cid, c->cid);
 }
 
+/* The reset token travels in the SYNACK encrypted (whoever reads it can
+ * end the connection) under a key of its own, derived from the server-to-
+ * client traffic key and used for this one plaintext only (a SYNACK sent
+ * again carries the same bytes): ChaCha20-Poly1305, nonce 0. */
+static void token_key(const uint8_t s2c[32], uint8_t out[32])
+{
+    kdf(out, 32, s2c, "rudp v1 reset token in synack");
+}
+
 size_t rudp__keyed_synack_seal(rudp_conn *c, uint8_t *buf, size_t n)
 {
     rudp_conn_keyed *k = c->keyed;
     buf[n] = k->cipher;
     memcpy(buf + n + 1, k->pub, sizeof k->pub);
     n += 1 + sizeof k->pub;
+    if (c->cid & RUDP_CID_TOKEN_BIT) {
+        /* the client asked for it (RUDP_OFFER_TOKEN) and we have a reset
+         * ID (input_syn chose this ID so): [token | AEAD tag] */
+        uint8_t tok[RUDP_RESET_TOKEN], tk[32], nonce[12] = {0};
+        rudp__keyed_id_token(c->ctx, c->cid, c->name_local.port, tok);
+        token_key(k->tx, tk);
+        crypto_aead_chacha20poly1305_ietf_encrypt(buf + n, NULL, tok, sizeof tok, NULL, 0, NULL,
+                                                  nonce, tk);
+        n += sizeof tok + RUDP_CRYPTO_TAG;
+        sodium_memzero(tok, sizeof tok);
+        sodium_memzero(tk, sizeof tk);
+    }
     hs_mac(c->ctx->keyed, k->client_pub, buf, n, buf + n);
     return n + RUDP_CRYPTO_TAG;
 }
@@ -261,7 +306,11 @@ int rudp__keyed_answer_open(rudp_conn *c, const rudp_hdr *h, const uint8_t *buf,
         return -EBADMSG;
     if (h->type != RUDP_PKT_SYNACK || k->ready)
         return 0;
-    if (hl + 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG != len || c->state != RUDP_SYN_SENT)
+    size_t plain = hl + 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG;
+    size_t with_token = plain + RUDP_RESET_TOKEN + RUDP_CRYPTO_TAG;
+    /* with a token only if we asked (an older server sends none) */
+    if ((len != plain && (len != with_token || !(k->offer & RUDP_OFFER_TOKEN))) ||
+        c->state != RUDP_SYN_SENT)
         return -EBADMSG;
     uint8_t cipher = buf[hl];
     if (cipher != RUDP_AEAD_CHACHA && cipher != RUDP_AEAD_AESGCM)
@@ -269,7 +318,25 @@ int rudp__keyed_answer_open(rudp_conn *c, const rudp_hdr *h, const uint8_t *buf,
     if (!(cipher & k->offer))
         return -EBADMSG; /* not one we offered */
     k->cipher = cipher;
-    return derive(c, buf + hl + 1, c->cid, h->scid);
+    int err = derive(c, buf + hl + 1, c->cid, h->scid);
+    if (err < 0 || len == plain)
+        return err;
+    uint8_t tk[32], nonce[12] = {0};
+    token_key(k->rx, tk);
+    err = crypto_aead_chacha20poly1305_ietf_decrypt(k->peer_token, NULL, NULL,
+                                                    buf + hl + 1 + RUDP_CRYPTO_PUB,
+                                                    RUDP_RESET_TOKEN + RUDP_CRYPTO_TAG, NULL, 0,
+                                                    nonce, tk);
+    sodium_memzero(tk, sizeof tk);
+    if (err != 0)
+        return -EBADMSG; /* cannot be: the SYNACK's MAC held */
+    k->has_peer_token = 1;
+    return 0;
+}
+
+const uint8_t *rudp__keyed_peer_token(const rudp_conn *c)
+{
+    return c->keyed && c->keyed->has_peer_token ? c->keyed->peer_token : NULL;
 }
 
 /* ---- DATA packets ---- */

@@ -40,6 +40,18 @@ enum {
     RUDP_AEAD_AESGCM = 2,
 };
 
+/* Not a cipher: a SYN's offer byte with this bit says the client takes a
+ * reset token in the SYNACK (keyreset.c). A server that predates it masks
+ * the offer with its ciphers and answers as before. */
+#define RUDP_OFFER_TOKEN 0x80
+
+/* In a server's keyed connection ID (under the ID's MAC, so no one without
+ * the key can set or clear it): the client was given this connection's
+ * reset token in the SYNACK, made with the server's reset ID
+ * (rudp_ctx_set_reset_id); without it the token is bound to the server's
+ * address, as before. */
+#define RUDP_CID_TOKEN_BIT (1ull << 32)
+
 /* A context's keyed state (NULL in an unkeyed one). */
 typedef struct rudp_ctx_keyed rudp_ctx_keyed;
 /* A connection's (NULL in an unkeyed context). */
@@ -53,8 +65,10 @@ static inline size_t rudp__seal_overhead(const rudp_conn_keyed *k)
 
 /* Subkeys of the shared key for keyreset.c: RUDP_SUBKEY_CID keys the MAC
  * that keyed connection IDs carry, RUDP_SUBKEY_RESET the stateless reset
- * tokens. 32 bytes, owned by the context; NULL in an unkeyed one. */
-enum { RUDP_SUBKEY_CID = 1, RUDP_SUBKEY_RESET = 2 };
+ * tokens bound to an address, RUDP_SUBKEY_RESET_ID those of the server's
+ * reset ID (NULL until rudp_ctx_set_reset_id). 32 bytes, owned by the
+ * context; NULL in an unkeyed one. */
+enum { RUDP_SUBKEY_CID = 1, RUDP_SUBKEY_RESET = 2, RUDP_SUBKEY_RESET_ID = 3 };
 const uint8_t *rudp__keyed_subkey(const rudp_ctx *ctx, int which);
 
 /* ---- keyreset.c: stateless reset in keyed mode ---- */
@@ -91,6 +105,18 @@ int rudp__keyed_reset_token_ok(const rudp_ctx *ctx, uint64_t cid, const rudp_add
 int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listener *l, uint32_t sock,
                                 const rudp_addr *local, const rudp_addr *peer, uint64_t dcid,
                                 size_t len);
+
+/* The stateless reset token of connection ID cid (RUDP_CID_TOKEN_BIT set)
+ * of a server with a reset ID, on its listener's port:
+ *   BLAKE2b-128(key RUDP_SUBKEY_RESET_ID, "rudp v1 reset token by id" | cid |
+ *               port)
+ * Needs no address: the server sends it to the client in the SYNACK. */
+void rudp__keyed_id_token(const rudp_ctx *ctx, uint64_t cid, uint16_t port,
+                          uint8_t out[RUDP_RESET_TOKEN]);
+
+/* The reset token the server gave client connection c in its SYNACK, or
+ * NULL (an older server, or one without a reset ID). */
+const uint8_t *rudp__keyed_peer_token(const rudp_conn *c);
 
 /* A RESET datagram (header hl bytes, len in all) naming dcid arrived from
  * peer for keyed connection c: 1 if it carries c's token, 0 if not. */

@@ -201,8 +201,12 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
         uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
         if (ctx->cid_tag_bits)
             cid = (cid >> ctx->cid_tag_bits) | (uint64_t)ctx->cid_tag << (64 - ctx->cid_tag_bits);
-        if (ctx->keyed) /* after the tag: the MAC covers the top 32 bits, tag included */
+        if (ctx->keyed) { /* after the tag: the MAC covers the top 32 bits, tag included */
+            cid &= ~RUDP_CID_TOKEN_BIT;
+            if (ctx->cid_token_next)
+                cid |= RUDP_CID_TOKEN_BIT;
             cid = rudp__keyed_cid(ctx, cid); /* keyreset.c: a key holder's */
+        }
         rudp_conn *found = NULL;
         HASH_FIND(hh, ctx->by_cid, &cid, sizeof cid, found);
         if (cid != 0 && !found)
@@ -503,7 +507,14 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (admit < 0)
         return; /* like a full SYN or accept queue: the client retries */
-    if (rudp__conn_alloc(ctx, now, sock, peer, &l->cfg, &c) < 0)
+    /* Keyed, a client that takes a reset token in the SYNACK gets one if
+     * we have a reset ID and will send resets (keyreset.c): its ID says so. */
+    ctx->cid_token_next = ctx->keyed && (offer & RUDP_OFFER_TOKEN) && !l->no_keyed_reset &&
+                          !ctx->keyed_reset_off && rudp__keyed_subkey(ctx, RUDP_SUBKEY_RESET_ID) &&
+                          (local && local->port ? local->port : l->name_local.port);
+    int alloc = rudp__conn_alloc(ctx, now, sock, peer, &l->cfg, &c);
+    ctx->cid_token_next = 0;
+    if (alloc < 0)
         return;
     c->listener = l;
     c->is_server = 1;
@@ -616,10 +627,11 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
              * never answer a RESET) and no amplification. Keyed, only to
              * an ID a key holder made, with a token only key holders can
              * compute (keyreset.c). */
-            if (ctx->keyed)
-                rudp__keyed_stateless_reset(ctx, now, find_listener(ctx, sock), sock, local,
-                                            peer, h.dcid, len);
-            else if (len > RUDP_WIRE_SHORT_HDR)
+            if (ctx->keyed) {
+                if (!foreign(ctx, h.dcid)) /* never another engine's ID (handed back) */
+                    rudp__keyed_stateless_reset(ctx, now, find_listener(ctx, sock), sock, local,
+                                                peer, h.dcid, len);
+            } else if (len > RUDP_WIRE_SHORT_HDR)
                 rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
             return 0;
         }

@@ -8,8 +8,12 @@
  * of the shared key can compute for that connection ID:
  *   token = BLAKE2b-128(key reset subkey, label | connection ID | the
  *                       sender's address and port)
+ * or, from a server with a reset ID (rudp_ctx_set_reset_id) to a client
+ * that took the token in the SYNACK (the ID's RUDP_CID_TOKEN_BIT says so),
+ *   token = BLAKE2b-128(key reset ID subkey, label | connection ID | port)
  * and the peer ends the connection (ECONNRESET) only if the token is the
- * one it computes for its peer's ID and address, compared in constant time.
+ * one it was given, or else the one it computes for its peer's ID and
+ * address, compared in constant time.
  *
  * Who gets one, and why (README "Keyed mode", "Stateless reset"):
  * - Only a datagram whose destination ID a key holder made: keyed IDs carry
@@ -22,8 +26,11 @@
  *   socket, gone with its process; and an engine that merely shares the
  *   key (another host, another process's client socket) must not hand out
  *   the token of a connection it never had (RFC 9000 §21.11, the stateless
- *   reset oracle). The sender's address and port in the token keep a
- *   token asked of one endpoint from working for another's connection.
+ *   reset oracle). The sender's address and port (or reset ID and port)
+ *   in the token keep a token asked of one endpoint from working for
+ *   another's connection. Nor from a listener that may share its port
+ *   with other processes (rudp_listener_set_keyed_reset), nor for an ID
+ *   tagged with another engine's index (ctx.c: that engine answers).
  * - Never bigger than what caused it (16 + 16 bytes, to datagrams of more
  *   than that: a keyed DATA packet is at least 33), never in answer to a
  *   RESET (no loops, RFC 9000 §10.3.3), at most RUDP_KEYED_RESETS_MAX a
@@ -38,6 +45,7 @@
 
 static const char cid_label[] = "rudp v1 cid";
 static const char token_label[] = "rudp v1 reset token";
+static const char id_token_label[] = "rudp v1 reset token by id";
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -105,6 +113,21 @@ void rudp__keyed_reset_token(const rudp_ctx *ctx, uint64_t cid, const rudp_addr 
     crypto_generichash_final(&st, out, RUDP_RESET_TOKEN);
 }
 
+void rudp__keyed_id_token(const rudp_ctx *ctx, uint64_t cid, uint16_t port,
+                          uint8_t out[RUDP_RESET_TOKEN])
+{
+    uint8_t id[10];
+    put_be64(id, cid);
+    id[8] = (uint8_t)(port >> 8);
+    id[9] = (uint8_t)port;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, rudp__keyed_subkey(ctx, RUDP_SUBKEY_RESET_ID), 32,
+                            RUDP_RESET_TOKEN);
+    crypto_generichash_update(&st, (const uint8_t *)id_token_label, sizeof id_token_label - 1);
+    crypto_generichash_update(&st, id, sizeof id);
+    crypto_generichash_final(&st, out, RUDP_RESET_TOKEN);
+}
+
 int rudp__keyed_reset_token_ok(const rudp_ctx *ctx, uint64_t cid, const rudp_addr *from,
                                const uint8_t *token)
 {
@@ -132,7 +155,7 @@ int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listene
                                 uint32_t sock, const rudp_addr *local, const rudp_addr *peer,
                                 uint64_t dcid, size_t len)
 {
-    if (!ctx->keyed || ctx->keyed_reset_off || !l)
+    if (!ctx->keyed || ctx->keyed_reset_off || !l || l->no_keyed_reset)
         return 0;
     if (len <= RUDP_WIRE_SHORT_HDR + RUDP_RESET_TOKEN)
         return 0; /* never bigger than what caused it */
@@ -151,10 +174,19 @@ int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listene
     static const uint8_t zero[16];
     if (!from.family || !from.port || memcmp(from.ip, zero, from.family == 2 ? 4 : 16) == 0)
         return 0;
+    /* An ID whose token the client was given in the SYNACK: that token,
+     * from our reset ID and port, whatever address the client sees us at
+     * (a NAT's); none if we lost the reset ID (the client takes no other). */
+    int by_id = (dcid & RUDP_CID_TOKEN_BIT) != 0;
+    if (by_id && !rudp__keyed_subkey(ctx, RUDP_SUBKEY_RESET_ID))
+        return 0;
     if (!within_rate(ctx, now))
         return 0;
     uint8_t token[RUDP_RESET_TOKEN];
-    rudp__keyed_reset_token(ctx, dcid, &from, token);
+    if (by_id)
+        rudp__keyed_id_token(ctx, dcid, from.port, token);
+    else
+        rudp__keyed_reset_token(ctx, dcid, &from, token);
     rudp__send_reset(ctx, sock, local, peer, dcid, NULL, token);
     return 1;
 }
@@ -164,7 +196,15 @@ int rudp__keyed_reset_open(const rudp_conn *c, const rudp_addr *peer, uint64_t d
 {
     if (!c->keyed || hl != RUDP_WIRE_SHORT_HDR || len != hl + RUDP_RESET_TOKEN)
         return 0;
+    const uint8_t *given = rudp__keyed_peer_token(c);
+    if (given)
+        return sodium_memcmp(given, buf + hl, RUDP_RESET_TOKEN) == 0;
     return rudp__keyed_reset_token_ok(c->ctx, dcid, peer, buf + hl);
+}
+
+void rudp_listener_set_keyed_reset(rudp_listener *l, int on)
+{
+    l->no_keyed_reset = !on;
 }
 
 int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on)

@@ -331,11 +331,34 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
 
 /* A keyed context answers a key holder's DATA for a connection it does not
  * know, on a listener's socket, with a stateless reset (README "Keyed
- * mode"); on by default. Turn it off (on = 0) where another endpoint with
- * the same address and port may hold the connection (several engines
- * sharing a listener's port): a reset from one that lacks it would end a
- * live connection (RFC 9000 §21.11). Returns 0, or -EINVAL (not keyed). */
+ * mode"); on by default, and never for an ID tagged with another
+ * context's index (rudp_ctx_set_cid_tag: that context answers for it). Turn
+ * it off (on = 0) where another endpoint with the same address and port may
+ * hold the connection and IDs do not say which: a reset from one that lacks
+ * it would end a live connection (RFC 9000 §21.11). Returns 0, or -EINVAL
+ * (not keyed). */
 int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
+
+/* Per listener (on by default): off where other processes may hold the
+ * listener's connections (an application's SO_REUSEPORT group: the kernel
+ * spreads a peer's datagrams by its address and port, not by connection
+ * ID, so a member that lacks a connection cannot know another has it). */
+void rudp_listener_set_keyed_reset(rudp_listener *l, int on);
+
+/*
+ * Names this server for its stateless resets: `id` (1 to 255 bytes) and the
+ * key give a reset secret of its own, so the same id after a restart gives
+ * the same tokens. Then a client that asks for it (every client since this
+ * version) is given its connection's reset token inside the SYNACK,
+ * encrypted, and needs no address of ours to check a reset: one behind a
+ * NAT that rewrites our address and port is reset too. Servers sharing a
+ * key must have different ids (RFC 9000 §21.11: one would hand out the
+ * other's tokens); the listener's port is in the token too. Without an id
+ * the token stays bound to the address the server sees (README "Keyed
+ * mode"). Call it after rudp_ctx_set_key, before any listener. Returns 0 or
+ * -EINVAL (not keyed, listeners or connections exist, bad length).
+ */
+int rudp_ctx_set_reset_id(rudp_ctx *ctx, const void *id, size_t len);
 
 /* "chacha20-poly1305" or "aes256-gcm" for a keyed connection past its
  * handshake; NULL for an unkeyed one, or before its keys exist. */

@@ -85,6 +85,7 @@ static const struct {
     {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
     {"RUDP_ACCEPT_TCP", SETTING},   /* coexist (issue 14): listeners take plain TCP too */
     {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
+    {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
@@ -636,6 +637,13 @@ int shim_config_load(void)
             say(2, "RUDP_KEY_FILE=\"%s\" %s", v, why);
             return -1;
         }
+    }
+    if ((v = env("RUDP_RESET_ID"))) {
+        if (!shim_key())
+            return bad("RUDP_RESET_ID", v, "set together with RUDP_KEY_FILE (it names a keyed server)");
+        if (strlen(v) >= sizeof shim_cfg.reset_id)
+            return bad("RUDP_RESET_ID", v, "a name of 1 to 255 bytes, unique among the servers sharing the key");
+        strcpy(shim_cfg.reset_id, v);
     }
     /* Coexisting with kernel TCP (README, "Deploying step by step"). With a
      * key neither is on unless asked: a key holder may want no plaintext

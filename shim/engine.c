@@ -276,6 +276,11 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         shim_esock_unref(s);
         return;
     }
+    /* An app's SO_REUSEPORT group may hold other processes, and the kernel
+     * steers by address and port, not connection ID: a member that lacks a
+     * connection cannot tell whether another has it, so none resets. */
+    if (r->app_reuseport)
+        rudp_listener_set_keyed_reset(s->listener, 0);
     name_local(s->fd, NULL, s->listener);
     if (G.keeper_mode) {
         /* The process that asked for it is gone, or going: its end of the
@@ -835,11 +840,11 @@ static int key_ctx(rudp_ctx *ctx)
                   ? rudp_ctx_set_key(ctx, key, seed)
                   : -EIO;
     sodium_memzero(seed, sizeof seed);
-    /* Several engines share a listener's port (SO_REUSEPORT): one that
-     * does not hold a connection would reset it for anyone who changes a
-     * datagram's source port (RFC 9000 §21.11), so none sends a reset. */
-    if (err == 0 && shim_cfg.engines > 1)
-        rudp_ctx_set_keyed_reset(ctx, 0);
+    /* Several engines share a listener's port (SO_REUSEPORT) but each
+     * resets only IDs tagged with its own index (forward.c hands it the
+     * others'), so none gives away the token of a connection another has. */
+    if (err == 0 && shim_cfg.reset_id[0])
+        err = rudp_ctx_set_reset_id(ctx, shim_cfg.reset_id, strlen(shim_cfg.reset_id));
     if (err < 0) /* connect() and listen() fail with err: say why */
         SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
                  err == -ENOSYS ? "libsodium failed to initialise" : strerror(-err));

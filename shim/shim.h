@@ -92,6 +92,7 @@ typedef struct shim_config {
     uint64_t qlog_max;      /* RUDP_QLOG_MAX: bytes per trace file */
     int accept_tcp;         /* RUDP_ACCEPT_TCP: listeners also take plain kernel TCP */
     int fallback;           /* RUDP_FALLBACK=tcp: connects rudp cannot make use kernel TCP */
+    char reset_id[256];     /* RUDP_RESET_ID: this server's name for its resets, or "" */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;
@@ -592,6 +593,7 @@ typedef struct shim_listen_req {
     uid_t luid;              /* who called listen() on it */
     int wildcard;            /* bound to the any-address */
     int accept_tcp;          /* reserve_fd listens too: plain TCP (tcpaccept.c) */
+    int app_reuseport;       /* the app set SO_REUSEPORT: others may share the port */
     rudp_config cfg;
 } shim_listen_req;
 

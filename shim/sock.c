@@ -766,6 +766,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.udp_fd = shim_fd_move_high(udp);
     req.reserve_fd = reserve;
     req.backlog = backlog;
+    req.app_reuseport = rec.reuseport;
     /* Dual listener: the reserve socket, the app's own TCP socket, listens
      * too, with the app's backlog, and the engine hands what it accepts to
      * the unix listener (tcpaccept.c). Listening last, so nothing failed

@@ -274,6 +274,18 @@ void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
     assert(err == 0);
 }
 
+void sim_set_reset_id(sim *s, int ep, const char *id)
+{
+    sim_ep *e = &s->ep[ep];
+    if (id != e->reset_id) /* sim_restart passes its own copy */
+        snprintf(e->reset_id, sizeof e->reset_id, "%s", id);
+    if (*id) {
+        int err = rudp_ctx_set_reset_id(e->ctx, id, strlen(id));
+        (void)err;
+        assert(err == 0);
+    }
+}
+
 int sim_add_raw_ep(sim *s)
 {
     int i = s->nep++;
@@ -312,6 +324,8 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     e->deadline = RUDP_TIME_NEVER;
     if (e->keyed)
         sim_set_key(s, ep, e->key);
+    if (e->keyed && e->reset_id[0])
+        sim_set_reset_id(s, ep, e->reset_id);
     if (e->is_server) {
         rudp_listener *l;
         rudp_listen(e->ctx, 1, NULL, 16, &l);

@@ -109,6 +109,7 @@ typedef struct sim_ep {
     int moves;              /* sim_move: address changes so far */
     int keyed;              /* sim_set_key: the key, kept across sim_restart */
     uint8_t key[RUDP_KEY_LEN];
+    char reset_id[32];      /* sim_set_reset_id: kept across sim_restart, "" none */
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;
@@ -149,6 +150,10 @@ int sim_add_ep(sim *s, const rudp_config *cfg);
 /* Makes endpoint `ep` keyed with `key` (rudp_ctx_set_key, the seed from
  * the simulation's PRNG); a restart keeps the key. */
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN]);
+/* Gives keyed endpoint `ep` the reset ID `id` (rudp_ctx_set_reset_id), kept
+ * across sim_restart; call it before sim_listen. "" takes it away at the
+ * next restart. */
+void sim_set_reset_id(sim *s, int ep, const char *id);
 
 /* Makes endpoint `ep` listen; accepted connections run a copy of `tpl`. */
 void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog);

@@ -263,3 +263,162 @@ Test(keyreset, no_reset_when_turned_off_or_unkeyed_or_without_a_listener)
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[c].ctx)->unknown_conn, 1));
     sim_free(&s);
 }
+
+/* ---- the token given in the handshake (a server with a reset ID) ---- */
+
+/* keyed_pair, the server with reset ID `id`. */
+static int keyed_pair_id(sim *s, uint64_t seed, const char *id, uint64_t *server_cid)
+{
+    sim_init(s, seed);
+    int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(5);
+    sim_set_key(s, a, key1);
+    sim_set_key(s, b, key1);
+    sim_set_reset_id(s, b, id);
+    sim_listen(s, b, &srv_tpl, 16);
+    int ci = sim_connect(s, a, b, &cli_tpl, NULL);
+    sim_run_until(s, s->now + RUDP_MS(100));
+    cr_assert(eq(u64, app_on(s, b)->received, 100));
+    *server_cid = app_on(s, b)->conn->cid;
+    return ci;
+}
+
+Test(keyreset, reset_id_gives_the_client_its_token_in_the_synack)
+{
+    uint64_t server_cid, plain_cid;
+    sim s;
+    int ci = keyed_pair(&s, 20, &plain_cid);
+    cr_assert(eq(u64, plain_cid & RUDP_CID_TOKEN_BIT, 0), "no reset ID: the address-bound form");
+    cr_assert(eq(ptr, (void *)rudp__keyed_peer_token(s.apps[ci].conn), NULL));
+    sim_free(&s);
+    ci = keyed_pair_id(&s, 21, "server-a", &server_cid);
+    cr_assert(ne(u64, server_cid & RUDP_CID_TOKEN_BIT, 0));
+    cr_assert(rudp__keyed_cid_valid(s.ep[1].ctx, server_cid), "the bit is under the ID's MAC");
+    const uint8_t *given = rudp__keyed_peer_token(s.apps[ci].conn);
+    cr_assert(given != NULL);
+    uint8_t want[RUDP_RESET_TOKEN];
+    rudp__keyed_id_token(s.ep[1].ctx, server_cid, s.ep[1].addr.port, want);
+    cr_assert(eq(int, memcmp(given, want, sizeof want), 0));
+    /* the documented formula, with libsodium directly */
+    uint8_t rst[32], idk[32], mine[RUDP_RESET_TOKEN];
+    crypto_generichash(rst, 32, (const uint8_t *)"rudp v1 stateless reset", 23, key1, 32);
+    static const uint8_t idmsg[] = "rudp v1 reset id\x08server-a";
+    crypto_generichash(idk, 32, idmsg, sizeof idmsg - 1, rst, 32);
+    uint8_t msg[25 + 10];
+    memcpy(msg, "rudp v1 reset token by id", 25);
+    for (int i = 0; i < 8; i++)
+        msg[25 + i] = (uint8_t)(server_cid >> (56 - 8 * i));
+    msg[33] = (uint8_t)(s.ep[1].addr.port >> 8);
+    msg[34] = (uint8_t)s.ep[1].addr.port;
+    crypto_generichash(mine, sizeof mine, msg, sizeof msg, idk, 32);
+    cr_assert(eq(int, memcmp(given, mine, sizeof mine), 0));
+    /* restarted with the same ID: the next write is reset */
+    sim_restart(&s, 1, NULL);
+    s.apps[ci].to_send = 200;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_MS(200));
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[0].ctx)->resets_received, 1));
+    sim_free(&s);
+}
+
+Test(keyreset, a_client_given_a_token_takes_that_one_only_whatever_the_address)
+{
+    uint64_t server_cid;
+    sim s;
+    int ci = keyed_pair_id(&s, 22, "server-a", &server_cid);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[0].ctx);
+    uint64_t auth0 = st->auth_failed;
+    rudp_addr srv = s.ep[1].addr;
+    uint8_t tok[16], buf[64];
+    /* the address-bound token of the server's own address: refused */
+    rudp__keyed_reset_token(s.ep[1].ctx, server_cid, &srv, tok);
+    sim_inject(&s, &srv, 0, buf, reset_dgram(buf, server_cid, tok));
+    /* another server's reset ID (RFC 9000 §21.11): refused */
+    sim s2;
+    sim_init(&s2, 61);
+    sim_add_ep(&s2, NULL);
+    sim_set_key(&s2, 0, key1);
+    sim_set_reset_id(&s2, 0, "server-b");
+    rudp__keyed_id_token(s2.ep[0].ctx, server_cid, srv.port, tok);
+    sim_inject(&s, &srv, 0, buf, reset_dgram(buf, server_cid, tok));
+    /* the same ID on another port (another server process of the host) */
+    sim_free(&s2);
+    sim_init(&s2, 62);
+    sim_add_ep(&s2, NULL);
+    sim_set_key(&s2, 0, key1);
+    sim_set_reset_id(&s2, 0, "server-a");
+    rudp__keyed_id_token(s2.ep[0].ctx, server_cid, (uint16_t)(srv.port + 1), tok);
+    sim_inject(&s, &srv, 0, buf, reset_dgram(buf, server_cid, tok));
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(int, s.apps[ci].error, 0), "a wrong token ended the connection");
+    cr_assert(eq(u64, st->auth_failed - auth0, 3));
+    /* the given token ends it, computed anywhere with the key and the ID:
+     * no address of the server's in it (a NAT may change both) */
+    rudp__keyed_id_token(s2.ep[0].ctx, server_cid, srv.port, tok);
+    sim_free(&s2);
+    sim_inject(&s, &srv, 0, buf, reset_dgram(buf, server_cid, tok));
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET));
+    sim_free(&s);
+}
+
+Test(keyreset, restarted_with_another_reset_id_or_none_the_client_is_not_reset)
+{
+    uint64_t server_cid;
+    sim s;
+    int ci = keyed_pair_id(&s, 23, "server-a", &server_cid);
+    s.ep[1].reset_id[0] = 0; /* restarted without RUDP_RESET_ID */
+    sim_restart(&s, 1, NULL);
+    s.apps[ci].to_send = 200;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_MS(300));
+    cr_assert(eq(int, s.apps[ci].error, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->resets_sent, 0), "no token it could give");
+    snprintf(s.ep[1].reset_id, sizeof s.ep[1].reset_id, "server-b");
+    sim_restart(&s, 1, NULL);
+    uint64_t auth0 = rudp_ctx_stats(s.ep[0].ctx)->auth_failed;
+    s.apps[ci].to_send = 300;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_SEC(3)); /* retransmissions reach it */
+    cr_assert(eq(int, s.apps[ci].error, 0), "another ID's token was taken");
+    cr_assert(ge(u64, rudp_ctx_stats(s.ep[1].ctx)->resets_sent, 1));
+    cr_assert(gt(u64, rudp_ctx_stats(s.ep[0].ctx)->auth_failed, auth0));
+    cr_assert(eq(int, rudp_ctx_set_reset_id(s.ep[1].ctx, "x", 1), -EINVAL), "after listen");
+    sim_free(&s);
+}
+
+/* ---- engines sharing a port (cid tags) and listeners that share one ---- */
+
+Test(keyreset, only_the_engine_whose_tag_an_id_carries_resets_it)
+{
+    sim s;
+    sim_init(&s, 24);
+    int e = sim_add_ep(&s, NULL), p = sim_add_ep(&s, NULL);
+    sim_set_key(&s, e, key1);
+    rudp_ctx *ctx = s.ep[e].ctx;
+    cr_assert(eq(int, rudp_ctx_set_cid_tag(ctx, 3, 1), 0));
+    rudp_listener *l;
+    cr_assert(eq(int, rudp_listen(ctx, 1, NULL, 16, &l), 0));
+    const rudp_stats *st = rudp_ctx_stats(ctx);
+    uint8_t buf[128];
+    uint64_t mine = rudp__keyed_cid(ctx, 1ull << 61 | 0x0123456600000000ull);
+    uint64_t other = rudp__keyed_cid(ctx, 2ull << 61 | 0x0123456600000000ull);
+    /* another engine's ID: given back to be forwarded, never answered */
+    int owner = rudp_ctx_input(ctx, s.now, 1, &s.ep[e].addr, &s.ep[p].addr, buf,
+                               data_dgram(buf, other, 1));
+    cr_assert(eq(int, owner, RUDP_INPUT_FOREIGN + 2));
+    /* handed back (its engine is not running): still not answered */
+    rudp_ctx_input_handed(ctx, s.now, 1, &s.ep[e].addr, &s.ep[p].addr, buf,
+                          data_dgram(buf, other, 2));
+    cr_assert(eq(u64, st->dgrams_out, 0), "reset another engine's connection");
+    /* its own, unknown: the connection is gone, reset */
+    cr_assert(eq(int, rudp_ctx_input(ctx, s.now, 1, &s.ep[e].addr, &s.ep[p].addr, buf,
+                                     data_dgram(buf, mine, 3)), 0));
+    cr_assert(eq(u64, st->resets_sent, 1));
+    /* a listener that may share its port with other processes: none */
+    rudp_listener_set_keyed_reset(l, 0);
+    rudp_ctx_input(ctx, s.now, 1, &s.ep[e].addr, &s.ep[p].addr, buf, data_dgram(buf, mine, 4));
+    cr_assert(eq(u64, st->resets_sent, 1), "a shared listener reset");
+    sim_free(&s);
+}
