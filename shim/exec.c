@@ -91,11 +91,13 @@ static void *next(const char *name)
     do {                                                                                     \
         int abort_fd_;                                                                       \
         shim_exec_env x_;                                                                    \
+        shim_exechand_prepare(&x_);                                                          \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
         char *const *env_ = shim_slots_exec_env(&x_, envp);                                  \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
         shim_slots_exec_failed(&x_);                                                         \
+        shim_exechand_failed(&x_);                                                           \
         if (k_ > 0) {                                                                        \
             ssize_t w_ = write(abort_fd_, "x", 1);                                           \
             (void)w_;                                                                        \

@@ -57,6 +57,9 @@ typedef struct fallback {
     int graced;               /* ... after rudp had its grace */
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
+    int handed;               /* in a keeper: TCP won, sent to the new image (exechand.c) */
+    rudp_time hand_wait;      /* ... asked for its answer again after this long */
+    rudp_time hand_until;     /* ... which must come by then */
     const char *why;          /* why TCP was tried, for the log */
     struct fallback *next;    /* the engine's list */
 } fallback;
@@ -309,18 +312,69 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
     shim_bridge_fail(b, -f->tcp_err);
 }
 
-/* In a keeper (the app exec'd or exited while this connect was racing) no
- * kernel TCP socket can reach the app's fd table: the connect goes on over
- * rudp alone, or fails as rudp says. Returns 1 if so (f is freed). */
+/* In a keeper after an exit (no new image to take a socket), the connect
+ * goes on over rudp alone, or fails as rudp says. After an exec the race
+ * goes on: the new image's shim takes a TCP socket that wins (exechand.c).
+ * Returns 1 if dropped (f is freed). */
 static int keeper_drops(fallback *f)
 {
-    if (!G.keeper_mode)
+    if (!G.keeper_mode || shim_exechand_live())
         return 0;
     bridge *b = f->b;
     int err = f->tcp_err ? -f->tcp_err : -ECONNREFUSED;
     shim_fallback_free(b);
     if (!b->conn)
         shim_bridge_fail(b, err);
+    return 1;
+}
+
+/* The new image answers within milliseconds once its shim runs; it may
+ * still be loading when TCP wins. Asked at growing intervals, at most
+ * HAND_WAIT after the send. */
+#define HAND_FIRST RUDP_MS(1)
+#define HAND_EVERY_MAX RUDP_MS(100)
+#define HAND_WAIT RUDP_SEC(10)
+
+/* TCP won in a keeper after exec: send the socket to the new image, then
+ * wait for its answer; the bridge ends only after the swap, so that a
+ * poller of the old end wakes to find the TCP socket. Returns 1 if this
+ * handled the connect (for now or for good). */
+static int keeper_hands(fallback *f, rudp_time now)
+{
+    bridge *b = f->b;
+    if (!G.keeper_mode)
+        return 0;
+    if (!f->handed) {
+        int r = shim_exechand_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
+        if (r < 0) {
+            log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", strerror(-r));
+            shim_fallback_free(b);
+            if (!b->conn)
+                shim_bridge_fail(b, -ECONNREFUSED);
+            return 1;
+        }
+        close_tcp(f); /* the message holds the socket now */
+        atomic_fetch_add(&n_tcp, 1);
+        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); handed to the new image",
+               (double)(now - f->begun) / 1e6, f->why);
+        f->handed = 1;
+        f->hand_wait = HAND_FIRST;
+        f->hand_until = now + HAND_WAIT;
+    }
+    int result = 0;
+    int got = shim_exechand_answer(b->id, &result);
+    if (got == 0 && now < f->hand_until) {
+        f->retry_at = now + f->hand_wait;
+        f->hand_wait = f->hand_wait * 2 < HAND_EVERY_MAX ? f->hand_wait * 2 : HAND_EVERY_MAX;
+        schedule(b->e, f->retry_at);
+        return 1;
+    }
+    f->retry_at = RUDP_TIME_NEVER;
+    if (got != 1 || result != 1)
+        log_fb(got == 1 ? RUDP_LOG_DEBUG : RUDP_LOG_WARN, f, "%s",
+               got == 1 ? "the app closed its socket meanwhile"
+                        : "the new image did not take the kernel TCP socket (it runs no shim?)");
+    shim_bridge_end(b, now);
     return 1;
 }
 
@@ -333,6 +387,8 @@ static void tcp_connected(fallback *f, rudp_time now)
         give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
         return;
     }
+    if (keeper_hands(f, now))
+        return;
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
     int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
     if (r == 0) {
@@ -356,7 +412,7 @@ static void tcp_connected(fallback *f, rudp_time now)
 int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
 {
     fallback *f = b->fb;
-    if (G.keeper_mode) {
+    if (G.keeper_mode && !shim_exechand_live()) {
         shim_fallback_free(b); /* see keeper_drops */
         return 0;
     }
@@ -408,6 +464,7 @@ void shim_fallback_free(bridge *b)
     b->fb = NULL;
     free(f);
     atomic_fetch_sub(&shim_fallback_racing, 1);
+    shim_exechand_idle();
 }
 
 void shim_fallback_rudp_won(bridge *b, rudp_time now)

@@ -226,6 +226,7 @@ static void keeper_main(int verdict)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
+    shim_slots_keeper_done();
     shim_qlog_flush_all();
     if (shim_cfg.stats)
         shim_engine_print_stats();
