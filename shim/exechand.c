@@ -1,6 +1,6 @@
 /*
  * exechand.c: a connect still racing (RUDP_FALLBACK=tcp, fallback.c) when
- * the process execs. The keeper goes on with the race; if kernel TCP wins,
+ * the process execs or exits (the relay, at the end of this file). The keeper goes on with the race; if kernel TCP wins,
  * the socket must reach the new image's fd table, which no other process
  * can write to: the new image's shim takes it.
  *
@@ -263,4 +263,123 @@ void shim_exechand_adopt(void)
         shim_own_fd((int)fd, 0);
         real_close((int)fd);
     }
+}
+
+/* ---- the keeper after an exit: relaying ----
+ *
+ * After an exit (or an exec whose image did not take the socket) the
+ * app's end of the bridge may still be held: by a forked child, by the
+ * new image. Kernel TCP would carry the connection on for them; here the
+ * keeper does, copying between the bridge's end and the TCP socket, one
+ * thread each way: EOF becomes a half-close on the other side (FIN, or EOF
+ * to the app), an error a shutdown of both. Nobody holding the app's end
+ * (the usual exit) means EOF at once, and a FIN: kernel TCP closed with
+ * the process abandons its connect the same way. The keeper waits for
+ * every relay before it ends (shim_exechand_relays_wait). */
+
+typedef struct relay {
+    int efd, tfd;
+    _Atomic int refs;
+} relay;
+
+static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t relay_cv = PTHREAD_COND_INITIALIZER;
+static int relays;
+
+static void relay_put(relay *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    shim_close_owned(r->efd);
+    shim_close_owned(r->tfd);
+    free(r);
+    pthread_mutex_lock(&relay_mu);
+    relays--;
+    pthread_cond_broadcast(&relay_cv);
+    pthread_mutex_unlock(&relay_mu);
+}
+
+static void copy_one_way(relay *r, int from, int to)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(from, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            real_shutdown(to, SHUT_WR);
+            break;
+        }
+        if (n < 0)
+            goto broken;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                goto broken;
+            off += w;
+        }
+    }
+    relay_put(r);
+    return;
+broken:
+    real_shutdown(r->efd, SHUT_RDWR);
+    real_shutdown(r->tfd, SHUT_RDWR);
+    relay_put(r);
+}
+
+static void *app_to_tcp(void *arg)
+{
+    relay *r = arg;
+    copy_one_way(r, r->efd, r->tfd);
+    return NULL;
+}
+
+static void *tcp_to_app(void *arg)
+{
+    relay *r = arg;
+    copy_one_way(r, r->tfd, r->efd);
+    return NULL;
+}
+
+int shim_exechand_relay(int efd, int tfd)
+{
+    relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    /* blocking both: one thread each way waits in read() or send() */
+    int fl = fcntl(efd, F_GETFL), tl = fcntl(tfd, F_GETFL);
+    if (fl < 0 || tl < 0 || fcntl(efd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        fcntl(tfd, F_SETFL, tl & ~O_NONBLOCK) < 0) {
+        free(r);
+        return -errno;
+    }
+    r->efd = efd;
+    r->tfd = tfd;
+    atomic_store(&r->refs, 2);
+    pthread_mutex_lock(&relay_mu);
+    relays++;
+    pthread_mutex_unlock(&relay_mu);
+    pthread_t t;
+    if (shim_thread_start(&t, app_to_tcp, r) < 0) {
+        atomic_store(&r->refs, 1);
+        relay_put(r);
+        return -EAGAIN;
+    }
+    if (shim_thread_start(&t, tcp_to_app, r) < 0) {
+        real_shutdown(efd, SHUT_RDWR); /* the other thread ends and frees */
+        real_shutdown(tfd, SHUT_RDWR);
+        relay_put(r);
+        return 0;
+    }
+    return 0;
+}
+
+void shim_exechand_relays_wait(void)
+{
+    pthread_mutex_lock(&relay_mu);
+    while (relays)
+        pthread_cond_wait(&relay_cv, &relay_mu);
+    pthread_mutex_unlock(&relay_mu);
 }

@@ -312,28 +312,64 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
     shim_bridge_fail(b, -f->tcp_err);
 }
 
-/* In a keeper after an exit (no new image to take a socket), the connect
- * goes on over rudp alone, or fails as rudp says. After an exec the race
- * goes on: the new image's shim takes a TCP socket that wins (exechand.c).
- * Returns 1 if dropped (f is freed). */
-static int keeper_drops(fallback *f)
-{
-    if (!G.keeper_mode || shim_exechand_live())
-        return 0;
-    bridge *b = f->b;
-    int err = f->tcp_err ? -f->tcp_err : -ECONNREFUSED;
-    shim_fallback_free(b);
-    if (!b->conn)
-        shim_bridge_fail(b, err);
-    return 1;
-}
-
 /* The new image answers within milliseconds once its shim runs; it may
  * still be loading when TCP wins. Asked at growing intervals, at most
  * HAND_WAIT after the send. */
 #define HAND_FIRST RUDP_MS(1)
 #define HAND_EVERY_MAX RUDP_MS(100)
 #define HAND_WAIT RUDP_SEC(10)
+
+/* TCP won in a keeper with no new image to take the socket (an exit), or
+ * one that did not take it: the keeper carries the connection on between
+ * the bridge's end, which a forked child or the image may hold, and the
+ * TCP socket (exechand.c). The app's end becomes writable as when rudp
+ * connects: the filler goes. */
+static void keeper_relays(fallback *f, int tfd, rudp_time now)
+{
+    bridge *b = f->b;
+    while (b->filler) {
+        uint8_t buf[4096];
+        ssize_t r = read(b->efd, buf, b->filler < sizeof buf ? b->filler : sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        b->filler -= (size_t)r;
+    }
+    shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
+    if (s) {
+        atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_FILLER));
+        atomic_store(&s->so_error, 0);
+        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
+        b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired */
+    }
+    int efd = fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (efd >= 0)
+        shim_own_fd(efd, 1);
+    if (efd < 0 || shim_exechand_relay(efd, tfd) < 0) {
+        log_fb(RUDP_LOG_WARN, f, "the keeper cannot carry the kernel TCP connection on");
+        if (efd >= 0)
+            shim_close_owned(efd);
+        shim_close_owned(tfd);
+    } else {
+        if (!f->handed) /* else counted when handed */
+            atomic_fetch_add(&n_tcp, 1);
+        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); the keeper carries it on",
+               (double)(now - f->begun) / 1e6, f->why);
+    }
+    shim_bridge_end(b, now); /* its end lives on in the relay */
+}
+
+/* Takes the TCP socket out of f (the caller's now, still engine-owned). */
+static int take_tcp(fallback *f)
+{
+    int tfd = f->tfd;
+    if (f->watching)
+        real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_DEL, tfd, NULL);
+    f->watching = 0;
+    f->tfd = -1;
+    return tfd;
+}
 
 /* TCP won in a keeper after exec: send the socket to the new image, then
  * wait for its answer; the bridge ends only after the swap, so that a
@@ -344,16 +380,18 @@ static int keeper_hands(fallback *f, rudp_time now)
     bridge *b = f->b;
     if (!G.keeper_mode)
         return 0;
+    if (!shim_exechand_live() && !f->handed) {
+        keeper_relays(f, take_tcp(f), now);
+        return 1;
+    }
     if (!f->handed) {
         int r = shim_exechand_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
         if (r < 0) {
             log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", strerror(-r));
-            shim_fallback_free(b);
-            if (!b->conn)
-                shim_bridge_fail(b, -ECONNREFUSED);
+            keeper_relays(f, take_tcp(f), now);
             return 1;
         }
-        close_tcp(f); /* the message holds the socket now */
+        /* Ours stays until the answer: relayed if the image does not take it. */
         atomic_fetch_add(&n_tcp, 1);
         log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); handed to the new image",
                (double)(now - f->begun) / 1e6, f->why);
@@ -370,10 +408,13 @@ static int keeper_hands(fallback *f, rudp_time now)
         return 1;
     }
     f->retry_at = RUDP_TIME_NEVER;
-    if (got != 1 || result != 1)
-        log_fb(got == 1 ? RUDP_LOG_DEBUG : RUDP_LOG_WARN, f, "%s",
-               got == 1 ? "the app closed its socket meanwhile"
-                        : "the new image did not take the kernel TCP socket (it runs no shim?)");
+    if (got != 1) { /* no shim took it: the new image runs none, or no longer */
+        log_fb(RUDP_LOG_INFO, f, "the new image did not take the kernel TCP socket");
+        keeper_relays(f, take_tcp(f), now);
+        return 1;
+    }
+    if (result != 1)
+        log_fb(RUDP_LOG_DEBUG, f, "the app closed its socket meanwhile");
     shim_bridge_end(b, now);
     return 1;
 }
@@ -381,8 +422,6 @@ static int keeper_hands(fallback *f, rudp_time now)
 static void tcp_connected(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
-    if (keeper_drops(f))
-        return;
     if (b->conn && !f->rudp_err && !f->graced) {
         give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
         return;
@@ -412,10 +451,6 @@ static void tcp_connected(fallback *f, rudp_time now)
 int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
 {
     fallback *f = b->fb;
-    if (G.keeper_mode && !shim_exechand_live()) {
-        shim_fallback_free(b); /* see keeper_drops */
-        return 0;
-    }
     if (f->tcp_err) {
         /* what kernel TCP said is what the app expects, unless the peer
          * answered rudp: then rudp's own failure is the truer one */
@@ -517,8 +552,6 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
 static void probe_due(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
-    if (keeper_drops(f))
-        return;
     f->probe_at = RUDP_TIME_NEVER;
     uint32_t srtt_us;
     if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now, &srtt_us))) {

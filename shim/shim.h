@@ -451,6 +451,12 @@ int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uin
 int shim_exechand_answer(uint64_t id, int *result);
 void shim_exechand_idle(void);
 void shim_exechand_adopt(void);
+/* In a keeper: carries a connection on between the bridge's end efd and
+ * the TCP socket tfd (both ours from then on, engine-owned), on threads of
+ * its own; 0 or -errno (then both are still the caller's).
+ * shim_exechand_relays_wait returns once every relay has ended. */
+int shim_exechand_relay(int efd, int tfd);
+void shim_exechand_relays_wait(void);
 /* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
  * memfds of our size and magic), moves their fds high and close-on-exec,
  * and removes the variable from the environment. */

@@ -156,20 +156,29 @@ static void check_listener(void)
 
 /* ---- exec ---- */
 
-static void server(int w)
+static void server(int w, int rounds)
 {
-    unsigned port;
-    int l = listen_loopback(&port);
-    struct sockaddr_storage ss;
-    socklen_t len = loopback(AF_INET, port, &ss);
     /* A UDP socket on the port that reads nothing: rudp gets no answer
-     * (no ICMP either), so the fallback waits its probe delay first. */
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
+     * (no ICMP either), so the fallback waits its probe delay first. A
+     * port whose UDP number another program holds is given up for the
+     * next. */
+    unsigned port;
+    int l = -1, u = socket(AF_INET, SOCK_DGRAM, 0);
     SYS(u);
-    SYS(bind(u, (struct sockaddr *)&ss, len));
+    for (int tries = 0; l < 0; tries++) {
+        CHECK(tries < 20, "no port free for both TCP and UDP");
+        l = listen_loopback(&port);
+        struct sockaddr_storage ss;
+        socklen_t len = loopback(AF_INET, port, &ss);
+        if (bind(u, (struct sockaddr *)&ss, len) < 0) {
+            CHECK(errno == EADDRINUSE, "bind UDP: %s", strerror(errno));
+            close(l);
+            l = -1;
+        }
+    }
     CHECK(write(w, &port, sizeof port) == sizeof port, "pipe write");
     close(w);
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < rounds; round++) {
         int a = accept_ready(l, EVENT_MS);
         char buf[5];
         read_exact(a, buf, 5, EVENT_MS);
@@ -178,15 +187,15 @@ static void server(int w)
         char x;
         struct pollfd pf = {.fd = a, .events = POLLIN};
         CHECK(poll(&pf, 1, EVENT_MS) == 1 && read(a, &x, 1) == 0, "no EOF after the reply");
-        printf("ok: the plain TCP server read hello from the new image (round %d)\n", round);
+        printf("ok: the plain TCP server read hello and saw EOF after its reply (round %d)\n", round);
         close(a);
     }
     exit(0);
 }
 
-static void exec_image(int fd, const char *how)
+/* Waits for fd to connect (epoll_wait or poll), says hello, reads world. */
+static void talk(int fd, const char *how, const char *who)
 {
-    printf("note: at start-up the new image's fd is %s\n", fd_transport(fd));
     if (strcmp(how, "epoll") == 0) {
         int ep = epoll_create1(0);
         SYS(ep);
@@ -208,13 +217,20 @@ static void exec_image(int fd, const char *how)
     char buf[5];
     read_exact(fd, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, "world", 5) == 0, "read something else than world");
-    printf("ok: the new image (%s) wrote and read through the connecting fd it inherited\n", how);
+    printf("ok: %s (%s) wrote and read through the connecting fd it inherited\n", who, how);
     printf("transport: %s\n", fd_transport(fd));
     close(fd);
     exit(0);
 }
 
-static void check_exec(void)
+static void exec_image(int fd, const char *how)
+{
+    printf("note: at start-up the new image's fd is %s\n", fd_transport(fd));
+    talk(fd, how, "the new image");
+}
+
+/* The server as a plain kernel TCP program (no LD_PRELOAD); its port. */
+static pid_t start_server(int rounds, unsigned *port)
 {
     int p[2];
     SYS(pipe(p));
@@ -222,25 +238,58 @@ static void check_exec(void)
     SYS(s);
     if (s == 0) {
         close(p[0]);
-        exec_self("server", p[1], 1);
+        exec_self(rounds == 1 ? "server1" : "server2", p[1], 1);
     }
     close(p[1]);
-    unsigned port;
-    pipe_read(p[0], &port, sizeof port);
+    pipe_read(p[0], port, sizeof *port);
     close(p[0]);
+    return s;
+}
+
+/* A non-blocking connect to port, in progress (or done). */
+static int connect_nb(unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(AF_INET, port, &ss);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(fd);
+    int r = connect(fd, (struct sockaddr *)&ss, len);
+    CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+    return fd;
+}
+
+/* ---- exit ---- */
+
+static void check_exit(void)
+{
+    SYS(prctl(PR_SET_CHILD_SUBREAPER, 1));
+    unsigned port;
+    pid_t s = start_server(1, &port);
+    pid_t c = fork();
+    SYS(c);
+    if (c == 0) {
+        int fd = connect_nb(port);
+        pid_t q = fork();
+        SYS(q);
+        if (q == 0)
+            talk(fd, "poll", "a forked child whose parent exited");
+        exit(0); /* the connect still in progress */
+    }
+    reap(c, "the connecting parent");
+    reap(s, "the server");
+    reap(-1, "its forked child");
+}
+
+static void check_exec(void)
+{
+    unsigned port;
+    pid_t s = start_server(2, &port);
     const char *hows[2] = {"exec-image-epoll", "exec-image-poll"};
     for (int round = 0; round < 2; round++) {
         pid_t c = fork();
         SYS(c);
-        if (c == 0) {
-            struct sockaddr_storage ss;
-            socklen_t len = loopback(AF_INET, port, &ss);
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-            SYS(fd);
-            int r = connect(fd, (struct sockaddr *)&ss, len);
-            CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
-            exec_self(hows[round], fd, 0);
-        }
+        if (c == 0)
+            exec_self(hows[round], connect_nb(port), 0);
         reap(c, hows[round]);
     }
     reap(s, "the server");
@@ -257,14 +306,18 @@ int main(int argc, char **argv)
         check_exec();
     else if (argc == 3 && strcmp(argv[1], "listener-image") == 0)
         listener_image(atoi(argv[2]));
-    else if (argc == 3 && strcmp(argv[1], "server") == 0)
-        server(atoi(argv[2]));
+    else if (argc == 2 && strcmp(argv[1], "exit") == 0)
+        check_exit();
+    else if (argc == 3 && strcmp(argv[1], "server1") == 0)
+        server(atoi(argv[2]), 1);
+    else if (argc == 3 && strcmp(argv[1], "server2") == 0)
+        server(atoi(argv[2]), 2);
     else if (argc == 3 && strcmp(argv[1], "exec-image-epoll") == 0)
         exec_image(atoi(argv[2]), "epoll");
     else if (argc == 3 && strcmp(argv[1], "exec-image-poll") == 0)
         exec_image(atoi(argv[2]), "poll");
     else {
-        fprintf(stderr, "usage: prog_keeperhand listener|exec\n");
+        fprintf(stderr, "usage: prog_keeperhand listener|exec|exit\n");
         return 2;
     }
     return 0;

@@ -11,11 +11,16 @@
 #     image's epoll_wait (and, another round, poll) sees it writable, the
 #     server reads its bytes. The transport is kernel TCP both ways, so
 #     this one is run both ways by hand, not by run_both.
+#   exit: the same connect, then a fork, and the connecting process exits
+#     at once: its forked child waits for the fd (poll), says hello and
+#     reads the reply; the keeper carries the TCP connection on for the
+#     child (it relays between the bridge and the TCP socket).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_keeperhand
 run_both keeperhand_listener "$BIN/prog_keeperhand" listener
+run_both keeperhand_exit "$BIN/prog_keeperhand" exit
 
 rc=0
 timeout -k 5 60 "$BIN/prog_keeperhand" exec >"$T/exec.tcp" 2>&1 || rc=$?
