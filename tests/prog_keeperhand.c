@@ -108,6 +108,10 @@ static void listener_image(int l)
     write_all(a, "pong");
     printf("ok: the exec'd image accepted on the listener its exited parent made\n");
     printf("transport: %s\n", fd_transport(a));
+    /* The client closes first: TIME_WAIT stays on its side, so no keeper
+     * holds this port for 60 s after the test. */
+    struct pollfd pf = {.fd = a, .events = POLLIN};
+    CHECK(poll(&pf, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0, "no EOF from the client");
     close(a);
     close(l);
     exit(0);
