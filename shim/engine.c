@@ -966,15 +966,7 @@ int shim_engine_start_locked(struct engine *e)
         shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
     }
 
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    err = -pthread_create(&e->thread, &attr, shim_engine_loop, e);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    err = shim_thread_start(&e->thread, shim_engine_loop, e);
     if (err) {
         if (G.nrun == 0)
             shim_control_close(e); /* no engine to serve it */

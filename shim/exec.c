@@ -92,12 +92,16 @@ static void *next(const char *name)
 #define HANDOFF_EXEC(envp, image, call)                                                      \
     do {                                                                                     \
         int abort_fd_;                                                                       \
-        shim_exec_env x_ = {.nfds = 0, .env = NULL};                                         \
+        shim_exec_env x_ = {.nfds = 0, .env = NULL, .hand = -1};                             \
+        int image_ = (image);                                                                \
+        if (image_) /* an image without the shim takes no socket: the keeper relays at once */ \
+            shim_exechand_prepare(&x_);                                                      \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
-        char *const *env_ = (image) ? shim_slots_exec_env(&x_, envp) : (envp);               \
+        char *const *env_ = image_ ? shim_slots_exec_env(&x_, envp) : (envp);               \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
         shim_slots_exec_failed(&x_);                                                         \
+        shim_exechand_failed(&x_);                                                           \
         if (k_ > 0) {                                                                        \
             ssize_t w_ = write(abort_fd_, "x", 1);                                           \
             (void)w_;                                                                        \

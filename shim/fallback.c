@@ -57,6 +57,9 @@ typedef struct fallback {
     int graced;               /* ... after rudp had its grace */
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
+    int handed;               /* in a keeper: TCP won, sent to the new image (exechand.c) */
+    rudp_time hand_wait;      /* ... asked for its answer again after this long */
+    rudp_time hand_until;     /* ... which must come by then */
     const char *why;          /* why TCP was tried, for the log */
     struct fallback *next;    /* the engine's list */
 } fallback;
@@ -309,30 +312,122 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
     shim_bridge_fail(b, -f->tcp_err);
 }
 
-/* In a keeper (the app exec'd or exited while this connect was racing) no
- * kernel TCP socket can reach the app's fd table: the connect goes on over
- * rudp alone, or fails as rudp says. Returns 1 if so (f is freed). */
-static int keeper_drops(fallback *f)
+/* The new image answers within milliseconds once its shim runs; it may
+ * still be loading when TCP wins. Asked at growing intervals, at most
+ * HAND_WAIT after the send. */
+#define HAND_FIRST RUDP_MS(1)
+#define HAND_EVERY_MAX RUDP_MS(100)
+#define HAND_WAIT RUDP_SEC(10)
+
+/* TCP won in a keeper with no new image to take the socket (an exit), or
+ * one that did not take it: the keeper carries the connection on between
+ * the bridge's end, which a forked child or the image may hold, and the
+ * TCP socket (exechand.c). The app's end becomes writable as when rudp
+ * connects: the filler goes. */
+static void keeper_relays(fallback *f, int tfd, rudp_time now)
 {
+    bridge *b = f->b;
+    while (b->filler) {
+        uint8_t buf[4096];
+        ssize_t r = read(b->efd, buf, b->filler < sizeof buf ? b->filler : sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        b->filler -= (size_t)r;
+    }
+    shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
+    if (s) {
+        atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_FILLER));
+        atomic_store(&s->so_error, 0);
+        atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
+        b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired */
+    }
+    int efd = fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (efd >= 0)
+        shim_own_fd(efd, 1);
+    if (efd < 0 || shim_exechand_relay(efd, tfd) < 0) {
+        log_fb(RUDP_LOG_WARN, f, "the keeper cannot carry the kernel TCP connection on");
+        if (efd >= 0)
+            shim_close_owned(efd);
+        shim_close_owned(tfd);
+    } else {
+        if (!f->handed) /* else counted when handed */
+            atomic_fetch_add(&n_tcp, 1);
+        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); the keeper carries it on",
+               (double)(now - f->begun) / 1e6, f->why);
+    }
+    shim_bridge_end(b, now); /* its end lives on in the relay */
+}
+
+/* Takes the TCP socket out of f (the caller's now, still engine-owned). */
+static int take_tcp(fallback *f)
+{
+    int tfd = f->tfd;
+    if (f->watching)
+        real_epoll_ctl(f->b->e->epfd, EPOLL_CTL_DEL, tfd, NULL);
+    f->watching = 0;
+    f->tfd = -1;
+    return tfd;
+}
+
+/* TCP won in a keeper after exec: send the socket to the new image, then
+ * wait for its answer; the bridge ends only after the swap, so that a
+ * poller of the old end wakes to find the TCP socket. Returns 1 if this
+ * handled the connect (for now or for good). */
+static int keeper_hands(fallback *f, rudp_time now)
+{
+    bridge *b = f->b;
     if (!G.keeper_mode)
         return 0;
-    bridge *b = f->b;
-    int err = f->tcp_err ? -f->tcp_err : -ECONNREFUSED;
-    shim_fallback_free(b);
-    if (!b->conn)
-        shim_bridge_fail(b, err);
+    if (!shim_exechand_live() && !f->handed) {
+        keeper_relays(f, take_tcp(f), now);
+        return 1;
+    }
+    if (!f->handed) {
+        int r = shim_exechand_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
+        if (r < 0) {
+            log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", strerror(-r));
+            keeper_relays(f, take_tcp(f), now);
+            return 1;
+        }
+        /* Ours stays until the answer: relayed if the image does not take it. */
+        atomic_fetch_add(&n_tcp, 1);
+        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); handed to the new image",
+               (double)(now - f->begun) / 1e6, f->why);
+        f->handed = 1;
+        f->hand_wait = HAND_FIRST;
+        f->hand_until = now + HAND_WAIT;
+    }
+    int result = 0;
+    int got = shim_exechand_answer(b->id, &result);
+    if (got == 0 && now < f->hand_until) {
+        f->retry_at = now + f->hand_wait;
+        f->hand_wait = f->hand_wait * 2 < HAND_EVERY_MAX ? f->hand_wait * 2 : HAND_EVERY_MAX;
+        schedule(b->e, f->retry_at);
+        return 1;
+    }
+    f->retry_at = RUDP_TIME_NEVER;
+    if (got != 1) { /* no shim took it: the new image runs none, or no longer */
+        log_fb(RUDP_LOG_INFO, f, "the new image did not take the kernel TCP socket");
+        keeper_relays(f, take_tcp(f), now);
+        return 1;
+    }
+    if (result != 1)
+        log_fb(RUDP_LOG_DEBUG, f, "the app closed its socket meanwhile");
+    shim_bridge_end(b, now);
     return 1;
 }
 
 static void tcp_connected(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
-    if (keeper_drops(f))
-        return;
     if (b->conn && !f->rudp_err && !f->graced) {
         give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
         return;
     }
+    if (keeper_hands(f, now))
+        return;
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
     int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
     if (r == 0) {
@@ -356,10 +451,6 @@ static void tcp_connected(fallback *f, rudp_time now)
 int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
 {
     fallback *f = b->fb;
-    if (G.keeper_mode) {
-        shim_fallback_free(b); /* see keeper_drops */
-        return 0;
-    }
     if (f->tcp_err) {
         /* what kernel TCP said is what the app expects, unless the peer
          * answered rudp: then rudp's own failure is the truer one */
@@ -408,6 +499,7 @@ void shim_fallback_free(bridge *b)
     b->fb = NULL;
     free(f);
     atomic_fetch_sub(&shim_fallback_racing, 1);
+    shim_exechand_idle();
 }
 
 void shim_fallback_rudp_won(bridge *b, rudp_time now)
@@ -460,8 +552,6 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
 static void probe_due(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
-    if (keeper_drops(f))
-        return;
     f->probe_at = RUDP_TIME_NEVER;
     uint32_t srtt_us;
     if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now, &srtt_us))) {

@@ -102,3 +102,16 @@ void shim_fdtab_atfork_child(void)
 {
     pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
+
+int shim_fd_list_fallback(int *out, int max)
+{
+    int n = 0;
+    rec *e, *tmp;
+    pthread_mutex_lock(&mu);
+    HASH_ITER(hh, table, e, tmp) {
+        if (n < max && e->r.kind == SHIM_FD_BRIDGED && e->r.fallback)
+            out[n++] = e->r.fd;
+    }
+    pthread_mutex_unlock(&mu);
+    return n;
+}

@@ -20,7 +20,11 @@
  *    process that last called listen() on it (the engine's owner; a keeper
  *    calls listen() again when it takes over, see engine.c), the owner
  *    named in the listener's name, or this very process (an engine of ours,
- *    possibly before an exec). Its uid must be root, the listener's, or
+ *    possibly before an exec), or a keeper entered in the owner's slab
+ *    (slots.c: a memfd only our processes hold; a keeper cannot call
+ *    listen() on a listener it has no copy of, when the process that
+ *    exited had closed its own and those still holding it were started
+ *    by exec). Its uid must be root, the listener's, or
  *    ours: a pid reused by another user after its owner died is no
  *    credential. Anything else is refused, counted, and never returned.
  *  - the engine, after connecting to a listener's name: the listening
@@ -72,7 +76,8 @@ int shim_ident_accepted(int lfd, int nfd, pid_t owner)
     if (peer_cred(nfd, &c) < 0)
         return 0;
     int have_l = peer_cred(lfd, &l) == 0;
-    int pid_ok = c.pid == getpid() || c.pid == owner || (have_l && c.pid == l.pid);
+    int pid_ok = c.pid == getpid() || c.pid == owner || (have_l && c.pid == l.pid) ||
+                 shim_slots_is_keeper(owner, c.pid);
     if (pid_ok && uid_ok(c.uid, have_l ? l.uid : (uid_t)-1))
         return 1;
     uint64_t n = atomic_fetch_add(&refused, 1) + 1;

@@ -225,7 +225,9 @@ static void keeper_main(int verdict)
     for (int k = 1; k < G.nrun; k++)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
+    shim_exechand_relays_wait(); /* connections carried on over kernel TCP */
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
+    shim_slots_keeper_done();
     shim_qlog_flush_all();
     if (shim_cfg.stats)
         shim_engine_print_stats();

@@ -19,6 +19,7 @@
 #define SHIM_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -397,6 +398,12 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
  * registrations). */
 int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs);
 void shim_slots_keeper(void);
+/* A keeper that ends takes its pid out of the slabs' headers again. */
+void shim_slots_keeper_done(void);
+/* Whether pid is a keeper entered (shim_slots_keeper) in a slab of owner's
+ * that this process has mapped: a keeper of ours, which only our processes
+ * can have written there. */
+int shim_slots_is_keeper(pid_t owner, pid_t pid);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
 void shim_slots_atfork_child(void);
@@ -417,6 +424,8 @@ typedef struct shim_exec_env {
     int fds[SHIM_SLABS_MAX];
     int nfds;
     char **env;
+    int hand;          /* exechand.c: the new image's end of the pair, -1: none */
+    char hand_val[sizeof "RUDP_EXEC_HAND=" + 33 * 12]; /* its variable, "" if none */
 } shim_exec_env;
 char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[]);
 void shim_slots_exec_failed(shim_exec_env *x);
@@ -429,6 +438,35 @@ void shim_slots_exec_failed(shim_exec_env *x);
  * finds our own file. */
 int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[]);
 void shim_newimage_init(void);
+
+/* ---- exechand.c: a connect racing kernel TCP across exec ----
+ *
+ * shim_exechand_prepare, before the engines are handed over for exec: if
+ * some connect races, makes the pair whose one end the keeper keeps and
+ * whose other the new image inherits (x->hand, named by x->hand_val, which
+ * shim_slots_exec_env adds to the environment); shim_exechand_failed undoes
+ * it when the exec failed. In the keeper: shim_exechand_live says whether
+ * a new image can take sockets; shim_exechand_send passes TCP socket tfd
+ * for the app's fd app_fd (inode app_ino, slot, connection id) and returns
+ * 0 or a negative errno; shim_exechand_answer returns 1 with *result (1:
+ * it is at the app's fd; -1: the app had closed it) once the new image
+ * answered for id, -1 if it never will (its end is closed), 0 not yet;
+ * shim_exechand_idle closes the keeper's end once nothing races any more.
+ * shim_exechand_adopt, at the new image's start-up, takes the pair from
+ * the environment and starts the thread that puts the sockets in place. */
+void shim_exechand_prepare(shim_exec_env *x);
+void shim_exechand_failed(shim_exec_env *x);
+int shim_exechand_live(void);
+int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id);
+int shim_exechand_answer(uint64_t id, int *result);
+void shim_exechand_idle(void);
+void shim_exechand_adopt(void);
+/* In a keeper: carries a connection on between the bridge's end efd and
+ * the TCP socket tfd (both ours from then on, engine-owned), on threads of
+ * its own; 0 or -errno (then both are still the caller's).
+ * shim_exechand_relays_wait returns once every relay has ended. */
+int shim_exechand_relay(int efd, int tfd);
+void shim_exechand_relays_wait(void);
 /* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
  * memfds of our size and magic), moves their fds high and close-on-exec,
  * and removes the variable from the environment. */
@@ -494,6 +532,9 @@ int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
+/* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
+ * out); returns how many. */
+int shim_fd_list_fallback(int *out, int max);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
@@ -756,6 +797,9 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
 int shim_fd_move_high(int fd);
+/* Starts fn(arg) on a detached thread with every signal blocked (the
+ * program's handlers never run on a thread of ours); 0 or -errno. */
+int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* The engine's UDP sockets' buffers: 8 MiB (16 MiB for a listener's). */
 void shim_udp_grow_buffers(int udp, int listener);
 /* fd's family if it is an AF_INET or AF_INET6 socket of this type and

@@ -18,7 +18,9 @@
  * holds a magic and the owner's pid; the size is sealed (F_SEAL_SHRINK,
  * F_SEAL_GROW: no SIGBUS under a mapping) and the seals too.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +42,16 @@
 #define SLAB_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define EXEC_VAR "RUDP_EXEC_SLABS"
 
+/* keepers: the pids of the keepers that serve this slab's connections and
+ * listeners (0: a free entry). Only our processes can write it (the memfd
+ * has no path), so a connection to a listener from a pid found here comes
+ * from our engine: the proof a keeper shows where it could not call
+ * listen() on the listener (ident.c). */
+#define SLAB_KEEPERS 32
 typedef struct slab_head {
     uint64_t magic;
     int32_t owner;
+    _Atomic int32_t keepers[SLAB_KEEPERS];
 } slab_head;
 
 typedef struct slab {
@@ -225,8 +234,49 @@ void shim_slots_keeper(void)
      * keeper closed the memfds (it keeps only the engine's fds); the
      * mappings stay. */
     keeper = 1;
-    for (int i = 0; i < nslabs; i++)
+    int32_t me = (int32_t)getpid();
+    for (int i = 0; i < nslabs; i++) {
         slabs[i].fd = -1;
+        /* Enter this keeper in a free entry, or one whose keeper is gone. */
+        slab_head *h = (slab_head *)(void *)((char *)slabs[i].slots - SLAB_HEAD);
+        for (int k = 0; k < SLAB_KEEPERS; k++) {
+            int32_t was = atomic_load(&h->keepers[k]);
+            if ((was == 0 || (kill(was, 0) < 0 && errno == ESRCH)) &&
+                atomic_compare_exchange_strong(&h->keepers[k], &was, me))
+                break;
+        }
+    }
+}
+
+void shim_slots_keeper_done(void)
+{
+    int32_t me = (int32_t)getpid();
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs; i++) {
+        slab_head *h = (slab_head *)(void *)((char *)slabs[i].slots - SLAB_HEAD);
+        for (int k = 0; k < SLAB_KEEPERS; k++) {
+            int32_t was = me;
+            atomic_compare_exchange_strong(&h->keepers[k], &was, 0);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+int shim_slots_is_keeper(pid_t owner, pid_t pid)
+{
+    int r = 0;
+    if (pid <= 0)
+        return 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs && !r; i++) {
+        if (slabs[i].owner != owner)
+            continue;
+        const slab_head *h = (const slab_head *)(const void *)((const char *)slabs[i].slots - SLAB_HEAD);
+        for (int k = 0; k < SLAB_KEEPERS && !r; k++)
+            r = atomic_load(&h->keepers[k]) == (int32_t)pid;
+    }
+    pthread_mutex_unlock(&mu);
+    return r;
 }
 
 void shim_slot_retire(uint32_t index)
@@ -309,14 +359,14 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
         at += (size_t)snprintf(x->val + at, sizeof x->val - at, "%s%d", x->nfds > 1 ? "," : "", c);
     }
     pthread_mutex_unlock(&mu);
-    if (!x->nfds)
+    if (!x->nfds && !x->hand_val[0])
         return envp;
     size_t n = 0;
     while (envp && envp[n])
         n++;
     /* On the stack when it fits: after vfork() a malloc() here would be
      * the parent's, leaked once the exec succeeds. */
-    x->env = n + 2 <= sizeof x->stack / sizeof x->stack[0] ? x->stack : malloc((n + 2) * sizeof *x->env);
+    x->env = n + 3 <= sizeof x->stack / sizeof x->stack[0] ? x->stack : malloc((n + 3) * sizeof *x->env);
     if (!x->env) {
         shim_slots_exec_failed(x);
         return envp;
@@ -324,9 +374,13 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
     /* The program's environment, less a stale copy of ours, plus ours. */
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(envp[i], EXEC_VAR "=", sizeof EXEC_VAR) != 0)
+        if (strncmp(envp[i], EXEC_VAR "=", sizeof EXEC_VAR) != 0 &&
+            strncmp(envp[i], "RUDP_EXEC_HAND=", sizeof "RUDP_EXEC_HAND") != 0)
             x->env[k++] = envp[i];
-    x->env[k++] = x->val;
+    if (x->nfds)
+        x->env[k++] = x->val;
+    if (x->hand_val[0])
+        x->env[k++] = x->hand_val;
     x->env[k] = NULL;
     return x->env;
 }

@@ -58,6 +58,7 @@ static void init_all(void)
     active = 1;
     shim_slots_adopt(); /* connections inherited over exec: their state */
     shim_newimage_init();
+    shim_exechand_adopt(); /* ... and those still racing kernel TCP */
     shim_signals_init();
 }
 
@@ -736,7 +737,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     n.local = *local;
     n.slot = UINT32_MAX;
     n.id = shim_engine_new_id();
-    n.pid = getpid();
+    n.pid = shim_slot_owner(); /* getpid(), with our slab made: a keeper enters itself there */
     if ((err = shim_name_bind(lfd, &n)) < 0) {
         errno = -err;
         goto fail_errno;

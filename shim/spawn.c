@@ -40,7 +40,7 @@ static int spawn_with_slabs(spawn_fn real, int search, pid_t *pid, const char *p
         return ENOSYS;
     if (!shim_init())
         return real(pid, path, fa, attr, argv, envp);
-    shim_exec_env x = {.nfds = 0, .env = NULL};
+    shim_exec_env x = {.nfds = 0, .env = NULL, .hand = -1};
     char *const *env = shim_newimage_runs_shim(path, -1, search, envp)
                            ? shim_slots_exec_env(&x, envp)
                            : envp;

@@ -1,6 +1,8 @@
 /* util.c: address conversion, fd placement, what a socket is, the clock. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,4 +94,18 @@ int shim_inet_family(int fd, int type, int protocol)
     if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0)
         return 0;
     return v == AF_INET || v == AF_INET6 ? v : 0;
+}
+
+int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int err = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -err;
 }

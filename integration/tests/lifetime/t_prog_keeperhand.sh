@@ -1,0 +1,38 @@
+#!/bin/sh
+# tests/prog_keeperhand.c over kernel TCP and under the shim: what a keeper
+# carries across exec and exit.
+#   listener: a listener made by a process that closed its copy and exited
+#     while an image it exec'd holds it: the keeper serves it and the
+#     exec'd image accepts the keeper's connection (its pid is entered in
+#     the slab the listener's owner made).
+#   exec: a non-blocking connect to a plain kernel TCP server (no rudp
+#     there) that execs at once: the keeper finishes the race and the new
+#     image's shim takes the TCP socket (SCM_RIGHTS) onto the fd; the new
+#     image's epoll_wait (and, another round, poll) sees it writable, the
+#     server reads its bytes. The transport is kernel TCP both ways, so
+#     this one is run both ways by hand, not by run_both.
+#   exit: the same connect, then a fork, and the connecting process exits
+#     at once: its forked child waits for the fd (poll), says hello and
+#     reads the reply; the keeper carries the TCP connection on for the
+#     child (it relays between the bridge and the TCP socket).
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_keeperhand
+run_both keeperhand_listener "$BIN/prog_keeperhand" listener
+run_both keeperhand_exit "$BIN/prog_keeperhand" exit
+
+rc=0
+timeout -k 5 60 "$BIN/prog_keeperhand" exec >"$T/exec.tcp" 2>&1 || rc=$?
+sed 's/^/tcp:  /' "$T/exec.tcp"
+[ "$rc" = 0 ] || fail "prog_keeperhand exec over kernel TCP exited $rc"
+run_app env RUDP_LOG=info "$BIN/prog_keeperhand" exec >"$T/exec.shim" 2>&1 || rc=$?
+sed 's/^/shim: /' "$T/exec.shim"
+[ "$rc" = 0 ] || fail "prog_keeperhand exec under the shim exited $rc"
+if [ "$SHIM_MODE" = shim ]; then
+    [ "$(grep -c '^ok: the new image' "$T/exec.shim")" = 2 ] || fail "exec: not both rounds"
+    [ "$(grep -c '^transport: tcp$' "$T/exec.shim")" = 2 ] ||
+        fail "exec: the new image's fd is not the fallback's kernel TCP socket"
+    n=$(grep -c "handed to the new image" "$T/exec.shim" || true)
+    echo "ok: exec: both rounds over kernel TCP; $n handed by a keeper after exec"
+fi

@@ -1,0 +1,385 @@
+/*
+ * exechand.c: a connect still racing (RUDP_FALLBACK=tcp, fallback.c) when
+ * the process execs or exits (the relay, at the end of this file). The keeper goes on with the race; if kernel TCP wins,
+ * the socket must reach the new image's fd table, which no other process
+ * can write to: the new image's shim takes it.
+ *
+ * At exec, when some connect of this process races, a SOCK_SEQPACKET
+ * socketpair is made: the keeper keeps one end (an engine fd), the new
+ * image inherits the other (RUDP_EXEC_HAND=FD:APPFD,APPFD..., the app fds
+ * still racing). The new image's shim, at start-up (before main(), so
+ * before the program can register the fd with epoll), marks those fds for
+ * epollreg.c and starts a thread that waits on its end. When TCP wins, the
+ * keeper sends the socket (SCM_RIGHTS) with the app's fd number, the
+ * bridge's inode and its slot; the thread puts it at that fd exactly as
+ * the engine does in one process (shim_fd_swap_in: dup3 under the lock
+ * close() takes, checked by inode, with the fd's flags and the app's epoll
+ * registrations) and answers. Only then does the keeper close the bridge,
+ * which wakes whoever polls the old end: it finds the TCP socket. So an
+ * event loop that only waits (epoll_wait, poll) sees EPOLLOUT on the TCP
+ * socket, as from a connect in one process, and nothing before it.
+ *
+ * The pair is trusted as a pipe is: made by this process before exec
+ * (SO_PEERCRED: our own pid, which exec keeps), passed only to the new
+ * image, close-on-exec there again at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+#define HAND_VAR "RUDP_EXEC_HAND"
+#define HAND_FDS 32 /* racing connects listed for the new image, at most */
+
+typedef struct hand_msg {
+    int32_t app_fd;
+    int32_t owner; /* the slab's owner */
+    uint64_t app_ino;
+    uint64_t id;
+    uint32_t slot;
+} hand_msg;
+
+typedef struct hand_ack {
+    uint64_t id;
+    int32_t result; /* shim_fd_swap_in's: 1 swapped, -1 the app closed it */
+} hand_ack;
+
+/* The keeper's end (in the old image while it execs, then in the keeper);
+ * -1: none. */
+static int kfd = -1;
+
+/* ---- the old image, at exec ---- */
+
+void shim_exechand_prepare(shim_exec_env *x)
+{
+    x->hand = -1;
+    x->hand_val[0] = 0;
+    if (!atomic_load(&shim_fallback_racing) || kfd >= 0)
+        return;
+    int fds[HAND_FDS];
+    int n = shim_fd_list_fallback(fds, HAND_FDS);
+    if (n == 0)
+        return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return;
+    int k = shim_fd_move_high(sv[0]);
+    int img = fcntl(sv[1], F_DUPFD, SHIM_FD_BASE); /* without FD_CLOEXEC */
+    real_close(sv[1]);
+    if (img < 0) {
+        real_close(k);
+        return;
+    }
+    size_t at = (size_t)snprintf(x->hand_val, sizeof x->hand_val, "%s=%d:", HAND_VAR, img);
+    for (int i = 0; i < n && at < sizeof x->hand_val; i++)
+        at += (size_t)snprintf(x->hand_val + at, sizeof x->hand_val - at, "%s%d", i ? "," : "",
+                               fds[i]);
+    shim_own_fd(k, 1); /* the keeper keeps it */
+    kfd = k;
+    x->hand = img;
+}
+
+void shim_exechand_failed(shim_exec_env *x)
+{
+    if (x->hand < 0)
+        return;
+    real_close(x->hand);
+    x->hand = -1;
+    if (kfd >= 0) {
+        shim_own_fd(kfd, 0);
+        real_close(kfd);
+        kfd = -1;
+    }
+}
+
+/* ---- the keeper ---- */
+
+int shim_exechand_live(void)
+{
+    return G.keeper_mode && kfd >= 0;
+}
+
+int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id)
+{
+    if (!shim_exechand_live())
+        return -ENOTCONN;
+    hand_msg m = {.app_fd = app_fd, .owner = (int32_t)shim_slot_owner(), .app_ino = app_ino,
+                  .id = id, .slot = slot};
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &tfd, sizeof tfd);
+    ssize_t w;
+    do
+        w = real_sendmsg(kfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    return w == (ssize_t)sizeof m ? 0 : -(w < 0 ? errno : EIO);
+}
+
+/* Answers read but not yet asked for (several engines, several connects). */
+static hand_ack acks[HAND_FDS];
+static int nacks;
+static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int shim_exechand_answer(uint64_t id, int *result)
+{
+    int found = 0;
+    pthread_mutex_lock(&ack_mu);
+    for (;;) {
+        for (int i = 0; i < nacks; i++) {
+            if (acks[i].id == id) {
+                *result = acks[i].result;
+                acks[i] = acks[--nacks];
+                found = 1;
+                break;
+            }
+        }
+        if (found || kfd < 0)
+            break;
+        hand_ack a;
+        ssize_t r = recv(kfd, &a, sizeof a, MSG_DONTWAIT);
+        if (r == 0) { /* the new image's end is gone: nobody will answer */
+            *result = -1;
+            found = -1;
+            break;
+        }
+        if (r != (ssize_t)sizeof a)
+            break;
+        if (nacks < HAND_FDS)
+            acks[nacks++] = a;
+    }
+    pthread_mutex_unlock(&ack_mu);
+    return found;
+}
+
+void shim_exechand_idle(void)
+{
+    if (!G.keeper_mode || kfd < 0 || atomic_load(&shim_fallback_racing))
+        return;
+    shim_own_fd(kfd, 0);
+    real_close(kfd); /* the new image's thread reads EOF and ends */
+    kfd = -1;
+}
+
+/* ---- the new image ---- */
+
+static void *take_loop(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    for (;;) {
+        hand_msg m;
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf};
+        ssize_t r = real_recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        int tfd = -1;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&tfd, CMSG_DATA(c), sizeof tfd);
+        hand_ack a = {.id = m.id, .result = -1};
+        if (r == (ssize_t)sizeof m && tfd >= 0) {
+            shim_slot *s = shim_slot_get_pid(m.slot, m.id, (pid_t)m.owner);
+            /* 0 (connect() had not placed the app end) cannot be: that
+             * connect() returned before the exec */
+            a.result = s ? shim_fd_swap_in(s, m.app_fd, m.app_ino, tfd) : -1;
+            if (a.result != 1)
+                a.result = -1;
+        }
+        if (tfd >= 0)
+            real_close(tfd); /* swapped: the app's fd holds it now */
+        ssize_t w;
+        do
+            w = send(fd, &a, sizeof a, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (a.result == 1)
+            SHIM_LOG(RUDP_LOG_INFO, "fd %d: connected over kernel TCP by the keeper (after exec)",
+                     (int)m.app_fd);
+    }
+    shim_own_fd(fd, 0);
+    real_close(fd);
+    return NULL;
+}
+
+void shim_exechand_adopt(void)
+{
+    const char *v = getenv(HAND_VAR);
+    if (!v)
+        return;
+    char *end;
+    long fd = strtol(v, &end, 10);
+    int ok = end != v && *end == ':' && fd >= 0 && fd <= INT32_MAX;
+    /* Only our own pair: SOCK_SEQPACKET, made by this pid before exec. */
+    int type = 0;
+    socklen_t tl = sizeof type;
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    ok = ok && real_getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+         type == SOCK_SEQPACKET &&
+         real_getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 &&
+         cr.pid == getpid();
+    unsetenv(HAND_VAR);
+    if (!ok)
+        return;
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    shim_own_fd((int)fd, 1); /* spared by close_range(), closed in a forked child */
+    for (v = end + 1; *v;) {
+        long a = strtol(v, &end, 10);
+        if (end == v)
+            break;
+        if (a >= 0 && a <= INT32_MAX)
+            shim_epollreg_mark((int)a); /* its epoll_ctl noted, for the swap */
+        v = *end == ',' ? end + 1 : end;
+    }
+    /* Our thread: it ends when the keeper closes its end (no race left). */
+    pthread_t t;
+    if (shim_thread_start(&t, take_loop, (void *)(intptr_t)fd) < 0) {
+        shim_own_fd((int)fd, 0);
+        real_close((int)fd);
+    }
+}
+
+/* ---- the keeper after an exit: relaying ----
+ *
+ * After an exit (or an exec whose image did not take the socket) the
+ * app's end of the bridge may still be held: by a forked child, by the
+ * new image. Kernel TCP would carry the connection on for them; here the
+ * keeper does, copying between the bridge's end and the TCP socket, one
+ * thread each way: EOF becomes a half-close on the other side (FIN, or EOF
+ * to the app), an error a shutdown of both. Nobody holding the app's end
+ * (the usual exit) means EOF at once, and a FIN: kernel TCP closed with
+ * the process abandons its connect the same way. The keeper waits for
+ * every relay before it ends (shim_exechand_relays_wait). */
+
+typedef struct relay {
+    int efd, tfd;
+    _Atomic int refs;
+} relay;
+
+static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t relay_cv = PTHREAD_COND_INITIALIZER;
+static int relays;
+
+static void relay_put(relay *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    shim_close_owned(r->efd);
+    shim_close_owned(r->tfd);
+    free(r);
+    pthread_mutex_lock(&relay_mu);
+    relays--;
+    pthread_cond_broadcast(&relay_cv);
+    pthread_mutex_unlock(&relay_mu);
+}
+
+static void copy_one_way(relay *r, int from, int to)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(from, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            real_shutdown(to, SHUT_WR);
+            break;
+        }
+        if (n < 0)
+            goto broken;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                goto broken;
+            off += w;
+        }
+    }
+    relay_put(r);
+    return;
+broken:
+    real_shutdown(r->efd, SHUT_RDWR);
+    real_shutdown(r->tfd, SHUT_RDWR);
+    relay_put(r);
+}
+
+static void *app_to_tcp(void *arg)
+{
+    relay *r = arg;
+    copy_one_way(r, r->efd, r->tfd);
+    return NULL;
+}
+
+static void *tcp_to_app(void *arg)
+{
+    relay *r = arg;
+    copy_one_way(r, r->tfd, r->efd);
+    return NULL;
+}
+
+int shim_exechand_relay(int efd, int tfd)
+{
+    relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    /* blocking both: one thread each way waits in read() or send() */
+    int fl = fcntl(efd, F_GETFL), tl = fcntl(tfd, F_GETFL);
+    if (fl < 0 || tl < 0 || fcntl(efd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        fcntl(tfd, F_SETFL, tl & ~O_NONBLOCK) < 0) {
+        free(r);
+        return -errno;
+    }
+    r->efd = efd;
+    r->tfd = tfd;
+    atomic_store(&r->refs, 2);
+    pthread_mutex_lock(&relay_mu);
+    relays++;
+    pthread_mutex_unlock(&relay_mu);
+    pthread_t t;
+    if (shim_thread_start(&t, app_to_tcp, r) < 0) {
+        atomic_store(&r->refs, 1);
+        relay_put(r);
+        return -EAGAIN;
+    }
+    if (shim_thread_start(&t, tcp_to_app, r) < 0) {
+        real_shutdown(efd, SHUT_RDWR); /* the other thread ends and frees */
+        real_shutdown(tfd, SHUT_RDWR);
+        relay_put(r);
+        return 0;
+    }
+    return 0;
+}
+
+void shim_exechand_relays_wait(void)
+{
+    pthread_mutex_lock(&relay_mu);
+    while (relays)
+        pthread_cond_wait(&relay_cv, &relay_mu);
+    pthread_mutex_unlock(&relay_mu);
+}

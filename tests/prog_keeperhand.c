@@ -1,0 +1,328 @@
+/*
+ * prog_keeperhand: what a process's sockets do across its exec and exit
+ * when a keeper carries them, as Linux TCP does.
+ *
+ *   prog_keeperhand listener   a listener that lives on in an exec'd image
+ *   prog_keeperhand exec       a non-blocking connect that execs at once
+ *
+ *   - listener: a child A listens on a loopback port the kernel chose,
+ *     forks a grandchild that execs this program (which inherits the
+ *     listener and accepts on it), closes its own copy and exits. A client
+ *     (the parent, a subreaper) then connects and says "ping"; the exec'd
+ *     image must accept it and answer "pong". Kernel TCP: the socket is
+ *     the exec'd image's, whoever made it.
+ *   - exec: a plain kernel TCP server (a child exec'd without LD_PRELOAD,
+ *     with a UDP socket on its port that reads nothing: nothing answers
+ *     rudp there) and a child that connects to it non-blocking and at once
+ *     execs this program; the new image waits for the fd to be writable
+ *     (one round with epoll_wait, one with poll), checks SO_ERROR, writes
+ *     "hello" and reads "world". The server must read the bytes.
+ *
+ * One "ok:" line per check; "transport: KIND" for the connected fds (the
+ * exec check's is "tcp" under the shim too: no rudp answers there, the
+ * connect falls back to kernel TCP), and "note:" for what the new image
+ * found at start-up. Exit 0 iff every check held; 1 with a "FAIL:" line
+ * otherwise; 3 if the watchdog fired.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_keeperhand";
+
+#define WATCHDOG_S 30
+#define EVENT_MS 10000
+
+extern char **environ;
+
+static void exec_self(const char *mode, int fd, int no_preload)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    char *argv[] = {(char *)"prog_keeperhand", (char *)mode, num, NULL};
+    char *env[256];
+    int n = 0;
+    for (char **e = environ; *e && n < 255; e++)
+        if (!no_preload || strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            env[n++] = *e;
+    env[n] = NULL;
+    execve("/proc/self/exe", argv, env);
+    failf(__LINE__, "execve: %s", strerror(errno));
+}
+
+static int reap(pid_t pid, const char *what)
+{
+    int st;
+    pid_t r;
+    do
+        r = waitpid(pid, &st, 0);
+    while (r < 0 && errno == EINTR);
+    CHECK(r > 0 && (pid < 0 || r == pid), "waitpid %s: %s", what, strerror(errno));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s ended with status 0x%x", what, st);
+    return 0;
+}
+
+static void pipe_read(int fd, void *buf, size_t len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "nothing on the pipe within %d ms", EVENT_MS);
+    CHECK(read(fd, buf, len) == (ssize_t)len, "short read on the pipe");
+}
+
+static void write_all(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    CHECK(write(fd, s, len) == (ssize_t)len, "write: %s", strerror(errno));
+}
+
+/* A listener on a loopback port the kernel chose; *port gets it. */
+static int listen_loopback(unsigned *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int l = bound_loopback(AF_INET, &ss, &len);
+    SYS(listen(l, 8));
+    *port = port_of(&ss);
+    return l;
+}
+
+/* ---- listener ---- */
+
+static void listener_image(int l)
+{
+    int a = accept_ready(l, EVENT_MS);
+    char buf[4];
+    read_exact(a, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "ping", 4) == 0, "read something else than ping");
+    write_all(a, "pong");
+    printf("ok: the exec'd image accepted on the listener its exited parent made\n");
+    printf("transport: %s\n", fd_transport(a));
+    /* The client closes first: TIME_WAIT stays on its side, so no keeper
+     * holds this port for 60 s after the test. */
+    struct pollfd pf = {.fd = a, .events = POLLIN};
+    CHECK(poll(&pf, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0, "no EOF from the client");
+    close(a);
+    close(l);
+    exit(0);
+}
+
+static void check_listener(void)
+{
+    SYS(prctl(PR_SET_CHILD_SUBREAPER, 1));
+    int p[2];
+    SYS(pipe(p));
+    pid_t a = fork();
+    SYS(a);
+    if (a == 0) {
+        unsigned port;
+        int l = listen_loopback(&port);
+        pid_t c = fork();
+        SYS(c);
+        if (c == 0) {
+            close(p[0]);
+            close(p[1]);
+            exec_self("listener-image", l, 0);
+        }
+        close(l); /* only the exec'd image holds the listener now */
+        CHECK(write(p[1], &port, sizeof port) == sizeof port, "pipe write");
+        exit(0);
+    }
+    close(p[1]);
+    unsigned port;
+    pipe_read(p[0], &port, sizeof port);
+    close(p[0]);
+    reap(a, "the listener's maker");
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(AF_INET, port, &ss);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&ss, len));
+    write_all(c, "ping");
+    char buf[4];
+    read_exact(c, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "pong", 4) == 0, "read something else than pong");
+    printf("ok: connected to the listener after its maker exited; answered\n");
+    printf("transport: %s\n", fd_transport(c));
+    close(c);
+    reap(-1, "the exec'd image");
+}
+
+/* ---- exec ---- */
+
+static void server(int w, int rounds)
+{
+    /* A UDP socket on the port that reads nothing: rudp gets no answer
+     * (no ICMP either), so the fallback waits its probe delay first. A
+     * port whose UDP number another program holds is given up for the
+     * next. */
+    unsigned port;
+    int l = -1, u = socket(AF_INET, SOCK_DGRAM, 0);
+    SYS(u);
+    for (int tries = 0; l < 0; tries++) {
+        CHECK(tries < 20, "no port free for both TCP and UDP");
+        l = listen_loopback(&port);
+        struct sockaddr_storage ss;
+        socklen_t len = loopback(AF_INET, port, &ss);
+        if (bind(u, (struct sockaddr *)&ss, len) < 0) {
+            CHECK(errno == EADDRINUSE, "bind UDP: %s", strerror(errno));
+            close(l);
+            l = -1;
+        }
+    }
+    CHECK(write(w, &port, sizeof port) == sizeof port, "pipe write");
+    close(w);
+    for (int round = 0; round < rounds; round++) {
+        int a = accept_ready(l, EVENT_MS);
+        char buf[5];
+        read_exact(a, buf, 5, EVENT_MS);
+        CHECK(memcmp(buf, "hello", 5) == 0, "server read something else than hello");
+        write_all(a, "world");
+        char x;
+        struct pollfd pf = {.fd = a, .events = POLLIN};
+        CHECK(poll(&pf, 1, EVENT_MS) == 1 && read(a, &x, 1) == 0, "no EOF after the reply");
+        printf("ok: the plain TCP server read hello and saw EOF after its reply (round %d)\n", round);
+        close(a);
+    }
+    exit(0);
+}
+
+/* Waits for fd to connect (epoll_wait or poll), says hello, reads world. */
+static void talk(int fd, const char *how, const char *who)
+{
+    if (strcmp(how, "epoll") == 0) {
+        int ep = epoll_create1(0);
+        SYS(ep);
+        struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 42};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+        struct epoll_event got;
+        int n = epoll_wait(ep, &got, 1, EVENT_MS);
+        CHECK(n == 1, "epoll_wait: %d (%s): not writable within %d ms", n, strerror(errno),
+              EVENT_MS);
+        CHECK(got.data.u64 == 42 && (got.events & EPOLLOUT), "epoll_wait: events 0x%x",
+              got.events);
+        close(ep);
+    } else {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        CHECK(poll(&p, 1, EVENT_MS) == 1 && (p.revents & POLLOUT), "poll: not writable");
+    }
+    CHECK(so_error(fd) == 0, "SO_ERROR %d", so_error(fd));
+    write_all(fd, "hello");
+    char buf[5];
+    read_exact(fd, buf, 5, EVENT_MS);
+    CHECK(memcmp(buf, "world", 5) == 0, "read something else than world");
+    printf("ok: %s (%s) wrote and read through the connecting fd it inherited\n", who, how);
+    printf("transport: %s\n", fd_transport(fd));
+    close(fd);
+    exit(0);
+}
+
+static void exec_image(int fd, const char *how)
+{
+    printf("note: at start-up the new image's fd is %s\n", fd_transport(fd));
+    talk(fd, how, "the new image");
+}
+
+/* The server as a plain kernel TCP program (no LD_PRELOAD); its port. */
+static pid_t start_server(int rounds, unsigned *port)
+{
+    int p[2];
+    SYS(pipe(p));
+    pid_t s = fork();
+    SYS(s);
+    if (s == 0) {
+        close(p[0]);
+        exec_self(rounds == 1 ? "server1" : "server2", p[1], 1);
+    }
+    close(p[1]);
+    pipe_read(p[0], port, sizeof *port);
+    close(p[0]);
+    return s;
+}
+
+/* A non-blocking connect to port, in progress (or done). */
+static int connect_nb(unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(AF_INET, port, &ss);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(fd);
+    int r = connect(fd, (struct sockaddr *)&ss, len);
+    CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+    return fd;
+}
+
+/* ---- exit ---- */
+
+static void check_exit(void)
+{
+    SYS(prctl(PR_SET_CHILD_SUBREAPER, 1));
+    unsigned port;
+    pid_t s = start_server(1, &port);
+    pid_t c = fork();
+    SYS(c);
+    if (c == 0) {
+        int fd = connect_nb(port);
+        pid_t q = fork();
+        SYS(q);
+        if (q == 0)
+            talk(fd, "poll", "a forked child whose parent exited");
+        exit(0); /* the connect still in progress */
+    }
+    reap(c, "the connecting parent");
+    reap(s, "the server");
+    reap(-1, "its forked child");
+}
+
+static void check_exec(void)
+{
+    unsigned port;
+    pid_t s = start_server(2, &port);
+    const char *hows[2] = {"exec-image-epoll", "exec-image-poll"};
+    for (int round = 0; round < 2; round++) {
+        pid_t c = fork();
+        SYS(c);
+        if (c == 0)
+            exec_self(hows[round], connect_nb(port), 0);
+        reap(c, hows[round]);
+    }
+    reap(s, "the server");
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(WATCHDOG_S);
+    if (argc == 2 && strcmp(argv[1], "listener") == 0)
+        check_listener();
+    else if (argc == 2 && strcmp(argv[1], "exec") == 0)
+        check_exec();
+    else if (argc == 3 && strcmp(argv[1], "listener-image") == 0)
+        listener_image(atoi(argv[2]));
+    else if (argc == 2 && strcmp(argv[1], "exit") == 0)
+        check_exit();
+    else if (argc == 3 && strcmp(argv[1], "server1") == 0)
+        server(atoi(argv[2]), 1);
+    else if (argc == 3 && strcmp(argv[1], "server2") == 0)
+        server(atoi(argv[2]), 2);
+    else if (argc == 3 && strcmp(argv[1], "exec-image-epoll") == 0)
+        exec_image(atoi(argv[2]), "epoll");
+    else if (argc == 3 && strcmp(argv[1], "exec-image-poll") == 0)
+        exec_image(atoi(argv[2]), "poll");
+    else {
+        fprintf(stderr, "usage: prog_keeperhand listener|exec|exit\n");
+        return 2;
+    }
+    return 0;
+}
