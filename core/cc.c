@@ -7,6 +7,8 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_newreno,
     &rudp_cc_cubic,
     &rudp_cc_bbr,
+    &rudp_cc_vegas,
+    &rudp_cc_htcp,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

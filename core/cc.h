@@ -95,6 +95,8 @@ void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now);
 extern const rudp_cc_ops rudp_cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
 extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
 extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
+extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
+extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
@@ -121,5 +123,22 @@ typedef struct rudp_cc_cubic_info {
     int hystart;             /* RUDP_HYSTART_* */
 } rudp_cc_cubic_info;
 void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out);
+
+typedef struct rudp_cc_vegas_info {
+    int enabled;             /* Vegas is judging rounds (not in or just out of recovery) */
+    rudp_time base_rtt;      /* least RTT seen (+1 ns); RUDP_TIME_NEVER before one */
+    rudp_time min_rtt;       /* least RTT of this round; RUDP_TIME_NEVER before one */
+    uint32_t cnt_rtt;        /* RTT samples this round */
+} rudp_cc_vegas_info;
+void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out);
+
+typedef struct rudp_cc_htcp_info {
+    uint64_t alpha;          /* increase, segments per RTT << 7 */
+    uint32_t beta;           /* decrease factor << 7 */
+    uint64_t min_rtt_us;     /* 0 before a sample */
+    uint64_t max_rtt_us;
+    rudp_time last_cong;     /* start of the congestion epoch */
+} rudp_cc_htcp_info;
+void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out);
 
 #endif
