@@ -9,6 +9,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_bbr,
     &rudp_cc_vegas,
     &rudp_cc_htcp,
+    &rudp_cc_scalable,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

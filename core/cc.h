@@ -97,6 +97,7 @@ extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 94
 extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
 extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
 extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
+extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };

@@ -63,6 +63,7 @@ static const struct {
     {"reno", "newreno"},
     {"vegas", "vegas"},
     {"htcp", "htcp"},
+    {"scalable", "scalable"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -40,7 +40,8 @@
  *   - unknown option numbers at the TCP, IP and IPv6 levels: ENOPROTOOPT
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
- *     listen(), a client before connect(), both connected sockets after):
+ *     listen(), a client before connect(), both connected sockets after)
+ *     and "scalable" (on the connected client):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
@@ -320,10 +321,9 @@ static void check_family(int family)
 /* ---- controllers by name: the kernel's answer, rudp's two ---- */
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
- * runs bbr, cubic, reno, vegas and htcp. */
-static const char *const other_ccs[] = {"westwood", "highspeed", "hybla", "illinois",
-                                        "scalable", "lp", "veno", "yeah", "bic", "nv",
-                                        "cdg", "dctcp"};
+ * runs bbr, cubic, reno, vegas, htcp and scalable. */
+static const char *const other_ccs[] = {"westwood", "highspeed", "hybla", "illinois", "lp",
+                                        "veno", "yeah", "bic", "nv", "cdg", "dctcp"};
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -359,11 +359,11 @@ static void kernel_answer_holds(int e, const char *name, const char *what)
           e ? strerror(e) : "taken", kernel_has(name) ? "lists" : "does not list");
 }
 
-/* vegas and htcp: over kernel TCP, whatever the kernel answers (ENOENT on
- * a kernel without the modules, as here, the name otherwise); under the
- * shim, rudp's controller, whether the kernel has the module or not, set
- * before listen()/connect() or on the live connection, and read back.
- * Every other controller of a stock kernel: the same answer on a
+/* vegas and htcp (and scalable, on the connected client): over kernel
+ * TCP, whatever the kernel answers (ENOENT on a kernel without the
+ * modules, as here, the name otherwise); under the shim, rudp's
+ * controller, whether the kernel has the module or not, set before
+ * listen()/connect() or on the live connection, and read back. Every other controller of a stock kernel: the same answer on a
  * connected socket as on a fresh one (the kernel's, under the shim too). */
 static void check_cc_names(void)
 {
@@ -430,6 +430,16 @@ static void check_cc_names(void)
     printf("ok: the other controllers of a stock kernel (westwood ... dctcp) get the kernel's "
            "answer on a connected socket (%s here)\n",
            cc_err(fresh, "westwood") ? strerror(cc_err(fresh, "westwood")) : "taken");
+    /* scalable, rudp's too: as vegas and htcp on the connected client */
+    int es = cc_err(c, "scalable");
+    if (shim)
+        CHECK(es == 0, "TCP_CONGESTION scalable on the connected client: %s", strerror(es));
+    else
+        kernel_answer_holds(es, "scalable", "connected client");
+    if (!es)
+        check_cc(c, "scalable", "client set scalable after connect()");
+    printf("ok: scalable: %s\n", shim ? "rudp's, taken and read back"
+                                       : es ? strerror(es) : "taken by the kernel");
     exchange(c, a);
     close(fresh);
     close(c);
