@@ -82,6 +82,20 @@ double rudp_cc_cbrt(double x);
  * "slow start" (cwnd below ssthresh) or "avoidance". */
 const char *rudp_cc_loss_phase(const rudp_cc *cc);
 
+/* Helpers the loss-based controllers share (cc.c). */
+/* A packet sent at sent_time belongs to the recovery period under way. */
+int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time);
+/* An on_sent op for controllers that do not look at sends. */
+void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight);
+/* Reno's growth (tcp_reno_cong_avoid): slow start below ssthresh, else one
+ * MSS per window acknowledged, counted in *acc; none while app-limited. */
+void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
+/* Reno's reduction (tcp_reno_ssthresh): a recovery period from now, and
+ * cwnd = ssthresh = half the window, at least the minimum. */
+void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
+/* Persistent congestion: the minimum window, no recovery under way. */
+void rudp_cc_collapse(rudp_cc *cc);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
@@ -98,6 +112,7 @@ extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
 extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
 extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
 extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
+extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
@@ -141,5 +156,11 @@ typedef struct rudp_cc_htcp_info {
     rudp_time last_cong;     /* start of the congestion epoch */
 } rudp_cc_htcp_info;
 void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out);
+
+typedef struct rudp_cc_westwood_info {
+    uint64_t bw_est;         /* bytes/s, filtered; 0 before a sample */
+    rudp_time rtt_min;
+} rudp_cc_westwood_info;
+void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out);
 
 #endif

@@ -69,16 +69,6 @@ static void htcp_init(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-static void htcp_on_sent(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
-{
-    (void)cc, (void)now, (void)bytes, (void)in_flight;
-}
-
-static int in_recovery(const rudp_cc *cc, rudp_time sent_time)
-{
-    return cc->recovery_start != 0 && sent_time <= cc->recovery_start;
-}
-
 /* measure_rtt: the least RTT, and the largest that is at most 20 ms above
  * the previous largest (outside recovery) */
 static void measure_rtt(const rudp_cc *cc, htcp_state *s, uint64_t rtt)
@@ -169,7 +159,7 @@ static void htcp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     htcp_state s;
     load(cc, &s);
     int was_recovering = cc->recovering;
-    cc->recovering = cc->recovering && in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
     if (was_recovering && !cc->recovering)
         s.last_cong = a->now; /* back to Open: the epoch starts now */
     if (!a->acked_bytes)
@@ -180,7 +170,7 @@ static void htcp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     if (a->rtt && a->rtt->has_sample)
         measure_rtt(cc, &s, us(a->rtt->latest) ? us(a->rtt->latest) : 1);
     measure_throughput(cc, &s, a, pkts);
-    if (in_recovery(cc, a->largest_sent_time) || cc->app_limited)
+    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         goto out;
     if (cc->cwnd < cc->ssthresh) {
         cc->cwnd += a->acked_bytes;
@@ -202,7 +192,7 @@ static void htcp_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
                          uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (in_recovery(cc, sent_time))
+    if (rudp_cc_in_recovery(cc, sent_time))
         return;
     htcp_state s;
     load(cc, &s);
@@ -229,9 +219,7 @@ static void htcp_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     htcp_state s;
     load(cc, &s);
-    cc->cwnd = rudp_cc_min_window(cc->mss);
-    cc->recovery_start = 0;
-    cc->recovering = 0;
+    rudp_cc_collapse(cc);
     s.last_cong = now;
     s.ca_acc = 0;
     store(cc, &s);
@@ -251,7 +239,7 @@ void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out)
 const rudp_cc_ops rudp_cc_htcp = {
     .name = "htcp",
     .init = htcp_init,
-    .on_sent = htcp_on_sent,
+    .on_sent = rudp_cc_on_sent_none,
     .on_ack = htcp_on_ack,
     .on_loss = htcp_on_loss,
     .on_persistent_congestion = htcp_on_persistent_congestion,

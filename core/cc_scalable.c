@@ -27,20 +27,10 @@ static void sc_init(rudp_cc *cc, rudp_time now)
     CA_ACC(cc) = 0;
 }
 
-static void sc_on_sent(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
-{
-    (void)cc, (void)now, (void)bytes, (void)in_flight;
-}
-
-static int in_recovery(const rudp_cc *cc, rudp_time sent_time)
-{
-    return cc->recovery_start != 0 && sent_time <= cc->recovery_start;
-}
-
 static void sc_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
-    cc->recovering = cc->recovering && in_recovery(cc, a->largest_sent_time);
-    if (in_recovery(cc, a->largest_sent_time) || cc->app_limited)
+    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         return;
     uint64_t acked = a->acked_bytes;
     if (cc->cwnd < cc->ssthresh) {
@@ -66,7 +56,7 @@ static void sc_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (in_recovery(cc, sent_time))
+    if (rudp_cc_in_recovery(cc, sent_time))
         return;
     cc->recovery_start = now;
     cc->recovering = 1;
@@ -81,16 +71,14 @@ static void sc_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
 static void sc_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    cc->cwnd = rudp_cc_min_window(cc->mss);
-    cc->recovery_start = 0;
-    cc->recovering = 0;
+    rudp_cc_collapse(cc);
     CA_ACC(cc) = 0;
 }
 
 const rudp_cc_ops rudp_cc_scalable = {
     .name = "scalable",
     .init = sc_init,
-    .on_sent = sc_on_sent,
+    .on_sent = rudp_cc_on_sent_none,
     .on_ack = sc_on_ack,
     .on_loss = sc_on_loss,
     .on_persistent_congestion = sc_on_persistent_congestion,

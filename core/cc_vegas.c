@@ -63,32 +63,6 @@ static void vegas_init(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-static void vegas_on_sent(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
-{
-    (void)cc, (void)now, (void)bytes, (void)in_flight;
-}
-
-static int in_recovery(const rudp_cc *cc, rudp_time sent_time)
-{
-    return cc->recovery_start != 0 && sent_time <= cc->recovery_start;
-}
-
-/* tcp_reno_cong_avoid: slow start, or one MSS per window acknowledged. */
-static void reno(rudp_cc *cc, vegas_state *s, uint64_t acked)
-{
-    if (cc->app_limited)
-        return;
-    if (cc->cwnd < cc->ssthresh) {
-        cc->cwnd += acked;
-        return;
-    }
-    s->ca_acc += acked;
-    while (s->ca_acc >= cc->cwnd) {
-        s->ca_acc -= cc->cwnd;
-        cc->cwnd += cc->mss;
-    }
-}
-
 /* The once-per-round decision (tcp_vegas_cong_avoid). */
 static void decide(rudp_cc *cc, vegas_state *s, uint64_t acked)
 {
@@ -127,10 +101,10 @@ static void vegas_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     vegas_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
     if (!s.doing && !cc->recovering)
         enable(&s, a->delivered); /* back to Open: tcp_vegas_state */
-    if (in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
+    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
         goto out;
     /* tcp_vegas_pkts_acked: the sample, at least 1 ns */
     if (a->rtt && a->rtt->has_sample) {
@@ -142,7 +116,7 @@ static void vegas_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         s.cnt_rtt++;
     }
     if (!s.doing) {
-        reno(cc, &s, a->acked_bytes);
+        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         goto out;
     }
     uint64_t prior_delivered = a->delivered - a->rs_delivered;
@@ -150,7 +124,7 @@ static void vegas_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         s.round_end = a->delivered;
         /* Two samples a round are delayed ACKs: not enough to judge. */
         if (s.cnt_rtt <= 2)
-            reno(cc, &s, a->acked_bytes);
+            rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         else
             decide(cc, &s, a->acked_bytes);
         s.cnt_rtt = 0;
@@ -166,18 +140,11 @@ static void vegas_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
                           uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (in_recovery(cc, sent_time))
+    if (rudp_cc_in_recovery(cc, sent_time))
         return;
     vegas_state s;
     load(cc, &s);
-    cc->recovery_start = now;
-    cc->recovering = 1;
-    /* tcp_reno_ssthresh: half the window, at least two segments */
-    cc->ssthresh = cc->cwnd / 2;
-    uint64_t minw = rudp_cc_min_window(cc->mss);
-    if (cc->ssthresh < minw)
-        cc->ssthresh = minw;
-    cc->cwnd = cc->ssthresh;
+    rudp_cc_reno_cut(cc, now);
     s.ca_acc = 0;
     s.doing = 0; /* TCP_CA_Recovery: vegas_disable */
     store(cc, &s);
@@ -190,9 +157,7 @@ static void vegas_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     load(cc, &s);
     /* TCP_CA_Loss: the window collapses; Vegas starts afresh with the
      * next ACK (its round ends with a packet sent after it) */
-    cc->cwnd = rudp_cc_min_window(cc->mss);
-    cc->recovery_start = 0;
-    cc->recovering = 0;
+    rudp_cc_collapse(cc);
     s.ca_acc = 0;
     s.doing = 0;
     store(cc, &s);
@@ -211,7 +176,7 @@ void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out)
 const rudp_cc_ops rudp_cc_vegas = {
     .name = "vegas",
     .init = vegas_init,
-    .on_sent = vegas_on_sent,
+    .on_sent = rudp_cc_on_sent_none,
     .on_ack = vegas_on_ack,
     .on_loss = vegas_on_loss,
     .on_persistent_congestion = vegas_on_persistent_congestion,

@@ -64,6 +64,7 @@ static const struct {
     {"vegas", "vegas"},
     {"htcp", "htcp"},
     {"scalable", "scalable"},
+    {"westwood", "westwood"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

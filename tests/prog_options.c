@@ -41,12 +41,12 @@
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
- *     and "scalable" (on the connected client):
+ *     and "scalable", "westwood" (on the connected client):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. westwood ... dctcp (the rest of
- *     a stock kernel's): the same answer on a connected socket as on a
+ *     and read back whatever the kernel has. highspeed ... dctcp (the rest
+ *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
  *
@@ -321,9 +321,9 @@ static void check_family(int family)
 /* ---- controllers by name: the kernel's answer, rudp's two ---- */
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
- * runs bbr, cubic, reno, vegas, htcp and scalable. */
-static const char *const other_ccs[] = {"westwood", "highspeed", "hybla", "illinois", "lp",
-                                        "veno", "yeah", "bic", "nv", "cdg", "dctcp"};
+ * runs bbr, cubic, reno, vegas, htcp, scalable and westwood. */
+static const char *const other_ccs[] = {"highspeed", "hybla", "illinois", "lp", "veno",
+                                        "yeah",      "bic",   "nv",       "cdg", "dctcp"};
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -355,16 +355,17 @@ static void kernel_answer_holds(int e, const char *name, const char *what)
 {
     CHECK(e == 0 || e == ENOENT || e == EPERM, "%s: TCP_CONGESTION %s: %s", what, name,
           strerror(e));
-    CHECK((e == 0) == kernel_has(name), "%s: TCP_CONGESTION %s: %s, but the kernel %s it", what, name,
-          e ? strerror(e) : "taken", kernel_has(name) ? "lists" : "does not list");
+    CHECK((e == 0) == kernel_has(name), "%s: TCP_CONGESTION %s: %s, but the kernel %s it", what,
+          name, e ? strerror(e) : "taken", kernel_has(name) ? "lists" : "does not list");
 }
 
-/* vegas and htcp (and scalable, on the connected client): over kernel
- * TCP, whatever the kernel answers (ENOENT on a kernel without the
+/* vegas and htcp (and scalable, westwood on the connected client): over
+ * kernel TCP, whatever the kernel answers (ENOENT on a kernel without the
  * modules, as here, the name otherwise); under the shim, rudp's
  * controller, whether the kernel has the module or not, set before
- * listen()/connect() or on the live connection, and read back. Every other controller of a stock kernel: the same answer on a
- * connected socket as on a fresh one (the kernel's, under the shim too). */
+ * listen()/connect() or on the live connection, and read back. Every other
+ * controller of a stock kernel: the same answer on a connected socket as
+ * on a fresh one (the kernel's, under the shim too). */
 static void check_cc_names(void)
 {
     struct sockaddr_storage sa;
@@ -427,19 +428,23 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (westwood ... dctcp) get the kernel's "
+    printf("ok: the other controllers of a stock kernel (highspeed ... dctcp) get the kernel's "
            "answer on a connected socket (%s here)\n",
-           cc_err(fresh, "westwood") ? strerror(cc_err(fresh, "westwood")) : "taken");
-    /* scalable, rudp's too: as vegas and htcp on the connected client */
-    int es = cc_err(c, "scalable");
-    if (shim)
-        CHECK(es == 0, "TCP_CONGESTION scalable on the connected client: %s", strerror(es));
-    else
-        kernel_answer_holds(es, "scalable", "connected client");
-    if (!es)
-        check_cc(c, "scalable", "client set scalable after connect()");
-    printf("ok: scalable: %s\n", shim ? "rudp's, taken and read back"
-                                       : es ? strerror(es) : "taken by the kernel");
+           cc_err(fresh, "highspeed") ? strerror(cc_err(fresh, "highspeed")) : "taken");
+    /* scalable and westwood, rudp's too: as vegas and htcp on the client */
+    static const char *const more[] = {"scalable", "westwood"};
+    for (size_t i = 0; i < 2; i++) {
+        int es = cc_err(c, more[i]);
+        if (shim)
+            CHECK(es == 0, "TCP_CONGESTION %s on the connected client: %s", more[i],
+                  strerror(es));
+        else
+            kernel_answer_holds(es, more[i], "connected client");
+        if (!es)
+            check_cc(c, more[i], "client set after connect()");
+        printf("ok: %s: %s\n", more[i],
+               shim ? "rudp's, taken and read back" : es ? strerror(es) : "taken by the kernel");
+    }
     exchange(c, a);
     close(fresh);
     close(c);
