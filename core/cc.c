@@ -11,6 +11,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_htcp,
     &rudp_cc_scalable,
     &rudp_cc_westwood,
+    &rudp_cc_highspeed,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
@@ -72,16 +73,16 @@ void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
     }
 }
 
-void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now)
+void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh)
 {
     cc->recovery_start = now;
     cc->recovering = 1;
-    cc->ssthresh = cc->cwnd / 2;
     uint64_t minw = rudp_cc_min_window(cc->mss);
-    if (cc->ssthresh < minw)
-        cc->ssthresh = minw;
+    cc->ssthresh = ssthresh < minw ? minw : ssthresh;
     cc->cwnd = cc->ssthresh;
 }
+
+void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now) { rudp_cc_cut_to(cc, now, cc->cwnd / 2); }
 
 void rudp_cc_collapse(rudp_cc *cc)
 {

@@ -90,8 +90,10 @@ void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t i
 /* Reno's growth (tcp_reno_cong_avoid): slow start below ssthresh, else one
  * MSS per window acknowledged, counted in *acc; none while app-limited. */
 void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
-/* Reno's reduction (tcp_reno_ssthresh): a recovery period from now, and
- * cwnd = ssthresh = half the window, at least the minimum. */
+/* A reduction: a recovery period from now, and cwnd = ssthresh =
+ * `ssthresh` bytes, at least the minimum window. */
+void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh);
+/* Reno's reduction (tcp_reno_ssthresh): to half the window. */
 void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
 /* Persistent congestion: the minimum window, no recovery under way. */
 void rudp_cc_collapse(rudp_cc *cc);
@@ -113,6 +115,7 @@ extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tc
 extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
 extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
 extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
+extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };

@@ -202,12 +202,7 @@ static void htcp_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
     alpha_update(&s, now);
     if (s.min_rtt > 0 && s.max_rtt > s.min_rtt)
         s.max_rtt = s.min_rtt + (s.max_rtt - s.min_rtt) * 95 / 100;
-    uint64_t ss = (cc->cwnd / cc->mss * s.beta >> 7) * cc->mss;
-    uint64_t minw = rudp_cc_min_window(cc->mss);
-    cc->ssthresh = ss < minw ? minw : ss;
-    cc->cwnd = cc->ssthresh;
-    cc->recovery_start = now;
-    cc->recovering = 1;
+    rudp_cc_cut_to(cc, now, (cc->cwnd / cc->mss * s.beta >> 7) * cc->mss);
     s.last_cong = now; /* htcp_reset */
     s.ca_acc = 0;
     s.packetcount = 0;

@@ -58,13 +58,8 @@ static void sc_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
     (void)lost_bytes, (void)in_flight;
     if (rudp_cc_in_recovery(cc, sent_time))
         return;
-    cc->recovery_start = now;
-    cc->recovering = 1;
     uint64_t segs = cc->cwnd / cc->mss;
-    uint64_t ss = (segs - (segs >> SCALABLE_MD_SCALE)) * cc->mss;
-    uint64_t minw = rudp_cc_min_window(cc->mss);
-    cc->ssthresh = ss < minw ? minw : ss;
-    cc->cwnd = cc->ssthresh;
+    rudp_cc_cut_to(cc, now, (segs - (segs >> SCALABLE_MD_SCALE)) * cc->mss);
     CA_ACC(cc) = 0;
 }
 

@@ -663,7 +663,7 @@ int shim_config_load(void)
         if (!cc)
             return bad("RUDP_CC", v,
                        "the name of a congestion controller: bbr (default), cubic, newreno, "
-                       "vegas, htcp, scalable, westwood");
+                       "vegas, htcp, scalable, westwood, highspeed");
         shim_cfg.rudp.cc = cc;
     }
     return check_together();

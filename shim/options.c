@@ -65,6 +65,7 @@ static const struct {
     {"htcp", "htcp"},
     {"scalable", "scalable"},
     {"westwood", "westwood"},
+    {"highspeed", "highspeed"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

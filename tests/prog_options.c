@@ -41,11 +41,11 @@
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
- *     and "scalable", "westwood" (on the connected client):
+ *     and "scalable", "westwood", "highspeed" (on the connected client):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. highspeed ... dctcp (the rest
+ *     and read back whatever the kernel has. hybla ... dctcp (the rest
  *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -321,9 +321,9 @@ static void check_family(int family)
 /* ---- controllers by name: the kernel's answer, rudp's two ---- */
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
- * runs bbr, cubic, reno, vegas, htcp, scalable and westwood. */
-static const char *const other_ccs[] = {"highspeed", "hybla", "illinois", "lp", "veno",
-                                        "yeah",      "bic",   "nv",       "cdg", "dctcp"};
+ * runs bbr, cubic, reno, vegas, htcp, scalable, westwood and highspeed. */
+static const char *const other_ccs[] = {"hybla", "illinois", "lp",  "veno",
+                                        "yeah",  "bic",      "nv",  "cdg", "dctcp"};
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -359,7 +359,7 @@ static void kernel_answer_holds(int e, const char *name, const char *what)
           name, e ? strerror(e) : "taken", kernel_has(name) ? "lists" : "does not list");
 }
 
-/* vegas and htcp (and scalable, westwood on the connected client): over
+/* vegas and htcp (and scalable, westwood, highspeed on the client): over
  * kernel TCP, whatever the kernel answers (ENOENT on a kernel without the
  * modules, as here, the name otherwise); under the shim, rudp's
  * controller, whether the kernel has the module or not, set before
@@ -428,12 +428,12 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (highspeed ... dctcp) get the kernel's "
+    printf("ok: the other controllers of a stock kernel (hybla ... dctcp) get the kernel's "
            "answer on a connected socket (%s here)\n",
-           cc_err(fresh, "highspeed") ? strerror(cc_err(fresh, "highspeed")) : "taken");
-    /* scalable and westwood, rudp's too: as vegas and htcp on the client */
-    static const char *const more[] = {"scalable", "westwood"};
-    for (size_t i = 0; i < 2; i++) {
+           cc_err(fresh, "hybla") ? strerror(cc_err(fresh, "hybla")) : "taken");
+    /* scalable, westwood and highspeed, rudp's too: as vegas and htcp */
+    static const char *const more[] = {"scalable", "westwood", "highspeed"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
             CHECK(es == 0, "TCP_CONGESTION %s on the connected client: %s", more[i],

@@ -4,7 +4,7 @@
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
 # their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
-# TCP_CONGESTION vegas/htcp/scalable/westwood (the kernel's answer over kernel TCP, rudp's
+# TCP_CONGESTION vegas/htcp/scalable/westwood/highspeed (the kernel's answer over kernel TCP, rudp's
 # controllers under the shim) and the other names of a stock kernel (the
 # kernel's answer both ways).
 #
@@ -14,9 +14,9 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
-#  - TCP_CONGESTION "bbr", then "vegas", "htcp", "scalable", "westwood" set
-#    on the connected client switches its live connection to each (the last
-#    four are rudp's own, whether the kernel has the modules or not); "reno" set
+#  - TCP_CONGESTION "bbr", then "vegas", "htcp", "scalable", "westwood",
+#    "highspeed" set on the connected client switches its live connection to
+#    each (the last five are rudp's own, whether the kernel has the modules or not); "reno" set
 #    on the listener after listen() gives a second accepted connection
 #    newreno, while the first keeps cubic;
 #  - a capture of the port (tshark) shows every datagram of the client with
@@ -78,6 +78,7 @@ client_cc vegas # rudp's, whether this kernel has the module or not
 client_cc htcp
 client_cc scalable
 client_cc westwood
+client_cc highspeed
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
