@@ -1179,12 +1179,13 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     if (!ours(fd, &rec, NULL)) {
         errno = saved;
         int r = real_setsockopt(fd, level, opt, val, len);
-        int family;
-        if (r < 0 && errno == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
+        int family, e = errno;
+        if (r < 0 && e == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
             (family = tcp_family(fd)) && shim_opts_candidate_cc(fd, family, val, len)) {
             errno = saved; /* a controller rudp has and this kernel lacks (options.c) */
             return 0;
         }
+        errno = e;
         if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
             shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
             errno = saved;
