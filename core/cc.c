@@ -7,6 +7,11 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_newreno,
     &rudp_cc_cubic,
     &rudp_cc_bbr,
+    &rudp_cc_vegas,
+    &rudp_cc_htcp,
+    &rudp_cc_scalable,
+    &rudp_cc_westwood,
+    &rudp_cc_highspeed,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
@@ -41,6 +46,49 @@ const char *rudp_cc_loss_phase(const rudp_cc *cc)
     if (cc->recovering)
         return "recovery";
     return cc->cwnd < cc->ssthresh ? "slow start" : "avoidance";
+}
+
+int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time)
+{
+    return cc->recovery_start != 0 && sent_time <= cc->recovery_start;
+}
+
+void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
+{
+    (void)cc, (void)now, (void)bytes, (void)in_flight;
+}
+
+void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
+{
+    if (cc->app_limited)
+        return;
+    if (cc->cwnd < cc->ssthresh) {
+        cc->cwnd += acked;
+        return;
+    }
+    *acc += acked;
+    while (*acc >= cc->cwnd) {
+        *acc -= cc->cwnd;
+        cc->cwnd += cc->mss;
+    }
+}
+
+void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh)
+{
+    cc->recovery_start = now;
+    cc->recovering = 1;
+    uint64_t minw = rudp_cc_min_window(cc->mss);
+    cc->ssthresh = ssthresh < minw ? minw : ssthresh;
+    cc->cwnd = cc->ssthresh;
+}
+
+void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now) { rudp_cc_cut_to(cc, now, cc->cwnd / 2); }
+
+void rudp_cc_collapse(rudp_cc *cc)
+{
+    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->recovery_start = 0;
+    cc->recovering = 0;
 }
 
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)

@@ -82,6 +82,22 @@ double rudp_cc_cbrt(double x);
  * "slow start" (cwnd below ssthresh) or "avoidance". */
 const char *rudp_cc_loss_phase(const rudp_cc *cc);
 
+/* Helpers the loss-based controllers share (cc.c). */
+/* A packet sent at sent_time belongs to the recovery period under way. */
+int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time);
+/* An on_sent op for controllers that do not look at sends. */
+void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight);
+/* Reno's growth (tcp_reno_cong_avoid): slow start below ssthresh, else one
+ * MSS per window acknowledged, counted in *acc; none while app-limited. */
+void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
+/* A reduction: a recovery period from now, and cwnd = ssthresh =
+ * `ssthresh` bytes, at least the minimum window. */
+void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh);
+/* Reno's reduction (tcp_reno_ssthresh): to half the window. */
+void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
+/* Persistent congestion: the minimum window, no recovery under way. */
+void rudp_cc_collapse(rudp_cc *cc);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
@@ -95,6 +111,11 @@ void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now);
 extern const rudp_cc_ops rudp_cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
 extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
 extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
+extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
+extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
+extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
+extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
+extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
@@ -121,5 +142,28 @@ typedef struct rudp_cc_cubic_info {
     int hystart;             /* RUDP_HYSTART_* */
 } rudp_cc_cubic_info;
 void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out);
+
+typedef struct rudp_cc_vegas_info {
+    int enabled;             /* Vegas is judging rounds (not in or just out of recovery) */
+    rudp_time base_rtt;      /* least RTT seen (+1 ns); RUDP_TIME_NEVER before one */
+    rudp_time min_rtt;       /* least RTT of this round; RUDP_TIME_NEVER before one */
+    uint32_t cnt_rtt;        /* RTT samples this round */
+} rudp_cc_vegas_info;
+void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out);
+
+typedef struct rudp_cc_htcp_info {
+    uint64_t alpha;          /* increase, segments per RTT << 7 */
+    uint32_t beta;           /* decrease factor << 7 */
+    uint64_t min_rtt_us;     /* 0 before a sample */
+    uint64_t max_rtt_us;
+    rudp_time last_cong;     /* start of the congestion epoch */
+} rudp_cc_htcp_info;
+void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out);
+
+typedef struct rudp_cc_westwood_info {
+    uint64_t bw_est;         /* bytes/s, filtered; 0 before a sample */
+    rudp_time rtt_min;
+} rudp_cc_westwood_info;
+void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out);
 
 #endif

@@ -670,7 +670,9 @@ int shim_config_load(void)
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)
-            return bad("RUDP_CC", v, "the name of a congestion controller: bbr (default), cubic, newreno");
+            return bad("RUDP_CC", v,
+                       "the name of a congestion controller: bbr (default), cubic, newreno, "
+                       "vegas, htcp, scalable, westwood, highspeed");
         shim_cfg.rudp.cc = cc;
     }
     return check_together();

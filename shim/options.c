@@ -44,13 +44,28 @@ static int fail(int err)
 
 /* rudp's controllers under the names Linux gives its own: Linux's "reno"
  * is NewReno (RFC 6582 recovery, net/ipv4/tcp_cong.c). rudp's own name
- * "newreno" (RUDP_CC) is unknown to Linux (ENOENT), so it is here too. */
+ * "newreno" (RUDP_CC) is unknown to Linux (ENOENT), so it is here too.
+ *
+ * A name is first put to the kernel (a scratch TCP socket), so that its
+ * policy holds: tcp_set_congestion_control answers EPERM to a process
+ * without CAP_NET_ADMIN for a controller outside
+ * net.ipv4.tcp_allowed_congestion_control, and ENOENT for one it has not
+ * got (not built, or a module only CAP_NET_ADMIN may load). rudp takes a
+ * name of its own table whatever the kernel has (ENOENT: rudp runs it, the
+ * kernel need not); a name rudp lacks gets the kernel's answer, and where
+ * the kernel takes it (a module rudp has no counterpart for) the
+ * connection keeps its controller, logged at info. */
 static const struct {
     const char *tcp, *rudp;
 } cc_names[] = {
     {"bbr", "bbr"},
     {"cubic", "cubic"},
     {"reno", "newreno"},
+    {"vegas", "vegas"},
+    {"htcp", "htcp"},
+    {"scalable", "scalable"},
+    {"westwood", "westwood"},
+    {"highspeed", "highspeed"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)
@@ -84,6 +99,50 @@ static int cc_read(const void *val, socklen_t len, char name[CA_NAME_MAX])
     memcpy(name, val, l);
     name[strnlen(name, l)] = 0;
     return 0;
+}
+
+/* getsockopt(TCP_CONGESTION) as do_tcp_getsockopt answers it:
+ * min(len, TCP_CA_NAME_MAX) bytes of the name, NUL-padded. */
+static int put_cc_name(const char *name, void *val, socklen_t *len)
+{
+    if (!len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    char buf[CA_NAME_MAX] = {0};
+    memcpy(buf, name, strlen(name));
+    socklen_t l = *len < CA_NAME_MAX ? *len : CA_NAME_MAX;
+    if (l && !val)
+        return fail(EFAULT);
+    if (l)
+        memcpy(val, buf, l);
+    *len = l;
+    return 0;
+}
+
+int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len)
+{
+    char name[CA_NAME_MAX];
+    if (cc_read(val, len, name) != 0 || !cc_by_name(name))
+        return 0;
+    shim_fd rec;
+    if (!shim_opts_candidate_rec(fd, &rec))
+        return 0;
+    rec.family = family;
+    rec.cc = cc_by_name(name);
+    shim_fd_put(&rec);
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: TCP_CONGESTION %s: not in this kernel; rudp runs it", fd,
+             name);
+    return 1;
+}
+
+int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret)
+{
+    shim_fd rec;
+    if (!shim_fd_get(fd, &rec) || rec.kind != SHIM_FD_CANDIDATE || !rec.cc)
+        return 0;
+    *ret = put_cc_name(cc_name(&rec), val, len);
+    return 1;
 }
 
 /* ---- the kept options ---- */
@@ -235,23 +294,8 @@ int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int leve
                   void *val, socklen_t *len)
 {
     int connected = n->kind != SHIM_NAME_LISTENER;
-    if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
-        /* do_tcp_getsockopt: min(len, TCP_CA_NAME_MAX) bytes of the name */
-        if (!len)
-            return fail(EFAULT);
-        if ((int)*len < 0)
-            return fail(EINVAL);
-        char buf[CA_NAME_MAX] = {0};
-        const char *name = cc_name(rec);
-        memcpy(buf, name, strlen(name));
-        socklen_t l = *len < CA_NAME_MAX ? *len : CA_NAME_MAX;
-        if (l && !val)
-            return fail(EFAULT);
-        if (l)
-            memcpy(val, buf, l);
-        *len = l;
-        return 0;
-    }
+    if (level == IPPROTO_TCP && opt == TCP_CONGESTION)
+        return put_cc_name(cc_name(rec), val, len);
     if (connected && level == IPPROTO_TCP && opt == TCP_MAXSEG) {
         /* the segment the connection sends: rudp's datagram (tcp(7): "the
          * maximum segment size for outgoing TCP packets") */
@@ -274,8 +318,14 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
         if (err)
             return fail(err);
         const rudp_cc_ops *cc = cc_by_name(name);
-        if (!cc)
-            return fail(ENOENT); /* tcp_set_congestion_control: no such module */
+        int r = ask_kernel(rec, level, opt, val, len, NULL, NULL), e = errno;
+        if (cc ? r < 0 && e == EPERM : r < 0)
+            return fail(e); /* the kernel's policy, or a name neither has */
+        if (!cc) {
+            SHIM_LOG(RUDP_LOG_INFO, "fd %d: TCP_CONGESTION %s: rudp has no such controller; "
+                                    "the connection keeps %s", rec->fd, name, cc_name(rec));
+            return 0;
+        }
         rec->cc = cc;
         /* a live connection switches at once, as Linux's does; a listener
          * passes it to what it accepts from now on */

@@ -556,6 +556,16 @@ void shim_opts_candidate(int fd, int family, int level, int opt, const void *val
 /* fd's SHIM_FD_CANDIDATE record into *rec (a new one if it has none):
  * 1, or 0 if fd has a record of another kind (ours already). */
 int shim_opts_candidate_rec(int fd, shim_fd *rec);
+/* setsockopt(TCP_CONGESTION) before connect()/listen() that the kernel
+ * refused with ENOENT: a controller rudp runs and this kernel lacks (vegas,
+ * htcp, scalable, westwood, highspeed here) is taken into fd's candidate
+ * record for the connection rudp makes. Returns 1 if taken (the call then
+ * succeeds), 0 if not ours. */
+int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len);
+/* getsockopt(TCP_CONGESTION) on a socket not yet connected whose
+ * candidate record holds the controller last set: 1 with *ret the call's
+ * result, 0 to ask the kernel. */
+int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret);
 
 /* At connect()/listen() of fd: the options its candidate record kept go to
  * rec (and the controller chosen to cfg). */

@@ -1115,6 +1115,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     if (!special || !ours(fd, &rec, &n)) {
         int left = special && level == SOL_SOCKET && opt == SO_ERROR ? shim_reconnect_so_error(fd) : 0;
         errno = saved;
+        int ret;
+        if (level == IPPROTO_TCP && opt == TCP_CONGESTION &&
+            shim_opts_candidate_cc_get(fd, val, len, &ret)) /* rudp's, not the kernel's (options.c) */
+            return ret;
         if (left) /* connect(AF_UNSPEC) left it (reconnect.c) */
             return put_int(val, len, left);
         return real_getsockopt(fd, level, opt, val, len);
@@ -1178,7 +1182,13 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     if (!ours(fd, &rec, NULL)) {
         errno = saved;
         int r = real_setsockopt(fd, level, opt, val, len);
-        int family;
+        int family, e = errno;
+        if (r < 0 && e == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
+            (family = tcp_family(fd)) && shim_opts_candidate_cc(fd, family, val, len)) {
+            errno = saved; /* a controller rudp has and this kernel lacks (options.c) */
+            return 0;
+        }
+        errno = e;
         if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
             shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
             errno = saved;

@@ -9,67 +9,20 @@
 #include <string.h>
 
 #include "cc.h"
-#include "lib_sim.h"
+#include "lib_ccdrv.h"
 
 #define T0 RUDP_SEC(1000)
 #define MSS 1400u
 #define C 0.4
 
-/* A synthetic flow: ACKs of one MSS each, in rounds, with the delivery
- * counters recovery.c would give (a packet acknowledged in round r was sent
- * in answer to an ACK of round r-1, so its P.delivered lies in that round). */
-typedef struct drv {
-    rudp_cc cc;
-    rudp_rtt rtt;
-    rudp_time now;
-    uint64_t delivered;
-    uint64_t prev_start; /* delivered before the previous round's first ACK */
-    uint64_t prev_n;     /* ACKs in the previous round; 0: none yet */
-    int app_limited;
-} drv;
+typedef ccdrv drv;
 
-static void drv_init(drv *d)
-{
-    memset(d, 0, sizeof *d);
-    rudp_cc_setup(&d->cc, &rudp_cc_cubic, MSS, T0);
-    rudp_rtt_init(&d->rtt, RUDP_MS(100));
-    d->now = T0;
-}
-
-/* One ACK of `bytes`, the packet sent `rtt` ago, carrying RTT sample `rtt`. */
+static void drv_init(drv *d) { ccdrv_init(d, &rudp_cc_cubic, MSS, T0); }
 static void drv_ack(drv *d, uint64_t bytes, rudp_time rtt, uint64_t prior_delivered)
 {
-    rudp_rtt_update(&d->rtt, rtt, 0, 0);
-    d->delivered += bytes;
-    rudp_cc_ack a;
-    memset(&a, 0, sizeof a);
-    a.now = d->now;
-    a.acked_bytes = bytes;
-    a.largest_sent_time = d->now - rtt;
-    a.rtt = &d->rtt;
-    a.delivered = d->delivered;
-    a.rs_delivered = d->delivered - prior_delivered;
-    a.rs_interval = rtt;
-    d->cc.app_limited = d->app_limited;
-    d->cc.ops->on_ack(&d->cc, &a);
+    ccdrv_ack(d, bytes, rtt, prior_delivered);
 }
-
-/* A round trip in which the whole window (at its start) is acknowledged,
- * one MSS per ACK, evenly over `rtt`, every ACK an RTT sample of `rtt`. */
-static void drv_round(drv *d, rudp_time rtt)
-{
-    uint64_t n = d->cc.cwnd / MSS;
-    if (n < 2)
-        n = 2;
-    uint64_t start = d->delivered;
-    for (uint64_t j = 1; j <= n; j++) {
-        d->now += rtt / n;
-        uint64_t prior = d->prev_n ? d->prev_start + ((j - 1) * d->prev_n / n + 1) * MSS : 0;
-        drv_ack(d, MSS, rtt, prior);
-    }
-    d->prev_start = start;
-    d->prev_n = n;
-}
+static void drv_round(drv *d, rudp_time rtt) { ccdrv_round(d, rtt, MSS); }
 
 /* ACKs a window's worth per `rtt`, in ACKs of 2 MSS, until `until`. */
 static void drv_run_until(drv *d, rudp_time until, rudp_time rtt)
@@ -84,10 +37,7 @@ static void drv_run_until(drv *d, rudp_time until, rudp_time rtt)
     }
 }
 
-static void drv_loss(drv *d, rudp_time sent)
-{
-    d->cc.ops->on_loss(&d->cc, d->now, sent, MSS, 0);
-}
+static void drv_loss(drv *d, rudp_time sent) { ccdrv_loss(d, sent); }
 
 static rudp_cc_cubic_info info(const drv *d)
 {
@@ -377,14 +327,9 @@ Test(cubic, is_found_by_name)
 
 /* ---- whole flows over the simulated network ---- */
 
-/* The benchmark's B2/B3 link, loss-free or lossy: 100 Mbit/s, 20 ms each
- * way, a 500 kB (1 BDP) drop-tail queue, loss both ways. */
 static void flow(const rudp_cc_ops *cc, double loss, sim_bulk_result *r)
 {
-    sim_bulk_single(42, cc, RUDP_MS(20), 100000000, 500000, loss, RUDP_SEC(20), r);
-    fprintf(stderr, "SIMTABLE %-8s 100 Mbit/s 40 ms 1 BDP, loss %g%%: %6.2f Mbit/s goodput, "
-                    "retransmitted %.2f%% (20 s)\n",
-            cc->name, loss * 100, r->mbps, r->retx_pct);
+    ccdrv_sim_flow(cc, loss, r);
 }
 
 Test(cubic, sim_fills_a_clean_40ms_link, .timeout = 30)

@@ -3,7 +3,10 @@
 # the IP-, IPv6- and TCP-level options TCP keeps and reports (IP_TOS, IP_TTL,
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
-# their defaults, inheritance by accept() and errnos, over IPv4 and IPv6.
+# their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
+# TCP_CONGESTION vegas/htcp/scalable/westwood/highspeed (the kernel's answer over kernel TCP, rudp's
+# controllers under the shim) and the other names of a stock kernel (the
+# kernel's answer both ways).
 #
 # Then, under the shim only, that the options take effect on rudp: one
 # connection held by `prog_options hold PORT` (listener TCP_CONGESTION
@@ -11,9 +14,11 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
-#  - TCP_CONGESTION "bbr" set on the connected client switches its live
-#    connection to bbr; "reno" set on the listener after listen() gives a
-#    second accepted connection newreno, while the first keeps cubic;
+#  - TCP_CONGESTION "bbr", then "vegas", "htcp", "scalable", "westwood",
+#    "highspeed" set on the connected client switches its live connection to
+#    each (the last five are rudp's own, whether the kernel has the modules or not); "reno" set
+#    on the listener after listen() gives a second accepted connection
+#    newreno, while the first keeps cubic;
 #  - a capture of the port (tshark) shows every datagram of the client with
 #    TOS 0xb8 (TCP's IP_TOS without the ECN bits) until it sets IP_TOS 0x10
 #    on the connected socket, and 0x10 from then on (the line it sends
@@ -59,11 +64,21 @@ stat
 echo "ok: rudp-stat: the accepted connection runs cubic, the client newreno"
 cport=$(sed -n "s/^ESTAB 127\.0\.0\.1:\([0-9]*\) > 127\.0\.0\.1:$P .*/\1/p" "$T/stat")
 
-echo "cc bbr" >&3
-wait_line "$T/hold.out" '^client cc bbr' 20 || { show "$T/hold.out"; fail "hold: cc not set"; }
-stat
-[ "$(ccs '[0-9]+' "$P")" = "bbr " ] || fail "client runs '$(ccs '[0-9]+' "$P")' after TCP_CONGESTION bbr on the live socket"
-echo "ok: rudp-stat: TCP_CONGESTION bbr on the connected client switched its connection to bbr"
+# client_cc NAME: TCP_CONGESTION NAME on the connected client; rudp-stat
+# must show its connection running NAME
+client_cc() {
+    echo "cc $1" >&3
+    wait_line "$T/hold.out" "^client cc $1" 20 || { show "$T/hold.out"; fail "hold: cc $1 not set"; }
+    stat
+    [ "$(ccs '[0-9]+' "$P")" = "$1 " ] || fail "client runs '$(ccs '[0-9]+' "$P")' after TCP_CONGESTION $1 on the live socket"
+    echo "ok: rudp-stat: TCP_CONGESTION $1 on the connected client switched its connection to $1"
+}
+client_cc bbr
+client_cc vegas # rudp's, whether this kernel has the module or not
+client_cc htcp
+client_cc scalable
+client_cc westwood
+client_cc highspeed
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
