@@ -1,0 +1,13 @@
+#!/bin/sh
+# tests/prog_cloneheap.c over kernel TCP, then under the shim (run_both): a
+# worker thread keeps the engine busy with connections while the main
+# thread makes children by raw clone() system calls (no fork(): glibc's
+# allocator locks are not reset, no pthread_atfork handler runs); each
+# child listens, connects to itself and exits, none may hang (the engine
+# thread allocates from the shim's own allocator, never holding libc's
+# malloc lock at a clone).
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_cloneheap
+run_both cloneheap "$BIN/prog_cloneheap"
