@@ -71,17 +71,6 @@ static int listen_loopback(struct sockaddr_storage *ss, socklen_t *len)
     return l;
 }
 
-static int accept_within(int l, int ms)
-{
-    struct pollfd p = {.fd = l, .events = POLLIN};
-    int n = poll(&p, 1, ms);
-    SYS(n);
-    CHECK(n == 1, "no connection to accept within %d ms", ms);
-    int a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-    SYS(a);
-    return a;
-}
-
 static void write_all(int fd, const void *p, size_t n)
 {
     const char *s = p;
@@ -101,7 +90,7 @@ static void one_connection(int l, const struct sockaddr_storage *ss, socklen_t l
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     SYS(c);
     SYS(connect(c, (const struct sockaddr *)ss, len));
-    int a = accept_within(l, EVENT_MS);
+    int a = accept_ready(l, EVENT_MS);
     if (!atomic_load(&kind))
         atomic_store(&kind, fd_transport(c));
     for (int i = 0; i < PIECES; i++) {
