@@ -195,7 +195,7 @@ static void report_connect_failed(const bridge *b, int err)
 
 bridge *shim_bridge_new(struct engine *e)
 {
-    bridge *b = calloc(1, sizeof *b);
+    bridge *b = shim_calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->type = W_BRIDGE;
@@ -248,7 +248,7 @@ static void bridge_free(bridge *b)
         e->bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    free(b);
+    shim_free(b);
 }
 
 /* Interest in efd follows what can move: EPOLLIN while the app may send

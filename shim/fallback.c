@@ -222,7 +222,7 @@ void shim_fallback_cancel(const shim_connect_req *r)
 
 void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
 {
-    fallback *f = calloc(1, sizeof *f);
+    fallback *f = shim_calloc(1, sizeof *f);
     if (!f) {
         shim_fallback_cancel(r); /* rudp alone, as with RUDP_FALLBACK=none */
         return;
@@ -406,7 +406,7 @@ void shim_fallback_free(bridge *b)
     close_tcp(f);
     unlink_fb(f);
     b->fb = NULL;
-    free(f);
+    shim_free(f);
     atomic_fetch_sub(&shim_fallback_racing, 1);
 }
 

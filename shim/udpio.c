@@ -94,12 +94,12 @@ void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err),
 
 shim_udpio *shim_udpio_new(int offload)
 {
-    shim_udpio *u = calloc(1, sizeof *u);
+    shim_udpio *u = shim_calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->buf = malloc(TX_BYTES);
+    u->buf = shim_malloc(TX_BYTES);
     if (!u->buf) {
-        free(u);
+        shim_free(u);
         return NULL;
     }
     u->gso = offload ? -1 : 0;
@@ -111,8 +111,8 @@ void shim_udpio_free(shim_udpio *u)
 {
     if (!u)
         return;
-    free(u->buf);
-    free(u);
+    shim_free(u->buf);
+    shim_free(u);
 }
 
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u)
