@@ -426,7 +426,7 @@ static void pause_accepting(struct engine *e, rudp_time now, int err)
     real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
     L.rearm_at = now + CTL_REARM;
     SHIM_LOG(RUDP_LOG_INFO, "control socket for rudp-stat: accept: %s; again in 1 s",
-             strerror(err));
+             shim_strerror(err));
 }
 
 static void on_accept(struct engine *e)
@@ -562,7 +562,7 @@ void shim_control_open(struct engine *e)
     }
     return;
 fail:
-    SHIM_LOG(RUDP_LOG_INFO, "no control socket for rudp-stat: %s: %s", what, strerror(errno));
+    SHIM_LOG(RUDP_LOG_INFO, "no control socket for rudp-stat: %s: %s", what, shim_strerror(errno));
     if (fd >= 0)
         real_close(fd);
 }

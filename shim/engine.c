@@ -759,7 +759,7 @@ void *shim_engine_loop(void *arg)
             /* Our epoll fd was closed under us (a program closing every
              * fd): the engine cannot go on, nor can new connections. */
             SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
-                     strerror(errno));
+                     shim_strerror(errno));
             pthread_mutex_lock(&G.mu);
             G.broken = 1;
             e->broken = 1;
@@ -842,7 +842,7 @@ static int key_ctx(rudp_ctx *ctx)
         rudp_ctx_set_keyed_reset(ctx, 0);
     if (err < 0) /* connect() and listen() fail with err: say why */
         SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
-                 err == -ENOSYS ? "libsodium failed to initialise" : strerror(-err));
+                 err == -ENOSYS ? "libsodium failed to initialise" : shim_strerror(-err));
     return err;
 }
 
@@ -868,7 +868,7 @@ static int random_seed(uint8_t seed[32])
 static void start_failed(const struct engine *e, const char *what, int err)
 {
     SHIM_LOG(RUDP_LOG_ERROR, "engine %d cannot start: %s: %s; connect() and listen() fail",
-             (int)(e - G.e), what, strerror(-err));
+             (int)(e - G.e), what, shim_strerror(-err));
 }
 
 /* What a failed start leaves behind, undone: e can start again. */

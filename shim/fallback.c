@@ -301,11 +301,11 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
         f->retry_at = rudp_conn_answered(b->conn) ? RUDP_TIME_NEVER : f->begun + RUDP_SLOW_CONNECT;
         schedule(b->e, f->retry_at);
         log_fb(RUDP_LOG_DEBUG, f, "kernel TCP failed (%s); waiting for rudp a while",
-               strerror(f->tcp_err));
+               shim_strerror(f->tcp_err));
         return; /* rudp ends it: established, or failed */
     }
     atomic_fetch_add(&n_both, 1);
-    log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", strerror(f->tcp_err));
+    log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", shim_strerror(f->tcp_err));
     shim_bridge_fail(b, -f->tcp_err);
 }
 

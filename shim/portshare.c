@@ -286,7 +286,7 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
     int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (nu < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 strerror(errno));
+                 shim_strerror(errno));
         return;
     }
     shim_udpio_flush(e->io);
@@ -296,7 +296,7 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
     real_close(nu);
     if (r < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 strerror(errno));
+                 shim_strerror(errno));
         return;
     }
     /* the group's other members (RUDP_ENGINES > 1) have no reserve socket:

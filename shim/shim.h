@@ -165,6 +165,10 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* strerror()'s text, untranslated (strerrordesc_np): glibc's strerror()
+ * translates through gettext, which may take its locks and malloc() on an
+ * engine thread when the program chose a locale (see alloc.c). Never NULL. */
+const char *shim_strerror(int err);
 #define SHIM_LOG(level, ...)                                                                     \
     do {                                                                                         \
         if (shim_cfg.log_level >= (level))                                                       \

@@ -136,7 +136,7 @@ void shim_udpio_setup(shim_udpio *u, int fd)
             setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
         else
             SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
-                     strerror(errno));
+                     shim_strerror(errno));
     }
     int on = 1;
     if (u->gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
@@ -345,7 +345,7 @@ void shim_udpio_flush(shim_udpio *u)
                  errno == ENOPROTOOPT)) {
                 if (u->gso == 1)
                     SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
-                             strerror(errno));
+                             shim_strerror(errno));
                 u->gso = 0;
                 u->st.gso_failed++;
                 send_split(u, k);
