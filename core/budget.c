@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "alloc.h"
 
 #define RX_SPARSE_K 4     /* receive memory per byte held, at most */
 #define RX_SPARSE_SLACK 4 /* ... plus this many chunks */
@@ -72,13 +73,13 @@ static rudp_source *source_of(rudp_listener *l, const rudp_addr *peer, int creat
     HASH_FIND(hh, l->sources, &k.key, sizeof k.key, s);
     if (s || !create)
         return s;
-    s = calloc(1, sizeof *s);
+    s = rudp__calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->key = k.key;
     HASH_ADD(hh, l->sources, key, sizeof s->key, s);
     if (!s->hh.tbl) {
-        free(s);
+        rudp__free(s);
         return NULL;
     }
     return s;
@@ -137,7 +138,7 @@ void rudp__queue(rudp_conn *c, int q)
             s->n++;
         } else if (s && --s->n == 0) {
             HASH_DELETE(hh, l->sources, s);
-            free(s);
+            rudp__free(s);
         }
     }
     c->queued = (unsigned)q & 3u;
@@ -148,7 +149,7 @@ void rudp__sources_free(rudp_listener *l)
     rudp_source *s, *tmp;
     HASH_ITER(hh, l->sources, s, tmp) {
         HASH_DELETE(hh, l->sources, s);
-        free(s);
+        rudp__free(s);
     }
 }
 

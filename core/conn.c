@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "alloc.h"
 #include "seq.h"
 #include "trace.h"
 
@@ -145,7 +146,7 @@ static void on_lost(void *arg, const rudp_sent *s);
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out)
 {
-    rudp_conn *c = calloc(1, sizeof *c);
+    rudp_conn *c = rudp__calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->ctx = ctx;
@@ -183,7 +184,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->cid = rudp__new_cid(ctx);
     if (rudp__conn_keyed_new(c) < 0 || rudp__table_add_cid(ctx, c) < 0) {
         rudp__conn_keyed_free(c);
-        free(c);
+        rudp__free(c);
         return -ENOMEM;
     }
     c->all_next = ctx->all;
@@ -221,7 +222,7 @@ void rudp__conn_destroy(rudp_conn *c)
     rudp_recovery_free(&c->rec);
     rudp__conn_keyed_free(c);
     int held = c->user_held;
-    free(c);
+    rudp__free(c);
     if (held && ctx->ops.conn_freed)
         ctx->ops.conn_freed(ctx->user, sock);
 }

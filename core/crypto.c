@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "alloc.h"
 #include "crypto.h"
 #include "seq.h"
 
@@ -63,7 +64,7 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
     if (sodium_init() < 0)
         return -ENOSYS;
     rudp_ctx_keyed *k = ctx->keyed;
-    if (!k && !(k = calloc(1, sizeof *k)))
+    if (!k && !(k = rudp__calloc(1, sizeof *k)))
         return -ENOMEM;
     kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
     kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
@@ -115,7 +116,7 @@ void rudp__ctx_keyed_free(rudp_ctx_keyed *k)
     if (!k)
         return;
     sodium_memzero(k, sizeof *k - sizeof k->plain);
-    free(k);
+    rudp__free(k);
 }
 
 int rudp__conn_keyed_new(rudp_conn *c)
@@ -123,7 +124,7 @@ int rudp__conn_keyed_new(rudp_conn *c)
     rudp_ctx_keyed *ck = c->ctx->keyed;
     if (!ck)
         return 0;
-    rudp_conn_keyed *k = calloc(1, sizeof *k);
+    rudp_conn_keyed *k = rudp__calloc(1, sizeof *k);
     if (!k)
         return -ENOMEM;
     /* Draw, then hash the generator forward: what it held is gone. */
@@ -144,7 +145,7 @@ void rudp__conn_keyed_free(rudp_conn *c)
         return;
     c->ctx->mem -= sizeof *c->keyed;
     sodium_memzero(c->keyed, sizeof *c->keyed);
-    free(c->keyed);
+    rudp__free(c->keyed);
     c->keyed = NULL;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "alloc.h"
 #include "siphash.h"
 #include "trace.h"
 
@@ -89,7 +90,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     } else {
         rudp_config_default(&cfg);
     }
-    rudp_ctx *ctx = calloc(1, sizeof *ctx);
+    rudp_ctx *ctx = rudp__calloc(1, sizeof *ctx);
     if (!ctx)
         return -ENOMEM;
     ctx->chunks.max = RUDP_CHUNK_POOL_MAX;
@@ -128,11 +129,11 @@ void rudp_ctx_free(rudp_ctx *ctx)
     HASH_ITER(hh, ctx->listeners, l, ltmp) {
         HASH_DELETE(hh, ctx->listeners, l);
         rudp__sources_free(l);
-        free(l);
+        rudp__free(l);
     }
     rudp_chunk_pool_drain(&ctx->chunks);
     rudp__ctx_keyed_free(ctx->keyed);
-    free(ctx);
+    rudp__free(ctx);
 }
 
 const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx)
@@ -730,7 +731,7 @@ int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg, unsigned b
         return -EINVAL;
     if (find_listener(ctx, sock))
         return -EADDRINUSE;
-    rudp_listener *l = calloc(1, sizeof *l);
+    rudp_listener *l = rudp__calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
     l->ctx = ctx;
@@ -739,7 +740,7 @@ int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg, unsigned b
     l->backlog = backlog ? backlog : 1;
     HASH_ADD(hh, ctx->listeners, sock, sizeof l->sock, l);
     if (!l->hh.tbl) {
-        free(l);
+        rudp__free(l);
         return -ENOMEM;
     }
     *out = l;
@@ -761,7 +762,7 @@ void rudp_listener_close(rudp_listener *l)
     }
     HASH_DELETE(hh, ctx->listeners, l);
     rudp__sources_free(l);
-    free(l);
+    rudp__free(l);
 }
 
 rudp_listener *rudp_conn_listener(const rudp_conn *c)

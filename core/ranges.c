@@ -1,5 +1,6 @@
 /* ranges.c: sorted interval set on a growable array; see ranges.h. */
 #include "ranges.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ void rudp_ranges_init(rudp_ranges *s, uint32_t limit)
 
 void rudp_ranges_free(rudp_ranges *s)
 {
-    free(s->r);
+    rudp__free(s->r);
     s->r = NULL;
     s->n = s->cap = 0;
 }
@@ -43,7 +44,7 @@ static int reserve(rudp_ranges *s, uint32_t need)
         cap *= 2;
     if (cap > s->limit)
         cap = s->limit;
-    rudp_range *r = realloc(s->r, (size_t)cap * sizeof *r);
+    rudp_range *r = rudp__realloc(s->r, (size_t)cap * sizeof *r);
     if (!r)
         return -ENOMEM;
     s->r = r;

@@ -1,5 +1,6 @@
 /* recovery.c: RFC 9002 loss detection over a ring of sent packets. */
 #include "recovery.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ void rudp_recovery_init(rudp_recovery *r)
 
 void rudp_recovery_free(rudp_recovery *r)
 {
-    free(r->ring);
+    rudp__free(r->ring);
     r->ring = NULL;
     r->cap = r->count = 0;
 }
@@ -29,12 +30,12 @@ int rudp_recovery_reserve(rudp_recovery *r)
     if (r->count < r->cap)
         return 0;
     uint32_t cap = r->cap ? r->cap * 2 : 64;
-    rudp_sent *ring = malloc((size_t)cap * sizeof *ring);
+    rudp_sent *ring = rudp__malloc((size_t)cap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
     for (uint32_t i = 0; i < r->count; i++)
         ring[i] = r->ring[(r->head + i) % r->cap];
-    free(r->ring);
+    rudp__free(r->ring);
     r->ring = ring;
     r->cap = cap;
     r->head = 0;

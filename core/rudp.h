@@ -174,6 +174,25 @@ typedef struct rudp_stats {
 } rudp_stats;
 
 /*
+ * Where the core's memory comes from: every allocation of every context
+ * (connections, buffers, tables) goes through these four, as the C library's
+ * functions of the same names behave (calloc zero-fills, realloc(NULL, n)
+ * allocates, free(NULL) does nothing). By default they are libc's. An
+ * embedder that must not take libc's allocator lock on its engine thread
+ * (the shim: a child made by a raw clone() keeps that lock as it was) sets
+ * its own, once, before the first context exists and never again; memory is
+ * freed by the allocator that gave it. NULL puts libc's back.
+ */
+typedef struct rudp_allocator {
+    void *(*malloc)(size_t n);
+    void *(*calloc)(size_t count, size_t size);
+    void *(*realloc)(void *p, size_t n);
+    void (*free)(void *p);
+} rudp_allocator;
+
+void rudp_set_allocator(const rudp_allocator *a);
+
+/*
  * Creates a context. `seed` (32 bytes) keys the connection-ID generator and
  * the handshake cookies: pass fresh random bytes in production, a fixed seed
  * in tests for reproducibility. `defaults` may be NULL.

@@ -1,5 +1,6 @@
 /* sbuf.c: chunked ring addressed by absolute offset; see sbuf.h. */
 #include "sbuf.h"
+#include "alloc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -32,7 +33,7 @@ static uint8_t *chunk_get(rudp_sbuf *b)
         p->n--;
         return c;
     }
-    return malloc(RUDP_SBUF_CHUNK);
+    return rudp__malloc(RUDP_SBUF_CHUNK);
 }
 
 static void chunk_put(rudp_sbuf *b, uint8_t *c)
@@ -41,7 +42,7 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     if (!c)
         return;
     if (!p || p->n >= p->max) {
-        free(c);
+        rudp__free(c);
         return;
     }
     memcpy(c, &p->head, sizeof p->head);
@@ -54,7 +55,7 @@ void rudp_chunk_pool_drain(rudp_chunk_pool *p)
     while (p->head) {
         void *c = p->head;
         memcpy(&p->head, c, sizeof p->head);
-        free(c);
+        rudp__free(c);
     }
     p->n = 0;
 }
@@ -73,7 +74,7 @@ void rudp_sbuf_free(rudp_sbuf *b)
     if (b->slots) {
         for (uint32_t i = 0; i < b->nslots; i++)
             chunk_put(b, b->slots[i]);
-        free(b->slots);
+        rudp__free(b->slots);
     }
     b->slots = NULL;
     b->nchunks = 0;
@@ -92,7 +93,7 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
     uint64_t before = rudp_sbuf_memory(b);
     int err = 0;
     if (len && !b->slots) {
-        b->slots = calloc(b->nslots, sizeof *b->slots);
+        b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
         if (!b->slots)
             return -ENOMEM;
     }
@@ -140,7 +141,7 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     if (!b->slots) {
         if (!alloc)
             return NULL;
-        b->slots = calloc(b->nslots, sizeof *b->slots);
+        b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
         if (!b->slots)
             return NULL;
         account(b, before);

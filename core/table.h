@@ -9,6 +9,11 @@
 
 #define HASH_NONFATAL_OOM 1
 
+/* uthash's memory from the core's allocator (alloc.h), as all of ours. */
+#include "alloc.h"
+#define uthash_malloc(sz) rudp__malloc(sz)
+#define uthash_free(ptr, sz) rudp__free(ptr)
+
 /* uthash's macros mix int widths; keep -Wconversion for our own code. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wconversion"

@@ -171,7 +171,7 @@ static void report_connect_failed(const bridge *b, int err)
                    peer);
     else if (cause == RUDP_CAUSE_ICMP)
         bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s", peer,
-                   strerror(-err));
+                   shim_strerror(-err));
     else if (cause == RUDP_CAUSE_REFUSED)
         bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: %s runs the shim, but nothing listens on that port "
@@ -189,13 +189,13 @@ static void report_connect_failed(const bridge *b, int err)
                    "RUDP_KEY_FILE.)",
                    peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
     else
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", strerror(-err), cause ? ": " : "",
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", shim_strerror(-err), cause ? ": " : "",
                    cause ? rudp_cause_text(cause) : "");
 }
 
 bridge *shim_bridge_new(struct engine *e)
 {
-    bridge *b = calloc(1, sizeof *b);
+    bridge *b = shim_calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->type = W_BRIDGE;
@@ -248,7 +248,7 @@ static void bridge_free(bridge *b)
         e->bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    free(b);
+    shim_free(b);
 }
 
 /* Interest in efd follows what can move: EPOLLIN while the app may send
@@ -325,7 +325,7 @@ static void bridge_failed(bridge *b, int err)
     if (!b->established && b->sock && b->sock->connected)
         report_connect_failed(b, err);
     else
-        bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", strerror(-err));
+        bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", shim_strerror(-err));
     const uint8_t *p;
     if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
         rudp_conn_peek(b->conn, &p) > 0) {

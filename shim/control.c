@@ -137,7 +137,7 @@ static void put(ctl_req *r, const char *fmt, ...)
             cut(r, "(report cut: longer than the 64 MiB a report may have)\n");
             return;
         }
-        char *b = realloc(r->buf, want);
+        char *b = shim_realloc(r->buf, want);
         if (!b) {
             cut(r, "(report cut: out of memory)\n");
             return;
@@ -274,8 +274,8 @@ static void put_header(ctl_req *r)
 static void req_free(ctl_req *r)
 {
     shim_close_owned(r->fd);
-    free(r->buf);
-    free(r);
+    shim_free(r->buf);
+    shim_free(r);
     atomic_fetch_sub(&nclients, 1);
 }
 
@@ -353,7 +353,7 @@ static void forward(struct engine *e, ctl_req *r)
     for (int j = k + 1; j < G.nrun; j++) {
         if (G.e[j].broken)
             continue;
-        cmd *c = calloc(1, sizeof *c);
+        cmd *c = shim_calloc(1, sizeof *c);
         if (!c)
             break;
         c->type = CMD_CONTROL;
@@ -368,7 +368,7 @@ static void forward(struct engine *e, ctl_req *r)
         finish(e, r);
         return;
     }
-    cmd *c = calloc(1, sizeof *c);
+    cmd *c = shim_calloc(1, sizeof *c);
     int err = -ENOMEM;
     if (c) {
         c->type = CMD_CONTROL;
@@ -426,7 +426,7 @@ static void pause_accepting(struct engine *e, rudp_time now, int err)
     real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, L.fd, &ee);
     L.rearm_at = now + CTL_REARM;
     SHIM_LOG(RUDP_LOG_INFO, "control socket for rudp-stat: accept: %s; again in 1 s",
-             strerror(err));
+             shim_strerror(err));
 }
 
 static void on_accept(struct engine *e)
@@ -464,11 +464,11 @@ static void on_accept(struct engine *e)
                    (int)getpid());
             continue;
         }
-        ctl_req *r = calloc(1, sizeof *r);
-        char *buf = malloc(CTL_FIRST_BUF);
+        ctl_req *r = shim_calloc(1, sizeof *r);
+        char *buf = shim_malloc(CTL_FIRST_BUF);
         if (!r || !buf) {
-            free(r);
-            free(buf);
+            shim_free(r);
+            shim_free(buf);
             shim_close_owned(fd);
             continue;
         }
@@ -562,7 +562,7 @@ void shim_control_open(struct engine *e)
     }
     return;
 fail:
-    SHIM_LOG(RUDP_LOG_INFO, "no control socket for rudp-stat: %s: %s", what, strerror(errno));
+    SHIM_LOG(RUDP_LOG_INFO, "no control socket for rudp-stat: %s: %s", what, shim_strerror(errno));
     if (fd >= 0)
         real_close(fd);
 }
@@ -601,7 +601,7 @@ void shim_control_reopen(struct engine *e)
             if (c->type == CMD_CONTROL) {
                 *pp = c->next;
                 req_free(c->u.ctl);
-                free(c);
+                shim_free(c);
             } else {
                 x->q_tail = c;
                 pp = &c->next;

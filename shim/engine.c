@@ -65,7 +65,7 @@ uint64_t shim_engine_new_id(void)
 
 esock *shim_esock_new(struct engine *e, int fd, int family)
 {
-    esock *s = calloc(1, sizeof *s);
+    esock *s = shim_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     uint32_t idx = 0;
@@ -73,9 +73,9 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
         idx++;
     if (idx == e->nsocks) {
         uint32_t n = e->nsocks ? e->nsocks * 2 : 64;
-        esock **v = realloc(e->socks, n * sizeof *v);
+        esock **v = shim_realloc(e->socks, n * sizeof *v);
         if (!v) {
-            free(s);
+            shim_free(s);
             return NULL;
         }
         memset(v + e->nsocks, 0, (n - e->nsocks) * sizeof *v);
@@ -97,7 +97,7 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
     shim_udpio_setup(e->io, fd);
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
-        free(s);
+        shim_free(s);
         return NULL;
     }
     e->socks[idx] = s;
@@ -121,7 +121,7 @@ static void sock_close(esock *s)
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
-    free(s);
+    shim_free(s);
 }
 
 void shim_esock_unref(esock *s)
@@ -467,7 +467,7 @@ static void run_commands(struct engine *e, rudp_time now)
             do_set(e, c, now);
             break;
         }
-        free(c);
+        shim_free(c);
     }
     shim_forward_take(e, now); /* after a CMD_LISTEN: its socket is there */
 }
@@ -715,7 +715,7 @@ static void stop_control(struct engine *e)
         cmd *c = mine;
         mine = c->next;
         shim_control_pass(e, c->u.ctl);
-        free(c);
+        shim_free(c);
     }
     if (e == &G.e[0])
         shim_control_close(e);
@@ -764,7 +764,7 @@ void *shim_engine_loop(void *arg)
             /* Our epoll fd was closed under us (a program closing every
              * fd): the engine cannot go on, nor can new connections. */
             SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
-                     strerror(errno));
+                     shim_strerror(errno));
             pthread_mutex_lock(&G.mu);
             G.broken = 1;
             e->broken = 1;
@@ -847,7 +847,7 @@ static int key_ctx(rudp_ctx *ctx)
         err = rudp_ctx_set_reset_id(ctx, shim_cfg.reset_id, strlen(shim_cfg.reset_id));
     if (err < 0) /* connect() and listen() fail with err: say why */
         SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
-                 err == -ENOSYS ? "libsodium failed to initialise" : strerror(-err));
+                 err == -ENOSYS ? "libsodium failed to initialise" : shim_strerror(-err));
     return err;
 }
 
@@ -873,7 +873,7 @@ static int random_seed(uint8_t seed[32])
 static void start_failed(const struct engine *e, const char *what, int err)
 {
     SHIM_LOG(RUDP_LOG_ERROR, "engine %d cannot start: %s: %s; connect() and listen() fail",
-             (int)(e - G.e), what, strerror(-err));
+             (int)(e - G.e), what, shim_strerror(-err));
 }
 
 /* What a failed start leaves behind, undone: e can start again. */
@@ -886,11 +886,11 @@ static void start_undo(struct engine *e)
     if (e->ctx)
         rudp_ctx_free(e->ctx);
     shim_udpio_free(e->io);
-    free(e->msgs);
-    free(e->iovs);
-    free(e->addrs);
-    free(e->ctrls);
-    free(e->rxbuf);
+    shim_free(e->msgs);
+    shim_free(e->iovs);
+    shim_free(e->addrs);
+    shim_free(e->ctrls);
+    shim_free(e->rxbuf);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
 }
@@ -930,11 +930,11 @@ int shim_engine_start_locked(struct engine *e)
     e->io = shim_udpio_new(shim_cfg.offload);
     if (e->io)
         shim_udpio_on_error(e->io, shim_roam_send_error, e);
-    e->msgs = calloc(RX_BATCH, sizeof *e->msgs);
-    e->iovs = calloc(RX_BATCH, sizeof *e->iovs);
-    e->addrs = calloc(RX_BATCH, sizeof *e->addrs);
-    e->ctrls = calloc(RX_BATCH, sizeof *e->ctrls);
-    e->rxbuf = malloc((size_t)RX_BATCH * RX_SIZE);
+    e->msgs = shim_calloc(RX_BATCH, sizeof *e->msgs);
+    e->iovs = shim_calloc(RX_BATCH, sizeof *e->iovs);
+    e->addrs = shim_calloc(RX_BATCH, sizeof *e->addrs);
+    e->ctrls = shim_calloc(RX_BATCH, sizeof *e->ctrls);
+    e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
     if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf)
         goto fail;
     what = "epoll_create1";

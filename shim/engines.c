@@ -35,14 +35,14 @@ void shim_lgroup_free(lgroup *g)
 {
     if (g->tcp_fd >= 0)
         shim_close_owned(g->tcp_fd);
-    free(g);
+    shim_free(g);
 }
 
 /* Queues c for engine e; G.mu held. */
 static int push_locked(struct engine *e, cmd *c)
 {
     if (G.broken || e->broken) {
-        free(c);
+        shim_free(c);
         return -EIO;
     }
     c->next = NULL;
@@ -91,7 +91,7 @@ static struct engine *pick_locked(void)
 
 int shim_engine_connect(const shim_connect_req *r)
 {
-    cmd *c = calloc(1, sizeof *c);
+    cmd *c = shim_calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->type = CMD_CONNECT;
@@ -101,7 +101,7 @@ int shim_engine_connect(const shim_connect_req *r)
     if (r->tcp_fd >= 0)
         shim_own_fd(r->tcp_fd, 1);
     pthread_mutex_lock(&G.mu);
-    int err = G.nrun ? push_locked(pick_locked(), c) : (free(c), -EIO);
+    int err = G.nrun ? push_locked(pick_locked(), c) : (shim_free(c), -EIO);
     pthread_mutex_unlock(&G.mu);
     return err;
 }
@@ -171,7 +171,7 @@ int shim_engine_listen(const shim_listen_req *r)
         fds[n++] = fd;
     }
     lgroup *g = NULL;
-    if (n > 1 && !(g = calloc(1, sizeof *g))) {
+    if (n > 1 && !(g = shim_calloc(1, sizeof *g))) {
         for (int k = 1; k < n; k++)
             real_close(fds[k]);
         n = 1;
@@ -187,7 +187,7 @@ int shim_engine_listen(const shim_listen_req *r)
     }
     int err = 0;
     for (int k = 0; k < n; k++) {
-        cmd *c = calloc(1, sizeof *c);
+        cmd *c = shim_calloc(1, sizeof *c);
         if (!c) {
             /* a member that never was: its fd closes, the group forgets it */
             real_close(fds[k]);
@@ -219,7 +219,7 @@ static void push_all(const cmd *proto)
 {
     pthread_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
-        cmd *c = malloc(sizeof *c);
+        cmd *c = shim_malloc(sizeof *c);
         if (!c)
             break;
         *c = *proto;

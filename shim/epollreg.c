@@ -85,7 +85,7 @@ static void high_set(int fd)
     if (high_find(fd) == nhigh) {
         if (nhigh == high_cap) {
             size_t ncap = high_cap ? high_cap * 2 : 16;
-            int *n = realloc(high, ncap * sizeof *n);
+            int *n = shim_realloc(high, ncap * sizeof *n);
             if (!n) {
                 pthread_mutex_unlock(&mu);
                 return; /* unmarked: its registrations are not carried over */
@@ -185,7 +185,7 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
     } else if (ev && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)) {
         if (i == nregs && nregs == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            reg *n = realloc(regs, ncap * sizeof *n);
+            reg *n = shim_realloc(regs, ncap * sizeof *n);
             if (!n) {
                 pthread_mutex_unlock(&mu);
                 return; /* unnoted: the swap then leaves this epoll set blind */

@@ -292,7 +292,7 @@ static void relay_put(relay *r)
         return;
     shim_close_owned(r->efd);
     shim_close_owned(r->tfd);
-    free(r);
+    shim_free(r);
     pthread_mutex_lock(&relay_mu);
     relays--;
     pthread_cond_broadcast(&relay_cv);
@@ -345,14 +345,14 @@ static void *tcp_to_app(void *arg)
 
 int shim_exechand_relay(int efd, int tfd)
 {
-    relay *r = calloc(1, sizeof *r);
+    relay *r = shim_calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     /* blocking both: one thread each way waits in read() or send() */
     int fl = fcntl(efd, F_GETFL), tl = fcntl(tfd, F_GETFL);
     if (fl < 0 || tl < 0 || fcntl(efd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
         fcntl(tfd, F_SETFL, tl & ~O_NONBLOCK) < 0) {
-        free(r);
+        shim_free(r);
         return -errno;
     }
     r->efd = efd;

@@ -225,7 +225,7 @@ void shim_fallback_cancel(const shim_connect_req *r)
 
 void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
 {
-    fallback *f = calloc(1, sizeof *f);
+    fallback *f = shim_calloc(1, sizeof *f);
     if (!f) {
         shim_fallback_cancel(r); /* rudp alone, as with RUDP_FALLBACK=none */
         return;
@@ -304,11 +304,11 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
         f->retry_at = rudp_conn_answered(b->conn) ? RUDP_TIME_NEVER : f->begun + RUDP_SLOW_CONNECT;
         schedule(b->e, f->retry_at);
         log_fb(RUDP_LOG_DEBUG, f, "kernel TCP failed (%s); waiting for rudp a while",
-               strerror(f->tcp_err));
+               shim_strerror(f->tcp_err));
         return; /* rudp ends it: established, or failed */
     }
     atomic_fetch_add(&n_both, 1);
-    log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", strerror(f->tcp_err));
+    log_fb(RUDP_LOG_INFO, f, "kernel TCP failed too: %s", shim_strerror(f->tcp_err));
     shim_bridge_fail(b, -f->tcp_err);
 }
 
@@ -387,7 +387,7 @@ static int keeper_hands(fallback *f, rudp_time now)
     if (!f->handed) {
         int r = shim_exechand_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
         if (r < 0) {
-            log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", strerror(-r));
+            log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", shim_strerror(-r));
             keeper_relays(f, take_tcp(f), now);
             return 1;
         }
@@ -497,7 +497,7 @@ void shim_fallback_free(bridge *b)
     close_tcp(f);
     unlink_fb(f);
     b->fb = NULL;
-    free(f);
+    shim_free(f);
     atomic_fetch_sub(&shim_fallback_racing, 1);
     shim_exechand_idle();
 }

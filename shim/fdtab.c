@@ -53,12 +53,12 @@ void shim_fd_put(const shim_fd *r)
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &r->fd, e);
     if (!e) {
-        e = calloc(1, sizeof *e);
+        e = shim_calloc(1, sizeof *e);
         if (e) {
             e->r.fd = r->fd;
             HASH_ADD_INT(table, r.fd, e);
             if (!e->hh.tbl) {
-                free(e); /* out of memory: we merely forget options */
+                shim_free(e); /* out of memory: we merely forget options */
                 e = NULL;
             }
         }
@@ -77,7 +77,7 @@ void shim_fd_del(int fd)
     HASH_FIND_INT(table, &fd, e);
     if (e) {
         HASH_DEL(table, e);
-        free(e);
+        shim_free(e);
     }
     pthread_mutex_unlock(&mu);
 }

@@ -67,7 +67,7 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
         return;
     }
     fwd_dgram *d = NULL;
-    if (atomic_fetch_add(&to->fwd_queued, 1) >= FWD_MAX || !(d = malloc(sizeof *d + len))) {
+    if (atomic_fetch_add(&to->fwd_queued, 1) >= FWD_MAX || !(d = shim_malloc(sizeof *d + len))) {
         atomic_fetch_sub(&to->fwd_queued, 1);
         e->handed_dropped++;
         return;
@@ -121,6 +121,6 @@ void shim_forward_take(struct engine *e, rudp_time now)
         } else {
             e->handed_dropped++; /* its listener's port given up here */
         }
-        free(d);
+        shim_free(d);
     }
 }

@@ -75,12 +75,12 @@ int shim_key_load(const char *path, char *why, size_t why_len)
         if (errno == ELOOP)
             snprintf(why, why_len, "is a symbolic link; name the key file itself");
         else
-            snprintf(why, why_len, "cannot be opened: %s", strerror(errno));
+            snprintf(why, why_len, "cannot be opened: %s", shim_strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        snprintf(why, why_len, "cannot be examined: %s", strerror(errno));
+        snprintf(why, why_len, "cannot be examined: %s", shim_strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -99,7 +99,7 @@ int shim_key_load(const char *path, char *why, size_t why_len)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            snprintf(why, why_len, "cannot be read: %s", strerror(errno));
+            snprintf(why, why_len, "cannot be read: %s", shim_strerror(errno));
             goto fail;
         }
         if (r == 0)

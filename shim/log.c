@@ -6,6 +6,7 @@
  * forked while another thread held it would wait on at its first line. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,4 +60,10 @@ void shim_log(int level, const char *fmt, ...)
     buf[len++] = '\n';
     ssize_t w = write(shim_cfg.log_fd, buf, len);
     (void)w;
+}
+
+const char *shim_strerror(int err)
+{
+    const char *s = strerrordesc_np(err);
+    return s ? s : "Unknown error";
 }

@@ -31,7 +31,7 @@ void shim_own_fd(int fd, int on)
         int n = cap ? cap : 4096;
         while (n <= fd)
             n *= 2;
-        uint8_t *b = realloc(bits, (size_t)n / 8);
+        uint8_t *b = shim_realloc(bits, (size_t)n / 8);
         if (b) {
             memset(b + cap / 8, 0, (size_t)(n - cap) / 8);
             bits = b;

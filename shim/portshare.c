@@ -179,7 +179,7 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
 static void req_put_locked(yield_req *y)
 {
     if (--y->refs == 0)
-        free(y);
+        shim_free(y);
 }
 
 /* Puts y to every engine of this process and waits (bounded) for their
@@ -189,7 +189,7 @@ static int ask_engines(yield_req *y)
     y->refs = 1;
     pthread_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun && G.pid == getpid(); k++) {
-        cmd *c = calloc(1, sizeof *c);
+        cmd *c = shim_calloc(1, sizeof *c);
         if (!c)
             break;
         c->type = CMD_YIELD;
@@ -232,13 +232,13 @@ void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
     int v6only;
     if (!engines_here() || !udp_bound(fd, &ss, &v6only))
         return; /* no engine here, or not a UDP socket */
-    yield_req *y = calloc(1, sizeof *y);
+    yield_req *y = shim_calloc(1, sizeof *y);
     if (!y)
         return;
     memcpy(&y->addr, addr, addr_len(addr->sa_family));
     y->v6only = v6only;
     if (port_num(&y->addr) == 0) {
-        free(y);
+        shim_free(y);
         return;
     }
     ask_engines(y);
@@ -248,7 +248,7 @@ int shim_port_listening(const struct sockaddr_storage *local, int v6only, int re
 {
     if (!engines_here())
         return 0;
-    yield_req *y = calloc(1, sizeof *y);
+    yield_req *y = shim_calloc(1, sizeof *y);
     if (!y)
         return 0;
     y->addr = *local;
@@ -286,7 +286,7 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
     int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (nu < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 strerror(errno));
+                 shim_strerror(errno));
         return;
     }
     shim_udpio_flush(e->io);
@@ -296,7 +296,7 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
     real_close(nu);
     if (r < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 strerror(errno));
+                 shim_strerror(errno));
         return;
     }
     /* the group's other members (RUDP_ENGINES > 1) have no reserve socket:

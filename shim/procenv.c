@@ -69,6 +69,7 @@ void shim_procenv_started(void)
  * it, for the child handlers to release. */
 static void renew(void)
 {
+    shim_alloc_lock_renew(); /* first: whatever follows may allocate */
     pthread_mutex_init(&G.mu, NULL);
     pthread_mutex_lock(&G.mu);
     shim_ownfds_lock_renew();

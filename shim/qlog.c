@@ -115,7 +115,7 @@ int shim_qlog_open_dir(const char *path)
 /* The trace takes nothing more: its buffer goes. */
 static void stop(qlog *q)
 {
-    free(q->buf);
+    shim_free(q->buf);
     q->buf = NULL;
     q->len = q->cap = 0;
 }
@@ -164,7 +164,7 @@ static int make_room(qlog *q, size_t need)
         size_t c = q->cap;
         while (c < QLOG_BUF && c < q->len + need)
             c *= 2;
-        char *b = realloc(q->buf, c);
+        char *b = shim_realloc(q->buf, c);
         if (b) {
             q->buf = b;
             q->cap = c;
@@ -529,11 +529,11 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
         return NULL;
     rudp_conn_info info;
     rudp_conn_get_info(c, &info);
-    qlog *q = calloc(1, sizeof *q);
-    if (q && (q->buf = malloc(QLOG_BUF_MIN)))
+    qlog *q = shim_calloc(1, sizeof *q);
+    if (q && (q->buf = shim_malloc(QLOG_BUF_MIN)))
         q->cap = QLOG_BUF_MIN;
     if (!q || !q->buf) {
-        free(q);
+        shim_free(q);
         unadmit();
         return NULL;
     }
@@ -550,8 +550,8 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
                   q->name, (unsigned long long)info.local_cid);
         if (fd >= 0)
             real_close(fd);
-        free(q->buf);
-        free(q);
+        shim_free(q->buf);
+        shim_free(q);
         unadmit();
         return NULL;
     }
@@ -607,8 +607,8 @@ static void on_close(void *h, rudp_time now)
     nlive--;
     pthread_mutex_unlock(&mu);
     flush(q);
-    free(q->buf);
-    free(q);
+    shim_free(q->buf);
+    shim_free(q);
 }
 
 static const rudp_trace_ops qlog_ops = {.open = on_open, .event = on_event, .close = on_close};
@@ -649,8 +649,8 @@ void shim_qlog_atfork_child(int keeper)
         /* The parent's traces: its engines carry them, it writes them. */
         for (qlog *q = live, *n; q; q = n) {
             n = q->next;
-            free(q->buf);
-            free(q);
+            shim_free(q->buf);
+            shim_free(q);
         }
         live = NULL;
         nlive = 0;

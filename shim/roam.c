@@ -59,7 +59,7 @@ void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
         real_getsockname(fd, (struct sockaddr *)&is, &l2) < 0) {
         /* no route yet: the next failure or silence tries again */
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: no new socket (%s): %s",
-                 (unsigned long long)b->id, why, strerror(errno));
+                 (unsigned long long)b->id, why, shim_strerror(errno));
         real_close(fd);
         return;
     }
@@ -135,7 +135,7 @@ void shim_roam_due(struct engine *e, rudp_time now)
         if (!s || !s->send_failed || !s->owner)
             continue;
         char why[96];
-        snprintf(why, sizeof why, "its sends fail: %s", strerror(s->send_failed));
+        snprintf(why, sizeof why, "its sends fail: %s", shim_strerror(s->send_failed));
         s->send_failed = 0;
         shim_roam_rebind(s->owner, now, why);
     }

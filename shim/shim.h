@@ -69,6 +69,22 @@ void shim_real_init(void);
  * returns whether the shim is active (0 in secure execution). */
 int shim_init(void);
 
+/*
+ * The shim's allocator (alloc.c), for all of the shim's memory and, through
+ * rudp_set_allocator, the core's: the engine threads never take libc's
+ * malloc lock (a raw clone()'s child would inherit it taken). Each behaves
+ * as libc's function of the same name; any thread may free any block. Under
+ * ASan and TSan they are libc's. shim_alloc_init() installs it for the core
+ * and its fork handlers, from the constructor before the shim's other fork
+ * handlers; shim_alloc_lock_renew() starts it afresh in a raw clone's child.
+ */
+void *shim_malloc(size_t n);
+void *shim_calloc(size_t count, size_t size);
+void *shim_realloc(void *p, size_t n);
+void shim_free(void *p);
+void shim_alloc_init(void);
+void shim_alloc_lock_renew(void);
+
 /* ---- config.c: environment, read once and validated ---- */
 
 typedef struct shim_redirect_rule {
@@ -151,6 +167,10 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* strerror()'s text, untranslated (strerrordesc_np): glibc's strerror()
+ * translates through gettext, which may take its locks and malloc() on an
+ * engine thread when the program chose a locale (see alloc.c). Never NULL. */
+const char *shim_strerror(int err);
 #define SHIM_LOG(level, ...)                                                                     \
     do {                                                                                         \
         if (shim_cfg.log_level >= (level))                                                       \

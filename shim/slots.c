@@ -364,9 +364,9 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
     size_t n = 0;
     while (envp && envp[n])
         n++;
-    /* On the stack when it fits: after vfork() a malloc() here would be
+    /* On the stack when it fits: after vfork() an allocation here would be
      * the parent's, leaked once the exec succeeds. */
-    x->env = n + 3 <= sizeof x->stack / sizeof x->stack[0] ? x->stack : malloc((n + 3) * sizeof *x->env);
+    x->env = n + 3 <= sizeof x->stack / sizeof x->stack[0] ? x->stack : shim_malloc((n + 3) * sizeof *x->env);
     if (!x->env) {
         shim_slots_exec_failed(x);
         return envp;
@@ -391,7 +391,7 @@ void shim_slots_exec_failed(shim_exec_env *x)
         real_close(x->fds[i]);
     x->nfds = 0;
     if (x->env != x->stack)
-        free(x->env);
+        shim_free(x->env);
     x->env = NULL;
 }
 

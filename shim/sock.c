@@ -102,6 +102,7 @@ static void atfork_child(void)
 
 __attribute__((constructor)) static void shim_constructor(void)
 {
+    shim_alloc_init(); /* first: its fork handler takes its lock last */
     init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }

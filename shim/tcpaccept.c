@@ -66,7 +66,7 @@ void shim_tcpl_start(esock *s)
     return;
 fail:
     SHIM_LOG(RUDP_LOG_WARN, "plain TCP on a rudp listener's port: %s; rudp only",
-             strerror(errno));
+             shim_strerror(errno));
     shim_tcpl_stop(s);
 }
 
@@ -167,7 +167,7 @@ static int connect_listener(esock *s)
         err = errno == EAGAIN ? -EAGAIN : -EPIPE;
         if (err == -EPIPE)
             SHIM_LOG(RUDP_LOG_INFO, "plain TCP: the listener vanished (%s); no more plain "
-                                    "TCP on its port", strerror(errno));
+                                    "TCP on its port", shim_strerror(errno));
         goto fail;
     }
     if (!shim_ident_listener(efd, s->lname.pid, s->listener_uid)) {

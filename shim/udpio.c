@@ -94,12 +94,12 @@ void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err),
 
 shim_udpio *shim_udpio_new(int offload)
 {
-    shim_udpio *u = calloc(1, sizeof *u);
+    shim_udpio *u = shim_calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->buf = malloc(TX_BYTES);
+    u->buf = shim_malloc(TX_BYTES);
     if (!u->buf) {
-        free(u);
+        shim_free(u);
         return NULL;
     }
     u->gso = offload ? -1 : 0;
@@ -111,8 +111,8 @@ void shim_udpio_free(shim_udpio *u)
 {
     if (!u)
         return;
-    free(u->buf);
-    free(u);
+    shim_free(u->buf);
+    shim_free(u);
 }
 
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u)
@@ -136,7 +136,7 @@ void shim_udpio_setup(shim_udpio *u, int fd)
             setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
         else
             SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
-                     strerror(errno));
+                     shim_strerror(errno));
     }
     int on = 1;
     if (u->gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
@@ -345,7 +345,7 @@ void shim_udpio_flush(shim_udpio *u)
                  errno == ENOPROTOOPT)) {
                 if (u->gso == 1)
                     SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
-                             strerror(errno));
+                             shim_strerror(errno));
                 u->gso = 0;
                 u->st.gso_failed++;
                 send_split(u, k);

@@ -1,0 +1,233 @@
+/*
+ * alloc.c: the shim's own allocator, for every allocation of the shim and of
+ * the core (rudp_set_allocator) on every thread: the engine threads never
+ * call libc's malloc().
+ *
+ * Why: a child made by a raw clone() system call (no fork(), procenv.c)
+ * inherits every lock as it was at the clone. glibc resets its allocator's
+ * locks only in its own fork(); if an engine thread was inside malloc() at
+ * the clone, the arena lock it held stays taken in the child, which has no
+ * such thread, and the child's first malloc() on that arena (its shim
+ * starting an engine, pthread_create's thread-local storage, the program's
+ * own) waits for ever. The engines only ever take this allocator's lock,
+ * which the child makes anew (shim_alloc_lock_renew, from procenv.c's
+ * renew()) as it makes the shim's other locks anew. Threads of the program
+ * may still hold libc's locks at a clone, as they may without the shim.
+ *
+ * Shape: power-of-two size classes from 16 bytes to 64 KiB, each a free
+ * list over blocks carved from mmap'd slabs (never returned: a freed block
+ * waits for the next allocation of its class, as the core's chunk pool
+ * already keeps its 16 KiB chunks); anything larger is an mmap of its own,
+ * unmapped at free. Every block has a 16-byte header naming its class (or
+ * its mapping's length), so any thread frees any block: commands made by
+ * the program's threads and freed by an engine, datagrams handed from one
+ * engine to another (forward.c). One mutex guards it all: the shim
+ * allocates per connection and per command, not per datagram (the core's
+ * buffers come from its chunk pool), so it is rarely contended.
+ *
+ * fork(): the lock is taken in the prepare handler (registered before the
+ * shim's others, so it is taken last, after the engines are parked) and
+ * released in parent and child, as glibc does for its own arenas.
+ *
+ * Under AddressSanitizer and ThreadSanitizer (make asan, make tsan) the
+ * functions are libc's, which those tools replace with their own: ASan
+ * then still finds overflows, use after free and leaks in shim and core
+ * memory, and TSan sees every allocation. A raw clone's child may hang
+ * there as before; the sanitizers are for finding bugs, not for that.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shim.h"
+
+/* No poison.h: under the sanitizers these are libc's malloc and free. */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+
+void *shim_malloc(size_t n) { return malloc(n); }
+void *shim_calloc(size_t c, size_t n) { return calloc(c, n); }
+void *shim_realloc(void *p, size_t n) { return realloc(p, n); }
+void shim_free(void *p) { free(p); }
+void shim_alloc_init(void) {}
+void shim_alloc_lock_renew(void) {}
+
+#else
+
+#define HDR 16u                  /* header before each block; keeps 16-byte alignment */
+#define MIN_SHIFT 4u             /* the smallest class: 16 bytes */
+#define NCLASS 13u               /* 16 B .. 64 KiB */
+#define SLAB_MIN (256u * 1024u)  /* a slab holds at least this many bytes ... */
+#define SLAB_BLOCKS 8u           /* ... and at least this many blocks */
+#define LARGE UINT32_MAX         /* the class of a block mapped on its own */
+
+typedef struct hdr {
+    uint32_t cls;   /* size class, or LARGE */
+    uint32_t pad;
+    size_t maplen;  /* LARGE: the whole mapping's length, header included */
+} hdr;
+
+_Static_assert(sizeof(hdr) == HDR, "the header keeps blocks 16-byte aligned");
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    void *head;           /* freed blocks, linked through their first bytes */
+    char *next, *end;     /* the current slab's part not yet carved */
+} cls[NCLASS];
+
+static size_t class_size(uint32_t c)
+{
+    return (size_t)1 << (c + MIN_SHIFT);
+}
+
+/* The smallest class that holds n bytes, or NCLASS if none does. */
+static uint32_t class_of(size_t n)
+{
+    uint32_t c = 0;
+    while (c < NCLASS && class_size(c) < n)
+        c++;
+    return c;
+}
+
+static void *map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void *large(size_t n)
+{
+    size_t page = 4096;
+    if (n > SIZE_MAX - HDR - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t len = (n + HDR + page - 1) & ~(page - 1);
+    hdr *h = map(len);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->cls = LARGE;
+    h->maplen = len;
+    return (char *)h + HDR;
+}
+
+/* A block of class c, under mu. */
+static void *carve(uint32_t c)
+{
+    size_t stride = class_size(c) + HDR;
+    if (cls[c].head) {
+        void *b = cls[c].head;
+        memcpy(&cls[c].head, b, sizeof(void *));
+        return b;
+    }
+    if ((size_t)(cls[c].end - cls[c].next) < stride) {
+        size_t len = stride * SLAB_BLOCKS > SLAB_MIN ? stride * SLAB_BLOCKS : SLAB_MIN;
+        char *s = map(len);
+        if (!s)
+            return NULL;
+        cls[c].next = s; /* the old slab's tail (< one block) is left unused */
+        cls[c].end = s + len;
+    }
+    hdr *h = (hdr *)cls[c].next;
+    cls[c].next += stride;
+    h->cls = c;
+    return (char *)h + HDR;
+}
+
+void *shim_malloc(size_t n)
+{
+    uint32_t c = class_of(n ? n : 1);
+    if (c == NCLASS)
+        return large(n);
+    pthread_mutex_lock(&mu);
+    void *b = carve(c);
+    pthread_mutex_unlock(&mu);
+    if (!b)
+        errno = ENOMEM;
+    return b;
+}
+
+void *shim_calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = shim_malloc(n);
+    if (p && ((const hdr *)((char *)p - HDR))->cls != LARGE)
+        memset(p, 0, n); /* a fresh mapping is zero already; a reused block is not */
+    return p;
+}
+
+static size_t usable(const void *p)
+{
+    const hdr *h = (const hdr *)((const char *)p - HDR);
+    return h->cls == LARGE ? h->maplen - HDR : class_size(h->cls);
+}
+
+void shim_free(void *p)
+{
+    if (!p)
+        return;
+    hdr *h = (hdr *)((char *)p - HDR);
+    if (h->cls == LARGE) {
+        munmap(h, h->maplen);
+        return;
+    }
+    uint32_t c = h->cls;
+    pthread_mutex_lock(&mu);
+    memcpy(p, &cls[c].head, sizeof(void *));
+    cls[c].head = p;
+    pthread_mutex_unlock(&mu);
+}
+
+void *shim_realloc(void *p, size_t n)
+{
+    if (!p)
+        return shim_malloc(n);
+    size_t have = usable(p);
+    if (n <= have && (n > have / 2 || have <= class_size(0)))
+        return p; /* fits, and not far too big */
+    void *q = shim_malloc(n);
+    if (!q)
+        return NULL; /* p stays as it was, as realloc() leaves it */
+    memcpy(q, p, n < have ? n : have);
+    shim_free(p);
+    return q;
+}
+
+static void lock(void)
+{
+    pthread_mutex_lock(&mu);
+}
+
+static void unlock(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+void shim_alloc_init(void)
+{
+    static const rudp_allocator ours = {shim_malloc, shim_calloc, shim_realloc, shim_free};
+    rudp_set_allocator(&ours);
+    pthread_atfork(lock, unlock, unlock);
+}
+
+/* A raw clone's child (procenv.c): the lock may have been held at the
+ * clone by a thread this process does not have, in the middle of changing
+ * a list. The lists are dropped (what they kept is lost to this process)
+ * and the lock made anew; blocks in use stay valid, and freeing one later
+ * puts it on the new lists. */
+void shim_alloc_lock_renew(void)
+{
+    memset(cls, 0, sizeof cls);
+    pthread_mutex_init(&mu, NULL);
+}
+
+#endif
