@@ -277,6 +277,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         return;
     }
     name_local(s->fd, NULL, s->listener);
+    shim_acceptq_attach(s);
     if (G.keeper_mode) {
         /* The process that asked for it is gone, or going: its end of the
          * listener may be held by nobody else. */
