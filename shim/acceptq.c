@@ -16,8 +16,11 @@
  * prefork child's too, shortens it; nothing tells us when), asked of
  * sock_diag by its inode. Not for every handshake: the length last seen
  * plus the connections handed over since is an upper bound, and the
- * kernel is asked only when that bound says full. A listener sock_diag
- * cannot see is served by the listener's own bounds as before.
+ * kernel is asked only when that bound says full, and at most once per
+ * REASK while it stays full (a flood of handshakes at a full listener
+ * costs no netlink round trip each; a place freed meanwhile is taken at
+ * the client's next attempt). A listener sock_diag cannot see is served
+ * by the listener's own bounds as before.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -25,6 +28,8 @@
 #include "engine.h"
 
 #include "poison.h"
+
+#define REASK 1000000 /* ns */
 
 static int room(void *arg)
 {
@@ -37,12 +42,16 @@ static int room(void *arg)
     if (s->aq_max >= 0 && (uint64_t)s->aq_len + (handed - s->aq_at) + (uint64_t)held <=
                               (uint64_t)s->aq_max)
         return 1;
+    rudp_time now = shim_now();
+    if (s->aq_max >= 0 && now - s->aq_asked < REASK)
+        return 0;
     int len, max;
     if (shim_unix_diag_queue(s->listener_ino, &len, &max) != 1 || len < 0 || max < 0)
         return 1; /* cannot tell: the listener's own bounds decide */
     s->aq_len = len;
     s->aq_max = max;
     s->aq_at = handed;
+    s->aq_asked = now;
     return (int64_t)len + held <= max;
 }
 

@@ -101,11 +101,12 @@ typedef struct esock {
     int backlog;            /* its backlog, for a keeper's listen() */
     /* a listener's accept queue (acceptq.c): the group's, or aq_own; and
      * what sock_diag last said of the app's unix listener: its queue's
-     * length and bound (-1: not asked yet), and aq->handed then */
+     * length and bound (-1: not asked yet), aq->handed then, and when */
     shim_acceptq *aq;
     shim_acceptq aq_own;
     int aq_len, aq_max;
     uint64_t aq_at;
+    rudp_time aq_asked;
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     uint32_t drops_seen;  /* the socket's drop count at its last report */
