@@ -111,7 +111,27 @@ int rudp__admit(rudp_listener *l, const rudp_addr *peer)
         ctx->stats.memory_refused++;
         return -ENOMEM;
     }
+    if (l->aq.room && !l->aq.room(l->aq_arg)) {
+        ctx->stats.handshakes_dropped++;
+        return -EAGAIN;
+    }
     return 0;
+}
+
+void rudp_listener_set_acceptq(rudp_listener *l, const rudp_acceptq_ops *ops, void *arg)
+{
+    if (ops)
+        l->aq = *ops;
+    else
+        memset(&l->aq, 0, sizeof l->aq);
+    l->aq_arg = arg;
+}
+
+/* Whether a connection in queue q counts under its source address: in the
+ * handshake or waiting, what one host could hold us with. */
+static int sourced(int q)
+{
+    return q == RUDP_Q_SYN || q == RUDP_Q_WAIT;
 }
 
 void rudp__queue(rudp_conn *c, int q)
@@ -127,14 +147,21 @@ void rudp__queue(rudp_conn *c, int q)
         l->syn_rcvd--;
     else if (c->queued == RUDP_Q_WAIT)
         l->waiting--;
+    else if (c->queued == RUDP_Q_HAND)
+        l->handing--;
     if (q == RUDP_Q_SYN)
         l->syn_rcvd++;
     else if (q == RUDP_Q_WAIT)
         l->waiting++;
-    /* The source's count follows "in the queue at all". */
-    if ((c->queued == RUDP_Q_NONE) != (q == RUDP_Q_NONE)) {
-        rudp_source *s = source_of(l, &c->pkey.addr, q != RUDP_Q_NONE);
-        if (s && q != RUDP_Q_NONE) {
+    else if (q == RUDP_Q_HAND)
+        l->handing++;
+    /* The caller's accept queue holds whatever is in ours at all. */
+    int held = (q != RUDP_Q_NONE) - (c->queued != RUDP_Q_NONE);
+    if (held && l->aq.moved)
+        l->aq.moved(l->aq_arg, held);
+    if (sourced((int)c->queued) != sourced(q)) {
+        rudp_source *s = source_of(l, &c->pkey.addr, sourced(q));
+        if (s && sourced(q)) {
             s->n++;
         } else if (s && --s->n == 0) {
             HASH_DELETE(hh, l->sources, s);

@@ -185,6 +185,9 @@ struct rudp_listener {
     unsigned backlog;
     unsigned syn_rcvd;     /* connections in SYN_RCVD */
     unsigned waiting;      /* accepted, not yet taken by the application */
+    unsigned handing;      /* accepted, being handed to it (RUDP_Q_HAND) */
+    rudp_acceptq_ops aq;   /* the caller's accept queue, or zeros */
+    void *aq_arg;
     rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
     rudp_addr name_local;  /* its address, for its connections' names (report.c) */
     uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
@@ -192,7 +195,11 @@ struct rudp_listener {
 };
 
 /* Where a server connection stands in its listener's queue. */
-enum { RUDP_Q_NONE = 0, RUDP_Q_SYN, RUDP_Q_WAIT };
+/* RUDP_Q_HAND: established and reported (RUDP_EV_ACCEPT), not yet taken
+ * by the application (rudp_conn_set_waiting(c, 0)): held by the accept
+ * queue the caller counts (rudp_acceptq_ops), not by the listener's own
+ * bounds. */
+enum { RUDP_Q_NONE = 0, RUDP_Q_SYN, RUDP_Q_WAIT, RUDP_Q_HAND };
 
 struct rudp_ctx {
     rudp_ctx_ops ops;

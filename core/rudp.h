@@ -476,6 +476,25 @@ int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,
                 unsigned backlog, rudp_listener **out);
 
 /*
+ * An accept queue the caller counts, shared with other contexts (the
+ * shim's engines, each with a listener on one port). `room` is asked
+ * before answering a handshake that the listener's own bounds let through:
+ * 0 drops it as a full accept queue does (the client retries). `moved` is
+ * told by how much the number of the listener's connections held on the
+ * way to the application changed: those in the handshake (answered, so
+ * their clients count as connected), those established and reported with
+ * RUDP_EV_ACCEPT until rudp_conn_set_waiting(c, 0) says the application's
+ * queue took them (or they end), and those waiting. Both are called from
+ * inside rudp_ctx_input, rudp_ctx_timeout and the calls that end or move a
+ * connection; either may be NULL. Call it before handshakes arrive.
+ */
+typedef struct rudp_acceptq_ops {
+    int (*room)(void *arg);
+    void (*moved)(void *arg, int delta);
+} rudp_acceptq_ops;
+void rudp_listener_set_acceptq(rudp_listener *l, const rudp_acceptq_ops *ops, void *arg);
+
+/*
  * Stops accepting on the listener and frees it. Connections already made
  * from it are unaffected; later handshakes to `sock` are refused.
  */
@@ -586,7 +605,8 @@ rudp_state rudp_conn_state(const rudp_conn *c);
  * An accepted connection the application could not take yet (waiting = 1),
  * or has taken now (0). While any connection of a listener waits, its
  * accept queue counts as full: new handshakes are dropped. A connection
- * that is released or fails stops waiting by itself.
+ * that is released or fails stops waiting by itself. Until one of these
+ * calls, an accepted connection counts as held for rudp_acceptq_ops.
  */
 void rudp_conn_set_waiting(rudp_conn *c, int waiting);
 

@@ -661,6 +661,7 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
         return;
     }
     b->unix_up = 1;
+    shim_acceptq_handed(b->sock); /* counted there before it stops being held */
     if (b->conn)
         rudp_conn_set_waiting(b->conn, 0);
     publish(b);

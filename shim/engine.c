@@ -282,6 +282,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     if (r->app_reuseport)
         rudp_listener_set_keyed_reset(s->listener, 0);
     name_local(s->fd, NULL, s->listener);
+    shim_acceptq_attach(s);
     if (G.keeper_mode) {
         /* The process that asked for it is gone, or going: its end of the
          * listener may be held by nobody else. */

@@ -32,6 +32,16 @@ enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
  * so a connection stays with one engine. The hash depends on the group's
  * size: a member may close only when all of them can (live == 0), or the
  * datagrams of other engines' connections would move. */
+/* A listener's accept queue as its engines count it (acceptq.c): one per
+ * SO_REUSEPORT group, shared by its engines, or the socket's own. */
+typedef struct shim_acceptq {
+    /* connections of the listener answered or accepted by any engine and
+     * not yet in the app's unix listener (rudp_acceptq_ops' moved) */
+    _Atomic int held;
+    /* connections any engine put in the app's unix listener, ever */
+    _Atomic uint64_t handed;
+} shim_acceptq;
+
 typedef struct lgroup {
     int n;                /* members made */
     _Atomic int live;     /* members still in use */
@@ -45,6 +55,7 @@ typedef struct lgroup {
     int tcp_fd;
     /* the latest TIME_WAIT end of any member's connections (portshare.c) */
     _Atomic uint64_t tw_until;
+    shim_acceptq aq; /* the members' one accept queue */
 } lgroup;
 
 struct engine;
@@ -88,6 +99,14 @@ typedef struct esock {
     uint64_t listener_ino;  /* inode of the app's unix listener */
     uid_t listener_uid;     /* who called listen() on it (ident.c) */
     int backlog;            /* its backlog, for a keeper's listen() */
+    /* a listener's accept queue (acceptq.c): the group's, or aq_own; and
+     * what sock_diag last said of the app's unix listener: its queue's
+     * length and bound (-1: not asked yet), aq->handed then, and when */
+    shim_acceptq *aq;
+    shim_acceptq aq_own;
+    int aq_len, aq_max;
+    uint64_t aq_at;
+    rudp_time aq_asked;
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     uint32_t drops_seen;  /* the socket's drop count at its last report */
@@ -358,6 +377,13 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);
  * accepted connection gets a bridge and goes to the app's listener; the
  * others' bridges move data, finish a handshake, or end (b freed). */
 void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now);
+/* acceptq.c: listener s's accept queue, counted with the other engines of
+ * its group (s->group) or alone: handshakes are answered only while the
+ * app's unix listener, plus what every engine holds on the way to it, has
+ * room. Call _attach once s->listener exists; _handed after each
+ * connection s put in the app's unix listener (rudp or plain TCP). */
+void shim_acceptq_attach(esock *s);
+void shim_acceptq_handed(esock *s);
 /* Hands b's accepted connection to the app's unix listener. A full backlog
  * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY); a listener
  * gone or squatted resets the connection, stops listening and frees b. */

@@ -336,6 +336,10 @@ int shim_slot_app_queued(shim_slot *s, int fd, int *q);
  * SIOCINQ says on it), -1 if the kernel did not tell. One netlink socket
  * per call. */
 int shim_unix_diag(uint64_t ino, int *inq);
+/* The same, with a listening socket's accept queue when 1: *len the
+ * connections in it, *max its bound (sk_max_ack_backlog: the backlog of
+ * its last listen(), capped by somaxconn); -1 if the kernel did not tell. */
+int shim_unix_diag_queue(uint64_t ino, int *len, int *max);
 
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);

@@ -179,6 +179,7 @@ static int connect_listener(esock *s)
         err = -EPIPE;
         goto fail;
     }
+    shim_acceptq_handed(s);
     return efd;
 fail:
     shim_close_owned(efd);

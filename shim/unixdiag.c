@@ -27,10 +27,14 @@
 #define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
 #define ATTR_HDR ALIGN4(sizeof(struct nlattr))
 
-int shim_unix_diag(uint64_t ino, int *inq)
+/* UNIX_DIAG_RQLEN of a listener is its accept queue: udiag_rqueue the
+ * connections in it, udiag_wqueue sk_max_ack_backlog (sk_diag_show_rqlen). */
+static int diag(uint64_t ino, int *inq, int *wq)
 {
     if (inq)
         *inq = -1;
+    if (wq)
+        *wq = -1;
     if (!ino || ino > UINT32_MAX)
         return -1; /* unix_diag's inode is 32 bits */
     int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -83,10 +87,22 @@ int shim_unix_diag(uint64_t ino, int *inq)
             struct unix_diag_rqlen rl;
             memcpy(&rl, (const char *)a + ATTR_HDR, sizeof rl);
             *inq = rl.udiag_rqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_rqueue;
+            if (wq)
+                *wq = rl.udiag_wqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_wqueue;
             break;
         }
     }
 out:
     real_close(fd);
     return r;
+}
+
+int shim_unix_diag(uint64_t ino, int *inq)
+{
+    return diag(ino, inq, NULL);
+}
+
+int shim_unix_diag_queue(uint64_t ino, int *len, int *max)
+{
+    return diag(ino, len, max);
 }

@@ -186,3 +186,46 @@ Test(budget, honest_flows_never_lose_data_to_the_budgets, .timeout = 120)
         }
     }
 }
+
+/* The caller's accept queue (rudp_acceptq_ops): a fake one. */
+static int aq_room_ok;
+static int aq_held;
+
+static int aq_room(void *arg)
+{
+    (void)arg;
+    return aq_room_ok;
+}
+
+static void aq_moved(void *arg, int delta)
+{
+    (void)arg;
+    aq_held += delta;
+}
+
+Test(budget, the_callers_accept_queue_holds_each_connection_until_the_application_takes_it,
+     .init = w_setup, .fini = w_teardown, .timeout = 10)
+{
+    static const rudp_acceptq_ops ops = {aq_room, aq_moved};
+    rudp_listener *l = rudp_conn_listener(w.conn[SRV]);
+    cr_assert_not_null(l);
+    rudp_listener_set_acceptq(l, &ops, NULL);
+    /* w_setup's connection: accepted, not yet taken (counted before the
+     * ops were set: it is the one already held) */
+    aq_held = 1;
+    rudp_conn_set_waiting(w.conn[SRV], 1); /* no room in the application's queue */
+    cr_assert(eq(int, aq_held, 1), "waiting is still held");
+    rudp_conn_set_waiting(w.conn[SRV], 0); /* taken */
+    cr_assert(eq(int, aq_held, 0));
+
+    size_t conns = rudp_ctx_conn_count(w.ctx[SRV]);
+    aq_room_ok = 0;
+    inject_handshake(0x1111);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns), "answered with no room");
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->handshakes_dropped, 1));
+    cr_assert(eq(int, aq_held, 0));
+    aq_room_ok = 1;
+    inject_handshake(0x2222);
+    cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns + 1));
+    cr_assert(eq(int, aq_held, 1), "the answered handshake is held");
+}
