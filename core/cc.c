@@ -12,17 +12,24 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_scalable,
     &rudp_cc_westwood,
     &rudp_cc_highspeed,
+    &rudp_cc_bic,
+    &rudp_cc_veno,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
 
 const rudp_cc_ops *rudp_cc_find(const char *name)
 {
+    /* Linux's dctcp without ECN is its dctcp_reno (cc_dctcp.c) */
+    if (strcmp(name, "dctcp") == 0)
+        return &rudp_cc_dctcp_reno;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
     return NULL;
 }
+
+const char *rudp_cc_name(const rudp_cc_ops *ops) { return ops->name; }
 
 double rudp_cc_cbrt(double x)
 {
@@ -70,6 +77,28 @@ void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
     while (*acc >= cc->cwnd) {
         *acc -= cc->cwnd;
         cc->cwnd += cc->mss;
+    }
+}
+
+uint64_t rudp_cc_slow_start(rudp_cc *cc, uint64_t acked)
+{
+    if (cc->cwnd >= cc->ssthresh)
+        return acked;
+    uint64_t room = cc->ssthresh - cc->cwnd;
+    uint64_t ss = acked < room ? acked : room;
+    cc->cwnd += ss;
+    return acked - ss;
+}
+
+void rudp_cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked)
+{
+    if (!per)
+        per = cc->mss;
+    *acc += acked;
+    if (*acc >= per) {
+        uint64_t n = *acc / per;
+        *acc -= n * per;
+        cc->cwnd += n * cc->mss;
     }
 }
 

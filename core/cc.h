@@ -90,6 +90,12 @@ void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t i
 /* Reno's growth (tcp_reno_cong_avoid): slow start below ssthresh, else one
  * MSS per window acknowledged, counted in *acc; none while app-limited. */
 void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
+/* tcp_slow_start: cwnd grows by what was acked, up to ssthresh; returns
+ * the acked bytes past it (for avoidance). */
+uint64_t rudp_cc_slow_start(rudp_cc *cc, uint64_t acked);
+/* tcp_cong_avoid_ai in bytes: one MSS per `per` bytes acked, counted in
+ * *acc (per 0: one MSS). */
+void rudp_cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked);
 /* A reduction: a recovery period from now, and cwnd = ssthresh =
  * `ssthresh` bytes, at least the minimum window. */
 void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh);
@@ -116,6 +122,11 @@ extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp 
 extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
 extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
 extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
+extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
+extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
+/* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
+ * rudp_cc_find("dctcp") answers it. */
+extern const rudp_cc_ops rudp_cc_dctcp_reno;
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
@@ -165,5 +176,19 @@ typedef struct rudp_cc_westwood_info {
     rudp_time rtt_min;
 } rudp_cc_westwood_info;
 void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out);
+
+typedef struct rudp_cc_bic_info {
+    uint64_t cnt;            /* segments acked per segment of increase */
+    uint64_t last_max_cwnd;  /* segments, Wmax; 0 before a loss */
+    uint64_t delayed_ack;    /* packets per ACK << 4 */
+} rudp_cc_bic_info;
+void rudp_cc_bic_get_info(const rudp_cc *cc, rudp_cc_bic_info *out);
+
+typedef struct rudp_cc_veno_info {
+    rudp_time base_rtt;      /* least RTT seen (+1); RUDP_TIME_NEVER before one */
+    uint64_t diff;           /* queued segments << 1, at the last ACK judged */
+    int enabled;             /* Veno is on (not in or just out of recovery) */
+} rudp_cc_veno_info;
+void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out);
 
 #endif

@@ -32,24 +32,11 @@ static void sc_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
     if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         return;
-    uint64_t acked = a->acked_bytes;
-    if (cc->cwnd < cc->ssthresh) {
-        uint64_t room = cc->ssthresh - cc->cwnd;
-        uint64_t ss = acked < room ? acked : room;
-        cc->cwnd += ss;
-        acked -= ss;
-    }
+    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
     /* tcp_cong_avoid_ai(tp, min(cwnd, 100), acked), in bytes */
     uint64_t segs = cc->cwnd / cc->mss;
-    uint64_t per = (segs < SCALABLE_AI_CNT ? segs : SCALABLE_AI_CNT) * cc->mss;
-    if (!per)
-        per = cc->mss;
-    CA_ACC(cc) += acked;
-    if (CA_ACC(cc) >= per) {
-        uint64_t n = CA_ACC(cc) / per;
-        CA_ACC(cc) -= n * per;
-        cc->cwnd += n * cc->mss;
-    }
+    rudp_cc_avoid_ai(cc, &CA_ACC(cc), (segs < SCALABLE_AI_CNT ? segs : SCALABLE_AI_CNT) * cc->mss,
+                     acked);
 }
 
 static void sc_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t lost_bytes,

@@ -95,6 +95,9 @@ int rudp_config_check(const rudp_config *cfg, const char **why);
 
 /* Congestion controllers available by name ("newreno", ...). NULL if unknown. */
 const rudp_cc_ops *rudp_cc_find(const char *name);
+/* The name a controller's ops go by (rudp_cc_find("dctcp") answers ops
+ * named "dctcp-reno", as Linux's dctcp runs without ECN). */
+const char *rudp_cc_name(const rudp_cc_ops *ops);
 extern const rudp_cc_ops *const rudp_cc_default;
 
 /* ---- context ------------------------------------------------------------ */

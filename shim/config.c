@@ -672,7 +672,8 @@ int shim_config_load(void)
         if (!cc)
             return bad("RUDP_CC", v,
                        "the name of a congestion controller: bbr (default), cubic, newreno, "
-                       "vegas, htcp, scalable, westwood, highspeed");
+                       "vegas, htcp, scalable, westwood, highspeed, bic, veno, "
+                       "dctcp (runs as dctcp-reno: no ECN)");
         shim_cfg.rudp.cc = cc;
     }
     return check_together();

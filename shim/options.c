@@ -66,6 +66,9 @@ static const struct {
     {"scalable", "scalable"},
     {"westwood", "westwood"},
     {"highspeed", "highspeed"},
+    {"bic", "bic"},
+    {"veno", "veno"},
+    {"dctcp", "dctcp"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)
@@ -76,13 +79,20 @@ static const rudp_cc_ops *cc_by_name(const char *name)
     return NULL;
 }
 
-/* The controller a connection of rec runs, by Linux's name for it. */
+/* The controller a connection of rec runs, by Linux's name for it. One
+ * whose ops go by another name than the one chosen reads that name on a
+ * connected socket: dctcp without ECN is "dctcp-reno" (dctcp_init,
+ * net/ipv4/tcp_dctcp.c, switches icsk_ca_ops to dctcp_reno), while a
+ * listener or a socket not yet connected keeps "dctcp" (the same
+ * dctcp_init keeps dctcp in TCP_LISTEN and TCP_CLOSE). */
 static const char *cc_name(const shim_fd *rec)
 {
     const rudp_cc_ops *cc = rec->cc ? rec->cc : shim_cfg.rudp.cc ? shim_cfg.rudp.cc : rudp_cc_default;
     for (size_t i = 0; i < sizeof cc_names / sizeof cc_names[0]; i++)
         if (rudp_cc_find(cc_names[i].rudp) == cc)
-            return cc_names[i].tcp;
+            return rec->kind == SHIM_FD_BRIDGED && strcmp(rudp_cc_name(cc), cc_names[i].rudp) != 0
+                       ? rudp_cc_name(cc)
+                       : cc_names[i].tcp;
     return "bbr";
 }
 

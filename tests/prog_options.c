@@ -41,11 +41,12 @@
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
- *     and "scalable", "westwood", "highspeed" (on the connected client):
+ *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp" (on
+ *     the connected client; dctcp reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. hybla ... dctcp (the rest
+ *     and read back whatever the kernel has. hybla ... cdg (the rest
  *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -321,9 +322,9 @@ static void check_family(int family)
 /* ---- controllers by name: the kernel's answer, rudp's two ---- */
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
- * runs bbr, cubic, reno, vegas, htcp, scalable, westwood and highspeed. */
-static const char *const other_ccs[] = {"hybla", "illinois", "lp",  "veno",
-                                        "yeah",  "bic",      "nv",  "cdg", "dctcp"};
+ * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
+ * veno and dctcp (as dctcp-reno). */
+static const char *const other_ccs[] = {"hybla", "illinois", "lp", "yeah", "nv", "cdg"};
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -428,11 +429,16 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (hybla ... dctcp) get the kernel's "
+    printf("ok: the other controllers of a stock kernel (hybla ... cdg) get the kernel's "
            "answer on a connected socket (%s here)\n",
            cc_err(fresh, "hybla") ? strerror(cc_err(fresh, "hybla")) : "taken");
-    /* scalable, westwood and highspeed, rudp's too: as vegas and htcp */
-    static const char *const more[] = {"scalable", "westwood", "highspeed"};
+    /* scalable, westwood, highspeed, bic, veno, dctcp, rudp's too: as
+     * vegas and htcp. dctcp on a connection without ECN reads back
+     * "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
+     * dctcp_reno ops unless ECN was negotiated, and this connection did
+     * not negotiate it (it did not start with dctcp) */
+    static const char *const more[] = {"scalable", "westwood", "highspeed",
+                                       "bic",      "veno",     "dctcp"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
@@ -441,7 +447,8 @@ static void check_cc_names(void)
         else
             kernel_answer_holds(es, more[i], "connected client");
         if (!es)
-            check_cc(c, more[i], "client set after connect()");
+            check_cc(c, strcmp(more[i], "dctcp") == 0 ? "dctcp-reno" : more[i],
+                     "client set after connect()");
         printf("ok: %s: %s\n", more[i],
                shim ? "rudp's, taken and read back" : es ? strerror(es) : "taken by the kernel");
     }
