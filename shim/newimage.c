@@ -13,9 +13,23 @@
  * this library, by path (the same file: device and inode) or by file name
  * (searched in the library path), or from /etc/ld.so.preload, read once
  * at start-up. And only when the image is dynamic: an ELF file with a
- * PT_INTERP program header. A file that is not ELF (a script) or that we
- * may not read is taken to run it, as before: its interpreter is almost
- * always dynamic.
+ * PT_INTERP program header. A script (#!) is followed to its interpreter
+ * as the kernel does (fs/binfmt_script.c: the first 256 bytes, the name up
+ * to a blank; the interpreter may be a script too, up to the kernel's
+ * limit of rewrites, fs/exec.c exec_binprm), and the image that counts is
+ * the last. A file we may not read, or another format (binfmt_misc), is
+ * taken to run it, as before.
+ *
+ * Secure execution (AT_SECURE: ld.so ignores a LD_PRELOAD path, and the
+ * shim passes everything through) is told as the kernel tells it: the
+ * set-uid or set-gid bit (set-gid with group execute) of the last image
+ * counts only where the mount allows it (bprm_fill_uid: mnt_may_suid, so
+ * not on a nosuid mount, statvfs ST_NOSUID) and without no_new_privs; and
+ * it is secure only when the ids change (security/commoncap.c
+ * cap_bprm_creds_from_file: the new effective uid or gid differs from the
+ * real one), so root running a root-owned set-uid binary runs the shim.
+ * File capabilities make it secure for a process whose real uid is not 0
+ * (the same function); POSIX_SPAWN_RESETIDS is not looked at.
  *
  * Called between vfork() and exec too: nothing here allocates or locks;
  * open, pread, fstat and stat are async-signal-safe.
@@ -26,7 +40,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -113,33 +130,101 @@ static int env_preloads_us(char *const envp[])
     return list && list_names_us(list);
 }
 
-/* Whether the file open at fd is an image ld.so would preload us into. */
+/* Whether exec'ing the file open at fd (st its stat) by this process is
+ * secure execution (see the top of this file). */
+static int secure_exec(int fd, const struct stat *st)
+{
+    int suid = (st->st_mode & S_ISUID) != 0;
+    int sgid = (st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+    struct statvfs v;
+    int may_suid = !(fstatvfs(fd, &v) == 0 && (v.f_flag & ST_NOSUID)) &&
+                   prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1;
+    if (!may_suid)
+        suid = sgid = 0;
+    uid_t euid = suid ? st->st_uid : geteuid();
+    gid_t egid = sgid ? st->st_gid : getegid();
+    if (euid != getuid() || egid != getgid())
+        return 1;
+    return may_suid && getuid() != 0 && fgetxattr(fd, "security.capability", NULL, 0) > 0;
+}
+
+/* The interpreter a script at fd names (#!), into out; 0 if fd is no
+ * script. fs/binfmt_script.c: after "#!", blanks, then the name up to a
+ * blank or the end of the line, all within the first 256 bytes. */
+static int script_interp(int fd, char *out, size_t cap)
+{
+    char buf[256 + 1];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n < 3 || buf[0] != '#' || buf[1] != '!')
+        return 0;
+    buf[n] = '\0';
+    char *p = buf + 2;
+    p += strspn(p, " \t");
+    size_t len = strcspn(p, " \t\n");
+    if (!len || len >= cap || !memchr(buf, '\n', (size_t)n))
+        return 0;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return 1;
+}
+
+/* Whether the file open at fd is an image ld.so would preload us into;
+ * a script is followed to its interpreter, the last one deciding. */
+#define SCRIPT_DEPTH 5 /* fs/exec.c exec_binprm: ELOOP after that */
 static int image_takes_us(int fd)
 {
+    char interp[PATH_MAX];
+    int own = -1, r = 1;
+    for (int depth = 0; depth <= SCRIPT_DEPTH; depth++) {
+        if (!script_interp(fd, interp, sizeof interp))
+            break;
+        int f = open(interp, O_RDONLY | O_CLOEXEC);
+        if (f < 0)
+            goto out; /* the exec fails, or we may not read it: as before */
+        if (own >= 0)
+            real_close(own);
+        fd = own = f;
+        if (depth == SCRIPT_DEPTH) {
+            r = 0; /* the exec fails with ELOOP: pass nothing */
+            goto out;
+        }
+    }
     struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
-        return 0; /* secure execution: the shim passes everything through */
+    if (fstat(fd, &st) == 0 && secure_exec(fd, &st)) {
+        r = 0; /* secure execution: the shim passes everything through */
+        goto out;
+    }
     Elf64_Ehdr eh; /* the class and machine are where ELF32's are too */
     if (pread(fd, &eh, sizeof eh, 0) < (ssize_t)EI_NIDENT + 4 ||
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-        return 1; /* a script, or unreadable: its interpreter decides */
+        goto out; /* another format (binfmt_misc), or unreadable */
+    r = 0;
     if (eh.e_ident[EI_CLASS] != OUR_CLASS)
-        return 0;
+        goto out;
 #ifdef OUR_MACHINE
     if (eh.e_machine != OUR_MACHINE)
-        return 0;
+        goto out;
 #endif
+    r = 1;
     if (OUR_CLASS != ELFCLASS64 || eh.e_phentsize < sizeof(Elf64_Phdr))
-        return 1;
+        goto out;
+    r = 0; /* static, unless a PT_INTERP is found */
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
         if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
-            (ssize_t)sizeof ph)
-            return 1;
-        if (ph.p_type == PT_INTERP)
-            return 1;
+            (ssize_t)sizeof ph) {
+            r = 1;
+            break;
+        }
+        if (ph.p_type == PT_INTERP) {
+            r = 1;
+            break;
+        }
     }
-    return 0; /* static */
+out:
+    if (own >= 0)
+        real_close(own);
+    return r;
 }
 
 /* Where execvp() and posix_spawnp() find file: PATH of the caller's

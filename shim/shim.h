@@ -447,6 +447,7 @@ typedef struct shim_exec_env {
     char val[sizeof "RUDP_EXEC_SLABS=" + SHIM_SLABS_MAX * 12];
     int fds[SHIM_SLABS_MAX];
     int nfds;
+    int cloexec;       /* 1: the copies keep FD_CLOEXEC (spawn.c clears it in the child) */
     char **env;
     int hand;          /* exechand.c: the new image's end of the pair, -1: none */
     char hand_val[sizeof "RUDP_EXEC_HAND=" + 33 * 12]; /* its variable, "" if none */

@@ -352,7 +352,9 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
     for (int i = 0; i < nslabs; i++) {
         if (slabs[i].fd < 0 || inode_of(slabs[i].fd) != slabs[i].ino)
             continue; /* anonymous memory, or the app put something else there */
-        int c = fcntl(slabs[i].fd, F_DUPFD, SHIM_FD_BASE); /* without FD_CLOEXEC */
+        /* Without FD_CLOEXEC for our exec; with it for posix_spawn, whose
+         * child clears it by the file actions (spawn.c). */
+        int c = fcntl(slabs[i].fd, x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, SHIM_FD_BASE);
         if (c < 0)
             continue;
         x->fds[x->nfds++] = c;

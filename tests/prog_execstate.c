@@ -10,6 +10,24 @@
  *                             then posix_spawn, LD_PRELOAD taken out of
  *                             its environment) gets no stray fds and no
  *                             RUDP_EXEC_SLABS
+ *   prog_execstate race      a thread fork()+exec()s this program without
+ *                             the preload (--nomemfd: it must hold no
+ *                             memfd) while the main thread posix_spawn()s
+ *                             it with the preload (--slabs: under the shim
+ *                             it must have adopted a slab), every other
+ *                             time with file actions closing every fd
+ *                             from 3 (the spawn must succeed)
+ *   prog_execstate script|script_static
+ *                             spawn through scripts (one, two levels) whose
+ *                             last interpreter is this program (the spawn
+ *                             checks) or its static build (the bare checks)
+ *   prog_execstate nosuid|suid_root|suid_secure
+ *                             (root; "skip:" otherwise) spawn a set-uid,
+ *                             set-gid copy on a tmpfs of a mount namespace
+ *                             of our own: owned by nobody on a nosuid
+ *                             mount, or by root (both run the shim: the
+ *                             spawn checks); owned by nobody on a normal
+ *                             mount (secure execution: the bare checks)
  *   prog_execstate --after C TO FROM PID
  *                             (internal) the image after the exec: C the
  *                             connected fd, TO/FROM the pipes to and from
@@ -62,6 +80,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,7 +144,8 @@ enum mode { BY_EXEC, BY_SPAWN, BY_SPAWNP };
 
 /* Starts self --after with the connection moved to fd 10 and the pipes to
  * 11 and 12 by the file actions; waits for it and ends as it ended. */
-static void spawn_after(char *self, enum mode how, int c, int to, int from, pid_t peer_pid)
+static void spawn_after(char *self, const char *path, enum mode how, int c, int to, int from,
+                        pid_t peer_pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -144,9 +168,9 @@ static void spawn_after(char *self, enum mode how, int c, int to, int from, pid_
     char *argv[] = {self, "--after", "10", "11", "12", e, NULL};
     extern char **environ;
     pid_t child;
-    int r = how == BY_SPAWN ? posix_spawn(&child, self, &fa, &at, argv, environ)
-                            : posix_spawnp(&child, self, &fa, &at, argv, environ);
-    CHECK(r == 0, "posix_spawn%s %s: %s", how == BY_SPAWNP ? "p" : "", self, strerror(r));
+    int r = how == BY_SPAWN ? posix_spawn(&child, path, &fa, &at, argv, environ)
+                            : posix_spawnp(&child, path, &fa, &at, argv, environ);
+    CHECK(r == 0, "posix_spawn%s %s: %s", how == BY_SPAWNP ? "p" : "", path, strerror(r));
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(c); /* the new image has them all now: the peer ends at its EOF */
@@ -157,12 +181,12 @@ static void spawn_after(char *self, enum mode how, int c, int to, int from, pid_
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the spawned image ended with status %#x", st);
     CHECK(waitpid(peer_pid, &st, 0) == peer_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "the peer did not end cleanly");
-    printf("ok: the image posix_spawn%s started (file actions moving the connection to fd "
-           "10) found it all as an exec'd one does\n", how == BY_SPAWNP ? "p" : "");
+    printf("ok: the image posix_spawn%s started from %s (file actions moving the connection "
+           "to fd 10) found it all as an exec'd one does\n", how == BY_SPAWNP ? "p" : "", path);
     exit(0);
 }
 
-static void first_image(char *self, enum mode how)
+static void first_image(char *self, const char *path, enum mode how)
 {
     int c, s;
     loopback_pair(AF_INET, &c, &s);
@@ -192,7 +216,7 @@ static void first_image(char *self, enum mode how)
            how == BY_EXEC ? "exec'ing" : "spawning");
     fflush(stdout);
     if (how != BY_EXEC)
-        spawn_after(self, how, c, to[1], from[0], p);
+        spawn_after(self, path, how, c, to[1], from[0], p);
     execl(self, self, "--after", a, b, d, e, (char *)NULL);
     failf(__LINE__, "execl %s: %s", self, strerror(errno));
 }
@@ -353,8 +377,280 @@ static void bare_after(const char *want)
            have);
 }
 
+/* ---- images whose shim is told from more than their file ---- */
+
+/* Spawns path (LD_PRELOAD kept) with "--bare FDS" and the fds this
+ * process passes; the image must not run the shim and so must hold
+ * exactly those fds and no RUDP_EXEC_SLABS. */
+static void spawn_bare(const char *path, const char *what)
+{
+    char fds[4096];
+    fds_passed(fds, sizeof fds);
+    char *argv[] = {(char *)path, "--bare", fds, NULL};
+    extern char **environ;
+    pid_t child;
+    int r = posix_spawn(&child, path, NULL, NULL, argv, environ);
+    CHECK(r == 0, "posix_spawn %s: %s", path, strerror(r));
+    int st;
+    CHECK(waitpid(child, &st, 0) == child, "waitpid: %s", strerror(errno));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s (%s) ended with status %#x", what, path, st);
+    printf("ok: %s: it holds the fds passed (%s) and no RUDP_EXEC_SLABS\n", what, fds);
+}
+
+static char tmpdir[] = "/tmp/prog_execstate.XXXXXX";
+static char made[4][4200];
+static int nmade;
+
+static int mounted;
+
+static void cleanup_made(void)
+{
+    while (nmade > 0)
+        unlink(made[--nmade]);
+    if (mounted)
+        umount2(tmpdir, MNT_DETACH);
+    rmdir(tmpdir);
+}
+
+/* Writes a file (mode) in tmpdir; returns its path. */
+static const char *make_file(const char *name, const void *data, size_t n, mode_t mode)
+{
+    CHECK(nmade < 4, "too many files");
+    char *path = made[nmade];
+    snprintf(path, sizeof made[0], "%s/%s", tmpdir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+    nmade++;
+    CHECK(write(fd, data, n) == (ssize_t)n, "write %s: %s", path, strerror(errno));
+    SYS(fchmod(fd, mode));
+    SYS(close(fd));
+    return path;
+}
+
+static const char *make_script(const char *name, const char *interp)
+{
+    char text[4200];
+    int n = snprintf(text, sizeof text, "#!%s\n", interp);
+    return make_file(name, text, (size_t)n, 0755);
+}
+
+/* Scripts (one level and two: a script whose interpreter is a script), as
+ * the kernel runs them (binfmt_script; fs/exec.c allows a few levels of
+ * rewrite): ending at this program, the shim runs, and the spawned image
+ * finds the connection's state; ending at the static build, it does not,
+ * and the image gets nothing it does not know of. */
+static void script_modes(char *self, int to_static)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
+    exe[n] = '\0';
+    CHECK(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+    atexit(cleanup_made);
+    if (!to_static) {
+        const char *s1 = make_script("dyn1", exe);
+        const char *s2 = make_script("dyn2", s1);
+        printf("ok: %s -> %s -> %s\n", s2, s1, exe);
+        first_image(self, s2, BY_SPAWN);
+    }
+    char stat_exe[4200];
+    snprintf(stat_exe, sizeof stat_exe, "%s_static", exe);
+    if (access(stat_exe, X_OK) != 0) {
+        printf("skip: no %s (no static libc): scripts to a static image not tried\n", stat_exe);
+        exit(0);
+    }
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    const char *s1 = make_script("st1", stat_exe);
+    spawn_bare(s1, "a script whose interpreter is static");
+    const char *s2 = make_script("st2", s1);
+    spawn_bare(s2, "a script whose interpreter is a script whose interpreter is static");
+    close(c);
+    close(a);
+    exit(0);
+}
+
+/* Set-uid copies of this program on tmpfs mounts of a mount namespace of
+ * our own (root only; "skip:" otherwise). The kernel (fs/exec.c
+ * bprm_fill_uid: mnt_may_suid) ignores the bit on a nosuid mount, and
+ * secure execution (AT_SECURE) comes only when the ids change
+ * (security/commoncap.c cap_bprm_creds_from_file): a nobody-owned set-uid
+ * copy run by root on a nosuid mount, or a root-owned one on any, runs
+ * the shim and must find the connection's state; a nobody-owned one on a
+ * normal mount runs in secure execution, without the shim, and must get
+ * nothing it does not know of. */
+static void suid_modes(char *self, const char *which)
+{
+    if (geteuid() != 0) {
+        printf("skip: not root: set-uid images not tried\n");
+        exit(0);
+    }
+    if (unshare(CLONE_NEWNS) < 0) {
+        printf("skip: unshare(CLONE_NEWNS): %s: set-uid images not tried\n", strerror(errno));
+        exit(0);
+    }
+    SYS(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    CHECK(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+    int nosuid = strcmp(which, "nosuid") == 0;
+    atexit(cleanup_made);
+    SYS(mount("tmpfs", tmpdir, "tmpfs", nosuid ? MS_NOSUID : 0, "mode=0755"));
+    mounted = 1;
+    static char buf[1 << 22];
+    int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    CHECK(in >= 0, "open /proc/self/exe: %s", strerror(errno));
+    ssize_t n = read(in, buf, sizeof buf);
+    CHECK(n > 0 && n < (ssize_t)sizeof buf, "read /proc/self/exe: %zd", n);
+    close(in);
+    const char *copy = make_file("prog", buf, (size_t)n, 0755);
+    uid_t owner = strcmp(which, "suid_root") == 0 ? 0 : 65534;
+    SYS(chown(copy, owner, owner));
+    SYS(chmod(copy, 04755 | 02000));
+    printf("ok: %s: set-uid and set-gid copy owned by %d on a tmpfs%s\n", which, (int)owner,
+           nosuid ? " mounted nosuid" : "");
+    if (strcmp(which, "suid_secure") == 0) {
+        int c, a;
+        loopback_pair(AF_INET, &c, &a);
+        printf("transport: %s\n", fd_transport(c));
+        spawn_bare(copy, "a set-uid image in secure execution");
+        exit(0);
+    }
+    first_image(self, copy, BY_SPAWN);
+}
+
+/* ---- a fork()+exec() racing posix_spawn() ---- */
+
+static atomic_int race_stop, race_bad, race_runs;
+static char *race_self;
+
+/* Forks and exec's this program without the preload ("--nomemfd") until
+ * told to stop: that image must never hold a memfd. */
+static void *race_forker(void *arg)
+{
+    (void)arg;
+    char **env = env_without_preload();
+    while (!atomic_load(&race_stop)) {
+        pid_t p = fork();
+        if (p == 0) {
+            char *argv[] = {race_self, "--nomemfd", NULL};
+            execve(race_self, argv, env);
+            _exit(4);
+        }
+        if (p < 0)
+            break;
+        int st;
+        if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            atomic_fetch_add(&race_bad, 1);
+        atomic_fetch_add(&race_runs, 1);
+    }
+    return NULL;
+}
+
+/* The number of this process's fds whose link starts with prefix, each
+ * named on stderr if tell; -1 without /proc. */
+static int fds_linked(const char *prefix, int tell)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *en;
+    int n = 0;
+    while ((en = readdir(d))) {
+        char p[300], t[256];
+        snprintf(p, sizeof p, "/proc/self/fd/%s", en->d_name);
+        ssize_t k = readlink(p, t, sizeof t - 1);
+        if (k <= 0)
+            continue;
+        t[k] = '\0';
+        if (strncmp(t, prefix, strlen(prefix)) != 0)
+            continue;
+        n++;
+        if (tell)
+            fprintf(stderr, "FAIL: an image without the shim holds fd %s -> %s\n", en->d_name, t);
+    }
+    closedir(d);
+    return n;
+}
+
+#define RACE_SPAWNS 60
+
+static void race(char *self)
+{
+    race_self = self;
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    const char *pre = getenv("LD_PRELOAD");
+    int shim = pre && strstr(pre, "rudp") != NULL;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, race_forker, NULL) == 0, "pthread_create");
+    extern char **environ;
+    int slabs_seen = 0;
+    for (int i = 0; i < RACE_SPAWNS; i++) {
+        /* Every other spawn with file actions that close every fd from 3
+         * first: ours must run before them (else the spawn fails EBADF). */
+        posix_spawn_file_actions_t fa;
+        SYS(posix_spawn_file_actions_init(&fa));
+        CHECK(posix_spawn_file_actions_addclosefrom_np(&fa, 3) == 0, "addclosefrom_np");
+        char *argv[] = {self, "--slabs", NULL};
+        pid_t child;
+        int r = posix_spawn(&child, self, i % 2 ? &fa : NULL, NULL, argv, environ);
+        CHECK(r == 0, "posix_spawn %d (%s file actions): %s", i, i % 2 ? "closefrom" : "no",
+              strerror(r));
+        posix_spawn_file_actions_destroy(&fa);
+        int st;
+        CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st), "spawned image %d: %#x", i, st);
+        if (i % 2 == 0)
+            slabs_seen += WEXITSTATUS(st) > 0;
+    }
+    atomic_store(&race_stop, 1);
+    pthread_join(t, NULL);
+    CHECK(atomic_load(&race_bad) == 0, "%d of %d images fork()+exec()'d without the shim while "
+          "posix_spawn() ran held a memfd (or failed)", atomic_load(&race_bad), atomic_load(&race_runs));
+    CHECK(atomic_load(&race_runs) > 0, "the forking thread ran no image");
+    printf("ok: %d images fork()+exec()'d without the shim during %d posix_spawn()s: none held a "
+           "memfd\n", atomic_load(&race_runs), RACE_SPAWNS);
+    CHECK(shim ? slabs_seen == RACE_SPAWNS / 2 : slabs_seen == 0,
+          "%d of %d images spawned without file actions had the slabs", slabs_seen, RACE_SPAWNS / 2);
+    printf("ok: the spawns with file actions closing every fd from 3 all succeeded; the %d "
+           "without had the slabs %s\n", RACE_SPAWNS / 2, shim ? "every time" : "never (no shim)");
+    close(c);
+    close(a);
+    exit(0);
+}
+
 int main(int argc, char **argv)
 {
+    /* A script's interpreter gets the script's path(s) before the
+     * arguments: drop them ("--after" or "--bare" comes first after). */
+    for (int k = 2; k < argc; k++) {
+        if (strcmp(argv[k], "--after") == 0 || strcmp(argv[k], "--bare") == 0) {
+            argv[k - 1] = argv[0];
+            argv += k - 1;
+            argc -= k - 1;
+            break;
+        }
+    }
+    /* The image a shim-less fork()+exec() started: no memfd at all. */
+    if (argc == 2 && strcmp(argv[1], "--nomemfd") == 0)
+        return fds_linked("/memfd:", 1) != 0;
+    /* The image posix_spawn() started (LD_PRELOAD kept): under the shim
+     * it has adopted the slabs passed (close-on-exec again). */
+    if (argc == 2 && strcmp(argv[1], "--slabs") == 0)
+        return fds_linked("/memfd:rudp-slots", 0) > 0;
+    if (argc == 2 && strcmp(argv[1], "race") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        race(argv[0]);
+    }
+    if (argc == 2 && (strcmp(argv[1], "script") == 0 || strcmp(argv[1], "script_static") == 0)) {
+        prog_begin(1, WATCHDOG_S);
+        script_modes(argv[0], argv[1][6] == '_');
+    }
+    if (argc == 2 && (strcmp(argv[1], "nosuid") == 0 || strcmp(argv[1], "suid_root") == 0 ||
+                      strcmp(argv[1], "suid_secure") == 0)) {
+        prog_begin(1, WATCHDOG_S);
+        suid_modes(argv[0], argv[1]);
+    }
     if (argc == 3 && strcmp(argv[1], "--bare") == 0) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         watchdog(WATCHDOG_S);
@@ -367,7 +663,7 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && (strcmp(argv[1], "spawn") == 0 || strcmp(argv[1], "spawnp") == 0)) {
         prog_begin(1, WATCHDOG_S);
-        first_image(argv[0], argv[1][5] == 'p' ? BY_SPAWNP : BY_SPAWN);
+        first_image(argv[0], argv[0], argv[1][5] == 'p' ? BY_SPAWNP : BY_SPAWN);
     }
     if (argc == 6 && strcmp(argv[1], "--after") == 0) {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -377,6 +673,6 @@ int main(int argc, char **argv)
         return 0;
     }
     prog_begin(argc, WATCHDOG_S);
-    first_image(argv[0], BY_EXEC);
+    first_image(argv[0], argv[0], BY_EXEC);
     return 1;
 }
