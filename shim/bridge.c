@@ -248,7 +248,7 @@ static void bridge_free(bridge *b)
         e->bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    shim_free(b);
+    shim_engine_bury(e, b, &b->type);
 }
 
 /* Interest in efd follows what can move: EPOLLIN while the app may send

@@ -108,6 +108,33 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
 /* A keeper's listener checks while the process that handed over exits */
 #define HANDED_POLL RUDP_MS(5)
 
+void shim_engine_bury(struct engine *e, void *p, int *type)
+{
+    *type = 0; /* dispatched to nobody */
+    if (e->dispatching) {
+        if (e->ngraves == e->graves_cap) {
+            uint32_t n = e->graves_cap ? 2 * e->graves_cap : 16;
+            void **v = shim_realloc(e->graves, n * sizeof *v);
+            if (v) {
+                e->graves = v;
+                e->graves_cap = n;
+            }
+        }
+        if (e->ngraves < e->graves_cap) {
+            e->graves[e->ngraves++] = p;
+            return;
+        }
+    }
+    shim_free(p); /* no room to wait: as before this existed */
+}
+
+static void graves_empty(struct engine *e)
+{
+    for (uint32_t i = 0; i < e->ngraves; i++)
+        shim_free(e->graves[i]);
+    e->ngraves = 0;
+}
+
 static void sock_close(esock *s)
 {
     struct engine *e = s->e;
@@ -121,7 +148,8 @@ static void sock_close(esock *s)
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
-    shim_free(s);
+    s->tcp.type = 0; /* its reserve TCP listener's events too */
+    shim_engine_bury(e, s, &s->type);
 }
 
 void shim_esock_unref(esock *s)
@@ -786,6 +814,7 @@ void *shim_engine_loop(void *arg)
          * sockets ready at once, timers run after the first EV_MAX would
          * fire probes for connections whose ACKs sit unread in theirs. */
         for (int more = 0;; more++) {
+            e->dispatching = 1;
             for (int i = 0; i < n; i++) {
                 int type = *(int *)evs[i].data.ptr;
                 if (type == W_EVENT)
@@ -801,6 +830,8 @@ void *shim_engine_loop(void *arg)
                 else if (type == W_TCPL)
                     tcpl_event(evs[i].data.ptr, now);
             }
+            e->dispatching = 0;
+            graves_empty(e);
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
             static const struct timespec zero;
@@ -892,6 +923,8 @@ static void start_undo(struct engine *e)
     shim_free(e->addrs);
     shim_free(e->ctrls);
     shim_free(e->rxbuf);
+    graves_empty(e);
+    shim_free(e->graves);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
 }

@@ -19,6 +19,12 @@
 
 enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
 
+struct engine;
+/* Frees p, an epoll target of e whose first field is its type (*type):
+ * at once outside a dispatch, else once the batch is dispatched, its type
+ * cleared meanwhile so a later event of the batch names nothing. */
+void shim_engine_bury(struct engine *e, void *p, int *type);
+
 /* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
  * (portshare.c): more close at once. */
 #define SHIM_TW_HELD 32
@@ -231,6 +237,12 @@ struct engine {
     _Atomic unsigned fwd_queued;
     uint64_t handed_out, handed_in, handed_dropped;
     uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
+    /* What was freed while a batch of epoll events was dispatched, and
+     * that a later event of the same batch may still name (data.ptr):
+     * kept, its type cleared, until the batch is done (shim_engine_bury) */
+    void **graves;
+    uint32_t ngraves, graves_cap;
+    int dispatching;
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };
