@@ -124,6 +124,7 @@ extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's 
 extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
 extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
 extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
+extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -190,5 +191,11 @@ typedef struct rudp_cc_veno_info {
     int enabled;             /* Veno is on (not in or just out of recovery) */
 } rudp_cc_veno_info;
 void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out);
+
+typedef struct rudp_cc_hybla_info {
+    uint64_t rho_3ls;        /* rho = srtt / 25 ms, at least 1, << 3; 0 before an RTT */
+    int enabled;             /* Hybla's growth (not Reno's after persistent congestion) */
+} rudp_cc_hybla_info;
+void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out);
 
 #endif

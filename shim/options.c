@@ -69,6 +69,7 @@ static const struct {
     {"bic", "bic"},
     {"veno", "veno"},
     {"dctcp", "dctcp"},
+    {"hybla", "hybla"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

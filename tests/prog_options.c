@@ -41,12 +41,13 @@
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
- *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp" (on
+ *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
+ *     "hybla" (on
  *     the connected client; dctcp reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. hybla ... cdg (the rest
+ *     and read back whatever the kernel has. illinois ... cdg (the rest
  *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -323,8 +324,9 @@ static void check_family(int family)
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
  * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
- * veno and dctcp (as dctcp-reno). */
-static const char *const other_ccs[] = {"hybla", "illinois", "lp", "yeah", "nv", "cdg"};
+ * veno, dctcp (as dctcp-reno) and hybla. */
+static const char *const other_ccs[] = {"illinois", "lp", "yeah", "nv", "cdg"};
+#define N_OTHER_CCS (sizeof other_ccs / sizeof other_ccs[0])
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -417,7 +419,7 @@ static void check_cc_names(void)
     }
     int fresh = socket(AF_INET, SOCK_STREAM, 0);
     SYS(fresh);
-    for (size_t i = 0; i < sizeof other_ccs / sizeof other_ccs[0]; i++) {
+    for (size_t i = 0; i < N_OTHER_CCS; i++) {
         const char *n = other_ccs[i];
         int ef = cc_err(fresh, n), en = cc_err(c, n);
         CHECK(en == ef, "TCP_CONGESTION %s: connected %s, a fresh socket %s", n,
@@ -429,16 +431,18 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (hybla ... cdg) get the kernel's "
+    printf("ok: the other controllers of a stock kernel (%s ... %s) get the kernel's "
            "answer on a connected socket (%s here)\n",
-           cc_err(fresh, "hybla") ? strerror(cc_err(fresh, "hybla")) : "taken");
-    /* scalable, westwood, highspeed, bic, veno, dctcp, rudp's too: as
+           other_ccs[0], other_ccs[N_OTHER_CCS - 1],
+           cc_err(fresh, other_ccs[0]) ? strerror(cc_err(fresh, other_ccs[0])) : "taken");
+    /* scalable, westwood, highspeed, bic, veno, dctcp, hybla, rudp's too: as
      * vegas and htcp. dctcp on a connection without ECN reads back
      * "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
      * dctcp_reno ops unless ECN was negotiated, and this connection did
      * not negotiate it (it did not start with dctcp) */
     static const char *const more[] = {"scalable", "westwood", "highspeed",
-                                       "bic",      "veno",     "dctcp"};
+                                       "bic",      "veno",     "dctcp",
+                                       "hybla"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
