@@ -15,6 +15,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_bic,
     &rudp_cc_veno,
     &rudp_cc_hybla,
+    &rudp_cc_illinois,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

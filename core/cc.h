@@ -125,6 +125,7 @@ extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's
 extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
 extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
 extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
+extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -197,5 +198,13 @@ typedef struct rudp_cc_hybla_info {
     int enabled;             /* Hybla's growth (not Reno's after persistent congestion) */
 } rudp_cc_hybla_info;
 void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out);
+
+typedef struct rudp_cc_illinois_info {
+    uint64_t alpha;          /* increase, segments per RTT << 7 (0.3 .. 10) */
+    uint64_t beta;           /* share a loss takes off << 6 (1/8 .. 1/2) */
+    rudp_time base_rtt;      /* least RTT seen; RUDP_TIME_NEVER before one */
+    rudp_time max_rtt;       /* largest RTT seen */
+} rudp_cc_illinois_info;
+void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out);
 
 #endif

@@ -70,6 +70,7 @@ static const struct {
     {"veno", "veno"},
     {"dctcp", "dctcp"},
     {"hybla", "hybla"},
+    {"illinois", "illinois"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -4,7 +4,7 @@
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
 # their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
-# TCP_CONGESTION vegas/htcp/scalable/westwood/highspeed/bic/veno/dctcp/hybla (the kernel's answer over
+# TCP_CONGESTION vegas/htcp/scalable/westwood/highspeed/bic/veno/dctcp/hybla/illinois (the kernel's answer over
 # kernel TCP, rudp's
 # controllers under the shim) and the other names of a stock kernel (the
 # kernel's answer both ways).
@@ -16,7 +16,7 @@
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
 #  - TCP_CONGESTION "bbr", then "vegas", "htcp", "scalable", "westwood",
-#    "highspeed", "bic", "veno", "hybla" set on the connected client switches its
+#    "highspeed", "bic", "veno", "hybla", "illinois" set on the connected client switches its
 #    live connection to each (the last eight are rudp's own, whether the kernel has the modules or not); "reno" set
 #    on the listener after listen() gives a second accepted connection
 #    newreno, while the first keeps cubic;
@@ -83,6 +83,7 @@ client_cc highspeed
 client_cc bic
 client_cc veno
 client_cc hybla
+client_cc illinois
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
