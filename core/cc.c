@@ -16,6 +16,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_veno,
     &rudp_cc_hybla,
     &rudp_cc_illinois,
+    &rudp_cc_yeah,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
@@ -120,6 +121,36 @@ void rudp_cc_collapse(rudp_cc *cc)
     cc->cwnd = rudp_cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
+}
+
+void rudp_cc_vround_init(rudp_cc_vround *v)
+{
+    v->base_rtt = RUDP_TIME_NEVER;
+    rudp_cc_vround_restart(v, 0);
+}
+
+void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered)
+{
+    v->round_end = delivered;
+    v->cnt_rtt = 0;
+    v->min_rtt = RUDP_TIME_NEVER;
+}
+
+void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a)
+{
+    if (!a->rtt || !a->rtt->has_sample)
+        return;
+    rudp_time r = a->rtt->latest + 1;
+    if (r < v->base_rtt)
+        v->base_rtt = r;
+    if (r < v->min_rtt)
+        v->min_rtt = r;
+    v->cnt_rtt++;
+}
+
+int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a)
+{
+    return a->delivered - a->rs_delivered >= v->round_end;
 }
 
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)

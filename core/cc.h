@@ -104,6 +104,27 @@ void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
 /* Persistent congestion: the minimum window, no recovery under way. */
 void rudp_cc_collapse(rudp_cc *cc);
 
+/* Vegas's RTT bookkeeping (tcp_vegas.c), shared with yeah: base_rtt the
+ * least sample ever, min_rtt and cnt_rtt this round's, each sample + 1 ns
+ * so never zero. A round ends with the ACK of a packet sent after it began
+ * (Linux's beg_snd_nxt): its P.delivered, delivered - rs_delivered,
+ * reaches the `delivered` seen when the round began. */
+typedef struct rudp_cc_vround {
+    rudp_time base_rtt; /* RUDP_TIME_NEVER before a sample */
+    rudp_time min_rtt;  /* RUDP_TIME_NEVER before a sample this round */
+    uint64_t cnt_rtt;
+    uint64_t round_end; /* delivered count that ends the round */
+} rudp_cc_vround;
+/* No samples yet, a round ending with the first ACK. */
+void rudp_cc_vround_init(rudp_cc_vround *v);
+/* A fresh round from the next packet sent (vegas_enable, and each round's
+ * end); the samples of the last one forgotten, base_rtt kept. */
+void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered);
+/* tcp_vegas_pkts_acked: the ACK's RTT sample, if it has one. */
+void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a);
+/* The ACK ends the round under way. */
+int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
@@ -126,6 +147,7 @@ extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
 extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
 extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
 extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
+extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -206,5 +228,14 @@ typedef struct rudp_cc_illinois_info {
     rudp_time max_rtt;       /* largest RTT seen */
 } rudp_cc_illinois_info;
 void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out);
+
+typedef struct rudp_cc_yeah_info {
+    rudp_time base_rtt;      /* least RTT seen (+1); RUDP_TIME_NEVER before one */
+    uint64_t last_q;         /* queue estimate of the last round judged, segments */
+    uint64_t doing_reno;     /* consecutive slow (Reno) rounds; 0: fast (Scalable) */
+    uint64_t reno_count;     /* least window kept when draining, segments */
+    uint64_t fast_count;     /* fast rounds since reno_count was last reset */
+} rudp_cc_yeah_info;
+void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out);
 
 #endif

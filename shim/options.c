@@ -71,6 +71,7 @@ static const struct {
     {"dctcp", "dctcp"},
     {"hybla", "hybla"},
     {"illinois", "illinois"},
+    {"yeah", "yeah"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -42,8 +42,8 @@
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
  *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
- *     "hybla", "illinois" (on
- *     the connected client; dctcp reads back "dctcp-reno", no ECN):
+ *     "hybla", "illinois", "yeah" (on the connected client; dctcp reads
+ *     back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
@@ -324,8 +324,8 @@ static void check_family(int family)
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
  * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
- * veno, dctcp (as dctcp-reno), hybla and illinois. */
-static const char *const other_ccs[] = {"lp", "yeah", "nv", "cdg"};
+ * veno, dctcp (as dctcp-reno), hybla, illinois and yeah. */
+static const char *const other_ccs[] = {"lp", "nv", "cdg"};
 #define N_OTHER_CCS (sizeof other_ccs / sizeof other_ccs[0])
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
@@ -435,14 +435,13 @@ static void check_cc_names(void)
            "answer on a connected socket (%s here)\n",
            other_ccs[0], other_ccs[N_OTHER_CCS - 1],
            cc_err(fresh, other_ccs[0]) ? strerror(cc_err(fresh, other_ccs[0])) : "taken");
-    /* scalable, westwood, highspeed, bic, veno, dctcp, hybla, illinois, rudp's too: as
-     * vegas and htcp. dctcp on a connection without ECN reads back
-     * "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
+    /* The rest of rudp's (more[]): as vegas and htcp. dctcp on a
+     * connection without ECN reads back "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
      * dctcp_reno ops unless ECN was negotiated, and this connection did
      * not negotiate it (it did not start with dctcp) */
-    static const char *const more[] = {"scalable", "westwood", "highspeed",
-                                       "bic",      "veno",     "dctcp",
-                                       "hybla", "illinois"};
+    static const char *const more[] = {"scalable", "westwood", "highspeed", "bic",
+                                       "veno",     "dctcp",    "hybla",     "illinois",
+                                       "yeah"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
