@@ -17,6 +17,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_hybla,
     &rudp_cc_illinois,
     &rudp_cc_yeah,
+    &rudp_cc_lp,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

@@ -148,6 +148,7 @@ extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno 
 extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
 extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
 extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
+extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -237,5 +238,14 @@ typedef struct rudp_cc_yeah_info {
     uint64_t fast_count;     /* fast rounds since reno_count was last reset */
 } rudp_cc_yeah_info;
 void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out);
+
+typedef struct rudp_cc_lp_info {
+    rudp_time owd_min;       /* band of delays (RTT samples); NEVER before one */
+    rudp_time owd_max;
+    rudp_time sowd;          /* smoothed delay */
+    rudp_time last_drop;     /* time of the last early cut; 0: none */
+    int within_inference;    /* growth held: an early cut less than 3 RTTs ago */
+} rudp_cc_lp_info;
+void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out);
 
 #endif

@@ -72,6 +72,7 @@ static const struct {
     {"hybla", "hybla"},
     {"illinois", "illinois"},
     {"yeah", "yeah"},
+    {"lp", "lp"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

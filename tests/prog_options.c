@@ -42,12 +42,12 @@
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
  *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
- *     "hybla", "illinois", "yeah" (on the connected client; dctcp reads
- *     back "dctcp-reno", no ECN):
+ *     "hybla", "illinois", "yeah", "lp" (on the connected client; dctcp
+ *     reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. lp ... cdg (the rest
+ *     and read back whatever the kernel has. nv and cdg (the rest
  *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -324,8 +324,8 @@ static void check_family(int family)
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
  * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
- * veno, dctcp (as dctcp-reno), hybla, illinois and yeah. */
-static const char *const other_ccs[] = {"lp", "nv", "cdg"};
+ * veno, dctcp (as dctcp-reno), hybla, illinois, yeah and lp. */
+static const char *const other_ccs[] = {"nv", "cdg"};
 #define N_OTHER_CCS (sizeof other_ccs / sizeof other_ccs[0])
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
@@ -441,7 +441,7 @@ static void check_cc_names(void)
      * not negotiate it (it did not start with dctcp) */
     static const char *const more[] = {"scalable", "westwood", "highspeed", "bic",
                                        "veno",     "dctcp",    "hybla",     "illinois",
-                                       "yeah"};
+                                       "yeah", "lp"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
