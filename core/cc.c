@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "siphash.h"
+
 static const rudp_cc_ops *const all[] = {
     &rudp_cc_newreno,
     &rudp_cc_cubic,
@@ -18,6 +20,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_illinois,
     &rudp_cc_yeah,
     &rudp_cc_lp,
+    &rudp_cc_nv,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
@@ -154,9 +157,28 @@ int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a)
     return a->delivered - a->rs_delivered >= v->round_end;
 }
 
+void rudp_cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1)
+{
+    cc->rnd_key[0] = k0;
+    cc->rnd_key[1] = k1;
+}
+
+uint64_t rudp_cc_random(rudp_cc *cc)
+{
+    uint8_t key[16];
+    memcpy(key, cc->rnd_key, sizeof key);
+    uint64_t n = cc->rnd_n++;
+    return rudp_siphash(key, &n, sizeof n);
+}
+
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)
 {
+    /* the key and draw count outlive a new controller */
+    uint64_t k0 = cc->rnd_key[0], k1 = cc->rnd_key[1], n = cc->rnd_n;
     memset(cc, 0, sizeof *cc);
+    cc->rnd_key[0] = k0;
+    cc->rnd_key[1] = k1;
+    cc->rnd_n = n;
     cc->ops = ops ? ops : rudp_cc_default;
     cc->mss = mss;
     cc->cwnd = rudp_cc_initial_window(mss);

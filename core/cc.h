@@ -64,6 +64,9 @@ struct rudp_cc {
     rudp_time recovery_start;
     int recovering;         /* loss-based: from a reduction until a packet sent
                                after it is acknowledged (rudp_cc_loss_phase) */
+    uint64_t rnd_key[2];    /* rudp_cc_random's key (rudp_cc_seed); kept by
+                               rudp_cc_setup and rudp_cc_switch */
+    uint64_t rnd_n;         /* draws so far */
     uint64_t st[32];        /* algorithm-private state */
 };
 
@@ -125,6 +128,15 @@ void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a);
 /* The ACK ends the round under way. */
 int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a);
 
+/* Keys cc's random numbers: the connection passes two of the context's
+ * (rudp__random64), so a controller's draws are as unpredictable as the
+ * connection IDs and need no clock. Unseeded (all zero) they are still a
+ * fixed pseudo-random sequence, as tests want. */
+void rudp_cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1);
+/* The next 64 random bits for cc's controller: SipHash of a counter under
+ * cc's key (siphash.c, as the context's own randomness). */
+uint64_t rudp_cc_random(rudp_cc *cc);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
@@ -149,6 +161,7 @@ extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hyb
 extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
 extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
 extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
+extern const rudp_cc_ops rudp_cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -247,5 +260,14 @@ typedef struct rudp_cc_lp_info {
     int within_inference;    /* growth held: an early cut less than 3 RTTs ago */
 } rudp_cc_lp_info;
 void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out);
+
+typedef struct rudp_cc_nv_info {
+    rudp_time min_rtt;       /* least averaged RTT of the period; NEVER before one */
+    rudp_time reset_at;      /* when the next period's least replaces it */
+    int growth_factor;       /* < 0: under one segment a round (after timeouts) */
+    int allow_growth;        /* no congestion seen since the last decision */
+    uint32_t min_cwnd;       /* segments: NV's nv_min_cwnd */
+} rudp_cc_nv_info;
+void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out);
 
 #endif

@@ -73,6 +73,7 @@ static const struct {
     {"illinois", "illinois"},
     {"yeah", "yeah"},
     {"lp", "lp"},
+    {"nv", "nv"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -42,12 +42,12 @@
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
  *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
- *     "hybla", "illinois", "yeah", "lp" (on the connected client; dctcp
+ *     "hybla", "illinois", "yeah", "lp", "nv" (on the connected client; dctcp
  *     reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. nv and cdg (the rest
+ *     and read back whatever the kernel has. cdg (the rest
  *     of a stock kernel's): the same answer on a connected socket as on a
  *     fresh one, which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -324,8 +324,8 @@ static void check_family(int family)
 
 /* A stock kernel's controllers (modules) that rudp has no match for; it
  * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
- * veno, dctcp (as dctcp-reno), hybla, illinois, yeah and lp. */
-static const char *const other_ccs[] = {"nv", "cdg"};
+ * veno, dctcp (as dctcp-reno), hybla, illinois, yeah, lp and nv. */
+static const char *const other_ccs[] = {"cdg"};
 #define N_OTHER_CCS (sizeof other_ccs / sizeof other_ccs[0])
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
@@ -431,9 +431,10 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (%s ... %s) get the kernel's "
+    printf("ok: the other controllers of a stock kernel (%s%s%s) get the kernel's "
            "answer on a connected socket (%s here)\n",
-           other_ccs[0], other_ccs[N_OTHER_CCS - 1],
+           other_ccs[0], N_OTHER_CCS > 1 ? " ... " : "",
+           N_OTHER_CCS > 1 ? other_ccs[N_OTHER_CCS - 1] : "",
            cc_err(fresh, other_ccs[0]) ? strerror(cc_err(fresh, other_ccs[0])) : "taken");
     /* The rest of rudp's (more[]): as vegas and htcp. dctcp on a
      * connection without ECN reads back "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
@@ -441,7 +442,7 @@ static void check_cc_names(void)
      * not negotiate it (it did not start with dctcp) */
     static const char *const more[] = {"scalable", "westwood", "highspeed", "bic",
                                        "veno",     "dctcp",    "hybla",     "illinois",
-                                       "yeah", "lp"};
+                                       "yeah", "lp", "nv"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)

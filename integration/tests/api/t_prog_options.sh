@@ -4,7 +4,7 @@
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
 # their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
-# TCP_CONGESTION with each of rudp's own controllers, vegas ... lp (the
+# TCP_CONGESTION with each of rudp's own controllers, vegas ... nv (the
 # kernel's answer over kernel TCP, rudp's controllers under the shim) and
 # the other names of a stock kernel (the kernel's answer both ways).
 #
@@ -14,7 +14,7 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
-#  - TCP_CONGESTION "bbr", then each of rudp's own ("vegas" ... "lp", the
+#  - TCP_CONGESTION "bbr", then each of rudp's own ("vegas" ... "nv", the
 #    client_cc lines below) set on the connected client switches its live
 #    connection to each (rudp's whether the kernel has the modules or
 #    not); "reno" set on the listener after listen() gives a second
@@ -85,6 +85,7 @@ client_cc hybla
 client_cc illinois
 client_cc yeah
 client_cc lp
+client_cc nv
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
