@@ -21,6 +21,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_yeah,
     &rudp_cc_lp,
     &rudp_cc_nv,
+    &rudp_cc_cdg,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

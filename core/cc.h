@@ -162,6 +162,7 @@ extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's t
 extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
 extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
 extern const rudp_cc_ops rudp_cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
+extern const rudp_cc_ops rudp_cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -269,5 +270,16 @@ typedef struct rudp_cc_nv_info {
     uint32_t min_cwnd;       /* segments: NV's nv_min_cwnd */
 } rudp_cc_nv_info;
 void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out);
+
+typedef struct rudp_cc_cdg_info {
+    uint64_t shadow_wnd;     /* bytes: the window backoffs took away from */
+    uint32_t backoffs;       /* backoffs so far */
+    uint32_t backoff_cnt;    /* backoffs since one was effectual */
+    int32_t delay_min_us;    /* least round minimum seen in slow start; 0: none */
+} rudp_cc_cdg_info;
+void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out);
+/* e^(-ux / 1e6) x (2^32 - 1), 0 from ux = 2^24 (Linux's nexp_u32): CDG's
+ * probability of not backing off at a gradient of ux / 42 us. */
+uint32_t rudp_cc_cdg_nexp(uint32_t ux);
 
 #endif

@@ -74,6 +74,7 @@ static const struct {
     {"yeah", "yeah"},
     {"lp", "lp"},
     {"nv", "nv"},
+    {"cdg", "cdg"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -4,9 +4,9 @@
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
 # their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
-# TCP_CONGESTION with each of rudp's own controllers, vegas ... nv (the
+# TCP_CONGESTION with each of rudp's own controllers, vegas ... cdg (the
 # kernel's answer over kernel TCP, rudp's controllers under the shim) and
-# the other names of a stock kernel (the kernel's answer both ways).
+# a name rudp lacks (bpf_cubic: the kernel's answer both ways).
 #
 # Then, under the shim only, that the options take effect on rudp: one
 # connection held by `prog_options hold PORT` (listener TCP_CONGESTION
@@ -14,7 +14,7 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
-#  - TCP_CONGESTION "bbr", then each of rudp's own ("vegas" ... "nv", the
+#  - TCP_CONGESTION "bbr", then each of rudp's own ("vegas" ... "cdg", the
 #    client_cc lines below) set on the connected client switches its live
 #    connection to each (rudp's whether the kernel has the modules or
 #    not); "reno" set on the listener after listen() gives a second
@@ -86,6 +86,7 @@ client_cc illinois
 client_cc yeah
 client_cc lp
 client_cc nv
+client_cc cdg
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
