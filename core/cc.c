@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "siphash.h"
+
 static const rudp_cc_ops *const all[] = {
     &rudp_cc_newreno,
     &rudp_cc_cubic,
@@ -14,6 +16,12 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_highspeed,
     &rudp_cc_bic,
     &rudp_cc_veno,
+    &rudp_cc_hybla,
+    &rudp_cc_illinois,
+    &rudp_cc_yeah,
+    &rudp_cc_lp,
+    &rudp_cc_nv,
+    &rudp_cc_cdg,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;
@@ -120,9 +128,58 @@ void rudp_cc_collapse(rudp_cc *cc)
     cc->recovering = 0;
 }
 
+void rudp_cc_vround_init(rudp_cc_vround *v)
+{
+    v->base_rtt = RUDP_TIME_NEVER;
+    rudp_cc_vround_restart(v, 0);
+}
+
+void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered)
+{
+    v->round_end = delivered;
+    v->cnt_rtt = 0;
+    v->min_rtt = RUDP_TIME_NEVER;
+}
+
+void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a)
+{
+    if (!a->rtt || !a->rtt->has_sample)
+        return;
+    rudp_time r = a->rtt->latest + 1;
+    if (r < v->base_rtt)
+        v->base_rtt = r;
+    if (r < v->min_rtt)
+        v->min_rtt = r;
+    v->cnt_rtt++;
+}
+
+int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a)
+{
+    return a->delivered - a->rs_delivered >= v->round_end;
+}
+
+void rudp_cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1)
+{
+    cc->rnd_key[0] = k0;
+    cc->rnd_key[1] = k1;
+}
+
+uint64_t rudp_cc_random(rudp_cc *cc)
+{
+    uint8_t key[16];
+    memcpy(key, cc->rnd_key, sizeof key);
+    uint64_t n = cc->rnd_n++;
+    return rudp_siphash(key, &n, sizeof n);
+}
+
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now)
 {
+    /* the key and draw count outlive a new controller */
+    uint64_t k0 = cc->rnd_key[0], k1 = cc->rnd_key[1], n = cc->rnd_n;
     memset(cc, 0, sizeof *cc);
+    cc->rnd_key[0] = k0;
+    cc->rnd_key[1] = k1;
+    cc->rnd_n = n;
     cc->ops = ops ? ops : rudp_cc_default;
     cc->mss = mss;
     cc->cwnd = rudp_cc_initial_window(mss);

@@ -64,6 +64,9 @@ struct rudp_cc {
     rudp_time recovery_start;
     int recovering;         /* loss-based: from a reduction until a packet sent
                                after it is acknowledged (rudp_cc_loss_phase) */
+    uint64_t rnd_key[2];    /* rudp_cc_random's key (rudp_cc_seed); kept by
+                               rudp_cc_setup and rudp_cc_switch */
+    uint64_t rnd_n;         /* draws so far */
     uint64_t st[32];        /* algorithm-private state */
 };
 
@@ -104,6 +107,36 @@ void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
 /* Persistent congestion: the minimum window, no recovery under way. */
 void rudp_cc_collapse(rudp_cc *cc);
 
+/* Vegas's RTT bookkeeping (tcp_vegas.c), shared with yeah: base_rtt the
+ * least sample ever, min_rtt and cnt_rtt this round's, each sample + 1 ns
+ * so never zero. A round ends with the ACK of a packet sent after it began
+ * (Linux's beg_snd_nxt): its P.delivered, delivered - rs_delivered,
+ * reaches the `delivered` seen when the round began. */
+typedef struct rudp_cc_vround {
+    rudp_time base_rtt; /* RUDP_TIME_NEVER before a sample */
+    rudp_time min_rtt;  /* RUDP_TIME_NEVER before a sample this round */
+    uint64_t cnt_rtt;
+    uint64_t round_end; /* delivered count that ends the round */
+} rudp_cc_vround;
+/* No samples yet, a round ending with the first ACK. */
+void rudp_cc_vround_init(rudp_cc_vround *v);
+/* A fresh round from the next packet sent (vegas_enable, and each round's
+ * end); the samples of the last one forgotten, base_rtt kept. */
+void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered);
+/* tcp_vegas_pkts_acked: the ACK's RTT sample, if it has one. */
+void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a);
+/* The ACK ends the round under way. */
+int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a);
+
+/* Keys cc's random numbers: the connection passes two of the context's
+ * (rudp__random64), so a controller's draws are as unpredictable as the
+ * connection IDs and need no clock. Unseeded (all zero) they are still a
+ * fixed pseudo-random sequence, as tests want. */
+void rudp_cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1);
+/* The next 64 random bits for cc's controller: SipHash of a counter under
+ * cc's key (siphash.c, as the context's own randomness). */
+uint64_t rudp_cc_random(rudp_cc *cc);
+
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
 void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
@@ -124,6 +157,12 @@ extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's 
 extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
 extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
 extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
+extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
+extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
+extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
+extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
+extern const rudp_cc_ops rudp_cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
+extern const rudp_cc_ops rudp_cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -190,5 +229,57 @@ typedef struct rudp_cc_veno_info {
     int enabled;             /* Veno is on (not in or just out of recovery) */
 } rudp_cc_veno_info;
 void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out);
+
+typedef struct rudp_cc_hybla_info {
+    uint64_t rho_3ls;        /* rho = srtt / 25 ms, at least 1, << 3; 0 before an RTT */
+    int enabled;             /* Hybla's growth (not Reno's after persistent congestion) */
+} rudp_cc_hybla_info;
+void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out);
+
+typedef struct rudp_cc_illinois_info {
+    uint64_t alpha;          /* increase, segments per RTT << 7 (0.3 .. 10) */
+    uint64_t beta;           /* share a loss takes off << 6 (1/8 .. 1/2) */
+    rudp_time base_rtt;      /* least RTT seen; RUDP_TIME_NEVER before one */
+    rudp_time max_rtt;       /* largest RTT seen */
+} rudp_cc_illinois_info;
+void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out);
+
+typedef struct rudp_cc_yeah_info {
+    rudp_time base_rtt;      /* least RTT seen (+1); RUDP_TIME_NEVER before one */
+    uint64_t last_q;         /* queue estimate of the last round judged, segments */
+    uint64_t doing_reno;     /* consecutive slow (Reno) rounds; 0: fast (Scalable) */
+    uint64_t reno_count;     /* least window kept when draining, segments */
+    uint64_t fast_count;     /* fast rounds since reno_count was last reset */
+} rudp_cc_yeah_info;
+void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out);
+
+typedef struct rudp_cc_lp_info {
+    rudp_time owd_min;       /* band of delays (RTT samples); NEVER before one */
+    rudp_time owd_max;
+    rudp_time sowd;          /* smoothed delay */
+    rudp_time last_drop;     /* time of the last early cut; 0: none */
+    int within_inference;    /* growth held: an early cut less than 3 RTTs ago */
+} rudp_cc_lp_info;
+void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out);
+
+typedef struct rudp_cc_nv_info {
+    rudp_time min_rtt;       /* least averaged RTT of the period; NEVER before one */
+    rudp_time reset_at;      /* when the next period's least replaces it */
+    int growth_factor;       /* < 0: under one segment a round (after timeouts) */
+    int allow_growth;        /* no congestion seen since the last decision */
+    uint32_t min_cwnd;       /* segments: NV's nv_min_cwnd */
+} rudp_cc_nv_info;
+void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out);
+
+typedef struct rudp_cc_cdg_info {
+    uint64_t shadow_wnd;     /* bytes: the window backoffs took away from */
+    uint32_t backoffs;       /* backoffs so far */
+    uint32_t backoff_cnt;    /* backoffs since one was effectual */
+    int32_t delay_min_us;    /* least round minimum seen in slow start; 0: none */
+} rudp_cc_cdg_info;
+void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out);
+/* e^(-ux / 1e6) x (2^32 - 1), 0 from ux = 2^24 (Linux's nexp_u32): CDG's
+ * probability of not backing off at a gradient of ux / 42 us. */
+uint32_t rudp_cc_cdg_nexp(uint32_t ux);
 
 #endif

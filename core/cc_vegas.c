@@ -30,11 +30,8 @@
 #define VEGAS_GAMMA 1
 
 typedef struct vegas_state {
-    rudp_time base_rtt;  /* least RTT seen; RUDP_TIME_NEVER before one */
-    rudp_time min_rtt;   /* least RTT of this round */
-    uint32_t cnt_rtt;    /* RTT samples this round */
+    rudp_cc_vround v;    /* RTT samples and rounds */
     int doing;           /* Vegas is on (Linux: doing_vegas_now, TCP_CA_Open) */
-    uint64_t round_end;  /* delivered count that ends the round */
     uint64_t ca_acc;     /* Reno avoidance: bytes acked toward one MSS */
 } vegas_state;
 
@@ -48,9 +45,7 @@ static void store(rudp_cc *cc, const vegas_state *s) { memcpy(cc->st, s, sizeof 
 static void enable(vegas_state *s, uint64_t delivered)
 {
     s->doing = 1;
-    s->round_end = delivered;
-    s->cnt_rtt = 0;
-    s->min_rtt = RUDP_TIME_NEVER;
+    rudp_cc_vround_restart(&s->v, delivered);
 }
 
 static void vegas_init(rudp_cc *cc, rudp_time now)
@@ -58,8 +53,8 @@ static void vegas_init(rudp_cc *cc, rudp_time now)
     (void)now;
     vegas_state s;
     memset(&s, 0, sizeof s);
-    s.base_rtt = RUDP_TIME_NEVER;
-    enable(&s, 0);
+    rudp_cc_vround_init(&s.v);
+    s.doing = 1;
     store(cc, &s);
 }
 
@@ -67,7 +62,7 @@ static void vegas_init(rudp_cc *cc, rudp_time now)
 static void decide(rudp_cc *cc, vegas_state *s, uint64_t acked)
 {
     uint64_t mss = cc->mss, w = cc->cwnd / mss;
-    rudp_time rtt = s->min_rtt, base = s->base_rtt;
+    rudp_time rtt = s->v.min_rtt, base = s->v.base_rtt;
     uint64_t target = w * base / rtt;
     uint64_t diff = w * (rtt - base) / base;
     int slow_start = cc->cwnd < cc->ssthresh;
@@ -106,29 +101,18 @@ static void vegas_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         enable(&s, a->delivered); /* back to Open: tcp_vegas_state */
     if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
         goto out;
-    /* tcp_vegas_pkts_acked: the sample, at least 1 ns */
-    if (a->rtt && a->rtt->has_sample) {
-        rudp_time v = a->rtt->latest + 1;
-        if (v < s.base_rtt)
-            s.base_rtt = v;
-        if (v < s.min_rtt)
-            s.min_rtt = v;
-        s.cnt_rtt++;
-    }
+    rudp_cc_vround_sample(&s.v, a);
     if (!s.doing) {
         rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         goto out;
     }
-    uint64_t prior_delivered = a->delivered - a->rs_delivered;
-    if (prior_delivered >= s.round_end) {
-        s.round_end = a->delivered;
+    if (rudp_cc_vround_ended(&s.v, a)) {
         /* Two samples a round are delayed ACKs: not enough to judge. */
-        if (s.cnt_rtt <= 2)
+        if (s.v.cnt_rtt <= 2)
             rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         else
             decide(cc, &s, a->acked_bytes);
-        s.cnt_rtt = 0;
-        s.min_rtt = RUDP_TIME_NEVER;
+        rudp_cc_vround_restart(&s.v, a->delivered);
     } else if (cc->cwnd < cc->ssthresh && !cc->app_limited) {
         cc->cwnd += a->acked_bytes;
     }
@@ -168,9 +152,9 @@ void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out)
     vegas_state s;
     load(cc, &s);
     out->enabled = s.doing;
-    out->base_rtt = s.base_rtt;
-    out->min_rtt = s.min_rtt;
-    out->cnt_rtt = s.cnt_rtt;
+    out->base_rtt = s.v.base_rtt;
+    out->min_rtt = s.v.min_rtt;
+    out->cnt_rtt = (uint32_t)s.v.cnt_rtt;
 }
 
 const rudp_cc_ops rudp_cc_vegas = {

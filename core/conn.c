@@ -174,6 +174,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->rec_cb.lost = on_lost;
     c->rec_cb.arg = c;
     rudp_rtt_init(&c->rtt, cfg->initial_rtt);
+    rudp_cc_seed(&c->cc, rudp__random64(ctx), rudp__random64(ctx));
     rudp_cc_setup(&c->cc, cfg->cc, c->mss, now);
     /* Like TCP's receive-buffer auto-tuning: start small, grow only while
      * the application reads as fast as data comes (see after_read), so a

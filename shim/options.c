@@ -69,6 +69,12 @@ static const struct {
     {"bic", "bic"},
     {"veno", "veno"},
     {"dctcp", "dctcp"},
+    {"hybla", "hybla"},
+    {"illinois", "illinois"},
+    {"yeah", "yeah"},
+    {"lp", "lp"},
+    {"nv", "nv"},
+    {"cdg", "cdg"},
 };
 
 static const rudp_cc_ops *cc_by_name(const char *name)

@@ -582,9 +582,9 @@ void shim_opts_candidate(int fd, int family, int level, int opt, const void *val
  * 1, or 0 if fd has a record of another kind (ours already). */
 int shim_opts_candidate_rec(int fd, shim_fd *rec);
 /* setsockopt(TCP_CONGESTION) before connect()/listen() that the kernel
- * refused with ENOENT: a controller rudp runs and this kernel lacks (vegas,
- * htcp, scalable, westwood, highspeed, bic, veno, dctcp here) is taken into fd's candidate
- * record for the connection rudp makes. Returns 1 if taken (the call then
+ * refused with ENOENT: a controller rudp runs and this kernel lacks (all of
+ * rudp's but reno, bbr and cubic here) is taken into fd's candidate record
+ * for the connection rudp makes. Returns 1 if taken (the call then
  * succeeds), 0 if not ours. */
 int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len);
 /* getsockopt(TCP_CONGESTION) on a socket not yet connected whose

@@ -41,14 +41,16 @@
  *     from getsockopt and setsockopt;
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
- *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp" (on
- *     the connected client; dctcp reads back "dctcp-reno", no ECN):
+ *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
+ *     "hybla", "illinois", "yeah", "lp", "nv", "cdg" (on the connected
+ *     client; dctcp reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
  *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has. hybla ... cdg (the rest
- *     of a stock kernel's): the same answer on a connected socket as on a
- *     fresh one, which is the kernel's both ways;
+ *     and read back whatever the kernel has (every controller of a stock
+ *     kernel). "bpf_cubic" (a kernel may have it from a BPF program, rudp
+ *     does not): the same answer on a connected socket as on a fresh one,
+ *     which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
@@ -321,10 +323,14 @@ static void check_family(int family)
 
 /* ---- controllers by name: the kernel's answer, rudp's two ---- */
 
-/* A stock kernel's controllers (modules) that rudp has no match for; it
- * runs bbr, cubic, reno, vegas, htcp, scalable, westwood, highspeed, bic,
- * veno and dctcp (as dctcp-reno). */
-static const char *const other_ccs[] = {"hybla", "illinois", "lp", "yeah", "nv", "cdg"};
+/* Controllers a kernel may have that rudp has no match for. rudp runs
+ * every one of a stock kernel's (bbr, cubic, reno, vegas, htcp, scalable,
+ * westwood, highspeed, bic, veno, dctcp as dctcp-reno, hybla, illinois,
+ * yeah, lp, nv and cdg); a kernel can have others from a BPF program
+ * (struct_ops, as tools/testing/selftests/bpf/progs/bpf_cubic.c registers
+ * "bpf_cubic") or an out-of-tree module. */
+static const char *const other_ccs[] = {"bpf_cubic"};
+#define N_OTHER_CCS (sizeof other_ccs / sizeof other_ccs[0])
 
 /* The errno of setsockopt(TCP_CONGESTION name) on fd, 0 if it took it. */
 static int cc_err(int fd, const char *name)
@@ -364,9 +370,9 @@ static void kernel_answer_holds(int e, const char *name, const char *what)
  * kernel TCP, whatever the kernel answers (ENOENT on a kernel without the
  * modules, as here, the name otherwise); under the shim, rudp's
  * controller, whether the kernel has the module or not, set before
- * listen()/connect() or on the live connection, and read back. Every other
- * controller of a stock kernel: the same answer on a connected socket as
- * on a fresh one (the kernel's, under the shim too). */
+ * listen()/connect() or on the live connection, and read back. A controller
+ * rudp lacks (other_ccs): the same answer on a connected socket as on a
+ * fresh one (the kernel's, under the shim too). */
 static void check_cc_names(void)
 {
     struct sockaddr_storage sa;
@@ -417,7 +423,7 @@ static void check_cc_names(void)
     }
     int fresh = socket(AF_INET, SOCK_STREAM, 0);
     SYS(fresh);
-    for (size_t i = 0; i < sizeof other_ccs / sizeof other_ccs[0]; i++) {
+    for (size_t i = 0; i < N_OTHER_CCS; i++) {
         const char *n = other_ccs[i];
         int ef = cc_err(fresh, n), en = cc_err(c, n);
         CHECK(en == ef, "TCP_CONGESTION %s: connected %s, a fresh socket %s", n,
@@ -429,16 +435,18 @@ static void check_cc_names(void)
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }
-    printf("ok: the other controllers of a stock kernel (hybla ... cdg) get the kernel's "
+    printf("ok: controllers rudp lacks (%s%s%s) get the kernel's "
            "answer on a connected socket (%s here)\n",
-           cc_err(fresh, "hybla") ? strerror(cc_err(fresh, "hybla")) : "taken");
-    /* scalable, westwood, highspeed, bic, veno, dctcp, rudp's too: as
-     * vegas and htcp. dctcp on a connection without ECN reads back
-     * "dctcp-reno": dctcp_init (net/ipv4/tcp_dctcp.c) falls back to its
-     * dctcp_reno ops unless ECN was negotiated, and this connection did
-     * not negotiate it (it did not start with dctcp) */
-    static const char *const more[] = {"scalable", "westwood", "highspeed",
-                                       "bic",      "veno",     "dctcp"};
+           other_ccs[0], N_OTHER_CCS > 1 ? " ... " : "",
+           N_OTHER_CCS > 1 ? other_ccs[N_OTHER_CCS - 1] : "",
+           cc_err(fresh, other_ccs[0]) ? strerror(cc_err(fresh, other_ccs[0])) : "taken");
+    /* The rest of rudp's (more[]): as vegas and htcp. dctcp on a
+     * connection without ECN reads back "dctcp-reno": dctcp_init
+     * (net/ipv4/tcp_dctcp.c) falls back to its dctcp_reno ops unless ECN
+     * was negotiated, and this connection did not negotiate it (it did not
+     * start with dctcp) */
+    static const char *const more[] = {"scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
+                                       "hybla",    "illinois", "yeah",      "lp",  "nv",   "cdg"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)

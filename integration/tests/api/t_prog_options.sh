@@ -4,10 +4,9 @@
 # IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MAXSEG, IP_MTU/IPV6_MTU, TCP_CONGESTION,
 # TCP_NOTSENT_LOWAT, SO_PROTOCOL/DOMAIN/TYPE/ACCEPTCONN, unknown numbers),
 # their defaults, inheritance by accept() and errnos, over IPv4 and IPv6;
-# TCP_CONGESTION vegas/htcp/scalable/westwood/highspeed/bic/veno/dctcp (the kernel's answer over
-# kernel TCP, rudp's
-# controllers under the shim) and the other names of a stock kernel (the
-# kernel's answer both ways).
+# TCP_CONGESTION with each of rudp's own controllers, vegas ... cdg (the
+# kernel's answer over kernel TCP, rudp's controllers under the shim) and
+# a name rudp lacks (bpf_cubic: the kernel's answer both ways).
 #
 # Then, under the shim only, that the options take effect on rudp: one
 # connection held by `prog_options hold PORT` (listener TCP_CONGESTION
@@ -15,11 +14,11 @@
 # listen/connect):
 #  - rudp-stat shows the accepted connection running cubic and the client
 #    newreno (rudp's name for Linux's reno);
-#  - TCP_CONGESTION "bbr", then "vegas", "htcp", "scalable", "westwood",
-#    "highspeed", "bic", "veno" set on the connected client switches its live
-#    connection to each (the last seven are rudp's own, whether the kernel has the modules or not); "reno" set
-#    on the listener after listen() gives a second accepted connection
-#    newreno, while the first keeps cubic;
+#  - TCP_CONGESTION "bbr", then each of rudp's own ("vegas" ... "cdg", the
+#    client_cc lines below) set on the connected client switches its live
+#    connection to each (rudp's whether the kernel has the modules or
+#    not); "reno" set on the listener after listen() gives a second
+#    accepted connection newreno, while the first keeps cubic;
 #  - a capture of the port (tshark) shows every datagram of the client with
 #    TOS 0xb8 (TCP's IP_TOS without the ECN bits) until it sets IP_TOS 0x10
 #    on the connected socket, and 0x10 from then on (the line it sends
@@ -82,6 +81,12 @@ client_cc westwood
 client_cc highspeed
 client_cc bic
 client_cc veno
+client_cc hybla
+client_cc illinois
+client_cc yeah
+client_cc lp
+client_cc nv
+client_cc cdg
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
