@@ -40,7 +40,8 @@ int shim_fd_get(int fd, shim_fd *out)
     if (!e)
         return 0;
     if (out->ino != inode_of(fd)) {
-        shim_fd_del(fd); /* the number now names something else */
+        if (!shim_procenv_foreign()) /* not in a child whose numbers are its own */
+            shim_fd_del(fd); /* the number now names something else */
         return 0;
     }
     return 1;

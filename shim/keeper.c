@@ -354,6 +354,8 @@ void shim_keeper_take_signal(struct engine *self)
 void shim_engine_exit(void)
 {
     int fd;
+    if (shim_procenv_foreign())
+        return; /* exit() in a child sharing our memory: the engines are its parent's */
     /* The process ends; its engine thread with it. Whatever is left goes
      * on in a keeper. Connections no keeper needs (in TIME_WAIT, or
      * closing with everything acknowledged) end here: say so, and their

@@ -20,12 +20,26 @@
  * and a compare; only a child takes the slow path, which checks the pid and
  * starts afresh as the fork handlers would have. Without MADV_WIPEONFORK
  * (an older kernel) the slow path, a getpid(), runs on every entry.
+ *
+ * A child that shares our memory but is not a thread -- vfork(), or
+ * clone(CLONE_VM) without CLONE_THREAD -- sees the byte set, as a thread
+ * does, and runs no handler either. Its memory is ours, so nothing may be
+ * started afresh there; but without CLONE_FILES its fd numbers are its own
+ * (a copy of ours at the clone), and the shim's records (fdtab.c,
+ * epollreg.c, the engines' commands) name fds of the process that owns the
+ * engines. shim_procenv_foreign() tells such a child, for the calls that
+ * would change those records or hand an fd to an engine: the ones that are
+ * system calls and more already (socket, connect, listen, setsockopt, a
+ * close of an fd the shim has a record of), never read or write. There
+ * the child's own sockets are the kernel's, as without the shim.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <linux/kcmp.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -41,8 +55,10 @@ static volatile uint8_t *page;  /* the wipe-on-fork page, once mapped */
 static uint8_t always_zero;     /* mark without MADV_WIPEONFORK: always checked */
 static _Atomic pid_t renewing;  /* the process whose first thread renews its state */
 static _Atomic pid_t renewed;   /* ... and it is done */
+static _Atomic pid_t owner;     /* the process whose fds the shim's records name */
 
-void shim_procenv_started(void)
+/* The wipe-on-fork page, mapped and set (0 if it cannot be). */
+static int map_page(void)
 {
     if (!page) {
         long ps = sysconf(_SC_PAGESIZE);
@@ -52,13 +68,76 @@ void shim_procenv_started(void)
             munmap(p, len);
             p = MAP_FAILED;
         }
-        if (p == MAP_FAILED) {
-            __atomic_store_n(&shim_procenv_mark, &always_zero, __ATOMIC_RELEASE);
-            return;
-        }
+        if (p == MAP_FAILED)
+            return 0;
         page = p;
     }
     *page = 1;
+    return 1;
+}
+
+void shim_procenv_init(void)
+{
+    map_page(); /* not published as the mark: entries check nothing yet */
+    __atomic_store_n(&owner, getpid(), __ATOMIC_RELEASE);
+}
+
+void shim_procenv_forked(void)
+{
+    if (page)
+        *page = 1; /* ours now: a CLONE_VM child of this process sees it set */
+    __atomic_store_n(&owner, getpid(), __ATOMIC_RELEASE);
+}
+
+int shim_procenv_shared(void)
+{
+    pid_t o = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
+    return o != 0 && page && *page == 1 && getpid() != o;
+}
+
+int shim_procenv_foreign(void)
+{
+    pid_t o = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
+    if (o == 0)
+        return 0;
+    pid_t me = getpid();
+    if (me == o)
+        return 0;
+    /* Another process: is the memory ours? The page says it without a
+     * permission (zero-filled in a copy); kcmp(KCMP_VM) without it. */
+    int vm = page ? *page == 1 : syscall(SYS_kcmp, o, me, KCMP_VM, 0, 0) == 0;
+    if (!vm) {
+        /* A copy of our memory (a raw clone()'s child before any engine
+         * ran, which renew() never saw): the records are its own. */
+        __atomic_store_n(&owner, me, __ATOMIC_RELEASE);
+        return 0;
+    }
+    /* kcmp(2) compares the fd tables; it needs ptrace access mode READ to
+     * both processes (man 2 kcmp), which a child of the same user has
+     * unless the parent made itself non-dumpable (PR_SET_DUMPABLE 0, a
+     * set-uid program): then EPERM, and ENOSYS on a kernel without
+     * CONFIG_KCMP. Not knowing, the child is taken to have its own fd
+     * table: its sockets are then kernel TCP and it changes no record of
+     * ours, which is right for a copy and only slower for a shared one. */
+    long r = syscall(SYS_kcmp, o, me, KCMP_FILES, 0, 0);
+    if (r == 0)
+        return 0; /* CLONE_FILES: as a thread */
+    if (r < 0) {
+        static _Atomic int said;
+        if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+            SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory could not compare fd tables "
+                                    "with it (kcmp: %s): it gets kernel TCP for its sockets",
+                     (int)o, shim_strerror(errno));
+    }
+    return 1;
+}
+
+void shim_procenv_started(void)
+{
+    if (!map_page()) {
+        __atomic_store_n(&shim_procenv_mark, &always_zero, __ATOMIC_RELEASE);
+        return;
+    }
     __atomic_store_n(&shim_procenv_mark, page, __ATOMIC_RELEASE);
 }
 
@@ -104,6 +183,7 @@ void shim_procenv_renew(void)
          * left (0 after fork(), whose handlers did the work). */
         if (__atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) && G.pid != me)
             renew();
+        __atomic_store_n(&owner, me, __ATOMIC_RELEASE);
         if (page == shim_procenv_mark)
             shim_procenv_mark = NULL; /* nothing to check until an engine starts here */
         __atomic_store_n(&renewed, me, __ATOMIC_RELEASE);

@@ -757,6 +757,22 @@ void shim_procenv_started(void);
  * clone()), forgets the parent's engines as a forked child does; after
  * fork(), only stops checking until an engine starts here. */
 void shim_procenv_renew(void);
+/* At start-up: this process owns the records (and maps the page). */
+void shim_procenv_init(void);
+/* In a forked child (the fork handler): it owns its copy of the records. */
+void shim_procenv_forked(void);
+/* 1 iff this is a child that shares the memory of the process owning the
+ * shim's records and engines but not its fd table (vfork(), clone(CLONE_VM)
+ * without CLONE_FILES), or cannot tell the fd table's sharing (kcmp refused;
+ * logged once): it must change no record and hand no fd to an engine. 0 in
+ * that process, its threads, a CLONE_FILES child, and a copy (fork, a raw
+ * clone). A getpid() system call, and kcmp() in such a child only: for
+ * calls that are costly already, never the data path. */
+int shim_procenv_foreign(void);
+/* 1 iff this is a child sharing the owner's memory (with or without its fd
+ * table): what lives in that memory (the connection slab, slots.c) is the
+ * owner's, used as a thread of it would. A getpid(). */
+int shim_procenv_shared(void);
 /* On every interposed entry: one load and a compare, then nothing, unless
  * this is a new process. */
 static inline void shim_procenv_check(void)
@@ -806,6 +822,8 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
 /* fd is being closed: forget what was noted for it, as fd or as epfd; the
  * range form unmarks too (close_range, closefrom). */
 void shim_epollreg_forget(int fd);
+/* Whether fd is marked or named (as fd or epfd) by a noted registration. */
+int shim_epollreg_holds(int fd);
 void shim_epollreg_forget_range(unsigned first, unsigned last);
 /* Before fd gets another file: takes its noted registrations out of their
  * epoll sets (the old file may live on elsewhere and must not report),

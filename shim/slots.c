@@ -136,8 +136,8 @@ static void add_slab(pid_t owner, void *base, int fd)
 static shim_slot *own(void)
 {
     pid_t me = getpid();
-    if (mine && (mine_pid == me || keeper))
-        return mine;
+    if (mine && (mine_pid == me || keeper || shim_procenv_shared()))
+        return mine; /* a CLONE_VM child's memory is its parent's: so is the slab */
     int fd;
     void *base = map_slab(me, &fd);
     if (!base)

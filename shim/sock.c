@@ -56,6 +56,7 @@ static void init_all(void)
     if (shim_config_load() < 0)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
+    shim_procenv_init();
     shim_slots_adopt(); /* connections inherited over exec: their state */
     shim_newimage_init();
     shim_exechand_adopt(); /* ... and those still racing kernel TCP */
@@ -69,6 +70,14 @@ static int init(void)
     pthread_once(&init_once, init_all);
     shim_procenv_check(); /* a raw clone()'s child: start afresh (procenv.c) */
     return active;
+}
+
+/* init(), and 0 in a child that shares our memory but not our fd table
+ * (procenv.c): there the call is the kernel's, as without the shim. Only
+ * for calls that are system calls already: this adds one (getpid). */
+static int init_own(void)
+{
+    return init() && !shim_procenv_foreign();
 }
 
 int shim_init(void)
@@ -94,6 +103,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    shim_procenv_forked();
     shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
     shim_slots_atfork_child();
@@ -285,7 +295,7 @@ int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_re
 
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
-    int on = init();
+    int on = init_own();
     /* Every TCP socket starts as a real one: options, bind and a
      * non-redirected connect behave exactly as the kernel's. Its epoll
      * registrations are noted until connect()/listen() (epollreg.c). */
@@ -629,7 +639,7 @@ fail_errno:
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    if (!init())
+    if (!init_own())
         return real_connect(fd, addr, len);
     int saved = errno;
     shim_fd rec;
@@ -817,7 +827,7 @@ fail_errno:
 
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-    if (!init())
+    if (!init_own())
         return real_listen(fd, backlog);
     int saved = errno;
     shim_fd rec;
@@ -1176,7 +1186,7 @@ static int is_sockbuf(int level, int opt)
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    if (!init())
+    if (!init_own())
         return real_setsockopt(fd, level, opt, val, len);
     int saved = errno;
     shim_fd rec;
@@ -1323,11 +1333,16 @@ SHIM_EXPORT int close(int fd)
     if (!init())
         return real_close(fd);
     int saved = errno;
-    if (shim_engine_owns(fd) || shim_slots_fd(fd))
+    if ((shim_engine_owns(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
     uint64_t closed_listener = 0;
-    if (shim_fd_get(fd, &rec)) {
+    int found = shim_fd_get(fd, &rec);
+    if ((found || shim_epollreg_holds(fd)) && shim_procenv_foreign()) {
+        errno = saved;
+        return real_close(fd); /* its own copy: the records name the owner's fds */
+    }
+    if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
             /* Our engine must not look at this fd number once it is

@@ -1,0 +1,249 @@
+/*
+ * prog_clonevm: children that share the process's memory but are not its
+ * threads -- vfork(), clone(CLONE_VM) without CLONE_THREAD -- leave its
+ * listener and connection as they were, and their own sockets work.
+ *
+ *   prog_clonevm              run every check below; exit 0 iff all hold
+ *   prog_clonevm --image FD   (the exec'd image) read "to-image" on FD,
+ *                             answer "from-image", exit 0
+ *
+ * The main process listens on 127.0.0.1 (port chosen by the kernel) and
+ * connects to itself: c (TCP_NODELAY set) and a, the accepted end. After
+ * each case below, c and a carry bytes both ways, c still reports
+ * TCP_NODELAY 1 and ESTABLISHED, and the listener accepts a new
+ * connection that carries bytes. Cases, in this order:
+ *   - vfork, _exit: the child closes the listener and a, dup2()s c to
+ *     another number and closes both, then _exit(0)s;
+ *   - vfork, exec: the child closes the listener, dup2()s a (close-on-exec
+ *     off) to fd 9 and execs this program with --image 9 once with the
+ *     environment as it is (under the shim: an image that runs it) and once
+ *     without LD_PRELOAD (an image without it); the image reads what the
+ *     main process wrote on c before and answers on the inherited fd;
+ *   - clone(CLONE_VM | SIGCHLD) on a stack of its own, fd table copied: the
+ *     child makes a socket, connects to the listener, writes "child",
+ *     closes it, and closes its copies of c and of the listener; the main
+ *     process accepts that connection and reads "child" then EOF;
+ *   - clone(CLONE_VM | CLONE_FILES | SIGCHLD): fds shared too, as a thread
+ *     shares them: the child connects, writes "files", closes, and writes
+ *     one byte on c; the main process reads both.
+ * A child calls nothing that allocates with libc's malloc() (no stdio): it
+ * shares the main process's heap and its locks.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fds made by the main process and by the CLONE_FILES child (tcp = a kernel
+ * TCP socket); "child transport: KIND" for the connection the child with
+ * its own fd table made. Exit 0 iff every check held; 1 with a "FAIL:"
+ * line otherwise; 3 if the watchdog (60 s) fired.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define WATCHDOG_S 60
+#define EVENT_MS 10000 /* any single awaited event */
+#define CHILD_MS 20000 /* a child's whole life */
+#define STACK (256 * 1024)
+#define IMAGE_FD 9
+
+const char *prog_name = "prog_clonevm";
+
+static struct sockaddr_storage lss; /* the listener's address */
+static socklen_t llen;
+static int lfd, cfd, afd;
+static const char *child_kind = "none"; /* set by a CLONE_VM child */
+
+/* --image FD: the exec'd image's part. */
+static int image(int fd)
+{
+    char buf[8];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, EVENT_MS) != 1)
+            return 20;
+        ssize_t r = read(fd, buf + got, sizeof buf - got);
+        if (r <= 0)
+            return 21;
+        got += (size_t)r;
+    }
+    if (memcmp(buf, "to-image", 8) != 0)
+        return 22;
+    if (write(fd, "from-image", 10) != 10)
+        return 23;
+    return 0;
+}
+
+/* n bytes of s written on fd, then read on peer. */
+static void carry(int fd, int peer, const char *s, const char *what)
+{
+    size_t n = strlen(s);
+    char buf[64];
+    CHECK(write(fd, s, n) == (ssize_t)n, "%s: write: %s", what, strerror(errno));
+    read_exact(peer, buf, n, EVENT_MS);
+    CHECK(memcmp(buf, s, n) == 0, "%s: other bytes arrived", what);
+}
+
+/* What must hold after each case. */
+static void parent_intact(const char *after)
+{
+    carry(cfd, afd, "c-to-a", after);
+    carry(afd, cfd, "a-to-c", after);
+    CHECK(getsockopt_int(cfd, IPPROTO_TCP, TCP_NODELAY) == 1, "%s: TCP_NODELAY no longer 1", after);
+    CHECK(tcpi_state(cfd) == TCP_ESTABLISHED, "%s: c in state %d", after, tcpi_state(cfd));
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SYS(c);
+    SYS(connect(c, (struct sockaddr *)&lss, llen));
+    int a = accept_ready(lfd, EVENT_MS);
+    carry(c, a, "new", after);
+    carry(a, c, "new-back", after);
+    close(c);
+    close(a);
+    printf("ok: after %s: the connection carries bytes both ways, keeps TCP_NODELAY, "
+           "and the listener accepts\n", after);
+}
+
+static void reap_ok(pid_t pid, const char *what)
+{
+    int st = reap_within(pid, CHILD_MS, what);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x", what, st);
+}
+
+static void vfork_exit(void)
+{
+    pid_t pid = vfork();
+    SYS(pid);
+    if (pid == 0) {
+        int bad = close(lfd) | close(afd);
+        if (dup2(cfd, 200) != 200 || close(200) < 0 || close(cfd) < 0)
+            bad = -1;
+        _exit(bad ? 10 : 0);
+    }
+    reap_ok(pid, "vfork, close, dup2, _exit");
+    printf("ok: a vfork() child closed the listener and both ends and _exit()ed\n");
+    parent_intact("vfork + _exit");
+}
+
+static char *noshim_env[256];
+
+static void vfork_exec(char *self, char **envp, const char *what)
+{
+    SYS(write(cfd, "to-image", 8));
+    char fdarg[] = {'0' + IMAGE_FD, 0};
+    char *argv[] = {self, "--image", fdarg, NULL};
+    pid_t pid = vfork();
+    SYS(pid);
+    if (pid == 0) {
+        if (close(lfd) < 0 || dup2(afd, IMAGE_FD) != IMAGE_FD)
+            _exit(10);
+        execve(self, argv, envp);
+        _exit(11);
+    }
+    reap_ok(pid, what);
+    char buf[10];
+    read_exact(cfd, buf, sizeof buf, EVENT_MS);
+    CHECK(memcmp(buf, "from-image", sizeof buf) == 0, "%s: other bytes from the image", what);
+    printf("ok: %s: the image read and answered on the inherited connection\n", what);
+    parent_intact(what);
+}
+
+static int clone_child(void *arg)
+{
+    int files = arg != NULL;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return 10;
+    if (connect(s, (struct sockaddr *)&lss, llen) < 0)
+        return 11;
+    child_kind = fd_transport(s);
+    const char *msg = files ? "files" : "child";
+    if (write(s, msg, 5) != 5)
+        return 12;
+    if (close(s) < 0)
+        return 13;
+    if (files)
+        return write(cfd, "C", 1) == 1 ? 0 : 14;
+    /* Its own copies: the main process's stay open. */
+    if (close(cfd) < 0 || close(lfd) < 0)
+        return 15;
+    return 0;
+}
+
+static void clone_vm(int files)
+{
+    const char *what = files ? "clone(CLONE_VM | CLONE_FILES)" : "clone(CLONE_VM)";
+    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    CHECK(stack != MAP_FAILED, "mmap: %s", strerror(errno));
+    fflush(stdout);
+    child_kind = "none";
+    int flags = CLONE_VM | SIGCHLD | (files ? CLONE_FILES : 0);
+    pid_t pid = clone(clone_child, stack + STACK, flags, files ? (void *)1 : NULL);
+    SYS(pid);
+    kill_on_fail(pid);
+    reap_ok(pid, what);
+    kill_on_fail(-1);
+    munmap(stack, STACK);
+    int a = accept_ready(lfd, EVENT_MS);
+    char buf[8];
+    read_exact(a, buf, 5, EVENT_MS);
+    CHECK(memcmp(buf, files ? "files" : "child", 5) == 0, "%s: other bytes from the child", what);
+    struct pollfd p = {.fd = a, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0, "%s: no EOF after the child's close",
+          what);
+    close(a);
+    if (files) {
+        printf("transport: %s (the CLONE_FILES child's connection)\n", child_kind);
+        read_exact(afd, buf, 1, EVENT_MS);
+        CHECK(buf[0] == 'C', "%s: another byte on the shared connection", what);
+    } else {
+        printf("child transport: %s (the CLONE_VM child's own connection)\n", child_kind);
+    }
+    printf("ok: a %s child's connection carried its bytes and EOF\n", what);
+    parent_intact(what);
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    if (argc == 3 && strcmp(argv[1], "--image") == 0)
+        return image(atoi(argv[2]));
+    prog_begin(argc, WATCHDOG_S);
+    lfd = bound_loopback(AF_INET, &lss, &llen);
+    SYS(listen(lfd, 16));
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SYS(cfd);
+    SYS(connect(cfd, (struct sockaddr *)&lss, llen));
+    afd = accept_ready(lfd, EVENT_MS);
+    SYS(fcntl(afd, F_SETFD, FD_CLOEXEC));
+    setsockopt_int(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
+    printf("transport: %s (c)\ntransport: %s (a)\n", fd_transport(cfd), fd_transport(afd));
+    parent_intact("setup");
+
+    vfork_exit();
+    vfork_exec(argv[0], envp, "vfork + exec (environment as is)");
+    int n = 0;
+    for (char **e = envp; *e && n < 255; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            noshim_env[n++] = *e;
+    vfork_exec(argv[0], noshim_env, "vfork + exec (no LD_PRELOAD)");
+    clone_vm(0);
+    clone_vm(1);
+
+    close(cfd);
+    close(afd);
+    close(lfd);
+    printf("ok: every case\n");
+    return 0;
+}
