@@ -213,6 +213,7 @@ static void keeper_main(int verdict)
         e->retry_at = now;
     }
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    shim_execpass_keeper(); /* the exec happened: the new image asks for the slabs */
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
@@ -226,6 +227,7 @@ static void keeper_main(int verdict)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
     shim_exechand_relays_wait(); /* connections carried on over kernel TCP */
+    shim_execpass_keeper_wait();
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     shim_slots_keeper_done();
     shim_qlog_flush_all();

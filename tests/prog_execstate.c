@@ -313,18 +313,6 @@ static void fds_passed(char *out, size_t cap)
     closedir(d);
 }
 
-static char **env_without_preload(void)
-{
-    extern char **environ;
-    static char *env[1024];
-    size_t k = 0;
-    for (size_t i = 0; environ[i] && k < 1023; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
-            env[k++] = environ[i];
-    env[k] = NULL;
-    return env;
-}
-
 static void bare_first(char *self)
 {
     int c, a;
@@ -546,30 +534,9 @@ static void *race_forker(void *arg)
     return NULL;
 }
 
-/* The number of this process's fds whose link starts with prefix, each
- * named on stderr if tell; -1 without /proc. */
 static int fds_linked(const char *prefix, int tell)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    struct dirent *en;
-    int n = 0;
-    while ((en = readdir(d))) {
-        char p[300], t[256];
-        snprintf(p, sizeof p, "/proc/self/fd/%s", en->d_name);
-        ssize_t k = readlink(p, t, sizeof t - 1);
-        if (k <= 0)
-            continue;
-        t[k] = '\0';
-        if (strncmp(t, prefix, strlen(prefix)) != 0)
-            continue;
-        n++;
-        if (tell)
-            fprintf(stderr, "FAIL: an image without the shim holds fd %s -> %s\n", en->d_name, t);
-    }
-    closedir(d);
-    return n;
+    return fds_linked_from(prefix, 0, tell);
 }
 
 #define RACE_SPAWNS 60

@@ -4,6 +4,7 @@
 #include "progutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -321,4 +322,44 @@ int reap_within(pid_t pid, int ms, const char *what)
         CHECK(now_s() - t0 < ms / 1000.0, "%s: the child did not end", what);
         poll(NULL, 0, 5);
     }
+}
+
+/* The number of this process's fds whose link starts with prefix (NULL:
+ * any) at fd >= min, each named on stderr if tell. */
+int fds_linked_from(const char *prefix, int min, int tell)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *en;
+    int n = 0;
+    while ((en = readdir(d))) {
+        if (en->d_name[0] == '.' || atoi(en->d_name) < min || atoi(en->d_name) == dirfd(d))
+            continue;
+        char p[300], t[256];
+        snprintf(p, sizeof p, "/proc/self/fd/%s", en->d_name);
+        ssize_t k = readlink(p, t, sizeof t - 1);
+        if (k <= 0)
+            continue;
+        t[k] = '\0';
+        if (prefix && strncmp(t, prefix, strlen(prefix)) != 0)
+            continue;
+        n++;
+        if (tell)
+            fprintf(stderr, "FAIL: an image without the shim holds fd %s -> %s\n", en->d_name, t);
+    }
+    closedir(d);
+    return n;
+}
+
+char **env_without_preload(void)
+{
+    extern char **environ;
+    static char *env[1024];
+    size_t k = 0;
+    for (size_t i = 0; environ[i] && k < 1023; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+            env[k++] = environ[i];
+    env[k] = NULL;
+    return env;
 }

@@ -1,0 +1,179 @@
+/*
+ * prog_execwin: our exec leaves no fd open for another thread's
+ * fork()+exec() to pass on.
+ *
+ *   prog_execwin race        ROUNDS times: a forked child with a live
+ *                            loopback connection starts a thread that
+ *                            fork()+exec()s this program without the
+ *                            preload in a loop (--nofds), and exec's
+ *                            itself (--after) meanwhile; every image
+ *                            without the preload must hold no memfd
+ *                            "rudp-slots" and no fd at 700 and above (where
+ *                            the shim keeps its own: the slabs' copies, the
+ *                            hand-over socket), and the exec'd image must
+ *                            find the connection carrying data both ways
+ *                            (and under the shim, have adopted a slab)
+ *   prog_execwin --nofds W   (internal) an image without the preload: one
+ *                            byte to fd W, 'r', or 'b' if it holds any of
+ *                            those (named on stderr)
+ *   prog_execwin --after C S W
+ *                            (internal) the image after the exec
+ *
+ * Over kernel TCP all of this holds by construction (the program opens no
+ * memfd and no fd that high). Under the shim, before this change, the
+ * exec'ing image made the slabs' copies without FD_CLOEXEC just before its
+ * execve(), and a fork() in the other thread at that moment passed them on.
+ *
+ * Prints one "ok:" line per check and "transport: KIND" for the connected
+ * fd. Exit 0 iff every check held; 1 with a "FAIL:" line otherwise; 3 if
+ * the watchdog (60 s) fired.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define WATCHDOG_S 60
+#define EVENT_MS 10000
+#define ROUNDS 40
+#define HIGH_FD 700
+
+const char *prog_name = "prog_execwin";
+
+static int under_shim(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "rudp") != NULL;
+}
+
+static char *self;
+static int wfd;
+static atomic_int forks;
+
+static void *forker(void *arg)
+{
+    (void)arg;
+    char **env = env_without_preload();
+    char w[16];
+    snprintf(w, sizeof w, "%d", wfd);
+    for (;;) {
+        pid_t p = fork();
+        if (p == 0) {
+            char *argv[] = {self, "--nofds", w, NULL};
+            execve(self, argv, env);
+            _exit(4);
+        }
+        if (p > 0)
+            atomic_fetch_add(&forks, 1);
+        /* not waited for here: the image after the exec reaps them */
+    }
+    return NULL;
+}
+
+/* The forked child: a connection, the forking thread, the exec. */
+static void child(void)
+{
+    int c, s;
+    loopback_pair(AF_INET, &c, &s);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, forker, NULL) == 0, "pthread_create");
+    while (atomic_load(&forks) < 2)
+        poll(NULL, 0, 1);
+    char a[16], b[16], d[16];
+    snprintf(a, sizeof a, "%d", c);
+    snprintf(b, sizeof b, "%d", s);
+    snprintf(d, sizeof d, "%d", wfd);
+    execl(self, self, "--after", a, b, d, (char *)NULL);
+    failf(__LINE__, "execl %s: %s", self, strerror(errno));
+}
+
+static void after(char **argv)
+{
+    int c = atoi(argv[2]), s = atoi(argv[3]);
+    printf("transport: %s\n", fd_transport(c));
+    char buf[5];
+    CHECK(write(c, "ping", 4) == 4, "write: %s", strerror(errno));
+    read_exact(s, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "ping", 4) == 0, "read %.4s", buf);
+    CHECK(write(s, "pong", 4) == 4, "write: %s", strerror(errno));
+    read_exact(c, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "pong", 4) == 0, "read %.4s", buf);
+    CHECK(!getenv("RUDP_EXEC_PASS") && !getenv("RUDP_EXEC_SLABS"), "our variable is left in environ");
+    if (under_shim())
+        CHECK(fds_linked_from("/memfd:rudp-slots", 0, 0) > 0, "the exec'd image adopted no slab");
+    /* The images the thread started before the exec are ours to reap. */
+    int st, bad = 0;
+    pid_t p;
+    while ((p = wait(&st)) > 0 || (p < 0 && errno == EINTR))
+        if (p > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            bad++;
+    CHECK(bad == 0, "%d images without the shim failed", bad);
+    close(c);
+    close(s);
+    exit(0);
+}
+
+static void race(void)
+{
+    int pfd[2];
+    SYS(pipe(pfd));
+    wfd = pfd[1];
+    SYS(fcntl(pfd[0], F_SETFL, O_NONBLOCK));
+    long runs = 0, bad = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        pid_t p = fork();
+        SYS(p);
+        if (p == 0) {
+            close(pfd[0]);
+            child();
+        }
+        CHECK(reap_within(p, EVENT_MS * 2, "the exec'd child") == 0, "round %d: the exec'd image failed", i);
+        char b[4096];
+        ssize_t n;
+        while ((n = read(pfd[0], b, sizeof b)) > 0)
+            for (ssize_t k = 0; k < n; k++) {
+                runs++;
+                bad += b[k] != 'r';
+            }
+    }
+    CHECK(runs > 0, "no image without the shim ran");
+    CHECK(bad == 0, "%ld of %ld images fork()+exec()'d without the shim while the other thread "
+          "exec'd held a slab's memfd or an fd at %d and above", bad, runs, HIGH_FD);
+    printf("ok: %d exec's of a child with a live connection, each racing a thread that "
+           "fork()+exec()s an image without the shim: %ld such images, none held a memfd "
+           "rudp-slots or an fd >= %d; the connection carried data both ways after each exec%s\n",
+           ROUNDS, runs, HIGH_FD, under_shim() ? " and the image had the slabs" : "");
+    exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    self = argv[0];
+    if (argc == 3 && strcmp(argv[1], "--nofds") == 0) {
+        int w = atoi(argv[2]);
+        int n = fds_linked_from("/memfd:", 0, 1) + fds_linked_from(NULL, HIGH_FD, 1);
+        char k = n ? 'b' : 'r';
+        return write(w, &k, 1) == 1 ? 0 : 5;
+    }
+    if (argc == 5 && strcmp(argv[1], "--after") == 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        watchdog(WATCHDOG_S);
+        wfd = atoi(argv[4]);
+        after(argv);
+    }
+    if (argc == 2 && strcmp(argv[1], "race") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        race();
+    }
+    fprintf(stderr, "usage: prog_execwin race\n");
+    return 2;
+}
