@@ -123,7 +123,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
     shim_init();
     if (!real_execve_fn)
         real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp, 0),
                  real_execve_fn(path, argv, env_));
 }
 
@@ -132,7 +132,7 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
     shim_init();
     if (!real_execvpe_fn)
         real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp, 0),
                  real_execvpe_fn(file, argv, env_));
 }
 
@@ -141,7 +141,7 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     shim_init();
     if (!real_fexecve_fn)
         real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp, 0),
                  real_fexecve_fn(fd, argv, env_));
 }
 #pragma GCC diagnostic pop

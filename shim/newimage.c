@@ -29,7 +29,10 @@
  * cap_bprm_creds_from_file: the new effective uid or gid differs from the
  * real one), so root running a root-owned set-uid binary runs the shim.
  * File capabilities make it secure for a process whose real uid is not 0
- * (the same function); POSIX_SPAWN_RESETIDS is not looked at.
+ * (the same function). A spawn with POSIX_SPAWN_RESETIDS runs the child
+ * with the caller's real ids (glibc's spawni: seteuid(getuid()) and
+ * setegid(getgid()) before the exec), so a set-uid caller's effective
+ * ids do not count then: the image's own bits alone decide.
  *
  * Called between vfork() and exec too: nothing here allocates or locks;
  * open, pread, fstat and stat are async-signal-safe.
@@ -132,7 +135,7 @@ static int env_preloads_us(char *const envp[])
 
 /* Whether exec'ing the file open at fd (st its stat) by this process is
  * secure execution (see the top of this file). */
-static int secure_exec(int fd, const struct stat *st)
+static int secure_exec(int fd, const struct stat *st, int resetids)
 {
     int suid = (st->st_mode & S_ISUID) != 0;
     int sgid = (st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
@@ -141,8 +144,8 @@ static int secure_exec(int fd, const struct stat *st)
                    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1;
     if (!may_suid)
         suid = sgid = 0;
-    uid_t euid = suid ? st->st_uid : geteuid();
-    gid_t egid = sgid ? st->st_gid : getegid();
+    uid_t euid = suid ? st->st_uid : resetids ? getuid() : geteuid();
+    gid_t egid = sgid ? st->st_gid : resetids ? getgid() : getegid();
     if (euid != getuid() || egid != getgid())
         return 1;
     return may_suid && getuid() != 0 && fgetxattr(fd, "security.capability", NULL, 0) > 0;
@@ -171,7 +174,7 @@ static int script_interp(int fd, char *out, size_t cap)
 /* Whether the file open at fd is an image ld.so would preload us into;
  * a script is followed to its interpreter, the last one deciding. */
 #define SCRIPT_DEPTH 5 /* fs/exec.c exec_binprm: ELOOP after that */
-static int image_takes_us(int fd)
+static int image_takes_us(int fd, int resetids)
 {
     char interp[PATH_MAX];
     int own = -1, r = 1;
@@ -190,7 +193,7 @@ static int image_takes_us(int fd)
         }
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && secure_exec(fd, &st)) {
+    if (fstat(fd, &st) == 0 && secure_exec(fd, &st, resetids)) {
         r = 0; /* secure execution: the shim passes everything through */
         goto out;
     }
@@ -255,7 +258,8 @@ static int search_path(const char *file, char *out, size_t cap)
     }
 }
 
-int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[])
+int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[],
+                            int resetids)
 {
     if (!self.known)
         return 1; /* we cannot tell: as before */
@@ -268,11 +272,11 @@ int shim_newimage_runs_shim(const char *path, int fd, int search, char *const en
         path = found;
     }
     if (!path)
-        return image_takes_us(fd);
+        return image_takes_us(fd, resetids);
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0)
         return 1;
-    int r = image_takes_us(f);
+    int r = image_takes_us(f, resetids);
     real_close(f);
     return r;
 }

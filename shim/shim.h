@@ -465,10 +465,12 @@ void shim_slots_exec_failed(shim_exec_env *x);
  * search and it has no '/'), or from fd when path is NULL, with envp
  * will run the shim: its LD_PRELOAD (or /etc/ld.so.preload) names this
  * library, and it is a dynamic ELF of our class and machine, not set-uid
- * or set-gid. 1 where it cannot tell. Safe after vfork(). The slabs go
- * only to an image that runs the shim. shim_newimage_init (at start-up)
- * finds our own file. */
-int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[]);
+ * or set-gid. 1 where it cannot tell. resetids: the child runs with our
+ * real ids (posix_spawn's POSIX_SPAWN_RESETIDS). Safe after vfork(). The
+ * slabs go only to an image that runs the shim. shim_newimage_init (at
+ * start-up) finds our own file. */
+int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[],
+                            int resetids);
 void shim_newimage_init(void);
 
 /* ---- exechand.c: a connect racing kernel TCP across exec ----

@@ -13,6 +13,16 @@
  *                            hand-over socket), and the exec'd image must
  *                            find the connection carrying data both ways
  *                            (and under the shim, have adopted a slab)
+ *   prog_execwin resetids    (root; "skip:" otherwise) with a connection,
+ *                            as a set-uid caller would be (real uid nobody,
+ *                            effective root): posix_spawn() of this
+ *                            program with POSIX_SPAWN_RESETIDS runs it as
+ *                            nobody, not in secure execution, so it runs
+ *                            the shim and (under it) must get the slabs;
+ *                            without the flag it runs as root over a real
+ *                            uid nobody (secure execution: no shim) and
+ *                            must hold no memfd at all
+ *   prog_execwin --slabs     (internal) exit 1 iff it holds a slab memfd
  *   prog_execwin --nofds W   (internal) an image without the preload: one
  *                            byte to fd W, 'r', or 'b' if it holds any of
  *                            those (named on stderr)
@@ -36,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +166,51 @@ static void race(void)
     exit(0);
 }
 
+/* posix_spawn()s this program --slabs (flags: the attributes'); its
+ * exit status: 1 if it held a slab memfd. */
+static int spawn_slabs(short flags)
+{
+    posix_spawnattr_t at;
+    SYS(posix_spawnattr_init(&at));
+    CHECK(posix_spawnattr_setflags(&at, flags) == 0, "posix_spawnattr_setflags");
+    char *argv[] = {self, "--slabs", NULL};
+    extern char **environ;
+    pid_t p;
+    int r = posix_spawn(&p, self, NULL, &at, argv, environ);
+    CHECK(r == 0, "posix_spawn: %s", strerror(r));
+    posix_spawnattr_destroy(&at);
+    int st = reap_within(p, EVENT_MS, "the spawned image");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "the spawned image ended with %#x", st);
+    return WEXITSTATUS(st);
+}
+
+static void resetids(void)
+{
+    if (geteuid() != 0) {
+        printf("skip: not root: a set-uid caller not tried\n");
+        exit(0);
+    }
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    SYS(setresgid(65534, 0, 0));
+    SYS(setresuid(65534, 0, 0)); /* as a set-uid root program run by nobody */
+    int with = spawn_slabs(POSIX_SPAWN_RESETIDS);
+    int without = spawn_slabs(0);
+    SYS(setresuid(0, 0, 0));
+    SYS(setresgid(0, 0, 0));
+    int shim = under_shim();
+    CHECK(with == shim, "spawned with POSIX_SPAWN_RESETIDS by a caller of real uid nobody and "
+          "effective root, the image %s the slabs", with ? "had" : "did not have");
+    printf("ok: a caller of real uid nobody, effective root, spawned with POSIX_SPAWN_RESETIDS: "
+           "the image (run as nobody) %s\n", shim ? "ran the shim and had the slabs" : "had no memfd (no shim)");
+    CHECK(without == 0, "spawned without the flag (secure execution), the image held a slab memfd");
+    printf("ok: without the flag (secure execution) the image held no memfd\n");
+    close(c);
+    close(a);
+    exit(0);
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -163,6 +219,12 @@ int main(int argc, char **argv)
         int n = fds_linked_from("/memfd:", 0, 1) + fds_linked_from(NULL, HIGH_FD, 1);
         char k = n ? 'b' : 'r';
         return write(w, &k, 1) == 1 ? 0 : 5;
+    }
+    if (argc == 2 && strcmp(argv[1], "--slabs") == 0)
+        return fds_linked_from("/memfd:rudp-slots", 0, 0) > 0;
+    if (argc == 2 && strcmp(argv[1], "resetids") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        resetids();
     }
     if (argc == 5 && strcmp(argv[1], "--after") == 0) {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -174,6 +236,6 @@ int main(int argc, char **argv)
         prog_begin(1, WATCHDOG_S);
         race();
     }
-    fprintf(stderr, "usage: prog_execwin race\n");
+    fprintf(stderr, "usage: prog_execwin race|resetids\n");
     return 2;
 }

@@ -9,3 +9,8 @@
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_execwin
 run_both execwin_race "$BIN/prog_execwin" race
+# As root (else "skip:"): a caller of real uid nobody and effective root
+# spawns with POSIX_SPAWN_RESETIDS: the image runs as nobody, runs the shim
+# and gets the slabs; without the flag it is in secure execution and gets
+# nothing.
+run_both execwin_resetids "$BIN/prog_execwin" resetids
