@@ -294,25 +294,6 @@ static void after_image(char **argv)
 
 /* ---- an image without the preload ---- */
 
-/* The fds open in this process that an exec passes on (not
- * close-on-exec), as "a,b,c" into out; the directory's own left out. */
-static void fds_passed(char *out, size_t cap)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d, "/proc/self/fd: %s", strerror(errno));
-    size_t at = 0;
-    out[0] = '\0';
-    struct dirent *en;
-    while ((en = readdir(d))) {
-        int fd = atoi(en->d_name);
-        if (en->d_name[0] == '.' || fd == dirfd(d) || (fcntl(fd, F_GETFD) & FD_CLOEXEC))
-            continue;
-        at += (size_t)snprintf(out + at, cap - at, "%s%d", at ? "," : "", fd);
-        CHECK(at < cap, "too many fds open");
-    }
-    closedir(d);
-}
-
 static void bare_first(char *self)
 {
     int c, a;

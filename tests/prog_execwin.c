@@ -22,6 +22,15 @@
  *                            without the flag it runs as root over a real
  *                            uid nobody (secure execution: no shim) and
  *                            must hold no memfd at all
+ *   prog_execwin binfmt      (root; "skip:" otherwise) formats registered
+ *                            with binfmt_misc (mounted in a mount namespace
+ *                            of our own if it is not), named execwin_PID_*,
+ *                            removed at the end: a file of a magic whose
+ *                            interpreter is this program (spawned, it runs
+ *                            the shim and, under it, must get the slabs),
+ *                            one of an extension whose interpreter is the
+ *                            static build (it must hold exactly the fds
+ *                            passed, no RUDP_EXEC_SLABS; "skip:" without it)
  *   prog_execwin --slabs     (internal) exit 1 iff it holds a slab memfd
  *   prog_execwin --nofds W   (internal) an image without the preload: one
  *                            byte to fd W, 'r', or 'b' if it holds any of
@@ -46,7 +55,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -211,6 +223,133 @@ static void resetids(void)
     exit(0);
 }
 
+/* ---- binfmt_misc ---- */
+
+#define MISC "/proc/sys/fs/binfmt_misc"
+static char misc_names[2][64];
+static char tmpdir[] = "/tmp/prog_execwin.XXXXXX";
+static char files[2][4200];
+
+static void misc_cleanup(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!misc_names[i][0])
+            continue;
+        char p[256];
+        snprintf(p, sizeof p, MISC "/%s", misc_names[i]);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t w = write(fd, "-1", 2); /* binfmt-misc.rst: removes the entry */
+            (void)w;
+            close(fd);
+        }
+        misc_names[i][0] = '\0';
+    }
+    for (int i = 0; i < 2; i++)
+        if (files[i][0])
+            unlink(files[i]);
+    rmdir(tmpdir);
+}
+
+static void misc_register(int i, const char *rule)
+{
+    int fd = open(MISC "/register", O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0, "open %s/register: %s", MISC, strerror(errno));
+    ssize_t w = write(fd, rule, strlen(rule));
+    CHECK(w == (ssize_t)strlen(rule), "register %s: %s", rule, strerror(errno));
+    close(fd);
+    printf("ok: registered %s\n", rule);
+    (void)i;
+}
+
+static const char *make_data(int i, const char *name, const char *data)
+{
+    snprintf(files[i], sizeof files[i], "%s/%s", tmpdir, name);
+    int fd = open(files[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    CHECK(fd >= 0, "open %s: %s", files[i], strerror(errno));
+    CHECK(write(fd, data, strlen(data)) == (ssize_t)strlen(data), "write: %s", strerror(errno));
+    close(fd);
+    return files[i];
+}
+
+static int spawn_file(const char *path, char **argv)
+{
+    extern char **environ;
+    pid_t p;
+    int r = posix_spawn(&p, path, NULL, NULL, argv, environ);
+    CHECK(r == 0, "posix_spawn %s: %s", path, strerror(r));
+    int st = reap_within(p, EVENT_MS, path);
+    CHECK(WIFEXITED(st), "%s ended with %#x", path, st);
+    return WEXITSTATUS(st);
+}
+
+static void binfmt(void)
+{
+    if (geteuid() != 0) {
+        printf("skip: not root: binfmt_misc formats not tried\n");
+        exit(0);
+    }
+    if (access(MISC "/register", W_OK) != 0) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("binfmt_misc", MISC, "binfmt_misc", 0, NULL) < 0) {
+            printf("skip: binfmt_misc not mounted and cannot be: %s\n", strerror(errno));
+            exit(0);
+        }
+        printf("ok: binfmt_misc mounted in a mount namespace of our own\n");
+    }
+    CHECK(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+    atexit(misc_cleanup);
+    prog_on_fail = misc_cleanup;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0, "readlink: %s", strerror(errno));
+    exe[n] = '\0';
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    int shim = under_shim();
+    /* A magic format, the interpreter this (dynamic) program. */
+    char rule[4600], magic[32];
+    snprintf(misc_names[0], sizeof misc_names[0], "execwin_%d_m", (int)getpid());
+    snprintf(magic, sizeof magic, "EXECWIN%d", (int)getpid());
+    snprintf(rule, sizeof rule, ":%s:M::%s::%s:", misc_names[0], magic, exe);
+    misc_register(0, rule);
+    const char *f = make_data(0, "data", magic);
+    char *argv[] = {(char *)f, "--slabs", NULL};
+    int had = spawn_file(f, argv);
+    CHECK(had == shim, "a file run by binfmt_misc through this program %s the slabs",
+          had ? "had" : "did not have");
+    printf("ok: a file of a binfmt_misc magic whose interpreter is this program: %s\n",
+           shim ? "it ran the shim and had the slabs" : "no memfd (no shim)");
+    /* An extension format, the interpreter the static build. */
+    char stat_exe[4200];
+    snprintf(stat_exe, sizeof stat_exe, "%s", exe);
+    char *slash = strrchr(stat_exe, '/');
+    snprintf(slash + 1, sizeof stat_exe - (size_t)(slash + 1 - stat_exe), "prog_execstate_static");
+    if (access(stat_exe, X_OK) != 0) {
+        printf("skip: no %s (no static libc): a static interpreter not tried\n", stat_exe);
+        exit(0);
+    }
+    snprintf(misc_names[1], sizeof misc_names[1], "execwin_%d_e", (int)getpid());
+    char ext[32];
+    snprintf(ext, sizeof ext, "ew%d", (int)getpid());
+    snprintf(rule, sizeof rule, ":%s:E::%s::%s:", misc_names[1], ext, stat_exe);
+    misc_register(1, rule);
+    char name[64];
+    snprintf(name, sizeof name, "data.%s", ext);
+    f = make_data(1, name, "not an ELF, not a script\n");
+    char fds[4096];
+    fds_passed(fds, sizeof fds);
+    char *argv2[] = {(char *)f, "--bare", fds, NULL};
+    CHECK(spawn_file(f, argv2) == 0, "a file run by binfmt_misc through the static build held "
+          "fds it was not passed, or RUDP_EXEC_SLABS");
+    printf("ok: a file of a binfmt_misc extension whose interpreter is static: it holds the "
+           "fds passed (%s) and no RUDP_EXEC_SLABS\n", fds);
+    close(c);
+    close(a);
+    exit(0);
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -220,8 +359,14 @@ int main(int argc, char **argv)
         char k = n ? 'b' : 'r';
         return write(w, &k, 1) == 1 ? 0 : 5;
     }
-    if (argc == 2 && strcmp(argv[1], "--slabs") == 0)
+    /* binfmt_misc runs us with the file's path before the arguments */
+    if ((argc == 2 && strcmp(argv[1], "--slabs") == 0) ||
+        (argc == 3 && strcmp(argv[2], "--slabs") == 0))
         return fds_linked_from("/memfd:rudp-slots", 0, 0) > 0;
+    if (argc == 2 && strcmp(argv[1], "binfmt") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        binfmt();
+    }
     if (argc == 2 && strcmp(argv[1], "resetids") == 0) {
         prog_begin(1, WATCHDOG_S);
         resetids();
@@ -236,6 +381,6 @@ int main(int argc, char **argv)
         prog_begin(1, WATCHDOG_S);
         race();
     }
-    fprintf(stderr, "usage: prog_execwin race|resetids\n");
+    fprintf(stderr, "usage: prog_execwin race|resetids|binfmt\n");
     return 2;
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -362,4 +363,23 @@ char **env_without_preload(void)
             env[k++] = environ[i];
     env[k] = NULL;
     return env;
+}
+
+/* The fds open in this process that an exec passes on (not
+ * close-on-exec), as "a,b,c" into out; the directory's own left out. */
+void fds_passed(char *out, size_t cap)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d, "/proc/self/fd: %s", strerror(errno));
+    size_t at = 0;
+    out[0] = '\0';
+    struct dirent *en;
+    while ((en = readdir(d))) {
+        int fd = atoi(en->d_name);
+        if (en->d_name[0] == '.' || fd == dirfd(d) || (fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            continue;
+        at += (size_t)snprintf(out + at, cap - at, "%s%d", at ? "," : "", fd);
+        CHECK(at < cap, "too many fds open");
+    }
+    closedir(d);
 }

@@ -104,4 +104,8 @@ int fds_linked_from(const char *prefix, int min, int tell);
 /* environ less LD_PRELOAD (a static array: one caller at a time). */
 char **env_without_preload(void);
 
+/* The fds open in this process that an exec passes on (not
+ * close-on-exec), as "a,b,c" into out. */
+void fds_passed(char *out, size_t cap);
+
 #endif

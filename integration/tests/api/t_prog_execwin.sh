@@ -14,3 +14,16 @@ run_both execwin_race "$BIN/prog_execwin" race
 # and gets the slabs; without the flag it is in secure execution and gets
 # nothing.
 run_both execwin_resetids "$BIN/prog_execwin" resetids
+# As root (else "skip:"): binfmt_misc formats named execwin_PID_* (mounted
+# in a mount namespace of the program's own if it is not), a magic whose
+# interpreter is the program (runs the shim: the slabs) and an extension
+# whose interpreter is its static build (exactly the fds passed); the
+# program removes them as it ends, and this trap any a killed run left.
+misc_clean() {
+    command -v unshare >/dev/null 2>&1 || return 0
+    unshare -m sh -c 'd=/proc/sys/fs/binfmt_misc
+        [ -w $d/register ] || mount -t binfmt_misc binfmt_misc $d 2>/dev/null || exit 0
+        for f in $d/execwin_*; do [ -e "$f" ] && echo -1 >"$f"; done; exit 0' 2>/dev/null || true
+}
+trap 'misc_clean; cleanup' EXIT INT TERM
+run_both execwin_binfmt "$BIN/prog_execwin" binfmt
