@@ -361,10 +361,14 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
-void shim_execpass_keeper(void)
+void shim_execpass_keeper(pid_t from)
 {
-    if (!kp.armed)
+    /* Armed by the process that exec'd, not inherited by a forked child
+     * of it (whose fds of these numbers are not ours). */
+    if (!kp.armed || kp.pid != from) {
+        kp.armed = 0;
         return;
+    }
     kp.verdict = -1;
     if (shim_thread_start(&kp.thread, serve_thread, NULL) == 0)
         kp.serving = 1;

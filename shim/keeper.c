@@ -198,6 +198,7 @@ static void keeper_main(int verdict)
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
+    pid_t handed = G.pid;
     G.pid = getpid();
     G.pause_req = 0;
     G.in_handoff = 0;
@@ -213,7 +214,8 @@ static void keeper_main(int verdict)
         e->retry_at = now;
     }
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
-    shim_execpass_keeper(); /* the exec happened: the new image asks for the slabs */
+    if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
+        shim_execpass_keeper(handed);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */

@@ -336,7 +336,7 @@ static int image_takes_us(int fd, const char *name, int resetids)
     Elf64_Ehdr eh; /* the class and machine are where ELF32's are too */
     if (pread(fd, &eh, sizeof eh, 0) < (ssize_t)EI_NIDENT + 4 ||
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-        goto out; /* another format (binfmt_misc), or unreadable */
+        goto out; /* a format we do not know, or unreadable: as before */
     r = 0;
     if (eh.e_ident[EI_CLASS] != OUR_CLASS)
         goto out;

@@ -508,14 +508,14 @@ void shim_exechand_adopt(void);
  * when no other thread shares the fd table; then our copies are closed
  * and the environment to exec with returned (shim_slots_exec_env).
  * shim_execpass_failed: the exec failed, the holder is told to leave.
- * shim_execpass_keeper (in the keeper, once the exec happened) serves them
- * on a thread; shim_execpass_keeper_wait waits for it. shim_execpass_adopt
+ * shim_execpass_keeper (in the keeper, once the exec of pid from happened)
+ * serves them on a thread, if that pid prepared them; shim_execpass_keeper_wait waits for it. shim_execpass_adopt
  * (the new image's start-up) fetches them; shim_execpass_hand hands the
  * pair's end (-1 if none) and the app fds to exechand.c. */
 void shim_execpass_prepare(shim_exec_env *x);
 char *const *shim_execpass_env(shim_exec_env *x, int keeper, char *const envp[]);
 void shim_execpass_failed(shim_exec_env *x);
-void shim_execpass_keeper(void);
+void shim_execpass_keeper(pid_t from);
 void shim_execpass_keeper_wait(void);
 void shim_execpass_adopt(void);
 int shim_execpass_hand(const char **apps);
