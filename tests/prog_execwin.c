@@ -31,6 +31,12 @@
  *                            one of an extension whose interpreter is the
  *                            static build (it must hold exactly the fds
  *                            passed, no RUDP_EXEC_SLABS; "skip:" without it)
+ *   prog_execwin holder      a forked child, with a connection its parent's
+ *                            engine serves and a second thread (so no
+ *                            keeper of its own, and a shared fd table: the
+ *                            holder under the shim), exec's itself
+ *                            (--held): TCP_INFO ESTABLISHED, data both
+ *                            ways, and under the shim the slabs
  *   prog_execwin --slabs     (internal) exit 1 iff it holds a slab memfd
  *   prog_execwin --nofds W   (internal) an image without the preload: one
  *                            byte to fd W, 'r', or 'b' if it holds any of
@@ -59,6 +65,7 @@
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -223,6 +230,54 @@ static void resetids(void)
     exit(0);
 }
 
+static void *idle(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void held(char **argv)
+{
+    int c = atoi(argv[2]), s = atoi(argv[3]);
+    printf("transport: %s\n", fd_transport(c));
+    CHECK(tcpi_state(c) == TCP_ESTABLISHED, "TCP_INFO state %d after the exec", tcpi_state(c));
+    if (under_shim())
+        CHECK(fds_linked_from("/memfd:rudp-slots", 0, 0) > 0, "the exec'd image adopted no slab");
+    char buf[4];
+    CHECK(write(c, "ping", 4) == 4, "write: %s", strerror(errno));
+    read_exact(s, buf, 4, EVENT_MS);
+    CHECK(write(s, "pong", 4) == 4, "write: %s", strerror(errno));
+    read_exact(c, buf, 4, EVENT_MS);
+    CHECK(memcmp(buf, "pong", 4) == 0, "read %.4s", buf);
+    printf("ok: exec'd by a two-threaded child without a keeper: TCP_INFO ESTABLISHED, data both "
+           "ways%s\n", under_shim() ? ", the slabs held" : "");
+    exit(0);
+}
+
+static void holder(void)
+{
+    int c, s;
+    loopback_pair(AF_INET, &c, &s);
+    printf("transport: %s\n", fd_transport(c));
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, idle, NULL) == 0, "pthread_create");
+        char a[16], b[16];
+        snprintf(a, sizeof a, "%d", c);
+        snprintf(b, sizeof b, "%d", s);
+        execl(self, self, "--held", a, b, (char *)NULL);
+        failf(__LINE__, "execl %s: %s", self, strerror(errno));
+    }
+    CHECK(reap_within(p, EVENT_MS * 2, "the exec'd child") == 0, "the exec'd child failed");
+    close(c);
+    close(s);
+    exit(0);
+}
+
 /* ---- binfmt_misc ---- */
 
 #define MISC "/proc/sys/fs/binfmt_misc"
@@ -363,6 +418,15 @@ int main(int argc, char **argv)
     if ((argc == 2 && strcmp(argv[1], "--slabs") == 0) ||
         (argc == 3 && strcmp(argv[2], "--slabs") == 0))
         return fds_linked_from("/memfd:rudp-slots", 0, 0) > 0;
+    if (argc == 4 && strcmp(argv[1], "--held") == 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        watchdog(WATCHDOG_S);
+        held(argv);
+    }
+    if (argc == 2 && strcmp(argv[1], "holder") == 0) {
+        prog_begin(1, WATCHDOG_S);
+        holder();
+    }
     if (argc == 2 && strcmp(argv[1], "binfmt") == 0) {
         prog_begin(1, WATCHDOG_S);
         binfmt();
@@ -381,6 +445,6 @@ int main(int argc, char **argv)
         prog_begin(1, WATCHDOG_S);
         race();
     }
-    fprintf(stderr, "usage: prog_execwin race|resetids|binfmt\n");
+    fprintf(stderr, "usage: prog_execwin race|holder|resetids|binfmt\n");
     return 2;
 }

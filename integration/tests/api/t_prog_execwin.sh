@@ -9,6 +9,9 @@
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_execwin
 run_both execwin_race "$BIN/prog_execwin" race
+# A forked child with a second thread and its parent's connection (no
+# keeper of its own: a holder serves the slabs) exec's itself.
+run_both execwin_holder "$BIN/prog_execwin" holder
 # As root (else "skip:"): a caller of real uid nobody and effective root
 # spawns with POSIX_SPAWN_RESETIDS: the image runs as nobody, runs the shim
 # and gets the slabs; without the flag it is in secure execution and gets
