@@ -96,7 +96,7 @@ static const struct {
     {"RUDP_KILL_BOUND", SCRIPT},    /* integration/tests/lifetime/t_killpeer.sh */
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
     {"RUDP_EXEC_SLABS", SCRIPT},    /* slots.c: our exec passes the slabs on; removed at start-up */
-    {"RUDP_EXEC_HAND", SCRIPT},     /* exechand.c: a racing connect's pair; removed at start-up */
+    {"RUDP_EXEC_PASS", SCRIPT},     /* execpass.c: where the keeper serves what our exec passes */
 };
 enum { NKNOWN = sizeof known_vars / sizeof known_vars[0] };
 

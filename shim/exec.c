@@ -87,20 +87,24 @@ static void *next(const char *name)
 }
 
 /* Hands the engine over, passes the slabs on to an image that runs the
- * shim (env_ in place of envp: the call uses it; newimage.c), runs the
- * exec, and takes it all back if it failed. The keeper serves the
- * inherited connections whichever image comes. */
+ * shim (through the keeper, or a holder, execpass.c; env_ in place of
+ * envp: the call uses it; newimage.c), runs the exec, and takes it all
+ * back if it failed. The keeper serves the inherited connections
+ * whichever image comes. */
 #define HANDOFF_EXEC(envp, image, call)                                                      \
     do {                                                                                     \
         int abort_fd_;                                                                       \
         shim_exec_env x_ = {.nfds = 0, .env = NULL, .hand = -1};                             \
         int image_ = (image);                                                                \
-        if (image_) /* an image without the shim takes no socket: the keeper relays at once */ \
+        if (image_) { /* an image without the shim takes nothing: the keeper relays at once */ \
             shim_exechand_prepare(&x_);                                                      \
+            shim_execpass_prepare(&x_);                                                      \
+        }                                                                                    \
         pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
-        char *const *env_ = image_ ? shim_slots_exec_env(&x_, envp) : (envp);               \
+        char *const *env_ = image_ ? shim_execpass_env(&x_, k_ > 0, envp) : (envp);          \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
+        shim_execpass_failed(&x_);                                                           \
         shim_slots_exec_failed(&x_);                                                         \
         shim_exechand_failed(&x_);                                                           \
         if (k_ > 0) {                                                                        \
@@ -120,7 +124,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
     shim_init();
     if (!real_execve_fn)
         real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp, 0),
                  real_execve_fn(path, argv, env_));
 }
 
@@ -129,7 +133,7 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
     shim_init();
     if (!real_execvpe_fn)
         real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp, 0),
                  real_execvpe_fn(file, argv, env_));
 }
 
@@ -138,7 +142,7 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     shim_init();
     if (!real_fexecve_fn)
         real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp, 0),
                  real_fexecve_fn(fd, argv, env_));
 }
 #pragma GCC diagnostic pop

@@ -6,8 +6,8 @@
  *
  * At exec, when some connect of this process races, a SOCK_SEQPACKET
  * socketpair is made: the keeper keeps one end (an engine fd), the new
- * image inherits the other (RUDP_EXEC_HAND=FD:APPFD,APPFD..., the app fds
- * still racing). The new image's shim, at start-up (before main(), so
+ * image gets the other from the keeper (execpass.c, with the app fds still
+ * racing; nothing crosses the exec open). The new image's shim, at start-up (before main(), so
  * before the program can register the fd with epoll), marks those fds for
  * epollreg.c and starts a thread that waits on its end. When TCP wins, the
  * keeper sends the socket (SCM_RIGHTS) with the app's fd number, the
@@ -21,7 +21,7 @@
  *
  * The pair is trusted as a pipe is: made by this process before exec
  * (SO_PEERCRED: our own pid, which exec keeps), passed only to the new
- * image, close-on-exec there again at once.
+ * image (execpass.c checks who asks), close-on-exec all along.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +38,7 @@
 
 #include "poison.h"
 
-#define HAND_VAR "RUDP_EXEC_HAND"
-#define HAND_FDS 32 /* racing connects listed for the new image, at most */
+#define HAND_FDS SHIM_HAND_FDS
 
 typedef struct hand_msg {
     int32_t app_fd;
@@ -63,7 +62,7 @@ static int kfd = -1;
 void shim_exechand_prepare(shim_exec_env *x)
 {
     x->hand = -1;
-    x->hand_val[0] = 0;
+    x->hand_apps[0] = 0;
     if (!atomic_load(&shim_fallback_racing) || kfd >= 0)
         return;
     int fds[HAND_FDS];
@@ -74,15 +73,10 @@ void shim_exechand_prepare(shim_exec_env *x)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return;
     int k = shim_fd_move_high(sv[0]);
-    int img = fcntl(sv[1], F_DUPFD, SHIM_FD_BASE); /* without FD_CLOEXEC */
-    real_close(sv[1]);
-    if (img < 0) {
-        real_close(k);
-        return;
-    }
-    size_t at = (size_t)snprintf(x->hand_val, sizeof x->hand_val, "%s=%d:", HAND_VAR, img);
-    for (int i = 0; i < n && at < sizeof x->hand_val; i++)
-        at += (size_t)snprintf(x->hand_val + at, sizeof x->hand_val - at, "%s%d", i ? "," : "",
+    int img = shim_fd_move_high(sv[1]); /* close-on-exec: the keeper passes it */
+    size_t at = 0;
+    for (int i = 0; i < n && at < sizeof x->hand_apps; i++)
+        at += (size_t)snprintf(x->hand_apps + at, sizeof x->hand_apps - at, "%s%d", i ? "," : "",
                                fds[i]);
     shim_own_fd(k, 1); /* the keeper keeps it */
     kfd = k;
@@ -229,27 +223,26 @@ static void *take_loop(void *arg)
 
 void shim_exechand_adopt(void)
 {
-    const char *v = getenv(HAND_VAR);
-    if (!v)
+    const char *v;
+    int fd = shim_execpass_hand(&v);
+    if (fd < 0)
         return;
-    char *end;
-    long fd = strtol(v, &end, 10);
-    int ok = end != v && *end == ':' && fd >= 0 && fd <= INT32_MAX;
     /* Only our own pair: SOCK_SEQPACKET, made by this pid before exec. */
     int type = 0;
     socklen_t tl = sizeof type;
     struct ucred cr;
     socklen_t cl = sizeof cr;
-    ok = ok && real_getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
-         type == SOCK_SEQPACKET &&
-         real_getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 &&
-         cr.pid == getpid();
-    unsetenv(HAND_VAR);
-    if (!ok)
+    int ok = real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+             type == SOCK_SEQPACKET &&
+             real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == getpid();
+    if (!ok) {
+        real_close(fd);
         return;
-    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-    shim_own_fd((int)fd, 1); /* spared by close_range(), closed in a forked child */
-    for (v = end + 1; *v;) {
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    shim_own_fd(fd, 1); /* spared by close_range(), closed in a forked child */
+    char *end;
+    while (*v) {
         long a = strtol(v, &end, 10);
         if (end == v)
             break;
@@ -260,8 +253,8 @@ void shim_exechand_adopt(void)
     /* Our thread: it ends when the keeper closes its end (no race left). */
     pthread_t t;
     if (shim_thread_start(&t, take_loop, (void *)(intptr_t)fd) < 0) {
-        shim_own_fd((int)fd, 0);
-        real_close((int)fd);
+        shim_own_fd(fd, 0);
+        real_close(fd);
     }
 }
 

@@ -198,6 +198,7 @@ static void keeper_main(int verdict)
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
+    pid_t handed = G.pid;
     G.pid = getpid();
     G.pause_req = 0;
     G.in_handoff = 0;
@@ -213,6 +214,8 @@ static void keeper_main(int verdict)
         e->retry_at = now;
     }
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
+        shim_execpass_keeper(handed);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
@@ -226,6 +229,7 @@ static void keeper_main(int verdict)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
     shim_exechand_relays_wait(); /* connections carried on over kernel TCP */
+    shim_execpass_keeper_wait();
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     shim_slots_keeper_done();
     shim_qlog_flush_all();

@@ -435,13 +435,18 @@ void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
 
 /* exec: the slabs (memfds) go to the new image, which maps them, so that
  * SO_ERROR, TCP_INFO and SIOCOUTQ of inherited connections answer from
- * the keeper's live state. shim_slots_exec_env makes copies of the slabs'
- * memfds without close-on-exec (into x->fds) and returns what to exec
- * with: envp plus RUDP_EXEC_SLABS naming them (in x, or allocated for a
- * large environment), or envp itself when there is nothing to pass. If
- * the exec fails, shim_slots_exec_failed closes the copies and frees. x
- * lives on the caller's stack: nothing is allocated after vfork(). */
+ * the keeper's live state. shim_slots_exec_copies makes copies of the
+ * slabs' memfds (into x->fds; close-on-exec if x->cloexec) and their
+ * RUDP_EXEC_SLABS value (x->val). shim_slots_exec_env returns what to
+ * exec with: envp plus RUDP_EXEC_SLABS naming the copies (made here if
+ * none were) or, with x->pass_val set (execpass.c: the keeper passes
+ * them), that variable instead (in x, or allocated for a large
+ * environment), or envp itself when there is nothing to pass. If the
+ * exec fails, shim_slots_exec_failed closes the copies and frees. x lives
+ * on the caller's stack: nothing is allocated after vfork(). */
 #define SHIM_SLABS_MAX 8 /* ours plus inherited ones, through a few forks and execs */
+#define SHIM_EXECPASS_VAR "RUDP_EXEC_PASS"
+#define SHIM_HAND_FDS 32 /* racing connects listed for the new image, at most */
 typedef struct shim_exec_env {
     char *stack[512];
     char val[sizeof "RUDP_EXEC_SLABS=" + SHIM_SLABS_MAX * 12];
@@ -450,35 +455,40 @@ typedef struct shim_exec_env {
     int cloexec;       /* 1: the copies keep FD_CLOEXEC (spawn.c clears it in the child) */
     char **env;
     int hand;          /* exechand.c: the new image's end of the pair, -1: none */
-    char hand_val[sizeof "RUDP_EXEC_HAND=" + 33 * 12]; /* its variable, "" if none */
+    char hand_apps[SHIM_HAND_FDS * 12]; /* the app fds racing, "a,b,c" */
+    char pass_val[sizeof SHIM_EXECPASS_VAR "=" + 40]; /* execpass.c: the keeper's name, "" if none */
 } shim_exec_env;
+void shim_slots_exec_copies(shim_exec_env *x);
 char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[]);
 void shim_slots_exec_failed(shim_exec_env *x);
 /* newimage.c: whether the image exec'd from path (searched in PATH if
  * search and it has no '/'), or from fd when path is NULL, with envp
  * will run the shim: its LD_PRELOAD (or /etc/ld.so.preload) names this
  * library, and it is a dynamic ELF of our class and machine, not set-uid
- * or set-gid. 1 where it cannot tell. Safe after vfork(). The slabs go
- * only to an image that runs the shim. shim_newimage_init (at start-up)
- * finds our own file. */
-int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[]);
+ * or set-gid. 1 where it cannot tell. resetids: the child runs with our
+ * real ids (posix_spawn's POSIX_SPAWN_RESETIDS). Safe after vfork(). The
+ * slabs go only to an image that runs the shim. shim_newimage_init (at
+ * start-up) finds our own file. */
+int shim_newimage_runs_shim(const char *path, int fd, int search, char *const envp[],
+                            int resetids);
 void shim_newimage_init(void);
 
 /* ---- exechand.c: a connect racing kernel TCP across exec ----
  *
  * shim_exechand_prepare, before the engines are handed over for exec: if
  * some connect races, makes the pair whose one end the keeper keeps and
- * whose other the new image inherits (x->hand, named by x->hand_val, which
- * shim_slots_exec_env adds to the environment); shim_exechand_failed undoes
- * it when the exec failed. In the keeper: shim_exechand_live says whether
+ * whose other (x->hand, close-on-exec) the keeper passes to the new image
+ * (execpass.c) with the racing app fds (x->hand_apps); shim_exechand_failed
+ * undoes it when the exec failed. In the keeper: shim_exechand_live says whether
  * a new image can take sockets; shim_exechand_send passes TCP socket tfd
  * for the app's fd app_fd (inode app_ino, slot, connection id) and returns
  * 0 or a negative errno; shim_exechand_answer returns 1 with *result (1:
  * it is at the app's fd; -1: the app had closed it) once the new image
  * answered for id, -1 if it never will (its end is closed), 0 not yet;
  * shim_exechand_idle closes the keeper's end once nothing races any more.
- * shim_exechand_adopt, at the new image's start-up, takes the pair from
- * the environment and starts the thread that puts the sockets in place. */
+ * shim_exechand_adopt, at the new image's start-up, takes the pair the
+ * keeper passed (shim_execpass_hand) and starts the thread that puts the
+ * sockets in place. */
 void shim_exechand_prepare(shim_exec_env *x);
 void shim_exechand_failed(shim_exec_env *x);
 int shim_exechand_live(void);
@@ -486,12 +496,38 @@ int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uin
 int shim_exechand_answer(uint64_t id, int *result);
 void shim_exechand_idle(void);
 void shim_exechand_adopt(void);
+
+/* ---- execpass.c: what our exec passes to the new image, through the keeper ----
+ *
+ * shim_execpass_prepare (exec, before the hand-over, for an image that runs
+ * the shim): copies of the slabs and the racing pair's end, all
+ * close-on-exec, and an abstract socket with a random name to serve them
+ * on (x->pass_val), held for the keeper to be forked. shim_execpass_env,
+ * after the hand-over (keeper: whether one was forked): where no keeper
+ * serves them, forks a holder, or lets the copies cross the exec open
+ * when no other thread shares the fd table; then our copies are closed
+ * and the environment to exec with returned (shim_slots_exec_env).
+ * shim_execpass_failed: the exec failed, the holder is told to leave.
+ * shim_execpass_keeper (in the keeper, once the exec of pid from happened)
+ * serves them on a thread, if that pid prepared them; shim_execpass_keeper_wait waits for it. shim_execpass_adopt
+ * (the new image's start-up) fetches them; shim_execpass_hand hands the
+ * pair's end (-1 if none) and the app fds to exechand.c. */
+void shim_execpass_prepare(shim_exec_env *x);
+char *const *shim_execpass_env(shim_exec_env *x, int keeper, char *const envp[]);
+void shim_execpass_failed(shim_exec_env *x);
+void shim_execpass_keeper(pid_t from);
+void shim_execpass_keeper_wait(void);
+void shim_execpass_adopt(void);
+int shim_execpass_hand(const char **apps);
 /* In a keeper: carries a connection on between the bridge's end efd and
  * the TCP socket tfd (both ours from then on, engine-owned), on threads of
  * its own; 0 or -errno (then both are still the caller's).
  * shim_exechand_relays_wait returns once every relay has ended. */
 int shim_exechand_relay(int efd, int tfd);
 void shim_exechand_relays_wait(void);
+/* Maps the slab whose memfd is fd (the keeper passed it, execpass.c) with
+ * the checks shim_slots_adopt makes; 0, or -1 when fd is no slab of ours. */
+int shim_slots_adopt_fd(int fd);
 /* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
  * memfds of our size and magic), moves their fds high and close-on-exec,
  * and removes the variable from the environment. */

@@ -7,11 +7,12 @@
  *
  * A slab is a memfd, so that it outlives exec too: the engine goes on in a
  * keeper (keeper.c), and the new image, which inherits the connections,
- * maps the same memory. The memfd is close-on-exec; only our exec and
- * posix_spawn (shim_slots_exec_env; spawn.c), to an image that runs the
- * shim (newimage.c), pass copies without that flag, their numbers in
- * RUDP_EXEC_SLABS, and the new image's shim maps them at start-up, makes
- * them close-on-exec again and removes the variable. No other process can
+ * maps the same memory. The memfd is close-on-exec; to an image that
+ * runs the shim (newimage.c) our exec has the keeper pass copies
+ * (execpass.c), and posix_spawn passes copies whose flag its child clears
+ * (spawn.c), their numbers in RUDP_EXEC_SLABS; the new image's shim maps
+ * them at start-up, makes them close-on-exec again and removes the
+ * variable. No other process can
  * open it: a memfd has no path, and /proc/PID/fd/N of a holder is open
  * only to those who may ptrace it (proc_fd_access_allowed(),
  * PTRACE_MODE_READ), who could read its memory anyway. The first page
@@ -343,17 +344,17 @@ int shim_slot_app_queued(shim_slot *s, int fd, int *q)
 
 /* ---- exec ---- */
 
-char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
+void shim_slots_exec_copies(shim_exec_env *x)
 {
     x->nfds = 0;
-    x->env = NULL;
     size_t at = (size_t)snprintf(x->val, sizeof x->val, "%s=", EXEC_VAR);
     pthread_mutex_lock(&mu);
     for (int i = 0; i < nslabs; i++) {
         if (slabs[i].fd < 0 || inode_of(slabs[i].fd) != slabs[i].ino)
             continue; /* anonymous memory, or the app put something else there */
-        /* Without FD_CLOEXEC for our exec; with it for posix_spawn, whose
-         * child clears it by the file actions (spawn.c). */
+        /* Without FD_CLOEXEC only where nobody else can fork meanwhile
+         * (execpass.c); with it for posix_spawn, whose child clears it by
+         * the file actions (spawn.c), and for the keeper to pass. */
         int c = fcntl(slabs[i].fd, x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, SHIM_FD_BASE);
         if (c < 0)
             continue;
@@ -361,7 +362,15 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
         at += (size_t)snprintf(x->val + at, sizeof x->val - at, "%s%d", x->nfds > 1 ? "," : "", c);
     }
     pthread_mutex_unlock(&mu);
-    if (!x->nfds && !x->hand_val[0])
+}
+
+char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
+{
+    x->env = NULL;
+    if (!x->pass_val[0] && !x->nfds)
+        shim_slots_exec_copies(x);
+    int list = x->nfds && !x->pass_val[0]; /* passed by the keeper: not named here */
+    if (!list && !x->pass_val[0])
         return envp;
     size_t n = 0;
     while (envp && envp[n])
@@ -377,12 +386,12 @@ char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(envp[i], EXEC_VAR "=", sizeof EXEC_VAR) != 0 &&
-            strncmp(envp[i], "RUDP_EXEC_HAND=", sizeof "RUDP_EXEC_HAND") != 0)
+            strncmp(envp[i], SHIM_EXECPASS_VAR "=", sizeof SHIM_EXECPASS_VAR) != 0)
             x->env[k++] = envp[i];
-    if (x->nfds)
+    if (list)
         x->env[k++] = x->val;
-    if (x->hand_val[0])
-        x->env[k++] = x->hand_val;
+    if (x->pass_val[0])
+        x->env[k++] = x->pass_val;
     x->env[k] = NULL;
     return x->env;
 }
@@ -392,9 +401,40 @@ void shim_slots_exec_failed(shim_exec_env *x)
     for (int i = 0; i < x->nfds; i++)
         real_close(x->fds[i]);
     x->nfds = 0;
-    if (x->env != x->stack)
+    if (x->env && x->env != x->stack)
         shim_free(x->env);
     x->env = NULL;
+}
+
+/* Maps the slab at fd (caller holds mu); 0, or -1 if fd is none of ours
+ * (then it is left as it is). */
+static int adopt_locked(long fd)
+{
+    /* Only a sealed memfd of our size with our magic: the variable may be
+     * stale (inherited past an exec we did not see) and its number
+     * anything of the program's. */
+    struct stat st;
+    if (fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GET_SEALS) != SLAB_SEALS ||
+        fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != SLAB_BYTES)
+        return -1;
+    void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, (int)fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    const slab_head *h = p;
+    if (h->magic != SLAB_MAGIC) {
+        munmap(p, SLAB_BYTES);
+        return -1;
+    }
+    add_slab((pid_t)h->owner, p, shim_fd_move_high((int)fd));
+    return 0;
+}
+
+int shim_slots_adopt_fd(int fd)
+{
+    pthread_mutex_lock(&mu);
+    int r = adopt_locked(fd);
+    pthread_mutex_unlock(&mu);
+    return r;
 }
 
 void shim_slots_adopt(void)
@@ -409,22 +449,7 @@ void shim_slots_adopt(void)
         if (end == v)
             break;
         v = *end == ',' ? end + 1 : end;
-        /* Only a sealed memfd of our size with our magic: the variable
-         * may be stale (inherited past an exec we did not see) and its
-         * number anything of the program's. */
-        struct stat st;
-        if (fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GET_SEALS) != SLAB_SEALS ||
-            fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != SLAB_BYTES)
-            continue;
-        void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, (int)fd, 0);
-        if (p == MAP_FAILED)
-            continue;
-        const slab_head *h = p;
-        if (h->magic != SLAB_MAGIC) {
-            munmap(p, SLAB_BYTES);
-            continue;
-        }
-        add_slab((pid_t)h->owner, p, shim_fd_move_high((int)fd));
+        adopt_locked(fd);
     }
     pthread_mutex_unlock(&mu);
     unsetenv(EXEC_VAR);

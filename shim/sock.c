@@ -57,6 +57,7 @@ static void init_all(void)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
     shim_procenv_init();
+    shim_execpass_adopt(); /* what the keeper of the image before passes */
     shim_slots_adopt(); /* connections inherited over exec: their state */
     shim_newimage_init();
     shim_exechand_adopt(); /* ... and those still racing kernel TCP */

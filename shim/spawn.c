@@ -154,7 +154,11 @@ static int spawn_with_slabs(spawn_fn real, int search, pid_t *pid, const char *p
     if (!shim_init())
         return real(pid, path, fa, attr, argv, envp);
     shim_exec_env x = {.nfds = 0, .cloexec = 1, .env = NULL, .hand = -1};
-    char *const *env = shim_newimage_runs_shim(path, -1, search, envp)
+    short flags = 0;
+    if (attr && posix_spawnattr_getflags(attr, &flags) != 0)
+        flags = 0;
+    char *const *env = shim_newimage_runs_shim(path, -1, search, envp,
+                                               (flags & POSIX_SPAWN_RESETIDS) != 0)
                            ? shim_slots_exec_env(&x, envp)
                            : envp;
     posix_spawn_file_actions_t ours, merged;

@@ -294,37 +294,6 @@ static void after_image(char **argv)
 
 /* ---- an image without the preload ---- */
 
-/* The fds open in this process that an exec passes on (not
- * close-on-exec), as "a,b,c" into out; the directory's own left out. */
-static void fds_passed(char *out, size_t cap)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d, "/proc/self/fd: %s", strerror(errno));
-    size_t at = 0;
-    out[0] = '\0';
-    struct dirent *en;
-    while ((en = readdir(d))) {
-        int fd = atoi(en->d_name);
-        if (en->d_name[0] == '.' || fd == dirfd(d) || (fcntl(fd, F_GETFD) & FD_CLOEXEC))
-            continue;
-        at += (size_t)snprintf(out + at, cap - at, "%s%d", at ? "," : "", fd);
-        CHECK(at < cap, "too many fds open");
-    }
-    closedir(d);
-}
-
-static char **env_without_preload(void)
-{
-    extern char **environ;
-    static char *env[1024];
-    size_t k = 0;
-    for (size_t i = 0; environ[i] && k < 1023; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
-            env[k++] = environ[i];
-    env[k] = NULL;
-    return env;
-}
-
 static void bare_first(char *self)
 {
     int c, a;
@@ -546,30 +515,9 @@ static void *race_forker(void *arg)
     return NULL;
 }
 
-/* The number of this process's fds whose link starts with prefix, each
- * named on stderr if tell; -1 without /proc. */
 static int fds_linked(const char *prefix, int tell)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    struct dirent *en;
-    int n = 0;
-    while ((en = readdir(d))) {
-        char p[300], t[256];
-        snprintf(p, sizeof p, "/proc/self/fd/%s", en->d_name);
-        ssize_t k = readlink(p, t, sizeof t - 1);
-        if (k <= 0)
-            continue;
-        t[k] = '\0';
-        if (strncmp(t, prefix, strlen(prefix)) != 0)
-            continue;
-        n++;
-        if (tell)
-            fprintf(stderr, "FAIL: an image without the shim holds fd %s -> %s\n", en->d_name, t);
-    }
-    closedir(d);
-    return n;
+    return fds_linked_from(prefix, 0, tell);
 }
 
 #define RACE_SPAWNS 60

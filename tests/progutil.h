@@ -97,4 +97,15 @@ int reap_within(pid_t pid, int ms, const char *what);
 /* A failure or the watchdog kills pid (SIGKILL) first; -1: nobody. */
 void kill_on_fail(pid_t pid);
 
+/* The number of this process's fds at min and above whose link starts
+ * with prefix (NULL: any), each named on stderr as held by "an image
+ * without the shim" if tell; -1 without /proc. */
+int fds_linked_from(const char *prefix, int min, int tell);
+/* environ less LD_PRELOAD (a static array: one caller at a time). */
+char **env_without_preload(void);
+
+/* The fds open in this process that an exec passes on (not
+ * close-on-exec), as "a,b,c" into out. */
+void fds_passed(char *out, size_t cap);
+
 #endif

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Our exec passes the slabs (and a racing connect's socket) through the
+# keeper, never as fds left open across the execve (tests/prog_execwin.c):
+# a forked child with a live connection exec's itself while a thread of it
+# fork()+exec()s images without the shim in a loop; none of those may hold a
+# memfd "rudp-slots" or an fd at 700 and above, and the connection carries
+# data after each exec. Over kernel TCP, then under the shim.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+need_bin prog_execwin
+run_both execwin_race "$BIN/prog_execwin" race
+# A forked child with a second thread and its parent's connection (no
+# keeper of its own: a holder serves the slabs) exec's itself.
+run_both execwin_holder "$BIN/prog_execwin" holder
+# As root (else "skip:"): a caller of real uid nobody and effective root
+# spawns with POSIX_SPAWN_RESETIDS: the image runs as nobody, runs the shim
+# and gets the slabs; without the flag it is in secure execution and gets
+# nothing.
+run_both execwin_resetids "$BIN/prog_execwin" resetids
+# As root (else "skip:"): binfmt_misc formats named execwin_PID_* (mounted
+# in a mount namespace of the program's own if it is not), a magic whose
+# interpreter is the program (runs the shim: the slabs) and an extension
+# whose interpreter is its static build (exactly the fds passed); the
+# program removes them as it ends, and this trap any a killed run left.
+misc_clean() {
+    command -v unshare >/dev/null 2>&1 || return 0
+    unshare -m sh -c 'd=/proc/sys/fs/binfmt_misc
+        [ -w $d/register ] || mount -t binfmt_misc binfmt_misc $d 2>/dev/null || exit 0
+        for f in $d/execwin_*; do [ -e "$f" ] && echo -1 >"$f"; done; exit 0' 2>/dev/null || true
+}
+trap 'misc_clean; cleanup' EXIT INT TERM
+run_both execwin_binfmt "$BIN/prog_execwin" binfmt
