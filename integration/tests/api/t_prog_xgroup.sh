@@ -1,0 +1,22 @@
+#!/bin/sh
+# tests/prog_xgroup.c over kernel TCP, then under the shim (unkeyed, then
+# keyed): a SO_REUSEPORT group spanning two processes (shim/xgroup.c).
+# 20 connections to a listener carry on after a listener of another
+# process joins its group, and the clients of a member killed with
+# SIGKILL are ended at their next write while the survivor's carry on.
+# Keyed, that end is the survivor's keyed stateless reset. On main
+# (dca122b) the join ended 8 to 10 of the 20, and keyed the killed
+# member's clients were still up after 8 s.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_xgroup
+run_both xgroup "$BIN/prog_xgroup"
+if [ "$SHIM_MODE" = shim ]; then
+    make_key "$T/key"
+    rc=0
+    RUDP_KEY_FILE="$T/key" run_app "$BIN/prog_xgroup" >"$T/keyed" 2>&1 || rc=$?
+    sed 's/^/shim, keyed: /' "$T/keyed"
+    [ "$rc" = 0 ] || fail "prog_xgroup keyed exited $rc"
+    assert_transport "$T/keyed"
+fi
