@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,7 +194,44 @@ static int write_until_refused(int c, int i)
     failf(__LINE__, "client %d of the killed member: still up after %d ms", i, END_MS);
 }
 
-static void check_kill(void)
+/* A process of uid 65534 binding every free name of the group on port
+ * (tags 1..63); says how many on *ready ('n' count as a byte), then
+ * whether any datagram came to them within SQUAT_MS after go ('0' or
+ * '1'). */
+#define SQUAT_MS 1500
+static void squatter(unsigned port, int go, int report)
+{
+    if (setgid(65534) < 0 || setuid(65534) < 0) {
+        char no = 0;
+        if (write(report, &no, 1) != 1)
+            _exit(1);
+        _exit(0);
+    }
+    struct pollfd p[63];
+    int n = 0;
+    for (unsigned tag = 1; tag <= 63; tag++) {
+        int u = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        SYS(u);
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        int len = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
+                           "rudp-xgroup 127.0.0.1 %u %u", port, tag);
+        socklen_t ul = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+        if (bind(u, (struct sockaddr *)&un, ul) == 0)
+            p[n++] = (struct pollfd){.fd = u, .events = POLLIN};
+        else
+            close(u);
+    }
+    char cnt = (char)n;
+    CHECK(write(report, &cnt, 1) == 1, "squatter: report");
+    char b;
+    CHECK(read(go, &b, 1) == 1, "squatter: go");
+    int got = poll(p, (nfds_t)n, SQUAT_MS);
+    char r = got > 0 ? '1' : '0';
+    CHECK(write(report, &r, 1) == 1, "squatter: report");
+    _exit(0);
+}
+
+static void check_kill(int squat)
 {
     int la = tcp_socket();
     unsigned port = bind_lo(la, 0);
@@ -268,8 +306,43 @@ static void check_kill(void)
     CHECK(WIFSIGNALED(st), "member B: status %d", st);
     child = -1;
     close(go), close(stop), close(ready);
+    if (squat) {
+        int g[2], r[2];
+        SYS(pipe(g));
+        SYS(pipe(r));
+        pid_t sq = fork();
+        SYS(sq);
+        if (sq == 0) {
+            close(g[1]), close(r[0]);
+            squatter(port, g[0], r[1]);
+        }
+        child = sq;
+        close(g[0]), close(r[1]);
+        char n = 0, any = 0;
+        struct pollfd p = {.fd = r[0], .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1 && read(r[0], &n, 1) == 1, "squatter: no report");
+        if (n == 0) {
+            printf("ok: (skipped: a squatter of another uid needs root)\n");
+        } else {
+            for (int i = 0; i < KILL_CONNS; i++)
+                if (owner[i] == 'b')
+                    CHECK(write(c[i], "x", 1) == 1 || errno == EPIPE || errno == ECONNRESET,
+                          "client %d: write: %s", i, strerror(errno));
+            CHECK(write(g[1], "g", 1) == 1, "squatter: go");
+            CHECK(poll(&p, 1, EVENT_MS) == 1 && read(r[0], &any, 1) == 1, "squatter: no report");
+            CHECK(any == '0', "a process of another uid holding the group's names got datagrams");
+            printf("ok: a process of another uid holding the names of the group's members gets "
+                   "none of their clients' datagrams\n");
+        }
+        reap_within(sq, EVENT_MS, "squatter");
+        child = -1;
+        close(g[1]), close(r[0]);
+        for (int i = 0; i < KILL_CONNS; i++)
+            if (owner[i] == 'b')
+                close(c[i]);
+    }
     for (int i = 0; i < KILL_CONNS; i++) {
-        if (owner[i] != 'b')
+        if (owner[i] != 'b' || squat)
             continue;
         int e = write_until_refused(c[i], i);
         CHECK(e == EPIPE || e == ECONNRESET, "client %d of the killed member: %s", i,
@@ -287,8 +360,9 @@ static void check_kill(void)
         close(a[i]);
     }
     close(la);
-    printf("ok: every client of a group member killed with SIGKILL ended (a write failed with "
-           "EPIPE or ECONNRESET), the survivor's carry on\n");
+    if (!squat)
+        printf("ok: every client of a group member killed with SIGKILL ended (a write failed "
+               "with EPIPE or ECONNRESET), the survivor's carry on\n");
 }
 
 int main(int argc, char **argv)
@@ -297,6 +371,7 @@ int main(int argc, char **argv)
     prog_begin(argc, 60);
     prog_on_fail = kill_child;
     check_join();
-    check_kill();
+    check_kill(0);
+    check_kill(1);
     return 0;
 }

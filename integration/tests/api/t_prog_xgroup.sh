@@ -5,7 +5,9 @@
 # 20 connections to a listener carry on after a listener of another
 # process joins its group, and the clients of a member killed with
 # SIGKILL are ended at their next write while the survivor's carry on.
-# Keyed, that end is the survivor's keyed stateless reset. On main
+# Keyed, that end is the survivor's keyed stateless reset. A process of
+# another uid holding the names the members forward through (the dead
+# member's among them) gets none of the clients' datagrams. On main
 # (dca122b) the join check failed under the shim (a connection whose
 # datagrams the new member got: "no data within 10000 ms"), and keyed the
 # killed member's clients were still up after 8 s.
