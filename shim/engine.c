@@ -833,8 +833,10 @@ void *shim_engine_loop(void *arg)
                 int type = *(int *)evs[i].data.ptr;
                 if (type == W_EVENT)
                     run_commands(e, now);
-                else if (type == W_UDP)
+                else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
+                    shim_xgroup_flush(e, now); /* before any socket closes */
+                }
                 else if (type == W_BRIDGE)
                     shim_bridge_event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_CONTROL)

@@ -251,6 +251,7 @@ struct engine {
     struct xpeer *xpeers;
     unsigned nxpeers;
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
+    int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
     uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     /* What was freed while a batch of epoll events was dispatched, and
      * that a later event of the same batch may still name (data.ptr):
@@ -401,9 +402,12 @@ void shim_xgroup_detach(esock *s);
 /* W_XGROUP readable. */
 void shim_xgroup_event(xgsock *x, rudp_time now);
 /* A datagram read on listener socket s for member `tag` of its group
- * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member. */
+ * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member, at the next
+ * shim_xgroup_flush. */
 void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
                          const uint8_t *buf, size_t len, rudp_time now);
+/* After reading a socket: what waits for each member, one message each. */
+void shim_xgroup_flush(struct engine *e, rudp_time now);
 
 /* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
 

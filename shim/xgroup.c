@@ -56,9 +56,19 @@
  *   keyed, with the stateless reset, whose token is bound to the address
  *   and port (or the reset ID) every member shares. A tag's ID that a
  *   member does not know either is its own connection gone: reset too.
- * - Bounded. Sends never block (MSG_DONTWAIT): a member's socket that is
- *   full (its receive buffer, or net.unix.max_dgram_qlen datagrams,
- *   10 by default) drops, as a full UDP buffer does.
+ * - Batched and bounded. A member's socket holds at most
+ *   net.unix.max_dgram_qlen messages (10 by default; a sender connected
+ *   to it may not exceed it, unix_dgram_sendmsg()) and what fits its
+ *   sender's SO_SNDBUF: the datagrams one read of a UDP socket forwards
+ *   to a member go as one message of up to 64 KiB (records: a header
+ *   with the addresses and the length, then the datagram), sent after
+ *   the read (shim_xgroup_flush), and the sender's SO_SNDBUF is raised
+ *   to hold a full queue of them. Sends never block (MSG_DONTWAIT): a
+ *   full queue drops the message, as a full UDP buffer drops datagrams,
+ *   and the connections' loss recovery sends them again. Measured: 80 MB
+ *   over 10 loopback connections after a member joined took 0.38 to
+ *   0.43 s (0.39 s with no join); of the 139 to 1019 datagrams forwarded
+ *   (loopback's 64 KiB ones, one a message) 3 to 30% were dropped.
  *
  * Limits: with RUDP_ENGINES > 1 the member socket is engine 0's (its
  * listener socket lives while any engine's does, engines.c's lgroup). A
@@ -83,22 +93,33 @@
 #define XPEERS_MAX 64
 /* A squatted name is looked at again after this. */
 #define SQUAT_RETRY RUDP_SEC(1)
-/* Datagrams read from the member socket per event. */
+/* Messages read from the member socket per event. */
 #define XG_BATCH 64
+/* A message's size at most: the datagrams a turn forwards to one member
+ * go in as few messages as this allows (each unix datagram counts
+ * against net.unix.max_dgram_qlen, 10 by default, however small). */
+#define XG_MSG_MAX 65536
+#define XG_SNDBUF (16 * (XG_MSG_MAX + 1024))
 
-#define XG_MAGIC 0x72786731u /* "rxg1" */
+#define XG_MAGIC 0x72786732u /* "rxg2" */
 
-typedef struct xg_hdr {
+/* One forwarded datagram in a message: this header, then its bytes. */
+typedef struct xg_rec {
     uint32_t magic;
+    uint32_t len;       /* the datagram's bytes after this header */
     uint32_t has_local;
+    uint32_t sock;      /* the sender's socket that read it (its own use) */
     rudp_addr local, peer;
-} xg_hdr;
+} xg_rec;
 
 typedef struct xpeer {
     struct sockaddr_storage ep; /* the group's endpoint */
     unsigned tag;
     int fd;                     /* connected to the member's socket, -1: none */
     rudp_time squat_until;      /* its name is held by another uid until then */
+    uint8_t *out;               /* records waiting for this turn's flush */
+    size_t used;
+    unsigned nrec;
 } xpeer;
 
 /* The abstract name of member `tag` of the group on endpoint ep. */
@@ -179,43 +200,72 @@ void shim_xgroup_detach(esock *s)
     s->xg.type = 0;
 }
 
+/* Injects the records of one message from another member. */
+static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
+{
+    struct engine *e = s->e;
+    while (n > 0) {
+        xg_rec r;
+        if (n < sizeof r) {
+            e->xg_dropped++;
+            return;
+        }
+        memcpy(&r, msg, sizeof r);
+        if (r.magic != XG_MAGIC || r.len == 0 || r.len > n - sizeof r) {
+            e->xg_dropped++;
+            return;
+        }
+        const uint8_t *buf = msg + sizeof r;
+        const rudp_addr *local = r.has_local ? &r.local : NULL;
+        e->xg_in++;
+        int owner = rudp_ctx_input_member(e->ctx, now, s->idx, local, &r.peer, buf, r.len, 0);
+        if (owner) /* another engine's of this process (forward.c) */
+            shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN), local, &r.peer, buf, r.len,
+                         now);
+        msg += sizeof r + r.len;
+        n -= sizeof r + r.len;
+    }
+}
+
 void shim_xgroup_event(xgsock *x, rudp_time now)
 {
     esock *s = x->s;
     struct engine *e = s->e;
     uid_t me = geteuid();
+    static _Thread_local uint8_t msg[XG_MSG_MAX];
     for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
-        xg_hdr h;
-        static _Thread_local uint8_t buf[65536];
-        struct iovec iov[2] = {{&h, sizeof h}, {buf, sizeof buf}};
+        struct iovec iov = {msg, sizeof msg};
         union {
             struct cmsghdr c;
             char b[CMSG_SPACE(sizeof(struct ucred))];
         } cm;
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = &cm,
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
                            .msg_controllen = sizeof cm};
         ssize_t n = real_recvmsg(x->fd, &m, MSG_DONTWAIT);
         if (n < 0)
             return; /* EAGAIN: all read */
         int ok = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
                 c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
                 struct ucred uc;
                 memcpy(&uc, CMSG_DATA(c), sizeof uc);
                 ok = uc.uid == me; /* only a member of the group's uid */
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                /* nobody sends us fds; the buffer has no room for them
+                 * (MSG_CTRUNC: the kernel drops them), closed if any came */
+                for (size_t k = 0; (k + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); k++) {
+                    int bad;
+                    memcpy(&bad, CMSG_DATA(c) + k * sizeof bad, sizeof bad);
+                    real_close(bad);
+                }
             }
-        if (!ok || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n <= (ssize_t)sizeof h ||
-            h.magic != XG_MAGIC) {
+        }
+        if (!ok || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
             e->xg_dropped++;
             continue;
         }
-        size_t len = (size_t)n - sizeof h;
-        const rudp_addr *local = h.has_local ? &h.local : NULL;
-        e->xg_in++;
-        int owner = rudp_ctx_input_member(e->ctx, now, s->idx, local, &h.peer, buf, len, 0);
-        if (owner) /* another engine's of this process (forward.c) */
-            shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN), local, &h.peer, buf, len, now);
+        take_records(s, msg, (size_t)n, now);
     }
 }
 
@@ -238,6 +288,8 @@ static xpeer *peer_of(struct engine *e, const struct sockaddr_storage *ep, unsig
             }
         if (p->fd >= 0)
             shim_close_owned(p->fd);
+        e->xg_dropped += p->nrec; /* flushed each turn: none, usually */
+        shim_free(p->out);
     }
     memset(p, 0, sizeof *p);
     p->ep = *ep;
@@ -273,46 +325,56 @@ static int resolve(xpeer *p, rudp_time now)
         p->squat_until = now + SQUAT_RETRY;
         return -1;
     }
+    /* room for a member's whole queue (max_dgram_qlen messages) of the
+     * largest: what a unix datagram socket may have unread is bounded by
+     * its sender's SO_SNDBUF */
+    int sb = XG_SNDBUF;
+    if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
+        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
     p->fd = shim_fd_move_high(fd);
     shim_own_fd(p->fd, 1);
     return 1;
 }
 
-void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
-                         const uint8_t *buf, size_t len, rudp_time now)
+/* Every record waiting for p answered here: its member is gone. */
+static void orphan_all(struct engine *e, xpeer *p, rudp_time now)
 {
-    struct engine *e = s->e;
-    xpeer *p = s->endpoint.ss_family ? peer_of(e, &s->endpoint, tag) : NULL;
-    if (!p) {
-        e->xg_dropped++;
-        return;
+    for (size_t off = 0; off < p->used;) {
+        xg_rec r;
+        memcpy(&r, p->out + off, sizeof r);
+        e->xg_orphans++;
+        rudp_ctx_input_member(e->ctx, now, r.sock, r.has_local ? &r.local : NULL, &r.peer,
+                              p->out + off + sizeof r, r.len, 1);
+        off += sizeof r + r.len;
     }
-    xg_hdr h;
-    memset(&h, 0, sizeof h);
-    h.magic = XG_MAGIC;
-    h.has_local = local != NULL;
-    if (local)
-        h.local = *local;
-    h.peer = *peer;
+}
+
+/* Sends what waits for p as one message; a member found gone meanwhile
+ * gets its records answered here. */
+static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
+{
+    if (!p->used)
+        return;
     struct ucred uc = {.pid = getpid(), .uid = geteuid(), .gid = getegid()};
-    for (int attempt = 0; attempt < 2; attempt++) {
+    int sent = 0;
+    for (int attempt = 0; attempt < 2 && !sent; attempt++) {
         if (p->fd < 0) {
             int r = resolve(p, now);
             if (r == 0) { /* its member is gone, and its connections */
-                e->xg_orphans++;
-                rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
+                orphan_all(e, p, now);
+                p->used = p->nrec = 0;
                 return;
             }
             if (r < 0)
                 break;
         }
-        struct iovec iov[2] = {{&h, sizeof h}, {(void *)buf, len}};
+        struct iovec iov = {p->out, p->used};
         union {
             struct cmsghdr c;
             char b[CMSG_SPACE(sizeof uc)];
         } cm;
         memset(&cm, 0, sizeof cm);
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = &cm,
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
                            .msg_controllen = sizeof cm};
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         c->cmsg_level = SOL_SOCKET;
@@ -320,14 +382,63 @@ void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const r
         c->cmsg_len = CMSG_LEN(sizeof uc);
         memcpy(CMSG_DATA(c), &uc, sizeof uc);
         if (real_sendmsg(p->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-            e->xg_out++;
+            sent = 1;
+        } else if (errno == EAGAIN || errno == ENOBUFS || errno == EMSGSIZE) {
+            break; /* full: dropped, as by a full UDP buffer */
+        } else { /* its socket is gone (ECONNREFUSED): its name again, once */
+            shim_close_owned(p->fd);
+            p->fd = -1;
+        }
+    }
+    if (sent)
+        e->xg_out += p->nrec;
+    else
+        e->xg_dropped += p->nrec;
+    p->used = p->nrec = 0;
+}
+
+void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
+                         const uint8_t *buf, size_t len, rudp_time now)
+{
+    struct engine *e = s->e;
+    xpeer *p = s->endpoint.ss_family ? peer_of(e, &s->endpoint, tag) : NULL;
+    if (p && p->fd < 0 && !p->used) {
+        int r = resolve(p, now);
+        if (r == 0) { /* its member is gone, and its connections */
+            e->xg_orphans++;
+            rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
             return;
         }
-        if (errno == EAGAIN || errno == ENOBUFS || errno == EMSGSIZE)
-            break; /* full: dropped, as by a full UDP buffer */
-        /* its socket is gone (ECONNREFUSED): its name again, once */
-        shim_close_owned(p->fd);
-        p->fd = -1;
+        if (r < 0)
+            p = NULL; /* a squatter's, or cannot tell: nothing forwarded */
     }
-    e->xg_dropped++;
+    xg_rec r;
+    if (!p || sizeof r + len > XG_MSG_MAX || (!p->out && !(p->out = shim_malloc(XG_MSG_MAX)))) {
+        e->xg_dropped++;
+        return;
+    }
+    if (p->used + sizeof r + len > XG_MSG_MAX)
+        flush_peer(e, p, now);
+    memset(&r, 0, sizeof r);
+    r.magic = XG_MAGIC;
+    r.len = (uint32_t)len;
+    r.has_local = local != NULL;
+    r.sock = s->idx;
+    if (local)
+        r.local = *local;
+    r.peer = *peer;
+    memcpy(p->out + p->used, &r, sizeof r);
+    memcpy(p->out + p->used + sizeof r, buf, len);
+    p->used += sizeof r + len;
+    p->nrec++;
+    e->xg_pending = 1;
+}
+
+void shim_xgroup_flush(struct engine *e, rudp_time now)
+{
+    if (!e->xg_pending)
+        return;
+    e->xg_pending = 0;
+    for (unsigned i = 0; i < e->nxpeers; i++)
+        flush_peer(e, &e->xpeers[i], now);
 }
