@@ -191,6 +191,7 @@ struct rudp_listener {
     rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
     rudp_addr name_local;  /* its address, for its connections' names (report.c) */
     uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
+    unsigned member_tag;   /* rudp_listener_set_member_tag: its IDs' member field */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -210,6 +211,8 @@ struct rudp_ctx {
     uint8_t cookie_key[16];
     uint64_t cid_counter;
     unsigned cid_tag_bits, cid_tag; /* rudp_ctx_set_cid_tag: the IDs' top bits */
+    unsigned cid_member_bits;  /* rudp_ctx_set_member_bits: above the tag */
+    unsigned cid_member_next;  /* the next rudp__new_cid's member field */
     rudp_conn *by_cid;
     rudp_conn *by_peer;
     rudp_listener *listeners;

@@ -114,6 +114,22 @@ int rudp_ctx_set_cid_tag(rudp_ctx *ctx, unsigned bits, unsigned tag)
     return 0;
 }
 
+int rudp_ctx_set_member_bits(rudp_ctx *ctx, unsigned bits)
+{
+    if (bits > RUDP_CID_MEMBER_BITS_MAX || ctx->by_cid)
+        return -EINVAL;
+    ctx->cid_member_bits = bits;
+    return 0;
+}
+
+int rudp_listener_set_member_tag(rudp_listener *l, unsigned tag)
+{
+    if (tag >> l->ctx->cid_member_bits)
+        return -EINVAL;
+    l->member_tag = tag;
+    return 0;
+}
+
 void rudp_ctx_set_log_level(rudp_ctx *ctx, int level)
 {
     ctx->log_level = level;
@@ -200,8 +216,14 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
     for (;;) {
         uint64_t n = ctx->cid_counter++;
         uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
-        if (ctx->cid_tag_bits)
-            cid = (cid >> ctx->cid_tag_bits) | (uint64_t)ctx->cid_tag << (64 - ctx->cid_tag_bits);
+        unsigned mb = ctx->cid_member_bits, tb = ctx->cid_tag_bits;
+        if (mb + tb) { /* [member field][engine tag][random] */
+            cid >>= mb + tb;
+            if (tb)
+                cid |= (uint64_t)ctx->cid_tag << (64 - mb - tb);
+            if (mb)
+                cid |= (uint64_t)ctx->cid_member_next << (64 - mb);
+        }
         if (ctx->keyed) { /* after the tag: the MAC covers the top 32 bits, tag included */
             cid &= ~RUDP_CID_TOKEN_BIT;
             if (ctx->cid_token_next)
@@ -513,8 +535,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     ctx->cid_token_next = ctx->keyed && (offer & RUDP_OFFER_TOKEN) && !l->no_keyed_reset &&
                           !ctx->keyed_reset_off && rudp__keyed_subkey(ctx, RUDP_SUBKEY_RESET_ID) &&
                           (local && local->port ? local->port : l->name_local.port);
+    ctx->cid_member_next = l->member_tag;
     int alloc = rudp__conn_alloc(ctx, now, sock, peer, &l->cfg, &c);
     ctx->cid_token_next = 0;
+    ctx->cid_member_next = 0;
     if (alloc < 0)
         return;
     c->listener = l;
@@ -560,29 +584,71 @@ static int on_conn_sock(const rudp_ctx *ctx, const rudp_conn *c, uint32_t sock)
  * RUDP_INPUT_FOREIGN + the tag of the context that chose dcid. */
 static int foreign(const rudp_ctx *ctx, uint64_t dcid)
 {
-    if (!ctx->cid_tag_bits)
+    unsigned tb = ctx->cid_tag_bits;
+    if (!tb)
         return 0;
-    unsigned tag = (unsigned)(dcid >> (64 - ctx->cid_tag_bits));
+    unsigned tag = (unsigned)(dcid >> (64 - ctx->cid_member_bits - tb)) & ((1u << tb) - 1);
     return tag == ctx->cid_tag ? 0 : RUDP_INPUT_FOREIGN + (int)tag;
 }
 
+/* The member field of dcid (rudp_ctx_set_member_bits), 0: none. */
+static unsigned member_of(const rudp_ctx *ctx, uint64_t dcid)
+{
+    return ctx->cid_member_bits ? (unsigned)(dcid >> (64 - ctx->cid_member_bits)) : 0;
+}
+
+/* Where a datagram comes from: the socket (IN_READ), another context of
+ * this endpoint (IN_HANDED), another member of the listener's group
+ * (IN_MEMBER), or another member's that is gone (IN_ORPHAN). */
+enum { IN_READ, IN_HANDED, IN_MEMBER, IN_ORPHAN };
+
 static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
-                 const rudp_addr *peer, const uint8_t *buf, size_t len, int handed);
+                 const rudp_addr *peer, const uint8_t *buf, size_t len, int from);
 
 int rudp_ctx_input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                    const rudp_addr *peer, const uint8_t *buf, size_t len)
 {
-    return input(ctx, now, sock, local, peer, buf, len, 0);
+    return input(ctx, now, sock, local, peer, buf, len, IN_READ);
 }
 
 void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                            const rudp_addr *peer, const uint8_t *buf, size_t len)
 {
-    input(ctx, now, sock, local, peer, buf, len, 1);
+    input(ctx, now, sock, local, peer, buf, len, IN_HANDED);
+}
+
+int rudp_ctx_input_member(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                          const rudp_addr *peer, const uint8_t *buf, size_t len, int gone)
+{
+    return input(ctx, now, sock, local, peer, buf, len, gone ? IN_ORPHAN : IN_MEMBER);
+}
+
+/* Whose the DATA packet for the unknown ID dcid reaching listener l (or
+ * NULL) is, when not this context's: RUDP_INPUT_MEMBER + another group
+ * member's tag, RUDP_INPUT_FOREIGN + another context's tag; 0: ours. */
+static int owner_of(const rudp_ctx *ctx, const rudp_listener *l, uint64_t dcid, int from)
+{
+    unsigned mt = member_of(ctx, dcid);
+    if (from == IN_READ && l && l->member_tag && mt && mt != l->member_tag)
+        return RUDP_INPUT_MEMBER + (int)mt;
+    return from == IN_READ || from == IN_MEMBER ? foreign(ctx, dcid) : 0;
+}
+
+/* Whether a keyed stateless reset may answer the unknown ID dcid on l:
+ * only for an ID this context made (its engine tag; in a group, its
+ * member's tag: a member's untagged or another's ID may be alive
+ * elsewhere), or one whose member is gone. */
+static int may_reset(const rudp_ctx *ctx, const rudp_listener *l, uint64_t dcid, int from)
+{
+    if (from == IN_ORPHAN)
+        return 1;
+    if (foreign(ctx, dcid))
+        return 0;
+    return !l || !l->member_tag || member_of(ctx, dcid) == l->member_tag;
 }
 
 static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
-                 const rudp_addr *peer, const uint8_t *buf, size_t len, int handed)
+                 const rudp_addr *peer, const uint8_t *buf, size_t len, int from)
 {
     now = rudp__clock(ctx, now);
     ctx->stats.dgrams_in++;
@@ -616,9 +682,10 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
     case RUDP_PKT_DATA:
         c = rudp__find_cid(ctx, h.dcid);
         if (!c) {
-            int owner = handed ? 0 : foreign(ctx, h.dcid);
+            rudp_listener *l = find_listener(ctx, sock);
+            int owner = owner_of(ctx, l, h.dcid, from);
             if (owner) {
-                /* another context's (rudp_ctx_set_cid_tag): it counts it */
+                /* another context's or member's: it counts it */
                 ctx->stats.dgrams_in--;
                 ctx->stats.bytes_in -= len;
                 return owner;
@@ -629,9 +696,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
              * an ID a key holder made, with a token only key holders can
              * compute (keyreset.c). */
             if (ctx->keyed) {
-                if (!foreign(ctx, h.dcid)) /* never another engine's ID (handed back) */
-                    rudp__keyed_stateless_reset(ctx, now, find_listener(ctx, sock), sock, local,
-                                                peer, h.dcid, len);
+                if (may_reset(ctx, l, h.dcid, from))
+                    rudp__keyed_stateless_reset(ctx, now, l, sock, local, peer, h.dcid, len);
             } else if (len > RUDP_WIRE_SHORT_HDR)
                 rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
             return 0;

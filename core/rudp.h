@@ -245,6 +245,39 @@ void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const ru
 #define RUDP_CID_TAG_BITS_MAX 8
 int rudp_ctx_set_cid_tag(rudp_ctx *ctx, unsigned bits, unsigned tag);
 
+/*
+ * A SO_REUSEPORT group whose members are other processes (shim/xgroup.c):
+ * the top `bits` bits of every connection ID this context chooses are a
+ * member field (the engine tag of rudp_ctx_set_cid_tag moves below it),
+ * the member tag of the listener that accepted the connection
+ * (rudp_listener_set_member_tag), 0 for every other connection. A DATA
+ * packet for an unknown ID reaching a listener with a member tag, whose
+ * member field is another non-zero tag, is not answered nor counted:
+ * rudp_ctx_input returns RUDP_INPUT_MEMBER + that tag, for the caller to
+ * carry it to that member (rudp_ctx_input_member there), or, if that
+ * member is gone, to give it back (rudp_ctx_input_member, gone = 1). Every
+ * member of a group must use the same bits. Call before the first
+ * connection; returns 0 or -EINVAL.
+ */
+#define RUDP_CID_MEMBER_BITS_MAX 8
+#define RUDP_INPUT_MEMBER 0x10000
+int rudp_ctx_set_member_bits(rudp_ctx *ctx, unsigned bits);
+/* Listener l's member tag, below 1 << bits (0: none, the default). A
+ * keyed listener with a tag answers with a stateless reset only IDs with
+ * its own tag and orphans (unless rudp_listener_set_keyed_reset(l, 0)).
+ * Returns 0 or -EINVAL. */
+int rudp_listener_set_member_tag(rudp_listener *l, unsigned tag);
+/* gone = 0: a datagram another member's rudp_ctx_input gave back as this
+ * member's (RUDP_INPUT_MEMBER + our tag), taken as read from `sock`, the
+ * member's listener socket of that endpoint; returns 0 or
+ * RUDP_INPUT_FOREIGN + the engine tag of another context of this member,
+ * as rudp_ctx_input does. gone = 1: one for a member that is gone (its
+ * connections with it), on this member's socket that read it: an unknown
+ * ID, answered here (keyed: the stateless reset) whatever its tags;
+ * returns 0. */
+int rudp_ctx_input_member(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                          const rudp_addr *peer, const uint8_t *buf, size_t len, int gone);
+
 /* Whether a datagram is a connection request (a SYN), without decoding
  * the rest: lets a caller check its listener is still wanted first. */
 int rudp_is_syn(const uint8_t *buf, size_t len);

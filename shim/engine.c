@@ -149,6 +149,7 @@ static void sock_close(esock *s)
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
     s->tcp.type = 0; /* its reserve TCP listener's events too */
+    shim_xgroup_detach(s);
     shim_engine_bury(e, s, &s->type);
 }
 
@@ -278,6 +279,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     if (!s) {
         shim_close_owned(r->udp_fd);
         shim_close_owned(r->reserve_fd);
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
         shim_lgroup_drop(g); /* the others must not wait for it */
         return;
     }
@@ -301,13 +304,21 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     /* The group's engines share the backlog of half-open connections. */
     int share = g ? (r->backlog + g->n - 1) / g->n : r->backlog;
     if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
         shim_esock_unref(s);
         return;
     }
     /* An app's SO_REUSEPORT group may hold other processes, and the kernel
-     * steers by address and port, not connection ID: a member that lacks a
-     * connection cannot tell whether another has it, so none resets. */
-    if (r->app_reuseport)
+     * steers by address and port, not connection ID: with a member tag the
+     * IDs say whose a connection is (xgroup.c), and a member resets only
+     * its own and those of members gone; without one, a member that lacks
+     * a connection cannot tell whether another has it, so none resets. */
+    if (r->member_tag)
+        rudp_listener_set_member_tag(s->listener, r->member_tag);
+    if (r->member_tag && r->xfd >= 0)
+        shim_xgroup_attach(s, r->xfd, r->member_tag);
+    if (r->app_reuseport && !r->member_tag)
         rudp_listener_set_keyed_reset(s->listener, 0);
     name_local(s->fd, NULL, s->listener);
     shim_acceptq_attach(s);
@@ -622,7 +633,10 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                 size_t l = left < seg ? left : seg;
                 int owner = rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a,
                                            p, l);
-                if (owner) /* another engine's connection (forward.c) */
+                if (owner >= RUDP_INPUT_MEMBER) /* another process's (xgroup.c) */
+                    shim_xgroup_forward(s, (unsigned)(owner - RUDP_INPUT_MEMBER),
+                                        has_local ? &local : NULL, &a, p, l, now);
+                else if (owner) /* another engine's connection (forward.c) */
                     shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN),
                                  has_local ? &local : NULL, &a, p, l, now);
                 p += l;
@@ -819,8 +833,10 @@ void *shim_engine_loop(void *arg)
                 int type = *(int *)evs[i].data.ptr;
                 if (type == W_EVENT)
                     run_commands(e, now);
-                else if (type == W_UDP)
+                else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
+                    shim_xgroup_flush(e, now); /* before any socket closes */
+                }
                 else if (type == W_BRIDGE)
                     shim_bridge_event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_CONTROL)
@@ -829,6 +845,8 @@ void *shim_engine_loop(void *arg)
                     shim_fallback_event(e, evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_TCPL)
                     tcpl_event(evs[i].data.ptr, now);
+                else if (type == W_XGROUP)
+                    shim_xgroup_event(evs[i].data.ptr, now);
             }
             e->dispatching = 0;
             graves_empty(e);
@@ -951,6 +969,10 @@ int shim_engine_start_locked(struct engine *e)
     what = "connection-ID tag";
     /* the engine's index in its connection IDs (forward.c) */
     if ((err = rudp_ctx_set_cid_tag(e->ctx, shim_forward_tag_bits(), (unsigned)(e - G.e))) < 0)
+        goto fail;
+    /* above it, the member tag of a listener's group of processes
+     * (xgroup.c): every process's IDs the same layout */
+    if ((err = rudp_ctx_set_member_bits(e->ctx, SHIM_XG_BITS)) < 0)
         goto fail;
     what = "keyed mode";
     if ((err = key_ctx(e->ctx)) < 0)

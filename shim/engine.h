@@ -17,7 +17,7 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP };
 
 struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
@@ -78,6 +78,7 @@ typedef struct engine_figures {
     /* forward.c: datagrams handed to the engine owning their connection
      * ID, taken from other engines, and dropped (its queue full) */
     uint64_t handed_out, handed_in, handed_dropped;
+    uint64_t xg_out, xg_in, xg_dropped, xg_orphans; /* xgroup.c */
 } engine_figures;
 
 struct esock;
@@ -90,6 +91,15 @@ typedef struct tcpl {
     unsigned on : 1;      /* listening and watched */
     unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
 } tcpl;
+
+/* A listener's member socket in a group of processes: the abstract unix
+ * socket other members forward its datagrams to (xgroup.c). */
+typedef struct xgsock {
+    int type;             /* W_XGROUP: first, for epoll dispatch */
+    int fd;               /* -1: none */
+    struct esock *s;
+    unsigned tag;
+} xgsock;
 
 typedef struct esock {
     int type; /* W_UDP: first, for epoll dispatch */
@@ -120,6 +130,7 @@ typedef struct esock {
     int idle;             /* unused, held open while its group lives */
     int reserve_fd;       /* TCP socket holding the port of a listener */
     tcpl tcp;             /* ... when it takes plain TCP too */
+    xgsock xg;            /* ... its group's member socket (engine 0's) */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;
@@ -236,6 +247,11 @@ struct engine {
     _Atomic(struct fwd_dgram *) fwd_head;
     _Atomic unsigned fwd_queued;
     uint64_t handed_out, handed_in, handed_dropped;
+    /* xgroup.c: sockets connected to other processes' members, and counts */
+    struct xpeer *xpeers;
+    unsigned nxpeers;
+    uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
+    int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
     uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     /* What was freed while a batch of epoll events was dispatched, and
      * that a later event of the same batch may still name (data.ptr):
@@ -371,6 +387,27 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
  * handed it to its core, each on its own socket bound where the datagram
  * arrived (the members of a SO_REUSEPORT group are one endpoint). */
 void shim_forward_take(struct engine *e, rudp_time now);
+
+/* xgroup.c: a SO_REUSEPORT group spanning processes. */
+/* The member field's width in every connection ID the shim's engines
+ * choose (rudp_ctx_set_member_bits). */
+#define SHIM_XG_BITS 6
+/* In the application's thread, for a listener whose UDP socket udp_fd has
+ * SO_REUSEPORT: a member tag (0: none) and its abstract socket in *xfd. */
+unsigned shim_xgroup_join(int udp_fd, int *xfd);
+/* On engine 0: listener s takes member socket xfd (watched). */
+void shim_xgroup_attach(esock *s, int xfd, unsigned tag);
+/* s closes: its member socket too. */
+void shim_xgroup_detach(esock *s);
+/* W_XGROUP readable. */
+void shim_xgroup_event(xgsock *x, rudp_time now);
+/* A datagram read on listener socket s for member `tag` of its group
+ * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member, at the next
+ * shim_xgroup_flush. */
+void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
+                         const uint8_t *buf, size_t len, rudp_time now);
+/* After reading a socket: what waits for each member, one message each. */
+void shim_xgroup_flush(struct engine *e, rudp_time now);
 
 /* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
 

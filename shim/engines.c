@@ -161,6 +161,11 @@ int shim_engine_listen(const shim_listen_req *r)
     socklen_t rl = sizeof reuseport;
     if (real_getsockopt(r->udp_fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rl) < 0)
         reuseport = 0;
+    /* a group other processes may join: its member tag (xgroup.c) */
+    int xfd = -1;
+    unsigned tag = r->app_reuseport ? shim_xgroup_join(r->udp_fd, &xfd) : 0;
+    if (xfd >= 0)
+        shim_own_fd(xfd, 1);
     pthread_mutex_lock(&G.mu);
     while (reuseport && n < shim_cfg.engines) {
         if (G.nrun <= n && shim_engine_start_locked(&G.e[G.nrun]) < 0)
@@ -193,6 +198,8 @@ int shim_engine_listen(const shim_listen_req *r)
             real_close(fds[k]);
             if (k == 0) {
                 real_close(r->reserve_fd);
+                if (xfd >= 0)
+                    shim_close_owned(xfd);
                 err = -ENOMEM;
             }
             shim_lgroup_drop(g);
@@ -202,6 +209,8 @@ int shim_engine_listen(const shim_listen_req *r)
         c->u.l = *r;
         c->u.l.udp_fd = fds[k];
         c->u.l.reserve_fd = k == 0 ? r->reserve_fd : -1;
+        c->u.l.member_tag = tag;
+        c->u.l.xfd = k == 0 ? xfd : -1; /* engine 0 reads it */
         c->group = g;
         shim_own_fd(fds[k], 1);
         if (k == 0)
@@ -328,6 +337,10 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->handed_out = e->handed_out;
     f->handed_in = e->handed_in;
     f->handed_dropped = e->handed_dropped;
+    f->xg_out = e->xg_out;
+    f->xg_in = e->xg_in;
+    f->xg_dropped = e->xg_dropped;
+    f->xg_orphans = e->xg_orphans;
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -429,6 +442,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
             (ull)t.handed_out, (ull)t.handed_in, (ull)t.handed_dropped);
+    if (t.xg_out || t.xg_in || t.xg_dropped || t.xg_orphans) /* xgroup.c */
+        say(line, arg, "group of processes: datagrams forwarded to another process's member %llu, "
+                       "taken from one %llu, dropped %llu, for a member gone %llu",
+            (ull)t.xg_out, (ull)t.xg_in, (ull)t.xg_dropped, (ull)t.xg_orphans);
     say(line, arg, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
                    "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                    "%llu dropped by a full receive buffer",

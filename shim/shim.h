@@ -340,6 +340,10 @@ int shim_unix_diag(uint64_t ino, int *inq);
  * connections in it, *max its bound (sk_max_ack_backlog: the backlog of
  * its last listen(), capped by somaxconn); -1 if the kernel did not tell. */
 int shim_unix_diag_queue(uint64_t ino, int *len, int *max);
+/* A 32-bit attribute (UNIX_DIAG_PEER, UNIX_DIAG_UID) of the unix socket
+ * with inode ino, asked with the UDIAG_SHOW_ bits show: 1 *out set, 0 no
+ * such socket, -1 cannot tell. */
+int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out);
 
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);
@@ -706,6 +710,8 @@ typedef struct shim_listen_req {
     int wildcard;            /* bound to the any-address */
     int accept_tcp;          /* reserve_fd listens too: plain TCP (tcpaccept.c) */
     int app_reuseport;       /* the app set SO_REUSEPORT: others may share the port */
+    unsigned member_tag;     /* its tag in a group of processes (xgroup.c), 0: none */
+    int xfd;                 /* ... the tag's abstract unix socket, -1: none */
     rudp_config cfg;
 } shim_listen_req;
 

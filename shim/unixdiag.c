@@ -27,14 +27,13 @@
 #define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
 #define ATTR_HDR ALIGN4(sizeof(struct nlattr))
 
-/* UNIX_DIAG_RQLEN of a listener is its accept queue: udiag_rqueue the
- * connections in it, udiag_wqueue sk_max_ack_backlog (sk_diag_show_rqlen). */
-static int diag(uint64_t ino, int *inq, int *wq)
+/* Asks the kernel about the unix socket with inode ino (show: the
+ * UDIAG_SHOW_ bits) and copies the payload of its attribute `attr` (out,
+ * outlen bytes; attr 0: none) into out: 1 found (*got: whether the
+ * attribute was there), 0 no such socket, -1 cannot tell. */
+static int diag(uint64_t ino, unsigned show, int attr, void *out, size_t outlen, int *got)
 {
-    if (inq)
-        *inq = -1;
-    if (wq)
-        *wq = -1;
+    *got = 0;
     if (!ino || ino > UINT32_MAX)
         return -1; /* unix_diag's inode is 32 bits */
     int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -51,7 +50,7 @@ static int diag(uint64_t ino, int *inq, int *wq)
     rq.req.sdiag_family = AF_UNIX;
     rq.req.udiag_states = ~0u;
     rq.req.udiag_ino = (uint32_t)ino;
-    rq.req.udiag_show = inq ? UDIAG_SHOW_RQLEN : 0;
+    rq.req.udiag_show = show;
     rq.req.udiag_cookie[0] = rq.req.udiag_cookie[1] = ~0u; /* no cookie: by inode */
     int r = -1;
     union {
@@ -80,15 +79,12 @@ static int diag(uint64_t ino, int *inq, int *wq)
     const struct unix_diag_msg *m = NLMSG_DATA(h);
     size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
     for (const struct nlattr *a = (const struct nlattr *)(m + 1);
-         inq && len >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
+         attr && len >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
          len -= ALIGN4(a->nla_len) < len ? ALIGN4(a->nla_len) : len,
                              a = (const struct nlattr *)((const char *)a + ALIGN4(a->nla_len))) {
-        if (a->nla_type == UNIX_DIAG_RQLEN && a->nla_len >= ATTR_HDR + sizeof(struct unix_diag_rqlen)) {
-            struct unix_diag_rqlen rl;
-            memcpy(&rl, (const char *)a + ATTR_HDR, sizeof rl);
-            *inq = rl.udiag_rqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_rqueue;
-            if (wq)
-                *wq = rl.udiag_wqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_wqueue;
+        if (a->nla_type == attr && a->nla_len >= ATTR_HDR + outlen) {
+            memcpy(out, (const char *)a + ATTR_HDR, outlen);
+            *got = 1;
             break;
         }
     }
@@ -97,12 +93,38 @@ out:
     return r;
 }
 
+/* UNIX_DIAG_RQLEN of a listener is its accept queue: udiag_rqueue the
+ * connections in it, udiag_wqueue sk_max_ack_backlog (sk_diag_show_rqlen). */
+static int diag_rqlen(uint64_t ino, int *inq, int *wq)
+{
+    struct unix_diag_rqlen rl;
+    int got;
+    if (inq)
+        *inq = -1;
+    if (wq)
+        *wq = -1;
+    int r = diag(ino, inq ? UDIAG_SHOW_RQLEN : 0, inq ? UNIX_DIAG_RQLEN : 0, &rl, sizeof rl, &got);
+    if (r == 1 && got) {
+        *inq = rl.udiag_rqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_rqueue;
+        if (wq)
+            *wq = rl.udiag_wqueue > INT32_MAX ? INT32_MAX : (int)rl.udiag_wqueue;
+    }
+    return r;
+}
+
 int shim_unix_diag(uint64_t ino, int *inq)
 {
-    return diag(ino, inq, NULL);
+    return diag_rqlen(ino, inq, NULL);
 }
 
 int shim_unix_diag_queue(uint64_t ino, int *len, int *max)
 {
-    return diag(ino, len, max);
+    return diag_rqlen(ino, len, max);
+}
+
+int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out)
+{
+    int got;
+    int r = diag(ino, show, attr, out, sizeof *out, &got);
+    return r == 1 && !got ? -1 : r;
 }

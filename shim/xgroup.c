@@ -1,0 +1,444 @@
+/*
+ * xgroup.c: a SO_REUSEPORT group whose members are in several processes.
+ *
+ * Listeners of several processes on one port with SO_REUSEPORT share one
+ * group of UDP sockets, and the kernel gives each datagram to a member by
+ * a hash of the peer's address and port modulo the group's size
+ * (reuseport_select_sock()). When a member joins or leaves, the datagrams
+ * of existing connections move to a member that does not know them; kernel
+ * TCP does not care (an established connection has a socket of its own),
+ * rudp did: 8 to 10 of 20 connections ended at a join. Steering by
+ * connection ID in the kernel needs an eBPF program (CAP_BPF); without
+ * one, the member that gets a datagram forwards it to the one that made
+ * its connection ID:
+ *
+ * - Member tags. A listener whose application set SO_REUSEPORT takes a tag
+ *   1..63 by binding an abstract AF_UNIX datagram socket named
+ *   "rudp-xgroup <address> <port> <tag>": a name is unique in a network
+ *   namespace, as the group is (the port belongs to it), so the bind is
+ *   the allocator; the first tag free is taken, and one that none is free
+ *   for gets 0 (no tag: as before, its connections may end when the group
+ *   changes, and it sends no keyed reset). The tag goes in the top
+ *   SHIM_XG_BITS bits of the connection IDs of its connections
+ *   (rudp_ctx_set_member_bits, rudp_listener_set_member_tag); the engine
+ *   index (forward.c) follows. Every process's engines use this layout
+ *   (whatever its RUDP_ENGINES), so any member reads any member's IDs.
+ *   Random bits left: unkeyed IDs 64 - 6 - 3 = 55 (58 with one engine);
+ *   keyed IDs keep their 32-bit MAC (keyreset.c) and the token bit, so
+ *   32 - 6 - 3 - 1 = 22 (25 with one engine), against 28 before: only
+ *   ever compared within one process's table, and guessing one earns a
+ *   stranger nothing the MAC did not already refuse.
+ * - Forwarding. A DATA packet for an unknown ID tagged with another
+ *   member's tag comes back from the core unanswered (RUDP_INPUT_MEMBER);
+ *   it is sent, with the peer's address and the local address it arrived
+ *   on, to that member's abstract socket, which engine 0 of the member's
+ *   process reads and injects as read from its own UDP socket of that
+ *   endpoint (rudp_ctx_input_member, then forward.c to its engine): the
+ *   member answers from its own socket, bound to the same address and
+ *   port, so the client sees no change.
+ * - The same user only. The kernel lets only sockets of one effective uid
+ *   into a group (net/ipv4/udp.c, udp_lib_lport_inuse(): a reuseport
+ *   socket shares a port only if uid_eq(uid, sock_i_uid(sk2)); TCP's
+ *   inet_bind_conflict() in net/ipv4/inet_connection_sock.c the same), so
+ *   the receiver takes a forwarded datagram only with SCM_CREDENTIALS
+ *   (SO_PASSCRED) naming its own euid (a sender may state its euid, and the
+ *   kernel checks it: __scm_creds()), and the sender hands datagrams only
+ *   to a socket of its euid: it connects a datagram socket to the name
+ *   (which pins that very socket: a later holder of the name is never
+ *   reached by it) and asks sock_diag for its peer's inode
+ *   (UNIX_DIAG_PEER) and that socket's owner (UNIX_DIAG_UID). A name held
+ *   by another uid (a squatter) is a member unknown: nothing is forwarded
+ *   to it (asked again after a second), nor reset.
+ * - A member gone. A tag whose name nobody holds (connect() says
+ *   ECONNREFUSED, or the connected socket's sends do: its process died,
+ *   with its connections) makes the datagram an orphan
+ *   (rudp_ctx_input_member, gone): answered here as an unknown connection, and
+ *   keyed, with the stateless reset, whose token is bound to the address
+ *   and port (or the reset ID) every member shares. A tag's ID that a
+ *   member does not know either is its own connection gone: reset too.
+ * - Batched and bounded. A member's socket holds at most
+ *   net.unix.max_dgram_qlen messages (10 by default; a sender connected
+ *   to it may not exceed it, unix_dgram_sendmsg()) and what fits its
+ *   sender's SO_SNDBUF: the datagrams one read of a UDP socket forwards
+ *   to a member go as one message of up to 64 KiB (records: a header
+ *   with the addresses and the length, then the datagram), sent after
+ *   the read (shim_xgroup_flush), and the sender's SO_SNDBUF is raised
+ *   to hold a full queue of them. Sends never block (MSG_DONTWAIT): a
+ *   full queue drops the message, as a full UDP buffer drops datagrams,
+ *   and the connections' loss recovery sends them again. Measured: 80 MB
+ *   over 10 loopback connections after a member joined took 0.38 to
+ *   0.43 s (0.39 s with no join); of the 139 to 1019 datagrams forwarded
+ *   (loopback's 64 KiB ones, one a message) 3 to 30% were dropped.
+ *
+ * Limits: with RUDP_ENGINES > 1 the member socket is engine 0's (its
+ * listener socket lives while any engine's does, engines.c's lgroup). A
+ * forked child that keeps the process's fds does not keep this one (an
+ * engine-owned fd): the tag is freed with its listener.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/unix_diag.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+#define XG_TAGS ((1u << SHIM_XG_BITS) - 1)
+/* Other members a process's engine talks to, at most. */
+#define XPEERS_MAX 64
+/* A squatted name is looked at again after this. */
+#define SQUAT_RETRY RUDP_SEC(1)
+/* Messages read from the member socket per event. */
+#define XG_BATCH 64
+/* A message's size at most: the datagrams a turn forwards to one member
+ * go in as few messages as this allows (each unix datagram counts
+ * against net.unix.max_dgram_qlen, 10 by default, however small). */
+#define XG_MSG_MAX 65536
+#define XG_SNDBUF (16 * (XG_MSG_MAX + 1024))
+
+#define XG_MAGIC 0x72786732u /* "rxg2" */
+
+/* One forwarded datagram in a message: this header, then its bytes. */
+typedef struct xg_rec {
+    uint32_t magic;
+    uint32_t len;       /* the datagram's bytes after this header */
+    uint32_t has_local;
+    uint32_t sock;      /* the sender's socket that read it (its own use) */
+    rudp_addr local, peer;
+} xg_rec;
+
+typedef struct xpeer {
+    struct sockaddr_storage ep; /* the group's endpoint */
+    unsigned tag;
+    int fd;                     /* connected to the member's socket, -1: none */
+    rudp_time squat_until;      /* its name is held by another uid until then */
+    uint8_t *out;               /* records waiting for this turn's flush */
+    size_t used;
+    unsigned nrec;
+} xpeer;
+
+/* The abstract name of member `tag` of the group on endpoint ep. */
+static socklen_t xg_name(const struct sockaddr_storage *ep, unsigned tag, struct sockaddr_un *un)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ep->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ep;
+        inet_ntop(AF_INET, &in->sin_addr, a, sizeof a);
+        port = ntohs(in->sin_port);
+    } else if (ep->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ep;
+        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
+        port = ntohs(in6->sin6_port);
+    }
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    int n = snprintf(un->sun_path + 1, sizeof un->sun_path - 1, "rudp-xgroup %s %u %u", a, port,
+                     tag);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+unsigned shim_xgroup_join(int udp_fd, int *xfd)
+{
+    *xfd = -1;
+    struct sockaddr_storage ep;
+    socklen_t el = sizeof ep;
+    if (real_getsockname(udp_fd, (struct sockaddr *)&ep, &el) < 0 ||
+        (ep.ss_family != AF_INET && ep.ss_family != AF_INET6))
+        return 0;
+    int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int on = 1;
+    if (real_setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0) {
+        real_close(fd);
+        return 0;
+    }
+    for (unsigned tag = 1; tag <= XG_TAGS; tag++) {
+        struct sockaddr_un un;
+        socklen_t ul = xg_name(&ep, tag, &un);
+        if (real_bind(fd, (struct sockaddr *)&un, ul) == 0) {
+            *xfd = shim_fd_move_high(fd);
+            return tag;
+        }
+        if (errno != EADDRINUSE)
+            break;
+    }
+    real_close(fd);
+    SHIM_LOG(RUDP_LOG_WARN, "listener: no member tag for its SO_REUSEPORT group (%d taken): "
+                            "its connections may end when the group changes", XG_TAGS);
+    return 0;
+}
+
+void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
+{
+    struct engine *e = s->e;
+    s->xg.type = W_XGROUP;
+    s->xg.fd = xfd;
+    s->xg.s = s;
+    s->xg.tag = tag;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->xg};
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, xfd, &ee) < 0) {
+        shim_close_owned(xfd);
+        s->xg.type = 0;
+        s->xg.fd = -1;
+    }
+}
+
+void shim_xgroup_detach(esock *s)
+{
+    if (s->xg.type != W_XGROUP)
+        return;
+    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->xg.fd, NULL);
+    shim_close_owned(s->xg.fd); /* the tag is free again */
+    s->xg.fd = -1;
+    s->xg.type = 0;
+}
+
+/* Injects the records of one message from another member. */
+static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
+{
+    struct engine *e = s->e;
+    while (n > 0) {
+        xg_rec r;
+        if (n < sizeof r) {
+            e->xg_dropped++;
+            return;
+        }
+        memcpy(&r, msg, sizeof r);
+        if (r.magic != XG_MAGIC || r.len == 0 || r.len > n - sizeof r) {
+            e->xg_dropped++;
+            return;
+        }
+        const uint8_t *buf = msg + sizeof r;
+        const rudp_addr *local = r.has_local ? &r.local : NULL;
+        e->xg_in++;
+        int owner = rudp_ctx_input_member(e->ctx, now, s->idx, local, &r.peer, buf, r.len, 0);
+        if (owner) /* another engine's of this process (forward.c) */
+            shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN), local, &r.peer, buf, r.len,
+                         now);
+        msg += sizeof r + r.len;
+        n -= sizeof r + r.len;
+    }
+}
+
+void shim_xgroup_event(xgsock *x, rudp_time now)
+{
+    esock *s = x->s;
+    struct engine *e = s->e;
+    uid_t me = geteuid();
+    static _Thread_local uint8_t msg[XG_MSG_MAX];
+    for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
+        struct iovec iov = {msg, sizeof msg};
+        union {
+            struct cmsghdr c;
+            char b[CMSG_SPACE(sizeof(struct ucred))];
+        } cm;
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
+                           .msg_controllen = sizeof cm};
+        ssize_t n = real_recvmsg(x->fd, &m, MSG_DONTWAIT);
+        if (n < 0)
+            return; /* EAGAIN: all read */
+        int ok = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                struct ucred uc;
+                memcpy(&uc, CMSG_DATA(c), sizeof uc);
+                ok = uc.uid == me; /* only a member of the group's uid */
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                /* nobody sends us fds; the buffer has no room for them
+                 * (MSG_CTRUNC: the kernel drops them), closed if any came */
+                for (size_t k = 0; (k + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); k++) {
+                    int bad;
+                    memcpy(&bad, CMSG_DATA(c) + k * sizeof bad, sizeof bad);
+                    real_close(bad);
+                }
+            }
+        }
+        if (!ok || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+            e->xg_dropped++;
+            continue;
+        }
+        take_records(s, msg, (size_t)n, now);
+    }
+}
+
+static xpeer *peer_of(struct engine *e, const struct sockaddr_storage *ep, unsigned tag)
+{
+    for (unsigned i = 0; i < e->nxpeers; i++)
+        if (e->xpeers[i].tag == tag && memcmp(&e->xpeers[i].ep, ep, sizeof *ep) == 0)
+            return &e->xpeers[i];
+    if (!e->xpeers && !(e->xpeers = shim_calloc(XPEERS_MAX, sizeof *e->xpeers)))
+        return NULL;
+    xpeer *p = NULL;
+    if (e->nxpeers < XPEERS_MAX) {
+        p = &e->xpeers[e->nxpeers++];
+    } else { /* full: one that has no socket, or the first */
+        p = &e->xpeers[0];
+        for (unsigned i = 0; i < XPEERS_MAX; i++)
+            if (e->xpeers[i].fd < 0) {
+                p = &e->xpeers[i];
+                break;
+            }
+        if (p->fd >= 0)
+            shim_close_owned(p->fd);
+        e->xg_dropped += p->nrec; /* flushed each turn: none, usually */
+        shim_free(p->out);
+    }
+    memset(p, 0, sizeof *p);
+    p->ep = *ep;
+    p->tag = tag;
+    p->fd = -1;
+    return p;
+}
+
+/* Connects p to its member's socket and checks its owner: 1 connected,
+ * 0 nobody holds the name (the member is gone), -1 not usable now (held
+ * by another uid, or cannot tell). */
+static int resolve(xpeer *p, rudp_time now)
+{
+    if (p->squat_until > now)
+        return -1;
+    struct sockaddr_un un;
+    socklen_t ul = xg_name(&p->ep, p->tag, &un);
+    int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (real_connect(fd, (struct sockaddr *)&un, ul) < 0) {
+        int gone = errno == ECONNREFUSED || errno == ENOENT;
+        real_close(fd);
+        return gone ? 0 : -1;
+    }
+    struct stat st;
+    uint32_t peer_ino = 0, uid = 0;
+    if (fstat(fd, &st) < 0 ||
+        shim_unix_diag_u32((uint64_t)st.st_ino, UDIAG_SHOW_PEER, UNIX_DIAG_PEER, &peer_ino) != 1 ||
+        shim_unix_diag_u32(peer_ino, UDIAG_SHOW_UID, UNIX_DIAG_UID, &uid) != 1 ||
+        uid != (uint32_t)geteuid()) {
+        real_close(fd);
+        p->squat_until = now + SQUAT_RETRY;
+        return -1;
+    }
+    /* room for a member's whole queue (max_dgram_qlen messages) of the
+     * largest: what a unix datagram socket may have unread is bounded by
+     * its sender's SO_SNDBUF */
+    int sb = XG_SNDBUF;
+    if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
+        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    p->fd = shim_fd_move_high(fd);
+    shim_own_fd(p->fd, 1);
+    return 1;
+}
+
+/* Every record waiting for p answered here: its member is gone. */
+static void orphan_all(struct engine *e, xpeer *p, rudp_time now)
+{
+    for (size_t off = 0; off < p->used;) {
+        xg_rec r;
+        memcpy(&r, p->out + off, sizeof r);
+        e->xg_orphans++;
+        rudp_ctx_input_member(e->ctx, now, r.sock, r.has_local ? &r.local : NULL, &r.peer,
+                              p->out + off + sizeof r, r.len, 1);
+        off += sizeof r + r.len;
+    }
+}
+
+/* Sends what waits for p as one message; a member found gone meanwhile
+ * gets its records answered here. */
+static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
+{
+    if (!p->used)
+        return;
+    struct ucred uc = {.pid = getpid(), .uid = geteuid(), .gid = getegid()};
+    int sent = 0;
+    for (int attempt = 0; attempt < 2 && !sent; attempt++) {
+        if (p->fd < 0) {
+            int r = resolve(p, now);
+            if (r == 0) { /* its member is gone, and its connections */
+                orphan_all(e, p, now);
+                p->used = p->nrec = 0;
+                return;
+            }
+            if (r < 0)
+                break;
+        }
+        struct iovec iov = {p->out, p->used};
+        union {
+            struct cmsghdr c;
+            char b[CMSG_SPACE(sizeof uc)];
+        } cm;
+        memset(&cm, 0, sizeof cm);
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
+                           .msg_controllen = sizeof cm};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_CREDENTIALS;
+        c->cmsg_len = CMSG_LEN(sizeof uc);
+        memcpy(CMSG_DATA(c), &uc, sizeof uc);
+        if (real_sendmsg(p->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+            sent = 1;
+        } else if (errno == EAGAIN || errno == ENOBUFS || errno == EMSGSIZE) {
+            break; /* full: dropped, as by a full UDP buffer */
+        } else { /* its socket is gone (ECONNREFUSED): its name again, once */
+            shim_close_owned(p->fd);
+            p->fd = -1;
+        }
+    }
+    if (sent)
+        e->xg_out += p->nrec;
+    else
+        e->xg_dropped += p->nrec;
+    p->used = p->nrec = 0;
+}
+
+void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
+                         const uint8_t *buf, size_t len, rudp_time now)
+{
+    struct engine *e = s->e;
+    xpeer *p = s->endpoint.ss_family ? peer_of(e, &s->endpoint, tag) : NULL;
+    if (p && p->fd < 0 && !p->used) {
+        int r = resolve(p, now);
+        if (r == 0) { /* its member is gone, and its connections */
+            e->xg_orphans++;
+            rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
+            return;
+        }
+        if (r < 0)
+            p = NULL; /* a squatter's, or cannot tell: nothing forwarded */
+    }
+    xg_rec r;
+    if (!p || sizeof r + len > XG_MSG_MAX || (!p->out && !(p->out = shim_malloc(XG_MSG_MAX)))) {
+        e->xg_dropped++;
+        return;
+    }
+    if (p->used + sizeof r + len > XG_MSG_MAX)
+        flush_peer(e, p, now);
+    memset(&r, 0, sizeof r);
+    r.magic = XG_MAGIC;
+    r.len = (uint32_t)len;
+    r.has_local = local != NULL;
+    r.sock = s->idx;
+    if (local)
+        r.local = *local;
+    r.peer = *peer;
+    memcpy(p->out + p->used, &r, sizeof r);
+    memcpy(p->out + p->used + sizeof r, buf, len);
+    p->used += sizeof r + len;
+    p->nrec++;
+    e->xg_pending = 1;
+}
+
+void shim_xgroup_flush(struct engine *e, rudp_time now)
+{
+    if (!e->xg_pending)
+        return;
+    e->xg_pending = 0;
+    for (unsigned i = 0; i < e->nxpeers; i++)
+        flush_peer(e, &e->xpeers[i], now);
+}

@@ -1,0 +1,377 @@
+/*
+ * prog_xgroup.c: a SO_REUSEPORT group whose members are in two processes.
+ *
+ *  1. 20 connections to a listener of this process carry data both ways
+ *     after a listener in another process (forked before any connection)
+ *     joined the group: the kernel's hash now gives some of their
+ *     datagrams to the new member (kernel TCP: every connection has its
+ *     own socket, all 20 carry on);
+ *  2. clients of a group of two listeners in two processes; the other
+ *     process is killed (SIGKILL) while its clients are connected: each of
+ *     them is ended, a write failing with EPIPE or ECONNRESET within a
+ *     bounded time (kernel TCP: the dead process's sockets send a FIN, the
+ *     next segment gets the RST of the survivor's stack, the write after
+ *     that EPIPE), and the survivor's clients carry on.
+ * Each check prints one "ok:" line; exit 0 iff every check held.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define EVENT_MS 10000
+#define JOIN_CONNS 20
+#define KILL_CONNS 24
+/* How long a client of the killed member may take to see its end: the
+ * shim's reset comes at the next datagram; its keepalive and idle
+ * timeouts are far longer. */
+#define END_MS 8000
+
+const char *prog_name = "prog_xgroup";
+
+static pid_t child = -1;
+
+static void kill_child(void)
+{
+    if (child > 0)
+        kill(child, SIGKILL);
+}
+
+static int tcp_socket(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    SYS(s);
+    SYS(setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one));
+    return s;
+}
+
+static unsigned bind_lo(int s, unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(bind(s, (struct sockaddr *)&ss, sl));
+    sl = sizeof ss;
+    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
+    return port_of(&ss);
+}
+
+static int connect_lo(unsigned port)
+{
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(connect(c, (struct sockaddr *)&ss, sl));
+    return c;
+}
+
+static void wait_byte(int fd, char want, const char *what)
+{
+    char b = 0;
+    read_exact(fd, &b, 1, EVENT_MS);
+    CHECK(b == want, "%s: read %d, want %c", what, b, want);
+}
+
+/* The other process's member: once go is readable, listens on port,
+ * says 'r' on ready, then answers each connection it accepts with 'b' and
+ * keeps it, until stop is readable (or it is killed). */
+static void member_b(unsigned port, int go, int ready, int stop)
+{
+    char b;
+    if (read(go, &b, 1) != 1)
+        _exit(1);
+    int l = tcp_socket();
+    bind_lo(l, port);
+    SYS(listen(l, 64));
+    CHECK(write(ready, "r", 1) == 1, "B: ready: %s", strerror(errno));
+    for (;;) {
+        struct pollfd p[2] = {{.fd = l, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
+        SYS(poll(p, 2, -1));
+        if (p[1].revents)
+            _exit(0);
+        if (p[0].revents & POLLIN) {
+            int a = accept(l, NULL, NULL);
+            SYS(a);
+            CHECK(write(a, "b", 1) == 1, "B: write: %s", strerror(errno));
+        }
+    }
+}
+
+/* Forks member B on port; *go, *stop: its pipes' write ends. */
+static void start_b(unsigned port, int *go, int *stop, int *ready)
+{
+    int g[2], s[2], r[2];
+    SYS(pipe(g));
+    SYS(pipe(s));
+    SYS(pipe(r));
+    child = fork();
+    SYS(child);
+    if (child == 0) {
+        close(g[1]), close(s[1]), close(r[0]);
+        member_b(port, g[0], r[1], s[0]);
+    }
+    close(g[0]), close(s[0]), close(r[1]);
+    *go = g[1], *stop = s[1], *ready = r[0];
+}
+
+static void b_ready(int ready)
+{
+    struct pollfd p = {.fd = ready, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "B never listened");
+    char b;
+    CHECK(read(ready, &b, 1) == 1 && b == 'r', "B: ready");
+}
+
+static void end_b(int go, int stop, int ready)
+{
+    close(stop);
+    close(go);
+    close(ready);
+    int st = reap_within(child, EVENT_MS, "member B");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "member B ended with status %d", st);
+    child = -1;
+}
+
+static void check_join(void)
+{
+    int la = tcp_socket();
+    unsigned port = bind_lo(la, 0);
+    int go, stop, ready;
+    start_b(port, &go, &stop, &ready); /* before any connection: it holds none */
+    SYS(listen(la, 64));
+    int c[JOIN_CONNS], a[JOIN_CONNS];
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        c[i] = connect_lo(port);
+        a[i] = accept_ready(la, EVENT_MS);
+    }
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c[0]), fd_transport(a[0]));
+    CHECK(write(go, "g", 1) == 1, "go: %s", strerror(errno));
+    b_ready(ready);
+    int alive = 0;
+    for (int i = 0; i < JOIN_CONNS; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "connection %d after the join", i);
+        CHECK(write(c[i], "x", 1) == 1, "%s: write: %s", what, strerror(errno));
+        wait_byte(a[i], 'x', what);
+        CHECK(write(a[i], "y", 1) == 1, "%s: answer: %s", what, strerror(errno));
+        wait_byte(c[i], 'y', what);
+        alive++;
+        close(c[i]);
+        close(a[i]);
+    }
+    close(la);
+    end_b(go, stop, ready);
+    printf("ok: %d of %d connections to a listener carry data both ways after a listener of "
+           "another process joined its SO_REUSEPORT group\n", alive, JOIN_CONNS);
+}
+
+/* Writes 'x' to c until a write fails (waiting up to 100 ms for the
+ * connection to say something between writes), within END_MS; returns the
+ * errno of the failed write. */
+static int write_until_refused(int c, int i)
+{
+    double end = now_s() + END_MS / 1000.0;
+    while (now_s() < end) {
+        ssize_t w = write(c, "x", 1);
+        if (w < 0)
+            return errno;
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            char b[16];
+            ssize_t r = read(c, b, sizeof b);
+            if (r < 0)
+                return errno;
+        }
+    }
+    failf(__LINE__, "client %d of the killed member: still up after %d ms", i, END_MS);
+}
+
+/* A process of uid 65534 binding every free name of the group on port
+ * (tags 1..63); says how many on *ready ('n' count as a byte), then
+ * whether any datagram came to them within SQUAT_MS after go ('0' or
+ * '1'). */
+#define SQUAT_MS 1500
+static void squatter(unsigned port, int go, int report)
+{
+    if (setgid(65534) < 0 || setuid(65534) < 0) {
+        char no = 0;
+        if (write(report, &no, 1) != 1)
+            _exit(1);
+        _exit(0);
+    }
+    struct pollfd p[63];
+    int n = 0;
+    for (unsigned tag = 1; tag <= 63; tag++) {
+        int u = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        SYS(u);
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        int len = snprintf(un.sun_path + 1, sizeof un.sun_path - 1,
+                           "rudp-xgroup 127.0.0.1 %u %u", port, tag);
+        socklen_t ul = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+        if (bind(u, (struct sockaddr *)&un, ul) == 0)
+            p[n++] = (struct pollfd){.fd = u, .events = POLLIN};
+        else
+            close(u);
+    }
+    char cnt = (char)n;
+    CHECK(write(report, &cnt, 1) == 1, "squatter: report");
+    char b;
+    CHECK(read(go, &b, 1) == 1, "squatter: go");
+    int got = poll(p, (nfds_t)n, SQUAT_MS);
+    char r = got > 0 ? '1' : '0';
+    CHECK(write(report, &r, 1) == 1, "squatter: report");
+    _exit(0);
+}
+
+static void check_kill(int squat)
+{
+    int la = tcp_socket();
+    unsigned port = bind_lo(la, 0);
+    SYS(listen(la, 64));
+    int go, stop, ready;
+    start_b(port, &go, &stop, &ready);
+    CHECK(write(go, "g", 1) == 1, "go: %s", strerror(errno));
+    b_ready(ready);
+    int c[KILL_CONNS], a[KILL_CONNS], owner[KILL_CONNS]; /* 'a' (here) or 'b' */
+    int na = 0, nb = 0, got = 0;
+    for (int i = 0; i < KILL_CONNS; i++) {
+        c[i] = connect_lo(port);
+        owner[i] = 0;
+        a[i] = -1;
+    }
+    int acc[KILL_CONNS], nacc = 0;
+    double end = now_s() + EVENT_MS / 1000.0;
+    while (got < KILL_CONNS) {
+        CHECK(now_s() < end, "only %d of %d clients heard from their listener", got, KILL_CONNS);
+        struct pollfd p[KILL_CONNS + 1];
+        p[0] = (struct pollfd){.fd = la, .events = POLLIN};
+        for (int i = 0; i < KILL_CONNS; i++)
+            p[i + 1] = (struct pollfd){.fd = owner[i] ? -1 : c[i], .events = POLLIN};
+        SYS(poll(p, KILL_CONNS + 1, 200));
+        if (p[0].revents & POLLIN) {
+            int s = accept(la, NULL, NULL);
+            SYS(s);
+            CHECK(write(s, "a", 1) == 1, "A: write: %s", strerror(errno));
+            acc[nacc++] = s;
+        }
+        for (int i = 0; i < KILL_CONNS; i++)
+            if (p[i + 1].revents) {
+                char b = 0;
+                CHECK(read(c[i], &b, 1) == 1 && (b == 'a' || b == 'b'), "client %d: read %d",
+                      i, b);
+                owner[i] = b;
+                got++;
+                b == 'a' ? na++ : nb++;
+            }
+    }
+    printf("transport: %s (client)\n", fd_transport(c[0]));
+    CHECK(nb > 0 && na > 0, "the kernel gave A %d and B %d of %d clients", na, nb, KILL_CONNS);
+    CHECK(nacc == na, "A accepted %d, its clients %d", nacc, na);
+    /* which accepted socket belongs to which client: by a byte each */
+    for (int i = 0; i < KILL_CONNS; i++)
+        if (owner[i] == 'a') {
+            CHECK(write(c[i], "i", 1) == 1, "client %d: write: %s", i, strerror(errno));
+            for (int j = 0; j < nacc; j++) {
+                struct pollfd p = {.fd = acc[j], .events = POLLIN};
+                if (acc[j] >= 0 && poll(&p, 1, 0) == 1) {
+                    wait_byte(acc[j], 'i', "A's accepted");
+                    a[i] = acc[j];
+                    acc[j] = -1;
+                    break;
+                }
+            }
+            if (a[i] < 0) { /* not there yet: wait for any */
+                struct pollfd p[KILL_CONNS];
+                for (int j = 0; j < nacc; j++)
+                    p[j] = (struct pollfd){.fd = acc[j], .events = POLLIN};
+                CHECK(poll(p, (nfds_t)nacc, EVENT_MS) == 1, "client %d's byte never came", i);
+                for (int j = 0; j < nacc; j++)
+                    if (p[j].revents) {
+                        wait_byte(acc[j], 'i', "A's accepted");
+                        a[i] = acc[j];
+                        acc[j] = -1;
+                    }
+            }
+        }
+    kill(child, SIGKILL);
+    int st = reap_within(child, EVENT_MS, "killed member B");
+    CHECK(WIFSIGNALED(st), "member B: status %d", st);
+    child = -1;
+    close(go), close(stop), close(ready);
+    if (squat) {
+        int g[2], r[2];
+        SYS(pipe(g));
+        SYS(pipe(r));
+        pid_t sq = fork();
+        SYS(sq);
+        if (sq == 0) {
+            close(g[1]), close(r[0]);
+            squatter(port, g[0], r[1]);
+        }
+        child = sq;
+        close(g[0]), close(r[1]);
+        char n = 0, any = 0;
+        struct pollfd p = {.fd = r[0], .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1 && read(r[0], &n, 1) == 1, "squatter: no report");
+        if (n == 0) {
+            printf("ok: (skipped: a squatter of another uid needs root)\n");
+        } else {
+            for (int i = 0; i < KILL_CONNS; i++)
+                if (owner[i] == 'b')
+                    CHECK(write(c[i], "x", 1) == 1 || errno == EPIPE || errno == ECONNRESET,
+                          "client %d: write: %s", i, strerror(errno));
+            CHECK(write(g[1], "g", 1) == 1, "squatter: go");
+            CHECK(poll(&p, 1, EVENT_MS) == 1 && read(r[0], &any, 1) == 1, "squatter: no report");
+            CHECK(any == '0', "a process of another uid holding the group's names got datagrams");
+            printf("ok: a process of another uid holding the names of the group's members gets "
+                   "none of their clients' datagrams\n");
+        }
+        reap_within(sq, EVENT_MS, "squatter");
+        child = -1;
+        close(g[1]), close(r[0]);
+        for (int i = 0; i < KILL_CONNS; i++)
+            if (owner[i] == 'b')
+                close(c[i]);
+    }
+    for (int i = 0; i < KILL_CONNS; i++) {
+        if (owner[i] != 'b' || squat)
+            continue;
+        int e = write_until_refused(c[i], i);
+        CHECK(e == EPIPE || e == ECONNRESET, "client %d of the killed member: %s", i,
+              strerror(e));
+        close(c[i]);
+    }
+    for (int i = 0; i < KILL_CONNS; i++) {
+        if (owner[i] != 'a')
+            continue;
+        CHECK(write(c[i], "x", 1) == 1, "A's client %d: write: %s", i, strerror(errno));
+        wait_byte(a[i], 'x', "A's client after the kill");
+        CHECK(write(a[i], "y", 1) == 1, "A's client %d: answer: %s", i, strerror(errno));
+        wait_byte(c[i], 'y', "A's client after the kill");
+        close(c[i]);
+        close(a[i]);
+    }
+    close(la);
+    if (!squat)
+        printf("ok: every client of a group member killed with SIGKILL ended (a write failed "
+               "with EPIPE or ECONNRESET), the survivor's carry on\n");
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    prog_begin(argc, 60);
+    prog_on_fail = kill_child;
+    check_join();
+    check_kill(0);
+    check_kill(1);
+    return 0;
+}
