@@ -184,6 +184,7 @@ int shim_engine_listen(const shim_listen_req *r)
             shim_own_fd(g->tcp_fd, 1);
         atomic_store(&g->live, n);
         atomic_store(&g->members, n);
+        shim_fifo_group_init(g, fds, n);
     }
     int err = 0;
     for (int k = 0; k < n; k++) {
@@ -328,6 +329,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->handed_out = e->handed_out;
     f->handed_in = e->handed_in;
     f->handed_dropped = e->handed_dropped;
+    f->fifo_held = e->fifo_held_n;
+    f->fifo_held_ns = e->fifo_held_ns;
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -429,6 +432,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
             (ull)t.handed_out, (ull)t.handed_in, (ull)t.handed_dropped);
+    if (n > 1) /* fifo.c */
+        say(line, arg, "accept order: connections held for their turn %llu, %.1f us on average",
+            (ull)t.fifo_held,
+            t.fifo_held ? (double)t.fifo_held_ns / (double)t.fifo_held / 1000 : 0.0);
     say(line, arg, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
                    "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                    "%llu dropped by a full receive buffer",
