@@ -142,7 +142,7 @@ static void sock_close(esock *s)
      * end freed it) leaves before the fd is closed and maybe reused. */
     shim_udpio_flush(e->io);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    shim_fifo_closed(s->group, e);
+    shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);
     if (!shim_tw_hold(s))
         shim_close_owned(s->reserve_fd);

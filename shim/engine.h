@@ -469,6 +469,9 @@ void shim_fifo_forget(bridge *b);
 /* Engine e's member of g closes, or never was: the others stop asking
  * its socket (g NULL: nothing). */
 void shim_fifo_closed(lgroup *g, struct engine *e);
+/* UDP socket s of e closes (freed after): it leaves e's list of members to
+ * publish, and shim_fifo_closed if it is a member. */
+void shim_fifo_sock_closed(esock *s);
 
 /* Hands b's accepted connection to the app's unix listener. A full backlog
  * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY); a listener

@@ -185,6 +185,20 @@ void shim_fifo_forget(bridge *b)
     }
 }
 
+void shim_fifo_sock_closed(esock *s)
+{
+    if (s->fifo_dirty) {
+        for (esock **pp = &s->e->fifo_dirty; *pp; pp = &(*pp)->fifo_next) {
+            if (*pp == s) {
+                *pp = s->fifo_next;
+                break;
+            }
+        }
+        s->fifo_dirty = 0;
+    }
+    shim_fifo_closed(s->group, s->e);
+}
+
 void shim_fifo_closed(lgroup *g, struct engine *e)
 {
     if (!g)
