@@ -785,6 +785,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             return 0;
         }
         established(c, now, "first DATA");
+        c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
         rudp__queue(c, RUDP_Q_HAND); /* until the application's queue takes it */
         ctx->stats.conns_accepted++;
         rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);

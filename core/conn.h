@@ -174,6 +174,9 @@ struct rudp_conn {
     rudp_path path;         /* path.c: where we send, a new peer address */
     rudp_time longest_silence; /* longest time between two packets from the peer */
     uint32_t silent_told;   /* pto_count at the last RUDP_EV_SILENT, 0: none since heard */
+    /* rxstamp.c: a server connection's: the caller's stamp of the datagram
+     * that established it (0: none given) */
+    uint64_t accept_stamp;
 };
 
 typedef struct rudp_source rudp_source;
@@ -237,6 +240,7 @@ struct rudp_ctx {
     uint8_t keyed_reset_off;
     uint8_t cid_token_next; /* the next rudp__new_cid gets RUDP_CID_TOKEN_BIT */
     void *trace_user;
+    uint64_t rx_stamp; /* rxstamp.c: the caller's stamp of the datagrams it feeds now */
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 

@@ -230,6 +230,16 @@ void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const ru
                            const rudp_addr *peer, const uint8_t *buf, size_t len);
 
 /*
+ * An opaque stamp (the caller's: a kernel receive time, say) of the
+ * datagrams passed to rudp_ctx_input and rudp_ctx_input_handed from now on,
+ * 0 for none. A server connection keeps the stamp of the datagram that
+ * completed its handshake: rudp_conn_accept_stamp, valid from its
+ * RUDP_EV_ACCEPT on (0 if none was given). The core never reads it.
+ */
+void rudp_ctx_set_rx_stamp(rudp_ctx *ctx, uint64_t stamp);
+uint64_t rudp_conn_accept_stamp(const rudp_conn *c);
+
+/*
  * Several contexts behind one UDP endpoint (threads whose sockets form a
  * SO_REUSEPORT group, where the kernel picks the socket by a hash of the
  * peer's address, so a peer that moves reaches another one): the

@@ -223,6 +223,7 @@ static void bridge_free(bridge *b)
             break;
         }
     }
+    shim_fifo_forget(b); /* ... or held for its turn */
     if (b->fb)
         shim_fallback_free(b);
     if (b->efd >= 0) {
@@ -753,7 +754,9 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
         bridge_free(b);
         return;
     }
-    shim_bridge_try_accept(b, now);
+    /* with a group of engines, in the order handshakes completed */
+    if (!shim_fifo_hold(b, rudp_conn_accept_stamp(c)))
+        shim_bridge_try_accept(b, now);
 }
 
 /* ---- client side ---- */

@@ -142,6 +142,7 @@ static void sock_close(esock *s)
      * end freed it) leaves before the fd is closed and maybe reused. */
     shim_udpio_flush(e->io);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);
     if (!shim_tw_hold(s))
         shim_close_owned(s->reserve_fd);
@@ -281,6 +282,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         shim_close_owned(r->reserve_fd);
         if (r->member_tag && r->xfd >= 0)
             shim_close_owned(r->xfd);
+        shim_fifo_closed(g, e);
         shim_lgroup_drop(g); /* the others must not wait for it */
         return;
     }
@@ -576,6 +578,9 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
     struct engine *e = s->e;
     if (events & EPOLLERR)
         read_errqueue(s, now);
+    /* a listener's group of engines: accept order (fifo.c) */
+    int fifo = shim_fifo_on(s);
+    uint64_t t0 = 0, last = 0;
     for (int rounds = 0; rounds < 8; rounds++) {
         for (int i = 0; i < RX_BATCH; i++) {
             e->iovs[i].iov_base = e->rxbuf + (size_t)i * RX_SIZE;
@@ -589,6 +594,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             e->msgs[i].msg_hdr.msg_control = e->ctrls[i];
             e->msgs[i].msg_hdr.msg_controllen = sizeof e->ctrls[i];
         }
+        if (fifo)
+            t0 = shim_fifo_reading(s);
         int m = real_recvmmsg(s->fd, e->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
         /* Each batch is timed when it is read: an ACK that arrived while
          * earlier batches were processed, timed at the wake-up, would
@@ -605,6 +612,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                 read_errqueue(s, now);
                 continue;
             }
+            if (fifo)
+                shim_fifo_read(s, t0, last, 1); /* EAGAIN: empty */
             return;
         }
         if (m > 0)
@@ -625,7 +634,13 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
              * (the last one shorter), each its own packet to the core. */
             const uint8_t *p = e->iovs[i].iov_base;
             size_t left = e->msgs[i].msg_len;
-            uint32_t seg = shim_udpio_rx_meta(e->io, &e->msgs[i].msg_hdr, &s->drops_seen);
+            uint64_t stamp;
+            uint32_t seg =
+                shim_udpio_rx_meta(e->io, &e->msgs[i].msg_hdr, &s->drops_seen, &stamp);
+            if (stamp > last)
+                last = stamp;
+            e->rx_stamp = stamp;
+            rudp_ctx_set_rx_stamp(e->ctx, stamp);
             if (!seg || seg > left)
                 seg = (uint32_t)left;
             uint32_t count = 0;
@@ -645,6 +660,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             } while (left > 0);
             shim_udpio_received(e->io, 1, count);
         }
+        if (fifo)
+            shim_fifo_read(s, t0, last, m < RX_BATCH);
         if (m < RX_BATCH)
             return;
     }
@@ -865,6 +882,10 @@ void *shim_engine_loop(void *arg)
             shim_fallback_timer(e, now);
         /* What is sent now is timed now, not at the wake-up. */
         deadline = pump(e, shim_now());
+        /* accepted connections whose turn came (fifo.c), after the
+         * handshakes this turn completed were counted */
+        if ((e->fifo_dirty || e->fifo_held) && shim_fifo_turn(e, shim_now()))
+            deadline = pump(e, shim_now());
         rudp_time turn = shim_now() - turn_start;
         if (turn > e->longest_turn)
             e->longest_turn = turn;

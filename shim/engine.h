@@ -48,6 +48,31 @@ typedef struct shim_acceptq {
     _Atomic uint64_t handed;
 } shim_acceptq;
 
+/* fifo.c: one member of a listener's group as the other engines see it.
+ * Written by its engine only; padded to a cache line of its own. */
+typedef struct shim_fifo_member {
+    /* CLOCK_REALTIME ns: every datagram the kernel stamped up to it has
+     * been read from the socket and handled (its handshake, if it
+     * completed one, is in `oldest`'s reckoning) */
+    _Atomic uint64_t horizon;
+    /* the stamp of its engine's oldest handshake not yet handed to the app
+     * (0: none) */
+    _Atomic uint64_t oldest;
+    /* odd: its engine is reading the socket (since its last publication);
+     * even: the socket was found empty at `horizon` and all it held is
+     * handled */
+    _Atomic uint32_t seq;
+    _Atomic int fd; /* its UDP socket (-1: none) */
+    char pad[64 - 24];
+} shim_fifo_member;
+
+/* fifo.c: a group's accept order, completed handshakes handed to the app
+ * in their confirming datagrams' kernel receive order. */
+typedef struct shim_fifo {
+    shim_fifo_member m[SHIM_ENGINES_MAX]; /* by engine index */
+    _Atomic unsigned waiters; /* engines holding a handshake: woken on news */
+} shim_fifo;
+
 typedef struct lgroup {
     int n;                /* members made */
     _Atomic int live;     /* members still in use */
@@ -62,6 +87,7 @@ typedef struct lgroup {
     /* the latest TIME_WAIT end of any member's connections (portshare.c) */
     _Atomic uint64_t tw_until;
     shim_acceptq aq; /* the members' one accept queue */
+    shim_fifo fifo;  /* the order of its accepted connections (fifo.c) */
 } lgroup;
 
 struct engine;
@@ -79,6 +105,9 @@ typedef struct engine_figures {
      * ID, taken from other engines, and dropped (its queue full) */
     uint64_t handed_out, handed_in, handed_dropped;
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans; /* xgroup.c */
+    /* fifo.c: accepted connections held for the accept order, and the
+     * time they were held, summed (ns) */
+    uint64_t fifo_held, fifo_held_ns;
 } engine_figures;
 
 struct esock;
@@ -143,6 +172,12 @@ typedef struct esock {
     /* a listener's socket: when the TIME_WAIT of the last connection it
      * closed first ends, as TCP's would (portshare.c); 0: none */
     rudp_time tw_until;
+    /* fifo.c: a group member's reading this turn, published at its end:
+     * the horizon reached, whether the last read found it empty, and the
+     * engine's list of members to publish */
+    uint64_t fifo_pend;
+    int fifo_drained, fifo_dirty;
+    struct esock *fifo_next;
 } esock;
 
 typedef struct bridge {
@@ -175,6 +210,12 @@ typedef struct bridge {
     uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
+    /* fifo.c: accepted, held until the other engines of its listener's
+     * group have read past stamp (its confirming datagram's receive time) */
+    uint64_t stamp;
+    rudp_time held_at;                 /* ... since (shim_now) */
+    unsigned held : 1;
+    struct bridge *held_next;          /* e->fifo_held, by stamp */
 } bridge;
 
 typedef struct cmd {
@@ -252,6 +293,12 @@ struct engine {
     unsigned nxpeers;
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
     int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
+    /* fifo.c: accepted connections held for the group's order (by stamp),
+     * members read this turn, and the stamp of the datagram being fed */
+    bridge *fifo_held;
+    esock *fifo_dirty;
+    uint64_t rx_stamp;
+    uint64_t fifo_held_n, fifo_held_ns; /* its figures */
     uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     /* What was freed while a batch of epoll events was dispatched, and
      * that a later event of the same batch may still name (data.ptr):
@@ -433,6 +480,36 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
  * connection s put in the app's unix listener (rudp or plain TCP). */
 void shim_acceptq_attach(esock *s);
 void shim_acceptq_handed(esock *s);
+/* ---- fifo.c: accept order across a listener's engines ---- */
+
+/* At listen, app thread: the group's members fds[0..n) (by engine index)
+ * get kernel receive timestamps (SO_TIMESTAMPNS) and are known to the
+ * others. */
+void shim_fifo_group_init(lgroup *g, const int *fds, int n);
+/* Whether s is a member of a group of more than one engine: its accepted
+ * connections go through the FIFO. */
+int shim_fifo_on(const esock *s);
+/* read_udp, before each read of such a socket: marks it being read and
+ * returns CLOCK_REALTIME (ns) taken before the read. */
+uint64_t shim_fifo_reading(esock *s);
+/* ... after it: the read began at t0, its datagrams' latest stamp was
+ * last (0: none), and it left the socket empty (drained) or not. */
+void shim_fifo_read(esock *s, uint64_t t0, uint64_t last, int drained);
+/* on_accept: holds b (accepted on a member, confirmed at stamp) until its
+ * turn: 1; 0 if b goes to the app now (no FIFO, no stamp). */
+int shim_fifo_hold(bridge *b, uint64_t stamp);
+/* The end of e's turn: publishes what its members read, and hands to the
+ * app the held connections whose turn came. Returns how many it handed. */
+int shim_fifo_turn(struct engine *e, rudp_time now);
+/* b is freed: it leaves the held list. */
+void shim_fifo_forget(bridge *b);
+/* Engine e's member of g closes, or never was: the others stop asking
+ * its socket (g NULL: nothing). */
+void shim_fifo_closed(lgroup *g, struct engine *e);
+/* UDP socket s of e closes (freed after): it leaves e's list of members to
+ * publish, and shim_fifo_closed if it is a member. */
+void shim_fifo_sock_closed(esock *s);
+
 /* Hands b's accepted connection to the app's unix listener. A full backlog
  * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY); a listener
  * gone or squatted resets the connection, stops listening and frees b. */

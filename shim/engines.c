@@ -189,6 +189,7 @@ int shim_engine_listen(const shim_listen_req *r)
             shim_own_fd(g->tcp_fd, 1);
         atomic_store(&g->live, n);
         atomic_store(&g->members, n);
+        shim_fifo_group_init(g, fds, n);
     }
     int err = 0;
     for (int k = 0; k < n; k++) {
@@ -341,6 +342,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->xg_in = e->xg_in;
     f->xg_dropped = e->xg_dropped;
     f->xg_orphans = e->xg_orphans;
+    f->fifo_held = e->fifo_held_n;
+    f->fifo_held_ns = e->fifo_held_ns;
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -446,6 +449,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "group of processes: datagrams forwarded to another process's member %llu, "
                        "taken from one %llu, dropped %llu, for a member gone %llu",
             (ull)t.xg_out, (ull)t.xg_in, (ull)t.xg_dropped, (ull)t.xg_orphans);
+    if (n > 1) /* fifo.c */
+        say(line, arg, "accept order: connections held for their turn %llu, %.1f us on average",
+            (ull)t.fifo_held,
+            t.fifo_held ? (double)t.fifo_held_ns / (double)t.fifo_held / 1000 : 0.0);
     say(line, arg, "udp: datagrams sent %llu in %llu calls, %llu GSO trains (GSO %s, refused "
                    "%llu), %llu not taken; received %llu in %llu reads, %llu coalesced by GRO, "
                    "%llu dropped by a full receive buffer",

@@ -40,6 +40,7 @@ typedef struct fwd_dgram {
     struct sockaddr_storage endpoint; /* where it arrived: a listener's address */
     rudp_addr local, peer;
     int has_local;
+    uint64_t stamp; /* its kernel receive time (fifo.c), 0: none */
     size_t len;
     uint8_t buf[];
 } fwd_dgram;
@@ -77,6 +78,7 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
     if (local)
         d->local = *local;
     d->peer = *peer;
+    d->stamp = e->rx_stamp;
     d->len = len;
     memcpy(d->buf, buf, len);
     fwd_dgram *head = atomic_load(&to->fwd_head);
@@ -116,6 +118,7 @@ void shim_forward_take(struct engine *e, rudp_time now)
         uint32_t sock = shim_port_endpoint_sock(e, &d->endpoint);
         if (sock != UINT32_MAX) {
             e->handed_in++;
+            rudp_ctx_set_rx_stamp(e->ctx, d->stamp);
             rudp_ctx_input_handed(e->ctx, now, sock, d->has_local ? &d->local : NULL, &d->peer,
                                   d->buf, d->len);
         } else {
@@ -123,4 +126,5 @@ void shim_forward_take(struct engine *e, rudp_time now)
         }
         shim_free(d);
     }
+    rudp_ctx_set_rx_stamp(e->ctx, 0);
 }

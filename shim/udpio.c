@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "shim.h"
 #include "udpio.h"
@@ -146,9 +147,11 @@ void shim_udpio_setup(shim_udpio *u, int fd)
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 }
 
-uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen)
+uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen,
+                            uint64_t *stamp)
 {
     uint32_t seg = 0;
+    *stamp = 0;
     if (!m->msg_control)
         return 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
@@ -156,6 +159,10 @@ uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_see
             int v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
             seg = v > 0 ? (uint32_t)v : 0;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts; /* SO_TIMESTAMPNS (fifo.c) */
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *stamp = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t v;
             memcpy(&v, CMSG_DATA(c), sizeof v);

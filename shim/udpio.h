@@ -62,8 +62,10 @@ void shim_udpio_flush(shim_udpio *u);
 void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err), void *user);
 /* A received message's control data: returns the GRO segment size (0: one
  * datagram), and counts the drops it reports (SO_RXQ_OVFL) since
- * *drops_seen, the socket's total at its last report. */
-uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen);
+ * *drops_seen, the socket's total at its last report; *stamp gets its
+ * kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns), 0 if none. */
+uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen,
+                            uint64_t *stamp);
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams);
 int shim_udpio_gso_on(const shim_udpio *u);
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u);

@@ -218,6 +218,10 @@ static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
         const uint8_t *buf = msg + sizeof r;
         const rudp_addr *local = r.has_local ? &r.local : NULL;
         e->xg_in++;
+        /* Read in another process, with no stamp of ours: a handshake it
+         * completes is handed over at once, not ordered (fifo.c). */
+        e->rx_stamp = 0;
+        rudp_ctx_set_rx_stamp(e->ctx, 0);
         int owner = rudp_ctx_input_member(e->ctx, now, s->idx, local, &r.peer, buf, r.len, 0);
         if (owner) /* another engine's of this process (forward.c) */
             shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN), local, &r.peer, buf, r.len,

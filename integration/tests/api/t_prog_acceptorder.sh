@@ -1,0 +1,17 @@
+#!/bin/sh
+# Connections reach accept() in the order their clients' connect()s
+# returned (tests/prog_acceptorder.c): over kernel TCP, then under the shim
+# with one engine, two and four (a listener's handshakes land on any of its
+# engines: shim/fifo.c orders them by the kernel's receive time).
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+need_bin prog_acceptorder
+RUDP_ENGINES=1 run_both acceptorder "$BIN/prog_acceptorder"
+for n in 2 4; do
+    RUDP_ENGINES=$n run_app "$BIN/prog_acceptorder" >"$T/acceptorder.shim$n" 2>&1 || {
+        sed "s/^/shim, $n engines: /" "$T/acceptorder.shim$n"
+        fail "prog_acceptorder under the shim with RUDP_ENGINES=$n"
+    }
+    sed "s/^/shim, $n engines: /" "$T/acceptorder.shim$n"
+    assert_transport "$T/acceptorder.shim$n"
+done
