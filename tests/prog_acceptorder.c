@@ -97,32 +97,55 @@ static __attribute__((noreturn)) void clients(int family, const struct sockaddr_
     _exit(0);
 }
 
-static void check_order(int family)
+typedef void (*child_fn)(int family, const struct sockaddr_storage *at, socklen_t len, int l,
+                         const int ready_pipe[2], const int done_pipe[2]);
+
+/* A listener of family with backlog on the loopback address (*l), and a
+ * child running fn against it; returns once the child said it is ready
+ * (*ready, *done: the parent's ends of the pipes), the child's pid. */
+static pid_t start(int family, int backlog, child_fn fn, int *l, int *ready, int *done)
 {
     struct sockaddr_storage at;
     socklen_t len = loopback(family, 0, &at);
-    int l;
-    SYS(l = socket(family, SOCK_STREAM, 0));
-    setsockopt_int(l, SOL_SOCKET, SO_REUSEADDR, 1);
-    SYS(bind(l, (struct sockaddr *)&at, len));
-    SYS(listen(l, CLIENTS + 16));
-    SYS(getsockname(l, (struct sockaddr *)&at, &len));
-    int ready[2], done[2];
-    SYS(pipe(ready));
-    SYS(pipe(done));
+    SYS(*l = socket(family, SOCK_STREAM, 0));
+    setsockopt_int(*l, SOL_SOCKET, SO_REUSEADDR, 1);
+    SYS(bind(*l, (struct sockaddr *)&at, len));
+    SYS(listen(*l, backlog));
+    SYS(getsockname(*l, (struct sockaddr *)&at, &len));
+    int rp[2], dp[2];
+    SYS(pipe(rp));
+    SYS(pipe(dp));
     fflush(stdout);
     pid_t pid = fork();
     SYS(pid);
     if (pid == 0)
-        clients(family, &at, len, l, ready, done);
+        fn(family, &at, len, *l, rp, dp);
     kill_on_fail(pid);
-    close(ready[1]);
-    close(done[0]);
-    struct pollfd p = {.fd = ready[0], .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS * 3) == 1, "%s: the clients did not all connect",
-          fam_name(family));
+    close(rp[1]);
+    close(dp[0]);
+    *ready = rp[0];
+    *done = dp[1];
+    struct pollfd p = {.fd = *ready, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS * 3) == 1, "%s: the clients did not connect", fam_name(family));
     char c;
-    CHECK(read(ready[0], &c, 1) == 1, "%s: the clients failed", fam_name(family));
+    CHECK(read(*ready, &c, 1) == 1, "%s: the clients failed", fam_name(family));
+    return pid;
+}
+
+/* The child told to finish and reaped, the rest closed. */
+static void finish(pid_t pid, int l, int ready, int done)
+{
+    close(done);
+    reap_within(pid, EVENT_MS, "the clients");
+    kill_on_fail(-1);
+    close(ready);
+    close(l);
+}
+
+static void check_order(int family)
+{
+    int l, ready, done;
+    pid_t pid = start(family, CLIENTS + 16, clients, &l, &ready, &done);
     int order[CLIENTS], out_of_order = 0;
     for (int k = 0; k < CLIENTS; k++) {
         int a = accept_ready(l, EVENT_MS);
@@ -143,17 +166,13 @@ static void check_order(int family)
         failf(__LINE__, "%s: %d of %d connections accepted out of connect() order:%s",
               fam_name(family), out_of_order, CLIENTS, seen);
     }
-    close(done[1]);
-    reap_within(pid, EVENT_MS, "the clients");
-    kill_on_fail(-1);
-    close(ready[0]);
-    close(l);
+    finish(pid, l, ready, done);
     printf("ok: %s: %d connections accepted in connect() order\n", fam_name(family), CLIENTS);
 }
 
 /* full's child: see the top of this file. */
-static __attribute__((noreturn)) void full_clients(const struct sockaddr_storage *at, socklen_t len,
-                                                   int l, const int ready_pipe[2],
+static __attribute__((noreturn)) void full_clients(int family, const struct sockaddr_storage *at,
+                                                   socklen_t len, int l, const int ready_pipe[2],
                                                    const int done_pipe[2])
 {
     close(l);
@@ -163,7 +182,7 @@ static __attribute__((noreturn)) void full_clients(const struct sockaddr_storage
     struct pollfd p[FULL_CLIENTS];
     for (int i = 0; i < FULL_CLIENTS; i++) {
         int queued = i <= FULL_BACKLOG;
-        SYS(p[i].fd = socket(AF_INET, SOCK_STREAM | (queued ? 0 : SOCK_NONBLOCK), 0));
+        SYS(p[i].fd = socket(family, SOCK_STREAM | (queued ? 0 : SOCK_NONBLOCK), 0));
         p[i].events = POLLOUT;
         int r = connect(p[i].fd, (const struct sockaddr *)at, len);
         CHECK(r == 0 || (!queued && errno == EINPROGRESS), "client %d: connect: %s", i,
@@ -206,29 +225,8 @@ static __attribute__((noreturn)) void full_clients(const struct sockaddr_storage
 
 static void check_full(void)
 {
-    struct sockaddr_storage at;
-    socklen_t len = loopback(AF_INET, 0, &at);
-    int l;
-    SYS(l = socket(AF_INET, SOCK_STREAM, 0));
-    setsockopt_int(l, SOL_SOCKET, SO_REUSEADDR, 1);
-    SYS(bind(l, (struct sockaddr *)&at, len));
-    SYS(listen(l, FULL_BACKLOG));
-    SYS(getsockname(l, (struct sockaddr *)&at, &len));
-    int ready[2], done[2];
-    SYS(pipe(ready));
-    SYS(pipe(done));
-    fflush(stdout);
-    pid_t pid = fork();
-    SYS(pid);
-    if (pid == 0)
-        full_clients(&at, len, l, ready, done);
-    kill_on_fail(pid);
-    close(ready[1]);
-    close(done[0]);
-    struct pollfd p = {.fd = ready[0], .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS * 3) == 1, "full: the first clients did not connect");
-    char c;
-    CHECK(read(ready[0], &c, 1) == 1, "full: the clients failed");
+    int l, ready, done;
+    pid_t pid = start(AF_INET, FULL_BACKLOG, full_clients, &l, &ready, &done);
     int seen[FULL_CLIENTS] = {0};
     for (int k = 0; k < FULL_CLIENTS; k++) {
         int a = accept_ready(l, EVENT_MS * 2);
@@ -243,11 +241,7 @@ static void check_full(void)
             printf("transport: %s (IPv4 accepted 0)\n", fd_transport(a));
         close(a);
     }
-    close(done[1]);
-    reap_within(pid, EVENT_MS, "the clients");
-    kill_on_fail(-1);
-    close(ready[0]);
-    close(l);
+    finish(pid, l, ready, done);
     printf("ok: full backlog: the %d queued accepted first in connect() order, all %d accepted "
            "once\n",
            FULL_BACKLOG + 1, FULL_CLIENTS);
