@@ -627,7 +627,7 @@ static void listener_gone(bridge *b, rudp_time now)
     bridge_app_closed(b, now);
 }
 
-void shim_bridge_try_accept(bridge *b, rudp_time now)
+int shim_bridge_try_accept(bridge *b, rudp_time now)
 {
     struct engine *e = b->e;
     if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
@@ -637,18 +637,22 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
              * it waits the listener takes no new handshake. */
             if (b->conn)
                 rudp_conn_set_waiting(b->conn, 1);
+            e->accept_retries++;
+            /* in its group's accept order: held again, in its place
+             * (fifo.c), so room is given in stamp order across engines */
+            if (b->stamp && shim_fifo_on(b->sock))
+                return 0;
             b->pending_next = e->pending;
             e->pending = b;
             /* the earliest of the engine's retries: retry_at may already
              * hold a later one (a TIME_WAIT hold's end, portshare.c) */
             if (e->retry_at > now + ACCEPT_RETRY)
                 e->retry_at = now + ACCEPT_RETRY;
-            e->accept_retries++;
-            return;
+            return 1;
         }
         bridge_log(RUDP_LOG_INFO, b, "the listener vanished; resetting the connection");
         listener_gone(b, now);
-        return;
+        return 1;
     }
     if (!shim_ident_listener(b->efd, b->sock->lname.pid, b->sock->listener_uid)) {
         /* The name is held by a socket our application did not make: its
@@ -659,7 +663,7 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
                    "connection, listener closed");
         e->squatted++;
         listener_gone(b, now);
-        return;
+        return 1;
     }
     b->unix_up = 1;
     shim_acceptq_handed(b->sock); /* counted there before it stops being held */
@@ -669,6 +673,7 @@ void shim_bridge_try_accept(bridge *b, rudp_time now)
     pump_out(b, now);
     pump_in(b, now, 1);
     update_interest(b);
+    return 1;
 }
 
 /* An IPv4 address as an AF_INET6 socket names it: ::ffff:a.b.c.d. */
@@ -756,7 +761,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     }
     /* with a group of engines, in the order handshakes completed */
     if (!shim_fifo_hold(b, rudp_conn_accept_stamp(c)))
-        shim_bridge_try_accept(b, now);
+        (void)shim_bridge_try_accept(b, now);
 }
 
 /* ---- client side ---- */

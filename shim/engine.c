@@ -468,7 +468,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     while (list) {
         bridge *b = list;
         list = b->pending_next;
-        shim_bridge_try_accept(b, now);
+        (void)shim_bridge_try_accept(b, now);
     }
 }
 
@@ -884,7 +884,7 @@ void *shim_engine_loop(void *arg)
         deadline = pump(e, shim_now());
         /* accepted connections whose turn came (fifo.c), after the
          * handshakes this turn completed were counted */
-        if ((e->fifo_dirty || e->fifo_held) && shim_fifo_turn(e, shim_now()))
+        if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
             deadline = pump(e, shim_now());
         rudp_time turn = shim_now() - turn_start;
         if (turn > e->longest_turn)

@@ -299,6 +299,15 @@ struct engine {
     esock *fifo_dirty;
     uint64_t rx_stamp;
     uint64_t fifo_held_n, fifo_held_ns; /* its figures */
+    /* fifo.c: stamped datagrams other engines handed to this one (forward.c)
+     * and not yet settled: taken and handled to the end of a turn, so a
+     * handshake one completed is in its member's `oldest`; how many were
+     * ever settled; how many this turn took; and whether it holds
+     * connections for their turn (woken when a hand-over settles) */
+    _Atomic unsigned fwd_unsettled;
+    _Atomic uint64_t fwd_settled;
+    unsigned fwd_taken;
+    _Atomic int fifo_waits;
     uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     /* What was freed while a batch of epoll events was dispatched, and
      * that a later event of the same batch may still name (data.ptr):
@@ -509,11 +518,17 @@ void shim_fifo_closed(lgroup *g, struct engine *e);
 /* UDP socket s of e closes (freed after): it leaves e's list of members to
  * publish, and shim_fifo_closed if it is a member. */
 void shim_fifo_sock_closed(esock *s);
+/* forward.c: a datagram stamped `stamp` (0: none) is handed to engine to,
+ * before the handing engine's horizon can pass it; and e took one. */
+void shim_fifo_fwd_out(struct engine *to, uint64_t stamp);
+void shim_fifo_fwd_in(struct engine *e, uint64_t stamp);
 
 /* Hands b's accepted connection to the app's unix listener. A full backlog
- * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY); a listener
- * gone or squatted resets the connection, stops listening and frees b. */
-void shim_bridge_try_accept(bridge *b, rudp_time now);
+ * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY), or, if b was
+ * held for its group's accept order (fifo.c), leaves it to shim_fifo_turn
+ * to hold again and returns 0; a listener gone or squatted resets the
+ * connection, stops listening and frees b. Returns 1 but in that case. */
+int shim_bridge_try_accept(bridge *b, rudp_time now);
 /* A connecting bridge ends (fallback.c; engine.c when rudp_connect fails).
  * _fail: with err (-errno) for the app, as a failed handshake, and b is
  * freed, unless shim_fallback_rudp_failed says kernel TCP carries on; _end:

@@ -48,15 +48,30 @@
  * the engine reads (engine.c, read_errqueue). A client that never
  * confirms holds nothing: only completed handshakes are ordered.
  *
+ * A connection whose confirming datagram reached another engine (a client
+ * that moved during its handshake) is completed by the engine that owns
+ * its ID, handed the datagram with its stamp (forward.c; the core takes it
+ * as rudp_ctx_set_rx_stamp's). Between the hand-over and the owner's
+ * counting it in `oldest`, the handing engine's horizon may already be
+ * past it: so a stamped datagram handed over counts as unread
+ * (fwd_unsettled on its new engine, raised before the handing engine
+ * publishes) until the end of the owner's turn that took it (lowered,
+ * fwd_settled raised, after its events), and a decision is made only if
+ * no engine had one unsettled and none settled while the others were
+ * read (Linux: one socket, one queue, nothing to hand over).
+ *
+ * A full backlog: Linux drops a final ACK that finds the accept queue
+ * full (tcp_check_req(), "listen overflow") and the client's
+ * retransmission completes the connection later, so the queue stays in
+ * the order of the completions it took. Here a connection whose turn
+ * came while the app's listener is full stays held, first of its engine
+ * (shim_bridge_try_accept returns 0): the other engines' later ones wait
+ * behind it, and room goes to the oldest stamp of the group.
+ *
  * Not covered: a datagram the kernel stamped but has not yet put in the
  * socket's queue when the peek is made (microseconds, inside the softirq
- * that received it: on loopback the sender's own sendmsg() normally); a
- * connection whose confirming datagram reached another engine and was
- * handed over (forward.c: roaming during the handshake) takes its
- * original stamp but may be released late; and a full backlog (the
- * connection waits in e->pending, bridge.c) keeps the order only within
- * one engine. A clock step between a stamp and a reading shifts both the
- * same way.
+ * that received it: on loopback the sender's own sendmsg() normally). A
+ * clock step between a stamp and a reading shifts both the same way.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -253,12 +268,61 @@ static uint64_t horizon_of(shim_fifo_member *m)
     return r > h ? r : h;
 }
 
+void shim_fifo_fwd_out(struct engine *to, uint64_t stamp)
+{
+    if (stamp)
+        atomic_fetch_add(&to->fwd_unsettled, 1);
+}
+
+void shim_fifo_fwd_in(struct engine *e, uint64_t stamp)
+{
+    if (stamp)
+        e->fwd_taken++;
+}
+
+/* At the end of e's turn, its events handled: what it took is settled;
+ * the engines holding connections for their turn hear of it. */
+static void settle(struct engine *e)
+{
+    if (!e->fwd_taken)
+        return;
+    atomic_fetch_sub(&e->fwd_unsettled, e->fwd_taken);
+    atomic_fetch_add(&e->fwd_settled, e->fwd_taken);
+    e->fwd_taken = 0;
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    for (int k = 0; k < nrun; k++) {
+        if (&G.e[k] != e && atomic_load(&G.e[k].fifo_waits)) {
+            uint64_t one = 1;
+            ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+            (void)w;
+        }
+    }
+}
+
+/* The hand-overs settled so far, all engines; UINT64_MAX if one is not. */
+static uint64_t settled(void)
+{
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    uint64_t sum = 0;
+    for (int k = 0; k < nrun; k++) {
+        if (atomic_load(&G.e[k].fwd_unsettled))
+            return UINT64_MAX;
+        sum += atomic_load(&G.e[k].fwd_settled);
+    }
+    return sum;
+}
+
 /* Whether the handshake of engine `me` stamped t is the group's oldest:
  * every other member has read past t and holds none earlier (a tie goes
  * to the lower engine index). The horizon is read before `oldest`: a
  * member counts a handshake in `oldest` before its horizon passes it. */
 static int turn_of(lgroup *g, int me, uint64_t t)
 {
+    /* a datagram handed over and not yet counted by its new engine: read
+     * by its first (whose horizon may be past it), unread for the order */
+    uint64_t before = settled();
+    if (before == UINT64_MAX)
+        return 0;
     for (int k = 0; k < g->n; k++) {
         if (k == me)
             continue;
@@ -269,12 +333,15 @@ static int turn_of(lgroup *g, int me, uint64_t t)
         if (o && (o < t || (o == t && k < me)))
             return 0;
     }
-    return 1;
+    /* none settled meanwhile: one that did may be counted in a member read
+     * before it was */
+    return settled() == before;
 }
 
 int shim_fifo_turn(struct engine *e, rudp_time now)
 {
     int me = index_of(e);
+    settle(e);
     /* what this turn read, after its handshakes were counted (pump) */
     for (esock *s = e->fifo_dirty; s; s = s->fifo_next) {
         s->fifo_dirty = 0;
@@ -288,6 +355,7 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
         wake(s->group, me);
     }
     e->fifo_dirty = NULL;
+    atomic_store(&e->fifo_waits, e->fifo_held != NULL);
     if (!e->fifo_held)
         return 0;
     /* Hand over in stamp order; a group's first that must wait stops its
@@ -308,10 +376,23 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
             if (turn_of(g, me, b->stamp)) {
                 *pp = b->held_next;
                 b->held = 0;
+                rudp_time held_at = b->held_at;
+                if (!shim_bridge_try_accept(b, now)) { /* may free b */
+                    /* the app's backlog is full: still first, held again
+                     * (the others' later ones wait behind it) */
+                    b->held_next = *pp;
+                    *pp = b;
+                    b->held = 1;
+                    if (e->retry_at > now + ACCEPT_RETRY)
+                        e->retry_at = now + ACCEPT_RETRY;
+                    if (nblocked < (int)(sizeof blocked / sizeof blocked[0]))
+                        blocked[nblocked++] = g;
+                    pp = &b->held_next;
+                    continue;
+                }
                 handed++;
                 e->fifo_held_n++;
-                e->fifo_held_ns += now - b->held_at;
-                shim_bridge_try_accept(b, now); /* may free b */
+                e->fifo_held_ns += now - held_at;
                 /* in the app's listener now: the others may follow */
                 uint64_t o = oldest_held(e, g);
                 atomic_store(&g->fifo.m[me].oldest, o);

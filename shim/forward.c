@@ -81,6 +81,7 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
     d->stamp = e->rx_stamp;
     d->len = len;
     memcpy(d->buf, buf, len);
+    shim_fifo_fwd_out(to, d->stamp); /* still unread for the accept order */
     fwd_dgram *head = atomic_load(&to->fwd_head);
     do
         d->next = head;
@@ -115,6 +116,7 @@ void shim_forward_take(struct engine *e, rudp_time now)
         fwd_dgram *d = list;
         list = d->next;
         atomic_fetch_sub(&e->fwd_queued, 1);
+        shim_fifo_fwd_in(e, d->stamp); /* settled at the end of this turn */
         uint32_t sock = shim_port_endpoint_sock(e, &d->endpoint);
         if (sock != UINT32_MAX) {
             e->handed_in++;
