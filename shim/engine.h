@@ -122,12 +122,16 @@ typedef struct tcpl {
 } tcpl;
 
 /* A listener's member socket in a group of processes: the abstract unix
- * socket other members forward its datagrams to (xgroup.c). */
+ * SOCK_SEQPACKET listener other members connect to (lst), or one of the
+ * connections it accepted, which carry the datagrams they forward to it
+ * (xgroup.c). */
 typedef struct xgsock {
     int type;             /* W_XGROUP: first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     unsigned tag;
+    unsigned lst : 1;     /* the listener (embedded in its esock) */
+    struct xgsock *next;  /* the listener's accepted connections */
 } xgsock;
 
 typedef struct esock {
