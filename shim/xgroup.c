@@ -430,7 +430,7 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
 {
     if (!p->used)
         return;
-    int sent = 0;
+    int sent = 0, unknown = 0;
     for (int attempt = 0; attempt < 2 && !sent; attempt++) {
         if (p->fd < 0) {
             int r = resolve(p, now);
@@ -439,8 +439,10 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
                 p->used = p->nrec = 0;
                 return;
             }
-            if (r < 0)
+            if (r < 0) {
+                unknown = 1;
                 break;
+            }
         }
         if (real_sendto(p->fd, p->out, p->used, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0) >= 0) {
             sent = 1;
@@ -454,6 +456,8 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
     }
     if (sent)
         e->xg_out += p->nrec;
+    else if (unknown)
+        e->xg_unknown += p->nrec;
     else
         e->xg_dropped += p->nrec;
     p->used = p->nrec = 0;
@@ -471,8 +475,10 @@ void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const r
             rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
             return;
         }
-        if (r < 0)
-            p = NULL; /* a squatter's, or cannot tell: nothing forwarded */
+        if (r < 0) { /* a squatter's, or cannot tell: nothing forwarded */
+            e->xg_unknown++;
+            return;
+        }
     }
     xg_rec r;
     if (!p || sizeof r + len > XG_MSG_MAX || (!p->out && !(p->out = shim_malloc(XG_MSG_MAX)))) {
