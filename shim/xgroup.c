@@ -101,13 +101,12 @@
 #define XPEERS_MAX 64
 /* A squatted name is looked at again after this. */
 #define SQUAT_RETRY RUDP_SEC(1)
-/* Messages read from the member socket per event. */
+/* Messages read from a member connection (connections accepted) per event. */
 #define XG_BATCH 64
 /* A message's size at most: the datagrams a turn forwards to one member
- * go in as few messages as this allows (each unix datagram counts
- * against net.unix.max_dgram_qlen, 10 by default, however small). */
+ * go in as few messages as this allows (one sendto() each). */
 #define XG_MSG_MAX 65536
-#define XG_SNDBUF (4 << 20)
+#define XG_SNDBUF (64 * XG_MSG_MAX)
 
 #define XG_MAGIC 0x72786732u /* "rxg2" */
 
@@ -400,9 +399,9 @@ static int resolve(xpeer *p, rudp_time now)
         p->squat_until = now + SQUAT_RETRY;
         return -1;
     }
-    /* room for a member's whole queue (max_dgram_qlen messages) of the
-     * largest: what a unix datagram socket may have unread is bounded by
-     * its sender's SO_SNDBUF */
+    /* what a connection's receiver may have unread is bounded by its
+     * sender's SO_SNDBUF alone (sock_alloc_send_pskb() in
+     * unix_dgram_sendmsg()): 64 messages of the largest */
     int sb = XG_SNDBUF;
     if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
         real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
