@@ -104,7 +104,7 @@ typedef struct engine_figures {
     /* forward.c: datagrams handed to the engine owning their connection
      * ID, taken from other engines, and dropped (its queue full) */
     uint64_t handed_out, handed_in, handed_dropped;
-    uint64_t xg_out, xg_in, xg_dropped, xg_orphans; /* xgroup.c */
+    uint64_t xg_out, xg_in, xg_dropped, xg_orphans, xg_unknown; /* xgroup.c */
     /* fifo.c: accepted connections held for the accept order, and the
      * time they were held, summed (ns) */
     uint64_t fifo_held, fifo_held_ns;
@@ -122,12 +122,16 @@ typedef struct tcpl {
 } tcpl;
 
 /* A listener's member socket in a group of processes: the abstract unix
- * socket other members forward its datagrams to (xgroup.c). */
+ * SOCK_SEQPACKET listener other members connect to (lst), or one of the
+ * connections it accepted, which carry the datagrams they forward to it
+ * (xgroup.c). */
 typedef struct xgsock {
     int type;             /* W_XGROUP: first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     unsigned tag;
+    unsigned lst : 1;     /* the listener (embedded in its esock) */
+    struct xgsock *next;  /* the listener's accepted connections */
 } xgsock;
 
 typedef struct esock {
@@ -292,6 +296,7 @@ struct engine {
     struct xpeer *xpeers;
     unsigned nxpeers;
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
+    uint64_t xg_unknown;  /* not sent: the name another uid's, or unknown */
     int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
     /* fifo.c: accepted connections held for the group's order (by stamp),
      * members read this turn, and the stamp of the datagram being fed */

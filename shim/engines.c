@@ -342,6 +342,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->xg_in = e->xg_in;
     f->xg_dropped = e->xg_dropped;
     f->xg_orphans = e->xg_orphans;
+    f->xg_unknown = e->xg_unknown;
     f->fifo_held = e->fifo_held_n;
     f->fifo_held_ns = e->fifo_held_ns;
     f->memory = rudp_ctx_memory(e->ctx);
@@ -445,10 +446,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
             (ull)t.handed_out, (ull)t.handed_in, (ull)t.handed_dropped);
-    if (t.xg_out || t.xg_in || t.xg_dropped || t.xg_orphans) /* xgroup.c */
+    if (t.xg_out || t.xg_in || t.xg_dropped || t.xg_orphans || t.xg_unknown) /* xgroup.c */
         say(line, arg, "group of processes: datagrams forwarded to another process's member %llu, "
-                       "taken from one %llu, dropped %llu, for a member gone %llu",
-            (ull)t.xg_out, (ull)t.xg_in, (ull)t.xg_dropped, (ull)t.xg_orphans);
+                       "taken from one %llu, dropped %llu, for a member gone %llu, not sent to "
+                       "a name of another uid (or unknown) %llu",
+            (ull)t.xg_out, (ull)t.xg_in, (ull)t.xg_dropped, (ull)t.xg_orphans,
+            (ull)t.xg_unknown);
     if (n > 1) /* fifo.c */
         say(line, arg, "accept order: connections held for their turn %llu, %.1f us on average",
             (ull)t.fifo_held,

@@ -13,7 +13,8 @@
  * its connection ID:
  *
  * - Member tags. A listener whose application set SO_REUSEPORT takes a tag
- *   1..63 by binding an abstract AF_UNIX datagram socket named
+ *   1..63 by binding (and listening on) an abstract AF_UNIX SOCK_SEQPACKET
+ *   socket named
  *   "rudp-xgroup <address> <port> <tag>": a name is unique in a network
  *   namespace, as the group is (the port belongs to it), so the bind is
  *   the allocator; the first tag free is taken, and one that none is free
@@ -31,8 +32,9 @@
  * - Forwarding. A DATA packet for an unknown ID tagged with another
  *   member's tag comes back from the core unanswered (RUDP_INPUT_MEMBER);
  *   it is sent, with the peer's address and the local address it arrived
- *   on, to that member's abstract socket, which engine 0 of the member's
- *   process reads and injects as read from its own UDP socket of that
+ *   on, over a connection to that member's abstract socket (one a pair of
+ *   members and direction, made at the first datagram), which engine 0 of
+ *   the member's process accepts, reads and injects as read from its own UDP socket of that
  *   endpoint (rudp_ctx_input_member, then forward.c to its engine): the
  *   member answers from its own socket, bound to the same address and
  *   port, so the client sees no change.
@@ -40,35 +42,43 @@
  *   into a group (net/ipv4/udp.c, udp_lib_lport_inuse(): a reuseport
  *   socket shares a port only if uid_eq(uid, sock_i_uid(sk2)); TCP's
  *   inet_bind_conflict() in net/ipv4/inet_connection_sock.c the same), so
- *   the receiver takes a forwarded datagram only with SCM_CREDENTIALS
- *   (SO_PASSCRED) naming its own euid (a sender may state its euid, and the
- *   kernel checks it: __scm_creds()), and the sender hands datagrams only
- *   to a socket of its euid: it connects a datagram socket to the name
- *   (which pins that very socket: a later holder of the name is never
- *   reached by it) and asks sock_diag for its peer's inode
- *   (UNIX_DIAG_PEER) and that socket's owner (UNIX_DIAG_UID). A name held
- *   by another uid (a squatter) is a member unknown: nothing is forwarded
- *   to it (asked again after a second), nor reset.
+ *   both ends check SO_PEERCRED (man 7 unix: the credentials of the peer
+ *   as of its connect(), or of the listener's listen()): the receiver
+ *   accepts only connections of its own euid, and the sender hands
+ *   datagrams only to a listener of its euid; a connection pins the
+ *   socket it reached (a later holder of the name is never reached by
+ *   it). A name held by another uid (a squatter) is a member unknown:
+ *   nothing is forwarded to it (asked again after a second), nor reset.
  * - A member gone. A tag whose name nobody holds (connect() says
- *   ECONNREFUSED, or the connected socket's sends do: its process died,
- *   with its connections) makes the datagram an orphan
+ *   ECONNREFUSED; a connection's sends say EPIPE or ECONNRESET when its
+ *   member closed, and the name is asked again: its process died, with
+ *   its connections) makes the datagram an orphan
  *   (rudp_ctx_input_member, gone): answered here as an unknown connection, and
  *   keyed, with the stateless reset, whose token is bound to the address
  *   and port (or the reset ID) every member shares. A tag's ID that a
  *   member does not know either is its own connection gone: reset too.
- * - Batched and bounded. A member's socket holds at most
- *   net.unix.max_dgram_qlen messages (10 by default; a sender connected
- *   to it may not exceed it, unix_dgram_sendmsg()) and what fits its
- *   sender's SO_SNDBUF: the datagrams one read of a UDP socket forwards
- *   to a member go as one message of up to 64 KiB (records: a header
- *   with the addresses and the length, then the datagram), sent after
- *   the read (shim_xgroup_flush), and the sender's SO_SNDBUF is raised
- *   to hold a full queue of them. Sends never block (MSG_DONTWAIT): a
- *   full queue drops the message, as a full UDP buffer drops datagrams,
- *   and the connections' loss recovery sends them again. Measured: 80 MB
- *   over 10 loopback connections after a member joined took 0.38 to
- *   0.43 s (0.39 s with no join); of the 139 to 1019 datagrams forwarded
- *   (loopback's 64 KiB ones, one a message) 3 to 30% were dropped.
+ * - Connected, not datagram. A bound AF_UNIX datagram socket that is not
+ *   connected back to its sender takes at most net.unix.max_dgram_qlen
+ *   messages (10 by default): unix_dgram_sendmsg() refuses more when
+ *   unix_peer(other) != sk && unix_recvq_full_lockless(other)
+ *   (net/unix/af_unix.c, 6.x), however small they are; that dropped 41
+ *   to 45% of the forwarded datagrams one a message, 3 to 30% batched. A
+ *   SOCK_SEQPACKET connection's sends go through unix_dgram_sendmsg()
+ *   too (unix_seqpacket_sendmsg()), but its peer, the accepted socket, is
+ *   connected back to the sender, so that test never applies: what may
+ *   wait is bounded only by the sender's SO_SNDBUF (sock_alloc_send_pskb()),
+ *   raised to 4 MiB (SO_SNDBUFFORCE; without CAP_NET_ADMIN at most
+ *   net.core.wmem_max). Still batched: the datagrams one read of a UDP
+ *   socket forwards to a member go as one message of up to 64 KiB
+ *   (records: a header with the addresses and the length, then the
+ *   datagram), sent after the read (shim_xgroup_flush). Sends never block
+ *   (MSG_DONTWAIT): a full socket drops the message, counted, as a full
+ *   UDP buffer drops datagrams, and loss recovery sends them again.
+ *   Measured (integration/bench/xgjoin.py: 80 MB over 10 loopback
+ *   connections after a member joined): the datagram socket dropped 5 to
+ *   10% (65 to 169 of 1,076 to 1,792, 5 runs) and took 0.37 to 0.68 s; the
+ *   connection dropped none of 690 to 1,296 in 5 runs, 0.44 to 0.74 s
+ *   (0.34 to 0.51 s with no join; a shared 2-core machine, noisy).
  *
  * Limits: with RUDP_ENGINES > 1 the member socket is engine 0's (its
  * listener socket lives while any engine's does, engines.c's lgroup). A
@@ -77,10 +87,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/unix_diag.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -93,13 +101,12 @@
 #define XPEERS_MAX 64
 /* A squatted name is looked at again after this. */
 #define SQUAT_RETRY RUDP_SEC(1)
-/* Messages read from the member socket per event. */
+/* Messages read from a member connection (connections accepted) per event. */
 #define XG_BATCH 64
 /* A message's size at most: the datagrams a turn forwards to one member
- * go in as few messages as this allows (each unix datagram counts
- * against net.unix.max_dgram_qlen, 10 by default, however small). */
+ * go in as few messages as this allows (one sendto() each). */
 #define XG_MSG_MAX 65536
-#define XG_SNDBUF (16 * (XG_MSG_MAX + 1024))
+#define XG_SNDBUF (64 * XG_MSG_MAX)
 
 #define XG_MAGIC 0x72786732u /* "rxg2" */
 
@@ -151,18 +158,15 @@ unsigned shim_xgroup_join(int udp_fd, int *xfd)
     if (real_getsockname(udp_fd, (struct sockaddr *)&ep, &el) < 0 ||
         (ep.ss_family != AF_INET && ep.ss_family != AF_INET6))
         return 0;
-    int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
-    int on = 1;
-    if (real_setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0) {
-        real_close(fd);
-        return 0;
-    }
     for (unsigned tag = 1; tag <= XG_TAGS; tag++) {
         struct sockaddr_un un;
         socklen_t ul = xg_name(&ep, tag, &un);
         if (real_bind(fd, (struct sockaddr *)&un, ul) == 0) {
+            if (real_listen(fd, XPEERS_MAX) < 0)
+                break;
             *xfd = shim_fd_move_high(fd);
             return tag;
         }
@@ -182,6 +186,8 @@ void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
     s->xg.fd = xfd;
     s->xg.s = s;
     s->xg.tag = tag;
+    s->xg.lst = 1;
+    s->xg.next = NULL;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->xg};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, xfd, &ee) < 0) {
         shim_close_owned(xfd);
@@ -190,10 +196,25 @@ void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
     }
 }
 
+/* Closes one accepted connection; its events still in this batch (the
+ * engine's) go to nobody. */
+static void conn_close(struct engine *e, xgsock *c)
+{
+    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    shim_close_owned(c->fd);
+    c->fd = -1;
+    shim_engine_bury(e, c, &c->type);
+}
+
 void shim_xgroup_detach(esock *s)
 {
     if (s->xg.type != W_XGROUP)
         return;
+    for (xgsock *c = s->xg.next, *nx; c; c = nx) {
+        nx = c->next;
+        conn_close(s->e, c);
+    }
+    s->xg.next = NULL;
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->xg.fd, NULL);
     shim_close_owned(s->xg.fd); /* the tag is free again */
     s->xg.fd = -1;
@@ -231,31 +252,79 @@ static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
     }
 }
 
-void shim_xgroup_event(xgsock *x, rudp_time now)
+/* The listener: takes the connections of other members of its uid. */
+static void accept_members(xgsock *x)
 {
     esock *s = x->s;
     struct engine *e = s->e;
-    uid_t me = geteuid();
+    for (int i = 0; i < XG_BATCH; i++) {
+        int fd = real_accept4(x->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN: all taken */
+        /* only a member of the group's uid: the connector's credentials
+         * as of its connect() (SO_PEERCRED, man 7 unix) */
+        struct ucred uc;
+        socklen_t ul = sizeof uc;
+        xgsock *c = NULL;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid() ||
+            !(c = shim_calloc(1, sizeof *c))) {
+            real_close(fd);
+            continue;
+        }
+        c->fd = shim_fd_move_high(fd);
+        shim_own_fd(c->fd, 1);
+        c->type = W_XGROUP;
+        c->s = s;
+        c->tag = x->tag;
+        struct epoll_event ee = {.events = EPOLLIN, .data.ptr = c};
+        if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->fd, &ee) < 0) {
+            shim_close_owned(c->fd);
+            shim_free(c);
+            continue;
+        }
+        c->next = x->next;
+        x->next = c;
+    }
+}
+
+/* A connection ended: out of its listener's list, and closed. */
+static void conn_end(xgsock *c)
+{
+    esock *s = c->s;
+    for (xgsock **pp = &s->xg.next; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    conn_close(s->e, c);
+}
+
+void shim_xgroup_event(xgsock *x, rudp_time now)
+{
+    if (x->lst) {
+        accept_members(x);
+        return;
+    }
+    esock *s = x->s;
+    struct engine *e = s->e;
     static _Thread_local uint8_t msg[XG_MSG_MAX];
     for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
         struct iovec iov = {msg, sizeof msg};
         union {
             struct cmsghdr c;
-            char b[CMSG_SPACE(sizeof(struct ucred))];
+            char b[CMSG_SPACE(sizeof(int))];
         } cm;
         struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
                            .msg_controllen = sizeof cm};
         ssize_t n = real_recvmsg(x->fd, &m, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_end(x); /* its member closed it, or is gone */
+            return;
+        }
         if (n < 0)
             return; /* EAGAIN: all read */
-        int ok = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-                c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-                struct ucred uc;
-                memcpy(&uc, CMSG_DATA(c), sizeof uc);
-                ok = uc.uid == me; /* only a member of the group's uid */
-            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                 /* nobody sends us fds; the buffer has no room for them
                  * (MSG_CTRUNC: the kernel drops them), closed if any came */
                 for (size_t k = 0; (k + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); k++) {
@@ -265,7 +334,7 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
                 }
             }
         }
-        if (!ok || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
             e->xg_dropped++;
             continue;
         }
@@ -311,27 +380,28 @@ static int resolve(xpeer *p, rudp_time now)
         return -1;
     struct sockaddr_un un;
     socklen_t ul = xg_name(&p->ep, p->tag, &un);
-    int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    /* A unix connect() with O_NONBLOCK completes at once or fails
+     * (EAGAIN: the member's backlog is full; unix_stream_connect()). */
     if (real_connect(fd, (struct sockaddr *)&un, ul) < 0) {
         int gone = errno == ECONNREFUSED || errno == ENOENT;
         real_close(fd);
         return gone ? 0 : -1;
     }
-    struct stat st;
-    uint32_t peer_ino = 0, uid = 0;
-    if (fstat(fd, &st) < 0 ||
-        shim_unix_diag_u32((uint64_t)st.st_ino, UDIAG_SHOW_PEER, UNIX_DIAG_PEER, &peer_ino) != 1 ||
-        shim_unix_diag_u32(peer_ino, UDIAG_SHOW_UID, UNIX_DIAG_UID, &uid) != 1 ||
-        uid != (uint32_t)geteuid()) {
+    /* the owner of the listener that holds the name, as of its listen()
+     * (SO_PEERCRED on a connected unix socket, man 7 unix) */
+    struct ucred uc;
+    socklen_t ucl = sizeof uc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ucl) < 0 || uc.uid != geteuid()) {
         real_close(fd);
         p->squat_until = now + SQUAT_RETRY;
         return -1;
     }
-    /* room for a member's whole queue (max_dgram_qlen messages) of the
-     * largest: what a unix datagram socket may have unread is bounded by
-     * its sender's SO_SNDBUF */
+    /* what a connection's receiver may have unread is bounded by its
+     * sender's SO_SNDBUF alone (sock_alloc_send_pskb() in
+     * unix_dgram_sendmsg()): 64 messages of the largest */
     int sb = XG_SNDBUF;
     if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
         real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
@@ -359,8 +429,7 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
 {
     if (!p->used)
         return;
-    struct ucred uc = {.pid = getpid(), .uid = geteuid(), .gid = getegid()};
-    int sent = 0;
+    int sent = 0, unknown = 0;
     for (int attempt = 0; attempt < 2 && !sent; attempt++) {
         if (p->fd < 0) {
             int r = resolve(p, now);
@@ -369,33 +438,25 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
                 p->used = p->nrec = 0;
                 return;
             }
-            if (r < 0)
+            if (r < 0) {
+                unknown = 1;
                 break;
+            }
         }
-        struct iovec iov = {p->out, p->used};
-        union {
-            struct cmsghdr c;
-            char b[CMSG_SPACE(sizeof uc)];
-        } cm;
-        memset(&cm, 0, sizeof cm);
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
-                           .msg_controllen = sizeof cm};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_CREDENTIALS;
-        c->cmsg_len = CMSG_LEN(sizeof uc);
-        memcpy(CMSG_DATA(c), &uc, sizeof uc);
-        if (real_sendmsg(p->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+        if (real_sendto(p->fd, p->out, p->used, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0) >= 0) {
             sent = 1;
         } else if (errno == EAGAIN || errno == ENOBUFS || errno == EMSGSIZE) {
             break; /* full: dropped, as by a full UDP buffer */
-        } else { /* its socket is gone (ECONNREFUSED): its name again, once */
+        } else { /* its connection is gone (EPIPE, ECONNRESET): its name
+                  * again, once: ECONNREFUSED there is the member gone */
             shim_close_owned(p->fd);
             p->fd = -1;
         }
     }
     if (sent)
         e->xg_out += p->nrec;
+    else if (unknown)
+        e->xg_unknown += p->nrec;
     else
         e->xg_dropped += p->nrec;
     p->used = p->nrec = 0;
@@ -413,8 +474,10 @@ void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const r
             rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
             return;
         }
-        if (r < 0)
-            p = NULL; /* a squatter's, or cannot tell: nothing forwarded */
+        if (r < 0) { /* a squatter's, or cannot tell: nothing forwarded */
+            e->xg_unknown++;
+            return;
+        }
     }
     xg_rec r;
     if (!p || sizeof r + len > XG_MSG_MAX || (!p->out && !(p->out = shim_malloc(XG_MSG_MAX)))) {
