@@ -55,6 +55,14 @@ typedef struct rudp_path {
     uint8_t resp_pending;     /* a PATH_RESPONSE to send */
     uint8_t newest_on_probe;  /* the peer's newest non-probing packet came from probe.addr */
     uint64_t resp_data;
+    /* a server's connection moved to a new port (rudp_conn_move_port) */
+    uint16_t new_port;
+    uint8_t port_pending;     /* NEW_PORT goes again until the client is heard there */
+    uint8_t port_sent;        /* ... sent this many times from the new socket */
+    uint8_t port_probe;       /* client: the probe is of the port NEW_PORT named */
+    rudp_time port_next_at;
+    rudp_time port_interval;
+    uint32_t port_moves;
     /* counters for TCP_INFO, rudp-stat and log lines */
     uint32_t moves;           /* times the peer's address changed */
     uint32_t rebinds;         /* client: times we moved to a new socket */

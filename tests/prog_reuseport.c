@@ -3,6 +3,9 @@
  * program's own UDP on its TCP port, as Linux TCP gives them.
  *
  *   prog_reuseport            run every check below; exit 0 iff all hold
+ *   PROG_REUSEPORT_ONLY=survive prog_reuseport
+ *                             only the last one (connections accepted before
+ *                             the UDP bind)
  *
  *   - SO_REUSEPORT group: two listeners in this process and one in a forked
  *     child, all bound to one port with SO_REUSEPORT, all listen; 30
@@ -27,7 +30,12 @@
  *   - the program's own UDP on its TCP listener's port, UDP bound first and
  *     TCP first, with and without SO_REUSEADDR on both: every one of 20
  *     UDP queries is answered by the program's UDP socket, and the TCP
- *     listener still answers a connection.
+ *     listener still answers a connection;
+ *   - a connection accepted before the program binds its own UDP socket on
+ *     the listener's port (with and without SO_REUSEADDR) carries data both
+ *     ways afterwards (64 KiB each way, then 20 round trips), and that UDP
+ *     socket receives its 20 queries and nothing else (under the shim the
+ *     connection moves to another UDP port: no rudp datagram may reach it).
  *
  * Prints one "ok:" line per check and "transport: KIND" for connected fds
  * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
@@ -464,11 +472,114 @@ static void check_own_udp(int udp_first, int reuseaddr)
            answered, UDP_QUERIES);
 }
 
+/* Sends len bytes of pattern `seed` on w while reading them on r. */
+static void pump(int w, int r, size_t len, unsigned seed)
+{
+    static char out[65536], in[65536];
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(seed + i * 7);
+    size_t sent = 0, got = 0;
+    while (got < len) {
+        struct pollfd p[2] = {{.fd = r, .events = POLLIN},
+                              {.fd = w, .events = sent < len ? POLLOUT : 0}};
+        int n = poll(p, 2, EVENT_MS);
+        SYS(n);
+        CHECK(n > 0, "stream after the UDP bind: %zu of %zu bytes arrived within %d ms", got, len,
+              EVENT_MS);
+        if (p[1].revents & POLLOUT) {
+            ssize_t k = write(w, out + sent, len - sent);
+            SYS(k);
+            sent += (size_t)k;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t k = read(r, in + got, len - got);
+            SYS(k);
+            CHECK(k > 0, "stream after the UDP bind: EOF after %zu of %zu bytes", got, len);
+            got += (size_t)k;
+        }
+    }
+    CHECK(memcmp(in, out, len) == 0, "stream after the UDP bind: bytes differ");
+}
+
+/* A connection accepted before the program's UDP socket takes the
+ * listener's port outlives it, and that socket gets only its own queries. */
+static void check_accepted_survive(int reuseaddr)
+{
+    int l = tcp_socket(reuseaddr, 0);
+    unsigned port = bind_lo(l, 0);
+    SYS(listen(l, 8));
+    int c = connect_lo(port);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    printf("transport: %s (client before the UDP bind)\n", fd_transport(c));
+    printf("transport: %s (accepted before the UDP bind)\n", fd_transport(a));
+    pump(c, a, 1000, 1);
+    pump(a, c, 1000, 2);
+    int u = udp_socket(reuseaddr);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    if (bind(u, (struct sockaddr *)&ss, sl) < 0) {
+        /* another program holds the UDP port: nothing to check there */
+        printf("note: UDP port %u taken by someone else: %s\n", port, strerror(errno));
+        close(u);
+        close(a);
+        close(c);
+        close(l);
+        return;
+    }
+    pump(c, a, 65536, 3);
+    pump(a, c, 65536, 4);
+    for (int i = 0; i < 20; i++) {
+        pump(c, a, 100, (unsigned)i);
+        pump(a, c, 100, (unsigned)i + 1);
+    }
+    int q = udp_socket(0);
+    int queries = 0, foreign = 0;
+    for (int i = 0; i < UDP_QUERIES; i++) {
+        char msg[32], got[2048];
+        int ml = snprintf(msg, sizeof msg, "query %d", i);
+        CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+              strerror(errno));
+        for (;;) {
+            struct pollfd p = {.fd = u, .events = POLLIN};
+            int n = poll(&p, 1, EVENT_MS);
+            SYS(n);
+            CHECK(n == 1, "UDP query %d not received within %d ms", i, EVENT_MS);
+            ssize_t r = recv(u, got, sizeof got, 0);
+            SYS(r);
+            if (r == ml && memcmp(got, msg, (size_t)ml) == 0)
+                break;
+            foreign++;
+        }
+        queries++;
+    }
+    /* and what else may be queued behind the last query */
+    char got[2048];
+    while (recv(u, got, sizeof got, MSG_DONTWAIT) >= 0)
+        foreign++;
+    CHECK(foreign == 0, "the program's UDP socket received %d datagrams it did not send for "
+          "(with its %d queries)", foreign, queries);
+    close(q);
+    close(u);
+    close(a);
+    close(c);
+    close(l);
+    printf("ok: connection accepted before the UDP bind (SO_REUSEADDR %d) carries data both "
+           "ways after it; the program's UDP socket got %d queries and %d other datagrams\n",
+           reuseaddr, queries, foreign);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
     prog_begin(argc, WATCHDOG_S);
     prog_on_fail = kill_child;
+    const char *only = getenv("PROG_REUSEPORT_ONLY");
+    if (only && strcmp(only, "survive") == 0) { /* t_prog_reuseport.sh's keyed run */
+        for (int ra = 0; ra < 2; ra++)
+            check_accepted_survive(ra);
+        return 0;
+    }
     check_group();
     check_join();
     check_reuseaddr();
@@ -476,5 +587,7 @@ int main(int argc, char **argv)
     for (int first = 0; first < 2; first++)
         for (int ra = 0; ra < 2; ra++)
             check_own_udp(first, ra);
+    for (int ra = 0; ra < 2; ra++)
+        check_accepted_survive(ra);
     return 0;
 }
