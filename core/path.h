@@ -23,8 +23,29 @@
  * and the RTT estimate start over on a new IP address, and carry over on a
  * port-only change (the path is the same).
  *
- * A client never follows the server: a packet from another address than
- * the server's is dropped. It moves itself (rudp_conn_rebind).
+ * A client moves itself (rudp_conn_rebind), and follows its server only
+ * to another port of the same server IP address, only for its own
+ * connection, and only when the server says so in a NEW_PORT frame
+ * (rudp_conn_move_port: the server's listener gave its UDP port up to the
+ * application). Any other packet from an address that is not the
+ * server's is dropped.
+ *   - keyed: the packet carrying NEW_PORT was authenticated, and is the
+ *     newest the server sent: the client moves at once;
+ *   - unkeyed: the client sends a PATH_CHALLENGE to the new port, and
+ *     nothing else until it is answered from there; then it moves. If the
+ *     challenge is never answered it stays where it was.
+ * Why unkeyed is no easier to attack than kernel TCP: forging NEW_PORT
+ * takes the connection ID and a packet number the client will take, which
+ * only an attacker who sees the traffic has; such an attacker can already
+ * reset an unkeyed connection (RESET frame) or inject into it, as an
+ * on-path attacker can inject an in-window segment or RST into TCP.
+ * Hijacking the connection to the new port further needs the challenge's
+ * 64 random bits echoed from the server's own IP address: seeing our
+ * packets to that address (on-path again), or a socket on the server's
+ * host. What it costs: a forged NEW_PORT stalls the client for one
+ * validation (7 waits of max(PTO, initial RTT)), during which it sends
+ * nothing to the old port and its socket (connected to the port being
+ * validated) drops the server's packets from the old one.
  */
 #ifndef RUDP_PATH_H
 #define RUDP_PATH_H
