@@ -139,7 +139,8 @@ static int app_udp_on(int fd, const struct sockaddr_storage *want, int v6only)
            shim_port_overlap(&ss, v6, want, v6only);
 }
 
-int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only)
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
+                      int reuseport)
 {
     /* Most ports have no UDP socket at all: a bind with no reuse option
      * succeeds then, and nothing needs a look. */
@@ -169,6 +170,8 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
                 found = (int)fd;
         }
         closedir(d);
+        if (found < 0 && !reuseport && shim_port_foreign_udp(family, local, v6only) == 1)
+            return SHIM_PORT_FOREIGN;
         return found;
     }
     for (int fd = 0; fd < SHIM_FD_BASE && found < 0; fd++) /* no /proc (a chroot) */

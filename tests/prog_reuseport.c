@@ -35,7 +35,11 @@
  *     the listener's port (with and without SO_REUSEADDR) carries data both
  *     ways afterwards (64 KiB each way, then 20 round trips), and that UDP
  *     socket receives its 20 queries and nothing else (under the shim the
- *     connection moves to another UDP port: no rudp datagram may reach it).
+ *     connection moves to another UDP port: no rudp datagram may reach it);
+ *   - another process's UDP socket bound first with SO_REUSEADDR, then
+ *     this process's TCP listener on that port with SO_REUSEADDR: the other
+ *     process's socket answers every one of 20 queries, and the listener
+ *     answers a connection.
  *
  * Prints one "ok:" line per check and "transport: KIND" for connected fds
  * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
@@ -74,6 +78,21 @@ static void kill_child(void)
 {
     if (child > 0)
         kill(child, SIGKILL);
+}
+
+/* Forks `child` with two pipes: it says `ready` and waits for `stop`.
+ * Returns 1 in the child (its ends: ready[1], stop[0]), 0 in the parent. */
+static int fork_child(int ready[2], int stop[2])
+{
+    SYS(pipe(ready));
+    SYS(pipe(stop));
+    child = fork();
+    SYS(child);
+    if (child != 0)
+        return 0;
+    close(ready[0]);
+    close(stop[1]);
+    return 1;
 }
 
 static int get_int_opt(int fd, int level, int opt)
@@ -190,15 +209,9 @@ static void check_group(void)
           "SO_REUSEPORT after listen: %d, %d", get_int_opt(la, SOL_SOCKET, SO_REUSEPORT),
           get_int_opt(lb, SOL_SOCKET, SO_REUSEPORT));
     int ready[2], stop[2];
-    SYS(pipe(ready));
-    SYS(pipe(stop));
-    child = fork();
-    SYS(child);
-    if (child == 0) {
+    if (fork_child(ready, stop)) {
         close(la);
         close(lb);
-        close(ready[0]);
-        close(stop[1]);
         group_child(port, ready[1], stop[0]);
     }
     close(ready[1]);
@@ -399,6 +412,26 @@ static int udp_socket(int reuseaddr)
     return u;
 }
 
+/* The listener l on port (beside `what` on the UDP port) answers a
+ * connection: a byte each way. */
+static void tcp_answers(int l, unsigned port, const char *what)
+{
+    int c = connect_lo(port);
+    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "TCP listener beside %s: no connection", what);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    printf("note: TCP beside %s carried by %s (client), %s (accepted)\n", what, fd_transport(c),
+           fd_transport(a));
+    char b;
+    read_exact(a, &b, 1, EVENT_MS);
+    CHECK(write(a, "x", 1) == 1, "write: %s", strerror(errno));
+    read_exact(c, &b, 1, EVENT_MS);
+    close(a);
+    close(c);
+}
+
 /* The program's own UDP server on its TCP listener's port: each query is
  * answered by u (the program), never lost to anything else on the port. */
 static void check_own_udp(int udp_first, int reuseaddr)
@@ -452,20 +485,7 @@ static void check_own_udp(int udp_first, int reuseaddr)
         CHECK(recv(q, got, sizeof got, 0) == ml, "UDP answer %d", i);
         answered++;
     }
-    int c = connect_lo(port);
-    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
-    struct pollfd p = {.fd = l, .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS) == 1, "TCP listener beside UDP: no connection");
-    int a = accept(l, NULL, NULL);
-    SYS(a);
-    printf("note: TCP beside the program's UDP carried by %s (client), %s (accepted)\n",
-           fd_transport(c), fd_transport(a));
-    char b;
-    read_exact(a, &b, 1, EVENT_MS);
-    CHECK(write(a, "x", 1) == 1, "write: %s", strerror(errno));
-    read_exact(c, &b, 1, EVENT_MS);
-    close(a);
-    close(c);
+    tcp_answers(l, port, "the program's UDP");
     close(q);
     close(l);
     close(u);
@@ -583,6 +603,83 @@ static void check_accepted_survive(int reuseaddr)
            reuseaddr, queries, foreign);
 }
 
+/* The other process of check_foreign_udp: a UDP socket with
+ * SO_REUSEADDR on a port; says the port on `ready`, answers each datagram
+ * ("child:" and the query) until `stop` is closed. */
+static void foreign_child(int ready, int stop)
+{
+    int u = udp_socket(1);
+    unsigned port = bind_lo(u, 0);
+    if (write(ready, &port, sizeof port) != (ssize_t)sizeof port)
+        _exit(1);
+    for (;;) {
+        struct pollfd p[2] = {{.fd = u, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
+        if (poll(p, 2, 20000) <= 0 || p[1].revents)
+            _exit(0);
+        char got[256], out[300];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(u, got, sizeof got, 0, (struct sockaddr *)&from, &fl);
+        if (r < 0)
+            _exit(1);
+        int n = snprintf(out, sizeof out, "child:%.*s", (int)r, got);
+        sendto(u, out, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+}
+
+/* Another process's UDP socket keeps its port's datagrams when this
+ * process listens on TCP there, both with SO_REUSEADDR. */
+static void check_foreign_udp(void)
+{
+    int ready[2], stop[2];
+    if (fork_child(ready, stop))
+        foreign_child(ready[1], stop[0]);
+    close(ready[1]);
+    close(stop[0]);
+    unsigned port = 0;
+    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
+    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(ready[0], &port, sizeof port) == sizeof port,
+          "the other process did not bind");
+    int l = tcp_socket(1, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    if (bind(l, (struct sockaddr *)&ss, sl) < 0) {
+        /* someone else's TCP port (an ephemeral one): nothing to check */
+        printf("note: TCP port %u taken: %s\n", port, strerror(errno));
+        close(l);
+    } else {
+        SYS(listen(l, 8));
+        int q = udp_socket(0);
+        int answered = 0;
+        for (int i = 0; i < UDP_QUERIES; i++) {
+            char msg[32], want[64], got[300];
+            int ml = snprintf(msg, sizeof msg, "query %d", i);
+            int wl = snprintf(want, sizeof want, "child:%s", msg);
+            CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+                  strerror(errno));
+            struct pollfd p = {.fd = q, .events = POLLIN};
+            CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP query %d: the other process did not answer "
+                  "within %d ms (%d answered before)", i, EVENT_MS, answered);
+            ssize_t r = recv(q, got, sizeof got, 0);
+            CHECK(r == wl && memcmp(got, want, (size_t)wl) == 0, "UDP query %d: answer %zd bytes",
+                  i, r);
+            answered++;
+        }
+        tcp_answers(l, port, "another process's UDP");
+        close(q);
+        close(l);
+        printf("ok: another process's UDP socket (SO_REUSEADDR) bound first: %d of %d queries "
+               "answered by it after a TCP listener (SO_REUSEADDR) took the port\n", answered,
+               UDP_QUERIES);
+    }
+    close(stop[1]);
+    close(ready[0]);
+    int st;
+    SYS(waitpid(child, &st, 0));
+    child = -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -603,5 +700,6 @@ int main(int argc, char **argv)
             check_own_udp(first, ra);
     for (int ra = 0; ra < 2; ra++)
         check_accepted_survive(ra);
+    check_foreign_udp();
     return 0;
 }
