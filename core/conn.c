@@ -746,6 +746,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
                           size_t len)
 {
     rudp_ctx *ctx = c->ctx;
+    size_t plen = len;
     switch (c->state) {
     case RUDP_SYN_SENT:
     case RUDP_CLOSED:
@@ -816,6 +817,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             break;
         case RUDP_FRAME_URGENT:
             rudp__urg_input(c, f.u.urgent);
+            break;
+        case RUDP_FRAME_NEW_PORT:
+            rudp__path_on_new_port(c, now, (unsigned)f.u.new_port, rx, plen);
             break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;

@@ -394,6 +394,12 @@ void rudp__urg_input(rudp_conn *c, uint64_t off);
 void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data);
 /* From rudp__conn_flush: a PATH_RESPONSE owed, a challenge due. */
 void rudp__path_flush(rudp_conn *c, rudp_time now);
+/* Server: a packet of c arrived on `sock` (its NEW_PORT needs no repeat
+ * once the client is heard on the new socket). */
+void rudp__path_heard_on(rudp_conn *c, uint32_t sock);
+/* Client: the server says the connection lives on `port` of its address
+ * (NEW_PORT in a packet of `len` bytes, rx as rudp__path_on_packet's). */
+void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, size_t len);
 void rudp__path_on_timer(rudp_conn *c, rudp_time now);
 /* Accounting for the amplification limit: `bytes` went to `to`. */
 void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes);

@@ -20,7 +20,9 @@
  * resets. Host and network unreachable never end an established connection:
  * routes come back. An on-path attacker who sees our IDs could forge the
  * matching errors, but only while also silencing the peer, and one who can
- * do that can end the connection anyway.
+ * do that can end the connection anyway. A server's connection that moved
+ * to a new port (path.h) takes none as final until its client is heard
+ * there.
  */
 #include <errno.h>
 #include <string.h>
@@ -95,6 +97,10 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
         if (pn >= next)
             break; /* never sent: forged */
         ctx->stats.icmp_soft++;
+        if (c->is_server && c->path.port_pending)
+            return; /* moved to a new port (NEW_PORT): the client's socket,
+                       still connected to the old one, refuses ours until it
+                       follows */
         if (c->icmp_episode && c->last_rx == c->icmp_rx) {
             if (err == -ECONNREFUSED && pn >= c->icmp_pn)
                 rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_ICMP);

@@ -14,6 +14,14 @@
 #define PATH_CHALLENGES 3
 #define PATH_WAITS 7
 
+/* A server moving a connection to a new port (rudp_conn_move_port) sends
+ * NEW_PORT this many times from the socket it leaves (its last packets
+ * there: the client hears nothing else until it follows), then from the
+ * new one up to PORT_REPEATS times, doubling the wait, until the client
+ * is heard there. */
+#define PORT_OLD_COPIES 3
+#define PORT_REPEATS 6
+
 static int addr_eq(const rudp_addr *a, const rudp_addr *b)
 {
     return memcmp(a, b, sizeof *a) == 0;
@@ -49,7 +57,8 @@ static int moving_state(rudp_state st)
 int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
 {
     if (!c->is_server) /* on any socket of ours: an old one after a rebind */
-        return addr_eq(peer, &c->pkey.addr);
+        return addr_eq(peer, &c->pkey.addr) ||
+               (c->path.probe.on && addr_eq(peer, &c->path.probe.addr));
     /* A listener's connections live on its socket. The handshake's last
      * step may come from a new address: the client moved, or a NAT
      * re-mapped it, just after our SYNACK reached it. */
@@ -61,19 +70,39 @@ int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
 /* At the next challenge, or the deadline: a challenge due but held back
  * by the amplification limit waits for bytes from its address (their
  * packet flushes the connection) or the deadline, not for a timer. */
+static int port_due(const rudp_path *p)
+{
+    return p->port_pending && p->port_sent < PORT_REPEATS;
+}
+
+/* The path timer serves a validation and a server's NEW_PORT repeats. */
 static void arm_timer(rudp_conn *c, rudp_time now)
 {
-    rudp_path_probe *pr = &c->path.probe;
-    rudp_time at = pr->deadline;
-    if (pr->sent < PATH_CHALLENGES && pr->next_at > now && pr->next_at < at)
-        at = pr->next_at;
-    rudp_wheel_arm(&c->ctx->wheel, &c->timers[RUDP_T_PATH], at);
+    rudp_path *p = &c->path;
+    rudp_path_probe *pr = &p->probe;
+    int any = 0;
+    rudp_time at = 0;
+    if (pr->on) {
+        at = pr->deadline;
+        if (pr->sent < PATH_CHALLENGES && pr->next_at > now && pr->next_at < at)
+            at = pr->next_at;
+        any = 1;
+    }
+    if (port_due(p) && (!any || p->port_next_at < at)) {
+        at = p->port_next_at;
+        any = 1;
+    }
+    if (any)
+        rudp_wheel_arm(&c->ctx->wheel, &c->timers[RUDP_T_PATH], at);
+    else
+        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
 }
 
 static void stop_probe(rudp_conn *c)
 {
     c->path.probe.on = 0;
-    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
+    c->path.port_probe = 0;
+    arm_timer(c, 0);
 }
 
 static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr *a,
@@ -142,6 +171,12 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     pr->next_at = now;
     pr->deadline = now + PATH_WAITS * pr->interval;
     pr->on = 1;
+    if (!c->is_server) {
+        /* A client validates the port its server named in NEW_PORT, on
+         * the server's own IP address: no amplification to bound. */
+        c->path.port_probe = 1;
+        pr->bytes_in = UINT32_MAX;
+    }
     log_path(c, RUDP_LOG_DEBUG, "validating the peer's new address", peer, NULL);
     arm_timer(c, now);
     rudp__conn_dirty(c);
@@ -198,14 +233,119 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
         p->has_prev = 0;
         log_path(c, RUDP_LOG_DEBUG, "the peer's new address is validated:", &a, NULL);
         rudp__conn_dirty(c);
+    } else if (!c->is_server) {
+        /* the server's new port answered from there: it is the server's */
+        move_to(c, now, &a, 1);
+        p->has_prev = 0;
+        rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
     } else if (p->newest_on_probe) {
         move_to(c, now, &a, 1);
     }
 }
 
+static int send_new_port(rudp_conn *c, rudp_time now)
+{
+    uint8_t f[9];
+    int n = rudp_wire_new_port_encode(f, sizeof f, c->path.new_port);
+    if (n < 0)
+        return n;
+    return rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)n);
+}
+
+/* NEW_PORT from the new socket, when due: the next one a wait later,
+ * whether or not this one could go. */
+static void port_tick(rudp_conn *c, rudp_time now)
+{
+    rudp_path *p = &c->path;
+    if (!port_due(p) || now < p->port_next_at)
+        return;
+    send_new_port(c, now);
+    p->port_sent++;
+    p->port_next_at = now + p->port_interval;
+    p->port_interval *= 2;
+    arm_timer(c, now);
+}
+
+int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned port)
+{
+    now = rudp__clock(c->ctx, now);
+    if (!c->is_server || c->dead || !moving_state(c->state) || c->state == RUDP_TIME_WAIT ||
+        port == 0 || port > 65535)
+        return -EINVAL;
+    rudp_path *p = &c->path;
+    p->new_port = (uint16_t)port;
+    /* From the socket we leave, while it is still ours: until the client
+     * follows, its socket (connected to that address) takes nothing else. */
+    for (int i = 0; i < PORT_OLD_COPIES; i++)
+        send_new_port(c, now);
+    c->sock = sock;
+    p->port_pending = 1;
+    p->port_sent = 0;
+    rudp_time pto = rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    p->port_interval = pto > c->cfg.initial_rtt ? pto : c->cfg.initial_rtt;
+    p->port_next_at = now; /* and at once from the new one (path_flush) */
+    p->port_moves++;
+    arm_timer(c, now);
+    rudp__conn_dirty(c);
+    if (RUDP_LOG_INFO <= c->ctx->log_level) {
+        char name[160];
+        rudp_conn_name(c, name, sizeof name);
+        rudp__log(c->ctx, RUDP_LOG_INFO, "%s: moves to local UDP port %u", name, port);
+    }
+    return 0;
+}
+
+void rudp__path_heard_on(rudp_conn *c, uint32_t sock)
+{
+    rudp_path *p = &c->path;
+    if (!p->port_pending || sock != c->sock)
+        return;
+    p->port_pending = 0; /* the client follows: no more NEW_PORT */
+    arm_timer(c, 0);
+}
+
+void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, size_t len)
+{
+    rudp_path *p = &c->path;
+    /* Only the server's newest packet says where it is, and a server
+     * never learns a port from its client. */
+    if (c->is_server || !(rx & RUDP_RX_LARGEST) || !moving_state(c->state) ||
+        c->state == RUDP_TIME_WAIT)
+        return;
+    rudp_addr to = c->pkey.addr;
+    to.port = (uint16_t)port;
+    if (addr_eq(&to, &c->pkey.addr) || (p->probe.on && addr_eq(&to, &p->probe.addr)))
+        return; /* where we send already, or being validated */
+    if (c->keyed) {
+        /* Authenticated: the server's own word. */
+        if (p->probe.on)
+            probe_failed(c);
+        move_to(c, now, &to, 1);
+        p->has_prev = 0;
+        rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
+        return;
+    }
+    /* Unkeyed, anyone who saw a packet could have sent this one: the new
+     * port must answer a challenge first, and nothing else goes until it
+     * does (rudp__path_may_send), or the validation fails (back to the
+     * old address). Only the port may change: the IP stays the one we
+     * connected to. */
+    start_probe(c, now, &to, len);
+    rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
+}
+
+int rudp_conn_server_addr(const rudp_conn *c, rudp_addr *out)
+{
+    if (c->is_server)
+        return -EINVAL;
+    *out = c->path.port_probe && c->path.probe.on ? c->path.probe.addr : c->pkey.addr;
+    return 0;
+}
+
 void rudp__path_flush(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
+    port_tick(c, now);
     if (p->resp_pending) {
         uint8_t f[9];
         rudp_wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, p->resp_data);
@@ -233,16 +373,26 @@ void rudp__path_flush(rudp_conn *c, rudp_time now)
 void rudp__path_on_timer(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
-    if (!p->probe.on)
+    port_tick(c, now);
+    if (!p->probe.on) {
+        arm_timer(c, now);
         return;
+    }
     if (now < p->probe.deadline) {
         arm_timer(c, now);
         rudp__conn_dirty(c); /* the next challenge is due */
         return;
     }
     rudp_addr a = p->probe.addr;
+    int port_probe = p->port_probe;
     probe_failed(c);
-    if (p->unvalidated && p->has_prev && addr_eq(&a, &c->pkey.addr)) {
+    if (port_probe) {
+        log_path(c, RUDP_LOG_INFO, "the server's new port never answered (a forged NEW_PORT, "
+                                   "or the server is gone); staying with",
+                 &c->pkey.addr, NULL);
+        rudp__conn_event(c, RUDP_EV_SERVER_MOVED); /* back to where we were */
+        rudp__conn_dirty(c);
+    } else if (p->unvalidated && p->has_prev && addr_eq(&a, &c->pkey.addr)) {
         log_path(c, RUDP_LOG_INFO, "the peer's new address never answered; back to", &p->prev,
                  NULL);
         rudp_addr back = p->prev;
@@ -263,6 +413,8 @@ void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes)
 int rudp__path_may_send(const rudp_conn *c, size_t bytes)
 {
     const rudp_path *p = &c->path;
+    if (p->port_probe && p->probe.on)
+        return 0; /* a client validating its server's new port: nothing to the old one */
     if (!p->unvalidated || !p->probe.on)
         return 1;
     return p->probe.bytes_out + bytes <= RUDP_PATH_AMPLIFICATION * p->probe.bytes_in;

@@ -23,8 +23,29 @@
  * and the RTT estimate start over on a new IP address, and carry over on a
  * port-only change (the path is the same).
  *
- * A client never follows the server: a packet from another address than
- * the server's is dropped. It moves itself (rudp_conn_rebind).
+ * A client moves itself (rudp_conn_rebind), and follows its server only
+ * to another port of the same server IP address, only for its own
+ * connection, and only when the server says so in a NEW_PORT frame
+ * (rudp_conn_move_port: the server's listener gave its UDP port up to the
+ * application). Any other packet from an address that is not the
+ * server's is dropped.
+ *   - keyed: the packet carrying NEW_PORT was authenticated, and is the
+ *     newest the server sent: the client moves at once;
+ *   - unkeyed: the client sends a PATH_CHALLENGE to the new port, and
+ *     nothing else until it is answered from there; then it moves. If the
+ *     challenge is never answered it stays where it was.
+ * Why unkeyed is no easier to attack than kernel TCP: forging NEW_PORT
+ * takes the connection ID and a packet number the client will take, which
+ * only an attacker who sees the traffic has; such an attacker can already
+ * reset an unkeyed connection (RESET frame) or inject into it, as an
+ * on-path attacker can inject an in-window segment or RST into TCP.
+ * Hijacking the connection to the new port further needs the challenge's
+ * 64 random bits echoed from the server's own IP address: seeing our
+ * packets to that address (on-path again), or a socket on the server's
+ * host. What it costs: a forged NEW_PORT stalls the client for one
+ * validation (7 waits of max(PTO, initial RTT)), during which it sends
+ * nothing to the old port and its socket (connected to the port being
+ * validated) drops the server's packets from the old one.
  */
 #ifndef RUDP_PATH_H
 #define RUDP_PATH_H
@@ -55,6 +76,14 @@ typedef struct rudp_path {
     uint8_t resp_pending;     /* a PATH_RESPONSE to send */
     uint8_t newest_on_probe;  /* the peer's newest non-probing packet came from probe.addr */
     uint64_t resp_data;
+    /* a server's connection moved to a new port (rudp_conn_move_port) */
+    uint16_t new_port;
+    uint8_t port_pending;     /* NEW_PORT goes again until the client is heard there */
+    uint8_t port_sent;        /* ... sent this many times from the new socket */
+    uint8_t port_probe;       /* client: the probe is of the port NEW_PORT named */
+    rudp_time port_next_at;
+    rudp_time port_interval;
+    uint32_t port_moves;
     /* counters for TCP_INFO, rudp-stat and log lines */
     uint32_t moves;           /* times the peer's address changed */
     uint32_t rebinds;         /* client: times we moved to a new socket */

@@ -333,6 +333,9 @@ enum {
                                       may rudp_conn_rebind to a new socket) */
     RUDP_EV_SENT = 1u << 8,        /* with notsent_lowat: everything written went out at
                                       least once (unsent_bytes reached 0) */
+    RUDP_EV_SERVER_MOVED = 1u << 9, /* client: the server's address changed, or one is being
+                                      validated, or given up: rudp_conn_server_addr() says
+                                      where the caller's socket must now receive from */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -688,6 +691,23 @@ uint32_t rudp_conn_sock(const rudp_conn *c);
  * established).
  */
 int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
+
+/*
+ * A server's connection leaves its socket for the caller's socket `sock`,
+ * bound to the same local address on UDP port `port` (the listener's port
+ * is given up to the application). The client is told in a NEW_PORT
+ * frame: a few copies from the old socket at once (it must still be the
+ * caller's until rudp_ctx_process or the send callbacks have run), then
+ * from the new one until the client is heard there (path.h). Returns 0,
+ * or -EINVAL (a client's connection, one not past its handshake or in
+ * TIME_WAIT, a bad port).
+ */
+int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned port);
+
+/* A client's connection: where its socket must receive from (the
+ * server's address, or the new port being validated). 0, or -EINVAL for
+ * a server's connection. */
+int rudp_conn_server_addr(const rudp_conn *c, rudp_addr *out);
 
 /* What TCP_INFO and SIOCOUTQ report, taken from the connection. */
 typedef struct rudp_conn_info {

@@ -120,6 +120,9 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
         case RUDP_FRAME_URGENT:
             add_frame(&p, f.type, f.u.urgent, 0, 0);
             break;
+        case RUDP_FRAME_NEW_PORT:
+            add_frame(&p, f.type, f.u.new_port, 0, 0);
+            break;
         case RUDP_FRAME_RESET:
             add_frame(&p, f.type, f.u.reset.code, f.u.reset.final_size, 0);
             break;

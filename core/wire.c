@@ -302,6 +302,11 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
     case RUDP_FRAME_URGENT:
         rc = rd_varint(&r, &f->u.urgent);
         break;
+    case RUDP_FRAME_NEW_PORT:
+        rc = rd_varint(&r, &f->u.new_port);
+        if (rc == 0 && (f->u.new_port == 0 || f->u.new_port > 65535))
+            return -EBADMSG;
+        break;
     case RUDP_FRAME_RESET:
         if ((rc = rd_varint(&r, &f->u.reset.code)) == 0)
             rc = rd_varint(&r, &f->u.reset.final_size);
@@ -366,6 +371,13 @@ int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max)
 int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset)
 {
     return encode_one(p, cap, RUDP_FRAME_URGENT, offset);
+}
+
+int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port)
+{
+    if (port == 0 || port > 65535)
+        return -EINVAL;
+    return encode_one(p, cap, RUDP_FRAME_NEW_PORT, port);
 }
 
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit)

@@ -40,6 +40,10 @@
  *   0x0c URGENT         offset(var): the stream byte at offset is urgent
  *                       (TCP's urgent mark, sent with MSG_OOB); carried by
  *                       every packet sent until one carrying it is acked
+ *   0x0d NEW_PORT       port(var, 1..65535): server to client, the
+ *                       connection now lives on this UDP port of the same
+ *                       server address (path.h: the listener gave its port
+ *                       up to the application)
  *
  * Decoders check every length against the datagram and return -EBADMSG for
  * anything malformed; they never read outside [buf, buf+len).
@@ -84,6 +88,7 @@ enum rudp_frame_type {
     RUDP_FRAME_PATH_RESPONSE = 0x07,
     RUDP_FRAME_STREAM = 0x08, /* 0x08..0x0b */
     RUDP_FRAME_URGENT = 0x0c,
+    RUDP_FRAME_NEW_PORT = 0x0d,
 };
 #define RUDP_STREAM_FIN 0x01
 #define RUDP_STREAM_LEN 0x02
@@ -128,6 +133,7 @@ typedef struct rudp_frame {
         } reset;
         uint64_t path_data; /* PATH_CHALLENGE, PATH_RESPONSE: 8 bytes, big-endian */
         uint64_t urgent;    /* URGENT: offset of the urgent byte */
+        uint64_t new_port;  /* NEW_PORT: 1..65535 */
     } u;
 } rudp_frame;
 
@@ -203,6 +209,8 @@ int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
 int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
 int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
+/* NEW_PORT: -EINVAL for port 0 or above 65535 */
+int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);
 
 /* PATH_CHALLENGE or PATH_RESPONSE (`type`) with its 8 bytes of data:
  * returns 9, -ENOBUFS, or -EINVAL for another type. */

@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 
 #include "engine.h"
+#include "portmove.h"
 #include "portshare.h"
 #include "udpio.h"
 
@@ -831,6 +832,8 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         bridge_failed(b, rudp_conn_error(c));
         return;
     }
+    if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock)
+        shim_portmove_follow(b);
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {

@@ -196,11 +196,12 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp
     socklen_t sl = 0;
     shim_udpio_ctl tmp;
     const shim_udpio_ctl *ctl = NULL;
-    if (!s->connected) {
+    int connected = s->connected && memcmp(peer, &s->peer, sizeof *peer) == 0;
+    if (!connected) { /* a client's too, to another address than its socket's (portmove.c) */
         sl = shim_from_rudp_addr(peer, &ss);
         ctl = shim_pktctl_for(s, peer, local, tag, &tmp); /* an accepted connection's own */
     }
-    shim_udpio_send(e->io, s->fd, s->connected, &ss, sl, ctl, buf, len);
+    shim_udpio_send(e->io, s->fd, connected, &ss, sl, ctl, buf, len);
 }
 
 static void on_log(void *user, int level, const char *msg)

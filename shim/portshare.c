@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "portmove.h"
 #include "portshare.h"
 
 #include "poison.h"
@@ -138,7 +139,8 @@ static int app_udp_on(int fd, const struct sockaddr_storage *want, int v6only)
            shim_port_overlap(&ss, v6, want, v6only);
 }
 
-int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only)
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
+                      int reuseport)
 {
     /* Most ports have no UDP socket at all: a bind with no reuse option
      * succeeds then, and nothing needs a look. */
@@ -168,6 +170,8 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
                 found = (int)fd;
         }
         closedir(d);
+        if (found < 0 && !reuseport && shim_port_foreign_udp(family, local, v6only) == 1)
+            return SHIM_PORT_FOREIGN;
         return found;
     }
     for (int fd = 0; fd < SHIM_FD_BASE && found < 0; fd++) /* no /proc (a chroot) */
@@ -279,8 +283,8 @@ int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* s gives its port up: an unbound UDP socket takes its fd number (so the
  * core's socket index and the fd's ownership stay), out of epoll; what
- * rudp accepted on it ends (its datagrams now reach the application). A
- * listener goes on with plain TCP on its reserve socket. */
+ * rudp accepted on it moves to a new port first (portmove.c). A listener
+ * goes on with plain TCP on its reserve socket. */
 static void yield_sock(struct engine *e, esock *s, unsigned port)
 {
     int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -289,7 +293,8 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
                  shim_strerror(errno));
         return;
     }
-    shim_udpio_flush(e->io);
+    shim_portmove_conns(e, s, shim_now());
+    shim_udpio_flush(e->io); /* NEW_PORT from s, while it is still ours */
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     memset(&s->endpoint, 0, sizeof s->endpoint);
     int r = dup3(nu, s->fd, O_CLOEXEC);

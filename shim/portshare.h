@@ -14,10 +14,22 @@ struct engine;
 struct esock;
 
 /* Whether the TCP listener about to be made on local (family, IPV6_V6ONLY
- * v6only) would take the UDP port from a UDP socket of the application's
- * own: returns that socket's fd, or -1 if none. Asks the kernel first (a
+ * v6only, SO_REUSEPORT reuseport) would take the UDP port from a UDP
+ * socket of the application's own: returns that socket's fd, or -1 if
+ * none (or SHIM_PORT_FOREIGN, below). Asks the kernel first (a
  * probe bind, no reuse options): a free port costs one socket. */
-int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only);
+int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
+                      int reuseport);
+/* shim_port_app_udp's answer when no socket of the program's own holds the
+ * port but another process's UDP socket does (udpdiag.c); asked only
+ * without SO_REUSEPORT (with it, our own listeners in other processes,
+ * xgroup.c, share the port). */
+#define SHIM_PORT_FOREIGN (-2)
+
+/* Whether a UDP socket that this process does not hold is bound on an
+ * address overlapping local's (IPV6_V6ONLY v6only), unconnected: 1, 0, or
+ * -1 if the kernel cannot tell (udpdiag.c). */
+int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only);
 
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address

@@ -675,8 +675,9 @@ static int listen_plain(int fd, int backlog, const struct sockaddr_storage *loca
         SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is the application's own (fd %d): "
                  "listening on plain kernel TCP, not rudp", fd, port_of(local), own);
     else
-        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is taken by another socket: "
-                 "listening on plain kernel TCP, not rudp", fd, port_of(local));
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is taken by another %s: "
+                 "listening on plain kernel TCP, not rudp", fd, port_of(local),
+                 own == SHIM_PORT_FOREIGN ? "process's UDP socket" : "socket");
     return 0;
 }
 
@@ -696,8 +697,8 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
      * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
     if (real_listen(fd, backlog) < 0)
         return -1;
-    int own = shim_port_app_udp(family, local, rec.v6only);
-    if (own >= 0)
+    int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport);
+    if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */

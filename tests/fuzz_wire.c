@@ -167,6 +167,9 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
     case RUDP_FRAME_URGENT:
         m = rudp_wire_urgent_encode(scratch, sizeof scratch, f->u.urgent);
         break;
+    case RUDP_FRAME_NEW_PORT:
+        m = rudp_wire_new_port_encode(scratch, sizeof scratch, (unsigned)f->u.new_port);
+        break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
         check_stream(p, len, f, n);
@@ -194,6 +197,9 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         break;
     case RUDP_FRAME_URGENT:
         CHECK(again.u.urgent == f->u.urgent);
+        break;
+    case RUDP_FRAME_NEW_PORT:
+        CHECK(again.u.new_port == f->u.new_port);
         break;
     default:
         break;

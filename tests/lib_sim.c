@@ -13,6 +13,7 @@ struct sim_dgram {
     rudp_time at;
     uint64_t seq;
     int from, to;
+    uint32_t sock; /* the receiver's socket (sim_move_port) */
     rudp_addr src;
     size_t len;
     uint8_t data[];
@@ -91,6 +92,7 @@ static void schedule(sim *s, int from, int to, const rudp_addr *src, const uint8
     d->from = from;
     d->to = to;
     d->src = *src;
+    d->sock = s->dst_sock ? s->dst_sock : 1;
     d->len = len;
     memcpy(d->data, buf, len);
     heap_push(s, d);
@@ -158,26 +160,40 @@ static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t le
             at = l->last_arrival; /* jitter alone keeps order */
         l->last_arrival = at;
     }
-    schedule(s, from, to, &s->ep[from].addr, buf, len, at);
+    rudp_addr src = s->ep[from].addr;
+    if (s->port_sock && from == s->port_ep && s->src_sock == s->port_sock)
+        src.port = s->port_new;
+    schedule(s, from, to, &src, buf, len, at);
     if (l->dup > 0 && sim_rand01(s) < l->dup) {
         l->duplicated++;
-        schedule(s, from, to, &s->ep[from].addr, buf, len, at + 1 + sim_rand(s) % RUDP_MS(5));
+        schedule(s, from, to, &src, buf, len, at + 1 + sim_rand(s) % RUDP_MS(5));
     }
 }
 
 static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
                     size_t len)
 {
-    (void)sock;
     sim_ep *e = user;
     sim *s = e->owner;
     int to = find_ep(s, peer);
+    uint32_t dst = 1;
+    if (to < 0 && s->port_sock) {
+        rudp_addr a = *peer;
+        a.port = s->ep[s->port_ep].addr.port;
+        if (peer->port == s->port_new && find_ep(s, &a) == s->port_ep) {
+            to = s->port_ep;
+            dst = s->port_sock;
+        }
+    }
     if (to < 0) {
         s->void_dgrams++; /* a spoofed source's reply goes nowhere */
         s->void_bytes += len;
         return;
     }
+    s->src_sock = sock;
+    s->dst_sock = dst;
     link_send(s, e->idx, to, buf, len);
+    s->src_sock = s->dst_sock = 0;
 }
 
 static void ep_freed(void *user, uint32_t sock)
@@ -371,6 +387,13 @@ int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config 
     return (int)(a - s->apps);
 }
 
+void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port)
+{
+    s->port_ep = ep;
+    s->port_sock = sock;
+    s->port_new = port;
+}
+
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len)
 {
     schedule(s, -1, to, from, buf, len, s->now);
@@ -518,8 +541,10 @@ static void step(sim *s)
                 c->len = d->len;
                 memcpy(c->data, d->data, d->len);
             }
+        } else if (s->port_sock && d->to == s->port_ep && d->sock == 1) {
+            s->gone_dgrams++; /* the old port is the application's now */
         } else if (!e->down) {
-            rudp_ctx_input(e->ctx, s->now, 1, &e->addr, &d->src, d->data, d->len);
+            rudp_ctx_input(e->ctx, s->now, d->sock, &e->addr, &d->src, d->data, d->len);
         }
         free(d);
     }

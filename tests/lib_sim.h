@@ -126,6 +126,13 @@ struct sim {
     sim_app apps[SIM_MAX_APPS];
     uint64_t void_dgrams;   /* sent to addresses nobody has */
     uint64_t void_bytes;    /* ... their bytes */
+    /* sim_move_port: endpoint port_ep's socket port_sock has port port_new;
+     * datagrams to its first socket (1) are gone (counted) */
+    int port_ep;
+    uint32_t port_sock;
+    uint16_t port_new;
+    uint64_t gone_dgrams;
+    uint32_t src_sock, dst_sock; /* the datagram being sent: its sockets */
     /* endpoint moves due (sim_schedule_move), in no order */
     struct sim_move {
         rudp_time at;
@@ -167,6 +174,11 @@ int sim_run(sim *s, rudp_time limit);
 
 /* Runs until `until` in virtual time, whatever happens. */
 void sim_run_until(sim *s, rudp_time until);
+
+/* Endpoint `ep` has a second socket `sock` (its first is 1) on `port` of
+ * its IP address; from now on, datagrams to its first socket's port are
+ * gone (another program has that port: counted in gone_dgrams). */
+void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port);
 
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);

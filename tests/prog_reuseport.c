@@ -3,6 +3,9 @@
  * program's own UDP on its TCP port, as Linux TCP gives them.
  *
  *   prog_reuseport            run every check below; exit 0 iff all hold
+ *   PROG_REUSEPORT_ONLY=survive prog_reuseport
+ *                             only the last one (connections accepted before
+ *                             the UDP bind)
  *
  *   - SO_REUSEPORT group: two listeners in this process and one in a forked
  *     child, all bound to one port with SO_REUSEPORT, all listen; 30
@@ -27,7 +30,16 @@
  *   - the program's own UDP on its TCP listener's port, UDP bound first and
  *     TCP first, with and without SO_REUSEADDR on both: every one of 20
  *     UDP queries is answered by the program's UDP socket, and the TCP
- *     listener still answers a connection.
+ *     listener still answers a connection;
+ *   - a connection accepted before the program binds its own UDP socket on
+ *     the listener's port (with and without SO_REUSEADDR) carries data both
+ *     ways afterwards (64 KiB each way, then 20 round trips), and that UDP
+ *     socket receives its 20 queries and nothing else (under the shim the
+ *     connection moves to another UDP port: no rudp datagram may reach it);
+ *   - another process's UDP socket bound first with SO_REUSEADDR, then
+ *     this process's TCP listener on that port with SO_REUSEADDR: the other
+ *     process's socket answers every one of 20 queries, and the listener
+ *     answers a connection.
  *
  * Prints one "ok:" line per check and "transport: KIND" for connected fds
  * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
@@ -44,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +78,21 @@ static void kill_child(void)
 {
     if (child > 0)
         kill(child, SIGKILL);
+}
+
+/* Forks `child` with two pipes: it says `ready` and waits for `stop`.
+ * Returns 1 in the child (its ends: ready[1], stop[0]), 0 in the parent. */
+static int fork_child(int ready[2], int stop[2])
+{
+    SYS(pipe(ready));
+    SYS(pipe(stop));
+    child = fork();
+    SYS(child);
+    if (child != 0)
+        return 0;
+    close(ready[0]);
+    close(stop[1]);
+    return 1;
 }
 
 static int get_int_opt(int fd, int level, int opt)
@@ -180,15 +209,9 @@ static void check_group(void)
           "SO_REUSEPORT after listen: %d, %d", get_int_opt(la, SOL_SOCKET, SO_REUSEPORT),
           get_int_opt(lb, SOL_SOCKET, SO_REUSEPORT));
     int ready[2], stop[2];
-    SYS(pipe(ready));
-    SYS(pipe(stop));
-    child = fork();
-    SYS(child);
-    if (child == 0) {
+    if (fork_child(ready, stop)) {
         close(la);
         close(lb);
-        close(ready[0]);
-        close(stop[1]);
         group_child(port, ready[1], stop[0]);
     }
     close(ready[1]);
@@ -389,6 +412,26 @@ static int udp_socket(int reuseaddr)
     return u;
 }
 
+/* The listener l on port (beside `what` on the UDP port) answers a
+ * connection: a byte each way. */
+static void tcp_answers(int l, unsigned port, const char *what)
+{
+    int c = connect_lo(port);
+    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "TCP listener beside %s: no connection", what);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    printf("note: TCP beside %s carried by %s (client), %s (accepted)\n", what, fd_transport(c),
+           fd_transport(a));
+    char b;
+    read_exact(a, &b, 1, EVENT_MS);
+    CHECK(write(a, "x", 1) == 1, "write: %s", strerror(errno));
+    read_exact(c, &b, 1, EVENT_MS);
+    close(a);
+    close(c);
+}
+
 /* The program's own UDP server on its TCP listener's port: each query is
  * answered by u (the program), never lost to anything else on the port. */
 static void check_own_udp(int udp_first, int reuseaddr)
@@ -442,20 +485,7 @@ static void check_own_udp(int udp_first, int reuseaddr)
         CHECK(recv(q, got, sizeof got, 0) == ml, "UDP answer %d", i);
         answered++;
     }
-    int c = connect_lo(port);
-    CHECK(write(c, "q", 1) == 1, "write: %s", strerror(errno));
-    struct pollfd p = {.fd = l, .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS) == 1, "TCP listener beside UDP: no connection");
-    int a = accept(l, NULL, NULL);
-    SYS(a);
-    printf("note: TCP beside the program's UDP carried by %s (client), %s (accepted)\n",
-           fd_transport(c), fd_transport(a));
-    char b;
-    read_exact(a, &b, 1, EVENT_MS);
-    CHECK(write(a, "x", 1) == 1, "write: %s", strerror(errno));
-    read_exact(c, &b, 1, EVENT_MS);
-    close(a);
-    close(c);
+    tcp_answers(l, port, "the program's UDP");
     close(q);
     close(l);
     close(u);
@@ -464,11 +494,203 @@ static void check_own_udp(int udp_first, int reuseaddr)
            answered, UDP_QUERIES);
 }
 
+static int outq(int fd)
+{
+    int n = 0;
+    SYS(ioctl(fd, SIOCOUTQ, &n));
+    return n;
+}
+
+/* Sends len bytes of pattern `seed` on w while reading them on r. */
+static void pump(int w, int r, size_t len, unsigned seed)
+{
+    static char out[65536], in[65536];
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(seed + i * 7);
+    size_t sent = 0, got = 0;
+    while (got < len) {
+        struct pollfd p[2] = {{.fd = r, .events = POLLIN},
+                              {.fd = w, .events = sent < len ? POLLOUT : 0}};
+        int n = poll(p, 2, EVENT_MS);
+        SYS(n);
+        CHECK(n > 0, "stream after the UDP bind: %zu of %zu bytes arrived within %d ms", got, len,
+              EVENT_MS);
+        if (p[1].revents & POLLOUT) {
+            ssize_t k = write(w, out + sent, len - sent);
+            SYS(k);
+            sent += (size_t)k;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t k = read(r, in + got, len - got);
+            SYS(k);
+            CHECK(k > 0, "stream after the UDP bind: EOF after %zu of %zu bytes", got, len);
+            got += (size_t)k;
+        }
+    }
+    CHECK(memcmp(in, out, len) == 0, "stream after the UDP bind: bytes differ");
+}
+
+/* A connection accepted before the program's UDP socket takes the
+ * listener's port outlives it, and that socket gets only its own queries. */
+static void check_accepted_survive(int reuseaddr)
+{
+    int l = tcp_socket(reuseaddr, 0);
+    unsigned port = bind_lo(l, 0);
+    SYS(listen(l, 8));
+    int c = connect_lo(port);
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    printf("transport: %s (client before the UDP bind)\n", fd_transport(c));
+    printf("transport: %s (accepted before the UDP bind)\n", fd_transport(a));
+    pump(c, a, 1000, 1);
+    pump(a, c, 1000, 2);
+    /* Nothing in flight: what is on its way to the port when the program
+     * takes it is the program's (README, Known limits). */
+    for (int i = 0; i < EVENT_MS && (outq(a) > 0 || outq(c) > 0); i++)
+        poll(NULL, 0, 1);
+    CHECK(outq(a) == 0 && outq(c) == 0, "data still unacknowledged after %d ms", EVENT_MS);
+    int u = udp_socket(reuseaddr);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    if (bind(u, (struct sockaddr *)&ss, sl) < 0) {
+        /* another program holds the UDP port: nothing to check there */
+        printf("note: UDP port %u taken by someone else: %s\n", port, strerror(errno));
+        close(u);
+        close(a);
+        close(c);
+        close(l);
+        return;
+    }
+    pump(c, a, 65536, 3);
+    pump(a, c, 65536, 4);
+    for (int i = 0; i < 20; i++) {
+        pump(c, a, 100, (unsigned)i);
+        pump(a, c, 100, (unsigned)i + 1);
+    }
+    int q = udp_socket(0);
+    int queries = 0, foreign = 0;
+    for (int i = 0; i < UDP_QUERIES; i++) {
+        char msg[32], got[2048];
+        int ml = snprintf(msg, sizeof msg, "query %d", i);
+        CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+              strerror(errno));
+        for (;;) {
+            struct pollfd p = {.fd = u, .events = POLLIN};
+            int n = poll(&p, 1, EVENT_MS);
+            SYS(n);
+            CHECK(n == 1, "UDP query %d not received within %d ms", i, EVENT_MS);
+            ssize_t r = recv(u, got, sizeof got, 0);
+            SYS(r);
+            if (r == ml && memcmp(got, msg, (size_t)ml) == 0)
+                break;
+            foreign++;
+        }
+        queries++;
+    }
+    /* and what else may be queued behind the last query */
+    char got[2048];
+    while (recv(u, got, sizeof got, MSG_DONTWAIT) >= 0)
+        foreign++;
+    CHECK(foreign == 0, "the program's UDP socket received %d datagrams it did not send for "
+          "(with its %d queries)", foreign, queries);
+    close(q);
+    close(u);
+    close(a);
+    close(c);
+    close(l);
+    printf("ok: connection accepted before the UDP bind (SO_REUSEADDR %d) carries data both "
+           "ways after it; the program's UDP socket got %d queries and %d other datagrams\n",
+           reuseaddr, queries, foreign);
+}
+
+/* The other process of check_foreign_udp: a UDP socket with
+ * SO_REUSEADDR on a port; says the port on `ready`, answers each datagram
+ * ("child:" and the query) until `stop` is closed. */
+static void foreign_child(int ready, int stop)
+{
+    int u = udp_socket(1);
+    unsigned port = bind_lo(u, 0);
+    if (write(ready, &port, sizeof port) != (ssize_t)sizeof port)
+        _exit(1);
+    for (;;) {
+        struct pollfd p[2] = {{.fd = u, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
+        if (poll(p, 2, 20000) <= 0 || p[1].revents)
+            _exit(0);
+        char got[256], out[300];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(u, got, sizeof got, 0, (struct sockaddr *)&from, &fl);
+        if (r < 0)
+            _exit(1);
+        int n = snprintf(out, sizeof out, "child:%.*s", (int)r, got);
+        sendto(u, out, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+}
+
+/* Another process's UDP socket keeps its port's datagrams when this
+ * process listens on TCP there, both with SO_REUSEADDR. */
+static void check_foreign_udp(void)
+{
+    int ready[2], stop[2];
+    if (fork_child(ready, stop))
+        foreign_child(ready[1], stop[0]);
+    close(ready[1]);
+    close(stop[0]);
+    unsigned port = 0;
+    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
+    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(ready[0], &port, sizeof port) == sizeof port,
+          "the other process did not bind");
+    int l = tcp_socket(1, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    if (bind(l, (struct sockaddr *)&ss, sl) < 0) {
+        /* someone else's TCP port (an ephemeral one): nothing to check */
+        printf("note: TCP port %u taken: %s\n", port, strerror(errno));
+        close(l);
+    } else {
+        SYS(listen(l, 8));
+        int q = udp_socket(0);
+        int answered = 0;
+        for (int i = 0; i < UDP_QUERIES; i++) {
+            char msg[32], want[64], got[300];
+            int ml = snprintf(msg, sizeof msg, "query %d", i);
+            int wl = snprintf(want, sizeof want, "child:%s", msg);
+            CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+                  strerror(errno));
+            struct pollfd p = {.fd = q, .events = POLLIN};
+            CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP query %d: the other process did not answer "
+                  "within %d ms (%d answered before)", i, EVENT_MS, answered);
+            ssize_t r = recv(q, got, sizeof got, 0);
+            CHECK(r == wl && memcmp(got, want, (size_t)wl) == 0, "UDP query %d: answer %zd bytes",
+                  i, r);
+            answered++;
+        }
+        tcp_answers(l, port, "another process's UDP");
+        close(q);
+        close(l);
+        printf("ok: another process's UDP socket (SO_REUSEADDR) bound first: %d of %d queries "
+               "answered by it after a TCP listener (SO_REUSEADDR) took the port\n", answered,
+               UDP_QUERIES);
+    }
+    close(stop[1]);
+    close(ready[0]);
+    int st;
+    SYS(waitpid(child, &st, 0));
+    child = -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
     prog_begin(argc, WATCHDOG_S);
     prog_on_fail = kill_child;
+    const char *only = getenv("PROG_REUSEPORT_ONLY");
+    if (only && strcmp(only, "survive") == 0) { /* t_prog_reuseport.sh's keyed run */
+        for (int ra = 0; ra < 2; ra++)
+            check_accepted_survive(ra);
+        return 0;
+    }
     check_group();
     check_join();
     check_reuseaddr();
@@ -476,5 +698,8 @@ int main(int argc, char **argv)
     for (int first = 0; first < 2; first++)
         for (int ra = 0; ra < 2; ra++)
             check_own_udp(first, ra);
+    for (int ra = 0; ra < 2; ra++)
+        check_accepted_survive(ra);
+    check_foreign_udp();
     return 0;
 }

@@ -3,6 +3,7 @@
  * packet from elsewhere moves nothing for long. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <string.h>
 
 #include "conn.h"
@@ -259,6 +260,18 @@ static size_t ping_to_server(roam *r, uint8_t *buf, size_t cap)
     return n + 1;
 }
 
+/* A forged packet failed authentication (auth_failed was `before`), and
+ * moved nothing: the transfer completes, nothing went elsewhere. */
+static void forgery_refused(roam *r, const rudp_stats *st, uint64_t before)
+{
+    cr_assert(eq(u64, st->auth_failed, before + 1));
+    assert_delivered(r, sim_run(&r->s, r->s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, st->path_moves, 0));
+    cr_assert(eq(u64, st->path_failed, 0));
+    cr_assert(eq(u64, r->s.void_bytes, 0));
+    sim_free(&r->s);
+}
+
 /* Keyed: a packet forged from a new address (the connection ID known, not
  * the key) fails authentication and moves nothing. */
 Test(path, a_forged_packet_moves_no_keyed_server)
@@ -273,15 +286,11 @@ Test(path, a_forged_packet_moves_no_keyed_server)
     uint64_t before = st->auth_failed;
     sim_inject(&r.s, &from, r.b, buf, n + 40 + RUDP_CRYPTO_TAG);
     sim_run_until(&r.s, r.s.now + RUDP_MS(1));
-    cr_assert(eq(u64, st->auth_failed, before + 1));
-    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
-    cr_assert(eq(u64, st->path_moves, 0));
-    cr_assert(eq(u64, st->path_failed, 0));
-    cr_assert(eq(u64, r.s.void_bytes, 0));
-    sim_free(&r.s);
+    forgery_refused(&r, st, before);
 }
 
-/* A client drops packets from any address but its server's. */
+/* A client drops packets from any address but its server's (or a port
+ * of it being validated, below). */
 Test(path, a_client_never_follows_the_server)
 {
     roam r;
@@ -335,5 +344,148 @@ Test(path, a_datagram_on_a_twin_socket_is_the_connections_own)
     cr_assert(eq(u64, stats(&r, r.b)->path_moves, 0), "no move: the same endpoint");
     /* not run on: the server would acknowledge a packet the client never
      * sent (a forged one, as the test made it), which ends the connection */
+    sim_free(&r.s);
+}
+
+/* ---- a server's connection moving to another port (NEW_PORT) ----
+ * rudp_conn_move_port: the client follows, keyed at once, unkeyed once the
+ * new port answered a challenge; a forged NEW_PORT costs an unkeyed client
+ * a validation's wait and moves nothing, and a keyed one nothing at all. */
+
+#define NEW_SOCK 2
+#define NEW_PORT 5555
+
+/* Mid-transfer the server's port goes to another program: the connection
+ * moves to NEW_PORT, the client follows, both directions complete. Only
+ * what was in flight to the old port when it went is lost there. */
+static void server_moves(int keyed)
+{
+    roam r;
+    roam_up(&r, 21, keyed);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(400));
+    sim_app *sv = server_app(&r);
+    cr_assert_not_null(sv);
+    sim_move_port(&r.s, r.b, NEW_SOCK, NEW_PORT);
+    cr_assert(eq(int, rudp_conn_move_port(sv->conn, r.s.now, NEW_SOCK, NEW_PORT), 0));
+    cr_assert(eq(u32, rudp_conn_sock(sv->conn), NEW_SOCK));
+    sim_run_until(&r.s, r.s.now + RUDP_MS(300));
+    rudp_addr where;
+    cr_assert(eq(int, rudp_conn_server_addr(r.s.apps[r.ci].conn, &where), 0));
+    cr_assert(eq(u32, where.port, NEW_PORT), "the client's socket must hear the new port");
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&r, r.a)->path_moves, 1), "the client followed once");
+    cr_assert(eq(u64, stats(&r, r.a)->paths_validated, keyed ? 0 : 1),
+              "keyed: authenticated, no challenge; unkeyed: the new port answered");
+    cr_assert(eq(u64, stats(&r, r.a)->path_failed, 0));
+    cr_assert(eq(u64, stats(&r, r.b)->path_moves, 0), "the client stayed where it was");
+    /* a window's worth at most was in flight to the old port */
+    cr_assert(lt(u64, r.s.gone_dgrams, 200), "%llu datagrams went to the old port",
+              (unsigned long long)r.s.gone_dgrams);
+    sim_free(&r.s);
+}
+
+Test(path, a_client_follows_its_server_to_a_new_port_unkeyed) { server_moves(0); }
+Test(path, a_client_follows_its_server_to_a_new_port_keyed) { server_moves(1); }
+
+/* A connection that moves while nothing is in flight (idle both ways):
+ * the old port gets nothing at all from the client. */
+Test(path, an_idle_connection_sends_nothing_to_the_old_port)
+{
+    for (int keyed = 0; keyed < 2; keyed++) {
+        roam r;
+        roam_up(&r, 22, keyed);
+        sim_app *c = &r.s.apps[r.ci];
+        c->to_send = 1000;
+        sim_run_until(&r.s, r.s.now + RUDP_MS(300));
+        sim_app *sv = server_app(&r);
+        cr_assert_not_null(sv);
+        sv->to_send = 1000;
+        c->expect = 1000;
+        sv->expect = 1000;
+        sim_run_until(&r.s, r.s.now + RUDP_MS(500));
+        rudp_conn_info si, ci;
+        rudp_conn_get_info(sv->conn, &si);
+        rudp_conn_get_info(c->conn, &ci);
+        cr_assert(eq(u64, si.unacked_bytes, 0));
+        cr_assert(eq(u64, ci.unacked_bytes, 0));
+        sim_move_port(&r.s, r.b, NEW_SOCK, NEW_PORT);
+        cr_assert(eq(int, rudp_conn_move_port(sv->conn, r.s.now, NEW_SOCK, NEW_PORT), 0));
+        sim_run_until(&r.s, r.s.now + RUDP_SEC(2));
+        cr_assert(eq(u64, r.s.gone_dgrams, 0), "%s: %llu datagrams to the old port",
+                  keyed ? "keyed" : "unkeyed", (unsigned long long)r.s.gone_dgrams);
+        cr_assert(eq(u64, stats(&r, r.a)->path_moves, 1));
+        sim_free(&r.s);
+    }
+}
+
+/* A DATA packet from the server's address to the client's connection,
+ * carrying NEW_PORT, numbered as the server's next packet (an attacker who
+ * sees the traffic knows it). */
+static void forge_new_port(roam *r, size_t tag)
+{
+    sim_run_until(&r->s, r->s.now + RUDP_MS(400));
+    uint8_t buf[128];
+    size_t cap = sizeof buf;
+    sim_app *c = &r->s.apps[r->ci], *sv = server_app(r);
+    cr_assert_not_null(sv);
+    rudp_conn_info ci;
+    rudp_conn_get_info(c->conn, &ci);
+    memset(buf, 0, cap);
+    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)rudp_recovery_next_pn(&sv->conn->rec));
+    int k = rudp_wire_new_port_encode(buf + n, cap - n, 6666);
+    cr_assert(gt(int, k, 0));
+    sim_inject(&r->s, &r->s.ep[r->b].addr, r->a, buf, n + (size_t)k + tag);
+    sim_run_until(&r->s, r->s.now + RUDP_MS(1));
+}
+
+/* Unkeyed: anyone who saw a packet can forge NEW_PORT. The client
+ * challenges the named port (nobody there), sends nothing else while it
+ * waits, gives up and goes back to the server where it was. (Any forged
+ * packet an unkeyed client takes breaks the stream, whatever it carries:
+ * its number is the server's, as an in-window segment injected into a TCP
+ * stream is; so delivery is not asserted here.) */
+Test(path, a_forged_new_port_moves_no_unkeyed_client)
+{
+    roam r;
+    roam_up(&r, 23, 0);
+    uint64_t void_before = r.s.void_dgrams;
+    forge_new_port(&r, 0);
+    rudp_addr where;
+    rudp_conn_server_addr(r.s.apps[r.ci].conn, &where);
+    cr_assert(eq(u32, where.port, 6666), "the socket must hear the port being validated");
+    sim_run_until(&r.s, r.s.now + RUDP_SEC(3));
+    rudp_conn_server_addr(r.s.apps[r.ci].conn, &where);
+    cr_assert(eq(u32, where.port, r.s.ep[r.b].addr.port), "back to the server's port");
+    const rudp_stats *st = stats(&r, r.a);
+    cr_assert(eq(u64, st->path_moves, 0));
+    cr_assert(eq(u64, st->path_failed, 1));
+    cr_assert(le(u64, r.s.void_dgrams - void_before, 3), "only the challenges went there");
+    sim_free(&r.s);
+}
+
+/* Keyed: a forged NEW_PORT fails authentication; nothing happens. */
+Test(path, a_forged_new_port_moves_no_keyed_client)
+{
+    roam r;
+    roam_up(&r, 24, 1);
+    const rudp_stats *st = stats(&r, r.a);
+    uint64_t before = st->auth_failed;
+    forge_new_port(&r, RUDP_CRYPTO_TAG);
+    forgery_refused(&r, st, before);
+}
+
+/* Only a server's connection moves to a port, only a client's follows. */
+Test(path, only_a_server_moves_and_only_a_client_follows)
+{
+    roam r;
+    roam_up(&r, 25, 0);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(400));
+    cr_assert(eq(int, rudp_conn_move_port(r.s.apps[r.ci].conn, r.s.now, 2, 7777), -EINVAL));
+    sim_app *sv = server_app(&r);
+    rudp_addr where;
+    cr_assert(eq(int, rudp_conn_server_addr(sv->conn, &where), -EINVAL));
+    cr_assert(eq(int, rudp_conn_move_port(sv->conn, r.s.now, 2, 0), -EINVAL));
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&r, r.b)->path_moves, 0));
     sim_free(&r.s);
 }

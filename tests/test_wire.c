@@ -415,7 +415,7 @@ Test(wire, reset_frame_roundtrips)
 
 Test(wire, frame_decode_rejects_unknown_types_and_empty_input)
 {
-    static const uint8_t unknown[] = {0x0d, 0x0f, 0x10, 0x40, 0x80, 0xff}; /* 0x0c: URGENT */
+    static const uint8_t unknown[] = {0x0e, 0x0f, 0x10, 0x40, 0x80, 0xff}; /* 0x0c: URGENT, 0x0d: NEW_PORT */
     uint8_t buf[16] = {0};
     rudp_frame f;
 

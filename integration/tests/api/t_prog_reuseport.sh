@@ -4,7 +4,9 @@
 # key): SO_REUSEPORT groups across threads and processes, bind/listen
 # conflicts with and without SO_REUSEADDR, and the program's own UDP on its
 # TCP listener's port, bound before and after the listener, every query
-# answered.
+# answered; a connection accepted before the program's UDP bind carries
+# on (it moves to another UDP port), unkeyed and keyed (RUDP_KEY_FILE:
+# that check only; keyed, the other checks' plain TCP is not served).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -16,4 +18,10 @@ if [ "$SHIM_MODE" = shim ]; then
     sed 's/^/shim, RUDP_ACCEPT_TCP=0: /' "$T/notcp"
     [ "$rc" = 0 ] || fail "prog_reuseport with RUDP_ACCEPT_TCP=0 exited $rc"
     assert_transport "$T/notcp"
+    make_key "$T/key"
+    rc=0
+    PROG_REUSEPORT_ONLY=survive RUDP_KEY_FILE="$T/key" run_app "$BIN/prog_reuseport" >"$T/keyed" 2>&1 || rc=$?
+    sed 's/^/shim, keyed: /' "$T/keyed"
+    [ "$rc" = 0 ] || fail "prog_reuseport keyed exited $rc"
+    assert_transport "$T/keyed"
 fi

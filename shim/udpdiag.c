@@ -1,0 +1,153 @@
+/*
+ * udpdiag.c: whether another process has a UDP socket on a port, asked of
+ * the kernel (sock_diag's inet_diag, as ss -uan does: no permission is
+ * checked, every socket of our network namespace is listed).
+ *
+ * A listener's UDP socket copies the app's SO_REUSEADDR from its TCP
+ * socket. Another process's UDP socket bound first with SO_REUSEADDR then
+ * lets ours bind too, and the kernel gives each datagram to the socket
+ * bound last (udp_lib_lport_inuse lets both in; __udp4_lib_lookup's
+ * scoring ties and the later socket is first in the hash chain): ours
+ * would take that process's datagrams, which without the shim it gets
+ * all of. So listen() asks here first, when a probe bind found the port
+ * taken and no socket of the program's own holds it (portshare.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "portshare.h"
+#include "shim.h"
+
+#include "poison.h"
+
+#define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
+#define MAX_SEEN 32
+
+typedef struct seen {
+    uint32_t ino[MAX_SEEN];
+    int n;
+    int overflow;
+} seen;
+
+/* One dump of the UDP sockets of `family`; those unconnected on an address
+ * overlapping local's go into *out. 0, or -1: cannot tell. */
+static int dump(int family, const struct sockaddr_storage *local, int v6only, seen *out)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct inet_diag_req_v2 req;
+    } rq = {
+        .nh = {.nlmsg_len = sizeof rq, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+               .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+        .req = {.sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_UDP,
+                .idiag_states = ~0u},
+    };
+    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    int r = -1;
+    if (write(fd, &rq, sizeof rq) != (ssize_t)sizeof rq)
+        goto out;
+    static _Thread_local union {
+        struct nlmsghdr h;
+        uint8_t b[32768];
+    } buf;
+    for (;;) {
+        ssize_t n;
+        do
+            n = read(fd, &buf, sizeof buf);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            goto out;
+        size_t left = (size_t)n;
+        for (const struct nlmsghdr *h = &buf.h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                r = 0;
+                goto out;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR ||
+                h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                goto out;
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            if (m->id.idiag_dport != 0)
+                continue; /* connected: takes only its peer's datagrams */
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof ss);
+            int v6 = 0;
+            if (m->idiag_family == AF_INET) {
+                struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+                in->sin_family = AF_INET;
+                in->sin_port = m->id.idiag_sport;
+                memcpy(&in->sin_addr, m->id.idiag_src, 4);
+            } else {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = m->id.idiag_sport;
+                memcpy(&in6->sin6_addr, m->id.idiag_src, 16);
+                size_t alen = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
+                for (const struct nlattr *a = (const struct nlattr *)(m + 1);
+                     alen >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= alen;
+                     alen -= ALIGN4(a->nla_len) < alen ? ALIGN4(a->nla_len) : alen,
+                                         a = (const struct nlattr *)((const char *)a +
+                                                                     ALIGN4(a->nla_len)))
+                    if (a->nla_type == INET_DIAG_SKV6ONLY && a->nla_len > sizeof *a)
+                        v6 = *((const uint8_t *)a + ALIGN4(sizeof *a)) != 0;
+            }
+            if (!shim_port_overlap(&ss, v6, local, v6only))
+                continue;
+            if (out->n < MAX_SEEN)
+                out->ino[out->n++] = m->idiag_inode;
+            else
+                out->overflow = 1;
+        }
+    }
+out:
+    real_close(fd);
+    return r;
+}
+
+/* Drops from s the sockets this process holds (the program's own, our
+ * engines'). */
+static void drop_ours(seen *s)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    struct dirent *de;
+    while (s->n > 0 && (de = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        struct stat st;
+        if (*end || end == de->d_name || fd == self || fstat((int)fd, &st) < 0 ||
+            !S_ISSOCK(st.st_mode))
+            continue;
+        for (int i = 0; i < s->n; i++)
+            if (s->ino[i] == (uint32_t)st.st_ino) {
+                s->ino[i] = s->ino[--s->n];
+                break;
+            }
+    }
+    closedir(d);
+}
+
+int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only)
+{
+    seen s;
+    memset(&s, 0, sizeof s);
+    /* an IPv6 wildcard meets IPv4 sockets, and an IPv4 one dual-stack IPv6 */
+    if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
+        return -1;
+    (void)family;
+    drop_ours(&s);
+    return s.n > 0 || s.overflow;
+}
