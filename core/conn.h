@@ -194,6 +194,7 @@ struct rudp_listener {
     rudp_source *sources;  /* per source address: syn_rcvd + waiting (budget.c) */
     rudp_addr name_local;  /* its address, for its connections' names (report.c) */
     uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
+    rudp_time quiet_until;  /* rudp_listener_quiet_resets: no reset before */
     unsigned member_tag;   /* rudp_listener_set_member_tag: its IDs' member field */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };

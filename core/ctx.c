@@ -122,6 +122,11 @@ int rudp_ctx_set_member_bits(rudp_ctx *ctx, unsigned bits)
     return 0;
 }
 
+void rudp_listener_quiet_resets(rudp_listener *l, rudp_time until)
+{
+    l->quiet_until = until;
+}
+
 int rudp_listener_set_member_tag(rudp_listener *l, unsigned tag)
 {
     if (tag >> l->ctx->cid_member_bits)
@@ -691,6 +696,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
                 return owner;
             }
             ctx->stats.unknown_conn++;
+            if (l && now < l->quiet_until)
+                return 0; /* perhaps a connection moving off this port */
             /* Stateless reset, smaller than what caused it: no loops (we
              * never answer a RESET) and no amplification. Keyed, only to
              * an ID a key holder made, with a token only key holders can

@@ -413,6 +413,14 @@ int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
  * ID, so a member that lacks a connection cannot know another has it). */
 void rudp_listener_set_keyed_reset(rudp_listener *l, int on);
 
+/* Listener l answers no DATA for an unknown connection ID with a reset
+ * (keyed or not) before `until`; such datagrams are dropped and counted
+ * (unknown_conn). For a port just taken over from another process of
+ * ours whose connections are moving to a new port (shim/porthand.c):
+ * their peers may send here until they learn it, and a reset would end
+ * a live connection. */
+void rudp_listener_quiet_resets(rudp_listener *l, rudp_time until);
+
 /*
  * Names this server for its stateless resets: `id` (1 to 255 bytes) and the
  * key give a reset secret of its own, so the same id after a restart gives

@@ -679,6 +679,27 @@ Test(illegal, datagrams_for_unknown_connections_get_a_smaller_stateless_reset)
     sim_free(&s);
 }
 
+Test(illegal, a_quiet_listener_drops_unknown_ids_unanswered_until_its_time)
+{
+    sim s;
+    sim_init(&s, 26);
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    rudp_listener *l;
+    cr_assert(eq(int, rudp_listen(s.ep[b].ctx, 1, NULL, 16, &l), 0));
+    rudp_listener_quiet_resets(l, s.now + RUDP_SEC(1));
+    uint8_t buf[64];
+    size_t n = make_ping(buf, 0xdeadbeef, 5);
+    sim_raw_send(&s, r, b, buf, n);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(eq(int, s.ep[r].ncap, 0), "no reset while quiet");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->unknown_conn, 1), "dropped and counted");
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    sim_raw_send(&s, r, b, buf, n);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RESET), 1), "the reset once its time is up");
+    sim_free(&s);
+}
+
 /* ---- flow control and liveness ---- */
 
 Test(flow, a_reader_that_stops_holds_the_sender_to_the_window_then_resumes, .timeout = 20)
