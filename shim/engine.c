@@ -41,6 +41,7 @@
 #include <sodium.h>
 
 #include "engine.h"
+#include "porthand.h"
 #include "portshare.h"
 #include "udpio.h"
 
@@ -151,6 +152,7 @@ static void sock_close(esock *s)
         shim_lgroup_free(s->group);
     s->tcp.type = 0; /* its reserve TCP listener's events too */
     shim_xgroup_detach(s);
+    shim_porthand_close(s);
     shim_engine_bury(e, s, &s->type);
 }
 
@@ -283,6 +285,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         shim_close_owned(r->reserve_fd);
         if (r->member_tag && r->xfd >= 0)
             shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
         shim_fifo_closed(g, e);
         shim_lgroup_drop(g); /* the others must not wait for it */
         return;
@@ -309,6 +313,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
         if (r->member_tag && r->xfd >= 0)
             shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
         shim_esock_unref(s);
         return;
     }
@@ -323,6 +329,9 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         shim_xgroup_attach(s, r->xfd, r->member_tag);
     if (r->app_reuseport && !r->member_tag)
         rudp_listener_set_keyed_reset(s->listener, 0);
+    shim_porthand_attach(s, r->phfd); /* another process of ours may want the port */
+    if (r->quiet)
+        rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
     name_local(s->fd, NULL, s->listener);
     shim_acceptq_attach(s);
     if (G.keeper_mode) {
@@ -353,6 +362,18 @@ void shim_engine_stop_listening(esock *s)
     s->listener = NULL;
     s->alive_check = 0;
     shim_esock_unref(s);
+}
+
+int shim_engine_listener_live(esock *s, rudp_time now)
+{
+    if (!s->listener)
+        return 0;
+    if (!s->alive_check)
+        return 1; /* the app holds it */
+    if ((G.keeper_mode && shim_keeper_handing_over(now)) || unix_alive(s->listener_ino) != 0)
+        return 1;
+    shim_engine_stop_listening(s);
+    return 0;
 }
 
 /* The app closed a listener here. A forked child may still hold it (a
@@ -865,6 +886,8 @@ void *shim_engine_loop(void *arg)
                     tcpl_event(evs[i].data.ptr, now);
                 else if (type == W_XGROUP)
                     shim_xgroup_event(evs[i].data.ptr, now);
+                else if (type == W_PORTHAND)
+                    shim_porthand_event(evs[i].data.ptr, now);
             }
             e->dispatching = 0;
             graves_empty(e);

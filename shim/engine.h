@@ -17,7 +17,7 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND };
 
 struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
@@ -134,6 +134,14 @@ typedef struct xgsock {
     struct xgsock *next;  /* the listener's accepted connections */
 } xgsock;
 
+/* A listener socket's abstract name for other processes of ours that
+ * want its port (porthand.c). */
+typedef struct phsock {
+    int type;             /* W_PORTHAND: first, for epoll dispatch */
+    int fd;               /* -1: none */
+    struct esock *s;
+} phsock;
+
 typedef struct esock {
     int type; /* W_UDP: first, for epoll dispatch */
     int fd;
@@ -164,6 +172,7 @@ typedef struct esock {
     int reserve_fd;       /* TCP socket holding the port of a listener */
     tcpl tcp;             /* ... when it takes plain TCP too */
     xgsock xg;            /* ... its group's member socket (engine 0's) */
+    phsock ph;            /* ... its name for a process taking its port */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;
@@ -361,6 +370,11 @@ void shim_lgroup_free(lgroup *g);
  * (shim_tcpl_stop), and s loses the listener's reference (s may close).
  * On s's engine's thread. */
 void shim_engine_stop_listening(esock *s);
+/* Whether s's listener is live, asked now: the app holds it, or (closed
+ * here) another process still does (a keeper's copies of the process that
+ * handed over count until it is gone). One that no process holds any more
+ * is stopped (shim_engine_stop_listening: s may close) and says 0. */
+int shim_engine_listener_live(esock *s, rudp_time now);
 /* A UDP socket fd (owned) in e's epoll, read like any; refs 0. NULL:
  * out of memory (fd left to the caller). */
 esock *shim_esock_new(struct engine *e, int fd, int family);

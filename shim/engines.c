@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "porthand.h"
 
 #include "poison.h"
 
@@ -194,6 +195,9 @@ int shim_engine_listen(const shim_listen_req *r)
     int err = 0;
     for (int k = 0; k < n; k++) {
         cmd *c = shim_calloc(1, sizeof *c);
+        /* each member's name, for a process that finds its socket on the
+         * port (porthand.c); a group of the app's own is left to xgroup.c */
+        int phfd = c && !r->app_reuseport ? shim_porthand_name(fds[k]) : -1;
         if (!c) {
             /* a member that never was: its fd closes, the group forgets it */
             real_close(fds[k]);
@@ -212,6 +216,7 @@ int shim_engine_listen(const shim_listen_req *r)
         c->u.l.reserve_fd = k == 0 ? r->reserve_fd : -1;
         c->u.l.member_tag = tag;
         c->u.l.xfd = k == 0 ? xfd : -1; /* engine 0 reads it */
+        c->u.l.phfd = phfd;
         c->group = g;
         shim_own_fd(fds[k], 1);
         if (k == 0)

@@ -21,13 +21,6 @@
 
 #include "poison.h"
 
-static unsigned sock_port(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
 /* A new UDP socket like s's, bound to s's address on an ephemeral port;
  * *port its port. Returns the fd (owned, high, close-on-exec) or -1. */
 static int twin_socket(const esock *s, unsigned *port)
@@ -62,7 +55,7 @@ static int twin_socket(const esock *s, unsigned *port)
         real_close(fd);
         return -1;
     }
-    *port = sock_port(&ss);
+    *port = shim_ss_port(&ss);
     shim_udp_grow_buffers(fd, 0);
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
@@ -84,7 +77,7 @@ int shim_portmove_conns(struct engine *e, esock *s, rudp_time now)
         if (fd >= 0)
             shim_close_owned(fd);
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: no new socket for the %d connection(s) accepted "
-                 "there: %s; they end", sock_port(&s->endpoint), n, shim_strerror(errno));
+                 "there: %s; they end", shim_ss_port(&s->endpoint), n, shim_strerror(errno));
         return 0;
     }
     ns->pktinfo = s->pktinfo;
@@ -105,7 +98,7 @@ int shim_portmove_conns(struct engine *e, esock *s, rudp_time now)
         return 0;
     }
     SHIM_LOG(RUDP_LOG_INFO, "UDP port %u: %d accepted connection(s) move to port %u",
-             sock_port(&s->endpoint), moved, port);
+             shim_ss_port(&s->endpoint), moved, port);
     return moved;
 }
 

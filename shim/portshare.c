@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "porthand.h"
 #include "portmove.h"
 #include "portshare.h"
 
@@ -58,15 +59,6 @@ typedef struct yield_req {
 static socklen_t addr_len(int family)
 {
     return family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-static unsigned port_num(const struct sockaddr_storage *a)
-{
-    if (a->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)a)->sin_port);
-    if (a->ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-    return 0;
 }
 
 /* An address as the kernel's bind conflict check sees it: IPv4 (a
@@ -102,7 +94,7 @@ static void normalize(const struct sockaddr_storage *s, int v6only, norm_addr *n
 int shim_port_overlap(const struct sockaddr_storage *a, int a_v6only,
                       const struct sockaddr_storage *b, int b_v6only)
 {
-    unsigned pa = port_num(a), pb = port_num(b);
+    unsigned pa = shim_ss_port(a), pb = shim_ss_port(b);
     if (pa == 0 || pa != pb)
         return 0;
     norm_addr x, y;
@@ -140,8 +132,9 @@ static int app_udp_on(int fd, const struct sockaddr_storage *want, int v6only)
 }
 
 int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
-                      int reuseport)
+                      int reuseport, int *quiet)
 {
+    *quiet = 0;
     /* Most ports have no UDP socket at all: a bind with no reuse option
      * succeeds then, and nothing needs a look. */
     int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -170,9 +163,16 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
                 found = (int)fd;
         }
         closedir(d);
-        if (found < 0 && !reuseport && shim_port_foreign_udp(family, local, v6only) == 1)
+        if (found >= 0 || reuseport)
+            return found;
+        unsigned moved = 0;
+        int f = shim_port_foreign_udp(family, local, v6only, &moved);
+        if (f == 1)
             return SHIM_PORT_FOREIGN;
-        return found;
+        if (f == 2)
+            return SHIM_PORT_BUSY;
+        *quiet = moved > 0 || shim_porthand_recent(local);
+        return -1;
     }
     for (int fd = 0; fd < SHIM_FD_BASE && found < 0; fd++) /* no /proc (a chroot) */
         if (fcntl(fd, F_GETFD) >= 0 && app_udp_on(fd, local, v6only))
@@ -241,7 +241,7 @@ void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
         return;
     memcpy(&y->addr, addr, addr_len(addr->sa_family));
     y->v6only = v6only;
-    if (port_num(&y->addr) == 0) {
+    if (shim_ss_port(&y->addr) == 0) {
         shim_free(y);
         return;
     }
@@ -270,7 +270,7 @@ int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     memcpy(&ss, addr, addr_len(addr->sa_family));
-    if (port_num(&ss) == 0 || !engines_here())
+    if (shim_ss_port(&ss) == 0 || !engines_here())
         return 0;
     int v6only = 0, rp = 0;
     socklen_t l = sizeof v6only;
@@ -283,27 +283,35 @@ int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* s gives its port up: an unbound UDP socket takes its fd number (so the
  * core's socket index and the fd's ownership stay), out of epoll; what
- * rudp accepted on it moves to a new port first (portmove.c). A listener
- * goes on with plain TCP on its reserve socket. */
-static void yield_sock(struct engine *e, esock *s, unsigned port)
+ * rudp accepted on it moves to a new port first (portmove.c). Returns
+ * how many connections move, or -1: it keeps the port. */
+static int give_up(struct engine *e, esock *s, unsigned port)
 {
     int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (nu < 0) {
-        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 shim_strerror(errno));
-        return;
+        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up: %s", port, shim_strerror(errno));
+        return -1;
     }
-    shim_portmove_conns(e, s, shim_now());
+    int moved = shim_portmove_conns(e, s, shim_now());
     shim_udpio_flush(e->io); /* NEW_PORT from s, while it is still ours */
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     memset(&s->endpoint, 0, sizeof s->endpoint);
+    shim_porthand_close(s);
     int r = dup3(nu, s->fd, O_CLOEXEC);
     real_close(nu);
     if (r < 0) {
-        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up to the application: %s", port,
-                 shim_strerror(errno));
-        return;
+        SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up: %s", port, shim_strerror(errno));
+        return -1;
     }
+    return moved;
+}
+
+/* The application binds its own UDP socket on s's port: s gives it up. A
+ * listener goes on with plain TCP on its reserve socket. */
+static void yield_sock(struct engine *e, esock *s, unsigned port)
+{
+    if (give_up(e, s, port) < 0)
+        return;
     /* the group's other members (RUDP_ENGINES > 1) have no reserve socket:
      * engine 0's takes the plain TCP and says so */
     if (!s->listener || (s->group && s->reserve_fd < 0))
@@ -312,6 +320,18 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
         shim_tcpl_start(s);
     SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: the application binds its own UDP socket there: the "
              "TCP listener on port %u leaves rudp and takes plain kernel TCP only", port, port);
+}
+
+int shim_port_hand_over(struct engine *e, esock *s, int pid, rudp_time now)
+{
+    (void)now;
+    unsigned port = shim_ss_port(&s->endpoint);
+    int moved = give_up(e, s, port);
+    if (moved < 0)
+        return 0;
+    SHIM_LOG(RUDP_LOG_INFO, "UDP port %u: handed over to process %d, which listens there "
+             "(%d connection(s) moving)", port, pid, moved);
+    return moved;
 }
 
 void shim_port_yield_cmd(struct engine *e, void *req)
@@ -326,7 +346,7 @@ void shim_port_yield_cmd(struct engine *e, void *req)
             !shim_port_overlap(&ss, v6only, &y->addr, y->v6only))
             continue;
         if (!y->probe) {
-            yield_sock(e, s, port_num(&ss));
+            yield_sock(e, s, shim_ss_port(&ss));
             continue;
         }
         /* A live listener conflicts unless both are in a SO_REUSEPORT
@@ -351,7 +371,7 @@ void shim_port_yield_cmd(struct engine *e, void *req)
 /* Whether endpoints x and y (a listener's, family 0: none) are one. */
 static int endpoint_equal(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
 {
-    if (x->ss_family != y->ss_family || port_num(x) == 0 || port_num(x) != port_num(y))
+    if (x->ss_family != y->ss_family || shim_ss_port(x) == 0 || shim_ss_port(x) != shim_ss_port(y))
         return 0;
     if (x->ss_family == AF_INET)
         return ((const struct sockaddr_in *)x)->sin_addr.s_addr ==

@@ -16,20 +16,34 @@ struct esock;
 /* Whether the TCP listener about to be made on local (family, IPV6_V6ONLY
  * v6only, SO_REUSEPORT reuseport) would take the UDP port from a UDP
  * socket of the application's own: returns that socket's fd, or -1 if
- * none (or SHIM_PORT_FOREIGN, below). Asks the kernel first (a
- * probe bind, no reuse options): a free port costs one socket. */
+ * none (or SHIM_PORT_FOREIGN or SHIM_PORT_BUSY, below). Asks the kernel
+ * first (a probe bind, no reuse options): a free port costs one socket.
+ * A socket of ours in another process without a live listener is handed
+ * over (porthand.c): -1 then, and *quiet set if connections are moving
+ * off the port. */
 int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
-                      int reuseport);
+                      int reuseport, int *quiet);
 /* shim_port_app_udp's answer when no socket of the program's own holds the
  * port but another process's UDP socket does (udpdiag.c); asked only
  * without SO_REUSEPORT (with it, our own listeners in other processes,
  * xgroup.c, share the port). */
 #define SHIM_PORT_FOREIGN (-2)
+/* ... when a live rudp listener of another process of ours holds it
+ * (porthand.c): listen() fails with EADDRINUSE, as under TCP. */
+#define SHIM_PORT_BUSY (-3)
 
 /* Whether a UDP socket that this process does not hold is bound on an
- * address overlapping local's (IPV6_V6ONLY v6only), unconnected: 1, 0, or
- * -1 if the kernel cannot tell (udpdiag.c). */
-int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only);
+ * address overlapping local's (IPV6_V6ONLY v6only), unconnected (udpdiag.c):
+ * 0 none (those of ours in other processes handed over, *moved
+ * connections moving off the port), 1 yes, 2 a live rudp listener of
+ * another process holds it, or -1 if the kernel cannot tell. */
+int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
+                          unsigned *moved);
+
+/* Another process of ours listens on s's port (porthand.c): s gives the
+ * port up, its connections moving to a new one (pid: the asker, for the
+ * log). Returns how many move. On e's thread. */
+int shim_port_hand_over(struct engine *e, struct esock *s, int pid, rudp_time now);
 
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address

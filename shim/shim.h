@@ -712,6 +712,10 @@ typedef struct shim_listen_req {
     int app_reuseport;       /* the app set SO_REUSEPORT: others may share the port */
     unsigned member_tag;     /* its tag in a group of processes (xgroup.c), 0: none */
     int xfd;                 /* ... the tag's abstract unix socket, -1: none */
+    int phfd;                /* its name for a process wanting the port
+                              * (porthand.c), -1: none */
+    int quiet;               /* the port was handed over with connections
+                              * moving off it: no resets for a while */
     rudp_config cfg;
 } shim_listen_req;
 
@@ -888,6 +892,9 @@ void shim_signals_off(void); /* a keeper: signals are its own business */
 /* sockaddr <-> rudp_addr */
 void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out);
 socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
+
+/* The port (host order) of an AF_INET or AF_INET6 address; 0 otherwise. */
+unsigned shim_ss_port(const struct sockaddr_storage *ss);
 
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */

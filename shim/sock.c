@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "porthand.h"
 #include "portshare.h"
 #include "shim.h"
 
@@ -377,7 +378,18 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
     if (!family)
         shim_port_yield(fd, addr, len); /* the app's UDP: our listeners give way */
     errno = saved;
-    return r ? 0 : real_bind(fd, addr, len);
+    if (r)
+        return 0;
+    r = real_bind(fd, addr, len);
+    if (r < 0 && errno == EADDRINUSE && family) {
+        if (shim_porthand_reclaim(fd, addr, len)) {
+            errno = saved;
+            r = real_bind(fd, addr, len); /* a listener of ours that nobody held had it */
+        } else {
+            errno = EADDRINUSE;
+        }
+    }
+    return r;
 }
 
 /* ---- connect ---- */
@@ -697,9 +709,14 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
      * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
     if (real_listen(fd, backlog) < 0)
         return -1;
-    int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport);
+    int quiet;
+    int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport, &quiet);
     if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
+    if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
+        shim_tcp_unlisten(fd);
+        return fail(EADDRINUSE);
+    }
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
         if (shim_port_listening(local, rec.v6only, rec.reuseport))
@@ -781,6 +798,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.reserve_fd = reserve;
     req.backlog = backlog;
     req.app_reuseport = rec.reuseport;
+    req.quiet = quiet;
     /* Dual listener: the reserve socket, the app's own TCP socket, listens
      * too, with the app's backlog, and the engine hands what it accepts to
      * the unix listener (tcpaccept.c). Listening last, so nothing failed

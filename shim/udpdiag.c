@@ -10,7 +10,10 @@
  * scoring ties and the later socket is first in the hash chain): ours
  * would take that process's datagrams, which without the shim it gets
  * all of. So listen() asks here first, when a probe bind found the port
- * taken and no socket of the program's own holds it (portshare.c).
+ * taken and no socket of the program's own holds it (portshare.c). A
+ * socket found that is a listener's of ours in another process (a keeper
+ * finishing a restarted server's old connections) is asked for instead
+ * (porthand.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "porthand.h"
 #include "portshare.h"
 #include "shim.h"
 
@@ -34,6 +38,7 @@
 
 typedef struct seen {
     uint32_t ino[MAX_SEEN];
+    uint32_t uid[MAX_SEEN];
     int n;
     int overflow;
 } seen;
@@ -104,9 +109,10 @@ static int dump(int family, const struct sockaddr_storage *local, int v6only, se
             }
             if (!shim_port_overlap(&ss, v6, local, v6only))
                 continue;
-            if (out->n < MAX_SEEN)
+            if (out->n < MAX_SEEN) {
+                out->uid[out->n] = m->idiag_uid;
                 out->ino[out->n++] = m->idiag_inode;
-            else
+            } else
                 out->overflow = 1;
         }
     }
@@ -133,21 +139,46 @@ static void drop_ours(seen *s)
             continue;
         for (int i = 0; i < s->n; i++)
             if (s->ino[i] == (uint32_t)st.st_ino) {
-                s->ino[i] = s->ino[--s->n];
+                s->n--;
+                s->ino[i] = s->ino[s->n];
+                s->uid[i] = s->uid[s->n];
                 break;
             }
     }
     closedir(d);
 }
 
-int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only)
+int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
+                          unsigned *moved)
 {
     seen s;
     memset(&s, 0, sizeof s);
+    *moved = 0;
     /* an IPv6 wildcard meets IPv4 sockets, and an IPv4 one dual-stack IPv6 */
     if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
         return -1;
     (void)family;
     drop_ours(&s);
-    return s.n > 0 || s.overflow;
+    if (s.overflow)
+        return 1;
+    /* Another process's: a listener's of ours gives it up, or says it is
+     * live; anything else is a stranger's. A socket found twice (an IPv6
+     * one in both dumps) is asked once: given up, the second ask finds
+     * no name. */
+    int busy = 0;
+    for (int i = 0; i < s.n; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            dup |= s.ino[j] == s.ino[i];
+        if (dup)
+            continue;
+        unsigned m = 0;
+        int r = shim_porthand_ask(s.ino[i], (uid_t)s.uid[i], &m);
+        if (r < 0)
+            return 1;
+        if (r == EADDRINUSE)
+            busy = 1;
+        *moved += m;
+    }
+    return busy ? 2 : 0;
 }

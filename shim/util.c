@@ -46,6 +46,15 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out)
     return sizeof *in6;
 }
 
+unsigned shim_ss_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
 int shim_fd_move_high(int fd)
 {
     int hi = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);

@@ -45,6 +45,10 @@
 #                             sent to PORT and waited for. The two marks hold
 #                             "rudp-capture-" (filter them out by it)
 #   show FILE...              print files (a failing step's logs) to stderr
+#   end_keepers               end (by PID) the keepers of the processes named
+#                             by "pid: N" lines in $T/*.shim (rudp-stat: "keeper
+#                             of pid N"): those a failure, or TIME_WAIT, left;
+#                             for an EXIT trap: trap 'end_keepers; cleanup' ...
 #
 # Under the shim the programs also get RUDP_EXPECT_ABORT=1: a killed or
 # reset peer must then never look like a clean end (see tests/prog_killpeer.c).
@@ -230,4 +234,14 @@ capture_stop() {
     capture_mark "$1" "$2" end
     kill -INT "$3"
     wait_exit "$3" 10 || fail "tshark did not stop"
+}
+
+end_keepers() {
+    cat "$T"/*.shim 2>/dev/null | sed -n 's/^pid: //p' | sort -u >"$T/children"
+    [ -s "$T/children" ] || return 0
+    timeout 10 "$BIN/rudp-stat" 2>/dev/null |
+        sed -n 's/^pid \([0-9]*\) .* keeper of pid \([0-9]*\)$/\2 \1/p' |
+        while read -r of pid; do
+            if grep -qx "$of" "$T/children"; then kill "$pid" 2>/dev/null || true; fi
+        done
 }

@@ -8,17 +8,6 @@
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_keeper rudp-stat
-# The keepers of the program and its children (rudp-stat: "keeper of pid
-# N"), those holding TIME_WAIT and any a failure left: ended by PID.
-end_keepers() {
-    cat "$T"/*.shim 2>/dev/null | sed -n 's/^pid: //p' | sort -u >"$T/children"
-    [ -s "$T/children" ] || return 0
-    timeout 10 "$BIN/rudp-stat" 2>/dev/null |
-        sed -n 's/^pid \([0-9]*\) .* keeper of pid \([0-9]*\)$/\2 \1/p' |
-        while read -r of pid; do
-            if grep -qx "$of" "$T/children"; then kill "$pid" 2>/dev/null || true; fi
-        done
-}
 trap 'end_keepers; cleanup' EXIT INT TERM
 run_both keeper_listener "$BIN/prog_keeper" listener
 run_both keeper_timewait "$BIN/prog_keeper" timewait

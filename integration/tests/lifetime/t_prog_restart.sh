@@ -1,0 +1,28 @@
+#!/bin/sh
+# tests/prog_restart.c over kernel TCP and under the shim (unkeyed, then
+# keyed): a server restarted on its port while a keeper still delivers its
+# old self's last connection. The restarted server binds and listens, and
+# under the shim over rudp: its new connection is no kernel TCP socket
+# (assert_transport), and the keeper says it handed the UDP port over
+# (shim/porthand.c); the old connection, moved to another port, delivers
+# every byte in order.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_restart rudp-stat
+trap 'end_keepers; cleanup' EXIT INT TERM
+RUDP_LOG=info run_both restart "$BIN/prog_restart"
+if [ "$SHIM_MODE" = shim ]; then
+    grep -q 'handed over to process' "$T/restart.shim" ||
+        fail "no keeper handed the old listener's UDP port over"
+    echo "ok: the keeper handed the port over"
+    make_key "$T/key"
+    rc=0
+    RUDP_LOG=info RUDP_KEY_FILE="$T/key" run_app "$BIN/prog_restart" >"$T/keyed.shim" 2>&1 || rc=$?
+    sed 's/^/shim, keyed: /' "$T/keyed.shim"
+    [ "$rc" = 0 ] || fail "prog_restart keyed exited $rc"
+    assert_transport "$T/keyed.shim"
+    grep -q 'handed over to process' "$T/keyed.shim" ||
+        fail "keyed: no keeper handed the old listener's UDP port over"
+    echo "ok: keyed, the keeper handed the port over"
+fi

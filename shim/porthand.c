@@ -1,0 +1,273 @@
+/*
+ * porthand.c: a listener's UDP port handed over to another process of
+ * ours that listens on it.
+ *
+ * A server restarted on its port (systemctl restart, a supervisor) finds
+ * the port's UDP socket still held by its old self: by a keeper carrying
+ * the connections the old process had when it ended, or by the old process
+ * itself while it finishes them. Its TCP listen() succeeds (the old
+ * connections do not hold a TCP listener's port with SO_REUSEADDR), so
+ * rudp must too; but the old socket is not this process's, and
+ * listen() took any such socket for another program's own UDP
+ * (udpdiag.c), leaving the new listener on plain kernel TCP for good.
+ * And had it bound the port anyway, the kernel would give the new socket,
+ * bound last, every datagram of the old connections.
+ *
+ * So every listener's UDP socket without SO_REUSEPORT has a name: an
+ * abstract AF_UNIX SOCK_SEQPACKET socket "rudp-udp <inode>" (the UDP
+ * socket's inode, which sock_diag reports for it, unique on the host),
+ * held by the engine that serves it, listening. A listen() that finds
+ * another process's socket on its port (udpdiag.c) connects to that name:
+ *
+ *   - nobody holds it: not ours, the program's own (listen() stays plain
+ *     TCP, as before);
+ *   - its holder has a live listener on the socket: the new listen() fails
+ *     with EADDRINUSE, as TCP's would (a live TCP listener holds its port);
+ *   - otherwise its holder moves the connections on the socket to a new
+ *     ephemeral port (portmove.c, NEW_PORT), gives the port up (an unbound
+ *     socket takes its fd number) and answers with how many moved; the new
+ *     listener binds the port, and answers no unknown connection ID with a
+ *     reset for QUIET_AFTER_MOVE (rudp_listener_quiet_resets): a client that
+ *     has not yet learned the new port sends here meanwhile, and the old
+ *     holder repeats NEW_PORT from the new port until it follows.
+ *
+ * A bind() first: while the port's old listener lives, its TCP socket
+ * listens (RUDP_ACCEPT_TCP), and the kernel refuses a bind() to the port
+ * with EADDRINUSE even with SO_REUSEADDR. It lives until its holder learns
+ * that no process holds the application's end any more: a keeper that
+ * took the engine over at _exit() or a fatal signal starts tens of ms
+ * after the process is gone (measured: 20 to 46 ms on loopback for a
+ * small Python server), so a restarted server could bind() before. So a
+ * TCP bind() with SO_REUSEADDR that the kernel refuses asks the holders
+ * of UDP sockets on the port (shim_porthand_reclaim): one whose listener
+ * nobody holds stops it (shim_engine_listener_live) and gives the port
+ * up, and bind() is tried again. The listen() that follows finds the UDP
+ * port free; it is told of the connections moving (no resets for a
+ * while) by a note of the port kept for QUIET_AFTER_MOVE.
+ *
+ * Credentials, both ways (SO_PEERCRED: the connector's as of connect(),
+ * the listener's as of listen(), man 7 unix): the holder answers only its
+ * own euid or root, and the asker believes only a name held by the uid
+ * that owns the UDP socket (sock_diag's idiag_uid), so no other user can
+ * make a listener take another program's port, nor give one up.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "porthand.h"
+#include "portshare.h"
+
+#include "poison.h"
+
+/* How long listen() waits for a holder's answer: it answers within a turn;
+ * a paused engine (a keeper being forked) may take longer, and then the
+ * socket is taken for a stranger's. */
+#define ASK_WAIT_MS 2000
+/* Connections accepted per event. */
+#define PH_BATCH 8
+
+#define PH_MAGIC 0x72706831u /* "rph1" */
+
+typedef struct ph_answer {
+    uint32_t magic;
+    int32_t err;    /* 0: given up, or EADDRINUSE: a live listener */
+    uint32_t moved; /* connections moving off the port */
+} ph_answer;
+
+static socklen_t ph_name(uint64_t ino, struct sockaddr_un *un)
+{
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    int n = snprintf(un->sun_path + 1, sizeof un->sun_path - 1, "rudp-udp %llu",
+                     (unsigned long long)ino);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+int shim_porthand_name(int udp_fd)
+{
+    struct stat st;
+    if (fstat(udp_fd, &st) < 0)
+        return -1;
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un un;
+    socklen_t ul = ph_name((uint64_t)st.st_ino, &un);
+    if (real_bind(fd, (struct sockaddr *)&un, ul) < 0 || real_listen(fd, PH_BATCH) < 0) {
+        real_close(fd);
+        return -1;
+    }
+    fd = shim_fd_move_high(fd);
+    shim_own_fd(fd, 1);
+    return fd;
+}
+
+void shim_porthand_attach(esock *s, int fd)
+{
+    s->ph.fd = -1;
+    if (fd < 0)
+        return;
+    s->ph.type = W_PORTHAND;
+    s->ph.fd = fd;
+    s->ph.s = s;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->ph};
+    if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        shim_close_owned(fd);
+        s->ph.type = 0;
+        s->ph.fd = -1;
+    }
+}
+
+void shim_porthand_close(esock *s)
+{
+    if (s->ph.type != W_PORTHAND)
+        return;
+    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->ph.fd, NULL);
+    shim_close_owned(s->ph.fd); /* the name is free again */
+    s->ph.fd = -1;
+    s->ph.type = 0;
+}
+
+void shim_porthand_event(phsock *p, rudp_time now)
+{
+    esock *s = p->s;
+    for (int i = 0; i < PH_BATCH && p->type == W_PORTHAND; i++) {
+        int fd = real_accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN: all taken */
+        struct ucred uc;
+        socklen_t ul = sizeof uc;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 ||
+            (uc.uid != geteuid() && uc.uid != 0)) {
+            real_close(fd);
+            continue;
+        }
+        ph_answer a = {.magic = PH_MAGIC};
+        if (shim_engine_listener_live(s, now))
+            a.err = EADDRINUSE;
+        else if (p->type == W_PORTHAND) /* s still open: connections on it */
+            a.moved = (uint32_t)shim_port_hand_over(s->e, s, (int)uc.pid, now);
+        /* else s closed with its listener: the port is free. Either way
+         * this name went with it (p closed, the loop ends). */
+        (void)real_sendto(fd, &a, sizeof a, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+        real_close(fd);
+    }
+}
+
+int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved)
+{
+    *moved = 0;
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int r = -1;
+    struct sockaddr_un un;
+    socklen_t ul = ph_name(ino, &un);
+    if (real_connect(fd, (struct sockaddr *)&un, ul) < 0) {
+        SHIM_LOG(RUDP_LOG_DEBUG, "UDP socket %llu: %s", (unsigned long long)ino, shim_strerror(errno));
+        goto out; /* ECONNREFUSED: nobody's name, not ours */
+    }
+    struct ucred uc;
+    socklen_t cl = sizeof uc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &cl) < 0 || uc.uid != owner)
+        goto out; /* held by another user than the socket's: a squatter */
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int n;
+    do
+        n = poll(&pf, 1, ASK_WAIT_MS);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        goto out; /* no answer */
+    ph_answer a;
+    ssize_t got = real_recvfrom(fd, &a, sizeof a, 0, NULL, NULL);
+    if (got == 0 || (got < 0 && errno == ECONNRESET)) {
+        /* The holder closed the name unasked: its socket closed (the
+         * name goes last, engine.c's sock_close), the listener stopped
+         * by its own check as the process that held it went. */
+        r = 0;
+        goto out;
+    }
+    if (got != (ssize_t)sizeof a || a.magic != PH_MAGIC)
+        goto out;
+    if (a.err == 0) {
+        *moved = a.moved;
+        r = 0;
+    } else if (a.err == EADDRINUSE) {
+        r = EADDRINUSE;
+    }
+out:
+    SHIM_LOG(RUDP_LOG_DEBUG, "UDP socket %llu: asked for its port: %s",
+             (unsigned long long)ino, r == 0 ? "given up" : r > 0 ? "a live listener's" :
+             "not ours, or no answer");
+    real_close(fd);
+    return r;
+}
+
+/* Ports whose connections moved off at a bind() (shim_porthand_reclaim):
+ * the listen() that follows on them stays quiet. A few at a time. */
+#define RECLAIMED_MAX 8
+static struct {
+    unsigned port;
+    rudp_time until;
+} reclaimed[RECLAIMED_MAX];
+static pthread_mutex_t reclaimed_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int shim_porthand_reclaim(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if ((addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+        len < (addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in)))
+        return 0;
+    int reuse = 0, v6only = 0;
+    socklen_t l = sizeof reuse;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l) < 0 || !reuse)
+        return 0; /* without it the old connections hold the port: the kernel's answer */
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in));
+    unsigned port = shim_ss_port(&ss);
+    if (port == 0)
+        return 0;
+    l = sizeof v6only;
+    if (addr->sa_family == AF_INET6)
+        real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+    unsigned moved = 0;
+    int f = shim_port_foreign_udp(addr->sa_family, &ss, v6only, &moved);
+    SHIM_LOG(RUDP_LOG_DEBUG, "bind: TCP port %u in use; its UDP sockets elsewhere: %s", port,
+             f == 0 ? "none left" : f == 1 ? "a stranger's" : f == 2 ? "a live listener's" : "?");
+    if (f != 0)
+        return 0; /* a stranger's, or a live listener: the kernel is right */
+    if (moved) {
+        rudp_time now = shim_now();
+        pthread_mutex_lock(&reclaimed_mu);
+        int k = 0;
+        for (int i = 0; i < RECLAIMED_MAX; i++)
+            if (reclaimed[i].port == port || reclaimed[i].until < reclaimed[k].until)
+                k = i;
+        reclaimed[k].port = port;
+        reclaimed[k].until = now + SHIM_QUIET_AFTER_MOVE;
+        pthread_mutex_unlock(&reclaimed_mu);
+    }
+    return 1;
+}
+
+int shim_porthand_recent(const struct sockaddr_storage *local)
+{
+    unsigned port = shim_ss_port(local);
+    rudp_time now = shim_now();
+    int r = 0;
+    pthread_mutex_lock(&reclaimed_mu);
+    for (int i = 0; i < RECLAIMED_MAX; i++)
+        if (reclaimed[i].port == port && now < reclaimed[i].until)
+            r = 1;
+    pthread_mutex_unlock(&reclaimed_mu);
+    return r;
+}

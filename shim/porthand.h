@@ -1,0 +1,50 @@
+/*
+ * porthand.h: a listener's UDP port handed over to another process of
+ * ours that listens on it (porthand.c). Internal to the shim.
+ */
+#ifndef SHIM_PORTHAND_H
+#define SHIM_PORTHAND_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "rudp.h"
+
+struct esock;
+struct phsock;
+
+/* How long a listener that took a port over with connections moving off
+ * it answers no unknown connection ID with a reset. */
+#define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
+
+/* The name of a listener's UDP socket udp_fd (no SO_REUSEPORT of the
+ * app's), made by listen() as soon as the socket is bound, so that a
+ * process that finds the socket finds its name too, even before the
+ * engine takes the listener (or a keeper takes the engine). Returns the
+ * listening socket (owned, high) or -1: none, the socket is then taken
+ * for a stranger's. */
+int shim_porthand_name(int udp_fd);
+/* Listener socket s takes its name fd (-1: none), on its engine's thread. */
+void shim_porthand_attach(struct esock *s, int fd);
+/* s closes, or gives its port up: its name goes. */
+void shim_porthand_close(struct esock *s);
+/* W_PORTHAND readable: a process asks for s's port. */
+void shim_porthand_event(struct phsock *p, rudp_time now);
+
+/* listen() found the UDP socket of inode ino, owned by uid owner, on its
+ * port, in another process: asks its holder for it. Returns 0 (given up;
+ * *moved connections are moving off it), EADDRINUSE (a live listener
+ * holds it), or -1 (not ours, or no answer: a stranger's socket). */
+int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved);
+
+/* The kernel refused a bind() of TCP socket fd to addr (EADDRINUSE): if
+ * fd has SO_REUSEADDR and a UDP socket of ours in another process holds
+ * the port for a listener nobody holds any more (a keeper still starting),
+ * its holder stops it and gives the port up. Returns 1 if bind() is worth
+ * trying again, else 0. */
+int shim_porthand_reclaim(int fd, const struct sockaddr *addr, socklen_t len);
+/* Whether a bind() to local's port reclaimed it from a holder whose
+ * connections move off it, within SHIM_QUIET_AFTER_MOVE. */
+int shim_porthand_recent(const struct sockaddr_storage *local);
+
+#endif
