@@ -43,6 +43,7 @@
 #include "engine.h"
 #include "porthand.h"
 #include "portshare.h"
+#include "portwatch.h"
 #include "udpio.h"
 
 #include "poison.h"
@@ -344,6 +345,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     socklen_t el = sizeof s->endpoint;
     if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
         memset(&s->endpoint, 0, sizeof s->endpoint);
+    shim_portwatch_arm(s, now); /* another program may bind the port later */
     if (r->accept_tcp && s->reserve_fd >= 0)
         shim_tcpl_start(s);
 }
@@ -485,6 +487,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
     check_alive(e, now);
+    shim_portwatch_run(e, now);
     shim_tw_expire(e, now);
     shim_tcpl_retry(e);
     while (list) {

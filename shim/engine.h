@@ -88,6 +88,8 @@ typedef struct lgroup {
     _Atomic uint64_t tw_until;
     shim_acceptq aq; /* the members' one accept queue */
     shim_fifo fifo;  /* the order of its accepted connections (fifo.c) */
+    /* each member's UDP socket's inode, by engine index (portwatch.c) */
+    _Atomic uint64_t member_ino[SHIM_ENGINES_MAX];
 } lgroup;
 
 struct engine;
@@ -140,6 +142,7 @@ typedef struct phsock {
     int type;             /* W_PORTHAND: first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
+    uint64_t ino;         /* the UDP socket's inode (portwatch.c) */
 } phsock;
 
 typedef struct esock {
@@ -277,6 +280,7 @@ struct engine {
     bridge *bridges;
     bridge *pending;
     rudp_time retry_at;
+    rudp_time watch_at;         /* portwatch.c's next look, 0: nothing watched */
     struct mmsghdr *msgs;
     struct iovec *iovs;
     struct sockaddr_storage *addrs;

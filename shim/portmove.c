@@ -123,5 +123,6 @@ void shim_portmove_follow(bridge *b)
     rudp_addr_format(&to, y, sizeof y);
     SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: socket follows the server: %s -> %s",
              (unsigned long long)b->id, x, y);
+    shim_fallback_forget(&s->peer);
     s->peer = to;
 }

@@ -322,6 +322,19 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
              "TCP listener on port %u leaves rudp and takes plain kernel TCP only", port, port);
 }
 
+void shim_port_stranger(struct engine *e, esock *s)
+{
+    unsigned port = shim_ss_port(&s->endpoint);
+    int listening = s->listener && s->reserve_fd >= 0;
+    if (give_up(e, s, port) < 0)
+        return;
+    if (listening && !s->tcp.on && real_listen(s->reserve_fd, s->backlog) == 0)
+        shim_tcpl_start(s);
+    SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: another program bound a UDP socket there, which takes "
+             "its datagrams: the listener on TCP port %u leaves rudp and takes plain kernel TCP "
+             "only; the connections it accepted move to another UDP port", port, port);
+}
+
 int shim_port_hand_over(struct engine *e, esock *s, int pid, rudp_time now)
 {
     (void)now;

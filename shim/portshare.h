@@ -40,6 +40,17 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
                           unsigned *moved);
 
+/* Whether a UDP socket other than those of inodes mine[0..nmine) is bound,
+ * unconnected, on an address overlapping local's (IPV6_V6ONLY v6only):
+ * 1, 0, or -1 if the kernel cannot tell (udpdiag.c). Asks nobody. */
+int shim_udp_others(const struct sockaddr_storage *local, int v6only, const uint64_t *mine,
+                    int nmine);
+
+/* Another program's UDP socket took s's port after listen() (portwatch.c):
+ * s gives it up as for the app's own UDP (its connections move, a
+ * listener takes plain TCP), saying so. On e's thread. */
+void shim_port_stranger(struct engine *e, struct esock *s);
+
 /* Another process of ours listens on s's port (porthand.c): s gives the
  * port up, its connections moving to a new one (pid: the asker, for the
  * log). Returns how many move. On e's thread. */

@@ -148,6 +148,25 @@ static void drop_ours(seen *s)
     closedir(d);
 }
 
+int shim_udp_others(const struct sockaddr_storage *local, int v6only, const uint64_t *mine,
+                    int nmine)
+{
+    seen s;
+    memset(&s, 0, sizeof s);
+    if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
+        return -1;
+    if (s.overflow)
+        return 1;
+    for (int i = 0; i < s.n; i++) {
+        int ours = 0;
+        for (int k = 0; k < nmine && !ours; k++)
+            ours = mine[k] == s.ino[i];
+        if (!ours)
+            return 1;
+    }
+    return 0;
+}
+
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
                           unsigned *moved)
 {

@@ -39,7 +39,14 @@
  *   - another process's UDP socket bound first with SO_REUSEADDR, then
  *     this process's TCP listener on that port with SO_REUSEADDR: the other
  *     process's socket answers every one of 20 queries, and the listener
- *     answers a connection.
+ *     answers a connection;
+ *   - the same the other way round: this process's TCP listener first
+ *     (SO_REUSEADDR), with a connection accepted, then another process's
+ *     UDP socket on the port (SO_REUSEADDR): it answers every one of 20
+ *     queries, the connection carries data both ways afterwards (64 KiB
+ *     each way, then 20 round trips; under the shim it moves to another
+ *     UDP port once the engine sees the other socket, within a second),
+ *     and the listener answers a new connection.
  *
  * Prints one "ok:" line per check and "transport: KIND" for connected fds
  * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
@@ -530,18 +537,41 @@ static void pump(int w, int r, size_t len, unsigned seed)
     CHECK(memcmp(in, out, len) == 0, "stream after the UDP bind: bytes differ");
 }
 
+/* A listener (SO_REUSEADDR reuseaddr) on a port of the kernel's choice,
+ * *port, with one connection: *c the client, *a the accepted end, each
+ * printed as "transport: KIND (client|accepted before WHEN)". Returns the
+ * listener. */
+static int listener_with_conn(int reuseaddr, const char *when, unsigned *port, int *c, int *a)
+{
+    int l = tcp_socket(reuseaddr, 0);
+    *port = bind_lo(l, 0);
+    SYS(listen(l, 8));
+    *c = connect_lo(*port);
+    *a = accept(l, NULL, NULL);
+    SYS(*a);
+    printf("transport: %s (client before %s)\n", fd_transport(*c), when);
+    printf("transport: %s (accepted before %s)\n", fd_transport(*a), when);
+    return l;
+}
+
+/* 64 KiB each way on the connection c-a, then 20 round trips. */
+static void stream_both_ways(int c, int a)
+{
+    pump(c, a, 65536, 3);
+    pump(a, c, 65536, 4);
+    for (int i = 0; i < 20; i++) {
+        pump(c, a, 100, (unsigned)i);
+        pump(a, c, 100, (unsigned)i + 1);
+    }
+}
+
 /* A connection accepted before the program's UDP socket takes the
  * listener's port outlives it, and that socket gets only its own queries. */
 static void check_accepted_survive(int reuseaddr)
 {
-    int l = tcp_socket(reuseaddr, 0);
-    unsigned port = bind_lo(l, 0);
-    SYS(listen(l, 8));
-    int c = connect_lo(port);
-    int a = accept(l, NULL, NULL);
-    SYS(a);
-    printf("transport: %s (client before the UDP bind)\n", fd_transport(c));
-    printf("transport: %s (accepted before the UDP bind)\n", fd_transport(a));
+    unsigned port;
+    int c, a;
+    int l = listener_with_conn(reuseaddr, "the UDP bind", &port, &c, &a);
     pump(c, a, 1000, 1);
     pump(a, c, 1000, 2);
     /* Nothing in flight: what is on its way to the port when the program
@@ -561,12 +591,7 @@ static void check_accepted_survive(int reuseaddr)
         close(l);
         return;
     }
-    pump(c, a, 65536, 3);
-    pump(a, c, 65536, 4);
-    for (int i = 0; i < 20; i++) {
-        pump(c, a, 100, (unsigned)i);
-        pump(a, c, 100, (unsigned)i + 1);
-    }
+    stream_both_ways(c, a);
     int q = udp_socket(0);
     int queries = 0, foreign = 0;
     for (int i = 0; i < UDP_QUERIES; i++) {
@@ -604,12 +629,12 @@ static void check_accepted_survive(int reuseaddr)
 }
 
 /* The other process of check_foreign_udp: a UDP socket with
- * SO_REUSEADDR on a port; says the port on `ready`, answers each datagram
- * ("child:" and the query) until `stop` is closed. */
-static void foreign_child(int ready, int stop)
+ * SO_REUSEADDR on port (0: the kernel's choice); says the port on `ready`,
+ * answers each datagram ("child:" and the query) until `stop` is closed. */
+static void foreign_child(unsigned want, int ready, int stop)
 {
     int u = udp_socket(1);
-    unsigned port = bind_lo(u, 0);
+    unsigned port = bind_lo(u, want);
     if (write(ready, &port, sizeof port) != (ssize_t)sizeof port)
         _exit(1);
     for (;;) {
@@ -627,13 +652,49 @@ static void foreign_child(int ready, int stop)
     }
 }
 
+/* 20 queries to port, each answered by the other process. */
+static int other_answers(unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    int q = udp_socket(0);
+    int answered = 0;
+    for (int i = 0; i < UDP_QUERIES; i++) {
+        char msg[32], want[64], got[300];
+        int ml = snprintf(msg, sizeof msg, "query %d", i);
+        int wl = snprintf(want, sizeof want, "child:%s", msg);
+        CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+              strerror(errno));
+        struct pollfd p = {.fd = q, .events = POLLIN};
+        CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP query %d: the other process did not answer "
+              "within %d ms (%d answered before)", i, EVENT_MS, answered);
+        ssize_t r = recv(q, got, sizeof got, 0);
+        CHECK(r == wl && memcmp(got, want, (size_t)wl) == 0, "UDP query %d: answer %zd bytes",
+              i, r);
+        answered++;
+    }
+    close(q);
+    return answered;
+}
+
+/* The other process (foreign_child) is told to stop, and must end well. */
+static void end_other(int ready, int stop)
+{
+    close(stop);
+    close(ready);
+    int st;
+    SYS(waitpid(child, &st, 0));
+    child = -1;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
+}
+
 /* Another process's UDP socket keeps its port's datagrams when this
  * process listens on TCP there, both with SO_REUSEADDR. */
 static void check_foreign_udp(void)
 {
     int ready[2], stop[2];
     if (fork_child(ready, stop))
-        foreign_child(ready[1], stop[0]);
+        foreign_child(0, ready[1], stop[0]);
     close(ready[1]);
     close(stop[0]);
     unsigned port = 0;
@@ -649,35 +710,45 @@ static void check_foreign_udp(void)
         close(l);
     } else {
         SYS(listen(l, 8));
-        int q = udp_socket(0);
-        int answered = 0;
-        for (int i = 0; i < UDP_QUERIES; i++) {
-            char msg[32], want[64], got[300];
-            int ml = snprintf(msg, sizeof msg, "query %d", i);
-            int wl = snprintf(want, sizeof want, "child:%s", msg);
-            CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
-                  strerror(errno));
-            struct pollfd p = {.fd = q, .events = POLLIN};
-            CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP query %d: the other process did not answer "
-                  "within %d ms (%d answered before)", i, EVENT_MS, answered);
-            ssize_t r = recv(q, got, sizeof got, 0);
-            CHECK(r == wl && memcmp(got, want, (size_t)wl) == 0, "UDP query %d: answer %zd bytes",
-                  i, r);
-            answered++;
-        }
+        int answered = other_answers(port);
         tcp_answers(l, port, "another process's UDP");
-        close(q);
         close(l);
         printf("ok: another process's UDP socket (SO_REUSEADDR) bound first: %d of %d queries "
                "answered by it after a TCP listener (SO_REUSEADDR) took the port\n", answered,
                UDP_QUERIES);
     }
-    close(stop[1]);
-    close(ready[0]);
-    int st;
-    SYS(waitpid(child, &st, 0));
-    child = -1;
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
+    end_other(ready[0], stop[1]);
+}
+
+/* Another process's UDP socket bound on the listener's port after
+ * listen(), both with SO_REUSEADDR: it gets its queries, and the
+ * connection accepted before carries on. */
+static void check_foreign_udp_later(void)
+{
+    unsigned port;
+    int c, a;
+    int l = listener_with_conn(1, "the other process's UDP bind", &port, &c, &a);
+    pump(c, a, 1000, 5);
+    int ready[2], stop[2];
+    if (fork_child(ready, stop))
+        foreign_child(port, ready[1], stop[0]);
+    close(ready[1]);
+    close(stop[0]);
+    unsigned got = 0;
+    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
+    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(ready[0], &got, sizeof got) == sizeof got,
+          "the other process did not bind UDP port %u (SO_REUSEADDR)", port);
+    CHECK(got == port, "the other process bound port %u, not %u", got, port);
+    int answered = other_answers(port);
+    stream_both_ways(c, a);
+    tcp_answers(l, port, "another process's UDP bound later");
+    close(a);
+    close(c);
+    close(l);
+    end_other(ready[0], stop[1]);
+    printf("ok: another process's UDP socket (SO_REUSEADDR) bound after a TCP listener "
+           "(SO_REUSEADDR): %d of %d queries answered by it; the connection accepted before "
+           "carries data both ways after it\n", answered, UDP_QUERIES);
 }
 
 int main(int argc, char **argv)
@@ -701,5 +772,6 @@ int main(int argc, char **argv)
     for (int ra = 0; ra < 2; ra++)
         check_accepted_survive(ra);
     check_foreign_udp();
+    check_foreign_udp_later();
     return 0;
 }
