@@ -45,11 +45,13 @@
  * port free; it is told of the connections moving (no resets for a
  * while) by a note of the port kept for QUIET_AFTER_MOVE.
  *
- * Credentials, both ways (SO_PEERCRED: the connector's as of connect(),
- * the listener's as of listen(), man 7 unix): the holder answers only its
- * own euid or root, and the asker believes only a name held by the uid
- * that owns the UDP socket (sock_diag's idiag_uid), so no other user can
- * make a listener take another program's port, nor give one up.
+ * Credentials: the asker believes only a name held by the uid that owns
+ * the UDP socket (sock_diag's idiag_uid; SO_PEERCRED gives the listener's
+ * as of its listen(), man 7 unix), so no other user can make a listener
+ * take another program's port. The holder answers anyone, as the kernel
+ * lets any user bind a TCP port with SO_REUSEADDR where no socket listens
+ * (inet_csk_bind_conflict() looks at no uid then): a live listener says
+ * EADDRINUSE, and otherwise its connections move and go on.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -144,11 +146,8 @@ void shim_porthand_event(phsock *p, rudp_time now)
             return; /* EAGAIN: all taken */
         struct ucred uc;
         socklen_t ul = sizeof uc;
-        if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 ||
-            (uc.uid != geteuid() && uc.uid != 0)) {
-            real_close(fd);
-            continue;
-        }
+        if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0)
+            uc.pid = 0;
         ph_answer a = {.magic = PH_MAGIC};
         if (shim_engine_listener_live(s, now))
             a.err = EADDRINUSE;
