@@ -142,7 +142,7 @@ typedef struct phsock {
     int type;             /* W_PORTHAND: first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
-    uint64_t ino;         /* the UDP socket's inode (portwatch.c) */
+    uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */
 } phsock;
 
 typedef struct esock {

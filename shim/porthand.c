@@ -103,6 +103,11 @@ int shim_porthand_name(int udp_fd)
     struct sockaddr_un un;
     socklen_t ul = ph_name((uint64_t)st.st_ino, &un);
     if (real_bind(fd, (struct sockaddr *)&un, ul) < 0 || real_listen(fd, PH_BATCH) < 0) {
+        /* EADDRINUSE: someone bound it ahead of us (socket inodes come in
+         * sequence); then nobody can take this port over, as before */
+        SHIM_LOG(RUDP_LOG_WARN, "listener's UDP socket %llu: no name for it (%s): a server "
+                 "restarted on its port will listen on plain TCP while this one holds it",
+                 (unsigned long long)st.st_ino, shim_strerror(errno));
         real_close(fd);
         return -1;
     }

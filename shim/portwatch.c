@@ -18,9 +18,9 @@
  * plain TCP only), said in the log. Until the look, for up to a period,
  * that program gets what is sent to the port.
  *
- * Watched: listeners with a name (porthand.c), i.e. without the app's
- * SO_REUSEPORT, whose group may hold our listeners of other processes
- * (xgroup.c), which sock_diag cannot tell from a stranger's. Our own
+ * Watched: listeners without the app's SO_REUSEPORT, whose group may hold
+ * our listeners of other processes (xgroup.c), which sock_diag cannot
+ * tell from a stranger's. Our own
  * processes are not strangers: one that listens on the port asks for it
  * first (porthand.c), and the application's own UDP bind gives the port
  * up before it happens (shim_port_yield).
@@ -36,15 +36,16 @@
 
 #include "poison.h"
 
+/* Armed (ph.ino) and still on its port (give_up clears the endpoint). */
 static int watched(const esock *s)
 {
-    return s->ph.type == W_PORTHAND && s->endpoint.ss_family != 0;
+    return s->ph.ino != 0 && s->endpoint.ss_family != 0;
 }
 
-void shim_portwatch_arm(esock *s, rudp_time now)
+void shim_portwatch_arm(esock *s, int app_reuseport, rudp_time now)
 {
     struct stat st;
-    if (!watched(s) || fstat(s->fd, &st) < 0)
+    if (app_reuseport || s->endpoint.ss_family == 0 || fstat(s->fd, &st) < 0)
         return;
     s->ph.ino = (uint64_t)st.st_ino;
     if (s->group)
@@ -87,7 +88,7 @@ void shim_portwatch_run(struct engine *e, rudp_time now)
     int any = 0;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
-        if (!s || !watched(s) || !s->ph.ino)
+        if (!s || !watched(s))
             continue;
         look(e, s);
         any |= watched(s);
