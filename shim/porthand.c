@@ -157,7 +157,7 @@ void shim_porthand_event(phsock *p, rudp_time now)
         if (shim_engine_listener_live(s, now))
             a.err = EADDRINUSE;
         else if (p->type == W_PORTHAND) /* s still open: connections on it */
-            a.moved = (uint32_t)shim_port_hand_over(s->e, s, (int)uc.pid, now);
+            a.moved = (uint32_t)shim_port_hand_over(s->e, s, (int)uc.pid);
         /* else s closed with its listener: the port is free. Either way
          * this name went with it (p closed, the loop ends). */
         (void)real_sendto(fd, &a, sizeof a, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);

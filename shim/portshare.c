@@ -306,9 +306,10 @@ static int give_up(struct engine *e, esock *s, unsigned port)
     return moved;
 }
 
-/* The application binds its own UDP socket on s's port: s gives it up. A
- * listener goes on with plain TCP on its reserve socket. */
-static void yield_sock(struct engine *e, esock *s, unsigned port)
+/* Another UDP socket takes s's port (`who` binds it, for the log): s
+ * gives it up, and a listener goes on with plain TCP on its reserve
+ * socket. */
+static void leave_port(struct engine *e, esock *s, unsigned port, const char *who)
 {
     if (give_up(e, s, port) < 0)
         return;
@@ -318,26 +319,17 @@ static void yield_sock(struct engine *e, esock *s, unsigned port)
         return;
     if (s->reserve_fd >= 0 && !s->tcp.on && real_listen(s->reserve_fd, s->backlog) == 0)
         shim_tcpl_start(s);
-    SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: the application binds its own UDP socket there: the "
-             "TCP listener on port %u leaves rudp and takes plain kernel TCP only", port, port);
+    SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: %s binds its own UDP socket there: the TCP listener "
+             "on port %u leaves rudp and takes plain kernel TCP only", port, who, port);
 }
 
 void shim_port_stranger(struct engine *e, esock *s)
 {
-    unsigned port = shim_ss_port(&s->endpoint);
-    int listening = s->listener && s->reserve_fd >= 0;
-    if (give_up(e, s, port) < 0)
-        return;
-    if (listening && !s->tcp.on && real_listen(s->reserve_fd, s->backlog) == 0)
-        shim_tcpl_start(s);
-    SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: another program bound a UDP socket there, which takes "
-             "its datagrams: the listener on TCP port %u leaves rudp and takes plain kernel TCP "
-             "only; the connections it accepted move to another UDP port", port, port);
+    leave_port(e, s, shim_ss_port(&s->endpoint), "another program");
 }
 
-int shim_port_hand_over(struct engine *e, esock *s, int pid, rudp_time now)
+int shim_port_hand_over(struct engine *e, esock *s, int pid)
 {
-    (void)now;
     unsigned port = shim_ss_port(&s->endpoint);
     int moved = give_up(e, s, port);
     if (moved < 0)
@@ -359,7 +351,7 @@ void shim_port_yield_cmd(struct engine *e, void *req)
             !shim_port_overlap(&ss, v6only, &y->addr, y->v6only))
             continue;
         if (!y->probe) {
-            yield_sock(e, s, shim_ss_port(&ss));
+            leave_port(e, s, shim_ss_port(&ss), "the application");
             continue;
         }
         /* A live listener conflicts unless both are in a SO_REUSEPORT

@@ -54,7 +54,7 @@ void shim_port_stranger(struct engine *e, struct esock *s);
 /* Another process of ours listens on s's port (porthand.c): s gives the
  * port up, its connections moving to a new one (pid: the asker, for the
  * log). Returns how many move. On e's thread. */
-int shim_port_hand_over(struct engine *e, struct esock *s, int pid, rudp_time now);
+int shim_port_hand_over(struct engine *e, struct esock *s, int pid);
 
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address
