@@ -99,13 +99,8 @@ static long fill_pattern(int fd)
 static void old_server(int out)
 {
     int l = reuse_socket();
-    struct sockaddr_storage ss;
-    socklen_t len = loopback(AF_INET, 0, &ss);
-    SYS(bind(l, (struct sockaddr *)&ss, len));
+    unsigned port = bind_lo(l, 0);
     SYS(listen(l, 4));
-    len = sizeof ss;
-    SYS(getsockname(l, (struct sockaddr *)&ss, &len));
-    unsigned port = port_of(&ss);
     SYS(write(out, &port, sizeof port));
     int a = accept_ready(l, EVENT_MS);
     SYS(fcntl(a, F_SETFL, O_NONBLOCK));
@@ -154,11 +149,7 @@ int main(int argc, char **argv)
     close(p[1]);
     unsigned port;
     read_pipe(p[0], &port, sizeof port, "the old server's port");
-    int old = socket(AF_INET, SOCK_STREAM, 0);
-    SYS(old);
-    struct sockaddr_storage ss;
-    socklen_t len = loopback(AF_INET, port, &ss);
-    SYS(connect(old, (struct sockaddr *)&ss, len));
+    int old = connect_lo(port);
     long sent;
     read_pipe(p[0], &sent, sizeof sent, "the old server's byte count");
     close(p[0]);
@@ -183,9 +174,7 @@ int main(int argc, char **argv)
     CHECK(err[1] == 0, "the restarted server's listen: %s", strerror(err[1]));
     printf("ok: the restarted server binds and listens on the port (SO_REUSEADDR)\n");
 
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    SYS(c);
-    SYS(connect(c, (struct sockaddr *)&ss, len));
+    int c = connect_lo(port);
     char hello[sizeof HELLO - 1];
     read_exact(c, hello, sizeof hello, EVENT_MS);
     CHECK(memcmp(hello, HELLO, sizeof hello) == 0, "the new connection read %.*s",

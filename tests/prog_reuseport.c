@@ -122,17 +122,6 @@ static int tcp_socket(int reuseaddr, int reuseport)
     return s;
 }
 
-/* Binds s to 127.0.0.1:port (0: the kernel's choice); returns the port. */
-static unsigned bind_lo(int s, unsigned port)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = loopback(AF_INET, port, &ss);
-    SYS(bind(s, (struct sockaddr *)&ss, sl));
-    sl = sizeof ss;
-    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
-    return port_of(&ss);
-}
-
 /* bind() to 127.0.0.1:port must fail with want. */
 static void bind_fails(int s, unsigned port, int want, const char *what)
 {
@@ -157,16 +146,6 @@ static void second_bind_refused(int a_ra, int a_rp, int listening, int b_ra, int
     bind_fails(b, port, EADDRINUSE, what);
     close(b);
     close(a);
-}
-
-static int connect_lo(unsigned port)
-{
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    SYS(c);
-    struct sockaddr_storage ss;
-    socklen_t sl = loopback(AF_INET, port, &ss);
-    SYS(connect(c, (struct sockaddr *)&ss, sl));
-    return c;
 }
 
 /* Accepts one connection on l, reads a byte and answers with tag. */

@@ -59,26 +59,6 @@ static int tcp_socket(void)
     return s;
 }
 
-static unsigned bind_lo(int s, unsigned port)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = loopback(AF_INET, port, &ss);
-    SYS(bind(s, (struct sockaddr *)&ss, sl));
-    sl = sizeof ss;
-    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
-    return port_of(&ss);
-}
-
-static int connect_lo(unsigned port)
-{
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    SYS(c);
-    struct sockaddr_storage ss;
-    socklen_t sl = loopback(AF_INET, port, &ss);
-    SYS(connect(c, (struct sockaddr *)&ss, sl));
-    return c;
-}
-
 static void wait_byte(int fd, char want, const char *what)
 {
     char b = 0;

@@ -383,3 +383,23 @@ void fds_passed(char *out, size_t cap)
     }
     closedir(d);
 }
+
+unsigned bind_lo(int s, unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(bind(s, (struct sockaddr *)&ss, sl));
+    sl = sizeof ss;
+    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
+    return port_of(&ss);
+}
+
+int connect_lo(unsigned port)
+{
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    SYS(connect(c, (struct sockaddr *)&ss, sl));
+    return c;
+}

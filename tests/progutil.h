@@ -54,6 +54,11 @@ const char *fam_name(int family);
 /* The loopback address of family with port (host order). */
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
 unsigned port_of(const struct sockaddr_storage *ss);
+/* Binds socket s to 127.0.0.1:port (0: the kernel's choice); returns the
+ * port it got. */
+unsigned bind_lo(int s, unsigned port);
+/* A TCP socket connected to 127.0.0.1:port (blocking). */
+int connect_lo(unsigned port);
 /* A TCP socket of family bound to its loopback address, port chosen by the
  * kernel (not listening); *ss and *len get its address. */
 int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len);
