@@ -32,6 +32,11 @@
 #                             the shim run's "transport:" lines are checked
 #                             (assert_transport). For the prog_* programs that
 #                             must behave the same both ways.
+#   run_shim NAME LABEL CMD... run CMD as run_app does (under the shim; set
+#                             variables before the call for a variant): output
+#                             in $T/NAME, printed with "shim, LABEL: " before
+#                             each line; it must exit 0, and its "transport:"
+#                             lines are checked (assert_transport)
 #   need_bin NAME...          fail unless $BIN/NAME was built
 #   ms_now                    CLOCK_REALTIME in milliseconds
 #   capture_start NAME PORT   tshark capturing UDP PORT on loopback into
@@ -188,6 +193,15 @@ run_both() {
     sed 's/^/shim: /' "$T/$_n.shim"
     [ "$_rc" = 0 ] || fail "$_n under the shim exited $_rc"
     assert_transport "$T/$_n.shim"
+}
+
+run_shim() {
+    _n=$1 _l=$2; shift 2
+    _rc=0
+    run_app "$@" >"$T/$_n" 2>&1 || _rc=$?
+    sed "s/^/shim, $_l: /" "$T/$_n"
+    [ "$_rc" = 0 ] || fail "$_n ($_l) exited $_rc"
+    assert_transport "$T/$_n"
 }
 
 need_bin() {

@@ -13,15 +13,7 @@
 need_bin prog_reuseport
 run_both reuseport "$BIN/prog_reuseport"
 if [ "$SHIM_MODE" = shim ]; then
-    rc=0
-    RUDP_ACCEPT_TCP=0 run_app "$BIN/prog_reuseport" >"$T/notcp" 2>&1 || rc=$?
-    sed 's/^/shim, RUDP_ACCEPT_TCP=0: /' "$T/notcp"
-    [ "$rc" = 0 ] || fail "prog_reuseport with RUDP_ACCEPT_TCP=0 exited $rc"
-    assert_transport "$T/notcp"
+    RUDP_ACCEPT_TCP=0 run_shim notcp RUDP_ACCEPT_TCP=0 "$BIN/prog_reuseport"
     make_key "$T/key"
-    rc=0
-    PROG_REUSEPORT_ONLY=survive RUDP_KEY_FILE="$T/key" run_app "$BIN/prog_reuseport" >"$T/keyed" 2>&1 || rc=$?
-    sed 's/^/shim, keyed: /' "$T/keyed"
-    [ "$rc" = 0 ] || fail "prog_reuseport keyed exited $rc"
-    assert_transport "$T/keyed"
+    PROG_REUSEPORT_ONLY=survive RUDP_KEY_FILE="$T/key" run_shim keyed keyed "$BIN/prog_reuseport"
 fi

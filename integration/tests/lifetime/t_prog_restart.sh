@@ -17,11 +17,7 @@ if [ "$SHIM_MODE" = shim ]; then
         fail "no keeper handed the old listener's UDP port over"
     echo "ok: the keeper handed the port over"
     make_key "$T/key"
-    rc=0
-    RUDP_LOG=info RUDP_KEY_FILE="$T/key" run_app "$BIN/prog_restart" >"$T/keyed.shim" 2>&1 || rc=$?
-    sed 's/^/shim, keyed: /' "$T/keyed.shim"
-    [ "$rc" = 0 ] || fail "prog_restart keyed exited $rc"
-    assert_transport "$T/keyed.shim"
+    RUDP_LOG=info RUDP_KEY_FILE="$T/key" run_shim keyed.shim keyed "$BIN/prog_restart"
     grep -q 'handed over to process' "$T/keyed.shim" ||
         fail "keyed: no keeper handed the old listener's UDP port over"
     echo "ok: keyed, the keeper handed the port over"
