@@ -423,20 +423,8 @@ void shim_execpass_adopt(void)
         r = real_recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
     while (r < 0 && errno == EINTR);
     real_close(s);
-    int fds[PASS_FDS], n = 0;
-    for (struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (n < PASS_FDS)
-                fds[n++] = fd;
-            else
-                real_close(fd);
-        }
-    }
+    int fds[PASS_FDS];
+    int n = r > 0 ? shim_cmsg_take_fds(&mh, fds, PASS_FDS) : 0;
     int good = r == (ssize_t)sizeof m && m.magic == PASS_MAGIC && m.nslabs >= 0 &&
                (m.hand == 0 || m.hand == 1) && m.nslabs + m.hand == n;
     for (int i = 0; i < n; i++) {

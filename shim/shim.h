@@ -897,6 +897,11 @@ void shim_signals_off(void); /* a keeper: signals are its own business */
 void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out);
 socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
 
+/* The fds a received message m brought (SCM_RIGHTS), in order: the first
+ * max go into fds (NULL if max is 0), the rest are closed. Returns how
+ * many went into fds. */
+int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max);
+
 /* The port (host order) of an AF_INET or AF_INET6 address; 0 otherwise. */
 unsigned shim_ss_port(const struct sockaddr_storage *ss);
 

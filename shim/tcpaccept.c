@@ -250,21 +250,6 @@ int shim_tcpl_event(esock *s, rudp_time now)
 
 /* ---- application side ---- */
 
-/* Closes every fd a message brought. */
-static void close_passed(struct msghdr *m)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t k = 0; k < n; k++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-            real_close(fd);
-        }
-    }
-}
-
 int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
 {
     for (;;) {
@@ -294,7 +279,7 @@ int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
             !CMSG_NXTHDR(&m, c))
             memcpy(&fd, CMSG_DATA(c), sizeof fd);
         if (fd < 0 || r != (ssize_t)sizeof msg || msg.len > sizeof msg.peer) {
-            close_passed(&m);
+            shim_cmsg_take_fds(&m, NULL, 0);
             return -ECONNABORTED;
         }
         *peer = msg.peer;

@@ -46,6 +46,25 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out)
     return sizeof *in6;
 }
 
+int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max)
+{
+    int n = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (n < max)
+                fds[n++] = fd;
+            else
+                real_close(fd);
+        }
+    }
+    return n;
+}
+
 unsigned shim_ss_port(const struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET)

@@ -323,17 +323,9 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
         }
         if (n < 0)
             return; /* EAGAIN: all read */
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                /* nobody sends us fds; the buffer has no room for them
-                 * (MSG_CTRUNC: the kernel drops them), closed if any came */
-                for (size_t k = 0; (k + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); k++) {
-                    int bad;
-                    memcpy(&bad, CMSG_DATA(c) + k * sizeof bad, sizeof bad);
-                    real_close(bad);
-                }
-            }
-        }
+        /* nobody sends us fds; the buffer has no room for them
+         * (MSG_CTRUNC: the kernel drops them), closed if any came */
+        shim_cmsg_take_fds(&m, NULL, 0);
         if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
             e->xg_dropped++;
             continue;
