@@ -345,7 +345,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     socklen_t el = sizeof s->endpoint;
     if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
         memset(&s->endpoint, 0, sizeof s->endpoint);
-    shim_portwatch_arm(s, r->app_reuseport, now); /* another program may bind it later */
+    shim_portwatch_arm(s, now); /* another program may bind it later */
     if (r->accept_tcp && s->reserve_fd >= 0)
         shim_tcpl_start(s);
 }

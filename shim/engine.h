@@ -143,6 +143,7 @@ typedef struct phsock {
     int fd;               /* -1: none */
     struct esock *s;
     uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */
+    uid_t uid;            /* ... and its owner, whose other listeners share it */
 } phsock;
 
 typedef struct esock {

@@ -108,9 +108,11 @@ int shim_engine_connect(const shim_connect_req *r)
 }
 
 /* Another member for the group of the listener socket `first`: the same
- * family, options and address, its own receive buffer. */
-static int listener_member(int first, int family)
+ * family, options and address, its own receive buffer; *phfd its name
+ * (porthand.c), made before the bind, or -1. */
+static int listener_member(int first, int family, int *phfd)
 {
+    *phfd = -1;
     struct sockaddr_storage a;
     socklen_t alen = sizeof a;
     if (real_getsockname(first, (struct sockaddr *)&a, &alen) < 0)
@@ -142,8 +144,12 @@ static int listener_member(int first, int family)
                 real_setsockopt(fd, SOL_SOCKET, bufs[i][0], &v, sizeof v);
         }
     }
+    *phfd = shim_porthand_name(fd);
     if (real_bind(fd, (struct sockaddr *)&a, alen) < 0) {
         real_close(fd);
+        if (*phfd >= 0)
+            shim_close_owned(*phfd);
+        *phfd = -1;
         return -1;
     }
     return shim_fd_move_high(fd);
@@ -155,9 +161,10 @@ int shim_engine_listen(const shim_listen_req *r)
      * listener's SO_REUSEPORT group (sock.c set the option on the first
      * when more than one engine may run); if a member cannot be made,
      * the engines made so far serve it. */
-    int fds[SHIM_ENGINES_MAX];
+    int fds[SHIM_ENGINES_MAX], phfds[SHIM_ENGINES_MAX];
     int n = 1;
     fds[0] = r->udp_fd;
+    phfds[0] = r->phfd;
     int reuseport = 0;
     socklen_t rl = sizeof reuseport;
     if (real_getsockopt(r->udp_fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rl) < 0)
@@ -171,15 +178,18 @@ int shim_engine_listen(const shim_listen_req *r)
     while (reuseport && n < shim_cfg.engines) {
         if (G.nrun <= n && shim_engine_start_locked(&G.e[G.nrun]) < 0)
             break;
-        int fd = listener_member(r->udp_fd, r->lname.family);
+        int fd = listener_member(r->udp_fd, r->lname.family, &phfds[n]);
         if (fd < 0)
             break;
         fds[n++] = fd;
     }
     lgroup *g = NULL;
     if (n > 1 && !(g = shim_calloc(1, sizeof *g))) {
-        for (int k = 1; k < n; k++)
+        for (int k = 1; k < n; k++) {
             real_close(fds[k]);
+            if (phfds[k] >= 0)
+                shim_close_owned(phfds[k]);
+        }
         n = 1;
     }
     if (g) {
@@ -196,11 +206,13 @@ int shim_engine_listen(const shim_listen_req *r)
     for (int k = 0; k < n; k++) {
         cmd *c = shim_calloc(1, sizeof *c);
         /* each member's name, for a process that finds its socket on the
-         * port (porthand.c); a group of the app's own is left to xgroup.c */
-        int phfd = c && !r->app_reuseport ? shim_porthand_name(fds[k]) : -1;
+         * port (porthand.c) */
+        int phfd = phfds[k];
         if (!c) {
             /* a member that never was: its fd closes, the group forgets it */
             real_close(fds[k]);
+            if (phfd >= 0)
+                shim_close_owned(phfd);
             if (k == 0) {
                 real_close(r->reserve_fd);
                 if (xfd >= 0)

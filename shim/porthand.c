@@ -13,11 +13,15 @@
  * And had it bound the port anyway, the kernel would give the new socket,
  * bound last, every datagram of the old connections.
  *
- * So every listener's UDP socket without SO_REUSEPORT has a name: an
- * abstract AF_UNIX SOCK_SEQPACKET socket "rudp-udp <inode>" (the UDP
- * socket's inode, which sock_diag reports for it, unique on the host),
- * held by the engine that serves it, listening. A listen() that finds
- * another process's socket on its port (udpdiag.c) connects to that name:
+ * So every listener's UDP socket has a name: an abstract AF_UNIX
+ * SOCK_SEQPACKET socket "rudp-udp <inode>" (the UDP socket's inode, which
+ * sock_diag reports for it, unique on the host), made before the socket
+ * is bound (so no process finds it on the port unnamed) and held by the
+ * engine that serves it, listening. The names also tell our sockets from
+ * strangers' on a SO_REUSEPORT group's port, where our listeners of other
+ * processes belong (xgroup.c): listed by sock_diag, nobody asked
+ * (shim_porthand_named). A listen() without SO_REUSEPORT that finds
+ * another process's socket on its port (udpdiag.c) connects to its name:
  *
  *   - nobody holds it: not ours, the program's own (listen() stays plain
  *     TCP, as before);
@@ -212,6 +216,40 @@ out:
              "not ours, or no answer");
     real_close(fd);
     return r;
+}
+
+typedef struct named_req {
+    const uint32_t *ino;
+    int n;
+    uid_t uid;
+    uint8_t *named;
+} named_req;
+
+/* One listening unix socket: "\0rudp-udp <inode>" of uid q->uid names
+ * that UDP socket. */
+static void named_one(const char *name, size_t len, uid_t uid, void *ctx)
+{
+    static const char pre[] = "\0rudp-udp "; /* ph_name's, without the digits */
+    const size_t pl = sizeof pre - 1;
+    named_req *q = ctx;
+    if (uid != q->uid || len <= pl || len > pl + 20 || memcmp(name, pre, pl) != 0)
+        return;
+    uint64_t v = 0;
+    for (size_t i = pl; i < len; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    for (int i = 0; i < q->n; i++)
+        if (q->ino[i] == v)
+            q->named[i] = 1;
+}
+
+int shim_porthand_named(const uint32_t *ino, int n, uid_t uid, uint8_t *named)
+{
+    memset(named, 0, (size_t)n);
+    named_req q = {.ino = ino, .n = n, .uid = uid, .named = named};
+    return shim_unix_listening_names(named_one, &q);
 }
 
 /* Ports whose connections moved off at a bind() (shim_porthand_reclaim):

@@ -17,12 +17,11 @@ struct phsock;
  * it answers no unknown connection ID with a reset. */
 #define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
 
-/* The name of a listener's UDP socket udp_fd (no SO_REUSEPORT of the
- * app's), made by listen() as soon as the socket is bound, so that a
- * process that finds the socket finds its name too, even before the
- * engine takes the listener (or a keeper takes the engine). Returns the
- * listening socket (owned, high) or -1: none, the socket is then taken
- * for a stranger's. */
+/* The name of a listener's UDP socket udp_fd, made by listen() before the
+ * socket is bound, so that a process that finds the socket finds its name
+ * too, even before the engine takes the listener (or a keeper takes the
+ * engine). Returns the listening socket (owned, high) or -1: none, the
+ * socket is then taken for a stranger's. */
 int shim_porthand_name(int udp_fd);
 /* Listener socket s takes its name fd (-1: none), on its engine's thread. */
 void shim_porthand_attach(struct esock *s, int fd);
@@ -36,6 +35,11 @@ void shim_porthand_event(struct phsock *p, rudp_time now);
  * *moved connections are moving off it), EADDRINUSE (a live listener
  * holds it), or -1 (not ours, or no answer: a stranger's socket). */
 int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved);
+
+/* Which of the n UDP sockets ino[] have their name held by uid, as a
+ * listener's of ours (shim_porthand_name): named[i] 1 or 0. One sock_diag
+ * dump of the listening unix sockets, nobody asked. 0, or -1: cannot tell. */
+int shim_porthand_named(const uint32_t *ino, int n, uid_t uid, uint8_t *named);
 
 /* The kernel refused a bind() of TCP socket fd to addr (EADDRINUSE): if
  * fd has SO_REUSEADDR and a UDP socket of ours in another process holds

@@ -163,8 +163,10 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
                 found = (int)fd;
         }
         closedir(d);
-        if (found >= 0 || reuseport)
+        if (found >= 0)
             return found;
+        if (reuseport) /* a group: ours join it, a stranger's is left alone */
+            return shim_port_stranger_udp(local, v6only) == 1 ? SHIM_PORT_FOREIGN : -1;
         unsigned moved = 0;
         int f = shim_port_foreign_udp(family, local, v6only, &moved);
         if (f == 1)

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "rudp.h"
 
@@ -18,15 +19,15 @@ struct esock;
  * socket of the application's own: returns that socket's fd, or -1 if
  * none (or SHIM_PORT_FOREIGN or SHIM_PORT_BUSY, below). Asks the kernel
  * first (a probe bind, no reuse options): a free port costs one socket.
- * A socket of ours in another process without a live listener is handed
- * over (porthand.c): -1 then, and *quiet set if connections are moving
- * off the port. */
+ * Without SO_REUSEPORT, a socket of ours in another process without a
+ * live listener is handed over (porthand.c): -1 then, and *quiet set if
+ * connections are moving off the port; with it, ours are the group's. */
 int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6only,
                       int reuseport, int *quiet);
 /* shim_port_app_udp's answer when no socket of the program's own holds the
- * port but another process's UDP socket does (udpdiag.c); asked only
- * without SO_REUSEPORT (with it, our own listeners in other processes,
- * xgroup.c, share the port). */
+ * port but another program's UDP socket does (udpdiag.c). With
+ * SO_REUSEPORT, our own listeners in other processes (xgroup.c) share the
+ * port: only a socket that is not one of theirs counts. */
 #define SHIM_PORT_FOREIGN (-2)
 /* ... when a live rudp listener of another process of ours holds it
  * (porthand.c): listen() fails with EADDRINUSE, as under TCP. */
@@ -40,11 +41,17 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
                           unsigned *moved);
 
-/* Whether a UDP socket other than those of inodes mine[0..nmine) is bound,
- * unconnected, on an address overlapping local's (IPV6_V6ONLY v6only):
- * 1, 0, or -1 if the kernel cannot tell (udpdiag.c). Asks nobody. */
+/* Whether a stranger's UDP socket is bound, unconnected, on an address
+ * overlapping local's (IPV6_V6ONLY v6only): one other than those of
+ * inodes mine[0..nmine) and those of listeners of ours in other processes
+ * (a SO_REUSEPORT group's members, xgroup.c), which are of uid `uid` and
+ * have their name (porthand.c) held by it. 1, 0, or -1 if the kernel
+ * cannot tell (udpdiag.c). Asks nobody. */
 int shim_udp_others(const struct sockaddr_storage *local, int v6only, const uint64_t *mine,
-                    int nmine);
+                    int nmine, uid_t uid);
+/* The same at listen() with SO_REUSEPORT, before our socket is bound:
+ * mine are the sockets this process holds, uid our euid. */
+int shim_port_stranger_udp(const struct sockaddr_storage *local, int v6only);
 
 /* Another program's UDP socket took s's port after listen() (portwatch.c):
  * s gives it up as for the app's own UDP (its connections move, a

@@ -12,18 +12,22 @@
  * host on its watched listeners' ports (sock_diag: one dump per family
  * and listener, about 90 us each for the 27 UDP sockets of this machine,
  * growing with their number). A socket there that is not the listener's
- * own (nor a member of its group with RUDP_ENGINES > 1) is a stranger's:
- * the listener gives the port up as for the application's own UDP
- * (portshare.c: its connections move to another port, NEW_PORT; it takes
- * plain TCP only), said in the log. Until the look, for up to a period,
- * that program gets what is sent to the port.
+ * own (nor a member of its group with RUDP_ENGINES > 1) is a stranger's,
+ * unless it is a listener's of ours in another process: the app's
+ * SO_REUSEPORT group may span processes (xgroup.c). sock_diag cannot tell
+ * those apart by options, so each such socket's name tells
+ * (porthand.c: "rudp-udp <inode>", held by the listener's uid; udpdiag.c
+ * lists the names only when other processes' sockets are on the port).
+ * A stranger's makes the listener give the port up as for the
+ * application's own UDP (portshare.c: its connections move to another
+ * port, NEW_PORT; it takes plain TCP only), said in the log. Until the
+ * look, for up to a period, that program gets what is sent to the port
+ * (with SO_REUSEPORT on both, what the kernel's hash sends it).
  *
- * Watched: listeners without the app's SO_REUSEPORT, whose group may hold
- * our listeners of other processes (xgroup.c), which sock_diag cannot
- * tell from a stranger's. Our own
- * processes are not strangers: one that listens on the port asks for it
- * first (porthand.c), and the application's own UDP bind gives the port
- * up before it happens (shim_port_yield).
+ * Other processes of ours without SO_REUSEPORT never share the port: one
+ * that listens there asks for it first (porthand.c), and the
+ * application's own UDP bind gives the port up before it happens
+ * (shim_port_yield).
  */
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -42,12 +46,13 @@ static int watched(const esock *s)
     return s->ph.ino != 0 && s->endpoint.ss_family != 0;
 }
 
-void shim_portwatch_arm(esock *s, int app_reuseport, rudp_time now)
+void shim_portwatch_arm(esock *s, rudp_time now)
 {
     struct stat st;
-    if (app_reuseport || s->endpoint.ss_family == 0 || fstat(s->fd, &st) < 0)
+    if (s->endpoint.ss_family == 0 || fstat(s->fd, &st) < 0)
         return;
     s->ph.ino = (uint64_t)st.st_ino;
+    s->ph.uid = st.st_uid;
     if (s->group)
         atomic_store(&s->group->member_ino[s->e - G.e], s->ph.ino);
     struct engine *e = s->e;
@@ -72,7 +77,7 @@ static void look(struct engine *e, esock *s)
     socklen_t l = sizeof v6only;
     if (s->family == AF_INET6)
         real_getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
-    if (shim_udp_others(&s->endpoint, v6only, mine, n) == 1)
+    if (shim_udp_others(&s->endpoint, v6only, mine, n, s->ph.uid) == 1)
         shim_port_stranger(e, s);
 }
 

@@ -14,8 +14,8 @@ struct esock;
 #define SHIM_PORTWATCH_PERIOD RUDP_SEC(1)
 
 /* Listener socket s, just made (its endpoint set): watched from a period
- * on, unless the app set SO_REUSEPORT. On its engine's thread. */
-void shim_portwatch_arm(struct esock *s, int app_reuseport, rudp_time now);
+ * on. On its engine's thread. */
+void shim_portwatch_arm(struct esock *s, rudp_time now);
 /* Due at e->retry_at: one look at every watched socket of e, once a
  * period; a socket whose port another program has taken gives it up
  * (shim_port_stranger). */

@@ -344,6 +344,12 @@ int shim_unix_diag_queue(uint64_t ino, int *len, int *max);
  * with inode ino, asked with the UDIAG_SHOW_ bits show: 1 *out set, 0 no
  * such socket, -1 cannot tell. */
 int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out);
+/* Every listening unix socket of our network namespace that has a name
+ * (abstract ones start with a 0 byte; not NUL-terminated), with its
+ * owner's uid (UNIX_DIAG_UID, Linux 5.3): fn(name, len, uid, ctx) each.
+ * One dump; 0, or -1: cannot tell. */
+typedef void (*shim_unix_name_fn)(const char *name, size_t len, uid_t uid, void *ctx);
+int shim_unix_listening_names(shim_unix_name_fn fn, void *ctx);
 
 /* Marks a slot reusable (its connection is gone on both sides). */
 void shim_slot_free(uint32_t index);
@@ -904,6 +910,18 @@ int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max);
 
 /* The port (host order) of an AF_INET or AF_INET6 address; 0 otherwise. */
 unsigned shim_ss_port(const struct sockaddr_storage *ss);
+
+/* sock_diag (NETLINK_SOCK_DIAG): sends the dump request req (reqlen bytes,
+ * its nlmsghdr first) and calls visit(h, ctx) for each message of the
+ * answer, read in 32 KiB buffers, until NLMSG_DONE. Returns 0, or -1: no
+ * netlink, an error or a malformed answer, or visit returned -1. */
+struct nlmsghdr;
+int shim_diag_dump(const void *req, size_t reqlen,
+                   int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx);
+/* The payload of netlink attribute `type` among the attributes at attrs
+ * (len bytes, each length-checked): NULL if absent, else its bytes and
+ * *plen their number. */
+const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */

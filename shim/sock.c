@@ -723,10 +723,13 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
             return fail(EADDRINUSE); /* as the kernel says with TCP listening */
     }
 
-    int err, udp = -1, lfd = -1, reserve = -1;
+    int err, udp = -1, lfd = -1, reserve = -1, phfd = -1;
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp < 0)
         goto fail_errno;
+    /* Named before it is bound: another process of ours that finds it on
+     * the port finds it named (porthand.c, udpdiag.c). */
+    phfd = shim_porthand_name(udp);
     if (family == AF_INET6) {
         int v6 = rec.v6only;
         real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
@@ -748,6 +751,8 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
             goto fail_errno;
         /* TCP allowed the port, UDP has it taken: another process's UDP */
         real_close(udp);
+        if (phfd >= 0)
+            shim_close_owned(phfd);
         return listen_plain(fd, backlog, local, -1);
     }
     shim_udp_grow_buffers(udp, 1);
@@ -799,6 +804,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.backlog = backlog;
     req.app_reuseport = rec.reuseport;
     req.quiet = quiet;
+    req.phfd = phfd;
     /* Dual listener: the reserve socket, the app's own TCP socket, listens
      * too, with the app's backlog, and the engine hands what it accepts to
      * the unix listener (tcpaccept.c). Listening last, so nothing failed
@@ -809,7 +815,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         goto fail_errno;
     req.id = n.id;
     req.cfg = cfg;
-    udp = reserve = -1;
+    udp = reserve = phfd = -1;
     if ((err = shim_engine_listen(&req)) < 0) {
         real_close(lfd);
         if (req.accept_tcp)
@@ -842,6 +848,8 @@ fail_errno:
         real_close(lfd);
     if (reserve >= 0)
         real_close(reserve);
+    if (phfd >= 0)
+        shim_close_owned(phfd);
     return fail(err);
 }
 

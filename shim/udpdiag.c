@@ -13,7 +13,9 @@
  * taken and no socket of the program's own holds it (portshare.c). A
  * socket found that is a listener's of ours in another process (a keeper
  * finishing a restarted server's old connections) is asked for instead
- * (porthand.c).
+ * (porthand.c). With SO_REUSEPORT, such sockets are the group's other
+ * members (xgroup.c), told from a stranger's by their names (porthand.c),
+ * and so are those portwatch.c finds after listen().
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,7 +35,6 @@
 
 #include "poison.h"
 
-#define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
 #define MAX_SEEN 32
 
 typedef struct seen {
@@ -42,6 +43,50 @@ typedef struct seen {
     int n;
     int overflow;
 } seen;
+
+typedef struct dump_req {
+    const struct sockaddr_storage *local;
+    int v6only;
+    seen *out;
+} dump_req;
+
+/* One socket of the dump: unconnected, on an address overlapping local's. */
+static int dump_one(const struct nlmsghdr *h, void *ctx)
+{
+    dump_req *q = ctx;
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+        return -1;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    if (m->id.idiag_dport != 0)
+        return 0; /* connected: takes only its peer's datagrams */
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int v6 = 0;
+    if (m->idiag_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = m->id.idiag_sport;
+        memcpy(&in->sin_addr, m->id.idiag_src, 4);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = m->id.idiag_sport;
+        memcpy(&in6->sin6_addr, m->id.idiag_src, 16);
+        size_t vl;
+        const uint8_t *v = shim_nla_get(m + 1, h->nlmsg_len - NLMSG_LENGTH(sizeof *m),
+                                        INET_DIAG_SKV6ONLY, &vl);
+        v6 = v && vl > 0 && *v != 0;
+    }
+    if (!shim_port_overlap(&ss, v6, q->local, q->v6only))
+        return 0;
+    seen *out = q->out;
+    if (out->n < MAX_SEEN) {
+        out->uid[out->n] = m->idiag_uid;
+        out->ino[out->n++] = m->idiag_inode;
+    } else
+        out->overflow = 1;
+    return 0;
+}
 
 /* One dump of the UDP sockets of `family`; those unconnected on an address
  * overlapping local's go into *out. 0, or -1: cannot tell. */
@@ -56,69 +101,8 @@ static int dump(int family, const struct sockaddr_storage *local, int v6only, se
         .req = {.sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_UDP,
                 .idiag_states = ~0u},
     };
-    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0)
-        return -1;
-    int r = -1;
-    if (write(fd, &rq, sizeof rq) != (ssize_t)sizeof rq)
-        goto out;
-    static _Thread_local union {
-        struct nlmsghdr h;
-        uint8_t b[32768];
-    } buf;
-    for (;;) {
-        ssize_t n;
-        do
-            n = read(fd, &buf, sizeof buf);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0)
-            goto out;
-        size_t left = (size_t)n;
-        for (const struct nlmsghdr *h = &buf.h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-            if (h->nlmsg_type == NLMSG_DONE) {
-                r = 0;
-                goto out;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR ||
-                h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                goto out;
-            const struct inet_diag_msg *m = NLMSG_DATA(h);
-            if (m->id.idiag_dport != 0)
-                continue; /* connected: takes only its peer's datagrams */
-            struct sockaddr_storage ss;
-            memset(&ss, 0, sizeof ss);
-            int v6 = 0;
-            if (m->idiag_family == AF_INET) {
-                struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-                in->sin_family = AF_INET;
-                in->sin_port = m->id.idiag_sport;
-                memcpy(&in->sin_addr, m->id.idiag_src, 4);
-            } else {
-                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-                in6->sin6_family = AF_INET6;
-                in6->sin6_port = m->id.idiag_sport;
-                memcpy(&in6->sin6_addr, m->id.idiag_src, 16);
-                size_t alen = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
-                for (const struct nlattr *a = (const struct nlattr *)(m + 1);
-                     alen >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= alen;
-                     alen -= ALIGN4(a->nla_len) < alen ? ALIGN4(a->nla_len) : alen,
-                                         a = (const struct nlattr *)((const char *)a +
-                                                                     ALIGN4(a->nla_len)))
-                    if (a->nla_type == INET_DIAG_SKV6ONLY && a->nla_len > sizeof *a)
-                        v6 = *((const uint8_t *)a + ALIGN4(sizeof *a)) != 0;
-            }
-            if (!shim_port_overlap(&ss, v6, local, v6only))
-                continue;
-            if (out->n < MAX_SEEN) {
-                out->uid[out->n] = m->idiag_uid;
-                out->ino[out->n++] = m->idiag_inode;
-            } else
-                out->overflow = 1;
-        }
-    }
-out:
-    real_close(fd);
-    return r;
+    dump_req q = {.local = local, .v6only = v6only, .out = out};
+    return shim_diag_dump(&rq, sizeof rq, dump_one, &q);
 }
 
 /* Drops from s the sockets this process holds (the program's own, our
@@ -148,23 +132,59 @@ static void drop_ours(seen *s)
     closedir(d);
 }
 
+/* Whether any socket in s (other processes') is a stranger's: not a
+ * listener's of ours of uid `uid`, whose name (porthand.c) that uid holds.
+ * The kernel lets only one euid into a SO_REUSEPORT group, so a member of
+ * ours has the listener's uid; another user's socket bound with
+ * SO_REUSEADDR is a stranger's whatever name its user made. 1, 0, or -1:
+ * cannot tell. */
+static int strangers(const seen *s, uid_t uid)
+{
+    if (s->overflow)
+        return 1;
+    if (s->n == 0)
+        return 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->uid[i] != (uint32_t)uid)
+            return 1;
+    uint8_t named[MAX_SEEN];
+    if (shim_porthand_named(s->ino, s->n, uid, named) < 0)
+        return -1;
+    for (int i = 0; i < s->n; i++)
+        if (!named[i])
+            return 1;
+    return 0;
+}
+
 int shim_udp_others(const struct sockaddr_storage *local, int v6only, const uint64_t *mine,
-                    int nmine)
+                    int nmine, uid_t uid)
 {
     seen s;
     memset(&s, 0, sizeof s);
     if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
         return -1;
-    if (s.overflow)
-        return 1;
-    for (int i = 0; i < s.n; i++) {
+    for (int i = 0; i < s.n;) {
         int ours = 0;
         for (int k = 0; k < nmine && !ours; k++)
             ours = mine[k] == s.ino[i];
-        if (!ours)
-            return 1;
+        if (ours) {
+            s.n--;
+            s.ino[i] = s.ino[s.n];
+            s.uid[i] = s.uid[s.n];
+        } else
+            i++;
     }
-    return 0;
+    return strangers(&s, uid);
+}
+
+int shim_port_stranger_udp(const struct sockaddr_storage *local, int v6only)
+{
+    seen s;
+    memset(&s, 0, sizeof s);
+    if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
+        return -1;
+    drop_ours(&s);
+    return strangers(&s, geteuid());
 }
 
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,

@@ -9,7 +9,8 @@
  * sk_diag_show_rqlen()). unix_diag looks a socket up by inode in our
  * network namespace and checks no permission (as ss -x shows everyone's).
  * The engine asks the same to learn whether a listener's app end still
- * exists in any process.
+ * exists in any process. And the names of the listening ones, with their
+ * owners' uids (porthand.c: which UDP sockets are listeners' of ours).
  */
 #include <errno.h>
 #include <string.h>
@@ -23,9 +24,23 @@
 
 #include "poison.h"
 
-/* NLA_ALIGN and NLA_HDRLEN compute in int (NLA_ALIGNTO is 4, not 4u) */
-#define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
-#define ATTR_HDR ALIGN4(sizeof(struct nlattr))
+typedef struct unix_req {
+    struct nlmsghdr nh;
+    struct unix_diag_req req;
+} unix_req;
+
+static unix_req make_req(unsigned flags, unsigned states, unsigned show)
+{
+    unix_req rq;
+    memset(&rq, 0, sizeof rq);
+    rq.nh.nlmsg_len = sizeof rq;
+    rq.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    rq.nh.nlmsg_flags = (uint16_t)flags;
+    rq.req.sdiag_family = AF_UNIX;
+    rq.req.udiag_states = states;
+    rq.req.udiag_show = show;
+    return rq;
+}
 
 /* Asks the kernel about the unix socket with inode ino (show: the
  * UDIAG_SHOW_ bits) and copies the payload of its attribute `attr` (out,
@@ -39,18 +54,8 @@ static int diag(uint64_t ino, unsigned show, int attr, void *out, size_t outlen,
     int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0)
         return -1;
-    struct {
-        struct nlmsghdr nh;
-        struct unix_diag_req req;
-    } rq;
-    memset(&rq, 0, sizeof rq);
-    rq.nh.nlmsg_len = sizeof rq;
-    rq.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    rq.nh.nlmsg_flags = NLM_F_REQUEST;
-    rq.req.sdiag_family = AF_UNIX;
-    rq.req.udiag_states = ~0u;
+    unix_req rq = make_req(NLM_F_REQUEST, ~0u, show);
     rq.req.udiag_ino = (uint32_t)ino;
-    rq.req.udiag_show = show;
     rq.req.udiag_cookie[0] = rq.req.udiag_cookie[1] = ~0u; /* no cookie: by inode */
     int r = -1;
     union {
@@ -77,16 +82,12 @@ static int diag(uint64_t ino, unsigned show, int attr, void *out, size_t outlen,
         goto out;
     r = 1;
     const struct unix_diag_msg *m = NLMSG_DATA(h);
-    size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *m);
-    for (const struct nlattr *a = (const struct nlattr *)(m + 1);
-         attr && len >= sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
-         len -= ALIGN4(a->nla_len) < len ? ALIGN4(a->nla_len) : len,
-                             a = (const struct nlattr *)((const char *)a + ALIGN4(a->nla_len))) {
-        if (a->nla_type == attr && a->nla_len >= ATTR_HDR + outlen) {
-            memcpy(out, (const char *)a + ATTR_HDR, outlen);
-            *got = 1;
-            break;
-        }
+    size_t vl;
+    const void *v = attr ? shim_nla_get(m + 1, h->nlmsg_len - NLMSG_LENGTH(sizeof *m), attr, &vl)
+                         : NULL;
+    if (v && vl >= outlen) {
+        memcpy(out, v, outlen);
+        *got = 1;
     }
 out:
     real_close(fd);
@@ -127,4 +128,34 @@ int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out)
     int got;
     int r = diag(ino, show, attr, out, sizeof *out, &got);
     return r == 1 && !got ? -1 : r;
+}
+
+typedef struct names_req {
+    shim_unix_name_fn fn;
+    void *ctx;
+} names_req;
+
+static int name_one(const struct nlmsghdr *h, void *ctx)
+{
+    names_req *q = ctx;
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+        return -1;
+    const struct unix_diag_msg *m = NLMSG_DATA(h);
+    size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof *m), namelen, uidlen;
+    const char *name = shim_nla_get(m + 1, len, UNIX_DIAG_NAME, &namelen);
+    const void *uidp = shim_nla_get(m + 1, len, UNIX_DIAG_UID, &uidlen);
+    uint32_t uid;
+    if (name && uidp && uidlen >= sizeof uid) {
+        memcpy(&uid, uidp, sizeof uid);
+        q->fn(name, namelen, (uid_t)uid, q->ctx);
+    }
+    return 0;
+}
+
+int shim_unix_listening_names(shim_unix_name_fn fn, void *ctx)
+{
+    /* 1 << TCP_LISTEN: bound and listening sockets */
+    unix_req rq = make_req(NLM_F_REQUEST | NLM_F_DUMP, 1u << 10, UDIAG_SHOW_NAME | UDIAG_SHOW_UID);
+    names_req q = {.fn = fn, .ctx = ctx};
+    return shim_diag_dump(&rq, sizeof rq, name_one, &q);
 }

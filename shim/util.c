@@ -1,4 +1,5 @@
-/* util.c: address conversion, fd placement, what a socket is, the clock. */
+/* util.c: address conversion, fd placement, what a socket is (sock_diag
+ * dumps), the clock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -6,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 
 #include "shim.h"
 
@@ -136,4 +139,65 @@ int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return -err;
+}
+
+/* NLA_ALIGN and NLA_HDRLEN compute in int (NLA_ALIGNTO is 4, not 4u) */
+#define ALIGN4(x) ((size_t)(((size_t)(x) + 3u) & ~(size_t)3u))
+
+int shim_diag_dump(const void *req, size_t reqlen,
+                   int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx)
+{
+    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    int r = -1;
+    /* write/read: to and from the kernel, the netlink socket's default */
+    if (write(fd, req, reqlen) != (ssize_t)reqlen)
+        goto out;
+    static _Thread_local union {
+        struct nlmsghdr h;
+        uint8_t b[32768];
+    } buf;
+    for (;;) {
+        ssize_t n;
+        do
+            n = read(fd, &buf, sizeof buf);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            goto out;
+        size_t left = (size_t)n;
+        for (const struct nlmsghdr *h = &buf.h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                r = 0;
+                goto out;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR || visit(h, ctx) < 0)
+                goto out;
+        }
+    }
+out:
+    real_close(fd);
+    return r;
+}
+
+const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen)
+{
+    const size_t hdr = ALIGN4(sizeof(struct nlattr));
+    const uint8_t *p = attrs;
+    while (len >= sizeof(struct nlattr)) {
+        struct nlattr a;
+        memcpy(&a, p, sizeof a);
+        if (a.nla_len < sizeof a || a.nla_len > len)
+            return NULL;
+        if (a.nla_type == type && a.nla_len >= hdr) {
+            *plen = a.nla_len - hdr;
+            return p + hdr;
+        }
+        size_t step = ALIGN4(a.nla_len);
+        if (step >= len)
+            return NULL;
+        p += step;
+        len -= step;
+    }
+    return NULL;
 }

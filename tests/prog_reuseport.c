@@ -46,7 +46,19 @@
  *     queries, the connection carries data both ways afterwards (64 KiB
  *     each way, then 20 round trips; under the shim it moves to another
  *     UDP port once the engine sees the other socket, within a second),
- *     and the listener answers a new connection.
+ *     and the listener answers a new connection;
+ *   - with SO_REUSEPORT: another process's UDP socket (SO_REUSEPORT) bound
+ *     first, then this process's TCP listener (SO_REUSEPORT): 20 queries,
+ *     each from a new source port, all answered by the other process;
+ *   - and bound after listen(), on one of two ports where this process and
+ *     a child listen in one SO_REUSEPORT group: the other process ends up
+ *     answering 20 queries in a row from new source ports (tried for at
+ *     most 200 x 300 ms: under the shim every member of ours gives that
+ *     port up once its engine sees the stranger), the group's TCP
+ *     listeners there answer a connection, and on the other port the
+ *     group still spreads 30 connections over both processes (under the
+ *     shim the engines that saw the stranger took the other process's
+ *     members for ours).
  *
  * Prints one "ok:" line per check and "transport: KIND" for connected fds
  * (tcp = a kernel TCP socket). The UDP checks print their TCP connection as
@@ -79,12 +91,14 @@
 
 const char *prog_name = "prog_reuseport";
 
-static pid_t child = -1;
+static pid_t child = -1, member = -1; /* member: a group's, beside child */
 
 static void kill_child(void)
 {
     if (child > 0)
         kill(child, SIGKILL);
+    if (member > 0)
+        kill(member, SIGKILL);
 }
 
 /* Forks `child` with two pipes: it says `ready` and waits for `stop`.
@@ -162,24 +176,36 @@ static void serve_one(int l, char tag, int print_transport)
     close(a);
 }
 
-/* The forked member of the group: listens on port with SO_REUSEPORT, says
- * so on ready, then answers every connection with 'c' until stop closes. */
-static void group_child(unsigned port, int ready, int stop)
+/* The forked member of a group: listens with SO_REUSEPORT on port, and on
+ * port2 unless 0, says so on ready, then answers every connection with
+ * 'c' until stop closes (printing the transport of the first on port if
+ * print_transport). */
+static void group_child(unsigned port, unsigned port2, int print_transport, int ready, int stop)
 {
-    int l = tcp_socket(0, 1);
-    bind_lo(l, port);
-    SYS(listen(l, 64));
-    CHECK(get_int_opt(l, SOL_SOCKET, SO_REUSEPORT) == 1, "child: SO_REUSEPORT after listen");
+    int l[2] = {-1, -1}, n = port2 ? 2 : 1, first[2] = {1, 0};
+    for (int i = 0; i < n; i++) {
+        l[i] = tcp_socket(0, 1);
+        bind_lo(l[i], i ? port2 : port);
+        SYS(listen(l[i], 64));
+        CHECK(get_int_opt(l[i], SOL_SOCKET, SO_REUSEPORT) == 1,
+              "child: SO_REUSEPORT after listen");
+    }
     CHECK(write(ready, "r", 1) == 1, "child: ready: %s", strerror(errno));
     for (;;) {
-        struct pollfd p[2] = {{.fd = l, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
-        SYS(poll(p, 2, -1));
-        if (p[1].revents)
+        struct pollfd p[3] = {{.fd = stop, .events = POLLIN},
+                              {.fd = l[0], .events = POLLIN},
+                              {.fd = l[1], .events = POLLIN}};
+        SYS(poll(p, (nfds_t)(1 + n), -1));
+        if (p[0].revents)
             break;
-        if (p[0].revents & POLLIN)
-            serve_one(l, 'c', 0);
+        for (int i = 0; i < n; i++)
+            if (p[1 + i].revents & POLLIN) {
+                serve_one(l[i], 'c', print_transport && first[i]);
+                first[i] = 0;
+            }
     }
-    close(l);
+    for (int i = 0; i < n; i++)
+        close(l[i]);
     _exit(0);
 }
 
@@ -198,7 +224,7 @@ static void check_group(void)
     if (fork_child(ready, stop)) {
         close(la);
         close(lb);
-        group_child(port, ready[1], stop[0]);
+        group_child(port, 0, 0, ready[1], stop[0]);
     }
     close(ready[1]);
     close(stop[0]);
@@ -395,6 +421,15 @@ static int udp_socket(int reuseaddr)
     SYS(u);
     if (reuseaddr)
         SYS(setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr));
+    return u;
+}
+
+/* A UDP socket with SO_REUSEADDR (reuse 1) or SO_REUSEPORT (reuse 2). */
+static int udp_reuse(int reuse)
+{
+    int u = udp_socket(reuse == 1), one = 1;
+    if (reuse == 2)
+        SYS(setsockopt(u, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one));
     return u;
 }
 
@@ -608,11 +643,12 @@ static void check_accepted_survive(int reuseaddr)
 }
 
 /* The other process of check_foreign_udp: a UDP socket with
- * SO_REUSEADDR on port (0: the kernel's choice); says the port on `ready`,
- * answers each datagram ("child:" and the query) until `stop` is closed. */
-static void foreign_child(unsigned want, int ready, int stop)
+ * SO_REUSEADDR (reuse 1) or SO_REUSEPORT (2) on port (0: the kernel's
+ * choice); says the port on `ready`, answers each datagram ("child:" and
+ * the query) until `stop` is closed. */
+static void foreign_child(unsigned want, int reuse, int ready, int stop)
 {
-    int u = udp_socket(1);
+    int u = udp_reuse(reuse);
     unsigned port = bind_lo(u, want);
     if (write(ready, &port, sizeof port) != (ssize_t)sizeof port)
         _exit(1);
@@ -631,29 +667,45 @@ static void foreign_child(unsigned want, int ready, int stop)
     }
 }
 
-/* 20 queries to port, each answered by the other process. */
-static int other_answers(unsigned port)
+/* Query i to port from socket q: whether the other process answered it
+ * within ms. */
+static int other_answer(int q, unsigned port, int i, int ms)
 {
     struct sockaddr_storage ss;
     socklen_t sl = loopback(AF_INET, port, &ss);
+    char msg[32], want[64], got[300];
+    int ml = snprintf(msg, sizeof msg, "query %d", i);
+    int wl = snprintf(want, sizeof want, "child:%s", msg);
+    CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
+          strerror(errno));
+    struct pollfd p = {.fd = q, .events = POLLIN};
+    return poll(&p, 1, ms) == 1 && recv(q, got, sizeof got, 0) == wl &&
+           memcmp(got, want, (size_t)wl) == 0;
+}
+
+/* 20 queries to port from one socket, each answered by the other process. */
+static int other_answers(unsigned port)
+{
     int q = udp_socket(0);
     int answered = 0;
     for (int i = 0; i < UDP_QUERIES; i++) {
-        char msg[32], want[64], got[300];
-        int ml = snprintf(msg, sizeof msg, "query %d", i);
-        int wl = snprintf(want, sizeof want, "child:%s", msg);
-        CHECK(sendto(q, msg, (size_t)ml, 0, (struct sockaddr *)&ss, sl) == ml, "sendto: %s",
-              strerror(errno));
-        struct pollfd p = {.fd = q, .events = POLLIN};
-        CHECK(poll(&p, 1, EVENT_MS) == 1, "UDP query %d: the other process did not answer "
-              "within %d ms (%d answered before)", i, EVENT_MS, answered);
-        ssize_t r = recv(q, got, sizeof got, 0);
-        CHECK(r == wl && memcmp(got, want, (size_t)wl) == 0, "UDP query %d: answer %zd bytes",
-              i, r);
+        CHECK(other_answer(q, port, i, EVENT_MS), "UDP query %d: the other process did not "
+              "answer within %d ms (%d answered before)", i, EVENT_MS, answered);
         answered++;
     }
     close(q);
     return answered;
+}
+
+/* Query i to port from a socket of its own (a new source port each, which
+ * a SO_REUSEPORT group hashes to any member): whether the other process
+ * answered it within ms. */
+static int other_answers_fresh(unsigned port, int i, int ms)
+{
+    int q = udp_socket(0);
+    int ok = other_answer(q, port, i, ms);
+    close(q);
+    return ok;
 }
 
 /* The other process (foreign_child) is told to stop, and must end well. */
@@ -667,20 +719,37 @@ static void end_other(int ready, int stop)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process: status %d", st);
 }
 
-/* Another process's UDP socket keeps its port's datagrams when this
- * process listens on TCP there, both with SO_REUSEADDR. */
-static void check_foreign_udp(void)
+/* Forks the other process (foreign_child) on port want (0: the kernel's
+ * choice) with reuse as there; *ready and *stop are this side's ends for
+ * end_other. Returns the port it bound. */
+static unsigned start_other(unsigned want, int reuse, int *ready, int *stop)
 {
-    int ready[2], stop[2];
-    if (fork_child(ready, stop))
-        foreign_child(0, ready[1], stop[0]);
-    close(ready[1]);
-    close(stop[0]);
+    int rd[2], st[2];
+    if (fork_child(rd, st))
+        foreign_child(want, reuse, rd[1], st[0]);
+    close(rd[1]);
+    close(st[0]);
     unsigned port = 0;
-    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
-    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(ready[0], &port, sizeof port) == sizeof port,
-          "the other process did not bind");
-    int l = tcp_socket(1, 0);
+    struct pollfd rp = {.fd = rd[0], .events = POLLIN};
+    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(rd[0], &port, sizeof port) == sizeof port,
+          "the other process did not bind UDP port %u (%s)", want,
+          reuse == 2 ? "SO_REUSEPORT" : "SO_REUSEADDR");
+    CHECK(want == 0 || port == want, "the other process bound port %u, not %u", port, want);
+    *ready = rd[0];
+    *stop = st[1];
+    return port;
+}
+
+/* Another process's UDP socket keeps its port's datagrams when this
+ * process listens on TCP there, both with SO_REUSEADDR (reuse 1) or both
+ * with SO_REUSEPORT (reuse 2: each query from a new source port, which
+ * the kernel would spread over a group). */
+static void check_foreign_udp(int reuse)
+{
+    const char *opt = reuse == 2 ? "SO_REUSEPORT" : "SO_REUSEADDR";
+    int ready, stop;
+    unsigned port = start_other(0, reuse, &ready, &stop);
+    int l = tcp_socket(reuse == 1, reuse == 2);
     struct sockaddr_storage ss;
     socklen_t sl = loopback(AF_INET, port, &ss);
     if (bind(l, (struct sockaddr *)&ss, sl) < 0) {
@@ -689,14 +758,22 @@ static void check_foreign_udp(void)
         close(l);
     } else {
         SYS(listen(l, 8));
-        int answered = other_answers(port);
-        tcp_answers(l, port, "another process's UDP");
+        int answered = 0;
+        if (reuse == 1)
+            answered = other_answers(port);
+        for (; reuse == 2 && answered < UDP_QUERIES; answered++)
+            CHECK(other_answers_fresh(port, answered, EVENT_MS), "%s UDP bound first: query %d "
+                  "(a new source port) not answered by the other process within %d ms", opt,
+                  answered, EVENT_MS);
+        char what[64];
+        snprintf(what, sizeof what, "another process's UDP (%s)", opt);
+        tcp_answers(l, port, what);
         close(l);
-        printf("ok: another process's UDP socket (SO_REUSEADDR) bound first: %d of %d queries "
-               "answered by it after a TCP listener (SO_REUSEADDR) took the port\n", answered,
-               UDP_QUERIES);
+        printf("ok: another process's UDP socket (%s) bound first: %d of %d queries%s answered "
+               "by it after a TCP listener (%s) took the port\n", opt, answered, UDP_QUERIES,
+               reuse == 2 ? " from new source ports" : "", opt);
     }
-    end_other(ready[0], stop[1]);
+    end_other(ready, stop);
 }
 
 /* Another process's UDP socket bound on the listener's port after
@@ -708,26 +785,109 @@ static void check_foreign_udp_later(void)
     int c, a;
     int l = listener_with_conn(1, "the other process's UDP bind", &port, &c, &a);
     pump(c, a, 1000, 5);
-    int ready[2], stop[2];
-    if (fork_child(ready, stop))
-        foreign_child(port, ready[1], stop[0]);
-    close(ready[1]);
-    close(stop[0]);
-    unsigned got = 0;
-    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
-    CHECK(poll(&rp, 1, EVENT_MS) == 1 && read(ready[0], &got, sizeof got) == sizeof got,
-          "the other process did not bind UDP port %u (SO_REUSEADDR)", port);
-    CHECK(got == port, "the other process bound port %u, not %u", got, port);
+    int ready, stop;
+    start_other(port, 1, &ready, &stop);
     int answered = other_answers(port);
     stream_both_ways(c, a);
     tcp_answers(l, port, "another process's UDP bound later");
     close(a);
     close(c);
     close(l);
-    end_other(ready[0], stop[1]);
+    end_other(ready, stop);
     printf("ok: another process's UDP socket (SO_REUSEADDR) bound after a TCP listener "
            "(SO_REUSEADDR): %d of %d queries answered by it; the connection accepted before "
            "carries data both ways after it\n", answered, UDP_QUERIES);
+}
+
+/* Connection i to the group on port (listener l here, a child's there),
+ * served until its byte comes back: counted in n[0] if l took it, n[2] if
+ * the child did. With print, the first client's transport and that of the
+ * first l accepts are printed. */
+static void group_round(int l, unsigned port, int i, int print, int n[3])
+{
+    int c = connect_lo(port);
+    if (print && i == 0)
+        printf("transport: %s (client)\n", fd_transport(c));
+    CHECK(write(c, "q", 1) == 1, "client write: %s", strerror(errno));
+    for (;;) {
+        struct pollfd p[2] = {{.fd = l, .events = POLLIN}, {.fd = c, .events = POLLIN}};
+        int k = poll(p, 2, EVENT_MS);
+        SYS(k);
+        CHECK(k > 0, "connection %d to port %u: no listener answered within %d ms", i, port,
+              EVENT_MS);
+        if (p[0].revents & POLLIN)
+            serve_one(l, 'a', print && n[0] == 0);
+        if (p[1].revents) {
+            char t = 0;
+            read_exact(c, &t, 1, EVENT_MS);
+            CHECK(t == 'a' || t == 'c', "connection %d answered %d", i, t);
+            close(c);
+            n[t - 'a']++;
+            return;
+        }
+    }
+}
+
+/* A SO_REUSEPORT group of listeners in two processes (this one and a
+ * child) on two ports; another process's UDP socket with SO_REUSEPORT
+ * joins the second port after listen(). It gets its queries: 20 in a row
+ * from new source ports, answered within a bounded wait (under the shim
+ * every member of ours gives that port up once its engine sees the
+ * stranger, within a second), and the first port's group still spreads 30
+ * connections over both processes (under the shim: the engines that saw
+ * the stranger saw the other process's members on the first port too,
+ * and took them for no stranger's). */
+static void check_reuseport_stranger_later(void)
+{
+    int l1 = tcp_socket(0, 1), l2 = tcp_socket(0, 1);
+    unsigned p1 = bind_lo(l1, 0), p2 = bind_lo(l2, 0);
+    SYS(listen(l1, 64));
+    SYS(listen(l2, 64));
+    int ready[2], stop[2];
+    if (fork_child(ready, stop)) {
+        close(l1);
+        close(l2);
+        group_child(p1, p2, 1, ready[1], stop[0]);
+    }
+    member = child;
+    child = -1;
+    close(ready[1]);
+    close(stop[0]);
+    char r;
+    read_exact(ready[0], &r, 1, EVENT_MS);
+
+    int sready, sstop;
+    start_other(p2, 2, &sready, &sstop);
+    /* 20 answered in a row, each from a new source port: if a member of
+     * ours still held the port, each query would reach it with even odds
+     * at least, and not be answered. */
+    int streak = 0, tries = 0;
+    const int max_tries = 200, wait_ms = 300;
+    while (streak < UDP_QUERIES && tries < max_tries)
+        streak = other_answers_fresh(p2, tries++, wait_ms) ? streak + 1 : 0;
+    CHECK(streak == UDP_QUERIES, "another process's SO_REUSEPORT UDP socket on the group's "
+          "port: not %d queries in a row answered by it within %d tries (%d ms each)",
+          UDP_QUERIES, max_tries, wait_ms);
+    printf("ok: another process's UDP socket (SO_REUSEPORT) bound on a SO_REUSEPORT group's "
+           "port after listen(): %d queries in a row answered by it (%d tries)\n", UDP_QUERIES,
+           tries);
+    end_other(sready, sstop);
+
+    int n[3] = {0, 0, 0}, m[3] = {0, 0, 0};
+    group_round(l2, p2, 0, 0, m); /* plain TCP there under the shim: not printed */
+    printf("ok: the group's TCP listeners on the stranger's port answer a connection\n");
+    for (int i = 0; i < GROUP_CONNS; i++)
+        group_round(l1, p1, i, 1, n);
+    CHECK(n[0] > 0 && n[2] > 0, "the other port's group after the stranger: connections not "
+          "spread over both processes: %d here, %d in the child", n[0], n[2]);
+    printf("ok: the group on the other port still spreads %d connections over both "
+           "processes (%d here, %d in the child)\n", GROUP_CONNS, n[0], n[2]);
+
+    child = member;
+    member = -1;
+    end_other(ready[0], stop[1]);
+    close(l1);
+    close(l2);
 }
 
 int main(int argc, char **argv)
@@ -750,7 +910,9 @@ int main(int argc, char **argv)
             check_own_udp(first, ra);
     for (int ra = 0; ra < 2; ra++)
         check_accepted_survive(ra);
-    check_foreign_udp();
+    check_foreign_udp(1);
     check_foreign_udp_later();
+    check_foreign_udp(2);
+    check_reuseport_stranger_later();
     return 0;
 }

@@ -6,7 +6,10 @@
 # TCP listener's port, bound before and after the listener, every query
 # answered; a connection accepted before the program's UDP bind carries
 # on (it moves to another UDP port), unkeyed and keyed (RUDP_KEY_FILE:
-# that check only; keyed, the other checks' plain TCP is not served).
+# that check only; keyed, the other checks' plain TCP is not served);
+# another program's UDP socket on the port, before and after listen(),
+# with SO_REUSEADDR and with SO_REUSEPORT (beside a group that spans two
+# processes, which must stay rudp).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
