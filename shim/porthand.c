@@ -219,20 +219,19 @@ out:
 }
 
 typedef struct named_req {
-    const uint32_t *ino;
+    const uint32_t *ino, *uid;
     int n;
-    uid_t uid;
     uint8_t *named;
 } named_req;
 
-/* One listening unix socket: "\0rudp-udp <inode>" of uid q->uid names
- * that UDP socket. */
+/* One listening unix socket: "\0rudp-udp <inode>" of the UDP socket's
+ * owner names it. */
 static void named_one(const char *name, size_t len, uid_t uid, void *ctx)
 {
     static const char pre[] = "\0rudp-udp "; /* ph_name's, without the digits */
     const size_t pl = sizeof pre - 1;
     named_req *q = ctx;
-    if (uid != q->uid || len <= pl || len > pl + 20 || memcmp(name, pre, pl) != 0)
+    if (len <= pl || len > pl + 20 || memcmp(name, pre, pl) != 0)
         return;
     uint64_t v = 0;
     for (size_t i = pl; i < len; i++) {
@@ -241,14 +240,14 @@ static void named_one(const char *name, size_t len, uid_t uid, void *ctx)
         v = v * 10 + (uint64_t)(name[i] - '0');
     }
     for (int i = 0; i < q->n; i++)
-        if (q->ino[i] == v)
+        if (q->ino[i] == v && q->uid[i] == (uint32_t)uid)
             q->named[i] = 1;
 }
 
-int shim_porthand_named(const uint32_t *ino, int n, uid_t uid, uint8_t *named)
+int shim_porthand_named(const uint32_t *ino, const uint32_t *uid, int n, uint8_t *named)
 {
     memset(named, 0, (size_t)n);
-    named_req q = {.ino = ino, .n = n, .uid = uid, .named = named};
+    named_req q = {.ino = ino, .uid = uid, .n = n, .named = named};
     return shim_unix_listening_names(named_one, &q);
 }
 

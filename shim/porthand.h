@@ -36,10 +36,11 @@ void shim_porthand_event(struct phsock *p, rudp_time now);
  * holds it), or -1 (not ours, or no answer: a stranger's socket). */
 int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved);
 
-/* Which of the n UDP sockets ino[] have their name held by uid, as a
- * listener's of ours (shim_porthand_name): named[i] 1 or 0. One sock_diag
- * dump of the listening unix sockets, nobody asked. 0, or -1: cannot tell. */
-int shim_porthand_named(const uint32_t *ino, int n, uid_t uid, uint8_t *named);
+/* Which of the n UDP sockets ino[] (owned by uid[]) have their name held by
+ * their owner, as a listener's of ours (shim_porthand_name): named[i] 1 or
+ * 0. One sock_diag dump of the listening unix sockets, nobody asked. 0,
+ * or -1: cannot tell. */
+int shim_porthand_named(const uint32_t *ino, const uint32_t *uid, int n, uint8_t *named);
 
 /* The kernel refused a bind() of TCP socket fd to addr (EADDRINUSE): if
  * fd has SO_REUSEADDR and a UDP socket of ours in another process holds

@@ -148,7 +148,7 @@ static int strangers(const seen *s, uid_t uid)
         if (s->uid[i] != (uint32_t)uid)
             return 1;
     uint8_t named[MAX_SEEN];
-    if (shim_porthand_named(s->ino, s->n, uid, named) < 0)
+    if (shim_porthand_named(s->ino, s->uid, s->n, named) < 0)
         return -1;
     for (int i = 0; i < s->n; i++)
         if (!named[i])
@@ -201,9 +201,15 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
     if (s.overflow)
         return 1;
     /* Another process's: a listener's of ours gives it up, or says it is
-     * live; anything else is a stranger's. A socket found twice (an IPv6
-     * one in both dumps) is asked once: given up, the second ask finds
-     * no name. */
+     * live; anything else is a stranger's. A stranger's named first
+     * (nobody asked) keeps the port for it before any of ours moves its
+     * connections for nothing. A socket found twice (an IPv6 one in both
+     * dumps) is asked once: given up, the second ask finds no name. */
+    uint8_t named[MAX_SEEN];
+    if (shim_porthand_named(s.ino, s.uid, s.n, named) == 0)
+        for (int i = 0; i < s.n; i++)
+            if (!named[i])
+                return 1;
     int busy = 0;
     for (int i = 0; i < s.n; i++) {
         int dup = 0;
