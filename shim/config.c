@@ -567,11 +567,10 @@ int shim_config_load(void)
     }
     /* One engine thread unless asked: with several, a listener's
      * connections are spread over them by the kernel's SO_REUSEPORT hash
-     * and their handshakes complete on different threads, so accept() may
-     * return them in another order than the peers' connect()s finished
-     * (kernel TCP keeps that order; a sequential client and server that
-     * rely on it deadlock: prog_accepters found it). Opt in where
-     * throughput matters more (README, configuration). */
+     * and their handshakes complete on different threads (fifo.c keeps
+     * accept() in the order they completed, at some cost per accept), and
+     * the threads cost memory and wake-ups. Opt in where throughput
+     * matters more (README, configuration). */
     shim_cfg.engines = 1;
     if ((v = env("RUDP_ENGINES"))) {
         uint64_t n;

@@ -57,7 +57,7 @@ static void usage(FILE *f)
                "  Shows the rudp connections, listeners and engine counters of processes\n"
                "  running under librudp_shim (and of their keepers), like `ss -ti`.\n"
                "  Without PID: every such process of yours (root: all).\n"
-               "  --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
+               "  -w, --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
                "  Only the owner of a process (or root) may read it.\n");
 }
 
