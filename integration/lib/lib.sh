@@ -3,6 +3,9 @@
 #   . "$(dirname "$0")/../../lib/lib.sh"     (a test, integration/tests/SUBJECT/t_*.sh)
 #   under_shim CMD...        run CMD with the shim preloaded (ASan-aware)
 #   start_bg NAME CMD...     start CMD in the background, log to $T/NAME.log, remember its PID
+#   running PID              PID is a live process (not gone, not a zombie)
+#   ended CS PID...          wait until none of PID... runs, CS hundredths of a
+#                            second at most; false if one still does
 #   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT (in network
 #                            namespace $SS_NS if set)
 #   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
@@ -46,9 +49,31 @@ PY=/usr/bin/python3
 T=$(mktemp -d /tmp/rudp-it.XXXXXX)
 PIDS=""
 
+running() {
+    { read -r _st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    _st=${_st##*) } # after the command name, which may hold ") "
+    case $_st in Z* | X*) return 1 ;; esac
+}
+
+# ended CS PID...: wait until none of PID... runs, at most CS hundredths of a
+# second; false if one still does then.
+ended() {
+    _cs=$1; shift
+    while :; do
+        _up=""
+        for _p in "$@"; do running "$_p" && { _up=1; break; }; done
+        [ -n "$_up" ] || return 0
+        [ "$_cs" -gt 0 ] || return 1
+        sleep 0.01
+        _cs=$((_cs - 1))
+    done
+}
+
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    sleep 0.1
+    # 0.1 s to end, as long as one of them runs (not 0.1 s whatever happens)
+    # shellcheck disable=SC2086
+    ended 10 $PIDS || true
     for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
