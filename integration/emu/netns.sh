@@ -136,6 +136,10 @@ emu__ns_del() {
 }
 
 emu_cleanup_all() {
+    # A second signal (a timeout's to the process group, then the parent
+    # test's to its aside) must not cut the clean-up short: the namespaces
+    # would be left behind.
+    trap '' INT TERM HUP
     for _p in $EMU_BG_PIDS $EMU_PID; do emu__kill_pid "$_p"; done
     EMU_BG_PIDS="" EMU_PID=""
     for _ns in $EMU_ALL_NS; do emu__ns_del "$_ns"; done

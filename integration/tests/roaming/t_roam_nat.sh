@@ -12,9 +12,10 @@
 # goodput and, for each rebind, how long the receiver then waited for its
 # next bytes.
 #
-# Before that, the same over kernel TCP, for information (the server takes
-# a segment from a new port for a stranger's and resets it). A run with
-# nothing arriving for $ROAM_STALL (30) seconds is stopped.
+# Beside that, at the same time on a link of its own, the same over kernel
+# TCP, for information (the server takes a segment from a new port for a
+# stranger's and resets it). A run with nothing arriving for $ROAM_STALL
+# (30) seconds is stopped.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
@@ -68,13 +69,16 @@ run_nat() {
     emu_down 2>/dev/null
 }
 
-if roam_mode tcp; then
+# The kernel TCP run (information) beside this one, in namespaces of its own.
+if roam_beside; then
     run_nat
     echo "kernel TCP: $SUMMARY"
+    exit 0
 fi
 
 roam_mode shim
 run_nat
+roam_beside_said
 if [ "$ROAM_OK" != 1 ]; then
     roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"
     fail "under the shim: $SUMMARY"

@@ -13,9 +13,10 @@
 # for the connection was the same process at every change. Every change
 # happened mid-transfer (the server held less than the whole file).
 #
-# Before that, the same run over kernel TCP, for information: it prints how
-# TCP fares (a TCP connection is bound to its address: ssh stalls after the
-# first change until its ServerAlive check gives up). Both runs use
+# Beside that, at the same time on a link of its own, the same run over
+# kernel TCP, for information: it prints how TCP fares (a TCP connection is
+# bound to its address: ssh stalls after the first change until its
+# ServerAlive check gives up). Both runs use
 # ServerAliveInterval=5, ServerAliveCountMax=3, as a laptop's ssh might.
 # A run with no byte at the server for $ROAM_STALL (30) seconds is stopped.
 . "$(dirname "$0")/../../lib/lib.sh"
@@ -87,13 +88,16 @@ run_ssh() {
     emu_down 2>/dev/null
 }
 
-if roam_mode tcp; then
+# The kernel TCP run (information) beside this one, in namespaces of its own.
+if roam_beside; then
     run_ssh
     echo "kernel TCP: $SUMMARY"
+    exit 0
 fi
 
 roam_mode shim
 run_ssh
+roam_beside_said
 if [ "$RC" != 0 ] || [ "$CHANGES" != 3 ]; then
     roam_show "$EMU_DIR/ssh.log" "$EMU_DIR/sshd.log"
     fail "under the shim: $SUMMARY"
