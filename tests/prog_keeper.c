@@ -237,7 +237,10 @@ static void wait_not_listening(unsigned port)
     }
 }
 
-static void check_time_wait(int old_reuse)
+/* A child server that accepts a connection, closes it first and ends with
+ * its listener open (with SO_REUSEADDR or not); returns its port once
+ * nothing listens there any more. */
+static unsigned time_wait_left(int old_reuse)
 {
     int p[2], go[2];
     SYS(pipe(go));
@@ -275,30 +278,43 @@ static void check_time_wait(int old_reuse)
     int st = reap(child, "timewait");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "timewait: child status %#x", st);
     wait_not_listening(port);
-    /* At once, and again later: TIME_WAIT lasts 60 s, past rudp's own
-     * (a few probe timeouts), whose end must not free the port. */
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass)
-            poll(NULL, 0, TW_AGAIN_MS);
-        int plain = try_bind(port, 0, 0);
-        CHECK(plain == EADDRINUSE, "timewait (%d ms on): bind without SO_REUSEADDR after the "
-              "server ended: %s, want EADDRINUSE", pass * TW_AGAIN_MS,
-              plain ? strerror(plain) : "success");
-        int reuse = try_bind(port, 1, 1);
-        if (old_reuse)
-            CHECK(reuse == 0, "timewait (%d ms on): bind+listen with SO_REUSEADDR on both: %s",
-                  pass * TW_AGAIN_MS, strerror(reuse));
-        else
-            CHECK(reuse == EADDRINUSE, "timewait (%d ms on): bind with SO_REUSEADDR (the old "
-                  "listener had none): %s, want EADDRINUSE", pass * TW_AGAIN_MS,
-                  reuse ? strerror(reuse) : "success");
-    }
+    return port;
+}
+
+/* The binds TIME_WAIT on port allows, ms after the first check. */
+static void check_binds(unsigned port, int old_reuse, int ms)
+{
+    int plain = try_bind(port, 0, 0);
+    CHECK(plain == EADDRINUSE, "timewait (%d ms on): bind without SO_REUSEADDR after the "
+          "server ended: %s, want EADDRINUSE", ms, plain ? strerror(plain) : "success");
+    int reuse = try_bind(port, 1, 1);
     if (old_reuse)
-        printf("ok: TIME_WAIT outlives the server's _exit() (at once and %d ms on): bind needs "
-               "SO_REUSEADDR, and with it on both, bind and listen succeed\n", TW_AGAIN_MS);
+        CHECK(reuse == 0, "timewait (%d ms on): bind+listen with SO_REUSEADDR on both: %s", ms,
+              strerror(reuse));
     else
-        printf("ok: TIME_WAIT outlives the server's exit() (at once and %d ms on): bind says "
-               "EADDRINUSE, with SO_REUSEADDR on the new socket only too\n", TW_AGAIN_MS);
+        CHECK(reuse == EADDRINUSE, "timewait (%d ms on): bind with SO_REUSEADDR (the old "
+              "listener had none): %s, want EADDRINUSE", ms, reuse ? strerror(reuse) : "success");
+}
+
+/* Both servers, the one without SO_REUSEADDR that ends with exit() and the
+ * one with it that ends with _exit(): each port checked at once, and again
+ * later: TIME_WAIT lasts 60 s, past rudp's own (a few probe timeouts), whose
+ * end must not free the port. One wait serves both: each is checked again
+ * at least TW_AGAIN_MS after its first check. */
+static void check_time_wait(void)
+{
+    unsigned port[2];
+    for (int reuse = 0; reuse < 2; reuse++) {
+        port[reuse] = time_wait_left(reuse);
+        check_binds(port[reuse], reuse, 0);
+    }
+    poll(NULL, 0, TW_AGAIN_MS);
+    for (int reuse = 0; reuse < 2; reuse++)
+        check_binds(port[reuse], reuse, TW_AGAIN_MS);
+    printf("ok: TIME_WAIT outlives the server's exit() (at once and %d ms on): bind says "
+           "EADDRINUSE, with SO_REUSEADDR on the new socket only too\n", TW_AGAIN_MS);
+    printf("ok: TIME_WAIT outlives the server's _exit() (at once and %d ms on): bind needs "
+           "SO_REUSEADDR, and with it on both, bind and listen succeed\n", TW_AGAIN_MS);
 }
 
 /* --- sigterm: what write() accepted is delivered after the kill --------- */
@@ -366,10 +382,8 @@ int main(int argc, char **argv)
         check_listener_freed(BY_EXIT);
         check_listener_freed(BY_SIGTERM);
     }
-    if (!only || !strcmp(only, "timewait")) {
-        check_time_wait(0);
-        check_time_wait(1);
-    }
+    if (!only || !strcmp(only, "timewait"))
+        check_time_wait();
     if (!only || !strcmp(only, "sigterm"))
         check_sigterm_delivers();
     return 0;

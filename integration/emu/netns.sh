@@ -136,6 +136,7 @@ emu__ns_del() {
 }
 
 emu_cleanup_all() {
+    trap '' INT TERM HUP # nor a signal after an exit: see emu__trap
     for _p in $EMU_BG_PIDS $EMU_PID; do emu__kill_pid "$_p"; done
     EMU_BG_PIDS="" EMU_PID=""
     for _ns in $EMU_ALL_NS; do emu__ns_del "$_ns"; done
@@ -164,9 +165,12 @@ emu__trap() {
     else
         trap 'emu_cleanup_all' EXIT
     fi
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    trap 'exit 129' HUP
+    # Each ignores the others first: a second signal (a timeout's to the
+    # process group, then a parent test's to this one) must not cut the
+    # clean-up short and leave the namespaces behind.
+    trap 'trap "" INT TERM HUP; exit 130' INT
+    trap 'trap "" INT TERM HUP; exit 143' TERM
+    trap 'trap "" INT TERM HUP; exit 129' HUP
     EMU_TRAP_PID=$EMU_REAL_PID
 }
 

@@ -3,6 +3,15 @@
 #   . "$(dirname "$0")/../../lib/lib.sh"     (a test, integration/tests/SUBJECT/t_*.sh)
 #   under_shim CMD...        run CMD with the shim preloaded (ASan-aware)
 #   start_bg NAME CMD...     start CMD in the background, log to $T/NAME.log, remember its PID
+#   start_aside NAME CMD...  the same for CMD that cleans up after itself when
+#                            sent SIGTERM (a test script beside this one, its
+#                            namespaces and programs): cleanup gives it 10 s for
+#                            that, not 0.1 s; its PID in $LAST_PID
+#   aside_wait PID           wait for that aside to end (it bounds its own
+#                            time): its exit status; cleanup forgets it
+#   running PID              PID is a live process (not gone, not a zombie)
+#   ended CS PID...          wait until none of PID... runs, CS hundredths of a
+#                            second at most; false if one still does
 #   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT (in network
 #                            namespace $SS_NS if set)
 #   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
@@ -45,11 +54,37 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || echo python3)
 T=$(mktemp -d /tmp/rudp-it.XXXXXX)
 PIDS=""
+ASIDE=""
+
+running() {
+    { read -r _st <"/proc/$1/stat"; } 2>/dev/null || return 1
+    _st=${_st##*) } # after the command name, which may hold ") "
+    case $_st in Z* | X*) return 1 ;; esac
+}
+
+# ended CS PID...: wait until none of PID... runs, at most CS hundredths of a
+# second; false if one still does then.
+ended() {
+    _cs=$1; shift
+    while :; do
+        _up=""
+        for _p in "$@"; do running "$_p" && { _up=1; break; }; done
+        [ -n "$_up" ] || return 0
+        [ "$_cs" -gt 0 ] || return 1
+        sleep 0.01
+        _cs=$((_cs - 1))
+    done
+}
 
 cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    sleep 0.1
-    for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+    for p in $PIDS $ASIDE; do kill "$p" 2>/dev/null || true; done
+    # an aside ends its own programs and namespaces on TERM: 10 s for that;
+    # the others 0.1 s to end, as long as one of them runs
+    # shellcheck disable=SC2086
+    ended 1000 $ASIDE || true
+    # shellcheck disable=SC2086
+    ended 10 $PIDS || true
+    for p in $PIDS $ASIDE; do kill -9 "$p" 2>/dev/null || true; done
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT INT TERM
@@ -94,6 +129,22 @@ start_bg() {
     fi
     PIDS="$PIDS $!"
     LAST_PID=$!
+}
+
+start_aside() {
+    name=$1; shift
+    "$@" >"$T/$name.log" 2>&1 &
+    ASIDE="$ASIDE $!"
+    LAST_PID=$!
+}
+
+aside_wait() {
+    _rc=0
+    wait "$1" || _rc=$?
+    _left=""
+    for _p in $ASIDE; do [ "$_p" = "$1" ] || _left="$_left $_p"; done
+    ASIDE=$_left
+    return "$_rc"
 }
 
 wait_sock() {

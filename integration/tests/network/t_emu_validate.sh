@@ -51,10 +51,6 @@ check() { # check WHAT X LO HI
 }
 # ms NS: nanoseconds (linkemu's counters) as milliseconds
 ms() { awk -v n="$1" 'BEGIN { printf "%.3f", n / 1e6 }'; }
-# running PID: PID is a live process (not gone, not a zombie)
-running() {
-    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
 # late: how late linkemu itself wrote packets, for the log: endpoint figures
 # beyond what the link applied are the host's, unless linkemu was late.
 late() {

@@ -3,9 +3,10 @@
 #   . "$(dirname "$0")/../../lib/lib.sh"
 #   . "$ROOT/integration/tests/roaming/roamlib.sh"
 #
-# Each test runs its transfer twice on a fresh emulated link (netns.sh, also
-# sourced here): over kernel TCP (information: how TCP fares, printed, never
-# asserted) and under the shim (asserted). roam_mode MODE picks one.
+# Each test runs its transfer twice, each on an emulated link of its own
+# (netns.sh, also sourced here): over kernel TCP (information: how TCP fares,
+# printed, never asserted) and under the shim (asserted), the two at once
+# (roam_beside). roam_mode MODE picks one.
 # ROAM_STALL (seconds, default 30): how long a transfer may go without a
 # byte arriving before it is stopped and reported.
 #
@@ -15,6 +16,15 @@
 #   roam_mode tcp|shim       ROAM_MODE for what follows; "shim" needs the shim.
 #                            With ROAM_TCP=0 in the environment "tcp" says so
 #                            and returns 1: the kernel TCP run is skipped
+#   roam_beside              the kernel TCP run goes beside the shim run:
+#                            in the test, it starts this script again with
+#                            ROAM_ONLY=tcp (start_aside; not with ROAM_TCP=0,
+#                            which roam_mode says) and is false; in that copy
+#                            it is roam_mode tcp and true: the copy runs the
+#                            kernel TCP part in namespaces of its own, prints
+#                            what came of it and exits
+#   roam_beside_said         waits for that copy and prints what it printed;
+#                            fails if it failed (its set-up, as the test would)
 #   roam_bg [-i FILE] a|b NAME CMD...
 #                            emu_bg under the mode: under the shim with
 #                            RUDP_FALLBACK=none (nothing may fall back to kernel
@@ -84,6 +94,29 @@ roam_mode() {
     else
         echo "== kernel TCP (information: how TCP fares is printed, not asserted)"
     fi
+}
+
+ROAM_BESIDE=""
+roam_beside() {
+    if [ "${ROAM_ONLY:-}" = tcp ]; then
+        roam_mode tcp
+    elif [ "${ROAM_TCP:-1}" = 0 ]; then
+        roam_mode tcp || true # says it is skipped
+        return 1
+    else
+        start_aside beside env ROAM_ONLY=tcp sh "$0"
+        ROAM_BESIDE=$LAST_PID
+        return 1
+    fi
+}
+
+roam_beside_said() {
+    [ -n "$ROAM_BESIDE" ] || return 0
+    _rc=0
+    aside_wait "$ROAM_BESIDE" || _rc=$?
+    ROAM_BESIDE=""
+    cat "$T/beside.log"
+    [ "$_rc" = 0 ] || fail "the kernel TCP run beside this one exited $_rc"
 }
 
 roam_bg() {

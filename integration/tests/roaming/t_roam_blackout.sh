@@ -10,10 +10,11 @@
 # really dropped packets for it (drop_down). Prints the resume delay: from
 # the end of the blackout to the first new bytes read at the receiver.
 #
-# Before that, the same over kernel TCP, for information (TCP rides out a
-# silence this short; its retransmission timer has backed off meanwhile,
-# which the resume delay shows). A run with nothing arriving for
-# $ROAM_STALL (30) seconds is stopped.
+# Beside that, at the same time on a link of its own, the same over kernel
+# TCP, for information (TCP rides out a silence this short; its
+# retransmission timer has backed off meanwhile, which the resume delay
+# shows). A run with nothing arriving for $ROAM_STALL (30) seconds is
+# stopped.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
@@ -61,13 +62,16 @@ run_blackout() {
     emu_down 2>/dev/null
 }
 
-if roam_mode tcp; then
+# The kernel TCP run (information) beside this one, in namespaces of its own.
+if roam_beside; then
     run_blackout
     echo "kernel TCP: $SUMMARY"
+    exit 0
 fi
 
 roam_mode shim
 run_blackout
+roam_beside_said
 if [ "$ROAM_OK" != 1 ] || [ -z "$AT" ]; then
     roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"
     fail "under the shim: $SUMMARY"

@@ -9,13 +9,15 @@
 # dropping it (keyed).
 #
 # Runs t_roam_nat (a 12 MB transfer, 24 s at 0.5 MB/s, through a NAT
-# re-mapping every 2 s, at least 10 rebinds mid-transfer; under the shim only, ROAM_TCP=0) with
-# RUDP_ENGINES=2, unkeyed and then with a RUDP_KEY_FILE at both ends, and
-# asserts each completes with sha256 equal, that the server's engines
-# handed datagrams over (the chance that 10 rebinds all hash to the first
-# engine's socket is 2^-10), and that the client never had to move to a new
-# socket of its own (shim/roam.c does after 3 probe timeouts and 2 s with
-# nothing heard: on a 10 ms path, only when its server is not answering).
+# re-mapping every 2 s, at least 10 rebinds mid-transfer; under the shim
+# only, ROAM_TCP=0) with RUDP_ENGINES=2, unkeyed and with a RUDP_KEY_FILE
+# at both ends, the two at once (each makes namespaces of its own, named by
+# its PID, and files of its own), and asserts each completes with sha256
+# equal, that the server's engines handed datagrams over (the chance that
+# 10 rebinds all hash to the first engine's socket is 2^-10), and that the
+# client never had to move to a new socket of its own (shim/roam.c does
+# after 3 probe timeouts and 2 s with nothing heard: on a 10 ms path, only
+# when its server is not answering).
 # On main, unkeyed, the client is reset at the first rebind that changes
 # engine ("Broken pipe after 4.4 s", 2.1 MB of 30 MB arrived); keyed, the
 # datagrams are dropped until the client, hearing nothing, moves to a new
@@ -24,24 +26,24 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
-export RUDP_ENGINES=2 ROAM_TCP=0 ROAM_SECS=24 ROAM_EVERY=2 # keeps make test short
+export RUDP_ENGINES=2 ROAM_TCP=0
 make_key "$T/key"
+NAT=$ROOT/integration/tests/roaming/t_roam_nat.sh
+start_aside unkeyed sh "$NAT"
+UNKEYED=$LAST_PID
+start_aside keyed env ROAM_ENV="RUDP_KEY_FILE=$T/key" sh "$NAT"
+KEYED=$LAST_PID
 for mode in unkeyed keyed; do
-    if [ "$mode" = keyed ]; then
-        ROAM_ENV="RUDP_KEY_FILE=$T/key" sh "$ROOT/integration/tests/roaming/t_roam_nat.sh" \
-            >"$T/$mode.out" 2>&1 || { tail -40 "$T/$mode.out" >&2; fail "$mode: t_roam_nat"; }
-    else
-        sh "$ROOT/integration/tests/roaming/t_roam_nat.sh" >"$T/$mode.out" 2>&1 ||
-            { tail -40 "$T/$mode.out" >&2; fail "$mode: t_roam_nat"; }
-    fi
-    grep '^ok' "$T/$mode.out" | sed "s/^/$mode: /"
+    if [ "$mode" = keyed ]; then pid=$KEYED; else pid=$UNKEYED; fi
+    aside_wait "$pid" || { tail -40 "$T/$mode.log" >&2; fail "$mode: t_roam_nat"; }
+    grep '^ok' "$T/$mode.log" | sed "s/^/$mode: /"
     h=$(sed -n 's/^note: server engines: datagrams handed to the engine of their connection \([0-9]*\),.*/\1/p' \
-        "$T/$mode.out")
-    grep '^note: server engines' "$T/$mode.out" | sed "s/^/$mode: /"
+        "$T/$mode.log")
+    grep '^note: server engines' "$T/$mode.log" | sed "s/^/$mode: /"
     [ "${h:-0}" -gt 0 ] || fail "$mode: the server's engines handed no datagram over"
-    grep '^note: client path' "$T/$mode.out" | sed "s/^/$mode: /"
+    grep '^note: client path' "$T/$mode.log" | sed "s/^/$mode: /"
     m=$(sed -n 's/^note: client path: .*connections moved to a new socket \([0-9]*\),.*/\1/p' \
-        "$T/$mode.out")
+        "$T/$mode.log")
     [ "$m" = 0 ] || fail "$mode: the client moved to a new socket ${m:-?} times (its server went silent)"
     echo "ok: $mode, RUDP_ENGINES=2: the transfer outlived every rebind, $h datagrams handed to their connection's engine, the client never looking for another path"
 done
