@@ -41,8 +41,20 @@ wait_udp "$P"
 rss0=$(rss "$SPID") fd0=$(fds "$SPID") sent=0
 
 # --- 1. window inflation and scattered bytes --------------------------------
+# The 10 connections at once, each its own client (UDP socket, client ID):
+# the server never accepts, so they end up held together either way, and
+# its accept queue (16) has room for all.
+SCATTER=""
 for i in 1 2 3 4 5 6 7 8 9 10; do
-    r=$($RAW scatter 127.0.0.1 "$P" --step 4096 --bytes-per 1 --blocked 8 --interval-ms 5 | tail -1)
+    $RAW scatter 127.0.0.1 "$P" --step 4096 --bytes-per 1 --blocked 8 --interval-ms 5 >"$T/scatter.$i" &
+    SCATTER="$SCATTER $!"
+done
+PIDS="$PIDS $SCATTER"
+i=0
+for p in $SCATTER; do
+    i=$((i + 1))
+    wait "$p" || true # its summary line says what came of it
+    r=$(tail -1 "$T/scatter.$i")
     [ "$(kv state "$r")" = established ] || fail "scatter $i: no handshake: $r"
     sent=$((sent + $(kv sent_bytes "$r")))
     seen=$(kv max_data_seen "$r")
