@@ -149,10 +149,10 @@ emu_cleanup_all() {
 
 # Sets EMU_REAL_PID to the PID of the shell running this code: unlike $$,
 # it differs in a subshell. (Not via $(...), which is itself a subshell.)
+# The shell opens /proc/self for a builtin's redirection itself: no file of
+# its own, which subshells running at once would share (their $$ is one).
 emu__real_pid() {
-    sh -c 'echo $PPID' >"$EMU_DIR/.pid.$$"
-    read -r EMU_REAL_PID <"$EMU_DIR/.pid.$$"
-    rm -f "$EMU_DIR/.pid.$$"
+    read -r EMU_REAL_PID _ </proc/self/stat
 }
 
 emu__trap() {

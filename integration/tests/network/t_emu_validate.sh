@@ -331,8 +331,10 @@ emu_down
 echo "== e) same seed, same drops"
 spec="delay=2,jitter=1,loss=5,ge_p=1,ge_r=30,dup=3,reorder=3"
 keys="a2b_in_pkts a2b_out_pkts a2b_drop_loss a2b_drop_burst a2b_dup a2b_reorder"
-run_seeded() { # run_seeded SEED: prints pattern and a2b counters
-    EMU_IPV6=0 emu_up emuv "$spec" "" "$1"
+run_seeded() { # run_seeded SEED N: prints pattern and a2b counters, on link N
+    EMU_DIR=$T/seeded.$2
+    mkdir "$EMU_DIR"
+    EMU_IPV6=0 emu_up "emuv$$-$2-" "$spec" "" "$1"
     start_echo
     r=$(probe --count 1000 --interval 0.2 --size 32 --wait 1000)
     emu_stats
@@ -341,10 +343,17 @@ run_seeded() { # run_seeded SEED: prints pattern and a2b counters
     echo
     emu_down 2>/dev/null
 }
-# Not $(run_seeded ...): a subshell would not share this shell's cleanup.
-run_seeded 42 >"$T/seed.1"
-run_seeded 42 >"$T/seed.2"
-run_seeded 43 >"$T/seed.3"
+# The three at once, each in a subshell (its emu_up cleans up after it, and
+# cleanup gives it time to: start_aside) with a link and files of its own:
+# the seeded draws follow the packets, not the clock.
+for n in 1 2 3; do
+    if [ "$n" = 3 ]; then seed=43; else seed=42; fi
+    start_aside "seeded.$n" eval 'run_seeded "$seed" "$n" >"$T/seed.$n"'
+    eval "SEEDED_$n=\$LAST_PID"
+done
+for n in 1 2 3; do
+    eval "aside_wait \"\$SEEDED_$n\"" || { cat "$T/seeded.$n.log" >&2; fail "seeded run $n failed"; }
+done
 s1=$(cat "$T/seed.1") s2=$(cat "$T/seed.2") s3=$(cat "$T/seed.3")
 echo "     seed 42: $s1"
 echo "     seed 42: $s2"

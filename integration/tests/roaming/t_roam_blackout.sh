@@ -1,5 +1,5 @@
 #!/bin/sh
-# Roaming (issue 15): a transfer lives through a 10 s blackout. 12 MB from
+# Roaming (issue 15): a transfer lives through a 10 s blackout. 6 MB from
 # namespace a to namespace b over one connection (roamio.py at both ends,
 # the sender paced at 1 MB/s; 5 ms each way); once b holds a quarter of it
 # the link goes silent both ways for 10 s (emu_blackout: linkemu drops
@@ -18,7 +18,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/tests/roaming/roamlib.sh"
 
-SIZE=12000000
+SIZE=6000000
 RATE=1000000
 BLACKOUT=10
 PORT=7300

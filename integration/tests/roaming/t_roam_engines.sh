@@ -8,8 +8,8 @@
 # (shim/forward.c) instead of answering with a stateless reset (unkeyed) or
 # dropping it (keyed).
 #
-# Runs t_roam_nat (a 12 MB transfer, 24 s at 0.5 MB/s, through a NAT
-# re-mapping every 2 s, at least 10 rebinds mid-transfer; under the shim
+# Runs t_roam_nat (a 7 MB transfer, 14 s at 0.5 MB/s, through a NAT
+# re-mapping every second, at least 10 rebinds mid-transfer; under the shim
 # only, ROAM_TCP=0) with RUDP_ENGINES=2, unkeyed and with a RUDP_KEY_FILE
 # at both ends, the two at once (each makes namespaces of its own, named by
 # its PID, and files of its own), and asserts each completes with sha256

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Roaming (issue 15): a transfer lives through a NAT that re-maps the
-# client's source port every 2 s. Namespace a sits behind a NAT (emu_nat_on
-# a: masquerade to a port the client's socket does not have); 12 MB go from
-# a to b over one connection (roamio.py at both ends, the sender paced at
-# 0.5 MB/s, so the transfer takes at least 24 s; 5 ms each way), and every
-# 2 s the NAT forgets its mappings (emu_nat_rebind a): the next packet
-# leaves from a new port, and what b still sends to the old one is dropped.
+# client's source port every second. Namespace a sits behind a NAT
+# (emu_nat_on a: masquerade to a port the client's socket does not have);
+# 7 MB go from a to b over one connection (roamio.py at both ends, the
+# sender paced at 0.5 MB/s, so the transfer takes at least 14 s; 5 ms each
+# way), and every second the NAT forgets its mappings (emu_nat_rebind a):
+# the next packet leaves from a new port, and what b still sends to the old
+# one is dropped.
 #
 # Asserts, under the shim (RUDP_FALLBACK=none): both ends finish, nothing is
 # lost (sha256 equal), at least 10 rebinds fell mid-transfer. Prints the
@@ -21,9 +22,9 @@
 
 RATE=500000
 # The sender's pacing makes the transfer last at least SECS: the rebinds at
-# 2, 4, ... 22 s fall mid-transfer (at least 10 are asserted).
-SECS=${ROAM_SECS:-24}
-EVERY=${ROAM_EVERY:-2}
+# 1, 2, ... 13 s fall mid-transfer (at least 10 are asserted).
+SECS=${ROAM_SECS:-14}
+EVERY=${ROAM_EVERY:-1}
 SIZE=$((RATE * SECS))
 PORT=7400
 roam_setup "$SIZE"

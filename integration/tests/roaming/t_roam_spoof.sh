@@ -1,6 +1,6 @@
 #!/bin/sh
 # Roaming (issue 15): an off-path attacker cannot move a live connection.
-# A server in namespace b sends 12 MB to a client in namespace a (roamio.py
+# A server in namespace b sends 8 MB to a client in namespace a (roamio.py
 # at both ends, under the shim with RUDP_FALLBACK=none; the server paces at
 # 1.5 MB/s; 5 ms each way). Once the client holds a quarter, the attacker
 # claims the connection from a new address: $SPOOF_COUNT rudp DATA
@@ -32,7 +32,7 @@ PATH_STAT="never answering"
 SPOOF_SRC=10.99.0.66
 SPOOF_PORT=40000
 SPOOF_COUNT=10
-SIZE=12000000
+SIZE=8000000
 RATE=1500000
 PORT=7500
 roam_setup "$SIZE"
