@@ -834,7 +834,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_STREAM: {
             int err = stream_input(c, now, &f);
             if (err == -EPIPE) {
-                rudp_conn_abort(c, now);
+                rudp__conn_abort_now(c, now);
                 return 0;
             }
             if (err == -EPROTO)
@@ -1290,7 +1290,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_set_state(c, RUDP_CLOSED, "drained");
         return;
     case RUDP_T_LINGER:
-        rudp_conn_abort(c, now);
+        rudp__conn_abort_now(c, now);
         return;
     case RUDP_T_PATH:
         rudp__path_on_timer(c, now);

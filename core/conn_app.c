@@ -245,6 +245,20 @@ int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 void rudp_conn_abort(rudp_conn *c, rudp_time now)
 {
     now = rudp__clock(c->ctx, now);
+    /* TCP sends what the app wrote at write() time, as far as its window
+     * and pacing let it (tcp_sendmsg() -> tcp_push()); close() with
+     * SO_LINGER {1, 0} then drops only what is still queued and sends its
+     * reset after the rest (tcp_disconnect()). Our writes wait for the
+     * engine's flush at the end of its turn, so bytes written in the same
+     * turn as the abort go first here, as far as the window and pacing let
+     * them, and the peer reads them before its ECONNRESET. */
+    rudp__conn_flush(c, now);
+    rudp__conn_abort_now(c, now);
+}
+
+void rudp__conn_abort_now(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
     if (!c->cause && c->state != RUDP_CLOSED)
         c->cause = RUDP_CAUSE_ABORTED;
     switch (c->state) {

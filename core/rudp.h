@@ -639,8 +639,11 @@ int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max);
 int rudp_conn_shutdown(rudp_conn *c, rudp_time now);
 
 /*
- * Aborts: discards queued data, sends a reset, and the connection goes to
- * CLOSED. The peer sees -ECONNRESET.
+ * Aborts, as TCP's close() with SO_LINGER {1, 0}: bytes written but not yet
+ * sent go out first as far as the congestion window and pacing allow now
+ * (TCP would have sent them at write time), the rest is discarded, a reset
+ * follows, and the connection goes to CLOSED. The peer reads what arrived
+ * and then sees -ECONNRESET.
  */
 void rudp_conn_abort(rudp_conn *c, rudp_time now);
 

@@ -364,6 +364,27 @@ Test(failure, abort_mid_transfer_gives_the_peer_econnreset)
     sim_free(&s);
 }
 
+/* close() with SO_LINGER {1, 0} right after a write: TCP had sent the bytes
+ * at write() time, so its peer reads them, then ECONNRESET (CPython's
+ * test_ssl TestPreHandshakeClose relies on it). Here the write and the
+ * abort fall in one turn, before any flush. */
+Test(failure, abort_right_after_a_write_sends_the_bytes_before_the_reset)
+{
+    sim s;
+    sim_init(&s, 15);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX}, cli = {.to_send = 1000, .abort_after = 1000};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(eq(u64, sv->received, 1000), "the bytes written before the abort arrive");
+    cr_assert(eq(int, sv->error, -ECONNRESET), "then the reset");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->resets_received, 1));
+    sim_free(&s);
+}
+
 Test(failure, restarted_peer_answers_with_a_stateless_reset)
 {
     sim s;
