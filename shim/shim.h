@@ -321,6 +321,10 @@ uint32_t shim_slot_alloc(uint64_t id);
  * (a parent whose connections we inherited). */
 shim_slot *shim_slot_get(uint32_t index, uint64_t id);
 shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
+/* Whether the slab of `owner`'s engine is mapped here: a slot then missing
+ * from it (shim_slot_get_pid NULL) was freed, its connection over; without
+ * the slab (an image that could not map it) nothing is known. */
+int shim_slot_slab_known(pid_t owner);
 
 /* Bytes the app wrote to its end `fd` of slot s's bridge that the engine
  * has not read: SIOCINQ of the engine's end when this process holds it

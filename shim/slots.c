@@ -214,6 +214,16 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner)
     return found;
 }
 
+int shim_slot_slab_known(pid_t owner)
+{
+    int known = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nslabs && !known; i++)
+        known = slabs[i].owner == owner;
+    pthread_mutex_unlock(&mu);
+    return known;
+}
+
 pid_t shim_slot_owner(void)
 {
     pthread_mutex_lock(&mu);

@@ -1049,6 +1049,17 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
                 int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
                 if (st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_FAILED)
                     return fail(ENOTCONN); /* as TCP until the handshake ends, or after it failed */
+                /* After a reset, a timeout, or both FINs, TCP's socket is
+                 * in CLOSE (tcp_done(); TIME_WAIT lives in another sock)
+                 * and inet_getname() answers ENOTCONN, though unread bytes
+                 * may wait: CPython's ssl tells "closed before the TLS
+                 * handshake with data" so. The slot says CLOSE, or is
+                 * gone from a slab we see (the bridge finished once both
+                 * directions were shut); without the slab (an image that
+                 * could not map it) the name, as before. */
+                if (s ? atomic_load(&s->tcp_state) == TCPS_CLOSE
+                      : n.slot != UINT32_MAX && shim_slot_slab_known(n.pid))
+                    return fail(ENOTCONN);
                 copy_out(&n.peer, n.family, addr, len);
                 return 0;
             }

@@ -17,6 +17,11 @@
  *     with getsockopt(SO_ERROR) then ECONNRESET (README, Known limits: an
  *     AF_UNIX reader that wrote nothing unread is given EOF by the kernel);
  *     a plain EOF with SO_ERROR 0 fails;
+ *   - the peer writes 1000 bytes and at once close()s with SO_LINGER {1,0}
+ *     (TCP sent them at write() time, the reset follows them): once
+ *     TCP_INFO says CLOSE, getpeername() fails with ENOTCONN (inet_getname()
+ *     in CLOSE), the bytes are read, then the reset as above; IPv4, IPv6;
+ *   - getpeername() says ENOTCONN too once both FINs are through (CLOSE);
  *   - the same after the peer filled everything between us (writes until
  *     its socket stays full): every byte our side received
  *     (tcpi_bytes_received once TCP_INFO says CLOSE) is read, not only what
@@ -70,6 +75,7 @@
 #define BIG_LEN (8u << 20)
 #define HALF_LEN (16u << 20)
 #define RST_LEN (32 * 1024)
+#define SOON_LEN 1000 /* well within a first window, TCP's and ours */
 #define CHUNK (64 * 1024)
 #define FULL_MS 200
 
@@ -106,6 +112,18 @@ static void wait_state(int fd, int want, const char *what)
               what, state_name(s), EVENT_MS, state_name(want));
         poll(NULL, 0, 1);
     }
+}
+
+/* getpeername() once TCP_INFO says CLOSE: ENOTCONN, as inet_getname()
+ * answers for a socket in CLOSE (after a reset, or both FINs: tcp_done()),
+ * unread bytes or not. */
+static void peer_gone(int fd, const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    int r = getpeername(fd, (struct sockaddr *)&ss, &l);
+    CHECK(r < 0 && errno == ENOTCONN, "%s: getpeername() in CLOSE: %s, want ENOTCONN", what,
+          r == 0 ? "an address" : strerror(errno));
 }
 
 static int outq(int fd)
@@ -317,6 +335,36 @@ static void writes_then_resets(bool linger0)
     close(c);
 }
 
+/* The peer writes and at once closes with SO_LINGER {1,0}, before the
+ * bytes can have been acknowledged: TCP sent them at write() time
+ * (tcp_sendmsg() -> tcp_push()), its reset follows them. Once the reset is
+ * in (TCP_INFO CLOSE) getpeername() says ENOTCONN, and the bytes are read,
+ * then the reset. CPython's ssl checks exactly this before a handshake. */
+static void writes_and_resets_at_once(int family)
+{
+    int c, a;
+    loopback_pair(family, &c, &a);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    SYS(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    write_all(a, SOON_LEN, "peer");
+    SYS(close(a));
+    wait_state(c, TCP_CLOSE, "we after the peer's write and reset");
+    peer_gone(c, "after the peer's reset, its bytes unread");
+    size_t got;
+    int end = read_to_end(c, &got, "reading what the peer wrote right before its reset");
+    int so = so_error(c);
+    CHECK(got == SOON_LEN, "%s: read %zu of the %d bytes the peer wrote right before its reset",
+          fam_name(family), got, SOON_LEN);
+    CHECK(end == ECONNRESET || (end == 0 && so == ECONNRESET),
+          "%s: after the data read() gave %s and SO_ERROR %s; want ECONNRESET, or EOF then "
+          "SO_ERROR ECONNRESET", fam_name(family), end ? strerror(end) : "EOF",
+          so ? strerror(so) : "0");
+    printf("ok: %s: peer wrote %d bytes and reset at once: getpeername ENOTCONN, the bytes "
+           "read, then %s\n", fam_name(family), SOON_LEN,
+           end ? strerror(end) : "EOF and SO_ERROR ECONNRESET");
+    close(c);
+}
+
 /* The same with more than our side's socket holds: the peer fills
  * everything between us first. All it sent that our side received
  * (TCP_INFO's tcpi_bytes_received once the reset is in: TCP_INFO says
@@ -412,7 +460,9 @@ static void half_close(int family)
     printf("ok: %s: in CLOSE_WAIT we wrote %u bytes: the peer read them all, then our FIN\n",
            fam_name(family), HALF_LEN);
     wait_state(c, TCP_CLOSE, "we after both FINs");
-    printf("ok: %s: both FINs acknowledged: TCP_INFO says CLOSE\n", fam_name(family));
+    peer_gone(c, "we after both FINs");
+    printf("ok: %s: both FINs acknowledged: TCP_INFO says CLOSE, getpeername ENOTCONN\n",
+           fam_name(family));
     close(a);
     close(c);
 
@@ -464,7 +514,9 @@ static void fin_behind_data(void)
     CHECK(got == n && end == 0, "we read %zu of %zu bytes, then %s", got, n,
           end ? strerror(end) : "EOF");
     wait_state(a, TCP_CLOSE, "the peer after its FIN was acknowledged");
-    printf("ok: we read all %zu bytes and EOF: the peer goes from LAST_ACK to CLOSE\n", n);
+    peer_gone(a, "the peer from LAST_ACK to CLOSE");
+    printf("ok: we read all %zu bytes and EOF: the peer goes from LAST_ACK to CLOSE "
+           "(getpeername ENOTCONN)\n", n);
     close(a);
     close(c);
 }
@@ -478,6 +530,8 @@ int main(int argc, char **argv)
     writes_then_resets(false);
     writes_then_resets(true);
     fills_then_resets();
+    writes_and_resets_at_once(AF_INET);
+    writes_and_resets_at_once(AF_INET6);
     write_after_close(AF_INET);
     write_after_close(AF_INET6);
     half_close(AF_INET);
