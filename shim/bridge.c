@@ -782,6 +782,15 @@ static void on_established(bridge *b, rudp_time now)
     if (s)
         atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
     publish(b);
+    /* The app's end gets its send buffer back (see the filler in sock.c),
+     * if the fd still holds it, before the filler goes: the app may write
+     * the moment its end turns writable, and with the kernel's smallest
+     * buffer a non-blocking send() of 5 KiB stopped at 4,480 bytes where
+     * TCP takes it whole (CPython's test_asyncio test_start_server_1 sends
+     * once and waits for an answer). Its bytes queue behind the filler,
+     * which is drained by count. */
+    if (b->app_fd >= 0 && s)
+        shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
     /* Drop the filler that held the app's end unwritable: now it can write. */
     while (b->filler) {
         uint8_t buf[4096];
@@ -797,9 +806,9 @@ static void on_established(bridge *b, rudp_time now)
     if (s && !b->filler)
         atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
     if (b->app_fd >= 0) {
-        /* The app's end gets its send buffer back (see the filler in
-         * sock.c), if the fd still holds it; after the drain, so EPOLLOUT
-         * still follows publish(). */
+        /* Again, once the filler is gone: connect() may have put our end
+         * at the fd after the first try, and sets the buffer itself only
+         * when it finds the filler gone (a no-op when done). */
         if (s && !b->filler)
             shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
         b->app_fd = -1;

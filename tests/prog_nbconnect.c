@@ -17,6 +17,9 @@
  *            connect() there fails with ECONNREFUSED within 2 s.
  *   bound    to a port a socket is bound to but not listening on: refused
  *            the same way (nothing may sit on the SYN until a timeout).
+ *   first    the first send() of 8 KiB once a non-blocking connect() turned
+ *            writable (poll POLLOUT) takes all 8 KiB, as a fresh TCP
+ *            socket's send buffer does; 50 connections.
  * IPv4 only:
  *   slow     a listener whose accept queue is full (listen backlog 0, one
  *            connection not yet accepted): the handshake of a second client
@@ -134,6 +137,43 @@ static void ping_pong(int c, int a)
     write_all(a, "pong", 4);
     read_exact(c, buf, 4, EVENT_MS);
     CHECK(memcmp(buf, "pong", 4) == 0, "client got %.4s, want pong", buf);
+}
+
+/* The first send() once a non-blocking connect() turned writable takes a
+ * small request whole, as a fresh TCP socket's send buffer does (16 KiB
+ * at least, tcp_wmem[1]): programs send a request once and wait for the
+ * answer (CPython's test_asyncio test_start_server_1). Each round is a new
+ * connection whose send comes the moment poll() says POLLOUT. */
+#define FIRST_LEN 8192
+#define FIRST_ROUNDS 50
+static void check_first_send(int family)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int l = bound_socket(family, 64, &addr, &len);
+    static char req[FIRST_LEN];
+    memset(req, 'r', sizeof req);
+    for (int i = 0; i < FIRST_ROUNDS; i++) {
+        int c = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        SYS(c);
+        int r = connect(c, (struct sockaddr *)&addr, len);
+        CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+        struct pollfd p = { .fd = c, .events = POLLOUT };
+        int n = poll(&p, 1, EVENT_MS);
+        SYS(n);
+        CHECK(n == 1 && so_error(c) == 0, "round %d: not connected within %d ms", i, EVENT_MS);
+        ssize_t w = send(c, req, sizeof req, MSG_NOSIGNAL);
+        CHECK(w == FIRST_LEN, "%s round %d: the first send() of %d bytes after connect: %s",
+              fam_name(family), i, FIRST_LEN, w < 0 ? strerror(errno) : "short");
+        int a = accept_ready(l, EVENT_MS);
+        static char got[FIRST_LEN];
+        read_exact(a, got, sizeof got, EVENT_MS);
+        close(a);
+        close(c);
+    }
+    close(l);
+    printf("ok: %s: the first send() of %d bytes right after a non-blocking connect() was "
+           "whole, %d times\n", fam_name(family), FIRST_LEN, FIRST_ROUNDS);
 }
 
 static void check_live(int family)
@@ -359,6 +399,8 @@ int main(int argc, char **argv)
     watchdog(WATCHDOG_S);
     check_live(AF_INET);
     check_live(AF_INET6);
+    check_first_send(AF_INET);
+    check_first_send(AF_INET6);
     check_dead(AF_INET);
     check_dead(AF_INET6);
     check_slow();
