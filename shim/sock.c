@@ -611,6 +611,12 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     err = shim_replace_fd(fd, sv[0], status, fdflags, rec.fallback);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
+    /* Until the handshake is settled the bridge may give way again: to a
+     * fresh TCP socket when the app connects again after a failure
+     * (reconnect.c), to kernel TCP (fallback.c). Registrations made on it
+     * meanwhile are noted, as before connect() (epoll_ctl below). */
+    if (err >= 0)
+        shim_epollreg_remark(fd);
     shim_appfd_unlock();
     if (err < 0) {
         real_close(sv[0]);
@@ -1331,6 +1337,22 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 
 /* ---- epoll ---- */
 
+/* fd holds a bridge whose handshake is over and which stays: rudp carries
+ * the connection (no fallback swap pending), or the fallback already put
+ * kernel TCP there. A connecting or failed one may still be swapped. */
+static int bridge_settled(int fd)
+{
+    shim_fd rec;
+    if (!shim_fd_get(fd, &rec) || rec.kind != SHIM_FD_BRIDGED)
+        return 0;
+    shim_slot *s = shim_slot_get(rec.slot, rec.id);
+    if (!s)
+        return 0;
+    int st = atomic_load(&s->state);
+    return st == SHIM_SLOT_TCP ||
+           (st == SHIM_SLOT_ESTABLISHED && !(atomic_load(&s->flags) & SHIM_SLOT_F_SWAP));
+}
+
 /* Passed to the kernel; a TCP socket not yet connected or listening, and a
  * connecting fd that may still become a kernel TCP socket, have their
  * registrations noted, to carry them over their swap (epollreg.c). */
@@ -1340,7 +1362,12 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     int r = real_epoll_ctl(epfd, op, fd, ev);
     if (r == 0 && on && shim_epollreg_marked(fd)) {
         int saved = errno;
-        shim_epollreg_note(epfd, op, fd, ev);
+        if (bridge_settled(fd)) {
+            shim_epollreg_unmark(fd); /* the fd stays ours: nothing to carry */
+            shim_epollreg_forget(fd);
+        } else {
+            shim_epollreg_note(epfd, op, fd, ev);
+        }
         errno = saved;
     } else if (r == 0 && on && atomic_load(&shim_fallback_racing)) {
         int saved = errno;
