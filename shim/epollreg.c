@@ -34,8 +34,16 @@
  * no events, which the kernel arms for EPOLLERR and EPOLLHUP alone
  * (epoll_ctl always adds those).
  *
+ * A connecting fd stays marked until its handshake is settled (sock.c):
+ * the bridge may give way to kernel TCP (fallback.c) or, connected again
+ * after a failure, to a fresh socket (reconnect.c). An established one is
+ * not marked; its registrations are read back from the kernel
+ * (shim_epollreg_discover: /proc/self/fdinfo of each epoll fd) when
+ * connect(AF_UNSPEC) swaps it, which is rare.
+ *
  * Few fds are registered before their swap; a small array under one lock.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -43,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -251,19 +260,18 @@ void shim_epollreg_forget_range(unsigned first, unsigned last)
     pthread_mutex_unlock(&mu);
 }
 
-/* A one-shot registration of fd in epfd that has fired: its events, as the
- * kernel shows them, hold nothing beyond the private bits. 0 when /proc is
- * not there to ask (a chroot): the note's events are then taken as they
- * are. */
-static int oneshot_fired(int epfd, int fd)
+/* Calls line(text, ctx) for each line of /proc/self/fdinfo/EPFD, which
+ * lists each registration as "tfd: N events: X data: D pos:P ino:I
+ * sdev:S" (ep_show_fdinfo()), until it returns nonzero. -1 when /proc is
+ * not there to ask (a chroot). */
+static int fdinfo_lines(int epfd, int (*line)(const char *, void *), void *ctx)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
     int pf = open(path, O_RDONLY | O_CLOEXEC);
     if (pf < 0)
-        return 0;
-    const unsigned private = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
-    int fired = 0, done = 0;
+        return -1;
+    int done = 0;
     size_t have = 0;
     while (!done) {
         ssize_t n = read(pf, buf + have, sizeof buf - 1 - have);
@@ -271,25 +279,96 @@ static int oneshot_fired(int epfd, int fd)
             break;
         have += (size_t)n;
         buf[have] = '\0';
-        char *line = buf, *nl;
-        while ((nl = strchr(line, '\n'))) {
+        char *at = buf, *nl;
+        while (!done && (nl = strchr(at, '\n'))) {
             *nl = '\0';
-            int tfd;
-            unsigned events;
-            if (sscanf(line, "tfd: %d events: %x", &tfd, &events) == 2 && tfd == fd) {
-                fired = (events & ~private) == 0;
-                done = 1;
-                break;
-            }
-            line = nl + 1;
+            done = line(at, ctx);
+            at = nl + 1;
         }
-        have -= (size_t)(line - buf);
-        memmove(buf, line, have);
+        have -= (size_t)(at - buf);
+        memmove(buf, at, have);
         if (have == sizeof buf - 1)
             have = 0; /* a line longer than any fdinfo line: skip it */
     }
     real_close(pf); /* close() is ours: it takes mu */
-    return fired;
+    return 0;
+}
+
+struct fired_ctx {
+    int fd, fired;
+};
+
+static int fired_line(const char *text, void *ctx)
+{
+    struct fired_ctx *f = ctx;
+    const unsigned private = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+    int tfd;
+    unsigned events;
+    if (sscanf(text, "tfd: %d events: %x", &tfd, &events) != 2 || tfd != f->fd)
+        return 0;
+    f->fired = (events & ~private) == 0;
+    return 1;
+}
+
+/* A one-shot registration of fd in epfd that has fired: its events, as the
+ * kernel shows them, hold nothing beyond the private bits. 0 when /proc is
+ * not there to ask (a chroot): the note's events are then taken as they
+ * are. */
+static int oneshot_fired(int epfd, int fd)
+{
+    struct fired_ctx f = {.fd = fd, .fired = 0};
+    fdinfo_lines(epfd, fired_line, &f);
+    return f.fired;
+}
+
+struct found_ctx {
+    int epfd, fd;
+    unsigned long ino;
+};
+
+static int found_line(const char *text, void *ctx)
+{
+    struct found_ctx *f = ctx;
+    int tfd;
+    unsigned events;
+    unsigned long long data;
+    long long pos;
+    unsigned long ino;
+    if (sscanf(text, "tfd: %d events: %x data: %llx pos:%lld ino:%lx", &tfd, &events, &data,
+               &pos, &ino) != 5 ||
+        tfd != f->fd || ino != f->ino)
+        return 0;
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    shim_epollreg_note(f->epfd, EPOLL_CTL_ADD, f->fd, &ev);
+    return 1;
+}
+
+void shim_epollreg_discover(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return; /* a chroot: nothing to read, nothing carried */
+    int self = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end, path[64], link[32];
+        long ep = strtol(de->d_name, &end, 10);
+        if (*end || end == de->d_name || ep == self || ep == fd)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fd/%ld", ep);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        if (strcmp(link, "anon_inode:[eventpoll]") != 0)
+            continue;
+        struct found_ctx f = {.epfd = (int)ep, .fd = fd, .ino = (unsigned long)st.st_ino};
+        fdinfo_lines((int)ep, found_line, &f);
+    }
+    closedir(d);
 }
 
 void shim_epollreg_detach(int fd)

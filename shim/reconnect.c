@@ -323,6 +323,11 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
     int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
     if (addr && addr->sa_family == AF_UNSPEC) {
         int live = st == SHIM_SLOT_CONNECTING || st == SHIM_SLOT_ESTABLISHED;
+        /* TCP's disconnect keeps the file and so the app's epoll
+         * registrations; an established fd's are not noted (epollreg.c),
+         * so ask the kernel for them before the fresh socket goes in. */
+        if (!shim_epollreg_marked(fd))
+            shim_epollreg_discover(fd);
         int r = unbridge(fd, rec, n, st == SHIM_SLOT_ESTABLISHED);
         if (r == 0)
             return real_connect(fd, addr, len);

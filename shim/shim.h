@@ -879,6 +879,11 @@ int shim_epollreg_marked(int fd);
 /* epoll_ctl(epfd, op, fd, ev) succeeded on a marked fd, or on a connecting
  * fd that may become a kernel TCP socket (shim_fd.fallback): remember it. */
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
+/* Notes every registration of fd's current file in this process's epoll
+ * sets as the kernel lists them (/proc/self/fdinfo), for a swap of an fd
+ * that was not marked: connect(AF_UNSPEC) on an established connection.
+ * Without /proc (a chroot) nothing. */
+void shim_epollreg_discover(int fd);
 /* fd is being closed: forget what was noted for it, as fd or as epfd; the
  * range form unmarks too (close_range, closefrom). */
 void shim_epollreg_forget(int fd);

@@ -22,7 +22,9 @@
  *   unspec    connect(AF_UNSPEC) on a connected socket: 0; getpeername()
  *             ENOTCONN; SO_ERROR ECONNRESET; the peer is reset (ECONNRESET,
  *             or EOF with SO_ERROR ECONNRESET under the shim: README, limits);
- *             the socket connects again. On a fresh socket: 0; with a
+ *             the socket connects again, and EPOLLIN registered while it
+ *             was connected reports the new connection's bytes (the same
+ *             file). On a fresh socket: 0; with a
  *             length of 1: EINVAL.
  *   connecting connect(AF_UNSPEC) while the handshake is pending (a listener
  *             whose accept queue is full and a handshake held behind it): 0;
@@ -47,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -259,6 +262,12 @@ static void check_unspec(void)
     EXPECT(try_connect(c, &to, len), 0, "unspec: connect");
     int a = accept_within(l, EVENT_MS);
     both_ways("unspec", c, a);
+    /* registered while connected: TCP's disconnect keeps the file, so the
+     * registration reports the next connection's bytes */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0x5eed};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev));
     EXPECT(unspec(c, sizeof(struct sockaddr)), 0, "unspec: connect(AF_UNSPEC) when connected");
     EXPECT(peer_err(c), ENOTCONN, "unspec: getpeername after it");
     EXPECT(so_error(c), ECONNRESET, "unspec: SO_ERROR after it");
@@ -267,9 +276,19 @@ static void check_unspec(void)
     printf("ok: unspec: connected: 0, getpeername ENOTCONN, SO_ERROR ECONNRESET, the peer reset\n");
     EXPECT(try_connect(c, &to, len), 0, "unspec: connect again");
     a = accept_within(l, EVENT_MS);
+    SYS(write(a, "e", 1));
+    int n = epoll_wait(ep, &ev, 1, EVENT_MS);
+    CHECK(n == 1 && (ev.events & EPOLLIN) && ev.data.u64 == 0x5eed,
+          "unspec: EPOLLIN registered while connected, after connect(AF_UNSPEC) and connect "
+          "again: %d events (%#x, data %#llx), want EPOLLIN with its data", n,
+          n == 1 ? ev.events : 0u, n == 1 ? (unsigned long long)ev.data.u64 : 0ull);
+    char e;
+    CHECK(read(c, &e, 1) == 1 && e == 'e', "unspec: the byte the registration reported");
+    close(ep);
     both_ways("unspec again", c, a);
     EXPECT(try_connect(c, &to, len), EISCONN, "unspec: connect on the connected socket");
-    printf("ok: unspec: the socket connects again after it\n");
+    printf("ok: unspec: the socket connects again after it; an epoll registration made while "
+           "connected reports the new connection's bytes\n");
     close(a);
     close(c);
     close(l);
