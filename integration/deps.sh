@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only those missing.
-# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat)
+# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat cpython)
 # Runs `apt-get update` once, and only when something is missing.
 set -eu
 
@@ -9,6 +9,7 @@ pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-d
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="gnuplot-nox iperf3 python3 redis-server redis-tools nginx-light wrk"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
+pkgs_cpython="python3 libpython3.11-testsuite" # integration/compat/cpython_suite.sh, by hand
 
 want=""
 for g in "$@"; do
