@@ -110,7 +110,10 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
     shim_epollreg_attach(fd, keep_regs); /* the new file, or the old one back */
     if (r < 0)
         return -err;
-    shim_epollreg_unmark(fd);
+    if (keep_regs)
+        shim_epollreg_remark(fd); /* the new file may give way too */
+    else
+        shim_epollreg_unmark(fd);
     /* O_ASYNC only now: the kernel names the fd in the signal (F_SETSIG's
      * si_fd) by the number F_SETFL was called with (fasync_helper). */
     if ((status & O_ASYNC) && fcntl(fd, F_SETFL, status & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)

@@ -1,8 +1,9 @@
 /*
  * epollreg.c: the app's epoll interest in an fd whose file the shim may
  * replace: a TCP socket from socket() until connect()/listen() puts the
- * bridge at its number, and a connecting fd that may still become a kernel
- * TCP socket (RUDP_FALLBACK=tcp, fallback.c).
+ * bridge at its number, and a connecting fd until its handshake is
+ * settled (it may become a kernel TCP socket, fallback.c, or a fresh one
+ * to connect again, reconnect.c).
  *
  * epoll registers a (file, fd) pair, and a registration goes away with its
  * file, not with the fd number (fs/eventpoll.c: eventpoll_release() at the
@@ -22,8 +23,10 @@
  * Which fds: socket() marks the TCP sockets it makes (a bitmap below 2^20,
  * a small array above, where fs.nr_open was raised); epoll_ctl
  * notes a registration only for a marked fd (one atomic load otherwise);
- * a plain connect() or listen() (kernel TCP, never swapped), the swap
- * itself and close() clear the mark. A mark left behind (an fd closed
+ * a plain connect() or listen() (kernel TCP, never swapped), a swap to a
+ * file that stays (listen(), the fallback's), the first epoll_ctl once a
+ * connect is settled (sock.c) and close() clear the mark; a swap to a file
+ * that may give way again (connect(), reconnect.c) keeps it. A mark left behind (an fd closed
  * behind our back) costs a note, never a wrong registration: the swap
  * re-adds only what EPOLL_CTL_DEL found in the kernel.
  *
@@ -34,12 +37,9 @@
  * no events, which the kernel arms for EPOLLERR and EPOLLHUP alone
  * (epoll_ctl always adds those).
  *
- * A connecting fd stays marked until its handshake is settled (sock.c):
- * the bridge may give way to kernel TCP (fallback.c) or, connected again
- * after a failure, to a fresh socket (reconnect.c). An established one is
- * not marked; its registrations are read back from the kernel
- * (shim_epollreg_discover: /proc/self/fdinfo of each epoll fd) when
- * connect(AF_UNSPEC) swaps it, which is rare.
+ * An established fd is not marked; its registrations are read back from
+ * the kernel (shim_epollreg_discover: /proc/self/fdinfo of each epoll fd)
+ * when connect(AF_UNSPEC) swaps it, which is rare.
  *
  * Few fds are registered before their swap; a small array under one lock.
  */

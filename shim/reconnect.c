@@ -236,7 +236,8 @@ static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
     int r = 0;
     shim_appfd_lock();
     if (ino && inode_of(fd) == ino) {
-        r = shim_replace_fd(fd, t, status, fdflags, 1); /* the app's epoll sets keep fd */
+        /* the app's epoll sets keep fd; the next connect() swaps it again */
+        r = shim_replace_fd(fd, t, status, fdflags, 1);
         r = r < 0 ? r : 1;
     }
     shim_appfd_unlock();
@@ -246,7 +247,6 @@ static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
     }
     shim_fd_del(fd);
     name_set(fd, rec, n);
-    shim_epollreg_remark(fd); /* a fresh TCP socket: the next connect() swaps it */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: unconnected again (connection %llu)%s", fd,
              (unsigned long long)n->id, linger0 ? ", reset" : "");
     return 1;

@@ -391,8 +391,9 @@ void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
 /* sock.c: puts nfd at the app's fd (then closes nfd), with the socket-level
  * options fd has that TCP carries over and what shim_fdswap carries (the
  * flags given: FD_CLOEXEC from fd_flags, O_NONBLOCK, O_APPEND and O_ASYNC
- * from status_flags; the owner; epoll registrations, noted still if
- * keep_regs). Returns how many options it carried (0: nfd's defaults were
+ * from status_flags; the owner; epoll registrations, still noted, and fd
+ * still marked for epoll_ctl to note more, if keep_regs: the new file may
+ * be swapped again). Returns how many options it carried (0: nfd's defaults were
  * the same), or -errno (nfd then stays open). */
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
 
@@ -431,8 +432,8 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
 /* Puts nfd's file at fd (dup3; nfd stays open), with the status flags and
  * fd flags given (fd's, read by the caller before the engine shared its
  * file: the engine makes its copies non-blocking), and fd's F_SETOWN_EX
- * owner, F_SETSIG signal and noted epoll registrations (kept noted if
- * keep_regs). Returns 0 or -errno (fd then keeps its file and
+ * owner, F_SETSIG signal and noted epoll registrations (kept noted, and fd
+ * marked, if keep_regs). Returns 0 or -errno (fd then keeps its file and
  * registrations). */
 int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs);
 void shim_slots_keeper(void);
@@ -876,8 +877,8 @@ void shim_epollreg_mark(int fd);
 void shim_epollreg_remark(int fd);
 void shim_epollreg_unmark(int fd);
 int shim_epollreg_marked(int fd);
-/* epoll_ctl(epfd, op, fd, ev) succeeded on a marked fd, or on a connecting
- * fd that may become a kernel TCP socket (shim_fd.fallback): remember it. */
+/* epoll_ctl(epfd, op, fd, ev) succeeded on a marked fd (not yet connected
+ * or listening, or connecting and not settled): remember it. */
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
 /* Notes every registration of fd's current file in this process's epoll
  * sets as the kernel lists them (/proc/self/fdinfo), for a swap of an fd

@@ -608,15 +608,13 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         return fail(-err);
     }
     shim_appfd_lock(); /* the engine may be looking at fd */
-    err = shim_replace_fd(fd, sv[0], status, fdflags, rec.fallback);
+    /* Until the handshake is settled the bridge may give way again: to
+     * kernel TCP (fallback.c), or to a fresh TCP socket when the app
+     * connects again after a failure (reconnect.c). So the registrations
+     * stay noted, and epoll_ctl notes those made meanwhile (below). */
+    err = shim_replace_fd(fd, sv[0], status, fdflags, 1);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
-    /* Until the handshake is settled the bridge may give way again: to a
-     * fresh TCP socket when the app connects again after a failure
-     * (reconnect.c), to kernel TCP (fallback.c). Registrations made on it
-     * meanwhile are noted, as before connect() (epoll_ctl below). */
-    if (err >= 0)
-        shim_epollreg_remark(fd);
     shim_appfd_unlock();
     if (err < 0) {
         real_close(sv[0]);
@@ -1354,8 +1352,9 @@ static int bridge_settled(int fd)
 }
 
 /* Passed to the kernel; a TCP socket not yet connected or listening, and a
- * connecting fd that may still become a kernel TCP socket, have their
- * registrations noted, to carry them over their swap (epollreg.c). */
+ * connecting fd (marked by its swap, shim_fdswap) until its handshake is
+ * settled, have their registrations noted, to carry them over their next
+ * swap (epollreg.c). */
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
@@ -1367,17 +1366,6 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
             shim_epollreg_forget(fd);
         } else {
             shim_epollreg_note(epfd, op, fd, ev);
-        }
-        errno = saved;
-    } else if (r == 0 && on && atomic_load(&shim_fallback_racing)) {
-        int saved = errno;
-        shim_fd rec;
-        if (shim_fd_get(fd, &rec) && rec.kind == SHIM_FD_BRIDGED && rec.fallback) {
-            shim_slot *s = shim_slot_get(rec.slot, rec.id);
-            if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_SWAP))
-                shim_epollreg_note(epfd, op, fd, ev);
-            else
-                shim_epollreg_forget(fd); /* rudp won: the fd stays ours */
         }
         errno = saved;
     }
