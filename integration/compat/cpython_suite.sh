@@ -61,7 +61,12 @@ join -t '|' -a1 -a2 -e none -o 0,1.2,2.2 "$D/tcp.out" "$D/shim.out" |
     awk -F'|' '$2 != $3 { print "differs: " $1 ": tcp " $2 ", shim " $3 }' >"$D/diff"
 # Differences README explains (Known limits, What a program can tell):
 # these are printed, not counted.
-KNOWN="test.test_epoll.TestEPoll.test_control_and_wait" # loopback's bytes and send()
+# Loopback: kernel TCP delivers bytes and resets before send()/close()
+# returns; these tests look at the peer at once (the ssl ones only lose
+# the race in some runs).
+KNOWN="test.test_epoll.TestEPoll.test_control_and_wait
+    test.test_ssl.TestPreHandshakeClose.test_preauth_data_to_tls_server
+    test.test_ssl.TestPreHandshakeClose.test_preauth_data_to_tls_client"
 for k in $KNOWN; do
     sed -i "s/^differs: $k: .*/& (known: README, What a program can tell)/" "$D/diff"
 done
