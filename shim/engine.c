@@ -533,6 +533,9 @@ static void run_commands(struct engine *e, rudp_time now)
         case CMD_SET_CORK:
             do_set(e, c, now);
             break;
+        case CMD_ADOPT:
+            shim_adopt_run(c->u.ctl);
+            break;
         }
         shim_free(c);
     }
@@ -1051,6 +1054,8 @@ int shim_engine_start_locked(struct engine *e)
         goto fail_errno;
     e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
+    struct stat evst;
+    e->evfd_ino = fstat(e->evfd, &evst) == 0 ? (uint64_t)evst.st_ino : 0;
     e->event_type = W_EVENT;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
     what = "epoll_ctl";

@@ -256,8 +256,9 @@ typedef struct cmd {
 
 /* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
  * u.ctl its request. */
+/* CMD_ADOPT: a child's fds to copy into our table, u.ctl (adopt.c). */
 enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
-       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK };
+       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the
@@ -273,6 +274,7 @@ struct engine {
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
+    uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     int event_type;       /* W_EVENT, for epoll dispatch */
     rudp_ctx *ctx;
     shim_udpio *io;       /* batched UDP output (udpio.c) */
@@ -437,6 +439,20 @@ void shim_keeper_take_signal(struct engine *self);
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */
 int shim_engine_push_locked(struct engine *e, cmd *c);
+/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs.
+ * c is freed on failure. */
+int shim_engine_push_any(cmd *c);
+
+/* ---- adopt.c: a CLONE_VM child's fds, copied into the owner's table ---- */
+
+struct shim_adopt_req;
+/* CMD_ADOPT, on the engine thread: copies the child's fds (pidfd_getfd),
+ * answers and wakes it. Consumes the engine's reference. */
+void shim_adopt_run(struct shim_adopt_req *a);
+/* In a child with an fd table of its own: a number of its table that
+ * writes to e's eventfd (*own 1: a copy the caller closes after), or
+ * -errno if it cannot have one (pidfd_getfd refused). */
+int shim_adopt_wake_fd(struct engine *e, int *own);
 
 /* A keeper's engine whose work is done may leave, unless a command came
  * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */

@@ -46,6 +46,13 @@ static int push_locked(struct engine *e, cmd *c)
         shim_free(c);
         return -EIO;
     }
+    /* A child with an fd table of its own wakes the engine through a
+     * number of its own table that names the eventfd (adopt.c). */
+    int wfd = e->evfd, own = 0;
+    if (shim_procenv_table() != 0 && (wfd = shim_adopt_wake_fd(e, &own)) < 0) {
+        shim_free(c);
+        return wfd;
+    }
     c->next = NULL;
     if (e->q_tail)
         e->q_tail->next = c;
@@ -53,9 +60,27 @@ static int push_locked(struct engine *e, cmd *c)
         e->q_head = c;
     e->q_tail = c;
     uint64_t one = 1;
-    ssize_t w = write(e->evfd, &one, sizeof one);
+    ssize_t w = write(wfd, &one, sizeof one);
     (void)w;
+    if (own)
+        real_close(wfd);
     return 0;
+}
+
+int shim_engine_running(void)
+{
+    pthread_mutex_lock(&G.mu);
+    int on = G.nrun > 0 && !G.broken;
+    pthread_mutex_unlock(&G.mu);
+    return on;
+}
+
+int shim_engine_push_any(cmd *c)
+{
+    pthread_mutex_lock(&G.mu);
+    int err = G.nrun ? push_locked(&G.e[0], c) : (shim_free(c), -ENOSYS);
+    pthread_mutex_unlock(&G.mu);
+    return err;
 }
 
 int shim_engine_push_locked(struct engine *e, cmd *c)
@@ -84,8 +109,10 @@ static struct engine *pick_locked(void)
     for (int k = 1; k < G.nrun; k++)
         if (atomic_load(&G.e[k].nbridges) < atomic_load(&best->nbridges))
             best = &G.e[k];
+    /* No thread can be started for the owner from a child with an fd
+     * table of its own (adopt.c). */
     if (atomic_load(&best->nbridges) >= SPREAD_AT && G.nrun < shim_cfg.engines &&
-        shim_engine_start_locked(&G.e[G.nrun]) == 0)
+        shim_procenv_table() == 0 && shim_engine_start_locked(&G.e[G.nrun]) == 0)
         best = &G.e[G.nrun - 1];
     return best;
 }
@@ -317,9 +344,11 @@ int shim_engine_start(void)
     int err = 0;
     if (G.broken)
         err = -EIO;
+    else if (!G.nrun && shim_procenv_table() != 0)
+        err = -ENOSYS; /* a child with an fd table of its own starts none (adopt.c) */
     else if (!G.nrun)
         err = shim_engine_start_locked(&G.e[0]);
-    if (err && err != -EIO)
+    if (err && err != -EIO && err != -ENOSYS)
         G.broken = 1;
     pthread_mutex_unlock(&G.mu);
     return err;

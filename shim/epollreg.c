@@ -41,6 +41,12 @@
  * the kernel (shim_epollreg_discover: /proc/self/fdinfo of each epoll fd)
  * when connect(AF_UNSPEC) swaps it, which is rare.
  *
+ * A child that shares our memory but has an fd table of its own (vfork(),
+ * clone(CLONE_VM): procenv.c) has its notes tagged with its table
+ * (shim_procenv_table) and sees only those; the marks are the owner's
+ * alone. Such a child's connect() reads its registrations back from the
+ * kernel, as connect(AF_UNSPEC) does.
+ *
  * Few fds are registered before their swap; a small array under one lock.
  */
 #include <dirent.h>
@@ -58,6 +64,7 @@
 #include "poison.h"
 
 typedef struct reg {
+    pid_t table; /* whose fd table the numbers are (shim_procenv_table) */
     int epfd, fd;
     int live; /* set by detach: the kernel had it, so attach adds it back */
     struct epoll_event ev;
@@ -134,7 +141,7 @@ void shim_epollreg_mark(int fd)
 
 void shim_epollreg_remark(int fd)
 {
-    if (fd < 0)
+    if (fd < 0 || shim_procenv_table() != 0) /* the marks are the owner's fds */
         return;
     if ((unsigned)fd >= MARK_FDS)
         high_set(fd);
@@ -144,19 +151,22 @@ void shim_epollreg_remark(int fd)
 
 void shim_epollreg_unmark(int fd)
 {
-    if (fd < 0)
+    /* Every close() passes here: the table is asked only of a marked fd
+     * (the marks are the owner's fds). */
+    if (fd < 0 || !shim_epollreg_marked(fd) || shim_procenv_table() != 0)
         return;
     if ((unsigned)fd >= MARK_FDS) {
         high_clear((unsigned)fd, (unsigned)fd);
         return;
     }
     uint64_t bit = 1ull << ((unsigned)fd % WORD_BITS);
-    if (atomic_load(&marks[(unsigned)fd / WORD_BITS]) & bit)
-        atomic_fetch_and(&marks[(unsigned)fd / WORD_BITS], ~bit);
+    atomic_fetch_and(&marks[(unsigned)fd / WORD_BITS], ~bit);
 }
 
 int shim_epollreg_marked(int fd)
 {
+    /* Not asked whose table this is (a system call on every epoll_ctl): a
+     * child's note is tagged with its table, and its swap finds it there. */
     if (fd < 0)
         return 0;
     if ((unsigned)fd < MARK_FDS)
@@ -169,11 +179,11 @@ int shim_epollreg_marked(int fd)
     return on;
 }
 
-/* Index of (epfd, fd), or nregs. mu held. */
-static size_t find(int epfd, int fd)
+/* Index of (epfd, fd) in table t, or nregs. mu held. */
+static size_t find(pid_t t, int epfd, int fd)
 {
     size_t i = 0;
-    while (i < nregs && !(regs[i].epfd == epfd && regs[i].fd == fd))
+    while (i < nregs && !(regs[i].table == t && regs[i].epfd == epfd && regs[i].fd == fd))
         i++;
     return i;
 }
@@ -186,8 +196,9 @@ static void drop_at(size_t i)
 
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
 {
+    pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
-    size_t i = find(epfd, fd);
+    size_t i = find(t, epfd, fd);
     if (op == EPOLL_CTL_DEL) {
         if (i < nregs)
             drop_at(i);
@@ -206,7 +217,7 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
             nregs++;
             atomic_store(&count, nregs);
         }
-        regs[i] = (reg){.epfd = epfd, .fd = fd, .ev = *ev};
+        regs[i] = (reg){.table = t, .epfd = epfd, .fd = fd, .ev = *ev};
     }
     pthread_mutex_unlock(&mu);
 }
@@ -218,9 +229,10 @@ int shim_epollreg_holds(int fd)
     if (atomic_load(&count) == 0)
         return 0;
     int on = 0;
+    pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs && !on; i++)
-        on = regs[i].fd == fd || regs[i].epfd == fd;
+        on = regs[i].table == t && (regs[i].fd == fd || regs[i].epfd == fd);
     pthread_mutex_unlock(&mu);
     return on;
 }
@@ -229,9 +241,10 @@ void shim_epollreg_forget(int fd)
 {
     if (atomic_load(&count) == 0)
         return; /* every close() of a program passes here */
+    pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs;) {
-        if (regs[i].fd == fd || regs[i].epfd == fd)
+        if (regs[i].table == t && (regs[i].fd == fd || regs[i].epfd == fd))
             drop_at(i);
         else
             i++;
@@ -241,18 +254,22 @@ void shim_epollreg_forget(int fd)
 
 void shim_epollreg_forget_range(unsigned first, unsigned last)
 {
-    for (unsigned w = first / WORD_BITS; w < MARK_FDS / WORD_BITS && w <= last / WORD_BITS; w++)
-        if (atomic_load(&marks[w]))
-            for (unsigned b = 0; b < WORD_BITS; b++)
-                if (w * WORD_BITS + b >= first && w * WORD_BITS + b <= last)
-                    shim_epollreg_unmark((int)(w * WORD_BITS + b));
-    high_clear(first, last);
+    pid_t t = shim_procenv_table();
+    if (t == 0) { /* the marks are the owner's fds */
+        for (unsigned w = first / WORD_BITS; w < MARK_FDS / WORD_BITS && w <= last / WORD_BITS; w++)
+            if (atomic_load(&marks[w]))
+                for (unsigned b = 0; b < WORD_BITS; b++)
+                    if (w * WORD_BITS + b >= first && w * WORD_BITS + b <= last)
+                        shim_epollreg_unmark((int)(w * WORD_BITS + b));
+        high_clear(first, last);
+    }
     if (atomic_load(&count) == 0)
         return;
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs;) {
-        if (((unsigned)regs[i].fd >= first && (unsigned)regs[i].fd <= last) ||
-            ((unsigned)regs[i].epfd >= first && (unsigned)regs[i].epfd <= last))
+        if (regs[i].table == t &&
+            (((unsigned)regs[i].fd >= first && (unsigned)regs[i].fd <= last) ||
+             ((unsigned)regs[i].epfd >= first && (unsigned)regs[i].epfd <= last)))
             drop_at(i);
         else
             i++;
@@ -375,9 +392,10 @@ void shim_epollreg_detach(int fd)
 {
     if (atomic_load(&count) == 0)
         return; /* nothing registered before the swap: no cost */
+    pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs; i++) {
-        if (regs[i].fd != fd)
+        if (regs[i].table != t || regs[i].fd != fd)
             continue;
         if ((regs[i].ev.events & EPOLLONESHOT) && oneshot_fired(regs[i].epfd, fd))
             regs[i].ev.events &= EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
@@ -390,9 +408,10 @@ void shim_epollreg_attach(int fd, int keep)
 {
     if (atomic_load(&count) == 0)
         return;
+    pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nregs;) {
-        if (regs[i].fd != fd) {
+        if (regs[i].table != t || regs[i].fd != fd) {
             i++;
             continue;
         }
@@ -423,5 +442,13 @@ void shim_epollreg_atfork_parent(void)
 
 void shim_epollreg_atfork_child(void)
 {
-    pthread_mutex_unlock(&mu); /* the fds and the epoll sets are the child's too */
+    /* The fds and the epoll sets are the child's too; the notes of
+     * children that shared the parent's memory are not. */
+    for (size_t i = 0; i < nregs;) {
+        if (regs[i].table != 0)
+            drop_at(i);
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&mu);
 }

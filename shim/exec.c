@@ -39,8 +39,7 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
     }
     if (flags & (int)CLOSE_RANGE_CLOEXEC)
         return real_close_range_fn(first, last, flags); /* engine fds are cloexec already */
-    if (!shim_procenv_foreign()) /* a CLONE_VM child's numbers are its own */
-        shim_epollreg_forget_range(first, last);
+    shim_epollreg_forget_range(first, last); /* the caller's fd table's (epollreg.c) */
     int keep[1024 + SHIM_SLABS_MAX];
     int n = shim_engine_owned_fds(keep, 1024);
     n += shim_slots_fds(keep + n, SHIM_SLABS_MAX);

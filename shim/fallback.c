@@ -58,6 +58,7 @@ typedef struct fallback {
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
     int handed;               /* in a keeper: TCP won, sent to the new image (exechand.c) */
+    int relay;                /* the app's fd is another table's: TCP is relayed (adopt.c) */
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
     rudp_time hand_until;     /* ... which must come by then */
     const char *why;          /* why TCP was tried, for the log */
@@ -244,6 +245,7 @@ void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
     f->tfd = r->tcp_fd;
     f->app_fd = r->swap_fd;
     f->app_ino = r->swap_ino;
+    f->relay = r->relay;
     f->to = r->tcp_to;
     f->to_len = r->tcp_to_len;
     f->peer = r->peer;
@@ -331,8 +333,9 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
 /* TCP won in a keeper with no new image to take the socket (an exit), or
  * one that did not take it: the keeper carries the connection on between
  * the bridge's end, which a forked child or the image may hold, and the
- * TCP socket (exechand.c). The app's end becomes writable as when rudp
- * connects: the filler goes. */
+ * TCP socket (exechand.c). The same for a connect of a child with an fd
+ * table of its own (adopt.c), whose fd no engine can put a socket at. The
+ * app's end becomes writable as when rudp connects: the filler goes. */
 static void keeper_relays(fallback *f, int tfd, rudp_time now)
 {
     bridge *b = f->b;
@@ -356,15 +359,16 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
     if (efd >= 0)
         shim_own_fd(efd, 1);
     if (efd < 0 || shim_exechand_relay(efd, tfd) < 0) {
-        log_fb(RUDP_LOG_WARN, f, "the keeper cannot carry the kernel TCP connection on");
+        log_fb(RUDP_LOG_WARN, f, "cannot relay the kernel TCP connection");
         if (efd >= 0)
             shim_close_owned(efd);
         shim_close_owned(tfd);
     } else {
         if (!f->handed) /* else counted when handed */
             atomic_fetch_add(&n_tcp, 1);
-        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); the keeper carries it on",
-               (double)(now - f->begun) / 1e6, f->why);
+        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); %s",
+               (double)(now - f->begun) / 1e6, f->why,
+               G.keeper_mode ? "the keeper carries it on" : "relayed to a CLONE_VM child's fd");
     }
     shim_bridge_end(b, now); /* its end lives on in the relay */
 }
@@ -437,6 +441,11 @@ static void tcp_connected(fallback *f, rudp_time now)
     }
     if (keeper_hands(f, now))
         return;
+    if (f->relay) {
+        remember(&f->peer, 1, 0, now);
+        keeper_relays(f, take_tcp(f), now);
+        return;
+    }
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
     int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
     if (r == 0) {

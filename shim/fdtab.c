@@ -4,19 +4,41 @@
  * whether connect() already reported its result. A record carries the
  * socket's inode, so a record left behind when an fd number was reused
  * without our knowledge (dup2 over it, close_range) is noticed and dropped.
+ *
+ * Records are kept per fd table. The shim's memory may be shared by a child
+ * with an fd table of its own (vfork(), clone(CLONE_VM) without
+ * CLONE_FILES: procenv.c), whose fd numbers name other files than ours. So
+ * a number may carry several records, one per table that holds a socket
+ * there, each tagged with its table (shim_procenv_table(): 0 for the
+ * process that owns the engines, a child's pid otherwise) and told apart
+ * by the socket's inode: a child's copy of one of our sockets (inherited
+ * at the clone) is the same socket and shares its record, as it shares its
+ * options. A table replaces or drops only its own records; a child's that
+ * outlive it are dropped once its pid no longer shares our memory.
  */
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 #include "table.h"
 
 #include "poison.h"
 
-typedef struct rec {
+/* One table's record at a number. */
+typedef struct var {
+    pid_t table;
     shim_fd r;
+    struct var *next;
+} var;
+
+typedef struct rec {
+    int fd;
+    var *vars; /* usually one */
     UT_hash_handle hh;
 } rec;
 
@@ -29,35 +51,86 @@ static uint64_t inode_of(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* A child's table whose pid no longer shares our memory: it ended (or the
+ * pid is another process's now). */
+static int table_gone(pid_t t)
+{
+    return t != 0 && syscall(SYS_kcmp, getpid(), t, KCMP_VM, 0, 0) != 0;
+}
+
+/* Unlinks and frees *pp; mu held. */
+static void var_drop(var **pp)
+{
+    var *v = *pp;
+    *pp = v->next;
+    shim_free(v);
+}
+
+/* Drops e from the table if it holds no record; mu held. */
+static void rec_tidy(rec *e)
+{
+    if (!e->vars) {
+        HASH_DEL(table, e);
+        shim_free(e);
+    }
+}
+
+/* Drops, at e, the records of table t other than the socket ino (a number
+ * t reused) and those of children that ended; mu held. */
+static void drop_stale(rec *e, pid_t t, uint64_t ino)
+{
+    for (var **pp = &e->vars; *pp;) {
+        var *v = *pp;
+        if ((v->table == t && v->r.ino != ino) || (v->table != t && table_gone(v->table)))
+            var_drop(pp);
+        else
+            pp = &v->next;
+    }
+}
+
 int shim_fd_get(int fd, shim_fd *out)
 {
+    uint64_t ino = inode_of(fd);
+    int found = 0, stale = 0;
     rec *e = NULL;
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &fd, e);
-    if (e)
-        *out = e->r;
-    pthread_mutex_unlock(&mu);
-    if (!e)
-        return 0;
-    if (out->ino != inode_of(fd)) {
-        if (!shim_procenv_foreign()) /* not in a child whose numbers are its own */
-            shim_fd_del(fd); /* the number now names something else */
-        return 0;
+    for (var *v = e ? e->vars : NULL; v && !found; v = v->next) {
+        if (v->r.ino == ino) {
+            *out = v->r;
+            found = 1;
+        } else {
+            stale = 1;
+        }
     }
-    return 1;
+    pthread_mutex_unlock(&mu);
+    if (!found && stale) {
+        /* The number now names something else: in this table, the record
+         * is stale; another table's is left as it is. */
+        pid_t t = shim_procenv_table();
+        pthread_mutex_lock(&mu);
+        HASH_FIND_INT(table, &fd, e);
+        if (e) {
+            drop_stale(e, t, ino);
+            rec_tidy(e);
+        }
+        pthread_mutex_unlock(&mu);
+    }
+    return found;
 }
 
 void shim_fd_put(const shim_fd *r)
 {
-    rec *e = NULL;
     uint64_t ino = inode_of(r->fd);
+    pid_t t = shim_procenv_table();
+    rec *e = NULL;
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &r->fd, e);
     if (!e) {
         e = shim_calloc(1, sizeof *e);
         if (e) {
-            e->r.fd = r->fd;
-            HASH_ADD_INT(table, r.fd, e);
+            e->fd = r->fd;
+            HASH_ADD_INT(table, fd, e);
             if (!e->hh.tbl) {
                 shim_free(e); /* out of memory: we merely forget options */
                 e = NULL;
@@ -65,20 +138,43 @@ void shim_fd_put(const shim_fd *r)
         }
     }
     if (e) {
-        e->r = *r;
-        e->r.ino = ino;
+        var *v = e->vars;
+        while (v && v->r.ino != ino)
+            v = v->next;
+        if (!v) {
+            drop_stale(e, t, ino);
+            v = shim_calloc(1, sizeof *v);
+            if (v) {
+                v->table = t;
+                v->next = e->vars;
+                e->vars = v;
+            }
+        }
+        if (v) {
+            v->r = *r;
+            v->r.ino = ino;
+        }
+        rec_tidy(e);
     }
     pthread_mutex_unlock(&mu);
 }
 
 void shim_fd_del(int fd)
 {
+    pid_t t = shim_procenv_table();
     rec *e = NULL;
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &fd, e);
     if (e) {
-        HASH_DEL(table, e);
-        shim_free(e);
+        /* This table's records only: a child closing its copy of one of
+         * our sockets leaves ours. */
+        for (var **pp = &e->vars; *pp;) {
+            if ((*pp)->table == t)
+                var_drop(pp);
+            else
+                pp = &(*pp)->next;
+        }
+        rec_tidy(e);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -101,17 +197,31 @@ void shim_fdtab_atfork_parent(void)
 
 void shim_fdtab_atfork_child(void)
 {
+    /* A copy of our memory: the children that shared it are not this
+     * process's, and their records name no fd here. */
+    rec *e, *tmp;
+    HASH_ITER(hh, table, e, tmp) {
+        for (var **pp = &e->vars; *pp;) {
+            if ((*pp)->table != 0)
+                var_drop(pp);
+            else
+                pp = &(*pp)->next;
+        }
+        rec_tidy(e);
+    }
     pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
 
 int shim_fd_list_fallback(int *out, int max)
 {
+    pid_t t = shim_procenv_table();
     int n = 0;
     rec *e, *tmp;
     pthread_mutex_lock(&mu);
     HASH_ITER(hh, table, e, tmp) {
-        if (n < max && e->r.kind == SHIM_FD_BRIDGED && e->r.fallback)
-            out[n++] = e->r.fd;
+        for (var *v = e->vars; v; v = v->next)
+            if (n < max && v->table == t && v->r.kind == SHIM_FD_BRIDGED && v->r.fallback)
+                out[n++] = v->r.fd;
     }
     pthread_mutex_unlock(&mu);
     return n;

@@ -25,13 +25,12 @@
  * clone(CLONE_VM) without CLONE_THREAD -- sees the byte set, as a thread
  * does, and runs no handler either. Its memory is ours, so nothing may be
  * started afresh there; but without CLONE_FILES its fd numbers are its own
- * (a copy of ours at the clone), and the shim's records (fdtab.c,
- * epollreg.c, the engines' commands) name fds of the process that owns the
- * engines. shim_procenv_foreign() tells such a child, for the calls that
- * would change those records or hand an fd to an engine: the ones that are
- * system calls and more already (socket, connect, listen, setsockopt, a
- * close of an fd the shim has a record of), never read or write. There
- * the child's own sockets are the kernel's, as without the shim.
+ * (a copy of ours at the clone), while the engines act on the fd table of
+ * the process that owns them. shim_procenv_foreign() tells such a child,
+ * and shim_procenv_table() names its table, for the calls that change the
+ * per-fd records (fdtab.c and epollreg.c keep them per table) or hand an
+ * fd to an engine (adopt.c copies it into the owner's table first): the
+ * ones that are system calls and more already, never read or write.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -130,6 +129,16 @@ int shim_procenv_foreign(void)
                      (int)o, shim_strerror(errno));
     }
     return 1;
+}
+
+pid_t shim_procenv_owner(void)
+{
+    return __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
+}
+
+pid_t shim_procenv_table(void)
+{
+    return shim_procenv_foreign() ? getpid() : 0;
 }
 
 void shim_procenv_started(void)

@@ -705,6 +705,8 @@ typedef struct shim_connect_req {
     uint64_t swap_ino;       /* ... if it still holds the app end (this inode) */
     struct sockaddr_storage tcp_to; /* ... once connected here */
     socklen_t tcp_to_len;
+    int relay;               /* ... or relayed to the bridge, never put at swap_fd: a child
+                              * with an fd table of its own made it (adopt.c) */
     rudp_config cfg;
 } shim_connect_req;
 
@@ -736,6 +738,9 @@ int shim_engine_start(void);
 /* Hand a new outgoing connection / listener to the engine. The fds in the
  * request belong to the engine from now on, even on failure. */
 int shim_engine_connect(const shim_connect_req *r);
+/* Whether an engine runs in this process (or the one whose memory a
+ * CLONE_VM child shares). */
+int shim_engine_running(void);
 int shim_engine_listen(const shim_listen_req *r);
 void shim_engine_listener_closed(uint64_t id);
 /* The app set TCP_CONGESTION on the connection or listener `id` (NULL:
@@ -826,6 +831,22 @@ void shim_procenv_forked(void);
  * clone). A getpid() system call, and kcmp() in such a child only: for
  * calls that are costly already, never the data path. */
 int shim_procenv_foreign(void);
+/* The fd table the caller's per-fd records belong to (fdtab.c,
+ * epollreg.c): 0 for the process owning the engines (its threads, a
+ * CLONE_FILES child, a copy), the caller's pid in a child that
+ * shim_procenv_foreign() tells. A getpid() (and kcmp() in such a child):
+ * for calls that change records, not for every lookup. */
+pid_t shim_procenv_table(void);
+/* The process whose fds the shim's records and engines name. */
+pid_t shim_procenv_owner(void);
+
+/* adopt.c: in a child with an fd table of its own (shim_procenv_table()
+ * != 0), has an engine of the owner copy fds[0..n) (n <= 4) into the
+ * owner's table; on success fds[] hold the owner's numbers (the engines'
+ * now) and the child's copies are closed. -ENOSYS: no engine runs;
+ * -EPERM and the like: pidfd_getfd refused; -ETIMEDOUT: no engine answered
+ * in 10 s. On failure the child's fds are as they were. Logged once. */
+int shim_adopt_fds(int *fds, int n);
 /* 1 iff this is a child sharing the owner's memory (with or without its fd
  * table): what lives in that memory (the connection slab, slots.c) is the
  * owner's, used as a thread of it would. A getpid(). */

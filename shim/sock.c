@@ -82,6 +82,20 @@ static int init_own(void)
     return init() && !shim_procenv_foreign();
 }
 
+/* In a child with an fd table of its own: whether the owner's engines can
+ * serve its connects (adopt.c). Told once when not. */
+static int foreign_served(void)
+{
+    if (shim_engine_running())
+        return 1;
+    static _Atomic int said;
+    if (!atomic_exchange(&said, 1))
+        SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory connects before any engine of "
+                                "%d runs, and cannot start one: it gets kernel TCP",
+                 (int)shim_procenv_owner(), (int)shim_procenv_owner());
+    return 0;
+}
+
 int shim_init(void)
 {
     return init();
@@ -559,7 +573,12 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     uint64_t app_ino = fstat(sv[0], &ast) == 0 ? (uint64_t)ast.st_ino : 0;
     if (!sl)
         app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
-    if (app_sndbuf > 0 && app_ino) {
+    /* A child with an fd table of its own (adopt.c): the engine cannot
+     * reach the fd, so the buffer is kept, and kernel TCP, should it win
+     * the fallback's race, is relayed rather than put at the fd. */
+    int foreign = shim_procenv_table() != 0;
+    int shrink = app_sndbuf > 0 && app_ino && !foreign;
+    if (shrink) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SNDBUF);
@@ -584,23 +603,44 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
             atomic_fetch_add(&shim_fallback_racing, 1);
             req.swap_fd = fd;
             req.swap_ino = app_ino;
+            req.relay = foreign;
             memcpy(&req.tcp_to, &peer, sa_len(family));
             req.tcp_to_len = sa_len(family);
-            atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
+            if (!foreign)
+                atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
             rec.fallback = 1;
         }
     }
     req.udp_fd = shim_fd_move_high(udp);
     req.efd = shim_fd_move_high(sv[1]);
+    udp = sv[1] = -1;
+    if (foreign) {
+        int fds[3] = {req.udp_fd, req.efd, req.tcp_fd};
+        if ((err = shim_adopt_fds(fds, req.tcp_fd >= 0 ? 3 : 2)) < 0) {
+            /* Nothing reached an engine, and fd is still the app's TCP
+             * socket: the kernel's connect, as without the shim. */
+            real_close(req.udp_fd);
+            real_close(req.efd);
+            if (req.tcp_fd >= 0) {
+                real_close(req.tcp_fd);
+                atomic_fetch_sub(&shim_fallback_racing, 1);
+            }
+            real_close(sv[0]);
+            shim_slot_free(n.slot);
+            return kernel_kept(fd, real_connect(fd, addr, len));
+        }
+        req.udp_fd = fds[0];
+        req.efd = fds[1];
+        req.tcp_fd = req.tcp_fd >= 0 ? fds[2] : -1;
+    }
     shim_to_rudp_addr((struct sockaddr *)&peer, &req.peer);
     req.id = n.id;
     req.slot = n.slot;
     req.filler = filler;
-    req.app_fd = app_sndbuf > 0 && app_ino ? fd : -1; /* the number sv[0] gets below */
+    req.app_fd = shrink ? fd : -1; /* the number sv[0] gets below */
     req.app_ino = app_ino;
     req.app_sndbuf = app_sndbuf;
     req.cfg = cfg;
-    udp = sv[1] = -1;
     if ((err = shim_engine_connect(&req)) < 0) {
         if (req.tcp_fd >= 0) /* never reached an engine */
             atomic_fetch_sub(&shim_fallback_racing, 1);
@@ -612,7 +652,9 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * kernel TCP (fallback.c), or to a fresh TCP socket when the app
      * connects again after a failure (reconnect.c). So the registrations
      * stay noted, and epoll_ctl notes those made meanwhile (below). */
-    err = shim_replace_fd(fd, sv[0], status, fdflags, 1);
+    if (foreign)
+        shim_epollreg_discover(fd); /* its registrations: no marks in its table */
+    err = shim_replace_fd(fd, sv[0], status, fdflags, !foreign);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();
@@ -624,7 +666,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * then found another inode there and left the buffer small. So once
      * the filler is drained, set it back here. If it is not drained yet,
      * the engine's turn comes after this point and finds our end. */
-    if (app_sndbuf > 0 && app_ino && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
+    if (shrink && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
         shim_sndbuf_restore(sl, fd, app_ino, app_sndbuf);
     rec.fd = fd;
     rec.kind = SHIM_FD_BRIDGED;
@@ -656,9 +698,15 @@ fail_errno:
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    if (!init_own())
+    if (!init())
         return real_connect(fd, addr, len);
     int saved = errno;
+    /* A child with an fd table of its own is served by the owner's engines
+     * (adopt.c), if one runs: it can start none. */
+    if (shim_procenv_foreign() && !foreign_served()) {
+        errno = saved;
+        return real_connect(fd, addr, len);
+    }
     shim_fd rec;
     shim_name n;
     if (ours(fd, &rec, &n)) {
@@ -1229,7 +1277,7 @@ static int is_sockbuf(int level, int opt)
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    if (!init_own())
+    if (!init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
         return real_setsockopt(fd, level, opt, val, len);
     int saved = errno;
     shim_fd rec;
@@ -1391,11 +1439,9 @@ SHIM_EXPORT int close(int fd)
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
     uint64_t closed_listener = 0;
+    /* In a child with an fd table of its own the records are that table's
+     * (fdtab.c, epollreg.c): a copy of one of ours keeps ours. */
     int found = shim_fd_get(fd, &rec);
-    if ((found || shim_epollreg_holds(fd)) && shim_procenv_foreign()) {
-        errno = saved;
-        return real_close(fd); /* its own copy: the records name the owner's fds */
-    }
     if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {

@@ -19,21 +19,32 @@
  *     environment as it is (under the shim: an image that runs it) and once
  *     without LD_PRELOAD (an image without it); the image reads what the
  *     main process wrote on c before and answers on the inherited fd;
+ *   - vfork, connect: the child makes a socket, connects to the listener,
+ *     writes "vfork", closes it and _exit(0)s; the main process accepts
+ *     that connection and reads "vfork" then EOF;
  *   - clone(CLONE_VM | SIGCHLD) on a stack of its own, fd table copied: the
- *     child makes a socket, connects to the listener, writes "child",
- *     closes it, and closes its copies of c and of the listener; the main
- *     process accepts that connection and reads "child" then EOF;
+ *     child makes a socket, registers it for EPOLLOUT in an epoll set of
+ *     its own, sets TCP_NODELAY, connects to the listener, finds EPOLLOUT
+ *     in that set and TCP_NODELAY still 1, writes "child", reads "back"
+ *     (which the main process, having accepted it, writes), closes it, and
+ *     closes its copies of c and of the listener; the main process reads
+ *     EOF after "child";
+ *   - the same child, connecting instead to a second listener, one whose
+ *     UDP port the main process holds with a UDP socket of its own (under
+ *     the shim a listener on kernel TCP, so the child's connect falls back
+ *     to kernel TCP);
  *   - clone(CLONE_VM | CLONE_FILES | SIGCHLD): fds shared too, as a thread
  *     shares them: the child connects, writes "files", closes, and writes
  *     one byte on c; the main process reads both.
- * A child calls nothing that allocates with libc's malloc() (no stdio): it
- * shares the main process's heap and its locks.
+ * A child calls nothing that allocates with libc's malloc() (no stdio)
+ * while the main process runs: it shares its heap and its locks.
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
- * fds made by the main process and by the CLONE_FILES child (tcp = a kernel
- * TCP socket); "child transport: KIND" for the connection the child with
- * its own fd table made. Exit 0 iff every check held; 1 with a "FAIL:"
- * line otherwise; 3 if the watchdog (60 s) fired.
+ * fds made by the main process, by the CLONE_VM children (their own fds,
+ * and the main process's accepted ends of the vfork child's connection)
+ * and by the CLONE_FILES child (tcp = a kernel TCP socket). Exit 0 iff
+ * every check held; 1 with a "FAIL:" line otherwise; 3 if the watchdog
+ * (60 s) fired.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -64,6 +76,9 @@ static struct sockaddr_storage lss; /* the listener's address */
 static socklen_t llen;
 static int lfd, cfd, afd;
 static const char *child_kind = "none"; /* set by a CLONE_VM child */
+static int child_step;                  /* ... and the step it failed at (see clone_child) */
+static struct sockaddr_storage pss;     /* the plain listener's address (clone_vm) */
+static socklen_t plen;
 
 /* --image FD: the exec'd image's part. */
 static int image(int fd)
@@ -159,47 +174,131 @@ static void vfork_exec(char *self, char **envp, const char *what)
     parent_intact(what);
 }
 
+static void vfork_connect(void)
+{
+    pid_t pid = vfork();
+    SYS(pid);
+    if (pid == 0) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || connect(s, (struct sockaddr *)&lss, llen) < 0)
+            _exit(10);
+        _exit(write(s, "vfork", 5) != 5 || close(s) < 0 ? 11 : 0);
+    }
+    reap_ok(pid, "vfork, connect");
+    int a = accept_ready(lfd, EVENT_MS);
+    printf("transport: %s (accepted from the vfork child)\n", fd_transport(a));
+    char buf[8];
+    read_exact(a, buf, 5, EVENT_MS);
+    CHECK(memcmp(buf, "vfork", 5) == 0, "vfork, connect: other bytes from the child");
+    struct pollfd p = {.fd = a, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0,
+          "vfork, connect: no EOF after the child's close");
+    close(a);
+    printf("ok: a vfork() child's own connection carried its bytes and EOF\n");
+    parent_intact("vfork + connect");
+}
+
+/* A CLONE_VM child's part. arg: 1 with CLONE_FILES, 2 for the plain
+ * listener, else 0. On failure returns the step (child_step says too). */
 static int clone_child(void *arg)
 {
-    int files = arg != NULL;
+    long how = (long)arg;
+    int files = how == 1;
+    const struct sockaddr_storage *to = how == 2 ? &pss : &lss;
+    socklen_t tolen = how == 2 ? plen : llen;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0)
-        return 10;
-    if (connect(s, (struct sockaddr *)&lss, llen) < 0)
-        return 11;
+        return child_step = 10;
+    int ep = -1;
+    if (!files) {
+        /* registered before connect(): the registration must survive it */
+        struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 77};
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0)
+            return child_step = 20;
+        int one = 1;
+        if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+            return child_step = 21;
+    }
+    if (connect(s, (struct sockaddr *)to, tolen) < 0)
+        return child_step = 11;
     child_kind = fd_transport(s);
+    if (!files) {
+        struct epoll_event got;
+        if (epoll_wait(ep, &got, 1, EVENT_MS) != 1 || got.data.u64 != 77 ||
+            !(got.events & EPOLLOUT))
+            return child_step = 22;
+        int v = 0;
+        socklen_t vl = sizeof v;
+        if (getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &vl) < 0 || v != 1)
+            return child_step = 23;
+        close(ep);
+    }
     const char *msg = files ? "files" : "child";
     if (write(s, msg, 5) != 5)
-        return 12;
+        return child_step = 12;
+    if (!files) {
+        char back[4];
+        size_t got = 0;
+        while (got < sizeof back) {
+            struct pollfd p = {.fd = s, .events = POLLIN};
+            if (poll(&p, 1, EVENT_MS) != 1)
+                return child_step = 24;
+            ssize_t r = read(s, back + got, sizeof back - got);
+            if (r <= 0)
+                return child_step = 25;
+            got += (size_t)r;
+        }
+        if (memcmp(back, "back", 4) != 0)
+            return child_step = 26;
+    }
     if (close(s) < 0)
-        return 13;
+        return child_step = 13;
     if (files)
-        return write(cfd, "C", 1) == 1 ? 0 : 14;
+        return write(cfd, "C", 1) == 1 ? 0 : (child_step = 14);
     /* Its own copies: the main process's stay open. */
     if (close(cfd) < 0 || close(lfd) < 0)
-        return 15;
+        return child_step = 15;
     return 0;
 }
 
-static void clone_vm(int files)
+static const char *const child_steps[] = {
+    [10] = "socket", [11] = "connect", [12] = "write", [13] = "close", [14] = "write on c",
+    [15] = "close of its copies", [20] = "epoll_ctl before connect", [21] = "setsockopt",
+    [22] = "EPOLLOUT from the registration made before connect", [23] = "TCP_NODELAY read back",
+    [24] = "waiting for the answer", [25] = "reading the answer", [26] = "the answer's bytes",
+};
+
+/* how: 0 the listener, 1 CLONE_FILES, 2 the plain listener pl. */
+static void clone_vm(int how, int pl)
 {
-    const char *what = files ? "clone(CLONE_VM | CLONE_FILES)" : "clone(CLONE_VM)";
+    int files = how == 1;
+    const char *what = files ? "clone(CLONE_VM | CLONE_FILES)"
+                       : how == 2 ? "clone(CLONE_VM), to a kernel TCP listener"
+                                  : "clone(CLONE_VM)";
     char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
                        -1, 0);
     CHECK(stack != MAP_FAILED, "mmap: %s", strerror(errno));
     fflush(stdout);
     child_kind = "none";
+    child_step = 0;
     int flags = CLONE_VM | SIGCHLD | (files ? CLONE_FILES : 0);
-    pid_t pid = clone(clone_child, stack + STACK, flags, files ? (void *)1 : NULL);
+    pid_t pid = clone(clone_child, stack + STACK, flags, (void *)(long)how);
     SYS(pid);
     kill_on_fail(pid);
-    reap_ok(pid, what);
-    kill_on_fail(-1);
-    munmap(stack, STACK);
-    int a = accept_ready(lfd, EVENT_MS);
+    int l = how == 2 ? pl : lfd;
+    int a = accept_ready(l, EVENT_MS);
     char buf[8];
     read_exact(a, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, files ? "files" : "child", 5) == 0, "%s: other bytes from the child", what);
+    if (!files)
+        CHECK(write(a, "back", 4) == 4, "%s: write back: %s", what, strerror(errno));
+    int st = reap_within(pid, CHILD_MS, what);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
+          st, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
+                  ? child_steps[child_step] : "?");
+    kill_on_fail(-1);
+    munmap(stack, STACK);
     struct pollfd p = {.fd = a, .events = POLLIN};
     CHECK(poll(&p, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0, "%s: no EOF after the child's close",
           what);
@@ -209,10 +308,30 @@ static void clone_vm(int files)
         read_exact(afd, buf, 1, EVENT_MS);
         CHECK(buf[0] == 'C', "%s: another byte on the shared connection", what);
     } else {
-        printf("child transport: %s (the CLONE_VM child's own connection)\n", child_kind);
+        printf("transport: %s (the CLONE_VM child's own connection%s)\n", child_kind,
+               how == 2 ? ", to a kernel TCP listener" : "");
     }
-    printf("ok: a %s child's connection carried its bytes and EOF\n", what);
+    printf("ok: a %s child's connection carried its bytes%s and EOF\n", what,
+           files ? "" : " both ways, kept its epoll registration and TCP_NODELAY,");
     parent_intact(what);
+}
+
+/* A listener on loopback that stays kernel TCP under the shim: its UDP port
+ * is held by a UDP socket of this process (README, "The program's own UDP
+ * on the same port"). *udp gets that socket. */
+static int plain_listener(int *udp)
+{
+    *udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    SYS(*udp);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    SYS(bind(*udp, (struct sockaddr *)&a, sizeof a));
+    plen = sizeof pss;
+    SYS(getsockname(*udp, (struct sockaddr *)&pss, &plen));
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SYS(l);
+    SYS(bind(l, (struct sockaddr *)&pss, plen));
+    SYS(listen(l, 16));
+    return l;
 }
 
 int main(int argc, char **argv, char **envp)
@@ -238,8 +357,13 @@ int main(int argc, char **argv, char **envp)
         if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
             noshim_env[n++] = *e;
     vfork_exec(argv[0], noshim_env, "vfork + exec (no LD_PRELOAD)");
-    clone_vm(0);
-    clone_vm(1);
+    vfork_connect();
+    clone_vm(0, -1);
+    int udp, pl = plain_listener(&udp);
+    clone_vm(2, pl);
+    close(pl);
+    close(udp);
+    clone_vm(1, -1);
 
     close(cfd);
     close(afd);

@@ -1,9 +1,11 @@
 #!/bin/sh
 # tests/prog_clonevm.c over kernel TCP, then under the shim (run_both):
 # children that share the process's memory but are not its threads
-# (vfork() then close/dup2/_exit or exec, clone(CLONE_VM) with its own fd
-# table or with CLONE_FILES) leave the parent's listener and connection as
-# they were, and their own connections carry their bytes.
+# (vfork() then close/dup2/_exit, exec or connect; clone(CLONE_VM) with its
+# own fd table or with CLONE_FILES) leave the parent's listener and
+# connection as they were, and their own connections carry their bytes:
+# under the shim over rudp (the transport lines), a kernel TCP listener's
+# relayed to the child's bridge.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 

@@ -1,0 +1,210 @@
+/*
+ * adopt.c: serving a child that shares our memory but has an fd table of
+ * its own (vfork(), clone(CLONE_VM) without CLONE_FILES: procenv.c).
+ *
+ * Such a child has no engine thread of its own and can start none: a thread
+ * belongs to the process whose thread makes it, and glibc's pthread_create()
+ * in a child that runs on its parent's thread descriptor corrupts the
+ * thread list they share. The engines of the process that owns them serve
+ * it instead; their threads act on that process's fd table, so the sockets
+ * the child's connect() hands to an engine (the UDP socket, the engine's
+ * end of the bridge, the TCP socket the fallback races) are copied there
+ * first: an engine takes each with pidfd_getfd(2) (Linux 5.6) while the
+ * child waits, checks that it is the socket the child named (its inode),
+ * and then the child closes its own copies. The app's end stays the child's.
+ *
+ * Waking an engine from the child: the engine sleeps in epoll_wait() on its
+ * eventfd, a file of the owner's table. A child cloned after the engine
+ * started has a copy of it at the same number (checked by inode); one
+ * cloned before takes a copy from the owner with pidfd_getfd.
+ *
+ * pidfd_getfd needs ptrace access (PTRACE_MODE_ATTACH_REALCREDS, man 2
+ * pidfd_getfd) to the process it takes from. The owner has it to its child
+ * unless Yama's ptrace_scope is 2 or more or the shared memory was made
+ * non-dumpable; the child to the owner only where Yama allows tracing a
+ * parent (ptrace_scope 0). Where it is refused, or no engine runs yet, the
+ * child's sockets are kernel TCP, as the kernel gives them (logged once).
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+#define ADOPT_MAX 4
+#define ADOPT_WAIT_NS 10000000000LL /* an engine answers within a turn; 10 s is a stuck one */
+
+enum { A_PENDING, A_DONE, A_FAILED, A_ABANDONED };
+
+typedef struct shim_adopt_req {
+    _Atomic uint32_t state; /* A_*: the child waits on it (a futex word) */
+    _Atomic int refs;       /* the child's and the engine's */
+    pid_t pid;              /* the child */
+    int n;
+    int fds[ADOPT_MAX];     /* the child's numbers ... */
+    uint64_t inos[ADOPT_MAX]; /* ... their sockets ... */
+    int out[ADOPT_MAX];     /* ... and the owner's copies */
+    int err;                /* A_FAILED: -errno */
+} adopt_req;
+
+static uint64_t inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static void put(adopt_req *a)
+{
+    if (atomic_fetch_sub(&a->refs, 1) == 1)
+        shim_free(a);
+}
+
+/* fd of process pfd's table, copied into ours if it is still the file
+ * with inode ino; -errno otherwise. */
+static int take(int pfd, int fd, uint64_t ino)
+{
+    int nfd = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0); /* close-on-exec */
+    if (nfd < 0)
+        return -errno;
+    if (inode_of(nfd) != ino) {
+        real_close(nfd);
+        return -EBADF; /* the number names another file now */
+    }
+    return nfd;
+}
+
+static void say_refused(const char *what, int err)
+{
+    static _Atomic int said;
+    if (!atomic_exchange(&said, 1))
+        SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory cannot hand its sockets to the "
+                                "engines (%s: %s): it gets kernel TCP for them",
+                 (int)shim_procenv_owner(), what, shim_strerror(-err));
+}
+
+int shim_adopt_wake_fd(struct engine *e, int *own)
+{
+    *own = 0;
+    if (e->evfd >= 0 && e->evfd_ino && inode_of(e->evfd) == e->evfd_ino)
+        return e->evfd; /* cloned after the engine started: our copy */
+    int pfd = (int)syscall(SYS_pidfd_open, shim_procenv_owner(), 0);
+    if (pfd < 0)
+        return -errno;
+    int fd = take(pfd, e->evfd, e->evfd_ino);
+    real_close(pfd);
+    if (fd < 0)
+        return fd;
+    *own = 1;
+    return fd;
+}
+
+void shim_adopt_run(adopt_req *a)
+{
+    int got = 0, err = 0;
+    int pfd = (int)syscall(SYS_pidfd_open, a->pid, 0);
+    if (pfd < 0)
+        err = -errno;
+    for (; !err && got < a->n; got++) {
+        int fd = take(pfd, a->fds[got], a->inos[got]);
+        if (fd < 0) {
+            err = fd;
+            break;
+        }
+        a->out[got] = shim_fd_move_high(fd);
+    }
+    if (pfd >= 0)
+        real_close(pfd);
+    if (err)
+        a->err = err;
+    uint32_t want = A_PENDING;
+    if (!atomic_compare_exchange_strong(&a->state, &want, err ? A_FAILED : A_DONE) || err) {
+        for (int i = 0; i < got; i++) /* the child gave up, or not all could be taken */
+            real_close(a->out[i]);
+    } else {
+        for (int i = 0; i < got; i++)
+            shim_own_fd(a->out[i], 1);
+    }
+    syscall(SYS_futex, (uint32_t *)&a->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    put(a);
+}
+
+/* Waits until a is no longer pending or the deadline passes. */
+static uint32_t wait_answer(adopt_req *a)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        uint32_t s = atomic_load(&a->state);
+        if (s != A_PENDING)
+            return s;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left = ADOPT_WAIT_NS - ((long long)(now.tv_sec - t0.tv_sec) * 1000000000LL +
+                                          (now.tv_nsec - t0.tv_nsec));
+        if (left <= 0)
+            return A_PENDING;
+        /* The shared memory is one mm: a private futex reaches the engine's
+         * wake in the owner. */
+        struct timespec ts = {.tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL};
+        syscall(SYS_futex, (uint32_t *)&a->state, FUTEX_WAIT_PRIVATE, A_PENDING, &ts, NULL, 0);
+    }
+}
+
+int shim_adopt_fds(int *fds, int n)
+{
+    if (n > ADOPT_MAX)
+        return -EINVAL;
+    adopt_req *a = shim_calloc(1, sizeof *a);
+    cmd *c = shim_calloc(1, sizeof *c);
+    if (!a || !c) {
+        shim_free(a);
+        shim_free(c);
+        return -ENOMEM;
+    }
+    a->pid = getpid();
+    a->n = n;
+    for (int i = 0; i < n; i++) {
+        a->fds[i] = fds[i];
+        a->inos[i] = inode_of(fds[i]);
+    }
+    atomic_store(&a->refs, 2);
+    c->type = CMD_ADOPT;
+    c->u.ctl = a;
+    int err = shim_engine_push_any(c); /* frees c on failure */
+    if (err < 0) {
+        shim_free(a);
+        say_refused("waking an engine", err);
+        return err;
+    }
+    uint32_t s = wait_answer(a);
+    if (s == A_PENDING) {
+        uint32_t want = A_PENDING;
+        if (atomic_compare_exchange_strong(&a->state, &want, A_ABANDONED)) {
+            put(a); /* the engine, when it comes, closes what it took */
+            SHIM_LOG(RUDP_LOG_WARN, "no engine took a child's sockets within 10 s: "
+                                    "it gets kernel TCP for them");
+            return -ETIMEDOUT;
+        }
+        s = want; /* answered meanwhile */
+    }
+    if (s == A_FAILED) {
+        err = a->err;
+        put(a);
+        say_refused("pidfd_getfd", err);
+        return err;
+    }
+    for (int i = 0; i < n; i++) {
+        real_close(fds[i]); /* ours: the engine holds its copy */
+        fds[i] = a->out[i];
+    }
+    put(a);
+    return 0;
+}
