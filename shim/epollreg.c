@@ -222,21 +222,6 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
     pthread_mutex_unlock(&mu);
 }
 
-int shim_epollreg_holds(int fd)
-{
-    if (shim_epollreg_marked(fd))
-        return 1;
-    if (atomic_load(&count) == 0)
-        return 0;
-    int on = 0;
-    pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs && !on; i++)
-        on = regs[i].table == t && (regs[i].fd == fd || regs[i].epfd == fd);
-    pthread_mutex_unlock(&mu);
-    return on;
-}
-
 void shim_epollreg_forget(int fd)
 {
     if (atomic_load(&count) == 0)

@@ -909,8 +909,6 @@ void shim_epollreg_discover(int fd);
 /* fd is being closed: forget what was noted for it, as fd or as epfd; the
  * range form unmarks too (close_range, closefrom). */
 void shim_epollreg_forget(int fd);
-/* Whether fd is marked or named (as fd or epfd) by a noted registration. */
-int shim_epollreg_holds(int fd);
 void shim_epollreg_forget_range(unsigned first, unsigned last);
 /* Before fd gets another file: takes its noted registrations out of their
  * epoll sets (the old file may live on elsewhere and must not report),
