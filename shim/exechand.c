@@ -272,6 +272,7 @@ void shim_exechand_adopt(void)
 
 typedef struct relay {
     int efd, tfd;
+    uint32_t slot; /* retired at the end, UINT32_MAX: none (a keeper keeps its slots) */
     _Atomic int refs;
 } relay;
 
@@ -285,6 +286,8 @@ static void relay_put(relay *r)
         return;
     shim_close_owned(r->efd);
     shim_close_owned(r->tfd);
+    if (r->slot != UINT32_MAX)
+        shim_slot_retire(r->slot);
     shim_free(r);
     pthread_mutex_lock(&relay_mu);
     relays--;
@@ -336,7 +339,7 @@ static void *tcp_to_app(void *arg)
     return NULL;
 }
 
-int shim_exechand_relay(int efd, int tfd)
+int shim_exechand_relay(int efd, int tfd, uint32_t slot)
 {
     relay *r = shim_calloc(1, sizeof *r);
     if (!r)
@@ -350,12 +353,15 @@ int shim_exechand_relay(int efd, int tfd)
     }
     r->efd = efd;
     r->tfd = tfd;
+    r->slot = slot;
     atomic_store(&r->refs, 2);
     pthread_mutex_lock(&relay_mu);
     relays++;
     pthread_mutex_unlock(&relay_mu);
     pthread_t t;
     if (shim_thread_start(&t, app_to_tcp, r) < 0) {
+        r->efd = r->tfd = -1; /* still the caller's, as said */
+        r->slot = UINT32_MAX;
         atomic_store(&r->refs, 1);
         relay_put(r);
         return -EAGAIN;

@@ -349,16 +349,18 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
         b->filler -= (size_t)r;
     }
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
+    uint32_t kept = UINT32_MAX; /* a live process's relay retires it when it ends */
     if (s) {
         atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_FILLER));
         atomic_store(&s->so_error, 0);
         atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
-        b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired */
+        kept = G.keeper_mode ? UINT32_MAX : b->slot;
+        b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired now */
     }
     int efd = fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (efd >= 0)
         shim_own_fd(efd, 1);
-    if (efd < 0 || shim_exechand_relay(efd, tfd) < 0) {
+    if (efd < 0 || shim_exechand_relay(efd, tfd, kept) < 0) {
         log_fb(RUDP_LOG_WARN, f, "cannot relay the kernel TCP connection");
         if (efd >= 0)
             shim_close_owned(efd);

@@ -303,7 +303,8 @@ void shim_slot_retire(uint32_t index)
 void shim_slot_free(uint32_t index)
 {
     pthread_mutex_lock(&mu);
-    if (mine && (mine_pid == getpid() || keeper) && index < fresh && freelist) {
+    if (mine && (mine_pid == getpid() || keeper || shim_procenv_shared()) && index < fresh &&
+        freelist) {
         atomic_store(&mine[index].id, 0);
         atomic_store(&mine[index].state, SHIM_SLOT_FREE);
         freelist[nfree++] = index;
