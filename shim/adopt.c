@@ -12,6 +12,8 @@
  * first: an engine takes each with pidfd_getfd(2) (Linux 5.6) while the
  * child waits, checks that it is the socket the child named (its inode),
  * and then the child closes its own copies. The app's end stays the child's.
+ * A listen() hands over the UDP socket, the TCP socket holding the port and
+ * the names other processes find the listener by (engines.c).
  *
  * Waking an engine from the child: the engine sleeps in epoll_wait() on its
  * eventfd, a file of the owner's table. A child cloned after the engine

@@ -182,16 +182,40 @@ static int listener_member(int first, int family, int *phfd)
     return shim_fd_move_high(fd);
 }
 
-int shim_engine_listen(const shim_listen_req *r)
+/* A child with an fd table of its own (adopt.c): the listener's fds,
+ * made in its table, copied into ours. Returns 0 with q's numbers ours, or
+ * -EXDEV with every fd as it was (the caller's still). */
+static int adopt_listener(shim_listen_req *q, int *xfd)
+{
+    int fds[4], n = 0;
+    fds[n++] = q->udp_fd;
+    fds[n++] = q->reserve_fd;
+    if (q->phfd >= 0)
+        fds[n++] = q->phfd;
+    if (*xfd >= 0)
+        fds[n++] = *xfd;
+    if (shim_adopt_fds(fds, n) < 0)
+        return -EXDEV;
+    n = 0;
+    q->udp_fd = fds[n++];
+    q->reserve_fd = fds[n++];
+    if (q->phfd >= 0)
+        q->phfd = fds[n++];
+    if (*xfd >= 0)
+        *xfd = fds[n++];
+    return 0;
+}
+
+int shim_engine_listen(const shim_listen_req *req)
 {
     /* A listener calls in every engine, each with a socket in the
      * listener's SO_REUSEPORT group (sock.c set the option on the first
      * when more than one engine may run); if a member cannot be made,
      * the engines made so far serve it. */
+    shim_listen_req q = *req;
+    const shim_listen_req *r = &q;
     int fds[SHIM_ENGINES_MAX], phfds[SHIM_ENGINES_MAX];
     int n = 1;
-    fds[0] = r->udp_fd;
-    phfds[0] = r->phfd;
     int reuseport = 0;
     socklen_t rl = sizeof reuseport;
     if (real_getsockopt(r->udp_fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &rl) < 0)
@@ -199,6 +223,19 @@ int shim_engine_listen(const shim_listen_req *r)
     /* a group other processes may join: its member tag (xgroup.c) */
     int xfd = -1;
     unsigned tag = r->app_reuseport ? shim_xgroup_join(r->udp_fd, &xfd) : 0;
+    /* A child with an fd table of its own hands its fds over, and makes no
+     * members: their sockets would be its table's too, and it starts no
+     * engine (adopt.c). Engine 0 serves the listener. */
+    int foreign = shim_procenv_table() != 0;
+    if (foreign && adopt_listener(&q, &xfd) < 0) {
+        if (xfd >= 0)
+            real_close(xfd);
+        return -EXDEV;
+    }
+    if (foreign)
+        reuseport = 0;
+    fds[0] = r->udp_fd;
+    phfds[0] = r->phfd;
     if (xfd >= 0)
         shim_own_fd(xfd, 1);
     pthread_mutex_lock(&G.mu);

@@ -29,7 +29,9 @@
  *    credential. Anything else is refused, counted, and never returned.
  *  - the engine, after connecting to a listener's name: the listening
  *    socket must be the one our application made (its listen() pid is this
- *    engine's process or the name's owner, and its uid root, the one
+ *    engine's process, the name's owner, or a child sharing this process's
+ *    memory -- vfork(), clone(CLONE_VM), whose listeners our engines serve
+ *    (adopt.c), as kcmp(KCMP_VM) tells --, and its uid root, the one
  *    recorded at listen() time, or ours), else the connection is reset.
  *  - a bridged fd the shim has no record of (inherited over exec): its peer
  *    must be this process or a process of our own uid or root. The kernel
@@ -37,7 +39,9 @@
  *    anyway, so that is no weaker than kernel TCP.
  */
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -96,7 +100,9 @@ int shim_ident_listener(int efd, pid_t owner, uid_t luid)
     struct ucred l;
     if (peer_cred(efd, &l) < 0)
         return 0;
-    return (l.pid == getpid() || l.pid == owner) && uid_ok(l.uid, luid);
+    pid_t me = getpid();
+    return (l.pid == me || l.pid == owner || syscall(SYS_kcmp, me, l.pid, KCMP_VM, 0, 0) == 0) &&
+           uid_ok(l.uid, luid);
 }
 
 int shim_ident_inherited(int fd)

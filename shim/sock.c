@@ -868,12 +868,25 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.id = n.id;
     req.cfg = cfg;
     udp = reserve = phfd = -1;
-    if ((err = shim_engine_listen(&req)) < 0) {
+    if ((err = shim_engine_listen(&req)) == -EXDEV) {
+        /* A child with an fd table of its own whose sockets no engine
+         * could take (adopt.c, logged there): the TCP socket listens, as
+         * without the shim. */
+        real_close(req.udp_fd);
+        real_close(req.reserve_fd);
+        if (req.phfd >= 0)
+            real_close(req.phfd);
+        real_close(lfd);
+        return req.accept_tcp ? 0 : real_listen(fd, backlog);
+    }
+    if (err < 0) {
         real_close(lfd);
         if (req.accept_tcp)
             shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
         return fail(-err);
     }
+    if (shim_procenv_table() != 0)
+        shim_epollreg_discover(fd); /* its registrations: no marks in its table */
     if ((err = shim_replace_fd(fd, lfd, status, fdflags, 0)) < 0) {
         real_close(lfd);
         return fail(-err);
@@ -907,9 +920,15 @@ fail_errno:
 
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-    if (!init_own())
+    if (!init())
         return real_listen(fd, backlog);
     int saved = errno;
+    /* A child with an fd table of its own: the owner's engines serve its
+     * listener too (adopt.c), if one runs. */
+    if (shim_procenv_foreign() && !foreign_served()) {
+        errno = saved;
+        return real_listen(fd, backlog);
+    }
     shim_fd rec;
     if (ours(fd, &rec, NULL)) {
         errno = saved;
@@ -1459,7 +1478,8 @@ SHIM_EXPORT int close(int fd)
                     atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0); /* reset, not FIN */
             }
         } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
-                   n.pid == getpid()) {
+                   n.pid == shim_procenv_owner()) { /* our engines' (or, in a CLONE_VM
+                                                     * child, its parent's) */
             closed_listener = rec.id;
         }
         shim_fd_del(fd);

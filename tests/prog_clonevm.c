@@ -33,6 +33,11 @@
  *     UDP port the main process holds with a UDP socket of its own (under
  *     the shim a listener on kernel TCP, so the child's connect falls back
  *     to kernel TCP);
+ *   - clone(CLONE_VM) again, the child listening: it binds a listener of its
+ *     own on 127.0.0.1 (port chosen by the kernel), listens, says so on a
+ *     pipe, accepts the main process's connection, reads "hello", answers
+ *     "world" and closes both; the main process connects once the pipe
+ *     says so, writes, reads the answer, then EOF;
  *   - clone(CLONE_VM | CLONE_FILES | SIGCHLD): fds shared too, as a thread
  *     shares them: the child connects, writes "files", closes, and writes
  *     one byte on c; the main process reads both.
@@ -41,7 +46,8 @@
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
  * fds made by the main process, by the CLONE_VM children (their own fds,
- * and the main process's accepted ends of the vfork child's connection)
+ * and the main process's ends of the vfork child's and the listening
+ * child's connections)
  * and by the CLONE_FILES child (tcp = a kernel TCP socket). Exit 0 iff
  * every check held; 1 with a "FAIL:" line otherwise; 3 if the watchdog
  * (60 s) fired.
@@ -267,6 +273,8 @@ static const char *const child_steps[] = {
     [15] = "close of its copies", [20] = "epoll_ctl before connect", [21] = "setsockopt",
     [22] = "EPOLLOUT from the registration made before connect", [23] = "TCP_NODELAY read back",
     [24] = "waiting for the answer", [25] = "reading the answer", [26] = "the answer's bytes",
+    [30] = "bind, listen, getsockname", [31] = "saying it listens", [32] = "waiting for a connection",
+    [33] = "accept",
 };
 
 /* how: 0 the listener, 1 CLONE_FILES, 2 the plain listener pl. */
@@ -313,6 +321,92 @@ static void clone_vm(int how, int pl)
     }
     printf("ok: a %s child's connection carried its bytes%s and EOF\n", what,
            files ? "" : " both ways, kept its epoll registration and TCP_NODELAY,");
+    parent_intact(what);
+}
+
+/* The listening child's part: arg is the pipe's write end. */
+static int listen_child(void *arg)
+{
+    int say = (int)(long)arg;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0)
+        return child_step = 10;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0 ||
+        getsockname(l, (struct sockaddr *)&pss, &al) < 0)
+        return child_step = 30;
+    plen = al;
+    if (write(say, "L", 1) != 1)
+        return child_step = 31;
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    if (poll(&p, 1, EVENT_MS) != 1)
+        return child_step = 32;
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        return child_step = 33;
+    child_kind = fd_transport(s);
+    char buf[5];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        struct pollfd q = {.fd = s, .events = POLLIN};
+        if (poll(&q, 1, EVENT_MS) != 1)
+            return child_step = 24;
+        ssize_t r = read(s, buf + got, sizeof buf - got);
+        if (r <= 0)
+            return child_step = 25;
+        got += (size_t)r;
+    }
+    if (memcmp(buf, "hello", 5) != 0)
+        return child_step = 26;
+    if (write(s, "world", 5) != 5)
+        return child_step = 12;
+    if (close(s) < 0 || close(l) < 0)
+        return child_step = 13;
+    return 0;
+}
+
+static void clone_listen(void)
+{
+    const char *what = "clone(CLONE_VM), listening";
+    int pp[2];
+    SYS(pipe2(pp, O_CLOEXEC));
+    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    CHECK(stack != MAP_FAILED, "mmap: %s", strerror(errno));
+    fflush(stdout);
+    child_kind = "none";
+    child_step = 0;
+    pid_t pid = clone(listen_child, stack + STACK, CLONE_VM | SIGCHLD, (void *)(long)pp[1]);
+    SYS(pid);
+    kill_on_fail(pid);
+    struct pollfd p = {.fd = pp[0], .events = POLLIN};
+    char c;
+    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(pp[0], &c, 1) == 1, "%s: the child never listened (%s)",
+          what, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
+                    ? child_steps[child_step] : "?");
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SYS(s);
+    SYS(connect(s, (struct sockaddr *)&pss, plen));
+    printf("transport: %s (connected to the CLONE_VM child's listener)\n", fd_transport(s));
+    CHECK(write(s, "hello", 5) == 5, "%s: write: %s", what, strerror(errno));
+    char buf[8];
+    read_exact(s, buf, 5, EVENT_MS);
+    CHECK(memcmp(buf, "world", 5) == 0, "%s: other bytes from the child", what);
+    int st = reap_within(pid, CHILD_MS, what);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
+          st, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
+                  ? child_steps[child_step] : "?");
+    kill_on_fail(-1);
+    munmap(stack, STACK);
+    p = (struct pollfd){.fd = s, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(s, buf, 1) == 0, "%s: no EOF after the child's close",
+          what);
+    close(s);
+    close(pp[0]);
+    close(pp[1]);
+    printf("transport: %s (accepted by the CLONE_VM child's listener)\n", child_kind);
+    printf("ok: a %s child accepted a connection that carried bytes both ways and EOF\n", what);
     parent_intact(what);
 }
 
@@ -363,6 +457,7 @@ int main(int argc, char **argv, char **envp)
     clone_vm(2, pl);
     close(pl);
     close(udp);
+    clone_listen();
     clone_vm(1, -1);
 
     close(cfd);
