@@ -204,6 +204,27 @@ static void vfork_connect(void)
     parent_intact("vfork + connect");
 }
 
+/* In a child (no stdio): n bytes from fd into buf, 0; or -1 with
+ * child_step set. */
+static int child_read(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, EVENT_MS) != 1) {
+            child_step = 24;
+            return -1;
+        }
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0) {
+            child_step = 25;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 /* A CLONE_VM child's part. arg: 1 with CLONE_FILES, 2 for the plain
  * listener, else 0. On failure returns the step (child_step says too). */
 static int clone_child(void *arg)
@@ -245,16 +266,8 @@ static int clone_child(void *arg)
         return child_step = 12;
     if (!files) {
         char back[4];
-        size_t got = 0;
-        while (got < sizeof back) {
-            struct pollfd p = {.fd = s, .events = POLLIN};
-            if (poll(&p, 1, EVENT_MS) != 1)
-                return child_step = 24;
-            ssize_t r = read(s, back + got, sizeof back - got);
-            if (r <= 0)
-                return child_step = 25;
-            got += (size_t)r;
-        }
+        if (child_read(s, back, sizeof back) < 0)
+            return child_step;
         if (memcmp(back, "back", 4) != 0)
             return child_step = 26;
     }
@@ -276,6 +289,14 @@ static const char *const child_steps[] = {
     [30] = "bind, listen, getsockname", [31] = "saying it listens", [32] = "waiting for a connection",
     [33] = "accept",
 };
+
+/* What the child failed at, by child_step. */
+static const char *step_name(void)
+{
+    int n = (int)(sizeof child_steps / sizeof *child_steps);
+    return child_step > 0 && child_step < n && child_steps[child_step] ? child_steps[child_step]
+                                                                       : "?";
+}
 
 /* how: 0 the listener, 1 CLONE_FILES, 2 the plain listener pl. */
 static void clone_vm(int how, int pl)
@@ -303,8 +324,7 @@ static void clone_vm(int how, int pl)
         CHECK(write(a, "back", 4) == 4, "%s: write back: %s", what, strerror(errno));
     int st = reap_within(pid, CHILD_MS, what);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
-          st, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
-                  ? child_steps[child_step] : "?");
+          st, step_name());
     kill_on_fail(-1);
     munmap(stack, STACK);
     struct pollfd p = {.fd = a, .events = POLLIN};
@@ -347,16 +367,8 @@ static int listen_child(void *arg)
         return child_step = 33;
     child_kind = fd_transport(s);
     char buf[5];
-    size_t got = 0;
-    while (got < sizeof buf) {
-        struct pollfd q = {.fd = s, .events = POLLIN};
-        if (poll(&q, 1, EVENT_MS) != 1)
-            return child_step = 24;
-        ssize_t r = read(s, buf + got, sizeof buf - got);
-        if (r <= 0)
-            return child_step = 25;
-        got += (size_t)r;
-    }
+    if (child_read(s, buf, sizeof buf) < 0)
+        return child_step;
     if (memcmp(buf, "hello", 5) != 0)
         return child_step = 26;
     if (write(s, "world", 5) != 5)
@@ -383,8 +395,7 @@ static void clone_listen(void)
     struct pollfd p = {.fd = pp[0], .events = POLLIN};
     char c;
     CHECK(poll(&p, 1, EVENT_MS) == 1 && read(pp[0], &c, 1) == 1, "%s: the child never listened (%s)",
-          what, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
-                    ? child_steps[child_step] : "?");
+          what, step_name());
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     SYS(s);
     SYS(connect(s, (struct sockaddr *)&pss, plen));
@@ -395,8 +406,7 @@ static void clone_listen(void)
     CHECK(memcmp(buf, "world", 5) == 0, "%s: other bytes from the child", what);
     int st = reap_within(pid, CHILD_MS, what);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
-          st, child_step < (int)(sizeof child_steps / sizeof *child_steps) && child_steps[child_step]
-                  ? child_steps[child_step] : "?");
+          st, step_name());
     kill_on_fail(-1);
     munmap(stack, STACK);
     p = (struct pollfd){.fd = s, .events = POLLIN};
