@@ -439,7 +439,8 @@ void shim_keeper_take_signal(struct engine *self);
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */
 int shim_engine_push_locked(struct engine *e, cmd *c);
-/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs.
+/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs,
+ * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
  * c is freed on failure. */
 int shim_engine_push_any(cmd *c);
 

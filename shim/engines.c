@@ -47,12 +47,11 @@ static int push_locked(struct engine *e, cmd *c)
         return -EIO;
     }
     /* A child with an fd table of its own wakes the engine through a
-     * number of its own table that names the eventfd (adopt.c). */
+     * number of its own table that names the eventfd (adopt.c); where it
+     * has none, the command waits for the engine's next turn. */
     int wfd = e->evfd, own = 0;
-    if (shim_procenv_table() != 0 && (wfd = shim_adopt_wake_fd(e, &own)) < 0) {
-        shim_free(c);
-        return wfd;
-    }
+    if (shim_procenv_table() != 0)
+        wfd = shim_adopt_wake_fd(e, &own);
     c->next = NULL;
     if (e->q_tail)
         e->q_tail->next = c;
@@ -60,8 +59,10 @@ static int push_locked(struct engine *e, cmd *c)
         e->q_head = c;
     e->q_tail = c;
     uint64_t one = 1;
-    ssize_t w = write(wfd, &one, sizeof one);
-    (void)w;
+    if (wfd >= 0) {
+        ssize_t w = write(wfd, &one, sizeof one);
+        (void)w;
+    }
     if (own)
         real_close(wfd);
     return 0;
@@ -78,7 +79,19 @@ int shim_engine_running(void)
 int shim_engine_push_any(cmd *c)
 {
     pthread_mutex_lock(&G.mu);
-    int err = G.nrun ? push_locked(&G.e[0], c) : (shim_free(c), -ENOSYS);
+    int err = G.nrun ? 0 : -ENOSYS;
+    if (!err && shim_procenv_table() != 0) {
+        /* ... but one the caller waits on must wake it now */
+        int own, wfd = shim_adopt_wake_fd(&G.e[0], &own);
+        if (wfd < 0)
+            err = wfd;
+        else if (own)
+            real_close(wfd);
+    }
+    if (!err)
+        err = push_locked(&G.e[0], c);
+    else
+        shim_free(c);
     pthread_mutex_unlock(&G.mu);
     return err;
 }
@@ -106,13 +119,16 @@ int shim_engine_retire(struct engine *e)
 static struct engine *pick_locked(void)
 {
     struct engine *best = &G.e[0];
+    /* A child with an fd table of its own starts no thread for the owner,
+     * and wakes engine 0 as it did to hand its fds over (adopt.c): another
+     * engine's eventfd may be missing from its table. */
+    if (shim_procenv_table() != 0)
+        return best;
     for (int k = 1; k < G.nrun; k++)
         if (atomic_load(&G.e[k].nbridges) < atomic_load(&best->nbridges))
             best = &G.e[k];
-    /* No thread can be started for the owner from a child with an fd
-     * table of its own (adopt.c). */
     if (atomic_load(&best->nbridges) >= SPREAD_AT && G.nrun < shim_cfg.engines &&
-        shim_procenv_table() == 0 && shim_engine_start_locked(&G.e[G.nrun]) == 0)
+        shim_engine_start_locked(&G.e[G.nrun]) == 0)
         best = &G.e[G.nrun - 1];
     return best;
 }
