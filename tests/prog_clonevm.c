@@ -12,6 +12,12 @@
  * each case below, c and a carry bytes both ways, c still reports
  * TCP_NODELAY 1 and ESTABLISHED, and the listener accepts a new
  * connection that carries bytes. Cases, in this order:
+ *   - first of all, before the listener listens (under the shim: before
+ *     any engine runs), a clone(CLONE_VM) child is made that waits on a
+ *     pipe; after the setup above it connects to the listener, writes
+ *     "early" and closes; the main process accepts, reads "early" then EOF
+ *     (under the shim the engine's eventfd is not in that child's fd table:
+ *     it takes a copy from the main process);
  *   - vfork, _exit: the child closes the listener and a, dup2()s c to
  *     another number and closes both, then _exit(0)s;
  *   - vfork, exec: the child closes the listener, dup2()s a (close-on-exec
@@ -115,6 +121,15 @@ static void carry(int fd, int peer, const char *s, const char *what)
     CHECK(write(fd, s, n) == (ssize_t)n, "%s: write: %s", what, strerror(errno));
     read_exact(peer, buf, n, EVENT_MS);
     CHECK(memcmp(buf, s, n) == 0, "%s: other bytes arrived", what);
+}
+
+/* fd's peer closed: EOF within EVENT_MS. */
+static void expect_eof(int fd, const char *what)
+{
+    char c;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(fd, &c, 1) == 0, "%s: no EOF after the child's close",
+          what);
 }
 
 /* What must hold after each case. */
@@ -287,7 +302,7 @@ static const char *const child_steps[] = {
     [22] = "EPOLLOUT from the registration made before connect", [23] = "TCP_NODELAY read back",
     [24] = "waiting for the answer", [25] = "reading the answer", [26] = "the answer's bytes",
     [30] = "bind, listen, getsockname", [31] = "saying it listens", [32] = "waiting for a connection",
-    [33] = "accept",
+    [33] = "accept", [40] = "waiting to be told to connect",
 };
 
 /* What the child failed at, by child_step. */
@@ -296,6 +311,17 @@ static const char *step_name(void)
     int n = (int)(sizeof child_steps / sizeof *child_steps);
     return child_step > 0 && child_step < n && child_steps[child_step] ? child_steps[child_step]
                                                                        : "?";
+}
+
+/* A CLONE_VM child ended with status 0 (else FAIL, with the step it
+ * failed at); its stack is unmapped. */
+static void child_reaped(pid_t pid, char *stack, const char *what)
+{
+    int st = reap_within(pid, CHILD_MS, what);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
+          st, step_name());
+    kill_on_fail(-1);
+    munmap(stack, STACK);
 }
 
 /* how: 0 the listener, 1 CLONE_FILES, 2 the plain listener pl. */
@@ -322,14 +348,8 @@ static void clone_vm(int how, int pl)
     CHECK(memcmp(buf, files ? "files" : "child", 5) == 0, "%s: other bytes from the child", what);
     if (!files)
         CHECK(write(a, "back", 4) == 4, "%s: write back: %s", what, strerror(errno));
-    int st = reap_within(pid, CHILD_MS, what);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
-          st, step_name());
-    kill_on_fail(-1);
-    munmap(stack, STACK);
-    struct pollfd p = {.fd = a, .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(a, buf, 1) == 0, "%s: no EOF after the child's close",
-          what);
+    child_reaped(pid, stack, what);
+    expect_eof(a, what);
     close(a);
     if (files) {
         printf("transport: %s (the CLONE_FILES child's connection)\n", child_kind);
@@ -341,6 +361,64 @@ static void clone_vm(int how, int pl)
     }
     printf("ok: a %s child's connection carried its bytes%s and EOF\n", what,
            files ? "" : " both ways, kept its epoll registration and TCP_NODELAY,");
+    parent_intact(what);
+}
+
+/* The early child's part: arg is the pipe's read end. */
+static int early_child(void *arg)
+{
+    int go = (int)(long)arg;
+    char c;
+    struct pollfd p = {.fd = go, .events = POLLIN};
+    if (poll(&p, 1, CHILD_MS) != 1 || read(go, &c, 1) != 1)
+        return child_step = 40;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return child_step = 10;
+    if (connect(s, (struct sockaddr *)&lss, llen) < 0)
+        return child_step = 11;
+    if (write(s, "early", 5) != 5)
+        return child_step = 12;
+    return close(s) < 0 ? (child_step = 13) : 0;
+}
+
+static char *early_stack;
+static int early_go;
+
+/* Made before the listener listens; told to connect by early_done(). */
+static pid_t early_start(void)
+{
+    int pp[2];
+    SYS(pipe2(pp, O_CLOEXEC));
+    early_stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    CHECK(early_stack != MAP_FAILED, "mmap: %s", strerror(errno));
+    fflush(stdout);
+    child_step = 0;
+    pid_t pid = clone(early_child, early_stack + STACK, CLONE_VM | SIGCHLD, (void *)(long)pp[0]);
+    SYS(pid);
+    kill_on_fail(pid);
+    close(pp[0]); /* the child's copy stays open */
+    early_go = pp[1];
+    return pid;
+}
+
+static void early_done(pid_t pid)
+{
+    const char *what = "clone(CLONE_VM) before the first engine";
+    SYS(write(early_go, "G", 1));
+    int a = accept_ready(lfd, EVENT_MS);
+    printf("transport: %s (accepted from the child cloned before the listener listened)\n",
+           fd_transport(a));
+    char buf[8];
+    read_exact(a, buf, 5, EVENT_MS);
+    CHECK(memcmp(buf, "early", 5) == 0, "%s: other bytes from the child", what);
+    child_reaped(pid, early_stack, what);
+    close(early_go);
+    expect_eof(a, what);
+    close(a);
+    printf("ok: a child cloned before the listener listened connected, and its bytes and EOF "
+           "arrived\n");
     parent_intact(what);
 }
 
@@ -404,14 +482,8 @@ static void clone_listen(void)
     char buf[8];
     read_exact(s, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, "world", 5) == 0, "%s: other bytes from the child", what);
-    int st = reap_within(pid, CHILD_MS, what);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status 0x%x (%s)", what,
-          st, step_name());
-    kill_on_fail(-1);
-    munmap(stack, STACK);
-    p = (struct pollfd){.fd = s, .events = POLLIN};
-    CHECK(poll(&p, 1, EVENT_MS) == 1 && read(s, buf, 1) == 0, "%s: no EOF after the child's close",
-          what);
+    child_reaped(pid, stack, what);
+    expect_eof(s, what);
     close(s);
     close(pp[0]);
     close(pp[1]);
@@ -444,6 +516,7 @@ int main(int argc, char **argv, char **envp)
         return image(atoi(argv[2]));
     prog_begin(argc, WATCHDOG_S);
     lfd = bound_loopback(AF_INET, &lss, &llen);
+    pid_t early = early_start();
     SYS(listen(lfd, 16));
     cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     SYS(cfd);
@@ -454,6 +527,7 @@ int main(int argc, char **argv, char **envp)
     printf("transport: %s (c)\ntransport: %s (a)\n", fd_transport(cfd), fd_transport(afd));
     parent_intact("setup");
 
+    early_done(early);
     vfork_exit();
     vfork_exec(argv[0], envp, "vfork + exec (environment as is)");
     int n = 0;
