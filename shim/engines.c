@@ -39,19 +39,24 @@ void shim_lgroup_free(lgroup *g)
     shim_free(g);
 }
 
-/* Queues c for engine e; G.mu held. */
-static int push_locked(struct engine *e, cmd *c)
+/* Queues c for engine e and wakes it; G.mu held. A child with an fd table
+ * of its own wakes it through a number of its own table that names the
+ * eventfd (adopt.c); where it has none, the command waits for the engine's
+ * next turn, or, with must_wake, is refused (-errno). */
+static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
 {
     if (G.broken || e->broken) {
         shim_free(c);
         return -EIO;
     }
-    /* A child with an fd table of its own wakes the engine through a
-     * number of its own table that names the eventfd (adopt.c); where it
-     * has none, the command waits for the engine's next turn. */
     int wfd = e->evfd, own = 0;
-    if (shim_procenv_table() != 0)
+    if (shim_procenv_table() != 0) {
         wfd = shim_adopt_wake_fd(e, &own);
+        if (wfd < 0 && must_wake) {
+            shim_free(c);
+            return wfd;
+        }
+    }
     c->next = NULL;
     if (e->q_tail)
         e->q_tail->next = c;
@@ -68,6 +73,11 @@ static int push_locked(struct engine *e, cmd *c)
     return 0;
 }
 
+static int push_locked(struct engine *e, cmd *c)
+{
+    return push_wake_locked(e, c, 0);
+}
+
 int shim_engine_running(void)
 {
     pthread_mutex_lock(&G.mu);
@@ -79,19 +89,8 @@ int shim_engine_running(void)
 int shim_engine_push_any(cmd *c)
 {
     pthread_mutex_lock(&G.mu);
-    int err = G.nrun ? 0 : -ENOSYS;
-    if (!err && shim_procenv_table() != 0) {
-        /* ... but one the caller waits on must wake it now */
-        int own, wfd = shim_adopt_wake_fd(&G.e[0], &own);
-        if (wfd < 0)
-            err = wfd;
-        else if (own)
-            real_close(wfd);
-    }
-    if (!err)
-        err = push_locked(&G.e[0], c);
-    else
-        shim_free(c);
+    /* the caller waits on it: it must wake engine 0 now */
+    int err = G.nrun ? push_wake_locked(&G.e[0], c, 1) : (shim_free(c), -ENOSYS);
     pthread_mutex_unlock(&G.mu);
     return err;
 }
