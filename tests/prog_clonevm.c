@@ -313,6 +313,22 @@ static const char *step_name(void)
                                                                        : "?";
 }
 
+/* Starts fn(arg) in a clone with flags (CLONE_VM and more) on a stack of
+ * its own, *stack, killed should a check fail. */
+static pid_t child_start(int (*fn)(void *), int flags, void *arg, char **stack)
+{
+    *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                  -1, 0);
+    CHECK(*stack != MAP_FAILED, "mmap: %s", strerror(errno));
+    fflush(stdout);
+    child_kind = "none";
+    child_step = 0;
+    pid_t pid = clone(fn, *stack + STACK, flags | SIGCHLD, arg);
+    SYS(pid);
+    kill_on_fail(pid);
+    return pid;
+}
+
 /* A CLONE_VM child ended with status 0 (else FAIL, with the step it
  * failed at); its stack is unmapped. */
 static void child_reaped(pid_t pid, char *stack, const char *what)
@@ -331,16 +347,9 @@ static void clone_vm(int how, int pl)
     const char *what = files ? "clone(CLONE_VM | CLONE_FILES)"
                        : how == 2 ? "clone(CLONE_VM), to a kernel TCP listener"
                                   : "clone(CLONE_VM)";
-    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                       -1, 0);
-    CHECK(stack != MAP_FAILED, "mmap: %s", strerror(errno));
-    fflush(stdout);
-    child_kind = "none";
-    child_step = 0;
-    int flags = CLONE_VM | SIGCHLD | (files ? CLONE_FILES : 0);
-    pid_t pid = clone(clone_child, stack + STACK, flags, (void *)(long)how);
-    SYS(pid);
-    kill_on_fail(pid);
+    char *stack;
+    pid_t pid = child_start(clone_child, CLONE_VM | (files ? CLONE_FILES : 0), (void *)(long)how,
+                            &stack);
     int l = how == 2 ? pl : lfd;
     int a = accept_ready(l, EVENT_MS);
     char buf[8];
@@ -390,14 +399,7 @@ static pid_t early_start(void)
 {
     int pp[2];
     SYS(pipe2(pp, O_CLOEXEC));
-    early_stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    CHECK(early_stack != MAP_FAILED, "mmap: %s", strerror(errno));
-    fflush(stdout);
-    child_step = 0;
-    pid_t pid = clone(early_child, early_stack + STACK, CLONE_VM | SIGCHLD, (void *)(long)pp[0]);
-    SYS(pid);
-    kill_on_fail(pid);
+    pid_t pid = child_start(early_child, CLONE_VM, (void *)(long)pp[0], &early_stack);
     close(pp[0]); /* the child's copy stays open */
     early_go = pp[1];
     return pid;
@@ -461,15 +463,8 @@ static void clone_listen(void)
     const char *what = "clone(CLONE_VM), listening";
     int pp[2];
     SYS(pipe2(pp, O_CLOEXEC));
-    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                       -1, 0);
-    CHECK(stack != MAP_FAILED, "mmap: %s", strerror(errno));
-    fflush(stdout);
-    child_kind = "none";
-    child_step = 0;
-    pid_t pid = clone(listen_child, stack + STACK, CLONE_VM | SIGCHLD, (void *)(long)pp[1]);
-    SYS(pid);
-    kill_on_fail(pid);
+    char *stack;
+    pid_t pid = child_start(listen_child, CLONE_VM, (void *)(long)pp[1], &stack);
     struct pollfd p = {.fd = pp[0], .events = POLLIN};
     char c;
     CHECK(poll(&p, 1, EVENT_MS) == 1 && read(pp[0], &c, 1) == 1, "%s: the child never listened (%s)",
