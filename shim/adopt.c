@@ -32,7 +32,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,12 +56,6 @@ typedef struct shim_adopt_req {
     int err;                /* A_FAILED: -errno */
 } adopt_req;
 
-static uint64_t inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 static void put(adopt_req *a)
 {
     if (atomic_fetch_sub(&a->refs, 1) == 1)
@@ -76,7 +69,7 @@ static int take(int pfd, int fd, uint64_t ino)
     int nfd = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0); /* close-on-exec */
     if (nfd < 0)
         return -errno;
-    if (inode_of(nfd) != ino) {
+    if (shim_fd_ino(nfd) != ino) {
         real_close(nfd);
         return -EBADF; /* the number names another file now */
     }
@@ -95,7 +88,7 @@ static void say_refused(const char *what, int err)
 int shim_adopt_wake_fd(struct engine *e, int *own)
 {
     *own = 0;
-    if (e->evfd >= 0 && e->evfd_ino && inode_of(e->evfd) == e->evfd_ino)
+    if (e->evfd >= 0 && e->evfd_ino && shim_fd_ino(e->evfd) == e->evfd_ino)
         return e->evfd; /* cloned after the engine started: our copy */
     int pfd = (int)syscall(SYS_pidfd_open, shim_procenv_owner(), 0);
     if (pfd < 0)
@@ -175,7 +168,7 @@ int shim_adopt_fds(int *fds, int n)
     a->n = n;
     for (int i = 0; i < n; i++) {
         a->fds[i] = fds[i];
-        a->inos[i] = inode_of(fds[i]);
+        a->inos[i] = shim_fd_ino(fds[i]);
     }
     atomic_store(&a->refs, 2);
     c->type = CMD_ADOPT;

@@ -32,7 +32,6 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -1054,8 +1053,7 @@ int shim_engine_start_locked(struct engine *e)
         goto fail_errno;
     e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
-    struct stat evst;
-    e->evfd_ino = fstat(e->evfd, &evst) == 0 ? (uint64_t)evst.st_ino : 0;
+    e->evfd_ino = shim_fd_ino(e->evfd);
     e->event_type = W_EVENT;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
     what = "epoll_ctl";

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,12 +43,6 @@ typedef struct rec {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec *table;
-
-static uint64_t inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
 
 /* A child's table whose pid no longer shares our memory: it ended (or the
  * pid is another process's now). */
@@ -90,7 +83,7 @@ static void drop_stale(rec *e, pid_t t, uint64_t ino)
 
 int shim_fd_get(int fd, shim_fd *out)
 {
-    uint64_t ino = inode_of(fd);
+    uint64_t ino = shim_fd_ino(fd);
     int found = 0, stale = 0;
     rec *e = NULL;
     pthread_mutex_lock(&mu);
@@ -121,7 +114,7 @@ int shim_fd_get(int fd, shim_fd *out)
 
 void shim_fd_put(const shim_fd *r)
 {
-    uint64_t ino = inode_of(r->fd);
+    uint64_t ino = shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
     pthread_mutex_lock(&mu);

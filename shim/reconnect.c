@@ -44,7 +44,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,12 +62,6 @@ static shim_slot *slot_of(const shim_name *n)
     if (n->slot == UINT32_MAX)
         return NULL;
     return shim_slot_get_pid(n->slot, n->id, n->pid);
-}
-
-static uint64_t inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 /* ---- what a failure leaves on the fresh socket: SO_ERROR and the name ---- */
@@ -116,7 +109,7 @@ static void left_drop(int i)
 
 static void pending_set(int fd, int err)
 {
-    uint64_t ino = inode_of(fd);
+    uint64_t ino = shim_fd_ino(fd);
     pthread_mutex_lock(&left_mu);
     kept[left_entry(fd, ino)].err = err;
     pthread_mutex_unlock(&left_mu);
@@ -136,7 +129,7 @@ static void name_set(int fd, const shim_fd *rec, const shim_name *n)
             s6->sin6_scope_id = 0;
         }
     }
-    uint64_t ino = inode_of(fd);
+    uint64_t ino = shim_fd_ino(fd);
     pthread_mutex_lock(&left_mu);
     kept[left_entry(fd, ino)].name = ss;
     pthread_mutex_unlock(&left_mu);
@@ -148,7 +141,7 @@ static int pending_take(int fd, int check_ino)
 {
     if (atomic_load(&nleft) == 0)
         return 0;
-    uint64_t ino = check_ino ? inode_of(fd) : 0;
+    uint64_t ino = check_ino ? shim_fd_ino(fd) : 0;
     int err = 0;
     pthread_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
@@ -187,7 +180,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
                                  : ss->ss_family != AF_INET6 ||
                                        ((struct sockaddr_in6 *)ss)->sin6_port != 0)
         return 0; /* a port of its own since: the kernel's answer */
-    uint64_t ino = inode_of(fd);
+    uint64_t ino = shim_fd_ino(fd);
     int found = 0;
     pthread_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
@@ -216,7 +209,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
 static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
 {
     int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
-    uint64_t ino = rec->ino ? rec->ino : inode_of(fd);
+    uint64_t ino = rec->ino ? rec->ino : shim_fd_ino(fd);
     if (status < 0 || fdflags < 0)
         return -errno;
     int t = real_socket(n->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -235,7 +228,7 @@ static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
     }
     int r = 0;
     shim_appfd_lock();
-    if (ino && inode_of(fd) == ino) {
+    if (ino && shim_fd_ino(fd) == ino) {
         /* the app's epoll sets keep fd; the next connect() swaps it again */
         r = shim_replace_fd(fd, t, status, fdflags, 1);
         r = r < 0 ? r : 1;

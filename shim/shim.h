@@ -959,6 +959,9 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
 int shim_fd_move_high(int fd);
+/* The inode of the file fd names, 0 if none (fd closed, or negative):
+ * what tells a socket from another at the same number. */
+uint64_t shim_fd_ino(int fd);
 /* Starts fn(arg) on a detached thread with every signal blocked (the
  * program's handlers never run on a thread of ours); 0 or -errno. */
 int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

@@ -78,12 +78,6 @@ static uint32_t nfree;
 static uint32_t *retired;      /* ring */
 static uint32_t ret_head, ret_count;
 
-static uint64_t inode_of(int fd)
-{
-    struct stat st;
-    return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 /* A new slab for owner: a sealed memfd, or without memfd_create (an old
  * kernel, a seccomp filter) anonymous shared memory, which exec drops. */
 static void *map_slab(pid_t owner, int *fdp)
@@ -112,7 +106,7 @@ static void *map_slab(pid_t owner, int *fdp)
 static void forget_slab(int i)
 {
     munmap((char *)slabs[i].slots - SLAB_HEAD, SLAB_BYTES);
-    if (slabs[i].fd >= 0 && inode_of(slabs[i].fd) == slabs[i].ino)
+    if (slabs[i].fd >= 0 && shim_fd_ino(slabs[i].fd) == slabs[i].ino)
         real_close(slabs[i].fd);
     memmove(&slabs[i], &slabs[i + 1], (size_t)(nslabs - i - 1) * sizeof slabs[0]);
     nslabs--;
@@ -126,7 +120,7 @@ static void add_slab(pid_t owner, void *base, int fd)
     slabs[nslabs].owner = owner;
     slabs[nslabs].slots = (shim_slot *)((char *)base + SLAB_HEAD);
     slabs[nslabs].fd = fd;
-    slabs[nslabs].ino = inode_of(fd);
+    slabs[nslabs].ino = shim_fd_ino(fd);
     nslabs++;
 }
 
@@ -361,7 +355,7 @@ void shim_slots_exec_copies(shim_exec_env *x)
     size_t at = (size_t)snprintf(x->val, sizeof x->val, "%s=", EXEC_VAR);
     pthread_mutex_lock(&mu);
     for (int i = 0; i < nslabs; i++) {
-        if (slabs[i].fd < 0 || inode_of(slabs[i].fd) != slabs[i].ino)
+        if (slabs[i].fd < 0 || shim_fd_ino(slabs[i].fd) != slabs[i].ino)
             continue; /* anonymous memory, or the app put something else there */
         /* Without FD_CLOEXEC only where nobody else can fork meanwhile
          * (execpass.c); with it for posix_spawn, whose child clears it by

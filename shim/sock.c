@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <linux/close_range.h>
 #include <linux/sockios.h>
 #include <sys/auxv.h>
@@ -569,8 +568,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     static const uint8_t zeros[65536];
     int app_sndbuf = shim_connopts_app_sndbuf(fd, &rec, &cfg, /* the kernel doubles */
                                               get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2);
-    struct stat ast;
-    uint64_t app_ino = fstat(sv[0], &ast) == 0 ? (uint64_t)ast.st_ino : 0;
+    uint64_t app_ino = shim_fd_ino(sv[0]);
     if (!sl)
         app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
     /* A child with an fd table of its own (adopt.c): the engine cannot
@@ -845,8 +843,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.lun_len = sizeof req.lun;
     if (real_getsockname(lfd, (struct sockaddr *)&req.lun, &req.lun_len) < 0)
         goto fail_errno;
-    struct stat st;
-    req.lino = fstat(lfd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+    req.lino = shim_fd_ino(lfd);
     pid_t lpid;
     if (shim_ident_listener_cred(lfd, &lpid, &req.luid) < 0)
         req.luid = geteuid();

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -75,6 +76,12 @@ unsigned shim_ss_port(const struct sockaddr_storage *ss)
     if (ss->ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
     return 0;
+}
+
+uint64_t shim_fd_ino(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 int shim_fd_move_high(int fd)
