@@ -4,6 +4,11 @@
  * bitmap under a mutex. The application's close()/close_range()/closefrom()
  * spare them, a forked child closes them (but the log file and the qlog
  * directory), and a keeper keeps only them.
+ *
+ * The numbers are the owner's fd table's. A child that shares our memory
+ * but has an fd table of its own (vfork(), clone(CLONE_VM): procenv.c)
+ * neither adds to the set nor takes from it, and none of its own fds are
+ * the engine's: the engine holds copies in the owner's table (adopt.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,7 +29,7 @@ static int has(int fd)
 
 void shim_own_fd(int fd, int on)
 {
-    if (fd < 0)
+    if (fd < 0 || shim_procenv_table() != 0)
         return;
     pthread_mutex_lock(&mu);
     if (fd >= cap && on) {
@@ -62,6 +67,8 @@ int shim_engine_owns(int fd)
 
 int shim_engine_owned_fds(int *out, int max)
 {
+    if (shim_procenv_table() != 0)
+        return 0; /* a CLONE_VM child's numbers: none is the engine's */
     int n = 0;
     pthread_mutex_lock(&mu);
     for (int fd = 0; fd < cap && n < max; fd++)

@@ -116,8 +116,7 @@ int shim_porthand_name(int udp_fd)
         return -1;
     }
     fd = shim_fd_move_high(fd);
-    if (shim_procenv_table() == 0) /* else its table's number: adopt.c owns the copy */
-        shim_own_fd(fd, 1);
+    shim_own_fd(fd, 1);
     return fd;
 }
 

@@ -792,9 +792,12 @@ int shim_engine_signal_handed(void);
 int shim_engine_owns(int fd);
 /* Counts fd among those close()/closefrom() must spare (the log file). */
 void shim_engine_own_fd(int fd);
-/* The engine's fds in ascending order, at most max; returns how many. */
+/* The engine's fds in ascending order, at most max; returns how many
+ * (none in a CLONE_VM child with an fd table of its own). */
 int shim_engine_owned_fds(int *out, int max);
-/* Adds fd to the set (on) or takes it out. */
+/* Adds fd to the set (on) or takes it out; nothing in a CLONE_VM child
+ * with an fd table of its own, whose numbers are not the owner's. A
+ * getpid(). */
 void shim_own_fd(int fd, int on);
 /* Takes fd out of the set and closes it. */
 void shim_close_owned(int fd);
