@@ -132,13 +132,26 @@ static struct engine *pick_locked(void)
     return best;
 }
 
-int shim_engine_connect(const shim_connect_req *r)
+int shim_engine_connect(const shim_connect_req *req)
 {
     cmd *c = shim_calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->type = CMD_CONNECT;
-    c->u.c = *r;
+    c->u.c = *req;
+    shim_connect_req *r = &c->u.c;
+    if (shim_procenv_table() != 0) {
+        /* A child with an fd table of its own hands its fds over first
+         * (adopt.c), as a listener does below. */
+        int fds[3] = {r->udp_fd, r->efd, r->tcp_fd};
+        if (shim_adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2) < 0) {
+            shim_free(c);
+            return -EXDEV;
+        }
+        r->udp_fd = fds[0];
+        r->efd = fds[1];
+        r->tcp_fd = r->tcp_fd >= 0 ? fds[2] : -1;
+    }
     shim_own_fd(r->udp_fd, 1);
     shim_own_fd(r->efd, 1);
     if (r->tcp_fd >= 0)

@@ -738,14 +738,14 @@ typedef struct shim_listen_req {
 int shim_engine_start(void);
 
 /* Hand a new outgoing connection / listener to the engine. The fds in the
- * request belong to the engine from now on, even on failure. */
+ * request belong to the engine from now on, even on failure, but for
+ * -EXDEV: a child with an fd table of its own whose fds no engine could
+ * take (adopt.c); then they are all still the caller's. */
 int shim_engine_connect(const shim_connect_req *r);
+int shim_engine_listen(const shim_listen_req *r);
 /* Whether an engine runs in this process (or the one whose memory a
  * CLONE_VM child shares). */
 int shim_engine_running(void);
-/* -EXDEV: a child with an fd table of its own whose fds no engine could
- * take (adopt.c); then they are all still the caller's. */
-int shim_engine_listen(const shim_listen_req *r);
 void shim_engine_listener_closed(uint64_t id);
 /* The app set TCP_CONGESTION on the connection or listener `id` (NULL:
  * the default): whichever engine of this process serves it switches. */

@@ -612,25 +612,6 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     req.udp_fd = shim_fd_move_high(udp);
     req.efd = shim_fd_move_high(sv[1]);
     udp = sv[1] = -1;
-    if (foreign) {
-        int fds[3] = {req.udp_fd, req.efd, req.tcp_fd};
-        if ((err = shim_adopt_fds(fds, req.tcp_fd >= 0 ? 3 : 2)) < 0) {
-            /* Nothing reached an engine, and fd is still the app's TCP
-             * socket: the kernel's connect, as without the shim. */
-            real_close(req.udp_fd);
-            real_close(req.efd);
-            if (req.tcp_fd >= 0) {
-                real_close(req.tcp_fd);
-                atomic_fetch_sub(&shim_fallback_racing, 1);
-            }
-            real_close(sv[0]);
-            shim_slot_free(n.slot);
-            return kernel_kept(fd, real_connect(fd, addr, len));
-        }
-        req.udp_fd = fds[0];
-        req.efd = fds[1];
-        req.tcp_fd = req.tcp_fd >= 0 ? fds[2] : -1;
-    }
     shim_to_rudp_addr((struct sockaddr *)&peer, &req.peer);
     req.id = n.id;
     req.slot = n.slot;
@@ -639,7 +620,21 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     req.app_ino = app_ino;
     req.app_sndbuf = app_sndbuf;
     req.cfg = cfg;
-    if ((err = shim_engine_connect(&req)) < 0) {
+    if ((err = shim_engine_connect(&req)) == -EXDEV) {
+        /* A child with an fd table of its own whose sockets no engine could
+         * take (adopt.c, logged there): fd is still the app's TCP socket,
+         * so the kernel's connect, as without the shim. */
+        real_close(req.udp_fd);
+        real_close(req.efd);
+        if (req.tcp_fd >= 0) {
+            real_close(req.tcp_fd);
+            atomic_fetch_sub(&shim_fallback_racing, 1);
+        }
+        real_close(sv[0]);
+        shim_slot_free(n.slot);
+        return kernel_kept(fd, real_connect(fd, addr, len));
+    }
+    if (err < 0) {
         if (req.tcp_fd >= 0) /* never reached an engine */
             atomic_fetch_sub(&shim_fallback_racing, 1);
         real_close(sv[0]);
