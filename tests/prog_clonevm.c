@@ -492,17 +492,27 @@ static void clone_listen(void)
  * on the same port"). *udp gets that socket. */
 static int plain_listener(int *udp)
 {
-    *udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    SYS(*udp);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    SYS(bind(*udp, (struct sockaddr *)&a, sizeof a));
-    plen = sizeof pss;
-    SYS(getsockname(*udp, (struct sockaddr *)&pss, &plen));
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    SYS(l);
-    SYS(bind(l, (struct sockaddr *)&pss, plen));
-    SYS(listen(l, 16));
-    return l;
+    /* The UDP port the kernel picks may be another TCP socket's: then
+     * another (a bounded number of tries). */
+    for (int tries = 0; tries < 100; tries++) {
+        *udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        SYS(*udp);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        SYS(bind(*udp, (struct sockaddr *)&a, sizeof a));
+        plen = sizeof pss;
+        SYS(getsockname(*udp, (struct sockaddr *)&pss, &plen));
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        SYS(l);
+        if (bind(l, (struct sockaddr *)&pss, plen) == 0) {
+            SYS(listen(l, 16));
+            return l;
+        }
+        CHECK(errno == EADDRINUSE, "bind of the plain listener: %s", strerror(errno));
+        close(l);
+        close(*udp);
+    }
+    CHECK(0, "no port free for both UDP and TCP in 100 tries");
+    return -1;
 }
 
 int main(int argc, char **argv, char **envp)
