@@ -82,16 +82,17 @@ static int init_own(void)
 }
 
 /* In a child with an fd table of its own: whether the owner's engines can
- * serve its connects (adopt.c). Told once when not. */
+ * serve its connect() or listen() (adopt.c). Told once when not. */
 static int foreign_served(void)
 {
     if (shim_engine_running())
         return 1;
     static _Atomic int said;
     if (!atomic_exchange(&said, 1))
-        SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory connects before any engine of "
-                                "%d runs, and cannot start one: it gets kernel TCP",
-                 (int)shim_procenv_owner(), (int)shim_procenv_owner());
+        SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory connects or listens before any "
+                                "engine of that process runs, and cannot start one: it gets "
+                                "kernel TCP",
+                 (int)shim_procenv_owner());
     return 0;
 }
 
