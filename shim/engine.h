@@ -314,6 +314,7 @@ struct engine {
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
     uint64_t xg_unknown;  /* not sent: the name another uid's, or unknown */
     int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
+    uint8_t *xg_msg;      /* a member's message read into (XG_MSG_MAX bytes) */
     /* fifo.c: accepted connections held for the group's order (by stamp),
      * members read this turn, and the stamp of the datagram being fed */
     bridge *fifo_held;

@@ -158,22 +158,28 @@ int shim_diag_dump(const void *req, size_t reqlen,
     if (fd < 0)
         return -1;
     int r = -1;
+    /* on the heap, not in thread-local storage (which every thread of the
+     * program would pay for, and threads made with small stacks could not
+     * start: MariaDB's timer thread); a dump is rare (a bind, a listen), and
+     * costs a netlink socket already */
+    union diagbuf {
+        struct nlmsghdr h;
+        uint8_t b[32768];
+    } *buf = shim_malloc(sizeof *buf);
+    if (!buf)
+        goto out;
     /* write/read: to and from the kernel, the netlink socket's default */
     if (write(fd, req, reqlen) != (ssize_t)reqlen)
         goto out;
-    static _Thread_local union {
-        struct nlmsghdr h;
-        uint8_t b[32768];
-    } buf;
     for (;;) {
         ssize_t n;
         do
-            n = read(fd, &buf, sizeof buf);
+            n = read(fd, buf, sizeof *buf);
         while (n < 0 && errno == EINTR);
         if (n <= 0)
             goto out;
         size_t left = (size_t)n;
-        for (const struct nlmsghdr *h = &buf.h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        for (const struct nlmsghdr *h = &buf->h; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_type == NLMSG_DONE) {
                 r = 0;
                 goto out;
@@ -183,6 +189,7 @@ int shim_diag_dump(const void *req, size_t reqlen,
         }
     }
 out:
+    shim_free(buf);
     real_close(fd);
     return r;
 }

@@ -266,8 +266,13 @@ static void accept_members(xgsock *x)
         struct ucred uc;
         socklen_t ul = sizeof uc;
         xgsock *c = NULL;
+        /* the engine's buffer for their messages (shim_xgroup_event),
+         * made with its first member connection: on the heap, not in
+         * thread-local storage, which every thread of the program pays */
+        if (!e->xg_msg)
+            e->xg_msg = shim_malloc(XG_MSG_MAX);
         if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid() ||
-            !(c = shim_calloc(1, sizeof *c))) {
+            !e->xg_msg || !(c = shim_calloc(1, sizeof *c))) {
             real_close(fd);
             continue;
         }
@@ -307,9 +312,9 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
     }
     esock *s = x->s;
     struct engine *e = s->e;
-    static _Thread_local uint8_t msg[XG_MSG_MAX];
+    uint8_t *msg = e->xg_msg; /* made before x was accepted */
     for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
-        struct iovec iov = {msg, sizeof msg};
+        struct iovec iov = {msg, XG_MSG_MAX};
         union {
             struct cmsghdr c;
             char b[CMSG_SPACE(sizeof(int))];
