@@ -56,7 +56,7 @@ PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install uninstall clean check-exports deps-build
+        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build
 
 all: lib shim progs $(UNIT_BIN)
 
@@ -88,10 +88,13 @@ $(CORE_LIB): $(CORE_OBJ)
 ifneq ($(SHIM_SRC),)
 shim: $(SHIM_SO)
 # Linked to a temporary name and renamed: a program starting meanwhile
-# loads the old library or the new one, never a half-written file.
+# loads the old library or the new one, never a half-written file. Its
+# static TLS, which every thread of the program pays from its stack, must
+# stay under 1 KiB (tests/check_tls.sh), or the build fails.
 $(SHIM_SO): $(SHIM_OBJ) $(CORE_LIB)
 	$(CC) -shared -o $@.tmp $(SHIM_OBJ) $(CORE_LIB) -Wl,--exclude-libs,ALL \
 	    -Wl,-z,now -ldl $(LDLIBS_CORE) $(LDLIBS_ALL)
+	@tests/check_tls.sh $@.tmp 1024 >/dev/null || { tests/check_tls.sh $@.tmp 1024; rm -f $@.tmp; exit 1; }
 	mv -f $@.tmp $@
 ifeq ($(BUILD),build)
 	ln -sf $(BUILD)/librudp_shim.so librudp_shim.so
@@ -165,6 +168,9 @@ integration-test: all
 
 check-exports: $(SHIM_SO)
 	tests/check_exports.sh $(SHIM_SO)
+
+check-tls: $(SHIM_SO)
+	tests/check_tls.sh $(SHIM_SO) 1024
 
 # --- sanitizers ------------------------------------------------------------
 

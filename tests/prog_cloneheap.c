@@ -71,19 +71,6 @@ static int listen_loopback(struct sockaddr_storage *ss, socklen_t *len)
     return l;
 }
 
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *s = p;
-    while (n) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        SYS(w);
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
 /* One connection to l: PIECES pieces each way, then both ends closed. */
 static void one_connection(int l, const struct sockaddr_storage *ss, socklen_t len)
 {
@@ -94,9 +81,9 @@ static void one_connection(int l, const struct sockaddr_storage *ss, socklen_t l
     if (!atomic_load(&kind))
         atomic_store(&kind, fd_transport(c));
     for (int i = 0; i < PIECES; i++) {
-        write_all(c, wbuf, PIECE);
+        write_exact(c, wbuf, PIECE);
         read_exact(a, rbuf, PIECE, EVENT_MS);
-        write_all(a, wbuf, PIECE);
+        write_exact(a, wbuf, PIECE);
         read_exact(c, rbuf, PIECE, EVENT_MS);
     }
     /* The client closes first and the accepted end waits for its EOF, so

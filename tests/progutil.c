@@ -158,6 +158,19 @@ void read_exact(int fd, void *buf, size_t len, int ms)
     }
 }
 
+void write_exact(int fd, const void *buf, size_t len)
+{
+    const char *b = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, b, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        SYS(w);
+        b += w;
+        len -= (size_t)w;
+    }
+}
+
 int so_error(int fd)
 {
     int err = -1;

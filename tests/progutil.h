@@ -65,6 +65,8 @@ int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Reads exactly len bytes, failing if none arrive within ms at any point. */
 void read_exact(int fd, void *buf, size_t len, int ms);
+/* Writes all len bytes of blocking fd (again on EINTR), failing on an error. */
+void write_exact(int fd, const void *buf, size_t len);
 /* getsockopt(SO_ERROR). */
 int so_error(int fd);
 /* TCP_INFO's tcpi_state (TCP_ESTABLISHED, TCP_CLOSE_WAIT, ...). */
