@@ -164,7 +164,7 @@ unit-test: $(UNIT_BIN)
 
 integration-test: all
 	@if [ -x integration/run.sh ]; then integration/run.sh; \
-	 else echo "0 passed, 0 failed"; fi
+	 else echo "0 passed, 0 failed, 0 skipped"; fi
 
 check-exports: $(SHIM_SO)
 	tests/check_exports.sh $(SHIM_SO)

@@ -1,6 +1,14 @@
 #!/bin/sh
 # Runs every integration/tests/SUBJECT/t_*.sh (or those named as arguments),
-# each under a timeout, and ends with the plain line "N passed, N failed".
+# each under a timeout, and ends with the plain line
+# "N passed, N failed, N skipped" (CI reads "N passed, N failed" from it).
+#
+# A test passes when it exits 0, is skipped when it exits 77 (automake's
+# code) after printing "skip: WHY" (lib.sh's skip: it cannot run here, as
+# in a container or a chroot without root, a network namespace or
+# binfmt_misc), and fails otherwise. A skipped test is never counted as
+# passed. A passing test may skip a part and say so in "skip: WHY" lines:
+# those are named under its PASS line and counted as parts skipped.
 #
 # All run in a stable order: by subject, then by name (byte order). A test
 # is named by its file name alone (t_qlog.sh; names are unique across the
@@ -31,7 +39,7 @@ resolve() {
     esac
 }
 
-pass=0 failed=0 names=""
+pass=0 failed=0 skipped=0 parts=0 names=""
 logs=$(mktemp -d /tmp/rudp-run.XXXXXX)
 limit=${RUDP_IT_TIMEOUT:-300}
 list=${*:-$all}
@@ -44,13 +52,31 @@ for arg in $list; do
         echo "FAIL $t (no such test: $arg)"
         continue
     fi
-    if timeout -k 5 "$limit" sh "$p" >"$logs/$t.log" 2>&1; then
-        pass=$((pass + 1)); echo "PASS $t ($(( $(date +%s) - start ))s)"
+    rc=0
+    timeout -k 5 "$limit" sh "$p" >"$logs/$t.log" 2>&1 || rc=$?
+    # its "skip: WHY" lines, also those a helper printed after a prefix
+    # ("shim, LABEL: skip: ...")
+    grep -E '(^|: )skip: ' "$logs/$t.log" |
+        awk '{ i = index($0, "skip: "); print substr($0, i + 6) }' >"$logs/$t.skip" || true
+    secs=$(( $(date +%s) - start ))
+    if [ "$rc" = 0 ]; then
+        pass=$((pass + 1)); n=$(wc -l <"$logs/$t.skip")
+        if [ "$n" -gt 0 ]; then
+            parts=$((parts + n))
+            echo "PASS $t (${secs}s, $n part(s) skipped)"; sed 's/^/    skip: /' "$logs/$t.skip"
+        else
+            echo "PASS $t (${secs}s)"
+        fi
+    elif [ "$rc" = 77 ]; then
+        skipped=$((skipped + 1))
+        why=$(head -1 "$logs/$t.skip")
+        echo "SKIP $t: ${why:-(it gave no reason)}"
     else
         failed=$((failed + 1)); names="$names $t"
-        echo "FAIL $t ($(( $(date +%s) - start ))s)"; sed 's/^/    /' "$logs/$t.log" | tail -40
+        echo "FAIL $t (${secs}s)"; sed 's/^/    /' "$logs/$t.log" | tail -40
     fi
 done
 rm -rf "$logs"
-echo "$pass passed, $failed failed"
+[ "$parts" -eq 0 ] || echo "$parts part(s) of passing tests skipped (their \"skip:\" lines above)"
+echo "$pass passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -30,7 +30,12 @@
  *                            the shim and, under it, must get the slabs),
  *                            one of an extension whose interpreter is the
  *                            static build (it must hold exactly the fds
- *                            passed, no RUDP_EXEC_SLABS; "skip:" without it)
+ *                            passed, no RUDP_EXEC_SLABS; "skip:" without it);
+ *                            "skip:" where the kernel itself cannot run
+ *                            such a file (execve by system call, no shim
+ *                            in between: ENOENT where the interpreter's
+ *                            path is not the one the kernel resolves, as
+ *                            in some chroots and containers)
  *   prog_execwin holder      a forked child, with a connection its parent's
  *                            engine serves and a second thread (so no
  *                            keeper of its own, and a shared fd table: the
@@ -65,6 +70,7 @@
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -338,6 +344,54 @@ static int spawn_file(const char *path, char **argv)
     return WEXITSTATUS(st);
 }
 
+/* 0 if the kernel itself runs the file at path (of a format just
+ * registered), else the errno of its execve: a forked child calls execve by
+ * system call, past every name the shim interposes, its output to
+ * /dev/null. */
+static int kernel_runs(const char *path, char **argv)
+{
+    extern char **environ;
+    int pfd[2];
+    SYS(pipe2(pfd, O_CLOEXEC));
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (nul >= 0) {
+            dup2(nul, 1);
+            dup2(nul, 2);
+        }
+        syscall(SYS_execve, path, argv, environ);
+        int e = errno;
+        ssize_t w = write(pfd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(pfd[1]);
+    int e = 0;
+    ssize_t n;
+    do
+        n = read(pfd[0], &e, sizeof e); /* EOF: the exec closed its end */
+    while (n < 0 && errno == EINTR);
+    close(pfd[0]);
+    reap_within(p, EVENT_MS, path);
+    return n == (ssize_t)sizeof e ? e : 0;
+}
+
+/* Ends the binfmt case with a "skip:" line unless the kernel runs the file
+ * at path through interp (see kernel_runs): what fails then is no call of
+ * ours, and the shim is not in the way. */
+static void need_kernel_runs(const char *path, char **argv, const char *interp)
+{
+    int e = kernel_runs(path, argv);
+    if (!e)
+        return;
+    printf("skip: binfmt_misc: the kernel cannot run %s through %s here (execve: %s; a chroot "
+           "or container whose paths the kernel resolves elsewhere?)\n", path, interp,
+           strerror(e));
+    exit(0);
+}
+
 static void binfmt(void)
 {
     if (geteuid() != 0) {
@@ -359,10 +413,6 @@ static void binfmt(void)
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     CHECK(n > 0, "readlink: %s", strerror(errno));
     exe[n] = '\0';
-    int c, a;
-    loopback_pair(AF_INET, &c, &a);
-    printf("transport: %s\n", fd_transport(c));
-    int shim = under_shim();
     /* A magic format, the interpreter this (dynamic) program. */
     char rule[4600], magic[32];
     snprintf(misc_names[0], sizeof misc_names[0], "execwin_%d_m", (int)getpid());
@@ -371,6 +421,11 @@ static void binfmt(void)
     misc_register(0, rule);
     const char *f = make_data(0, "data", magic);
     char *argv[] = {(char *)f, "--slabs", NULL};
+    need_kernel_runs(f, argv, exe);
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    printf("transport: %s\n", fd_transport(c));
+    int shim = under_shim();
     int had = spawn_file(f, argv);
     CHECK(had == shim, "a file run by binfmt_misc through this program %s the slabs",
           had ? "had" : "did not have");
@@ -393,6 +448,8 @@ static void binfmt(void)
     char name[64];
     snprintf(name, sizeof name, "data.%s", ext);
     f = make_data(1, name, "not an ELF, not a script\n");
+    char *probe[] = {(char *)f, NULL};
+    need_kernel_runs(f, probe, stat_exe);
     char fds[4096];
     fds_passed(fds, sizeof fds);
     char *argv2[] = {(char *)f, "--bare", fds, NULL};

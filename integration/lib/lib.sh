@@ -17,6 +17,18 @@
 #   wait_tcp PORT [SECS]     wait until a TCP socket listens on PORT
 #   free_port                print a free port number (TCP and UDP) on loopback
 #   fail MSG                 print MSG and exit 1
+#   skip WHY                 print "skip: WHY" and exit 77: the whole test cannot
+#                            run here (no root, no network namespace, no
+#                            binfmt_misc, a container or chroot...); run.sh
+#                            counts it as skipped, never as passed. A test
+#                            that skips only a part prints "skip: WHY" and
+#                            goes on (run.sh counts those lines apart)
+#   need_root WHY            skip unless root
+#   need_netns WHY           skip unless a network namespace can be made here
+#                            and its /proc/sys/net written (root, unshare -n,
+#                            /proc/sys not read-only: not in most containers)
+#   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
+#   can_netns                true if a network namespace can be made here
 #   sha FILE                 sha256 of FILE
 #   attacker_prog NAME       (root) copy $BIN/NAME to $T/NAME where uid nobody
 #                            can run it, wherever the tree is checked out
@@ -90,6 +102,22 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "skip: $*"; exit 77; }
+need_root() { [ "$(id -u)" = 0 ] || skip "not root: $*"; }
+can_netns() {
+    [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null
+}
+need_netns() {
+    need_root "$*"
+    command -v unshare >/dev/null 2>&1 || skip "no unshare (util-linux): $*"
+    _e=$(unshare -n true 2>&1) || skip "no network namespace here (unshare -n: $_e): $*"
+    _f=/proc/sys/net/ipv4/ip_local_port_range
+    _e=$(unshare -n sh -c "cat $_f >$_f" 2>&1) ||
+        skip "cannot write /proc/sys/net in a network namespace here ($_e): $*"
+}
+need_tun() {
+    { [ -c /dev/net/tun ] && (: <>/dev/net/tun) 2>/dev/null; } || skip "no usable /dev/net/tun: $*"
+}
 
 # Preload line: ASan builds need libasan ahead of the shim.
 shim_preload() {
@@ -182,7 +210,7 @@ free_port() {
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 attacker_prog() {
-    [ "$(id -u)" = 0 ] || fail "needs root (to run an attacker as nobody)"
+    need_root "to run an attacker as uid nobody"
     command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
     [ -x "$BIN/$1" ] || fail "$BIN/$1 not built (make progs)"
     chmod 755 "$T"

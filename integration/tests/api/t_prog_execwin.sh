@@ -22,6 +22,9 @@ run_both execwin_resetids "$BIN/prog_execwin" resetids
 # interpreter is the program (runs the shim: the slabs) and an extension
 # whose interpreter is its static build (exactly the fds passed); the
 # program removes them as it ends, and this trap any a killed run left.
+# "skip:" where the kernel itself cannot run such a file (an execve by
+# system call, no shim in between, fails: a chroot or container whose
+# paths the kernel resolves elsewhere).
 misc_clean() {
     command -v unshare >/dev/null 2>&1 || return 0
     unshare -m sh -c 'd=/proc/sys/fs/binfmt_misc

@@ -32,7 +32,7 @@
 need_bin prog_options rudp-stat
 run_both options "$BIN/prog_options"
 
-[ "$SHIM_MODE" = shim ] || { echo "skip: rudp-stat and the capture need the shim"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "rudp-stat and the capture need the shim"
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
 
 P=$(free_port)

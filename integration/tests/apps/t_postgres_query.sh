@@ -11,6 +11,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
+need_root "postgres runs as a user of its own (setpriv, chown)"
 compat_deps
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)

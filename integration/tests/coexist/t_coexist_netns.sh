@@ -20,7 +20,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/emu/netns.sh"
-[ "$SHIM_MODE" = shim ] || { echo "note: RUDP_FALLBACK needs the shim; nothing to run over kernel TCP"; exit 0; }
+need_netns "the link emulator's namespaces"
+[ "$SHIM_MODE" = shim ] || skip "RUDP_FALLBACK needs the shim; nothing to run over kernel TCP"
 command -v nft >/dev/null || fail "nft missing (nftables: make test installs it)"
 
 mkdir "$T/www"

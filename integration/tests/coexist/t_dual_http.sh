@@ -9,7 +9,7 @@
 # (RUDP_STATS) say 2 plain TCP connections and 1 rudp connection.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: the dual listener is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "the dual listener is the shim's"
 
 mkdir "$T/www"
 head -c 4194304 /dev/urandom >"$T/www/f.bin"

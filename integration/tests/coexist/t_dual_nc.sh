@@ -13,7 +13,7 @@
 # server answers each client with what it saw, which the client checks.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: the dual listener is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "the dual listener is the shim's"
 
 SIZE=4194304
 head -c "$SIZE" /dev/urandom >"$T/up"

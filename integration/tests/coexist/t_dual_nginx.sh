@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: the dual listener is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "the dual listener is the shim's"
 compat_deps
 need_bin rudp-stat
 

@@ -8,7 +8,7 @@
 # plain curl is served again (a key holder may ask for a plaintext path).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: the dual listener is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "the dual listener is the shim's"
 
 mkdir "$T/www"
 echo "served over rudp only" >"$T/www/f.txt"

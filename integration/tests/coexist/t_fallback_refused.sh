@@ -15,10 +15,10 @@
 #   4. keyed (RUDP_KEY_FILE, no RUDP_FALLBACK): no fallback, refused as with
 #      none; keyed with RUDP_FALLBACK=tcp asked: the fetch works over TCP.
 # Under RUDP_NO_SHIM=1 there is nothing to fall back from: skipped as a
-# whole (exit 0 with a note), the plain runs prove nothing here.
+# whole (exit 77, "skip:"), the plain runs prove nothing here.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "note: RUDP_FALLBACK needs the shim; nothing to run over kernel TCP"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "RUDP_FALLBACK needs the shim; nothing to run over kernel TCP"
 
 mkdir "$T/www"
 head -c 1048576 /dev/urandom >"$T/www/f.bin"

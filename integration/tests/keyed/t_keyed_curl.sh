@@ -10,7 +10,7 @@
 # line and (at least 6 of) the pieces, so the search can fail.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
 
 SIZE=4194304

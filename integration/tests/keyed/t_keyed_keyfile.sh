@@ -17,7 +17,7 @@
 #    read; --key-file exports an absolute path.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 LDP=$(shim_preload)
 RUN=$ROOT/shim/rudp-run
 

@@ -9,7 +9,7 @@
 # none as "plain".
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 need_bin rudp-stat
 
 SIZE=8388608 HALF=4194304

@@ -14,7 +14,8 @@
 # Keyed mode is the shim's alone, so this runs under the shim only.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
+need_netns "the NAT runs in a network namespace of its own"
 command -v nft >/dev/null 2>&1 || fail "nft not installed (integration/deps.sh test)"
 D=$(cd "$(dirname "$0")" && pwd)
 cat >"$T/nat.sh" <<EOF2

@@ -15,7 +15,7 @@
 #     1 and 2 (each fetch waits out the 4 s handshake budget).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
+[ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 need_bin rudp-stat
 
 mkdir "$T/www"

@@ -7,6 +7,7 @@
 # odd ports (the ones bind(0) prefers) taken for UDP: bind(0)+listen and a
 # bare listen, v4 and dual-stack v6, each must listen and carry an echo.
 . "$(dirname "$0")/../../lib/lib.sh"
+need_netns "the port range is set in a network namespace of its own"
 
 cat >"$T/eph.py" <<'PY'
 import socket, sys

@@ -27,7 +27,8 @@
 #               drop_down, one run, probes cross again after)
 . "$(dirname "$0")/../../lib/lib.sh"
 "$ROOT/integration/deps.sh" test bench
-[ "$(id -u)" = 0 ] || fail "needs root (network namespaces, TUN)"
+need_netns "the link emulator's namespaces"
+need_tun "the link emulator"
 [ -x "$BIN/linkemu" ] || fail "linkemu not built: make $BIN/linkemu"
 . "$ROOT/integration/emu/netns.sh"
 

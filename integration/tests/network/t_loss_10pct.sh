@@ -24,6 +24,8 @@
 # what the test asserts.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/emu/netns.sh"
+need_netns "the link emulator's namespaces"
+need_tun "the link emulator"
 
 PCT=${LOSS_PCT:-10}
 SIZE=${LOSS_SIZE:-10000000}

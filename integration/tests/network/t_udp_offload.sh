@@ -14,6 +14,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/emu/netns.sh"
+need_netns "the link emulator's namespaces"
+need_tun "the link emulator"
 
 SIZE=20000000
 head -c "$SIZE" /dev/urandom >"$T/in"

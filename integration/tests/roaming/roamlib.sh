@@ -75,7 +75,8 @@ ROAM_STALL=${ROAM_STALL:-30}
 ROAM_WATCH=""
 
 roam_setup() {
-    [ "$(id -u)" = 0 ] || fail "needs root (network namespaces, TUN, nftables, raw sockets)"
+    need_netns "network namespaces, nftables, raw sockets"
+    need_tun "the link emulator"
     [ -x "$BIN/linkemu" ] || fail "linkemu not built: make $BIN/linkemu"
     timeout 900 "$ROOT/integration/deps.sh" test ||
         fail "cannot install the test packages (integration/deps.sh test)"

@@ -25,7 +25,7 @@
 # after a rebind, and a run that ended with 18.6 of 30 MB.
 . "$(dirname "$0")/../../lib/lib.sh"
 
-[ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
+need_netns "two hosts in namespaces"
 export RUDP_ENGINES=2 ROAM_TCP=0
 make_key "$T/key"
 NAT=$ROOT/integration/tests/roaming/t_roam_nat.sh

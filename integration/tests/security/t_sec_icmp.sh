@@ -11,7 +11,7 @@
 # the middle while tests/prog_icmp.c sends 150 forged errors each way, must
 # complete intact, and both ends must count the errors as ignored.
 . "$(dirname "$0")/../../lib/lib.sh"
-[ "$(id -u)" = 0 ] || fail "needs root (raw sockets)"
+need_root "raw sockets"
 [ -x "$BIN/prog_icmp" ] || fail "$BIN/prog_icmp not built (make progs)"
 head -c 3000000 /dev/urandom >"$T/data"
 

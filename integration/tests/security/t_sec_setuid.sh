@@ -17,7 +17,7 @@
 #      naming a FIFO or a directory, is refused at start-up by name (exit 2,
 #      no hang); a new log file is created with mode 0600
 . "$(dirname "$0")/../../lib/lib.sh"
-[ "$(id -u)" = 0 ] || fail "needs root (mount namespace, set-uid files)"
+need_root "mount namespace, set-uid files"
 command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
 command -v unshare >/dev/null || fail "unshare (util-linux) missing"
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true

@@ -25,6 +25,8 @@
 # for the namespaces to hold no nc before it reads them.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/emu/netns.sh"
+need_netns "the link emulator's namespaces"
+need_tun "the link emulator"
 
 PORT=7000
 SPEC="delay=20,loss=1,rate=100,queue=500k"

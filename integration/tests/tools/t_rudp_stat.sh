@@ -25,8 +25,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
-[ "$SHIM_MODE" = shim ] || { echo "skip: rudp-stat needs the shim"; exit 0; }
-[ "$(id -u)" = 0 ] || fail "needs root (to run rudp-stat as nobody)"
+[ "$SHIM_MODE" = shim ] || skip "rudp-stat needs the shim"
+need_root "to run rudp-stat as nobody"
 compat_deps
 need_bin rudp-stat
 STAT=$BIN/rudp-stat
