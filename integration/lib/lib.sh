@@ -27,6 +27,8 @@
 #   need_netns WHY           skip unless a network namespace can be made here
 #                            and its /proc/sys/net written (root, unshare -n,
 #                            /proc/sys not read-only: not in most containers)
+#   need_mntns WHY           skip unless a mount namespace can be made here
+#                            (root, unshare -m)
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
 #   can_netns                true if a network namespace can be made here
 #   sha FILE                 sha256 of FILE
@@ -114,6 +116,11 @@ need_netns() {
     _f=/proc/sys/net/ipv4/ip_local_port_range
     _e=$(unshare -n sh -c "cat $_f >$_f" 2>&1) ||
         skip "cannot write /proc/sys/net in a network namespace here ($_e): $*"
+}
+need_mntns() {
+    need_root "$*"
+    command -v unshare >/dev/null 2>&1 || skip "no unshare (util-linux): $*"
+    _e=$(unshare -m true 2>&1) || skip "no mount namespace here (unshare -m: $_e): $*"
 }
 need_tun() {
     { [ -c /dev/net/tun ] && (: <>/dev/net/tun) 2>/dev/null; } || skip "no usable /dev/net/tun: $*"

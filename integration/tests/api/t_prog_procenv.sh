@@ -10,7 +10,7 @@
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_procenv
-need_root "chroot, mount namespaces"
+need_mntns "chroot, mount namespaces"
 # In an ASan build (make asan) the program is instrumented too, and
 # LeakSanitizer cannot list a process's threads without /proc, which a
 # chrooted server lacks: it would end the server with a fatal error.
