@@ -312,7 +312,12 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
     }
     esock *s = x->s;
     struct engine *e = s->e;
-    uint8_t *msg = e->xg_msg; /* made before x was accepted */
+    uint8_t *msg = e->xg_msg; /* made before x was accepted; if not, now */
+    if (!msg && !(msg = e->xg_msg = shim_malloc(XG_MSG_MAX))) {
+        e->xg_dropped++;
+        conn_end(x); /* cannot read it: as if its member had closed it */
+        return;
+    }
     for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
         struct iovec iov = {msg, XG_MSG_MAX};
         union {
