@@ -378,11 +378,20 @@ int shim_engine_listener_live(esock *s, rudp_time now)
 }
 
 /* The app closed a listener here. A forked child may still hold it (a
- * prefork server): keep accepting until no process does. */
+ * prefork server): keep accepting until no process does. Otherwise the
+ * port goes now, as TCP's does at close(): the app may listen on it again
+ * at once (iperf3 -s does after each test). A member of a group that went
+ * idle here while another engine's was still live (shim_esock_unref)
+ * closes too once none is: the closer sends this command a second time
+ * for that (engines.c). What the listener accepted keeps its socket. */
 static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
+        if (s && s->idle && s->listener_id == id && atomic_load(&s->group->live) == 0) {
+            sock_close(s);
+            continue;
+        }
         if (s && s->listener && s->listener_id == id) {
             if (unix_alive(s->listener_ino) == 1) {
                 s->alive_check = now + ALIVE_PERIOD;
@@ -518,7 +527,8 @@ static void run_commands(struct engine *e, rudp_time now)
             do_listen(e, &c->u.l, c->group, now);
             break;
         case CMD_LISTEN_CLOSED:
-            do_listen_closed(e, c->u.id, now);
+            do_listen_closed(e, c->u.lc.id, now);
+            shim_engine_lclose_done(c->u.lc.wait);
             break;
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
