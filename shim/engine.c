@@ -664,6 +664,12 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                  * this client now, as TCP would, not after a handshake */
                 shim_engine_stop_listening(s);
             }
+            /* A new client on the port of a listener closed and made
+             * again: the live one's (portshare.c) */
+            uint32_t sidx = s->idx;
+            if (!s->listener && s->listener_id &&
+                rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len))
+                sidx = shim_port_live_twin(e, s);
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&e->msgs[i].msg_hdr, &local);
@@ -683,7 +689,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             uint32_t count = 0;
             do {
                 size_t l = left < seg ? left : seg;
-                int owner = rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a,
+                int owner = rudp_ctx_input(e->ctx, now, sidx, has_local ? &local : NULL, &a,
                                            p, l);
                 if (owner >= RUDP_INPUT_MEMBER) /* another process's (xgroup.c) */
                     shim_xgroup_forward(s, (unsigned)(owner - RUDP_INPUT_MEMBER),
