@@ -378,11 +378,20 @@ int shim_engine_listener_live(esock *s, rudp_time now)
 }
 
 /* The app closed a listener here. A forked child may still hold it (a
- * prefork server): keep accepting until no process does. */
+ * prefork server): keep accepting until no process does. Otherwise the
+ * port goes now, as TCP's does at close(): the app may listen on it again
+ * at once (iperf3 -s does after each test). A member of a group that went
+ * idle here while another engine's was still live (shim_esock_unref)
+ * closes too once none is: the closer sends this command a second time
+ * for that (engines.c). What the listener accepted keeps its socket. */
 static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
+        if (s && s->idle && s->listener_id == id && atomic_load(&s->group->live) == 0) {
+            sock_close(s);
+            continue;
+        }
         if (s && s->listener && s->listener_id == id) {
             if (unix_alive(s->listener_ino) == 1) {
                 s->alive_check = now + ALIVE_PERIOD;
@@ -518,7 +527,8 @@ static void run_commands(struct engine *e, rudp_time now)
             do_listen(e, &c->u.l, c->group, now);
             break;
         case CMD_LISTEN_CLOSED:
-            do_listen_closed(e, c->u.id, now);
+            do_listen_closed(e, c->u.lc.id, now);
+            shim_engine_lclose_done(c->u.lc.wait);
             break;
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
@@ -654,6 +664,12 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                  * this client now, as TCP would, not after a handshake */
                 shim_engine_stop_listening(s);
             }
+            /* A new client on the port of a listener closed and made
+             * again: the live one's (portshare.c) */
+            uint32_t sidx = s->idx;
+            if (!s->listener && s->listener_id &&
+                rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len))
+                sidx = shim_port_live_twin(e, s);
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&e->msgs[i].msg_hdr, &local);
@@ -673,7 +689,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             uint32_t count = 0;
             do {
                 size_t l = left < seg ? left : seg;
-                int owner = rudp_ctx_input(e->ctx, now, s->idx, has_local ? &local : NULL, &a,
+                int owner = rudp_ctx_input(e->ctx, now, sidx, has_local ? &local : NULL, &a,
                                            p, l);
                 if (owner >= RUDP_INPUT_MEMBER) /* another process's (xgroup.c) */
                     shim_xgroup_forward(s, (unsigned)(owner - RUDP_INPUT_MEMBER),

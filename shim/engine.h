@@ -240,7 +240,10 @@ typedef struct cmd {
     union {
         shim_connect_req c;
         shim_listen_req l;
-        uint64_t id;
+        struct {          /* CMD_LISTEN_CLOSED */
+            uint64_t id;
+            struct shim_lclose_wait *wait; /* the closer waits for it, or NULL */
+        } lc;
         void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c); CMD_YIELD */
         struct {          /* CMD_SET_CC, CMD_SET_MARK: an option the app set */
             uint64_t id;  /* connection or listener */
@@ -254,6 +257,9 @@ typedef struct cmd {
     struct cmd *next;
 } cmd;
 
+/* CMD_LISTEN_CLOSED: the app closed listener u.lc.id; u.lc.wait, if set,
+ * is told once this engine has let go of what the listener held
+ * (shim_engine_lclose_done). */
 /* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
  * u.ctl its request. */
 /* CMD_ADOPT: a child's fds to copy into our table, u.ctl (adopt.c). */
@@ -455,6 +461,11 @@ void shim_adopt_run(struct shim_adopt_req *a);
  * writes to e's eventfd (*own 1: a copy the caller closes after), or
  * -errno if it cannot have one (pidfd_getfd refused). */
 int shim_adopt_wake_fd(struct engine *e, int *own);
+
+/* CMD_LISTEN_CLOSED, on the engine thread, after the command: tells the
+ * closer waiting on w (may be NULL) that this engine is done with it, and
+ * drops the engine's reference. */
+void shim_engine_lclose_done(struct shim_lclose_wait *w);
 
 /* A keeper's engine whose work is done may leave, unless a command came
  * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */

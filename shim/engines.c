@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -347,13 +350,88 @@ static void push_all(const cmd *proto)
     pthread_mutex_unlock(&G.mu);
 }
 
+/* A closer waiting for the engines (CMD_LISTEN_CLOSED): left counts the
+ * engines still to answer (a futex word), refs the closer's reference and
+ * one per engine holding the command. */
+struct shim_lclose_wait {
+    _Atomic uint32_t left;
+    _Atomic int refs;
+};
+
+/* How long close() waits for the engines to let a listener's port go: an
+ * engine paused (a fork, an exec's hand-over) answers after. */
+#define LCLOSE_WAIT_NS 1000000000LL
+
+static void lclose_put(struct shim_lclose_wait *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
+        shim_free(w);
+}
+
+void shim_engine_lclose_done(struct shim_lclose_wait *w)
+{
+    if (!w)
+        return;
+    if (atomic_fetch_sub(&w->left, 1) == 1)
+        syscall(SYS_futex, (uint32_t *)&w->left, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    lclose_put(w);
+}
+
+/* One round: CMD_LISTEN_CLOSED to every running engine, and wait (a
+ * bound) until each has handled it. */
+static void lclose_round(uint64_t id)
+{
+    struct shim_lclose_wait *w = shim_calloc(1, sizeof *w);
+    if (!w)
+        return;
+    atomic_store(&w->refs, 1);
+    pthread_mutex_lock(&G.mu);
+    for (int k = 0; k < G.nrun; k++) {
+        cmd *c = shim_calloc(1, sizeof *c);
+        if (!c)
+            break;
+        c->type = CMD_LISTEN_CLOSED;
+        c->u.lc.id = id;
+        c->u.lc.wait = w;
+        atomic_fetch_add(&w->left, 1);
+        atomic_fetch_add(&w->refs, 1);
+        if (push_locked(&G.e[k], c) < 0) { /* freed c: nobody answers */
+            atomic_fetch_sub(&w->left, 1);
+            atomic_fetch_sub(&w->refs, 1);
+        }
+    }
+    pthread_mutex_unlock(&G.mu);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        uint32_t left = atomic_load(&w->left);
+        if (left == 0)
+            break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long ns = LCLOSE_WAIT_NS - ((long long)(now.tv_sec - t0.tv_sec) * 1000000000LL +
+                                         (now.tv_nsec - t0.tv_nsec));
+        if (ns <= 0)
+            break;
+        struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+        syscall(SYS_futex, (uint32_t *)&w->left, FUTEX_WAIT_PRIVATE, left, &ts, NULL, 0);
+    }
+    lclose_put(w);
+}
+
 void shim_engine_listener_closed(uint64_t id)
 {
-    cmd c;
-    memset(&c, 0, sizeof c);
-    c.type = CMD_LISTEN_CLOSED;
-    c.u.id = id;
-    push_all(&c);
+    /* TCP frees a listener's port in close(): a listen() on it right after
+     * must not meet our copy of its TCP socket, or its UDP socket, still
+     * held. So close() waits for the engines. A second round closes the
+     * members of its group that the first left idle (engine.c,
+     * do_listen_closed). */
+    lclose_round(id);
+    pthread_mutex_lock(&G.mu);
+    int groups = G.nrun > 1;
+    pthread_mutex_unlock(&G.mu);
+    if (groups)
+        lclose_round(id);
 }
 
 /* A command setting an option of connection or listener id. */

@@ -57,13 +57,20 @@
  * (inet_csk_bind_conflict() looks at no uid then): a live listener says
  * EADDRINUSE, and otherwise its connections move and go on.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -146,6 +153,123 @@ void shim_porthand_close(esock *s)
     s->ph.type = 0;
 }
 
+/* How long the holder waits for a share request's message after the
+ * connection (the asker sends it right after connect()). */
+#define SHARE_WAIT_MS 200
+#define PH_SHARE_MAGIC 0x72707331u /* "rps1" */
+static const char share_pre[] = "\0rudp-share "; /* the asker's name, and then its pid */
+
+/* One message of len bytes on unix socket sock, with fd passed along
+ * (SCM_RIGHTS) unless it is -1: what sendmsg() returns. */
+static ssize_t send_with_fd(int sock, const void *buf, size_t len, int fd, int flags)
+{
+    struct iovec io = {(void *)buf, len};
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cb;
+    if (fd >= 0) {
+        memset(&cb, 0, sizeof cb);
+        m.msg_control = cb.buf;
+        m.msg_controllen = sizeof cb.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    return real_sendmsg(sock, &m, flags | MSG_NOSIGNAL);
+}
+
+/* The fd number of this process that holds the socket of inode ino, as a
+ * copy the caller closes; -1 if none. */
+static int fd_of_ino(uint64_t ino)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int self = dirfd(d), found = -1;
+    struct dirent *de;
+    while (found < 0 && (de = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        struct stat st;
+        if (*end || end == de->d_name || fd == self || fstat((int)fd, &st) < 0 ||
+            !S_ISSOCK(st.st_mode) || (uint64_t)st.st_ino != ino)
+            continue;
+        found = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+        if (found >= 0 && (fstat(found, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+            real_close(found); /* the number was reused meanwhile */
+            found = -1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* A share request on fd (shim_porthand_share): the asker passes a TCP
+ * socket; if it is this listener's own (the one the engine keeps, a copy
+ * of the file the app listened on), the asker holds the app's socket
+ * too (inherited across fork, or passed over a unix socket before
+ * listen()), and gets the app's unix listener, the socket listen() made
+ * of it here: both processes then accept from one queue, as with TCP. */
+static void share_answer(esock *s, int fd)
+{
+    ph_answer a = {.magic = PH_MAGIC, .err = ENOENT};
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    uint32_t magic = 0;
+    struct iovec io = {&magic, sizeof magic};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cb;
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb.buf,
+                       .msg_controllen = sizeof cb.buf};
+    if (poll(&pf, 1, SHARE_WAIT_MS) != 1 ||
+        real_recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != (ssize_t)sizeof magic)
+        return;
+    int got = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int x;
+            memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+            if (got < 0)
+                got = x;
+            else
+                real_close(x);
+        }
+    }
+    struct stat mine, theirs;
+    int lfd = -1;
+    if (magic == PH_SHARE_MAGIC && got >= 0 && s->listener && s->reserve_fd >= 0 &&
+        fstat(got, &theirs) == 0 && fstat(s->reserve_fd, &mine) == 0 &&
+        theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev &&
+        (lfd = fd_of_ino(s->listener_ino)) >= 0)
+        a.err = 0;
+    if (got >= 0)
+        real_close(got);
+    (void)send_with_fd(fd, &a, sizeof a, lfd, MSG_DONTWAIT);
+    if (lfd >= 0) {
+        SHIM_LOG(RUDP_LOG_INFO, "listener %llu: shared with another process that listens on "
+                 "the same socket", (unsigned long long)s->listener_id);
+        real_close(lfd);
+    }
+}
+
+/* Whether the peer of fd is a share request's (its name, share_pre). */
+static int share_asker(int fd)
+{
+    struct sockaddr_un un;
+    socklen_t ul = sizeof un;
+    return real_getpeername(fd, (struct sockaddr *)&un, &ul) == 0 &&
+           ul >= offsetof(struct sockaddr_un, sun_path) + sizeof share_pre - 1 &&
+           memcmp(un.sun_path, share_pre, sizeof share_pre - 1) == 0;
+}
+
 void shim_porthand_event(phsock *p, rudp_time now)
 {
     esock *s = p->s;
@@ -153,6 +277,11 @@ void shim_porthand_event(phsock *p, rudp_time now)
         int fd = real_accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN: all taken */
+        if (share_asker(fd)) {
+            share_answer(s, fd);
+            real_close(fd);
+            continue;
+        }
         struct ucred uc;
         socklen_t ul = sizeof uc;
         if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0)
@@ -214,6 +343,64 @@ out:
     SHIM_LOG(RUDP_LOG_DEBUG, "UDP socket %llu: asked for its port: %s",
              (unsigned long long)ino, r == 0 ? "given up" : r > 0 ? "a live listener's" :
              "not ours, or no answer");
+    real_close(fd);
+    return r;
+}
+
+int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd)
+{
+    static _Atomic unsigned seq;
+    int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int r = -1;
+    struct sockaddr_un me;
+    memset(&me, 0, sizeof me);
+    me.sun_family = AF_UNIX;
+    int n = snprintf(me.sun_path, sizeof me.sun_path, "%c%s%d %u", 0, share_pre + 1,
+                     (int)getpid(), atomic_fetch_add(&seq, 1));
+    struct sockaddr_un un;
+    socklen_t ul = ph_name(ino, &un);
+    if (real_bind(fd, (struct sockaddr *)&me,
+                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0 ||
+        real_connect(fd, (struct sockaddr *)&un, ul) < 0)
+        goto out;
+    struct ucred uc;
+    socklen_t cl = sizeof uc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &cl) < 0 || uc.uid != owner)
+        goto out; /* held by another user than the socket's: a squatter */
+    uint32_t magic = PH_SHARE_MAGIC;
+    if (send_with_fd(fd, &magic, sizeof magic, tcp_fd, 0) != (ssize_t)sizeof magic)
+        goto out;
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int k;
+    do
+        k = poll(&pf, 1, ASK_WAIT_MS);
+    while (k < 0 && errno == EINTR);
+    if (k <= 0)
+        goto out;
+    ph_answer a;
+    struct iovec ao = {&a, sizeof a};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cb;
+    memset(&cb, 0, sizeof cb);
+    struct msghdr am = {.msg_iov = &ao, .msg_iovlen = 1, .msg_control = cb.buf,
+                        .msg_controllen = sizeof cb.buf};
+    ssize_t got = real_recvmsg(fd, &am, MSG_CMSG_CLOEXEC);
+    int lfd = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&am); c; c = CMSG_NXTHDR(&am, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int)))
+            memcpy(&lfd, CMSG_DATA(c), sizeof lfd);
+    if (got == (ssize_t)sizeof a && a.magic == PH_MAGIC && a.err == 0 && lfd >= 0)
+        r = lfd;
+    else if (lfd >= 0)
+        real_close(lfd);
+out:
+    SHIM_LOG(RUDP_LOG_DEBUG, "UDP socket %llu: asked to share its listener: %s",
+             (unsigned long long)ino, r >= 0 ? "shared" : "no");
     real_close(fd);
     return r;
 }

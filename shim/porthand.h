@@ -35,6 +35,11 @@ void shim_porthand_event(struct phsock *p, rudp_time now);
  * *moved connections are moving off it), EADDRINUSE (a live listener
  * holds it), or -1 (not ours, or no answer: a stranger's socket). */
 int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved);
+/* Asks the holder of UDP socket ino (its name held by uid owner) for the
+ * unix listener of the listener whose TCP socket tcp_fd is (a socket two
+ * processes share, on which both call listen()): the listener's fd
+ * (close-on-exec), or -1 if the holder has none for that socket. */
+int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd);
 
 /* Which of the n UDP sockets ino[] (owned by uid[]) have their name held by
  * their owner, as a listener's of ours (shim_porthand_name): named[i] 1 or

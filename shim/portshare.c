@@ -406,6 +406,17 @@ uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage
     return UINT32_MAX;
 }
 
+uint32_t shim_port_live_twin(struct engine *e, const esock *s)
+{
+    if (s->listener)
+        return s->idx;
+    for (uint32_t i = 0; i < e->nsocks; i++)
+        if (e->socks[i] && e->socks[i]->listener &&
+            endpoint_equal(&e->socks[i]->endpoint, &s->endpoint))
+            return i;
+    return s->idx;
+}
+
 /* TCP_TIMEWAIT_LEN, include/net/tcp.h */
 #define TW_LEN RUDP_SEC(60)
 

@@ -40,6 +40,24 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
  * another process holds it, or -1 if the kernel cannot tell. */
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
                           unsigned *moved);
+/* listen() on a socket whose port another process's live listener of ours
+ * holds: if that listener was made of this very socket (shared before
+ * listen(), by fork or SCM_RIGHTS: tcp_fd, the same file), its holder
+ * hands over its unix listener (porthand.c), whose fd is returned;
+ * otherwise -1 (then EADDRINUSE, as under TCP). */
+int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd);
+
+/* connect() of a client's UDP socket udp (fresh, unbound) to peer when
+ * the kernel found no free ephemeral port for it (EAGAIN), where TCP finds
+ * one: TCP shares a local port among connections to different peers. So
+ * does this: a port of the range held only by this user's connected
+ * sockets (every client socket of ours allows it, SO_REUSEPORT, sock.c),
+ * none connected to peer; udp is bound there (bind_to's address) and
+ * connected. 0; -EAGAIN: another process took the same port for the
+ * same peer at once, udp is spoiled (take a new one and call again);
+ * -EADDRNOTAVAIL: none (TCP's answer when out of ports), or -errno. */
+int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
+                            const struct sockaddr_storage *peer, socklen_t len);
 
 /* Whether a stranger's UDP socket is bound, unconnected, on an address
  * overlapping local's (IPV6_V6ONLY v6only): one other than those of
@@ -92,6 +110,13 @@ int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b);
  * shim_port_same_endpoint compares them), or UINT32_MAX: none. On e's
  * thread (forward.c). */
 uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage *ep);
+/* A socket of a closed listener that still serves what it accepted (s)
+ * shares its port with a listener made again there (SO_REUSEADDR, and
+ * with several engines SO_REUSEPORT: one kernel group for both, which
+ * gives a new client's first datagram to either). The index of e's
+ * socket of the live listener on s's endpoint, to take that datagram as
+ * its own; s's own index if there is none. On e's thread. */
+uint32_t shim_port_live_twin(struct engine *e, const struct esock *s);
 
 /* TIME_WAIT on a listener's TCP port. Linux keeps the port of a connection
  * that closed first for TCP_TIMEWAIT_LEN (60 s): a bind() without

@@ -510,19 +510,38 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     rec.bound_addr = !is_any(&local); /* kept after a failure, as Linux (reconnect.c) */
 
     int err = 0, udp = -1, sv[2] = {-1, -1};
-    udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (udp < 0)
-        return -1;
-    if (family == AF_INET6) {
-        int v6 = rec.v6only;
-        real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    for (int tries = 0;; tries++) {
+        udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (udp < 0)
+            return -1;
+        if (family == AF_INET6) {
+            int v6 = rec.v6only;
+            real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+        }
+        shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
+        int bound = port_of(&local) != 0 || !is_any(&local);
+        if (bound && real_bind(udp, (struct sockaddr *)&local, sa_len(family)) < 0)
+            goto fail_errno;
+        if (real_connect(udp, (struct sockaddr *)&peer, sa_len(family)) == 0)
+            break;
+        /* EAGAIN: no free ephemeral UDP port; TCP would still find one
+         * (it shares a port among peers), and a blocking connect must not
+         * say EAGAIN: share one too (udpdiag.c), or say what TCP says when
+         * out of ports. */
+        if (errno != EAGAIN || bound)
+            goto fail_errno;
+        err = shim_udp_connect_shared(udp, &local, &peer, sa_len(family));
+        if (err == 0)
+            break;
+        real_close(udp);
+        udp = -1;
+        if (err != -EAGAIN || tries >= 3)
+            return fail(err == -EAGAIN ? EADDRNOTAVAIL : -err);
     }
-    shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
-    if ((port_of(&local) != 0 || !is_any(&local)) &&
-        real_bind(udp, (struct sockaddr *)&local, sa_len(family)) < 0)
-        goto fail_errno;
-    if (real_connect(udp, (struct sockaddr *)&peer, sa_len(family)) < 0)
-        goto fail_errno;
+    /* A later client socket of ours may share this one's port, for another
+     * peer, when the ephemeral range has no free port (above). */
+    int one = 1;
+    real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     llen = sizeof local;
     if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
         goto fail_errno;
@@ -739,6 +758,40 @@ static int listen_plain(int fd, int backlog, const struct sockaddr_storage *loca
     return 0;
 }
 
+/* fd, a socket shared with another process before listen(), has a rudp
+ * listener made of it there (shim_port_share_listener): fd becomes that
+ * listener too, one queue for both, as the TCP socket they share would
+ * be. 0, or -1 if there is none. */
+static int listen_shared(int fd, const struct sockaddr_storage *local, int backlog, int status,
+                         int fdflags, shim_fd *rec)
+{
+    int ufd = shim_port_share_listener(local, rec->v6only, fd);
+    if (ufd < 0)
+        return -1;
+    shim_name n;
+    if (shim_name_get(ufd, 0, &n) != 1 || n.kind != SHIM_NAME_LISTENER) {
+        real_close(ufd);
+        return -1;
+    }
+    int err = shim_replace_fd(fd, ufd, status, fdflags, 0);
+    if (err < 0) {
+        real_close(ufd);
+        return -1;
+    }
+    /* No listen() on it here: that would make this process the listener's
+     * credential (ident.c), and the engine serving it is the other's. */
+    (void)backlog;
+    rec->fd = fd;
+    rec->kind = SHIM_FD_LISTENER;
+    rec->id = n.id;
+    rec->slot = UINT32_MAX;
+    rec->sockopts_default = err == 0;
+    shim_fd_put(rec);
+    SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u with process %d, which "
+             "listened on the same socket first", fd, port_of(local), (int)n.pid);
+    return 0;
+}
+
 static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
 {
     int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
@@ -760,13 +813,18 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
     if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
+        if (listen_shared(fd, local, backlog, status, fdflags, &rec) == 0)
+            return 0; /* made of this socket: ours to share */
         shim_tcp_unlisten(fd);
         return fail(EADDRINUSE);
     }
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
-        if (shim_port_listening(local, rec.v6only, rec.reuseport))
+        if (shim_port_listening(local, rec.v6only, rec.reuseport)) {
+            if (listen_shared(fd, local, backlog, status, fdflags, &rec) == 0)
+                return 0;
             return fail(EADDRINUSE); /* as the kernel says with TCP listening */
+        }
     }
 
     int err, udp = -1, lfd = -1, reserve = -1, phfd = -1;

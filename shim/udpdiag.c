@@ -19,12 +19,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -88,9 +91,8 @@ static int dump_one(const struct nlmsghdr *h, void *ctx)
     return 0;
 }
 
-/* One dump of the UDP sockets of `family`; those unconnected on an address
- * overlapping local's go into *out. 0, or -1: cannot tell. */
-static int dump(int family, const struct sockaddr_storage *local, int v6only, seen *out)
+/* The UDP sockets of `family`, each to fn (sock_diag). 0, or -1. */
+static int dump_udp(int family, int (*fn)(const struct nlmsghdr *, void *), void *ctx)
 {
     struct {
         struct nlmsghdr nh;
@@ -101,8 +103,15 @@ static int dump(int family, const struct sockaddr_storage *local, int v6only, se
         .req = {.sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_UDP,
                 .idiag_states = ~0u},
     };
+    return shim_diag_dump(&rq, sizeof rq, fn, ctx);
+}
+
+/* One dump of the UDP sockets of `family`; those unconnected on an address
+ * overlapping local's go into *out. 0, or -1: cannot tell. */
+static int dump(int family, const struct sockaddr_storage *local, int v6only, seen *out)
+{
     dump_req q = {.local = local, .v6only = v6only, .out = out};
-    return shim_diag_dump(&rq, sizeof rq, dump_one, &q);
+    return dump_udp(family, dump_one, &q);
 }
 
 /* Drops from s the sockets this process holds (the program's own, our
@@ -187,6 +196,15 @@ int shim_port_stranger_udp(const struct sockaddr_storage *local, int v6only)
     return strangers(&s, geteuid());
 }
 
+/* Whether s's socket i was found before (an IPv6 one in both dumps). */
+static int seen_before(const seen *s, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (s->ino[j] == s->ino[i])
+            return 1;
+    return 0;
+}
+
 int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int v6only,
                           unsigned *moved)
 {
@@ -212,10 +230,7 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
                 return 1;
     int busy = 0;
     for (int i = 0; i < s.n; i++) {
-        int dup = 0;
-        for (int j = 0; j < i; j++)
-            dup |= s.ino[j] == s.ino[i];
-        if (dup)
+        if (seen_before(&s, i))
             continue;
         unsigned m = 0;
         int r = shim_porthand_ask(s.ino[i], (uid_t)s.uid[i], &m);
@@ -226,4 +241,159 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
         *moved += m;
     }
     return busy ? 2 : 0;
+}
+
+int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd)
+{
+    seen s;
+    memset(&s, 0, sizeof s);
+    if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
+        return -1;
+    drop_ours(&s);
+    for (int i = 0; i < s.n; i++) {
+        if (seen_before(&s, i))
+            continue;
+        int lfd = shim_porthand_share(s.ino[i], (uid_t)s.uid[i], tcp_fd);
+        if (lfd >= 0)
+            return lfd;
+    }
+    return -1;
+}
+
+/* ---- a client's UDP port when the ephemeral range has none free ---- */
+
+typedef struct share_scan {
+    unsigned lo, hi;       /* the ephemeral range */
+    uint8_t *bad;          /* a byte per port of the range: 1 no, 2 a candidate */
+    const struct sockaddr_storage *peer;
+    uid_t uid;
+    unsigned want_port;    /* count_peer: sockets on want_port connected to peer */
+    int count;
+} share_scan;
+
+/* Whether the dump's socket m is connected to peer (v4 also as v4-mapped). */
+static int to_peer(const struct inet_diag_msg *m, const struct sockaddr_storage *peer)
+{
+    uint8_t a[16];
+    memset(a, 0, sizeof a);
+    uint16_t port;
+    if (peer->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &in->sin_addr, 4);
+        port = in->sin_port;
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+        memcpy(a, &in6->sin6_addr, 16);
+        port = in6->sin6_port;
+    }
+    if (m->id.idiag_dport != port)
+        return 0;
+    if (m->idiag_family == AF_INET)
+        return a[10] == 0xff && a[11] == 0xff && memcmp(a + 12, m->id.idiag_dst, 4) == 0 &&
+               memcmp(a, "\0\0\0\0\0\0\0\0\0\0", 10) == 0;
+    return memcmp(a, m->id.idiag_dst, 16) == 0;
+}
+
+static int scan_one(const struct nlmsghdr *h, void *ctx)
+{
+    share_scan *q = ctx;
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+        return -1;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    unsigned sport = ntohs(m->id.idiag_sport);
+    if (q->want_port) {
+        if (sport == q->want_port && to_peer(m, q->peer))
+            q->count++;
+        return 0;
+    }
+    if (sport < q->lo || sport > q->hi)
+        return 0;
+    uint8_t *b = &q->bad[sport - q->lo];
+    /* Shared only with connected sockets of this user: each then takes
+     * only its own peer's datagrams (the kernel's UDP lookup prefers a
+     * connected socket that matches; a SO_REUSEPORT group is never
+     * consulted for one). An unconnected socket (a listener's, a
+     * program's) would take what is not theirs to take. */
+    if (m->id.idiag_dport == 0 || m->idiag_uid != (uint32_t)q->uid || to_peer(m, q->peer))
+        *b = 1;
+    else if (*b == 0)
+        *b = 2;
+    return 0;
+}
+
+static int scan(share_scan *q)
+{
+    return dump_udp(AF_INET, scan_one, q) < 0 || dump_udp(AF_INET6, scan_one, q) < 0 ? -1 : 0;
+}
+
+/* The ephemeral range (net.ipv4.ip_local_port_range, which IPv6 uses too). */
+static int port_range(unsigned *lo, unsigned *hi)
+{
+    int fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    real_close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *end;
+    unsigned long a = strtoul(buf, &end, 10), b = strtoul(end, NULL, 10);
+    if (a == 0 || b < a || b > 65535)
+        return -1;
+    *lo = (unsigned)a;
+    *hi = (unsigned)b;
+    return 0;
+}
+
+int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
+                            const struct sockaddr_storage *peer, socklen_t len)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* this process's pickers */
+    share_scan q;
+    memset(&q, 0, sizeof q);
+    if (port_range(&q.lo, &q.hi) < 0)
+        return -EADDRNOTAVAIL;
+    q.peer = peer;
+    q.uid = geteuid();
+    q.bad = shim_calloc(q.hi - q.lo + 1, 1);
+    if (!q.bad)
+        return -ENOMEM;
+    int err = -EADDRNOTAVAIL, one = 1;
+    pthread_mutex_lock(&mu);
+    if (scan(&q) < 0 ||
+        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        goto out;
+    unsigned n = q.hi - q.lo + 1, start = 0;
+    if (getrandom(&start, sizeof start, GRND_NONBLOCK) != (ssize_t)sizeof start)
+        start = (unsigned)getpid();
+    start %= n;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned port = q.lo + (start + i) % n;
+        if (q.bad[port - q.lo] != 2)
+            continue;
+        struct sockaddr_storage a = *bind_to;
+        if (a.ss_family == AF_INET)
+            ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
+        if (real_bind(udp, (struct sockaddr *)&a, len) < 0)
+            continue; /* a holder that shares with nobody, or changed since */
+        if (real_connect(udp, (const struct sockaddr *)peer, len) < 0) {
+            err = -errno;
+            goto out;
+        }
+        /* Another process may have picked the same port for the same
+         * peer meanwhile: then neither keeps it. */
+        q.want_port = port;
+        q.count = 0;
+        err = scan(&q) == 0 && q.count == 1 ? 0 : -EAGAIN;
+        goto out;
+    }
+out:
+    pthread_mutex_unlock(&mu);
+    shim_free(q.bad);
+    return err;
 }
