@@ -20,6 +20,9 @@
 #                               segments to and from it in this run
 #   bat_count PORT...           (in FUNC) count the segments of ports FUNC
 #                               chose itself (a range: bat_range)
+#   bat_listen PID PORT [SECS]  (in FUNC) wait_listen PORT, but fail at once,
+#                               showing its log, when PID (started by bg_app
+#                               as NAME: $T/NAME.log) has ended
 #   bat_range N                 (in FUNC) print the first of N consecutive free
 #                               ports, counted as bat_port does
 #
@@ -101,6 +104,24 @@ bat_range() {
         _tries=$((_tries + 1))
     done
     fail "no $_n consecutive free ports"
+}
+
+bat_listen() {
+    _lp=$1 _lport=$2 _li=0 _ln=$((${3:-20} * 20))
+    while :; do
+        if [ "$SHIM_MODE" = shim ]; then
+            ss -H -n -ua "sport = :$_lport" 2>/dev/null | grep -q . && return 0
+        else
+            ss -H -n -tl "sport = :$_lport" 2>/dev/null | grep -q . && return 0
+        fi
+        if ! running "$_lp"; then
+            for _lf in "$T"/*.log; do show "$_lf"; done
+            fail "the server (pid $_lp) ended before it listened on port $_lport"
+        fi
+        [ "$_li" -lt "$_ln" ] || fail "nothing listens on port $_lport after ${3:-20} s"
+        sleep 0.05
+        _li=$((_li + 1))
+    done
 }
 
 # A run ends every process it started, as the test's own exit would, but

@@ -22,7 +22,7 @@ head -c 10485760 /dev/urandom >"$BAT_TOP/www/10m"
 run() {
     B=$(bat_port) H=$(bat_port) S=$(bat_port) A=$(bat_port)
     bg_app backend "$PY" -m http.server --bind 127.0.0.1 --directory "$BAT_TOP/www" "$B"
-    wait_listen "$B" 20
+    bat_listen "$LAST_PID" "$B" 20
     cat >"$T/haproxy.cfg" <<CONF
 global
     nbthread 2
@@ -57,8 +57,8 @@ CONF
     haproxy -c -q -f "$T/haproxy.cfg" || fail "haproxy -c: the configuration is refused"
     bg_app haproxy haproxy -db -f "$T/haproxy.cfg"
     HA=$LAST_PID
-    wait_listen "$H" 20
-    wait_listen "$S" 20
+    bat_listen "$HA" "$H" 20
+    bat_listen "$HA" "$S" 20
     assert_listener "$H"
 
     run_app_t 120 ab -q -k -n 2000 -c 10 "http://127.0.0.1:$H/8k" >"$T/ab.out" 2>&1 ||

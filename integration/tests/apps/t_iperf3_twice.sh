@@ -55,7 +55,7 @@ run() {
     P=$(bat_port)
     bg_app iperf3-srv iperf3 -s -B 127.0.0.1 -p "$P"
     SRV=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$SRV" "$P" 20
     assert_listener "$P"
     n=0
     for dir in "" -R ""; do

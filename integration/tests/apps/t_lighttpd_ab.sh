@@ -46,7 +46,7 @@ mimetype.assign = ("" => "application/octet-stream")
 CONF
     bg_app lighttpd lighttpd -D -f "$T/lighttpd.conf"
     LH=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$LH" "$P" 20
     assert_listener "$P"
 
     run_app_t 120 ab -q -k -n 5000 -c 20 "http://127.0.0.1:$P/16k" >"$T/ab-k.out" 2>&1 ||

@@ -26,7 +26,7 @@ run() {
     # README: the program's own UDP); -I 2m: items up to 2 MB
     bg_app memcached memcached -u root -l 127.0.0.1 -p "$P" -U 0 -t 4 -m 64 -I 2m -c 256
     MC=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$MC" "$P" 20
     assert_listener "$P"
 
     mkdir "$T/got"

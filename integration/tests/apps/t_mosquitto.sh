@@ -40,7 +40,7 @@ log_type all
 CONF
     bg_app mosq mosquitto -c "$T/mosquitto.conf"
     MQ=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$MQ" "$P" 20
     assert_listener "$P"
 
     subscribe sublines 2000 bat/lines "$T/got.lines"

@@ -20,7 +20,7 @@ run() {
     P=$(bat_port)
     bg_app node-srv node "$JS" serve "$P"
     SRV=$LAST_PID
-    wait_listen "$P" 30
+    bat_listen "$SRV" "$P" 30
     assert_listener "$P"
     rc=0
     run_app_t 120 node "$JS" client "$P" >"$T/client.out" 2>&1 || rc=$?

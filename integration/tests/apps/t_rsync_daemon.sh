@@ -57,7 +57,7 @@ gid = root
 CONF
     bg_app rsyncd rsync --daemon --no-detach --address=127.0.0.1 --port="$P" --config="$T/rsyncd.conf"
     RS=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$RS" "$P" 20
     assert_listener "$P"
 
     run_app rsync -a "rsync://127.0.0.1:$P/src/" "$T/pulled/" >"$T/pull.log" 2>&1 ||

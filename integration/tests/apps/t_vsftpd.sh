@@ -57,7 +57,7 @@ vsftpd_log_file=$T/vsftpd.xfer
 CONF
     bg_app vsftpd vsftpd "$T/vsftpd.conf"
     FTPD=$LAST_PID
-    wait_listen "$P" 20
+    bat_listen "$FTPD" "$P" 20
     assert_listener "$P"
     U=ftp://127.0.0.1:$P
 
