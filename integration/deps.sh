@@ -43,6 +43,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The tests start the servers these packages bring themselves, on private
+# ports; the packages' own services (an FTP server, a database, a broker...
+# on their standard ports) are not started by the install: a policy-rc.d
+# that says no (invoke-rc.d and deb-systemd-invoke obey it) for the install
+# only, where the machine has none of its own (a container's stays).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# integration/deps.sh, during apt-get install only\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    trap 'exit 1' INT TERM
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
