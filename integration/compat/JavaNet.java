@@ -1,11 +1,11 @@
 // Java's HTTP server and client and its classic sockets, for
-// integration/tests/apps/t_java_net.sh (run as a source file: java JavaNet.java).
-//   java JavaNet.java serve HTTP_PORT ECHO_PORT   the servers:
+// integration/tests/apps/t_java_net.sh (compiled there with javac).
+//   java JavaNet serve HTTP_PORT ECHO_PORT   the servers:
 //       com.sun.net.httpserver.HttpServer (NIO selector, 4 worker threads):
 //       GET /bytes/N answers N bytes (byte i is i*7 mod 251), POST /echo
 //       answers its body; a java.net.ServerSocket echoing each connection
 //       (a thread each) until its EOF.  Prints "listening" when both listen.
-//   java JavaNet.java client HTTP_PORT ECHO_PORT  the client:
+//   java JavaNet client HTTP_PORT ECHO_PORT  the client:
 //       java.net.http.HttpClient (HTTP/1.1, its pool of kept-alive
 //       connections): 300 GETs at once, each body checked, an 8 MiB POST
 //       echoed, sha256 equal; then 4 java.net.Sockets at once, each sending

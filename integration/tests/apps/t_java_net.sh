@@ -2,7 +2,7 @@
 # Java (OpenJDK 17: the JVM's own threads, NIO's selector behind
 # com.sun.net.httpserver, java.net.http.HttpClient's pool of kept-alive
 # connections, classic java.net.Socket / ServerSocket) as server and client
-# (integration/compat/JavaNet.java, run as a source file), over kernel TCP
+# (integration/compat/JavaNet.java, compiled here), over kernel TCP
 # and then with both ends under the shim (lib/battery.sh): 300 GETs at once,
 # every body exact; an 8 MiB POST echoed; 4 sockets each echoing 16 MiB;
 # sha256 equal; no "pthread_create" failure; the server JVM ends on SIGTERM
@@ -16,14 +16,18 @@ battery_deps
 
 JAVA=/usr/lib/jvm/java-17-openjdk-amd64/bin/java
 [ -x "$JAVA" ] || JAVA=$(command -v java) || fail "no java (openjdk-17-jdk-headless)"
-SRC=$ROOT/integration/compat/JavaNet.java
+JAVAC=${JAVA%/java}/javac
+[ -x "$JAVAC" ] || JAVAC=$(command -v javac) || fail "no javac (openjdk-17-jdk-headless)"
+# compiled once for the four JVMs (the source launcher would compile it in each)
+mkdir "$BAT_TOP/classes"
+"$JAVAC" -d "$BAT_TOP/classes" "$ROOT/integration/compat/JavaNet.java" || fail "javac JavaNet.java failed"
 # a small heap, one GC thread, C1 only: a quicker start on a busy 2-core machine
 JOPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 
 run() {
     H=$(bat_port) E=$(bat_port)
     # shellcheck disable=SC2086
-    bg_app java-srv "$JAVA" $JOPTS "$SRC" serve "$H" "$E"
+    bg_app java-srv "$JAVA" $JOPTS -cp "$BAT_TOP/classes" JavaNet serve "$H" "$E"
     SRV=$LAST_PID
     bat_listen "$SRV" "$H" 60
     bat_listen "$SRV" "$E" 60
@@ -31,7 +35,7 @@ run() {
     assert_listener "$H"
     rc=0
     # shellcheck disable=SC2086
-    run_app_t 180 "$JAVA" $JOPTS "$SRC" client "$H" "$E" >"$T/client.out" 2>&1 || rc=$?
+    run_app_t 180 "$JAVA" $JOPTS -cp "$BAT_TOP/classes" JavaNet client "$H" "$E" >"$T/client.out" 2>&1 || rc=$?
     cat "$T/client.out"
     [ "$rc" = 0 ] || { show "$T/java-srv.log"; fail "the Java client exited $rc"; }
     rc=0
