@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only those missing.
-# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat cpython)
+# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat battery cpython)
 # Runs `apt-get update` once, and only when something is missing.
 set -eu
 
@@ -9,6 +9,9 @@ pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-d
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="gnuplot-nox iperf3 python3 redis-server redis-tools nginx-light wrk"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
+# integration/tests/apps/t_*.sh that source lib/battery.sh (each program over
+# kernel TCP, then under the shim)
+pkgs_battery="mariadb-server mariadb-client memcached libmemcached-tools nodejs haproxy lighttpd apache2-utils rsync vsftpd dnsmasq-base bind9-dnsutils mosquitto mosquitto-clients openjdk-17-jdk-headless"
 pkgs_cpython="python3 libpython3.11-testsuite" # integration/compat/cpython_suite.sh, by hand
 
 want=""
@@ -40,6 +43,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The tests start the servers these packages bring themselves, on private
+# ports; the packages' own services (an FTP server, a database, a broker...
+# on their standard ports) are not started by the install: a policy-rc.d
+# that says no (invoke-rc.d and deb-systemd-invoke obey it) for the install
+# only, where the machine has none of its own (a container's stays).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# integration/deps.sh, during apt-get install only\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    trap 'exit 1' INT TERM
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,90 @@
+#!/bin/sh
+# haproxy (2 threads, epoll; an HTTP frontend with keep-alive to clients and
+# a TCP frontend with option splice-auto) in front of python3's http.server
+# (ThreadingHTTPServer, a connection per request), over kernel TCP and then
+# with all of them under the shim (lib/battery.sh): ab -k -n 2000 -c 10
+# through the HTTP frontend, every request complete and kept alive on the
+# client side, a new backend connection each; curl fetches a 10 MiB file
+# through each frontend, sha256 equal; haproxy's stats say the backend
+# answered every request with 2xx; haproxy ends on SIGUSR1 (soft stop),
+# status 0.  nftables counts the kernel TCP segments on the three ports: >
+# 0 over kernel TCP, 0 under the shim.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+. "$ROOT/integration/compat/compat.sh"
+. "$ROOT/integration/lib/battery.sh"
+battery_deps
+
+mkdir -p "$BAT_TOP/www"
+head -c 8192 /dev/urandom >"$BAT_TOP/www/8k"
+head -c 10485760 /dev/urandom >"$BAT_TOP/www/10m"
+
+run() {
+    B=$(bat_port) H=$(bat_port) S=$(bat_port) A=$(bat_port)
+    bg_app backend "$PY" -m http.server --bind 127.0.0.1 --directory "$BAT_TOP/www" "$B"
+    bat_listen "$LAST_PID" "$B" 20
+    cat >"$T/haproxy.cfg" <<CONF
+global
+    nbthread 2
+    maxconn 1000
+    stats socket $T/stats.sock mode 600 level admin
+defaults
+    timeout connect 20s
+    timeout client 60s
+    timeout server 60s
+frontend web
+    mode http
+    bind 127.0.0.1:$H
+    default_backend py
+frontend raw
+    mode tcp
+    option splice-auto
+    bind 127.0.0.1:$S
+    default_backend pyraw
+listen admin
+    mode http
+    bind 127.0.0.1:$A
+    stats enable
+    stats uri /stats
+backend py
+    mode http
+    server s1 127.0.0.1:$B
+backend pyraw
+    mode tcp
+    option splice-auto
+    server s1 127.0.0.1:$B
+CONF
+    haproxy -c -q -f "$T/haproxy.cfg" || fail "haproxy -c: the configuration is refused"
+    bg_app haproxy haproxy -db -f "$T/haproxy.cfg"
+    HA=$LAST_PID
+    bat_listen "$HA" "$H" 20
+    bat_listen "$HA" "$S" 20
+    assert_listener "$H"
+
+    run_app_t 120 ab -q -k -n 2000 -c 10 "http://127.0.0.1:$H/8k" >"$T/ab.out" 2>&1 ||
+        { show "$T/ab.out" "$T/haproxy.log" "$T/backend.log"; fail "ab -k exited $?"; }
+    v() { sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "$T/ab.out"; }
+    [ "$(v 'Complete requests')" = 2000 ] && [ "$(v 'Failed requests')" = 0 ] &&
+        [ "$(v 'Keep-Alive requests')" = 2000 ] && ! grep -q '^Non-2xx' "$T/ab.out" ||
+        { show "$T/ab.out"; fail "ab -k through haproxy: not 2,000 complete kept-alive 2xx requests"; }
+    echo "ok: ab -k -n 2000 -c 10 through haproxy: 2,000 complete, 0 failed, all kept alive, $(sed -n 's/^Requests per second:[[:space:]]*//p' "$T/ab.out")"
+
+    run_app curl -sS --max-time 60 -o "$T/got.http" "http://127.0.0.1:$H/10m" || fail "curl (http frontend) exited $?"
+    [ "$(sha "$T/got.http")" = "$(sha "$BAT_TOP/www/10m")" ] || fail "10 MiB through the http frontend: sha256 differs"
+    run_app curl -sS --max-time 60 -o "$T/got.raw" "http://127.0.0.1:$S/10m" || fail "curl (tcp frontend) exited $?"
+    [ "$(sha "$T/got.raw")" = "$(sha "$BAT_TOP/www/10m")" ] || fail "10 MiB through the tcp frontend: sha256 differs"
+    echo "ok: curl: 10 MiB through the http and the tcp frontends, sha256 equal"
+
+    run_app curl -sS --max-time 20 -o "$T/stats.csv" "http://127.0.0.1:$A/stats;csv" || fail "curl (stats) exited $?"
+    # backend py, server s1: hrsp_2xx counts 2,001 (ab + curl)
+    ok2xx=$(awk -F, 'NR == 1 { sub(/^# /, ""); for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $1 == "py" && $2 == "s1" { print $c["hrsp_2xx"] }' "$T/stats.csv")
+    [ "$ok2xx" = 2001 ] || { show "$T/stats.csv"; fail "haproxy stats: backend 2xx $ok2xx, want 2001"; }
+    echo "ok: haproxy's stats: the backend answered 2,001 requests with 2xx"
+
+    rc=0
+    stop_app "$HA" 30 USR1 || rc=$?
+    [ "$rc" = 0 ] || { show "$T/haproxy.log"; fail "haproxy exited $rc on SIGUSR1 (soft stop)"; }
+    echo "ok: haproxy soft stop, status 0"
+}
+battery run
