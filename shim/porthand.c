@@ -155,7 +155,7 @@ void shim_porthand_close(esock *s)
 
 /* How long the holder waits for a share request's message after the
  * connection (the asker sends it right after connect()). */
-#define SHARE_WAIT_MS 200
+#define SHARE_WAIT_MS 100
 #define PH_SHARE_MAGIC 0x72707331u /* "rps1" */
 static const char share_pre[] = "\0rudp-share "; /* the asker's name, and then its pid */
 
@@ -217,6 +217,12 @@ static int fd_of_ino(uint64_t ino)
 static void share_answer(esock *s, int fd)
 {
     ph_answer a = {.magic = PH_MAGIC, .err = ENOENT};
+    /* The engine waits for the request only from its own user: a stranger
+     * connecting under that name must not stall it. */
+    struct ucred uc;
+    socklen_t ul = sizeof uc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid())
+        return;
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     uint32_t magic = 0;
     struct iovec io = {&magic, sizeof magic};

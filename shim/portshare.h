@@ -43,7 +43,7 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
 /* listen() on a socket whose port another process's live listener of ours
  * holds: if that listener was made of this very socket (shared before
  * listen(), by fork or SCM_RIGHTS: tcp_fd, the same file), its holder
- * hands over its unix listener (porthand.c), whose fd is returned;
+ * hands over its unix listener (porthand.c; both of one user), whose fd is returned;
  * otherwise -1 (then EADDRINUSE, as under TCP). */
 int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd);
 

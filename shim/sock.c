@@ -762,8 +762,8 @@ static int listen_plain(int fd, int backlog, const struct sockaddr_storage *loca
  * listener made of it there (shim_port_share_listener): fd becomes that
  * listener too, one queue for both, as the TCP socket they share would
  * be. 0, or -1 if there is none. */
-static int listen_shared(int fd, const struct sockaddr_storage *local, int backlog, int status,
-                         int fdflags, shim_fd *rec)
+static int listen_shared(int fd, const struct sockaddr_storage *local, int status, int fdflags,
+                         shim_fd *rec)
 {
     int ufd = shim_port_share_listener(local, rec->v6only, fd);
     if (ufd < 0)
@@ -778,9 +778,9 @@ static int listen_shared(int fd, const struct sockaddr_storage *local, int backl
         real_close(ufd);
         return -1;
     }
-    /* No listen() on it here: that would make this process the listener's
-     * credential (ident.c), and the engine serving it is the other's. */
-    (void)backlog;
+    /* No listen() on it here (TCP's second listen() sets the backlog):
+     * that would make this process the listener's credential (ident.c),
+     * and the engine serving it is the other's. */
     rec->fd = fd;
     rec->kind = SHIM_FD_LISTENER;
     rec->id = n.id;
@@ -813,7 +813,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
     if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
-        if (listen_shared(fd, local, backlog, status, fdflags, &rec) == 0)
+        if (listen_shared(fd, local, status, fdflags, &rec) == 0)
             return 0; /* made of this socket: ours to share */
         shim_tcp_unlisten(fd);
         return fail(EADDRINUSE);
@@ -821,7 +821,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
         if (shim_port_listening(local, rec.v6only, rec.reuseport)) {
-            if (listen_shared(fd, local, backlog, status, fdflags, &rec) == 0)
+            if (listen_shared(fd, local, status, fdflags, &rec) == 0)
                 return 0;
             return fail(EADDRINUSE); /* as the kernel says with TCP listening */
         }
