@@ -219,3 +219,22 @@ int shim_fd_list_fallback(int *out, int max)
     pthread_mutex_unlock(&mu);
     return n;
 }
+
+int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
+{
+    pid_t t = shim_procenv_table();
+    int n = 0;
+    rec *e, *tmp;
+    pthread_mutex_lock(&mu);
+    HASH_ITER(hh, table, e, tmp) {
+        if (e->fd < 0 || (unsigned)e->fd < first || (unsigned)e->fd > last)
+            continue;
+        for (var *v = e->vars; v; v = v->next)
+            if (n < max && v->table == t) {
+                out[n++] = e->fd;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&mu);
+    return n;
+}

@@ -61,6 +61,12 @@ extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, soc
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+extern long (*real_syscall)(long, ...);
+
+/* The shim exports syscall() (syscalls.c: the numbers it must see go to its
+ * interposers); its own calls go to libc's, through shim_sys. */
+long shim_sys(long nr, ...);
+#define syscall shim_sys
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -613,6 +619,9 @@ void shim_fd_del(int fd);
 /* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
  * out); returns how many. */
 int shim_fd_list_fallback(int *out, int max);
+/* The fd numbers in [first, last] with a record of this table (at most
+ * max): close_range() closes them as close() does. */
+int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
