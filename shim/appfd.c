@@ -10,8 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +84,33 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
             r = 1;
         }
     }
+    pthread_mutex_unlock(&sndbuf_mu);
+    return r;
+}
+
+/* ---- a peer's reset as ECONNRESET ----
+ *
+ * An AF_UNIX stream socket closed while its receive queue holds bytes sets
+ * ECONNRESET on its peer (unix_release_sock() in net/unix/af_unix.c); only
+ * the app's end can put bytes there. The engine shares the app's fd table,
+ * so it sends the byte through the app's fd number, under the lock that
+ * close() of a bridged fd takes, after checking by inode that the number
+ * still holds the app's end. Nothing to do when the app wrote bytes the
+ * engine has not taken: they are the unread data. */
+int shim_appfd_reset_mark(uint64_t id, int efd)
+{
+    int inq = 0;
+    if (real_ioctl(efd, SIOCINQ, &inq) == 0 && inq > 0)
+        return 1;
+    int fd;
+    uint64_t ino;
+    if (!shim_fd_find_conn(id, &fd, &ino))
+        return 0;
+    int r = 0;
+    pthread_mutex_lock(&sndbuf_mu);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino)
+        r = send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
     pthread_mutex_unlock(&sndbuf_mu);
     return r;
 }

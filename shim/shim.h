@@ -385,6 +385,13 @@ void shim_sndbuf_forget(shim_slot *s);
  * kept. */
 uint8_t shim_halfclose_state(int fd, uint8_t published);
 
+/* appfd.c: on the peer's reset, connection id's app end (found by its
+ * record, if the fd still holds it) writes one byte to the engine's end
+ * efd, which the engine leaves unread: closing efd then sets ECONNRESET on
+ * the app's end (unix_release_sock), which its read() and poll() (POLLERR)
+ * report as TCP does. Returns 1 if efd holds unread bytes now. */
+int shim_appfd_reset_mark(uint64_t id, int efd);
+
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);
@@ -622,6 +629,9 @@ int shim_fd_list_fallback(int *out, int max);
 /* The fd numbers in [first, last] with a record of this table (at most
  * max): close_range() closes them as close() does. */
 int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
+/* The fd number and inode of connection id's app end in the fd table of the
+ * process that owns the engines, if it has a record there: 1, else 0. */
+int shim_fd_find_conn(uint64_t id, int *fd, uint64_t *ino);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);

@@ -1480,7 +1480,17 @@ SHIM_EXPORT int close(int fd)
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
     errno = saved;
+    /* The engine may send through a bridged fd's number on a reset
+     * (shim_appfd_reset_mark): not while it is closed and reused. */
+    int bridged = found && rec.kind == SHIM_FD_BRIDGED;
+    if (bridged)
+        shim_appfd_lock();
     int r = real_close(fd);
+    if (bridged) {
+        saved = errno;
+        shim_appfd_unlock();
+        errno = saved;
+    }
     if (closed_listener) {
         /* After the close: the engine then finds the listener gone (no
          * other process holding it) and frees the port at once, as TCP
