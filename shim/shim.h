@@ -980,6 +980,11 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
+/* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
+ * makes its fds (1: raised, shim_nofile_restore() sets it back once the
+ * last caller is done; 0: cannot, at the hard limit). */
+int shim_nofile_widen(void);
+void shim_nofile_restore(void);
 int shim_fd_move_high(int fd);
 /* The inode of the file fd names, 0 if none (fd closed, or negative):
  * what tells a socket from another at the same number. */

@@ -474,7 +474,46 @@ void shim_put_tcp_options(int tfd, const shim_fd *rec)
     shim_opts_to_tcp(tfd, rec);
 }
 
+/* redirect_connect's set-up: -1 (errno), 0 (a kernel connect's success),
+ * CONNECT_PLACED (our end is at fd: EINPROGRESS, or wait). *widened: the fd
+ * limit was raised meanwhile (shim_nofile_widen), to be set back. */
+#define CONNECT_PLACED 2
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status);
+
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
+{
+    int widened = 0, status = 0;
+    shim_fd rec;
+    shim_name n;
+    int r = connect_setup(fd, family, addr, len, &widened, &rec, &n, &status);
+    if (widened) {
+        int saved = errno;
+        shim_nofile_restore();
+        errno = saved;
+    }
+    if (r != CONNECT_PLACED)
+        return r;
+    if (status & O_NONBLOCK)
+        return fail(EINPROGRESS);
+    return shim_connect_wait(fd, &rec, &n, 0);
+}
+
+/* At the fd limit TCP's connect needs no new fd, ours three: on EMFILE the
+ * limit is raised while we make them (shim_nofile_widen), and the call
+ * tried again. */
+static int at_fd_limit(int *widened)
+{
+    if (errno != EMFILE || *widened)
+        return 0;
+    *widened = shim_nofile_widen();
+    if (!*widened)
+        errno = EMFILE;
+    return *widened;
+}
+
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status)
 {
     if (addr->sa_family != family)
         return fail(EAFNOSUPPORT);
@@ -511,6 +550,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
 
     int err = 0, udp = -1, sv[2] = {-1, -1};
     udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp < 0 && at_fd_limit(widened))
+        udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp < 0)
         return -1;
     if (family == AF_INET6) {
@@ -528,7 +569,9 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         goto fail_errno;
     shim_udp_grow_buffers(udp, 0);
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 &&
+        (!at_fd_limit(widened) ||
+         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0))
         goto fail_errno;
     err = shim_engine_start();
     if (err)
@@ -671,9 +714,10 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
              (unsigned long long)n.id);
-    if (status & O_NONBLOCK)
-        return fail(EINPROGRESS);
-    return shim_connect_wait(fd, &rec, &n, 0);
+    *out_rec = rec;
+    *out_n = n;
+    *out_status = status;
+    return CONNECT_PLACED;
 
 fail_slot:
     shim_slot_free(n.slot);
