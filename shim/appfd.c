@@ -46,11 +46,62 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
     if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
         struct stat st;
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
+            /* The app's own choice, made while connecting, wins over the
+             * size read at connect() (libuv sets it right after
+             * uv_tcp_connect: tcp_write_queue_order). */
+            int want = atomic_load(&s->sndbuf_want);
+            if (want > 0)
+                size = want / 2;
             real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            int v = 0;
+            socklen_t vl = sizeof v;
+            if (want > 0 && real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v < want)
+                real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
         }
     }
     pthread_mutex_unlock(&sndbuf_mu);
+}
+
+int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
+                            int *ret)
+{
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF))
+        return 0;
+    /* What the kernel makes of the request, asked of a scratch socket:
+     * setting it on fd would wake its pollers with POLLOUT (the kernel
+     * calls sk_write_space) before the handshake is done. */
+    int t = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (t < 0)
+        return 0; /* no fd to spare: set fd itself, as before */
+    int r = real_setsockopt(t, SOL_SOCKET, opt, val, len);
+    int err = errno, v = 0;
+    socklen_t vl = sizeof v;
+    if (r == 0 && real_getsockopt(t, SOL_SOCKET, SO_SNDBUF, &v, &vl) < 0)
+        v = 0;
+    real_close(t);
+    int held = 0;
+    pthread_mutex_lock(&sndbuf_mu);
+    if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
+        held = 1;
+        if (r == 0 && v > 0)
+            atomic_store(&s->sndbuf_want, v);
+    }
+    pthread_mutex_unlock(&sndbuf_mu);
+    if (!held)
+        return 0; /* restored meanwhile: fd takes it now */
+    *ret = r;
+    errno = err;
+    return 1;
+}
+
+int shim_sndbuf_pending_shown(shim_slot *s, int *v)
+{
+    int want = atomic_load(&s->sndbuf_want);
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) || want <= 0)
+        return 0;
+    *v = want;
+    return 1;
 }
 
 void shim_sndbuf_forget(shim_slot *s)

@@ -314,6 +314,10 @@ typedef struct shim_slot {
      * wrote that the engine has not read (shim_slot_app_queued). */
     _Atomic int32_t efd;
     _Atomic uint64_t efd_ino;
+    /* SO_SNDBUF the app set while its end still had connect()'s small
+     * buffer (SHIM_SLOT_F_SNDBUF), as the kernel would report it (0: none):
+     * shim_sndbuf_restore gives it, getsockopt shows it. */
+    _Atomic int32_t sndbuf_want;
 } shim_slot;
 
 #define SHIM_MAX_SLOTS 65536
@@ -376,6 +380,17 @@ pid_t shim_slot_owner(void);
  * its send buffer back, once; close() of the fd forgets it. */
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
+/* setsockopt(SO_SNDBUF or SO_SNDBUFFORCE) on the app end of slot s while
+ * the small buffer holds (the app must not become writable before the
+ * handshake is done): the size is noted in s->sndbuf_want, for the
+ * restore, and the end keeps the small one. Returns 0 if it was not holding
+ * (the caller sets it itself), else 1 with *ret (and errno) as
+ * setsockopt's. */
+int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
+                            int *ret);
+/* The SO_SNDBUF to show for s's app end while the small buffer holds, if
+ * the app set one (1), else 0. */
+int shim_sndbuf_pending_shown(shim_slot *s, int *v);
 
 /* halfclose.c: the TCP state to report for bridged fd, given the state the
  * engine published: ESTABLISHED and CLOSE_WAIT become FIN_WAIT1 and
@@ -701,7 +716,7 @@ void shim_connopts_accepted(shim_fd *rec);
  * options) on one of ours, or TCP_WINDOW_CLAMP/TCP_NOTSENT_LOWAT: tells
  * the engine, and sizes the app's end. The caller stores *rec. */
 void shim_connopts_changed(shim_fd *rec);
-void shim_connopts_sockbuf(shim_fd *rec, int opt);
+void shim_connopts_sockbuf(shim_fd *rec, int opt, int shown);
 /* getsockopt(SOL_SOCKET, SO_SNDBUF) on one of ours: 1 and *v when the
  * answer is not the unix socket's own (TCP_NOTSENT_LOWAT shrank it). */
 int shim_connopts_sndbuf_shown(const shim_fd *rec, int *v);

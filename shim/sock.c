@@ -1293,10 +1293,12 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         if (opt == SO_REUSEPORT) /* a unix socket has none: ours, recorded */
             return put_int(val, len, rec.reuseport);
         int shown;
+        shim_slot *s = slot_for(&n);
+        if (opt == SO_SNDBUF && s && shim_sndbuf_pending_shown(s, &shown))
+            return put_int(val, len, shown); /* set while connecting (appfd.c) */
         if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
             return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
                                                             : real_getsockopt(fd, level, opt, val, len);
-        shim_slot *s = slot_for(&n);
         return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
     }
     if (level == IPPROTO_TCP) {
@@ -1358,7 +1360,20 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     }
     errno = saved;
     if (level == SOL_SOCKET) {
-        int r = real_setsockopt(fd, level, opt, val, len);
+        int r, shown = 0;
+        shim_slot *hs = NULL;
+        if ((opt == SO_SNDBUF || opt == SO_SNDBUFFORCE) && rec.kind == SHIM_FD_BRIDGED)
+            hs = shim_slot_get(rec.slot, rec.id);
+        if (hs && shim_sndbuf_pending_set(hs, opt, val, len, &r)) {
+            /* connect()'s small buffer holds until the handshake is done:
+             * the app's size is given then (appfd.c) */
+            saved = errno;
+            if (r == 0 && !shim_sndbuf_pending_shown(hs, &shown))
+                shown = 0;
+            errno = saved;
+        } else {
+            r = real_setsockopt(fd, level, opt, val, len);
+        }
         if (opt == SO_REUSEPORT && (r == 0 || errno == EOPNOTSUPP)) {
             /* TCP reports it back (its use is at bind); a unix socket
              * refuses 1 once the kernel checked the length and buffer */
@@ -1368,7 +1383,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             shim_fd_put(&rec);
         }
         if (r == 0 && is_sockbuf(level, opt)) {
-            shim_connopts_sockbuf(&rec, opt); /* rudp's buffers follow */
+            shim_connopts_sockbuf(&rec, opt, shown); /* rudp's buffers follow */
             shim_fd_put(&rec);
         }
         if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
