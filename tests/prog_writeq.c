@@ -12,8 +12,11 @@
  * doubles). Then 1 KiB writes until one would block: how far they went is
  * printed ("info:"), not checked: over TCP at most 89 KiB here; under the
  * shim usually 15-64 KiB, but one of the first connections of a run
- * sometimes takes all 100 (the bridge's capacity, engines and both unix
- * sockets, is not TCP's; see the README's limits).
+ * sometimes takes all 100: when the engines keep pace with the writes, the
+ * peer's unix socket takes up to its engine end's default send buffer
+ * (212992; measured: 95,232 bytes waiting there, none unacknowledged),
+ * where TCP's receive window (~64 KiB for a peer that reads nothing) stops
+ * the sender. Not fixed here.
  *
  * Under the shim the engine gave the app's end of the bridge its send
  * buffer back once established (shim_sndbuf_restore) with the size read
