@@ -40,6 +40,34 @@ void shim_appfd_unlock(void)
     pthread_mutex_unlock(&sndbuf_mu);
 }
 
+/* fork(): every close() of a bridged fd takes the lock, so a child must
+ * not inherit it held by a thread it does not have (the engine sending a
+ * reset's byte, another thread's connect()). Taken after the engines are
+ * parked and before the slots' and fd records' locks, which the engine and
+ * connect() may take while holding it. */
+void shim_appfd_atfork_prepare(void)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+}
+
+void shim_appfd_atfork_parent(void)
+{
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+void shim_appfd_atfork_child(void)
+{
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+/* A raw clone's child (procenv.c): made anew and taken, for
+ * shim_appfd_atfork_child to release. */
+void shim_appfd_lock_renew(void)
+{
+    pthread_mutex_init(&sndbuf_mu, NULL);
+    pthread_mutex_lock(&sndbuf_mu);
+}
+
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 {
     pthread_mutex_lock(&sndbuf_mu);

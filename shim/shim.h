@@ -411,6 +411,10 @@ int shim_appfd_reset_mark(uint64_t id, int efd);
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);
 void shim_appfd_unlock(void);
+void shim_appfd_atfork_prepare(void);
+void shim_appfd_atfork_parent(void);
+void shim_appfd_atfork_child(void);
+void shim_appfd_lock_renew(void);
 
 /* sock.c: the TCP-level options recorded in rec (TCP_NODELAY, keepalive
  * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */

@@ -104,6 +104,7 @@ int shim_init(void)
 static void atfork_prepare(void)
 {
     shim_engine_atfork_prepare();
+    shim_appfd_atfork_prepare();
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
     shim_epollreg_atfork_prepare();
@@ -114,6 +115,7 @@ static void atfork_parent(void)
     shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
     shim_slots_atfork_parent();
+    shim_appfd_atfork_parent();
     shim_engine_atfork_parent();
 }
 
@@ -122,6 +124,7 @@ static void atfork_child(void)
     shim_procenv_forked();
     shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
+    shim_appfd_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();
 }
