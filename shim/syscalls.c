@@ -13,6 +13,7 @@
  * The shim's own calls go to libc's (shim_sys, through the macro in shim.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -106,6 +107,12 @@ SHIM_EXPORT long syscall(long nr, ...)
 #endif
     case SYS_execve:
         return execve(P(0), P(1), P(2));
+#ifdef SYS_execveat
+    case SYS_execveat: /* fexecve's own call; other forms have no libc interposer */
+        if (P(1) && *(const char *)P(1) == '\0' && I(4) == AT_EMPTY_PATH)
+            return fexecve(I(0), P(2), P(3));
+        return forward(nr, a);
+#endif
     case SYS_exit_group:
         _exit(I(0));
     default:

@@ -8,8 +8,8 @@
  * close_range() (whose engine learnt of the close only a second later).
  * Also: the calls made through syscall() reach the shim (a socket made and
  * connected with syscall(SYS_socket/SYS_connect) is the shim's), other
- * numbers pass through with their arguments (SYS_getpid, a six-argument
- * SYS_sendto), and failures are -1 with errno (SYS_close of a bad fd:
+ * numbers pass through with their arguments (SYS_getpid, SYS_mmap's six,
+ * a six-argument SYS_sendto), and failures are -1 with errno (SYS_close of a bad fd:
  * EBADF), as libc's syscall() answers.
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,7 +93,17 @@ int main(int argc, char **argv)
     long r = syscall(SYS_close, -1);
     CHECK(r == -1 && errno == EBADF, "syscall(SYS_close, -1): %ld, %s", r, strerror(errno));
     CHECK(syscall(SYS_getpid) == getpid(), "syscall(SYS_getpid) is not getpid()");
-    printf("ok: syscall(SYS_close, -1) -1 EBADF; SYS_getpid passed through\n");
+    /* six arguments through a number the shim does not take */
+    long m = syscall(SYS_mmap, NULL, 4096L, (long)(PROT_READ | PROT_WRITE),
+                     (long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+    CHECK(m != -1, "syscall(SYS_mmap, ...): %s", strerror(errno));
+    memset((void *)m, 1, 4096);
+    SYS(munmap((void *)m, 4096));
+    errno = 0;
+    r = syscall(SYS_mmap, NULL, 4096L, (long)PROT_READ, (long)MAP_PRIVATE, 12345L, 0L);
+    CHECK(r == -1 && errno == EBADF, "syscall(SYS_mmap) of a bad fd: %ld, %s", r, strerror(errno));
+    printf("ok: syscall(SYS_close, -1) -1 EBADF; SYS_getpid, SYS_mmap (six arguments) passed "
+           "through\n");
 
     /* A connection made through syscall() entirely: the shim's. */
     unsigned port;
