@@ -10,8 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,17 +40,96 @@ void shim_appfd_unlock(void)
     pthread_mutex_unlock(&sndbuf_mu);
 }
 
+/* fork(): every close() of a bridged fd takes the lock, so a child must
+ * not inherit it held by a thread it does not have (the engine sending a
+ * reset's byte, another thread's connect()). Taken after the engines are
+ * parked and before the slots' and fd records' locks, which the engine and
+ * connect() may take while holding it. */
+void shim_appfd_atfork_prepare(void)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+}
+
+void shim_appfd_atfork_parent(void)
+{
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+void shim_appfd_atfork_child(void)
+{
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+/* A raw clone's child (procenv.c): made anew and taken, for
+ * shim_appfd_atfork_child to release. */
+void shim_appfd_lock_renew(void)
+{
+    pthread_mutex_init(&sndbuf_mu, NULL);
+    pthread_mutex_lock(&sndbuf_mu);
+}
+
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 {
     pthread_mutex_lock(&sndbuf_mu);
     if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
         struct stat st;
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
+            /* The app's own choice, made while connecting, wins over the
+             * size read at connect() (libuv sets it right after
+             * uv_tcp_connect: tcp_write_queue_order). */
+            int want = atomic_load(&s->sndbuf_want);
+            if (want > 0)
+                size = want / 2;
             real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            int v = 0;
+            socklen_t vl = sizeof v;
+            if (want > 0 && real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v < want)
+                real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
         }
     }
     pthread_mutex_unlock(&sndbuf_mu);
+}
+
+int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
+                            int *ret)
+{
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF))
+        return 0;
+    /* What the kernel makes of the request, asked of a scratch socket:
+     * setting it on fd would wake its pollers with POLLOUT (the kernel
+     * calls sk_write_space) before the handshake is done. */
+    int t = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (t < 0)
+        return 0; /* no fd to spare: set fd itself, as before */
+    int r = real_setsockopt(t, SOL_SOCKET, opt, val, len);
+    int err = errno, v = 0;
+    socklen_t vl = sizeof v;
+    if (r == 0 && real_getsockopt(t, SOL_SOCKET, SO_SNDBUF, &v, &vl) < 0)
+        v = 0;
+    real_close(t);
+    int held = 0;
+    pthread_mutex_lock(&sndbuf_mu);
+    if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
+        held = 1;
+        if (r == 0 && v > 0)
+            atomic_store(&s->sndbuf_want, v);
+    }
+    pthread_mutex_unlock(&sndbuf_mu);
+    if (!held)
+        return 0; /* restored meanwhile: fd takes it now */
+    *ret = r;
+    errno = err;
+    return 1;
+}
+
+int shim_sndbuf_pending_shown(shim_slot *s, int *v)
+{
+    int want = atomic_load(&s->sndbuf_want);
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) || want <= 0)
+        return 0;
+    *v = want;
+    return 1;
 }
 
 void shim_sndbuf_forget(shim_slot *s)
@@ -81,6 +163,33 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
             r = 1;
         }
     }
+    pthread_mutex_unlock(&sndbuf_mu);
+    return r;
+}
+
+/* ---- a peer's reset as ECONNRESET ----
+ *
+ * An AF_UNIX stream socket closed while its receive queue holds bytes sets
+ * ECONNRESET on its peer (unix_release_sock() in net/unix/af_unix.c); only
+ * the app's end can put bytes there. The engine shares the app's fd table,
+ * so it sends the byte through the app's fd number, under the lock that
+ * close() of a bridged fd takes, after checking by inode that the number
+ * still holds the app's end. Nothing to do when the app wrote bytes the
+ * engine has not taken: they are the unread data. */
+int shim_appfd_reset_mark(uint64_t id, int efd)
+{
+    int inq = 0;
+    if (real_ioctl(efd, SIOCINQ, &inq) == 0 && inq > 0)
+        return 1;
+    int fd;
+    uint64_t ino;
+    if (!shim_fd_find_conn(id, &fd, &ino))
+        return 0;
+    int r = 0;
+    pthread_mutex_lock(&sndbuf_mu);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino)
+        r = send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
     pthread_mutex_unlock(&sndbuf_mu);
     return r;
 }

@@ -299,8 +299,9 @@ static void drain(bridge *b, uint32_t ev, rudp_time now)
 
 /* The connection ended badly: tell the app through SO_ERROR and end its
  * stream. Closing efd while it holds bytes the app wrote gives the app's
- * reader ECONNRESET, as TCP does; otherwise the app reads EOF and
- * SO_ERROR tells the rest (see README, limits). What the peer sent before
+ * reader ECONNRESET, as TCP does; on the peer's reset we make sure it
+ * holds some (shim_appfd_reset_mark), else the app reads EOF and SO_ERROR
+ * tells the rest (see README, limits). What the peer sent before
  * its reset, and the core acknowledged, stays readable as in TCP (whose
  * tcp_reset() keeps the receive queue): efd is closed only once the app
  * has taken it, or closed its end. */
@@ -328,6 +329,14 @@ static void bridge_failed(bridge *b, int err)
         report_connect_failed(b, err);
     else
         bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", shim_strerror(-err));
+    /* The peer's reset (not one in CLOSE_WAIT, whose reads say EOF as
+     * TCP's do): the app's reads must end in ECONNRESET, not EOF, and its
+     * poll() show POLLERR. Our end, closed holding unread bytes, does that
+     * (shim_appfd_reset_mark); before SHUT_RD below, which would refuse
+     * the byte. */
+    if (err == -ECONNRESET && b->established && b->unix_up && !b->app_gone && !b->hup &&
+        b->efd >= 0)
+        shim_appfd_reset_mark(b->id, b->efd);
     const uint8_t *p;
     if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
         rudp_conn_peek(b->conn, &p) > 0) {

@@ -147,10 +147,11 @@ void shim_connopts_changed(shim_fd *rec)
     fit_app_end(rec, lowat);
 }
 
-void shim_connopts_sockbuf(shim_fd *rec, int opt)
+void shim_connopts_sockbuf(shim_fd *rec, int opt, int shown)
 {
     unsigned bit = buf_bit(opt);
-    int v = sock_int(rec->fd, bit == SHIM_BUF_SND ? SO_SNDBUF : SO_RCVBUF);
+    /* shown: the size the app's end will get, not yet set (appfd.c) */
+    int v = shown > 0 ? shown : sock_int(rec->fd, bit == SHIM_BUF_SND ? SO_SNDBUF : SO_RCVBUF);
     rec->bufs_set |= bit;
     if (bit == SHIM_BUF_SND) {
         rec->sndbuf_req = (uint32_t)v / 2;

@@ -39,6 +39,18 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
     }
     if (flags & (int)CLOSE_RANGE_CLOEXEC)
         return real_close_range_fn(first, last, flags); /* engine fds are cloexec already */
+    /* Our sockets in the range first, one by one as close() closes them: a
+     * listener's engine must learn of it at once (shim_engine_listener_closed),
+     * a SO_LINGER {1,0} connection resets.
+     * Not with CLOSE_RANGE_UNSHARE: the caller's table, shared, keeps them. */
+    int ours[256];
+    for (int pass = 0; pass < 64 && !(flags & (int)CLOSE_RANGE_UNSHARE); pass++) {
+        int m = shim_fd_list_range(ours, 256, first, last);
+        for (int i = 0; i < m; i++)
+            close(ours[i]);
+        if (m < 256)
+            break;
+    }
     shim_epollreg_forget_range(first, last); /* the caller's fd table's (epollreg.c) */
     int keep[1024 + SHIM_SLABS_MAX];
     int n = shim_engine_owned_fds(keep, 1024);

@@ -219,3 +219,41 @@ int shim_fd_list_fallback(int *out, int max)
     pthread_mutex_unlock(&mu);
     return n;
 }
+
+int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
+{
+    pid_t t = shim_procenv_table();
+    int n = 0;
+    rec *e, *tmp;
+    pthread_mutex_lock(&mu);
+    HASH_ITER(hh, table, e, tmp) {
+        if (e->fd < 0 || (unsigned)e->fd < first || (unsigned)e->fd > last)
+            continue;
+        for (var *v = e->vars; v; v = v->next)
+            if (n < max && v->table == t) {
+                out[n++] = e->fd;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+int shim_fd_find_conn(uint64_t id, int *fd, uint64_t *ino)
+{
+    int found = 0;
+    rec *e, *tmp;
+    pthread_mutex_lock(&mu);
+    HASH_ITER(hh, table, e, tmp) {
+        for (var *v = e->vars; v && !found; v = v->next)
+            if (v->table == 0 && v->r.kind == SHIM_FD_BRIDGED && v->r.id == id) {
+                *fd = e->fd;
+                *ino = v->r.ino;
+                found = 1;
+            }
+        if (found)
+            break;
+    }
+    pthread_mutex_unlock(&mu);
+    return found;
+}

@@ -162,8 +162,10 @@ static void renew(void)
     pthread_mutex_lock(&G.mu);
     shim_ownfds_lock_renew();
     shim_qlog_lock_renew();
+    shim_appfd_lock_renew();
     shim_fdtab_lock_renew();
     shim_slots_lock_renew();
+    shim_appfd_atfork_child();
     shim_fdtab_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();

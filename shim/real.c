@@ -32,6 +32,7 @@ ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t 
 ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+long (*real_syscall)(long, ...);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -81,6 +82,7 @@ static void bind_all(void)
     real_sendmmsg = (int (*)(int, struct mmsghdr *, unsigned int, int))must("sendmmsg");
     real_recvmmsg =
         (int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))must("recvmmsg");
+    real_syscall = (long (*)(long, ...))must("syscall");
 #pragma GCC diagnostic pop
 }
 

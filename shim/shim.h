@@ -61,6 +61,12 @@ extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, soc
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+extern long (*real_syscall)(long, ...);
+
+/* The shim exports syscall() (syscalls.c: the numbers it must see go to its
+ * interposers); its own calls go to libc's, through shim_sys. */
+long shim_sys(long nr, ...);
+#define syscall shim_sys
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -308,6 +314,10 @@ typedef struct shim_slot {
      * wrote that the engine has not read (shim_slot_app_queued). */
     _Atomic int32_t efd;
     _Atomic uint64_t efd_ino;
+    /* SO_SNDBUF the app set while its end still had connect()'s small
+     * buffer (SHIM_SLOT_F_SNDBUF), as the kernel would report it (0: none):
+     * shim_sndbuf_restore gives it, getsockopt shows it. */
+    _Atomic int32_t sndbuf_want;
 } shim_slot;
 
 #define SHIM_MAX_SLOTS 65536
@@ -370,6 +380,17 @@ pid_t shim_slot_owner(void);
  * its send buffer back, once; close() of the fd forgets it. */
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
+/* setsockopt(SO_SNDBUF or SO_SNDBUFFORCE) on the app end of slot s while
+ * the small buffer holds (the app must not become writable before the
+ * handshake is done): the size is noted in s->sndbuf_want, for the
+ * restore, and the end keeps the small one. Returns 0 if it was not holding
+ * (the caller sets it itself), else 1 with *ret (and errno) as
+ * setsockopt's. */
+int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
+                            int *ret);
+/* The SO_SNDBUF to show for s's app end while the small buffer holds, if
+ * the app set one (1), else 0. */
+int shim_sndbuf_pending_shown(shim_slot *s, int *v);
 
 /* halfclose.c: the TCP state to report for bridged fd, given the state the
  * engine published: ESTABLISHED and CLOSE_WAIT become FIN_WAIT1 and
@@ -379,10 +400,21 @@ void shim_sndbuf_forget(shim_slot *s);
  * kept. */
 uint8_t shim_halfclose_state(int fd, uint8_t published);
 
+/* appfd.c: on the peer's reset, connection id's app end (found by its
+ * record, if the fd still holds it) writes one byte to the engine's end
+ * efd, which the engine leaves unread: closing efd then sets ECONNRESET on
+ * the app's end (unix_release_sock), which its read() and poll() (POLLERR)
+ * report as TCP does. Returns 1 if efd holds unread bytes now. */
+int shim_appfd_reset_mark(uint64_t id, int efd);
+
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);
 void shim_appfd_unlock(void);
+void shim_appfd_atfork_prepare(void);
+void shim_appfd_atfork_parent(void);
+void shim_appfd_atfork_child(void);
+void shim_appfd_lock_renew(void);
 
 /* sock.c: the TCP-level options recorded in rec (TCP_NODELAY, keepalive
  * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
@@ -613,6 +645,12 @@ void shim_fd_del(int fd);
 /* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
  * out); returns how many. */
 int shim_fd_list_fallback(int *out, int max);
+/* The fd numbers in [first, last] with a record of this table (at most
+ * max): close_range() closes them as close() does. */
+int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
+/* The fd number and inode of connection id's app end in the fd table of the
+ * process that owns the engines, if it has a record there: 1, else 0. */
+int shim_fd_find_conn(uint64_t id, int *fd, uint64_t *ino);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
@@ -682,7 +720,7 @@ void shim_connopts_accepted(shim_fd *rec);
  * options) on one of ours, or TCP_WINDOW_CLAMP/TCP_NOTSENT_LOWAT: tells
  * the engine, and sizes the app's end. The caller stores *rec. */
 void shim_connopts_changed(shim_fd *rec);
-void shim_connopts_sockbuf(shim_fd *rec, int opt);
+void shim_connopts_sockbuf(shim_fd *rec, int opt, int shown);
 /* getsockopt(SOL_SOCKET, SO_SNDBUF) on one of ours: 1 and *v when the
  * answer is not the unix socket's own (TCP_NOTSENT_LOWAT shrank it). */
 int shim_connopts_sndbuf_shown(const shim_fd *rec, int *v);
@@ -961,6 +999,11 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
+/* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
+ * makes its fds (1: raised, shim_nofile_restore() sets it back once the
+ * last caller is done; 0: cannot, at the hard limit). */
+int shim_nofile_widen(void);
+void shim_nofile_restore(void);
 int shim_fd_move_high(int fd);
 /* The inode of the file fd names, 0 if none (fd closed, or negative):
  * what tells a socket from another at the same number. */

@@ -183,6 +183,7 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->tcp_state, 0);
         atomic_store(&x->efd_ino, 0);
         atomic_store(&x->efd, -1);
+        atomic_store(&x->sndbuf_want, 0);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);

@@ -104,6 +104,7 @@ int shim_init(void)
 static void atfork_prepare(void)
 {
     shim_engine_atfork_prepare();
+    shim_appfd_atfork_prepare();
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
     shim_epollreg_atfork_prepare();
@@ -114,6 +115,7 @@ static void atfork_parent(void)
     shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
     shim_slots_atfork_parent();
+    shim_appfd_atfork_parent();
     shim_engine_atfork_parent();
 }
 
@@ -122,6 +124,7 @@ static void atfork_child(void)
     shim_procenv_forked();
     shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
+    shim_appfd_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();
 }
@@ -474,7 +477,46 @@ void shim_put_tcp_options(int tfd, const shim_fd *rec)
     shim_opts_to_tcp(tfd, rec);
 }
 
+/* redirect_connect's set-up: -1 (errno), 0 (a kernel connect's success),
+ * CONNECT_PLACED (our end is at fd: EINPROGRESS, or wait). *widened: the fd
+ * limit was raised meanwhile (shim_nofile_widen), to be set back. */
+#define CONNECT_PLACED 2
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status);
+
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
+{
+    int widened = 0, status = 0;
+    shim_fd rec;
+    shim_name n;
+    int r = connect_setup(fd, family, addr, len, &widened, &rec, &n, &status);
+    if (widened) {
+        int saved = errno;
+        shim_nofile_restore();
+        errno = saved;
+    }
+    if (r != CONNECT_PLACED)
+        return r;
+    if (status & O_NONBLOCK)
+        return fail(EINPROGRESS);
+    return shim_connect_wait(fd, &rec, &n, 0);
+}
+
+/* At the fd limit TCP's connect needs no new fd, ours three: on EMFILE the
+ * limit is raised while we make them (shim_nofile_widen), and the call
+ * tried again. */
+static int at_fd_limit(int *widened)
+{
+    if (errno != EMFILE || *widened)
+        return 0;
+    *widened = shim_nofile_widen();
+    if (!*widened)
+        errno = EMFILE;
+    return *widened;
+}
+
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status)
 {
     if (addr->sa_family != family)
         return fail(EAFNOSUPPORT);
@@ -512,6 +554,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     int err = 0, udp = -1, sv[2] = {-1, -1};
     for (int tries = 0;; tries++) {
         udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (udp < 0 && at_fd_limit(widened))
+            udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (udp < 0)
             return -1;
         if (family == AF_INET6) {
@@ -547,7 +591,9 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         goto fail_errno;
     shim_udp_grow_buffers(udp, 0);
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 &&
+        (!at_fd_limit(widened) ||
+         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0))
         goto fail_errno;
     err = shim_engine_start();
     if (err)
@@ -690,9 +736,10 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
              (unsigned long long)n.id);
-    if (status & O_NONBLOCK)
-        return fail(EINPROGRESS);
-    return shim_connect_wait(fd, &rec, &n, 0);
+    *out_rec = rec;
+    *out_n = n;
+    *out_status = status;
+    return CONNECT_PLACED;
 
 fail_slot:
     shim_slot_free(n.slot);
@@ -1307,10 +1354,12 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         if (opt == SO_REUSEPORT) /* a unix socket has none: ours, recorded */
             return put_int(val, len, rec.reuseport);
         int shown;
+        shim_slot *s = slot_for(&n);
+        if (opt == SO_SNDBUF && s && shim_sndbuf_pending_shown(s, &shown))
+            return put_int(val, len, shown); /* set while connecting (appfd.c) */
         if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
             return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
                                                             : real_getsockopt(fd, level, opt, val, len);
-        shim_slot *s = slot_for(&n);
         return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
     }
     if (level == IPPROTO_TCP) {
@@ -1372,7 +1421,20 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     }
     errno = saved;
     if (level == SOL_SOCKET) {
-        int r = real_setsockopt(fd, level, opt, val, len);
+        int r, shown = 0;
+        shim_slot *hs = NULL;
+        if ((opt == SO_SNDBUF || opt == SO_SNDBUFFORCE) && rec.kind == SHIM_FD_BRIDGED)
+            hs = shim_slot_get(rec.slot, rec.id);
+        if (hs && shim_sndbuf_pending_set(hs, opt, val, len, &r)) {
+            /* connect()'s small buffer holds until the handshake is done:
+             * the app's size is given then (appfd.c) */
+            saved = errno;
+            if (r == 0 && !shim_sndbuf_pending_shown(hs, &shown))
+                shown = 0;
+            errno = saved;
+        } else {
+            r = real_setsockopt(fd, level, opt, val, len);
+        }
         if (opt == SO_REUSEPORT && (r == 0 || errno == EOPNOTSUPP)) {
             /* TCP reports it back (its use is at bind); a unix socket
              * refuses 1 once the kernel checked the length and buffer */
@@ -1382,7 +1444,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             shim_fd_put(&rec);
         }
         if (r == 0 && is_sockbuf(level, opt)) {
-            shim_connopts_sockbuf(&rec, opt); /* rudp's buffers follow */
+            shim_connopts_sockbuf(&rec, opt, shown); /* rudp's buffers follow */
             shim_fd_put(&rec);
         }
         if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
@@ -1538,7 +1600,17 @@ SHIM_EXPORT int close(int fd)
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
     errno = saved;
+    /* The engine may send through a bridged fd's number on a reset
+     * (shim_appfd_reset_mark): not while it is closed and reused. */
+    int bridged = found && rec.kind == SHIM_FD_BRIDGED;
+    if (bridged)
+        shim_appfd_lock();
     int r = real_close(fd);
+    if (bridged) {
+        saved = errno;
+        shim_appfd_unlock();
+        errno = saved;
+    }
     if (closed_listener) {
         /* After the close: the engine then finds the listener gone (no
          * other process holding it) and frees the port at once, as TCP

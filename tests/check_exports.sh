@@ -5,12 +5,13 @@
 # spare the engine's), exec*/_exit (the engine hands over to a keeper),
 # posix_spawn/posix_spawnp (the new image gets the slabs as an exec'd one) and
 # sigaction/signal (a keeper and RUDP_STATS when a signal ends the program: signals.c) and
-# epoll_ctl (a connect falling back to kernel TCP keeps its registrations:
+# syscall (the numbers of those calls, for programs calling through it:
+# syscalls.c), epoll_ctl (a connect falling back to kernel TCP keeps its registrations:
 # epollreg.c), and the send/receive calls that carry an address (msgaddr.c,
 # mmsg.c: answered as TCP does on a bridge).
 set -eu
 so=${1:-build/librudp_shim.so}
-want="_Exit _exit accept accept4 bind close close_range closefrom connect epoll_ctl execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen posix_spawn posix_spawnp recvfrom recvmmsg recvmsg sendmmsg sendmsg sendto setsockopt shutdown sigaction signal socket"
+want="_Exit _exit accept accept4 bind close close_range closefrom connect epoll_ctl execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen posix_spawn posix_spawnp recvfrom recvmmsg recvmsg sendmmsg sendmsg sendto setsockopt shutdown sigaction signal socket syscall"
 got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "FAIL: $so exports:"; echo "  $got"; echo "expected:"; echo "  $want"

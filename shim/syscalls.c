@@ -1,0 +1,121 @@
+/*
+ * syscalls.c: libc's syscall() interposed. Programs that make their system
+ * calls through it (libuv closes fds with syscall(SYS_close), and so does
+ * every program built on it, node.js included) must reach the shim as
+ * through libc's named calls: a listener closed that way would otherwise
+ * stay alive in the engine, which would go on completing handshakes. The
+ * numbers of the calls the shim interposes go to its interposers (the same
+ * result: -1 and errno on failure, as libc's syscall() returns); every
+ * other number goes to libc's syscall() with the six argument registers as
+ * they came. rt_sigaction is not taken: the kernel's struct is not libc's,
+ * and a handler set that way is the program's own business.
+ *
+ * The shim's own calls go to libc's (shim_sys, through the macro in shim.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#undef syscall
+
+int close_range(unsigned first, unsigned last, int flags);
+
+static long forward(long nr, const long a[6])
+{
+    if (!real_syscall)
+        shim_real_init();
+    return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+long shim_sys(long nr, ...)
+{
+    long a[6];
+    va_list ap;
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long); /* as libc's: the six argument registers, passed or not */
+    va_end(ap);
+    return forward(nr, a);
+}
+
+#define I(k) ((int)a[k])
+#define U(k) ((unsigned)a[k])
+#define P(k) ((void *)(uintptr_t)a[k])
+
+SHIM_EXPORT long syscall(long nr, ...)
+{
+    long a[6];
+    va_list ap;
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    switch (nr) {
+    case SYS_close:
+        return close(I(0));
+#ifdef SYS_close_range
+    case SYS_close_range:
+        return close_range(U(0), U(1), I(2));
+#endif
+    case SYS_socket:
+        return socket(I(0), I(1), I(2));
+    case SYS_bind:
+        return bind(I(0), P(1), (socklen_t)a[2]);
+    case SYS_connect:
+        return connect(I(0), P(1), (socklen_t)a[2]);
+    case SYS_listen:
+        return listen(I(0), I(1));
+#ifdef SYS_accept
+    case SYS_accept:
+        return accept(I(0), P(1), P(2));
+#endif
+    case SYS_accept4:
+        return accept4(I(0), P(1), P(2), I(3));
+    case SYS_getsockname:
+        return getsockname(I(0), P(1), P(2));
+    case SYS_getpeername:
+        return getpeername(I(0), P(1), P(2));
+    case SYS_getsockopt:
+        return getsockopt(I(0), I(1), I(2), P(3), P(4));
+    case SYS_setsockopt:
+        return setsockopt(I(0), I(1), I(2), P(3), (socklen_t)a[4]);
+    case SYS_shutdown:
+        return shutdown(I(0), I(1));
+    case SYS_ioctl:
+        return ioctl(I(0), (unsigned long)a[1], P(2));
+    case SYS_epoll_ctl:
+        return epoll_ctl(I(0), I(1), I(2), P(3));
+    case SYS_sendto:
+        return sendto(I(0), P(1), (size_t)a[2], I(3), P(4), (socklen_t)a[5]);
+    case SYS_recvfrom:
+        return recvfrom(I(0), P(1), (size_t)a[2], I(3), P(4), P(5));
+    case SYS_sendmsg:
+        return sendmsg(I(0), P(1), I(2));
+    case SYS_recvmsg:
+        return recvmsg(I(0), P(1), I(2));
+    case SYS_sendmmsg:
+        return sendmmsg(I(0), P(1), U(2), I(3));
+#if defined(SYS_recvmmsg) && UINTPTR_MAX > 0xffffffffu
+    case SYS_recvmmsg: /* a 64-bit kernel timespec is libc's */
+        return recvmmsg(I(0), P(1), U(2), I(3), P(4));
+#endif
+    case SYS_execve:
+        return execve(P(0), P(1), P(2));
+#ifdef SYS_execveat
+    case SYS_execveat: /* fexecve's own call; other forms have no libc interposer */
+        if (P(1) && *(const char *)P(1) == '\0' && I(4) == AT_EMPTY_PATH)
+            return fexecve(I(0), P(2), P(3));
+        return forward(nr, a);
+#endif
+    case SYS_exit_group:
+        _exit(I(0));
+    default:
+        return forward(nr, a);
+    }
+}
