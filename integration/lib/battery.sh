@@ -20,6 +20,9 @@
 #                               segments to and from it in this run
 #   bat_count PORT...           (in FUNC) count the segments of ports FUNC
 #                               chose itself (a range: bat_range)
+#   bat_no_asan WHY             in an ASan run (make asan), the test's programs
+#                               get the regular shim: they do not run with
+#                               libasan preloaded, shim or not (WHY says how)
 #   bat_listen PID PORT [SECS]  (in FUNC) wait_listen PORT, but fail at once,
 #                               showing its log, when PID (started by bg_app
 #                               as NAME: $T/NAME.log) has ended
@@ -104,6 +107,14 @@ bat_range() {
         _tries=$((_tries + 1))
     done
     fail "no $_n consecutive free ports"
+}
+
+bat_no_asan() {
+    [ "$ASAN_RUN" = 1 ] || return 0
+    APP_LDP=$(regular_ldp)
+    # bg_app's preload (lib.sh's shim_preload) follows BUILD
+    BUILD=${BUILD%/asan} SHIM=$APP_LDP
+    echo "note: the programs under the regular shim ($APP_LDP) in an ASan run: $1"
 }
 
 bat_listen() {
