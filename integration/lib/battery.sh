@@ -9,8 +9,9 @@
 #                               each in a subshell of its own (SHIM_MODE tcp,
 #                               then shim; T a directory of its own, $T/tcp,
 #                               $T/shim; the test's own $T stays $BAT_TOP,
-#                               for inputs both runs share; every process it started ended when it
-#                               returns or fails, as compat.sh's cleanup does).
+#                               for inputs both runs share; every process
+#                               the run started is ended when FUNC returns
+#                               or fails, as compat.sh's cleanup does).
 #                               Then the segment counts: the kernel run's must
 #                               be > 0 (the counter works), the shim run's 0;
 #                               EXPECT=tcp says the shim run is documented to
@@ -34,7 +35,8 @@
 # counter that every TCP segment whose source or destination port is one of
 # the run's ports adds to (once, even when both ports are the run's).  Other
 # tests' and helpers' traffic on the machine uses other ports and is not
-# counted.  Where nftables cannot run (no root, no nf_tables in a container)
+# counted.  (A test killed with SIGKILL leaves its table: counters only,
+# every packet accepted.)  Where nftables cannot run (no root, no nf_tables in a container)
 # the test says "skip: ..." and exits 77.
 
 BAT_TABLE=rudp_bat_$$
@@ -144,12 +146,14 @@ bat_run_end() {
 battery() {
     _fn=$1 _expect=${2:-0}
     bat_nft_init
-    trap 'bat_nft_end; compat_cleanup' EXIT INT TERM
+    trap 'bat_nft_end; compat_cleanup' EXIT
+    trap 'exit 1' INT TERM
     if [ -z "${APP_LDP:-}" ]; then
         # RUDP_NO_SHIM=1 in the environment: the battery runs both ways anyway
         APP_LDP=$(under_shim printenv LD_PRELOAD) || fail "cannot run under the shim ($SHIM)"
         APP_ASO=$(under_shim printenv ASAN_OPTIONS) || APP_ASO=""
     fi
+    echo "battery: over kernel TCP, then under the shim, in this run"
     _top=$T
     BAT_USED=$T/ports.counted
     for _m in tcp shim; do
