@@ -1,13 +1,18 @@
 // node's http with keep-alive, for integration/tests/apps/t_node_http.sh.
 //   node node_http.js serve PORT   the server: GET /bytes/N answers N bytes
 //       (byte i is i*7 mod 251), POST /echo answers its body, GET /conns
-//       the number of connections accepted so far; ends on SIGTERM (status 0)
+//       the number of connections accepted so far, GET /unlisten closes the
+//       listener (server.close(): libuv closes its fd at once) and then
+//       answers; ends on SIGTERM (status 0)
 //   node node_http.js client PORT  the client: an Agent with keepAlive and 4
 //       sockets at most; 400 GETs at once (sizes 0 to 199,999), each body
 //       checked; an 8 MiB POST /echo, sha256 equal; then GET /conns must say
-//       4: every request went over the same 4 kept-alive connections
+//       4: every request went over the same 4 kept-alive connections; then
+//       GET /unlisten, after which a new connection must be refused
+//       (ECONNREFUSED), as it is once a TCP listener is closed
 'use strict';
 const http = require('http');
+const net = require('net');
 const crypto = require('crypto');
 const [mode, portArg] = process.argv.slice(2);
 const port = Number(portArg);
@@ -30,6 +35,10 @@ if (mode === 'serve') {
         const m = /^\/bytes\/(\d+)$/.exec(req.url);
         if (m) return res.end(pattern(Number(m[1])));
         if (req.url === '/conns') return res.end(String(conns));
+        if (req.url === '/unlisten') {
+            server.close();
+            return res.end('unlistened');
+        }
         res.statusCode = 404;
         res.end();
     });
@@ -69,6 +78,17 @@ if (mode === 'serve') {
         const conns = Number(await request('GET', '/conns'));
         if (conns !== 4) throw new Error('the server accepted ' + conns + ' connections, want 4 kept alive');
         console.log('ok: 402 requests over the same 4 kept-alive connections');
+        const said = String(await request('GET', '/unlisten'));
+        if (said !== 'unlistened') throw new Error('GET /unlisten said ' + said);
+        const refused = await new Promise((resolve) => {
+            const c = net.connect(port, '127.0.0.1');
+            const t = setTimeout(() => { c.destroy(); resolve('no answer within 20 s'); }, 20000);
+            c.on('connect', () => { clearTimeout(t); c.destroy(); resolve('connected'); });
+            c.on('error', (e) => { clearTimeout(t); resolve(e.code); });
+        });
+        if (refused !== 'ECONNREFUSED')
+            throw new Error('a connect after server.close(): ' + refused + ', want ECONNREFUSED');
+        console.log('ok: after server.close() a new connect is refused (ECONNREFUSED)');
         agent.destroy();
     })().catch((e) => { console.error('FAIL: ' + e.message); process.exit(1); });
 } else {

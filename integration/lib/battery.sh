@@ -9,8 +9,9 @@
 #                               each in a subshell of its own (SHIM_MODE tcp,
 #                               then shim; T a directory of its own, $T/tcp,
 #                               $T/shim; the test's own $T stays $BAT_TOP,
-#                               for inputs both runs share; every process it started ended when it
-#                               returns or fails, as compat.sh's cleanup does).
+#                               for inputs both runs share; every process
+#                               the run started is ended when FUNC returns
+#                               or fails, as compat.sh's cleanup does).
 #                               Then the segment counts: the kernel run's must
 #                               be > 0 (the counter works), the shim run's 0;
 #                               EXPECT=tcp says the shim run is documented to
@@ -20,6 +21,9 @@
 #                               segments to and from it in this run
 #   bat_count PORT...           (in FUNC) count the segments of ports FUNC
 #                               chose itself (a range: bat_range)
+#   bat_no_asan WHY             in an ASan run (make asan), the test's programs
+#                               get the regular shim: they do not run with
+#                               libasan preloaded, shim or not (WHY says how)
 #   bat_listen PID PORT [SECS]  (in FUNC) wait_listen PORT, but fail at once,
 #                               showing its log, when PID (started by bg_app
 #                               as NAME: $T/NAME.log) has ended
@@ -31,7 +35,8 @@
 # counter that every TCP segment whose source or destination port is one of
 # the run's ports adds to (once, even when both ports are the run's).  Other
 # tests' and helpers' traffic on the machine uses other ports and is not
-# counted.  Where nftables cannot run (no root, no nf_tables in a container)
+# counted.  (A test killed with SIGKILL leaves its table: counters only,
+# every packet accepted.)  Where nftables cannot run (no root, no nf_tables in a container)
 # the test says "skip: ..." and exits 77.
 
 BAT_TABLE=rudp_bat_$$
@@ -106,6 +111,14 @@ bat_range() {
     fail "no $_n consecutive free ports"
 }
 
+bat_no_asan() {
+    [ "$ASAN_RUN" = 1 ] || return 0
+    APP_LDP=$(regular_ldp)
+    # bg_app's preload (lib.sh's shim_preload) follows BUILD
+    BUILD=${BUILD%/asan} SHIM=$APP_LDP
+    echo "note: the programs under the regular shim ($APP_LDP) in an ASan run: $1"
+}
+
 bat_listen() {
     _lp=$1 _lport=$2 _li=0 _ln=$((${3:-20} * 20))
     while :; do
@@ -133,12 +146,14 @@ bat_run_end() {
 battery() {
     _fn=$1 _expect=${2:-0}
     bat_nft_init
-    trap 'bat_nft_end; compat_cleanup' EXIT INT TERM
+    trap 'bat_nft_end; compat_cleanup' EXIT
+    trap 'exit 1' INT TERM
     if [ -z "${APP_LDP:-}" ]; then
         # RUDP_NO_SHIM=1 in the environment: the battery runs both ways anyway
         APP_LDP=$(under_shim printenv LD_PRELOAD) || fail "cannot run under the shim ($SHIM)"
         APP_ASO=$(under_shim printenv ASAN_OPTIONS) || APP_ASO=""
     fi
+    echo "battery: over kernel TCP, then under the shim, in this run"
     _top=$T
     BAT_USED=$T/ports.counted
     for _m in tcp shim; do

@@ -17,6 +17,7 @@
 . "$ROOT/integration/compat/compat.sh"
 . "$ROOT/integration/lib/battery.sh"
 battery_deps
+bat_no_asan 'dnsmasq hangs at start-up under libasan alone, never listening'
 
 # 12 strings of 250 characters: 3,000 bytes of TXT, more than UDP's 512
 # (dig asks with EDNS 1232: still truncated)
@@ -31,7 +32,7 @@ WANT_TXT=$(echo "$BIG" | tr ',' '\n' | sed 's/.*/"&"/' | tr '\n' ' ' | sed 's/ $
 ask() {
     _l=$1; shift
     run_app_t 30 dig @127.0.0.1 -p "$P" +time=10 +tries=1 "$@" >"$T/dig.$_l" 2>&1 ||
-        { show "$T/dig.$_l" "$T/dnsmasq.log"; fail "dig ($_l) exited $?"; }
+        { rc=$?; show "$T/dig.$_l" "$T/dnsmasq.log"; fail "dig ($_l) exited $rc"; }
 }
 
 run() {

@@ -44,7 +44,7 @@ run() {
     assert_listener "$P"
     U=git://127.0.0.1:$P/bat.git
 
-    g clone -q "$U" "$T/clone" 2>"$T/clone.err" || { show "$T/clone.err" "$T/gitd.log"; fail "git clone exited $?"; }
+    g clone -q "$U" "$T/clone" 2>"$T/clone.err" || { rc=$?; show "$T/clone.err" "$T/gitd.log"; fail "git clone exited $rc"; }
     [ "$(git -C "$T/clone" rev-parse HEAD)" = "$HEAD" ] || fail "the clone's HEAD is not the repository's"
     git -C "$T/clone" fsck --full --no-progress 2>"$T/fsck.err" || { show "$T/fsck.err"; fail "git fsck of the clone failed"; }
     [ "$(sha "$T/clone/big")" = "$(sha "$BAT_TOP/work/big")" ] || fail "the cloned 8 MiB file: sha256 differs"
@@ -53,9 +53,9 @@ run() {
     (cd "$T/clone" && echo "pushed in the $SHIM_MODE run" >pushed && git add pushed && git commit -q -m pushed) ||
         fail "cannot commit in the clone"
     NEW=$(git -C "$T/clone" rev-parse HEAD)
-    g -C "$T/clone" push -q origin main 2>"$T/push.err" || { show "$T/push.err" "$T/gitd.log"; fail "git push exited $?"; }
+    g -C "$T/clone" push -q origin main 2>"$T/push.err" || { rc=$?; show "$T/push.err" "$T/gitd.log"; fail "git push exited $rc"; }
     [ "$(git -C "$T/repos/bat.git" rev-parse main)" = "$NEW" ] || fail "the repository does not hold the pushed commit"
-    g ls-remote "$U" >"$T/ls" 2>"$T/ls.err" || { show "$T/ls.err"; fail "git ls-remote exited $?"; }
+    g ls-remote "$U" >"$T/ls" 2>"$T/ls.err" || { rc=$?; show "$T/ls.err"; fail "git ls-remote exited $rc"; }
     grep -q "^$NEW	refs/heads/main$" "$T/ls" || { show "$T/ls"; fail "ls-remote does not name the pushed commit"; }
     echo "ok: git push over git:// (receive-pack), the repository holds it, ls-remote names it"
 

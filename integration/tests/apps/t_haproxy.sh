@@ -62,7 +62,7 @@ CONF
     assert_listener "$H"
 
     run_app_t 120 ab -q -k -n 2000 -c 10 "http://127.0.0.1:$H/8k" >"$T/ab.out" 2>&1 ||
-        { show "$T/ab.out" "$T/haproxy.log" "$T/backend.log"; fail "ab -k exited $?"; }
+        { rc=$?; show "$T/ab.out" "$T/haproxy.log" "$T/backend.log"; fail "ab -k exited $rc"; }
     v() { sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "$T/ab.out"; }
     [ "$(v 'Complete requests')" = 2000 ] && [ "$(v 'Failed requests')" = 0 ] &&
         [ "$(v 'Keep-Alive requests')" = 2000 ] && ! grep -q '^Non-2xx' "$T/ab.out" ||

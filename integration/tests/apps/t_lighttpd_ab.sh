@@ -50,10 +50,10 @@ CONF
     assert_listener "$P"
 
     run_app_t 120 ab -q -k -n 5000 -c 20 "http://127.0.0.1:$P/16k" >"$T/ab-k.out" 2>&1 ||
-        { show "$T/ab-k.out" "$T/error.log"; fail "ab -k exited $?"; }
+        { rc=$?; show "$T/ab-k.out" "$T/error.log"; fail "ab -k exited $rc"; }
     ab_check "$T/ab-k.out" 5000 1
     run_app_t 120 ab -q -n 500 -c 10 "http://127.0.0.1:$P/16k" >"$T/ab.out" 2>&1 ||
-        { show "$T/ab.out" "$T/error.log"; fail "ab exited $?"; }
+        { rc=$?; show "$T/ab.out" "$T/error.log"; fail "ab exited $rc"; }
     ab_check "$T/ab.out" 500 0
 
     run_app curl -sS --max-time 60 -o "$T/got" "http://127.0.0.1:$P/10m" || fail "curl exited $?"

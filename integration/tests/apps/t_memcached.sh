@@ -42,9 +42,9 @@ run() {
     echo "ok: 12 files (1 byte to 900 KB) through memccp / memccat, sha256 equal"
 
     run_app memcslap --servers="$S" -c 8 -e 2000 -t set >"$T/slap.set" 2>&1 ||
-        { show "$T/slap.set"; fail "memcslap -t set exited $?"; }
+        { rc=$?; show "$T/slap.set"; fail "memcslap -t set exited $rc"; }
     run_app memcslap --servers="$S" -c 8 -e 2000 -t get -b >"$T/slap.get" 2>&1 ||
-        { show "$T/slap.get"; fail "memcslap -t get -b exited $?"; }
+        { rc=$?; show "$T/slap.get"; fail "memcslap -t get -b exited $rc"; }
     grep -h 'keys by' "$T/slap.set" "$T/slap.get"
     run_app memcstat --servers="$S" >"$T/stat" || fail "memcstat exited $?"
     st() { sed -n "s/^[[:space:]]*$1: //p" "$T/stat"; }

@@ -3,7 +3,9 @@
 # and client both node (integration/compat/node_http.js), over kernel TCP
 # and then with both ends under the shim (lib/battery.sh): 400 GETs at once
 # through an Agent with 4 kept-alive sockets, every body exact; an 8 MiB
-# POST echoed, sha256 equal; the server saw 4 connections in all; it ends
+# POST echoed, sha256 equal; the server saw 4 connections in all; after
+# server.close() (libuv closes the listener's fd with syscall(SYS_close)) a
+# new connect is refused, ECONNREFUSED, as a closed TCP listener's; it ends
 # on SIGTERM with status 0; neither node says a thread could not start
 # (node starts its SIGUSR1 inspector thread with a 32 KiB stack:
 # "pthread_create: Invalid argument" when a preload's static TLS does not

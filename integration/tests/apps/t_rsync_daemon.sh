@@ -61,12 +61,12 @@ CONF
     assert_listener "$P"
 
     run_app rsync -a "rsync://127.0.0.1:$P/src/" "$T/pulled/" >"$T/pull.log" 2>&1 ||
-        { show "$T/pull.log" "$T/rsyncd.log"; fail "rsync pull exited $?"; }
+        { rc=$?; show "$T/pull.log" "$T/rsyncd.log"; fail "rsync pull exited $rc"; }
     tree_sum "$T/pulled" | cmp -s - "$BAT_TOP/src.sum" || fail "the pulled tree differs from the source"
     echo "ok: pulled 200 files ($(du -sk "$T/pulled" | cut -f1) KiB) from the read-only module, every sha256 equal"
 
     run_app rsync -a "$T/pulled/" "rsync://127.0.0.1:$P/up/" >"$T/push.log" 2>&1 ||
-        { show "$T/push.log" "$T/rsyncd.log"; fail "rsync push exited $?"; }
+        { rc=$?; show "$T/push.log" "$T/rsyncd.log"; fail "rsync push exited $rc"; }
     tree_sum "$T/up" | cmp -s - "$BAT_TOP/src.sum" || fail "the pushed tree differs from the source"
     echo "ok: pushed the tree back into the writable module, every sha256 equal"
 
@@ -76,7 +76,7 @@ CONF
         i=$((i + 1))
     done
     run_app rsync -a --stats "rsync://127.0.0.1:$P/src/" "$T/pulled/" >"$T/pull2.log" 2>&1 ||
-        { show "$T/pull2.log" "$T/rsyncd.log"; fail "second rsync pull exited $?"; }
+        { rc=$?; show "$T/pull2.log" "$T/rsyncd.log"; fail "second rsync pull exited $rc"; }
     n=$(sed -n 's/^Number of regular files transferred: //p' "$T/pull2.log")
     [ "$n" = 20 ] || { show "$T/pull2.log"; fail "second pull transferred '$n' files, want the 20 changed"; }
     [ "$(tree_sum "$T/pulled")" = "$(tree_sum "$T/src")" ] || fail "after the second pull the trees differ"
