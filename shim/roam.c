@@ -3,7 +3,9 @@
  * stops working, and the server follows it (core/path.h says how, and how
  * it resists an attacker). A socket stops working when its sends fail
  * (the address it sent from went away: EADDRNOTAVAIL; the route changed
- * or vanished: ENETUNREACH, ENETDOWN, EINVAL; a firewall refuses it: EPERM),
+ * or vanished: ENETDOWN, EINVAL, and ENETUNREACH or EHOSTUNREACH when
+ * routing now picks another source, since a router's ICMP error reads the
+ * same on a connected socket; a firewall refuses it: EPERM),
  * or when nothing is heard for a few probe timeouts (RUDP_EV_SILENT: a
  * middlebox lost the flow), or at once when the kernel says (rtnetlink)
  * that its address went away (RTM_DELADDR) or that routing changed
