@@ -184,6 +184,7 @@ void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time 
     cc->mss = mss;
     cc->cwnd = rudp_cc_initial_window(mss);
     cc->ssthresh = UINT64_MAX;
+    cc->epoch = now;
     cc->ops->init(cc, now);
 }
 
@@ -194,7 +195,9 @@ void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now)
     if (cc->ops == ops)
         return;
     uint64_t cwnd = cc->cwnd, ssthresh = cc->ssthresh, min = rudp_cc_min_window(cc->mss);
+    rudp_time epoch = cc->epoch; /* the same path */
     rudp_cc_setup(cc, ops, cc->mss, now);
+    cc->epoch = epoch;
     cc->cwnd = cwnd > min ? cwnd : min;
     cc->ssthresh = ssthresh;
 }

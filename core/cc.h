@@ -62,6 +62,9 @@ struct rudp_cc {
     uint32_t mss;           /* max payload bytes of a datagram */
     int app_limited;        /* set by the connection: sender is not cwnd-limited */
     rudp_time recovery_start;
+    rudp_time epoch;        /* rudp_cc_setup's now: packets sent before it (on
+                               another path, before a move) say nothing of this
+                               one; their loss is not congestion (RFC 9002 §9.4) */
     int recovering;         /* loss-based: from a reduction until a packet sent
                                after it is acknowledged (rudp_cc_loss_phase) */
     uint64_t rnd_key[2];    /* rudp_cc_random's key (rudp_cc_seed); kept by

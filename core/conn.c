@@ -1202,9 +1202,16 @@ static void start_probe(rudp_conn *c)
     queue_oldest(c);
     /* A path silent for a few probe timeouts and at least RUDP_SILENT_MIN
      * (a peer busy for a moment, a process being handed to a keeper, is
-     * not a lost path), then again every RUDP_SILENT_EVERY more. */
+     * not a lost path), then again every RUDP_SILENT_EVERY more. The
+     * silence counts from the later of the last packet heard and the
+     * first probe timeout of this run: a connection idle for minutes that
+     * sends again has not been waiting for minutes, and a busy peer (an
+     * engine serving thousands of connections) that answers its first
+     * bytes a few hundred ms late must not make it move (issue 30). */
+    if (c->rec.pto_count <= 1 || c->waiting_since < c->last_rx)
+        c->waiting_since = c->ctx->now;
     if (!c->is_server && c->rec.pto_count >= RUDP_SILENT_PTOS &&
-        c->ctx->now - c->last_rx >= RUDP_SILENT_MIN &&
+        c->ctx->now - c->waiting_since >= RUDP_SILENT_MIN &&
         (!c->silent_told || c->rec.pto_count >= c->silent_told + RUDP_SILENT_EVERY)) {
         c->silent_told = c->rec.pto_count;
         rudp__conn_event(c, RUDP_EV_SILENT);

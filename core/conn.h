@@ -174,6 +174,7 @@ struct rudp_conn {
     rudp_path path;         /* path.c: where we send, a new peer address */
     rudp_time longest_silence; /* longest time between two packets from the peer */
     uint32_t silent_told;   /* pto_count at the last RUDP_EV_SILENT, 0: none since heard */
+    rudp_time waiting_since; /* when the current run of probe timeouts began (its first) */
     /* rxstamp.c: a server connection's: the caller's stamp of the datagram
      * that established it (0: none given) */
     uint64_t accept_stamp;

@@ -146,6 +146,12 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int valida
     }
     log_path(c, RUDP_LOG_INFO, validated ? "peer moved:" : "peer moved (validating):", &from, to);
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
+    /* Our ACKs went to the old address meanwhile (a client whose address
+     * went away never gets them): repeat them on the new path at once, or
+     * the client's probe waits a backed-off probe timeout (up to 1 s) to
+     * learn what arrived (issue 30). */
+    if (validated)
+        c->ack_now = 1;
 }
 
 /* A validation given up: unanswered, or overtaken by the peer's own

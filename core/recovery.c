@@ -97,6 +97,20 @@ typedef struct loss_result {
     int persistent;
 } loss_result;
 
+/* What was lost, told to the controller, unless every lost packet was sent
+ * before its epoch: before a move to another path (RFC 9002 §9.4), the
+ * packets a blackout or a vanished address took say nothing of the new
+ * path, and halving (or, persistent, collapsing) its fresh window for
+ * them would crawl where the path is clear. */
+static void lost_to_cc(rudp_cc *cc, rudp_time now, const loss_result *lost, uint64_t in_flight)
+{
+    if (!lost->bytes || lost->newest_sent < cc->epoch)
+        return;
+    cc->ops->on_loss(cc, now, lost->newest_sent, lost->bytes, in_flight);
+    if (lost->persistent)
+        cc->ops->on_persistent_congestion(cc, now);
+}
+
 /*
  * RFC 9002 §6.1 / A.10: packets below the largest acknowledged are lost when
  * kPacketThreshold newer packets were acknowledged, or when they were sent
@@ -229,10 +243,7 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
     }
 
     loss_result lost = detect_lost(r, rtt, now, max_ack_delay, cb);
-    if (lost.bytes)
-        cc->ops->on_loss(cc, now, lost.newest_sent, lost.bytes, r->bytes_in_flight);
-    if (lost.persistent)
-        cc->ops->on_persistent_congestion(cc, now);
+    lost_to_cc(cc, now, &lost, r->bytes_in_flight);
 
     if (r->app_limited_until && r->delivered > r->app_limited_until)
         r->app_limited_until = 0;
@@ -302,10 +313,7 @@ int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt,
         return RUDP_TIMEOUT_NONE;
     if (r->loss_time) {
         loss_result lost = detect_lost(r, rtt, now, max_ack_delay, cb);
-        if (lost.bytes)
-            cc->ops->on_loss(cc, now, lost.newest_sent, lost.bytes, r->bytes_in_flight);
-        if (lost.persistent)
-            cc->ops->on_persistent_congestion(cc, now);
+        lost_to_cc(cc, now, &lost, r->bytes_in_flight);
         pop_done(r);
         return RUDP_TIMEOUT_LOSS;
     }

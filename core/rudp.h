@@ -328,7 +328,9 @@ enum {
     RUDP_EV_CLOSED = 1u << 5,      /* reached CLOSED; release when done with it */
     RUDP_EV_ACKED = 1u << 6,       /* the peer acknowledged more of our stream, or our FIN */
     RUDP_EV_SILENT = 1u << 7,      /* client: RUDP_SILENT_PTOS probe timeouts in a row and
-                                      nothing heard for RUDP_SILENT_MIN, then every
+                                      nothing heard for RUDP_SILENT_MIN since the first of
+                                      them (not since the last packet heard: an idle
+                                      connection was not waiting), then every
                                       RUDP_SILENT_EVERY more: the path may be gone (a caller
                                       may rudp_conn_rebind to a new socket) */
     RUDP_EV_SENT = 1u << 8,        /* with notsent_lowat: everything written went out at

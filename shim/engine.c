@@ -273,6 +273,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     rudp_conn_set_user(b->conn, b);
     name_local(s->fd, b->conn, NULL);
     shim_bridge_watch(b, 0); /* only EPOLLHUP until established */
+    shim_roam_watch(e); /* its address may go: rtnetlink says when */
     if (r->tcp_fd >= 0)
         shim_fallback_start(b, r, now);
 }
@@ -909,6 +910,8 @@ void *shim_engine_loop(void *arg)
                     shim_xgroup_event(evs[i].data.ptr, now);
                 else if (type == W_PORTHAND)
                     shim_porthand_event(evs[i].data.ptr, now);
+                else if (type == W_NETLINK)
+                    shim_roam_netlink(e, now);
             }
             e->dispatching = 0;
             graves_empty(e);

@@ -17,7 +17,8 @@
 #include "shim.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND,
+       W_NETLINK };
 
 struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
@@ -277,6 +278,8 @@ struct engine {
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
     _Atomic unsigned nbridges; /* for choosing an engine */
     int roam_due;              /* a client socket's sends failed (roam.c) */
+    int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
+    int nl_type;               /* W_NETLINK, for epoll dispatch */
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
@@ -405,6 +408,13 @@ void shim_roam_rebind(bridge *b, rudp_time now, const char *why);
 void shim_roam_due(struct engine *e, rudp_time now);
 /* udpio's error callback (user: the engine). */
 void shim_roam_send_error(void *user, int fd, int err);
+/* e listens to rtnetlink's news of addresses and routes (once; at its
+ * first client connection): 0, or a negative errno (no rtnetlink here,
+ * e.g. a sandbox: send errors and silence still make connections move). */
+int shim_roam_watch(struct engine *e);
+/* e->nl_fd is readable: a client connection whose source address went
+ * away, or for which routing now picks another, moves to a new socket. */
+void shim_roam_netlink(struct engine *e, rudp_time now);
 
 /* pktctl.c: the source address and marks of accepted connections'
  * datagrams on their listener's shared socket. */

@@ -3,16 +3,25 @@
  * stops working, and the server follows it (core/path.h says how, and how
  * it resists an attacker). A socket stops working when its sends fail
  * (the address it sent from went away: EADDRNOTAVAIL; the route changed
- * or vanished: ENETUNREACH, ENETDOWN, EINVAL; a firewall refuses it: EPERM),
+ * or vanished: ENETDOWN, EINVAL, and ENETUNREACH or EHOSTUNREACH when
+ * routing now picks another source, since a router's ICMP error reads the
+ * same on a connected socket; a firewall refuses it: EPERM),
  * or when nothing is heard for a few probe timeouts (RUDP_EV_SILENT: a
- * middlebox lost the flow). The new socket is connected to the same
- * server, so the kernel picks today's route, source address and a fresh
+ * middlebox lost the flow), or at once when the kernel says (rtnetlink)
+ * that its address went away (RTM_DELADDR) or that routing changed
+ * (RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE) so that another source address
+ * is chosen now: a laptop whose Wi-Fi gave way to cellular resumes within
+ * a round trip of the new network's arrival, not at its next probe. The
+ * new socket is connected to the same server, never bound to the old
+ * address, so the kernel picks today's route, source address and a fresh
  * port. The socket the server last answered on stays open and read until
  * a later move is answered or the connection ends: what was in flight to
  * it still arrives, and no ICMP port unreachable tells the server its
  * peer is gone.
  */
 #include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,10 +43,20 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_stora
     return x.family == y.family && memcmp(x.ip, y.ip, sizeof x.ip) == 0;
 }
 
+static void rebind(bridge *b, rudp_time now, const char *why, int force);
+
 void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
 {
+    rebind(b, now, why, 0);
+}
+
+/* force: the kernel said the address or route changed (rtnetlink): not
+ * limited by ROAM_MIN_INTERVAL, whose purpose is a host failing every
+ * send, while such news is rare. */
+static void rebind(bridge *b, rudp_time now, const char *why, int force)
+{
     esock *old = b->sock;
-    if (!b->conn || !b->owns_sock || !old || now < b->roam_next)
+    if (!b->conn || !b->owns_sock || !old || (!force && now < b->roam_next))
         return;
     b->roam_next = now + ROAM_MIN_INTERVAL;
     struct engine *e = b->e;
@@ -112,12 +131,31 @@ void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
     b->sock = s;
 }
 
+/* Whether routing now sends to s's peer from another source address than
+ * s's own (or cannot reach it): a connected UDP socket's getsockname is
+ * the kernel's choice, as in do_connect. 0 when it still picks the same
+ * one, or when s has no address to compare. */
+static int source_changed(const esock *s)
+{
+    struct sockaddr_storage peer, was, is;
+    socklen_t plen = shim_from_rudp_addr(&s->peer, &peer), l1 = sizeof was, l2 = sizeof is;
+    if (real_getsockname(s->fd, (struct sockaddr *)&was, &l1) < 0)
+        return 0;
+    int fd = real_socket(s->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int changed = real_connect(fd, (struct sockaddr *)&peer, plen) < 0 ||
+                  real_getsockname(fd, (struct sockaddr *)&is, &l2) < 0 || !same_ip(&was, &is);
+    real_close(fd);
+    return changed;
+}
+
 void shim_roam_send_error(void *user, int fd, int err)
 {
     struct engine *e = user;
-    if (err != EADDRNOTAVAIL && err != ENETUNREACH && err != ENETDOWN && err != EPERM &&
-        err != EINVAL)
-        return; /* a full buffer, an ICMP error: the path itself is there */
+    if (err != EADDRNOTAVAIL && err != ENETUNREACH && err != EHOSTUNREACH && err != ENETDOWN &&
+        err != EPERM && err != EINVAL)
+        return; /* a full buffer: the path itself is there */
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->fd == fd && s->owner) {
@@ -134,9 +172,144 @@ void shim_roam_due(struct engine *e, rudp_time now)
         esock *s = e->socks[i];
         if (!s || !s->send_failed || !s->owner)
             continue;
-        char why[96];
-        snprintf(why, sizeof why, "its sends fail: %s", shim_strerror(s->send_failed));
+        int err = s->send_failed;
         s->send_failed = 0;
-        shim_roam_rebind(s->owner, now, why);
+        /* EHOSTUNREACH (and ENETUNREACH) may be a router's ICMP error
+         * reported on a send, not our address or route gone: move then
+         * only if routing now picks another source. */
+        if ((err == EHOSTUNREACH || err == ENETUNREACH) && !source_changed(s))
+            continue;
+        char why[96];
+        snprintf(why, sizeof why, "its sends fail: %s", shim_strerror(err));
+        rebind(s->owner, now, why, 0);
+    }
+}
+
+/* ---- rtnetlink: the kernel tells of addresses and routes ---- */
+
+int shim_roam_watch(struct engine *e)
+{
+    if (e->nl_fd > 0)
+        return 0;
+    int fd = real_socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return -errno; /* no rtnetlink (a sandbox): sends and silence still tell */
+    struct sockaddr_nl sa;
+    memset(&sa, 0, sizeof sa);
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+    if (real_bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int err = -errno;
+        real_close(fd);
+        return err;
+    }
+    fd = shim_fd_move_high(fd);
+    shim_own_fd(fd, 1);
+    e->nl_type = W_NETLINK;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->nl_type};
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        int err = -errno;
+        shim_close_owned(fd);
+        return err;
+    }
+    e->nl_fd = fd;
+    return 0;
+}
+
+/* The addresses one RTM_DELADDR names (IFA_LOCAL, IFA_ADDRESS) into gone[]. */
+static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, uint32_t max)
+{
+    struct ifaddrmsg *ifa = NLMSG_DATA(h);
+    size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || !alen)
+        return n;
+    /* the attributes by hand: RTA_NEXT's int arithmetic trips -Wconversion */
+    size_t left = h->nlmsg_len - NLMSG_LENGTH(sizeof *ifa);
+    const uint8_t *p = (const uint8_t *)IFA_RTA(ifa);
+    for (; left >= sizeof(struct rtattr) && n < max;) {
+        const struct rtattr *a = (const struct rtattr *)p;
+        if (a->rta_len < sizeof *a || a->rta_len > left)
+            break;
+        size_t step = RTA_ALIGN((size_t)a->rta_len);
+        p += step;
+        left = step < left ? left - step : 0;
+        if ((a->rta_type != IFA_LOCAL && a->rta_type != IFA_ADDRESS) ||
+            (size_t)a->rta_len < RTA_LENGTH(alen))
+            continue;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        if (alen == 4) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            in->sin_family = AF_INET;
+            memcpy(&in->sin_addr, RTA_DATA(a), 4);
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            in6->sin6_family = AF_INET6;
+            memcpy(&in6->sin6_addr, RTA_DATA(a), 16);
+        }
+        shim_to_rudp_addr((struct sockaddr *)&ss, &gone[n++]);
+    }
+    return n;
+}
+
+static int is_gone(const esock *s, const rudp_addr *gone, uint32_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    if (!n || real_getsockname(s->fd, (struct sockaddr *)&ss, &l) < 0)
+        return 0;
+    rudp_addr mine;
+    shim_to_rudp_addr((struct sockaddr *)&ss, &mine);
+    for (uint32_t i = 0; i < n; i++)
+        if (gone[i].family == mine.family && memcmp(gone[i].ip, mine.ip, sizeof mine.ip) == 0)
+            return 1;
+    return 0;
+}
+
+void shim_roam_netlink(struct engine *e, rudp_time now)
+{
+    rudp_addr gone[16];
+    uint32_t ngone = 0;
+    int routes = 0;
+    /* Read everything queued: one look at the connections for a burst of
+     * news (an interface going brings many messages). */
+    for (int rounds = 0; rounds < 64; rounds++) {
+        union {
+            struct nlmsghdr h;
+            uint8_t b[8192];
+        } buf;
+        ssize_t r = real_recvfrom(e->nl_fd, buf.b, sizeof buf.b, 0, NULL, NULL);
+        if (r < 0) {
+            if (errno == ENOBUFS)
+                routes = 1; /* news was lost: look at every connection */
+            if (errno == EINTR || errno == ENOBUFS)
+                continue;
+            break;
+        }
+        size_t left = (size_t)r;
+        for (const uint8_t *p = buf.b; left >= sizeof(struct nlmsghdr);) {
+            struct nlmsghdr *h = (struct nlmsghdr *)(uintptr_t)p;
+            if (h->nlmsg_len < sizeof *h || h->nlmsg_len > left)
+                break;
+            if (h->nlmsg_type == RTM_DELADDR)
+                ngone = deleted_addr(h, gone, ngone, 16);
+            else if (h->nlmsg_type == RTM_NEWADDR || h->nlmsg_type == RTM_NEWROUTE ||
+                     h->nlmsg_type == RTM_DELROUTE)
+                routes = 1;
+            size_t step = NLMSG_ALIGN((size_t)h->nlmsg_len);
+            p += step;
+            left = step < left ? left - step : 0;
+        }
+    }
+    if (!ngone && !routes)
+        return;
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (!s || !s->owner || s->owner->sock != s)
+            continue;
+        if (is_gone(s, gone, ngone))
+            rebind(s->owner, now, "its address went away", 1);
+        else if (routes && source_changed(s))
+            rebind(s->owner, now, "routing now picks another source address", 1);
     }
 }

@@ -11,6 +11,12 @@
  *                               answer ("client: N round trips in T ms", T
  *                               from the first connect to the last answer);
  *                               then holds them until stdin closes.
+ *   prog_many pairs N IDLE_S    both ends in this one process: N connections
+ *                               to its own listener, all open at once, held
+ *                               idle IDLE_S seconds, then one byte each way
+ *                               on every pair ("pairs: N round trips after
+ *                               IDLE_S s idle in T ms"); then exits without
+ *                               closing any (the program's end closes them).
  *
  * The server prints
  *   answered N connections (all open at once)
@@ -62,17 +68,25 @@ static void raise_nofile(void)
     SYS(setrlimit(RLIMIT_NOFILE, &rl));
 }
 
+/* A non-blocking listener on 127.0.0.1, a free port; *ss its address. */
+static int listener(struct sockaddr_storage *ss, socklen_t *sl)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(l);
+    *sl = loopback(AF_INET, 0, ss);
+    SYS(bind(l, (struct sockaddr *)ss, *sl));
+    SYS(listen(l, 4096));
+    *sl = sizeof *ss;
+    SYS(getsockname(l, (struct sockaddr *)ss, sl));
+    return l;
+}
+
 static int run_server(int n, int idle_s)
 {
     long rss0 = rss_kb();
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    SYS(l);
     struct sockaddr_storage ss;
-    socklen_t sl = loopback(AF_INET, 0, &ss);
-    SYS(bind(l, (struct sockaddr *)&ss, sl));
-    SYS(listen(l, 4096));
-    sl = sizeof ss;
-    SYS(getsockname(l, (struct sockaddr *)&ss, &sl));
+    socklen_t sl;
+    int l = listener(&ss, &sl);
     printf("port %u\n", port_of(&ss));
     int ep = epoll_create1(0);
     SYS(ep);
@@ -194,6 +208,94 @@ static int run_client(unsigned port, int n)
     return 0;
 }
 
+/* Both ends in one process: with the shim, one busy engine serves the N
+ * clients and the N servers at once (issue 30: a busy engine's late
+ * answers must not make its own clients move). */
+static int run_pairs(int n, int idle_s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int l = listener(&ss, &sl);
+    int ep = epoll_create1(0);
+    SYS(ep);
+    /* data.u32: client i is i, server j is n + j, the listener 2n */
+    struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)(2 * n)};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, l, &e));
+    int *fds = calloc((size_t)(2 * n), sizeof *fds);
+    CHECK(fds, "out of memory");
+    /* Opened 64 at a time, each batch answered before the next: every
+     * connection starts with the round trip of a quiet engine (a small
+     * probe timeout), as connections opened over time would. */
+    int connected = 0, accepted = 0;
+    struct epoll_event evs[256];
+    for (int b0 = 0; b0 < n; b0 += 64) {
+        int b1 = b0 + 64 < n ? b0 + 64 : n;
+        for (int i = b0; i < b1; i++) {
+            fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            SYS(fds[i]);
+            int r = connect(fds[i], (struct sockaddr *)&ss, sl);
+            CHECK(r == 0 || errno == EINPROGRESS, "connect %d: %s", i, strerror(errno));
+            struct epoll_event ce = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
+            SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ce));
+        }
+        while (connected < b1 || accepted < b1) {
+            int k = epoll_wait(ep, evs, 256, 60000);
+            CHECK(k > 0, "no progress for 60 s: %d connected, %d accepted", connected, accepted);
+            for (int j = 0; j < k; j++) {
+                int i = (int)evs[j].data.u32;
+                if (i == 2 * n) {
+                    int c;
+                    while ((c = accept4(l, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                        CHECK(accepted < n, "more than %d connections", n);
+                        fds[n + accepted++] = c;
+                    }
+                    CHECK(errno == EAGAIN || errno == ECONNABORTED, "accept4: %s",
+                          strerror(errno));
+                    continue;
+                }
+                int err = so_error(fds[i]);
+                CHECK(err == 0, "connection %d: %s", i, strerror(err));
+                SYS(epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL));
+                connected++;
+            }
+        }
+    }
+    printf("pairs: %d connections open\n", n);
+    sleep((unsigned)idle_s);
+    double t0 = now_s();
+    /* one byte each way: every client writes, every server answers what
+     * it reads, every client reads the answer */
+    for (int i = 0; i < n; i++) {
+        CHECK(write(fds[i], "x", 1) == 1, "write %d: %s", i, strerror(errno));
+        struct epoll_event ce = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ce));
+        ce.data.u32 = (uint32_t)(n + i);
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[n + i], &ce));
+    }
+    int done = 0;
+    while (done < n) {
+        int k = epoll_wait(ep, evs, 256, 60000);
+        CHECK(k > 0, "no progress for 60 s: %d of %d round trips", done, n);
+        for (int j = 0; j < k; j++) {
+            int i = (int)evs[j].data.u32;
+            char b;
+            ssize_t r = read(fds[i], &b, 1);
+            if (r < 0 && errno == EAGAIN)
+                continue;
+            CHECK(r == 1 && b == 'x', "%s %d: read %zd (%s)", i < n ? "client" : "server",
+                  i % n, r, r < 0 ? strerror(errno) : "EOF or wrong byte");
+            SYS(epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL));
+            if (i >= n)
+                CHECK(write(fds[i], "x", 1) == 1, "write: %s", strerror(errno));
+            else
+                done++;
+        }
+    }
+    printf("pairs: %d round trips after %d s idle in %.0f ms\n", done, idle_s,
+           (now_s() - t0) * 1e3);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -204,6 +306,8 @@ int main(int argc, char **argv)
         return run_server(atoi(argv[2]), atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "client") == 0)
         return run_client((unsigned)atoi(argv[2]), atoi(argv[3]));
-    fprintf(stderr, "usage: prog_many server N IDLE_S | client PORT N\n");
+    if (argc == 4 && strcmp(argv[1], "pairs") == 0)
+        return run_pairs(atoi(argv[2]), atoi(argv[3]));
+    fprintf(stderr, "usage: prog_many server N IDLE_S | client PORT N | pairs N IDLE_S\n");
     return 2;
 }

@@ -556,6 +556,20 @@ Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown,
     cr_assert(eq(u64, F.cc.cwnd, rudp_cc_min_window(MSS) + PKT));
 }
 
+/* A move to another path sets up a new controller (rudp_cc_setup at the
+ * move: its epoch): the packets a blackout took on the old path are lost
+ * (retransmitted) but tell the new path's controller nothing. */
+Test(recovery, losses_of_packets_sent_before_the_controllers_epoch_are_not_congestion,
+     .fini = teardown, .timeout = 5)
+{
+    setup_with(&fake_ops);
+    F.cc.epoch = T0 + RUDP_MS(1580); /* the move: after the ten, before the last */
+    lose_ten_after_sample(0);
+    cr_assert(eq(u32, F.n_lost, 10), "they are lost all the same (sent again)");
+    cr_assert(eq(u32, fake.losses, 0));
+    cr_assert(eq(u32, fake.persistent, 0));
+}
+
 Test(recovery, an_acknowledged_packet_breaks_the_lost_run, .fini = teardown, .timeout = 5)
 {
     setup_with(&fake_ops);
