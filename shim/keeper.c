@@ -195,6 +195,10 @@ static void keeper_main(int verdict)
     }
     if (verdict < 0)
         watch_handed(G.pid);
+    /* Not the program any more, in ps and in the log: a supervisor must
+     * not take this process for the service still running. */
+    shim_log_keeper();
+    shim_proctitle_keeper();
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
@@ -216,7 +220,8 @@ static void keeper_main(int verdict)
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
     if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
         shim_execpass_keeper(handed);
-    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), G.nrun,
+             (int)handed);
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
     int started[SHIM_ENGINES_MAX] = {0};
@@ -233,8 +238,13 @@ static void keeper_main(int verdict)
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     shim_slots_keeper_done();
     shim_qlog_flush_all();
-    if (shim_cfg.stats)
+    if (shim_cfg.stats) {
+        /* The program printed its own at its end: these go on from there. */
+        shim_log(0, "keeper of pid %d: the program's counters, with what this keeper did after "
+                    "its end",
+                 (int)handed);
         shim_engine_print_stats();
+    }
     syscall(SYS_exit_group, 0);
     __builtin_unreachable();
 }
