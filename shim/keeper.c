@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "portshare.h"
 
 #include "poison.h"
 
@@ -278,8 +279,11 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
     if (!shim_engine_busy()) {
         /* No keeper: what the traces hold is written now (exec replaces
-         * the memory, _exit runs no destructor), with the engines parked. */
+         * the memory, _exit runs no destructor), with the engines parked;
+         * a listener's TIME_WAIT goes to the kernel (timewait.c). */
         shim_qlog_flush_all();
+        for (int k = 0; k < G.nrun; k++)
+            shim_tw_leave(&G.e[k]);
         if (for_exec)
             shim_engine_resume();
         return 0;
