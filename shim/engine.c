@@ -774,10 +774,8 @@ static int engine_busy(struct engine *e)
         if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK &&
             c->type != CMD_SET_BUF && c->type != CMD_SET_CORK)
             return 1;
-    /* a listener's port held through TIME_WAIT: kernel TCP's outlives the
-     * process, so a keeper holds it until then (portshare.c) */
-    if (e->ntw)
-        return 1;
+    /* Not a listener's port held through TIME_WAIT: when the process ends
+     * the kernel takes it over (shim_tw_leave), as it keeps TCP's. */
     if (e->bridges || !e->ctx)
         return e->bridges != NULL;
     for (uint32_t i = 0; i < e->nsocks; i++)
@@ -937,10 +935,19 @@ void *shim_engine_loop(void *arg)
         rudp_time turn = shim_now() - turn_start;
         if (turn > e->longest_turn)
             e->longest_turn = turn;
-        if (G.keeper_mode && !engine_busy(e) && rudp_ctx_conn_count(e->ctx) == 0 &&
-            shim_engine_retire(e)) {
+        /* A keeper's work is done when a process's exit would need no
+         * keeper (nothing to deliver, no listener, no bridge): those of
+         * its connections still closing with everything acknowledged end
+         * here, as at the program's own exit (shim_engine_exit). A peer
+         * that has not closed yet gets our FIN and the data; what it sends
+         * later goes unanswered, as to an orphaned TCP socket after its
+         * FIN_WAIT2 timeout. */
+        if (G.keeper_mode && !engine_busy(e) && shim_engine_retire(e)) {
+            shim_tw_leave(e);
+            if (e->ctx)
+                rudp_ctx_report_remaining(e->ctx);
             stop_control(e);
-            return NULL; /* a keeper's work is done */
+            return NULL;
         }
     }
     return NULL;

@@ -154,15 +154,9 @@ void shim_execpass_prepare(shim_exec_env *x)
 /* Whether no other thread shares our fd table; -1: cannot tell. */
 static int alone(void)
 {
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
     char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    real_close(fd);
-    if (n <= 0)
+    if (shim_read_text("/proc/self/status", buf, sizeof buf) < 0)
         return -1;
-    buf[n] = '\0';
     const char *t = strstr(buf, "\nThreads:");
     if (!t)
         return -1;

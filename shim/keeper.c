@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "portshare.h"
 
 #include "poison.h"
 
@@ -195,6 +196,10 @@ static void keeper_main(int verdict)
     }
     if (verdict < 0)
         watch_handed(G.pid);
+    /* Not the program any more, in ps and in the log: a supervisor must
+     * not take this process for the service still running. */
+    shim_log_keeper();
+    shim_proctitle_keeper();
     G.keeper_mode = 1;
     shim_slots_keeper();
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
@@ -216,7 +221,8 @@ static void keeper_main(int verdict)
     shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
     if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
         shim_execpass_keeper(handed);
-    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s)", (int)getpid(), G.nrun);
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), G.nrun,
+             (int)handed);
     /* Only this thread came through fork: engine 0 runs here, the others
      * on threads of their own, each until its work is done. */
     int started[SHIM_ENGINES_MAX] = {0};
@@ -233,8 +239,13 @@ static void keeper_main(int verdict)
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     shim_slots_keeper_done();
     shim_qlog_flush_all();
-    if (shim_cfg.stats)
+    if (shim_cfg.stats) {
+        /* The program printed its own at its end: these go on from there. */
+        shim_log(0, "keeper of pid %d: the program's counters, with what this keeper did after "
+                    "its end",
+                 (int)handed);
         shim_engine_print_stats();
+    }
     syscall(SYS_exit_group, 0);
     __builtin_unreachable();
 }
@@ -268,8 +279,11 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
     if (!shim_engine_busy()) {
         /* No keeper: what the traces hold is written now (exec replaces
-         * the memory, _exit runs no destructor), with the engines parked. */
+         * the memory, _exit runs no destructor), with the engines parked;
+         * a listener's TIME_WAIT goes to the kernel (timewait.c). */
         shim_qlog_flush_all();
+        for (int k = 0; k < G.nrun; k++)
+            shim_tw_leave(&G.e[k]);
         if (for_exec)
             shim_engine_resume();
         return 0;

@@ -1,9 +1,10 @@
 /* log.c: one line per call with write(2); never stdio, which the
  * application owns. Each line starts with the wall-clock time in ISO 8601
  * (UTC, milliseconds: comparable across hosts and with other programs'
- * logs), "rudp[PID]" and the level. The date is computed here, not by
- * gmtime_r: glibc's takes the time-zone lock (and reads TZ), which a child
- * forked while another thread held it would wait on at its first line. */
+ * logs), "rudp[PID]" ("rudp-keeper[PID]" in a keeper) and the level. The
+ * date is computed here, not by gmtime_r: glibc's takes the time-zone lock
+ * (and reads TZ), which a child forked while another thread held it would
+ * wait on at its first line. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,14 @@ static void civil(long days, int *y, unsigned *m, unsigned *d)
     *y = (int)(yoe + (unsigned long)era * 400 + (*m <= 2));
 }
 
+/* Who speaks: the program's shim, or a keeper (set once, single-threaded). */
+static const char *speaker = "rudp";
+
+void shim_log_keeper(void)
+{
+    speaker = "rudp-keeper";
+}
+
 void shim_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = {"stats", "error", "warn", "info", "debug"};
@@ -43,9 +52,9 @@ void shim_log(int level, const char *fmt, ...)
     int y;
     unsigned mo, d;
     civil(days, &y, &mo, &d);
-    int n = snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ rudp[%d] %s: ", y,
+    int n = snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ %s[%d] %s: ", y,
                      mo, d, secs / 3600, secs / 60 % 60, secs % 60, ts.tv_nsec / 1000000,
-                     (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
+                     speaker, (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
     if (n < 0)
         return;
     va_list ap;

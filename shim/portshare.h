@@ -131,6 +131,10 @@ void shim_tw_mark(struct esock *s, rudp_time now);
 int shim_tw_hold(struct esock *s);
 /* Closes the held sockets whose time is up; sets e->retry_at for the next. */
 void shim_tw_expire(struct engine *e, rudp_time now);
+/* e's process (or keeper) ends: each held socket's port goes into a kernel
+ * TIME_WAIT, which needs no process, and the socket is closed (timewait.c).
+ * On e's thread, or with e parked. */
+void shim_tw_leave(struct engine *e);
 
 /* Whether two socket addresses (each with its IPV6_V6ONLY) can receive
  * the same datagrams: the same port and an overlapping address (equal, or

@@ -173,6 +173,13 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* This process is a keeper from now on: its lines say "rudp-keeper[PID]"
+ * where a program's say "rudp[PID]" (keeper.c, before its first line). */
+void shim_log_keeper(void);
+/* A keeper names itself "rudp-keeper" and its command line "rudp-keeper:
+ * <the program's>", so ps does not show it as the program (proctitle.c).
+ * Single-threaded, in the keeper before it starts engine threads. */
+void shim_proctitle_keeper(void);
 /* strerror()'s text, untranslated (strerrordesc_np): glibc's strerror()
  * translates through gettext, which may take its locks and malloc() on an
  * engine thread when the program chose a locale (see alloc.c). Never NULL. */
@@ -997,6 +1004,10 @@ int shim_diag_dump(const void *req, size_t reqlen,
  * *plen their number. */
 const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 
+/* Reads the start of a small text file (/proc/self/...) with one read():
+ * at most size - 1 bytes, NUL-terminated. Their number, or -1 if the file
+ * cannot be opened or read or is empty. */
+ssize_t shim_read_text(const char *path, char *buf, size_t size);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
 /* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()

@@ -1,5 +1,5 @@
 /* util.c: address conversion, fd placement, what a socket is (sock_diag
- * dumps), the clock. */
+ * dumps), the clock, small /proc files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -82,6 +82,19 @@ uint64_t shim_fd_ino(int fd)
 {
     struct stat st;
     return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+ssize_t shim_read_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    real_close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
 }
 
 int shim_fd_move_high(int fd)

@@ -10,6 +10,9 @@
 #   aside_wait PID           wait for that aside to end (it bounds its own
 #                            time): its exit status; cleanup forgets it
 #   running PID              PID is a live process (not gone, not a zombie)
+#   procs_matching PCRE [EXCEPT]  the live processes but EXCEPT whose command
+#                            line (its NUL-separated arguments, or a title
+#                            set over them) matches PCRE, one PID a line
 #   ended CS PID...          wait until none of PID... runs, CS hundredths of a
 #                            second at most; false if one still does
 #   wait_udp PORT [SECS]     wait until a UDP socket is bound on PORT (in network
@@ -74,6 +77,14 @@ running() {
     { read -r _st <"/proc/$1/stat"; } 2>/dev/null || return 1
     _st=${_st##*) } # after the command name, which may hold ") "
     case $_st in Z* | X*) return 1 ;; esac
+}
+
+procs_matching() {
+    grep -alP -- "$1" /proc/[0-9]*/cmdline 2>/dev/null |
+        while read -r _f; do
+            _p=${_f#/proc/}; _p=${_p%/cmdline}
+            if [ "$_p" != "${2:-}" ] && running "$_p"; then echo "$_p"; fi
+        done
 }
 
 # ended CS PID...: wait until none of PID... runs, at most CS hundredths of a

@@ -6,7 +6,8 @@
 # then the failure at the connect timeout); one info line per connection
 # at open and close, with one name for the connection; packet types by
 # name in debug lines; RUDP_STATS after SIGTERM and SIGHUP (and not
-# instead of a program's own handler), and from a keeper.
+# instead of a program's own handler), and from a keeper ("rudp-keeper[PID]"
+# on its lines, its counters said to be its own and the program's).
 . "$(dirname "$0")/../../lib/lib.sh"
 
 LDP=$(shim_preload)
@@ -176,9 +177,12 @@ wait "$SRV" || fail "the server failed: $(tail -3 "$T/kept.srv")"
 kpid=$(sed -n 's/.* info: keeper \([0-9]*\) took over .*/\1/p' "$T/kept.err")
 [ -n "$kpid" ] || fail "no keeper took over: $(cat "$T/kept.err")"
 i=0
-while ! grep -q "rudp\[$kpid\] stats: udp: " "$T/kept.err" && [ $i -lt 400 ]; do
+while ! grep -q "rudp-keeper\[$kpid\] stats: udp: " "$T/kept.err" && [ $i -lt 400 ]; do
     sleep 0.05; i=$((i + 1)); done
-grep "rudp\[$kpid\]" "$T/kept.err"
-grep -q "rudp\[$kpid\] stats: stream: stream bytes sent 300000," "$T/kept.err" ||
+grep "rudp-keeper\[$kpid\]" "$T/kept.err"
+grep -q "rudp-keeper\[$kpid\] stats: stream: stream bytes sent 300000," "$T/kept.err" ||
     fail "no RUDP_STATS from the keeper $kpid"
-echo "ok: the keeper $kpid printed RUDP_STATS at its end"
+grep -q "rudp-keeper\[$kpid\] stats: keeper of pid [0-9]*: the program's counters" "$T/kept.err" ||
+    fail "the keeper's RUDP_STATS do not say whose they are"
+! grep -q "rudp\[$kpid\]" "$T/kept.err" || fail "a line of keeper $kpid does not say rudp-keeper"
+echo "ok: the keeper $kpid printed RUDP_STATS at its end, as the keeper's"

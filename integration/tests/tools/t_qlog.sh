@@ -46,7 +46,7 @@ echo "link: $SPEC both ways"
 wait_no_nc() {
     i=0
     while ip netns pids "$EMU_NS_A" "$EMU_NS_B" 2>/dev/null | while read -r p; do
-        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = nc ] && echo "$p"
+        case "$(cat /proc/"$p"/comm 2>/dev/null)" in nc | rudp-keeper) echo "$p" ;; esac
     done | grep -q .; do
         i=$((i + 1))
         [ "$i" -lt 600 ] || fail "nc or its keeper still running 30 s after the transfer"

@@ -9,8 +9,8 @@
 #      the listener, and the engine counters;
 #  (b) a keeper: a writer under the shim queues 1-2 MB for a reader that does
 #      not read yet (256 KiB window) and _exit()s; rudp-stat of the keeper shows
-#      "keeper of pid <writer>" and its connection; then the reader reads and
-#      gets every byte;
+#      it named "(rudp-keeper)", "keeper of pid <writer>" and its connection;
+#      then the reader reads and gets every byte;
 #  (c) uid nobody running rudp-stat against wrk is refused by the process
 #      itself (non-zero exit, "permission denied: process N belongs to uid
 #      0"), while root succeeds; an unknown pid gives a one-line error;
@@ -269,20 +269,19 @@ while n < len(data) and time.monotonic() - stuck < 0.5:
 open(sent, "w").write(f"{n}\n")
 os._exit(0)
 PY
-bg_app writer env STAT_TEST_TAG="$T" python3 "$T/writer.py" "$P2" "$T/data" "$T/sent"
+bg_app writer python3 "$T/writer.py" "$P2" "$T/data" "$T/sent"
 WRITER=$LAST_PID
 rc=0; wait_exit "$WRITER" 30 || rc=$?
 [ "$rc" = 0 ] || { show "$T/writer.log" "$T/reader.log"; fail "the writer exited $rc (124: still running)"; }
 SENT=$(cat "$T/sent")
 [ "$SENT" -gt 1000000 ] || fail "the writer queued only $SENT bytes"
-# The keeper: a copy of the writer, with its environment.
+# The keeper: a copy of the writer, titled "rudp-keeper: <its command line>".
 KEEPER=""
 i=0
 while [ -z "$KEEPER" ]; do
-    for e in /proc/[0-9]*/environ; do
-        p=${e#/proc/}; p=${p%/environ}
-        [ "$p" != "$WRITER" ] || continue
-        if { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "STAT_TEST_TAG=$T"; then KEEPER=$p; break; fi
+    for c in $(grep -alF "rudp-keeper: " /proc/[0-9]*/cmdline 2>/dev/null); do
+        p=${c#/proc/}; p=${p%/cmdline}
+        if grep -qaF "$T/writer.py" "$c" 2>/dev/null; then KEEPER=$p; break; fi
     done
     [ -n "$KEEPER" ] && break
     [ "$i" -lt 100 ] || fail "no keeper process of writer $WRITER"
@@ -293,7 +292,7 @@ PIDS="$PIDS $KEEPER"
 i=0
 while :; do
     "$STAT" "$KEEPER" >"$T/keeper.out" 2>"$T/keeper.err" || true
-    grep -q "^pid $KEEPER (python3) engines [0-9]* up [0-9.]*s keeper of pid $WRITER\$" "$T/keeper.out" &&
+    grep -q "^pid $KEEPER (rudp-keeper) engines [0-9]* up [0-9.]*s keeper of pid $WRITER\$" "$T/keeper.out" &&
         grep -Eq "> 127\.0\.0\.1:$P2 id [0-9a-f]{16} " "$T/keeper.out" && break
     [ "$i" -lt 100 ] || { cat "$T/keeper.out" "$T/keeper.err" >&2; fail "rudp-stat $KEEPER: not the keeper's connection"; }
     sleep 0.1

@@ -1,0 +1,176 @@
+/*
+ * timewait.c: a listener's TIME_WAIT handed to the kernel when the process
+ * that holds it ends.
+ *
+ * While the process runs, its engine holds a listener's TCP socket through
+ * the 60 s of TIME_WAIT after the listener closed (shim_tw_hold,
+ * portshare.c): a bind() to the port needs SO_REUSEADDR meanwhile, as
+ * under TCP. Kernel TCP's TIME_WAIT outlives the process, but no process
+ * carries it: the kernel does. A keeper kept alive for it alone showed in
+ * ps as the program itself for a minute after the program was gone, and a
+ * supervisor took the service for still running (issue 30). So when a
+ * process ends without a keeper, and when a keeper's engine is done, every
+ * held socket becomes a kernel TIME_WAIT: still bound to the listener's
+ * address and port, with the application's SO_REUSEADDR, it connects to a
+ * listener of our own on loopback (an ephemeral port), sends its FIN
+ * first, and the FIN that answers puts it in TIME_WAIT. The kernel keeps
+ * that for TCP_TIMEWAIT_LEN with the bind rules of a server's own
+ * (inet_csk_bind_conflict(): a TIME_WAIT socket keeps its sk_reuse), and
+ * ss lists it. It starts now, so the port stays held up to 60 s longer
+ * than the connection's own TIME_WAIT would have held it; the cost is one
+ * loopback TCP connection (7 segments) per listener port.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "portshare.h"
+
+#include "poison.h"
+
+/* Each step is loopback's: done before the call returns, unless a firewall
+ * drops loopback TCP; then the port is given up after this, not held. */
+#define MEET_WAIT_MS 500
+
+/* A listener of ours that a socket bound to `bound` can connect to: on
+ * its own address, or loopback for a wildcard (try 0: ::1; try 1 for a
+ * dual-stack IPv6 wildcard: 127.0.0.1, v4-mapped, where IPv6 loopback is
+ * off). Its address in *at (length *len); the fd, or -errno. */
+static int meeting_listener(const struct sockaddr_storage *bound, int try,
+                            struct sockaddr_storage *at, socklen_t *len)
+{
+    memset(at, 0, sizeof *at);
+    if (bound->ss_family == AF_INET) {
+        if (try)
+            return -EADDRNOTAVAIL;
+        struct sockaddr_in *a = (struct sockaddr_in *)at;
+        *a = *(const struct sockaddr_in *)bound;
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = 0;
+        *len = sizeof *a;
+    } else if (bound->ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)at;
+        *a = *(const struct sockaddr_in6 *)bound;
+        a->sin6_port = 0;
+        a->sin6_flowinfo = 0;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
+            static const uint8_t mapped_lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+            if (try == 0)
+                a->sin6_addr = in6addr_loopback;
+            else if (try == 1)
+                memcpy(&a->sin6_addr, mapped_lo, sizeof mapped_lo);
+            else
+                return -EADDRNOTAVAIL;
+        } else if (try) {
+            return -EADDRNOTAVAIL;
+        }
+        *len = sizeof *a;
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    int l = real_socket(at->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l < 0)
+        return -errno;
+    int off = 0;
+    if (at->ss_family == AF_INET6)
+        real_setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    if (real_bind(l, (struct sockaddr *)at, *len) < 0 || real_listen(l, 1) < 0 ||
+        real_getsockname(l, (struct sockaddr *)at, len) < 0) {
+        int err = -errno;
+        real_close(l);
+        return err;
+    }
+    return l;
+}
+
+static int wait_for(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int n;
+    do
+        n = poll(&p, 1, MEET_WAIT_MS);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+}
+
+/* Puts the port that fd, a listener's TCP socket (bound, not listening),
+ * is bound to in a kernel TIME_WAIT. fd is the caller's to close after.
+ * 0 or -errno (the port is then free once fd is closed). */
+static int kernel_time_wait(int fd)
+{
+    struct sockaddr_storage bound, at;
+    socklen_t bl = sizeof bound, al = 0;
+    if (real_getsockname(fd, (struct sockaddr *)&bound, &bl) < 0)
+        return -errno;
+    int l = -EADDRNOTAVAIL, a = -1, err;
+    for (int try = 0; try < 2 && l < 0; try++)
+        l = meeting_listener(&bound, try, &at, &al);
+    if (l < 0)
+        return l;
+    shim_tcp_unlisten(fd); /* in case it still listens: a connect needs it closed */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        goto fail_errno;
+    if (real_connect(fd, (struct sockaddr *)&at, al) < 0 && errno != EINPROGRESS)
+        goto fail_errno;
+    if ((err = wait_for(fd, POLLOUT)) < 0)
+        goto fail;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        goto fail_errno;
+    if (soerr) {
+        err = -soerr;
+        goto fail;
+    }
+    if ((err = wait_for(l, POLLIN)) < 0)
+        goto fail;
+    a = real_accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (a < 0)
+        goto fail_errno;
+    /* Our FIN first: shutdown(), not close(), which sends nothing while
+     * the process that handed over still holds the file. Then theirs,
+     * once ours arrived (else both would close at once, and the TIME_WAIT
+     * would be on both sides). */
+    if (real_shutdown(fd, SHUT_WR) < 0)
+        goto fail_errno;
+    if ((err = wait_for(a, POLLIN)) < 0)
+        goto fail;
+    real_close(a);
+    a = -1;
+    err = wait_for(fd, POLLIN); /* their FIN: TIME_WAIT */
+    real_close(l);
+    return err;
+fail_errno:
+    err = -errno;
+fail:
+    if (a >= 0)
+        real_close(a);
+    real_close(l);
+    return err;
+}
+
+void shim_tw_leave(struct engine *e)
+{
+    /* A closed listener whose socket its last connections still use (in
+     * rudp's own TIME_WAIT, say) has not reached shim_tw_hold yet. */
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && !s->listener && s->reserve_fd >= 0 && shim_tw_hold(s))
+            s->reserve_fd = -1; /* the hold has it now */
+    }
+    for (int i = 0; i < e->ntw; i++) {
+        int err = kernel_time_wait(e->tw_fd[i]);
+        if (err < 0)
+            SHIM_LOG(RUDP_LOG_WARN, "a listener's port left without its TIME_WAIT: %s",
+                     shim_strerror(-err));
+        shim_close_owned(e->tw_fd[i]);
+    }
+    e->ntw = 0;
+}
