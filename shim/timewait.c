@@ -37,10 +37,16 @@
  * drops loopback TCP; then the port is given up after this, not held. */
 #define MEET_WAIT_MS 500
 
+/* Where the meeting listener stands for a socket bound to IPv4 loopback
+ * or a wildcard: an address of 127/8 that no program uses, so that the
+ * hand-off's segments can be told from a program's own (the real-program
+ * battery counts kernel TCP segments and prints these apart). */
+#define TW_MEET_ADDR 0x7f525457u /* 127.82.84.87 */
+
 /* A listener of ours that a socket bound to `bound` can connect to: on
- * its own address, or loopback for a wildcard (try 0: ::1; try 1 for a
- * dual-stack IPv6 wildcard: 127.0.0.1, v4-mapped, where IPv6 loopback is
- * off). Its address in *at (length *len); the fd, or -errno. */
+ * its own address, at TW_MEET_ADDR for IPv4 loopback or a wildcard (try 0,
+ * for a dual-stack IPv6 wildcard v4-mapped; try 1 there: ::1, where IPv4
+ * is off). Its address in *at (length *len); the fd, or -errno. */
 static int meeting_listener(const struct sockaddr_storage *bound, int try,
                             struct sockaddr_storage *at, socklen_t *len)
 {
@@ -50,8 +56,9 @@ static int meeting_listener(const struct sockaddr_storage *bound, int try,
             return -EADDRNOTAVAIL;
         struct sockaddr_in *a = (struct sockaddr_in *)at;
         *a = *(const struct sockaddr_in *)bound;
-        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
-            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        uint32_t ip = ntohl(a->sin_addr.s_addr);
+        if (ip == INADDR_ANY || ip >> 24 == 127)
+            a->sin_addr.s_addr = htonl(TW_MEET_ADDR);
         a->sin_port = 0;
         *len = sizeof *a;
     } else if (bound->ss_family == AF_INET6) {
@@ -60,11 +67,12 @@ static int meeting_listener(const struct sockaddr_storage *bound, int try,
         a->sin6_port = 0;
         a->sin6_flowinfo = 0;
         if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
-            static const uint8_t mapped_lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+            static const uint8_t mapped_meet[16] = {0,    0,    0,  0,  0,  0,  0,  0, 0, 0,
+                                                    0xff, 0xff, 127, 82, 84, 87};
             if (try == 0)
-                a->sin6_addr = in6addr_loopback;
+                memcpy(&a->sin6_addr, mapped_meet, sizeof mapped_meet);
             else if (try == 1)
-                memcpy(&a->sin6_addr, mapped_lo, sizeof mapped_lo);
+                a->sin6_addr = in6addr_loopback;
             else
                 return -EADDRNOTAVAIL;
         } else if (try) {

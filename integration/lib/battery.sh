@@ -36,7 +36,9 @@
 # the run's ports adds to (once, even when both ports are the run's).  Other
 # tests' and helpers' traffic on the machine uses other ports and is not
 # counted.  (A test killed with SIGKILL leaves its table: counters only,
-# every packet accepted.)  Where nftables cannot run (no root, no nf_tables in a container)
+# every packet accepted.)  The shim's TIME_WAIT hand-off at a server's exit
+# (shim/timewait.c: a loopback connection to 127.82.84.87, no byte of the
+# program's) is counted apart, in c_tw, and printed.  Where nftables cannot run (no root, no nf_tables in a container)
 # the test says "skip: ..." and exits 77.
 
 BAT_TABLE=rudp_bat_$$
@@ -53,14 +55,20 @@ bat_nft_init() {
 table inet $BAT_TABLE {
     counter c_tcp { }
     counter c_shim { }
+    counter c_tw { }
     set p_tcp { type inet_service; }
     set p_shim { type inet_service; }
     chain out {
         type filter hook output priority 0; policy accept;
         tcp sport @p_tcp counter name c_tcp
         tcp dport @p_tcp tcp sport != @p_tcp counter name c_tcp
-        tcp sport @p_shim counter name c_shim
-        tcp dport @p_shim tcp sport != @p_shim counter name c_shim
+        ip saddr 127.82.84.87 tcp dport @p_shim counter name c_tw
+        ip daddr 127.82.84.87 tcp sport @p_shim counter name c_tw
+        ip daddr 127.82.84.87 tcp dport @p_shim counter name c_tw
+        ip saddr != 127.82.84.87 ip daddr != 127.82.84.87 tcp sport @p_shim counter name c_shim
+        ip saddr != 127.82.84.87 ip daddr != 127.82.84.87 tcp dport @p_shim tcp sport != @p_shim counter name c_shim
+        meta nfproto ipv6 tcp sport @p_shim counter name c_shim
+        meta nfproto ipv6 tcp dport @p_shim tcp sport != @p_shim counter name c_shim
     }
 }
 NFT
@@ -169,8 +177,13 @@ battery() {
         [ "$_rc" = 0 ] || fail "the $_m run failed (exit $_rc)"
         echo "ok: the $_m run passed"
     done
-    _nt=$(bat_segments tcp) _ns=$(bat_segments shim)
+    _nt=$(bat_segments tcp) _ns=$(bat_segments shim) _nw=$(bat_segments tw)
     echo "kernel TCP segments on the test's ports: $_nt over kernel TCP (reference), $_ns under the shim"
+    # A server that closed a connection first leaves its port in a kernel
+    # TIME_WAIT when it ends (shim/timewait.c): one loopback connection to
+    # the shim's own listener at 127.82.84.87, no byte of the program's.
+    [ "${_nw:-0}" = 0 ] ||
+        echo "info: $_nw segments of the shim's TIME_WAIT hand-off at exit (shim/timewait.c), not counted"
     [ "${_nt:-0}" -gt 0 ] || fail "nftables counted no TCP segment in the kernel TCP run: the counter does not work"
     if [ "$_expect" = tcp ]; then
         [ "${_ns:-0}" -gt 0 ] ||

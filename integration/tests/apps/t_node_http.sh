@@ -25,7 +25,11 @@ run() {
     bat_listen "$SRV" "$P" 30
     assert_listener "$P"
     rc=0
-    run_app_t 120 node "$JS" client "$P" >"$T/client.out" 2>&1 || rc=$?
+    # RUDP_FALLBACK=none: the refused connect after server.close() would
+    # otherwise have the fallback ask kernel TCP too (a SYN and its RST, as
+    # documented for RUDP_FALLBACK=tcp), and no connection of the client
+    # can silently go over kernel TCP instead of rudp.
+    RUDP_FALLBACK=none run_app_t 120 node "$JS" client "$P" >"$T/client.out" 2>&1 || rc=$?
     cat "$T/client.out"
     [ "$rc" = 0 ] || { show "$T/node-srv.log"; fail "the node client exited $rc"; }
     rc=0
