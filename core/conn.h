@@ -417,7 +417,9 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
 void rudp__path_on_timer(rudp_conn *c, rudp_time now);
 /* Accounting for the amplification limit: `bytes` went to `to`. */
 void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes);
-/* Whether `bytes` more may go to c's address now (3x before validation). */
+/* Whether `bytes` more may go to c's address now: not while a client
+ * validates its server's new port (a server sends only to a validated
+ * address; to one being validated, challenges within 3x, path_flush). */
 int rudp__path_may_send(const rudp_conn *c, size_t bytes);
 
 #endif
