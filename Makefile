@@ -209,7 +209,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icore \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
-build/fuzz/%: tests/%.c $(CORE_SRC) $(wildcard core/*.h)
+build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 

@@ -387,6 +387,17 @@ int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer);
 /* A server's connection processed a DATA packet of `len` bytes from
  * `peer` (`rx`: RUDP_RX_*): may start validating a new address, or move. */
 void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int rx);
+/* Whether a DATA packet for c from `peer` must go to rudp__path_on_foreign
+ * instead of being processed: an unkeyed server's, from an address it
+ * does not send to (anyone who saw a packet could have made it). */
+int rudp__path_foreign(const rudp_conn *c, const rudp_addr *peer);
+/* Such a packet (`len` bytes, numbered pn32, frames [frames, frames+n))
+ * changes nothing of the connection: it may start the validation of its
+ * address (when it is the peer's newest non-probing packet), count toward
+ * the 3x limit, or answer our challenge (PATH_RESPONSE); then the path
+ * moves there if the peer's newest packet came from it. */
+void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint32_t pn32,
+                           const uint8_t *frames, size_t n, size_t len);
 void rudp__path_on_challenge(rudp_conn *c, uint64_t data);
 
 /* urgent.c: the URGENT frame while our mark is unacknowledged, written at
@@ -407,7 +418,9 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
 void rudp__path_on_timer(rudp_conn *c, rudp_time now);
 /* Accounting for the amplification limit: `bytes` went to `to`. */
 void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes);
-/* Whether `bytes` more may go to c's address now (3x before validation). */
+/* Whether `bytes` more may go to c's address now: not while a client
+ * validates its server's new port (a server sends only to a validated
+ * address; to one being validated, challenges within 3x, path_flush). */
 int rudp__path_may_send(const rudp_conn *c, size_t bytes);
 
 #endif

@@ -718,6 +718,11 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             auth_failed(c);
             return 0;
         }
+        if (rudp__path_foreign(c, peer)) {
+            rudp__path_on_foreign(c, now, peer, h.pn, buf + hl, len - (size_t)hl, len);
+            rudp__trace_metrics(c);
+            return 0;
+        }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         int rx = rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
         if (c->is_server && !c->dead) {

@@ -67,6 +67,11 @@ int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
     return c->state == RUDP_SYN_RCVD || (moving_state(c->state) && c->state != RUDP_TIME_WAIT);
 }
 
+int rudp__path_foreign(const rudp_conn *c, const rudp_addr *peer)
+{
+    return c->is_server && !c->keyed && moving_state(c->state) && !addr_eq(peer, &c->pkey.addr);
+}
+
 /* At the next challenge, or the deadline: a challenge due but held back
  * by the amplification limit waits for bytes from its address (their
  * packet flushes the connection) or the deadline, not for a timer. */
@@ -118,25 +123,17 @@ static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr 
     rudp__log(c->ctx, level, "%s: %s %s%s%s", name, what, x, b ? " -> " : "", y);
 }
 
-/* Sends to `to` from now on. `validated`: it answered a challenge, or is
- * the address we left last. */
-static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int validated)
+/* Sends to `to` from now on: it answered our challenge. */
+static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
 {
     rudp_path *p = &c->path;
     rudp_addr from = c->pkey.addr;
-    if (!p->unvalidated) {
-        p->prev = from;
-        p->has_prev = 1;
-    }
     /* In the listener's queue, a connection counts under its source
      * address (budget.c): it moves there too. */
     int q = c->queued;
     rudp__queue(c, RUDP_Q_NONE);
     rudp__table_rekey_peer(c->ctx, c, to);
     rudp__queue(c, q);
-    p->unvalidated = !validated;
-    if (validated && p->has_prev && addr_eq(to, &p->prev))
-        p->has_prev = 0; /* back where we were: nothing left to go back to */
     p->moves++;
     c->ctx->stats.path_moves++;
     if (!same_ip(&from, to)) {
@@ -144,7 +141,7 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, int valida
         rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
         rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
     }
-    log_path(c, RUDP_LOG_INFO, validated ? "peer moved:" : "peer moved (validating):", &from, to);
+    log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
     /* Our ACKs went to the old address meanwhile (a client whose address
      * went away never gets them): repeat them on the new path at once, or
@@ -188,6 +185,29 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     rudp__conn_dirty(c);
 }
 
+/* Server: a non-probing packet numbered `pn` from `peer`, the highest so
+ * far (RFC 9000 §9.3): the newest word of where the peer is. */
+static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint64_t pn,
+                        size_t len)
+{
+    rudp_path *p = &c->path;
+    if (addr_eq(peer, &c->pkey.addr)) {
+        /* the path we use carries the newest: a validation under way
+         * moves nothing when it ends (unless a newer packet comes from
+         * the address being validated). At an equal number the path's
+         * packet was processed, the other one was not: a copy (unkeyed,
+         * the number is not authenticated). */
+        if (p->probe.on && pn >= p->probe.pn_max)
+            p->newest_on_probe = 0;
+        return;
+    }
+    if (!p->probe.on || !addr_eq(&p->probe.addr, peer))
+        start_probe(c, now, peer, len);
+    if (pn > p->probe.pn_max)
+        p->probe.pn_max = pn;
+    p->newest_on_probe = 1;
+}
+
 void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int rx)
 {
     rudp_path *p = &c->path;
@@ -197,24 +217,49 @@ void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, si
         p->probe.bytes_in += len;
     if (!(rx & RUDP_RX_LARGEST) || !(rx & RUDP_RX_NON_PROBING))
         return; /* only the peer's newest packet says where it is */
-    p->newest_on_probe = p->probe.on && addr_eq(peer, &p->probe.addr);
-    if (addr_eq(peer, &c->pkey.addr))
-        return;
-    if (c->keyed) {
-        /* Authenticated: it is the peer's. Back to the address it left,
-         * or on to a new one, within the limit until validated. */
-        int back = p->has_prev && addr_eq(peer, &p->prev);
-        move_to(c, now, peer, back);
-        if (back) {
-            if (p->probe.on)
-                probe_failed(c);
+    /* Keyed, a packet from a new address was authenticated (a copy of
+     * the peer's, at worst) and processed; still, nothing goes there but
+     * the challenge until it is answered. */
+    newest_from(c, now, peer, c->rx_largest, len);
+}
+
+void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint32_t pn32,
+                           const uint8_t *frames, size_t n, size_t len)
+{
+    rudp_ctx *ctx = c->ctx;
+    rudp_path *p = &c->path;
+    int probing = 1, answer = 0;
+    uint64_t data = 0;
+    rudp_frame f;
+    for (size_t off = 0; off < n;) {
+        int k = rudp_wire_frame_decode(frames + off, n - off, &f);
+        if (k <= 0) {
+            ctx->stats.malformed++;
             return;
         }
+        off += (size_t)k;
+        if (f.type == RUDP_FRAME_PATH_RESPONSE) {
+            data = f.u.path_data;
+            answer = 1;
+        } else if (f.type != RUDP_FRAME_PADDING && f.type != RUDP_FRAME_PATH_CHALLENGE) {
+            probing = 0;
+        }
     }
-    if (!p->probe.on || !addr_eq(&p->probe.addr, peer)) {
-        start_probe(c, now, peer, len);
-        p->newest_on_probe = 1;
+    uint64_t pn = rudp__conn_rx_pn(c, pn32);
+    if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
+        ctx->stats.dup_pkts++; /* a replay: it starts nothing */
+        return;
     }
+    ctx->stats.path_held++;
+    int on_probe = p->probe.on && addr_eq(peer, &p->probe.addr);
+    if (on_probe)
+        p->probe.bytes_in += len;
+    if (!probing && (!c->rx_any || pn > c->rx_largest)) {
+        newest_from(c, now, peer, pn, len);
+        on_probe = 1;
+    }
+    if (on_probe && answer && data == p->probe.challenge)
+        rudp__path_on_response(c, now, data);
 }
 
 void rudp__path_on_challenge(rudp_conn *c, uint64_t data)
@@ -233,19 +278,17 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
     rudp_addr a = p->probe.addr;
     stop_probe(c);
     c->ctx->stats.paths_validated++;
-    if (addr_eq(&a, &c->pkey.addr)) {
-        /* keyed: the address we moved to is the peer's */
-        p->unvalidated = 0;
-        p->has_prev = 0;
-        log_path(c, RUDP_LOG_DEBUG, "the peer's new address is validated:", &a, NULL);
-        rudp__conn_dirty(c);
-    } else if (!c->is_server) {
+    if (!c->is_server) {
         /* the server's new port answered from there: it is the server's */
-        move_to(c, now, &a, 1);
-        p->has_prev = 0;
+        move_to(c, now, &a);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
     } else if (p->newest_on_probe) {
-        move_to(c, now, &a, 1);
+        /* the address holds our challenge, and the peer's newest packet
+         * came from it: the path moves (RFC 9000 §9.3) */
+        move_to(c, now, &a);
+    } else {
+        log_path(c, RUDP_LOG_DEBUG, "validated, but the peer's newest packet came on its path; "
+                                    "staying:", &c->pkey.addr, NULL);
     }
 }
 
@@ -326,8 +369,7 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
         /* Authenticated: the server's own word. */
         if (p->probe.on)
             probe_failed(c);
-        move_to(c, now, &to, 1);
-        p->has_prev = 0;
+        move_to(c, now, &to);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
         return;
     }
@@ -398,11 +440,6 @@ void rudp__path_on_timer(rudp_conn *c, rudp_time now)
                  &c->pkey.addr, NULL);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED); /* back to where we were */
         rudp__conn_dirty(c);
-    } else if (p->unvalidated && p->has_prev && addr_eq(&a, &c->pkey.addr)) {
-        log_path(c, RUDP_LOG_INFO, "the peer's new address never answered; back to", &p->prev,
-                 NULL);
-        rudp_addr back = p->prev;
-        move_to(c, now, &back, 1);
     } else {
         log_path(c, RUDP_LOG_INFO, "a packet came from an address that never answered the "
                                    "path challenge (spoofed, or the peer left it):", &a, NULL);
@@ -419,11 +456,9 @@ void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes)
 int rudp__path_may_send(const rudp_conn *c, size_t bytes)
 {
     const rudp_path *p = &c->path;
-    if (p->port_probe && p->probe.on)
-        return 0; /* a client validating its server's new port: nothing to the old one */
-    if (!p->unvalidated || !p->probe.on)
-        return 1;
-    return p->probe.bytes_out + bytes <= RUDP_PATH_AMPLIFICATION * p->probe.bytes_in;
+    (void)bytes; /* a server sends on a validated address only */
+    return !(p->port_probe && p->probe.on); /* a client validating its server's new port:
+                                             * nothing to the old one */
 }
 
 int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)

@@ -5,23 +5,29 @@
  *
  * A server's peer may reach it from a new address: a NAT re-mapped the
  * client's port after a quiet minute, or the client moved (Wi-Fi to LTE,
- * or its engine opened a new socket, rudp_conn_rebind). A DATA packet of a
- * known connection from a new address is processed like any other; when
- * it is the peer's highest-numbered non-probing packet so far, the server
- * validates the new address: a PATH_CHALLENGE of 64 unpredictable bits
- * goes there, and only the holder of that address can echo it in a
- * PATH_RESPONSE. Until an address is validated, the server sends it at
- * most 3x the bytes it received from it (no amplification).
- *   - keyed: the packet was authenticated, so it came from the peer (or
- *     is a copy of its packet): the server sends to the new address at
- *     once, within the limit, and goes back to the old one if the
- *     challenge is never answered;
- *   - unkeyed: anyone who saw a packet can forge one, so the server keeps
- *     sending to the old address until the new one answers the challenge.
- * The switch follows the peer's newest non-probing packet only: a copy of
- * an older packet sent from elsewhere moves nothing. Congestion control
- * and the RTT estimate start over on a new IP address, and carry over on a
- * port-only change (the path is the same).
+ * or its engine opened a new socket, rudp_conn_rebind). A packet from a
+ * new address changes nothing of where the server sends, what it takes
+ * or its timers until that address answers a PATH_CHALLENGE (64
+ * unpredictable bits sent only there), and the path moves there only if
+ * the peer's highest-numbered non-probing packet came from it (RFC 9000
+ * §9.3): the validated path carries the connection meanwhile, and an
+ * address not validated gets at most 3x the bytes it sent (challenges
+ * only).
+ *   - unkeyed: anyone who saw a packet can make one (its packet number,
+ *     an ACK of packets never sent, a RESET: nothing is authenticated), so
+ *     such a packet is not processed at all (rudp__path_on_foreign): it
+ *     may only start the validation of its address, count toward the 3x,
+ *     or carry the PATH_RESPONSE. What it carried the peer sends again
+ *     once the path moved. An observer that reads the challenge at its own
+ *     address can answer it, and with a packet numbered above the peer's
+ *     newest take the path: numbers are not authenticated (README,
+ *     Security). A bit-flipped copy from elsewhere does nothing.
+ *   - keyed: the packet was authenticated first (a copy of the peer's, at
+ *     worst), so it is processed; the challenge is sealed, so only the
+ *     peer can answer it, even through a relay at the new address.
+ * A copy of an older packet sent from elsewhere is a duplicate: it starts
+ * nothing. Congestion control and the RTT estimate start over on a new IP
+ * address, and carry over on a port-only change (the path is the same).
  *
  * A client moves itself (rudp_conn_rebind), and follows its server only
  * to another port of the same server IP address, only for its own
@@ -60,6 +66,7 @@ typedef struct rudp_path_probe {
     uint64_t challenge;       /* data of our PATH_CHALLENGE */
     uint64_t bytes_in;        /* received from addr since the probe began */
     uint64_t bytes_out;       /* sent to it: at most 3x bytes_in */
+    uint64_t pn_max;          /* server: its highest non-probing packet number */
     rudp_time next_at;        /* the challenge goes (again) at this time */
     rudp_time interval;       /* then after this, doubling */
     rudp_time deadline;       /* validation failed if unanswered by then */
@@ -70,9 +77,6 @@ typedef struct rudp_path_probe {
 /* A connection's path state (in struct rudp_conn). */
 typedef struct rudp_path {
     rudp_path_probe probe;
-    rudp_addr prev;           /* keyed: the validated address we left */
-    uint8_t has_prev;
-    uint8_t unvalidated;      /* we send to an address not validated yet */
     uint8_t resp_pending;     /* a PATH_RESPONSE to send */
     uint8_t newest_on_probe;  /* the peer's newest non-probing packet came from probe.addr */
     uint64_t resp_data;

@@ -173,6 +173,8 @@ typedef struct rudp_stats {
     uint64_t path_moves;                   /* server: a peer's address changed */
     uint64_t paths_validated;              /* server: a new address echoed our challenge */
     uint64_t path_failed;                  /* server: a new address never did (spoofed?) */
+    uint64_t path_held;                    /* unkeyed server: DATA from an address not
+                                              validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
 } rudp_stats;
 

@@ -619,9 +619,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
      * unkeyed process's figures stay as they were */
     /* roaming (core/path.h): peers that moved, and attempts that failed */
     say(line, arg, "path: peers moved %llu (addresses validated %llu, never answering %llu), "
-                   "connections moved to a new socket %llu, datagrams from a wrong address %llu",
+                   "connections moved to a new socket %llu, datagrams from a wrong address %llu, "
+                   "from an address not validated %llu",
         (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
-        (ull)s->path_refused);
+        (ull)s->path_refused, (ull)s->path_held);
     if (shim_key() || s->handshakes_rejected || s->auth_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu",

@@ -194,13 +194,10 @@ static void attacker_copy(int keyed, int early)
     cr_assert(le(u64, r.s.void_bytes, RUDP_PATH_AMPLIFICATION * copy.len),
               "%llu bytes went to the copier's address for %zu it sent",
               (unsigned long long)r.s.void_bytes, copy.len);
-    if (keyed) {
-        /* authenticated, so followed at once, and left at the peer's next
-         * packet from its own address */
-        cr_assert(eq(u64, st->path_moves, 2));
-    } else {
-        cr_assert(eq(u64, st->path_moves, 0), "unvalidated, never followed");
-    }
+    /* keyed (authenticated, processed) or not (held unprocessed), an
+     * address that never answers is never sent to but its challenges */
+    cr_assert(eq(u64, st->path_moves, 0), "unvalidated, never followed");
+    cr_assert(eq(u64, st->path_held, keyed ? 0 : 1));
     cr_assert(eq(u64, st->path_failed, 1), "the attempt is counted");
     cr_assert(eq(u64, st->paths_validated, 0));
     sim_free(&r.s);
@@ -211,7 +208,7 @@ Test(path, a_copy_that_overtakes_the_original_moves_an_unkeyed_server_nowhere)
     attacker_copy(0, 1);
 }
 
-Test(path, a_copy_that_overtakes_the_original_moves_a_keyed_server_back_at_once)
+Test(path, a_copy_that_overtakes_the_original_moves_a_keyed_server_nowhere)
 {
     attacker_copy(1, 1);
 }
@@ -488,4 +485,233 @@ Test(path, only_a_server_moves_and_only_a_client_follows)
     assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
     cr_assert(eq(u64, stats(&r, r.b)->path_moves, 0));
     sim_free(&r.s);
+}
+
+/* ---- an observer who sends from its own address (issue 30, finding 1) ----
+ * It sees the traffic and sends bit-flipped copies of the client's packets
+ * from an address of its own. Unkeyed, such a packet could say anything
+ * (its number, an ACK of what the server never sent, a RESET): a server
+ * processes nothing from an address it does not send to; the packet may
+ * only start the validation of that address (path.h). */
+
+static struct {
+    rudp_time from, until; /* copy the client's packets sent in [from, until) */
+    int n;                 /* copies sent */
+    size_t bytes;          /* ... their bytes */
+    rudp_addr addr;        /* the observer's address */
+    uint64_t rng;
+} flip;
+
+static uint64_t flip_rand(void)
+{
+    flip.rng ^= flip.rng << 13;
+    flip.rng ^= flip.rng >> 7;
+    flip.rng ^= flip.rng << 17;
+    return flip.rng;
+}
+
+/* Each of the client's packets, copied, one to four bits flipped past the
+ * magic, version, type and connection ID (the packet number, the frames),
+ * sent from the observer's address ahead of the original. */
+static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    if (from != 0 || to != 1 || s->now < flip.from || s->now >= flip.until || len <= 12)
+        return;
+    uint8_t c[1500];
+    memcpy(c, buf, len);
+    int k = 1 + (int)(flip_rand() % 4);
+    for (int i = 0; i < k; i++) {
+        size_t at = 12 + (size_t)(flip_rand() % (len - 12));
+        c[at] ^= (uint8_t)(1u << (flip_rand() % 8));
+    }
+    if (flip_rand() % 2) /* half of them: a bit of the packet number's low byte */
+        c[15] ^= (uint8_t)(1u << (flip_rand() % 8));
+    flip.n++;
+    flip.bytes += len;
+    sim_inject(s, &flip.addr, to, c, len);
+}
+
+static void bit_flipped_copies(int keyed)
+{
+    roam r;
+    roam_up(&r, 31, keyed);
+    memset(&flip, 0, sizeof flip);
+    flip.rng = 0x9e3779b97f4a7c15ull;
+    flip.from = r.s.now + RUDP_MS(200);
+    flip.until = flip.from + RUDP_MS(600);
+    flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+    r.s.tap = flip_tap;
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(gt(int, flip.n, 100), "only %d copies", flip.n);
+    const rudp_stats *st = stats(&r, r.b);
+    cr_assert(eq(u64, st->path_moves, 0), "the observer's address was followed");
+    cr_assert(eq(u64, st->paths_validated, 0));
+    cr_assert(le(u64, r.s.void_bytes, RUDP_PATH_AMPLIFICATION * flip.bytes));
+    if (!keyed)
+        cr_assert(gt(u64, st->path_held, 0));
+    sim_free(&r.s);
+}
+
+Test(path, bit_flipped_copies_from_another_address_change_nothing_unkeyed, .timeout = 60)
+{
+    bit_flipped_copies(0);
+}
+
+Test(path, bit_flipped_copies_from_another_address_change_nothing_keyed, .timeout = 60)
+{
+    bit_flipped_copies(1);
+}
+
+/* An unkeyed server's connection before and after a packet from a new
+ * address: where it sends, what it received, its timers. */
+typedef struct snap {
+    rudp_addr peer;
+    uint64_t rx_largest, rcv_contig, peer_max_data;
+    rudp_time last_rx;
+    uint64_t ticks[RUDP_T_COUNT];
+    unsigned armed;
+} snap;
+
+static void take_snap(const rudp_conn *c, snap *o)
+{
+    memset(o, 0, sizeof *o);
+    o->peer = c->pkey.addr;
+    o->rx_largest = c->rx_largest;
+    o->rcv_contig = c->rcv_contig;
+    o->last_rx = c->last_rx;
+    o->peer_max_data = c->peer_max_data;
+    for (int k = 0; k < RUDP_T_COUNT; k++) {
+        if (k == RUDP_T_PATH)
+            continue; /* the validation's own */
+        if (c->timers[k].pprev) {
+            o->armed |= 1u << k;
+            o->ticks[k] = c->timers[k].tick;
+        }
+    }
+}
+
+/* An unkeyed connection, idle after 1000 bytes from the client, and a raw
+ * endpoint x (the observer's address, which captures what reaches it). */
+static int idle_up(roam *r, uint64_t seed, sim_app **c, sim_app **sv)
+{
+    roam_up(r, seed, 0);
+    int x = sim_add_raw_ep(&r->s);
+    *c = &r->s.apps[r->ci];
+    (*c)->to_send = 1000;
+    (*c)->no_shutdown = 1;
+    sim_run_until(&r->s, r->s.now + RUDP_MS(300));
+    *sv = server_app(r);
+    cr_assert_not_null(*sv);
+    (*sv)->to_send = 0;
+    (*sv)->no_shutdown = 1;
+    sim_run_until(&r->s, r->s.now + RUDP_MS(700));
+    return x;
+}
+
+/* A packet of a live, idle connection, numbered as the client's next one,
+ * carrying what only the peer should say (a PING, an ACK of everything,
+ * MAX_DATA), from a new address: nothing of the connection changes, only
+ * a challenge goes there, within 3x what came from it. Then the client's
+ * own packets go on: they are its newest, so even an answer from the new
+ * address would move nothing. */
+Test(path, a_packet_from_a_new_address_moves_nothing_and_resets_no_timer)
+{
+    roam r;
+    sim_app *c, *sv;
+    int x = idle_up(&r, 32, &c, &sv);
+    snap before, after;
+    take_snap(sv->conn, &before);
+    uint8_t buf[64];
+    size_t n = ping_to_server(&r, buf, sizeof buf);
+    buf[n++] = RUDP_FRAME_MAX_DATA;
+    n += (size_t)rudp_varint_encode(buf + n, sizeof buf - n, 1ull << 40);
+    const rudp_stats *st = stats(&r, r.b);
+    uint64_t held = st->path_held;
+    r.s.now += RUDP_MS(5);
+    sim_inject(&r.s, &r.s.ep[x].addr, r.b, buf, n);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    take_snap(sv->conn, &after);
+    cr_assert(eq(u64, st->path_held, held + 1));
+    cr_assert(eq(int, memcmp(&before.peer, &after.peer, sizeof before.peer), 0), "moved");
+    cr_assert(eq(u64, after.rx_largest, before.rx_largest), "its number was taken");
+    cr_assert(eq(u64, after.last_rx, before.last_rx), "it counted as heard");
+    cr_assert(eq(u32, after.armed, before.armed), "a timer was armed or stopped");
+    for (int k = 0; k < RUDP_T_COUNT; k++)
+        cr_assert(eq(u64, after.ticks[k], before.ticks[k]), "timer %d moved", k);
+    cr_assert(eq(u64, after.peer_max_data, before.peer_max_data), "its MAX_DATA was taken");
+    /* the challenge, and nothing else, went there; at most 3x */
+    sim_run_until(&r.s, r.s.now + RUDP_SEC(5));
+    sim_ep *xe = &r.s.ep[x];
+    size_t got = 0;
+    for (int i = 0; i < xe->ncap; i++)
+        got += xe->cap[i].len;
+    cr_assert(ge(int, xe->ncap, 1), "no challenge");
+    cr_assert(le(u64, got, RUDP_PATH_AMPLIFICATION * n), "%zu bytes for %zu", got, n);
+    cr_assert(eq(u64, st->path_moves, 0));
+    cr_assert(eq(u64, st->path_failed, 1));
+    sim_free(&r.s);
+}
+
+/* The observer's address answers the challenge (it can: the challenge
+ * went there). It still moves nothing when the client's own packets are
+ * newer than the one that started the validation: only the peer's
+ * highest-numbered non-probing packet moves the path (RFC 9000 §9.3). */
+static size_t answer_of(sim_ep *xe, uint8_t *buf, size_t cap, uint64_t dcid, uint32_t pn)
+{
+    cr_assert(ge(int, xe->ncap, 1), "no challenge");
+    const sim_capture *k = &xe->cap[xe->ncap - 1];
+    rudp_hdr h;
+    int hl = rudp_wire_hdr_decode(k->data, k->len, &h);
+    cr_assert(gt(int, hl, 0));
+    rudp_frame f;
+    cr_assert(gt(int, rudp_wire_frame_decode(k->data + hl, k->len - (size_t)hl, &f), 0));
+    cr_assert(eq(u8, f.type, RUDP_FRAME_PATH_CHALLENGE));
+    memset(buf, 0, cap);
+    size_t n = sim_data_hdr(buf, dcid, pn);
+    int w = rudp_wire_path_encode(buf + n, cap - n, RUDP_FRAME_PATH_RESPONSE, f.u.path_data);
+    cr_assert(gt(int, w, 0));
+    return n + (size_t)w;
+}
+
+static void answered(int newer_from_client)
+{
+    roam r;
+    sim_app *c, *sv;
+    int x = idle_up(&r, 33, &c, &sv);
+    rudp_conn_info si;
+    rudp_conn_get_info(sv->conn, &si);
+    uint8_t buf[128];
+    size_t n = ping_to_server(&r, buf, sizeof buf) + 40;
+    uint32_t pn = (uint32_t)sv->conn->rx_largest + 1;
+    sim_inject(&r.s, &r.s.ep[x].addr, r.b, buf, n);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    if (newer_from_client) {
+        /* the client's next packet comes on the validated path: the
+         * number the observer took is the client's (a forged number
+         * only counts while nothing on the path has reached it) */
+        c->to_send++;
+        sim_poke_apps(&r.s);
+        sim_run_until(&r.s, r.s.now + RUDP_MS(12));
+        cr_assert(ge(u64, sv->conn->rx_largest, pn), "the client's packet did not arrive");
+    }
+    const rudp_stats *st = stats(&r, r.b);
+    n = answer_of(&r.s.ep[x], buf, sizeof buf, si.local_cid, pn + 1000);
+    sim_inject(&r.s, &r.s.ep[x].addr, r.b, buf, n);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    cr_assert(eq(u64, st->paths_validated, 1));
+    cr_assert(eq(u64, st->path_moves, newer_from_client ? 0 : 1));
+    sim_free(&r.s);
+}
+
+Test(path, a_validated_address_moves_nothing_when_the_newest_packet_is_the_paths)
+{
+    answered(1);
+}
+
+/* ... and the unkeyed limit, said in path.h and the README: an observer
+ * that answers from its own address, with the newest packet, takes the
+ * path (keyed, it cannot read the challenge). */
+Test(path, unkeyed_an_address_that_answers_with_the_newest_packet_takes_the_path)
+{
+    answered(0);
 }
