@@ -147,8 +147,7 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
      * went away never gets them): repeat them on the new path at once, or
      * the client's probe waits a backed-off probe timeout (up to 1 s) to
      * learn what arrived (issue 30). */
-    if (validated)
-        c->ack_now = 1;
+    c->ack_now = 1;
 }
 
 /* A validation given up: unanswered, or overtaken by the peer's own

@@ -44,9 +44,9 @@
 #define TW_MEET_ADDR 0x7f525457u /* 127.82.84.87 */
 
 /* A listener of ours that a socket bound to `bound` can connect to: on
- * its own address, at TW_MEET_ADDR for IPv4 loopback or a wildcard (try 0,
- * for a dual-stack IPv6 wildcard v4-mapped; try 1 there: ::1, where IPv4
- * is off). Its address in *at (length *len); the fd, or -errno. */
+ * its own address, at TW_MEET_ADDR for IPv4 loopback or a wildcard (v4-mapped
+ * through an IPv6 socket; for a dual-stack IPv6 wildcard try 1 is ::1,
+ * where IPv4 is off). Its address in *at (length *len); the fd, or -errno. */
 static int meeting_listener(const struct sockaddr_storage *bound, int try,
                             struct sockaddr_storage *at, socklen_t *len)
 {
@@ -66,9 +66,8 @@ static int meeting_listener(const struct sockaddr_storage *bound, int try,
         *a = *(const struct sockaddr_in6 *)bound;
         a->sin6_port = 0;
         a->sin6_flowinfo = 0;
+        static const uint8_t mapped_meet[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 82, 84, 87};
         if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
-            static const uint8_t mapped_meet[16] = {0,    0,    0,  0,  0,  0,  0,  0, 0, 0,
-                                                    0xff, 0xff, 127, 82, 84, 87};
             if (try == 0)
                 memcpy(&a->sin6_addr, mapped_meet, sizeof mapped_meet);
             else if (try == 1)
@@ -77,6 +76,9 @@ static int meeting_listener(const struct sockaddr_storage *bound, int try,
                 return -EADDRNOTAVAIL;
         } else if (try) {
             return -EADDRNOTAVAIL;
+        } else if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127) {
+            /* IPv4 loopback through an IPv6 socket (Java's, for one) */
+            memcpy(&a->sin6_addr.s6_addr[12], &mapped_meet[12], 4);
         }
         *len = sizeof *a;
     } else {
