@@ -58,6 +58,7 @@
  * fd. Exit 0 iff every check held; 1 with a "FAIL:" line otherwise; 3 if
  * the watchdog (60 s) fired.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -346,8 +347,8 @@ static int spawn_file(const char *path, char **argv)
 
 /* 0 if the kernel itself runs the file at path (of a format just
  * registered), else the errno of its execve: a forked child calls execve by
- * system call, past every name the shim interposes, its output to
- * /dev/null. */
+ * system call through libc's own syscall(), past every name the shim
+ * interposes (syscall() is one of them), its output to /dev/null. */
 static int kernel_runs(const char *path, char **argv)
 {
     extern char **environ;
@@ -361,7 +362,13 @@ static int kernel_runs(const char *path, char **argv)
             dup2(nul, 1);
             dup2(nul, 2);
         }
-        syscall(SYS_execve, path, argv, environ);
+        /* libc's own syscall(): the shim interposes syscall() too */
+        long (*raw)(long, ...) = NULL;
+        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        if (libc)
+            *(void **)&raw = dlsym(libc, "syscall");
+        if (raw)
+            raw(SYS_execve, path, argv, environ);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof e);
         (void)w;
@@ -413,6 +420,11 @@ static void binfmt(void)
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     CHECK(n > 0, "readlink: %s", strerror(errno));
     exe[n] = '\0';
+    /* EXECWIN_INTERP names the interpreter instead: a path the kernel
+     * cannot resolve stands for a container's (t_prog_execwin). */
+    const char *as = getenv("EXECWIN_INTERP");
+    if (as && *as)
+        snprintf(exe, sizeof exe, "%s", as);
     /* A magic format, the interpreter this (dynamic) program. */
     char rule[4600], magic[32];
     snprintf(misc_names[0], sizeof misc_names[0], "execwin_%d_m", (int)getpid());
