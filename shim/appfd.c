@@ -172,24 +172,37 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
  * An AF_UNIX stream socket closed while its receive queue holds bytes sets
  * ECONNRESET on its peer (unix_release_sock() in net/unix/af_unix.c); only
  * the app's end can put bytes there. The engine shares the app's fd table,
- * so it sends the byte through the app's fd number, under the lock that
- * close() of a bridged fd takes, after checking by inode that the number
- * still holds the app's end. Nothing to do when the app wrote bytes the
+ * so it sends the byte through the app's fd number, which its slot keeps
+ * (shim_fd_put): through a copy of it, whose inode says it is the app's
+ * end. Checking the number and then sending through it would not do:
+ * another thread's dup2(other_socket, fd) in between (which, unlike
+ * close(), takes none of our locks) would put a NUL byte in an unrelated
+ * stream; the copy holds the file it was made of whatever happens to the
+ * number. Under the lock close() of a bridged fd and fork() take, so no
+ * child inherits the copy. Nothing to do when the app wrote bytes the
  * engine has not taken: they are the unread data. */
-int shim_appfd_reset_mark(uint64_t id, int efd)
+int shim_appfd_reset_mark(shim_slot *s, int efd)
 {
     int inq = 0;
     if (real_ioctl(efd, SIOCINQ, &inq) == 0 && inq > 0)
         return 1;
-    int fd;
-    uint64_t ino;
-    if (!shim_fd_find_conn(id, &fd, &ino))
+    if (!s)
+        return 0;
+    uint64_t ino = atomic_load(&s->app_ino);
+    int fd = atomic_load(&s->app_fd);
+    if (fd < 0 || !ino)
         return 0;
     int r = 0;
     pthread_mutex_lock(&sndbuf_mu);
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino)
-        r = send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (dfd < 0 && errno == EINVAL)
+        dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an fd limit under SHIM_FD_BASE */
+    if (dfd >= 0) {
+        struct stat st;
+        if (fstat(dfd, &st) == 0 && (uint64_t)st.st_ino == ino)
+            r = send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+        real_close(dfd);
+    }
     pthread_mutex_unlock(&sndbuf_mu);
     return r;
 }

@@ -336,7 +336,7 @@ static void bridge_failed(bridge *b, int err)
      * the byte. */
     if (err == -ECONNRESET && b->established && b->unix_up && !b->app_gone && !b->hup &&
         b->efd >= 0)
-        shim_appfd_reset_mark(b->id, b->efd);
+        shim_appfd_reset_mark(slot_of(b), b->efd);
     const uint8_t *p;
     if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
         rudp_conn_peek(b->conn, &p) > 0) {

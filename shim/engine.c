@@ -848,6 +848,8 @@ void *shim_engine_loop(void *arg)
         rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
         if (e->fallback_at < wake)
             wake = e->fallback_at;
+        if (e->roam_at < wake)
+            wake = e->roam_at;
         if (e == &G.e[0]) {
             rudp_time ctl = shim_control_timer(e, now);
             if (ctl < wake)
@@ -926,6 +928,8 @@ void *shim_engine_loop(void *arg)
             retry_pending(e, now);
         if (now >= e->fallback_at)
             shim_fallback_timer(e, now);
+        if (now >= e->roam_at)
+            shim_roam_timer(e, now);
         /* What is sent now is timed now, not at the wake-up. */
         deadline = pump(e, shim_now());
         /* accepted connections whose turn came (fifo.c), after the
@@ -1031,6 +1035,7 @@ int shim_engine_start_locked(struct engine *e)
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
     e->fallback_at = RUDP_TIME_NEVER;
+    e->roam_at = RUDP_TIME_NEVER;
     uint8_t seed[32];
     int err = random_seed(seed);
     if (err < 0) {

@@ -280,6 +280,8 @@ struct engine {
     int roam_due;              /* a client socket's sends failed (roam.c) */
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
     int nl_type;               /* W_NETLINK, for epoll dispatch */
+    rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */
+    uint64_t nl_foreign;       /* roam.c: rtnetlink messages not from the kernel, dropped */
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
@@ -413,8 +415,12 @@ void shim_roam_send_error(void *user, int fd, int err);
  * e.g. a sandbox: send errors and silence still make connections move). */
 int shim_roam_watch(struct engine *e);
 /* e->nl_fd is readable: a client connection whose source address went
- * away, or for which routing now picks another, moves to a new socket. */
+ * away moves to a new socket at once; news that routing changed sets
+ * e->roam_at, a short while later, so that a burst is looked at once. */
 void shim_roam_netlink(struct engine *e, rudp_time now);
+/* e->roam_at has come: the connections for which routing now picks another
+ * source address move, each at most every 250 ms. */
+void shim_roam_timer(struct engine *e, rudp_time now);
 
 /* pktctl.c: the source address and marks of accepted connections'
  * datagrams on their listener's shared socket. */

@@ -27,6 +27,12 @@ static int cmp_int(const void *a, const void *b)
 /* Closes [first, last] except the engine's fds and the slabs' memfds, in as few calls as may be. */
 static int close_range_sparing(unsigned first, unsigned last, int flags)
 {
+    /* The kernel's checks first (close_range() in fs/file.c): a call it
+     * rejects closes nothing, ours neither. */
+    if ((flags & ~(int)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) || first > last) {
+        errno = EINVAL;
+        return -1;
+    }
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
     if (!real_close_range_fn)
@@ -42,16 +48,21 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
     /* Our sockets in the range first, one by one as close() closes them: a
      * listener's engine must learn of it at once (shim_engine_listener_closed),
      * a SO_LINGER {1,0} connection resets.
-     * Not with CLOSE_RANGE_UNSHARE: the caller's table, shared, keeps them. */
-    int ours[256];
-    for (int pass = 0; pass < 64 && !(flags & (int)CLOSE_RANGE_UNSHARE); pass++) {
-        int m = shim_fd_list_range(ours, 256, first, last);
-        for (int i = 0; i < m; i++)
-            close(ours[i]);
-        if (m < 256)
-            break;
+     * Not with CLOSE_RANGE_UNSHARE: the calling thread gets a private copy
+     * of the fd table and the range is closed in that copy only; the table
+     * the engines (and the other threads) share keeps every fd, so its
+     * records stay, and its epoll registrations too. */
+    if (!(flags & (int)CLOSE_RANGE_UNSHARE)) {
+        int ours[256];
+        for (int pass = 0; pass < 64; pass++) {
+            int m = shim_fd_list_range(ours, 256, first, last);
+            for (int i = 0; i < m; i++)
+                close(ours[i]);
+            if (m < 256)
+                break;
+        }
+        shim_epollreg_forget_range(first, last); /* the caller's fd table's (epollreg.c) */
     }
-    shim_epollreg_forget_range(first, last); /* the caller's fd table's (epollreg.c) */
     int keep[1024 + SHIM_SLABS_MAX];
     int n = shim_engine_owned_fds(keep, 1024);
     n += shim_slots_fds(keep + n, SHIM_SLABS_MAX);

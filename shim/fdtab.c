@@ -18,6 +18,7 @@
  */
 #include <linux/kcmp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -150,6 +151,14 @@ void shim_fd_put(const shim_fd *r)
         rec_tidy(e);
     }
     pthread_mutex_unlock(&mu);
+    /* A connection's app end in the engines' own table: its slot keeps
+     * where it is, for the engine's reset byte (shim_appfd_reset_mark),
+     * which must not walk every record on each of a storm of resets. */
+    shim_slot *s;
+    if (r->kind == SHIM_FD_BRIDGED && t == 0 && ino && (s = shim_slot_get(r->slot, r->id))) {
+        atomic_store(&s->app_ino, ino);
+        atomic_store(&s->app_fd, r->fd);
+    }
 }
 
 void shim_fd_del(int fd)
@@ -237,23 +246,4 @@ int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
     }
     pthread_mutex_unlock(&mu);
     return n;
-}
-
-int shim_fd_find_conn(uint64_t id, int *fd, uint64_t *ino)
-{
-    int found = 0;
-    rec *e, *tmp;
-    pthread_mutex_lock(&mu);
-    HASH_ITER(hh, table, e, tmp) {
-        for (var *v = e->vars; v && !found; v = v->next)
-            if (v->table == 0 && v->r.kind == SHIM_FD_BRIDGED && v->r.id == id) {
-                *fd = e->fd;
-                *ino = v->r.ino;
-                found = 1;
-            }
-        if (found)
-            break;
-    }
-    pthread_mutex_unlock(&mu);
-    return found;
 }

@@ -8,10 +8,14 @@
  * same on a connected socket; a firewall refuses it: EPERM),
  * or when nothing is heard for a few probe timeouts (RUDP_EV_SILENT: a
  * middlebox lost the flow), or at once when the kernel says (rtnetlink)
- * that its address went away (RTM_DELADDR) or that routing changed
- * (RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE) so that another source address
- * is chosen now: a laptop whose Wi-Fi gave way to cellular resumes within
- * a round trip of the new network's arrival, not at its next probe. The
+ * that its address went away (RTM_DELADDR), or shortly after it says that
+ * routing changed (RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE) so that another
+ * source address is chosen now: a laptop whose Wi-Fi gave way to cellular
+ * resumes within a round trip of the new network's arrival, not at its
+ * next probe. Route news is taken 50 ms after it came, once for a burst,
+ * and moves a connection at most every 250 ms: router advertisements from
+ * anyone on the LAN can make prefixes come and go, and each look costs a
+ * socket per connection. Only the kernel's news is taken. The
  * new socket is connected to the same server, never bound to the old
  * address, so the kernel picks today's route, source address and a fresh
  * port. The socket the server last answered on stays open and read until
@@ -20,6 +24,7 @@
  * peer is gone.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -34,6 +39,14 @@
 /* No new socket more often than this per connection: a host with no
  * network at all fails every send, and each move costs a socket. */
 #define ROAM_MIN_INTERVAL RUDP_MS(250)
+
+/* News that routes changed is taken this long after it came, once for
+ * everything that came meanwhile. */
+#define ROAM_COALESCE RUDP_MS(50)
+
+/* This process may not open rtnetlink (a sandbox): not asked again at
+ * every connect. */
+static atomic_int nl_denied;
 
 static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -50,9 +63,10 @@ void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
     rebind(b, now, why, 0);
 }
 
-/* force: the kernel said the address or route changed (rtnetlink): not
- * limited by ROAM_MIN_INTERVAL, whose purpose is a host failing every
- * send, while such news is rare. */
+/* force: the kernel said the connection's own address went away
+ * (RTM_DELADDR): not limited by ROAM_MIN_INTERVAL, whose purpose is a host
+ * failing every send or news of routes coming often; the old socket has
+ * nothing left to send from. */
 static void rebind(bridge *b, rudp_time now, const char *why, int force)
 {
     esock *old = b->sock;
@@ -191,15 +205,26 @@ int shim_roam_watch(struct engine *e)
 {
     if (e->nl_fd > 0)
         return 0;
+    if (atomic_load(&nl_denied))
+        return -EPERM;
     int fd = real_socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0)
-        return -errno; /* no rtnetlink (a sandbox): sends and silence still tell */
+    if (fd < 0) {
+        /* no rtnetlink (a sandbox): sends and silence still tell; a lack
+         * of fds or memory may pass, a refusal stays */
+        int err = errno;
+        if (err == EACCES || err == EPERM || err == EAFNOSUPPORT || err == EPROTONOSUPPORT ||
+            err == EINVAL)
+            atomic_store(&nl_denied, 1);
+        return -err;
+    }
     struct sockaddr_nl sa;
     memset(&sa, 0, sizeof sa);
     sa.nl_family = AF_NETLINK;
     sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
     if (real_bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         int err = -errno;
+        if (err == -EACCES || err == -EPERM)
+            atomic_store(&nl_denied, 1);
         real_close(fd);
         return err;
     }
@@ -216,17 +241,21 @@ int shim_roam_watch(struct engine *e)
     return 0;
 }
 
-/* The addresses one RTM_DELADDR names (IFA_LOCAL, IFA_ADDRESS) into gone[]. */
-static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, uint32_t max)
+/* The addresses one RTM_DELADDR names (IFA_LOCAL, IFA_ADDRESS) into gone[];
+ * *full set when one more did not fit. */
+static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, uint32_t max,
+                             int *full)
 {
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+        return n; /* malformed: nothing read past it */
     struct ifaddrmsg *ifa = NLMSG_DATA(h);
     size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
-    if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || !alen)
+    if (!alen)
         return n;
     /* the attributes by hand: RTA_NEXT's int arithmetic trips -Wconversion */
     size_t left = h->nlmsg_len - NLMSG_LENGTH(sizeof *ifa);
     const uint8_t *p = (const uint8_t *)IFA_RTA(ifa);
-    for (; left >= sizeof(struct rtattr) && n < max;) {
+    for (; left >= sizeof(struct rtattr);) {
         const struct rtattr *a = (const struct rtattr *)p;
         if (a->rta_len < sizeof *a || a->rta_len > left)
             break;
@@ -236,6 +265,10 @@ static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, ui
         if ((a->rta_type != IFA_LOCAL && a->rta_type != IFA_ADDRESS) ||
             (size_t)a->rta_len < RTA_LENGTH(alen))
             continue;
+        if (n == max) {
+            *full = 1;
+            break;
+        }
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
         if (alen == 4) {
@@ -270,7 +303,7 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
 {
     rudp_addr gone[16];
     uint32_t ngone = 0;
-    int routes = 0;
+    int routes = 0, full = 0;
     /* Read everything queued: one look at the connections for a burst of
      * news (an interface going brings many messages). */
     for (int rounds = 0; rounds < 64; rounds++) {
@@ -278,7 +311,10 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
             struct nlmsghdr h;
             uint8_t b[8192];
         } buf;
-        ssize_t r = real_recvfrom(e->nl_fd, buf.b, sizeof buf.b, 0, NULL, NULL);
+        struct sockaddr_nl from;
+        socklen_t fl = sizeof from;
+        memset(&from, 0, sizeof from);
+        ssize_t r = real_recvfrom(e->nl_fd, buf.b, sizeof buf.b, 0, (struct sockaddr *)&from, &fl);
         if (r < 0) {
             if (errno == ENOBUFS)
                 routes = 1; /* news was lost: look at every connection */
@@ -286,13 +322,21 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
                 continue;
             break;
         }
+        if (fl < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) {
+            /* not the kernel's: another process of this host may send to
+             * our netlink port, and its news is not to be believed */
+            e->nl_foreign++;
+            SHIM_LOG(RUDP_LOG_DEBUG, "rtnetlink message from port %u dropped (not the kernel)",
+                     (unsigned)from.nl_pid);
+            continue;
+        }
         size_t left = (size_t)r;
         for (const uint8_t *p = buf.b; left >= sizeof(struct nlmsghdr);) {
             struct nlmsghdr *h = (struct nlmsghdr *)(uintptr_t)p;
             if (h->nlmsg_len < sizeof *h || h->nlmsg_len > left)
                 break;
             if (h->nlmsg_type == RTM_DELADDR)
-                ngone = deleted_addr(h, gone, ngone, 16);
+                ngone = deleted_addr(h, gone, ngone, 16, &full);
             else if (h->nlmsg_type == RTM_NEWADDR || h->nlmsg_type == RTM_NEWROUTE ||
                      h->nlmsg_type == RTM_DELROUTE)
                 routes = 1;
@@ -301,15 +345,37 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
             left = step < left ? left - step : 0;
         }
     }
-    if (!ngone && !routes)
+    if (full)
+        routes = 1; /* more addresses went than we keep: every connection is looked at */
+    if (routes && e->roam_at == RUDP_TIME_NEVER)
+        e->roam_at = now + ROAM_COALESCE;
+    if (!ngone)
         return;
+    /* A connection whose own address went has nothing to send from: it
+     * moves now, whatever the interval. */
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->owner && s->owner->sock == s && is_gone(s, gone, ngone))
+            rebind(s->owner, now, "its address went away", 1);
+    }
+}
+
+void shim_roam_timer(struct engine *e, rudp_time now)
+{
+    rudp_time next = RUDP_TIME_NEVER;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (!s || !s->owner || s->owner->sock != s)
             continue;
-        if (is_gone(s, gone, ngone))
-            rebind(s->owner, now, "its address went away", 1);
-        else if (routes && source_changed(s))
-            rebind(s->owner, now, "routing now picks another source address", 1);
+        bridge *b = s->owner;
+        if (b->conn && b->owns_sock && now < b->roam_next) {
+            /* moved a moment ago: looked at again once it may move */
+            if (b->roam_next < next)
+                next = b->roam_next;
+            continue;
+        }
+        if (source_changed(s))
+            rebind(b, now, "routing now picks another source address", 0);
     }
+    e->roam_at = next;
 }

@@ -325,6 +325,11 @@ typedef struct shim_slot {
      * buffer (SHIM_SLOT_F_SNDBUF), as the kernel would report it (0: none):
      * shim_sndbuf_restore gives it, getsockopt shows it. */
     _Atomic int32_t sndbuf_want;
+    /* The app's end of the bridge as the fd table of the process that owns
+     * the engines numbers it (its record's fd, -1: none) and its inode:
+     * where shim_appfd_reset_mark finds it without walking the records. */
+    _Atomic int32_t app_fd;
+    _Atomic uint64_t app_ino;
 } shim_slot;
 
 #define SHIM_MAX_SLOTS 65536
@@ -407,12 +412,13 @@ int shim_sndbuf_pending_shown(shim_slot *s, int *v);
  * kept. */
 uint8_t shim_halfclose_state(int fd, uint8_t published);
 
-/* appfd.c: on the peer's reset, connection id's app end (found by its
- * record, if the fd still holds it) writes one byte to the engine's end
- * efd, which the engine leaves unread: closing efd then sets ECONNRESET on
- * the app's end (unix_release_sock), which its read() and poll() (POLLERR)
- * report as TCP does. Returns 1 if efd holds unread bytes now. */
-int shim_appfd_reset_mark(uint64_t id, int efd);
+/* appfd.c: on the peer's reset, the app end of slot s's connection (its
+ * number and inode kept in s by its record, if the fd still holds it)
+ * writes one byte to the engine's end efd, which the engine leaves unread:
+ * closing efd then sets ECONNRESET on the app's end (unix_release_sock),
+ * which its read() and poll() (POLLERR) report as TCP does. Returns 1 if
+ * efd holds unread bytes now. */
+int shim_appfd_reset_mark(shim_slot *s, int efd);
 
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
@@ -655,9 +661,6 @@ int shim_fd_list_fallback(int *out, int max);
 /* The fd numbers in [first, last] with a record of this table (at most
  * max): close_range() closes them as close() does. */
 int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
-/* The fd number and inode of connection id's app end in the fd table of the
- * process that owns the engines, if it has a record there: 1, else 0. */
-int shim_fd_find_conn(uint64_t id, int *fd, uint64_t *ino);
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);

@@ -583,9 +583,13 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             return fail(err == -EAGAIN ? EADDRNOTAVAIL : -err);
     }
     /* A later client socket of ours may share this one's port, for another
-     * peer, when the ephemeral range has no free port (above). */
-    int one = 1;
-    real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+     * peer, when the ephemeral range has no free port (above): a port the
+     * kernel chose only. A port the app bound stays its own, as TCP's: a
+     * later bind to it with SO_REUSEPORT says EADDRINUSE. */
+    if (port_of(&local) == 0) {
+        int one = 1;
+        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
     llen = sizeof local;
     if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
         goto fail_errno;

@@ -109,6 +109,23 @@ static int wait_for(int fd, short events)
     return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
+/* Whether a and b are one address and port. */
+static int same_end(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return 0;
+}
+
 /* Puts the port that fd, a listener's TCP socket (bound, not listening),
  * is bound to in a kernel TIME_WAIT. fd is the caller's to close after.
  * 0 or -errno (the port is then free once fd is closed). */
@@ -139,11 +156,33 @@ static int kernel_time_wait(int fd)
         err = -soerr;
         goto fail;
     }
-    if ((err = wait_for(l, POLLIN)) < 0)
-        goto fail;
-    a = real_accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (a < 0)
+    /* Ours, not whatever came first: for a listener on a specific address
+     * the meeting listener is on that real address, where anyone who can
+     * reach it may connect to its port meanwhile. Others are closed. */
+    struct sockaddr_storage me;
+    socklen_t ml = sizeof me;
+    if (real_getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
         goto fail_errno;
+    for (int n = 0; a < 0; n++) {
+        if (n == 16) {
+            err = -ETIMEDOUT;
+            goto fail;
+        }
+        if ((err = wait_for(l, POLLIN)) < 0)
+            goto fail;
+        struct sockaddr_storage from;
+        socklen_t fl2 = sizeof from;
+        int x = real_accept4(l, (struct sockaddr *)&from, &fl2, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (x < 0) {
+            if (errno == EAGAIN || errno == ECONNABORTED || errno == EINTR)
+                continue;
+            goto fail_errno;
+        }
+        if (same_end(&from, &me))
+            a = x;
+        else
+            real_close(x);
+    }
     /* Our FIN first: shutdown(), not close(), which sends nothing while
      * the process that handed over still holds the file. Then theirs,
      * once ours arrived (else both would close at once, and the TIME_WAIT

@@ -6,6 +6,9 @@
  * the close and went on completing handshakes: the connect succeeded and
  * was reset later. The same through syscall(SYS_close_range) and libc's
  * close_range() (whose engine learnt of the close only a second later).
+ * A close_range() the kernel rejects (EINVAL: first > last, unknown
+ * flags) closes nothing, our listener neither (under the shim, before the
+ * check came first, the shim had closed it before the kernel said EINVAL).
  * Also: the calls made through syscall() reach the shim (a socket made and
  * connected with syscall(SYS_socket/SYS_connect) is the shim's), other
  * numbers pass through with their arguments (SYS_getpid, SYS_mmap's six,
@@ -16,6 +19,7 @@
  * 3 if the watchdog (60 s) fired.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +85,40 @@ static int by_close_range(int fd)
     return close_range((unsigned)fd, (unsigned)fd, 0);
 }
 
+static long rejected_by_sys(unsigned first, unsigned last, int flags)
+{
+    return syscall(SYS_close_range, first, last, flags);
+}
+
+static long rejected_by_libc(unsigned first, unsigned last, int flags)
+{
+    return close_range(first, last, flags);
+}
+
+/* close_range() calls the kernel rejects leave a live listener open and
+ * listening: a connect to it is accepted. */
+static void rejected_keeps(const char *how, long (*call)(unsigned, unsigned, int))
+{
+    unsigned port;
+    int l = live_listener(&port);
+    errno = 0;
+    long r = call((unsigned)l, (unsigned)l, 0x40000000); /* no such flag */
+    CHECK(r == -1 && errno == EINVAL, "%s with an unknown flag: %ld, %s (want EINVAL)", how, r,
+          strerror(errno));
+    errno = 0;
+    r = call((unsigned)l, 0, 0); /* first > last */
+    CHECK(r == -1 && errno == EINVAL, "%s(fd, 0) (first > last): %ld, %s (want EINVAL)", how, r,
+          strerror(errno));
+    CHECK(fcntl(l, F_GETFD) != -1, "%s rejected with EINVAL closed the listener", how);
+    int c = connect_lo(port);
+    int a = accept_ready(l, 10000);
+    close(a);
+    close(c);
+    close(l);
+    printf("ok: %s rejected (unknown flag, first > last): EINVAL, the listener still accepts\n",
+           how);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -88,6 +126,8 @@ int main(int argc, char **argv)
     refused_after("syscall(SYS_close)", by_sys_close);
     refused_after("syscall(SYS_close_range)", by_sys_close_range);
     refused_after("close_range()", by_close_range);
+    rejected_keeps("syscall(SYS_close_range)", rejected_by_sys);
+    rejected_keeps("close_range()", rejected_by_libc);
 
     errno = 0;
     long r = syscall(SYS_close, -1);
