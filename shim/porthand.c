@@ -142,8 +142,11 @@ void shim_porthand_attach(esock *s, int fd)
     }
 }
 
+static void share_unpark(esock *s);
+
 void shim_porthand_close(esock *s)
 {
+    share_unpark(s);
     if (s->ph.type != W_PORTHAND)
         return;
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->ph.fd, NULL);
@@ -152,9 +155,6 @@ void shim_porthand_close(esock *s)
     s->ph.type = 0;
 }
 
-/* How long the holder waits for a share request's message after the
- * connection (the asker sends it right after connect()). */
-#define SHARE_WAIT_MS 100
 #define PH_SHARE_MAGIC 0x72707332u /* "rps2" */
 /* The holder's answer when the asker's socket is its own listener's but
  * it cannot give the unix listener (no fd for it): the asker must leave
@@ -276,7 +276,7 @@ static int same_file(pid_t pid, int fd, int theirs)
  * a unix socket before listen()), and gets the app's unix listener, the
  * socket listen() made of it here: both processes then accept from one
  * queue, as with TCP. Only a process of our own user is answered. */
-static void share_answer(esock *s, int fd)
+static int share_answer(esock *s, int fd)
 {
     ph_answer a = {.magic = PH_MAGIC, .err = ENOENT};
     /* The engine waits for the request only from its own user: a stranger
@@ -285,8 +285,7 @@ static void share_answer(esock *s, int fd)
     socklen_t ul = sizeof uc;
     if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid() ||
         uc.pid <= 0)
-        return;
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
+        return 1;
     ph_share_req q;
     memset(&q, 0, sizeof q);
     struct iovec io = {&q, sizeof q};
@@ -296,14 +295,14 @@ static void share_answer(esock *s, int fd)
     } cb;
     struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb.buf,
                        .msg_controllen = sizeof cb.buf};
-    if (poll(&pf, 1, SHARE_WAIT_MS) != 1)
-        return;
     ssize_t got = real_recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0; /* on its way: the engine waits for it in epoll, not here */
     int passed = got >= 0 ? fds_received(&m) : -1;
     if (passed >= 0)
         real_close(passed); /* none is asked for */
     if (got != (ssize_t)sizeof q || q.magic != PH_SHARE_MAGIC || q.fd < 0)
-        return;
+        return 1;
     int lfd = -1;
     if (s->listener && s->reserve_fd >= 0 && same_file(uc.pid, s->reserve_fd, q.fd))
         a.err = (lfd = fd_of_ino(s->listener_ino)) >= 0 ? 0 : PH_ESAME;
@@ -317,7 +316,42 @@ static void share_answer(esock *s, int fd)
                  "cannot share the listener: %s", (unsigned long long)s->listener_id,
                  (int)uc.pid, shim_strerror(errno));
     }
+    return 1;
 }
+
+/* The share request parked on s, if any, closed. */
+static void share_unpark(esock *s)
+{
+    if (s->phq.type != W_PORTHAND)
+        return;
+    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->phq.fd, NULL);
+    shim_close_owned(s->phq.fd);
+    s->phq.fd = -1;
+    s->phq.type = 0;
+}
+
+/* Share request fd, its message not there yet, waits in the engine's epoll
+ * for it (shim_porthand_event answers it then). One per listener: a newer
+ * request ends an older one still waiting, so an asker that never sends
+ * holds one fd at most, until the next request or the listener's end. */
+static void share_park(esock *s, int fd)
+{
+    share_unpark(s);
+    fd = shim_fd_move_high(fd);
+    shim_own_fd(fd, 1);
+    s->phq.type = W_PORTHAND;
+    s->phq.fd = fd;
+    s->phq.s = s;
+    s->phq.ino = 0;
+    struct epoll_event ee = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->phq};
+    if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        shim_close_owned(fd);
+        s->phq.fd = -1;
+        s->phq.type = 0;
+    }
+}
+
+
 
 /* Whether the peer of fd is a share request's: bound (autobind, a name the
  * kernel chose), where a port question's is not. Its message's magic is
@@ -333,13 +367,20 @@ static int share_asker(int fd)
 void shim_porthand_event(phsock *p, rudp_time now)
 {
     esock *s = p->s;
+    if (p == &s->phq) { /* a parked share request: its message, or its end */
+        if (share_answer(s, p->fd))
+            share_unpark(s);
+        return;
+    }
     for (int i = 0; i < PH_BATCH && p->type == W_PORTHAND; i++) {
         int fd = real_accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN: all taken */
         if (share_asker(fd)) {
-            share_answer(s, fd);
-            real_close(fd);
+            if (share_answer(s, fd))
+                real_close(fd);
+            else
+                share_park(s, fd);
             continue;
         }
         struct ucred uc;
