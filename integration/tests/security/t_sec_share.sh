@@ -12,12 +12,16 @@
 #      attacker gets no fd, the service's listen() returns 0 as TCP's does
 #      (its UDP port is taken: plain TCP) and a TCP client is served by the
 #      service, from its real address.
-#   2. a socket inherited across fork by a child that drops privileges to
-#      nobody, then listens on it after the parent did: Linux returns 0 to
-#      both. Before the fix the child's failed share unlistened the shared
-#      socket (connect(AF_UNSPEC)), and the parent's plain TCP clients were
+#   2. a socket inherited across fork, on which the child listens after the
+#      parent did (Linux: 0 to both), and the share fails: the child dropped
+#      privileges to nobody; the parent's engine has no fd to give its
+#      listener with (RLIMIT_NOFILE); a stranger holds the names the share
+#      request was bound to before the fix ("\0rudp-share <pid> <seq>").
+#      Before the fix the child's failed share unlistened the shared socket
+#      (connect(AF_UNSPEC)), and the parent's plain TCP clients were
 #      refused; now the child's listen() returns 0 and the parent still
 #      serves a TCP client.
+# Each part fails on s30/merge 0ab0fc0.
 . "$(dirname "$0")/../../lib/lib.sh"
 need_root "to run an attacker as uid nobody"
 command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
@@ -72,8 +76,20 @@ while time.monotonic() < end and not os.path.exists(stop):
     c.close()
 print("attacker: done", flush=True)
 PY
+# echo1.serve(s, who): accepts one connection on s and echoes its line
+cat >"$T/echo1.py" <<'PY'
+def serve(s, who):
+    s.settimeout(20)
+    c, a = s.accept()
+    c.settimeout(20)
+    line = c.makefile("rb").readline()
+    print(who + ": accepted from", a, "line", line, flush=True)
+    c.sendall(line)
+    c.close()
+PY
 cat >"$T/service.py" <<'PY'
-import os, socket, sys
+import socket, sys
+from echo1 import serve
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -83,13 +99,7 @@ except OSError as e:
     print("service: listen failed:", e, flush=True)
     sys.exit(1)
 print("service: listening", flush=True)
-s.settimeout(20)
-c, a = s.accept()
-c.settimeout(20)
-line = c.makefile("rb").readline()
-print("service: accepted from", a, "line", line, flush=True)
-c.sendall(line)
-c.close()
+serve(s, "service")
 PY
 cat >"$T/client.py" <<'PY'
 import socket, sys
@@ -127,9 +137,12 @@ echo "ok: a stranger answering as the holder of the service's UDP port got no fd
 
 # --- 2. the child of a fork listens second on the shared socket --------------
 # fork.py PORT drop: the child drops privileges to nobody before it listens;
-# fork.py PORT go:FILE: the child listens once FILE exists.
+# fork.py PORT go:FILE: the child listens once FILE exists;
+# fork.py PORT emfile: the parent has one fd number free while the child
+# listens (and its engine none for the listener it would share).
 cat >"$T/fork.py" <<'PY'
-import os, socket, sys, time
+import os, resource, socket, sys, time
+from echo1 import serve
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -158,17 +171,22 @@ if pid == 0:
 os.close(r); os.close(w2)
 s.listen(8)
 print("parent: listening, child", pid, flush=True)
+if mode == "emfile":
+    # one fd number free below the limit: the engine accepts the child's
+    # request with it, and has none left to give its listener
+    a = os.open("/dev/null", os.O_RDONLY)
+    b = os.open("/dev/null", os.O_RDONLY)
+    os.close(b)
+    lim = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (b + 1, lim[1]))
 os.write(w, b"x")
 os.read(r2, 1)
+if mode == "emfile":
+    resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+    os.close(a)
 print("parent: child listened", flush=True)
-s.settimeout(20)
 try:
-    c, a = s.accept()
-    c.settimeout(20)
-    line = c.makefile("rb").readline()
-    print("parent: accepted from", a, "line", line, flush=True)
-    c.sendall(line)
-    c.close()
+    serve(s, "parent")
 finally:
     os.write(w, b"x")
     os.waitpid(pid, 0)
@@ -222,6 +240,14 @@ squat_share() {
         "$PY" "$T/squat.py" "$1" "$T/pub/go" "$T/pub/stop"
     wait_for "$T/squat.log" '^squat: 64 names held' || fail "squatter did not start: $(cat "$T/squat.log")"
 }
+# the same socket, but the holder has no fd to give its listener with: it
+# says so (not the same as "not mine"), and the shared socket keeps
+# listening for the parent
+fork_case emfile emfile
+grep -q 'cannot share the listener' "$T/emfile.log" ||
+    fail "emfile: the holder did not fail for want of an fd: the test proves nothing"
+echo "ok: a holder that could not share its listener left the parent's listener alone"
+
 mkdir -m 777 "$T/pub"
 fork_case squatted "go:$T/pub/go" squat_share
 touch "$T/pub/stop"
