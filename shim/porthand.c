@@ -288,24 +288,19 @@ static int share_answer(esock *s, int fd)
         return 1;
     ph_share_req q;
     memset(&q, 0, sizeof q);
-    struct iovec io = {&q, sizeof q};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-    } cb;
-    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb.buf,
-                       .msg_controllen = sizeof cb.buf};
-    ssize_t got = real_recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    /* no room for fds: any sent along are dropped by the kernel, never
+     * put in this process's table */
+    ssize_t got = real_recvfrom(fd, &q, sizeof q, MSG_DONTWAIT, NULL, NULL);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0; /* on its way: the engine waits for it in epoll, not here */
-    int passed = got >= 0 ? fds_received(&m) : -1;
-    if (passed >= 0)
-        real_close(passed); /* none is asked for */
     if (got != (ssize_t)sizeof q || q.magic != PH_SHARE_MAGIC || q.fd < 0)
         return 1;
-    int lfd = -1;
-    if (s->listener && s->reserve_fd >= 0 && same_file(uc.pid, s->reserve_fd, q.fd))
-        a.err = (lfd = fd_of_ino(s->listener_ino)) >= 0 ? 0 : PH_ESAME;
+    int lfd = -1, lerr = 0;
+    if (s->listener && s->reserve_fd >= 0 && same_file(uc.pid, s->reserve_fd, q.fd)) {
+        lfd = fd_of_ino(s->listener_ino);
+        lerr = errno;
+        a.err = lfd >= 0 ? 0 : PH_ESAME;
+    }
     (void)send_with_fd(fd, &a, sizeof a, lfd, MSG_DONTWAIT);
     if (lfd >= 0) {
         SHIM_LOG(RUDP_LOG_INFO, "listener %llu: shared with process %d, which listens on "
@@ -314,7 +309,7 @@ static int share_answer(esock *s, int fd)
     } else if (a.err == PH_ESAME) {
         SHIM_LOG(RUDP_LOG_WARN, "listener %llu: process %d listens on the same socket, and "
                  "cannot share the listener: %s", (unsigned long long)s->listener_id,
-                 (int)uc.pid, shim_strerror(errno));
+                 (int)uc.pid, shim_strerror(lerr));
     }
     return 1;
 }
