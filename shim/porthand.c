@@ -262,11 +262,24 @@ static int fd_of_ino(uint64_t ino)
 
 /* Whether fd of this process and fd theirs of process pid are one open
  * file (kcmp(2), KCMP_FILE); it needs ptrace read access to pid, which a
- * process of our own user that did not drop privileges gives. */
+ * process of our own user that did not drop privileges gives. Where kcmp
+ * is not there (no CONFIG_KCMP, or a seccomp filter: ENOSYS, EPERM), the
+ * link /proc/PID/fd/N (same access) names the socket by its inode: one
+ * socket, one open file. */
 static int same_file(pid_t pid, int fd, int theirs)
 {
-    return syscall(SYS_kcmp, (pid_t)getpid(), pid, KCMP_FILE, (unsigned long)fd,
-                   (unsigned long)theirs) == 0;
+    long r = syscall(SYS_kcmp, (pid_t)getpid(), pid, KCMP_FILE, (unsigned long)fd,
+                     (unsigned long)theirs);
+    if (r >= 0 || (errno != ENOSYS && errno != EPERM))
+        return r == 0;
+    struct stat st;
+    char path[48], want[40], got[40];
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, theirs);
+    int n = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)st.st_ino);
+    ssize_t k = readlink(path, got, sizeof got);
+    return n > 0 && k == (ssize_t)n && memcmp(got, want, (size_t)n) == 0;
 }
 
 /* A share request on fd (shim_porthand_share): the asker names the TCP
