@@ -26,7 +26,10 @@
  *   - nobody holds it: not ours, the program's own (listen() stays plain
  *     TCP, as before);
  *   - its holder has a live listener on the socket: the new listen() fails
- *     with EADDRINUSE, as TCP's would (a live TCP listener holds its port);
+ *     with EADDRINUSE, as TCP's would (a live TCP listener holds its port)
+ *     -- if its holder is of our euid; another user's claim makes the
+ *     port a stranger's (it would hold the TCP port too, which listen()
+ *     met first), and listen() stays plain TCP;
  *   - otherwise its holder moves the connections on the socket to a new
  *     ephemeral port (portmove.c, NEW_PORT), gives the port up (an unbound
  *     socket takes its fd number) and answers with how many moved; the new
@@ -56,6 +59,18 @@
  * lets any user bind a TCP port with SO_REUSEADDR where no socket listens
  * (inet_csk_bind_conflict() looks at no uid then): a live listener says
  * EADDRINUSE, and otherwise its connections move and go on.
+ *
+ * A socket shared before listen() (fork, SCM_RIGHTS) on which both
+ * processes listen: the second asks the holder for the app's unix listener
+ * made of it (shim_porthand_share; a share request's asker is bound by
+ * autobind, a port question's is not). Only a holder of our euid is asked,
+ * and only an asker of its euid answered; no fd goes to the holder: the
+ * asker sends its fd number, the holder proves with kcmp() (or
+ * /proc/PID/fd/N) that it is its own reserve socket's open file; the
+ * listener given back must be the holder's (SO_PEERCRED) and listening.
+ * The engine never waits for a request: one not arrived yet waits in its
+ * epoll (share_park). A holder that cannot give its listener says so
+ * (PH_ESAME) and the asker leaves the shared socket listening (sock.c).
  */
 #include <errno.h>
 #include <fcntl.h>
