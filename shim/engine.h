@@ -178,6 +178,7 @@ typedef struct esock {
     tcpl tcp;             /* ... when it takes plain TCP too */
     xgsock xg;            /* ... its group's member socket (engine 0's) */
     phsock ph;            /* ... its name for a process taking its port */
+    phsock phq;           /* ... a share request whose message is on its way */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;

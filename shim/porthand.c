@@ -26,7 +26,10 @@
  *   - nobody holds it: not ours, the program's own (listen() stays plain
  *     TCP, as before);
  *   - its holder has a live listener on the socket: the new listen() fails
- *     with EADDRINUSE, as TCP's would (a live TCP listener holds its port);
+ *     with EADDRINUSE, as TCP's would (a live TCP listener holds its port)
+ *     -- if its holder is of our euid; another user's claim makes the
+ *     port a stranger's (it would hold the TCP port too, which listen()
+ *     met first), and listen() stays plain TCP;
  *   - otherwise its holder moves the connections on the socket to a new
  *     ephemeral port (portmove.c, NEW_PORT), gives the port up (an unbound
  *     socket takes its fd number) and answers with how many moved; the new
@@ -56,21 +59,32 @@
  * lets any user bind a TCP port with SO_REUSEADDR where no socket listens
  * (inet_csk_bind_conflict() looks at no uid then): a live listener says
  * EADDRINUSE, and otherwise its connections move and go on.
+ *
+ * A socket shared before listen() (fork, SCM_RIGHTS) on which both
+ * processes listen: the second asks the holder for the app's unix listener
+ * made of it (shim_porthand_share; a share request's asker is bound by
+ * autobind, a port question's is not). Only a holder of our euid is asked,
+ * and only an asker of its euid answered; no fd goes to the holder: the
+ * asker sends its fd number, the holder proves with kcmp() (or
+ * /proc/PID/fd/N) that it is its own reserve socket's open file; the
+ * listener given back must be the holder's (SO_PEERCRED) and listening.
+ * The engine never waits for a request: one not arrived yet waits in its
+ * epoll (share_park). A holder that cannot give its listener says so
+ * (PH_ESAME) and the asker leaves the shared socket listening (sock.c).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <linux/kcmp.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -143,8 +157,11 @@ void shim_porthand_attach(esock *s, int fd)
     }
 }
 
+static void share_unpark(esock *s);
+
 void shim_porthand_close(esock *s)
 {
+    share_unpark(s);
     if (s->ph.type != W_PORTHAND)
         return;
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->ph.fd, NULL);
@@ -153,11 +170,19 @@ void shim_porthand_close(esock *s)
     s->ph.type = 0;
 }
 
-/* How long the holder waits for a share request's message after the
- * connection (the asker sends it right after connect()). */
-#define SHARE_WAIT_MS 100
-#define PH_SHARE_MAGIC 0x72707331u /* "rps1" */
-static const char share_pre[] = "\0rudp-share "; /* the asker's name, and then its pid */
+#define PH_SHARE_MAGIC 0x72707332u /* "rps2" */
+/* The holder's answer when the asker's socket is its own listener's but
+ * it cannot give the unix listener (no fd for it): the asker must leave
+ * the shared TCP socket as it is. */
+#define PH_ESAME 0x7e5a
+
+/* A share request: the asker's fd number of the TCP socket it listens on.
+ * No fd travels: the holder proves it is the same open file as its own
+ * (kcmp), so a holder that is not ours learns nothing it could use. */
+typedef struct ph_share_req {
+    uint32_t magic;
+    int32_t fd;
+} ph_share_req;
 
 /* One message of len bytes on unix socket sock, with fd passed along
  * (SCM_RIGHTS) unless it is -1: what sendmsg() returns. */
@@ -182,62 +207,14 @@ static ssize_t send_with_fd(int sock, const void *buf, size_t len, int fd, int f
     return real_sendmsg(sock, &m, flags | MSG_NOSIGNAL);
 }
 
-/* The fd number of this process that holds the socket of inode ino, as a
- * copy the caller closes; -1 if none. */
-static int fd_of_ino(uint64_t ino)
+/* Every fd a received message carried (SCM_RIGHTS) closed but the first,
+ * which is returned (-1 if none). */
+static int fds_received(struct msghdr *m)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int self = dirfd(d), found = -1;
-    struct dirent *de;
-    while (found < 0 && (de = readdir(d)) != NULL) {
-        char *end;
-        long fd = strtol(de->d_name, &end, 10);
-        struct stat st;
-        if (*end || end == de->d_name || fd == self || fstat((int)fd, &st) < 0 ||
-            !S_ISSOCK(st.st_mode) || (uint64_t)st.st_ino != ino)
-            continue;
-        found = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
-        if (found >= 0 && (fstat(found, &st) < 0 || (uint64_t)st.st_ino != ino)) {
-            real_close(found); /* the number was reused meanwhile */
-            found = -1;
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-/* A share request on fd (shim_porthand_share): the asker passes a TCP
- * socket; if it is this listener's own (the one the engine keeps, a copy
- * of the file the app listened on), the asker holds the app's socket
- * too (inherited across fork, or passed over a unix socket before
- * listen()), and gets the app's unix listener, the socket listen() made
- * of it here: both processes then accept from one queue, as with TCP. */
-static void share_answer(esock *s, int fd)
-{
-    ph_answer a = {.magic = PH_MAGIC, .err = ENOENT};
-    /* The engine waits for the request only from its own user: a stranger
-     * connecting under that name must not stall it. */
-    struct ucred uc;
-    socklen_t ul = sizeof uc;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid())
-        return;
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
-    uint32_t magic = 0;
-    struct iovec io = {&magic, sizeof magic};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-    } cb;
-    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb.buf,
-                       .msg_controllen = sizeof cb.buf};
-    if (poll(&pf, 1, SHARE_WAIT_MS) != 1 ||
-        real_recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != (ssize_t)sizeof magic)
-        return;
     int got = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0))
             continue;
         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < n; i++) {
@@ -249,43 +226,184 @@ static void share_answer(esock *s, int fd)
                 real_close(x);
         }
     }
-    struct stat mine, theirs;
-    int lfd = -1;
-    if (magic == PH_SHARE_MAGIC && got >= 0 && s->listener && s->reserve_fd >= 0 &&
-        fstat(got, &theirs) == 0 && fstat(s->reserve_fd, &mine) == 0 &&
-        theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev &&
-        (lfd = fd_of_ino(s->listener_ino)) >= 0)
-        a.err = 0;
-    if (got >= 0)
-        real_close(got);
+    return got;
+}
+
+struct linux_dirent64_ {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* The fd number of this process that holds the socket of inode ino, as a
+ * copy at or above SHIM_FD_BASE that the caller closes; -1 if none. No
+ * malloc (the engine thread's): getdents64 into a buffer on the stack. */
+static int fd_of_ino(uint64_t ino)
+{
+    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    d = shim_fd_move_high(d);
+    int found = -1;
+    char buf[2048] __attribute__((aligned(8)));
+    long n;
+    while (found < 0 && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n && found < 0;) {
+            const struct linux_dirent64_ *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            long fd = 0;
+            const char *c = de->d_name;
+            if (!*c)
+                continue;
+            for (; *c >= '0' && *c <= '9' && fd < 1 << 30; c++)
+                fd = fd * 10 + (*c - '0');
+            struct stat st;
+            if (*c || fd == d || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+                (uint64_t)st.st_ino != ino)
+                continue;
+            found = fcntl((int)fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+            if (found >= 0 && (fstat(found, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+                real_close(found); /* the number was reused meanwhile */
+                found = -1;
+            }
+        }
+    }
+    real_close(d);
+    return found;
+}
+
+/* Whether fd of this process and fd theirs of process pid are one open
+ * file (kcmp(2), KCMP_FILE); it needs ptrace read access to pid, which a
+ * process of our own user that did not drop privileges gives. Where kcmp
+ * is not there (no CONFIG_KCMP, or a seccomp filter: ENOSYS, EPERM), the
+ * link /proc/PID/fd/N (same access) names the socket by its inode: one
+ * socket, one open file. */
+static int same_file(pid_t pid, int fd, int theirs)
+{
+    long r = syscall(SYS_kcmp, (pid_t)getpid(), pid, KCMP_FILE, (unsigned long)fd,
+                     (unsigned long)theirs);
+    if (r >= 0 || (errno != ENOSYS && errno != EPERM))
+        return r == 0;
+    struct stat st;
+    char path[48], want[40], got[40];
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, theirs);
+    int n = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)st.st_ino);
+    ssize_t k = readlink(path, got, sizeof got);
+    return n > 0 && k == (ssize_t)n && memcmp(got, want, (size_t)n) == 0;
+}
+
+/* A share request on fd (shim_porthand_share): the asker names the TCP
+ * socket it listens on by its fd number; if that is this listener's own
+ * (the one the engine keeps, a copy of the file the app listened on), the
+ * asker holds the app's socket too (inherited across fork, or passed over
+ * a unix socket before listen()), and gets the app's unix listener, the
+ * socket listen() made of it here: both processes then accept from one
+ * queue, as with TCP. Only a process of our own user is answered. */
+static int share_answer(esock *s, int fd)
+{
+    ph_answer a = {.magic = PH_MAGIC, .err = ENOENT};
+    /* The engine waits for the request only from its own user: a stranger
+     * connecting under that name must not stall it. */
+    struct ucred uc;
+    socklen_t ul = sizeof uc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid() ||
+        uc.pid <= 0)
+        return 1;
+    ph_share_req q;
+    memset(&q, 0, sizeof q);
+    /* no room for fds: any sent along are dropped by the kernel, never
+     * put in this process's table */
+    ssize_t got = real_recvfrom(fd, &q, sizeof q, MSG_DONTWAIT, NULL, NULL);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0; /* on its way: the engine waits for it in epoll, not here */
+    if (got != (ssize_t)sizeof q || q.magic != PH_SHARE_MAGIC || q.fd < 0)
+        return 1;
+    int lfd = -1, lerr = 0;
+    if (s->listener && s->reserve_fd >= 0 && same_file(uc.pid, s->reserve_fd, q.fd)) {
+        lfd = fd_of_ino(s->listener_ino);
+        lerr = errno;
+        a.err = lfd >= 0 ? 0 : PH_ESAME;
+    }
     (void)send_with_fd(fd, &a, sizeof a, lfd, MSG_DONTWAIT);
     if (lfd >= 0) {
-        SHIM_LOG(RUDP_LOG_INFO, "listener %llu: shared with another process that listens on "
-                 "the same socket", (unsigned long long)s->listener_id);
+        SHIM_LOG(RUDP_LOG_INFO, "listener %llu: shared with process %d, which listens on "
+                 "the same socket", (unsigned long long)s->listener_id, (int)uc.pid);
         real_close(lfd);
+    } else if (a.err == PH_ESAME) {
+        SHIM_LOG(RUDP_LOG_WARN, "listener %llu: process %d listens on the same socket, and "
+                 "cannot share the listener: %s", (unsigned long long)s->listener_id,
+                 (int)uc.pid, shim_strerror(lerr));
+    }
+    return 1;
+}
+
+/* The share request parked on s, if any, closed. */
+static void share_unpark(esock *s)
+{
+    if (s->phq.type != W_PORTHAND)
+        return;
+    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->phq.fd, NULL);
+    shim_close_owned(s->phq.fd);
+    s->phq.fd = -1;
+    s->phq.type = 0;
+}
+
+/* Share request fd, its message not there yet, waits in the engine's epoll
+ * for it (shim_porthand_event answers it then). One per listener: a newer
+ * request ends an older one still waiting, so an asker that never sends
+ * holds one fd at most, until the next request or the listener's end. */
+static void share_park(esock *s, int fd)
+{
+    share_unpark(s);
+    fd = shim_fd_move_high(fd);
+    shim_own_fd(fd, 1);
+    s->phq.type = W_PORTHAND;
+    s->phq.fd = fd;
+    s->phq.s = s;
+    s->phq.ino = 0;
+    struct epoll_event ee = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->phq};
+    if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        shim_close_owned(fd);
+        s->phq.fd = -1;
+        s->phq.type = 0;
     }
 }
 
-/* Whether the peer of fd is a share request's (its name, share_pre). */
+
+
+/* Whether the peer of fd is a share request's: bound (autobind, a name the
+ * kernel chose), where a port question's is not. Its message's magic is
+ * what makes it one (share_answer). */
 static int share_asker(int fd)
 {
     struct sockaddr_un un;
     socklen_t ul = sizeof un;
     return real_getpeername(fd, (struct sockaddr *)&un, &ul) == 0 &&
-           ul >= offsetof(struct sockaddr_un, sun_path) + sizeof share_pre - 1 &&
-           memcmp(un.sun_path, share_pre, sizeof share_pre - 1) == 0;
+           ul > offsetof(struct sockaddr_un, sun_path);
 }
 
 void shim_porthand_event(phsock *p, rudp_time now)
 {
     esock *s = p->s;
+    if (p == &s->phq) { /* a parked share request: its message, or its end */
+        if (share_answer(s, p->fd))
+            share_unpark(s);
+        return;
+    }
     for (int i = 0; i < PH_BATCH && p->type == W_PORTHAND; i++) {
         int fd = real_accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN: all taken */
         if (share_asker(fd)) {
-            share_answer(s, fd);
-            real_close(fd);
+            if (share_answer(s, fd))
+                real_close(fd);
+            else
+                share_park(s, fd);
             continue;
         }
         struct ucred uc;
@@ -353,30 +471,33 @@ out:
     return r;
 }
 
-int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd)
+int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd, int *same)
 {
-    static _Atomic unsigned seq;
+    *same = 0;
+    /* Only a holder of our own user is asked: it could accept from the
+     * listener it gives, and a stranger must learn nothing. */
+    if (owner != geteuid())
+        return -1;
     int fd = real_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int r = -1;
+    /* autobind: a name the kernel chooses, which tells the holder that a
+     * share request follows; nobody can take it ahead of us */
     struct sockaddr_un me;
     memset(&me, 0, sizeof me);
     me.sun_family = AF_UNIX;
-    int n = snprintf(me.sun_path, sizeof me.sun_path, "%c%s%d %u", 0, share_pre + 1,
-                     (int)getpid(), atomic_fetch_add(&seq, 1));
     struct sockaddr_un un;
     socklen_t ul = ph_name(ino, &un);
-    if (real_bind(fd, (struct sockaddr *)&me,
-                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) < 0 ||
+    if (real_bind(fd, (struct sockaddr *)&me, (socklen_t)sizeof(sa_family_t)) < 0 ||
         real_connect(fd, (struct sockaddr *)&un, ul) < 0)
         goto out;
-    struct ucred uc;
-    socklen_t cl = sizeof uc;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &cl) < 0 || uc.uid != owner)
-        goto out; /* held by another user than the socket's: a squatter */
-    uint32_t magic = PH_SHARE_MAGIC;
-    if (send_with_fd(fd, &magic, sizeof magic, tcp_fd, 0) != (ssize_t)sizeof magic)
+    struct ucred hc;
+    socklen_t cl = sizeof hc;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &hc, &cl) < 0 || hc.uid != geteuid())
+        goto out; /* held by another user than ours: a squatter */
+    ph_share_req q = {.magic = PH_SHARE_MAGIC, .fd = tcp_fd};
+    if (send_with_fd(fd, &q, sizeof q, -1, 0) != (ssize_t)sizeof q)
         goto out;
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     int k;
@@ -389,24 +510,37 @@ int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd)
     struct iovec ao = {&a, sizeof a};
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(4 * sizeof(int))];
     } cb;
     memset(&cb, 0, sizeof cb);
     struct msghdr am = {.msg_iov = &ao, .msg_iovlen = 1, .msg_control = cb.buf,
                         .msg_controllen = sizeof cb.buf};
     ssize_t got = real_recvmsg(fd, &am, MSG_CMSG_CLOEXEC);
-    int lfd = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&am); c; c = CMSG_NXTHDR(&am, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(int)))
-            memcpy(&lfd, CMSG_DATA(c), sizeof lfd);
-    if (got == (ssize_t)sizeof a && a.magic == PH_MAGIC && a.err == 0 && lfd >= 0)
+    int lfd = got >= 0 ? fds_received(&am) : -1;
+    if (got == (ssize_t)sizeof a && a.magic == PH_MAGIC && a.err == PH_ESAME)
+        *same = 1; /* it is the holder's own socket: leave it be */
+    /* The listener given must be the holder's (made and listened by the
+     * process that holds the name) and of our user: one a holder merely
+     * passes on is not ours to accept from. */
+    struct ucred lc;
+    cl = sizeof lc;
+    struct stat st;
+    int t = 0;
+    socklen_t tl = sizeof t;
+    if (got == (ssize_t)sizeof a && a.magic == PH_MAGIC && a.err == 0 && lfd >= 0 &&
+        fstat(lfd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        real_getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &t, &tl) == 0 && t == 1 &&
+        real_getsockopt(lfd, SOL_SOCKET, SO_PEERCRED, &lc, &cl) == 0 &&
+        lc.pid == hc.pid && lc.uid == geteuid()) {
         r = lfd;
-    else if (lfd >= 0)
+        *same = 1;
+    } else if (lfd >= 0) {
         real_close(lfd);
+    }
 out:
     SHIM_LOG(RUDP_LOG_DEBUG, "UDP socket %llu: asked to share its listener: %s",
-             (unsigned long long)ino, r >= 0 ? "shared" : "no");
+             (unsigned long long)ino, r >= 0 ? "shared" : *same ? "the same socket, not shared" :
+             "no");
     real_close(fd);
     return r;
 }

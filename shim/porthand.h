@@ -38,8 +38,12 @@ int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved);
 /* Asks the holder of UDP socket ino (its name held by uid owner) for the
  * unix listener of the listener whose TCP socket tcp_fd is (a socket two
  * processes share, on which both call listen()): the listener's fd
- * (close-on-exec), or -1 if the holder has none for that socket. */
-int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd);
+ * (close-on-exec), or -1 if the holder has none for that socket. Only a
+ * holder of our own euid is asked, and no fd is sent to it: it proves
+ * with kcmp() that tcp_fd (its number in this process) is its own socket.
+ * *same is 1 if the holder said so (then tcp_fd is the holder's TCP
+ * socket too, and must be left as it is even when -1 is returned). */
+int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd, int *same);
 
 /* Which of the n UDP sockets ino[] (owned by uid[]) have their name held by
  * their owner, as a listener's of ours (shim_porthand_name): named[i] 1 or

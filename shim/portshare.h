@@ -44,8 +44,10 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
  * holds: if that listener was made of this very socket (shared before
  * listen(), by fork or SCM_RIGHTS: tcp_fd, the same file), its holder
  * hands over its unix listener (porthand.c; both of one user), whose fd is returned;
- * otherwise -1 (then EADDRINUSE, as under TCP). */
-int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd);
+ * otherwise -1, with *same 1 if the holder said tcp_fd is its own socket
+ * all the same (it cannot give the listener: leave the socket be). */
+int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd,
+                             int *same);
 
 /* connect() of a client's UDP socket udp (fresh, unbound) to peer when
  * the kernel found no free ephemeral port for it (EAGAIN), where TCP finds

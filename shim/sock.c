@@ -812,11 +812,12 @@ static int listen_plain(int fd, int backlog, const struct sockaddr_storage *loca
 /* fd, a socket shared with another process before listen(), has a rudp
  * listener made of it there (shim_port_share_listener): fd becomes that
  * listener too, one queue for both, as the TCP socket they share would
- * be. 0, or -1 if there is none. */
+ * be. 0, or -1 if there is none; then *same is 1 if fd is that other
+ * process's socket all the same (it could not give its listener). */
 static int listen_shared(int fd, const struct sockaddr_storage *local, int status, int fdflags,
-                         shim_fd *rec)
+                         shim_fd *rec, int *same)
 {
-    int ufd = shim_port_share_listener(local, rec->v6only, fd);
+    int ufd = shim_port_share_listener(local, rec->v6only, fd, same);
     if (ufd < 0)
         return -1;
     shim_name n;
@@ -843,6 +844,24 @@ static int listen_shared(int fd, const struct sockaddr_storage *local, int statu
     return 0;
 }
 
+/* listen() on fd, a TCP socket another process listens on over rudp (the
+ * same open file: fork or SCM_RIGHTS before listen()), when its listener
+ * cannot be shared (the holder dropped privileges, ran out of fds, did not
+ * answer in time...). Unlistening fd would stop the other's TCP socket,
+ * its plain TCP clients and queue included. Least bad: listen() returns 0
+ * as Linux does, and fd stays the kernel TCP socket, listening: this
+ * process accepts plain TCP clients (sharing the queue with the other's
+ * engine if that accepts plain TCP too), rudp clients go to the other. */
+static int listen_same_unshared(int fd, int backlog, const struct sockaddr_storage *local)
+{
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    SHIM_LOG(RUDP_LOG_WARN, "fd %d: another process listens over rudp on this very socket "
+             "(port %u) and cannot share its listener: this process accepts plain kernel "
+             "TCP clients only", fd, port_of(local));
+    return 0;
+}
+
 static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
 {
     int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
@@ -857,23 +876,30 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     /* listen()'s conflicts are the TCP socket's, decided by the kernel:
      * another listener on the port, SO_REUSEADDR and SO_REUSEPORT rules
      * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
+    /* Listening already, and not ours (ours(): the app's listener is a
+     * unix socket): another process listens on this very socket. */
+    int was_listening = get_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
     if (real_listen(fd, backlog) < 0)
         return -1;
-    int quiet;
+    int quiet, same = 0;
     int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport, &quiet);
     if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
     if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
-        if (listen_shared(fd, local, status, fdflags, &rec) == 0)
+        if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
             return 0; /* made of this socket: ours to share */
+        if (same || was_listening)
+            return listen_same_unshared(fd, backlog, local);
         shim_tcp_unlisten(fd);
         return fail(EADDRINUSE);
     }
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
         if (shim_port_listening(local, rec.v6only, rec.reuseport)) {
-            if (listen_shared(fd, local, status, fdflags, &rec) == 0)
+            if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
                 return 0;
+            if (same)
+                return listen_same_unshared(fd, backlog, local);
             return fail(EADDRINUSE); /* as the kernel says with TCP listening */
         }
     }

@@ -236,6 +236,11 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
         int r = shim_porthand_ask(s.ino[i], (uid_t)s.uid[i], &m);
         if (r < 0)
             return 1;
+        /* A live listener of another user: it would hold the TCP port
+         * too, which listen() met first; so it is a stranger that
+         * answers as ours (the port is its UDP socket's, no more). */
+        if (r == EADDRINUSE && (uid_t)s.uid[i] != geteuid())
+            return 1;
         if (r == EADDRINUSE)
             busy = 1;
         *moved += m;
@@ -243,8 +248,10 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
     return busy ? 2 : 0;
 }
 
-int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd)
+int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, int tcp_fd,
+                             int *same)
 {
+    *same = 0;
     seen s;
     memset(&s, 0, sizeof s);
     if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
@@ -253,7 +260,9 @@ int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, i
     for (int i = 0; i < s.n; i++) {
         if (seen_before(&s, i))
             continue;
-        int lfd = shim_porthand_share(s.ino[i], (uid_t)s.uid[i], tcp_fd);
+        int one = 0;
+        int lfd = shim_porthand_share(s.ino[i], (uid_t)s.uid[i], tcp_fd, &one);
+        *same |= one;
         if (lfd >= 0)
             return lfd;
     }
