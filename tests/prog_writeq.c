@@ -26,7 +26,13 @@
  * the writes ran on into a buffer ten times larger, whenever the app's
  * setsockopt came before the engine's restore.
  *
- *   prog_writeq [N]    N connections (default 200)
+ * Then libuv's tcp_write_in_a_row on M more fresh connections (in_a_row
+ * above): under the shim the 1-byte write after the 10 MB one would block
+ * on 6 to 8 of 20 connections (TCP: 0 of 300), as the app's unix socket
+ * had net.core.wmem_default (212992) where TCP has 4 MiB here
+ * (shim_tcp_sndbuf_default); 0 of 1,000 since.
+ *
+ *   prog_writeq [N [M]]    N connections (default 200), M (default 30)
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (120 s) fired.
@@ -102,6 +108,44 @@ static void check_absorb(int round, int c, int a)
     }
 }
 
+/*
+ * libuv's tcp_write_in_a_row, on a fresh connection c whose peer a reads
+ * 1 KiB at a time: a 10 MB write that cannot all go at once, then a 1-byte
+ * write queued behind it; when a write() takes the big one's last bytes,
+ * the 1-byte write that follows at once must go too (libuv writes the next
+ * request in the same pass and asserts, in the big one's callback, that
+ * nothing is left queued). Returns 1 if it went, 0 if it would block.
+ */
+static int in_a_row(int c, int a)
+{
+    static char big[10 * 1024 * 1024];
+    size_t off = 0, want = sizeof big + 1, got = 0;
+    while (got < want) {
+        if (off < sizeof big) {
+            ssize_t w = write(c, big + off, sizeof big - off);
+            CHECK(w > 0 || errno == EAGAIN, "write: %s", strerror(errno));
+            if (w > 0 && (off += (size_t)w) == sizeof big) {
+                w = write(c, "A", 1);
+                CHECK(w == 1 || errno == EAGAIN, "write: %s", strerror(errno));
+                if (w != 1)
+                    return 0;
+            }
+        }
+        struct pollfd p[2] = {{.fd = a, .events = POLLIN},
+                              {.fd = c, .events = off < sizeof big ? POLLOUT : 0}};
+        CHECK(poll(p, 2, 10000) > 0, "nothing moved in 10 s (%zu of %zu read)", got, want);
+        for (int k = 0; k < 32 && (p[0].revents & POLLIN); k++) {
+            char buf[1024];
+            ssize_t r = read(a, buf, sizeof buf);
+            if (r < 0 && errno == EAGAIN)
+                break;
+            CHECK(r > 0, "read: %s", r < 0 ? strerror(errno) : "EOF");
+            got += (size_t)r;
+        }
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -115,6 +159,7 @@ int main(int argc, char **argv)
     socklen_t sl = loopback(AF_INET, port, &ss);
     int want = 16 * 1024, maxw = 0;
     int shown_tcp = -1, over = 0, first_over = -1;
+    int in_a_row_rounds = argc > 2 ? atoi(argv[2]) : 30;
     for (int i = 0; i < rounds; i++) {
         int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         SYS(c);
@@ -154,6 +199,23 @@ int main(int argc, char **argv)
         close(c);
         close(a);
     }
+    for (int i = 0; i < in_a_row_rounds; i++) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        SYS(c);
+        int r = connect(c, (struct sockaddr *)&ss, sl);
+        CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+        struct pollfd p = {.fd = c, .events = POLLOUT};
+        CHECK(poll(&p, 1, 10000) == 1, "in a row %d: connect not done in 10 s", i);
+        CHECK(so_error(c) == 0, "in a row %d: SO_ERROR %d", i, so_error(c));
+        int a = accept_ready(l, 10000);
+        SYS(fcntl(a, F_SETFL, O_NONBLOCK));
+        CHECK(in_a_row(c, a) == 1, "in a row %d: the 1-byte write right after the write that "
+              "took a 10 MB buffer's last bytes would block (TCP takes it: libuv's "
+              "tcp_write_in_a_row asserts it)", i);
+        close(c);
+        close(a);
+    }
+    printf("ok: %d connections: a 1-byte write right after a 10 MB one went\n", in_a_row_rounds);
     printf("ok: %d connections: SO_SNDBUF set while connecting kept (%d)\n", rounds, 2 * want);
     printf("info: 1 KiB writes blocked after at most %d KiB; %d of %d connections took 100 "
            "without blocking (the first: %d)\n", maxw, over, rounds, first_over);
