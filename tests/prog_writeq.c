@@ -98,7 +98,9 @@ static void check_absorb(int round, int c, int a)
                      getsockopt_int(r, SOL_SOCKET, SO_RCVBUF);
         long first;
         long got = absorbed(w, bound + 65536, 500, &first);
-        CHECK(got <= bound, "round %d: a peer that reads nothing took %ld bytes from the %s, "
+        /* TCP here takes exactly the bound (collapsing what waits unread
+         * into full buffers): 16 KiB of slack for another kernel's rounding */
+        CHECK(got <= bound + 16384, "round %d: a peer that reads nothing took %ld bytes from the %s, "
               "more than the writer's SO_SNDBUF + the reader's SO_RCVBUF (%ld): TCP's window "
               "stops it there, and libuv's writes that queued must stay queued", round, got,
               name[k], bound);
