@@ -43,7 +43,7 @@ enum rudp_timer_kind {
 #define RUDP_STREAM_RANGES_MAX 4096
 #define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
 #define RUDP_FIN_NONE UINT64_MAX
-#define RUDP_RWND_INITIAL (256u * 1024u) /* receive window before auto-tuning */
+#define RUDP_RWND_INITIAL (64u * 1024u) /* receive window before auto-tuning */
 #define RUDP_SNDBUF_MIN (256u * 1024u)   /* send buffer however small the cwnd */
 
 /* Key of the peer table: who the peer is and the ID it chose. */

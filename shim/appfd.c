@@ -80,11 +80,9 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
             int want = atomic_load(&s->sndbuf_want);
             if (want > 0)
                 size = want / 2;
-            real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-            int v = 0;
-            socklen_t vl = sizeof v;
-            if (want > 0 && real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v < want)
-                real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+            /* the app's choice, or TCP's default (shim_tcp_sndbuf_default),
+             * past net.core.wmem_max if the kernel lets us */
+            shim_app_end_sndbuf(fd, size);
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
         }
     }

@@ -375,6 +375,26 @@ void shim_bridge_oob_init(int efd)
 }
 
 /*
+ * What the peer sent and the app has not read waits in two places: the
+ * connection's receive buffer (its window: 64 KiB to start, growing only
+ * while the app keeps up, conn_app.c) and the unix socket to the app,
+ * which our end's send buffer bounds (unix stream sockets charge the
+ * sender). The kernel's default (net.core.wmem_default, 208 KiB, doubled
+ * to 416 KiB of charge) let a peer that reads nothing take 8 MiB and more
+ * from a writer, where TCP stops it at the receiver's SO_RCVBUF (128 KiB:
+ * tcp_rmem[1], half of it window) plus the writer's SO_SNDBUF: programs
+ * count on their writes to such a peer queueing (libuv's
+ * tcp_write_queue_order). 32 KiB (64 KiB of charge, the kernel doubles)
+ * beside the 64 KiB window make TCP's 128 KiB. Measured on loopback
+ * (512 MiB, reads of 256 KiB or 16 KiB): no slower than with the default.
+ */
+void shim_bridge_efd_size(int efd)
+{
+    int sz = 32 * 1024;
+    real_setsockopt(efd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
+/*
  * Application -> connection. While bytes leave the unix socket and before
  * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
  * unacked) never reads low in between.
@@ -718,6 +738,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
     shim_bridge_oob_init(fd);
+    shim_bridge_efd_size(fd);
     b->efd = fd;
     b->conn = c;
     b->sock = s;

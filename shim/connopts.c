@@ -28,9 +28,12 @@
  *   bridge. getsockopt(SO_SNDBUF) meanwhile shows what the app had.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -46,6 +49,62 @@ static int sock_int(int fd, int opt)
 static void set_sndbuf(int fd, int v)
 {
     real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+}
+
+/*
+ * The send buffer a TCP connection has before the app sets one: Linux
+ * sizes it from the first congestion window (tcp_sndbuf_expand), which on
+ * loopback's 64 KiB segments is already net.ipv4.tcp_wmem's maximum (4 MiB
+ * by default): getsockopt(SO_SNDBUF) says 4194304 on both ends, where the
+ * unix socket under the app said net.core.wmem_default (212992). With 20
+ * times less room, a 10 MB non-blocking write ended, one time in three,
+ * with the unix socket charged past its limit by the write's last buffer
+ * (a unix socket takes each write as buffers of up to ~36 KiB, where TCP
+ * appends a small write to its last segment): the 1-byte write right after
+ * it would block, which libuv's tcp_write_in_a_row fails on. tcp_wmem's
+ * third field, read once; 0 if unreadable.
+ */
+int shim_tcp_sndbuf_default(void)
+{
+    static _Atomic int cached = -1;
+    int v = atomic_load(&cached);
+    if (v >= 0)
+        return v;
+    v = 0;
+    int fd = open("/proc/sys/net/ipv4/tcp_wmem", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char t[96];
+        ssize_t k = read(fd, t, sizeof t - 1);
+        real_close(fd);
+        if (k > 0) {
+            t[k] = '\0';
+            const char *q = t;
+            for (int field = 0; field < 2 && *q; field++) {
+                while (*q >= '0' && *q <= '9')
+                    q++;
+                while (*q == ' ' || *q == '\t')
+                    q++;
+            }
+            long m = 0;
+            while (*q >= '0' && *q <= '9' && m < (1L << 30))
+                m = m * 10 + (*q++ - '0');
+            v = m >= 4096 && m < (1L << 30) ? (int)m : 0;
+        }
+    }
+    atomic_store(&cached, v);
+    return v;
+}
+
+/* A new app end of a bridge (connect or accept) takes TCP's default send
+ * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
+ * kernel lets us. */
+void shim_app_end_sndbuf(int fd, int size)
+{
+    int v = 0;
+    socklen_t vl = sizeof v;
+    real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v / 2 < size)
+        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
 }
 
 static unsigned buf_bit(int opt)

@@ -254,6 +254,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     s->owner = b;
     b->efd = r->efd;
     shim_bridge_oob_init(b->efd);
+    shim_bridge_efd_size(b->efd);
     b->sock = s;
     b->owns_sock = 1;
     b->id = r->id;

@@ -545,6 +545,9 @@ void shim_bridge_watch(bridge *b, uint32_t ev);
 /* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
  * read in the stream, at its mark (pump_in in bridge.c). */
 void shim_bridge_oob_init(int efd);
+/* Our end's send buffer: with the window, what an app that reads nothing
+ * holds unread, as TCP's SO_RCVBUF bounds it. */
+void shim_bridge_efd_size(int efd);
 /* Engine e's epoll reported ev on bridge b's efd: moves what can move
  * between the app and the connection; may free b. */
 void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);

@@ -723,6 +723,11 @@ void shim_connopts_config(int fd, shim_fd *rec, rudp_config *cfg);
  * socket's, halved as set): the app's SO_SNDBUF, at most half of
  * TCP_NOTSENT_LOWAT (see connopts.c); notes what getsockopt must show. */
 int shim_connopts_app_sndbuf(int fd, shim_fd *rec, const rudp_config *cfg, int dflt);
+/* The SO_SNDBUF a TCP connection shows before the app sets one (loopback:
+ * net.ipv4.tcp_wmem's maximum), 0 if unknown; and setting half of such a
+ * value on an app end (SO_SNDBUFFORCE past net.core.wmem_max if allowed). */
+int shim_tcp_sndbuf_default(void);
+void shim_app_end_sndbuf(int fd, int size);
 /* accept() made rec, a copy of its listener's: its app end fd (rec->fd)
  * gets the send buffer TCP_NOTSENT_LOWAT needs. */
 void shim_connopts_accepted(shim_fd *rec);

@@ -636,8 +636,11 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * keep the socket open and hide the app's close (a HUP while
      * connecting abandons the connection). shim_sndbuf_restore. */
     static const uint8_t zeros[65536];
+    int tcp_sndbuf = shim_tcp_sndbuf_default();
     int app_sndbuf = shim_connopts_app_sndbuf(fd, &rec, &cfg, /* the kernel doubles */
-                                              get_int(sv[0], SOL_SOCKET, SO_SNDBUF) / 2);
+                                              (tcp_sndbuf ? tcp_sndbuf
+                                                          : get_int(sv[0], SOL_SOCKET,
+                                                                    SO_SNDBUF)) / 2);
     uint64_t app_ino = shim_fd_ino(sv[0]);
     if (!sl)
         app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
@@ -1198,6 +1201,9 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     r.slot = n.slot;
     r.connect_done = 1;
     r.sockopts_default = 0;
+    int tcp_sndbuf = shim_tcp_sndbuf_default();
+    if (tcp_sndbuf) /* TCP's default; a listener's own SO_SNDBUF is copied below */
+        shim_app_end_sndbuf(nfd, tcp_sndbuf / 2);
     shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
     shim_fd_put(&r);
     if (!rec.sockopts_default)

@@ -797,6 +797,30 @@ Test(flow, a_stalled_reader_keeps_the_initial_window_whatever_the_maximum, .time
     sim_free(&s);
 }
 
+Test(flow, a_reader_that_reads_nothing_takes_64_kib_as_tcp_does, .timeout = 20)
+{
+    /* Linux starts a connection's window at half of tcp_rmem[1] (128 KiB):
+     * a peer that reads nothing holds a writer to about 64 KiB, and
+     * programs count on their writes queueing there (libuv's
+     * tcp_write_queue_order). The shim's unix socket to the app holds as
+     * much again (bridge.c, shim_bridge_efd_size). It was 256 KiB. */
+    sim s;
+    sim_init(&s, 31);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(1);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 1000000, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    cr_assert(le(u64, rudp_ctx_stats(s.ep[a].ctx)->stream_bytes_sent, 64 * 1024),
+              "the sender went past 64 KiB: %" PRIu64,
+              rudp_ctx_stats(s.ep[a].ctx)->stream_bytes_sent);
+    cr_assert(ge(u64, rudp_ctx_stats(s.ep[a].ctx)->stream_bytes_sent, 64 * 1024 - 1500),
+              "the window is open to 64 KiB");
+    sim_free(&s);
+}
+
 Test(flow, a_reader_that_keeps_up_grows_the_window_past_the_bdp, .timeout = 20)
 {
     /* 100 Mbit/s x 40 ms = 500 KB in flight: the initial 256 KiB window

@@ -4,7 +4,11 @@
 # connect is under way (libuv's tcp_write_queue_order): once connected
 # SO_SNDBUF says 32 KiB, as TCP's (the shim's engine gave the bridge the size
 # read at connect() back, 208 KiB, whenever the app's set came first). Under
-# the shim twice at once, for load.
+# the shim twice at once, for load. And a peer that reads nothing takes
+# at most the writer's SO_SNDBUF + its own SO_RCVBUF, either way (the shim
+# took 8 MiB and more). And libuv's tcp_write_in_a_row: a 1-byte write
+# right after a 10 MB one that ended goes at once (under the shim it
+# would block one time in three).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
