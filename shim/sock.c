@@ -579,7 +579,9 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             break;
         real_close(udp);
         udp = -1;
-        if (err != -EAGAIN || tries >= 3)
+        /* -EADDRNOTAVAIL too: the range may have freed a port since the
+         * kernel's own search (a process that just ended) */
+        if ((err != -EAGAIN && err != -EADDRNOTAVAIL) || tries >= 3)
             return fail(err == -EAGAIN ? EADDRNOTAVAIL : -err);
     }
     /* A later client socket of ours may share this one's port, for another

@@ -381,7 +381,9 @@ int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
     start %= n;
     for (unsigned i = 0; i < n; i++) {
         unsigned port = q.lo + (start + i) % n;
-        if (q.bad[port - q.lo] != 2)
+        /* 2: shareable; 0: no socket has it now (the one the kernel saw
+         * left since): a plain bind takes it */
+        if (q.bad[port - q.lo] == 1)
             continue;
         struct sockaddr_storage a = *bind_to;
         if (a.ss_family == AF_INET)
