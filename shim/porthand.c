@@ -265,6 +265,8 @@ static int fd_of_ino(uint64_t ino)
                 (uint64_t)st.st_ino != ino)
                 continue;
             found = fcntl((int)fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+            if (found < 0 && errno == EINVAL) /* a fd limit below SHIM_FD_BASE */
+                found = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
             if (found >= 0 && (fstat(found, &st) < 0 || (uint64_t)st.st_ino != ino)) {
                 real_close(found); /* the number was reused meanwhile */
                 found = -1;
@@ -471,9 +473,13 @@ out:
     return r;
 }
 
-int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd, int *same)
+/* One request; *unanswered set when the holder closed it with no answer
+ * (it parks one request per listener and ends an older one for a newer:
+ * several processes listening at once on a shared socket). */
+static int share_try(uint64_t ino, uid_t owner, int tcp_fd, int *same, int *unanswered)
 {
     *same = 0;
+    *unanswered = 0;
     /* Only a holder of our own user is asked: it could accept from the
      * listener it gives, and a stranger must learn nothing. */
     if (owner != geteuid())
@@ -516,6 +522,7 @@ int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd, int *same)
     struct msghdr am = {.msg_iov = &ao, .msg_iovlen = 1, .msg_control = cb.buf,
                         .msg_controllen = sizeof cb.buf};
     ssize_t got = real_recvmsg(fd, &am, MSG_CMSG_CLOEXEC);
+    *unanswered = got == 0;
     int lfd = got >= 0 ? fds_received(&am) : -1;
     if (got == (ssize_t)sizeof a && a.magic == PH_MAGIC && a.err == PH_ESAME)
         *same = 1; /* it is the holder's own socket: leave it be */
@@ -542,6 +549,14 @@ out:
              (unsigned long long)ino, r >= 0 ? "shared" : *same ? "the same socket, not shared" :
              "no");
     real_close(fd);
+    return r;
+}
+
+int shim_porthand_share(uint64_t ino, uid_t owner, int tcp_fd, int *same)
+{
+    int r = -1, unanswered = 1;
+    for (int i = 0; i < 3 && r < 0 && unanswered; i++)
+        r = share_try(ino, owner, tcp_fd, same, &unanswered);
     return r;
 }
 
