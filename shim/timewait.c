@@ -47,7 +47,7 @@
  * its own address, at TW_MEET_ADDR for IPv4 loopback or a wildcard (v4-mapped
  * through an IPv6 socket; for a dual-stack IPv6 wildcard try 1 is ::1,
  * where IPv4 is off). Its address in *at (length *len); the fd, or -errno. */
-static int meeting_listener(const struct sockaddr_storage *bound, int try,
+static int meeting_listener(const struct sockaddr_storage *bound, int v6only, int try,
                             struct sockaddr_storage *at, socklen_t *len)
 {
     memset(at, 0, sizeof *at);
@@ -68,9 +68,10 @@ static int meeting_listener(const struct sockaddr_storage *bound, int try,
         a->sin6_flowinfo = 0;
         static const uint8_t mapped_meet[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 82, 84, 87};
         if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
-            if (try == 0)
+            /* a v6only socket cannot reach a v4-mapped address */
+            if (try == 0 && !v6only)
                 memcpy(&a->sin6_addr, mapped_meet, sizeof mapped_meet);
-            else if (try == 1)
+            else if (try == (v6only ? 0 : 1))
                 a->sin6_addr = in6addr_loopback;
             else
                 return -EADDRNOTAVAIL;
@@ -135,9 +136,13 @@ static int kernel_time_wait(int fd)
     socklen_t bl = sizeof bound, al = 0;
     if (real_getsockname(fd, (struct sockaddr *)&bound, &bl) < 0)
         return -errno;
-    int l = -EADDRNOTAVAIL, a = -1, err;
+    int l = -EADDRNOTAVAIL, a = -1, err, v6only = 0;
+    socklen_t vl = sizeof v6only;
+    if (bound.ss_family == AF_INET6 &&
+        real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl) < 0)
+        v6only = 0;
     for (int try = 0; try < 2 && l < 0; try++)
-        l = meeting_listener(&bound, try, &at, &al);
+        l = meeting_listener(&bound, v6only, try, &at, &al);
     if (l < 0)
         return l;
     shim_tcp_unlisten(fd); /* in case it still listens: a connect needs it closed */
