@@ -347,7 +347,19 @@ static void check_dual_stack(void)
 
 static void check_v6only(void)
 {
-    unsigned port = 0;
+    /* A port free for IPv4 too: the kernel's own choice for a v6only
+     * socket may be one that an IPv4 TIME_WAIT holds (an earlier test's
+     * server that closed first), where the IPv4 bind below fails, over
+     * TCP as under the shim. */
+    struct sockaddr_storage ts;
+    socklen_t tl = make_addr(AF_INET, "127.0.0.1", 0, &ts);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(t);
+    SYS(bind(t, (struct sockaddr *)&ts, tl));
+    tl = sizeof ts;
+    SYS(getsockname(t, (struct sockaddr *)&ts, &tl));
+    unsigned port = port_of(&ts);
+    close(t);
     int l = listen_on(AF_INET6, "::", &port, 1);
     printf("ok: v6only listener: IPV6_V6ONLY 1 reads back, port %u\n", port);
 
