@@ -41,8 +41,11 @@ print("iperf3 (%s, %s): %.1f s, sent %d bytes at %.0f Mbit/s, received %d bytes 
          v["bits_per_second"] / 1e6, s.get("retransmits", "?")))
 if s["seconds"] < secs - 0.5:
     sys.exit("the test ran %.1f s, not %g" % (s["seconds"], secs))
+# In flight when the sender's last write returned: under the shim the app
+# end's send buffer (TCP's default, 4 MiB), the rudp send buffer (8 MiB)
+# and the receiver's window (8 MiB); over TCP its send and receive buffers.
 if v["bytes"] <= 0 or v["bytes"] > s["bytes"] or \
-        s["bytes"] - v["bytes"] > max(16 << 20, s["bytes"] // 100):
+        s["bytes"] - v["bytes"] > max(24 << 20, s["bytes"] // 100):
     sys.exit("received %d bytes of %d sent" % (v["bytes"], s["bytes"]))
 PY
 }

@@ -27,8 +27,11 @@ print("iperf3 (%s): %.2f s, sent %d bytes, received %d bytes, %.0f Mbit/s"
       % (sys.argv[2], s["seconds"], s["bytes"], v["bytes"], v["bits_per_second"] / 1e6))
 if s["bytes"] < 256 << 20:
     sys.exit("sent %d bytes, not 256 MiB" % s["bytes"])
+# In flight when the sender's last write returned: under the shim the app
+# end's send buffer (TCP's default, 4 MiB), the rudp send buffer (8 MiB)
+# and the receiver's window (8 MiB); over TCP its send and receive buffers.
 if v["bytes"] <= 0 or v["bytes"] > s["bytes"] or \
-        s["bytes"] - v["bytes"] > max(16 << 20, s["bytes"] // 100):
+        s["bytes"] - v["bytes"] > max(24 << 20, s["bytes"] // 100):
     sys.exit("received %d bytes of %d sent" % (v["bytes"], s["bytes"]))
 PY
 }
