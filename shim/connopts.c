@@ -62,7 +62,8 @@ static void set_sndbuf(int fd, int v)
  * (a unix socket takes each write as buffers of up to ~36 KiB, where TCP
  * appends a small write to its last segment): the 1-byte write right after
  * it would block, which libuv's tcp_write_in_a_row fails on. tcp_wmem's
- * third field, read once; 0 if unreadable.
+ * third field, read once; 0 where /proc has no such file or denies it
+ * (a chroot), kept; a passing failure (EMFILE) is not kept.
  */
 int shim_tcp_sndbuf_default(void)
 {
@@ -72,6 +73,8 @@ int shim_tcp_sndbuf_default(void)
         return v;
     v = 0;
     int fd = open("/proc/sys/net/ipv4/tcp_wmem", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
+        return 0; /* EMFILE and the like pass: asked again next time */
     if (fd >= 0) {
         char t[96];
         ssize_t k = read(fd, t, sizeof t - 1);
