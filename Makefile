@@ -20,7 +20,7 @@ SAN     ?=
 PREFIX  ?= /usr/local
 
 # The one version number: the library carries it ("librudp_shim version
-# X" in its read-only data, shim/version.c) and rudp-run --version reads it
+# X" in its read-only data, shim/base/version.c) and rudp-run --version reads it
 # from the library it would preload, so the two cannot disagree.
 VERSION := 0.12.0
 
@@ -40,7 +40,9 @@ CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB := $(BUILD)/libcore.a
 
-SHIM_SRC := $(wildcard shim/*.c)
+# shim/ is layered in folders (shim/base/base.h says how).
+SHIM_LAYERS := interpose lifetime ports engine state base
+SHIM_SRC := $(foreach l,$(SHIM_LAYERS),$(wildcard shim/$(l)/*.c))
 SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.o)
 SHIM_SO  := $(BUILD)/librudp_shim.so
 
@@ -69,16 +71,16 @@ $(BUILD)/core/%.o: core/%.c
 
 # signals.c's sigaction() is called by ThreadSanitizer's own start-up,
 # before TSan can take an instrumented call: it carries no instrumentation.
-$(BUILD)/shim/signals.o: CFLAGS_LIB := $(filter-out -fsanitize=thread,$(CFLAGS_LIB))
+$(BUILD)/shim/lifetime/signals.o: CFLAGS_LIB := $(filter-out -fsanitize=thread,$(CFLAGS_LIB))
 
 $(BUILD)/shim/%.o: shim/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Ishim -Icore -c $< -o $@
 
 # The version reaches the one object that carries it (rebuilt when the
 # Makefile, where VERSION is set, changes).
-$(BUILD)/shim/version.o: CFLAGS_LIB += -DSHIM_VERSION='"$(VERSION)"'
-$(BUILD)/shim/version.o: Makefile
+$(BUILD)/shim/base/version.o: CFLAGS_LIB += -DSHIM_VERSION='"$(VERSION)"'
+$(BUILD)/shim/base/version.o: Makefile
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)

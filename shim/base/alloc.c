@@ -42,7 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "shim.h"
+#include "base.h"
 
 /* No poison.h: under the sanitizers these are libc's malloc and free. */
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim.h"
+#include "base.h"
 
 #include "poison.h"
 

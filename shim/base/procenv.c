@@ -31,6 +31,9 @@
  * per-fd records (fdtab.c and epollreg.c keep them per table) or hand an
  * fd to an engine (adopt.c copies it into the owner's table first): the
  * ones that are system calls and more already, never read or write.
+ *
+ * This file notices; lifetime/renew.c (shim_procenv_renew, called by
+ * shim_procenv_check) starts such a process afresh.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,7 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "base.h"
 
 #include "poison.h"
 
@@ -52,8 +55,6 @@ volatile uint8_t *shim_procenv_mark;
 
 static volatile uint8_t *page;  /* the wipe-on-fork page, once mapped */
 static uint8_t always_zero;     /* mark without MADV_WIPEONFORK: always checked */
-static _Atomic pid_t renewing;  /* the process whose first thread renews its state */
-static _Atomic pid_t renewed;   /* ... and it is done */
 static _Atomic pid_t owner;     /* the process whose fds the shim's records name */
 
 /* The wipe-on-fork page, mapped and set (0 if it cannot be). */
@@ -150,57 +151,15 @@ void shim_procenv_started(void)
     __atomic_store_n(&shim_procenv_mark, page, __ATOMIC_RELEASE);
 }
 
-/* A raw clone's child: the engines' threads are the parent's. What the
- * fork handlers (sock.c, keeper.c) do in a child, done now. Their locks may
- * have been held at the clone by a thread this process does not have:
- * each is made anew and taken, as the prepare handlers would have taken
- * it, for the child handlers to release. */
-static void renew(void)
+void shim_procenv_own_page(void)
 {
-    shim_alloc_lock_renew(); /* first: whatever follows may allocate */
-    pthread_mutex_init(&G.mu, NULL);
-    pthread_mutex_lock(&G.mu);
-    shim_ownfds_lock_renew();
-    shim_qlog_lock_renew();
-    shim_appfd_lock_renew();
-    shim_fdtab_lock_renew();
-    shim_slots_lock_renew();
-    shim_appfd_atfork_child();
-    shim_fdtab_atfork_child();
-    shim_slots_atfork_child();
-    shim_engine_atfork_child();
-    SHIM_LOG(RUDP_LOG_INFO, "a new process made without fork() (its parent's engines are %d's): "
-                            "its own engine starts with its first connection",
-             (int)G.pid);
+    if (page)
+        *page = 1;
 }
 
-void shim_procenv_renew(void)
+void shim_procenv_settled(pid_t me)
 {
-    pid_t me = getpid();
-    /* A keeper being born (keeper.c) is a fork child that keeps the
-     * engines on purpose; it sets G.pid when it takes them over. */
-    if (__atomic_load_n(&G.in_handoff, __ATOMIC_RELAXED) ||
-        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED)) {
-        if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) == me && page)
-            *page = 1;
-        return;
-    }
-    if (__atomic_load_n(&renewed, __ATOMIC_ACQUIRE) == me)
-        return; /* an older kernel: the check runs on every entry */
-    pid_t was = __atomic_load_n(&renewing, __ATOMIC_RELAXED);
-    if (was != me && __atomic_compare_exchange_n(&renewing, &was, me, 0, __ATOMIC_ACQ_REL,
-                                                 __ATOMIC_RELAXED)) {
-        /* The first thread of this process here: nrun is what the parent
-         * left (0 after fork(), whose handlers did the work). */
-        if (__atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) && G.pid != me)
-            renew();
-        __atomic_store_n(&owner, me, __ATOMIC_RELEASE);
-        if (page == shim_procenv_mark)
-            shim_procenv_mark = NULL; /* nothing to check until an engine starts here */
-        __atomic_store_n(&renewed, me, __ATOMIC_RELEASE);
-        return;
-    }
-    /* Another thread of this new process renews its state: wait for it. */
-    while (__atomic_load_n(&renewed, __ATOMIC_ACQUIRE) != me)
-        sched_yield();
+    __atomic_store_n(&owner, me, __ATOMIC_RELEASE);
+    if (page == shim_procenv_mark)
+        shim_procenv_mark = NULL; /* nothing to check until an engine starts here */
 }

@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "base.h"
 
 #include "poison.h"
 

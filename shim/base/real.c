@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "base.h"
 
 int (*real_socket)(int, int, int);
 int (*real_bind)(int, const struct sockaddr *, socklen_t);

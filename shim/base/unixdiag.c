@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "base.h"
 
 #include "poison.h"
 

@@ -11,7 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#include "shim.h"
+#include "base.h"
 
 #include "poison.h"
 

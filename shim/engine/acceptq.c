@@ -25,9 +25,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define REASK 1000000 /* ns */
 

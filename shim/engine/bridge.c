@@ -29,12 +29,12 @@
 #include <unistd.h>
 #include <netinet/tcp.h>
 
-#include "engine.h"
-#include "portmove.h"
-#include "portshare.h"
+#include "internal.h"
+#include "ports/portmove.h"
+#include "ports/ports.h"
 #include "udpio.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* ---- epoll interest ---- */
 

@@ -55,9 +55,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define CTL_CLIENTS 8              /* requests served at once */
 #define CTL_ACCEPTS 8              /* connections taken per wake-up (the rest: next turn) */

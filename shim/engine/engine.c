@@ -39,13 +39,13 @@
 #include <linux/errqueue.h>
 #include <sodium.h>
 
-#include "engine.h"
-#include "porthand.h"
-#include "portshare.h"
-#include "portwatch.h"
+#include "internal.h"
+#include "lifetime/lifetime.h"
+#include "ports/ports.h"
+#include "ports/portwatch.h"
 #include "udpio.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 struct engines G = {
     .mu = PTHREAD_MUTEX_INITIALIZER,

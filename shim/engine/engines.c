@@ -21,10 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "porthand.h"
+#include "internal.h"
+#include "interpose/interpose.h"
+#include "ports/ports.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 void shim_lgroup_drop(lgroup *g)
 {

@@ -33,8 +33,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "poison.h"
+#include "internal.h"
+#include "lifetime/lifetime.h"
+#include "base/poison.h"
 
 #define PROBE_DELAY RUDP_MS(250)
 #define REMEMBER RUDP_SEC(120)

@@ -82,9 +82,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* Something is held and no news came: asked again after this, in case a
  * wake-up was missed (none should be). */

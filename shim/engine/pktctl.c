@@ -33,9 +33,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* The send tag: TAG_SET once the connection was accepted (before, its
  * handshake packets leave from the address the client reached, always);

@@ -32,9 +32,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
+#include "interpose/interpose.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* No new socket more often than this per connection: a host with no
  * network at all fails every send, and each move costs a socket. */

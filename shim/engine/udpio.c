@@ -39,7 +39,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "shim.h"
+#include "internal.h"
 #include "udpio.h"
 
 #ifndef UDP_SEGMENT

@@ -35,9 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "interpose.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 static int sock_int(int fd, int opt)
 {
@@ -96,18 +96,6 @@ int shim_tcp_sndbuf_default(void)
     }
     atomic_store(&cached, v);
     return v;
-}
-
-/* A new app end of a bridge (connect or accept) takes TCP's default send
- * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
- * kernel lets us. */
-void shim_app_end_sndbuf(int fd, int size)
-{
-    int v = 0;
-    socklen_t vl = sizeof v;
-    real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v / 2 < size)
-        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
 }
 
 static unsigned buf_bit(int opt)

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "interpose.h"
 
 /* ---- programs that close every fd ---- */
 

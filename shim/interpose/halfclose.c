@@ -19,8 +19,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "shim.h"
-#include "poison.h"
+#include "interpose.h"
+#include "base/poison.h"
 
 uint8_t shim_halfclose_state(int fd, uint8_t published)
 {

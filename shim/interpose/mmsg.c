@@ -16,7 +16,7 @@
 #include <limits.h>
 #include <sys/uio.h>
 
-#include "shim.h"
+#include "interpose.h"
 
 #ifndef UIO_MAXIOV
 #define UIO_MAXIOV 1024 /* include/uapi/linux/uio.h */

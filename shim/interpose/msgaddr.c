@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "shim.h"
+#include "interpose.h"
 
 /* 1 if fd is an application's end of one of our bridges. */
 static int bridged(int fd)

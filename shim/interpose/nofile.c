@@ -15,8 +15,8 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
-#include "shim.h"
-#include "poison.h"
+#include "interpose.h"
+#include "base/poison.h"
 
 /* Numbers enough for connect's fds and, the first time, the engine's. */
 #define NOFILE_EXTRA 64

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "interpose.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* TCP_CA_NAME_MAX (include/net/tcp.h) */
 #define CA_NAME_MAX 16

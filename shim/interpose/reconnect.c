@@ -48,8 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
-#include "poison.h"
+#include "interpose.h"
+#include "base/poison.h"
 
 static int fail(int err)
 {

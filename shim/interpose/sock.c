@@ -29,9 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "porthand.h"
-#include "portshare.h"
-#include "shim.h"
+#include "ports/ports.h"
+#include "interpose.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int active; /* set once by init_all, read-only afterwards */

@@ -36,9 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define ADOPT_MAX 4
 #define ADOPT_WAIT_NS 10000000000LL /* an engine answers within a turn; 10 s is a stuck one */

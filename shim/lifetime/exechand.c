@@ -34,9 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define HAND_FDS SHIM_HAND_FDS
 

@@ -54,9 +54,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define PASS_MAGIC 0x7275647070617373ull /* "rudppass" */
 #define PASS_WAIT_MS 30000

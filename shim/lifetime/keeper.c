@@ -16,10 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "portshare.h"
+#include "lifetime.h"
+#include "ports/ports.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* ---- handing the engine to a keeper process ----
  *

@@ -59,9 +59,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #if defined(__x86_64__)
 #define OUR_MACHINE EM_X86_64

@@ -24,9 +24,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define KEEPER_COMM "rudp-keeper"
 #define KEEPER_PREFIX "rudp-keeper: "
@@ -99,25 +99,25 @@ void shim_proctitle_keeper(void)
     /* The program's command line as ps shows it: its arguments with
      * spaces between, or the title the program set itself (the last byte
      * not NUL: one string, maybe into the environment). */
-    char cmd[1024];
+    char args[1024];
     size_t n = 0;
     size_t limit = start[arg_len - 1] != '\0' && env_after ? v[3] - v[0] : arg_len;
-    for (size_t i = 0; i < limit && n < sizeof cmd - 1; i++) {
+    for (size_t i = 0; i < limit && n < sizeof args - 1; i++) {
         char c = start[i];
         if (c == '\0') {
             if (limit != arg_len)
                 break; /* the end of a title */
             c = ' ';
         }
-        cmd[n++] = c;
+        args[n++] = c;
     }
-    while (n && cmd[n - 1] == ' ')
+    while (n && args[n - 1] == ' ')
         n--;
-    cmd[n] = '\0';
+    args[n] = '\0';
     if (env_after && move_environ() == 0)
         room = v[3] - v[0];
-    char title[sizeof KEEPER_PREFIX + sizeof cmd];
-    size_t len = (size_t)snprintf(title, sizeof title, "%s%s", KEEPER_PREFIX, cmd);
+    char title[sizeof KEEPER_PREFIX + sizeof args];
+    size_t len = (size_t)snprintf(title, sizeof title, "%s%s", KEEPER_PREFIX, args);
     if (len > room - 1)
         len = room - 1;
     memcpy(start, title, len);

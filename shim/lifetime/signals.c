@@ -53,9 +53,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "shim.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 static const int standard[] = {SIGHUP,    SIGINT,  SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2,
                                 SIGPIPE,   SIGALRM, SIGTERM, SIGSTKFLT, SIGIO, SIGVTALRM,

@@ -26,10 +26,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 #include "portshare.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* Datagrams waiting for one engine at most: a full receive batch of every
  * other engine's several times over. */

@@ -87,11 +87,11 @@
 #include <linux/kcmp.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 #include "porthand.h"
 #include "portshare.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* How long listen() waits for a holder's answer: it answers within a turn;
  * a paused engine (a keeper being forked) may take longer, and then the

@@ -16,10 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
+#include "interpose/interpose.h"
 #include "portmove.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* A new UDP socket like s's, bound to s's address on an ephemeral port;
  * *port its port. Returns the fd (owned, high, close-on-exec) or -1. */

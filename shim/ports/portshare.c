@@ -31,12 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 #include "porthand.h"
 #include "portmove.h"
 #include "portshare.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* How long bind() waits for the engines to give a port up: they answer
  * within a turn; a paused engine (a keeper being forked) may take longer,

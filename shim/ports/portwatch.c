@@ -34,11 +34,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine.h"
+#include "ports.h"
 #include "portshare.h"
 #include "portwatch.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* Armed (ph.ino) and still on its port (give_up clears the endpoint). */
 static int watched(const esock *s)

@@ -40,9 +40,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* Connections handed over per wake-up: the rest wait for the next turn
  * (the socket is level-triggered), so UDP and bridges are not starved. */

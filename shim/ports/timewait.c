@@ -28,10 +28,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 #include "portshare.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* Each step is loopback's: done before the call returns, unless a firewall
  * drops loopback TCP; then the port is given up after this, not held. */

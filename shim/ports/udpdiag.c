@@ -34,9 +34,9 @@
 
 #include "porthand.h"
 #include "portshare.h"
-#include "shim.h"
+#include "ports.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define MAX_SEEN 32
 

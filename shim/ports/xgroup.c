@@ -92,9 +92,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "ports.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define XG_TAGS ((1u << SHIM_XG_BITS) - 1)
 /* Other members a process's engine talks to, at most. */

@@ -18,8 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shim.h"
-#include "poison.h"
+#include "state.h"
+#include "interpose/interpose.h"
+#include "base/poison.h"
 
 /* ---- connect's small send buffer, given back ----
  *
@@ -58,6 +59,18 @@ void shim_appfd_atfork_parent(void)
 void shim_appfd_atfork_child(void)
 {
     pthread_mutex_unlock(&sndbuf_mu);
+}
+
+/* A new app end of a bridge (connect or accept) takes TCP's default send
+ * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
+ * kernel lets us. */
+void shim_app_end_sndbuf(int fd, int size)
+{
+    int v = 0;
+    socklen_t vl = sizeof v;
+    real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v / 2 < size)
+        real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
 }
 
 /* A raw clone's child (procenv.c): made anew and taken, for

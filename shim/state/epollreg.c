@@ -60,8 +60,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shim.h"
-#include "poison.h"
+#include "state.h"
+#include "base/poison.h"
 
 typedef struct reg {
     pid_t table; /* whose fd table the numbers are (shim_procenv_table) */

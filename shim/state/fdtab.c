@@ -24,10 +24,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "state.h"
 #include "table.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* One table's record at a number. */
 typedef struct var {

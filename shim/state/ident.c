@@ -44,9 +44,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "state.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 static _Atomic uint64_t refused;
 

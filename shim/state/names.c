@@ -21,9 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "state.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define NAME_LEN (1 + 4 + 4 + 22 + 22 + 4 + 8 + 4 + 16)
 

@@ -33,9 +33,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "state.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 #define SLAB_MAGIC 0x72756470736c6162ull /* "rudpslab" */
 #define SLAB_HEAD 4096u                  /* the header page, before the slots */

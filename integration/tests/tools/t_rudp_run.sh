@@ -12,8 +12,8 @@ echo "ok: --help"
 
 # Every setting in config.c's table of known variables, every controller
 # and the defaults appear in --help.
-vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/config.c")
-[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/config.c: $vars"
+vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/base/config.c")
+[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/base/config.c: $vars"
 for v in $vars; do
     grep -qw "$v" "$T/help" || fail "--help does not mention $v"
 done

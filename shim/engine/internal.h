@@ -1,0 +1,115 @@
+/*
+ * engine/internal.h: what the engine's files share and no layer above uses
+ * (roaming, datagram marks, figures, the bridge's and fallback's inner
+ * steps). Private to engine/: files elsewhere include engine.h.
+ */
+#ifndef SHIM_ENGINE_INTERNAL_H
+#define SHIM_ENGINE_INTERNAL_H
+
+#include "engine.h"
+
+/* Sets up engine e (the next not running) and starts its thread; G.mu
+ * held (engines.c starts them, engine.c knows how). */
+int shim_engine_start_locked(struct engine *e);
+
+/* A member of g that will never be, or was never used: the others need
+ * not wait for it; the last one frees g. NULL: nothing. */
+void shim_lgroup_drop(lgroup *g);
+/* The group's last member is gone: closes its tcp_fd and frees it. */
+void shim_lgroup_free(lgroup *g);
+
+/* ---- roam.c: a client connection moves to a new socket ---- */
+
+/* b's connection goes on from a new UDP socket connected to its server
+ * (why: for the log), at most every 250 ms; the old socket stays open
+ * and read until the next move or the bridge's end. */
+void shim_roam_rebind(bridge *b, rudp_time now, const char *why);
+/* After a flush: moves the connections whose sockets' sends failed. */
+void shim_roam_due(struct engine *e, rudp_time now);
+/* udpio's error callback (user: the engine). */
+void shim_roam_send_error(void *user, int fd, int err);
+/* e listens to rtnetlink's news of addresses and routes (once; at its
+ * first client connection): 0, or a negative errno (no rtnetlink here,
+ * e.g. a sandbox: send errors and silence still make connections move). */
+int shim_roam_watch(struct engine *e);
+/* e->nl_fd is readable: a client connection whose source address went
+ * away moves to a new socket at once; news that routing changed sets
+ * e->roam_at, a short while later, so that a burst is looked at once. */
+void shim_roam_netlink(struct engine *e, rudp_time now);
+/* e->roam_at has come: the connections for which routing now picks another
+ * source address move, each at most every 250 ms. */
+void shim_roam_timer(struct engine *e, rudp_time now);
+
+/* pktctl.c: the source address and marks of accepted connections'
+ * datagrams on their listener's shared socket. */
+/* b was accepted (its conn and sock set): its datagrams' source. */
+void shim_pktctl_accepted(bridge *b);
+/* The control a datagram on s to peer needs, from its connection's send
+ * tag and the address its peer reached (local, NULL: unknown), built in
+ * *ctl; NULL: none. */
+const shim_udpio_ctl *shim_pktctl_for(const esock *s, const rudp_addr *peer,
+                                      const rudp_addr *local, uint64_t tag,
+                                      shim_udpio_ctl *ctl);
+/* An option set on b's accepted socket (CMD_SET_MARK; value as the
+ * kernel reads it back): from now on b's datagrams carry it. */
+void shim_pktctl_set_mark(bridge *b, int level, int opt, int value);
+/* Before a mark of listener socket s changes: s's connections that have
+ * none of their own keep its present value. */
+void shim_pktctl_listener_mark(esock *s, int level, int opt);
+
+/* Takes e's figures (on e's thread, or with e paused). */
+void shim_engine_figures(struct engine *e, engine_figures *f);
+
+/* On e's thread, when a signal asked for RUDP_STATS: records e's figures;
+ * the last engine to do so prints them all. */
+void shim_engine_stats_answer(struct engine *e);
+
+/* CMD_LISTEN_CLOSED, on the engine thread, after the command: tells the
+ * closer waiting on w (may be NULL) that this engine is done with it, and
+ * drops the engine's reference. */
+void shim_engine_lclose_done(struct shim_lclose_wait *w);
+
+/* A keeper's engine whose work is done may leave, unless a command came
+ * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */
+int shim_engine_retire(struct engine *e);
+
+/* The figures of engines fig[0..n), summed, one subject per line, as
+ * RUDP_STATS prints them and rudp-stat shows them: each line goes to
+ * line(arg, text). */
+void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg);
+
+/* Hands b's accepted connection to the app's unix listener. A full backlog
+ * puts b on e->pending and sets e->retry_at (ACCEPT_RETRY), or, if b was
+ * held for its group's accept order (fifo.c), leaves it to shim_fifo_turn
+ * to hold again and returns 0; a listener gone or squatted resets the
+ * connection, stops listening and frees b. Returns 1 but in that case. */
+int shim_bridge_try_accept(bridge *b, rudp_time now);
+/* A connecting bridge ends (fallback.c; engine.c when rudp_connect fails).
+ * _fail: with err (-errno) for the app, as a failed handshake, and b is
+ * freed, unless shim_fallback_rudp_failed says kernel TCP carries on; _end:
+ * quietly, its connection aborted, its slot kept readable (retired) for
+ * connect(), and b freed. */
+void shim_bridge_fail(bridge *b, int err);
+void shim_bridge_end(bridge *b, rudp_time now);
+
+/* ---- fallback.c: RUDP_FALLBACK=tcp, the engine's part ---- */
+
+/* do_connect: a connect that may fall back (r->tcp_fd >= 0) gets its
+ * fallback state; the TCP socket is the engine's from now on. */
+void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now);
+/* A connect that never started: its TCP socket (if any) is closed. */
+void shim_fallback_cancel(const shim_connect_req *r);
+/* The rudp handshake failed with *err (-errno): returns 1 if kernel TCP
+ * goes on with the connection (the bridge lives on without b->conn), 0 if
+ * the bridge fails (with *err, which TCP's own failure may have replaced). */
+int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now);
+/* The rudp handshake completed: kernel TCP is not needed. */
+void shim_fallback_rudp_won(bridge *b, rudp_time now);
+/* The bridge is freed: its fallback state goes with it. */
+void shim_fallback_free(bridge *b);
+/* Epoll reported the TCP socket of fallback obj. */
+void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now);
+/* Due at e->fallback_at: probe delays that ran out, swaps to retry. */
+void shim_fallback_timer(struct engine *e, rudp_time now);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * engine/types.h: the engines' state (struct engines G, struct engine, a
+ * listener's esock and group, a connection's bridge, the command queue),
+ * part of engine.h, which includes it (after the requests its commands
+carry): included only through engine.h.
+ *
+ * The threads that own an object are the only ones to touch it: an engine's
+ * loop owns its esocks and bridges; G.mu guards what the program's threads
+ * and the engines share (the list of engines, their command queues). The
+ * port and lifetime layers above keep their own per-listener parts here
+ * (tcpl, xgsock, phsock inside an esock) until hook tables own them.
+ */
+#ifndef SHIM_ENGINE_TYPES_H
+#define SHIM_ENGINE_TYPES_H
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "udpio.h"
+
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND,
+       W_NETLINK };
+
+/* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
+ * (portshare.c): more close at once. */
+#define SHIM_TW_HELD 32
+
+/* How soon an engine tries again to hand a connection to an application
+ * whose listener's backlog was full. */
+#define ACCEPT_RETRY RUDP_MS(5)
+
+/* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
+ * the kernel gives each datagram to a member by a hash of its addresses,
+ * so a connection stays with one engine. The hash depends on the group's
+ * size: a member may close only when all of them can (live == 0), or the
+ * datagrams of other engines' connections would move. */
+/* A listener's accept queue as its engines count it (acceptq.c): one per
+ * SO_REUSEPORT group, shared by its engines, or the socket's own. */
+typedef struct shim_acceptq {
+    /* connections of the listener answered or accepted by any engine and
+     * not yet in the app's unix listener (rudp_acceptq_ops' moved) */
+    _Atomic int held;
+    /* connections any engine put in the app's unix listener, ever */
+    _Atomic uint64_t handed;
+} shim_acceptq;
+
+/* fifo.c: one member of a listener's group as the other engines see it.
+ * Written by its engine only; padded to a cache line of its own. */
+typedef struct shim_fifo_member {
+    /* CLOCK_REALTIME ns: every datagram the kernel stamped up to it has
+     * been read from the socket and handled (its handshake, if it
+     * completed one, is in `oldest`'s reckoning) */
+    _Atomic uint64_t horizon;
+    /* the stamp of its engine's oldest handshake not yet handed to the app
+     * (0: none) */
+    _Atomic uint64_t oldest;
+    /* odd: its engine is reading the socket (since its last publication);
+     * even: the socket was found empty at `horizon` and all it held is
+     * handled */
+    _Atomic uint32_t seq;
+    _Atomic int fd; /* its UDP socket (-1: none) */
+    char pad[64 - 24];
+} shim_fifo_member;
+
+/* fifo.c: a group's accept order, completed handshakes handed to the app
+ * in their confirming datagrams' kernel receive order. */
+typedef struct shim_fifo {
+    shim_fifo_member m[SHIM_ENGINES_MAX]; /* by engine index */
+    _Atomic unsigned waiters; /* engines holding a handshake: woken on news */
+} shim_fifo;
+
+typedef struct lgroup {
+    int n;                /* members made */
+    _Atomic int live;     /* members still in use */
+    _Atomic int members;  /* members not yet closed: the last frees this */
+    /* A dup of engine 0's reserve TCP socket when it listens for plain
+     * clients (RUDP_ACCEPT_TCP), or -1: whichever member finds the app's
+     * listener gone stops the port's TCP through it (shim_tcpl_stop) before
+     * it refuses a rudp client, so a client falling back to TCP is refused
+     * too rather than queued and reset. Owned; the group's last member
+     * closes it. */
+    int tcp_fd;
+    /* the latest TIME_WAIT end of any member's connections (portshare.c) */
+    _Atomic uint64_t tw_until;
+    shim_acceptq aq; /* the members' one accept queue */
+    shim_fifo fifo;  /* the order of its accepted connections (fifo.c) */
+    /* each member's UDP socket's inode, by engine index (portwatch.c) */
+    _Atomic uint64_t member_ino[SHIM_ENGINES_MAX];
+} lgroup;
+
+struct engine;
+struct fwd_dgram; /* forward.c */
+
+/* An engine's figures at one moment, for RUDP_STATS: taken on its own
+ * thread or while it is paused, so nothing is read while it changes; the
+ * engines' figures add up field by field (engines.c). */
+typedef struct engine_figures {
+    rudp_stats s;
+    shim_udpio_stats u;
+    uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
+    uint64_t tcp_accepted; /* plain kernel TCP connections handed over (tcpaccept.c) */
+    /* forward.c: datagrams handed to the engine owning their connection
+     * ID, taken from other engines, and dropped (its queue full) */
+    uint64_t handed_out, handed_in, handed_dropped;
+    uint64_t xg_out, xg_in, xg_dropped, xg_orphans, xg_unknown; /* xgroup.c */
+    /* fifo.c: accepted connections held for the accept order, and the
+     * time they were held, summed (ns) */
+    uint64_t fifo_held, fifo_held_ns;
+} engine_figures;
+
+struct esock;
+
+/* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
+ * engine's epoll watches it through this (tcpaccept.c). */
+typedef struct tcpl {
+    int type;             /* W_TCPL: first, for epoll dispatch */
+    struct esock *s;      /* the listener it belongs to */
+    unsigned on : 1;      /* listening and watched */
+    unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
+} tcpl;
+
+/* A listener's member socket in a group of processes: the abstract unix
+ * SOCK_SEQPACKET listener other members connect to (lst), or one of the
+ * connections it accepted, which carry the datagrams they forward to it
+ * (xgroup.c). */
+typedef struct xgsock {
+    int type;             /* W_XGROUP: first, for epoll dispatch */
+    int fd;               /* -1: none */
+    struct esock *s;
+    unsigned tag;
+    unsigned lst : 1;     /* the listener (embedded in its esock) */
+    struct xgsock *next;  /* the listener's accepted connections */
+} xgsock;
+
+/* A listener socket's abstract name for other processes of ours that
+ * want its port (porthand.c). */
+typedef struct phsock {
+    int type;             /* W_PORTHAND: first, for epoll dispatch */
+    int fd;               /* -1: none */
+    struct esock *s;
+    uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */
+    uid_t uid;            /* ... and its owner, whose other listeners share it */
+} phsock;
+
+typedef struct esock {
+    int type; /* W_UDP: first, for epoll dispatch */
+    int fd;
+    struct engine *e;     /* the engine that owns it */
+    uint32_t idx;
+    int refs;             /* listener + connections using this socket */
+    int family;           /* socket family of the UDP socket */
+    int connected;        /* a client's socket: one peer, send() */
+    rudp_addr peer;       /* connected client socket: its one peer */
+    rudp_listener *listener;
+    uint64_t listener_id;
+    uint64_t listener_ino;  /* inode of the app's unix listener */
+    uid_t listener_uid;     /* who called listen() on it (ident.c) */
+    int backlog;            /* its backlog, for a keeper's listen() */
+    /* a listener's accept queue (acceptq.c): the group's, or aq_own; and
+     * what sock_diag last said of the app's unix listener: its queue's
+     * length and bound (-1: not asked yet), aq->handed then, and when */
+    shim_acceptq *aq;
+    shim_acceptq aq_own;
+    int aq_len, aq_max;
+    uint64_t aq_at;
+    rudp_time aq_asked;
+    rudp_time alive_check;  /* closed here but held elsewhere: next check */
+    int pktinfo;          /* wildcard-bound: learn each datagram's destination */
+    uint32_t drops_seen;  /* the socket's drop count at its last report */
+    struct lgroup *group; /* a listener's socket: its SO_REUSEPORT group */
+    int idle;             /* unused, held open while its group lives */
+    int reserve_fd;       /* TCP socket holding the port of a listener */
+    tcpl tcp;             /* ... when it takes plain TCP too */
+    xgsock xg;            /* ... its group's member socket (engine 0's) */
+    phsock ph;            /* ... its name for a process taking its port */
+    phsock phq;           /* ... a share request whose message is on its way */
+    shim_name lname;      /* the unix listener's name */
+    struct sockaddr_un lun;
+    socklen_t lun_len;
+    struct bridge *owner; /* a client's socket: its bridge (roam.c) */
+    int send_failed;      /* ... whose sends the kernel refused with this errno */
+    int heard;            /* a datagram arrived on it */
+    /* a listener's socket: the address it is bound to, for the core's
+     * same_endpoint (portshare.c); family 0 once the port is given up */
+    struct sockaddr_storage endpoint;
+    /* a listener's socket: when the TIME_WAIT of the last connection it
+     * closed first ends, as TCP's would (portshare.c); 0: none */
+    rudp_time tw_until;
+    /* fifo.c: a group member's reading this turn, published at its end:
+     * the horizon reached, whether the last read found it empty, and the
+     * engine's list of members to publish */
+    uint64_t fifo_pend;
+    int fifo_drained, fifo_dirty;
+    struct esock *fifo_next;
+} esock;
+
+typedef struct bridge {
+    int type; /* W_BRIDGE */
+    int efd;
+    struct engine *e;     /* the engine that owns it */
+    rudp_conn *conn;
+    esock *sock;
+    uint64_t id;
+    uint32_t slot;
+    shim_slot *sp;        /* the slot, resolved once (NULL: none) */
+    size_t filler;        /* bytes to discard before data (client) */
+    shim_name name;       /* server side: what to bind and where to connect */
+    uint32_t ev;          /* epoll interest now registered (0: none) */
+    unsigned established : 1;
+    unsigned app_eof : 1;   /* read EOF from efd: the app shut down writing */
+    unsigned app_gone : 1;  /* the app closed its end entirely */
+    unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
+    unsigned unix_up : 1;   /* efd is connected to the application */
+    unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
+    unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
+    unsigned draining : 1;  /* failed: passing on what arrived before efd closes */
+    int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
+    uint64_t app_ino;
+    int app_sndbuf;
+    struct fallback *fb;    /* RUDP_FALLBACK=tcp while connecting (fallback.c), or NULL */
+    unsigned owns_sock : 1; /* a client's: holds a reference on sock (and old_sock) */
+    esock *old_sock;        /* roam.c: the socket it left, still read, or NULL */
+    rudp_time roam_next;    /* roam.c: no new socket before this */
+    uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
+    struct bridge *next, *prev;        /* every bridge */
+    struct bridge *pending_next;       /* waiting for the unix listener */
+    /* fifo.c: accepted, held until the other engines of its listener's
+     * group have read past stamp (its confirming datagram's receive time) */
+    uint64_t stamp;
+    rudp_time held_at;                 /* ... since (shim_now) */
+    unsigned held : 1;
+    struct bridge *held_next;          /* e->fifo_held, by stamp */
+} bridge;
+
+typedef struct cmd {
+    int type;
+    union {
+        shim_connect_req c;
+        shim_listen_req l;
+        struct {          /* CMD_LISTEN_CLOSED */
+            uint64_t id;
+            struct shim_lclose_wait *wait; /* the closer waits for it, or NULL */
+        } lc;
+        void *ctl;        /* CMD_CONTROL: a rudp-stat request (control.c); CMD_YIELD */
+        struct {          /* CMD_SET_CC, CMD_SET_MARK: an option the app set */
+            uint64_t id;  /* connection or listener */
+            int listener;
+            const rudp_cc_ops *cc;  /* CMD_SET_CC: TCP_CONGESTION */
+            int level, opt, value;  /* CMD_SET_MARK: IP_TOS and the like; CMD_SET_CORK */
+            uint32_t sndbuf, rcvwnd, lowat; /* CMD_SET_BUF (connopts.c) */
+        } set;
+    } u;
+    lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */
+    struct cmd *next;
+} cmd;
+
+/* CMD_LISTEN_CLOSED: the app closed listener u.lc.id; u.lc.wait, if set,
+ * is told once this engine has let go of what the listener held
+ * (shim_engine_lclose_done). */
+/* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
+ * u.ctl its request. */
+/* CMD_ADOPT: a child's fds to copy into our table, u.ctl (adopt.c). */
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
+       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
+
+/* Engines (threads) of one process. Engine 0 serves everything at first;
+ * a listener calls in all of them, each with its own UDP socket in the
+ * listener's SO_REUSEPORT group; new connections go to the least busy
+ * engine running. Each engine owns its core context, sockets and bridges:
+ * nothing of one is touched by another. */
+struct engine {
+    int paused;           /* parked at its safe point (G.mu) */
+    int broken;           /* its epoll failed: it stopped (G.mu) */
+    cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
+    _Atomic unsigned nbridges; /* for choosing an engine */
+    int roam_due;              /* a client socket's sends failed (roam.c) */
+    int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
+    int nl_type;               /* W_NETLINK, for epoll dispatch */
+    rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */
+    uint64_t nl_foreign;       /* roam.c: rtnetlink messages not from the kernel, dropped */
+    pthread_t thread;     /* a keeper joins its extra engines */
+
+    int epfd, evfd;
+    uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
+    int event_type;       /* W_EVENT, for epoll dispatch */
+    rudp_ctx *ctx;
+    shim_udpio *io;       /* batched UDP output (udpio.c) */
+    esock **socks;
+    uint32_t nsocks;
+    bridge *bridges;
+    bridge *pending;
+    rudp_time retry_at;
+    rudp_time watch_at;         /* portwatch.c's next look, 0: nothing watched */
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    struct sockaddr_storage *addrs;
+    uint8_t (*ctrls)[128];
+    uint8_t *rxbuf;
+    uint64_t accept_retries;
+    struct fallback *fallbacks; /* connects that may go over kernel TCP (fallback.c) */
+    rudp_time fallback_at;      /* when shim_fallback_timer wants to run */
+    uint64_t tcp_accepted; /* plain TCP connections handed to the app */
+    uint64_t squatted;    /* handoffs refused: a listener's name held by another */
+    uint64_t wakeups;     /* epoll waits that returned */
+    uint64_t polls;       /* epoll_pwait2 calls that returned, the batch's own too */
+    uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
+    uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
+    /* listeners' TCP sockets held through TIME_WAIT (portshare.c) */
+    int tw_fd[SHIM_TW_HELD];
+    rudp_time tw_at[SHIM_TW_HELD];
+    int ntw;
+    /* forward.c: datagrams other engines hand over (a lock-free stack,
+     * pushed by them, taken whole by this engine), how many are queued,
+     * and this engine's counts */
+    _Atomic(struct fwd_dgram *) fwd_head;
+    _Atomic unsigned fwd_queued;
+    uint64_t handed_out, handed_in, handed_dropped;
+    /* xgroup.c: sockets connected to other processes' members, and counts */
+    struct xpeer *xpeers;
+    unsigned nxpeers;
+    uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
+    uint64_t xg_unknown;  /* not sent: the name another uid's, or unknown */
+    int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
+    uint8_t *xg_msg;      /* a member's message read into (XG_MSG_MAX bytes) */
+    /* fifo.c: accepted connections held for the group's order (by stamp),
+     * members read this turn, and the stamp of the datagram being fed */
+    bridge *fifo_held;
+    esock *fifo_dirty;
+    uint64_t rx_stamp;
+    uint64_t fifo_held_n, fifo_held_ns; /* its figures */
+    /* fifo.c: stamped datagrams other engines handed to this one (forward.c)
+     * and not yet settled: taken and handled to the end of a turn, so a
+     * handshake one completed is in its member's `oldest`; how many were
+     * ever settled; how many this turn took; and whether it holds
+     * connections for their turn (woken when a hand-over settles) */
+    _Atomic unsigned fwd_unsettled;
+    _Atomic uint64_t fwd_settled;
+    unsigned fwd_taken;
+    _Atomic int fifo_waits;
+    uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
+    /* What was freed while a batch of epoll events was dispatched, and
+     * that a later event of the same batch may still name (data.ptr):
+     * kept, its type cleared, until the batch is done (shim_engine_bury) */
+    void **graves;
+    uint32_t ngraves, graves_cap;
+    int dispatching;
+    engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
+    int fig_taken;        /* ... taken (G.mu) */
+};
+
+struct engines {
+    pthread_mutex_t mu;   /* guards what is marked G.mu here and in struct engine */
+    pthread_cond_t cv;
+    int nrun;             /* engines [0, nrun) were started (G.mu) */
+    int broken;           /* an engine failed: no new connections (G.mu) */
+    pid_t pid;
+    int pause_req;        /* an app thread wants every engine still (G.mu) */
+    int in_handoff;       /* forking a keeper: the fork handlers keep state */
+    int keeper_mode;      /* this process is a keeper (keeper.c) */
+    int handed_over;      /* a keeper took the engines: the process ends (G.mu) */
+    _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
+    _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
+    _Atomic int stats_printed; /* ... and the last one printed them all */
+    struct engine e[SHIM_ENGINES_MAX];
+};
+
+/* Where shim_engine_print_figures sends each line (no newline at its end). */
+typedef void (*shim_line_fn)(void *arg, const char *text);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * interpose.h: the interposer layer (layers: base/base.h); nothing is above it.
+ *
+ * Contract of interpose/: the exported calls (SHIM_EXPORT), each a thin
+ * trampoline that passes an fd that is not ours straight to libc: the socket
+ * calls (sock.c), message addresses (msgaddr.c, mmsg.c), connect() again on
+ * a bridge (reconnect.c), the options of a redirected socket (options.c,
+ * connopts.c, halfclose.c), exec and close_range (exec.c), posix_spawn
+ * (spawn.c), syscall() (syscalls.c), and the fd limit while connect() makes
+ * its fds (nofile.c). errno is set only on failure, as libc does. The only
+ * layer that may call an interposed name. Uses every layer below.
+ */
+#ifndef SHIM_INTERPOSE_H
+#define SHIM_INTERPOSE_H
+
+#include "lifetime/lifetime.h"
+
+/* Binds libc's symbols and reads the configuration once (sock.c);
+ * returns whether the shim is active (0 in secure execution). */
+int shim_init(void);
+
+/* msgaddr.c: getsockopt of the peer's credentials on a socket of ours,
+ * answered as TCP does. Returns 1 with *ret (0, or -1 and errno) for
+ * SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD, 0 for any other option. */
+int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret);
+
+/* msgaddr.c, for mmsg.c: sendmsg() as TCP answers it on a bridge (an
+ * address on the connected socket ignored): the count sent, or -1 and
+ * errno as libc's sendmsg. And, after a successful receive into msg whose
+ * msg_name buffer held cap bytes (0: none asked), the address turned into
+ * length 0 where it names an engine end of ours (TCP reports none). */
+ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags);
+void shim_msgaddr_received(struct msghdr *msg, socklen_t cap);
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
+#endif
+
+/* halfclose.c: the TCP state to report for bridged fd, given the state the
+ * engine published: ESTABLISHED and CLOSE_WAIT become FIN_WAIT1 and
+ * LAST_ACK once the application has shut fd down for writing, as TCP's
+ * shutdown() does at once, before the engine has read up to that EOF.
+ * Other states, and fds not shut down, are returned as they are; errno is
+ * kept. */
+uint8_t shim_halfclose_state(int fd, uint8_t published);
+
+/* sock.c: the TCP-level options recorded in rec (TCP_NODELAY, keepalive
+ * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
+struct shim_fd;
+void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
+/* sock.c: puts nfd at the app's fd (then closes nfd), with the socket-level
+ * options fd has that TCP carries over and what shim_fdswap carries (the
+ * flags given: FD_CLOEXEC from fd_flags, O_NONBLOCK, O_APPEND and O_ASYNC
+ * from status_flags; the owner; epoll registrations, still noted, and fd
+ * still marked for epoll_ctl to note more, if keep_regs: the new file may
+ * be swapped again). Returns how many options it carried (0: nfd's defaults were
+ * the same), or -errno (nfd then stays open). */
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
+
+/* ---- reconnect.c: connect() on a bridge, the wait of a blocking one ---- */
+
+/* connect(fd, addr, len) on fd, one of ours (rec, n): EALREADY, EISCONN,
+ * 0 once after a non-blocking connect completed, a failed handshake's
+ * error (the fd then becomes an unconnected kernel TCP socket again), and
+ * AF_UNSPEC disconnecting (the same, with a reset of an established
+ * connection), as Linux TCP answers. Returns 0 or -1 with errno. */
+int shim_reconnect(int fd, const struct shim_fd *rec, const shim_name *n,
+                   const struct sockaddr *addr, socklen_t len);
+/* The wait of a blocking connect() for its handshake, at most SO_SNDTIMEO:
+ * 0; -1 with errno: the handshake's error (the fd unconnected again as
+ * above), EINPROGRESS (EALREADY if again) when SO_SNDTIMEO ran out, EINTR. */
+int shim_connect_wait(int fd, const struct shim_fd *rec, const shim_name *n, int again);
+/* SO_ERROR a connect(AF_UNSPEC) left on fd (now a kernel TCP socket), taken
+ * (0: none). */
+int shim_reconnect_so_error(int fd);
+/* A new connect() on fd: forget what a disconnect left. */
+void shim_reconnect_forget(int fd);
+/* getsockname() of fd, a kernel TCP socket whose own answer is *ss (port 0):
+ * if fd is the fresh socket a failed connect or a disconnect left
+ * (unbridge), replaces *ss and *sl with the name Linux keeps there (the
+ * attempt's port) and returns 1; otherwise 0. */
+int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl);
+
+/* ---- options.c: IP-, IPv6- and TCP-level options of redirected sockets ---- */
+
+/* getsockopt/setsockopt at a level other than SOL_SOCKET on one of our fds
+ * (rec; n its name, s its slot or NULL), as Linux TCP answers: 0 or -1 with
+ * errno. Set may change *rec (the caller stores it). */
+int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int level, int opt,
+                  void *val, socklen_t *len);
+int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t len);
+
+/* After a successful setsockopt at a level other than SOL_SOCKET on a
+ * kernel TCP socket of family that is not ours (yet): remembers the option
+ * in a SHIM_FD_CANDIDATE record, so connect()/listen() carry it over. */
+void shim_opts_candidate(int fd, int family, int level, int opt, const void *val, socklen_t len);
+/* fd's SHIM_FD_CANDIDATE record into *rec (a new one if it has none):
+ * 1, or 0 if fd has a record of another kind (ours already). */
+int shim_opts_candidate_rec(int fd, shim_fd *rec);
+/* setsockopt(TCP_CONGESTION) before connect()/listen() that the kernel
+ * refused with ENOENT: a controller rudp runs and this kernel lacks (all of
+ * rudp's but reno, bbr and cubic here) is taken into fd's candidate record
+ * for the connection rudp makes. Returns 1 if taken (the call then
+ * succeeds), 0 if not ours. */
+int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len);
+/* getsockopt(TCP_CONGESTION) on a socket not yet connected whose
+ * candidate record holds the controller last set: 1 with *ret the call's
+ * result, 0 to ask the kernel. */
+int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret);
+
+/* At connect()/listen() of fd: the options its candidate record kept go to
+ * rec (and the controller chosen to cfg). */
+void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
+
+/* The kept options that shape packets (IP_TOS, IPV6_TCLASS, IP_TTL,
+ * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
+ * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
+void shim_opts_to_udp(int udp, const shim_fd *rec);
+/* Those marks from UDP socket `from` onto `to` (a roaming client's new
+ * socket, a listener's SO_REUSEPORT member), both of family. */
+void shim_opts_copy_marks(int from, int to, int family);
+void shim_opts_to_tcp(int tfd, const shim_fd *rec);
+/* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
+ * or 0 if the app never set it. */
+int shim_opts_kernel_int(const shim_fd *rec, int level, int opt, int *v);
+
+/* ---- connopts.c: options that size a live connection ---- */
+
+/* setsockopt(SOL_SOCKET, SO_SNDBUF/SO_RCVBUF and their FORCE forms) done
+ * on kernel TCP socket fd (not ours yet): noted in its candidate record so
+ * connect()/listen() size the connection by it. */
+void shim_connopts_candidate(int fd, int opt);
+/* At connect()/listen() of kernel TCP socket fd (rec filled from its
+ * candidate record): the send buffer, receive window (SO_SNDBUF,
+ * SO_RCVBUF, TCP_WINDOW_CLAMP) and TCP_NOTSENT_LOWAT into cfg. */
+void shim_connopts_config(int fd, shim_fd *rec, rudp_config *cfg);
+/* The send buffer to give the app's end of a new bridge (dflt: the unix
+ * socket's, halved as set): the app's SO_SNDBUF, at most half of
+ * TCP_NOTSENT_LOWAT (see connopts.c); notes what getsockopt must show. */
+int shim_connopts_app_sndbuf(int fd, shim_fd *rec, const rudp_config *cfg, int dflt);
+/* The SO_SNDBUF a TCP connection shows before the app sets one (loopback:
+ * net.ipv4.tcp_wmem's maximum), 0 if unknown; half of such a value goes on
+ * an app end with shim_app_end_sndbuf (state.h). */
+int shim_tcp_sndbuf_default(void);
+/* accept() made rec, a copy of its listener's: its app end fd (rec->fd)
+ * gets the send buffer TCP_NOTSENT_LOWAT needs. */
+void shim_connopts_accepted(shim_fd *rec);
+/* After the app set SO_SNDBUF/SO_RCVBUF (SOL_SOCKET opt, 0 for TCP-level
+ * options) on one of ours, or TCP_WINDOW_CLAMP/TCP_NOTSENT_LOWAT: tells
+ * the engine, and sizes the app's end. The caller stores *rec. */
+void shim_connopts_changed(shim_fd *rec);
+void shim_connopts_sockbuf(shim_fd *rec, int opt, int shown);
+/* getsockopt(SOL_SOCKET, SO_SNDBUF) on one of ours: 1 and *v when the
+ * answer is not the unix socket's own (TCP_NOTSENT_LOWAT shrank it). */
+int shim_connopts_sndbuf_shown(const shim_fd *rec, int *v);
+/* TCP_WINDOW_CLAMP on a connected socket: the app's, or the largest
+ * receive window the connection advertises. */
+int shim_connopts_window_clamp(const shim_fd *rec);
+
+/* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
+ * makes its fds (1: raised, shim_nofile_restore() sets it back once the
+ * last caller is done; 0: cannot, at the hard limit). */
+int shim_nofile_widen(void);
+void shim_nofile_restore(void);
+
+#endif

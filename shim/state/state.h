@@ -1,0 +1,373 @@
+/*
+ * state.h: the state layer, what the shim records about the application's
+ * fds and connections (layers: base/base.h).
+ *
+ * Contract of state/: per-fd records (fdtab.c, one table per fd table); the
+ * slots each connection shares with its engine and with forked children and
+ * new images (slots.c); the TCP addresses carried in abstract unix socket
+ * names (names.c) and who may stand at the other end of a bridge (ident.c);
+ * acting on an application's fd number, which the program may close or
+ * replace at any moment (appfd.c: swaps, send buffers, the reset mark); the
+ * program's epoll registrations of an fd the shim may swap (epollreg.c).
+ * Callable from the program's threads and the engines' alike: each keeps its
+ * own lock, held across fork. Uses base/ only: no engine, no thread.
+ */
+#ifndef SHIM_STATE_H
+#define SHIM_STATE_H
+
+#include "base/base.h"
+
+/* ---- names.c: TCP addresses carried in abstract unix socket names ---- */
+
+/* SHIM_NAME_TCP: an engine's unix connection that carries a plain kernel
+ * TCP connection's fd (SCM_RIGHTS) to accept(), not a bridge. */
+enum {
+    SHIM_NAME_LISTENER = 'L',
+    SHIM_NAME_APP = 'A',
+    SHIM_NAME_ENGINE = 'E',
+    SHIM_NAME_TCP = 'T',
+};
+
+typedef struct shim_name {
+    char kind;                   /* SHIM_NAME_* */
+    int family;                  /* the application's socket family */
+    struct sockaddr_storage local, peer;
+    uint32_t slot;               /* shared state slot, UINT32_MAX none */
+    uint64_t id;                 /* connection id, unique per engine */
+    int32_t pid;                 /* engine owner */
+} shim_name;
+
+/* Binds unix socket fd to the abstract name for n, made unguessable by 128
+ * random bits (a name nobody can predict cannot be squatted before we bind
+ * it). Returns 0 or -errno. */
+int shim_name_bind(int fd, const shim_name *n);
+
+/* Decodes the name of fd (own when peer == 0, its peer's otherwise).
+ * Returns 1 if it is one of ours, 0 if not, -errno on failure. Decoding
+ * says nothing of who bound the name: see shim_name_peer. */
+int shim_name_get(int fd, int peer, shim_name *n);
+
+/* Decodes the name of fd's peer if it is an engine end; with `verify`, only
+ * if that peer is also one of our engines (shim_ident_inherited): for fds
+ * the shim has no record of. Returns 1, or 0 (not ours, or not trusted). */
+int shim_name_peer(int fd, shim_name *n, int verify);
+
+/* Whether the address a recvfrom()/recvmsg() returned, of length len in a
+ * buffer of cap bytes, names an engine end of ours (by its form alone: no
+ * system call). */
+int shim_name_is_engine(const struct sockaddr *sa, socklen_t len, socklen_t cap);
+
+/* Whether fd is one of our unix sockets; fills *n. The peer's name carries
+ * both addresses, so it is tried first (checked as shim_name_peer does with
+ * `verify`), then the own (listener or app end) name. */
+int shim_name_of(int fd, shim_name *n, int verify);
+
+/* ---- ident.c: who may stand at the other end of a bridge (SO_PEERCRED) ---- */
+
+/* The pid and uid of the process that last called listen() on lfd. */
+int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid);
+/* Whether the connection nfd, just accepted on our listener lfd (whose
+ * name names `owner`), was made by the engine serving it. Counts and logs
+ * a refusal. Returns 1 or 0. */
+int shim_ident_accepted(int lfd, int nfd, pid_t owner);
+/* Engine side: whether efd, just connected to a listener's name, reached
+ * our application's listener (made by `owner` with uid `luid`). */
+int shim_ident_listener(int efd, pid_t owner, uid_t luid);
+/* Whether fd's peer may be one of our engines although we hold no record
+ * of fd (inherited over exec): this process, root, or our own uid. */
+int shim_ident_inherited(int fd);
+/* Connections refused by shim_ident_accepted in this process. */
+uint64_t shim_ident_refused(void);
+
+/* ---- slots.c: per-connection state shared by engine and application ---- */
+
+enum {
+    SHIM_SLOT_FREE = 0,
+    SHIM_SLOT_CONNECTING,
+    SHIM_SLOT_ESTABLISHED,
+    SHIM_SLOT_FAILED, /* handshake failed: so_error tells why */
+    SHIM_SLOT_CLOSED,
+    SHIM_SLOT_TCP,    /* RUDP_FALLBACK: the app's fd is a kernel TCP socket now */
+};
+#define SHIM_SLOT_F_LINGER0 1u /* close() must reset */
+#define SHIM_SLOT_F_FILLER 2u  /* the app's end still holds connect's filler */
+#define SHIM_SLOT_F_SNDBUF 4u  /* ... and its small send buffer (shim_sndbuf_restore) */
+#define SHIM_SLOT_F_SWAP 8u    /* the engine may put a kernel TCP socket at the app's fd */
+#define SHIM_SLOT_F_PLACED 16u /* ... which holds the app's end since connect() put it there */
+
+typedef struct shim_slot {
+    _Atomic uint64_t id;
+    _Atomic uint32_t seq;        /* odd while the engine moves app bytes in */
+    _Atomic int32_t state;
+    _Atomic int32_t so_error;    /* pending, cleared by getsockopt(SO_ERROR) */
+    _Atomic int32_t end_error;   /* what the connection ended with, 0 if clean */
+    _Atomic uint32_t flags;
+    _Atomic uint64_t unacked;    /* bytes sent, not yet acknowledged */
+    _Atomic uint64_t unsent;     /* ... of which never sent yet (SIOCOUTQNSD) */
+    _Atomic uint32_t tcp_state;  /* TCP_ESTABLISHED ... for TCP_INFO */
+    _Atomic uint32_t rtt_us, rttvar_us, min_rtt_us, mss;
+    _Atomic uint64_t cwnd, ssthresh, retrans, bytes_acked, bytes_received, pacing_rate;
+    _Atomic uint64_t in_flight, delivery_rate, peer_window; /* TCP_INFO */
+    _Atomic uint32_t delivery_app_limited;
+    _Atomic uint32_t probes;     /* probe timeouts in a row (TCP_INFO's probes, backoff) */
+    _Atomic uint64_t last_rx;    /* when the peer was last heard, shim_now() */
+    _Atomic uint64_t last_used;  /* for reuse order */
+    /* The engine's end of the bridge, as the engine's process numbers it,
+     * and its inode (0: not known): SIOCOUTQ asks it how many bytes the app
+     * wrote that the engine has not read (shim_slot_app_queued). */
+    _Atomic int32_t efd;
+    _Atomic uint64_t efd_ino;
+    /* SO_SNDBUF the app set while its end still had connect()'s small
+     * buffer (SHIM_SLOT_F_SNDBUF), as the kernel would report it (0: none):
+     * shim_sndbuf_restore gives it, getsockopt shows it. */
+    _Atomic int32_t sndbuf_want;
+    /* The app's end of the bridge as the fd table of the process that owns
+     * the engines numbers it (its record's fd, -1: none) and its inode:
+     * where shim_appfd_reset_mark finds it without walking the records. */
+    _Atomic int32_t app_fd;
+    _Atomic uint64_t app_ino;
+} shim_slot;
+
+#define SHIM_MAX_SLOTS 65536
+
+/* Allocates a slot for a new connection id; returns its index or
+ * UINT32_MAX when none is free. */
+uint32_t shim_slot_alloc(uint64_t id);
+
+/* The slot for (index, id) of this process's engine, or NULL if it was
+ * reused or never existed; _pid looks in the slab of the engine of `owner`
+ * (a parent whose connections we inherited). */
+shim_slot *shim_slot_get(uint32_t index, uint64_t id);
+shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
+/* Whether the slab of `owner`'s engine is mapped here: a slot then missing
+ * from it (shim_slot_get_pid NULL) was freed, its connection over; without
+ * the slab (an image that could not map it) nothing is known. */
+int shim_slot_slab_known(pid_t owner);
+
+/* Bytes the app wrote to its end `fd` of slot s's bridge that the engine
+ * has not read: SIOCINQ of the engine's end when this process holds it
+ * (the same inode), else the app end's SIOCOUTQ. The latter is what AF_UNIX
+ * gives, memory (every write's buffer overhead, ~0.5-1 KiB each), not
+ * bytes: a chat server's delivery receipts, counting acknowledged bytes as
+ * written minus SIOCOUTQ, missed lines behind a few small writes. */
+int shim_slot_app_queued(shim_slot *s, int fd, int *q);
+
+/* Marks a slot reusable (its connection is gone on both sides). */
+void shim_slot_free(uint32_t index);
+
+/* A failed connection's slot: kept readable, reused only when no fresh or
+ * freed slot is left, oldest first. */
+void shim_slot_retire(uint32_t index);
+
+/* The pid under which our slab is known (names carry it): ours, or in a
+ * keeper the pid of the engine it took over from. */
+pid_t shim_slot_owner(void);
+
+/* appfd.c: gives a connecting app end (fd, if it still holds inode ino)
+ * its send buffer back, once; close() of the fd forgets it. */
+void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
+void shim_sndbuf_forget(shim_slot *s);
+/* setsockopt(SO_SNDBUF or SO_SNDBUFFORCE) on the app end of slot s while
+ * the small buffer holds (the app must not become writable before the
+ * handshake is done): the size is noted in s->sndbuf_want, for the
+ * restore, and the end keeps the small one. Returns 0 if it was not holding
+ * (the caller sets it itself), else 1 with *ret (and errno) as
+ * setsockopt's. */
+int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
+                            int *ret);
+/* The SO_SNDBUF to show for s's app end while the small buffer holds, if
+ * the app set one (1), else 0. */
+int shim_sndbuf_pending_shown(shim_slot *s, int *v);
+/* Sets size on app end fd as its SO_SNDBUF (SO_SNDBUFFORCE past
+ * net.core.wmem_max if allowed): a new app end of a bridge (connect or
+ * accept) takes TCP's default send buffer, as far as the kernel lets us. */
+void shim_app_end_sndbuf(int fd, int size);
+
+/* appfd.c: on the peer's reset, the app end of slot s's connection (its
+ * number and inode kept in s by its record, if the fd still holds it)
+ * writes one byte to the engine's end efd, which the engine leaves unread:
+ * closing efd then sets ECONNRESET on the app's end (unix_release_sock),
+ * which its read() and poll() (POLLERR) report as TCP does. Returns 1 if
+ * efd holds unread bytes now. */
+int shim_appfd_reset_mark(shim_slot *s, int efd);
+
+/* appfd.c: the lock the three above and connect() (placing the app end)
+ * take around what they do with an app's fd number. */
+void shim_appfd_lock(void);
+void shim_appfd_unlock(void);
+void shim_appfd_atfork_prepare(void);
+void shim_appfd_atfork_parent(void);
+void shim_appfd_atfork_child(void);
+void shim_appfd_lock_renew(void);
+
+/* appfd.c, for RUDP_FALLBACK: puts the connected kernel TCP socket tfd at
+ * the app's fd (if it still holds the app end of inode ino), with the app
+ * end's fd and status flags, the TCP options the app set since connect(),
+ * and its epoll registrations; the fd is then the kernel's, no longer
+ * ours, and s says SHIM_SLOT_TCP. Returns 1 done (tfd is still the
+ * caller's to close), 0 not yet (connect() has not placed the app end:
+ * try again shortly), -1 never (the app closed the fd). */
+int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
+/* Puts nfd's file at fd (dup3; nfd stays open), with the status flags and
+ * fd flags given (fd's, read by the caller before the engine shared its
+ * file: the engine makes its copies non-blocking), and fd's F_SETOWN_EX
+ * owner, F_SETSIG signal and noted epoll registrations (kept noted, and fd
+ * marked, if keep_regs). Returns 0 or -errno (fd then keeps its file and
+ * registrations). */
+int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs);
+void shim_slots_keeper(void);
+/* A keeper that ends takes its pid out of the slabs' headers again. */
+void shim_slots_keeper_done(void);
+/* Whether pid is a keeper entered (shim_slots_keeper) in a slab of owner's
+ * that this process has mapped: a keeper of ours, which only our processes
+ * can have written there. */
+int shim_slots_is_keeper(pid_t owner, pid_t pid);
+void shim_slots_atfork_prepare(void);
+void shim_slots_atfork_parent(void);
+void shim_slots_atfork_child(void);
+void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
+
+/* exec: the slabs (memfds) go to the new image, which maps them, so that
+ * SO_ERROR, TCP_INFO and SIOCOUTQ of inherited connections answer from
+ * the keeper's live state. shim_slots_exec_copies makes copies of the
+ * slabs' memfds (into x->fds; close-on-exec if x->cloexec) and their
+ * RUDP_EXEC_SLABS value (x->val). shim_slots_exec_env returns what to
+ * exec with: envp plus RUDP_EXEC_SLABS naming the copies (made here if
+ * none were) or, with x->pass_val set (execpass.c: the keeper passes
+ * them), that variable instead (in x, or allocated for a large
+ * environment), or envp itself when there is nothing to pass. If the
+ * exec fails, shim_slots_exec_failed closes the copies and frees. x lives
+ * on the caller's stack: nothing is allocated after vfork(). */
+#define SHIM_SLABS_MAX 8 /* ours plus inherited ones, through a few forks and execs */
+#define SHIM_EXECPASS_VAR "RUDP_EXEC_PASS"
+#define SHIM_HAND_FDS 32 /* racing connects listed for the new image, at most */
+typedef struct shim_exec_env {
+    char *stack[512];
+    char val[sizeof "RUDP_EXEC_SLABS=" + SHIM_SLABS_MAX * 12];
+    int fds[SHIM_SLABS_MAX];
+    int nfds;
+    int cloexec;       /* 1: the copies keep FD_CLOEXEC (spawn.c clears it in the child) */
+    char **env;
+    int hand;          /* exechand.c: the new image's end of the pair, -1: none */
+    char hand_apps[SHIM_HAND_FDS * 12]; /* the app fds racing, "a,b,c" */
+    char pass_val[sizeof SHIM_EXECPASS_VAR "=" + 40]; /* execpass.c: the keeper's name, "" if none */
+} shim_exec_env;
+void shim_slots_exec_copies(shim_exec_env *x);
+char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[]);
+void shim_slots_exec_failed(shim_exec_env *x);
+
+/* Maps the slab whose memfd is fd (the keeper passed it, execpass.c) with
+ * the checks shim_slots_adopt makes; 0, or -1 when fd is no slab of ours. */
+int shim_slots_adopt_fd(int fd);
+/* At start-up: maps the slabs RUDP_EXEC_SLABS names (checked: sealed
+ * memfds of our size and magic), moves their fds high and close-on-exec,
+ * and removes the variable from the environment. */
+void shim_slots_adopt(void);
+/* Whether fd is a slab's memfd (spared by the app's close, close_range,
+ * closefrom: a forked child that closes every fd and then execs passes
+ * it on); shim_slots_fds lists them (at most max) into out. */
+int shim_slots_fd(int fd);
+int shim_slots_fds(int *out, int max);
+
+/* ---- fdtab.c: what the shim knows about application fds ---- */
+
+enum {
+    SHIM_FD_CANDIDATE = 1, /* kernel TCP socket, may still be redirected */
+    SHIM_FD_LISTENER,      /* replaced by a unix listener */
+    SHIM_FD_BRIDGED,       /* replaced by a connected unix socket */
+};
+
+/* Options a unix socket cannot hold, as the app set them (raw, in the
+ * order set): options.c replays them onto a scratch kernel socket to
+ * answer getsockopt. Values longer than SHIM_KEPT_LEN are checked by the
+ * kernel but not kept. */
+#define SHIM_KEPT_MAX 24
+#define SHIM_KEPT_LEN 16
+typedef struct shim_kept_opt {
+    int16_t level, opt;
+    uint8_t len;
+    uint8_t val[SHIM_KEPT_LEN];
+} shim_kept_opt;
+typedef struct shim_kept_opts {
+    uint8_t n;
+    shim_kept_opt o[SHIM_KEPT_MAX];
+} shim_kept_opts;
+
+typedef struct shim_fd {
+    int fd;
+    int kind;
+    uint64_t ino;          /* inode of the socket, to spot fd reuse */
+    uint64_t id;           /* listener or connection id */
+    uint32_t slot;
+    int connect_done;      /* connect() returned its result once */
+    int sockopts_default;  /* listener: socket-level options all at the unix
+                            * socket's defaults, so accept() copies none */
+    /* options recorded for the TCP level, answered by getsockopt */
+    int nodelay, keepalive, linger_on, linger_secs, v6only, user_timeout_ms;
+    int keepidle, keepintvl, keepcnt, cork, quickack;
+    int reuseport;         /* SO_REUSEPORT: set before listen(), or since */
+    int fallback;          /* connecting with RUDP_FALLBACK=tcp: epoll_ctl is noted */
+    int family;            /* the TCP socket's family (options.c asks a kernel socket of it) */
+    int bound_addr;        /* connect(): the app had bound a specific address */
+    const rudp_cc_ops *cc; /* TCP_CONGESTION chosen, NULL: RUDP_CC or rudp's default */
+    shim_kept_opts kept;   /* other IP/IPv6/TCP options the app set (options.c) */
+    unsigned bufs_set;     /* SHIM_BUF_SND/RCV: the app set SO_SNDBUF/SO_RCVBUF (connopts.c) */
+    uint32_t sndbuf_req, rcvbuf_req; /* ... the sizes it asked (as read back, halved) */
+    int sndbuf_shown;      /* getsockopt(SO_SNDBUF) while TCP_NOTSENT_LOWAT shrinks the
+                            * app end's buffer; 0: the socket's own */
+} shim_fd;
+#define SHIM_BUF_SND 1u
+#define SHIM_BUF_RCV 2u
+
+/* Looks up fd; fills *out and returns 1 if a current record exists. */
+int shim_fd_get(int fd, shim_fd *out);
+/* Adds or replaces the record of r->fd (stamping its inode). */
+void shim_fd_put(const shim_fd *r);
+void shim_fd_del(int fd);
+/* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
+ * out); returns how many. */
+int shim_fd_list_fallback(int *out, int max);
+/* The fd numbers in [first, last] with a record of this table (at most
+ * max): close_range() closes them as close() does. */
+int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
+void shim_fdtab_atfork_prepare(void);
+void shim_fdtab_atfork_parent(void);
+void shim_fdtab_atfork_child(void);
+void shim_fdtab_lock_renew(void); /* as shim_qlog_lock_renew */
+
+/* ---- epollreg.c: the app's epoll interest in an fd the shim may swap ---- */
+
+/* socket() made fd, a TCP socket the shim may swap at connect()/listen():
+ * epoll_ctl notes its registrations from now on (and forgets any noted for
+ * an earlier file at that number). Unmark: it will not be swapped (a plain
+ * connect or listen, the swap done, closed). */
+void shim_epollreg_mark(int fd);
+/* The same, keeping what is noted: a swap put a fresh TCP socket at fd
+ * (reconnect.c), which a later connect() may swap again. */
+void shim_epollreg_remark(int fd);
+void shim_epollreg_unmark(int fd);
+int shim_epollreg_marked(int fd);
+/* epoll_ctl(epfd, op, fd, ev) succeeded on a marked fd (not yet connected
+ * or listening, or connecting and not settled): remember it. */
+void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
+/* Notes every registration of fd's current file in this process's epoll
+ * sets as the kernel lists them (/proc/self/fdinfo), for a swap of an fd
+ * that was not marked: connect(AF_UNSPEC) on an established connection.
+ * Without /proc (a chroot) nothing. */
+void shim_epollreg_discover(int fd);
+/* fd is being closed: forget what was noted for it, as fd or as epfd; the
+ * range form unmarks too (close_range, closefrom). */
+void shim_epollreg_forget(int fd);
+void shim_epollreg_forget_range(unsigned first, unsigned last);
+/* Before fd gets another file: takes its noted registrations out of their
+ * epoll sets (the old file may live on elsewhere and must not report),
+ * remembering which the kernel had. After: puts those back for the file
+ * now at fd; then forgets them, unless keep (the fallback may swap again).
+ * Both cost one atomic load when nothing is noted. */
+void shim_epollreg_detach(int fd);
+void shim_epollreg_attach(int fd, int keep);
+void shim_epollreg_atfork_prepare(void);
+void shim_epollreg_atfork_parent(void);
+void shim_epollreg_atfork_child(void);
+
+#endif
