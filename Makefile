@@ -2,7 +2,8 @@
 #
 #   make            build core, the shim, unit tests and helper programs
 #                   (first installing what the build needs, if missing)
-#   make test       install what is missing, then unit tests + simulation + integration
+#   make test       install what is missing, then layers, unit tests + simulation + integration
+#   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow)
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
@@ -40,7 +41,7 @@ CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB := $(BUILD)/libcore.a
 
-# shim/ is layered in folders (shim/base/base.h says how).
+# shim/ is layered in folders (shim/base/base.h says how; make layers checks it).
 SHIM_LAYERS := interpose lifetime ports engine state base
 SHIM_SRC := $(foreach l,$(SHIM_LAYERS),$(wildcard shim/$(l)/*.c))
 SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.o)
@@ -58,7 +59,8 @@ PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build
+        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build \
+        layers
 
 all: lib shim progs $(UNIT_BIN)
 
@@ -158,6 +160,7 @@ endif
 test:
 	@integration/deps.sh build test
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory integration-test
 
@@ -167,6 +170,12 @@ unit-test: $(UNIT_BIN)
 integration-test: all
 	@if [ -x integration/run.sh ]; then integration/run.sh; \
 	 else echo "0 passed, 0 failed, 0 skipped"; fi
+
+# shim/'s layers (folders, shim/base/base.h): no include of another layer's
+# private header, no symbol of a higher layer (nm), but the known ones listed
+# in tests/layers.allow; prints what each layer uses.
+layers: $(SHIM_OBJ) $(CORE_OBJ)
+	@tests/check_layers.sh $(BUILD)
 
 check-exports: $(SHIM_SO)
 	tests/check_exports.sh $(SHIM_SO)

@@ -1,0 +1,166 @@
+#!/bin/sh
+# check_layers.sh [--found] [BUILD]: shim/'s layers keep their order (make layers).
+#
+# shim/ is layered in folders, each with one public header <layer>/<layer>.h
+# for the layers above it (shim/base/base.h says what each holds). Calls go
+# down only. Checked here, from the sources and the objects under BUILD
+# (default build; make builds them first):
+#   (a) includes: a file includes the headers of its own folder, the public
+#       header of a lower layer, and of core/ only rudp.h;
+#   (b) symbols (nm): an object references no symbol defined in a higher
+#       layer, printed as "from.c -> to.c: symbol";
+#   (c) per layer, the layers its objects use.
+# Known exceptions are listed in tests/layers.allow, one "from to symbol" per
+# line ("#include" as the symbol for an include): printed as known, to be
+# removed; only one not listed fails, and so does a listed one that is gone
+# (take its line out). Every shim/*.c must be in a layer folder. With
+# --found, prints every exception found, in the list's form, and stops:
+# what tests/layers.allow is made from.
+set -eu
+
+# The layers, highest first: the one place their order is declared. core/
+# is below base (its own check, if present, runs at the end).
+LAYERS="interpose lifetime ports engine state base core"
+# Headers of a layer that the layers above may include, besides its own
+# <layer>/<layer>.h.
+PUBLIC_EXTRA="base/poison.h"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+found_only=0
+if [ "${1:-}" = --found ]; then found_only=1; shift; fi
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+ALLOW=$ROOT/tests/layers.allow
+cd "$ROOT"
+
+rank() { # the position of layer $1 in LAYERS (0: highest), or nothing
+    i=0
+    for l in $LAYERS; do
+        [ "$l" = "$1" ] && { echo $i; return; }
+        i=$((i + 1))
+    done
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+# Every source and header of shim/ is in a layer folder.
+for f in shim/*.c shim/*.h; do
+    [ -e "$f" ] || continue
+    echo "NOT IN A LAYER: $f (move it to shim/<layer>/)"
+    fail=1
+done
+for d in shim/*/; do
+    d=${d%/}; l=${d#shim/}
+    [ "$l" = man ] && continue
+    [ -n "$(rank "$l")" ] || { echo "UNKNOWN LAYER FOLDER: $d (declare it in LAYERS)"; fail=1; }
+done
+
+# (a) includes, as "from to #include" (paths under shim/ or core/).
+for f in shim/*/*.c shim/*/*.h; do
+    l=${f#shim/}; l=${l%%/*}
+    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" | while read -r h; do
+        case $h in
+        */*) hl=${h%%/*}
+             if [ "$hl" = "$l" ]; then continue; fi
+             hr=$(rank "$hl")
+             [ -n "$hr" ] || { echo "${f#shim/} $h #include"; continue; }
+             case " $PUBLIC_EXTRA " in *" $h "*) pub=1 ;; *) pub=0 ;; esac
+             [ "$h" = "$hl/$hl.h" ] && pub=1
+             if [ "$hr" -lt "$(rank "$l")" ] || [ $pub -eq 0 ]; then
+                 echo "${f#shim/} $h #include"
+             fi ;;
+        *)   if [ -e "shim/$l/$h" ]; then continue; fi
+             if [ "$h" = rudp.h ] && [ -e core/rudp.h ]; then continue; fi
+             if [ -e "core/$h" ]; then echo "${f#shim/} core/$h #include"
+             else echo "${f#shim/} $h #include"; fi ;;
+        esac
+    done
+done >"$tmp/found"
+
+# (b) symbols: who defines what (shim's objects by layer folder, core's as
+# core), and what each shim object takes from which.
+for l in $LAYERS; do
+    [ "$l" = core ] && continue
+    for o in "$BUILD/shim/$l"/*.o; do
+        [ -e "$o" ] || continue
+        s=shim/$l/$(basename "$o" .o).c
+        [ -e "$s" ] || continue # an object whose source moved or went
+        nm --defined-only "$o" | awk -v f="${s#shim/}" -v l="$l" 'NF == 3 && $2 ~ /^[A-Z]$/ { print $3, f, l }' >>"$tmp/defs"
+        nm -u "$o" | awk -v f="${s#shim/}" -v l="$l" '{ print $NF, f, l }' >>"$tmp/uses"
+    done
+done
+if [ ! -s "$tmp/uses" ]; then
+    echo "check_layers: no objects under $BUILD/shim/<layer>/ (make first)"
+    exit 1
+fi
+find "$BUILD/core" -name '*.o' 2>/dev/null | while read -r o; do
+    nm --defined-only "$o" | awk -v f="core/${o#"$BUILD"/core/}" 'NF == 3 && $2 ~ /^[A-Z]$/ { sub(/\.o$/, ".c", f); print $3, f, "core" }'
+done >>"$tmp/defs"
+
+ranks=$(for l in $LAYERS; do printf '%s=%s ' "$l" "$(rank "$l")"; done)
+awk -v ranks="$ranks" -v out="$tmp/edges" '
+    BEGIN { n = split(ranks, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); r[kv[1]] = kv[2] } }
+    FILENAME ~ /defs$/ { if (!($1 in df)) { df[$1] = $2; dl[$1] = $3 }; next }
+    ($1 in df) && df[$1] != $2 {
+        print $3, dl[$1] > out
+        if (r[dl[$1]] < r[$3]) print $2, df[$1], $1
+    }' "$tmp/defs" "$tmp/uses" >>"$tmp/found"
+
+if [ $found_only -eq 1 ]; then
+    sort -u "$tmp/found"
+    exit 0
+fi
+
+# Against the list of known exceptions.
+# (lines starting with # are comments; "#include" is only ever a third field)
+grep -v '^[[:space:]]*#' "$ALLOW" 2>/dev/null | awk 'NF == 3 { print $1, $2, $3 }' | sort -u >"$tmp/allow" || true
+sort -u "$tmp/found" >"$tmp/found.s"
+comm -12 "$tmp/found.s" "$tmp/allow" >"$tmp/known"
+comm -23 "$tmp/found.s" "$tmp/allow" >"$tmp/new"
+comm -13 "$tmp/found.s" "$tmp/allow" >"$tmp/stale"
+
+if [ -s "$tmp/known" ]; then
+    echo "known, to be removed ($(wc -l <"$tmp/known") in tests/layers.allow):"
+    awk '$3 == "#include" { printf "  include  %s -> %s\n", $1, $2; next }
+         { printf "  call     %s -> %s: %s\n", $1, $2, $3 }' "$tmp/known"
+fi
+if [ -s "$tmp/new" ]; then
+    echo "LAYER VIOLATIONS (a lower layer reaching up, or another layer's private header):"
+    awk '$3 == "#include" { printf "  include  %s -> %s\n", $1, $2; next }
+         { printf "  call     %s -> %s: %s\n", $1, $2, $3 }' "$tmp/new"
+    fail=1
+fi
+if [ -s "$tmp/stale" ]; then
+    echo "GONE, take these lines out of tests/layers.allow:"
+    sed 's/^/  /' "$tmp/stale"
+    fail=1
+fi
+
+# (c) per layer, the layers it uses (by symbol), down and, where still
+# known exceptions, up.
+echo "layers, highest first (by the symbols their objects use):"
+for l in $LAYERS; do
+    [ "$l" = core ] && continue
+    down= up=
+    for m in $LAYERS; do
+        [ "$m" = "$l" ] && continue
+        grep -qx "$l $m" "$tmp/edges" 2>/dev/null || continue
+        if [ "$(rank "$m")" -gt "$(rank "$l")" ]; then down="$down $m"; else up="$up $m"; fi
+    done
+    printf '  %-10s uses%s' "$l" "${down:- nothing}"
+    [ -n "$up" ] && printf '   (and, to be removed:%s)' "$up"
+    echo
+done
+
+# core/'s own layering (helper "core" of issue 31): its check, when present.
+if [ -x tests/check_core_layers.sh ]; then
+    tests/check_core_layers.sh "$BUILD" || fail=1
+fi
+
+if [ $fail -ne 0 ]; then
+    echo "make layers: FAILED"
+    exit 1
+fi
+echo "make layers: OK ($(wc -l <"$tmp/known") known exceptions left)"
