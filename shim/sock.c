@@ -31,7 +31,7 @@
 
 #include "porthand.h"
 #include "portshare.h"
-#include "shim.h"
+#include "sock.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int active; /* set once by init_all, read-only afterwards */
@@ -81,9 +81,7 @@ static int init_own(void)
     return init() && !shim_procenv_foreign();
 }
 
-/* In a child with an fd table of its own: whether the owner's engines can
- * serve its connect() or listen() (adopt.c). Told once when not. */
-static int foreign_served(void)
+int shim_sock_foreign_served(void)
 {
     if (shim_engine_running())
         return 1;
@@ -145,27 +143,9 @@ __attribute__((destructor)) static void shim_destructor(void)
     errno = saved;
 }
 
-/* TCP states as TCP_INFO reports them (include/net/tcp_states.h). */
-enum { TCPS_CLOSE = 7, TCPS_LISTEN = 10 };
-
-static int fail(int err)
-{
-    errno = err;
-    return -1;
-}
-
 /* ---- what an fd is ---- */
 
-/* A kernel TCP socket of family AF_INET or AF_INET6: returns the family. */
-static int tcp_family(int fd)
-{
-    return shim_inet_family(fd, SOCK_STREAM, IPPROTO_TCP);
-}
-
-/* One of ours? Record first (no syscall beyond fstat), then the name; an
- * fd without a record (inherited over exec) counts only if its peer is one
- * of our engines by the kernel's credentials, never by its name alone. */
-static int ours(int fd, shim_fd *rec, shim_name *n)
+int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
 {
     if (shim_fd_get(fd, rec) && rec->kind != SHIM_FD_CANDIDATE) {
         if (!n || shim_name_of(fd, n, 0) == 1)
@@ -184,55 +164,7 @@ static int ours(int fd, shim_fd *rec, shim_name *n)
     return 0;
 }
 
-static shim_slot *slot_for(const shim_name *n)
-{
-    if (n->slot == UINT32_MAX)
-        return NULL;
-    return shim_slot_get_pid(n->slot, n->id, n->pid);
-}
-
-static socklen_t sa_len(int family)
-{
-    return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-/* Copies an address out with getsockname()'s truncation rules. */
-static void copy_out(const struct sockaddr_storage *ss, int family, struct sockaddr *addr,
-                     socklen_t *len)
-{
-    socklen_t full = sa_len(family);
-    if (addr && len) {
-        memcpy(addr, ss, *len < full ? *len : full);
-    }
-    if (len)
-        *len = full;
-}
-
-static int is_any(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-    return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
-}
-
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-    return ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
-                                    : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
-static int get_int(int fd, int level, int opt)
-{
-    int v = 0;
-    socklen_t l = sizeof v;
-    if (real_getsockopt(fd, level, opt, &v, &l) < 0)
-        return 0;
-    return v;
-}
-
-/* Per-connection settings taken from what the app set on the TCP socket. */
-static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
+void shim_sock_config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
 {
     *cfg = shim_cfg.rudp;
     rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
@@ -250,30 +182,6 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     shim_connopts_config(fd, rec, cfg); /* SO_SNDBUF, TCP_NOTSENT_LOWAT, ... */
 }
 
-/* Loopback's MTU is 64 KiB: a connection to a loopback address (or a
- * listener, which takes the smaller of the two offers) uses large
- * datagrams, as TCP uses large segments there, unless RUDP_DATAGRAM says
- * otherwise. Per-datagram cost dominates on loopback. */
-#define LOOPBACK_DATAGRAM 65000u
-
-/* The loopback datagram, as far as the receive window holds two of them
- * (rudp_config_check): RUDP_BUFFER may be as small as 64K. */
-static void loopback_datagram(rudp_config *cfg)
-{
-    cfg->max_datagram = cfg->recv_window / 2 < LOOPBACK_DATAGRAM ? cfg->recv_window / 2
-                                                                  : LOOPBACK_DATAGRAM;
-}
-
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a))
-        return a->s6_addr[12] == 127;
-    return IN6_IS_ADDR_LOOPBACK(a);
-}
-
 /* Socket-level options that mean the same on the AF_UNIX socket that
  * stands in for a TCP one, and that TCP carries from a socket to the one
  * replacing it here (and from a listener to what it accepts): timeouts,
@@ -283,8 +191,7 @@ static const int inherited_opts[] = {
     SO_REUSEADDR, SO_PRIORITY, SO_RCVLOWAT,
 };
 
-/* Gives `to` those of `from`'s options that differ; returns how many. */
-static int copy_socket_options(int from, int to)
+int shim_sock_copy_options(int from, int to)
 {
     int saved = errno, n = 0;
     for (size_t i = 0; i < sizeof inherited_opts / sizeof inherited_opts[0]; i++) {
@@ -302,7 +209,7 @@ static int copy_socket_options(int from, int to)
 
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
 {
-    int copied = copy_socket_options(fd, nfd);
+    int copied = shim_sock_copy_options(fd, nfd);
     int err = shim_fdswap(fd, nfd, status_flags, fd_flags, keep_regs);
     if (err < 0)
         return err;
@@ -325,9 +232,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
-/* connect() or listen() left to the kernel: the socket is never swapped
- * once it connects or listens (a failed connect may be tried again). */
-static int kernel_kept(int fd, int r)
+int shim_sock_kernel_kept(int fd, int r)
 {
     if (r == 0 || errno == EINPROGRESS) {
         int saved = errno;
@@ -383,7 +288,7 @@ static int bind_free_for_both(int fd, int family, const struct sockaddr *addr, s
 
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    if (!init() || !addr)
+    if (!shim_init() || !addr)
         return real_bind(fd, addr, len);
     int saved = errno;
     int family = tcp_family(fd);
@@ -539,7 +444,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     shim_fd rec;
     memset(&rec, 0, sizeof rec);
     rudp_config cfg;
-    config_from_socket(fd, &cfg, &rec);
+    shim_sock_config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
     if (!shim_cfg.datagram_set && is_loopback(&peer))
         loopback_datagram(&cfg);
@@ -707,7 +612,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
         }
         real_close(sv[0]);
         shim_slot_free(n.slot);
-        return kernel_kept(fd, real_connect(fd, addr, len));
+        return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
     }
     if (err < 0) {
         if (req.tcp_fd >= 0) /* never reached an engine */
@@ -767,18 +672,18 @@ fail_errno:
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    if (!init())
+    if (!shim_init())
         return real_connect(fd, addr, len);
     int saved = errno;
     /* A child with an fd table of its own is served by the owner's engines
      * (adopt.c), if one runs: it can start none. */
-    if (shim_procenv_foreign() && !foreign_served()) {
+    if (shim_procenv_foreign() && !shim_sock_foreign_served()) {
         errno = saved;
         return real_connect(fd, addr, len);
     }
     shim_fd rec;
     shim_name n;
-    if (ours(fd, &rec, &n)) {
+    if (shim_sock_ours(fd, &rec, &n)) {
         errno = saved;
         return shim_reconnect(fd, &rec, &n, addr, len);
     }
@@ -789,9 +694,9 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     int family = tcp_family(fd);
     errno = saved;
     if (!family || !shim_redirect(addr))
-        return kernel_kept(fd, real_connect(fd, addr, len));
+        return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
     if (shim_cfg.fallback && shim_fallback_remembered(addr))
-        return kernel_kept(fd, real_connect(fd, addr, len)); /* no rudp there a moment ago */
+        return shim_sock_kernel_kept(fd, real_connect(fd, addr, len)); /* no rudp there a moment ago */
     return redirect_connect(fd, family, addr, len);
 }
 
@@ -873,7 +778,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     shim_fd rec;
     memset(&rec, 0, sizeof rec);
     rudp_config cfg;
-    config_from_socket(fd, &cfg, &rec);
+    shim_sock_config_from_socket(fd, &cfg, &rec);
     rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
     if (!shim_cfg.datagram_set)
         loopback_datagram(&cfg); /* an offer: remote clients offer less */
@@ -881,7 +786,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     /* listen()'s conflicts are the TCP socket's, decided by the kernel:
      * another listener on the port, SO_REUSEADDR and SO_REUSEPORT rules
      * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
-    /* Listening already, and not ours (ours(): the app's listener is a
+    /* Listening already, and not ours (shim_sock_ours(): the app's listener is a
      * unix socket): another process listens on this very socket. */
     int was_listening = get_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
     if (real_listen(fd, backlog) < 0)
@@ -1053,17 +958,17 @@ fail_errno:
 
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-    if (!init())
+    if (!shim_init())
         return real_listen(fd, backlog);
     int saved = errno;
     /* A child with an fd table of its own: the owner's engines serve its
      * listener too (adopt.c), if one runs. */
-    if (shim_procenv_foreign() && !foreign_served()) {
+    if (shim_procenv_foreign() && !shim_sock_foreign_served()) {
         errno = saved;
         return real_listen(fd, backlog);
     }
     shim_fd rec;
-    if (ours(fd, &rec, NULL)) {
+    if (shim_sock_ours(fd, &rec, NULL)) {
         errno = saved;
         if (rec.kind != SHIM_FD_LISTENER)
             return fail(EINVAL);
@@ -1100,7 +1005,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
             return -1;
     }
     if (!shim_redirect((struct sockaddr *)&local))
-        return kernel_kept(fd, real_listen(fd, backlog));
+        return shim_sock_kernel_kept(fd, real_listen(fd, backlog));
     errno = saved;
     return redirect_listen(fd, family, &local, backlog);
 }
@@ -1113,7 +1018,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 static void plain_tcp_options(int lfd, const shim_fd *l, int tfd)
 {
     if (!l->sockopts_default)
-        copy_socket_options(lfd, tfd);
+        shim_sock_copy_options(lfd, tfd);
     shim_put_tcp_options(tfd, l);
 }
 
@@ -1157,11 +1062,11 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
-    int on = init();
+    int on = shim_init();
     int saved = errno;
     shim_fd rec;
     shim_name ln;
-    if (!on || !ours(fd, &rec, &ln) || rec.kind != SHIM_FD_LISTENER) {
+    if (!on || !shim_sock_ours(fd, &rec, &ln) || rec.kind != SHIM_FD_LISTENER) {
         errno = saved;
         return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
     }
@@ -1209,7 +1114,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
     shim_fd_put(&r);
     if (!rec.sockopts_default)
-        copy_socket_options(fd, nfd); /* syscalls saved when all are defaults */
+        shim_sock_copy_options(fd, nfd); /* syscalls saved when all are defaults */
     errno = saved;
     return nfd;
 }
@@ -1228,7 +1133,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags
 
 static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
 {
-    if (!init())
+    if (!shim_init())
         return peer ? real_getpeername(fd, addr, len) : real_getsockname(fd, addr, len);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -1240,12 +1145,12 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
         shim_name n;
         shim_fd rec;
         int saved = errno;
-        /* Addresses come only from an engine end of ours (ours(): a peer we
+        /* Addresses come only from an engine end of ours (shim_sock_ours(): a peer we
          * hold no record of is checked by its credentials). An engine end's
-         * name carries both addresses and is what ours() decodes when there
+         * name carries both addresses and is what shim_sock_ours() decodes when there
          * is one: an accepted socket's own name is only its listener's
          * (maybe a wildcard), so it must not answer getsockname. */
-        if (ours(fd, &rec, &n)) {
+        if (shim_sock_ours(fd, &rec, &n)) {
             errno = saved;
             if (!peer) {
                 copy_out(&n.local, n.family, addr, len);
@@ -1361,7 +1266,7 @@ static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
 
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
-    if (!init())
+    if (!shim_init())
         return real_getsockopt(fd, level, opt, val, len);
     int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
                   opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
@@ -1369,7 +1274,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     int saved = errno;
     shim_fd rec;
     shim_name n;
-    if (!special || !ours(fd, &rec, &n)) {
+    if (!special || !shim_sock_ours(fd, &rec, &n)) {
         int left = special && level == SOL_SOCKET && opt == SO_ERROR ? shim_reconnect_so_error(fd) : 0;
         errno = saved;
         int ret;
@@ -1434,11 +1339,11 @@ static int is_sockbuf(int level, int opt)
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
-    if (!init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
+    if (!shim_init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
         return real_setsockopt(fd, level, opt, val, len);
     int saved = errno;
     shim_fd rec;
-    if (!ours(fd, &rec, NULL)) {
+    if (!shim_sock_ours(fd, &rec, NULL)) {
         errno = saved;
         int r = real_setsockopt(fd, level, opt, val, len);
         int family, e = errno;
@@ -1662,17 +1567,17 @@ SHIM_EXPORT int close(int fd)
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
-    init();
+    int on = shim_init();
     va_list ap;
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (!active || (req != SIOCOUTQ && req != SIOCOUTQNSD))
+    if (!on || (req != SIOCOUTQ && req != SIOCOUTQNSD))
         return real_ioctl(fd, req, arg);
     int saved = errno;
     shim_fd rec;
     shim_name n;
-    if (!ours(fd, &rec, &n)) {
+    if (!shim_sock_ours(fd, &rec, &n)) {
         errno = saved;
         return real_ioctl(fd, req, arg);
     }
