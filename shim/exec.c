@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "poison.h"
 
 /* ---- programs that close every fd ---- */
 

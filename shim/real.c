@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "poison.h"
 
 int (*real_socket)(int, int, int);
 int (*real_bind)(int, const struct sockaddr *, socklen_t);
