@@ -57,7 +57,10 @@ while [ ! -f "$ROOT/integration/lib/lib.sh" ] && [ "$ROOT" != / ]; do ROOT=$(dir
 BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SHIM=$BUILD/librudp_shim.so
-BIN=$BUILD/bin
+# BIN: the test and benchmark programs (make progs); TOOLS: the user's
+# tools as make leaves them (rudp-run, rudp-stat, rudp-plot, rudp.lua).
+BIN=$BUILD/progs
+TOOLS=$BUILD/bin
 # In an ASan run every program started with the preload (under_shim, or
 # LD_PRELOAD="$(shim_preload)" directly) gets under_shim's options: leaks
 # are not checked in programs that are not ours (bash, a python3 wrapper
@@ -236,5 +239,5 @@ attacker_prog() {
 }
 as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 make_key() {
-    (umask 077 && "$ROOT/shim/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
+    (umask 077 && "$TOOLS/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
 }

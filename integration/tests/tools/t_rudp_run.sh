@@ -4,7 +4,7 @@
 # warnings for programs LD_PRELOAD cannot reach (static, Go), a transfer
 # through it, and a bad setting reported by name with exit status 2.
 . "$(dirname "$0")/../../lib/lib.sh"
-RUN="$ROOT/shim/rudp-run --shim $SHIM"
+RUN="$TOOLS/rudp-run --shim $SHIM"
 
 $RUN --help >"$T/help" || fail "--help failed"
 grep -q -- "--redirect" "$T/help" || fail "--help does not describe --redirect"
@@ -29,6 +29,18 @@ $RUN --version >"$T/ver" || fail "--version failed"
 [ "$(head -1 "$T/ver")" = "rudp-run (librudp_shim) $want" ] ||
     fail "--version says '$(head -1 "$T/ver")', the Makefile $want"
 echo "ok: --version: $(head -1 "$T/ver")"
+
+# Without --shim: build/bin/rudp-run, as make leaves it, preloads the
+# library of its own build (build/asan/bin/rudp-run the ASan one), and
+# tools/rudp-run the source tree's build/librudp_shim.so.
+lib_of() { env -u RUDP_SHIM "$1" --version | sed -n 's/^library: //p' | xargs readlink -f; }
+[ "$(lib_of "$TOOLS/rudp-run")" = "$(readlink -f "$SHIM")" ] ||
+    fail "$TOOLS/rudp-run preloads $(lib_of "$TOOLS/rudp-run"), not $SHIM"
+if [ -f "$ROOT/build/librudp_shim.so" ]; then
+    [ "$(lib_of "$ROOT/tools/rudp-run")" = "$(readlink -f "$ROOT/build/librudp_shim.so")" ] ||
+        fail "tools/rudp-run preloads $(lib_of "$ROOT/tools/rudp-run"), not build/librudp_shim.so"
+fi
+echo "ok: without --shim, $TOOLS/rudp-run preloads $SHIM; tools/rudp-run the source tree's build"
 
 for p in nosuchprog-rudp ./no/such/prog; do
     rc=0; $RUN "$p" >"$T/out" 2>"$T/err" || rc=$?
