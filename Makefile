@@ -3,7 +3,8 @@
 #   make            build core, the shim, the user's tools (tools/ -> build/bin/),
 #                   unit tests and test programs (-> build/progs/)
 #                   (first installing what the build needs, if missing)
-#   make test       install what is missing, then unit tests + simulation + integration
+#   make test       install what is missing, then the settings check, unit tests
+#                   + simulation + integration
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
@@ -68,7 +69,7 @@ TOOL_BIN  := $(TOOL_EXE) $(TOOL_DATA)
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install uninstall clean check-exports check-tls \
+        asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
         deps-build tools
 
 all: lib shim progs tools $(UNIT_BIN)
@@ -181,6 +182,7 @@ endif
 test:
 	@integration/deps.sh build test
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-settings
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory integration-test
 
@@ -196,6 +198,11 @@ check-exports: $(SHIM_SO)
 
 check-tls: $(SHIM_SO)
 	tests/check_tls.sh $(SHIM_SO) 1024
+
+# The settings' one list (known_vars in shim/config.c) against what
+# librudp_shim(7), rudp-run(1) and rudp-run --help describe.
+check-settings: $(BUILD)/bin/rudp-run
+	tests/check_settings.sh $(BUILD)/bin/rudp-run
 
 # --- sanitizers ------------------------------------------------------------
 

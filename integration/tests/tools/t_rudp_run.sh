@@ -10,19 +10,18 @@ $RUN --help >"$T/help" || fail "--help failed"
 grep -q -- "--redirect" "$T/help" || fail "--help does not describe --redirect"
 echo "ok: --help"
 
-# Every setting in config.c's table of known variables, every controller
-# and the defaults appear in --help.
-vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/config.c")
-[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/config.c: $vars"
-for v in $vars; do
-    grep -qw "$v" "$T/help" || fail "--help does not mention $v"
-done
+# Every setting of config.c's table of known variables appears in --help
+# and the man pages, with the same options (tests/check_settings.sh, which
+# make test runs too); every controller and the defaults in --help.
+"$ROOT/tests/check_settings.sh" "$TOOLS/rudp-run" >"$T/settings" 2>&1 ||
+    fail "tests/check_settings.sh: $(cat "$T/settings")"
+vars=$(sed -n 's/^settings OK: the \([0-9]*\) .*/\1/p' "$T/settings")
 for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
          "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
          "--qlog-dir" "--version" "--key-file" "--genkey" "umask 077"; do
     grep -q -- "$w" "$T/help" || fail "--help does not say '$w'"
 done
-echo "ok: --help names all $(echo "$vars" | wc -w) settings, their defaults and the controllers"
+echo "ok: --help names all $vars settings, their defaults and the controllers"
 
 want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
 $RUN --version >"$T/ver" || fail "--version failed"
