@@ -22,8 +22,8 @@ run=${1:-$root/tools/rudp-run}
 script=$root/tools/rudp-run
 man7=$root/man/librudp_shim.7
 man1=$root/man/rudp-run.1
-# Found by its table, wherever the shim's layers put config.c.
-cfg=$(grep -rl --include='*.c' 'known_vars\[\] *=' "$root/shim" | head -1)
+# Found by its table, wherever the shim's layers put it (a .c or a .h).
+cfg=$(grep -rl --include='*.[ch]' 'known_vars\[\] *=' "$root/shim" | head -1)
 [ -n "$cfg" ] || { echo "check_settings: no known_vars table under $root/shim" >&2; exit 1; }
 rel=${cfg#"$root"/}
 
