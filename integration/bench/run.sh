@@ -254,7 +254,7 @@ fi
 # Replaces the calling (sub)shell. rudp rows measure rudp: RUDP_FALLBACK=none
 # and RUDP_ACCEPT_TCP=0, so a handshake slowed by loss or load never moves a
 # connection of the row to kernel TCP (the default in use would, after the
-# probe delay: README, "Deploying step by step").
+# probe delay: docs/deploying.md).
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3

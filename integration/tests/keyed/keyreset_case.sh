@@ -1,5 +1,5 @@
 #!/bin/sh
-# One case of keyed stateless reset (core/keyreset.c, README "Keyed mode"),
+# One case of keyed stateless reset (core/keyreset.c, docs/security.md "Keyed mode"),
 # run by t_keyed_reset.sh and t_keyed_reset_nat.sh (not a test of its own:
 # run.sh takes t_*.sh only). A keyed server killed with SIGKILL and
 # restarted on the same port ends its old connections at their next packet,
