@@ -10,6 +10,7 @@
 #     setting, or has one for a name that is not a setting;
 #   - rudp-run(1)'s ENVIRONMENT list or rudp-run --help lacks a setting;
 #   - a page or --help names a RUDP_* variable that nothing reads;
+#   - README.md or docs/*.md names one (see 6.);
 #   - rudp-run, its --help and rudp-run(1) disagree on the options or on
 #     the variable an option sets, or an option sets a name that is not a
 #     setting (RUDP_SHIM, rudp-run's own, apart).
@@ -122,6 +123,18 @@ while read -r o v; do
         err "tools/rudp-run's $o sets $v, which is not a setting ($rel)"
 done <"$tmp/opt.script"
 
+# 6. README.md and docs/: every RUDP_* name they give is read (a setting,
+# or one of the table's other names), so no page describes a setting that
+# is gone. core/rudp.h's own names (RUDP_EV_WRITABLE...) are the library's
+# constants, not settings, and may be named too.
+names <"$root/core/rudp.h" | sort -u "$tmp/known" - >"$tmp/knowndoc"
+for doc in "$root/README.md" "$root"/docs/*.md; do
+    [ -f "$doc" ] || continue
+    names <"$doc" >"$tmp/docnames"
+    each "$tmp/docnames" "$tmp/knowndoc" \
+        "${doc#"$root/"} names NAME, which nothing reads (not in $rel's known_vars)"
+done
+
 [ "$bad" = 0 ] || exit 1
-echo "settings OK: the $n of $rel, in man/librudp_shim.7, man/rudp-run.1 and rudp-run --help;" \
+echo "settings OK: the $n of $rel, in man/librudp_shim.7, man/rudp-run.1 and rudp-run --help, README and docs/ name no other;" \
      "$(wc -l <"$tmp/opt.script") options agree"
