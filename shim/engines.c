@@ -189,7 +189,7 @@ static int listener_member(int first, int family, int *phfd)
         if (real_getsockopt(first, copied[i][0], copied[i][1], &v, &vl) == 0)
             real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
     }
-    shim_opts_copy_marks(first, fd, family); /* the app's IP_TOS and the like */
+    shim_marks_copy(first, fd, family); /* the app's IP_TOS and the like */
     /* the buffer sizes sock.c gave the first (the kernel reports them
      * doubled) */
     static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};

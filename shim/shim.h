@@ -701,9 +701,17 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
  * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
  * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
 void shim_opts_to_udp(int udp, const shim_fd *rec);
+/* The options that mark the datagrams, which the connection's UDP socket
+ * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
+ * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). pktctl.c. */
+typedef struct shim_mark_opt {
+    int level, opt;
+} shim_mark_opt;
+#define SHIM_MARKS 4
+extern const shim_mark_opt shim_marks[SHIM_MARKS];
 /* Those marks from UDP socket `from` onto `to` (a roaming client's new
- * socket, a listener's SO_REUSEPORT member), both of family. */
-void shim_opts_copy_marks(int from, int to, int family);
+ * socket, a listener's SO_REUSEPORT member), both of family (pktctl.c). */
+void shim_marks_copy(int from, int to, int family);
 void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 /* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
  * or 0 if the app never set it. */
