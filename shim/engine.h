@@ -15,10 +15,12 @@
 #include <sys/un.h>
 
 #include "shim.h"
+#include "hooks.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND,
-       W_NETLINK };
+/* The first field of what an engine's epoll points to (data.ptr): the
+ * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK };
 
 struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
@@ -118,7 +120,7 @@ struct esock;
 /* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
  * engine's epoll watches it through this (tcpaccept.c). */
 typedef struct tcpl {
-    int type;             /* W_TCPL: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     struct esock *s;      /* the listener it belongs to */
     unsigned on : 1;      /* listening and watched */
     unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
@@ -129,7 +131,7 @@ typedef struct tcpl {
  * connections it accepted, which carry the datagrams they forward to it
  * (xgroup.c). */
 typedef struct xgsock {
-    int type;             /* W_XGROUP: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     unsigned tag;
@@ -140,7 +142,7 @@ typedef struct xgsock {
 /* A listener socket's abstract name for other processes of ours that
  * want its port (porthand.c). */
 typedef struct phsock {
-    int type;             /* W_PORTHAND: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */

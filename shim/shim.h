@@ -74,6 +74,11 @@ void shim_real_init(void);
 /* Binds libc's symbols and reads the configuration once (sock.c);
  * returns whether the shim is active (0 in secure execution). */
 int shim_init(void);
+/* What the engine calls of a listener's port (ports.c) and of a process's
+ * lifetime (lifetime.c), registered with it (hooks.h); from the shim's
+ * init, before any engine runs. */
+void shim_ports_init(void);
+void shim_lifetime_init(void);
 
 /*
  * The shim's allocator (alloc.c), for all of the shim's memory and, through
