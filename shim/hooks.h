@@ -148,6 +148,18 @@ typedef struct shim_lifetime_ops {
      * (shim_adopt_wake_fd). Unset: -ENOSYS. */
     int (*adopt_fds)(int *fds, int n);
     int (*wake_fd)(struct engine *e, int *own);
+    /* A connect's kernel TCP won in a keeper or for a CLONE_VM child
+     * (fallback.c; exechand.c does it): relays carry it on between the
+     * bridge's end efd and tfd (shim_exechand_relay; unset: -ENOSYS);
+     * in a keeper after exec, whether a new image takes sockets
+     * (shim_exechand_live; unset: 0), tfd sent to it for the app's fd
+     * (shim_exechand_send), and its answer (shim_exechand_answer; unset:
+     * -1, never); a racing connect ended (shim_exechand_idle). */
+    int (*tcp_relay)(int efd, int tfd, uint32_t slot);
+    int (*image_live)(void);
+    int (*image_send)(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id);
+    int (*image_answer)(uint64_t id, int *result);
+    void (*race_ended)(void);
 } shim_lifetime_ops;
 
 void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops);

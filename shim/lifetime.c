@@ -23,6 +23,11 @@ static const shim_lifetime_ops lifetime_ops = {
     .started = shim_procenv_started,
     .adopt_fds = shim_adopt_fds,
     .wake_fd = shim_adopt_wake_fd,
+    .tcp_relay = shim_exechand_relay,
+    .image_live = shim_exechand_live,
+    .image_send = shim_exechand_send,
+    .image_answer = shim_exechand_answer,
+    .race_ended = shim_exechand_idle,
 };
 
 void shim_lifetime_init(void)
