@@ -64,9 +64,12 @@ extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct tim
 extern long (*real_syscall)(long, ...);
 
 /* The shim exports syscall() (syscalls.c: the numbers it must see go to its
- * interposers); its own calls go to libc's, through shim_sys. */
+ * interposers); its own calls go to libc's, through shim_sys (real.c). */
 long shim_sys(long nr, ...);
 #define syscall shim_sys
+/* The same with its six arguments in a[] (real.c; syscalls.c's exported
+ * syscall() passes on the numbers it does not take). */
+long shim_sys_call(long nr, const long a[6]);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
