@@ -2,10 +2,13 @@
  * engine.h: the engines' state, shared by engine.c (the threads, their
  * loops, UDP sockets and commands), bridge.c (the bridges between the
  * application's unix sockets and rudp connections), engines.c (choosing an
- * engine, listener groups, statistics) and keeper.c (pausing the engine,
- * handing it to a keeper process at exec and exit, and what fork does to
- * it); fallback.c, tcpaccept.c and control.c do their part of the engine's
- * work through it. Internal to the shim: the rest of it includes shim.h.
+ * engine, listener groups, statistics) and enginectl.c (the engines as a
+ * whole for the layers above: pausing them, what fork does to them, their
+ * state taken over by a keeper); fallback.c, fifo.c and control.c do their
+ * part of the engine's work through it. The features above the engine
+ * (a listener's port, a process's lifetime) include it for its types and
+ * enginectl.c's functions, never G's fields, and plug into the engine
+ * through hooks.h. Internal to the shim: the rest of it includes shim.h.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H

@@ -3,8 +3,8 @@
  * engine takes a new connection, a listener's SO_REUSEPORT group (one
  * socket per engine), the command queues, starting the first engine, and
  * the counters of all of them at exit. The threads themselves, their loop
- * and sockets are engine.c's, their bridges bridge.c's; pausing them and
- * keepers, keeper.c's.
+ * and sockets are engine.c's, their bridges bridge.c's; pausing them,
+ * enginectl.c's; keepers, keeper.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
