@@ -2,10 +2,13 @@
  * engine.h: the engines' state, shared by engine.c (the threads, their
  * loops, UDP sockets and commands), bridge.c (the bridges between the
  * application's unix sockets and rudp connections), engines.c (choosing an
- * engine, listener groups, statistics) and keeper.c (pausing the engine,
- * handing it to a keeper process at exec and exit, and what fork does to
- * it); fallback.c, tcpaccept.c and control.c do their part of the engine's
- * work through it. Internal to the shim: the rest of it includes shim.h.
+ * engine, listener groups, statistics) and enginectl.c (the engines as a
+ * whole for the layers above: pausing them, what fork does to them, their
+ * state taken over by a keeper); fallback.c, fifo.c and control.c do their
+ * part of the engine's work through it. The features above the engine
+ * (a listener's port, a process's lifetime) include it for its types and
+ * enginectl.c's functions, never G's fields, and plug into the engine
+ * through hooks.h. Internal to the shim: the rest of it includes shim.h.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -15,10 +18,12 @@
 #include <sys/un.h>
 
 #include "shim.h"
+#include "hooks.h"
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND,
-       W_NETLINK };
+/* The first field of what an engine's epoll points to (data.ptr): the
+ * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK };
 
 struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
@@ -118,7 +123,7 @@ struct esock;
 /* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
  * engine's epoll watches it through this (tcpaccept.c). */
 typedef struct tcpl {
-    int type;             /* W_TCPL: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     struct esock *s;      /* the listener it belongs to */
     unsigned on : 1;      /* listening and watched */
     unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
@@ -129,7 +134,7 @@ typedef struct tcpl {
  * connections it accepted, which carry the datagrams they forward to it
  * (xgroup.c). */
 typedef struct xgsock {
-    int type;             /* W_XGROUP: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     unsigned tag;
@@ -140,7 +145,7 @@ typedef struct xgsock {
 /* A listener socket's abstract name for other processes of ours that
  * want its port (porthand.c). */
 typedef struct phsock {
-    int type;             /* W_PORTHAND: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */
@@ -459,6 +464,62 @@ int shim_keeper_handing_over(rudp_time now);
 /* Engine 0's thread, asked by a fatal signal's stand-in: hands the engines
  * to a keeper and stays parked (keeper.c). */
 void shim_keeper_take_signal(struct engine *self);
+
+/* ---- enginectl.c: the engines as a whole, for the layers above ----
+ *
+ * Files outside the engine layer (keeper.c, procenv.c, portshare.c,
+ * forward.c...) reach G through these, never its fields. */
+
+/* Engines started (G.nrun, read with acquire: engines [0, n) are set up). */
+int shim_engines_nrun(void);
+/* Engine k (k < shim_engines_nrun()). */
+struct engine *shim_engine_nth(int k);
+/* Engine k if it runs, else NULL. */
+struct engine *shim_engine_if_running(unsigned k);
+/* e's index. */
+int shim_engine_index(const struct engine *e);
+/* The process the engines belong to (G.pid), whether it is a keeper, and
+ * whether it is forking one (the fork handlers keep the engines' state). */
+pid_t shim_engines_pid(void);
+int shim_engines_keeper(void);
+int shim_engines_in_handoff(void);
+void shim_engines_set_handoff(int on);
+/* The command lock (G.mu) and its condition: _wait until `until`
+ * (CLOCK_REALTIME; pthread_cond_timedwait's result); _wake, every waiter;
+ * _renew, in a raw clone's child: made anew and taken. */
+void shim_engines_lock(void);
+void shim_engines_unlock(void);
+int shim_engines_wait(const struct timespec *until);
+void shim_engines_wake(void);
+void shim_engines_lock_renew(void);
+/* Engines running in this process (0 in a child that did not start its
+ * own); the lock held. _here: whether any, taking the lock. */
+int shim_engines_here_locked(void);
+int shim_engines_here(void);
+/* Parks every engine at its safe point; self, an engine thread asking,
+ * counts as parked. shim_engine_resume (shim.h) releases them. */
+void shim_engines_pause(struct engine *self);
+/* The backlog of the listener whose app socket has inode ino, or -1. */
+int shim_engines_listener_backlog(uint64_t ino);
+/* Whether this process's engines may be handed over now, and if so (not
+ * for exec, which may fail and resume), that they are: the process ends,
+ * and a second keeper (_exit racing a fatal signal) must not follow. */
+int shim_engines_may_hand_over(int for_exec);
+/* fn(e, now) for each engine started. */
+void shim_engines_each(shim_engine_fn fn, rudp_time now);
+/* In the keeper, forked with the engines paused: they are this process's
+ * now (keeper mode, its pid, nothing paused, listeners checked at once,
+ * its own control socket). Returns the pid that handed them over; *n, how
+ * many engines. */
+pid_t shim_engines_keep(int *n);
+/* The keeper runs its engines, engine 0 on this thread, until each is
+ * done. */
+void shim_engines_run_kept(void);
+/* At exit with no keeper: the engines (paused) say what ends with them. */
+void shim_engines_report_remaining(void);
+/* A fatal signal's handoff is done (sig_handoff 2); self (engine 0's
+ * thread, paused; NULL: none) waits out the pause. */
+void shim_engines_signal_done(struct engine *self);
 
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */

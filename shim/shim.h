@@ -64,9 +64,12 @@ extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct tim
 extern long (*real_syscall)(long, ...);
 
 /* The shim exports syscall() (syscalls.c: the numbers it must see go to its
- * interposers); its own calls go to libc's, through shim_sys. */
+ * interposers); its own calls go to libc's, through shim_sys (real.c). */
 long shim_sys(long nr, ...);
 #define syscall shim_sys
+/* The same with its six arguments in a[] (real.c; syscalls.c's exported
+ * syscall() passes on the numbers it does not take). */
+long shim_sys_call(long nr, const long a[6]);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */
@@ -74,6 +77,11 @@ void shim_real_init(void);
 /* Binds libc's symbols and reads the configuration once (sock.c);
  * returns whether the shim is active (0 in secure execution). */
 int shim_init(void);
+/* What the engine calls of a listener's port (ports.c) and of a process's
+ * lifetime (lifetime.c), registered with it (hooks.h); from the shim's
+ * init, before any engine runs. */
+void shim_ports_init(void);
+void shim_lifetime_init(void);
 
 /*
  * The shim's allocator (alloc.c), for all of the shim's memory and, through
@@ -701,9 +709,17 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
  * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
  * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
 void shim_opts_to_udp(int udp, const shim_fd *rec);
+/* The options that mark the datagrams, which the connection's UDP socket
+ * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
+ * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). pktctl.c. */
+typedef struct shim_mark_opt {
+    int level, opt;
+} shim_mark_opt;
+#define SHIM_MARKS 4
+extern const shim_mark_opt shim_marks[SHIM_MARKS];
 /* Those marks from UDP socket `from` onto `to` (a roaming client's new
- * socket, a listener's SO_REUSEPORT member), both of family. */
-void shim_opts_copy_marks(int from, int to, int family);
+ * socket, a listener's SO_REUSEPORT member), both of family (pktctl.c). */
+void shim_marks_copy(int from, int to, int family);
 void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 /* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
  * or 0 if the app never set it. */

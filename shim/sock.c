@@ -48,6 +48,8 @@ static void init_all(void)
     if (shim_config_load() < 0)
         syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
     active = 1;
+    shim_ports_init(); /* what the engine calls of them (hooks.h) */
+    shim_lifetime_init();
     shim_procenv_init();
     shim_execpass_adopt(); /* what the keeper of the image before passes */
     shim_slots_adopt(); /* connections inherited over exec: their state */
