@@ -1,8 +1,10 @@
 # librudp_shim: one non-recursive GNU Makefile.
 #
-#   make            build core, the shim, unit tests and helper programs
+#   make            build core, the shim, the user's tools (tools/ -> build/bin/),
+#                   unit tests and test programs (-> build/progs/)
 #                   (first installing what the build needs, if missing)
-#   make test       install what is missing, then layers, unit tests + simulation + integration
+#   make test       install what is missing, then the settings check, layers, unit tests
+#                   + simulation + integration
 #   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow)
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
@@ -52,20 +54,32 @@ UNIT_SRC := $(wildcard tests/test_*.c) $(wildcard tests/lib_*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(BUILD)/tests/unit
 
-# Programs: each tests/prog_*.c and integration/*/*.c is one program.
+# Programs of the tests, benchmarks and chat demo: each tests/prog_*.c and
+# integration/*/*.c is one, built to $(BUILD)/progs/ (integration/lib/lib.sh:
+# $BIN), apart from the user's tools.
 PROG_SRC := $(wildcard tests/prog_*.c) $(wildcard integration/*/*.c)
-PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
+PROG_BIN := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_SRC))))
+
+# The user's tools, sources in tools/, and only they in $(BUILD)/bin/
+# (lib.sh: $TOOLS): rudp-stat built from C, rudp-run, rudp-plot and the
+# Wireshark dissector copied, so that build/bin/rudp-run finds the library
+# beside it (../librudp_shim.so) and make install takes them from one place.
+TOOL_EXE  := $(BUILD)/bin/rudp-run $(BUILD)/bin/rudp-stat $(BUILD)/bin/rudp-plot
+TOOL_DATA := $(BUILD)/bin/rudp.lua
+TOOL_COPY := $(filter-out $(BUILD)/bin/rudp-stat,$(TOOL_EXE)) $(TOOL_DATA)
+TOOL_BIN  := $(TOOL_EXE) $(TOOL_DATA)
 
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build \
-        layers
+        asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
+        deps-build tools layers
 
-all: lib shim progs $(UNIT_BIN)
+all: lib shim progs tools $(UNIT_BIN)
 
 lib: $(CORE_LIB)
 progs: $(PROG_BIN)
+tools: $(TOOL_BIN)
 
 $(BUILD)/core/%.o: core/%.c
 	@mkdir -p $(@D)
@@ -119,7 +133,7 @@ $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
 PROG_WITH_UTIL := $(shell grep -l '"progutil.h"' tests/prog_*.c)
 PROG_UTIL = $(if $(filter $(PROG_WITH_UTIL),$(1)),tests/progutil.c)
 define prog_rule
-$(BUILD)/bin/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call PROG_UTIL,$(1)),tests/progutil.h)
+$(BUILD)/progs/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call PROG_UTIL,$(1)),tests/progutil.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) -lm $$(LDLIBS_ALL)
 endef
@@ -127,7 +141,7 @@ $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 # prog_execstate linked static too: an image no preload reaches (t_prog_spawn,
 # "bare"). Plain flags (a sanitizer runtime does not link static); without a
 # static libc there is none, and the test says "skip:".
-STATIC_PROG := $(BUILD)/bin/prog_execstate_static
+STATIC_PROG := $(BUILD)/progs/prog_execstate_static
 progs: $(STATIC_PROG)
 $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)
@@ -136,7 +150,18 @@ $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 # Programs that call libsodium themselves (integration/bench/cryptocost.c)
 # link it too; LDLIBS_CORE goes only where the core is linked.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
-$(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
+$(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
+
+# rudp-stat is plain C like the programs (without -MMD: it includes only
+# system headers, and build/bin/ holds the tools alone); the other tools are
+# copied, to a temporary name first: a test running build/bin/rudp-run
+# meanwhile reads the old file or the new one, never half of it.
+$(BUILD)/bin/rudp-stat: tools/rudp-stat.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
+$(TOOL_COPY): $(BUILD)/bin/%: tools/%
+	@mkdir -p $(@D)
+	cp -f $< $@.tmp && mv -f $@.tmp $@
 
 deps-build:
 	@integration/deps.sh build
@@ -152,7 +177,7 @@ DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/
 DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
                 $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
 ifneq ($(strip $(DEPS_MISSING)),)
-$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN): | deps-build
+$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN) $(BUILD)/bin/rudp-stat: | deps-build
 endif
 
 # --- tests -----------------------------------------------------------------
@@ -160,6 +185,7 @@ endif
 test:
 	@integration/deps.sh build test
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-settings
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory integration-test
@@ -182,6 +208,11 @@ check-exports: $(SHIM_SO)
 
 check-tls: $(SHIM_SO)
 	tests/check_tls.sh $(SHIM_SO) 1024
+
+# The settings' one list (known_vars in shim/config.c) against what
+# librudp_shim(7), rudp-run(1) and rudp-run --help describe.
+check-settings: $(BUILD)/bin/rudp-run
+	tests/check_settings.sh $(BUILD)/bin/rudp-run
 
 # --- sanitizers ------------------------------------------------------------
 
@@ -280,16 +311,10 @@ INST_LIB  := $(DESTDIR)$(PREFIX)/lib
 INST_DBG  := $(INST_LIB)/.debug
 INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
 INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
-# The tools, installed when they exist in the tree (rudp-stat is built
-# from its C source like every integration/*/*.c program).
-TOOL_STAT_SRC := $(wildcard integration/tools/rudp-stat.c)
-TOOL_STAT     := $(if $(TOOL_STAT_SRC),$(BUILD)/bin/rudp-stat)
-TOOL_PLOT     := $(wildcard integration/tools/rudp-plot)
-DISSECTOR     := integration/tools/rudp.lua
-MAN_PAGES     := shim/man/rudp-run.1 shim/man/librudp_shim.7 \
-                 $(if $(TOOL_STAT),shim/man/rudp-stat.1) $(if $(TOOL_PLOT),shim/man/rudp-plot.1)
+# The tools as make left them in $(BUILD)/bin/, their pages from man/.
+MAN_PAGES := man/rudp-run.1 man/rudp-stat.1 man/rudp-plot.1 man/librudp_shim.7
 
-install: $(SHIM_SO) $(TOOL_STAT)
+install: $(SHIM_SO) $(TOOL_BIN)
 	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
 	objcopy --only-keep-debug $(SHIM_SO) $(INST_DBG)/librudp_shim.so.debug
 	chmod 0644 $(INST_DBG)/librudp_shim.so.debug
@@ -297,18 +322,18 @@ install: $(SHIM_SO) $(TOOL_STAT)
 	    $(abspath $(SHIM_SO)) $(abspath $(INST_LIB))/librudp_shim.so.tmp
 	chmod 0644 $(INST_LIB)/librudp_shim.so.tmp
 	mv -f $(INST_LIB)/librudp_shim.so.tmp $(INST_LIB)/librudp_shim.so
-	install -m 0755 shim/rudp-run $(TOOL_STAT) $(TOOL_PLOT) $(INST_BIN)/
+	install -m 0755 $(TOOL_EXE) $(INST_BIN)/
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(INST_MAN)/man1/
 	install -m 0644 $(filter %.7,$(MAN_PAGES)) $(INST_MAN)/man7/
-	install -m 0644 $(DISSECTOR) $(INST_DATA)/
+	install -m 0644 $(TOOL_DATA) $(INST_DATA)/
 	@$(MANDB_UPDATE)
 
 uninstall:
-	rm -f $(INST_BIN)/rudp-run $(INST_BIN)/rudp-stat $(INST_BIN)/rudp-plot \
+	rm -f $(addprefix $(INST_BIN)/,$(notdir $(TOOL_EXE))) \
 	    $(INST_LIB)/librudp_shim.so $(INST_DBG)/librudp_shim.so.debug \
-	    $(INST_MAN)/man1/rudp-run.1 $(INST_MAN)/man1/rudp-stat.1 \
-	    $(INST_MAN)/man1/rudp-plot.1 $(INST_MAN)/man7/librudp_shim.7 \
-	    $(INST_DATA)/rudp.lua
+	    $(addprefix $(INST_MAN)/man1/,$(notdir $(filter %.1,$(MAN_PAGES)))) \
+	    $(addprefix $(INST_MAN)/man7/,$(notdir $(filter %.7,$(MAN_PAGES)))) \
+	    $(addprefix $(INST_DATA)/,$(notdir $(TOOL_DATA)))
 	rmdir $(INST_DATA) 2>/dev/null || true
 	rmdir $(INST_DBG) 2>/dev/null || true
 	@$(MANDB_UPDATE)

@@ -5,7 +5,7 @@
  * datagram is built or taken in. Every primitive is libsodium's: X25519
  * (crypto_scalarmult), BLAKE2b (crypto_generichash) as MAC and KDF,
  * ChaCha20-Poly1305 (IETF) or AES-256-GCM as the AEAD. The design, and why,
- * is in README.md ("Keyed mode").
+ * is in docs/security.md ("Keyed mode").
  *
  * Keyed handshake packets are the unkeyed ones with a tail:
  *   SYN     header | offer(1) | client public key(32) | zeros | MAC(16)   (1200 bytes)

@@ -15,7 +15,7 @@
  * one it was given, or else the one it computes for its peer's ID and
  * address, compared in constant time.
  *
- * Who gets one, and why (README "Keyed mode", "Stateless reset"):
+ * Who gets one, and why (docs/security.md "Keyed mode", "Stateless reset"):
  * - Only a datagram whose destination ID a key holder made: keyed IDs carry
  *   a 32-bit MAC under another subkey, so a stranger without the key (who
  *   has seen no ID of ours) still gets nothing back. A packet cannot be

@@ -30,7 +30,7 @@ symbolize() {
         mod=$(printf '%s\n' "$line" | sed -n 's/.*(\([^()+]*\)+\(0x[0-9a-f]*\))$/\1 \2/p')
         case "$mod" in
         librudp_shim.so\ *) file=$B/librudp_shim.so ;;
-        prog_threads\ *) file=$B/bin/prog_threads ;;
+        prog_threads\ *) file=$B/progs/prog_threads ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -43,7 +43,7 @@ for mode in "" "-f"; do
     echo "== prog_threads $mode under the TSan shim"
     if ! LD_PRELOAD="$B/librudp_shim.so" \
         TSAN_OPTIONS="halt_on_error=0 exitcode=66 symbolize=0" \
-        timeout 300 "$B/bin/prog_threads" $mode >"$out" 2>&1; then
+        timeout 300 "$B/progs/prog_threads" $mode >"$out" 2>&1; then
         rc=1
     fi
     tail -3 "$out"

@@ -21,7 +21,7 @@
  *     and moves nothing changes nothing of the connection: its received packet numbers, the
  *     time it last heard its peer, its stream;
  *   - every byte the server reads is the client's, as long as no observer
- *     took the path (unkeyed, one that answered can: README, Security);
+ *     took the path (unkeyed, one that answered can: docs/security.md);
  *   - rudp_ctx_free releases everything (LeakSanitizer).
  *
  * Build: make fuzz, or

@@ -488,7 +488,7 @@ static void clone_listen(void)
 }
 
 /* A listener on loopback that stays kernel TCP under the shim: its UDP port
- * is held by a UDP socket of this process (README, "The program's own UDP
+ * is held by a UDP socket of this process (docs/design.md, "The program's own UDP
  * on the same port"). *udp gets that socket. */
 static int plain_listener(int *udp)
 {

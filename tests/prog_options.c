@@ -431,7 +431,7 @@ static void check_cc_names(void)
         if (!shim)
             kernel_answer_holds(en, n, "connected client");
         /* A name only the kernel has leaves rudp's controller (htcp, set
-         * above) running (README, Known limits): it reads back that one. */
+         * above) running (docs/limits.md): it reads back that one. */
         if (!en)
             check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
     }

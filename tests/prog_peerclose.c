@@ -14,7 +14,7 @@
  *     readable, and after them read() fails with ECONNRESET: tcp_reset()
  *     does not purge the receive queue, and tcp_recvmsg() returns queued
  *     data before sk_err. Under the shim the reset may end in EOF instead,
- *     with getsockopt(SO_ERROR) then ECONNRESET (README, Known limits: an
+ *     with getsockopt(SO_ERROR) then ECONNRESET (docs/limits.md: an
  *     AF_UNIX reader that wrote nothing unread is given EOF by the kernel);
  *     a plain EOF with SO_ERROR 0 fails;
  *   - the peer writes 1000 bytes and at once close()s with SO_LINGER {1,0}

@@ -21,7 +21,7 @@
  *             POLLOUT, SO_ERROR 0, connect() 0 once (Linux), then EISCONN.
  *   unspec    connect(AF_UNSPEC) on a connected socket: 0; getpeername()
  *             ENOTCONN; SO_ERROR ECONNRESET; the peer is reset (ECONNRESET,
- *             or EOF with SO_ERROR ECONNRESET under the shim: README, limits);
+ *             or EOF with SO_ERROR ECONNRESET under the shim: docs/limits.md);
  *             the socket connects again, and EPOLLIN registered while it
  *             was connected reports the new connection's bytes (the same
  *             file). On a fresh socket: 0; with a
@@ -240,7 +240,7 @@ static void check_nonblocking(void)
 }
 
 /* The accepted end of a connection its peer reset: ECONNRESET from read(),
- * or (under the shim, when it had nothing unread: README, limits) EOF with
+ * or (under the shim, when it had nothing unread: docs/limits.md) EOF with
  * SO_ERROR ECONNRESET. */
 static void check_was_reset(int a)
 {

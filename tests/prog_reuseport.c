@@ -589,7 +589,7 @@ static void check_accepted_survive(int reuseaddr)
     pump(c, a, 1000, 1);
     pump(a, c, 1000, 2);
     /* Nothing in flight: what is on its way to the port when the program
-     * takes it is the program's (README, Known limits). */
+     * takes it is the program's (docs/limits.md). */
     for (int i = 0; i < EVENT_MS && (outq(a) > 0 || outq(c) > 0); i++)
         poll(NULL, 0, 1);
     CHECK(outq(a) == 0 && outq(c) == 0, "data still unacknowledged after %d ms", EVENT_MS);

@@ -174,7 +174,7 @@ KEY_TR=""
 KEY_SCS="B1 B2 B3 B4 B6 B9 B11"
 KEYFILE=$OUT/keyed.key
 if [ "${BENCH_KEYED:-1}" != 0 ] && [ -n "$QLOG_TR" ]; then
-    if (umask 077 && "$ROOT/shim/rudp-run" --genkey >"$KEYFILE") 2>"$LOGS/keyed.log"; then
+    if (umask 077 && "$TOOLS/rudp-run" --genkey >"$KEYFILE") 2>"$LOGS/keyed.log"; then
         KEY_TR=$QLOG_TR+key
         # What the cryptography costs, on a machine not yet busy with us.
         timeout -k 5 120 "$BIN/cryptocost" >"$OUT/cryptocost.txt" 2>>"$LOGS/keyed.log" ||
@@ -254,7 +254,7 @@ fi
 # Replaces the calling (sub)shell. rudp rows measure rudp: RUDP_FALLBACK=none
 # and RUDP_ACCEPT_TCP=0, so a handshake slowed by loss or load never moves a
 # connection of the row to kernel TCP (the default in use would, after the
-# probe delay: README, "Deploying step by step").
+# probe delay: docs/deploying.md).
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3
@@ -1100,7 +1100,7 @@ for d in "$OUT"/qlog/*/; do
     sc=$(basename "$d")
     f=$(ls -S "$d" | grep '\.sqlog$' | head -1)
     [ -n "$f" ] || { say "$sc: no qlog trace written"; continue; }
-    python3 "$ROOT/integration/tools/rudp-plot" "$d$f" -o "$OUT/plot_$sc.png" \
+    python3 "$TOOLS/rudp-plot" "$d$f" -o "$OUT/plot_$sc.png" \
         --title "$sc, $QLOG_TR, traced run (unrecorded): $f" >>"$LOGS/plot.log" 2>&1 ||
         say "$sc: rudp-plot failed (see $LOGS/plot.log)"
 done

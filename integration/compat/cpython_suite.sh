@@ -3,7 +3,7 @@
 # under the shim (both ends in one process: the tests talk to themselves
 # over loopback), and compared test by test. By hand, not in `make test`:
 # about 3 minutes each way, and some of CPython's tests time themselves
-# (see README, Compatibility).
+# (see docs/compatibility.md).
 #
 #   integration/compat/cpython_suite.sh [TEST...]   (default: the list below)
 #
@@ -68,7 +68,7 @@ KNOWN="test.test_epoll.TestEPoll.test_control_and_wait
     test.test_ssl.TestPreHandshakeClose.test_preauth_data_to_tls_server
     test.test_ssl.TestPreHandshakeClose.test_preauth_data_to_tls_client"
 for k in $KNOWN; do
-    sed -i "s/^differs: $k: .*/& (known: README, What a program can tell)/" "$D/diff"
+    sed -i "s/^differs: $k: .*/& (known: docs/limits.md, What a program can tell)/" "$D/diff"
 done
 cat "$D/diff"
 worse=$(grep -v '(known: ' "$D/diff" | grep -c ': tcp ok, shim \(failure\|error\|none\)' || true)

@@ -64,7 +64,7 @@
 #                           to call twice.
 #
 # Knobs (environment): LINKEMU (binary; default $BIN/linkemu or
-# $ROOT/build/bin/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
+# $ROOT/build/progs/linkemu), EMU_IPV6=0 disables IPv6 in both namespaces
 # (then nothing but your own traffic crosses the link: no ND/MLD chatter, so
 # counters and seeded drop patterns are exact), EMU_MTU (1500), EMU_TXQLEN
 # (1000: packets the kernel queues for linkemu on each TUN device before it
@@ -250,9 +250,9 @@ emu_up() {
     case "$_prefix" in *"$$"*) ;; *) _prefix="$_prefix$$-" ;; esac
     _seed=${4:-1}
     if [ -z "${LINKEMU:-}" ]; then
-        if [ -n "${BIN:-}" ]; then LINKEMU=$BIN/linkemu; else LINKEMU=${ROOT:-.}/build/bin/linkemu; fi
+        if [ -n "${BIN:-}" ]; then LINKEMU=$BIN/linkemu; else LINKEMU=${ROOT:-.}/build/progs/linkemu; fi
     fi
-    [ -x "$LINKEMU" ] || emu__fail "linkemu not built: $LINKEMU (make build/bin/linkemu)"
+    [ -x "$LINKEMU" ] || emu__fail "linkemu not built: $LINKEMU (make build/progs/linkemu)"
     if [ -z "$EMU_DIR" ]; then
         if [ -n "${T:-}" ] && [ -d "$T" ]; then
             EMU_DIR=$T

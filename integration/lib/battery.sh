@@ -15,7 +15,7 @@
 #                               Then the segment counts: the kernel run's must
 #                               be > 0 (the counter works), the shim run's 0;
 #                               EXPECT=tcp says the shim run is documented to
-#                               use kernel TCP (README: the program's own UDP
+#                               use kernel TCP (docs/design.md: the program's own UDP
 #                               on its port) and wants > 0 there too
 #   bat_port                    (in FUNC) print a free port and count the TCP
 #                               segments to and from it in this run

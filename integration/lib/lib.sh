@@ -35,7 +35,8 @@
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
 #   can_netns                true if a network namespace can be made here
 #   sha FILE                 sha256 of FILE
-#   attacker_prog NAME       (root) copy $BIN/NAME to $T/NAME where uid nobody
+#   attacker_prog NAME       (root) copy $BIN/NAME (or $TOOLS/NAME, a user's
+#                            tool) to $T/NAME where uid nobody
 #                            can run it, wherever the tree is checked out
 #   as_nobody CMD...         run CMD as uid/gid nobody, no groups, 30 s at most
 #   make_key FILE            a new key for keyed mode (rudp-run --genkey) in FILE,
@@ -57,7 +58,10 @@ while [ ! -f "$ROOT/integration/lib/lib.sh" ] && [ "$ROOT" != / ]; do ROOT=$(dir
 BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SHIM=$BUILD/librudp_shim.so
-BIN=$BUILD/bin
+# BIN: the test and benchmark programs (make progs); TOOLS: the user's
+# tools as make leaves them (rudp-run, rudp-stat, rudp-plot, rudp.lua).
+BIN=$BUILD/progs
+TOOLS=$BUILD/bin
 # In an ASan run every program started with the preload (under_shim, or
 # LD_PRELOAD="$(shim_preload)" directly) gets under_shim's options: leaks
 # are not checked in programs that are not ours (bash, a python3 wrapper
@@ -230,11 +234,13 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 attacker_prog() {
     need_root "to run an attacker as uid nobody"
     command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
-    [ -x "$BIN/$1" ] || fail "$BIN/$1 not built (make progs)"
+    _ap=$BIN/$1
+    [ -x "$_ap" ] || _ap=$TOOLS/$1
+    [ -x "$_ap" ] || fail "$1 not built in $BIN or $TOOLS (make)"
     chmod 755 "$T"
-    cp "$BIN/$1" "$T/$1" && chmod 755 "$T/$1"
+    cp "$_ap" "$T/$1" && chmod 755 "$T/$1"
 }
 as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 make_key() {
-    (umask 077 && "$ROOT/shim/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
+    (umask 077 && "$TOOLS/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
 }

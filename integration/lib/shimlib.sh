@@ -37,7 +37,8 @@
 #                             in $T/NAME, printed with "shim, LABEL: " before
 #                             each line; it must exit 0, and its "transport:"
 #                             lines are checked (assert_transport)
-#   need_bin NAME...          fail unless $BIN/NAME was built
+#   need_bin NAME...          fail unless $BIN/NAME was built (a test program)
+#   need_tool NAME...         fail unless $TOOLS/NAME was built (a user's tool)
 #   ms_now                    CLOCK_REALTIME in milliseconds
 #   capture_start NAME PORT   tshark capturing UDP PORT on loopback into
 #                             $T/NAME.pcapng, returning once the file holds a
@@ -210,6 +211,12 @@ need_bin() {
     done
 }
 
+need_tool() {
+    for _b in "$@"; do
+        [ -x "$TOOLS/$_b" ] || fail "$TOOLS/$_b not built (make tools)"
+    done
+}
+
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 
 show() {
@@ -253,7 +260,7 @@ capture_stop() {
 end_keepers() {
     cat "$T"/*.shim 2>/dev/null | sed -n 's/^pid: //p' | sort -u >"$T/children"
     [ -s "$T/children" ] || return 0
-    timeout 10 "$BIN/rudp-stat" 2>/dev/null |
+    timeout 10 "$TOOLS/rudp-stat" 2>/dev/null |
         sed -n 's/^pid \([0-9]*\) .* keeper of pid \([0-9]*\)$/\2 \1/p' |
         while read -r of pid; do
             if grep -qx "$of" "$T/children"; then kill "$pid" 2>/dev/null || true; fi

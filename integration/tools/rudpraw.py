@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """rudpraw: an independent raw client for librudp_shim's wire protocol.
 
-Written from the wire format documented in README.md ("Wire format",
+Written from the wire format documented in docs/wire.md ("Wire format",
 "Handshake"), the way an outside attacker would write it: no ctypes, no
 linking with the C code, Python 3 standard library only. It exists for the
 security tests and the flood benchmark: it lets a script say exactly which
@@ -89,7 +89,7 @@ import sys
 import time
 import weakref
 
-# ---- constants (README "Wire format") ----
+# ---- constants (docs/wire.md) ----
 
 MAGIC = b"ru"
 VERSION = 1

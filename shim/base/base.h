@@ -8,7 +8,7 @@
  * lower layer (which brings the ones below it); it calls nothing above.
  *
  * Contract of base/: what every layer stands on and nothing more. libc's real
- * entry points, bound once (real.c) and its syscall() (sys.c); the allocator
+ * entry points, bound once, and its syscall() (real.c); the allocator
  * (alloc.c); the configuration read once from the environment (config.c,
  * key.c); logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
  * must keep from the program (ownfds.c); which process this is, and whether
@@ -69,10 +69,14 @@ extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 extern long (*real_syscall)(long, ...);
 
-/* The shim exports syscall() (syscalls.c: the numbers it must see go to its
- * interposers); its own calls go to libc's, through shim_sys. */
+/* The shim exports syscall() (interpose/syscalls.c: the numbers it must see
+ * go to its interposers); its own calls go to libc's, through shim_sys
+ * (real.c). */
 long shim_sys(long nr, ...);
 #define syscall shim_sys
+/* The same with its six arguments in a[] (real.c; syscalls.c's exported
+ * syscall() passes on the numbers it does not take). */
+long shim_sys_call(long nr, const long a[6]);
 
 /* Binds every real_* once; safe from any thread, before or after the
  * library constructor. */

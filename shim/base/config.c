@@ -56,8 +56,10 @@ static int bad(const char *var, const char *val, const char *form)
  * shim's settings (env() below asserts that a name it reads is here) and
  * the variables of rudp-run and of the tests, which reach programs under
  * the shim through the environment and are not mistakes. A new variable is
- * added here and nowhere else for the check of unknown names;
- * integration/tests/tools/t_config.sh asserts that rudp-run --help names each SETTING.
+ * added here and nowhere else for the check of unknown names; this is the
+ * settings' one list: tests/check_settings.sh (make test) fails when
+ * librudp_shim(7), rudp-run(1) or rudp-run --help misses a SETTING or
+ * describes a name that is not here.
  */
 enum { SETTING, SCRIPT };
 static const struct {

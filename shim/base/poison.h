@@ -1,7 +1,10 @@
 /*
  * poison.h: included last by every shim file except the interposers, so
  * that calling an interposed name (which would re-enter the shim) is a
- * compile error. Use real_close(), real_socket(), ... instead.
+ * compile error. Use real_close(), real_socket(), ... instead. The
+ * interposers here are the files that define those names, and syscalls.c,
+ * which passes syscall()'s numbers on to them; every other file includes
+ * this one (the lifetime interposers exec.c, spawn.c and signals.c too).
  */
 #ifndef SHIM_POISON_H
 #define SHIM_POISON_H

@@ -5,4 +5,6 @@
 #error "SHIM_VERSION comes from the Makefile's VERSION"
 #endif
 
+#include "poison.h"
+
 __attribute__((used)) static const char version[] = "librudp_shim version " SHIM_VERSION;

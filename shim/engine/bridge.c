@@ -30,8 +30,6 @@
 #include <netinet/tcp.h>
 
 #include "internal.h"
-#include "ports/portmove.h"
-#include "ports/ports.h"
 #include "udpio.h"
 
 #include "base/poison.h"
@@ -473,8 +471,9 @@ static void pump_in(bridge *b, rudp_time now, int mark)
                 rudp_conn_abort(b->conn, now);
             } else {
                 rudp_conn_shutdown(b->conn, now);
-                if (!b->peer_eof && b->sock && !b->sock->connected)
-                    shim_tw_mark(b->sock, now); /* we close first: TIME_WAIT */
+                if (!b->peer_eof && b->sock && !b->sock->connected && shim_hook.listener &&
+                    shim_hook.listener->closing_first)
+                    shim_hook.listener->closing_first(b->sock, now); /* TIME_WAIT */
             }
             break;
         }
@@ -871,8 +870,9 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         bridge_failed(b, rudp_conn_error(c));
         return;
     }
-    if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock)
-        shim_portmove_follow(b);
+    if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock && shim_hook.client &&
+        shim_hook.client->server_moved)
+        shim_hook.client->server_moved(b); /* portmove.c */
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {

@@ -18,7 +18,9 @@
  * Application threads talk to the engine through a locked command queue
  * (connect, listen, listener closed, exit) and read per-connection state
  * from shared slots (slots.c). What happens to the engine at fork, exec
- * and exit is keeper.c's; the state they share is in engine.h.
+ * and exit is enginectl.c's and keeper.c's; the state they share is in
+ * engine.h. The features above the engine (a listener's port, a process's
+ * lifetime) are reached only through what they registered (hooks.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,9 +42,6 @@
 #include <sodium.h>
 
 #include "internal.h"
-#include "lifetime/lifetime.h"
-#include "ports/ports.h"
-#include "ports/portwatch.h"
 #include "udpio.h"
 
 #include "base/poison.h"
@@ -145,14 +144,15 @@ static void sock_close(esock *s)
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);
-    if (!shim_tw_hold(s))
+    const shim_listener_ops *lo = shim_hook.listener;
+    if (!lo || !lo->keep_reserve || !lo->keep_reserve(s))
         shim_close_owned(s->reserve_fd);
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
-    s->tcp.type = 0; /* its reserve TCP listener's events too */
-    shim_xgroup_detach(s);
-    shim_porthand_close(s);
+    s->tcp.w.type = 0; /* its reserve TCP listener's events too */
+    if (lo && lo->close)
+        lo->close(s); /* its member socket, its name for other processes */
     shim_engine_bury(e, s, &s->type);
 }
 
@@ -327,13 +327,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
      * a connection cannot tell whether another has it, so none resets. */
     if (r->member_tag)
         rudp_listener_set_member_tag(s->listener, r->member_tag);
-    if (r->member_tag && r->xfd >= 0)
-        shim_xgroup_attach(s, r->xfd, r->member_tag);
     if (r->app_reuseport && !r->member_tag)
         rudp_listener_set_keyed_reset(s->listener, 0);
-    shim_porthand_attach(s, r->phfd); /* another process of ours may want the port */
-    if (r->quiet)
-        rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
     name_local(s->fd, NULL, s->listener);
     shim_acceptq_attach(s);
     if (G.keeper_mode) {
@@ -346,9 +341,26 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     socklen_t el = sizeof s->endpoint;
     if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
         memset(&s->endpoint, 0, sizeof s->endpoint);
-    shim_portwatch_arm(s, now); /* another program may bind it later */
-    if (r->accept_tcp && s->reserve_fd >= 0)
-        shim_tcpl_start(s);
+    /* The port's features: its member socket in a group of processes
+     * (r->xfd), its name for another process of ours (r->phfd), a watch
+     * for another program binding it later, plain TCP on it. */
+    const shim_listener_ops *lo = shim_hook.listener;
+    if (lo && lo->open) {
+        lo->open(s, r, now);
+    } else {
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
+    }
+}
+
+/* In a keeper: whether the process that handed over may still be exiting
+ * (keeper.c). */
+static int handing_over(rudp_time now)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->handing_over && lt->handing_over(now);
 }
 
 /* Whether a unix socket with this inode still exists in any process:
@@ -360,7 +372,8 @@ static int unix_alive(uint64_t ino)
 
 void shim_engine_stop_listening(esock *s)
 {
-    shim_tcpl_stop(s);
+    if (shim_hook.listener && shim_hook.listener->stop)
+        shim_hook.listener->stop(s); /* its plain TCP (tcpaccept.c) */
     rudp_listener_close(s->listener);
     s->listener = NULL;
     s->alive_check = 0;
@@ -373,7 +386,7 @@ int shim_engine_listener_live(esock *s, rudp_time now)
         return 0;
     if (!s->alive_check)
         return 1; /* the app holds it */
-    if ((G.keeper_mode && shim_keeper_handing_over(now)) || unix_alive(s->listener_ino) != 0)
+    if ((G.keeper_mode && handing_over(now)) || unix_alive(s->listener_ino) != 0)
         return 1;
     shim_engine_stop_listening(s);
     return 0;
@@ -473,7 +486,7 @@ static void check_alive(struct engine *e, rudp_time now)
         if (!s || !s->listener || !s->alive_check)
             continue;
         if (now >= s->alive_check) {
-            if (G.keeper_mode && shim_keeper_handing_over(now)) {
+            if (G.keeper_mode && handing_over(now)) {
                 s->alive_check = now + HANDED_POLL; /* its copies must not count */
             } else if (unix_alive(s->listener_ino) == 0) {
                 shim_engine_stop_listening(s);
@@ -488,18 +501,16 @@ static void check_alive(struct engine *e, rudp_time now)
 }
 
 /* Due at e->retry_at: listeners closed here but perhaps held elsewhere
- * (check_alive), then the hand-offs that found the app's backlog full:
- * plain TCP (tcpaccept.c) and the accepted connections waiting in
- * e->pending (bridge.c). */
+ * (check_alive), the features' timers (SHIM_ON_TICK: a port watched,
+ * TIME_WAIT ending, plain TCP that found the app's backlog full), then the
+ * accepted connections waiting in e->pending (bridge.c). */
 static void retry_pending(struct engine *e, rudp_time now)
 {
     bridge *list = e->pending;
     e->pending = NULL;
     e->retry_at = RUDP_TIME_NEVER;
     check_alive(e, now);
-    shim_portwatch_run(e, now);
-    shim_tw_expire(e, now);
-    shim_tcpl_retry(e);
+    shim_hooks_run(SHIM_ON_TICK, e, now);
     while (list) {
         bridge *b = list;
         list = b->pending_next;
@@ -535,22 +546,22 @@ static void run_commands(struct engine *e, rudp_time now)
         case CMD_CONTROL:
             shim_control_cmd(e, c->u.ctl);
             break;
-        case CMD_YIELD:
-            shim_port_yield_cmd(e, c->u.ctl);
-            break;
         case CMD_SET_CC:
         case CMD_SET_MARK:
         case CMD_SET_BUF:
         case CMD_SET_CORK:
             do_set(e, c, now);
             break;
-        case CMD_ADOPT:
-            shim_adopt_run(c->u.ctl);
+        default: /* a feature's: CMD_YIELD (portshare.c), CMD_ADOPT (adopt.c) */
+            if (c->type > 0 && c->type < SHIM_CMD_MAX && shim_hook.cmd[c->type])
+                shim_hook.cmd[c->type](e, c->u.ctl);
             break;
         }
         shim_free(c);
     }
-    shim_forward_take(e, now); /* after a CMD_LISTEN: its socket is there */
+    /* after a CMD_LISTEN: its socket is there (forward.c) */
+    if (shim_hook.relay && shim_hook.relay->take)
+        shim_hook.relay->take(e, now);
 }
 
 /* ---- the loop ---- */
@@ -612,6 +623,24 @@ static void read_errqueue(esock *s, rudp_time now)
     }
 }
 
+/* A datagram whose connection another process's member (xgroup.c) or
+ * another engine (forward.c) has; without them, nobody's. */
+static void relay_member(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
+                         const uint8_t *buf, size_t len, rudp_time now)
+{
+    const shim_relay_ops *r = shim_hook.relay;
+    if (r && r->to_member)
+        r->to_member(s, tag, local, peer, buf, len, now);
+}
+
+static void relay_engine(esock *s, unsigned owner, const rudp_addr *local,
+                         const rudp_addr *peer, const uint8_t *buf, size_t len, rudp_time now)
+{
+    const shim_relay_ops *r = shim_hook.relay;
+    if (r && r->to_engine)
+        r->to_engine(s, owner, local, peer, buf, len, now);
+}
+
 static void read_udp(esock *s, uint32_t events, rudp_time now)
 {
     struct engine *e = s->e;
@@ -669,9 +698,10 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             /* A new client on the port of a listener closed and made
              * again: the live one's (portshare.c) */
             uint32_t sidx = s->idx;
-            if (!s->listener && s->listener_id &&
+            if (!s->listener && s->listener_id && shim_hook.listener &&
+                shim_hook.listener->live_twin &&
                 rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len))
-                sidx = shim_port_live_twin(e, s);
+                sidx = shim_hook.listener->live_twin(e, s);
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&e->msgs[i].msg_hdr, &local);
@@ -694,10 +724,10 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                 int owner = rudp_ctx_input(e->ctx, now, sidx, has_local ? &local : NULL, &a,
                                            p, l);
                 if (owner >= RUDP_INPUT_MEMBER) /* another process's (xgroup.c) */
-                    shim_xgroup_forward(s, (unsigned)(owner - RUDP_INPUT_MEMBER),
-                                        has_local ? &local : NULL, &a, p, l, now);
+                    relay_member(s, (unsigned)(owner - RUDP_INPUT_MEMBER),
+                                 has_local ? &local : NULL, &a, p, l, now);
                 else if (owner) /* another engine's connection (forward.c) */
-                    shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN),
+                    relay_engine(s, (unsigned)(owner - RUDP_INPUT_FOREIGN),
                                  has_local ? &local : NULL, &a, p, l, now);
                 p += l;
                 left -= l;
@@ -709,23 +739,6 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             shim_fifo_read(s, t0, last, m < RX_BATCH);
         if (m < RX_BATCH)
             return;
-    }
-}
-
-/* Plain TCP on a listener's port (tcpaccept.c). When the app's listener
- * looks gone, the TCP side stops at once and check_alive, right after this
- * turn's events, asks the kernel whether it is and stops the rest: stopping
- * here could free the esock while this batch still holds events for it. */
-static void tcpl_event(tcpl *t, rudp_time now)
-{
-    esock *s = t->s;
-    if (!t->on || shim_tcpl_event(s, now) == 0)
-        return;
-    shim_tcpl_stop(s);
-    if (s->listener) {
-        s->alive_check = now;
-        if (s->e->retry_at > now)
-            s->e->retry_at = now;
     }
 }
 
@@ -830,8 +843,9 @@ void *shim_engine_loop(void *arg)
     struct epoll_event evs[EV_MAX];
     rudp_time deadline = pump(e, shim_now());
     for (;;) {
-        if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1)
-            shim_keeper_take_signal(e);
+        if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&
+            shim_hook.lifetime->take_signal)
+            shim_hook.lifetime->take_signal(e); /* keeper.c */
         /* A handoff to a keeper pauses every engine here, between
          * iterations, where every structure is consistent and queued
          * commands are still in q_head for whoever runs next. */
@@ -897,7 +911,9 @@ void *shim_engine_loop(void *arg)
                     run_commands(e, now);
                 else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
-                    shim_xgroup_flush(e, now); /* before any socket closes */
+                    /* before any socket closes (xgroup.c) */
+                    if (shim_hook.relay && shim_hook.relay->flush)
+                        shim_hook.relay->flush(e, now);
                 }
                 else if (type == W_BRIDGE)
                     shim_bridge_event(evs[i].data.ptr, evs[i].events, now);
@@ -905,12 +921,9 @@ void *shim_engine_loop(void *arg)
                     shim_control_event(e, evs[i].data.ptr, evs[i].events);
                 else if (type == W_FALLBACK)
                     shim_fallback_event(e, evs[i].data.ptr, evs[i].events, now);
-                else if (type == W_TCPL)
-                    tcpl_event(evs[i].data.ptr, now);
-                else if (type == W_XGROUP)
-                    shim_xgroup_event(evs[i].data.ptr, now);
-                else if (type == W_PORTHAND)
-                    shim_porthand_event(evs[i].data.ptr, now);
+                else if (type == W_HOOK) /* a feature's (hooks.h) */
+                    ((shim_watch *)evs[i].data.ptr)
+                        ->ops->event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_NETLINK)
                     shim_roam_netlink(e, now);
             }
@@ -948,7 +961,7 @@ void *shim_engine_loop(void *arg)
          * later goes unanswered, as to an orphaned TCP socket after its
          * FIN_WAIT2 timeout. */
         if (G.keeper_mode && !engine_busy(e) && shim_engine_retire(e)) {
-            shim_tw_leave(e);
+            shim_hooks_run(SHIM_ON_RETIRE, e, now); /* TIME_WAIT to the kernel */
             if (e->ctx)
                 rudp_ctx_report_remaining(e->ctx);
             stop_control(e);
@@ -1030,8 +1043,9 @@ static void start_undo(struct engine *e)
 
 int shim_engine_start_locked(struct engine *e)
 {
-    static const rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed,
-                                     .same_endpoint = shim_port_same_endpoint};
+    rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    if (shim_hook.listener)
+        ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
@@ -1050,7 +1064,9 @@ int shim_engine_start_locked(struct engine *e)
         goto fail;
     what = "connection-ID tag";
     /* the engine's index in its connection IDs (forward.c) */
-    if ((err = rudp_ctx_set_cid_tag(e->ctx, shim_forward_tag_bits(), (unsigned)(e - G.e))) < 0)
+    unsigned tag_bits = shim_hook.relay && shim_hook.relay->tag_bits ? shim_hook.relay->tag_bits()
+                                                                      : 0;
+    if ((err = rudp_ctx_set_cid_tag(e->ctx, tag_bits, (unsigned)(e - G.e))) < 0)
         goto fail;
     /* above it, the member tag of a listener's group of processes
      * (xgroup.c): every process's IDs the same layout */
@@ -1115,7 +1131,8 @@ int shim_engine_start_locked(struct engine *e)
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();
-    shim_procenv_started();
+    if (shim_hook.lifetime && shim_hook.lifetime->started)
+        shim_hook.lifetime->started(); /* procenv.c's mark */
     return 0;
 
 fail_errno:

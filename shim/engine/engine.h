@@ -11,9 +11,10 @@
  * fifo.c), datagram marks (pktctl.c) and the control socket rudp-stat reads
  * (control.c). Requests reach an engine as commands (shim_engine_connect,
  * shim_engine_listen, shim_engine_push_*); objects of an engine are touched
- * on its own thread only, or while it is paused. Uses state/ and base/. The
- * engine never names the layers above: where it still does, listed in
- * tests/layers.allow, the features are to register hook tables with it.
+ * on its own thread only, or while it is paused. The layers above reach the
+ * engines as a whole through enginectl.c, never G's fields, and take part in
+ * the engine's work through the hook tables they register (hooks.h, hooks.c):
+ * the engine never names them. Uses state/ and base/.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -62,7 +63,9 @@ typedef struct shim_listen_req {
     rudp_config cfg;
 } shim_listen_req;
 
-/* The engines' state; its commands carry the requests above. */
+/* How features plug into the engine (hooks.h), and the engines' state
+ * (types.h), whose commands carry the requests above. */
+#include "hooks.h"
 #include "types.h"
 
 
@@ -107,6 +110,97 @@ void shim_engine_print_stats(void);
  * no engine runs here. Then whether they were printed. */
 int shim_engine_stats_request(void);
 int shim_engine_stats_printed(void);
+
+/* ---- pktctl.c: the marks of the datagrams ---- */
+
+/* The options that mark the datagrams, which the connection's UDP socket
+ * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
+ * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). pktctl.c. */
+typedef struct shim_mark_opt {
+    int level, opt;
+} shim_mark_opt;
+#define SHIM_MARKS 4
+extern const shim_mark_opt shim_marks[SHIM_MARKS];
+/* Those marks from UDP socket `from` onto `to` (a roaming client's new
+ * socket, a listener's SO_REUSEPORT member), both of family (pktctl.c). */
+void shim_marks_copy(int from, int to, int family);
+
+/* ---- enginectl.c: the engines as a whole, for the layers above ----
+ *
+ * Files outside the engine layer (keeper.c, procenv.c, portshare.c,
+ * forward.c...) reach G through these, never its fields. */
+
+/* Engines started (G.nrun, read with acquire: engines [0, n) are set up). */
+int shim_engines_nrun(void);
+/* Engine k (k < shim_engines_nrun()). */
+struct engine *shim_engine_nth(int k);
+/* Engine k if it runs, else NULL. */
+struct engine *shim_engine_if_running(unsigned k);
+/* e's index. */
+int shim_engine_index(const struct engine *e);
+/* The process the engines belong to (G.pid), whether it is a keeper, and
+ * whether it is forking one (the fork handlers keep the engines' state). */
+pid_t shim_engines_pid(void);
+int shim_engines_keeper(void);
+int shim_engines_in_handoff(void);
+void shim_engines_set_handoff(int on);
+/* The command lock (G.mu) and its condition: _wait until `until`
+ * (CLOCK_REALTIME; pthread_cond_timedwait's result); _wake, every waiter;
+ * _renew, in a raw clone's child: made anew and taken. */
+void shim_engines_lock(void);
+void shim_engines_unlock(void);
+int shim_engines_wait(const struct timespec *until);
+void shim_engines_wake(void);
+void shim_engines_lock_renew(void);
+/* Engines running in this process (0 in a child that did not start its
+ * own); the lock held. _here: whether any, taking the lock. */
+int shim_engines_here_locked(void);
+int shim_engines_here(void);
+/* Parks every engine at its safe point; self, an engine thread asking,
+ * counts as parked. shim_engine_resume (shim.h) releases them. */
+void shim_engines_pause(struct engine *self);
+/* The backlog of the listener whose app socket has inode ino, or -1. */
+int shim_engines_listener_backlog(uint64_t ino);
+/* Whether this process's engines may be handed over now, and if so (not
+ * for exec, which may fail and resume), that they are: the process ends,
+ * and a second keeper (_exit racing a fatal signal) must not follow. */
+int shim_engines_may_hand_over(int for_exec);
+/* fn(e, now) for each engine started. */
+void shim_engines_each(shim_engine_fn fn, rudp_time now);
+/* In the keeper, forked with the engines paused: they are this process's
+ * now (keeper mode, its pid, nothing paused, listeners checked at once,
+ * its own control socket). Returns the pid that handed them over; *n, how
+ * many engines. */
+pid_t shim_engines_keep(int *n);
+/* The keeper runs its engines, engine 0 on this thread, until each is
+ * done. */
+void shim_engines_run_kept(void);
+/* At exit with no keeper: the engines (paused) say what ends with them. */
+void shim_engines_report_remaining(void);
+/* A fatal signal's handoff is done (sig_handoff 2); self (engine 0's
+ * thread, paused; NULL: none) waits out the pause. */
+void shim_engines_signal_done(struct engine *self);
+
+/* enginectl.c: after a failed exec, the engines paused for the hand-over
+ * (lifetime/keeper.c, shim_engine_handoff) go on. */
+void shim_engine_resume(void);
+/*
+ * From a fatal signal's stand-in (async-signal-safe): asks engine 0 to hand
+ * the engines to a keeper before the process dies. Returns 1 if asked (then
+ * wait until shim_engine_signal_handed() says it is done), 0 if no engine
+ * of this process runs.
+ */
+int shim_engine_signal_handoff(void);
+int shim_engine_signal_handed(void);
+
+/* In a forked child: forget the parent's engine and close its fds. */
+void shim_engine_atfork_prepare(void);
+void shim_engine_atfork_parent(void);
+void shim_engine_atfork_child(void);
+
+/* xgroup.c's member field's width in every connection ID the shim's
+ * engines choose (rudp_ctx_set_member_bits). */
+#define SHIM_XG_BITS 6
 
 /* ---- fallback.c: RUDP_FALLBACK=tcp, kernel TCP where rudp gets no answer ---- */
 

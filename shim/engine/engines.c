@@ -3,8 +3,8 @@
  * engine takes a new connection, a listener's SO_REUSEPORT group (one
  * socket per engine), the command queues, starting the first engine, and
  * the counters of all of them at exit. The threads themselves, their loop
- * and sockets are engine.c's, their bridges bridge.c's; pausing them and
- * keepers, keeper.c's.
+ * and sockets are engine.c's, their bridges bridge.c's; pausing them,
+ * enginectl.c's; keepers, keeper.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +22,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "interpose/interpose.h"
-#include "ports/ports.h"
 
 #include "base/poison.h"
 
@@ -43,6 +41,21 @@ void shim_lgroup_free(lgroup *g)
     shim_free(g);
 }
 
+/* In a child with an fd table of its own (adopt.c): its fds fds[0..n)
+ * copied into the owner's table by an engine, and a number of its own
+ * table that wakes engine e. */
+static int adopt_fds(int *fds, int n)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->adopt_fds ? lt->adopt_fds(fds, n) : -ENOSYS;
+}
+
+static int wake_fd(struct engine *e, int *own)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->wake_fd ? lt->wake_fd(e, own) : -ENOSYS;
+}
+
 /* Queues c for engine e and wakes it; G.mu held. A child with an fd table
  * of its own wakes it through a number of its own table that names the
  * eventfd (adopt.c); where it has none, the command waits for the engine's
@@ -55,7 +68,7 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
     }
     int wfd = e->evfd, own = 0;
     if (shim_procenv_table() != 0) {
-        wfd = shim_adopt_wake_fd(e, &own);
+        wfd = wake_fd(e, &own);
         if (wfd < 0 && must_wake) {
             shim_free(c);
             return wfd;
@@ -148,7 +161,7 @@ int shim_engine_connect(const shim_connect_req *req)
         /* A child with an fd table of its own hands its fds over first
          * (adopt.c), as a listener does below. */
         int fds[3] = {r->udp_fd, r->efd, r->tcp_fd};
-        if (shim_adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2) < 0) {
+        if (adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2) < 0) {
             shim_free(c);
             return -EXDEV;
         }
@@ -190,7 +203,7 @@ static int listener_member(int first, int family, int *phfd)
         if (real_getsockopt(first, copied[i][0], copied[i][1], &v, &vl) == 0)
             real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
     }
-    shim_opts_copy_marks(first, fd, family); /* the app's IP_TOS and the like */
+    shim_marks_copy(first, fd, family); /* the app's IP_TOS and the like */
     /* the buffer sizes sock.c gave the first (the kernel reports them
      * doubled) */
     static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};
@@ -203,7 +216,8 @@ static int listener_member(int first, int family, int *phfd)
                 real_setsockopt(fd, SOL_SOCKET, bufs[i][0], &v, sizeof v);
         }
     }
-    *phfd = shim_porthand_name(fd);
+    const shim_listener_ops *lo = shim_hook.listener;
+    *phfd = lo && lo->member_name ? lo->member_name(fd) : -1;
     if (real_bind(fd, (struct sockaddr *)&a, alen) < 0) {
         real_close(fd);
         if (*phfd >= 0)
@@ -226,7 +240,7 @@ static int adopt_listener(shim_listen_req *q, int *xfd)
         fds[n++] = q->phfd;
     if (*xfd >= 0)
         fds[n++] = *xfd;
-    if (shim_adopt_fds(fds, n) < 0)
+    if (adopt_fds(fds, n) < 0)
         return -EXDEV;
     n = 0;
     q->udp_fd = fds[n++];
@@ -254,7 +268,8 @@ int shim_engine_listen(const shim_listen_req *req)
         reuseport = 0;
     /* a group other processes may join: its member tag (xgroup.c) */
     int xfd = -1;
-    unsigned tag = r->app_reuseport ? shim_xgroup_join(r->udp_fd, &xfd) : 0;
+    const shim_listener_ops *lo = shim_hook.listener;
+    unsigned tag = r->app_reuseport && lo && lo->join ? lo->join(r->udp_fd, &xfd) : 0;
     /* A child with an fd table of its own hands its fds over, and makes no
      * members: their sockets would be its table's too, and it starts no
      * engine (adopt.c). Engine 0 serves the listener. */

@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "lifetime/lifetime.h"
 #include "base/poison.h"
 
 #define PROBE_DELAY RUDP_MS(250)
@@ -331,6 +330,32 @@ static void tcp_failed(fallback *f, int err, rudp_time now)
 #define HAND_EVERY_MAX RUDP_MS(100)
 #define HAND_WAIT RUDP_SEC(10)
 
+/* What exechand.c does for a keeper's connect that kernel TCP won, through
+ * the hooks the lifetime layer registered (hooks.h). */
+static int tcp_relay(int efd, int tfd, uint32_t slot)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->tcp_relay ? lt->tcp_relay(efd, tfd, slot) : -ENOSYS;
+}
+
+static int image_live(void)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->image_live && lt->image_live();
+}
+
+static int image_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->image_send ? lt->image_send(tfd, app_fd, app_ino, slot, id) : -ENOSYS;
+}
+
+static int image_answer(uint64_t id, int *result)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->image_answer ? lt->image_answer(id, result) : -1;
+}
+
 /* TCP won in a keeper with no new image to take the socket (an exit), or
  * one that did not take it: the keeper carries the connection on between
  * the bridge's end, which a forked child or the image may hold, and the
@@ -361,7 +386,7 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
     int efd = fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (efd >= 0)
         shim_own_fd(efd, 1);
-    if (efd < 0 || shim_exechand_relay(efd, tfd, kept) < 0) {
+    if (efd < 0 || tcp_relay(efd, tfd, kept) < 0) {
         log_fb(RUDP_LOG_WARN, f, "cannot relay the kernel TCP connection");
         if (efd >= 0)
             shim_close_owned(efd);
@@ -396,12 +421,12 @@ static int keeper_hands(fallback *f, rudp_time now)
     bridge *b = f->b;
     if (!G.keeper_mode)
         return 0;
-    if (!shim_exechand_live() && !f->handed) {
+    if (!image_live() && !f->handed) {
         keeper_relays(f, take_tcp(f), now);
         return 1;
     }
     if (!f->handed) {
-        int r = shim_exechand_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
+        int r = image_send(f->tfd, f->app_fd, f->app_ino, b->slot, b->id);
         if (r < 0) {
             log_fb(RUDP_LOG_INFO, f, "cannot hand kernel TCP to the new image: %s", shim_strerror(-r));
             keeper_relays(f, take_tcp(f), now);
@@ -416,7 +441,7 @@ static int keeper_hands(fallback *f, rudp_time now)
         f->hand_until = now + HAND_WAIT;
     }
     int result = 0;
-    int got = shim_exechand_answer(b->id, &result);
+    int got = image_answer(b->id, &result);
     if (got == 0 && now < f->hand_until) {
         f->retry_at = now + f->hand_wait;
         f->hand_wait = f->hand_wait * 2 < HAND_EVERY_MAX ? f->hand_wait * 2 : HAND_EVERY_MAX;
@@ -520,7 +545,8 @@ void shim_fallback_free(bridge *b)
     b->fb = NULL;
     shim_free(f);
     atomic_fetch_sub(&shim_fallback_racing, 1);
-    shim_exechand_idle();
+    if (shim_hook.lifetime && shim_hook.lifetime->race_ended)
+        shim_hook.lifetime->race_ended(); /* exechand.c */
 }
 
 void shim_fallback_rudp_won(bridge *b, rudp_time now)

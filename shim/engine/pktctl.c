@@ -37,6 +37,25 @@
 
 #include "base/poison.h"
 
+const shim_mark_opt shim_marks[SHIM_MARKS] = {
+    {IPPROTO_IP, IP_TOS},
+    {IPPROTO_IP, IP_TTL},
+    {IPPROTO_IPV6, IPV6_TCLASS},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
+};
+
+void shim_marks_copy(int from, int to, int family)
+{
+    for (size_t i = 0; i < SHIM_MARKS; i++) {
+        int v;
+        socklen_t l = sizeof v;
+        if ((shim_marks[i].level == IPPROTO_IPV6 && family != AF_INET6) ||
+            real_getsockopt(from, shim_marks[i].level, shim_marks[i].opt, &v, &l) < 0)
+            continue;
+        real_setsockopt(to, shim_marks[i].level, shim_marks[i].opt, &v, sizeof v);
+    }
+}
+
 /* The send tag: TAG_SET once the connection was accepted (before, its
  * handshake packets leave from the address the client reached, always);
  * then what its datagrams carry. */

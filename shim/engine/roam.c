@@ -88,7 +88,7 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force)
         if (real_getsockopt(old->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
             real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
-    shim_opts_copy_marks(old->fd, fd, old->family); /* the app's IP_TOS and the like */
+    shim_marks_copy(old->fd, fd, old->family); /* the app's IP_TOS and the like */
     if (real_connect(fd, (struct sockaddr *)&peer, plen) < 0 ||
         real_getsockname(fd, (struct sockaddr *)&is, &l2) < 0) {
         /* no route yet: the next failure or silence tries again */

@@ -19,8 +19,9 @@ carry): included only through engine.h.
 
 #include "udpio.h"
 
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_TCPL, W_XGROUP, W_PORTHAND,
-       W_NETLINK };
+/* The first field of what an engine's epoll points to (data.ptr): the
+ * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK };
 
 /* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
  * (portshare.c): more close at once. */
@@ -114,7 +115,7 @@ struct esock;
 /* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
  * engine's epoll watches it through this (tcpaccept.c). */
 typedef struct tcpl {
-    int type;             /* W_TCPL: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     struct esock *s;      /* the listener it belongs to */
     unsigned on : 1;      /* listening and watched */
     unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
@@ -125,7 +126,7 @@ typedef struct tcpl {
  * connections it accepted, which carry the datagrams they forward to it
  * (xgroup.c). */
 typedef struct xgsock {
-    int type;             /* W_XGROUP: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     unsigned tag;
@@ -136,7 +137,7 @@ typedef struct xgsock {
 /* A listener socket's abstract name for other processes of ours that
  * want its port (porthand.c). */
 typedef struct phsock {
-    int type;             /* W_PORTHAND: first, for epoll dispatch */
+    shim_watch w;         /* first, for epoll dispatch */
     int fd;               /* -1: none */
     struct esock *s;
     uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */

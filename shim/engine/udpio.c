@@ -41,6 +41,7 @@
 
 #include "internal.h"
 #include "udpio.h"
+#include "poison.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -131,20 +132,20 @@ void shim_udpio_setup(shim_udpio *u, int fd)
     if (u->gso < 0) {
         /* Probe once: a kernel without UDP GSO (before 4.18) refuses it. */
         int seg = 1200;
-        u->gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
+        u->gso = real_setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
         seg = 0;
         if (u->gso)
-            setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
+            real_setsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
         else
             SHIM_LOG(RUDP_LOG_INFO, "UDP GSO unavailable (%s): one datagram per message",
                      shim_strerror(errno));
     }
     int on = 1;
-    if (u->gro && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
+    if (u->gro && real_setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0)
         u->st.gro_refused++;
     /* Each datagram read then says how many the socket dropped before it
      * (a full receive buffer): shim_udpio_rx_meta. */
-    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+    real_setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 }
 
 uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen,

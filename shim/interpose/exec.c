@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "base/poison.h"
 
 /* ---- programs that close every fd ---- */
 

@@ -115,9 +115,6 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
  * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
  * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
 void shim_opts_to_udp(int udp, const shim_fd *rec);
-/* Those marks from UDP socket `from` onto `to` (a roaming client's new
- * socket, a listener's SO_REUSEPORT member), both of family. */
-void shim_opts_copy_marks(int from, int to, int family);
 void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 /* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
  * or 0 if the app never set it. */

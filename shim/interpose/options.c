@@ -163,21 +163,12 @@ int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret)
 
 /* ---- the kept options ---- */
 
-/* The options that mark the datagrams, which the connection's UDP socket
- * takes (as TCP holds them: TCP clears the ECN bits of IP_TOS and
- * IPV6_TCLASS, ip(7), ipv6(7); UDP would send them). */
-static const struct {
-    int level, opt;
-} marks[] = {
-    {IPPROTO_IP, IP_TOS},
-    {IPPROTO_IP, IP_TTL},
-    {IPPROTO_IPV6, IPV6_TCLASS},
-    {IPPROTO_IPV6, IPV6_UNICAST_HOPS},
-};
+/* The options that mark the datagrams: shim_marks (pktctl.c). */
+static const shim_mark_opt *const marks = shim_marks;
 
 static int is_mark(int level, int opt)
 {
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+    for (size_t i = 0; i < SHIM_MARKS; i++)
         if (marks[i].level == level && marks[i].opt == opt)
             return 1;
     return 0;
@@ -409,7 +400,7 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)
 void shim_opts_to_udp(int udp, const shim_fd *rec)
 {
     int t = -1;
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+    for (size_t i = 0; i < SHIM_MARKS; i++) {
         if (!kept(rec, marks[i].level, marks[i].opt))
             continue;
         if (t < 0 && (t = scratch(rec)) < 0)
@@ -421,18 +412,6 @@ void shim_opts_to_udp(int udp, const shim_fd *rec)
     }
     if (t >= 0)
         real_close(t);
-}
-
-void shim_opts_copy_marks(int from, int to, int family)
-{
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
-        int v;
-        socklen_t l = sizeof v;
-        if ((marks[i].level == IPPROTO_IPV6 && family != AF_INET6) ||
-            real_getsockopt(from, marks[i].level, marks[i].opt, &v, &l) < 0)
-            continue;
-        real_setsockopt(to, marks[i].level, marks[i].opt, &v, sizeof v);
-    }
 }
 
 void shim_opts_to_tcp(int tfd, const shim_fd *rec)

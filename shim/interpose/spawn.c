@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "interpose.h"
+#include "base/poison.h"
 
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
                         const posix_spawnattr_t *, char *const[], char *const[]);

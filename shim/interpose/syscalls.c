@@ -10,8 +10,8 @@
  * they came. rt_sigaction is not taken: the kernel's struct is not libc's,
  * and a handler set that way is the program's own business.
  *
- * The shim's own calls go to libc's (shim_sys, base/sys.c, through the macro
- * in base/base.h); so do the numbers this file does not take.
+ * The shim's own calls go to libc's (shim_sys in base/real.c, through the macro
+ * in base/base.h).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -96,11 +96,11 @@ SHIM_EXPORT long syscall(long nr, ...)
     case SYS_execveat: /* fexecve's own call; other forms have no libc interposer */
         if (P(1) && *(const char *)P(1) == '\0' && I(4) == AT_EMPTY_PATH)
             return fexecve(I(0), P(2), P(3));
-        return shim_sys(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        return shim_sys_call(nr, a);
 #endif
     case SYS_exit_group:
         _exit(I(0));
     default:
-        return shim_sys(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        return shim_sys_call(nr, a);
     }
 }

@@ -100,7 +100,7 @@ void shim_exechand_failed(shim_exec_env *x)
 
 int shim_exechand_live(void)
 {
-    return G.keeper_mode && kfd >= 0;
+    return shim_engines_keeper() && kfd >= 0;
 }
 
 int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id)
@@ -167,7 +167,7 @@ int shim_exechand_answer(uint64_t id, int *result)
 
 void shim_exechand_idle(void)
 {
-    if (!G.keeper_mode || kfd < 0 || atomic_load(&shim_fallback_racing))
+    if (!shim_engines_keeper() || kfd < 0 || atomic_load(&shim_fallback_racing))
         return;
     shim_own_fd(kfd, 0);
     real_close(kfd); /* the new image's thread reads EOF and ends */

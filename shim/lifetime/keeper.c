@@ -1,16 +1,15 @@
 /*
- * keeper.c: the engine across fork, exec and exit. Every fork parks the
- * engine at its safe point; a forked child forgets its parent's engine. At
- * exec, exit and _exit, whatever the engine still carries goes on in a
- * keeper: a detached copy of the process that serves it to the end.
+ * keeper.c: the engine across exec and exit. At exec, exit and _exit,
+ * whatever the engine still carries goes on in a keeper: a detached copy of
+ * the process that serves it to the end. What fork does to the engines,
+ * and the engines' side of each step here (pausing them, their state taken
+ * over), are enginectl.c's: this file touches no engine's fields.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,69 +32,15 @@
  * exec the keeper first waits for the verdict: EOF on a close-on-exec pipe
  * means the exec happened; a byte means it failed and the keeper leaves. */
 
-/* Whether every running engine is parked (paused = 1) or, for resume,
- * has left the pause (paused = 0; a broken engine stays "paused"). */
-static int all_paused_locked(int want)
-{
-    for (int k = 0; k < G.nrun; k++) {
-        struct engine *e = &G.e[k];
-        if (want ? !e->paused : e->paused && !e->broken)
-            return 0;
-    }
-    return 1;
-}
-
-/* Parks every engine; self, an engine thread asking, counts as parked. */
-static void pause_engines(struct engine *self)
-{
-    pthread_mutex_lock(&G.mu);
-    G.pause_req = 1;
-    if (self)
-        self->paused = 1;
-    for (int k = 0; k < G.nrun; k++) {
-        uint64_t one = 1;
-        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
-        (void)w;
-    }
-    while (!all_paused_locked(1))
-        pthread_cond_wait(&G.cv, &G.mu);
-    pthread_mutex_unlock(&G.mu);
-}
-
-/* Releases the paused engines and waits until each has left the pause, so
- * that a pause requested right after cannot mistake the old
- * acknowledgement for a new one. */
-static void resume_locked(void)
-{
-    G.pause_req = 0;
-    pthread_cond_broadcast(&G.cv);
-    while (!all_paused_locked(0))
-        pthread_cond_wait(&G.cv, &G.mu);
-}
-
-void shim_engine_resume(void)
-{
-    pthread_mutex_lock(&G.mu);
-    resume_locked();
-    pthread_mutex_unlock(&G.mu);
-}
-
 /* If fd is the app's copy of one of our listeners, listen() on it again. */
 static void relisten(int fd)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
         return;
-    for (int k = 0; k < G.nrun; k++) {
-        struct engine *e = &G.e[k];
-        for (uint32_t i = 0; i < e->nsocks; i++) {
-            esock *s = e->socks[i];
-            if (s && s->listener && s->listener_ino == (uint64_t)st.st_ino) {
-                real_listen(fd, s->backlog);
-                return;
-            }
-        }
-    }
+    int backlog = shim_engines_listener_backlog((uint64_t)st.st_ino);
+    if (backlog >= 0)
+        real_listen(fd, backlog);
 }
 
 /* ---- the process that handed over, until it is gone ----
@@ -195,45 +140,21 @@ static void keeper_main(int verdict)
         }
     }
     if (verdict < 0)
-        watch_handed(G.pid);
+        watch_handed(shim_engines_pid());
     /* Not the program any more, in ps and in the log: a supervisor must
      * not take this process for the service still running. */
     shim_log_keeper();
     shim_proctitle_keeper();
-    G.keeper_mode = 1;
     shim_slots_keeper();
-    pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
-    pid_t handed = G.pid;
-    G.pid = getpid();
-    G.pause_req = 0;
-    G.in_handoff = 0;
-    atomic_store(&G.sig_handoff, 0);
-    /* The app's copies of listeners may be gone: check them soon. */
-    rudp_time now = shim_now();
-    for (int k = 0; k < G.nrun; k++) {
-        struct engine *e = &G.e[k];
-        e->paused = 0;
-        for (uint32_t i = 0; i < e->nsocks; i++)
-            if (e->socks[i] && e->socks[i]->listener)
-                e->socks[i]->alive_check = now;
-        e->retry_at = now;
-    }
-    shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    /* this process is the keeper now: the engines are its, their
+     * listeners checked soon (the app's copies may be gone) */
+    int nrun;
+    pid_t handed = shim_engines_keep(&nrun);
     if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
         shim_execpass_keeper(handed);
-    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), G.nrun,
+    SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), nrun,
              (int)handed);
-    /* Only this thread came through fork: engine 0 runs here, the others
-     * on threads of their own, each until its work is done. */
-    int started[SHIM_ENGINES_MAX] = {0};
-    for (int k = 1; k < G.nrun; k++)
-        if (!G.e[k].broken)
-            started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
-    if (!G.e[0].broken)
-        shim_engine_loop(&G.e[0]);
-    for (int k = 1; k < G.nrun; k++)
-        if (started[k])
-            pthread_join(G.e[k].thread, NULL);
+    shim_engines_run_kept(); /* until the work of each is done */
     shim_exechand_relays_wait(); /* connections carried on over kernel TCP */
     shim_execpass_keeper_wait();
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
@@ -250,27 +171,20 @@ static void keeper_main(int verdict)
     __builtin_unreachable();
 }
 
-/* Whether this process's engines may be handed over now, and if so (not
- * for exec, which may fail and resume), that they are: the process ends,
- * and a second keeper (_exit racing a fatal signal) must not follow. */
-static int may_hand_over(int for_exec)
-{
-    pthread_mutex_lock(&G.mu);
-    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode && !G.handed_over;
-    if (run && !for_exec)
-        G.handed_over = 1;
-    pthread_mutex_unlock(&G.mu);
-    return run;
-}
-
 static pid_t fork_keeper(int for_exec, int *abort_fd);
+
+static void tw_leave(struct engine *e, rudp_time now)
+{
+    (void)now;
+    shim_tw_leave(e);
+}
 
 pid_t shim_engine_handoff(int for_exec, int *abort_fd)
 {
     *abort_fd = -1;
-    if (!may_hand_over(for_exec))
+    if (!shim_engines_may_hand_over(for_exec))
         return 0;
-    pause_engines(NULL);
+    shim_engines_pause(NULL);
     return fork_keeper(for_exec, abort_fd);
 }
 
@@ -282,8 +196,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
          * the memory, _exit runs no destructor), with the engines parked;
          * a listener's TIME_WAIT goes to the kernel (timewait.c). */
         shim_qlog_flush_all();
-        for (int k = 0; k < G.nrun; k++)
-            shim_tw_leave(&G.e[k]);
+        shim_engines_each(tw_leave, 0);
         if (for_exec)
             shim_engine_resume();
         return 0;
@@ -293,7 +206,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engine_resume();
         return -1;
     }
-    G.in_handoff = 1;
+    shim_engines_set_handoff(1);
     pid_t mid = fork();
     if (mid == 0) {
         pid_t k = fork();
@@ -304,7 +217,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         }
         syscall(SYS_exit_group, k < 0 ? 1 : 0);
     }
-    G.in_handoff = 0;
+    shim_engines_set_handoff(0);
     if (pfd[0] >= 0)
         real_close(pfd[0]);
     if (mid < 0) {
@@ -331,42 +244,16 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
  * it interrupted may hold them). Engine 0, between two turns, parks the
  * others, forks the keeper and stays parked: the process dies next. */
 
-int shim_engine_signal_handoff(void)
-{
-    int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
-    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() ||
-        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED) || G.e[0].broken)
-        return 0;
-    int idle = 0;
-    if (atomic_compare_exchange_strong(&G.sig_handoff, &idle, 1)) {
-        uint64_t one = 1;
-        ssize_t w = write(G.e[0].evfd, &one, sizeof one);
-        (void)w;
-    }
-    return 1;
-}
-
-int shim_engine_signal_handed(void)
-{
-    return atomic_load(&G.sig_handoff) == 2;
-}
-
 void shim_keeper_take_signal(struct engine *self)
 {
-    if (!may_hand_over(0)) { /* an exit or exec got there first */
-        atomic_store(&G.sig_handoff, 2);
+    if (!shim_engines_may_hand_over(0)) { /* an exit or exec got there first */
+        shim_engines_signal_done(NULL);
         return;
     }
-    pause_engines(self);
+    shim_engines_pause(self);
     int fd;
     fork_keeper(0, &fd);
-    atomic_store(&G.sig_handoff, 2);
-    pthread_mutex_lock(&G.mu);
-    while (G.pause_req)
-        pthread_cond_wait(&G.cv, &G.mu);
-    self->paused = 0;
-    pthread_cond_broadcast(&G.cv);
-    pthread_mutex_unlock(&G.mu);
+    shim_engines_signal_done(self); /* parked until the process dies */
 }
 
 void shim_engine_exit(void)
@@ -379,71 +266,7 @@ void shim_engine_exit(void)
      * closing with everything acknowledged) end here: say so, and their
      * traces end here. The engines are paused (or none runs). */
     if (shim_engine_handoff(0, &fd) == 0) {
-        if (G.pid == getpid() && !G.keeper_mode)
-            for (int k = 0; k < G.nrun; k++)
-                if (G.e[k].ctx && G.e[k].paused)
-                    rudp_ctx_report_remaining(G.e[k].ctx);
+        shim_engines_report_remaining();
         shim_qlog_flush_all();
     }
-}
-
-/* ---- fork ---- */
-
-/* Every fork parks the engine at its safe point first: a child forked
- * while the engine thread held an allocator's lock (libasan's is not
- * fork-safe) would inherit it held and hang at its first malloc, and the
- * engine's state is consistent for a keeper only there. */
-static int fork_paused;
-
-void shim_engine_atfork_prepare(void)
-{
-    pthread_mutex_lock(&G.mu);
-    int park = G.nrun && !G.broken && G.pid == getpid() && !G.in_handoff && !G.keeper_mode;
-    pthread_mutex_unlock(&G.mu);
-    fork_paused = 0;
-    if (park) {
-        pause_engines(NULL);
-        fork_paused = 1;
-    }
-    pthread_mutex_lock(&G.mu);
-    shim_ownfds_lock();
-    shim_qlog_atfork_prepare();
-}
-
-void shim_engine_atfork_parent(void)
-{
-    shim_qlog_atfork_parent();
-    shim_ownfds_unlock();
-    if (fork_paused)
-        resume_locked();
-    fork_paused = 0;
-    pthread_mutex_unlock(&G.mu);
-}
-
-void shim_engine_atfork_child(void)
-{
-    /* The prepare handler locked these in this very thread: unlock them
-     * (re-initialising a locked mutex is undefined, and TSan says so). */
-    shim_qlog_atfork_child(G.in_handoff);
-    shim_ownfds_unlock();
-    pthread_mutex_unlock(&G.mu);
-    if (G.in_handoff)
-        return; /* becoming a keeper: the engines' state and fds are the point */
-    /* The parent's engines keep serving every connection made before the
-     * fork; this child must not hold copies of their fds, or a bridge the
-     * parent closes would stay open here. The child gets engines of its
-     * own for what it opens itself. The log file and the qlog directory
-     * are the child's too: its own connections log and trace there. */
-    int keep[2] = {shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1, shim_cfg.qlog_dirfd};
-    shim_close_all_owned(keep, 2);
-    shim_control_forget();
-    pthread_cond_init(&G.cv, NULL);
-    /* Memory of the parent's engines is left as is: it belongs to threads
-     * that do not exist here and is never touched again. */
-    G.nrun = 0;
-    G.broken = 0;
-    G.pause_req = 0;
-    G.handed_over = 0;
-    atomic_store(&G.sig_handoff, 0);
-    memset(G.e, 0, sizeof G.e);
 }

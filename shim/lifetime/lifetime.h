@@ -14,6 +14,10 @@
 
 #include "ports/ports.h"
 
+/* lifetime.c: what the engine calls of a process's lifetime, registered
+ * with it (engine/hooks.h); from the shim's init, before any engine runs. */
+void shim_lifetime_init(void);
+
 /* A keeper names itself "rudp-keeper" and its command line "rudp-keeper:
  * <the program's>", so ps does not show it as the program (proctitle.c).
  * Single-threaded, in the keeper before it starts engine threads. */
@@ -98,20 +102,6 @@ void shim_engine_exit(void);
  * shim_engine_resume()); on success exec closes it and the keeper starts.
  */
 pid_t shim_engine_handoff(int for_exec, int *abort_fd);
-void shim_engine_resume(void);
-/*
- * From a fatal signal's stand-in (async-signal-safe): asks engine 0 to hand
- * the engines to a keeper before the process dies. Returns 1 if asked (then
- * wait until shim_engine_signal_handed() says it is done), 0 if no engine
- * of this process runs.
- */
-int shim_engine_signal_handoff(void);
-int shim_engine_signal_handed(void);
-
-/* In a forked child: forget the parent's engine and close its fds. */
-void shim_engine_atfork_prepare(void);
-void shim_engine_atfork_parent(void);
-void shim_engine_atfork_child(void);
 
 /* adopt.c: in a child with an fd table of its own (shim_procenv_table()
  * != 0), has an engine of the owner copy fds[0..n) (n <= 4) into the

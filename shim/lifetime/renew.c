@@ -18,15 +18,14 @@ static _Atomic pid_t renewing;  /* the process whose first thread renews its sta
 static _Atomic pid_t renewed;   /* ... and it is done */
 
 /* A raw clone's child: the engines' threads are the parent's. What the
- * fork handlers (sock.c, keeper.c) do in a child, done now. Their locks may
+ * fork handlers (sock.c, enginectl.c) do in a child, done now. Their locks may
  * have been held at the clone by a thread this process does not have:
  * each is made anew and taken, as the prepare handlers would have taken
  * it, for the child handlers to release. */
 static void renew(void)
 {
     shim_alloc_lock_renew(); /* first: whatever follows may allocate */
-    pthread_mutex_init(&G.mu, NULL);
-    pthread_mutex_lock(&G.mu);
+    shim_engines_lock_renew();
     shim_ownfds_lock_renew();
     shim_qlog_lock_renew();
     shim_appfd_lock_renew();
@@ -38,17 +37,16 @@ static void renew(void)
     shim_engine_atfork_child();
     SHIM_LOG(RUDP_LOG_INFO, "a new process made without fork() (its parent's engines are %d's): "
                             "its own engine starts with its first connection",
-             (int)G.pid);
+             (int)shim_engines_pid());
 }
 
 void shim_procenv_renew(void)
 {
     pid_t me = getpid();
     /* A keeper being born (keeper.c) is a fork child that keeps the
-     * engines on purpose; it sets G.pid when it takes them over. */
-    if (__atomic_load_n(&G.in_handoff, __ATOMIC_RELAXED) ||
-        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED)) {
-        if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) == me)
+     * engines on purpose; it takes them over (shim_engines_keep). */
+    if (shim_engines_in_handoff() || shim_engines_keeper()) {
+        if (shim_engines_pid() == me)
             shim_procenv_own_page();
         return;
     }
@@ -59,7 +57,7 @@ void shim_procenv_renew(void)
                                                  __ATOMIC_RELAXED)) {
         /* The first thread of this process here: nrun is what the parent
          * left (0 after fork(), whose handlers did the work). */
-        if (__atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) && G.pid != me)
+        if (shim_engines_nrun() && shim_engines_pid() != me)
             renew();
         shim_procenv_settled(me);
         __atomic_store_n(&renewed, me, __ATOMIC_RELEASE);

@@ -61,8 +61,7 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
     struct engine *e = s->e;
     /* engines [0, nrun) have started (one that broke takes nothing: what
      * waits for it is at most FWD_MAX) */
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
-    struct engine *to = owner < (unsigned)nrun ? &G.e[owner] : NULL;
+    struct engine *to = shim_engine_if_running(owner);
     if (!to || to == e || !s->endpoint.ss_family) {
         rudp_ctx_input_handed(e->ctx, now, s->idx, local, peer, buf, len);
         return;

@@ -141,18 +141,20 @@ int shim_porthand_name(int udp_fd)
     return fd;
 }
 
+static const shim_watch_ops ph_ops;
+
 void shim_porthand_attach(esock *s, int fd)
 {
     s->ph.fd = -1;
     if (fd < 0)
         return;
-    s->ph.type = W_PORTHAND;
+    shim_watch_set(&s->ph.w, &ph_ops);
     s->ph.fd = fd;
     s->ph.s = s;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->ph};
     if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         shim_close_owned(fd);
-        s->ph.type = 0;
+        s->ph.w.type = 0;
         s->ph.fd = -1;
     }
 }
@@ -162,12 +164,12 @@ static void share_unpark(esock *s);
 void shim_porthand_close(esock *s)
 {
     share_unpark(s);
-    if (s->ph.type != W_PORTHAND)
+    if (!shim_watch_on(&s->ph.w))
         return;
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->ph.fd, NULL);
     shim_close_owned(s->ph.fd); /* the name is free again */
     s->ph.fd = -1;
-    s->ph.type = 0;
+    s->ph.w.type = 0;
 }
 
 #define PH_SHARE_MAGIC 0x72707332u /* "rps2" */
@@ -347,12 +349,12 @@ static int share_answer(esock *s, int fd)
 /* The share request parked on s, if any, closed. */
 static void share_unpark(esock *s)
 {
-    if (s->phq.type != W_PORTHAND)
+    if (!shim_watch_on(&s->phq.w))
         return;
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->phq.fd, NULL);
     shim_close_owned(s->phq.fd);
     s->phq.fd = -1;
-    s->phq.type = 0;
+    s->phq.w.type = 0;
 }
 
 /* Share request fd, its message not there yet, waits in the engine's epoll
@@ -364,7 +366,7 @@ static void share_park(esock *s, int fd)
     share_unpark(s);
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    s->phq.type = W_PORTHAND;
+    shim_watch_set(&s->phq.w, &ph_ops);
     s->phq.fd = fd;
     s->phq.s = s;
     s->phq.ino = 0;
@@ -372,7 +374,7 @@ static void share_park(esock *s, int fd)
     if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         shim_close_owned(fd);
         s->phq.fd = -1;
-        s->phq.type = 0;
+        s->phq.w.type = 0;
     }
 }
 
@@ -397,7 +399,7 @@ void shim_porthand_event(phsock *p, rudp_time now)
             share_unpark(s);
         return;
     }
-    for (int i = 0; i < PH_BATCH && p->type == W_PORTHAND; i++) {
+    for (int i = 0; i < PH_BATCH && shim_watch_on(&p->w); i++) {
         int fd = real_accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN: all taken */
@@ -415,7 +417,7 @@ void shim_porthand_event(phsock *p, rudp_time now)
         ph_answer a = {.magic = PH_MAGIC};
         if (shim_engine_listener_live(s, now))
             a.err = EADDRINUSE;
-        else if (p->type == W_PORTHAND) /* s still open: connections on it */
+        else if (shim_watch_on(&p->w)) /* s still open: connections on it */
             a.moved = (uint32_t)shim_port_hand_over(s->e, s, (int)uc.pid);
         /* else s closed with its listener: the port is free. Either way
          * this name went with it (p closed, the loop ends). */
@@ -654,3 +656,12 @@ int shim_porthand_recent(const struct sockaddr_storage *local)
     pthread_mutex_unlock(&reclaimed_mu);
     return r;
 }
+
+/* A name's epoll event (the engine's dispatch, hooks.h). */
+static void ph_event(void *obj, uint32_t events, rudp_time now)
+{
+    (void)events;
+    shim_porthand_event(obj, now);
+}
+
+static const shim_watch_ops ph_ops = {.event = ph_event};

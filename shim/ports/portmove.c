@@ -48,7 +48,7 @@ static int twin_socket(const esock *s, unsigned *port)
             real_setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
         real_setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
     }
-    shim_opts_copy_marks(s->fd, fd, s->family);
+    shim_marks_copy(s->fd, fd, s->family);
     sl = sizeof ss;
     if (real_bind(fd, (struct sockaddr *)&ss, s->family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                                     : sizeof(struct sockaddr_in)) < 0 ||

@@ -19,6 +19,10 @@
 #include "porthand.h"
 #include "portshare.h"
 
+/* ports.c: what the engine calls of a listener's port, registered with it
+ * (engine/hooks.h); from the shim's init, before any engine runs. */
+void shim_ports_init(void);
+
 /* ---- tcpaccept.c, application side ---- */
 
 /* Takes listening TCP socket fd out of the LISTEN state (connect(AF_UNSPEC),
@@ -53,9 +57,6 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
 void shim_forward_take(struct engine *e, rudp_time now);
 
 /* xgroup.c: a SO_REUSEPORT group spanning processes. */
-/* The member field's width in every connection ID the shim's engines
- * choose (rudp_ctx_set_member_bits). */
-#define SHIM_XG_BITS 6
 /* In the application's thread, for a listener whose UDP socket udp_fd has
  * SO_REUSEPORT: a member tag (0: none) and its abstract socket in *xfd. */
 unsigned shim_xgroup_join(int udp_fd, int *xfd);

@@ -51,9 +51,9 @@ typedef struct yield_req {
     int v6only;
     int probe;     /* only ask: a listen() on addr, SO_REUSEPORT = reuseport */
     int reuseport;
-    int conflict;  /* answer to a probe (G.mu) */
-    int pending;   /* engines yet to answer (G.mu) */
-    int refs;      /* the caller's and each pending engine's (G.mu) */
+    int conflict;  /* answer to a probe (the engines' lock) */
+    int pending;   /* engines yet to answer (the engines' lock) */
+    int refs;      /* the caller's and each pending engine's (the same) */
 } yield_req;
 
 static socklen_t addr_len(int family)
@@ -193,14 +193,14 @@ static void req_put_locked(yield_req *y)
 static int ask_engines(yield_req *y)
 {
     y->refs = 1;
-    pthread_mutex_lock(&G.mu);
-    for (int k = 0; k < G.nrun && G.pid == getpid(); k++) {
+    shim_engines_lock();
+    for (int k = 0, n = shim_engines_here_locked(); k < n; k++) {
         cmd *c = shim_calloc(1, sizeof *c);
         if (!c)
             break;
         c->type = CMD_YIELD;
         c->u.ctl = y;
-        if (shim_engine_push_locked(&G.e[k], c) == 0) {
+        if (shim_engine_push_locked(shim_engine_nth(k), c) == 0) {
             y->pending++;
             y->refs++;
         }
@@ -213,20 +213,12 @@ static int ask_engines(yield_req *y)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (y->pending > 0 && pthread_cond_timedwait(&G.cv, &G.mu, &until) != ETIMEDOUT)
+    while (y->pending > 0 && shim_engines_wait(&until) != ETIMEDOUT)
         ;
     int conflict = y->conflict;
     req_put_locked(y);
-    pthread_mutex_unlock(&G.mu);
+    shim_engines_unlock();
     return conflict;
-}
-
-static int engines_here(void)
-{
-    pthread_mutex_lock(&G.mu);
-    int running = G.nrun > 0 && G.pid == getpid();
-    pthread_mutex_unlock(&G.mu);
-    return running;
 }
 
 void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
@@ -236,7 +228,7 @@ void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
         return;
     struct sockaddr_storage ss;
     int v6only;
-    if (!engines_here() || !udp_bound(fd, &ss, &v6only))
+    if (!shim_engines_here() || !udp_bound(fd, &ss, &v6only))
         return; /* no engine here, or not a UDP socket */
     yield_req *y = shim_calloc(1, sizeof *y);
     if (!y)
@@ -252,7 +244,7 @@ void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
 
 int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport)
 {
-    if (!engines_here())
+    if (!shim_engines_here())
         return 0;
     yield_req *y = shim_calloc(1, sizeof *y);
     if (!y)
@@ -272,7 +264,7 @@ int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     memcpy(&ss, addr, addr_len(addr->sa_family));
-    if (shim_ss_port(&ss) == 0 || !engines_here())
+    if (shim_ss_port(&ss) == 0 || !shim_engines_here())
         return 0;
     int v6only = 0, rp = 0;
     socklen_t l = sizeof v6only;
@@ -366,13 +358,13 @@ void shim_port_yield_cmd(struct engine *e, void *req)
              !y->reuseport))
             conflict = 1;
     }
-    pthread_mutex_lock(&G.mu);
+    shim_engines_lock();
     if (conflict)
         y->conflict = 1;
     y->pending--;
     req_put_locked(y);
-    pthread_cond_broadcast(&G.cv);
-    pthread_mutex_unlock(&G.mu);
+    shim_engines_wake();
+    shim_engines_unlock();
 }
 
 /* Whether endpoints x and y (a listener's, family 0: none) are one. */

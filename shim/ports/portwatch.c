@@ -54,7 +54,7 @@ void shim_portwatch_arm(esock *s, rudp_time now)
     s->ph.ino = (uint64_t)st.st_ino;
     s->ph.uid = st.st_uid;
     if (s->group)
-        atomic_store(&s->group->member_ino[s->e - G.e], s->ph.ino);
+        atomic_store(&s->group->member_ino[shim_engine_index(s->e)], s->ph.ino);
     struct engine *e = s->e;
     rudp_time at = now + SHIM_PORTWATCH_PERIOD;
     if (e->watch_at == 0 || e->watch_at > at)

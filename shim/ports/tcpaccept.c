@@ -48,10 +48,12 @@
  * (the socket is level-triggered), so UDP and bridges are not starved. */
 #define TCPL_BATCH 16
 
+static const shim_watch_ops tcpl_ops;
+
 void shim_tcpl_start(esock *s)
 {
     struct engine *e = s->e;
-    s->tcp.type = W_TCPL;
+    shim_watch_set(&s->tcp.w, &tcpl_ops);
     s->tcp.s = s;
     /* Never block the engine: a wake-up with an empty queue is possible.
      * The status flags belong to the file the app's fd held before listen()
@@ -82,13 +84,13 @@ void shim_tcpl_stop(esock *s)
 {
     if (s->group && s->group->tcp_fd >= 0)
         shim_tcp_unlisten(s->group->tcp_fd); /* from any member, at once */
-    if (s->reserve_fd < 0 || s->tcp.type != W_TCPL)
+    if (s->reserve_fd < 0 || !shim_watch_on(&s->tcp.w))
         return; /* never listened */
     if (s->tcp.on) /* deferred ones too: registered with no events */
         real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->reserve_fd, NULL);
     s->tcp.on = 0;
     s->tcp.deferred = 0;
-    s->tcp.type = 0;
+    s->tcp.w.type = 0;
     shim_tcp_unlisten(s->reserve_fd);
 }
 
@@ -287,3 +289,25 @@ int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
         return fd;
     }
 }
+
+/* The reserve socket's epoll event (the engine's dispatch, hooks.h). When
+ * the app's listener looks gone, the TCP side stops at once and the
+ * engine's check_alive, right after this turn's events, asks the kernel
+ * whether it is and stops the rest: stopping here could free the esock
+ * while this batch still holds events for it. */
+static void tcpl_event(void *obj, uint32_t events, rudp_time now)
+{
+    (void)events;
+    tcpl *t = obj;
+    esock *s = t->s;
+    if (!t->on || shim_tcpl_event(s, now) == 0)
+        return;
+    shim_tcpl_stop(s);
+    if (s->listener) {
+        s->alive_check = now;
+        if (s->e->retry_at > now)
+            s->e->retry_at = now;
+    }
+}
+
+static const shim_watch_ops tcpl_ops = {.event = tcpl_event};

@@ -179,10 +179,12 @@ unsigned shim_xgroup_join(int udp_fd, int *xfd)
     return 0;
 }
 
+static const shim_watch_ops xg_ops;
+
 void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
 {
     struct engine *e = s->e;
-    s->xg.type = W_XGROUP;
+    shim_watch_set(&s->xg.w, &xg_ops);
     s->xg.fd = xfd;
     s->xg.s = s;
     s->xg.tag = tag;
@@ -191,7 +193,7 @@ void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->xg};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, xfd, &ee) < 0) {
         shim_close_owned(xfd);
-        s->xg.type = 0;
+        s->xg.w.type = 0;
         s->xg.fd = -1;
     }
 }
@@ -203,12 +205,12 @@ static void conn_close(struct engine *e, xgsock *c)
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     shim_close_owned(c->fd);
     c->fd = -1;
-    shim_engine_bury(e, c, &c->type);
+    shim_engine_bury(e, c, &c->w.type);
 }
 
 void shim_xgroup_detach(esock *s)
 {
-    if (s->xg.type != W_XGROUP)
+    if (!shim_watch_on(&s->xg.w))
         return;
     for (xgsock *c = s->xg.next, *nx; c; c = nx) {
         nx = c->next;
@@ -218,7 +220,7 @@ void shim_xgroup_detach(esock *s)
     real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->xg.fd, NULL);
     shim_close_owned(s->xg.fd); /* the tag is free again */
     s->xg.fd = -1;
-    s->xg.type = 0;
+    s->xg.w.type = 0;
 }
 
 /* Injects the records of one message from another member. */
@@ -278,7 +280,7 @@ static void accept_members(xgsock *x)
         }
         c->fd = shim_fd_move_high(fd);
         shim_own_fd(c->fd, 1);
-        c->type = W_XGROUP;
+        shim_watch_set(&c->w, &xg_ops);
         c->s = s;
         c->tag = x->tag;
         struct epoll_event ee = {.events = EPOLLIN, .data.ptr = c};
@@ -318,7 +320,7 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
         conn_end(x); /* cannot read it: as if its member had closed it */
         return;
     }
-    for (int i = 0; i < XG_BATCH && x->type == W_XGROUP; i++) {
+    for (int i = 0; i < XG_BATCH && shim_watch_on(&x->w); i++) {
         struct iovec iov = {msg, XG_MSG_MAX};
         union {
             struct cmsghdr c;
@@ -511,3 +513,12 @@ void shim_xgroup_flush(struct engine *e, rudp_time now)
     for (unsigned i = 0; i < e->nxpeers; i++)
         flush_peer(e, &e->xpeers[i], now);
 }
+
+/* A member socket's epoll event (the engine's dispatch, hooks.h). */
+static void xg_event(void *obj, uint32_t events, rudp_time now)
+{
+    (void)events;
+    shim_xgroup_event(obj, now);
+}
+
+static const shim_watch_ops xg_ops = {.event = xg_event};

@@ -29,7 +29,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
-need_bin prog_options rudp-stat
+need_bin prog_options
+need_tool rudp-stat
 run_both options "$BIN/prog_options"
 
 [ "$SHIM_MODE" = shim ] || skip "rudp-stat and the capture need the shim"
@@ -47,7 +48,7 @@ wait_line "$T/hold.out" '^ready' 20 || { show "$T/hold.out" "$T/hold.log"; fail 
 
 # stat: rudp-stat of the holder into $T/stat, its ESTAB and detail lines shown
 stat() {
-    "$BIN/rudp-stat" "$hold" >"$T/stat" 2>&1 || { cat "$T/stat"; fail "rudp-stat $hold failed"; }
+    "$TOOLS/rudp-stat" "$hold" >"$T/stat" 2>&1 || { cat "$T/stat"; fail "rudp-stat $hold failed"; }
     sed 's/^/rudp-stat: /' "$T/stat" | grep -E 'ESTAB|^rudp-stat:   [a-z]' || true
 }
 # ccs FROM TO: the controllers of the connections FROM > TO (extended

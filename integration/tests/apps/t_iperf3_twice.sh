@@ -37,7 +37,7 @@ PY
 }
 
 # listener_ino PORT: the inode of the TCP socket listening on PORT (under the
-# shim too: the application's own TCP socket listens, README: sharing a port)
+# shim too: the application's own TCP socket listens, docs/design.md: sharing a port)
 listener_ino() { ss -Htlne "sport = :$1" 2>/dev/null | sed -n 's/.* ino:\([0-9]*\) .*/\1/p' | head -1; }
 
 # relistened PORT INO: wait (10 s at most) until a listener other than INO

@@ -23,7 +23,7 @@ run() {
     P=$(bat_port)
     S=127.0.0.1:$P
     # -U 0: no UDP (its UDP on the port would make the listener plain TCP,
-    # README: the program's own UDP); -I 2m: items up to 2 MB
+    # docs/design.md: the program's own UDP); -I 2m: items up to 2 MB
     bg_app memcached memcached -u root -l 127.0.0.1 -p "$P" -U 0 -t 4 -m 64 -I 2m -c 256
     MC=$LAST_PID
     bat_listen "$MC" "$P" 20

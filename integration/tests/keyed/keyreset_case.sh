@@ -1,5 +1,5 @@
 #!/bin/sh
-# One case of keyed stateless reset (core/keyreset.c, README "Keyed mode"),
+# One case of keyed stateless reset (core/keyreset.c, docs/security.md "Keyed mode"),
 # run by t_keyed_reset.sh and t_keyed_reset_nat.sh (not a test of its own:
 # run.sh takes t_*.sh only). A keyed server killed with SIGKILL and
 # restarted on the same port ends its old connections at their next packet,
@@ -28,7 +28,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || { echo "skip: keyed mode is the shim's"; exit 0; }
-need_bin rudp-stat
+need_tool rudp-stat
 make_key "$T/key"
 export RUDP_KEY_FILE="$T/key"
 P=${KR_PORT:-$(free_port)}
@@ -96,7 +96,7 @@ PYEOF
 
 # stat PID NAME: rudp-stat's report in $T/stat-NAME; field FILE PHRASE
 stat() {
-    "$BIN/rudp-stat" "$1" >"$T/stat-$2" 2>&1 || { cat "$T/stat-$2"; fail "rudp-stat $2 failed"; }
+    "$TOOLS/rudp-stat" "$1" >"$T/stat-$2" 2>&1 || { cat "$T/stat-$2"; fail "rudp-stat $2 failed"; }
 }
 field() { sed -n "s/.*$2 \([0-9]*\).*/\1/p" "$1" | head -1; }
 
@@ -136,7 +136,7 @@ if [ "${KR_EXPECT:-reset}" = refused ]; then
     echo go >"$T/go"
     i=0 auth=0
     while [ "$i" -lt 150 ]; do # 15 s at most
-        "$BIN/rudp-stat" "$CLI" >"$T/stat-cli" 2>&1 || break
+        "$TOOLS/rudp-stat" "$CLI" >"$T/stat-cli" 2>&1 || break
         auth=$(field "$T/stat-cli" 'authentication')
         [ "${auth:-0}" -ge 1 ] && break
         sleep 0.1

@@ -19,7 +19,7 @@
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 LDP=$(shim_preload)
-RUN=$ROOT/shim/rudp-run
+RUN=$TOOLS/rudp-run
 
 # start FILE: /bin/true under the shim with RUDP_KEY_FILE=FILE; $rc, $T/err
 start() { rc=0; timeout 10 env LD_PRELOAD="$LDP" RUDP_KEY_FILE="$1" /bin/true 2>"$T/err" || rc=$?; }

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
-need_bin rudp-stat
+need_tool rudp-stat
 
 SIZE=8388608 HALF=4194304
 head -c "$SIZE" /dev/urandom >"$T/up"
@@ -32,7 +32,7 @@ head -c "$HALF" "$T/up" >&3
 CONN='^[A-Z0-9-]+ 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+'
 for who in SRV CLI; do
     eval pid=\$$who
-    "$BIN/rudp-stat" "$pid" >"$T/stat-$who" 2>&1 || { cat "$T/stat-$who"; fail "rudp-stat $who failed"; }
+    "$TOOLS/rudp-stat" "$pid" >"$T/stat-$who" 2>&1 || { cat "$T/stat-$who"; fail "rudp-stat $who failed"; }
     grep -Eq "$CONN (chacha20-poly1305|aes256-gcm)( |\$)" "$T/stat-$who" ||
         { cat "$T/stat-$who"; fail "$who: no connection with an AEAD cipher"; }
     ! grep -Eq "$CONN (plain|keyed)( |\$)" "$T/stat-$who" ||

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Keyed stateless reset (core/keyreset.c, README "Keyed mode"): a keyed
+# Keyed stateless reset (core/keyreset.c, docs/security.md "Keyed mode"): a keyed
 # server killed with SIGKILL and restarted on the same port ends its old
 # connections at their next packet, and a stranger without the key still
 # gets nothing back (keyreset_case.sh says how). Twice: with one engine per

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Keyed stateless reset through a NAT that rewrites the server's address
-# and port (README "Keyed mode", "Stateless reset"): in a network namespace
+# and port (docs/security.md "Keyed mode", "Stateless reset"): in a network namespace
 # of its own, the client connects to 10.77.0.1:7001, which nftables dnat
 # turns into the server's 10.77.0.2:7000 (and its replies back), as a
 # container's published port or a cloud's 1:1 NAT does. The server runs

@@ -16,7 +16,7 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
-need_bin rudp-stat
+need_tool rudp-stat
 
 mkdir "$T/www"
 echo "not for strangers" >"$T/www/index.txt"
@@ -55,7 +55,7 @@ fetch() {
 # counters NAME: the server's rejected handshakes and accepted connections
 # from rudp-stat, as "$REJ $ACC" (REJ empty without a keyed line).
 counters() {
-    "$BIN/rudp-stat" "$SRV" >"$T/stat-$1" 2>&1 || { cat "$T/stat-$1"; fail "$1: rudp-stat failed"; }
+    "$TOOLS/rudp-stat" "$SRV" >"$T/stat-$1" 2>&1 || { cat "$T/stat-$1"; fail "$1: rudp-stat failed"; }
     REJ=$(sed -n 's/^keyed: handshakes rejected \([0-9]*\) .*/\1/p' "$T/stat-$1")
     ACC=$(sed -n 's/^connections: opened [0-9]* accepted \([0-9]*\) .*/\1/p' "$T/stat-$1")
     [ -n "$ACC" ] || { cat "$T/stat-$1"; fail "$1: no connection counters in rudp-stat's report"; }

@@ -7,7 +7,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
-need_bin prog_keeper rudp-stat
+need_bin prog_keeper
+need_tool rudp-stat
 trap 'end_keepers; cleanup' EXIT INT TERM
 run_both keeper_listener "$BIN/prog_keeper" listener
 run_both keeper_timewait "$BIN/prog_keeper" timewait

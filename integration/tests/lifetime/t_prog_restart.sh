@@ -9,7 +9,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
-need_bin prog_restart rudp-stat
+need_bin prog_restart
+need_tool rudp-stat
 trap 'end_keepers; cleanup' EXIT INT TERM
 RUDP_LOG=info run_both restart "$BIN/prog_restart"
 if [ "$SHIM_MODE" = shim ]; then

@@ -1,6 +1,6 @@
 #!/bin/sh
 # More than one engine thread (RUDP_ENGINES=2; the default is one, see
-# README, configuration): tests that exercise what several engines change,
+# docs/configuration.md): tests that exercise what several engines change,
 # run again with two.
 #   t_many_conns: 1,000 connections from two processes to one listener,
 #     spread over both of the server's engines (each carries some: its own

@@ -1,5 +1,5 @@
 #!/bin/sh
-# rudpraw.py (integration/tools), the raw client written from README's wire
+# rudpraw.py (integration/tools), the raw client written from docs/wire.md's wire
 # format, speaks the protocol: its codec passes its self-test; against a
 # python3 listener under the shim it completes the handshake (the server
 # acknowledges the first DATA), sends a text in order with FIN that the

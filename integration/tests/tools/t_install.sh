@@ -1,7 +1,7 @@
 #!/bin/sh
 # make install / make uninstall into a staging directory (DESTDIR):
 #   - every file is where the man pages say (bin, lib, lib/.debug, man1,
-#     man7, share/librudp_shim), the tools too when they are in the tree;
+#     man7, share/librudp_shim): the user's tools (tools/) and their pages (man/);
 #   - the library has no debug info, the separate file has it, the
 #     library's .gnu_debuglink names it (and gdb, if present, finds it);
 #   - man renders every page from the staged MANPATH, NAME lines included;
@@ -19,15 +19,10 @@ I=$D$P
 make -s -C "$ROOT" install DESTDIR="$D" PREFIX="$P" >"$T/install.log" 2>&1 ||
     fail "make install failed: $(tail -5 "$T/install.log")"
 
-want="bin/rudp-run lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
-share/man/man1/rudp-run.1 share/man/man7/librudp_shim.7 share/librudp_shim/rudp.lua"
-pages="rudp-run:1 librudp_shim:7"
-if [ -f "$ROOT/integration/tools/rudp-stat.c" ]; then
-    want="$want bin/rudp-stat share/man/man1/rudp-stat.1" pages="$pages rudp-stat:1"
-fi
-if [ -f "$ROOT/integration/tools/rudp-plot" ]; then
-    want="$want bin/rudp-plot share/man/man1/rudp-plot.1" pages="$pages rudp-plot:1"
-fi
+want="bin/rudp-run bin/rudp-stat bin/rudp-plot lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
+share/man/man1/rudp-run.1 share/man/man1/rudp-stat.1 share/man/man1/rudp-plot.1
+share/man/man7/librudp_shim.7 share/librudp_shim/rudp.lua"
+pages="rudp-run:1 rudp-stat:1 rudp-plot:1 librudp_shim:7"
 for f in $want; do
     [ -f "$I/$f" ] || fail "make install did not install $P/$f: $(cd "$D" && find . -type f)"
 done

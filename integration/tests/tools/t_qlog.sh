@@ -35,7 +35,7 @@ LDP=$(shim_preload)
 # kernel TCP, and a connection that went TCP leaves no trace to check.
 export RUDP_FALLBACK=none
 CHECK="python3 $ROOT/integration/tools/qlog_check.py"
-PLOT=$ROOT/integration/tools/rudp-plot
+PLOT=$TOOLS/rudp-plot
 [ -f "$SHIM" ] || fail "shim not built: $SHIM"
 command -v gnuplot >/dev/null || fail "gnuplot not installed (integration/deps.sh test)"
 

@@ -4,31 +4,42 @@
 # warnings for programs LD_PRELOAD cannot reach (static, Go), a transfer
 # through it, and a bad setting reported by name with exit status 2.
 . "$(dirname "$0")/../../lib/lib.sh"
-RUN="$ROOT/shim/rudp-run --shim $SHIM"
+RUN="$TOOLS/rudp-run --shim $SHIM"
 
 $RUN --help >"$T/help" || fail "--help failed"
 grep -q -- "--redirect" "$T/help" || fail "--help does not describe --redirect"
 echo "ok: --help"
 
-# Every setting in config.c's table of known variables, every controller
-# and the defaults appear in --help.
-vars=$(sed -n 's/.*{"\(RUDP_[A-Z_]*\)", SETTING}.*/\1/p' "$ROOT/shim/base/config.c")
-[ "$(echo "$vars" | wc -w)" -ge 16 ] || fail "cannot read the settings from shim/base/config.c: $vars"
-for v in $vars; do
-    grep -qw "$v" "$T/help" || fail "--help does not mention $v"
-done
+# Every setting of config.c's table of known variables appears in --help
+# and the man pages, with the same options (tests/check_settings.sh, which
+# make test runs too); every controller and the defaults in --help.
+"$ROOT/tests/check_settings.sh" "$TOOLS/rudp-run" >"$T/settings" 2>&1 ||
+    fail "tests/check_settings.sh: $(cat "$T/settings")"
+vars=$(sed -n 's/^settings OK: the \([0-9]*\) .*/\1/p' "$T/settings")
 for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8M" \
          "64K to 1G" "1200 to 65507" "--engines" "--memory" "--source-limit" "--offload" \
          "--qlog-dir" "--version" "--key-file" "--genkey" "umask 077"; do
     grep -q -- "$w" "$T/help" || fail "--help does not say '$w'"
 done
-echo "ok: --help names all $(echo "$vars" | wc -w) settings, their defaults and the controllers"
+echo "ok: --help names all $vars settings, their defaults and the controllers"
 
 want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
 $RUN --version >"$T/ver" || fail "--version failed"
 [ "$(head -1 "$T/ver")" = "rudp-run (librudp_shim) $want" ] ||
     fail "--version says '$(head -1 "$T/ver")', the Makefile $want"
 echo "ok: --version: $(head -1 "$T/ver")"
+
+# Without --shim: build/bin/rudp-run, as make leaves it, preloads the
+# library of its own build (build/asan/bin/rudp-run the ASan one), and
+# tools/rudp-run the source tree's build/librudp_shim.so.
+lib_of() { env -u RUDP_SHIM "$1" --version | sed -n 's/^library: //p' | xargs readlink -f; }
+[ "$(lib_of "$TOOLS/rudp-run")" = "$(readlink -f "$SHIM")" ] ||
+    fail "$TOOLS/rudp-run preloads $(lib_of "$TOOLS/rudp-run"), not $SHIM"
+if [ -f "$ROOT/build/librudp_shim.so" ]; then
+    [ "$(lib_of "$ROOT/tools/rudp-run")" = "$(readlink -f "$ROOT/build/librudp_shim.so")" ] ||
+        fail "tools/rudp-run preloads $(lib_of "$ROOT/tools/rudp-run"), not build/librudp_shim.so"
+fi
+echo "ok: without --shim, $TOOLS/rudp-run preloads $SHIM; tools/rudp-run the source tree's build"
 
 for p in nosuchprog-rudp ./no/such/prog; do
     rc=0; $RUN "$p" >"$T/out" 2>"$T/err" || rc=$?

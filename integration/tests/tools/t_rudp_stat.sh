@@ -1,5 +1,5 @@
 #!/bin/sh
-# rudp-stat (integration/tools/rudp-stat.c, shim/control.c): the live view of
+# rudp-stat (tools/rudp-stat.c, shim/control.c): the live view of
 # a running process under the shim.
 #  (a) nginx (master + 2 workers) under the shim while wrk under the shim
 #      loads it: rudp-stat of a worker (served by its master's engine) and of
@@ -28,8 +28,8 @@
 [ "$SHIM_MODE" = shim ] || skip "rudp-stat needs the shim"
 need_root "to run rudp-stat as nobody"
 compat_deps
-need_bin rudp-stat
-STAT=$BIN/rudp-stat
+need_tool rudp-stat
+STAT=$TOOLS/rudp-stat
 
 # Checks that FILE's report has an ESTAB connection with every field.
 assert_report() {

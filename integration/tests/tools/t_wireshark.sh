@@ -1,5 +1,5 @@
 #!/bin/sh
-# The Wireshark dissector (integration/tools/rudp.lua) on a real capture:
+# The Wireshark dissector (tools/rudp.lua) on a real capture:
 # tshark captures loopback on one port while nc sends 2 MB under the shim
 # (RUDP_OFFLOAD=0 and 1400-byte datagrams: one datagram per packet, as on
 # a wire; see the dissector's header on GSO trains), plus one datagram that
@@ -12,7 +12,7 @@
 #   - the bytes nc received are the bytes sent.
 . "$(dirname "$0")/../../lib/lib.sh"
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
-LUA="$ROOT/integration/tools/rudp.lua"
+LUA="$TOOLS/rudp.lua"
 LDP=$(shim_preload)
 P=$(free_port)
 SIZE=2000000

@@ -1,7 +1,7 @@
 -- rudp.lua: a Wireshark/tshark dissector for librudp_shim's wire format
--- (core/wire.h is the reference; README "Wire format" summarises it).
+-- (core/wire.h is the reference; docs/wire.md summarises it).
 --
---   tshark -X lua_script:integration/tools/rudp.lua -r capture.pcap
+--   tshark -X lua_script:build/bin/rudp.lua -r capture.pcap
 --   wireshark: copy to ~/.local/lib/wireshark/plugins/ (or -X lua_script:...)
 --
 -- The protocol is "rudpshim" (display filter rudpshim, fields rudpshim.*):

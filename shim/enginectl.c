@@ -1,0 +1,323 @@
+/*
+ * enginectl.c: the process's engines as a whole, for the layers above the
+ * engine, which do not touch G (engine.h) themselves: how many run and
+ * which, whose they are (the pid, a keeper's), the command lock, pausing
+ * them all at their safe point and resuming them, what fork does to them,
+ * and the steps of handing them to a keeper (keeper.c decides when and
+ * forks it; the engines' state is changed here).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#include "poison.h"
+
+/* ---- which engines, whose ---- */
+
+int shim_engines_nrun(void)
+{
+    return __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+}
+
+struct engine *shim_engine_nth(int k)
+{
+    return &G.e[k];
+}
+
+struct engine *shim_engine_if_running(unsigned k)
+{
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    return k < (unsigned)nrun ? &G.e[k] : NULL;
+}
+
+int shim_engine_index(const struct engine *e)
+{
+    return (int)(e - G.e);
+}
+
+pid_t shim_engines_pid(void)
+{
+    return __atomic_load_n(&G.pid, __ATOMIC_RELAXED);
+}
+
+int shim_engines_keeper(void)
+{
+    return __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED);
+}
+
+int shim_engines_in_handoff(void)
+{
+    return __atomic_load_n(&G.in_handoff, __ATOMIC_RELAXED);
+}
+
+void shim_engines_set_handoff(int on)
+{
+    G.in_handoff = on;
+}
+
+/* ---- the command lock ---- */
+
+void shim_engines_lock(void)
+{
+    pthread_mutex_lock(&G.mu);
+}
+
+void shim_engines_unlock(void)
+{
+    pthread_mutex_unlock(&G.mu);
+}
+
+int shim_engines_wait(const struct timespec *until)
+{
+    return pthread_cond_timedwait(&G.cv, &G.mu, until);
+}
+
+void shim_engines_wake(void)
+{
+    pthread_cond_broadcast(&G.cv);
+}
+
+void shim_engines_lock_renew(void)
+{
+    pthread_mutex_init(&G.mu, NULL);
+    pthread_mutex_lock(&G.mu);
+}
+
+int shim_engines_here_locked(void)
+{
+    return G.pid == getpid() ? G.nrun : 0;
+}
+
+int shim_engines_here(void)
+{
+    pthread_mutex_lock(&G.mu);
+    int running = G.nrun > 0 && G.pid == getpid();
+    pthread_mutex_unlock(&G.mu);
+    return running;
+}
+
+/* ---- pausing them all ---- */
+
+/* Whether every running engine is parked (paused = 1) or, for resume,
+ * has left the pause (paused = 0; a broken engine stays "paused"). */
+static int all_paused_locked(int want)
+{
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        if (want ? !e->paused : e->paused && !e->broken)
+            return 0;
+    }
+    return 1;
+}
+
+void shim_engines_pause(struct engine *self)
+{
+    pthread_mutex_lock(&G.mu);
+    G.pause_req = 1;
+    if (self)
+        self->paused = 1;
+    for (int k = 0; k < G.nrun; k++) {
+        uint64_t one = 1;
+        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+        (void)w;
+    }
+    while (!all_paused_locked(1))
+        pthread_cond_wait(&G.cv, &G.mu);
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* Releases the paused engines and waits until each has left the pause, so
+ * that a pause requested right after cannot mistake the old
+ * acknowledgement for a new one. */
+static void resume_locked(void)
+{
+    G.pause_req = 0;
+    pthread_cond_broadcast(&G.cv);
+    while (!all_paused_locked(0))
+        pthread_cond_wait(&G.cv, &G.mu);
+}
+
+void shim_engine_resume(void)
+{
+    pthread_mutex_lock(&G.mu);
+    resume_locked();
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* ---- handing them to a keeper ---- */
+
+int shim_engines_listener_backlog(uint64_t ino)
+{
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (s && s->listener && s->listener_ino == ino)
+                return s->backlog;
+        }
+    }
+    return -1;
+}
+
+int shim_engines_may_hand_over(int for_exec)
+{
+    pthread_mutex_lock(&G.mu);
+    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode && !G.handed_over;
+    if (run && !for_exec)
+        G.handed_over = 1;
+    pthread_mutex_unlock(&G.mu);
+    return run;
+}
+
+void shim_engines_each(shim_engine_fn fn, rudp_time now)
+{
+    for (int k = 0; k < G.nrun; k++)
+        fn(&G.e[k], now);
+}
+
+pid_t shim_engines_keep(int *n)
+{
+    G.keeper_mode = 1;
+    pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
+    pid_t handed = G.pid;
+    G.pid = getpid();
+    G.pause_req = 0;
+    G.in_handoff = 0;
+    atomic_store(&G.sig_handoff, 0);
+    /* The app's copies of listeners may be gone: check them soon. */
+    rudp_time now = shim_now();
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        e->paused = 0;
+        for (uint32_t i = 0; i < e->nsocks; i++)
+            if (e->socks[i] && e->socks[i]->listener)
+                e->socks[i]->alive_check = now;
+        e->retry_at = now;
+    }
+    shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    *n = G.nrun;
+    return handed;
+}
+
+void shim_engines_run_kept(void)
+{
+    /* Only this thread came through fork: engine 0 runs here, the others
+     * on threads of their own, each until its work is done. */
+    int started[SHIM_ENGINES_MAX] = {0};
+    for (int k = 1; k < G.nrun; k++)
+        if (!G.e[k].broken)
+            started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
+    if (!G.e[0].broken)
+        shim_engine_loop(&G.e[0]);
+    for (int k = 1; k < G.nrun; k++)
+        if (started[k])
+            pthread_join(G.e[k].thread, NULL);
+}
+
+void shim_engines_report_remaining(void)
+{
+    if (G.pid == getpid() && !G.keeper_mode)
+        for (int k = 0; k < G.nrun; k++)
+            if (G.e[k].ctx && G.e[k].paused)
+                rudp_ctx_report_remaining(G.e[k].ctx);
+}
+
+/* ---- a fatal signal (keeper.c, signals.c) ---- */
+
+int shim_engine_signal_handoff(void)
+{
+    int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() ||
+        __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED) || G.e[0].broken)
+        return 0;
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&G.sig_handoff, &idle, 1)) {
+        uint64_t one = 1;
+        ssize_t w = write(G.e[0].evfd, &one, sizeof one);
+        (void)w;
+    }
+    return 1;
+}
+
+int shim_engine_signal_handed(void)
+{
+    return atomic_load(&G.sig_handoff) == 2;
+}
+
+void shim_engines_signal_done(struct engine *self)
+{
+    atomic_store(&G.sig_handoff, 2);
+    if (!self)
+        return;
+    pthread_mutex_lock(&G.mu);
+    while (G.pause_req)
+        pthread_cond_wait(&G.cv, &G.mu);
+    self->paused = 0;
+    pthread_cond_broadcast(&G.cv);
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* ---- fork ---- */
+
+/* Every fork parks the engine at its safe point first: a child forked
+ * while the engine thread held an allocator's lock (libasan's is not
+ * fork-safe) would inherit it held and hang at its first malloc, and the
+ * engine's state is consistent for a keeper only there. */
+static int fork_paused;
+
+void shim_engine_atfork_prepare(void)
+{
+    pthread_mutex_lock(&G.mu);
+    int park = G.nrun && !G.broken && G.pid == getpid() && !G.in_handoff && !G.keeper_mode;
+    pthread_mutex_unlock(&G.mu);
+    fork_paused = 0;
+    if (park) {
+        shim_engines_pause(NULL);
+        fork_paused = 1;
+    }
+    pthread_mutex_lock(&G.mu);
+    shim_ownfds_lock();
+    shim_qlog_atfork_prepare();
+}
+
+void shim_engine_atfork_parent(void)
+{
+    shim_qlog_atfork_parent();
+    shim_ownfds_unlock();
+    if (fork_paused)
+        resume_locked();
+    fork_paused = 0;
+    pthread_mutex_unlock(&G.mu);
+}
+
+void shim_engine_atfork_child(void)
+{
+    /* The prepare handler locked these in this very thread: unlock them
+     * (re-initialising a locked mutex is undefined, and TSan says so). */
+    shim_qlog_atfork_child(G.in_handoff);
+    shim_ownfds_unlock();
+    pthread_mutex_unlock(&G.mu);
+    if (G.in_handoff)
+        return; /* becoming a keeper: the engines' state and fds are the point */
+    /* The parent's engines keep serving every connection made before the
+     * fork; this child must not hold copies of their fds, or a bridge the
+     * parent closes would stay open here. The child gets engines of its
+     * own for what it opens itself. The log file and the qlog directory
+     * are the child's too: its own connections log and trace there. */
+    int keep[2] = {shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1, shim_cfg.qlog_dirfd};
+    shim_close_all_owned(keep, 2);
+    shim_control_forget();
+    pthread_cond_init(&G.cv, NULL);
+    /* Memory of the parent's engines is left as is: it belongs to threads
+     * that do not exist here and is never touched again. */
+    G.nrun = 0;
+    G.broken = 0;
+    G.pause_req = 0;
+    G.handed_over = 0;
+    atomic_store(&G.sig_handoff, 0);
+    memset(G.e, 0, sizeof G.e);
+}

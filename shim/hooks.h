@@ -1,0 +1,183 @@
+/*
+ * hooks.h: how the features above the engine take part in its work
+ * without the engine naming them. Calls go one way: a listener's port
+ * (portshare.c and the files beside it) and a process's lifetime
+ * (keeper.c, adopt.c, procenv.c) call the engine; where the engine must
+ * reach them (an epoll event on their fd, a tick, a command, a listener
+ * opening or closing, a process handing its engines to a keeper) it calls
+ * what they registered here, as core/ calls its user through rudp_ctx_ops.
+ *
+ * Registration happens once, at the feature's init (shim_ports_init,
+ * shim_lifetime_init, from the shim's init before any engine runs); engine
+ * threads only read what was registered. Nothing registered: the engine
+ * does without (the hook is skipped, a query says no).
+ *
+ * Per-packet paths stay direct calls inside the engine; a hook costs one
+ * indirect call per event, tick or command.
+ */
+#ifndef SHIM_HOOKS_H
+#define SHIM_HOOKS_H
+
+#include <stdint.h>
+
+#include "shim.h"
+
+struct engine;
+struct esock;
+struct bridge;
+
+/* ---- an epoll target of a feature ---- */
+
+/* What the engine calls for an epoll event on a feature's object (on the
+ * engine thread that watches it). */
+typedef struct shim_watch_ops {
+    void (*event)(void *obj, uint32_t events, rudp_time now);
+} shim_watch_ops;
+
+/* The first field of a feature's object in an engine's epoll (data.ptr):
+ * type W_HOOK while watched, 0 once buried (shim_engine_bury(e, obj,
+ * &w.type)), and what handles its events. */
+typedef struct shim_watch {
+    int type;
+    const shim_watch_ops *ops;
+} shim_watch;
+
+/* w is watched: its events go to ops->event. */
+void shim_watch_set(shim_watch *w, const shim_watch_ops *ops);
+/* Whether w is watched (set and not buried or cleared). */
+int shim_watch_on(const shim_watch *w);
+
+/* ---- a listener's socket ---- */
+
+/* What a listener's features do at its socket's turns (the engine thread
+ * of s). Every member may be NULL. */
+typedef struct shim_listener_ops {
+    /* On the app thread, at listen (shim_engine_listen): for a listener
+     * whose app set SO_REUSEPORT, its member tag in a group of processes
+     * (0: none) and the tag's abstract socket in *xfd (xgroup.c); a
+     * member socket's name for another process of ours that wants the
+     * port, made before its bind (-1: none; porthand.c). */
+    unsigned (*join)(int udp_fd, int *xfd);
+    int (*member_name)(int udp_fd);
+    /* The rest on the engine thread of s. */
+    /* s listens (its listener, accept queue and endpoint set); r is the
+     * request the app thread made, with the fds it holds for them */
+    void (*open)(struct esock *s, const shim_listen_req *r, rudp_time now);
+    /* s's listener stops (before it closes) */
+    void (*stop)(struct esock *s);
+    /* a connection on s closes first (the app shut down writing before
+     * its peer): its TIME_WAIT */
+    void (*closing_first)(struct esock *s, rudp_time now);
+    /* s's UDP socket closed: 1 if the feature took s->reserve_fd (held
+     * through TIME_WAIT), 0 and the engine closes it */
+    int (*keep_reserve)(struct esock *s);
+    /* s is freed after this: what the features hold of it goes */
+    void (*close)(struct esock *s);
+    /* A new client (a SYN) on s whose listener closed (s->listener NULL,
+     * s->listener_id set): the index of e's socket whose live listener
+     * takes it (s->idx: none) */
+    uint32_t (*live_twin)(struct engine *e, const struct esock *s);
+    /* the core's same_endpoint (rudp_ctx_ops) */
+    int (*same_endpoint)(void *user, uint32_t a, uint32_t b);
+} shim_listener_ops;
+
+/* The listener ops every listener's socket gets (do_listen). */
+void shim_engine_set_listener_ops(const shim_listener_ops *ops);
+
+/* ---- datagrams for another engine or another process ---- */
+
+typedef struct shim_relay_ops {
+    /* bits of a connection ID that name the engine which chose it (read
+     * once, at an engine's start) */
+    unsigned (*tag_bits)(void);
+    /* rudp_ctx_input said another engine's: `owner` (forward.c) */
+    void (*to_engine)(struct esock *s, unsigned owner, const rudp_addr *local,
+                      const rudp_addr *peer, const uint8_t *buf, size_t len, rudp_time now);
+    /* after e's commands: what other engines handed it */
+    void (*take)(struct engine *e, rudp_time now);
+    /* rudp_ctx_input said another process's: member `tag` (xgroup.c) */
+    void (*to_member)(struct esock *s, unsigned tag, const rudp_addr *local,
+                      const rudp_addr *peer, const uint8_t *buf, size_t len, rudp_time now);
+    /* after a socket was read: what waits for other processes goes */
+    void (*flush)(struct engine *e, rudp_time now);
+} shim_relay_ops;
+
+void shim_engine_set_relay_ops(const shim_relay_ops *ops);
+
+/* ---- a client connection ---- */
+
+typedef struct shim_client_ops {
+    /* RUDP_EV_SERVER_MOVED on b's connection (b owns its socket) */
+    void (*server_moved)(struct bridge *b);
+} shim_client_ops;
+
+void shim_engine_set_client_ops(const shim_client_ops *ops);
+
+/* ---- engine-wide events ---- */
+
+/* Something happened to engine e (on its thread): SHIM_ON_TICK, its turn
+ * reached e->retry_at (a feature's timers look at what is due and lower
+ * e->retry_at for their next); SHIM_ON_RETIRE, a keeper's engine whose
+ * work is done stops. */
+enum { SHIM_ON_TICK, SHIM_ON_RETIRE, SHIM_ON_N };
+typedef void (*shim_engine_fn)(struct engine *e, rudp_time now);
+/* fn is called at `when`, after those registered before it; at most
+ * SHIM_ON_MAX for each. */
+#define SHIM_ON_MAX 8
+void shim_engine_on(int when, shim_engine_fn fn);
+
+/* A command of type `type` (CMD_*, below SHIM_CMD_MAX) with its request
+ * u.ctl, on e's thread; one function for each type. */
+#define SHIM_CMD_MAX 16
+typedef void (*shim_cmd_fn)(struct engine *e, void *req);
+void shim_engine_on_cmd(int type, shim_cmd_fn fn);
+
+/* What a process's lifetime asks of and tells the engine. */
+typedef struct shim_lifetime_ops {
+    /* In a keeper: whether the process that handed its engines over may
+     * still be exiting (its copies of the app's listeners do not count) */
+    int (*handing_over)(rudp_time now);
+    /* engine 0's thread, when a fatal signal asked for a keeper
+     * (G.sig_handoff == 1) */
+    void (*take_signal)(struct engine *e);
+    /* an engine started (G.nrun counts it; G.mu held) */
+    void (*started)(void);
+    /* In a child with an fd table of its own (shim_procenv_table() != 0):
+     * has an engine copy fds[0..n) into the owner's table (shim_adopt_fds);
+     * and a number of the child's table that writes to e's eventfd
+     * (shim_adopt_wake_fd). Unset: -ENOSYS. */
+    int (*adopt_fds)(int *fds, int n);
+    int (*wake_fd)(struct engine *e, int *own);
+    /* A connect's kernel TCP won in a keeper or for a CLONE_VM child
+     * (fallback.c; exechand.c does it): relays carry it on between the
+     * bridge's end efd and tfd (shim_exechand_relay; unset: -ENOSYS);
+     * in a keeper after exec, whether a new image takes sockets
+     * (shim_exechand_live; unset: 0), tfd sent to it for the app's fd
+     * (shim_exechand_send), and its answer (shim_exechand_answer; unset:
+     * -1, never); a racing connect ended (shim_exechand_idle). */
+    int (*tcp_relay)(int efd, int tfd, uint32_t slot);
+    int (*image_live)(void);
+    int (*image_send)(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uint64_t id);
+    int (*image_answer)(uint64_t id, int *result);
+    void (*race_ended)(void);
+} shim_lifetime_ops;
+
+void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops);
+
+/* ---- the engine's side: what was registered (hooks.c) ---- */
+
+typedef struct shim_hooks {
+    const shim_listener_ops *listener;
+    const shim_relay_ops *relay;
+    const shim_client_ops *client;
+    const shim_lifetime_ops *lifetime;
+    shim_engine_fn on[SHIM_ON_N][SHIM_ON_MAX];
+    shim_cmd_fn cmd[SHIM_CMD_MAX];
+} shim_hooks;
+
+extern shim_hooks shim_hook;
+
+/* Runs what was registered for `when` (SHIM_ON_*). */
+void shim_hooks_run(int when, struct engine *e, rudp_time now);
+
+#endif

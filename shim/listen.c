@@ -1,0 +1,519 @@
+/*
+ * listen.c: the server side interposed: bind(), listen(), accept() and
+ * accept4(). A TCP socket that listens on a redirected address is replaced,
+ * under the same fd number, by an AF_UNIX listener to which the engine
+ * hands the connections it accepts over rudp; the kernel TCP socket keeps
+ * holding the port (and, with RUDP_ACCEPT_TCP, accepts plain TCP clients:
+ * tcpaccept.c). bind() to port 0 takes a port free for TCP and UDP alike,
+ * and accept() takes only what our engine hands over.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "porthand.h"
+#include "portshare.h"
+#include "sock.h"
+
+/* ---- bind ---- */
+
+/* A TCP socket bound to port 0 gets a port the kernel found free for TCP;
+ * should it listen, its rudp listener needs the UDP port of the same number
+ * too, and under TCP listen() never fails for a port the kernel chose. So
+ * choose one free for both: let the kernel pick a free UDP port, then take
+ * that port for TCP, trying again if TCP has it in use. Returns 1 if
+ * bound, 0 to leave the choice to the kernel, -1 on a bind error. */
+static int bind_free_for_both(int fd, int family, const struct sockaddr *addr, socklen_t len)
+{
+    if (len < sa_len(family) || addr->sa_family != family ||
+        get_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT))
+        return 0; /* the kernel's errors, or the port is chosen at connect() */
+    struct sockaddr_storage want;
+    memset(&want, 0, sizeof want);
+    memcpy(&want, addr, sa_len(family));
+    if (port_of(&want) != 0)
+        return 0;
+    int v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+    for (int tries = 0; tries < 16; tries++) {
+        int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (u < 0)
+            return 0;
+        if (family == AF_INET6)
+            real_setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        struct sockaddr_storage got;
+        socklen_t gl = sizeof got;
+        if (real_bind(u, (struct sockaddr *)&want, sa_len(family)) < 0 ||
+            real_getsockname(u, (struct sockaddr *)&got, &gl) < 0) {
+            real_close(u);
+            return 0; /* the kernel's own bind gives the error, if any */
+        }
+        int r = real_bind(fd, (struct sockaddr *)&got, sa_len(family));
+        int e = errno;
+        real_close(u);
+        if (r == 0)
+            return 1;
+        if (e != EADDRINUSE) {
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (!shim_init() || !addr)
+        return real_bind(fd, addr, len);
+    int saved = errno;
+    int family = tcp_family(fd);
+    if (family && shim_port_bind_conflict(fd, addr, len))
+        return fail(EADDRINUSE); /* a listener there, not listening on TCP */
+    int r = family ? bind_free_for_both(fd, family, addr, len) : 0;
+    if (r < 0)
+        return -1;
+    if (!family)
+        shim_port_yield(fd, addr, len); /* the app's UDP: our listeners give way */
+    errno = saved;
+    if (r)
+        return 0;
+    r = real_bind(fd, addr, len);
+    if (r < 0 && errno == EADDRINUSE && family) {
+        if (shim_porthand_reclaim(fd, addr, len)) {
+            errno = saved;
+            r = real_bind(fd, addr, len); /* a listener of ours that nobody held had it */
+        } else {
+            errno = EADDRINUSE;
+        }
+    }
+    return r;
+}
+
+/* ---- listen ---- */
+
+/* The listener on local cannot have its UDP port: the app's own UDP socket
+ * own has it, or (own < 0) another process's. It stays the app's kernel TCP
+ * socket, listening, and says so. */
+static int listen_plain(int fd, int backlog, const struct sockaddr_storage *local, int own)
+{
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    if (own >= 0)
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is the application's own (fd %d): "
+                 "listening on plain kernel TCP, not rudp", fd, port_of(local), own);
+    else
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is taken by another %s: "
+                 "listening on plain kernel TCP, not rudp", fd, port_of(local),
+                 own == SHIM_PORT_FOREIGN ? "process's UDP socket" : "socket");
+    return 0;
+}
+
+/* fd, a socket shared with another process before listen(), has a rudp
+ * listener made of it there (shim_port_share_listener): fd becomes that
+ * listener too, one queue for both, as the TCP socket they share would
+ * be. 0, or -1 if there is none; then *same is 1 if fd is that other
+ * process's socket all the same (it could not give its listener). */
+static int listen_shared(int fd, const struct sockaddr_storage *local, int status, int fdflags,
+                         shim_fd *rec, int *same)
+{
+    int ufd = shim_port_share_listener(local, rec->v6only, fd, same);
+    if (ufd < 0)
+        return -1;
+    shim_name n;
+    if (shim_name_get(ufd, 0, &n) != 1 || n.kind != SHIM_NAME_LISTENER) {
+        real_close(ufd);
+        return -1;
+    }
+    int err = shim_replace_fd(fd, ufd, status, fdflags, 0);
+    if (err < 0) {
+        real_close(ufd);
+        return -1;
+    }
+    /* No listen() on it here (TCP's second listen() sets the backlog):
+     * that would make this process the listener's credential (ident.c),
+     * and the engine serving it is the other's. */
+    rec->fd = fd;
+    rec->kind = SHIM_FD_LISTENER;
+    rec->id = n.id;
+    rec->slot = UINT32_MAX;
+    rec->sockopts_default = err == 0;
+    shim_fd_put(rec);
+    SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u with process %d, which "
+             "listened on the same socket first", fd, port_of(local), (int)n.pid);
+    return 0;
+}
+
+/* listen() on fd, a TCP socket another process listens on over rudp (the
+ * same open file: fork or SCM_RIGHTS before listen()), when its listener
+ * cannot be shared (the holder dropped privileges, ran out of fds, did not
+ * answer in time...). Unlistening fd would stop the other's TCP socket,
+ * its plain TCP clients and queue included. Least bad: listen() returns 0
+ * as Linux does, and fd stays the kernel TCP socket, listening: this
+ * process accepts plain TCP clients (sharing the queue with the other's
+ * engine if that accepts plain TCP too), rudp clients go to the other. */
+static int listen_same_unshared(int fd, int backlog, const struct sockaddr_storage *local)
+{
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    SHIM_LOG(RUDP_LOG_WARN, "fd %d: another process listens over rudp on this very socket "
+             "(port %u) and cannot share its listener: this process accepts plain kernel "
+             "TCP clients only", fd, port_of(local));
+    return 0;
+}
+
+static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
+{
+    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+    shim_fd rec;
+    memset(&rec, 0, sizeof rec);
+    rudp_config cfg;
+    shim_sock_config_from_socket(fd, &cfg, &rec);
+    rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
+    if (!shim_cfg.datagram_set)
+        loopback_datagram(&cfg); /* an offer: remote clients offer less */
+
+    /* listen()'s conflicts are the TCP socket's, decided by the kernel:
+     * another listener on the port, SO_REUSEADDR and SO_REUSEPORT rules
+     * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
+    /* Listening already, and not ours (shim_sock_ours(): the app's listener is a
+     * unix socket): another process listens on this very socket. */
+    int was_listening = get_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
+    if (real_listen(fd, backlog) < 0)
+        return -1;
+    int quiet, same = 0;
+    int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport, &quiet);
+    if (own >= 0 || own == SHIM_PORT_FOREIGN)
+        return listen_plain(fd, backlog, local, own);
+    if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
+        if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
+            return 0; /* made of this socket: ours to share */
+        if (same || was_listening)
+            return listen_same_unshared(fd, backlog, local);
+        shim_tcp_unlisten(fd);
+        return fail(EADDRINUSE);
+    }
+    if (!shim_cfg.accept_tcp) {
+        shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
+        if (shim_port_listening(local, rec.v6only, rec.reuseport)) {
+            if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
+                return 0;
+            if (same)
+                return listen_same_unshared(fd, backlog, local);
+            return fail(EADDRINUSE); /* as the kernel says with TCP listening */
+        }
+    }
+
+    int err, udp = -1, lfd = -1, reserve = -1, phfd = -1;
+    udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp < 0)
+        goto fail_errno;
+    /* Named before it is bound: another process of ours that finds it on
+     * the port finds it named (porthand.c, udpdiag.c). */
+    phfd = shim_porthand_name(udp);
+    if (family == AF_INET6) {
+        int v6 = rec.v6only;
+        real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
+    int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
+    real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    /* With more than one engine, each gets a socket of this listener's
+     * SO_REUSEPORT group (engine.c); every member must ask before bind.
+     * The app's TCP socket, bound, still holds the port against others.
+     * An app's SO_REUSEPORT group of listeners (threads, processes) is one
+     * group of UDP sockets too: the kernel spreads clients over it by a
+     * hash of their addresses, as it spreads TCP connections. */
+    int one = 1;
+    if (shim_cfg.engines > 1 || rec.reuseport)
+        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0) {
+        if (errno != EADDRINUSE)
+            goto fail_errno;
+        /* TCP allowed the port, UDP has it taken: another process's UDP */
+        real_close(udp);
+        if (phfd >= 0)
+            shim_close_owned(phfd);
+        return listen_plain(fd, backlog, local, -1);
+    }
+    shim_udp_grow_buffers(udp, 1);
+
+    lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0)
+        goto fail_errno;
+    err = shim_engine_start();
+    if (err) {
+        errno = -err;
+        goto fail_errno;
+    }
+    shim_name n;
+    memset(&n, 0, sizeof n);
+    n.kind = SHIM_NAME_LISTENER;
+    n.family = family;
+    n.local = *local;
+    n.slot = UINT32_MAX;
+    n.id = shim_engine_new_id();
+    n.pid = shim_slot_owner(); /* getpid(), with our slab made: a keeper enters itself there */
+    if ((err = shim_name_bind(lfd, &n)) < 0) {
+        errno = -err;
+        goto fail_errno;
+    }
+    if (real_listen(lfd, backlog) < 0)
+        goto fail_errno;
+    /* The kernel TCP socket keeps holding the port, so a second bind to it
+     * fails with EADDRINUSE as it would under TCP. */
+    reserve = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (reserve < 0)
+        reserve = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (reserve < 0)
+        goto fail_errno;
+
+    shim_listen_req req;
+    memset(&req, 0, sizeof req);
+    req.lname = n;
+    req.lun_len = sizeof req.lun;
+    if (real_getsockname(lfd, (struct sockaddr *)&req.lun, &req.lun_len) < 0)
+        goto fail_errno;
+    req.lino = shim_fd_ino(lfd);
+    pid_t lpid;
+    if (shim_ident_listener_cred(lfd, &lpid, &req.luid) < 0)
+        req.luid = geteuid();
+    req.wildcard = is_any(local);
+    req.udp_fd = shim_fd_move_high(udp);
+    req.reserve_fd = reserve;
+    req.backlog = backlog;
+    req.app_reuseport = rec.reuseport;
+    req.quiet = quiet;
+    req.phfd = phfd;
+    /* Dual listener: the reserve socket, the app's own TCP socket, listens
+     * too, with the app's backlog, and the engine hands what it accepts to
+     * the unix listener (tcpaccept.c). Listening last, so nothing failed
+     * after it but the hand-over; TCP's own errors (EADDRINUSE: another
+     * socket listens on the port) are listen()'s, as without the shim. */
+    req.accept_tcp = shim_cfg.accept_tcp;
+    if (req.accept_tcp && real_listen(reserve, backlog) < 0)
+        goto fail_errno;
+    req.id = n.id;
+    req.cfg = cfg;
+    udp = reserve = phfd = -1;
+    if ((err = shim_engine_listen(&req)) == -EXDEV) {
+        /* A child with an fd table of its own whose sockets no engine
+         * could take (adopt.c, logged there): the TCP socket listens, as
+         * without the shim. */
+        real_close(req.udp_fd);
+        real_close(req.reserve_fd);
+        if (req.phfd >= 0)
+            real_close(req.phfd);
+        real_close(lfd);
+        return req.accept_tcp ? 0 : real_listen(fd, backlog);
+    }
+    if (err < 0) {
+        real_close(lfd);
+        if (req.accept_tcp)
+            shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
+        return fail(-err);
+    }
+    if (shim_procenv_table() != 0)
+        shim_epollreg_discover(fd); /* its registrations: no marks in its table */
+    if ((err = shim_replace_fd(fd, lfd, status, fdflags, 0)) < 0) {
+        real_close(lfd);
+        return fail(-err);
+    }
+    rec.fd = fd;
+    rec.kind = SHIM_FD_LISTENER;
+    rec.id = n.id;
+    rec.slot = UINT32_MAX;
+    rec.sockopts_default = err == 0;
+    shim_fd_put(&rec);
+    if (req.accept_tcp)
+        SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u, and for plain TCP "
+                                "clients on TCP port %u", fd, port_of(local), port_of(local));
+    else
+        SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
+    return 0;
+
+fail_errno:
+    err = errno;
+    shim_tcp_unlisten(fd); /* listen() failed: not listening, as before the call */
+    if (udp >= 0)
+        real_close(udp);
+    if (lfd >= 0)
+        real_close(lfd);
+    if (reserve >= 0)
+        real_close(reserve);
+    if (phfd >= 0)
+        shim_close_owned(phfd);
+    return fail(err);
+}
+
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+    if (!shim_init())
+        return real_listen(fd, backlog);
+    int saved = errno;
+    /* A child with an fd table of its own: the owner's engines serve its
+     * listener too (adopt.c), if one runs. */
+    if (shim_procenv_foreign() && !shim_sock_foreign_served()) {
+        errno = saved;
+        return real_listen(fd, backlog);
+    }
+    shim_fd rec;
+    if (shim_sock_ours(fd, &rec, NULL)) {
+        errno = saved;
+        if (rec.kind != SHIM_FD_LISTENER)
+            return fail(EINVAL);
+        /* A new backlog, as TCP allows. But listen() also makes the caller
+         * the listener's credential (ident.c): if another process's engine
+         * (the parent that made it, a keeper) serves it, keep that one and
+         * the old backlog, or its connections would be refused. */
+        pid_t lp;
+        uid_t lu;
+        if (shim_ident_listener_cred(fd, &lp, &lu) == 0 && lp != getpid())
+            return 0;
+        return real_listen(fd, backlog);
+    }
+    int family = tcp_family(fd);
+    errno = saved;
+    if (!family)
+        return real_listen(fd, backlog);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    memset(&local, 0, sizeof local);
+    if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -1;
+    if (port_of(&local) == 0) {
+        /* TCP binds an unbound listener to an ephemeral port; so do we,
+         * on the kernel socket, so the port is reserved for TCP too. */
+        struct sockaddr_storage any;
+        memset(&any, 0, sizeof any);
+        any.ss_family = (sa_family_t)family;
+        int r = bind_free_for_both(fd, family, (struct sockaddr *)&any, sa_len(family));
+        if (r < 0 || (r == 0 && real_bind(fd, (struct sockaddr *)&any, sa_len(family)) < 0))
+            return -1;
+        llen = sizeof local;
+        if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+            return -1;
+    }
+    if (!shim_redirect((struct sockaddr *)&local))
+        return shim_sock_kernel_kept(fd, real_listen(fd, backlog));
+    errno = saved;
+    return redirect_listen(fd, family, &local, backlog);
+}
+
+/* ---- accept ---- */
+
+/* Options set on the listener after listen() reach a plain TCP connection
+ * here (those set before, the kernel carried from the app's own socket):
+ * socket-level ones as for a bridge; the TCP-level ones we recorded. */
+static void plain_tcp_options(int lfd, const shim_fd *l, int tfd)
+{
+    if (!l->sockopts_default)
+        shim_sock_copy_options(lfd, tfd);
+    shim_put_tcp_options(tfd, l);
+}
+
+/* nfd, accepted from our listener lfd (record l), carries a plain kernel TCP
+ * connection (tcpaccept.c): the TCP socket takes nfd's number, with the
+ * flags accept4 was given (the passed file has status flags of its own), and
+ * no record, so every later call is the kernel's. Returns 0; -1: the engine
+ * sent none, nfd is still the unix socket and is to be dropped. */
+static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct sockaddr *addr,
+                     socklen_t *len)
+{
+    struct sockaddr_storage peer;
+    socklen_t pl;
+    int tfd = shim_tcpl_receive(nfd, &peer, &pl);
+    if (tfd < 0)
+        return -1;
+    int fl = fcntl(tfd, F_GETFL);
+    if (fl >= 0)
+        fcntl(tfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    plain_tcp_options(lfd, l, tfd);
+    if (dup3(tfd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        real_close(tfd);
+        return -1;
+    }
+    real_close(tfd);
+    shim_fd_del(nfd);
+    if (addr && len)
+        memcpy(addr, &peer, *len < pl ? *len : pl);
+    if (len)
+        *len = pl;
+    if (shim_cfg.log_level >= RUDP_LOG_INFO) {
+        rudp_addr ra;
+        char a[64];
+        shim_to_rudp_addr((struct sockaddr *)&peer, &ra);
+        rudp_addr_format(&ra, a, sizeof a);
+        shim_log(RUDP_LOG_INFO, "fd %d: plain TCP connection from %s (kernel TCP, not rudp)",
+                 nfd, a);
+    }
+    return 0;
+}
+
+static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
+{
+    int on = shim_init();
+    int saved = errno;
+    shim_fd rec;
+    shim_name ln;
+    if (!on || !shim_sock_ours(fd, &rec, &ln) || rec.kind != SHIM_FD_LISTENER) {
+        errno = saved;
+        return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
+    }
+    errno = saved;
+    int nfd;
+    shim_name n;
+    for (;;) {
+        struct sockaddr_un un;
+        socklen_t ulen = sizeof un;
+        nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
+                   : real_accept(fd, (struct sockaddr *)&un, &ulen);
+        if (nfd < 0)
+            return nfd;
+        /* Only our engine may hand us a connection: anyone else's is
+         * closed unseen, and accept goes on as if it had never come: the
+         * next one queued is taken; with none, a non-blocking accept says
+         * EAGAIN and a blocking one waits (both the kernel's own, asked
+         * again). Linux's blocking accept waits until a connection is
+         * there to return (inet_csk_accept -> inet_csk_wait_for_connect). */
+        saved = errno;
+        if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1) {
+            if (n.kind == SHIM_NAME_ENGINE)
+                break;
+            if (n.kind == SHIM_NAME_TCP && plain_tcp(fd, &rec, nfd, flags, addr, len) == 0) {
+                errno = saved;
+                return nfd;
+            }
+        }
+        real_close(nfd);
+        errno = saved;
+    }
+    copy_out(&n.peer, n.family, addr, len);
+    /* As TCP's accept, the new socket starts with the listener's
+     * options: the TCP-level ones we keep, and the socket-level ones. */
+    shim_fd r = rec;
+    r.fd = nfd;
+    r.kind = SHIM_FD_BRIDGED;
+    r.id = n.id;
+    r.slot = n.slot;
+    r.connect_done = 1;
+    r.sockopts_default = 0;
+    int tcp_sndbuf = shim_tcp_sndbuf_default();
+    if (tcp_sndbuf) /* TCP's default; a listener's own SO_SNDBUF is copied below */
+        shim_app_end_sndbuf(nfd, tcp_sndbuf / 2);
+    shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
+    shim_fd_put(&r);
+    if (!rec.sockopts_default)
+        shim_sock_copy_options(fd, nfd); /* syscalls saved when all are defaults */
+    errno = saved;
+    return nfd;
+}
+
+SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return do_accept(fd, addr, len, 0, 0);
+}
+
+SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return do_accept(fd, addr, len, flags, 1);
+}

@@ -1,0 +1,343 @@
+/*
+ * sockopt.c: getsockopt(), setsockopt() and ioctl() interposed. On one of
+ * ours (a bridge or a listener: an AF_UNIX socket) the TCP-level options
+ * are kept in its record and answered as TCP answers them, TCP_INFO and
+ * SIOCOUTQ come from the connection's slot, and the others go to options.c
+ * and connopts.c; on any other fd every call is the kernel's.
+ */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "sock.h"
+
+/* ---- options ---- */
+
+/* As TCP answers an int option: what fits of the int (some callers pass a
+ * char, or nothing at all), EFAULT for a missing buffer, EINVAL for a
+ * negative length. */
+static int put_int(void *val, socklen_t *len, int v)
+{
+    if (!len)
+        return fail(EFAULT);
+    if ((int)*len < 0)
+        return fail(EINVAL);
+    socklen_t l = *len < sizeof v ? *len : sizeof v;
+    if (l) {
+        if (!val)
+            return fail(EFAULT);
+        memcpy(val, &v, l);
+    }
+    *len = l;
+    return 0;
+}
+
+static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
+{
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof ti);
+    shim_slot *s = slot_for(n);
+    if (s) {
+        ti.tcpi_state = shim_halfclose_state(fd, (uint8_t)atomic_load(&s->tcp_state));
+        ti.tcpi_rtt = atomic_load(&s->rtt_us);
+        ti.tcpi_rttvar = atomic_load(&s->rttvar_us);
+        uint32_t mss = atomic_load(&s->mss);
+        ti.tcpi_snd_mss = ti.tcpi_rcv_mss = ti.tcpi_advmss = mss;
+        ti.tcpi_pmtu = mss;
+        if (mss) {
+            ti.tcpi_snd_cwnd = (uint32_t)(atomic_load(&s->cwnd) / mss);
+            uint64_t ss = atomic_load(&s->ssthresh);
+            ti.tcpi_snd_ssthresh = ss == UINT64_MAX ? 0x7fffffff : (uint32_t)(ss / mss);
+            /* as the kernel: packets in flight (SIOCOUTQ has the bytes) */
+            ti.tcpi_unacked = (uint32_t)((atomic_load(&s->in_flight) + mss - 1) / mss);
+        }
+        ti.tcpi_total_retrans = (uint32_t)atomic_load(&s->retrans);
+        ti.tcpi_min_rtt = atomic_load(&s->min_rtt_us);
+        ti.tcpi_bytes_acked = atomic_load(&s->bytes_acked);
+        ti.tcpi_bytes_received = atomic_load(&s->bytes_received);
+        ti.tcpi_pacing_rate = atomic_load(&s->pacing_rate);
+        ti.tcpi_delivery_rate = atomic_load(&s->delivery_rate);
+        ti.tcpi_delivery_rate_app_limited = atomic_load(&s->delivery_app_limited) != 0;
+        uint64_t w = atomic_load(&s->peer_window);
+        ti.tcpi_snd_wnd = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+        /* an outage shows as TCP's does: unanswered probes, and the time
+         * since the peer was last heard */
+        uint32_t probes = atomic_load(&s->probes);
+        ti.tcpi_probes = ti.tcpi_backoff = (uint8_t)(probes > 255 ? 255 : probes);
+        uint64_t heard = atomic_load(&s->last_rx), now = shim_now();
+        if (heard && now > heard)
+            ti.tcpi_last_data_recv = (uint32_t)((now - heard) / 1000000);
+    } else {
+        ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
+    }
+    if (!val || !len)
+        return fail(EFAULT);
+    socklen_t n_ = *len < sizeof ti ? *len : sizeof ti;
+    memcpy(val, &ti, n_);
+    *len = n_;
+    return 0;
+}
+
+SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+    if (!shim_init())
+        return real_getsockopt(fd, level, opt, val, len);
+    int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
+                  opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
+                  opt == SO_REUSEPORT || opt == SO_SNDBUF;
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    if (!special || !shim_sock_ours(fd, &rec, &n)) {
+        int left = special && level == SOL_SOCKET && opt == SO_ERROR ? shim_reconnect_so_error(fd) : 0;
+        errno = saved;
+        int ret;
+        if (level == IPPROTO_TCP && opt == TCP_CONGESTION &&
+            shim_opts_candidate_cc_get(fd, val, len, &ret)) /* rudp's, not the kernel's (options.c) */
+            return ret;
+        if (left) /* connect(AF_UNSPEC) left it (reconnect.c) */
+            return put_int(val, len, left);
+        return real_getsockopt(fd, level, opt, val, len);
+    }
+    errno = saved;
+    int ret;
+    if (level == SOL_SOCKET && shim_peercred_getsockopt(opt, val, len, &ret))
+        return ret;
+    if (level == SOL_SOCKET) {
+        if (opt == SO_DOMAIN)
+            return put_int(val, len, n.family);
+        if (opt == SO_PROTOCOL)
+            return put_int(val, len, IPPROTO_TCP);
+        if (opt == SO_REUSEPORT) /* a unix socket has none: ours, recorded */
+            return put_int(val, len, rec.reuseport);
+        int shown;
+        shim_slot *s = slot_for(&n);
+        if (opt == SO_SNDBUF && s && shim_sndbuf_pending_shown(s, &shown))
+            return put_int(val, len, shown); /* set while connecting (appfd.c) */
+        if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
+            return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
+                                                            : real_getsockopt(fd, level, opt, val, len);
+        return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
+    }
+    if (level == IPPROTO_TCP) {
+        switch (opt) {
+        case TCP_INFO:
+            return tcp_info_of(fd, &n, val, len);
+        case TCP_NODELAY: return put_int(val, len, rec.nodelay);
+        case TCP_CORK: return put_int(val, len, rec.cork);
+        case TCP_QUICKACK: return put_int(val, len, rec.quickack);
+        case TCP_KEEPIDLE: return put_int(val, len, rec.keepidle ? rec.keepidle : 7200);
+        case TCP_KEEPINTVL: return put_int(val, len, rec.keepintvl ? rec.keepintvl : 75);
+        case TCP_KEEPCNT: return put_int(val, len, rec.keepcnt ? rec.keepcnt : 9);
+        case TCP_USER_TIMEOUT: return put_int(val, len, rec.user_timeout_ms);
+        default: break;
+        }
+    }
+    if (level == IPPROTO_IP && opt == IP_OPTIONS) {
+        /* no IP options on the connection: an empty buffer (sshd drops
+         * connections whose options are non-empty: source routing) */
+        if (len)
+            *len = 0;
+        return 0;
+    }
+    if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && n.family == AF_INET6)
+        return put_int(val, len, rec.v6only);
+    return shim_opts_get(&rec, &n, slot_for(&n), level, opt, val, len);
+}
+
+static int is_sockbuf(int level, int opt)
+{
+    return level == SOL_SOCKET && (opt == SO_SNDBUF || opt == SO_RCVBUF ||
+                                   opt == SO_SNDBUFFORCE || opt == SO_RCVBUFFORCE);
+}
+
+SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    if (!shim_init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
+        return real_setsockopt(fd, level, opt, val, len);
+    int saved = errno;
+    shim_fd rec;
+    if (!shim_sock_ours(fd, &rec, NULL)) {
+        errno = saved;
+        int r = real_setsockopt(fd, level, opt, val, len);
+        int family, e = errno;
+        if (r < 0 && e == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
+            (family = tcp_family(fd)) && shim_opts_candidate_cc(fd, family, val, len)) {
+            errno = saved; /* a controller rudp has and this kernel lacks (options.c) */
+            return 0;
+        }
+        errno = e;
+        if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
+            shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
+            errno = saved;
+        } else if (r == 0 && is_sockbuf(level, opt) && tcp_family(fd)) {
+            shim_connopts_candidate(fd, opt); /* sizes the connection (connopts.c) */
+            errno = saved;
+        }
+        return r;
+    }
+    errno = saved;
+    if (level == SOL_SOCKET) {
+        int r, shown = 0;
+        shim_slot *hs = NULL;
+        if ((opt == SO_SNDBUF || opt == SO_SNDBUFFORCE) && rec.kind == SHIM_FD_BRIDGED)
+            hs = shim_slot_get(rec.slot, rec.id);
+        if (hs && shim_sndbuf_pending_set(hs, opt, val, len, &r)) {
+            /* connect()'s small buffer holds until the handshake is done:
+             * the app's size is given then (appfd.c) */
+            saved = errno;
+            if (r == 0 && !shim_sndbuf_pending_shown(hs, &shown))
+                shown = 0;
+            errno = saved;
+        } else {
+            r = real_setsockopt(fd, level, opt, val, len);
+        }
+        if (opt == SO_REUSEPORT && (r == 0 || errno == EOPNOTSUPP)) {
+            /* TCP reports it back (its use is at bind); a unix socket
+             * refuses 1 once the kernel checked the length and buffer */
+            int v;
+            memcpy(&v, val, sizeof v);
+            rec.reuseport = v != 0;
+            shim_fd_put(&rec);
+        }
+        if (r == 0 && is_sockbuf(level, opt)) {
+            shim_connopts_sockbuf(&rec, opt, shown); /* rudp's buffers follow */
+            shim_fd_put(&rec);
+        }
+        if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
+            rec.sockopts_default = 0; /* accept() now passes them on */
+            shim_fd_put(&rec);
+        }
+        if (r < 0 && (errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+            errno = saved; /* meaningful for TCP only (SO_REUSEPORT...): accept */
+            return 0;
+        }
+        return r;
+    }
+    if (level == IPPROTO_TCP) {
+        /* The int options we keep, checked as TCP checks them: length,
+         * buffer, range (MAX_TCP_KEEPIDLE/KEEPINTVL 32767, KEEPCNT 127). */
+        int *field = NULL, lo = 0, hi = INT32_MAX;
+        switch (opt) {
+        case TCP_NODELAY: field = &rec.nodelay; break;
+        case TCP_CORK: field = &rec.cork; break;
+        case TCP_QUICKACK: field = &rec.quickack; break;
+        case TCP_KEEPIDLE:
+            field = &rec.keepidle;
+            lo = 1;
+            hi = 32767;
+            break;
+        case TCP_KEEPINTVL:
+            field = &rec.keepintvl;
+            lo = 1;
+            hi = 32767;
+            break;
+        case TCP_KEEPCNT:
+            field = &rec.keepcnt;
+            lo = 1;
+            hi = 127;
+            break;
+        case TCP_USER_TIMEOUT: field = &rec.user_timeout_ms; break;
+        default: field = NULL; break;
+        }
+        if (!field) {
+            /* the kernel's checks and errno; kept for getsockopt (options.c) */
+            if (shim_opts_set(&rec, level, opt, val, len) < 0)
+                return -1;
+            shim_fd_put(&rec);
+            return 0;
+        }
+        if (len < sizeof(int))
+            return fail(EINVAL);
+        if (!val)
+            return fail(EFAULT);
+        int v;
+        memcpy(&v, val, sizeof v);
+        if (opt == TCP_NODELAY || opt == TCP_CORK || opt == TCP_QUICKACK)
+            v = v != 0;
+        else if (v < lo || v > hi)
+            return fail(EINVAL);
+        *field = v;
+        if (opt == TCP_CORK && rec.kind == SHIM_FD_BRIDGED)
+            shim_engine_set_cork(rec.id, v); /* holds partial datagrams (core/tune.c) */
+    } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && rec.family == AF_INET6) {
+        return fail(EINVAL); /* TCP refuses it once connected or listening */
+    } else {
+        if (shim_opts_set(&rec, level, opt, val, len) < 0)
+            return -1;
+    }
+    shim_fd_put(&rec);
+    return 0;
+}
+
+/* ---- ioctl ---- */
+
+SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    int on = shim_init();
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (!on || (req != SIOCOUTQ && req != SIOCOUTQNSD))
+        return real_ioctl(fd, req, arg);
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    if (!shim_sock_ours(fd, &rec, &n)) {
+        errno = saved;
+        return real_ioctl(fd, req, arg);
+    }
+    if (rec.kind != SHIM_FD_BRIDGED)
+        return fail(EINVAL); /* a listener, as TCP says */
+    errno = saved;
+    shim_slot *s = slot_for(&n);
+    if (s && (atomic_load(&s->state) == SHIM_SLOT_CONNECTING ||
+              (atomic_load(&s->flags) & SHIM_SLOT_F_FILLER))) {
+        /* TCP in SYN_SENT, or established a moment before the engine
+         * drained the filler: the unix end holds nothing of the app's */
+        int zero = 0;
+        if (arg)
+            memcpy(arg, &zero, sizeof zero);
+        return 0;
+    }
+    /* Not yet acknowledged by the peer = still in the unix socket + sent
+     * by the engine but unacknowledged; not yet sent (SIOCOUTQNSD) = still
+     * in the unix socket + taken by the engine but not sent. Read both between two equal even
+     * values of seq, so bytes in transit between them are never missed.
+     * The engine holds seq odd for one read; if it is descheduled there,
+     * wait for it (yield, then sleep), as TCP never fails SIOCOUTQ. Only
+     * an engine gone for good (its process killed mid-read) makes the wait
+     * end, after a second, with what the two counts say then. */
+    enum { SPINS = 1000, NAPS = 10000 }; /* 100 us naps: a second or so */
+    int q = 0;
+    uint64_t un = 0;
+    for (int tries = 0;; tries++) {
+        uint32_t seq = s ? atomic_load(&s->seq) : 0;
+        int last = tries >= SPINS + NAPS;
+        if (!(seq & 1) || last) {
+            if ((s ? shim_slot_app_queued(s, fd, &q) : real_ioctl(fd, SIOCOUTQ, &q)) < 0)
+                return -1;
+            un = !s ? 0 : atomic_load(req == SIOCOUTQ ? &s->unacked : &s->unsent);
+            if (!s || atomic_load(&s->seq) == seq || last)
+                break;
+        }
+        if (tries < SPINS) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    uint64_t total = (uint64_t)q + un;
+    int v = total > INT32_MAX ? INT32_MAX : (int)total;
+    if (arg)
+        memcpy(arg, &v, sizeof v);
+    return 0;
+}
