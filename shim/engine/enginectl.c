@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* ---- which engines, whose ---- */
 

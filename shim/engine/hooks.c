@@ -4,10 +4,9 @@
  */
 #include <errno.h>
 
-#include "engine.h"
-#include "hooks.h"
+#include "internal.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 shim_hooks shim_hook;
 

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "shim.h"
+#include "state/state.h"
 
 struct engine;
 struct esock;

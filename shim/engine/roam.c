@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "interpose/interpose.h"
 
 #include "base/poison.h"
 

@@ -41,7 +41,7 @@
 
 #include "internal.h"
 #include "udpio.h"
-#include "poison.h"
+#include "base/poison.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "portshare.h"
 #include "sock.h"
 
 /* ---- connect ---- */

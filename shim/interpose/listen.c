@@ -12,8 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "porthand.h"
-#include "portshare.h"
 #include "sock.h"
 
 /* ---- bind ---- */

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "shim.h"
+#include "interpose.h"
 
 /* TCP states as TCP_INFO reports them (include/net/tcp_states.h). */
 enum { TCPS_CLOSE = 7, TCPS_LISTEN = 10 };

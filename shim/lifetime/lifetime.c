@@ -5,10 +5,9 @@
  * The engine calls none of them by name: shim_lifetime_init, from the
  * shim's init, registers what it calls.
  */
-#include "engine.h"
-#include "hooks.h"
+#include "lifetime.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* CMD_ADOPT: a child's fds to copy into our table. */
 static void adopt_cmd(struct engine *e, void *req)

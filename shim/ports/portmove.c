@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "ports.h"
-#include "interpose/interpose.h"
 #include "portmove.h"
 
 #include "base/poison.h"

@@ -8,14 +8,11 @@
  * (forward.c). The engine calls none of them by name: shim_ports_init,
  * from the shim's init, registers what it calls.
  */
-#include "engine.h"
-#include "hooks.h"
-#include "porthand.h"
+#include "ports.h"
 #include "portmove.h"
-#include "portshare.h"
 #include "portwatch.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* do_listen, s listening: its member socket in a group of processes, its
  * name for another process of ours that may want the port, no resets for
