@@ -22,7 +22,7 @@
  * any of its engines (a SO_REUSEPORT group, hashed by the client's port):
  * each engine used to hand its own over as soon as it had them, and a
  * slower engine's earlier connection came after a quicker one's later one
- * (shim/fifo.c).
+ * (shim/engine/fifo.c).
  *
  * full: a listener with backlog 1 (it holds 2 completed connections), a
  *   child connecting FULL_CLIENTS: the first two with blocking connect()s,
@@ -37,7 +37,7 @@
  *   connection). What it guarantees, and what is checked: the two queued
  *   are accepted first, in connect() order, and every client is accepted
  *   once. (Under the shim with several engines, a connection that finds
- *   the app's backlog full stays in the group's accept order, shim/fifo.c.)
+ *   the app's backlog full stays in the group's accept order, shim/engine/fifo.c.)
  *
  * Every wait is a poll() with a bound. Prints one "ok:" line per check and
  * "transport: KIND" for a connected pair of each family. Exit 0 iff every

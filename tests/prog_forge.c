@@ -34,7 +34,7 @@
  *       such a counter, in today's 85-byte layout), prints "squat: N names
  *       held", and holds them until its stdin closes (at most 60 s).
  *
- * The name layout is the one documented in shim/names.c: "\0rUdP", kind,
+ * The name layout is the one documented in shim/state/names.c: "\0rUdP", kind,
  * family, 2 pad bytes, local (port 2, addr 16, scope 4), peer (likewise),
  * slot 4, id 8, pid 4, then the nonce (8 bytes at 8d193eb, 16 now).
  */

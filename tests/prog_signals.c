@@ -1,7 +1,7 @@
 /*
  * prog_signals: signal() and sigaction() behave as glibc's own, with and
  * without the shim (and with RUDP_STATS=1, where the shim stands in for the
- * default action of SIGTERM, SIGINT and SIGHUP: shim/signals.c).
+ * default action of SIGTERM, SIGINT and SIGHUP: shim/lifetime/signals.c).
  *
  *   prog_signals     run every check below; exit 0 iff all hold
  *

@@ -246,7 +246,7 @@ static void squatter(unsigned port, int go, int report)
         _exit(0);
     }
     /* the members' names: abstract SOCK_SEQPACKET listeners (a name is
-     * unique per socket type; shim/xgroup.c) */
+     * unique per socket type; shim/ports/xgroup.c) */
     struct pollfd p[63 + 128];
     int n = 0;
     for (unsigned tag = 1; tag <= 63; tag++) {

@@ -5,10 +5,10 @@
  * rates, bytes, retransmissions and congestion-control phase, its listeners,
  * and the engine's counters (with a key, the handshakes rejected and the
  * datagrams that failed authentication). The process writes all of it
- * (shim/control.c); this tool finds, asks and prints.
+ * (shim/engine/control.c); this tool finds, asks and prints.
  *
  * Every process whose engine runs listens on an AF_UNIX socket with the
- * abstract name "@rudp-ctl/<pid>/<64 random bits>" (shim/control.c says
+ * abstract name "@rudp-ctl/<pid>/<64 random bits>" (shim/engine/control.c says
  * why). This tool finds it: the socket inodes in /proc/PID/fd (readable
  * only by the owner and root, itself a first check) matched with the
  * listening sockets of /proc/net/unix. When /proc/PID/fd cannot be read it
@@ -47,7 +47,7 @@
 #define PREFIX "@rudp-ctl/"
 #define TIMEOUT_MS 5000 /* one query: connecting (every candidate) and reading */
 #define MAX_INODES 65536
-/* The process cuts its report at 64 MiB (shim/control.c); a margin for the
+/* The process cuts its report at 64 MiB (shim/engine/control.c); a margin for the
  * cut notice. More than this is not a report. */
 #define MAX_ANSWER ((64u << 20) + (1u << 16))
 

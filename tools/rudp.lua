@@ -15,7 +15,7 @@
 --
 -- Capture on the receiving host or on the wire: on the sending host a
 -- packet tap sees a UDP GSO train (up to 64 datagrams sent in one call,
--- shim/udpio.c) as one packet, which does not decode as one datagram.
+-- shim/engine/udpio.c) as one packet, which does not decode as one datagram.
 -- RUDP_OFFLOAD=0 on the sender turns trains off.
 
 -- Lua 5.2 (Wireshark 4.0) has bit32 and no bitwise operators; Lua 5.4

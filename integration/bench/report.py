@@ -82,7 +82,7 @@ def cmd_rudpstats(path):
     print(sent, retx, pkts, pto)
 
 
-# The RUDP_STATS line's counters (shim/engine.c, shim_engine_print_stats).
+# The RUDP_STATS line's counters (shim/engine/engine.c, shim_engine_print_stats).
 COUNTERS = (
     ("dgrams_out", r"datagrams out (\d+)"), ("dgrams_in", r"datagrams out \d+ in (\d+)"),
     ("malformed", r"malformed (\d+)"), ("unknown_conn", r"unknown connection (\d+)"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # 10 loopback connections to a SO_REUSEPORT listener; a listener of another
-# process joins its group (shim/xgroup.c: the datagrams the kernel now gives
+# process joins its group (shim/ports/xgroup.c: the datagrams the kernel now gives
 # the new member are forwarded back), then the clients send 80 MB in all.
 # Prints the time taken; run under the shim with RUDP_STATS=1 for the
 # forwarding counters ("group of processes: ... dropped N"). No assertion.

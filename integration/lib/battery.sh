@@ -37,7 +37,7 @@
 # tests' and helpers' traffic on the machine uses other ports and is not
 # counted.  (A test killed with SIGKILL leaves its table: counters only,
 # every packet accepted.)  The shim's TIME_WAIT hand-off at a server's exit
-# (shim/timewait.c: a loopback connection to 127.82.84.87, no byte of the
+# (shim/ports/timewait.c: a loopback connection to 127.82.84.87, no byte of the
 # program's) is counted apart, in c_tw, and printed.  Where nftables cannot run (no root, no nf_tables in a container)
 # the test says "skip: ..." and exits 77.
 
@@ -180,10 +180,10 @@ battery() {
     _nt=$(bat_segments tcp) _ns=$(bat_segments shim) _nw=$(bat_segments tw)
     echo "kernel TCP segments on the test's ports: $_nt over kernel TCP (reference), $_ns under the shim"
     # A server that closed a connection first leaves its port in a kernel
-    # TIME_WAIT when it ends (shim/timewait.c): one loopback connection to
+    # TIME_WAIT when it ends (shim/ports/timewait.c): one loopback connection to
     # the shim's own listener at 127.82.84.87, no byte of the program's.
     [ "${_nw:-0}" = 0 ] ||
-        echo "info: $_nw segments of the shim's TIME_WAIT hand-off at exit (shim/timewait.c), not counted"
+        echo "info: $_nw segments of the shim's TIME_WAIT hand-off at exit (shim/ports/timewait.c), not counted"
     [ "${_nt:-0}" -gt 0 ] || fail "nftables counted no TCP segment in the kernel TCP run: the counter does not work"
     if [ "$_expect" = tcp ]; then
         [ "${_ns:-0}" -gt 0 ] ||

@@ -2,7 +2,7 @@
 # Connections reach accept() in the order their clients' connect()s
 # returned (tests/prog_acceptorder.c): over kernel TCP, then under the shim
 # with one engine, two and four (a listener's handshakes land on any of its
-# engines: shim/fifo.c orders them by the kernel's receive time).
+# engines: shim/engine/fifo.c orders them by the kernel's receive time).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_acceptorder

@@ -3,7 +3,7 @@
 # listener's queue holds are accepted first, in connect() order, and every
 # client that waited for room is accepted once; over kernel TCP, then under
 # the shim with one engine and with two (a connection that finds the app's
-# backlog full stays in its group's accept order: shim/fifo.c).
+# backlog full stays in its group's accept order: shim/engine/fifo.c).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_acceptorder

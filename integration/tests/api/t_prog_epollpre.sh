@@ -7,7 +7,7 @@
 # before listen() in level, edge, deleted and MOD'ed epoll sets, IPv4 and
 # IPv6; F_SETOWN_EX, F_SETSIG (the signal arriving), O_ASYNC, O_NONBLOCK,
 # FD_CLOEXEC and SO_* options set before connect()/listen() read back after. The shim's swap
-# (dup3) must carry what belongs to the file (shim/epollreg.c, appfd.c).
+# (dup3) must carry what belongs to the file (shim/state/epollreg.c, appfd.c).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 

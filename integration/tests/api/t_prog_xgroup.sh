@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/prog_xgroup.c over kernel TCP, then under the shim (unkeyed, then
 # keyed, then keyed with RUDP_ENGINES=2): a SO_REUSEPORT group spanning
-# two processes (shim/xgroup.c).
+# two processes (shim/ports/xgroup.c).
 # 20 connections to a listener carry on after a listener of another
 # process joins its group, and the clients of a member killed with
 # SIGKILL are ended at their next write while the survivor's carry on.

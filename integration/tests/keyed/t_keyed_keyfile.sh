@@ -1,5 +1,5 @@
 #!/bin/sh
-# RUDP_KEY_FILE, the key file of keyed mode (shim/key.c), and rudp-run's
+# RUDP_KEY_FILE, the key file of keyed mode (shim/base/key.c), and rudp-run's
 # --genkey and --key-file:
 #  - refused at start-up, exit 2, one line naming RUDP_KEY_FILE and the
 #    path: any group or other permission bit (0644 named with its mode and

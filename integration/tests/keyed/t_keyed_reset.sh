@@ -5,7 +5,7 @@
 # gets nothing back (keyreset_case.sh says how). Twice: with one engine per
 # process, and with RUDP_ENGINES=2, where each engine resets only the
 # connection IDs tagged with its own index and hands the others' to their
-# engine (shim/forward.c). Before that (main at a819b17) RUDP_ENGINES=2
+# engine (shim/ports/forward.c). Before that (main at a819b17) RUDP_ENGINES=2
 # sent no keyed reset at all: the client's poll ran out after 30 s with
 # the connection still up.
 # Keyed mode is the shim's alone, so this runs under the shim only.

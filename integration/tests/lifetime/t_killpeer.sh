@@ -12,7 +12,7 @@
 #   2. the connecting side is killed, the listening side survives (IPv6)
 #   3. as 1, the survivor having written bytes the victim never read
 # Under the shim the dead peer is found by the shim's timeouts, shortened
-# here (RUDP_IDLE_TIMEOUT, RUDP_KEEPALIVE, RUDP_USER_TIMEOUT, shim/config.c),
+# here (RUDP_IDLE_TIMEOUT, RUDP_KEEPALIVE, RUDP_USER_TIMEOUT, shim/base/config.c),
 # so the bound is that timeout plus slack; the script also checks the
 # survivor exits within bound + 2 s of the kill.
 . "$(dirname "$0")/../../lib/lib.sh"

@@ -27,7 +27,7 @@ c.sendall(b"ping")
 assert a.recv(4) == b"ping"
 # The client closes first, and the server once it read the EOF: a server
 # that closes first holds its port through TIME_WAIT (under TCP, and
-# under the shim as a kernel TIME_WAIT at exit: shim/timewait.c), and
+# under the shim as a kernel TIME_WAIT at exit: shim/ports/timewait.c), and
 # in a four-port range three such holds leave a later client no port.
 c.close()
 assert a.recv(1) == b""

@@ -4,7 +4,7 @@
 # old self's last connection. The restarted server binds and listens, and
 # under the shim over rudp: its new connection is no kernel TCP socket
 # (assert_transport), and the keeper says it handed the UDP port over
-# (shim/porthand.c); the old connection, moved to another port, delivers
+# (shim/ports/porthand.c); the old connection, moved to another port, delivers
 # every byte in order.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"

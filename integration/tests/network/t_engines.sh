@@ -16,7 +16,7 @@
 #     second listener joins their listener's group: the group's datagrams
 #     move between the members, and so between the engines, which hand
 #     each datagram to the engine whose index is in its connection ID
-#     (shim/forward.c; on main the join check failed with two engines).
+#     (shim/ports/forward.c; on main the join check failed with two engines).
 # Roaming with two engines is t_roam_engines (roaming/, root).
 # t_prog_reuseport and t_many_conns, mostly waiting (queries and TIME_WAIT;
 # connections held idle 3 s), run beside the others, each in a network

@@ -41,7 +41,7 @@ per=$(echo "$line" | sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p'
 if [ "$SHIM_MODE" = shim ]; then
     # The fan-in burst, by the server engine's counters (RUDP_STATS at its
     # exit): nothing dropped by its UDP receive buffers. The listener's
-    # buffer holds the whole burst (see grow_buffers in shim/sock.c), so
+    # buffer holds the whole burst (see grow_buffers in shim/interpose/sock.c), so
     # this does not depend on how fast the engine reads. Retransmissions
     # and probe timeouts are printed (they depend on the machine's load).
     # the server's own block: a keeper that finishes its closes prints a second

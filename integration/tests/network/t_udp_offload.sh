@@ -1,5 +1,5 @@
 #!/bin/sh
-# UDP GSO and GRO (shim/udpio.c), read from the engine's RUDP_STATS counters,
+# UDP GSO and GRO (shim/engine/udpio.c), read from the engine's RUDP_STATS counters,
 # never from timing. Three parts, each a 20 MB nc transfer, sha256 equal:
 #   1. loopback, 1400-byte datagrams (RUDP_DATAGRAM): the sender sends its
 #      datagrams in GSO trains (far fewer calls than datagrams) and the

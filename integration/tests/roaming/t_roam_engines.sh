@@ -5,7 +5,7 @@
 # client behind a NAT that re-maps its port lands, after about half of the
 # rebinds, on the engine that does not hold its connection. That engine
 # hands the datagram to the one whose index is in the connection ID
-# (shim/forward.c) instead of answering with a stateless reset (unkeyed) or
+# (shim/ports/forward.c) instead of answering with a stateless reset (unkeyed) or
 # dropping it (keyed).
 #
 # Runs t_roam_nat (a 7 MB transfer, 14 s at 0.5 MB/s, through a NAT
@@ -15,7 +15,7 @@
 # its PID, and files of its own), and asserts each completes with sha256
 # equal, that the server's engines handed datagrams over (the chance that
 # 10 rebinds all hash to the first engine's socket is 2^-10), and that the
-# client never had to move to a new socket of its own (shim/roam.c does
+# client never had to move to a new socket of its own (shim/engine/roam.c does
 # after 3 probe timeouts and 2 s with nothing heard: on a 10 ms path, only
 # when its server is not answering).
 # On main, unkeyed, the client is reset at the first rebind that changes

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Configuration messages of the shim (shim/config.c): levels in any case,
+# Configuration messages of the shim (shim/base/config.c): levels in any case,
 # sizes with K/M/G (RUDP_BUFFER=1G), counts without, an unknown RUDP_* name
 # warned with the closest known one (and the program runs on), conflicts
 # named with their values, and RUDP_BUFFER=64K (its minimum) carrying a

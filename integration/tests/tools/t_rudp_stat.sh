@@ -1,5 +1,5 @@
 #!/bin/sh
-# rudp-stat (tools/rudp-stat.c, shim/control.c): the live view of
+# rudp-stat (tools/rudp-stat.c, shim/engine/control.c): the live view of
 # a running process under the shim.
 #  (a) nginx (master + 2 workers) under the shim while wrk under the shim
 #      loads it: rudp-stat of a worker (served by its master's engine) and of
