@@ -6,7 +6,7 @@
 # down only. Checked here, from the sources and the objects under BUILD
 # (default build; make builds them first):
 #   (a) includes: a file includes the headers of its own folder, the public
-#       header of a lower layer, and of core/ only rudp.h;
+#       header of a lower layer (and base/poison.h), of core/ only rudp.h;
 #   (b) symbols (nm): an object references no symbol defined in a higher
 #       layer, printed as "from.c -> to.c: symbol", nor core's internal
 #       ones (rudp__*: the shim uses what core/rudp.h declares);
@@ -60,6 +60,7 @@ done
 
 # (a) includes, as "from to #include" (paths under shim/ or core/).
 for f in shim/*/*.c shim/*/*.h; do
+    [ -e "$f" ] || continue
     l=${f#shim/}; l=${l%%/*}
     sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" | while read -r h; do
         case $h in
@@ -145,7 +146,7 @@ fi
 echo "layers, highest first (by the symbols their objects use):"
 for l in $LAYERS; do
     [ "$l" = core ] && continue
-    down= up=
+    down='' up=''
     for m in $LAYERS; do
         [ "$m" = "$l" ] && continue
         grep -qx "$l $m" "$tmp/edges" 2>/dev/null || continue
