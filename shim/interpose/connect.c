@@ -56,33 +56,6 @@ static int tcp_destination(struct sockaddr_storage *ss)
     return err;
 }
 
-/* The TCP-level options recorded for a bridged fd or a listener (a unix
- * socket cannot hold them) onto a kernel TCP socket: a connect's own socket
- * that falls back (those set before connect() are on it already), or a
- * plain client's accepted on a listener. */
-void shim_put_tcp_options(int tfd, const shim_fd *rec)
-{
-    static const struct {
-        int level, opt;
-        size_t off;
-    } opts[] = {
-        {IPPROTO_TCP, TCP_NODELAY, offsetof(shim_fd, nodelay)},
-        {SOL_SOCKET, SO_KEEPALIVE, offsetof(shim_fd, keepalive)},
-        {IPPROTO_TCP, TCP_KEEPIDLE, offsetof(shim_fd, keepidle)},
-        {IPPROTO_TCP, TCP_KEEPINTVL, offsetof(shim_fd, keepintvl)},
-        {IPPROTO_TCP, TCP_KEEPCNT, offsetof(shim_fd, keepcnt)},
-        {IPPROTO_TCP, TCP_USER_TIMEOUT, offsetof(shim_fd, user_timeout_ms)},
-        {IPPROTO_TCP, TCP_CORK, offsetof(shim_fd, cork)},
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        int v;
-        memcpy(&v, (const char *)rec + opts[i].off, sizeof v);
-        if (v > 0 && get_int(tfd, opts[i].level, opts[i].opt) != v)
-            real_setsockopt(tfd, opts[i].level, opts[i].opt, &v, sizeof v);
-    }
-    shim_opts_to_tcp(tfd, rec);
-}
-
 /* redirect_connect's set-up: -1 (errno), 0 (a kernel connect's success),
  * CONNECT_PLACED (our end is at fd: EINPROGRESS, or wait). *widened: the fd
  * limit was raised meanwhile (shim_nofile_widen), to be set back. */

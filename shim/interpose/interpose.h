@@ -43,10 +43,6 @@ void shim_msgaddr_received(struct msghdr *msg, socklen_t cap);
  * kept. */
 uint8_t shim_halfclose_state(int fd, uint8_t published);
 
-/* sock.c: the TCP-level options recorded in rec (TCP_NODELAY, keepalive
- * timers, TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd. */
-struct shim_fd;
-void shim_put_tcp_options(int tfd, const struct shim_fd *rec);
 /* sock.c: puts nfd at the app's fd (then closes nfd), with the socket-level
  * options fd has that TCP carries over and what shim_fdswap carries (the
  * flags given: FD_CLOEXEC from fd_flags, O_NONBLOCK, O_APPEND and O_ASYNC
@@ -112,10 +108,9 @@ int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret);
 void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
 
 /* The kept options that shape packets (IP_TOS, IPV6_TCLASS, IP_TTL,
- * IPV6_UNICAST_HOPS) onto the connection's UDP socket; all kept options and
- * the controller onto kernel TCP socket tfd (a fallback, a plain client). */
+ * IPV6_UNICAST_HOPS) onto the connection's UDP socket (all of them onto a
+ * kernel TCP socket: shim_opts_to_tcp, state.h). */
 void shim_opts_to_udp(int udp, const shim_fd *rec);
-void shim_opts_to_tcp(int tfd, const shim_fd *rec);
 /* The kernel's reading (normalised) of an int option rec kept: 1 and *v,
  * or 0 if the app never set it. */
 int shim_opts_kernel_int(const shim_fd *rec, int level, int opt, int *v);

@@ -42,11 +42,8 @@ static int fail(int err)
 
 /* ---- TCP_CONGESTION ---- */
 
-/* rudp's controllers under the names Linux gives its own: Linux's "reno"
- * is NewReno (RFC 6582 recovery, net/ipv4/tcp_cong.c). rudp's own name
- * "newreno" (RUDP_CC) is unknown to Linux (ENOENT), so it is here too.
- *
- * A name is first put to the kernel (a scratch TCP socket), so that its
+/* A TCP_CONGESTION name (state/tcpopts.c knows rudp's controllers under
+ * the names Linux gives its own) is first put to the kernel (a scratch TCP socket), so that its
  * policy holds: tcp_set_congestion_control answers EPERM to a process
  * without CAP_NET_ADMIN for a controller outside
  * net.ipv4.tcp_allowed_congestion_control, and ENOENT for one it has not
@@ -55,53 +52,6 @@ static int fail(int err)
  * kernel need not); a name rudp lacks gets the kernel's answer, and where
  * the kernel takes it (a module rudp has no counterpart for) the
  * connection keeps its controller, logged at info. */
-static const struct {
-    const char *tcp, *rudp;
-} cc_names[] = {
-    {"bbr", "bbr"},
-    {"cubic", "cubic"},
-    {"reno", "newreno"},
-    {"vegas", "vegas"},
-    {"htcp", "htcp"},
-    {"scalable", "scalable"},
-    {"westwood", "westwood"},
-    {"highspeed", "highspeed"},
-    {"bic", "bic"},
-    {"veno", "veno"},
-    {"dctcp", "dctcp"},
-    {"hybla", "hybla"},
-    {"illinois", "illinois"},
-    {"yeah", "yeah"},
-    {"lp", "lp"},
-    {"nv", "nv"},
-    {"cdg", "cdg"},
-};
-
-static const rudp_cc_ops *cc_by_name(const char *name)
-{
-    for (size_t i = 0; i < sizeof cc_names / sizeof cc_names[0]; i++)
-        if (strcmp(cc_names[i].tcp, name) == 0)
-            return rudp_cc_find(cc_names[i].rudp);
-    return NULL;
-}
-
-/* The controller a connection of rec runs, by Linux's name for it. One
- * whose ops go by another name than the one chosen reads that name on a
- * connected socket: dctcp without ECN is "dctcp-reno" (dctcp_init,
- * net/ipv4/tcp_dctcp.c, switches icsk_ca_ops to dctcp_reno), while a
- * listener or a socket not yet connected keeps "dctcp" (the same
- * dctcp_init keeps dctcp in TCP_LISTEN and TCP_CLOSE). */
-static const char *cc_name(const shim_fd *rec)
-{
-    const rudp_cc_ops *cc = rec->cc ? rec->cc : shim_cfg.rudp.cc ? shim_cfg.rudp.cc : rudp_cc_default;
-    for (size_t i = 0; i < sizeof cc_names / sizeof cc_names[0]; i++)
-        if (rudp_cc_find(cc_names[i].rudp) == cc)
-            return rec->kind == SHIM_FD_BRIDGED && strcmp(rudp_cc_name(cc), cc_names[i].rudp) != 0
-                       ? rudp_cc_name(cc)
-                       : cc_names[i].tcp;
-    return "bbr";
-}
-
 /* The name in an optval as do_tcp_setsockopt reads it: at most 15 bytes,
  * up to a NUL. Returns 0 or the errno. */
 static int cc_read(const void *val, socklen_t len, char name[CA_NAME_MAX])
@@ -139,13 +89,13 @@ static int put_cc_name(const char *name, void *val, socklen_t *len)
 int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len)
 {
     char name[CA_NAME_MAX];
-    if (cc_read(val, len, name) != 0 || !cc_by_name(name))
+    if (cc_read(val, len, name) != 0 || !shim_cc_by_tcp_name(name))
         return 0;
     shim_fd rec;
     if (!shim_opts_candidate_rec(fd, &rec))
         return 0;
     rec.family = family;
-    rec.cc = cc_by_name(name);
+    rec.cc = shim_cc_by_tcp_name(name);
     shim_fd_put(&rec);
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: TCP_CONGESTION %s: not in this kernel; rudp runs it", fd,
              name);
@@ -157,7 +107,7 @@ int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret)
     shim_fd rec;
     if (!shim_fd_get(fd, &rec) || rec.kind != SHIM_FD_CANDIDATE || !rec.cc)
         return 0;
-    *ret = put_cc_name(cc_name(&rec), val, len);
+    *ret = put_cc_name(shim_cc_tcp_name(&rec), val, len);
     return 1;
 }
 
@@ -302,7 +252,7 @@ int shim_opts_get(const shim_fd *rec, const shim_name *n, shim_slot *s, int leve
 {
     int connected = n->kind != SHIM_NAME_LISTENER;
     if (level == IPPROTO_TCP && opt == TCP_CONGESTION)
-        return put_cc_name(cc_name(rec), val, len);
+        return put_cc_name(shim_cc_tcp_name(rec), val, len);
     if (connected && level == IPPROTO_TCP && opt == TCP_MAXSEG) {
         /* the segment the connection sends: rudp's datagram (tcp(7): "the
          * maximum segment size for outgoing TCP packets") */
@@ -324,13 +274,13 @@ int shim_opts_set(shim_fd *rec, int level, int opt, const void *val, socklen_t l
         int err = cc_read(val, len, name);
         if (err)
             return fail(err);
-        const rudp_cc_ops *cc = cc_by_name(name);
+        const rudp_cc_ops *cc = shim_cc_by_tcp_name(name);
         int r = ask_kernel(rec, level, opt, val, len, NULL, NULL), e = errno;
         if (cc ? r < 0 && e == EPERM : r < 0)
             return fail(e); /* the kernel's policy, or a name neither has */
         if (!cc) {
             SHIM_LOG(RUDP_LOG_INFO, "fd %d: TCP_CONGESTION %s: rudp has no such controller; "
-                                    "the connection keeps %s", rec->fd, name, cc_name(rec));
+                                    "the connection keeps %s", rec->fd, name, shim_cc_tcp_name(rec));
             return 0;
         }
         rec->cc = cc;
@@ -374,10 +324,10 @@ void shim_opts_candidate(int fd, int family, int level, int opt, const void *val
     if (level == IPPROTO_TCP && opt == TCP_CONGESTION) {
         char name[CA_NAME_MAX];
         if (cc_read(val, len, name) == 0) {
-            rec.cc = cc_by_name(name);
+            rec.cc = shim_cc_by_tcp_name(name);
             if (!rec.cc)
                 SHIM_LOG(RUDP_LOG_INFO, "fd %d: TCP_CONGESTION %s: rudp has no such controller; "
-                                        "a rudp connection will use %s", fd, name, cc_name(&rec));
+                                        "a rudp connection will use %s", fd, name, shim_cc_tcp_name(&rec));
         }
     } else {
         keep(&rec.kept, level, opt, val, len);
@@ -412,16 +362,4 @@ void shim_opts_to_udp(int udp, const shim_fd *rec)
     }
     if (t >= 0)
         real_close(t);
-}
-
-void shim_opts_to_tcp(int tfd, const shim_fd *rec)
-{
-    for (uint8_t i = 0; i < rec->kept.n; i++) {
-        const shim_kept_opt *o = &rec->kept.o[i];
-        real_setsockopt(tfd, o->level, o->opt, o->val, o->len);
-    }
-    if (rec->cc) {
-        const char *name = cc_name(rec);
-        real_setsockopt(tfd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
-    }
 }

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "state.h"
-#include "interpose/interpose.h"
 #include "base/poison.h"
 
 /* ---- connect's small send buffer, given back ----

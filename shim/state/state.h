@@ -335,6 +335,21 @@ void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);
 void shim_fdtab_lock_renew(void); /* as shim_qlog_lock_renew */
 
+/* ---- tcpopts.c: what a record holds, onto a kernel TCP socket ---- */
+
+/* The TCP-level options recorded in rec (TCP_NODELAY, keepalive timers,
+ * TCP_USER_TIMEOUT, TCP_CORK, SO_KEEPALIVE) onto kernel socket tfd, then
+ * shim_opts_to_tcp's: a fallback, a fresh socket after a failed connect, a
+ * plain client accepted on a listener. */
+void shim_put_tcp_options(int tfd, const shim_fd *rec);
+/* All the options rec kept (options.c) and its controller onto kernel TCP
+ * socket tfd. */
+void shim_opts_to_tcp(int tfd, const shim_fd *rec);
+/* rudp's controller of Linux's name `name` (NULL: none), and the Linux
+ * name of the controller a connection of rec runs (see tcpopts.c). */
+const rudp_cc_ops *shim_cc_by_tcp_name(const char *name);
+const char *shim_cc_tcp_name(const shim_fd *rec);
+
 /* ---- epollreg.c: the app's epoll interest in an fd the shim may swap ---- */
 
 /* socket() made fd, a TCP socket the shim may swap at connect()/listen():
