@@ -42,6 +42,7 @@
 #include <sodium.h>
 
 #include "engine.h"
+#include "enginepriv.h"
 #include "hooks.h"
 #include "udpio.h"
 
@@ -51,9 +52,6 @@ struct engines G = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
 };
-
-#define RX_BATCH 32
-#define RX_SIZE 65536
 
 static _Atomic uint64_t next_id = 1;
 
@@ -105,10 +103,6 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
     return s;
 }
 
-#define ALIVE_PERIOD RUDP_SEC(1)
-/* A keeper's listener checks while the process that handed over exits */
-#define HANDED_POLL RUDP_MS(5)
-
 void shim_engine_bury(struct engine *e, void *p, int *type)
 {
     *type = 0; /* dispatched to nobody */
@@ -129,14 +123,14 @@ void shim_engine_bury(struct engine *e, void *p, int *type)
     shim_free(p); /* no room to wait: as before this existed */
 }
 
-static void graves_empty(struct engine *e)
+void shim_engine_graves_empty(struct engine *e)
 {
     for (uint32_t i = 0; i < e->ngraves; i++)
         shim_free(e->graves[i]);
     e->ngraves = 0;
 }
 
-static void sock_close(esock *s)
+void shim_esock_close(esock *s)
 {
     struct engine *e = s->e;
     /* What is queued for this socket (the RESET of the connection whose
@@ -174,7 +168,7 @@ void shim_esock_unref(esock *s)
             return;
         }
     }
-    sock_close(s);
+    shim_esock_close(s);
 }
 
 static void on_conn_freed(void *user, uint32_t sock)
@@ -364,13 +358,6 @@ static int handing_over(rudp_time now)
     return lt && lt->handing_over && lt->handing_over(now);
 }
 
-/* Whether a unix socket with this inode still exists in any process:
- * 1 yes, 0 no, -1 cannot tell (sock_diag unavailable). */
-static int unix_alive(uint64_t ino)
-{
-    return shim_unix_diag(ino, NULL);
-}
-
 void shim_engine_stop_listening(esock *s)
 {
     if (shim_hook.listener && shim_hook.listener->stop)
@@ -405,7 +392,7 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->idle && s->listener_id == id && atomic_load(&s->group->live) == 0) {
-            sock_close(s);
+            shim_esock_close(s);
             continue;
         }
         if (s && s->listener && s->listener_id == id) {
@@ -478,7 +465,7 @@ static void check_alive(struct engine *e, rudp_time now)
         esock *s = e->socks[i];
         if (s && s->idle) {
             if (atomic_load(&s->group->live) == 0) {
-                sock_close(s);
+                shim_esock_close(s);
             } else if (e->retry_at > now + ALIVE_PERIOD) {
                 e->retry_at = now + ALIVE_PERIOD;
             }
@@ -505,7 +492,7 @@ static void check_alive(struct engine *e, rudp_time now)
  * (check_alive), the features' timers (SHIM_ON_TICK: a port watched,
  * TIME_WAIT ending, plain TCP that found the app's backlog full), then the
  * accepted connections waiting in e->pending (bridge.c). */
-static void retry_pending(struct engine *e, rudp_time now)
+void shim_engine_retry_pending(struct engine *e, rudp_time now)
 {
     bridge *list = e->pending;
     e->pending = NULL;
@@ -519,7 +506,7 @@ static void retry_pending(struct engine *e, rudp_time now)
     }
 }
 
-static void run_commands(struct engine *e, rudp_time now)
+void shim_engine_run_commands(struct engine *e, rudp_time now)
 {
     uint64_t v;
     ssize_t r = read(e->evfd, &v, sizeof v);
@@ -909,7 +896,7 @@ void *shim_engine_loop(void *arg)
             for (int i = 0; i < n; i++) {
                 int type = *(int *)evs[i].data.ptr;
                 if (type == W_EVENT)
-                    run_commands(e, now);
+                    shim_engine_run_commands(e, now);
                 else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                     /* before any socket closes (xgroup.c) */
@@ -929,7 +916,7 @@ void *shim_engine_loop(void *arg)
                     shim_roam_netlink(e, now);
             }
             e->dispatching = 0;
-            graves_empty(e);
+            shim_engine_graves_empty(e);
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
             static const struct timespec zero;
@@ -940,7 +927,7 @@ void *shim_engine_loop(void *arg)
             now = shim_now();
         }
         if (now >= e->retry_at)
-            retry_pending(e, now);
+            shim_engine_retry_pending(e, now);
         if (now >= e->fallback_at)
             shim_fallback_timer(e, now);
         if (now >= e->roam_at)
@@ -1036,7 +1023,7 @@ static void start_undo(struct engine *e)
     shim_free(e->addrs);
     shim_free(e->ctrls);
     shim_free(e->rxbuf);
-    graves_empty(e);
+    shim_engine_graves_empty(e);
     shim_free(e->graves);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = -1;
