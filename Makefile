@@ -36,7 +36,11 @@ LDLIBS_ALL := -lpthread $(SAN)
 # the plain programs do not.
 LDLIBS_CORE := -lsodium
 
-CORE_SRC := $(wildcard core/*.c)
+# core/ holds the protocol, flat; core/cc/ the congestion controllers behind
+# cc/cc.h's table of function pointers. Core files include each other from
+# the core root ("cc/cc.h", "rtt.h"), hence -Icore.
+CORE_SRC := $(wildcard core/*.c) $(wildcard core/cc/*.c)
+CORE_HDR := $(wildcard core/*.h) $(wildcard core/cc/*.h)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB := $(BUILD)/libcore.a
 
@@ -65,7 +69,7 @@ progs: $(PROG_BIN)
 
 $(BUILD)/core/%.o: core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
 
 # signals.c's sigaction() is called by ThreadSanitizer's own start-up,
 # before TSan can take an instrumented call: it carries no instrumentation.
@@ -209,7 +213,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icore \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
-build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(wildcard core/*.h)
+build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 

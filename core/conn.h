@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "crypto.h"
 #include "path.h"
 #include "ranges.h"
