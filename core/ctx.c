@@ -9,8 +9,6 @@
  * larger than the datagram that caused it.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +16,31 @@
 #include "alloc.h"
 #include "siphash.h"
 #include "trace.h"
+
+/* The services a connection gets from its context (conn.h): set once per
+ * context, so conn.c and the files beside it never name ctx.c's
+ * functions, while ctx.c calls theirs. */
+static uint64_t new_cid(rudp_ctx *ctx);
+static uint64_t random64(rudp_ctx *ctx);
+static int table_add_cid(rudp_ctx *ctx, rudp_conn *c);
+static int table_add_peer(rudp_ctx *ctx, rudp_conn *c);
+static void table_remove(rudp_ctx *ctx, rudp_conn *c);
+static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr);
+static void conn_kill(rudp_conn *c);
+static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                       const uint8_t *token);
+
+static const rudp_conn_host host = {
+    .new_cid = new_cid,
+    .random64 = random64,
+    .table_add_cid = table_add_cid,
+    .table_add_peer = table_add_peer,
+    .table_remove = table_remove,
+    .table_rekey_peer = table_rekey_peer,
+    .kill = conn_kill,
+    .send_reset = send_reset,
+};
 
 /* ---- context ---- */
 
@@ -37,6 +60,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
         return -ENOMEM;
     ctx->chunks.max = RUDP_CHUNK_POOL_MAX;
     ctx->ops = *ops;
+    ctx->host = &host;
     ctx->user = user;
     ctx->defaults = cfg;
     ctx->log_level = RUDP_LOG_WARN;
@@ -133,32 +157,9 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx)
     return n;
 }
 
-void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
-                uint64_t tag, const uint8_t *buf, size_t len)
-{
-    ctx->stats.dgrams_out++;
-    ctx->stats.bytes_out += len;
-    if (ctx->ops.send_from)
-        ctx->ops.send_from(ctx->user, sock, peer, local, tag, buf, len);
-    else
-        ctx->ops.send(ctx->user, sock, peer, buf, len);
-}
-
-void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
-{
-    if (!ctx->ops.log || level > ctx->log_level)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ctx->ops.log(ctx->user, level, msg);
-}
-
 /* ---- tables ---- */
 
-uint64_t rudp__new_cid(rudp_ctx *ctx)
+static uint64_t new_cid(rudp_ctx *ctx)
 {
     for (;;) {
         uint64_t n = ctx->cid_counter++;
@@ -184,14 +185,14 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
     }
 }
 
-uint64_t rudp__random64(rudp_ctx *ctx)
+static uint64_t random64(rudp_ctx *ctx)
 {
     /* the top bit keeps these inputs apart from the IDs' */
     uint64_t n = (ctx->cid_counter++) | (1ull << 63);
     return rudp_siphash(ctx->cid_key, &n, sizeof n);
 }
 
-void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
+static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
 {
     int in = c->in_peer_table;
     if (in) {
@@ -201,10 +202,10 @@ void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
     c->pkey.addr = *addr;
     /* re-adding into a table that only shrank needs no memory */
     if (in)
-        rudp__table_add_peer(ctx, c);
+        table_add_peer(ctx, c);
 }
 
-int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
+static int table_add_cid(rudp_ctx *ctx, rudp_conn *c)
 {
     HASH_ADD(hh, ctx->by_cid, cid, sizeof c->cid, c);
     if (!c->hh.tbl)
@@ -213,7 +214,7 @@ int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
     return 0;
 }
 
-int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
+static int table_add_peer(rudp_ctx *ctx, rudp_conn *c)
 {
     HASH_ADD(hh_peer, ctx->by_peer, pkey, sizeof c->pkey, c);
     if (!c->hh_peer.tbl)
@@ -222,7 +223,7 @@ int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
     return 0;
 }
 
-void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c)
+static void table_remove(rudp_ctx *ctx, rudp_conn *c)
 {
     if (c->in_cid_table) {
         HASH_DELETE(hh, ctx->by_cid, c);
@@ -261,23 +262,6 @@ static rudp_listener *find_listener(rudp_ctx *ctx, uint32_t sock)
 
 /* ---- events, dirty and dead lists ---- */
 
-void rudp__conn_event(rudp_conn *c, unsigned ev)
-{
-    if (c->released)
-        return;
-    c->events |= ev;
-    if (c->in_ev)
-        return;
-    rudp_ctx *ctx = c->ctx;
-    c->in_ev = 1;
-    c->ev_next = NULL;
-    if (ctx->ev_tail)
-        ctx->ev_tail->ev_next = c;
-    else
-        ctx->ev_head = c;
-    ctx->ev_tail = c;
-}
-
 int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
 {
     while (ctx->ev_head) {
@@ -299,21 +283,12 @@ int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
     return 0;
 }
 
-void rudp__conn_dirty(rudp_conn *c)
-{
-    if (c->dirty || c->dead)
-        return;
-    c->dirty = 1;
-    c->dirty_next = c->ctx->dirty_head;
-    c->ctx->dirty_head = c;
-}
-
-void rudp__conn_kill(rudp_conn *c)
+static void conn_kill(rudp_conn *c)
 {
     if (c->dead)
         return;
     c->dead = 1;
-    rudp__table_remove(c->ctx, c);
+    table_remove(c->ctx, c);
     c->dead_next = c->ctx->dead_head;
     c->ctx->dead_head = c;
 }
@@ -390,9 +365,9 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
 /* A RESET to dcid. Keyed, sent to refuse an authenticated SYN, bound to
  * its client key (client_pub), or as a stateless reset with its token
  * (keyreset.c: RUDP_RESET_TOKEN bytes); unkeyed, both NULL. */
-void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
-                      const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
-                      const uint8_t *token)
+static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                       const uint8_t *token)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -451,7 +426,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
         ctx->stats.handshakes_refused++;
-        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
+        send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
     if (h->token_len == 0) {
@@ -472,7 +447,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     int admit = rudp__admit(l, peer);
     if (admit == -ENOMEM) {
-        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL); /* refused */
+        send_reset(ctx, sock, local, peer, h->scid, pub, NULL); /* refused */
         return;
     }
     if (admit < 0)
@@ -500,11 +475,11 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (c->keyed && rudp__keyed_accept(c, offer, client_pub, h->scid) < 0) {
         ctx->stats.handshakes_rejected++; /* a key holder's, but unusable */
-        rudp__conn_kill(c);
+        conn_kill(c);
         return;
     }
     if (rudp__conn_accept_syn(c, now, h) < 0) {
-        rudp__conn_kill(c);
+        conn_kill(c);
         return;
     }
 }
@@ -648,7 +623,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
                 if (may_reset(ctx, l, h.dcid, from))
                     rudp__keyed_stateless_reset(ctx, now, l, sock, local, peer, h.dcid, len);
             } else if (len > RUDP_WIRE_SHORT_HDR)
-                rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
+                send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
             return 0;
         }
         if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
@@ -781,7 +756,7 @@ void rudp_listener_close(rudp_listener *l)
         rudp__queue(c, RUDP_Q_NONE);
         c->listener = NULL;
         if (c->state == RUDP_SYN_RCVD)
-            rudp__conn_kill(c); /* not yet accepted: nobody will ever take it */
+            conn_kill(c); /* not yet accepted: nobody will ever take it */
     }
     HASH_DELETE(hh, ctx->listeners, l);
     rudp__sources_free(l);
