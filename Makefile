@@ -60,7 +60,8 @@ PROG_BIN := $(addprefix $(BUILD)/bin/,$(notdir $(basename $(PROG_SRC))))
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
-        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build
+        asan ubsan tsan fuzz install uninstall clean check-exports check-tls deps-build \
+        layers-core
 
 all: lib shim progs $(UNIT_BIN)
 
@@ -175,6 +176,14 @@ check-exports: $(SHIM_SO)
 
 check-tls: $(SHIM_SO)
 	tests/check_tls.sh $(SHIM_SO) 1024
+
+# The core's layering from its objects' symbols (tests/check_core_layers.sh):
+# no two core objects call each other (but the pairs it lists), the
+# protocol reaches core/cc/ only through cc.c, the controllers call nothing
+# of the protocol. `make layers` runs it with the shim's check.
+LAYERS_CORE := tests/check_core_layers.sh $(BUILD)
+layers-core: $(CORE_OBJ)
+	@$(LAYERS_CORE)
 
 # --- sanitizers ------------------------------------------------------------
 
