@@ -411,8 +411,19 @@ int rudp__cork_holds(const rudp_conn *c);
 void rudp__cork_arm(rudp_conn *c, rudp_time now);
 void rudp__cork_expired(rudp_conn *c);
 /* The rate c paces at now, bytes/s: the controller's, or derived from cwnd
- * and the smoothed RTT (saturated at UINT64_MAX). */
-uint64_t rudp__conn_pacing_rate(const rudp_conn *c);
+ * and the smoothed RTT (saturated at UINT64_MAX). Inline: a function of
+ * c's fields alone, which the pacer asks per packet and trace.c and
+ * conn_app.c (TCP_INFO) report, without calling back into conn.c. */
+static inline uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
+{
+    if (c->cc.pacing_rate)
+        return c->cc.pacing_rate;
+    rudp_time srtt = c->rtt.smoothed ? c->rtt.smoothed : 1;
+    /* Linux's defaults: twice the window per RTT in slow start, 1.2x after. */
+    uint64_t gain_x4 = c->cc.cwnd < c->cc.ssthresh ? 8 : 5;
+    unsigned __int128 r = (unsigned __int128)c->cc.cwnd * gain_x4 * 1000000000ull / 4 / srtt;
+    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
 
 
 /* ---- budget.c: bounds on what remote senders can make us hold ---- */

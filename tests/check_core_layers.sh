@@ -27,7 +27,6 @@ cd "$(dirname "$0")/.."
 # Mutual pairs allowed, by object name under core/, each "a b" with a < b.
 KNOWN='conn conn_app
 conn path
-conn trace
 conn tune
 crypto keyreset'
 # What core/cc/ may call outside itself.
