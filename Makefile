@@ -39,7 +39,11 @@ LDLIBS_ALL := -lpthread $(SAN)
 # the plain programs do not.
 LDLIBS_CORE := -lsodium
 
-CORE_SRC := $(wildcard core/*.c)
+# core/ holds the protocol, flat; core/cc/ the congestion controllers behind
+# cc/cc.h's table of function pointers. Core files include each other from
+# the core root ("cc/cc.h", "rtt.h"), hence -Icore.
+CORE_SRC := $(wildcard core/*.c) $(wildcard core/cc/*.c)
+CORE_HDR := $(wildcard core/*.h) $(wildcard core/cc/*.h)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CORE_LIB := $(BUILD)/libcore.a
 
@@ -73,7 +77,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
-        deps-build tools layers
+        deps-build tools layers layers-core
 
 all: lib shim progs tools $(UNIT_BIN)
 
@@ -83,7 +87,7 @@ tools: $(TOOL_BIN)
 
 $(BUILD)/core/%.o: core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	$(CC) $(CFLAGS_LIB) -Icore -c $< -o $@
 
 # signals.c's sigaction() is called by ThreadSanitizer's own start-up,
 # before TSan can take an instrumented call: it carries no instrumentation.
@@ -214,6 +218,14 @@ check-tls: $(SHIM_SO)
 check-settings: $(BUILD)/bin/rudp-run
 	tests/check_settings.sh $(BUILD)/bin/rudp-run
 
+# The core's layering from its objects' symbols (tests/check_core_layers.sh):
+# no two core objects call each other (but the pairs it lists), the
+# protocol reaches core/cc/ only through cc.c, the controllers call nothing
+# of the protocol. `make layers` runs it with the shim's check.
+LAYERS_CORE := tests/check_core_layers.sh $(BUILD)
+layers-core: $(CORE_OBJ)
+	@$(LAYERS_CORE)
+
 # --- sanitizers ------------------------------------------------------------
 
 SAN_ASAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -251,7 +263,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icore \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
-build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(wildcard core/*.h)
+build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 

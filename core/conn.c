@@ -896,17 +896,6 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
 
 /* ---- building packets ---- */
 
-uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
-{
-    if (c->cc.pacing_rate)
-        return c->cc.pacing_rate;
-    rudp_time srtt = c->rtt.smoothed ? c->rtt.smoothed : 1;
-    /* Linux's defaults: twice the window per RTT in slow start, 1.2x after. */
-    uint64_t gain_x4 = c->cc.cwnd < c->cc.ssthresh ? 8 : 5;
-    unsigned __int128 r = (unsigned __int128)c->cc.cwnd * gain_x4 * 1000000000ull / 4 / srtt;
-    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
-}
-
 static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
 {
     if (!rate)

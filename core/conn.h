@@ -6,9 +6,11 @@
 #ifndef RUDP_CONN_H
 #define RUDP_CONN_H
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "crypto.h"
 #include "path.h"
 #include "ranges.h"
@@ -207,8 +209,11 @@ struct rudp_listener {
  * bounds. */
 enum { RUDP_Q_NONE = 0, RUDP_Q_SYN, RUDP_Q_WAIT, RUDP_Q_HAND };
 
+typedef struct rudp_conn_host rudp_conn_host;
+
 struct rudp_ctx {
     rudp_ctx_ops ops;
+    const rudp_conn_host *host; /* ctx.c's services for its connections (below) */
     void *user;
     rudp_config defaults;
     int log_level;
@@ -258,32 +263,138 @@ static inline rudp_time rudp__clock(rudp_ctx *ctx, rudp_time now)
     return ctx->now;
 }
 
-/* ---- ctx.c services for conn.c ---- */
+/* ---- the context as its connections see it ----
+ *
+ * ctx.c owns the connections and calls conn.c's entry points (below) by
+ * name; the calls never go the other way. A connection, and the files that
+ * work on one (conn_app, path, tune, urgent, report, trace, keyreset), reach
+ * their context only through what they are given, c->ctx:
+ *
+ *  - the fields of struct rudp_ctx: the caller's callbacks (ops), the
+ *    counters and the queues. What is done per packet, per event or per
+ *    wake-up (send a datagram, queue an event, mark a connection dirty)
+ *    is a few lines over them, inline here: no call at all.
+ *  - ctx->host, the context's services that keep its own state (the tables,
+ *    the ID generator and its secret, the dead list), a table of functions
+ *    ctx.c sets once in rudp_ctx_new. Those run at a connection's set-up,
+ *    move and end, never per packet, so the indirect call costs nothing
+ *    measurable.
+ *
+ * So no object of the connection's side has an undefined symbol defined in
+ * ctx.o (tests/check_core_layers.sh). */
 
 /* A datagram to peer on sock: `local` the address the peer sent to, if
  * known (NULL), `tag` its connection's send tag (0: a stateless answer). */
-void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
-                uint64_t tag, const uint8_t *buf, size_t len);
-void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-uint64_t rudp__new_cid(rudp_ctx *ctx);
-/* ctx.c: sends a RESET packet to dcid: a keyed refusal's MAC bound to
- * client_pub, or a stateless reset's token (RUDP_RESET_TOKEN bytes,
- * keyreset.c); both NULL unkeyed. Counted in resets_sent. */
-void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
-                      const rudp_addr *peer, uint64_t dcid,
-                      const uint8_t *client_pub, const uint8_t *token);
-/* 64 bits no one can predict without the context's secret seed (a PRF of
- * it and a counter): path challenges. */
-uint64_t rudp__random64(rudp_ctx *ctx);
-/* c's peer address becomes `addr`, in the peer table too. */
-void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr);
+static inline void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer,
+                              const rudp_addr *local, uint64_t tag, const uint8_t *buf,
+                              size_t len)
+{
+    ctx->stats.dgrams_out++;
+    ctx->stats.bytes_out += len;
+    if (ctx->ops.send_from)
+        ctx->ops.send_from(ctx->user, sock, peer, local, tag, buf, len);
+    else
+        ctx->ops.send(ctx->user, sock, peer, buf, len);
+}
+
+/* A line to the caller's log at `level`, if it logs that level. */
+static inline __attribute__((format(printf, 3, 4))) void
+rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
+{
+    if (!ctx->ops.log || level > ctx->log_level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->ops.log(ctx->user, level, msg);
+}
+
+/* Queues ev for the caller's rudp_ctx_next_event (once per connection
+ * until taken; nothing once released). */
+static inline void rudp__conn_event(rudp_conn *c, unsigned ev)
+{
+    if (c->released)
+        return;
+    c->events |= ev;
+    if (c->in_ev)
+        return;
+    rudp_ctx *ctx = c->ctx;
+    c->in_ev = 1;
+    c->ev_next = NULL;
+    if (ctx->ev_tail)
+        ctx->ev_tail->ev_next = c;
+    else
+        ctx->ev_head = c;
+    ctx->ev_tail = c;
+}
+
+/* c has something to send: rudp_ctx_process flushes it. */
+static inline void rudp__conn_dirty(rudp_conn *c)
+{
+    if (c->dirty || c->dead)
+        return;
+    c->dirty = 1;
+    c->dirty_next = c->ctx->dirty_head;
+    c->ctx->dirty_head = c;
+}
+
+/* The context's services (ctx.c), through ctx->host; the wrappers below
+ * keep the names their callers use. */
+struct rudp_conn_host {
+    /* a fresh connection ID, in no table yet: the tag and member bits,
+     * keyed its MAC (keyreset.c) */
+    uint64_t (*new_cid)(rudp_ctx *ctx);
+    /* 64 bits no one can predict without the context's secret seed (a PRF
+     * of it and a counter): path challenges, the controllers' draws */
+    uint64_t (*random64)(rudp_ctx *ctx);
+    /* c into the table by its ID, by its peer (0 or -ENOMEM); out of both */
+    int (*table_add_cid)(rudp_ctx *ctx, rudp_conn *c);
+    int (*table_add_peer)(rudp_ctx *ctx, rudp_conn *c);
+    void (*table_remove)(rudp_ctx *ctx, rudp_conn *c);
+    /* c's peer address becomes `addr`, in the peer table too */
+    void (*table_rekey_peer)(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr);
+    /* c leaves the tables and is freed at the end of rudp_ctx_process */
+    void (*kill)(rudp_conn *c);
+    /* a RESET packet to dcid: a keyed refusal's MAC bound to client_pub,
+     * or a stateless reset's token (RUDP_RESET_TOKEN bytes, keyreset.c);
+     * both NULL unkeyed. Counted in resets_sent. */
+    void (*send_reset)(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                       const uint8_t *token);
+};
+
+static inline uint64_t rudp__new_cid(rudp_ctx *ctx) { return ctx->host->new_cid(ctx); }
+static inline uint64_t rudp__random64(rudp_ctx *ctx) { return ctx->host->random64(ctx); }
+static inline int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
+{
+    return ctx->host->table_add_cid(ctx, c);
+}
+static inline int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
+{
+    return ctx->host->table_add_peer(ctx, c);
+}
+static inline void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c)
+{
+    ctx->host->table_remove(ctx, c);
+}
+static inline void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
+{
+    ctx->host->table_rekey_peer(ctx, c, addr);
+}
+static inline void rudp__conn_kill(rudp_conn *c) { c->ctx->host->kill(c); }
+static inline void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                                    const rudp_addr *peer, uint64_t dcid,
+                                    const uint8_t *client_pub, const uint8_t *token)
+{
+    ctx->host->send_reset(ctx, sock, local, peer, dcid, client_pub, token);
+}
+
+/* ctx.c: the connection with our ID cid, or with the peer's (address and
+ * its ID); NULL if none. For icmp.c, which answers for the context. */
 rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid);
 rudp_conn *rudp__find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid);
-int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c);
-int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c);
-void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c);
-void rudp__conn_event(rudp_conn *c, unsigned ev);
 
 /* tune.c: TCP_NOTSENT_LOWAT. The send space `space` as the limit leaves it
  * (none while half the limit or more waits unsent, else at most up to
@@ -299,11 +410,20 @@ void rudp__tune_sent(rudp_conn *c);
 int rudp__cork_holds(const rudp_conn *c);
 void rudp__cork_arm(rudp_conn *c, rudp_time now);
 void rudp__cork_expired(rudp_conn *c);
-void rudp__conn_dirty(rudp_conn *c);
 /* The rate c paces at now, bytes/s: the controller's, or derived from cwnd
- * and the smoothed RTT (saturated at UINT64_MAX). */
-uint64_t rudp__conn_pacing_rate(const rudp_conn *c);
-void rudp__conn_kill(rudp_conn *c);
+ * and the smoothed RTT (saturated at UINT64_MAX). Inline: a function of
+ * c's fields alone, which the pacer asks per packet and trace.c and
+ * conn_app.c (TCP_INFO) report, without calling back into conn.c. */
+static inline uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
+{
+    if (c->cc.pacing_rate)
+        return c->cc.pacing_rate;
+    rudp_time srtt = c->rtt.smoothed ? c->rtt.smoothed : 1;
+    /* Linux's defaults: twice the window per RTT in slow start, 1.2x after. */
+    uint64_t gain_x4 = c->cc.cwnd < c->cc.ssthresh ? 8 : 5;
+    unsigned __int128 r = (unsigned __int128)c->cc.cwnd * gain_x4 * 1000000000ull / 4 / srtt;
+    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
 
 
 /* ---- budget.c: bounds on what remote senders can make us hold ---- */

@@ -9,8 +9,6 @@
  * larger than the datagram that caused it.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,63 +17,30 @@
 #include "siphash.h"
 #include "trace.h"
 
-void rudp_config_default(rudp_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->max_datagram = 1400;
-    cfg->send_buffer = 8u << 20;
-    cfg->recv_window = 8u << 20;
-    cfg->initial_rtt = RUDP_MS(100);
-    cfg->max_ack_delay = RUDP_MS(25);
-    cfg->connect_timeout = RUDP_SEC(30);
-    cfg->user_timeout = RUDP_SEC(120);
-    cfg->keepalive = RUDP_SEC(15);
-    cfg->idle_timeout = RUDP_SEC(120);
-    cfg->linger = RUDP_SEC(60);
-    cfg->source_limit = 64;
-    cfg->cc = NULL;
-}
+/* The services a connection gets from its context (conn.h): set once per
+ * context, so conn.c and the files beside it never name ctx.c's
+ * functions, while ctx.c calls theirs. */
+static uint64_t new_cid(rudp_ctx *ctx);
+static uint64_t random64(rudp_ctx *ctx);
+static int table_add_cid(rudp_ctx *ctx, rudp_conn *c);
+static int table_add_peer(rudp_ctx *ctx, rudp_conn *c);
+static void table_remove(rudp_ctx *ctx, rudp_conn *c);
+static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr);
+static void conn_kill(rudp_conn *c);
+static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                       const uint8_t *token);
 
-int rudp_config_check(const rudp_config *cfg, const char **why)
-{
-    const char *bad = NULL;
-    if (cfg->max_datagram < RUDP_MIN_SYN_SIZE || cfg->max_datagram > 65507)
-        bad = "max_datagram must be 1200..65507 bytes";
-    else if (cfg->send_buffer < 4096 || cfg->send_buffer > (1u << 30))
-        bad = "send_buffer must be 4 KiB..1 GiB";
-    else if (cfg->recv_window < 2 * cfg->max_datagram || cfg->recv_window > (1u << 30))
-        bad = "recv_window must be 2 datagrams..1 GiB";
-    else if (cfg->initial_rtt < RUDP_US(10) || cfg->initial_rtt > RUDP_SEC(10))
-        bad = "initial_rtt must be 10 us..10 s";
-    else if (cfg->max_ack_delay > RUDP_SEC(1))
-        bad = "max_ack_delay must be at most 1 s";
-    else if (cfg->connect_timeout < RUDP_MS(1))
-        bad = "connect_timeout must be at least 1 ms";
-    else if (cfg->user_timeout < RUDP_MS(1))
-        bad = "user_timeout must be at least 1 ms";
-    else if (cfg->keepalive && cfg->idle_timeout && cfg->idle_timeout <= cfg->keepalive)
-        bad = "idle_timeout must exceed keepalive";
-    if (why)
-        *why = bad;
-    return bad ? -EINVAL : 0;
-}
-
-const char *rudp_state_name(rudp_state s)
-{
-    static const char *const names[RUDP_STATE_COUNT] = {
-        [RUDP_CLOSED] = "CLOSED",
-        [RUDP_SYN_SENT] = "SYN_SENT",
-        [RUDP_SYN_RCVD] = "SYN_RCVD",
-        [RUDP_ESTABLISHED] = "ESTABLISHED",
-        [RUDP_FIN_WAIT_1] = "FIN_WAIT_1",
-        [RUDP_FIN_WAIT_2] = "FIN_WAIT_2",
-        [RUDP_CLOSING] = "CLOSING",
-        [RUDP_TIME_WAIT] = "TIME_WAIT",
-        [RUDP_CLOSE_WAIT] = "CLOSE_WAIT",
-        [RUDP_LAST_ACK] = "LAST_ACK",
-    };
-    return (unsigned)s < RUDP_STATE_COUNT ? names[s] : "?";
-}
+static const rudp_conn_host host = {
+    .new_cid = new_cid,
+    .random64 = random64,
+    .table_add_cid = table_add_cid,
+    .table_add_peer = table_add_peer,
+    .table_remove = table_remove,
+    .table_rekey_peer = table_rekey_peer,
+    .kill = conn_kill,
+    .send_reset = send_reset,
+};
 
 /* ---- context ---- */
 
@@ -95,6 +60,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
         return -ENOMEM;
     ctx->chunks.max = RUDP_CHUNK_POOL_MAX;
     ctx->ops = *ops;
+    ctx->host = &host;
     ctx->user = user;
     ctx->defaults = cfg;
     ctx->log_level = RUDP_LOG_WARN;
@@ -191,32 +157,9 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx)
     return n;
 }
 
-void rudp__send(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
-                uint64_t tag, const uint8_t *buf, size_t len)
-{
-    ctx->stats.dgrams_out++;
-    ctx->stats.bytes_out += len;
-    if (ctx->ops.send_from)
-        ctx->ops.send_from(ctx->user, sock, peer, local, tag, buf, len);
-    else
-        ctx->ops.send(ctx->user, sock, peer, buf, len);
-}
-
-void rudp__log(rudp_ctx *ctx, int level, const char *fmt, ...)
-{
-    if (!ctx->ops.log || level > ctx->log_level)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ctx->ops.log(ctx->user, level, msg);
-}
-
 /* ---- tables ---- */
 
-uint64_t rudp__new_cid(rudp_ctx *ctx)
+static uint64_t new_cid(rudp_ctx *ctx)
 {
     for (;;) {
         uint64_t n = ctx->cid_counter++;
@@ -242,14 +185,14 @@ uint64_t rudp__new_cid(rudp_ctx *ctx)
     }
 }
 
-uint64_t rudp__random64(rudp_ctx *ctx)
+static uint64_t random64(rudp_ctx *ctx)
 {
     /* the top bit keeps these inputs apart from the IDs' */
     uint64_t n = (ctx->cid_counter++) | (1ull << 63);
     return rudp_siphash(ctx->cid_key, &n, sizeof n);
 }
 
-void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
+static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
 {
     int in = c->in_peer_table;
     if (in) {
@@ -259,10 +202,10 @@ void rudp__table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
     c->pkey.addr = *addr;
     /* re-adding into a table that only shrank needs no memory */
     if (in)
-        rudp__table_add_peer(ctx, c);
+        table_add_peer(ctx, c);
 }
 
-int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
+static int table_add_cid(rudp_ctx *ctx, rudp_conn *c)
 {
     HASH_ADD(hh, ctx->by_cid, cid, sizeof c->cid, c);
     if (!c->hh.tbl)
@@ -271,7 +214,7 @@ int rudp__table_add_cid(rudp_ctx *ctx, rudp_conn *c)
     return 0;
 }
 
-int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
+static int table_add_peer(rudp_ctx *ctx, rudp_conn *c)
 {
     HASH_ADD(hh_peer, ctx->by_peer, pkey, sizeof c->pkey, c);
     if (!c->hh_peer.tbl)
@@ -280,7 +223,7 @@ int rudp__table_add_peer(rudp_ctx *ctx, rudp_conn *c)
     return 0;
 }
 
-void rudp__table_remove(rudp_ctx *ctx, rudp_conn *c)
+static void table_remove(rudp_ctx *ctx, rudp_conn *c)
 {
     if (c->in_cid_table) {
         HASH_DELETE(hh, ctx->by_cid, c);
@@ -319,23 +262,6 @@ static rudp_listener *find_listener(rudp_ctx *ctx, uint32_t sock)
 
 /* ---- events, dirty and dead lists ---- */
 
-void rudp__conn_event(rudp_conn *c, unsigned ev)
-{
-    if (c->released)
-        return;
-    c->events |= ev;
-    if (c->in_ev)
-        return;
-    rudp_ctx *ctx = c->ctx;
-    c->in_ev = 1;
-    c->ev_next = NULL;
-    if (ctx->ev_tail)
-        ctx->ev_tail->ev_next = c;
-    else
-        ctx->ev_head = c;
-    ctx->ev_tail = c;
-}
-
 int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
 {
     while (ctx->ev_head) {
@@ -357,21 +283,12 @@ int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
     return 0;
 }
 
-void rudp__conn_dirty(rudp_conn *c)
-{
-    if (c->dirty || c->dead)
-        return;
-    c->dirty = 1;
-    c->dirty_next = c->ctx->dirty_head;
-    c->ctx->dirty_head = c;
-}
-
-void rudp__conn_kill(rudp_conn *c)
+static void conn_kill(rudp_conn *c)
 {
     if (c->dead)
         return;
     c->dead = 1;
-    rudp__table_remove(c->ctx, c);
+    table_remove(c->ctx, c);
     c->dead_next = c->ctx->dead_head;
     c->ctx->dead_head = c;
 }
@@ -448,9 +365,9 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
 /* A RESET to dcid. Keyed, sent to refuse an authenticated SYN, bound to
  * its client key (client_pub), or as a stateless reset with its token
  * (keyreset.c: RUDP_RESET_TOKEN bytes); unkeyed, both NULL. */
-void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
-                      const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
-                      const uint8_t *token)
+static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, uint64_t dcid, const uint8_t *client_pub,
+                       const uint8_t *token)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -509,7 +426,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
         ctx->stats.handshakes_refused++;
-        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
+        send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
     if (h->token_len == 0) {
@@ -530,7 +447,7 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     int admit = rudp__admit(l, peer);
     if (admit == -ENOMEM) {
-        rudp__send_reset(ctx, sock, local, peer, h->scid, pub, NULL); /* refused */
+        send_reset(ctx, sock, local, peer, h->scid, pub, NULL); /* refused */
         return;
     }
     if (admit < 0)
@@ -558,11 +475,11 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (c->keyed && rudp__keyed_accept(c, offer, client_pub, h->scid) < 0) {
         ctx->stats.handshakes_rejected++; /* a key holder's, but unusable */
-        rudp__conn_kill(c);
+        conn_kill(c);
         return;
     }
     if (rudp__conn_accept_syn(c, now, h) < 0) {
-        rudp__conn_kill(c);
+        conn_kill(c);
         return;
     }
 }
@@ -706,7 +623,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
                 if (may_reset(ctx, l, h.dcid, from))
                     rudp__keyed_stateless_reset(ctx, now, l, sock, local, peer, h.dcid, len);
             } else if (len > RUDP_WIRE_SHORT_HDR)
-                rudp__send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
+                send_reset(ctx, sock, local, peer, h.dcid, NULL, NULL);
             return 0;
         }
         if ((!on_conn_sock(ctx, c, sock) || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0) &&
@@ -839,7 +756,7 @@ void rudp_listener_close(rudp_listener *l)
         rudp__queue(c, RUDP_Q_NONE);
         c->listener = NULL;
         if (c->state == RUDP_SYN_RCVD)
-            rudp__conn_kill(c); /* not yet accepted: nobody will ever take it */
+            conn_kill(c); /* not yet accepted: nobody will ever take it */
     }
     HASH_DELETE(hh, ctx->listeners, l);
     rudp__sources_free(l);

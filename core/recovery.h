@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "rtt.h"
 #include "wire.h"
 

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "lib_sim.h"
 
 typedef struct ccdrv {

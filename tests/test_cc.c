@@ -6,7 +6,7 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "lib_sim.h"
 
 #define T0 RUDP_SEC(1000)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "lib_sim.h"
 
 #define T0 RUDP_SEC(1000)

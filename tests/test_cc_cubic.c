@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "lib_ccdrv.h"
 
 #define T0 RUDP_SEC(1000)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cc.h"
+#include "cc/cc.h"
 #include "recovery.h"
 #include "rtt.h"
 

@@ -811,7 +811,7 @@ static void on_established(bridge *b, rudp_time now)
     if (s)
         atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
     publish(b);
-    /* The app's end gets its send buffer back (see the filler in sock.c),
+    /* The app's end gets its send buffer back (see the filler in connect.c),
      * if the fd still holds it, before the filler goes: the app may write
      * the moment its end turns writable, and with the kernel's smallest
      * buffer a non-blocking send() of 5 KiB stopped at 4,480 bytes where

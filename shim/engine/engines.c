@@ -204,7 +204,7 @@ static int listener_member(int first, int family, int *phfd)
             real_setsockopt(fd, copied[i][0], copied[i][1], &v, sizeof v);
     }
     shim_marks_copy(first, fd, family); /* the app's IP_TOS and the like */
-    /* the buffer sizes sock.c gave the first (the kernel reports them
+    /* the buffer sizes listen.c gave the first (the kernel reports them
      * doubled) */
     static const int bufs[][2] = {{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}};
     for (size_t i = 0; i < 2; i++) {
@@ -255,7 +255,7 @@ static int adopt_listener(shim_listen_req *q, int *xfd)
 int shim_engine_listen(const shim_listen_req *req)
 {
     /* A listener calls in every engine, each with a socket in the
-     * listener's SO_REUSEPORT group (sock.c set the option on the first
+     * listener's SO_REUSEPORT group (listen.c set the option on the first
      * when more than one engine may run); if a member cannot be made,
      * the engines made so far serve it. */
     shim_listen_req q = *req;
@@ -440,7 +440,7 @@ void shim_engine_listener_closed(uint64_t id)
     /* TCP frees a listener's port in close(): a listen() on it right after
      * must not meet our copy of its TCP socket, or its UDP socket, still
      * held. So close() waits for the engines. A second round closes the
-     * members of its group that the first left idle (engine.c,
+     * members of its group that the first left idle (enginecmd.c,
      * do_listen_closed). */
     lclose_round(id);
     pthread_mutex_lock(&G.mu);

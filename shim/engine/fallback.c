@@ -16,7 +16,7 @@
  * blocking one returns 0, a non-blocking one reports EPOLLOUT/POLLOUT, and
  * from then on the fd is a plain kernel TCP socket, the shim out of its
  * way. A destination reached this way is remembered for REMEMBER: connects
- * to it meanwhile go straight to kernel TCP (sock.c's connect).
+ * to it meanwhile go straight to kernel TCP (connect.c).
  *
  * What this gives up, by design: a peer that runs the shim but whose UDP is
  * blocked is reached over TCP (logged at info: "no rudp answer"); with a

@@ -9,7 +9,7 @@
  * alloc_fd() in fs/file.c), and the app's own numbers are unchanged. Calls
  * overlapping in several threads raise it once and set it back once the
  * last is done; not if the limit changed meanwhile (the first engine's
- * start raises it, engine.c). Another thread of the app opening an fd meanwhile could
+ * start raises it, enginestart.c). Another thread of the app opening an fd meanwhile could
  * get a number above its limit: a window of a few system calls.
  */
 #include <pthread.h>
@@ -53,7 +53,7 @@ void shim_nofile_restore(void)
     pthread_mutex_lock(&mu);
     struct rlimit now;
     /* Unless changed meanwhile: the first engine's start raises it for
-     * good (engine.c), as the app may. */
+     * good (enginestart.c), as the app may. */
     if (users > 0 && --users == 0 && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
         now.rlim_cur == widened_to)
         setrlimit(RLIMIT_NOFILE, &orig);

@@ -124,7 +124,7 @@ static int is_mark(int level, int opt)
     return 0;
 }
 
-/* Options with a field of their own in shim_fd (sock.c keeps them). */
+/* Options with a field of their own in shim_fd (sockopt.c keeps them). */
 static int has_field(int level, int opt)
 {
     if (level == IPPROTO_IPV6)

@@ -21,7 +21,7 @@
  * "Unconnected" here is what it is for the kernel: the bridge at the app's
  * fd number is replaced (dup3, under the lock close() takes) by a fresh
  * kernel TCP socket of the same family with the fd's flags and options, so
- * the next connect() goes the way of any new socket (sock.c). The
+ * the next connect() goes the way of any new socket (connect.c). The
  * ECONNRESET a disconnect leaves in SO_ERROR is kept here for that fd (by
  * inode) until read or until the next connect().
  *

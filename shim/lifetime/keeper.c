@@ -46,7 +46,7 @@ static void relisten(int fd)
 /* ---- the process that handed over, until it is gone ----
  *
  * A listener lives on in a keeper while some process still holds the
- * app's end of it (check_alive in engine.c asks sock_diag). Right after
+ * app's end of it (check_alive in enginecmd.c asks sock_diag). Right after
  * an exit, _exit or fatal signal, the process that handed over (and the
  * first child of the double fork) may still hold their copies: they close
  * them on their way out, which the keeper can race. Counted, they would

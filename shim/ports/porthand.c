@@ -70,7 +70,7 @@
  * listener given back must be the holder's (SO_PEERCRED) and listening.
  * The engine never waits for a request: one not arrived yet waits in its
  * epoll (share_park). A holder that cannot give its listener says so
- * (PH_ESAME) and the asker leaves the shared socket listening (sock.c).
+ * (PH_ESAME) and the asker leaves the shared socket listening (listen.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -454,7 +454,7 @@ int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved)
     ssize_t got = real_recvfrom(fd, &a, sizeof a, 0, NULL, NULL);
     if (got == 0 || (got < 0 && errno == ECONNRESET)) {
         /* The holder closed the name unasked: its socket closed (the
-         * name goes last, engine.c's sock_close), the listener stopped
+         * name goes last, engine.c's shim_esock_close), the listener stopped
          * by its own check as the process that held it went. */
         r = 0;
         goto out;

@@ -148,7 +148,7 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
     if (r == 0 || err != EADDRINUSE)
         return -1;
     /* Someone has it: this process's own sockets, or another's (which
-     * the listener's own bind then meets, see sock.c). */
+     * the listener's own bind then meets, see listen.c). */
     int found = -1;
     DIR *d = opendir("/proc/self/fd");
     if (d) {

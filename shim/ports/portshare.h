@@ -53,7 +53,7 @@ int shim_port_share_listener(const struct sockaddr_storage *local, int v6only, i
  * the kernel found no free ephemeral port for it (EAGAIN), where TCP finds
  * one: TCP shares a local port among connections to different peers. So
  * does this: a port of the range held only by this user's connected
- * sockets (every client socket of ours allows it, SO_REUSEPORT, sock.c),
+ * sockets (every client socket of ours allows it, SO_REUSEPORT, connect.c),
  * none connected to peer (or one no socket holds any more: the kernel's
  * search raced a socket's close); udp is bound there (bind_to's address) and
  * connected. 0; -EAGAIN: another process took the same port for the

@@ -5,7 +5,7 @@
  * as real kernel TCP sockets: every later call on them is the kernel's own.
  *
  * The port is already held by the app's own TCP socket (the listener's
- * reserve_fd, sock.c): listen() listens on it too, and the engine that holds
+ * reserve_fd, listen.c): listen() listens on it too, and the engine that holds
  * it (engine 0 alone, engines.c) watches it. For each connection in its
  * accept queue the engine
  *   1. makes a unix socket named SHIM_NAME_TCP and connects it to the app's
@@ -20,7 +20,7 @@
  * kernel's TCP accept queue, bounded by the app's own backlog, nothing held
  * by us, as with no shim at all; the engine tries again at ACCEPT_RETRY.
  *
- * accept() (sock.c) sees the SHIM_NAME_TCP peer, receives the fd
+ * accept() (listen.c) sees the SHIM_NAME_TCP peer, receives the fd
  * (shim_tcpl_receive), gives it the flags accept4 asked for and puts it in
  * place of the unix socket's fd number. The socket was accepted from the
  * app's own listening socket, so it carries the options the app set there.
@@ -57,7 +57,7 @@ void shim_tcpl_start(esock *s)
     s->tcp.s = s;
     /* Never block the engine: a wake-up with an empty queue is possible.
      * The status flags belong to the file the app's fd held before listen()
-     * gave it the unix listener (sock.c saved and restored its own). */
+     * gave it the unix listener (listen.c saved and restored its own). */
     int fl = fcntl(s->reserve_fd, F_GETFL);
     if (fl < 0 || fcntl(s->reserve_fd, F_SETFL, fl | O_NONBLOCK) < 0)
         goto fail;

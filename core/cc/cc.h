@@ -88,7 +88,9 @@ double rudp_cc_cbrt(double x);
  * "slow start" (cwnd below ssthresh) or "avoidance". */
 const char *rudp_cc_loss_phase(const rudp_cc *cc);
 
-/* Helpers the loss-based controllers share (cc.c). */
+/* Helpers the loss-based controllers share (cc_common.c, as are the cube
+ * root, the phase, Vegas's rounds and the random draws below; the
+ * registry, set-up and switch are cc.c's). */
 /* A packet sent at sent_time belongs to the recovery period under way. */
 int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time);
 /* An on_sent op for controllers that do not look at sends. */

@@ -1,0 +1,365 @@
+/*
+ * enginecmd.c: the commands application threads queue for an engine
+ * (engines.c), run on the engine's thread: a connection's UDP socket and
+ * bridge made, a listener's socket made or closed, an option set on a live
+ * socket; and what waits for e->retry_at: listeners closed here but
+ * perhaps held by another process, hand-offs that found a backlog full.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "enginepriv.h"
+#include "porthand.h"
+#include "portshare.h"
+#include "portwatch.h"
+
+#include "poison.h"
+
+/* ---- commands ---- */
+
+/* Gives the core the UDP socket's address for the names of its
+ * connections in log lines. */
+static void name_local(int fd, rudp_conn *c, rudp_listener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (real_getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    rudp_addr a;
+    shim_to_rudp_addr((struct sockaddr *)&ss, &a);
+    if (c)
+        rudp_conn_set_name_local(c, &a);
+    if (l)
+        rudp_listener_set_name_local(l, &a);
+}
+
+static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
+{
+    esock *s = shim_esock_new(e, r->udp_fd, r->peer.family);
+    bridge *b = s ? shim_bridge_new(e) : NULL;
+    if (!b) {
+        if (s)
+            shim_esock_unref(s);
+        else
+            shim_close_owned(r->udp_fd);
+        shim_close_owned(r->efd);
+        shim_fallback_cancel(r);
+        shim_slot *sl = shim_slot_get(r->slot, r->id);
+        if (sl) {
+            atomic_store(&sl->so_error, ENOMEM);
+            atomic_store(&sl->state, SHIM_SLOT_FAILED);
+        }
+        return;
+    }
+    s->peer = r->peer;
+    s->connected = 1;
+    s->refs = 2; /* the connection's (conn_freed) and the bridge's (bridge_free) */
+    s->owner = b;
+    b->efd = r->efd;
+    shim_bridge_oob_init(b->efd);
+    shim_bridge_efd_size(b->efd);
+    b->sock = s;
+    b->owns_sock = 1;
+    b->id = r->id;
+    b->slot = r->slot;
+    b->filler = r->filler;
+    b->app_fd = r->app_fd;
+    b->app_ino = r->app_ino;
+    b->app_sndbuf = r->app_sndbuf;
+    b->unix_up = 1;
+    int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
+    if (err) {
+        shim_fallback_cancel(r);
+        shim_esock_unref(s);
+        shim_bridge_fail(b, err);
+        return;
+    }
+    rudp_conn_set_user(b->conn, b);
+    name_local(s->fd, b->conn, NULL);
+    shim_bridge_watch(b, 0); /* only EPOLLHUP until established */
+    shim_roam_watch(e); /* its address may go: rtnetlink says when */
+    if (r->tcp_fd >= 0)
+        shim_fallback_start(b, r, now);
+}
+
+static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rudp_time now)
+{
+    esock *s = shim_esock_new(e, r->udp_fd, r->lname.family);
+    if (!s) {
+        shim_close_owned(r->udp_fd);
+        shim_close_owned(r->reserve_fd);
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
+        shim_fifo_closed(g, e);
+        shim_lgroup_drop(g); /* the others must not wait for it */
+        return;
+    }
+    s->group = g;
+    int on = 1;
+    s->listener_ino = r->lino;
+    s->listener_uid = r->luid;
+    s->backlog = r->backlog;
+    s->pktinfo = r->wildcard;
+    if (r->wildcard) {
+        if (r->lname.family == AF_INET6)
+            real_setsockopt(s->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
+        real_setsockopt(s->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    }
+    s->reserve_fd = r->reserve_fd;
+    s->lname = r->lname;
+    s->lun = r->lun;
+    s->lun_len = r->lun_len;
+    s->listener_id = r->id;
+    s->refs = 1;
+    /* The group's engines share the backlog of half-open connections. */
+    int share = g ? (r->backlog + g->n - 1) / g->n : r->backlog;
+    if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
+        shim_esock_unref(s);
+        return;
+    }
+    /* An app's SO_REUSEPORT group may hold other processes, and the kernel
+     * steers by address and port, not connection ID: with a member tag the
+     * IDs say whose a connection is (xgroup.c), and a member resets only
+     * its own and those of members gone; without one, a member that lacks
+     * a connection cannot tell whether another has it, so none resets. */
+    if (r->member_tag)
+        rudp_listener_set_member_tag(s->listener, r->member_tag);
+    if (r->app_reuseport && !r->member_tag)
+        rudp_listener_set_keyed_reset(s->listener, 0);
+    name_local(s->fd, NULL, s->listener);
+    shim_acceptq_attach(s);
+    if (G.keeper_mode) {
+        /* The process that asked for it is gone, or going: its end of the
+         * listener may be held by nobody else. */
+        s->alive_check = now;
+        if (e->retry_at > now)
+            e->retry_at = now;
+    }
+    socklen_t el = sizeof s->endpoint;
+    if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
+        memset(&s->endpoint, 0, sizeof s->endpoint);
+    /* The port's features: its member socket in a group of processes
+     * (r->xfd), its name for another process of ours (r->phfd), a watch
+     * for another program binding it later, plain TCP on it. */
+    const shim_listener_ops *lo = shim_hook.listener;
+    if (lo && lo->open) {
+        lo->open(s, r, now);
+    } else {
+        if (r->member_tag && r->xfd >= 0)
+            shim_close_owned(r->xfd);
+        if (r->phfd >= 0)
+            shim_close_owned(r->phfd);
+    }
+}
+
+/* In a keeper: whether the process that handed over may still be exiting
+ * (keeper.c). */
+static int handing_over(rudp_time now)
+{
+    const shim_lifetime_ops *lt = shim_hook.lifetime;
+    return lt && lt->handing_over && lt->handing_over(now);
+}
+
+void shim_engine_stop_listening(esock *s)
+{
+    if (shim_hook.listener && shim_hook.listener->stop)
+        shim_hook.listener->stop(s); /* its plain TCP (tcpaccept.c) */
+    rudp_listener_close(s->listener);
+    s->listener = NULL;
+    s->alive_check = 0;
+    shim_esock_unref(s);
+}
+
+int shim_engine_listener_live(esock *s, rudp_time now)
+{
+    if (!s->listener)
+        return 0;
+    if (!s->alive_check)
+        return 1; /* the app holds it */
+    if ((G.keeper_mode && handing_over(now)) || unix_alive(s->listener_ino) != 0)
+        return 1;
+    shim_engine_stop_listening(s);
+    return 0;
+}
+
+/* The app closed a listener here. A forked child may still hold it (a
+ * prefork server): keep accepting until no process does. Otherwise the
+ * port goes now, as TCP's does at close(): the app may listen on it again
+ * at once (iperf3 -s does after each test). A member of a group that went
+ * idle here while another engine's was still live (shim_esock_unref)
+ * closes too once none is: the closer sends this command a second time
+ * for that (engines.c). What the listener accepted keeps its socket. */
+static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
+{
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->idle && s->listener_id == id && atomic_load(&s->group->live) == 0) {
+            shim_esock_close(s);
+            continue;
+        }
+        if (s && s->listener && s->listener_id == id) {
+            if (unix_alive(s->listener_ino) == 1) {
+                s->alive_check = now + ALIVE_PERIOD;
+                if (e->retry_at > s->alive_check)
+                    e->retry_at = s->alive_check;
+            } else {
+                shim_engine_stop_listening(s);
+            }
+            return;
+        }
+    }
+}
+
+/* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK, CMD_SET_BUF,
+ * CMD_SET_CORK, which a listener does not take: accept() passes it on): a listener's
+ * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
+ * A mark goes on the UDP socket only where it carries that connection
+ * alone (a client's, and the one it left while roaming); an accepted
+ * connection's goes with each of its datagrams (pktctl.c). */
+static void do_set(struct engine *e, const cmd *c, rudp_time now)
+{
+    int value = c->u.set.value;
+    if (c->u.set.listener) {
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (!s || !s->listener || s->listener_id != c->u.set.id)
+                continue;
+            if (c->type == CMD_SET_CC) {
+                rudp_listener_set_cc(s->listener, c->u.set.cc);
+            } else if (c->type == CMD_SET_BUF) {
+                rudp_listener_set_buffers(s->listener, c->u.set.sndbuf, c->u.set.rcvwnd,
+                                          c->u.set.lowat);
+            } else if (c->type == CMD_SET_CORK) {
+                continue;
+            } else {
+                /* what it accepted keeps the old value, as TCP's do */
+                shim_pktctl_listener_mark(s, c->u.set.level, c->u.set.opt);
+                real_setsockopt(s->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+            }
+        }
+        return;
+    }
+    for (bridge *b = e->bridges; b; b = b->next) {
+        if (b->id != c->u.set.id || !b->conn)
+            continue;
+        if (c->type == CMD_SET_CC) {
+            rudp_conn_set_cc(b->conn, c->u.set.cc, now);
+        } else if (c->type == CMD_SET_BUF) {
+            rudp_conn_set_buffers(b->conn, c->u.set.sndbuf, c->u.set.rcvwnd, c->u.set.lowat);
+        } else if (c->type == CMD_SET_CORK) {
+            rudp_conn_set_cork(b->conn, value);
+        } else if (b->owns_sock) {
+            real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
+            if (b->old_sock)
+                real_setsockopt(b->old_sock->fd, c->u.set.level, c->u.set.opt, &value,
+                                sizeof value);
+        } else {
+            /* an accepted connection: its listener's socket is shared */
+            shim_pktctl_set_mark(b, c->u.set.level, c->u.set.opt, value);
+        }
+        return;
+    }
+}
+
+static void check_alive(struct engine *e, rudp_time now)
+{
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->idle) {
+            if (atomic_load(&s->group->live) == 0) {
+                shim_esock_close(s);
+            } else if (e->retry_at > now + ALIVE_PERIOD) {
+                e->retry_at = now + ALIVE_PERIOD;
+            }
+            continue;
+        }
+        if (!s || !s->listener || !s->alive_check)
+            continue;
+        if (now >= s->alive_check) {
+            if (G.keeper_mode && handing_over(now)) {
+                s->alive_check = now + HANDED_POLL; /* its copies must not count */
+            } else if (unix_alive(s->listener_ino) == 0) {
+                shim_engine_stop_listening(s);
+                continue;
+            } else {
+                s->alive_check = now + ALIVE_PERIOD;
+            }
+        }
+        if (e->retry_at > s->alive_check)
+            e->retry_at = s->alive_check;
+    }
+}
+
+/* Due at e->retry_at: listeners closed here but perhaps held elsewhere
+ * (check_alive), the features' timers (SHIM_ON_TICK: a port watched,
+ * TIME_WAIT ending, plain TCP that found the app's backlog full), then the
+ * accepted connections waiting in e->pending (bridge.c). */
+void shim_engine_retry_pending(struct engine *e, rudp_time now)
+{
+    bridge *list = e->pending;
+    e->pending = NULL;
+    e->retry_at = RUDP_TIME_NEVER;
+    check_alive(e, now);
+    shim_hooks_run(SHIM_ON_TICK, e, now);
+    while (list) {
+        bridge *b = list;
+        list = b->pending_next;
+        (void)shim_bridge_try_accept(b, now);
+    }
+}
+
+void shim_engine_run_commands(struct engine *e, rudp_time now)
+{
+    uint64_t v;
+    ssize_t r = read(e->evfd, &v, sizeof v);
+    (void)r;
+    if (atomic_load(&G.stats_asked))
+        shim_engine_stats_answer(e);
+    pthread_mutex_lock(&G.mu);
+    cmd *list = e->q_head;
+    e->q_head = e->q_tail = NULL;
+    pthread_mutex_unlock(&G.mu);
+    while (list) {
+        cmd *c = list;
+        list = c->next;
+        switch (c->type) {
+        case CMD_CONNECT:
+            do_connect(e, &c->u.c, now);
+            break;
+        case CMD_LISTEN:
+            do_listen(e, &c->u.l, c->group, now);
+            break;
+        case CMD_LISTEN_CLOSED:
+            do_listen_closed(e, c->u.lc.id, now);
+            shim_engine_lclose_done(c->u.lc.wait);
+            break;
+        case CMD_CONTROL:
+            shim_control_cmd(e, c->u.ctl);
+            break;
+        case CMD_SET_CC:
+        case CMD_SET_MARK:
+        case CMD_SET_BUF:
+        case CMD_SET_CORK:
+            do_set(e, c, now);
+            break;
+        default: /* a feature's: CMD_YIELD (portshare.c), CMD_ADOPT (adopt.c) */
+            if (c->type > 0 && c->type < SHIM_CMD_MAX && shim_hook.cmd[c->type])
+                shim_hook.cmd[c->type](e, c->u.ctl);
+            break;
+        }
+        shim_free(c);
+    }
+    /* after a CMD_LISTEN: its socket is there (forward.c) */
+    if (shim_hook.relay && shim_hook.relay->take)
+        shim_hook.relay->take(e, now);
+}

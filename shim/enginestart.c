@@ -1,0 +1,230 @@
+/*
+ * enginestart.c: an engine's start: its core context, with the callbacks
+ * the core calls (a datagram to send, a connection freed, a log line),
+ * keyed mode, the receive buffers, epoll and the command eventfd, then
+ * the thread. A start that fails says why and undoes itself.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "engine.h"
+#include "enginepriv.h"
+#include "portshare.h"
+#include "udpio.h"
+
+#include "poison.h"
+
+static void on_conn_freed(void *user, uint32_t sock)
+{
+    struct engine *e = user;
+    if (sock < e->nsocks && e->socks[sock])
+        shim_esock_unref(e->socks[sock]);
+}
+
+static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                    uint64_t tag, const uint8_t *buf, size_t len)
+{
+    struct engine *e = user;
+    if (sock >= e->nsocks || !e->socks[sock])
+        return;
+    esock *s = e->socks[sock];
+    SHIM_LOG(RUDP_LOG_DEBUG, "udp %u: send %zu bytes %s", sock, len, rudp_packet_name(buf, len));
+    /* Queued, and sent at the end of this engine turn (udpio.c): a
+     * listener's socket serves many peers, even after the listener itself
+     * is closed, so unconnected sockets name the peer. */
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    shim_udpio_ctl tmp;
+    const shim_udpio_ctl *ctl = NULL;
+    int connected = s->connected && memcmp(peer, &s->peer, sizeof *peer) == 0;
+    if (!connected) { /* a client's too, to another address than its socket's (portmove.c) */
+        sl = shim_from_rudp_addr(peer, &ss);
+        ctl = shim_pktctl_for(s, peer, local, tag, &tmp); /* an accepted connection's own */
+    }
+    shim_udpio_send(e->io, s->fd, connected, &ss, sl, ctl, buf, len);
+}
+
+static void on_log(void *user, int level, const char *msg)
+{
+    (void)user;
+    shim_log(level, "%s", msg);
+}
+
+/* Keyed mode (RUDP_KEY_FILE): the context's ephemeral X25519 keys come
+ * from a generator of their own, seeded apart from the context's seed so
+ * that nothing learnt of one tells of the other. 0 without a key. */
+static int key_ctx(rudp_ctx *ctx)
+{
+    const uint8_t *key = shim_key();
+    if (!key)
+        return 0;
+    uint8_t seed[32];
+    int err = getrandom(seed, sizeof seed, 0) == (ssize_t)sizeof seed
+                  ? rudp_ctx_set_key(ctx, key, seed)
+                  : -EIO;
+    sodium_memzero(seed, sizeof seed);
+    /* Several engines share a listener's port (SO_REUSEPORT) but each
+     * resets only IDs tagged with its own index (forward.c hands it the
+     * others'), so none gives away the token of a connection another has. */
+    if (err == 0 && shim_cfg.reset_id[0])
+        err = rudp_ctx_set_reset_id(ctx, shim_cfg.reset_id, strlen(shim_cfg.reset_id));
+    if (err < 0) /* connect() and listen() fail with err: say why */
+        SHIM_LOG(RUDP_LOG_ERROR, "RUDP_KEY_FILE: keyed mode cannot start: %s",
+                 err == -ENOSYS ? "libsodium failed to initialise" : shim_strerror(-err));
+    return err;
+}
+
+/* 32 bytes from the kernel's generator. getrandom(2), not /dev/urandom:
+ * a process may chroot or leave for an empty mount namespace before its
+ * first socket starts the engine, and after start-up the shim opens
+ * nothing by path. It blocks only until the kernel's pool is first
+ * initialised at boot (man 2 getrandom); at most 256 bytes are never cut
+ * short by a signal once it is. */
+static int random_seed(uint8_t seed[32])
+{
+    ssize_t n;
+    do
+        n = getrandom(seed, 32, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 32)
+        return 0;
+    return n < 0 ? -errno : -EIO;
+}
+
+/* The application sees only its connect() or listen() fail: the reason
+ * (the step, named, and its errno) is said here, once per attempt. */
+static void start_failed(const struct engine *e, const char *what, int err)
+{
+    SHIM_LOG(RUDP_LOG_ERROR, "engine %d cannot start: %s: %s; connect() and listen() fail",
+             (int)(e - G.e), what, shim_strerror(-err));
+}
+
+/* What a failed start leaves behind, undone: e can start again. */
+static void start_undo(struct engine *e)
+{
+    if (e->evfd >= 0)
+        shim_close_owned(e->evfd);
+    if (e->epfd >= 0)
+        shim_close_owned(e->epfd);
+    if (e->ctx)
+        rudp_ctx_free(e->ctx);
+    shim_udpio_free(e->io);
+    shim_free(e->msgs);
+    shim_free(e->iovs);
+    shim_free(e->addrs);
+    shim_free(e->ctrls);
+    shim_free(e->rxbuf);
+    shim_engine_graves_empty(e);
+    shim_free(e->graves);
+    memset(e, 0, sizeof *e);
+    e->epfd = e->evfd = -1;
+}
+
+int shim_engine_start_locked(struct engine *e)
+{
+    rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    if (shim_hook.listener)
+        ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
+    memset(e, 0, sizeof *e);
+    e->epfd = e->evfd = -1;
+    e->retry_at = RUDP_TIME_NEVER;
+    e->fallback_at = RUDP_TIME_NEVER;
+    e->roam_at = RUDP_TIME_NEVER;
+    uint8_t seed[32];
+    int err = random_seed(seed);
+    if (err < 0) {
+        start_failed(e, "getrandom", err);
+        return -EIO; /* nothing to undo; a later connect() or listen() tries again */
+    }
+    const char *what = "rudp_ctx_new";
+    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx);
+    sodium_memzero(seed, sizeof seed);
+    if (err < 0)
+        goto fail;
+    what = "connection-ID tag";
+    /* the engine's index in its connection IDs (forward.c) */
+    unsigned tag_bits = shim_hook.relay && shim_hook.relay->tag_bits ? shim_hook.relay->tag_bits()
+                                                                      : 0;
+    if ((err = rudp_ctx_set_cid_tag(e->ctx, tag_bits, (unsigned)(e - G.e))) < 0)
+        goto fail;
+    /* above it, the member tag of a listener's group of processes
+     * (xgroup.c): every process's IDs the same layout */
+    if ((err = rudp_ctx_set_member_bits(e->ctx, SHIM_XG_BITS)) < 0)
+        goto fail;
+    what = "keyed mode";
+    if ((err = key_ctx(e->ctx)) < 0)
+        goto fail;
+    /* RUDP_MEMORY bounds the process: each engine may hold its share. */
+    rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
+    rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
+    shim_qlog_attach(e->ctx);
+    what = "memory";
+    err = -ENOMEM;
+    e->io = shim_udpio_new(shim_cfg.offload);
+    if (e->io)
+        shim_udpio_on_error(e->io, shim_roam_send_error, e);
+    e->msgs = shim_calloc(RX_BATCH, sizeof *e->msgs);
+    e->iovs = shim_calloc(RX_BATCH, sizeof *e->iovs);
+    e->addrs = shim_calloc(RX_BATCH, sizeof *e->addrs);
+    e->ctrls = shim_calloc(RX_BATCH, sizeof *e->ctrls);
+    e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf)
+        goto fail;
+    what = "epoll_create1";
+    if ((e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        goto fail_errno;
+    e->epfd = shim_fd_move_high(e->epfd);
+    shim_own_fd(e->epfd, 1);
+    what = "eventfd";
+    if ((e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        goto fail_errno;
+    e->evfd = shim_fd_move_high(e->evfd);
+    shim_own_fd(e->evfd, 1);
+    e->evfd_ino = shim_fd_ino(e->evfd);
+    e->event_type = W_EVENT;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
+    what = "epoll_ctl";
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
+        goto fail_errno;
+
+    if (G.nrun == 0) {
+        /* Each redirected connection costs the engine one or two fds next
+         * to the app's one; raise the soft limit where the hard limit
+         * allows. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 &&
+            rl.rlim_max > rl.rlim_cur) {
+            rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
+    }
+
+    err = shim_thread_start(&e->thread, shim_engine_loop, e);
+    if (err) {
+        if (G.nrun == 0)
+            shim_control_close(e); /* no engine to serve it */
+        what = "pthread_create";
+        goto fail;
+    }
+    /* read without the lock by a signal's stand-in (engines.c) */
+    __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
+    G.pid = getpid();
+    if (shim_hook.lifetime && shim_hook.lifetime->started)
+        shim_hook.lifetime->started(); /* procenv.c's mark */
+    return 0;
+
+fail_errno:
+    err = -errno;
+fail:
+    start_failed(e, what, err);
+    start_undo(e);
+    return err;
+}
