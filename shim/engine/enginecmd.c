@@ -11,13 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
 #include "enginepriv.h"
-#include "porthand.h"
-#include "portshare.h"
-#include "portwatch.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 /* ---- commands ---- */
 

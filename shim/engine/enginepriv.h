@@ -7,7 +7,7 @@
 #ifndef SHIM_ENGINEPRIV_H
 #define SHIM_ENGINEPRIV_H
 
-#include "engine.h"
+#include "internal.h"
 
 /* Datagrams read per recvmmsg, and the room for each (GRO: up to 64 KiB). */
 #define RX_BATCH 32

@@ -14,12 +14,11 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#include "engine.h"
+#include "internal.h"
 #include "enginepriv.h"
-#include "portshare.h"
 #include "udpio.h"
 
-#include "poison.h"
+#include "base/poison.h"
 
 static void on_conn_freed(void *user, uint32_t sock)
 {
