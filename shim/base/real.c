@@ -97,7 +97,7 @@ void shim_real_init(void)
     pthread_once(&once, bind_all);
 }
 
-/* ---- the shim's own syscall() (shim.h's macro) ---- */
+/* ---- the shim's own syscall() (base.h's macro) ---- */
 
 /* The system call itself, without libc: for a call that comes while libc's
  * syscall() is being looked up. Returns as libc's syscall() does. */

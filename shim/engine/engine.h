@@ -157,7 +157,7 @@ void shim_engines_lock_renew(void);
 int shim_engines_here_locked(void);
 int shim_engines_here(void);
 /* Parks every engine at its safe point; self, an engine thread asking,
- * counts as parked. shim_engine_resume (shim.h) releases them. */
+ * counts as parked. shim_engine_resume (below) releases them. */
 void shim_engines_pause(struct engine *self);
 /* The backlog of the listener whose app socket has inode ino, or -1. */
 int shim_engines_listener_backlog(uint64_t ino);

@@ -2,7 +2,7 @@
  * enginepriv.h: what engine.c (the sockets and the loop), enginecmd.c (the
  * commands, run on the engine's thread) and enginestart.c (the core's
  * context and an engine's start) share. Internal to those three files; the
- * rest of the shim has engine.h.
+ * rest of engine/ has internal.h, the layers above engine.h.
  */
 #ifndef SHIM_ENGINEPRIV_H
 #define SHIM_ENGINEPRIV_H

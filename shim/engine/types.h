@@ -2,7 +2,7 @@
  * engine/types.h: the engines' state (struct engines G, struct engine, a
  * listener's esock and group, a connection's bridge, the command queue),
  * part of engine.h, which includes it (after the requests its commands
-carry): included only through engine.h.
+ * carry): included only through engine.h.
  *
  * The threads that own an object are the only ones to touch it: an engine's
  * loop owns its esocks and bridges; G.mu guards what the program's threads

@@ -1,8 +1,8 @@
 /*
  * sock.h: what the interposers of sock.c, connect.c, listen.c and sockopt.c
  * share: the shim's start is sock.c's (shim_init), and so is telling
- * whether an fd is one of ours. Internal to those files; the rest of the
- * shim has shim.h.
+ * whether an fd is one of ours. Internal to those files; the rest of
+ * interpose/ has interpose.h.
  */
 #ifndef SHIM_SOCK_H
 #define SHIM_SOCK_H
