@@ -1,0 +1,26 @@
+/*
+ * state/table.h: uthash for the shim's own tables (fdtab.c), private to
+ * state/. Configured as core/table.h configures it for the core, but on
+ * the shim's allocator (base/alloc.c) named directly: core's allocator
+ * hook is core's internal, and the shim installs the same allocator there
+ * anyway (shim_alloc_init). Out-of-memory inside a hash operation is
+ * reported to the caller (HASH_NONFATAL_OOM), never an exit of the host
+ * program: after HASH_ADD, an element whose hh.tbl is NULL was not added.
+ */
+#ifndef SHIM_STATE_TABLE_H
+#define SHIM_STATE_TABLE_H
+
+#include "base/base.h"
+
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) shim_malloc(sz)
+#define uthash_free(ptr, sz) shim_free(ptr)
+
+/* uthash's macros mix int widths; keep -Wconversion for our own code. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#include <uthash.h>
+#pragma GCC diagnostic pop
+
+#endif
