@@ -51,20 +51,10 @@ static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
     return b;
 }
 
-void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at)
-{
-    rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
-}
-
-static void disarm(rudp_conn *c, int kind)
-{
-    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
-}
-
 static void disarm_all(rudp_conn *c)
 {
     for (int k = 0; k < RUDP_T_COUNT; k++)
-        disarm(c, k);
+        rudp__conn_disarm(c, k);
 }
 
 /* ---- state transitions ---- */
@@ -140,9 +130,6 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause)
 
 /* ---- allocation ---- */
 
-static void on_acked(void *arg, const rudp_sent *s);
-static void on_lost(void *arg, const rudp_sent *s);
-
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out)
 {
@@ -170,8 +157,8 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     rudp_ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);
     rudp_ranges_init(&c->rx_pns, 2 * RUDP_RX_RANGES_KEPT);
     rudp_recovery_init(&c->rec);
-    c->rec_cb.acked = on_acked;
-    c->rec_cb.lost = on_lost;
+    c->rec_cb.acked = rudp__conn_on_acked;
+    c->rec_cb.lost = rudp__conn_on_lost;
     c->rec_cb.arg = c;
     rudp_rtt_init(&c->rtt, cfg->initial_rtt);
     rudp_cc_seed(&c->cc, rudp__random64(ctx), rudp__random64(ctx));
@@ -307,14 +294,6 @@ static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
     c->cc.mss = c->mss;
 }
 
-static void keepalive_rearm(rudp_conn *c, rudp_time now)
-{
-    if (c->cfg.keepalive)
-        rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
-    if (c->cfg.idle_timeout)
-        rudp__conn_arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
-}
-
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                  const rudp_config *cfg, rudp_conn **out)
 {
@@ -374,12 +353,12 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
     }
 }
 
-static void established(rudp_conn *c, rudp_time now, const char *why)
+void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
 {
     rudp__conn_set_state(c, RUDP_ESTABLISHED, why);
-    disarm(c, RUDP_T_HANDSHAKE);
-    disarm(c, RUDP_T_GIVEUP);
-    keepalive_rearm(c, now);
+    rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
+    rudp__conn_disarm(c, RUDP_T_GIVEUP);
+    rudp__conn_keepalive_rearm(c, now);
     if (c->hs_sample_ok && now >= c->hs_sent_time)
         rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
     if (c->shut_wr) {
@@ -414,7 +393,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
             rudp__conn_fail(c, now, -ENOMEM, RUDP_CAUSE_NO_MEMORY);
             return;
         }
-        established(c, now, "SYNACK");
+        rudp__conn_established(c, now, "SYNACK");
         c->ping_pending = 1; /* step 5 confirms to the server */
         rudp__conn_event(c, RUDP_EV_ESTABLISHED | RUDP_EV_WRITABLE);
         rudp__conn_dirty(c);
@@ -535,7 +514,7 @@ static void our_fin_acked(rudp_conn *c, rudp_time now)
     }
 }
 
-static void on_acked(void *arg, const rudp_sent *s)
+void rudp__conn_on_acked(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
     if (s->stream_len) {
@@ -565,7 +544,7 @@ static void on_acked(void *arg, const rudp_sent *s)
         our_fin_acked(c, c->ctx->now);
 }
 
-static void on_lost(void *arg, const rudp_sent *s)
+void rudp__conn_on_lost(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
     c->ctx->stats.pkts_retransmitted++;
@@ -593,35 +572,6 @@ static void on_lost(void *arg, const rudp_sent *s)
     rudp__conn_dirty(c);
 }
 
-static void update_loss_timer(rudp_conn *c)
-{
-    rudp_time d = rudp_recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
-    if (d == RUDP_TIME_NEVER)
-        disarm(c, RUDP_T_LOSS);
-    else
-        rudp__conn_arm(c, RUDP_T_LOSS, d);
-}
-
-int rudp__conn_sending_state(rudp_state s)
-{
-    switch (s) {
-    case RUDP_ESTABLISHED:
-    case RUDP_FIN_WAIT_1:
-    case RUDP_FIN_WAIT_2:
-    case RUDP_CLOSING:
-    case RUDP_TIME_WAIT:
-    case RUDP_CLOSE_WAIT:
-    case RUDP_LAST_ACK:
-        return 1;
-    case RUDP_CLOSED:
-    case RUDP_SYN_SENT:
-    case RUDP_SYN_RCVD:
-    case RUDP_STATE_COUNT:
-        return 0;
-    }
-    return 0;
-}
-
 static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *bad)
 {
     int n = rudp_recovery_on_ack(&c->rec, &c->cc, &c->rtt, now, f->u.ack.r, f->u.ack.n,
@@ -637,11 +587,11 @@ static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *b
         if (c->rec.eliciting_in_flight)
             rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
         else
-            disarm(c, RUDP_T_GIVEUP);
+            rudp__conn_disarm(c, RUDP_T_GIVEUP);
         c->probes = 0;
         rudp__conn_dirty(c);
     }
-    update_loss_timer(c);
+    rudp__conn_update_loss_timer(c);
 }
 
 /* ---- the receive stream ---- */
@@ -660,8 +610,8 @@ static void peer_fin_complete(rudp_conn *c, rudp_time now)
         return;
     case RUDP_FIN_WAIT_2:
         rudp__conn_set_state(c, RUDP_TIME_WAIT, "peer FIN");
-        disarm(c, RUDP_T_KEEPALIVE);
-        disarm(c, RUDP_T_IDLE);
+        rudp__conn_disarm(c, RUDP_T_KEEPALIVE);
+        rudp__conn_disarm(c, RUDP_T_IDLE);
         rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
         return;
     case RUDP_CLOSED:
@@ -785,7 +735,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             ctx->stats.handshakes_dropped++;
             return 0;
         }
-        established(c, now, "first DATA");
+        rudp__conn_established(c, now, "first DATA");
         c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
         rudp__queue(c, RUDP_Q_HAND); /* until the application's queue takes it */
         ctx->stats.conns_accepted++;
@@ -889,7 +839,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     c->last_rx = now;
     c->silent_told = 0;
     if (c->state != RUDP_TIME_WAIT)
-        keepalive_rearm(c, now);
+        rudp__conn_keepalive_rearm(c, now);
     rudp__conn_dirty(c);
     return rx;
 }
@@ -901,16 +851,6 @@ static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
     if (!rate)
         return 0;
     return (rudp_time)((unsigned __int128)bytes * 1000000000ull / rate);
-}
-
-static int have_stream_to_send(const rudp_conn *c)
-{
-    if (!rudp_ranges_empty(&c->retx))
-        return 1;
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data) &&
-        !rudp__cork_holds(c))
-        return 1;
-    return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;
 }
 
 /* Writes an ACK frame of what we received; returns bytes or <= 0. */
@@ -988,7 +928,7 @@ static int send_one(rudp_conn *c, rudp_time now)
 {
     rudp_ctx *ctx = c->ctx;
     int probe = c->probes > 0;
-    int stream = have_stream_to_send(c);
+    int stream = rudp__conn_have_stream_to_send(c);
     int cwnd_ok = probe || c->rec.bytes_in_flight < c->cc.cwnd;
     int pace_ok = probe || c->pace_time <= now;
     int send_stream = stream && cwnd_ok && pace_ok;
@@ -1023,7 +963,7 @@ static int send_one(rudp_conn *c, rudp_time now)
             c->ack_now = 0;
             c->rx_unacked = 0;
             c->rx_eliciting = 0;
-            disarm(c, RUDP_T_ACK);
+            rudp__conn_disarm(c, RUDP_T_ACK);
         }
     }
     if (c->max_data_pending) {
@@ -1100,7 +1040,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         /* The last packet before we run dry, and probes, ask for an
          * immediate ACK: a lost tail then costs one RTT-sized probe
          * timeout, not max_ack_delay more. */
-        if (probe || !have_stream_to_send(c)) {
+        if (probe || !rudp__conn_have_stream_to_send(c)) {
             s.flags |= RUDP_SENT_ACK_NOW;
             buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
         }
@@ -1150,10 +1090,10 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
     /* Not limited by the window: the controller must not grow it, and
      * delivery-rate samples from now on are app-limited. */
     int cwnd_limited = c->rec.bytes_in_flight >= c->cc.cwnd;
-    c->cc.app_limited = !cwnd_limited && !have_stream_to_send(c);
+    c->cc.app_limited = !cwnd_limited && !rudp__conn_have_stream_to_send(c);
     if (c->cc.app_limited)
         rudp_recovery_set_app_limited(&c->rec);
-    update_loss_timer(c);
+    rudp__conn_update_loss_timer(c);
     rudp__trace_metrics(c);
 }
 
@@ -1163,7 +1103,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
  * if that is what was lost, the probe repairs it. */
 static void queue_oldest(rudp_conn *c)
 {
-    if (!rudp_ranges_empty(&c->retx) || have_stream_to_send(c))
+    if (!rudp_ranges_empty(&c->retx) || rudp__conn_have_stream_to_send(c))
         return;
     const rudp_sent *s = rudp_recovery_oldest_stream(&c->rec);
     if (s) {
@@ -1261,7 +1201,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         default:
             break;
         }
-        update_loss_timer(c);
+        rudp__conn_update_loss_timer(c);
         return;
     case RUDP_T_ACK:
         c->ack_now = 1;

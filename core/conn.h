@@ -485,11 +485,73 @@ int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
 /* Shared by conn.c and conn_app.c. */
 void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
-void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at);
+/* Timer `kind` (RUDP_T_*) of c fires at `at`; disarmed. Inline, as the
+ * helpers below: the connection's files call them per packet. */
+static inline void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at)
+{
+    rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
+}
+static inline void rudp__conn_disarm(rudp_conn *c, int kind)
+{
+    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
+}
+/* The loss timer at recovery's deadline, or disarmed if none. */
+static inline void rudp__conn_update_loss_timer(rudp_conn *c)
+{
+    rudp_time d = rudp_recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
+    if (d == RUDP_TIME_NEVER)
+        rudp__conn_disarm(c, RUDP_T_LOSS);
+    else
+        rudp__conn_arm(c, RUDP_T_LOSS, d);
+}
+/* The keepalive and idle timers from now: something came from the peer. */
+static inline void rudp__conn_keepalive_rearm(rudp_conn *c, rudp_time now)
+{
+    if (c->cfg.keepalive)
+        rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+    if (c->cfg.idle_timeout)
+        rudp__conn_arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
+}
+/* Whether stream data (resent or new, within flow control, not corked)
+ * or our FIN waits to go. */
+static inline int rudp__conn_have_stream_to_send(const rudp_conn *c)
+{
+    if (!rudp_ranges_empty(&c->retx))
+        return 1;
+    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data) &&
+        !rudp__cork_holds(c))
+        return 1;
+    return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;
+}
 /* Bytes the application may queue now (send buffer and flow control). */
 size_t rudp__conn_send_space(const rudp_conn *c);
 /* Whether state s still sends stream data or acknowledgements. */
-int rudp__conn_sending_state(rudp_state s);
+static inline int rudp__conn_sending_state(rudp_state s)
+{
+    switch (s) {
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+        return 1;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_STATE_COUNT:
+        return 0;
+    }
+    return 0;
+}
+/* conn.c's handshake done (`why` for the log): ESTABLISHED, its timers
+ * swapped for the keepalive's, the handshake's RTT sample taken. */
+void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why);
+/* recovery.c's callbacks (c->rec_cb, set in rudp__conn_alloc): a sent
+ * packet was acknowledged, or declared lost. */
+void rudp__conn_on_acked(void *arg, const rudp_sent *s);
+void rudp__conn_on_lost(void *arg, const rudp_sent *s);
 /* Sends buf (len bytes, a DATA packet numbered pn) on c's path. */
 size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len);
 /* The receive window may grow on the peer's DATA_BLOCKED at `limit`. */
