@@ -25,9 +25,25 @@ BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 
 # Mutual pairs allowed, by object name under core/, each "a b" with a < b.
+# Why each, in KNOWN's order:
+#  conn conn_app: the application's calls move the state; the linger
+#    timer aborts through conn_app.c.
+#  conn conn_input: set-up hands recovery conn_input.c's acked/lost
+#    callbacks; input moves the state (established, FIN, fail).
+#  conn path: the path's timer runs from conn.c's; a move probes at once.
+#  conn_app conn_input: write() asks the send space the ACK side keeps;
+#    input tunes the window (DATA_BLOCKED) and aborts a released one.
+#  conn_input tune: the send space obeys NOTSENT_LOWAT; tune.c's new
+#    limits wake a waiting writer by it.
+#  conn_output path: challenges go out as DATA packets (send_control);
+#    the packet builder asks the path what may go.
+#  crypto keyreset: keyed mode's halves share subkeys and tokens.
 KNOWN='conn conn_app
+conn conn_input
 conn path
-conn tune
+conn_app conn_input
+conn_input tune
+conn_output path
 crypto keyreset'
 # What core/cc/ may call outside itself.
 CC_BASE='siphash'

@@ -1,0 +1,405 @@
+/*
+ * conn_input.c: what a connection receives. A DATA packet's frames are
+ * validated whole, then acted on: ACKs settle what we sent (the send
+ * stream's acknowledged and lost data, through recovery.c's callbacks; our
+ * FIN acknowledged moves the state), STREAM frames fill the receive stream
+ * (reassembly, the peer's FIN), and the packet number is recorded for our
+ * ACKs. The state machine itself is conn.c; packet building conn_output.c.
+ */
+#include <errno.h>
+
+#include "conn.h"
+#include "seq.h"
+#include "trace.h"
+
+/* ---- the send stream ---- */
+
+/* The send buffer follows the congestion window, as TCP's does: four
+ * times the window (Linux sizes it at twice the window in buffer memory,
+ * about twice the payload; data acknowledged above a loss stays counted
+ * until the hole fills), at least RUDP_SNDBUF_MIN, at most send_buffer.
+ * Enough to keep the path full under loss; and a peer that never
+ * acknowledges (its request made our application write a large answer)
+ * holds a little of it, not all of send_buffer. */
+static uint64_t send_limit(const rudp_conn *c)
+{
+    uint64_t lim = 4 * c->cc.cwnd;
+    if (lim < RUDP_SNDBUF_MIN)
+        lim = RUDP_SNDBUF_MIN;
+    return lim < c->cfg.send_buffer ? lim : c->cfg.send_buffer;
+}
+
+size_t rudp__conn_send_space(const rudp_conn *c)
+{
+    uint64_t used = c->snd_end - c->snd_una, lim = send_limit(c);
+    return rudp__lowat_space(c, used >= lim ? 0 : (size_t)(lim - used));
+}
+
+static size_t writable_threshold(const rudp_conn *c)
+{
+    uint64_t t = send_limit(c) / 4;
+    if (c->cfg.notsent_lowat && t > c->cfg.notsent_lowat / 2)
+        t = c->cfg.notsent_lowat / 2; /* the room TCP_NOTSENT_LOWAT leaves (tune.c) */
+    if (t == 0)
+        t = 1;
+    return t < 65536 ? (size_t)t : 65536;
+}
+
+static void our_fin_acked(rudp_conn *c, rudp_time now)
+{
+    switch (c->state) {
+    /* An event even when no stream byte came with it (a FIN alone): the
+     * application's view of the state (TCP_INFO) follows events. */
+    case RUDP_FIN_WAIT_1:
+        rudp__conn_set_state(c, RUDP_FIN_WAIT_2, "FIN acked");
+        rudp__conn_event(c, RUDP_EV_ACKED);
+        return;
+    case RUDP_CLOSING:
+        rudp__conn_set_state(c, RUDP_TIME_WAIT, "FIN acked");
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_event(c, RUDP_EV_ACKED);
+        return;
+    case RUDP_LAST_ACK:
+        rudp__conn_set_state(c, RUDP_CLOSED, "FIN acked");
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+}
+
+void rudp__conn_on_acked(void *arg, const rudp_sent *s)
+{
+    rudp_conn *c = arg;
+    if (s->stream_len) {
+        uint64_t lo = s->stream_off, hi = s->stream_off + s->stream_len;
+        if (rudp_seq_lt(c->snd_una, hi)) {
+            rudp_ranges_add(&c->acked, rudp_seq_max(lo, c->snd_una), hi);
+            rudp_ranges_remove(&c->retx, lo, hi);
+            uint64_t una = rudp_ranges_contiguous_end(&c->acked, c->snd_una);
+            if (una != c->snd_una) {
+                c->snd_una = una;
+                rudp_ranges_trim_below(&c->acked, una);
+                rudp_ranges_trim_below(&c->retx, una);
+                rudp_sbuf_advance(&c->sbuf, una, una == c->snd_end);
+                rudp__conn_event(c, RUDP_EV_ACKED);
+                if (c->want_writable && rudp__conn_send_space(c) >= writable_threshold(c)) {
+                    c->want_writable = 0;
+                    rudp__conn_event(c, RUDP_EV_WRITABLE);
+                }
+            }
+        }
+    }
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked) {
+        c->fin_acked = 1;
+    }
+    rudp__urg_acked(c, s);
+    if (c->fin_acked && c->snd_una == c->fin_off)
+        our_fin_acked(c, c->ctx->now);
+}
+
+void rudp__conn_on_lost(void *arg, const rudp_sent *s)
+{
+    rudp_conn *c = arg;
+    c->ctx->stats.pkts_retransmitted++;
+    rudp__trace_lost(c, s);
+    if (s->stream_len) {
+        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t hi = s->stream_off + s->stream_len;
+        if (rudp_seq_lt(lo, hi) && rudp_ranges_add(&c->retx, lo, hi) == 0) {
+            /* Parts acknowledged through another packet need not go again. */
+            for (uint32_t i = 0; i < c->acked.n; i++) {
+                const rudp_range *a = &c->acked.r[i];
+                if (a->lo >= hi)
+                    break;
+                if (a->hi > lo)
+                    rudp_ranges_remove(&c->retx, a->lo, a->hi);
+            }
+        }
+    }
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+        c->fin_sent = 0;
+    if (s->flags & RUDP_SENT_MAX_DATA)
+        c->max_data_pending = 1;
+    if (s->flags & RUDP_SENT_BLOCKED)
+        c->blocked_at = 0;
+    rudp__conn_dirty(c);
+}
+
+static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *bad)
+{
+    int n = rudp_recovery_on_ack(&c->rec, &c->cc, &c->rtt, now, f->u.ack.r, f->u.ack.n,
+                                 RUDP_US(f->u.ack.delay_us), c->cfg.max_ack_delay, &c->rec_cb);
+    if (n < 0) {
+        *bad = 1;
+        return;
+    }
+    if (c->state == RUDP_CLOSED)
+        return; /* the ACK finished the connection: enter_closed() disarmed every timer */
+    if (n > 0) {
+        /* user_timeout counts from the last progress */
+        if (c->rec.eliciting_in_flight)
+            rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+        else
+            rudp__conn_disarm(c, RUDP_T_GIVEUP);
+        c->probes = 0;
+        rudp__conn_dirty(c);
+    }
+    rudp__conn_update_loss_timer(c);
+}
+
+/* ---- the receive stream ---- */
+
+static void peer_fin_complete(rudp_conn *c, rudp_time now)
+{
+    c->fin_received = 1;
+    c->ack_now = 1;
+    rudp__conn_event(c, RUDP_EV_READABLE);
+    switch (c->state) {
+    case RUDP_ESTABLISHED:
+        rudp__conn_set_state(c, RUDP_CLOSE_WAIT, "peer FIN");
+        return;
+    case RUDP_FIN_WAIT_1:
+        rudp__conn_set_state(c, RUDP_CLOSING, "peer FIN");
+        return;
+    case RUDP_FIN_WAIT_2:
+        rudp__conn_set_state(c, RUDP_TIME_WAIT, "peer FIN");
+        rudp__conn_disarm(c, RUDP_T_KEEPALIVE);
+        rudp__conn_disarm(c, RUDP_T_IDLE);
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        return;
+    case RUDP_CLOSED:
+    case RUDP_SYN_SENT:
+    case RUDP_SYN_RCVD:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+    case RUDP_STATE_COUNT:
+        return;
+    }
+}
+
+/* Returns 0, -EPROTO (the peer broke a rule), or -ENOBUFS (no room now:
+ * do not acknowledge, the peer will send it again). */
+static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
+{
+    uint64_t off = f->u.stream.offset, len = f->u.stream.len, end = off + len;
+    if (end > c->max_data_sent)
+        return -EPROTO; /* beyond the window we advertised */
+    if (f->u.stream.fin) {
+        if (c->peer_fin != RUDP_FIN_NONE && c->peer_fin != end)
+            return -EPROTO; /* the final size changed */
+        uint64_t highest = c->rcv.n ? c->rcv.r[c->rcv.n - 1].hi : c->rcv_contig;
+        if (end < highest)
+            return -EPROTO; /* data exists past the final size */
+        c->peer_fin = end;
+    } else if (c->peer_fin != RUDP_FIN_NONE && end > c->peer_fin) {
+        return -EPROTO;
+    }
+    uint64_t lo = rudp_seq_max(off, c->rcv_contig);
+    if (rudp_seq_lt(lo, end)) {
+        if (c->released && !rudp_ranges_covers(&c->rcv, lo, end))
+            return -EPIPE; /* new data for a closed application: reset */
+        if (!rudp__rx_may_store(c, lo, end))
+            return -ENOBUFS;
+        int err = rudp_sbuf_write(&c->rbuf, lo, f->u.stream.data + (lo - off), (size_t)(end - lo));
+        if (err == 0)
+            err = rudp_ranges_add(&c->rcv, lo, end);
+        if (err)
+            return -ENOBUFS;
+        c->bytes_received += end - lo;
+        uint64_t contig = rudp_ranges_contiguous_end(&c->rcv, c->rcv_contig);
+        if (contig != c->rcv_contig) {
+            c->rcv_contig = contig;
+            rudp_ranges_trim_below(&c->rcv, contig);
+            rudp__conn_event(c, RUDP_EV_READABLE);
+        }
+    }
+    if (!c->fin_received && c->peer_fin != RUDP_FIN_NONE && c->rcv_contig == c->peer_fin)
+        peer_fin_complete(c, now);
+    return 0;
+}
+
+/* ---- DATA packets ---- */
+
+/* Decodes every frame once without acting, so that a malformed packet is
+ * dropped whole. Sets *eliciting, and *probing_only (nothing but PATH_*
+ * frames and padding: RFC 9000 §9.1). */
+static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *probing_only)
+{
+    rudp_frame f;
+    *eliciting = 0;
+    *probing_only = 1;
+    while (len) {
+        int n = rudp_wire_frame_decode(p, len, &f);
+        if (n <= 0)
+            return -EBADMSG;
+        int path = f.type == RUDP_FRAME_PATH_CHALLENGE || f.type == RUDP_FRAME_PATH_RESPONSE;
+        if (f.type != RUDP_FRAME_ACK && f.type != RUDP_FRAME_PADDING && !path)
+            *eliciting = 1;
+        if (f.type != RUDP_FRAME_PADDING && !path)
+            *probing_only = 0;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
+                          size_t len)
+{
+    rudp_ctx *ctx = c->ctx;
+    size_t plen = len;
+    switch (c->state) {
+    case RUDP_SYN_SENT:
+    case RUDP_CLOSED:
+    case RUDP_STATE_COUNT:
+        /* A server sends DATA only after its SYNACK arrived: illegal here. */
+        ctx->stats.protocol_errors++;
+        return 0;
+    case RUDP_SYN_RCVD:
+    case RUDP_ESTABLISHED:
+    case RUDP_FIN_WAIT_1:
+    case RUDP_FIN_WAIT_2:
+    case RUDP_CLOSING:
+    case RUDP_TIME_WAIT:
+    case RUDP_CLOSE_WAIT:
+    case RUDP_LAST_ACK:
+        break;
+    }
+    int eliciting, probing_only;
+    if (validate_frames(p, len, &eliciting, &probing_only) < 0) {
+        ctx->stats.malformed++;
+        return 0;
+    }
+    uint64_t pn = rudp__conn_rx_pn(c, h->pn);
+    if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
+        ctx->stats.dup_pkts++;
+        c->ack_now = 1; /* our ACK may have been lost */
+        rudp__conn_dirty(c);
+        return 0;
+    }
+    int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
+             (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
+    if (c->state == RUDP_SYN_RCVD) {
+        if (c->listener && c->listener->waiting) {
+            /* The accept queue is full: as TCP drops the handshake's last
+             * ACK, this packet is dropped unacknowledged and resent. */
+            ctx->stats.handshakes_dropped++;
+            return 0;
+        }
+        rudp__conn_established(c, now, "first DATA");
+        c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
+        rudp__queue(c, RUDP_Q_HAND); /* until the application's queue takes it */
+        ctx->stats.conns_accepted++;
+        rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);
+    }
+
+    rudp_frame f;
+    int bad = 0;
+    while (len) {
+        int n = rudp_wire_frame_decode(p, len, &f);
+        p += n;
+        len -= (size_t)n;
+        switch ((enum rudp_frame_type)f.type) {
+        case RUDP_FRAME_PADDING:
+        case RUDP_FRAME_PING:
+            break;
+        case RUDP_FRAME_ACK:
+            process_ack(c, now, &f, &bad);
+            break;
+        case RUDP_FRAME_MAX_DATA:
+            if (f.u.max_data > c->peer_max_data) {
+                c->peer_max_data = f.u.max_data;
+                rudp__conn_dirty(c);
+            }
+            break;
+        case RUDP_FRAME_DATA_BLOCKED:
+            rudp__conn_autotune(c, now, f.u.blocked); /* the window is what limits the sender */
+            c->max_data_pending = 1; /* re-advertise: our update may be lost */
+            break;
+        case RUDP_FRAME_URGENT:
+            rudp__urg_input(c, f.u.urgent);
+            break;
+        case RUDP_FRAME_NEW_PORT:
+            rudp__path_on_new_port(c, now, (unsigned)f.u.new_port, rx, plen);
+            break;
+        case RUDP_FRAME_RESET:
+            ctx->stats.resets_received++;
+            rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
+            return 0;
+        case RUDP_FRAME_PATH_CHALLENGE:
+            rudp__path_on_challenge(c, f.u.path_data);
+            break;
+        case RUDP_FRAME_PATH_RESPONSE:
+            rudp__path_on_response(c, now, f.u.path_data);
+            break;
+        case RUDP_FRAME_STREAM: {
+            int err = stream_input(c, now, &f);
+            if (err == -EPIPE) {
+                rudp__conn_abort_now(c, now);
+                return 0;
+            }
+            if (err == -EPROTO)
+                bad = 1;
+            else if (err)
+                return 0; /* -ENOBUFS: unacknowledged, so resent later */
+            break;
+        }
+        }
+        if (bad) {
+            ctx->stats.protocol_errors++;
+            return 0;
+        }
+        if (c->state == RUDP_CLOSED)
+            return 0;
+    }
+
+    /* Record the packet number for our ACKs. Only ack-eliciting packets
+     * call for an ACK (RFC 9000 §13.2.1): a gap left by a lost ACK-only
+     * packet must not trigger one, or a bulk sender's every packet would
+     * carry a fragmented ACK frame of the receiver's lost ACKs. */
+    if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0 && c->rx_pns.n > RUDP_RX_RANGES_KEPT) {
+        /* Below the ranges kept, a packet number cannot be told from one
+         * seen: taken as a duplicate (a replay, or too late to matter:
+         * what it carried is resent by now). */
+        c->rx_floor = c->rx_pns.r[c->rx_pns.n - RUDP_RX_RANGES_KEPT].lo;
+        rudp_ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
+    }
+    int gap = c->rx_any && pn != c->rx_largest + 1; /* a hole, or filling one */
+    if (!c->rx_any || pn > c->rx_largest) {
+        c->rx_largest = pn;
+        c->rx_largest_time = now;
+    }
+    c->rx_any = 1;
+    if (eliciting) {
+        c->rx_unacked = 1;
+        if (gap)
+            c->ack_now = 1; /* tell the sender at once */
+        c->rx_eliciting++;
+        /* ACK_NOW means "ack soon": within RUDP_ACK_SOON, so that an
+         * application's reply (a request/response exchange) carries the ACK
+         * instead of a datagram of its own. */
+        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW) ? rudp_ack_soon_delay(c->cfg.max_ack_delay)
+                                                         : c->cfg.max_ack_delay;
+        if (c->rx_eliciting >= 2)
+            c->ack_now = 1;
+        else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
+            rudp__conn_arm(c, RUDP_T_ACK, now + delay);
+    }
+    if (now - c->last_rx > c->longest_silence)
+        c->longest_silence = now - c->last_rx;
+    c->last_rx = now;
+    c->silent_told = 0;
+    if (c->state != RUDP_TIME_WAIT)
+        rudp__conn_keepalive_rearm(c, now);
+    rudp__conn_dirty(c);
+    return rx;
+}

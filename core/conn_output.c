@@ -1,0 +1,288 @@
+/*
+ * conn_output.c: what a connection sends. Builds DATA packets from what
+ * waits (ACK, MAX_DATA, DATA_BLOCKED, URGENT, PING, stream data resent
+ * or new, the FIN), within the congestion window and the pacer's rate,
+ * and sends them, sealed when keyed; rudp__conn_flush sends all that may
+ * go now. Control packets for path validation go the same way. The state
+ * machine is conn.c; what is received, conn_input.c.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+#include "seq.h"
+#include "trace.h"
+
+/* The pacer lets a late sender catch up by a burst of this much: about a
+ * millisecond at the pacing rate (as Linux sizes a TSO burst, rate >> 10),
+ * at least 10 packets, at most 64 KiB (one GSO train) unless 10 packets are
+ * more. A fixed 10 packets capped rudp near 200 Mbit/s on a VM whose timer
+ * wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last 112 us, so
+ * every late wake-up threw pacing credit away and BBR, which measures what
+ * was delivered, settled at what the pacer managed. */
+#define RUDP_PACE_BURST_PKTS 10
+#define RUDP_PACE_BURST_MAX (64 * 1024)
+
+static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
+{
+    uint64_t b = rate / 1000;
+    if (b > RUDP_PACE_BURST_MAX)
+        b = RUDP_PACE_BURST_MAX;
+    if (b < (uint64_t)RUDP_PACE_BURST_PKTS * c->mss)
+        b = (uint64_t)RUDP_PACE_BURST_PKTS * c->mss;
+    return b;
+}
+
+/* ---- building packets ---- */
+
+static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
+{
+    if (!rate)
+        return 0;
+    return (rudp_time)((unsigned __int128)bytes * 1000000000ull / rate);
+}
+
+/* Writes an ACK frame of what we received; returns bytes or <= 0. */
+static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
+{
+    rudp_ack_range r[RUDP_RX_RANGES_KEPT];
+    size_t n = 0;
+    for (uint32_t i = c->rx_pns.n; i-- > 0 && n < RUDP_RX_RANGES_KEPT;) {
+        r[n].lo = c->rx_pns.r[i].lo;
+        r[n].hi = c->rx_pns.r[i].hi - 1;
+        n++;
+    }
+    if (!n)
+        return 0;
+    uint64_t delay_us = now > c->rx_largest_time ? (now - c->rx_largest_time) / 1000 : 0;
+    size_t written;
+    return rudp_wire_ack_encode(p, room, r, n, delay_us, &written);
+}
+
+/* Sends a DATA packet of len bytes in buf (room for the AEAD tag after
+ * them), whose full packet number is pn: traced as it is, sealed if the
+ * connection is keyed. Returns the datagram's length. */
+static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8_t *buf,
+                           size_t len)
+{
+    rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
+    if (c->keyed)
+        len = rudp__keyed_seal(c, pn, buf, len);
+    rudp__send(c->ctx, c->sock, to, c->has_local ? &c->local : NULL, c->send_tag, buf, len);
+    rudp__path_sent(c, to, len);
+    return len;
+}
+
+size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
+{
+    return send_data_to(c, &c->pkey.addr, pn, buf, len);
+}
+
+/* Writes the header of c's next DATA packet; *pn its full number. */
+static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_DATA;
+    h.dcid = c->pkey.cid;
+    *pn = rudp_recovery_next_pn(&c->rec);
+    h.pn = rudp_pn_truncate(*pn);
+    return rudp_wire_hdr_encode(buf, cap, &h);
+}
+
+int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
+                            const uint8_t *frames, size_t n)
+{
+    if (rudp_recovery_reserve(&c->rec) < 0)
+        return -ENOMEM;
+    uint8_t *buf = c->ctx->pkt;
+    size_t cap = c->mss - rudp__seal_overhead(c->keyed);
+    uint64_t pn;
+    int hl = data_header(c, buf, cap, &pn);
+    if (hl < 0 || cap - (size_t)hl < n)
+        return -ENOBUFS;
+    memcpy(buf + hl, frames, n);
+    rudp_sent s;
+    memset(&s, 0, sizeof s);
+    s.pn = pn;
+    s.size = (uint32_t)send_data_to(c, to, pn, buf, (size_t)hl + n);
+    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    c->ctx->stats.pkts_sent++;
+    return 0;
+}
+
+/* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
+ * was nothing to send (or the pacer/window holds it back). */
+static int send_one(rudp_conn *c, rudp_time now)
+{
+    rudp_ctx *ctx = c->ctx;
+    int probe = c->probes > 0;
+    int stream = rudp__conn_have_stream_to_send(c);
+    int cwnd_ok = probe || c->rec.bytes_in_flight < c->cc.cwnd;
+    int pace_ok = probe || c->pace_time <= now;
+    int send_stream = stream && cwnd_ok && pace_ok;
+    int control = c->max_data_pending || c->blocked_pending || c->ping_pending || (probe && !stream);
+    int want_ack = c->rx_any && (c->ack_now || (c->rx_unacked && (send_stream || control)));
+
+    if (stream && cwnd_ok && !pace_ok)
+        rudp__conn_arm(c, RUDP_T_PACE, c->pace_time);
+    if (!send_stream && !control && !want_ack)
+        return 0;
+    if (!rudp__path_may_send(c, c->mss))
+        return 0; /* an address not validated yet: 3x what came from it */
+    if (rudp_recovery_reserve(&c->rec) < 0)
+        return 0;
+
+    uint8_t *buf = ctx->pkt;
+    size_t cap = c->mss - rudp__seal_overhead(c->keyed);
+    uint64_t pn;
+    int hl = data_header(c, buf, cap, &pn);
+    if (hl < 0)
+        return 0;
+    size_t off = (size_t)hl;
+    rudp_sent s;
+    memset(&s, 0, sizeof s);
+    s.pn = pn;
+    int n;
+
+    if (want_ack) {
+        n = write_ack(c, now, buf + off, cap - off - 32);
+        if (n > 0) {
+            off += (size_t)n;
+            c->ack_now = 0;
+            c->rx_unacked = 0;
+            c->rx_eliciting = 0;
+            rudp__conn_disarm(c, RUDP_T_ACK);
+        }
+    }
+    if (c->max_data_pending) {
+        uint64_t max = c->rcv_read + c->rwnd;
+        n = rudp_wire_max_data_encode(buf + off, cap - off, max);
+        if (n > 0) {
+            off += (size_t)n;
+            c->max_data_sent = max;
+            c->max_data_pending = 0;
+            s.flags |= RUDP_SENT_MAX_DATA | RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    if (c->blocked_pending) {
+        n = rudp_wire_blocked_encode(buf + off, cap - off, c->peer_max_data);
+        if (n > 0) {
+            off += (size_t)n;
+            c->blocked_pending = 0;
+            s.flags |= RUDP_SENT_BLOCKED | RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    n = rudp__urg_write(c, buf + off, cap - off, &s.flags);
+    off += (size_t)n;
+    if (c->ping_pending || (probe && !stream)) {
+        n = rudp_wire_ping_encode(buf + off, cap - off);
+        if (n > 0) {
+            off += (size_t)n;
+            c->ping_pending = 0;
+            s.flags |= RUDP_SENT_ACK_ELICITING;
+        }
+    }
+    if (send_stream) {
+        uint64_t lo, hi;
+        int fin = 0;
+        size_t hdr = rudp_wire_stream_hdr_len(c->snd_nxt, 0, 0);
+        if (!rudp_ranges_empty(&c->retx))
+            hdr = rudp_wire_stream_hdr_len(c->retx.r[0].lo, 0, 0);
+        size_t room = cap - off > hdr ? cap - off - hdr : 0;
+        if (!rudp_ranges_empty(&c->retx)) {
+            lo = c->retx.r[0].lo;
+            hi = rudp_seq_min(c->retx.r[0].hi, lo + room);
+            fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off && !c->fin_acked;
+            rudp_ranges_remove(&c->retx, lo, hi);
+            c->bytes_retx += hi - lo;
+            ctx->stats.bytes_retransmitted += hi - lo;
+        } else {
+            lo = c->snd_nxt;
+            hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
+            fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
+            c->snd_nxt = hi;
+            rudp__tune_sent(c);
+            c->bytes_sent += hi - lo;
+            ctx->stats.stream_bytes_sent += hi - lo;
+        }
+        if (hi > lo || fin) {
+            n = rudp_wire_stream_hdr_encode(buf + off, cap - off, lo, hi - lo, fin, 0);
+            assert(n > 0);
+            off += (size_t)n;
+            rudp_sbuf_read(&c->sbuf, lo, buf + off, (size_t)(hi - lo));
+            off += (size_t)(hi - lo);
+            s.stream_off = lo;
+            s.stream_len = (uint32_t)(hi - lo);
+            s.flags |= RUDP_SENT_ACK_ELICITING;
+            if (fin) {
+                s.flags |= RUDP_SENT_FIN;
+                c->fin_sent = 1;
+            }
+        }
+    }
+    if (off == (size_t)hl)
+        return 0;
+
+    if (s.flags & RUDP_SENT_ACK_ELICITING) {
+        s.flags |= RUDP_SENT_IN_FLIGHT;
+        /* The last packet before we run dry, and probes, ask for an
+         * immediate ACK: a lost tail then costs one RTT-sized probe
+         * timeout, not max_ack_delay more. */
+        if (probe || !rudp__conn_have_stream_to_send(c)) {
+            s.flags |= RUDP_SENT_ACK_NOW;
+            buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
+        }
+    }
+    int nothing_in_flight = c->rec.eliciting_in_flight == 0;
+    s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, off);
+    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    ctx->stats.pkts_sent++;
+    if (s.flags & RUDP_SENT_IN_FLIGHT) {
+        uint64_t rate = rudp__conn_pacing_rate(c);
+        rudp_time burst = pace_interval(pace_burst(c, rate), rate);
+        rudp_time base = c->pace_time;
+        if (now > burst && base < now - burst)
+            base = now - burst;
+        c->pace_time = base + pace_interval(s.size, rate);
+        /* Never hold the next packet longer than a round trip: a pacing
+         * rate the controller brought near zero (BBR after losses of 64 KB
+         * loopback datagrams) put it 135 s ahead, and the connection sat
+         * idle with data to resend (t_asyncio_echo's stall, seen since
+         * 8d193eb). At most one packet per RTT is still slower than the
+         * smallest window. */
+        rudp_time most = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
+        if (c->pace_time > now + most)
+            c->pace_time = now + most;
+        if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
+            rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
+    }
+    if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))
+        c->probes--;
+    return 1;
+}
+
+void rudp__conn_flush(rudp_conn *c, rudp_time now)
+{
+    if (!rudp__conn_sending_state(c->state))
+        return;
+    rudp__path_flush(c, now);
+    /* Flow control: tell the peer once per limit that we are blocked. */
+    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
+        c->blocked_at != c->peer_max_data) {
+        c->blocked_at = c->peer_max_data;
+        c->blocked_pending = 1;
+    }
+    while (send_one(c, now))
+        ;
+    rudp__cork_arm(c, now);
+    /* Not limited by the window: the controller must not grow it, and
+     * delivery-rate samples from now on are app-limited. */
+    int cwnd_limited = c->rec.bytes_in_flight >= c->cc.cwnd;
+    c->cc.app_limited = !cwnd_limited && !rudp__conn_have_stream_to_send(c);
+    if (c->cc.app_limited)
+        rudp_recovery_set_app_limited(&c->rec);
+    rudp__conn_update_loss_timer(c);
+    rudp__trace_metrics(c);
+}
