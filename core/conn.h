@@ -1,7 +1,8 @@
 /*
  * conn.h: internal structures shared by ctx.c (context, tables, handshake
- * demultiplexing) and conn.c (the connection state machine). Not part of the
- * public API: the shim sees only rudp.h.
+ * demultiplexing) and the connection: conn.c (its state machine),
+ * conn_input.c (what it receives), conn_output.c (what it sends). Not part
+ * of the public API: the shim sees only rudp.h.
  */
 #ifndef RUDP_CONN_H
 #define RUDP_CONN_H
@@ -265,7 +266,7 @@ static inline rudp_time rudp__clock(rudp_ctx *ctx, rudp_time now)
 
 /* ---- the context as its connections see it ----
  *
- * ctx.c owns the connections and calls conn.c's entry points (below) by
+ * ctx.c owns the connections and calls the conn*.c entry points (below) by
  * name; the calls never go the other way. A connection, and the files that
  * work on one (conn_app, path, tune, urgent, report, trace, keyreset), reach
  * their context only through what they are given, c->ctx:
@@ -450,7 +451,8 @@ void rudp__report_open(rudp_conn *c);
 void rudp__report_close(rudp_conn *c, const char *why);
 void rudp__report_slow_connect(rudp_conn *c);
 
-/* ---- conn.c entry points for ctx.c ---- */
+/* ---- the connection's entry points for ctx.c (conn.c, conn_input.c,
+ * conn_output.c) ---- */
 
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out);
@@ -483,7 +485,7 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
  * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
-/* Shared by conn.c and conn_app.c. */
+/* Shared by conn.c, conn_input.c, conn_output.c and conn_app.c. */
 void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
 /* Timer `kind` (RUDP_T_*) of c fires at `at`; disarmed. Inline, as the
  * helpers below: the connection's files call them per packet. */

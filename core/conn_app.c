@@ -2,7 +2,8 @@
  * conn_app.c: the application's side of a connection: writing into the
  * send stream, reading the receive stream (and the receive window's
  * auto-tuning that reading drives), shutdown, abort, release and the
- * getters. The state machine and packet handling stay in conn.c.
+ * getters. The state machine stays in conn.c, packet handling in
+ * conn_input.c and conn_output.c.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * crypto.h: keyed mode, packet protection with a shared key (crypto.c).
  *
- * Internal to core: ctx.c and conn.c call it at the few places where a
+ * Internal to core: ctx.c and conn*.c call it at the few places where a
  * datagram is built or taken in. Every primitive is libsodium's: X25519
  * (crypto_scalarmult), BLAKE2b (crypto_generichash) as MAC and KDF,
  * ChaCha20-Poly1305 (IETF) or AES-256-GCM as the AEAD. The design, and why,

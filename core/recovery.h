@@ -21,7 +21,7 @@
 
 #define RUDP_PACKET_THRESHOLD 3        /* kPacketThreshold */
 #define RUDP_PERSISTENT_THRESHOLD 3    /* kPersistentCongestionThreshold */
-/* A packet flagged ACK_NOW is acknowledged within this (see conn.c). */
+/* A packet flagged ACK_NOW is acknowledged within this (see conn_input.c). */
 #define RUDP_ACK_SOON RUDP_MS(1)
 
 /* The ACK delay for a packet flagged ACK_NOW, given the usual one: the

@@ -1,5 +1,5 @@
 /*
- * trace.h: the connection's trace hooks (trace.c), for conn.c and ctx.c.
+ * trace.h: the connection's trace hooks (trace.c), for conn*.c and ctx.c.
  *
  * Each hook is called behind a test of c->trace (or, for the first state
  * change, of ctx->trace_ops.open), so tracing costs one pointer test per

@@ -234,11 +234,11 @@ static void crawl_on_pc(rudp_cc *k, rudp_time now)
 
 Test(cc, a_collapsed_pacing_rate_still_sends_a_packet_per_round_trip, .timeout = 30)
 {
-    /* The pacer holds a packet at most one smoothed RTT (conn.c): on a
+    /* The pacer holds a packet at most one smoothed RTT (conn_output.c): on a
      * 20 ms RTT link a flow paced at 1 byte/s still moves a packet per
      * round trip, ~50 per virtual second. Without that bound the second
      * packet would wait 1,400 s and the flow moves ~2 packets (it fails
-     * without the bound in conn.c).
+     * without the bound in conn_output.c).
      * Virtual time; nothing here races a clock. */
     static const rudp_cc_ops crawl = {
         .name = "crawl", .init = crawl_init, .on_sent = NULL, .on_ack = crawl_on_ack,
