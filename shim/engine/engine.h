@@ -63,6 +63,12 @@ typedef struct shim_listen_req {
     rudp_config cfg;
 } shim_listen_req;
 
+/* How long a listener that took a port over with connections moving off
+ * it (shim_listen_req.quiet) answers no unknown connection ID with a
+ * reset. The engine applies it itself, not through a feature's hook: it is
+ * the core's behaviour on the listener. */
+#define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
+
 /* How features plug into the engine (hooks.h), and the engines' state
  * (types.h), whose commands carry the requests above. */
 #include "hooks.h"

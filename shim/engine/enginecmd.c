@@ -148,6 +148,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     /* The port's features: its member socket in a group of processes
      * (r->xfd), its name for another process of ours (r->phfd), a watch
      * for another program binding it later, plain TCP on it. */
+    if (r->quiet)
+        rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
     const shim_listener_ops *lo = shim_hook.listener;
     if (lo && lo->open) {
         lo->open(s, r, now);
@@ -352,6 +354,9 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
         default: /* a feature's: CMD_YIELD (portshare.c), CMD_ADOPT (adopt.c) */
             if (c->type > 0 && c->type < SHIM_CMD_MAX && shim_hook.cmd[c->type])
                 shim_hook.cmd[c->type](e, c->u.ctl);
+            else /* a feature that forgot to register: its asker would wait out a timeout */
+                shim_log(RUDP_LOG_ERROR, "engine: command %d has no handler (shim_engine_on_cmd)",
+                         c->type);
             break;
         }
         shim_free(c);

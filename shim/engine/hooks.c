@@ -53,12 +53,16 @@ void shim_engine_on(int when, shim_engine_fn fn)
             return;
         }
     }
+    shim_log(RUDP_LOG_ERROR, "engine: no room for another hook %d (SHIM_ON_MAX %d)", when,
+             SHIM_ON_MAX);
 }
 
 void shim_engine_on_cmd(int type, shim_cmd_fn fn)
 {
     if (type > 0 && type < SHIM_CMD_MAX)
         shim_hook.cmd[type] = fn;
+    else
+        shim_log(RUDP_LOG_ERROR, "engine: command %d is past SHIM_CMD_MAX %d", type, SHIM_CMD_MAX);
 }
 
 void shim_hooks_run(int when, struct engine *e, rudp_time now)

@@ -13,9 +13,8 @@
 struct esock;
 struct phsock;
 
-/* How long a listener that took a port over with connections moving off
- * it answers no unknown connection ID with a reset. */
-#define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
+/* SHIM_QUIET_AFTER_MOVE (engine.h): how long such a listener sends no
+ * resets. */
 
 /* The name of a listener's UDP socket udp_fd, made by listen() before the
  * socket is bound, so that a process that finds the socket finds its name

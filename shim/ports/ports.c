@@ -15,16 +15,14 @@
 #include "base/poison.h"
 
 /* do_listen, s listening: its member socket in a group of processes, its
- * name for another process of ours that may want the port, no resets for
- * a while on a port handed over with connections moving off it, a watch
- * for another program binding it later, plain TCP on it. */
+ * name for another process of ours that may want the port, a watch for
+ * another program binding it later, plain TCP on it. (No resets for a
+ * while on a port handed over, r->quiet, is the engine's own step.) */
 static void listener_open(esock *s, const shim_listen_req *r, rudp_time now)
 {
     if (r->member_tag && r->xfd >= 0)
         shim_xgroup_attach(s, r->xfd, r->member_tag);
     shim_porthand_attach(s, r->phfd);
-    if (r->quiet)
-        rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
     shim_portwatch_arm(s, now);
     if (r->accept_tcp && s->reserve_fd >= 0)
         shim_tcpl_start(s);
