@@ -516,7 +516,9 @@ void *shim_engine_loop(void *arg)
                 else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                     /* before any socket closes (xgroup.c) */
-                    if (shim_hook.relay && shim_hook.relay->flush)
+                    /* xg_pending: something to flush, tested here so that
+                     * an engine with nothing relayed pays no call per event */
+                    if (e->xg_pending && shim_hook.relay && shim_hook.relay->flush)
                         shim_hook.relay->flush(e, now);
                 }
                 else if (type == W_BRIDGE)
