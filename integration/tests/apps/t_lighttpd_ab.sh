@@ -17,20 +17,6 @@ mkdir -p "$BAT_TOP/www"
 head -c 16384 /dev/urandom >"$BAT_TOP/www/16k"
 head -c 10485760 /dev/urandom >"$BAT_TOP/www/10m"
 
-# ab_check FILE N KEEPALIVE: ab's report says N complete, 0 failed, 0 non-2xx,
-# and (KEEPALIVE=1) N keep-alive requests
-ab_check() {
-    _v() { sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "$2"; }
-    [ "$(_v 'Complete requests' "$1")" = "$2" ] || { show "$1"; fail "ab: not $2 complete requests"; }
-    [ "$(_v 'Failed requests' "$1")" = 0 ] || { show "$1"; fail "ab: failed requests"; }
-    ! grep -q '^Non-2xx responses' "$1" || { show "$1"; fail "ab: non-2xx responses"; }
-    if [ "$3" = 1 ]; then
-        [ "$(_v 'Keep-Alive requests' "$1")" = "$2" ] || { show "$1"; fail "ab -k: not $2 keep-alive requests"; }
-    fi
-    _k=""; [ "$3" = 0 ] || _k=" -k"
-    echo "ok: ab$_k -n $2: $(_v 'Complete requests' "$1") complete, 0 failed, $(sed -n 's/^Requests per second:[[:space:]]*//p' "$1")"
-}
-
 run() {
     P=$(bat_port)
     cat >"$T/lighttpd.conf" <<CONF
