@@ -217,10 +217,14 @@ free_port() {
     i=0
     while [ "$i" -lt 200 ]; do
         p=$(( (($$ * 7919 + i * 104729) % 20000) + 30000 ))
-        # ... and a TCP bind() to it works: a keeper holding a listener's
-        # port through TIME_WAIT holds a bound TCP socket, which ss does
-        # not list (the kernel's own TIME_WAIT it does)
-        if ! ss -H -n -ta "sport = :$p" | grep -q . && ! ss -H -n -ua "sport = :$p" | grep -q . &&
+        # No socket with P at either end: an earlier test's client may sit
+        # in TIME_WAIT towards P (dport) for 60 s, and assert_on_port would
+        # take it for a TCP connection of this test's. And a TCP bind() to
+        # it works: a keeper holding a listener's port through TIME_WAIT
+        # holds a bound TCP socket, which ss does not list (the kernel's
+        # own TIME_WAIT it does)
+        if ! ss -H -n -ta "( sport = :$p or dport = :$p )" | grep -q . &&
+            ! ss -H -n -ua "( sport = :$p or dport = :$p )" | grep -q . &&
             "$PY" -c 'import socket, sys; socket.socket().bind(("", int(sys.argv[1])))' "$p" 2>/dev/null; then
             echo "$p"; return 0
         fi
