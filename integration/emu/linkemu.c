@@ -178,6 +178,8 @@ struct impair {
     uint64_t queue_bytes;
     uint64_t queue_pkts;
     uint32_t overhead;
+    const char *trace; /* mahimahi trace file: the bottleneck's delivery
+                          opportunities instead of a rate; NULL: none */
 };
 
 static void impair_default(struct impair *im)
@@ -270,6 +272,8 @@ static int parse_spec(const char *spec, struct impair *im)
             rc = parse_double(val, 0, 1e6, &im->rate_mbit);
         else if (!strcmp(tok, "queue"))
             rc = parse_queue(val, im);
+        else if (!strcmp(tok, "trace"))
+            rc = (im->trace = strdup(val)) ? 0 : -ENOMEM;
         else if (!strcmp(tok, "overhead")) {
             rc = parse_double(val, 0, 65535, &v);
             im->overhead = (uint32_t)v;
@@ -286,17 +290,21 @@ static int parse_spec(const char *spec, struct impair *im)
 
 static void impair_describe(const struct impair *im, char *buf, size_t len)
 {
-    char q[32];
+    char q[32], r[300];
+    if (im->trace)
+        snprintf(r, sizeof(r), "trace:%s", im->trace);
+    else
+        snprintf(r, sizeof(r), "%gMbit/s", im->rate_mbit);
     if (im->queue_pkts)
         snprintf(q, sizeof(q), "%" PRIu64 "p", im->queue_pkts);
     else
         snprintf(q, sizeof(q), "%" PRIu64 "B", im->queue_bytes);
     snprintf(buf, len,
              "delay=%gms jitter=%gms(%s) loss=%g%% ge=%s(p=%g r=%g h=%g k=%g) "
-             "reorder=%g%% dup=%g%% rate=%gMbit/s queue=%s overhead=%" PRIu32 "B",
+             "reorder=%g%% dup=%g%% rate=%s queue=%s overhead=%" PRIu32 "B",
              im->delay_ms, im->jitter_ms, im->jitter_normal ? "normal" : "uniform",
              im->loss_pct, im->ge_on ? "on" : "off", im->ge_p, im->ge_r, im->ge_h, im->ge_k,
-             im->reorder_pct, im->dup_pct, im->rate_mbit, q, im->overhead);
+             im->reorder_pct, im->dup_pct, r, q, im->overhead);
 }
 
 /* ---- one direction ------------------------------------------------------ */
@@ -406,6 +414,15 @@ struct dir {
     uint64_t backlog;
     uint64_t last_tx_end, tx_rem;
 
+    /* Trace-driven bottleneck (im.trace): tr_n opportunities at tr_ms[] ms
+     * from the trace's start, repeating every tr_period_ns from tr_t0. The
+     * cursor is opportunity tr_k of repetition tr_loop, of which tr_used
+     * bytes are taken. */
+    uint32_t *tr_ms;
+    size_t tr_n, tr_k;
+    uint64_t tr_period_ns, tr_t0, tr_loop;
+    uint32_t tr_used;
+
     /* Blackout: the link is down while CLOCK_MONOTONIC < down_until (0: up,
      * UINT64_MAX: until an "up" command). Set by the main thread (ctl_apply). */
     _Atomic uint64_t down_until;
@@ -434,6 +451,7 @@ static void pool_fini(struct dir *d)
     free(d->freelist);
     free(d->heap);
     free(d->ring);
+    free(d->tr_ms);
 }
 
 static size_t slot_size(const struct dir *d)
@@ -518,6 +536,126 @@ static void queue_drain(struct dir *d, uint64_t now)
     }
 }
 
+/* ---- trace-driven bottleneck (mahimahi's format) ----
+ *
+ * A file of integers, one per line: the ms from the trace's start at which
+ * one delivery opportunity of TRACE_OPP_BYTES occurs (a time repeats for
+ * several in one ms); the trace repeats after its last time, as mahimahi's
+ * LinkQueue does. An opportunity serves the head of the queue byte by byte:
+ * several small packets can share one, a large one can take several, and it
+ * leaves at the opportunity that carries its last byte. One that finds the
+ * queue empty is wasted. The queue is the same drop-tail ring as the rate's,
+ * so queue=500p bounds it, and departures are computed on arrival (in
+ * virtual time, from the trace's epoch), so a late wake-up never loses an
+ * opportunity. */
+#define TRACE_OPP_BYTES 1500u
+
+/* Loads FILE into d. Returns 0, or -1 with a message. */
+static int trace_load(struct dir *d, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    size_t cap = 0;
+    char line[64];
+    if (!f) {
+        fprintf(stderr, "linkemu: trace %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(line, &end, 10);
+        while (*end == ' ' || *end == '\r' || *end == '\n')
+            end++;
+        if (end == line)
+            continue; /* a blank line */
+        if (errno || *end || v > UINT32_MAX || (d->tr_n && v < d->tr_ms[d->tr_n - 1])) {
+            fprintf(stderr, "linkemu: trace %s: line %zu: not a time in ms, or earlier than "
+                    "the one before\n", file, d->tr_n + 1);
+            fclose(f);
+            return -1;
+        }
+        if (d->tr_n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            uint32_t *ms = realloc(d->tr_ms, cap * sizeof(*ms));
+            if (!ms) {
+                fclose(f);
+                return -1;
+            }
+            d->tr_ms = ms;
+        }
+        d->tr_ms[d->tr_n++] = (uint32_t)v;
+    }
+    fclose(f);
+    if (!d->tr_n || !d->tr_ms[d->tr_n - 1]) {
+        fprintf(stderr, "linkemu: trace %s: empty, or all at 0 ms\n", file);
+        return -1;
+    }
+    d->tr_period_ns = (uint64_t)d->tr_ms[d->tr_n - 1] * 1000000u;
+    return 0;
+}
+
+static uint64_t trace_opp_time(const struct dir *d)
+{
+    return d->tr_t0 + d->tr_loop * d->tr_period_ns + (uint64_t)d->tr_ms[d->tr_k] * 1000000u;
+}
+
+static void trace_next(struct dir *d)
+{
+    if (++d->tr_k == d->tr_n) {
+        d->tr_k = 0;
+        d->tr_loop++;
+    }
+}
+
+/* The departure time of a packet of BYTES that joins the queue at NOW. */
+static uint64_t trace_depart(struct dir *d, uint64_t now, uint64_t bytes)
+{
+    if (trace_opp_time(d) < now) {
+        /* The queue is empty: what is left of the cursor's opportunity, and
+         * every one since, was wasted. Find the first at or after now. */
+        uint64_t rel = now - d->tr_t0, off = rel % d->tr_period_ns;
+        size_t lo = 0, hi = d->tr_n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if ((uint64_t)d->tr_ms[mid] * 1000000u < off)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        d->tr_loop = rel / d->tr_period_ns;
+        d->tr_k = lo;
+        if (lo == d->tr_n) {
+            d->tr_k = 0;
+            d->tr_loop++;
+        }
+        d->tr_used = 0;
+    }
+    while (bytes > TRACE_OPP_BYTES - d->tr_used) {
+        bytes -= TRACE_OPP_BYTES - d->tr_used;
+        trace_next(d);
+        d->tr_used = 0;
+    }
+    d->tr_used += (uint32_t)bytes;
+    return trace_opp_time(d);
+}
+
+/* The bytes the trace offered from its start to NOW (its capacity so far,
+ * used or wasted): what a transfer's bytes are set against. Reads only what
+ * trace_load set, so the main thread may call it. */
+static uint64_t trace_offered(const struct dir *d, uint64_t now)
+{
+    uint64_t rel = now > d->tr_t0 ? now - d->tr_t0 : 0, off = rel % d->tr_period_ns;
+    size_t lo = 0, hi = d->tr_n; /* the opportunities at or before off */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uint64_t)d->tr_ms[mid] * 1000000u <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return ((rel / d->tr_period_ns) * d->tr_n + lo) * TRACE_OPP_BYTES;
+}
+
 /* Counts one jitter draw of EXTRA_MS (see struct counters). */
 static void jitter_record(struct dir *d, double extra_ms)
 {
@@ -540,7 +678,7 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
     const struct impair *im = &d->im;
     uint64_t tx_end = now;
 
-    if (d->rate_bps) {
+    if (d->rate_bps || d->tr_n) {
         queue_drain(d, now);
         /* An empty queue always takes a packet, whatever its limit; the ring
          * holds at most --limit records, so a full ring is a full queue. */
@@ -551,11 +689,15 @@ static void link_enqueue(struct dir *d, struct pkt *p, uint64_t now)
             pkt_put(d, p);
             return;
         }
-        uint64_t start = d->last_tx_end > now ? d->last_tx_end : now;
-        /* ns = bits * 1e9 / rate, remainder carried so long runs are exact */
-        uint64_t num = (uint64_t)(p->len + im->overhead) * 8 * NS_PER_S + d->tx_rem;
-        tx_end = start + num / d->rate_bps;
-        d->tx_rem = num % d->rate_bps;
+        if (d->tr_n) {
+            tx_end = trace_depart(d, now, (uint64_t)p->len + im->overhead);
+        } else {
+            uint64_t start = d->last_tx_end > now ? d->last_tx_end : now;
+            /* ns = bits * 1e9 / rate, remainder carried so long runs are exact */
+            uint64_t num = (uint64_t)(p->len + im->overhead) * 8 * NS_PER_S + d->tx_rem;
+            tx_end = start + num / d->rate_bps;
+            d->tx_rem = num % d->rate_bps;
+        }
         d->last_tx_end = tx_end;
         d->ring[(d->rhead + d->rcount) % d->cap] = (struct txrec){tx_end, p->len};
         d->rcount++;
@@ -939,6 +1081,10 @@ static void stats_dump(struct dir *dirs, int ndirs, uint64_t t0, const char *fil
                         (int64_t)snap[k][i]);
             else
                 fprintf(f, "%s_%s=%" PRIu64 "\n", dirs[k].name, ctr_fields[i].key, snap[k][i]);
+    for (int k = 0; k < ndirs; k++)
+        if (dirs[k].tr_n)
+            fprintf(f, "%s_trace_offered_bytes=%" PRIu64 "\n", dirs[k].name,
+                    trace_offered(&dirs[k], now));
     if (fclose(f) != 0 || rename(tmp, file) != 0)
         fprintf(stderr, "linkemu: writing %s: %s\n", file, strerror(errno));
 }
@@ -1013,6 +1159,13 @@ static void usage(FILE *f)
         "                The packet being serialized counts; an empty queue\n"
         "                always accepts one packet\n"
         "  overhead=B    bytes added per packet for serialization only\n"
+        "  trace=FILE    instead of rate: mahimahi's trace format, one integer a\n"
+        "                line, the ms from the trace's start of one 1500-byte\n"
+        "                delivery opportunity (repeated for several in one ms);\n"
+        "                the trace repeats after its last time and starts when\n"
+        "                linkemu does. Packets take the opportunities' bytes in\n"
+        "                order (IP length + overhead); one that finds the queue\n"
+        "                empty is wasted. queue= bounds the queue as with rate\n"
         "Order per packet: loss, burst loss, duplication, queue/rate, delay.\n"
         "Each impairment of each direction draws from its own xoshiro256**\n"
         "stream seeded from --seed, so a given packet sequence always meets the\n"
@@ -1187,6 +1340,14 @@ static int run_main(int argc, char **argv)
         d->delay_ns = (uint64_t)llround(d->im.delay_ms * NS_PER_MS);
         d->slack_ns = slack_ns;
         d->rate_bps = (uint64_t)llround(d->im.rate_mbit * 1e6);
+        if (d->im.trace) {
+            if (d->rate_bps) {
+                fprintf(stderr, "linkemu: %s: rate and trace exclude each other\n", d->name);
+                return 2;
+            }
+            if (trace_load(d, d->im.trace))
+                return 2;
+        }
         for (unsigned s = 0; s < ST_COUNT; s++)
             rng_seed(&d->r[s], seed, (unsigned)k * ST_COUNT + s);
         if (pool_init(d, (size_t)mtu, (size_t)limit)) {
@@ -1226,8 +1387,10 @@ static int run_main(int argc, char **argv)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
     uint64_t t0 = now_ns();
+    for (int k = 0; k < 2; k++) /* both traces start now */
+        dirs[k].tr_t0 = t0;
     for (int k = 0; k < 2; k++) {
-        char desc[512];
+        char desc[768];
         dirs[k].stop_fd = stop_fd;
         impair_describe(&dirs[k].im, desc, sizeof(desc));
         fprintf(stderr, "linkemu: %s %s\n", dirs[k].name, desc);
