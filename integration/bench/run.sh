@@ -89,7 +89,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B18,B19}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -1090,6 +1090,9 @@ for sc in B15 B16; do
         r=$((r + 1))
     done
 done
+
+# B18, B19: recorded LTE links, delay percentiles (trace.sh)
+. "$ROOT/integration/bench/trace.sh"
 
 # ---------------------------------------------------------------- report
 

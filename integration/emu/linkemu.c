@@ -1200,7 +1200,7 @@ static void usage(FILE *f)
         "sent recv lost loss_pct dup overtakers (packets that arrived before a\n"
         "lower-numbered one) loss_runs (stretches of consecutive lost numbers)\n"
         "send_err rtt_min_ms rtt_avg_ms rtt_max_ms rtt_mdev_ms rtt_p1_ms rtt_p50_ms\n"
-        "rtt_p99_ms (percentiles, nearest rank: a few packets the host delayed\n"
+        "rtt_p95_ms rtt_p99_ms (percentiles, nearest rank: a few packets the host delayed\n"
         "do not move them)\n"
         "pattern (64-bit hash of which sequence numbers came back). RTTs use the\n"
         "kernel's receive timestamps (SO_TIMESTAMPNS), not the probe's wake-up.\n",
@@ -1697,12 +1697,14 @@ static int probe_main(int argc, char **argv)
      * the machine delayed (a loaded host) do not move them. */
     qsort(rtts, uniq, sizeof(*rtts), cmp_double);
     double p1 = pctile(rtts, uniq, 1), p50 = pctile(rtts, uniq, 50), p99 = pctile(rtts, uniq, 99);
+    double p95 = pctile(rtts, uniq, 95);
     printf("sent=%" PRIu64 " recv=%" PRIu64 " lost=%" PRIu64 " loss_pct=%.3f dup=%" PRIu64
            " overtakers=%" PRIu64 " loss_runs=%" PRIu64 " send_err=%" PRIu64
            " rtt_min_ms=%.3f rtt_avg_ms=%.3f rtt_max_ms=%.3f rtt_mdev_ms=%.3f"
-           " rtt_p1_ms=%.3f rtt_p50_ms=%.3f rtt_p99_ms=%.3f pattern=%016" PRIx64 "\n",
+           " rtt_p1_ms=%.3f rtt_p50_ms=%.3f rtt_p95_ms=%.3f rtt_p99_ms=%.3f"
+           " pattern=%016" PRIx64 "\n",
            sent, uniq, sent - uniq, 100.0 * (double)(sent - uniq) / (double)sent, dups, overtakers,
-           runs, send_err, uniq ? rtt_min : 0, avg, rtt_max, mdev, p1, p50, p99, hash);
+           runs, send_err, uniq ? rtt_min : 0, avg, rtt_max, mdev, p1, p50, p95, p99, hash);
     free(rtts);
     free(seen);
     free(order);
