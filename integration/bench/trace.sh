@@ -23,16 +23,19 @@
 # counters over the same window: capacity (trace_offered_bytes: what the
 # trace offered, used or wasted) and what left the queue.
 #
-# Transports: tcp-cubic, tcp-bbr (kernel), and rudp-CC for each CC of
-# BENCH_TRACE_CC (default "bbr copa": today's default and the delay-aware
-# mode) that RUDP_CC accepts.
+# Transports: tcp-CC for each CC of BENCH_TRACE_TCP (default "cubic bbr")
+# the kernel has, and rudp-CC for each CC of BENCH_TRACE_CC (default
+# "bbr copa": today's default and the delay-aware mode) that RUDP_CC
+# accepts.
 TRACE_TIME=${BENCH_TRACE_TIME:-30}
 TRACE_PING_MS=${BENCH_TRACE_PING_MS:-20}
 TRACE_DIR=$ROOT/integration/bench/traces
 TRACE_Q=${BENCH_TRACE_QUEUE:-500p}
 TRACE_EMU=${LINKEMU:-$BIN/linkemu}
-TRACE_TRS="tcp-cubic"
-grep -qw bbr /proc/sys/net/ipv4/tcp_available_congestion_control && TRACE_TRS="$TRACE_TRS tcp-bbr"
+TRACE_TRS=""
+for _cc in ${BENCH_TRACE_TCP-cubic bbr}; do
+    grep -qw "$_cc" /proc/sys/net/ipv4/tcp_available_congestion_control && TRACE_TRS="$TRACE_TRS tcp-$_cc"
+done
 for _cc in ${BENCH_TRACE_CC:-bbr copa}; do
     env LD_PRELOAD="$LDP" RUDP_CC="$_cc" true 2>/dev/null && TRACE_TRS="$TRACE_TRS rudp-$_cc"
 done
