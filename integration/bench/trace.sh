@@ -89,6 +89,7 @@ trace_bulk() {
     emu_down 2>>"$LOGS/emu.log"
 }
 
+want B18 || want B19 && say "B18, B19 transports:$TRACE_TRS (not the list above)"
 for sc in B18 B19; do
     want "$sc" || continue
     eval "_tf=\$TRACE_$sc"
