@@ -230,10 +230,14 @@ static void send_syn(rudp_conn *c, rudp_time now)
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
         return;
-    if (c->keyed)
+    c->zrtt_hold = 0;
+    if (c->keyed) {
         rudp__keyed_syn_seal(c, buf, (size_t)n);
-    else
+    } else {
+        /* a returning client's first bytes, in place of padding (zrtt.c) */
+        n += (int)rudp__zrtt_syn_frames(c, buf + n, RUDP_MIN_SYN_SIZE - (size_t)n);
         memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n); /* PADDING frames */
+    }
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -253,6 +257,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     rudp_hdr h;
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_SYNACK;
+    h.flags = c->zrtt_taken ? RUDP_PKTF_ZRTT : 0; /* every copy says the same */
     h.dcid = c->pkey.cid;
     h.pn = c->hs_count;
     h.scid = c->cid;
@@ -280,8 +285,35 @@ static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
     c->cc.mss = c->mss;
 }
 
+static int connect_with(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                        const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                        rudp_time hold, rudp_conn **out);
+
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                  const rudp_config *cfg, rudp_conn **out)
+{
+    return connect_with(ctx, now, sock, peer, cfg, NULL, 0, 0, out);
+}
+
+int rudp_connect_token(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                       const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                       rudp_time hold, rudp_conn **out)
+{
+    if (token_len > RUDP_TOKEN_MAX || (token_len && !token))
+        return -EINVAL;
+    return connect_with(ctx, now, sock, peer, cfg, token, token_len, hold, out);
+}
+
+void rudp_conn_syn_release(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (c->state == RUDP_SYN_SENT && c->zrtt_hold)
+        send_syn(c, now);
+}
+
+static int connect_with(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                        const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                        rudp_time hold, rudp_conn **out)
 {
     if (!peer || (peer->family != 2 && peer->family != 10) || peer->port == 0)
         return -EINVAL;
@@ -299,7 +331,18 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT
                                      ? RUDP_SLOW_CONNECT
                                      : c->cfg.connect_timeout));
-    send_syn(c, now);
+    if (token_len) {
+        memcpy(c->token, token, token_len);
+        c->token_len = (uint8_t)token_len;
+    }
+    if (hold) {
+        /* TCP_FASTOPEN_CONNECT: the SYN waits for the first write (conn_app.c)
+         * or the handshake timer, whichever comes first */
+        c->zrtt_hold = 1;
+        rudp__conn_arm(c, RUDP_T_HANDSHAKE, now + hold);
+    } else {
+        send_syn(c, now);
+    }
     *out = c;
     return 0;
 }
@@ -319,6 +362,13 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
 
 void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
 {
+    if (c->zrtt_unconfirmed) {
+        /* Established by a 0-RTT SYN and nothing heard since: our SYNACK
+         * may be lost, and no timer of ours repeats it (zrtt.c). */
+        if (now - c->hs_sent_time >= hs_timeout(c))
+            send_synack(c, now);
+        return;
+    }
     switch (c->state) {
     case RUDP_SYN_RCVD:
         /* The client retransmitted: answer once per retransmission timeout. */
@@ -368,6 +418,10 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
                 rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
             memcpy(c->token, h->token, h->token_len);
             c->token_len = h->token_len;
+            if (c->zrtt_len) { /* the cookie's SYN carries no data: sent after */
+                ctx->stats.zero_rtt_resent++;
+                c->zrtt_len = 0;
+            }
             c->hs_count = 0; /* a new exchange: the next SYN's RTT counts */
             send_syn(c, now);
             return;
@@ -380,6 +434,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
             return;
         }
         rudp__conn_established(c, now, "SYNACK");
+        rudp__zrtt_on_synack(c, h->flags);
         c->ping_pending = 1; /* step 5 confirms to the server */
         rudp__conn_event(c, RUDP_EV_ESTABLISHED | RUDP_EV_WRITABLE);
         rudp__conn_dirty(c);

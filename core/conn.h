@@ -22,6 +22,7 @@
 #include "seq.h"
 #include "table.h"
 #include "timer.h"
+#include "token.h"
 #include "wire.h"
 
 /* Connection timers; every one goes through the context's wheel. */
@@ -104,6 +105,19 @@ struct rudp_conn {
     uint32_t hs_count; /* handshake packets sent */
     rudp_time hs_sent_time;
     rudp_time hs_start;
+
+    /* zero round trips (token.h, token.c). Client: the SYN's stream bytes
+     * [0, zrtt_len), fixed at the first SYN; the SYN held for the first
+     * write; the token the server gave us. Server: the SYN's bytes were
+     * taken (the SYNACK says so); nothing heard since that SYN (a repeated
+     * SYN earns the SYNACK again); the token still to give. */
+    uint16_t zrtt_len;
+    unsigned zrtt_hold : 1;
+    unsigned zrtt_taken : 1;
+    unsigned zrtt_unconfirmed : 1;
+    unsigned token_due : 1;
+    uint8_t new_token_len;
+    uint8_t new_token[RUDP_TOKEN_MAX];
 
     /* send stream: bytes [snd_una, snd_end) are held in sbuf */
     rudp_sbuf sbuf;
@@ -200,6 +214,7 @@ struct rudp_listener {
     uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
     rudp_time quiet_until;  /* rudp_listener_quiet_resets: no reset before */
     unsigned member_tag;   /* rudp_listener_set_member_tag: its IDs' member field */
+    uint8_t zero_rtt;      /* rudp_listener_set_zero_rtt: tokens and 0-RTT (token.c) */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -249,6 +264,7 @@ struct rudp_ctx {
     uint8_t cid_token_next; /* the next rudp__new_cid gets RUDP_CID_TOKEN_BIT */
     void *trace_user;
     uint64_t rx_stamp; /* rxstamp.c: the caller's stamp of the datagrams it feeds now */
+    rudp_strike strike; /* strike.c: address token IDs used (0-RTT) */
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 
@@ -444,6 +460,36 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end);
 int rudp__window_may_grow(const rudp_conn *c, uint64_t limit);
 /* Frees a listener's per-source table. */
 void rudp__sources_free(rudp_listener *l);
+
+/* ---- zrtt.c: zero round trips, the connection's side ---- */
+
+/* Server, in input_syn: a SYN (len bytes, header hl) carrying an address
+ * token reached listener l from peer. Returns 1 if its token holds
+ * (checked and recorded: the address is proven, no RETRY needed), with
+ * *zrtt set if its stream bytes may be taken at once; 0 if the SYN must
+ * be handled as one without a token. Counts refusals. */
+int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
+                         const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf,
+                         size_t len, size_t hl, int *zrtt);
+/* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
+ * the SYN's stream bytes into its receive stream. Returns 1 if taken (the
+ * SYNACK will say so; rudp__zrtt_established once it is sent), 0 if not:
+ * none, keyed, or no room (the handshake goes on as 1-RTT). */
+int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len, size_t hl);
+/* ... then c is established at once and offered for accept, as a
+ * connection whose client has been heard: the token proved its address. */
+void rudp__zrtt_established(rudp_conn *c, rudp_time now);
+/* Client: writes the SYN's STREAM frame at p (cap bytes free), fixing
+ * zrtt_len at the first SYN. Returns bytes written (0: none). */
+size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap);
+/* Client: the SYNACK came (flags from its header): the SYN's bytes are
+ * acknowledged, or to be sent again. */
+void rudp__zrtt_on_synack(rudp_conn *c, uint8_t flags);
+/* Server: established: the NEW_TOKEN goes (once; lost, the client has
+ * none next time and connects as before). */
+void rudp__zrtt_issue(rudp_conn *c, rudp_time now);
+/* Client: a NEW_TOKEN frame arrived. */
+void rudp__zrtt_on_token(rudp_conn *c, const uint8_t *tok, size_t len);
 
 /* ---- report.c: log lines about a connection ---- */
 

@@ -331,6 +331,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_NEW_PORT:
             rudp__path_on_new_port(c, now, (unsigned)f.u.new_port, rx, plen);
             break;
+        case RUDP_FRAME_NEW_TOKEN:
+            rudp__zrtt_on_token(c, f.u.token.data, f.u.token.len);
+            break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
@@ -394,6 +397,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             rudp__conn_arm(c, RUDP_T_ACK, now + delay);
     }
+    c->zrtt_unconfirmed = 0; /* the client has our SYNACK (zrtt.c) */
+    if (c->token_due && c->is_server)
+        rudp__zrtt_issue(c, now); /* its address is proven: a token for next time */
     if (now - c->last_rx > c->longest_silence)
         c->longest_silence = now - c->last_rx;
     c->last_rx = now;

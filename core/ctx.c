@@ -67,6 +67,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     memcpy(ctx->cid_key, seed, 16);
     memcpy(ctx->cookie_key, seed + 16, 16);
     rudp_wheel_init(&ctx->wheel, 0);
+    rudp__strike_init(&ctx->strike, RUDP_STRIKE_MAX);
     *out = ctx;
     return 0;
 }
@@ -119,6 +120,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
         rudp__free(l);
     }
     rudp_chunk_pool_drain(&ctx->chunks);
+    rudp__strike_free(&ctx->strike);
     rudp__ctx_keyed_free(ctx->keyed);
     rudp__free(ctx);
 }
@@ -429,18 +431,31 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
-    if (h->token_len == 0) {
+    /* An address token (token.h): a repeated SYN finds its connection
+     * first, so only the first copy is checked and recorded as used. */
+    int zrtt = 0;
+    rudp_conn *c;
+    if (rudp__atoken_is(h->token, h->token_len)) {
+        c = rudp__find_peer(ctx, peer, h->scid);
+        if (c) {
+            rudp__conn_dup_syn(c, now);
+            return;
+        }
+        if (!rudp__zrtt_check_syn(ctx, now, l, peer, h, buf, len, hl, &zrtt)) {
+            send_retry(ctx, now, sock, local, peer, h->scid, pub); /* as without a token */
+            return;
+        }
+    } else if (h->token_len == 0) {
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
-    }
-    if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+    } else if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
-    rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
+    c = rudp__find_peer(ctx, peer, h->scid);
     if (c) {
         rudp__conn_dup_syn(c, now);
         return;
@@ -478,10 +493,14 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         conn_kill(c);
         return;
     }
+    c->token_due = l->zero_rtt != 0; /* once the client is heard (conn_input.c) */
+    int taken = zrtt && rudp__zrtt_take(c, now, buf, len, hl);
     if (rudp__conn_accept_syn(c, now, h) < 0) {
         conn_kill(c);
         return;
     }
+    if (taken)
+        rudp__zrtt_established(c, now);
 }
 
 /* A datagram for c failed authentication: dropped, counted. In the

@@ -176,6 +176,16 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    /* zero round trips (token.h): a server's, on listeners that allow it */
+    uint64_t tokens_issued;                /* NEW_TOKEN frames sent */
+    uint64_t zero_rtt_accepted;            /* SYNs whose token held: data taken at once */
+    uint64_t zero_rtt_replayed;            /* refused: the token was used before */
+    uint64_t zero_rtt_invalid;             /* refused: forged, expired, another address's,
+                                              or no 0-RTT on this listener */
+    uint64_t zero_rtt_full;                /* refused: the strike register could not vouch */
+    /* a client's */
+    uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
+    uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */
 } rudp_stats;
 
 /*
@@ -340,6 +350,8 @@ enum {
     RUDP_EV_SERVER_MOVED = 1u << 9, /* client: the server's address changed, or one is being
                                       validated, or given up: rudp_conn_server_addr() says
                                       where the caller's socket must now receive from */
+    RUDP_EV_TOKEN = 1u << 10,      /* client: the server gave a token for a next connection:
+                                      rudp_conn_token() */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -416,6 +428,11 @@ int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
  * spreads a peer's datagrams by its address and port, not by connection
  * ID, so a member that lacks a connection cannot know another has it). */
 void rudp_listener_set_keyed_reset(rudp_listener *l, int on);
+
+/* Per listener (off by default): give clients address tokens after the
+ * handshake, and take the first data of a SYN with a valid unused token at
+ * once (zero round trips, token.h). TCP_FASTOPEN on a listening socket. */
+void rudp_listener_set_zero_rtt(rudp_listener *l, int on);
 
 /* Listener l answers no DATA for an unknown connection ID with a reset
  * (keyed or not) before `until`; such datagrams are dropped and counted
@@ -571,6 +588,40 @@ void rudp_listener_close(rudp_listener *l);
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock,
                  const rudp_addr *peer, const rudp_config *cfg,
                  rudp_conn **out);
+
+/*
+ * A returning client's handshake (token.h): as rudp_connect, but the SYN
+ * carries `token` (token_len bytes, an earlier connection's
+ * rudp_conn_token() from this server; single use: drop it after) and, in
+ * place of its padding, the first stream bytes written. With hold = 0 the
+ * SYN leaves now with the token alone (nothing is written yet: the token
+ * still spares a RETRY). With hold > 0 the SYN waits for the
+ * first rudp_conn_write() (whose bytes, as many as fit, ride with it) or
+ * for `hold` ns, whichever comes first, then leaves (TCP_FASTOPEN_CONNECT:
+ * connect() returns at once and the SYN leaves with the first write).
+ * Bytes that do not fit wait for the SYNACK. The SYNACK says whether the
+ * server took them (a valid, unused token): if not, they are sent again as
+ * ordinary data, so nothing is lost or delivered twice. Keyed, the SYN
+ * carries the token but no data (docs/security.md). Returns as
+ * rudp_connect.
+ */
+int rudp_connect_token(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                       const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                       rudp_time hold, rudp_conn **out);
+
+/* The SYN held by rudp_connect_token leaves now, if it has not (a no-op
+ * otherwise). */
+void rudp_conn_syn_release(rudp_conn *c, rudp_time now);
+
+/* Client: the newest token the server gave this connection (RUDP_EV_TOKEN),
+ * copied to buf (cap >= RUDP_TOKEN_MAX_BYTES); returns its length, 0 if
+ * none. */
+#define RUDP_TOKEN_MAX_BYTES 32
+size_t rudp_conn_token(const rudp_conn *c, uint8_t *buf, size_t cap);
+
+/* Client: whether the server took the stream bytes this connection's SYN
+ * carried (0-RTT): 1 taken, 0 not (or none sent). */
+int rudp_conn_zero_rtt(const rudp_conn *c);
 
 /*
  * Queues bytes for sending. Returns the count accepted (possibly fewer than

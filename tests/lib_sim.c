@@ -345,6 +345,7 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     if (e->is_server) {
         rudp_listener *l;
         rudp_listen(e->ctx, 1, NULL, 16, &l);
+        e->listener = l;
     }
 }
 
@@ -372,6 +373,30 @@ void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog)
     s->ep[ep].is_server = 1;
     s->ep[ep].server_tpl = *tpl;
     rudp_listen(s->ep[ep].ctx, 1, NULL, backlog, &l);
+    s->ep[ep].listener = l;
+}
+
+void sim_listen_zero_rtt(sim *s, int ep, int on)
+{
+    rudp_listener_set_zero_rtt(s->ep[ep].listener, on);
+}
+
+static void app_write(sim *s, sim_app *a);
+
+int sim_connect_token(sim *s, int from, int to, const sim_app *tpl, const uint8_t *token,
+                      size_t token_len)
+{
+    sim_app *a = new_app(s, from, tpl);
+    int err = rudp_connect_token(s->ep[from].ctx, s->now, 1, &s->ep[to].addr, NULL, token,
+                                 token_len, RUDP_MS(10), &a->conn);
+    if (err) {
+        a->error = err;
+        a->used = 0;
+        return -1;
+    }
+    rudp_conn_set_user(a->conn, a);
+    app_write(s, a);
+    return (int)(a - s->apps);
 }
 
 int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg)

@@ -110,6 +110,7 @@ typedef struct sim_ep {
     int keyed;              /* sim_set_key: the key, kept across sim_restart */
     uint8_t key[RUDP_KEY_LEN];
     char reset_id[32];      /* sim_set_reset_id: kept across sim_restart, "" none */
+    rudp_listener *listener; /* sim_listen's */
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;
@@ -167,6 +168,14 @@ void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog);
 
 /* Starts a client connection from `from` to `to`; returns the app index. */
 int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg);
+
+/* Endpoint ep's listener (sim_listen) gives tokens and takes 0-RTT data. */
+void sim_listen_zero_rtt(sim *s, int ep, int on);
+/* A returning client (rudp_connect_token with the SYN held for the first
+ * write): the app writes at once, so its first bytes ride with the SYN.
+ * Returns the app index or -1. */
+int sim_connect_token(sim *s, int from, int to, const sim_app *tpl, const uint8_t *token,
+                      size_t token_len);
 
 /* Runs until every app is released and no connection is left, or until
  * virtual time `limit`. Returns 1 if everything finished. */
