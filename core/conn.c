@@ -403,6 +403,18 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
     }
 }
 
+void rudp__zrtt_established(rudp_conn *c, rudp_time now)
+{
+    rudp_ctx *ctx = c->ctx;
+    c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
+    rudp__conn_established(c, now, "0-RTT token");
+    c->zrtt_unconfirmed = 1;
+    c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
+    rudp__queue(c, RUDP_Q_HAND);     /* as after the first DATA (conn_input.c) */
+    ctx->stats.conns_accepted++;
+    rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE | RUDP_EV_READABLE);
+}
+
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
 {
     rudp_ctx *ctx = c->ctx;

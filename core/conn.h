@@ -476,8 +476,8 @@ int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
  * SYNACK will say so; rudp__zrtt_established once it is sent), 0 if not:
  * none, keyed, or no room (the handshake goes on as 1-RTT). */
 int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len, size_t hl);
-/* ... then c is established at once and offered for accept, as a
- * connection whose client has been heard: the token proved its address. */
+/* conn.c: ... then c is established at once and offered for accept, as
+ * a connection whose client has been heard: the token proved its address. */
 void rudp__zrtt_established(rudp_conn *c, rudp_time now);
 /* Client: writes the SYN's STREAM frame at p (cap bytes free), fixing
  * zrtt_len at the first SYN. Returns bytes written (0: none). */

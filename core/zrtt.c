@@ -100,18 +100,6 @@ int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len,
     return 1;
 }
 
-void rudp__zrtt_established(rudp_conn *c, rudp_time now)
-{
-    rudp_ctx *ctx = c->ctx;
-    c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
-    rudp__conn_established(c, now, "0-RTT token");
-    c->zrtt_unconfirmed = 1;
-    c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
-    rudp__queue(c, RUDP_Q_HAND);
-    ctx->stats.conns_accepted++;
-    rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE | RUDP_EV_READABLE);
-}
-
 size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap)
 {
     if (c->keyed || !rudp__atoken_is(c->token, c->token_len))

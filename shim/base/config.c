@@ -88,6 +88,7 @@ static const struct {
     {"RUDP_ACCEPT_TCP", SETTING},   /* coexist (issue 14): listeners take plain TCP too */
     {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
+    {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client (issue 32) */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
@@ -667,6 +668,18 @@ int shim_config_load(void)
                        "tcp (a connect rudp cannot make goes over kernel TCP; the default "
                        "without RUDP_KEY_FILE) or none");
         shim_cfg.fallback = v[0] == 't';
+    }
+    /* Zero round trips (core/token.h, state/tokens.c): off unless asked,
+     * as TCP Fast Open is per program (TCP_FASTOPEN on a listener,
+     * TCP_FASTOPEN_CONNECT or MSG_FASTOPEN on a client: connect.c,
+     * listen.c, msgaddr.c). */
+    shim_cfg.zero_rtt = 0;
+    if ((v = env("RUDP_0RTT"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_0RTT", v,
+                       "0 (0-RTT only where the program asks for TCP Fast Open; the default) "
+                       "or 1 (listeners give tokens, clients use them)");
+        shim_cfg.zero_rtt = v[0] == '1';
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

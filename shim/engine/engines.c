@@ -639,6 +639,14 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "from an address not validated %llu",
         (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
         (ull)s->path_refused, (ull)s->path_held);
+    /* zero round trips (core/zrtt.c): only where tokens moved at all */
+    if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
+        s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)
+        say(line, arg, "0-rtt: tokens issued %llu, accepted %llu, refused: replayed %llu invalid "
+                       "%llu register full %llu; client: sent %llu, refused and sent again %llu",
+            (ull)s->tokens_issued, (ull)s->zero_rtt_accepted, (ull)s->zero_rtt_replayed,
+            (ull)s->zero_rtt_invalid, (ull)s->zero_rtt_full, (ull)s->zero_rtt_sent,
+            (ull)s->zero_rtt_resent);
     if (shim_key() || s->handshakes_rejected || s->auth_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu",
