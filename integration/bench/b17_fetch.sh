@@ -53,9 +53,10 @@ if want B17; then
         port=7101
         for tr in $(rotate "$r" $TRS); do
             l=$LOGS/B17.$tr.$r
-            cc=${tr#*-}
+            cc=${tr#*-} cc=${cc%+key}
+            [ "$cc" != newreno ] || cc=reno # the kernel's name, which the shim takes too
             srv "$EMU_NS_B" "$tr" 600 "$l.srv" "$PY" "$ROOT/integration/bench/fetchsrv.py" \
-                "$EMU_IP_B" "$port" "$T/www17" "${cc%+key}"
+                "$EMU_IP_B" "$port" "$T/www17" "$cc"
             spid=$SRV
             if wait_port "$EMU_NS_B" "$tr" "$port"; then
                 fetch_times "$EMU_NS_A" "$tr" "http://$EMU_IP_B:$port/f10k" 1 "$l.warm"
