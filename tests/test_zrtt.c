@@ -272,6 +272,40 @@ Test(zrtt, a_lost_synack_after_0rtt_is_sent_again_on_the_repeated_syn)
     sim_free(&s);
 }
 
+static int retries_seen;
+static void tap_retry(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)from, (void)to;
+    rudp_hdr h;
+    if (rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_RETRY)
+        retries_seen++;
+}
+
+Test(zrtt, a_held_syn_with_nothing_written_leaves_alone_at_its_hold_and_needs_no_retry)
+{
+    sim s;
+    int a, b, c;
+    setup(&s, 8, &a, &b, &c, 0);
+    sim_listen_zero_rtt(&s, b, 1);
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = first_visit(&s, a, b, tok);
+    retries_seen = 0;
+    s.tap = tap_retry;
+    rudp_time t0 = s.now;
+    sim_app quiet = {.expect = 0, .no_release = 1}; /* writes nothing */
+    int i = sim_connect_token(&s, a, b, &quiet, tok, n);
+    sim_run_until(&s, t0 + RUDP_MS(10) - 1);
+    cr_assert(eq(int, rudp_conn_state(s.apps[i].conn), RUDP_SYN_SENT));
+    /* the hold (10 ms), then one round trip: the token spared the RETRY */
+    sim_run_until(&s, t0 + RUDP_MS(10) + 2 * OWD + RUDP_MS(1));
+    cr_assert(s.apps[i].established && !s.apps[i].error);
+    cr_assert(eq(int, retries_seen, 0));
+    cr_assert(eq(u64, st(&s, a)->zero_rtt_sent, 0), "nothing to send in it");
+    cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 0));
+    cr_assert(eq(u64, st(&s, b)->zero_rtt_replayed + st(&s, b)->zero_rtt_invalid, 0));
+    sim_free(&s);
+}
+
 /* ---- the strike register ---- */
 
 Test(strike, an_id_is_taken_once)
