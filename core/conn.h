@@ -463,14 +463,19 @@ void rudp__sources_free(rudp_listener *l);
 
 /* ---- zrtt.c: zero round trips, the connection's side ---- */
 
-/* Server, in input_syn: a SYN (len bytes, header hl) carrying an address
- * token reached listener l from peer. Returns 1 if its token holds
- * (checked and recorded: the address is proven, no RETRY needed), with
- * *zrtt set if its stream bytes may be taken at once; 0 if the SYN must
- * be handled as one without a token. Counts refusals. */
+/* Server, in input_syn: whether a SYN's address token holds for listener
+ * l and `peer` (a 0-RTT listener's, its MAC, address and age), with its ID
+ * and issue time; counts a refusal (zero_rtt_invalid). Records nothing: a
+ * SYN dropped for a full backlog after it keeps its token good for the
+ * client's retry. */
 int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
-                         const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf,
-                         size_t len, size_t hl, int *zrtt);
+                         const rudp_addr *peer, const rudp_hdr *h, uint64_t *id,
+                         uint32_t *issued);
+/* ... and, once the connection may be made, records the ID as used in the
+ * strike register: 1 if it was unused (the address is proven and the SYN's
+ * data may be taken), 0 if not (counted: replayed, or the register cannot
+ * vouch for it), the SYN then handled as one without a token. */
+int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued);
 /* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
  * the SYN's stream bytes into its receive stream. Returns 1 if taken (the
  * SYNACK will say so; rudp__zrtt_established once it is sent), 0 if not:

@@ -434,6 +434,8 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     /* An address token (token.h): a repeated SYN finds its connection
      * first, so only the first copy is checked and recorded as used. */
     int zrtt = 0;
+    uint64_t token_id = 0;
+    uint32_t issued = 0;
     rudp_conn *c;
     if (rudp__atoken_is(h->token, h->token_len)) {
         c = rudp__find_peer(ctx, peer, h->scid);
@@ -441,10 +443,11 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
             rudp__conn_dup_syn(c, now);
             return;
         }
-        if (!rudp__zrtt_check_syn(ctx, now, l, peer, h, buf, len, hl, &zrtt)) {
+        if (!rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued)) {
             send_retry(ctx, now, sock, local, peer, h->scid, pub); /* as without a token */
             return;
         }
+        zrtt = 1;
     } else if (h->token_len == 0) {
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
@@ -467,6 +470,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (admit < 0)
         return; /* like a full SYN or accept queue: the client retries */
+    if (zrtt && !rudp__zrtt_record(ctx, now, token_id, issued)) {
+        send_retry(ctx, now, sock, local, peer, h->scid, pub); /* as without a token */
+        return;
+    }
     /* Keyed, a client that takes a reset token in the SYNACK gets one if
      * we have a reset ID and will send resets (keyreset.c): its ID says so. */
     ctx->cid_token_next = ctx->keyed && (offer & RUDP_OFFER_TOKEN) && !l->no_keyed_reset &&

@@ -26,25 +26,23 @@
 #include "conn.h"
 
 int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
-                         const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf,
-                         size_t len, size_t hl, int *zrtt)
+                         const rudp_addr *peer, const rudp_hdr *h, uint64_t *id,
+                         uint32_t *issued)
 {
-    (void)buf;
-    (void)len;
-    (void)hl;
-    *zrtt = 0;
     if (!rudp__atoken_is(h->token, h->token_len))
         return 0;
-    uint64_t id;
-    uint32_t issued;
     if (!l->zero_rtt ||
-        rudp__atoken_check(ctx, now, peer, h->token, h->token_len, &id, &issued) < 0) {
+        rudp__atoken_check(ctx, now, peer, h->token, h->token_len, id, issued) < 0) {
         ctx->stats.zero_rtt_invalid++;
         return 0;
     }
+    return 1;
+}
+
+int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued)
+{
     switch (rudp__strike_record(&ctx->strike, id, issued, rudp__atoken_time(now))) {
     case RUDP_ATOKEN_OK:
-        *zrtt = 1;
         return 1;
     case RUDP_ATOKEN_REPLAY:
         ctx->stats.zero_rtt_replayed++;
