@@ -232,7 +232,10 @@ static void send_syn(rudp_conn *c, rudp_time now)
         return;
     c->zrtt_hold = 0;
     if (c->keyed) {
-        rudp__keyed_syn_seal(c, buf, (size_t)n);
+        size_t at = (size_t)n + RUDP_KEYED_EARLY_AT;
+        size_t early = rudp__zrtt_syn_frames(c, buf + at, RUDP_MIN_SYN_SIZE - at -
+                                                              RUDP_KEYED_EARLY_OVERHEAD);
+        rudp__keyed_syn_seal(c, buf, (size_t)n, early);
     } else {
         /* a returning client's first bytes, in place of padding (zrtt.c) */
         n += (int)rudp__zrtt_syn_frames(c, buf + n, RUDP_MIN_SYN_SIZE - (size_t)n);

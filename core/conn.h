@@ -477,10 +477,11 @@ int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
  * vouch for it), the SYN then handled as one without a token. */
 int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued);
 /* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
- * the SYN's stream bytes into its receive stream. Returns 1 if taken (the
- * SYNACK will say so; rudp__zrtt_established once it is sent), 0 if not:
- * none, keyed, or no room (the handshake goes on as 1-RTT). */
-int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len, size_t hl);
+ * the stream bytes of the SYN's frames (n bytes: unkeyed, the SYN after
+ * its header; keyed, decrypted) into its receive stream. Returns 1 if
+ * taken (the SYNACK will say so; rudp__zrtt_established once it is sent),
+ * 0 if not: none, or no room (the handshake goes on as 1-RTT). */
+int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n);
 /* conn.c: ... then c is established at once and offered for accept, as
  * a connection whose client has been heard: the token proved its address. */
 void rudp__zrtt_established(rudp_conn *c, rudp_time now);

@@ -501,7 +501,12 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         return;
     }
     c->token_due = l->zero_rtt != 0; /* once the client is heard (conn_input.c) */
-    int taken = zrtt && rudp__zrtt_take(c, now, buf, len, hl);
+    const uint8_t *frames = buf + hl;
+    size_t nframes = len - hl;
+    if (zrtt && pub &&
+        rudp__keyed_syn_early_open(ctx, buf, len, hl, h->scid, client_pub, &frames, &nframes) < 0)
+        nframes = 0; /* keyed, no early frames (or not ours to read): nothing to take */
+    int taken = zrtt && nframes && rudp__zrtt_take(c, now, frames, nframes);
     if (rudp__conn_accept_syn(c, now, h) < 0) {
         conn_kill(c);
         return;

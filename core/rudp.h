@@ -601,9 +601,8 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock,
  * connect() returns at once and the SYN leaves with the first write).
  * Bytes that do not fit wait for the SYNACK. The SYNACK says whether the
  * server took them (a valid, unused token): if not, they are sent again as
- * ordinary data, so nothing is lost or delivered twice. Keyed, the SYN
- * carries the token but no data (docs/security.md). Returns as
- * rudp_connect.
+ * ordinary data, so nothing is lost or delivered twice. Keyed, the SYN's
+ * bytes are encrypted (docs/security.md). Returns as rudp_connect.
  */
 int rudp_connect_token(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                        const rudp_config *cfg, const uint8_t *token, size_t token_len,

@@ -17,9 +17,10 @@
  * finds the connection by its peer and ID before any token is looked at),
  * so the bytes are delivered once whatever is lost or replayed.
  *
- * Keyed, the SYN carries a token (sealed by the SYN's MAC: no one without
- * the key can make or alter one) but no data: a SYN is authenticated, not
- * encrypted, and 0-RTT data would travel in the clear (docs/security.md).
+ * Keyed, the SYN's token is covered by its MAC and its frames are
+ * encrypted (crypto.c, rudp__keyed_syn_seal: a key of the shared key and
+ * the client's ephemeral key, so without forward secrecy, as TLS 1.3's PSK
+ * early data; docs/security.md).
  */
 #include <string.h>
 
@@ -77,12 +78,12 @@ static int syn_stream(const uint8_t *p, size_t n, rudp_frame *out)
     return found;
 }
 
-int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len, size_t hl)
+int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n)
 {
     rudp_ctx *ctx = c->ctx;
     rudp_frame f;
     (void)now;
-    if (c->keyed || !syn_stream(buf + hl, len - hl, &f))
+    if (!syn_stream(frames, n, &f))
         return 0;
     uint64_t end = f.u.stream.len;
     /* as the 1-RTT path would: a full accept queue holds the handshake */
@@ -100,7 +101,7 @@ int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *buf, size_t len,
 
 size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap)
 {
-    if (c->keyed || !rudp__atoken_is(c->token, c->token_len))
+    if (!rudp__atoken_is(c->token, c->token_len))
         return 0;
     if (c->hs_count == 0 && c->retries == 0) {
         size_t hdr = rudp_wire_stream_hdr_len(0, cap, 1);

@@ -229,7 +229,7 @@ Test(zrtt, without_the_listeners_opt_in_no_token_is_given_or_taken)
     sim_free(&s);
 }
 
-Test(zrtt, keyed_tokens_travel_sealed_and_spare_the_retry_without_data_in_the_syn)
+Test(zrtt, keyed_the_token_and_the_data_travel_sealed)
 {
     sim s;
     int a, b, c;
@@ -238,14 +238,34 @@ Test(zrtt, keyed_tokens_travel_sealed_and_spare_the_retry_without_data_in_the_sy
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
     size_t n = first_visit(&s, a, b, tok);
     cr_assert(eq(sz, n, RUDP_ATOKEN_LEN));
+    syn_copy_len = 0;
+    syn_from = a;
+    s.tap = tap_syn;
+    rudp_time t0 = s.now;
     int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
+    sim_run_until(&s, t0 + OWD + RUDP_MS(1));
+    s.tap = NULL;
+    int corrupt = 0;
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "one way: the request is there");
+    /* the request's pattern is nowhere in the SYN: encrypted */
+    uint8_t first[16];
+    for (int k = 0; k < 16; k++)
+        first[k] = sim_pattern(5, (uint64_t)k);
+    cr_assert(gt(sz, syn_copy_len, 0));
+    cr_assert_null(memmem(syn_copy, syn_copy_len, first, sizeof first));
     sim_run_until(&s, s.now + RUDP_SEC(2));
     cr_assert(s.apps[i].established && !s.apps[i].error);
-    cr_assert(eq(u64, st(&s, a)->zero_rtt_sent, 0), "keyed: no data in the SYN");
-    cr_assert(eq(u64, st(&s, b)->zero_rtt_replayed + st(&s, b)->zero_rtt_invalid, 0));
-    int corrupt = 0;
-    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
+    cr_assert(eq(int, rudp_conn_zero_rtt(s.apps[i].conn), 1));
+    cr_assert(eq(u64, st(&s, a)->zero_rtt_sent, 1));
+    cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 1));
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "nothing twice");
     cr_assert(not(corrupt));
+    /* the same SYN, its encrypted data altered: the MAC refuses it whole */
+    syn_copy[RUDP_MIN_SYN_SIZE / 2] ^= 1;
+    uint64_t rejected = st(&s, b)->handshakes_rejected;
+    sim_inject(&s, &s.ep[a].addr, b, syn_copy, syn_copy_len);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(u64, st(&s, b)->handshakes_rejected, rejected + 1));
     sim_free(&s);
 }
 

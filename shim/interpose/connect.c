@@ -127,9 +127,7 @@ static size_t take_token(int fd, const struct sockaddr_storage *peer, int tfo,
     req->want_token = 1;
     req->token_len = (uint8_t)shim_tokens_take(&a, shim_key() != NULL, req->token,
                                                sizeof req->token);
-    /* Keyed, the SYN carries the token but no data (core/zrtt.c): it
-     * leaves now, and connect() waits for the handshake as always. */
-    if (!req->token_len || shim_key())
+    if (!req->token_len)
         return 0;
     req->hold = *asked ? TFO_HOLD : ZRTT_HOLD;
     return req->token_len;
