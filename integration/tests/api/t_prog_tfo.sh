@@ -8,6 +8,7 @@
 #      even with a token stored; RUDP_0RTT=1 makes a plain one use it.
 #      The server counts 3 accepted.
 #   2. a listener without TCP_FASTOPEN: no token given, no 0-RTT.
+#   2b. a token directory others may enter (mode 0755): not used, a warning.
 #   3. a replay: the last 0-RTT SYN, captured, sent again from another
 #      port of the same address: the strike register refuses it (the
 #      server counts a replay), the request is served once.
@@ -90,6 +91,21 @@ if [ "$shim" = 1 ]; then
 fi
 
 [ "$shim" = 1 ] || { echo "ok: kernel TCP: every request answered"; exit 0; }
+
+# 2b. a token directory others may enter is not used (as a key file others
+# may read is refused): no 0-RTT, the token left alone, a warning
+server perm 3 8
+client perm1 connect "GET /p1"
+chmod 755 "$XDG_RUNTIME_DIR/rudp-tokens"
+client perm2 connect "GET /p2"
+expect_zrtt perm2 0
+grep -q 'token directory .* is not private' "$T/perm2.err" ||
+    { show "$T/perm2.err"; fail "perm2: no warning about the token directory"; }
+chmod 700 "$XDG_RUNTIME_DIR/rudp-tokens"
+client perm3 connect "GET /p3"
+expect_zrtt perm3 1
+server_done perm
+echo "ok: a token directory open to others is not used"
 
 # 3. a replayed SYN
 server replay 3 8 # a third never comes: it listens through the replay
