@@ -7,7 +7,7 @@
  *                                 line, answer "echo: " and the line, close
  *   prog_tfo client PORT MODE MSG one request, MODE:
  *     connect  TCP_FASTOPEN_CONNECT, then connect() (0 at once, as Linux
- *              says it), write, read
+ *              says it; again: EISCONN), write, read
  *     sendto   sendto(MSG_FASTOPEN) on an unconnected socket, read
  *     plain    connect(), write, read (no opt-in)
  *
@@ -86,6 +86,11 @@ static int client(unsigned port, const char *mode, const char *msg)
         SYS(setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
         CHECK(connect(s, (struct sockaddr *)&ss, sl) == 0, "connect: %s", strerror(errno));
         printf("ok: connect() returned 0\n");
+        /* again: EISCONN, whether the SYN waits for the write (Linux's
+         * defer_connect) or the handshake is done */
+        CHECK(connect(s, (struct sockaddr *)&ss, sl) < 0 && errno == EISCONN,
+              "connect() again: %s, want EISCONN", strerror(errno));
+        printf("ok: connect() again: EISCONN\n");
         CHECK(write(s, req, (size_t)k) == k, "write: %s", strerror(errno));
     } else if (strcmp(mode, "sendto") == 0) {
         ssize_t w = sendto(s, req, (size_t)k, MSG_FASTOPEN, (struct sockaddr *)&ss, sl);

@@ -362,6 +362,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
         shim_sndbuf_restore(sl, fd, app_ino, app_sndbuf);
     rec.fd = fd;
     rec.kind = SHIM_FD_BRIDGED;
+    rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec.id = n.id;
     rec.slot = n.slot;
     shim_fd_put(&rec);
