@@ -416,6 +416,12 @@ void rudp__zrtt_established(rudp_conn *c, rudp_time now)
     rudp__queue(c, RUDP_Q_HAND);     /* as after the first DATA (conn_input.c) */
     ctx->stats.conns_accepted++;
     rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE | RUDP_EV_READABLE);
+    /* The next token at once, right behind the SYNACK: the address is
+     * proven, and a client whose request is answered in this flight (a
+     * fetch) is gone before it would send the DATA that earns a token
+     * otherwise (conn_input.c), so every other visit of it went without. */
+    if (c->token_due)
+        rudp__zrtt_issue(c, now);
 }
 
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
