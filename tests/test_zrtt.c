@@ -297,6 +297,30 @@ Test(zrtt, a_lost_synack_after_0rtt_is_sent_again_on_the_repeated_syn)
     sim_free(&s);
 }
 
+Test(zrtt, a_first_write_larger_than_the_syn_sends_the_rest_after_the_synack)
+{
+    sim s;
+    int a, b, c;
+    setup(&s, 9, &a, &b, &c, 0);
+    sim_listen_zero_rtt(&s, b, 1);
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = first_visit(&s, a, b, tok);
+    sim_app big = client_tpl;
+    big.to_send = 5000;
+    rudp_time t0 = s.now;
+    sim_connect_token(&s, a, b, &big, tok, n);
+    sim_run_until(&s, t0 + OWD + RUDP_MS(1));
+    int corrupt = 0;
+    uint64_t first = server_bytes(&s, b, &corrupt) - REQ;
+    cr_assert(gt(u64, first, 1000), "what the SYN holds, at once");
+    cr_assert(lt(u64, first, 1200));
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), REQ + 5000), "the rest after the SYNACK");
+    cr_assert(not(corrupt));
+    cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 1));
+    sim_free(&s);
+}
+
 static int retries_seen;
 static void tap_retry(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
