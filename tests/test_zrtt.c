@@ -66,6 +66,16 @@ static size_t first_visit(sim *s, int from, int to, uint8_t tok[RUDP_TOKEN_MAX_B
     return n;
 }
 
+/* A 0-RTT server b, clients a and c (setup), and the token a's first
+ * visit got; returns its length. */
+static size_t returning(sim *s, uint64_t seed, int keyed, int *a, int *b, int *c,
+                        uint8_t tok[RUDP_TOKEN_MAX_BYTES])
+{
+    setup(s, seed, a, b, c, keyed);
+    sim_listen_zero_rtt(s, *b, 1);
+    return first_visit(s, *a, *b, tok);
+}
+
 static const rudp_stats *st(const sim *s, int ep)
 {
     return rudp_ctx_stats(s->ep[ep].ctx);
@@ -88,10 +98,8 @@ Test(zrtt, a_returning_clients_request_reaches_the_server_with_its_syn)
 {
     sim s;
     int a, b, c;
-    setup(&s, 1, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 1, 0, &a, &b, &c, tok);
     cr_assert(eq(sz, n, RUDP_ATOKEN_LEN));
     cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 0), "the first visit had no token");
     cr_assert(eq(u64, st(&s, b)->tokens_issued, 1));
@@ -126,10 +134,8 @@ Test(zrtt, a_token_used_twice_is_refused_and_the_data_arrives_once)
 {
     sim s;
     int a, b, c;
-    setup(&s, 2, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 2, 0, &a, &b, &c, tok);
     sim_connect_token(&s, a, b, &client_tpl, tok, n);
     sim_run_until(&s, s.now + RUDP_SEC(2));
     int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
@@ -149,10 +155,8 @@ Test(zrtt, a_replayed_syn_delivers_its_data_once)
 {
     sim s;
     int a, b, c;
-    setup(&s, 3, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 3, 0, &a, &b, &c, tok);
     syn_copy_len = 0;
     syn_from = a;
     s.tap = tap_syn;
@@ -201,10 +205,8 @@ Test(zrtt, forged_expired_and_other_address_tokens_are_refused_and_cost_one_roun
 {
     sim s;
     int a, b, c;
-    setup(&s, 4, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES], bad[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 4, 0, &a, &b, &c, tok);
     memcpy(bad, tok, n);
     bad[8] ^= 1; /* its ID changed: the MAC no longer holds */
     refused_token(&s, a, b, bad, n);
@@ -238,10 +240,8 @@ Test(zrtt, keyed_the_token_and_the_data_travel_sealed)
 {
     sim s;
     int a, b, c;
-    setup(&s, 6, &a, &b, &c, 1);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 6, 1, &a, &b, &c, tok);
     cr_assert(eq(sz, n, RUDP_ATOKEN_LEN));
     syn_copy_len = 0;
     syn_from = a;
@@ -278,10 +278,8 @@ Test(zrtt, a_lost_synack_after_0rtt_is_sent_again_on_the_repeated_syn)
 {
     sim s;
     int a, b, c;
-    setup(&s, 7, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 7, 0, &a, &b, &c, tok);
     /* everything from the server is lost for a while */
     s.link[b][a].cut_at = s.now;
     s.link[b][a].cut_until = s.now + RUDP_MS(300);
@@ -301,10 +299,8 @@ Test(zrtt, a_first_write_larger_than_the_syn_sends_the_rest_after_the_synack)
 {
     sim s;
     int a, b, c;
-    setup(&s, 9, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 9, 0, &a, &b, &c, tok);
     sim_app big = client_tpl;
     big.to_send = 5000;
     rudp_time t0 = s.now;
@@ -334,10 +330,8 @@ Test(zrtt, a_held_syn_with_nothing_written_leaves_alone_at_its_hold_and_needs_no
 {
     sim s;
     int a, b, c;
-    setup(&s, 8, &a, &b, &c, 0);
-    sim_listen_zero_rtt(&s, b, 1);
     uint8_t tok[RUDP_TOKEN_MAX_BYTES];
-    size_t n = first_visit(&s, a, b, tok);
+    size_t n = returning(&s, 8, 0, &a, &b, &c, tok);
     retries_seen = 0;
     s.tap = tap_retry;
     rudp_time t0 = s.now;
