@@ -83,7 +83,12 @@ typedef struct rudp_config {
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
     uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT: writable while fewer than half
                                    of this many bytes wait unsent (0: no limit) */
+    uint32_t retry;             /* listener: RUDP_RETRY_AUTO (0): a SYN without a cookie
+                                   earns a RETRY only under pressure; RUDP_RETRY_ALWAYS:
+                                   always (two round trips, no state before a cookie) */
 } rudp_config;
+
+enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
 
 void rudp_config_default(rudp_config *cfg);
 
@@ -176,6 +181,17 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    /* The handshake's front door (ctx.c): a SYN without a cookie is
+     * answered by a SYNACK at once (one round trip) unless the listener is
+     * under pressure, then by a stateless RETRY (cookie), as SYN cookies
+     * and QUIC's Retry are used only under load. */
+    uint64_t handshakes_direct;            /* SYNs without a cookie answered by a SYNACK */
+    uint64_t retries_sent;                 /* RETRYs sent (every cause, bad_token's too) */
+    uint64_t retries_halfopen;             /* ... half the backlog was in the handshake */
+    uint64_t retries_source;               /* ... that source held half its source_limit */
+    uint64_t retries_memory;               /* ... half the memory limit was in use */
+    uint64_t synacks_capped;               /* SYNACKs not sent: an address not validated
+                                              had its 3x (RFC 9000 §8.1) */
 } rudp_stats;
 
 /*
