@@ -48,8 +48,9 @@ static void inject_blocked(uint64_t limit)
     inject(f, (size_t)n);
 }
 
-/* A handshake from the client's address with a fresh client ID, cookie
- * included (the attacker answers the RETRY at its real address). */
+/* A handshake from the client's address with a fresh client ID: a SYN,
+ * and if the server answers with a RETRY (under pressure), the SYN again
+ * with its cookie (the attacker answers the RETRY at its real address). */
 static void inject_handshake(uint64_t scid)
 {
     uint8_t syn[RUDP_MIN_SYN_SIZE];
@@ -66,12 +67,12 @@ static void inject_handshake(uint64_t scid)
         w_drop_all(CLI);
         rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], syn, sizeof syn);
         w_process(SRV);
-        if (round == 1)
-            break;
         rudp_hdr r;
-        cr_assert(eq(sz, w.qn[CLI], 1));
-        cr_assert(gt(int, rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r), 0));
-        cr_assert(eq(int, r.type, RUDP_PKT_RETRY));
+        if (w.qn[CLI] != 1 ||
+            rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r) <= 0 ||
+            r.type != RUDP_PKT_RETRY)
+            return; /* a SYNACK, a RESET, or dropped */
+        cr_assert(eq(int, round, 0), "a RETRY answered a valid cookie");
         h.token_len = r.token_len;
         memcpy(h.token, r.token, r.token_len);
     }
