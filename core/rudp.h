@@ -546,7 +546,12 @@ void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user);
  * application (rudp_conn_set_waiting), the accept queue is full. Either
  * way further handshakes are dropped (the client retries), as TCP does; so
  * are those from a source address with cfg->source_limit connections in
- * the handshake or waiting. `cfg` may be NULL (the context defaults).
+ * the handshake or waiting. A SYN is answered by a SYNACK at once (the
+ * client connects in one round trip) unless half the backlog is in
+ * SYN_RCVD, or its source has half its source_limit, or half the memory
+ * limit is in use, or cfg->retry is RUDP_RETRY_ALWAYS: then by a stateless
+ * RETRY, and only a SYN echoing its cookie makes a connection (stats:
+ * handshakes_direct, retries_*). `cfg` may be NULL (the context defaults).
  * Returns 0, -EADDRINUSE (a listener already owns `sock`), -ENOMEM.
  */
 int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,
