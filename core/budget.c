@@ -10,7 +10,9 @@
  *    unless the listener is under pressure (rudp__must_retry), when it
  *    earns a stateless RETRY and only a SYN with a valid cookie may make
  *    one, as SYN cookies start when the SYN queue overflows. Pressure is
- *    half the backlog in the handshake, or half a source's source_limit,
+ *    half the backlog in the handshake (or a full accept queue: a RETRY
+ *    answers where a drop would leave the client guessing), or half a
+ *    source's source_limit,
  *    or half the memory limit in use: half, not all, because a SYN with a
  *    cookie takes its place in the same SYN_RCVD queue (Linux's cookie ACK
  *    goes straight to the accept queue instead), so spoofed SYNs, which
@@ -116,7 +118,11 @@ int rudp__must_retry(rudp_listener *l, const rudp_addr *peer)
     rudp_ctx *ctx = l->ctx;
     if (l->cfg.retry == RUDP_RETRY_ALWAYS)
         return 1;
-    if (l->syn_rcvd >= half(l->backlog)) {
+    /* Half the backlog, or a full accept queue (rudp__admit would drop
+     * the SYN): a RETRY answers at no cost, so the client knows a server
+     * runs rudp (a connect that hears nothing may race kernel TCP, the
+     * shim's RUDP_FALLBACK) and comes back with its cookie. */
+    if (l->syn_rcvd >= half(l->backlog) || l->waiting || (l->aq.room && !l->aq.room(l->aq_arg))) {
         ctx->stats.retries_halfopen++;
         return 1;
     }

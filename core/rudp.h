@@ -187,7 +187,8 @@ typedef struct rudp_stats {
      * and QUIC's Retry are used only under load. */
     uint64_t handshakes_direct;            /* SYNs without a cookie answered by a SYNACK */
     uint64_t retries_sent;                 /* RETRYs sent (every cause, bad_token's too) */
-    uint64_t retries_halfopen;             /* ... half the backlog was in the handshake */
+    uint64_t retries_halfopen;             /* ... half the backlog was in the handshake,
+                                              or the accept queue was full */
     uint64_t retries_source;               /* ... that source held half its source_limit */
     uint64_t retries_memory;               /* ... half the memory limit was in use */
     uint64_t synacks_capped;               /* SYNACKs not sent: an address not validated

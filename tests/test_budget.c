@@ -118,6 +118,9 @@ Test(budget, a_connection_waiting_for_the_application_fills_the_accept_queue, .i
     size_t conns = rudp_ctx_conn_count(w.ctx[SRV]);
     inject_handshake(0x1111);
     cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns), "a handshake was taken");
+    /* the first SYN got a RETRY (an answer: the client knows rudp runs
+     * here), the one with the cookie was dropped */
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->retries_halfopen, 1));
     cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->handshakes_dropped, 1));
     rudp_conn_set_waiting(w.conn[SRV], 0); /* the application took it */
     inject_handshake(0x2222);
@@ -223,6 +226,7 @@ Test(budget, the_callers_accept_queue_holds_each_connection_until_the_applicatio
     aq_room_ok = 0;
     inject_handshake(0x1111);
     cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), conns), "answered with no room");
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->retries_halfopen, 1));
     cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->handshakes_dropped, 1));
     cr_assert(eq(int, aq_held, 0));
     aq_room_ok = 1;
