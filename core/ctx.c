@@ -5,8 +5,8 @@
  * A SYN without a cookie makes a connection (SYN_RCVD) and is answered by a
  * SYNACK at once: the client is connected after one round trip, as with
  * TCP. Under pressure (budget.c, rudp__must_retry: half the backlog in the
- * handshake, half a source's share, half the memory limit; or the
- * listener's cfg.retry says always) it earns a stateless RETRY carrying a
+ * handshake or a full accept queue, half a source's share, half the memory
+ * limit; or the listener's cfg.retry says always) it earns a stateless RETRY carrying a
  * cookie (a MAC over the client's address, its connection ID and the time)
  * instead, and only a SYN that echoes a valid cookie makes a connection: a
  * SYN flood from spoofed addresses holds at most half the backlog, then
