@@ -12,14 +12,14 @@
  *    one, as SYN cookies start when the SYN queue overflows. Pressure is
  *    half the backlog in the handshake (or a full accept queue: a RETRY
  *    answers where a drop would leave the client guessing), or half a
- *    source's source_limit,
- *    or half the memory limit in use: half, not all, because a SYN with a
- *    cookie takes its place in the same SYN_RCVD queue (Linux's cookie ACK
- *    goes straight to the accept queue instead), so spoofed SYNs, which
- *    never get past the RETRY, can hold at most the half of the backlog
- *    (or of a source's share) that was open to them, and honest clients
- *    still find the other half. Until its address is validated, such a
- *    connection sends at most 3x the bytes it received (conn.c);
+ *    source's source_limit, or half the memory limit in use. Half, not
+ *    all, because a SYN with a cookie takes its place in the same SYN_RCVD
+ *    queue (Linux's cookie ACK goes straight to the accept queue instead),
+ *    so spoofed SYNs, which never get past the RETRY, can hold at most the
+ *    half of the backlog (or of a source's share) that was open to them,
+ *    and honest clients still find the other half. Until its address is
+ *    validated, such a connection sends at most 3x the bytes it received
+ *    (conn.c);
  *  - connections in the handshake (SYN_RCVD) are bounded by the listener's
  *    backlog, and while an accepted connection waits for the application
  *    (the shim could not hand it over: the application's own accept queue

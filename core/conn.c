@@ -5,9 +5,10 @@
  *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)   S: SYN_RCVD
  *   2. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
  *   3. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
- * Under pressure (ctx.c, budget.c: half the backlog in the handshake, or
- * half a source's share, or half the memory limit) S keeps no state before
- * the client proves its address, and step 1 becomes three:
+ * Under pressure (ctx.c, budget.c: half the backlog in the handshake or a
+ * full accept queue, half a source's share, half the memory limit) or with
+ * cfg.retry RUDP_RETRY_ALWAYS, S keeps no state before the client proves
+ * its address, and step 1 becomes three:
  *   1a. C -> S  SYN                                     S: nothing kept
  *   1b. S -> C  RETRY (cookie)                          stateless
  *   1c. C -> S  SYN (the cookie echoed)                 S: SYN_RCVD

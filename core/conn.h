@@ -439,9 +439,10 @@ static inline uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
  * its cfg.retry says always): 1 or 0. Counts the reason. */
 int rudp__must_retry(rudp_listener *l, const rudp_addr *peer);
 /* Whether a handshake from `peer` (a valid cookie, or none when
- * rudp__must_retry said 0) may create a connection on `l`: 0, -EAGAIN (drop it: backlog, accept queue or the
- * source's share full; the client retries) or -ENOMEM (refuse it: over the
- * memory budget). Counts the reason. */
+ * rudp__must_retry said 0) may create a connection on `l`: 0, -EAGAIN
+ * (drop it: backlog, accept queue or the source's share full; the client
+ * retries) or -ENOMEM (refuse it: over the memory budget). Counts the
+ * reason. */
 int rudp__admit(rudp_listener *l, const rudp_addr *peer);
 /* Moves c to RUDP_Q_* in its listener's queue, keeping the counts. */
 void rudp__queue(rudp_conn *c, int q);

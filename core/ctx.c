@@ -6,9 +6,9 @@
  * SYNACK at once: the client is connected after one round trip, as with
  * TCP. Under pressure (budget.c, rudp__must_retry: half the backlog in the
  * handshake or a full accept queue, half a source's share, half the memory
- * limit; or the listener's cfg.retry says always) it earns a stateless RETRY carrying a
- * cookie (a MAC over the client's address, its connection ID and the time)
- * instead, and only a SYN that echoes a valid cookie makes a connection: a
+ * limit; or the listener's cfg.retry says always) it earns a stateless
+ * RETRY carrying a cookie (a MAC over the client's address, its connection
+ * ID and the time) instead, and only a SYN that echoes a valid cookie makes a connection: a
  * SYN flood from spoofed addresses holds at most half the backlog, then
  * leaves nothing behind, as SYN cookies do. SYNs are padded to
  * RUDP_MIN_SYN_SIZE, so a RETRY is never larger than the datagram that
