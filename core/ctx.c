@@ -14,7 +14,10 @@
  * RUDP_MIN_SYN_SIZE, so a RETRY is never larger than the datagram that
  * caused it, and a connection whose address is not validated (no cookie,
  * no DATA from the client yet) sends at most 3x the bytes it received
- * (conn.c): nobody can use us as an amplifier.
+ * (conn.c): nobody can use us as an amplifier. A returning client's SYN
+ * may carry an address token instead of a cookie (token.h, zrtt.c): valid
+ * and unused, it validates the address as a cookie does, even under
+ * pressure, and the stream bytes the SYN carries are taken at once.
  */
 #include <errno.h>
 #include <stdlib.h>
