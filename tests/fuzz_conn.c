@@ -955,11 +955,14 @@ static void world_free(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rd r = {data, size};
-    world_init(u8(&r));
+    uint8_t variant = u8(&r);
+    world_init(variant);
 
     /* Handshake, then a little data each way, all at a fixed pace. */
     rudp_listener *l;
     CHECK(rudp_listen(W.ctx[SRV], 1, NULL, 4, &l) == 0);
+    if (variant & 0x20)
+        rudp_listener_set_zero_rtt(l, 1); /* NEW_TOKEN frames in the stream (zrtt.c) */
     rudp_conn *c;
     CHECK(rudp_connect(W.ctx[CLI], W.now, 1, &W.addr[SRV], NULL, &c) == 0);
     W.conn[CLI] = c;
