@@ -6,8 +6,11 @@
  *   SYN  token, STREAM [0, k)   ------>   token valid, its ID unused:
  *                                         accept at once (ESTABLISHED),
  *                                         bytes [0, k) to the application
- *        <------  SYNACK (RUDP_PKTF_ZRTT), then the answer's DATA
- *   DATA ack ...                ------>   NEW_TOKEN for next time
+ *        <------  SYNACK (RUDP_PKTF_ZRTT), NEW_TOKEN (for next time),
+ *                 then the answer's DATA
+ *
+ * (A connection made without a token gets its NEW_TOKEN once the client is
+ * heard after the handshake: its first DATA proves the address.)
  *
  * A token that does not hold (forged, expired, another address's, used
  * before, or the register cannot vouch for it) leaves the SYN an ordinary
@@ -54,8 +57,8 @@ int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued
     }
 }
 
-/* The SYN's one STREAM frame at offset 0, no FIN, amid padding; NULL if
- * the SYN carries anything else (or nothing). */
+/* The SYN's one STREAM frame at offset 0, no FIN, amid padding, in *out:
+ * 1; 0 if the SYN carries anything else (or nothing). */
 static int syn_stream(const uint8_t *p, size_t n, rudp_frame *out)
 {
     rudp_frame f;
