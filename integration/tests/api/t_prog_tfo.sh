@@ -9,6 +9,7 @@
 #      The server counts 3 accepted.
 #   2. a listener without TCP_FASTOPEN: no token given, no 0-RTT.
 #   2b. a token directory others may enter (mode 0755): not used, a warning.
+#   2c. keyed: the same with a key at both ends (its own token files).
 #   3. a replay: the last 0-RTT SYN, captured, sent again from another
 #      port of the same address: the strike register refuses it (the
 #      server counts a replay), the request is served once.
@@ -106,6 +107,19 @@ client perm3 connect "GET /p3"
 expect_zrtt perm3 1
 server_done perm
 echo "ok: a token directory open to others is not used"
+
+# 2c. keyed (RUDP_KEY_FILE at both ends): tokens of their own (a file per
+# mode), the second connection's first bytes sealed in its SYN
+make_key "$T/key"
+RUDP_KEY_FILE="$T/key" server keyed 2 8
+RUDP_KEY_FILE="$T/key" client k1 connect "GET /k1"
+expect_zrtt k1 0
+RUDP_KEY_FILE="$T/key" client k2 connect "GET /k2"
+expect_zrtt k2 1
+server_done keyed
+ls "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -q '^k4-' || fail "keyed: no token file of keyed mode"
+[ "$(stat keyed accepted)" = 1 ] || { show "$T/keyed.log"; fail "keyed: 0-RTT accepted $(stat keyed accepted), want 1"; }
+echo "ok: keyed: the second connection's request rode with its SYN"
 
 # 3. a replayed SYN
 server replay 3 8 # a third never comes: it listens through the replay
