@@ -83,7 +83,18 @@ typedef struct rudp_config {
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
     uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT: writable while fewer than half
                                    of this many bytes wait unsent (0: no limit) */
+    uint8_t repair;             /* RUDP_REPAIR_*: a copy of a write's last packet
+                                   (conn_output.c) (RUDP_REPAIR_AUTO) */
 } rudp_config;
+
+/* rudp_config.repair: when the last packet of a write (nothing more queued)
+ * goes out twice, the copy in a new packet number, so that one loss costs
+ * no probe timeout. AUTO: on a path whose minimum RTT is at least
+ * RUDP_REPAIR_MIN_RTT once the connection has seen a loss, at most once per
+ * half a smoothed RTT; ALWAYS: every such tail, whatever the RTT or loss
+ * (at the same spacing). */
+enum { RUDP_REPAIR_AUTO = 0, RUDP_REPAIR_OFF = 1, RUDP_REPAIR_ALWAYS = 2 };
+#define RUDP_REPAIR_MIN_RTT RUDP_MS(5)
 
 void rudp_config_default(rudp_config *cfg);
 
@@ -176,6 +187,9 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    uint64_t repair_pkts;                  /* copies of a write's last packet sent */
+    uint64_t repair_bytes;                 /* ... the stream bytes they carried again */
+    uint64_t losses_repaired;              /* lost packets whose bytes their copy delivered */
 } rudp_stats;
 
 /*
