@@ -82,6 +82,7 @@ static const struct {
     {"RUDP_MEMORY", SETTING},
     {"RUDP_SOURCE_LIMIT", SETTING},
     {"RUDP_CC", SETTING},
+    {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet (issue 32) */
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
     {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
@@ -614,6 +615,18 @@ int shim_config_load(void)
         if (parse_count(v, &n) < 0 || n > 65535)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
+    }
+    if ((v = env("RUDP_REPAIR"))) {
+        if (strcmp(v, "auto") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_AUTO;
+        else if (strcmp(v, "off") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_OFF;
+        else if (strcmp(v, "always") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_ALWAYS;
+        else
+            return bad("RUDP_REPAIR", v,
+                       "auto (default: copy a short write's last packet on a path of 5 ms or "
+                       "more once a loss was seen), off, or always (any path, loss or not)");
     }
     shim_cfg.qlog_dirfd = -1; /* qlog.c */
     shim_cfg.qlog_max = 64u << 20;
