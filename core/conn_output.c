@@ -197,6 +197,14 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
     s.pn = pn;
     size_t off = (size_t)hl;
     off += (size_t)rudp__urg_write(c, buf + off, cap - off, &s.flags);
+    /* Our ACK again, in the room the stream data leaves: when the original
+     * carried it (an answer acknowledging its request) and is lost, the
+     * peer's own probe timeout need not fire either. */
+    size_t need = rudp_wire_stream_hdr_len(o->stream_off, o->stream_len, 0) + o->stream_len;
+    if (c->rx_any && cap - off > need) {
+        int a = write_ack(c, now, buf + off, cap - off - need);
+        off += a > 0 ? (size_t)a : 0;
+    }
     int fin = (o->flags & RUDP_SENT_FIN) != 0;
     int n = rudp_wire_stream_hdr_encode(buf + off, cap - off, o->stream_off, o->stream_len, fin, 0);
     if (n <= 0 || cap - off - (size_t)n < o->stream_len)
