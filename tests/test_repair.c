@@ -27,12 +27,15 @@ static void counting_loss(rudp_cc *cc, rudp_time now, rudp_time sent, uint64_t b
 /* Drops the next `drop_n` DATA packets from endpoint 0 carrying stream
  * data, after letting `drop_skip` of them through. */
 static int drop_n, drop_skip, dropped;
+static int drop_sealed; /* keyed: frames are sealed; a stream packet is one of 120 bytes or more */
 static int has_stream(const uint8_t *buf, size_t len)
 {
     rudp_hdr h;
     int hl = rudp_wire_hdr_decode(buf, len, &h);
     if (hl <= 0 || h.type != RUDP_PKT_DATA)
         return 0;
+    if (drop_sealed)
+        return len >= 120;
     rudp_frame f;
     for (size_t off = (size_t)hl; off < len;) {
         int n = rudp_wire_frame_decode(buf + off, len - off, &f);
@@ -65,6 +68,8 @@ typedef struct rpair {
     sim_app *c, *sv;
 } rpair;
 
+static int rpair_keyed; /* the next rpair_up's contexts are keyed */
+
 /* An established connection from endpoint 0 to 1 over `owd` each way,
  * both ends with `repair` and controller cc (NULL: the default); the
  * server reads nothing by itself. */
@@ -80,6 +85,12 @@ static void rpair_up(rpair *p, uint64_t seed, rudp_time owd, uint8_t repair,
     sim_init(&p->s, seed);
     p->a = sim_add_ep(&p->s, &cfg);
     p->b = sim_add_ep(&p->s, &cfg);
+    if (rpair_keyed) {
+        uint8_t k[RUDP_KEY_LEN];
+        memset(k, 0x3c, sizeof k);
+        sim_set_key(&p->s, p->a, k);
+        sim_set_key(&p->s, p->b, k);
+    }
     p->s.link[p->a][p->b].delay = p->s.link[p->b][p->a].delay = owd;
     p->s.drop = drop_stream;
     drop_n = drop_skip = dropped = 0;
@@ -154,6 +165,28 @@ Test(repair, a_lost_last_packet_arrives_by_its_copy_before_any_probe_timeout, .t
     cr_assert(eq(u64, cstats(&p)->bytes_retransmitted, retx0), "nothing went a third time");
     cr_assert(eq(u64, p.c->conn->rec.bytes_in_flight, 0));
     cr_assert(eq(sz, take(&p), 0), "no byte twice");
+    sim_free(&p.s);
+}
+
+Test(repair, keyed_a_lost_last_packet_arrives_by_its_sealed_copy, .timeout = 10)
+{
+    rpair p;
+    rpair_keyed = 1;
+    rpair_up(&p, 11, RUDP_MS(20), RUDP_REPAIR_ALWAYS, &counting);
+    rpair_keyed = 0;
+    uint64_t pto0 = cstats(&p)->pto_count;
+    drop_sealed = 1;
+    drop_n = 1;
+    rudp_time t0 = p.s.now;
+    put(&p, 100);
+    sim_run_until(&p.s, t0 + RUDP_MS(25));
+    cr_assert(eq(int, dropped, 1));
+    cr_assert(eq(sz, take(&p), 100));
+    cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->auth_failed, 0));
+    sim_run_until(&p.s, t0 + RUDP_MS(300));
+    cr_assert(eq(u64, cstats(&p)->pto_count, pto0));
+    cr_assert(eq(u64, cstats(&p)->losses_repaired, 1));
+    drop_sealed = 0;
     sim_free(&p.s);
 }
 
