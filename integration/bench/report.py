@@ -488,6 +488,9 @@ def cmd_table(d):
         T.grid(head, rows)
         T.out()
 
+    if "B17" in scenarios:
+        fetch_table(T, res, trs, nruns, med, n_ok, meta)
+
     if "B6" in scenarios:
         T.out("B6  %s" % meta.get("desc_B6", ""))
         head = ["transport", "Mbit/s", "x tcp-cubic", "1B rtt p50 us", "p99 us", "mean us",
@@ -591,6 +594,36 @@ def cmd_table(d):
     with open(os.path.join(d, "table.txt"), "w") as f:
         f.write(text)
     write_plot(d, dat, trs, meta)
+
+
+def fetch_table(T, res, trs, nruns, med, n_ok, meta):
+    """B17: connect() and short fetches on new connections, in ms and in
+    round trips, each against kernel TCP cubic's."""
+    T.out("B17  %s" % meta.get("desc_B17", ""))
+    rtt = float(meta.get("rtt_B17", "50"))
+    cols = (("connect()", "connect_all_ms"), ("10 KB", "f10k_ms"), ("100 KB", "f100k_ms"),
+            ("1 MB", "f1m_ms"))
+    head = ["transport"] + [c[0] for c in cols] + ["failed", "runs"]
+    rows = []
+    for tr in trs:
+        if ("B17", tr, "f10k_ms") not in res:
+            continue
+        row = [tr]
+        for _, m in cols:
+            v = med("B17", tr, m)
+            cell = "-" if v is None else "%.1f ms %.2f RTT" % (v, v / rtt)
+            x = ratio(v, med("B17", "tcp-cubic", m))
+            if tr.startswith("rudp-") and x is not None:
+                cell += " %.2fx" % x
+            row.append(cell)
+        row.append("%.0f" % sum(res.get(("B17", tr, "failed"), [])))
+        row.append("%d/%s" % (n_ok("B17", tr, "f10k_ms"), nruns))
+        rows.append(row)
+    T.grid(head, rows)
+    T.out("  curl's time_connect (connect() returned) and time_total, median of the fetches; "
+          "RTT: the link's %.0f ms; Nx: against tcp-cubic's. Targets (issue 32): connect() in "
+          "1 RTT, 10 KB in <= 2.0 RTT." % rtt)
+    T.out()
 
 
 def keyed_table(T, res, trs, nruns, med, n_ok, d):

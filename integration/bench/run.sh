@@ -24,6 +24,9 @@
 #          kernel TCP fails
 #   B16    roaming: 12 MB over one connection across a 10 s blackout of the
 #          link (emu_blackout): time to resume after it, total time
+#   B17    short fetches on new connections (curl from python3 http.server,
+#          10 KB, 100 KB, 1 MB), 100 Mbit/s, 50 ms RTT: connect() and each
+#          fetch in ms and in round trips (b17_fetch.sh)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -49,7 +52,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B16 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B17 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_ROAM_STALL=20   B15, B16: stop a transfer after this many seconds
 #                         with no byte arriving
 #   BENCH_FANIN=3500      B12's connections
@@ -64,6 +67,7 @@
 #                         floods sent to a closed port of the receiver's
 #                         namespace (the machine pays for them, the server
 #                         never sees them): what the floods cost by CPU alone
+#   BENCH_FETCH_N=15      B17's fetches per size per run
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
@@ -89,7 +93,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -1095,6 +1099,10 @@ for sc in B15 B16; do
         r=$((r + 1))
     done
 done
+
+# ---------------------------------------------------------------- B17
+
+. "$ROOT/integration/bench/b17_fetch.sh"
 
 # ---------------------------------------------------------------- report
 
