@@ -150,8 +150,9 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
      * nothing goes again yet; the twin's loss re-queues them. Bytes its
      * copy delivered are not sent a third time; the loss still went to
      * the controller (recovery.c) as any other. */
-    int twin_flying = still_in_flight(twin_of(c, s));
-    if ((s->flags & RUDP_SENT_COPIED) && delivered(c, s))
+    const rudp_sent *twin = twin_of(c, s);
+    int twin_flying = still_in_flight(twin);
+    if ((s->flags & RUDP_SENT_COPIED) && twin && delivered(c, s))
         c->ctx->stats.losses_repaired++;
     if (s->stream_len && !twin_flying) {
         uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
