@@ -1,12 +1,22 @@
 /*
  * conn.c: the connection state machine.
  *
- * Handshake (client C, server S; S keeps no state before step 3):
- *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)
- *   2. S -> C  RETRY (cookie)                           stateless
- *   3. C -> S  SYN (the cookie echoed)                  S: SYN_RCVD
- *   4. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
- *   5. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * Handshake (client C, server S), one round trip:
+ *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)   S: SYN_RCVD
+ *   2. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
+ *   3. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * Under pressure (ctx.c, budget.c: half the backlog in the handshake or a
+ * full accept queue, half a source's share, half the memory limit) or with
+ * cfg.retry RUDP_RETRY_ALWAYS, S keeps no state before the client proves
+ * its address, and step 1 becomes three:
+ *   1a. C -> S  SYN                                     S: nothing kept
+ *   1b. S -> C  RETRY (cookie)                          stateless
+ *   1c. C -> S  SYN (the cookie echoed)                 S: SYN_RCVD
+ * Until the client's address is validated (a cookie, or its first DATA,
+ * which carries the ID only our SYNACK told: RFC 9000 §8.1), S sends it at
+ * most 3x the bytes it received from it (its SYNs): SYNACK retransmissions
+ * stop at that budget and the GIVEUP timer ends the connection, so a SYN
+ * from a spoofed address never makes us send more than it cost.
  * SYN and SYNACK are retransmitted on their own timer ("SYN expects SYNACK,
  * SYNACK expects ACK", seed 001); a duplicate SYN within one retransmission
  * timeout earns no second SYNACK.
@@ -264,6 +274,18 @@ static void send_synack(rudp_conn *c, rudp_time now)
         return;
     if (c->keyed)
         n = (int)rudp__keyed_synack_seal(c, buf, (size_t)n);
+    if (c->unvalidated) {
+        /* RFC 9000 §8.1: 3x what the address sent. No timer: a SYN again
+         * from the client adds to the budget (rudp__conn_dup_syn), else
+         * GIVEUP ends the connection. */
+        if ((uint64_t)c->hs_bytes_out + (uint64_t)n >
+            (uint64_t)RUDP_PATH_AMPLIFICATION * c->hs_bytes_in) {
+            c->ctx->stats.synacks_capped++;
+            rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
+            return;
+        }
+        c->hs_bytes_out += (uint32_t)n;
+    }
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -304,23 +326,30 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
     return 0;
 }
 
-int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
+                          int validated)
 {
     c->pkey.cid = h->scid;
     take_peer_params(c, h);
     if (rudp__table_add_peer(c->ctx, c) < 0)
         return -ENOMEM;
-    rudp__conn_set_state(c, RUDP_SYN_RCVD, "valid cookie");
+    c->unvalidated = !validated;
+    c->hs_bytes_in = (uint32_t)len;
+    rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
     send_synack(c, now);
     return 0;
 }
 
-void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
 {
     switch (c->state) {
     case RUDP_SYN_RCVD:
+        if (validated)
+            c->unvalidated = 0;
+        else if (c->hs_bytes_in < UINT32_MAX - len)
+            c->hs_bytes_in += (uint32_t)len;
         /* The client retransmitted: answer once per retransmission timeout. */
         if (now - c->hs_sent_time >= hs_timeout(c))
             send_synack(c, now);
@@ -342,6 +371,7 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
 void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
 {
     rudp__conn_set_state(c, RUDP_ESTABLISHED, why);
+    c->unvalidated = 0; /* the client's first DATA: it has our SYNACK */
     rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
     rudp__conn_disarm(c, RUDP_T_GIVEUP);
     rudp__conn_keepalive_rearm(c, now);

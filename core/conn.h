@@ -104,6 +104,11 @@ struct rudp_conn {
     uint32_t hs_count; /* handshake packets sent */
     rudp_time hs_sent_time;
     rudp_time hs_start;
+    /* server, SYN_RCVD without a cookie: the client's address is not
+     * validated until its first DATA (or a SYN with a cookie), and what we
+     * send it stays within 3x what came from it (RFC 9000 §8.1) */
+    unsigned unvalidated : 1;
+    uint32_t hs_bytes_in, hs_bytes_out;
 
     /* send stream: bytes [snd_una, snd_end) are held in sbuf */
     rudp_sbuf sbuf;
@@ -430,10 +435,15 @@ static inline uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
 
 /* ---- budget.c: bounds on what remote senders can make us hold ---- */
 
-/* Whether a handshake with a valid cookie from `peer` may create a
- * connection on `l`: 0, -EAGAIN (drop it: backlog, accept queue or the
- * source's share full; the client retries) or -ENOMEM (refuse it: over the
- * memory budget). Counts the reason. */
+/* Whether a SYN without a cookie from `peer` must earn a stateless RETRY
+ * rather than make a connection on `l` (the listener is under pressure, or
+ * its cfg.retry says always): 1 or 0. Counts the reason. */
+int rudp__must_retry(rudp_listener *l, const rudp_addr *peer);
+/* Whether a handshake from `peer` (a valid cookie, or none when
+ * rudp__must_retry said 0) may create a connection on `l`: 0, -EAGAIN
+ * (drop it: backlog, accept queue or the source's share full; the client
+ * retries) or -ENOMEM (refuse it: over the memory budget). Counts the
+ * reason. */
 int rudp__admit(rudp_listener *l, const rudp_addr *peer);
 /* Moves c to RUDP_Q_* in its listener's queue, keeping the counts. */
 void rudp__queue(rudp_conn *c, int q);
@@ -458,8 +468,14 @@ void rudp__report_slow_connect(rudp_conn *c);
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out);
 void rudp__conn_destroy(rudp_conn *c);
-int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h);
-void rudp__conn_dup_syn(rudp_conn *c, rudp_time now);
+/* A SYN of `len` bytes made c (SYN_RCVD, the SYNACK goes); `validated`:
+ * it carried a valid cookie, else c may send at most 3x what its address
+ * sent until that address is validated. */
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
+                          int validated);
+/* The client sent its SYN (`len` bytes; `validated`: with a valid cookie)
+ * again. */
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated);
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h);
 /* What rudp__conn_input_data made of a packet. */
 enum {

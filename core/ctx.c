@@ -1,12 +1,20 @@
 /*
  * ctx.c: the context: connection tables, datagram demultiplexing, the
- * stateless handshake front door, timers and the event queue.
+ * handshake's front door, timers and the event queue.
  *
- * A SYN first earns a RETRY carrying a cookie (a MAC over the client's
- * address, its connection ID and the time); only a SYN that echoes a valid
- * cookie creates a connection. So a handshake from a spoofed address leaves
- * nothing behind, and since SYNs are padded to RUDP_MIN_SYN_SIZE no reply is
- * larger than the datagram that caused it.
+ * A SYN without a cookie makes a connection (SYN_RCVD) and is answered by a
+ * SYNACK at once: the client is connected after one round trip, as with
+ * TCP. Under pressure (budget.c, rudp__must_retry: half the backlog in the
+ * handshake or a full accept queue, half a source's share, half the memory
+ * limit; or the listener's cfg.retry says always) it earns a stateless
+ * RETRY carrying a cookie (a MAC over the client's address, its connection
+ * ID and the time) instead, and only a SYN that echoes a valid cookie makes a connection: a
+ * SYN flood from spoofed addresses holds at most half the backlog, then
+ * leaves nothing behind, as SYN cookies do. SYNs are padded to
+ * RUDP_MIN_SYN_SIZE, so a RETRY is never larger than the datagram that
+ * caused it, and a connection whose address is not validated (no cookie,
+ * no DATA from the client yet) sends at most 3x the bytes it received
+ * (conn.c): nobody can use us as an amplifier.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -402,6 +410,7 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
         return;
     if (ctx->keyed)
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
+    ctx->stats.retries_sent++;
     rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
@@ -429,20 +438,23 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
-    if (h->token_len == 0) {
-        send_retry(ctx, now, sock, local, peer, h->scid, pub);
-        return;
-    }
-    if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+    int validated = h->token_len != 0;
+    if (validated && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
+    /* The client's SYN again (its SYNACK was lost, or late), perhaps with
+     * the cookie of a RETRY it had before: it adds to the 3x budget. */
     rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
     if (c) {
-        rudp__conn_dup_syn(c, now);
+        rudp__conn_dup_syn(c, now, len, validated);
+        return;
+    }
+    if (!validated && rudp__must_retry(l, peer)) {
+        send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
     int admit = rudp__admit(l, peer);
@@ -478,10 +490,12 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         conn_kill(c);
         return;
     }
-    if (rudp__conn_accept_syn(c, now, h) < 0) {
+    if (rudp__conn_accept_syn(c, now, h, len, validated) < 0) {
         conn_kill(c);
         return;
     }
+    if (!validated)
+        ctx->stats.handshakes_direct++;
 }
 
 /* A datagram for c failed authentication: dropped, counted. In the

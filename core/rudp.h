@@ -83,9 +83,14 @@ typedef struct rudp_config {
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
     uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT: writable while fewer than half
                                    of this many bytes wait unsent (0: no limit) */
+    uint32_t retry;             /* listener: RUDP_RETRY_AUTO (0): a SYN without a cookie
+                                   earns a RETRY only under pressure; RUDP_RETRY_ALWAYS:
+                                   always (two round trips, no state before a cookie) */
     uint8_t repair;             /* RUDP_REPAIR_*: a copy of a write's last packet
                                    (conn_output.c) (RUDP_REPAIR_AUTO) */
 } rudp_config;
+
+enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
 
 /* rudp_config.repair: when the last packet of a write (nothing more queued)
  * goes out twice, the copy in a new packet number, so that one loss costs
@@ -190,6 +195,18 @@ typedef struct rudp_stats {
     uint64_t repair_pkts;                  /* copies of a write's last packet sent */
     uint64_t repair_bytes;                 /* ... the stream bytes they carried again */
     uint64_t losses_repaired;              /* lost packets whose bytes their copy delivered */
+    /* The handshake's front door (ctx.c): a SYN without a cookie is
+     * answered by a SYNACK at once (one round trip) unless the listener is
+     * under pressure, then by a stateless RETRY (cookie), as SYN cookies
+     * and QUIC's Retry are used only under load. */
+    uint64_t handshakes_direct;            /* SYNs without a cookie answered by a SYNACK */
+    uint64_t retries_sent;                 /* RETRYs sent (every cause, bad_token's too) */
+    uint64_t retries_halfopen;             /* ... half the backlog was in the handshake,
+                                              or the accept queue was full */
+    uint64_t retries_source;               /* ... that source held half its source_limit */
+    uint64_t retries_memory;               /* ... half the memory limit was in use */
+    uint64_t synacks_capped;               /* SYNACKs not sent: an address not validated
+                                              had its 3x (RFC 9000 §8.1) */
 } rudp_stats;
 
 /*
@@ -544,7 +561,12 @@ void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user);
  * application (rudp_conn_set_waiting), the accept queue is full. Either
  * way further handshakes are dropped (the client retries), as TCP does; so
  * are those from a source address with cfg->source_limit connections in
- * the handshake or waiting. `cfg` may be NULL (the context defaults).
+ * the handshake or waiting. A SYN is answered by a SYNACK at once (the
+ * client connects in one round trip) unless half the backlog is in
+ * SYN_RCVD, or its source has half its source_limit, or half the memory
+ * limit is in use, or cfg->retry is RUDP_RETRY_ALWAYS: then by a stateless
+ * RETRY, and only a SYN echoing its cookie makes a connection (stats:
+ * handshakes_direct, retries_*). `cfg` may be NULL (the context defaults).
  * Returns 0, -EADDRINUSE (a listener already owns `sock`), -ENOMEM.
  */
 int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,

@@ -280,6 +280,47 @@ size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
     return (size_t)n;
 }
 
+size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = scid;
+    h.token_len = (uint8_t)toklen;
+    if (toklen)
+        memcpy(h.token, tok, toklen);
+    h.max_data = 1 << 20;
+    h.max_datagram = 1400;
+    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    assert(n > 0);
+    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
+    return RUDP_MIN_SYN_SIZE;
+}
+
+int sim_count_type(const sim_ep *e, int type, size_t *bytes)
+{
+    int n = 0;
+    if (bytes)
+        *bytes = 0;
+    for (int i = 0; i < e->ncap; i++) {
+        rudp_hdr h;
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
+            n++;
+            if (bytes)
+                *bytes += e->cap[i].len;
+        }
+    }
+    return n;
+}
+
+int sim_last_of_type(const sim_ep *e, int type, rudp_hdr *out)
+{
+    for (int i = e->ncap; i-- > 0;)
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
+            return 1;
+    return 0;
+}
+
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
 {
     sim_ep *e = &s->ep[ep];

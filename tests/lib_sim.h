@@ -251,6 +251,18 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
  * packet number pn, as a test forging datagrams needs; returns its length. */
 size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn);
 
+/* A first SYN (with the cookie tok, toklen bytes, if any) from client ID
+ * scid, padded to RUDP_MIN_SYN_SIZE as a client sends it; returns its
+ * length. */
+size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen);
+/* How many datagrams of `type` (RUDP_PKT_*) raw endpoint e captured, and
+ * their bytes in *bytes (if not NULL). */
+int sim_count_type(const sim_ep *e, int type, size_t *bytes);
+/* The header of the last datagram of `type` e captured in *out: 1, or 0 if
+ * none (rudp_hdr: wire.h). */
+struct rudp_hdr;
+int sim_last_of_type(const sim_ep *e, int type, struct rudp_hdr *out);
+
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);
 

@@ -81,6 +81,7 @@ static const struct {
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
     {"RUDP_SOURCE_LIMIT", SETTING},
+    {"RUDP_RETRY", SETTING},        /* latency (issue 32): the stateless RETRY, auto or always */
     {"RUDP_CC", SETTING},
     {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet (issue 32) */
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
@@ -627,6 +628,16 @@ int shim_config_load(void)
             return bad("RUDP_REPAIR", v,
                        "auto (default: copy a short write's last packet on a path of 5 ms or "
                        "more once a loss was seen), off, or always (any path, loss or not)");
+    }
+    /* A listener answers a SYN at once (one round trip) unless under
+     * pressure, then with a stateless RETRY (core/budget.c); always: every
+     * SYN without a cookie earns one, so an address never proven holds no
+     * state at all, for one more round trip per connect. */
+    if ((v = env("RUDP_RETRY"))) {
+        if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0)
+            return bad("RUDP_RETRY", v,
+                       "auto (a stateless RETRY only under pressure; the default) or always");
+        shim_cfg.rudp.retry = v[1] == 'l' ? RUDP_RETRY_ALWAYS : RUDP_RETRY_AUTO;
     }
     shim_cfg.qlog_dirfd = -1; /* qlog.c */
     shim_cfg.qlog_max = 64u << 20;

@@ -609,6 +609,14 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     say(line, arg, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
         (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
         (ull)s->resets_sent, (ull)s->resets_received);
+    /* the handshake's front door (core/ctx.c): one round trip unless under
+     * pressure, then a stateless RETRY (cookie) */
+    say(line, arg, "handshakes: direct %llu (one round trip), retries sent %llu (half-open %llu, "
+                   "per source %llu, memory %llu), bad cookies %llu, synacks capped %llu (3x "
+                   "limit of an address not validated)",
+        (ull)s->handshakes_direct, (ull)s->retries_sent, (ull)s->retries_halfopen,
+        (ull)s->retries_source, (ull)s->retries_memory, (ull)s->bad_token,
+        (ull)s->synacks_capped);
     /* the transports side by side: rudp's accepted above, plain kernel TCP
      * (RUDP_ACCEPT_TCP) here */
     if (shim_cfg.accept_tcp || t.tcp_accepted)
