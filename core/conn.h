@@ -134,6 +134,7 @@ struct rudp_conn {
     uint64_t blocked_at;   /* limit we reported DATA_BLOCKED at, 0 none */
     unsigned blocked_pending : 1;
     uint32_t probes;       /* PTO probes still to send */
+    rudp_time repair_next; /* no copy of a write's last packet before (conn_output.c) */
 
     /* receive stream: bytes [rcv_read, ...) are held in rbuf */
     rudp_sbuf rbuf;

@@ -86,9 +86,20 @@ typedef struct rudp_config {
     uint32_t retry;             /* listener: RUDP_RETRY_AUTO (0): a SYN without a cookie
                                    earns a RETRY only under pressure; RUDP_RETRY_ALWAYS:
                                    always (two round trips, no state before a cookie) */
+    uint8_t repair;             /* RUDP_REPAIR_*: a copy of a write's last packet
+                                   (conn_output.c) (RUDP_REPAIR_AUTO) */
 } rudp_config;
 
 enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
+
+/* rudp_config.repair: when the last packet of a write (nothing more queued)
+ * goes out twice, the copy in a new packet number, so that one loss costs
+ * no probe timeout. AUTO: on a path whose minimum RTT is at least
+ * RUDP_REPAIR_MIN_RTT once the connection has seen a loss, at most once per
+ * half a smoothed RTT; ALWAYS: every such tail, whatever the RTT or loss
+ * (at the same spacing). */
+enum { RUDP_REPAIR_AUTO = 0, RUDP_REPAIR_OFF = 1, RUDP_REPAIR_ALWAYS = 2 };
+#define RUDP_REPAIR_MIN_RTT RUDP_MS(5)
 
 void rudp_config_default(rudp_config *cfg);
 
@@ -181,6 +192,9 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    uint64_t repair_pkts;                  /* copies of a write's last packet sent */
+    uint64_t repair_bytes;                 /* ... the stream bytes they carried again */
+    uint64_t losses_repaired;              /* lost packets whose bytes their copy delivered */
     /* The handshake's front door (ctx.c): a SYN without a cookie is
      * answered by a SYNACK at once (one round trip) unless the listener is
      * under pressure, then by a stateless RETRY (cookie), as SYN cookies

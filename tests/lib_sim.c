@@ -113,7 +113,10 @@ static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
         s->mutate(s, from, to, copy, len);
         buf = copy;
     }
-    link_deliver(s, from, to, buf, len);
+    if (s->drop && s->drop(s, from, to, buf, len))
+        l->dropped++;
+    else
+        link_deliver(s, from, to, buf, len);
     free(copy);
 }
 
@@ -754,6 +757,7 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
     const rudp_stats *st = rudp_ctx_stats(s->ep[a].ctx);
     uint64_t all = st->stream_bytes_sent + st->bytes_retransmitted;
     out->retx_pct = all ? 100.0 * (double)st->bytes_retransmitted / (double)all : 0;
+    out->repair_pct = all ? 100.0 * (double)st->repair_bytes / (double)all : 0;
     sim_free(s);
     free(s);
 }

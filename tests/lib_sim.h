@@ -147,6 +147,9 @@ struct sim {
     /* Optional: changes a datagram on the wire (after tap, before loss),
      * as an on-path attacker could; it may change len's bytes, not len. */
     void (*mutate)(sim *s, int from, int to, uint8_t *buf, size_t len);
+    /* Optional: 1 drops this datagram (counted in the link's dropped), as
+     * a test losing one chosen packet needs; after tap and mutate. */
+    int (*drop)(sim *s, int from, int to, const uint8_t *buf, size_t len);
 };
 
 void sim_init(sim *s, uint64_t seed);
@@ -245,6 +248,7 @@ uint64_t sim_bulk_acked(const sim *s, int app);
 typedef struct sim_bulk_result {
     double mbps;
     double retx_pct;
+    double repair_pct;      /* copies' stream bytes (conn_output.c's repair), same share */
     uint64_t acked;
     int error;              /* the connection's error, 0 if none */
     uint64_t rx_dropped;    /* the receiver's data dropped by its budgets */

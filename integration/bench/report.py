@@ -5,6 +5,8 @@
                                   receiver-side goodput from iperf3 -J output
   report.py rudpstats FILE        print "stream_bytes_sent retx_bytes retx_pkts pto"
                                   from the RUDP_STATS=1 line in FILE (0s if none)
+  report.py rudprepair FILE       print "repair_bytes repair_pkts losses_repaired": the
+                                  RUDP_STATS=1 repair line's copies in FILE (0s if none)
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
   report.py kv FILE KEY...        print the values of KEY... from the last line of FILE
                                   that has all of them as KEY=VALUE words (NA if none)
@@ -80,6 +82,22 @@ def cmd_rudpstats(path):
     except OSError:
         pass
     print(sent, retx, pkts, pto)
+
+
+REPAIR_RE = re.compile(r"last packet (\d+) \((\d+) stream bytes\), losses they repaired (\d+)")
+
+
+def cmd_rudprepair(path):
+    v = [0, 0, 0]
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = REPAIR_RE.search(line)
+                if m:
+                    v = [v[0] + int(m.group(2)), v[1] + int(m.group(1)), v[2] + int(m.group(3))]
+    except OSError:
+        pass
+    print(*v)
 
 
 # The RUDP_STATS line's counters (shim/engine/engine.c, shim_engine_print_stats).
@@ -347,8 +365,8 @@ def cmd_table(d):
         T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
         sc_link = meta.get("link_" + sc, str(link))
         sc_link = None if sc_link == "NA" else float(sc_link)
-        head = ["transport", "Mbit/s", "%link", "retx%", "loss%", "x tcp-bbr", "x tcp-cubic",
-                "limited by", "CPU s/GB snd", "rcv", "emu CPU%", "runs"]
+        head = ["transport", "Mbit/s", "%link", "retx%", "repair%", "loss%", "x tcp-bbr",
+                "x tcp-cubic", "limited by", "CPU s/GB snd", "rcv", "emu CPU%", "runs"]
         rows = []
         bbr = med(sc, "tcp-bbr", "goodput")
         cub = med(sc, "tcp-cubic", "goodput")
@@ -360,6 +378,7 @@ def cmd_table(d):
             rows.append([tr, fmt(g),
                          fmt(None if g is None or sc_link is None else 100 * g / sc_link, "%.1f%%"),
                          fmt(med(sc, tr, "retx_pct"), "%.2f"),
+                         fmt(med(sc, tr, "repair_pct"), "%.2f") if is_rudp else "",
                          fmt(med(sc, tr, "loss_pct"), "%.2f"),
                          fmt(ratio(g, bbr), "%.2f") if is_rudp else "",
                          fmt(ratio(g, cub), "%.2f") if is_rudp else "",
@@ -785,7 +804,7 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     cmd, arg = argv[1], argv[2]
-    {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rudpcounters": cmd_rudpcounters, "rr": cmd_rr,
+    {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rudprepair": cmd_rudprepair, "rudpcounters": cmd_rudpcounters, "rr": cmd_rr,
      "table": cmd_table}[cmd](arg)
     return 0
 

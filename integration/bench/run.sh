@@ -246,6 +246,7 @@ meta desc_B8 "B1's link, ${FLOOD_TIME} s bulk runs, each without and with floods
 meta rtt_B5 40
 meta note1 "Mbit/s: bytes the receiving application read in the first N s after accept (bulk.c), slow start included; the 100 Mbit/s link counts IP bytes, so ~96.5 is the payload ceiling for both (1448/1500 TCP, ~1378/1428 rudp)."
 meta note2 "retx%: sender's retransmitted / first-sent bytes (rudp: RUDP_STATS; tcp: TCP_INFO bytes_retrans). loss%: linkemu's random drops a->b in the run. B5: nearest-rank percentiles of the 1000 round trips."
+meta note3 "repair%: rudp sender's stream bytes copied with a short write's last packet (RUDP_REPAIR, RUDP_STATS) / first-sent bytes."
 if want B8; then
     meta note3 "B8: ratio = median of each run's flood / no-flood goodput; worst = the lowest flood run; SYN and junk pps: what the flooders achieved; spoof replies/s: replies to the spoofed sources that crossed the link (a's Ip InAddrErrors); sender srtt: mean of TCP_INFO's smoothed RTT from the 2nd second; peak RSS: the rudp receiver's VmHWM; CPU: % of one CPU. Details: integration/bench/README.md."
 fi
@@ -396,7 +397,8 @@ bulk_run() {
 }
 
 # retx SC RUN TR LOG [SUFFIX]: records the sender's retransmission
-# percentage (metric retx_pct, and pto for rudp, with SUFFIX appended):
+# percentage (metric retx_pct, and pto and repair_pct for rudp, with SUFFIX
+# appended):
 # rudp from its RUDP_STATS line (retransmitted / first-sent stream bytes),
 # kernel TCP from TCP_INFO (bytes_retrans / (bytes_sent - bytes_retrans)).
 # Sets RETX.
@@ -406,9 +408,12 @@ retx() {
     case "$3" in
         rudp-*)
             # shellcheck disable=SC2046
+            _rep=$($REPORT rudprepair "$4.err" | cut -d' ' -f1)
             set -- "$1" "$2" "$3" $($REPORT rudpstats "$4.err")
             [ "$4" -gt 0 ] && RETX=$(calc "100 * $5 / $4")
             rec "$1" "$3" "$2" "pto$_sfx" "$7"
+            # copies of short writes' last packets (RUDP_REPAIR): same share
+            [ "$4" -gt 0 ] && rec "$1" "$3" "$2" "repair_pct$_sfx" "$(calc "100 * $_rep / $4")"
             ;;
         *)
             # shellcheck disable=SC2046

@@ -83,6 +83,7 @@ static const struct {
     {"RUDP_SOURCE_LIMIT", SETTING},
     {"RUDP_RETRY", SETTING},        /* latency (issue 32): the stateless RETRY, auto or always */
     {"RUDP_CC", SETTING},
+    {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet (issue 32) */
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
     {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
@@ -616,6 +617,18 @@ int shim_config_load(void)
         if (parse_count(v, &n) < 0 || n > 65535)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
+    }
+    if ((v = env("RUDP_REPAIR"))) {
+        if (strcmp(v, "auto") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_AUTO;
+        else if (strcmp(v, "off") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_OFF;
+        else if (strcmp(v, "always") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_ALWAYS;
+        else
+            return bad("RUDP_REPAIR", v,
+                       "auto (default: copy a short write's last packet on a path of 5 ms or "
+                       "more once a loss was seen), off, or always (any path, loss or not)");
     }
     /* A listener answers a SYN at once (one round trip) unless under
      * pressure, then with a stateless RETRY (core/budget.c); always: every

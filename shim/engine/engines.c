@@ -626,6 +626,9 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "timeouts %llu, duplicates %llu",
         (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
         (ull)s->pto_count, (ull)s->dup_pkts);
+    say(line, arg, "repair: copies of a short write's last packet %llu (%llu stream bytes), "
+                   "losses they repaired %llu",
+        (ull)s->repair_pkts, (ull)s->repair_bytes, (ull)s->losses_repaired);
     say(line, arg, "loss and rtt: %.2f%% of %llu data packets declared lost; mean smoothed RTT "
                    "%.2f ms over %llu closed connections",
         pct(s->pkts_retransmitted, s->pkts_sent), (ull)s->pkts_sent,
