@@ -6,6 +6,20 @@
  * in proportion to what it sent and within stated bounds (README,
  * Security):
  *
+ *  - a SYN without a cookie makes a connection at once (one round trip)
+ *    unless the listener is under pressure (rudp__must_retry), when it
+ *    earns a stateless RETRY and only a SYN with a valid cookie may make
+ *    one, as SYN cookies start when the SYN queue overflows. Pressure is
+ *    half the backlog in the handshake (or a full accept queue: a RETRY
+ *    answers where a drop would leave the client guessing), or half a
+ *    source's source_limit, or half the memory limit in use. Half, not
+ *    all, because a SYN with a cookie takes its place in the same SYN_RCVD
+ *    queue (Linux's cookie ACK goes straight to the accept queue instead),
+ *    so spoofed SYNs, which never get past the RETRY, can hold at most the
+ *    half of the backlog (or of a source's share) that was open to them,
+ *    and honest clients still find the other half. Until its address is
+ *    validated, such a connection sends at most 3x the bytes it received
+ *    (conn.c);
  *  - connections in the handshake (SYN_RCVD) are bounded by the listener's
  *    backlog, and while an accepted connection waits for the application
  *    (the shim could not hand it over: the application's own accept queue
@@ -91,6 +105,39 @@ static int loopback(const rudp_addr *a)
     if (a->family == 2)
         return a->ip[0] == 127;
     return memcmp(a->ip, v6, 16) == 0 || (memcmp(a->ip, mapped, 12) == 0 && a->ip[12] == 127);
+}
+
+/* Half of n, rounded up: a pressure threshold (1 for a bound of 1). */
+static unsigned half(unsigned n)
+{
+    return n / 2 + (n & 1);
+}
+
+int rudp__must_retry(rudp_listener *l, const rudp_addr *peer)
+{
+    rudp_ctx *ctx = l->ctx;
+    if (l->cfg.retry == RUDP_RETRY_ALWAYS)
+        return 1;
+    /* Half the backlog, or a full accept queue (rudp__admit would drop
+     * the SYN): a RETRY answers at no cost, so the client knows a server
+     * runs rudp (a connect that hears nothing may race kernel TCP, the
+     * shim's RUDP_FALLBACK) and comes back with its cookie. */
+    if (l->syn_rcvd >= half(l->backlog) || l->waiting || (l->aq.room && !l->aq.room(l->aq_arg))) {
+        ctx->stats.retries_halfopen++;
+        return 1;
+    }
+    if (l->cfg.source_limit && !loopback(peer)) {
+        rudp_source *s = source_of(l, peer, 0);
+        if (s && s->n >= half(l->cfg.source_limit)) {
+            ctx->stats.retries_source++;
+            return 1;
+        }
+    }
+    if (ctx->mem_limit && ctx->mem + sizeof(rudp_conn) > ctx->mem_limit / 2) {
+        ctx->stats.retries_memory++;
+        return 1;
+    }
+    return 0;
 }
 
 int rudp__admit(rudp_listener *l, const rudp_addr *peer)

@@ -46,6 +46,8 @@ int rudp_config_check(const rudp_config *cfg, const char **why)
         bad = "user_timeout must be at least 1 ms";
     else if (cfg->keepalive && cfg->idle_timeout && cfg->idle_timeout <= cfg->keepalive)
         bad = "idle_timeout must exceed keepalive";
+    else if (cfg->repair > RUDP_REPAIR_ALWAYS)
+        bad = "repair must be RUDP_REPAIR_AUTO, _OFF or _ALWAYS";
     if (why)
         *why = bad;
     return bad ? -EINVAL : 0;

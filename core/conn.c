@@ -1,12 +1,22 @@
 /*
  * conn.c: the connection state machine.
  *
- * Handshake (client C, server S; S keeps no state before step 3):
- *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)
- *   2. S -> C  RETRY (cookie)                           stateless
- *   3. C -> S  SYN (the cookie echoed)                  S: SYN_RCVD
- *   4. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
- *   5. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * Handshake (client C, server S), one round trip:
+ *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)   S: SYN_RCVD
+ *   2. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
+ *   3. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * Under pressure (ctx.c, budget.c: half the backlog in the handshake or a
+ * full accept queue, half a source's share, half the memory limit) or with
+ * cfg.retry RUDP_RETRY_ALWAYS, S keeps no state before the client proves
+ * its address, and step 1 becomes three:
+ *   1a. C -> S  SYN                                     S: nothing kept
+ *   1b. S -> C  RETRY (cookie)                          stateless
+ *   1c. C -> S  SYN (the cookie echoed)                 S: SYN_RCVD
+ * Until the client's address is validated (a cookie, or its first DATA,
+ * which carries the ID only our SYNACK told: RFC 9000 §8.1), S sends it at
+ * most 3x the bytes it received from it (its SYNs): SYNACK retransmissions
+ * stop at that budget and the GIVEUP timer ends the connection, so a SYN
+ * from a spoofed address never makes us send more than it cost.
  * SYN and SYNACK are retransmitted on their own timer ("SYN expects SYNACK,
  * SYNACK expects ACK", seed 001); a duplicate SYN within one retransmission
  * timeout earns no second SYNACK.
@@ -230,10 +240,17 @@ static void send_syn(rudp_conn *c, rudp_time now)
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
         return;
-    if (c->keyed)
-        rudp__keyed_syn_seal(c, buf, (size_t)n);
-    else
+    c->zrtt_hold = 0;
+    if (c->keyed) {
+        size_t at = (size_t)n + RUDP_KEYED_EARLY_AT;
+        size_t early = rudp__zrtt_syn_frames(c, buf + at, RUDP_MIN_SYN_SIZE - at -
+                                                              RUDP_KEYED_EARLY_OVERHEAD);
+        rudp__keyed_syn_seal(c, buf, (size_t)n, early);
+    } else {
+        /* a returning client's first bytes, in place of padding (zrtt.c) */
+        n += (int)rudp__zrtt_syn_frames(c, buf + n, RUDP_MIN_SYN_SIZE - (size_t)n);
         memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n); /* PADDING frames */
+    }
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -253,6 +270,7 @@ static void send_synack(rudp_conn *c, rudp_time now)
     rudp_hdr h;
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_SYNACK;
+    h.flags = c->zrtt_taken ? RUDP_PKTF_ZRTT : 0; /* every copy says the same */
     h.dcid = c->pkey.cid;
     h.pn = c->hs_count;
     h.scid = c->cid;
@@ -264,6 +282,18 @@ static void send_synack(rudp_conn *c, rudp_time now)
         return;
     if (c->keyed)
         n = (int)rudp__keyed_synack_seal(c, buf, (size_t)n);
+    if (c->unvalidated) {
+        /* RFC 9000 §8.1: 3x what the address sent. No timer: a SYN again
+         * from the client adds to the budget (rudp__conn_dup_syn), else
+         * GIVEUP ends the connection. */
+        if ((uint64_t)c->hs_bytes_out + (uint64_t)n >
+            (uint64_t)RUDP_PATH_AMPLIFICATION * c->hs_bytes_in) {
+            c->ctx->stats.synacks_capped++;
+            rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
+            return;
+        }
+        c->hs_bytes_out += (uint32_t)n;
+    }
     c->hs_count++;
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
@@ -280,8 +310,35 @@ static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
     c->cc.mss = c->mss;
 }
 
+static int connect_with(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                        const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                        rudp_time hold, rudp_conn **out);
+
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                  const rudp_config *cfg, rudp_conn **out)
+{
+    return connect_with(ctx, now, sock, peer, cfg, NULL, 0, 0, out);
+}
+
+int rudp_connect_token(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                       const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                       rudp_time hold, rudp_conn **out)
+{
+    if (token_len > RUDP_TOKEN_MAX || (token_len && !token))
+        return -EINVAL;
+    return connect_with(ctx, now, sock, peer, cfg, token, token_len, hold, out);
+}
+
+void rudp_conn_syn_release(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (c->state == RUDP_SYN_SENT && c->zrtt_hold)
+        send_syn(c, now);
+}
+
+static int connect_with(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                        const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                        rudp_time hold, rudp_conn **out)
 {
     if (!peer || (peer->family != 2 && peer->family != 10) || peer->port == 0)
         return -EINVAL;
@@ -299,28 +356,53 @@ int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *p
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + (c->cfg.connect_timeout > RUDP_SLOW_CONNECT
                                      ? RUDP_SLOW_CONNECT
                                      : c->cfg.connect_timeout));
-    send_syn(c, now);
+    if (token_len) {
+        memcpy(c->token, token, token_len);
+        c->token_len = (uint8_t)token_len;
+    }
+    if (hold) {
+        /* TCP_FASTOPEN_CONNECT: the SYN waits for the first write (conn_app.c)
+         * or the handshake timer, whichever comes first */
+        c->zrtt_hold = 1;
+        rudp__conn_arm(c, RUDP_T_HANDSHAKE, now + hold);
+    } else {
+        send_syn(c, now);
+    }
     *out = c;
     return 0;
 }
 
-int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h)
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
+                          int validated)
 {
     c->pkey.cid = h->scid;
     take_peer_params(c, h);
     if (rudp__table_add_peer(c->ctx, c) < 0)
         return -ENOMEM;
-    rudp__conn_set_state(c, RUDP_SYN_RCVD, "valid cookie");
+    c->unvalidated = !validated;
+    c->hs_bytes_in = (uint32_t)len;
+    rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
     send_synack(c, now);
     return 0;
 }
 
-void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
 {
+    if (c->zrtt_unconfirmed) {
+        /* Established by a 0-RTT SYN and nothing heard since: our SYNACK
+         * may be lost, and no timer of ours repeats it (zrtt.c). */
+        if (now - c->hs_sent_time >= hs_timeout(c))
+            send_synack(c, now);
+        return;
+    }
     switch (c->state) {
     case RUDP_SYN_RCVD:
+        if (validated)
+            c->unvalidated = 0;
+        else if (c->hs_bytes_in < UINT32_MAX - len)
+            c->hs_bytes_in += (uint32_t)len;
         /* The client retransmitted: answer once per retransmission timeout. */
         if (now - c->hs_sent_time >= hs_timeout(c))
             send_synack(c, now);
@@ -342,6 +424,7 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now)
 void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
 {
     rudp__conn_set_state(c, RUDP_ESTABLISHED, why);
+    c->unvalidated = 0; /* the client's first DATA: it has our SYNACK */
     rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
     rudp__conn_disarm(c, RUDP_T_GIVEUP);
     rudp__conn_keepalive_rearm(c, now);
@@ -351,6 +434,24 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
         c->fin_off = c->snd_end;
         rudp__conn_set_state(c, RUDP_FIN_WAIT_1, "shutdown before established");
     }
+}
+
+void rudp__zrtt_established(rudp_conn *c, rudp_time now)
+{
+    rudp_ctx *ctx = c->ctx;
+    c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
+    rudp__conn_established(c, now, "0-RTT token");
+    c->zrtt_unconfirmed = 1;
+    c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
+    rudp__queue(c, RUDP_Q_HAND);     /* as after the first DATA (conn_input.c) */
+    ctx->stats.conns_accepted++;
+    rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE | RUDP_EV_READABLE);
+    /* The next token at once, right behind the SYNACK: the address is
+     * proven, and a client whose request is answered in this flight (a
+     * fetch) is gone before it would send the DATA that earns a token
+     * otherwise (conn_input.c), so every other visit of it went without. */
+    if (c->token_due)
+        rudp__zrtt_issue(c, now);
 }
 
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
@@ -368,6 +469,10 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
                 rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
             memcpy(c->token, h->token, h->token_len);
             c->token_len = h->token_len;
+            if (c->zrtt_len) { /* the cookie's SYN carries no data: sent after */
+                ctx->stats.zero_rtt_resent++;
+                c->zrtt_len = 0;
+            }
             c->hs_count = 0; /* a new exchange: the next SYN's RTT counts */
             send_syn(c, now);
             return;
@@ -380,6 +485,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
             return;
         }
         rudp__conn_established(c, now, "SYNACK");
+        rudp__zrtt_on_synack(c, h->flags);
         c->ping_pending = 1; /* step 5 confirms to the server */
         rudp__conn_event(c, RUDP_EV_ESTABLISHED | RUDP_EV_WRITABLE);
         rudp__conn_dirty(c);

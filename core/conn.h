@@ -22,6 +22,7 @@
 #include "seq.h"
 #include "table.h"
 #include "timer.h"
+#include "token.h"
 #include "wire.h"
 
 /* Connection timers; every one goes through the context's wheel. */
@@ -104,6 +105,24 @@ struct rudp_conn {
     uint32_t hs_count; /* handshake packets sent */
     rudp_time hs_sent_time;
     rudp_time hs_start;
+    /* server, SYN_RCVD without a cookie: the client's address is not
+     * validated until its first DATA (or a SYN with a cookie), and what we
+     * send it stays within 3x what came from it (RFC 9000 §8.1) */
+    unsigned unvalidated : 1;
+    uint32_t hs_bytes_in, hs_bytes_out;
+
+    /* zero round trips (token.h, token.c). Client: the SYN's stream bytes
+     * [0, zrtt_len), fixed at the first SYN; the SYN held for the first
+     * write; the token the server gave us. Server: the SYN's bytes were
+     * taken (the SYNACK says so); nothing heard since that SYN (a repeated
+     * SYN earns the SYNACK again); the token still to give. */
+    uint16_t zrtt_len;
+    unsigned zrtt_hold : 1;
+    unsigned zrtt_taken : 1;
+    unsigned zrtt_unconfirmed : 1;
+    unsigned token_due : 1;
+    uint8_t new_token_len;
+    uint8_t new_token[RUDP_TOKEN_MAX];
 
     /* send stream: bytes [snd_una, snd_end) are held in sbuf */
     rudp_sbuf sbuf;
@@ -115,6 +134,7 @@ struct rudp_conn {
     uint64_t blocked_at;   /* limit we reported DATA_BLOCKED at, 0 none */
     unsigned blocked_pending : 1;
     uint32_t probes;       /* PTO probes still to send */
+    rudp_time repair_next; /* no copy of a write's last packet before (conn_output.c) */
 
     /* receive stream: bytes [rcv_read, ...) are held in rbuf */
     rudp_sbuf rbuf;
@@ -200,6 +220,7 @@ struct rudp_listener {
     uint8_t no_keyed_reset; /* rudp_listener_set_keyed_reset(l, 0) */
     rudp_time quiet_until;  /* rudp_listener_quiet_resets: no reset before */
     unsigned member_tag;   /* rudp_listener_set_member_tag: its IDs' member field */
+    uint8_t zero_rtt;      /* rudp_listener_set_zero_rtt: tokens and 0-RTT (token.c) */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -249,6 +270,7 @@ struct rudp_ctx {
     uint8_t cid_token_next; /* the next rudp__new_cid gets RUDP_CID_TOKEN_BIT */
     void *trace_user;
     uint64_t rx_stamp; /* rxstamp.c: the caller's stamp of the datagrams it feeds now */
+    rudp_strike strike; /* strike.c: address token IDs used (0-RTT) */
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 
@@ -429,10 +451,15 @@ static inline uint64_t rudp__conn_pacing_rate(const rudp_conn *c)
 
 /* ---- budget.c: bounds on what remote senders can make us hold ---- */
 
-/* Whether a handshake with a valid cookie from `peer` may create a
- * connection on `l`: 0, -EAGAIN (drop it: backlog, accept queue or the
- * source's share full; the client retries) or -ENOMEM (refuse it: over the
- * memory budget). Counts the reason. */
+/* Whether a SYN without a cookie from `peer` must earn a stateless RETRY
+ * rather than make a connection on `l` (the listener is under pressure, or
+ * its cfg.retry says always): 1 or 0. Counts the reason. */
+int rudp__must_retry(rudp_listener *l, const rudp_addr *peer);
+/* Whether a handshake from `peer` (a valid cookie, or none when
+ * rudp__must_retry said 0) may create a connection on `l`: 0, -EAGAIN
+ * (drop it: backlog, accept queue or the source's share full; the client
+ * retries) or -ENOMEM (refuse it: over the memory budget). Counts the
+ * reason. */
 int rudp__admit(rudp_listener *l, const rudp_addr *peer);
 /* Moves c to RUDP_Q_* in its listener's queue, keeping the counts. */
 void rudp__queue(rudp_conn *c, int q);
@@ -444,6 +471,42 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end);
 int rudp__window_may_grow(const rudp_conn *c, uint64_t limit);
 /* Frees a listener's per-source table. */
 void rudp__sources_free(rudp_listener *l);
+
+/* ---- zrtt.c: zero round trips, the connection's side ---- */
+
+/* Server, in input_syn: whether a SYN's address token holds for listener
+ * l and `peer` (a 0-RTT listener's, its MAC, address and age), with its ID
+ * and issue time; counts a refusal (zero_rtt_invalid). Records nothing: a
+ * SYN dropped for a full backlog after it keeps its token good for the
+ * client's retry. */
+int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
+                         const rudp_addr *peer, const rudp_hdr *h, uint64_t *id,
+                         uint32_t *issued);
+/* ... and, once the connection may be made, records the ID as used in the
+ * strike register: 1 if it was unused (the address is proven and the SYN's
+ * data may be taken), 0 if not (counted: replayed, or the register cannot
+ * vouch for it), the SYN then handled as one without a token. */
+int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued);
+/* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
+ * the stream bytes of the SYN's frames (n bytes: unkeyed, the SYN after
+ * its header; keyed, decrypted) into its receive stream. Returns 1 if
+ * taken (the SYNACK will say so; rudp__zrtt_established once it is sent),
+ * 0 if not: none, or no room (the handshake goes on as 1-RTT). */
+int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n);
+/* conn.c: ... then c is established at once and offered for accept, as
+ * a connection whose client has been heard: the token proved its address. */
+void rudp__zrtt_established(rudp_conn *c, rudp_time now);
+/* Client: writes the SYN's STREAM frame at p (cap bytes free), fixing
+ * zrtt_len at the first SYN. Returns bytes written (0: none). */
+size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap);
+/* Client: the SYNACK came (flags from its header): the SYN's bytes are
+ * acknowledged, or to be sent again. */
+void rudp__zrtt_on_synack(rudp_conn *c, uint8_t flags);
+/* Server: established: the NEW_TOKEN goes (once; lost, the client has
+ * none next time and connects as before). */
+void rudp__zrtt_issue(rudp_conn *c, rudp_time now);
+/* Client: a NEW_TOKEN frame arrived. */
+void rudp__zrtt_on_token(rudp_conn *c, const uint8_t *tok, size_t len);
 
 /* ---- report.c: log lines about a connection ---- */
 
@@ -457,8 +520,14 @@ void rudp__report_slow_connect(rudp_conn *c);
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out);
 void rudp__conn_destroy(rudp_conn *c);
-int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h);
-void rudp__conn_dup_syn(rudp_conn *c, rudp_time now);
+/* A SYN of `len` bytes made c (SYN_RCVD, the SYNACK goes); `validated`:
+ * it carried a valid cookie, else c may send at most 3x what its address
+ * sent until that address is validated. */
+int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
+                          int validated);
+/* The client sent its SYN (`len` bytes; `validated`: with a valid cookie)
+ * again. */
+void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated);
 void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h);
 /* What rudp__conn_input_data made of a packet. */
 enum {

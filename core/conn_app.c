@@ -57,6 +57,8 @@ ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len
     if (err)
         return err;
     c->snd_end += n;
+    if (c->zrtt_hold)
+        rudp_conn_syn_release(c, now); /* the first bytes ride with the SYN */
     if (n < len)
         c->want_writable = 1;
     rudp__conn_dirty(c);
@@ -202,6 +204,8 @@ void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n)
     if (!n)
         return;
     c->snd_end += n;
+    if (c->zrtt_hold)
+        rudp_conn_syn_release(c, now); /* the first bytes ride with the SYN */
     rudp__conn_dirty(c);
 }
 

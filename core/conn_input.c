@@ -74,9 +74,46 @@ static void our_fin_acked(rudp_conn *c, rudp_time now)
     }
 }
 
+/* The other packet of a pair (a write's last packet and its copy,
+ * conn_output.c) while recovery keeps it, else NULL. */
+static const rudp_sent *twin_of(const rudp_conn *c, const rudp_sent *s)
+{
+    const rudp_sent *t = NULL;
+    if (s->flags & RUDP_SENT_COPIED) {
+        t = rudp_recovery_find(&c->rec, s->pn + 1);
+        if (t && !(t->flags & RUDP_SENT_COPY))
+            t = NULL;
+    } else if (s->flags & RUDP_SENT_COPY) {
+        t = rudp_recovery_find(&c->rec, s->pn - 1);
+        if (t && !(t->flags & RUDP_SENT_COPIED))
+            t = NULL;
+    }
+    return t;
+}
+
+static int still_in_flight(const rudp_sent *t)
+{
+    return t && (t->flags & RUDP_SENT_IN_FLIGHT) &&
+           !(t->flags & (RUDP_SENT_ACKED | RUDP_SENT_LOST));
+}
+
+/* Whether every stream byte of s (and its FIN) reached the peer. */
+static int delivered(const rudp_conn *c, const rudp_sent *s)
+{
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+        return 0;
+    uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una), hi = s->stream_off + s->stream_len;
+    return !rudp_seq_lt(lo, hi) || rudp_ranges_covers(&c->acked, lo, hi);
+}
+
 void rudp__conn_on_acked(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
+    if (s->flags & RUDP_SENT_COPY) {
+        const rudp_sent *t = twin_of(c, s);
+        if (t && (t->flags & RUDP_SENT_LOST))
+            c->ctx->stats.losses_repaired++; /* found lost before its copy's ACK came */
+    }
     if (s->stream_len) {
         uint64_t lo = s->stream_off, hi = s->stream_off + s->stream_len;
         if (rudp_seq_lt(c->snd_una, hi)) {
@@ -109,7 +146,15 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
     rudp_conn *c = arg;
     c->ctx->stats.pkts_retransmitted++;
     rudp__trace_lost(c, s);
-    if (s->stream_len) {
+    /* A packet of a pair whose twin may still deliver the same bytes:
+     * nothing goes again yet; the twin's loss re-queues them. Bytes its
+     * copy delivered are not sent a third time; the loss still went to
+     * the controller (recovery.c) as any other. */
+    const rudp_sent *twin = twin_of(c, s);
+    int twin_flying = still_in_flight(twin);
+    if ((s->flags & RUDP_SENT_COPIED) && twin && delivered(c, s))
+        c->ctx->stats.losses_repaired++;
+    if (s->stream_len && !twin_flying) {
         uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
         if (rudp_seq_lt(lo, hi) && rudp_ranges_add(&c->retx, lo, hi) == 0) {
@@ -123,7 +168,7 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
             }
         }
     }
-    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
+    if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked && !twin_flying)
         c->fin_sent = 0;
     if (s->flags & RUDP_SENT_MAX_DATA)
         c->max_data_pending = 1;
@@ -331,6 +376,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_NEW_PORT:
             rudp__path_on_new_port(c, now, (unsigned)f.u.new_port, rx, plen);
             break;
+        case RUDP_FRAME_NEW_TOKEN:
+            rudp__zrtt_on_token(c, f.u.token.data, f.u.token.len);
+            break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
@@ -394,6 +442,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             rudp__conn_arm(c, RUDP_T_ACK, now + delay);
     }
+    c->zrtt_unconfirmed = 0; /* the client has our SYNACK (zrtt.c) */
+    if (c->token_due && c->is_server)
+        rudp__zrtt_issue(c, now); /* its address is proven: a token for next time */
     if (now - c->last_rx > c->longest_silence)
         c->longest_silence = now - c->last_rx;
     c->last_rx = now;

@@ -180,16 +180,71 @@ static int hs_mac_ok(const rudp_ctx_keyed *ck, const uint8_t *client_pub, const 
     return crypto_verify_16(want, buf + len - RUDP_CRYPTO_TAG) == 0;
 }
 
-void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl)
+/* The key of a SYN's 0-RTT frames (zrtt.c): BLAKE2b-256(key kdf key,
+ * "rudp v1 0-rtt" | client pub | client ID). The client's ephemeral key
+ * makes it one connection's; a SYN sent again carries the same bytes, so
+ * nonce 0 serves. Forward secrecy it has not: whoever later holds K and a
+ * copy of the SYN reads its data, as TLS 1.3's PSK early data. */
+static void early_key(const rudp_ctx_keyed *ck, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                      uint64_t client_cid, uint8_t out[32])
+{
+    static const char label[] = "rudp v1 0-rtt";
+    uint8_t id[8];
+    for (int i = 0; i < 8; i++)
+        id[i] = (uint8_t)(client_cid >> (56 - 8 * i));
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, ck->kdf_key, sizeof ck->kdf_key, 32);
+    crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+    crypto_generichash_update(&st, client_pub, RUDP_CRYPTO_PUB);
+    crypto_generichash_update(&st, id, sizeof id);
+    crypto_generichash_final(&st, out, 32);
+}
+
+void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl, size_t early)
 {
     rudp_conn_keyed *k = c->keyed;
     k->offer = (uint8_t)(c->ctx->keyed->ciphers | RUDP_OFFER_TOKEN);
     memcpy(k->client_pub, k->pub, sizeof k->pub);
     buf[hl] = k->offer;
     memcpy(buf + hl + 1, k->pub, sizeof k->pub);
-    size_t mac_at = RUDP_MIN_SYN_SIZE - RUDP_CRYPTO_TAG;
-    memset(buf + hl + 1 + sizeof k->pub, 0, mac_at - (hl + 1 + sizeof k->pub));
+    size_t mac_at = RUDP_MIN_SYN_SIZE - RUDP_CRYPTO_TAG, end = hl + 1 + sizeof k->pub;
+    if (early) {
+        /* length(2) | frames encrypted | tag, the header as associated data */
+        uint8_t key[32], nonce[12] = {0};
+        early_key(c->ctx->keyed, k->pub, c->cid, key);
+        buf[end] = (uint8_t)(early >> 8);
+        buf[end + 1] = (uint8_t)early;
+        crypto_aead_chacha20poly1305_ietf_encrypt(buf + end + 2, NULL, buf + end + 2, early, buf,
+                                                  hl, NULL, nonce, key);
+        sodium_memzero(key, sizeof key);
+        end += 2 + early + RUDP_CRYPTO_TAG;
+    }
+    memset(buf + end, 0, mac_at - end);
     hs_mac(c->ctx->keyed, NULL, buf, mac_at, buf + mac_at);
+}
+
+int rudp__keyed_syn_early_open(const rudp_ctx *ctx, const uint8_t *buf, size_t len, size_t hl,
+                               uint64_t client_cid, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                               const uint8_t **frames, size_t *n)
+{
+    size_t at = hl + 1 + RUDP_CRYPTO_PUB;
+    if (at + 2 > len - RUDP_CRYPTO_TAG)
+        return -EBADMSG;
+    size_t early = (size_t)buf[at] << 8 | buf[at + 1];
+    if (early == 0 || at + 2 + early + RUDP_CRYPTO_TAG > len - RUDP_CRYPTO_TAG)
+        return -EBADMSG; /* none, or past the MAC */
+    rudp_ctx_keyed *ck = ctx->keyed;
+    uint8_t key[32], nonce[12] = {0};
+    early_key(ck, client_pub, client_cid, key);
+    int err = crypto_aead_chacha20poly1305_ietf_decrypt(ck->plain, NULL, NULL, buf + at + 2,
+                                                        early + RUDP_CRYPTO_TAG, buf, hl, nonce,
+                                                        key);
+    sodium_memzero(key, sizeof key);
+    if (err != 0)
+        return -EBADMSG;
+    *frames = ck->plain;
+    *n = early;
+    return 0;
 }
 
 int rudp__keyed_syn_open(const rudp_ctx *ctx, const uint8_t *buf, size_t len, size_t hl,

@@ -137,8 +137,24 @@ int rudp__conn_keyed_new(rudp_conn *c);
 void rudp__conn_keyed_free(rudp_conn *c);
 
 /* Client: writes the SYN's tail after its header (hl bytes) in buf, which
- * has RUDP_MIN_SYN_SIZE bytes: the offer, the public key, zeros, the MAC. */
-void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl);
+ * has RUDP_MIN_SYN_SIZE bytes: the offer, the public key, zeros, the MAC.
+ * With early > 0, a 0-RTT SYN (zrtt.c): the caller put `early` bytes of
+ * frames at buf + hl + RUDP_KEYED_EARLY_AT (at most RUDP_MIN_SYN_SIZE - hl
+ * - RUDP_KEYED_EARLY_AT - RUDP_KEYED_EARLY_OVERHEAD of them), which travel
+ * as length(2) | ChaCha20-Poly1305 of them | tag, under a key of the
+ * shared key, the client's ephemeral key and ID, with the header (token
+ * included) as associated data; then zeros and the MAC. */
+#define RUDP_KEYED_EARLY_AT (1 + RUDP_CRYPTO_PUB + 2)
+#define RUDP_KEYED_EARLY_OVERHEAD (2 * RUDP_CRYPTO_TAG)
+void rudp__keyed_syn_seal(rudp_conn *c, uint8_t *buf, size_t hl, size_t early);
+
+/* Server: a SYN whose MAC held (rudp__keyed_syn_open) from the client with
+ * ID client_cid and key client_pub: its 0-RTT frames decrypted into the
+ * context's scratch, *frames and *n (valid until the next datagram).
+ * Returns 0, or -EBADMSG (none, or they do not decrypt). */
+int rudp__keyed_syn_early_open(const rudp_ctx *ctx, const uint8_t *buf, size_t len, size_t hl,
+                               uint64_t client_cid, const uint8_t client_pub[RUDP_CRYPTO_PUB],
+                               const uint8_t **frames, size_t *n);
 
 /* Server: checks a SYN's MAC (the datagram is len >= RUDP_MIN_SYN_SIZE
  * bytes, its header hl). Returns 0 and the client's offer and public key,

@@ -1,12 +1,23 @@
 /*
  * ctx.c: the context: connection tables, datagram demultiplexing, the
- * stateless handshake front door, timers and the event queue.
+ * handshake's front door, timers and the event queue.
  *
- * A SYN first earns a RETRY carrying a cookie (a MAC over the client's
- * address, its connection ID and the time); only a SYN that echoes a valid
- * cookie creates a connection. So a handshake from a spoofed address leaves
- * nothing behind, and since SYNs are padded to RUDP_MIN_SYN_SIZE no reply is
- * larger than the datagram that caused it.
+ * A SYN without a cookie makes a connection (SYN_RCVD) and is answered by a
+ * SYNACK at once: the client is connected after one round trip, as with
+ * TCP. Under pressure (budget.c, rudp__must_retry: half the backlog in the
+ * handshake or a full accept queue, half a source's share, half the memory
+ * limit; or the listener's cfg.retry says always) it earns a stateless
+ * RETRY carrying a cookie (a MAC over the client's address, its connection
+ * ID and the time) instead, and only a SYN that echoes a valid cookie makes a connection: a
+ * SYN flood from spoofed addresses holds at most half the backlog, then
+ * leaves nothing behind, as SYN cookies do. SYNs are padded to
+ * RUDP_MIN_SYN_SIZE, so a RETRY is never larger than the datagram that
+ * caused it, and a connection whose address is not validated (no cookie,
+ * no DATA from the client yet) sends at most 3x the bytes it received
+ * (conn.c): nobody can use us as an amplifier. A returning client's SYN
+ * may carry an address token instead of a cookie (token.h, zrtt.c): valid
+ * and unused, it validates the address as a cookie does, even under
+ * pressure, and the stream bytes the SYN carries are taken at once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -67,6 +78,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     memcpy(ctx->cid_key, seed, 16);
     memcpy(ctx->cookie_key, seed + 16, 16);
     rudp_wheel_init(&ctx->wheel, 0);
+    rudp__strike_init(&ctx->strike, RUDP_STRIKE_MAX);
     *out = ctx;
     return 0;
 }
@@ -119,6 +131,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
         rudp__free(l);
     }
     rudp_chunk_pool_drain(&ctx->chunks);
+    rudp__strike_free(&ctx->strike);
     rudp__ctx_keyed_free(ctx->keyed);
     rudp__free(ctx);
 }
@@ -402,6 +415,7 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
         return;
     if (ctx->keyed)
         n = (int)rudp__keyed_answer_seal(ctx, client_pub, buf, (size_t)n);
+    ctx->stats.retries_sent++;
     rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
@@ -429,20 +443,39 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         send_reset(ctx, sock, local, peer, h->scid, pub, NULL);
         return;
     }
-    if (h->token_len == 0) {
-        send_retry(ctx, now, sock, local, peer, h->scid, pub);
-        return;
-    }
-    if (!token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+    /* An address token (token.h) proves the address as a cookie does, and
+     * may bring 0-RTT data. A repeated SYN finds its connection first, so
+     * only the first copy is checked and recorded as used; a token that
+     * does not hold leaves a SYN without one (a SYNACK, or a RETRY under
+     * pressure), and the client sends its bytes again after it. */
+    int zrtt = 0, validated = 0;
+    uint64_t token_id = 0;
+    uint32_t issued = 0;
+    rudp_conn *c;
+    if (rudp__atoken_is(h->token, h->token_len)) {
+        c = rudp__find_peer(ctx, peer, h->scid);
+        if (c) {
+            rudp__conn_dup_syn(c, now, len, 0);
+            return;
+        }
+        zrtt = rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued);
+    } else if (h->token_len && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
-    rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
+    validated = h->token_len != 0 && !rudp__atoken_is(h->token, h->token_len);
+    /* The client's SYN again (its SYNACK was lost, or late), perhaps with
+     * the cookie of a RETRY it had before: it adds to the 3x budget. */
+    c = rudp__find_peer(ctx, peer, h->scid);
     if (c) {
-        rudp__conn_dup_syn(c, now);
+        rudp__conn_dup_syn(c, now, len, validated);
+        return;
+    }
+    if (!validated && !zrtt && rudp__must_retry(l, peer)) {
+        send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
     int admit = rudp__admit(l, peer);
@@ -452,6 +485,14 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (admit < 0)
         return; /* like a full SYN or accept queue: the client retries */
+    if (zrtt && !rudp__zrtt_record(ctx, now, token_id, issued)) {
+        zrtt = 0; /* replayed, or not vouched for: as a SYN without a token */
+        if (rudp__must_retry(l, peer)) {
+            send_retry(ctx, now, sock, local, peer, h->scid, pub);
+            return;
+        }
+    }
+    validated |= zrtt; /* a valid, unused token proves the address */
     /* Keyed, a client that takes a reset token in the SYNACK gets one if
      * we have a reset ID and will send resets (keyreset.c): its ID says so. */
     ctx->cid_token_next = ctx->keyed && (offer & RUDP_OFFER_TOKEN) && !l->no_keyed_reset &&
@@ -478,10 +519,21 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         conn_kill(c);
         return;
     }
-    if (rudp__conn_accept_syn(c, now, h) < 0) {
+    c->token_due = l->zero_rtt != 0; /* once the client is heard (conn_input.c) */
+    const uint8_t *frames = buf + hl;
+    size_t nframes = len - hl;
+    if (zrtt && pub &&
+        rudp__keyed_syn_early_open(ctx, buf, len, hl, h->scid, client_pub, &frames, &nframes) < 0)
+        nframes = 0; /* keyed, no early frames (or not ours to read): nothing to take */
+    int taken = zrtt && nframes && rudp__zrtt_take(c, now, frames, nframes);
+    if (rudp__conn_accept_syn(c, now, h, len, validated) < 0) {
         conn_kill(c);
         return;
     }
+    if (taken)
+        rudp__zrtt_established(c, now);
+    else if (!validated)
+        ctx->stats.handshakes_direct++;
 }
 
 /* A datagram for c failed authentication: dropped, counted. In the

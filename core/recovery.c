@@ -323,6 +323,13 @@ int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt,
     return RUDP_TIMEOUT_PTO;
 }
 
+const rudp_sent *rudp_recovery_find(const rudp_recovery *r, uint64_t pn)
+{
+    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+        return NULL;
+    return at(r, pn);
+}
+
 const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r)
 {
     for (uint32_t i = 0; i < r->count; i++) {

@@ -42,6 +42,8 @@ enum {
     RUDP_SENT_ACKED = 1u << 6,
     RUDP_SENT_LOST = 1u << 7,
     RUDP_SENT_URGENT = 1u << 8, /* carried the urgent mark (urgent.c) */
+    RUDP_SENT_COPIED = 1u << 9, /* the next packet is its copy (conn_output.c) */
+    RUDP_SENT_COPY = 1u << 10,  /* a copy of the previous packet's stream data */
 };
 
 typedef struct rudp_sent {
@@ -133,6 +135,10 @@ enum { RUDP_TIMEOUT_NONE = 0, RUDP_TIMEOUT_LOSS = 1, RUDP_TIMEOUT_PTO = 2 };
  * RUDP_TIMEOUT_PTO the caller sends one or two ack-eliciting probes. */
 int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
                              rudp_time max_ack_delay, const rudp_recovery_cb *cb);
+
+/* The record of packet pn while it is kept (sent, and not yet dropped
+ * once acknowledged or lost), else NULL. */
+const rudp_sent *rudp_recovery_find(const rudp_recovery *r, uint64_t pn);
 
 /* The oldest in-flight packet carrying stream data or FIN, or NULL. */
 const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r);

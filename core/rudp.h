@@ -83,7 +83,23 @@ typedef struct rudp_config {
     const rudp_cc_ops *cc;      /* congestion controller, NULL = rudp_cc_default */
     uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT: writable while fewer than half
                                    of this many bytes wait unsent (0: no limit) */
+    uint32_t retry;             /* listener: RUDP_RETRY_AUTO (0): a SYN without a cookie
+                                   earns a RETRY only under pressure; RUDP_RETRY_ALWAYS:
+                                   always (two round trips, no state before a cookie) */
+    uint8_t repair;             /* RUDP_REPAIR_*: a copy of a write's last packet
+                                   (conn_output.c) (RUDP_REPAIR_AUTO) */
 } rudp_config;
+
+enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
+
+/* rudp_config.repair: when the last packet of a write (nothing more queued)
+ * goes out twice, the copy in a new packet number, so that one loss costs
+ * no probe timeout. AUTO: on a path whose minimum RTT is at least
+ * RUDP_REPAIR_MIN_RTT once the connection has seen a loss, at most once per
+ * half a smoothed RTT; ALWAYS: every such tail, whatever the RTT or loss
+ * (at the same spacing). */
+enum { RUDP_REPAIR_AUTO = 0, RUDP_REPAIR_OFF = 1, RUDP_REPAIR_ALWAYS = 2 };
+#define RUDP_REPAIR_MIN_RTT RUDP_MS(5)
 
 void rudp_config_default(rudp_config *cfg);
 
@@ -176,6 +192,31 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    uint64_t repair_pkts;                  /* copies of a write's last packet sent */
+    uint64_t repair_bytes;                 /* ... the stream bytes they carried again */
+    uint64_t losses_repaired;              /* lost packets whose bytes their copy delivered */
+    /* The handshake's front door (ctx.c): a SYN without a cookie is
+     * answered by a SYNACK at once (one round trip) unless the listener is
+     * under pressure, then by a stateless RETRY (cookie), as SYN cookies
+     * and QUIC's Retry are used only under load. */
+    uint64_t handshakes_direct;            /* SYNs without a cookie answered by a SYNACK */
+    uint64_t retries_sent;                 /* RETRYs sent (every cause, bad_token's too) */
+    uint64_t retries_halfopen;             /* ... half the backlog was in the handshake,
+                                              or the accept queue was full */
+    uint64_t retries_source;               /* ... that source held half its source_limit */
+    uint64_t retries_memory;               /* ... half the memory limit was in use */
+    uint64_t synacks_capped;               /* SYNACKs not sent: an address not validated
+                                              had its 3x (RFC 9000 §8.1) */
+    /* zero round trips (token.h): a server's, on listeners that allow it */
+    uint64_t tokens_issued;                /* NEW_TOKEN frames sent */
+    uint64_t zero_rtt_accepted;            /* SYNs whose token held: data taken at once */
+    uint64_t zero_rtt_replayed;            /* refused: the token was used before */
+    uint64_t zero_rtt_invalid;             /* refused: forged, expired, another address's,
+                                              or no 0-RTT on this listener */
+    uint64_t zero_rtt_full;                /* refused: the strike register could not vouch */
+    /* a client's */
+    uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
+    uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */
 } rudp_stats;
 
 /*
@@ -340,6 +381,8 @@ enum {
     RUDP_EV_SERVER_MOVED = 1u << 9, /* client: the server's address changed, or one is being
                                       validated, or given up: rudp_conn_server_addr() says
                                       where the caller's socket must now receive from */
+    RUDP_EV_TOKEN = 1u << 10,      /* client: the server gave a token for a next connection:
+                                      rudp_conn_token() */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -416,6 +459,11 @@ int rudp_ctx_set_keyed_reset(rudp_ctx *ctx, int on);
  * spreads a peer's datagrams by its address and port, not by connection
  * ID, so a member that lacks a connection cannot know another has it). */
 void rudp_listener_set_keyed_reset(rudp_listener *l, int on);
+
+/* Per listener (off by default): give clients address tokens after the
+ * handshake, and take the first data of a SYN with a valid unused token at
+ * once (zero round trips, token.h). TCP_FASTOPEN on a listening socket. */
+void rudp_listener_set_zero_rtt(rudp_listener *l, int on);
 
 /* Listener l answers no DATA for an unknown connection ID with a reset
  * (keyed or not) before `until`; such datagrams are dropped and counted
@@ -530,7 +578,12 @@ void rudp_ctx_set_trace(rudp_ctx *ctx, const rudp_trace_ops *ops, void *user);
  * application (rudp_conn_set_waiting), the accept queue is full. Either
  * way further handshakes are dropped (the client retries), as TCP does; so
  * are those from a source address with cfg->source_limit connections in
- * the handshake or waiting. `cfg` may be NULL (the context defaults).
+ * the handshake or waiting. A SYN is answered by a SYNACK at once (the
+ * client connects in one round trip) unless half the backlog is in
+ * SYN_RCVD, or its source has half its source_limit, or half the memory
+ * limit is in use, or cfg->retry is RUDP_RETRY_ALWAYS: then by a stateless
+ * RETRY, and only a SYN echoing its cookie makes a connection (stats:
+ * handshakes_direct, retries_*). `cfg` may be NULL (the context defaults).
  * Returns 0, -EADDRINUSE (a listener already owns `sock`), -ENOMEM.
  */
 int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg,
@@ -571,6 +624,39 @@ void rudp_listener_close(rudp_listener *l);
 int rudp_connect(rudp_ctx *ctx, rudp_time now, uint32_t sock,
                  const rudp_addr *peer, const rudp_config *cfg,
                  rudp_conn **out);
+
+/*
+ * A returning client's handshake (token.h): as rudp_connect, but the SYN
+ * carries `token` (token_len bytes, an earlier connection's
+ * rudp_conn_token() from this server; single use: drop it after) and, in
+ * place of its padding, the first stream bytes written. With hold = 0 the
+ * SYN leaves now with the token alone (nothing is written yet: the token
+ * still spares a RETRY). With hold > 0 the SYN waits for the
+ * first rudp_conn_write() (whose bytes, as many as fit, ride with it) or
+ * for `hold` ns, whichever comes first, then leaves (TCP_FASTOPEN_CONNECT:
+ * connect() returns at once and the SYN leaves with the first write).
+ * Bytes that do not fit wait for the SYNACK. The SYNACK says whether the
+ * server took them (a valid, unused token): if not, they are sent again as
+ * ordinary data, so nothing is lost or delivered twice. Keyed, the SYN's
+ * bytes are encrypted (docs/security.md). Returns as rudp_connect.
+ */
+int rudp_connect_token(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                       const rudp_config *cfg, const uint8_t *token, size_t token_len,
+                       rudp_time hold, rudp_conn **out);
+
+/* The SYN held by rudp_connect_token leaves now, if it has not (a no-op
+ * otherwise). */
+void rudp_conn_syn_release(rudp_conn *c, rudp_time now);
+
+/* Client: the newest token the server gave this connection (RUDP_EV_TOKEN),
+ * copied to buf (cap >= RUDP_TOKEN_MAX_BYTES); returns its length, 0 if
+ * none. */
+#define RUDP_TOKEN_MAX_BYTES 32
+size_t rudp_conn_token(const rudp_conn *c, uint8_t *buf, size_t cap);
+
+/* Client: whether the server took the stream bytes this connection's SYN
+ * carried (0-RTT): 1 taken, 0 not (or none sent). */
+int rudp_conn_zero_rtt(const rudp_conn *c);
 
 /*
  * Queues bytes for sending. Returns the count accepted (possibly fewer than

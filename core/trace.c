@@ -123,6 +123,9 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
         case RUDP_FRAME_NEW_PORT:
             add_frame(&p, f.type, f.u.new_port, 0, 0);
             break;
+        case RUDP_FRAME_NEW_TOKEN:
+            add_frame(&p, f.type, f.u.token.len, 0, 0); /* its length, never the token */
+            break;
         case RUDP_FRAME_RESET:
             add_frame(&p, f.type, f.u.reset.code, f.u.reset.final_size, 0);
             break;

@@ -307,6 +307,14 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
         if (rc == 0 && (f->u.new_port == 0 || f->u.new_port > 65535))
             return -EBADMSG;
         break;
+    case RUDP_FRAME_NEW_TOKEN:
+        if (len - r.off < 1 || p[r.off] == 0 || p[r.off] > RUDP_TOKEN_MAX ||
+            len - r.off - 1 < p[r.off])
+            return -EBADMSG;
+        f->u.token.len = p[r.off];
+        f->u.token.data = p + r.off + 1;
+        r.off += 1 + (size_t)p[r.off];
+        break;
     case RUDP_FRAME_RESET:
         if ((rc = rd_varint(&r, &f->u.reset.code)) == 0)
             rc = rd_varint(&r, &f->u.reset.final_size);
@@ -378,6 +386,18 @@ int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port)
     if (port == 0 || port > 65535)
         return -EINVAL;
     return encode_one(p, cap, RUDP_FRAME_NEW_PORT, port);
+}
+
+int rudp_wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len)
+{
+    if (len == 0 || len > RUDP_TOKEN_MAX)
+        return -EINVAL;
+    if (cap < 2 + len)
+        return -ENOBUFS;
+    p[0] = RUDP_FRAME_NEW_TOKEN;
+    p[1] = (uint8_t)len;
+    memcpy(p + 2, token, len);
+    return (int)(2 + len);
 }
 
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit)

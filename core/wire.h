@@ -44,6 +44,12 @@
  *                       connection now lives on this UDP port of the same
  *                       server address (path.h: the listener gave its port
  *                       up to the application)
+ *   0x0e NEW_TOKEN      length(1, 1..RUDP_TOKEN_MAX) token: server to client,
+ *                       an address token for the client's next connection
+ *                       (token.c; the client's next SYN carries it)
+ *
+ * Flags on a SYNACK: RUDP_PKTF_ZRTT says the server took the stream bytes
+ * the SYN carried (0-RTT, token.c); without it the client sends them again.
  *
  * Decoders check every length against the datagram and return -EBADMSG for
  * anything malformed; they never read outside [buf, buf+len).
@@ -75,6 +81,7 @@ enum rudp_pkt_type {
 /* Packet flags (high nibble of the type byte). */
 enum {
     RUDP_PKTF_ACK_NOW = 0x1, /* receiver should acknowledge without delay */
+    RUDP_PKTF_ZRTT = 0x2,    /* SYNACK: the SYN's stream bytes were taken (0-RTT) */
 };
 
 enum rudp_frame_type {
@@ -89,6 +96,7 @@ enum rudp_frame_type {
     RUDP_FRAME_STREAM = 0x08, /* 0x08..0x0b */
     RUDP_FRAME_URGENT = 0x0c,
     RUDP_FRAME_NEW_PORT = 0x0d,
+    RUDP_FRAME_NEW_TOKEN = 0x0e,
 };
 #define RUDP_STREAM_FIN 0x01
 #define RUDP_STREAM_LEN 0x02
@@ -134,6 +142,10 @@ typedef struct rudp_frame {
         uint64_t path_data; /* PATH_CHALLENGE, PATH_RESPONSE: 8 bytes, big-endian */
         uint64_t urgent;    /* URGENT: offset of the urgent byte */
         uint64_t new_port;  /* NEW_PORT: 1..65535 */
+        struct {
+            uint8_t len;         /* 1..RUDP_TOKEN_MAX */
+            const uint8_t *data; /* points into the decoded datagram */
+        } token;                 /* NEW_TOKEN */
     } u;
 } rudp_frame;
 
@@ -211,6 +223,9 @@ int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final
 int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
 /* NEW_PORT: -EINVAL for port 0 or above 65535 */
 int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);
+
+/* NEW_TOKEN carrying len bytes (1..RUDP_TOKEN_MAX, else -EINVAL). */
+int rudp_wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len);
 
 /* PATH_CHALLENGE or PATH_RESPONSE (`type`) with its 8 bytes of data:
  * returns 9, -ENOBUFS, or -EINVAL for another type. */

@@ -32,7 +32,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bad=0
 err() { echo "check_settings: $*" >&2; bad=1; }
-names() { grep -oE 'RUDP_[A-Z][A-Z0-9_]*' | sort -u; }
+names() { grep -oE 'RUDP_[A-Z0-9][A-Z0-9_]*' | sort -u; }
 # in_a_not_b A B: the names of file A that file B lacks.
 in_a_not_b() { comm -23 "$1" "$2"; }
 # each A B MESSAGE: an error for each name of file A that file B lacks,
@@ -51,13 +51,13 @@ n=$(wc -l <"$tmp/settings")
 # 1. What the shim parses: the quoted names in config.c outside the table
 # are settings, and every setting is parsed there; a quoted name elsewhere
 # in the shim is in the table.
-grep -vE '\{"RUDP_[A-Z0-9_]+", *(SETTING|SCRIPT)\}' "$cfg" | grep -oE '"RUDP_[A-Z][A-Z0-9_]*"' | tr -d '"' |
+grep -vE '\{"RUDP_[A-Z0-9_]+", *(SETTING|SCRIPT)\}' "$cfg" | grep -oE '"RUDP_[A-Z0-9][A-Z0-9_]*"' | tr -d '"' |
     sort -u >"$tmp/parsed"
 each "$tmp/parsed" "$tmp/settings" \
     "$rel parses NAME, which is not a SETTING row of its known_vars"
 each "$tmp/settings" "$tmp/parsed" \
     "NAME is a SETTING of $rel's known_vars that $rel never parses"
-grep -rhoE --include='*.[ch]' '"RUDP_[A-Z][A-Z0-9_]*"' "$root/shim" | tr -d '"' | sort -u >"$tmp/shimnames"
+grep -rhoE --include='*.[ch]' '"RUDP_[A-Z0-9][A-Z0-9_]*"' "$root/shim" | tr -d '"' | sort -u >"$tmp/shimnames"
 each "$tmp/shimnames" "$tmp/known" \
     "the shim names NAME, which is not in $rel's known_vars"
 

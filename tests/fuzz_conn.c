@@ -15,7 +15,10 @@
  *   expected one followed by frames encoded with wire.h from fuzz-chosen
  *   values (ACKs near the real packet numbers, STREAM near the real offsets,
  *   MAX_DATA, DATA_BLOCKED, PING, PADDING, RESET); or a replay of a
- *   captured legitimate datagram, possibly with one byte flipped. And ICMP
+ *   captured legitimate datagram, possibly with one byte flipped; or a
+ *   padded first SYN to the server (the live client's ID or another, with
+ *   no cookie or a forged one: a half-open connection or a RETRY, never a
+ *   change to the live one). And ICMP
  *   errors (rudp_ctx_icmp) quoting captured datagrams (cut short, maybe
  *   altered) or fuzz bytes.
  *
@@ -686,6 +689,34 @@ static rudp_time time_step(uint8_t b)
     return (rudp_time)((b & 0x3f) + 1) * unit[b >> 6];
 }
 
+/* A first SYN to the server from the client's address (or the next
+ * port), padded as a client pads it: its own client ID (a duplicate of the
+ * live connection's, which nothing may change) or another (a half-open
+ * connection answered at once, within 3x, or a RETRY), with no cookie or a
+ * forged one. None of it may reach the live connection. */
+static void inject_syn(rd *r)
+{
+    uint8_t buf[RUDP_MIN_SYN_SIZE], how = u8(r);
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = (how & 1) ? W.conn[CLI]->cid : u64(r);
+    if (how & 2) {
+        h.token_len = RUDP_TOKEN_LEN;
+        for (int k = 0; k < RUDP_TOKEN_LEN; k++)
+            h.token[k] = u8(r);
+    }
+    h.max_data = u8(r) << 10;
+    h.max_datagram = 1200 + (uint64_t)u8(r) * 100;
+    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    CHECK(n > 0);
+    memset(buf + n, 0, sizeof buf - (size_t)n);
+    rudp_addr a = W.addr[CLI];
+    if (how & 4)
+        a.port = (uint16_t)(a.port + 1);
+    rudp_ctx_input(W.ctx[SRV], W.now, 1, NULL, &a, buf, sizeof buf);
+}
+
 static void op_inject(rd *r, uint8_t op)
 {
     int to = (op >> 3) & 1, from = 1 - to;
@@ -694,6 +725,10 @@ static void op_inject(rd *r, uint8_t op)
     size_t len = 0;
     rudp_conn *c = W.conn[to];
     int mode = c ? kind % 4 : 0;
+    if (mode == 0 && to == SRV && W.conn[CLI] && kind == 12 && (op & 7) == 2) {
+        inject_syn(r);
+        return;
+    }
     if (mode == 0) {
         /* raw bytes */
         len = u8(r);
@@ -894,6 +929,8 @@ static void world_init(uint8_t variant)
     }
     if (variant & 8)
         W.cfg.max_datagram = 1200;
+    if (variant & 0x20) /* every short write's last packet copied (conn_output.c) */
+        W.cfg.repair = RUDP_REPAIR_ALWAYS;
     static const rudp_ctx_ops ops = {.send = on_send, .log = NULL};
     for (int ep = 0; ep < 2; ep++) {
         uint8_t seed[32];
@@ -920,11 +957,14 @@ static void world_free(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rd r = {data, size};
-    world_init(u8(&r));
+    uint8_t variant = u8(&r);
+    world_init(variant);
 
     /* Handshake, then a little data each way, all at a fixed pace. */
     rudp_listener *l;
     CHECK(rudp_listen(W.ctx[SRV], 1, NULL, 4, &l) == 0);
+    if (variant & 0x20)
+        rudp_listener_set_zero_rtt(l, 1); /* NEW_TOKEN frames in the stream (zrtt.c) */
     rudp_conn *c;
     CHECK(rudp_connect(W.ctx[CLI], W.now, 1, &W.addr[SRV], NULL, &c) == 0);
     W.conn[CLI] = c;

@@ -160,6 +160,11 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
     case RUDP_FRAME_NEW_PORT:
         m = rudp_wire_new_port_encode(scratch, sizeof scratch, (unsigned)f->u.new_port);
         break;
+    case RUDP_FRAME_NEW_TOKEN:
+        CHECK(f->u.token.len >= 1 && f->u.token.len <= RUDP_TOKEN_MAX);
+        CHECK(n == 2 + f->u.token.len && f->u.token.data == p + 2);
+        m = rudp_wire_new_token_encode(scratch, sizeof scratch, f->u.token.data, f->u.token.len);
+        break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
         check_stream(p, len, f, n);
@@ -190,6 +195,10 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         break;
     case RUDP_FRAME_NEW_PORT:
         CHECK(again.u.new_port == f->u.new_port);
+        break;
+    case RUDP_FRAME_NEW_TOKEN:
+        CHECK(again.u.token.len == f->u.token.len &&
+              memcmp(again.u.token.data, f->u.token.data, f->u.token.len) == 0);
         break;
     default:
         break;

@@ -113,7 +113,10 @@ static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
         s->mutate(s, from, to, copy, len);
         buf = copy;
     }
-    link_deliver(s, from, to, buf, len);
+    if (s->drop && s->drop(s, from, to, buf, len))
+        l->dropped++;
+    else
+        link_deliver(s, from, to, buf, len);
     free(copy);
 }
 
@@ -277,6 +280,47 @@ size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
     return (size_t)n;
 }
 
+size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen)
+{
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = scid;
+    h.token_len = (uint8_t)toklen;
+    if (toklen)
+        memcpy(h.token, tok, toklen);
+    h.max_data = 1 << 20;
+    h.max_datagram = 1400;
+    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    assert(n > 0);
+    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
+    return RUDP_MIN_SYN_SIZE;
+}
+
+int sim_count_type(const sim_ep *e, int type, size_t *bytes)
+{
+    int n = 0;
+    if (bytes)
+        *bytes = 0;
+    for (int i = 0; i < e->ncap; i++) {
+        rudp_hdr h;
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
+            n++;
+            if (bytes)
+                *bytes += e->cap[i].len;
+        }
+    }
+    return n;
+}
+
+int sim_last_of_type(const sim_ep *e, int type, rudp_hdr *out)
+{
+    for (int i = e->ncap; i-- > 0;)
+        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
+            return 1;
+    return 0;
+}
+
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
 {
     sim_ep *e = &s->ep[ep];
@@ -345,6 +389,7 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     if (e->is_server) {
         rudp_listener *l;
         rudp_listen(e->ctx, 1, NULL, 16, &l);
+        e->listener = l;
     }
 }
 
@@ -372,6 +417,30 @@ void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog)
     s->ep[ep].is_server = 1;
     s->ep[ep].server_tpl = *tpl;
     rudp_listen(s->ep[ep].ctx, 1, NULL, backlog, &l);
+    s->ep[ep].listener = l;
+}
+
+void sim_listen_zero_rtt(sim *s, int ep, int on)
+{
+    rudp_listener_set_zero_rtt(s->ep[ep].listener, on);
+}
+
+static void app_write(sim *s, sim_app *a);
+
+int sim_connect_token(sim *s, int from, int to, const sim_app *tpl, const uint8_t *token,
+                      size_t token_len)
+{
+    sim_app *a = new_app(s, from, tpl);
+    int err = rudp_connect_token(s->ep[from].ctx, s->now, 1, &s->ep[to].addr, NULL, token,
+                                 token_len, RUDP_MS(10), &a->conn);
+    if (err) {
+        a->error = err;
+        a->used = 0;
+        return -1;
+    }
+    rudp_conn_set_user(a->conn, a);
+    app_write(s, a);
+    return (int)(a - s->apps);
 }
 
 int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg)
@@ -688,6 +757,7 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
     const rudp_stats *st = rudp_ctx_stats(s->ep[a].ctx);
     uint64_t all = st->stream_bytes_sent + st->bytes_retransmitted;
     out->retx_pct = all ? 100.0 * (double)st->bytes_retransmitted / (double)all : 0;
+    out->repair_pct = all ? 100.0 * (double)st->repair_bytes / (double)all : 0;
     sim_free(s);
     free(s);
 }

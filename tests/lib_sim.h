@@ -110,6 +110,7 @@ typedef struct sim_ep {
     int keyed;              /* sim_set_key: the key, kept across sim_restart */
     uint8_t key[RUDP_KEY_LEN];
     char reset_id[32];      /* sim_set_reset_id: kept across sim_restart, "" none */
+    rudp_listener *listener; /* sim_listen's */
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;
@@ -146,6 +147,9 @@ struct sim {
     /* Optional: changes a datagram on the wire (after tap, before loss),
      * as an on-path attacker could; it may change len's bytes, not len. */
     void (*mutate)(sim *s, int from, int to, uint8_t *buf, size_t len);
+    /* Optional: 1 drops this datagram (counted in the link's dropped), as
+     * a test losing one chosen packet needs; after tap and mutate. */
+    int (*drop)(sim *s, int from, int to, const uint8_t *buf, size_t len);
 };
 
 void sim_init(sim *s, uint64_t seed);
@@ -167,6 +171,14 @@ void sim_listen(sim *s, int ep, const sim_app *tpl, unsigned backlog);
 
 /* Starts a client connection from `from` to `to`; returns the app index. */
 int sim_connect(sim *s, int from, int to, const sim_app *tpl, const rudp_config *cfg);
+
+/* Endpoint ep's listener (sim_listen) gives tokens and takes 0-RTT data. */
+void sim_listen_zero_rtt(sim *s, int ep, int on);
+/* A returning client (rudp_connect_token with the SYN held for the first
+ * write): the app writes at once, so its first bytes ride with the SYN.
+ * Returns the app index or -1. */
+int sim_connect_token(sim *s, int from, int to, const sim_app *tpl, const uint8_t *token,
+                      size_t token_len);
 
 /* Runs until every app is released and no connection is left, or until
  * virtual time `limit`. Returns 1 if everything finished. */
@@ -236,6 +248,7 @@ uint64_t sim_bulk_acked(const sim *s, int app);
 typedef struct sim_bulk_result {
     double mbps;
     double retx_pct;
+    double repair_pct;      /* copies' stream bytes (conn_output.c's repair), same share */
     uint64_t acked;
     int error;              /* the connection's error, 0 if none */
     uint64_t rx_dropped;    /* the receiver's data dropped by its budgets */
@@ -246,6 +259,18 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
 /* Writes a DATA packet's header (RUDP_WIRE_SHORT_HDR bytes) to dcid with
  * packet number pn, as a test forging datagrams needs; returns its length. */
 size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn);
+
+/* A first SYN (with the cookie tok, toklen bytes, if any) from client ID
+ * scid, padded to RUDP_MIN_SYN_SIZE as a client sends it; returns its
+ * length. */
+size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen);
+/* How many datagrams of `type` (RUDP_PKT_*) raw endpoint e captured, and
+ * their bytes in *bytes (if not NULL). */
+int sim_count_type(const sim_ep *e, int type, size_t *bytes);
+/* The header of the last datagram of `type` e captured in *out: 1, or 0 if
+ * none (rudp_hdr: wire.h). */
+struct rudp_hdr;
+int sim_last_of_type(const sim_ep *e, int type, struct rudp_hdr *out);
 
 double sim_rand01(sim *s);
 uint64_t sim_rand(sim *s);

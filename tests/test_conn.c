@@ -18,21 +18,14 @@ static rudp_config quick_cfg(void)
     return c;
 }
 
-static size_t make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t toklen)
+/* A server that answers every SYN without a cookie with a RETRY: the
+ * two-round-trip handshake of RUDP_RETRY=always, and of any server under
+ * pressure. */
+static rudp_config always_cfg(void)
 {
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_SYN;
-    h.scid = scid;
-    h.token_len = (uint8_t)toklen;
-    if (toklen)
-        memcpy(h.token, tok, toklen);
-    h.max_data = 1 << 20;
-    h.max_datagram = 1400;
-    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
-    cr_assert(gt(int, n, 0));
-    memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
-    return RUDP_MIN_SYN_SIZE;
+    rudp_config c = quick_cfg();
+    c.retry = RUDP_RETRY_ALWAYS;
+    return c;
 }
 
 /* A DATA packet to `dcid` carrying a PING. */
@@ -41,25 +34,6 @@ static size_t make_ping(uint8_t *buf, uint64_t dcid, uint32_t pn)
     size_t n = sim_data_hdr(buf, dcid, pn);
     int m = rudp_wire_ping_encode(buf + n, 64 - n);
     return n + (size_t)m;
-}
-
-static int count_type(const sim_ep *e, int type)
-{
-    int n = 0;
-    for (int i = 0; i < e->ncap; i++) {
-        rudp_hdr h;
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type)
-            n++;
-    }
-    return n;
-}
-
-static const rudp_hdr *last_of_type(const sim_ep *e, int type, rudp_hdr *out)
-{
-    for (int i = e->ncap; i-- > 0;)
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
-            return out;
-    return NULL;
 }
 
 static sim_app *app_on(sim *s, int ep)
@@ -81,11 +55,12 @@ static void tap_types(sim *s, int from, int to, const uint8_t *buf, size_t len)
         tapped_types[ntapped++] = h.type;
 }
 
-Test(handshake, four_packets_then_data_and_no_server_state_before_the_cookie)
+Test(handshake, with_retry_always_four_packets_then_data_and_no_server_state_before_the_cookie)
 {
     sim s;
     sim_init(&s, 7);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    rudp_config always = always_cfg();
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, &always);
     s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
     sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1},
             cli = {.expect = UINT64_MAX, .no_shutdown = 1};
@@ -117,7 +92,7 @@ Test(handshake, replies_are_never_larger_than_the_datagram_that_caused_them)
     sim_app srv = {0};
     sim_listen(&s, b, &srv, 16);
     uint8_t syn[1500];
-    size_t n = make_syn(syn, 0x1111, NULL, 0);
+    size_t n = sim_make_syn(syn, 0x1111, NULL, 0);
     sim_raw_send(&s, r, b, syn, n);
     sim_run_until(&s, s.now + RUDP_MS(10));
     cr_assert(eq(int, s.ep[r].ncap, 1));
@@ -141,22 +116,17 @@ Test(handshake, duplicate_syns_make_one_connection_and_get_one_synack)
     sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1};
     sim_listen(&s, b, &srv, 16);
     uint8_t syn[1500], buf[64];
-    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x2222, NULL, 0));
-    sim_run_until(&s, s.now + RUDP_MS(20));
-    rudp_hdr retry;
-    cr_assert_not_null(last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
-
     /* A burst of five identical handshakes within one retransmission timeout. */
-    size_t n = make_syn(syn, 0x2222, retry.token, retry.token_len);
+    size_t n = sim_make_syn(syn, 0x2222, NULL, 0);
     for (int i = 0; i < 5; i++)
         sim_raw_send(&s, r, b, syn, n);
     sim_run_until(&s, s.now + RUDP_MS(50));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
     cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1));
 
     /* Confirm, then more late duplicates; keep reading for a while. */
     rudp_hdr synack;
-    last_of_type(&s.ep[r], RUDP_PKT_SYNACK, &synack);
+    sim_last_of_type(&s.ep[r], RUDP_PKT_SYNACK, &synack);
     sim_raw_send(&s, r, b, buf, make_ping(buf, synack.scid, 0));
     sim_run_until(&s, s.now + RUDP_MS(20));
     for (int i = 0; i < 5; i++) {
@@ -164,7 +134,7 @@ Test(handshake, duplicate_syns_make_one_connection_and_get_one_synack)
         sim_run_until(&s, s.now + RUDP_MS(200));
     }
     sim_run_until(&s, s.now + RUDP_SEC(5));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
     cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->conns_accepted, 1));
     sim_app *sv = app_on(&s, b);
@@ -173,11 +143,12 @@ Test(handshake, duplicate_syns_make_one_connection_and_get_one_synack)
     sim_free(&s);
 }
 
-Test(handshake, spoofed_source_leaves_no_state)
+Test(handshake, with_retry_always_a_spoofed_source_leaves_no_state)
 {
     sim s;
     sim_init(&s, 10);
-    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    rudp_config always = always_cfg();
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, &always);
     sim_app srv = {0};
     sim_listen(&s, b, &srv, 16);
     rudp_addr spoofed;
@@ -192,7 +163,7 @@ Test(handshake, spoofed_source_leaves_no_state)
     /* A flood of first SYNs from an address that is not ours: the RETRYs
      * go to the victim (nowhere here) and the server keeps nothing. */
     for (int i = 0; i < 1000; i++) {
-        size_t n = make_syn(syn, 0x3000 + (uint64_t)i, NULL, 0);
+        size_t n = sim_make_syn(syn, 0x3000 + (uint64_t)i, NULL, 0);
         sim_inject(&s, &spoofed, b, syn, n);
     }
     sim_run_until(&s, s.now + RUDP_MS(10));
@@ -202,12 +173,12 @@ Test(handshake, spoofed_source_leaves_no_state)
 
     /* A forged cookie, and a real cookie replayed from another address. */
     uint8_t forged[RUDP_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-    sim_inject(&s, &spoofed, b, syn, make_syn(syn, 0x3001, forged, sizeof forged));
-    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x3002, NULL, 0));
+    sim_inject(&s, &spoofed, b, syn, sim_make_syn(syn, 0x3001, forged, sizeof forged));
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x3002, NULL, 0));
     sim_run_until(&s, s.now + RUDP_MS(10));
     rudp_hdr retry;
-    cr_assert_not_null(last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
-    sim_inject(&s, &spoofed, b, syn, make_syn(syn, 0x3002, retry.token, retry.token_len));
+    cr_assert(sim_last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
+    sim_inject(&s, &spoofed, b, syn, sim_make_syn(syn, 0x3002, retry.token, retry.token_len));
     sim_run_until(&s, s.now + RUDP_MS(10));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->bad_token, 2));
     cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
@@ -215,23 +186,24 @@ Test(handshake, spoofed_source_leaves_no_state)
     sim_free(&s);
 }
 
-Test(handshake, expired_cookie_is_refused_with_a_fresh_one)
+Test(handshake, with_retry_always_an_expired_cookie_is_refused_with_a_fresh_one)
 {
     sim s;
     sim_init(&s, 11);
-    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, NULL);
+    rudp_config always = always_cfg();
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, &always);
     sim_app srv = {0};
     sim_listen(&s, b, &srv, 16);
     uint8_t syn[1500];
-    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x4444, NULL, 0));
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x4444, NULL, 0));
     sim_run_until(&s, s.now + RUDP_MS(10));
     rudp_hdr retry;
-    last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry);
+    sim_last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry);
     sim_run_until(&s, s.now + RUDP_SEC(30));
-    sim_raw_send(&s, r, b, syn, make_syn(syn, 0x4444, retry.token, retry.token_len));
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x4444, retry.token, retry.token_len));
     sim_run_until(&s, s.now + RUDP_MS(10));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RETRY), 2));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYNACK), 0));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 2));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 0));
     cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
     sim_free(&s);
 }
@@ -265,7 +237,7 @@ Test(handshake, unanswered_connect_times_out_at_connect_timeout)
     cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
     cr_assert(ge(u64, s.apps[ci].error_time - t0, RUDP_SEC(3)));
     cr_assert(le(u64, s.apps[ci].error_time - t0, RUDP_SEC(3) + RUDP_TIMER_TICK_NS));
-    cr_assert(ge(int, count_type(&s.ep[r], RUDP_PKT_SYN), 3), "SYN retransmitted");
+    cr_assert(ge(int, sim_count_type(&s.ep[r], RUDP_PKT_SYN, NULL), 3), "SYN retransmitted");
     sim_free(&s);
 }
 
@@ -282,17 +254,18 @@ Test(handshake, a_connect_says_whether_its_peer_answered_and_sends_its_syn_again
     int ci = sim_connect(&s, a, r, &cli, NULL);
     sim_run_until(&s, s.now + RUDP_MS(20));
     rudp_conn *c = s.apps[ci].conn;
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYN), 1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYN, NULL), 1));
     cr_assert(not(rudp_conn_answered(c)), "a silent peer has not answered");
     rudp_conn_handshake_again(c, s.now);
     sim_run_until(&s, s.now + RUDP_MS(20));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_SYN), 2), "the SYN went again at once");
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYN, NULL), 2), "the SYN went again at once");
     cr_assert(eq(int, rudp_conn_state(c), RUDP_SYN_SENT));
     sim_free(&s);
 
     sim_init(&s, 15);
     a = sim_add_ep(&s, NULL);
-    int b = sim_add_ep(&s, NULL);
+    rudp_config always = always_cfg();
+    int b = sim_add_ep(&s, &always);
     s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
     sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1};
     sim_app cli2 = {.expect = UINT64_MAX, .no_shutdown = 1};
@@ -691,7 +664,7 @@ Test(illegal, datagrams_for_unknown_connections_get_a_smaller_stateless_reset)
     size_t n = make_ping(buf, 0xdeadbeef, 5);
     sim_raw_send(&s, r, b, buf, n);
     sim_run_until(&s, s.now + RUDP_MS(1));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RESET), 1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RESET, NULL), 1));
     cr_assert(lt(sz, s.ep[r].cap[0].len, n));
     /* never a reset for a reset: no loops */
     sim_raw_send(&s, r, b, s.ep[r].cap[0].data, s.ep[r].cap[0].len);
@@ -717,7 +690,7 @@ Test(illegal, a_quiet_listener_drops_unknown_ids_unanswered_until_its_time)
     sim_run_until(&s, s.now + RUDP_SEC(1));
     sim_raw_send(&s, r, b, buf, n);
     sim_run_until(&s, s.now + RUDP_MS(1));
-    cr_assert(eq(int, count_type(&s.ep[r], RUDP_PKT_RESET), 1), "the reset once its time is up");
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RESET, NULL), 1), "the reset once its time is up");
     sim_free(&s);
 }
 

@@ -35,7 +35,7 @@ local FRAME = {
     [0x00] = "PADDING", [0x01] = "PING", [0x02] = "ACK", [0x03] = "MAX_DATA",
     [0x04] = "DATA_BLOCKED", [0x05] = "RESET", [0x06] = "PATH_CHALLENGE", [0x07] = "PATH_RESPONSE",
     [0x08] = "STREAM", [0x09] = "STREAM", [0x0a] = "STREAM", [0x0b] = "STREAM",
-    [0x0c] = "URGENT",
+    [0x0c] = "URGENT", [0x0e] = "NEW_TOKEN",
 }
 local TOKEN_MAX = 32
 local ACK_MAX_RANGES = 64
@@ -64,6 +64,7 @@ f.ack_gap = ProtoField.uint64("rudpshim.ack.gap", "Gap")
 f.ack_len = ProtoField.uint64("rudpshim.ack.length", "Range length")
 f.ack_range = ProtoField.string("rudpshim.ack.range", "Acknowledged")
 f.max_data_frame = ProtoField.uint64("rudpshim.max_data.limit", "Peer may send below offset")
+f.new_token = ProtoField.bytes("rudpshim.new_token", "Address token for the next connection")
 f.urgent = ProtoField.uint64("rudpshim.urgent.offset", "Urgent byte at stream offset")
 f.blocked = ProtoField.uint64("rudpshim.data_blocked.limit", "Sender blocked at offset")
 f.reset_code = ProtoField.uint64("rudpshim.reset.error", "Error code")
@@ -164,6 +165,15 @@ local function dissect_frame(tree, tvb, off)
         off = off + 8
     elseif ft == 0x0c then
         _, off = var_field(t, tvb, off, f.urgent, "URGENT offset")
+    elseif ft == 0x0e then
+        local n = off < tvb:len() and tvb(off, 1):uint() or 0
+        if n == 0 or n > TOKEN_MAX or off + 1 + n > tvb:len() then
+            bad(t, tvb, start, "NEW_TOKEN length missing, 0, above 32 or past the end")
+            n = 0
+        else
+            t:add(f.new_token, tvb(off + 1, n))
+        end
+        off = off + 1 + n
     elseif ft >= 0x08 and ft <= 0x0b then
         t:add(f.stream_fin, tvb(start, 1), band(ft, 1) == 1)
         local offset, len

@@ -24,6 +24,9 @@
 #          kernel TCP fails
 #   B16    roaming: 12 MB over one connection across a 10 s blackout of the
 #          link (emu_blackout): time to resume after it, total time
+#   B17    short fetches on new connections (curl from python3 http.server,
+#          10 KB, 100 KB, 1 MB), 100 Mbit/s, 50 ms RTT: connect() and each
+#          fetch in ms and in round trips (b17_fetch.sh)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -49,7 +52,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B16 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B17 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_ROAM_STALL=20   B15, B16: stop a transfer after this many seconds
 #                         with no byte arriving
 #   BENCH_FANIN=3500      B12's connections
@@ -64,6 +67,7 @@
 #                         floods sent to a closed port of the receiver's
 #                         namespace (the machine pays for them, the server
 #                         never sees them): what the floods cost by CPU alone
+#   BENCH_FETCH_N=15      B17's fetches per size per run
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
@@ -89,7 +93,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B18,B19}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -242,6 +246,7 @@ meta desc_B8 "B1's link, ${FLOOD_TIME} s bulk runs, each without and with floods
 meta rtt_B5 40
 meta note1 "Mbit/s: bytes the receiving application read in the first N s after accept (bulk.c), slow start included; the 100 Mbit/s link counts IP bytes, so ~96.5 is the payload ceiling for both (1448/1500 TCP, ~1378/1428 rudp)."
 meta note2 "retx%: sender's retransmitted / first-sent bytes (rudp: RUDP_STATS; tcp: TCP_INFO bytes_retrans). loss%: linkemu's random drops a->b in the run. B5: nearest-rank percentiles of the 1000 round trips."
+meta note3 "repair%: rudp sender's stream bytes copied with a short write's last packet (RUDP_REPAIR, RUDP_STATS) / first-sent bytes."
 if want B8; then
     meta note3 "B8: ratio = median of each run's flood / no-flood goodput; worst = the lowest flood run; SYN and junk pps: what the flooders achieved; spoof replies/s: replies to the spoofed sources that crossed the link (a's Ip InAddrErrors); sender srtt: mean of TCP_INFO's smoothed RTT from the 2nd second; peak RSS: the rudp receiver's VmHWM; CPU: % of one CPU. Details: integration/bench/README.md."
 fi
@@ -392,7 +397,8 @@ bulk_run() {
 }
 
 # retx SC RUN TR LOG [SUFFIX]: records the sender's retransmission
-# percentage (metric retx_pct, and pto for rudp, with SUFFIX appended):
+# percentage (metric retx_pct, and pto and repair_pct for rudp, with SUFFIX
+# appended):
 # rudp from its RUDP_STATS line (retransmitted / first-sent stream bytes),
 # kernel TCP from TCP_INFO (bytes_retrans / (bytes_sent - bytes_retrans)).
 # Sets RETX.
@@ -402,9 +408,12 @@ retx() {
     case "$3" in
         rudp-*)
             # shellcheck disable=SC2046
+            _rep=$($REPORT rudprepair "$4.err" | cut -d' ' -f1)
             set -- "$1" "$2" "$3" $($REPORT rudpstats "$4.err")
             [ "$4" -gt 0 ] && RETX=$(calc "100 * $5 / $4")
             rec "$1" "$3" "$2" "pto$_sfx" "$7"
+            # copies of short writes' last packets (RUDP_REPAIR): same share
+            [ "$4" -gt 0 ] && rec "$1" "$3" "$2" "repair_pct$_sfx" "$(calc "100 * $_rep / $4")"
             ;;
         *)
             # shellcheck disable=SC2046
@@ -1090,6 +1099,10 @@ for sc in B15 B16; do
         r=$((r + 1))
     done
 done
+
+# ---------------------------------------------------------------- B17
+
+. "$ROOT/integration/bench/b17_fetch.sh"
 
 # B18, B19: recorded LTE links, delay percentiles (trace.sh)
 . "$ROOT/integration/bench/trace.sh"

@@ -61,6 +61,7 @@ FRAME_FIELDS = {
     "max_data": {"maximum": is_uint},
     "data_blocked": {"limit": is_uint},
     "reset_stream": {"stream_id": is_uint, "error_code": is_uint, "final_size": is_uint},
+    "new_token": {"token": lambda v: isinstance(v, dict) and is_uint(v.get("length"))},
     # qlog's UnknownFrame: rudp's URGENT (0x0c) with its offset
     "unknown": {"raw_frame_type": is_uint},
 }

@@ -21,8 +21,9 @@ Module API (import it from other scripts):
   Endpoint                          one UDP socket towards one server; several
                                     connections share it, demultiplexed by the
                                     destination connection ID of what arrives
-  Conn                              one connection: handshake (SYN, RETRY
-                                    cookie, SYNACK, first DATA), packet numbers,
+  Conn                              one connection: handshake (SYN, SYNACK;
+                                    a RETRY cookie first from a server under
+                                    load; first DATA), packet numbers,
                                     ACKs for what the server sends, its MAX_DATA
                                     limit, RESETs, a small receive stream
   stats                             every UDP payload byte and datagram sent

@@ -123,6 +123,7 @@ typedef struct shim_config {
     int accept_tcp;         /* RUDP_ACCEPT_TCP: listeners also take plain kernel TCP */
     int fallback;           /* RUDP_FALLBACK=tcp: connects rudp cannot make use kernel TCP */
     char reset_id[256];     /* RUDP_RESET_ID: this server's name for its resets, or "" */
+    int zero_rtt;           /* RUDP_0RTT=1: listeners give tokens, clients use them */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;

@@ -81,13 +81,16 @@ static const struct {
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
     {"RUDP_SOURCE_LIMIT", SETTING},
+    {"RUDP_RETRY", SETTING},        /* latency (issue 32): the stateless RETRY, auto or always */
     {"RUDP_CC", SETTING},
+    {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet (issue 32) */
     {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
     {"RUDP_QLOG_MAX", SETTING},
     {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
     {"RUDP_ACCEPT_TCP", SETTING},   /* coexist (issue 14): listeners take plain TCP too */
     {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
+    {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client (issue 32) */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
@@ -615,6 +618,28 @@ int shim_config_load(void)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
     }
+    if ((v = env("RUDP_REPAIR"))) {
+        if (strcmp(v, "auto") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_AUTO;
+        else if (strcmp(v, "off") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_OFF;
+        else if (strcmp(v, "always") == 0)
+            shim_cfg.rudp.repair = RUDP_REPAIR_ALWAYS;
+        else
+            return bad("RUDP_REPAIR", v,
+                       "auto (default: copy a short write's last packet on a path of 5 ms or "
+                       "more once a loss was seen), off, or always (any path, loss or not)");
+    }
+    /* A listener answers a SYN at once (one round trip) unless under
+     * pressure, then with a stateless RETRY (core/budget.c); always: every
+     * SYN without a cookie earns one, so an address never proven holds no
+     * state at all, for one more round trip per connect. */
+    if ((v = env("RUDP_RETRY"))) {
+        if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0)
+            return bad("RUDP_RETRY", v,
+                       "auto (a stateless RETRY only under pressure; the default) or always");
+        shim_cfg.rudp.retry = v[1] == 'l' ? RUDP_RETRY_ALWAYS : RUDP_RETRY_AUTO;
+    }
     shim_cfg.qlog_dirfd = -1; /* qlog.c */
     shim_cfg.qlog_max = 64u << 20;
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
@@ -667,6 +692,18 @@ int shim_config_load(void)
                        "tcp (a connect rudp cannot make goes over kernel TCP; the default "
                        "without RUDP_KEY_FILE) or none");
         shim_cfg.fallback = v[0] == 't';
+    }
+    /* Zero round trips (core/token.h, state/tokens.c): off unless asked,
+     * as TCP Fast Open is per program (TCP_FASTOPEN on a listener,
+     * TCP_FASTOPEN_CONNECT or MSG_FASTOPEN on a client: connect.c,
+     * listen.c, msgaddr.c). */
+    shim_cfg.zero_rtt = 0;
+    if ((v = env("RUDP_0RTT"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_0RTT", v,
+                       "0 (0-RTT only where the program asks for TCP Fast Open; the default) "
+                       "or 1 (listeners give tokens, clients use them)");
+        shim_cfg.zero_rtt = v[0] == '1';
     }
     if ((v = env("RUDP_CC"))) {
         const rudp_cc_ops *cc = rudp_cc_find(v);

@@ -326,6 +326,11 @@ static void put_frame(rb *b, const rudp_trace_packet *p, const rudp_trace_frame 
         put(b, "{\"frame_type\":\"unknown\",\"raw_frame_type\":13,\"rudp_new_port\":%llu}",
             (unsigned long long)f->a);
         return;
+    case 14:
+        /* QUIC's own NEW_TOKEN: its length only (a token links visits) */
+        put(b, "{\"frame_type\":\"new_token\",\"token\":{\"length\":%llu}}",
+            (unsigned long long)f->a);
+        return;
     default:
         put(b, "{\"frame_type\":\"stream\",\"stream_id\":0,\"offset\":%llu,\"length\":%llu%s}",
             (unsigned long long)f->a, (unsigned long long)f->b, f->fin ? ",\"fin\":true" : "");

@@ -260,7 +260,8 @@ static void update_interest(bridge *b)
     if (b->efd < 0 || !b->unix_up || b->hup)
         return;
     uint32_t ev = 0;
-    if (b->established && b->conn && !b->app_eof && rudp_conn_write_space(b->conn) > 0)
+    if ((b->established || b->early) && b->conn && !b->app_eof &&
+        rudp_conn_write_space(b->conn) > 0)
         ev |= EPOLLIN | EPOLLPRI; /* PRI: the app sent urgent data (pump_in) */
     if (b->conn && !b->app_gone) {
         const uint8_t *p;
@@ -416,7 +417,7 @@ static void pump_in(bridge *b, rudp_time now, int mark)
 {
     shim_slot *s = slot_of(b);
     b->pumped_poll = b->e->polls;
-    while (b->conn && b->established && !b->app_eof) {
+    while (b->conn && (b->established || b->early) && !b->app_eof) {
         rudp_span sp[BRIDGE_SPANS];
         struct iovec iov[BRIDGE_SPANS];
         /* Several chunks only while the app keeps them full: a chunk
@@ -608,7 +609,7 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
         drain(b, ev, now);
         return;
     }
-    if (!b->established) {
+    if (!b->established && !b->early) {
         /* Before the handshake completes the app end only holds filler;
          * HUP means the app gave up on the connection. */
         if (ev & (EPOLLHUP | EPOLLERR)) {
@@ -864,6 +865,14 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         publish(b); /* SIOCOUTQNSD too (RUDP_EV_SENT: TCP_NOTSENT_LOWAT set) */
     if (ev & RUDP_EV_ESTABLISHED)
         on_established(b, now);
+    if ((ev & RUDP_EV_TOKEN) && b->want_token && b->sock) {
+        /* for this program's next connection to the server, or another's
+         * (state/tokens.c) */
+        uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+        size_t n = rudp_conn_token(c, tok, sizeof tok);
+        if (n)
+            shim_tokens_put(&b->sock->peer, shim_key() != NULL, tok, n);
+    }
     if ((ev & RUDP_EV_READABLE) && b->unix_up)
         pump_out(b, now);
     if (ev & RUDP_EV_ERROR) {

@@ -39,6 +39,13 @@ typedef struct shim_connect_req {
     int relay;               /* ... or relayed to the bridge, never put at swap_fd: a child
                               * with an fd table of its own made it (adopt.c) */
     rudp_config cfg;
+    /* zero round trips (core/token.h): the token the SYN carries (0: none),
+     * how long the SYN waits for the first write, and whether a token the
+     * server gives is stored for next time (the program opted in) */
+    uint8_t token[RUDP_TOKEN_MAX_BYTES];
+    uint8_t token_len;
+    rudp_time hold;
+    int want_token;
 } shim_connect_req;
 
 typedef struct shim_listen_req {
@@ -60,6 +67,7 @@ typedef struct shim_listen_req {
                               * (porthand.c), -1: none */
     int quiet;               /* the port was handed over with connections
                               * moving off it: no resets for a while */
+    int zero_rtt;            /* tokens and 0-RTT: RUDP_0RTT=1 or TCP_FASTOPEN set */
     rudp_config cfg;
 } shim_listen_req;
 

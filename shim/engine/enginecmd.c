@@ -68,7 +68,11 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->app_ino = r->app_ino;
     b->app_sndbuf = r->app_sndbuf;
     b->unix_up = 1;
-    int err = rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
+    b->early = r->hold > 0; /* a token, and data to ride with the SYN */
+    b->want_token = r->want_token != 0;
+    int err = r->token_len ? rudp_connect_token(e->ctx, now, s->idx, &r->peer, &r->cfg, r->token,
+                                                r->token_len, r->hold, &b->conn)
+                           : rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
     if (err) {
         shim_fallback_cancel(r);
         shim_esock_unref(s);
@@ -77,7 +81,9 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     }
     rudp_conn_set_user(b->conn, b);
     name_local(s->fd, b->conn, NULL);
-    shim_bridge_watch(b, 0); /* only EPOLLHUP until established */
+    /* only EPOLLHUP until established; with a token, the app's first
+     * bytes too (they release the SYN: core/zrtt.c) */
+    shim_bridge_watch(b, b->early ? EPOLLIN | EPOLLPRI : 0);
     shim_roam_watch(e); /* its address may go: rtnetlink says when */
     if (r->tcp_fd >= 0)
         shim_fallback_start(b, r, now);
@@ -150,6 +156,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
      * for another program binding it later, plain TCP on it. */
     if (r->quiet)
         rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
+    if (r->zero_rtt)
+        rudp_listener_set_zero_rtt(s->listener, 1);
     const shim_listener_ops *lo = shim_hook.listener;
     if (lo && lo->open) {
         lo->open(s, r, now);

@@ -609,6 +609,14 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     say(line, arg, "connections: opened %llu accepted %llu closed %llu; resets sent %llu received %llu",
         (ull)s->conns_opened, (ull)s->conns_accepted, (ull)s->conns_closed,
         (ull)s->resets_sent, (ull)s->resets_received);
+    /* the handshake's front door (core/ctx.c): one round trip unless under
+     * pressure, then a stateless RETRY (cookie) */
+    say(line, arg, "handshakes: direct %llu (one round trip), retries sent %llu (half-open %llu, "
+                   "per source %llu, memory %llu), bad cookies %llu, synacks capped %llu (3x "
+                   "limit of an address not validated)",
+        (ull)s->handshakes_direct, (ull)s->retries_sent, (ull)s->retries_halfopen,
+        (ull)s->retries_source, (ull)s->retries_memory, (ull)s->bad_token,
+        (ull)s->synacks_capped);
     /* the transports side by side: rudp's accepted above, plain kernel TCP
      * (RUDP_ACCEPT_TCP) here */
     if (shim_cfg.accept_tcp || t.tcp_accepted)
@@ -618,6 +626,9 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "timeouts %llu, duplicates %llu",
         (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
         (ull)s->pto_count, (ull)s->dup_pkts);
+    say(line, arg, "repair: copies of a short write's last packet %llu (%llu stream bytes), "
+                   "losses they repaired %llu",
+        (ull)s->repair_pkts, (ull)s->repair_bytes, (ull)s->losses_repaired);
     say(line, arg, "loss and rtt: %.2f%% of %llu data packets declared lost; mean smoothed RTT "
                    "%.2f ms over %llu closed connections",
         pct(s->pkts_retransmitted, s->pkts_sent), (ull)s->pkts_sent,
@@ -639,6 +650,14 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "from an address not validated %llu",
         (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
         (ull)s->path_refused, (ull)s->path_held);
+    /* zero round trips (core/zrtt.c): only where tokens moved at all */
+    if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
+        s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)
+        say(line, arg, "0-rtt: tokens issued %llu, accepted %llu, refused: replayed %llu invalid "
+                       "%llu register full %llu; client: sent %llu, refused and sent again %llu",
+            (ull)s->tokens_issued, (ull)s->zero_rtt_accepted, (ull)s->zero_rtt_replayed,
+            (ull)s->zero_rtt_invalid, (ull)s->zero_rtt_full, (ull)s->zero_rtt_sent,
+            (ull)s->zero_rtt_resent);
     if (shim_key() || s->handshakes_rejected || s->auth_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu",

@@ -216,6 +216,9 @@ typedef struct bridge {
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
     unsigned draining : 1;  /* failed: passing on what arrived before efd closes */
+    unsigned early : 1;     /* a client with a token: the app writes before the
+                               handshake ends, its first bytes ride with the SYN */
+    unsigned want_token : 1; /* a client that opted in to 0-RTT: store the server's token */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;

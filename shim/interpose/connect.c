@@ -60,15 +60,20 @@ static int tcp_destination(struct sockaddr_storage *ss)
  * CONNECT_PLACED (our end is at fd: EINPROGRESS, or wait). *widened: the fd
  * limit was raised meanwhile (shim_nofile_widen), to be set back. */
 #define CONNECT_PLACED 2
-static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+/* Set in *out_status by connect_setup: the connection goes with a token
+ * (0-RTT): connect() returns 0 at once, as with TCP_FASTOPEN_CONNECT. */
+#define CONNECT_EARLY 0x40000000
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len, int tfo,
                          int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status);
 
-static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len)
+/* tfo: MSG_FASTOPEN asked for it (msgaddr.c). */
+static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len,
+                            int tfo)
 {
     int widened = 0, status = 0;
     shim_fd rec;
     shim_name n;
-    int r = connect_setup(fd, family, addr, len, &widened, &rec, &n, &status);
+    int r = connect_setup(fd, family, addr, len, tfo, &widened, &rec, &n, &status);
     if (widened) {
         int saved = errno;
         shim_nofile_restore();
@@ -76,6 +81,8 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     }
     if (r != CONNECT_PLACED)
         return r;
+    if (status & CONNECT_EARLY)
+        return 0; /* the SYN leaves with the first write (or soon without it) */
     if (status & O_NONBLOCK)
         return fail(EINPROGRESS);
     return shim_connect_wait(fd, &rec, &n, 0);
@@ -94,7 +101,39 @@ static int at_fd_limit(int *widened)
     return *widened;
 }
 
-static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len,
+/* Zero round trips (core/token.h, state/tokens.c), opt-in as TCP Fast
+ * Open: RUDP_0RTT=1, TCP_FASTOPEN_CONNECT on the socket, or MSG_FASTOPEN.
+ * With a token stored for the server, connect() returns 0 at once and the
+ * SYN waits for the first write, as Linux's TCP_FASTOPEN_CONNECT has it,
+ * but for a bounded time: the program's own opt-in, long enough for any
+ * program that writes first; RUDP_0RTT alone, briefly, so that a program
+ * whose server speaks first loses little. Without a token the connect is
+ * an ordinary one (Linux's, too, is one without a cookie; the program
+ * cannot tell it from TFO being off). */
+#define TFO_HOLD RUDP_MS(200)
+#define ZRTT_HOLD RUDP_MS(10)
+
+/* Takes the token for peer into req if the program opted in; returns its
+ * length if the connection goes early (0-RTT: no filler, connect() returns
+ * at once), else 0. */
+static size_t take_token(int fd, const struct sockaddr_storage *peer, int tfo,
+                         shim_connect_req *req, int *asked)
+{
+    *asked = tfo || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) > 0;
+    if (!*asked && !shim_cfg.zero_rtt)
+        return 0;
+    rudp_addr a;
+    shim_to_rudp_addr((const struct sockaddr *)peer, &a);
+    req->want_token = 1;
+    req->token_len = (uint8_t)shim_tokens_take(&a, shim_key() != NULL, req->token,
+                                               sizeof req->token);
+    if (!req->token_len)
+        return 0;
+    req->hold = *asked ? TFO_HOLD : ZRTT_HOLD;
+    return req->token_len;
+}
+
+static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len, int tfo,
                          int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status)
 {
     if (addr->sa_family != family)
@@ -203,11 +242,18 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     if ((err = shim_name_bind(sv[1], &n)) < 0)
         goto fail_slot;
 
+    shim_connect_req req;
+    memset(&req, 0, sizeof req);
+    req.tcp_fd = -1;
+    int tfo_asked = 0;
+    int early = take_token(fd, &peer, tfo, &req, &tfo_asked) > 0;
     /* Fill the app's end so it is not writable until the handshake is
      * done: the engine drains the filler then, and EPOLLOUT fires
-     * exactly as for a TCP connect. SIOCOUTQ must not count it. */
+     * exactly as for a TCP connect. SIOCOUTQ must not count it. Not with
+     * a token: the app writes at once, and its first bytes ride with the
+     * SYN. */
     shim_slot *sl = shim_slot_get(n.slot, n.id);
-    if (sl)
+    if (sl && !early)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_FILLER);
     /* With the smallest send buffer a few KiB of filler are enough; the
      * default (~208 KiB) made every connect copy that much twice, and
@@ -229,24 +275,23 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * reach the fd, so the buffer is kept, and kernel TCP, should it win
      * the fallback's race, is relayed rather than put at the fd. */
     int foreign = shim_procenv_table() != 0;
-    int shrink = app_sndbuf > 0 && app_ino && !foreign;
+    int shrink = app_sndbuf > 0 && app_ino && !foreign && !early;
     if (shrink) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SNDBUF);
     }
     size_t filler = 0;
-    for (;;) {
+    while (!early) {
         ssize_t w = send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w <= 0)
             break;
         filler += (size_t)w;
     }
 
-    shim_connect_req req;
-    memset(&req, 0, sizeof req);
-    req.tcp_fd = -1;
-    if (shim_cfg.fallback && sl && app_ino) {
+    /* No fallback with a token: the server answered rudp a moment ago, and
+     * bytes the app wrote into a 0-RTT SYN could not be handed to TCP. */
+    if (shim_cfg.fallback && sl && app_ino && !early) {
         /* RUDP_FALLBACK=tcp: the app's own socket (its options, its bound
          * address) waits in the engine, in case rudp gets no answer and
          * kernel TCP must carry the connection (fallback.c). */
@@ -317,16 +362,17 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
         shim_sndbuf_restore(sl, fd, app_ino, app_sndbuf);
     rec.fd = fd;
     rec.kind = SHIM_FD_BRIDGED;
+    rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec.id = n.id;
     rec.slot = n.slot;
     shim_fd_put(&rec);
     if (rec.cork)
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
-    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu)", fd,
-             (unsigned long long)n.id);
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu%s)", fd,
+             (unsigned long long)n.id, early ? ", with a token: 0-RTT" : "");
     *out_rec = rec;
     *out_n = n;
-    *out_status = status;
+    *out_status = status | (early ? CONNECT_EARLY : 0);
     return CONNECT_PLACED;
 
 fail_slot:
@@ -371,5 +417,22 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
         return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
     if (shim_cfg.fallback && shim_fallback_remembered(addr))
         return shim_sock_kernel_kept(fd, real_connect(fd, addr, len)); /* no rudp there a moment ago */
-    return redirect_connect(fd, family, addr, len);
+    return redirect_connect(fd, family, addr, len, 0);
+}
+
+int shim_connect_fastopen(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (!shim_init() || (shim_procenv_foreign() && !shim_sock_foreign_served()))
+        return 1;
+    shim_fd rec;
+    shim_name n;
+    if (shim_sock_ours(fd, &rec, &n))
+        return fail(EISCONN); /* tcp_sendmsg_fastopen on a connected socket */
+    if (!addr || len < sizeof(sa_family_t) || addr->sa_family == AF_UNSPEC)
+        return 1;
+    int family = tcp_family(fd);
+    if (!family || !shim_redirect(addr))
+        return 1;
+    shim_reconnect_forget(fd);
+    return redirect_connect(fd, family, addr, len, 1);
 }

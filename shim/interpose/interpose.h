@@ -52,6 +52,16 @@ uint8_t shim_halfclose_state(int fd, uint8_t published);
  * the same), or -errno (nfd then stays open). */
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
 
+/* ---- connect.c ---- */
+
+/* sendto()/sendmsg() with MSG_FASTOPEN on fd: its connect to addr, with the
+ * program's TCP Fast Open opt-in (connect.c: a stored token makes it 0-RTT).
+ * Returns 1 if fd or addr is not ours (the kernel's sendto does it all), 0
+ * connected or connecting with a token (send the data now), -1 with errno
+ * (EINPROGRESS: a non-blocking connect without a token, as Linux's without
+ * a cookie; EISCONN: already connected). */
+int shim_connect_fastopen(int fd, const struct sockaddr *addr, socklen_t len);
+
 /* ---- reconnect.c: connect() on a bridge, the wait of a blocking one ---- */
 
 /* connect(fd, addr, len) on fd, one of ours (rec, n): EALREADY, EISCONN,

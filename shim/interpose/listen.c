@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -292,6 +293,9 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         goto fail_errno;
     req.id = n.id;
     req.cfg = cfg;
+    /* TCP Fast Open's server side (setsockopt TCP_FASTOPEN, a queue length
+     * > 0) or RUDP_0RTT=1: tokens for clients, 0-RTT data taken (core/zrtt.c) */
+    req.zero_rtt = shim_cfg.zero_rtt || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN) > 0;
     udp = reserve = phfd = -1;
     if ((err = shim_engine_listen(&req)) == -EXDEV) {
         /* A child with an fd table of its own whose sockets no engine

@@ -29,10 +29,23 @@ static int bridged(int fd)
     return shim_name_peer(fd, &n, 0) == 1;
 }
 
+/* MSG_FASTOPEN (TCP Fast Open without connect()): connect through the
+ * shim with the program's opt-in, then send on the bridge. 1: not ours,
+ * the kernel's call does it all; else the call's result. */
+static int fastopen(int fd, int flags, const struct sockaddr *addr, socklen_t alen)
+{
+    if (!(flags & MSG_FASTOPEN) || !addr)
+        return 1;
+    return shim_connect_fastopen(fd, addr, alen);
+}
+
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                            const struct sockaddr *addr, socklen_t alen)
 {
     shim_real_init();
+    int fo = fastopen(fd, flags, addr, alen);
+    if (fo <= 0)
+        return fo < 0 ? -1 : real_sendto(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
     ssize_t r = real_sendto(fd, buf, len, flags, addr, alen);
     if (r >= 0 || errno != EISCONN || !addr)
         return r;
@@ -45,6 +58,15 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    int fo = msg ? fastopen(fd, flags, msg->msg_name, msg->msg_namelen) : 1;
+    if (fo < 0)
+        return -1;
+    if (fo == 0) {
+        struct msghdr m = *msg;
+        m.msg_name = NULL;
+        m.msg_namelen = 0;
+        return real_sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
+    }
     ssize_t r = real_sendmsg(fd, msg, flags);
     if (r >= 0 || errno != EISCONN || !msg || !msg->msg_namelen)
         return r;

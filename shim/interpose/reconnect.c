@@ -331,6 +331,8 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
         return 0;
     }
     int nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    if (st == SHIM_SLOT_CONNECTING && rec->connect_done)
+        return fail(EISCONN); /* a 0-RTT connect returned 0 already (connect.c) */
     if (st == SHIM_SLOT_CONNECTING) {
         if (nonblocking)
             return fail(EALREADY);

@@ -385,4 +385,13 @@ void shim_epollreg_atfork_prepare(void);
 void shim_epollreg_atfork_parent(void);
 void shim_epollreg_atfork_child(void);
 
+/* ---- tokens.c: the client's 0-RTT tokens, one file per server ---- */
+
+/* Takes (and removes: single use) the token stored for the server at
+ * `peer` in this mode (keyed or not) into out (cap bytes); returns its
+ * length, 0 if none or the store cannot be used. */
+size_t shim_tokens_take(const rudp_addr *peer, int keyed, uint8_t *out, size_t cap);
+/* Stores the token a server at `peer` gave, replacing the one before. */
+void shim_tokens_put(const rudp_addr *peer, int keyed, const uint8_t *tok, size_t len);
+
 #endif

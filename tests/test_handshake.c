@@ -1,0 +1,302 @@
+/*
+ * The handshake's front door (core/ctx.c, budget.c rudp__must_retry, conn.c):
+ * one round trip when the server is not under pressure, the stateless
+ * RETRY past half the backlog or half a source's share, and the 3x budget
+ * of an address not validated yet (RFC 9000 §8.1). Over the simulated
+ * network, with hand-made SYNs from raw endpoints and spoofed addresses.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+#include "wire.h"
+
+static rudp_addr spoofed(unsigned n)
+{
+    rudp_addr a;
+    memset(&a, 0, sizeof a);
+    a.family = 2;
+    a.port = (uint16_t)(1024 + n % 60000);
+    a.ip[0] = 198;
+    a.ip[1] = 18;
+    a.ip[2] = (uint8_t)(n >> 8);
+    a.ip[3] = (uint8_t)n;
+    return a;
+}
+
+static int tapped[64], ntapped;
+static rudp_time tapped_at[64];
+static void tap_types(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)from, (void)to;
+    rudp_hdr h;
+    if (ntapped < 64 && rudp_wire_hdr_decode(buf, len, &h) > 0) {
+        tapped_at[ntapped] = s->now;
+        tapped[ntapped++] = h.type;
+    }
+}
+
+/* A client 20 ms (one way) from a server listening with `backlog`; the
+ * server's defaults `scfg` (NULL: the library's). */
+static void pair(sim *s, uint64_t seed, const rudp_config *scfg, unsigned backlog, int *a, int *b)
+{
+    sim_init(s, seed);
+    *a = sim_add_ep(s, NULL);
+    *b = sim_add_ep(s, scfg);
+    s->link[*a][*b].delay = s->link[*b][*a].delay = RUDP_MS(20);
+    sim_listen(s, *b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, backlog);
+}
+
+/* A raw endpoint r (hand-made datagrams, what comes back captured) 5 ms
+ * from a server b with defaults `scfg` listening with backlog 16. */
+static void raw_pair(sim *s, uint64_t seed, const rudp_config *scfg, int *r, int *b)
+{
+    sim_init(s, seed);
+    *r = sim_add_raw_ep(s);
+    *b = sim_add_ep(s, scfg);
+    s->link[*r][*b].delay = s->link[*b][*r].delay = RUDP_MS(5);
+    sim_listen(s, *b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, 16);
+}
+
+Test(handshake_1rtt, a_syn_gets_a_synack_at_once_and_the_client_is_established_after_one_rtt)
+{
+    sim s;
+    int a, b;
+    pair(&s, 101, NULL, 16, &a, &b);
+    ntapped = 0;
+    s.tap = tap_types;
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    /* one round trip (40 ms), and not a moment before */
+    sim_run_until(&s, t0 + RUDP_MS(39));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_SYN_SENT));
+    sim_run_until(&s, t0 + RUDP_MS(40));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, ntapped, 3), "SYN, SYNACK and the client's first DATA");
+    cr_assert(eq(int, tapped[0], RUDP_PKT_SYN));
+    cr_assert(eq(int, tapped[1], RUDP_PKT_SYNACK));
+    cr_assert(eq(int, tapped[2], RUDP_PKT_DATA));
+    cr_assert(eq(u64, tapped_at[1] - t0, RUDP_MS(20)), "the SYNACK left as the SYN arrived");
+    sim_run_until(&s, t0 + RUDP_MS(61));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv, "accepted on the client's first DATA");
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_ESTABLISHED));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[b].ctx);
+    cr_assert(eq(u64, st->handshakes_direct, 1));
+    cr_assert(eq(u64, st->retries_sent, 0));
+    cr_assert(eq(u64, st->synacks_capped, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->dgrams_out, 2), "SYN and one DATA");
+    sim_free(&s);
+}
+
+/* Keyed mode keeps its MACs: the SYN and the SYNACK are sealed, and the
+ * handshake is one round trip all the same. */
+Test(handshake_1rtt, keyed_the_sealed_syn_gets_a_sealed_synack_in_one_rtt)
+{
+    static const uint8_t key[RUDP_KEY_LEN] = {7, 7, 7, 7};
+    sim s;
+    int a, b;
+    sim_init(&s, 102);
+    a = sim_add_ep(&s, NULL);
+    b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    sim_set_key(&s, a, key);
+    sim_set_key(&s, b, key);
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, 16);
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, t0 + RUDP_MS(40));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_direct, 1));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->retries_sent, 0));
+    /* a SYN from a stranger (no MAC) gets nothing, RETRY or SYNACK */
+    int r = sim_add_raw_ep(&s);
+    uint8_t syn[1500];
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x5151, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(int, s.ep[r].ncap, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_rejected, 1));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_direct, 1));
+    sim_free(&s);
+}
+
+Test(handshake_1rtt, past_half_the_backlog_syns_get_retries_and_the_cookie_path_still_works)
+{
+    sim s;
+    int a, b;
+    pair(&s, 103, NULL, 8, &a, &b);
+    /* A flood from spoofed addresses: the first four (half the backlog)
+     * make half-open connections whose SYNACKs go nowhere; the rest get
+     * stateless RETRYs, which go nowhere either. */
+    uint8_t syn[1500];
+    for (unsigned i = 0; i < 200; i++) {
+        rudp_addr from = spoofed(i);
+        sim_inject(&s, &from, b, syn, sim_make_syn(syn, 0x7000 + i, NULL, 0));
+    }
+    sim_run_until(&s, s.now + RUDP_MS(5));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[b].ctx);
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 4));
+    cr_assert(eq(u64, st->handshakes_direct, 4));
+    cr_assert(eq(u64, st->retries_halfopen, 196));
+    cr_assert(eq(u64, st->retries_sent, 196));
+    cr_assert(eq(u64, s.void_dgrams, 200));
+    cr_assert(le(u64, s.void_bytes, 200ull * RUDP_MIN_SYN_SIZE), "no reply larger than its SYN");
+
+    /* An honest client now: RETRY, SYN with the cookie, SYNACK (two
+     * round trips), and it is served. */
+    ntapped = 0;
+    s.tap = tap_types;
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, t0 + RUDP_MS(80));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(ge(int, ntapped, 4));
+    cr_assert(eq(int, tapped[1], RUDP_PKT_RETRY));
+    cr_assert(eq(int, tapped[3], RUDP_PKT_SYNACK));
+    sim_run_until(&s, s.now + RUDP_MS(30));
+    cr_assert_not_null(sim_app_on(&s, b), "the honest client was accepted");
+    cr_assert(eq(u64, st->conns_accepted, 1));
+    cr_assert(eq(u64, st->bad_token, 0));
+
+    /* The spoofed half-open connections end at connect_timeout; then SYNs
+     * are answered at once again. */
+    sim_run_until(&s, s.now + RUDP_SEC(31));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1), "only the honest connection is left");
+    rudp_addr from = spoofed(999);
+    sim_inject(&s, &from, b, syn, sim_make_syn(syn, 0x7999, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(5));
+    cr_assert(eq(u64, st->handshakes_direct, 5));
+    sim_free(&s);
+}
+
+Test(handshake_1rtt, past_half_its_share_a_source_gets_retries_and_the_cookie_path_still_works)
+{
+    sim s;
+    sim_init(&s, 104);
+    rudp_config scfg;
+    rudp_config_default(&scfg);
+    scfg.source_limit = 4;
+    int r = sim_add_raw_ep(&s), b = sim_add_ep(&s, &scfg), a = sim_add_ep(&s, NULL);
+    s.link[r][b].delay = s.link[b][r].delay = RUDP_MS(5);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, 64);
+    uint8_t syn[1500];
+    /* One address, new client IDs: two (half of 4) are answered at once. */
+    for (uint64_t id = 1; id <= 3; id++)
+        sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x8000 + id, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[b].ctx);
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 2));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 1));
+    cr_assert(eq(u64, st->retries_source, 1));
+    cr_assert(eq(u64, st->retries_halfopen, 0));
+    /* Its cookie gets it the third connection. */
+    rudp_hdr retry;
+    cr_assert(sim_last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
+    cr_assert(eq(u64, retry.dcid, 0x8003));
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x8003, retry.token, retry.token_len));
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 3));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 3));
+    /* Another source is not held up by this one: one round trip. */
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(eq(u64, st->handshakes_direct, 3));
+    cr_assert(eq(u64, st->retries_sent, 1));
+    sim_free(&s);
+}
+
+Test(handshake_1rtt, the_3x_budget_stops_synack_retransmissions_to_an_unvalidated_address)
+{
+    sim s;
+    rudp_config scfg;
+    rudp_config_default(&scfg);
+    scfg.connect_timeout = RUDP_SEC(600); /* long enough to spend the budget */
+    int r, b;
+    raw_pair(&s, 105, &scfg, &r, &b);
+    /* One SYN, never confirmed (a spoofed source would never confirm). */
+    uint8_t syn[1500];
+    size_t n = sim_make_syn(syn, 0x9001, NULL, 0);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_SEC(300));
+    size_t bytes;
+    int synacks = sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, &bytes);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[b].ctx);
+    cr_assert(gt(int, synacks, 1), "the SYNACK is retransmitted");
+    cr_assert(le(sz, bytes, 3 * n), "%zu bytes of SYNACKs for a %zu-byte SYN", bytes, n);
+    cr_assert(gt(sz, bytes + 3 * 64, 3 * n), "the budget was used up, not more");
+    cr_assert(eq(u64, st->synacks_capped, 1));
+    cr_assert(eq(u64, s.ep[b].ctx->wheel.count, 1), "no retransmission timer, only GIVEUP");
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 1));
+
+    /* The client's SYN again: more budget, the SYNACK goes once more. */
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), synacks + 1));
+
+    /* GIVEUP ends it at connect_timeout, quietly. */
+    sim_run_until(&s, s.now + RUDP_SEC(301));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    cr_assert(eq(u64, s.ep[b].ctx->wheel.count, 0));
+    sim_free(&s);
+
+    /* A validated address (a cookie) has no such bound: retransmissions
+     * go on past 3x, as before. */
+    scfg.retry = RUDP_RETRY_ALWAYS;
+    raw_pair(&s, 106, &scfg, &r, &b);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    rudp_hdr retry;
+    cr_assert(sim_last_of_type(&s.ep[r], RUDP_PKT_RETRY, &retry));
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x9001, retry.token, retry.token_len));
+    sim_run_until(&s, s.now + RUDP_SEC(300));
+    sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, &bytes);
+    cr_assert(gt(sz, bytes, 3 * n));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->synacks_capped, 0));
+    sim_free(&s);
+}
+
+/* Whatever a stranger sends in a SYN's place changes nothing: no
+ * connection, no timer, each counted. */
+Test(handshake_1rtt, a_forged_or_garbled_syn_changes_nothing)
+{
+    sim s;
+    int r, b;
+    raw_pair(&s, 107, NULL, &r, &b);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[b].ctx);
+    uint8_t syn[1500];
+    sim_make_syn(syn, 0xa001, NULL, 0);
+    /* unpadded: nothing, not even a RETRY */
+    sim_raw_send(&s, r, b, syn, RUDP_MIN_SYN_SIZE - 1);
+    /* a forged cookie: a RETRY (stateless), never a connection */
+    uint8_t forged[RUDP_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0xa002, forged, sizeof forged));
+    /* a cookie of the wrong length */
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0xa003, forged, 5));
+    /* bits flipped through the header: bad magic, version, type, lengths */
+    for (size_t bit = 0; bit < 8 * 24; bit++) {
+        sim_make_syn(syn, 0xa004, NULL, 0);
+        syn[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        rudp_hdr h;
+        int hl = rudp_wire_hdr_decode(syn, RUDP_MIN_SYN_SIZE, &h);
+        if (hl > 0 && h.type == RUDP_PKT_SYN && h.token_len == 0)
+            continue; /* still a well-formed first SYN (another ID, a parameter) */
+        sim_raw_send(&s, r, b, syn, RUDP_MIN_SYN_SIZE);
+    }
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+    cr_assert(eq(u64, s.ep[b].ctx->wheel.count, 0), "no timer may be armed");
+    cr_assert(eq(u64, st->handshakes_direct, 0));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 0));
+    cr_assert(ge(u64, st->bad_token, 2));
+    cr_assert(ge(u64, st->malformed, 1));
+    cr_assert(eq(u64, st->retries_sent, st->bad_token), "RETRYs only for the bad cookies");
+    /* and a real SYN afterwards is answered at once */
+    sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0xa005, NULL, 0));
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
+    sim_free(&s);
+}
