@@ -293,12 +293,14 @@ Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .t
     drv_round(&d, &r);
     drv_round(&d, &r);
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
-    /* v2's level: half a BDP (here more than 4 packets), of the RTprop
-     * the expired filter took from the current sample (v1) */
-    cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
-    cr_assert(eq(u64, d.cc.cwnd, bdp(BW, QUEUED_RTT) / 2));
+    /* v2's level: half a BDP (here more than 4 packets) of the RTprop
+     * that expired, not of the queued sample at hand */
+    cr_assert(eq(u64, info(&d).min_rtt, RTT));
+    cr_assert(eq(u64, d.cc.cwnd, bdp(BW, RTT) / 2));
     cr_assert(eq(u32, info(&d).pacing_gain, 1000));
-    /* In-flight falls to that level; 200 ms and a round later it is over. */
+    /* In-flight falls to that level; 200 ms and a round later it is over.
+     * The samples stay at QUEUED_RTT: the path's RTT grew for good, and
+     * the probe's lowest sample becomes RTprop. */
     r.inflight = bdp(BW, RTT) / 2;
     rudp_time low = d.now;
     while (info(&d).mode == RUDP_BBR_PROBE_RTT && d.now < low + RUDP_SEC(1)) {
@@ -307,7 +309,44 @@ Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .t
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_BW));
     cr_assert(ge(u64, d.now - low, RUDP_MS(200)));
     cr_assert(le(u64, d.now - low, RUDP_MS(200) + 3 * RTT));
+    cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
     cr_assert(ge(u64, d.cc.cwnd, cwnd), "the window comes back");
+}
+
+/* A standing queue of our own (bench B18: a cellular link whose rate fell
+ * under a 2-BDP window) makes RTprop expire with samples 16x RTprop. v1
+ * took such a sample as RTprop at once; with PROBE_RTT's level at half a
+ * BDP, a BDP of that RTT drained nothing and the window after the probe was
+ * 16x too big. The expired RTprop sets the level, the queue drains, and
+ * RTprop comes back from the drained samples. */
+Test(bbr, probe_rtt_drains_a_queue_that_inflated_the_rtt_samples, .timeout = 10)
+{
+    drv d;
+    drv_init(&d);
+    to_probe_bw(&d, BW);
+    rudp_time stamp = d.now;
+    round_spec r = steady(BW);
+    r.rtt = 16 * RTT;
+    r.acks = 35;
+    r.inflight = 16 * bdp(BW, RTT);
+    while (d.now < stamp + RUDP_SEC(10) + 2 * r.rtt && info(&d).mode != RUDP_BBR_PROBE_RTT)
+        drv_round(&d, &r);
+    cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
+    cr_assert(eq(u64, info(&d).min_rtt, RTT), "the queued sample is not RTprop");
+    cr_assert(le(u64, d.cc.cwnd, bdp(BW, RTT) / 2 + MSS), "the level: half a BDP of RTprop");
+    /* The queue drains: the samples fall back to RTT. */
+    r.rtt = RTT + RTT / 20;
+    r.inflight = bdp(BW, RTT) / 2;
+    rudp_time low = d.now;
+    while (info(&d).mode == RUDP_BBR_PROBE_RTT && d.now < low + RUDP_SEC(1))
+        drv_round(&d, &r);
+    cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_BW));
+    cr_assert(eq(u64, info(&d).min_rtt, RTT));
+    r = steady(BW);
+    for (int i = 0; i < 3; i++)
+        drv_round(&d, &r);
+    /* 2 BDP and the aggregation allowance (at most 100 ms of BtlBw) */
+    cr_assert(le(u64, d.cc.cwnd, 2 * bdp(BW, RTT) + bdp(BW, RUDP_MS(100)) + MSS));
 }
 
 Test(bbr, a_lower_rtt_sample_postpones_probe_rtt, .timeout = 10)
@@ -331,8 +370,8 @@ Test(bbr, a_lower_rtt_sample_postpones_probe_rtt, .timeout = 10)
     while (d.now < lowered + RUDP_SEC(10) + 2 * RTT && info(&d).mode != RUDP_BBR_PROBE_RTT)
         drv_round(&d, &r);
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
-    /* On expiry the filter takes the current sample (v1). */
-    cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
+    /* While PROBE_RTT measures it again, the expired RTprop stays. */
+    cr_assert(eq(u64, info(&d).min_rtt, RTT - RUDP_MS(1)));
 }
 
 /* A flow that keeps no standing queue sees RTprop again and again, within

@@ -23,7 +23,9 @@
  * early once in-flight <= BDP), entered at a phase taken from the clock so
  * flows do not probe in step. PROBE_RTT: when RTprop was neither lowered
  * nor confirmed (a sample within 1/16 of it) for 10 s, in-flight is held to
- * max(4 packets, BDP/2) (v2's gentler level) for 200 ms and a round.
+ * max(4 packets, BDP/2) (v2's gentler level) for 200 ms and a round; the BDP
+ * is the expired RTprop's, and the probe's lowest sample is RTprop after it
+ * (see update_min_rtt).
  *
  * Loss. Loss alone changes neither the model, nor the pacing rate, nor the
  * window: on a lossy path (radio, a bad cable, our 5% benchmark) random loss
@@ -124,7 +126,10 @@ typedef struct bbr_state {
     uint8_t round_start;
     uint8_t probe_rtt_round_done;
     uint8_t extra_idx;
-    uint32_t extra_rounds;
+    uint8_t extra_rounds;
+    uint8_t round_cruise;          /* this round stayed in a 1.0 phase */
+    uint8_t cruise_rounds;         /* consecutive such rounds */
+    uint32_t loss_ppm;             /* random loss in cruise rounds, EWMA */
     uint64_t round_count;
     uint64_t next_round_delivered;
     bbr_sample bw[3];              /* windowed max (Nichols' algorithm) */
@@ -133,6 +138,7 @@ typedef struct bbr_state {
     rudp_time min_rtt_stamp;
     rudp_time cycle_stamp;
     rudp_time probe_rtt_done;      /* 0: not yet at the PROBE_RTT window */
+    rudp_time min_rtt_probe;       /* lowest RTT sample in this PROBE_RTT */
     uint64_t prior_cwnd;
     rudp_time ack_epoch_stamp;
     uint64_t ack_epoch_acked;
@@ -145,9 +151,6 @@ typedef struct bbr_state {
     double hi_wmax;                /* in flight when the cap was last cut */
     double hi_k;                   /* seconds to regain it on CUBIC's curve */
     rudp_time hi_cut;              /* when; 0: never */
-    uint32_t loss_ppm;             /* random loss in cruise rounds, EWMA */
-    uint8_t round_cruise;          /* this round stayed in a 1.0 phase */
-    uint8_t cruise_rounds;         /* consecutive such rounds */
 } bbr_state;
 
 _Static_assert(sizeof(bbr_state) <= sizeof(((rudp_cc *)0)->st), "bbr state fits in st");
@@ -352,23 +355,38 @@ static void check_drain(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
         enter_probe_bw(s, a->now);
 }
 
+/* RTprop expires after BBR_MIN_RTT_WIN unconfirmed; PROBE_RTT then measures
+ * it again. v1 takes the sample at hand as the new RTprop at once and lets
+ * PROBE_RTT's 4-packet window bring it down; but that sample carries the
+ * whole standing queue (the reason RTprop went unconfirmed), and with v2's
+ * gentler level of half a BDP, a BDP of that inflated RTprop is no drain at
+ * all: on the Verizon LTE trace (bench B18) a 640 ms sample made the level
+ * 216 kB, the queue never drained, and the 2-BDP window after it was 870 kB
+ * (3 s of queue, p95 delay 2x kernel bbr's). So the old RTprop stays the
+ * model's while PROBE_RTT drains to half its BDP, and the lowest sample seen
+ * during the probe (min_rtt_probe) becomes RTprop when it ends: higher than
+ * the old one if the path's RTT grew for good, which is what the probe is
+ * for. */
 static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
 {
-    int expired = s->min_rtt != RUDP_TIME_NEVER && a->now > s->min_rtt_stamp + BBR_MIN_RTT_WIN;
     if (a->rtt && a->rtt->has_sample) {
         rudp_time r = a->rtt->latest;
-        if (r < s->min_rtt || expired) {
+        if (r < s->min_rtt) {
             s->min_rtt = r;
             s->min_rtt_stamp = a->now;
         } else if (s->mode != BBR_PROBE_RTT &&
                    r <= s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE) {
             s->min_rtt_stamp = a->now; /* RTprop confirmed: see BBR_MIN_RTT_TOLERANCE */
         }
+        if (s->mode == BBR_PROBE_RTT && r < s->min_rtt_probe)
+            s->min_rtt_probe = r;
     }
-    if (expired && s->mode != BBR_PROBE_RTT) {
+    if (s->mode != BBR_PROBE_RTT && s->min_rtt != RUDP_TIME_NEVER &&
+        a->now > s->min_rtt_stamp + BBR_MIN_RTT_WIN) {
         s->prior_cwnd = cc->cwnd; /* restored when PROBE_RTT ends */
         set_mode(s, BBR_PROBE_RTT, BBR_UNIT, BBR_UNIT);
         s->probe_rtt_done = 0;
+        s->min_rtt_probe = a->rtt && a->rtt->has_sample ? a->rtt->latest : RUDP_TIME_NEVER;
     }
     if (s->mode != BBR_PROBE_RTT)
         return;
@@ -383,6 +401,11 @@ static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
     if (s->round_start)
         s->probe_rtt_round_done = 1;
     if (s->probe_rtt_round_done && a->now >= s->probe_rtt_done) {
+        /* The path's RTT grew (beyond the tolerance that confirms it):
+         * the probe says so. */
+        if (s->min_rtt_probe != RUDP_TIME_NEVER &&
+            s->min_rtt_probe > s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE)
+            s->min_rtt = s->min_rtt_probe;
         s->min_rtt_stamp = a->now;
         if (cc->cwnd < s->prior_cwnd)
             cc->cwnd = s->prior_cwnd;
