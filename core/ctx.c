@@ -246,6 +246,10 @@ static void table_remove(rudp_ctx *ctx, rudp_conn *c)
         HASH_DELETE(hh_peer, ctx->by_peer, c);
         c->in_peer_table = 0;
     }
+    if (c->in_zrtt_table) {
+        HASH_DELETE(hh_zrtt, ctx->by_zrtt, c);
+        c->in_zrtt_table = 0;
+    }
 }
 
 rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid)
@@ -459,6 +463,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
             return;
         }
         zrtt = rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued);
+        /* the same SYN from another port of its address, after a copy
+         * made the connection: answered as that connection's (zrtt.c) */
+        if (zrtt && rudp__zrtt_other_port(ctx, now, sock, peer, h, token_id))
+            return;
     } else if (h->token_len && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
@@ -530,8 +538,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         conn_kill(c);
         return;
     }
-    if (taken)
+    if (taken) {
+        c->zrtt_id = token_id;
         rudp__zrtt_established(c, now);
+    }
     else if (!validated)
         ctx->stats.handshakes_direct++;
 }

@@ -422,3 +422,50 @@ Test(zrtt, new_token_frames_decode_and_malformed_ones_are_rejected)
     cr_assert(eq(int, rudp_wire_new_token_encode(f, sizeof f, tok, 0), -EINVAL));
     cr_assert(eq(int, rudp_wire_new_token_encode(f, 10, tok, sizeof tok), -ENOBUFS));
 }
+
+/* An observer on the client's IP address (same NAT, same host) copies a
+ * 0-RTT SYN and sends the copy first, from another port: the token holds
+ * (it is bound to the IP address, not the port), so the copy's connection
+ * takes the bytes. The real SYN must not then make the server application
+ * receive them a second time (its token refused, the client sending them
+ * again after the handshake): it is the same client's SYN (same ID, same
+ * token), which the server answers as the connection's, moved to the real
+ * port, with the ZRTT flag. */
+Test(zrtt, a_copy_from_another_port_sent_first_delivers_the_data_once)
+{
+    for (int keyed = 0; keyed < 2; keyed++) {
+        sim s;
+        int a, b, c;
+        uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+        size_t n = returning(&s, 21 + (uint64_t)keyed, keyed, &a, &b, &c, tok);
+        syn_copy_len = 0;
+        syn_from = a;
+        s.tap = tap_syn;
+        int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
+        sim_run_until(&s, s.now + RUDP_US(10));
+        s.tap = NULL;
+        cr_assert(gt(sz, syn_copy_len, 0));
+        rudp_addr other = s.ep[a].addr;
+        other.port = (uint16_t)(other.port + 1000);
+        sim_inject(&s, &other, b, syn_copy, syn_copy_len); /* ahead of the real one */
+        sim_run_until(&s, s.now + RUDP_SEC(3));
+        int corrupt = 0;
+        cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "keyed %d: the request once",
+                  keyed);
+        cr_assert(not(corrupt));
+        cr_assert(s.apps[i].established && !s.apps[i].error);
+        cr_assert(eq(int, rudp_conn_zero_rtt(s.apps[i].conn), 1), "the client was told so");
+        cr_assert(eq(u64, st(&s, a)->zero_rtt_resent, 0));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_other_port, 1));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 1));
+        /* once the client was heard, the copy again from another port is a
+         * replay: an ordinary SYN, nothing taken */
+        other.port = (uint16_t)(other.port + 1);
+        sim_inject(&s, &other, b, syn_copy, syn_copy_len);
+        sim_run_until(&s, s.now + RUDP_SEC(3));
+        cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_other_port, 1));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_replayed, 1));
+        sim_free(&s);
+    }
+}
