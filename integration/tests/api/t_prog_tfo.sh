@@ -13,6 +13,7 @@
 #   3. a replay: the last 0-RTT SYN, captured, sent again from another
 #      port of the same address: the strike register refuses it (the
 #      server counts a replay), the request is served once.
+#   4. the token store stays bounded: file names of the bounded set only.
 # Tokens are kept in a directory of this test's own (XDG_RUNTIME_DIR).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
@@ -151,3 +152,12 @@ served=$(grep -c '^served' "$T/replay.log" || true)
 [ "$(stat replay replayed)" -ge 1 ] || { show "$T/replay.log"; fail "replay: no replay counted"; }
 [ "$(stat replay accepted)" = 1 ] || { show "$T/replay.log"; fail "replay: 0-RTT accepted $(stat replay accepted), want 1"; }
 echo "ok: a replayed SYN was refused ($(stat replay replayed) counted), its request served once"
+
+# 4. the store stays bounded (state/tokens.c): a file per bucket of servers
+# (mode, family, one of 256 buckets), no temporary left behind
+if [ "$shim" = 1 ]; then
+    bad=$(ls -A "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -Ev '^[uk][46]-[0-9a-f]{2}$' || true)
+    [ -z "$bad" ] || fail "token store: files outside the bounded set of names: $bad"
+    ls "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -q . || fail "token store: empty"
+    echo "ok: token files: $(ls "$XDG_RUNTIME_DIR/rudp-tokens/" | tr '\n' ' ')"
+fi
