@@ -266,7 +266,7 @@ void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
 }
 
 /* The SYNACK, to the peer (to NULL) or to `to`: the same client's SYN from
- * another port of its address (rudp__zrtt_other_port), where it goes once,
+ * another port of its address (ctx.c, zrtt_other_port), where it goes once,
  * on no timer, and moves nothing. */
 static void synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to);
 
@@ -463,7 +463,7 @@ void rudp__zrtt_established(rudp_conn *c, rudp_time now)
     c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
     rudp__conn_established(c, now, "0-RTT token");
     c->zrtt_unconfirmed = 1;
-    /* found by its token's ID while unconfirmed (rudp__zrtt_other_port);
+    /* found by its token's ID while unconfirmed (ctx.c, zrtt_other_port);
      * without memory for the table, only that protection is lost */
     HASH_ADD(hh_zrtt, ctx->by_zrtt, zrtt_id, sizeof c->zrtt_id, c);
     c->in_zrtt_table = c->hh_zrtt.tbl != NULL;

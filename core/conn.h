@@ -491,13 +491,7 @@ int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
  * data may be taken), 0 if not (counted: replayed, or the register cannot
  * vouch for it), the SYN then handled as one without a token. */
 int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued);
-/* A valid token's SYN (ID id) from peer, for which no connection has
- * peer's address: 1 if it is the SYN of an unconfirmed 0-RTT connection
- * of the same IP address, client ID and token (a copy made it from another
- * port first), answered with that connection's SYNACK; else 0. */
-int rudp__zrtt_other_port(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                          const rudp_hdr *h, uint64_t id);
-/* conn.c: c's SYNACK to `to`, once, on no timer (rudp__zrtt_other_port). */
+/* conn.c: c's SYNACK to `to`, once, on no timer (ctx.c, zrtt_other_port). */
 void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to);
 /* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
  * the stream bytes of the SYN's frames (n bytes: unkeyed, the SYN after
