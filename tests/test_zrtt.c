@@ -469,3 +469,55 @@ Test(zrtt, a_copy_from_another_port_sent_first_delivers_the_data_once)
         sim_free(&s);
     }
 }
+
+/* The latest DATA datagram from `syn_from` (tap_data). */
+static uint8_t data_copy[1500];
+static size_t data_copy_len;
+static void tap_data(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)to;
+    rudp_hdr h;
+    if (from == syn_from && len <= sizeof data_copy &&
+        rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_DATA) {
+        memcpy(data_copy, buf, len);
+        data_copy_len = len;
+    }
+}
+
+/* NEW_TOKEN goes from server to client only: one in a client's packet
+ * (here its own DATA, renumbered, with nothing but the frame) is dropped
+ * and counted, and the connection goes on. */
+Test(zrtt, a_new_token_frame_from_a_client_is_counted_and_ignored)
+{
+    sim s;
+    int a, b, c;
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = returning(&s, 31, 0, &a, &b, &c, tok);
+    data_copy_len = 0;
+    syn_from = a;
+    s.tap = tap_data;
+    sim_app open = client_tpl;
+    open.no_shutdown = 1; /* the connection stays */
+    int i = sim_connect(&s, a, b, &open, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1)); /* the request delivered */
+    s.tap = NULL;
+    cr_assert(gt(sz, data_copy_len, 0));
+    rudp_hdr h;
+    cr_assert(gt(int, rudp_wire_hdr_decode(data_copy, data_copy_len, &h), 0));
+    h.pn += 5; /* ahead of the client's own */
+    uint8_t pkt[200];
+    int k = rudp_wire_hdr_encode(pkt, sizeof pkt, &h);
+    cr_assert(gt(int, k, 0));
+    int f = rudp_wire_new_token_encode(pkt + k, sizeof pkt - (size_t)k, tok, n);
+    cr_assert(gt(int, f, 0));
+    uint64_t errors = st(&s, b)->protocol_errors, issued = st(&s, b)->tokens_issued;
+    sim_inject(&s, &s.ep[a].addr, b, pkt, (size_t)(k + f));
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, st(&s, b)->protocol_errors, errors + 1));
+    cr_assert(eq(u64, st(&s, b)->tokens_issued, issued));
+    int corrupt = 0;
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
+    cr_assert(not(corrupt));
+    cr_assert(not(s.apps[i].error));
+    sim_free(&s);
+}
