@@ -81,16 +81,23 @@ static const rudp_stats *st(const sim *s, int ep)
     return rudp_ctx_stats(s->ep[ep].ctx);
 }
 
-/* The first datagram from `from` to `to` after a mark, as the tap saw it. */
-static uint8_t syn_copy[1500];
-static size_t syn_copy_len;
-static int syn_from;
+/* What the tap saw from `syn_from`: its first SYN (syn_copy) and, with
+ * want_data, its latest DATA (data_copy). */
+static uint8_t syn_copy[1500], data_copy[1500];
+static size_t syn_copy_len, data_copy_len;
+static int syn_from, want_data;
 static void tap_syn(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)to;
-    if (from == syn_from && !syn_copy_len && rudp_is_syn(buf, len) && len <= sizeof syn_copy) {
+    rudp_hdr h;
+    if (from != syn_from || len > sizeof syn_copy || rudp_wire_hdr_decode(buf, len, &h) <= 0)
+        return;
+    if (h.type == RUDP_PKT_SYN && !syn_copy_len) {
         memcpy(syn_copy, buf, len);
         syn_copy_len = len;
+    } else if (h.type == RUDP_PKT_DATA && want_data) {
+        memcpy(data_copy, buf, len);
+        data_copy_len = len;
     }
 }
 
@@ -470,20 +477,6 @@ Test(zrtt, a_copy_from_another_port_sent_first_delivers_the_data_once)
     }
 }
 
-/* The latest DATA datagram from `syn_from` (tap_data). */
-static uint8_t data_copy[1500];
-static size_t data_copy_len;
-static void tap_data(sim *s, int from, int to, const uint8_t *buf, size_t len)
-{
-    (void)s, (void)to;
-    rudp_hdr h;
-    if (from == syn_from && len <= sizeof data_copy &&
-        rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_DATA) {
-        memcpy(data_copy, buf, len);
-        data_copy_len = len;
-    }
-}
-
 /* NEW_TOKEN goes from server to client only: one in a client's packet
  * (here its own DATA, renumbered, with nothing but the frame) is dropped
  * and counted, and the connection goes on. */
@@ -495,12 +488,14 @@ Test(zrtt, a_new_token_frame_from_a_client_is_counted_and_ignored)
     size_t n = returning(&s, 31, 0, &a, &b, &c, tok);
     data_copy_len = 0;
     syn_from = a;
-    s.tap = tap_data;
+    want_data = 1;
+    s.tap = tap_syn;
     sim_app open = client_tpl;
     open.no_shutdown = 1; /* the connection stays */
     int i = sim_connect(&s, a, b, &open, NULL);
     sim_run_until(&s, s.now + RUDP_SEC(1)); /* the request delivered */
     s.tap = NULL;
+    want_data = 0;
     cr_assert(gt(sz, data_copy_len, 0));
     rudp_hdr h;
     cr_assert(gt(int, rudp_wire_hdr_decode(data_copy, data_copy_len, &h), 0));
