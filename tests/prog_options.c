@@ -42,7 +42,7 @@
  *   - TCP_CONGESTION "vegas" and "htcp" (IPv4; set on a listener before
  *     listen(), a client before connect(), both connected sockets after)
  *     and "scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
- *     "hybla", "illinois", "yeah", "lp", "nv", "cdg" (on the connected
+ *     "hybla", "illinois", "yeah", "lp", "nv", "cdg", "copa" (on the connected
  *     client; dctcp reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
@@ -446,7 +446,8 @@ static void check_cc_names(void)
      * was negotiated, and this connection did not negotiate it (it did not
      * start with dctcp) */
     static const char *const more[] = {"scalable", "westwood", "highspeed", "bic", "veno", "dctcp",
-                                       "hybla",    "illinois", "yeah",      "lp",  "nv",   "cdg"};
+                                       "hybla",    "illinois", "yeah",      "lp",  "nv",   "cdg",
+                                       "copa"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)

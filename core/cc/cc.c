@@ -25,6 +25,7 @@ static const rudp_cc_ops *const all[] = {
     &rudp_cc_lp,
     &rudp_cc_nv,
     &rudp_cc_cdg,
+    &rudp_cc_copa,
 };
 
 const rudp_cc_ops *const rudp_cc_default = &rudp_cc_bbr;

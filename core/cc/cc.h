@@ -168,6 +168,7 @@ extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah 
 extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
 extern const rudp_cc_ops rudp_cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
 extern const rudp_cc_ops rudp_cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
+extern const rudp_cc_ops rudp_cc_copa;     /* cc_copa.c: Copa's default mode (NSDI 2018), delay-aware */
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp_cc_dctcp_reno;
@@ -286,5 +287,15 @@ void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out);
 /* e^(-ux / 1e6) x (2^32 - 1), 0 from ux = 2^24 (Linux's nexp_u32): CDG's
  * probability of not backing off at a gradient of ux / 42 us. */
 uint32_t rudp_cc_cdg_nexp(uint32_t ux);
+
+enum { RUDP_COPA_UP = 1, RUDP_COPA_DOWN = -1 };
+typedef struct rudp_cc_copa_info {
+    rudp_time min_rtt;       /* least RTT of the last 10 s; RUDP_TIME_NEVER before one */
+    rudp_time standing_rtt;  /* least RTT of the last srtt/2; RUDP_TIME_NEVER before one */
+    uint64_t velocity;       /* the window's speed, a power of 2 */
+    int direction;           /* RUDP_COPA_UP, RUDP_COPA_DOWN, 0 before the first round */
+    int slow_start;
+} rudp_cc_copa_info;
+void rudp_cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out);
 
 #endif

@@ -488,6 +488,9 @@ def cmd_table(d):
         T.grid(head, rows)
         T.out()
 
+    for sc in ("B18", "B19"):
+        if sc in scenarios:
+            trace_table(T, sc, res, trs, nruns, med, n_ok, meta)
     if "B17" in scenarios:
         fetch_table(T, res, trs, nruns, med, n_ok, meta)
     if any(k[0] == "B17T" for k in res):
@@ -596,6 +599,52 @@ def cmd_table(d):
     with open(os.path.join(d, "table.txt"), "w") as f:
         f.write(text)
     write_plot(d, dat, trs, meta)
+
+
+# Issue 32's targets on the recorded LTE links, against kernel bbr in the
+# same run: the delay-aware mode (rudp-copa) at least 0.9x its goodput with
+# at most 0.5x its ping p95; the default (rudp-bbr) no worse on either.
+TRACE_DELAY_AWARE = {"rudp-copa": (0.9, 0.5)}
+TRACE_DEFAULT = {"rudp-bbr": (1.0, 1.0)}
+
+
+def trace_table(T, sc, res, trs, nruns, med, n_ok, meta):
+    """B18/B19: goodput and the delay a ping met in the same queue, each
+    beside kernel bbr's; kernel bbr against the trace's capacity as the
+    check that the link is what it claims."""
+    T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+    head = ["transport", "Mbit/s", "x tcp-bbr", "ping p50 ms", "p95 ms", "p99 ms", "p95 x tcp-bbr",
+            "ping loss%", "retx%", "q drops", "target", "runs"]
+    rows = []
+    bg, bp = med(sc, "tcp-bbr", "goodput"), med(sc, "tcp-bbr", "ping_p95_ms")
+    for tr in trs:
+        if (sc, tr, "goodput") not in res:
+            continue
+        g, p95 = med(sc, tr, "goodput"), med(sc, tr, "ping_p95_ms")
+        rg, rp = ratio(g, bg), ratio(p95, bp)
+        tgt = ""
+        want = TRACE_DELAY_AWARE.get(tr) or TRACE_DEFAULT.get(tr)
+        if want and rg is not None and rp is not None:
+            ok = rg >= want[0] - (0.02 if tr in TRACE_DEFAULT else 0) and \
+                rp <= want[1] + (0.05 if tr in TRACE_DEFAULT else 0)
+            tgt = "%s (>=%.1fx, <=%.1fx)" % ("met" if ok else "MISSED", want[0], want[1])
+        rows.append([tr, fmt(g, "%.2f"), fmt(rg, "%.2f") if tr != "tcp-bbr" else "",
+                     fmt(med(sc, tr, "ping_p50_ms"), "%.0f"), fmt(p95, "%.0f"),
+                     fmt(med(sc, tr, "ping_p99_ms"), "%.0f"),
+                     fmt(rp, "%.2f") if tr != "tcp-bbr" else "",
+                     fmt(med(sc, tr, "ping_loss_pct"), "%.1f"), fmt(med(sc, tr, "retx_pct"), "%.2f"),
+                     fmt(med(sc, tr, "qdrops"), "%.0f"), tgt,
+                     "%d/%s" % (n_ok(sc, tr, "goodput"), nruns)])
+    T.grid(head, rows)
+    cap, link = med(sc, "tcp-bbr", "cap_mbps"), med(sc, "tcp-bbr", "link_mbps")
+    T.out("  check: tcp-bbr %s Mbit/s of goodput; the trace offered %s Mbit/s over its run's window "
+          "(its link carried %s, IP bytes): goodput is %s of the capacity." %
+          (fmt(bg, "%.2f"), fmt(cap, "%.2f"), fmt(link, "%.2f"),
+           fmt(None if ratio(bg, cap) is None else 100 * ratio(bg, cap), "%.0f%%")))
+    T.out("  ping: 64-byte UDP through the a -> b queue behind the bulk data, round trip "
+          "(base 40 ms); nearest-rank percentiles of the echoes that came back. target: issue "
+          "32's, against tcp-bbr in the same run (default rudp-bbr: no worse, 2 %/5 % noise "
+          "allowed).")
 
 
 def fetch_table(T, res, trs, nruns, med, n_ok, meta, sc="B17"):

@@ -711,7 +711,8 @@ int shim_config_load(void)
             return bad("RUDP_CC", v,
                        "the name of a congestion controller: bbr (default), cubic, newreno, "
                        "vegas, htcp, scalable, westwood, highspeed, bic, veno, "
-                       "dctcp (runs as dctcp-reno: no ECN), hybla, illinois, yeah, lp, nv, cdg");
+                       "dctcp (runs as dctcp-reno: no ECN), hybla, illinois, yeah, lp, nv, cdg, "
+                       "copa (delay-aware, for cellular links)");
         shim_cfg.rudp.cc = cc;
     }
     return check_together();

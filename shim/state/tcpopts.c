@@ -38,6 +38,7 @@ static const struct {
     {"lp", "lp"},
     {"nv", "nv"},
     {"cdg", "cdg"},
+    {"copa", "copa"}, /* rudp's alone: no Linux module of the name */
 };
 
 const rudp_cc_ops *shim_cc_by_tcp_name(const char *name)

@@ -88,6 +88,7 @@ client_cc yeah
 client_cc lp
 client_cc nv
 client_cc cdg
+client_cc copa
 
 echo "listener-tos 48" >&3
 wait_line "$T/hold.out" '^listener tos 48' 20 || { show "$T/hold.out"; fail "hold: listener tos not set"; }
