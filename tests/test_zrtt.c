@@ -81,23 +81,29 @@ static const rudp_stats *st(const sim *s, int ep)
     return rudp_ctx_stats(s->ep[ep].ctx);
 }
 
-/* What the tap saw from `syn_from`: its first SYN (syn_copy) and, with
- * want_data, its latest DATA (data_copy). */
-static uint8_t syn_copy[1500], data_copy[1500];
-static size_t syn_copy_len, data_copy_len;
+/* What the tap saw of `syn_from`: its first SYN (syn_copy), with
+ * want_data its latest DATA (data_copy), and the first SYNACK to it
+ * (synack_copy). */
+static uint8_t syn_copy[1500], data_copy[1500], synack_copy[256];
+static size_t syn_copy_len, data_copy_len, synack_copy_len;
 static int syn_from, want_data;
 static void tap_syn(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
-    (void)s, (void)to;
+    (void)s;
     rudp_hdr h;
-    if (from != syn_from || len > sizeof syn_copy || rudp_wire_hdr_decode(buf, len, &h) <= 0)
+    if ((from != syn_from && to != syn_from) || len > sizeof syn_copy ||
+        rudp_wire_hdr_decode(buf, len, &h) <= 0)
         return;
-    if (h.type == RUDP_PKT_SYN && !syn_copy_len) {
+    if (from == syn_from && h.type == RUDP_PKT_SYN && !syn_copy_len) {
         memcpy(syn_copy, buf, len);
         syn_copy_len = len;
-    } else if (h.type == RUDP_PKT_DATA && want_data) {
+    } else if (from == syn_from && h.type == RUDP_PKT_DATA && want_data) {
         memcpy(data_copy, buf, len);
         data_copy_len = len;
+    } else if (to == syn_from && h.type == RUDP_PKT_SYNACK && !synack_copy_len &&
+               len <= sizeof synack_copy) {
+        memcpy(synack_copy, buf, len);
+        synack_copy_len = len;
     }
 }
 
@@ -514,5 +520,38 @@ Test(zrtt, a_new_token_frame_from_a_client_is_counted_and_ignored)
     cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
     cr_assert(not(corrupt));
     cr_assert(not(s.apps[i].error));
+    sim_free(&s);
+}
+
+/* An observer who copies a SYNACK that refused the client's 0-RTT bytes
+ * and sends it first, flagged ZRTT, from another address: the client must
+ * not take its bytes for delivered (they would be lost). The client takes
+ * a SYNACK only from its server's address; it sends the bytes again. */
+Test(zrtt, a_forged_zrtt_flag_from_another_address_loses_nothing)
+{
+    sim s;
+    int a, b, c;
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = returning(&s, 41, 0, &a, &b, &c, tok);
+    tok[8] ^= 1; /* refused: the SYNACK has no flag */
+    synack_copy_len = 0;
+    syn_copy_len = 1; /* not the SYN */
+    syn_from = a;
+    s.tap = tap_syn;
+    int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
+    sim_run_until(&s, s.now + OWD + RUDP_MS(1)); /* the SYNACK just left b */
+    s.tap = NULL;
+    cr_assert(gt(sz, synack_copy_len, 0));
+    synack_copy[3] = (uint8_t)(synack_copy[3] | (RUDP_PKTF_ZRTT << 4));
+    uint64_t unknown = st(&s, a)->unknown_conn;
+    sim_inject(&s, &s.ep[c].addr, a, synack_copy, synack_copy_len); /* ahead of the real one */
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, st(&s, a)->unknown_conn, unknown + 1), "the copy was not taken");
+    cr_assert(eq(int, rudp_conn_zero_rtt(s.apps[i].conn), 0));
+    cr_assert(eq(u64, st(&s, a)->zero_rtt_resent, 1), "the bytes went again");
+    int corrupt = 0;
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "delivered, once");
+    cr_assert(not(corrupt));
+    cr_assert(s.apps[i].established && !s.apps[i].error);
     sim_free(&s);
 }
