@@ -60,8 +60,11 @@ UNIT_BIN := $(BUILD)/tests/unit
 
 # Programs of the tests, benchmarks and chat demo: each tests/prog_*.c and
 # integration/*/*.c is one, built to $(BUILD)/progs/ (integration/lib/lib.sh:
-# $BIN), apart from the user's tools.
-PROG_SRC := $(wildcard tests/prog_*.c) $(wildcard integration/*/*.c)
+# $BIN), apart from the user's tools. A program of MULTI_PROGS is several
+# files: main in P.c, its parts P_*.c beside it, their private header P.h.
+MULTI_PROGS := integration/emu/linkemu integration/chat/chatd
+PROG_PARTS_SRC := $(foreach p,$(MULTI_PROGS),$(wildcard $(p)_*.c))
+PROG_SRC := $(filter-out $(PROG_PARTS_SRC),$(wildcard tests/prog_*.c) $(wildcard integration/*/*.c))
 PROG_BIN := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_SRC))))
 
 # The user's tools, sources in tools/, and only they in $(BUILD)/bin/
@@ -133,13 +136,15 @@ $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
 	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) $(LDLIBS_ALL)
 
 # Programs are plain C, no -Wconversion, built from one file each; the test
-# programs that include tests/progutil.h are linked with tests/progutil.c.
+# programs that include tests/progutil.h are linked with tests/progutil.c,
+# a program of MULTI_PROGS with its parts.
 PROG_WITH_UTIL := $(shell grep -l '"progutil.h"' tests/prog_*.c)
 PROG_UTIL = $(if $(filter $(PROG_WITH_UTIL),$(1)),tests/progutil.c)
+PROG_PARTS = $(if $(filter $(basename $(1)),$(MULTI_PROGS)),$(wildcard $(basename $(1))_*.c))
 define prog_rule
-$(BUILD)/progs/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call PROG_UTIL,$(1)),tests/progutil.h)
+$(BUILD)/progs/$(notdir $(basename $(1))): $(1) $(call PROG_UTIL,$(1)) $(if $(call PROG_UTIL,$(1)),tests/progutil.h) $(call PROG_PARTS,$(1)) $(if $(call PROG_PARTS,$(1)),$(basename $(1)).h)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) -lm $$(LDLIBS_ALL)
+	$$(CC) $$(CFLAGS_ALL) -Icore -o $$@ $$< $(call PROG_UTIL,$(1)) $(call PROG_PARTS,$(1)) -lm $$(LDLIBS_ALL)
 endef
 $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 # prog_execstate linked static too: an image no preload reaches (t_prog_spawn,

@@ -265,7 +265,22 @@ void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
         send_syn(c, now);
 }
 
+/* The SYNACK, to the peer (to NULL) or to `to`: the same client's SYN from
+ * another port of its address (ctx.c, zrtt_other_port), where it goes once,
+ * on no timer, and moves nothing. */
+static void synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to);
+
 static void send_synack(rudp_conn *c, rudp_time now)
+{
+    synack_to(c, now, NULL);
+}
+
+void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
+{
+    synack_to(c, now, to);
+}
+
+static void synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -295,6 +310,12 @@ static void send_synack(rudp_conn *c, rudp_time now)
         c->hs_bytes_out += (uint32_t)n;
     }
     c->hs_count++;
+    if (to) {
+        rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, (size_t)n);
+        rudp__send(c->ctx, c->sock, to, c->has_local ? &c->local : NULL, c->send_tag, buf,
+                   (size_t)n);
+        return;
+    }
     c->hs_sample_ok = c->hs_count == 1;
     c->hs_sent_time = now;
     rudp__conn_send(c, buf, (size_t)n);
@@ -442,6 +463,10 @@ void rudp__zrtt_established(rudp_conn *c, rudp_time now)
     c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
     rudp__conn_established(c, now, "0-RTT token");
     c->zrtt_unconfirmed = 1;
+    /* found by its token's ID while unconfirmed (ctx.c, zrtt_other_port);
+     * without memory for the table, only that protection is lost */
+    HASH_ADD(hh_zrtt, ctx->by_zrtt, zrtt_id, sizeof c->zrtt_id, c);
+    c->in_zrtt_table = c->hh_zrtt.tbl != NULL;
     c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
     rudp__queue(c, RUDP_Q_HAND);     /* as after the first DATA (conn_input.c) */
     ctx->stats.conns_accepted++;

@@ -121,6 +121,8 @@ struct rudp_conn {
     unsigned zrtt_taken : 1;
     unsigned zrtt_unconfirmed : 1;
     unsigned token_due : 1;
+    unsigned in_zrtt_table : 1;
+    uint64_t zrtt_id; /* server: the ID of the token the SYN's bytes were taken with */
     uint8_t new_token_len;
     uint8_t new_token[RUDP_TOKEN_MAX];
 
@@ -183,6 +185,7 @@ struct rudp_conn {
     rudp_conn *all_next, *all_prev; /* ctx->all: every connection */
     UT_hash_handle hh;      /* ctx->by_cid, key cid */
     UT_hash_handle hh_peer; /* ctx->by_peer, key pkey */
+    UT_hash_handle hh_zrtt; /* ctx->by_zrtt, key zrtt_id (a server's 0-RTT connection) */
 
     /* lifetime counters for TCP_INFO */
     uint64_t bytes_sent, bytes_received, bytes_retx;
@@ -247,6 +250,7 @@ struct rudp_ctx {
     unsigned cid_member_next;  /* the next rudp__new_cid's member field */
     rudp_conn *by_cid;
     rudp_conn *by_peer;
+    rudp_conn *by_zrtt; /* connections made by a 0-RTT SYN, by token ID (zrtt.c) */
     rudp_listener *listeners;
     rudp_wheel wheel;
     rudp_conn *ev_head, *ev_tail;
@@ -487,6 +491,8 @@ int rudp__zrtt_check_syn(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,
  * data may be taken), 0 if not (counted: replayed, or the register cannot
  * vouch for it), the SYN then handled as one without a token. */
 int rudp__zrtt_record(rudp_ctx *ctx, rudp_time now, uint64_t id, uint32_t issued);
+/* conn.c: c's SYNACK to `to`, once, on no timer (ctx.c, zrtt_other_port). */
+void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to);
 /* Server: c, just made from such a SYN (its SYNACK not yet sent), takes
  * the stream bytes of the SYN's frames (n bytes: unkeyed, the SYN after
  * its header; keyed, decrypted) into its receive stream. Returns 1 if

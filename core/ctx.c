@@ -246,6 +246,10 @@ static void table_remove(rudp_ctx *ctx, rudp_conn *c)
         HASH_DELETE(hh_peer, ctx->by_peer, c);
         c->in_peer_table = 0;
     }
+    if (c->in_zrtt_table) {
+        HASH_DELETE(hh_zrtt, ctx->by_zrtt, c);
+        c->in_zrtt_table = 0;
+    }
 }
 
 rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid)
@@ -419,6 +423,35 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
     rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
+/* An observer on the client's IP address (the same NAT or host) may copy
+ * a 0-RTT SYN and send the copy first from another port: the token holds
+ * there too (it is bound to the IP address: a client's next connection
+ * comes from another port), so the copy makes the connection and its bytes
+ * are taken. The client's own SYN then comes from its port: refused as a
+ * replay, it would make a second connection, and the client would send
+ * the bytes again on it, so the application would receive them twice. It
+ * is the same SYN (same token ID, same client ID, same IP address): while
+ * the connection has heard nothing since, it is answered with that
+ * connection's SYNACK, to where it came from. Nothing moves: the client's
+ * first DATA moves the connection to its port as any new address is taken
+ * (path.c: validated unkeyed, authenticated keyed), and what the server
+ * sent to the copy's port meanwhile goes again there. One SYNACK per SYN
+ * of RUDP_MIN_SYN_SIZE bytes, to an address the token proved: no
+ * amplification. */
+static int zrtt_other_port(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                           const rudp_hdr *h, uint64_t id)
+{
+    rudp_conn *c = NULL;
+    HASH_FIND(hh_zrtt, ctx->by_zrtt, &id, sizeof id, c);
+    if (!c || c->dead || !c->zrtt_unconfirmed || c->sock != sock || c->pkey.cid != h->scid ||
+        c->pkey.addr.family != peer->family ||
+        memcmp(c->pkey.addr.ip, peer->ip, sizeof peer->ip) != 0)
+        return 0;
+    ctx->stats.zero_rtt_other_port++;
+    rudp__conn_synack_to(c, now, peer);
+    return 1;
+}
+
 static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                       const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf, size_t len,
                       size_t hl)
@@ -459,6 +492,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
             return;
         }
         zrtt = rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued);
+        /* the same SYN from another port of its address, after a copy
+         * made the connection: answered as that connection's (zrtt.c) */
+        if (zrtt && zrtt_other_port(ctx, now, sock, peer, h, token_id))
+            return;
     } else if (h->token_len && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
@@ -530,8 +567,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         conn_kill(c);
         return;
     }
-    if (taken)
+    if (taken) {
+        c->zrtt_id = token_id;
         rudp__zrtt_established(c, now);
+    }
     else if (!validated)
         ctx->stats.handshakes_direct++;
 }

@@ -214,6 +214,8 @@ typedef struct rudp_stats {
     uint64_t zero_rtt_invalid;             /* refused: forged, expired, another address's,
                                               or no 0-RTT on this listener */
     uint64_t zero_rtt_full;                /* refused: the strike register could not vouch */
+    uint64_t zero_rtt_other_port;          /* a 0-RTT SYN again from another port of its
+                                              address: answered as its connection's */
     /* a client's */
     uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
     uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */

@@ -157,8 +157,10 @@ void rudp__zrtt_issue(rudp_conn *c, rudp_time now)
 
 void rudp__zrtt_on_token(rudp_conn *c, const uint8_t *tok, size_t len)
 {
-    if (c->is_server || len > sizeof c->new_token)
+    if (c->is_server || len > sizeof c->new_token) {
+        c->ctx->stats.protocol_errors++; /* server to client only: dropped, counted */
         return;
+    }
     memcpy(c->new_token, tok, len);
     c->new_token_len = (uint8_t)len;
     rudp__conn_event(c, RUDP_EV_TOKEN);

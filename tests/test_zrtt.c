@@ -81,16 +81,29 @@ static const rudp_stats *st(const sim *s, int ep)
     return rudp_ctx_stats(s->ep[ep].ctx);
 }
 
-/* The first datagram from `from` to `to` after a mark, as the tap saw it. */
-static uint8_t syn_copy[1500];
-static size_t syn_copy_len;
-static int syn_from;
+/* What the tap saw of `syn_from`: its first SYN (syn_copy), with
+ * want_data its latest DATA (data_copy), and the first SYNACK to it
+ * (synack_copy). */
+static uint8_t syn_copy[1500], data_copy[1500], synack_copy[256];
+static size_t syn_copy_len, data_copy_len, synack_copy_len;
+static int syn_from, want_data;
 static void tap_syn(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
-    (void)s, (void)to;
-    if (from == syn_from && !syn_copy_len && rudp_is_syn(buf, len) && len <= sizeof syn_copy) {
+    (void)s;
+    rudp_hdr h;
+    if ((from != syn_from && to != syn_from) || len > sizeof syn_copy ||
+        rudp_wire_hdr_decode(buf, len, &h) <= 0)
+        return;
+    if (from == syn_from && h.type == RUDP_PKT_SYN && !syn_copy_len) {
         memcpy(syn_copy, buf, len);
         syn_copy_len = len;
+    } else if (from == syn_from && h.type == RUDP_PKT_DATA && want_data) {
+        memcpy(data_copy, buf, len);
+        data_copy_len = len;
+    } else if (to == syn_from && h.type == RUDP_PKT_SYNACK && !synack_copy_len &&
+               len <= sizeof synack_copy) {
+        memcpy(synack_copy, buf, len);
+        synack_copy_len = len;
     }
 }
 
@@ -421,4 +434,124 @@ Test(zrtt, new_token_frames_decode_and_malformed_ones_are_rejected)
     cr_assert(eq(int, rudp_wire_frame_decode(f, sizeof f, &fr), -EBADMSG), "too long");
     cr_assert(eq(int, rudp_wire_new_token_encode(f, sizeof f, tok, 0), -EINVAL));
     cr_assert(eq(int, rudp_wire_new_token_encode(f, 10, tok, sizeof tok), -ENOBUFS));
+}
+
+/* An observer on the client's IP address (same NAT, same host) copies a
+ * 0-RTT SYN and sends the copy first, from another port: the token holds
+ * (it is bound to the IP address, not the port), so the copy's connection
+ * takes the bytes. The real SYN must not then make the server application
+ * receive them a second time (its token refused, the client sending them
+ * again after the handshake): it is the same client's SYN (same ID, same
+ * token), which the server answers as the connection's, moved to the real
+ * port, with the ZRTT flag. */
+Test(zrtt, a_copy_from_another_port_sent_first_delivers_the_data_once)
+{
+    for (int keyed = 0; keyed < 2; keyed++) {
+        sim s;
+        int a, b, c;
+        uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+        size_t n = returning(&s, 21 + (uint64_t)keyed, keyed, &a, &b, &c, tok);
+        syn_copy_len = 0;
+        syn_from = a;
+        s.tap = tap_syn;
+        int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
+        sim_run_until(&s, s.now + RUDP_US(10));
+        s.tap = NULL;
+        cr_assert(gt(sz, syn_copy_len, 0));
+        rudp_addr other = s.ep[a].addr;
+        other.port = (uint16_t)(other.port + 1000);
+        sim_inject(&s, &other, b, syn_copy, syn_copy_len); /* ahead of the real one */
+        sim_run_until(&s, s.now + RUDP_SEC(3));
+        int corrupt = 0;
+        cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "keyed %d: the request once",
+                  keyed);
+        cr_assert(not(corrupt));
+        cr_assert(s.apps[i].established && !s.apps[i].error);
+        cr_assert(eq(int, rudp_conn_zero_rtt(s.apps[i].conn), 1), "the client was told so");
+        cr_assert(eq(u64, st(&s, a)->zero_rtt_resent, 0));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_other_port, 1));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_accepted, 1));
+        /* once the client was heard, the copy again from another port is a
+         * replay: an ordinary SYN, nothing taken */
+        other.port = (uint16_t)(other.port + 1);
+        sim_inject(&s, &other, b, syn_copy, syn_copy_len);
+        sim_run_until(&s, s.now + RUDP_SEC(3));
+        cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_other_port, 1));
+        cr_assert(eq(u64, st(&s, b)->zero_rtt_replayed, 1));
+        sim_free(&s);
+    }
+}
+
+/* NEW_TOKEN goes from server to client only: one in a client's packet
+ * (here its own DATA, renumbered, with nothing but the frame) is dropped
+ * and counted, and the connection goes on. */
+Test(zrtt, a_new_token_frame_from_a_client_is_counted_and_ignored)
+{
+    sim s;
+    int a, b, c;
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = returning(&s, 31, 0, &a, &b, &c, tok);
+    data_copy_len = 0;
+    syn_from = a;
+    want_data = 1;
+    s.tap = tap_syn;
+    sim_app open = client_tpl;
+    open.no_shutdown = 1; /* the connection stays */
+    int i = sim_connect(&s, a, b, &open, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1)); /* the request delivered */
+    s.tap = NULL;
+    want_data = 0;
+    cr_assert(gt(sz, data_copy_len, 0));
+    rudp_hdr h;
+    cr_assert(gt(int, rudp_wire_hdr_decode(data_copy, data_copy_len, &h), 0));
+    h.pn += 5; /* ahead of the client's own */
+    uint8_t pkt[200];
+    int k = rudp_wire_hdr_encode(pkt, sizeof pkt, &h);
+    cr_assert(gt(int, k, 0));
+    int f = rudp_wire_new_token_encode(pkt + k, sizeof pkt - (size_t)k, tok, n);
+    cr_assert(gt(int, f, 0));
+    uint64_t errors = st(&s, b)->protocol_errors, issued = st(&s, b)->tokens_issued;
+    sim_inject(&s, &s.ep[a].addr, b, pkt, (size_t)(k + f));
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, st(&s, b)->protocol_errors, errors + 1));
+    cr_assert(eq(u64, st(&s, b)->tokens_issued, issued));
+    int corrupt = 0;
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ));
+    cr_assert(not(corrupt));
+    cr_assert(not(s.apps[i].error));
+    sim_free(&s);
+}
+
+/* An observer who copies a SYNACK that refused the client's 0-RTT bytes
+ * and sends it first, flagged ZRTT, from another address: the client must
+ * not take its bytes for delivered (they would be lost). The client takes
+ * a SYNACK only from its server's address; it sends the bytes again. */
+Test(zrtt, a_forged_zrtt_flag_from_another_address_loses_nothing)
+{
+    sim s;
+    int a, b, c;
+    uint8_t tok[RUDP_TOKEN_MAX_BYTES];
+    size_t n = returning(&s, 41, 0, &a, &b, &c, tok);
+    tok[8] ^= 1; /* refused: the SYNACK has no flag */
+    synack_copy_len = 0;
+    syn_copy_len = 1; /* not the SYN */
+    syn_from = a;
+    s.tap = tap_syn;
+    int i = sim_connect_token(&s, a, b, &client_tpl, tok, n);
+    sim_run_until(&s, s.now + OWD + RUDP_MS(1)); /* the SYNACK just left b */
+    s.tap = NULL;
+    cr_assert(gt(sz, synack_copy_len, 0));
+    synack_copy[3] = (uint8_t)(synack_copy[3] | (RUDP_PKTF_ZRTT << 4));
+    uint64_t unknown = st(&s, a)->unknown_conn;
+    sim_inject(&s, &s.ep[c].addr, a, synack_copy, synack_copy_len); /* ahead of the real one */
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, st(&s, a)->unknown_conn, unknown + 1), "the copy was not taken");
+    cr_assert(eq(int, rudp_conn_zero_rtt(s.apps[i].conn), 0));
+    cr_assert(eq(u64, st(&s, a)->zero_rtt_resent, 1), "the bytes went again");
+    int corrupt = 0;
+    cr_assert(eq(u64, server_bytes(&s, b, &corrupt), 2 * REQ), "delivered, once");
+    cr_assert(not(corrupt));
+    cr_assert(s.apps[i].established && !s.apps[i].error);
+    sim_free(&s);
 }

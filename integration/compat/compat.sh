@@ -30,7 +30,7 @@
 #                               hang with libasan preloaded, shim or not (as
 #                               lib.sh does for curl)
 
-case "$BUILD" in */asan*) ASAN_RUN=1 ;; *) ASAN_RUN=0 ;; esac
+case "$SAN" in asan) ASAN_RUN=1 ;; *) ASAN_RUN=0 ;; esac
 
 regular_ldp() {
     _r=${BUILD%/asan}/librudp_shim.so

@@ -122,8 +122,8 @@ bat_range() {
 bat_no_asan() {
     [ "$ASAN_RUN" = 1 ] || return 0
     APP_LDP=$(regular_ldp)
-    # bg_app's preload (lib.sh's shim_preload) follows BUILD
-    BUILD=${BUILD%/asan} SHIM=$APP_LDP
+    # bg_app's preload (lib.sh's shim_preload) follows BUILD and SAN
+    BUILD=${BUILD%/asan} SAN=none SHIM=$APP_LDP
     echo "note: the programs under the regular shim ($APP_LDP) in an ASan run: $1"
 }
 

@@ -57,6 +57,16 @@ while [ ! -f "$ROOT/integration/lib/lib.sh" ] && [ "$ROOT" != / ]; do ROOT=$(dir
     { echo "lib.sh: no integration/lib/lib.sh at or above $(dirname "$0")" >&2; exit 1; }
 BUILD=${RUDP_SHIM_BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+# SAN: the sanitizer of the build (make asan/tsan/ubsan build into
+# build/asan, build/tsan, build/ubsan), none otherwise. From the build
+# directory's own name only: a checkout whose path holds "asan" (a clone
+# in /tmp/asan14) is not an ASan build.
+case "${BUILD%/}" in
+*/build/asan) SAN=asan ;;
+*/build/tsan) SAN=tsan ;;
+*/build/ubsan) SAN=ubsan ;;
+*) SAN=none ;;
+esac
 SHIM=$BUILD/librudp_shim.so
 # BIN: the test and benchmark programs (make progs); TOOLS: the user's
 # tools as make leaves them (rudp-run, rudp-stat, rudp-plot, rudp.lua).
@@ -66,8 +76,8 @@ TOOLS=$BUILD/bin
 # LD_PRELOAD="$(shim_preload)" directly) gets under_shim's options: leaks
 # are not checked in programs that are not ours (bash, a python3 wrapper
 # script, leaks at exit), which LeakSanitizer would fail with exit 23.
-case "$BUILD" in
-*/asan*) export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" ;;
+case "$SAN" in
+asan) export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}" ;;
 esac
 # The system's python3 where there is one: a version manager's wrapper
 # first in PATH can take a second per start.
@@ -143,17 +153,17 @@ need_tun() {
 
 # Preload line: ASan builds need libasan ahead of the shim.
 shim_preload() {
-    case "$BUILD" in
-        */asan*) echo "$(gcc -print-file-name=libasan.so):$SHIM" ;;
-        */tsan*) echo "$(gcc -print-file-name=libtsan.so):$SHIM" ;;
+    case "$SAN" in
+        asan) echo "$(gcc -print-file-name=libasan.so):$SHIM" ;;
+        tsan) echo "$(gcc -print-file-name=libtsan.so):$SHIM" ;;
         *) echo "$SHIM" ;;
     esac
 }
 
 under_shim() {
     [ -f "$SHIM" ] || fail "shim not built: $SHIM"
-    case "$BUILD:$1" in
-    */asan*:curl)
+    case "$SAN:$1" in
+    asan:curl)
         # curl deadlocks in setlocale() with libasan preloaded, shim or
         # not (Debian 12): in ASan runs curl uses the regular shim, its
         # peers keep the ASan one.

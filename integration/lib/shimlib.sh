@@ -78,8 +78,8 @@ fi
 # or a shell session that calls curl, APP_USES_CURL=1) gets the regular
 # shim; its peers keep the ASan one.
 app_ldp() {
-    case "$BUILD" in
-    */asan*)
+    case "$SAN" in
+    asan)
         for _a in "$@"; do
             if [ "${_a##*/}" = curl ] || [ "${APP_USES_CURL:-0}" = 1 ]; then
                 echo "$ROOT/build/librudp_shim.so"

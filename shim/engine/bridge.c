@@ -336,6 +336,13 @@ static void bridge_failed(bridge *b, int err)
     if (err == -ECONNRESET && b->established && b->unix_up && !b->app_gone && !b->hup &&
         b->efd >= 0)
         shim_appfd_reset_mark(slot_of(b), b->efd);
+    /* A 0-RTT connect already said 0 and the app wrote its request into
+     * the SYN: a refusal now must not read as the server's clean close
+     * (EOF after a request is an answer of nothing). Linux's TFO connect
+     * says ECONNREFUSED on the read; an error is what we can say here
+     * (ECONNRESET, the unix end's; SO_ERROR has the cause). */
+    if (b->early && !b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
+        shim_appfd_reset_mark(slot_of(b), b->efd);
     const uint8_t *p;
     if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
         rudp_conn_peek(b->conn, &p) > 0) {

@@ -654,10 +654,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
         s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)
         say(line, arg, "0-rtt: tokens issued %llu, accepted %llu, refused: replayed %llu invalid "
-                       "%llu register full %llu; client: sent %llu, refused and sent again %llu",
+                       "%llu register full %llu; the SYN again from another port %llu; client: "
+                       "sent %llu, refused and sent again %llu",
             (ull)s->tokens_issued, (ull)s->zero_rtt_accepted, (ull)s->zero_rtt_replayed,
-            (ull)s->zero_rtt_invalid, (ull)s->zero_rtt_full, (ull)s->zero_rtt_sent,
-            (ull)s->zero_rtt_resent);
+            (ull)s->zero_rtt_invalid, (ull)s->zero_rtt_full, (ull)s->zero_rtt_other_port,
+            (ull)s->zero_rtt_sent, (ull)s->zero_rtt_resent);
     if (shim_key() || s->handshakes_rejected || s->auth_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu",

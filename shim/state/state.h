@@ -385,7 +385,7 @@ void shim_epollreg_atfork_prepare(void);
 void shim_epollreg_atfork_parent(void);
 void shim_epollreg_atfork_child(void);
 
-/* ---- tokens.c: the client's 0-RTT tokens, one file per server ---- */
+/* ---- tokens.c: the client's 0-RTT tokens, in files, bounded ---- */
 
 /* Takes (and removes: single use) the token stored for the server at
  * `peer` in this mode (keyed or not) into out (cap bytes); returns its

@@ -3,8 +3,9 @@
  * processes: curl is a new process per fetch, and its next connection to a
  * server must find the token the last one was given.
  *
- * One file per server address (and mode: keyed or not, a token being
- * worthless to the other) in a directory of the user's own:
+ * One file per bucket of server addresses (and mode: keyed or not, a token
+ * being worthless to the other; at most TOKEN_BUCKETS per mode and family,
+ * below) in a directory of the user's own:
  * $XDG_RUNTIME_DIR/rudp-tokens when that is set (absolute), else
  * /tmp/rudp-tokens-UID. The directory is made with mode 0700 and, as key
  * files are (base/key.c), checked before use: not a symbolic link, a
@@ -13,14 +14,13 @@
  * one). Files are opened without following links, relative to the
  * checked directory.
  *
- * Tokens are single use: taking one renames it to a name of this process's
- * own first (so two processes cannot both take it), then reads and removes
- * it. A new one arrives with each connection and replaces the file
- * (written under a temporary name, then renamed over it).
+ * Tokens are single use: taking one renames it to a temporary name first
+ * (so two processes cannot both take it), then reads and removes it. A
+ * new one arrives with each connection and replaces the file (written
+ * under a temporary name, then renamed over it).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,48 +60,80 @@ static int open_dir(void)
     return fd;
 }
 
-/* The file name for a server: mode, family, address and port in hex (an
- * IPv4-mapped address names a file of its own: at worst one 0-RTT less). */
-static void file_name(const rudp_addr *peer, int keyed, char out[64])
+/* At most TOKEN_BUCKETS files per mode and family: a program that visits
+ * 100,000 servers must not leave 100,000 files (each a page of tmpfs, and
+ * never removed: tokens expire after a day, their files did not). A
+ * server's token goes in the file of its address's bucket, behind the
+ * address and port it is for; another server of the same bucket replaces
+ * it (that server's next connection pays one round trip, nothing else).
+ * The temporary names are one per bucket too, so a process killed between
+ * two steps leaves nothing that grows. */
+#define TOKEN_BUCKETS 256
+#define TOKEN_ADDR 19 /* family(1) | ip(16) | port(2) */
+
+/* The file name for a server: mode, family, bucket (FNV-1a of the address
+ * and port). */
+static void file_name(const rudp_addr *peer, int keyed, char out[16])
 {
+    uint32_t h = 2166136261u;
     const uint8_t *ip = peer->ip;
     size_t n = peer->family == 2 ? 4 : 16;
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    out[o++] = keyed ? 'k' : 'u';
-    out[o++] = n == 4 ? '4' : '6';
-    out[o++] = '-';
-    for (size_t i = 0; i < n; i++) {
-        out[o++] = hex[ip[i] >> 4];
-        out[o++] = hex[ip[i] & 15];
-    }
-    snprintf(out + o, 64 - o, "-%u", (unsigned)peer->port);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ip[i]) * 16777619u;
+    h = (h ^ (uint8_t)(peer->port >> 8)) * 16777619u;
+    h = (h ^ (uint8_t)peer->port) * 16777619u;
+    snprintf(out, 16, "%c%c-%02x", keyed ? 'k' : 'u', n == 4 ? '4' : '6',
+             (unsigned)(h % TOKEN_BUCKETS));
+}
+
+/* What a file begins with: the server it is for (an IPv4-mapped address
+ * is another server than the IPv4 one: at worst one 0-RTT less). */
+static void addr_head(const rudp_addr *peer, uint8_t out[TOKEN_ADDR])
+{
+    memset(out, 0, TOKEN_ADDR);
+    out[0] = peer->family == 2 ? 4 : 6;
+    memcpy(out + 1, peer->ip, peer->family == 2 ? 4 : 16);
+    out[17] = (uint8_t)(peer->port >> 8);
+    out[18] = (uint8_t)peer->port;
+}
+
+/* Reads file `name` in dir (a regular file of ours, not a link): the
+ * token in it for peer, into out; its length, 0 if none or another's. */
+static size_t read_token(int dir, const char *name, const rudp_addr *peer, uint8_t *out,
+                         size_t cap)
+{
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint8_t buf[TOKEN_ADDR + TOKEN_FILE_MAX + 1], want[TOKEN_ADDR];
+    ssize_t r = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+        r = read(fd, buf, sizeof buf);
+    real_close(fd);
+    addr_head(peer, want);
+    if (r <= TOKEN_ADDR || (size_t)r > TOKEN_ADDR + TOKEN_FILE_MAX ||
+        memcmp(buf, want, TOKEN_ADDR) != 0 || (size_t)r - TOKEN_ADDR > cap)
+        return 0;
+    memcpy(out, buf + TOKEN_ADDR, (size_t)r - TOKEN_ADDR);
+    return (size_t)r - TOKEN_ADDR;
 }
 
 size_t shim_tokens_take(const rudp_addr *peer, int keyed, uint8_t *out, size_t cap)
 {
-    static atomic_uint counter;
     int dir = open_dir();
     if (dir < 0)
         return 0;
-    char name[64], mine[96];
+    char name[16], mine[32];
     file_name(peer, keyed, name);
-    snprintf(mine, sizeof mine, ".%s.take.%d.%u", name, (int)getpid(),
-             atomic_fetch_add(&counter, 1));
+    snprintf(mine, sizeof mine, ".%s.take", name);
     size_t got = 0;
-    if (renameat(dir, name, dir, mine) == 0) {
-        int fd = openat(dir, mine, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
-            uint8_t buf[TOKEN_FILE_MAX];
-            ssize_t r = read(fd, buf, sizeof buf);
-            if (r > 0 && (size_t)r <= cap) {
-                memcpy(out, buf, (size_t)r);
-                got = (size_t)r;
-            }
-        }
-        if (fd >= 0)
-            real_close(fd);
+    /* Another server's token in the bucket is left where it is. Ours is
+     * renamed away first, so that two processes cannot both take it (the
+     * rename is atomic); read again there, it is ours if it still names
+     * this server (one put since would have replaced it). */
+    if (read_token(dir, name, peer, out, cap) && renameat(dir, name, dir, mine) == 0) {
+        got = read_token(dir, mine, peer, out, cap);
         unlinkat(dir, mine, 0);
     }
     real_close(dir);
@@ -110,21 +142,27 @@ size_t shim_tokens_take(const rudp_addr *peer, int keyed, uint8_t *out, size_t c
 
 void shim_tokens_put(const rudp_addr *peer, int keyed, const uint8_t *tok, size_t len)
 {
-    static atomic_uint counter;
     if (len == 0 || len > TOKEN_FILE_MAX)
         return;
     int dir = open_dir();
     if (dir < 0)
         return;
-    char name[64], tmp[96];
+    char name[16], tmp[32];
+    uint8_t buf[TOKEN_ADDR + TOKEN_FILE_MAX];
     file_name(peer, keyed, name);
-    snprintf(tmp, sizeof tmp, ".%s.new.%d.%u", name, (int)getpid(),
-             atomic_fetch_add(&counter, 1));
-    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    snprintf(tmp, sizeof tmp, ".%s.new", name);
+    addr_head(peer, buf);
+    memcpy(buf + TOKEN_ADDR, tok, len);
+    /* one write: two writers of the bucket at once leave one's record or
+     * the other's, whole (a torn one would only be refused) */
+    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        ssize_t w = write(fd, tok, len);
+        struct stat st;
+        ssize_t w = -1;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+            w = write(fd, buf, TOKEN_ADDR + len);
         real_close(fd);
-        if (w != (ssize_t)len || renameat(dir, tmp, dir, name) < 0)
+        if (w != (ssize_t)(TOKEN_ADDR + len) || renameat(dir, tmp, dir, name) < 0)
             unlinkat(dir, tmp, 0);
     }
     real_close(dir);

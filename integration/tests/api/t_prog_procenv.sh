@@ -14,8 +14,8 @@ need_mntns "chroot, mount namespaces"
 # In an ASan build (make asan) the program is instrumented too, and
 # LeakSanitizer cannot list a process's threads without /proc, which a
 # chrooted server lacks: it would end the server with a fatal error.
-case "$BUILD" in
-*/asan*)
+case "$SAN" in
+asan)
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     APP_ASO="${APP_ASO:+$APP_ASO:}detect_leaks=0" ;;
 esac

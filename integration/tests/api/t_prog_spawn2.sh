@@ -21,7 +21,7 @@ run_both spawn_suid_root "$BIN/prog_execstate" suid_root
 # A sanitizer build's set-uid image in secure execution is not dumpable,
 # and LeakSanitizer, which needs to read it as a tracer would, ends it with
 # a fatal error (status 1) over kernel TCP as under the shim.
-case "$BUILD" in
-*/asan*) echo "skip: spawn_suid_secure: LeakSanitizer cannot run in a set-uid image ($BUILD)" ;;
+case "$SAN" in
+asan) echo "skip: spawn_suid_secure: LeakSanitizer cannot run in a set-uid image ($BUILD)" ;;
 *) run_both spawn_suid_secure "$BIN/prog_execstate" suid_secure ;;
 esac

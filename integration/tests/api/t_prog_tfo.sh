@@ -13,6 +13,9 @@
 #   3. a replay: the last 0-RTT SYN, captured, sent again from another
 #      port of the same address: the strike register refuses it (the
 #      server counts a replay), the request is served once.
+#   4. the token store stays bounded: file names of the bounded set only.
+#   5. a token for a server that now runs kernel TCP only: the refusal of
+#      the 0-RTT request reads as an error, not as an empty answer.
 # Tokens are kept in a directory of this test's own (XDG_RUNTIME_DIR).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
@@ -151,3 +154,37 @@ served=$(grep -c '^served' "$T/replay.log" || true)
 [ "$(stat replay replayed)" -ge 1 ] || { show "$T/replay.log"; fail "replay: no replay counted"; }
 [ "$(stat replay accepted)" = 1 ] || { show "$T/replay.log"; fail "replay: 0-RTT accepted $(stat replay accepted), want 1"; }
 echo "ok: a replayed SYN was refused ($(stat replay replayed) counted), its request served once"
+
+# 4. the store stays bounded (state/tokens.c): a file per bucket of servers
+# (mode, family, one of 256 buckets), no temporary left behind
+if [ "$shim" = 1 ]; then
+    bad=$(ls -A "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -Ev '^[uk][46]-[0-9a-f]{2}$' || true)
+    [ -z "$bad" ] || fail "token store: files outside the bounded set of names: $bad"
+    ls "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -q . || fail "token store: empty"
+    echo "ok: token files: $(ls "$XDG_RUNTIME_DIR/rudp-tokens/" | tr '\n' ' ')"
+fi
+
+# 5. the server stopped running rudp since it gave the token (kernel TCP
+# only now): the 0-RTT connect already said 0 and the request rode in the
+# SYN, so its refusal must reach the program as an error, not as the
+# server's clean close (an empty answer). Linux's TFO would retry without
+# the cookie; ours goes without the fallback (docs/limits.md).
+if [ "$shim" = 1 ]; then
+    server gone 1 8
+    client g1 connect "GET /g1"
+    server_done gone
+    start_bg plaintcp "$BIN/prog_tfo" server "$P" 1 8
+    PLAIN_PID=$LAST_PID
+    wait_line "$T/plaintcp.log" '^ready' 20 || { show "$T/plaintcp.log"; fail "plain server did not start"; }
+    _rc=0
+    run_app "$BIN/prog_tfo" client "$P" connect "GET /g2" >"$T/g2.out" 2>"$T/g2.err" || _rc=$?
+    kill "$PLAIN_PID" 2>/dev/null || true
+    wait_exit "$PLAIN_PID" 10 || true
+    if [ "$_rc" = 0 ]; then
+        echo "ok: g2: served over kernel TCP"
+    else
+        grep -q 'read: ' "$T/g2.err" ||
+            { show "$T/g2.out"; show "$T/g2.err"; fail "g2: a refused 0-RTT request read as a clean close (no error)"; }
+        echo "ok: g2: the refusal read as an error: $(grep -o 'read: .*' "$T/g2.err" | head -1)"
+    fi
+fi

@@ -31,7 +31,7 @@ mkdir -m 700 "$T/rootonly"
 # libasan preloaded (lib.sh), and a set-uid program's preload list would
 # need the sanitizer runtime first.
 PSHIM=$SHIM
-case "$BUILD" in */asan* | */tsan* | */ubsan*)
+case "$SAN" in asan | tsan | ubsan)
     PSHIM=$ROOT/build/librudp_shim.so
     echo "note: the regular shim ($PSHIM) stands in for $SHIM here" ;;
 esac

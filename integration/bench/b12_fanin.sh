@@ -1,0 +1,58 @@
+# B12: fan-in: FANIN connections opened at once by one process to one
+# server over loopback (prog_many). Sourced by run.sh after its helpers
+# (emu_up, snap, srv, nsx, rec, want...); POSIX sh.
+
+if want B12; then
+    sc=B12
+    [ -x "$BIN/prog_many" ] || fail "$BIN/prog_many not built (make)"
+    emu_up bnB12 veth veth 1 # a namespace of our own; only its loopback is used
+    r=1
+    while [ "$r" -le "$LAST" ]; do
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
+            l=$LOGS/B12.$tr.$r
+            srv "$EMU_NS_A" "$tr" 180 "$l.srv" "$BIN/prog_many" server "$FANIN" 1
+            spid=$SRV
+            _i=0
+            until grep -q '^port ' "$l.srv" 2>/dev/null || [ "$_i" -ge 200 ]; do
+                sleep 0.05
+                _i=$((_i + 1))
+            done
+            port=$(sed -n 's/^port //p' "$l.srv")
+            ms=NA drops=NA retx=NA per=NA
+            if [ -n "$port" ]; then
+                snap "$EMU_NS_A" "$l.snmp0"
+                rc=0
+                (nsx "$EMU_NS_A" "$tr" 180 "$BIN/prog_many" client "$port" "$FANIN") \
+                    </dev/null >"$l.cli" 2>"$l.clierr" || rc=$?
+                reap "$spid" 60
+                snap "$EMU_NS_A" "$l.snmp1"
+                [ "$rc" = 0 ] || say "B12 run $r $tr: client exited $rc"
+                ms=$(sed -n 's/^client: .* round trips in \([0-9]*\) ms/\1/p' "$l.cli")
+                [ -n "$ms" ] || ms=NA
+                per=$(sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p' "$l.srv")
+                [ -n "$per" ] || per=NA
+                # shellcheck disable=SC2046
+                set -- $($REPORT snmp "$l.snmp0" "$l.snmp1" Udp.RcvbufErrors Tcp.RetransSegs)
+                drops=$1
+                case "$tr" in
+                    rudp-*)
+                        # shellcheck disable=SC2046
+                        set -- $($REPORT rudpstats "$l.srv") $($REPORT rudpstats "$l.clierr")
+                        retx=$(($3 + $7)) # packets declared lost and resent, both ends
+                        rec B12 "$tr" "$r" pto "$(($4 + $8))"
+                        ;;
+                    *) retx=$2 ;;
+                esac
+            else
+                emu__kill_pid "$spid"
+            fi
+            rec B12 "$tr" "$r" fanin_ms "$ms"
+            rec B12 "$tr" "$r" rcvbuf_drops "$drops"
+            rec B12 "$tr" "$r" retx_pkts "$retx"
+            rec B12 "$tr" "$r" mem_per_conn "$per"
+            say "B12 run $r/$RUNS $tr: all answered in $ms ms, drops $drops, retransmissions $retx"
+        done
+        r=$((r + 1))
+    done
+    emu_down 2>>"$LOGS/emu.log"
+fi

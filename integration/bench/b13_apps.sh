@@ -1,0 +1,88 @@
+# B13, B14: redis-benchmark against redis-server and wrk against nginx
+# over loopback. Sourced by run.sh after its helpers (emu_up, srv, nsx,
+# rec, want...); POSIX sh.
+#
+# The applications themselves, unmodified, as users run them; requests per
+# second from their own benchmark tools, kernel TCP and rudp in one run.
+if want B13 || want B14; then
+    for _b in redis-server redis-benchmark nginx wrk; do
+        command -v "$_b" >/dev/null || fail "$_b not installed (integration/deps.sh bench)"
+    done
+    APPDIR=$OUT/apps
+    rm -rf "$APPDIR"
+    mkdir -p "$APPDIR/www" "$APPDIR/tmp"
+    chmod 755 "$OUT" "$APPDIR" "$APPDIR/www" # nginx's workers run as nobody
+    head -c 1024 /dev/urandom >"$APPDIR/www/small.bin"
+    chmod 644 "$APPDIR/www/small.bin"
+    emu_up bnB13 veth veth 1 # a namespace of our own; only its loopback is used
+    r=1
+    while [ "$r" -le "$LAST" ]; do
+        port=6400
+        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
+            l=$LOGS/B13.$tr.$r
+            if want B13; then
+                sc=B13
+                srv "$EMU_NS_A" "$tr" 120 "$l.redis" redis-server --port "$port" \
+                    --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+                    --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
+                spid=$SRV
+                set_rps=NA get_rps=NA
+                if wait_port "$EMU_NS_A" "$tr" "$port"; then
+                    (nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 -p "$port" \
+                        -n 100000 -c 50 -t set,get --csv) >"$l.csv" 2>"$l.err" ||
+                        say "B13 run $r $tr: redis-benchmark failed (see $l.err)"
+                    set_rps=$(awk -F'"' '$2 == "SET" { print $4 }' "$l.csv")
+                    get_rps=$(awk -F'"' '$2 == "GET" { print $4 }' "$l.csv")
+                fi
+                emu__kill_pid "$spid"
+                rec B13 "$tr" "$r" set_rps "${set_rps:-NA}"
+                rec B13 "$tr" "$r" get_rps "${get_rps:-NA}"
+                say "B13 run $r/$RUNS $tr: SET ${set_rps:-NA}/s, GET ${get_rps:-NA}/s"
+                port=$((port + 1))
+            fi
+            if want B14; then
+                sc=B14
+                l=$LOGS/B14.$tr.$r
+                cat >"$l.conf" <<CONF
+master_process on;
+worker_processes 2;
+daemon off;
+pid $l.pid;
+error_log $l.error warn;
+events { worker_connections 1024; use epoll; }
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 1000000;
+    access_log off;
+    client_body_temp_path $APPDIR/tmp/body;
+    proxy_temp_path $APPDIR/tmp/proxy;
+    fastcgi_temp_path $APPDIR/tmp/fastcgi;
+    uwsgi_temp_path $APPDIR/tmp/uwsgi;
+    scgi_temp_path $APPDIR/tmp/scgi;
+    server { listen 127.0.0.1:$port; root $APPDIR/www; }
+}
+CONF
+                srv "$EMU_NS_A" "$tr" $((APP_TIME + 60)) "$l.nginx" nginx -p "$APPDIR" \
+                    -e "$l.error" -c "$l.conf"
+                spid=$SRV
+                rps=NA
+                if wait_port "$EMU_NS_A" "$tr" "$port"; then
+                    sleep 0.5 # the workers start after the master listens
+                    (nsx "$EMU_NS_A" "$tr" $((APP_TIME + 60)) wrk -t2 -c50 "-d${APP_TIME}s" \
+                        "http://127.0.0.1:$port/small.bin") >"$l.wrk" 2>&1 ||
+                        say "B14 run $r $tr: wrk failed (see $l.wrk)"
+                    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$l.wrk")
+                    grep -q 'Non-2xx\|Socket errors' "$l.wrk" &&
+                        say "B14 run $r $tr: $(grep 'Non-2xx\|Socket errors' "$l.wrk")"
+                fi
+                emu__kill_pid "$spid"
+                rec B14 "$tr" "$r" rps "${rps:-NA}"
+                say "B14 run $r/$RUNS $tr: ${rps:-NA} requests/s"
+                port=$((port + 1))
+            fi
+        done
+        r=$((r + 1))
+    done
+    emu_down 2>>"$LOGS/emu.log"
+fi

@@ -1,0 +1,49 @@
+# B6: loopback, no emulator: bulk throughput for LO_TIME s and a 1-byte
+# ping-pong round trip x PING_COUNT. Sourced by run.sh after its helpers
+# (emu_up, bulk_run, srv, nsx, rec, want...); POSIX sh.
+
+if want B6; then
+    sc=B6
+    # A namespace of our own (the link is idle), so nothing else on the
+    # host's loopback shares the ports. Both ends in namespace a.
+    emu_up bnB6 "" "" 1
+    r=1
+    while [ "$r" -le "$LAST" ]; do
+        port=5201
+        for tr in $(rotate "$r" $(run_trs "$r" $(trs B6))); do
+            l=$LOGS/B6.$tr.$r
+            bulk_run B6 "$r" "$tr" "$EMU_NS_A" 127.0.0.1 "$port" "$LO_TIME" "$l"
+            g=$G
+            rec B6 "$tr" "$r" goodput "$g"
+            # CPU s/GB, for keyed against unkeyed
+            [ "$UNKEYED" = 1 ] || limits B6 "$r" "$tr" "$l"
+            port=$((port + 1))
+
+            # shellcheck disable=SC2046
+            srv "$EMU_NS_A" "$tr" 120 "$l.rrsrv" "$BIN/rr" server --port "$port" --bind 127.0.0.1 \
+                --once $(cc_opt "$tr")
+            spid=$SRV
+            p50=NA p99=NA mean=NA
+            if wait_port "$EMU_NS_A" "$tr" "$port"; then
+                rc=0
+                # shellcheck disable=SC2046
+                (nsx "$EMU_NS_A" "$tr" 120 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
+                    --size 1 --count "$PING_COUNT" --warmup 200 $(cc_opt "$tr")) \
+                    >"$l.rr" 2>"$l.rrerr" || rc=$?
+                reap "$spid"
+                # shellcheck disable=SC2046
+                set -- $($REPORT rr "$l.rr")
+                [ "$1" = NA ] || ! keyed_ok "$tr" "$l.rrsrv" "$l.rrerr" ||
+                    { p50=$(calc "$1 * 1000"); p99=$(calc "$2 * 1000"); mean=$(calc "$4 * 1000"); }
+                [ "$rc" = 0 ] || say "B6 run $r $tr: rr exited $rc"
+            fi
+            rec B6 "$tr" "$r" rtt1_p50_us "$p50"
+            rec B6 "$tr" "$r" rtt1_p99_us "$p99"
+            rec B6 "$tr" "$r" rtt1_mean_us "$mean"
+            say "B6 run $r/$RUNS $tr: $g Mbit/s, 1-byte rtt p50 $p50 us"
+            port=$((port + 1))
+        done
+        r=$((r + 1))
+    done
+    emu_down 2>>"$LOGS/emu.log"
+fi
