@@ -307,6 +307,8 @@ Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .t
         drv_round(&d, &r);
     }
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_BW));
+    /* The samples do not fall (no queue of ours drains): no longer than
+     * 200 ms and a round. */
     cr_assert(ge(u64, d.now - low, RUDP_MS(200)));
     cr_assert(le(u64, d.now - low, RUDP_MS(200) + 3 * RTT));
     cr_assert(eq(u64, info(&d).min_rtt, QUEUED_RTT));
@@ -317,8 +319,8 @@ Test(bbr, probe_rtt_after_10_s_without_a_lower_rtt_then_back_with_the_window, .t
  * under a 2-BDP window) makes RTprop expire with samples 16x RTprop. v1
  * took such a sample as RTprop at once; with PROBE_RTT's level at half a
  * BDP, a BDP of that RTT drained nothing and the window after the probe was
- * 16x too big. The expired RTprop sets the level, the queue drains, and
- * RTprop comes back from the drained samples. */
+ * 16x too big. The expired RTprop sets the level, the probe lasts while
+ * the queue drains, and RTprop comes back from the drained samples. */
 Test(bbr, probe_rtt_drains_a_queue_that_inflated_the_rtt_samples, .timeout = 10)
 {
     drv d;
@@ -334,13 +336,25 @@ Test(bbr, probe_rtt_drains_a_queue_that_inflated_the_rtt_samples, .timeout = 10)
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT));
     cr_assert(eq(u64, info(&d).min_rtt, RTT), "the queued sample is not RTprop");
     cr_assert(le(u64, d.cc.cwnd, bdp(BW, RTT) / 2 + MSS), "the level: half a BDP of RTprop");
-    /* The queue drains: the samples fall back to RTT. */
-    r.rtt = RTT + RTT / 20;
+    /* The link's rate fell under the probe: at the level, the queue takes
+     * longer than PROBE_RTT's 200 ms to drain; the samples fall round by
+     * round, and the probe goes on while they do. */
     r.inflight = bdp(BW, RTT) / 2;
     rudp_time low = d.now;
-    while (info(&d).mode == RUDP_BBR_PROBE_RTT && d.now < low + RUDP_SEC(1))
+    static const uint32_t falling[] = {8, 6, 4, 3, 2};
+    for (size_t i = 0; i < sizeof falling / sizeof falling[0]; i++) {
+        r.rtt = falling[i] * RTT;
+        drv_round(&d, &r);
+        cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_RTT), "at %.0f ms",
+                  (double)(d.now - low) / 1e6);
+    }
+    cr_assert(gt(u64, d.now - low, RUDP_MS(200) + 2 * RTT));
+    /* Drained: the samples are back at RTT (within the tolerance). */
+    r.rtt = RTT + RTT / 20;
+    while (info(&d).mode == RUDP_BBR_PROBE_RTT && d.now < low + RUDP_SEC(2))
         drv_round(&d, &r);
     cr_assert(eq(int, info(&d).mode, RUDP_BBR_PROBE_BW));
+    cr_assert(le(u64, d.now - low, RUDP_MS(1000) + 3 * RTT), "within the 800 ms more");
     cr_assert(eq(u64, info(&d).min_rtt, RTT));
     r = steady(BW);
     for (int i = 0; i < 3; i++)

@@ -82,6 +82,13 @@
 #define BBR_BW_ROUNDS 10             /* BtlBw max-filter window, round trips */
 #define BBR_MIN_RTT_WIN RUDP_SEC(10)
 #define BBR_PROBE_RTT_TIME RUDP_MS(200)
+/* A probe whose samples still fall once in-flight is at its level (the
+ * link's rate fell under it, B18 at 11-12 s: 0.15 Mbit/s, and half a BDP
+ * takes longer than 200 ms to drain) goes on a round at a time while they
+ * do, for at most this much more: taking a still-queued sample as RTprop
+ * made the window 3x too big (a 1.5 s p95 in one run of three). A queue
+ * that stands (a competitor's) does not fall and the probe is not longer. */
+#define BBR_PROBE_RTT_MORE RUDP_MS(800)
 /* An RTT sample within RTprop/16 of RTprop confirms it as a new minimum
  * would: the flow is seeing the path without a queue, which is all a
  * PROBE_RTT would show, so a flow that keeps no standing queue does not pay
@@ -378,8 +385,18 @@ static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
                    r <= s->min_rtt + s->min_rtt / BBR_MIN_RTT_TOLERANCE) {
             s->min_rtt_stamp = a->now; /* RTprop confirmed: see BBR_MIN_RTT_TOLERANCE */
         }
-        if (s->mode == BBR_PROBE_RTT && r < s->min_rtt_probe)
+        if (s->mode == BBR_PROBE_RTT && r < s->min_rtt_probe) {
+            /* At the level and the queue visibly draining (a new low by
+             * more than the tolerance, still above RTprop's): the probe
+             * waits a round more to see where it ends, within
+             * BBR_PROBE_RTT_MORE of reaching the level. */
+            rudp_time tol = s->min_rtt / BBR_MIN_RTT_TOLERANCE;
+            if (s->probe_rtt_done && r > s->min_rtt + tol && r + tol < s->min_rtt_probe &&
+                a->now < s->cycle_stamp + BBR_PROBE_RTT_TIME + BBR_PROBE_RTT_MORE &&
+                s->probe_rtt_done < a->now + r)
+                s->probe_rtt_done = a->now + r;
             s->min_rtt_probe = r;
+        }
     }
     if (s->mode != BBR_PROBE_RTT && s->min_rtt != RUDP_TIME_NEVER &&
         a->now > s->min_rtt_stamp + BBR_MIN_RTT_WIN) {
@@ -392,6 +409,7 @@ static void update_min_rtt(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
         return;
     if (!s->probe_rtt_done) {
         if (a->bytes_in_flight <= probe_rtt_cwnd(cc, s)) {
+            s->cycle_stamp = a->now; /* PROBE_BW sets it again on entry */
             s->probe_rtt_done = a->now + BBR_PROBE_RTT_TIME;
             s->probe_rtt_round_done = 0;
             s->next_round_delivered = a->delivered;
