@@ -23,9 +23,10 @@
  * early once in-flight <= BDP), entered at a phase taken from the clock so
  * flows do not probe in step. PROBE_RTT: when RTprop was neither lowered
  * nor confirmed (a sample within 1/16 of it) for 10 s, in-flight is held to
- * max(4 packets, BDP/2) (v2's gentler level) for 200 ms and a round; the BDP
- * is the expired RTprop's, and the probe's lowest sample is RTprop after it
- * (see update_min_rtt).
+ * max(4 packets, BDP/2) (v2's gentler level) for 200 ms and a round (longer
+ * while its samples still fall: BBR_PROBE_RTT_MORE); the BDP is the expired
+ * RTprop's, and the probe's lowest sample is RTprop after it (see
+ * update_min_rtt).
  *
  * Loss. Loss alone changes neither the model, nor the pacing rate, nor the
  * window: on a lossy path (radio, a bad cable, our 5% benchmark) random loss
