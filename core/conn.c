@@ -268,19 +268,7 @@ void rudp_conn_handshake_again(rudp_conn *c, rudp_time now)
 /* The SYNACK, to the peer (to NULL) or to `to`: the same client's SYN from
  * another port of its address (ctx.c, zrtt_other_port), where it goes once,
  * on no timer, and moves nothing. */
-static void synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to);
-
-static void send_synack(rudp_conn *c, rudp_time now)
-{
-    synack_to(c, now, NULL);
-}
-
 void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
-{
-    synack_to(c, now, to);
-}
-
-static void synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
 {
     rudp_hdr h;
     memset(&h, 0, sizeof h);
@@ -405,7 +393,7 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t
     rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
-    send_synack(c, now);
+    rudp__conn_synack_to(c, now, NULL);
     return 0;
 }
 
@@ -415,7 +403,7 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
         /* Established by a 0-RTT SYN and nothing heard since: our SYNACK
          * may be lost, and no timer of ours repeats it (zrtt.c). */
         if (now - c->hs_sent_time >= hs_timeout(c))
-            send_synack(c, now);
+            rudp__conn_synack_to(c, now, NULL);
         return;
     }
     switch (c->state) {
@@ -426,7 +414,7 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
             c->hs_bytes_in += (uint32_t)len;
         /* The client retransmitted: answer once per retransmission timeout. */
         if (now - c->hs_sent_time >= hs_timeout(c))
-            send_synack(c, now);
+            rudp__conn_synack_to(c, now, NULL);
         return;
     case RUDP_CLOSED:
     case RUDP_SYN_SENT:
@@ -641,7 +629,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             send_syn(c, now);
         }
         else if (c->state == RUDP_SYN_RCVD)
-            send_synack(c, now);
+            rudp__conn_synack_to(c, now, NULL);
         return;
     case RUDP_T_GIVEUP:
         if (c->state == RUDP_SYN_RCVD) {

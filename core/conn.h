@@ -244,6 +244,7 @@ struct rudp_ctx {
     int log_level;
     uint8_t cid_key[16];
     uint8_t cookie_key[16];
+    uint8_t atoken_key[16]; /* address tokens' MAC key (token.c), from cookie_key */
     uint64_t cid_counter;
     unsigned cid_tag_bits, cid_tag; /* rudp_ctx_set_cid_tag: the IDs' top bits */
     unsigned cid_member_bits;  /* rudp_ctx_set_member_bits: above the tag */

@@ -77,6 +77,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     ctx->log_level = RUDP_LOG_WARN;
     memcpy(ctx->cid_key, seed, 16);
     memcpy(ctx->cookie_key, seed + 16, 16);
+    rudp__atoken_key(ctx);
     rudp_wheel_init(&ctx->wheel, 0);
     rudp__strike_init(&ctx->strike, RUDP_STRIKE_MAX);
     *out = ctx;
@@ -339,11 +340,6 @@ static void free_dead(rudp_ctx *ctx)
 
 /* ---- handshake cookies ---- */
 
-static uint32_t token_time(rudp_time now)
-{
-    return (uint32_t)(now >> 30);
-}
-
 static uint64_t token_mac(const rudp_ctx *ctx, uint32_t ts, const rudp_addr *peer,
                           uint64_t scid)
 {
@@ -357,7 +353,7 @@ static uint64_t token_mac(const rudp_ctx *ctx, uint32_t ts, const rudp_addr *pee
 static void make_token(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
                        uint8_t out[RUDP_TOKEN_LEN])
 {
-    uint32_t ts = token_time(now);
+    uint32_t ts = rudp__atoken_time(now);
     uint64_t mac = token_mac(ctx, ts, peer, scid);
     for (int i = 0; i < 4; i++)
         out[i] = (uint8_t)(ts >> (24 - 8 * i));
@@ -370,7 +366,7 @@ static int token_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer
     if (len != RUDP_TOKEN_LEN)
         return 0;
     uint32_t ts = (uint32_t)tok[0] << 24 | (uint32_t)tok[1] << 16 | (uint32_t)tok[2] << 8 | tok[3];
-    uint32_t t = token_time(now);
+    uint32_t t = rudp__atoken_time(now);
     if (ts > t + 1 || t - ts > RUDP_TOKEN_LIFETIME)
         return 0;
     uint64_t mac = token_mac(ctx, ts, peer, scid), got;
@@ -481,35 +477,31 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
      * only the first copy is checked and recorded as used; a token that
      * does not hold leaves a SYN without one (a SYNACK, or a RETRY under
      * pressure), and the client sends its bytes again after it. */
-    int zrtt = 0, validated = 0;
-    uint64_t token_id = 0;
-    uint32_t issued = 0;
-    rudp_conn *c;
-    if (rudp__atoken_is(h->token, h->token_len)) {
-        c = rudp__find_peer(ctx, peer, h->scid);
-        if (c) {
-            rudp__conn_dup_syn(c, now, len, 0);
-            return;
-        }
-        zrtt = rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued);
-        /* the same SYN from another port of its address, after a copy
-         * made the connection: answered as that connection's (zrtt.c) */
-        if (zrtt && zrtt_other_port(ctx, now, sock, peer, h, token_id))
-            return;
-    } else if (h->token_len && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+    int atoken = rudp__atoken_is(h->token, h->token_len);
+    if (h->token_len && !atoken && !token_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;
         send_retry(ctx, now, sock, local, peer, h->scid, pub);
         return;
     }
-    validated = h->token_len != 0 && !rudp__atoken_is(h->token, h->token_len);
+    int validated = h->token_len != 0 && !atoken;
     /* The client's SYN again (its SYNACK was lost, or late), perhaps with
      * the cookie of a RETRY it had before: it adds to the 3x budget. */
-    c = rudp__find_peer(ctx, peer, h->scid);
+    rudp_conn *c = rudp__find_peer(ctx, peer, h->scid);
     if (c) {
         rudp__conn_dup_syn(c, now, len, validated);
         return;
+    }
+    int zrtt = 0;
+    uint64_t token_id = 0;
+    uint32_t issued = 0;
+    if (atoken) {
+        zrtt = rudp__zrtt_check_syn(ctx, now, l, peer, h, &token_id, &issued);
+        /* the same SYN from another port of its address, after a copy
+         * made the connection: answered as that connection's (zrtt.c) */
+        if (zrtt && zrtt_other_port(ctx, now, sock, peer, h, token_id))
+            return;
     }
     if (!validated && !zrtt && rudp__must_retry(l, peer)) {
         send_retry(ctx, now, sock, local, peer, h->scid, pub);

@@ -8,16 +8,13 @@
 #include "siphash.h"
 #include "token.h"
 
-/* The token key: the context's, derived from its handshake cookie key
- * (drawn from the seed) under a label of its own, so a cookie's MAC and a
- * token's never share a key. */
-static void token_key(const rudp_ctx *ctx, uint8_t key[16])
+void rudp__atoken_key(rudp_ctx *ctx)
 {
     static const char la[] = "rudp address token key a", lb[] = "rudp address token key b";
     uint64_t a = rudp_siphash(ctx->cookie_key, la, sizeof la - 1);
     uint64_t b = rudp_siphash(ctx->cookie_key, lb, sizeof lb - 1);
-    memcpy(key, &a, 8);
-    memcpy(key + 8, &b, 8);
+    memcpy(ctx->atoken_key, &a, 8);
+    memcpy(ctx->atoken_key + 8, &b, 8);
 }
 
 /* MAC over kind | issued | id (the token's first 13 bytes) and the IP
@@ -25,7 +22,7 @@ static void token_key(const rudp_ctx *ctx, uint8_t key[16])
 static uint64_t token_mac(const rudp_ctx *ctx, const uint8_t head[13], const rudp_addr *peer)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    uint8_t msg[13 + 1 + 16], key[16];
+    uint8_t msg[13 + 1 + 16];
     const uint8_t *ip = peer->ip;
     size_t n = 16;
     if (peer->family == 2) {
@@ -37,10 +34,7 @@ static uint64_t token_mac(const rudp_ctx *ctx, const uint8_t head[13], const rud
     memcpy(msg, head, 13);
     msg[13] = n == 4 ? 4 : 6;
     memcpy(msg + 14, ip, n);
-    token_key(ctx, key);
-    uint64_t mac = rudp_siphash(key, msg, 14 + n);
-    memset(key, 0, sizeof key);
-    return mac;
+    return rudp_siphash(ctx->atoken_key, msg, 14 + n);
 }
 
 void rudp__atoken_make(rudp_ctx *ctx, rudp_time now, const rudp_addr *peer,

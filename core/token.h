@@ -63,6 +63,11 @@ static inline int rudp__atoken_is(const uint8_t *tok, size_t len)
     return len == RUDP_ATOKEN_LEN && tok[0] == RUDP_ATOKEN_KIND;
 }
 
+/* Derives ctx->atoken_key from its handshake cookie key (drawn from the
+ * seed) under a label of its own, so a cookie's MAC and a token's never
+ * share a key; once, at rudp_ctx_new. */
+void rudp__atoken_key(rudp_ctx *ctx);
+
 /* A new token for the client at `peer` (its port is ignored), issued now
  * (the caller's clock, rudp_time), with a fresh random ID. */
 void rudp__atoken_make(rudp_ctx *ctx, rudp_time now, const rudp_addr *peer,
@@ -105,7 +110,8 @@ void rudp__strike_free(rudp_strike *s);
  * refused as a replay. */
 int rudp__strike_record(rudp_strike *s, uint64_t id, uint32_t issued, uint32_t now);
 
-/* The units of 2^30 ns that token issue times count in. */
+/* The units of 2^30 ns that token issue times (and the handshake
+ * cookies', ctx.c) count in. */
 static inline uint32_t rudp__atoken_time(rudp_time now)
 {
     return (uint32_t)(now >> 30);
