@@ -112,6 +112,17 @@ void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
 /* Persistent congestion: the minimum window, no recovery under way. */
 void rudp_cc_collapse(rudp_cc *cc);
 
+/* A windowed maximum (max != 0) or minimum of samples v at times t, kept as
+ * Linux's lib/win_minmax.c does (Kathleen Nichols' algorithm): m[0] the
+ * best sample of the last `win` units of t, m[1] and m[2] the next
+ * candidates spread over the window. An empty filter is one whose m[0].v
+ * every sample beats or equals (0 for a maximum, UINT64_MAX for a minimum).
+ * BBR's bandwidth (rounds), copa's RTTs (ns). */
+typedef struct rudp_cc_minmax {
+    uint64_t t, v;
+} rudp_cc_minmax;
+void rudp_cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max);
+
 /* Vegas's RTT bookkeeping (tcp_vegas.c), shared with yeah: base_rtt the
  * least sample ever, min_rtt and cnt_rtt this round's, each sample + 1 ns
  * so never zero. A round ends with the ACK of a packet sent after it began

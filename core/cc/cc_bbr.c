@@ -121,10 +121,6 @@ enum {
     BBR_PROBE_RTT = RUDP_BBR_PROBE_RTT,
 };
 
-typedef struct bbr_sample {
-    uint64_t t, v; /* round count, bytes/s */
-} bbr_sample;
-
 typedef struct bbr_state {
     uint32_t mode;
     uint32_t pacing_gain, cwnd_gain;
@@ -140,7 +136,7 @@ typedef struct bbr_state {
     uint32_t loss_ppm;             /* random loss in cruise rounds, EWMA */
     uint64_t round_count;
     uint64_t next_round_delivered;
-    bbr_sample bw[3];              /* windowed max (Nichols' algorithm) */
+    rudp_cc_minmax bw[3];          /* windowed max of bytes/s over round counts */
     uint64_t full_bw;
     rudp_time min_rtt;             /* RUDP_TIME_NEVER: none yet */
     rudp_time min_rtt_stamp;
@@ -178,33 +174,7 @@ static uint64_t bw_max(const bbr_state *s) { return s->bw[0].v; }
 
 static void bw_update(bbr_state *s, uint64_t t, uint64_t v)
 {
-    bbr_sample n = {t, v};
-    bbr_sample *m = s->bw;
-    if (v >= m[0].v || t - m[2].t > BBR_BW_ROUNDS) {
-        m[0] = m[1] = m[2] = n;
-        return;
-    }
-    if (v >= m[1].v)
-        m[1] = m[2] = n;
-    else if (v >= m[2].v)
-        m[2] = n;
-    /* Age out the best sample once it leaves the window; keep the second
-     * and third spread over it. */
-    uint64_t dt = t - m[0].t;
-    if (dt > BBR_BW_ROUNDS) {
-        m[0] = m[1];
-        m[1] = m[2];
-        m[2] = n;
-        if (t - m[0].t > BBR_BW_ROUNDS) {
-            m[0] = m[1];
-            m[1] = m[2];
-            m[2] = n;
-        }
-    } else if (m[1].t == m[0].t && dt > BBR_BW_ROUNDS / 4) {
-        m[1] = m[2] = n;
-    } else if (m[2].t == m[1].t && dt > BBR_BW_ROUNDS / 2) {
-        m[2] = n;
-    }
+    rudp_cc_minmax_update(s->bw, BBR_BW_ROUNDS, t, v, 1);
 }
 
 /* ---- model quantities ---- */

@@ -135,3 +135,40 @@ uint64_t rudp_cc_random(rudp_cc *cc)
     uint64_t n = cc->rnd_n++;
     return rudp_siphash(key, &n, sizeof n);
 }
+
+/* v is at least as good as ref: as large for a maximum, as small for a
+ * minimum. */
+static int as_good(uint64_t v, uint64_t ref, int max)
+{
+    return max ? v >= ref : v <= ref;
+}
+
+void rudp_cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max)
+{
+    rudp_cc_minmax n = {t, v};
+    if (as_good(v, m[0].v, max) || t - m[2].t > win) {
+        m[0] = m[1] = m[2] = n;
+        return;
+    }
+    if (as_good(v, m[1].v, max))
+        m[1] = m[2] = n;
+    else if (as_good(v, m[2].v, max))
+        m[2] = n;
+    /* Age out the best sample once it leaves the window; keep the second
+     * and third spread over it. */
+    uint64_t dt = t - m[0].t;
+    if (dt > win) {
+        m[0] = m[1];
+        m[1] = m[2];
+        m[2] = n;
+        if (t - m[0].t > win) {
+            m[0] = m[1];
+            m[1] = m[2];
+            m[2] = n;
+        }
+    } else if (m[1].t == m[0].t && dt > win / 4) {
+        m[1] = m[2] = n;
+    } else if (m[2].t == m[1].t && dt > win / 2) {
+        m[2] = n;
+    }
+}

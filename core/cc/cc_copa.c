@@ -71,14 +71,9 @@
 #define COPA_DRAIN_AFTER RUDP_SEC(5)   /* RTTmin unconfirmed this long: drain */
 #define COPA_LOSS_BETA 7               /* tenths kept on a loss with a queue (CUBIC's 0.7) */
 
-typedef struct copa_sample {
-    rudp_time t;
-    rudp_time v;
-} copa_sample;
-
 typedef struct copa_state {
-    copa_sample min_rtt[3];      /* windowed minimum, COPA_MIN_RTT_WIN */
-    copa_sample standing[3];     /* windowed minimum, srtt / 2 */
+    rudp_cc_minmax min_rtt[3];   /* windowed minimum, COPA_MIN_RTT_WIN */
+    rudp_cc_minmax standing[3];  /* windowed minimum, srtt / 2 */
     uint64_t velocity;           /* >= 1 */
     int direction;               /* RUDP_COPA_UP, RUDP_COPA_DOWN, 0 before the first check */
     uint32_t same_dir;           /* consecutive checks in `direction` */
@@ -94,36 +89,6 @@ _Static_assert(sizeof(copa_state) <= sizeof(((rudp_cc *)0)->st), "copa state fit
 
 static void load(const rudp_cc *cc, copa_state *s) { memcpy(s, cc->st, sizeof *s); }
 static void store(rudp_cc *cc, const copa_state *s) { memcpy(cc->st, s, sizeof *s); }
-
-/* Linux's minmax_running_min (lib/win_minmax.c) on times: m[0] the least
- * sample of the last `win`, m[1] and m[2] the next candidates after it. */
-static void win_min(copa_sample *m, rudp_time win, rudp_time t, rudp_time v)
-{
-    copa_sample n = {t, v};
-    if (m[0].v == RUDP_TIME_NEVER || v <= m[0].v || t - m[2].t > win) {
-        m[0] = m[1] = m[2] = n;
-        return;
-    }
-    if (v <= m[1].v)
-        m[1] = m[2] = n;
-    else if (v <= m[2].v)
-        m[2] = n;
-    rudp_time dt = t - m[0].t;
-    if (dt > win) {
-        m[0] = m[1];
-        m[1] = m[2];
-        m[2] = n;
-        if (t - m[0].t > win) {
-            m[0] = m[1];
-            m[1] = m[2];
-            m[2] = n;
-        }
-    } else if (m[1].t == m[0].t && dt > win / 4) {
-        m[1] = m[2] = n;
-    } else if (m[2].t == m[1].t && dt > win / 2) {
-        m[2] = n;
-    }
-}
 
 static uint64_t mul_div(uint64_t a, uint64_t b, uint64_t d)
 {
@@ -191,14 +156,14 @@ static void copa_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     if (rtt == 0)
         rtt = 1;
     rudp_time srtt = a->rtt && a->rtt->has_sample ? a->rtt->smoothed : rtt;
-    win_min(s.min_rtt, COPA_MIN_RTT_WIN, a->now, rtt);
+    rudp_cc_minmax_update(s.min_rtt, COPA_MIN_RTT_WIN, a->now, rtt, 0);
     /* srtt, but at most twice RTTmin: srtt swells with the queue, and a
      * window as long as it would keep remembering the sample of an empty
      * queue while the queue grows. */
     rudp_time swin = srtt * COPA_STANDING_PCT / 100;
     if (swin > 2 * s.min_rtt[0].v)
         swin = 2 * s.min_rtt[0].v;
-    win_min(s.standing, swin ? swin : 1, a->now, rtt);
+    rudp_cc_minmax_update(s.standing, swin ? swin : 1, a->now, rtt, 0);
     rudp_time min = s.min_rtt[0].v, standing = s.standing[0].v;
     if (standing < min)
         standing = min;
