@@ -455,17 +455,23 @@ emu_ticks() {
     echo 0
 }
 
+# costs SC RUN TR LOG: a run's retransmissions (retx: RETX) and what
+# limited it (limits), recorded; RETX=NA for a run bulk_run found not
+# keyed where it should be (UNKEYED=1).
+costs() {
+    RETX=NA
+    [ "$UNKEYED" = 0 ] || return 0
+    retx "$1" "$2" "$3" "$4"
+    limits "$1" "$2" "$3" "$4"
+}
+
 # bulk SC RUN TR PORT: one run a -> b over the link that is up.
 bulk() {
     _l=$LOGS/$1.$3.$2
     if [ -z "$EMU_PID" ]; then # veth: no emulator, no loss
         bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
         rec "$1" "$3" "$2" goodput "$G"
-        RETX=NA
-        if [ "$UNKEYED" = 0 ]; then
-            retx "$1" "$2" "$3" "$_l"
-            limits "$1" "$2" "$3" "$_l"
-        fi
+        costs "$1" "$2" "$3" "$_l"
         say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
         sleep 0.5
         return
@@ -480,11 +486,7 @@ bulk() {
     rec "$1" "$3" "$2" goodput "$G"
     rec "$1" "$3" "$2" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
     rec "$1" "$3" "$2" emu_cpu_pct "$(calc "($_e1 - $_e0) * 1e9 / ($_t1 - $_t0)")"
-    RETX=NA
-    if [ "$UNKEYED" = 0 ]; then
-        retx "$1" "$2" "$3" "$_l"
-        limits "$1" "$2" "$3" "$_l"
-    fi
+    costs "$1" "$2" "$3" "$_l"
     say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport
 }

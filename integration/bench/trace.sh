@@ -80,11 +80,7 @@ trace_bulk() {
     rec "$tb_sc" "$tb_tr" "$tb_r" ping_p95_ms "$2"
     rec "$tb_sc" "$tb_tr" "$tb_r" ping_p99_ms "$3"
     rec "$tb_sc" "$tb_tr" "$tb_r" ping_loss_pct "$4"
-    RETX=NA
-    if [ "$UNKEYED" = 0 ]; then
-        retx "$tb_sc" "$tb_r" "$tb_tr" "$tb_l"
-        limits "$tb_sc" "$tb_r" "$tb_tr" "$tb_l"
-    fi
+    costs "$tb_sc" "$tb_r" "$tb_tr" "$tb_l"
     say "$tb_sc run $tb_r/$RUNS $tb_tr: $G Mbit/s, ping p50 $1 p95 $2 ms, retx $RETX %"
     emu_down 2>>"$LOGS/emu.log"
 }
