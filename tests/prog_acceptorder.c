@@ -4,6 +4,7 @@
  *
  *   prog_acceptorder          run every check below; exit 0 iff all hold
  *   prog_acceptorder full     only the full backlog's check (below)
+ *   prog_acceptorder concurrent  only the concurrent clients' check
  *
  * A forked child connects CLIENTS clients one after another to a listener
  * on the loopback address (blocking connect(): each returns before the next
@@ -23,6 +24,15 @@
  * each engine used to hand its own over as soon as it had them, and a
  * slower engine's earlier connection came after a quicker one's later one
  * (shim/engine/fifo.c).
+ *
+ * concurrent: CONC_THREADS threads of the child connect CONC_PER clients
+ *   each at once, all against one listener. Each client takes a tick of
+ *   a counter the threads share before its connect() starts and another
+ *   once it has returned, and writes its index and both ticks. Clients
+ *   whose connects overlapped may be queued either way (Linux: the order
+ *   their final ACKs are processed, on whichever CPUs); one whose
+ *   connect() returned before another's started must be accepted first.
+ *   The parent accepts all once all are connected and checks every pair.
  *
  * full: a listener with backlog 1 (it holds 2 completed connections), a
  *   child connecting FULL_CLIENTS: the first two with blocking connect()s,
@@ -47,6 +57,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,22 +75,21 @@
  * 48 went out of order in about 70% of runs (two families) */
 #define ROUNDS 3
 #define EVENT_MS 10000
+#define CONC_THREADS 8
+#define CONC_PER 12
+#define CONC_CLIENTS (CONC_THREADS * CONC_PER)
 #define FULL_BACKLOG 1
 #define FULL_CLIENTS 6
 
 const char *prog_name = "prog_acceptorder";
 
-/* The child (l the parent's listener, closed here): CLIENTS blocking
- * connects in turn, each writing its index; a byte on pipe `ready` once
- * all are connected, then waits for pipe `done` to close before it exits
- * (the connections stay up meanwhile). */
-static __attribute__((noreturn)) void clients(int family, const struct sockaddr_storage *at, socklen_t len, int l,
-                    const int ready_pipe[2], const int done_pipe[2])
+/* The child (the parent's listener closed in it, start()): CLIENTS
+ * blocking connects in turn, each writing its index; a byte on pipe
+ * `ready` once all are connected, then waits for pipe `done` to close
+ * before it exits (the connections stay up meanwhile). */
+static __attribute__((noreturn)) void clients(int family, const struct sockaddr_storage *at,
+                                              socklen_t len, int ready, int done)
 {
-    close(l);
-    close(ready_pipe[0]);
-    close(done_pipe[1]);
-    int ready = ready_pipe[1], done = done_pipe[0];
     int fds[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         SYS(fds[i] = socket(family, SOCK_STREAM, 0));
@@ -97,8 +108,8 @@ static __attribute__((noreturn)) void clients(int family, const struct sockaddr_
     _exit(0);
 }
 
-typedef void (*child_fn)(int family, const struct sockaddr_storage *at, socklen_t len, int l,
-                         const int ready_pipe[2], const int done_pipe[2]);
+typedef void (*child_fn)(int family, const struct sockaddr_storage *at, socklen_t len, int ready,
+                         int done);
 
 /* A listener of family with backlog on the loopback address (*l), and a
  * child running fn against it; returns once the child said it is ready
@@ -118,8 +129,12 @@ static pid_t start(int family, int backlog, child_fn fn, int *l, int *ready, int
     fflush(stdout);
     pid_t pid = fork();
     SYS(pid);
-    if (pid == 0)
-        fn(family, &at, len, *l, rp, dp);
+    if (pid == 0) {
+        close(*l);
+        close(rp[0]);
+        close(dp[1]);
+        fn(family, &at, len, rp[1], dp[0]);
+    }
     kill_on_fail(pid);
     close(rp[1]);
     close(dp[0]);
@@ -170,15 +185,102 @@ static void check_order(int family)
     printf("ok: %s: %d connections accepted in connect() order\n", fam_name(family), CLIENTS);
 }
 
+/* concurrent's child: see the top of this file. */
+typedef struct conc_rec {
+    uint32_t index, start, end;
+} conc_rec;
+
+static struct {
+    int family;
+    const struct sockaddr_storage *at;
+    socklen_t len;
+    atomic_uint tick;
+    int fds[CONC_CLIENTS];
+} conc;
+
+static void *conc_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < CONC_PER; i++) {
+        int k = t * CONC_PER + i;
+        conc_rec r = {.index = (uint32_t)k};
+        SYS(conc.fds[k] = socket(conc.family, SOCK_STREAM, 0));
+        r.start = atomic_fetch_add(&conc.tick, 1);
+        SYS(connect(conc.fds[k], (const struct sockaddr *)conc.at, conc.len));
+        r.end = atomic_fetch_add(&conc.tick, 1);
+        CHECK(write(conc.fds[k], &r, sizeof r) == (ssize_t)sizeof r, "client %d: write: %s", k,
+              strerror(errno));
+    }
+    return NULL;
+}
+
+static __attribute__((noreturn)) void conc_clients(int family, const struct sockaddr_storage *at,
+                                                   socklen_t len, int ready, int done)
+{
+    conc.family = family;
+    conc.at = at;
+    conc.len = len;
+    pthread_t th[CONC_THREADS];
+    for (int t = 0; t < CONC_THREADS; t++)
+        CHECK(pthread_create(&th[t], NULL, conc_thread, (void *)(intptr_t)t) == 0,
+              "pthread_create failed");
+    for (int t = 0; t < CONC_THREADS; t++)
+        pthread_join(th[t], NULL);
+    printf("transport: %s (%s client 0)\n", fd_transport(conc.fds[0]), fam_name(family));
+    fflush(stdout);
+    char c = 1;
+    CHECK(write(ready, &c, 1) == 1, "ready: %s", strerror(errno));
+    struct pollfd p = {.fd = done, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS * 3) == 1, "the parent never finished");
+    for (int i = 0; i < CONC_CLIENTS; i++)
+        close(conc.fds[i]);
+    _exit(0);
+}
+
+static void check_concurrent(int family)
+{
+    int l, ready, done;
+    pid_t pid = start(family, CONC_CLIENTS + 16, conc_clients, &l, &ready, &done);
+    static conc_rec got[CONC_CLIENTS];
+    int seen[CONC_CLIENTS] = {0};
+    for (int k = 0; k < CONC_CLIENTS; k++) {
+        int a = accept_ready(l, EVENT_MS);
+        read_exact(a, &got[k], sizeof got[k], EVENT_MS);
+        CHECK(got[k].index < CONC_CLIENTS && !seen[got[k].index],
+              "%s: accepted connection %d carries %u", fam_name(family), k, got[k].index);
+        seen[got[k].index] = 1;
+        if (k == 0)
+            printf("transport: %s (%s accepted 0)\n", fd_transport(a), fam_name(family));
+        close(a);
+    }
+    int inverted = 0, ordered = 0, fj = 0, fk = 0;
+    for (int k = 0; k < CONC_CLIENTS; k++) {
+        for (int j = 0; j < k; j++) {
+            /* j accepted first: k's connect() must not have returned
+             * before j's began */
+            if (got[k].end < got[j].start && !inverted++) {
+                fj = j;
+                fk = k;
+            }
+            ordered += got[j].end < got[k].start;
+        }
+    }
+    if (inverted)
+        failf(__LINE__, "%s: %d pairs of %d concurrent connections accepted against connect() "
+                        "order, first: client %u (connect() ticks %u-%u) accepted after client "
+                        "%u (ticks %u-%u), which began after it returned",
+              fam_name(family), inverted, CONC_CLIENTS, got[fk].index, got[fk].start,
+              got[fk].end, got[fj].index, got[fj].start, got[fj].end);
+    finish(pid, l, ready, done);
+    printf("ok: %s: %d connections from %d threads at once, accepted in connect() order "
+           "(%d ordered pairs checked)\n",
+           fam_name(family), CONC_CLIENTS, CONC_THREADS, ordered);
+}
+
 /* full's child: see the top of this file. */
 static __attribute__((noreturn)) void full_clients(int family, const struct sockaddr_storage *at,
-                                                   socklen_t len, int l, const int ready_pipe[2],
-                                                   const int done_pipe[2])
+                                                   socklen_t len, int ready, int done)
 {
-    close(l);
-    close(ready_pipe[0]);
-    close(done_pipe[1]);
-    int ready = ready_pipe[1], done = done_pipe[0];
     struct pollfd p[FULL_CLIENTS];
     for (int i = 0; i < FULL_CLIENTS; i++) {
         int queued = i <= FULL_BACKLOG;
@@ -250,14 +352,19 @@ static void check_full(void)
 int main(int argc, char **argv)
 {
     int full = argc == 2 && !strcmp(argv[1], "full");
-    prog_begin(full ? 1 : argc, WATCHDOG_S);
+    int concurrent = argc == 2 && !strcmp(argv[1], "concurrent");
+    prog_begin(full || concurrent ? 1 : argc, WATCHDOG_S);
     if (full) {
         check_full();
         return 0;
     }
-    for (int r = 0; r < ROUNDS; r++) {
+    for (int r = 0; r < ROUNDS && !concurrent; r++) {
         check_order(AF_INET);
         check_order(AF_INET6);
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        check_concurrent(AF_INET);
+        check_concurrent(AF_INET6);
     }
     return 0;
 }
