@@ -41,7 +41,12 @@
  * programs that expect small fds (select) or reuse them. */
 #define SHIM_FD_BASE 700
 #define SHIM_ENGINES_MAX 8          /* RUDP_ENGINES at most */
-#define SHIM_ENGINES_DEFAULT_MAX 4  /* RUDP_ENGINES=0: one per CPU, at most this many */
+#define SHIM_ENGINES_DEFAULT_MAX 4  /* default, RUDP_ENGINES=0: one per CPU, at most this many */
+/* Connections an engine carries before a new one goes to another engine
+ * (started if need be; sooner if it is saturated), and the listen()
+ * backlog from which a listener gets a group of engines: a small program
+ * keeps one engine thread (engines.c). */
+#define SHIM_SPREAD_AT 32
 
 /* ---- real.c: libc's own entry points, bound once ---- */
 
@@ -117,6 +122,7 @@ typedef struct shim_config {
     int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
+    int engines_auto;       /* RUDP_ENGINES unset: started by load (engines.c) */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
     int qlog_dirfd;         /* RUDP_QLOG_DIR opened, or -1: no traces (qlog.c) */
     uint64_t qlog_max;      /* RUDP_QLOG_MAX: bytes per trace file */

@@ -570,26 +570,32 @@ int shim_config_load(void)
             return bad("RUDP_OFFLOAD", v, "0 (one datagram per send, no GRO) or 1 (default)");
         shim_cfg.offload = v[0] == '1';
     }
-    /* One engine thread unless asked: with several, a listener's
-     * connections are spread over them by the kernel's SO_REUSEPORT hash
-     * and their handshakes complete on different threads (fifo.c keeps
-     * accept() in the order they completed, at some cost per accept), and
-     * the threads cost memory and wake-ups. Opt in where throughput
-     * matters more (README, configuration). */
-    shim_cfg.engines = 1;
+    /* Engine threads: by default as many as the CPUs the process may run
+     * on (its affinity mask), at most SHIM_ENGINES_DEFAULT_MAX, started by
+     * load (engines.c): a second engine only once the first carries
+     * SHIM_SPREAD_AT connections or is saturated, and a listener's group of
+     * engines only for a listen() backlog that large or a process that
+     * busy. A small program keeps one thread. RUDP_ENGINES=N forces N (0: one per CPU):
+     * every listener gets all of them at listen(). */
+    int ncpu = 1;
+    {
+        cpu_set_t cpus;
+        if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
+            ncpu = CPU_COUNT(&cpus);
+    }
+    if (ncpu < 1)
+        ncpu = 1;
+    if (ncpu > SHIM_ENGINES_DEFAULT_MAX)
+        ncpu = SHIM_ENGINES_DEFAULT_MAX;
+    shim_cfg.engines = ncpu;
+    shim_cfg.engines_auto = 1;
     if ((v = env("RUDP_ENGINES"))) {
         uint64_t n;
         if (parse_count(v, &n) < 0 || n > SHIM_ENGINES_MAX)
             return bad("RUDP_ENGINES", v,
                        "a number of engine threads from 1 to 8, or 0: one per CPU (at most 4)");
-        shim_cfg.engines = (int)n;
-        if (n == 0) {
-            cpu_set_t cpus;
-            int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-            shim_cfg.engines = ncpu < 1 ? 1 : ncpu;
-            if (shim_cfg.engines > SHIM_ENGINES_DEFAULT_MAX)
-                shim_cfg.engines = SHIM_ENGINES_DEFAULT_MAX;
-        }
+        shim_cfg.engines = n == 0 ? ncpu : (int)n;
+        shim_cfg.engines_auto = 0;
     }
     if ((v = env("RUDP_DATAGRAM"))) {
         uint64_t b;

@@ -556,9 +556,11 @@ void *shim_engine_loop(void *arg)
          * handshakes this turn completed were counted */
         if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
             deadline = pump(e, shim_now());
-        rudp_time turn = shim_now() - turn_start;
+        rudp_time turn_end = shim_now();
+        rudp_time turn = turn_end - turn_start;
         if (turn > e->longest_turn)
             e->longest_turn = turn;
+        shim_engine_load(e, turn_end, turn);
         /* A keeper's work is done when a process's exit would need no
          * keeper (nothing to deliver, no listener, no bridge): those of
          * its connections still closing with everything acknowledged end

@@ -94,6 +94,12 @@ int shim_engine_start(void);
  * take (adopt.c); then they are all still the caller's. */
 int shim_engine_connect(const shim_connect_req *r);
 int shim_engine_listen(const shim_listen_req *r);
+/* How many engines a listener with this listen() backlog gets, each with a
+ * socket of its SO_REUSEPORT group: RUDP_ENGINES=N's N; by default (engines
+ * started by load) all of them for a backlog of SHIM_SPREAD_AT or more or a
+ * busy process, else one; one with 0-RTT (zero_rtt) or in a child with an
+ * fd table of its own. */
+int shim_engine_listen_width(int backlog, int zero_rtt);
 /* Whether an engine runs in this process (or the one whose memory a
  * CLONE_VM child shares). */
 int shim_engine_running(void);

@@ -127,11 +127,56 @@ int shim_engine_retire(struct engine *e)
     return done;
 }
 
-/* Connections an engine holds before a new one goes to another engine
- * (started if need be): a small program keeps one engine thread. */
-#define SPREAD_AT 32
+/* An engine's load (shim_engine_load): measured over this long, and an
+ * engine busier than SATURATED percent of it is full, whatever its number
+ * of connections: a new one goes to another (started if need be). */
+#define LOAD_WINDOW RUDP_MS(100)
+#define SATURATED 80
 
-/* The engine for a new connection: the least busy one running. G.mu held. */
+void shim_engine_load(struct engine *e, rudp_time now, rudp_time turn)
+{
+    e->load_busy += turn;
+    if (!e->load_since)
+        e->load_since = now;
+    rudp_time span = now - e->load_since;
+    if (span < LOAD_WINDOW)
+        return;
+    uint64_t pct = e->load_busy * 100 / span;
+    atomic_store_explicit(&e->load_pct, (unsigned)(pct > 100 ? 100 : pct),
+                          memory_order_relaxed);
+    atomic_store_explicit(&e->load_at, now, memory_order_relaxed);
+    e->load_since = now;
+    e->load_busy = 0;
+}
+
+/* Whether e was busy for most of its last window, measured lately (an
+ * engine asleep since publishes nothing: it is idle). */
+static int saturated(struct engine *e, rudp_time now)
+{
+    uint64_t at = atomic_load_explicit(&e->load_at, memory_order_relaxed);
+    return at && now - at < 2 * LOAD_WINDOW &&
+           atomic_load_explicit(&e->load_pct, memory_order_relaxed) >= SATURATED;
+}
+
+/* Whether e is full: it carries SHIM_SPREAD_AT connections, or it is
+ * saturated. */
+static int full(struct engine *e, rudp_time now)
+{
+    return atomic_load(&e->nbridges) >= SHIM_SPREAD_AT || saturated(e, now);
+}
+
+/* Whether a is less busy than b: not saturated where b is, else fewer
+ * connections. */
+static int less_busy(struct engine *a, struct engine *b, rudp_time now)
+{
+    int sa = saturated(a, now), sb = saturated(b, now);
+    if (sa != sb)
+        return sb;
+    return atomic_load(&a->nbridges) < atomic_load(&b->nbridges);
+}
+
+/* The engine for a new connection: the least busy one running; another
+ * started when that one is full. G.mu held. */
 static struct engine *pick_locked(void)
 {
     struct engine *best = &G.e[0];
@@ -140,13 +185,35 @@ static struct engine *pick_locked(void)
      * engine's eventfd may be missing from its table. */
     if (shim_procenv_table() != 0)
         return best;
+    rudp_time now = shim_now();
     for (int k = 1; k < G.nrun; k++)
-        if (atomic_load(&G.e[k].nbridges) < atomic_load(&best->nbridges))
+        if (less_busy(&G.e[k], best, now))
             best = &G.e[k];
-    if (atomic_load(&best->nbridges) >= SPREAD_AT && G.nrun < shim_cfg.engines &&
+    if (full(best, now) && G.nrun < shim_cfg.engines &&
         shim_engine_start_locked(&G.e[G.nrun]) == 0)
         best = &G.e[G.nrun - 1];
     return best;
+}
+
+int shim_engine_listen_width(int backlog, int zero_rtt)
+{
+    if (shim_cfg.engines <= 1 || shim_procenv_table() != 0)
+        return 1;
+    if (!shim_cfg.engines_auto)
+        return shim_cfg.engines; /* RUDP_ENGINES=N: all of them */
+    /* Tokens and their strike register are an engine's own (core/zrtt.c):
+     * a returning client whose SYN the hash gave to another engine would
+     * lose its 0-RTT. */
+    if (zero_rtt)
+        return 1;
+    /* listen()'s backlog is what the program says of the clients it
+     * expects at once: one engine's share (SHIM_SPREAD_AT) or more, or a
+     * process already carrying that many, gets a group; a small server
+     * (nc, socat, python's http.server: 1-5) keeps one engine and pays
+     * nothing for the group's accept order (fifo.c). */
+    if (backlog >= SHIM_SPREAD_AT || backlog < 0 || full(&G.e[0], shim_now()))
+        return shim_cfg.engines;
+    return 1;
 }
 
 int shim_engine_connect(const shim_connect_req *req)
@@ -286,7 +353,8 @@ int shim_engine_listen(const shim_listen_req *req)
     if (xfd >= 0)
         shim_own_fd(xfd, 1);
     pthread_mutex_lock(&G.mu);
-    while (reuseport && n < shim_cfg.engines) {
+    int width = shim_engine_listen_width(r->backlog, r->zero_rtt);
+    while (reuseport && n < width) {
         if (G.nrun <= n && shim_engine_start_locked(&G.e[G.nrun]) < 0)
             break;
         int fd = listener_member(r->udp_fd, r->lname.family, &phfds[n]);

@@ -69,6 +69,11 @@ void shim_engine_stats_answer(struct engine *e);
  * drops the engine's reference. */
 void shim_engine_lclose_done(struct shim_lclose_wait *w);
 
+/* At the end of each turn of e, on its thread: the turn took `turn` ns
+ * and ended at now; every LOAD_WINDOW e publishes the share of it spent in
+ * turns (engines.c). */
+void shim_engine_load(struct engine *e, rudp_time now, rudp_time turn);
+
 /* A keeper's engine whose work is done may leave, unless a command came
  * meanwhile: then (1) it takes no more (it counts as broken). 0: run on. */
 int shim_engine_retire(struct engine *e);

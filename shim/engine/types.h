@@ -279,6 +279,12 @@ struct engine {
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
     _Atomic unsigned nbridges; /* for choosing an engine */
+    /* for choosing one too (engines.c, shim_engine_saturated): the share of
+     * the last LOAD_WINDOW it spent in its turns, in percent, and when that
+     * was measured (shim_now); written by its thread only */
+    _Atomic unsigned load_pct;
+    _Atomic uint64_t load_at;
+    rudp_time load_since, load_busy;
     int roam_due;              /* a client socket's sends failed (roam.c) */
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
     int nl_type;               /* W_NETLINK, for epoll dispatch */

@@ -216,14 +216,17 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
     int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
     real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
-    /* With more than one engine, each gets a socket of this listener's
-     * SO_REUSEPORT group (engine.c); every member must ask before bind.
+    /* A listener with a group of engines (shim_engine_listen_width: by
+     * default one with a backlog of SHIM_SPREAD_AT or more, on a machine
+     * with more than one CPU) gives each a socket of its SO_REUSEPORT
+     * group (engines.c); every member must ask before bind.
      * The app's TCP socket, bound, still holds the port against others.
      * An app's SO_REUSEPORT group of listeners (threads, processes) is one
      * group of UDP sockets too: the kernel spreads clients over it by a
      * hash of their addresses, as it spreads TCP connections. */
     int one = 1;
-    if (shim_cfg.engines > 1 || rec.reuseport)
+    int zero_rtt = shim_cfg.zero_rtt || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN) > 0;
+    if (shim_engine_listen_width(backlog, zero_rtt) > 1 || rec.reuseport)
         real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0) {
         if (errno != EADDRINUSE)
@@ -295,7 +298,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.cfg = cfg;
     /* TCP Fast Open's server side (setsockopt TCP_FASTOPEN, a queue length
      * > 0) or RUDP_0RTT=1: tokens for clients, 0-RTT data taken (core/zrtt.c) */
-    req.zero_rtt = shim_cfg.zero_rtt || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN) > 0;
+    req.zero_rtt = zero_rtt;
     udp = reserve = phfd = -1;
     if ((err = shim_engine_listen(&req)) == -EXDEV) {
         /* A child with an fd table of its own whose sockets no engine
