@@ -390,6 +390,7 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t
         return -ENOMEM;
     c->unvalidated = !validated;
     c->hs_bytes_in = (uint32_t)len;
+    c->syn_stamp = c->ctx->rx_stamp; /* rxstamp.c */
     rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);

@@ -209,8 +209,8 @@ struct rudp_conn {
     uint32_t silent_told;   /* pto_count at the last RUDP_EV_SILENT, 0: none since heard */
     rudp_time waiting_since; /* when the current run of probe timeouts began (its first) */
     /* rxstamp.c: a server connection's: the caller's stamp of the datagram
-     * that established it (0: none given) */
-    uint64_t accept_stamp;
+     * that established it, and of the SYN it was made from (0: none given) */
+    uint64_t accept_stamp, syn_stamp;
 };
 
 typedef struct rudp_source rudp_source;

@@ -286,6 +286,10 @@ void rudp_ctx_input_handed(rudp_ctx *ctx, rudp_time now, uint32_t sock, const ru
  */
 void rudp_ctx_set_rx_stamp(rudp_ctx *ctx, uint64_t stamp);
 uint64_t rudp_conn_accept_stamp(const rudp_conn *c);
+/* A server connection's stamp of the SYN that made it (the one the
+ * handshake went on from: after a RETRY, the SYN with the cookie), 0 if
+ * none was given. */
+uint64_t rudp_conn_syn_stamp(const rudp_conn *c);
 
 /*
  * Several contexts behind one UDP endpoint (threads whose sockets form a

@@ -1,9 +1,10 @@
 /*
- * rxstamp.c: the caller's stamp of the datagram that completed a server
- * connection's handshake (rudp.h, rudp_ctx_set_rx_stamp). The shim gives
- * the kernel's receive time of each datagram, and hands a listener's
- * connections to the application in that order across its engines
- * (shim/fifo.c); the core only keeps the number.
+ * rxstamp.c: the caller's stamps of the SYN a server connection was made
+ * from and of the datagram that completed its handshake (rudp.h,
+ * rudp_ctx_set_rx_stamp). The shim gives the kernel's receive time of each
+ * datagram, and hands a listener's connections to the application in an
+ * order they give across its engines (shim/engine/fifo.c); the core only
+ * keeps the numbers.
  */
 #include "conn.h"
 
@@ -15,4 +16,9 @@ void rudp_ctx_set_rx_stamp(rudp_ctx *ctx, uint64_t stamp)
 uint64_t rudp_conn_accept_stamp(const rudp_conn *c)
 {
     return c->accept_stamp;
+}
+
+uint64_t rudp_conn_syn_stamp(const rudp_conn *c)
+{
+    return c->syn_stamp;
 }

@@ -300,3 +300,33 @@ Test(handshake_1rtt, a_forged_or_garbled_syn_changes_nothing)
     cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
     sim_free(&s);
 }
+
+/* The caller's stamps (rudp_ctx_set_rx_stamp): a server connection keeps
+ * that of the SYN it was made from and that of the datagram that completed
+ * its handshake (the shim orders accept() by them across its engines,
+ * shim/engine/fifo.c). The tap stamps each datagram the client sends as it
+ * leaves; nothing else reaches the server meanwhile. */
+static int stamp_server;
+static void tap_stamp(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    rudp_hdr h;
+    if (to == stamp_server && rudp_wire_hdr_decode(buf, len, &h) > 0)
+        rudp_ctx_set_rx_stamp(s->ep[to].ctx, h.type == RUDP_PKT_SYN ? 111 : 222);
+    (void)from;
+}
+
+Test(handshake_1rtt, a_server_connection_keeps_the_stamps_of_its_syn_and_of_its_first_data)
+{
+    sim s;
+    int a, b;
+    pair(&s, 107, NULL, 16, &a, &b);
+    stamp_server = b;
+    s.tap = tap_stamp;
+    sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(61));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv, "accepted on the client's first DATA");
+    cr_assert(eq(u64, rudp_conn_syn_stamp(sv->conn), 111));
+    cr_assert(eq(u64, rudp_conn_accept_stamp(sv->conn), 222));
+    sim_free(&s);
+}

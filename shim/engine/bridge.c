@@ -797,8 +797,8 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
         bridge_free(b);
         return;
     }
-    /* with a group of engines, in the order handshakes completed */
-    if (!shim_fifo_hold(b, rudp_conn_accept_stamp(c)))
+    /* with a group of engines, in the order handshakes completed (fifo.c) */
+    if (!shim_fifo_hold(b, rudp_conn_accept_stamp(c), rudp_conn_syn_stamp(c)))
         (void)shim_bridge_try_accept(b, now);
 }
 

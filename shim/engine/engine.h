@@ -322,9 +322,10 @@ uint64_t shim_fifo_reading(esock *s);
 /* ... after it: the read began at t0, its datagrams' latest stamp was
  * last (0: none), and it left the socket empty (drained) or not. */
 void shim_fifo_read(esock *s, uint64_t t0, uint64_t last, int drained);
-/* on_accept: holds b (accepted on a member, confirmed at stamp) until its
- * turn: 1; 0 if b goes to the app now (no FIFO, no stamp). */
-int shim_fifo_hold(bridge *b, uint64_t stamp);
+/* on_accept: holds b (accepted on a member, confirmed at stamp, its SYN
+ * received at syn, 0: not known) until its turn: 1; 0 if b goes to the app
+ * now (no FIFO, no stamp). */
+int shim_fifo_hold(bridge *b, uint64_t stamp, uint64_t syn);
 /* The end of e's turn: publishes what its members read, and hands to the
  * app the held connections whose turn came. Returns how many it handed. */
 int shim_fifo_turn(struct engine *e, rudp_time now);

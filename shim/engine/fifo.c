@@ -14,10 +14,30 @@
  * So each member socket of a group asks the kernel for receive timestamps
  * (SO_TIMESTAMPNS: one cmsg per message of a recvmmsg), and a connection
  * carries the stamp t of the datagram that completed its handshake
- * (rudp_conn_accept_stamp). Its engine holds it (e->fifo_held, by stamp)
- * until every other member has read its socket past t and holds no
- * earlier handshake, then hands it to the app's unix listener
- * (shim_bridge_try_accept). The kernel stamps received skbs with
+ * (rudp_conn_accept_stamp) and s of the SYN it was made from
+ * (rudp_conn_syn_stamp). Its engine holds it (e->fifo_held, by t) until
+ * every other member has read its socket past s and holds no handshake
+ * completed before s, then hands it to the app's unix listener
+ * (shim_bridge_try_accept).
+ *
+ * Why s and not t (as up to issue 33): what an application can tell apart
+ * is the order of connects that follow one another. A client's connect()
+ * returns after its confirming datagram left (bridge.c, on_established),
+ * so when connect() A returned before connect() B began, A's confirming
+ * datagram was queued before B's SYN: t(A) < s(B). Once every member has
+ * read past s(B), A is completed, and held (so counted in `oldest`, t(A)
+ * < s(B): B waits) or handed over already; on B's own engine A comes
+ * first by t. Handshakes that overlap may be accepted in either order, as
+ * Linux's are when their final ACKs are processed on different CPUs. The
+ * wait is short, as the others have usually read past a SYN by the time
+ * its handshake completes; with t instead of s every accept in a burst of
+ * handshakes waited for another engine's turn to end: 1.6-3 ms on average
+ * in B12's 3,500 at once with two engines. (Ordering by s alone is no
+ * better: an engine's completions then interleave with the other's one
+ * by one, each hand-over waking the other engine.) Without a SYN stamp s
+ * is t.
+ *
+ * The kernel stamps received skbs with
  * ktime_get_real() (net_timestamp_set(), __net_timestamp() in
  * include/linux/skbuff.h), the clock of CLOCK_REALTIME, so every time
  * here is clock_gettime(CLOCK_REALTIME) in ns.
@@ -51,7 +71,7 @@
  * A connection whose confirming datagram reached another engine (a client
  * that moved during its handshake) is completed by the engine that owns
  * its ID, handed the datagram with its stamp (forward.c; the core takes it
- * as rudp_ctx_set_rx_stamp's). Between the hand-over and the owner's
+ * as rudp_ctx_set_rx_stamp's; the SYN's stamp is its owner's own). Between the hand-over and the owner's
  * counting it in `oldest`, the handing engine's horizon may already be
  * past it: so a stamped datagram handed over counts as unread
  * (fwd_unsettled on its new engine, raised before the handing engine
@@ -162,13 +182,14 @@ static uint64_t oldest_held(struct engine *e, const lgroup *g)
     return 0;
 }
 
-int shim_fifo_hold(bridge *b, uint64_t stamp)
+int shim_fifo_hold(bridge *b, uint64_t stamp, uint64_t syn)
 {
     esock *s = b->sock;
     if (!stamp || !shim_fifo_on(s))
         return 0;
     struct engine *e = b->e;
     b->stamp = stamp;
+    b->after = syn && syn < stamp ? syn : stamp;
     b->held_at = shim_now();
     b->held = 1;
     bridge **pp = &e->fifo_held;
@@ -312,10 +333,11 @@ static uint64_t settled(void)
     return sum;
 }
 
-/* Whether the handshake of engine `me` stamped t is the group's oldest:
- * every other member has read past t and holds none earlier (a tie goes
- * to the lower engine index). The horizon is read before `oldest`: a
- * member counts a handshake in `oldest` before its horizon passes it. */
+/* Whether the handshake of engine `me` made from a SYN stamped t may go:
+ * every other member has read past t and holds none completed before it
+ * (a tie goes to the lower engine index). The horizon is read before
+ * `oldest`: a member counts a handshake in `oldest` before its horizon
+ * passes it. */
 static int turn_of(lgroup *g, int me, uint64_t t)
 {
     /* a datagram handed over and not yet counted by its new engine: read
@@ -359,7 +381,7 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
     if (!e->fifo_held)
         return 0;
     /* Hand over in stamp order; a group's first that must wait stops its
-     * later ones (their stamps are larger: they would wait too). */
+     * later ones (completed after it, they go after it). */
     lgroup *blocked[SHIM_ENGINES_MAX * 2];
     int nblocked = 0, handed = 0;
     bridge **pp = &e->fifo_held;
@@ -373,7 +395,7 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
             /* asked for news first: what is published after the check
              * below then wakes this engine */
             atomic_fetch_or(&g->fifo.waiters, 1u << me);
-            if (turn_of(g, me, b->stamp)) {
+            if (turn_of(g, me, b->after)) {
                 *pp = b->held_next;
                 b->held = 0;
                 rudp_time held_at = b->held_at;

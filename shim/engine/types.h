@@ -229,9 +229,10 @@ typedef struct bridge {
     uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
-    /* fifo.c: accepted, held until the other engines of its listener's
-     * group have read past stamp (its confirming datagram's receive time) */
-    uint64_t stamp;
+    /* fifo.c: accepted, held (by stamp: its confirming datagram's receive
+     * time) until the other engines of its listener's group have read past
+     * after (its SYN's) and hold none completed before it */
+    uint64_t stamp, after;
     rudp_time held_at;                 /* ... since (shim_now) */
     unsigned held : 1;
     struct bridge *held_next;          /* e->fifo_held, by stamp */
