@@ -72,7 +72,11 @@ static int map_page(void)
             return 0;
         page = p;
     }
-    *page = 1;
+    /* Set once per process (here at start-up, or by shim_procenv_forked in
+     * a child): each engine's start comes here, while other threads read
+     * the mark (shim_procenv_check), so it writes only a page found wiped. */
+    if (*page != 1)
+        *page = 1;
     return 1;
 }
 
