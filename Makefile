@@ -34,10 +34,11 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
 # core/ and shim/ also take -Wconversion; Criterion's macros trip it in tests.
 CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
 LDLIBS_ALL := -lpthread $(SAN)
-# Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
-# links the core links it too (the shim, the unit tests, the fuzz targets);
-# the plain programs do not.
-LDLIBS_CORE := -lsodium
+# Keyed mode's cryptography (core/crypto.c) is libsodium's, but for the DATA
+# datagrams' AES-256-GCM, which is OpenSSL's libcrypto's where it measures
+# faster (core/aead.c): everything that links the core links both (the shim,
+# the unit tests, the fuzz targets); the plain programs do not.
+LDLIBS_CORE := -lsodium -lcrypto
 
 # core/ holds the protocol, flat; core/cc/ the congestion controllers behind
 # cc/cc.h's table of function pointers. Core files include each other from
@@ -156,10 +157,14 @@ $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
 	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
-# Programs that call libsodium themselves (integration/bench/cryptocost.c)
-# link it too; LDLIBS_CORE goes only where the core is linked.
+# Programs that call libsodium themselves link it too; those that call the
+# core's packet protection (integration/bench/cryptocost.c times core/aead.c
+# itself) link the core's library and what it needs.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
 $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
+PROG_WITH_CORE := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(shell grep -l '"aead.h"' $(PROG_SRC)))))
+$(PROG_WITH_CORE): $(CORE_LIB)
+$(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
 
 # rudp-stat is plain C like the programs (without -MMD: it includes only
 # system headers, and build/bin/ holds the tools alone); the other tools are
@@ -182,7 +187,7 @@ deps-build:
 # when something is missing every object waits for deps.sh, which installs
 # the packages as root or stops with one line naming the command.
 DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h \
-              /usr/include/sodium.h
+              /usr/include/sodium.h /usr/include/openssl/evp.h
 DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
                 $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
 ifneq ($(strip $(DEPS_MISSING)),)
