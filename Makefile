@@ -34,11 +34,14 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-omit-frame-pointer \
 # core/ and shim/ also take -Wconversion; Criterion's macros trip it in tests.
 CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
 LDLIBS_ALL := -lpthread $(SAN)
-# Keyed mode's cryptography (core/crypto.c) is libsodium's, but for the DATA
-# datagrams' AES-256-GCM, which is OpenSSL's libcrypto's where it measures
-# faster (core/aead.c): everything that links the core links both (the shim,
-# the unit tests, the fuzz targets); the plain programs do not.
-LDLIBS_CORE := -lsodium -lcrypto
+# Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
+# links the core links it too (the shim, the unit tests, the fuzz targets);
+# the plain programs do not. The DATA datagrams' AES-256-GCM is OpenSSL's
+# libcrypto's where it measures faster (core/aead.c), bound by dlopen() at
+# the first keyed context rather than linked: the build needs its headers
+# (libssl-dev), a program that never goes keyed never loads it. The unit
+# tests also call it directly.
+LDLIBS_CORE := -lsodium -ldl
 
 # core/ holds the protocol, flat; core/cc/ the congestion controllers behind
 # cc/cc.h's table of function pointers. Core files include each other from
@@ -134,7 +137,7 @@ $(BUILD)/tests/%.o: tests/%.c
 	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) $(LDLIBS_ALL)
+	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) -lcrypto $(LDLIBS_ALL)
 
 # Programs are plain C, no -Wconversion, built from one file each; the test
 # programs that include tests/progutil.h are linked with tests/progutil.c,

@@ -34,6 +34,7 @@
  * ChaCha20-Poly1305 finals fail silently on a bad tag), so a flood of
  * forgeries costs the tag check only.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -73,20 +74,64 @@ static struct {
 } ossl;
 static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
 
+/* OpenSSL's calls, bound from libcrypto.so.3 by dlopen() at the first
+ * keyed context, not linked: loading libcrypto (4.7 MB, its relocations
+ * bound at once) cost every program started under the shim ~0.8 ms, keyed
+ * or not. Without libcrypto.so.3 keyed mode is libsodium's, as before. */
+#define OSSL_CALLS(X) \
+    X(OSSL_LIB_CTX_new) \
+    X(EVP_CIPHER_fetch) \
+    X(EVP_CIPHER_free) \
+    X(EVP_CIPHER_CTX_new) \
+    X(EVP_CIPHER_CTX_free) \
+    X(EVP_EncryptInit_ex2) \
+    X(EVP_EncryptInit_ex) \
+    X(EVP_DecryptInit_ex) \
+    X(EVP_EncryptUpdate) \
+    X(EVP_DecryptUpdate) \
+    X(EVP_EncryptFinal_ex) \
+    X(EVP_DecryptFinal_ex) \
+    X(EVP_CIPHER_CTX_ctrl) \
+    X(EVP_CIPHER_CTX_get_key_length) \
+    X(EVP_CIPHER_CTX_get_iv_length) \
+    X(ERR_set_mark) \
+    X(ERR_pop_to_mark)
+#define X(f) __typeof__(&f) f;
+static struct {
+    OSSL_CALLS(X)
+} O;
+#undef X
+
+/* 1 if every call is bound (once: ossl_load's). */
+static int ossl_bind(void)
+{
+    void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return 0;
+#define X(f) \
+    if (!(O.f = (__typeof__(&f))dlsym(h, #f))) \
+        return 0;
+    OSSL_CALLS(X)
+#undef X
+    return 1; /* h stays: libcrypto is never unloaded (it is linked -z nodelete) */
+}
+
 static void ossl_load(void)
 {
-    ERR_set_mark();
-    ossl.ctx = OSSL_LIB_CTX_new();
+    if (!ossl_bind())
+        return;
+    O.ERR_set_mark();
+    ossl.ctx = O.OSSL_LIB_CTX_new();
     for (int c = RUDP_AEAD_CHACHA; ossl.ctx && c <= RUDP_AEAD_AESGCM; c++) {
-        ossl.evp[c] = EVP_CIPHER_fetch(ossl.ctx, evp_name[c], NULL);
-        EVP_CIPHER_CTX *x = ossl.evp[c] ? EVP_CIPHER_CTX_new() : NULL;
-        if (x && EVP_EncryptInit_ex2(x, ossl.evp[c], blank_key, NULL, NULL) != 1) {
-            EVP_CIPHER_free(ossl.evp[c]); /* unusable: libsodium's then */
+        ossl.evp[c] = O.EVP_CIPHER_fetch(ossl.ctx, evp_name[c], NULL);
+        EVP_CIPHER_CTX *x = ossl.evp[c] ? O.EVP_CIPHER_CTX_new() : NULL;
+        if (x && O.EVP_EncryptInit_ex2(x, ossl.evp[c], blank_key, NULL, NULL) != 1) {
+            O.EVP_CIPHER_free(ossl.evp[c]); /* unusable: libsodium's then */
             ossl.evp[c] = NULL;
         }
-        EVP_CIPHER_CTX_free(x);
+        O.EVP_CIPHER_CTX_free(x);
     }
-    ERR_pop_to_mark();
+    O.ERR_pop_to_mark();
 }
 
 /* Fills the pool of cipher c with RUDP_AEAD_POOL OpenSSL contexts keyed
@@ -97,18 +142,18 @@ static int pool_fill(rudp_aead_libs *L, uint8_t c)
         return L->nspare[c] > 0;
     if (!(L->spare[c] = rudp__calloc(RUDP_AEAD_POOL, sizeof *L->spare[c])))
         return 0;
-    ERR_set_mark();
+    O.ERR_set_mark();
     while (L->nspare[c] < RUDP_AEAD_POOL) {
-        EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-        if (!x || EVP_EncryptInit_ex2(x, L->evp[c], blank_key, NULL, NULL) != 1 ||
-            EVP_CIPHER_CTX_get_key_length(x) != RUDP_AEAD_KEY ||
-            EVP_CIPHER_CTX_get_iv_length(x) != RUDP_AEAD_NONCE) {
-            EVP_CIPHER_CTX_free(x);
+        EVP_CIPHER_CTX *x = O.EVP_CIPHER_CTX_new();
+        if (!x || O.EVP_EncryptInit_ex2(x, L->evp[c], blank_key, NULL, NULL) != 1 ||
+            O.EVP_CIPHER_CTX_get_key_length(x) != RUDP_AEAD_KEY ||
+            O.EVP_CIPHER_CTX_get_iv_length(x) != RUDP_AEAD_NONCE) {
+            O.EVP_CIPHER_CTX_free(x);
             break;
         }
         L->spare[c][L->nspare[c]++] = x;
     }
-    ERR_pop_to_mark();
+    O.ERR_pop_to_mark();
     return L->nspare[c] > 0;
 }
 
@@ -129,7 +174,7 @@ void rudp__aead_libs_free(rudp_aead_libs *L)
 {
     for (int c = RUDP_AEAD_CHACHA; c <= RUDP_AEAD_AESGCM; c++) {
         for (uint32_t i = 0; i < L->nspare[c]; i++)
-            EVP_CIPHER_CTX_free(L->spare[c][i]);
+            O.EVP_CIPHER_CTX_free(L->spare[c][i]);
         rudp__free(L->spare[c]);
     }
     memset(L, 0, sizeof *L);
@@ -160,7 +205,7 @@ static EVP_CIPHER_CTX *evp_keyed(rudp_aead_libs *L, uint8_t c, const uint8_t *ke
     /* No ERR_set_mark() here or below on an engine thread: it would make
      * the thread's error queue, an allocation; and keying a context that
      * holds its cipher fails (and queues an error) only on a bug. */
-    if (EVP_EncryptInit_ex(x, NULL, NULL, key, NULL) != 1) {
+    if (O.EVP_EncryptInit_ex(x, NULL, NULL, key, NULL) != 1) {
         L->spare[c][L->nspare[c]++] = x;
         return NULL;
     }
@@ -173,11 +218,11 @@ static int evp_seal(EVP_CIPHER_CTX *x, const uint8_t *nonce, const uint8_t *ad, 
     int n, fin;
     if (adlen > INT_MAX || mlen > INT_MAX)
         return -EIO;
-    if (EVP_EncryptInit_ex(x, NULL, NULL, NULL, nonce) != 1 ||
-        EVP_EncryptUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
-        EVP_EncryptUpdate(x, m, &n, m, (int)mlen) != 1 || n != (int)mlen ||
-        EVP_EncryptFinal_ex(x, m + mlen, &fin) != 1 || fin != 0 ||
-        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, RUDP_AEAD_TAG, tag) != 1)
+    if (O.EVP_EncryptInit_ex(x, NULL, NULL, NULL, nonce) != 1 ||
+        O.EVP_EncryptUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
+        O.EVP_EncryptUpdate(x, m, &n, m, (int)mlen) != 1 || n != (int)mlen ||
+        O.EVP_EncryptFinal_ex(x, m + mlen, &fin) != 1 || fin != 0 ||
+        O.EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, RUDP_AEAD_TAG, tag) != 1)
         return -EIO;
     return 0;
 }
@@ -190,11 +235,11 @@ static int evp_open(EVP_CIPHER_CTX *x, const uint8_t *nonce, const uint8_t *ad, 
     if (adlen > INT_MAX || clen > INT_MAX)
         return -EBADMSG;
     memcpy(t, tag, sizeof t);
-    if (EVP_DecryptInit_ex(x, NULL, NULL, NULL, nonce) != 1 ||
-        EVP_DecryptUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
-        EVP_DecryptUpdate(x, out, &n, c, (int)clen) != 1 || n != (int)clen ||
-        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, RUDP_AEAD_TAG, t) != 1 ||
-        EVP_DecryptFinal_ex(x, out + clen, &fin) != 1 || fin != 0)
+    if (O.EVP_DecryptInit_ex(x, NULL, NULL, NULL, nonce) != 1 ||
+        O.EVP_DecryptUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
+        O.EVP_DecryptUpdate(x, out, &n, c, (int)clen) != 1 || n != (int)clen ||
+        O.EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, RUDP_AEAD_TAG, t) != 1 ||
+        O.EVP_DecryptFinal_ex(x, out + clen, &fin) != 1 || fin != 0)
         return -EBADMSG;
     return 0;
 }
@@ -241,14 +286,14 @@ void rudp__aead_free(rudp_aead *a, rudp_aead_libs *L)
          * are overwritten before the context waits for the next one. */
         static const uint8_t zero_nonce[RUDP_AEAD_NONCE];
         uint8_t tag[RUDP_AEAD_TAG], none[1];
-        int wiped = EVP_EncryptInit_ex(a->evp, NULL, NULL, blank_key, NULL) == 1 &&
+        int wiped = O.EVP_EncryptInit_ex(a->evp, NULL, NULL, blank_key, NULL) == 1 &&
                     evp_seal(a->evp, zero_nonce, none, 0, none, 0, tag) == 0;
         /* back to the pool (which it came from: there is room); one that
          * could not be wiped is freed (the providers clear what they free) */
         if (wiped && L->nspare[a->cipher] < RUDP_AEAD_POOL)
             L->spare[a->cipher][L->nspare[a->cipher]++] = a->evp;
         else
-            EVP_CIPHER_CTX_free(a->evp);
+            O.EVP_CIPHER_CTX_free(a->evp);
     }
     if (a->aes_mem) {
         sodium_memzero(a->aes, sizeof *a->aes);

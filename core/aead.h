@@ -17,8 +17,9 @@
  * the context is keyed again with a fixed key (its expanded key and GHASH
  * key are overwritten) and goes back to the pool.
  *
- * OpenSSL runs in a library context of its own (OSSL_LIB_CTX_new), one for
- * the process, made at the first table and kept: the providers and
+ * OpenSSL's libcrypto is loaded by dlopen() at the first table, not linked
+ * (aead.c says why), and runs in a library context of its own
+ * (OSSL_LIB_CTX_new), one for the process, made then and kept: the providers and
  * properties the program's OpenSSL configuration sets for its default
  * context do not reach ours (aead.c says what still does).
  */
