@@ -8,6 +8,14 @@
   report.py rudprepair FILE       print "repair_bytes repair_pkts losses_repaired": the
                                   RUDP_STATS=1 repair line's copies in FILE (0s if none)
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
+  report.py perf FILE             print "syscalls context_switches cpu_ms" from a
+                                  perf stat -x, file (run.sh's PSTAT; NA if absent)
+  report.py bulkcost LOG          print "sc_snd sc_rcv cs_snd cs_rcv": system calls
+                                  (perf: LOG.send.perf, LOG.recv.perf) and context
+                                  switches (bulk's own vcsw + ivcsw) per GB, the sender
+                                  per GB sent, the receiver per GB received
+  report.py reqcost FILE N        print "cpu_us sc cs" per request: perf stat FILE's
+                                  counts over N requests (NA if absent)
   report.py kv FILE KEY...        print the values of KEY... from the last line of FILE
                                   that has all of them as KEY=VALUE words (NA if none)
   report.py rudpcounters FILE     print the RUDP_STATS=1 line's counters in FILE as
@@ -222,7 +230,9 @@ def cmd_rr(path):
     print(" ".join(kv.get(k, "NA") for k in ("p50_ms", "p99_ms", "max_ms", "mean_ms")))
 
 
-def cmd_kv(path, keys):
+def kv_line(path, keys):
+    """The last line of path holding every key as KEY=VALUE, as a dict of
+    strings; None when no line has them all."""
     found = None
     try:
         with open(path, errors="replace") as f:
@@ -232,7 +242,83 @@ def cmd_kv(path, keys):
                     found = kv
     except OSError:
         pass
+    return found
+
+
+def cmd_kv(path, keys):
+    found = kv_line(path, keys)
     print(" ".join(found[k] if found else "NA" for k in keys))
+
+
+def read_perf(path):
+    """perf stat -x, output: {event: value} (None for "<not counted>")."""
+    out = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                w = line.strip().split(",")
+                if len(w) < 3 or line.startswith("#"):
+                    continue
+                try:
+                    out[w[2]] = float(w[0])
+                except ValueError:
+                    out[w[2]] = None
+    except OSError:
+        pass
+    return out
+
+
+def perf_counts(path):
+    """(syscalls, context switches, CPU ms) from perf stat's file, None each
+    when absent."""
+    p = read_perf(path)
+    return (p.get("raw_syscalls:sys_enter"), p.get("context-switches"), p.get("task-clock"))
+
+
+def na(v, spec="%.1f"):
+    return "NA" if v is None else spec % v
+
+
+def cmd_perf(path):
+    print(" ".join(na(v, "%.0f" if i < 2 else "%.1f") for i, v in enumerate(perf_counts(path))))
+
+
+def kv_last(path, keys):
+    """kv_line's values as numbers (None where one is not); None when no
+    line has them all."""
+    found = kv_line(path, keys)
+    if found is None:
+        return None
+    out = {}
+    for k in keys:
+        try:
+            out[k] = float(found[k])
+        except ValueError:
+            out[k] = None
+    return out
+
+
+def cmd_bulkcost(log):
+    snd = kv_last(log + ".send", ("sent",)) or {}
+    rcv = kv_last(log + ".recv", ("bytes",)) or {}
+    gb = {"snd": (snd.get("sent") or 0) / 1e9, "rcv": (rcv.get("bytes") or 0) / 1e9}
+    sc, cs = [], []
+    for end, f in (("snd", ".send"), ("rcv", ".recv")):
+        n = perf_counts(log + f + ".perf")[0]
+        sc.append(n / gb[end] if n is not None and gb[end] > 0 else None)
+        c = kv_last(log + f, ("vcsw", "ivcsw"))
+        v = c["vcsw"] + c["ivcsw"] if c and None not in c.values() else None
+        if v is None:
+            v = perf_counts(log + f + ".perf")[1]
+        cs.append(v / gb[end] if v is not None and gb[end] > 0 else None)
+    print(" ".join(na(v, "%.0f") for v in sc + cs))
+
+
+def cmd_reqcost(path, n):
+    sc, cs, ms = perf_counts(path)
+    n = float(n)
+    print(" ".join(na(None if v is None or n <= 0 else v * k / n, "%.2f")
+                   for v, k in ((ms, 1000.0), (sc, 1.0), (cs, 1.0))))
 
 
 def main(argv):
@@ -242,6 +328,9 @@ def main(argv):
     if len(argv) >= 5 and argv[1] == "snmp":
         cmd_snmp(argv[2], argv[3], argv[4:])
         return 0
+    if len(argv) == 4 and argv[1] == "reqcost":
+        cmd_reqcost(argv[2], argv[3])
+        return 0
     if len(argv) == 5 and argv[1] == "sample":
         cmd_sample(int(argv[2]), argv[3], float(argv[4]))
         return 0
@@ -250,7 +339,7 @@ def main(argv):
         return 2
     cmd, arg = argv[1], argv[2]
     {"iperf": cmd_iperf, "rudpstats": cmd_rudpstats, "rudprepair": cmd_rudprepair, "rudpcounters": cmd_rudpcounters, "rr": cmd_rr,
-     "table": cmd_table}[cmd](arg)
+     "perf": cmd_perf, "bulkcost": cmd_bulkcost, "table": cmd_table}[cmd](arg)
     return 0
 
 
