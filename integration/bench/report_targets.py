@@ -64,7 +64,7 @@ def reference(sc, med, meta, link):
 
 def bulk_costs(T, sc, trs, res, med):
     """What each end paid per GB, and the kernel's own stall shares."""
-    head = ["transport", "CPU s/GB snd", "rcv", "machine", "syscalls/GB snd", "rcv",
+    head = ["transport", "CPU s/GB snd", "rcv", "machine", "emu", "syscalls/GB snd", "rcv",
             "ctx sw/GB snd", "rcv", "sndbuf-lim%", "rwnd-lim%"]
     rows = []
     for tr in trs:
@@ -72,6 +72,7 @@ def bulk_costs(T, sc, trs, res, med):
             continue
         rows.append([tr] + [fmt(med(sc, tr, m), f) for m, f in (
             ("cpu_snd_s_gb", "%.2f"), ("cpu_rcv_s_gb", "%.2f"), ("cpu_sys_s_gb", "%.2f"),
+            ("cpu_emu_s_gb", "%.2f"),
             ("sc_snd_gb", "%.0f"), ("sc_rcv_gb", "%.0f"), ("cs_snd_gb", "%.0f"),
             ("cs_rcv_gb", "%.0f"), ("sndbuf_time_pct", "%.0f"), ("rwnd_time_pct", "%.0f"))])
     T.grid(head, rows)
@@ -79,9 +80,11 @@ def bulk_costs(T, sc, trs, res, med):
 
 BULK_COST_NOTE = (
     "  per GB: CPU s/GB snd/rcv: the whole process (engine included) per GB sent/received; "
-    "machine: all CPUs' busy time over the run (/proc/stat) minus the emulator's threads, per "
-    "GB received: kernel TCP's softirq work is in it, and so is whatever else the machine ran "
-    "(an upper bound on a shared box); syscalls: perf stat raw_syscalls:sys_enter, all threads; "
+    "machine: all CPUs' busy time over the run (/proc/stat, sampled at ticks) per GB received, "
+    "the emulator and whatever else the shared machine ran included: kernel TCP's softirq work "
+    "is in it wherever it ran (rough, noisy); emu: linkemu's threads (exact), which run much of "
+    "each receiving stack in their writes to the TUN device; syscalls: perf stat "
+    "raw_syscalls:sys_enter, all threads; "
     "ctx sw: voluntary + involuntary (getrusage, all threads); sndbuf-lim%, rwnd-lim%: kernel "
     "TCP's own share of its busy time stalled by its send buffer / the peer's window "
     "(TCP_INFO chrono; '-' under the shim).")
