@@ -168,7 +168,9 @@ struct rudp_conn {
     rudp_recovery_cb rec_cb; /* on_acked/on_lost with this connection */
     rudp_rtt rtt;
     rudp_cc cc;
-    rudp_time pace_time;
+    rudp_time pace_time;   /* the next packet's paced departure */
+    int pace_held;         /* the pacer held data back: nothing leaves before
+                              pace_time, then a burst (conn_output.c) */
     rudp_time last_rx;
 
     /* ICMP (icmp.c): an error quoting one of our packets opened an episode
