@@ -75,8 +75,9 @@
 #   BENCH_BUF=32M         the room both transports get: kernel TCP's largest
 #                         buffers in every namespace (net.ipv4.tcp_rmem and
 #                         tcp_wmem maximum) and rudp's RUDP_BUFFER (largest
-#                         send buffer and receive window), as a host on a
-#                         long fat path is tuned (docs/benchmarks.md)
+#                         send buffer and receive window) in bulk transfers,
+#                         as a host on a long fat path is tuned
+#                         (docs/benchmarks.md)
 #   BENCH_PERF=1          0: no perf stat around the measured programs (no
 #                         syscall counts; CPU and context switches remain)
 #   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/,
@@ -135,7 +136,10 @@ LDP=$(shim_preload)
 # in order: in flight, plus everything SACKed behind a loss for one more
 # round trip. The namespaces inherit the host's tcp_wmem (4 MB at most
 # here), which held kernel bbr to ~56 % on B10. rudp's RUDP_BUFFER is set
-# to the same. (net.core.rmem_max/wmem_max are the host's and only bound
+# to the same for the bulk transfers (bulk_run) only: a connection's idle
+# memory grows with it (B12, 500 connections: 28 KB each at the default
+# 8M, 46 KB at 32M), and the request/response, fan-in and application rows
+# measure the default. (net.core.rmem_max/wmem_max are the host's and only bound
 # setsockopt: autotuning follows tcp_rmem/tcp_wmem, and the shim's UDP
 # sockets take their size with SO_RCVBUFFORCE as root.)
 case "$BUF" in
@@ -153,6 +157,7 @@ net.ipv4.tcp_wmem=4096 16384 $BUFB"
 PERF_EV=task-clock,context-switches,raw_syscalls:sys_enter
 PERF=""
 PSTAT=""
+ROOM="" # bulk_run sets it to BUF for rudp's RUDP_BUFFER (nsx)
 if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null &&
     perf stat -x, -o /dev/null -e "$PERF_EV" true 2>/dev/null; then
     PERF=perf
@@ -245,7 +250,7 @@ fi
 meta commit "$rev"
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta runs "$RUNS"
-meta tuning "every namespace: net.ipv4.tcp_rmem = 4096 131072 $BUFB, tcp_wmem = 4096 16384 $BUFB; rudp: RUDP_BUFFER=$BUF (host: tcp_rmem $(sysctl -n net.ipv4.tcp_rmem | tr '\t' ' '), tcp_wmem $(sysctl -n net.ipv4.tcp_wmem | tr '\t' ' '), net.core.rmem_max $(sysctl -n net.core.rmem_max), wmem_max $(sysctl -n net.core.wmem_max)); syscall counts: ${PERF:-none (perf missing or refused)}"
+meta tuning "every namespace: net.ipv4.tcp_rmem = 4096 131072 $BUFB, tcp_wmem = 4096 16384 $BUFB; rudp bulk transfers: RUDP_BUFFER=$BUF (host: tcp_rmem $(sysctl -n net.ipv4.tcp_rmem | tr '\t' ' '), tcp_wmem $(sysctl -n net.ipv4.tcp_wmem | tr '\t' ' '), net.core.rmem_max $(sysctl -n net.core.rmem_max), wmem_max $(sysctl -n net.core.wmem_max)); syscall counts: ${PERF:-none (perf missing or refused)}"
 meta link_mbit "$LINK"
 meta title "median of $RUNS runs, $(date -u +%Y-%m-%d)"
 LOAD0=$(loadavg)
@@ -306,12 +311,13 @@ nsx() {
     shift 3
     _cc=${_tr#rudp-} _key="" _pf=""
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
-    # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf)
+    # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf);
+    # ROOM=SIZE: RUDP_BUFFER (bulk_run's transfers)
     [ -z "$PSTAT" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT -e $PERF_EV --"
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf env LD_PRELOAD="$LDP" \
-            RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" RUDP_BUFFER="$BUF" \
-            $_key $(qlog_env "$_tr") "$@" ;;
+            RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" \
+            ${ROOM:+RUDP_BUFFER=$ROOM} $_key $(qlog_env "$_tr") "$@" ;;
         *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf "$@" ;;
     esac
 }
@@ -418,11 +424,11 @@ bulk_run() {
     _sc=$1 _run=$2 _tr=$3 _nsr=$4 _addr=$5 _port=$6 _secs=$7 _l=$8
     G=NA UNKEYED=0
     rm -f "$_l.recv.perf" "$_l.send.perf"
-    PSTAT=$_l.recv.perf
+    PSTAT=$_l.recv.perf ROOM=$BUF
     # shellcheck disable=SC2046
     srv "$_nsr" "$_tr" $((_secs + 60)) "$_l.recv" "$BIN/bulk" recv --port "$_port" \
         --time "$_secs" --once $(cc_opt "$_tr")
-    PSTAT=""
+    PSTAT="" ROOM=""
     _spid=$SRV
     if ! wait_port "$_nsr" "$_tr" "$_port"; then
         emu__kill_pid "$_spid"
@@ -432,7 +438,7 @@ bulk_run() {
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK ready "$_spid"
     _rc=0
     # shellcheck disable=SC2046
-    (PSTAT=$_l.send.perf nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" \
+    (PSTAT=$_l.send.perf ROOM=$BUF nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" \
         --port "$_port" --timeout $((_secs + 45)) $(cc_opt "$_tr")) >"$_l.send" 2>"$_l.err" || _rc=$?
     # ... and the receiver's window is over.
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK done "$_spid"
