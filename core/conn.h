@@ -163,6 +163,11 @@ struct rudp_conn {
     int rx_any;
     rudp_time rx_largest_time;
     uint32_t rx_eliciting; /* ack-eliciting packets since our last ACK */
+    /* ACK decimation (conn_input.c): ack-eliciting packets received in the
+     * round (a smoothed RTT) that began at rx_round_start, and in the last
+     * whole one */
+    uint32_t rx_round_pkts, rx_rate_pkts;
+    rudp_time rx_round_start;
 
     rudp_recovery rec;
     rudp_recovery_cb rec_cb; /* on_acked/on_lost with this connection */
