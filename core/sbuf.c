@@ -72,8 +72,20 @@ void rudp_sbuf_free(rudp_sbuf *b)
 {
     uint64_t before = rudp_sbuf_memory(b);
     if (b->slots) {
-        for (uint32_t i = 0; i < b->nslots; i++)
-            chunk_put(b, b->slots[i]);
+        /* Every chunk lies at or above base's slot (advance freed those
+         * below): walk the ring from there and stop at the last one. A
+         * connection's buffer empties at every request it answers, and
+         * visiting all of an 8 MiB buffer's 514 slots each time was 4% of
+         * an engine's cycles under redis-benchmark (perf, issue 33). */
+        uint32_t left = b->nchunks;
+        uint64_t k = b->base / RUDP_SBUF_CHUNK;
+        for (uint32_t i = 0; i < b->nslots && left; i++, k++) {
+            uint8_t *c = b->slots[k % b->nslots];
+            if (c) {
+                chunk_put(b, c);
+                left--;
+            }
+        }
         rudp__free(b->slots);
     }
     b->slots = NULL;

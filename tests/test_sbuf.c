@@ -53,6 +53,24 @@ Test(sbuf, advance_frees_consumed_chunks_and_empty_frees_all)
     rudp_sbuf_free(&b);
 }
 
+Test(sbuf, free_returns_every_chunk_across_the_ring_wrap)
+{
+    rudp_chunk_pool pool = {.max = 8};
+    rudp_sbuf b;
+    /* 10 slots; offsets from chunk 9 on sit in slots 9, 0, 1: the walk
+     * from base's slot must wrap to find them all. */
+    rudp_sbuf_init(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, 8 * RUDP_SBUF_CHUNK);
+    b.pool = &pool;
+    static uint8_t data[2 * RUDP_SBUF_CHUNK + 100];
+    cr_assert(eq(int, rudp_sbuf_write(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, data, sizeof data), 0));
+    cr_assert(eq(u32, b.nchunks, 3));
+    rudp_sbuf_free(&b);
+    cr_assert(eq(u32, pool.n, 3), "every chunk back in the pool");
+    cr_assert(eq(u32, b.nchunks, 0));
+    cr_assert(eq(ptr, b.slots, NULL));
+    rudp_chunk_pool_drain(&pool);
+}
+
 Test(sbuf, sliding_window_never_aliases, .timeout = 30)
 {
     /* Write a long stream through a small window, reading it back behind. */
