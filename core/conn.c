@@ -668,6 +668,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         rudp__conn_dirty(c);
         return;
     case RUDP_T_PACE:
+        c->ctx->stats.pacer_wakeups++;
         rudp__conn_dirty(c);
         return;
     case RUDP_T_KEEPALIVE:

@@ -163,12 +163,19 @@ struct rudp_conn {
     int rx_any;
     rudp_time rx_largest_time;
     uint32_t rx_eliciting; /* ack-eliciting packets since our last ACK */
+    /* ACK decimation (conn_input.c): ack-eliciting packets received in the
+     * round (a smoothed RTT) that began at rx_round_start, and in the last
+     * whole one */
+    uint32_t rx_round_pkts, rx_rate_pkts;
+    rudp_time rx_round_start;
 
     rudp_recovery rec;
     rudp_recovery_cb rec_cb; /* on_acked/on_lost with this connection */
     rudp_rtt rtt;
     rudp_cc cc;
-    rudp_time pace_time;
+    rudp_time pace_time;   /* the next packet's paced departure */
+    int pace_held;         /* the pacer held data back: nothing leaves before
+                              pace_time, then a burst (conn_output.c) */
     rudp_time last_rx;
 
     /* ICMP (icmp.c): an error quoting one of our packets opened an episode

@@ -15,15 +15,17 @@
 #include "seq.h"
 #include "trace.h"
 
-/* The pacer lets a late sender catch up by a burst of this much: about a
+/* The pacer's quantum: a wake-up sends this much ahead of the rate
+ * (pace_ahead), and a late wake-up catches up by as much again. About a
  * millisecond at the pacing rate (as Linux sizes a TSO burst, rate >> 10),
- * at least 10 packets, at most 64 KiB (one GSO train) unless 10 packets are
- * more. A fixed 10 packets capped rudp near 200 Mbit/s on a VM whose timer
- * wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last 112 us, so
- * every late wake-up threw pacing credit away and BBR, which measures what
- * was delivered, settled at what the pacer managed. */
+ * at least 10 packets, at most 32 KiB unless 10 packets are more: so a
+ * wake-up's burst, both together, stays within 64 KiB (one GSO train). A
+ * fixed 10 packets of catch-up capped rudp near 200 Mbit/s on a VM whose
+ * timer wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last 112 us,
+ * so every late wake-up threw pacing credit away and BBR, which measures
+ * what was delivered, settled at what the pacer managed. */
 #define RUDP_PACE_BURST_PKTS 10
-#define RUDP_PACE_BURST_MAX (64 * 1024)
+#define RUDP_PACE_BURST_MAX (32 * 1024)
 
 static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
 {
@@ -42,6 +44,22 @@ static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
     if (!rate)
         return 0;
     return (rudp_time)((unsigned __int128)bytes * 1000000000ull / rate);
+}
+
+/* The pacer sends in bursts: once it has held data back, nothing leaves
+ * before the next packet's paced departure (its timer), and then packets
+ * leave until the departures reach pace_burst() past now. So one wake-up
+ * sends about a millisecond at the pacing rate (10 packets or more, one GSO
+ * train at most), as Linux TCP sends one TSO burst per pacing timer
+ * (tcp_tso_autosize: rate >> 10), in place of one packet per wake-up: at
+ * 100 Mbit/s one wake-up every ~1.1 ms, not every 0.11 ms. The hold keeps
+ * ACKs that arrive meanwhile from releasing the burst a packet at a time.
+ * The average rate is the same; the queue sees ~1 ms bursts, as from
+ * kernel TCP. */
+static rudp_time pace_ahead(const rudp_conn *c)
+{
+    uint64_t rate = rudp__conn_pacing_rate(c);
+    return pace_interval(pace_burst(c, rate), rate);
 }
 
 /* Writes an ACK frame of what we received; returns bytes or <= 0. */
@@ -235,13 +253,19 @@ static int send_one(rudp_conn *c, rudp_time now)
     int probe = c->probes > 0;
     int stream = rudp__conn_have_stream_to_send(c);
     int cwnd_ok = probe || c->rec.bytes_in_flight < c->cc.cwnd;
-    int pace_ok = probe || c->pace_time <= now;
+    if (c->pace_held && c->pace_time <= now)
+        c->pace_held = 0;
+    rudp_time ahead = stream && cwnd_ok && !probe && !c->pace_held ? pace_ahead(c) : 0;
+    int pace_ok = probe || c->pace_time <= now + ahead;
     int send_stream = stream && cwnd_ok && pace_ok;
     int control = c->max_data_pending || c->blocked_pending || c->ping_pending || (probe && !stream);
     int want_ack = c->rx_any && (c->ack_now || (c->rx_unacked && (send_stream || control)));
 
-    if (stream && cwnd_ok && !pace_ok)
+    if (stream && cwnd_ok && !pace_ok) {
         rudp__conn_arm(c, RUDP_T_PACE, c->pace_time);
+        c->pace_held = 1;
+        ctx->stats.pacer_waits++;
+    }
     if (!send_stream && !control && !want_ack)
         return 0;
     if (!rudp__path_may_send(c, c->mss))

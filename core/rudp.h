@@ -192,6 +192,9 @@ typedef struct rudp_stats {
     uint64_t path_held;                    /* unkeyed server: DATA from an address not
                                               validated, held unprocessed (path.h) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    uint64_t pacer_waits;                  /* times the pacer held data back (its timer set) */
+    uint64_t pacer_wakeups;                /* ... and its timer fired: each sends a burst of
+                                              ~1 ms at the pacing rate (conn_output.c) */
     uint64_t repair_pkts;                  /* copies of a write's last packet sent */
     uint64_t repair_bytes;                 /* ... the stream bytes they carried again */
     uint64_t losses_repaired;              /* lost packets whose bytes their copy delivered */

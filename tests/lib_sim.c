@@ -758,6 +758,8 @@ void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64
     uint64_t all = st->stream_bytes_sent + st->bytes_retransmitted;
     out->retx_pct = all ? 100.0 * (double)st->bytes_retransmitted / (double)all : 0;
     out->repair_pct = all ? 100.0 * (double)st->repair_bytes / (double)all : 0;
+    out->pkts_sent = st->pkts_sent;
+    out->pacer_wakeups = st->pacer_wakeups;
     sim_free(s);
     free(s);
 }

@@ -252,6 +252,8 @@ typedef struct sim_bulk_result {
     uint64_t acked;
     int error;              /* the connection's error, 0 if none */
     uint64_t rx_dropped;    /* the receiver's data dropped by its budgets */
+    uint64_t pkts_sent;     /* the sender's DATA packets ... */
+    uint64_t pacer_wakeups; /* ... and its pacer's timer expiries */
 } sim_bulk_result;
 void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
                      size_t queue, double loss, rudp_time duration, sim_bulk_result *out);

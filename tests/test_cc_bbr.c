@@ -746,11 +746,11 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
             (unsigned long long)burst.pkts, burst.max_run, (unsigned long long)steps,
             (unsigned long long)dgrams);
     cr_assert(gt(u64, burst.pkts, 80000), "it did send");
-    /* The connection's burst allowance (about 1 ms at the pacing rate:
-     * ~26 packets at startup's 2.89 x 100 Mbit/s, at most 64 KiB, ~46
-     * packets; one more leaves as the credit reaches zero) is the most that
-     * leaves at one instant: never a window (unpaced, the PROBE_RTT exit
-     * sends ~500). */
+    /* A wake-up's burst (conn_output.c: a quantum of about 1 ms at the
+     * pacing rate, at most 32 KiB, sent ahead, and as much again of
+     * catch-up after a late wake-up: 64 KiB, ~46 packets, one more as the
+     * credit reaches zero) is the most that leaves at one instant: never a
+     * window (unpaced, the PROBE_RTT exit sends ~500). */
     cr_assert(le(int, burst.max_run, 48));
     /* Every wake-up has a datagram to deliver or a packet to send: timer
      * wake-ups stay under one per data packet. */

@@ -626,6 +626,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "timeouts %llu, duplicates %llu",
         (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
         (ull)s->pto_count, (ull)s->dup_pkts);
+    say(line, arg, "pacer: data held back %llu times, its timer fired %llu times (%.1f data "
+                   "packets per firing: bursts of ~1 ms, core/conn_output.c)",
+        (ull)s->pacer_waits, (ull)s->pacer_wakeups,
+        s->pacer_wakeups ? (double)s->pkts_sent / (double)s->pacer_wakeups : 0.0);
     say(line, arg, "repair: copies of a short write's last packet %llu (%llu stream bytes), "
                    "losses they repaired %llu",
         (ull)s->repair_pkts, (ull)s->repair_bytes, (ull)s->losses_repaired);

@@ -1,0 +1,60 @@
+/*
+ * test_pacing.c: the pacer sends a burst per wake-up (conn_output.c's
+ * pace_ahead), not a packet: counted in virtual time, no clock.
+ *
+ * A paced packet may leave once its departure is within ~1 ms (at least 10
+ * packets, at most 64 KiB) of now, and the pacer's timer is set that much
+ * early, so each expiry releases about a millisecond of data, as Linux TCP
+ * sends one TSO burst per pacing timer. Before, the timer was set for the
+ * next packet itself and each expiry released about one: ~9,000 wake-ups per
+ * second at 100 Mbit/s. The rate must not change: goodput stays at the
+ * link's, and the bursts, ~1 ms of the link's time, fit its queue.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <stdio.h>
+
+#include "cc/cc.h"
+#include "lib_sim.h"
+
+static void run(const rudp_cc_ops *cc, uint64_t rate, rudp_time owd, size_t queue,
+                sim_bulk_result *r)
+{
+    sim_bulk_single(7, cc, owd, rate, queue, 0, RUDP_SEC(10), r);
+    cr_assert(eq(int, r->error, 0));
+    cr_assert(gt(u64, r->pacer_wakeups, 0), "the flow was paced at all");
+    fprintf(stderr, "SIMTABLE pacing %-5s %3llu Mbit/s: %6.2f Mbit/s, %llu packets, %llu pacer "
+                    "wake-ups (%.1f packets each), retransmitted %.2f%%\n",
+            cc->name, (unsigned long long)(rate / 1000000), r->mbps,
+            (unsigned long long)r->pkts_sent, (unsigned long long)r->pacer_wakeups,
+            (double)r->pkts_sent / (double)r->pacer_wakeups, r->retx_pct);
+}
+
+Test(pacing, bbr_sends_bursts_of_packets_per_pacer_wakeup_at_100_mbit, .timeout = 30)
+{
+    sim_bulk_result r;
+    run(&rudp_cc_bbr, 100000000, RUDP_MS(5), 125000, &r);
+    double per = (double)r.pkts_sent / (double)r.pacer_wakeups;
+    /* one wake-up per ~10 packets (1 ms at 100 Mbit/s is ~9 packets of
+     * 1,400 bytes); a pacer that wakes per packet shows ~1-2 */
+    cr_assert(ge(dbl, per, 5.0), "%.2f packets per pacer wake-up (%llu packets, %llu wake-ups)",
+              per, (unsigned long long)r.pkts_sent, (unsigned long long)r.pacer_wakeups);
+    /* ...at most ~1 ms apart: under 1,200 wake-ups per second of the 10 */
+    cr_assert(le(u64, r.pacer_wakeups, 12000), "%llu wake-ups in 10 s",
+              (unsigned long long)r.pacer_wakeups);
+    /* ...and the rate is the link's, with no queue overflow from the bursts */
+    cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
+    cr_assert(le(dbl, r.retx_pct, 0.5), "%.2f%% retransmitted", r.retx_pct);
+}
+
+Test(pacing, a_slow_link_still_gets_ten_packet_bursts_not_more, .timeout = 30)
+{
+    /* 10 Mbit/s: 1 ms is one packet, so the floor of 10 packets holds;
+     * a queue of 30 packets takes the bursts without a loss */
+    sim_bulk_result r;
+    run(&rudp_cc_bbr, 10000000, RUDP_MS(10), 45000, &r);
+    double per = (double)r.pkts_sent / (double)r.pacer_wakeups;
+    cr_assert(ge(dbl, per, 5.0), "%.2f packets per pacer wake-up", per);
+    cr_assert(ge(dbl, r.mbps, 9.0), "%.2f Mbit/s", r.mbps);
+    cr_assert(le(dbl, r.retx_pct, 1.0), "%.2f%% retransmitted", r.retx_pct);
+}
