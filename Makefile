@@ -36,8 +36,12 @@ CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
 LDLIBS_ALL := -lpthread $(SAN)
 # Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
 # links the core links it too (the shim, the unit tests, the fuzz targets);
-# the plain programs do not.
-LDLIBS_CORE := -lsodium
+# the plain programs do not. The DATA datagrams' AES-256-GCM is OpenSSL's
+# libcrypto's where it measures faster (core/aead.c), bound by dlopen() at
+# the first keyed context rather than linked: the build needs its headers
+# (libssl-dev), a program that never goes keyed never loads it. The unit
+# tests also call it directly.
+LDLIBS_CORE := -lsodium -ldl
 
 # core/ holds the protocol, flat; core/cc/ the congestion controllers behind
 # cc/cc.h's table of function pointers. Core files include each other from
@@ -133,7 +137,7 @@ $(BUILD)/tests/%.o: tests/%.c
 	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) $(LDLIBS_ALL)
+	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) -lcrypto $(LDLIBS_ALL)
 
 # Programs are plain C, no -Wconversion, built from one file each; the test
 # programs that include tests/progutil.h are linked with tests/progutil.c,
@@ -156,10 +160,14 @@ $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
 	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
-# Programs that call libsodium themselves (integration/bench/cryptocost.c)
-# link it too; LDLIBS_CORE goes only where the core is linked.
+# Programs that call libsodium themselves link it too; those that call the
+# core's packet protection (integration/bench/cryptocost.c times core/aead.c
+# itself) link the core's library and what it needs.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
 $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
+PROG_WITH_CORE := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(shell grep -l '"aead.h"' $(PROG_SRC)))))
+$(PROG_WITH_CORE): $(CORE_LIB)
+$(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
 
 # rudp-stat is plain C like the programs (without -MMD: it includes only
 # system headers, and build/bin/ holds the tools alone); the other tools are
@@ -182,7 +190,7 @@ deps-build:
 # when something is missing every object waits for deps.sh, which installs
 # the packages as root or stops with one line naming the command.
 DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/criterion.h \
-              /usr/include/sodium.h
+              /usr/include/sodium.h /usr/include/openssl/evp.h
 DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
                 $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
 ifneq ($(strip $(DEPS_MISSING)),)

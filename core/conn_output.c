@@ -86,8 +86,14 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
                            size_t len)
 {
     rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
-    if (c->keyed)
-        len = rudp__keyed_seal(c, pn, buf, len);
+    if (c->keyed) {
+        size_t sealed = rudp__keyed_seal(c, pn, buf, len);
+        if (!sealed) { /* not sent, as if lost: recovery sends its frames again */
+            c->ctx->stats.seal_failed++;
+            return len + RUDP_CRYPTO_TAG;
+        }
+        len = sealed;
+    }
     rudp__send(c->ctx, c->sock, to, c->has_local ? &c->local : NULL, c->send_tag, buf, len);
     rudp__path_sent(c, to, len);
     return len;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "aead.h"
 #include "alloc.h"
 #include "crypto.h"
 #include "seq.h"
@@ -35,12 +36,13 @@ struct rudp_ctx_keyed {
     uint8_t has_reset_id;
     uint8_t gen[32];   /* the forward-secure generator's state */
     uint8_t ciphers;   /* RUDP_AEAD_* this process can use */
-    /* a DATA datagram decrypted: header, then the frames */
+    rudp_aead_libs aead; /* aead.c: which library runs each cipher */
+    /* a DATA datagram decrypted: header, then the frames (last: not wiped) */
     uint8_t plain[65536];
 };
 
 struct rudp_conn_keyed {
-    crypto_aead_aes256gcm_state tx_aes, rx_aes; /* expanded keys, AES-GCM only */
+    rudp_aead tx_aead, rx_aead; /* the DATA datagrams' protection, once keys exist */
     uint8_t tx[32], rx[32];
     uint8_t sk[32];          /* our ephemeral secret, until the keys exist */
     uint8_t pub[32];         /* our ephemeral public key */
@@ -64,8 +66,11 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
     if (sodium_init() < 0)
         return -ENOSYS;
     rudp_ctx_keyed *k = ctx->keyed;
-    if (!k && !(k = rudp__calloc(1, sizeof *k)))
-        return -ENOMEM;
+    if (!k) {
+        if (!(k = rudp__calloc(1, sizeof *k)))
+            return -ENOMEM;
+        rudp__aead_libs_init(&k->aead);
+    }
     kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
     kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
     kdf(k->cid_key, sizeof k->cid_key, key, "rudp v1 connection ids");
@@ -111,10 +116,24 @@ void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask)
         ctx->keyed->ciphers &= mask;
 }
 
+void rudp__keyed_limit_libs(rudp_ctx *ctx, uint8_t mask)
+{
+    if (ctx->keyed)
+        rudp__aead_libs_limit(&ctx->keyed->aead, mask);
+}
+
+const char *rudp__keyed_aead_lib(const rudp_conn *c)
+{
+    if (!c->keyed || !c->keyed->ready)
+        return NULL;
+    return rudp__aead_lib_name(&c->keyed->tx_aead);
+}
+
 void rudp__ctx_keyed_free(rudp_ctx_keyed *k)
 {
     if (!k)
         return;
+    rudp__aead_libs_free(&k->aead);
     sodium_memzero(k, sizeof *k - sizeof k->plain);
     rudp__free(k);
 }
@@ -141,10 +160,13 @@ int rudp__conn_keyed_new(rudp_conn *c)
 
 void rudp__conn_keyed_free(rudp_conn *c)
 {
-    if (!c->keyed)
+    rudp_conn_keyed *k = c->keyed;
+    if (!k)
         return;
-    c->ctx->mem -= sizeof *c->keyed;
-    sodium_memzero(c->keyed, sizeof *c->keyed);
+    c->ctx->mem -= sizeof *k + rudp__aead_mem(&k->tx_aead) + rudp__aead_mem(&k->rx_aead);
+    rudp__aead_free(&k->tx_aead, &c->ctx->keyed->aead);
+    rudp__aead_free(&k->rx_aead, &c->ctx->keyed->aead);
+    sodium_memzero(k, sizeof *k);
     rudp__free(c->keyed);
     c->keyed = NULL;
 }
@@ -273,8 +295,9 @@ static void put_be64(uint8_t *p, uint64_t v)
 }
 
 /* Derives c's traffic keys from the DH of our secret and the peer's public
- * key; wipes the secret. -EBADMSG if the peer's key is of low order (the
- * DH result would be all zeros: anyone could compute it). */
+ * key and keys both directions' AEAD; wipes the secret. -EBADMSG if the
+ * peer's key is of low order (the DH result would be all zeros: anyone
+ * could compute it), -ENOMEM if an AEAD could not be set up. */
 static int derive(rudp_conn *c, const uint8_t peer_pub[RUDP_CRYPTO_PUB], uint64_t client_cid,
                   uint64_t server_cid)
 {
@@ -295,13 +318,16 @@ static int derive(rudp_conn *c, const uint8_t peer_pub[RUDP_CRYPTO_PUB], uint64_
     crypto_generichash_final(&st, out, sizeof out);
     memcpy(c->is_server ? k->rx : k->tx, out, 32);      /* client to server */
     memcpy(c->is_server ? k->tx : k->rx, out + 32, 32); /* server to client */
-    if (k->cipher == RUDP_AEAD_AESGCM) {
-        crypto_aead_aes256gcm_beforenm(&k->tx_aes, k->tx);
-        crypto_aead_aes256gcm_beforenm(&k->rx_aes, k->rx);
-    }
     sodium_memzero(dh, sizeof dh);
     sodium_memzero(out, sizeof out);
     sodium_memzero(k->sk, sizeof k->sk);
+    rudp_aead_libs *libs = &c->ctx->keyed->aead;
+    int err = rudp__aead_init(&k->tx_aead, libs, k->cipher, k->tx);
+    if (err == 0 && (err = rudp__aead_init(&k->rx_aead, libs, k->cipher, k->rx)) < 0)
+        rudp__aead_free(&k->tx_aead, libs);
+    if (err < 0)
+        return err;
+    c->ctx->mem += rudp__aead_mem(&k->tx_aead) + rudp__aead_mem(&k->rx_aead);
     k->ready = 1;
     return 0;
 }
@@ -405,17 +431,11 @@ static void nonce_of(uint8_t n[12], uint64_t pn)
 
 size_t rudp__keyed_seal(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
 {
-    rudp_conn_keyed *k = c->keyed;
     uint8_t nonce[12];
     nonce_of(nonce, pn);
-    uint8_t *m = buf + RUDP_WIRE_SHORT_HDR;
-    unsigned long long mlen = len - RUDP_WIRE_SHORT_HDR;
-    if (k->cipher == RUDP_AEAD_AESGCM)
-        crypto_aead_aes256gcm_encrypt_detached_afternm(m, buf + len, NULL, m, mlen, buf,
-                                                       RUDP_WIRE_SHORT_HDR, NULL, nonce, &k->tx_aes);
-    else
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(m, buf + len, NULL, m, mlen, buf,
-                                                           RUDP_WIRE_SHORT_HDR, NULL, nonce, k->tx);
+    if (rudp__aead_seal(&c->keyed->tx_aead, nonce, buf, RUDP_WIRE_SHORT_HDR,
+                        buf + RUDP_WIRE_SHORT_HDR, len - RUDP_WIRE_SHORT_HDR, buf + len) < 0)
+        return 0;
     return len + RUDP_CRYPTO_TAG;
 }
 
@@ -430,16 +450,8 @@ int rudp__keyed_open(rudp_conn *c, uint64_t pn, const uint8_t *buf, size_t len,
     nonce_of(nonce, pn);
     size_t clen = len - RUDP_WIRE_SHORT_HDR - RUDP_CRYPTO_TAG;
     const uint8_t *ct = buf + RUDP_WIRE_SHORT_HDR, *tag = buf + len - RUDP_CRYPTO_TAG;
-    int rc;
-    if (k->cipher == RUDP_AEAD_AESGCM)
-        rc = crypto_aead_aes256gcm_decrypt_detached_afternm(plain + RUDP_WIRE_SHORT_HDR, NULL, ct,
-                                                            clen, tag, buf, RUDP_WIRE_SHORT_HDR,
-                                                            nonce, &k->rx_aes);
-    else
-        rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain + RUDP_WIRE_SHORT_HDR, NULL,
-                                                                ct, clen, tag, buf,
-                                                                RUDP_WIRE_SHORT_HDR, nonce, k->rx);
-    if (rc != 0)
+    if (rudp__aead_open(&k->rx_aead, nonce, buf, RUDP_WIRE_SHORT_HDR, ct, clen, tag,
+                        plain + RUDP_WIRE_SHORT_HDR) < 0)
         return -EBADMSG;
     memcpy(plain, buf, RUDP_WIRE_SHORT_HDR);
     *out = plain;

@@ -2,9 +2,11 @@
  * crypto.h: keyed mode, packet protection with a shared key (crypto.c).
  *
  * Internal to core: ctx.c and conn*.c call it at the few places where a
- * datagram is built or taken in. Every primitive is libsodium's: X25519
+ * datagram is built or taken in. The primitives are libsodium's: X25519
  * (crypto_scalarmult), BLAKE2b (crypto_generichash) as MAC and KDF,
- * ChaCha20-Poly1305 (IETF) or AES-256-GCM as the AEAD. The design, and why,
+ * ChaCha20-Poly1305 (IETF) or AES-256-GCM as the AEAD; but the DATA
+ * datagrams' AEAD goes through aead.c, which runs AES-256-GCM with OpenSSL's
+ * libcrypto where it loads (the same cipher, faster). The design, and why,
  * is in docs/security.md ("Keyed mode").
  *
  * Keyed handshake packets are the unkeyed ones with a tail:
@@ -127,6 +129,15 @@ int rudp__keyed_reset_open(const rudp_conn *c, const rudp_addr *peer, uint64_t d
  * them at least stays). */
 void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask);
 
+/* Tests and benchmarks: the context's connections made from now on seal
+ * and open their DATA datagrams with a library in mask only
+ * (RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_OPENSSL of aead.h), where it can. */
+void rudp__keyed_limit_libs(rudp_ctx *ctx, uint8_t mask);
+
+/* "openssl" or "libsodium": the library that seals and opens keyed
+ * connection c's DATA datagrams; NULL before its keys exist. */
+const char *rudp__keyed_aead_lib(const rudp_conn *c);
+
 /* Frees the context's keyed state (NULL: nothing). */
 void rudp__ctx_keyed_free(rudp_ctx_keyed *k);
 
@@ -189,7 +200,8 @@ int rudp__keyed_answer_open(rudp_conn *c, const rudp_hdr *h, const uint8_t *buf,
 /* Encrypts the frames of a DATA packet in place: buf holds the header
  * (RUDP_WIRE_SHORT_HDR bytes, final) and then the frames, len bytes in
  * all, with room for RUDP_CRYPTO_TAG more; pn is the packet's full number.
- * Returns the datagram's length. */
+ * Returns the datagram's length, or 0 if the library failed (cannot be;
+ * buf is then garbage and must not be sent). */
 size_t rudp__keyed_seal(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len);
 
 /* Authenticates and decrypts a DATA datagram of c's (packet number pn,

@@ -184,6 +184,7 @@ typedef struct rudp_stats {
     uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
     uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, dropped unanswered */
     uint64_t auth_failed;                  /* keyed: other datagrams that failed authentication */
+    uint64_t seal_failed;                  /* keyed: DATA not sent, the AEAD library failed */
     uint64_t path_refused;                 /* dropped: a known connection's DATA from an
                                               address it may not move to (path.h) */
     uint64_t path_moves;                   /* server: a peer's address changed */

@@ -13,8 +13,44 @@ void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
     b->base = base;
     b->cap = cap;
     /* A window of cap bytes starting anywhere touches at most
-     * cap / CHUNK + 2 chunks; that many slots never alias. */
-    b->nslots = cap / RUDP_SBUF_CHUNK + 2;
+     * cap / CHUNK + 2 chunks; that many slots never alias. The ring starts
+     * at a few and doubles as the data held spans more (grow_to): a
+     * connection exchanging small messages holds a 32-byte ring, not the
+     * 4 KiB (514 slots) an 8 MiB window's full ring takes, zeroed at every
+     * first write after the buffer emptied (issue 33: memory and CPU per
+     * connection and per request). */
+    b->maxslots = cap / RUDP_SBUF_CHUNK + 2;
+    b->nslots = b->maxslots < RUDP_SBUF_SLOTS_MIN ? b->maxslots : RUDP_SBUF_SLOTS_MIN;
+}
+
+/* Makes the ring hold chunk index k (k >= base's): doubles it, keeping each
+ * chunk at its index's new slot, until k is within nslots of base's. All
+ * held chunks lie in [base's index, base's + nslots). Returns 0 or -ENOMEM. */
+static int grow_to(rudp_sbuf *b, uint64_t k)
+{
+    uint64_t first = b->base / RUDP_SBUF_CHUNK;
+    if (k - first < b->nslots)
+        return 0;
+    uint32_t n = b->nslots;
+    while (k - first >= n && n < b->maxslots)
+        n = n * 2 < b->maxslots ? n * 2 : b->maxslots;
+    uint8_t **slots = rudp__calloc(n, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    for (uint64_t i = first; i < first + b->nslots; i++)
+        slots[i % n] = b->slots[i % b->nslots];
+    rudp__free(b->slots);
+    b->slots = slots;
+    b->nslots = n;
+    return 0;
+}
+
+/* The ring for a first write: the smallest size again. */
+static int ring_new(rudp_sbuf *b)
+{
+    b->nslots = b->maxslots < RUDP_SBUF_SLOTS_MIN ? b->maxslots : RUDP_SBUF_SLOTS_MIN;
+    b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
+    return b->slots ? 0 : -ENOMEM;
 }
 
 uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
@@ -104,13 +140,14 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
         return -EINVAL;
     uint64_t before = rudp_sbuf_memory(b);
     int err = 0;
-    if (len && !b->slots) {
-        b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
-        if (!b->slots)
-            return -ENOMEM;
-    }
+    if (len && !b->slots && ring_new(b) < 0)
+        return -ENOMEM;
     const uint8_t *p = src;
     while (len) {
+        if (grow_to(b, off / RUDP_SBUF_CHUNK) < 0) {
+            err = -ENOMEM;
+            break;
+        }
         uint8_t **slot = slot_of(b, off);
         if (!*slot) {
             *slot = chunk_get(b);
@@ -138,8 +175,9 @@ uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
     if (!len)
         return 0;
     uint32_t n = 0;
+    uint64_t first = b->base / RUDP_SBUF_CHUNK;
     for (uint64_t k = off / RUDP_SBUF_CHUNK; k <= (off + len - 1) / RUDP_SBUF_CHUNK; k++)
-        if (!b->slots || !b->slots[k % b->nslots])
+        if (!b->slots || k - first >= b->nslots || !b->slots[k % b->nslots])
             n++;
     return n;
 }
@@ -153,10 +191,17 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     if (!b->slots) {
         if (!alloc)
             return NULL;
-        b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
-        if (!b->slots)
+        if (ring_new(b) < 0)
             return NULL;
         account(b, before);
+    }
+    if (off / RUDP_SBUF_CHUNK - b->base / RUDP_SBUF_CHUNK >= b->nslots) {
+        if (!alloc)
+            return NULL; /* beyond the ring: nothing is held there */
+        int err = grow_to(b, off / RUDP_SBUF_CHUNK);
+        account(b, before);
+        if (err < 0)
+            return NULL;
     }
     uint8_t **slot = slot_of(b, off);
     if (!*slot) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define RUDP_SBUF_CHUNK (16u * 1024u)
+#define RUDP_SBUF_SLOTS_MIN 4u /* the ring's first size (sbuf.c: grow_to) */
 
 /* Free chunks kept for reuse, shared by the buffers of one context: a bulk
  * flow frees a chunk and allocates one per 16 KiB, and returning each to
@@ -34,7 +35,8 @@ void rudp_chunk_pool_drain(rudp_chunk_pool *p);
 typedef struct rudp_sbuf {
     uint64_t base;    /* lowest offset still held */
     uint32_t cap;     /* bytes addressable from base */
-    uint32_t nslots;  /* ring size: cap / CHUNK + 2 */
+    uint32_t nslots;  /* ring size now: grows by doubling as far as maxslots */
+    uint32_t maxslots; /* cap / CHUNK + 2: a window's most chunks */
     uint8_t **slots;  /* ring of chunk pointers, by (offset / CHUNK) % nslots */
     uint32_t nchunks; /* chunks allocated now */
     uint64_t *acct;   /* if set: bytes this buffer holds are added here */

@@ -4,10 +4,10 @@
 # Runs `apt-get update` once, and only when something is missing.
 set -eu
 
-pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev pkg-config"
+pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev libssl-dev pkg-config"
 pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk"
+pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
 # integration/tests/apps/t_*.sh that source lib/battery.sh (each program over
 # kernel TCP, then under the shim)

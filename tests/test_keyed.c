@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "aead.h"
 #include "conn.h"
 #include "crypto.h"
 #include "lib_sim.h"
@@ -76,13 +77,24 @@ static void tap_plaintext(sim *s, int from, int to, const uint8_t *buf, size_t l
         pattern_seen++;
 }
 
-static void transfer_and_look(const uint8_t *key, uint8_t ciphers, const char *want_cipher)
+/* The AEAD libraries each end may use (aead.h's RUDP_AEAD_LIB_* masks; 0:
+ * its default) and the one each must have used (NULL: not checked). */
+typedef struct {
+    uint8_t mask[2];
+    const char *want[2];
+} libs_of;
+
+static void transfer_libs(const uint8_t *key, uint8_t ciphers, const char *want_cipher,
+                          const libs_of *libs)
 {
     sim s;
     two(&s, 21, key, key);
     if (key) {
-        rudp__keyed_limit_ciphers(s.ep[0].ctx, ciphers);
-        rudp__keyed_limit_ciphers(s.ep[1].ctx, ciphers);
+        for (int e = 0; e < 2; e++) {
+            rudp__keyed_limit_ciphers(s.ep[e].ctx, ciphers);
+            if (libs && libs->mask[e])
+                rudp__keyed_limit_libs(s.ep[e].ctx, libs->mask[e]);
+        }
     }
     for (int i = 0; i < (int)sizeof wire_pattern; i++)
         wire_pattern[i] = sim_pattern(cli_tpl.send_seed, (uint64_t)i + 1000);
@@ -99,6 +111,12 @@ static void transfer_and_look(const uint8_t *key, uint8_t ciphers, const char *w
     } else {
         cr_assert(eq(ptr, (void *)ca, NULL));
     }
+    for (int e = 0; libs && e < 2; e++) {
+        const char *lib = rudp__keyed_aead_lib(app_on(&s, e)->conn);
+        if (libs->want[e])
+            cr_assert(lib && strcmp(lib, libs->want[e]) == 0, "end %d: library %s, want %s", e,
+                      lib ? lib : "none", libs->want[e]);
+    }
     cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
     assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
     cr_assert(gt(int, data_seen, 100));
@@ -107,6 +125,11 @@ static void transfer_and_look(const uint8_t *key, uint8_t ciphers, const char *w
     else
         cr_assert(gt(int, pattern_seen, 0), "the control run must show the plaintext");
     sim_free(&s);
+}
+
+static void transfer_and_look(const uint8_t *key, uint8_t ciphers, const char *want_cipher)
+{
+    transfer_libs(key, ciphers, want_cipher, NULL);
 }
 
 Test(keyed, chacha_transfer_is_exact_and_no_plaintext_crosses)
@@ -120,6 +143,36 @@ Test(keyed, aesgcm_transfer_is_exact_and_no_plaintext_crosses)
     /* Where the CPU lacks AES-NI the limit keeps ChaCha20-Poly1305. */
     transfer_and_look(key1, RUDP_AEAD_AESGCM,
                       crypto_aead_aes256gcm_is_available() ? "aes256-gcm" : "chacha20-poly1305");
+}
+
+/* What a keyed context picks by default: AES-256-GCM where the CPU has it,
+ * run by OpenSSL's libcrypto (aead.c: faster), else ChaCha20-Poly1305 by
+ * libsodium. */
+Test(keyed, a_keyed_ctx_picks_aesgcm_by_openssl_where_the_cpu_has_aes)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+    int aes = crypto_aead_aes256gcm_is_available();
+    const char *lib = aes ? "openssl" : "libsodium";
+    libs_of dflt = {{0, 0}, {lib, lib}};
+    transfer_libs(key1, RUDP_AEAD_CHACHA | RUDP_AEAD_AESGCM,
+                  aes ? "aes256-gcm" : "chacha20-poly1305", &dflt);
+}
+
+/* Each end picks its library alone and the wire does not say which: an
+ * end sealing with OpenSSL and one with libsodium exchange every byte,
+ * each way, with either cipher. */
+Test(keyed, an_openssl_end_and_a_libsodium_end_interoperate_with_either_cipher)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+    static const libs_of mixed[] = {
+        {{RUDP_AEAD_LIB_OPENSSL, RUDP_AEAD_LIB_SODIUM}, {"openssl", "libsodium"}},
+        {{RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_OPENSSL}, {"libsodium", "openssl"}},
+    };
+    for (int i = 0; i < 2; i++) {
+        transfer_libs(key1, RUDP_AEAD_CHACHA, "chacha20-poly1305", &mixed[i]);
+        if (crypto_aead_aes256gcm_is_available())
+            transfer_libs(key1, RUDP_AEAD_AESGCM, "aes256-gcm", &mixed[i]);
+    }
 }
 
 Test(keyed, unkeyed_control_run_shows_the_plaintext)

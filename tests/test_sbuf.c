@@ -138,3 +138,48 @@ Test(sbuf, freed_chunks_are_reused_from_the_pool_up_to_its_bound)
     cr_assert(eq(u32, pool.n, 0));
     cr_assert(eq(ptr, pool.head, NULL));
 }
+
+/* The ring of chunk pointers starts small and doubles as the data held
+ * spans more chunks, keeping every byte where it was: a connection that
+ * exchanges small messages holds 4 slots, not an 8 MiB window's 514. */
+Test(sbuf, the_ring_grows_with_the_span_held_and_keeps_the_bytes)
+{
+    rudp_sbuf b;
+    uint64_t base = 7 * RUDP_SBUF_CHUNK + 100; /* not at a chunk's start */
+    rudp_sbuf_init(&b, base, 8u << 20);
+    cr_assert(eq(u32, b.maxslots, 514));
+    uint8_t one = 42;
+    cr_assert(eq(int, rudp_sbuf_write(&b, base, &one, 1), 0));
+    cr_assert(eq(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
+    cr_assert(eq(u64, rudp_sbuf_memory(&b), RUDP_SBUF_CHUNK + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
+    /* out of order, as reassembly writes: far ahead first, then between */
+    static uint8_t pat[3 * RUDP_SBUF_CHUNK];
+    for (size_t i = 0; i < sizeof pat; i++)
+        pat[i] = (uint8_t)(i * 13 + 5);
+    uint64_t far = base + (5u << 20);
+    cr_assert(eq(int, rudp_sbuf_write(&b, far, pat, sizeof pat), 0));
+    cr_assert(ge(u32, b.nslots, (5u << 20) / RUDP_SBUF_CHUNK + 4));
+    cr_assert(le(u32, b.nslots, b.maxslots));
+    cr_assert(eq(u32, rudp_sbuf_missing(&b, base + RUDP_SBUF_CHUNK, 1), 1));
+    cr_assert(eq(int, rudp_sbuf_write(&b, base + 1, pat, 100), 0));
+    uint8_t got[sizeof pat];
+    rudp_sbuf_read(&b, base, got, 1);
+    cr_assert(eq(u8, got[0], 42));
+    rudp_sbuf_read(&b, base + 1, got, 100);
+    cr_assert(eq(int, memcmp(got, pat, 100), 0));
+    rudp_sbuf_read(&b, far, got, sizeof pat);
+    cr_assert(eq(int, memcmp(got, pat, sizeof pat), 0));
+    /* the last byte of the window, after moving base on: still addressable */
+    rudp_sbuf_advance(&b, base + (4u << 20), 0);
+    uint64_t last = b.base + b.cap - 1;
+    cr_assert(eq(int, rudp_sbuf_write(&b, last, &one, 1), 0));
+    rudp_sbuf_read(&b, far, got, sizeof pat);
+    cr_assert(eq(int, memcmp(got, pat, sizeof pat), 0));
+    rudp_sbuf_read(&b, last, got, 1);
+    cr_assert(eq(u8, got[0], 42));
+    /* emptied, then a small write again: the small ring again */
+    rudp_sbuf_advance(&b, last + 1, 1);
+    cr_assert(eq(int, rudp_sbuf_write(&b, last + 1, &one, 1), 0));
+    cr_assert(eq(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
+    rudp_sbuf_free(&b);
+}

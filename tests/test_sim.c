@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aead.h"
 #include "conn.h"
 #include "crypto.h"
 #include "lib_sim.h"
@@ -135,6 +136,12 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
         uint8_t mask = seed % 2 ? RUDP_AEAD_AESGCM : RUDP_AEAD_CHACHA;
         rudp__keyed_limit_ciphers(s.ep[a].ctx, mask);
         rudp__keyed_limit_ciphers(s.ep[b].ctx, mask);
+        /* each end's AEAD library by the seed too: the pairs that differ
+         * must interoperate as the pairs that agree */
+        rudp__keyed_limit_libs(s.ep[a].ctx, seed / 2 % 2 ? RUDP_AEAD_LIB_OPENSSL
+                                                         : RUDP_AEAD_LIB_SODIUM);
+        rudp__keyed_limit_libs(s.ep[b].ctx, seed / 4 % 2 ? RUDP_AEAD_LIB_OPENSSL
+                                                         : RUDP_AEAD_LIB_SODIUM);
     }
     for (int d = 0; d < 2; d++) {
         sim_link *l = d ? &s.link[b][a] : &s.link[a][b];

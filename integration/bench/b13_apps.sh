@@ -22,19 +22,26 @@ if want B13 || want B14; then
             l=$LOGS/B13.$tr.$r
             if want B13; then
                 sc=B13
+                rm -f "$l.srv.perf" "$l.cli.perf"
+                PSTAT=$l.srv.perf
                 srv "$EMU_NS_A" "$tr" 120 "$l.redis" redis-server --port "$port" \
                     --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
                     --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
+                PSTAT=""
                 spid=$SRV
                 set_rps=NA get_rps=NA
                 if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                    (nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 -p "$port" \
+                    (PSTAT=$l.cli.perf nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 -p "$port" \
                         -n 100000 -c 50 -t set,get --csv) >"$l.csv" 2>"$l.err" ||
                         say "B13 run $r $tr: redis-benchmark failed (see $l.err)"
                     set_rps=$(awk -F'"' '$2 == "SET" { print $4 }' "$l.csv")
                     get_rps=$(awk -F'"' '$2 == "GET" { print $4 }' "$l.csv")
                 fi
-                emu__kill_pid "$spid"
+                # SIGINT: timeout passes it on, perf stat writes its counts,
+                # redis-server shuts down (TERM would end perf unwritten)
+                kill -INT "$spid" 2>/dev/null || true
+                reap "$spid" 10
+                reqcost B13 "$tr" "$r" "$l" 200000 # SET and GET, -n 100000 each
                 rec B13 "$tr" "$r" set_rps "${set_rps:-NA}"
                 rec B13 "$tr" "$r" get_rps "${get_rps:-NA}"
                 say "B13 run $r/$RUNS $tr: SET ${set_rps:-NA}/s, GET ${get_rps:-NA}/s"

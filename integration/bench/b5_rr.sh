@@ -9,8 +9,11 @@ if want B5; then
         emu_up bnB5 "$SPEC_B5" "$SPEC_B5" "$r"
         port=7001
         for tr in $(run_trs "$r" $TRS); do
+            rm -f "$LOGS/B5.$tr.$r.srv.perf" "$LOGS/B5.$tr.$r.cli.perf"
+            PSTAT=$LOGS/B5.$tr.$r.srv.perf
             # shellcheck disable=SC2046
             srv "$EMU_NS_B" "$tr" 600 "$LOGS/B5.$tr.$r.srv" "$BIN/rr" server --port "$port" --once $(cc_opt "$tr")
+            PSTAT=""
             port=$((port + 1))
         done
         port=7001
@@ -23,7 +26,7 @@ if want B5; then
         port=7001 cpids=""
         for tr in $(run_trs "$r" $TRS); do
             # shellcheck disable=SC2046
-            (nsx "$EMU_NS_A" "$tr" 600 "$BIN/rr" client --to "$EMU_IP_B" --port "$port" \
+            (PSTAT=$LOGS/B5.$tr.$r.cli.perf nsx "$EMU_NS_A" "$tr" 600 "$BIN/rr" client --to "$EMU_IP_B" --port "$port" \
                 --size 100 --count "$RR_COUNT" $(cc_opt "$tr") \
                 --samples "$LOGS/B5.$tr.$r.samples") >"$LOGS/B5.$tr.$r.out" 2>"$LOGS/B5.$tr.$r.err" &
             cpids="$cpids $!"
@@ -44,6 +47,7 @@ if want B5; then
             rec B5 "$tr" "$r" mean_ms "$4"
             say "B5 run $r/$RUNS $tr: p50 $1 ms, p99 $2 ms, max $3 ms"
             shift 4
+            reqcost B5 "$tr" "$r" "$LOGS/B5.$tr.$r" "$RR_COUNT"
         done
         emu_down 2>>"$LOGS/emu.log"
         r=$((r + 1))

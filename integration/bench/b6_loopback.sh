@@ -19,15 +19,18 @@ if want B6; then
             [ "$UNKEYED" = 1 ] || limits B6 "$r" "$tr" "$l"
             port=$((port + 1))
 
+            rm -f "$l.srv.perf" "$l.cli.perf"
+            PSTAT=$l.srv.perf
             # shellcheck disable=SC2046
             srv "$EMU_NS_A" "$tr" 120 "$l.rrsrv" "$BIN/rr" server --port "$port" --bind 127.0.0.1 \
                 --once $(cc_opt "$tr")
+            PSTAT=""
             spid=$SRV
             p50=NA p99=NA mean=NA
             if wait_port "$EMU_NS_A" "$tr" "$port"; then
                 rc=0
                 # shellcheck disable=SC2046
-                (nsx "$EMU_NS_A" "$tr" 120 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
+                (PSTAT=$l.cli.perf nsx "$EMU_NS_A" "$tr" 120 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
                     --size 1 --count "$PING_COUNT" --warmup 200 $(cc_opt "$tr")) \
                     >"$l.rr" 2>"$l.rrerr" || rc=$?
                 reap "$spid"
@@ -40,6 +43,7 @@ if want B6; then
             rec B6 "$tr" "$r" rtt1_p50_us "$p50"
             rec B6 "$tr" "$r" rtt1_p99_us "$p99"
             rec B6 "$tr" "$r" rtt1_mean_us "$mean"
+            reqcost B6 "$tr" "$r" "$l" $((PING_COUNT + 200)) # warm-up included
             say "B6 run $r/$RUNS $tr: $g Mbit/s, 1-byte rtt p50 $p50 us"
             port=$((port + 1))
         done

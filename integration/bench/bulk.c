@@ -34,9 +34,16 @@
  *   rwnd_limited_pct      samples where the peer's window was below cwnd
  *   app_limited_pct       samples whose delivery rate was app-limited (the
  *                         sender ran out of bytes to send)
+ *   busy_ms rwnd_time_pct sndbuf_time_pct  kernel TCP's own account of the
+ *                         connection's life (TCP_INFO's chrono: tcpi_busy_time,
+ *                         tcpi_rwnd_limited, tcpi_sndbuf_limited): ms busy
+ *                         sending, and the shares of it stalled by the peer's
+ *                         window and by this end's send buffer (NA when the
+ *                         socket does not keep them: the shim)
  * and both ends print cpu_s= (user + system CPU of the whole process,
  * engine thread included; kernel TCP's softirq work is partly charged to
- * whoever runs, so it is a lower bound there).
+ * whoever runs, so it is a lower bound there) and vcsw= ivcsw= (voluntary
+ * and involuntary context switches of the whole process, getrusage).
  *
  * Why a fixed window at the receiver, not "send for SECS, then read to EOF":
  * the sender's unsent buffer (up to RUDP_BUFFER, 4 MiB by default, under the
@@ -124,6 +131,17 @@ static double cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* " vcsw=V ivcsw=I": the whole process's context switches (all threads). */
+static const char *csw(void)
+{
+    static char s[64];
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return " vcsw=NA ivcsw=NA";
+    snprintf(s, sizeof s, " vcsw=%ld ivcsw=%ld", ru.ru_nvcsw, ru.ru_nivcsw);
+    return s;
+}
+
 /* Reads for opt.time seconds from accept, then resets the connection. */
 static void recv_one(int fd)
 {
@@ -162,8 +180,8 @@ static void recv_one(int fd)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
-    printf("bytes=%llu seconds=%.3f mbps=%.3f cpu_s=%.3f\n", (unsigned long long)bytes, secs,
-           secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0, cpu_s());
+    printf("bytes=%llu seconds=%.3f mbps=%.3f cpu_s=%.3f%s\n", (unsigned long long)bytes, secs,
+           secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0, cpu_s(), csw());
     fflush(stdout);
 }
 
@@ -265,6 +283,15 @@ static int run_send(void)
         bs = ti.tcpi_bytes_sent;
         br = ti.tcpi_bytes_retrans;
     }
+    /* The kernel's own account of what held the sender (its chrono). */
+    char chrono[96] = "busy_ms=NA rwnd_time_pct=NA sndbuf_time_pct=NA";
+    if (tl >= offsetof(struct tcp_info, tcpi_sndbuf_limited) + sizeof ti.tcpi_sndbuf_limited &&
+        ti.tcpi_busy_time) {
+        double busy = (double)ti.tcpi_busy_time;
+        snprintf(chrono, sizeof chrono, "busy_ms=%.0f rwnd_time_pct=%.1f sndbuf_time_pct=%.1f",
+                 busy / 1e3, 100.0 * (double)ti.tcpi_rwnd_limited / busy,
+                 100.0 * (double)ti.tcpi_sndbuf_limited / busy);
+    }
     close(fd);
     char rtts[96] = "srtt_mean_ms=NA srtt_max_ms=NA min_rtt_ms=NA";
     if (rtt_n)
@@ -273,11 +300,11 @@ static int run_send(void)
     double k = rtt_n ? 1.0 / (double)rtt_n : 0;
     printf("sent=%llu seconds=%.3f tcp_bytes_sent=%llu tcp_bytes_retrans=%llu %s "
            "cwnd_kb=%.0f inflight_kb=%.0f sndwnd_kb=%.0f pacing_mbps=%.1f delivery_mbps=%.1f "
-           "cwnd_limited_pct=%.0f rwnd_limited_pct=%.0f app_limited_pct=%.0f cpu_s=%.3f\n",
+           "cwnd_limited_pct=%.0f rwnd_limited_pct=%.0f app_limited_pct=%.0f %s cpu_s=%.3f%s\n",
            (unsigned long long)sent, secs, bs, br, rtts, cwnd_sum * k / 1024, infl_sum * k / 1024,
            wnd_sum * k / 1024, pace_sum * k * 8 / 1e6, dlv_sum * k * 8 / 1e6,
            100.0 * (double)cwnd_lim * k, 100.0 * (double)rwnd_lim * k,
-           100.0 * (double)app_lim * k, cpu_s());
+           100.0 * (double)app_lim * k, chrono, cpu_s(), csw());
     return 0;
 }
 

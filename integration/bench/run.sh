@@ -36,7 +36,12 @@
 # averaged by bulk.c: cwnd, peer window, app, else pacing) and its CPU cost:
 # seconds of CPU per GB at the sender and at the receiver (whole process,
 # engine included), and on emulated rows the busiest emulator thread's CPU
-# (near 100 % means the emulator, not the transport, set the pace).
+# (near 100 % means the emulator, not the transport, set the pace). Issue
+# 33: each emulated row's kernel references against the line rate (a
+# lossless row whose kernel bbr is under 85 % of it is not counted), system
+# calls (perf stat) and context switches per GB at each end, the machine's
+# and the emulator's CPU per GB; B5, B6 and B13 the same per request; the
+# table ends with issue 33's targets, met or not (report_targets.py).
 #
 # Keyed mode: B1-B4, B6, B9 and B11 also run rudp-CC+key, the traced
 # controller (bbr if measured) with RUDP_KEY_FILE at both ends (a key made
@@ -72,6 +77,14 @@
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
 #   BENCH_KEYED=1         0: no keyed rows and no cryptocost
+#   BENCH_BUF=32M         the room both transports get: kernel TCP's largest
+#                         buffers in every namespace (net.ipv4.tcp_rmem and
+#                         tcp_wmem maximum) and rudp's RUDP_BUFFER (largest
+#                         send buffer and receive window) in bulk transfers,
+#                         as a host on a long fat path is tuned
+#                         (docs/benchmarks.md)
+#   BENCH_PERF=1          0: no perf stat around the measured programs (no
+#                         syscall counts; CPU and context switches remain)
 #   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/,
 #                         plot_<scenario>.png, qlog/<scenario>/ (see below),
 #                         keyed.key, cryptocost.txt
@@ -105,6 +118,7 @@ FLOOD_JUNK=${BENCH_FLOOD_JUNK:-3000}
 FLOOD_CONTROL=${BENCH_FLOOD_CONTROL:-0}
 RAWPY=$ROOT/integration/tools/rudpraw.py
 RR_COUNT=${BENCH_RR_COUNT:-1000}
+BUF=${BENCH_BUF:-32M}
 PING_COUNT=${BENCH_PING_COUNT:-10000}
 OUT=${BENCH_OUT:-$BUILD/bench}
 LINK=100
@@ -120,6 +134,39 @@ REPORT="$PY $ROOT/integration/bench/report.py"
 [ -f "$SHIM" ] || fail "shim not built: $SHIM"
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
 LDP=$(shim_preload)
+
+# The room both transports get (BENCH_BUF): a host on a long fat path
+# raises TCP's buffer limits well past the bandwidth-delay product (B10:
+# 2.5 MB), for the send queue holds every byte until it is acknowledged
+# in order: in flight, plus everything SACKed behind a loss for one more
+# round trip. The namespaces inherit the host's tcp_wmem (4 MB at most
+# here), which held kernel bbr to ~56 % on B10. rudp's RUDP_BUFFER is set
+# to the same for the bulk transfers (bulk_run) only: a connection's idle
+# memory grows with it (B12, 500 connections: 28 KB each at the default
+# 8M, 46 KB at 32M), and the request/response, fan-in and application rows
+# measure the default. (net.core.rmem_max/wmem_max are the host's and only bound
+# setsockopt: autotuning follows tcp_rmem/tcp_wmem, and the shim's UDP
+# sockets take their size with SO_RCVBUFFORCE as root.)
+case "$BUF" in
+    *[kK]) BUFB=$((${BUF%?} * 1024)) ;;
+    *[mM]) BUFB=$((${BUF%?} * 1048576)) ;;
+    *) BUFB=$BUF ;;
+esac
+EMU_SYSCTL="net.ipv4.tcp_rmem=4096 131072 $BUFB
+net.ipv4.tcp_wmem=4096 16384 $BUFB"
+
+# perf stat around each measured program (PSTAT=FILE before nsx): its
+# system calls (raw_syscalls:sys_enter), context switches and CPU, all
+# threads (engine included). Without perf: CPU and context switches from
+# the programs' own getrusage where they print it.
+PERF_EV=task-clock,context-switches,raw_syscalls:sys_enter
+PERF=""
+PSTAT=""
+ROOM="" # bulk_run sets it to BUF for rudp's RUDP_BUFFER (nsx)
+if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null &&
+    perf stat -x, -o /dev/null -e "$PERF_EV" true 2>/dev/null; then
+    PERF=perf
+fi
 
 if [ -z "${BENCH_CC:-}" ]; then
     BENCH_CC=""
@@ -208,6 +255,7 @@ fi
 meta commit "$rev"
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta runs "$RUNS"
+meta tuning "every namespace: net.ipv4.tcp_rmem = 4096 131072 $BUFB, tcp_wmem = 4096 16384 $BUFB; rudp bulk transfers: RUDP_BUFFER=$BUF (host: tcp_rmem $(sysctl -n net.ipv4.tcp_rmem | tr '\t' ' '), tcp_wmem $(sysctl -n net.ipv4.tcp_wmem | tr '\t' ' '), net.core.rmem_max $(sysctl -n net.core.rmem_max), wmem_max $(sysctl -n net.core.wmem_max)); syscall counts: ${PERF:-none (perf missing or refused)}"
 meta link_mbit "$LINK"
 meta title "median of $RUNS runs, $(date -u +%Y-%m-%d)"
 LOAD0=$(loadavg)
@@ -224,6 +272,9 @@ SPEC_B9="delay=0.5,rate=1000,queue=125k"
 SPEC_B10="delay=10,loss=1,rate=1000,queue=2500k"
 SPEC_B11=veth
 SPEC_B15="delay=10,rate=20,queue=50k" # B15 and B16
+for _s in B1 B2 B3 B4 B5 B9 B10; do
+    eval "meta spec_$_s \"\$SPEC_$_s\"" # each direction's linkemu SPEC
+done
 meta link_B9 1000
 meta link_B10 1000
 meta link_B11 NA
@@ -231,8 +282,8 @@ meta desc_B1 "bulk, 100 Mbit/s, 10 ms RTT, no loss, queue 125 kB each way; ${TIM
 meta desc_B2 "bulk, 100 Mbit/s, 40 ms RTT, 1% loss both ways, queue 500 kB; ${TIME} s runs"
 meta desc_B3 "bulk, 100 Mbit/s, 40 ms RTT, 5% loss both ways, queue 500 kB; ${TIME} s runs"
 meta desc_B4 "bulk, 100 Mbit/s, 100 ms RTT, 2% loss both ways, queue 1.25 MB; ${TIME} s runs"
-meta desc_B9 "bulk, 1 Gbit/s, 1 ms RTT, no loss, queue 125 kB each way; ${TIME} s runs"
-meta desc_B10 "bulk, 1 Gbit/s, 20 ms RTT, 1% loss both ways, queue 2.5 MB; ${TIME} s runs"
+meta desc_B9 "bulk, 1 Gbit/s, 1 ms RTT, no loss, queue 125 kB each way (linkemu --slack 50); ${TIME} s runs"
+meta desc_B10 "bulk, 1 Gbit/s, 20 ms RTT, 1% loss both ways, queue 2.5 MB (linkemu --slack 50); ${TIME} s runs"
 meta desc_B11 "bulk over a veth pair between two namespaces, MTU 1500, no emulator; ${TIME} s runs"
 meta desc_B12 "fan-in: $FANIN connections opened at once by one client process to one server, loopback in a fresh namespace, one byte each way on all"
 meta desc_B13 "redis-benchmark -c 50 -n 100000 -t set,get against redis-server, loopback in a fresh namespace"
@@ -263,13 +314,16 @@ fi
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3
-    _cc=${_tr#rudp-} _key=""
+    _cc=${_tr#rudp-} _key="" _pf=""
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
+    # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf);
+    # ROOM=SIZE: RUDP_BUFFER (bulk_run's transfers)
+    [ -z "$PSTAT" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT -e $PERF_EV --"
     case "$_tr" in
-        rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" env LD_PRELOAD="$LDP" \
-            RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" $_key \
-            $(qlog_env "$_tr") "$@" ;;
-        *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" "$@" ;;
+        rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf env LD_PRELOAD="$LDP" \
+            RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" \
+            ${ROOM:+RUDP_BUFFER=$ROOM} $_key $(qlog_env "$_tr") "$@" ;;
+        *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf "$@" ;;
     esac
 }
 
@@ -374,9 +428,12 @@ keyed_ok() {
 bulk_run() {
     _sc=$1 _run=$2 _tr=$3 _nsr=$4 _addr=$5 _port=$6 _secs=$7 _l=$8
     G=NA UNKEYED=0
+    rm -f "$_l.recv.perf" "$_l.send.perf"
+    PSTAT=$_l.recv.perf ROOM=$BUF
     # shellcheck disable=SC2046
     srv "$_nsr" "$_tr" $((_secs + 60)) "$_l.recv" "$BIN/bulk" recv --port "$_port" \
         --time "$_secs" --once $(cc_opt "$_tr")
+    PSTAT="" ROOM=""
     _spid=$SRV
     if ! wait_port "$_nsr" "$_tr" "$_port"; then
         emu__kill_pid "$_spid"
@@ -386,8 +443,8 @@ bulk_run() {
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK ready "$_spid"
     _rc=0
     # shellcheck disable=SC2046
-    (nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" --port "$_port" \
-        --timeout $((_secs + 45)) $(cc_opt "$_tr")) >"$_l.send" 2>"$_l.err" || _rc=$?
+    (PSTAT=$_l.send.perf ROOM=$BUF nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" \
+        --port "$_port" --timeout $((_secs + 45)) $(cc_opt "$_tr")) >"$_l.send" 2>"$_l.err" || _rc=$?
     # ... and the receiver's window is over.
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK done "$_spid"
     reap "$_spid"
@@ -426,9 +483,25 @@ retx() {
 
 # limits SC RUN TR LOG: what limited the flow and what it cost (bulk.c's
 # lines): shares of cwnd-, window- and app-limited samples, mean pacing
-# rate, CPU seconds per GB sent (sender) and received (receiver).
+# rate, CPU seconds, system calls and context switches per GB sent
+# (sender) and received (receiver), and for kernel TCP its own shares of
+# time stalled by the peer's window and by the send buffer.
 limits() {
-    _lsc=$1 _lrun=$2 _ltr=$3
+    _lsc=$1 _lrun=$2 _ltr=$3 _l4=$4
+    # system calls and context switches per GB at each end (bulkcost),
+    # and the kernel's own account of the sender's stalls (NA under the
+    # shim)
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" "$3" "$4" $($REPORT bulkcost "$4") \
+        $($REPORT kv "$4.send" rwnd_time_pct sndbuf_time_pct)
+    rec "$1" "$3" "$2" sc_snd_gb "$5"
+    rec "$1" "$3" "$2" sc_rcv_gb "$6"
+    rec "$1" "$3" "$2" cs_snd_gb "$7"
+    rec "$1" "$3" "$2" cs_rcv_gb "$8"
+    rec "$1" "$3" "$2" rwnd_time_pct "$9"
+    shift 9
+    rec "$_lsc" "$_ltr" "$_lrun" sndbuf_time_pct "$1"
+    set -- "$_lsc" "$_lrun" "$_ltr" "$_l4"
     # shellcheck disable=SC2046
     set -- "$1" "$2" "$3" $($REPORT kv "$4.send" sent cwnd_limited_pct rwnd_limited_pct \
         app_limited_pct pacing_mbps cpu_s) $($REPORT kv "$4.recv" bytes cpu_s)
@@ -455,6 +528,37 @@ emu_ticks() {
     echo 0
 }
 
+# The whole machine's busy CPU ticks (all CPUs, 1/100 s, /proc/stat), and
+# those of every linkemu thread (exact: the kernel's runtime of each, in
+# ticks; 0 without an emulator).
+sys_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+emu_all_ticks() {
+    [ -n "$EMU_PID" ] || { echo 0; return; }
+    cat /proc/"$EMU_PID"/task/*/stat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'
+}
+
+# sys_cost SC RUN TR LOG T0 E0: the whole machine's CPU seconds per GB the
+# receiver got (cpu_sys_s_gb), and linkemu's (cpu_emu_s_gb), from ticks T0
+# and E0 (sys_ticks, emu_all_ticks) at the run's start. Kernel TCP's
+# softirq work is in the machine's figure wherever it ran: here much of
+# the receiving stack runs in linkemu's writes to the TUN device, so it is
+# in the emulator's figure too, which is why that is not subtracted. The
+# machine's figure also holds whatever else the box ran meanwhile, and
+# /proc/stat samples at ticks (this kernel: TICK_CPU_ACCOUNTING), which
+# misses some of a thread that runs in short timer-driven bursts: a
+# rough, noisy figure on a shared box; linkemu's own is exact.
+sys_cost() {
+    _st=$(($(sys_ticks) - $5)) _et=$(($(emu_all_ticks) - $6))
+    _sb=$($REPORT kv "$4.recv" bytes)
+    _c=NA _ce=NA
+    if [ "$_sb" != NA ] && [ "$_sb" -gt 0 ] && [ "$UNKEYED" = 0 ]; then
+        _c=$(calc "$_st / 100 / ($_sb / 1e9)")
+        [ -z "$EMU_PID" ] || _ce=$(calc "$_et / 100 / ($_sb / 1e9)")
+    fi
+    rec "$1" "$3" "$2" cpu_sys_s_gb "$_c"
+    rec "$1" "$3" "$2" cpu_emu_s_gb "$_ce"
+}
+
 # costs SC RUN TR LOG: a run's retransmissions (retx: RETX) and what
 # limited it (limits), recorded; RETX=NA for a run bulk_run found not
 # keyed where it should be (UNKEYED=1).
@@ -468,8 +572,10 @@ costs() {
 # bulk SC RUN TR PORT: one run a -> b over the link that is up.
 bulk() {
     _l=$LOGS/$1.$3.$2
+    _s0=$(sys_ticks) _ea0=$(emu_all_ticks)
     if [ -z "$EMU_PID" ]; then # veth: no emulator, no loss
         bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
+        sys_cost "$1" "$2" "$3" "$_l" "$_s0" "$_ea0"
         rec "$1" "$3" "$2" goodput "$G"
         costs "$1" "$2" "$3" "$_l"
         say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
@@ -481,6 +587,7 @@ bulk() {
     _e0=$(emu_ticks) _t0=$(date +%s%N)
     bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
     _e1=$(emu_ticks) _t1=$(date +%s%N)
+    sys_cost "$1" "$2" "$3" "$_l" "$_s0" "$_ea0"
     emu_stats
     _in1=$(emu_stat a2b_in_pkts) _lo1=$(emu_stat a2b_drop_loss)
     rec "$1" "$3" "$2" goodput "$G"
@@ -489,6 +596,19 @@ bulk() {
     costs "$1" "$2" "$3" "$_l"
     say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport
+}
+
+# reqcost SC TR RUN LOG N: CPU us, system calls and context switches per
+# request at each end, from perf stat's LOG.cli.perf and LOG.srv.perf over
+# N requests (metrics *_cli, *_srv; NA without perf).
+reqcost() {
+    for _e in cli srv; do
+        # shellcheck disable=SC2046
+        set -- "$1" "$2" "$3" "$4" "$5" $($REPORT reqcost "$4.$_e.perf" "$5")
+        rec "$1" "$2" "$3" "cpu_us_req_$_e" "$6"
+        rec "$1" "$2" "$3" "sc_req_$_e" "$7"
+        rec "$1" "$2" "$3" "cs_req_$_e" "$8"
+    done
 }
 
 # snap NS FILE: the namespace's /proc/net/snmp and /proc/net/netstat.

@@ -71,7 +71,9 @@
 # drops them uncounted; larger lets a stalled host catch up), EMU_ARGS
 # (extra linkemu options, e.g. "--limit 100000"), EMU_NAT_BASE (10000: the
 # NAT's 10,000 ports start there; nothing should listen on them on a NATed
-# side). emu_nat_rebind needs conntrack (integration/deps.sh test).
+# side), EMU_SYSCTL (sysctl settings, one KEY=VALUE a line, set in both
+# namespaces as soon as they are made, e.g. the benchmarks' TCP buffer
+# limits; only per-namespace keys take). emu_nat_rebind needs conntrack (integration/deps.sh test).
 #
 # Cleanup: the first emu_up in a shell installs an EXIT trap that stops
 # linkemu and deletes every namespace this shell made (ending what still
@@ -285,6 +287,7 @@ emu_up() {
         ip netns add "$_ns" || emu__fail "ip netns add $_ns"
         EMU_ALL_NS="$EMU_ALL_NS $_ns"
         ip -n "$_ns" link set lo up
+        emu__sysctl "$_ns"
         if [ "${EMU_IPV6:-1}" = 0 ]; then
             ip netns exec "$_ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 &&
                 echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6'
@@ -309,6 +312,20 @@ emu_up() {
             ip -n "$_ns" addr add "$_ip6/64" dev "$_dev" nodad
         fi
     done
+}
+
+# Sets EMU_SYSCTL's KEY=VALUE lines in namespace $1.
+emu__sysctl() {
+    [ -n "${EMU_SYSCTL:-}" ] || return 0
+    _ifs=$IFS
+    IFS='
+'
+    for _kv in $EMU_SYSCTL; do
+        [ -n "$_kv" ] || continue
+        ip netns exec "$1" sysctl -qw "$_kv" >/dev/null ||
+            { IFS=$_ifs; emu__fail "emu_up: sysctl $_kv in $1"; }
+    done
+    IFS=$_ifs
 }
 
 # Starts linkemu between the namespaces and waits until it is ready.

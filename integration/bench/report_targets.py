@@ -1,0 +1,178 @@
+"""Issue 33's parts of the benchmark table (report_table.py): whether a
+row's kernel reference reached the line rate, what each end paid per GB and
+per request, and the issue's targets marked met or not met. No third-party
+modules."""
+import re
+
+# A kernel bbr reference under this share of the line rate on a lossless
+# link says the emulator (or the host), not the transports, set the pace:
+# ratios to it are not counted.
+REF_SHARE = 85.0
+
+
+def fmt(v, spec="%.1f"):
+    return "-" if v is None else spec % v
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def spec_loss(meta, sc):
+    """The configured random loss of scenario sc's link in % (0 when none
+    is set), None when run.sh recorded no spec."""
+    spec = meta.get("spec_" + sc)
+    if spec is None:
+        return None
+    m = re.search(r"(?:^|,)loss=([0-9.]+)", spec)
+    return float(m.group(1)) if m else 0.0
+
+
+def reference(sc, med, meta, link):
+    """(line, short) for bulk scenario sc: the kernel references' goodput
+    against the configured rate, the emulator's CPU, and whether the
+    reference is short (lossless, kernel bbr under REF_SHARE % of it)."""
+    if link is None:
+        return None, False
+    parts = []
+    for tr in ("tcp-bbr", "tcp-cubic"):
+        g = med(sc, tr, "goodput")
+        if g is not None:
+            parts.append("%s %.0f Mbit/s = %.1f%%" % (tr, g, 100 * g / link))
+    if not parts:
+        return None, False
+    emu = [fmt(med(sc, tr, "emu_cpu_pct"), "%.0f%%") for tr in ("tcp-bbr", "tcp-cubic")]
+    line = "  reference: %s of the %.0f Mbit/s line rate; emulator a->b thread CPU %s" % (
+        ", ".join(parts), link, " / ".join(emu))
+    bbr = med(sc, "tcp-bbr", "goodput")
+    loss = spec_loss(meta, sc)
+    short = False
+    if bbr is None:
+        line += " (no tcp-bbr reference)"
+    elif loss == 0 and 100 * bbr / link < REF_SHARE:
+        short = True
+        line += ("; reference short: tcp-bbr under %.0f%% of line rate on a lossless link, "
+                 "ratios to it not counted" % REF_SHARE)
+    elif loss:
+        line += "; with %g%% loss each way the reference reached %.0f%%" % (loss, 100 * bbr / link)
+    else:
+        line += "; reference ok (>= %.0f%%)" % REF_SHARE
+    return line, short
+
+
+def bulk_costs(T, sc, trs, res, med):
+    """What each end paid per GB, and the kernel's own stall shares."""
+    head = ["transport", "CPU s/GB snd", "rcv", "machine", "emu", "syscalls/GB snd", "rcv",
+            "ctx sw/GB snd", "rcv", "sndbuf-lim%", "rwnd-lim%"]
+    rows = []
+    for tr in trs:
+        if (sc, tr, "goodput") not in res:
+            continue
+        rows.append([tr] + [fmt(med(sc, tr, m), f) for m, f in (
+            ("cpu_snd_s_gb", "%.2f"), ("cpu_rcv_s_gb", "%.2f"), ("cpu_sys_s_gb", "%.2f"),
+            ("cpu_emu_s_gb", "%.2f"),
+            ("sc_snd_gb", "%.0f"), ("sc_rcv_gb", "%.0f"), ("cs_snd_gb", "%.0f"),
+            ("cs_rcv_gb", "%.0f"), ("sndbuf_time_pct", "%.0f"), ("rwnd_time_pct", "%.0f"))])
+    T.grid(head, rows)
+
+
+BULK_COST_NOTE = (
+    "  per GB: CPU s/GB snd/rcv: the whole process (engine included) per GB sent/received; "
+    "machine: all CPUs' busy time over the run (/proc/stat, sampled at ticks) per GB received, "
+    "the emulator and whatever else the shared machine ran included: kernel TCP's softirq work "
+    "is in it wherever it ran (rough, noisy); emu: linkemu's threads (exact), which run much of "
+    "each receiving stack in their writes to the TUN device; syscalls: perf stat "
+    "raw_syscalls:sys_enter, all threads; "
+    "ctx sw: voluntary + involuntary (getrusage, all threads); sndbuf-lim%, rwnd-lim%: kernel "
+    "TCP's own share of its busy time stalled by its send buffer / the peer's window "
+    "(TCP_INFO chrono; '-' under the shim).")
+
+
+def req_costs(T, sc, trs, res, med, what):
+    """Per request at each end: CPU us, system calls, context switches."""
+    rows = []
+    for tr in trs:
+        if (sc, tr, "cpu_us_req_cli") not in res:
+            continue
+        rows.append([tr] + [fmt(med(sc, tr, "%s_req_%s" % (m, e)), "%.2f" if m != "cpu_us" else "%.1f")
+                            for e in ("cli", "srv") for m in ("cpu_us", "sc", "cs")])
+    if not rows:
+        return
+    T.out("  per %s (perf stat, all threads):" % what)
+    T.grid(["transport", "client CPU us", "syscalls", "ctx sw", "server CPU us", "syscalls",
+            "ctx sw"], rows)
+
+
+def judged(trs):
+    """The rudp transports a target judges: rudp-bbr (the controller issue
+    33 sets against kernel bbr) if measured, else every unkeyed rudp row."""
+    rudp = [t for t in trs if t.startswith("rudp-") and not t.endswith("+key")]
+    return ["rudp-bbr"] if "rudp-bbr" in rudp else rudp
+
+
+def verdict(x, limit, at_most=False, short=False):
+    if short:
+        return "not counted (reference short)"
+    if x is None:
+        return "-"
+    ok = x <= limit if at_most else x >= limit
+    return "met" if ok else "not met"
+
+
+def targets(T, res, trs, med, meta, shorts):
+    """Issue 33's targets, each beside the row it judges."""
+    rows = []
+    jt = judged(trs)
+
+    def add(name, sc, tr, mine, ref, x, limit, at_most=False, short=False, f="%.1f"):
+        if mine is None and ref is None:
+            return
+        rows.append([name, sc, tr, fmt(mine, f), fmt(ref, f), fmt(x, "%.2f"),
+                     verdict(x, limit, at_most, short)])
+
+    for sc, limit, name in (("B10", 1.0, "1G 20ms 1%: >= 1.0x tcp-bbr"),
+                            ("B9", 0.95, "1G 1ms: >= 0.95x tcp-bbr"),
+                            ("B11", 0.8, "veth: >= 0.8x tcp-bbr")):
+        for tr in jt:
+            g, b = med(sc, tr, "goodput"), med(sc, "tcp-bbr", "goodput")
+            add(name, sc, tr, g, b, ratio(g, b), limit, short=sc in shorts)
+    for sc in ("B1", "B2", "B3", "B4"):
+        for tr in jt:
+            for end in ("snd", "rcv"):
+                m = "cpu_%s_s_gb" % end
+                v, b = med(sc, tr, m), med(sc, "tcp-bbr", m)
+                add("100M: CPU/GB %s <= 2x tcp-bbr" % end, sc, tr, v, b, ratio(v, b), 2.0,
+                    at_most=True, f="%.2f")
+    for sc, m, name in (("B13", "set_rps", "redis SET: >= 0.8x kernel"),
+                        ("B13", "get_rps", "redis GET: >= 0.8x kernel"),
+                        ("B14", "rps", "nginx: >= 0.8x kernel")):
+        for tr in jt:
+            v, k = med(sc, tr, m), med(sc, "tcp-cubic", m)
+            add(name, sc, tr, v, k, ratio(v, k), 0.8, f="%.0f")
+    for tr in jt:
+        v, k = med("B6", tr, "rtt1_p50_us"), med("B6", "tcp-cubic", "rtt1_p50_us")
+        add("1-byte RR p50: <= 1.5x kernel", "B6", tr, v, k, ratio(v, k), 1.5, at_most=True)
+        v, k = med("B12", tr, "fanin_ms"), med("B12", "tcp-cubic", "fanin_ms")
+        add("fan-in: time <= 2x kernel", "B12", tr, v, k, ratio(v, k), 2.0, at_most=True,
+            f="%.0f")
+        v = med("B12", tr, "mem_per_conn")
+        if v is not None:
+            rows.append(["fan-in: <= 16 KiB/conn", "B12", tr, fmt(v, "%.0f"), "16384",
+                         fmt(v / 16384, "%.2f"), verdict(v, 16384, at_most=True)])
+    for sc in ("B6", "B11"):
+        for tr in [t for t in trs if t.endswith("+key")]:
+            base = tr[:-len("+key")]
+            v, u = med(sc, tr, "goodput"), med(sc, base, "goodput")
+            add("keyed: >= 0.8x unkeyed", sc, tr, v, u, ratio(v, u), 0.8, f="%.0f")
+    if not rows:
+        return
+    T.out("Targets (issue 33; kernel TCP in the same run; figures are medians of this run)")
+    T.grid(["target", "row", "transport", "rudp", "reference", "ratio", "verdict"], rows)
+    T.out("  reference: tcp-bbr's figure for the link rows and CPU, tcp-cubic's for the "
+          "applications and round trips (the kernel's default controller), the unkeyed row "
+          "for keyed; B12's memory: the server's RSS growth per connection against 16 KiB. "
+          "Not judged here: moves, resets and probe storms in B12 (see its table), and "
+          "goodput unchanged on B1-B5 (against an earlier run).")
+    T.out()
