@@ -731,10 +731,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
             (ull)s->tokens_issued, (ull)s->zero_rtt_accepted, (ull)s->zero_rtt_replayed,
             (ull)s->zero_rtt_invalid, (ull)s->zero_rtt_full, (ull)s->zero_rtt_other_port,
             (ull)s->zero_rtt_sent, (ull)s->zero_rtt_resent);
-    if (shim_key() || s->handshakes_rejected || s->auth_failed)
+    if (shim_key() || s->handshakes_rejected || s->auth_failed || s->seal_failed)
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
-                       "authentication %llu",
-            (ull)s->handshakes_rejected, (ull)s->auth_failed);
+                       "authentication %llu, seals that failed (not sent, resent later) %llu",
+            (ull)s->handshakes_rejected, (ull)s->auth_failed, (ull)s->seal_failed);
     say(line, arg, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
                    "late by %.1f us on average, longest turn %.1f ms)",
         n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
