@@ -290,6 +290,8 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
         return RUDP_TIME_NEVER;
     rudp_time ad = r->last_eliciting_ack_now ? rudp_ack_soon_delay(max_ack_delay) : max_ack_delay;
     rudp_time pto = rudp_rtt_pto(rtt, ad);
+    if (pto < RUDP_PTO_MIN)
+        pto = RUDP_PTO_MIN;
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
     /* Backed off from the later of the last ack-eliciting packet and the
      * last timeout: the probe a timeout asks for is sent after the timer

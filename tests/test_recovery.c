@@ -700,3 +700,25 @@ Test(recovery, controller_hears_of_every_in_flight_send_and_of_acks_with_bytes, 
     cr_assert(eq(u64, fake.ack[0].largest_sent_time, T0));
     cr_assert(eq(ptr, (void *)fake.ack[0].rtt, (void *)&F.rtt));
 }
+
+/* On a path of a fraction of a millisecond (loopback, a LAN) RFC 9002's
+ * probe timeout is ~2 ms, less than a busy user-space peer takes to answer:
+ * the floor (RUDP_PTO_MIN) keeps such a path's timeouts from firing before
+ * a late but live peer's ACK, and a longer path's timeout is its own. */
+Test(recovery, the_probe_timeout_has_a_floor_on_very_short_paths, .init = setup, .fini = teardown)
+{
+    for (int i = 0; i < 20; i++)
+        rudp_rtt_update(&F.rtt, RUDP_US(100), 0, MAD);
+    cr_assert(lt(u64, rudp_rtt_pto(&F.rtt, 0), RUDP_MS(2)), "RFC 9002's timeout is ~1.1 ms");
+    send_pkt(T0, PKT, ELICIT);
+    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, 0), T0 + RUDP_PTO_MIN));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN - 1, 0,
+                                               &F.cb),
+                 RUDP_TIMEOUT_NONE));
+    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN, 0, &F.cb),
+                 RUDP_TIMEOUT_PTO));
+    /* a 40 ms path: the floor does not apply */
+    rudp_rtt_init(&F.rtt, RUDP_MS(40));
+    rudp_rtt_update(&F.rtt, RUDP_MS(40), 0, MAD);
+    cr_assert(gt(u64, rudp_rtt_pto(&F.rtt, MAD), RUDP_PTO_MIN));
+}
