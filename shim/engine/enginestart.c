@@ -160,8 +160,15 @@ int shim_engine_start_locked(struct engine *e)
     what = "keyed mode";
     if ((err = key_ctx(e->ctx)) < 0)
         goto fail;
-    /* RUDP_MEMORY bounds the process: each engine may hold its share. */
-    rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / (uint64_t)shim_cfg.engines);
+    /* RUDP_MEMORY bounds the process: each engine may hold its share.
+     * RUDP_ENGINES=N starts all N: an equal share each. Started by load
+     * (the default), the k-th engine takes 1/k of it when it starts, so a
+     * program that keeps one engine, most of them, has the whole budget,
+     * as with one engine before; one that grows to k engines may hold up
+     * to 1 + 1/2 + ... + 1/k of it (2.08x at 4), the price of not
+     * re-dividing a running engine's budget from another thread. */
+    uint64_t share = shim_cfg.engines_auto ? (uint64_t)(e - G.e) + 1 : (uint64_t)shim_cfg.engines;
+    rudp_ctx_set_memory_limit(e->ctx, shim_cfg.memory / share);
     rudp_ctx_set_log_level(e->ctx, shim_cfg.log_level);
     shim_qlog_attach(e->ctx);
     what = "memory";
