@@ -2,13 +2,13 @@
  * test_pacing.c: the pacer sends a burst per wake-up (conn_output.c's
  * pace_ahead), not a packet: counted in virtual time, no clock.
  *
- * A paced packet may leave once its departure is within ~1 ms (at least 10
- * packets, at most 64 KiB) of now, and the pacer's timer is set that much
- * early, so each expiry releases about a millisecond of data, as Linux TCP
- * sends one TSO burst per pacing timer. Before, the timer was set for the
- * next packet itself and each expiry released about one: ~9,000 wake-ups per
- * second at 100 Mbit/s. The rate must not change: goodput stays at the
- * link's, and the bursts, ~1 ms of the link's time, fit its queue.
+ * Once the pacer has held data back, nothing leaves before the next paced
+ * departure, then a quantum: ~1 ms at the pacing rate, at least 2 packets,
+ * at most 32 KiB and a quarter of a round trip, as Linux TCP sends one TSO
+ * burst per pacing timer. Before, the timer was set for each packet and
+ * each expiry released about one: ~9,000 wake-ups per second at 100
+ * Mbit/s. The rate must not change, and the bursts must fit a shallow
+ * queue: at 10 Mbit/s a 10-packet queue (10-packet bursts overflowed it).
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -47,14 +47,29 @@ Test(pacing, bbr_sends_bursts_of_packets_per_pacer_wakeup_at_100_mbit, .timeout 
     cr_assert(le(dbl, r.retx_pct, 0.5), "%.2f%% retransmitted", r.retx_pct);
 }
 
-Test(pacing, a_slow_link_still_gets_ten_packet_bursts_not_more, .timeout = 30)
+Test(pacing, bursts_fit_a_ten_packet_queue_at_10_mbit, .timeout = 30)
 {
-    /* 10 Mbit/s: 1 ms is one packet, so the floor of 10 packets holds;
-     * a queue of 30 packets takes the bursts without a loss */
+    /* 10 Mbit/s, 10 ms: 1 ms is one packet, so the quantum is 2 packets
+     * (Linux's tcp_min_tso_segs); a 15 KB queue (~10 packets) takes them
+     * without loss (5.8% was retransmitted with 10-packet quanta) */
     sim_bulk_result r;
-    run(&rudp_cc_bbr, 10000000, RUDP_MS(10), 45000, &r);
+    run(&rudp_cc_bbr, 10000000, RUDP_MS(5), 15000, &r);
     double per = (double)r.pkts_sent / (double)r.pacer_wakeups;
-    cr_assert(ge(dbl, per, 5.0), "%.2f packets per pacer wake-up", per);
+    cr_assert(ge(dbl, per, 1.5), "%.2f packets per pacer wake-up", per);
     cr_assert(ge(dbl, r.mbps, 9.0), "%.2f Mbit/s", r.mbps);
-    cr_assert(le(dbl, r.retx_pct, 1.0), "%.2f%% retransmitted", r.retx_pct);
+    cr_assert(le(dbl, r.retx_pct, 0.5), "%.2f%% retransmitted", r.retx_pct);
+}
+
+Test(pacing, bursts_fit_a_shallow_queue_at_100_mbit, .timeout = 30)
+{
+    /* 100 Mbit/s, 10 ms, a 30 KB queue (~21 packets, a quarter of a BDP):
+     * BBR's 1.25x probe nearly fills it, and ~9-packet bursts on top cost
+     * some drops: 1.6% retransmitted here, 0.54% with a packet per wake-up,
+     * 1.15% with half the quantum (the price of a tenth of the wake-ups,
+     * as kernel TCP's 1 ms TSO bursts pay it; with a 1-BDP queue, B1's,
+     * 0.01%). Bounded here so that a larger quantum shows. */
+    sim_bulk_result r;
+    run(&rudp_cc_bbr, 100000000, RUDP_MS(5), 30000, &r);
+    cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
+    cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
 }
