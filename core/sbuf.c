@@ -194,12 +194,14 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
         if (ring_new(b) < 0)
             return NULL;
         account(b, before);
+        before = rudp_sbuf_memory(b); /* counted: the next account() adds only its own */
     }
     if (off / RUDP_SBUF_CHUNK - b->base / RUDP_SBUF_CHUNK >= b->nslots) {
         if (!alloc)
             return NULL; /* beyond the ring: nothing is held there */
         int err = grow_to(b, off / RUDP_SBUF_CHUNK);
         account(b, before);
+        before = rudp_sbuf_memory(b);
         if (err < 0)
             return NULL;
     }

@@ -183,3 +183,21 @@ Test(sbuf, the_ring_grows_with_the_span_held_and_keeps_the_bytes)
     cr_assert(eq(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
     rudp_sbuf_free(&b);
 }
+
+/* The owner's memory count follows a span that makes and grows the ring:
+ * each byte of ring and chunk counted once. */
+Test(sbuf, span_counts_a_new_and_a_grown_ring_once)
+{
+    rudp_sbuf b;
+    uint64_t acct = 0;
+    rudp_sbuf_init(&b, 0, 8u << 20);
+    b.acct = &acct;
+    size_t len;
+    cr_assert_not_null(rudp_sbuf_span(&b, 0, 1, &len));
+    cr_assert(eq(u64, acct, rudp_sbuf_memory(&b)));
+    cr_assert_not_null(rudp_sbuf_span(&b, 20u * RUDP_SBUF_CHUNK, 1, &len));
+    cr_assert(gt(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
+    cr_assert(eq(u64, acct, rudp_sbuf_memory(&b)));
+    rudp_sbuf_free(&b);
+    cr_assert(eq(u64, acct, 0));
+}
