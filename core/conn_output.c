@@ -100,6 +100,15 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
         size_t sealed = rudp__keyed_seal(c, pn, buf, len);
         if (!sealed) { /* not sent, as if lost: recovery sends its frames again */
             c->ctx->stats.seal_failed++;
+            /* ...but an ACK it carried is not in flight: ask for one again,
+             * by the ACK timer, not at once, so that a library that keeps
+             * failing costs a try per max_ack_delay, not a busy loop */
+            if (c->rx_any) {
+                c->rx_unacked = 1;
+                if (rudp_timer_later_than(&c->timers[RUDP_T_ACK],
+                                          c->ctx->now + c->cfg.max_ack_delay))
+                    rudp__conn_arm(c, RUDP_T_ACK, c->ctx->now + c->cfg.max_ack_delay);
+            }
             return len + RUDP_CRYPTO_TAG;
         }
         len = sealed;
