@@ -24,19 +24,19 @@
 /* A packet flagged ACK_NOW is acknowledged within this (see conn_input.c). */
 #define RUDP_ACK_SOON RUDP_MS(1)
 
-/* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
- * receiver waits this long at most, and the sender's probe timeout allows
- * exactly this, so both use this one rule. */
 /* The probe timeout's floor: a peer is a user-space engine, which under
  * load (3,500 connections opened at once) answers tens of milliseconds
  * late, past the ~2 ms a loopback path's RFC 9002 timeout comes to; each
  * early timeout sends a probe and adds to that load. Linux TCP waits at
  * least 2 x srtt + 2 ms for a tail loss probe (200 ms more for a single
  * packet). 10 ms is the cost of a lost tail on a path under ~5 ms RTT;
- * longer paths' timeouts are above it (and their short writes' tails are
- * repaired at once: conn_output.c). */
+ * longer paths' timeouts are above it (and their short writes' tails may
+ * be repaired at once: conn_output.c). */
 #define RUDP_PTO_MIN RUDP_MS(10)
 
+/* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
+ * receiver waits this long at most, and the sender's probe timeout allows
+ * exactly this, so both use this one rule. */
 static inline rudp_time rudp_ack_soon_delay(rudp_time max_ack_delay)
 {
     return RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON : max_ack_delay;
