@@ -211,7 +211,11 @@ int shim_engine_listen_width(int backlog, int zero_rtt)
      * process already carrying that many, gets a group; a small server
      * (nc, socat, python's http.server: 1-5) keeps one engine and pays
      * nothing for the group's accept order (fifo.c). */
-    if (backlog >= SHIM_SPREAD_AT || backlog < 0 || full(&G.e[0], shim_now()))
+    if (backlog >= SHIM_SPREAD_AT || backlog < 0)
+        return shim_cfg.engines;
+    /* listen.c asks without G.mu: engine 0's figures are read only once it
+     * runs (nrun is stored with release after its start's memset) */
+    if (__atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) > 0 && full(&G.e[0], shim_now()))
         return shim_cfg.engines;
     return 1;
 }
