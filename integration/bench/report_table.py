@@ -547,30 +547,25 @@ def write_plot(d, dat, trs, meta):
                 f.write(s + " " + " ".join(nz(dat["fast"].get((s, t))) for t in cols) + "\n")
         panels.append(("fast.dat", len(cols), "B9 1 Gbit/s 1 ms, B10 1 Gbit/s 20 ms 1%, "
                        "B11 veth (Mbit/s, log scale)", "Mbit/s", "set logscale y"))
-    if "rr" in dat:
-        with open(os.path.join(d, "rr.dat"), "w") as f:
-            f.write("transport p50 p99 max\n")
+    def by_transport(key, header, ncol, title, ylabel, setting):
+        """A panel of one row per transport: dat[key][t], a figure or a list."""
+        if key not in dat:
+            return
+        with open(os.path.join(d, key + ".dat"), "w") as f:
+            f.write("transport " + header + "\n")
             for t in trs:
-                if t in dat["rr"]:
-                    f.write(t + " " + " ".join(nz(v) for v in dat["rr"][t]) + "\n")
-        panels.append(("rr.dat", 3, "B5 request/response, 40 ms RTT, 1% loss (ms)", "ms",
-                       "set yrange [0:*]"))
-    if "lo" in dat:
-        with open(os.path.join(d, "lo.dat"), "w") as f:
-            f.write("transport Mbit/s\n")
-            for t in trs:
-                if t in dat["lo"]:
-                    f.write(t + " " + nz(dat["lo"][t]) + "\n")
-        panels.append(("lo.dat", 1, "B6 loopback bulk throughput (Mbit/s, log scale)", "Mbit/s",
-                       "set logscale y; set yrange [100:*]"))
-    if "lortt" in dat:
-        with open(os.path.join(d, "lortt.dat"), "w") as f:
-            f.write("transport p50 mean\n")
-            for t in trs:
-                if t in dat["lortt"]:
-                    f.write(t + " " + " ".join(nz(v) for v in dat["lortt"][t]) + "\n")
-        panels.append(("lortt.dat", 2, "B6 loopback 1-byte round trip (us)", "us",
-                       "set yrange [0:*]; set key top left"))
+                if t in dat[key]:
+                    v = dat[key][t]
+                    vals = v if isinstance(v, (list, tuple)) else [v]
+                    f.write(t + " " + " ".join(nz(x) for x in vals) + "\n")
+        panels.append((key + ".dat", ncol, title, ylabel, setting))
+
+    by_transport("rr", "p50 p99 max", 3, "B5 request/response, 40 ms RTT, 1% loss (ms)", "ms",
+                 "set yrange [0:*]")
+    by_transport("lo", "Mbit/s", 1, "B6 loopback bulk throughput (Mbit/s, log scale)", "Mbit/s",
+                 "set logscale y; set yrange [100:*]")
+    by_transport("lortt", "p50 mean", 2, "B6 loopback 1-byte round trip (us)", "us",
+                 "set yrange [0:*]; set key top left")
     if "fair" in dat:
         with open(os.path.join(d, "fair.dat"), "w") as f:
             f.write("pair rudp tcp-cubic\n")
@@ -579,14 +574,9 @@ def write_plot(d, dat, trs, meta):
                 f.write("%s+cubic %s %s\n" % (t, nz(r), nz(c)))
         panels.append(("fair.dat", 2, "B7 fairness on B1's link (Mbit/s each)", "Mbit/s",
                        "set yrange [0:125]"))
-    if "flood" in dat:
-        with open(os.path.join(d, "flood.dat"), "w") as f:
-            f.write("transport no-flood flood\n")
-            for t in trs:
-                if t in dat["flood"]:
-                    f.write(t + " " + " ".join(nz(v) for v in dat["flood"][t]) + "\n")
-        panels.append(("flood.dat", 2, "B8 goodput without and with SYN + junk floods (Mbit/s)",
-                       "Mbit/s", "set yrange [0:125]"))
+    by_transport("flood", "no-flood flood", 2,
+                 "B8 goodput without and with SYN + junk floods (Mbit/s)", "Mbit/s",
+                 "set yrange [0:125]")
     if not panels:
         panels.append(("", 0, "no scenario with a chart", "", ""))
     ncol = 2 if len(panels) > 1 else 1
