@@ -67,7 +67,7 @@ void shim_log(int level, const char *fmt, ...)
     if (len > sizeof buf - 2)
         len = sizeof buf - 2;
     buf[len++] = '\n';
-    ssize_t w = write(shim_cfg.log_fd, buf, len);
+    ssize_t w = real_write(shim_cfg.log_fd, buf, len);
     (void)w;
 }
 

@@ -63,6 +63,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->owns_sock = 1;
     b->id = r->id;
     b->slot = r->slot;
+    shim_appsend_index(b);
     b->filler = r->filler;
     b->app_fd = r->app_fd;
     b->app_ino = r->app_ino;

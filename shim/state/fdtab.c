@@ -45,6 +45,30 @@ typedef struct rec {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec *table;
 
+/* Which numbers may hold a bridged record (shim_fd_hinted): a bit each,
+ * set by shim_fd_put of one, cleared by any other put and by shim_fd_del.
+ * Read without the lock by every write() of the program: a bit set wrongly
+ * costs a lookup, a bit missing only the app thread's own send. */
+static _Atomic uint64_t hints[SHIM_FD_HINTS / 64];
+
+static void hint(int fd, int on)
+{
+    if ((unsigned)fd >= SHIM_FD_HINTS)
+        return;
+    uint64_t bit = 1ull << ((unsigned)fd & 63);
+    if (on)
+        atomic_fetch_or_explicit(&hints[(unsigned)fd >> 6], bit, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&hints[(unsigned)fd >> 6], ~bit, memory_order_relaxed);
+}
+
+int shim_fd_hinted(int fd)
+{
+    return (unsigned)fd < SHIM_FD_HINTS &&
+           (atomic_load_explicit(&hints[(unsigned)fd >> 6], memory_order_relaxed) >>
+            ((unsigned)fd & 63)) & 1;
+}
+
 /* A child's table whose pid no longer shares our memory: it ended (or the
  * pid is another process's now). */
 static int table_gone(pid_t t)
@@ -150,6 +174,7 @@ void shim_fd_put(const shim_fd *r)
         }
         rec_tidy(e);
     }
+    hint(r->fd, r->kind == SHIM_FD_BRIDGED && t == 0);
     pthread_mutex_unlock(&mu);
     /* A connection's app end in the engines' own table: its slot keeps
      * where it is, for the engine's reset byte (shim_appfd_reset_mark),
@@ -165,6 +190,8 @@ void shim_fd_del(int fd)
 {
     pid_t t = shim_procenv_table();
     rec *e = NULL;
+    if (t == 0)
+        hint(fd, 0);
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &fd, e);
     if (e) {

@@ -319,6 +319,13 @@ typedef struct shim_fd {
 #define SHIM_BUF_SND 1u
 #define SHIM_BUF_RCV 2u
 
+/* Whether fd may hold a bridged record of the engines' own table: a hint,
+ * read without a lock (no system call), for the send interposers to pass
+ * every other fd straight to libc; shim_fd_get says for sure. Numbers from
+ * SHIM_FD_HINTS up are never hinted. */
+#define SHIM_FD_HINTS 65536
+int shim_fd_hinted(int fd);
+
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
 int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
