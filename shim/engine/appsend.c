@@ -16,8 +16,10 @@
  * established bridge of an engine of this process (not a child's copy, not
  * a keeper's), with nothing of the app's still unread in the bridge (so the
  * bytes cannot pass ones written before them: SIOCINQ of the engine's end
- * is 0), room for all of them in the send buffer (a write is never cut
- * short here; the kernel's call blocks or cuts as TCP's would), no handover
+ * is 0), nothing of the connection's unsent (a writer ahead of the network
+ * keeps the bridge's batching and bound), room for all of them in the send
+ * buffer (a write is never cut short here; the kernel's call blocks or cuts
+ * as TCP's would), no handover
  * to kernel TCP under way (the bridge's fallback; once the fd holds a
  * kernel socket its record no longer matches it), no TCP_NOTSENT_LOWAT shrinking the app's end, and
  * at most APPSEND_MAX bytes: a bulk writer gains nothing (the engine is
@@ -136,7 +138,17 @@ static int can_take(const bridge *b, uint32_t slot, uint64_t id, size_t n)
     if (!b || b->slot != slot || b->id != id || !b->established || !b->unix_up || b->hup ||
         b->app_eof || b->app_gone || b->draining || b->filler || b->fb || b->efd < 0 || !b->conn)
         return 0;
-    return rudp_conn_write_space(b->conn) >= n;
+    if (rudp_conn_write_space(b->conn) < n)
+        return 0;
+    /* Everything before sent: a writer ahead of the network goes through
+     * the bridge, where the engine gathers its writes into full datagrams
+     * and the bridge's buffer bounds what it may queue, as SO_SNDBUF
+     * bounds TCP's (the send buffer's own limit follows the congestion
+     * window: taking every write while it has room let a peer that reads
+     * nothing absorb 300 KiB and more, prog_writeq). */
+    rudp_conn_info i;
+    rudp_conn_get_info(b->conn, &i);
+    return i.unsent_bytes == 0;
 }
 
 /* The bytes in, sent, the engine's timers kept right; turn_mu held. */
