@@ -31,8 +31,8 @@
  *
  * Timers: the send may make the context's next deadline (the probe timeout
  * of the bytes just sent) earlier than the one the engine sleeps to; then
- * the thread arms the engine's timerfd for it, and the engine disarms it
- * at its next sleep (one system call, only after such an arm). Events the
+ * the thread arms the engine's timerfd for it; the engine disarms it at
+ * its next sleep if it is then armed for earlier than needed. Events the
  * context queued meanwhile (rarely: a timer that came due) wake the engine
  * through its eventfd.
  *
@@ -114,7 +114,10 @@ void shim_appsend_forget(bridge *b)
 
 void shim_appsend_sleep(struct engine *e, rudp_time wake)
 {
-    if (e->tfd_at) {
+    /* Armed for earlier than the engine now needs: it would wake it for
+     * nothing. Armed for later, it stays: it fires at most once, where
+     * disarming would cost a system call on every turn of a ping-pong. */
+    if (e->tfd_at && e->tfd_at < wake) {
         struct itimerspec off;
         memset(&off, 0, sizeof off);
         timerfd_settime(e->tfd, 0, &off, NULL);
