@@ -400,6 +400,7 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->mss = c->mss;
     info->local_cid = c->cid;
     info->peer_cid = c->pkey.cid;
+    info->conn_id = rudp_conn_id(c);
     info->path_moves = c->path.moves;
     info->rebinds = c->path.rebinds;
     info->path_failed = c->path.failed;

@@ -838,6 +838,7 @@ typedef struct rudp_conn_info {
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
     uint32_t mss;
     uint64_t local_cid, peer_cid;
+    uint64_t conn_id;             /* rudp_conn_id: the same at both ends */
     uint32_t path_moves;          /* server: the peer's address changed */
     uint32_t rebinds;             /* client: we moved to a new socket */
     uint32_t path_failed;         /* a new address never answered its challenge */
@@ -850,11 +851,21 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);
 /* ---- words for people (report.c) ---- */
 
 /*
- * The connection's name in log lines: "LOCAL > PEER id CID" with our
- * connection ID in 16 hex digits, the same in every line about it (LOCAL
- * "*" until known). Returns the length snprintf would give.
+ * The connection's name in log lines: "LOCAL > PEER id ID" with
+ * rudp_conn_id in 16 hex digits, the same in every line about it and at
+ * both ends (LOCAL "*" until known). Returns the length snprintf would give.
  */
 size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len);
+
+/*
+ * The connection's ID for people: the client's connection ID, the source
+ * ID of its first SYN, which both ends know from the start. Each end
+ * routes by its own ID (rudp_conn_info.local_cid), which differ; this one
+ * is what log lines, rudp-stat and qlog file names show, so that the two
+ * ends of one connection can be matched (as QUIC's qlog groups both ends'
+ * traces by the client's original destination ID).
+ */
+uint64_t rudp_conn_id(const rudp_conn *c);
 
 /* The local address to show in the name (the caller knows its socket's);
  * a listener's is given to the connections it accepts. */

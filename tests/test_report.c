@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib_sim.h"
@@ -136,17 +137,25 @@ Test(report, refused_by_a_peer_without_listener_says_so)
     sim_free(&s);
 }
 
+/* Client a sends 100 bytes to server b, which answers 1000, 10 ms each
+ * way, both logging at info; returns the client's app index. */
+static int info_pair(sim *s, uint64_t seed, int *a, int *b)
+{
+    sim_init(s, seed);
+    *a = sim_add_ep(s, NULL);
+    *b = sim_add_ep(s, NULL);
+    s->link[*a][*b].delay = s->link[*b][*a].delay = RUDP_MS(10);
+    rudp_ctx_set_log_level(s->ep[*a].ctx, RUDP_LOG_INFO);
+    rudp_ctx_set_log_level(s->ep[*b].ctx, RUDP_LOG_INFO);
+    sim_listen(s, *b, &(sim_app){.to_send = 1000, .expect = 100}, 16);
+    return sim_connect(s, *a, *b, &(sim_app){.to_send = 100, .expect = 1000}, NULL);
+}
+
 Test(report, info_lines_at_open_and_close_name_the_connection)
 {
     sim s;
-    sim_init(&s, 43);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
-    rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_INFO);
-    rudp_ctx_set_log_level(s.ep[b].ctx, RUDP_LOG_INFO);
-    sim_app srv = {.to_send = 1000, .expect = 100}, cli = {.to_send = 100, .expect = 1000};
-    sim_listen(&s, b, &srv, 16);
-    sim_connect(&s, a, b, &cli, NULL);
+    int a, b;
+    info_pair(&s, 43, &a, &b);
     cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
     dump(&s.ep[a]);
     dump(&s.ep[b]);
@@ -168,6 +177,43 @@ Test(report, info_lines_at_open_and_close_name_the_connection)
     cr_assert_eq(st->rtt_conns, 1);
     cr_assert(st->rtt_srtt_sum_us >= 20000 && st->rtt_srtt_sum_us < 21000);
     cr_assert(st->pkts_sent >= 2);
+    sim_free(&s);
+}
+
+/* Issue 34: both ends name one connection with one ID, the client's (the
+ * SYN's source ID), and print the server's wire ID the same way; each end
+ * still routes by its own. */
+Test(report, both_ends_name_a_connection_with_the_clients_id)
+{
+    sim s;
+    int a, b;
+    int ci = info_pair(&s, 45, &a, &b);
+    sim_run_until(&s, s.now + RUDP_MS(30)); /* established at both ends, still open */
+    rudp_conn *cc = s.apps[ci].conn;
+    const rudp_conn *sc = rudp_ctx_conn_next(s.ep[b].ctx, NULL);
+    cr_assert(cc && sc);
+    rudp_conn_info ci_info, si_info;
+    rudp_conn_get_info(cc, &ci_info);
+    rudp_conn_get_info(sc, &si_info);
+    cr_assert_neq(ci_info.local_cid, si_info.local_cid, "each end routes by its own ID");
+    cr_assert_eq(rudp_conn_id(cc), ci_info.local_cid, "the ID is the client's");
+    cr_assert_eq(rudp_conn_id(sc), ci_info.local_cid, "the server names it the same");
+    cr_assert_eq(si_info.conn_id, ci_info.conn_id);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    dump(&s.ep[a]);
+    dump(&s.ep[b]);
+    char want[80];
+    snprintf(want, sizeof want, " id %016llx: ", (unsigned long long)ci_info.local_cid);
+    for (int e = 0; e < 2; e++) {
+        const sim_ep *ep = &s.ep[e ? b : a];
+        cr_assert_eq(ep->nlines, 2);
+        for (int k = 0; k < 2; k++)
+            cr_assert(strstr(ep->lines[k], want), "%s lacks%s", ep->lines[k], want);
+    }
+    snprintf(want, sizeof want, "; the server's connection ID is %016llx",
+             (unsigned long long)si_info.local_cid);
+    cr_assert(strstr(s.ep[a].lines[0], want), "%s", s.ep[a].lines[0]);
+    cr_assert(strstr(s.ep[b].lines[0], want), "%s", s.ep[b].lines[0]);
     sim_free(&s);
 }
 

@@ -63,8 +63,9 @@ rc=0
 roam_wait_bytes "$T/out" $((SIZE / 4)) "$ROAM_SENDER" || rc=$?
 [ "$rc" = 0 ] || { roam_finish; roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"; fail "before the attack: $ROAM_OUTCOME"; }
 roam_over_rudp b "$PORT"
-cid=$(sed -n 's/.* id \([0-9a-f]\{16\}\): accepted.*/\1/p' "$EMU_DIR/srv.log" | head -n 1)
-[ -n "$cid" ] || { roam_show "$EMU_DIR/srv.log"; fail "no 'id ...: accepted' line in the server's log (RUDP_LOG=info)"; }
+# the ID packets to the server carry (the name's "id" is the client's)
+cid=$(sed -n "s/.*: accepted, .* the server's connection ID is \([0-9a-f]\{16\}\).*/\1/p" "$EMU_DIR/srv.log" | head -n 1)
+[ -n "$cid" ] || { roam_show "$EMU_DIR/srv.log"; fail "no ': accepted, ... the server's connection ID is ...' line in the server's log (RUDP_LOG=info)"; }
 at=$ROAM_SIZE
 emu_a "$PY" "$ROAM_IO" spoof --src "$SPOOF_SRC" --sport "$SPOOF_PORT" --to "$EMU_IP_B" --port "$PORT" \
     --cid "$cid" --count "$SPOOF_COUNT" >"$T/spoof.out" 2>&1 || { cat "$T/spoof.out" >&2; fail "the attacker failed"; }
