@@ -164,8 +164,9 @@ typedef struct rudp_stats {
     uint64_t unknown_conn;                 /* dropped: no such connection */
     uint64_t bad_token;                    /* dropped: handshake cookie invalid */
     uint64_t protocol_errors;              /* dropped: valid syntax, illegal use */
-    uint64_t pkts_retransmitted;           /* packets declared lost */
-    uint64_t bytes_retransmitted;          /* stream bytes sent again */
+    uint64_t pkts_retransmitted;           /* packets declared lost (their bytes go again) */
+    uint64_t bytes_retransmitted;          /* stream bytes sent again: a lost packet's, or
+                                              the oldest unacknowledged at a probe timeout */
     uint64_t stream_bytes_sent;            /* stream bytes sent first time */
     uint64_t pto_count;                    /* probe timeouts fired */
     uint64_t dup_pkts;                     /* duplicate packets received */
@@ -223,6 +224,7 @@ typedef struct rudp_stats {
     /* a client's */
     uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
     uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */
+    uint64_t pkts_resent;                  /* DATA packets that carried bytes_retransmitted */
 } rudp_stats;
 
 /*

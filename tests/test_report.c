@@ -217,6 +217,35 @@ Test(report, both_ends_name_a_connection_with_the_clients_id)
     sim_free(&s);
 }
 
+/* Issue 34: "retransmitted packets 0 (64972 bytes)". A probe timeout
+ * sends the oldest unacknowledged bytes again though nothing was declared
+ * lost: the packets that carried bytes again are counted apart from the
+ * packets declared lost. Here the ACKs stop for 300 ms mid-transfer (the
+ * data still arrives), then come back and acknowledge every original. */
+Test(report, bytes_sent_again_at_a_probe_timeout_are_counted_apart_from_losses)
+{
+    sim s;
+    sim_init(&s, 46);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_listen(&s, b, &(sim_app){.expect = 5000}, 16);
+    sim_connect(&s, a, b, &(sim_app){.to_send = 5000, .expect = 0}, NULL);
+    s.link[b][a].cut_at = s.now + RUDP_MS(25); /* after the SYNACK */
+    s.link[b][a].cut_until = s.now + RUDP_MS(325);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_log_info("sent again %llu bytes in %llu packets, declared lost %llu, ptos %llu",
+                (unsigned long long)st->bytes_retransmitted, (unsigned long long)st->pkts_resent,
+                (unsigned long long)st->pkts_retransmitted, (unsigned long long)st->pto_count);
+    cr_assert(st->pto_count > 0, "the silence made probe timeouts");
+    cr_assert(st->bytes_retransmitted > 0, "their probes carried bytes again");
+    cr_assert_eq(st->pkts_retransmitted, 0, "nothing was declared lost");
+    cr_assert(st->pkts_resent > 0 && st->pkts_resent <= st->pto_count * 2,
+              "the packets that carried them are counted: %llu",
+              (unsigned long long)st->pkts_resent);
+    sim_free(&s);
+}
+
 /* conn_freed is a count of the caller's references: a handshake that
  * never completed was never the caller's, so its end must not be told
  * (the shim freed a listener's socket still in use when it was). */

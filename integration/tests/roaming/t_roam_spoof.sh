@@ -88,12 +88,12 @@ echo "ok: the transfer completed on the old path: $ROAM_OUTCOME"
 [ "$back_bytes" -le $((3 * spoof_bytes)) ] ||
     fail "the server sent $back_bytes bytes to $SPOOF_SRC, more than 3 x the $spoof_bytes the attacker sent"
 echo "ok: the server sent $back_bytes bytes to the attacker's address (at most 3 x $spoof_bytes)"
-line=$(grep "stats: .*$PATH_STAT" "$EMU_DIR/srv.log" | tail -n 1)
+line=$(stats_lines "$EMU_DIR/srv.log" | grep "$PATH_STAT" | tail -n 1)
 if [ -z "$line" ]; then
-    fail "the server's RUDP_STATS have no '$PATH_STAT' count; their lines naming a path: $(grep 'stats: .*path' \
-        "$EMU_DIR/srv.log" | sed 's/.*stats: //' | paste -sd '|' | grep . || echo none)"
+    fail "the server's RUDP_STATS have no '$PATH_STAT' count; their lines naming a path: $(stats_lines "$EMU_DIR/srv.log" |
+        grep 'path' | paste -sd '|' | grep . || echo none)"
 fi
 n=$(echo "$line" | sed -n "s/.*$PATH_STAT \([0-9][0-9]*\).*/\1/p")
 [ "${n:-0}" -ge 1 ] || fail "the server's RUDP_STATS count ${n:-no number} for '$PATH_STAT': $line"
-echo "ok: the server counted the attempt: ${line#*stats: }"
+echo "ok: the server counted the attempt: $line"
 emu_down 2>/dev/null
