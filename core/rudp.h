@@ -837,6 +837,7 @@ typedef struct rudp_conn_info {
     uint64_t pacing_rate;         /* bytes per second, 0 if not pacing */
     uint64_t delivery_rate;       /* bytes per second, the last delivery-rate sample */
     int delivery_app_limited;     /* ... taken while the sender was app-limited */
+    int receiver_limited;         /* bytes wait that the peer's window does not admit yet */
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
     uint32_t mss;
     uint64_t local_cid, peer_cid;

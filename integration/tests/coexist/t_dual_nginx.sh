@@ -36,7 +36,7 @@ SHIMMED=$LAST_PID
 # connection of both (bounded wait; wrk connects all at its start).
 i=0
 while :; do
-    "$TOOLS/rudp-stat" "$NGINX" >"$T/stat.out" 2>&1 || true
+    "$TOOLS/rudp-stat" --verbose "$NGINX" >"$T/stat.out" 2>&1 || true
     rudp=$(grep -Ec "^ESTAB 127\.0\.0\.1:$P > " "$T/stat.out" || true)
     tcp=$(sed -n 's/.*plain TCP: connections accepted \([0-9]*\).*/\1/p' "$T/stat.out")
     [ "$rudp" -lt "$CONNS" ] || [ "${tcp:-0}" -lt "$CONNS" ] || break
