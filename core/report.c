@@ -161,13 +161,16 @@ void rudp__report_close(rudp_conn *c, const char *why)
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
     uint64_t pkts = rudp_recovery_next_pn(&c->rec);
     uint64_t lost = c->rec.lost_packets;
+    /* the words of RUDP_STATS's stream line: bytes sent again are not
+     * only the lost packets' (a probe timeout's too) */
     rudp__log(c->ctx, RUDP_LOG_INFO,
-              "%s: closed (%s) after %s; bytes sent %llu, received %llu; packets sent %llu, "
-              "retransmitted %llu (%.2f%%); srtt %.2f ms",
+              "%s: closed (%s) after %s; bytes sent %llu (and again %llu), received %llu; "
+              "packets sent %llu, declared lost %llu (%.2f%%); srtt %.2f ms",
               name, c->cause ? rudp_cause_text((rudp_cause)c->cause) : why, d,
-              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_received,
-              (unsigned long long)pkts, (unsigned long long)lost,
-              pkts ? 100.0 * (double)lost / (double)pkts : 0.0, (double)c->rtt.smoothed / 1e6);
+              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_retx,
+              (unsigned long long)c->bytes_received, (unsigned long long)pkts,
+              (unsigned long long)lost, pkts ? 100.0 * (double)lost / (double)pkts : 0.0,
+              (double)c->rtt.smoothed / 1e6);
 }
 
 /* The handshake has gone unanswered for RUDP_SLOW_CONNECT: say so once,

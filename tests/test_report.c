@@ -170,9 +170,9 @@ Test(report, info_lines_at_open_and_close_name_the_connection)
     cr_assert(strstr(s.ep[a].lines[0], ": connected, handshake 20.0 ms"));
     cr_assert(strstr(s.ep[b].lines[0], "> 10.0.0.1:1000 id "));
     cr_assert(strstr(s.ep[b].lines[0], ": accepted"));
-    cr_assert(strstr(s.ep[a].lines[1], "; bytes sent 100, received 1000;"));
-    cr_assert(strstr(s.ep[b].lines[1], "; bytes sent 1000, received 100;"));
-    cr_assert(strstr(s.ep[a].lines[1], "retransmitted 0 (0.00%); srtt 20."));
+    cr_assert(strstr(s.ep[a].lines[1], "; bytes sent 100 (and again 0), received 1000;"));
+    cr_assert(strstr(s.ep[b].lines[1], "; bytes sent 1000 (and again 0), received 100;"));
+    cr_assert(strstr(s.ep[a].lines[1], ", declared lost 0 (0.00%); srtt 20."));
     const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
     cr_assert_eq(st->rtt_conns, 1);
     cr_assert(st->rtt_srtt_sum_us >= 20000 && st->rtt_srtt_sum_us < 21000);

@@ -14,7 +14,8 @@
 #      that 40-character prefix each; the stream line counts the bytes sent
 #      again with the packets that carried them, apart from the packets
 #      declared lost (was "retransmitted packets 0 (64972 bytes)"); "memory
-#      held" is on the engine line, not under "dropped:".
+#      held" is on the engine line, not under "dropped:"; the close line
+#      (RUDP_LOG=info) says bytes sent and sent again, packets declared lost.
 # (The probe-timeout case of 3, bytes sent again with nothing declared
 # lost, is tests/test_report.c's, in virtual time.)
 . "$(dirname "$0")/../../lib/lib.sh"
@@ -49,7 +50,7 @@ P=$(free_port)
 bg_app recv "$PY" "$T/recv.py" "$P" "$T/go"
 RECV=$LAST_PID
 wait_listen "$P"
-bg_app_io send "$T/in" /dev/null env RUDP_STATS=1 nc -N 127.0.0.1 "$P"
+bg_app_io send "$T/in" /dev/null env RUDP_STATS=1 RUDP_LOG=info nc -N 127.0.0.1 "$P"
 SEND=$LAST_PID
 
 # 1. the window closes: bounded wait for the keys to say so
@@ -107,3 +108,8 @@ esac
 ! grep -q '^dropped: .*memory held' "$T/send.stats" || fail "memory held listed under dropped:"
 grep -q '^engine: threads .*memory held [0-9]* bytes' "$T/send.stats" || fail "no memory held on the engine line"
 echo "ok: RUDP_STATS: one prefixed line, then the counters; $stream"
+# the close line in the same words (a keeper may write it after the exit)
+wait_line "$T/send.log" ': closed \(' 20 || fail "no close line from the sender"
+grep -Eq ": closed \(.*; bytes sent $SIZE \(and again [0-9]+\), received 0; packets sent [0-9]+, declared lost [0-9]+ \([0-9.]+%\); srtt " "$T/send.log" ||
+    fail "the close line does not say what it counts: $(grep ': closed (' "$T/send.log")"
+echo "ok: the close line: $(sed -n 's/.*: closed (.*) after [^;]*; //p' "$T/send.log" | head -1)"
