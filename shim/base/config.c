@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -554,6 +555,47 @@ static int check_together(void)
     return 0;
 }
 
+/*
+ * RUDP_QLOG_DIR, as tracing tools take their directory (quic-go's and
+ * ngtcp2's QLOGDIR, perf -o): a relative path is the working directory's,
+ * and what is missing of it is made, private (0700: traces say who talked
+ * to whom, and when). Resolved here once and exported resolved, so every
+ * program this one starts writes to the same directory whatever its own
+ * working directory (a daemon's is /).
+ */
+static int qlog_dir(const char *v, int check_only)
+{
+    char path[PATH_MAX];
+    size_t len = 0;
+    if (v[0] != '/') {
+        if (!getcwd(path, sizeof path - 1))
+            return bad("RUDP_QLOG_DIR", v,
+                       "an absolute path (the working directory of this process has no name)");
+        len = strlen(path);
+        if (len > 1)
+            path[len++] = '/';
+    }
+    if (strlen(v) >= sizeof path - len)
+        return bad("RUDP_QLOG_DIR", v, "a path shorter than PATH_MAX");
+    strcpy(path + len, v);
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        (void)mkdir(path, 0700); /* EEXIST or not ours: open_dir says */
+        *p = '/';
+    }
+    (void)mkdir(path, 0700);
+    int fd = shim_qlog_open_dir(path);
+    if (fd == -2)
+        return bad("RUDP_QLOG_DIR", v,
+                   "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
+    if (fd < 0)
+        return bad("RUDP_QLOG_DIR", v, "a directory this process may create or write to");
+    shim_cfg.qlog_dirfd = fd;
+    if (v[0] != '/' && !check_only && setenv("RUDP_QLOG_DIR", path, 1) < 0)
+        return bad("RUDP_QLOG_DIR", v, "an absolute path (no memory to resolve it)");
+    return 0;
+}
+
 static int load(int check_only);
 
 int shim_config_load(int check_only)
@@ -703,19 +745,8 @@ static int load(int check_only)
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
                                        shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
-    /* absolute: every process of the tree opens it, each from its own
-     * working directory */
-    if ((v = env("RUDP_QLOG_DIR"))) {
-        if (v[0] != '/')
-            return bad("RUDP_QLOG_DIR", v, "an absolute path (rudp-run --qlog-dir makes one)");
-        int fd = shim_qlog_open_dir(v);
-        if (fd == -2)
-            return bad("RUDP_QLOG_DIR", v,
-                       "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
-        if (fd < 0)
-            return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
-        shim_cfg.qlog_dirfd = fd;
-    }
+    if ((v = env("RUDP_QLOG_DIR")) && qlog_dir(v, check_only) < 0)
+        return -1;
     if ((v = env("RUDP_KEY_FILE"))) {
         char why[320];
         if (shim_key_load(v, why, sizeof why) < 0) {

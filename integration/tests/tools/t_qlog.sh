@@ -11,7 +11,7 @@
 #      rudp-plot draws it (the file starts with the PNG signature).
 #   2. 1 MB with RUDP_QLOG_MAX=64K: both traces are cut, end with the record
 #      saying so, and are at most 64 KiB, that record included.
-#   3. RUDP_QLOG_DIR naming no directory, or a group-writable one without
+#   3. RUDP_QLOG_DIR naming a file, or a group-writable directory without
 #      the sticky bit: the program's TCP socket is refused (EACCES) by a
 #      line naming it; a 1777 one is taken.
 # On loopback, python3 programs under the shim:
@@ -151,11 +151,12 @@ grep -q "cut at RUDP_QLOG_MAX" "$T/capped.send.log" "$T/capped.recv.log" ||
     fail "no log line says a trace was cut"
 
 # --- 3. a configuration mistake ---------------------------------------------
+: >"$T/afile"
 rc=0
-env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/missing" "$BIN/prog_tcpsocket" 2>"$T/cfg.log" || rc=$?
-[ "$rc" = 13 ] || fail "RUDP_QLOG_DIR naming no directory: exit $rc, not 13 (EACCES)"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/afile" "$BIN/prog_tcpsocket" 2>"$T/cfg.log" || rc=$?
+[ "$rc" = 13 ] || fail "RUDP_QLOG_DIR naming a file: exit $rc, not 13 (EACCES)"
 grep -q 'RUDP_QLOG_DIR=' "$T/cfg.log" || fail "the error does not name RUDP_QLOG_DIR: $(cat "$T/cfg.log")"
-echo "ok: RUDP_QLOG_DIR naming no directory: EACCES, $(cat "$T/cfg.log")"
+echo "ok: RUDP_QLOG_DIR naming a file: EACCES, $(cat "$T/cfg.log")"
 
 mkdir -m 775 "$T/gw"
 rc=0

@@ -14,7 +14,6 @@ RUN="$TOOLS/rudp-run --shim $SHIM"
 out=$($RUN --log=info --cc=cubic -l debug --connect-timeout=5s printenv RUDP_LOG RUDP_CC RUDP_CONNECT_TIMEOUT 2>"$T/err" | tr '\n' ' ') ||
     fail "--log=info --cc=cubic: $(cat "$T/err")"
 [ "$out" = "debug cubic 5s " ] || fail "--log=info --cc=cubic -l debug --connect-timeout=5s set '$out'"
-mkdir "$T/q"
 out=$(cd "$T" && $RUN --qlog-dir=q printenv RUDP_QLOG_DIR) || fail "--qlog-dir=q failed"
 [ "$out" = "$T/q" ] || fail "--qlog-dir=q exported '$out'"
 echo "ok: --opt=value as --opt value"
