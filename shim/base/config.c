@@ -556,10 +556,10 @@ static int check_together(void)
 }
 
 /*
- * RUDP_QLOG_DIR, as tracing tools take their directory (quic-go's and
- * ngtcp2's QLOGDIR, perf -o): a relative path is the working directory's,
- * and what is missing of it is made, private (0700: traces say who talked
- * to whom, and when). Resolved here once and exported resolved, so every
+ * RUDP_QLOG_DIR, as tracing tools take their directory (quic-go's QLOGDIR,
+ * made with MkdirAll when missing): a relative path is the working
+ * directory's, and what is missing of it is made, private (0700: traces
+ * say who talked to whom, and when). Resolved here once and exported resolved, so every
  * program this one starts writes to the same directory whatever its own
  * working directory (a daemon's is /).
  */
