@@ -17,6 +17,12 @@
  *     bytes, app-thread-sized) and large (20-40 KB, through the bridge)
  *     pieces in turn; the server checks every byte in order: a small write
  *     never passes a large one written before it.
+ * Then, on one more connection, the edges TCP has (found by a review):
+ * a write from a bad pointer fails with EFAULT (not a fault); a SIGALRM
+ * handler that send()s on the connection while the main thread keeps
+ * calling setsockopt() neither hangs nor loses a byte; after
+ * shutdown(SHUT_WR) a send fails with EPIPE, and the peer reads exactly
+ * what was written before, then EOF.
  * Prints "transport:" for each connection (the test checks none is kernel
  * TCP under the shim) and "ok".
  */
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -40,9 +47,9 @@ const char *prog_name = "prog_appsend";
 #define SH_RECORDS 400
 #define REC 32
 #define MIX_ROUNDS 120
-#define NCONN (PP_THREADS + 2)
+#define NCONN (PP_THREADS + 3)
 
-enum { K_PINGPONG = 'P', K_SHARED = 'S', K_MIXED = 'M' };
+enum { K_PINGPONG = 'P', K_SHARED = 'S', K_MIXED = 'M', K_EDGE = 'E' };
 
 static unsigned port;
 
@@ -127,6 +134,19 @@ static void *serve(void *arg)
             for (ssize_t k = 0; k < r; k++)
                 CHECK(buf[k] == stream_byte(at + (uint64_t)k),
                       "mixed: byte %llu out of order", (unsigned long long)(at + (uint64_t)k));
+            at += (uint64_t)r;
+        }
+        write_exact(fd, &at, sizeof at);
+    } else if (kind == K_EDGE) {
+        uint64_t at = 0;
+        uint8_t buf[4096];
+        for (;;) {
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r < 0 && errno == EINTR)
+                continue;
+            CHECK(r >= 0, "edge: read: %s", strerror(errno));
+            if (r == 0)
+                break;
             at += (uint64_t)r;
         }
         write_exact(fd, &at, sizeof at);
@@ -261,6 +281,59 @@ static void *mixed(void *arg)
     return NULL;
 }
 
+static int edge_fd;
+static volatile sig_atomic_t edge_sent;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (send(edge_fd, "s", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+        edge_sent++;
+    errno = saved;
+}
+
+static void edges(void)
+{
+    edge_fd = dial(K_EDGE); /* its kind byte is not counted by the server */
+    uint64_t wrote = 0;
+    write_exact(edge_fd, "hello", 5);
+    wrote += 5;
+    usleep(100000); /* the engines asleep */
+    static volatile uintptr_t bad = 16; /* unmapped, unknown to the compiler */
+    ssize_t w = write(edge_fd, (const void *)bad, 100);
+    CHECK(w < 0 && errno == EFAULT, "write from a bad pointer: %zd (%s), want EFAULT", w,
+          w < 0 ? strerror(errno) : "no error");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    SYS(sigaction(SIGALRM, &sa, NULL));
+    struct itimerval it = {{0, 1000}, {0, 1000}};
+    SYS(setitimer(ITIMER_REAL, &it, NULL));
+    double until = now_s() + 0.3;
+    int one = 1;
+    while (now_s() < until) /* shim calls under its locks, interrupted */
+        setsockopt(edge_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    SYS(setitimer(ITIMER_REAL, &off, NULL));
+    sa.sa_handler = SIG_IGN;
+    SYS(sigaction(SIGALRM, &sa, NULL));
+    wrote += (uint64_t)edge_sent;
+
+    SYS(shutdown(edge_fd, SHUT_WR));
+    w = send(edge_fd, "after", 5, MSG_NOSIGNAL);
+    CHECK(w < 0 && errno == EPIPE, "send after shutdown(SHUT_WR): %zd (%s), want EPIPE", w,
+          w < 0 ? strerror(errno) : "no error");
+    uint64_t got;
+    read_exact(edge_fd, &got, sizeof got, 20000);
+    CHECK(got == wrote, "edge: the peer read %llu bytes, %llu were written before the shutdown",
+          (unsigned long long)got, (unsigned long long)wrote);
+    printf("edges: EFAULT, %d sends from a signal handler, EPIPE after shutdown\n",
+           (int)edge_sent);
+    close(edge_fd);
+}
+
 /* The listener on a port of the kernel's choice. */
 static int listen_lo(void)
 {
@@ -307,8 +380,9 @@ int main(int argc, char **argv)
         CHECK(pthread_create(&th[i], NULL, pingpong, (void *)(intptr_t)i) == 0, "pthread_create");
     CHECK(pthread_create(&th[PP_THREADS], NULL, shared, NULL) == 0, "pthread_create");
     CHECK(pthread_create(&th[PP_THREADS + 1], NULL, mixed, NULL) == 0, "pthread_create");
-    for (int i = 0; i < NCONN; i++)
+    for (int i = 0; i < NCONN - 1; i++)
         pthread_join(th[i], NULL);
+    edges();
     if (forked) {
         int st;
         SYS(waitpid(child, &st, 0));

@@ -107,6 +107,9 @@ void *shim_realloc(void *p, size_t n);
 void shim_free(void *p);
 void shim_alloc_init(void);
 void shim_alloc_lock_renew(void);
+/* Whether the calling thread holds the allocator's lock: a signal handler
+ * that interrupted it must not allocate (engine/appsend.c). */
+int shim_alloc_held(void);
 
 /* ---- config.c: environment, read once and validated ---- */
 

@@ -22,7 +22,7 @@
  * as TCP's would), no handover
  * to kernel TCP under way (the bridge's fallback; once the fd holds a
  * kernel socket its record no longer matches it), no TCP_NOTSENT_LOWAT shrinking the app's end, and
- * at most APPSEND_MAX bytes: a bulk writer gains nothing (the engine is
+ * at most SHIM_APPSEND_MAX bytes: a bulk writer gains nothing (the engine is
  * busy) and would hold the lock long. Otherwise the kernel's call runs,
  * as before. The engine in its turn (trylock fails) is never waited for:
  * it is awake and reads the bridge before it sleeps, so the write through
@@ -45,8 +45,10 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <linux/unix_diag.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -56,8 +58,6 @@
 
 #include "base/poison.h"
 
-/* Writes of more bytes than this always go through the bridge. */
-#define APPSEND_MAX 16384
 
 /* Which engine (index + 1, 0: unknown) carries each slot's connection:
  * written by that engine in its turn, read without a lock (the bridge is
@@ -76,8 +76,12 @@ int shim_appsend_start(struct engine *e)
     shim_own_fd(e->tfd, 1);
     e->tfd_type = W_TIMER;
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->tfd_type};
-    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ee) < 0)
-        return -errno;
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ee) < 0) {
+        int err = -errno;
+        shim_close_owned(e->tfd); /* a timerfd the engine does not watch must not be armed */
+        e->tfd = -1;
+        return err;
+    }
     return 0;
 }
 
@@ -134,12 +138,32 @@ void shim_appsend_timer(struct engine *e)
     e->tfd_at = 0;
 }
 
-/* Whether b's connection can take n bytes from an app thread now; turn_mu
- * held. */
-static int can_take(const bridge *b, uint32_t slot, uint64_t id, size_t n)
+/* The inode of the app's end of b's bridge, asked of the kernel once
+ * (unix_diag: the peer of b's end): the record's slot and id name a bridge
+ * of this image's engines, but an fd inherited over exec may carry the same
+ * pair for another connection (a new image numbers both afresh). 0: not
+ * known (no unix_diag here): the app thread never sends for b. */
+static uint64_t app_end_ino(bridge *b)
 {
-    if (!b || b->slot != slot || b->id != id || !b->established || !b->unix_up || b->hup ||
-        b->app_eof || b->app_gone || b->draining || b->filler || b->fb || b->efd < 0 || !b->conn)
+    if (!b->app_peer_ino) {
+        struct stat st;
+        uint32_t peer = 0;
+        b->app_peer_ino = UINT64_MAX;
+        if (fstat(b->efd, &st) == 0 &&
+            shim_unix_diag_u32((uint64_t)st.st_ino, UDIAG_SHOW_PEER, UNIX_DIAG_PEER, &peer) == 1 &&
+            peer)
+            b->app_peer_ino = peer;
+    }
+    return b->app_peer_ino == UINT64_MAX ? 0 : b->app_peer_ino;
+}
+
+/* Whether b, found for rec, can take n bytes from an app thread now;
+ * turn_mu held. */
+static int can_take(bridge *b, const shim_fd *rec, size_t n)
+{
+    if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
+        b->hup || b->app_eof || b->app_gone || b->draining || b->filler || b->fb ||
+        b->efd < 0 || !b->conn || !b->sp)
         return 0;
     if (rudp_conn_write_space(b->conn) < n)
         return 0;
@@ -151,92 +175,135 @@ static int can_take(const bridge *b, uint32_t slot, uint64_t id, size_t n)
      * nothing absorb 300 KiB and more, prog_writeq). */
     rudp_conn_info i;
     rudp_conn_get_info(b->conn, &i);
-    return i.unsent_bytes == 0;
+    if (i.unsent_bytes != 0)
+        return 0;
+    if (app_end_ino(b) != rec->ino)
+        return 0; /* the fd is another connection's app end */
+    /* Nothing of the app's waits in the bridge, and it did not shut
+     * writing down: its bytes and its EOF go first (a peek answers both:
+     * 0 at EOF, >0 with bytes, EAGAIN with neither). */
+    char c;
+    ssize_t r = real_recvfrom(b->efd, &c, 1, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* The bytes in, sent, the engine's timers kept right; turn_mu held. */
-static void send_now(struct engine *e, bridge *b, const struct iovec *iov, int iovcnt,
-                     rudp_time now)
+/* Copies the app's n bytes (iov) into the connection's send buffer and
+ * commits them, or nothing: the copy is the kernel's (process_vm_readv on
+ * ourselves), so a bad pointer is an error here, EFAULT from libc's call
+ * after, as TCP's, not a fault with every signal blocked. 1 done; 0 not
+ * (-errno in *err). */
+static int take_bytes(bridge *b, const struct iovec *iov, int iovcnt, size_t n, rudp_time now,
+                      int *err)
 {
+    rudp_span sp[4];
+    struct iovec to[4];
+    int k = rudp_conn_reserve_spans(b->conn, sp, 4);
+    size_t room = 0;
+    for (int i = 0; i < k && room < n; i++) {
+        to[i].iov_base = sp[i].p;
+        to[i].iov_len = sp[i].len < n - room ? sp[i].len : n - room;
+        room += to[i].iov_len;
+        k = i + 1;
+    }
+    if (k <= 0 || room < n) {
+        *err = -ENOBUFS;
+        return 0;
+    }
+    ssize_t got = process_vm_readv(getpid(), to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
+    if (got != (ssize_t)n) {
+        *err = got < 0 ? -errno : -EFAULT;
+        return 0;
+    }
     shim_slot *s = b->sp;
-    if (s)
-        atomic_fetch_add(&s->seq, 1); /* SIOCOUTQ: bytes on their way into `unacked` */
-    for (int i = 0; i < iovcnt; i++) {
-        const uint8_t *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            rudp_span sp[1];
-            if (rudp_conn_reserve_spans(b->conn, sp, 1) <= 0)
-                break; /* cannot be: the room was checked */
-            size_t m = sp[0].len < left ? sp[0].len : left;
-            memcpy(sp[0].p, p, m);
-            rudp_conn_commit(b->conn, now, m);
-            p += m;
-            left -= m;
-        }
-    }
-    if (s) {
-        rudp_conn_info i;
-        rudp_conn_get_info(b->conn, &i);
-        atomic_store(&s->unacked, i.unacked_bytes);
-        atomic_store(&s->unsent, i.unsent_bytes);
-        atomic_fetch_add(&s->seq, 1);
-    }
-    rudp_time deadline = rudp_ctx_process(e->ctx, now);
-    shim_udpio_flush(e->io);
-    e->app_sends++;
+    atomic_fetch_add(&s->seq, 1); /* SIOCOUTQ: bytes on their way into `unacked` */
+    rudp_conn_commit(b->conn, now, n);
+    shim_bridge_publish(b);
+    atomic_fetch_add(&s->seq, 1);
+    return 1;
+}
+
+/* After the app thread's send: the engine wakes by the deadline it now
+ * needs (its own wake-up computed the same way, shim_engine_loop). */
+static void keep_timers(struct engine *e, rudp_time deadline)
+{
     if (rudp_ctx_events_pending(e->ctx) || e->roam_due) {
         uint64_t one = 1;
         ssize_t w = real_write(e->evfd, &one, sizeof one);
         (void)w;
-    } else if (deadline < e->sleep_until) {
-        struct itimerspec at;
-        memset(&at, 0, sizeof at);
-        at.it_value.tv_sec = (time_t)(deadline / 1000000000ull);
-        at.it_value.tv_nsec = (long)(deadline % 1000000000ull);
-        if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
-            at.it_value.tv_nsec = 1; /* 0 would disarm it */
-        if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &at, NULL) == 0) {
-            e->tfd_at = deadline;
-            e->sleep_until = deadline;
-        } else {
-            uint64_t one = 1; /* cannot arm it: wake the engine instead */
-            ssize_t w = real_write(e->evfd, &one, sizeof one);
-            (void)w;
-        }
+        return;
+    }
+    rudp_time wake = deadline;
+    if (e->retry_at < wake)
+        wake = e->retry_at;
+    if (e->fallback_at < wake)
+        wake = e->fallback_at;
+    if (e->roam_at < wake)
+        wake = e->roam_at;
+    if (wake >= e->sleep_until)
+        return;
+    struct itimerspec at;
+    memset(&at, 0, sizeof at);
+    at.it_value.tv_sec = (time_t)(wake / 1000000000ull);
+    at.it_value.tv_nsec = (long)(wake % 1000000000ull);
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
+        at.it_value.tv_nsec = 1; /* 0 would disarm it */
+    if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &at, NULL) == 0) {
+        e->tfd_at = wake;
+        e->sleep_until = wake;
+    } else {
+        uint64_t one = 1; /* cannot arm it: wake the engine instead */
+        ssize_t w = real_write(e->evfd, &one, sizeof one);
+        (void)w;
     }
 }
 
-int shim_engine_app_send(const shim_fd *rec, const struct iovec *iov, int iovcnt, size_t n,
-                         ssize_t *sent)
+/* process_vm_readv refused (a sandbox without it): never tried again. */
+static _Atomic int copy_refused;
+
+int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent)
 {
-    if (!shim_cfg.app_send || n == 0 || n > APPSEND_MAX || rec->kind != SHIM_FD_BRIDGED ||
-        rec->slot >= SHIM_MAX_SLOTS || rec->sndbuf_shown)
+    if (!shim_cfg.app_send || n == 0 || n > SHIM_APPSEND_MAX || shim_cfg.qlog_dirfd >= 0 ||
+        atomic_load_explicit(&copy_refused, memory_order_relaxed))
+        return 0; /* with qlog on, the trace's lock is the engine's alone */
+    shim_fd rec;
+    if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED ||
+        rec.slot >= SHIM_MAX_SLOTS || rec.sndbuf_shown)
         return 0;
-    unsigned k = atomic_load_explicit(&engine_of_slot[rec->slot], memory_order_acquire);
+    unsigned k = atomic_load_explicit(&engine_of_slot[rec.slot], memory_order_acquire);
     int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
-    if (k == 0 || (int)k > nrun || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid())
-        return 0; /* not one of this process's engines' (a child's copy, an inherited fd) */
+    if (k == 0 || (int)k > nrun)
+        return 0;
     struct engine *e = &G.e[k - 1];
+    if (!atomic_load_explicit(&e->asleep, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
+        return 0; /* awake: it reads the bridge before it sleeps */
+    }
+    if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() || shim_alloc_held())
+        return 0; /* a child's copy; or a handler that interrupted the allocator */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int done = 0;
+    int done = 0, err = 0;
     if (pthread_mutex_trylock(&e->turn_mu) != 0) {
         atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
     } else {
         rudp_time now = shim_now();
-        bridge *b = e->turn_open && e->by_slot && now < e->sleep_until ? e->by_slot[rec->slot]
-                                                                      : NULL;
-        int queued = -1;
-        if (can_take(b, rec->slot, rec->id, n) && real_ioctl(b->efd, SIOCINQ, &queued) == 0 &&
-            queued == 0) {
-            send_now(e, b, iov, iovcnt, now);
+        bridge *b = e->turn_open && e->by_slot && now < e->sleep_until &&
+                            !atomic_load(&e->cmd_queued) /* TCP_CORK and the like first */
+                        ? e->by_slot[rec.slot]
+                        : NULL;
+        if (can_take(b, &rec, n) && take_bytes(b, iov, iovcnt, n, now, &err)) {
+            rudp_time deadline = rudp_ctx_process(e->ctx, now);
+            shim_udpio_flush(e->io);
+            e->app_sends++;
+            keep_timers(e, deadline);
             *sent = (ssize_t)n;
             done = 1;
         }
         pthread_mutex_unlock(&e->turn_mu);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == -EPERM || err == -ENOSYS)
+        atomic_store(&copy_refused, 1);
     return done;
 }

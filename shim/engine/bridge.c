@@ -133,6 +133,11 @@ static void publish(bridge *b)
 }
 #undef PUT
 
+void shim_bridge_publish(bridge *b)
+{
+    publish(b);
+}
+
 /* TCP_INFO's state follows every transition (a FIN sent or received),
  * not only the events that publish the rest. */
 static void publish_state(bridge *b)

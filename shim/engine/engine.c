@@ -485,9 +485,11 @@ void *shim_engine_loop(void *arg)
             tsp = &ts;
         }
         shim_appsend_sleep(e, wake);
+        atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         pthread_mutex_unlock(&e->turn_mu);
         int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
         int wait_errno = errno;
+        atomic_store_explicit(&e->asleep, 0, memory_order_relaxed);
         pthread_mutex_lock(&e->turn_mu);
         e->polls++;
         if (n < 0 && wait_errno != EINTR) {

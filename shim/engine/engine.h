@@ -272,11 +272,12 @@ void shim_esock_unref(esock *s);
 int shim_engine_busy(void);
 
 /* appsend.c: an application thread's write of n bytes (iov) to the bridged
- * fd whose record is rec, sent by that thread while the fd's engine sleeps.
- * Returns 1 with *sent (n) when it did, 0 when the caller makes the
- * kernel's call through the bridge as usual (and nothing was sent). */
-int shim_engine_app_send(const shim_fd *rec, const struct iovec *iov, int iovcnt, size_t n,
-                         ssize_t *sent);
+ * fd `fd`, sent by that thread while the fd's engine sleeps. Returns 1 with
+ * *sent (n) when it did, 0 when the caller makes the kernel's call through
+ * the bridge as usual (and nothing was sent). Writes of more than
+ * SHIM_APPSEND_MAX bytes always take the bridge. */
+#define SHIM_APPSEND_MAX 16384
+int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
 
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */

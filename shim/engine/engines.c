@@ -80,6 +80,7 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
     else
         e->q_head = c;
     e->q_tail = c;
+    atomic_store(&e->cmd_queued, 1); /* before this, no app thread sends for it (appsend.c) */
     uint64_t one = 1;
     if (wfd >= 0) {
         ssize_t w = real_write(wfd, &one, sizeof one);

@@ -70,6 +70,8 @@ void shim_appsend_forget(bridge *b);
  * thread armed is disarmed); the timerfd fired. */
 void shim_appsend_sleep(struct engine *e, rudp_time wake);
 void shim_appsend_timer(struct engine *e);
+/* bridge.c: b's connection's state to its slot (TCP_INFO, SIOCOUTQ). */
+void shim_bridge_publish(bridge *b);
 
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);

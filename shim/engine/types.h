@@ -240,6 +240,7 @@ typedef struct bridge {
     unsigned held : 1;
     struct bridge *held_next;          /* e->fifo_held, by stamp */
     uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
+    uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
 } bridge;
 
 typedef struct cmd {
@@ -309,6 +310,8 @@ struct engine {
      * (sleep_until); tfd_at is what it is armed for, 0: disarmed. */
     pthread_mutex_t turn_mu;
     int turn_open;              /* the loop runs: app threads may send */
+    _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
+    _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;
     int tfd, tfd_type;          /* tfd_type: W_TIMER, for epoll dispatch */
     rudp_time sleep_until, tfd_at;

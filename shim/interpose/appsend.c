@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 
 #include "interpose.h"
@@ -18,17 +19,21 @@
 
 int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssize_t *sent)
 {
-    if (!shim_fd_hinted(fd) || (flags & ~APPSEND_FLAGS) || iovcnt <= 0 || iovcnt > IOV_MAX)
+    shim_slot *s = shim_fd_hinted(fd);
+    if (!s || (flags & ~APPSEND_FLAGS) || iovcnt <= 0 || iovcnt > IOV_MAX)
         return 0;
     size_t n = 0;
     for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > SSIZE_MAX - n)
-            return 0; /* the kernel's EINVAL */
+        if (iov[i].iov_len > SHIM_APPSEND_MAX - n)
+            return 0; /* more than the path takes (or the kernel's EINVAL) */
         n += iov[i].iov_len;
     }
+    /* Bytes still unsent: a writer ahead of the network keeps the bridge
+     * (engine/appsend.c), known here without a system call. */
+    if (n == 0 || atomic_load_explicit(&s->unsent, memory_order_relaxed) != 0)
+        return 0;
     int saved = errno;
-    shim_fd rec;
-    int done = shim_fd_get(fd, &rec) && shim_engine_app_send(&rec, iov, iovcnt, n, sent);
+    int done = shim_engine_app_send(fd, iov, iovcnt, n, sent);
     errno = saved;
     return done;
 }

@@ -36,3 +36,24 @@ RUDP_STATS=1 RUDP_APP_SEND=0 run_shim appsend-off "RUDP_APP_SEND=0" "$BIN/prog_a
 n=$(sent "$T/appsend-off")
 [ "$n" = 0 ] || fail "RUDP_APP_SEND=0: $n writes sent by the writing thread"
 echo "ok: RUDP_APP_SEND=0: every write through the engine"
+
+# A connection inherited over exec: the new image numbers its own
+# connections' slots and IDs afresh, so an inherited fd may carry the same
+# pair as one of them; its bytes must still reach its own peer.
+need_bin prog_execsend
+for side in a b; do
+    port=$(free_port)
+    eval "port_$side=$port"
+    bg_app_io "nc-$side" /dev/null "$T/$side.out" nc -l 127.0.0.1 "$port"
+    eval "pid_$side=$LAST_PID"
+    wait_listen "$port"
+done
+run_app_t 60 "$BIN/prog_execsend" "$port_a" "$port_b" >"$T/execsend" 2>&1 || { cat "$T/execsend"; fail "prog_execsend exited $?"; }
+assert_transport "$T/execsend"
+for side in a b; do # each nc ends at its peer's close, its output whole
+    eval "pid=\$pid_$side"
+    wait_exit "$pid" 30 || fail "nc on side $side did not end after its peer closed"
+done
+[ "$(cat "$T/a.out")" = "A1:meant-for-A" ] || fail "after exec: the inherited connection's peer read '$(cat "$T/a.out")', the new one's '$(cat "$T/b.out")'"
+[ "$(cat "$T/b.out")" = "B1:" ] || fail "after exec: the new connection's peer read '$(cat "$T/b.out")'"
+echo "ok: after exec, an inherited connection's bytes reached its own peer"
