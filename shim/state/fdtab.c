@@ -66,28 +66,6 @@ shim_slot *shim_fd_hinted(int fd)
                                         : NULL;
 }
 
-int shim_fd_tryget(int fd, shim_fd *out)
-{
-    uint64_t ino = shim_fd_ino(fd);
-    int found = 0, stale = 0;
-    rec *e = NULL;
-    if (pthread_mutex_trylock(&mu) != 0)
-        return -1;
-    HASH_FIND_INT(table, &fd, e);
-    for (var *v = e ? e->vars : NULL; v && !found; v = v->next) {
-        if (v->r.ino == ino) {
-            *out = v->r;
-            found = 1;
-        } else {
-            stale = 1;
-        }
-    }
-    pthread_mutex_unlock(&mu);
-    if (!found && stale && shim_procenv_table() == 0)
-        hint(fd, NULL); /* the number names another file now (a dup2 over it) */
-    return found;
-}
-
 /* A child's table whose pid no longer shares our memory: it ended (or the
  * pid is another process's now). */
 static int table_gone(pid_t t)
@@ -125,21 +103,43 @@ static void drop_stale(rec *e, pid_t t, uint64_t ino)
     }
 }
 
+/* The record of fd for the socket ino into *out (1), or 0; *stale: fd
+ * holds records of other sockets. mu held. */
+static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
+{
+    rec *e = NULL;
+    *stale = 0;
+    HASH_FIND_INT(table, &fd, e);
+    for (var *v = e ? e->vars : NULL; v; v = v->next) {
+        if (v->r.ino == ino) {
+            *out = v->r;
+            return 1;
+        }
+        *stale = 1;
+    }
+    return 0;
+}
+
+int shim_fd_tryget(int fd, shim_fd *out)
+{
+    uint64_t ino = shim_fd_ino(fd);
+    int stale;
+    if (pthread_mutex_trylock(&mu) != 0)
+        return -1;
+    int found = find_locked(fd, ino, out, &stale);
+    pthread_mutex_unlock(&mu);
+    if (!found && stale && shim_procenv_table() == 0)
+        hint(fd, NULL); /* the number names another file now (a dup2 over it) */
+    return found;
+}
+
 int shim_fd_get(int fd, shim_fd *out)
 {
     uint64_t ino = shim_fd_ino(fd);
-    int found = 0, stale = 0;
+    int stale;
     rec *e = NULL;
     pthread_mutex_lock(&mu);
-    HASH_FIND_INT(table, &fd, e);
-    for (var *v = e ? e->vars : NULL; v && !found; v = v->next) {
-        if (v->r.ino == ino) {
-            *out = v->r;
-            found = 1;
-        } else {
-            stale = 1;
-        }
-    }
+    int found = find_locked(fd, ino, out, &stale);
     pthread_mutex_unlock(&mu);
     if (!found && stale) {
         /* The number now names something else: in this table, the record
