@@ -111,6 +111,14 @@ const char *rudp_cause_text(rudp_cause cause)
         return "out of memory";
     case RUDP_CAUSE_NO_AUTH_ANSWER:
         return "no authenticated answer to the handshake: is RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_REQUIRED:
+        return "the server requires a key (RUDP_KEY_FILE); this end has none";
+    case RUDP_CAUSE_KEY_MISMATCH:
+        return "no authenticated answer; the server may have another key or none: is "
+               "RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_PEER_NONE:
+        return "no authenticated answer; the server may have another key or none (an "
+               "unauthenticated answer says none): is RUDP_KEY_FILE the same on both ends?";
     }
     return "unknown";
 }
