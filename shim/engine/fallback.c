@@ -62,6 +62,8 @@ typedef struct fallback {
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
     rudp_time hand_until;     /* ... which must come by then */
     const char *why;          /* why TCP was tried, for the log */
+    rudp_cause rudp_cause;    /* why rudp failed, once it did ... */
+    char rudp_name[160];      /* ... and its connection's name (rudp_conn_name) */
     struct fallback *next;    /* the engine's list */
 } fallback;
 
@@ -506,6 +508,9 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
     }
     f->rudp_err = *err;
     rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
+    f->rudp_cause = cause;
+    if (b->conn) /* the connect-failed line names it still (bridge.c) */
+        rudp_conn_name(b->conn, f->rudp_name, sizeof f->rudp_name);
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
         rudp_conn_release(b->conn, now);
@@ -513,11 +518,14 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
     }
     if (f->tcp_begun)
         return 1; /* TCP is on its way already */
-    if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED) {
+    if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED ||
+        cause == RUDP_CAUSE_KEY_REQUIRED) {
         atomic_fetch_add(&n_refused, 1);
         start_tcp(f,
-                  cause == RUDP_CAUSE_ICMP ? "no rudp listener (ICMP port unreachable)"
-                                           : "its shim has no rudp listener there (refused)",
+                  cause == RUDP_CAUSE_ICMP    ? "no rudp listener (ICMP port unreachable)"
+                  : cause == RUDP_CAUSE_REFUSED ? "its shim has no rudp listener there (refused)"
+                                                : "its rudp listener requires a key "
+                                                  "(RUDP_KEY_FILE), and this end has none",
                   now);
     } else {
         atomic_fetch_add(&n_unanswered, 1);
@@ -535,6 +543,15 @@ static void unlink_fb(fallback *f)
             break;
         }
     }
+}
+
+const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause)
+{
+    const fallback *f = b->fb;
+    if (!f || !f->rudp_name[0])
+        return NULL;
+    *cause = f->rudp_cause;
+    return f->rudp_name;
 }
 
 void shim_fallback_free(bridge *b)
