@@ -190,7 +190,8 @@ static void report_connect_failed(const bridge *b, int err)
     if (err == -ECONNREFUSED &&
         (cause == RUDP_CAUSE_NONE || cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED))
         bridge_log(RUDP_LOG_INFO, b, "connect failed: Connection refused (%s%s)",
-                   cause == RUDP_CAUSE_ICMP      ? "no rudp listener: ICMP port unreachable"
+                   cause == RUDP_CAUSE_ICMP      ? "no rudp listener: ICMP port unreachable; is the "
+                                                   "server running under the shim?"
                    : cause == RUDP_CAUSE_REFUSED ? "its rudp engine has no listener on that port"
                                                  : "kernel TCP refused",
                    also);
