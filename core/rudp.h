@@ -901,6 +901,10 @@ rudp_cause rudp_conn_cause(const rudp_conn *c);
 /* Whether the peer has answered this connect at all (its RETRY says it
  * runs rudp), established or not. */
 int rudp_conn_answered(const rudp_conn *c);
+/* Whether a keyed connect, still unanswered, heard answers that failed
+ * authentication (a peer with another key or none, or a forger): evidence
+ * only; the connect fails on it at RUDP_KEY_VERDICT (keystate.c). */
+int rudp_conn_unauth_answers(const rudp_conn *c);
 /* A connect still in its handshake sends its SYN again now, re-arming the
  * handshake timer (the shim's fallback races kernel TCP with a fresh SYN). */
 void rudp_conn_handshake_again(rudp_conn *c, rudp_time now);

@@ -62,7 +62,8 @@ typedef struct fallback {
     int relay;                /* the app's fd is another table's: TCP is relayed (adopt.c) */
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
     rudp_time hand_until;     /* ... which must come by then */
-    const char *why;          /* why TCP was tried, for the log */
+    const char *why;          /* why TCP was tried, for the log ... */
+    int key_why;              /* ... a key mistake, not a plain server */
     rudp_cause rudp_cause;    /* why rudp failed, once it did ... */
     char rudp_name[160];      /* ... and its connection's name (rudp_conn_name) */
     struct fallback *next;    /* the engine's list */
@@ -239,9 +240,9 @@ static void said_tcp(const fallback *f, rudp_time now, const char *how)
 {
     int first = first_telling(&f->peer);
     log_fb(first ? RUDP_LOG_WARN : RUDP_LOG_INFO, f,
-           "connected over kernel TCP, not rudp, in %.1f ms (%s: a plain TCP server, not under "
-           "the shim, or UDP blocked?)%s%s",
-           (double)(now - f->begun) / 1e6, f->why, how,
+           "connected over kernel TCP, not rudp, in %.1f ms (%s%s)%s%s",
+           (double)(now - f->begun) / 1e6, f->why,
+           f->key_why ? "" : ": a plain TCP server, not under the shim, or UDP blocked?", how,
            first ? ". Said once per destination; RUDP_FALLBACK=none fails such connects instead"
                  : "");
 }
@@ -555,6 +556,7 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
     if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED ||
         cause == RUDP_CAUSE_KEY_REQUIRED) {
         atomic_fetch_add(&n_refused, 1);
+        f->key_why = cause == RUDP_CAUSE_KEY_REQUIRED;
         start_tcp(f,
                   cause == RUDP_CAUSE_ICMP    ? "no rudp listener (ICMP port unreachable)"
                   : cause == RUDP_CAUSE_REFUSED ? "its shim has no rudp listener there (refused)"
@@ -657,9 +659,15 @@ static void probe_due(fallback *f, rudp_time now)
         return;
     }
     atomic_fetch_add(&n_unanswered, 1);
+    int unauth = b->conn && rudp_conn_unauth_answers(b->conn);
     if (b->conn)
         rudp_conn_handshake_again(b->conn, now);
-    start_tcp(f, "no rudp answer within the probe delay", now);
+    f->key_why = unauth;
+    start_tcp(f,
+              unauth ? "only rudp answers without this end's key: a server with another key or "
+                       "none (RUDP_KEY_FILE)"
+                     : "no rudp answer within the probe delay",
+              now);
 }
 
 void shim_fallback_timer(struct engine *e, rudp_time now)
