@@ -89,8 +89,9 @@ static void enter_closed(rudp_conn *c);
 void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why)
 {
     assert(legal(c->state, to));
-    rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)", (unsigned long long)c->cid,
-              rudp_state_name(c->state), rudp_state_name(to), why);
+    rudp__log(c->ctx, RUDP_LOG_DEBUG, "conn %016llx %s -> %s (%s)",
+              (unsigned long long)rudp_conn_id(c), rudp_state_name(c->state),
+              rudp_state_name(to), why);
     rudp__trace_state(c, to, why);
     c->state = to;
     if (to == RUDP_ESTABLISHED && !c->opened)
@@ -585,7 +586,7 @@ static void start_probe(rudp_conn *c)
     rudp__log(c->ctx, RUDP_LOG_DEBUG,
               "conn %016llx: probe timeout %u (srtt %llu us, rttvar %llu us, min %llu us, "
               "%u eliciting in flight, last sent %llu us ago%s)",
-              (unsigned long long)c->cid, c->rec.pto_count,
+              (unsigned long long)rudp_conn_id(c), c->rec.pto_count,
               (unsigned long long)(c->rtt.smoothed / 1000), (unsigned long long)(c->rtt.var / 1000),
               (unsigned long long)(c->rtt.min / 1000), c->rec.eliciting_in_flight,
               (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),

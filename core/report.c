@@ -1,7 +1,8 @@
 /*
  * report.c: what the core says about a connection in words. Its name in
- * log lines (both addresses and our connection ID, the same everywhere),
- * why it failed, and one info line when it opens and one when it closes.
+ * log lines (both addresses and the client's connection ID, the same
+ * everywhere and at both ends), why it failed, and one info line when it
+ * opens and one when it closes.
  * Addresses are formatted here by hand: the core includes no socket
  * headers (families are the Linux values 2 and 10, as in conn.c).
  */
@@ -69,12 +70,20 @@ void rudp_listener_set_name_local(rudp_listener *l, const rudp_addr *local)
     l->name_local = *local;
 }
 
+uint64_t rudp_conn_id(const rudp_conn *c)
+{
+    /* a server learns it from the SYN before anything names the connection
+     * (rudp__conn_accept_syn), a client chose it */
+    return c->is_server ? c->pkey.cid : c->cid;
+}
+
 size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
 {
     char l[64], p[64];
     put_addr(l, sizeof l, &c->name_local); /* "*" until known (family 0) */
     put_addr(p, sizeof p, &c->pkey.addr);
-    int n = snprintf(buf, len, "%s > %s id %016llx", l, p, (unsigned long long)c->cid);
+    int n = snprintf(buf, len, "%s > %s id %016llx", l, p,
+                     (unsigned long long)rudp_conn_id(c));
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -140,8 +149,11 @@ void rudp__report_open(rudp_conn *c)
     char name[160], d[32];
     rudp_conn_name(c, name, sizeof name);
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
-    rudp__log(c->ctx, RUDP_LOG_INFO, "%s: %s, handshake %s", name,
-              c->is_server ? "accepted" : "connected", d);
+    /* The name's ID is the client's; packets to the server carry the
+     * server's own, which a capture shows: both ends print the pair. */
+    rudp__log(c->ctx, RUDP_LOG_INFO, "%s: %s, handshake %s; the server's connection ID is %016llx",
+              name, c->is_server ? "accepted" : "connected", d,
+              (unsigned long long)(c->is_server ? c->cid : c->pkey.cid));
 }
 
 void rudp__report_close(rudp_conn *c, const char *why)
@@ -157,13 +169,16 @@ void rudp__report_close(rudp_conn *c, const char *why)
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
     uint64_t pkts = rudp_recovery_next_pn(&c->rec);
     uint64_t lost = c->rec.lost_packets;
+    /* the words of RUDP_STATS's stream line: bytes sent again are not
+     * only the lost packets' (a probe timeout's too) */
     rudp__log(c->ctx, RUDP_LOG_INFO,
-              "%s: closed (%s) after %s; bytes sent %llu, received %llu; packets sent %llu, "
-              "retransmitted %llu (%.2f%%); srtt %.2f ms",
+              "%s: closed (%s) after %s; bytes sent %llu (and again %llu), received %llu; "
+              "packets sent %llu, declared lost %llu (%.2f%%); srtt %.2f ms",
               name, c->cause ? rudp_cause_text((rudp_cause)c->cause) : why, d,
-              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_received,
-              (unsigned long long)pkts, (unsigned long long)lost,
-              pkts ? 100.0 * (double)lost / (double)pkts : 0.0, (double)c->rtt.smoothed / 1e6);
+              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_retx,
+              (unsigned long long)c->bytes_received, (unsigned long long)pkts,
+              (unsigned long long)lost, pkts ? 100.0 * (double)lost / (double)pkts : 0.0,
+              (double)c->rtt.smoothed / 1e6);
 }
 
 /* The handshake has gone unanswered for RUDP_SLOW_CONNECT: say so once,

@@ -187,6 +187,11 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A block: one line as shim_log writes it, saying `head`, then `body`
+ * (len bytes of whole lines, each indented by the caller), all in one
+ * write(2) up to PIPE_BUF, so that no other line can fall inside it and
+ * the time and "rudp[PID]" are said once for the block. */
+void shim_log_block(int level, const char *head, const char *body, size_t len);
 /* This process is a keeper from now on: its lines say "rudp-keeper[PID]"
  * where a program's say "rudp[PID]" (keeper.c, before its first line). */
 void shim_log_keeper(void);

@@ -57,9 +57,9 @@ fetch() {
 # counters NAME: the server's rejected handshakes and accepted connections
 # from rudp-stat, as "$REJ $ACC" (REJ empty without a keyed line).
 counters() {
-    "$TOOLS/rudp-stat" "$SRV" >"$T/stat-$1" 2>&1 || { cat "$T/stat-$1"; fail "$1: rudp-stat failed"; }
-    REJ=$(sed -n 's/^keyed: handshakes rejected \([0-9]*\) .*/\1/p' "$T/stat-$1")
-    ACC=$(sed -n 's/^connections: opened [0-9]* accepted \([0-9]*\) .*/\1/p' "$T/stat-$1")
+    "$TOOLS/rudp-stat" --verbose "$SRV" >"$T/stat-$1" 2>&1 || { cat "$T/stat-$1"; fail "$1: rudp-stat failed"; }
+    REJ=$(sed -n 's/^  keyed: handshakes rejected \([0-9]*\) .*/\1/p' "$T/stat-$1")
+    ACC=$(sed -n 's/^  connections: opened [0-9]* accepted \([0-9]*\) .*/\1/p' "$T/stat-$1")
     [ -n "$ACC" ] || { cat "$T/stat-$1"; fail "$1: no connection counters in rudp-stat's report"; }
 }
 
