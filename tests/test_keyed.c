@@ -489,6 +489,26 @@ Test(keyed, an_injector_that_sees_ids_and_packet_numbers_cannot_add_change_or_re
     sim_free(&s);
 }
 
+/* Before the verdict the unauthenticated answers are evidence only: the
+ * connect still runs, and says it heard them (rudp_conn_unauth_answers,
+ * which the shim's fallback reads). */
+Test(keyed, unauthenticated_answers_are_evidence_until_the_verdict)
+{
+    sim s;
+    two(&s, 42, key1, key2);
+    sim_listen(&s, 1, &srv_tpl, 16);
+    rudp_time t0 = s.now;
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, t0 + RUDP_KEY_VERDICT - RUDP_MS(100));
+    const sim_app *c = app_on(&s, 0);
+    cr_assert(eq(int, c->error, 0));
+    cr_assert(eq(int, rudp_conn_state(c->conn), RUDP_SYN_SENT));
+    cr_assert(rudp_conn_unauth_answers(c->conn));
+    sim_run_until(&s, t0 + RUDP_KEY_VERDICT + RUDP_KEY_VERDICT_AFTER);
+    cr_assert(eq(int, c->error, -ECONNREFUSED));
+    sim_free(&s);
+}
+
 /* A keyed client whose real server (same key) answers: a KEY refusal
  * forged to its ID, before the answer and again and again, changes
  * nothing; over a slow path (300 ms each way) too. */
