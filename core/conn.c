@@ -620,12 +620,18 @@ void rudp__conn_probe_now(rudp_conn *c)
     rudp__conn_dirty(c);
 }
 
+int rudp_conn_unauth_answers(const rudp_conn *c)
+{
+    /* rudp_conn_answered forgets a RETRY at the next SYN (retries reset): auth_heard does not */
+    return c->auth_failed && !c->auth_heard && !rudp_conn_answered(c);
+}
+
 rudp_time rudp__conn_giveup_at(const rudp_conn *c)
 {
     rudp_time at = c->hs_start + c->cfg.connect_timeout;
     if (!c->slow_warned && c->cfg.connect_timeout > RUDP_SLOW_CONNECT)
         at = c->hs_start + RUDP_SLOW_CONNECT;
-    if (c->auth_failed && c->key_verdict_at && !rudp_conn_answered(c) && c->key_verdict_at < at)
+    if (rudp_conn_unauth_answers(c) && c->key_verdict_at && c->key_verdict_at < at)
         at = c->key_verdict_at;
     return at;
 }
@@ -634,7 +640,7 @@ rudp_time rudp__conn_giveup_at(const rudp_conn *c)
  * unauthenticated answers came: keystate.c). */
 static int key_verdict(rudp_conn *c, rudp_time now)
 {
-    if (!c->auth_failed || !c->key_verdict_at || rudp_conn_answered(c) || now < c->key_verdict_at)
+    if (!rudp_conn_unauth_answers(c) || !c->key_verdict_at || now < c->key_verdict_at)
         return 0;
     rudp__conn_fail(c, now, -ECONNREFUSED,
                     c->key_said == RUDP_KEY_SAID_NONE ? RUDP_CAUSE_KEY_PEER_NONE

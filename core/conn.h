@@ -96,6 +96,8 @@ struct rudp_conn {
     unsigned slow_warned : 1;      /* the slow-handshake warning was given */
     unsigned auth_failed : 1;      /* keyed, SYN_SENT: an answer failed authentication */
     unsigned key_said : 2;         /* ... one said the peer's key state: RUDP_KEY_SAID_* */
+    unsigned auth_heard : 1;       /* keyed, SYN_SENT: an answer passed authentication (a
+                                      RETRY): no key verdict then (keystate.c) */
     uint8_t cause;                 /* rudp_cause of a failure */
     rudp_addr name_local;          /* the local address log lines show (family 0: none) */
 

@@ -694,6 +694,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             auth_failed(c, now, &h);
             return 0;
         }
+        c->auth_heard = 1; /* a key holder answers: no key verdict (keystate.c) */
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         rudp__conn_input_handshake(c, now, &h);
         rudp__trace_metrics(c);

@@ -107,8 +107,3 @@ void rudp__key_unauth_answer(rudp_conn *c, rudp_time now, const rudp_hdr *h)
     c->key_verdict_at = at > least ? at : least;
     rudp__conn_arm(c, RUDP_T_GIVEUP, rudp__conn_giveup_at(c)); /* conn.c */
 }
-
-int rudp_conn_unauth_answers(const rudp_conn *c)
-{
-    return c->auth_failed && !rudp_conn_answered(c);
-}

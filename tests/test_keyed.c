@@ -544,3 +544,49 @@ Test(keyed, forged_key_refusals_cannot_end_a_keyed_connect_the_server_answers)
         sim_free(&s);
     }
 }
+
+/* An authenticated RETRY proves a key holder answers: a forged refusal
+ * must not end the connect at the verdict even when the cookie's SYNACK
+ * is lost for two seconds (the SYNs sent meanwhile reset the RETRY count
+ * rudp_conn_answered reads); the transfer completes once the path heals. */
+Test(keyed, after_an_authenticated_retry_a_forged_refusal_never_decides)
+{
+    sim s;
+    sim_init(&s, 43);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.connect_timeout = RUDP_SEC(5);
+    int a = sim_add_ep(&s, &cfg);
+    cfg.retry = RUDP_RETRY_ALWAYS;
+    int b = sim_add_ep(&s, &cfg);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_set_key(&s, a, key1);
+    sim_set_key(&s, b, key1);
+    sim_listen(&s, b, &srv_tpl, 16);
+    rudp_time t0 = s.now;
+    s.link[b][a].cut_at = t0 + RUDP_MS(25); /* the RETRY passes, the SYNACKs not */
+    s.link[b][a].cut_until = t0 + RUDP_SEC(2);
+    s.tap = tap_record;
+    seen_scid = 0;
+    nrec = 0;
+    sim_connect(&s, a, b, &cli_tpl, NULL);
+    sim_run_until(&s, t0 + RUDP_MS(21));
+    cr_assert(ne(u64, seen_scid, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->retries_sent, 1));
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    h.flags = RUDP_PKTF_KEY | RUDP_PKTF_KEYED;
+    h.dcid = seen_scid;
+    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    sim_inject(&s, &s.ep[b].addr, a, buf, sizeof buf);
+    s.tap = NULL;
+    sim_run_until(&s, t0 + RUDP_MS(1900));
+    const sim_app *c = app_on(&s, a);
+    cr_assert(eq(int, c->error, 0), "the connect failed (%d) on a forged refusal", c->error);
+    cr_assert(not(rudp_conn_unauth_answers(c->conn)));
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    sim_free(&s);
+}
