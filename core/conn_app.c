@@ -396,10 +396,12 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->pacing_rate = rudp__conn_pacing_rate(c);
     info->delivery_rate = c->rec.delivery_rate;
     info->delivery_app_limited = c->rec.delivery_app_limited;
+    info->receiver_limited = c->snd_end > c->snd_nxt && c->snd_nxt >= c->peer_max_data;
     info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
     info->mss = c->mss;
     info->local_cid = c->cid;
     info->peer_cid = c->pkey.cid;
+    info->conn_id = rudp_conn_id(c);
     info->path_moves = c->path.moves;
     info->rebinds = c->path.rebinds;
     info->path_failed = c->path.failed;

@@ -363,6 +363,7 @@ static int send_one(rudp_conn *c, rudp_time now)
             rudp_ranges_remove(&c->retx, lo, hi);
             c->bytes_retx += hi - lo;
             ctx->stats.bytes_retransmitted += hi - lo;
+            ctx->stats.pkts_resent += hi > lo;
         } else {
             lo = c->snd_nxt;
             hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);

@@ -1,7 +1,8 @@
 /*
  * report.c: what the core says about a connection in words. Its name in
- * log lines (both addresses and our connection ID, the same everywhere),
- * why it failed, and one info line when it opens and one when it closes.
+ * log lines (both addresses and the client's connection ID, the same
+ * everywhere and at both ends), why it failed, and one info line when it
+ * opens and one when it closes.
  * Addresses are formatted here by hand: the core includes no socket
  * headers (families are the Linux values 2 and 10, as in conn.c).
  */
@@ -69,12 +70,20 @@ void rudp_listener_set_name_local(rudp_listener *l, const rudp_addr *local)
     l->name_local = *local;
 }
 
+uint64_t rudp_conn_id(const rudp_conn *c)
+{
+    /* a server learns it from the SYN before anything names the connection
+     * (rudp__conn_accept_syn), a client chose it */
+    return c->is_server ? c->pkey.cid : c->cid;
+}
+
 size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
 {
     char l[64], p[64];
     put_addr(l, sizeof l, &c->name_local); /* "*" until known (family 0) */
     put_addr(p, sizeof p, &c->pkey.addr);
-    int n = snprintf(buf, len, "%s > %s id %016llx", l, p, (unsigned long long)c->cid);
+    int n = snprintf(buf, len, "%s > %s id %016llx", l, p,
+                     (unsigned long long)rudp_conn_id(c));
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -111,6 +120,14 @@ const char *rudp_cause_text(rudp_cause cause)
         return "out of memory";
     case RUDP_CAUSE_NO_AUTH_ANSWER:
         return "no authenticated answer to the handshake: is RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_REQUIRED:
+        return "the server requires a key (RUDP_KEY_FILE); this end has none";
+    case RUDP_CAUSE_KEY_MISMATCH:
+        return "no authenticated answer; the server may have another key or none: is "
+               "RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_PEER_NONE:
+        return "no authenticated answer; the server may have another key or none (an "
+               "unauthenticated answer says none): is RUDP_KEY_FILE the same on both ends?";
     }
     return "unknown";
 }
@@ -132,8 +149,11 @@ void rudp__report_open(rudp_conn *c)
     char name[160], d[32];
     rudp_conn_name(c, name, sizeof name);
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
-    rudp__log(c->ctx, RUDP_LOG_INFO, "%s: %s, handshake %s", name,
-              c->is_server ? "accepted" : "connected", d);
+    /* The name's ID is the client's; packets to the server carry the
+     * server's own, which a capture shows: both ends print the pair. */
+    rudp__log(c->ctx, RUDP_LOG_INFO, "%s: %s, handshake %s; the server's connection ID is %016llx",
+              name, c->is_server ? "accepted" : "connected", d,
+              (unsigned long long)(c->is_server ? c->cid : c->pkey.cid));
 }
 
 void rudp__report_close(rudp_conn *c, const char *why)
@@ -149,13 +169,16 @@ void rudp__report_close(rudp_conn *c, const char *why)
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
     uint64_t pkts = rudp_recovery_next_pn(&c->rec);
     uint64_t lost = c->rec.lost_packets;
+    /* the words of RUDP_STATS's stream line: bytes sent again are not
+     * only the lost packets' (a probe timeout's too) */
     rudp__log(c->ctx, RUDP_LOG_INFO,
-              "%s: closed (%s) after %s; bytes sent %llu, received %llu; packets sent %llu, "
-              "retransmitted %llu (%.2f%%); srtt %.2f ms",
+              "%s: closed (%s) after %s; bytes sent %llu (and again %llu), received %llu; "
+              "packets sent %llu, declared lost %llu (%.2f%%); srtt %.2f ms",
               name, c->cause ? rudp_cause_text((rudp_cause)c->cause) : why, d,
-              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_received,
-              (unsigned long long)pkts, (unsigned long long)lost,
-              pkts ? 100.0 * (double)lost / (double)pkts : 0.0, (double)c->rtt.smoothed / 1e6);
+              (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_retx,
+              (unsigned long long)c->bytes_received, (unsigned long long)pkts,
+              (unsigned long long)lost, pkts ? 100.0 * (double)lost / (double)pkts : 0.0,
+              (double)c->rtt.smoothed / 1e6);
 }
 
 /* The handshake has gone unanswered for RUDP_SLOW_CONNECT: say so once,
@@ -171,15 +194,15 @@ void rudp__report_slow_connect(rudp_conn *c)
     put_duration(limit, sizeof limit, c->cfg.connect_timeout);
     if (c->keyed)
         rudp__log(c->ctx, RUDP_LOG_WARN,
-                  "%s: no authenticated answer from %s in %s (%u handshake packets sent%s): is "
-                  "RUDP_KEY_FILE the same on both ends? Still trying until the connect timeout (%s)",
+                  "%s: no authenticated answer from %s in %s (%u handshake packets sent%s): UDP "
+                  "blocked, or the peer does not run rudp? (A peer with another key or none "
+                  "answers: RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count,
                   c->auth_failed ? "; answers came that failed authentication" : "", limit);
     else
         rudp__log(c->ctx, RUDP_LOG_WARN,
                   "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the "
-                  "peer does not run rudp? (A keyed peer answers only a key holder: "
-                  "RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
+                  "peer does not run rudp? Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count, limit);
 }
 
@@ -198,7 +221,15 @@ const char *rudp_packet_name(const uint8_t *buf, size_t len)
 {
     if (len < 4)
         return "short";
-    const char *n = rudp_packet_type_name(buf[3] & 0x0fu, (unsigned)buf[3] >> 4);
+    unsigned type = buf[3] & 0x0fu, flags = (unsigned)buf[3] >> 4;
+    /* the handshake's own flags (wire.h) */
+    if (type == RUDP_PKT_SYN && flags == RUDP_PKTF_KEYED)
+        return "SYN+KEYED";
+    if (type == RUDP_PKT_SYNACK && flags == RUDP_PKTF_ZRTT)
+        return "SYNACK+ZRTT";
+    if (type == RUDP_PKT_RESET && (flags & ~(unsigned)RUDP_PKTF_KEYED) == RUDP_PKTF_KEY)
+        return flags & RUDP_PKTF_KEYED ? "RESET+KEY+KEYED" : "RESET+KEY";
+    const char *n = rudp_packet_type_name(type, flags);
     return n ? n : "unknown";
 }
 

@@ -164,8 +164,9 @@ typedef struct rudp_stats {
     uint64_t unknown_conn;                 /* dropped: no such connection */
     uint64_t bad_token;                    /* dropped: handshake cookie invalid */
     uint64_t protocol_errors;              /* dropped: valid syntax, illegal use */
-    uint64_t pkts_retransmitted;           /* packets declared lost */
-    uint64_t bytes_retransmitted;          /* stream bytes sent again */
+    uint64_t pkts_retransmitted;           /* packets declared lost (their bytes go again) */
+    uint64_t bytes_retransmitted;          /* stream bytes sent again: a lost packet's, or
+                                              the oldest unacknowledged at a probe timeout */
     uint64_t stream_bytes_sent;            /* stream bytes sent first time */
     uint64_t pto_count;                    /* probe timeouts fired */
     uint64_t dup_pkts;                     /* duplicate packets received */
@@ -182,7 +183,7 @@ typedef struct rudp_stats {
     uint64_t pkts_sent;                    /* DATA packets sent (each has a packet number) */
     uint64_t rtt_conns;                    /* connections closed after the handshake ... */
     uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
-    uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, dropped unanswered */
+    uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, no state kept */
     uint64_t auth_failed;                  /* keyed: other datagrams that failed authentication */
     uint64_t seal_failed;                  /* keyed: DATA not sent, the AEAD library failed */
     uint64_t path_refused;                 /* dropped: a known connection's DATA from an
@@ -223,6 +224,11 @@ typedef struct rudp_stats {
     /* a client's */
     uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
     uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */
+    uint64_t pkts_resent;                  /* DATA packets that carried bytes_retransmitted */
+    /* key state (keystate.c) */
+    uint64_t key_refusals;                 /* SYNs refused for their key state: keyed to an
+                                              unkeyed engine, or failing a keyed one's MAC */
+    uint64_t key_refusals_sent;            /* ... answered by a KEY refusal (within the rate) */
 } rudp_stats;
 
 /*
@@ -835,9 +841,11 @@ typedef struct rudp_conn_info {
     uint64_t pacing_rate;         /* bytes per second, 0 if not pacing */
     uint64_t delivery_rate;       /* bytes per second, the last delivery-rate sample */
     int delivery_app_limited;     /* ... taken while the sender was app-limited */
+    int receiver_limited;         /* bytes wait that the peer's window does not admit yet */
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
     uint32_t mss;
     uint64_t local_cid, peer_cid;
+    uint64_t conn_id;             /* rudp_conn_id: the same at both ends */
     uint32_t path_moves;          /* server: the peer's address changed */
     uint32_t rebinds;             /* client: we moved to a new socket */
     uint32_t path_failed;         /* a new address never answered its challenge */
@@ -850,11 +858,21 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info);
 /* ---- words for people (report.c) ---- */
 
 /*
- * The connection's name in log lines: "LOCAL > PEER id CID" with our
- * connection ID in 16 hex digits, the same in every line about it (LOCAL
- * "*" until known). Returns the length snprintf would give.
+ * The connection's name in log lines: "LOCAL > PEER id ID" with
+ * rudp_conn_id in 16 hex digits, the same in every line about it and at
+ * both ends (LOCAL "*" until known). Returns the length snprintf would give.
  */
 size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len);
+
+/*
+ * The connection's ID for people: the client's connection ID, the source
+ * ID of its first SYN, which both ends know from the start. Each end
+ * routes by its own ID (rudp_conn_info.local_cid), which differ; this one
+ * is what log lines, rudp-stat and qlog file names show, so that the two
+ * ends of one connection can be matched (as QUIC's qlog groups both ends'
+ * traces by the client's original destination ID).
+ */
+uint64_t rudp_conn_id(const rudp_conn *c);
 
 /* The local address to show in the name (the caller knows its socket's);
  * a listener's is given to the connections it accepts. */
@@ -886,6 +904,10 @@ typedef enum rudp_cause {
     RUDP_CAUSE_NO_MEMORY,         /* a table could not grow */
     RUDP_CAUSE_NO_AUTH_ANSWER,    /* keyed: connect_timeout passed without an authenticated
                                      answer (the peer's key differs, or it is not keyed) */
+    RUDP_CAUSE_KEY_REQUIRED,      /* unkeyed: the peer refused the SYN for want of a key */
+    RUDP_CAUSE_KEY_MISMATCH,      /* keyed: only unauthenticated answers came for
+                                     RUDP_KEY_VERDICT: the peer has another key or none */
+    RUDP_CAUSE_KEY_PEER_NONE,     /* the same, and one of them says the peer has no key */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);
@@ -893,6 +915,10 @@ rudp_cause rudp_conn_cause(const rudp_conn *c);
 /* Whether the peer has answered this connect at all (its RETRY says it
  * runs rudp), established or not. */
 int rudp_conn_answered(const rudp_conn *c);
+/* Whether a keyed connect, still unanswered, heard answers that failed
+ * authentication (a peer with another key or none, or a forger): evidence
+ * only; the connect fails on it at RUDP_KEY_VERDICT (keystate.c). */
+int rudp_conn_unauth_answers(const rudp_conn *c);
 /* A connect still in its handshake sends its SYN again now, re-arming the
  * handshake timer (the shim's fallback races kernel TCP with a fresh SYN). */
 void rudp_conn_handshake_again(rudp_conn *c, rudp_time now);
@@ -905,6 +931,14 @@ void rudp_ctx_report_remaining(rudp_ctx *ctx);
 /* A handshake unanswered this long is reported at RUDP_LOG_WARN, once,
  * while the connection keeps trying until connect_timeout. */
 #define RUDP_SLOW_CONNECT RUDP_SEC(3)
+
+/* A keyed connect that hears only unauthenticated answers (a KEY refusal,
+ * an unkeyed SYNACK: anyone on the path can send those) fails with
+ * ECONNREFUSED (RUDP_CAUSE_KEY_MISMATCH) this long after connect(), and at
+ * least RUDP_KEY_VERDICT_AFTER after the first of them, unless an
+ * authenticated answer came first (keystate.c, docs/security.md). */
+#define RUDP_KEY_VERDICT RUDP_SEC(1)
+#define RUDP_KEY_VERDICT_AFTER RUDP_MS(250)
 
 /* ---- inspection (inspect.c), for diagnostics such as rudp-stat ---------- */
 

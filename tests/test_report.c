@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib_sim.h"
@@ -61,18 +62,21 @@ Test(report, addresses_print_as_people_write_them)
 
 Test(report, packet_types_by_name)
 {
-    uint8_t b[4] = {'r', 'u', 1, 0x14};
-    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA+ACK_NOW");
-    b[3] = 0x04;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA");
-    b[3] = 0x01;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "SYN");
-    b[3] = 0x03;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "SYNACK");
-    b[3] = 0x0f;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
-    b[3] = 0x24;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
+    static const struct {
+        uint8_t type_byte;
+        const char *name;
+    } cases[] = {
+        {0x14, "DATA+ACK_NOW"}, {0x04, "DATA"},      {0x01, "SYN"},
+        {0x03, "SYNACK"},       {0x41, "SYN+KEYED"}, {0x23, "SYNACK+ZRTT"},
+        {0x85, "RESET+KEY"},    {0xc5, "RESET+KEY+KEYED"},
+        {0x45, "unknown"},      {0x0f, "unknown"},   {0x24, "unknown"},
+    };
+    uint8_t b[4] = {'r', 'u', 1, 0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b[3] = cases[i].type_byte;
+        cr_assert_str_eq(rudp_packet_name(b, 4), cases[i].name, "type byte %#x",
+                         cases[i].type_byte);
+    }
     cr_assert_str_eq(rudp_packet_name(b, 3), "short");
     /* the same table by type and flags, as traces hold them */
     cr_assert_str_eq(rudp_packet_type_name(4, 0), "DATA");
@@ -136,17 +140,25 @@ Test(report, refused_by_a_peer_without_listener_says_so)
     sim_free(&s);
 }
 
+/* Client a sends 100 bytes to server b, which answers 1000, 10 ms each
+ * way, both logging at info; returns the client's app index. */
+static int info_pair(sim *s, uint64_t seed, int *a, int *b)
+{
+    sim_init(s, seed);
+    *a = sim_add_ep(s, NULL);
+    *b = sim_add_ep(s, NULL);
+    s->link[*a][*b].delay = s->link[*b][*a].delay = RUDP_MS(10);
+    rudp_ctx_set_log_level(s->ep[*a].ctx, RUDP_LOG_INFO);
+    rudp_ctx_set_log_level(s->ep[*b].ctx, RUDP_LOG_INFO);
+    sim_listen(s, *b, &(sim_app){.to_send = 1000, .expect = 100}, 16);
+    return sim_connect(s, *a, *b, &(sim_app){.to_send = 100, .expect = 1000}, NULL);
+}
+
 Test(report, info_lines_at_open_and_close_name_the_connection)
 {
     sim s;
-    sim_init(&s, 43);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
-    rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_INFO);
-    rudp_ctx_set_log_level(s.ep[b].ctx, RUDP_LOG_INFO);
-    sim_app srv = {.to_send = 1000, .expect = 100}, cli = {.to_send = 100, .expect = 1000};
-    sim_listen(&s, b, &srv, 16);
-    sim_connect(&s, a, b, &cli, NULL);
+    int a, b;
+    info_pair(&s, 43, &a, &b);
     cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
     dump(&s.ep[a]);
     dump(&s.ep[b]);
@@ -161,13 +173,79 @@ Test(report, info_lines_at_open_and_close_name_the_connection)
     cr_assert(strstr(s.ep[a].lines[0], ": connected, handshake 20.0 ms"));
     cr_assert(strstr(s.ep[b].lines[0], "> 10.0.0.1:1000 id "));
     cr_assert(strstr(s.ep[b].lines[0], ": accepted"));
-    cr_assert(strstr(s.ep[a].lines[1], "; bytes sent 100, received 1000;"));
-    cr_assert(strstr(s.ep[b].lines[1], "; bytes sent 1000, received 100;"));
-    cr_assert(strstr(s.ep[a].lines[1], "retransmitted 0 (0.00%); srtt 20."));
+    cr_assert(strstr(s.ep[a].lines[1], "; bytes sent 100 (and again 0), received 1000;"));
+    cr_assert(strstr(s.ep[b].lines[1], "; bytes sent 1000 (and again 0), received 100;"));
+    cr_assert(strstr(s.ep[a].lines[1], ", declared lost 0 (0.00%); srtt 20."));
     const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
     cr_assert_eq(st->rtt_conns, 1);
     cr_assert(st->rtt_srtt_sum_us >= 20000 && st->rtt_srtt_sum_us < 21000);
     cr_assert(st->pkts_sent >= 2);
+    sim_free(&s);
+}
+
+/* Issue 34: both ends name one connection with one ID, the client's (the
+ * SYN's source ID), and print the server's wire ID the same way; each end
+ * still routes by its own. */
+Test(report, both_ends_name_a_connection_with_the_clients_id)
+{
+    sim s;
+    int a, b;
+    int ci = info_pair(&s, 45, &a, &b);
+    sim_run_until(&s, s.now + RUDP_MS(30)); /* established at both ends, still open */
+    rudp_conn *cc = s.apps[ci].conn;
+    const rudp_conn *sc = rudp_ctx_conn_next(s.ep[b].ctx, NULL);
+    cr_assert(cc && sc);
+    rudp_conn_info ci_info, si_info;
+    rudp_conn_get_info(cc, &ci_info);
+    rudp_conn_get_info(sc, &si_info);
+    cr_assert_neq(ci_info.local_cid, si_info.local_cid, "each end routes by its own ID");
+    cr_assert_eq(rudp_conn_id(cc), ci_info.local_cid, "the ID is the client's");
+    cr_assert_eq(rudp_conn_id(sc), ci_info.local_cid, "the server names it the same");
+    cr_assert_eq(si_info.conn_id, ci_info.conn_id);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    dump(&s.ep[a]);
+    dump(&s.ep[b]);
+    char want[80];
+    snprintf(want, sizeof want, " id %016llx: ", (unsigned long long)ci_info.local_cid);
+    for (int e = 0; e < 2; e++) {
+        const sim_ep *ep = &s.ep[e ? b : a];
+        cr_assert_eq(ep->nlines, 2);
+        for (int k = 0; k < 2; k++)
+            cr_assert(strstr(ep->lines[k], want), "%s lacks%s", ep->lines[k], want);
+    }
+    snprintf(want, sizeof want, "; the server's connection ID is %016llx",
+             (unsigned long long)si_info.local_cid);
+    cr_assert(strstr(s.ep[a].lines[0], want), "%s", s.ep[a].lines[0]);
+    cr_assert(strstr(s.ep[b].lines[0], want), "%s", s.ep[b].lines[0]);
+    sim_free(&s);
+}
+
+/* Issue 34: "retransmitted packets 0 (64972 bytes)". A probe timeout
+ * sends the oldest unacknowledged bytes again though nothing was declared
+ * lost: the packets that carried bytes again are counted apart from the
+ * packets declared lost. Here the ACKs stop for 300 ms mid-transfer (the
+ * data still arrives), then come back and acknowledge every original. */
+Test(report, bytes_sent_again_at_a_probe_timeout_are_counted_apart_from_losses)
+{
+    sim s;
+    sim_init(&s, 46);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_listen(&s, b, &(sim_app){.expect = 5000}, 16);
+    sim_connect(&s, a, b, &(sim_app){.to_send = 5000, .expect = 0}, NULL);
+    s.link[b][a].cut_at = s.now + RUDP_MS(25); /* after the SYNACK */
+    s.link[b][a].cut_until = s.now + RUDP_MS(325);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(10)));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_log_info("sent again %llu bytes in %llu packets, declared lost %llu, ptos %llu",
+                (unsigned long long)st->bytes_retransmitted, (unsigned long long)st->pkts_resent,
+                (unsigned long long)st->pkts_retransmitted, (unsigned long long)st->pto_count);
+    cr_assert(st->pto_count > 0, "the silence made probe timeouts");
+    cr_assert(st->bytes_retransmitted > 0, "their probes carried bytes again");
+    cr_assert_eq(st->pkts_retransmitted, 0, "nothing was declared lost");
+    cr_assert(st->pkts_resent > 0 && st->pkts_resent <= st->pto_count * 2,
+              "the packets that carried them are counted: %llu",
+              (unsigned long long)st->pkts_resent);
     sim_free(&s);
 }
 

@@ -1,10 +1,11 @@
 /*
- * rudp-stat [--watch[=SECS]] [PID...]: what a running process under the
- * shim (or its keeper) is doing, like `ss -ti`: every rudp connection with
- * its addresses, state, age, cipher (keyed mode) or "plain", RTT, window,
- * rates, bytes, retransmissions and congestion-control phase, its listeners,
- * and the engine's counters (with a key, the handshakes rejected and the
- * datagrams that failed authentication). The process writes all of it
+ * rudp-stat [--verbose] [--watch[=SECS]] [PID...]: what a running process
+ * under the shim (or its keeper) is doing, like `ss -ti`: every rudp
+ * connection with its addresses, state, age, cipher (keyed mode) or
+ * "plain", RTT, window, rates, bytes, losses and congestion-control phase,
+ * its listeners, and with --verbose the engine's counters (with a key, the
+ * handshakes rejected and the datagrams that failed authentication), as
+ * ss keeps counters to netstat -s. The process writes all of it
  * (shim/engine/control.c); this tool finds, asks and prints.
  *
  * Every process whose engine runs listens on an AF_UNIX socket with the
@@ -45,6 +46,9 @@
 #include <unistd.h>
 
 #define PREFIX "@rudp-ctl/"
+/* The line before the engine counters in a report (shim/engine/control.c):
+ * shown with --verbose only. */
+#define COUNTERS "counters:\n"
 #define TIMEOUT_MS 5000 /* one query: connecting (every candidate) and reading */
 #define MAX_INODES 65536
 /* The process cuts its report at 64 MiB (shim/engine/control.c); a margin for the
@@ -53,10 +57,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rudp-stat [--watch[=SECS]] [PID...]\n"
-               "  Shows the rudp connections, listeners and engine counters of processes\n"
-               "  running under librudp_shim (and of their keepers), like `ss -ti`.\n"
+    fprintf(f, "usage: rudp-stat [--verbose] [--watch[=SECS]] [PID...]\n"
+               "  Shows the rudp connections and listeners of processes running under\n"
+               "  librudp_shim (and of their keepers), like `ss -ti`: two lines a connection.\n"
                "  Without PID: every such process of yours (root: all).\n"
+               "  -v, --verbose       the engine counters too (those RUDP_STATS prints)\n"
                "  -w, --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
                "  Only the owner of a process (or root) may read it.\n");
 }
@@ -70,6 +75,26 @@ static void printable(char *s, size_t n)
         if (!(c >= 0x20 && c < 0x7f) && c != '\n' && c != '\t')
             s[i] = '?';
     }
+}
+
+static int verbose; /* --verbose: the engine counters too */
+
+/* How much of a report to print: up to its counters unless --verbose, as
+ * ss shows a socket's keys and netstat -s the counters. */
+static size_t report_len(const char *buf, size_t n)
+{
+    if (verbose)
+        return n;
+    size_t k = sizeof COUNTERS - 1;
+    for (size_t at = 0; at + k <= n;) {
+        if (memcmp(buf + at, COUNTERS, k) == 0)
+            return at;
+        const char *nl = memchr(buf + at, '\n', n - at);
+        if (!nl)
+            break;
+        at = (size_t)(nl - buf) + 1;
+    }
+    return n;
 }
 
 static long long now_ms(void)
@@ -324,7 +349,7 @@ static int query(int pid, struct lookup *l)
                     pid);
             rc = 1;
         } else {
-            fwrite(buf, 1, n, stdout);
+            fwrite(buf, 1, report_len(buf, n), stdout);
         }
     }
     free(buf);
@@ -573,6 +598,8 @@ int main(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            verbose = 1;
         } else if (strcmp(a, "--watch") == 0 || strcmp(a, "-w") == 0) {
             watch = 1;
         } else if (strncmp(a, "--watch=", 8) == 0) {

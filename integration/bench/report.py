@@ -65,11 +65,12 @@ def cmd_iperf(path):
         print("report.py: %s: %s" % (path, e), file=sys.stderr)
 
 
-STATS_RE = re.compile(r"stream bytes sent (\d+), retransmitted packets (\d+) \((\d+) bytes\), "
-                      r"probe timeouts (\d+)")
+STATS_RE = re.compile(r"stream bytes sent (\d+), sent again (\d+) bytes in \d+ packets .*; "
+                      r"packets declared lost (\d+), probe timeouts (\d+)")
 
 
 def cmd_rudpstats(path):
+    # first-sent stream bytes, bytes sent again, packets declared lost, probe timeouts
     sent = retx = pkts = pto = 0
     try:
         with open(path, errors="replace") as f:
@@ -77,8 +78,8 @@ def cmd_rudpstats(path):
                 m = STATS_RE.search(line)
                 if m:
                     sent += int(m.group(1))
-                    pkts += int(m.group(2))
-                    retx += int(m.group(3))
+                    retx += int(m.group(2))
+                    pkts += int(m.group(3))
                     pto += int(m.group(4))
     except OSError:
         pass
@@ -101,29 +102,32 @@ def cmd_rudprepair(path):
     print(*v)
 
 
-# The RUDP_STATS line's counters (shim/engine/engine.c, shim_engine_print_stats).
+# The RUDP_STATS block's counters (shim/engine/engines.c, shim_engine_print_figures).
 COUNTERS = (
     ("dgrams_out", r"datagrams out (\d+)"), ("dgrams_in", r"datagrams out \d+ in (\d+)"),
     ("malformed", r"malformed (\d+)"), ("unknown_conn", r"unknown connection (\d+)"),
     ("resets_sent", r"resets sent (\d+)"), ("hs_dropped", r"handshakes dropped (\d+)"),
     ("source_limited", r"\(source limit (\d+)\)"), ("memory_refused", r"refused for memory (\d+)"),
     ("data_dropped", r"data dropped (\d+)"), ("memory_held", r"memory held (\d+)"),
-    ("accepted", r"connections opened \d+ accepted (\d+)"),
+    ("accepted", r"connections: opened \d+ accepted (\d+)"),
 )
 
 
 def cmd_rudpcounters(path):
-    # RUDP_STATS is a block of "stats:" lines; the last block counts.
-    found, block = None, []
+    # RUDP_STATS is a block: a "stats: the rudp engines' counters" line, then
+    # its lines indented by two spaces; the last block counts.
+    found, block = None, None
     try:
         with open(path, errors="replace") as f:
             for line in f:
-                if " stats: connections:" in line:
+                if " stats: the rudp engines' counters (RUDP_STATS):" in line:
                     block = []
-                if " stats: " in line:
+                elif block is not None and line.startswith("  "):
                     block.append(line.strip())
                     if "handshakes dropped" in line:
                         found = block
+                else:
+                    block = None
     except OSError:
         pass
     if found is None:

@@ -54,7 +54,7 @@ run() {
 run tcp
 run shim "LD_PRELOAD=$SO" RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_STATS=1 \
     "RUDP_LOG_FILE=$D/rudp.log"
-grep 'stats: connections' "$D/rudp.log" | sed 's/^/shim: /' | head -3
+grep '^  connections: ' "$D/rudp.log" | sed 's/^  /shim: /' | head -3
 
 # Outcomes that differ, by test.
 join -t '|' -a1 -a2 -e none -o 0,1.2,2.2 "$D/tcp.out" "$D/shim.out" |

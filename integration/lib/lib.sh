@@ -35,6 +35,10 @@
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
 #   can_netns                true if a network namespace can be made here
 #   sha FILE                 sha256 of FILE
+#   stats_lines FILE [WHO]   the counter lines of the RUDP_STATS blocks in the
+#                            log FILE ("connections: ...", "udp: ...", one a
+#                            line, unindented), of WHO's blocks only if given
+#                            ("rudp-keeper[123]", "rudp[45]")
 #   attacker_prog NAME       (root) copy $BIN/NAME (or $TOOLS/NAME, a user's
 #                            tool) to $T/NAME where uid nobody
 #                            can run it, wherever the tree is checked out
@@ -244,6 +248,16 @@ free_port() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# A block is a "... stats: the rudp engines' counters (RUDP_STATS):" line
+# and the lines indented by two spaces after it (shim/engine/engines.c).
+stats_lines() {
+    awk -v who="${2:-}" '
+        / stats: the rudp engines. counters \(RUDP_STATS\):$/ {
+            inb = who == "" || index($0, " " who " stats: ") > 0; next }
+        /^  / { if (inb) { sub(/^  /, ""); print } next }
+        { inb = 0 }' "$1"
+}
 
 attacker_prog() {
     need_root "to run an attacker as uid nobody"

@@ -136,9 +136,20 @@ typedef struct shim_config {
 
 extern shim_config shim_cfg;
 
-/* Reads the environment. On a bad value prints the variable's name and the
- * accepted form to stderr and returns -1 (the constructor then exits 2). */
-int shim_config_load(void);
+/* Reads the environment. On a bad value returns -1 and keeps one line
+ * naming the variable and the accepted form, for shim_config_tell() or
+ * shim_config_refuse(); what was read of it is not used (stats off).
+ * check_only (RUDP_CONFIG_CHECK, rudp-run's check): no warning for unknown
+ * names, which the program itself gives. */
+int shim_config_load(int check_only);
+
+/* Writes the line of a failed shim_config_load() to fd. */
+void shim_config_tell(int fd);
+
+/* A TCP socket asked for after a failed shim_config_load(): the line, with
+ * the errno, once per process to stderr (and RUDP_LOG_FILE if it opened);
+ * returns -EACCES (docs/configuration.md, "A bad setting"). */
+int shim_config_refuse(void);
 
 /* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
 int shim_redirect(const struct sockaddr *sa);
@@ -187,6 +198,11 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A block: one line as shim_log writes it, saying `head`, then `body`
+ * (len bytes of whole lines, each indented by the caller), all in one
+ * write(2) up to PIPE_BUF, so that no other line can fall inside it and
+ * the time and "rudp[PID]" are said once for the block. */
+void shim_log_block(int level, const char *head, const char *body, size_t len);
 /* This process is a keeper from now on: its lines say "rudp-keeper[PID]"
  * where a program's say "rudp[PID]" (keeper.c, before its first line). */
 void shim_log_keeper(void);

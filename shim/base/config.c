@@ -1,16 +1,21 @@
 /*
  * config.c: every setting comes from the environment, is read once at
  * start-up and validated. A bad value is reported by name with the accepted
- * form, and the program exits 2: silently falling back to TCP would hide
- * the mistake.
+ * form when the program asks for a TCP socket, which fails with EACCES:
+ * silently running on defaults would hide the mistake (and could turn a
+ * keyed program's traffic into plaintext), exiting at start-up would break
+ * every program of a tree, ls as much as the server (docs/configuration.md,
+ * "A bad setting").
  */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,31 +29,69 @@
 
 shim_config shim_cfg = {.log_level = RUDP_LOG_WARN, .log_fd = 2, .qlog_dirfd = -1};
 
-/* One line to fd, "librudp_shim: " first; write(2), never stdio. */
-static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(int fd, const char *fmt, ...)
+/* The line of a failed load, "librudp_shim: " first, without its newline:
+ * written by shim_config_tell() and shim_config_refuse(). Set once, before
+ * any thread of ours runs, read-only afterwards. */
+static char failure[512];
+static size_t failure_len;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
 {
-    char buf[512];
     static const char head[] = "librudp_shim: ";
-    memcpy(buf, head, sizeof head - 1);
+    memcpy(failure, head, sizeof head - 1);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf + sizeof head - 1, sizeof buf - sizeof head, fmt, ap);
+    int n = vsnprintf(failure + sizeof head - 1, sizeof failure - sizeof head, fmt, ap);
     va_end(ap);
     if (n < 0)
-        return;
-    size_t len = sizeof head - 1 + (size_t)n;
-    if (len > sizeof buf - 2)
-        len = sizeof buf - 2;
+        n = 0;
+    failure_len = sizeof head - 1 + (size_t)n;
+    if (failure_len > sizeof failure - 2) /* cut short: what vsnprintf wrote */
+        failure_len = sizeof failure - 2;
+}
+
+static int bad(const char *var, const char *val, const char *form)
+{
+    say("%s=\"%s\" is not valid; expected %s", var, val, form);
+    return -1;
+}
+
+/* write(2), never stdio; a line cut short is still a line */
+static void put(int fd, const char *tail)
+{
+    char buf[sizeof failure + 128];
+    size_t len = failure_len, t = strlen(tail);
+    memcpy(buf, failure, len);
+    if (t > sizeof buf - 1 - len)
+        t = sizeof buf - 1 - len;
+    memcpy(buf + len, tail, t);
+    len += t;
     buf[len++] = '\n';
     ssize_t w = write(fd, buf, len);
     (void)w;
 }
 
-static int bad(const char *var, const char *val, const char *form)
+void shim_config_tell(int fd)
 {
-    say(2, "%s=\"%s\" is not valid; expected %s", var, val, form);
-    return -1;
+    put(fd, "");
+}
+
+/* EACCES, not EAFNOSUPPORT or EPROTONOSUPPORT: programs take those as "no
+ * IPv6 here" and silently go on without (a server's [::] listener), while
+ * EACCES is what socket(2) says when a policy (an LSM, seccomp) refuses
+ * the socket, and every program reports it as the error it is. */
+int shim_config_refuse(void)
+{
+    static _Atomic int told;
+    if (!atomic_exchange(&told, 1)) {
+        static const char tail[] =
+            "; until it is fixed (or unset), this process's TCP sockets fail with EACCES";
+        put(2, tail);
+        if (shim_cfg.log_fd != 2 && shim_cfg.log_fd >= 0)
+            put(shim_cfg.log_fd, tail);
+    }
+    return -EACCES;
 }
 
 /*
@@ -92,6 +135,7 @@ static const struct {
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
     {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client (issue 32) */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
+    {"RUDP_CONFIG_CHECK", SCRIPT},  /* rudp-run: check the settings, exit 0 or 2 (sock.c) */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
     {"RUDP_IT_TIMEOUT", SCRIPT},    /* integration/run.sh: per-script limit */
     {"RUDP_NO_SHIM", SCRIPT},       /* integration: run over kernel TCP */
@@ -489,16 +533,14 @@ static int check_together(void)
     const rudp_config *c = &shim_cfg.rudp;
     char a[48], b[48];
     if (c->keepalive && c->idle_timeout && c->keepalive >= c->idle_timeout) {
-        say(2,
-            "RUDP_KEEPALIVE=%s must be shorter than RUDP_IDLE_TIMEOUT=%s: a keepalive probe is "
+        say("RUDP_KEEPALIVE=%s must be shorter than RUDP_IDLE_TIMEOUT=%s: a keepalive probe is "
             "sent before the idle timeout gives up (0 turns either off)",
             show_duration("RUDP_KEEPALIVE", c->keepalive, a, sizeof a),
             show_duration("RUDP_IDLE_TIMEOUT", c->idle_timeout, b, sizeof b));
         return -1;
     }
     if (c->recv_window < 2 * (uint64_t)c->max_datagram) {
-        say(2,
-            "RUDP_BUFFER=%s must hold two datagrams of RUDP_DATAGRAM=%s, at least %llu bytes "
+        say("RUDP_BUFFER=%s must hold two datagrams of RUDP_DATAGRAM=%s, at least %llu bytes "
             "(the receive window is never smaller than two datagrams)",
             env("RUDP_BUFFER") ? env("RUDP_BUFFER") : "(default)",
             env("RUDP_DATAGRAM") ? env("RUDP_DATAGRAM") : "(default)",
@@ -507,13 +549,64 @@ static int check_together(void)
     }
     const char *why;
     if (rudp_config_check(c, &why) < 0) {
-        say(2, "the settings do not fit together: %s", why);
+        say("the settings do not fit together: %s", why);
         return -1;
     }
     return 0;
 }
 
-int shim_config_load(void)
+/*
+ * RUDP_QLOG_DIR, as tracing tools take their directory (quic-go's QLOGDIR,
+ * made with MkdirAll when missing): a relative path is the working
+ * directory's, and what is missing of it is made, private (0700: traces
+ * say who talked to whom, and when). Resolved here once and exported resolved, so every
+ * program this one starts writes to the same directory whatever its own
+ * working directory (a daemon's is /).
+ */
+static int qlog_dir(const char *v, int check_only)
+{
+    char path[PATH_MAX];
+    size_t len = 0;
+    if (v[0] != '/') {
+        if (!getcwd(path, sizeof path - 1))
+            return bad("RUDP_QLOG_DIR", v,
+                       "an absolute path (the working directory of this process has no name)");
+        len = strlen(path);
+        if (len > 1)
+            path[len++] = '/';
+    }
+    if (strlen(v) >= sizeof path - len)
+        return bad("RUDP_QLOG_DIR", v, "a path shorter than PATH_MAX");
+    strcpy(path + len, v);
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        (void)mkdir(path, 0700); /* EEXIST or not ours: open_dir says */
+        *p = '/';
+    }
+    (void)mkdir(path, 0700);
+    int fd = shim_qlog_open_dir(path);
+    if (fd == -2)
+        return bad("RUDP_QLOG_DIR", v,
+                   "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
+    if (fd < 0)
+        return bad("RUDP_QLOG_DIR", v, "a directory this process may create or write to");
+    shim_cfg.qlog_dirfd = fd;
+    if (v[0] != '/' && !check_only && setenv("RUDP_QLOG_DIR", path, 1) < 0)
+        return bad("RUDP_QLOG_DIR", v, "an absolute path (no memory to resolve it)");
+    return 0;
+}
+
+static int load(int check_only);
+
+int shim_config_load(int check_only)
+{
+    if (load(check_only) == 0)
+        return 0;
+    shim_cfg.stats = 0; /* the destructor prints no counters of a shim that never ran */
+    return -1;
+}
+
+static int load(int check_only)
 {
     const char *v;
     rudp_config_default(&shim_cfg.rudp);
@@ -539,7 +632,8 @@ int shim_config_load(void)
         shim_cfg.log_fd = shim_fd_move_high(fd);
         shim_engine_own_fd(shim_cfg.log_fd); /* a program closing every fd spares it */
     }
-    warn_unknown(); /* once the log's level and place are known */
+    if (!check_only)
+        warn_unknown(); /* once the log's level and place are known */
     if ((v = env("RUDP_STATS"))) {
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return bad("RUDP_STATS", v, "0 or 1");
@@ -651,23 +745,12 @@ int shim_config_load(void)
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
                                        shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
-    /* absolute: every process of the tree opens it, each from its own
-     * working directory */
-    if ((v = env("RUDP_QLOG_DIR"))) {
-        if (v[0] != '/')
-            return bad("RUDP_QLOG_DIR", v, "an absolute path (rudp-run --qlog-dir makes one)");
-        int fd = shim_qlog_open_dir(v);
-        if (fd == -2)
-            return bad("RUDP_QLOG_DIR", v,
-                       "a directory others cannot write to, or a sticky one (mode 1777, as /tmp)");
-        if (fd < 0)
-            return bad("RUDP_QLOG_DIR", v, "an existing directory this process may write to");
-        shim_cfg.qlog_dirfd = fd;
-    }
+    if ((v = env("RUDP_QLOG_DIR")) && qlog_dir(v, check_only) < 0)
+        return -1;
     if ((v = env("RUDP_KEY_FILE"))) {
         char why[320];
         if (shim_key_load(v, why, sizeof why) < 0) {
-            say(2, "RUDP_KEY_FILE=\"%s\" %s", v, why);
+            say("RUDP_KEY_FILE=\"%s\" %s", v, why);
             return -1;
         }
     }

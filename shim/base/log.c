@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -38,12 +39,10 @@ void shim_log_keeper(void)
     speaker = "rudp-keeper";
 }
 
-void shim_log(int level, const char *fmt, ...)
+/* A line's start: "2026-11-24T18:21:27.851Z rudp[5346] stats: ". */
+static int line_start(char *buf, size_t len, int level)
 {
     static const char *const names[] = {"stats", "error", "warn", "info", "debug"};
-    if (shim_cfg.log_fd < 0)
-        return; /* a keeper with nowhere to write (keeper.c) */
-    char buf[1024];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long days = (long)(ts.tv_sec / 86400), secs = (long)(ts.tv_sec % 86400);
@@ -52,9 +51,17 @@ void shim_log(int level, const char *fmt, ...)
     int y;
     unsigned mo, d;
     civil(days, &y, &mo, &d);
-    int n = snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ %s[%d] %s: ", y,
-                     mo, d, secs / 3600, secs / 60 % 60, secs % 60, ts.tv_nsec / 1000000,
-                     speaker, (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
+    return snprintf(buf, len, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ %s[%d] %s: ", y, mo, d,
+                    secs / 3600, secs / 60 % 60, secs % 60, ts.tv_nsec / 1000000, speaker,
+                    (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
+}
+
+void shim_log(int level, const char *fmt, ...)
+{
+    if (shim_cfg.log_fd < 0)
+        return; /* a keeper with nowhere to write (keeper.c) */
+    char buf[1024];
+    int n = line_start(buf, sizeof buf, level);
     if (n < 0)
         return;
     va_list ap;
@@ -69,6 +76,27 @@ void shim_log(int level, const char *fmt, ...)
     buf[len++] = '\n';
     ssize_t w = write(shim_cfg.log_fd, buf, len);
     (void)w;
+}
+
+void shim_log_block(int level, const char *head, const char *body, size_t len)
+{
+    if (shim_cfg.log_fd < 0)
+        return;
+    char first[512];
+    int n = line_start(first, sizeof first, level);
+    if (n < 0)
+        return;
+    int m = snprintf(first + n, sizeof first - (size_t)n, "%s\n", head);
+    if (m < 0)
+        return;
+    size_t fl = (size_t)n + (size_t)m;
+    if (fl >= sizeof first) { /* cut: still one line */
+        fl = sizeof first - 1;
+        first[fl - 1] = '\n';
+    }
+    struct iovec iov[2] = {{first, fl}, {(void *)body, len}};
+    ssize_t w = writev(shim_cfg.log_fd, iov, 2);
+    (void)w; /* a log that cannot be written is not retried, as shim_log's */
 }
 
 const char *shim_strerror(int err)

@@ -13,8 +13,12 @@
  * stream is stream 0. Values are qlog's units: ms for RTTs, bytes for
  * windows, bits/s for rates.
  *
- * Files are `<dir>/<pid>-<local connection ID, hex>-<client|server>.sqlog`:
- * the ID is the one log lines print ("conn 1a2b..."). Created 0600,
+ * Files are `<dir>/<pid>-<connection ID, hex>-<client|server>.sqlog`: the
+ * ID is rudp_conn_id, the client's, the one log lines print ("id 1a2b...")
+ * at both ends, so the two traces of one connection carry one ID (in their
+ * names, group_id and ODCID, as QUIC's qlog groups both ends by the
+ * client's original destination ID); the description names this end's own
+ * routing ID. Created 0600,
  * O_EXCL|O_NOFOLLOW, in the directory opened once at start-up (config.c;
  * a directory others may write to must be sticky, as /tmp is), so a chdir()
  * of the application changes nothing. Each trace is buffered in memory
@@ -548,7 +552,7 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
     }
     const char *side = is_server ? "server" : "client";
     snprintf(q->name, sizeof q->name, "%d-%016llx-%s.sqlog", (int)getpid(),
-             (unsigned long long)info.local_cid, side);
+             (unsigned long long)info.conn_id, side);
     int fd = openat(shim_cfg.qlog_dirfd, q->name,
                     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
                     0600);
@@ -556,7 +560,7 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
     if (fd < 0 || fstat(fd, &st) < 0) {
         TELL_ONCE(&create_told,
                   "qlog: cannot create %s in RUDP_QLOG_DIR; conn %016llx untraced (said once)",
-                  q->name, (unsigned long long)info.local_cid);
+                  q->name, (unsigned long long)info.conn_id);
         if (fd >= 0)
             real_close(fd);
         shim_free(q->buf);
@@ -584,13 +588,15 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
     put(&b,
         "{\"qlog_version\":\"0.3\",\"qlog_format\":\"JSON-SEQ\","
         "\"title\":\"librudp_shim conn %016llx\","
-        "\"description\":\"%s side of a rudp connection with %s, pid %d\","
+        "\"description\":\"%s side of a rudp connection with %s, pid %d, this side's "
+        "connection ID %016llx\","
         "\"trace\":{\"vantage_point\":{\"name\":\"librudp_shim pid %d\",\"type\":\"%s\"},"
         "\"common_fields\":{\"protocol_type\":[\"RUDP\"],\"group_id\":\"%016llx\","
         "\"ODCID\":\"%016llx\",\"time_format\":\"relative\",\"reference_time\":%.3f},"
         "\"configuration\":{\"time_offset\":0}}}",
-        (unsigned long long)info.local_cid, side, peer, (int)getpid(), (int)getpid(), side,
-        (unsigned long long)info.local_cid, (unsigned long long)info.local_cid, ref);
+        (unsigned long long)info.conn_id, side, peer, (int)getpid(),
+        (unsigned long long)info.local_cid, (int)getpid(), side, (unsigned long long)info.conn_id,
+        (unsigned long long)info.conn_id, ref);
     record(q, now, b.s, b.n);
     flush(q); /* a trace whose process dies unannounced still has its header */
     pthread_mutex_lock(&mu);

@@ -147,10 +147,11 @@ static void put(ctl_req *r, const char *fmt, ...)
     }
 }
 
-/* The sink of shim_engine_print_figures: a line of the report. */
+/* The sink of shim_engine_print_figures: a line of the report, under
+ * the "counters:" line that rudp-stat shows only with --verbose. */
 static void put_line(void *arg, const char *text)
 {
-    put(arg, "%s\n", text);
+    put(arg, "  %s\n", text);
 }
 
 static const char *state_name(rudp_state s)
@@ -209,19 +210,27 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
         cipher = shim_key() ? "keyed" : "plain";
     put(r, "%s %s age %.1fs engine %d %s%s\n", state_name(i.state), name, age, k, cipher,
         rudp_conn_user(c) ? "" : " orphan (closed by the app, finishing)");
+    /* One line of keys, as ss -ti's. Bytes written wait in two places:
+     * sent and not yet acknowledged (unacked), or not sent yet (unsent:
+     * the window, the peer's or ours, holds them). What limits the rate
+     * is said once: the peer's window (its reader is slower), else an
+     * app-limited delivery sample (the app gave too little to fill cwnd). */
+    uint64_t unacked = i.unacked_bytes - i.unsent_bytes;
     put(r,
         "  %s%s%s rtt %.2f/%.2f ms min %s cwnd %llu inflight %llu pacing %s delivery %s%s "
-        "sent %llu recv %llu unacked %llu retrans %llu pto %llu\n",
+        "sent %llu recv %llu unacked %llu unsent %llu lost %llu pto %llu\n",
         cc, *phase ? " " : "", phase, ms(i.rtt_us), ms(i.rttvar_us), minrtt,
         (unsigned long long)i.cwnd_bytes, (unsigned long long)i.bytes_in_flight, pacing,
-        delivery, i.delivery_app_limited ? " (app-limited)" : "",
+        delivery,
+        i.receiver_limited ? " (receiver-limited)" : i.delivery_app_limited ? " (app-limited)" : "",
         (unsigned long long)i.bytes_sent, (unsigned long long)i.bytes_received,
-        (unsigned long long)i.unacked_bytes, (unsigned long long)i.retransmits,
-        (unsigned long long)i.pto_count);
-    /* roaming (core/path.h): shown once the path changed or went silent */
+        (unsigned long long)unacked, (unsigned long long)i.unsent_bytes,
+        (unsigned long long)i.retransmits, (unsigned long long)i.pto_count);
+    /* roaming (core/path.h): shown once the path changed, or while the
+     * peer is silent with bytes of ours unacknowledged (an idle peer, or
+     * one whose window is closed, is silent for good reason) */
     double silent = now > i.last_rx ? (double)(now - i.last_rx) / 1e9 : 0;
-    if (i.path_moves || i.rebinds || i.path_failed || silent >= 1 ||
-        i.longest_silence >= RUDP_SEC(1))
+    if (i.path_moves || i.rebinds || i.path_failed || (silent >= 1 && unacked))
         put(r, "  path: peer moved %u, moved ourselves %u, unanswered challenges %u; heard %.1fs "
                "ago, longest silence %.1fs\n",
             i.path_moves, i.rebinds, i.path_failed, silent, (double)i.longest_silence / 1e9);
@@ -328,6 +337,8 @@ static rudp_time drop_stale(struct engine *e, rudp_time now)
 /* Engine 0, every part gathered: the counters, then send. */
 static void finish(struct engine *e, ctl_req *r)
 {
+    /* tools/rudp-stat.c stops at this line unless --verbose */
+    put(r, "counters:\n");
     shim_engine_print_figures(r->fig, r->nfig, put_line, r);
     if (flush(r)) {
         req_free(r);

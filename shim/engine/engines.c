@@ -694,10 +694,15 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     if (shim_cfg.accept_tcp || t.tcp_accepted)
         say(line, arg, "plain TCP: connections accepted %llu (kernel TCP, not rudp)",
             (ull)t.tcp_accepted);
-    say(line, arg, "stream: stream bytes sent %llu, retransmitted packets %llu (%llu bytes), probe "
-                   "timeouts %llu, duplicates %llu",
-        (ull)s->stream_bytes_sent, (ull)s->pkts_retransmitted, (ull)s->bytes_retransmitted,
-        (ull)s->pto_count, (ull)s->dup_pkts);
+    /* Bytes go again after a loss and at a probe timeout (whose probe
+     * carries the oldest unacknowledged bytes, lost or not): the packets
+     * that carried them are not the packets declared lost, so each is
+     * named for what it counts. */
+    say(line, arg, "stream: stream bytes sent %llu, sent again %llu bytes in %llu packets (a lost "
+                   "packet's, or the oldest unacknowledged at a probe timeout); packets declared "
+                   "lost %llu, probe timeouts %llu, duplicate packets received %llu",
+        (ull)s->stream_bytes_sent, (ull)s->bytes_retransmitted, (ull)s->pkts_resent,
+        (ull)s->pkts_retransmitted, (ull)s->pto_count, (ull)s->dup_pkts);
     say(line, arg, "pacer: data held back %llu times, its timer fired %llu times (%.1f data "
                    "packets per firing: bursts of ~1 ms, core/conn_output.c)",
         (ull)s->pacer_waits, (ull)s->pacer_wakeups,
@@ -714,10 +719,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->dgrams_out, (ull)s->dgrams_in, (ull)s->bytes_out, (ull)s->bytes_in);
     say(line, arg, "dropped: malformed %llu, unknown connection %llu, icmp ignored %llu acted on "
                    "%llu, handshakes dropped %llu (source limit %llu) refused for memory %llu, "
-                   "data dropped %llu, memory held %llu",
+                   "data dropped %llu",
         (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
         (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
-        (ull)s->rx_dropped, (ull)t.memory);
+        (ull)s->rx_dropped);
     /* keyed mode's refusals: a person sharing keys needs to see them; an
      * unkeyed process's figures stay as they were */
     /* roaming (core/path.h): peers that moved, and attempts that failed */
@@ -739,9 +744,13 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu, seals that failed (not sent, resent later) %llu",
             (ull)s->handshakes_rejected, (ull)s->auth_failed, (ull)s->seal_failed);
-    say(line, arg, "engine: threads %d (connections each %s); wake-ups %llu (%llu by a deadline, "
-                   "late by %.1f us on average, longest turn %.1f ms)",
-        n, per, (ull)t.wakeups, (ull)t.timed_wakeups,
+    if (s->key_refusals)
+        say(line, arg, "key refusals: SYNs refused for their key state %llu (answered %llu)",
+            (ull)s->key_refusals, (ull)s->key_refusals_sent);
+    /* what the engines' cores hold now (RUDP_MEMORY's budget), not a drop */
+    say(line, arg, "engine: threads %d (connections each %s), memory held %llu bytes; wake-ups "
+                   "%llu (%llu by a deadline, late by %.1f us on average, longest turn %.1f ms)",
+        n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
         (double)t.longest_turn / 1e6);
     if (n > 1) /* forward.c */
@@ -770,11 +779,51 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     shim_fallback_print(line, arg);
 }
 
-/* RUDP_STATS's sink: the shim's log, at the stats level. */
+/* RUDP_STATS's sink: a block of the shim's log, at the stats level, its
+ * lines indented under one "stats:" line (shim_log_block). The text is
+ * gathered in one buffer (no stack to spare on a program's thread that
+ * exits, no malloc); should two blocks be printed at once, the second
+ * goes line by line. */
+#define STATS_HEAD "the rudp engines' counters (RUDP_STATS):"
+static char stats_text[8192];
+static atomic_flag stats_busy = ATOMIC_FLAG_INIT;
+
+typedef struct {
+    size_t n;
+    int own; /* holds stats_text; else each line is logged alone */
+} stats_block;
+
 static void log_line(void *arg, const char *text)
 {
-    (void)arg;
-    shim_log(0, "%s", text);
+    stats_block *b = arg;
+    if (!b->own) {
+        shim_log(0, "%s", text);
+        return;
+    }
+    size_t len = strlen(text);
+    if (b->n + len + 3 > sizeof stats_text) { /* full: what is there goes first */
+        shim_log_block(0, STATS_HEAD, stats_text, b->n);
+        b->n = 0;
+    }
+    if (len + 3 > sizeof stats_text)
+        len = sizeof stats_text - 3;
+    memcpy(stats_text + b->n, "  ", 2);
+    memcpy(stats_text + b->n + 2, text, len);
+    b->n += len + 2;
+    stats_text[b->n++] = '\n';
+}
+
+static void log_figures(const engine_figures *fig, int n)
+{
+    stats_block b = {0, !atomic_flag_test_and_set(&stats_busy)};
+    if (!b.own)
+        shim_log(0, "%s", STATS_HEAD);
+    shim_engine_print_figures(fig, n, log_line, &b);
+    if (b.own) {
+        if (b.n)
+            shim_log_block(0, STATS_HEAD, stats_text, b.n);
+        atomic_flag_clear(&stats_busy);
+    }
 }
 
 /* At exit, and in a keeper at its end: the engines are paused or done. */
@@ -789,7 +838,7 @@ void shim_engine_print_stats(void)
     engine_figures fig[SHIM_ENGINES_MAX];
     for (int k = 0; k < G.nrun; k++)
         shim_engine_figures(&G.e[k], &fig[k]);
-    shim_engine_print_figures(fig, G.nrun, log_line, NULL);
+    log_figures(fig, G.nrun);
 }
 
 void shim_engine_stats_answer(struct engine *e)
@@ -811,7 +860,7 @@ void shim_engine_stats_answer(struct engine *e)
     pthread_mutex_unlock(&G.mu);
     if (!all)
         return;
-    shim_engine_print_figures(fig, n, log_line, NULL);
+    log_figures(fig, n);
     atomic_store(&G.stats_printed, 1);
 }
 

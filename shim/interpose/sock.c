@@ -18,6 +18,7 @@
 #include <linux/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
@@ -27,6 +28,7 @@
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int active; /* set once by init_all, read-only afterwards */
+static int refused; /* a bad setting: TCP sockets fail (config.c); likewise */
 
 /*
  * Secure execution (AT_SECURE: set-uid, set-gid, file capabilities) means
@@ -45,8 +47,21 @@ static void init_all(void)
     shim_real_init();
     if (getauxval(AT_SECURE))
         return;
-    if (shim_config_load() < 0)
-        syscall(SYS_exit_group, 2); /* a configuration mistake is fatal, not a silent fallback to TCP */
+    /* rudp-run's check of the settings before it starts the program: the
+     * answer is the exit status, before main() */
+    if (getenv("RUDP_CONFIG_CHECK")) {
+        int bad = shim_config_load(1) < 0;
+        if (bad)
+            shim_config_tell(2);
+        syscall(SYS_exit_group, bad ? 2 : 0);
+    }
+    /* A bad setting: no silent fallback to kernel TCP or to defaults, and
+     * no exit either (ls, sh, make run as they would): the shim stays out
+     * of the way, and the first TCP socket fails saying why. */
+    if (shim_config_load(0) < 0) {
+        refused = 1;
+        return;
+    }
     active = 1;
     shim_ports_init(); /* what the engine calls of them (hooks.h) */
     shim_lifetime_init();
@@ -216,12 +231,15 @@ int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_re
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
     int on = init_own();
+    int tcp = (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+              (protocol == 0 || protocol == IPPROTO_TCP);
+    if (tcp && refused)
+        return fail(-shim_config_refuse());
     /* Every TCP socket starts as a real one: options, bind and a
      * non-redirected connect behave exactly as the kernel's. Its epoll
      * registrations are noted until connect()/listen() (epollreg.c). */
     int fd = real_socket(domain, type, protocol);
-    if (fd >= 0 && on && (domain == AF_INET || domain == AF_INET6) &&
-        (type & 0xf) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+    if (fd >= 0 && on && tcp)
         shim_epollreg_mark(fd);
     return fd;
 }

@@ -50,7 +50,7 @@ echo "ok: curl under the shim: 4 MiB over rudp, sha256 equal"
 
 kill -TERM "$SRV"
 wait_exit "$SRV" 20 || true
-grep -q 'stats: plain TCP: connections accepted 2 (kernel TCP, not rudp)' "$T/http.log" &&
-    grep -q 'stats: connections: opened 0 accepted 1 ' "$T/http.log" ||
+stats_lines "$T/http.log" | grep -q '^plain TCP: connections accepted 2 (kernel TCP, not rudp)' &&
+    stats_lines "$T/http.log" | grep -q '^connections: opened 0 accepted 1 ' ||
     { show "$T/http.log"; fail "the server's counters do not say 2 plain TCP and 1 rudp connection"; }
 echo "ok: server's counters: $(grep -o 'plain TCP: connections accepted [0-9]*' "$T/http.log"); rudp $(grep -o 'connections: opened 0 accepted [0-9]*' "$T/http.log")"

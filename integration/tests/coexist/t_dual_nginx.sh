@@ -36,7 +36,7 @@ SHIMMED=$LAST_PID
 # connection of both (bounded wait; wrk connects all at its start).
 i=0
 while :; do
-    "$TOOLS/rudp-stat" "$NGINX" >"$T/stat.out" 2>&1 || true
+    "$TOOLS/rudp-stat" --verbose "$NGINX" >"$T/stat.out" 2>&1 || true
     rudp=$(grep -Ec "^ESTAB 127\.0\.0\.1:$P > " "$T/stat.out" || true)
     tcp=$(sed -n 's/.*plain TCP: connections accepted \([0-9]*\).*/\1/p' "$T/stat.out")
     [ "$rudp" -lt "$CONNS" ] || [ "${tcp:-0}" -lt "$CONNS" ] || break
@@ -64,7 +64,7 @@ for w in plain:$PLAIN shim:$SHIMMED; do
     [ -n "$reqs" ] && [ "$reqs" -ge "$CONNS" ] || fail "wrk ($who): ${reqs:-no} responses, fewer than one per connection"
     echo "ok: wrk ($who): $reqs responses, no socket error"
 done
-opened=$(sed -n 's/.*stats: connections: opened \([0-9]*\) accepted 0 .*/\1/p' "$T/wrk-shim.log" | tail -1)
+opened=$(stats_lines "$T/wrk-shim.log" | sed -n 's/^connections: opened \([0-9]*\) accepted 0 .*/\1/p' | tail -1)
 [ -n "$opened" ] && [ "$opened" -ge "$CONNS" ] ||
     fail "the shimmed wrk's engine opened ${opened:-no} rudp connections, want $CONNS or more"
 echo "ok: the shimmed wrk's engine opened $opened rudp connections; the plain wrk's were kernel TCP"

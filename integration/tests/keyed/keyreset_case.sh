@@ -94,9 +94,9 @@ print("stranger: sent 50, answers", len(r), flush=True)
 sys.exit(1 if r else 0)
 PYEOF
 
-# stat PID NAME: rudp-stat's report in $T/stat-NAME; field FILE PHRASE
+# stat PID NAME: rudp-stat's report, counters too, in $T/stat-NAME; field FILE PHRASE
 stat() {
-    "$TOOLS/rudp-stat" "$1" >"$T/stat-$2" 2>&1 || { cat "$T/stat-$2"; fail "rudp-stat $2 failed"; }
+    "$TOOLS/rudp-stat" --verbose "$1" >"$T/stat-$2" 2>&1 || { cat "$T/stat-$2"; fail "rudp-stat $2 failed"; }
 }
 field() { sed -n "s/.*$2 \([0-9]*\).*/\1/p" "$1" | head -1; }
 
@@ -136,7 +136,7 @@ if [ "${KR_EXPECT:-reset}" = refused ]; then
     echo go >"$T/go"
     i=0 auth=0
     while [ "$i" -lt 150 ]; do # 15 s at most
-        "$TOOLS/rudp-stat" "$CLI" >"$T/stat-cli" 2>&1 || break
+        "$TOOLS/rudp-stat" --verbose "$CLI" >"$T/stat-cli" 2>&1 || break
         auth=$(field "$T/stat-cli" 'authentication')
         [ "${auth:-0}" -ge 1 ] && break
         sleep 0.1

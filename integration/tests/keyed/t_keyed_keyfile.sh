@@ -1,7 +1,7 @@
 #!/bin/sh
 # RUDP_KEY_FILE, the key file of keyed mode (shim/base/key.c), and rudp-run's
 # --genkey and --key-file:
-#  - refused at start-up, exit 2, one line naming RUDP_KEY_FILE and the
+#  - refused, one line naming RUDP_KEY_FILE and the
 #    path: any group or other permission bit (0644 named with its mode and
 #    "chmod 600"; 0400 and 0700 are accepted); contents that are not 32 bytes in hex or base64
 #    (garbage, 63 or 65 hex digits, a non-hex digit, base64 without its
@@ -21,8 +21,9 @@
 LDP=$(shim_preload)
 RUN=$TOOLS/rudp-run
 
-# start FILE: /bin/true under the shim with RUDP_KEY_FILE=FILE; $rc, $T/err
-start() { rc=0; timeout 10 env LD_PRELOAD="$LDP" RUDP_KEY_FILE="$1" /bin/true 2>"$T/err" || rc=$?; }
+# start FILE: a TCP socket made under the shim with RUDP_KEY_FILE=FILE; $rc,
+# $T/err. A bad key file refuses it (EACCES, exit 13; docs/configuration.md).
+start() { rc=0; timeout 10 env LD_PRELOAD="$LDP" RUDP_KEY_FILE="$1" "$BIN/prog_tcpsocket" 2>"$T/err" || rc=$?; }
 good() {
     start "$1"
     [ "$rc" = 0 ] && [ ! -s "$T/err" ] || fail "$2: refused: exit $rc, $(cat "$T/err")"
@@ -31,7 +32,7 @@ good() {
 bad() {
     start "$1"
     [ "$rc" != 124 ] || fail "$2: the program hung at start-up"
-    [ "$rc" = 2 ] || fail "$2: exit $rc, want 2: $(cat "$T/err")"
+    [ "$rc" = 13 ] || fail "$2: exit $rc, want 13 (EACCES): $(cat "$T/err")"
     [ "$(wc -l <"$T/err")" = 1 ] || fail "$2: not one line: $(cat "$T/err")"
     grep -qF "RUDP_KEY_FILE=\"$1\"" "$T/err" || fail "$2: the line does not name RUDP_KEY_FILE and the path: $(cat "$T/err")"
     grep -qF -- "$3" "$T/err" || fail "$2: the line does not say '$3': $(cat "$T/err")"

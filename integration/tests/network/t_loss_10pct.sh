@@ -77,8 +77,8 @@ emu_stats
 lost=$(emu_stat a2b_drop_loss) dup=$(emu_stat a2b_dup) reo=$(emu_stat a2b_reorder)
 back=$(emu_stat b2a_drop_loss)
 echo "linkemu a->b: $(emu_stat a2b_in_pkts) packets in, $lost lost, $dup duplicated, $reo reordered; b->a: $back lost"
-echo "sender:   $(grep -o 'stats: \(stream\|loss\).*' "$T/send.log" || echo 'no stats line')"
-echo "receiver: $(grep -o 'stats: \(stream\|loss\).*' "$T/recv.log" || echo 'no stats line')"
+echo "sender:   $(stats_lines "$T/send.log" | grep '^\(stream\|loss\)' || echo 'no stats line')"
+echo "receiver: $(stats_lines "$T/recv.log" | grep '^\(stream\|loss\)' || echo 'no stats line')"
 
 got=$(stat -c %s "$T/out")
 [ "$(sha "$T/out")" = "$(sha "$T/in")" ] || fail "sha256 differs ($got of $SIZE bytes received)"

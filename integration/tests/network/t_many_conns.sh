@@ -45,12 +45,13 @@ if [ "$SHIM_MODE" = shim ]; then
     # this does not depend on how fast the engine reads. Retransmissions
     # and probe timeouts are printed (they depend on the machine's load).
     # the server's own block: a keeper that finishes its closes prints a second
-    st=$(grep 'stats: engine:' "$T/server.log" | head -1) && [ -n "$st" ] || fail "no engine stats from the server: $(tail -3 "$T/server.log")"
-    drops=$(sed -n 's/.*stats: udp: .* \([0-9][0-9]*\) dropped by a full receive buffer.*/\1/p' "$T/server.log" | head -1)
-    echo "server (engine threads $(echo "$st" | sed -n 's/.*engine: threads \([^;]*\);.*/\1/p')):" \
+    stats_lines "$T/server.log" >"$T/server.stats"
+    st=$(grep '^engine:' "$T/server.stats" | head -1) && [ -n "$st" ] || fail "no engine stats from the server: $(tail -3 "$T/server.log")"
+    drops=$(sed -n 's/^udp: .* \([0-9][0-9]*\) dropped by a full receive buffer.*/\1/p' "$T/server.stats" | head -1)
+    echo "server (engine threads $(echo "$st" | sed -n 's/.*engine: threads \([^,;]*\)[,;].*/\1/p')):" \
         "$drops datagrams dropped by a full receive buffer;" \
-        "$(sed -n 's/.*\(retransmitted packets [0-9]*\).*\(probe timeouts [0-9]*\).*/\1, \2/p' "$T/server.log" | head -1)"
-    [ "$drops" = 0 ] || fail "the fan-in burst overflowed the server's receive buffer: $(grep 'stats: udp:' "$T/server.log" | head -1)"
+        "$(sed -n 's/.*\(packets declared lost [0-9]*\).*\(probe timeouts [0-9]*\).*/\1, \2/p' "$T/server.stats" | head -1)"
+    [ "$drops" = 0 ] || fail "the fan-in burst overflowed the server's receive buffer: $(grep '^udp:' "$T/server.stats" | head -1)"
     if [ "${RUDP_ENGINES:-1}" -gt 1 ]; then
         # t_engines.sh: the listener's connections spread over every engine
         each=$(echo "$st" | sed -n 's/.*engine: threads [0-9]* (connections each \([0-9/]*\)).*/\1/p')

@@ -40,13 +40,14 @@ wait_line "$T/pairs.log" 'info: keeper [0-9]+ done' 90 ||
 
 moved=$(grep -c 'moved to a new socket (' "$T/pairs.log" || true)
 echo "$N pairs: $moved connections moved to a new socket"
-grep 'stats: \(connections\|dropped\|path\):' "$T/pairs.log"
+stats_lines "$T/pairs.log" | grep '^\(connections\|dropped\|path\):'
 [ "$moved" = 0 ] || fail "$moved connections moved to a new socket: $(grep -m 3 'moved to a new socket (' "$T/pairs.log")"
 # both blocks: the program's at its exit, the keeper's at its end
-[ "$(grep -c 'stats: path: .*connections moved to a new socket 0,' "$T/pairs.log")" = 2 ] ||
-    fail "the path counters are not both 0: $(grep 'stats: path:' "$T/pairs.log")"
-[ "$(grep -c 'stats: connections: .*; resets sent 0 received 0$' "$T/pairs.log")" = 2 ] ||
-    fail "resets at the end: $(grep 'stats: connections:' "$T/pairs.log")"
-[ "$(grep -c 'stats: dropped: .*icmp ignored [0-9]* acted on 0,' "$T/pairs.log")" = 2 ] ||
-    fail "ICMP errors acted on: $(grep 'stats: dropped:' "$T/pairs.log")"
+stats_lines "$T/pairs.log" >"$T/pairs.stats"
+[ "$(grep -c '^path: .*connections moved to a new socket 0,' "$T/pairs.stats")" = 2 ] ||
+    fail "the path counters are not both 0: $(grep '^path:' "$T/pairs.stats")"
+[ "$(grep -c '^connections: .*; resets sent 0 received 0$' "$T/pairs.stats")" = 2 ] ||
+    fail "resets at the end: $(grep '^connections:' "$T/pairs.stats")"
+[ "$(grep -c '^dropped: .*icmp ignored [0-9]* acted on 0,' "$T/pairs.stats")" = 2 ] ||
+    fail "ICMP errors acted on: $(grep '^dropped:' "$T/pairs.stats")"
 echo "ok: no moves, no resets, no ICMP errors acted on"

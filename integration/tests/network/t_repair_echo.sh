@@ -43,7 +43,7 @@ emu_stats
 echo "linkemu: a->b $(emu_stat a2b_drop_loss) lost, b->a $(emu_stat b2a_drop_loss) lost"
 echo "client: $(cat "$T/cli.out")"
 for side in cli srv; do
-    line=$(grep -o 'stats: repair:.*' "$T/$side.log" | tail -1)
+    line=$(stats_lines "$T/$side.log" | grep '^repair:' | tail -1)
     echo "$side $line"
     [ -n "$line" ] || { cat "$T/$side.log" >&2; fail "$side: no repair line in RUDP_STATS"; }
     copies=$(echo "$line" | sed -n 's/.*last packet \([0-9]*\) .*/\1/p')

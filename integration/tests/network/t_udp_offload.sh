@@ -24,7 +24,7 @@ LDP=$(shim_preload)
 # stat FILE BEFORE AFTER: the number between BEFORE and AFTER in the
 # engine's stats line (as in "datagrams sent N in C calls")
 stat_of() {
-    sed -n "s/.*stats: udp: .*$2 \\([0-9][0-9]*\\) $3.*/\\1/p" "$1" | head -1
+    stats_lines "$1" | sed -n "s/^udp: .*$2 \\([0-9][0-9]*\\) $3.*/\\1/p" | head -1
 }
 
 transfer() { # NAME [ENV...]: loopback, 20 MB client -> server
@@ -39,7 +39,7 @@ transfer() { # NAME [ENV...]: loopback, 20 MB client -> server
         2>"$T/$name.cli" || fail "$name: the sending nc failed: $(tail -2 "$T/$name.cli")"
     wait "$srv" || fail "$name: the receiving nc failed: $(tail -2 "$T/$name.srv")"
     [ "$(sha "$T/$name.out")" = "$(sha "$T/in")" ] || fail "$name: sha256 differs"
-    grep -q "stats: udp:" "$T/$name.cli" || fail "$name: no engine stats from the sender"
+    grep -q "^  udp:" "$T/$name.cli" || fail "$name: no engine stats from the sender"
 }
 
 transfer gso RUDP_DATAGRAM=1400
@@ -49,7 +49,7 @@ trains=$(stat_of "$T/gso.cli" "calls," "GSO trains")
 rdg=$(stat_of "$T/gso.srv" "received" in)
 reads=$(stat_of "$T/gso.srv" "in" reads)
 echo "offload on: sender $sent datagrams in $calls calls ($trains trains); receiver $rdg datagrams in $reads reads"
-grep -q "GSO on" "$T/gso.cli" || fail "GSO is not on: $(grep "stats: udp:" "$T/gso.cli")"
+grep -q "GSO on" "$T/gso.cli" || fail "GSO is not on: $(grep "^  udp:" "$T/gso.cli")"
 [ "$trains" -gt 0 ] && [ $((calls * 4)) -lt "$sent" ] || fail "the sender did not send in trains"
 [ $((reads * 2)) -lt "$rdg" ] || fail "the receiver's reads were not coalesced by GRO"
 echo "ok: GSO trains out, GRO-coalesced in, sha256 equal"
@@ -62,7 +62,7 @@ reads=$(stat_of "$T/plain.srv" "in" reads)
 coal=$(stat_of "$T/plain.srv" "reads," "coalesced")
 echo "offload off: sender $sent datagrams, $trains trains; receiver $rdg datagrams in $reads reads"
 [ "$trains" = 0 ] && [ "$coal" = 0 ] && [ "$reads" = "$rdg" ] ||
-    fail "RUDP_OFFLOAD=0 still used GSO or GRO: $(grep "stats: udp:" "$T/plain.cli" "$T/plain.srv")"
+    fail "RUDP_OFFLOAD=0 still used GSO or GRO: $(grep "^  udp:" "$T/plain.cli" "$T/plain.srv")"
 echo "ok: RUDP_OFFLOAD=0: one datagram per message both ways, sha256 equal"
 
 # Part 3: a refused train, over an emulated link.
@@ -78,8 +78,8 @@ ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 RUDP_DA
     nc -N "$EMU_IP_B" "$PORT" <"$T/in" 2>"$T/mtu.cli" || fail "MTU: the sending nc failed"
 wait "$RECV" || fail "MTU: the receiving nc failed: $(tail -2 "$T/mtu.srv")"
 [ "$(sha "$T/mtu.out")" = "$(sha "$T/in")" ] || fail "MTU: sha256 differs"
-refused=$(sed -n 's/.*stats: udp: .*refused \([0-9][0-9]*\)).*/\1/p' "$T/mtu.cli" | head -1)
-echo "MTU 1500, 2000-byte datagrams: $(sed -n 's/.*stats: udp: //p' "$T/mtu.cli" | head -1)"
+refused=$(sed -n 's/^  udp: .*refused \([0-9][0-9]*\)).*/\1/p' "$T/mtu.cli" | head -1)
+echo "MTU 1500, 2000-byte datagrams: $(sed -n 's/^  udp: //p' "$T/mtu.cli" | head -1)"
 [ "$refused" -ge 1 ] && grep -q "GSO off" "$T/mtu.cli" ||
     fail "the kernel's refusal of a train was not seen"
 echo "ok: a train the kernel refused: GSO off, datagrams one by one, sha256 equal"

@@ -63,8 +63,9 @@ rc=0
 roam_wait_bytes "$T/out" $((SIZE / 4)) "$ROAM_SENDER" || rc=$?
 [ "$rc" = 0 ] || { roam_finish; roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"; fail "before the attack: $ROAM_OUTCOME"; }
 roam_over_rudp b "$PORT"
-cid=$(sed -n 's/.* id \([0-9a-f]\{16\}\): accepted.*/\1/p' "$EMU_DIR/srv.log" | head -n 1)
-[ -n "$cid" ] || { roam_show "$EMU_DIR/srv.log"; fail "no 'id ...: accepted' line in the server's log (RUDP_LOG=info)"; }
+# the ID packets to the server carry (the name's "id" is the client's)
+cid=$(sed -n "s/.*: accepted, .* the server's connection ID is \([0-9a-f]\{16\}\).*/\1/p" "$EMU_DIR/srv.log" | head -n 1)
+[ -n "$cid" ] || { roam_show "$EMU_DIR/srv.log"; fail "no ': accepted, ... the server's connection ID is ...' line in the server's log (RUDP_LOG=info)"; }
 at=$ROAM_SIZE
 emu_a "$PY" "$ROAM_IO" spoof --src "$SPOOF_SRC" --sport "$SPOOF_PORT" --to "$EMU_IP_B" --port "$PORT" \
     --cid "$cid" --count "$SPOOF_COUNT" >"$T/spoof.out" 2>&1 || { cat "$T/spoof.out" >&2; fail "the attacker failed"; }
@@ -87,12 +88,12 @@ echo "ok: the transfer completed on the old path: $ROAM_OUTCOME"
 [ "$back_bytes" -le $((3 * spoof_bytes)) ] ||
     fail "the server sent $back_bytes bytes to $SPOOF_SRC, more than 3 x the $spoof_bytes the attacker sent"
 echo "ok: the server sent $back_bytes bytes to the attacker's address (at most 3 x $spoof_bytes)"
-line=$(grep "stats: .*$PATH_STAT" "$EMU_DIR/srv.log" | tail -n 1)
+line=$(stats_lines "$EMU_DIR/srv.log" | grep "$PATH_STAT" | tail -n 1)
 if [ -z "$line" ]; then
-    fail "the server's RUDP_STATS have no '$PATH_STAT' count; their lines naming a path: $(grep 'stats: .*path' \
-        "$EMU_DIR/srv.log" | sed 's/.*stats: //' | paste -sd '|' | grep . || echo none)"
+    fail "the server's RUDP_STATS have no '$PATH_STAT' count; their lines naming a path: $(stats_lines "$EMU_DIR/srv.log" |
+        grep 'path' | paste -sd '|' | grep . || echo none)"
 fi
 n=$(echo "$line" | sed -n "s/.*$PATH_STAT \([0-9][0-9]*\).*/\1/p")
 [ "${n:-0}" -ge 1 ] || fail "the server's RUDP_STATS count ${n:-no number} for '$PATH_STAT': $line"
-echo "ok: the server counted the attempt: ${line#*stats: }"
+echo "ok: the server counted the attempt: $line"
 emu_down 2>/dev/null

@@ -80,7 +80,7 @@ kill "$SPID"
 # keeper carrying the waiting connections prints a second block later: the
 # first one is the server's own, at its exit
 wait "$SPID" || true
-grep 'stats: dropped:' "$T/sink.log" | head -1
+grep '^  dropped:' "$T/sink.log" | head -1
 held=$(sed -n 's/.*memory held \([0-9]*\).*/\1/p' "$T/sink.log" | head -1)
 dropped=$(sed -n 's/.*handshakes dropped \([0-9]*\).*/\1/p' "$T/sink.log" | head -1)
 [ -n "$held" ] || fail "no RUDP_STATS from the server"

@@ -7,15 +7,17 @@
 # root may create; a shim that reads its environment there creates it, as
 # root. Here /etc/ld.so.preload exists only inside a private mount namespace
 # (an overlay on /etc), so nothing outside this test sees it.
-#   1. set-uid `true`, RUDP_LOG_FILE in a root-only directory: not created
-#      (and RUDP_LOG=bogus, fatal to a shim that reads it: exit 0, not 2);
-#      RUDP_KEY_FILE naming a root-only key file of mode 0644, which a shim
-#      that opened it would refuse (exit 2): exit 0
+#   1. a set-uid program that makes a TCP socket (prog_tcpsocket, exit 0,
+#      or socket()'s errno), RUDP_LOG_FILE in a root-only directory: not
+#      created (and RUDP_LOG=bogus, a bad setting to a shim that reads it,
+#      which refuses TCP sockets: exit 0, not 13 for EACCES); RUDP_KEY_FILE
+#      naming a root-only key file of mode 0644, which a shim that opened it
+#      would refuse (EACCES): exit 0
 #   2. set-uid curl, RUDP_REDIRECT=all, to a plain kernel-TCP server: the
 #      request succeeds over kernel TCP (the shim stays out of the way)
 #   3. without secure execution: RUDP_LOG_FILE through a symbolic link, or
-#      naming a FIFO or a directory, is refused at start-up by name (exit 2,
-#      no hang); a new log file is created with mode 0600
+#      naming a FIFO or a directory, is refused by name (a TCP socket gets
+#      EACCES, no hang); a new log file is created with mode 0600
 . "$(dirname "$0")/../../lib/lib.sh"
 need_mntns "mount namespace, set-uid files"
 command -v setpriv >/dev/null || fail "setpriv (util-linux) missing"
@@ -30,15 +32,15 @@ mkdir -m 700 "$T/rootonly"
 # build. In a sanitizer run the regular shim stands in: curl deadlocks with
 # libasan preloaded (lib.sh), and a set-uid program's preload list would
 # need the sanitizer runtime first.
-PSHIM=$SHIM
+PSHIM=$SHIM PPROBE=$BIN/prog_tcpsocket
 case "$SAN" in asan | tsan | ubsan)
-    PSHIM=$ROOT/build/librudp_shim.so
+    PSHIM=$ROOT/build/librudp_shim.so PPROBE=$ROOT/build/progs/prog_tcpsocket
     echo "note: the regular shim ($PSHIM) stands in for $SHIM here" ;;
 esac
 [ -f "$PSHIM" ] || fail "shim not built: $PSHIM"
 cp "$PSHIM" "$T/pub/librudp_shim.so"
 chmod 755 "$T/pub/librudp_shim.so"
-cp /bin/true "$T/pub/suid-true"
+cp "$PPROBE" "$T/pub/suid-true" # a TCP socket, exit 0 (or its errno)
 cp "$(command -v curl)" "$T/pub/suid-curl"
 chown root:root "$T/pub/suid-true" "$T/pub/suid-curl"
 chmod 4755 "$T/pub/suid-true" "$T/pub/suid-curl"
@@ -95,11 +97,11 @@ echo "ok: set-uid curl with RUDP_REDIRECT=all reached a kernel-TCP server (shim 
 ! grep -qs "$T/pub/librudp_shim.so" /etc/ld.so.preload || fail "the preload leaked out of the mount namespace"
 
 # --- 3. the log file, in normal (non-secure) execution --------------------
-logcase() { # logcase WHAT PATH: must be refused by name, exit 2, quickly
+logcase() { # logcase WHAT PATH: must be refused by name (EACCES, 13), quickly
     rc=0
-    timeout 10 env LD_PRELOAD="$PSHIM" RUDP_LOG_FILE="$2" /bin/true 2>"$T/err" || rc=$?
+    timeout 10 env LD_PRELOAD="$PSHIM" RUDP_LOG_FILE="$2" "$PPROBE" 2>"$T/err" || rc=$?
     [ "$rc" != 124 ] || fail "RUDP_LOG_FILE=$1: the program hung at start-up"
-    [ "$rc" = 2 ] || { cat "$T/err"; fail "RUDP_LOG_FILE=$1: exit $rc, want 2"; }
+    [ "$rc" = 13 ] || { cat "$T/err"; fail "RUDP_LOG_FILE=$1: exit $rc, want 13 (EACCES)"; }
     grep -q 'RUDP_LOG_FILE' "$T/err" || fail "RUDP_LOG_FILE=$1: the error does not name the variable"
     echo "ok: RUDP_LOG_FILE=$1 refused: $(cat "$T/err")"
 }

@@ -42,7 +42,7 @@ print("echoed", flush=True)
 PY
 
 # stat LOG NAME: the number after NAME in the handshakes line of LOG
-stat() { sed -n "s/.*stats: handshakes: .*$2 \([0-9]*\).*/\1/p" "$1" | head -1; }
+stat() { stats_lines "$1" | sed -n "s/^handshakes: .*$2 \([0-9]*\).*/\1/p" | head -1; }
 # dgrams LOG: datagrams the process sent (its stats' "datagrams out")
 dgrams() { sed -n 's/.*datagrams out \([0-9]*\) in.*/\1/p' "$1" | head -1; }
 
@@ -61,7 +61,7 @@ one() { # MODE (auto, always): one connect, one echo; a raw handshake; the count
     grep -q 'handshake=ok' "$T/raw.$1.out" || fail "$1: rudpraw's handshake failed"
     kill "$_s" 2>/dev/null || true # it waits for the second accept(): the raw client's PING made it
     wait "$_s" || true
-    grep -q 'stats: handshakes:' "$T/srv.$1.log" || { cat "$T/srv.$1.log"; fail "$1: no RUDP_STATS"; }
+    grep -q '^  handshakes:' "$T/srv.$1.log" || { cat "$T/srv.$1.log"; fail "$1: no RUDP_STATS"; }
     echo "$1: server $(grep -o 'handshakes: .*' "$T/srv.$1.log" | head -1)"
     echo "$1: client datagrams out $(dgrams "$T/cli.$1.log"), server datagrams out $(dgrams "$T/srv.$1.log")"
 }

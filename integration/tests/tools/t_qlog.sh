@@ -11,8 +11,9 @@
 #      rudp-plot draws it (the file starts with the PNG signature).
 #   2. 1 MB with RUDP_QLOG_MAX=64K: both traces are cut, end with the record
 #      saying so, and are at most 64 KiB, that record included.
-#   3. RUDP_QLOG_DIR naming no directory, or a group-writable one without
-#      the sticky bit: the program exits 2 naming it; a 1777 one is taken.
+#   3. RUDP_QLOG_DIR naming a file, or a group-writable directory without
+#      the sticky bit: the program's TCP socket is refused (EACCES) by a
+#      line naming it; a 1777 one is taken.
 # On loopback, python3 programs under the shim:
 #   4. a forked child that listens and serves on its own: its trace is
 #      written (<child pid>-...-server.sqlog, valid), no qlog warning.
@@ -150,23 +151,22 @@ grep -q "cut at RUDP_QLOG_MAX" "$T/capped.send.log" "$T/capped.recv.log" ||
     fail "no log line says a trace was cut"
 
 # --- 3. a configuration mistake ---------------------------------------------
+: >"$T/afile"
 rc=0
-env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/missing" python3 -c 'import socket; socket.socket()' \
-    2>"$T/cfg.log" || rc=$?
-[ "$rc" = 2 ] || fail "RUDP_QLOG_DIR naming no directory: exit $rc, not 2"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/afile" "$BIN/prog_tcpsocket" 2>"$T/cfg.log" || rc=$?
+[ "$rc" = 13 ] || fail "RUDP_QLOG_DIR naming a file: exit $rc, not 13 (EACCES)"
 grep -q 'RUDP_QLOG_DIR=' "$T/cfg.log" || fail "the error does not name RUDP_QLOG_DIR: $(cat "$T/cfg.log")"
-echo "ok: RUDP_QLOG_DIR naming no directory: exit 2, $(cat "$T/cfg.log")"
+echo "ok: RUDP_QLOG_DIR naming a file: EACCES, $(cat "$T/cfg.log")"
 
 mkdir -m 775 "$T/gw"
 rc=0
-env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/gw" python3 -c 'import socket; socket.socket()' \
-    2>"$T/cfg2.log" || rc=$?
-[ "$rc" = 2 ] || fail "RUDP_QLOG_DIR group-writable, not sticky: exit $rc, not 2"
+env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/gw" "$BIN/prog_tcpsocket" 2>"$T/cfg2.log" || rc=$?
+[ "$rc" = 13 ] || fail "RUDP_QLOG_DIR group-writable, not sticky: exit $rc, not 13 (EACCES)"
 grep -q 'RUDP_QLOG_DIR=.*sticky' "$T/cfg2.log" || fail "the error does not say why: $(cat "$T/cfg2.log")"
 mkdir -m 1777 "$T/sticky"
 env LD_PRELOAD="$LDP" RUDP_QLOG_DIR="$T/sticky" python3 -c 'import socket; socket.socket()' ||
     fail "RUDP_QLOG_DIR mode 1777 refused"
-echo "ok: a group-writable RUDP_QLOG_DIR without the sticky bit: exit 2, $(cat "$T/cfg2.log"); mode 1777 taken"
+echo "ok: a group-writable RUDP_QLOG_DIR without the sticky bit: EACCES, $(cat "$T/cfg2.log"); mode 1777 taken"
 
 # --- loopback programs -------------------------------------------------------
 cat >"$T/fork_srv.py" <<'PY'

@@ -85,5 +85,5 @@ grep -q "datagrams out" "$T/stats" || fail "--stats printed nothing"
 echo "ok: 1 MB through rudp-run, counters printed"
 
 rc=0; $RUN --keepalive banana /bin/true 2>"$T/err" || rc=$?
-[ "$rc" = 2 ] && grep -q "RUDP_KEEPALIVE" "$T/err" || fail "bad setting: exit $rc, $(cat "$T/err")"
-echo "ok: a bad setting is reported by name, exit 2: $(cat "$T/err")"
+[ "$rc" = 2 ] && grep -q -- "--keepalive banana" "$T/err" || fail "bad setting: exit $rc, $(cat "$T/err")"
+echo "ok: a bad setting is reported by its option, exit 2: $(cat "$T/err")"

@@ -5,8 +5,8 @@
 #      loads it: rudp-stat of a worker (served by its master's engine) and of
 #      wrk list ESTAB connections with every field (addresses, id, age, the
 #      cipher: "plain" unkeyed, cc and phase, rtt, cwnd, inflight, pacing,
-#      delivery, bytes, retrans, pto),
-#      the listener, and the engine counters;
+#      delivery, bytes, unacked, unsent, lost, pto),
+#      the listener, and with --verbose the engine counters;
 #  (b) a keeper: a writer under the shim queues 1-2 MB for a reader that does
 #      not read yet (256 KiB window) and _exit()s; rudp-stat of the keeper shows
 #      it named "(rudp-keeper)", "keeper of pid <writer>" and its connection;
@@ -38,12 +38,13 @@ assert_report() {
         { cat "$_f" >&2; fail "$_what: no header line"; }
     grep -Eq '^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+ plain' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
-    grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|conservative slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ retrans [0-9]+ pto [0-9]+$' "$_f" ||
+    grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|conservative slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ unsent [0-9]+ lost [0-9]+ pto [0-9]+$' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
-    # the engine counters: the lines RUDP_STATS prints
-    grep -Eq '^engine: threads [0-9]+ \(connections each [0-9/]+\)' "$_f" &&
-        grep -Eq '^datagrams: datagrams out [0-9]+ in [0-9]+' "$_f" &&
-        grep -Eq '^loss and rtt: [0-9.]+% of [0-9]+ data packets declared lost' "$_f" ||
+    # the engine counters (--verbose): the lines RUDP_STATS prints
+    grep -q '^counters:$' "$_f" &&
+        grep -Eq '^  engine: threads [0-9]+ \(connections each [0-9/]+\)' "$_f" &&
+        grep -Eq '^  datagrams: datagrams out [0-9]+ in [0-9]+' "$_f" &&
+        grep -Eq '^  loss and rtt: [0-9.]+% of [0-9]+ data packets declared lost' "$_f" ||
         { tail -8 "$_f" >&2; fail "$_what: no engine counters"; }
 }
 
@@ -74,7 +75,7 @@ WORKER=$(pgrep -P "$NGINX" | head -1)
 bg_app wrk wrk -t2 -c20 -d60s --timeout 30s "http://127.0.0.1:$P/load.bin"
 WRK=$LAST_PID
 
-stat_until_estab "$T/worker.out" "$WORKER"
+stat_until_estab "$T/worker.out" --verbose "$WORKER"
 grep -q "^process $WORKER (nginx) runs no rudp engine of its own: .* served by its parent $NGINX (nginx):" "$T/worker.out" ||
     { head -3 "$T/worker.out" >&2; fail "rudp-stat of worker $WORKER does not name its master's engine"; }
 assert_report "$T/worker.out" "nginx worker $WORKER"
@@ -84,7 +85,7 @@ grep -Eq "^LISTEN 127\.0\.0\.1:$P engine [0-9]+ backlog [0-9]+" "$T/worker.out" 
 echo "ok: rudp-stat $WORKER (nginx worker): $(grep -c '^ESTAB ' "$T/worker.out") ESTAB connections, served by master $NGINX"
 sed -n '2,4p' "$T/worker.out" | sed 's/^/    /'
 
-stat_until_estab "$T/wrk.out" "$WRK"
+stat_until_estab "$T/wrk.out" -v "$WRK"
 assert_report "$T/wrk.out" "wrk $WRK"
 grep -q "^pid $WRK (wrk) " "$T/wrk.out" || fail "rudp-stat $WRK: not wrk's report"
 grep -Eq "^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:$P " "$T/wrk.out" || fail "wrk: no connection to port $P"
@@ -298,7 +299,7 @@ while :; do
     sleep 0.1
     i=$((i + 1))
 done
-grep -Eq ' unacked [1-9][0-9]* ' "$T/keeper.out" || { cat "$T/keeper.out" >&2; fail "the keeper's connection has nothing unacknowledged"; }
+grep -Eq ' (unacked|unsent) [1-9][0-9]* ' "$T/keeper.out" || { cat "$T/keeper.out" >&2; fail "the keeper's connection has nothing unacknowledged"; }
 echo "ok: rudp-stat $KEEPER (keeper of writer $WRITER):"
 grep -A1 "127\.0\.0\.1:$P2 id" "$T/keeper.out" | sed 's/^/    /'
 touch "$T/go"
