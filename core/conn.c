@@ -237,6 +237,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
     memcpy(h.token, c->token, c->token_len);
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
+    h.flags = c->keyed ? RUDP_PKTF_KEYED : 0; /* an unkeyed server says so (keystate.c) */
     uint8_t *buf = c->ctx->pkt;
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
@@ -619,6 +620,34 @@ void rudp__conn_probe_now(rudp_conn *c)
     rudp__conn_dirty(c);
 }
 
+int rudp_conn_unauth_answers(const rudp_conn *c)
+{
+    /* rudp_conn_answered forgets a RETRY at the next SYN (retries reset): auth_heard does not */
+    return c->auth_failed && !c->auth_heard && !rudp_conn_answered(c);
+}
+
+rudp_time rudp__conn_giveup_at(const rudp_conn *c)
+{
+    rudp_time at = c->hs_start + c->cfg.connect_timeout;
+    if (!c->slow_warned && c->cfg.connect_timeout > RUDP_SLOW_CONNECT)
+        at = c->hs_start + RUDP_SLOW_CONNECT;
+    if (rudp_conn_unauth_answers(c) && c->key_verdict_at && c->key_verdict_at < at)
+        at = c->key_verdict_at;
+    return at;
+}
+
+/* GIVEUP fired in SYN_SENT: 1 if the key verdict failed the connect (only
+ * unauthenticated answers came: keystate.c). */
+static int key_verdict(rudp_conn *c, rudp_time now)
+{
+    if (!rudp_conn_unauth_answers(c) || !c->key_verdict_at || now < c->key_verdict_at)
+        return 0;
+    rudp__conn_fail(c, now, -ECONNREFUSED,
+                    c->key_said == RUDP_KEY_SAID_NONE ? RUDP_CAUSE_KEY_PEER_NONE
+                                                      : RUDP_CAUSE_KEY_MISMATCH);
+    return 1;
+}
+
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
 {
     switch ((enum rudp_timer_kind)kind) {
@@ -639,11 +668,20 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_kill(c); /* nobody holds it */
             return;
         }
+        if (c->state == RUDP_SYN_SENT) {
+            if (key_verdict(c, now))
+                return;
+            rudp_time at = rudp__conn_giveup_at(c);
+            if (now < at) { /* armed for a verdict an authenticated answer made moot */
+                rudp__conn_arm(c, RUDP_T_GIVEUP, at);
+                return;
+            }
+        }
         if (c->state == RUDP_SYN_SENT && !c->slow_warned &&
             now - c->hs_start < c->cfg.connect_timeout) {
             c->slow_warned = 1;
             rudp__report_slow_connect(c);
-            rudp__conn_arm(c, RUDP_T_GIVEUP, c->hs_start + c->cfg.connect_timeout);
+            rudp__conn_arm(c, RUDP_T_GIVEUP, rudp__conn_giveup_at(c));
             return;
         }
         rudp__conn_fail(c, now, -ETIMEDOUT,

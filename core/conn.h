@@ -95,6 +95,9 @@ struct rudp_conn {
     unsigned user_held : 1;        /* the caller has it: conn_freed tells when it goes */
     unsigned slow_warned : 1;      /* the slow-handshake warning was given */
     unsigned auth_failed : 1;      /* keyed, SYN_SENT: an answer failed authentication */
+    unsigned key_said : 2;         /* ... one said the peer's key state: RUDP_KEY_SAID_* */
+    unsigned auth_heard : 1;       /* keyed, SYN_SENT: an answer passed authentication (a
+                                      RETRY): no key verdict then (keystate.c) */
     uint8_t cause;                 /* rudp_cause of a failure */
     rudp_addr name_local;          /* the local address log lines show (family 0: none) */
 
@@ -105,6 +108,7 @@ struct rudp_conn {
     uint32_t hs_count; /* handshake packets sent */
     rudp_time hs_sent_time;
     rudp_time hs_start;
+    rudp_time key_verdict_at; /* keyed, SYN_SENT, auth_failed: fail then (keystate.c) */
     /* server, SYN_RCVD without a cookie: the client's address is not
      * validated until its first DATA (or a SYN with a cookie), and what we
      * send it stays within 3x what came from it (RFC 9000 §8.1) */
@@ -279,6 +283,17 @@ struct rudp_ctx {
     rudp_time reset_window;
     unsigned resets_in_window;
     uint8_t keyed_reset_off;
+    /* keystate.c: KEY refusals sent in the second that began at
+     * key_refusal_window; warn lines in the minute from key_log_window, and
+     * the last peers (address, what their SYN had) told of once */
+    rudp_time key_refusal_window, key_log_window;
+    unsigned key_refusals_in_window, key_logs_in_window;
+    struct rudp_key_told {
+        uint8_t ip[16];
+        uint16_t family;
+        uint8_t what;
+    } key_told[16];
+    unsigned key_told_next;
     uint8_t cid_token_next; /* the next rudp__new_cid gets RUDP_CID_TOKEN_BIT */
     void *trace_user;
     uint64_t rx_stamp; /* rxstamp.c: the caller's stamp of the datagrams it feeds now */
@@ -527,6 +542,38 @@ void rudp__zrtt_on_token(rudp_conn *c, const uint8_t *tok, size_t len);
 void rudp__report_open(rudp_conn *c);
 void rudp__report_close(rudp_conn *c, const char *why);
 void rudp__report_slow_connect(rudp_conn *c);
+
+/* A rate of `max` events in each `span` from the first: 1 if one more
+ * fits now (and it is counted in *n; *window is when the span began). */
+static inline int rudp__rate_take(rudp_time *window, unsigned *n, unsigned max, rudp_time span,
+                                  rudp_time now)
+{
+    if (*n == 0 || now - *window >= span) {
+        *window = now;
+        *n = 0;
+    }
+    if (*n >= max)
+        return 0;
+    (*n)++;
+    return 1;
+}
+
+/* keystate.c: a SYN refused for its key state (a keyed one to an unkeyed
+ * context, or one failing a keyed context's MAC): counted, answered with a
+ * KEY refusal within RUDP_KEY_REFUSALS_MAX a second, told once per peer
+ * address at warn within RUDP_KEY_LOGS_MAX a minute; `name`: the local
+ * address that line shows (NULL: unknown). */
+#define RUDP_KEY_REFUSALS_MAX 100
+#define RUDP_KEY_LOGS_MAX 5
+enum { RUDP_KEY_SAID_NOTHING = 0, RUDP_KEY_SAID_UNAUTH, RUDP_KEY_SAID_NONE, RUDP_KEY_SAID_KEY };
+void rudp__key_refuse(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                      const rudp_addr *name, const rudp_addr *peer, const rudp_hdr *h);
+/* A keyed client's handshake answer failed authentication (h: its header):
+ * noted, and the connect's verdict armed (RUDP_KEY_VERDICT). */
+void rudp__key_unauth_answer(rudp_conn *c, rudp_time now, const rudp_hdr *h);
+/* conn.c: when a connect's GIVEUP timer must fire next (the slow
+ * warning, the connect timeout, the key verdict). */
+rudp_time rudp__conn_giveup_at(const rudp_conn *c);
 
 /* ---- the connection's entry points for ctx.c (conn.c, conn_input.c,
  * conn_output.c) ---- */

@@ -453,6 +453,16 @@ static int zrtt_other_port(rudp_ctx *ctx, rudp_time now, uint32_t sock, const ru
     return 1;
 }
 
+/* keystate.c's refusal; its line names the listener's address where the
+ * datagram's own destination is not known. */
+static void key_refuse(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                       const rudp_addr *peer, const rudp_hdr *h)
+{
+    const rudp_listener *l = find_listener(ctx, sock);
+    const rudp_addr *name = local && local->family ? local : l ? &l->name_local : NULL;
+    rudp__key_refuse(ctx, now, sock, local, name, peer, h);
+}
+
 static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                       const rudp_addr *peer, const rudp_hdr *h, const uint8_t *buf, size_t len,
                       size_t hl)
@@ -467,9 +477,13 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     if (ctx->keyed) {
         if (rudp__keyed_syn_open(ctx, buf, len, hl, &offer, client_pub) < 0) {
             ctx->stats.handshakes_rejected++;
+            key_refuse(ctx, now, sock, local, peer, h); /* keystate.c */
             return;
         }
         pub = client_pub;
+    } else if (h->flags & RUDP_PKTF_KEYED) {
+        key_refuse(ctx, now, sock, local, peer, h); /* a key holder's: we have none */
+        return;
     }
     rudp_listener *l = find_listener(ctx, sock);
     if (!l) {
@@ -573,12 +587,12 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
 }
 
 /* A datagram for c failed authentication: dropped, counted. In the
- * handshake, it is also what a peer with another key sends. */
-static void auth_failed(rudp_conn *c)
+ * handshake, it is also what a peer with another key, or none, sends: the
+ * connect's key verdict is armed (keystate.c). */
+static void auth_failed(rudp_conn *c, rudp_time now, const rudp_hdr *h)
 {
     c->ctx->stats.auth_failed++;
-    if (c->state == RUDP_SYN_SENT)
-        c->auth_failed = 1;
+    rudp__key_unauth_answer(c, now, h);
 }
 
 /* A datagram on `sock` reached the socket of connection c (or another
@@ -682,9 +696,10 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             return 0;
         }
         if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
-            auth_failed(c);
+            auth_failed(c, now, &h);
             return 0;
         }
+        c->auth_heard = 1; /* a key holder answers: no key verdict (keystate.c) */
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         rudp__conn_input_handshake(c, now, &h);
         rudp__trace_metrics(c);
@@ -720,7 +735,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             return 0;
         }
         if (c->keyed && rudp__keyed_open(c, rudp__conn_rx_pn(c, h.pn), buf, len, &buf, &len) < 0) {
-            auth_failed(c);
+            auth_failed(c, now, &h);
             return 0;
         }
         if (rudp__path_foreign(c, peer)) {
@@ -742,10 +757,15 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
         if (c && c->state == RUDP_SYN_SENT && c->sock == sock &&
             memcmp(&c->pkey.addr, peer, sizeof *peer) == 0) {
             if (c->keyed && rudp__keyed_answer_open(c, &h, buf, len, (size_t)hl) < 0) {
-                auth_failed(c);
+                auth_failed(c, now, &h);
                 return 0;
             }
             ctx->stats.resets_received++;
+            if (!c->keyed && (h.flags & RUDP_PKTF_KEY) && (h.flags & RUDP_PKTF_KEYED)) {
+                /* as unauthenticated as any unkeyed refusal (keystate.c) */
+                rudp__conn_fail(c, now, -ECONNREFUSED, RUDP_CAUSE_KEY_REQUIRED);
+                return 0;
+            }
             rudp__conn_input_reset(c, now, 1);
             return 0;
         }
@@ -759,7 +779,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
                 rudp__conn_input_reset(c, now, 0);
                 return 0;
             }
-            auth_failed(c);
+            auth_failed(c, now, &h);
             return 0;
         }
         if (c && on_conn_sock(ctx, c, sock)) {

@@ -141,14 +141,8 @@ int rudp__keyed_reset_token_ok(const rudp_ctx *ctx, uint64_t cid, const rudp_add
 /* Room in the rate: RUDP_KEYED_RESETS_MAX in each second from the first. */
 static int within_rate(rudp_ctx *ctx, rudp_time now)
 {
-    if (ctx->resets_in_window == 0 || now - ctx->reset_window >= RUDP_SEC(1)) {
-        ctx->reset_window = now;
-        ctx->resets_in_window = 0;
-    }
-    if (ctx->resets_in_window >= RUDP_KEYED_RESETS_MAX)
-        return 0;
-    ctx->resets_in_window++;
-    return 1;
+    return rudp__rate_take(&ctx->reset_window, &ctx->resets_in_window, RUDP_KEYED_RESETS_MAX,
+                           RUDP_SEC(1), now);
 }
 
 int rudp__keyed_stateless_reset(rudp_ctx *ctx, rudp_time now, const rudp_listener *l,

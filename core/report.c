@@ -120,6 +120,14 @@ const char *rudp_cause_text(rudp_cause cause)
         return "out of memory";
     case RUDP_CAUSE_NO_AUTH_ANSWER:
         return "no authenticated answer to the handshake: is RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_REQUIRED:
+        return "the server requires a key (RUDP_KEY_FILE); this end has none";
+    case RUDP_CAUSE_KEY_MISMATCH:
+        return "no authenticated answer; the server may have another key or none: is "
+               "RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_KEY_PEER_NONE:
+        return "no authenticated answer; the server may have another key or none (an "
+               "unauthenticated answer says none): is RUDP_KEY_FILE the same on both ends?";
     }
     return "unknown";
 }
@@ -186,15 +194,15 @@ void rudp__report_slow_connect(rudp_conn *c)
     put_duration(limit, sizeof limit, c->cfg.connect_timeout);
     if (c->keyed)
         rudp__log(c->ctx, RUDP_LOG_WARN,
-                  "%s: no authenticated answer from %s in %s (%u handshake packets sent%s): is "
-                  "RUDP_KEY_FILE the same on both ends? Still trying until the connect timeout (%s)",
+                  "%s: no authenticated answer from %s in %s (%u handshake packets sent%s): UDP "
+                  "blocked, or the peer does not run rudp? (A peer with another key or none "
+                  "answers: RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count,
                   c->auth_failed ? "; answers came that failed authentication" : "", limit);
     else
         rudp__log(c->ctx, RUDP_LOG_WARN,
                   "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the "
-                  "peer does not run rudp? (A keyed peer answers only a key holder: "
-                  "RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
+                  "peer does not run rudp? Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count, limit);
 }
 
@@ -213,7 +221,15 @@ const char *rudp_packet_name(const uint8_t *buf, size_t len)
 {
     if (len < 4)
         return "short";
-    const char *n = rudp_packet_type_name(buf[3] & 0x0fu, (unsigned)buf[3] >> 4);
+    unsigned type = buf[3] & 0x0fu, flags = (unsigned)buf[3] >> 4;
+    /* the handshake's own flags (wire.h) */
+    if (type == RUDP_PKT_SYN && flags == RUDP_PKTF_KEYED)
+        return "SYN+KEYED";
+    if (type == RUDP_PKT_SYNACK && flags == RUDP_PKTF_ZRTT)
+        return "SYNACK+ZRTT";
+    if (type == RUDP_PKT_RESET && (flags & ~(unsigned)RUDP_PKTF_KEYED) == RUDP_PKTF_KEY)
+        return flags & RUDP_PKTF_KEYED ? "RESET+KEY+KEYED" : "RESET+KEY";
+    const char *n = rudp_packet_type_name(type, flags);
     return n ? n : "unknown";
 }
 

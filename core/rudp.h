@@ -183,7 +183,7 @@ typedef struct rudp_stats {
     uint64_t pkts_sent;                    /* DATA packets sent (each has a packet number) */
     uint64_t rtt_conns;                    /* connections closed after the handshake ... */
     uint64_t rtt_srtt_sum_us;              /* ... and the sum of their smoothed RTTs */
-    uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, dropped unanswered */
+    uint64_t handshakes_rejected;          /* keyed: SYNs without a valid MAC, no state kept */
     uint64_t auth_failed;                  /* keyed: other datagrams that failed authentication */
     uint64_t seal_failed;                  /* keyed: DATA not sent, the AEAD library failed */
     uint64_t path_refused;                 /* dropped: a known connection's DATA from an
@@ -225,6 +225,10 @@ typedef struct rudp_stats {
     uint64_t zero_rtt_sent;                /* connections whose SYN carried data */
     uint64_t zero_rtt_resent;              /* ... refused by the server: sent again after */
     uint64_t pkts_resent;                  /* DATA packets that carried bytes_retransmitted */
+    /* key state (keystate.c) */
+    uint64_t key_refusals;                 /* SYNs refused for their key state: keyed to an
+                                              unkeyed engine, or failing a keyed one's MAC */
+    uint64_t key_refusals_sent;            /* ... answered by a KEY refusal (within the rate) */
 } rudp_stats;
 
 /*
@@ -904,6 +908,10 @@ typedef enum rudp_cause {
     RUDP_CAUSE_NO_MEMORY,         /* a table could not grow */
     RUDP_CAUSE_NO_AUTH_ANSWER,    /* keyed: connect_timeout passed without an authenticated
                                      answer (the peer's key differs, or it is not keyed) */
+    RUDP_CAUSE_KEY_REQUIRED,      /* unkeyed: the peer refused the SYN for want of a key */
+    RUDP_CAUSE_KEY_MISMATCH,      /* keyed: only unauthenticated answers came for
+                                     RUDP_KEY_VERDICT: the peer has another key or none */
+    RUDP_CAUSE_KEY_PEER_NONE,     /* the same, and one of them says the peer has no key */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);
@@ -911,6 +919,10 @@ rudp_cause rudp_conn_cause(const rudp_conn *c);
 /* Whether the peer has answered this connect at all (its RETRY says it
  * runs rudp), established or not. */
 int rudp_conn_answered(const rudp_conn *c);
+/* Whether a keyed connect, still unanswered, heard answers that failed
+ * authentication (a peer with another key or none, or a forger): evidence
+ * only; the connect fails on it at RUDP_KEY_VERDICT (keystate.c). */
+int rudp_conn_unauth_answers(const rudp_conn *c);
 /* A connect still in its handshake sends its SYN again now, re-arming the
  * handshake timer (the shim's fallback races kernel TCP with a fresh SYN). */
 void rudp_conn_handshake_again(rudp_conn *c, rudp_time now);
@@ -923,6 +935,14 @@ void rudp_ctx_report_remaining(rudp_ctx *ctx);
 /* A handshake unanswered this long is reported at RUDP_LOG_WARN, once,
  * while the connection keeps trying until connect_timeout. */
 #define RUDP_SLOW_CONNECT RUDP_SEC(3)
+
+/* A keyed connect that hears only unauthenticated answers (a KEY refusal,
+ * an unkeyed SYNACK: anyone on the path can send those) fails with
+ * ECONNREFUSED (RUDP_CAUSE_KEY_MISMATCH) this long after connect(), and at
+ * least RUDP_KEY_VERDICT_AFTER after the first of them, unless an
+ * authenticated answer came first (keystate.c, docs/security.md). */
+#define RUDP_KEY_VERDICT RUDP_SEC(1)
+#define RUDP_KEY_VERDICT_AFTER RUDP_MS(250)
 
 /* ---- inspection (inspect.c), for diagnostics such as rudp-stat ---------- */
 

@@ -50,6 +50,9 @@
  *
  * Flags on a SYNACK: RUDP_PKTF_ZRTT says the server took the stream bytes
  * the SYN carried (0-RTT, token.c); without it the client sends them again.
+ * On a SYN, RUDP_PKTF_KEYED says it is a key holder's; a RESET with
+ * RUDP_PKTF_KEY (and KEYED if its sender holds a key) refuses a SYN for its
+ * key state: a 16-byte header, nothing else (keystate.c).
  *
  * Decoders check every length against the datagram and return -EBADMSG for
  * anything malformed; they never read outside [buf, buf+len).
@@ -82,6 +85,10 @@ enum rudp_pkt_type {
 enum {
     RUDP_PKTF_ACK_NOW = 0x1, /* receiver should acknowledge without delay */
     RUDP_PKTF_ZRTT = 0x2,    /* SYNACK: the SYN's stream bytes were taken (0-RTT) */
+    RUDP_PKTF_KEYED = 0x4,   /* SYN: sent by a key holder (its MAC ends it); RESET with
+                                RUDP_PKTF_KEY: the refusing end holds a key */
+    RUDP_PKTF_KEY = 0x8,     /* RESET: a SYN refused for its key state, unauthenticated
+                                (keystate.c) */
 };
 
 enum rudp_frame_type {

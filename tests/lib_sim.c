@@ -517,6 +517,7 @@ static void app_read(sim *s, sim_app *a)
         } else if (r < 0 && r != -EAGAIN && !a->error) {
             a->error = (int)r;
             a->error_time = s->now;
+            a->cause = (int)rudp_conn_cause(a->conn);
         }
         return;
     }
@@ -560,6 +561,7 @@ static void handle_events(sim *s, int ep)
             if (!a->error) {
                 a->error = rudp_conn_error(c);
                 a->error_time = s->now;
+                a->cause = (int)rudp_conn_cause(c);
             }
         }
         if (ev & RUDP_EV_CLOSED)

@@ -67,6 +67,7 @@ typedef struct sim_app {
     int released;
     int corrupt;            /* a byte differed from the pattern */
     rudp_time eof_time, error_time;
+    int cause;              /* rudp_conn_cause() when the error was seen */
     int abort_after;        /* abort once this many bytes are sent (0: no) */
     int no_release;         /* keep the handle after close */
     int paused;             /* do not read (a slow application) */

@@ -111,12 +111,20 @@ Test(handshake_1rtt, keyed_the_sealed_syn_gets_a_sealed_synack_in_one_rtt)
     cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_direct, 1));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->retries_sent, 0));
-    /* a SYN from a stranger (no MAC) gets nothing, RETRY or SYNACK */
+    /* a SYN from a stranger (no MAC) gets no RETRY or SYNACK: only the
+     * 16-byte KEY refusal (keystate.c), to its ID */
     int r = sim_add_raw_ep(&s);
     uint8_t syn[1500];
     sim_raw_send(&s, r, b, syn, sim_make_syn(syn, 0x5151, NULL, 0));
     sim_run_until(&s, s.now + RUDP_MS(100));
-    cr_assert(eq(int, s.ep[r].ncap, 0));
+    cr_assert(eq(int, s.ep[r].ncap, 1));
+    cr_assert(eq(sz, s.ep[r].cap[0].len, RUDP_WIRE_SHORT_HDR));
+    rudp_hdr h;
+    cr_assert(eq(int, rudp_wire_hdr_decode(s.ep[r].cap[0].data, s.ep[r].cap[0].len, &h),
+                 RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, h.type, RUDP_PKT_RESET));
+    cr_assert(eq(int, h.flags, RUDP_PKTF_KEY | RUDP_PKTF_KEYED));
+    cr_assert(eq(u64, h.dcid, 0x5151));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_rejected, 1));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->handshakes_direct, 1));
     sim_free(&s);

@@ -190,46 +190,99 @@ static int has_line(const sim_ep *e, const char *needle)
     return 0;
 }
 
-Test(keyed, wrong_key_no_connection_no_server_state_no_answer)
+/* Every datagram the server sent is a 16-byte KEY refusal (keystate.c):
+ * the server kept nothing and said nothing else. */
+static void assert_only_key_refusals(sim *s, int server)
+{
+    const rudp_stats *st = rudp_ctx_stats(s->ep[server].ctx);
+    cr_assert(ge(u64, st->key_refusals_sent, 1));
+    cr_assert(eq(u64, st->dgrams_out, st->key_refusals_sent));
+    cr_assert(eq(u64, st->bytes_out, RUDP_WIRE_SHORT_HDR * st->key_refusals_sent));
+    cr_assert(eq(sz, rudp_ctx_conn_count(s->ep[server].ctx), 0));
+    cr_assert(eq(ptr, (void *)app_on(s, server), NULL), "the server accepted something");
+}
+
+/* The client's connect failed with ECONNREFUSED at RUDP_KEY_VERDICT (and
+ * no later than RUDP_KEY_VERDICT_AFTER past it), t0 its start. */
+static void assert_key_verdict(sim *s, rudp_time t0)
+{
+    const sim_app *c = app_on(s, 0);
+    cr_assert(eq(int, c->error, -ECONNREFUSED));
+    cr_assert(ge(u64, c->error_time - t0, RUDP_KEY_VERDICT));
+    cr_assert(le(u64, c->error_time - t0, RUDP_KEY_VERDICT + RUDP_KEY_VERDICT_AFTER));
+}
+
+/* a, keyed with ka, connects to b, listening keyed with kb, for 10 s;
+ * returns when the connect began. */
+static rudp_time connect_keyed(sim *s, uint64_t seed, const uint8_t *ka, const uint8_t *kb)
+{
+    two(s, seed, ka, kb);
+    sim_listen(s, 1, &srv_tpl, 16);
+    rudp_time t0 = s->now;
+    sim_connect(s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(s, s->now + RUDP_SEC(10));
+    return t0;
+}
+
+Test(keyed, wrong_key_fails_at_the_key_verdict_and_the_server_keeps_nothing)
 {
     sim s;
-    two(&s, 22, key1, key2);
-    sim_log_transitions(&s, 0);
-    sim_listen(&s, 1, &srv_tpl, 16);
-    sim_connect(&s, 0, 1, &cli_tpl, NULL);
-    sim_run_until(&s, s.now + RUDP_SEC(10));
-    const sim_app *c = app_on(&s, 0);
-    cr_assert(eq(int, c->error, -ETIMEDOUT));
-    cr_assert(eq(ptr, (void *)app_on(&s, 1), NULL), "the server accepted something");
+    assert_key_verdict(&s, connect_keyed(&s, 22, key1, key2));
+    cr_assert(eq(int, app_on(&s, 0)->cause, RUDP_CAUSE_KEY_MISMATCH));
     const rudp_stats *st = rudp_ctx_stats(s.ep[1].ctx);
-    cr_assert(ge(u64, st->handshakes_rejected, 3));
-    cr_assert(eq(u64, st->dgrams_out, 0), "the server answered a stranger");
-    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[1].ctx), 0));
-    cr_assert(has_line(&s.ep[0], "no authenticated answer from 10.0.0.2:1001"));
-    cr_assert(has_line(&s.ep[0], "is RUDP_KEY_FILE the same on both ends?"));
+    cr_assert(ge(u64, st->handshakes_rejected, 1));
+    cr_assert(eq(u64, st->key_refusals, st->handshakes_rejected));
+    assert_only_key_refusals(&s, 1);
+    cr_assert(has_line(&s.ep[1], "> 10.0.0.1:"));
+    cr_assert(has_line(&s.ep[1], "the client has another key"));
     sim_free(&s);
 }
 
-Test(keyed, keyed_and_unkeyed_ends_never_connect)
+Test(keyed, keyed_and_unkeyed_ends_never_connect_and_fail_within_the_key_verdict)
 {
     sim s;
-    /* keyed client, unkeyed server: the server's RETRY fails authentication */
-    two(&s, 23, key1, NULL);
-    sim_listen(&s, 1, &srv_tpl, 16);
-    sim_connect(&s, 0, 1, &cli_tpl, NULL);
-    sim_run_until(&s, s.now + RUDP_SEC(10));
-    cr_assert(eq(int, app_on(&s, 0)->error, -ETIMEDOUT));
+    /* keyed client, unkeyed server: its KEY refusal says it has no key */
+    assert_key_verdict(&s, connect_keyed(&s, 23, key1, NULL));
+    cr_assert(eq(int, app_on(&s, 0)->cause, RUDP_CAUSE_KEY_PEER_NONE));
     cr_assert(gt(u64, rudp_ctx_stats(s.ep[0].ctx)->auth_failed, 0));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->conns_accepted, 0));
+    assert_only_key_refusals(&s, 1);
+    cr_assert(has_line(&s.ep[1], "the client has a key (RUDP_KEY_FILE); this end has none"));
     sim_free(&s);
-    /* unkeyed client, keyed server: not a word back */
-    two(&s, 24, NULL, key1);
+    /* unkeyed client, keyed server: refused in one round trip */
+    rudp_time t0 = connect_keyed(&s, 24, NULL, key1);
+    const sim_app *c = app_on(&s, 0);
+    cr_assert(eq(int, c->error, -ECONNREFUSED));
+    cr_assert(le(u64, c->error_time - t0, RUDP_MS(25)), "refused after %llu ns",
+              (unsigned long long)(c->error_time - t0));
+    cr_assert(eq(int, c->cause, RUDP_CAUSE_KEY_REQUIRED));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->handshakes_rejected, 1));
+    assert_only_key_refusals(&s, 1);
+    cr_assert(has_line(&s.ep[1], "the client has no key; this end has one"));
+    sim_free(&s);
+}
+
+/* SYNs failing the MAC from many addresses: counted, answered within the
+ * rate, and told once per address, at most RUDP_KEY_LOGS_MAX lines. */
+Test(keyed, key_refusals_are_rate_limited_and_told_once_per_address)
+{
+    sim s;
+    two(&s, 41, NULL, key1);
     sim_listen(&s, 1, &srv_tpl, 16);
-    sim_connect(&s, 0, 1, &cli_tpl, NULL);
-    sim_run_until(&s, s.now + RUDP_SEC(10));
-    cr_assert(eq(int, app_on(&s, 0)->error, -ETIMEDOUT));
-    cr_assert(gt(u64, rudp_ctx_stats(s.ep[1].ctx)->handshakes_rejected, 0));
-    cr_assert(eq(u64, rudp_ctx_stats(s.ep[1].ctx)->dgrams_out, 0));
+    rudp_ctx *srv = s.ep[1].ctx;
+    int before = s.ep[1].nlines;
+    uint8_t buf[RUDP_MIN_SYN_SIZE];
+    size_t n = sim_make_syn(buf, 77, NULL, 0);
+    rudp_addr from = s.ep[0].addr;
+    for (int i = 0; i < 3 * RUDP_KEY_REFUSALS_MAX; i++) {
+        from.ip[15] = (uint8_t)(i % 50); /* 50 addresses, each 6 times */
+        rudp_ctx_input(srv, s.now, 1, &s.ep[1].addr, &from, buf, n);
+    }
+    const rudp_stats *st = rudp_ctx_stats(srv);
+    cr_assert(eq(u64, st->key_refusals, 3 * RUDP_KEY_REFUSALS_MAX));
+    cr_assert(eq(u64, st->key_refusals_sent, RUDP_KEY_REFUSALS_MAX));
+    cr_assert(eq(int, s.ep[1].nlines - before, RUDP_KEY_LOGS_MAX));
+    cr_assert(has_line(&s.ep[1], "no more such lines for a minute"));
     sim_free(&s);
 }
 
@@ -433,5 +486,107 @@ Test(keyed, an_injector_that_sees_ids_and_packet_numbers_cannot_add_change_or_re
     cr_assert(ge(u64, sb->auth_failed, (uint64_t)forged_b), "server: %llu of %d",
               (unsigned long long)sb->auth_failed, forged_b);
     cr_assert(eq(u64, sa->resets_received + sb->resets_received, 0));
+    sim_free(&s);
+}
+
+/* Before the verdict the unauthenticated answers are evidence only: the
+ * connect still runs, and says it heard them (rudp_conn_unauth_answers,
+ * which the shim's fallback reads). */
+Test(keyed, unauthenticated_answers_are_evidence_until_the_verdict)
+{
+    sim s;
+    two(&s, 42, key1, key2);
+    sim_listen(&s, 1, &srv_tpl, 16);
+    rudp_time t0 = s.now;
+    sim_connect(&s, 0, 1, &cli_tpl, NULL);
+    sim_run_until(&s, t0 + RUDP_KEY_VERDICT - RUDP_MS(100));
+    const sim_app *c = app_on(&s, 0);
+    cr_assert(eq(int, c->error, 0));
+    cr_assert(eq(int, rudp_conn_state(c->conn), RUDP_SYN_SENT));
+    cr_assert(rudp_conn_unauth_answers(c->conn));
+    sim_run_until(&s, t0 + RUDP_KEY_VERDICT + RUDP_KEY_VERDICT_AFTER);
+    cr_assert(eq(int, c->error, -ECONNREFUSED));
+    sim_free(&s);
+}
+
+/* A keyed client whose real server (same key) answers: a KEY refusal
+ * forged to its ID, before the answer and again and again, changes
+ * nothing; over a slow path (300 ms each way) too. */
+Test(keyed, forged_key_refusals_cannot_end_a_keyed_connect_the_server_answers)
+{
+    rudp_time delays[] = {RUDP_MS(10), RUDP_MS(300)};
+    for (int d = 0; d < 2; d++) {
+        sim s;
+        two(&s, 40 + (uint64_t)d, key1, key1);
+        s.link[0][1].delay = s.link[1][0].delay = delays[d];
+        s.tap = tap_record;
+        seen_scid = 0;
+        nrec = 0;
+        sim_listen(&s, 1, &srv_tpl, 16);
+        sim_connect(&s, 0, 1, &cli_tpl, NULL);
+        sim_run_until(&s, s.now + RUDP_MS(1));
+        cr_assert(ne(u64, seen_scid, 0));
+        uint8_t buf[RUDP_WIRE_SHORT_HDR];
+        rudp_hdr h;
+        memset(&h, 0, sizeof h);
+        h.type = RUDP_PKT_RESET;
+        h.dcid = seen_scid;
+        for (int flags = RUDP_PKTF_KEY; flags <= (RUDP_PKTF_KEY | RUDP_PKTF_KEYED); flags += 4) {
+            h.flags = (uint8_t)flags;
+            cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+            for (int i = 0; i < 5; i++)
+                sim_inject(&s, &s.ep[1].addr, 0, buf, sizeof buf);
+        }
+        s.tap = NULL;
+        cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+        assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+        cr_assert(ge(u64, rudp_ctx_stats(s.ep[0].ctx)->auth_failed, 10));
+        sim_free(&s);
+    }
+}
+
+/* An authenticated RETRY proves a key holder answers: a forged refusal
+ * must not end the connect at the verdict even when the cookie's SYNACK
+ * is lost for two seconds (the SYNs sent meanwhile reset the RETRY count
+ * rudp_conn_answered reads); the transfer completes once the path heals. */
+Test(keyed, after_an_authenticated_retry_a_forged_refusal_never_decides)
+{
+    sim s;
+    sim_init(&s, 43);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.connect_timeout = RUDP_SEC(5);
+    int a = sim_add_ep(&s, &cfg);
+    cfg.retry = RUDP_RETRY_ALWAYS;
+    int b = sim_add_ep(&s, &cfg);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_set_key(&s, a, key1);
+    sim_set_key(&s, b, key1);
+    sim_listen(&s, b, &srv_tpl, 16);
+    rudp_time t0 = s.now;
+    s.link[b][a].cut_at = t0 + RUDP_MS(25); /* the RETRY passes, the SYNACKs not */
+    s.link[b][a].cut_until = t0 + RUDP_SEC(2);
+    s.tap = tap_record;
+    seen_scid = 0;
+    nrec = 0;
+    sim_connect(&s, a, b, &cli_tpl, NULL);
+    sim_run_until(&s, t0 + RUDP_MS(21));
+    cr_assert(ne(u64, seen_scid, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->retries_sent, 1));
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    h.flags = RUDP_PKTF_KEY | RUDP_PKTF_KEYED;
+    h.dcid = seen_scid;
+    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    sim_inject(&s, &s.ep[b].addr, a, buf, sizeof buf);
+    s.tap = NULL;
+    sim_run_until(&s, t0 + RUDP_MS(1900));
+    const sim_app *c = app_on(&s, a);
+    cr_assert(eq(int, c->error, 0), "the connect failed (%d) on a forged refusal", c->error);
+    cr_assert(not(rudp_conn_unauth_answers(c->conn)));
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
     sim_free(&s);
 }

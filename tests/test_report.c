@@ -62,18 +62,21 @@ Test(report, addresses_print_as_people_write_them)
 
 Test(report, packet_types_by_name)
 {
-    uint8_t b[4] = {'r', 'u', 1, 0x14};
-    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA+ACK_NOW");
-    b[3] = 0x04;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "DATA");
-    b[3] = 0x01;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "SYN");
-    b[3] = 0x03;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "SYNACK");
-    b[3] = 0x0f;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
-    b[3] = 0x24;
-    cr_assert_str_eq(rudp_packet_name(b, 4), "unknown");
+    static const struct {
+        uint8_t type_byte;
+        const char *name;
+    } cases[] = {
+        {0x14, "DATA+ACK_NOW"}, {0x04, "DATA"},      {0x01, "SYN"},
+        {0x03, "SYNACK"},       {0x41, "SYN+KEYED"}, {0x23, "SYNACK+ZRTT"},
+        {0x85, "RESET+KEY"},    {0xc5, "RESET+KEY+KEYED"},
+        {0x45, "unknown"},      {0x0f, "unknown"},   {0x24, "unknown"},
+    };
+    uint8_t b[4] = {'r', 'u', 1, 0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b[3] = cases[i].type_byte;
+        cr_assert_str_eq(rudp_packet_name(b, 4), cases[i].name, "type byte %#x",
+                         cases[i].type_byte);
+    }
     cr_assert_str_eq(rudp_packet_name(b, 3), "short");
     /* the same table by type and flags, as traces hold them */
     cr_assert_str_eq(rudp_packet_type_name(4, 0), "DATA");

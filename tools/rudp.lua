@@ -47,6 +47,9 @@ f.version = ProtoField.uint8("rudpshim.version", "Version")
 f.type = ProtoField.uint8("rudpshim.type", "Packet type", base.DEC, PKT, 0x0f)
 f.flags = ProtoField.uint8("rudpshim.flags", "Flags", base.HEX, nil, 0xf0)
 f.ack_now = ProtoField.bool("rudpshim.flags.ack_now", "ACK_NOW", 8, nil, 0x10)
+f.zrtt = ProtoField.bool("rudpshim.flags.zrtt", "ZRTT (SYNACK: the SYN's bytes taken)", 8, nil, 0x20)
+f.keyed = ProtoField.bool("rudpshim.flags.keyed", "KEYED (SYN, KEY refusal: the sender holds a key)", 8, nil, 0x40)
+f.key = ProtoField.bool("rudpshim.flags.key", "KEY (RESET: refused for its key state)", 8, nil, 0x80)
 f.dcid = ProtoField.uint64("rudpshim.dcid", "Destination connection ID", base.HEX)
 f.pn = ProtoField.uint32("rudpshim.pn", "Packet number (low 32 bits)")
 f.scid = ProtoField.uint64("rudpshim.scid", "Source connection ID", base.HEX)
@@ -217,6 +220,9 @@ local function dissect_one(tvb, off0, tree)
         root:add(f.type, d(3, 1))
         root:add(f.flags, d(3, 1))
         root:add(f.ack_now, d(3, 1))
+        if type == "SYNACK" then root:add(f.zrtt, d(3, 1)) end
+        if type == "SYN" or type == "RESET" then root:add(f.keyed, d(3, 1)) end
+        if type == "RESET" then root:add(f.key, d(3, 1)) end
         if not type then bad(root, d, 3, "unknown packet type") end
         root:add(f.dcid, d(4, 8))
         root:add(f.pn, d(12, 4))

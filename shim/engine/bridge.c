@@ -149,8 +149,9 @@ static void publish_state(bridge *b)
 
 /* ---- bridges ---- */
 
-/* A log line about bridge b, led by its connection's name (rudp_conn_name)
- * or, before it has a connection, its number. */
+/* A log line about bridge b, led by its connection's name (rudp_conn_name),
+ * the one it had before kernel TCP was tried (fallback.c), or, before it
+ * had one, its peer and number: LOCAL > PEER wherever known. */
 static void bridge_log(int level, const bridge *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void bridge_log(int level, const bridge *b, const char *fmt, ...)
@@ -158,10 +159,19 @@ static void bridge_log(int level, const bridge *b, const char *fmt, ...)
     if (shim_cfg.log_level < level)
         return;
     char name[160], msg[384];
-    if (b->conn)
+    rudp_cause cause;
+    const char *fb_name = !b->conn && b->fb ? shim_fallback_rudp_said(b, &cause) : NULL;
+    if (b->conn) {
         rudp_conn_name(b->conn, name, sizeof name);
-    else
+    } else if (fb_name) {
+        snprintf(name, sizeof name, "%s", fb_name);
+    } else if (b->sock && b->sock->connected) {
+        char peer[64];
+        rudp_addr_format(&b->sock->peer, peer, sizeof peer);
+        snprintf(name, sizeof name, "* > %s connection %llu", peer, (unsigned long long)b->id);
+    } else {
         snprintf(name, sizeof name, "connection %llu", (unsigned long long)b->id);
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -169,39 +179,58 @@ static void bridge_log(int level, const bridge *b, const char *fmt, ...)
     shim_log(level, "%s: %s", name, msg);
 }
 
-/* A connect that failed, at warn, in words that say what to check. */
+/* A connect that failed, in words that say what to check. A refusal (no
+ * listener: ICMP, the peer's engine, kernel TCP's RST) is as quiet as
+ * TCP's, at info; the rest, a key mistake above all, at warn. */
 static void report_connect_failed(const bridge *b, int err)
 {
     char peer[64];
     rudp_addr_format(&b->sock->peer, peer, sizeof peer);
     rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
-    if (cause == RUDP_CAUSE_ICMP && err == -ECONNREFUSED)
-        bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: no rudp listener at %s: ICMP port unreachable; is the "
-                   "server running under the shim?",
-                   peer);
+    int tcp_too = 0; /* kernel TCP was tried (fallback.c) and failed too */
+    if (!b->conn && b->fb && shim_fallback_rudp_said(b, &cause))
+        tcp_too = 1;
+    const char *also = tcp_too ? "; kernel TCP failed too" : "";
+    double verdict = (double)RUDP_KEY_VERDICT / 1e9;
+    if (err == -ECONNREFUSED &&
+        (cause == RUDP_CAUSE_NONE || cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED))
+        bridge_log(RUDP_LOG_INFO, b, "connect failed: Connection refused (%s%s)",
+                   cause == RUDP_CAUSE_ICMP      ? "no rudp listener: ICMP port unreachable; is the "
+                                                   "server running under the shim?"
+                   : cause == RUDP_CAUSE_REFUSED ? "its rudp engine has no listener on that port"
+                                                 : "kernel TCP refused",
+                   also);
     else if (cause == RUDP_CAUSE_ICMP)
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s", peer,
-                   shim_strerror(-err));
-    else if (cause == RUDP_CAUSE_REFUSED)
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s%s", peer,
+                   shim_strerror(-err), also);
+    else if (cause == RUDP_CAUSE_KEY_REQUIRED)
         bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: %s runs the shim, but nothing listens on that port "
-                   "(refused)",
-                   peer);
+                   "connect failed: %s requires a key, and this end has none: start it with the "
+                   "server's key (RUDP_KEY_FILE, --key-file)%s",
+                   peer, also);
+    else if (cause == RUDP_CAUSE_KEY_MISMATCH || cause == RUDP_CAUSE_KEY_PEER_NONE)
+        bridge_log(RUDP_LOG_WARN, b,
+                   "connect failed: no authenticated answer from %s in %.1f s, only answers "
+                   "without this end's key%s; the server may have another key or none: is "
+                   "RUDP_KEY_FILE the same on both ends?%s",
+                   peer, verdict,
+                   cause == RUDP_CAUSE_KEY_PEER_NONE ? " (one, unauthenticated, says it has none)"
+                                                     : "",
+                   also);
     else if (cause == RUDP_CAUSE_NO_AUTH_ANSWER)
         bridge_log(RUDP_LOG_WARN, b,
-                   "connect failed: no authenticated answer from %s in %.1f s: is RUDP_KEY_FILE "
-                   "the same on both ends?",
-                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
+                   "connect failed: no authenticated answer from %s in %.1f s; the server may "
+                   "have another key or none, or be down or UDP blocked: is RUDP_KEY_FILE the "
+                   "same on both ends?%s",
+                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9, also);
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
         bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
-                   "does not run the shim? (A keyed peer answers only a key holder: "
-                   "RUDP_KEY_FILE.)",
-                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9);
+                   "does not run the shim?%s",
+                   peer, (double)shim_cfg.rudp.connect_timeout / 1e9, also);
     else
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s", shim_strerror(-err), cause ? ": " : "",
-                   cause ? rudp_cause_text(cause) : "");
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s%s", shim_strerror(-err),
+                   cause ? ": " : "", cause ? rudp_cause_text(cause) : "", also);
 }
 
 bridge *shim_bridge_new(struct engine *e)

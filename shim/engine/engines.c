@@ -747,6 +747,9 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "keyed: handshakes rejected %llu (no valid MAC), datagrams failing "
                        "authentication %llu, seals that failed (not sent, resent later) %llu",
             (ull)s->handshakes_rejected, (ull)s->auth_failed, (ull)s->seal_failed);
+    if (s->key_refusals)
+        say(line, arg, "key refusals: SYNs refused for their key state %llu (answered %llu)",
+            (ull)s->key_refusals, (ull)s->key_refusals_sent);
     /* what the engines' cores hold now (RUDP_MEMORY's budget), not a drop */
     say(line, arg, "engine: threads %d (connections each %s), memory held %llu bytes; wake-ups "
                    "%llu (%llu by a deadline, late by %.1f us on average, longest turn %.1f ms)",

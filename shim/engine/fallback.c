@@ -19,7 +19,8 @@
  * to it meanwhile go straight to kernel TCP (connect.c).
  *
  * What this gives up, by design: a peer that runs the shim but whose UDP is
- * blocked is reached over TCP (logged at info: "no rudp answer"); with a
+ * blocked is reached over TCP (said at warn once per destination, as for
+ * a plain TCP server: the user asked for rudp; every one at info); with a
  * key the fallback is off unless asked (RUDP_FALLBACK=tcp), since anyone
  * who can drop UDP could otherwise force plaintext TCP (README).
  */
@@ -61,7 +62,10 @@ typedef struct fallback {
     int relay;                /* the app's fd is another table's: TCP is relayed (adopt.c) */
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
     rudp_time hand_until;     /* ... which must come by then */
-    const char *why;          /* why TCP was tried, for the log */
+    const char *why;          /* why TCP was tried, for the log ... */
+    int key_why;              /* ... a key mistake, not a plain server */
+    rudp_cause rudp_cause;    /* why rudp failed, once it did ... */
+    char rudp_name[160];      /* ... and its connection's name (rudp_conn_name) */
     struct fallback *next;    /* the engine's list */
 } fallback;
 
@@ -95,6 +99,27 @@ static memo *memo_find(const rudp_addr *to)
         if (memos[i].until && same(&memos[i].to, to))
             return &memos[i];
     return NULL;
+}
+
+/* Destinations whose fallback to kernel TCP was said at warn: the last
+ * TOLD of them, so that a program that connects to one again and again
+ * says it once (then at info, with the rest). memo_mu guards it. */
+enum { TOLD = 64 };
+static rudp_addr told[TOLD];
+static unsigned told_next;
+
+/* Whether to is said for the first time (and now marked as said). */
+static int first_telling(const rudp_addr *to)
+{
+    pthread_mutex_lock(&memo_mu);
+    int first = 1;
+    for (int i = 0; i < TOLD && first; i++)
+        if (same(&told[i], to))
+            first = 0;
+    if (first)
+        told[told_next++ % TOLD] = *to;
+    pthread_mutex_unlock(&memo_mu);
+    return first;
 }
 
 static void remember(const rudp_addr *to, int tcp, uint32_t srtt_us, rudp_time now)
@@ -206,6 +231,20 @@ static void log_fb(int level, const fallback *f, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     shim_log(level, "connect to %s: %s", peer, text);
+}
+
+/* A connect that went over kernel TCP: a user who asked for rudp wants to
+ * know, once per destination, at warn (the default level); every one at
+ * info. Counted in n_tcp (--stats, rudp-stat). */
+static void said_tcp(const fallback *f, rudp_time now, const char *how)
+{
+    int first = first_telling(&f->peer);
+    log_fb(first ? RUDP_LOG_WARN : RUDP_LOG_INFO, f,
+           "connected over kernel TCP, not rudp, in %.1f ms (%s%s)%s%s",
+           (double)(now - f->begun) / 1e6, f->why,
+           f->key_why ? "" : ": a plain TCP server, not under the shim, or UDP blocked?", how,
+           first ? ". Said once per destination; RUDP_FALLBACK=none fails such connects instead"
+                 : "");
 }
 
 static void schedule(struct engine *e, rudp_time at)
@@ -392,11 +431,11 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
             shim_close_owned(efd);
         shim_close_owned(tfd);
     } else {
-        if (!f->handed) /* else counted when handed */
+        if (!f->handed) { /* else counted and said when handed */
             atomic_fetch_add(&n_tcp, 1);
-        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); %s",
-               (double)(now - f->begun) / 1e6, f->why,
-               G.keeper_mode ? "the keeper carries it on" : "relayed to a CLONE_VM child's fd");
+            said_tcp(f, now, G.keeper_mode ? "; the keeper carries it on"
+                                           : "; relayed to a CLONE_VM child's fd");
+        }
     }
     shim_bridge_end(b, now); /* its end lives on in the relay */
 }
@@ -434,8 +473,7 @@ static int keeper_hands(fallback *f, rudp_time now)
         }
         /* Ours stays until the answer: relayed if the image does not take it. */
         atomic_fetch_add(&n_tcp, 1);
-        log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s); handed to the new image",
-               (double)(now - f->begun) / 1e6, f->why);
+        said_tcp(f, now, "; handed to the new image");
         f->handed = 1;
         f->hand_wait = HAND_FIRST;
         f->hand_until = now + HAND_WAIT;
@@ -489,8 +527,7 @@ static void tcp_connected(fallback *f, rudp_time now)
     }
     atomic_fetch_add(&n_tcp, 1);
     remember(&f->peer, 1, 0, now);
-    log_fb(RUDP_LOG_INFO, f, "connected over kernel TCP in %.1f ms (%s)",
-           (double)(now - f->begun) / 1e6, f->why);
+    said_tcp(f, now, "");
     shim_bridge_end(b, now); /* closes the bridge: anyone polling the old end wakes */
 }
 
@@ -506,6 +543,9 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
     }
     f->rudp_err = *err;
     rudp_cause cause = b->conn ? rudp_conn_cause(b->conn) : RUDP_CAUSE_NONE;
+    f->rudp_cause = cause;
+    if (b->conn) /* the connect-failed line names it still (bridge.c) */
+        rudp_conn_name(b->conn, f->rudp_name, sizeof f->rudp_name);
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
         rudp_conn_release(b->conn, now);
@@ -513,11 +553,15 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
     }
     if (f->tcp_begun)
         return 1; /* TCP is on its way already */
-    if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED) {
+    if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED ||
+        cause == RUDP_CAUSE_KEY_REQUIRED) {
         atomic_fetch_add(&n_refused, 1);
+        f->key_why = cause == RUDP_CAUSE_KEY_REQUIRED;
         start_tcp(f,
-                  cause == RUDP_CAUSE_ICMP ? "no rudp listener (ICMP port unreachable)"
-                                           : "its shim has no rudp listener there (refused)",
+                  cause == RUDP_CAUSE_ICMP    ? "no rudp listener (ICMP port unreachable)"
+                  : cause == RUDP_CAUSE_REFUSED ? "its shim has no rudp listener there (refused)"
+                                                : "its rudp listener requires a key "
+                                                  "(RUDP_KEY_FILE), and this end has none",
                   now);
     } else {
         atomic_fetch_add(&n_unanswered, 1);
@@ -535,6 +579,15 @@ static void unlink_fb(fallback *f)
             break;
         }
     }
+}
+
+const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause)
+{
+    const fallback *f = b->fb;
+    if (!f || !f->rudp_name[0])
+        return NULL;
+    *cause = f->rudp_cause;
+    return f->rudp_name;
 }
 
 void shim_fallback_free(bridge *b)
@@ -606,9 +659,15 @@ static void probe_due(fallback *f, rudp_time now)
         return;
     }
     atomic_fetch_add(&n_unanswered, 1);
+    int unauth = b->conn && rudp_conn_unauth_answers(b->conn);
     if (b->conn)
         rudp_conn_handshake_again(b->conn, now);
-    start_tcp(f, "no rudp answer within the probe delay", now);
+    f->key_why = unauth;
+    start_tcp(f,
+              unauth ? "only rudp answers without this end's key: a server with another key or "
+                       "none (RUDP_KEY_FILE)"
+                     : "no rudp answer within the probe delay",
+              now);
 }
 
 void shim_fallback_timer(struct engine *e, rudp_time now)

@@ -126,6 +126,10 @@ void shim_fallback_cancel(const shim_connect_req *r);
 int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now);
 /* The rudp handshake completed: kernel TCP is not needed. */
 void shim_fallback_rudp_won(bridge *b, rudp_time now);
+/* Once rudp failed and kernel TCP was tried: the rudp connection's name
+ * (rudp_conn_name; NULL if it had none) and *cause, why it failed, for
+ * the connect-failed line. */
+const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause);
 /* The bridge is freed: its fallback state goes with it. */
 void shim_fallback_free(bridge *b);
 /* Epoll reported the TCP socket of fallback obj. */

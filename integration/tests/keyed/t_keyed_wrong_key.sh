@@ -12,7 +12,8 @@
 #  3. curl with key A against a server without a key: no connection,
 #     nothing received, the same warn line; the server accepted nothing
 #     and saw no request. Its server and port are its own: it runs beside
-#     1 and 2 (each fetch waits out the 4 s handshake budget).
+#     1 and 2 (before issue 34 each fetch waited out the 4 s handshake
+#     budget; the key verdict ends it in about a second now).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
@@ -33,10 +34,11 @@ server() {
     wait_listen "$P" 20
 }
 
-# fetch NAME [KEY]: curl must fail to connect and receive nothing. A silent
-# peer makes connect() fail with ETIMEDOUT, which curl reports as exit 28
-# with "Failed to connect" (a refusal would be 7): either is a failure to
-# connect, told apart from an HTTP error by that line.
+# fetch NAME [KEY]: curl must fail to connect and receive nothing. A key
+# mistake makes connect() fail with ECONNREFUSED within about a second
+# (issue 34: core/keystate.c), which curl reports as exit 7 with "Failed to
+# connect"; a silent peer would give ETIMEDOUT, exit 28: either is a
+# failure to connect, told apart from an HTTP error by that line.
 fetch() {
     rc=0
     # curl first on run_app's line: in an ASan run it gets the regular shim
