@@ -280,6 +280,11 @@ static rudp_listener *find_listener(rudp_ctx *ctx, uint32_t sock)
 
 /* ---- events, dirty and dead lists ---- */
 
+int rudp_ctx_events_pending(const rudp_ctx *ctx)
+{
+    return ctx->ev_head != NULL;
+}
+
 int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events)
 {
     while (ctx->ev_head) {

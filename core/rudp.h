@@ -414,6 +414,10 @@ enum {
  * never reported.
  */
 int rudp_ctx_next_event(rudp_ctx *ctx, rudp_conn **conn, unsigned *events);
+/* Whether a connection has events queued for rudp_ctx_next_event (possibly
+ * of a connection since released, which it then skips): a caller that ran
+ * rudp_ctx_process on behalf of the one that pulls events asks, to wake it. */
+int rudp_ctx_events_pending(const rudp_ctx *ctx);
 
 const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx);
 

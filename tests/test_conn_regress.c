@@ -118,3 +118,28 @@ Test(conn_regress, reset_of_a_half_open_connection_frees_it_without_events, .tim
     cr_assert(eq(sz, rudp_ctx_conn_count(w.ctx[SRV]), 0), "the half-open connection is left");
     w_teardown();
 }
+
+/* rudp_ctx_events_pending: what a caller that ran rudp_ctx_process for
+ * the thread that pulls events (the shim's app-thread send) asks, to wake
+ * it: true exactly while rudp_ctx_next_event has something to give. */
+Test(ctx, events_pending_says_whether_next_event_has_one, .init = w_setup, .fini = w_teardown)
+{
+    rudp_conn *c;
+    unsigned ev;
+    while (rudp_ctx_next_event(w.ctx[SRV], &c, &ev))
+        ;
+    cr_assert(eq(int, rudp_ctx_events_pending(w.ctx[SRV]), 0), "nothing queued");
+    cr_assert(eq(int, (int)rudp_conn_write(w.conn[CLI], w.now, "ping", 4), 4));
+    rudp_ctx_process(w.ctx[CLI], w.now);
+    cr_assert(eq(sz, w.qn[SRV], 1));
+    wdgram d = w.q[SRV][0];
+    w.qn[SRV] = 0;
+    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], d.buf, d.len);
+    rudp_ctx_process(w.ctx[SRV], w.now); /* events queued, none pulled */
+    cr_assert(eq(int, rudp_ctx_events_pending(w.ctx[SRV]), 1), "READABLE queued");
+    unsigned all = 0;
+    while (rudp_ctx_next_event(w.ctx[SRV], &c, &ev))
+        all |= ev;
+    cr_assert(ne(u32, all & RUDP_EV_READABLE, 0), "events %#x", all);
+    cr_assert(eq(int, rudp_ctx_events_pending(w.ctx[SRV]), 0), "taken");
+}

@@ -222,6 +222,10 @@ wait_sock() {
         sleep 0.05
         i=$((i + 1))
     done
+    # what the programs started in the background said (why none bound)
+    for _f in "$T"/*.log; do
+        [ -f "$_f" ] && { echo "--- ${_f##*/} (last lines)"; tail -5 "$_f"; }
+    done
     fail "nothing bound on $proto port $port after ${secs}s"
 }
 wait_udp() { wait_sock u "$1" "${2:-10}"; }

@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ void *shim_realloc(void *p, size_t n) { return realloc(p, n); }
 void shim_free(void *p) { free(p); }
 void shim_alloc_init(void) {}
 void shim_alloc_lock_renew(void) {}
+int shim_alloc_held(void) { return 0; } /* libc's: not ours to know */
 
 #else
 
@@ -73,6 +75,27 @@ typedef struct hdr {
 _Static_assert(sizeof(hdr) == HDR, "the header keeps blocks 16-byte aligned");
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* The thread holding mu (0: none), for shim_alloc_held(): a signal handler
+ * that interrupted the allocator must not wait for it (engine/appsend.c). */
+static _Atomic unsigned long holder;
+
+static void take(void)
+{
+    pthread_mutex_lock(&mu);
+    atomic_store_explicit(&holder, (unsigned long)pthread_self(), memory_order_relaxed);
+}
+
+static void give(void)
+{
+    atomic_store_explicit(&holder, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&mu);
+}
+
+int shim_alloc_held(void)
+{
+    return atomic_load_explicit(&holder, memory_order_relaxed) == (unsigned long)pthread_self();
+}
+
 static struct {
     void *head;           /* freed blocks, linked through their first bytes */
     char *next, *end;     /* the current slab's part not yet carved */
@@ -144,9 +167,9 @@ void *shim_malloc(size_t n)
     uint32_t c = class_of(n ? n : 1);
     if (c == NCLASS)
         return large(n);
-    pthread_mutex_lock(&mu);
+    take();
     void *b = carve(c);
-    pthread_mutex_unlock(&mu);
+    give();
     if (!b)
         errno = ENOMEM;
     return b;
@@ -181,10 +204,10 @@ void shim_free(void *p)
         return;
     }
     uint32_t c = h->cls;
-    pthread_mutex_lock(&mu);
+    take();
     memcpy(p, &cls[c].head, sizeof(void *));
     cls[c].head = p;
-    pthread_mutex_unlock(&mu);
+    give();
 }
 
 void *shim_realloc(void *p, size_t n)
@@ -204,12 +227,12 @@ void *shim_realloc(void *p, size_t n)
 
 static void lock(void)
 {
-    pthread_mutex_lock(&mu);
+    take();
 }
 
 static void unlock(void)
 {
-    pthread_mutex_unlock(&mu);
+    give();
 }
 
 void shim_alloc_init(void)
@@ -228,6 +251,7 @@ void shim_alloc_lock_renew(void)
 {
     memset(cls, 0, sizeof cls);
     pthread_mutex_init(&mu, NULL);
+    atomic_store(&holder, 0);
 }
 
 #endif

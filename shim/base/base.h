@@ -68,6 +68,11 @@ extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);
 extern ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+/* libc's write(), send() and writev() (interpose/appsend.c interposes
+ * them): bound on first use, usable before shim_real_init() (real.c). */
+ssize_t real_write(int fd, const void *buf, size_t n);
+ssize_t real_send(int fd, const void *buf, size_t n, int flags);
+ssize_t real_writev(int fd, const struct iovec *iov, int cnt);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
@@ -102,6 +107,9 @@ void *shim_realloc(void *p, size_t n);
 void shim_free(void *p);
 void shim_alloc_init(void);
 void shim_alloc_lock_renew(void);
+/* Whether the calling thread holds the allocator's lock: a signal handler
+ * that interrupted it must not allocate (engine/appsend.c). */
+int shim_alloc_held(void);
 
 /* ---- config.c: environment, read once and validated ---- */
 
@@ -121,6 +129,7 @@ typedef struct shim_config {
     rudp_config rudp;       /* timeouts, buffers, cc from RUDP_* */
     int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
+    int app_send;           /* RUDP_APP_SEND: a writing thread sends while its engine sleeps */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
     int engines_auto;       /* RUDP_ENGINES unset: started by load (engines.c) */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */

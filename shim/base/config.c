@@ -68,7 +68,7 @@ static void put(int fd, const char *tail)
     memcpy(buf + len, tail, t);
     len += t;
     buf[len++] = '\n';
-    ssize_t w = write(fd, buf, len);
+    ssize_t w = real_write(fd, buf, len);
     (void)w;
 }
 
@@ -120,6 +120,7 @@ static const struct {
     {"RUDP_LINGER", SETTING},
     {"RUDP_BUFFER", SETTING},
     {"RUDP_OFFLOAD", SETTING},
+    {"RUDP_APP_SEND", SETTING},
     {"RUDP_ENGINES", SETTING},
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
@@ -663,6 +664,13 @@ static int load(int check_only)
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return bad("RUDP_OFFLOAD", v, "0 (one datagram per send, no GRO) or 1 (default)");
         shim_cfg.offload = v[0] == '1';
+    }
+    shim_cfg.app_send = 1;
+    if ((v = env("RUDP_APP_SEND"))) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return bad("RUDP_APP_SEND", v,
+                       "0 (every write through the engine thread) or 1 (default)");
+        shim_cfg.app_send = v[0] == '1';
     }
     /* Engine threads: by default as many as the CPUs the process may run
      * on (its affinity mask), at most SHIM_ENGINES_DEFAULT_MAX, started by

@@ -74,7 +74,7 @@ void shim_log(int level, const char *fmt, ...)
     if (len > sizeof buf - 2)
         len = sizeof buf - 2;
     buf[len++] = '\n';
-    ssize_t w = write(shim_cfg.log_fd, buf, len);
+    ssize_t w = real_write(shim_cfg.log_fd, buf, len);
     (void)w;
 }
 
@@ -95,7 +95,7 @@ void shim_log_block(int level, const char *head, const char *body, size_t len)
         first[fl - 1] = '\n';
     }
     struct iovec iov[2] = {{first, fl}, {(void *)body, len}};
-    ssize_t w = writev(shim_cfg.log_fd, iov, 2);
+    ssize_t w = real_writev(shim_cfg.log_fd, iov, 2);
     (void)w; /* a log that cannot be written is not retried, as shim_log's */
 }
 

@@ -10,7 +10,7 @@
 #define SHIM_POISON_H
 #pragma GCC poison socket bind listen accept accept4 connect getsockname getpeername
 #pragma GCC poison getsockopt setsockopt shutdown ioctl epoll_ctl
-#pragma GCC poison sendto sendmsg recvfrom recvmsg sendmmsg recvmmsg
+#pragma GCC poison sendto sendmsg recvfrom recvmsg sendmmsg recvmmsg write send writev
 /* Memory comes from the shim's allocator (alloc.c): shim_malloc, ... */
 #pragma GCC poison malloc calloc realloc free strerror
 #endif

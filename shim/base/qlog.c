@@ -140,7 +140,7 @@ static void flush(qlog *q)
         q->failed = 1;
     }
     for (size_t off = 0; !q->failed && off < q->len;) {
-        ssize_t w = write(fd, q->buf + off, q->len - off);
+        ssize_t w = real_write(fd, q->buf + off, q->len - off);
         if (w <= 0) {
             TELL_ONCE(&write_told, "qlog: writing %s failed; its trace stops (said once)",
                       q->name);

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -48,7 +50,7 @@ static void *must(const char *name)
     if (!p) {
         /* Without libc's own symbol nothing can work; say so and stop. */
         static const char msg[] = "librudp_shim: cannot find libc symbol\n";
-        if (write(2, msg, sizeof msg - 1) < 0) {
+        if (shim_sys(SYS_write, 2L, (long)msg, (long)(sizeof msg - 1)) < 0) {
             /* nothing more to do */
         }
         abort();
@@ -166,6 +168,61 @@ long shim_sys_call(long nr, const long a[6])
 #endif
     return f(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
+
+/* libc's write(), send() and writev(), which the shim interposes for the
+ * application's sends on bridges (interpose/appsend.c). Bound apart from
+ * shim_real_init(), as syscall() is above: write() is what an allocator,
+ * a logger or dlsym itself may call while the lookup runs, and that call,
+ * if it waited for shim_real_init's pthread_once, would wait for itself.
+ * Until bound, the system call is made directly. */
+typedef struct lazy {
+    const char *name;
+    _Atomic(void *) fn;
+    atomic_int looking;
+} lazy;
+
+static void *lazy_get(lazy *l)
+{
+    void *f = atomic_load_explicit(&l->fn, memory_order_acquire);
+    if (!f && !atomic_exchange(&l->looking, 1)) {
+        f = dlsym(RTLD_NEXT, l->name);
+        atomic_store_explicit(&l->fn, f, memory_order_release);
+        atomic_store(&l->looking, 0);
+    }
+    return f;
+}
+
+static lazy lz_write = {.name = "write"}, lz_send = {.name = "send"},
+            lz_writev = {.name = "writev"};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+ssize_t real_write(int fd, const void *buf, size_t n)
+{
+    ssize_t (*f)(int, const void *, size_t) = (ssize_t(*)(int, const void *, size_t))lazy_get(&lz_write);
+    if (f)
+        return f(fd, buf, n);
+    return shim_sys(SYS_write, (long)fd, (long)buf, (long)n);
+}
+
+ssize_t real_send(int fd, const void *buf, size_t n, int flags)
+{
+    ssize_t (*f)(int, const void *, size_t, int) =
+        (ssize_t(*)(int, const void *, size_t, int))lazy_get(&lz_send);
+    if (f)
+        return f(fd, buf, n, flags);
+    return shim_sys(SYS_sendto, (long)fd, (long)buf, (long)n, (long)flags, 0L, 0L);
+}
+
+ssize_t real_writev(int fd, const struct iovec *iov, int cnt)
+{
+    ssize_t (*f)(int, const struct iovec *, int) =
+        (ssize_t(*)(int, const struct iovec *, int))lazy_get(&lz_writev);
+    if (f)
+        return f(fd, iov, cnt);
+    return shim_sys(SYS_writev, (long)fd, (long)iov, (long)cnt);
+}
+#pragma GCC diagnostic pop
 
 long shim_sys(long nr, ...)
 {

@@ -63,7 +63,7 @@ static int diag(uint64_t ino, unsigned show, int attr, void *out, size_t outlen,
         uint8_t b[1024];
     } buf;
     /* write/read: to and from the kernel, the netlink socket's default */
-    if (write(fd, &rq, sizeof rq) != (ssize_t)sizeof rq)
+    if (real_write(fd, &rq, sizeof rq) != (ssize_t)sizeof rq)
         goto out;
     ssize_t n;
     do

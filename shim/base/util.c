@@ -182,7 +182,7 @@ int shim_diag_dump(const void *req, size_t reqlen,
     if (!buf)
         goto out;
     /* write/read: to and from the kernel, the netlink socket's default */
-    if (write(fd, req, reqlen) != (ssize_t)reqlen)
+    if (real_write(fd, req, reqlen) != (ssize_t)reqlen)
         goto out;
     for (;;) {
         ssize_t n;

@@ -133,6 +133,11 @@ static void publish(bridge *b)
 }
 #undef PUT
 
+void shim_bridge_publish(bridge *b)
+{
+    publish(b);
+}
+
 /* TCP_INFO's state follows every transition (a FIN sent or received),
  * not only the events that publish the rest. */
 static void publish_state(bridge *b)
@@ -239,6 +244,7 @@ bridge *shim_bridge_new(struct engine *e)
     b->efd = -1;
     b->app_fd = -1;
     b->slot = UINT32_MAX;
+    b->indexed = UINT32_MAX;
     b->next = e->bridges;
     if (e->bridges)
         e->bridges->prev = b;
@@ -259,6 +265,7 @@ static void bridge_free(bridge *b)
         }
     }
     shim_fifo_forget(b); /* ... or held for its turn */
+    shim_appsend_forget(b);
     if (b->fb)
         shim_fallback_free(b);
     if (b->efd >= 0) {
@@ -555,7 +562,7 @@ static void pump_out(bridge *b, rudp_time now)
         uint64_t before;
         int urg = rudp_conn_urgent(b->conn, &before);
         if (urg && before == 0) {
-            ssize_t w = send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t w = real_send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w == 1) {
                 rudp_conn_consume(b->conn, now, 1);
                 continue;
@@ -789,6 +796,7 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     b->id = shim_engine_new_id();
     shim_pktctl_accepted(b);
     b->slot = shim_slot_alloc(b->id);
+    shim_appsend_index(b);
     shim_slot *sl = slot_of(b);
     if (sl) /* established before the app can accept() it */
         atomic_store(&sl->state, SHIM_SLOT_ESTABLISHED);

@@ -293,7 +293,7 @@ static void req_free(ctl_req *r)
 static int flush(ctl_req *r)
 {
     while (r->off < r->len) {
-        ssize_t w = send(r->fd, r->buf + r->off, r->len - r->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t w = real_send(r->fd, r->buf + r->off, r->len - r->off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w > 0) {
             r->off += (size_t)w;
             continue;
@@ -421,7 +421,7 @@ static void refuse(int fd, const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n > 0) {
-        ssize_t w = send(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1,
+        ssize_t w = real_send(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)w;
     }

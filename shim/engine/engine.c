@@ -445,6 +445,9 @@ void *shim_engine_loop(void *arg)
 {
     struct engine *e = arg;
     struct epoll_event evs[EV_MAX];
+    /* held but while asleep: an app thread sends then (appsend.c) */
+    pthread_mutex_lock(&e->turn_mu);
+    e->turn_open = e->tfd >= 0 && shim_cfg.app_send;
     rudp_time deadline = pump(e, shim_now());
     for (;;) {
         if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&
@@ -481,19 +484,27 @@ void *shim_engine_loop(void *arg)
             ts.tv_nsec = (long)(d % 1000000000ull);
             tsp = &ts;
         }
+        shim_appsend_sleep(e, wake);
+        atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&e->turn_mu);
         int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
+        int wait_errno = errno;
+        atomic_store_explicit(&e->asleep, 0, memory_order_relaxed);
+        pthread_mutex_lock(&e->turn_mu);
         e->polls++;
-        if (n < 0 && errno != EINTR) {
+        if (n < 0 && wait_errno != EINTR) {
             /* Our epoll fd was closed under us (a program closing every
              * fd): the engine cannot go on, nor can new connections. */
             SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
-                     shim_strerror(errno));
+                     shim_strerror(wait_errno));
             pthread_mutex_lock(&G.mu);
             G.broken = 1;
             e->broken = 1;
             e->paused = 1; /* nobody waits for a pause that cannot come */
             pthread_cond_broadcast(&G.cv);
             pthread_mutex_unlock(&G.mu);
+            e->turn_open = 0;
+            pthread_mutex_unlock(&e->turn_mu);
             stop_control(e);
             return NULL;
         }
@@ -532,6 +543,8 @@ void *shim_engine_loop(void *arg)
                         ->ops->event(evs[i].data.ptr, evs[i].events, now);
                 else if (type == W_NETLINK)
                     shim_roam_netlink(e, now);
+                else if (type == W_TIMER) /* an app thread's deadline (appsend.c) */
+                    shim_appsend_timer(e);
             }
             e->dispatching = 0;
             shim_engine_graves_empty(e);
@@ -572,6 +585,8 @@ void *shim_engine_loop(void *arg)
             shim_hooks_run(SHIM_ON_RETIRE, e, now); /* TIME_WAIT to the kernel */
             if (e->ctx)
                 rudp_ctx_report_remaining(e->ctx);
+            e->turn_open = 0;
+            pthread_mutex_unlock(&e->turn_mu);
             stop_control(e);
             return NULL;
         }

@@ -271,6 +271,14 @@ void shim_esock_unref(esock *s);
  * command, or a connection whose data or FIN is not yet acknowledged. */
 int shim_engine_busy(void);
 
+/* appsend.c: an application thread's write of n bytes (iov) to the bridged
+ * fd `fd`, sent by that thread while the fd's engine sleeps. Returns 1 with
+ * *sent (n) when it did, 0 when the caller makes the kernel's call through
+ * the bridge as usual (and nothing was sent). Writes of more than
+ * SHIM_APPSEND_MAX bytes always take the bridge. */
+#define SHIM_APPSEND_MAX 16384
+int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
+
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */
 int shim_engine_push_locked(struct engine *e, cmd *c);

@@ -63,6 +63,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->owns_sock = 1;
     b->id = r->id;
     b->slot = r->slot;
+    shim_appsend_index(b);
     b->filler = r->filler;
     b->app_fd = r->app_fd;
     b->app_ino = r->app_ino;
@@ -335,6 +336,7 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
     pthread_mutex_lock(&G.mu);
     cmd *list = e->q_head;
     e->q_head = e->q_tail = NULL;
+    atomic_store(&e->cmd_queued, 0); /* run in this turn, under turn_mu */
     pthread_mutex_unlock(&G.mu);
     while (list) {
         cmd *c = list;

@@ -122,7 +122,7 @@ void shim_engines_pause(struct engine *self)
         self->paused = 1;
     for (int k = 0; k < G.nrun; k++) {
         uint64_t one = 1;
-        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+        ssize_t w = real_write(G.e[k].evfd, &one, sizeof one);
         (void)w;
     }
     while (!all_paused_locked(1))
@@ -193,6 +193,7 @@ pid_t shim_engines_keep(int *n)
     for (int k = 0; k < G.nrun; k++) {
         struct engine *e = &G.e[k];
         e->paused = 0;
+        shim_appsend_renew(e); /* its loop held it at the fork */
         for (uint32_t i = 0; i < e->nsocks; i++)
             if (e->socks[i] && e->socks[i]->listener)
                 e->socks[i]->alive_check = now;
@@ -237,7 +238,7 @@ int shim_engine_signal_handoff(void)
     int idle = 0;
     if (atomic_compare_exchange_strong(&G.sig_handoff, &idle, 1)) {
         uint64_t one = 1;
-        ssize_t w = write(G.e[0].evfd, &one, sizeof one);
+        ssize_t w = real_write(G.e[0].evfd, &one, sizeof one);
         (void)w;
     }
     return 1;

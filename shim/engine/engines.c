@@ -80,9 +80,10 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
     else
         e->q_head = c;
     e->q_tail = c;
+    atomic_store(&e->cmd_queued, 1); /* before this, no app thread sends for it (appsend.c) */
     uint64_t one = 1;
     if (wfd >= 0) {
-        ssize_t w = write(wfd, &one, sizeof one);
+        ssize_t w = real_write(wfd, &one, sizeof one);
         (void)w;
     }
     if (own)
@@ -622,6 +623,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->xg_unknown = e->xg_unknown;
     f->fifo_held = e->fifo_held_n;
     f->fifo_held_ns = e->fifo_held_ns;
+    f->app_sends = e->app_sends;
+    f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
 }
@@ -753,6 +756,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
         (double)t.longest_turn / 1e6);
+    if (t.app_sends || t.app_busy) /* appsend.c */
+        say(line, arg, "app-thread sends: writes sent by the writing thread %llu, found the "
+                       "engine in its turn (passed through the bridge) %llu",
+            (ull)t.app_sends, (ull)t.app_busy);
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
@@ -872,7 +879,7 @@ int shim_engine_stats_request(void)
     atomic_store(&G.stats_asked, 1);
     for (int k = 0; k < n; k++) {
         uint64_t one = 1;
-        ssize_t w = write(G.e[k].evfd, &one, sizeof one);
+        ssize_t w = real_write(G.e[k].evfd, &one, sizeof one);
         (void)w;
     }
     return 1;

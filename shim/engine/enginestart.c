@@ -110,6 +110,9 @@ static void start_undo(struct engine *e)
 {
     if (e->evfd >= 0)
         shim_close_owned(e->evfd);
+    if (e->tfd >= 0)
+        shim_close_owned(e->tfd);
+    shim_free(e->by_slot);
     if (e->epfd >= 0)
         shim_close_owned(e->epfd);
     if (e->ctx)
@@ -123,7 +126,7 @@ static void start_undo(struct engine *e)
     shim_engine_graves_empty(e);
     shim_free(e->graves);
     memset(e, 0, sizeof *e);
-    e->epfd = e->evfd = -1;
+    e->epfd = e->evfd = e->tfd = -1;
 }
 
 int shim_engine_start_locked(struct engine *e)
@@ -132,7 +135,7 @@ int shim_engine_start_locked(struct engine *e)
     if (shim_hook.listener)
         ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);
-    e->epfd = e->evfd = -1;
+    e->epfd = e->evfd = e->tfd = -1;
     e->retry_at = RUDP_TIME_NEVER;
     e->fallback_at = RUDP_TIME_NEVER;
     e->roam_at = RUDP_TIME_NEVER;
@@ -199,6 +202,11 @@ int shim_engine_start_locked(struct engine *e)
     what = "epoll_ctl";
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
         goto fail_errno;
+    /* app threads' own sends (appsend.c); without a timerfd they write
+     * through the bridge, as before */
+    if ((err = shim_appsend_start(e)) < 0)
+        SHIM_LOG(RUDP_LOG_DEBUG, "engine %d: timerfd: %s; app threads write through the bridge",
+                 (int)(e - G.e), shim_strerror(-err));
 
     if (G.nrun == 0) {
         /* Each redirected connection costs the engine one or two fds next

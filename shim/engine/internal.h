@@ -57,6 +57,22 @@ void shim_pktctl_set_mark(bridge *b, int level, int opt, int value);
  * none of their own keep its present value. */
 void shim_pktctl_listener_mark(esock *s, int level, int opt);
 
+/* ---- appsend.c: an application thread's own send on a bridge ---- */
+
+/* At e's start: its turn lock and timerfd (0, or -errno: app threads then
+ * always write through the bridge); in a keeper, the lock made anew. */
+int shim_appsend_start(struct engine *e);
+void shim_appsend_renew(struct engine *e);
+/* b has its slot: app threads find it by that (turn_mu held); b ends. */
+void shim_appsend_index(bridge *b);
+void shim_appsend_forget(bridge *b);
+/* e's loop, turn_mu held: about to sleep until `wake` (the timerfd an app
+ * thread armed is disarmed); the timerfd fired. */
+void shim_appsend_sleep(struct engine *e, rudp_time wake);
+void shim_appsend_timer(struct engine *e);
+/* bridge.c: b's connection's state to its slot (TCP_INFO, SIOCOUTQ). */
+void shim_bridge_publish(bridge *b);
+
 /* Takes e's figures (on e's thread, or with e paused). */
 void shim_engine_figures(struct engine *e, engine_figures *f);
 

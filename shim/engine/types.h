@@ -21,7 +21,7 @@
 
 /* The first field of what an engine's epoll points to (data.ptr): the
  * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK };
+enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK, W_TIMER };
 
 /* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
  * (portshare.c): more close at once. */
@@ -108,6 +108,9 @@ typedef struct engine_figures {
     /* fifo.c: accepted connections held for the accept order, and the
      * time they were held, summed (ns) */
     uint64_t fifo_held, fifo_held_ns;
+    /* appsend.c: writes an application thread sent itself, and those that
+     * found the engine in its turn (written through the bridge instead) */
+    uint64_t app_sends, app_busy;
 } engine_figures;
 
 struct esock;
@@ -236,6 +239,8 @@ typedef struct bridge {
     rudp_time held_at;                 /* ... since (shim_now) */
     unsigned held : 1;
     struct bridge *held_next;          /* e->fifo_held, by stamp */
+    uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
+    uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
 } bridge;
 
 typedef struct cmd {
@@ -294,6 +299,24 @@ struct engine {
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
+    /* appsend.c: an application thread that writes to one of this
+     * engine's bridges and finds the engine asleep sends the bytes itself.
+     * turn_mu is held by the engine for each turn, all but its epoll wait,
+     * and by such a thread for its send; what it guards is the engine's
+     * (the core context, the bridges, the UDP output, by_slot, the fields
+     * below). by_slot finds a bridge by its slot (allocated on first use);
+     * tfd, a timerfd in the engine's epoll, wakes the engine at a deadline
+     * the thread's send made earlier than the one the engine sleeps to
+     * (sleep_until); tfd_at is what it is armed for, 0: disarmed. */
+    pthread_mutex_t turn_mu;
+    int turn_open;              /* the loop runs: app threads may send */
+    _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
+    _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
+    struct bridge **by_slot;
+    int tfd, tfd_type;          /* tfd_type: W_TIMER, for epoll dispatch */
+    rudp_time sleep_until, tfd_at;
+    uint64_t app_sends;         /* turn_mu */
+    _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     int event_type;       /* W_EVENT, for epoll dispatch */
     rudp_ctx *ctx;

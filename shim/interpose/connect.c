@@ -283,7 +283,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     }
     size_t filler = 0;
     while (!early) {
-        ssize_t w = send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t w = real_send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w <= 0)
             break;
         filler += (size_t)w;

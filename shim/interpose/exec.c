@@ -131,7 +131,7 @@ static void *next(const char *name)
         shim_slots_exec_failed(&x_);                                                         \
         shim_exechand_failed(&x_);                                                           \
         if (k_ > 0) {                                                                        \
-            ssize_t w_ = write(abort_fd_, "x", 1);                                           \
+            ssize_t w_ = real_write(abort_fd_, "x", 1);                                           \
             (void)w_;                                                                        \
             real_close(abort_fd_);                                                           \
             shim_engine_resume();                                                            \

@@ -27,7 +27,7 @@ uint8_t shim_halfclose_state(int fd, uint8_t published)
     if (published != TCP_ESTABLISHED && published != TCP_CLOSE_WAIT)
         return published;
     int saved = errno;
-    ssize_t r = send(fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t r = real_send(fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL);
     int shut = r < 0 && errno == EPIPE;
     errno = saved;
     if (!shut)

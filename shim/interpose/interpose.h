@@ -30,6 +30,11 @@ int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret);
  * msg_name buffer held cap bytes (0: none asked), the address turned into
  * length 0 where it names an engine end of ours (TCP reports none). */
 ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+/* appsend.c: a send of iov on fd (flags as send()'s) made by the calling
+ * thread itself while fd's engine sleeps: 1 with *sent, or 0 (nothing
+ * sent, errno kept) when the caller makes libc's call. */
+int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssize_t *sent);
 void shim_msgaddr_received(struct msghdr *msg, socklen_t cap);
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */

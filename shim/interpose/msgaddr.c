@@ -1,8 +1,9 @@
 /*
  * msgaddr.c: the interposers of the send and receive calls that carry an
  * address (sendto, sendmsg, recvfrom, recvmsg). Everything else on the data
- * path (read, write, send, recv, MSG_OOB, MSG_PEEK...) is the kernel's own
- * on the bridge, and these four stay on it too: each calls libc first and
+ * path (read, recv, MSG_OOB, MSG_PEEK...) is the kernel's own on the
+ * bridge, but for small writes an app thread sends itself (appsend.c), and
+ * these four stay on it too: each calls libc first and
  * looks at the result only where an AF_UNIX bridge and TCP answer
  * differently. A call on any other fd costs one indirect call more.
  *
@@ -18,6 +19,7 @@
  * sendmmsg()/recvmmsg() (mmsg.c) are these rules applied per message.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "interpose.h"
@@ -43,6 +45,12 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                            const struct sockaddr *addr, socklen_t alen)
 {
     shim_real_init();
+    if (!addr) {
+        struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+        ssize_t sent;
+        if (shim_appsend_try(fd, &v, 1, flags, &sent))
+            return sent;
+    }
     int fo = fastopen(fd, flags, addr, alen);
     if (fo <= 0)
         return fo < 0 ? -1 : real_sendto(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
@@ -58,6 +66,10 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    ssize_t sent;
+    if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= INT_MAX &&
+        shim_appsend_try(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, &sent))
+        return sent;
     int fo = msg ? fastopen(fd, flags, msg->msg_name, msg->msg_namelen) : 1;
     if (fo < 0)
         return -1;

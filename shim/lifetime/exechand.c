@@ -210,7 +210,7 @@ static void *take_loop(void *arg)
             real_close(tfd); /* swapped: the app's fd holds it now */
         ssize_t w;
         do
-            w = send(fd, &a, sizeof a, MSG_NOSIGNAL);
+            w = real_send(fd, &a, sizeof a, MSG_NOSIGNAL);
         while (w < 0 && errno == EINTR);
         if (a.result == 1)
             SHIM_LOG(RUDP_LOG_INFO, "fd %d: connected over kernel TCP by the keeper (after exec)",
@@ -309,7 +309,7 @@ static void copy_one_way(relay *r, int from, int to)
         if (n < 0)
             goto broken;
         for (ssize_t off = 0; off < n;) {
-            ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            ssize_t w = real_send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)

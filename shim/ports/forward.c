@@ -90,7 +90,7 @@ void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_a
         /* the stack was empty: the owner may be asleep (its eventfd is
          * non-blocking; a counter that full is still readable) */
         uint64_t one = 1;
-        ssize_t w = write(to->evfd, &one, sizeof one);
+        ssize_t w = real_write(to->evfd, &one, sizeof one);
         (void)w;
     }
 }

@@ -210,7 +210,7 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
     if (dfd >= 0) {
         struct stat st;
         if (fstat(dfd, &st) == 0 && (uint64_t)st.st_ino == ino)
-            r = send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+            r = real_send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
         real_close(dfd);
     }
     pthread_mutex_unlock(&sndbuf_mu);

@@ -45,6 +45,27 @@ typedef struct rec {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec *table;
 
+/* Which numbers may hold a bridged record of the engines' own table, and
+ * its connection's slot (shim_fd_hinted): set by shim_fd_put of one,
+ * cleared by any other put of that table, by shim_fd_del and when a lookup
+ * finds the record stale. Read without the lock by every write() of the
+ * program: a hint set wrongly costs a lookup, one missing only the app
+ * thread's own send. The slot is read as a hint too (its slab stays mapped
+ * where it is). */
+static _Atomic(shim_slot *) hints[SHIM_FD_HINTS];
+
+static void hint(int fd, shim_slot *s)
+{
+    if ((unsigned)fd < SHIM_FD_HINTS)
+        atomic_store_explicit(&hints[fd], s, memory_order_relaxed);
+}
+
+shim_slot *shim_fd_hinted(int fd)
+{
+    return (unsigned)fd < SHIM_FD_HINTS ? atomic_load_explicit(&hints[fd], memory_order_relaxed)
+                                        : NULL;
+}
+
 /* A child's table whose pid no longer shares our memory: it ended (or the
  * pid is another process's now). */
 static int table_gone(pid_t t)
@@ -82,26 +103,50 @@ static void drop_stale(rec *e, pid_t t, uint64_t ino)
     }
 }
 
+/* The record of fd for the socket ino into *out (1), or 0; *stale: fd
+ * holds records of other sockets. mu held. */
+static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
+{
+    rec *e = NULL;
+    *stale = 0;
+    HASH_FIND_INT(table, &fd, e);
+    for (var *v = e ? e->vars : NULL; v; v = v->next) {
+        if (v->r.ino == ino) {
+            *out = v->r;
+            return 1;
+        }
+        *stale = 1;
+    }
+    return 0;
+}
+
+int shim_fd_tryget(int fd, shim_fd *out)
+{
+    uint64_t ino = shim_fd_ino(fd);
+    int stale;
+    if (pthread_mutex_trylock(&mu) != 0)
+        return -1;
+    int found = find_locked(fd, ino, out, &stale);
+    pthread_mutex_unlock(&mu);
+    if (!found && stale && shim_procenv_table() == 0)
+        hint(fd, NULL); /* the number names another file now (a dup2 over it) */
+    return found;
+}
+
 int shim_fd_get(int fd, shim_fd *out)
 {
     uint64_t ino = shim_fd_ino(fd);
-    int found = 0, stale = 0;
+    int stale;
     rec *e = NULL;
     pthread_mutex_lock(&mu);
-    HASH_FIND_INT(table, &fd, e);
-    for (var *v = e ? e->vars : NULL; v && !found; v = v->next) {
-        if (v->r.ino == ino) {
-            *out = v->r;
-            found = 1;
-        } else {
-            stale = 1;
-        }
-    }
+    int found = find_locked(fd, ino, out, &stale);
     pthread_mutex_unlock(&mu);
     if (!found && stale) {
         /* The number now names something else: in this table, the record
          * is stale; another table's is left as it is. */
         pid_t t = shim_procenv_table();
+        if (t == 0)
+            hint(fd, NULL);
         pthread_mutex_lock(&mu);
         HASH_FIND_INT(table, &fd, e);
         if (e) {
@@ -154,17 +199,21 @@ void shim_fd_put(const shim_fd *r)
     /* A connection's app end in the engines' own table: its slot keeps
      * where it is, for the engine's reset byte (shim_appfd_reset_mark),
      * which must not walk every record on each of a storm of resets. */
-    shim_slot *s;
+    shim_slot *s = NULL;
     if (r->kind == SHIM_FD_BRIDGED && t == 0 && ino && (s = shim_slot_get(r->slot, r->id))) {
         atomic_store(&s->app_ino, ino);
         atomic_store(&s->app_fd, r->fd);
     }
+    if (t == 0) /* a child's put leaves the engines' table's hint alone */
+        hint(r->fd, s);
 }
 
 void shim_fd_del(int fd)
 {
     pid_t t = shim_procenv_table();
     rec *e = NULL;
+    if (t == 0)
+        hint(fd, NULL);
     pthread_mutex_lock(&mu);
     HASH_FIND_INT(table, &fd, e);
     if (e) {

@@ -319,6 +319,16 @@ typedef struct shim_fd {
 #define SHIM_BUF_SND 1u
 #define SHIM_BUF_RCV 2u
 
+/* Whether fd may hold a bridged record of the engines' own table, and the
+ * slot of its connection then (else NULL): a hint, read without a lock or
+ * system call, for the send interposers to pass every other fd straight to
+ * libc; shim_fd_get says for sure. Numbers from SHIM_FD_HINTS up are never
+ * hinted. shim_fd_tryget is shim_fd_get that gives up (-1) rather than wait
+ * for the table's lock (a signal handler may have interrupted its holder). */
+#define SHIM_FD_HINTS 65536
+shim_slot *shim_fd_hinted(int fd);
+int shim_fd_tryget(int fd, shim_fd *out);
+
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
 int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */

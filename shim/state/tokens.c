@@ -160,7 +160,7 @@ void shim_tokens_put(const rudp_addr *peer, int keyed, const uint8_t *tok, size_
         struct stat st;
         ssize_t w = -1;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
-            w = write(fd, buf, TOKEN_ADDR + len);
+            w = real_write(fd, buf, TOKEN_ADDR + len);
         real_close(fd);
         if (w != (ssize_t)(TOKEN_ADDR + len) || renameat(dir, tmp, dir, name) < 0)
             unlinkat(dir, tmp, 0);

@@ -1,0 +1,309 @@
+/*
+ * appsend.c: the application thread that writes to a bridge and finds its
+ * engine asleep sends the bytes itself (issue 33's per-request cost).
+ *
+ * Through the bridge, a request costs a wake-up of the engine: the app's
+ * write() makes the engine's end readable, epoll wakes the engine thread
+ * (a context switch), which reads the bytes and sends the datagram. Here
+ * the writing thread does the engine's part while the engine sleeps: it
+ * takes the engine's turn lock (turn_mu: the engine holds it for each
+ * turn, all but its epoll wait), puts the bytes in the connection's send
+ * buffer, runs the context's output (rudp_ctx_process: the datagram
+ * leaves now, batched by udpio) and lets go. The engine wakes only when
+ * something comes for it (the answer), as with kernel TCP.
+ *
+ * Taken only when nothing can tell the difference: the fd is an
+ * established bridge of an engine of this process (not a child's copy, not
+ * a keeper's), with nothing of the app's still unread in the bridge (so the
+ * bytes cannot pass ones written before them: SIOCINQ of the engine's end
+ * is 0), nothing of the connection's unsent (a writer ahead of the network
+ * keeps the bridge's batching and bound), room for all of them in the send
+ * buffer (a write is never cut short here; the kernel's call blocks or cuts
+ * as TCP's would), no handover
+ * to kernel TCP under way (the bridge's fallback; once the fd holds a
+ * kernel socket its record no longer matches it), no TCP_NOTSENT_LOWAT shrinking the app's end, and
+ * at most SHIM_APPSEND_MAX bytes: a bulk writer gains nothing (the engine is
+ * busy) and would hold the lock long. Otherwise the kernel's call runs,
+ * as before. The engine in its turn (trylock fails) is never waited for:
+ * it is awake and reads the bridge before it sleeps, so the write through
+ * the bridge costs no wake-up then. Counted: "app-thread sends" in the
+ * stats.
+ *
+ * Timers: the send may make the context's next deadline (the probe timeout
+ * of the bytes just sent) earlier than the one the engine sleeps to; then
+ * the thread arms the engine's timerfd for it; the engine disarms it at
+ * its next sleep if it is then armed for earlier than needed. Events the
+ * context queued meanwhile (rarely: a timer that came due) wake the engine
+ * through its eventfd.
+ *
+ * Signals are blocked while the lock is held: a handler that called into
+ * the shim (a close() waiting for the engine) would otherwise wait for a
+ * lock its own thread holds.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <linux/unix_diag.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "udpio.h"
+
+#include "base/poison.h"
+
+
+/* Which engine (index + 1, 0: unknown) carries each slot's connection:
+ * written by that engine in its turn, read without a lock (the bridge is
+ * then checked under the engine's turn lock). */
+static _Atomic uint8_t engine_of_slot[SHIM_MAX_SLOTS];
+
+int shim_appsend_start(struct engine *e)
+{
+    pthread_mutex_init(&e->turn_mu, NULL);
+    e->tfd = -1;
+    e->sleep_until = RUDP_TIME_NEVER;
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    e->tfd = shim_fd_move_high(fd);
+    shim_own_fd(e->tfd, 1);
+    e->tfd_type = W_TIMER;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->tfd_type};
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ee) < 0) {
+        int err = -errno;
+        shim_close_owned(e->tfd); /* a timerfd the engine does not watch must not be armed */
+        e->tfd = -1;
+        return err;
+    }
+    return 0;
+}
+
+void shim_appsend_renew(struct engine *e)
+{
+    pthread_mutex_init(&e->turn_mu, NULL);
+}
+
+void shim_appsend_index(bridge *b)
+{
+    struct engine *e = b->e;
+    if (b->slot >= SHIM_MAX_SLOTS || !shim_cfg.app_send)
+        return;
+    if (!e->by_slot) {
+        e->by_slot = shim_calloc(SHIM_MAX_SLOTS, sizeof *e->by_slot);
+        if (!e->by_slot)
+            return; /* the bridge's way only */
+    }
+    if (b->indexed != UINT32_MAX && b->indexed != b->slot)
+        shim_appsend_forget(b);
+    e->by_slot[b->slot] = b;
+    b->indexed = b->slot;
+    atomic_store_explicit(&engine_of_slot[b->slot], (uint8_t)(e - G.e + 1),
+                          memory_order_release);
+}
+
+void shim_appsend_forget(bridge *b)
+{
+    struct engine *e = b->e;
+    if (b->indexed != UINT32_MAX && e->by_slot && e->by_slot[b->indexed] == b)
+        e->by_slot[b->indexed] = NULL;
+    b->indexed = UINT32_MAX;
+}
+
+void shim_appsend_sleep(struct engine *e, rudp_time wake)
+{
+    /* Armed for earlier than the engine now needs: it would wake it for
+     * nothing. Armed for later, it stays: it fires at most once, where
+     * disarming would cost a system call on every turn of a ping-pong. */
+    if (e->tfd_at && e->tfd_at < wake) {
+        struct itimerspec off;
+        memset(&off, 0, sizeof off);
+        timerfd_settime(e->tfd, 0, &off, NULL);
+        e->tfd_at = 0;
+    }
+    e->sleep_until = wake;
+}
+
+void shim_appsend_timer(struct engine *e)
+{
+    uint64_t ticks;
+    ssize_t r = read(e->tfd, &ticks, sizeof ticks);
+    (void)r;
+    e->tfd_at = 0;
+}
+
+/* The inode of the app's end of b's bridge, asked of the kernel once
+ * (unix_diag: the peer of b's end): the record's slot and id name a bridge
+ * of this image's engines, but an fd inherited over exec may carry the same
+ * pair for another connection (a new image numbers both afresh). 0: not
+ * known (no unix_diag here): the app thread never sends for b. */
+static uint64_t app_end_ino(bridge *b)
+{
+    if (!b->app_peer_ino) {
+        struct stat st;
+        uint32_t peer = 0;
+        b->app_peer_ino = UINT64_MAX;
+        if (fstat(b->efd, &st) == 0 &&
+            shim_unix_diag_u32((uint64_t)st.st_ino, UDIAG_SHOW_PEER, UNIX_DIAG_PEER, &peer) == 1 &&
+            peer)
+            b->app_peer_ino = peer;
+    }
+    return b->app_peer_ino == UINT64_MAX ? 0 : b->app_peer_ino;
+}
+
+/* Whether b, found for rec, can take n bytes from an app thread now;
+ * turn_mu held. */
+static int can_take(bridge *b, const shim_fd *rec, size_t n)
+{
+    if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
+        b->hup || b->app_eof || b->app_gone || b->draining || b->filler || b->fb ||
+        b->efd < 0 || !b->conn || !b->sp)
+        return 0;
+    if (rudp_conn_write_space(b->conn) < n)
+        return 0;
+    /* Everything before sent: a writer ahead of the network goes through
+     * the bridge, where the engine gathers its writes into full datagrams
+     * and the bridge's buffer bounds what it may queue, as SO_SNDBUF
+     * bounds TCP's (the send buffer's own limit follows the congestion
+     * window: taking every write while it has room let a peer that reads
+     * nothing absorb 300 KiB and more, prog_writeq). */
+    rudp_conn_info i;
+    rudp_conn_get_info(b->conn, &i);
+    if (i.unsent_bytes != 0)
+        return 0;
+    if (app_end_ino(b) != rec->ino)
+        return 0; /* the fd is another connection's app end */
+    /* Nothing of the app's waits in the bridge, and it did not shut
+     * writing down: its bytes and its EOF go first (a peek answers both:
+     * 0 at EOF, >0 with bytes, EAGAIN with neither). */
+    char c;
+    ssize_t r = real_recvfrom(b->efd, &c, 1, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Copies the app's n bytes (iov) into the connection's send buffer and
+ * commits them, or nothing: the copy is the kernel's (process_vm_readv on
+ * ourselves), so a bad pointer is an error here, EFAULT from libc's call
+ * after, as TCP's, not a fault with every signal blocked. 1 done; 0 not
+ * (-errno in *err). */
+static int take_bytes(bridge *b, const struct iovec *iov, int iovcnt, size_t n, rudp_time now,
+                      int *err)
+{
+    rudp_span sp[4];
+    struct iovec to[4];
+    int k = rudp_conn_reserve_spans(b->conn, sp, 4);
+    size_t room = 0;
+    for (int i = 0; i < k && room < n; i++) {
+        to[i].iov_base = sp[i].p;
+        to[i].iov_len = sp[i].len < n - room ? sp[i].len : n - room;
+        room += to[i].iov_len;
+        k = i + 1;
+    }
+    if (k <= 0 || room < n) {
+        *err = -ENOBUFS;
+        return 0;
+    }
+    ssize_t got = process_vm_readv(getpid(), to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
+    if (got != (ssize_t)n) {
+        *err = got < 0 ? -errno : -EFAULT;
+        return 0;
+    }
+    shim_slot *s = b->sp;
+    atomic_fetch_add(&s->seq, 1); /* SIOCOUTQ: bytes on their way into `unacked` */
+    rudp_conn_commit(b->conn, now, n);
+    shim_bridge_publish(b);
+    atomic_fetch_add(&s->seq, 1);
+    return 1;
+}
+
+/* After the app thread's send: the engine wakes by the deadline it now
+ * needs (its own wake-up computed the same way, shim_engine_loop). */
+static void keep_timers(struct engine *e, rudp_time deadline)
+{
+    if (rudp_ctx_events_pending(e->ctx) || e->roam_due) {
+        uint64_t one = 1;
+        ssize_t w = real_write(e->evfd, &one, sizeof one);
+        (void)w;
+        return;
+    }
+    rudp_time wake = deadline;
+    if (e->retry_at < wake)
+        wake = e->retry_at;
+    if (e->fallback_at < wake)
+        wake = e->fallback_at;
+    if (e->roam_at < wake)
+        wake = e->roam_at;
+    if (wake >= e->sleep_until)
+        return;
+    struct itimerspec at;
+    memset(&at, 0, sizeof at);
+    at.it_value.tv_sec = (time_t)(wake / 1000000000ull);
+    at.it_value.tv_nsec = (long)(wake % 1000000000ull);
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
+        at.it_value.tv_nsec = 1; /* 0 would disarm it */
+    if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &at, NULL) == 0) {
+        e->tfd_at = wake;
+        e->sleep_until = wake;
+    } else {
+        uint64_t one = 1; /* cannot arm it: wake the engine instead */
+        ssize_t w = real_write(e->evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+/* process_vm_readv refused (a sandbox without it): never tried again. */
+static _Atomic int copy_refused;
+
+int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent)
+{
+    if (!shim_cfg.app_send || n == 0 || n > SHIM_APPSEND_MAX || shim_cfg.qlog_dirfd >= 0 ||
+        atomic_load_explicit(&copy_refused, memory_order_relaxed))
+        return 0; /* with qlog on, the trace's lock is the engine's alone */
+    shim_fd rec;
+    if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED ||
+        rec.slot >= SHIM_MAX_SLOTS || rec.sndbuf_shown)
+        return 0;
+    unsigned k = atomic_load_explicit(&engine_of_slot[rec.slot], memory_order_acquire);
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    if (k == 0 || (int)k > nrun)
+        return 0;
+    struct engine *e = &G.e[k - 1];
+    if (!atomic_load_explicit(&e->asleep, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
+        return 0; /* awake: it reads the bridge before it sleeps */
+    }
+    if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() || shim_alloc_held())
+        return 0; /* a child's copy; or a handler that interrupted the allocator */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int done = 0, err = 0;
+    if (pthread_mutex_trylock(&e->turn_mu) != 0) {
+        atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
+    } else {
+        rudp_time now = shim_now();
+        bridge *b = e->turn_open && e->by_slot && now < e->sleep_until &&
+                            !atomic_load(&e->cmd_queued) /* TCP_CORK and the like first */
+                        ? e->by_slot[rec.slot]
+                        : NULL;
+        if (can_take(b, &rec, n) && take_bytes(b, iov, iovcnt, n, now, &err)) {
+            rudp_time deadline = rudp_ctx_process(e->ctx, now);
+            shim_udpio_flush(e->io);
+            e->app_sends++;
+            keep_timers(e, deadline);
+            *sent = (ssize_t)n;
+            done = 1;
+        }
+        pthread_mutex_unlock(&e->turn_mu);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == -EPERM || err == -ENOSYS)
+        atomic_store(&copy_refused, 1);
+    return done;
+}
