@@ -278,6 +278,9 @@ int shim_engine_busy(void);
  * SHIM_APPSEND_MAX bytes always take the bridge. */
 #define SHIM_APPSEND_MAX 16384
 int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
+/* Whether an app thread's send may pay now, by what the engines publish
+ * (no lock, no system call): one asleep, and few connections in all. */
+int shim_engine_app_send_may(void);
 
 /* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
  * if e cannot take commands (broken, or a keeper's engine that finished). */
