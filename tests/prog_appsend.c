@@ -172,6 +172,13 @@ static void server(int lfd)
 
 static void *server_thread(void *arg)
 {
+    /* edges()' SIGALRM is the main thread's: delivered to this thread (or
+     * the serve threads it starts, which inherit the mask), its handler
+     * would race with the main thread's on edge_sent (TSan saw it) */
+    sigset_t alrm;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, NULL);
     server((int)(intptr_t)arg);
     return NULL;
 }
