@@ -160,6 +160,14 @@ $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
 	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
+# prog_reach linked static too: the client rudp-supervise runs in
+# integration/tests/reach/ (issue 35).
+REACH_STATIC := $(BUILD)/progs/prog_reach_static
+progs: $(REACH_STATIC)
+$(REACH_STATIC): tests/prog_reach.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.
@@ -174,6 +182,13 @@ $(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
 # copied, to a temporary name first: a test running build/bin/rudp-run
 # meanwhile reads the old file or the new one, never half of it.
 $(BUILD)/bin/rudp-stat: tools/rudp-stat.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
+# rudp-supervise (issue 35, a prototype: docs/reach.md), plain C as rudp-stat;
+# not installed yet.
+SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
+tools: $(SUPERVISE_BIN)
+$(SUPERVISE_BIN): tools/rudp-supervise.c
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%

@@ -1,0 +1,155 @@
+/*
+ * prog_reach: a TCP echo pair for the supervisor's tests (issue 35,
+ * integration/tests/reach/). Built twice: as every prog_* (dynamic: the
+ * preloaded server) and static (prog_reach_static: a client no preload
+ * reaches, run under rudp-supervise).
+ *
+ *   prog_reach server PORT           accept one connection, echo it to EOF,
+ *                                    close; print "served N"
+ *   prog_reach client HOST PORT N [nb]
+ *                                    connect (non-blocking with "nb": poll
+ *                                    for POLLOUT and read SO_ERROR, as Go
+ *                                    does), write N pattern bytes while
+ *                                    reading the echo, half-close, read to
+ *                                    EOF; print "echoed N" or fail (exit 1)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int die(const char *what)
+{
+    fprintf(stderr, "prog_reach: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static unsigned char pattern(size_t i)
+{
+    return (unsigned char)(i * 7 + i / 251);
+}
+
+static int server(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l < 0)
+        die("socket");
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
+        die("bind/listen");
+    int c = accept(l, NULL, NULL);
+    if (c < 0)
+        die("accept");
+    char buf[65536];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n < 0)
+            die("read");
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(c, buf + off, (size_t)(n - off));
+            if (w < 0)
+                die("write");
+            off += w;
+        }
+        total += (size_t)n;
+    }
+    close(c);
+    close(l);
+    printf("served %zu\n", total);
+    return 0;
+}
+
+static int client(const char *host, int port, size_t want, int nb)
+{
+    int s = socket(AF_INET, SOCK_STREAM | (nb ? SOCK_NONBLOCK : 0), 0);
+    if (s < 0)
+        die("socket");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("address");
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+        if (!nb || errno != EINPROGRESS)
+            die("connect");
+        struct pollfd p = {.fd = s, .events = POLLOUT};
+        if (poll(&p, 1, 30000) != 1)
+            die("poll for connect");
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            die("SO_ERROR");
+        if (err) {
+            errno = err;
+            die("connect (SO_ERROR)");
+        }
+        fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+    }
+    printf("connected\n");
+    fflush(stdout);
+    static unsigned char out[65536], in[65536];
+    size_t sent = 0, got = 0;
+    int wr_open = 1;
+    while (got < want || wr_open) {
+        struct pollfd p = {.fd = s, .events = POLLIN | (wr_open ? POLLOUT : 0)};
+        if (poll(&p, 1, 30000) != 1)
+            die("poll");
+        if (wr_open && (p.revents & POLLOUT)) {
+            size_t n = want - sent < sizeof out ? want - sent : sizeof out;
+            for (size_t i = 0; i < n; i++)
+                out[i] = pattern(sent + i);
+            ssize_t w = send(s, out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN)
+                die("send");
+            if (w > 0)
+                sent += (size_t)w;
+            if (sent == want) {
+                if (shutdown(s, SHUT_WR) < 0)
+                    die("shutdown");
+                wr_open = 0;
+            }
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(s, in, sizeof in, MSG_DONTWAIT);
+            if (n < 0 && errno != EAGAIN)
+                die("recv");
+            if (n == 0) {
+                fprintf(stderr, "prog_reach: EOF after %zu of %zu bytes\n", got, want);
+                return 1;
+            }
+            for (ssize_t i = 0; i < n; i++)
+                if (in[i] != pattern(got + (size_t)i)) {
+                    fprintf(stderr, "prog_reach: byte %zu differs\n", got + (size_t)i);
+                    return 1;
+                }
+            if (n > 0)
+                got += (size_t)n;
+        }
+    }
+    char c;
+    if (read(s, &c, 1) != 0)
+        die("no EOF after the echo");
+    close(s);
+    printf("echoed %zu\n", got);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "server") == 0)
+        return server(atoi(argv[2]));
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "client") == 0)
+        return client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
+                      argc == 6 && strcmp(argv[5], "nb") == 0);
+    fprintf(stderr, "usage: prog_reach server PORT | client HOST PORT N [nb]\n");
+    return 2;
+}
