@@ -4,14 +4,20 @@
  * preloaded server) and static (prog_reach_static: a client no preload
  * reaches, run under rudp-supervise).
  *
- *   prog_reach server PORT           accept one connection, echo it to EOF,
- *                                    close; print "served N"
+ *   prog_reach server PORT [COUNT]   accept COUNT connections (1), one after
+ *                                    the other, echo each to EOF, close;
+ *                                    print "served N" (bytes, in all)
  *   prog_reach client HOST PORT N [nb]
  *                                    connect (non-blocking with "nb": poll
  *                                    for POLLOUT and read SO_ERROR, as Go
  *                                    does), write N pattern bytes while
  *                                    reading the echo, half-close, read to
  *                                    EOF; print "echoed N" or fail (exit 1)
+ *   prog_reach connects HOST PORT N  N times: connect (blocking), write a
+ *                                    byte, read its echo, close; print the
+ *                                    mean microseconds of connect() and of
+ *                                    the whole (for docs/reach.md's costs;
+ *                                    figures, never asserted)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static int die(const char *what)
@@ -35,7 +42,7 @@ static unsigned char pattern(size_t i)
     return (unsigned char)(i * 7 + i / 251);
 }
 
-static int server(int port)
+static int server(int port, int count)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     if (l < 0)
@@ -45,26 +52,28 @@ static int server(int port)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
         die("bind/listen");
-    int c = accept(l, NULL, NULL);
-    if (c < 0)
-        die("accept");
-    char buf[65536];
+    static char buf[65536];
     size_t total = 0;
-    for (;;) {
-        ssize_t n = read(c, buf, sizeof buf);
-        if (n < 0)
-            die("read");
-        if (n == 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(c, buf + off, (size_t)(n - off));
-            if (w < 0)
-                die("write");
-            off += w;
+    for (int k = 0; k < count; k++) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0)
+            die("accept");
+        for (;;) {
+            ssize_t n = read(c, buf, sizeof buf);
+            if (n < 0)
+                die("read");
+            if (n == 0)
+                break;
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(c, buf + off, (size_t)(n - off));
+                if (w < 0)
+                    die("write");
+                off += w;
+            }
+            total += (size_t)n;
         }
-        total += (size_t)n;
+        close(c);
     }
-    close(c);
     close(l);
     printf("served %zu\n", total);
     return 0;
@@ -143,13 +152,49 @@ static int client(const char *host, int port, size_t want, int nb)
     return 0;
 }
 
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static int connects(const char *host, int port, int n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("address");
+    double t_conn = 0, t_all = 0;
+    for (int i = 0; i < n; i++) {
+        double t0 = now_us();
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s < 0)
+            die("socket");
+        double t1 = now_us();
+        if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+            die("connect");
+        double t2 = now_us();
+        char c = 'x';
+        if (write(s, &c, 1) != 1 || read(s, &c, 1) != 1)
+            die("echo");
+        close(s);
+        t_conn += t2 - t1;
+        t_all += now_us() - t0;
+    }
+    printf("connects %d: connect() %.1f us, socket+connect+1-byte echo+close %.1f us (means)\n", n,
+           t_conn / n, t_all / n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "server") == 0)
-        return server(atoi(argv[2]));
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "server") == 0)
+        return server(atoi(argv[2]), argc == 4 ? atoi(argv[3]) : 1);
+    if (argc == 5 && strcmp(argv[1], "connects") == 0)
+        return connects(argv[2], atoi(argv[3]), atoi(argv[4]));
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "client") == 0)
         return client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
                       argc == 6 && strcmp(argv[5], "nb") == 0);
-    fprintf(stderr, "usage: prog_reach server PORT | client HOST PORT N [nb]\n");
+    fprintf(stderr, "usage: prog_reach server PORT [COUNT] | client HOST PORT N [nb] | connects HOST PORT N\n");
     return 2;
 }

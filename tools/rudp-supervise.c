@@ -392,6 +392,12 @@ static int serve(int lfd, pid_t child, int pass)
             warn("NOTIF_RECV: %s", strerror(errno));
             break;
         }
+        if (s.pass || req->data.nr != __NR_connect) {
+            respond(&s, req->id, 1, 0, 0); /* no thread for what continues */
+            free(j);
+            free(req);
+            continue;
+        }
         j->sup = &s;
         j->req = req;
         pthread_t t;
