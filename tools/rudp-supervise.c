@@ -74,7 +74,7 @@ __attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...)
 
 /* ---- stage 1: the filter, the fork, the exec ---- */
 
-/* connect() on x86_64 is reported; everything else, and other ABIs (i386
+/* connect(), getsockname() and getpeername() on x86_64 are reported; everything else, and other ABIs (i386
  * via int 0x80, x32), run untouched: a gap listed in docs/reach.md. */
 static int install_filter(void)
 {
@@ -83,7 +83,9 @@ static int install_filter(void)
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockname, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpeername, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -210,11 +212,76 @@ static int start(const char *shim, int pass, char **prog)
 
 /* ---- stage 2: answering the notifications, with the shim loaded ---- */
 
+/* The bridges placed lately, by inode. A connect() interrupted by a signal
+ * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
+ * is made again by the kernel on the bridge: it must then go on with the
+ * same connection, as TCP's restarted connect does, not make a second.
+ * answered: connect() returned once; a later one says EISCONN. A ring:
+ * a restart follows at once, and sockfs inodes are not reused soon. */
+#define PLACED_RING 4096
+struct placed {
+    uint64_t ino;     /* the bridge's */
+    uint64_t tcp_ino; /* the program's socket it replaces */
+    int held;         /* the bridge, when the call was interrupted before
+                       * NOTIF_ADDFD: put in place at the restart; or -1 */
+    int answered;
+};
+
 struct sup {
     int lfd;
     int pass;
     struct seccomp_notif_sizes sizes;
+    pthread_mutex_t mu;
+    struct placed placed[PLACED_RING];
+    unsigned placed_next;
 };
+
+static struct placed *placed_find(struct sup *s, uint64_t ino)
+{
+    for (unsigned i = 0; i < PLACED_RING; i++)
+        if (s->placed[i].ino == ino)
+            return &s->placed[i];
+    return NULL;
+}
+
+static void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held)
+{
+    pthread_mutex_lock(&s->mu);
+    struct placed *p = &s->placed[s->placed_next];
+    if (p->held >= 0 && p->ino)
+        close(p->held); /* its program never came back for it */
+    *p = (struct placed){.ino = ino, .tcp_ino = tcp_ino, .held = held};
+    s->placed_next = (s->placed_next + 1) % PLACED_RING;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The bridge held for the program's socket tcp_ino, taken (-1: none). */
+static int placed_take_held(struct sup *s, uint64_t tcp_ino)
+{
+    int fd = -1;
+    pthread_mutex_lock(&s->mu);
+    for (unsigned i = 0; i < PLACED_RING; i++)
+        if (s->placed[i].ino && s->placed[i].tcp_ino == tcp_ino && s->placed[i].held >= 0) {
+            fd = s->placed[i].held;
+            s->placed[i].held = -1;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    return fd;
+}
+
+/* Returns the state noted for ino (-1: not ours) and, with mark, notes
+ * that connect() has now returned. */
+static int placed_state(struct sup *s, uint64_t ino, int mark)
+{
+    pthread_mutex_lock(&s->mu);
+    struct placed *p = placed_find(s, ino);
+    int r = p ? p->answered : -1;
+    if (p && mark)
+        p->answered = 1;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
 
 struct job {
     struct sup *sup;
@@ -226,19 +293,23 @@ static int notif_valid(int lfd, uint64_t id)
     return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-/* Answers notification id: CONTINUE when cont, else val or -err. */
-static void respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
+/* Answers notification id: CONTINUE when cont, else val or -err.
+ * Returns 0, or -1 when the answer went nowhere (the call was interrupted
+ * by a signal, or the thread is gone: ENOENT). */
+static int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
 {
     struct seccomp_notif_resp *r = calloc(1, s->sizes.seccomp_notif_resp);
     if (!r)
-        return; /* the program stays blocked until it is killed */
+        return -1; /* the program stays blocked until it is killed */
     r->id = id;
     r->flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
     r->val = val;
     r->error = -err;
-    if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_SEND, r) < 0 && errno != ENOENT)
+    int ok = ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_SEND, r);
+    if (ok < 0 && errno != ENOENT)
         warn("NOTIF_SEND: %s", strerror(errno));
     free(r);
+    return ok < 0 ? -1 : 0;
 }
 
 /* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads. */
@@ -284,6 +355,50 @@ static int is_tcp(int fd)
            sock_int(fd, SO_PROTOCOL) == IPPROTO_TCP;
 }
 
+/* Puts src at the program's fd number (its close-on-exec kept). Returns
+ * 0, or -1 (ENOENT: the call was interrupted or the thread is gone). */
+static int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd)
+{
+    struct seccomp_notif_addfd add = {
+        .id = req->id,
+        .flags = SECCOMP_ADDFD_FLAG_SETFD,
+        .srcfd = (uint32_t)src,
+        .newfd = (uint32_t)fd,
+        .newfd_flags = target_cloexec((pid_t)req->pid, fd) ? O_CLOEXEC : 0,
+    };
+    if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0)
+        return 0;
+    if (errno != ENOENT)
+        warn("NOTIF_ADDFD: %s", strerror(errno));
+    return -1;
+}
+
+/* connect() again on a bridge we placed (copy): Linux's answers
+ * (__inet_stream_connect). Established: 0 the first time connect()
+ * returns (a restart), EISCONN after; connecting: EALREADY when
+ * non-blocking, else wait for the handshake; failed: its error. A bridge
+ * is writable once the engine drained the filler, i.e. established
+ * (shim/interpose/connect.c). Returns 0 or the errno. */
+static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
+{
+    int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    for (;;) {
+        struct pollfd p = {.fd = copy, .events = POLLOUT};
+        if (poll(&p, 1, nb ? 0 : 1000) < 0 && errno != EINTR)
+            return errno;
+        if (p.revents & (POLLERR | POLLHUP)) {
+            int e = sock_int(copy, SO_ERROR); /* the shim's, for a bridge */
+            return e > 0 ? e : ECONNRESET;
+        }
+        if (p.revents & POLLOUT)
+            return placed_state(s, ino, 1) == 1 ? EISCONN : 0;
+        if (nb)
+            return EALREADY;
+        if (!notif_valid(s->lfd, id))
+            return EINTR; /* gone: the answer goes nowhere */
+    }
+}
+
 /* connect(fd, addr, len) of the program, answered as the shim answers it. */
 static void on_connect(struct sup *s, struct seccomp_notif *req)
 {
@@ -305,12 +420,31 @@ static void on_connect(struct sup *s, struct seccomp_notif *req)
     if (pidfd < 0 || !notif_valid(s->lfd, req->id))
         goto cont;
     copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    if (copy < 0 || !is_tcp(copy))
-        goto cont; /* EBADF, ENOTSOCK, unix and UDP sockets: the kernel's */
-
     struct stat before, after;
-    if (fstat(copy, &before) < 0)
-        goto cont;
+    if (copy < 0 || fstat(copy, &before) < 0)
+        goto cont; /* EBADF: the kernel's */
+    int held = placed_take_held(s, (uint64_t)before.st_ino);
+    if (held >= 0) {
+        /* restarted before its bridge was in place: put it there now */
+        uint64_t tcp_ino = (uint64_t)before.st_ino;
+        close(copy);
+        copy = held;
+        if (fstat(copy, &before) < 0 || add_fd(s, req, copy, fd) < 0) {
+            placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
+            close(pidfd);
+            return;
+        }
+    }
+    if (placed_state(s, before.st_ino, 0) >= 0) {
+        int e = connect_again(s, req->id, copy, before.st_ino);
+        close(copy);
+        close(pidfd);
+        respond(s, req->id, 0, 0, e);
+        return;
+    }
+    if (!is_tcp(copy))
+        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
+    after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;
     /* The shim put a bridge at copy (its number, here) unless it left the
@@ -319,24 +453,63 @@ static void on_connect(struct sup *s, struct seccomp_notif *req)
      * Told by the inode: the shim's getsockopt says TCP on a bridge. */
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        struct seccomp_notif_addfd add = {
-            .id = req->id,
-            .flags = SECCOMP_ADDFD_FLAG_SETFD,
-            .srcfd = (uint32_t)copy,
-            .newfd = (uint32_t)fd,
-            .newfd_flags = target_cloexec(tid, fd) ? O_CLOEXEC : 0,
-        };
-        if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
-            /* ENOENT: the thread is gone or was interrupted */
-            if (errno != ENOENT)
-                warn("NOTIF_ADDFD: %s", strerror(errno));
-            close(copy);
+        if (add_fd(s, req, copy, fd) < 0) {
+            /* interrupted (a restart comes with the same socket) or gone */
+            placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
             close(pidfd);
             return;
         }
+        placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
     }
     /* Our copy goes: the program's close is then the last one, which the
      * engine sees as the application's close. */
+    close(copy);
+    close(pidfd);
+    if (respond(s, req->id, 0, 0, err) == 0 && err == 0 && after.st_ino != before.st_ino)
+        placed_state(s, (uint64_t)after.st_ino, 1);
+    return;
+cont:
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    respond(s, req->id, 1, 0, 0);
+}
+
+/* getsockname/getpeername(fd, addr, addrlen) on a bridge we placed: the
+ * shim's answer (the TCP addresses; ENOTCONN while connecting, which Go's
+ * connect loop relies on after a spurious wake-up), written into the
+ * program as the kernel writes it (the address cut to *addrlen, the full
+ * length back in *addrlen). Anything else continues. */
+static void on_name(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0];
+    uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
+    int pidfd = pidfd_for(tid), copy = -1;
+    struct stat st;
+    socklen_t ulen_v;
+    struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof ulen_v};
+    if (pidfd < 0 || (copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0)) < 0 ||
+        fstat(copy, &st) < 0 || placed_state(s, (uint64_t)st.st_ino, 0) < 0 ||
+        process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof ulen_v || (int)ulen_v < 0 ||
+        !notif_valid(s->lfd, req->id))
+        goto cont;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int r = req->data.nr == __NR_getpeername ? getpeername(copy, (struct sockaddr *)&ss, &len)
+                                              : getsockname(copy, (struct sockaddr *)&ss, &len);
+    int err = r < 0 ? errno : 0;
+    if (!err) {
+        size_t n = len < ulen_v ? len : ulen_v;
+        struct iovec l2[2] = {{.iov_base = &ss, .iov_len = n}, {.iov_base = &len, .iov_len = sizeof len}};
+        struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uaddr, .iov_len = n},
+                              {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
+        if (process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)n ||
+            process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
+            err = EFAULT;
+    }
     close(copy);
     close(pidfd);
     respond(s, req->id, 0, 0, err);
@@ -352,7 +525,10 @@ cont:
 static void *job_run(void *arg)
 {
     struct job *j = arg;
-    on_connect(j->sup, j->req);
+    if (j->req->data.nr == __NR_connect)
+        on_connect(j->sup, j->req);
+    else
+        on_name(j->sup, j->req);
     free(j->req);
     free(j);
     return NULL;
@@ -360,7 +536,12 @@ static void *job_run(void *arg)
 
 static int serve(int lfd, pid_t child, int pass)
 {
-    struct sup s = {.lfd = lfd, .pass = pass};
+    static struct sup s; /* its ring is large; threads reach it */
+    s.lfd = lfd;
+    s.pass = pass;
+    pthread_mutex_init(&s.mu, NULL);
+    for (unsigned i = 0; i < PLACED_RING; i++)
+        s.placed[i].held = -1;
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s.sizes) < 0) {
         warn("SECCOMP_GET_NOTIF_SIZES: %s", strerror(errno));
         kill(child, SIGKILL);
@@ -392,10 +573,16 @@ static int serve(int lfd, pid_t child, int pass)
             warn("NOTIF_RECV: %s", strerror(errno));
             break;
         }
-        if (s.pass || req->data.nr != __NR_connect) {
+        if (s.pass) {
             respond(&s, req->id, 1, 0, 0); /* no thread for what continues */
             free(j);
             free(req);
+            continue;
+        }
+        if (req->data.nr != __NR_connect) {
+            j->sup = &s;
+            j->req = req;
+            job_run(j); /* never waits: in the loop */
             continue;
         }
         j->sup = &s;
