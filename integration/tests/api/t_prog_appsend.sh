@@ -5,12 +5,14 @@
 # through write, send, writev, sendto and sendmsg; 6 threads writing
 # 32-byte records at once to one connection (each arrives whole, each
 # thread's in order); a byte stream of small and large writes in turn (in
-# order: a small write never passes a large one before it). The server is a
-# thread of the same process (one engine for both ends), then a forked child,
-# then with two engines forced. Under the shim the app-thread path must have
-# carried some of the writes (RUDP_STATS: "writes sent by the writing
-# thread N", N > 0), and none with RUDP_APP_SEND=0. `make tsan` runs the
-# same program with the ThreadSanitizer shim.
+# order: a small write never passes a large one before it), and the edges
+# (EFAULT, sends from a signal handler, EPIPE after SHUT_WR). The server is
+# a thread of the same process (one engine for both ends), then a forked
+# child, then with two engines forced, then keyed. Under the shim the
+# app-thread path must have carried some of the writes (RUDP_STATS: "writes
+# sent by the writing thread N", N > 0), and none with RUDP_APP_SEND=0.
+# Then an fd inherited over exec (prog_execsend). `make tsan` runs
+# prog_appsend with the ThreadSanitizer shim.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -31,6 +33,16 @@ RUDP_STATS=1 RUDP_ENGINES=2 run_shim appsend-e2 "two engines" "$BIN/prog_appsend
 n=$(sent "$T/appsend-e2")
 [ "$n" -gt 0 ] || fail "two engines: no write was sent by the writing thread"
 echo "ok: two engines: $n writes sent by the writing thread"
+
+# keyed: the writing thread seals its datagrams (the engine's AEAD pool,
+# under the turn lock)
+make_key "$T/key"
+RUDP_STATS=1 RUDP_KEY_FILE="$T/key" run_shim appsend-keyed "keyed" "$BIN/prog_appsend"
+n=$(sent "$T/appsend-keyed")
+[ "$n" -gt 0 ] || fail "keyed: no write was sent by the writing thread"
+stats_lines "$T/appsend-keyed" | grep -q 'datagrams failing authentication 0,' ||
+    fail "keyed: datagrams failed authentication: $(stats_lines "$T/appsend-keyed" | grep keyed:)"
+echo "ok: keyed: $n writes sent by the writing thread, every datagram authenticated"
 
 RUDP_STATS=1 RUDP_APP_SEND=0 run_shim appsend-off "RUDP_APP_SEND=0" "$BIN/prog_appsend"
 n=$(sent "$T/appsend-off")
