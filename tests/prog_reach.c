@@ -12,6 +12,8 @@
  *                                    for POLLOUT and read SO_ERROR, as Go
  *                                    does), write N pattern bytes while
  *                                    reading the echo, half-close, read to
+ *                                    EOF (after connect, "connected: nodelay
+ *                                    1, domain AF_INET": TCP's options);
  *                                    EOF; print "echoed N" or fail (exit 1)
  *   prog_reach connects HOST PORT N  N times: connect (blocking), write a
  *                                    byte, read its echo, close; print the
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +106,16 @@ static int client(const char *host, int port, size_t want, int nb)
         }
         fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
     }
-    printf("connected\n");
+    /* what TCP says of its own socket, under rudp too */
+    int one = 1, nd = 0, dom = 0;
+    socklen_t ol = sizeof nd;
+    if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
+        getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &nd, &ol) < 0)
+        die("TCP_NODELAY");
+    ol = sizeof dom;
+    if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, &dom, &ol) < 0)
+        die("SO_DOMAIN");
+    printf("connected: nodelay %d, domain %s\n", nd, dom == AF_INET ? "AF_INET" : "other");
     fflush(stdout);
     static unsigned char out[65536], in[65536];
     size_t sent = 0, got = 0;

@@ -29,7 +29,9 @@
  *
  * --pass continues every call unchanged (the filter's own cost, and a
  * check that a program runs as without the supervisor). Exits with the
- * program's status (128+N for a signal N).
+ * program's status (128+N for a signal N). SIGTERM, SIGHUP and the like
+ * sent to the supervisor go on to the program; SIGINT and SIGQUIT are
+ * ignored (the terminal sends them to the program too).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,20 +76,32 @@ __attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...)
 
 /* ---- stage 1: the filter, the fork, the exec ---- */
 
-/* connect(), getsockname() and getpeername() on x86_64 are reported; everything else, and other ABIs (i386
+/* connect(), getsockname(), getpeername() and get/setsockopt() at the IP,
+ * TCP and socket levels on x86_64 are reported; everything else, and other ABIs (i386
  * via int 0x80, x32), run untouched: a gap listed in docs/reach.md. */
 static int install_filter(void)
 {
+    /* Jumps count the instructions skipped: NOTIF is index 16, LEVEL 10. */
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockname, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpeername, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 11, 0),     /* 4 */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockname, 10, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpeername, 9, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 1, 0),   /* 8 */
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* LEVEL: socket options only at the levels the shim emulates
+         * (the low word of args[1], little-endian) */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 4, 0),        /* 11 */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IP, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPV6, 1, 0),      /* 14 */
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),            /* 16: NOTIF */
     };
     struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -159,6 +173,52 @@ static int find_shim(char *out, size_t len)
     return -1;
 }
 
+/* The program's pid for forward(): a signal handler reaches nothing else. */
+static volatile pid_t forward_to;
+
+static void forward(int sig)
+{
+    if (forward_to > 0)
+        kill(forward_to, sig);
+}
+
+/* A signal meant for the program, sent to the supervisor by pid
+ * (SIGTERM from a service manager, SIGHUP...), goes on to it: the
+ * supervisor must outlive it, since it holds the engine. The terminal's
+ * SIGINT and SIGQUIT reach the program by its process group already: here
+ * they are ignored for the same reason. */
+static const int fwd[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+
+/* Stage 1 blocks them all until stage 2 has its handlers: a blocked
+ * signal stays pending across the exec, so none sent meanwhile is lost
+ * or ends the supervisor early. The program gets the caller's mask. */
+static void signals_block(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaddset(&set, fwd[i]);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void signals_setup(pid_t child)
+{
+    forward_to = child;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaction(fwd[i], &sa, NULL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static int start(const char *shim, int pass, char **prog)
 {
     int sv[2];
@@ -166,12 +226,15 @@ static int start(const char *shim, int pass, char **prog)
         warn("socketpair: %s", strerror(errno));
         return 127;
     }
+    sigset_t mask;
+    signals_block(&mask);
     pid_t pid = fork();
     if (pid < 0) {
         warn("fork: %s", strerror(errno));
         return 127;
     }
     if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &mask, NULL);
         close(sv[0]);
         int lfd = install_filter();
         if (lfd < 0) {
@@ -522,11 +585,71 @@ cont:
     respond(s, req->id, 1, 0, 0);
 }
 
+/* getsockopt/setsockopt(fd, level, name, optval, optlen) on a bridge we
+ * placed: the shim's answer (TCP's options and errors: SO_ERROR after a
+ * refused connect, TCP_NODELAY, TCP_INFO...), the values copied in and out
+ * of the program as the kernel copies them. Anything else continues. */
+#define OPT_MAX 512
+static void on_sockopt(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0], level = (int)req->data.args[1];
+    int name = (int)req->data.args[2], set = req->data.nr == __NR_setsockopt;
+    uint64_t uval = req->data.args[3], ulen = req->data.args[4];
+    int pidfd = pidfd_for(tid), copy = -1;
+    struct stat st;
+    unsigned char val[OPT_MAX];
+    socklen_t len = 0;
+    if (pidfd < 0 || (copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0)) < 0 ||
+        fstat(copy, &st) < 0 || placed_state(s, (uint64_t)st.st_ino, 0) < 0)
+        goto cont;
+    if (set) {
+        len = (socklen_t)ulen;
+        if ((int)len < 0 || len > sizeof val)
+            goto cont;
+    } else {
+        struct iovec l1 = {.iov_base = &len, .iov_len = sizeof len};
+        struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len};
+        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof len || (int)len < 0)
+            goto cont;
+        if (len > sizeof val)
+            len = sizeof val;
+    }
+    struct iovec lv = {.iov_base = val, .iov_len = len};
+    struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
+    if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
+        goto cont; /* EFAULT: the kernel's */
+    if (!notif_valid(s->lfd, req->id))
+        goto cont;
+    int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
+    int err = r < 0 ? errno : 0;
+    if (!err && !set) {
+        struct iovec l2[2] = {{.iov_base = val, .iov_len = len}, {.iov_base = &len, .iov_len = sizeof len}};
+        struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uval, .iov_len = len},
+                              {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
+        if ((len && process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)len) ||
+            process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
+            err = EFAULT;
+    }
+    close(copy);
+    close(pidfd);
+    respond(s, req->id, 0, 0, err);
+    return;
+cont:
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    respond(s, req->id, 1, 0, 0);
+}
+
 static void *job_run(void *arg)
 {
     struct job *j = arg;
     if (j->req->data.nr == __NR_connect)
         on_connect(j->sup, j->req);
+    else if (j->req->data.nr == __NR_getsockopt || j->req->data.nr == __NR_setsockopt)
+        on_sockopt(j->sup, j->req);
     else
         on_name(j->sup, j->req);
     free(j->req);
@@ -536,6 +659,7 @@ static void *job_run(void *arg)
 
 static int serve(int lfd, pid_t child, int pass)
 {
+    signals_setup(child);
     static struct sup s; /* its ring is large; threads reach it */
     s.lfd = lfd;
     s.pass = pass;

@@ -11,9 +11,11 @@
 #      works and the preload does not reach the program;
 #   2. under rudp-supervise, blocking connect: 1 MB echoed, 0 TCP
 #      segments, UDP datagrams on the port;
-#   3. the same with a non-blocking connect (EINPROGRESS, POLLOUT, SO_ERROR);
+#   3. the same with a non-blocking connect (EINPROGRESS, POLLOUT, SO_ERROR),
+#      SO_DOMAIN saying AF_INET; a refused one says ECONNREFUSED (SO_ERROR);
 #   4. rudp-supervise --pass (every call continues): the program runs
-#      unchanged, over kernel TCP, and its exit status comes back.
+#      unchanged, over kernel TCP, and its exit status comes back;
+#   5. SIGTERM sent to the supervisor goes on to the program.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 CLI=$BIN/prog_reach_static
@@ -31,6 +33,23 @@ reach_case supervised 1000000 "^echoed 1000000$" "$SUP" "$CLI" client 127.0.0.1 
 reach_case supervised_nb 1000000 "^echoed 1000000$" "$SUP" "$CLI" client 127.0.0.1 "$PORT" 1000000 nb
 [ "$TCP" = 0 ] || fail "supervised_nb: $TCP TCP segments: the connection was not rudp"
 [ "$UDP" -gt 0 ] || fail "supervised_nb: no UDP datagram on the port"
+# getsockopt on the bridge is the shim's: SO_DOMAIN says AF_INET, as TCP.
+# (TCP_NODELAY set after connect is not read back yet: docs/reach.md.)
+grep -q "^connected: .*domain AF_INET$" "$T/supervised_nb.client" ||
+    { show "$T/supervised_nb.client"; fail "supervised_nb: SO_DOMAIN is not AF_INET"; }
+echo "supervised_nb: $(grep '^connected' "$T/supervised_nb.client")"
+
+# Nothing listens now: a non-blocking connect's SO_ERROR is TCP's
+# ECONNREFUSED (the shim's answer), as without the supervisor.
+for _how in plain supervised; do
+    _cmd=""
+    [ "$_how" = supervised ] && _cmd=$SUP
+    timeout 30 $_cmd "$CLI" client 127.0.0.1 "$PORT" 10 nb >"$T/refused.$_how" 2>&1 &&
+        fail "refused ($_how): the connect succeeded"
+    grep -q "SO_ERROR): Connection refused" "$T/refused.$_how" ||
+        { show "$T/refused.$_how"; fail "refused ($_how): not ECONNREFUSED"; }
+    echo "refused ($_how): $(cat "$T/refused.$_how")"
+done
 
 reach_case pass 1000000 "^echoed 1000000$" "$SUP" --pass "$CLI" client 127.0.0.1 "$PORT" 1000000
 [ "$TCP" -gt 0 ] || fail "pass: no TCP segment: --pass must leave connect() to the kernel"
@@ -38,4 +57,21 @@ _rc=0
 "$SUP" "$CLI" bogus >/dev/null 2>&1 || _rc=$?
 [ "$_rc" = 2 ] || fail "the program's exit status 2 came back as $_rc"
 echo "pass: exit status comes back (2)"
+
+# SIGTERM to the supervisor goes on to the program (which ends by it),
+# even sent as soon as rudp-supervise runs: stage 1 blocks it until stage 2
+# forwards it. (Not before: the shell's child, until its exec, takes a
+# TERM for the shell's own trap.)
+start_bg term "$SUP" "$CLI" server "$PORT"
+_i=0
+until tr '\0' ' ' <"/proc/$LAST_PID/cmdline" 2>/dev/null | grep -q rudp-supervise; do
+    [ "$_i" -lt 200 ] || fail "rudp-supervise did not start"
+    sleep 0.05
+    _i=$((_i + 1))
+done
+kill -TERM "$LAST_PID"
+_rc=0
+wait_exit "$LAST_PID" 30 || _rc=$?
+[ "$_rc" = 143 ] || { show "$T/term.log"; fail "SIGTERM to the supervisor: status $_rc, not 143 (the program's death by SIGTERM)"; }
+echo "signals: SIGTERM to the supervisor ends the program by SIGTERM (143)"
 echo "ok"
