@@ -539,6 +539,32 @@ cont:
     respond(s, req->id, 1, 0, 0);
 }
 
+/* Writes n bytes of buf at uaddr in the program and len (the kernel's
+ * full length) at ulen, as getsockname/getsockopt do. 0 or EFAULT. */
+static int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,
+                      uint64_t ulen)
+{
+    struct iovec l2[2] = {{.iov_base = (void *)buf, .iov_len = n},
+                          {.iov_base = &len, .iov_len = sizeof len}};
+    struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uaddr, .iov_len = n},
+                          {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
+    if ((n && process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)n) ||
+        process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
+        return EFAULT;
+    return 0;
+}
+
+/* Closes what a handler took and answers: CONTINUE when cont, else -err. */
+static void finish(struct sup *s, const struct seccomp_notif *req, int copy, int pidfd, int cont,
+                   int err)
+{
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    respond(s, req->id, cont, 0, err);
+}
+
 /* getsockname/getpeername(fd, addr, addrlen) on a bridge we placed: the
  * shim's answer (the TCP addresses; ENOTCONN while connecting, which Go's
  * connect loop relies on after a spurious wake-up), written into the
@@ -564,25 +590,12 @@ static void on_name(struct sup *s, struct seccomp_notif *req)
     int r = req->data.nr == __NR_getpeername ? getpeername(copy, (struct sockaddr *)&ss, &len)
                                               : getsockname(copy, (struct sockaddr *)&ss, &len);
     int err = r < 0 ? errno : 0;
-    if (!err) {
-        size_t n = len < ulen_v ? len : ulen_v;
-        struct iovec l2[2] = {{.iov_base = &ss, .iov_len = n}, {.iov_base = &len, .iov_len = sizeof len}};
-        struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uaddr, .iov_len = n},
-                              {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
-        if (process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)n ||
-            process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
-            err = EFAULT;
-    }
-    close(copy);
-    close(pidfd);
-    respond(s, req->id, 0, 0, err);
+    if (!err)
+        err = write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
     return;
 cont:
-    if (copy >= 0)
-        close(copy);
-    if (pidfd >= 0)
-        close(pidfd);
-    respond(s, req->id, 1, 0, 0);
+    finish(s, req, copy, pidfd, 1, 0);
 }
 
 /* getsockopt/setsockopt(fd, level, name, optval, optlen) on a bridge we
@@ -623,24 +636,12 @@ static void on_sockopt(struct sup *s, struct seccomp_notif *req)
         goto cont;
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
-    if (!err && !set) {
-        struct iovec l2[2] = {{.iov_base = val, .iov_len = len}, {.iov_base = &len, .iov_len = sizeof len}};
-        struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uval, .iov_len = len},
-                              {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
-        if ((len && process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)len) ||
-            process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
-            err = EFAULT;
-    }
-    close(copy);
-    close(pidfd);
-    respond(s, req->id, 0, 0, err);
+    if (!err && !set)
+        err = write_back(tid, val, len, uval, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
     return;
 cont:
-    if (copy >= 0)
-        close(copy);
-    if (pidfd >= 0)
-        close(pidfd);
-    respond(s, req->id, 1, 0, 0);
+    finish(s, req, copy, pidfd, 1, 0);
 }
 
 static void *job_run(void *arg)
