@@ -15,6 +15,11 @@
  *                                    EOF (after connect, "connected: nodelay
  *                                    1, domain AF_INET": TCP's options);
  *                                    EOF; print "echoed N" or fail (exit 1)
+ *   prog_reach send HOST PORT N      connect, write N pattern bytes, exit at
+ *                                    once (no close, no wait): what is in
+ *                                    flight must still arrive
+ *   prog_reach sink PORT             accept one connection, read it to EOF,
+ *                                    check the pattern; print "received N"
  *   prog_reach connects HOST PORT N  N times: connect (blocking), write a
  *                                    byte, read its echo, close; print the
  *                                    mean microseconds of connect() and of
@@ -164,6 +169,61 @@ static int client(const char *host, int port, size_t want, int nb)
     return 0;
 }
 
+static int sink(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l < 0)
+        die("socket");
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
+        die("bind/listen");
+    int c = accept(l, NULL, NULL);
+    if (c < 0)
+        die("accept");
+    static unsigned char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n < 0)
+            die("read");
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern(got + (size_t)i)) {
+                fprintf(stderr, "prog_reach: byte %zu differs\n", got + (size_t)i);
+                return 1;
+            }
+        got += (size_t)n;
+    }
+    printf("received %zu\n", got);
+    return 0;
+}
+
+static int send_exit(const char *host, int port, size_t want)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (s < 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("socket/address");
+    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+        die("connect");
+    static unsigned char out[65536];
+    for (size_t sent = 0; sent < want;) {
+        size_t n = want - sent < sizeof out ? want - sent : sizeof out;
+        for (size_t i = 0; i < n; i++)
+            out[i] = pattern(sent + i);
+        ssize_t w = write(s, out, n);
+        if (w < 0)
+            die("write");
+        sent += (size_t)w;
+    }
+    printf("sent %zu\n", want);
+    fflush(stdout);
+    _exit(0);
+}
+
 static double now_us(void)
 {
     struct timespec t;
@@ -202,11 +262,15 @@ int main(int argc, char **argv)
 {
     if ((argc == 3 || argc == 4) && strcmp(argv[1], "server") == 0)
         return server(atoi(argv[2]), argc == 4 ? atoi(argv[3]) : 1);
+    if (argc == 3 && strcmp(argv[1], "sink") == 0)
+        return sink(atoi(argv[2]));
+    if (argc == 5 && strcmp(argv[1], "send") == 0)
+        return send_exit(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10));
     if (argc == 5 && strcmp(argv[1], "connects") == 0)
         return connects(argv[2], atoi(argv[3]), atoi(argv[4]));
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "client") == 0)
         return client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
                       argc == 6 && strcmp(argv[5], "nb") == 0);
-    fprintf(stderr, "usage: prog_reach server PORT [COUNT] | client HOST PORT N [nb] | connects HOST PORT N\n");
+    fprintf(stderr, "usage: prog_reach server PORT [COUNT] | client HOST PORT N [nb] | send HOST PORT N | sink PORT | connects HOST PORT N\n");
     return 2;
 }

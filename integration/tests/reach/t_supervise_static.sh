@@ -15,7 +15,8 @@
 #      SO_DOMAIN saying AF_INET; a refused one says ECONNREFUSED (SO_ERROR);
 #   4. rudp-supervise --pass (every call continues): the program runs
 #      unchanged, over kernel TCP, and its exit status comes back;
-#   5. SIGTERM sent to the supervisor goes on to the program.
+#   5. a program that writes and exits at once: everything arrives;
+#   6. SIGTERM sent to the supervisor goes on to the program.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 CLI=$BIN/prog_reach_static
@@ -57,6 +58,19 @@ _rc=0
 "$SUP" "$CLI" bogus >/dev/null 2>&1 || _rc=$?
 [ "$_rc" = 2 ] || fail "the program's exit status 2 came back as $_rc"
 echo "pass: exit status comes back (2)"
+
+# The program writes 4 MB and exits at once: the supervisor exits after it
+# (exit(), the shim's exit path), and what was in flight still arrives all.
+start_bg sink under_shim "$BIN/prog_reach" sink "$PORT"
+_sink=$LAST_PID
+wait_udp "$PORT"
+_t0=$(tcp_now)
+timeout 60 "$SUP" "$CLI" send 127.0.0.1 "$PORT" 4000000 >"$T/send.out" 2>&1 ||
+    { show "$T/send.out"; fail "send: the program failed"; }
+wait_exit "$_sink" 30 || { show "$T/sink.log"; fail "send: the sink failed"; }
+grep -qx "received 4000000" "$T/sink.log" || { show "$T/sink.log"; fail "send: not all arrived"; }
+[ "$(( $(tcp_now) - _t0 ))" = 0 ] || fail "send: TCP segments: not rudp"
+echo "send: the program exited right after writing 4000000 bytes; all arrived, over rudp"
 
 # SIGTERM to the supervisor goes on to the program (which ends by it),
 # even sent as soon as rudp-supervise runs: stage 1 blocks it until stage 2
