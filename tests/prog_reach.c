@@ -50,7 +50,8 @@ static unsigned char pattern(size_t i)
     return (unsigned char)(i * 7 + i / 251);
 }
 
-static int server(int port, int count)
+/* A listener on 127.0.0.1:port. */
+static int listen_on(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     if (l < 0)
@@ -60,6 +61,12 @@ static int server(int port, int count)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
         die("bind/listen");
+    return l;
+}
+
+static int server(int port, int count)
+{
+    int l = listen_on(port);
     static char buf[65536];
     size_t total = 0;
     for (int k = 0; k < count; k++) {
@@ -171,14 +178,7 @@ static int client(const char *host, int port, size_t want, int nb)
 
 static int sink(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (l < 0)
-        die("socket");
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
-        die("bind/listen");
+    int l = listen_on(port);
     int c = accept(l, NULL, NULL);
     if (c < 0)
         die("accept");
