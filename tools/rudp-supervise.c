@@ -76,34 +76,43 @@ __attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...)
 
 /* ---- stage 1: the filter, the fork, the exec ---- */
 
-/* connect(), getsockname(), getpeername() and get/setsockopt() at the IP,
- * TCP and socket levels on x86_64 are reported; everything else, and other ABIs (i386
+/* connect(), bind(), listen(), accept(), accept4(), getsockname(),
+ * getpeername() and get/setsockopt() at the IP, TCP and socket levels on
+ * x86_64 are reported; everything else, and other ABIs (i386
  * via int 0x80, x32), run untouched: a gap listed in docs/reach.md. */
 static int install_filter(void)
 {
-    /* Jumps count the instructions skipped: NOTIF is index 16, LEVEL 10. */
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 11, 0),     /* 4 */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockname, 10, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpeername, 9, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 1, 0),   /* 8 */
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        /* LEVEL: socket options only at the levels the shim emulates
-         * (the low word of args[1], little-endian) */
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 4, 0),        /* 11 */
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IP, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPV6, 1, 0),      /* 14 */
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),            /* 16: NOTIF */
-    };
-    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    /* Built here so the jumps follow the list: each reported call jumps to
+     * NOTIF, the option calls to LEVEL first. */
+    static const uint32_t calls[] = {__NR_connect, __NR_getsockname, __NR_getpeername,
+                                     __NR_bind, __NR_listen, __NR_accept, __NR_accept4};
+    enum { K = sizeof calls / sizeof calls[0], LEVEL = 7 + K, NOTIF = 13 + K };
+    struct sock_filter f[NOTIF + 1];
+    unsigned i = 0;
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (unsigned k = 0; k < K; k++, i++)
+        f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, calls[k],
+                                            (uint8_t)(NOTIF - i - 1), 0);
+    f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt,
+                                        (uint8_t)(LEVEL - i - 1), 0);
+    i++;
+    f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt,
+                                        (uint8_t)(LEVEL - i - 1), 0);
+    i++;
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* LEVEL: socket options only at the levels the shim emulates (the low
+     * word of args[1], little-endian) */
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+    static const uint32_t levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6};
+    for (unsigned k = 0; k < 4; k++, i++)
+        f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, levels[k],
+                                            (uint8_t)(NOTIF - i - 1), 0);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    struct sock_fprog prog = {.len = (unsigned short)i, .filter = f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -1;
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -267,6 +276,13 @@ static int start(const char *shim, int pass, char **prog)
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
     char *args[] = {(char *)me, "--serve", a_fd, a_pid, pass ? "pass" : "redirect", NULL};
+    /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        execv(self, args);
+    }
     execv("/proc/self/exe", args);
     warn("cannot exec itself: %s", strerror(errno));
     kill(pid, SIGKILL);
@@ -382,6 +398,26 @@ static int pidfd_for(pid_t tid)
     if (p < 0 && errno == EINVAL) /* not a leader: a thread's pidfd (6.9+) */
         p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
     return p;
+}
+
+/* A copy of the calling thread's fd (-1: none), its pidfd in *pidfd (or
+ * -1), and the copy's inode in *ino; taken only while the notification is
+ * valid (the thread, not a new process with its pid). */
+static int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
+                   uint64_t *ino)
+{
+    struct stat st;
+    *pidfd = pidfd_for((pid_t)req->pid);
+    if (*pidfd < 0 || !notif_valid(s->lfd, req->id))
+        return -1;
+    int copy = (int)syscall(SYS_pidfd_getfd, *pidfd, fd, 0);
+    if (copy >= 0 && fstat(copy, &st) < 0) {
+        close(copy);
+        return -1;
+    }
+    if (copy >= 0)
+        *ino = (uint64_t)st.st_ino;
+    return copy;
 }
 
 /* The program's fd flags: its O_CLOEXEC is in /proc's fdinfo ("flags:",
@@ -554,7 +590,8 @@ static int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, sock
     return 0;
 }
 
-/* Closes what a handler took and answers: CONTINUE when cont, else -err. */
+/* Closes what a handler took and answers: CONTINUE when cont is 1, -err
+ * when 0, nothing when -1. */
 static void finish(struct sup *s, const struct seccomp_notif *req, int copy, int pidfd, int cont,
                    int err)
 {
@@ -562,7 +599,8 @@ static void finish(struct sup *s, const struct seccomp_notif *req, int copy, int
         close(copy);
     if (pidfd >= 0)
         close(pidfd);
-    respond(s, req->id, cont, 0, err);
+    if (cont >= 0) /* -1: answered already (NOTIF_ADDFD with FLAG_SEND) */
+        respond(s, req->id, cont, 0, err);
 }
 
 /* getsockname/getpeername(fd, addr, addrlen) on a bridge we placed: the
@@ -575,13 +613,13 @@ static void on_name(struct sup *s, struct seccomp_notif *req)
     pid_t tid = (pid_t)req->pid;
     int fd = (int)req->data.args[0];
     uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
-    int pidfd = pidfd_for(tid), copy = -1;
-    struct stat st;
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
     socklen_t ulen_v;
     struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};
     struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof ulen_v};
-    if (pidfd < 0 || (copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0)) < 0 ||
-        fstat(copy, &st) < 0 || placed_state(s, (uint64_t)st.st_ino, 0) < 0 ||
+    if (copy < 0 || placed_state(s, ino, 0) < 0 ||
         process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof ulen_v || (int)ulen_v < 0 ||
         !notif_valid(s->lfd, req->id))
         goto cont;
@@ -609,12 +647,12 @@ static void on_sockopt(struct sup *s, struct seccomp_notif *req)
     int fd = (int)req->data.args[0], level = (int)req->data.args[1];
     int name = (int)req->data.args[2], set = req->data.nr == __NR_setsockopt;
     uint64_t uval = req->data.args[3], ulen = req->data.args[4];
-    int pidfd = pidfd_for(tid), copy = -1;
-    struct stat st;
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
     unsigned char val[OPT_MAX];
     socklen_t len = 0;
-    if (pidfd < 0 || (copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0)) < 0 ||
-        fstat(copy, &st) < 0 || placed_state(s, (uint64_t)st.st_ino, 0) < 0)
+    if (copy < 0 || placed_state(s, ino, 0) < 0)
         goto cont;
     if (set) {
         len = (socklen_t)ulen;
@@ -644,13 +682,133 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
+/* bind(fd, addr, len) of a TCP socket: the shim's (a port free for UDP
+ * too when the program asks for port 0; the ports its listeners hold). */
+static void on_bind(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    socklen_t len = (socklen_t)req->data.args[2];
+    struct sockaddr_storage ss;
+    int pidfd = -1, copy = -1;
+    uint64_t ino = 0;
+    if ((int)req->data.args[2] < 0 || len > sizeof ss || len < sizeof(sa_family_t))
+        goto cont;
+    struct iovec l1 = {.iov_base = &ss, .iov_len = len};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = len};
+    if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len ||
+        (copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino)) < 0 || !is_tcp(copy))
+        goto cont;
+    int r = bind(copy, (struct sockaddr *)&ss, len);
+    finish(s, req, copy, pidfd, 0, r < 0 ? errno : 0);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* listen(fd, backlog) of a TCP socket: the shim's listen on our copy makes
+ * it the shim's unix listener (the engine's UDP socket on the port, the
+ * kernel TCP socket kept for plain clients); that listener goes to the
+ * program's fd number, as a connect's bridge does. */
+static void on_listen(struct sup *s, struct seccomp_notif *req)
+{
+    int fd = (int)req->data.args[0];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    struct stat after;
+    if (copy < 0)
+        goto cont;
+    int placed = placed_state(s, ino, 0) >= 0;
+    if (!placed && !is_tcp(copy))
+        goto cont;
+    int r = listen(copy, (int)req->data.args[1]);
+    int err = r < 0 ? errno : 0;
+    if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {
+        if (add_fd(s, req, copy, fd) < 0) {
+            finish(s, req, copy, pidfd, 0, EINTR); /* the answer goes nowhere */
+            return;
+        }
+        placed_add(s, (uint64_t)after.st_ino, ino, -1);
+        placed_state(s, (uint64_t)after.st_ino, 1);
+    }
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* accept/accept4(fd, addr, addrlen[, flags]) on a listener we placed: the
+ * shim's accept on our copy (it takes only what the engine hands over,
+ * and plain TCP clients of the dual listener), the peer's address written
+ * into the program, the new socket installed and returned in one step
+ * (SECCOMP_ADDFD_FLAG_SEND: the new fd number is accept's result). A
+ * blocking listener makes this wait, in its thread. */
+static void on_accept(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0];
+    int flags = req->data.nr == __NR_accept4 ? (int)req->data.args[3] : 0;
+    uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    socklen_t ulen_v = 0;
+    if (copy < 0 || placed_state(s, ino, 0) < 0 || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+        goto cont;
+    if (uaddr) {
+        struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};
+        struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof ulen_v};
+        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof ulen_v || (int)ulen_v < 0)
+            goto cont; /* EFAULT, EINVAL: the kernel's */
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int nfd = accept4(copy, (struct sockaddr *)&ss, &len, (flags & SOCK_NONBLOCK) | SOCK_CLOEXEC);
+    if (nfd < 0) {
+        finish(s, req, copy, pidfd, 0, errno);
+        return;
+    }
+    int err = uaddr ? write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
+    struct stat nst;
+    if (!err && fstat(nfd, &nst) == 0) {
+        struct seccomp_notif_addfd add = {
+            .id = req->id,
+            .flags = SECCOMP_ADDFD_FLAG_SEND,
+            .srcfd = (uint32_t)nfd,
+            .newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0,
+        };
+        placed_add(s, (uint64_t)nst.st_ino, 0, -1);
+        placed_state(s, (uint64_t)nst.st_ino, 1);
+        if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) {
+            close(nfd); /* answered by the ioctl */
+            finish(s, req, copy, pidfd, -1, 0);
+            return;
+        }
+        /* interrupted: this connection is lost (reset), the restarted
+         * accept takes the next; to be held for it as connect does */
+        err = errno == ENOENT ? EINTR : errno;
+    }
+    close(nfd);
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
 static void *job_run(void *arg)
 {
     struct job *j = arg;
-    if (j->req->data.nr == __NR_connect)
+    int nr = j->req->data.nr;
+    if (nr == __NR_connect)
         on_connect(j->sup, j->req);
-    else if (j->req->data.nr == __NR_getsockopt || j->req->data.nr == __NR_setsockopt)
+    else if (nr == __NR_getsockopt || nr == __NR_setsockopt)
         on_sockopt(j->sup, j->req);
+    else if (nr == __NR_bind)
+        on_bind(j->sup, j->req);
+    else if (nr == __NR_listen)
+        on_listen(j->sup, j->req);
+    else if (nr == __NR_accept || nr == __NR_accept4)
+        on_accept(j->sup, j->req);
     else
         on_name(j->sup, j->req);
     free(j->req);
@@ -704,7 +862,8 @@ static int serve(int lfd, pid_t child, int pass)
             free(req);
             continue;
         }
-        if (req->data.nr != __NR_connect) {
+        if (req->data.nr != __NR_connect && req->data.nr != __NR_accept &&
+            req->data.nr != __NR_accept4) {
             j->sup = &s;
             j->req = req;
             job_run(j); /* never waits: in the loop */

@@ -16,7 +16,8 @@
 #                             client; both must end well, the server having
 #                             echoed BYTES and CMD's output matching ERE.
 #                             Sets TCP and UDP to the counts it caused and
-#                             prints them.
+#                             prints them. SERVE_WITH="CMD..." serves with
+#                             "CMD... server PORT" instead.
 
 if [ "${REACH_NETNS:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "skip: needs root (a network namespace and nftables)"; exit 77; }
@@ -60,7 +61,12 @@ need_supervise() {
 
 reach_case() {
     _name=$1 _bytes=$2 _ere=$3; shift 3
-    start_bg "$_name.server" under_shim "$BIN/prog_reach" server "$PORT"
+    if [ -n "${SERVE_WITH:-}" ]; then
+        # shellcheck disable=SC2086 # a command and its words
+        start_bg "$_name.server" $SERVE_WITH server "$PORT"
+    else
+        start_bg "$_name.server" under_shim "$BIN/prog_reach" server "$PORT"
+    fi
     _srv=$LAST_PID
     wait_udp "$PORT"
     _t0=$(tcp_now) _u0=$(udp_now)

@@ -15,8 +15,10 @@
 #      SO_DOMAIN saying AF_INET; a refused one says ECONNREFUSED (SO_ERROR);
 #   4. rudp-supervise --pass (every call continues): the program runs
 #      unchanged, over kernel TCP, and its exit status comes back;
-#   5. a program that writes and exits at once: everything arrives;
-#   6. SIGTERM sent to the supervisor goes on to the program.
+#   5. the static program as the server (bind, listen, accept under the
+#      supervisor), with a preloaded client, then a supervised one: 0 TCP;
+#   6. a program that writes and exits at once: everything arrives;
+#   7. SIGTERM sent to the supervisor goes on to the program.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 CLI=$BIN/prog_reach_static
@@ -51,6 +53,15 @@ for _how in plain supervised; do
         { show "$T/refused.$_how"; fail "refused ($_how): not ECONNREFUSED"; }
     echo "refused ($_how): $(cat "$T/refused.$_how")"
 done
+
+# The static program serving: listen and accept under the supervisor;
+# a preloaded client, then a supervised static one (both ends supervised).
+SERVE_WITH="$SUP $CLI"
+reach_case server 1000000 "^echoed 1000000$" env "LD_PRELOAD=$APP_LDP" "$BIN/prog_reach" client 127.0.0.1 "$PORT" 1000000
+[ "$TCP" = 0 ] || fail "server: $TCP TCP segments: the connection was not rudp"
+reach_case both_ends 1000000 "^echoed 1000000$" "$SUP" "$CLI" client 127.0.0.1 "$PORT" 1000000 nb
+[ "$TCP" = 0 ] || fail "both_ends: $TCP TCP segments: the connection was not rudp"
+SERVE_WITH=
 
 reach_case pass 1000000 "^echoed 1000000$" "$SUP" --pass "$CLI" client 127.0.0.1 "$PORT" 1000000
 [ "$TCP" -gt 0 ] || fail "pass: no TCP segment: --pass must leave connect() to the kernel"
