@@ -10,6 +10,9 @@
 #   tcp_now, udp_now          those counts so far
 #   need_supervise            skip unless rudp-supervise can install its
 #                             filter here (seccomp user notification)
+#   go_program DIR OUT        skip without Go (golang-go); else build the Go
+#                             program integration/tests/reach/DIR, static
+#                             (CGO_ENABLED=0, offline), to OUT
 #   reach_case NAME BYTES ERE CMD...
 #                             tests/prog_reach serves one connection on
 #                             $PORT under the preloaded shim; CMD is the
@@ -57,6 +60,17 @@ udp_now() { counter udp dport; }
 need_supervise() {
     _e=$(timeout 10 "$SUP" --pass true 2>&1) ||
         skip "seccomp user notification unavailable here ($_e)"
+}
+
+go_program() {
+    command -v go >/dev/null 2>&1 || skip "no Go toolchain (golang-go)"
+    mkdir -p "$ROOT/build/gocache"
+    ( cd "$ROOT/integration/tests/reach/$1" &&
+      GOCACHE="$ROOT/build/gocache" GOPATH="$T/gopath" GOPROXY=off CGO_ENABLED=0 \
+          timeout 300 go build -o "$2" . ) >"$T/gobuild.log" 2>&1 ||
+        { show "$T/gobuild.log"; fail "go build of $1 failed"; }
+    readelf -l "$2" | grep -q INTERP && fail "the Go program $1 is not static"
+    return 0
 }
 
 reach_case() {

@@ -12,15 +12,9 @@
 #      rudp-supervise, with a preloaded C client, then with the supervised
 #      Go client (both ends): 0 TCP segments, the TCP addresses.
 . "$(dirname "$0")/../../lib/reachlib.sh"
-command -v go >/dev/null 2>&1 || skip "no Go toolchain (golang-go)"
 need_supervise
 
-mkdir -p "$ROOT/build/gocache"
-( cd "$ROOT/integration/tests/reach/goclient" &&
-  GOCACHE="$ROOT/build/gocache" GOPATH="$T/gopath" GOPROXY=off CGO_ENABLED=0 \
-      timeout 300 go build -o "$T/reachclient" . ) >"$T/gobuild.log" 2>&1 ||
-    { show "$T/gobuild.log"; fail "go build failed"; }
-readelf -l "$T/reachclient" | grep -q INTERP && fail "the Go client is not static"
+go_program goclient "$T/reachclient"
 
 ERE="^echoed 1048576 true <nil>$"
 reach_case plain 1048576 "$ERE" "$T/reachclient" "127.0.0.1:$PORT"

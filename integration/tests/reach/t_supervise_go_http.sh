@@ -17,14 +17,9 @@ if [ "${REACH_RUN_KNOWN:-0}" != 1 ]; then
     exit 77
 fi
 . "$(dirname "$0")/../../lib/reachlib.sh"
-command -v go >/dev/null 2>&1 || skip "no Go toolchain (golang-go)"
 need_supervise
 
-mkdir -p "$ROOT/build/gocache"
-( cd "$ROOT/integration/tests/reach/gohttp" &&
-  GOCACHE="$ROOT/build/gocache" GOPATH="$T/gopath" GOPROXY=off CGO_ENABLED=0 \
-      timeout 300 go build -o "$T/gohttp" . ) >"$T/gobuild.log" 2>&1 ||
-    { show "$T/gobuild.log"; fail "go build failed"; }
+go_program gohttp "$T/gohttp"
 
 start_bg server "$SUP" "$T/gohttp" server "$PORT"
 _srv=$LAST_PID
