@@ -3,7 +3,7 @@
  * linked, Go) so that its TCP connect() goes over rudp, the engine running
  * in this process (issue 35; docs/reach.md says what works and what not).
  *
- *   rudp-supervise [--shim PATH] [--pass] [--] PROGRAM [ARG...]
+ *   rudp-supervise [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]
  *
  * Two stages in one file:
  *  1. Without the shim: fork; the child sets PR_SET_NO_NEW_PRIVS, installs a
@@ -275,7 +275,8 @@ static int start(const char *shim, int pass, char **prog)
     char a_fd[16], a_pid[16];
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
-    char *args[] = {(char *)me, "--serve", a_fd, a_pid, pass ? "pass" : "redirect", NULL};
+    char *args[] = {(char *)me, "--serve", a_fd, a_pid,
+                    pass == 2 ? "debug" : pass ? "pass" : "redirect", NULL};
     /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -309,6 +310,7 @@ struct placed {
 struct sup {
     int lfd;
     int pass;
+    int debug; /* --debug: every notification and its answer on stderr */
     struct seccomp_notif_sizes sizes;
     pthread_mutex_t mu;
     struct placed placed[PLACED_RING];
@@ -380,6 +382,9 @@ static int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
     struct seccomp_notif_resp *r = calloc(1, s->sizes.seccomp_notif_resp);
     if (!r)
         return -1; /* the program stays blocked until it is killed */
+    if (s->debug)
+        fprintf(stderr, "%s: %016llx: %s\n", me, (unsigned long long)id,
+                cont ? "continue" : err ? strerror(err) : "0");
     r->id = id;
     r->flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
     r->val = val;
@@ -391,12 +396,16 @@ static int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
     return ok < 0 ? -1 : 0;
 }
 
-/* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads. */
+/* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads.
+ * A thread's pidfd (PIDFD_THREAD, 6.9+) for any thread; before 6.9 (the
+ * flag refused: EINVAL) a plain pidfd, which only a thread-group leader
+ * has. Without one, the call would be continued: kernel TCP (Go's threads
+ * are mostly not the leader; pidfd_open(tid, 0) says ENOENT for them). */
 static int pidfd_for(pid_t tid)
 {
-    int p = (int)syscall(SYS_pidfd_open, tid, 0);
-    if (p < 0 && errno == EINVAL) /* not a leader: a thread's pidfd (6.9+) */
-        p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    int p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (p < 0 && errno == EINVAL)
+        p = (int)syscall(SYS_pidfd_open, tid, 0);
     return p;
 }
 
@@ -780,6 +789,9 @@ static void on_accept(struct sup *s, struct seccomp_notif *req)
         placed_add(s, (uint64_t)nst.st_ino, 0, -1);
         placed_state(s, (uint64_t)nst.st_ino, 1);
         if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) {
+            if (s->debug)
+                fprintf(stderr, "%s: %016llx: accepted, installed and answered\n", me,
+                        (unsigned long long)req->id);
             close(nfd); /* answered by the ioctl */
             finish(s, req, copy, pidfd, -1, 0);
             return;
@@ -821,7 +833,8 @@ static int serve(int lfd, pid_t child, int pass)
     signals_setup(child);
     static struct sup s; /* its ring is large; threads reach it */
     s.lfd = lfd;
-    s.pass = pass;
+    s.pass = pass == 1;
+    s.debug = pass == 2;
     pthread_mutex_init(&s.mu, NULL);
     for (unsigned i = 0; i < PLACED_RING; i++)
         s.placed[i].held = -1;
@@ -856,6 +869,10 @@ static int serve(int lfd, pid_t child, int pass)
             warn("NOTIF_RECV: %s", strerror(errno));
             break;
         }
+        if (s.debug)
+            fprintf(stderr, "%s: %016llx: tid %u syscall %d fd %lld\n", me,
+                    (unsigned long long)req->id, req->pid, req->data.nr,
+                    (long long)req->data.args[0]);
         if (s.pass) {
             respond(&s, req->id, 1, 0, 0); /* no thread for what continues */
             free(j);
@@ -887,14 +904,15 @@ static int serve(int lfd, pid_t child, int pass)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: %s [--shim PATH] [--pass] [--] PROGRAM [ARG...]\n", me);
+    fprintf(stderr, "usage: %s [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]\n", me);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--serve") == 0)
-        return serve(atoi(argv[2]), (pid_t)atoi(argv[3]), strcmp(argv[4], "pass") == 0);
+        return serve(atoi(argv[2]), (pid_t)atoi(argv[3]),
+                     strcmp(argv[4], "pass") == 0 ? 1 : strcmp(argv[4], "debug") == 0 ? 2 : 0);
     char shim[PATH_MAX] = "";
     int pass = 0, i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -903,6 +921,8 @@ int main(int argc, char **argv)
             break;
         } else if (strcmp(argv[i], "--pass") == 0) {
             pass = 1;
+        } else if (strcmp(argv[i], "--debug") == 0) {
+            pass = 2;
         } else if (strcmp(argv[i], "--shim") == 0 && i + 1 < argc) {
             snprintf(shim, sizeof shim, "%s", argv[++i]);
         } else {
