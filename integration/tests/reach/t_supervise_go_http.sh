@@ -4,18 +4,6 @@
 # requests ride one kept-alive connection. 0 TCP segments on the port,
 # every answer back, all four from the same client port (keep-alive), and
 # the server ends by its Shutdown.
-#
-# KNOWN FAILURE, so skipped unless REACH_RUN_KNOWN=1 (docs/reach.md, "Known
-# failure: net/http"): run at full speed, the client's first connection
-# goes over rudp and is accepted, but the Go server panics in
-# http.(*conn).serve on a nil RemoteAddr, and a kernel TCP connection that
-# the client's supervisor never saw a connect() for reaches the dual
-# listener. Under strace, or with a second's pause before the client, it
-# passes.
-if [ "${REACH_RUN_KNOWN:-0}" != 1 ]; then
-    echo "skip: known failure under investigation (docs/reach.md); REACH_RUN_KNOWN=1 runs it"
-    exit 77
-fi
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
 
