@@ -384,12 +384,19 @@ SHIM_EXPORT int close(int fd)
     /* In a child with an fd table of its own the records are that table's
      * (fdtab.c, epollreg.c): a copy of one of ours keeps ours. */
     int found = shim_fd_get(fd, &rec);
+    /* rudp-supervise closing its copy of the program's socket: the
+     * program's own close, which we never see, is the one that counts. The
+     * record stays with the file (fdtab.c), the engine may still give the
+     * buffer back (shim_sndbuf_restore checks the inode), the listener
+     * lives on; only a SO_LINGER {1, 0} set meanwhile is noted for the
+     * program's close. */
+    int copy = found && shim_fd_by_file();
     if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
             /* Our engine must not look at this fd number once it is
              * closed (shim_sndbuf_restore). */
-            shim_slot *fs = n.pid == getpid() ? slot_for(&n) : NULL;
+            shim_slot *fs = n.pid == getpid() && !copy ? slot_for(&n) : NULL;
             if (fs)
                 shim_sndbuf_forget(fs);
             struct linger l;
@@ -400,12 +407,15 @@ SHIM_EXPORT int close(int fd)
                 if (s)
                     atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0); /* reset, not FIN */
             }
-        } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
+        } else if (rec.kind == SHIM_FD_LISTENER && !copy && shim_name_get(fd, 0, &n) == 1 &&
                    n.pid == shim_procenv_owner()) { /* our engines' (or, in a CLONE_VM
                                                      * child, its parent's) */
             closed_listener = rec.id;
         }
-        shim_fd_del(fd);
+        if (copy)
+            found = 0; /* nothing of the number to forget or lock */
+        else
+            shim_fd_del(fd);
     }
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
