@@ -275,7 +275,14 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * reach the fd, so the buffer is kept, and kernel TCP, should it win
      * the fallback's race, is relayed rather than put at the fd. */
     int foreign = shim_procenv_table() != 0;
-    int shrink = app_sndbuf > 0 && app_ino && !foreign && !early;
+    /* Nor can rudp-supervise's (shim_fd_by_file): fd is its copy of the
+     * program's socket, closed once connect() returns. There the end gets
+     * its buffer at once, and the filler fills that: a few KiB more to copy
+     * (TCP's default is 16 KiB), and nothing to give back later. */
+    int supervised = shim_fd_by_file();
+    if (supervised && app_sndbuf > 0 && !early)
+        shim_app_end_sndbuf(sv[0], app_sndbuf);
+    int shrink = app_sndbuf > 0 && app_ino && !foreign && !supervised && !early;
     if (shrink) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
