@@ -184,13 +184,15 @@ $(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
 $(BUILD)/bin/rudp-stat: tools/rudp-stat.c
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
-# rudp-supervise (issue 35, a prototype: docs/reach.md), plain C as rudp-stat;
-# not installed yet.
+# rudp-supervise (issue 35, a prototype: docs/reach.md), plain C as rudp-stat,
+# from the files of tools/supervise/ (their one header, supervise.h, says
+# which does what); not installed yet.
 SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
+SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
 tools: $(SUPERVISE_BIN)
-$(SUPERVISE_BIN): tools/rudp-supervise.c
+$(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL)
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@

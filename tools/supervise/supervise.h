@@ -1,0 +1,178 @@
+/*
+ * rudp-supervise: runs a program the preload cannot reach (statically
+ * linked, Go) so that its TCP connect() goes over rudp, the engine running
+ * in this process (issue 35; docs/reach.md says what works and what not).
+ *
+ *   rudp-supervise [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]
+ *
+ * Two stages in one binary:
+ *  1. Without the shim: fork; the child sets PR_SET_NO_NEW_PRIVS, installs a
+ *     seccomp filter that reports connect() to a user-notification listener
+ *     (SECCOMP_FILTER_FLAG_NEW_LISTENER), hands the listener to the parent
+ *     (SCM_RIGHTS) and execs PROGRAM. The parent then execs itself again
+ *     with LD_PRELOAD=librudp_shim.so ("--serve FD PID"): from there on
+ *     every socket call of this process is the shim's, exactly as in a
+ *     preloaded program, so the connect path is the shim's own code and
+ *     needs no second front end. The fork comes before the shim is loaded,
+ *     so the program's image never holds a shim or its threads.
+ *  2. With the shim: each notification is answered in a thread of its own
+ *     (a blocking connect waits for the handshake). The address is read
+ *     from the program (process_vm_readv, then SECCOMP_IOCTL_NOTIF_ID_VALID
+ *     against a reused pid), the program's socket copied here
+ *     (pidfd_getfd), and connect() called on the copy: under the shim the
+ *     copy's fd number becomes the application end of a bridge; that end is
+ *     put at the program's fd number (SECCOMP_IOCTL_NOTIF_ADDFD with
+ *     SECCOMP_ADDFD_FLAG_SETFD) and the notification answered with
+ *     connect's result. Anything not a TCP socket continues
+ *     (SECCOMP_USER_NOTIF_FLAG_CONTINUE): safe here, as the filter is no
+ *     security boundary, only a way to find the calls to redirect.
+ *
+ * --pass continues every call unchanged (the filter's own cost, and a
+ * check that a program runs as without the supervisor). Exits with the
+ * program's status (128+N for a signal N). SIGTERM, SIGHUP and the like
+ * sent to the supervisor go on to the program; SIGINT and SIGQUIT are
+ * ignored (the terminal sends them to the program too).
+ *
+ * The files, one responsibility each (this header is what they share):
+ *   main.c     the command line
+ *   start.c    stage 1: the filter, the fork, the exec; the signals
+ *   serve.c    stage 2: the notification loop, a handler per call; the
+ *              bridges placed so far
+ *   program.c  reaching into the program: its fds (pidfd_getfd, NOTIF_ADDFD),
+ *              its memory, the answers (NOTIF_SEND)
+ *   connect.c  connect()
+ *   listen.c   bind(), listen(), accept(), accept4()
+ *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt()
+ */
+#ifndef RUDP_SUPERVISE_H
+#define RUDP_SUPERVISE_H
+
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* The program's name in messages. */
+extern const char *me;
+
+/* A line on stderr: "rudp-supervise: " fmt "\n". Hidden: libc has a
+ * warn() too, which an exported one would interpose for every library. */
+__attribute__((format(printf, 1, 2), visibility("hidden"))) void warn(const char *fmt, ...);
+
+/* ---- stage 1 (start.c) ---- */
+
+/* The shim beside this binary into out (len bytes): build/bin/ ->
+ * build/, PREFIX/bin -> PREFIX/lib. 0, or -1: none found. */
+int find_shim(char *out, size_t len);
+
+/* Runs prog under the filter and this binary again with the shim, as
+ * stage 2 (pass: 0 redirect, 1 --pass, 2 --debug). Returns only on
+ * failure, with the status to exit with (127). */
+int start(const char *shim, int pass, char **prog);
+
+/* Stage 2's signals: those meant for the program (SIGTERM...) go on to
+ * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
+void signals_setup(pid_t child);
+
+/* ---- stage 2 (serve.c) ---- */
+
+/* The bridges placed lately, by inode. A connect() interrupted by a signal
+ * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
+ * is made again by the kernel on the bridge: it must then go on with the
+ * same connection, as TCP's restarted connect does, not make a second.
+ * answered: connect() returned once; a later one says EISCONN. A ring:
+ * a restart follows at once, and sockfs inodes are not reused soon. */
+#define PLACED_RING 4096
+struct placed {
+    uint64_t ino;     /* the bridge's */
+    uint64_t tcp_ino; /* the program's socket it replaces */
+    int held;         /* the bridge, when the call was interrupted before
+                       * NOTIF_ADDFD: put in place at the restart; or -1 */
+    int answered;
+};
+
+struct sup {
+    int lfd;
+    int pass;
+    int debug; /* --debug: every notification and its answer on stderr */
+    struct seccomp_notif_sizes sizes;
+    pthread_mutex_t mu;
+    struct placed placed[PLACED_RING];
+    unsigned placed_next;
+};
+
+struct job {
+    struct sup *sup;
+    struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
+};
+
+/* Serves the notifications of listener lfd until every task under the
+ * filter is gone, then exits with child's status (pass as for start()). */
+int serve(int lfd, pid_t child, int pass);
+
+/* The bridge with inode ino placed at the program's socket tcp_ino; held:
+ * the bridge itself when the call was interrupted before NOTIF_ADDFD, to
+ * be put in place at the restart, else -1. */
+void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
+
+/* The bridge held for the program's socket tcp_ino, taken (-1: none). */
+int placed_take_held(struct sup *s, uint64_t tcp_ino);
+
+/* Returns the state noted for ino (-1: not ours) and, with mark, notes
+ * that connect() has now returned. */
+int placed_state(struct sup *s, uint64_t ino, int mark);
+
+/* The handlers, one per call, each in the file of its call: they answer
+ * the notification, and free nothing of req. */
+void on_connect(struct sup *s, struct seccomp_notif *req);
+void on_bind(struct sup *s, struct seccomp_notif *req);
+void on_listen(struct sup *s, struct seccomp_notif *req);
+void on_accept(struct sup *s, struct seccomp_notif *req);
+void on_name(struct sup *s, struct seccomp_notif *req);
+void on_sockopt(struct sup *s, struct seccomp_notif *req);
+
+/* ---- the program (program.c) ---- */
+
+/* The notification id still waits for its answer (its thread lives). */
+int notif_valid(int lfd, uint64_t id);
+
+/* Answers notification id: CONTINUE when cont, else val or -err.
+ * Returns 0, or -1 when the answer went nowhere (the call was interrupted
+ * by a signal, or the thread is gone: ENOENT). */
+int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err);
+
+/* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads.
+ * A thread's pidfd (PIDFD_THREAD, 6.9+) for any thread; before 6.9 (the
+ * flag refused: EINVAL) a plain pidfd, which only a thread-group leader
+ * has. Without one, the call would be continued: kernel TCP (Go's threads
+ * are mostly not the leader; pidfd_open(tid, 0) says ENOENT for them). */
+int pidfd_for(pid_t tid);
+
+/* A copy of the calling thread's fd (-1: none), its pidfd in *pidfd (or
+ * -1), and the copy's inode in *ino; taken only while the notification is
+ * valid (the thread, not a new process with its pid). */
+int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
+            uint64_t *ino);
+
+/* The socket option opt (SOL_SOCKET) of fd, an int; -1 on error. */
+int sock_int(int fd, int opt);
+
+/* fd is a TCP socket (IPv4 or IPv6). */
+int is_tcp(int fd);
+
+/* Puts src at the program's fd number (its close-on-exec kept). Returns
+ * 0, or -1 (ENOENT: the call was interrupted or the thread is gone). */
+int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
+
+/* Writes n bytes of buf at uaddr in the program and len (the kernel's
+ * full length) at ulen, as getsockname/getsockopt do. 0 or EFAULT. */
+int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,
+               uint64_t ulen);
+
+/* Closes what a handler took and answers: CONTINUE when cont is 1, -err
+ * when 0, nothing when -1. */
+void finish(struct sup *s, const struct seccomp_notif *req, int copy, int pidfd, int cont,
+            int err);
+
+#endif
