@@ -168,6 +168,14 @@ $(REACH_STATIC): tests/prog_reach.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
 	    { rm -f $@; echo "no static libc: $@ not built"; }
+# ... and prog_reachgap, the cases the supervised program once told apart
+# (integration/tests/reach/t_supervise_gaps.sh), with threads.
+REACHGAP_STATIC := $(BUILD)/progs/prog_reachgap_static
+progs: $(REACHGAP_STATIC)
+$(REACHGAP_STATIC): tests/prog_reachgap.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -pthread -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.
