@@ -65,7 +65,7 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         uint64_t tcp_ino = (uint64_t)before.st_ino;
         close(copy);
         copy = held;
-        if (fstat(copy, &before) < 0 || add_fd(s, req, copy, fd) < 0) {
+        if (fstat(copy, &before) < 0 || add_fd_keep_epoll(s, req, copy, fd, tcp_ino) < 0) {
             placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
             close(pidfd);
             return;
@@ -89,7 +89,7 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
      * Told by the inode: the shim's getsockopt says TCP on a bridge. */
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        if (add_fd(s, req, copy, fd) < 0) {
+        if (add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino) < 0) {
             /* interrupted (a restart comes with the same socket) or gone */
             placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
             close(pidfd);

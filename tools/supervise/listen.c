@@ -52,7 +52,7 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;
     if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {
-        if (add_fd(s, req, copy, fd) < 0) {
+        if (add_fd_keep_epoll(s, req, copy, fd, ino) < 0) {
             finish(s, req, copy, pidfd, 0, EINTR); /* the answer goes nowhere */
             return;
         }

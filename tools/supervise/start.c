@@ -210,10 +210,13 @@ int start(const char *shim, int pass, char **prog)
     }
     /* The listener survives the exec; the rest of the environment is the
      * user's, the shim's settings (RUDP_*) included. A fallback to kernel
-     * TCP would swap this process's fd, not the program's: off. */
+     * TCP would swap this process's fd, not the program's: off. The
+     * shim's records follow the program's files, not our copies' numbers
+     * (RUDP_SUPERVISOR, shim/state/fdtab.c). */
     fcntl(lfd, F_SETFD, 0);
     setenv("LD_PRELOAD", shim, 1);
     setenv("RUDP_FALLBACK", "none", 1);
+    setenv("RUDP_SUPERVISOR", "1", 1);
     char a_fd[16], a_pid[16];
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)pid);

@@ -132,6 +132,31 @@ void on_accept(struct sup *s, struct seccomp_notif *req);
 void on_name(struct sup *s, struct seccomp_notif *req);
 void on_sockopt(struct sup *s, struct seccomp_notif *req);
 
+/* ---- epoll registrations carried over a swap (epoll.c) ---- */
+
+/* One registration of the program's: in its epoll set epfd, with events
+ * and data as epoll_ctl was given them. */
+struct epreg {
+    int epfd;
+    uint32_t events;
+    uint64_t data;
+};
+
+/* The registrations of the program's fd (whose file has inode ino) in the
+ * epoll sets of thread tid's fd table, as /proc lists them, into r (at
+ * most max); returns how many. Read before the swap. */
+int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
+
+/* After the swap: the same registrations (r, n) for the file now at the
+ * program's fd (inode ino), under the same fd number. Returns how many
+ * were made. */
+int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
+
+/* The program's registrations of fd (the file ino) before a swap, made
+ * again for the file src put at fd with add_fd(): add_fd's result. */
+int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
+                      uint64_t ino);
+
 /* ---- the program (program.c) ---- */
 
 /* The notification id still waits for its answer (its thread lives). */
