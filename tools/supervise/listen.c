@@ -1,6 +1,7 @@
 /* bind(), listen(), accept() and accept4() of the program (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -65,12 +66,55 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
+/* The next connection for an accept() on our copy of listener lino:
+ * one held for it (acceptq.c) first, else the shim's accept4 (it takes
+ * only what the engine hands over, and plain TCP clients of the dual
+ * listener). A blocking listener is polled, beside the entry's eventfd,
+ * and the call's notification checked every second: a call a signal
+ * interrupted (or whose thread is gone) takes nothing more. Returns the
+ * new socket (close-on-exec) or -errno. */
+static int next_connection(struct sup *s, uint64_t id, int copy, uint64_t lino,
+                           struct sockaddr_storage *ss, socklen_t *len)
+{
+    int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    int ev = nb ? -1 : acceptq_wait_begin(s, lino);
+    int nfd;
+    for (;;) {
+        if ((nfd = acceptq_take(s, lino, ss, len)) >= 0)
+            break;
+        if (!nb) {
+            struct pollfd p[2] = {{.fd = copy, .events = POLLIN}, {.fd = ev, .events = POLLIN}};
+            if (poll(p, ev >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR) {
+                nfd = -errno;
+                break;
+            }
+            if (!notif_valid(s->lfd, id)) {
+                nfd = -EINTR; /* the answer goes nowhere */
+                break;
+            }
+            if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
+                continue;
+        }
+        *len = sizeof *ss;
+        /* may still wait, if another took the connection first: one that
+         * comes while the call is no longer there is held (on_accept) */
+        nfd = accept4(copy, (struct sockaddr *)ss, len, SOCK_CLOEXEC);
+        if (nfd >= 0 || nb || errno != EAGAIN) {
+            nfd = nfd >= 0 ? nfd : -errno;
+            break;
+        }
+    }
+    if (ev >= 0)
+        acceptq_wait_end(s, lino);
+    return nfd;
+}
+
 /* accept/accept4(fd, addr, addrlen[, flags]) on a listener we placed: the
- * shim's accept on our copy (it takes only what the engine hands over,
- * and plain TCP clients of the dual listener), the peer's address written
- * into the program, the new socket installed and returned in one step
- * (SECCOMP_ADDFD_FLAG_SEND: the new fd number is accept's result). A
- * blocking listener makes this wait, in its thread. */
+ * next connection (next_connection), the peer's address written into the
+ * program, the new socket installed and returned in one step
+ * (SECCOMP_ADDFD_FLAG_SEND: the new fd number is accept's result). One the
+ * program's call could not take (a signal interrupted it) is held for the
+ * listener's next accept(). */
 void on_accept(struct sup *s, struct seccomp_notif *req)
 {
     pid_t tid = (pid_t)req->pid;
@@ -91,11 +135,15 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int nfd = accept4(copy, (struct sockaddr *)&ss, &len, (flags & SOCK_NONBLOCK) | SOCK_CLOEXEC);
+    int nfd = next_connection(s, req->id, copy, ino, &ss, &len);
     if (nfd < 0) {
-        finish(s, req, copy, pidfd, 0, errno);
+        finish(s, req, copy, pidfd, 0, -nfd);
         return;
     }
+    /* this call's SOCK_NONBLOCK, on the file (a held one was taken bare) */
+    int fl = fcntl(nfd, F_GETFL);
+    if (fl >= 0)
+        fcntl(nfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     int err = uaddr ? write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
     struct stat nst;
     if (!err && fstat(nfd, &nst) == 0) {
@@ -115,9 +163,16 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
             finish(s, req, copy, pidfd, -1, 0);
             return;
         }
-        /* interrupted: this connection is lost (reset), the restarted
-         * accept takes the next; to be held for it as connect does */
-        err = errno == ENOENT ? EINTR : errno;
+        if (errno == ENOENT) {
+            /* interrupted: held for the restarted (or next) accept() */
+            if (s->debug)
+                fprintf(stderr, "%s: %016llx: interrupted; the connection is held\n", me,
+                        (unsigned long long)req->id);
+            acceptq_hold(s, ino, nfd, &ss, len);
+            finish(s, req, copy, pidfd, -1, 0);
+            return;
+        }
+        err = errno;
     }
     close(nfd);
     finish(s, req, copy, pidfd, 0, err);

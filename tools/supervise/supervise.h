@@ -42,6 +42,8 @@
  *              its memory, the answers (NOTIF_SEND)
  *   connect.c  connect()
  *   listen.c   bind(), listen(), accept(), accept4()
+ *   acceptq.c  connections accepted for an interrupted accept(), held
+ *   epoll.c    the program's epoll registrations, carried over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt()
  */
 #ifndef RUDP_SUPERVISE_H
@@ -92,6 +94,24 @@ struct placed {
     int answered;
 };
 
+/* The connections of a listener (inode lino) accepted for a call that a
+ * signal interrupted before NOTIF_ADDFD returned them, held for its next
+ * accept() (acceptq.c), and the accept() calls waiting on it. ev is
+ * readable while one is held. */
+#define ACCEPTQ_LISTENERS 64
+#define ACCEPTQ_HELD 8
+struct acceptq {
+    uint64_t lino; /* 0: a free entry */
+    int ev;        /* an eventfd */
+    int waiters;
+    int n;
+    struct {
+        int fd;
+        socklen_t len;
+        struct sockaddr_storage ss;
+    } held[ACCEPTQ_HELD];
+};
+
 struct sup {
     int lfd;
     int pass;
@@ -100,6 +120,7 @@ struct sup {
     pthread_mutex_t mu;
     struct placed placed[PLACED_RING];
     unsigned placed_next;
+    struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
 };
 
 struct job {
@@ -131,6 +152,23 @@ void on_listen(struct sup *s, struct seccomp_notif *req);
 void on_accept(struct sup *s, struct seccomp_notif *req);
 void on_name(struct sup *s, struct seccomp_notif *req);
 void on_sockopt(struct sup *s, struct seccomp_notif *req);
+
+/* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
+
+/* A call waits on listener lino: its entry's eventfd (readable while a
+ * connection is held for it), or -1 (no entry free: the caller then finds
+ * what is held when it looks again). Each call is matched by a release. */
+int acceptq_wait_begin(struct sup *s, uint64_t lino);
+void acceptq_wait_end(struct sup *s, uint64_t lino);
+
+/* Holds connection fd (its peer's address ss, len) for lino's next
+ * accept(); past ACCEPTQ_HELD the oldest is closed (its peer sees the end,
+ * as before). */
+void acceptq_hold(struct sup *s, uint64_t lino, int fd, const struct sockaddr_storage *ss,
+                  socklen_t len);
+
+/* The oldest connection held for lino (its address into ss, len), or -1. */
+int acceptq_take(struct sup *s, uint64_t lino, struct sockaddr_storage *ss, socklen_t *len);
 
 /* ---- epoll registrations carried over a swap (epoll.c) ---- */
 
