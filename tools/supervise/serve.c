@@ -13,21 +13,47 @@
 
 #include "supervise.h"
 
+static unsigned bucket_of(uint64_t ino)
+{
+    return (unsigned)(ino % PLACED_BUCKETS);
+}
+
+/* The latest entry of ino, or NULL; mu held. */
 static struct placed *placed_find(struct sup *s, uint64_t ino)
 {
-    for (unsigned i = 0; i < PLACED_RING; i++)
+    for (int i = s->bucket[bucket_of(ino)]; i >= 0; i = s->placed[i].next)
         if (s->placed[i].ino == ino)
             return &s->placed[i];
     return NULL;
 }
 
+/* Takes entry i out of its bucket's chain; mu held. */
+static void placed_unlink(struct sup *s, int i)
+{
+    int *pp = &s->bucket[bucket_of(s->placed[i].ino)];
+    while (*pp >= 0 && *pp != i)
+        pp = &s->placed[*pp].next;
+    if (*pp == i)
+        *pp = s->placed[i].next;
+}
+
 void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held)
 {
     pthread_mutex_lock(&s->mu);
-    struct placed *p = &s->placed[s->placed_next];
-    if (p->held >= 0 && p->ino)
-        close(p->held); /* its program never came back for it */
-    *p = (struct placed){.ino = ino, .tcp_ino = tcp_ino, .held = held};
+    int i = (int)s->placed_next;
+    struct placed *p = &s->placed[i];
+    if (p->ino) {
+        placed_unlink(s, i);
+        if (p->held >= 0) {
+            close(p->held); /* its program never came back for it */
+            s->placed_held--;
+        }
+    }
+    *p = (struct placed){.ino = ino, .tcp_ino = tcp_ino, .held = held,
+                         .next = s->bucket[bucket_of(ino)]};
+    s->bucket[bucket_of(ino)] = i;
+    if (held >= 0)
+        s->placed_held++;
     s->placed_next = (s->placed_next + 1) % PLACED_RING;
     pthread_mutex_unlock(&s->mu);
 }
@@ -36,10 +62,13 @@ int placed_take_held(struct sup *s, uint64_t tcp_ino)
 {
     int fd = -1;
     pthread_mutex_lock(&s->mu);
-    for (unsigned i = 0; i < PLACED_RING; i++)
+    /* rare (a connect interrupted before its bridge was in place): the
+     * whole ring, only while one is held */
+    for (unsigned i = 0; s->placed_held && i < PLACED_RING; i++)
         if (s->placed[i].ino && s->placed[i].tcp_ino == tcp_ino && s->placed[i].held >= 0) {
             fd = s->placed[i].held;
             s->placed[i].held = -1;
+            s->placed_held--;
             break;
         }
     pthread_mutex_unlock(&s->mu);
@@ -57,7 +86,7 @@ int placed_state(struct sup *s, uint64_t ino, int mark)
     return r;
 }
 
-static void *job_run(void *arg)
+void *job_run(void *arg)
 {
     struct job *j = arg;
     int nr = j->req->data.nr;
@@ -87,14 +116,14 @@ int serve(int lfd, pid_t child, int pass)
     s.debug = pass == 2;
     pthread_mutex_init(&s.mu, NULL);
     for (unsigned i = 0; i < PLACED_RING; i++)
-        s.placed[i].held = -1;
+        s.placed[i] = (struct placed){.held = -1, .next = -1};
+    for (unsigned i = 0; i < PLACED_BUCKETS; i++)
+        s.bucket[i] = -1;
+    pool_init(&s);
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s.sizes) < 0) {
         warn("SECCOMP_GET_NOTIF_SIZES: %s", strerror(errno));
         kill(child, SIGKILL);
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     for (;;) {
         struct pollfd p = {.fd = lfd, .events = POLLIN};
         if (poll(&p, 1, -1) < 0) {
@@ -138,9 +167,7 @@ int serve(int lfd, pid_t child, int pass)
         }
         j->sup = &s;
         j->req = req;
-        pthread_t t;
-        if (pthread_create(&t, &attr, job_run, j) != 0)
-            job_run(j);
+        pool_submit(&s, j); /* may wait: in a worker */
     }
     int st = 0;
     while (waitpid(child, &st, 0) < 0 && errno == EINTR)

@@ -43,6 +43,7 @@
  *   connect.c  connect()
  *   listen.c   bind(), listen(), accept(), accept4()
  *   acceptq.c  connections accepted for an interrupted accept(), held
+ *   pool.c     the worker threads of the calls that may wait
  *   epoll.c    the program's epoll registrations, carried over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt()
  */
@@ -83,15 +84,19 @@ void signals_setup(pid_t child);
  * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
  * is made again by the kernel on the bridge: it must then go on with the
  * same connection, as TCP's restarted connect does, not make a second.
- * answered: connect() returned once; a later one says EISCONN. A ring:
- * a restart follows at once, and sockfs inodes are not reused soon. */
-#define PLACED_RING 4096
+ * answered: connect() returned once; a later one says EISCONN. A ring
+ * (a restart follows at once, and sockfs inodes are not reused soon),
+ * found by a hash of the inode: each option or name call of the program
+ * looks its socket up. */
+#define PLACED_RING 65536
+#define PLACED_BUCKETS 16384
 struct placed {
-    uint64_t ino;     /* the bridge's */
+    uint64_t ino;     /* the bridge's; 0: a free entry */
     uint64_t tcp_ino; /* the program's socket it replaces */
     int held;         /* the bridge, when the call was interrupted before
                        * NOTIF_ADDFD: put in place at the restart; or -1 */
     int answered;
+    int next;         /* the next entry of its bucket, or -1 */
 };
 
 /* The connections of a listener (inode lino) accepted for a call that a
@@ -119,14 +124,36 @@ struct sup {
     struct seccomp_notif_sizes sizes;
     pthread_mutex_t mu;
     struct placed placed[PLACED_RING];
+    int bucket[PLACED_BUCKETS]; /* the first entry of each, or -1 */
     unsigned placed_next;
+    unsigned placed_held;       /* entries holding a bridge */
     struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
+    struct pool {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct job *head, *tail;
+        unsigned queued, idle, threads;
+    } pool;
 };
 
 struct job {
     struct sup *sup;
     struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
+    struct job *next;          /* in the pool's queue */
 };
+
+/* ---- the workers (pool.c) ---- */
+
+/* The calls that may wait (connect, accept) run in a pool of worker
+ * threads: an idle one takes the job, or a new one is started for it
+ * (a blocking connect waits for its handshake, so the pool grows with the
+ * calls waiting at once); POOL_KEEP of them stay when idle. */
+#define POOL_KEEP 4
+void pool_init(struct sup *s);
+/* Runs job j (job_run) in a worker; in the caller if none can start. */
+void pool_submit(struct sup *s, struct job *j);
+/* Answers j's notification with its handler and frees j (serve.c). */
+void *job_run(void *j);
 
 /* Serves the notifications of listener lfd until every task under the
  * filter is gone, then exits with child's status (pass as for start()). */
