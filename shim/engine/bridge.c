@@ -252,16 +252,6 @@ bridge *shim_bridge_new(struct engine *e)
     return b;
 }
 
-/* A connecting app end's number is no longer looked at; our own copy of
- * it goes (the app's close is then the last one, which we see). */
-static void app_fd_done(bridge *b)
-{
-    if (b->app_own && b->app_fd >= 0)
-        real_close(b->app_fd);
-    b->app_fd = -1;
-    b->app_own = 0;
-}
-
 static void bridge_free(bridge *b)
 {
     struct engine *e = b->e;
@@ -275,7 +265,6 @@ static void bridge_free(bridge *b)
         }
     }
     shim_fifo_forget(b); /* ... or held for its turn */
-    app_fd_done(b);
     shim_appsend_forget(b);
     if (b->fb)
         shim_fallback_free(b);
@@ -367,7 +356,6 @@ static void bridge_failed(bridge *b, int err)
      * answer to our write after the peer's close(). */
     if (err == -ECONNRESET && b->peer_eof && !b->app_eof)
         err = -EPIPE;
-    app_fd_done(b);
     shim_slot *s = slot_of(b);
     publish(b); /* TCP_INFO's counters as they ended */
     if (s) {
@@ -904,7 +892,7 @@ static void on_established(bridge *b, rudp_time now)
          * when it finds the filler gone (a no-op when done). */
         if (s && !b->filler)
             shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
-        app_fd_done(b);
+        b->app_fd = -1;
     }
     pump_in(b, now, 1);
     pump_out(b, now);

@@ -31,8 +31,6 @@ typedef struct shim_connect_req {
     int app_fd;              /* the app's fd number (or -1): its SO_SNDBUF ... */
     uint64_t app_ino;        /* ... if that fd is still this socket ... */
     int app_sndbuf;          /* ... is set back to this once established */
-    int app_own;             /* app_fd is a copy of the app end the engine closes once
-                              * established or failed (rudp-supervise's: shim_fd_by_file) */
     int tcp_fd;              /* RUDP_FALLBACK=tcp: the app's own TCP socket, or -1 */
     int swap_fd;             /* ... to put at this fd number ... */
     uint64_t swap_ino;       /* ... if it still holds the app end (this inode) */

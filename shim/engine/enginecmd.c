@@ -44,8 +44,6 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
         else
             shim_close_owned(r->udp_fd);
         shim_close_owned(r->efd);
-        if (r->app_own && r->app_fd >= 0)
-            real_close(r->app_fd);
         shim_fallback_cancel(r);
         shim_slot *sl = shim_slot_get(r->slot, r->id);
         if (sl) {
@@ -70,7 +68,6 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->app_fd = r->app_fd;
     b->app_ino = r->app_ino;
     b->app_sndbuf = r->app_sndbuf;
-    b->app_own = r->app_own && r->app_fd >= 0;
     b->unix_up = 1;
     b->early = r->hold > 0; /* a token, and data to ride with the SYN */
     b->want_token = r->want_token != 0;

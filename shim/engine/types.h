@@ -225,7 +225,6 @@ typedef struct bridge {
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
-    unsigned app_own : 1;   /* app_fd is our own copy of the app end (rudp-supervise) */
     struct fallback *fb;    /* RUDP_FALLBACK=tcp while connecting (fallback.c), or NULL */
     unsigned owns_sock : 1; /* a client's: holds a reference on sock (and old_sock) */
     esock *old_sock;        /* roam.c: the socket it left, still read, or NULL */

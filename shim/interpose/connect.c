@@ -275,7 +275,14 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * reach the fd, so the buffer is kept, and kernel TCP, should it win
      * the fallback's race, is relayed rather than put at the fd. */
     int foreign = shim_procenv_table() != 0;
-    int shrink = app_sndbuf > 0 && app_ino && !foreign && !early;
+    /* Nor can rudp-supervise's (shim_fd_by_file): fd is its copy of the
+     * program's socket, closed once connect() returns. There the end gets
+     * its buffer at once, and the filler fills that: a few KiB more to copy
+     * (TCP's default is 16 KiB), and nothing to give back later. */
+    int supervised = shim_fd_by_file();
+    if (supervised && app_sndbuf > 0 && !early)
+        shim_app_end_sndbuf(sv[0], app_sndbuf);
+    int shrink = app_sndbuf > 0 && app_ino && !foreign && !supervised && !early;
     if (shrink) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
@@ -316,17 +323,6 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     req.slot = n.slot;
     req.filler = filler;
     req.app_fd = shrink ? fd : -1; /* the number sv[0] gets below */
-    /* In rudp-supervise (shim_fd_by_file) fd is the supervisor's copy of
-     * the program's socket, closed once connect() returns: the engine gets
-     * a copy of the end of its own, which it closes once it gave the buffer
-     * back (or the connect failed). Meanwhile the program's close is not
-     * seen: the handshake goes on, and the connection ends right after it.
-     * (Giving the end its full buffer at once instead made a filler of
-     * tcp_wmem's maximum, 4 MiB, copied twice per connect.) */
-    if (shrink && shim_fd_by_file()) {
-        req.app_fd = fcntl(sv[0], F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-        req.app_own = req.app_fd >= 0;
-    }
     req.app_ino = app_ino;
     req.app_sndbuf = app_sndbuf;
     req.cfg = cfg;
@@ -340,8 +336,6 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             real_close(req.tcp_fd);
             atomic_fetch_sub(&shim_fallback_racing, 1);
         }
-        if (req.app_own)
-            real_close(req.app_fd);
         real_close(sv[0]);
         shim_slot_free(n.slot);
         return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
@@ -349,8 +343,6 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     if (err < 0) {
         if (req.tcp_fd >= 0) /* never reached an engine */
             atomic_fetch_sub(&shim_fallback_racing, 1);
-        if (req.app_own)
-            real_close(req.app_fd);
         real_close(sv[0]);
         return fail(-err);
     }
