@@ -275,14 +275,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * reach the fd, so the buffer is kept, and kernel TCP, should it win
      * the fallback's race, is relayed rather than put at the fd. */
     int foreign = shim_procenv_table() != 0;
-    /* Nor can rudp-supervise's (shim_fd_by_file): fd is its copy of the
-     * program's socket, closed once connect() returns. There the end gets
-     * its buffer at once, and the filler fills that: a few KiB more to copy
-     * (TCP's default is 16 KiB), and nothing to give back later. */
-    int supervised = shim_fd_by_file();
-    if (supervised && app_sndbuf > 0 && !early)
-        shim_app_end_sndbuf(sv[0], app_sndbuf);
-    int shrink = app_sndbuf > 0 && app_ino && !foreign && !supervised && !early;
+    int shrink = app_sndbuf > 0 && app_ino && !foreign && !early;
     if (shrink) {
         int tiny = 1; /* the kernel's minimum */
         real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
@@ -372,6 +365,11 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec.id = n.id;
     rec.slot = n.slot;
+    /* In rudp-supervise fd is the supervisor's copy, closed once connect()
+     * returns: the engine's restore finds it gone. The program's next call
+     * on the bridge that the supervisor answers gives the buffer back
+     * (shim_sock_ours). */
+    rec.sndbuf_restore = shrink && shim_fd_by_file() ? app_sndbuf : 0;
     shim_fd_put(&rec);
     if (rec.cork)
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */

@@ -154,9 +154,30 @@ __attribute__((destructor)) static void shim_destructor(void)
 
 /* ---- what an fd is ---- */
 
+/* rudp-supervise (shim_fd_by_file): a non-blocking connect returned with
+ * the app end's buffer small, and the engine's restore, once established,
+ * found the supervisor's copy gone (connect.c). The program's next call the
+ * supervisor answers on a copy of it (SO_ERROR, getpeername, a connect
+ * again: what follows EPOLLOUT) gives it back, once the filler is gone.
+ * No copy of our own is kept meanwhile: it would hide the program's close
+ * of a connecting socket from the engine. */
+static void supervised_sndbuf(shim_fd *rec)
+{
+    shim_slot *s = shim_slot_get(rec->slot, rec->id);
+    uint32_t f = s ? atomic_load(&s->flags) : 0;
+    if ((f & SHIM_SLOT_F_SNDBUF) && !(f & SHIM_SLOT_F_FILLER))
+        shim_sndbuf_restore(s, rec->fd, rec->ino, rec->sndbuf_restore);
+    if (!s || !(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF)) {
+        rec->sndbuf_restore = 0; /* done (or gone): not asked again */
+        shim_fd_put(rec);
+    }
+}
+
 int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
 {
     if (shim_fd_get(fd, rec) && rec->kind != SHIM_FD_CANDIDATE) {
+        if (rec->sndbuf_restore)
+            supervised_sndbuf(rec);
         if (!n || shim_name_of(fd, n, 0) == 1)
             return 1;
     }

@@ -315,6 +315,8 @@ typedef struct shim_fd {
     uint32_t sndbuf_req, rcvbuf_req; /* ... the sizes it asked (as read back, halved) */
     int sndbuf_shown;      /* getsockopt(SO_SNDBUF) while TCP_NOTSENT_LOWAT shrinks the
                             * app end's buffer; 0: the socket's own */
+    int sndbuf_restore;    /* shim_fd_by_file: connect()'s small buffer is given back
+                            * to this size by the next call once established; 0: none */
 } shim_fd;
 #define SHIM_BUF_SND 1u
 #define SHIM_BUF_RCV 2u
