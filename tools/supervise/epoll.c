@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -55,6 +56,16 @@ static int regs_in(pid_t tid, int epfd, int fd, uint64_t ino, struct epreg *r, i
     return n;
 }
 
+/* Whether epoll set epfd of thread tid may hold a registration of its fd:
+ * kcmp(KCMP_EPOLL_TFD) says so without the text of the whole set (a Go
+ * program's lists every connection), and no where it can tell. */
+static int may_hold(pid_t tid, int epfd, int fd)
+{
+    struct kcmp_epoll_slot slot = {.efd = (uint32_t)epfd, .tfd = (uint32_t)fd, .toff = 0};
+    long r = syscall(SYS_kcmp, tid, tid, KCMP_EPOLL_TFD, fd, &slot);
+    return r == 0 || (r < 0 && errno != ENOENT);
+}
+
 int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max)
 {
     char path[64], link[64];
@@ -71,7 +82,7 @@ int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max)
         if (k <= 0)
             continue;
         link[k] = 0;
-        if (strcmp(link, "anon_inode:[eventpoll]") == 0)
+        if (strcmp(link, "anon_inode:[eventpoll]") == 0 && may_hold(tid, atoi(e->d_name), fd))
             n = regs_in(tid, atoi(e->d_name), fd, ino, r, n, max);
     }
     closedir(d);
