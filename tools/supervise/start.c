@@ -1,6 +1,7 @@
 /* Stage 1: the filter, the fork, the exec; the signals meant for the
  * program (supervise.h). */
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/audit.h>
@@ -170,6 +171,34 @@ void signals_setup(pid_t child)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
+ * TSan) into data (PATH_MAX bytes); 1 stops at it. */
+static int san_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    if (strncmp(base, "libasan.so", 10) != 0 && strncmp(base, "libtsan.so", 10) != 0)
+        return 0;
+    snprintf(data, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+}
+
+/* Stage 2's LD_PRELOAD: the shim, behind this program's own sanitizer
+ * runtime in a sanitizer build (make asan: ASan refuses to start when a
+ * preloaded library comes before it), unless shim names it already (as
+ * rudp-run's --shim does). */
+static void preload_set(const char *shim)
+{
+    char rt[PATH_MAX] = "", both[2 * PATH_MAX + 2];
+    dl_iterate_phdr(san_runtime, rt);
+    if (rt[0] && !strstr(shim, rt)) {
+        snprintf(both, sizeof both, "%s:%s", rt, shim);
+        shim = both;
+    }
+    setenv("LD_PRELOAD", shim, 1);
+}
+
 int start(const char *shim, int pass, char **prog)
 {
     int sv[2];
@@ -212,7 +241,7 @@ int start(const char *shim, int pass, char **prog)
      * user's, the shim's settings (RUDP_*) included. A fallback to kernel
      * TCP would swap this process's fd, not the program's: off. */
     fcntl(lfd, F_SETFD, 0);
-    setenv("LD_PRELOAD", shim, 1);
+    preload_set(shim);
     setenv("RUDP_FALLBACK", "none", 1);
     char a_fd[16], a_pid[16];
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
