@@ -356,7 +356,8 @@ INST_DBG  := $(INST_LIB)/.debug
 INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
 INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
 # The tools as make left them in $(BUILD)/bin/, their pages from man/.
-MAN_PAGES := man/rudp-run.1 man/rudp-stat.1 man/rudp-plot.1 man/librudp_shim.7
+MAN_PAGES := man/rudp-run.1 man/rudp-supervise.1 man/rudp-stat.1 man/rudp-plot.1 \
+             man/librudp_shim.7
 
 install: $(SHIM_SO) $(TOOL_BIN)
 	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)

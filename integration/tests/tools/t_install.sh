@@ -23,9 +23,9 @@ make -s -C "$ROOT" install DESTDIR="$D" PREFIX="$P" >"$T/install.log" 2>&1 ||
     fail "make install failed: $(tail -5 "$T/install.log")"
 
 want="bin/rudp-run bin/rudp-supervise bin/rudp-stat bin/rudp-plot lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
-share/man/man1/rudp-run.1 share/man/man1/rudp-stat.1 share/man/man1/rudp-plot.1
+share/man/man1/rudp-run.1 share/man/man1/rudp-supervise.1 share/man/man1/rudp-stat.1 share/man/man1/rudp-plot.1
 share/man/man7/librudp_shim.7 share/librudp_shim/rudp.lua"
-pages="rudp-run:1 rudp-stat:1 rudp-plot:1 librudp_shim:7"
+pages="rudp-run:1 rudp-supervise:1 rudp-stat:1 rudp-plot:1 librudp_shim:7"
 for f in $want; do
     [ -f "$I/$f" ] || fail "make install did not install $P/$f: $(cd "$D" && find . -type f)"
 done
