@@ -22,6 +22,7 @@
 #      rudp-run refuses (status 2) and the program does not run.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
+_why=$("$SUP" --probe) || skip "the supervisor cannot work here: $_why"
 CLI=$BIN/prog_reach_static
 [ -x "$CLI" ] || skip "no static libc here: $CLI not built"
 RUN="$TOOLS/rudp-run --shim $SHIM"
@@ -74,7 +75,7 @@ grep -q "^rudp-run: .*prog_reach: preloading librudp_shim.so: it is dynamically 
     "$T/auto_dynamic.client" || { show "$T/auto_dynamic.client"; fail "auto_dynamic: rudp-run did not say it preloads"; }
 echo "auto_dynamic: $(grep '^rudp-run:' "$T/auto_dynamic.client")"
 # With the default log level (warn) rudp-run says nothing of either.
-$RUN "$CLI" bogus >"$T/quiet.out" 2>&1 || true
+env -u RUDP_LOG $RUN "$CLI" bogus >"$T/quiet.out" 2>&1 || true
 grep -q '^rudp-run' "$T/quiet.out" && fail "rudp-run spoke at the default log level: $(cat "$T/quiet.out")"
 
 # 3. Forced.
