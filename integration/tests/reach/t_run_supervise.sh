@@ -22,7 +22,6 @@
 #      rudp-run refuses (status 2) and the program does not run.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
-_why=$("$SUP" --probe) || skip "the supervisor cannot work here: $_why"
 CLI=$BIN/prog_reach_static
 [ -x "$CLI" ] || skip "no static libc here: $CLI not built"
 RUN="$TOOLS/rudp-run --shim $SHIM"
