@@ -1,6 +1,7 @@
 /* Stage 1: the filter, the fork, the exec; the signals meant for the
  * program (supervise.h). */
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/audit.h>
@@ -23,7 +24,7 @@
  * getpeername() and get/setsockopt() at the IP, TCP and socket levels on
  * x86_64 are reported; everything else, and other ABIs (i386
  * via int 0x80, x32), run untouched: a gap listed in docs/reach.md. */
-static int install_filter(void)
+int install_filter(void)
 {
     /* Built here so the jumps follow the list: each reported call jumps to
      * NOTIF, the option calls to LEVEL first. */
@@ -62,7 +63,7 @@ static int install_filter(void)
                         &prog);
 }
 
-static int send_fd(int sock, int fd)
+int send_fd(int sock, int fd)
 {
     char c = 0;
     struct iovec iov = {.iov_base = &c, .iov_len = 1};
@@ -81,7 +82,7 @@ static int send_fd(int sock, int fd)
     return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
 }
 
-static int recv_fd(int sock)
+int recv_fd(int sock)
 {
     char c;
     struct iovec iov = {.iov_base = &c, .iov_len = 1};
@@ -170,6 +171,34 @@ void signals_setup(pid_t child)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
+ * TSan) into data (PATH_MAX bytes); 1 stops at it. */
+static int san_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    if (strncmp(base, "libasan.so", 10) != 0 && strncmp(base, "libtsan.so", 10) != 0)
+        return 0;
+    snprintf(data, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+}
+
+/* Stage 2's LD_PRELOAD: the shim, behind this program's own sanitizer
+ * runtime in a sanitizer build (make asan: ASan refuses to start when a
+ * preloaded library comes before it), unless shim names it already (as
+ * rudp-run's --shim does). */
+static void preload_set(const char *shim)
+{
+    char rt[PATH_MAX] = "", both[2 * PATH_MAX + 2];
+    dl_iterate_phdr(san_runtime, rt);
+    if (rt[0] && !strstr(shim, rt)) {
+        snprintf(both, sizeof both, "%s:%s", rt, shim);
+        shim = both;
+    }
+    setenv("LD_PRELOAD", shim, 1);
+}
+
 int start(const char *shim, int pass, char **prog)
 {
     int sv[2];
@@ -214,7 +243,7 @@ int start(const char *shim, int pass, char **prog)
      * shim's records follow the program's files, not our copies' numbers
      * (RUDP_SUPERVISOR, shim/state/fdtab.c). */
     fcntl(lfd, F_SETFD, 0);
-    setenv("LD_PRELOAD", shim, 1);
+    preload_set(shim);
     setenv("RUDP_FALLBACK", "none", 1);
     setenv("RUDP_SUPERVISOR", "1", 1);
     char a_fd[16], a_pid[16];

@@ -4,6 +4,10 @@
  * in this process (issue 35; docs/reach.md says what works and what not).
  *
  *   rudp-supervise [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]
+ *   rudp-supervise --probe | --classify PROGRAM
+ *
+ * rudp-run runs it (docs/reach.md): for PROGRAM when --classify says
+ * the preload cannot reach it and --probe says it can work here.
  *
  * Two stages in one binary:
  *  1. Without the shim: fork; the child sets PR_SET_NO_NEW_PRIVS, installs a
@@ -35,6 +39,9 @@
  *
  * The files, one responsibility each (this header is what they share):
  *   main.c     the command line
+ *   classify.c --classify: which front end reaches a program (rudp-run's
+ *              automatic choice)
+ *   probe.c    --probe: can the supervisor work here
  *   start.c    stage 1: the filter, the fork, the exec; the signals
  *   serve.c    stage 2: the notification loop, a handler per call; the
  *              bridges placed so far
@@ -77,6 +84,42 @@ int start(const char *shim, int pass, char **prog);
 /* Stage 2's signals: those meant for the program (SIGTERM...) go on to
  * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
 void signals_setup(pid_t child);
+
+/* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):
+ * its listener's fd, or -1 with seccomp()'s errno. */
+int install_filter(void);
+
+/* Sends fd over the unix socket sock (SCM_RIGHTS, one byte): 0 or -1. */
+int send_fd(int sock, int fd);
+
+/* The fd send_fd() sent over sock (close-on-exec), or -1. */
+int recv_fd(int sock);
+
+/* ---- rudp-run's choice (classify.c, probe.c) ---- */
+
+/* Which front end reaches a program: classify()'s result, and the exit
+ * status of rudp-supervise --classify. */
+enum {
+    CLASS_SUPERVISE = 0, /* statically linked, Go, not glibc: the supervisor */
+    CLASS_PRELOAD = 1,   /* dynamically linked against glibc: the preload */
+    CLASS_NONE = 3,      /* neither: not an x86_64 program */
+    CLASS_UNKNOWN = 4,   /* not ELF, unreadable: the preload, as ever */
+};
+
+/* Which front end reaches the program at path, read from its ELF headers,
+ * with why in words into why (len bytes): "a Go program (...)",
+ * "statically linked (...)". A script is its interpreter's (#! followed
+ * as the kernel follows it, 4 levels deep at most). */
+int classify(const char *path, char *why, size_t len);
+
+/* Tries, on a child of this process, every kernel mechanism stage 2 needs:
+ * the filter and its listener (seccomp user notification), a notification
+ * received, the calling thread's pidfd (PIDFD_THREAD, Linux 6.9), its fd
+ * copied (pidfd_getfd), its memory written (process_vm_writev), a new fd
+ * installed as the call's result (SECCOMP_ADDFD_FLAG_SEND, 5.14). Returns
+ * 0, or -1 with the step that failed and why in why (len bytes). Not
+ * after the shim is loaded: it forks. */
+int probe(char *why, size_t len);
 
 /* ---- stage 2 (serve.c) ---- */
 
