@@ -5,11 +5,13 @@
 # with a Caddyfile written here (not the package's systemd service: no
 # admin endpoint, no automatic HTTPS, its state in the test's directory).
 #   1. plain: Caddy alone and curl: kernel TCP (the counters see it), the
-#      file served whole;
-#   2. Caddy under rudp-supervise: curl under the preload, then the Go
-#      client (gohttp get) under rudp-supervise, fetch the file whole
-#      (SHA-256), 0 TCP segments on the port, UDP datagrams to it; then
-#      SIGTERM to the supervisor goes on to Caddy, which stops.
+#      file served whole twice, the second time on the kept-alive
+#      connection;
+#   2. Caddy under rudp-supervise: curl under the preload (twice, kept
+#      alive, as in 1), then the Go client (gohttp get) under
+#      rudp-supervise, fetch the file whole (SHA-256), 0 TCP segments on
+#      the port, UDP datagrams to it; then SIGTERM to the supervisor goes
+#      on to Caddy, which stops.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
 CADDY=$(command -v caddy) || skip "caddy not installed (integration/deps.sh test)"
@@ -43,24 +45,31 @@ for _how in plain supervised; do
     _srv=$LAST_PID
     if [ "$_how" = plain ]; then wait_tcp "$PORT" 60; else wait_udp "$PORT" 60; fi
     _t0=$(tcp_now) _u0=$(udp_now)
+    # twice in one curl: the second on the kept-alive connection (curl's
+    # num_connects: 1, then 0)
+    _curl="curl --max-time 60 -sS -w %{num_connects}\n -o $T/got.$_how $URL -o $T/got2.$_how $URL"
+    # shellcheck disable=SC2086 # $_curl: words ($T has no blank)
     if [ "$_how" = plain ]; then
-        curl --max-time 60 -sS -o "$T/got.$_how" "$URL" 2>"$T/curl.$_how" ||
-            { show "$T/curl.$_how" "$T/caddy.$_how.log"; fail "$_how: curl failed"; }
+        $_curl >"$T/curl.$_how" 2>&1 || { show "$T/curl.$_how" "$T/caddy.$_how.log"; fail "$_how: curl failed"; }
     else
-        under_shim curl --max-time 60 -sS -o "$T/got.$_how" "$URL" 2>"$T/curl.$_how" ||
+        under_shim $_curl >"$T/curl.$_how" 2>&1 ||
             { show "$T/curl.$_how" "$T/caddy.$_how.log"; fail "$_how: curl (preloaded) failed"; }
     fi
-    [ "$(sha "$T/got.$_how")" = "$WANT" ] || fail "$_how: curl did not get the file whole"
-    _what="curl"
+    for _f in "$T/got.$_how" "$T/got2.$_how"; do
+        [ "$(sha "$_f")" = "$WANT" ] || fail "$_how: curl did not get the file whole"
+    done
+    [ "$(tr '\n' ' ' <"$T/curl.$_how")" = "1 0 " ] ||
+        { show "$T/curl.$_how"; fail "$_how: curl's second fetch did not reuse the connection"; }
+    _what="curl (2 fetches, 1 connection)"
     if [ "$_how" = supervised ]; then
         timeout 60 "$SUP" "$T/gohttp" get "$URL" >"$T/goget" 2>&1 ||
             { show "$T/goget" "$T/caddy.$_how.log"; fail "$_how: the Go client failed"; }
         grep -qx "200 OK, 1000000 bytes, sha256 $WANT" "$T/goget" ||
             { show "$T/goget"; fail "$_how: the Go client did not get the file whole"; }
-        _what="curl (preloaded) and the Go client (supervised)"
+        _what="curl (preloaded; 2 fetches, 1 connection) and the Go client (supervised)"
     fi
     TCP=$(( $(tcp_now) - _t0 )) UDP=$(( $(udp_now) - _u0 ))
-    echo "$_how: $_what fetched 1 MB from Caddy; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
+    echo "$_how: $_what fetched the 1 MB file from Caddy; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
     if [ "$_how" = plain ]; then
         [ "$TCP" -gt 0 ] || fail "plain: no TCP segment counted (probe broken?)"
     else
