@@ -9,8 +9,9 @@
 # hand-over, below) and UDP datagrams to it.
 #
 #   tcp_now, udp_now          those counts so far
-#   need_supervise            skip unless rudp-supervise can install its
-#                             filter here (seccomp user notification)
+#   need_supervise            skip unless the supervisor can work here
+#                             (rudp-supervise --probe: every kernel part it
+#                             needs) and starts (--pass true: both stages)
 #   go_program DIR OUT        skip without Go (golang-go); else build the Go
 #                             program integration/tests/reach/DIR, static
 #                             (CGO_ENABLED=0, offline), to OUT
@@ -63,8 +64,8 @@ tcp_now() { echo $(( $(counter tcp dport) + $(counter tcp sport) )); }
 udp_now() { counter udp dport; }
 
 need_supervise() {
-    _e=$(timeout 10 "$SUP" --pass true 2>&1) ||
-        skip "seccomp user notification unavailable here ($_e)"
+    _e=$(timeout 10 "$SUP" --probe 2>&1) || skip "the supervisor cannot work here: $_e"
+    _e=$(timeout 10 "$SUP" --pass true 2>&1) || fail "the supervisor does not start: $_e"
 }
 
 go_program() {

@@ -365,6 +365,11 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec.id = n.id;
     rec.slot = n.slot;
+    /* In rudp-supervise fd is the supervisor's copy, closed once connect()
+     * returns: the engine's restore finds it gone. The program's next call
+     * on the bridge that the supervisor answers gives the buffer back
+     * (shim_sock_ours). */
+    rec.sndbuf_restore = shrink && shim_fd_by_file() ? app_sndbuf : 0;
     shim_fd_put(&rec);
     if (rec.cork)
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */

@@ -21,8 +21,22 @@
  * should it listen, its rudp listener needs the UDP port of the same number
  * too, and under TCP listen() never fails for a port the kernel chose. So
  * choose one free for both: let the kernel pick a free UDP port, then take
- * that port for TCP, trying again if TCP has it in use. Returns 1 if
- * bound, 0 to leave the choice to the kernel, -1 on a bind error. */
+ * that port for TCP, trying again if TCP has it in use. Each UDP socket is
+ * kept open until the end, so that every try is a port not tried yet.
+ *
+ * The kernel's own search (inet_csk_find_open_port) first looks for a port
+ * no socket holds at all, even where SO_REUSEADDR would let it share one
+ * with a TIME_WAIT, and relaxes only when there is none. So do we: the
+ * first pass binds with SO_REUSEADDR off, which passes over a port that a
+ * TIME_WAIT holds (the shim hands a listener's port to one at exit:
+ * timewait.c); the second binds the ports tried with the application's
+ * setting. Without the first pass a bind(0) with SO_REUSEADDR could land on
+ * such a port, and a later bind of that port without SO_REUSEADDR failed
+ * where TCP's would not (t_prog_relisten failed so, rarely; t_bind0_reuse).
+ * Returns 1 if bound, 0 to leave the choice to the kernel, -1 on a bind
+ * error. */
+#define BIND0_TRIES 16
+
 static int bind_free_for_both(int fd, int family, const struct sockaddr *addr, socklen_t len)
 {
     if (len < sa_len(family) || addr->sa_family != family ||
@@ -34,30 +48,44 @@ static int bind_free_for_both(int fd, int family, const struct sockaddr *addr, s
     if (port_of(&want) != 0)
         return 0;
     int v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
-    for (int tries = 0; tries < 16; tries++) {
+    int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR), off = 0;
+    int held[BIND0_TRIES], n = 0, r = 0, e = 0;
+    struct sockaddr_in6 tried[BIND0_TRIES]; /* an IPv4 address fits too */
+    /* pass 1: distinct ports free for UDP, TCP bound without sharing */
+    if (reuse)
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+    while (n < BIND0_TRIES && !r) {
         int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (u < 0)
-            return 0;
+            break;
         if (family == AF_INET6)
             real_setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-        struct sockaddr_storage got;
-        socklen_t gl = sizeof got;
+        socklen_t gl = sizeof tried[n];
         if (real_bind(u, (struct sockaddr *)&want, sa_len(family)) < 0 ||
-            real_getsockname(u, (struct sockaddr *)&got, &gl) < 0) {
+            real_getsockname(u, (struct sockaddr *)&tried[n], &gl) < 0) {
             real_close(u);
-            return 0; /* the kernel's own bind gives the error, if any */
+            break; /* no UDP port left to try: the kernel's own bind decides */
         }
-        int r = real_bind(fd, (struct sockaddr *)&got, sa_len(family));
-        int e = errno;
-        real_close(u);
-        if (r == 0)
-            return 1;
-        if (e != EADDRINUSE) {
-            errno = e;
-            return -1;
-        }
+        held[n] = u;
+        if (real_bind(fd, (struct sockaddr *)&tried[n++], sa_len(family)) == 0)
+            r = 1;
+        else if ((e = errno) != EADDRINUSE)
+            r = -1;
     }
-    return 0;
+    if (reuse)
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    /* pass 2: the same ports, sharing as the application allows */
+    for (int i = 0; reuse && !r && i < n; i++) {
+        if (real_bind(fd, (struct sockaddr *)&tried[i], sa_len(family)) == 0)
+            r = 1;
+        else if ((e = errno) != EADDRINUSE)
+            r = -1;
+    }
+    for (int i = 0; i < n; i++)
+        real_close(held[i]);
+    if (r < 0)
+        errno = e;
+    return r;
 }
 
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)

@@ -145,7 +145,7 @@ if [ "${KR_EXPECT:-reset}" = refused ]; then
     stat "$SRV2" after
     RS2=$(field "$T/stat-after" 'resets sent')
     [ "${auth:-0}" -ge 1 ] && [ "$RS2" -ge 1 ] ||
-        { cat "$T/stat-cli" "$T/stat-after"; fail "no reset sent and refused (server sent $RS2, client refused ${auth:-0})"; }
+        { cat "$T/stat-cli" "$T/stat-after"; show "$T/cli.log" "$T/srv2.log"; fail "no reset sent and refused (server sent $RS2, client refused ${auth:-0})"; }
     kill -0 "$CLI" 2>/dev/null && ! grep -q ECONNRESET "$T/cli.log" ||
         { show "$T/cli.log"; fail "the client was reset"; }
     echo "ok: control: restarted server sent $RS2 reset(s) bound to its own address; the client refused $auth (failing authentication), its connection still up"

@@ -1,0 +1,72 @@
+#!/bin/sh
+# What a supervised program could once tell apart from TCP (issue 35,
+# docs/reach.md "What the program can tell apart"): each case of
+# tests/prog_reachgap runs as a static program over kernel TCP first
+# ("plain": the preloaded echo server takes plain TCP clients too), then
+# under rudp-supervise, where it must print the same line and make no TCP
+# segment on the port (nftables counts, reachlib.sh):
+#   opts, opts_nb  options set after connect read back (TCP_NODELAY,
+#                  keep-alive, TCP_USER_TIMEOUT, TCP_CORK) and the send
+#                  buffer after a (non-blocking) connect is TCP's default;
+#   epoll          a socket registered with epoll before a non-blocking
+#                  connect (nginx's upstream) hears EPOLLOUT, MOD/DEL work;
+#   acceptsig      an accept() interrupted by a signal (SA_RESTART) takes
+#                  the connection when it is restarted;
+#   fork, threads  4 children, 4 threads each connect and echo;
+#   orphan         the program's child connects after the program exited:
+#                  the supervisor stays and serves it (1 MB echoed).
+. "$(dirname "$0")/../../lib/reachlib.sh"
+
+PROG=$BIN/prog_reachgap_static
+[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
+need_bin prog_reach
+need_supervise
+
+# gap NAME SERVED WHAT...: prog_reach serves SERVED connections (0: none,
+# the case serves itself), prog_reachgap WHAT... runs plain, then
+# supervised; both must succeed and print the same; supervised, no TCP.
+gap() {
+    _name=$1 _count=$2; shift 2
+    for _how in plain supervised; do
+        _srv=
+        if [ "$_count" -gt 0 ]; then
+            start_bg "$_name.$_how.server" under_shim "$BIN/prog_reach" server "$PORT" "$_count"
+            _srv=$LAST_PID
+            wait_udp "$PORT"
+        fi
+        _sup=
+        [ "$_how" = supervised ] && _sup=$SUP
+        _t0=$(tcp_now)
+        timeout 60 $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
+            { show "$T/$_name.$_how"; [ -z "$_srv" ] || show "$T/$_name.$_how.server.log"
+              fail "$_name ($_how): the program failed"; }
+        if [ -n "$_srv" ]; then
+            wait_exit "$_srv" 30 || { show "$T/$_name.$_how.server.log"; fail "$_name ($_how): the server failed"; }
+        fi
+        _tcp=$(( $(tcp_now) - _t0 ))
+        if [ "$_how" = plain ]; then
+            [ "$_tcp" -gt 0 ] || fail "$_name (plain): no TCP segment counted (probe broken?)"
+        else
+            [ "$_tcp" = 0 ] || fail "$_name (supervised): $_tcp TCP segments: not rudp"
+        fi
+    done
+    cmp -s "$T/$_name.plain" "$T/$_name.supervised" ||
+        { echo "plain:"; cat "$T/$_name.plain"; echo "supervised:"; cat "$T/$_name.supervised"
+          fail "$_name: the supervised program tells a difference"; }
+    echo "$_name: $(tail -1 "$T/$_name.supervised") (plain and supervised alike, 0 TCP supervised)"
+}
+
+gap opts 1 opts 127.0.0.1 "$PORT"
+gap opts_nb 1 opts 127.0.0.1 "$PORT" nb
+gap epoll 1 epoll 127.0.0.1 "$PORT"
+gap acceptsig 0 acceptsig "$PORT"
+gap fork 4 fork 127.0.0.1 "$PORT" 4
+gap threads 4 threads 127.0.0.1 "$PORT" 4
+
+# The program exits at once; its child, once it has, runs the static echo
+# client: the supervisor serves it still, and ends after it with the
+# program's status (0).
+reach_case orphan 1000000 "^echoed 1000000$" "$SUP" "$PROG" orphan "$BIN/prog_reach_static" client 127.0.0.1 "$PORT" 1000000
+[ "$TCP" = 0 ] || fail "orphan: $TCP TCP segments: the connection was not rudp"
+echo "ok"

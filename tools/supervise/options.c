@@ -1,0 +1,86 @@
+/* getsockname(), getpeername(), getsockopt() and setsockopt() of the
+ * program (supervise.h). */
+#include <errno.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "supervise.h"
+
+/* getsockname/getpeername(fd, addr, addrlen) on a bridge we placed: the
+ * shim's answer (the TCP addresses; ENOTCONN while connecting, which Go's
+ * connect loop relies on after a spurious wake-up), written into the
+ * program as the kernel writes it (the address cut to *addrlen, the full
+ * length back in *addrlen). Anything else continues. */
+void on_name(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0];
+    uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    socklen_t ulen_v;
+    struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof ulen_v};
+    if (copy < 0 || placed_state(s, ino, 0) < 0 ||
+        process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof ulen_v || (int)ulen_v < 0 ||
+        !notif_valid(s->lfd, req->id))
+        goto cont;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int r = req->data.nr == __NR_getpeername ? getpeername(copy, (struct sockaddr *)&ss, &len)
+                                              : getsockname(copy, (struct sockaddr *)&ss, &len);
+    int err = r < 0 ? errno : 0;
+    if (!err)
+        err = write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* getsockopt/setsockopt(fd, level, name, optval, optlen) on a bridge we
+ * placed: the shim's answer (TCP's options and errors: SO_ERROR after a
+ * refused connect, TCP_NODELAY, TCP_INFO...), the values copied in and out
+ * of the program as the kernel copies them. Anything else continues. */
+#define OPT_MAX 512
+void on_sockopt(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0], level = (int)req->data.args[1];
+    int name = (int)req->data.args[2], set = req->data.nr == __NR_setsockopt;
+    uint64_t uval = req->data.args[3], ulen = req->data.args[4];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    unsigned char val[OPT_MAX];
+    socklen_t len = 0;
+    if (copy < 0 || placed_state(s, ino, 0) < 0)
+        goto cont;
+    if (set) {
+        len = (socklen_t)ulen;
+        if ((int)len < 0 || len > sizeof val)
+            goto cont;
+    } else {
+        struct iovec l1 = {.iov_base = &len, .iov_len = sizeof len};
+        struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len};
+        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof len || (int)len < 0)
+            goto cont;
+        if (len > sizeof val)
+            len = sizeof val;
+    }
+    struct iovec lv = {.iov_base = val, .iov_len = len};
+    struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
+    if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
+        goto cont; /* EFAULT: the kernel's */
+    if (!notif_valid(s->lfd, req->id))
+        goto cont;
+    int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
+    int err = r < 0 ? errno : 0;
+    if (!err && !set)
+        err = write_back(tid, val, len, uval, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}

@@ -1,0 +1,265 @@
+/* Stage 1: the filter, the fork, the exec; the signals meant for the
+ * program (supervise.h). */
+#include <errno.h>
+#include <link.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "supervise.h"
+
+/* connect(), bind(), listen(), accept(), accept4(), getsockname(),
+ * getpeername() and get/setsockopt() at the IP, TCP and socket levels on
+ * x86_64 are reported; everything else, and other ABIs (i386
+ * via int 0x80, x32), run untouched: a gap listed in docs/reach.md. */
+int install_filter(void)
+{
+    /* Built here so the jumps follow the list: each reported call jumps to
+     * NOTIF, the option calls to LEVEL first. */
+    static const uint32_t calls[] = {__NR_connect, __NR_getsockname, __NR_getpeername,
+                                     __NR_bind, __NR_listen, __NR_accept, __NR_accept4};
+    enum { K = sizeof calls / sizeof calls[0], LEVEL = 7 + K, NOTIF = 13 + K };
+    struct sock_filter f[NOTIF + 1];
+    unsigned i = 0;
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (unsigned k = 0; k < K; k++, i++)
+        f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, calls[k],
+                                            (uint8_t)(NOTIF - i - 1), 0);
+    f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt,
+                                        (uint8_t)(LEVEL - i - 1), 0);
+    i++;
+    f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt,
+                                        (uint8_t)(LEVEL - i - 1), 0);
+    i++;
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* LEVEL: socket options only at the levels the shim emulates (the low
+     * word of args[1], little-endian) */
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+    static const uint32_t levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6};
+    for (unsigned k = 0; k < 4; k++, i++)
+        f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, levels[k],
+                                            (uint8_t)(NOTIF - i - 1), 0);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    struct sock_fprog prog = {.len = (unsigned short)i, .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                        &prog);
+}
+
+int send_fd(int sock, int fd)
+{
+    char c = 0;
+    struct iovec iov = {.iov_base = &c, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+int recv_fd(int sock)
+{
+    char c;
+    struct iovec iov = {.iov_base = &c, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return fd;
+}
+
+int find_shim(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    static const char *const rel[] = {"/../librudp_shim.so", "/../lib/librudp_shim.so"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        if (strlen(exe) + strlen(rel[i]) >= len)
+            continue;
+        strcpy(out, exe);
+        strcat(out, rel[i]);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* The program's pid for forward(): a signal handler reaches nothing else. */
+static volatile pid_t forward_to;
+
+static void forward(int sig)
+{
+    if (forward_to > 0)
+        kill(forward_to, sig);
+}
+
+/* A signal meant for the program, sent to the supervisor by pid
+ * (SIGTERM from a service manager, SIGHUP...), goes on to it: the
+ * supervisor must outlive it, since it holds the engine. The terminal's
+ * SIGINT and SIGQUIT reach the program by its process group already: here
+ * they are ignored for the same reason. */
+static const int fwd[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+
+/* Stage 1 blocks them all until stage 2 has its handlers: a blocked
+ * signal stays pending across the exec, so none sent meanwhile is lost
+ * or ends the supervisor early. The program gets the caller's mask. */
+static void signals_block(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaddset(&set, fwd[i]);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+void signals_setup(pid_t child)
+{
+    forward_to = child;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaction(fwd[i], &sa, NULL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
+ * TSan) into data (PATH_MAX bytes); 1 stops at it. */
+static int san_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    if (strncmp(base, "libasan.so", 10) != 0 && strncmp(base, "libtsan.so", 10) != 0)
+        return 0;
+    snprintf(data, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+}
+
+/* Stage 2's LD_PRELOAD: the shim, behind this program's own sanitizer
+ * runtime in a sanitizer build (make asan: ASan refuses to start when a
+ * preloaded library comes before it), unless shim names it already (as
+ * rudp-run's --shim does). */
+static void preload_set(const char *shim)
+{
+    char rt[PATH_MAX] = "", both[2 * PATH_MAX + 2];
+    dl_iterate_phdr(san_runtime, rt);
+    if (rt[0] && !strstr(shim, rt)) {
+        snprintf(both, sizeof both, "%s:%s", rt, shim);
+        shim = both;
+    }
+    setenv("LD_PRELOAD", shim, 1);
+}
+
+int start(const char *shim, int pass, char **prog)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        warn("socketpair: %s", strerror(errno));
+        return 127;
+    }
+    sigset_t mask;
+    signals_block(&mask);
+    pid_t pid = fork();
+    if (pid < 0) {
+        warn("fork: %s", strerror(errno));
+        return 127;
+    }
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &mask, NULL);
+        close(sv[0]);
+        int lfd = install_filter();
+        if (lfd < 0) {
+            warn("seccomp user notification unavailable: %s", strerror(errno));
+            _exit(127);
+        }
+        if (send_fd(sv[1], lfd) < 0)
+            _exit(127);
+        close(lfd);
+        close(sv[1]);
+        execvp(prog[0], prog);
+        warn("cannot run %s", prog[0]);
+        _exit(127);
+    }
+    close(sv[1]);
+    int lfd = recv_fd(sv[0]);
+    close(sv[0]);
+    if (lfd < 0) {
+        int st;
+        waitpid(pid, &st, 0);
+        return 127;
+    }
+    /* The listener survives the exec; the rest of the environment is the
+     * user's, the shim's settings (RUDP_*) included. A fallback to kernel
+     * TCP would swap this process's fd, not the program's: off. The
+     * shim's records follow the program's files, not our copies' numbers
+     * (RUDP_SUPERVISOR, shim/state/fdtab.c). */
+    fcntl(lfd, F_SETFD, 0);
+    preload_set(shim);
+    setenv("RUDP_FALLBACK", "none", 1);
+    setenv("RUDP_SUPERVISOR", "1", 1);
+    char a_fd[16], a_pid[16];
+    snprintf(a_fd, sizeof a_fd, "%d", lfd);
+    snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
+    char *args[] = {(char *)me, "--serve", a_fd, a_pid,
+                    pass == 2 ? "debug" : pass ? "pass" : "redirect", NULL};
+    /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        execv(self, args);
+    }
+    execv("/proc/self/exe", args);
+    warn("cannot exec itself: %s", strerror(errno));
+    kill(pid, SIGKILL);
+    return 127;
+}
