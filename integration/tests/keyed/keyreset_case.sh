@@ -109,6 +109,20 @@ mkfifo "$T/go"
 bg_app cli env RUDP_KEEPALIVE=60s RUDP_USER_TIMEOUT=100s "$PY" "$T/client.py" "$DP" "$T/go" "$DST" 30
 CLI=$LAST_PID
 wait_line "$T/cli.log" 'client: echoed hello' 20 || { show "$T/cli.log" "$T/srv1.log"; fail "no echo"; }
+# The client must be silent from the kill on, until its write in 3.: a
+# packet of its in between (the ACK of the echo, late on a busy machine)
+# meets a closed port, and the ICMP error ends its connection (as a dead
+# TCP peer's RST would) before any reset is tried: the control failed so
+# in a clean-clone run. So kill only once server 1 has everything it sent
+# acknowledged (inflight 0, unacked 0): the client then has nothing to say.
+i=0
+while [ "$i" -lt 100 ]; do # 10 s at most
+    stat "$SRV1" acked
+    [ "$(field "$T/stat-acked" inflight)" = 0 ] && [ "$(field "$T/stat-acked" unacked)" = 0 ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ "$i" -lt 100 ] || { cat "$T/stat-acked"; fail "server 1 still waits for the client's ACK"; }
 kill -KILL "$SRV1"
 wait_exit "$SRV1" 10 || true
 bg_app srv2 "$PY" "$T/server.py" "$P" "$SRV"
