@@ -1,23 +1,28 @@
 #!/bin/sh
-# A real Go server from Debian's packages serves over rudp under
-# rudp-supervise (issue 35, "done when" 2): Caddy (bookworm's caddy 2.6,
+# A real Go server from Debian's packages serves over rudp under rudp-run
+# (issue 35, "done when" 2): Caddy (bookworm's caddy 2.6,
 # a Go program: no preload reaches it) as a plain file server on $PORT,
 # with a Caddyfile written here (not the package's systemd service: no
 # admin endpoint, no automatic HTTPS, its state in the test's directory).
 #   1. plain: Caddy alone and curl: kernel TCP (the counters see it), the
 #      file served whole twice, the second time on the kept-alive
 #      connection;
-#   2. Caddy under rudp-supervise: curl under the preload (twice, kept
-#      alive, as in 1), then the Go client (gohttp get) under
-#      rudp-supervise, fetch the file whole (SHA-256), 0 TCP segments on
-#      the port, UDP datagrams to it; then SIGTERM to the supervisor goes
-#      on to Caddy, which stops.
+#   2. Caddy under rudp-run, which puts it under the supervisor by itself
+#      (and says so): curl under the preload (twice, kept alive, as in 1),
+#      then the Go client (gohttp get) under rudp-run (the supervisor too)
+#      fetch the file whole (SHA-256), 0 TCP segments on the port, UDP
+#      datagrams to it; then SIGTERM to the supervisor (rudp-run's pid: it
+#      execs it) goes on to Caddy, which stops.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
 CADDY=$(command -v caddy) || skip "caddy not installed (integration/deps.sh test)"
 command -v curl >/dev/null 2>&1 || skip "curl not installed"
 
 go_program gohttp "$T/gohttp"
+need_tool rudp-run
+# The user's way: rudp-run, which puts a Go program under the supervisor
+# by itself (and says so at --log info)
+RUN="$TOOLS/rudp-run --shim $SHIM --log info"
 
 mkdir -p "$T/www" "$T/home"
 head -c 1000000 /dev/urandom >"$T/www/f1m"
@@ -37,7 +42,7 @@ URL=http://127.0.0.1:$PORT/f1m
 
 for _how in plain supervised; do
     _sup=""
-    [ "$_how" = plain ] || _sup=$SUP
+    [ "$_how" = plain ] || _sup=$RUN
     # shellcheck disable=SC2086 # $_sup: a command or nothing
     # Caddy's own files (autosave.json, its data) in the test's directory
     start_bg "caddy.$_how" env HOME="$T/home" XDG_CONFIG_HOME="$T/home/config" \
@@ -62,11 +67,18 @@ for _how in plain supervised; do
         { show "$T/curl.$_how"; fail "$_how: curl's second fetch did not reuse the connection"; }
     _what="curl (2 fetches, 1 connection)"
     if [ "$_how" = supervised ]; then
-        timeout 60 "$SUP" "$T/gohttp" get "$URL" >"$T/goget" 2>&1 ||
+        # shellcheck disable=SC2086 # $RUN: a command and its options
+        timeout 60 $RUN "$T/gohttp" get "$URL" >"$T/goget" 2>&1 ||
             { show "$T/goget" "$T/caddy.$_how.log"; fail "$_how: the Go client failed"; }
         grep -qx "200 OK, 1000000 bytes, sha256 $WANT" "$T/goget" ||
             { show "$T/goget"; fail "$_how: the Go client did not get the file whole"; }
-        _what="curl (preloaded; 2 fetches, 1 connection) and the Go client (supervised)"
+        _what="curl (preloaded; 2 fetches, 1 connection) and the Go client (rudp-run: supervised)"
+    fi
+    if [ "$_how" = supervised ]; then
+        for _f in "$T/caddy.$_how.log" "$T/goget"; do
+            grep -q "^rudp-run: .*: under the supervisor, rudp-supervise: it is a Go program" "$_f" ||
+                { show "$_f"; fail "$_how: rudp-run did not say it chose the supervisor"; }
+        done
     fi
     TCP=$(( $(tcp_now) - _t0 )) UDP=$(( $(udp_now) - _u0 ))
     echo "$_how: $_what fetched the 1 MB file from Caddy; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
