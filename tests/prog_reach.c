@@ -20,11 +20,15 @@
  *                                    flight must still arrive
  *   prog_reach sink PORT             accept one connection, read it to EOF,
  *                                    check the pattern; print "received N"
- *   prog_reach connects HOST PORT N  N times: connect (blocking), write a
+ *   prog_reach connects HOST PORT N [R]
+ *                                    N times: connect (blocking), write a
  *                                    byte, read its echo, close; print the
  *                                    mean microseconds of connect() and of
- *                                    the whole (for docs/reach.md's costs;
- *                                    figures, never asserted)
+ *                                    the whole; then, with R, one more
+ *                                    connection and R 1-byte round trips
+ *                                    on it: their mean (the bench's B20,
+ *                                    docs/reach.md's costs; figures, never
+ *                                    asserted)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -231,7 +235,7 @@ static double now_us(void)
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
-static int connects(const char *host, int port, int n)
+static int connects(const char *host, int port, int n, int rounds)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
@@ -255,6 +259,21 @@ static int connects(const char *host, int port, int n)
     }
     printf("connects %d: connect() %.1f us, socket+connect+1-byte echo+close %.1f us (means)\n", n,
            t_conn / n, t_all / n);
+    if (rounds <= 0)
+        return 0;
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+        die("connect");
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    double t0 = now_us();
+    for (int i = 0; i < rounds; i++) {
+        char c = 'x';
+        if (write(s, &c, 1) != 1 || read(s, &c, 1) != 1)
+            die("round trip");
+    }
+    double t_rr = now_us() - t0;
+    close(s);
+    printf("round trips %d: 1-byte write and echo %.1f us (mean)\n", rounds, t_rr / rounds);
     return 0;
 }
 
@@ -266,11 +285,11 @@ int main(int argc, char **argv)
         return sink(atoi(argv[2]));
     if (argc == 5 && strcmp(argv[1], "send") == 0)
         return send_exit(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10));
-    if (argc == 5 && strcmp(argv[1], "connects") == 0)
-        return connects(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "connects") == 0)
+        return connects(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "client") == 0)
         return client(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10),
                       argc == 6 && strcmp(argv[5], "nb") == 0);
-    fprintf(stderr, "usage: prog_reach server PORT [COUNT] | client HOST PORT N [nb] | send HOST PORT N | sink PORT | connects HOST PORT N\n");
+    fprintf(stderr, "usage: prog_reach server PORT [COUNT] | client HOST PORT N [nb] | send HOST PORT N | sink PORT | connects HOST PORT N [R]\n");
     return 2;
 }

@@ -408,9 +408,12 @@ SHIM_EXPORT int close(int fd)
     /* rudp-supervise closing its copy of the program's socket: the
      * program's own close, which we never see, is the one that counts. The
      * record stays with the file (fdtab.c), the engine may still give the
-     * buffer back (shim_sndbuf_restore checks the inode), the listener
-     * lives on; only a SO_LINGER {1, 0} set meanwhile is noted for the
-     * program's close. */
+     * buffer back (shim_sndbuf_restore checks the inode); only a SO_LINGER
+     * {1, 0} set meanwhile is noted for the program's close. A listener's
+     * engine is told, as for a listener a forked child still holds: it
+     * then checks that the program holds it still (at each new client and
+     * every second), so that once the program closed it a new client is
+     * refused, as by TCP, not reset after its handshake. */
     int copy = found && shim_fd_by_file();
     if (found) {
         shim_name n;
@@ -428,7 +431,7 @@ SHIM_EXPORT int close(int fd)
                 if (s)
                     atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0); /* reset, not FIN */
             }
-        } else if (rec.kind == SHIM_FD_LISTENER && !copy && shim_name_get(fd, 0, &n) == 1 &&
+        } else if (rec.kind == SHIM_FD_LISTENER && shim_name_get(fd, 0, &n) == 1 &&
                    n.pid == shim_procenv_owner()) { /* our engines' (or, in a CLONE_VM
                                                      * child, its parent's) */
             closed_listener = rec.id;
