@@ -1,6 +1,7 @@
-/* getsockname(), getpeername(), getsockopt() and setsockopt() of the
- * program (supervise.h). */
+/* getsockname(), getpeername(), getsockopt(), setsockopt() and the
+ * ioctl()s the shim answers, of the program (supervise.h). */
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -83,4 +84,30 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     return;
 cont:
     finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* ioctl(fd, SIOCOUTQ or SIOCOUTQNSD, int *) on a bridge we placed: the
+ * shim's answer (the bytes not yet acknowledged, not yet sent: the unix
+ * socket's queue and the engine's counts; AF_UNIX alone knows no
+ * SIOCOUTQNSD), written into the program. Anything else continues: a
+ * TCP socket's (a listener's EINVAL), a tty's TIOCOUTQ (the same
+ * number). */
+void on_ioctl(struct sup *s, struct seccomp_notif *req)
+{
+    int fd = (int)req->data.args[0];
+    unsigned long what = (unsigned int)req->data.args[1];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    if (copy < 0 || placed_state(s, ino, 0) < 0 || !notif_valid(s->lfd, req->id)) {
+        finish(s, req, copy, pidfd, 1, 0);
+        return;
+    }
+    int v = 0;
+    int err = ioctl(copy, what, &v) < 0 ? errno : 0;
+    struct iovec l1 = {.iov_base = &v, .iov_len = sizeof v};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[2], .iov_len = sizeof v};
+    if (!err && process_vm_writev((pid_t)req->pid, &l1, 1, &r1, 1, 0) != sizeof v)
+        err = EFAULT;
+    finish(s, req, copy, pidfd, 0, err);
 }

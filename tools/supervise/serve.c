@@ -100,6 +100,10 @@ void *job_run(void *arg)
         on_listen(j->sup, j->req);
     else if (nr == __NR_accept || nr == __NR_accept4)
         on_accept(j->sup, j->req);
+    else if (nr == __NR_ioctl)
+        on_ioctl(j->sup, j->req);
+    else if (nr == __NR_sendto || nr == __NR_sendmsg)
+        on_fastopen(j->sup, j->req);
     else
         on_name(j->sup, j->req);
     free(j->req);
@@ -159,7 +163,8 @@ int serve(int lfd, pid_t child, int pass)
             continue;
         }
         if (req->data.nr != __NR_connect && req->data.nr != __NR_accept &&
-            req->data.nr != __NR_accept4) {
+            req->data.nr != __NR_accept4 && req->data.nr != __NR_sendto &&
+            req->data.nr != __NR_sendmsg) {
             j->sup = &s;
             j->req = req;
             job_run(j); /* never waits: in the loop */

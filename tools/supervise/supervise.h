@@ -52,7 +52,9 @@
  *   acceptq.c  connections accepted for an interrupted accept(), held
  *   pool.c     the worker threads of the calls that may wait
  *   epoll.c    the program's epoll registrations, carried over a swap
- *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt()
+ *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
+ *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
+ *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
  */
 #ifndef RUDP_SUPERVISE_H
 #define RUDP_SUPERVISE_H
@@ -222,6 +224,9 @@ void on_listen(struct sup *s, struct seccomp_notif *req);
 void on_accept(struct sup *s, struct seccomp_notif *req);
 void on_name(struct sup *s, struct seccomp_notif *req);
 void on_sockopt(struct sup *s, struct seccomp_notif *req);
+void on_ioctl(struct sup *s, struct seccomp_notif *req);
+/* sendto()/sendmsg() with MSG_FASTOPEN: a connect, then the data */
+void on_fastopen(struct sup *s, struct seccomp_notif *req);
 
 /* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
 
