@@ -179,6 +179,14 @@ $(REACHGAP_STATIC): tests/prog_reachgap.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -pthread -o $@ $< 2>/dev/null || \
 	    { rm -f $@; echo "no static libc: $@ not built"; }
+# ... and prog_reachcalls, the calls the filter reports beyond the set-up
+# ones (integration/tests/reach/t_supervise_calls.sh).
+REACHCALLS_STATIC := $(BUILD)/progs/prog_reachcalls_static
+progs: $(REACHCALLS_STATIC)
+$(REACHCALLS_STATIC): tests/prog_reachcalls.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.

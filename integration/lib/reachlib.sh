@@ -23,6 +23,8 @@
 #                             Sets TCP and UDP to the counts it caused and
 #                             prints them. SERVE_WITH="CMD..." serves with
 #                             "CMD... server PORT" instead.
+#   gap NAME SERVED WHAT...   $PROG WHAT... plain, then supervised: the
+#                             same output, no TCP supervised (below)
 
 if [ "${REACH_NETNS:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "skip: needs root (a network namespace and nftables)"; exit 77; }
@@ -98,4 +100,38 @@ reach_case() {
         { show "$T/$_name.server.log"; fail "$_name: the server did not echo $_bytes bytes"; }
     TCP=$(( $(tcp_now) - _t0 )) UDP=$(( $(udp_now) - _u0 ))
     echo "$_name: $_bytes bytes echoed; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
+}
+
+# gap NAME SERVED WHAT...: prog_reach serves SERVED connections (0: none,
+# the case serves itself), $PROG WHAT... runs plain, then supervised
+# ($SUP); both must succeed and print the same; supervised, no TCP.
+gap() {
+    _name=$1 _count=$2; shift 2
+    for _how in plain supervised; do
+        _srv=
+        if [ "$_count" -gt 0 ]; then
+            start_bg "$_name.$_how.server" under_shim "$BIN/prog_reach" server "$PORT" "$_count"
+            _srv=$LAST_PID
+            wait_udp "$PORT"
+        fi
+        _sup=
+        [ "$_how" = supervised ] && _sup=$SUP
+        _t0=$(tcp_now)
+        timeout 60 $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
+            { show "$T/$_name.$_how"; [ -z "$_srv" ] || show "$T/$_name.$_how.server.log"
+              fail "$_name ($_how): the program failed"; }
+        if [ -n "$_srv" ]; then
+            wait_exit "$_srv" 30 || { show "$T/$_name.$_how.server.log"; fail "$_name ($_how): the server failed"; }
+        fi
+        _tcp=$(( $(tcp_now) - _t0 ))
+        if [ "$_how" = plain ]; then
+            [ "$_tcp" -gt 0 ] || fail "$_name (plain): no TCP segment counted (probe broken?)"
+        else
+            [ "$_tcp" = 0 ] || fail "$_name (supervised): $_tcp TCP segments: not rudp"
+        fi
+    done
+    cmp -s "$T/$_name.plain" "$T/$_name.supervised" ||
+        { echo "plain:"; cat "$T/$_name.plain"; echo "supervised:"; cat "$T/$_name.supervised"
+          fail "$_name: the supervised program tells a difference"; }
+    echo "$_name: $(tail -1 "$T/$_name.supervised") (plain and supervised alike, 0 TCP supervised)"
 }

@@ -23,40 +23,6 @@ readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
 need_bin prog_reach
 need_supervise
 
-# gap NAME SERVED WHAT...: prog_reach serves SERVED connections (0: none,
-# the case serves itself), prog_reachgap WHAT... runs plain, then
-# supervised; both must succeed and print the same; supervised, no TCP.
-gap() {
-    _name=$1 _count=$2; shift 2
-    for _how in plain supervised; do
-        _srv=
-        if [ "$_count" -gt 0 ]; then
-            start_bg "$_name.$_how.server" under_shim "$BIN/prog_reach" server "$PORT" "$_count"
-            _srv=$LAST_PID
-            wait_udp "$PORT"
-        fi
-        _sup=
-        [ "$_how" = supervised ] && _sup=$SUP
-        _t0=$(tcp_now)
-        timeout 60 $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
-            { show "$T/$_name.$_how"; [ -z "$_srv" ] || show "$T/$_name.$_how.server.log"
-              fail "$_name ($_how): the program failed"; }
-        if [ -n "$_srv" ]; then
-            wait_exit "$_srv" 30 || { show "$T/$_name.$_how.server.log"; fail "$_name ($_how): the server failed"; }
-        fi
-        _tcp=$(( $(tcp_now) - _t0 ))
-        if [ "$_how" = plain ]; then
-            [ "$_tcp" -gt 0 ] || fail "$_name (plain): no TCP segment counted (probe broken?)"
-        else
-            [ "$_tcp" = 0 ] || fail "$_name (supervised): $_tcp TCP segments: not rudp"
-        fi
-    done
-    cmp -s "$T/$_name.plain" "$T/$_name.supervised" ||
-        { echo "plain:"; cat "$T/$_name.plain"; echo "supervised:"; cat "$T/$_name.supervised"
-          fail "$_name: the supervised program tells a difference"; }
-    echo "$_name: $(tail -1 "$T/$_name.supervised") (plain and supervised alike, 0 TCP supervised)"
-}
-
 gap opts 1 opts 127.0.0.1 "$PORT"
 gap opts_nb 1 opts 127.0.0.1 "$PORT" nb
 gap epoll 1 epoll 127.0.0.1 "$PORT"
