@@ -89,6 +89,8 @@ static ssize_t send_data(const struct seccomp_notif *req, int copy, const struct
                 break;
             }
             ssize_t w = send(copy, buf, (size_t)got, flags);
+            if (w < 0 && errno == EINTR)
+                continue; /* a signal of ours, not the program's */
             if (w < 0) {
                 err = errno;
                 break;
@@ -153,10 +155,10 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
             return;
         }
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
-    } else if (r == 0 || err == EINPROGRESS) {
-        /* left to the kernel (an address not redirected): its own call */
-        goto cont;
     }
+    /* else left to the kernel (an address not redirected): our call made
+     * its connect on the program's own socket (copy shares its file), the
+     * data goes on it below; continuing would say EISCONN */
     if (err) {
         /* EINPROGRESS: non-blocking, no data taken, as TCP without a
          * cookie; or the connect's error */
@@ -164,12 +166,22 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         return;
     }
 data:;
-    ssize_t n = send_data(req, copy, &c);
+    /* Interrupted already: the restarted call sends the data, not this
+     * one. Else noted as answered before any byte leaves, so that a
+     * restart of a call interrupted while sending (a blocking one, held
+     * by a full buffer) says EISCONN (continued: AF_UNIX's) rather than
+     * send the data twice; a later connect() says EISCONN too. */
     uint64_t bino = fstat(copy, &after) == 0 ? (uint64_t)after.st_ino : 0;
+    if (!notif_valid(s->lfd, req->id)) {
+        finish(s, req, copy, pidfd, -1, 0);
+        return;
+    }
+    if (bino)
+        placed_state(s, bino, 1);
+    ssize_t n = send_data(req, copy, &c);
     close(copy);
     close(pidfd);
-    if (respond(s, req->id, 0, n < 0 ? 0 : n, n < 0 ? (int)-n : 0) == 0 && n >= 0 && bino)
-        placed_state(s, bino, 1); /* a later connect() says EISCONN */
+    respond(s, req->id, 0, n < 0 ? 0 : n, n < 0 ? (int)-n : 0);
     return;
 cont:
     finish(s, req, copy, pidfd, 1, 0);

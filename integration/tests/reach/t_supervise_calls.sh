@@ -10,7 +10,9 @@
 #   oob          send(MSG_OOB), POLLPRI, SIOCATMARK, recv(MSG_OOB) between
 #                two supervised ends (the bridge's own, as preloaded);
 #   tfo, tfomsg  sendto()/sendmsg() with MSG_FASTOPEN (reported: a connect
-#                over rudp, not a kernel TCP one).
+#                over rudp, not a kernel TCP one);
+#   tfo_kernel   the same to an address RUDP_REDIRECT leaves to kernel TCP:
+#                sent and echoed over kernel TCP, under the supervisor.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 PROG=$BIN/prog_reachcalls_static
@@ -23,4 +25,10 @@ gap ioctls 1 ioctls 127.0.0.1 "$PORT"
 gap oob 0 oob "$PORT"
 gap tfo 1 tfo 127.0.0.1 "$PORT"
 gap tfomsg 1 tfomsg 127.0.0.1 "$PORT"
+# An address the settings leave to kernel TCP (RUDP_REDIRECT): the
+# supervisor's own call makes the kernel's connect on the program's socket
+# and sends the data on it, as the kernel's sendto would (not EISCONN).
+reach_case tfo_kernel 1000 "sent 1000, echoed; connect after: .*already connected" \
+    env RUDP_REDIRECT='!127.0.0.1' $SUP "$PROG" tfo 127.0.0.1 "$PORT"
+[ "$TCP" -gt 0 ] || fail "tfo_kernel: no TCP segment: not left to the kernel"
 echo "ok"
