@@ -37,6 +37,10 @@ fi
 ip link set lo up
 
 SUP=$TOOLS/rudp-supervise
+# rudp-run, as a user starts these programs: it picks the supervisor for a
+# static or Go program by itself (t_run_supervise checks the choice). Used
+# unquoted (a command and its options).
+RUNSUP="$TOOLS/rudp-run --shim $SHIM"
 PORT=5000
 # The shim's own loopback TCP connection that hands a closed listener's
 # TIME_WAIT to the kernel at exit (shim/ports/timewait.c: TW_MEET_ADDR),

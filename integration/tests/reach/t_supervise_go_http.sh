@@ -51,7 +51,7 @@ same() {
 _case=keep-alive
 for _how in plain supervised; do
     _sup=""
-    [ "$_how" = plain ] || _sup=$SUP
+    [ "$_how" = plain ] || _sup=$RUNSUP
     # shellcheck disable=SC2086 # $_sup: a command or nothing
     start_bg "$_how.server" $_sup "$T/gohttp" server "$PORT"
     _srv=$LAST_PID
@@ -73,7 +73,7 @@ done
 _case=shutdown
 for _how in plain supervised; do
     _sup=""
-    [ "$_how" = plain ] || _sup=$SUP
+    [ "$_how" = plain ] || _sup=$RUNSUP
     _t0=$(tcp_now) _u0=$(udp_now)
     # shellcheck disable=SC2086 # $_sup: a command or nothing
     timeout 60 $_sup "$T/gohttp" shutdown "$PORT" >"$T/$_how.shutdown" 2>"$T/$_how.shutdown.err" ||

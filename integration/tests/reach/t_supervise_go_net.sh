@@ -28,7 +28,7 @@ then: 0 EOF
 EOF
 for _how in plain supervised; do
     _sup=""
-    [ "$_how" = plain ] || _sup=$SUP
+    [ "$_how" = plain ] || _sup=$RUNSUP
     # shellcheck disable=SC2086 # $_sup: a command or nothing
     reach_case "deadline.$_how" 4 "^deadline extended" $_sup "$T/reachclient" deadline "127.0.0.1:$PORT"
     diff "$T/deadline.want" "$T/deadline.$_how.client" >"$T/diff" ||
@@ -71,7 +71,7 @@ waiting
 EOF
 for _how in plain supervised; do
     _sup=""
-    [ "$_how" = plain ] || _sup=$SUP
+    [ "$_how" = plain ] || _sup=$RUNSUP
     _bt=$(bh_now tcp) _bu=$(bh_now udp)
     mkfifo "$T/in.$_how"
     # shellcheck disable=SC2086,SC2016 # $_sup: a command or nothing; sh's own $@
