@@ -21,6 +21,10 @@
  *                         connects: the restarted accept() takes it (no peer)
  *   fork HOST PORT K      K children each connect and echo 100000 bytes
  *   threads HOST PORT K   the same from K threads
+ *   reset PORT            listens on 127.0.0.1:PORT, connects to itself,
+ *                         the accepted end closes with SO_LINGER {1, 0}:
+ *                         the connecting end's read() says ECONNRESET (not
+ *                         EOF), as TCP's does after the peer's RST
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
@@ -427,6 +431,44 @@ static int orphan(char **cmd)
     return 1;
 }
 
+/* ---- reset ---- */
+
+static int reset_case(int port)
+{
+    struct sockaddr_in a = addr_of("127.0.0.1", port);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        die("reset: socket");
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
+        die("reset: listen");
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("reset: connect");
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        die("reset: accept");
+    /* a byte each way first: both ends established and in use */
+    char b = 'x';
+    if (write(c, &b, 1) != 1 || read(s, &b, 1) != 1 || write(s, &b, 1) != 1 ||
+        read(c, &b, 1) != 1)
+        die("reset: echo");
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
+        die("reset: SO_LINGER");
+    close(s); /* an RST */
+    ssize_t n = read(c, &b, 1); /* blocks until the reset arrives */
+    if (n == 0)
+        differs("reset: read says EOF, not ECONNRESET");
+    if (n > 0)
+        differs("reset: read a byte after the reset");
+    if (errno != ECONNRESET)
+        die("reset: read");
+    printf("reset: read says ECONNRESET\n");
+    close(c);
+    close(l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -440,9 +482,12 @@ int main(int argc, char **argv)
         return forks(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 5 && strcmp(argv[1], "threads") == 0)
         return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (argc == 3 && strcmp(argv[1], "reset") == 0)
+        return reset_case(atoi(argv[2]));
     if (argc >= 3 && strcmp(argv[1], "orphan") == 0)
         return orphan(argv + 2);
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
-                    " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]\n");
+                    " | fork HOST PORT K | threads HOST PORT K | reset PORT"
+                    " | orphan PROGRAM [ARG...]\n");
     return 2;
 }

@@ -13,6 +13,9 @@
 #   acceptsig      an accept() interrupted by a signal (SA_RESTART) takes
 #                  the connection when it is restarted;
 #   fork, threads  4 children, 4 threads each connect and echo;
+#   reset          a peer's reset (SO_LINGER {1, 0}) reads as ECONNRESET,
+#                  not EOF (the engine reaches the program's end of the
+#                  bridge through the supervisor: rudp_supervise_reach);
 #   orphan         the program's child connects after the program exited:
 #                  the supervisor stays and serves it (1 MB echoed).
 . "$(dirname "$0")/../../lib/reachlib.sh"
@@ -63,6 +66,7 @@ gap epoll 1 epoll 127.0.0.1 "$PORT"
 gap acceptsig 0 acceptsig "$PORT"
 gap fork 4 fork 127.0.0.1 "$PORT" 4
 gap threads 4 threads 127.0.0.1 "$PORT" 4
+gap reset 0 reset "$PORT"
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
