@@ -520,7 +520,12 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         real_close(nfd);
         errno = saved;
     }
-    copy_out(&n.peer, n.family, addr, len);
+    if (addr && copy_out(&n.peer, n.family, addr, len) < 0) {
+        saved = errno; /* as the kernel's accept: the connection is dropped */
+        real_close(nfd);
+        errno = saved;
+        return -1;
+    }
     /* As TCP's accept, the new socket starts with the listener's
      * options: the TCP-level ones we keep, and the socket-level ones. */
     shim_fd r = rec;
