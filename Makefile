@@ -210,7 +210,8 @@ SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
 SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
 $(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL) \
+	    -Wl,--export-dynamic-symbol=rudp_supervise_reach
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@

@@ -21,6 +21,15 @@
  *                         connects: the restarted accept() takes it (no peer)
  *   fork HOST PORT K      K children each connect and echo 100000 bytes
  *   threads HOST PORT K   the same from K threads
+ *   reset PORT [accepted] listens on 127.0.0.1:PORT, connects to itself,
+ *                         the accepted end closes with SO_LINGER {1, 0}:
+ *                         the connecting end's read() says ECONNRESET (not
+ *                         EOF), as TCP's does after the peer's RST; with
+ *                         accepted, the other way round
+ *   sendnb HOST PORT      a non-blocking connect, poll() for POLLOUT, then
+ *                         one send() of 5000 bytes (MSG_DONTWAIT) takes
+ *                         them all, as TCP's default send buffer does, with
+ *                         no option or name call in between; echoed back
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
@@ -427,6 +436,85 @@ static int orphan(char **cmd)
     return 1;
 }
 
+/* ---- sendnb ---- */
+
+static int sendnb(const char *host, int port)
+{
+    struct sockaddr_in a = addr_of(host, port);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c < 0)
+        die("sendnb: socket");
+    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+        die("sendnb: connect");
+    struct pollfd p = {.fd = c, .events = POLLOUT};
+    if (poll(&p, 1, 10000) != 1 || !(p.revents & POLLOUT))
+        differs("sendnb: not writable in 10 s");
+    static unsigned char buf[5000], back[5000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = pattern(i);
+    ssize_t n = send(c, buf, sizeof buf, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0)
+        die("sendnb: send");
+    printf("sendnb: one send() after POLLOUT took %zd of %zu bytes\n", n, sizeof buf);
+    if (n < (ssize_t)sizeof buf)
+        differs("sendnb: the send buffer is not TCP's default");
+    int fl = fcntl(c, F_GETFL);
+    fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
+    for (size_t got = 0; got < sizeof back;) {
+        ssize_t r = read(c, back + got, sizeof back - got);
+        if (r <= 0)
+            die("sendnb: read");
+        got += (size_t)r;
+    }
+    if (memcmp(buf, back, sizeof buf) != 0)
+        differs("sendnb: the echo differs");
+    close(c);
+    return 0;
+}
+
+/* ---- reset ---- */
+
+static int reset_case(int port, int accepted)
+{
+    struct sockaddr_in a = addr_of("127.0.0.1", port);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        die("reset: socket");
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
+        die("reset: listen");
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("reset: connect");
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        die("reset: accept");
+    /* a byte each way first: both ends established and in use */
+    char b = 'x';
+    if (write(c, &b, 1) != 1 || read(s, &b, 1) != 1 || write(s, &b, 1) != 1 ||
+        read(c, &b, 1) != 1)
+        die("reset: echo");
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (accepted) { /* the connecting end resets, the accepted one reads */
+        int t = s;
+        s = c;
+        c = t;
+    }
+    if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
+        die("reset: SO_LINGER");
+    close(s); /* an RST */
+    ssize_t n = read(c, &b, 1); /* blocks until the reset arrives */
+    if (n == 0)
+        differs("reset: read says EOF, not ECONNRESET");
+    if (n > 0)
+        differs("reset: read a byte after the reset");
+    if (errno != ECONNRESET)
+        die("reset: read");
+    printf("reset: the %s end's read says ECONNRESET\n", accepted ? "accepted" : "connecting");
+    close(c);
+    close(l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -440,9 +528,14 @@ int main(int argc, char **argv)
         return forks(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 5 && strcmp(argv[1], "threads") == 0)
         return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "reset") == 0)
+        return reset_case(atoi(argv[2]), argc == 4 && strcmp(argv[3], "accepted") == 0);
+    if (argc == 4 && strcmp(argv[1], "sendnb") == 0)
+        return sendnb(argv[2], atoi(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "orphan") == 0)
         return orphan(argv + 2);
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
-                    " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]\n");
+                    " | fork HOST PORT K | threads HOST PORT K | reset PORT [accepted] | sendnb HOST PORT"
+                    " | orphan PROGRAM [ARG...]\n");
     return 2;
 }

@@ -300,10 +300,13 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             atomic_fetch_add(&shim_fallback_racing, 1);
             req.swap_fd = fd;
             req.swap_ino = app_ino;
-            req.relay = foreign;
+            /* rudp-supervise: the app's fd is the program's, in its own
+             * table, which no engine reaches with dup3 (a seccomp ADDFD
+             * needs the program's call still waiting): relayed too */
+            req.relay = foreign || shim_fd_by_file();
             memcpy(&req.tcp_to, &peer, sa_len(family));
             req.tcp_to_len = sa_len(family);
-            if (!foreign)
+            if (!req.relay)
                 atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
             rec.fallback = 1;
         }

@@ -153,6 +153,15 @@ static void file_put(const shim_fd *r)
         e->r.ino = ino;
     }
     pthread_mutex_unlock(&mu);
+    /* A connection's app end: its slot keeps its inode for the engine's
+     * reset byte (shim_appfd_reset_mark), which reaches the program's end
+     * through the front end (shim_appfd_set_reach); the number is our
+     * short-lived copy's, of no use later (-1). */
+    shim_slot *s;
+    if (r->kind == SHIM_FD_BRIDGED && (s = shim_slot_get(r->slot, r->id))) {
+        atomic_store(&s->app_fd, -1);
+        atomic_store(&s->app_ino, ino);
+    }
 }
 
 static void file_del(int fd)

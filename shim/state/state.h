@@ -191,6 +191,12 @@ void shim_app_end_sndbuf(int fd, int size);
  * efd holds unread bytes now. */
 int shim_appfd_reset_mark(shim_slot *s, int efd);
 
+/* appfd.c: where the app ends are in another process's fd table
+ * (shim_front_ops, engine/hooks.h): fn(ino) gives a copy of the app end
+ * with inode ino, or -1; the restore and the reset mark above use it when
+ * the number they keep holds no such file here. */
+void shim_appfd_set_reach(int (*fn)(uint64_t ino));
+
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);

@@ -70,6 +70,7 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             close(pidfd);
             return;
         }
+        placed_at(s, (uint64_t)before.st_ino, tid, fd);
     }
     if (placed_state(s, before.st_ino, 0) >= 0) {
         int e = connect_again(s, req->id, copy, before.st_ino);
@@ -96,6 +97,7 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             return;
         }
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
+        placed_at(s, (uint64_t)after.st_ino, tid, fd);
     }
     /* Our copy goes: the program's close is then the last one, which the
      * engine sees as the application's close. */

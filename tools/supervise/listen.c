@@ -59,6 +59,7 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
         }
         placed_add(s, (uint64_t)after.st_ino, ino, -1);
         placed_state(s, (uint64_t)after.st_ino, 1);
+        placed_at(s, (uint64_t)after.st_ino, (pid_t)req->pid, fd);
     }
     finish(s, req, copy, pidfd, 0, err);
     return;
@@ -155,7 +156,9 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
         };
         placed_add(s, (uint64_t)nst.st_ino, 0, -1);
         placed_state(s, (uint64_t)nst.st_ino, 1);
-        if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) {
+        int at = ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+        if (at >= 0) {
+            placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, at);
             if (s->debug)
                 fprintf(stderr, "%s: %016llx: accepted, installed and answered\n", me,
                         (unsigned long long)req->id);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,23 +40,69 @@ static void placed_unlink(struct sup *s, int i)
 
 void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held)
 {
+    int gone = -1;
     pthread_mutex_lock(&s->mu);
     int i = (int)s->placed_next;
     struct placed *p = &s->placed[i];
     if (p->ino) {
         placed_unlink(s, i);
         if (p->held >= 0) {
-            close(p->held); /* its program never came back for it */
+            gone = p->held; /* its program never came back for it */
             s->placed_held--;
         }
     }
     *p = (struct placed){.ino = ino, .tcp_ino = tcp_ino, .held = held,
-                         .next = s->bucket[bucket_of(ino)]};
+                         .next = s->bucket[bucket_of(ino)], .fd = -1};
     s->bucket[bucket_of(ino)] = i;
     if (held >= 0)
         s->placed_held++;
     s->placed_next = (s->placed_next + 1) % PLACED_RING;
     pthread_mutex_unlock(&s->mu);
+    /* closed out of mu: the shim's close() may wait for the engine, which
+     * may be waiting for mu in rudp_supervise_reach */
+    if (gone >= 0)
+        close(gone);
+}
+
+void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd)
+{
+    pthread_mutex_lock(&s->mu);
+    struct placed *p = placed_find(s, ino);
+    if (p) {
+        p->tid = tid;
+        p->fd = fd;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The supervisor rudp_supervise_reach serves (serve() sets it). */
+static struct sup *reach_sup;
+
+int rudp_supervise_reach(uint64_t ino)
+{
+    struct sup *s = reach_sup;
+    if (!s || !ino)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    struct placed *p = placed_find(s, ino);
+    pid_t tid = p ? p->tid : 0;
+    int fd = p ? p->fd : -1;
+    pthread_mutex_unlock(&s->mu);
+    if (fd < 0 || tid <= 0)
+        return -1;
+    /* Its thread's table: gone with the thread (a Go M rarely ends), then
+     * nothing is reached, as before this hook. */
+    int pidfd = pidfd_for(tid);
+    if (pidfd < 0)
+        return -1;
+    int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    close(pidfd);
+    struct stat st;
+    if (copy >= 0 && (fstat(copy, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+        close(copy); /* the program closed it, the number holds another file */
+        copy = -1;
+    }
+    return copy;
 }
 
 int placed_take_held(struct sup *s, uint64_t tcp_ino)
@@ -123,6 +170,7 @@ int serve(int lfd, pid_t child, int pass)
         s.placed[i] = (struct placed){.held = -1, .next = -1};
     for (unsigned i = 0; i < PLACED_BUCKETS; i++)
         s.bucket[i] = -1;
+    reach_sup = &s;
     pool_init(&s);
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s.sizes) < 0) {
         warn("SECCOMP_GET_NOTIF_SIZES: %s", strerror(errno));

@@ -295,13 +295,14 @@ int start(const char *shim, int pass, char **prog)
         return 127;
     }
     /* The listener survives the exec; the rest of the environment is the
-     * user's, the shim's settings (RUDP_*) included. A fallback to kernel
-     * TCP would swap this process's fd, not the program's: off. The
-     * shim's records follow the program's files, not our copies' numbers
-     * (RUDP_SUPERVISOR, shim/state/fdtab.c). */
+     * user's, the shim's settings (RUDP_*) included: RUDP_FALLBACK=tcp's
+     * kernel TCP, should it win, is relayed by the engine between the
+     * bridge, at the program's fd, and the program's own socket
+     * (shim/engine/fallback.c, as for a child with an fd table of its
+     * own). The shim's records follow the program's files, not our
+     * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
     fcntl(lfd, F_SETFD, 0);
     preload_set(shim);
-    setenv("RUDP_FALLBACK", "none", 1);
     setenv("RUDP_SUPERVISOR", "1", 1);
     char a_fd[16], a_pid[16];
     snprintf(a_fd, sizeof a_fd, "%d", lfd);

@@ -142,6 +142,8 @@ struct placed {
                        * NOTIF_ADDFD: put in place at the restart; or -1 */
     int answered;
     int next;         /* the next entry of its bucket, or -1 */
+    pid_t tid;        /* where the program holds it: the thread that placed */
+    int fd;           /* it (its fd table) and the number; fd -1: not placed */
 };
 
 /* The connections of a listener (inode lino) accepted for a call that a
@@ -208,6 +210,20 @@ int serve(int lfd, pid_t child, int pass);
  * the bridge itself when the call was interrupted before NOTIF_ADDFD, to
  * be put in place at the restart, else -1. */
 void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
+
+/* The bridge ino is at fd in the fd table of the program's thread tid
+ * (NOTIF_ADDFD done): where rudp_supervise_reach finds it. */
+void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
+
+/* The shim's front-end hook (shim/lifetime/supfront.c finds it by name,
+ * shim/engine/hooks.h's shim_front_ops): a short-lived copy of the
+ * program's end of the bridge whose inode is ino, taken from the program
+ * (pidfd_getfd) at the number noted by placed_at and checked by inode, or
+ * -1 (not placed, the thread gone, the number reused). The caller closes
+ * it. The engine reaches the program's end through it: a peer's reset
+ * as ECONNRESET, connect's send buffer given back. Exported from this
+ * binary (-Wl,--export-dynamic-symbol), nothing else is. */
+__attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
 
 /* The bridge held for the program's socket tcp_ino, taken (-1: none). */
 int placed_take_held(struct sup *s, uint64_t tcp_ino);

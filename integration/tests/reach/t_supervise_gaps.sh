@@ -13,6 +13,17 @@
 #   acceptsig      an accept() interrupted by a signal (SA_RESTART) takes
 #                  the connection when it is restarted;
 #   fork, threads  4 children, 4 threads each connect and echo;
+#   reset, reset_accepted
+#                  a peer's reset (SO_LINGER {1, 0}) reads as ECONNRESET,
+#                  not EOF, at the connecting end and the accepted one (the
+#                  engine reaches the program's end of the bridge through
+#                  the supervisor: rudp_supervise_reach);
+#   sendnb         after a non-blocking connect and POLLOUT, one send() of
+#                  5000 bytes takes them all (the send buffer given back at
+#                  the handshake, with no option call to prompt it; on
+#                  loopback the handshake mostly ends before the
+#                  supervisor closes its copy, which the engine then
+#                  reaches itself: a check, not a proof of the hook);
 #   orphan         the program's child connects after the program exited:
 #                  the supervisor stays and serves it (1 MB echoed).
 . "$(dirname "$0")/../../lib/reachlib.sh"
@@ -29,6 +40,9 @@ gap epoll 1 epoll 127.0.0.1 "$PORT"
 gap acceptsig 0 acceptsig "$PORT"
 gap fork 4 fork 127.0.0.1 "$PORT" 4
 gap threads 4 threads 127.0.0.1 "$PORT" 4
+gap reset 0 reset "$PORT"
+gap reset_accepted 0 reset "$PORT" accepted
+gap sendnb 1 sendnb 127.0.0.1 "$PORT"
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
