@@ -124,6 +124,7 @@ static void nofile_raise(void)
 static void *carry_run(void *arg)
 {
     struct carry *c = arg;
+    signals_block_thread();
     if (unshare(CLONE_FILES) < 0)
         return NULL;
     int pidfd = above(pidfd_for(c->tid), c->fd);

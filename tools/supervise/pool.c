@@ -17,6 +17,7 @@ static void *worker(void *arg)
 {
     struct sup *s = arg;
     struct pool *p = &s->pool;
+    signals_block_thread();
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head) {

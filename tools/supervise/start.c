@@ -186,6 +186,17 @@ void signals_setup(pid_t child)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* A thread that may wait (a worker in the shim's connect wait) blocks the
+ * forwarded signals: their handler runs in the notification loop's
+ * thread, never interrupting a wait with an EINTR the program would then
+ * see for a signal it ignores (review 6). */
+void signals_block_thread(void)
+{
+    sigset_t set;
+    fwd_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 /* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
  * TSan) into data (PATH_MAX bytes); 1 stops at it. */
 static int san_runtime(struct dl_phdr_info *info, size_t size, void *data)

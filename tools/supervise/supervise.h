@@ -84,6 +84,7 @@ int start(const char *shim, int pass, char **prog);
 /* Stage 2's signals: those meant for the program (SIGTERM...) go on to
  * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
 void signals_setup(pid_t child);
+void signals_block_thread(void);
 
 /* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):
  * its listener's fd, or -1 with seccomp()'s errno. */
