@@ -68,14 +68,7 @@ static unsigned files_n, files_puts;
 
 int shim_fd_by_file(void)
 {
-    static _Atomic int mode = -1;
-    int m = atomic_load_explicit(&mode, memory_order_relaxed);
-    if (m < 0) {
-        const char *v = getenv("RUDP_SUPERVISOR");
-        m = v && v[0] == '1';
-        atomic_store_explicit(&mode, m, memory_order_relaxed);
-    }
-    return m;
+    return shim_cfg.supervisor;
 }
 
 /* Whether e's file has surely gone: a connection whose slot is free or

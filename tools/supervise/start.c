@@ -277,8 +277,11 @@ int start(const char *shim, int pass, char **prog)
     fcntl(lfd, F_SETFD, 0);
     preload_set(shim);
     setenv("RUDP_FALLBACK", "none", 1);
-    setenv("RUDP_SUPERVISOR", "1", 1);
     char a_fd[16], a_pid[16];
+    /* Our own pid (the exec keeps it): the shim takes the setting only
+     * in the process it names (shim/base/config.c). */
+    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
+    setenv("RUDP_SUPERVISOR", a_pid, 1);
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
     char *args[] = {(char *)me, "--serve", a_fd, a_pid,
