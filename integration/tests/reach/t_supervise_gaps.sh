@@ -14,7 +14,12 @@
 #                  the connection when it is restarted;
 #   fork, threads  4 children, 4 threads each connect and echo;
 #   orphan         the program's child connects after the program exited:
-#                  the supervisor stays and serves it (1 MB echoed).
+#                  the supervisor stays and serves it (1 MB echoed);
+#   sigs           signals sent to the supervisor by pid (SIGPIPE, SIGXCPU,
+#                  an RT signal, SIGALRM) neither end it nor orphan the
+#                  program: ALRM and the RT one reach the program, which
+#                  then connects and echoes (review 7). Supervised only:
+#                  plain, the program's parent is not the supervisor.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 PROG=$BIN/prog_reachgap_static
@@ -69,4 +74,16 @@ gap threads 4 threads 127.0.0.1 "$PORT" 4
 # program's status (0).
 reach_case orphan 1000000 "^echoed 1000000$" "$SUP" "$PROG" orphan "$BIN/prog_reach_static" client 127.0.0.1 "$PORT" 1000000
 [ "$TCP" = 0 ] || fail "orphan: $TCP TCP segments: the connection was not rudp"
+# The program ignores SIGPIPE, SIGXCPU and RT signal 35, sends them and
+# SIGALRM to its parent, the supervisor, and waits until its ALRM trap
+# ran (forwarded; had the supervisor died of PIPE or XCPU, delivered
+# before or with it, the program would wait in vain or be killed by
+# PDEATHSIG), then echoes over rudp.
+# shellcheck disable=SC2016 # the program's own shell expands them
+reach_case sigs 100000 "^echoed 100000$" "$SUP" sh -c '
+    trap "" PIPE XCPU 35; trap "echo alrm >>\"$1\"" ALRM
+    kill -s PIPE $PPID; kill -s XCPU $PPID; kill -35 $PPID; kill -s ALRM $PPID
+    while ! [ -s "$1" ]; do sleep 0.05; done
+    exec "$2" client 127.0.0.1 "$3" 100000' sh "$T/sigs.alrm" "$BIN/prog_reach_static" "$PORT"
+[ "$TCP" = 0 ] || fail "sigs: $TCP TCP segments: the connection was not rudp"
 echo "ok"
