@@ -24,6 +24,11 @@
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
+ *   lowlimit PORT         sockets at fds 200 and 201, then RLIMIT_NOFILE
+ *                         lowered to 100: listen(201) on PORT+1 and
+ *                         connect(200) to its own listener on PORT both
+ *                         work, as TCP's do (the supervisor cannot put its
+ *                         bridge there: kernel TCP then, never a hang)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -427,6 +433,52 @@ static int orphan(char **cmd)
     return 1;
 }
 
+static int listen_on(int fd, int port)
+{
+    int one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+        return -1;
+    return listen(fd, 16);
+}
+
+static int lowlimit(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("lowlimit: listener");
+    int c = socket(AF_INET, SOCK_STREAM, 0), l2 = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || l2 < 0 || dup2(c, 200) != 200 || dup2(l2, 201) != 201)
+        die("lowlimit: sockets at 200, 201");
+    close(c);
+    close(l2);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("lowlimit: getrlimit");
+    rl.rlim_cur = 100;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("lowlimit: setrlimit");
+    alarm(30); /* a hang is the bug: end it */
+    int r2 = listen_on(201, port + 1);
+    printf("listen fd 201: %s\n", r2 < 0 ? strerror(errno) : "0");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = connect(200, (struct sockaddr *)&a, sizeof a);
+    printf("connect fd 200: %s\n", r < 0 ? strerror(errno) : "0");
+    if (r < 0 || r2 < 0)
+        return 1;
+    int x = accept(l, NULL, NULL);
+    if (x < 0 || write(200, "k", 1) != 1)
+        die("lowlimit: accept, write");
+    char b;
+    if (read(x, &b, 1) != 1 || b != 'k')
+        differs("lowlimit: the byte did not arrive");
+    printf("lowlimit: connected and listening above the limit, 1 byte through\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -442,7 +494,10 @@ int main(int argc, char **argv)
         return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && strcmp(argv[1], "orphan") == 0)
         return orphan(argv + 2);
+    if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
+        return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
-                    " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]\n");
+                    " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
+                    " | lowlimit PORT\n");
     return 2;
 }

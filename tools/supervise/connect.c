@@ -65,11 +65,14 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         uint64_t tcp_ino = (uint64_t)before.st_ino;
         close(copy);
         copy = held;
-        if (fstat(copy, &before) < 0 || add_fd_keep_epoll(s, req, copy, fd, tcp_ino) < 0) {
+        int e = fstat(copy, &before) < 0 ? -errno : add_fd_keep_epoll(s, req, copy, fd, tcp_ino);
+        if (e == -ENOENT) {
             placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
             close(pidfd);
             return;
         }
+        if (e < 0)
+            goto unplaceable;
     }
     if (placed_state(s, before.st_ino, 0) >= 0) {
         int e = connect_again(s, req->id, copy, before.st_ino);
@@ -80,6 +83,8 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     }
     if (!is_tcp(copy))
         goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
+    if (!fd_placeable(tid, fd))
+        goto cont; /* no rudp connection made for nothing (review 4) */
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;
@@ -89,12 +94,15 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
      * Told by the inode: the shim's getsockopt says TCP on a bridge. */
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        if (add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino) < 0) {
+        int e = add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino);
+        if (e == -ENOENT) {
             /* interrupted (a restart comes with the same socket) or gone */
             placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
             close(pidfd);
             return;
         }
+        if (e < 0)
+            goto unplaceable;
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
     }
     /* Our copy goes: the program's close is then the last one, which the
@@ -104,6 +112,12 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     if (respond(s, req->id, 0, 0, err) == 0 && err == 0 && after.st_ino != before.st_ino)
         placed_state(s, (uint64_t)after.st_ino, 1);
     return;
+unplaceable:
+    /* The bridge cannot go to the program's number (review 4: EBADF, the
+     * number at or past its RLIMIT_NOFILE, which TCP's connect does not
+     * mind): it goes (closing our only copy ends it in the engine), and the
+     * program's socket, still its unconnected kernel socket, connects over
+     * kernel TCP, with the kernel's answer (add_fd said why, at warn). */
 cont:
     if (copy >= 0)
         close(copy);

@@ -162,8 +162,9 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
     struct epreg r[16];
     pid_t tid = (pid_t)req->pid;
     int n = epoll_regs_find(tid, fd, ino, r, 16);
-    if (add_fd(s, req, src, fd) < 0)
-        return -1;
+    int e = add_fd(s, req, src, fd);
+    if (e < 0)
+        return e;
     struct stat st;
     if (n > 0 && fstat(src, &st) == 0) {
         int made = epoll_regs_carry(tid, fd, (uint64_t)st.st_ino, r, n);

@@ -48,13 +48,20 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_state(s, ino, 0) >= 0;
-    if (!placed && !is_tcp(copy))
+    if (!placed && (!is_tcp(copy) || !fd_placeable((pid_t)req->pid, fd)))
         goto cont;
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;
     if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {
-        if (add_fd_keep_epoll(s, req, copy, fd, ino) < 0) {
-            finish(s, req, copy, pidfd, 0, EINTR); /* the answer goes nowhere */
+        /* Not placed (review 4): our copy, the only holder of the shim's
+         * listener, goes, which the engine hears (its close of a copy,
+         * sock.c) and checks, freeing the port. Interrupted (ENOENT), the
+         * answer goes nowhere; else the number cannot be placed (EBADF:
+         * past the program's RLIMIT_NOFILE) and the kernel listens on the
+         * program's own socket, as TCP would. */
+        int e = add_fd_keep_epoll(s, req, copy, fd, ino);
+        if (e < 0) {
+            finish(s, req, copy, pidfd, e != -ENOENT, e == -ENOENT ? EINTR : 0);
             return;
         }
         placed_add(s, (uint64_t)after.st_ino, ino, -1);

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -112,9 +114,22 @@ int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd)
     };
     if (ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0)
         return 0;
-    if (errno != ENOENT)
-        warn("NOTIF_ADDFD: %s", strerror(errno));
-    return -1;
+    int e = errno;
+    if (e != ENOENT)
+        warn("NOTIF_ADDFD of fd %d: %s", fd, strerror(e));
+    return -e;
+}
+
+int fd_placeable(pid_t tid, int fd)
+{
+    struct rlimit rl;
+    if (prlimit(tid, RLIMIT_NOFILE, NULL, &rl) < 0 || (rlim_t)fd < rl.rlim_cur)
+        return 1;
+    static atomic_int told;
+    if (!atomic_exchange(&told, 1))
+        warn("fd %d is at or past the program's RLIMIT_NOFILE: no bridge can go there, "
+             "its connection stays kernel TCP (said once)", fd);
+    return 0;
 }
 
 int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,

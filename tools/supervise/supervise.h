@@ -296,8 +296,15 @@ int sock_int(int fd, int opt);
 int is_tcp(int fd);
 
 /* Puts src at the program's fd number (its close-on-exec kept). Returns
- * 0, or -1 (ENOENT: the call was interrupted or the thread is gone). */
+ * 0, or -errno: -ENOENT when the call was interrupted or the thread is
+ * gone (a restart may come), else the number cannot be placed (EBADF: at
+ * or past the program's RLIMIT_NOFILE; EBUSY: a slot being allocated). */
 int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
+
+/* Whether add_fd() can put a file at fd in thread tid's process: not at or
+ * past its RLIMIT_NOFILE (checked before a connection is made for it,
+ * since TCP's calls do not mind: kernel TCP then; said once at warn). */
+int fd_placeable(pid_t tid, int fd);
 
 /* Writes n bytes of buf at uaddr in the program and len (the kernel's
  * full length) at ulen, as getsockname/getsockopt do. 0 or EFAULT. */

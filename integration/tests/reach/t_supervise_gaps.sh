@@ -15,6 +15,9 @@
 #   fork, threads  4 children, 4 threads each connect and echo;
 #   orphan         the program's child connects after the program exited:
 #                  the supervisor stays and serves it (1 MB echoed);
+#   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
+#                  connect as over TCP (kernel TCP then: no bridge can go
+#                  there), where the supervisor once hung (review 4);
 #   sigs           signals sent to the supervisor by pid (SIGPIPE, SIGXCPU,
 #                  an RT signal, SIGALRM) neither end it nor orphan the
 #                  program: ALRM and the RT one reach the program, which
@@ -74,6 +77,19 @@ gap threads 4 threads 127.0.0.1 "$PORT" 4
 # program's status (0).
 reach_case orphan 1000000 "^echoed 1000000$" "$SUP" "$PROG" orphan "$BIN/prog_reach_static" client 127.0.0.1 "$PORT" 1000000
 [ "$TCP" = 0 ] || fail "orphan: $TCP TCP segments: the connection was not rudp"
+# Its own listener and client: the connect past the limit is kernel TCP by
+# design, so only the answers are compared, not the segments.
+for _how in plain supervised; do
+    _sup=
+    [ "$_how" = supervised ] && _sup=$SUP
+    timeout 60 $_sup "$PROG" lowlimit "$PORT" >"$T/lowlimit.$_how" 2>"$T/lowlimit.$_how.err" ||
+        { show "$T/lowlimit.$_how" "$T/lowlimit.$_how.err"; fail "lowlimit ($_how): the program failed"; }
+done
+cmp -s "$T/lowlimit.plain" "$T/lowlimit.supervised" ||
+    { echo "plain:"; cat "$T/lowlimit.plain"; echo "supervised:"; cat "$T/lowlimit.supervised"
+      fail "lowlimit: the supervised program tells a difference"; }
+echo "lowlimit: $(tail -1 "$T/lowlimit.supervised") (plain and supervised alike)"
+
 # The program ignores SIGPIPE, SIGXCPU and RT signal 35, sends them and
 # SIGALRM to its parent, the supervisor, and waits until its ALRM trap
 # ran (forwarded; had the supervisor died of PIPE or XCPU, delivered
