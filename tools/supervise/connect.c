@@ -81,7 +81,7 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         respond(s, req->id, 0, 0, e);
         return;
     }
-    if (!is_tcp(copy))
+    if (!is_tcp(copy) || !same_netns(tid, copy))
         goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
     if (!fd_placeable(tid, fd))
         goto cont; /* no rudp connection made for nothing (review 4) */

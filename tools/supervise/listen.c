@@ -25,7 +25,8 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
     struct iovec l1 = {.iov_base = &ss, .iov_len = len};
     struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = len};
     if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len ||
-        (copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino)) < 0 || !is_tcp(copy))
+        (copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino)) < 0 || !is_tcp(copy) ||
+        !same_netns(tid, copy))
         goto cont;
     int r = bind(copy, (struct sockaddr *)&ss, len);
     finish(s, req, copy, pidfd, 0, r < 0 ? errno : 0);
@@ -48,7 +49,8 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_state(s, ino, 0) >= 0;
-    if (!placed && (!is_tcp(copy) || !fd_placeable((pid_t)req->pid, fd)))
+    if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
+                    !fd_placeable((pid_t)req->pid, fd)))
         goto cont;
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;

@@ -2,6 +2,7 @@
  * memory (process_vm_writev), the answers (NOTIF_SEND) (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -118,6 +119,38 @@ int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd)
     if (e != ENOENT)
         warn("NOTIF_ADDFD of fd %d: %s", fd, strerror(e));
     return -e;
+}
+
+int same_netns(pid_t tid, int fd)
+{
+    static _Atomic uint64_t ours; /* 0: not read yet */
+    uint64_t me_ino = atomic_load(&ours);
+    struct stat st;
+    if (!me_ino) {
+        if (stat("/proc/self/ns/net", &st) < 0)
+            return 1; /* no /proc/self/ns: nothing else to tell by either */
+        me_ino = (uint64_t)st.st_ino;
+        atomic_store(&ours, me_ino);
+    }
+    int ns = ioctl(fd, SIOCGSKNS); /* the socket's own: it may predate a setns() */
+    int r = -1;
+    if (ns >= 0) {
+        r = fstat(ns, &st);
+        close(ns);
+    }
+    if (r < 0) { /* EPERM without CAP_NET_ADMIN there: the thread's then */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/net", (int)tid);
+        if (stat(path, &st) < 0)
+            return 0; /* cannot tell: kernel TCP, the safe side */
+    }
+    if ((uint64_t)st.st_ino == me_ino)
+        return 1;
+    static atomic_int told;
+    if (!atomic_exchange(&told, 1))
+        warn("a socket of another network namespace than the supervisor's: its engine would "
+             "reach that of the supervisor; it stays kernel TCP (said once)");
+    return 0;
 }
 
 int fd_placeable(pid_t tid, int fd)

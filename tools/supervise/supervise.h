@@ -301,6 +301,12 @@ int is_tcp(int fd);
  * or past the program's RLIMIT_NOFILE; EBUSY: a slot being allocated). */
 int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
 
+/* Whether socket fd (our copy of thread tid's) is of the supervisor's
+ * network namespace: the engine's UDP sockets are made in ours, so one of
+ * another namespace (unshare -n, setns) stays kernel TCP, which reaches
+ * only what that namespace does (review 1; said once at warn). */
+int same_netns(pid_t tid, int fd);
+
 /* Whether add_fd() can put a file at fd in thread tid's process: not at or
  * past its RLIMIT_NOFILE (checked before a connection is made for it,
  * since TCP's calls do not mind: kernel TCP then; said once at warn). */

@@ -18,6 +18,10 @@
 #   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
 #                  connect as over TCP (kernel TCP then: no bridge can go
 #                  there), where the supervisor once hung (review 4);
+#   netns          a program in a network namespace of its own (unshare -n,
+#                  lo down) reaches nothing, as over TCP: the supervisor's
+#                  engine, in the supervisor's namespace, once reached the
+#                  server outside (review 1);
 #   sigs           signals sent to the supervisor by pid (SIGPIPE, SIGXCPU,
 #                  an RT signal, SIGALRM) neither end it nor orphan the
 #                  program: ALRM and the RT one reach the program, which
@@ -89,6 +93,30 @@ cmp -s "$T/lowlimit.plain" "$T/lowlimit.supervised" ||
     { echo "plain:"; cat "$T/lowlimit.plain"; echo "supervised:"; cat "$T/lowlimit.supervised"
       fail "lowlimit: the supervised program tells a difference"; }
 echo "lowlimit: $(tail -1 "$T/lowlimit.supervised") (plain and supervised alike)"
+
+# A server outside, the client in an empty namespace: ENETUNREACH both
+# ways (the server is never reached; it serves the check after).
+if unshare -n true 2>/dev/null; then
+    start_bg netns.server under_shim "$BIN/prog_reach" server "$PORT" 1
+    _srv=$LAST_PID
+    wait_udp "$PORT"
+    for _how in plain supervised; do
+        _sup=
+        [ "$_how" = supervised ] && _sup=$SUP
+        if timeout 60 $_sup unshare -n "$BIN/prog_reach_static" client 127.0.0.1 "$PORT" 1000 \
+            >"$T/netns.$_how" 2>&1; then
+            show "$T/netns.$_how"; fail "netns ($_how): the client reached a server outside its namespace"
+        fi
+        grep -q "connect: Network is unreachable" "$T/netns.$_how" ||
+            { show "$T/netns.$_how"; fail "netns ($_how): not ENETUNREACH"; }
+    done
+    timeout 60 "$BIN/prog_reach_static" client 127.0.0.1 "$PORT" 1000 >/dev/null 2>&1 ||
+        fail "netns: the server outside does not serve"
+    wait_exit "$_srv" 30 || fail "netns: server failed"
+    echo "netns: ENETUNREACH in an empty namespace, plain and supervised alike"
+else
+    echo "netns: skip: unshare -n not permitted here"
+fi
 
 # The program ignores SIGPIPE, SIGXCPU and RT signal 35, sends them and
 # SIGALRM to its parent, the supervisor, and waits until its ALRM trap
