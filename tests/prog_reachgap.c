@@ -24,6 +24,12 @@
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
+ *   churn PORT N          a listener and one connection to it held, then N
+ *                         connections made, accepted and closed; the first
+ *                         connection's peer name and TCP_NODELAY and the
+ *                         listener's next accept still TCP's (the
+ *                         supervisor's records once lost them after 65,536
+ *                         bridges; it sweeps at 4,096)
  *   lowlimit PORT         sockets at fds 200 and 201, then RLIMIT_NOFILE
  *                         lowered to 100: listen(201) on PORT+1 and
  *                         connect(200) to its own listener on PORT both
@@ -444,6 +450,58 @@ static int listen_on(int fd, int port)
     return listen(fd, 16);
 }
 
+static int churn_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("churn: connect");
+    return c;
+}
+
+/* Whether fd answers as a TCP socket: its peer's family, TCP_NODELAY. */
+static int tcp_answers(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int one = 1, v = 0;
+    socklen_t vl = sizeof v;
+    return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET &&
+           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 &&
+           getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v;
+}
+
+static int churn(int port, int n)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("churn: listener");
+    int c0 = churn_connect(port), x0 = accept(l, NULL, NULL);
+    if (x0 < 0)
+        die("churn: accept");
+    for (int i = 0; i < n; i++) {
+        int c = churn_connect(port), x = accept(l, NULL, NULL);
+        if (x < 0)
+            die("churn: accept");
+        close(x);
+        close(c);
+    }
+    if (!tcp_answers(c0) || !tcp_answers(x0))
+        differs("churn: the first connection no longer answers as TCP");
+    int c = churn_connect(port);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int x = accept(l, (struct sockaddr *)&ss, &sl);
+    if (x < 0 || ss.ss_family != AF_INET || !tcp_answers(x))
+        differs("churn: the listener's accept is no longer TCP's");
+    if (write(c0, "k", 1) != 1 || read(x0, &(char){0}, 1) != 1)
+        die("churn: the first connection");
+    printf("churn: %d connections made and closed; the first and the listener as TCP's\n", n);
+    close(c);
+    return 0;
+}
+
 static int lowlimit(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -494,10 +552,12 @@ int main(int argc, char **argv)
         return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && strcmp(argv[1], "orphan") == 0)
         return orphan(argv + 2);
+    if (argc == 4 && strcmp(argv[1], "churn") == 0)
+        return churn(atoi(argv[2]), atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
-                    " | lowlimit PORT\n");
+                    " | churn PORT N | lowlimit PORT\n");
     return 2;
 }

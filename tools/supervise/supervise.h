@@ -128,19 +128,24 @@ int probe(char *why, size_t len);
  * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
  * is made again by the kernel on the bridge: it must then go on with the
  * same connection, as TCP's restarted connect does, not make a second.
- * answered: connect() returned once; a later one says EISCONN. A ring
- * (a restart follows at once, and sockfs inodes are not reused soon),
- * found by a hash of the inode: each option or name call of the program
- * looks its socket up. */
-#define PLACED_RING 65536
+ * answered: connect() returned once; a later one says EISCONN. Found by
+ * a hash of the inode: each option or name call of the program looks its
+ * socket up, a listener's for years maybe. An entry goes only once no
+ * process holds its file (a sweep of /proc/PID/fd when the table is full,
+ * then it grows): a ring that overwrote the oldest lost long-lived
+ * listeners and bridges after 65,536 placements (review 2). */
 #define PLACED_BUCKETS 16384
+#ifndef PLACED_SWEEP /* -D: a test build sweeps early */
+#define PLACED_SWEEP 4096 /* entries before the first sweep */
+#endif
 struct placed {
     uint64_t ino;     /* the bridge's; 0: a free entry */
     uint64_t tcp_ino; /* the program's socket it replaces */
     int held;         /* the bridge, when the call was interrupted before
                        * NOTIF_ADDFD: put in place at the restart; or -1 */
     int answered;
-    int next;         /* the next entry of its bucket, or -1 */
+    int next;         /* the next entry of its bucket (or free list), or -1 */
+    uint64_t gen;     /* s->placed_adds when added: a sweep spares later ones */
 };
 
 /* The connections of a listener (inode lino) accepted for a call that a
@@ -167,9 +172,13 @@ struct sup {
     int debug; /* --debug: every notification and its answer on stderr */
     struct seccomp_notif_sizes sizes;
     pthread_mutex_t mu;
-    struct placed placed[PLACED_RING];
+    struct placed *placed;      /* placed_cap entries, grown by doubling */
     int bucket[PLACED_BUCKETS]; /* the first entry of each, or -1 */
-    unsigned placed_next;
+    unsigned placed_cap, placed_n; /* entries made, in use */
+    int placed_free;               /* the first free entry, or -1 */
+    unsigned placed_sweep_at;      /* placed_n at which a full table is swept */
+    int placed_sweeping;
+    uint64_t placed_adds;
     unsigned placed_held;       /* entries holding a bridge */
     struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
     struct pool {

@@ -15,6 +15,10 @@
 #   fork, threads  4 children, 4 threads each connect and echo;
 #   orphan         the program's child connects after the program exited:
 #                  the supervisor stays and serves it (1 MB echoed);
+#   churn          33,000 connections made and closed while a listener and
+#                  a first connection live: both still answer as TCP's
+#                  (the records of 65,536 bridges once overwrote theirs,
+#                  review 2);
 #   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
 #                  connect as over TCP (kernel TCP then: no bridge can go
 #                  there), where the supervisor once hung (review 4);
@@ -75,6 +79,7 @@ gap epoll 1 epoll 127.0.0.1 "$PORT"
 gap acceptsig 0 acceptsig "$PORT"
 gap fork 4 fork 127.0.0.1 "$PORT" 4
 gap threads 4 threads 127.0.0.1 "$PORT" 4
+gap churn 0 churn "$PORT" 33000
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
