@@ -101,6 +101,15 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             close(pidfd);
             return;
         }
+        if (e == -ESTALE) {
+            /* the program put another file at the number meanwhile: its
+             * socket, connected as the kernel's would be, is no longer
+             * reachable by it, so the bridge goes; the connect's answer */
+            close(copy);
+            close(pidfd);
+            respond(s, req->id, 0, 0, err);
+            return;
+        }
         if (e < 0)
             goto unplaceable;
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);

@@ -62,6 +62,10 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
          * past the program's RLIMIT_NOFILE) and the kernel listens on the
          * program's own socket, as TCP would. */
         int e = add_fd_keep_epoll(s, req, copy, fd, ino);
+        if (e == -ESTALE) { /* another file at the number meanwhile (review 5) */
+            finish(s, req, copy, pidfd, 0, 0);
+            return;
+        }
         if (e < 0) {
             finish(s, req, copy, pidfd, e != -ENOENT, e == -ENOENT ? EINTR : 0);
             return;

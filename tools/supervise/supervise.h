@@ -271,7 +271,8 @@ int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
 int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
 
 /* The program's registrations of fd (the file ino) before a swap, made
- * again for the file src put at fd with add_fd(): add_fd's result. */
+ * again for the file src put at fd with add_fd(): add_fd's result, or
+ * -ESTALE when fd no longer names the file ino (nothing placed). */
 int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
                       uint64_t ino);
 
