@@ -30,6 +30,9 @@
  *                         listener's next accept still TCP's (the
  *                         supervisor's records once lost them after 65,536
  *                         bridges; it sweeps at 4,096)
+ *   emfile PORT           accept() with no fd number free (RLIMIT_NOFILE at
+ *                         the lowest free one) says EMFILE; with the limit
+ *                         back, the connection is there for the next one
  *   lowlimit PORT         sockets at fds 200 and 201, then RLIMIT_NOFILE
  *                         lowered to 100: listen(201) on PORT+1 and
  *                         connect(200) to its own listener on PORT both
@@ -502,6 +505,34 @@ static int churn(int port, int n)
     return 0;
 }
 
+static int emfile(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("emfile: listener");
+    int c = churn_connect(port);
+    struct rlimit old, rl;
+    int top = dup(0);
+    if (top < 0 || getrlimit(RLIMIT_NOFILE, &old) < 0)
+        die("emfile: dup, getrlimit");
+    close(top);
+    rl = old;
+    rl.rlim_cur = (rlim_t)top;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("emfile: setrlimit");
+    int x = accept(l, NULL, NULL);
+    printf("accept at the limit: %s\n", x < 0 ? strerror(errno) : "a connection");
+    if (setrlimit(RLIMIT_NOFILE, &old) < 0)
+        die("emfile: setrlimit back");
+    if (x < 0)
+        x = accept(l, NULL, NULL);
+    char b = 0;
+    if (x < 0 || write(x, "k", 1) != 1 || read(c, &b, 1) != 1 || b != 'k')
+        differs("emfile: the connection is lost");
+    printf("emfile: the next accept takes the connection, a byte through\n");
+    return 0;
+}
+
 static int lowlimit(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -554,10 +585,12 @@ int main(int argc, char **argv)
         return orphan(argv + 2);
     if (argc == 4 && strcmp(argv[1], "churn") == 0)
         return churn(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "emfile") == 0)
+        return emfile(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
-                    " | churn PORT N | lowlimit PORT\n");
+                    " | churn PORT N | emfile PORT | lowlimit PORT\n");
     return 2;
 }

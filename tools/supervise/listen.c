@@ -186,6 +186,13 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
             return;
         }
         err = errno;
+        if (err == EMFILE || err == ENFILE) {
+            /* no number free in the program: TCP's accept says so and the
+             * connection waits in the queue for a later one (review 10) */
+            acceptq_hold(s, ino, nfd, &ss, len);
+            finish(s, req, copy, pidfd, 0, err);
+            return;
+        }
     }
     close(nfd);
     finish(s, req, copy, pidfd, 0, err);
