@@ -7,12 +7,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise.h"
+
+static int64_t now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec;
+}
 
 static unsigned bucket_of(uint64_t ino)
 {
@@ -168,11 +177,33 @@ void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held)
     s->placed_free = s->placed[i].next;
     s->placed_n++;
     s->placed[i] = (struct placed){.ino = ino, .tcp_ino = tcp_ino, .held = held,
-                                   .next = s->bucket[bucket_of(ino)], .gen = s->placed_adds++};
+                                   .next = s->bucket[bucket_of(ino)], .gen = s->placed_adds++,
+                                   .since = held >= 0 ? now_seconds() : 0};
     s->bucket[bucket_of(ino)] = i;
     if (held >= 0)
         s->placed_held++;
     pthread_mutex_unlock(&s->mu);
+    uint64_t one = 1;
+    if (held >= 0 && write(s->wake, &one, sizeof one) < 0) {
+        /* full: the loop is awake already */
+    }
+}
+
+int placed_expire(struct sup *s)
+{
+    int64_t now = now_seconds();
+    pthread_mutex_lock(&s->mu);
+    for (unsigned i = 0; s->placed_held && i < s->placed_cap; i++) {
+        struct placed *e = &s->placed[i];
+        if (e->ino && e->held >= 0 && now - e->since >= HELD_SECONDS) {
+            close(e->held); /* the engine sees the application's close */
+            e->held = -1;
+            s->placed_held--;
+        }
+    }
+    int left = s->placed_held > 0;
+    pthread_mutex_unlock(&s->mu);
+    return left;
 }
 
 int placed_take_held(struct sup *s, uint64_t tcp_ino)
@@ -244,14 +275,24 @@ int serve(int lfd, pid_t child, int pass)
         kill(child, SIGKILL);
         exit(125);
     }
+    s.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int held = 0; /* bridges held: look every second (placed_expire) */
     for (;;) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        if (poll(&p, 1, -1) < 0) {
+        struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = s.wake, .events = POLLIN}};
+        int n = poll(p, s.wake >= 0 ? 2 : 1, held || s.wake < 0 ? 1000 : -1);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (!(p.revents & POLLIN))
+        uint64_t v;
+        if (n > 0 && s.wake >= 0 && (p[1].revents & POLLIN) && read(s.wake, &v, sizeof v) < 0) {
+            /* taken by nobody else: never */
+        }
+        held = placed_expire(&s);
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        if (!(p[0].revents & POLLIN))
             break; /* POLLHUP: every task under the filter is gone */
         struct job *j = calloc(1, sizeof *j);
         struct seccomp_notif *req = calloc(1, s.sizes.seccomp_notif);

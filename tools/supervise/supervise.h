@@ -146,7 +146,9 @@ struct placed {
     int answered;
     int next;         /* the next entry of its bucket (or free list), or -1 */
     uint64_t gen;     /* s->placed_adds when added: a sweep spares later ones */
+    int64_t since;    /* when held (CLOCK_MONOTONIC seconds) */
 };
+#define HELD_SECONDS 2 /* a held bridge not taken by then goes (placed_expire) */
 
 /* The connections of a listener (inode lino) accepted for a call that a
  * signal interrupted before NOTIF_ADDFD returned them, held for its next
@@ -180,6 +182,7 @@ struct sup {
     int placed_sweeping;
     uint64_t placed_adds;
     unsigned placed_held;       /* entries holding a bridge */
+    int wake;                   /* an eventfd: a bridge held, for the loop's timer */
     struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
     struct pool {
         pthread_mutex_t mu;
@@ -219,6 +222,11 @@ void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
 
 /* The bridge held for the program's socket tcp_ino, taken (-1: none). */
 int placed_take_held(struct sup *s, uint64_t tcp_ino);
+
+/* Closes the bridges held longer than HELD_SECONDS: the program did not
+ * restart its connect (it closed the socket, or gave up), so the connection
+ * must not go on (review 11). Returns whether some are still held. */
+int placed_expire(struct sup *s);
 
 /* Returns the state noted for ino (-1: not ours) and, with mark, notes
  * that connect() has now returned. */
