@@ -30,6 +30,9 @@
  *                         listener's next accept still TCP's (the
  *                         supervisor's records once lost them after 65,536
  *                         bridges; it sweeps at 4,096)
+ *   preopt PORT           TCP_NODELAY, SO_KEEPALIVE, TCP_USER_TIMEOUT and
+ *                         TCP_CONGESTION (reno) set before connect to its own
+ *                         listener, read back after
  *   emfile PORT           accept() with no fd number free (RLIMIT_NOFILE at
  *                         the lowest free one) says EMFILE; with the limit
  *                         back, the connection is there for the next one
@@ -505,6 +508,33 @@ static int churn(int port, int n)
     return 0;
 }
 
+static int preopt(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("preopt: listener");
+    int c = socket(AF_INET, SOCK_STREAM, 0), one = 1, ut = 12345, v[3] = {0};
+    if (c < 0 || setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
+        setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) < 0)
+        die("preopt: options");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("preopt: connect");
+    socklen_t vl = sizeof v[0];
+    char cc[17] = "";
+    socklen_t cl = 16;
+    if (getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v[0], &vl) < 0 ||
+        getsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &v[1], &vl) < 0 ||
+        getsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &v[2], &vl) < 0 ||
+        getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) < 0)
+        die("preopt: read back");
+    printf("preopt: nodelay %d keepalive %d user_timeout %d cc %s\n", v[0], v[1], v[2], cc);
+    return 0;
+}
+
 static int emfile(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -585,12 +615,15 @@ int main(int argc, char **argv)
         return orphan(argv + 2);
     if (argc == 4 && strcmp(argv[1], "churn") == 0)
         return churn(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "preopt") == 0)
+        return preopt(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "emfile") == 0)
         return emfile(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
-                    " | churn PORT N | emfile PORT | lowlimit PORT\n");
+                    " | churn PORT N | preopt PORT | emfile PORT"
+                    " | lowlimit PORT\n");
     return 2;
 }

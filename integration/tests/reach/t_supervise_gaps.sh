@@ -19,6 +19,8 @@
 #                  a first connection live: both still answer as TCP's
 #                  (the records of 65,536 bridges once overwrote theirs,
 #                  review 2);
+#   preopt         options set before connect (TCP_CONGESTION reno among
+#                  them, once lost: review 13) read back after;
 #   emfile         accept() with no fd free says EMFILE and the connection
 #                  waits for the next accept (once lost, review 10);
 #   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
@@ -83,6 +85,7 @@ gap fork 4 fork 127.0.0.1 "$PORT" 4
 gap threads 4 threads 127.0.0.1 "$PORT" 4
 gap churn 0 churn "$PORT" 33000
 gap emfile 0 emfile "$PORT"
+gap preopt 0 preopt "$PORT"
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
