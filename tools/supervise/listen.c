@@ -157,7 +157,7 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     int fl = fcntl(nfd, F_GETFL);
     if (fl >= 0)
         fcntl(nfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-    int err = uaddr ? write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
+    int err = uaddr ? write_back(s, req, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
     struct stat nst;
     if (!err && fstat(nfd, &nst) == 0) {
         struct seccomp_notif_addfd add = {

@@ -32,7 +32,7 @@ void on_name(struct sup *s, struct seccomp_notif *req)
                                               : getsockname(copy, (struct sockaddr *)&ss, &len);
     int err = r < 0 ? errno : 0;
     if (!err)
-        err = write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
+        err = write_back(s, req, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
     finish(s, req, copy, pidfd, 0, err);
     return;
 cont:
@@ -78,7 +78,7 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
     if (!err && !set)
-        err = write_back(tid, val, len, uval, len, ulen);
+        err = write_back(s, req, val, len, uval, len, ulen);
     finish(s, req, copy, pidfd, 0, err);
     return;
 cont:

@@ -165,14 +165,20 @@ int fd_placeable(pid_t tid, int fd)
     return 0;
 }
 
-int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,
-               uint64_t ulen)
+int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,
+               uint64_t uaddr, socklen_t len, uint64_t ulen)
 {
+    pid_t tid = (pid_t)req->pid;
     struct iovec l2[2] = {{.iov_base = (void *)buf, .iov_len = n},
                           {.iov_base = &len, .iov_len = sizeof len}};
     struct iovec r2[2] = {{.iov_base = (void *)(uintptr_t)uaddr, .iov_len = n},
                           {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len}};
-    if ((n && process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)n) ||
+    /* The thread may have ended and its number gone to another process
+     * since the call was read: the notification is checked again right
+     * before each write (review 14); its answer then goes nowhere. */
+    if (!notif_valid(s->lfd, req->id) ||
+        (n && process_vm_writev(tid, &l2[0], 1, &r2[0], 1, 0) != (ssize_t)n) ||
+        !notif_valid(s->lfd, req->id) ||
         process_vm_writev(tid, &l2[1], 1, &r2[1], 1, 0) != sizeof len)
         return EFAULT;
     return 0;

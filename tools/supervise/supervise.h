@@ -330,10 +330,11 @@ int same_netns(pid_t tid, int fd);
  * since TCP's calls do not mind: kernel TCP then; said once at warn). */
 int fd_placeable(pid_t tid, int fd);
 
-/* Writes n bytes of buf at uaddr in the program and len (the kernel's
- * full length) at ulen, as getsockname/getsockopt do. 0 or EFAULT. */
-int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,
-               uint64_t ulen);
+/* Writes n bytes of buf at uaddr in the program (req's thread) and len
+ * (the kernel's full length) at ulen, as getsockname/getsockopt do, each
+ * write after a fresh NOTIF_ID_VALID. 0 or EFAULT. */
+int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,
+               uint64_t uaddr, socklen_t len, uint64_t ulen);
 
 /* Closes what a handler took and answers: CONTINUE when cont is 1, -err
  * when 0, nothing when -1. */
