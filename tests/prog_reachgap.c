@@ -33,6 +33,10 @@
  *   preopt PORT           TCP_NODELAY, SO_KEEPALIVE, TCP_USER_TIMEOUT and
  *                         TCP_CONGESTION (reno) set before connect to its own
  *                         listener, read back after
+ *   dropcaps PORT         connected to its own listener, it drops every
+ *                         capability: SO_MARK then says EPERM and a bind to
+ *                         port 80 EACCES (the supervisor's privileges once
+ *                         answered for it)
  *   emfile PORT           accept() with no fd number free (RLIMIT_NOFILE at
  *                         the lowest free one) says EMFILE; with the limit
  *                         back, the connection is there for the next one
@@ -45,6 +49,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -535,6 +540,28 @@ static int preopt(int port)
     return 0;
 }
 
+static int dropcaps(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("dropcaps: listener");
+    int c = churn_connect(port);
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capset, &h, d) < 0)
+        die("dropcaps: capset");
+    int mark = 7;
+    int r = setsockopt(c, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    printf("dropcaps: SO_MARK: %s;", r < 0 ? strerror(errno) : "0");
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r = bind(b, (struct sockaddr *)&a, sizeof a);
+    printf(" bind port 80: %s\n", r < 0 ? strerror(errno) : "0");
+    return 0;
+}
+
 static int emfile(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -617,13 +644,15 @@ int main(int argc, char **argv)
         return churn(atoi(argv[2]), atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "preopt") == 0)
         return preopt(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "dropcaps") == 0)
+        return dropcaps(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "emfile") == 0)
         return emfile(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
-                    " | churn PORT N | preopt PORT | emfile PORT"
+                    " | churn PORT N | preopt PORT | dropcaps PORT | emfile PORT"
                     " | lowlimit PORT\n");
     return 2;
 }

@@ -1,6 +1,8 @@
 /* bind(), listen(), accept() and accept4() of the program (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -24,10 +26,23 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
         goto cont;
     struct iovec l1 = {.iov_base = &ss, .iov_len = len};
     struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = len};
-    if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len ||
-        (copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino)) < 0 || !is_tcp(copy) ||
-        !same_netns(tid, copy))
+    if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len)
         goto cont;
+    /* a port the program may not bind, though we may (review 3); read
+     * before take_fd's NOTIF_ID_VALID */
+    int port = ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in)
+                   ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+               : ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)
+                   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                   : 0;
+    int denied = !unprivileged_port(port) && !caller_capable(tid, CAP_NET_BIND_SERVICE);
+    copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
+    if (copy < 0 || !is_tcp(copy) || !same_netns(tid, copy))
+        goto cont;
+    if (denied) {
+        finish(s, req, copy, pidfd, 0, EACCES);
+        return;
+    }
     int r = bind(copy, (struct sockaddr *)&ss, len);
     finish(s, req, copy, pidfd, 0, r < 0 ? errno : 0);
     return;

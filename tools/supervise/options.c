@@ -1,6 +1,7 @@
 /* getsockname(), getpeername(), getsockopt() and setsockopt() of the
  * program (supervise.h). */
 #include <errno.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -73,8 +74,17 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
     if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
         goto cont; /* EFAULT: the kernel's */
+    /* what needs CAP_NET_ADMIN, which the program may lack though we
+     * have it (review 3): EPERM, as the kernel's */
+    int admin = set && level == SOL_SOCKET &&
+                (name == SO_MARK || name == SO_RCVBUFFORCE || name == SO_SNDBUFFORCE);
+    int denied = admin && !caller_capable(tid, CAP_NET_ADMIN);
     if (!notif_valid(s->lfd, req->id))
         goto cont;
+    if (denied) {
+        finish(s, req, copy, pidfd, 0, EPERM);
+        return;
+    }
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
     if (!err && !set)

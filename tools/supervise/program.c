@@ -153,6 +153,36 @@ int same_netns(pid_t tid, int fd)
     return 0;
 }
 
+int caller_capable(pid_t tid, int cap)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1; /* cannot tell: ours decide, as before */
+    unsigned long long eff = ~0ull;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "CapEff: %llx", &eff) == 1)
+            break;
+    fclose(f);
+    return cap < 64 && ((eff >> cap) & 1);
+}
+
+int unprivileged_port(int port)
+{
+    static _Atomic int start = -1; /* net.ipv4.ip_unprivileged_port_start */
+    int v = atomic_load(&start);
+    if (v < 0) {
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+        if (!f || fscanf(f, "%d", &v) != 1)
+            v = 1024;
+        if (f)
+            fclose(f);
+        atomic_store(&start, v);
+    }
+    return port == 0 || port >= v;
+}
+
 int fd_placeable(pid_t tid, int fd)
 {
     struct rlimit rl;

@@ -325,6 +325,16 @@ int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
  * only what that namespace does (review 1; said once at warn). */
 int same_netns(pid_t tid, int fd);
 
+/* Whether thread tid has capability cap in effect (/proc/TID/status
+ * CapEff; the caller checks NOTIF_ID_VALID after). The supervisor acts
+ * with its own privileges: those the program lacks it must refuse as the
+ * kernel would (review 3). Unreadable: 1 (ours decide). */
+int caller_capable(pid_t tid, int cap);
+
+/* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
+ * net.ipv4.ip_unprivileged_port_start). */
+int unprivileged_port(int port);
+
 /* Whether add_fd() can put a file at fd in thread tid's process: not at or
  * past its RLIMIT_NOFILE (checked before a connection is made for it,
  * since TCP's calls do not mind: kernel TCP then; said once at warn). */

@@ -21,6 +21,9 @@
 #                  review 2);
 #   preopt         options set before connect (TCP_CONGESTION reno among
 #                  them, once lost: review 13) read back after;
+#   dropcaps       a program that dropped its capabilities gets EPERM for
+#                  SO_MARK and EACCES for a bind to port 80 (the
+#                  supervisor's own privileges once answered, review 3);
 #   emfile         accept() with no fd free says EMFILE and the connection
 #                  waits for the next accept (once lost, review 10);
 #   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
@@ -86,6 +89,7 @@ gap threads 4 threads 127.0.0.1 "$PORT" 4
 gap churn 0 churn "$PORT" 33000
 gap emfile 0 emfile "$PORT"
 gap preopt 0 preopt "$PORT"
+gap dropcaps 0 dropcaps "$PORT"
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
