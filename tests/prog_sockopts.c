@@ -339,6 +339,59 @@ static void check_option_edges(void)
     close(l);
 }
 
+/* A call that must fail with `want`, as TCP's does, not crash. */
+static void expect_errno(int r, int want, const char *what)
+{
+    int err = errno;
+    CHECK(r == -1 && err == want, "%s: %s, want %s", what, r == 0 ? "success" : strerror(err),
+          strerror(want));
+}
+
+/* Pointers the kernel cannot use get EFAULT, a negative length EINVAL,
+ * from every call the shim answers itself (it copies through the kernel,
+ * shim_user_write): before, the shim wrote through them and the program
+ * died of SIGSEGV (review of issue 35, finding 19). */
+static void check_bad_pointers(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    int l, c, a;
+    connected_pair(&l, &c, &a, &sa, &sl);
+    void *bad = (void *)8;
+    socklen_t len = sizeof sa;
+    expect_errno(getsockname(c, bad, &len), EFAULT, "getsockname to a bad address");
+    expect_errno(getpeername(c, bad, &len), EFAULT, "getpeername to a bad address");
+    expect_errno(getsockname(c, (struct sockaddr *)&sa, bad), EFAULT, "getsockname, bad length");
+    len = (socklen_t)-1;
+    expect_errno(getpeername(c, (struct sockaddr *)&sa, &len), EINVAL,
+                 "getpeername with a negative length");
+    len = sizeof(int);
+    expect_errno(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, bad, &len), EFAULT,
+                 "getsockopt(TCP_NODELAY) to a bad address");
+    len = sizeof(struct tcp_info);
+    expect_errno(getsockopt(c, IPPROTO_TCP, TCP_INFO, bad, &len), EFAULT,
+                 "getsockopt(TCP_INFO) to a bad address");
+    expect_errno(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, bad, sizeof(int)), EFAULT,
+                 "setsockopt(TCP_NODELAY) from a bad address");
+    expect_errno(ioctl(c, SIOCOUTQ, bad), EFAULT, "SIOCOUTQ to a bad address");
+    printf("ok: bad pointers: EFAULT from getsockname, getpeername, getsockopt, setsockopt, "
+           "SIOCOUTQ; a negative length EINVAL\n");
+    /* accept's address: the kernel accepts, fails the copy, drops the
+     * connection and says EFAULT */
+    int c2 = socket(sa.ss_family, SOCK_STREAM, 0);
+    SYS(c2);
+    SYS(connect(c2, (struct sockaddr *)&sa, sl));
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    CHECK(poll(&p, 1, EVENT_MS) == 1, "the second connection never reached the listener");
+    len = sizeof sa;
+    expect_errno(accept(l, bad, &len), EFAULT, "accept to a bad address");
+    printf("ok: accept to a bad address -> EFAULT\n");
+    close(c2);
+    close(a);
+    close(c);
+    close(l);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -352,6 +405,7 @@ int main(int argc, char **argv)
     check_unreachable("255.255.255.255");
     check_refused_then_names();
     check_option_edges();
+    check_bad_pointers();
     printf("PASS: %s\n", prog_name);
     return 0;
 }

@@ -342,6 +342,15 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
 ssize_t shim_read_text(const char *path, char *buf, size_t size);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */
+/* Copies to (write) or from (read) the application's memory: 0, or -1
+ * with errno EFAULT for a bad pointer, as the kernel's own copy (util.c). */
+int shim_user_write(void *dst, const void *src, size_t n);
+int shim_user_read(void *dst, const void *src, size_t n);
+/* An address of full bytes out to the application as the kernel's
+ * getsockname/accept do (move_addr_to_user): cut to *len, the full length
+ * written to *len; 0, or -1 with errno EFAULT (a bad pointer) or EINVAL (a
+ * negative *len). */
+int shim_addr_out(const void *ss, socklen_t full, struct sockaddr *addr, socklen_t *len);
 int shim_fd_move_high(int fd);
 /* The inode of the file fd names, 0 if none (fd closed, or negative):
  * what tells a socket from another at the same number. */

@@ -138,15 +138,14 @@ int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret)
     switch (opt) {
     case SO_PEERCRED: {
         struct ucred u = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
-        if (!len || !val) {
+        socklen_t n;
+        if (!len || !val || shim_user_read(&n, len, sizeof n) < 0) {
             errno = EFAULT;
             *ret = -1;
             return 1;
         }
-        socklen_t n = *len < sizeof u ? *len : sizeof u;
-        memcpy(val, &u, n);
-        *len = n;
-        *ret = 0;
+        n = n < sizeof u ? n : sizeof u;
+        *ret = shim_user_write(val, &u, n) < 0 || shim_user_write(len, &n, sizeof n) < 0 ? -1 : 0;
         return 1;
     }
     case SO_PEERGROUPS:

@@ -299,10 +299,8 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
          * (maybe a wildcard), so it must not answer getsockname. */
         if (shim_sock_ours(fd, &rec, &n)) {
             errno = saved;
-            if (!peer) {
-                copy_out(&n.local, n.family, addr, len);
-                return 0;
-            }
+            if (!peer)
+                return copy_out(&n.local, n.family, addr, len);
             if (n.kind == SHIM_NAME_ENGINE) {
                 shim_slot *s = slot_for(&n);
                 int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
@@ -319,19 +317,14 @@ static int name_call(int fd, struct sockaddr *addr, socklen_t *len, int peer)
                 if (s ? atomic_load(&s->tcp_state) == TCPS_CLOSE
                       : n.slot != UINT32_MAX && shim_slot_slab_known(n.pid))
                     return fail(ENOTCONN);
-                copy_out(&n.peer, n.family, addr, len);
-                return 0;
+                return copy_out(&n.peer, n.family, addr, len);
             }
         }
         errno = saved;
     } else if (!peer) {
         shim_reconnect_name(fd, &ss, &sl); /* the fresh socket of a failed connect */
     }
-    if (addr && len)
-        memcpy(addr, &ss, *len < sl ? *len : sl);
-    if (len)
-        *len = sl;
-    return 0;
+    return shim_addr_out(&ss, sl, addr, len);
 }
 
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)

@@ -43,15 +43,10 @@ static inline socklen_t sa_len(int family)
 }
 
 /* Copies an address out with getsockname()'s truncation rules. */
-static inline void copy_out(const struct sockaddr_storage *ss, int family,
-                            struct sockaddr *addr, socklen_t *len)
+static inline int copy_out(const struct sockaddr_storage *ss, int family,
+                           struct sockaddr *addr, socklen_t *len)
 {
-    socklen_t full = sa_len(family);
-    if (addr && len) {
-        memcpy(addr, ss, *len < full ? *len : full);
-    }
-    if (len)
-        *len = full;
+    return shim_addr_out(ss, sa_len(family), addr, len);
 }
 
 /* The wildcard address, v4 or v6. */

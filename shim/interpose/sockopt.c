@@ -24,18 +24,15 @@
  * negative length. */
 static int put_int(void *val, socklen_t *len, int v)
 {
-    if (!len)
+    int want;
+    if (!len || shim_user_read(&want, len, sizeof want) < 0)
         return fail(EFAULT);
-    if ((int)*len < 0)
+    if (want < 0)
         return fail(EINVAL);
-    socklen_t l = *len < sizeof v ? *len : sizeof v;
-    if (l) {
-        if (!val)
-            return fail(EFAULT);
-        memcpy(val, &v, l);
-    }
-    *len = l;
-    return 0;
+    socklen_t l = (size_t)want < sizeof v ? (socklen_t)want : sizeof v;
+    if (l && (!val || shim_user_write(val, &v, l) < 0))
+        return fail(EFAULT);
+    return shim_user_write(len, &l, sizeof l);
 }
 
 static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
@@ -76,12 +73,13 @@ static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
     } else {
         ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
     }
-    if (!val || !len)
+    socklen_t want;
+    if (!val || !len || shim_user_read(&want, len, sizeof want) < 0)
         return fail(EFAULT);
-    socklen_t n_ = *len < sizeof ti ? *len : sizeof ti;
-    memcpy(val, &ti, n_);
-    *len = n_;
-    return 0;
+    socklen_t n_ = want < sizeof ti ? want : sizeof ti;
+    if (shim_user_write(val, &ti, n_) < 0)
+        return -1;
+    return shim_user_write(len, &n_, sizeof n_);
 }
 
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
@@ -202,9 +200,10 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             /* TCP reports it back (its use is at bind); a unix socket
              * refuses 1 once the kernel checked the length and buffer */
             int v;
-            memcpy(&v, val, sizeof v);
-            rec.reuseport = v != 0;
-            shim_fd_put(&rec);
+            if (shim_user_read(&v, val, sizeof v) == 0) {
+                rec.reuseport = v != 0;
+                shim_fd_put(&rec);
+            }
         }
         if (r == 0 && is_sockbuf(level, opt)) {
             shim_connopts_sockbuf(&rec, opt, shown); /* rudp's buffers follow */
@@ -258,7 +257,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         if (!val)
             return fail(EFAULT);
         int v;
-        memcpy(&v, val, sizeof v);
+        if (shim_user_read(&v, val, sizeof v) < 0)
+            return -1;
         if (opt == TCP_NODELAY || opt == TCP_CORK || opt == TCP_QUICKACK)
             v = v != 0;
         else if (v < lo || v > hi)
@@ -303,9 +303,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
         /* TCP in SYN_SENT, or established a moment before the engine
          * drained the filler: the unix end holds nothing of the app's */
         int zero = 0;
-        if (arg)
-            memcpy(arg, &zero, sizeof zero);
-        return 0;
+        return shim_user_write(arg, &zero, sizeof zero);
     }
     /* Not yet acknowledged by the peer = still in the unix socket + sent
      * by the engine but unacknowledged; not yet sent (SIOCOUTQNSD) = still
@@ -337,7 +335,5 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     }
     uint64_t total = (uint64_t)q + un;
     int v = total > INT32_MAX ? INT32_MAX : (int)total;
-    if (arg)
-        memcpy(arg, &v, sizeof v);
-    return 0;
+    return shim_user_write(arg, &v, sizeof v);
 }
