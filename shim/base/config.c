@@ -636,18 +636,6 @@ static int load(int check_only)
     }
     if (!check_only)
         warn_unknown(); /* once the log's level and place are known */
-    /* rudp-supervise names its own pid (tools/supervise/start.c): a stray
-     * RUDP_SUPERVISOR in a preloaded program's environment changes nothing,
-     * and the one meant for us goes, read once here before any thread, not
-     * passed on (review 16). */
-    if ((v = getenv("RUDP_SUPERVISOR")) && !check_only) {
-        char *end;
-        unsigned long long pid = strtoull(v, &end, 10);
-        if (v[0] >= '1' && v[0] <= '9' && !*end && pid == (unsigned long long)getpid()) {
-            shim_cfg.supervisor = 1;
-            unsetenv("RUDP_SUPERVISOR");
-        }
-    }
     if ((v = env("RUDP_STATS"))) {
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
             return bad("RUDP_STATS", v, "0 or 1");
