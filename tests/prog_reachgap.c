@@ -37,6 +37,9 @@
  *                         capability: SO_MARK then says EPERM and a bind to
  *                         port 80 EACCES (the supervisor's privileges once
  *                         answered for it)
+ *   filter PORT           connected to its own listener: SO_ATTACH_FILTER with
+ *                         the filter on its stack, SO_ATTACH_BPF of fd 0
+ *                         (not a BPF program) answer as TCP's
  *   emfile PORT           accept() with no fd number free (RLIMIT_NOFILE at
  *                         the lowest free one) says EMFILE; with the limit
  *                         back, the connection is there for the next one
@@ -50,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -562,6 +566,22 @@ static int dropcaps(int port)
     return 0;
 }
 
+static int filter(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("filter: listener");
+    int c = churn_connect(port);
+    struct sock_filter ins[1] = {BPF_STMT(BPF_RET | BPF_K, 0xffff)};
+    struct sock_fprog fp = {1, ins};
+    int r = setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp);
+    printf("filter: SO_ATTACH_FILTER: %s;", r < 0 ? strerror(errno) : "0");
+    int bfd = 0;
+    r = setsockopt(c, SOL_SOCKET, SO_ATTACH_BPF, &bfd, sizeof bfd);
+    printf(" SO_ATTACH_BPF of fd 0: %s\n", r < 0 ? strerror(errno) : "0");
+    return 0;
+}
+
 static int emfile(int port)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -646,13 +666,16 @@ int main(int argc, char **argv)
         return preopt(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "dropcaps") == 0)
         return dropcaps(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "filter") == 0)
+        return filter(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "emfile") == 0)
         return emfile(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | orphan PROGRAM [ARG...]"
-                    " | churn PORT N | preopt PORT | dropcaps PORT | emfile PORT"
+                    " | churn PORT N | preopt PORT | dropcaps PORT | filter PORT"
+                    " | emfile PORT"
                     " | lowlimit PORT\n");
     return 2;
 }

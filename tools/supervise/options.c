@@ -2,8 +2,12 @@
  * program (supervise.h). */
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "supervise.h"
 
@@ -79,14 +83,50 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     int admin = set && level == SOL_SOCKET &&
                 (name == SO_MARK || name == SO_RCVBUFFORCE || name == SO_SNDBUFFORCE);
     int denied = admin && !caller_capable(tid, CAP_NET_ADMIN);
-    if (!notif_valid(s->lfd, req->id))
+    /* Values that point into the program or name its fds (review 12): the
+     * classic filter copied in, the BPF program's fd taken over. */
+    struct sock_filter *insns = NULL;
+    int bpf = -1, perr = 0;
+    if (set && level == SOL_SOCKET && len >= sizeof(struct sock_fprog) &&
+        (name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF)) {
+        struct sock_fprog fp;
+        memcpy(&fp, val, sizeof fp);
+        size_t n = fp.len <= BPF_MAXINSNS ? fp.len * sizeof *insns : 0; /* 0: EINVAL */
+        struct iovec li = {.iov_base = insns = malloc(n ? n : 1), .iov_len = n};
+        struct iovec ri = {.iov_base = fp.filter, .iov_len = n};
+        if (!insns)
+            perr = ENOMEM;
+        else if (n && process_vm_readv(tid, &li, 1, &ri, 1, 0) != (ssize_t)n)
+            perr = EFAULT;
+        fp.filter = insns;
+        memcpy(val, &fp, sizeof fp);
+    } else if (set && level == SOL_SOCKET && len >= sizeof(int) &&
+               (name == SO_ATTACH_BPF || name == SO_ATTACH_REUSEPORT_EBPF)) {
+        int pfd;
+        memcpy(&pfd, val, sizeof pfd);
+        bpf = (int)syscall(SYS_pidfd_getfd, pidfd, pfd, 0);
+        if (bpf < 0)
+            perr = EBADF;
+        memcpy(val, &bpf, sizeof bpf);
+    }
+    if (!notif_valid(s->lfd, req->id)) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
         goto cont;
-    if (denied) {
-        finish(s, req, copy, pidfd, 0, EPERM);
+    }
+    if (denied || perr) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
+        finish(s, req, copy, pidfd, 0, denied ? EPERM : perr);
         return;
     }
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
+    free(insns);
+    if (bpf >= 0)
+        close(bpf);
     if (!err && !set)
         err = write_back(s, req, val, len, uval, len, ulen);
     finish(s, req, copy, pidfd, 0, err);

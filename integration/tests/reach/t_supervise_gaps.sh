@@ -24,6 +24,9 @@
 #   dropcaps       a program that dropped its capabilities gets EPERM for
 #                  SO_MARK and EACCES for a bind to port 80 (the
 #                  supervisor's own privileges once answered, review 3);
+#   filter         SO_ATTACH_FILTER with the filter in the program's memory
+#                  and SO_ATTACH_BPF of a non-BPF fd answer as TCP's
+#                  (once EFAULT, the pointer read in the supervisor: 12);
 #   emfile         accept() with no fd free says EMFILE and the connection
 #                  waits for the next accept (once lost, review 10);
 #   lowlimit       sockets at fds past a lowered RLIMIT_NOFILE listen and
@@ -90,6 +93,7 @@ gap churn 0 churn "$PORT" 33000
 gap emfile 0 emfile "$PORT"
 gap preopt 0 preopt "$PORT"
 gap dropcaps 0 dropcaps "$PORT"
+gap filter 0 filter "$PORT"
 
 # The program exits at once; its child, once it has, runs the static echo
 # client: the supervisor serves it still, and ends after it with the
