@@ -33,10 +33,36 @@
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
+ *   churn PORT N          a listener and one connection to it held, then N
+ *                         connections made, accepted and closed; the first
+ *                         connection's peer name and TCP_NODELAY and the
+ *                         listener's next accept still TCP's (the
+ *                         supervisor's records once lost them after 65,536
+ *                         bridges; it sweeps at 4,096)
+ *   preopt PORT           TCP_NODELAY, SO_KEEPALIVE, TCP_USER_TIMEOUT and
+ *                         TCP_CONGESTION (reno) set before connect to its own
+ *                         listener, read back after
+ *   dropcaps PORT         connected to its own listener, it drops every
+ *                         capability: SO_MARK then says EPERM and a bind to
+ *                         port 80 EACCES (the supervisor's privileges once
+ *                         answered for it)
+ *   filter PORT           connected to its own listener: SO_ATTACH_FILTER with
+ *                         the filter on its stack, SO_ATTACH_BPF of fd 0
+ *                         (not a BPF program) answer as TCP's
+ *   emfile PORT           accept() with no fd number free (RLIMIT_NOFILE at
+ *                         the lowest free one) says EMFILE; with the limit
+ *                         back, the connection is there for the next one
+ *   lowlimit PORT         sockets at fds 200 and 201, then RLIMIT_NOFILE
+ *                         lowered to 100: listen(201) on PORT+1 and
+ *                         connect(200) to its own listener on PORT both
+ *                         work, as TCP's do (the supervisor cannot put its
+ *                         bridge there: kernel TCP then, never a hang)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -47,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -515,6 +542,197 @@ static int reset_case(int port, int accepted)
     return 0;
 }
 
+static int listen_on(int fd, int port)
+{
+    int one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+        return -1;
+    return listen(fd, 16);
+}
+
+static int churn_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("churn: connect");
+    return c;
+}
+
+/* Whether fd answers as a TCP socket: its peer's family, TCP_NODELAY. */
+static int tcp_answers(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int one = 1, v = 0;
+    socklen_t vl = sizeof v;
+    return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET &&
+           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 &&
+           getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v;
+}
+
+static int churn(int port, int n)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("churn: listener");
+    int c0 = churn_connect(port), x0 = accept(l, NULL, NULL);
+    if (x0 < 0)
+        die("churn: accept");
+    for (int i = 0; i < n; i++) {
+        int c = churn_connect(port), x = accept(l, NULL, NULL);
+        if (x < 0)
+            die("churn: accept");
+        close(x);
+        close(c);
+    }
+    if (!tcp_answers(c0) || !tcp_answers(x0))
+        differs("churn: the first connection no longer answers as TCP");
+    int c = churn_connect(port);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int x = accept(l, (struct sockaddr *)&ss, &sl);
+    if (x < 0 || ss.ss_family != AF_INET || !tcp_answers(x))
+        differs("churn: the listener's accept is no longer TCP's");
+    if (write(c0, "k", 1) != 1 || read(x0, &(char){0}, 1) != 1)
+        die("churn: the first connection");
+    printf("churn: %d connections made and closed; the first and the listener as TCP's\n", n);
+    close(c);
+    return 0;
+}
+
+static int preopt(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("preopt: listener");
+    int c = socket(AF_INET, SOCK_STREAM, 0), one = 1, ut = 12345, v[3] = {0};
+    if (c < 0 || setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
+        setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut) < 0 ||
+        setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) < 0)
+        die("preopt: options");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("preopt: connect");
+    socklen_t vl = sizeof v[0];
+    char cc[17] = "";
+    socklen_t cl = 16;
+    if (getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v[0], &vl) < 0 ||
+        getsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &v[1], &vl) < 0 ||
+        getsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &v[2], &vl) < 0 ||
+        getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) < 0)
+        die("preopt: read back");
+    printf("preopt: nodelay %d keepalive %d user_timeout %d cc %s\n", v[0], v[1], v[2], cc);
+    return 0;
+}
+
+static int dropcaps(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("dropcaps: listener");
+    int c = churn_connect(port);
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capset, &h, d) < 0)
+        die("dropcaps: capset");
+    int mark = 7;
+    int r = setsockopt(c, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    printf("dropcaps: SO_MARK: %s;", r < 0 ? strerror(errno) : "0");
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r = bind(b, (struct sockaddr *)&a, sizeof a);
+    printf(" bind port 80: %s\n", r < 0 ? strerror(errno) : "0");
+    return 0;
+}
+
+static int filter(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("filter: listener");
+    int c = churn_connect(port);
+    struct sock_filter ins[1] = {BPF_STMT(BPF_RET | BPF_K, 0xffff)};
+    struct sock_fprog fp = {1, ins};
+    int r = setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp);
+    printf("filter: SO_ATTACH_FILTER: %s;", r < 0 ? strerror(errno) : "0");
+    int bfd = 0;
+    r = setsockopt(c, SOL_SOCKET, SO_ATTACH_BPF, &bfd, sizeof bfd);
+    printf(" SO_ATTACH_BPF of fd 0: %s\n", r < 0 ? strerror(errno) : "0");
+    return 0;
+}
+
+static int emfile(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("emfile: listener");
+    int c = churn_connect(port);
+    struct rlimit old, rl;
+    int top = dup(0);
+    if (top < 0 || getrlimit(RLIMIT_NOFILE, &old) < 0)
+        die("emfile: dup, getrlimit");
+    close(top);
+    rl = old;
+    rl.rlim_cur = (rlim_t)top;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("emfile: setrlimit");
+    int x = accept(l, NULL, NULL);
+    printf("accept at the limit: %s\n", x < 0 ? strerror(errno) : "a connection");
+    if (setrlimit(RLIMIT_NOFILE, &old) < 0)
+        die("emfile: setrlimit back");
+    if (x < 0)
+        x = accept(l, NULL, NULL);
+    char b = 0;
+    if (x < 0 || write(x, "k", 1) != 1 || read(c, &b, 1) != 1 || b != 'k')
+        differs("emfile: the connection is lost");
+    printf("emfile: the next accept takes the connection, a byte through\n");
+    return 0;
+}
+
+static int lowlimit(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_on(l, port) < 0)
+        die("lowlimit: listener");
+    int c = socket(AF_INET, SOCK_STREAM, 0), l2 = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || l2 < 0 || dup2(c, 200) != 200 || dup2(l2, 201) != 201)
+        die("lowlimit: sockets at 200, 201");
+    close(c);
+    close(l2);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("lowlimit: getrlimit");
+    rl.rlim_cur = 100;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("lowlimit: setrlimit");
+    alarm(30); /* a hang is the bug: end it */
+    int r2 = listen_on(201, port + 1);
+    printf("listen fd 201: %s\n", r2 < 0 ? strerror(errno) : "0");
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = connect(200, (struct sockaddr *)&a, sizeof a);
+    printf("connect fd 200: %s\n", r < 0 ? strerror(errno) : "0");
+    if (r < 0 || r2 < 0)
+        return 1;
+    int x = accept(l, NULL, NULL);
+    if (x < 0 || write(200, "k", 1) != 1)
+        die("lowlimit: accept, write");
+    char b;
+    if (read(x, &b, 1) != 1 || b != 'k')
+        differs("lowlimit: the byte did not arrive");
+    printf("lowlimit: connected and listening above the limit, 1 byte through\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -534,8 +752,23 @@ int main(int argc, char **argv)
         return sendnb(argv[2], atoi(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "orphan") == 0)
         return orphan(argv + 2);
+    if (argc == 4 && strcmp(argv[1], "churn") == 0)
+        return churn(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "preopt") == 0)
+        return preopt(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "dropcaps") == 0)
+        return dropcaps(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "filter") == 0)
+        return filter(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "emfile") == 0)
+        return emfile(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
+        return lowlimit(atoi(argv[2]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | reset PORT [accepted] | sendnb HOST PORT"
-                    " | orphan PROGRAM [ARG...]\n");
+                    " | orphan PROGRAM [ARG...]"
+                    " | churn PORT N | preopt PORT | dropcaps PORT | filter PORT"
+                    " | emfile PORT"
+                    " | lowlimit PORT\n");
     return 2;
 }

@@ -122,7 +122,7 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     s->listener_id = r->id;
     s->refs = 1;
     /* The group's engines share the backlog of half-open connections. */
-    int share = g ? (r->backlog + g->n - 1) / g->n : r->backlog;
+    int share = g ? (int)(((long long)r->backlog + g->n - 1) / g->n) : r->backlog;
     if (rudp_listen(e->ctx, s->idx, &r->cfg, (unsigned)(share > 0 ? share : 1), &s->listener) < 0) {
         if (r->member_tag && r->xfd >= 0)
             shim_close_owned(r->xfd);

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/tcp.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -117,6 +119,20 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 /* ---- listen ---- */
+
+/* The backlog as the kernel keeps it (__sys_listen): one above somaxconn,
+ * or negative, is somaxconn. iperf3 asks INT_MAX; the engine's share of it
+ * per engine overflowed (UBSan, enginecmd.c). */
+static int capped_backlog(int backlog)
+{
+    char buf[32];
+    long max = 4096; /* the default since Linux 5.4, should /proc not say */
+    if (shim_read_text("/proc/sys/net/core/somaxconn", buf, sizeof buf) > 0)
+        max = strtol(buf, NULL, 10);
+    if (max < 0 || max > INT_MAX)
+        max = 4096;
+    return (unsigned)backlog > (unsigned long)max ? (int)max : backlog;
+}
 
 /* The listener on local cannot have its UDP port: the app's own UDP socket
  * own has it, or (own < 0) another process's. It stays the app's kernel TCP
@@ -310,7 +326,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     req.wildcard = is_any(local);
     req.udp_fd = shim_fd_move_high(udp);
     req.reserve_fd = reserve;
-    req.backlog = backlog;
+    req.backlog = capped_backlog(backlog);
     req.app_reuseport = rec.reuseport;
     req.quiet = quiet;
     req.phfd = phfd;

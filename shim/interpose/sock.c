@@ -62,6 +62,19 @@ static void init_all(void)
         refused = 1;
         return;
     }
+    /* rudp-supervise names its own pid (tools/supervise/start.c): a stray
+     * RUDP_SUPERVISOR in a preloaded program's environment changes
+     * nothing, and the one meant for us goes, read once here in the
+     * constructor, before any thread, not passed on (review 16). */
+    const char *v = getenv("RUDP_SUPERVISOR");
+    if (v) {
+        char *end;
+        unsigned long long pid = strtoull(v, &end, 10);
+        if (v[0] >= '1' && v[0] <= '9' && !*end && pid == (unsigned long long)getpid()) {
+            shim_cfg.supervisor = 1;
+            unsetenv("RUDP_SUPERVISOR");
+        }
+    }
     active = 1;
     shim_ports_init(); /* what the engine calls of them (hooks.h) */
     shim_lifetime_init();

@@ -32,7 +32,7 @@ static const shim_lifetime_ops lifetime_ops = {
     .race_ended = shim_exechand_idle,
 };
 
-/* In rudp-supervise (RUDP_SUPERVISOR=1) the app ends of the bridges are
+/* In rudp-supervise (RUDP_SUPERVISOR=its pid) the app ends of the bridges are
  * in the supervised program's fd table: the supervisor's binary exports
  * how to reach one (tools/supervise/serve.c), found by name as the shim
  * finds libc's calls. Another program that sets RUDP_SUPERVISOR has no

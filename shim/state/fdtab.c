@@ -63,19 +63,12 @@ typedef struct filerec {
 } filerec;
 static filerec *files;
 static unsigned files_n, files_puts;
-#define FILES_MAX 65536u  /* more: the oldest go */
+#define FILES_MAX 65536u  /* more: the oldest go (files_tidy) */
 #define FILES_SWEEP 1024u /* every so many new ones, the ended connections' go */
 
 int shim_fd_by_file(void)
 {
-    static _Atomic int mode = -1;
-    int m = atomic_load_explicit(&mode, memory_order_relaxed);
-    if (m < 0) {
-        const char *v = getenv("RUDP_SUPERVISOR");
-        m = v && v[0] == '1';
-        atomic_store_explicit(&mode, m, memory_order_relaxed);
-    }
-    return m;
+    return shim_cfg.supervisor;
 }
 
 /* Whether e's file has surely gone: a connection whose slot is free or
@@ -93,19 +86,24 @@ static void file_drop(filerec *e)
 }
 
 /* Every FILES_SWEEP new records, those of ended connections go; past
- * FILES_MAX, the oldest. mu held. */
+ * FILES_MAX then, the oldest of the others, but never a listener's or a
+ * live connection's (review 2: the oldest was the listener's, whose
+ * accepts then went to the kernel): those the program holds, and they go
+ * when it closes them. mu held. */
 static void files_tidy(void)
 {
     filerec *e, *tmp;
-    if (++files_puts % FILES_SWEEP == 0)
-        HASH_ITER(hh, files, e, tmp) {
-            if (file_gone(e))
-                file_drop(e);
-        }
+    if (++files_puts % FILES_SWEEP != 0)
+        return;
+    HASH_ITER(hh, files, e, tmp) {
+        if (file_gone(e))
+            file_drop(e);
+    }
     HASH_ITER(hh, files, e, tmp) {
         if (files_n <= FILES_MAX)
             break;
-        file_drop(e);
+        if (e->r.kind != SHIM_FD_LISTENER && e->r.kind != SHIM_FD_BRIDGED)
+            file_drop(e);
     }
 }
 

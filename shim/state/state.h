@@ -342,7 +342,7 @@ int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
-/* Whether this process is rudp-supervise's (RUDP_SUPERVISOR=1): its fds
+/* Whether this process is rudp-supervise's (RUDP_SUPERVISOR=its pid): its fds
  * are short-lived copies of another process's, so a record follows the
  * file (its inode), whatever number it is reached by, and close() of a
  * copy keeps it (the program still holds the file); fdtab.c says when it

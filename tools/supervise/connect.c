@@ -1,7 +1,11 @@
 /* connect() of the program (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -35,6 +39,35 @@ static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
     }
 }
 
+/* The TCP_CONGESTION the program set before connect went to its kernel
+ * socket (options.c continues on a socket not placed): set it again
+ * through the shim's setsockopt, which records it for the connect, unless
+ * it is the kernel's default, which the shim's own default stands for
+ * (review 13: reno read back bbr). */
+#define CC_NAME_MAX 16 /* the kernel's TCP_CA_NAME_MAX */
+static char cc_default[CC_NAME_MAX];
+
+static void cc_default_read(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
+    if (f && fgets(cc_default, sizeof cc_default, f))
+        cc_default[strcspn(cc_default, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+static void cc_carry(int copy)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cc_default_read);
+    char cc[CC_NAME_MAX + 1] = "";
+    socklen_t len = CC_NAME_MAX;
+    if (getsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, &len) < 0 || !cc[0] ||
+        strcmp(cc, cc_default) == 0)
+        return;
+    setsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
+}
+
 /* connect(fd, addr, len) of the program, answered as the shim answers it. */
 void on_connect(struct sup *s, struct seccomp_notif *req)
 {
@@ -65,11 +98,14 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         uint64_t tcp_ino = (uint64_t)before.st_ino;
         close(copy);
         copy = held;
-        if (fstat(copy, &before) < 0 || add_fd_keep_epoll(s, req, copy, fd, tcp_ino) < 0) {
+        int e = fstat(copy, &before) < 0 ? -errno : add_fd_keep_epoll(s, req, copy, fd, tcp_ino);
+        if (e == -ENOENT) {
             placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
             close(pidfd);
             return;
         }
+        if (e < 0)
+            goto unplaceable;
         placed_at(s, (uint64_t)before.st_ino, tid, fd);
     }
     if (placed_state(s, before.st_ino, 0) >= 0) {
@@ -79,8 +115,11 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         respond(s, req->id, 0, 0, e);
         return;
     }
-    if (!is_tcp(copy))
+    if (!is_tcp(copy) || !same_netns(tid, copy))
         goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
+    if (!fd_placeable(tid, fd))
+        goto cont; /* no rudp connection made for nothing (review 4) */
+    cc_carry(copy);
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;
@@ -90,12 +129,24 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
      * Told by the inode: the shim's getsockopt says TCP on a bridge. */
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        if (add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino) < 0) {
+        int e = add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino);
+        if (e == -ENOENT) {
             /* interrupted (a restart comes with the same socket) or gone */
             placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
             close(pidfd);
             return;
         }
+        if (e == -ESTALE) {
+            /* the program put another file at the number meanwhile: its
+             * socket, connected as the kernel's would be, is no longer
+             * reachable by it, so the bridge goes; the connect's answer */
+            close(copy);
+            close(pidfd);
+            respond(s, req->id, 0, 0, err);
+            return;
+        }
+        if (e < 0)
+            goto unplaceable;
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
         placed_at(s, (uint64_t)after.st_ino, tid, fd);
     }
@@ -106,6 +157,12 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     if (respond(s, req->id, 0, 0, err) == 0 && err == 0 && after.st_ino != before.st_ino)
         placed_state(s, (uint64_t)after.st_ino, 1);
     return;
+unplaceable:
+    /* The bridge cannot go to the program's number (review 4: EBADF, the
+     * number at or past its RLIMIT_NOFILE, which TCP's connect does not
+     * mind): it goes (closing our only copy ends it in the engine), and the
+     * program's socket, still its unconnected kernel socket, connects over
+     * kernel TCP, with the kernel's answer (add_fd said why, at warn). */
 cont:
     if (copy >= 0)
         close(copy);

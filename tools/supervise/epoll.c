@@ -124,6 +124,7 @@ static void nofile_raise(void)
 static void *carry_run(void *arg)
 {
     struct carry *c = arg;
+    signals_block_thread();
     if (unshare(CLONE_FILES) < 0)
         return NULL;
     int pidfd = above(pidfd_for(c->tid), c->fd);
@@ -161,8 +162,23 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
     struct epreg r[16];
     pid_t tid = (pid_t)req->pid;
     int n = epoll_regs_find(tid, fd, ino, r, 16);
-    if (add_fd(s, req, src, fd) < 0)
-        return -1;
+    /* The number may name another file by now (review 5: a thread's
+     * dup2() onto it during a blocking connect): SETFD would close that
+     * one. Checked again just before; a dup2 in the instant between
+     * remains, the kernel offering no compare-and-swap. */
+    int pidfd = pidfd_for(tid);
+    int now = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    struct stat nst;
+    int moved = now >= 0 && fstat(now, &nst) == 0 && (uint64_t)nst.st_ino != ino;
+    if (now >= 0)
+        close(now);
+    if (pidfd >= 0)
+        close(pidfd);
+    if (moved)
+        return -ESTALE;
+    int e = add_fd(s, req, src, fd);
+    if (e < 0)
+        return e;
     struct stat st;
     if (n > 0 && fstat(src, &st) == 0) {
         int made = epoll_regs_carry(tid, fd, (uint64_t)st.st_ino, r, n);

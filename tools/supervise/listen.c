@@ -1,6 +1,8 @@
 /* bind(), listen(), accept() and accept4() of the program (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -24,9 +26,23 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
         goto cont;
     struct iovec l1 = {.iov_base = &ss, .iov_len = len};
     struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = len};
-    if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len ||
-        (copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino)) < 0 || !is_tcp(copy))
+    if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != (ssize_t)len)
         goto cont;
+    /* a port the program may not bind, though we may (review 3); read
+     * before take_fd's NOTIF_ID_VALID */
+    int port = ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in)
+                   ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+               : ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)
+                   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                   : 0;
+    int denied = !unprivileged_port(port) && !caller_capable(tid, CAP_NET_BIND_SERVICE);
+    copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
+    if (copy < 0 || !is_tcp(copy) || !same_netns(tid, copy))
+        goto cont;
+    if (denied) {
+        finish(s, req, copy, pidfd, 0, EACCES);
+        return;
+    }
     int r = bind(copy, (struct sockaddr *)&ss, len);
     finish(s, req, copy, pidfd, 0, r < 0 ? errno : 0);
     return;
@@ -48,13 +64,25 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_state(s, ino, 0) >= 0;
-    if (!placed && !is_tcp(copy))
+    if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
+                    !fd_placeable((pid_t)req->pid, fd)))
         goto cont;
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;
     if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {
-        if (add_fd_keep_epoll(s, req, copy, fd, ino) < 0) {
-            finish(s, req, copy, pidfd, 0, EINTR); /* the answer goes nowhere */
+        /* Not placed (review 4): our copy, the only holder of the shim's
+         * listener, goes, which the engine hears (its close of a copy,
+         * sock.c) and checks, freeing the port. Interrupted (ENOENT), the
+         * answer goes nowhere; else the number cannot be placed (EBADF:
+         * past the program's RLIMIT_NOFILE) and the kernel listens on the
+         * program's own socket, as TCP would. */
+        int e = add_fd_keep_epoll(s, req, copy, fd, ino);
+        if (e == -ESTALE) { /* another file at the number meanwhile (review 5) */
+            finish(s, req, copy, pidfd, 0, 0);
+            return;
+        }
+        if (e < 0) {
+            finish(s, req, copy, pidfd, e != -ENOENT, e == -ENOENT ? EINTR : 0);
             return;
         }
         placed_add(s, (uint64_t)after.st_ino, ino, -1);
@@ -145,7 +173,7 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     int fl = fcntl(nfd, F_GETFL);
     if (fl >= 0)
         fcntl(nfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-    int err = uaddr ? write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
+    int err = uaddr ? write_back(s, req, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen) : 0;
     struct stat nst;
     if (!err && fstat(nfd, &nst) == 0) {
         struct seccomp_notif_addfd add = {
@@ -176,6 +204,13 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
             return;
         }
         err = errno;
+        if (err == EMFILE || err == ENFILE) {
+            /* no number free in the program: TCP's accept says so and the
+             * connection waits in the queue for a later one (review 10) */
+            acceptq_hold(s, ino, nfd, &ss, len);
+            finish(s, req, copy, pidfd, 0, err);
+            return;
+        }
     }
     close(nfd);
     finish(s, req, copy, pidfd, 0, err);

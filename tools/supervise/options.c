@@ -1,9 +1,14 @@
 /* getsockname(), getpeername(), getsockopt(), setsockopt() and the
  * ioctl()s the shim answers, of the program (supervise.h). */
 #include <errno.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "supervise.h"
 
@@ -33,7 +38,7 @@ void on_name(struct sup *s, struct seccomp_notif *req)
                                               : getsockname(copy, (struct sockaddr *)&ss, &len);
     int err = r < 0 ? errno : 0;
     if (!err)
-        err = write_back(tid, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
+        err = write_back(s, req, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
     finish(s, req, copy, pidfd, 0, err);
     return;
 cont:
@@ -74,12 +79,57 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
     if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
         goto cont; /* EFAULT: the kernel's */
-    if (!notif_valid(s->lfd, req->id))
+    /* what needs CAP_NET_ADMIN, which the program may lack though we
+     * have it (review 3): EPERM, as the kernel's */
+    int admin = set && level == SOL_SOCKET &&
+                (name == SO_MARK || name == SO_RCVBUFFORCE || name == SO_SNDBUFFORCE);
+    int denied = admin && !caller_capable(tid, CAP_NET_ADMIN);
+    /* Values that point into the program or name its fds (review 12): the
+     * classic filter copied in, the BPF program's fd taken over. */
+    struct sock_filter *insns = NULL;
+    int bpf = -1, perr = 0;
+    if (set && level == SOL_SOCKET && len >= sizeof(struct sock_fprog) &&
+        (name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF)) {
+        struct sock_fprog fp;
+        memcpy(&fp, val, sizeof fp);
+        size_t n = fp.len <= BPF_MAXINSNS ? fp.len * sizeof *insns : 0; /* 0: EINVAL */
+        struct iovec li = {.iov_base = insns = malloc(n ? n : 1), .iov_len = n};
+        struct iovec ri = {.iov_base = fp.filter, .iov_len = n};
+        if (!insns)
+            perr = ENOMEM;
+        else if (n && process_vm_readv(tid, &li, 1, &ri, 1, 0) != (ssize_t)n)
+            perr = EFAULT;
+        fp.filter = insns;
+        memcpy(val, &fp, sizeof fp);
+    } else if (set && level == SOL_SOCKET && len >= sizeof(int) &&
+               (name == SO_ATTACH_BPF || name == SO_ATTACH_REUSEPORT_EBPF)) {
+        int pfd;
+        memcpy(&pfd, val, sizeof pfd);
+        bpf = (int)syscall(SYS_pidfd_getfd, pidfd, pfd, 0);
+        if (bpf < 0)
+            perr = EBADF;
+        memcpy(val, &bpf, sizeof bpf);
+    }
+    if (!notif_valid(s->lfd, req->id)) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
         goto cont;
+    }
+    if (denied || perr) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
+        finish(s, req, copy, pidfd, 0, denied ? EPERM : perr);
+        return;
+    }
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
+    free(insns);
+    if (bpf >= 0)
+        close(bpf);
     if (!err && !set)
-        err = write_back(tid, val, len, uval, len, ulen);
+        err = write_back(s, req, val, len, uval, len, ulen);
     finish(s, req, copy, pidfd, 0, err);
     return;
 cont:

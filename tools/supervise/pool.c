@@ -17,6 +17,7 @@ static void *worker(void *arg)
 {
     struct sup *s = arg;
     struct pool *p = &s->pool;
+    signals_block_thread();
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head) {
@@ -71,10 +72,13 @@ void pool_submit(struct sup *s, struct job *j)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, worker, s) == 0)
             p->threads++;
-        else if (p->idle == 0)
-            run_here = 1; /* nobody would take it: here, as before */
+        else if (p->threads == 0)
+            run_here = 1; /* nobody would ever take it: here, as before */
         else
-            pthread_cond_signal(&p->cv); /* it waits for a busy one */
+            pthread_cond_signal(&p->cv); /* queued for the first worker
+                                          * free: never in the loop, where a
+                                          * waiting accept would stop every
+                                          * other call (review 15) */
         pthread_attr_destroy(&attr);
     }
     if (run_here) {

@@ -192,11 +192,25 @@ static void forward(int sig)
 }
 
 /* A signal meant for the program, sent to the supervisor by pid
- * (SIGTERM from a service manager, SIGHUP...), goes on to it: the
- * supervisor must outlive it, since it holds the engine. The terminal's
- * SIGINT and SIGQUIT reach the program by its process group already: here
- * they are ignored for the same reason. */
-static const int fwd[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+ * (SIGTERM from a service manager, SIGHUP, SIGUSR1, an RT signal...),
+ * goes on to it: the supervisor must outlive it, since it holds the
+ * engine, and a terminating signal's default would end it and orphan the
+ * program (review 7). SIGPIPE and the resource limits' SIGXCPU/SIGXFSZ
+ * are the supervisor's own (a --debug line to a closed pipe, a qlog past
+ * its size): ignored, the call gets its errno. The terminal's SIGINT and
+ * SIGQUIT reach the program by its process group already: ignored too. */
+static const int fwd[] = {SIGTERM,   SIGHUP,  SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+                          SIGALRM,   SIGIO,   SIGPWR,  SIGPROF, SIGVTALRM, SIGSTKFLT};
+static const int ign[] = {SIGINT, SIGQUIT, SIGPIPE, SIGXCPU, SIGXFSZ};
+
+static void fwd_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaddset(set, fwd[i]);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        sigaddset(set, sig);
+}
 
 /* Stage 1 blocks them all until stage 2 has its handlers: a blocked
  * signal stays pending across the exec, so none sent meanwhile is lost
@@ -204,11 +218,9 @@ static const int fwd[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 static void signals_block(sigset_t *old)
 {
     sigset_t set;
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
-        sigaddset(&set, fwd[i]);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
+    fwd_set(&set);
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        sigaddset(&set, ign[i]);
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
@@ -219,13 +231,27 @@ void signals_setup(pid_t child)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
     sa.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
-        sigaction(fwd[i], &sa, NULL);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
+    sigset_t set;
+    fwd_set(&set);
+    for (int sig = 1; sig <= SIGRTMAX; sig++)
+        if (sigismember(&set, sig) == 1)
+            sigaction(sig, &sa, NULL); /* glibc's own RT signals refuse: fine */
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        signal(ign[i], SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* A thread that may wait (a worker in the shim's connect wait) blocks the
+ * forwarded signals: their handler runs in the notification loop's
+ * thread, never interrupting a wait with an EINTR the program would then
+ * see for a signal it ignores (review 6). */
+void signals_block_thread(void)
+{
+    sigset_t set;
+    fwd_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
@@ -271,6 +297,12 @@ int start(const char *shim, int pass, char **prog)
         return 127;
     }
     if (pid == 0) {
+        /* The program never outlives its engine (review 7): a supervisor
+         * gone by SIGKILL takes it along rather than leaving its connects
+         * to fail with ENOSYS. Checked after: the parent may be gone already. */
+        pid_t parent = getppid();
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+            _exit(127);
         sigprocmask(SIG_SETMASK, &mask, NULL);
         close(sv[0]);
         int lfd = install_filter();
@@ -303,8 +335,11 @@ int start(const char *shim, int pass, char **prog)
      * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
     fcntl(lfd, F_SETFD, 0);
     preload_set(shim);
-    setenv("RUDP_SUPERVISOR", "1", 1);
     char a_fd[16], a_pid[16];
+    /* Our own pid (the exec keeps it): the shim takes the setting only
+     * in the process it names (shim/interpose/sock.c). */
+    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
+    setenv("RUDP_SUPERVISOR", a_pid, 1);
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
     char *args[] = {(char *)me, "--serve", a_fd, a_pid,

@@ -86,6 +86,7 @@ int start(const char *shim, int pass, char **prog);
 /* Stage 2's signals: those meant for the program (SIGTERM...) go on to
  * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
 void signals_setup(pid_t child);
+void signals_block_thread(void);
 
 /* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):
  * its listener's fd, or -1 with seccomp()'s errno. */
@@ -129,22 +130,29 @@ int probe(char *why, size_t len);
  * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
  * is made again by the kernel on the bridge: it must then go on with the
  * same connection, as TCP's restarted connect does, not make a second.
- * answered: connect() returned once; a later one says EISCONN. A ring
- * (a restart follows at once, and sockfs inodes are not reused soon),
- * found by a hash of the inode: each option or name call of the program
- * looks its socket up. */
-#define PLACED_RING 65536
+ * answered: connect() returned once; a later one says EISCONN. Found by
+ * a hash of the inode: each option or name call of the program looks its
+ * socket up, a listener's for years maybe. An entry goes only once no
+ * process holds its file (a sweep of /proc/PID/fd when the table is full,
+ * then it grows): a ring that overwrote the oldest lost long-lived
+ * listeners and bridges after 65,536 placements (review 2). */
 #define PLACED_BUCKETS 16384
+#ifndef PLACED_SWEEP /* -D: a test build sweeps early */
+#define PLACED_SWEEP 4096 /* entries before the first sweep */
+#endif
 struct placed {
     uint64_t ino;     /* the bridge's; 0: a free entry */
     uint64_t tcp_ino; /* the program's socket it replaces */
     int held;         /* the bridge, when the call was interrupted before
                        * NOTIF_ADDFD: put in place at the restart; or -1 */
     int answered;
-    int next;         /* the next entry of its bucket, or -1 */
+    int next;         /* the next entry of its bucket (or free list), or -1 */
     pid_t tid;        /* where the program holds it: the thread that placed */
     int fd;           /* it (its fd table) and the number; fd -1: not placed */
+    uint64_t gen;     /* s->placed_adds when added: a sweep spares later ones */
+    int64_t since;    /* when held (CLOCK_MONOTONIC seconds) */
 };
+#define HELD_SECONDS 2 /* a held bridge not taken by then goes (placed_expire) */
 
 /* The connections of a listener (inode lino) accepted for a call that a
  * signal interrupted before NOTIF_ADDFD returned them, held for its next
@@ -170,10 +178,15 @@ struct sup {
     int debug; /* --debug: every notification and its answer on stderr */
     struct seccomp_notif_sizes sizes;
     pthread_mutex_t mu;
-    struct placed placed[PLACED_RING];
+    struct placed *placed;      /* placed_cap entries, grown by doubling */
     int bucket[PLACED_BUCKETS]; /* the first entry of each, or -1 */
-    unsigned placed_next;
+    unsigned placed_cap, placed_n; /* entries made, in use */
+    int placed_free;               /* the first free entry, or -1 */
+    unsigned placed_sweep_at;      /* placed_n at which a full table is swept */
+    int placed_sweeping;
+    uint64_t placed_adds;
     unsigned placed_held;       /* entries holding a bridge */
+    int wake;                   /* an eventfd: a bridge held, for the loop's timer */
     struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
     struct pool {
         pthread_mutex_t mu;
@@ -227,6 +240,11 @@ __attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
 
 /* The bridge held for the program's socket tcp_ino, taken (-1: none). */
 int placed_take_held(struct sup *s, uint64_t tcp_ino);
+
+/* Closes the bridges held longer than HELD_SECONDS: the program did not
+ * restart its connect (it closed the socket, or gave up), so the connection
+ * must not go on (review 11). Returns whether some are still held. */
+int placed_expire(struct sup *s);
 
 /* Returns the state noted for ino (-1: not ours) and, with mark, notes
  * that connect() has now returned. */
@@ -282,7 +300,8 @@ int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
 int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
 
 /* The program's registrations of fd (the file ino) before a swap, made
- * again for the file src put at fd with add_fd(): add_fd's result. */
+ * again for the file src put at fd with add_fd(): add_fd's result, or
+ * -ESTALE when fd no longer names the file ino (nothing placed). */
 int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
                       uint64_t ino);
 
@@ -316,13 +335,37 @@ int sock_int(int fd, int opt);
 int is_tcp(int fd);
 
 /* Puts src at the program's fd number (its close-on-exec kept). Returns
- * 0, or -1 (ENOENT: the call was interrupted or the thread is gone). */
+ * 0, or -errno: -ENOENT when the call was interrupted or the thread is
+ * gone (a restart may come), else the number cannot be placed (EBADF: at
+ * or past the program's RLIMIT_NOFILE; EBUSY: a slot being allocated). */
 int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
 
-/* Writes n bytes of buf at uaddr in the program and len (the kernel's
- * full length) at ulen, as getsockname/getsockopt do. 0 or EFAULT. */
-int write_back(pid_t tid, const void *buf, size_t n, uint64_t uaddr, socklen_t len,
-               uint64_t ulen);
+/* Whether socket fd (our copy of thread tid's) is of the supervisor's
+ * network namespace: the engine's UDP sockets are made in ours, so one of
+ * another namespace (unshare -n, setns) stays kernel TCP, which reaches
+ * only what that namespace does (review 1; said once at warn). */
+int same_netns(pid_t tid, int fd);
+
+/* Whether thread tid has capability cap in effect (/proc/TID/status
+ * CapEff; the caller checks NOTIF_ID_VALID after). The supervisor acts
+ * with its own privileges: those the program lacks it must refuse as the
+ * kernel would (review 3). Unreadable: 1 (ours decide). */
+int caller_capable(pid_t tid, int cap);
+
+/* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
+ * net.ipv4.ip_unprivileged_port_start). */
+int unprivileged_port(int port);
+
+/* Whether add_fd() can put a file at fd in thread tid's process: not at or
+ * past its RLIMIT_NOFILE (checked before a connection is made for it,
+ * since TCP's calls do not mind: kernel TCP then; said once at warn). */
+int fd_placeable(pid_t tid, int fd);
+
+/* Writes n bytes of buf at uaddr in the program (req's thread) and len
+ * (the kernel's full length) at ulen, as getsockname/getsockopt do, each
+ * write after a fresh NOTIF_ID_VALID. 0 or EFAULT. */
+int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,
+               uint64_t uaddr, socklen_t len, uint64_t ulen);
 
 /* Closes what a handler took and answers: CONTINUE when cont is 1, -err
  * when 0, nothing when -1. */
