@@ -184,7 +184,13 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
         };
         placed_add(s, (uint64_t)nst.st_ino, 0, -1);
         placed_state(s, (uint64_t)nst.st_ino, 1);
+        placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, PLACED_PENDING);
         int at = ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+        if (at < 0) {
+            int e = errno;
+            placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, -1);
+            errno = e;
+        }
         if (at >= 0) {
             placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, at);
             if (s->debug)

@@ -209,11 +209,19 @@ int rudp_supervise_reach(uint64_t ino)
     struct sup *s = reach_sup;
     if (!s || !ino)
         return -1;
-    pthread_mutex_lock(&s->mu);
-    struct placed *p = placed_find(s, ino);
-    pid_t tid = p ? p->tid : 0;
-    int fd = p ? p->fd : -1;
-    pthread_mutex_unlock(&s->mu);
+    pid_t tid = 0;
+    int fd = -1;
+    for (int i = 0; i < 2000; i++) { /* 0.2 s at most */
+        pthread_mutex_lock(&s->mu);
+        struct placed *p = placed_find(s, ino);
+        tid = p ? p->tid : 0;
+        fd = p ? p->fd : -1;
+        pthread_mutex_unlock(&s->mu);
+        if (fd != PLACED_PENDING)
+            break;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
     if (fd < 0 || tid <= 0)
         return -1;
     /* Its thread's table: gone with the thread (a Go M rarely ends), then

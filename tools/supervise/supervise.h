@@ -225,7 +225,12 @@ int serve(int lfd, pid_t child, int pass);
 void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
 
 /* The bridge ino is at fd in the fd table of the program's thread tid
- * (NOTIF_ADDFD done): where rudp_supervise_reach finds it. */
+ * (NOTIF_ADDFD done): where rudp_supervise_reach finds it. fd
+ * PLACED_PENDING: an ADDFD_FLAG_SEND is under way, which answers the
+ * program before we learn the number: the program may already use the
+ * connection (and its peer reset it) when rudp_supervise_reach asks, so
+ * it waits for the number (briefly: the next placed_at comes at once). */
+#define PLACED_PENDING (-2)
 void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
 
 /* The shim's front-end hook (shim/lifetime/supfront.c finds it by name,
