@@ -72,12 +72,15 @@ PROG_SRC := $(filter-out $(PROG_PARTS_SRC),$(wildcard tests/prog_*.c) $(wildcard
 PROG_BIN := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_SRC))))
 
 # The user's tools, sources in tools/, and only they in $(BUILD)/bin/
-# (lib.sh: $TOOLS): rudp-stat built from C, rudp-run, rudp-plot and the
-# Wireshark dissector copied, so that build/bin/rudp-run finds the library
-# beside it (../librudp_shim.so) and make install takes them from one place.
-TOOL_EXE  := $(BUILD)/bin/rudp-run $(BUILD)/bin/rudp-stat $(BUILD)/bin/rudp-plot
+# (lib.sh: $TOOLS): rudp-stat and rudp-supervise built from C, rudp-run,
+# rudp-plot and the Wireshark dissector copied, so that build/bin/rudp-run
+# finds the library (../librudp_shim.so) and the supervisor beside it and
+# make install takes them from one place.
+TOOL_EXE  := $(BUILD)/bin/rudp-run $(BUILD)/bin/rudp-supervise $(BUILD)/bin/rudp-stat \
+             $(BUILD)/bin/rudp-plot
 TOOL_DATA := $(BUILD)/bin/rudp.lua
-TOOL_COPY := $(filter-out $(BUILD)/bin/rudp-stat,$(TOOL_EXE)) $(TOOL_DATA)
+TOOL_COPY := $(filter-out $(BUILD)/bin/rudp-stat $(BUILD)/bin/rudp-supervise,$(TOOL_EXE)) \
+             $(TOOL_DATA)
 TOOL_BIN  := $(TOOL_EXE) $(TOOL_DATA)
 
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
@@ -160,6 +163,30 @@ $(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
 	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
+# prog_reach linked static too: the client rudp-supervise runs in
+# integration/tests/reach/ (issue 35).
+REACH_STATIC := $(BUILD)/progs/prog_reach_static
+progs: $(REACH_STATIC)
+$(REACH_STATIC): tests/prog_reach.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
+# ... and prog_reachgap, the cases the supervised program once told apart
+# (integration/tests/reach/t_supervise_gaps.sh), with threads.
+REACHGAP_STATIC := $(BUILD)/progs/prog_reachgap_static
+progs: $(REACHGAP_STATIC)
+$(REACHGAP_STATIC): tests/prog_reachgap.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -pthread -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
+# ... and prog_reachcalls, the calls the filter reports beyond the set-up
+# ones (integration/tests/reach/t_supervise_calls.sh).
+REACHCALLS_STATIC := $(BUILD)/progs/prog_reachcalls_static
+progs: $(REACHCALLS_STATIC)
+$(REACHCALLS_STATIC): tests/prog_reachcalls.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
+	    { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.
@@ -176,6 +203,15 @@ $(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
 $(BUILD)/bin/rudp-stat: tools/rudp-stat.c
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
+# rudp-supervise, the supervisor rudp-run runs a static or Go program under
+# (issue 35, docs/reach.md), plain C as rudp-stat, from the files of
+# tools/supervise/ (their one header, supervise.h, says which does what).
+SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
+SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
+$(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL) \
+	    -Wl,--export-dynamic-symbol=rudp_supervise_reach
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@
@@ -194,7 +230,7 @@ DEPS_FILES := /usr/include/stdio.h /usr/include/uthash.h /usr/include/criterion/
 DEPS_MISSING := $(filter-out $(wildcard $(DEPS_FILES)),$(DEPS_FILES)) \
                 $(shell command -v $(CC) >/dev/null 2>&1 || echo $(CC))
 ifneq ($(strip $(DEPS_MISSING)),)
-$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN) $(BUILD)/bin/rudp-stat: | deps-build
+$(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN) $(BUILD)/bin/rudp-stat $(SUPERVISE_BIN): | deps-build
 endif
 
 # --- tests -----------------------------------------------------------------
@@ -337,7 +373,8 @@ INST_DBG  := $(INST_LIB)/.debug
 INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
 INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
 # The tools as make left them in $(BUILD)/bin/, their pages from man/.
-MAN_PAGES := man/rudp-run.1 man/rudp-stat.1 man/rudp-plot.1 man/librudp_shim.7
+MAN_PAGES := man/rudp-run.1 man/rudp-supervise.1 man/rudp-stat.1 man/rudp-plot.1 \
+             man/librudp_shim.7
 
 install: $(SHIM_SO) $(TOOL_BIN)
 	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)

@@ -306,6 +306,9 @@ def cmd_table(d):
         report_targets.req_costs(T, "B6", trs, res, med, "1-byte round trip (warm-up included)")
         T.out()
 
+    if "B20" in scenarios:
+        reach_table(T, res, nruns, med, n_ok, meta)
+
     if "B7" in scenarios:
         T.out("B7  %s" % meta.get("desc_B7", ""))
         head = ["pair", "rudp Mbit/s", "cubic Mbit/s", "rudp %link", "cubic %link",
@@ -433,6 +436,37 @@ def trace_table(T, sc, res, trs, nruns, med, n_ok, meta):
           "(base 40 ms); nearest-rank percentiles of the echoes that came back. target: issue "
           "32's, against tcp-bbr in the same run (default rudp-bbr: no worse, 2 %/5 % noise "
           "allowed).")
+
+
+B20_ROWS = ("kernel-tcp", "tcp+filter", "preload", "supervised", "supervised-server")
+
+
+def reach_table(T, res, nruns, med, n_ok, meta):
+    """B20: connects and 1-byte round trips per second under the supervisor
+    (issue 35), beside the preload and kernel TCP of the same run."""
+    T.out("B20  %s" % meta.get("desc_B20", ""))
+    head = ["programs", "connects/s", "connect() us", "- preload's", "x kernel-tcp",
+            "round trips/s", "x kernel-tcp", "runs"]
+    rows = []
+    pre = med("B20", "preload", "connect_us")
+    kc, kr = med("B20", "kernel-tcp", "connects_s"), med("B20", "kernel-tcp", "rr_s")
+    for tr in B20_ROWS:
+        if ("B20", tr, "connect_us") not in res:
+            continue
+        c, cs, rr = med("B20", tr, "connect_us"), med("B20", tr, "connects_s"), med("B20", tr, "rr_s")
+        rows.append([tr, fmt(cs, "%.0f"), fmt(c, "%.1f"),
+                     fmt(None if c is None or pre is None or tr == "preload" else c - pre, "%+.1f"),
+                     fmt(ratio(cs, kc), "%.2f"), fmt(rr, "%.0f"), fmt(ratio(rr, kr), "%.2f"),
+                     "%d/%s" % (n_ok("B20", tr, "connect_us"), nruns)])
+    T.grid(head, rows)
+    T.out("  connects/s: whole cycles (socket, connect, 1-byte echo, close) per second, one after "
+          "the other; connect() us: its mean time, and its difference from the preload's. "
+          "kernel-tcp: a static client, a plain server; tcp+filter: the same under rudp-supervise "
+          "--pass (kernel TCP, each reported call a round trip to the supervisor); preload: both "
+          "under the shim; supervised: the static client under rudp-supervise, the server under "
+          "the shim; supervised-server: the static server under rudp-supervise (bind, listen, "
+          "accept), the client under the shim. Loopback: the programs' own costs, no link.")
+    T.out()
 
 
 def fetch_table(T, res, trs, nruns, med, n_ok, meta, sc="B17"):

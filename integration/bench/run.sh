@@ -27,6 +27,11 @@
 #   B17    short fetches on new connections (curl from python3 http.server,
 #          10 KB, 100 KB, 1 MB), 100 Mbit/s, 50 ms RTT: connect() and each
 #          fetch in ms and in round trips (b17_fetch.sh)
+#   B20    loopback: connects per second and 1-byte round trips per second
+#          of a static client under rudp-supervise, a static server under
+#          it, the preload and kernel TCP (and kernel TCP under
+#          rudp-supervise --pass: the filter alone), tests/prog_reach
+#          (b20_reach.sh, issue 35)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -74,6 +79,8 @@
 #                         never sees them): what the floods cost by CPU alone
 #   BENCH_FETCH_N=15      B17's fetches per size per run
 #   BENCH_RR_COUNT=1000   echoes per B5 run; BENCH_PING_COUNT=10000 for B6
+#   BENCH_REACH_N=1000    B20's connects per run; BENCH_REACH_RR=10000 its
+#                         1-byte round trips
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
 #   BENCH_KEYED=1         0: no keyed rows and no cryptocost
@@ -106,7 +113,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -627,6 +634,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/b15_roam.sh"    # B15, B16: roaming
 . "$ROOT/integration/bench/b17_fetch.sh"   # B17: short fetches
 . "$ROOT/integration/bench/trace.sh"       # B18, B19: recorded LTE links, delay percentiles
+. "$ROOT/integration/bench/b20_reach.sh"   # B20: the supervisor's costs (issue 35)
 
 # ---------------------------------------------------------------- report
 

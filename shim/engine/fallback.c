@@ -434,7 +434,7 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
         if (!f->handed) { /* else counted and said when handed */
             atomic_fetch_add(&n_tcp, 1);
             said_tcp(f, now, G.keeper_mode ? "; the keeper carries it on"
-                                           : "; relayed to a CLONE_VM child's fd");
+                                           : "; relayed to the app's fd in another table");
         }
     }
     shim_bridge_end(b, now); /* its end lives on in the relay */

@@ -300,10 +300,13 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             atomic_fetch_add(&shim_fallback_racing, 1);
             req.swap_fd = fd;
             req.swap_ino = app_ino;
-            req.relay = foreign;
+            /* rudp-supervise: the app's fd is the program's, in its own
+             * table, which no engine reaches with dup3 (a seccomp ADDFD
+             * needs the program's call still waiting): relayed too */
+            req.relay = foreign || shim_fd_by_file();
             memcpy(&req.tcp_to, &peer, sa_len(family));
             req.tcp_to_len = sa_len(family);
-            if (!foreign)
+            if (!req.relay)
                 atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
             rec.fallback = 1;
         }
@@ -365,6 +368,11 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec.id = n.id;
     rec.slot = n.slot;
+    /* In rudp-supervise fd is the supervisor's copy, closed once connect()
+     * returns: the engine's restore finds it gone. The program's next call
+     * on the bridge that the supervisor answers gives the buffer back
+     * (shim_sock_ours). */
+    rec.sndbuf_restore = shrink && shim_fd_by_file() ? app_sndbuf : 0;
     shim_fd_put(&rec);
     if (rec.cork)
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */

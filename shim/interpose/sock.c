@@ -62,6 +62,19 @@ static void init_all(void)
         refused = 1;
         return;
     }
+    /* rudp-supervise names its own pid (tools/supervise/start.c): a stray
+     * RUDP_SUPERVISOR in a preloaded program's environment changes
+     * nothing, and the one meant for us goes, read once here in the
+     * constructor, before any thread, not passed on (review 16). */
+    const char *v = getenv("RUDP_SUPERVISOR");
+    if (v) {
+        char *end;
+        unsigned long long pid = strtoull(v, &end, 10);
+        if (v[0] >= '1' && v[0] <= '9' && !*end && pid == (unsigned long long)getpid()) {
+            shim_cfg.supervisor = 1;
+            unsetenv("RUDP_SUPERVISOR");
+        }
+    }
     active = 1;
     shim_ports_init(); /* what the engine calls of them (hooks.h) */
     shim_lifetime_init();
@@ -154,9 +167,30 @@ __attribute__((destructor)) static void shim_destructor(void)
 
 /* ---- what an fd is ---- */
 
+/* rudp-supervise (shim_fd_by_file): a non-blocking connect returned with
+ * the app end's buffer small, and the engine's restore, once established,
+ * found the supervisor's copy gone (connect.c). The program's next call the
+ * supervisor answers on a copy of it (SO_ERROR, getpeername, a connect
+ * again: what follows EPOLLOUT) gives it back, once the filler is gone.
+ * No copy of our own is kept meanwhile: it would hide the program's close
+ * of a connecting socket from the engine. */
+static void supervised_sndbuf(shim_fd *rec)
+{
+    shim_slot *s = shim_slot_get(rec->slot, rec->id);
+    uint32_t f = s ? atomic_load(&s->flags) : 0;
+    if ((f & SHIM_SLOT_F_SNDBUF) && !(f & SHIM_SLOT_F_FILLER))
+        shim_sndbuf_restore(s, rec->fd, rec->ino, rec->sndbuf_restore);
+    if (!s || !(atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF)) {
+        rec->sndbuf_restore = 0; /* done (or gone): not asked again */
+        shim_fd_put(rec);
+    }
+}
+
 int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
 {
     if (shim_fd_get(fd, rec) && rec->kind != SHIM_FD_CANDIDATE) {
+        if (rec->sndbuf_restore)
+            supervised_sndbuf(rec);
         if (!n || shim_name_of(fd, n, 0) == 1)
             return 1;
     }
@@ -377,12 +411,22 @@ SHIM_EXPORT int close(int fd)
     /* In a child with an fd table of its own the records are that table's
      * (fdtab.c, epollreg.c): a copy of one of ours keeps ours. */
     int found = shim_fd_get(fd, &rec);
+    /* rudp-supervise closing its copy of the program's socket: the
+     * program's own close, which we never see, is the one that counts. The
+     * record stays with the file (fdtab.c), the engine may still give the
+     * buffer back (shim_sndbuf_restore checks the inode); only a SO_LINGER
+     * {1, 0} set meanwhile is noted for the program's close. A listener's
+     * engine is told, as for a listener a forked child still holds: it
+     * then checks that the program holds it still (at each new client and
+     * every second), so that once the program closed it a new client is
+     * refused, as by TCP, not reset after its handshake. */
+    int copy = found && shim_fd_by_file();
     if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
             /* Our engine must not look at this fd number once it is
              * closed (shim_sndbuf_restore). */
-            shim_slot *fs = n.pid == getpid() ? slot_for(&n) : NULL;
+            shim_slot *fs = n.pid == getpid() && !copy ? slot_for(&n) : NULL;
             if (fs)
                 shim_sndbuf_forget(fs);
             struct linger l;
@@ -398,7 +442,10 @@ SHIM_EXPORT int close(int fd)
                                                      * child, its parent's) */
             closed_listener = rec.id;
         }
-        shim_fd_del(fd);
+        if (copy)
+            found = 0; /* nothing of the number to forget or lock */
+        else
+            shim_fd_del(fd);
     }
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);

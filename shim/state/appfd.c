@@ -80,11 +80,43 @@ void shim_appfd_lock_renew(void)
     pthread_mutex_lock(&sndbuf_mu);
 }
 
+/* The front end's way to an app end in another process (set once, at
+ * init, before any engine runs): NULL under the preload. */
+static int (*reach)(uint64_t ino);
+
+void shim_appfd_set_reach(int (*fn)(uint64_t ino))
+{
+    reach = fn;
+}
+
+/* A copy of the app end with inode ino from the front end, when fd does
+ * not hold it here (-1: none, or no front end to ask). */
+static int reach_other(int fd, uint64_t ino)
+{
+    struct stat st;
+    if (!reach || !ino || (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino))
+        return -1;
+    int c = reach(ino);
+    if (c >= 0 && c < SHIM_FD_BASE) {
+        /* out of the app's range, as our own fds are (a copy at a low
+         * number could be the one its next socket() expected) */
+        int h = fcntl(c, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+        if (h >= 0) {
+            real_close(c);
+            c = h;
+        }
+    }
+    return c;
+}
+
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 {
     pthread_mutex_lock(&sndbuf_mu);
     if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
         struct stat st;
+        int other = reach_other(fd, ino);
+        if (other >= 0)
+            fd = other; /* the program's end, in its own process */
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
             /* The app's own choice, made while connecting, wins over the
              * size read at connect() (libuv sets it right after
@@ -97,6 +129,8 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
             shim_app_end_sndbuf(fd, size);
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
         }
+        if (other >= 0)
+            real_close(other);
     }
     pthread_mutex_unlock(&sndbuf_mu);
 }
@@ -200,15 +234,21 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
         return 0;
     uint64_t ino = atomic_load(&s->app_ino);
     int fd = atomic_load(&s->app_fd);
-    if (fd < 0 || !ino)
+    if ((fd < 0 && !reach) || !ino)
         return 0;
     int r = 0;
     pthread_mutex_lock(&sndbuf_mu);
     int dfd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (dfd < 0 && errno == EINVAL)
         dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an fd limit under SHIM_FD_BASE */
+    struct stat st;
+    if (reach && (dfd < 0 || fstat(dfd, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+        /* not here: the program's end, in its own process (rudp-supervise) */
+        if (dfd >= 0)
+            real_close(dfd);
+        dfd = reach_other(-1, ino);
+    }
     if (dfd >= 0) {
-        struct stat st;
         if (fstat(dfd, &st) == 0 && (uint64_t)st.st_ino == ino)
             r = real_send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
         real_close(dfd);

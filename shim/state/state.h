@@ -191,6 +191,12 @@ void shim_app_end_sndbuf(int fd, int size);
  * efd holds unread bytes now. */
 int shim_appfd_reset_mark(shim_slot *s, int efd);
 
+/* appfd.c: where the app ends are in another process's fd table
+ * (shim_front_ops, engine/hooks.h): fn(ino) gives a copy of the app end
+ * with inode ino, or -1; the restore and the reset mark above use it when
+ * the number they keep holds no such file here. */
+void shim_appfd_set_reach(int (*fn)(uint64_t ino));
+
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);
@@ -315,6 +321,8 @@ typedef struct shim_fd {
     uint32_t sndbuf_req, rcvbuf_req; /* ... the sizes it asked (as read back, halved) */
     int sndbuf_shown;      /* getsockopt(SO_SNDBUF) while TCP_NOTSENT_LOWAT shrinks the
                             * app end's buffer; 0: the socket's own */
+    int sndbuf_restore;    /* shim_fd_by_file: connect()'s small buffer is given back
+                            * to this size by the next call once established; 0: none */
 } shim_fd;
 #define SHIM_BUF_SND 1u
 #define SHIM_BUF_RCV 2u
@@ -334,6 +342,12 @@ int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
+/* Whether this process is rudp-supervise's (RUDP_SUPERVISOR=its pid): its fds
+ * are short-lived copies of another process's, so a record follows the
+ * file (its inode), whatever number it is reached by, and close() of a
+ * copy keeps it (the program still holds the file); fdtab.c says when it
+ * goes. Such a process hints nothing (shim_fd_hinted). */
+int shim_fd_by_file(void);
 /* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
  * out); returns how many. */
 int shim_fd_list_fallback(int *out, int max);

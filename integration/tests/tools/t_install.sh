@@ -7,6 +7,9 @@
 #   - man renders every page from the staged MANPATH, NAME lines included;
 #   - the installed rudp-run finds the installed (stripped) library beside
 #     itself and carries a transfer over UDP with it;
+#   - the installed rudp-supervise finds that library by itself, and the
+#     installed rudp-run the supervisor beside itself for a static program
+#     (where the supervisor can work here);
 #   - make uninstall leaves no file behind.
 . "$(dirname "$0")/../../lib/lib.sh"
 for c in man readelf objcopy; do
@@ -19,10 +22,10 @@ I=$D$P
 make -s -C "$ROOT" install DESTDIR="$D" PREFIX="$P" >"$T/install.log" 2>&1 ||
     fail "make install failed: $(tail -5 "$T/install.log")"
 
-want="bin/rudp-run bin/rudp-stat bin/rudp-plot lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
-share/man/man1/rudp-run.1 share/man/man1/rudp-stat.1 share/man/man1/rudp-plot.1
+want="bin/rudp-run bin/rudp-supervise bin/rudp-stat bin/rudp-plot lib/librudp_shim.so lib/.debug/librudp_shim.so.debug
+share/man/man1/rudp-run.1 share/man/man1/rudp-supervise.1 share/man/man1/rudp-stat.1 share/man/man1/rudp-plot.1
 share/man/man7/librudp_shim.7 share/librudp_shim/rudp.lua"
-pages="rudp-run:1 rudp-stat:1 rudp-plot:1 librudp_shim:7"
+pages="rudp-run:1 rudp-supervise:1 rudp-stat:1 rudp-plot:1 librudp_shim:7"
 for f in $want; do
     [ -f "$I/$f" ] || fail "make install did not install $P/$f: $(cd "$D" && find . -type f)"
 done
@@ -83,6 +86,21 @@ timeout 20 env -u RUDP_SHIM "$I/bin/rudp-run" nc -N 127.0.0.1 "$port" <"$T/msg" 
 i=0; while kill -0 "$srv" 2>/dev/null && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 cmp -s "$T/msg" "$T/got" || fail "the line did not arrive: $(cat "$T/got") $(cat "$T/srv.err")"
 echo "ok: a line over UDP through the installed rudp-run and stripped library"
+# The installed supervisor finds the installed library by itself, and the
+# installed rudp-run finds the supervisor beside itself for a static program.
+if "$I/bin/rudp-supervise" --probe >"$T/probe" 2>&1; then
+    "$I/bin/rudp-supervise" true 2>"$T/sup.err" ||
+        fail "the installed rudp-supervise did not run true: $(cat "$T/sup.err")"
+    printf 'int main(void) { return 0; }\n' >"$T/s.c"
+    gcc -static -o "$T/static" "$T/s.c" 2>/dev/null || fail "cannot build a static program"
+    env -u RUDP_SHIM "$I/bin/rudp-run" --log info "$T/static" 2>"$T/sup.err" ||
+        fail "installed rudp-run with a static program failed: $(cat "$T/sup.err")"
+    grep -q "under the supervisor" "$T/sup.err" ||
+        fail "installed rudp-run did not run the static program under the supervisor: $(cat "$T/sup.err")"
+    echo "ok: the installed rudp-run runs a static program under the installed supervisor"
+else
+    echo "ok: the supervisor cannot work here ($(cat "$T/probe")): the installed one not run"
+fi
 
 make -s -C "$ROOT" uninstall DESTDIR="$D" PREFIX="$P" >"$T/uninstall.log" 2>&1 ||
     fail "make uninstall failed: $(tail -5 "$T/uninstall.log")"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # rudp-run: --help (every setting, default, controller), --version (the
 # Makefile's), a missing program (one line, exit 127), option errors,
-# warnings for programs LD_PRELOAD cannot reach (static, Go), a transfer
+# what it says of programs LD_PRELOAD cannot reach (static, Go: under the
+# supervisor, or a warning where it cannot work; t_run_supervise tests the
+# choice itself) and of the others (nothing at the default log level), a transfer
 # through it, and a bad setting reported by name with exit status 2.
 . "$(dirname "$0")/../../lib/lib.sh"
 RUN="$TOOLS/rudp-run --shim $SHIM"
@@ -57,16 +59,16 @@ echo "ok: an unknown option is named, exit 2"
 
 printf 'int main(void){return 0;}\n' >"$T/s.c"
 gcc -static -o "$T/static" "$T/s.c" 2>/dev/null || fail "cannot build a static program"
-$RUN "$T/static" 2>"$T/err" || fail "a static program did not run"
-grep -q "statically linked" "$T/err" || fail "no warning for a static program: $(cat "$T/err")"
-echo "ok: warns for a statically linked program (and runs it)"
+$RUN --log info "$T/static" 2>"$T/err" || fail "a static program did not run"
+grep -q "statically linked" "$T/err" || fail "nothing said of a static program: $(cat "$T/err")"
+echo "ok: a statically linked program runs: $(cat "$T/err")"
 
 cp /bin/true "$T/gobin"
 printf 'Go\0\0\0\0' >"$T/note"
 objcopy --add-section .note.go.buildid="$T/note" "$T/gobin" 2>/dev/null || fail "objcopy failed"
-$RUN "$T/gobin" 2>"$T/err" || fail "the Go-marked program did not run"
-grep -q "Go program" "$T/err" || fail "no warning for a Go program: $(cat "$T/err")"
-echo "ok: warns for a Go program"
+$RUN --log info "$T/gobin" 2>"$T/err" || fail "the Go-marked program did not run"
+grep -q "Go program" "$T/err" || fail "nothing said of a Go program: $(cat "$T/err")"
+echo "ok: a Go program runs: $(cat "$T/err")"
 
 $RUN /bin/true 2>"$T/err" || fail "true failed under rudp-run"
 [ ! -s "$T/err" ] || fail "a dynamic glibc program drew a warning: $(cat "$T/err")"

@@ -1,0 +1,147 @@
+# Helpers for the supervisor's tests (integration/tests/reach/, issue 35).
+# Sourced first, instead of lib.sh (which it sources):
+#
+#   . "$(dirname "$0")/../../lib/reachlib.sh"
+#
+# The script is run again in a network namespace of its own (root, unshare
+# -n; else "skip:"), where nftables counts, on loopback's output (each
+# packet once), TCP segments from or to $PORT (but the shim's own TIME_WAIT
+# hand-over, below) and UDP datagrams to it.
+#
+#   tcp_now, udp_now          those counts so far
+#   need_supervise            skip unless the supervisor can work here
+#                             (rudp-supervise --probe: every kernel part it
+#                             needs) and starts (--pass true: both stages)
+#   go_program DIR OUT        skip without Go (golang-go); else build the Go
+#                             program integration/tests/reach/DIR, static
+#                             (CGO_ENABLED=0, offline), to OUT
+#   reach_case NAME BYTES ERE CMD...
+#                             tests/prog_reach serves one connection on
+#                             $PORT under the preloaded shim; CMD is the
+#                             client; both must end well, the server having
+#                             echoed BYTES and CMD's output matching ERE.
+#                             Sets TCP and UDP to the counts it caused and
+#                             prints them. SERVE_WITH="CMD..." serves with
+#                             "CMD... server PORT" instead.
+#   gap NAME SERVED WHAT...   $PROG WHAT... plain, then supervised: the
+#                             same output, no TCP supervised (below)
+
+if [ "${REACH_NETNS:-}" != 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "skip: needs root (a network namespace and nftables)"; exit 77; }
+    command -v nft >/dev/null 2>&1 || { echo "skip: nft not installed"; exit 77; }
+    unshare -n true 2>/dev/null || { echo "skip: cannot make a network namespace here"; exit 77; }
+    REACH_NETNS=1 exec unshare -n sh "$0" "$@"
+fi
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh" >/dev/null
+ip link set lo up
+
+SUP=$TOOLS/rudp-supervise
+# rudp-run, as a user starts these programs: it picks the supervisor for a
+# static or Go program by itself (t_run_supervise checks the choice). Used
+# unquoted (a command and its options).
+RUNSUP="$TOOLS/rudp-run --shim $SHIM"
+PORT=5000
+# These tests count the TCP segments of connections that must be rudp: no
+# kernel TCP probe when a handshake is slow on a busy machine, nor for a
+# peer that never answers (RUDP_FALLBACK's race, which a supervised program
+# has as a preloaded one does since the supervisor relays it).
+# t_supervise_features sets RUDP_FALLBACK=tcp where it tests it.
+export RUDP_FALLBACK=none
+# The shim's own loopback TCP connection that hands a closed listener's
+# TIME_WAIT to the kernel at exit (shim/ports/timewait.c: TW_MEET_ADDR),
+# from the listener's port, 7 segments: under the preload too, not counted.
+TW_MEET=127.82.84.87
+need_bin prog_reach
+[ -x "$SUP" ] || fail "rudp-supervise not built ($SUP)"
+
+nft -f - <<NFT
+table inet reach {
+    chain out {
+        type filter hook output priority 0;
+        ip saddr != $TW_MEET ip daddr != $TW_MEET meta l4proto tcp th dport $PORT counter comment "tcp_dport"
+        ip saddr != $TW_MEET ip daddr != $TW_MEET meta l4proto tcp th sport $PORT counter comment "tcp_sport"
+        meta l4proto udp th dport $PORT counter comment "udp_dport"
+    }
+}
+NFT
+trap 'nft delete table inet reach 2>/dev/null; cleanup' EXIT INT TERM
+
+# counter PROTO DIR: the packets that rule counted so far
+counter() {
+    nft list chain inet reach out |
+        awk -v c="\"$1_$2\"" '$0 ~ c { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
+}
+tcp_now() { echo $(( $(counter tcp dport) + $(counter tcp sport) )); }
+udp_now() { counter udp dport; }
+
+need_supervise() {
+    _e=$(timeout 10 "$SUP" --probe 2>&1) || skip "the supervisor cannot work here: $_e"
+    _e=$(timeout 10 "$SUP" --pass true 2>&1) || fail "the supervisor does not start: $_e"
+}
+
+go_program() {
+    command -v go >/dev/null 2>&1 || skip "no Go toolchain (golang-go)"
+    mkdir -p "$ROOT/build/gocache"
+    ( cd "$ROOT/integration/tests/reach/$1" &&
+      GOCACHE="$ROOT/build/gocache" GOPATH="$T/gopath" GOPROXY=off CGO_ENABLED=0 \
+          timeout 300 go build -o "$2" . ) >"$T/gobuild.log" 2>&1 ||
+        { show "$T/gobuild.log"; fail "go build of $1 failed"; }
+    readelf -l "$2" | grep -q INTERP && fail "the Go program $1 is not static"
+    return 0
+}
+
+reach_case() {
+    _name=$1 _bytes=$2 _ere=$3; shift 3
+    if [ -n "${SERVE_WITH:-}" ]; then
+        # shellcheck disable=SC2086 # a command and its words
+        start_bg "$_name.server" $SERVE_WITH server "$PORT"
+    else
+        start_bg "$_name.server" under_shim "$BIN/prog_reach" server "$PORT"
+    fi
+    _srv=$LAST_PID
+    wait_udp "$PORT"
+    _t0=$(tcp_now) _u0=$(udp_now)
+    timeout 60 "$@" >"$T/$_name.client" 2>&1 ||
+        { show "$T/$_name.client" "$T/$_name.server.log"; fail "$_name: client failed"; }
+    wait_exit "$_srv" 30 || { show "$T/$_name.server.log"; fail "$_name: server failed"; }
+    grep -Eq "$_ere" "$T/$_name.client" || { show "$T/$_name.client"; fail "$_name: no echo"; }
+    grep -qx "served $_bytes" "$T/$_name.server.log" ||
+        { show "$T/$_name.server.log"; fail "$_name: the server did not echo $_bytes bytes"; }
+    TCP=$(( $(tcp_now) - _t0 )) UDP=$(( $(udp_now) - _u0 ))
+    echo "$_name: $_bytes bytes echoed; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
+}
+
+# gap NAME SERVED WHAT...: prog_reach serves SERVED connections (0: none,
+# the case serves itself), $PROG WHAT... runs plain, then supervised
+# ($SUP); both must succeed and print the same; supervised, no TCP.
+gap() {
+    _name=$1 _count=$2; shift 2
+    for _how in plain supervised; do
+        _srv=
+        if [ "$_count" -gt 0 ]; then
+            start_bg "$_name.$_how.server" under_shim "$BIN/prog_reach" server "$PORT" "$_count"
+            _srv=$LAST_PID
+            wait_udp "$PORT"
+        fi
+        _sup=
+        [ "$_how" = supervised ] && _sup=$SUP
+        _t0=$(tcp_now)
+        timeout 60 $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
+            { show "$T/$_name.$_how"; [ -z "$_srv" ] || show "$T/$_name.$_how.server.log"
+              fail "$_name ($_how): the program failed"; }
+        if [ -n "$_srv" ]; then
+            wait_exit "$_srv" 30 || { show "$T/$_name.$_how.server.log"; fail "$_name ($_how): the server failed"; }
+        fi
+        _tcp=$(( $(tcp_now) - _t0 ))
+        if [ "$_how" = plain ]; then
+            [ "$_tcp" -gt 0 ] || fail "$_name (plain): no TCP segment counted (probe broken?)"
+        else
+            [ "$_tcp" = 0 ] || fail "$_name (supervised): $_tcp TCP segments: not rudp"
+        fi
+    done
+    cmp -s "$T/$_name.plain" "$T/$_name.supervised" ||
+        { echo "plain:"; cat "$T/$_name.plain"; echo "supervised:"; cat "$T/$_name.supervised"
+          fail "$_name: the supervised program tells a difference"; }
+    echo "$_name: $(tail -1 "$T/$_name.supervised") (plain and supervised alike, 0 TCP supervised)"
+}

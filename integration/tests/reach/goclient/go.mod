@@ -1,0 +1,3 @@
+module reachclient
+
+go 1.19

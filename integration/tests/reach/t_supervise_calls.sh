@@ -1,0 +1,34 @@
+#!/bin/sh
+# The calls rudp-supervise's filter reports beyond the set-up calls, and
+# those it leaves to the kernel as the preload does (issue 35,
+# docs/reach.md): each case of tests/prog_reachcalls runs as a static
+# program over kernel TCP first ("plain": the preloaded echo server takes
+# plain TCP clients too), then under rudp-supervise, where it must print
+# the same line and make no TCP segment on the port (nftables, reachlib.sh):
+#   ioctls       SIOCOUTQ, SIOCOUTQNSD (reported: the shim's answers),
+#                SIOCINQ/FIONREAD and SIOCATMARK (the bridge's own);
+#   oob          send(MSG_OOB), POLLPRI, SIOCATMARK, recv(MSG_OOB) between
+#                two supervised ends (the bridge's own, as preloaded);
+#   tfo, tfomsg  sendto()/sendmsg() with MSG_FASTOPEN (reported: a connect
+#                over rudp, not a kernel TCP one);
+#   tfo_kernel   the same to an address RUDP_REDIRECT leaves to kernel TCP:
+#                sent and echoed over kernel TCP, under the supervisor.
+. "$(dirname "$0")/../../lib/reachlib.sh"
+
+PROG=$BIN/prog_reachcalls_static
+[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
+need_bin prog_reach
+need_supervise
+
+gap ioctls 1 ioctls 127.0.0.1 "$PORT"
+gap oob 0 oob "$PORT"
+gap tfo 1 tfo 127.0.0.1 "$PORT"
+gap tfomsg 1 tfomsg 127.0.0.1 "$PORT"
+# An address the settings leave to kernel TCP (RUDP_REDIRECT): the
+# supervisor's own call makes the kernel's connect on the program's socket
+# and sends the data on it, as the kernel's sendto would (not EISCONN).
+reach_case tfo_kernel 1000 "sent 1000, echoed; connect after: .*already connected" \
+    env RUDP_REDIRECT='!127.0.0.1' $SUP "$PROG" tfo 127.0.0.1 "$PORT"
+[ "$TCP" -gt 0 ] || fail "tfo_kernel: no TCP segment: not left to the kernel"
+echo "ok"

@@ -1,0 +1,260 @@
+/*
+ * prog_reachcalls: the calls rudp-supervise's filter reports beyond the
+ * set-up calls (issue 35, docs/reach.md), and those it leaves to the
+ * kernel because the bridge answers them as under the preload. Run by
+ * integration/tests/reach/t_supervise_calls.sh over kernel TCP first and
+ * then supervised, where it must print the same; built static
+ * (prog_reachcalls_static). Each case prints one line and exits 0, or
+ * says what differs and exits 1. The peer is tests/prog_reach's echo
+ * server unless said.
+ *
+ *   ioctls HOST PORT   connect; SIOCOUTQ, SIOCOUTQNSD and SIOCINQ are 0;
+ *                      1000 bytes echoed; then (once the peer acknowledged
+ *                      them) SIOCOUTQ and SIOCOUTQNSD 0, and 500 bytes
+ *                      echoed and not read: SIOCINQ (FIONREAD) 500
+ *   oob PORT           listens, connects to itself, accepts; the client
+ *                      sends "ab", "c" with MSG_OOB, "de": the accepted
+ *                      end hears POLLPRI, reads "ab" up to the mark
+ *                      (SIOCATMARK), "c" with recv(MSG_OOB), then "de"
+ *   tfo HOST PORT      sendto() with MSG_FASTOPEN connects and sends 1000
+ *                      bytes, echoed; connect() then says EISCONN
+ *   tfomsg HOST PORT   the same with sendmsg() and two iovecs
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int die(const char *what)
+{
+    fprintf(stderr, "prog_reachcalls: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static int differs(const char *what)
+{
+    fprintf(stderr, "prog_reachcalls: %s\n", what);
+    exit(1);
+}
+
+static struct sockaddr_in addr_of(const char *host, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("address");
+    return a;
+}
+
+/* Waits for fd's events (10 s at most: then the case fails). */
+static int wait_for(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, 10000);
+    if (r < 0)
+        die("poll");
+    return r == 1 ? p.revents : 0;
+}
+
+static int ioc(int s, unsigned long req, const char *name)
+{
+    int v = -1;
+    if (ioctl(s, req, &v) < 0)
+        die(name);
+    return v;
+}
+
+/* Waits until ioctl req on s says want (10 s at most, checked every
+ * millisecond: a condition, not a timing). */
+static void ioc_until(int s, unsigned long req, const char *name, int want)
+{
+    for (int i = 0; i < 10000; i++) {
+        if (ioc(s, req, name) == want)
+            return;
+        usleep(1000);
+    }
+    fprintf(stderr, "prog_reachcalls: %s stays %d, not %d\n", name, ioc(s, req, name), want);
+    exit(1);
+}
+
+static void send_all(int s, const char *buf, size_t n)
+{
+    while (n) {
+        ssize_t w = send(s, buf, n, MSG_NOSIGNAL);
+        if (w < 0)
+            die("send");
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+static void recv_all(int s, char *buf, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(s, buf, n, 0);
+        if (r < 0)
+            die("recv");
+        if (r == 0)
+            differs("EOF before the whole echo");
+        buf += r;
+        n -= (size_t)r;
+    }
+}
+
+/* Half-closes s, hears the echo server's EOF, closes s. */
+static void end_echo(int s)
+{
+    if (shutdown(s, SHUT_WR) < 0)
+        die("shutdown");
+    char c;
+    if (recv(s, &c, 1, 0) != 0)
+        differs("no EOF after the echo");
+    close(s);
+}
+
+static void fill(char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)('a' + i % 23);
+}
+
+static int ioctls(const char *host, int port)
+{
+    struct sockaddr_in a = addr_of(host, port);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+        die("connect");
+    int q0 = ioc(s, SIOCOUTQ, "SIOCOUTQ"), n0 = ioc(s, SIOCOUTQNSD, "SIOCOUTQNSD");
+    int i0 = ioc(s, SIOCINQ, "SIOCINQ");
+    char out[1000], in[1000];
+    fill(out, sizeof out);
+    send_all(s, out, sizeof out);
+    recv_all(s, in, sizeof in);
+    if (memcmp(in, out, sizeof in))
+        differs("the echo differs");
+    ioc_until(s, SIOCOUTQ, "SIOCOUTQ", 0);
+    ioc_until(s, SIOCOUTQNSD, "SIOCOUTQNSD", 0);
+    send_all(s, out, 500);
+    if (!(wait_for(s, POLLIN) & POLLIN))
+        differs("no echo");
+    ioc_until(s, SIOCINQ, "SIOCINQ", 500);
+    int fionread = ioc(s, FIONREAD, "FIONREAD");
+    int atmark = ioc(s, SIOCATMARK, "SIOCATMARK");
+    printf("at connect: outq %d outqnsd %d inq %d; echoed: outq 0 outqnsd 0; unread: inq 500 "
+           "fionread %d atmark %d\n", q0, n0, i0, fionread, atmark);
+    recv_all(s, in, 500);
+    end_echo(s);
+    return 0;
+}
+
+static int oob(int port)
+{
+    struct sockaddr_in a = addr_of("127.0.0.1", port);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
+        die("listen");
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+        die("connect");
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        die("accept");
+    send_all(c, "ab", 2);
+    if (send(c, "c", 1, MSG_OOB) != 1)
+        die("send(MSG_OOB)");
+    send_all(c, "de", 2);
+    if (shutdown(c, SHUT_WR) < 0)
+        die("shutdown");
+    if (!(wait_for(s, POLLPRI) & POLLPRI))
+        differs("no POLLPRI for the urgent byte");
+    char before[8] = {0}, after[8] = {0}, u = 0;
+    size_t nb = 0, na = 0;
+    /* up to the mark: a read stops there */
+    while (!ioc(s, SIOCATMARK, "SIOCATMARK")) {
+        if (nb >= sizeof before - 1)
+            differs("no mark");
+        ssize_t r = recv(s, before + nb, sizeof before - 1 - nb, 0);
+        if (r <= 0)
+            differs("no mark before EOF");
+        nb += (size_t)r;
+    }
+    if (recv(s, &u, 1, MSG_OOB) != 1)
+        die("recv(MSG_OOB)");
+    for (;;) {
+        ssize_t r = recv(s, after + na, sizeof after - 1 - na, 0);
+        if (r < 0)
+            die("recv");
+        if (r == 0)
+            break;
+        na += (size_t)r;
+        if (na >= sizeof after - 1)
+            differs("too much after the mark");
+    }
+    printf("before the mark \"%s\", urgent \"%c\", after \"%s\"\n", before, u, after);
+    close(s);
+    close(c);
+    close(l);
+    return 0;
+}
+
+static int tfo(const char *host, int port, int msg)
+{
+    struct sockaddr_in a = addr_of(host, port);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        die("socket");
+    char out[1000], in[1000];
+    fill(out, sizeof out);
+    ssize_t w;
+    if (msg) {
+        struct iovec v[2] = {{.iov_base = out, .iov_len = 300},
+                             {.iov_base = out + 300, .iov_len = 700}};
+        struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = v, .msg_iovlen = 2};
+        w = sendmsg(s, &m, MSG_FASTOPEN | MSG_NOSIGNAL);
+    } else {
+        w = sendto(s, out, sizeof out, MSG_FASTOPEN | MSG_NOSIGNAL, (struct sockaddr *)&a,
+                   sizeof a);
+    }
+    if (w < 0)
+        die(msg ? "sendmsg(MSG_FASTOPEN)" : "sendto(MSG_FASTOPEN)");
+    if (w != (ssize_t)sizeof out)
+        differs("a short send");
+    struct sockaddr_in p;
+    socklen_t pl = sizeof p;
+    if (getpeername(s, (struct sockaddr *)&p, &pl) < 0)
+        die("getpeername");
+    if (p.sin_port != a.sin_port || p.sin_addr.s_addr != a.sin_addr.s_addr)
+        differs("getpeername: another address");
+    recv_all(s, in, sizeof in);
+    if (memcmp(in, out, sizeof in))
+        differs("the echo differs");
+    int r = connect(s, (struct sockaddr *)&a, sizeof a);
+    printf("%s(MSG_FASTOPEN) sent %zd, echoed; connect after: %s\n", msg ? "sendmsg" : "sendto",
+           w, r == 0 ? "0" : strerror(errno));
+    end_echo(s);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && strcmp(argv[1], "ioctls") == 0)
+        return ioctls(argv[2], atoi(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "oob") == 0)
+        return oob(atoi(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "tfo") == 0)
+        return tfo(argv[2], atoi(argv[3]), 0);
+    if (argc == 4 && strcmp(argv[1], "tfomsg") == 0)
+        return tfo(argv[2], atoi(argv[3]), 1);
+    fprintf(stderr, "usage: prog_reachcalls ioctls HOST PORT | oob PORT | tfo HOST PORT | "
+                    "tfomsg HOST PORT\n");
+    return 2;
+}

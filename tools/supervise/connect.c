@@ -1,0 +1,172 @@
+/* connect() of the program (supervise.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "supervise.h"
+
+/* connect() again on a bridge we placed (copy): Linux's answers
+ * (__inet_stream_connect). Established: 0 the first time connect()
+ * returns (a restart), EISCONN after; connecting: EALREADY when
+ * non-blocking, else wait for the handshake; failed: its error. A bridge
+ * is writable once the engine drained the filler, i.e. established
+ * (shim/interpose/connect.c). Returns 0 or the errno. */
+static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
+{
+    int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    for (;;) {
+        struct pollfd p = {.fd = copy, .events = POLLOUT};
+        if (poll(&p, 1, nb ? 0 : 1000) < 0 && errno != EINTR)
+            return errno;
+        if (p.revents & (POLLERR | POLLHUP)) {
+            int e = sock_int(copy, SO_ERROR); /* the shim's, for a bridge */
+            return e > 0 ? e : ECONNRESET;
+        }
+        if (p.revents & POLLOUT)
+            return placed_state(s, ino, 1) == 1 ? EISCONN : 0;
+        if (nb)
+            return EALREADY;
+        if (!notif_valid(s->lfd, id))
+            return EINTR; /* gone: the answer goes nowhere */
+    }
+}
+
+/* The TCP_CONGESTION the program set before connect went to its kernel
+ * socket (options.c continues on a socket not placed): set it again
+ * through the shim's setsockopt, which records it for the connect, unless
+ * it is the kernel's default, which the shim's own default stands for
+ * (review 13: reno read back bbr). */
+#define CC_NAME_MAX 16 /* the kernel's TCP_CA_NAME_MAX */
+static char cc_default[CC_NAME_MAX];
+
+static void cc_default_read(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
+    if (f && fgets(cc_default, sizeof cc_default, f))
+        cc_default[strcspn(cc_default, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+static void cc_carry(int copy)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cc_default_read);
+    char cc[CC_NAME_MAX + 1] = "";
+    socklen_t len = CC_NAME_MAX;
+    if (getsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, &len) < 0 || !cc[0] ||
+        strcmp(cc, cc_default) == 0)
+        return;
+    setsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
+}
+
+/* connect(fd, addr, len) of the program, answered as the shim answers it. */
+void on_connect(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0];
+    uint64_t uaddr = req->data.args[1];
+    socklen_t len = (socklen_t)req->data.args[2];
+    struct sockaddr_storage ss;
+    int pidfd = -1, copy = -1;
+
+    /* What the kernel would refuse, the kernel refuses. */
+    if (s->pass || (int)req->data.args[2] < 0 || len > sizeof ss || len < sizeof(sa_family_t))
+        goto cont;
+    struct iovec local = {.iov_base = &ss, .iov_len = len};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)uaddr, .iov_len = len};
+    if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+        goto cont; /* EFAULT: the kernel's answer */
+    pidfd = pidfd_for(tid);
+    if (pidfd < 0 || !notif_valid(s->lfd, req->id))
+        goto cont;
+    copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    struct stat before, after;
+    if (copy < 0 || fstat(copy, &before) < 0)
+        goto cont; /* EBADF: the kernel's */
+    int held = placed_take_held(s, (uint64_t)before.st_ino);
+    if (held >= 0) {
+        /* restarted before its bridge was in place: put it there now */
+        uint64_t tcp_ino = (uint64_t)before.st_ino;
+        close(copy);
+        copy = held;
+        int e = fstat(copy, &before) < 0 ? -errno : add_fd_keep_epoll(s, req, copy, fd, tcp_ino);
+        if (e == -ENOENT) {
+            placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
+            close(pidfd);
+            return;
+        }
+        if (e < 0)
+            goto unplaceable;
+        placed_at(s, (uint64_t)before.st_ino, tid, fd);
+    }
+    if (placed_state(s, before.st_ino, 0) >= 0) {
+        int e = connect_again(s, req->id, copy, before.st_ino);
+        close(copy);
+        close(pidfd);
+        respond(s, req->id, 0, 0, e);
+        return;
+    }
+    if (!is_tcp(copy) || !same_netns(tid, copy))
+        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
+    if (!fd_placeable(tid, fd))
+        goto cont; /* no rudp connection made for nothing (review 4) */
+    cc_carry(copy);
+    after.st_ino = before.st_ino;
+    int r = connect(copy, (struct sockaddr *)&ss, len);
+    int err = r < 0 ? errno : 0;
+    /* The shim put a bridge at copy (its number, here) unless it left the
+     * connect to the kernel (an address not redirected): the kernel's
+     * result then, on the program's own socket (copy shares its file).
+     * Told by the inode: the shim's getsockopt says TCP on a bridge. */
+    if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
+        after.st_ino != before.st_ino) {
+        int e = add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino);
+        if (e == -ENOENT) {
+            /* interrupted (a restart comes with the same socket) or gone */
+            placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
+            close(pidfd);
+            return;
+        }
+        if (e == -ESTALE) {
+            /* the program put another file at the number meanwhile: its
+             * socket, connected as the kernel's would be, is no longer
+             * reachable by it, so the bridge goes; the connect's answer */
+            close(copy);
+            close(pidfd);
+            respond(s, req->id, 0, 0, err);
+            return;
+        }
+        if (e < 0)
+            goto unplaceable;
+        placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
+        placed_at(s, (uint64_t)after.st_ino, tid, fd);
+    }
+    /* Our copy goes: the program's close is then the last one, which the
+     * engine sees as the application's close. */
+    close(copy);
+    close(pidfd);
+    if (respond(s, req->id, 0, 0, err) == 0 && err == 0 && after.st_ino != before.st_ino)
+        placed_state(s, (uint64_t)after.st_ino, 1);
+    return;
+unplaceable:
+    /* The bridge cannot go to the program's number (review 4: EBADF, the
+     * number at or past its RLIMIT_NOFILE, which TCP's connect does not
+     * mind): it goes (closing our only copy ends it in the engine), and the
+     * program's socket, still its unconnected kernel socket, connects over
+     * kernel TCP, with the kernel's answer (add_fd said why, at warn). */
+cont:
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    respond(s, req->id, 1, 0, 0);
+}

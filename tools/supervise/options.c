@@ -1,0 +1,163 @@
+/* getsockname(), getpeername(), getsockopt(), setsockopt() and the
+ * ioctl()s the shim answers, of the program (supervise.h). */
+#include <errno.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "supervise.h"
+
+/* getsockname/getpeername(fd, addr, addrlen) on a bridge we placed: the
+ * shim's answer (the TCP addresses; ENOTCONN while connecting, which Go's
+ * connect loop relies on after a spurious wake-up), written into the
+ * program as the kernel writes it (the address cut to *addrlen, the full
+ * length back in *addrlen). Anything else continues. */
+void on_name(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0];
+    uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    socklen_t ulen_v;
+    struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof ulen_v};
+    if (copy < 0 || placed_state(s, ino, 0) < 0 ||
+        process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof ulen_v || (int)ulen_v < 0 ||
+        !notif_valid(s->lfd, req->id))
+        goto cont;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int r = req->data.nr == __NR_getpeername ? getpeername(copy, (struct sockaddr *)&ss, &len)
+                                              : getsockname(copy, (struct sockaddr *)&ss, &len);
+    int err = r < 0 ? errno : 0;
+    if (!err)
+        err = write_back(s, req, &ss, len < ulen_v ? len : ulen_v, uaddr, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* getsockopt/setsockopt(fd, level, name, optval, optlen) on a bridge we
+ * placed: the shim's answer (TCP's options and errors: SO_ERROR after a
+ * refused connect, TCP_NODELAY, TCP_INFO...), the values copied in and out
+ * of the program as the kernel copies them. Anything else continues. */
+#define OPT_MAX 512
+void on_sockopt(struct sup *s, struct seccomp_notif *req)
+{
+    pid_t tid = (pid_t)req->pid;
+    int fd = (int)req->data.args[0], level = (int)req->data.args[1];
+    int name = (int)req->data.args[2], set = req->data.nr == __NR_setsockopt;
+    uint64_t uval = req->data.args[3], ulen = req->data.args[4];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    unsigned char val[OPT_MAX];
+    socklen_t len = 0;
+    if (copy < 0 || placed_state(s, ino, 0) < 0)
+        goto cont;
+    if (set) {
+        len = (socklen_t)ulen;
+        if ((int)len < 0 || len > sizeof val)
+            goto cont;
+    } else {
+        struct iovec l1 = {.iov_base = &len, .iov_len = sizeof len};
+        struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len};
+        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof len || (int)len < 0)
+            goto cont;
+        if (len > sizeof val)
+            len = sizeof val;
+    }
+    struct iovec lv = {.iov_base = val, .iov_len = len};
+    struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
+    if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
+        goto cont; /* EFAULT: the kernel's */
+    /* what needs CAP_NET_ADMIN, which the program may lack though we
+     * have it (review 3): EPERM, as the kernel's */
+    int admin = set && level == SOL_SOCKET &&
+                (name == SO_MARK || name == SO_RCVBUFFORCE || name == SO_SNDBUFFORCE);
+    int denied = admin && !caller_capable(tid, CAP_NET_ADMIN);
+    /* Values that point into the program or name its fds (review 12): the
+     * classic filter copied in, the BPF program's fd taken over. */
+    struct sock_filter *insns = NULL;
+    int bpf = -1, perr = 0;
+    if (set && level == SOL_SOCKET && len >= sizeof(struct sock_fprog) &&
+        (name == SO_ATTACH_FILTER || name == SO_ATTACH_REUSEPORT_CBPF)) {
+        struct sock_fprog fp;
+        memcpy(&fp, val, sizeof fp);
+        size_t n = fp.len <= BPF_MAXINSNS ? fp.len * sizeof *insns : 0; /* 0: EINVAL */
+        struct iovec li = {.iov_base = insns = malloc(n ? n : 1), .iov_len = n};
+        struct iovec ri = {.iov_base = fp.filter, .iov_len = n};
+        if (!insns)
+            perr = ENOMEM;
+        else if (n && process_vm_readv(tid, &li, 1, &ri, 1, 0) != (ssize_t)n)
+            perr = EFAULT;
+        fp.filter = insns;
+        memcpy(val, &fp, sizeof fp);
+    } else if (set && level == SOL_SOCKET && len >= sizeof(int) &&
+               (name == SO_ATTACH_BPF || name == SO_ATTACH_REUSEPORT_EBPF)) {
+        int pfd;
+        memcpy(&pfd, val, sizeof pfd);
+        bpf = (int)syscall(SYS_pidfd_getfd, pidfd, pfd, 0);
+        if (bpf < 0)
+            perr = EBADF;
+        memcpy(val, &bpf, sizeof bpf);
+    }
+    if (!notif_valid(s->lfd, req->id)) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
+        goto cont;
+    }
+    if (denied || perr) {
+        free(insns);
+        if (bpf >= 0)
+            close(bpf);
+        finish(s, req, copy, pidfd, 0, denied ? EPERM : perr);
+        return;
+    }
+    int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
+    int err = r < 0 ? errno : 0;
+    free(insns);
+    if (bpf >= 0)
+        close(bpf);
+    if (!err && !set)
+        err = write_back(s, req, val, len, uval, len, ulen);
+    finish(s, req, copy, pidfd, 0, err);
+    return;
+cont:
+    finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* ioctl(fd, SIOCOUTQ or SIOCOUTQNSD, int *) on a bridge we placed: the
+ * shim's answer (the bytes not yet acknowledged, not yet sent: the unix
+ * socket's queue and the engine's counts; AF_UNIX alone knows no
+ * SIOCOUTQNSD), written into the program. Anything else continues: a
+ * TCP socket's (a listener's EINVAL), a tty's TIOCOUTQ (the same
+ * number). */
+void on_ioctl(struct sup *s, struct seccomp_notif *req)
+{
+    int fd = (int)req->data.args[0];
+    unsigned long what = (unsigned int)req->data.args[1];
+    int pidfd;
+    uint64_t ino = 0;
+    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    if (copy < 0 || placed_state(s, ino, 0) < 0 || !notif_valid(s->lfd, req->id)) {
+        finish(s, req, copy, pidfd, 1, 0);
+        return;
+    }
+    int v = 0;
+    int err = ioctl(copy, what, &v) < 0 ? errno : 0;
+    struct iovec l1 = {.iov_base = &v, .iov_len = sizeof v};
+    struct iovec r1 = {.iov_base = (void *)(uintptr_t)req->data.args[2], .iov_len = sizeof v};
+    if (!err && process_vm_writev((pid_t)req->pid, &l1, 1, &r1, 1, 0) != sizeof v)
+        err = EFAULT;
+    finish(s, req, copy, pidfd, 0, err);
+}

@@ -1,0 +1,358 @@
+/* Stage 1: the filter, the fork, the exec; the signals meant for the
+ * program (supervise.h). */
+#include <errno.h>
+#include <link.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "supervise.h"
+
+/* connect(), bind(), listen(), accept(), accept4(), getsockname(),
+ * getpeername(), get/setsockopt() at the IP, TCP and socket levels, the
+ * ioctls the shim answers itself (SIOCOUTQ, SIOCOUTQNSD: the others,
+ * SIOCINQ/FIONREAD and SIOCATMARK among them, are the kernel's on the
+ * bridge under the preload too) and sendto()/sendmsg() with MSG_FASTOPEN
+ * (a connect) on x86_64 are reported, each tested in the filter by its
+ * number and, where named, the argument; everything else (send(MSG_OOB)
+ * and recv(MSG_OOB) too: the kernel's on the bridge, as under the
+ * preload), and other ABIs (i386 via int 0x80, x32), run untouched: a gap
+ * listed in docs/reach.md. */
+
+/* The filter, assembled: jumps name a label, resolved once all is laid. */
+enum { L_NOTIF, L_ALLOW, L_LEVEL, L_IOCTL, L_SENDTO, L_SENDMSG, L_N };
+struct asm_ {
+    struct sock_filter f[64];
+    uint8_t jt_label[64], jf_label[64]; /* label + 1, 0: no jump */
+    unsigned at[L_N];
+    unsigned n;
+};
+
+static void op(struct asm_ *a, uint16_t code, uint32_t k)
+{
+    a->f[a->n++] = (struct sock_filter)BPF_STMT(code, k);
+}
+
+/* A conditional jump: to label jt if it holds, else to jf (-1: the next). */
+static void jmp(struct asm_ *a, uint16_t code, uint32_t k, int jt, int jf)
+{
+    a->jt_label[a->n] = (uint8_t)(jt + 1);
+    a->jf_label[a->n] = (uint8_t)(jf + 1);
+    a->f[a->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | code | BPF_K, k, 0, 0);
+}
+
+static void label(struct asm_ *a, int l)
+{
+    a->at[l] = a->n;
+}
+
+static void link_jumps(struct asm_ *a)
+{
+    for (unsigned i = 0; i < a->n; i++) {
+        if (a->jt_label[i])
+            a->f[i].jt = (uint8_t)(a->at[a->jt_label[i] - 1] - i - 1);
+        if (a->jf_label[i])
+            a->f[i].jf = (uint8_t)(a->at[a->jf_label[i] - 1] - i - 1);
+    }
+}
+
+#define ARG_LO(n) (uint32_t)offsetof(struct seccomp_data, args[n]) /* little-endian */
+
+int install_filter(void)
+{
+    static const uint32_t calls[] = {__NR_connect, __NR_getsockname, __NR_getpeername,
+                                     __NR_bind, __NR_listen, __NR_accept, __NR_accept4};
+    static const uint32_t levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6};
+    static struct asm_ a;
+    memset(&a, 0, sizeof a);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    jmp(&a, BPF_JEQ, AUDIT_ARCH_X86_64, -1, L_ALLOW);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (unsigned k = 0; k < sizeof calls / sizeof calls[0]; k++)
+        jmp(&a, BPF_JEQ, calls[k], L_NOTIF, -1);
+    jmp(&a, BPF_JEQ, __NR_getsockopt, L_LEVEL, -1);
+    jmp(&a, BPF_JEQ, __NR_setsockopt, L_LEVEL, -1);
+    jmp(&a, BPF_JEQ, __NR_ioctl, L_IOCTL, -1);
+    jmp(&a, BPF_JEQ, __NR_sendto, L_SENDTO, -1);
+    jmp(&a, BPF_JEQ, __NR_sendmsg, L_SENDMSG, L_ALLOW);
+    /* socket options only at the levels the shim emulates */
+    label(&a, L_LEVEL);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
+    for (unsigned k = 0; k < sizeof levels / sizeof levels[0]; k++)
+        jmp(&a, BPF_JEQ, levels[k], L_NOTIF, -1);
+    op(&a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* ioctl(fd, req): the request is an unsigned int to the kernel */
+    label(&a, L_IOCTL);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
+    jmp(&a, BPF_JEQ, SIOCOUTQ, L_NOTIF, -1);
+    jmp(&a, BPF_JEQ, SIOCOUTQNSD, L_NOTIF, L_ALLOW);
+    /* sendto(fd, buf, len, flags, ...), sendmsg(fd, msg, flags): the
+     * flags are an int; an ordinary send costs two instructions more */
+    label(&a, L_SENDTO);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(3));
+    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, L_ALLOW);
+    label(&a, L_SENDMSG);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2));
+    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, L_ALLOW);
+    label(&a, L_ALLOW);
+    op(&a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    label(&a, L_NOTIF);
+    op(&a, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    link_jumps(&a);
+    struct sock_fprog prog = {.len = (unsigned short)a.n, .filter = a.f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                        &prog);
+}
+
+int send_fd(int sock, int fd)
+{
+    char c = 0;
+    struct iovec iov = {.iov_base = &c, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+int recv_fd(int sock)
+{
+    char c;
+    struct iovec iov = {.iov_base = &c, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return fd;
+}
+
+int find_shim(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    static const char *const rel[] = {"/../librudp_shim.so", "/../lib/librudp_shim.so"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        if (strlen(exe) + strlen(rel[i]) >= len)
+            continue;
+        strcpy(out, exe);
+        strcat(out, rel[i]);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* The program's pid for forward(): a signal handler reaches nothing else. */
+static volatile pid_t forward_to;
+
+static void forward(int sig)
+{
+    if (forward_to > 0)
+        kill(forward_to, sig);
+}
+
+/* A signal meant for the program, sent to the supervisor by pid
+ * (SIGTERM from a service manager, SIGHUP, SIGUSR1, an RT signal...),
+ * goes on to it: the supervisor must outlive it, since it holds the
+ * engine, and a terminating signal's default would end it and orphan the
+ * program (review 7). SIGPIPE and the resource limits' SIGXCPU/SIGXFSZ
+ * are the supervisor's own (a --debug line to a closed pipe, a qlog past
+ * its size): ignored, the call gets its errno. The terminal's SIGINT and
+ * SIGQUIT reach the program by its process group already: ignored too. */
+static const int fwd[] = {SIGTERM,   SIGHUP,  SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+                          SIGALRM,   SIGIO,   SIGPWR,  SIGPROF, SIGVTALRM, SIGSTKFLT};
+static const int ign[] = {SIGINT, SIGQUIT, SIGPIPE, SIGXCPU, SIGXFSZ};
+
+static void fwd_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+        sigaddset(set, fwd[i]);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        sigaddset(set, sig);
+}
+
+/* Stage 1 blocks them all until stage 2 has its handlers: a blocked
+ * signal stays pending across the exec, so none sent meanwhile is lost
+ * or ends the supervisor early. The program gets the caller's mask. */
+static void signals_block(sigset_t *old)
+{
+    sigset_t set;
+    fwd_set(&set);
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        sigaddset(&set, ign[i]);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+void signals_setup(pid_t child)
+{
+    forward_to = child;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sa.sa_flags = SA_RESTART;
+    sigset_t set;
+    fwd_set(&set);
+    for (int sig = 1; sig <= SIGRTMAX; sig++)
+        if (sigismember(&set, sig) == 1)
+            sigaction(sig, &sa, NULL); /* glibc's own RT signals refuse: fine */
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        signal(ign[i], SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* A thread that may wait (a worker in the shim's connect wait) blocks the
+ * forwarded signals: their handler runs in the notification loop's
+ * thread, never interrupting a wait with an EINTR the program would then
+ * see for a signal it ignores (review 6). */
+void signals_block_thread(void)
+{
+    sigset_t set;
+    fwd_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* dl_iterate_phdr: a sanitizer runtime this program is linked with (ASan,
+ * TSan) into data (PATH_MAX bytes); 1 stops at it. */
+static int san_runtime(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    if (strncmp(base, "libasan.so", 10) != 0 && strncmp(base, "libtsan.so", 10) != 0)
+        return 0;
+    snprintf(data, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+}
+
+/* Stage 2's LD_PRELOAD: the shim, behind this program's own sanitizer
+ * runtime in a sanitizer build (make asan: ASan refuses to start when a
+ * preloaded library comes before it), unless shim names it already (as
+ * rudp-run's --shim does). */
+static void preload_set(const char *shim)
+{
+    char rt[PATH_MAX] = "", both[2 * PATH_MAX + 2];
+    dl_iterate_phdr(san_runtime, rt);
+    if (rt[0] && !strstr(shim, rt)) {
+        snprintf(both, sizeof both, "%s:%s", rt, shim);
+        shim = both;
+    }
+    setenv("LD_PRELOAD", shim, 1);
+}
+
+int start(const char *shim, int pass, char **prog)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        warn("socketpair: %s", strerror(errno));
+        return 127;
+    }
+    sigset_t mask;
+    signals_block(&mask);
+    pid_t pid = fork();
+    if (pid < 0) {
+        warn("fork: %s", strerror(errno));
+        return 127;
+    }
+    if (pid == 0) {
+        /* The program never outlives its engine (review 7): a supervisor
+         * gone by SIGKILL takes it along rather than leaving its connects
+         * to fail with ENOSYS. Checked after: the parent may be gone already. */
+        pid_t parent = getppid();
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+            _exit(127);
+        sigprocmask(SIG_SETMASK, &mask, NULL);
+        close(sv[0]);
+        int lfd = install_filter();
+        if (lfd < 0) {
+            warn("seccomp user notification unavailable: %s", strerror(errno));
+            _exit(127);
+        }
+        if (send_fd(sv[1], lfd) < 0)
+            _exit(127);
+        close(lfd);
+        close(sv[1]);
+        execvp(prog[0], prog);
+        warn("cannot run %s", prog[0]);
+        _exit(127);
+    }
+    close(sv[1]);
+    int lfd = recv_fd(sv[0]);
+    close(sv[0]);
+    if (lfd < 0) {
+        int st;
+        waitpid(pid, &st, 0);
+        return 127;
+    }
+    /* The listener survives the exec; the rest of the environment is the
+     * user's, the shim's settings (RUDP_*) included: RUDP_FALLBACK=tcp's
+     * kernel TCP, should it win, is relayed by the engine between the
+     * bridge, at the program's fd, and the program's own socket
+     * (shim/engine/fallback.c, as for a child with an fd table of its
+     * own). The shim's records follow the program's files, not our
+     * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
+    fcntl(lfd, F_SETFD, 0);
+    preload_set(shim);
+    char a_fd[16], a_pid[16];
+    /* Our own pid (the exec keeps it): the shim takes the setting only
+     * in the process it names (shim/interpose/sock.c). */
+    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
+    setenv("RUDP_SUPERVISOR", a_pid, 1);
+    snprintf(a_fd, sizeof a_fd, "%d", lfd);
+    snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
+    char *args[] = {(char *)me, "--serve", a_fd, a_pid,
+                    pass == 2 ? "debug" : pass ? "pass" : "redirect", NULL};
+    /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        execv(self, args);
+    }
+    execv("/proc/self/exe", args);
+    warn("cannot exec itself: %s", strerror(errno));
+    kill(pid, SIGKILL);
+    return 127;
+}

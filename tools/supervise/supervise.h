@@ -1,0 +1,380 @@
+/*
+ * rudp-supervise: runs a program the preload cannot reach (statically
+ * linked, Go) so that its TCP connect() goes over rudp, the engine running
+ * in this process (issue 35; docs/reach.md says what works and what not).
+ *
+ *   rudp-supervise [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]
+ *   rudp-supervise --probe | --classify PROGRAM
+ *
+ * rudp-run runs it (docs/reach.md): for PROGRAM when --classify says
+ * the preload cannot reach it and --probe says it can work here.
+ *
+ * Two stages in one binary:
+ *  1. Without the shim: fork; the child sets PR_SET_NO_NEW_PRIVS, installs a
+ *     seccomp filter that reports connect() to a user-notification listener
+ *     (SECCOMP_FILTER_FLAG_NEW_LISTENER), hands the listener to the parent
+ *     (SCM_RIGHTS) and execs PROGRAM. The parent then execs itself again
+ *     with LD_PRELOAD=librudp_shim.so ("--serve FD PID"): from there on
+ *     every socket call of this process is the shim's, exactly as in a
+ *     preloaded program, so the connect path is the shim's own code and
+ *     needs no second front end. The fork comes before the shim is loaded,
+ *     so the program's image never holds a shim or its threads.
+ *  2. With the shim: each notification is answered in a thread of its own
+ *     (a blocking connect waits for the handshake). The address is read
+ *     from the program (process_vm_readv, then SECCOMP_IOCTL_NOTIF_ID_VALID
+ *     against a reused pid), the program's socket copied here
+ *     (pidfd_getfd), and connect() called on the copy: under the shim the
+ *     copy's fd number becomes the application end of a bridge; that end is
+ *     put at the program's fd number (SECCOMP_IOCTL_NOTIF_ADDFD with
+ *     SECCOMP_ADDFD_FLAG_SETFD) and the notification answered with
+ *     connect's result. Anything not a TCP socket continues
+ *     (SECCOMP_USER_NOTIF_FLAG_CONTINUE): safe here, as the filter is no
+ *     security boundary, only a way to find the calls to redirect.
+ *
+ * --pass continues every call unchanged (the filter's own cost, and a
+ * check that a program runs as without the supervisor). Exits with the
+ * program's status (128+N for a signal N). SIGTERM, SIGHUP and the like
+ * sent to the supervisor go on to the program; SIGINT and SIGQUIT are
+ * ignored (the terminal sends them to the program too).
+ *
+ * The files, one responsibility each (this header is what they share):
+ *   main.c     the command line
+ *   classify.c --classify: which front end reaches a program (rudp-run's
+ *              automatic choice)
+ *   probe.c    --probe: can the supervisor work here
+ *   start.c    stage 1: the filter, the fork, the exec; the signals
+ *   serve.c    stage 2: the notification loop, a handler per call; the
+ *              bridges placed so far
+ *   program.c  reaching into the program: its fds (pidfd_getfd, NOTIF_ADDFD),
+ *              its memory, the answers (NOTIF_SEND)
+ *   connect.c  connect()
+ *   listen.c   bind(), listen(), accept(), accept4()
+ *   acceptq.c  connections accepted for an interrupted accept(), held
+ *   pool.c     the worker threads of the calls that may wait
+ *   epoll.c    the program's epoll registrations, carried over a swap
+ *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
+ *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
+ *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
+ */
+#ifndef RUDP_SUPERVISE_H
+#define RUDP_SUPERVISE_H
+
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* The program's name in messages. */
+extern const char *me;
+
+/* A line on stderr: "rudp-supervise: " fmt "\n". Hidden: libc has a
+ * warn() too, which an exported one would interpose for every library. */
+__attribute__((format(printf, 1, 2), visibility("hidden"))) void warn(const char *fmt, ...);
+
+/* ---- stage 1 (start.c) ---- */
+
+/* The shim beside this binary into out (len bytes): build/bin/ ->
+ * build/, PREFIX/bin -> PREFIX/lib. 0, or -1: none found. */
+int find_shim(char *out, size_t len);
+
+/* Runs prog under the filter and this binary again with the shim, as
+ * stage 2 (pass: 0 redirect, 1 --pass, 2 --debug). Returns only on
+ * failure, with the status to exit with (127). */
+int start(const char *shim, int pass, char **prog);
+
+/* Stage 2's signals: those meant for the program (SIGTERM...) go on to
+ * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
+void signals_setup(pid_t child);
+void signals_block_thread(void);
+
+/* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):
+ * its listener's fd, or -1 with seccomp()'s errno. */
+int install_filter(void);
+
+/* Sends fd over the unix socket sock (SCM_RIGHTS, one byte): 0 or -1. */
+int send_fd(int sock, int fd);
+
+/* The fd send_fd() sent over sock (close-on-exec), or -1. */
+int recv_fd(int sock);
+
+/* ---- rudp-run's choice (classify.c, probe.c) ---- */
+
+/* Which front end reaches a program: classify()'s result, and the exit
+ * status of rudp-supervise --classify. */
+enum {
+    CLASS_SUPERVISE = 0, /* statically linked, Go, not glibc: the supervisor */
+    CLASS_PRELOAD = 1,   /* dynamically linked against glibc: the preload */
+    CLASS_NONE = 3,      /* neither: not an x86_64 program */
+    CLASS_UNKNOWN = 4,   /* not ELF, unreadable: the preload, as ever */
+};
+
+/* Which front end reaches the program at path, read from its ELF headers,
+ * with why in words into why (len bytes): "a Go program (...)",
+ * "statically linked (...)". A script is its interpreter's (#! followed
+ * as the kernel follows it, 4 levels deep at most). */
+int classify(const char *path, char *why, size_t len);
+
+/* Tries, on a child of this process, every kernel mechanism stage 2 needs:
+ * the filter and its listener (seccomp user notification), a notification
+ * received, the calling thread's pidfd (PIDFD_THREAD, Linux 6.9), its fd
+ * copied (pidfd_getfd), its memory written (process_vm_writev), a new fd
+ * installed as the call's result (SECCOMP_ADDFD_FLAG_SEND, 5.14). Returns
+ * 0, or -1 with the step that failed and why in why (len bytes). Not
+ * after the shim is loaded: it forks. */
+int probe(char *why, size_t len);
+
+/* ---- stage 2 (serve.c) ---- */
+
+/* The bridges placed lately, by inode. A connect() interrupted by a signal
+ * after its NOTIF_ADDFD (Go preempts its threads with SIGURG, SA_RESTART)
+ * is made again by the kernel on the bridge: it must then go on with the
+ * same connection, as TCP's restarted connect does, not make a second.
+ * answered: connect() returned once; a later one says EISCONN. Found by
+ * a hash of the inode: each option or name call of the program looks its
+ * socket up, a listener's for years maybe. An entry goes only once no
+ * process holds its file (a sweep of /proc/PID/fd when the table is full,
+ * then it grows): a ring that overwrote the oldest lost long-lived
+ * listeners and bridges after 65,536 placements (review 2). */
+#define PLACED_BUCKETS 16384
+#ifndef PLACED_SWEEP /* -D: a test build sweeps early */
+#define PLACED_SWEEP 4096 /* entries before the first sweep */
+#endif
+struct placed {
+    uint64_t ino;     /* the bridge's; 0: a free entry */
+    uint64_t tcp_ino; /* the program's socket it replaces */
+    int held;         /* the bridge, when the call was interrupted before
+                       * NOTIF_ADDFD: put in place at the restart; or -1 */
+    int answered;
+    int next;         /* the next entry of its bucket (or free list), or -1 */
+    pid_t tid;        /* where the program holds it: the thread that placed */
+    int fd;           /* it (its fd table) and the number; fd -1: not placed */
+    uint64_t gen;     /* s->placed_adds when added: a sweep spares later ones */
+    int64_t since;    /* when held (CLOCK_MONOTONIC seconds) */
+};
+#define HELD_SECONDS 2 /* a held bridge not taken by then goes (placed_expire) */
+
+/* The connections of a listener (inode lino) accepted for a call that a
+ * signal interrupted before NOTIF_ADDFD returned them, held for its next
+ * accept() (acceptq.c), and the accept() calls waiting on it. ev is
+ * readable while one is held. */
+#define ACCEPTQ_LISTENERS 64
+#define ACCEPTQ_HELD 8
+struct acceptq {
+    uint64_t lino; /* 0: a free entry */
+    int ev;        /* an eventfd */
+    int waiters;
+    int n;
+    struct {
+        int fd;
+        socklen_t len;
+        struct sockaddr_storage ss;
+    } held[ACCEPTQ_HELD];
+};
+
+struct sup {
+    int lfd;
+    int pass;
+    int debug; /* --debug: every notification and its answer on stderr */
+    struct seccomp_notif_sizes sizes;
+    pthread_mutex_t mu;
+    struct placed *placed;      /* placed_cap entries, grown by doubling */
+    int bucket[PLACED_BUCKETS]; /* the first entry of each, or -1 */
+    unsigned placed_cap, placed_n; /* entries made, in use */
+    int placed_free;               /* the first free entry, or -1 */
+    unsigned placed_sweep_at;      /* placed_n at which a full table is swept */
+    int placed_sweeping;
+    uint64_t placed_adds;
+    unsigned placed_held;       /* entries holding a bridge */
+    int wake;                   /* an eventfd: a bridge held, for the loop's timer */
+    struct acceptq acceptq[ACCEPTQ_LISTENERS]; /* under mu */
+    struct pool {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct job *head, *tail;
+        unsigned queued, idle, threads;
+    } pool;
+};
+
+struct job {
+    struct sup *sup;
+    struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
+    struct job *next;          /* in the pool's queue */
+};
+
+/* ---- the workers (pool.c) ---- */
+
+/* The calls that may wait (connect, accept) run in a pool of worker
+ * threads: an idle one takes the job, or a new one is started for it
+ * (a blocking connect waits for its handshake, so the pool grows with the
+ * calls waiting at once); POOL_KEEP of them stay when idle. */
+#define POOL_KEEP 4
+void pool_init(struct sup *s);
+/* Runs job j (job_run) in a worker; in the caller if none can start. */
+void pool_submit(struct sup *s, struct job *j);
+/* Answers j's notification with its handler and frees j (serve.c). */
+void *job_run(void *j);
+
+/* Serves the notifications of listener lfd until every task under the
+ * filter is gone, then exits with child's status (pass as for start()). */
+int serve(int lfd, pid_t child, int pass);
+
+/* The bridge with inode ino placed at the program's socket tcp_ino; held:
+ * the bridge itself when the call was interrupted before NOTIF_ADDFD, to
+ * be put in place at the restart, else -1. */
+void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
+
+/* The bridge ino is at fd in the fd table of the program's thread tid
+ * (NOTIF_ADDFD done): where rudp_supervise_reach finds it. fd
+ * PLACED_PENDING: an ADDFD_FLAG_SEND is under way, which answers the
+ * program before we learn the number: the program may already use the
+ * connection (and its peer reset it) when rudp_supervise_reach asks, so
+ * it waits for the number (briefly: the next placed_at comes at once). */
+#define PLACED_PENDING (-2)
+void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
+
+/* The shim's front-end hook (shim/lifetime/supfront.c finds it by name,
+ * shim/engine/hooks.h's shim_front_ops): a short-lived copy of the
+ * program's end of the bridge whose inode is ino, taken from the program
+ * (pidfd_getfd) at the number noted by placed_at and checked by inode, or
+ * -1 (not placed, the thread gone, the number reused). The caller closes
+ * it. The engine reaches the program's end through it: a peer's reset
+ * as ECONNRESET, connect's send buffer given back. Exported from this
+ * binary (-Wl,--export-dynamic-symbol), nothing else is. */
+__attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
+
+/* The bridge held for the program's socket tcp_ino, taken (-1: none). */
+int placed_take_held(struct sup *s, uint64_t tcp_ino);
+
+/* Closes the bridges held longer than HELD_SECONDS: the program did not
+ * restart its connect (it closed the socket, or gave up), so the connection
+ * must not go on (review 11). Returns whether some are still held. */
+int placed_expire(struct sup *s);
+
+/* Returns the state noted for ino (-1: not ours) and, with mark, notes
+ * that connect() has now returned. */
+int placed_state(struct sup *s, uint64_t ino, int mark);
+
+/* The handlers, one per call, each in the file of its call: they answer
+ * the notification, and free nothing of req. */
+void on_connect(struct sup *s, struct seccomp_notif *req);
+void on_bind(struct sup *s, struct seccomp_notif *req);
+void on_listen(struct sup *s, struct seccomp_notif *req);
+void on_accept(struct sup *s, struct seccomp_notif *req);
+void on_name(struct sup *s, struct seccomp_notif *req);
+void on_sockopt(struct sup *s, struct seccomp_notif *req);
+void on_ioctl(struct sup *s, struct seccomp_notif *req);
+/* sendto()/sendmsg() with MSG_FASTOPEN: a connect, then the data */
+void on_fastopen(struct sup *s, struct seccomp_notif *req);
+
+/* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
+
+/* A call waits on listener lino: its entry's eventfd (readable while a
+ * connection is held for it), or -1 (no entry free: the caller then finds
+ * what is held when it looks again). Each call is matched by a release. */
+int acceptq_wait_begin(struct sup *s, uint64_t lino);
+void acceptq_wait_end(struct sup *s, uint64_t lino);
+
+/* Holds connection fd (its peer's address ss, len) for lino's next
+ * accept(); past ACCEPTQ_HELD the oldest is closed (its peer sees the end,
+ * as before). */
+void acceptq_hold(struct sup *s, uint64_t lino, int fd, const struct sockaddr_storage *ss,
+                  socklen_t len);
+
+/* The oldest connection held for lino (its address into ss, len), or -1. */
+int acceptq_take(struct sup *s, uint64_t lino, struct sockaddr_storage *ss, socklen_t *len);
+
+/* ---- epoll registrations carried over a swap (epoll.c) ---- */
+
+/* One registration of the program's: in its epoll set epfd, with events
+ * and data as epoll_ctl was given them. */
+struct epreg {
+    int epfd;
+    uint32_t events;
+    uint64_t data;
+};
+
+/* The registrations of the program's fd (whose file has inode ino) in the
+ * epoll sets of thread tid's fd table, as /proc lists them, into r (at
+ * most max); returns how many. Read before the swap. */
+int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
+
+/* After the swap: the same registrations (r, n) for the file now at the
+ * program's fd (inode ino), under the same fd number. Returns how many
+ * were made. */
+int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
+
+/* The program's registrations of fd (the file ino) before a swap, made
+ * again for the file src put at fd with add_fd(): add_fd's result, or
+ * -ESTALE when fd no longer names the file ino (nothing placed). */
+int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
+                      uint64_t ino);
+
+/* ---- the program (program.c) ---- */
+
+/* The notification id still waits for its answer (its thread lives). */
+int notif_valid(int lfd, uint64_t id);
+
+/* Answers notification id: CONTINUE when cont, else val or -err.
+ * Returns 0, or -1 when the answer went nowhere (the call was interrupted
+ * by a signal, or the thread is gone: ENOENT). */
+int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err);
+
+/* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads.
+ * A thread's pidfd (PIDFD_THREAD, 6.9+) for any thread; before 6.9 (the
+ * flag refused: EINVAL) a plain pidfd, which only a thread-group leader
+ * has. Without one, the call would be continued: kernel TCP (Go's threads
+ * are mostly not the leader; pidfd_open(tid, 0) says ENOENT for them). */
+int pidfd_for(pid_t tid);
+
+/* A copy of the calling thread's fd (-1: none), its pidfd in *pidfd (or
+ * -1), and the copy's inode in *ino; taken only while the notification is
+ * valid (the thread, not a new process with its pid). */
+int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
+            uint64_t *ino);
+
+/* The socket option opt (SOL_SOCKET) of fd, an int; -1 on error. */
+int sock_int(int fd, int opt);
+
+/* fd is a TCP socket (IPv4 or IPv6). */
+int is_tcp(int fd);
+
+/* Puts src at the program's fd number (its close-on-exec kept). Returns
+ * 0, or -errno: -ENOENT when the call was interrupted or the thread is
+ * gone (a restart may come), else the number cannot be placed (EBADF: at
+ * or past the program's RLIMIT_NOFILE; EBUSY: a slot being allocated). */
+int add_fd(struct sup *s, const struct seccomp_notif *req, int src, int fd);
+
+/* Whether socket fd (our copy of thread tid's) is of the supervisor's
+ * network namespace: the engine's UDP sockets are made in ours, so one of
+ * another namespace (unshare -n, setns) stays kernel TCP, which reaches
+ * only what that namespace does (review 1; said once at warn). */
+int same_netns(pid_t tid, int fd);
+
+/* Whether thread tid has capability cap in effect (/proc/TID/status
+ * CapEff; the caller checks NOTIF_ID_VALID after). The supervisor acts
+ * with its own privileges: those the program lacks it must refuse as the
+ * kernel would (review 3). Unreadable: 1 (ours decide). */
+int caller_capable(pid_t tid, int cap);
+
+/* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
+ * net.ipv4.ip_unprivileged_port_start). */
+int unprivileged_port(int port);
+
+/* Whether add_fd() can put a file at fd in thread tid's process: not at or
+ * past its RLIMIT_NOFILE (checked before a connection is made for it,
+ * since TCP's calls do not mind: kernel TCP then; said once at warn). */
+int fd_placeable(pid_t tid, int fd);
+
+/* Writes n bytes of buf at uaddr in the program (req's thread) and len
+ * (the kernel's full length) at ulen, as getsockname/getsockopt do, each
+ * write after a fresh NOTIF_ID_VALID. 0 or EFAULT. */
+int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,
+               uint64_t uaddr, socklen_t len, uint64_t ulen);
+
+/* Closes what a handler took and answers: CONTINUE when cont is 1, -err
+ * when 0, nothing when -1. */
+void finish(struct sup *s, const struct seccomp_notif *req, int copy, int pidfd, int cont,
+            int err);
+
+#endif
