@@ -32,6 +32,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <dlfcn.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -361,7 +362,15 @@ static void check_bad_pointers(void)
     socklen_t len = sizeof sa;
     expect_errno(getsockname(c, bad, &len), EFAULT, "getsockname to a bad address");
     expect_errno(getpeername(c, bad, &len), EFAULT, "getpeername to a bad address");
-    expect_errno(getsockname(c, (struct sockaddr *)&sa, bad), EFAULT, "getsockname, bad length");
+    /* A sanitizer's own getsockname interceptor reads *len before the call
+     * (and faults on it), preloaded or not: that case is the kernel's and
+     * the shim's only without one. */
+    if (dlsym(RTLD_DEFAULT, "__asan_init") || dlsym(RTLD_DEFAULT, "__tsan_init"))
+        printf("skip: getsockname with a bad length pointer: the sanitizer's interceptor "
+               "reads it first\n");
+    else
+        expect_errno(getsockname(c, (struct sockaddr *)&sa, bad), EFAULT,
+                     "getsockname, bad length");
     len = (socklen_t)-1;
     expect_errno(getpeername(c, (struct sockaddr *)&sa, &len), EINVAL,
                  "getpeername with a negative length");
