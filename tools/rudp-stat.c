@@ -27,6 +27,11 @@
  * interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
  * usage error.
  *
+ * A program under the supervisor (rudp-run, docs/reach.md) has its engine
+ * in the supervisor's serving process, "rudp-supervise --serve FD PID
+ * MODE", neither its parent nor an ancestor: PID found there (the program,
+ * a child it made, or the supervisor the user started) is answered by it.
+ *
  * A plain program: it is not linked with the shim and needs none.
  */
 #include <ctype.h>
@@ -472,6 +477,73 @@ static void kernel_tcp(int pid)
     }
 }
 
+/* The program pid a supervisor's serving process serves ("rudp-supervise
+ * --serve FD PID MODE" in its cmdline: tools/supervise/start.c), or 0
+ * when sp is none, or not the caller's pid's owner's (uid). */
+static int served_program(int sp, uid_t uid)
+{
+    char path[64], buf[512];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", sp);
+    if (stat(path, &st) < 0 || st.st_uid != uid)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/cmdline", sp);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *arg[4] = {buf, NULL, NULL, NULL};
+    for (int i = 1; i < 4; i++) {
+        size_t at = (size_t)(arg[i - 1] - buf) + strlen(arg[i - 1]) + 1;
+        if (at >= n)
+            return 0;
+        arg[i] = buf + at;
+    }
+    const char *base = strrchr(arg[0], '/');
+    base = base ? base + 1 : arg[0];
+    if (strcmp(base, "rudp-supervise") != 0 || strcmp(arg[1], "--serve") != 0)
+        return 0;
+    return atoi(arg[3]);
+}
+
+/* A supervised program's engine is in the supervisor's serving process,
+ * which is neither its parent nor an ancestor (docs/reach.md): the one
+ * serving pid itself, an ancestor of it (a child it made), or a child of
+ * it (pid is the supervisor the user started, the program's parent).
+ * Looked for among the processes of pid's owner. Its pid, or 0. */
+static int serving_process(int pid)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (stat(path, &st) < 0)
+        return 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        int sp = atoi(e->d_name);
+        int prog = sp > 0 ? served_program(sp, st.st_uid) : 0;
+        if (prog <= 0)
+            continue;
+        if (prog == pid || parent_of(prog) == pid)
+            found = sp;
+        for (int a = pid, i = 0; !found && i < MAX_ANCESTORS; i++) {
+            a = parent_of(a);
+            if (a <= 1)
+                break;
+            if (a == prog)
+                found = sp;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 static int stat_pid(int pid)
 {
     char path[64], comm[64];
@@ -508,6 +580,14 @@ static int stat_pid(int pid)
             fflush(stdout);
             return query(a, &l);
         }
+    }
+    int sp = serving_process(pid);
+    if (sp > 0 && find(sp, &l) == 0) {
+        printf("process %d (%s) is under the supervisor: its rudp connections are served by "
+               "its serving process %d (rudp-supervise):\n",
+               pid, comm, sp);
+        fflush(stdout);
+        return query(sp, &l);
     }
     fprintf(stderr,
             "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, or no "

@@ -243,6 +243,20 @@ void signals_setup(pid_t child)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+void signals_serving(void)
+{
+    sigset_t set;
+    fwd_set(&set);
+    for (int sig = 1; sig <= SIGRTMAX; sig++)
+        if (sigismember(&set, sig) == 1)
+            signal(sig, SIG_IGN); /* glibc's own RT signals refuse: fine */
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        signal(ign[i], SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* A thread that may wait (a worker in the shim's connect wait) blocks the
  * forwarded signals: their handler runs in the notification loop's
  * thread, never interrupting a wait with an EINTR the program would then
@@ -282,6 +296,95 @@ static void preload_set(const char *shim)
     setenv("LD_PRELOAD", shim, 1);
 }
 
+/* The serving process, stage 2: this binary again with the shim, given
+ * the listener lfd and the program's pid (for rudp-stat to find it). It
+ * is not the program's parent: the caller is, so that the caller returns
+ * the program's status when the program exits, while what it left (its
+ * children, a daemon's, and its connections' last bytes) stays served
+ * (review 8). Its stdin and stdout go to /dev/null: it must not keep a
+ * pipe of the caller's open (`x=$(rudp-run prog)` returns when prog and
+ * what holds the pipe are done, as without us); stderr stays, for its
+ * warnings and RUDP_STATS. Returns its pid, or -1. */
+static pid_t serve_start(const char *shim, int pass, int lfd, pid_t prog)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        close(null);
+    }
+    /* The listener survives the exec; the rest of the environment is the
+     * user's, the shim's settings (RUDP_*) included: RUDP_FALLBACK=tcp's
+     * kernel TCP, should it win, is relayed by the engine between the
+     * bridge, at the program's fd, and the program's own socket
+     * (shim/engine/fallback.c, as for a child with an fd table of its
+     * own). The shim's records follow the program's files, not our
+     * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
+    fcntl(lfd, F_SETFD, 0);
+    preload_set(shim);
+    char a_fd[16], a_pid[16];
+    /* Our own pid (the exec keeps it): the shim takes the setting only
+     * in the process it names (shim/interpose/sock.c). */
+    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
+    setenv("RUDP_SUPERVISOR", a_pid, 1);
+    snprintf(a_fd, sizeof a_fd, "%d", lfd);
+    snprintf(a_pid, sizeof a_pid, "%d", (int)prog);
+    char *args[] = {(char *)me, "--serve", a_fd, a_pid,
+                    pass == 2 ? "debug" : pass ? "pass" : "redirect", NULL};
+    /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        execv(self, args);
+    }
+    execv("/proc/self/exe", args);
+    warn("cannot exec itself: %s", strerror(errno));
+    _exit(125);
+}
+
+/* A wait status as an exit status: 128+N for a signal N, as a shell says. */
+static int status_of(int st)
+{
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+/* The caller, once both run: the program's parent. Waits for the program
+ * and returns its status, forwarding the signals meant for it. Should the
+ * serving process end first (killed, or failed), the program goes too
+ * (SIGKILL): it never outlives its engine while we can see it (review 7);
+ * its status is then the serving process's. */
+static int wait_program(pid_t prog, pid_t server)
+{
+    signals_setup(prog);
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            warn("waitpid: %s", strerror(errno));
+            return 127;
+        }
+        if (w == prog)
+            return status_of(st);
+        if (w != server)
+            continue;
+        int pst;
+        if (waitpid(prog, &pst, WNOHANG) == prog) /* it ended meanwhile: its own status */
+            return status_of(pst);
+        warn("the serving process ended (status %d) before the program: the program is "
+             "stopped", status_of(st));
+        kill(prog, SIGKILL);
+        while (waitpid(prog, &pst, 0) < 0 && errno == EINTR)
+            ;
+        return status_of(st);
+    }
+}
+
 int start(const char *shim, int pass, char **prog)
 {
     int sv[2];
@@ -297,9 +400,10 @@ int start(const char *shim, int pass, char **prog)
         return 127;
     }
     if (pid == 0) {
-        /* The program never outlives its engine (review 7): a supervisor
-         * gone by SIGKILL takes it along rather than leaving its connects
-         * to fail with ENOSYS. Checked after: the parent may be gone already. */
+        /* The program never outlives its parent, which watches the
+         * engine (review 7): a caller gone by SIGKILL takes it along
+         * rather than leaving it unwatched. Checked after: the parent may
+         * be gone already. */
         pid_t parent = getppid();
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
             _exit(127);
@@ -326,33 +430,14 @@ int start(const char *shim, int pass, char **prog)
         waitpid(pid, &st, 0);
         return 127;
     }
-    /* The listener survives the exec; the rest of the environment is the
-     * user's, the shim's settings (RUDP_*) included: RUDP_FALLBACK=tcp's
-     * kernel TCP, should it win, is relayed by the engine between the
-     * bridge, at the program's fd, and the program's own socket
-     * (shim/engine/fallback.c, as for a child with an fd table of its
-     * own). The shim's records follow the program's files, not our
-     * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
-    fcntl(lfd, F_SETFD, 0);
-    preload_set(shim);
-    char a_fd[16], a_pid[16];
-    /* Our own pid (the exec keeps it): the shim takes the setting only
-     * in the process it names (shim/interpose/sock.c). */
-    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
-    setenv("RUDP_SUPERVISOR", a_pid, 1);
-    snprintf(a_fd, sizeof a_fd, "%d", lfd);
-    snprintf(a_pid, sizeof a_pid, "%d", (int)pid);
-    char *args[] = {(char *)me, "--serve", a_fd, a_pid,
-                    pass == 2 ? "debug" : pass ? "pass" : "redirect", NULL};
-    /* By its path, not /proc/self/exe: ss and ps then name it rudp-supervise */
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        execv(self, args);
+    /* Forked with the forwarded signals still blocked: the serving
+     * process sets its own (serve.c) before it takes any. */
+    pid_t server = serve_start(shim, pass, lfd, pid);
+    close(lfd);
+    if (server < 0) {
+        warn("fork: %s", strerror(errno));
+        kill(pid, SIGKILL);
+        return 127;
     }
-    execv("/proc/self/exe", args);
-    warn("cannot exec itself: %s", strerror(errno));
-    kill(pid, SIGKILL);
-    return 127;
+    return wait_program(pid, server);
 }

@@ -13,12 +13,17 @@
  *  1. Without the shim: fork; the child sets PR_SET_NO_NEW_PRIVS, installs a
  *     seccomp filter that reports connect() to a user-notification listener
  *     (SECCOMP_FILTER_FLAG_NEW_LISTENER), hands the listener to the parent
- *     (SCM_RIGHTS) and execs PROGRAM. The parent then execs itself again
- *     with LD_PRELOAD=librudp_shim.so ("--serve FD PID"): from there on
- *     every socket call of this process is the shim's, exactly as in a
- *     preloaded program, so the connect path is the shim's own code and
- *     needs no second front end. The fork comes before the shim is loaded,
- *     so the program's image never holds a shim or its threads.
+ *     (SCM_RIGHTS) and execs PROGRAM. The parent forks again: that child
+ *     execs this binary with LD_PRELOAD=librudp_shim.so ("--serve FD
+ *     PID"), the serving process: from there on every socket call of it
+ *     is the shim's, exactly as in a preloaded program, so the connect
+ *     path is the shim's own code and needs no second front end. The
+ *     forks come before the shim is loaded, so the program's image never
+ *     holds a shim or its threads. The parent stays the program's parent:
+ *     it returns the program's status when the program exits, as without
+ *     the supervisor, while the serving process serves on what the
+ *     program left (a daemon's child, the last bytes of its connections)
+ *     until every task under the filter is gone (review 8).
  *  2. With the shim: each notification is answered in a thread of its own
  *     (a blocking connect waits for the handshake). The address is read
  *     from the program (process_vm_readv, then SECCOMP_IOCTL_NOTIF_ID_VALID
@@ -33,16 +38,20 @@
  *
  * --pass continues every call unchanged (the filter's own cost, and a
  * check that a program runs as without the supervisor). Exits with the
- * program's status (128+N for a signal N). SIGTERM, SIGHUP and the like
- * sent to the supervisor go on to the program; SIGINT and SIGQUIT are
- * ignored (the terminal sends them to the program too).
+ * program's status (128+N for a signal N) when the program exits.
+ * SIGTERM, SIGHUP and the like sent to the supervisor (the pid its
+ * caller knows) go on to the program; SIGINT and SIGQUIT are ignored (the
+ * terminal sends them to the program too). The serving process ignores
+ * them all; should it end while the program runs, the program is killed
+ * and its status is the serving process's.
  *
  * The files, one responsibility each (this header is what they share):
  *   main.c     the command line
  *   classify.c --classify: which front end reaches a program (rudp-run's
  *              automatic choice)
  *   probe.c    --probe: can the supervisor work here
- *   start.c    stage 1: the filter, the fork, the exec; the signals
+ *   start.c    stage 1: the filter, the forks, the exec; the wait for
+ *              the program, the signals
  *   serve.c    stage 2: the notification loop, a handler per call; the
  *              bridges placed so far
  *   program.c  reaching into the program: its fds (pidfd_getfd, NOTIF_ADDFD),
@@ -78,14 +87,20 @@ __attribute__((format(printf, 1, 2), visibility("hidden"))) void warn(const char
  * build/, PREFIX/bin -> PREFIX/lib. 0, or -1: none found. */
 int find_shim(char *out, size_t len);
 
-/* Runs prog under the filter and this binary again with the shim, as
- * stage 2 (pass: 0 redirect, 1 --pass, 2 --debug). Returns only on
- * failure, with the status to exit with (127). */
+/* Runs prog under the filter, and this binary again with the shim as
+ * stage 2 in a process of its own (pass: 0 redirect, 1 --pass, 2
+ * --debug); waits for prog and returns its status (128+N for a signal
+ * N), or 127 when it cannot start it. */
 int start(const char *shim, int pass, char **prog);
 
-/* Stage 2's signals: those meant for the program (SIGTERM...) go on to
- * child, SIGINT and SIGQUIT ignored, the mask stage 1 set lifted. */
+/* The caller's signals once the program runs: those meant for the
+ * program (SIGTERM...) go on to child, SIGINT and SIGQUIT ignored, the
+ * mask stage 1 set lifted. */
 void signals_setup(pid_t child);
+/* Stage 2's (the serving process's): all those ignored, the mask lifted.
+ * It serves until every task under the filter is gone, whoever signals
+ * it: the program's parent forwards what is the program's. */
+void signals_serving(void);
 void signals_block_thread(void);
 
 /* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):
@@ -216,7 +231,9 @@ void pool_submit(struct sup *s, struct job *j);
 void *job_run(void *j);
 
 /* Serves the notifications of listener lfd until every task under the
- * filter is gone, then exits with child's status (pass as for start()). */
+ * filter is gone, then exits (0) once its connections have delivered
+ * (pass as for start()). child, the program's pid, is in our argv for
+ * rudp-stat: we are not its parent. */
 int serve(int lfd, pid_t child, int pass);
 
 /* The bridge with inode ino placed at the program's socket tcp_ino; held:

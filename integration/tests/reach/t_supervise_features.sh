@@ -117,7 +117,10 @@ grep -q "^served 200000" "$T/keyed.server.log" ||
 tcp=$(( $(tcp_now) - _t0 ))
 [ "$tcp" = 0 ] || fail "keyed: $tcp TCP segments: not rudp"
 echo "keyed: a preloaded and a supervised client with the key echoed 100000 bytes each, one without refused; 0 TCP segments"
-grep -q "connections: opened 0 accepted 2 " "$T/keyed.server.log" ||
+# The supervisor returned the program's status when the program ended; its
+# serving process prints the counters when it ends, after the program (and
+# after the connections delivered): waited for, the line is all it says.
+wait_line "$T/keyed.server.log" "connections: opened 0 accepted 2 " 30 ||
     { show "$T/keyed.server.log"; fail "RUDP_STATS: the supervisor's counters do not say 2 accepted"; }
 echo "RUDP_STATS: $(grep -m1 'connections: opened' "$T/keyed.server.log" | sed 's/^ *//')"
 n=$(find "$T/qlog" -name '*-server.sqlog' | wc -l)
