@@ -338,6 +338,7 @@ int serve(int lfd, pid_t child, int pass)
     }
     s.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int held = 0; /* bridges held: look every second (placed_expire) */
+    int gone = 0; /* every task under the filter is gone: our end, status 0 */
     for (;;) {
         struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = s.wake, .events = POLLIN}};
         int n = poll(p, s.wake >= 0 ? 2 : 1, held || s.wake < 0 ? 1000 : -1);
@@ -353,8 +354,10 @@ int serve(int lfd, pid_t child, int pass)
         held = placed_expire(&s);
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        if (!(p[0].revents & POLLIN))
-            break; /* POLLHUP: every task under the filter is gone */
+        if (!(p[0].revents & POLLIN)) {
+            gone = 1; /* POLLHUP: every task under the filter is gone */
+            break;
+        }
         struct job *j = calloc(1, sizeof *j);
         struct seccomp_notif *req = calloc(1, s.sizes.seccomp_notif);
         if (!j || !req) {
@@ -394,6 +397,8 @@ int serve(int lfd, pid_t child, int pass)
     }
     /* exit(), not _exit(): the shim's exit path keeps what the program
      * wrote in flight until delivered (a keeper), as for a preloaded one.
-     * Nobody waits for our status: the program's parent returned its own. */
-    exit(0);
+     * Our status tells the program's parent (start.c) whether we ended
+     * because every task is gone (0: the program is exiting, it waits for
+     * it) or not (the program must not outlive us: it is killed). */
+    exit(gone ? 0 : 125);
 }

@@ -354,9 +354,11 @@ static int status_of(int st)
 
 /* The caller, once both run: the program's parent. Waits for the program
  * and returns its status, forwarding the signals meant for it. Should the
- * serving process end first (killed, or failed), the program goes too
- * (SIGKILL): it never outlives its engine while we can see it (review 7);
- * its status is then the serving process's. */
+ * serving process end first otherwise than by finding every task gone
+ * (status 0, which its listener says before the program's exit reaches
+ * us: then the program is exiting), killed or failed, the program goes
+ * too (SIGKILL): it never outlives its engine while we can see it (review
+ * 7); its status is then the serving process's. */
 static int wait_program(pid_t prog, pid_t server)
 {
     signals_setup(prog);
@@ -374,6 +376,8 @@ static int wait_program(pid_t prog, pid_t server)
         if (w != server)
             continue;
         int pst;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            continue; /* every task gone: the program's exit comes next */
         if (waitpid(prog, &pst, WNOHANG) == prog) /* it ended meanwhile: its own status */
             return status_of(pst);
         warn("the serving process ended (status %d) before the program: the program is "
