@@ -187,6 +187,14 @@ $(REACHCALLS_STATIC): tests/prog_reachcalls.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< 2>/dev/null || \
 	    { rm -f $@; echo "no static libc: $@ not built"; }
+# ... and prog_reconnect, connect() again, connect(AF_UNSPEC) as Linux's
+# (integration/tests/reach/t_supervise_reconnect.sh).
+RECONNECT_STATIC := $(BUILD)/progs/prog_reconnect_static
+progs: $(RECONNECT_STATIC)
+$(RECONNECT_STATIC): tests/prog_reconnect.c tests/progutil.c tests/progutil.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_reconnect.c tests/progutil.c \
+	    -lm 2>/dev/null || { rm -f $@; echo "no static libc: $@ not built"; }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.

@@ -4,7 +4,10 @@
  * over kernel TCP on Linux 6.x; the code is net/ipv4/af_inet.c,
  * __inet_stream_connect, and tcp_disconnect in net/ipv4/tcp.c).
  *
- *   prog_reconnect            run every check below; exit 0 iff all hold
+ *   prog_reconnect [CHECK...] run every check below (or those named);
+ *                             exit 0 iff all hold. prog_reconnect_static is
+ *                             the same linked statically, for rudp-supervise
+ *                             (integration/tests/reach/t_supervise_reconnect.sh)
  *
  *   refused   (IPv4 and IPv6, blocking) connect() to a port nobody listens
  *             on: ECONNREFUSED, getpeername() ENOTCONN, SO_ERROR 0; again
@@ -426,17 +429,46 @@ static void check_sndtimeo(void)
     close(fl);
 }
 
+/* Whether check name runs: every one without names on the command line. */
+static int wanted(int argc, char **argv, const char *name)
+{
+    if (argc == 1)
+        return 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    (void)argv;
-    prog_begin(argc, WATCHDOG_S);
-    check_refused_then_listening(AF_INET);
-    check_refused_then_listening(AF_INET6);
-    check_bound();
-    check_nonblocking();
-    check_unspec();
-    check_unspec_connecting();
-    check_sndtimeo();
+    static const char *const names[] = {"refused", "bound",      "nonblock",
+                                        "unspec",  "connecting", "sndtimeo"};
+    for (int i = 1; i < argc; i++) {
+        size_t k = 0;
+        while (k < sizeof names / sizeof names[0] && strcmp(argv[i], names[k]) != 0)
+            k++;
+        if (k == sizeof names / sizeof names[0]) {
+            fprintf(stderr, "usage: prog_reconnect [refused|bound|nonblock|unspec|connecting|"
+                            "sndtimeo]...\n");
+            return 2;
+        }
+    }
+    prog_begin(1, WATCHDOG_S);
+    if (wanted(argc, argv, "refused")) {
+        check_refused_then_listening(AF_INET);
+        check_refused_then_listening(AF_INET6);
+    }
+    if (wanted(argc, argv, "bound"))
+        check_bound();
+    if (wanted(argc, argv, "nonblock"))
+        check_nonblocking();
+    if (wanted(argc, argv, "unspec"))
+        check_unspec();
+    if (wanted(argc, argv, "connecting"))
+        check_unspec_connecting();
+    if (wanted(argc, argv, "sndtimeo"))
+        check_sndtimeo();
     printf("all checks passed\n");
     return 0;
 }

@@ -66,9 +66,11 @@ static shim_slot *slot_of(const shim_name *n)
 
 /* ---- what a failure leaves on the fresh socket: SO_ERROR and the name ---- */
 
-/* Few sockets are ever unconnected again: a small table, by fd and inode.
- * err: the SO_ERROR a disconnect left, until read; name: what getsockname
- * says, while the socket has no port of its own. */
+/* Few sockets are ever unconnected again: a small table, by fd and inode
+ * (in rudp-supervise by inode alone: each call comes on a copy of the
+ * program's fd, at a number of its own, shim_fd_by_file). err: the
+ * SO_ERROR a disconnect left, until read; name: what getsockname says,
+ * while the socket has no port of its own. */
 #define LEFT_MAX 32
 
 static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -79,12 +81,18 @@ static struct {
 } kept[LEFT_MAX];
 static _Atomic int nleft;
 
+/* Entry i is fd's (the socket ino's, in rudp-supervise). left_mu held. */
+static int kept_is(int i, int fd, uint64_t ino)
+{
+    return shim_cfg.supervisor ? ino && kept[i].ino == ino : kept[i].fd == fd;
+}
+
 /* fd's entry, made if there is none (the oldest goes when the table is
  * full), stamped with the inode ino. left_mu held. */
 static int left_entry(int fd, uint64_t ino)
 {
     int i = 0, n = atomic_load(&nleft);
-    while (i < n && kept[i].fd != fd)
+    while (i < n && !kept_is(i, fd, ino))
         i++;
     if (i == n) {
         if (n == LEFT_MAX)
@@ -141,12 +149,12 @@ static int pending_take(int fd, int check_ino)
 {
     if (atomic_load(&nleft) == 0)
         return 0;
-    uint64_t ino = check_ino ? shim_fd_ino(fd) : 0;
+    uint64_t ino = check_ino || shim_cfg.supervisor ? shim_fd_ino(fd) : 0;
     int err = 0;
     pthread_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++) {
-        if (kept[i].fd != fd)
+        if (!kept_is(i, fd, ino))
             continue;
         if (check_ino && kept[i].ino == ino) {
             err = kept[i].err;
@@ -185,7 +193,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
     pthread_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++) {
-        if (kept[i].fd != fd || kept[i].ino != ino)
+        if (!kept_is(i, fd, ino) || kept[i].ino != ino)
             continue;
         if (kept[i].name.ss_family == ss->ss_family) {
             *ss = kept[i].name;

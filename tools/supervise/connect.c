@@ -13,12 +13,17 @@
 
 #include "supervise.h"
 
+/* CONNECT_ANEW from connect_again(): the bridge failed or ended; the
+ * shim's own connect() on the copy answers (connect_anew). */
+#define CONNECT_ANEW (-1)
+
 /* connect() again on a bridge we placed (copy): Linux's answers
  * (__inet_stream_connect). Established: 0 the first time connect()
  * returns (a restart), EISCONN after; connecting: EALREADY when
- * non-blocking, else wait for the handshake; failed: its error. A bridge
- * is writable once the engine drained the filler, i.e. established
- * (shim/interpose/connect.c). Returns 0 or the errno. */
+ * non-blocking, else wait for the handshake; failed or ended:
+ * CONNECT_ANEW. A bridge is writable once the engine drained the filler,
+ * i.e. established (shim/interpose/connect.c). Returns 0, the errno or
+ * CONNECT_ANEW. */
 static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
 {
     int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
@@ -26,10 +31,8 @@ static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
         struct pollfd p = {.fd = copy, .events = POLLOUT};
         if (poll(&p, 1, nb ? 0 : 1000) < 0 && errno != EINTR)
             return errno;
-        if (p.revents & (POLLERR | POLLHUP)) {
-            int e = sock_int(copy, SO_ERROR); /* the shim's, for a bridge */
-            return e > 0 ? e : ECONNRESET;
-        }
+        if (p.revents & (POLLERR | POLLHUP))
+            return CONNECT_ANEW;
         if (p.revents & POLLOUT)
             return placed_state(s, ino, 1) == 1 ? EISCONN : 0;
         if (nb)
@@ -37,6 +40,45 @@ static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
         if (!notif_valid(s->lfd, id))
             return EINTR; /* gone: the answer goes nowhere */
     }
+}
+
+/* The fresh kernel socket the shim put at copy in place of the program's
+ * socket ino (a bridge, or its kernel socket after a failed blocking
+ * connect) goes to the program's fd, its epoll registrations kept, noted
+ * PLACED_LEFT (its names and options stay the shim's). */
+static void place_left(struct sup *s, const struct seccomp_notif *req, int copy, int fd,
+                       uint64_t ino)
+{
+    struct stat now;
+    if (fstat(copy, &now) < 0 || (uint64_t)now.st_ino == ino)
+        return; /* the shim left the socket as it was */
+    int e = add_fd_keep_epoll(s, req, copy, fd, ino);
+    if (e == 0) {
+        placed_add(s, (uint64_t)now.st_ino, ino, -1);
+        placed_at(s, (uint64_t)now.st_ino, (pid_t)req->pid, fd);
+        placed_left(s, (uint64_t)now.st_ino);
+    } else if (e != -ENOENT && e != -ESTALE) {
+        warn("connect: the unconnected socket cannot go to fd %d (%s): the failed connection "
+             "stays there", fd, strerror(-e));
+    }
+}
+
+/* connect(addr) of the program on the bridge ino at its fd, answered by
+ * the shim's own connect() on our copy (shim/interpose/reconnect.c), for
+ * what changes the socket as Linux's connect does: connect(AF_UNSPEC)
+ * disconnects, and a connect() after a failed handshake reports the
+ * failure (the pending SO_ERROR, or ECONNABORTED once the program read it)
+ * and leaves the socket unconnected, so that the one after makes a fresh
+ * connection (review 18). The shim then puts a fresh kernel socket (the
+ * options carried over) at the copy's number: it goes to the program's fd
+ * too, its epoll registrations kept. Returns 0 or the errno. */
+static int connect_anew(struct sup *s, const struct seccomp_notif *req, int copy, int fd,
+                        const struct sockaddr_storage *ss, socklen_t len, uint64_t ino)
+{
+    int r = connect(copy, (const struct sockaddr *)ss, len);
+    int err = r < 0 ? errno : 0;
+    place_left(s, req, copy, fd, ino);
+    return err;
 }
 
 /* The TCP_CONGESTION the program set before connect went to its kernel
@@ -108,8 +150,11 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             goto unplaceable;
         placed_at(s, (uint64_t)before.st_ino, tid, fd);
     }
-    if (placed_state(s, before.st_ino, 0) >= 0) {
-        int e = connect_again(s, req->id, copy, before.st_ino);
+    if (placed_bridge(s, before.st_ino) >= 0) {
+        int e = ss.ss_family == AF_UNSPEC ? CONNECT_ANEW
+                                          : connect_again(s, req->id, copy, before.st_ino);
+        if (e == CONNECT_ANEW)
+            e = connect_anew(s, req, copy, fd, &ss, len, (uint64_t)before.st_ino);
         close(copy);
         close(pidfd);
         respond(s, req->id, 0, 0, e);
@@ -149,6 +194,12 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             goto unplaceable;
         placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
         placed_at(s, (uint64_t)after.st_ino, tid, fd);
+    } else if (r < 0 && err != EINPROGRESS) {
+        /* A blocking connect that failed: the shim left a fresh kernel
+         * socket at copy (its port let go, as Linux's failed connect lets
+         * it go: a socket bound first may bind again elsewhere); the
+         * program's socket, bound maybe, goes for it (review 18). */
+        place_left(s, req, copy, fd, (uint64_t)before.st_ino);
     }
     /* Our copy goes: the program's close is then the last one, which the
      * engine sees as the application's close. */

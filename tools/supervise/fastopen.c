@@ -138,7 +138,7 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         placed_add(s, (uint64_t)after.st_ino, tcp_ino, -1);
         goto data;
     }
-    int st = placed_state(s, before.st_ino, 0);
+    int st = placed_bridge(s, before.st_ino);
     if (st == 0)
         goto data; /* placed, the call restarted after: its data */
     if (st > 0 || !is_tcp(copy))

@@ -63,7 +63,7 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     struct stat after;
     if (copy < 0)
         goto cont;
-    int placed = placed_state(s, ino, 0) >= 0;
+    int placed = placed_bridge(s, ino) >= 0;
     if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
                     !fd_placeable((pid_t)req->pid, fd)))
         goto cont;
@@ -154,7 +154,7 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     uint64_t ino = 0;
     int copy = take_fd(s, req, fd, &pidfd, &ino);
     socklen_t ulen_v = 0;
-    if (copy < 0 || placed_state(s, ino, 0) < 0 || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+    if (copy < 0 || placed_bridge(s, ino) < 0 || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
         goto cont;
     if (uaddr) {
         struct iovec l1 = {.iov_base = &ulen_v, .iov_len = sizeof ulen_v};

@@ -290,6 +290,21 @@ int placed_state(struct sup *s, uint64_t ino, int mark)
     return r;
 }
 
+void placed_left(struct sup *s, uint64_t ino)
+{
+    pthread_mutex_lock(&s->mu);
+    struct placed *p = placed_find(s, ino);
+    if (p)
+        p->answered = PLACED_LEFT;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int placed_bridge(struct sup *s, uint64_t ino)
+{
+    int st = placed_state(s, ino, 0);
+    return st == PLACED_LEFT ? -1 : st;
+}
+
 void *job_run(void *arg)
 {
     struct job *j = arg;

@@ -268,9 +268,21 @@ int placed_take_held(struct sup *s, uint64_t tcp_ino);
  * must not go on (review 11). Returns whether some are still held. */
 int placed_expire(struct sup *s);
 
-/* Returns the state noted for ino (-1: not ours) and, with mark, notes
+/* Returns the state noted for ino (-1: not ours; 0, 1: a bridge, before
+ * and after its connect() returned; PLACED_LEFT) and, with mark, notes
  * that connect() has now returned. */
 int placed_state(struct sup *s, uint64_t ino, int mark);
+
+/* The state of a kernel socket the shim put in place of a bridge (a
+ * connect() after a failed handshake, connect(AF_UNSPEC): connect.c): not
+ * a bridge, so a connect, listen or accept on it goes the way of a new
+ * socket's, but its names and options are the shim's (the pending
+ * ECONNRESET, the failed attempt's port in its name). */
+#define PLACED_LEFT 2
+void placed_left(struct sup *s, uint64_t ino);
+
+/* placed_state(s, ino, 0) for a bridge; -1 for anything else (PLACED_LEFT). */
+int placed_bridge(struct sup *s, uint64_t ino);
 
 /* The handlers, one per call, each in the file of its call: they answer
  * the notification, and free nothing of req. */

@@ -1,0 +1,42 @@
+#!/bin/sh
+# connect() again on the same socket under the supervisor, as Linux TCP
+# answers it (issue 35, review 18; docs/reach.md "What the program can tell
+# apart"): tests/prog_reconnect linked statically (prog_reconnect_static)
+# runs its checks over kernel TCP first, then under rudp-supervise, where
+# every "ok:" line must be the same (the bound check's port aside, which
+# the kernel picks) and every connected fd a bridge (rudp, not "tcp"):
+#   refused     a blocking connect refused, IPv4 and IPv6: then the same
+#               socket connects once the listener is up, then EISCONN;
+#   bound       the same after a bind: the refusal frees the port;
+#   nonblock    EINPROGRESS, SO_ERROR read: connect() then ECONNABORTED,
+#               unread: the error itself; then a fresh connect succeeds;
+#   unspec      connect(AF_UNSPEC) on a connected bridge disconnects it (0,
+#               SO_ERROR ECONNRESET, the peer reset), and the socket
+#               connects again, its epoll registration kept;
+#   connecting  connect(AF_UNSPEC) while the handshake is pending.
+# (sndtimeo, a restarted blocking connect bounded by SO_SNDTIMEO, is a
+# *yet* of docs/reach.md.)
+. "$(dirname "$0")/../../lib/reachlib.sh"
+need_supervise
+PROG=$BIN/prog_reconnect_static
+[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+CHECKS="refused bound nonblock unspec connecting"
+
+# shellcheck disable=SC2086 # the checks' names
+timeout 120 "$PROG" $CHECKS >"$T/plain" 2>&1 || { show "$T/plain"; fail "plain: the checks failed"; }
+# shellcheck disable=SC2086
+timeout 120 "$SUP" "$PROG" $CHECKS >"$T/supervised" 2>&1 ||
+    { show "$T/supervised"; fail "supervised: the checks failed"; }
+for f in plain supervised; do
+    grep '^ok:' "$T/$f" | sed 's/port [0-9]*/port P/' >"$T/$f.ok"
+done
+[ -s "$T/plain.ok" ] || { show "$T/plain"; fail "plain: no ok line"; }
+cmp -s "$T/plain.ok" "$T/supervised.ok" ||
+    { echo "plain:"; cat "$T/plain.ok"; echo "supervised:"; cat "$T/supervised.ok"
+      fail "the supervised program tells a difference"; }
+grep -q '^transport:' "$T/supervised" || { show "$T/supervised"; fail "no transport line"; }
+grep '^transport:' "$T/supervised" | grep -q 'tcp' &&
+    { show "$T/supervised"; fail "supervised: a connection is kernel TCP, not a bridge"; }
+cat "$T/supervised.ok"
+echo "$(wc -l <"$T/supervised.ok") checks alike, plain and supervised; every supervised connection a bridge"
+echo "ok"
