@@ -30,6 +30,10 @@
  *                         one send() of 5000 bytes (MSG_DONTWAIT) takes
  *                         them all, as TCP's default send buffer does, with
  *                         no option or name call in between; echoed back
+ *   acceptwait PORT K     K threads block in accept() on one listener; once
+ *                         all are in it (/proc/self/task/TID/syscall) it
+ *                         says so and reads a line on stdin, then connects
+ *                         K times: each thread takes one
  *   orphan PROGRAM [ARG...]
  *                         fork; the parent exits at once; the child, once
  *                         its parent is gone, runs PROGRAM (by its path)
@@ -733,6 +737,95 @@ static int lowlimit(int port)
     return 0;
 }
 
+/* ---- acceptwait ---- */
+
+static int aw_listener;
+static atomic_int aw_taken;
+
+static void *aw_accept(void *arg)
+{
+    (void)arg;
+    int c = accept(aw_listener, NULL, NULL);
+    if (c < 0)
+        die("acceptwait: accept");
+    atomic_fetch_add(&aw_taken, 1);
+    close(c);
+    return NULL;
+}
+
+/* How many of the threads tid[0..k) are blocked in accept()/accept4()
+ * (/proc/self/task/TID/syscall: the call's number first). */
+static int aw_in_accept(const pid_t *tid, int k)
+{
+    int n = 0;
+    for (int i = 0; i < k; i++) {
+        char path[64];
+        long nr = -1;
+        snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid[i]);
+        FILE *f = fopen(path, "r");
+        if (f && fscanf(f, "%ld", &nr) == 1 && (nr == SYS_accept || nr == SYS_accept4))
+            n++;
+        if (f)
+            fclose(f);
+    }
+    return n;
+}
+
+static _Atomic pid_t aw_tids[256];
+static atomic_int aw_started;
+
+static void *aw_thread(void *arg)
+{
+    aw_tids[atomic_fetch_add(&aw_started, 1)] = (pid_t)syscall(SYS_gettid);
+    return aw_accept(arg);
+}
+
+/* K threads block in accept() on one listener; once all are in it, says
+ * "acceptwait: K waiting" and waits for a line on stdin (the test counts
+ * the supervisor's threads meanwhile), then connects K times: each thread
+ * takes one. */
+static int acceptwait(int port, int k)
+{
+    if (k > 256)
+        k = 256;
+    aw_listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (aw_listener < 0 || listen_on(aw_listener, port) < 0)
+        die("acceptwait: listen");
+    pthread_t t[256];
+    for (int i = 0; i < k; i++)
+        if (pthread_create(&t[i], NULL, aw_thread, NULL) != 0)
+            differs("acceptwait: pthread_create");
+    pid_t tid[256];
+    for (int tries = 0;; tries++) {
+        if (atomic_load(&aw_started) == k) {
+            for (int i = 0; i < k; i++)
+                tid[i] = aw_tids[i];
+            if (aw_in_accept(tid, k) == k)
+                break;
+        }
+        if (tries > 60000)
+            differs("acceptwait: the threads are not all in accept() after 60 s");
+        usleep(1000);
+    }
+    printf("acceptwait: %d waiting\n", k);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin))
+        differs("acceptwait: no go on stdin");
+    int c[256];
+    for (int i = 0; i < k; i++) {
+        struct sockaddr_in a = addr_of("127.0.0.1", port);
+        c[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (c[i] < 0 || connect(c[i], (struct sockaddr *)&a, sizeof a) < 0)
+            die("acceptwait: connect");
+    }
+    for (int i = 0; i < k; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < k; i++)
+        close(c[i]);
+    printf("acceptwait: %d accepted\n", atomic_load(&aw_taken));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -764,11 +857,13 @@ int main(int argc, char **argv)
         return emfile(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "lowlimit") == 0)
         return lowlimit(atoi(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "acceptwait") == 0)
+        return acceptwait(atoi(argv[2]), atoi(argv[3]));
     fprintf(stderr, "usage: prog_reachgap opts HOST PORT [nb] | epoll HOST PORT | acceptsig PORT"
                     " | fork HOST PORT K | threads HOST PORT K | reset PORT [accepted] | sendnb HOST PORT"
                     " | orphan PROGRAM [ARG...]"
                     " | churn PORT N | preopt PORT | dropcaps PORT | filter PORT"
                     " | emfile PORT"
-                    " | lowlimit PORT\n");
+                    " | lowlimit PORT | acceptwait PORT K\n");
     return 2;
 }

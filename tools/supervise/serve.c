@@ -325,6 +325,8 @@ void *job_run(void *arg)
         on_fastopen(j->sup, j->req);
     else
         on_name(j->sup, j->req);
+    if (j->inflight)
+        acceptw_done(j->inflight);
     free(j->req);
     free(j);
     return NULL;
@@ -408,6 +410,9 @@ int serve(int lfd, pid_t child, int pass)
         }
         j->sup = &s;
         j->req = req;
+        if ((req->data.nr == __NR_accept || req->data.nr == __NR_accept4) &&
+            acceptw_park(&s, j) == 0)
+            continue; /* a blocking accept with nothing to take: the waiter's */
         pool_submit(&s, j); /* may wait: in a worker */
     }
     /* exit(), not _exit(): the shim's exit path keeps what the program

@@ -59,6 +59,7 @@
  *   connect.c  connect()
  *   listen.c   bind(), listen(), accept(), accept4()
  *   acceptq.c  connections accepted for an interrupted accept(), held
+ *   acceptw.c  the blocking accept() calls that wait, parked in one thread
  *   pool.c     the worker threads of the calls that may wait
  *   epoll.c    the program's epoll registrations, carried over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
@@ -215,7 +216,18 @@ struct job {
     struct sup *sup;
     struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
     struct job *next;          /* in the pool's queue */
+    uint64_t inflight;         /* an accept the waiter sent: its listener */
 };
+
+/* ---- the blocking accepts that wait, in one thread (acceptw.c) ---- */
+
+/* Parks job j, an accept() or accept4() that would wait (a blocking
+ * listener we placed, nothing to take): it goes to a worker once its
+ * listener is readable. 0, or -1: not parked, run it now. In the loop:
+ * never waits. */
+int acceptw_park(struct sup *s, struct job *j);
+/* The worker is done with the accept the waiter sent for listener lino. */
+void acceptw_done(uint64_t lino);
 
 /* ---- the workers (pool.c) ---- */
 

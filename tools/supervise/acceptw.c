@@ -1,0 +1,229 @@
+/*
+ * acceptw.c: the blocking accept() calls that wait, all in one thread
+ * (supervise.h). A worker per waiting accept cost a thread each (200
+ * waiting accepts of a prefork server: 200 threads, each looking at its
+ * call every second). Now a blocking accept on a listener we placed with
+ * nothing to take is parked here: one thread polls every parked call's
+ * copy of its listener and its acceptq eventfd (acceptq.c), and checks
+ * each call's notification every second (a call a signal interrupted, or
+ * whose thread is gone, is dropped: its answer would go nowhere). When a
+ * listener becomes readable one of its parked calls (the oldest) goes to a
+ * worker, which accepts as before (on_accept); the others of that
+ * listener stay parked, and are not polled, until that worker is done:
+ * the connection is one, and a second worker would wait in accept4 for
+ * the next (the thundering herd a prefork server's workers would make).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "supervise.h"
+
+struct parked {
+    struct job *j;
+    int copy, pidfd; /* the program's listener, a copy; its thread's pidfd */
+    int ev;          /* the listener's acceptq eventfd */
+    uint64_t lino;
+    struct parked *next;
+};
+
+/* A listener with a call at a worker: its other calls wait unpolled. */
+#define INFLIGHT_MAX 64
+
+static struct {
+    pthread_mutex_t mu;
+    struct parked *head;
+    unsigned n;
+    int wake; /* an eventfd: a call parked, a worker done */
+    int started;
+    uint64_t inflight[INFLIGHT_MAX]; /* 0: a free entry */
+} w = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = -1};
+
+static int inflight_has(uint64_t lino)
+{
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (w.inflight[i] == lino)
+            return 1;
+    return 0;
+}
+
+/* Notes lino at a worker: 0, or -1 when the table is full (the call then
+ * goes as before, without the guard). w.mu held. */
+static int inflight_add(uint64_t lino)
+{
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (!w.inflight[i]) {
+            w.inflight[i] = lino;
+            return 0;
+        }
+    return -1;
+}
+
+static void wake(void)
+{
+    uint64_t one = 1;
+    if (write(w.wake, &one, sizeof one) < 0) {
+        /* full: the thread is awake already */
+    }
+}
+
+static void unpark(struct sup *s, struct parked *p)
+{
+    acceptq_wait_end(s, p->lino);
+    close(p->copy);
+    close(p->pidfd);
+    free(p);
+}
+
+static void *waiter(void *arg)
+{
+    struct sup *s = arg;
+    signals_block_thread();
+    size_t cap = 129; /* grown with the calls parked */
+    struct pollfd *pf = malloc(cap * sizeof *pf);
+    struct parked **who = malloc(cap * sizeof *who);
+    if (!pf || !who)
+        abort(); /* at start, a few KB: the machine is out of memory */
+    for (;;) {
+        pthread_mutex_lock(&w.mu);
+        size_t need = 2 * (size_t)w.n + 1;
+        if (need > cap) {
+            struct pollfd *npf = realloc(pf, need * sizeof *pf);
+            if (npf)
+                pf = npf;
+            struct parked **nwho = npf ? realloc(who, need * sizeof *who) : NULL;
+            if (nwho)
+                who = nwho;
+            if (npf && nwho)
+                cap = need; /* else the first ones only, until memory comes */
+        }
+        size_t k = 0;
+        pf[k++] = (struct pollfd){.fd = w.wake, .events = POLLIN};
+        for (struct parked *p = w.head; p && k + 2 <= cap; p = p->next) {
+            if (inflight_has(p->lino))
+                continue;
+            who[k] = p;
+            pf[k++] = (struct pollfd){.fd = p->copy, .events = POLLIN};
+            who[k] = p;
+            pf[k++] = (struct pollfd){.fd = p->ev, .events = POLLIN};
+        }
+        pthread_mutex_unlock(&w.mu);
+        int n = poll(pf, (nfds_t)k, 1000);
+        if (n < 0 && errno != EINTR)
+            continue;
+        uint64_t v;
+        if (n > 0 && (pf[0].revents & POLLIN) && read(w.wake, &v, sizeof v) < 0) {
+            /* taken by nobody else: never */
+        }
+        /* the ready listeners: the oldest parked call of each to a worker */
+        struct job *go[64];
+        int ngo = 0;
+        pthread_mutex_lock(&w.mu);
+        for (size_t i = 1; n > 0 && i < k && ngo < 64; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLERR | POLLHUP)))
+                continue;
+            /* still parked? (its other fd's entry may have sent it: who[i]
+             * is then freed, and nothing is allocated meanwhile, w.mu held) */
+            struct parked *p = who[i], **pp = &w.head;
+            while (*pp && *pp != p)
+                pp = &(*pp)->next;
+            if (!*pp || inflight_has(p->lino))
+                continue;
+            if (inflight_add(p->lino) == 0)
+                p->j->inflight = p->lino;
+            *pp = p->next;
+            w.n--;
+            go[ngo++] = p->j;
+            p->j = NULL;
+            unpark(s, p);
+        }
+        /* every second: the calls gone (interrupted, their thread ended) */
+        for (struct parked **pp = &w.head; *pp;) {
+            struct parked *p = *pp;
+            if (notif_valid(s->lfd, p->j->req->id)) {
+                pp = &p->next;
+                continue;
+            }
+            *pp = p->next;
+            w.n--;
+            free(p->j->req);
+            free(p->j);
+            unpark(s, p);
+        }
+        pthread_mutex_unlock(&w.mu);
+        for (int i = 0; i < ngo; i++)
+            pool_submit(s, go[i]);
+    }
+    return NULL;
+}
+
+int acceptw_park(struct sup *s, struct job *j)
+{
+    const struct seccomp_notif *req = j->req;
+    if (req->data.nr == __NR_accept4 &&
+        (req->data.args[3] & ~(uint64_t)(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+        return -1; /* EINVAL: on_accept's */
+    int pidfd;
+    uint64_t lino = 0;
+    int copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &lino);
+    if (copy < 0 || placed_bridge(s, lino) < 0 || (fcntl(copy, F_GETFL) & O_NONBLOCK))
+        goto now;
+    struct pollfd p = {.fd = copy, .events = POLLIN};
+    if (poll(&p, 1, 0) != 0)
+        goto now; /* a connection (or an error) to take at once */
+    int ev = acceptq_wait_begin(s, lino);
+    struct pollfd q = {.fd = ev, .events = POLLIN};
+    if (ev < 0 || poll(&q, 1, 0) != 0) {
+        if (ev >= 0)
+            acceptq_wait_end(s, lino);
+        goto now; /* no entry free (as before), or one held for it */
+    }
+    struct parked *pk = malloc(sizeof *pk);
+    pthread_mutex_lock(&w.mu);
+    if (w.wake < 0)
+        w.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_t t;
+    if (pk && w.wake >= 0 && !w.started && pthread_create(&t, NULL, waiter, s) == 0) {
+        pthread_detach(t);
+        w.started = 1;
+    }
+    if (!pk || !w.started) {
+        pthread_mutex_unlock(&w.mu);
+        free(pk);
+        acceptq_wait_end(s, lino);
+        goto now;
+    }
+    *pk = (struct parked){.j = j, .copy = copy, .pidfd = pidfd, .ev = ev, .lino = lino,
+                          .next = NULL};
+    struct parked **pp = &w.head;
+    while (*pp)
+        pp = &(*pp)->next; /* the oldest first */
+    *pp = pk;
+    w.n++;
+    pthread_mutex_unlock(&w.mu);
+    wake();
+    return 0;
+now:
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    return -1;
+}
+
+void acceptw_done(uint64_t lino)
+{
+    pthread_mutex_lock(&w.mu);
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (w.inflight[i] == lino) {
+            w.inflight[i] = 0;
+            break;
+        }
+    pthread_mutex_unlock(&w.mu);
+    wake();
+}
