@@ -75,6 +75,17 @@ counter() {
 tcp_now() { echo $(( $(counter tcp dport) + $(counter tcp sport) )); }
 udp_now() { counter udp dport; }
 
+# The TCP segments on the port since $3 (tcp_now) into TCP, checked for case
+# $1 run $2 (plain: some, the probe works; supervised: none, it was rudp).
+tcp_since() {
+    TCP=$(( $(tcp_now) - $3 ))
+    if [ "$2" = plain ]; then
+        [ "$TCP" -gt 0 ] || fail "$1 (plain): no TCP segment counted (probe broken?)"
+    else
+        [ "$TCP" = 0 ] || fail "$1 ($2): $TCP TCP segments: not rudp"
+    fi
+}
+
 need_supervise() {
     _e=$(timeout 10 "$SUP" --probe 2>&1) || skip "the supervisor cannot work here: $_e"
     _e=$(timeout 10 "$SUP" --pass true 2>&1) || fail "the supervisor does not start: $_e"

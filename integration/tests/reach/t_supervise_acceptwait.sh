@@ -40,12 +40,7 @@ for _how in plain supervised; do
     wait_exit "$_pid" 60 || { show "$T/aw.$_how"; fail "acceptwait ($_how): the program failed"; }
     grep -qx "acceptwait: $K accepted" "$T/aw.$_how" ||
         { show "$T/aw.$_how"; fail "acceptwait ($_how): not every thread accepted"; }
-    _tcp=$(( $(tcp_now) - _t0 ))
-    if [ "$_how" = plain ]; then
-        [ "$_tcp" -gt 0 ] || fail "acceptwait (plain): no TCP segment counted (probe broken?)"
-    else
-        [ "$_tcp" = 0 ] || fail "acceptwait (supervised): $_tcp TCP segments: not rudp"
-    fi
-    echo "acceptwait ($_how): $K threads each accepted one; TCP segments: $_tcp"
+    tcp_since acceptwait "$_how" "$_t0"
+    echo "acceptwait ($_how): $K threads each accepted one; TCP segments: $TCP"
 done
 echo "ok"
