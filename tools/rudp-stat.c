@@ -583,8 +583,8 @@ static int stat_pid(int pid)
     }
     int sp = serving_process(pid);
     if (sp > 0 && find(sp, &l) == 0) {
-        printf("process %d (%s) is under the supervisor: its rudp connections are served by "
-               "its serving process %d (rudp-supervise):\n",
+        printf("process %d (%s) is a supervised program or its supervisor: its rudp "
+               "connections are served by the supervisor's serving process %d:\n",
                pid, comm, sp);
         fflush(stdout);
         return query(sp, &l);
