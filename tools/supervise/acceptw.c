@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise.h"
@@ -89,6 +90,7 @@ static void *waiter(void *arg)
     struct parked **who = malloc(cap * sizeof *who);
     if (!pf || !who)
         abort(); /* at start, a few KB: the machine is out of memory */
+    time_t checked = 0;
     for (;;) {
         pthread_mutex_lock(&w.mu);
         size_t need = 2 * (size_t)w.n + 1;
@@ -134,16 +136,28 @@ static void *waiter(void *arg)
                 pp = &(*pp)->next;
             if (!*pp || inflight_has(p->lino))
                 continue;
-            if (inflight_add(p->lino) == 0)
-                p->j->inflight = p->lino;
             *pp = p->next;
             w.n--;
+            if (!notif_valid(s->lfd, p->j->req->id)) {
+                /* interrupted (its restart is parked after it): not sent,
+                 * the next round sends the next one */
+                free(p->j->req);
+                free(p->j);
+                unpark(s, p);
+                continue;
+            }
+            if (inflight_add(p->lino) == 0)
+                p->j->inflight = p->lino;
             go[ngo++] = p->j;
             p->j = NULL;
             unpark(s, p);
         }
         /* every second: the calls gone (interrupted, their thread ended) */
-        for (struct parked **pp = &w.head; *pp;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int check = now.tv_sec != checked;
+        checked = now.tv_sec;
+        for (struct parked **pp = check ? &w.head : NULL; pp && *pp;) {
             struct parked *p = *pp;
             if (notif_valid(s->lfd, p->j->req->id)) {
                 pp = &p->next;
