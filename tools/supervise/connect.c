@@ -1,6 +1,7 @@
 /* connect() of the program (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -8,7 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise.h"
@@ -17,25 +20,55 @@
  * shim's own connect() on the copy answers (connect_anew). */
 #define CONNECT_ANEW (-1)
 
+/* SO_SNDTIMEO of copy in ms; -1: none (sock_sndtimeo: 0 waits for ever).
+ * The bridge holds the program's value: the shim carried it over from the
+ * kernel socket, and a later setsockopt went to the bridge. */
+static int sndtimeo_ms(int copy)
+{
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    if (getsockopt(copy, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
+        (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return -1;
+    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* connect() again on a bridge we placed (copy): Linux's answers
  * (__inet_stream_connect). Established: 0 the first time connect()
  * returns (a restart), EISCONN after; connecting: EALREADY when
- * non-blocking, else wait for the handshake; failed or ended:
- * CONNECT_ANEW. A bridge is writable once the engine drained the filler,
- * i.e. established (shim/interpose/connect.c). Returns 0, the errno or
- * CONNECT_ANEW. */
+ * non-blocking, else wait for the handshake, at most SO_SNDTIMEO, then
+ * EALREADY (inet_wait_for_connect timed out; the handshake goes on);
+ * failed or ended: CONNECT_ANEW. A bridge is writable once the engine
+ * drained the filler, i.e. established (shim/interpose/connect.c). The
+ * wait looks every second whether the call is still there (a signal may
+ * have ended it). Returns 0, the errno or CONNECT_ANEW. */
 static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
 {
     int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    int limit = nb ? 0 : sndtimeo_ms(copy);
+    long long deadline = limit < 0 ? 0 : mono_ms() + limit;
     for (;;) {
+        int ms = 1000;
+        if (limit >= 0) {
+            long long left = deadline - mono_ms();
+            ms = left <= 0 ? 0 : left < ms ? (int)left : ms;
+        }
         struct pollfd p = {.fd = copy, .events = POLLOUT};
-        if (poll(&p, 1, nb ? 0 : 1000) < 0 && errno != EINTR)
+        if (poll(&p, 1, ms) < 0 && errno != EINTR)
             return errno;
         if (p.revents & (POLLERR | POLLHUP))
             return CONNECT_ANEW;
         if (p.revents & POLLOUT)
             return placed_state(s, ino, 1) == 1 ? EISCONN : 0;
-        if (nb)
+        if (limit >= 0 && mono_ms() >= deadline)
             return EALREADY;
         if (!notif_valid(s->lfd, id))
             return EINTR; /* gone: the answer goes nowhere */
