@@ -50,6 +50,42 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
+/* listen() on the program's TCP socket copy (inode ino, fd at the
+ * program) that listens already: another process of the program listened
+ * on this very socket before (shared across fork or SCM_RIGHTS before
+ * listen()), and the shim made a unix listener of it, which that process
+ * holds. TCP's processes then share one queue: the same unix listener
+ * goes to this fd too, as the preload's listen_shared does with the
+ * listener's process (there another process: here the engine is ours and
+ * holds no copy, the program does). 0 answered (res: the result), or -1:
+ * none such, the shim's listen decides. */
+static int listen_same_socket(struct sup *s, struct seccomp_notif *req, uint64_t ino, int *err)
+{
+    int fd = (int)req->data.args[0];
+    /* by the record, not SO_ACCEPTCONN: with RUDP_ACCEPT_TCP=0 the shim
+     * keeps the socket unlistened */
+    uint64_t lino = placed_listener_of(s, ino);
+    int lc = lino ? rudp_supervise_reach(lino) : -1;
+    if (lc < 0)
+        return -1;
+    /* the shim's answer (its records follow the file): a listener it made,
+     * not a bridge a connect() on the shared socket made */
+    if (sock_int(lc, SO_ACCEPTCONN) != 1) {
+        close(lc);
+        return -1;
+    }
+    /* No listen() on it (TCP's second listen() sets a new backlog): the
+     * queue is the unix listener's, made by the first. */
+    int e = add_fd_keep_epoll(s, req, lc, fd, ino);
+    close(lc);
+    if (e < 0 && e != -ESTALE && e != -ENOENT)
+        return -1; /* the number cannot be placed: the shim's listen, as before */
+    /* -ESTALE: another file at the number meanwhile (review 5); -ENOENT:
+     * interrupted, the answer goes nowhere */
+    *err = e == -ENOENT ? EINTR : 0;
+    return 0;
+}
+
 /* listen(fd, backlog) of a TCP socket: the shim's listen on our copy makes
  * it the shim's unix listener (the engine's UDP socket on the port, the
  * kernel TCP socket kept for plain clients); that listener goes to the
@@ -67,6 +103,11 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
                     !fd_placeable((pid_t)req->pid, fd)))
         goto cont;
+    int same_err;
+    if (!placed && listen_same_socket(s, req, ino, &same_err) == 0) {
+        finish(s, req, copy, pidfd, 0, same_err);
+        return;
+    }
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;
     if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {

@@ -262,6 +262,23 @@ int placed_expire(struct sup *s)
     return left;
 }
 
+uint64_t placed_listener_of(struct sup *s, uint64_t tcp_ino)
+{
+    uint64_t ino = 0, gen = 0;
+    pthread_mutex_lock(&s->mu);
+    /* rare (listen() on a socket that listens already): the whole table */
+    for (unsigned i = 0; i < s->placed_cap; i++) {
+        const struct placed *e = &s->placed[i];
+        if (e->ino && e->tcp_ino == tcp_ino && e->held < 0 && e->fd >= 0 &&
+            e->answered != PLACED_LEFT && (!ino || e->gen > gen)) {
+            ino = e->ino;
+            gen = e->gen;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ino;
+}
+
 int placed_take_held(struct sup *s, uint64_t tcp_ino)
 {
     int fd = -1;

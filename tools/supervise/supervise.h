@@ -272,6 +272,11 @@ void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
  * binary (-Wl,--export-dynamic-symbol), nothing else is. */
 __attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
 
+/* The inode of the latest file placed in place of the program's socket
+ * tcp_ino (a listener, when tcp_ino listens) where the program holds it
+ * still (placed_at), or 0: none. */
+uint64_t placed_listener_of(struct sup *s, uint64_t tcp_ino);
+
 /* The bridge held for the program's socket tcp_ino, taken (-1: none). */
 int placed_take_held(struct sup *s, uint64_t tcp_ino);
 

@@ -36,6 +36,7 @@ prog_outq 500
 prog_peerclose
 prog_peerreset
 prog_pktinfo
+prog_relisten
 prog_restart
 prog_sigdeath
 prog_signals
