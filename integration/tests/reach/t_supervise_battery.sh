@@ -36,6 +36,8 @@ prog_outq 500
 prog_peerclose
 prog_peerreset
 prog_pktinfo
+prog_prefork
+prog_prefork -k
 prog_relisten
 prog_restart
 prog_sigdeath
