@@ -107,14 +107,8 @@ static int table_shared(pid_t tid)
 {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
+    if (proc_text(path, buf, sizeof buf) < 0)
         return 1;
-    ssize_t n = read(f, buf, sizeof buf - 1);
-    close(f);
-    if (n <= 0)
-        return 1;
-    buf[n] = 0;
     const char *t = strstr(buf, "\nThreads:");
     return !t || atoi(t + 9) != 1;
 }

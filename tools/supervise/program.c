@@ -70,20 +70,27 @@ int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
     return copy;
 }
 
+int proc_text(const char *path, char *buf, size_t len)
+{
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -1;
+    ssize_t n = read(f, buf, len - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    return 0;
+}
+
 /* The program's fd flags: its O_CLOEXEC is in /proc's fdinfo ("flags:",
  * octal), which pidfd_getfd does not carry over. */
 static int target_cloexec(pid_t tid, int fd)
 {
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)tid, fd);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
+    if (proc_text(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(f, buf, sizeof buf - 1);
-    close(f);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *p = strstr(buf, "flags:");
     return p && (strtoul(p + 6, NULL, 8) & O_CLOEXEC);
 }

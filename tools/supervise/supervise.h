@@ -379,6 +379,10 @@ int pidfd_for(pid_t tid);
 int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
             uint64_t *ino);
 
+/* The start of the text file path (/proc's), at most len - 1 bytes,
+ * NUL-terminated, into buf: 0, or -1 unreadable or empty. */
+int proc_text(const char *path, char *buf, size_t len);
+
 /* The socket option opt (SOL_SOCKET) of fd, an int; -1 on error. */
 int sock_int(int fd, int opt);
 
