@@ -208,7 +208,7 @@ $(RECONNECT_STATIC): tests/prog_reconnect.c tests/progutil.c tests/progutil.h
 # not). Those that use progutil link it.
 SUP_BATTERY := prog_acceptorder prog_acceptq prog_accepters prog_clonevm prog_fdlimit \
     prog_keeper prog_keeperhand prog_outq prog_peerclose prog_peerreset prog_pktinfo \
-    prog_prefork prog_relisten prog_restart \
+    prog_prefork prog_relisten prog_restart prog_reuseport \
     prog_sigdeath prog_signals prog_smallstack prog_sockopts prog_sysclose prog_threads \
     prog_writeq prog_xgroup
 progs: $(addprefix $(BUILD)/progs/static/,$(SUP_BATTERY))

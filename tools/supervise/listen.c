@@ -13,8 +13,24 @@
 
 #include "supervise.h"
 
+/* fd is a UDP socket (IPv4 or IPv6). */
+static int is_udp(int fd)
+{
+    int d = sock_int(fd, SO_DOMAIN);
+    return (d == AF_INET || d == AF_INET6) && sock_int(fd, SO_TYPE) == SOCK_DGRAM &&
+           sock_int(fd, SO_PROTOCOL) == IPPROTO_UDP;
+}
+
 /* bind(fd, addr, len) of a TCP socket: the shim's (a port free for UDP
- * too when the program asks for port 0; the ports its listeners hold). */
+ * too when the program asks for port 0; the ports its listeners hold).
+ * Of a UDP socket to a port (not 0): the shim's too, on our copy (the
+ * same file), as under the preload: the serving process's listeners on
+ * that port give their UDP socket up first (shim_port_yield: a listener
+ * then takes plain TCP only), and the program's socket gets the port, as
+ * it would without rudp, where TCP's and UDP's ports are apart
+ * (prog_keeperhand exit, prog_reuseport). Left to the kernel, the bind met
+ * the listener's UDP socket: EADDRINUSE. Port 0 stays the kernel's: it
+ * never picks a port in use. */
 void on_bind(struct sup *s, struct seccomp_notif *req)
 {
     pid_t tid = (pid_t)req->pid;
@@ -37,7 +53,7 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
                    : 0;
     int denied = !unprivileged_port(port) && !caller_capable(tid, CAP_NET_BIND_SERVICE);
     copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
-    if (copy < 0 || !is_tcp(copy) || !same_netns(tid, copy))
+    if (copy < 0 || !(is_tcp(copy) || (port != 0 && is_udp(copy))) || !same_netns(tid, copy))
         goto cont;
     if (denied) {
         finish(s, req, copy, pidfd, 0, EACCES);

@@ -32,6 +32,7 @@ prog_fdlimit
 prog_keeper timewait
 prog_keeper sigterm
 prog_keeperhand listener
+prog_keeperhand exit
 prog_outq 500
 prog_peerclose
 prog_peerreset
@@ -40,6 +41,7 @@ prog_prefork
 prog_prefork -k
 prog_relisten
 prog_restart
+prog_reuseport
 prog_sigdeath
 prog_signals
 prog_smallstack
