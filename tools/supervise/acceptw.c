@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -99,18 +98,6 @@ static void unpark(struct sup *s, struct parked *p)
         close(p->hold);
     close(p->pidfd);
     free(p);
-}
-
-/* Whether thread tid's process may share its fd table (more than one
- * thread: /proc/TID/status "Threads:"); 1 when it cannot be read. */
-static int table_shared(pid_t tid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-    if (proc_text(path, buf, sizeof buf) < 0)
-        return 1;
-    const char *t = strstr(buf, "\nThreads:");
-    return !t || atoi(t + 9) != 1;
 }
 
 static void *waiter(void *arg)
@@ -252,7 +239,7 @@ int acceptw_park(struct sup *s, struct job *j)
         goto now;
     }
     int hold = -1;
-    if (table_shared((pid_t)req->pid)) {
+    if (fd_table_shared((pid_t)req->pid)) {
         hold = copy; /* as TCP's accept() holds it (above) */
     } else {
         close(copy);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -152,44 +153,93 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
-/* The next connection for an accept() on our copy of listener lino:
- * one held for it (acceptq.c) first, else the shim's accept4 (it takes
- * only what the engine hands over, and plain TCP clients of the dual
+/* Our copy *copyp of the program's listener (inode lino), which a blocking
+ * accept() of a single-threaded caller waits on: put in an epoll set, which
+ * keeps no reference to the file, and closed (*copyp -1), as TCP's accept()
+ * holds none there (acceptw.c says why). Returns the set, or -1: the copy
+ * is kept. */
+static int wait_unheld(const struct seccomp_notif *req, int *copyp)
+{
+    if (fd_table_shared((pid_t)req->pid))
+        return -1;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event eev = {.events = EPOLLIN};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, *copyp, &eev) < 0) {
+        if (ep >= 0)
+            close(ep);
+        return -1;
+    }
+    close(*copyp);
+    *copyp = -1;
+    return ep;
+}
+
+/* The next connection for an accept() on our copy *copyp of listener
+ * lino: one held for it (acceptq.c) first, else the shim's accept4 (it
+ * takes only what the engine hands over, and plain TCP clients of the dual
  * listener). A blocking listener is polled, beside the entry's eventfd,
  * and the call's notification checked every second: a call a signal
- * interrupted (or whose thread is gone) takes nothing more. Returns the
- * new socket (close-on-exec) or -errno. */
-static int next_connection(struct sup *s, uint64_t id, int copy, uint64_t lino,
-                           struct sockaddr_storage *ss, socklen_t *len)
+ * interrupted (or whose thread is gone) takes nothing more. While it
+ * waits the copy may be let go (wait_unheld) and taken again from the
+ * program once the listener is readable: *copyp is then the new copy, or
+ * -1. Returns the new socket (close-on-exec) or -errno. */
+static int next_connection(struct sup *s, const struct seccomp_notif *req, int *copyp,
+                           uint64_t lino, struct sockaddr_storage *ss, socklen_t *len)
 {
-    int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    int nb = (fcntl(*copyp, F_GETFL) & O_NONBLOCK) != 0;
     int ev = nb ? -1 : acceptq_wait_begin(s, lino);
+    int ep = -1, let_go = nb;
     int nfd;
     for (;;) {
         if ((nfd = acceptq_take(s, lino, ss, len)) >= 0)
             break;
+        if (!let_go) {
+            /* only when about to wait: a connection there is taken at once */
+            struct pollfd q = {.fd = *copyp, .events = POLLIN};
+            if (poll(&q, 1, 0) == 0) {
+                ep = wait_unheld(req, copyp);
+                let_go = 1;
+            }
+        }
         if (!nb) {
-            struct pollfd p[2] = {{.fd = copy, .events = POLLIN}, {.fd = ev, .events = POLLIN}};
+            struct pollfd p[2] = {{.fd = ep >= 0 ? ep : *copyp, .events = POLLIN},
+                                  {.fd = ev, .events = POLLIN}};
             if (poll(p, ev >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR) {
                 nfd = -errno;
                 break;
             }
-            if (!notif_valid(s->lfd, id)) {
+            if (!notif_valid(s->lfd, req->id)) {
                 nfd = -EINTR; /* the answer goes nowhere */
                 break;
             }
             if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
                 continue;
+            if (*copyp < 0) {
+                /* the listener again, from the program: the number may name
+                 * another file now only if the caller's table is shared,
+                 * which it was not when we let go */
+                int pidfd;
+                uint64_t ino = 0;
+                *copyp = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
+                if (pidfd >= 0)
+                    close(pidfd);
+                if (*copyp < 0 || ino != lino) {
+                    nfd = *copyp < 0 ? -EINTR : -EBADF;
+                    break;
+                }
+            }
         }
         *len = sizeof *ss;
         /* may still wait, if another took the connection first: one that
          * comes while the call is no longer there is held (on_accept) */
-        nfd = accept4(copy, (struct sockaddr *)ss, len, SOCK_CLOEXEC);
+        nfd = accept4(*copyp, (struct sockaddr *)ss, len, SOCK_CLOEXEC);
         if (nfd >= 0 || nb || errno != EAGAIN) {
             nfd = nfd >= 0 ? nfd : -errno;
             break;
         }
     }
+    if (ep >= 0)
+        close(ep);
     if (ev >= 0)
         acceptq_wait_end(s, lino);
     return nfd;
@@ -221,7 +271,7 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int nfd = next_connection(s, req->id, copy, ino, &ss, &len);
+    int nfd = next_connection(s, req, &copy, ino, &ss, &len);
     if (nfd < 0) {
         finish(s, req, copy, pidfd, 0, -nfd);
         return;

@@ -95,6 +95,16 @@ static int target_cloexec(pid_t tid, int fd)
     return p && (strtoul(p + 6, NULL, 8) & O_CLOEXEC);
 }
 
+int fd_table_shared(pid_t tid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    if (proc_text(path, buf, sizeof buf) < 0)
+        return 1;
+    const char *t = strstr(buf, "\nThreads:");
+    return !t || atoi(t + 9) != 1;
+}
+
 int sock_int(int fd, int opt)
 {
     int v = -1;

@@ -383,6 +383,11 @@ int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
  * NUL-terminated, into buf: 0, or -1 unreadable or empty. */
 int proc_text(const char *path, char *buf, size_t len);
 
+/* Whether thread tid's process may share its fd table with another task
+ * (more than one thread: /proc/TID/status "Threads:"); 1 when unreadable.
+ * TCP's blocking accept() holds its listener's file (fdget) only then. */
+int fd_table_shared(pid_t tid);
+
 /* The socket option opt (SOL_SOCKET) of fd, an int; -1 on error. */
 int sock_int(int fd, int opt);
 
