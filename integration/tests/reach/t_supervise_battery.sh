@@ -10,8 +10,13 @@
 # What they check, in short: accept order and a full backlog, the accept
 # queue, every readiness mechanism with forked accepters, CLONE_VM
 # children, connects at the fd limit, the keeper (TIME_WAIT, SIGTERM, a
-# listener handed to an exec'd image), SIOCOUTQ, a peer's close and reset,
-# pktinfo and TCLASS on accepted sockets, death by signal, signals during
+# listener handed to an exec'd image, a connect left to a forked child),
+# SIOCOUTQ, a peer's close and reset, pktinfo and TCLASS on accepted
+# sockets, a prefork server's listener dying with its last holder, a
+# listener closed and made again at once, a socket shared before listen()
+# (one queue), a server restarted on its port while its old connection
+# delivers, the program's own UDP on its listener's port and SO_REUSEPORT
+# groups (prog_reuseport), death by signal, signals during
 # calls, small thread stacks, socket options and their edges (bad pointers:
 # TCP's EFAULT, SO_ZEROCOPY refused: the bridge copies), raw syscall(),
 # threads, the write queue, a listener group across processes.
