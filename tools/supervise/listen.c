@@ -292,6 +292,11 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
         placed_add(s, (uint64_t)nst.st_ino, 0, -1);
         placed_state(s, (uint64_t)nst.st_ino, 1);
         placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, PLACED_PENDING);
+        /* the ioctl answers the program: our copy of its listener goes
+         * first, or a close() and connect() right after could find the
+         * listener alive (prog_sysclose) */
+        close(copy);
+        copy = -1;
         int at = ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
         if (at < 0) {
             int e = errno;
