@@ -180,6 +180,8 @@ static void *waiter(void *arg)
             }
             if (inflight_add(p->lino) == 0)
                 p->j->inflight = p->lino;
+            p->j->held = p->hold; /* the worker accepts on it */
+            p->hold = -1;
             go[ngo++] = p->j;
             p->j = NULL;
             unpark(s, p);

@@ -253,13 +253,27 @@ static int next_connection(struct sup *s, const struct seccomp_notif *req, int *
  * listener's next accept(). */
 void on_accept(struct sup *s, struct seccomp_notif *req)
 {
+    on_accept_held(s, req, -1);
+}
+
+void on_accept_held(struct sup *s, struct seccomp_notif *req, int held)
+{
     pid_t tid = (pid_t)req->pid;
     int fd = (int)req->data.args[0];
     int flags = req->data.nr == __NR_accept4 ? (int)req->data.args[3] : 0;
     uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
-    int pidfd;
+    int pidfd = -1;
     uint64_t ino = 0;
-    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    int copy = held;
+    struct stat hst;
+    if (held >= 0 && (fstat(held, &hst) < 0 || !notif_valid(s->lfd, req->id))) {
+        finish(s, req, held, -1, 0, EINTR); /* gone: the answer goes nowhere */
+        return;
+    }
+    if (held >= 0)
+        ino = (uint64_t)hst.st_ino;
+    else
+        copy = take_fd(s, req, fd, &pidfd, &ino);
     socklen_t ulen_v = 0;
     if (copy < 0 || placed_bridge(s, ino) < 0 || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
         goto cont;

@@ -335,7 +335,7 @@ void *job_run(void *arg)
     else if (nr == __NR_listen)
         on_listen(j->sup, j->req);
     else if (nr == __NR_accept || nr == __NR_accept4)
-        on_accept(j->sup, j->req);
+        on_accept_held(j->sup, j->req, j->held);
     else if (nr == __NR_ioctl)
         on_ioctl(j->sup, j->req);
     else if (nr == __NR_sendto || nr == __NR_sendmsg)
@@ -399,6 +399,7 @@ int serve(int lfd, pid_t child, int pass)
             free(req);
             continue;
         }
+        j->held = -1;
         if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
             free(j);
             free(req);

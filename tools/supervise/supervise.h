@@ -217,6 +217,7 @@ struct job {
     struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
     struct job *next;          /* in the pool's queue */
     uint64_t inflight;         /* an accept the waiter sent: its listener */
+    int held;                  /* and the copy of it the call held, or -1 */
 };
 
 /* ---- the blocking accepts that wait, in one thread (acceptw.c) ---- */
@@ -307,6 +308,10 @@ void on_connect(struct sup *s, struct seccomp_notif *req);
 void on_bind(struct sup *s, struct seccomp_notif *req);
 void on_listen(struct sup *s, struct seccomp_notif *req);
 void on_accept(struct sup *s, struct seccomp_notif *req);
+/* on_accept on held, a copy of the listener the parked call held since it
+ * began (consumed), not the file at the program's number now: TCP's
+ * blocking accept() keeps its file when another thread closes the fd. */
+void on_accept_held(struct sup *s, struct seccomp_notif *req, int held);
 void on_name(struct sup *s, struct seccomp_notif *req);
 void on_sockopt(struct sup *s, struct seccomp_notif *req);
 void on_ioctl(struct sup *s, struct seccomp_notif *req);
