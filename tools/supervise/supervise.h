@@ -73,6 +73,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* The program's name in messages. */
@@ -295,6 +296,30 @@ void placed_left(struct sup *s, uint64_t ino);
 
 /* placed_state(s, ino, 0) for a bridge; -1 for anything else (PLACED_LEFT). */
 int placed_bridge(struct sup *s, uint64_t ino);
+
+/* Puts the bridge (our copy; inode bino) that the shim made for the
+ * program's socket tcp_ino at the program's fd, its epoll registrations
+ * kept (add_fd_keep_epoll), and notes it: a fresh bridge is recorded
+ * (placed_add), one taken back with placed_take_held has its record; both
+ * then where they are (placed_at). connect() and sendto(MSG_FASTOPEN)
+ * share it (connect.c). Returns add_fd_keep_epoll's answer: 0 placed;
+ * -ENOENT the call was interrupted (or its thread is gone): the bridge is
+ * held for the restart (placed_add: the record owns bridge now); -ESTALE
+ * another file at fd meanwhile; another -errno: the number cannot take it
+ * (EBADF: at or past the program's RLIMIT_NOFILE). On an error but
+ * -ENOENT the caller still owns bridge, and answers. */
+int place_bridge(struct sup *s, const struct seccomp_notif *req, int bridge, uint64_t bino,
+                 int fd, uint64_t tcp_ino, int fresh);
+
+/* A connect() or sendto(MSG_FASTOPEN) restarted after a signal came
+ * between the shim's connect and NOTIF_ADDFD: the bridge held for the
+ * program's socket (our copy *copy, its stat *st) is put at fd now
+ * (place_bridge), in *copy's place (closed): *copy and *st are then the
+ * bridge's. Returns 0: none held, nothing changed; 1: placed; -ENOENT:
+ * interrupted again and held again (*copy -1); another -errno: it cannot
+ * be placed (*copy, the bridge, is the caller's to close). */
+int place_held(struct sup *s, const struct seccomp_notif *req, int fd, int *copy,
+               struct stat *st);
 
 /* The handlers, one per call, each in the file of its call: they answer
  * the notification, and free nothing of req. */
