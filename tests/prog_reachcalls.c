@@ -19,6 +19,10 @@
  *   tfo HOST PORT      sendto() with MSG_FASTOPEN connects and sends 1000
  *                      bytes, echoed; connect() then says EISCONN
  *   tfomsg HOST PORT   the same with sendmsg() and two iovecs
+ *   tfolow HOST PORT   the same as tfo from a socket at fd 200, past
+ *                      RLIMIT_NOFILE lowered to 100: as over TCP (the
+ *                      supervisor cannot put a bridge there: kernel TCP
+ *                      then, never a hang)
  */
 #include <errno.h>
 #include <linux/sockios.h>
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -170,12 +175,22 @@ static int oob(int port)
     return 0;
 }
 
-static int tfo(const char *host, int port, int msg)
+static int tfo(const char *host, int port, int msg, int low)
 {
     struct sockaddr_in a = ipv4_addr(host, port);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0)
         die("socket");
+    if (low) {
+        struct rlimit rl;
+        if (dup2(s, 200) != 200 || close(s) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            die("socket at 200");
+        s = 200;
+        rl.rlim_cur = 100;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            die("setrlimit");
+        alarm(30); /* a hang is the bug: end it */
+    }
     char out[1000], in[1000];
     fill(out, sizeof out);
     ssize_t w;
@@ -216,10 +231,12 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "oob") == 0)
         return oob(atoi(argv[2]));
     if (argc == 4 && strcmp(argv[1], "tfo") == 0)
-        return tfo(argv[2], atoi(argv[3]), 0);
+        return tfo(argv[2], atoi(argv[3]), 0, 0);
     if (argc == 4 && strcmp(argv[1], "tfomsg") == 0)
-        return tfo(argv[2], atoi(argv[3]), 1);
+        return tfo(argv[2], atoi(argv[3]), 1, 0);
+    if (argc == 4 && strcmp(argv[1], "tfolow") == 0)
+        return tfo(argv[2], atoi(argv[3]), 0, 1);
     fprintf(stderr, "usage: prog_reachcalls ioctls HOST PORT | oob PORT | tfo HOST PORT | "
-                    "tfomsg HOST PORT\n");
+                    "tfomsg HOST PORT | tfolow HOST PORT\n");
     return 2;
 }
