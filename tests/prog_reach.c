@@ -46,20 +46,9 @@ const char *prog_name = "prog_reach";
 
 #define WAIT_MS 30000
 
-/* A listener on 127.0.0.1:port. */
-static int listen_on(unsigned port)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0)
-        die("socket");
-    if (listen_lo_at(l, port, 8) < 0)
-        die("bind/listen");
-    return l;
-}
-
 static int server(unsigned port, int count)
 {
-    int l = listen_on(port);
+    int l = listener_lo(port, 8);
     static char buf[65536];
     size_t total = 0;
     for (int k = 0; k < count; k++) {
@@ -99,7 +88,7 @@ static int client(const char *host, unsigned port, size_t want, int nb)
 
 static int sink(unsigned port)
 {
-    int l = listen_on(port);
+    int l = listener_lo(port, 8);
     int c = accept(l, NULL, NULL);
     if (c < 0)
         die("accept");

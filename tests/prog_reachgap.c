@@ -255,9 +255,7 @@ static int acceptsig(int port)
     sa.sa_handler = on_usr1;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 8) < 0)
-        die("listen");
+    int l = listener_lo(port, 8);
     pthread_t t;
     if (pthread_create(&t, NULL, accepter_main, &l) != 0)
         differs("pthread_create");
@@ -432,9 +430,7 @@ static int tcp_answers(int fd)
 
 static int churn(int port, int n)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("churn: listener");
+    int l = listener_lo(port, 16);
     int c0 = connect_lo(port), x0 = accept(l, NULL, NULL);
     if (x0 < 0)
         die("churn: accept");
@@ -462,9 +458,7 @@ static int churn(int port, int n)
 
 static int preopt(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("preopt: listener");
+    listener_lo(port, 16); /* held open: connected to below */
     int c = socket(AF_INET, SOCK_STREAM, 0), one = 1, ut = 12345, v[3] = {0};
     if (c < 0 || setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
         setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
@@ -488,9 +482,7 @@ static int preopt(int port)
 
 static int dropcaps(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("dropcaps: listener");
+    listener_lo(port, 16); /* held open: connected to below */
     int c = connect_lo(port);
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
@@ -509,9 +501,7 @@ static int dropcaps(int port)
 
 static int filter(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("filter: listener");
+    listener_lo(port, 16); /* held open: connected to below */
     int c = connect_lo(port);
     struct sock_filter ins[1] = {BPF_STMT(BPF_RET | BPF_K, 0xffff)};
     struct sock_fprog fp = {1, ins};
@@ -525,9 +515,7 @@ static int filter(int port)
 
 static int emfile(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("emfile: listener");
+    int l = listener_lo(port, 16);
     int c = connect_lo(port);
     struct rlimit old, rl;
     int top = dup(0);
@@ -553,9 +541,7 @@ static int emfile(int port)
 
 static int lowlimit(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 16) < 0)
-        die("lowlimit: listener");
+    int l = listener_lo(port, 16);
     int c = socket(AF_INET, SOCK_STREAM, 0), l2 = socket(AF_INET, SOCK_STREAM, 0);
     if (c < 0 || l2 < 0 || dup2(c, 200) != 200 || dup2(l2, 201) != 201)
         die("lowlimit: sockets at 200, 201");
@@ -628,9 +614,7 @@ static int acceptwait(int port, int k)
 {
     if (k > 256)
         k = 256;
-    aw_listener = socket(AF_INET, SOCK_STREAM, 0);
-    if (aw_listener < 0 || listen_lo_at(aw_listener, port, 16) < 0)
-        die("acceptwait: listen");
+    aw_listener = listener_lo(port, 16);
     pthread_t t[256];
     for (int i = 0; i < k; i++)
         if (pthread_create(&t[i], NULL, aw_thread, NULL) != 0)

@@ -469,6 +469,14 @@ int listen_lo_at(int fd, unsigned port, int backlog)
     return listen(fd, backlog);
 }
 
+int listener_lo(unsigned port, int backlog)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_lo_at(l, port, backlog) < 0)
+        die("listen");
+    return l;
+}
+
 int connect_host(const char *host, unsigned port, int nb, int ms)
 {
     struct sockaddr_in a = ipv4_addr(host, port);
@@ -491,9 +499,7 @@ int connect_host(const char *host, unsigned port, int nb, int ms)
 
 int pair_lo(unsigned port, int *c, int *a)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_lo_at(l, port, 1) < 0)
-        die("listen");
+    int l = listener_lo(port, 1);
     *c = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to = ipv4_addr("127.0.0.1", port);
     if (*c < 0 || connect(*c, (struct sockaddr *)&to, sizeof to) < 0)

@@ -77,6 +77,9 @@ int connect_lo(unsigned port);
 /* Makes socket fd listen on 127.0.0.1:port (SO_REUSEADDR) with backlog;
  * 0, or -1 with errno (the caller says what failed). */
 int listen_lo_at(int fd, unsigned port, int backlog);
+/* A new TCP socket listening so (listen_lo_at); a failure dies
+ * ("listen"). */
+int listener_lo(unsigned port, int backlog);
 /* A TCP socket connected to host:port (IPv4): blocking, or with nb made
  * non-blocking and connected the way Go does it (EINPROGRESS, POLLOUT
  * within ms, SO_ERROR), and left non-blocking. A failure dies, saying
