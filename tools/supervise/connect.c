@@ -215,10 +215,8 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         respond(s, req->id, 0, 0, e);
         return;
     }
-    if (!is_tcp(copy) || !same_netns(tid, copy))
-        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
-    if (!fd_placeable(tid, fd))
-        goto cont; /* no rudp connection made for nothing (review 4) */
+    if (!redirectable(tid, copy, fd))
+        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's; reviews 1, 4 */
     cc_carry(copy);
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);

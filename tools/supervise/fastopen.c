@@ -137,11 +137,8 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
     int st = placed_bridge(s, before.st_ino);
     if (st == 0)
         goto data; /* placed, the call restarted after: its data */
-    if (st > 0 || !is_tcp(copy))
+    if (st > 0 || !redirectable((pid_t)req->pid, copy, fd))
         goto cont; /* TCP says EISCONN, AF_UNIX too; not TCP: the kernel's */
-    pid_t tid = (pid_t)req->pid;
-    if (!same_netns(tid, copy) || !fd_placeable(tid, fd))
-        goto cont; /* as connect() (connect.c): kernel TCP, no rudp connection for nothing */
     /* The connect: the shim's sendto() with no data (its MSG_FASTOPEN
      * path connects, then sends nothing). */
     int r = (int)sendto(copy, NULL, 0, c.flags | MSG_NOSIGNAL, (struct sockaddr *)&c.ss, c.alen);

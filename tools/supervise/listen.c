@@ -64,8 +64,7 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_bridge(s, ino) >= 0;
-    if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
-                    !fd_placeable((pid_t)req->pid, fd)))
+    if (!placed && !redirectable((pid_t)req->pid, copy, fd))
         goto cont;
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;

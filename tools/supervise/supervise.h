@@ -432,6 +432,13 @@ int unprivileged_port(int port);
  * since TCP's calls do not mind: kernel TCP then; said once at warn). */
 int fd_placeable(pid_t tid, int fd);
 
+/* Whether the program's socket at fd (copy: ours of it, thread tid's) is
+ * one for rudp: TCP (is_tcp), of our network namespace (same_netns), at a
+ * number a bridge can take (fd_placeable). Else connect, listen and
+ * sendto(MSG_FASTOPEN) leave it to the kernel, making no rudp connection
+ * for nothing. */
+int redirectable(pid_t tid, int copy, int fd);
+
 /* Writes n bytes of buf at uaddr in the program (req's thread) and len
  * (the kernel's full length) at ulen, as getsockname/getsockopt do, each
  * write after a fresh NOTIF_ID_VALID. 0 or EFAULT. */
