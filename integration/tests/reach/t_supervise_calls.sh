@@ -18,9 +18,7 @@
 #                waited for ever for an answer).
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
-PROG=$BIN/prog_reachcalls_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
-readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
+need_static PROG prog_reachcalls
 need_bin prog_reach
 need_supervise
 
