@@ -117,8 +117,7 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_bridge(s, ino) >= 0;
-    if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
-                    !fd_placeable((pid_t)req->pid, fd)))
+    if (!placed && !redirectable((pid_t)req->pid, copy, fd))
         goto cont;
     int same_err;
     if (!placed && listen_same_socket(s, req, ino, &same_err) == 0) {

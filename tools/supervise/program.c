@@ -212,6 +212,11 @@ int fd_placeable(pid_t tid, int fd)
     return 0;
 }
 
+int redirectable(pid_t tid, int copy, int fd)
+{
+    return is_tcp(copy) && same_netns(tid, copy) && fd_placeable(tid, fd);
+}
+
 int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,
                uint64_t uaddr, socklen_t len, uint64_t ulen)
 {
