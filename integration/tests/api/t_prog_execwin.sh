@@ -16,7 +16,19 @@ run_both execwin_holder "$BIN/prog_execwin" holder
 # spawns with POSIX_SPAWN_RESETIDS: the image runs as nobody, runs the shim
 # and gets the slabs; without the flag it is in secure execution and gets
 # nothing.
-run_both execwin_resetids "$BIN/prog_execwin" resetids
+# That image runs as nobody: it must reach the program and the shim it
+# preloads, which a checkout under root's home does not let it (/root is
+# 0700 on Debian, where `make test` as root on a fresh machine finds a clone:
+# "posix_spawn: Permission denied"). It runs copies of both in $T, made
+# searchable, as attacker_prog does.
+chmod 755 "$T"
+mkdir "$T/pub"
+cp "$BIN/prog_execwin" "$SHIM" "$T/pub/"
+chmod 755 "$T/pub" "$T/pub/prog_execwin" "$T/pub/librudp_shim.so"
+ldp_built=${APP_LDP:-}
+[ "$SHIM_MODE" = tcp ] || APP_LDP=$(SHIM=$T/pub/librudp_shim.so; under_shim printenv LD_PRELOAD)
+run_both execwin_resetids "$T/pub/prog_execwin" resetids
+APP_LDP=$ldp_built
 # As root (else "skip:"): binfmt_misc formats named execwin_PID_* (mounted
 # in a mount namespace of the program's own if it is not), a magic whose
 # interpreter is the program (runs the shim: the slabs) and an extension
