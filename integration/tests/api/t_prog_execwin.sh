@@ -53,7 +53,13 @@ run_both execwin_binfmt "$BIN/prog_execwin" binfmt
 if [ "$(id -u)" = 0 ]; then
     out=$(EXECWIN_INTERP=/nonexistent/prog_execwin run_app_t 60 "$BIN/prog_execwin" binfmt 2>&1) ||
         { echo "$out"; fail "binfmt with an interpreter the kernel cannot find failed, where it must skip"; }
-    echo "$out" | grep -q '^skip: binfmt_misc: the kernel cannot run' ||
-        { echo "$out"; fail "binfmt with an interpreter the kernel cannot find: no skip line"; }
-    echo "ok: an interpreter path the kernel cannot resolve makes the binfmt case skip, not fail"
+    if echo "$out" | grep -q '^skip: binfmt_misc not mounted and cannot be'; then
+        # no binfmt_misc at all (a container, a chroot): the case skipped
+        # above already, and said why
+        echo "binfmt with an interpreter the kernel cannot find: not tried (no binfmt_misc)"
+    else
+        echo "$out" | grep -q '^skip: binfmt_misc: the kernel cannot run' ||
+            { echo "$out"; fail "binfmt with an interpreter the kernel cannot find: no skip line"; }
+        echo "ok: an interpreter path the kernel cannot resolve makes the binfmt case skip, not fail"
+    fi
 fi
