@@ -20,13 +20,11 @@ run_both execwin_holder "$BIN/prog_execwin" holder
 # preloads, which a checkout under root's home does not let it (/root is
 # 0700 on Debian, where `make test` as root on a fresh machine finds a clone:
 # "posix_spawn: Permission denied"). It runs copies of both in $T, made
-# searchable, as attacker_prog does.
-chmod 755 "$T"
-mkdir "$T/pub"
-cp "$BIN/prog_execwin" "$SHIM" "$T/pub/"
-chmod 755 "$T/pub" "$T/pub/prog_execwin" "$T/pub/librudp_shim.so"
+# searchable (public_ldp, as attacker_prog does).
 ldp_built=${APP_LDP:-}
-[ "$SHIM_MODE" = tcp ] || APP_LDP=$(SHIM=$T/pub/librudp_shim.so; under_shim printenv LD_PRELOAD)
+ldp_public=$(public_ldp)
+cp "$BIN/prog_execwin" "$T/pub/" && chmod 755 "$T/pub/prog_execwin"
+[ "$SHIM_MODE" = tcp ] || APP_LDP=$ldp_public
 run_both execwin_resetids "$T/pub/prog_execwin" resetids
 APP_LDP=$ldp_built
 # As root (else "skip:"): binfmt_misc formats named execwin_PID_* (mounted
