@@ -202,6 +202,15 @@ $(RECONNECT_STATIC): tests/prog_reconnect.c tests/progutil.c tests/progutil.h
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_reconnect.c tests/progutil.c \
 	    -lm || \
 	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
+# ... and prog_sockopts, the options and their edges as Linux TCP's
+# (integration/tests/reach/t_supervise_sockopts.sh).
+SOCKOPTS_STATIC := $(BUILD)/progs/prog_sockopts_static
+progs: $(SOCKOPTS_STATIC)
+$(SOCKOPTS_STATIC): tests/prog_sockopts.c tests/progutil.c tests/progutil.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_sockopts.c tests/progutil.c \
+	    -lm || \
+	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.
