@@ -15,7 +15,7 @@
 need_supervise
 need_bin prog_reach
 P32=$T/prog_reach32
-cc -m32 -std=c11 -D_GNU_SOURCE -O2 -static -o "$P32" "$ROOT/tests/prog_reach.c" 2>"$T/cc32.log" ||
+cc -m32 -std=c11 -D_GNU_SOURCE -O2 -static -o "$P32" "$ROOT/tests/prog_reach.c" "$ROOT/tests/progutil.c" 2>"$T/cc32.log" ||
     skip "no 32-bit static build here (gcc-multilib): $(grep -m1 -i error "$T/cc32.log")"
 file -b "$P32" 2>/dev/null | grep -q "32-bit" || readelf -h "$P32" | grep -q "ELF32" ||
     fail "$P32 is not a 32-bit program"
