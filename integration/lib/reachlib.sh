@@ -113,8 +113,31 @@ go_program() {
     return 0
 }
 
+# port_quiet: waits (30 s at most) until no UDP socket and no TCP listener
+# is on $PORT. The case before may have left a serving process there: a
+# supervised program's engine outlives the program until its connections
+# have delivered (the keeper), holding the port's UDP socket and its
+# listener's TCP one. Without this wait, wait_udp took that old socket for
+# the next server's, and its client met an engine with no listener
+# ("connection refused"), and a plain program's bind of the port met the
+# old TCP socket (EADDRINUSE): as after a preloaded program's keeper, the
+# kernel's own bind knows nothing of our handover (docs/limits.md).
+port_quiet() {
+    _i=0
+    while [ "$_i" -lt 600 ]; do
+        [ -z "$(ss -H -n -ua "sport = :$PORT" 2>/dev/null)$(ss -H -n -tl "sport = :$PORT" 2>/dev/null)" ] &&
+            return 0
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+    ss -H -n -uap "sport = :$PORT"
+    ss -H -n -tlp "sport = :$PORT"
+    fail "port $PORT still held 30 s after the case before"
+}
+
 reach_case() {
     _name=$1 _bytes=$2 _ere=$3; shift 3
+    port_quiet
     if [ -n "${SERVE_WITH:-}" ]; then
         # shellcheck disable=SC2086 # a command and its words
         start_bg "$_name.server" $SERVE_WITH server "$PORT"
@@ -140,6 +163,7 @@ reach_case() {
 gap() {
     _name=$1 _count=$2; shift 2
     for _how in plain supervised; do
+        port_quiet
         _srv=
         if [ "$_count" -gt 0 ]; then
             start_bg "$_name.$_how.server" under_shim "$BIN/prog_reach" server "$PORT" "$_count"
