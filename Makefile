@@ -202,6 +202,20 @@ $(RECONNECT_STATIC): tests/prog_reconnect.c tests/progutil.c tests/progutil.h
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_reconnect.c tests/progutil.c \
 	    -lm || \
 	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
+# The preload's test programs linked static, run over kernel TCP and then
+# under rudp-supervise by integration/tests/reach/t_supervise_battery.sh
+# (issue 35: a supervised program tells no difference the preload does
+# not). Those that use progutil link it.
+SUP_BATTERY := prog_acceptorder prog_acceptq prog_accepters prog_clonevm prog_fdlimit \
+    prog_keeper prog_keeperhand prog_outq prog_peerclose prog_peerreset prog_pktinfo \
+    prog_sigdeath prog_signals prog_smallstack prog_sockopts prog_sysclose prog_threads \
+    prog_writeq prog_xgroup
+progs: $(addprefix $(BUILD)/progs/static/,$(SUP_BATTERY))
+$(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -pthread -o $@ $< \
+	    $$(grep -q '"progutil.h"' $< && echo tests/progutil.c) -lm || \
+	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
 # itself) link the core's library and what it needs.

@@ -156,3 +156,27 @@ gap() {
           fail "$_name: the supervised program tells a difference"; }
     echo "$_name: $(tail -1 "$T/$_name.supervised") (plain and supervised alike, 0 TCP supervised)"
 }
+
+# same_checks PLAIN SUPERVISED [SED_SCRIPT]: the "ok:" lines of a test
+# program's output over kernel TCP (file PLAIN) and under the supervisor
+# (SUPERVISED) are the same (SED_SCRIPT applied to both first: what the
+# kernel picks, a time), and every supervised connection is a bridge;
+# prints them and their count.
+same_checks() {
+    _p=$1 _s=$2 _sed=${3:-}
+    for _f in "$_p" "$_s"; do
+        grep '^ok:' "$_f" | sed -e "$_sed" >"$_f.ok"
+    done
+    [ -s "$_p.ok" ] || { show "$_p"; fail "plain: no ok line"; }
+    cmp -s "$_p.ok" "$_s.ok" ||
+        { echo "plain:"; cat "$_p.ok"; echo "supervised:"; cat "$_s.ok"
+          fail "the supervised program tells a difference"; }
+    # a program that prints no transport line (plain) has none to check
+    if grep -q '^transport:' "$_p"; then
+        grep -q '^transport:' "$_s" || { show "$_s"; fail "no transport line"; }
+    fi
+    grep '^transport:' "$_s" | grep -q 'tcp' &&
+        { show "$_s"; fail "supervised: a connection is kernel TCP, not a bridge"; }
+    cat "$_s.ok"
+    echo "$(wc -l <"$_s.ok") checks alike, plain and supervised; every supervised connection a bridge"
+}

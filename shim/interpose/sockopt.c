@@ -155,14 +155,53 @@ static int is_sockbuf(int level, int opt)
                                    opt == SO_SNDBUFFORCE || opt == SO_RCVBUFFORCE);
 }
 
+/* SO_ZEROCOPY on a socket whose bytes go through a bridge: one of ours,
+ * or a kernel TCP socket not yet connected or listening, which connect()
+ * or listen() may make one. The bridge copies every byte and its error
+ * queue never holds a completion, so a program granted SO_ZEROCOPY would
+ * wait for ever for the notice that its buffer is free. 1 is refused with
+ * EOPNOTSUPP, the kernel's answer on a socket without zero-copy sends
+ * (sk_setsockopt), on which msg_zerocopy.rst has programs fall back to
+ * plain sends; 0 is accepted; TCP's own checks first (a length under an
+ * int EINVAL, a bad pointer EFAULT, a value past 1 EINVAL). 1 when this
+ * answered, with *r the result. */
+static int zerocopy_refused(int fd, int ours, const void *val, socklen_t len, int *r)
+{
+    if (!ours) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof ti;
+        if (!tcp_family(fd) || real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+            ti.tcpi_state != TCPS_CLOSE)
+            return 0; /* kernel TCP's to answer: a connection or listener of its own */
+    }
+    int v = 0;
+    *r = -1;
+    if (len < sizeof(int))
+        errno = EINVAL;
+    else if (shim_user_read(&v, val, sizeof v) < 0)
+        errno = EFAULT;
+    else if (v == 1)
+        errno = EOPNOTSUPP;
+    else if (v != 0)
+        errno = EINVAL;
+    else if (ours)
+        *r = 0; /* off, as it is */
+    else
+        *r = real_setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, val, len);
+    return 1;
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
     if (!shim_init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
         return real_setsockopt(fd, level, opt, val, len);
     int saved = errno;
     shim_fd rec;
-    if (!shim_sock_ours(fd, &rec, NULL)) {
-        errno = saved;
+    int ours = shim_sock_ours(fd, &rec, NULL), zr;
+    errno = saved;
+    if (level == SOL_SOCKET && opt == SO_ZEROCOPY && zerocopy_refused(fd, ours, val, len, &zr))
+        return zr;
+    if (!ours) {
         int r = real_setsockopt(fd, level, opt, val, len);
         int family, e = errno;
         if (r < 0 && e == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
@@ -180,7 +219,6 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         }
         return r;
     }
-    errno = saved;
     if (level == SOL_SOCKET) {
         int r, shown = 0;
         shim_slot *hs = NULL;

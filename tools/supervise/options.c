@@ -61,7 +61,11 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     int copy = take_fd(s, req, fd, &pidfd, &ino);
     unsigned char val[OPT_MAX];
     socklen_t len = 0;
-    if (copy < 0 || placed_state(s, ino, 0) < 0)
+    /* SO_ZEROCOPY on a kernel TCP socket not yet connected: the shim's
+     * answer too (EOPNOTSUPP for 1: a bridge would never give the
+     * completions, shim/interpose/sockopt.c) */
+    int zerocopy = set && level == SOL_SOCKET && name == SO_ZEROCOPY && copy >= 0 && is_tcp(copy);
+    if (copy < 0 || (placed_state(s, ino, 0) < 0 && !zerocopy))
         goto cont;
     if (set) {
         len = (socklen_t)ulen;
@@ -70,15 +74,28 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     } else {
         struct iovec l1 = {.iov_base = &len, .iov_len = sizeof len};
         struct iovec r1 = {.iov_base = (void *)(uintptr_t)ulen, .iov_len = sizeof len};
-        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof len || (int)len < 0)
-            goto cont;
+        if (process_vm_readv(tid, &l1, 1, &r1, 1, 0) != sizeof len || (int)len < 0) {
+            /* TCP's answer, which the bridge's own (EOPNOTSUPP at the TCP
+             * level, before it reads the length) is not */
+            int e = (int)len < 0 ? EINVAL : EFAULT;
+            if (!notif_valid(s->lfd, req->id))
+                goto cont;
+            finish(s, req, copy, pidfd, 0, e);
+            return;
+        }
         if (len > sizeof val)
             len = sizeof val;
     }
     struct iovec lv = {.iov_base = val, .iov_len = len};
     struct iovec rv = {.iov_base = (void *)(uintptr_t)uval, .iov_len = len};
-    if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
-        goto cont; /* EFAULT: the kernel's */
+    if (len && process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len) {
+        /* EFAULT, TCP's answer to a bad value pointer; the bridge's own at
+         * the TCP level would be EOPNOTSUPP */
+        if (!notif_valid(s->lfd, req->id))
+            goto cont;
+        finish(s, req, copy, pidfd, 0, EFAULT);
+        return;
+    }
     /* what needs CAP_NET_ADMIN, which the program may lack though we
      * have it (review 3): EPERM, as the kernel's */
     int admin = set && level == SOL_SOCKET &&

@@ -29,16 +29,5 @@ timeout 120 "$PROG" $CHECKS >"$T/plain" 2>&1 || { show "$T/plain"; fail "plain: 
 # shellcheck disable=SC2086
 timeout 120 "$SUP" "$PROG" $CHECKS >"$T/supervised" 2>&1 ||
     { show "$T/supervised"; fail "supervised: the checks failed"; }
-for f in plain supervised; do
-    grep '^ok:' "$T/$f" | sed -e 's/port [0-9]*/port P/' -e 's/took [0-9]* ms/took T ms/' >"$T/$f.ok"
-done
-[ -s "$T/plain.ok" ] || { show "$T/plain"; fail "plain: no ok line"; }
-cmp -s "$T/plain.ok" "$T/supervised.ok" ||
-    { echo "plain:"; cat "$T/plain.ok"; echo "supervised:"; cat "$T/supervised.ok"
-      fail "the supervised program tells a difference"; }
-grep -q '^transport:' "$T/supervised" || { show "$T/supervised"; fail "no transport line"; }
-grep '^transport:' "$T/supervised" | grep -q 'tcp' &&
-    { show "$T/supervised"; fail "supervised: a connection is kernel TCP, not a bridge"; }
-cat "$T/supervised.ok"
-echo "$(wc -l <"$T/supervised.ok") checks alike, plain and supervised; every supervised connection a bridge"
+same_checks "$T/plain" "$T/supervised" 's/port [0-9]*/port P/; s/took [0-9]* ms/took T ms/'
 echo "ok"

@@ -1,0 +1,67 @@
+#!/bin/sh
+# The preload's test programs under the supervisor (issue 35: what a
+# program can tell differs from the preload only where the kernel makes it
+# so). Each program of tests/ below, linked statically (build/progs/static/,
+# the Makefile's SUP_BATTERY), runs over kernel TCP first, then under
+# rudp-supervise: both must pass, print the same "ok:" lines (numbers aside:
+# ports, pids, times) and, supervised, carry every connection it reports
+# over a bridge (no "transport: tcp"). The same programs run under the
+# preload in their own tests (t_prog_*, run_both).
+# What they check, in short: accept order and a full backlog, the accept
+# queue, every readiness mechanism with forked accepters, CLONE_VM
+# children, connects at the fd limit, the keeper (TIME_WAIT, SIGTERM, a
+# listener handed to an exec'd image), SIOCOUTQ, a peer's close and reset,
+# pktinfo and TCLASS on accepted sockets, death by signal, signals during
+# calls, small thread stacks, socket options and their edges (bad pointers:
+# TCP's EFAULT, SO_ZEROCOPY refused: the bridge copies), raw syscall(),
+# threads, the write queue, a listener group across processes.
+. "$(dirname "$0")/../../lib/reachlib.sh"
+need_supervise
+SB=$BIN/static
+# The programs run as under the preload's run_both: RUDP_FALLBACK as the
+# user has it (prog_clonevm's listener on kernel TCP, its UDP port held by
+# the program, is reached by the fallback), not reachlib's "none".
+unset RUDP_FALLBACK
+# name and arguments; one a line
+LIST='prog_acceptorder
+prog_acceptorder full
+prog_acceptq
+prog_accepters
+prog_clonevm
+prog_fdlimit
+prog_keeper timewait
+prog_keeper sigterm
+prog_keeperhand listener
+prog_outq 500
+prog_peerclose
+prog_peerreset
+prog_pktinfo
+prog_sigdeath
+prog_signals
+prog_smallstack
+prog_sockopts
+prog_sysclose
+prog_threads
+prog_writeq
+prog_xgroup'
+
+# BATTERY_ONLY="prog_a prog_b": only those (by program name)
+n=0
+while read -r prog args; do
+    case " ${BATTERY_ONLY:-$prog} " in *" $prog "*) ;; *) continue ;; esac
+    [ -x "$SB/$prog" ] || skip "no static libc here: $SB/$prog not built"
+    tag=$prog${args:+_$args}
+    # shellcheck disable=SC2086 # the arguments
+    timeout -k 5 90 "$SB/$prog" $args >"$T/$tag.plain" 2>&1 ||
+        { show "$T/$tag.plain"; fail "$tag over kernel TCP failed"; }
+    # shellcheck disable=SC2086
+    timeout -k 5 90 "$SUP" "$SB/$prog" $args >"$T/$tag.supervised" 2>&1 ||
+        { show "$T/$tag.supervised"; fail "$tag under rudp-supervise failed"; }
+    echo "$tag:"
+    same_checks "$T/$tag.plain" "$T/$tag.supervised" 's/[0-9][0-9]*/N/g' | sed 's/^/  /'
+    n=$((n + 1))
+done <<LIST
+$LIST
+LIST
+echo "$n programs: the same checks over kernel TCP and supervised"
+echo "ok"
