@@ -391,7 +391,10 @@ static rudp_time pump(struct engine *e, rudp_time now)
  * port would land there and be heard by nobody (keyed or not), until it
  * happened to move again. Closed, it leaves the group: the kernel picks
  * among the members still read, whose engines hand over what is not
- * theirs (forward.c). */
+ * theirs (forward.c). Its reserve TCP socket (engine 0's member holds the
+ * port's) stays open, as before, until the keeper ends: the port is still
+ * in use by the other engines' connections, as a TCP connection's keeps
+ * it. */
 static void leave_groups(struct engine *e)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
@@ -402,6 +405,7 @@ static void leave_groups(struct engine *e)
             s->idle = 1;
             atomic_fetch_sub(&s->group->live, 1);
         }
+        s->reserve_fd = -1; /* owned: closed with the keeper */
         shim_esock_close(s);
     }
 }
