@@ -94,6 +94,76 @@ static void nat_rebinding(int keyed)
 Test(path, nat_rebinding_is_followed_unkeyed) { nat_rebinding(0); }
 Test(path, nat_rebinding_is_followed_keyed) { nat_rebinding(1); }
 
+/* The client sent its data and FIN, and has them acknowledged: it waits
+ * for the server's FIN (FIN_WAIT_2) with nothing to send. A NAT re-maps
+ * its port now, and the server then closes: its FIN (and each copy) goes
+ * to the old mapping. Nothing can tell either end; the client speaks
+ * again at its keepalive, from the new port, the server validates that
+ * address and sends its FIN there (move_to's probe): the connection ends
+ * cleanly one keepalive after the client last heard its server, not
+ * later, and not never (t_roam_nat met it when a rebind fell as its
+ * transfer ended; in the shim the server's FIN then goes again from a
+ * keeper: t_roam_keeper). */
+static void fin_lost_to_a_rebinding(int keyed)
+{
+    roam r;
+    sim_init(&r.s, 15);
+    r.a = sim_add_ep(&r.s, NULL);
+    r.b = sim_add_ep(&r.s, NULL);
+    if (keyed) {
+        sim_set_key(&r.s, r.a, test_key);
+        sim_set_key(&r.s, r.b, test_key);
+    }
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &r.s.link[r.b][r.a] : &r.s.link[r.a][r.b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    /* the server reads to EOF, and closes only when the test says */
+    sim_app srv = {.expect = 300000, .recv_seed = 1, .no_shutdown = 1, .no_release = 1};
+    sim_app cli = {.to_send = 300000, .expect = 0, .send_seed = 1};
+    sim_listen(&r.s, r.b, &srv, 16);
+    r.ci = sim_connect(&r.s, r.a, r.b, &cli, NULL);
+    cr_assert(ge(int, r.ci, 0));
+    sim_app *c = &r.s.apps[r.ci], *sv = NULL;
+    rudp_time t0 = r.s.now;
+    while (r.s.now < t0 + RUDP_SEC(10) &&
+           !(c->conn && rudp_conn_state(c->conn) == RUDP_FIN_WAIT_2 && (sv = server_app(&r)) &&
+             sv->eof))
+        sim_run_until(&r.s, r.s.now + RUDP_MS(1));
+    cr_assert(sv && sv->eof, "the server did not read to EOF");
+    cr_assert(eq(u64, sv->received, 300000));
+    rudp_time heard = c->conn->last_rx; /* the ACK of its FIN */
+    sim_run_until(&r.s, r.s.now + RUDP_MS(50));
+    sim_move(&r.s, r.a, SIM_MOVE_NAT);
+    uint64_t lost = r.s.void_dgrams;
+    rudp_conn_release(sv->conn, r.s.now); /* close(): the FIN goes to the old mapping */
+    sv->released = 1;
+    sv->conn = NULL;
+    rudp_config dflt;
+    rudp_config_default(&dflt);
+    int done = sim_run(&r.s, heard + dflt.keepalive + RUDP_SEC(1));
+    cr_assert(done, "not over one keepalive (%llu s) and a second after the client last heard",
+              (unsigned long long)(dflt.keepalive / RUDP_SEC(1)));
+    cr_assert(gt(u64, r.s.void_dgrams, lost), "the server's FIN was not lost");
+    cr_assert(ge(u64, r.s.now, heard + dflt.keepalive), "over before the keepalive: nothing was lost");
+    cr_assert(c->eof);
+    cr_assert(eq(int, c->error, 0));
+    cr_assert(eq(u64, stats(&r, r.b)->path_moves, 1));
+    cr_assert(eq(u64, stats(&r, r.a)->rebinds, 0), "the client knew nothing");
+    sim_free(&r.s);
+}
+
+Test(path, a_fin_lost_to_a_rebinding_goes_again_at_the_clients_keepalive_unkeyed)
+{
+    fin_lost_to_a_rebinding(0);
+}
+Test(path, a_fin_lost_to_a_rebinding_goes_again_at_the_clients_keepalive_keyed)
+{
+    fin_lost_to_a_rebinding(1);
+}
+
 /* The client's address goes away three times: it moves its connection to
  * a new socket (new IP and port) each time, the server follows. */
 static void client_moves(int keyed)

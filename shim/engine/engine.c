@@ -383,6 +383,33 @@ static rudp_time pump(struct engine *e, rudp_time now)
 }
 
 
+/* A keeper's engine that retires reads its sockets no more. A member of a
+ * listener's SO_REUSEPORT group left open here (idle, or used by a
+ * connection that ended: shim_esock_unref keeps it while another engine's
+ * connections live on the group) would still take every datagram the
+ * kernel hashes to it: a peer of those connections whose NAT re-mapped its
+ * port would land there and be heard by nobody (keyed or not), until it
+ * happened to move again. Closed, it leaves the group: the kernel picks
+ * among the members still read, whose engines hand over what is not
+ * theirs (forward.c). Its reserve TCP socket (engine 0's member holds the
+ * port's) stays open, as before, until the keeper ends: the port is still
+ * in use by the other engines' connections, as a TCP connection's keeps
+ * it. */
+static void leave_groups(struct engine *e)
+{
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (!s || !s->group)
+            continue;
+        if (!s->idle) {
+            s->idle = 1;
+            atomic_fetch_sub(&s->group->live, 1);
+        }
+        s->reserve_fd = -1; /* owned: closed with the keeper */
+        shim_esock_close(s);
+    }
+}
+
 /* Whether engine e carries anything a process's death would cut off. */
 static int engine_busy(struct engine *e)
 {
@@ -583,6 +610,7 @@ void *shim_engine_loop(void *arg)
          * FIN_WAIT2 timeout. */
         if (G.keeper_mode && !engine_busy(e) && shim_engine_retire(e)) {
             shim_hooks_run(SHIM_ON_RETIRE, e, now); /* TIME_WAIT to the kernel */
+            leave_groups(e);
             if (e->ctx)
                 rudp_ctx_report_remaining(e->ctx);
             e->turn_open = 0;

@@ -5,6 +5,7 @@ One TCP connection (under the shim when LD_PRELOAD says so: nothing here
 knows), one direction of bytes, measured at the receiver:
 
   roamio.py listen PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE] [--cc NAME]
+                   [--hold FLAG]
   roamio.py connect HOST PORT (--send FILE | --recv FILE) [--rate B/s] [--log FILE] [--cc NAME]
 
 listen accepts one connection (printing "peer IP PORT"), connect makes one
@@ -13,7 +14,9 @@ bytes per second when given (a sender that falls behind catches up), then
 shuts down its sending side and waits for the peer to close: so exit 0
 means the receiver read everything. --recv reads to EOF into FILE as it
 arrives, logging each read to --log as "MS TOTAL" (CLOCK_REALTIME
-milliseconds, as `date +%s%3N`, and bytes so far), then closes. Either end
+milliseconds, as `date +%s%3N`, and bytes so far), then closes; with
+--hold FLAG it prints "eof" first and waits until the file FLAG exists
+(a test changing the network between the two). Either end
 prints one last line, "done bytes=N secs=S" and exits 0, or "error: WHY
 after S s, bytes=N" and exits 1.
 
@@ -59,7 +62,7 @@ def send_file(sock, path, rate, state):
         pass
 
 
-def recv_file(sock, path, log, state):
+def recv_file(sock, path, log, state, hold=None):
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     lf = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else -1
     try:
@@ -75,6 +78,10 @@ def recv_file(sock, path, log, state):
         os.close(out)
         if lf >= 0:
             os.close(lf)
+    if hold:
+        print("eof", flush=True)
+        while not os.path.exists(hold):
+            time.sleep(0.01)
 
 
 def set_cc(sock, cc):
@@ -91,7 +98,7 @@ def transfer(sock, args):
         if args.send:
             send_file(sock, args.send, args.rate, state)
         else:
-            recv_file(sock, args.recv, args.log, state)
+            recv_file(sock, args.recv, args.log, state, args.hold)
         sock.close()
     except OSError as e:
         print("error: %s after %.1f s, bytes=%d" % (e.strerror or e, time.monotonic() - t0,
@@ -164,6 +171,7 @@ def main():
         p.add_argument("--rate", type=float, default=0)
         p.add_argument("--log")
         p.add_argument("--cc", help="TCP_CONGESTION for the connection (kernel TCP)")
+        p.add_argument("--hold", help="--recv: after EOF, close only once this file exists")
     p = sub.add_parser("spoof")
     p.add_argument("--src", required=True)
     p.add_argument("--sport", type=int, required=True)
