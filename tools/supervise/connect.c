@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -114,35 +113,6 @@ static int connect_anew(struct sup *s, const struct seccomp_notif *req, int copy
     return err;
 }
 
-/* The TCP_CONGESTION the program set before connect went to its kernel
- * socket (options.c continues on a socket not placed): set it again
- * through the shim's setsockopt, which records it for the connect, unless
- * it is the kernel's default, which the shim's own default stands for
- * (review 13: reno read back bbr). */
-#define CC_NAME_MAX 16 /* the kernel's TCP_CA_NAME_MAX */
-static char cc_default[CC_NAME_MAX];
-
-static void cc_default_read(void)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
-    if (f && fgets(cc_default, sizeof cc_default, f))
-        cc_default[strcspn(cc_default, "\n")] = 0;
-    if (f)
-        fclose(f);
-}
-
-static void cc_carry(int copy)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, cc_default_read);
-    char cc[CC_NAME_MAX + 1] = "";
-    socklen_t len = CC_NAME_MAX;
-    if (getsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, &len) < 0 || !cc[0] ||
-        strcmp(cc, cc_default) == 0)
-        return;
-    setsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
-}
-
 /* connect(fd, addr, len) of the program, answered as the shim answers it. */
 void on_connect(struct sup *s, struct seccomp_notif *req)
 {
@@ -197,7 +167,6 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
     if (!fd_placeable(tid, fd))
         goto cont; /* no rudp connection made for nothing (review 4) */
-    cc_carry(copy);
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;

@@ -398,6 +398,20 @@ int same_netns(pid_t tid, int fd);
  * kernel would (review 3). Unreadable: 1 (ours decide). */
 int caller_capable(pid_t tid, int cap);
 
+/* The calling thread's effective capabilities narrowed to those thread
+ * tid has in effect too (*saved: ours before; capset acts on the calling
+ * thread alone), so that the kernel decides a call made for the program
+ * as it would for the program itself: a setsockopt the supervisor makes
+ * on its copy (SO_PRIORITY past 6, IP_TRANSPARENT, a TCP_CONGESTION
+ * outside tcp_allowed_congestion_control) needs the program's privilege,
+ * not ours. 1: narrowed, caps_restore() to undo; 0: nothing to narrow
+ * (or cannot tell). */
+struct caps_saved {
+    uint32_t eff[2];
+};
+int caps_narrow(pid_t tid, struct caps_saved *saved);
+void caps_restore(const struct caps_saved *saved);
+
 /* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
  * net.ipv4.ip_unprivileged_port_start). */
 int unprivileged_port(int port);
