@@ -179,6 +179,7 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
     int e = add_fd(s, req, src, fd);
     if (e < 0)
         return e;
+    fasync_renumber(s, src, fd);
     struct stat st;
     if (n > 0 && fstat(src, &st) == 0) {
         int made = epoll_regs_carry(tid, fd, (uint64_t)st.st_ino, r, n);

@@ -62,6 +62,7 @@
  *   acceptw.c  the blocking accept() calls that wait, parked in one thread
  *   pool.c     the worker threads of the calls that may wait
  *   epoll.c    the program's epoll registrations, carried over a swap
+ *   fasync.c   O_ASYNC's fd number (si_fd) carried over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
  *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
  *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
@@ -350,6 +351,13 @@ int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int
  * -ESTALE when fd no longer names the file ino (nothing placed). */
 int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
                       uint64_t ino);
+
+/* ---- O_ASYNC's fd number (fasync.c) ---- */
+
+/* src, just put at the program's fd: if O_ASYNC is on, its signals'
+ * si_fd names fd, as for the program's own socket, rather than the
+ * number src had here when the shim turned it on. */
+void fasync_renumber(const struct sup *s, int src, int fd);
 
 /* ---- the program (program.c) ---- */
 

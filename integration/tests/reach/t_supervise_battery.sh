@@ -29,6 +29,7 @@ prog_acceptq
 prog_accepters
 prog_clonevm
 prog_connopts
+prog_epollpre
 prog_fdlimit
 prog_keeper timewait
 prog_keeper sigterm
