@@ -19,27 +19,6 @@
  * shim's own connect() on the copy answers (connect_anew). */
 #define CONNECT_ANEW (-1)
 
-/* SO_SNDTIMEO of copy in ms; -1: none (sock_sndtimeo: 0 waits for ever).
- * The bridge holds the program's value: the shim carried it over from the
- * kernel socket, and a later setsockopt went to the bridge. */
-static int sndtimeo_ms(int copy)
-{
-    struct timeval tv;
-    socklen_t l = sizeof tv;
-    if (getsockopt(copy, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
-        (tv.tv_sec == 0 && tv.tv_usec == 0))
-        return -1;
-    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
-    return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* connect() again on a bridge we placed (copy): Linux's answers
  * (__inet_stream_connect). Established: 0 the first time connect()
  * returns (a restart), EISCONN after; connecting: EALREADY when

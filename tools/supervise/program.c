@@ -2,6 +2,7 @@
  * memory (process_vm_writev), the answers (NOTIF_SEND) (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -13,7 +14,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise.h"
@@ -206,6 +209,24 @@ void caps_restore(const struct caps_saved *saved)
     d[1].effective = saved->eff[1];
     if (caps_set(d) < 0)
         warn("capset: %s: this thread keeps the program's capabilities", strerror(errno));
+}
+
+int sndtimeo_ms(int fd)
+{
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
+        (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return -1;
+    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 int unprivileged_port(int port)

@@ -66,6 +66,7 @@
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
  *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
  *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
+ *   sendaddr.c sendto() with an address on a bridge
  */
 #ifndef RUDP_SUPERVISE_H
 #define RUDP_SUPERVISE_H
@@ -308,6 +309,13 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req);
 void on_ioctl(struct sup *s, struct seccomp_notif *req);
 /* sendto()/sendmsg() with MSG_FASTOPEN: a connect, then the data */
 void on_fastopen(struct sup *s, struct seccomp_notif *req);
+/* sendto() with an address, without MSG_FASTOPEN: on a bridge, the data
+ * sent as TCP sends it (the address ignored) */
+void on_sendaddr(struct sup *s, struct seccomp_notif *req);
+/* The same call continued at once when its fd is not a bridge (a UDP
+ * program's datagram): 1; 0: a bridge, for on_sendaddr in a worker. In
+ * the loop: never waits. */
+int sendaddr_elsewhere(struct sup *s, struct seccomp_notif *req);
 
 /* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
 
@@ -419,6 +427,14 @@ struct caps_saved {
 };
 int caps_narrow(pid_t tid, struct caps_saved *saved);
 void caps_restore(const struct caps_saved *saved);
+
+/* SO_SNDTIMEO of socket fd in ms; -1: none (sock_sndtimeo: 0 waits for
+ * ever). On a bridge, the program's value: the shim carried it over from
+ * the kernel socket, and a later setsockopt went to the bridge. */
+int sndtimeo_ms(int fd);
+
+/* CLOCK_MONOTONIC in ms. */
+long long mono_ms(void);
 
 /* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
  * net.ipv4.ip_unprivileged_port_start). */

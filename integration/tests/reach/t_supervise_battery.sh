@@ -14,7 +14,10 @@
 # pktinfo and TCLASS on accepted sockets, death by signal, signals during
 # calls, small thread stacks, socket options and their edges (bad pointers:
 # TCP's EFAULT, SO_ZEROCOPY refused: the bridge copies), raw syscall(),
-# threads, the write queue, a listener group across processes.
+# threads, the write queue, a listener group across processes, options
+# set before connect and listen (IP_TOS, TCP_CONGESTION, buffer sizes),
+# epoll and O_ASYNC carried over (si_fd the program's), sendto() with an
+# address on a connection (blocking, under signals, MSG_OOB, EPIPE).
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
 SB=$BIN/static
@@ -39,6 +42,7 @@ prog_outq 500
 prog_peerclose
 prog_peerreset
 prog_pktinfo
+prog_sendaddr
 prog_sigdeath
 prog_signals
 prog_smallstack
