@@ -61,8 +61,8 @@
  *   acceptq.c  connections accepted for an interrupted accept(), held
  *   acceptw.c  the blocking accept() calls that wait, parked in one thread
  *   pool.c     the worker threads of the calls that may wait
- *   epoll.c    the program's epoll registrations, carried over a swap
- *   fasync.c   O_ASYNC's fd number (si_fd) carried over a swap
+ *   epoll.c    the program's epoll registrations and O_ASYNC, carried
+ *              over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
  *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
  *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
@@ -350,22 +350,18 @@ struct epreg {
 int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
 
 /* After the swap: the same registrations (r, n) for the file now at the
- * program's fd (inode ino), under the same fd number. Returns how many
- * were made. */
-int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
+ * program's fd (inode ino), under the same fd number, taken off the file
+ * it replaced (old, our copy of it; -1: none); and, async being its
+ * status flags with O_ASYNC, O_ASYNC noted at that number (si_fd).
+ * Returns how many registrations were made. */
+int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, int old, const struct epreg *r, int n,
+                     int async);
 
 /* The program's registrations of fd (the file ino) before a swap, made
  * again for the file src put at fd with add_fd(): add_fd's result, or
  * -ESTALE when fd no longer names the file ino (nothing placed). */
 int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
                       uint64_t ino);
-
-/* ---- O_ASYNC's fd number (fasync.c) ---- */
-
-/* src, just put at the program's fd: if O_ASYNC is on, its signals'
- * si_fd names fd, as for the program's own socket, rather than the
- * number src had here when the shim turned it on. */
-void fasync_renumber(const struct sup *s, int src, int fd);
 
 /* ---- the program (program.c) ---- */
 
