@@ -159,57 +159,40 @@ $(foreach p,$(PROG_SRC),$(eval $(call prog_rule,$(p))))
 # the build's failure, never hidden as a skip.
 STATIC_LIBC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libc.a /usr/lib64/libc.a /usr/lib/libc.a))
 STATIC_LIBC_OR_FAIL = $(if $(STATIC_LIBC),exit 1,echo "no static libc: $@ not built")
-# prog_execstate linked static too: an image no preload reaches (t_prog_spawn,
-# "bare"). Plain flags (a sanitizer runtime does not link static); without a
-# static libc there is none, and the test says "skip:".
-STATIC_PROG := $(BUILD)/progs/prog_execstate_static
-progs: $(STATIC_PROG)
-$(STATIC_PROG): tests/prog_execstate.c tests/progutil.c tests/progutil.h
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_execstate.c tests/progutil.c \
-	    -lm || \
-	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
-# prog_reach linked static too: the client rudp-supervise runs in
-# integration/tests/reach/ (issue 35).
-REACH_STATIC := $(BUILD)/progs/prog_reach_static
-progs: $(REACH_STATIC)
-$(REACH_STATIC): tests/prog_reach.c
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< || \
-	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
-# ... and prog_reachgap, the cases the supervised program once told apart
+# Test programs linked static too, each with tests/progutil.c: images no
+# preload reaches. Plain flags (a sanitizer runtime does not link static);
+# without a static libc there are none, and the tests that need them say
+# "skip:". static_prog NAME FLAGS makes $(BUILD)/progs/NAME_static.
+define static_prog
+progs: $(BUILD)/progs/$(1)_static
+$(BUILD)/progs/$(1)_static: tests/$(1).c tests/progutil.c tests/progutil.h
+	@mkdir -p $$(@D)
+	$$(CC) -std=c11 -D_GNU_SOURCE -O2 -static $(2) -o $$@ tests/$(1).c tests/progutil.c -lm || \
+	    { rm -f $$@; $$(STATIC_LIBC_OR_FAIL); }
+endef
+# prog_execstate: t_prog_spawn's "bare" image.
+$(eval $(call static_prog,prog_execstate,))
+# prog_reach: the client rudp-supervise runs in integration/tests/reach/
+# (issue 35).
+$(eval $(call static_prog,prog_reach,))
+# prog_reachgap: the cases the supervised program once told apart
 # (integration/tests/reach/t_supervise_gaps.sh), with threads.
-REACHGAP_STATIC := $(BUILD)/progs/prog_reachgap_static
-progs: $(REACHGAP_STATIC)
-$(REACHGAP_STATIC): tests/prog_reachgap.c
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -pthread -o $@ $< || \
-	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
-# ... and prog_reachcalls, the calls the filter reports beyond the set-up
-# ones (integration/tests/reach/t_supervise_calls.sh).
-REACHCALLS_STATIC := $(BUILD)/progs/prog_reachcalls_static
-progs: $(REACHCALLS_STATIC)
-$(REACHCALLS_STATIC): tests/prog_reachcalls.c
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< || \
-	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
-# ... and prog_reconnect, connect() again, connect(AF_UNSPEC) as Linux's
+$(eval $(call static_prog,prog_reachgap,-pthread))
+# prog_reachcalls: the calls the filter reports beyond the set-up ones
+# (integration/tests/reach/t_supervise_calls.sh).
+$(eval $(call static_prog,prog_reachcalls,))
+# prog_reconnect: connect() again, connect(AF_UNSPEC) as Linux's
 # (integration/tests/reach/t_supervise_reconnect.sh).
-RECONNECT_STATIC := $(BUILD)/progs/prog_reconnect_static
-progs: $(RECONNECT_STATIC)
-$(RECONNECT_STATIC): tests/prog_reconnect.c tests/progutil.c tests/progutil.h
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ tests/prog_reconnect.c tests/progutil.c \
-	    -lm || \
-	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
+$(eval $(call static_prog,prog_reconnect,))
 # The preload's test programs linked static, run over kernel TCP and then
 # under rudp-supervise by integration/tests/reach/t_supervise_battery.sh
 # (issue 35: a supervised program tells no difference the preload does
 # not). Those that use progutil link it.
-SUP_BATTERY := prog_acceptorder prog_acceptq prog_accepters prog_clonevm prog_connopts \
+SUP_BATTERY := prog_accepters prog_acceptorder prog_acceptq prog_clonevm prog_connopts \
     prog_epollpre prog_fdlimit prog_keeper prog_keeperhand prog_options prog_outq \
-    prog_peerclose prog_peerreset prog_pktinfo prog_sendaddr prog_sigdeath prog_signals \
-    prog_smallstack prog_sockopts prog_sysclose prog_threads prog_writeq prog_xgroup
+    prog_peerclose prog_peerreset prog_pktinfo prog_prefork prog_relisten prog_restart \
+    prog_reuseport prog_sendaddr prog_sigdeath prog_signals prog_smallstack \
+    prog_sockopts prog_sysclose prog_threads prog_writeq prog_xgroup
 progs: $(addprefix $(BUILD)/progs/static/,$(SUP_BATTERY))
 $(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)

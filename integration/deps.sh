@@ -8,9 +8,11 @@ pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev libssl-
 # golang-go builds the Go programs of integration/tests/reach/ (offline,
 # from the standard library only); caddy is a real Go server from Debian
 # run there under the supervisor (as a plain file server, not its service);
-# libc6-dev-i386 links the 32-bit program that shows a 32-bit program keeps
-# kernel TCP, and says so (t_supervise_i386.sh).
-pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy libc6-dev-i386"
+# gcc-multilib builds the 32-bit program that shows a 32-bit program keeps
+# kernel TCP, and says so (t_supervise_i386.sh): gcc -m32 -static needs its
+# /usr/include/asm and 32-bit libgcc (lib32gcc-12-dev), not only
+# libc6-dev-i386 ("asm/socket.h: No such file or directory").
+pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy gcc-multilib"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"

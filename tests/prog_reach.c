@@ -30,47 +30,25 @@
  *                                    docs/reach.md's costs; figures, never
  *                                    asserted)
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static int die(const char *what)
-{
-    fprintf(stderr, "prog_reach: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
+#include "progutil.h"
 
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)(i * 7 + i / 251);
-}
+const char *prog_name = "prog_reach";
 
-/* A listener on 127.0.0.1:port. */
-static int listen_on(int port)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (l < 0)
-        die("socket");
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
-        die("bind/listen");
-    return l;
-}
+#define WAIT_MS 30000
 
-static int server(int port, int count)
+static int server(unsigned port, int count)
 {
-    int l = listen_on(port);
+    int l = listener_lo(port, 8);
     static char buf[65536];
     size_t total = 0;
     for (int k = 0; k < count; k++) {
@@ -83,12 +61,7 @@ static int server(int port, int count)
                 die("read");
             if (n == 0)
                 break;
-            for (ssize_t off = 0; off < n;) {
-                ssize_t w = write(c, buf + off, (size_t)(n - off));
-                if (w < 0)
-                    die("write");
-                off += w;
-            }
+            write_exact(c, buf, (size_t)n);
             total += (size_t)n;
         }
         close(c);
@@ -98,182 +71,84 @@ static int server(int port, int count)
     return 0;
 }
 
-static int client(const char *host, int port, size_t want, int nb)
+static int client(const char *host, unsigned port, size_t want, int nb)
 {
-    int s = socket(AF_INET, SOCK_STREAM | (nb ? SOCK_NONBLOCK : 0), 0);
-    if (s < 0)
-        die("socket");
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("address");
-    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
-        if (!nb || errno != EINPROGRESS)
-            die("connect");
-        struct pollfd p = {.fd = s, .events = POLLOUT};
-        if (poll(&p, 1, 30000) != 1)
-            die("poll for connect");
-        int err = 0;
-        socklen_t el = sizeof err;
-        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-            die("SO_ERROR");
-        if (err) {
-            errno = err;
-            die("connect (SO_ERROR)");
-        }
-        fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
-    }
+    int s = connect_host(host, port, nb, WAIT_MS); /* echo_pattern makes it blocking */
     /* what TCP says of its own socket, under rudp too */
-    int one = 1, nd = 0, dom = 0;
-    socklen_t ol = sizeof nd;
-    if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
-        getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &nd, &ol) < 0)
-        die("TCP_NODELAY");
-    ol = sizeof dom;
-    if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, &dom, &ol) < 0)
-        die("SO_DOMAIN");
+    setsockopt_int(s, IPPROTO_TCP, TCP_NODELAY, 1);
+    int nd = getsockopt_int(s, IPPROTO_TCP, TCP_NODELAY);
+    int dom = getsockopt_int(s, SOL_SOCKET, SO_DOMAIN);
     printf("connected: nodelay %d, domain %s\n", nd, dom == AF_INET ? "AF_INET" : "other");
     fflush(stdout);
-    static unsigned char out[65536], in[65536];
-    size_t sent = 0, got = 0;
-    int wr_open = 1;
-    while (got < want || wr_open) {
-        struct pollfd p = {.fd = s, .events = POLLIN | (wr_open ? POLLOUT : 0)};
-        if (poll(&p, 1, 30000) != 1)
-            die("poll");
-        if (wr_open && (p.revents & POLLOUT)) {
-            size_t n = want - sent < sizeof out ? want - sent : sizeof out;
-            for (size_t i = 0; i < n; i++)
-                out[i] = pattern(sent + i);
-            ssize_t w = send(s, out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (w < 0 && errno != EAGAIN)
-                die("send");
-            if (w > 0)
-                sent += (size_t)w;
-            if (sent == want) {
-                if (shutdown(s, SHUT_WR) < 0)
-                    die("shutdown");
-                wr_open = 0;
-            }
-        }
-        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = recv(s, in, sizeof in, MSG_DONTWAIT);
-            if (n < 0 && errno != EAGAIN)
-                die("recv");
-            if (n == 0) {
-                fprintf(stderr, "prog_reach: EOF after %zu of %zu bytes\n", got, want);
-                return 1;
-            }
-            for (ssize_t i = 0; i < n; i++)
-                if (in[i] != pattern(got + (size_t)i)) {
-                    fprintf(stderr, "prog_reach: byte %zu differs\n", got + (size_t)i);
-                    return 1;
-                }
-            if (n > 0)
-                got += (size_t)n;
-        }
-    }
-    char c;
-    if (read(s, &c, 1) != 0)
-        die("no EOF after the echo");
+    echo_pattern(s, want, WAIT_MS);
     close(s);
-    printf("echoed %zu\n", got);
+    printf("echoed %zu\n", want);
     return 0;
 }
 
-static int sink(int port)
+static int sink(unsigned port)
 {
-    int l = listen_on(port);
+    int l = listener_lo(port, 8);
     int c = accept(l, NULL, NULL);
     if (c < 0)
         die("accept");
-    static unsigned char buf[65536];
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = read(c, buf, sizeof buf);
-        if (n < 0)
-            die("read");
-        if (n == 0)
-            break;
-        for (ssize_t i = 0; i < n; i++)
-            if (buf[i] != pattern(got + (size_t)i)) {
-                fprintf(stderr, "prog_reach: byte %zu differs\n", got + (size_t)i);
-                return 1;
-            }
-        got += (size_t)n;
-    }
-    printf("received %zu\n", got);
+    /* no bound: a blocking read, as long as the sender takes */
+    uint64_t got = pattern_drain(c, UINT64_MAX, -1, "sink");
+    printf("received %llu\n", (unsigned long long)got);
     return 0;
 }
 
-static int send_exit(const char *host, int port, size_t want)
+static int send_exit(const char *host, unsigned port, size_t want)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (s < 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("socket/address");
-    if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
-        die("connect");
+    int s = connect_host(host, port, 0, WAIT_MS);
     static unsigned char out[65536];
     for (size_t sent = 0; sent < want;) {
         size_t n = want - sent < sizeof out ? want - sent : sizeof out;
         for (size_t i = 0; i < n; i++)
-            out[i] = pattern(sent + i);
-        ssize_t w = write(s, out, n);
-        if (w < 0)
-            die("write");
-        sent += (size_t)w;
+            out[i] = pattern_byte(sent + i);
+        write_exact(s, out, n);
+        sent += n;
     }
     printf("sent %zu\n", want);
     fflush(stdout);
     _exit(0);
 }
 
-static double now_us(void)
+static int connects(const char *host, unsigned port, int n, int rounds)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
-static int connects(const char *host, int port, int n, int rounds)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("address");
+    struct sockaddr_in a = ipv4_addr(host, port);
     double t_conn = 0, t_all = 0;
     for (int i = 0; i < n; i++) {
-        double t0 = now_us();
+        double t0 = now_s();
         int s = socket(AF_INET, SOCK_STREAM, 0);
         if (s < 0)
             die("socket");
-        double t1 = now_us();
+        double t1 = now_s();
         if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
             die("connect");
-        double t2 = now_us();
+        double t2 = now_s();
         char c = 'x';
         if (write(s, &c, 1) != 1 || read(s, &c, 1) != 1)
             die("echo");
         close(s);
         t_conn += t2 - t1;
-        t_all += now_us() - t0;
+        t_all += now_s() - t0;
     }
     printf("connects %d: connect() %.1f us, socket+connect+1-byte echo+close %.1f us (means)\n", n,
-           t_conn / n, t_all / n);
+           t_conn * 1e6 / n, t_all * 1e6 / n);
     if (rounds <= 0)
         return 0;
-    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
-        die("connect");
+    int s = connect_host(host, port, 0, WAIT_MS), one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    double t0 = now_us();
+    double t0 = now_s();
     for (int i = 0; i < rounds; i++) {
         char c = 'x';
         if (write(s, &c, 1) != 1 || read(s, &c, 1) != 1)
             die("round trip");
     }
-    double t_rr = now_us() - t0;
+    double t_rr = now_s() - t0;
     close(s);
-    printf("round trips %d: 1-byte write and echo %.1f us (mean)\n", rounds, t_rr / rounds);
+    printf("round trips %d: 1-byte write and echo %.1f us (mean)\n", rounds, t_rr * 1e6 / rounds);
     return 0;
 }
 

@@ -19,8 +19,11 @@
  *   tfo HOST PORT      sendto() with MSG_FASTOPEN connects and sends 1000
  *                      bytes, echoed; connect() then says EISCONN
  *   tfomsg HOST PORT   the same with sendmsg() and two iovecs
+ *   tfolow HOST PORT   the same as tfo from a socket at fd 200, past
+ *                      RLIMIT_NOFILE lowered to 100: as over TCP (the
+ *                      supervisor cannot put a bridge there: kernel TCP
+ *                      then, never a hang)
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -30,38 +33,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int die(const char *what)
-{
-    fprintf(stderr, "prog_reachcalls: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
+#include "progutil.h"
 
-static int differs(const char *what)
-{
-    fprintf(stderr, "prog_reachcalls: %s\n", what);
-    exit(1);
-}
+const char *prog_name = "prog_reachcalls";
 
-static struct sockaddr_in addr_of(const char *host, int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("address");
-    return a;
-}
-
-/* Waits for fd's events (10 s at most: then the case fails). */
-static int wait_for(int fd, short events)
-{
-    struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, 10000);
-    if (r < 0)
-        die("poll");
-    return r == 1 ? p.revents : 0;
-}
+/* Every wait of a case: at most this, then it fails. */
+#define WAIT_MS 10000
 
 static int ioc(int s, unsigned long req, const char *name)
 {
@@ -80,8 +61,7 @@ static void ioc_until(int s, unsigned long req, const char *name, int want)
             return;
         usleep(1000);
     }
-    fprintf(stderr, "prog_reachcalls: %s stays %d, not %d\n", name, ioc(s, req, name), want);
-    exit(1);
+    differs("%s stays %d, not %d", name, ioc(s, req, name), want);
 }
 
 static void send_all(int s, const char *buf, size_t n)
@@ -127,7 +107,7 @@ static void fill(char *buf, size_t n)
 
 static int ioctls(const char *host, int port)
 {
-    struct sockaddr_in a = addr_of(host, port);
+    struct sockaddr_in a = ipv4_addr(host, port);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
         die("connect");
@@ -142,7 +122,7 @@ static int ioctls(const char *host, int port)
     ioc_until(s, SIOCOUTQ, "SIOCOUTQ", 0);
     ioc_until(s, SIOCOUTQNSD, "SIOCOUTQNSD", 0);
     send_all(s, out, 500);
-    if (!(wait_for(s, POLLIN) & POLLIN))
+    if (!(poll_for(s, POLLIN, WAIT_MS) & POLLIN))
         differs("no echo");
     ioc_until(s, SIOCINQ, "SIOCINQ", 500);
     int fionread = ioc(s, FIONREAD, "FIONREAD");
@@ -156,24 +136,14 @@ static int ioctls(const char *host, int port)
 
 static int oob(int port)
 {
-    struct sockaddr_in a = addr_of("127.0.0.1", port);
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
-        die("listen");
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
-        die("connect");
-    int s = accept(l, NULL, NULL);
-    if (s < 0)
-        die("accept");
+    int c, s, l = pair_lo(port, &c, &s);
     send_all(c, "ab", 2);
     if (send(c, "c", 1, MSG_OOB) != 1)
         die("send(MSG_OOB)");
     send_all(c, "de", 2);
     if (shutdown(c, SHUT_WR) < 0)
         die("shutdown");
-    if (!(wait_for(s, POLLPRI) & POLLPRI))
+    if (!(poll_for(s, POLLPRI, WAIT_MS) & POLLPRI))
         differs("no POLLPRI for the urgent byte");
     char before[8] = {0}, after[8] = {0}, u = 0;
     size_t nb = 0, na = 0;
@@ -205,12 +175,22 @@ static int oob(int port)
     return 0;
 }
 
-static int tfo(const char *host, int port, int msg)
+static int tfo(const char *host, int port, int msg, int low)
 {
-    struct sockaddr_in a = addr_of(host, port);
+    struct sockaddr_in a = ipv4_addr(host, port);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0)
         die("socket");
+    if (low) {
+        struct rlimit rl;
+        if (dup2(s, 200) != 200 || close(s) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            die("socket at 200");
+        s = 200;
+        rl.rlim_cur = 100;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            die("setrlimit");
+        alarm(30); /* a hang is the bug: end it */
+    }
     char out[1000], in[1000];
     fill(out, sizeof out);
     ssize_t w;
@@ -251,10 +231,12 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "oob") == 0)
         return oob(atoi(argv[2]));
     if (argc == 4 && strcmp(argv[1], "tfo") == 0)
-        return tfo(argv[2], atoi(argv[3]), 0);
+        return tfo(argv[2], atoi(argv[3]), 0, 0);
     if (argc == 4 && strcmp(argv[1], "tfomsg") == 0)
-        return tfo(argv[2], atoi(argv[3]), 1);
+        return tfo(argv[2], atoi(argv[3]), 1, 0);
+    if (argc == 4 && strcmp(argv[1], "tfolow") == 0)
+        return tfo(argv[2], atoi(argv[3]), 0, 1);
     fprintf(stderr, "usage: prog_reachcalls ioctls HOST PORT | oob PORT | tfo HOST PORT | "
-                    "tfomsg HOST PORT\n");
+                    "tfomsg HOST PORT | tfolow HOST PORT\n");
     return 2;
 }

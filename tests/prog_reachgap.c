@@ -62,7 +62,6 @@
  *                         work, as TCP's do (the supervisor cannot put its
  *                         bridge there: kernel TCP then, never a hang)
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -84,121 +83,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int die(const char *what)
-{
-    fprintf(stderr, "prog_reachgap: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
+#include "progutil.h"
 
-static int differs(const char *what)
-{
-    fprintf(stderr, "prog_reachgap: %s\n", what);
-    exit(1);
-}
+const char *prog_name = "prog_reachgap";
 
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)(i * 7 + i / 251);
-}
-
-static struct sockaddr_in addr_of(const char *host, int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        die("address");
-    return a;
-}
-
-/* Waits for fd's events (10 s at most: then the case fails). */
-static int wait_for(int fd, short events)
-{
-    struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, 10000);
-    if (r < 0)
-        die("poll");
-    return r == 1 ? p.revents : 0;
-}
-
-/* A connected socket: blocking, or non-blocking (EINPROGRESS, POLLOUT,
- * SO_ERROR) and then made blocking. */
-static int connect_to(const char *host, int port, int nb)
-{
-    struct sockaddr_in a = addr_of(host, port);
-    int s = socket(AF_INET, SOCK_STREAM | (nb ? SOCK_NONBLOCK : 0), 0);
-    if (s < 0)
-        die("socket");
-    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0)
-        return s;
-    if (!nb || errno != EINPROGRESS)
-        die("connect");
-    if (!(wait_for(s, POLLOUT) & POLLOUT))
-        differs("no POLLOUT after a non-blocking connect");
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-        die("SO_ERROR");
-    if (err) {
-        errno = err;
-        die("connect (SO_ERROR)");
-    }
-    return s;
-}
-
-/* Writes n pattern bytes, half-closes, reads the echo to EOF and checks
- * it; closes s. */
-static void echo(int s, size_t n)
-{
-    fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
-    unsigned char buf[16384];
-    size_t sent = 0, got = 0;
-    while (sent < n || got < n) {
-        short ev = POLLIN | (sent < n ? POLLOUT : 0);
-        int re = wait_for(s, ev);
-        if (!re)
-            differs("the echo stalled");
-        if (sent < n && (re & POLLOUT)) {
-            size_t k = n - sent < sizeof buf ? n - sent : sizeof buf;
-            for (size_t i = 0; i < k; i++)
-                buf[i] = pattern(sent + i);
-            ssize_t w = send(s, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (w < 0 && errno != EAGAIN)
-                die("send");
-            if (w > 0 && (sent += (size_t)w) == n && shutdown(s, SHUT_WR) < 0)
-                die("shutdown");
-        }
-        if (re & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = recv(s, buf, sizeof buf, MSG_DONTWAIT);
-            if (r < 0 && errno != EAGAIN)
-                die("recv");
-            if (r == 0)
-                differs("EOF before the whole echo");
-            for (ssize_t i = 0; i < r; i++)
-                if (buf[i] != pattern(got + (size_t)i))
-                    differs("the echo differs");
-            if (r > 0)
-                got += (size_t)r;
-        }
-    }
-    char c;
-    if (read(s, &c, 1) != 0)
-        differs("no EOF after the echo");
-    close(s);
-}
-
-static int get_int(int s, int level, int opt)
-{
-    int v = -1;
-    socklen_t l = sizeof v;
-    if (getsockopt(s, level, opt, &v, &l) < 0)
-        die("getsockopt");
-    return v;
-}
-
-static void set_int(int s, int level, int opt, int v)
-{
-    if (setsockopt(s, level, opt, &v, sizeof v) < 0)
-        die("setsockopt");
-}
+/* Every wait of a case: at most this, then it fails. */
+#define WAIT_MS 10000
 
 /* net.ipv4.tcp_wmem's default, TCP's send buffer at the start (0: unknown) */
 static int tcp_wmem_default(void)
@@ -215,31 +105,32 @@ static int tcp_wmem_default(void)
 
 static int opts(const char *host, int port, int nb)
 {
-    int s = connect_to(host, port, nb);
-    int sndbuf = get_int(s, SOL_SOCKET, SO_SNDBUF), want = tcp_wmem_default();
-    set_int(s, IPPROTO_TCP, TCP_NODELAY, 1);
-    set_int(s, SOL_SOCKET, SO_KEEPALIVE, 1);
-    set_int(s, IPPROTO_TCP, TCP_KEEPIDLE, 30);
-    set_int(s, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
-    set_int(s, IPPROTO_TCP, TCP_CORK, 1);
-    int cork_on = get_int(s, IPPROTO_TCP, TCP_CORK);
-    set_int(s, IPPROTO_TCP, TCP_CORK, 0);
+    int s = connect_host(host, port, nb, WAIT_MS);
+    int sndbuf = getsockopt_int(s, SOL_SOCKET, SO_SNDBUF), want = tcp_wmem_default();
+    setsockopt_int(s, IPPROTO_TCP, TCP_NODELAY, 1);
+    setsockopt_int(s, SOL_SOCKET, SO_KEEPALIVE, 1);
+    setsockopt_int(s, IPPROTO_TCP, TCP_KEEPIDLE, 30);
+    setsockopt_int(s, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
+    setsockopt_int(s, IPPROTO_TCP, TCP_CORK, 1);
+    int cork_on = getsockopt_int(s, IPPROTO_TCP, TCP_CORK);
+    setsockopt_int(s, IPPROTO_TCP, TCP_CORK, 0);
     printf("opts: nodelay %d keepalive %d keepidle %d user_timeout %d cork %d then %d; "
            "sndbuf %s\n",
-           get_int(s, IPPROTO_TCP, TCP_NODELAY), get_int(s, SOL_SOCKET, SO_KEEPALIVE),
-           get_int(s, IPPROTO_TCP, TCP_KEEPIDLE), get_int(s, IPPROTO_TCP, TCP_USER_TIMEOUT),
-           cork_on, get_int(s, IPPROTO_TCP, TCP_CORK),
+           getsockopt_int(s, IPPROTO_TCP, TCP_NODELAY), getsockopt_int(s, SOL_SOCKET, SO_KEEPALIVE),
+           getsockopt_int(s, IPPROTO_TCP, TCP_KEEPIDLE), getsockopt_int(s, IPPROTO_TCP, TCP_USER_TIMEOUT),
+           cork_on, getsockopt_int(s, IPPROTO_TCP, TCP_CORK),
            sndbuf >= want ? "at least TCP's default" : "smaller than TCP's default");
     if (sndbuf < want)
         fprintf(stderr, "prog_reachgap: SO_SNDBUF %d after connect, tcp_wmem's default %d\n",
                 sndbuf, want);
-    echo(s, 1);
+    echo_pattern(s, 1, WAIT_MS);
+    close(s);
     return 0;
 }
 
 static int epoll_case(const char *host, int port)
 {
-    struct sockaddr_in a = addr_of(host, port);
+    struct sockaddr_in a = ipv4_addr(host, port);
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (s < 0 || ep < 0)
@@ -257,7 +148,7 @@ static int epoll_case(const char *host, int port)
         differs("epoll: no event in 10 s for the socket registered before connect");
     if (got.data.u64 != 0x1234 || !(got.events & EPOLLOUT))
         differs("epoll: not EPOLLOUT with the registration's data");
-    if (get_int(s, SOL_SOCKET, SO_ERROR) != 0)
+    if (getsockopt_int(s, SOL_SOCKET, SO_ERROR) != 0)
         differs("epoll: SO_ERROR after EPOLLOUT");
     ev.events = EPOLLIN;
     if (epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) < 0)
@@ -272,7 +163,7 @@ static int epoll_case(const char *host, int port)
         differs("epoll: not the echo");
     if (epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) < 0)
         die("EPOLL_CTL_DEL after connect");
-    if (shutdown(s, SHUT_WR) < 0 || !(wait_for(s, POLLIN) & (POLLIN | POLLHUP)) ||
+    if (shutdown(s, SHUT_WR) < 0 || !(poll_for(s, POLLIN, WAIT_MS) & (POLLIN | POLLHUP)) ||
         recv(s, &c, 1, 0) != 0)
         differs("epoll: no EOF after the echo");
     close(s);
@@ -364,11 +255,7 @@ static int acceptsig(int port)
     sa.sa_handler = on_usr1;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
-    struct sockaddr_in a = addr_of("127.0.0.1", port);
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0)
-        die("listen");
+    int l = listener_lo(port, 8);
     pthread_t t;
     if (pthread_create(&t, NULL, accepter_main, &l) != 0)
         differs("pthread_create");
@@ -378,13 +265,11 @@ static int acceptsig(int port)
     if (!until(got_signal))
         differs("acceptsig: the signal did not arrive");
     /* the restarted accept() waits again (or will: the connection waits) */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0)
-        die("acceptsig: connect");
+    int s = connect_lo(port);
     if (send(s, "ping", 4, MSG_NOSIGNAL) != 4)
         die("acceptsig: send");
     char buf[4];
-    if (!(wait_for(s, POLLIN) & (POLLIN | POLLHUP | POLLERR)))
+    if (!(poll_for(s, POLLIN, WAIT_MS) & (POLLIN | POLLHUP | POLLERR)))
         differs("acceptsig: no answer in 10 s: the restarted accept() did not take the connection");
     ssize_t r = recv(s, buf, 4, MSG_WAITALL);
     if (r != 4 || memcmp(buf, "ping", 4) != 0)
@@ -407,7 +292,9 @@ struct peer {
 static void *one_client(void *arg)
 {
     struct peer *p = arg;
-    echo(connect_to(p->host, p->port, 0), 100000);
+    int s = connect_host(p->host, p->port, 0, WAIT_MS);
+    echo_pattern(s, 100000, WAIT_MS);
+    close(s);
     return NULL;
 }
 
@@ -471,18 +358,17 @@ static int orphan(char **cmd)
 
 static int sendnb(const char *host, int port)
 {
-    struct sockaddr_in a = addr_of(host, port);
+    struct sockaddr_in a = ipv4_addr(host, port);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (c < 0)
         die("sendnb: socket");
     if (connect(c, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
         die("sendnb: connect");
-    struct pollfd p = {.fd = c, .events = POLLOUT};
-    if (poll(&p, 1, 10000) != 1 || !(p.revents & POLLOUT))
+    if (!(poll_for(c, POLLOUT, WAIT_MS) & POLLOUT))
         differs("sendnb: not writable in 10 s");
     static unsigned char buf[5000], back[5000];
     for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = pattern(i);
+        buf[i] = pattern_byte(i);
     ssize_t n = send(c, buf, sizeof buf, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0)
         die("sendnb: send");
@@ -491,12 +377,7 @@ static int sendnb(const char *host, int port)
         differs("sendnb: the send buffer is not TCP's default");
     int fl = fcntl(c, F_GETFL);
     fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
-    for (size_t got = 0; got < sizeof back;) {
-        ssize_t r = read(c, back + got, sizeof back - got);
-        if (r <= 0)
-            die("sendnb: read");
-        got += (size_t)r;
-    }
+    read_exact(c, back, sizeof back, WAIT_MS);
     if (memcmp(buf, back, sizeof buf) != 0)
         differs("sendnb: the echo differs");
     close(c);
@@ -507,18 +388,7 @@ static int sendnb(const char *host, int port)
 
 static int reset_case(int port, int accepted)
 {
-    struct sockaddr_in a = addr_of("127.0.0.1", port);
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-        die("reset: socket");
-    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0)
-        die("reset: listen");
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
-        die("reset: connect");
-    int s = accept(l, NULL, NULL);
-    if (s < 0)
-        die("reset: accept");
+    int c, s, l = pair_lo(port, &c, &s);
     /* a byte each way first: both ends established and in use */
     char b = 'x';
     if (write(c, &b, 1) != 1 || read(s, &b, 1) != 1 || write(s, &b, 1) != 1 ||
@@ -546,27 +416,6 @@ static int reset_case(int port, int accepted)
     return 0;
 }
 
-static int listen_on(int fd, int port)
-{
-    int one = 1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
-        return -1;
-    return listen(fd, 16);
-}
-
-static int churn_connect(int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
-        die("churn: connect");
-    return c;
-}
-
 /* Whether fd answers as a TCP socket: its peer's family, TCP_NODELAY. */
 static int tcp_answers(int fd)
 {
@@ -581,14 +430,12 @@ static int tcp_answers(int fd)
 
 static int churn(int port, int n)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("churn: listener");
-    int c0 = churn_connect(port), x0 = accept(l, NULL, NULL);
+    int l = listener_lo(port, 16);
+    int c0 = connect_lo(port), x0 = accept(l, NULL, NULL);
     if (x0 < 0)
         die("churn: accept");
     for (int i = 0; i < n; i++) {
-        int c = churn_connect(port), x = accept(l, NULL, NULL);
+        int c = connect_lo(port), x = accept(l, NULL, NULL);
         if (x < 0)
             die("churn: accept");
         close(x);
@@ -596,7 +443,7 @@ static int churn(int port, int n)
     }
     if (!tcp_answers(c0) || !tcp_answers(x0))
         differs("churn: the first connection no longer answers as TCP");
-    int c = churn_connect(port);
+    int c = connect_lo(port);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int x = accept(l, (struct sockaddr *)&ss, &sl);
@@ -611,17 +458,14 @@ static int churn(int port, int n)
 
 static int preopt(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("preopt: listener");
+    listener_lo(port, 16); /* held open: connected to below */
     int c = socket(AF_INET, SOCK_STREAM, 0), one = 1, ut = 12345, v[3] = {0};
     if (c < 0 || setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
         setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
         setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut) < 0 ||
         setsockopt(c, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) < 0)
         die("preopt: options");
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = ipv4_addr("127.0.0.1", port);
     if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
         die("preopt: connect");
     socklen_t vl = sizeof v[0];
@@ -638,10 +482,8 @@ static int preopt(int port)
 
 static int dropcaps(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("dropcaps: listener");
-    int c = churn_connect(port);
+    listener_lo(port, 16); /* held open: connected to below */
+    int c = connect_lo(port);
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
     memset(d, 0, sizeof d);
@@ -651,8 +493,7 @@ static int dropcaps(int port)
     int r = setsockopt(c, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
     printf("dropcaps: SO_MARK: %s;", r < 0 ? strerror(errno) : "0");
     int b = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = ipv4_addr("127.0.0.1", 80);
     r = bind(b, (struct sockaddr *)&a, sizeof a);
     printf(" bind port 80: %s\n", r < 0 ? strerror(errno) : "0");
     return 0;
@@ -660,10 +501,8 @@ static int dropcaps(int port)
 
 static int filter(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("filter: listener");
-    int c = churn_connect(port);
+    listener_lo(port, 16); /* held open: connected to below */
+    int c = connect_lo(port);
     struct sock_filter ins[1] = {BPF_STMT(BPF_RET | BPF_K, 0xffff)};
     struct sock_fprog fp = {1, ins};
     int r = setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp);
@@ -676,10 +515,8 @@ static int filter(int port)
 
 static int emfile(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("emfile: listener");
-    int c = churn_connect(port);
+    int l = listener_lo(port, 16);
+    int c = connect_lo(port);
     struct rlimit old, rl;
     int top = dup(0);
     if (top < 0 || getrlimit(RLIMIT_NOFILE, &old) < 0)
@@ -704,9 +541,7 @@ static int emfile(int port)
 
 static int lowlimit(int port)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || listen_on(l, port) < 0)
-        die("lowlimit: listener");
+    int l = listener_lo(port, 16);
     int c = socket(AF_INET, SOCK_STREAM, 0), l2 = socket(AF_INET, SOCK_STREAM, 0);
     if (c < 0 || l2 < 0 || dup2(c, 200) != 200 || dup2(l2, 201) != 201)
         die("lowlimit: sockets at 200, 201");
@@ -719,10 +554,9 @@ static int lowlimit(int port)
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
         die("lowlimit: setrlimit");
     alarm(30); /* a hang is the bug: end it */
-    int r2 = listen_on(201, port + 1);
+    int r2 = listen_lo_at(201, port + 1, 16);
     printf("listen fd 201: %s\n", r2 < 0 ? strerror(errno) : "0");
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = ipv4_addr("127.0.0.1", port);
     int r = connect(200, (struct sockaddr *)&a, sizeof a);
     printf("connect fd 200: %s\n", r < 0 ? strerror(errno) : "0");
     if (r < 0 || r2 < 0)
@@ -758,16 +592,8 @@ static void *aw_accept(void *arg)
 static int aw_in_accept(const pid_t *tid, int k)
 {
     int n = 0;
-    for (int i = 0; i < k; i++) {
-        char path[64];
-        long nr = -1;
-        snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid[i]);
-        FILE *f = fopen(path, "r");
-        if (f && fscanf(f, "%ld", &nr) == 1 && (nr == SYS_accept || nr == SYS_accept4))
-            n++;
-        if (f)
-            fclose(f);
-    }
+    for (int i = 0; i < k; i++)
+        n += waits_in_accept(tid[i]);
     return n;
 }
 
@@ -788,9 +614,7 @@ static int acceptwait(int port, int k)
 {
     if (k > 256)
         k = 256;
-    aw_listener = socket(AF_INET, SOCK_STREAM, 0);
-    if (aw_listener < 0 || listen_on(aw_listener, port) < 0)
-        die("acceptwait: listen");
+    aw_listener = listener_lo(port, 16);
     pthread_t t[256];
     for (int i = 0; i < k; i++)
         if (pthread_create(&t[i], NULL, aw_thread, NULL) != 0)
@@ -813,7 +637,7 @@ static int acceptwait(int port, int k)
         differs("acceptwait: no go on stdin");
     int c[256];
     for (int i = 0; i < k; i++) {
-        struct sockaddr_in a = addr_of("127.0.0.1", port);
+        struct sockaddr_in a = ipv4_addr("127.0.0.1", port);
         c[i] = socket(AF_INET, SOCK_STREAM, 0);
         if (c[i] < 0 || connect(c[i], (struct sockaddr *)&a, sizeof a) < 0)
             die("acceptwait: connect");

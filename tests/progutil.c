@@ -20,18 +20,42 @@
 void (*prog_on_fail)(void);
 volatile sig_atomic_t prog_bounded_wait;
 
-void failf(int line, const char *fmt, ...)
+/* The failure's line on stderr, after prefix, and prog_on_fail. */
+static void say_failure(const char *prefix, const char *fmt, va_list ap)
 {
-    va_list ap;
     fflush(stdout);
-    fprintf(stderr, "FAIL: %s:%d: ", prog_name, line);
-    va_start(ap, fmt);
+    fputs(prefix, stderr);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
     if (prog_on_fail)
         prog_on_fail();
+}
+
+void failf(int line, const char *fmt, ...)
+{
+    char prefix[256];
+    va_list ap;
+    snprintf(prefix, sizeof prefix, "FAIL: %s:%d: ", prog_name, line);
+    va_start(ap, fmt);
+    say_failure(prefix, fmt, ap);
+    va_end(ap);
     exit(1);
+}
+
+void differs(const char *fmt, ...)
+{
+    char prefix[256];
+    va_list ap;
+    snprintf(prefix, sizeof prefix, "%s: ", prog_name);
+    va_start(ap, fmt);
+    say_failure(prefix, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void die(const char *what)
+{
+    differs("%s: %s", what, strerror(errno));
 }
 
 static void on_alarm(int sig)
@@ -74,6 +98,15 @@ double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+short poll_for(int fd, short events, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, ms);
+    if (r < 0)
+        die("poll");
+    return r == 1 ? p.revents : 0;
 }
 
 static bool inode_listed(const char *table, unsigned long ino, int field)
@@ -142,6 +175,14 @@ unsigned port_of(const struct sockaddr_storage *ss)
     if (ss->ss_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)ss)->sin_port);
     return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+struct sockaddr_in ipv4_addr(const char *host, unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("address");
+    return a;
 }
 
 void read_exact(int fd, void *buf, size_t len, int ms)
@@ -415,4 +456,96 @@ int connect_lo(unsigned port)
     socklen_t sl = loopback(AF_INET, port, &ss);
     SYS(connect(c, (struct sockaddr *)&ss, sl));
     return c;
+}
+
+int listen_lo_at(int fd, unsigned port, int backlog)
+{
+    int one = 1;
+    struct sockaddr_storage ss;
+    socklen_t sl = loopback(AF_INET, port, &ss);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+        return -1;
+    return listen(fd, backlog);
+}
+
+int listener_lo(unsigned port, int backlog)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || listen_lo_at(l, port, backlog) < 0)
+        die("listen");
+    return l;
+}
+
+int connect_host(const char *host, unsigned port, int nb, int ms)
+{
+    struct sockaddr_in a = ipv4_addr(host, port);
+    int s = socket(AF_INET, SOCK_STREAM | (nb ? SOCK_NONBLOCK : 0), 0);
+    if (s < 0)
+        die("socket");
+    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+        return s;
+    if (!nb || errno != EINPROGRESS)
+        die("connect");
+    if (!(poll_for(s, POLLOUT, ms) & POLLOUT))
+        differs("no POLLOUT within %d ms after a non-blocking connect", ms);
+    int err = so_error(s);
+    if (err) {
+        errno = err;
+        die("connect (SO_ERROR)");
+    }
+    return s;
+}
+
+int pair_lo(unsigned port, int *c, int *a)
+{
+    int l = listener_lo(port, 1);
+    *c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = ipv4_addr("127.0.0.1", port);
+    if (*c < 0 || connect(*c, (struct sockaddr *)&to, sizeof to) < 0)
+        die("connect");
+    *a = accept(l, NULL, NULL);
+    if (*a < 0)
+        die("accept");
+    return l;
+}
+
+void echo_pattern(int s, size_t n, int ms)
+{
+    fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+    unsigned char buf[65536];
+    size_t sent = 0, got = 0;
+    if (n == 0 && shutdown(s, SHUT_WR) < 0)
+        die("shutdown");
+    while (sent < n || got < n) {
+        short re = poll_for(s, POLLIN | (sent < n ? POLLOUT : 0), ms);
+        if (!re)
+            differs("the echo stalled: nothing for %d ms (%zu sent, %zu of %zu echoed)", ms,
+                    sent, got, n);
+        if (sent < n && (re & POLLOUT)) {
+            size_t k = n - sent < sizeof buf ? n - sent : sizeof buf;
+            for (size_t i = 0; i < k; i++)
+                buf[i] = pattern_byte(sent + i);
+            ssize_t w = send(s, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN)
+                die("send");
+            if (w > 0 && (sent += (size_t)w) == n && shutdown(s, SHUT_WR) < 0)
+                die("shutdown");
+        }
+        if (re & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+            if (r < 0 && errno != EAGAIN)
+                die("recv");
+            if (r == 0)
+                differs("EOF after %zu of %zu bytes", got, n);
+            for (ssize_t i = 0; i < r; i++)
+                if (buf[i] != pattern_byte(got + (size_t)i))
+                    differs("byte %zu differs", got + (size_t)i);
+            if (r > 0)
+                got += (size_t)r;
+        }
+    }
+    char c;
+    if (read(s, &c, 1) != 0)
+        differs("no EOF after the echo");
 }

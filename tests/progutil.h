@@ -31,6 +31,14 @@ void failf(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), 
 #define SYS(call) \
     do { if ((call) < 0) failf(__LINE__, "%s: %s", #call, strerror(errno)); } while (0)
 
+/* Failing without a line number, for the programs whose stderr lines a
+ * script reads or compares (tests/prog_reach*: t_supervise_features
+ * compares the refusal's line preloaded and supervised): die() prints
+ * "<prog_name>: <what>: <strerror(errno)>", differs() "<prog_name>: "
+ * and its message; both run prog_on_fail and exit 1. */
+void die(const char *what) __attribute__((noreturn));
+void differs(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 /* SIGALRM after secs seconds ends the program with exit status 3 and a
  * FAIL: line, unless prog_bounded_wait is set: then the blocked call the
  * alarm interrupts returns EINTR (the handler is installed without
@@ -46,6 +54,10 @@ void prog_begin(int argc, unsigned watchdog_secs);
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
 
+/* poll() for events on fd, at most ms: the revents, or 0 when none came
+ * (the caller says what that means); a poll() error dies. */
+short poll_for(int fd, short events, int ms);
+
 /* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
  * AF_UNIX one (the shim's bridge), else "other". */
 const char *fd_transport(int fd);
@@ -54,11 +66,29 @@ const char *fam_name(int family);
 /* The loopback address of family with port (host order). */
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
 unsigned port_of(const struct sockaddr_storage *ss);
+/* The IPv4 address host (dotted) with port; an unparsable host dies
+ * ("address"). */
+struct sockaddr_in ipv4_addr(const char *host, unsigned port);
 /* Binds socket s to 127.0.0.1:port (0: the kernel's choice); returns the
  * port it got. */
 unsigned bind_lo(int s, unsigned port);
 /* A TCP socket connected to 127.0.0.1:port (blocking). */
 int connect_lo(unsigned port);
+/* Makes socket fd listen on 127.0.0.1:port (SO_REUSEADDR) with backlog;
+ * 0, or -1 with errno (the caller says what failed). */
+int listen_lo_at(int fd, unsigned port, int backlog);
+/* A new TCP socket listening so (listen_lo_at); a failure dies
+ * ("listen"). */
+int listener_lo(unsigned port, int backlog);
+/* A TCP socket connected to host:port (IPv4): blocking, or with nb made
+ * non-blocking and connected the way Go does it (EINPROGRESS, POLLOUT
+ * within ms, SO_ERROR), and left non-blocking. A failure dies, saying
+ * "connect" or "connect (SO_ERROR)" with the errno. */
+int connect_host(const char *host, unsigned port, int nb, int ms);
+/* The listener on 127.0.0.1:port (backlog 1) and a connection to it from
+ * the same program: *c the connecting end, *a the accepted one; returns
+ * the listener. */
+int pair_lo(unsigned port, int *c, int *a);
 /* A TCP socket of family bound to its loopback address, port chosen by the
  * kernel (not listening); *ss and *len get its address. */
 int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len);
@@ -89,6 +119,11 @@ int accept_ready(int l, int ms);
 long fill_until_refused(int fd);
 /* A byte stream a reader can check: byte i of it. */
 unsigned char pattern_byte(uint64_t i);
+/* Writes n pattern bytes to s while reading their echo, half-closes once
+ * all went, checks the echo and the peer's EOF after it, each wait at
+ * most ms; s is made blocking first (the sends and reads do not block).
+ * Any difference says what (differs()). Leaves s open. */
+void echo_pattern(int s, size_t n, int ms);
 /* Writes the pattern to non-blocking fd with write()s of up to 64 KiB
  * until max bytes went in or the kernel has had no room for 200 ms (a
  * peer that reads nothing); returns what write() accepted, or -1 (errno)

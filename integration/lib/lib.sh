@@ -43,6 +43,10 @@
 #                            tool) to $T/NAME where uid nobody
 #                            can run it, wherever the tree is checked out
 #   as_nobody CMD...         run CMD as uid/gid nobody, no groups, 30 s at most
+#   public_ldp               the preload line under_shim uses, naming a copy
+#                            of the shim in $T where any uid can load it, for
+#                            a program run as another user (a checkout under
+#                            /root, mode 0700, keeps the built one from it)
 #   make_key FILE            a new key for keyed mode (rudp-run --genkey) in FILE,
 #                            mode 0600 from the start (umask 077)
 #
@@ -273,6 +277,15 @@ attacker_prog() {
     cp "$_ap" "$T/$1" && chmod 755 "$T/$1"
 }
 as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+public_ldp() {
+    [ -f "$SHIM" ] || fail "shim not built: $SHIM"
+    chmod 755 "$T"
+    mkdir -p "$T/pub"
+    chmod 755 "$T/pub"
+    [ -f "$T/pub/librudp_shim.so" ] || cp "$SHIM" "$T/pub/librudp_shim.so"
+    chmod 755 "$T/pub/librudp_shim.so"
+    (SHIM=$T/pub/librudp_shim.so; shim_preload)
+}
 make_key() {
     (umask 077 && "$TOOLS/rudp-run" --genkey >"$1") || fail "rudp-run --genkey >$1 failed"
 }

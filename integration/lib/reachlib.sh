@@ -9,6 +9,10 @@
 # hand-over, below) and UDP datagrams to it.
 #
 #   tcp_now, udp_now          those counts so far
+#   need_static VAR NAME      VAR=$BIN/NAME_static, tests/NAME.c linked
+#                             static: skip without it (no static libc
+#                             here: the Makefile fails a build that has
+#                             one), fail if it is not static
 #   need_supervise            skip unless the supervisor can work here
 #                             (rudp-supervise --probe: every kernel part it
 #                             needs) and starts (--pass true: both stages)
@@ -86,6 +90,13 @@ tcp_since() {
     fi
 }
 
+need_static() {
+    _p=$BIN/$2_static
+    [ -x "$_p" ] || skip "no static libc here: $_p not built"
+    readelf -l "$_p" | grep -q INTERP && fail "$_p is not statically linked"
+    eval "$1=\$_p"
+}
+
 need_supervise() {
     _e=$(timeout 10 "$SUP" --probe 2>&1) || skip "the supervisor cannot work here: $_e"
     _e=$(timeout 10 "$SUP" --pass true 2>&1) || fail "the supervisor does not start: $_e"
@@ -161,11 +172,15 @@ gap() {
 # program's output over kernel TCP (file PLAIN) and under the supervisor
 # (SUPERVISED) are the same (SED_SCRIPT applied to both first: what the
 # kernel picks, a time), and every supervised connection is a bridge;
-# prints them and their count.
+# prints them and their count. SAME_SORTED=1: as sets (lines that
+# processes of the program print concurrently come in either order).
 same_checks() {
     _p=$1 _s=$2 _sed=${3:-}
     for _f in "$_p" "$_s"; do
         grep '^ok:' "$_f" | sed -e "$_sed" >"$_f.ok"
+        if [ -n "${SAME_SORTED:-}" ]; then
+            sort "$_f.ok" >"$_f.sorted" && mv "$_f.sorted" "$_f.ok"
+        fi
     done
     [ -s "$_p.ok" ] || { show "$_p"; fail "plain: no ok line"; }
     cmp -s "$_p.ok" "$_s.ok" ||

@@ -177,6 +177,12 @@ $_tcp"
 }
 
 assert_transport() {
+    # a case that skipped before it made a connection ("skip: not root",
+    # "skip: binfmt_misc not mounted and cannot be") has none to check
+    if ! grep -q '^transport: ' "$1" && grep -q '^skip: ' "$1"; then
+        echo "ok: no connection to check (the case skipped)"
+        return 0
+    fi
     grep -q '^transport: ' "$1" || fail "$1: no transport line"
     if [ "$SHIM_MODE" = shim ] && grep '^transport: ' "$1" | grep -qw tcp; then
         fail "$1: a connection fd is a kernel TCP socket under the shim: $(grep '^transport: ' "$1" | grep -w tcp | head -1)"

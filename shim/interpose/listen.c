@@ -107,6 +107,10 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
     if (r)
         return 0;
     r = real_bind(fd, addr, len);
+    if (r < 0 && errno == EADDRINUSE && family && shim_port_stop_unheld(fd, addr, len)) {
+        errno = saved;
+        r = real_bind(fd, addr, len); /* a listener of ours that nobody held had it */
+    }
     if (r < 0 && errno == EADDRINUSE && family) {
         if (shim_porthand_reclaim(fd, addr, len)) {
             errno = saved;

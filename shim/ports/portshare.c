@@ -52,6 +52,7 @@ typedef struct yield_req {
     int probe;     /* only ask: a listen() on addr, SO_REUSEPORT = reuseport */
     int reuseport;
     int conflict;  /* answer to a probe (the engines' lock) */
+    int stopped;   /* a probe stopped a listener nobody held (the engines' lock) */
     int pending;   /* engines yet to answer (the engines' lock) */
     int refs;      /* the caller's and each pending engine's (the same) */
 } yield_req;
@@ -189,8 +190,9 @@ static void req_put_locked(yield_req *y)
 }
 
 /* Puts y to every engine of this process and waits (bounded) for their
- * answers; returns y->conflict. Consumes y. */
-static int ask_engines(yield_req *y)
+ * answers; returns y->conflict, and y->stopped into stopped (if not
+ * NULL). Consumes y. */
+static int ask_engines(yield_req *y, int *stopped)
 {
     y->refs = 1;
     shim_engines_lock();
@@ -216,6 +218,8 @@ static int ask_engines(yield_req *y)
     while (y->pending > 0 && shim_engines_wait(&until) != ETIMEDOUT)
         ;
     int conflict = y->conflict;
+    if (stopped)
+        *stopped = y->stopped;
     req_put_locked(y);
     shim_engines_unlock();
     return conflict;
@@ -239,11 +243,15 @@ void shim_port_yield(int fd, const struct sockaddr *addr, socklen_t len)
         shim_free(y);
         return;
     }
-    ask_engines(y);
+    ask_engines(y, NULL);
 }
 
-int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport)
+/* A probe of the listeners on local (shim_port_yield_cmd): 1 if a live
+ * one conflicts; *stopped (if not NULL): one nobody held was stopped. */
+static int probe(const struct sockaddr_storage *local, int v6only, int reuseport, int *stopped)
 {
+    if (stopped)
+        *stopped = 0;
     if (!shim_engines_here())
         return 0;
     yield_req *y = shim_calloc(1, sizeof *y);
@@ -253,26 +261,46 @@ int shim_port_listening(const struct sockaddr_storage *local, int v6only, int re
     y->v6only = v6only;
     y->probe = 1;
     y->reuseport = reuseport;
-    return ask_engines(y);
+    return ask_engines(y, stopped);
 }
 
-int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
+int shim_port_listening(const struct sockaddr_storage *local, int v6only, int reuseport)
 {
-    if (shim_cfg.accept_tcp || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+    return probe(local, v6only, reuseport, NULL);
+}
+
+/* A probe for a bind() of the TCP socket fd to addr: 1 a live listener
+ * conflicts, 0 none, -1 not a port to ask about; *stopped as probe(). */
+static int bind_probe(int fd, const struct sockaddr *addr, socklen_t len, int *stopped)
+{
+    *stopped = 0;
+    if ((addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
         len < addr_len(addr->sa_family))
-        return 0;
+        return -1;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     memcpy(&ss, addr, addr_len(addr->sa_family));
     if (shim_ss_port(&ss) == 0 || !shim_engines_here())
-        return 0;
+        return -1;
     int v6only = 0, rp = 0;
     socklen_t l = sizeof v6only;
     if (addr->sa_family == AF_INET6)
         real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
     l = sizeof rp;
     real_getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l);
-    return shim_port_listening(&ss, v6only, rp);
+    return probe(&ss, v6only, rp, stopped);
+}
+
+int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int stopped;
+    return !shim_cfg.accept_tcp && bind_probe(fd, addr, len, &stopped) == 1;
+}
+
+int shim_port_stop_unheld(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int stopped;
+    return bind_probe(fd, addr, len, &stopped) >= 0 && stopped;
 }
 
 /* s gives its port up: an unbound UDP socket takes its fd number (so the
@@ -336,7 +364,7 @@ int shim_port_hand_over(struct engine *e, esock *s, int pid)
 void shim_port_yield_cmd(struct engine *e, void *req)
 {
     yield_req *y = req;
-    int conflict = 0;
+    int conflict = 0, stopped = 0;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         struct sockaddr_storage ss;
@@ -346,6 +374,14 @@ void shim_port_yield_cmd(struct engine *e, void *req)
             continue;
         if (!y->probe) {
             leave_port(e, s, shim_ss_port(&ss), "the application");
+            continue;
+        }
+        /* A listener closed here that no process holds any more is
+         * stopped now (its port free, as TCP's is once the last holder
+         * closed it), not at its next check: the close may not have been
+         * ours to see (rudp-supervise's program closes its own fd). */
+        if (s->listener && !shim_engine_listener_live(s, shim_now())) {
+            stopped = 1;
             continue;
         }
         /* A live listener conflicts unless both are in a SO_REUSEPORT
@@ -361,6 +397,8 @@ void shim_port_yield_cmd(struct engine *e, void *req)
     shim_engines_lock();
     if (conflict)
         y->conflict = 1;
+    if (stopped)
+        y->stopped = 1;
     y->pending--;
     req_put_locked(y);
     shim_engines_wake();

@@ -102,6 +102,15 @@ int shim_port_listening(const struct sockaddr_storage *local, int v6only, int re
  * is there (shim_port_listening): 1 yes, 0 no. */
 int shim_port_bind_conflict(int fd, const struct sockaddr *addr, socklen_t len);
 
+/* bind() of the TCP socket fd to addr met EADDRINUSE: every listener of
+ * this process on an overlapping address that was closed here and that no
+ * process holds any more is stopped now, its plain TCP socket and UDP port
+ * going as TCP's listener does at its last close. 1 if one was (the bind
+ * is worth trying again), 0 not. Under rudp-supervise the program's close
+ * is not seen: without this the port stayed held until the next liveness
+ * check (enginecmd.c check_alive, a second later). */
+int shim_port_stop_unheld(int fd, const struct sockaddr *addr, socklen_t len);
+
 /* CMD_YIELD on engine e's thread: req is what shim_port_yield queued. */
 void shim_port_yield_cmd(struct engine *e, void *req);
 

@@ -12,12 +12,27 @@
  * listener stay parked, and are not polled, until that worker is done:
  * the connection is one, and a second worker would wait in accept4 for
  * the next (the thundering herd a prefork server's workers would make).
+ *
+ * A parked call holds its listener as TCP's blocking accept() does, no
+ * longer. It is watched through an epoll set of the call's own, which
+ * takes no reference to the file (the kernel drops it from the set when
+ * the file's last holder closes it, eventpoll_release). TCP's accept()
+ * holds a reference (fdget) only where the fd table is shared, another
+ * thread being able to close the fd meanwhile: then the call keeps a copy
+ * too, until it ends. So the listener dies with the program's last holder,
+ * as TCP's does: a prefork server's children killed in their blocking
+ * accept, a connect right after is refused (prog_prefork); a copy held
+ * by every parked call kept it alive, and accepting, until the call's
+ * next check, a second later. The calling thread's pidfd is polled too: a
+ * call whose thread is gone is dropped at once, its copy with it. The
+ * worker the call goes to takes its own copy (on_accept).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -27,7 +42,9 @@
 
 struct parked {
     struct job *j;
-    int copy, pidfd; /* the program's listener, a copy; its thread's pidfd */
+    int ep, pidfd;   /* an epoll set watching the program's listener; the
+                      * calling thread's pidfd (readable once it is gone) */
+    int hold;        /* a copy of the listener held (a shared fd table), or -1 */
     int ev;          /* the listener's acceptq eventfd */
     uint64_t lino;
     struct parked *next;
@@ -76,7 +93,9 @@ static void wake(void)
 static void unpark(struct sup *s, struct parked *p)
 {
     acceptq_wait_end(s, p->lino);
-    close(p->copy);
+    close(p->ep);
+    if (p->hold >= 0)
+        close(p->hold);
     close(p->pidfd);
     free(p);
 }
@@ -93,7 +112,7 @@ static void *waiter(void *arg)
     time_t checked = 0;
     for (;;) {
         pthread_mutex_lock(&w.mu);
-        size_t need = 2 * (size_t)w.n + 1;
+        size_t need = 3 * (size_t)w.n + 1;
         if (need > cap) {
             struct pollfd *npf = realloc(pf, need * sizeof *pf);
             if (npf)
@@ -106,11 +125,13 @@ static void *waiter(void *arg)
         }
         size_t k = 0;
         pf[k++] = (struct pollfd){.fd = w.wake, .events = POLLIN};
-        for (struct parked *p = w.head; p && k + 2 <= cap; p = p->next) {
+        for (struct parked *p = w.head; p && k + 3 <= cap; p = p->next) {
+            who[k] = p;
+            pf[k++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
             if (inflight_has(p->lino))
                 continue;
             who[k] = p;
-            pf[k++] = (struct pollfd){.fd = p->copy, .events = POLLIN};
+            pf[k++] = (struct pollfd){.fd = p->ep, .events = POLLIN};
             who[k] = p;
             pf[k++] = (struct pollfd){.fd = p->ev, .events = POLLIN};
         }
@@ -134,7 +155,18 @@ static void *waiter(void *arg)
             struct parked *p = who[i], **pp = &w.head;
             while (*pp && *pp != p)
                 pp = &(*pp)->next;
-            if (!*pp || inflight_has(p->lino))
+            if (!*pp)
+                continue;
+            if (pf[i].fd == p->pidfd) {
+                /* its thread is gone: the call and its copy go now */
+                *pp = p->next;
+                w.n--;
+                free(p->j->req);
+                free(p->j);
+                unpark(s, p);
+                continue;
+            }
+            if (inflight_has(p->lino))
                 continue;
             *pp = p->next;
             w.n--;
@@ -148,6 +180,8 @@ static void *waiter(void *arg)
             }
             if (inflight_add(p->lino) == 0)
                 p->j->inflight = p->lino;
+            p->j->held = p->hold; /* the worker accepts on it */
+            p->hold = -1;
             go[ngo++] = p->j;
             p->j = NULL;
             unpark(s, p);
@@ -197,6 +231,22 @@ int acceptw_park(struct sup *s, struct job *j)
             acceptq_wait_end(s, lino);
         goto now; /* no entry free (as before), or one held for it */
     }
+    /* the listener watched without a reference to it (above) */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event eev = {.events = EPOLLIN};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, copy, &eev) < 0) {
+        if (ep >= 0)
+            close(ep);
+        acceptq_wait_end(s, lino);
+        goto now;
+    }
+    int hold = -1;
+    if (fd_table_shared((pid_t)req->pid)) {
+        hold = copy; /* as TCP's accept() holds it (above) */
+    } else {
+        close(copy);
+    }
+    copy = -1;
     struct parked *pk = malloc(sizeof *pk);
     pthread_mutex_lock(&w.mu);
     if (w.wake < 0)
@@ -209,11 +259,14 @@ int acceptw_park(struct sup *s, struct job *j)
     if (!pk || !w.started) {
         pthread_mutex_unlock(&w.mu);
         free(pk);
+        close(ep);
+        if (hold >= 0)
+            close(hold);
         acceptq_wait_end(s, lino);
         goto now;
     }
-    *pk = (struct parked){.j = j, .copy = copy, .pidfd = pidfd, .ev = ev, .lino = lino,
-                          .next = NULL};
+    *pk = (struct parked){.j = j, .ep = ep, .pidfd = pidfd, .hold = hold, .ev = ev,
+                          .lino = lino, .next = NULL};
     struct parked **pp = &w.head;
     while (*pp)
         pp = &(*pp)->next; /* the oldest first */

@@ -53,6 +53,36 @@ static int connect_again(struct sup *s, uint64_t id, int copy, uint64_t ino)
     }
 }
 
+int place_bridge(struct sup *s, const struct seccomp_notif *req, int bridge, uint64_t bino,
+                 int fd, uint64_t tcp_ino, int fresh)
+{
+    int e = add_fd_keep_epoll(s, req, bridge, fd, tcp_ino);
+    if (e == -ENOENT) {
+        placed_add(s, bino, tcp_ino, bridge); /* held for the restart */
+    } else if (e == 0) {
+        if (fresh)
+            placed_add(s, bino, tcp_ino, -1);
+        placed_at(s, bino, (pid_t)req->pid, fd);
+    }
+    return e;
+}
+
+int place_held(struct sup *s, const struct seccomp_notif *req, int fd, int *copy,
+               struct stat *st)
+{
+    int held = placed_take_held(s, (uint64_t)st->st_ino);
+    if (held < 0)
+        return 0;
+    uint64_t tcp_ino = (uint64_t)st->st_ino;
+    close(*copy);
+    *copy = held;
+    int e = fstat(held, st) < 0 ? -errno
+                                : place_bridge(s, req, held, (uint64_t)st->st_ino, fd, tcp_ino, 0);
+    if (e == -ENOENT)
+        *copy = -1; /* held again: the record's */
+    return e < 0 ? e : 1;
+}
+
 /* The fresh kernel socket the shim put at copy in place of the program's
  * socket ino (a bridge, or its kernel socket after a failed blocking
  * connect) goes to the program's fd, its epoll registrations kept, noted
@@ -116,22 +146,14 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     struct stat before, after;
     if (copy < 0 || fstat(copy, &before) < 0)
         goto cont; /* EBADF: the kernel's */
-    int held = placed_take_held(s, (uint64_t)before.st_ino);
-    if (held >= 0) {
-        /* restarted before its bridge was in place: put it there now */
-        uint64_t tcp_ino = (uint64_t)before.st_ino;
-        close(copy);
-        copy = held;
-        int e = fstat(copy, &before) < 0 ? -errno : add_fd_keep_epoll(s, req, copy, fd, tcp_ino);
-        if (e == -ENOENT) {
-            placed_add(s, (uint64_t)before.st_ino, tcp_ino, copy); /* again later */
-            close(pidfd);
-            return;
-        }
-        if (e < 0)
-            goto unplaceable;
-        placed_at(s, (uint64_t)before.st_ino, tid, fd);
+    /* restarted before its bridge was in place: put it there now */
+    int held = place_held(s, req, fd, &copy, &before);
+    if (held == -ENOENT) {
+        close(pidfd);
+        return;
     }
+    if (held < 0)
+        goto unplaceable;
     if (placed_bridge(s, before.st_ino) >= 0) {
         int e = ss.ss_family == AF_UNSPEC ? CONNECT_ANEW
                                           : connect_again(s, req->id, copy, before.st_ino);
@@ -142,10 +164,8 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         respond(s, req->id, 0, 0, e);
         return;
     }
-    if (!is_tcp(copy) || !same_netns(tid, copy))
-        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's */
-    if (!fd_placeable(tid, fd))
-        goto cont; /* no rudp connection made for nothing (review 4) */
+    if (!redirectable(tid, copy, fd))
+        goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's; reviews 1, 4 */
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;
@@ -155,10 +175,10 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
      * Told by the inode: the shim's getsockopt says TCP on a bridge. */
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        int e = add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino);
+        int e = place_bridge(s, req, copy, (uint64_t)after.st_ino, fd, (uint64_t)before.st_ino,
+                             1);
         if (e == -ENOENT) {
             /* interrupted (a restart comes with the same socket) or gone */
-            placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
             close(pidfd);
             return;
         }
@@ -173,8 +193,6 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         }
         if (e < 0)
             goto unplaceable;
-        placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
-        placed_at(s, (uint64_t)after.st_ino, tid, fd);
     } else if (r < 0 && err != EINPROGRESS) {
         /* A blocking connect that failed: the shim left a fresh kernel
          * socket at copy (its port let go, as Linux's failed connect lets

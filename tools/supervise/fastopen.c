@@ -123,25 +123,21 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
     copy = take_fd(s, req, fd, &pidfd, &ino);
     if (copy < 0 || fstat(copy, &before) < 0)
         goto cont;
-    int held = placed_take_held(s, (uint64_t)before.st_ino);
-    if (held >= 0) {
-        /* restarted before its bridge was in place: put it there, then
-         * the data (the connect was made) */
-        uint64_t tcp_ino = (uint64_t)before.st_ino;
-        close(copy);
-        copy = held;
-        if (fstat(copy, &after) < 0 || add_fd_keep_epoll(s, req, copy, fd, tcp_ino) < 0) {
-            placed_add(s, (uint64_t)after.st_ino, tcp_ino, copy);
-            close(pidfd);
-            return;
-        }
-        placed_add(s, (uint64_t)after.st_ino, tcp_ino, -1);
-        goto data;
+    /* restarted before its bridge was in place: put it there, then the
+     * data (the connect was made); not placeable: as below */
+    int held = place_held(s, req, fd, &copy, &before);
+    if (held == -ENOENT) {
+        close(pidfd);
+        return;
     }
+    if (held < 0)
+        goto cont;
+    if (held > 0)
+        goto data;
     int st = placed_bridge(s, before.st_ino);
     if (st == 0)
         goto data; /* placed, the call restarted after: its data */
-    if (st > 0 || !is_tcp(copy))
+    if (st > 0 || !redirectable((pid_t)req->pid, copy, fd))
         goto cont; /* TCP says EISCONN, AF_UNIX too; not TCP: the kernel's */
     /* The connect: the shim's sendto() with no data (its MSG_FASTOPEN
      * path connects, then sends nothing). */
@@ -149,12 +145,20 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
     int err = r < 0 ? errno : 0;
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
-        if (add_fd_keep_epoll(s, req, copy, fd, (uint64_t)before.st_ino) < 0) {
-            placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, copy);
-            close(pidfd);
+        int e = place_bridge(s, req, copy, (uint64_t)after.st_ino, fd, (uint64_t)before.st_ino,
+                             1);
+        if (e == -ENOENT) {
+            close(pidfd); /* held for the restart */
             return;
         }
-        placed_add(s, (uint64_t)after.st_ino, (uint64_t)before.st_ino, -1);
+        if (e < 0) {
+            /* Not placed: another file at the number meanwhile (ESTALE),
+             * or the number cannot take it (EBADF). The bridge goes
+             * (closing our only copy ends it), and the kernel answers the
+             * call on what the program's fd names: its own socket, over
+             * kernel TCP, as connect() does (connect.c, review 4). */
+            goto cont;
+        }
     }
     /* else left to the kernel (an address not redirected): our call made
      * its connect on the program's own socket (copy shares its file), the

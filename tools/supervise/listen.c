@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,8 +14,24 @@
 
 #include "supervise.h"
 
+/* fd is a UDP socket (IPv4 or IPv6). */
+static int is_udp(int fd)
+{
+    int d = sock_int(fd, SO_DOMAIN);
+    return (d == AF_INET || d == AF_INET6) && sock_int(fd, SO_TYPE) == SOCK_DGRAM &&
+           sock_int(fd, SO_PROTOCOL) == IPPROTO_UDP;
+}
+
 /* bind(fd, addr, len) of a TCP socket: the shim's (a port free for UDP
- * too when the program asks for port 0; the ports its listeners hold). */
+ * too when the program asks for port 0; the ports its listeners hold).
+ * Of a UDP socket to a port (not 0): the shim's too, on our copy (the
+ * same file), as under the preload: the serving process's listeners on
+ * that port give their UDP socket up first (shim_port_yield: a listener
+ * then takes plain TCP only), and the program's socket gets the port, as
+ * it would without rudp, where TCP's and UDP's ports are apart
+ * (prog_keeperhand exit, prog_reuseport). Left to the kernel, the bind met
+ * the listener's UDP socket: EADDRINUSE. Port 0 stays the kernel's: it
+ * never picks a port in use. */
 void on_bind(struct sup *s, struct seccomp_notif *req)
 {
     pid_t tid = (pid_t)req->pid;
@@ -37,7 +54,7 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
                    : 0;
     int denied = !unprivileged_port(port) && !caller_capable(tid, CAP_NET_BIND_SERVICE);
     copy = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
-    if (copy < 0 || !is_tcp(copy) || !same_netns(tid, copy))
+    if (copy < 0 || !(is_tcp(copy) || (port != 0 && is_udp(copy))) || !same_netns(tid, copy))
         goto cont;
     if (denied) {
         finish(s, req, copy, pidfd, 0, EACCES);
@@ -48,6 +65,42 @@ void on_bind(struct sup *s, struct seccomp_notif *req)
     return;
 cont:
     finish(s, req, copy, pidfd, 1, 0);
+}
+
+/* listen() on the program's TCP socket copy (inode ino, fd at the
+ * program) that listens already: another process of the program listened
+ * on this very socket before (shared across fork or SCM_RIGHTS before
+ * listen()), and the shim made a unix listener of it, which that process
+ * holds. TCP's processes then share one queue: the same unix listener
+ * goes to this fd too, as the preload's listen_shared does with the
+ * listener's process (there another process: here the engine is ours and
+ * holds no copy, the program does). 0 answered (res: the result), or -1:
+ * none such, the shim's listen decides. */
+static int listen_same_socket(struct sup *s, struct seccomp_notif *req, uint64_t ino, int *err)
+{
+    int fd = (int)req->data.args[0];
+    /* by the record, not SO_ACCEPTCONN: with RUDP_ACCEPT_TCP=0 the shim
+     * keeps the socket unlistened */
+    uint64_t lino = placed_listener_of(s, ino);
+    int lc = lino ? rudp_supervise_reach(lino) : -1;
+    if (lc < 0)
+        return -1;
+    /* the shim's answer (its records follow the file): a listener it made,
+     * not a bridge a connect() on the shared socket made */
+    if (sock_int(lc, SO_ACCEPTCONN) != 1) {
+        close(lc);
+        return -1;
+    }
+    /* No listen() on it (TCP's second listen() sets a new backlog): the
+     * queue is the unix listener's, made by the first. */
+    int e = add_fd_keep_epoll(s, req, lc, fd, ino);
+    close(lc);
+    if (e < 0 && e != -ESTALE && e != -ENOENT)
+        return -1; /* the number cannot be placed: the shim's listen, as before */
+    /* -ESTALE: another file at the number meanwhile (review 5); -ENOENT:
+     * interrupted, the answer goes nowhere */
+    *err = e == -ENOENT ? EINTR : 0;
+    return 0;
 }
 
 /* listen(fd, backlog) of a TCP socket: the shim's listen on our copy makes
@@ -64,9 +117,13 @@ void on_listen(struct sup *s, struct seccomp_notif *req)
     if (copy < 0)
         goto cont;
     int placed = placed_bridge(s, ino) >= 0;
-    if (!placed && (!is_tcp(copy) || !same_netns((pid_t)req->pid, copy) ||
-                    !fd_placeable((pid_t)req->pid, fd)))
+    if (!placed && !redirectable((pid_t)req->pid, copy, fd))
         goto cont;
+    int same_err;
+    if (!placed && listen_same_socket(s, req, ino, &same_err) == 0) {
+        finish(s, req, copy, pidfd, 0, same_err);
+        return;
+    }
     int r = listen(copy, (int)req->data.args[1]);
     int err = r < 0 ? errno : 0;
     if (!err && !placed && fstat(copy, &after) == 0 && (uint64_t)after.st_ino != ino) {
@@ -95,44 +152,93 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
-/* The next connection for an accept() on our copy of listener lino:
- * one held for it (acceptq.c) first, else the shim's accept4 (it takes
- * only what the engine hands over, and plain TCP clients of the dual
+/* Our copy *copyp of the program's listener (inode lino), which a blocking
+ * accept() of a single-threaded caller waits on: put in an epoll set, which
+ * keeps no reference to the file, and closed (*copyp -1), as TCP's accept()
+ * holds none there (acceptw.c says why). Returns the set, or -1: the copy
+ * is kept. */
+static int wait_unheld(const struct seccomp_notif *req, int *copyp)
+{
+    if (fd_table_shared((pid_t)req->pid))
+        return -1;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event eev = {.events = EPOLLIN};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, *copyp, &eev) < 0) {
+        if (ep >= 0)
+            close(ep);
+        return -1;
+    }
+    close(*copyp);
+    *copyp = -1;
+    return ep;
+}
+
+/* The next connection for an accept() on our copy *copyp of listener
+ * lino: one held for it (acceptq.c) first, else the shim's accept4 (it
+ * takes only what the engine hands over, and plain TCP clients of the dual
  * listener). A blocking listener is polled, beside the entry's eventfd,
  * and the call's notification checked every second: a call a signal
- * interrupted (or whose thread is gone) takes nothing more. Returns the
- * new socket (close-on-exec) or -errno. */
-static int next_connection(struct sup *s, uint64_t id, int copy, uint64_t lino,
-                           struct sockaddr_storage *ss, socklen_t *len)
+ * interrupted (or whose thread is gone) takes nothing more. While it
+ * waits the copy may be let go (wait_unheld) and taken again from the
+ * program once the listener is readable: *copyp is then the new copy, or
+ * -1. Returns the new socket (close-on-exec) or -errno. */
+static int next_connection(struct sup *s, const struct seccomp_notif *req, int *copyp,
+                           uint64_t lino, struct sockaddr_storage *ss, socklen_t *len)
 {
-    int nb = (fcntl(copy, F_GETFL) & O_NONBLOCK) != 0;
+    int nb = (fcntl(*copyp, F_GETFL) & O_NONBLOCK) != 0;
     int ev = nb ? -1 : acceptq_wait_begin(s, lino);
+    int ep = -1, let_go = nb;
     int nfd;
     for (;;) {
         if ((nfd = acceptq_take(s, lino, ss, len)) >= 0)
             break;
+        if (!let_go) {
+            /* only when about to wait: a connection there is taken at once */
+            struct pollfd q = {.fd = *copyp, .events = POLLIN};
+            if (poll(&q, 1, 0) == 0) {
+                ep = wait_unheld(req, copyp);
+                let_go = 1;
+            }
+        }
         if (!nb) {
-            struct pollfd p[2] = {{.fd = copy, .events = POLLIN}, {.fd = ev, .events = POLLIN}};
+            struct pollfd p[2] = {{.fd = ep >= 0 ? ep : *copyp, .events = POLLIN},
+                                  {.fd = ev, .events = POLLIN}};
             if (poll(p, ev >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR) {
                 nfd = -errno;
                 break;
             }
-            if (!notif_valid(s->lfd, id)) {
+            if (!notif_valid(s->lfd, req->id)) {
                 nfd = -EINTR; /* the answer goes nowhere */
                 break;
             }
             if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
                 continue;
+            if (*copyp < 0) {
+                /* the listener again, from the program: the number may name
+                 * another file now only if the caller's table is shared,
+                 * which it was not when we let go */
+                int pidfd;
+                uint64_t ino = 0;
+                *copyp = take_fd(s, req, (int)req->data.args[0], &pidfd, &ino);
+                if (pidfd >= 0)
+                    close(pidfd);
+                if (*copyp < 0 || ino != lino) {
+                    nfd = *copyp < 0 ? -EINTR : -EBADF;
+                    break;
+                }
+            }
         }
         *len = sizeof *ss;
         /* may still wait, if another took the connection first: one that
          * comes while the call is no longer there is held (on_accept) */
-        nfd = accept4(copy, (struct sockaddr *)ss, len, SOCK_CLOEXEC);
+        nfd = accept4(*copyp, (struct sockaddr *)ss, len, SOCK_CLOEXEC);
         if (nfd >= 0 || nb || errno != EAGAIN) {
             nfd = nfd >= 0 ? nfd : -errno;
             break;
         }
     }
+    if (ep >= 0)
+        close(ep);
     if (ev >= 0)
         acceptq_wait_end(s, lino);
     return nfd;
@@ -146,13 +252,27 @@ static int next_connection(struct sup *s, uint64_t id, int copy, uint64_t lino,
  * listener's next accept(). */
 void on_accept(struct sup *s, struct seccomp_notif *req)
 {
+    on_accept_held(s, req, -1);
+}
+
+void on_accept_held(struct sup *s, struct seccomp_notif *req, int held)
+{
     pid_t tid = (pid_t)req->pid;
     int fd = (int)req->data.args[0];
     int flags = req->data.nr == __NR_accept4 ? (int)req->data.args[3] : 0;
     uint64_t uaddr = req->data.args[1], ulen = req->data.args[2];
-    int pidfd;
+    int pidfd = -1;
     uint64_t ino = 0;
-    int copy = take_fd(s, req, fd, &pidfd, &ino);
+    int copy = held;
+    struct stat hst;
+    if (held >= 0 && (fstat(held, &hst) < 0 || !notif_valid(s->lfd, req->id))) {
+        finish(s, req, held, -1, 0, EINTR); /* gone: the answer goes nowhere */
+        return;
+    }
+    if (held >= 0)
+        ino = (uint64_t)hst.st_ino;
+    else
+        copy = take_fd(s, req, fd, &pidfd, &ino);
     socklen_t ulen_v = 0;
     if (copy < 0 || placed_bridge(s, ino) < 0 || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
         goto cont;
@@ -164,7 +284,7 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
     }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int nfd = next_connection(s, req->id, copy, ino, &ss, &len);
+    int nfd = next_connection(s, req, &copy, ino, &ss, &len);
     if (nfd < 0) {
         finish(s, req, copy, pidfd, 0, -nfd);
         return;
@@ -185,6 +305,11 @@ void on_accept(struct sup *s, struct seccomp_notif *req)
         placed_add(s, (uint64_t)nst.st_ino, 0, -1);
         placed_state(s, (uint64_t)nst.st_ino, 1);
         placed_at(s, (uint64_t)nst.st_ino, (pid_t)req->pid, PLACED_PENDING);
+        /* the ioctl answers the program: our copy of its listener goes
+         * first, or a close() and connect() right after could find the
+         * listener alive (prog_sysclose) */
+        close(copy);
+        copy = -1;
         int at = ioctl(s->lfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
         if (at < 0) {
             int e = errno;

@@ -74,22 +74,39 @@ int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
     return copy;
 }
 
+int proc_text(const char *path, char *buf, size_t len)
+{
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -1;
+    ssize_t n = read(f, buf, len - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    return 0;
+}
+
 /* The program's fd flags: its O_CLOEXEC is in /proc's fdinfo ("flags:",
  * octal), which pidfd_getfd does not carry over. */
 static int target_cloexec(pid_t tid, int fd)
 {
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)tid, fd);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
+    if (proc_text(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(f, buf, sizeof buf - 1);
-    close(f);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *p = strstr(buf, "flags:");
     return p && (strtoul(p + 6, NULL, 8) & O_CLOEXEC);
+}
+
+int fd_table_shared(pid_t tid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    if (proc_text(path, buf, sizeof buf) < 0)
+        return 1;
+    const char *t = strstr(buf, "\nThreads:");
+    return !t || atoi(t + 9) != 1;
 }
 
 int sock_int(int fd, int opt)
@@ -254,6 +271,11 @@ int fd_placeable(pid_t tid, int fd)
         warn("fd %d is at or past the program's RLIMIT_NOFILE: no bridge can go there, "
              "its connection stays kernel TCP (said once)", fd);
     return 0;
+}
+
+int redirectable(pid_t tid, int copy, int fd)
+{
+    return is_tcp(copy) && same_netns(tid, copy) && fd_placeable(tid, fd);
 }
 
 int write_back(const struct sup *s, const struct seccomp_notif *req, const void *buf, size_t n,

@@ -262,6 +262,23 @@ int placed_expire(struct sup *s)
     return left;
 }
 
+uint64_t placed_listener_of(struct sup *s, uint64_t tcp_ino)
+{
+    uint64_t ino = 0, gen = 0;
+    pthread_mutex_lock(&s->mu);
+    /* rare (listen() on a socket that listens already): the whole table */
+    for (unsigned i = 0; i < s->placed_cap; i++) {
+        const struct placed *e = &s->placed[i];
+        if (e->ino && e->tcp_ino == tcp_ino && e->held < 0 && e->fd >= 0 &&
+            e->answered != PLACED_LEFT && (!ino || e->gen > gen)) {
+            ino = e->ino;
+            gen = e->gen;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ino;
+}
+
 int placed_take_held(struct sup *s, uint64_t tcp_ino)
 {
     int fd = -1;
@@ -318,7 +335,7 @@ void *job_run(void *arg)
     else if (nr == __NR_listen)
         on_listen(j->sup, j->req);
     else if (nr == __NR_accept || nr == __NR_accept4)
-        on_accept(j->sup, j->req);
+        on_accept_held(j->sup, j->req, j->held);
     else if (nr == __NR_ioctl)
         on_ioctl(j->sup, j->req);
     else if (nr == __NR_sendto && !(j->req->data.args[3] & MSG_FASTOPEN))
@@ -384,6 +401,7 @@ int serve(int lfd, pid_t child, int pass)
             free(req);
             continue;
         }
+        j->held = -1;
         if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
             free(j);
             free(req);

@@ -231,12 +231,13 @@ static void signals_block(sigset_t *old)
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
-void signals_setup(pid_t child)
+/* The forwarded signals to handler (forward, or SIG_IGN; SA_RESTART),
+ * those of ign ignored, the mask lifted. */
+static void signals_to(void (*handler)(int))
 {
-    forward_to = child;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = forward;
+    sa.sa_handler = handler;
     sa.sa_flags = SA_RESTART;
     sigset_t set;
     fwd_set(&set);
@@ -250,18 +251,15 @@ void signals_setup(pid_t child)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+void signals_setup(pid_t child)
+{
+    forward_to = child;
+    signals_to(forward);
+}
+
 void signals_serving(void)
 {
-    sigset_t set;
-    fwd_set(&set);
-    for (int sig = 1; sig <= SIGRTMAX; sig++)
-        if (sigismember(&set, sig) == 1)
-            signal(sig, SIG_IGN); /* glibc's own RT signals refuse: fine */
-    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
-        signal(ign[i], SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    signals_to(SIG_IGN);
 }
 
 /* A thread that may wait (a worker in the shim's connect wait) blocks the

@@ -75,6 +75,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* The program's name in messages. */
@@ -219,6 +220,7 @@ struct job {
     struct seccomp_notif *req; /* sizes.seccomp_notif bytes */
     struct job *next;          /* in the pool's queue */
     uint64_t inflight;         /* an accept the waiter sent: its listener */
+    int held;                  /* and the copy of it the call held, or -1 */
 };
 
 /* ---- the blocking accepts that wait, in one thread (acceptw.c) ---- */
@@ -274,6 +276,11 @@ void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
  * binary (-Wl,--export-dynamic-symbol), nothing else is. */
 __attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
 
+/* The inode of the latest file placed in place of the program's socket
+ * tcp_ino (a listener, when tcp_ino listens) where the program holds it
+ * still (placed_at), or 0: none. */
+uint64_t placed_listener_of(struct sup *s, uint64_t tcp_ino);
+
 /* The bridge held for the program's socket tcp_ino, taken (-1: none). */
 int placed_take_held(struct sup *s, uint64_t tcp_ino);
 
@@ -298,12 +305,40 @@ void placed_left(struct sup *s, uint64_t ino);
 /* placed_state(s, ino, 0) for a bridge; -1 for anything else (PLACED_LEFT). */
 int placed_bridge(struct sup *s, uint64_t ino);
 
+/* Puts the bridge (our copy; inode bino) that the shim made for the
+ * program's socket tcp_ino at the program's fd, its epoll registrations
+ * kept (add_fd_keep_epoll), and notes it: a fresh bridge is recorded
+ * (placed_add), one taken back with placed_take_held has its record; both
+ * then where they are (placed_at). connect() and sendto(MSG_FASTOPEN)
+ * share it (connect.c). Returns add_fd_keep_epoll's answer: 0 placed;
+ * -ENOENT the call was interrupted (or its thread is gone): the bridge is
+ * held for the restart (placed_add: the record owns bridge now); -ESTALE
+ * another file at fd meanwhile; another -errno: the number cannot take it
+ * (EBADF: at or past the program's RLIMIT_NOFILE). On an error but
+ * -ENOENT the caller still owns bridge, and answers. */
+int place_bridge(struct sup *s, const struct seccomp_notif *req, int bridge, uint64_t bino,
+                 int fd, uint64_t tcp_ino, int fresh);
+
+/* A connect() or sendto(MSG_FASTOPEN) restarted after a signal came
+ * between the shim's connect and NOTIF_ADDFD: the bridge held for the
+ * program's socket (our copy *copy, its stat *st) is put at fd now
+ * (place_bridge), in *copy's place (closed): *copy and *st are then the
+ * bridge's. Returns 0: none held, nothing changed; 1: placed; -ENOENT:
+ * interrupted again and held again (*copy -1); another -errno: it cannot
+ * be placed (*copy, the bridge, is the caller's to close). */
+int place_held(struct sup *s, const struct seccomp_notif *req, int fd, int *copy,
+               struct stat *st);
+
 /* The handlers, one per call, each in the file of its call: they answer
  * the notification, and free nothing of req. */
 void on_connect(struct sup *s, struct seccomp_notif *req);
 void on_bind(struct sup *s, struct seccomp_notif *req);
 void on_listen(struct sup *s, struct seccomp_notif *req);
 void on_accept(struct sup *s, struct seccomp_notif *req);
+/* on_accept on held, a copy of the listener the parked call held since it
+ * began (consumed), not the file at the program's number now: TCP's
+ * blocking accept() keeps its file when another thread closes the fd. */
+void on_accept_held(struct sup *s, struct seccomp_notif *req, int held);
 void on_name(struct sup *s, struct seccomp_notif *req);
 void on_sockopt(struct sup *s, struct seccomp_notif *req);
 void on_ioctl(struct sup *s, struct seccomp_notif *req);
@@ -386,6 +421,15 @@ int pidfd_for(pid_t tid);
 int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,
             uint64_t *ino);
 
+/* The start of the text file path (/proc's), at most len - 1 bytes,
+ * NUL-terminated, into buf: 0, or -1 unreadable or empty. */
+int proc_text(const char *path, char *buf, size_t len);
+
+/* Whether thread tid's process may share its fd table with another task
+ * (more than one thread: /proc/TID/status "Threads:"); 1 when unreadable.
+ * TCP's blocking accept() holds its listener's file (fdget) only then. */
+int fd_table_shared(pid_t tid);
+
 /* The socket option opt (SOL_SOCKET) of fd, an int; -1 on error. */
 int sock_int(int fd, int opt);
 
@@ -440,6 +484,13 @@ int unprivileged_port(int port);
  * past its RLIMIT_NOFILE (checked before a connection is made for it,
  * since TCP's calls do not mind: kernel TCP then; said once at warn). */
 int fd_placeable(pid_t tid, int fd);
+
+/* Whether the program's socket at fd (copy: ours of it, thread tid's) is
+ * one for rudp: TCP (is_tcp), of our network namespace (same_netns), at a
+ * number a bridge can take (fd_placeable). Else connect, listen and
+ * sendto(MSG_FASTOPEN) leave it to the kernel, making no rudp connection
+ * for nothing. */
+int redirectable(pid_t tid, int copy, int fd);
 
 /* Writes n bytes of buf at uaddr in the program (req's thread) and len
  * (the kernel's full length) at ulen, as getsockname/getsockopt do, each

@@ -25,10 +25,13 @@ run_both procenv "$BIN/prog_procenv"
 # the step and its errno; the application sees only listen() fail. Here
 # pthread_create fails: a uid of its own with RLIMIT_NPROC 1 (root is not
 # bound by it), exec'd all the way down so that no other process counts.
+# That uid loads a copy of the shim (public_ldp): a checkout under /root
+# (0700) keeps the built one from it.
 [ "$SHIM_MODE" = shim ] || { echo "skip: an engine that cannot start: the shim's"; exit 0; }
 rc=0
+ldp=$(public_ldp)
 setpriv --reuid 54321 --regid 54321 --clear-groups prlimit --nproc=1 \
-    env "LD_PRELOAD=$APP_LDP" "ASAN_OPTIONS=$APP_ASO" python3 -c '
+    env "LD_PRELOAD=$ldp" "ASAN_OPTIONS=$APP_ASO" python3 -c '
 import errno, socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))

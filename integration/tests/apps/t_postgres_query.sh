@@ -35,9 +35,13 @@ echo "ok: initdb ($PGBIN, user $PGU)"
 
 PG_ENV=""
 if [ "$SHIM_MODE" = shim ]; then
-    PG_LDP=$APP_LDP
+    # postgres execs as $PGU: a copy of the shim it can load (public_ldp;
+    # a checkout under /root, 0700, keeps the built one from it)
+    PG_LDP=$(public_ldp)
     if [ "$ASAN_RUN" = 1 ]; then
-        PG_LDP=$(regular_ldp)
+        cp "$(regular_ldp)" "$T/pub/librudp_shim_regular.so"
+        chmod 755 "$T/pub/librudp_shim_regular.so"
+        PG_LDP=$T/pub/librudp_shim_regular.so
         echo "note: postgres and psql under the regular shim ($PG_LDP) in an ASan run"
     fi
     PG_ENV="LD_PRELOAD=$PG_LDP RUDP_EXPECT_ABORT=1"

@@ -13,7 +13,11 @@
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "a session under the shim; nothing to run over kernel TCP"
 command -v git >/dev/null || fail "git missing (make test installs it)"
-command -v redis-server >/dev/null || fail "redis-server missing"
+# redis-server is in deps.sh's compat group, not the test group make test
+# installs: alone on a fresh machine this test installs it itself.
+timeout 900 "$ROOT/integration/deps.sh" compat ||
+    fail "cannot install the compat packages (integration/deps.sh compat)"
+command -v redis-server >/dev/null || fail "redis-server missing (integration/deps.sh compat)"
 
 mkdir "$T/www" "$T/swww" "$T/git" "$T/src"
 head -c 262144 /dev/urandom >"$T/www/plain.bin"

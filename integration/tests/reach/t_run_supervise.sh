@@ -22,8 +22,7 @@
 #      rudp-run refuses (status 2) and the program does not run.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
-CLI=$BIN/prog_reach_static
-[ -x "$CLI" ] || skip "no static libc here: $CLI not built"
+need_static CLI prog_reach
 RUN="$TOOLS/rudp-run --shim $SHIM"
 
 # 1. The classification, as rudp-run gets it (status 0: the supervisor,

@@ -9,8 +9,7 @@
 # one, as over kernel TCP, 0 TCP segments on the port.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
-PROG=$BIN/prog_reachgap_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+need_static PROG prog_reachgap
 K=50
 
 for _how in plain supervised; do

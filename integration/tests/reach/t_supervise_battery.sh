@@ -10,8 +10,13 @@
 # What they check, in short: accept order and a full backlog, the accept
 # queue, every readiness mechanism with forked accepters, CLONE_VM
 # children, connects at the fd limit, the keeper (TIME_WAIT, SIGTERM, a
-# listener handed to an exec'd image), SIOCOUTQ, a peer's close and reset,
-# pktinfo and TCLASS on accepted sockets, death by signal, signals during
+# listener handed to an exec'd image, a connect left to a forked child),
+# SIOCOUTQ, a peer's close and reset, pktinfo and TCLASS on accepted
+# sockets, a prefork server's listener dying with its last holder, a
+# listener closed and made again at once, a socket shared before listen()
+# (one queue), a server restarted on its port while its old connection
+# delivers, the program's own UDP on its listener's port and SO_REUSEPORT
+# groups (prog_reuseport), death by signal, signals during
 # calls, small thread stacks, socket options and their edges (bad pointers:
 # TCP's EFAULT, SO_ZEROCOPY refused: the bridge copies), raw syscall(),
 # threads, the write queue, a listener group across processes, options
@@ -37,11 +42,17 @@ prog_fdlimit
 prog_keeper timewait
 prog_keeper sigterm
 prog_keeperhand listener
+prog_keeperhand exit
 prog_options
 prog_outq 500
 prog_peerclose
 prog_peerreset
 prog_pktinfo
+prog_prefork
+prog_prefork -k
+prog_relisten
+prog_restart
+prog_reuseport
 prog_sendaddr
 prog_sigdeath
 prog_signals
@@ -78,8 +89,14 @@ while read -r prog args; do
     timeout -k 5 90 "$SUP" "$SB/$prog" $args >"$T/$tag.supervised" 2>&1 ||
         { show "$T/$tag.supervised"; fail "$tag under rudp-supervise failed"; }
     echo "$tag:"
-    same_checks "$T/$tag.plain" "$T/$tag.supervised" "$(norm "$prog")
-s/[0-9][0-9]*/N/g" | sed 's/^/  /'
+    # its fail ends the subshell; the status ends this script
+    # the programs' processes print concurrently: compared as sets
+    if ! (SAME_SORTED=1 same_checks "$T/$tag.plain" "$T/$tag.supervised" "$(norm "$prog")
+s/[0-9][0-9]*/N/g") >"$T/$tag.same" 2>&1; then
+        cat "$T/$tag.same"
+        fail "$tag: the supervised program tells a difference"
+    fi
+    sed 's/^/  /' "$T/$tag.same"
     n=$((n + 1))
 done <<LIST
 $LIST

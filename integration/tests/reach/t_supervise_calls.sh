@@ -12,12 +12,13 @@
 #   tfo, tfomsg  sendto()/sendmsg() with MSG_FASTOPEN (reported: a connect
 #                over rudp, not a kernel TCP one);
 #   tfo_kernel   the same to an address RUDP_REDIRECT leaves to kernel TCP:
-#                sent and echoed over kernel TCP, under the supervisor.
+#                sent and echoed over kernel TCP, under the supervisor;
+#   tfolow       tfo from a socket at a number past RLIMIT_NOFILE, where no
+#                bridge can go: as over TCP, kernel TCP then (the call once
+#                waited for ever for an answer).
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
-PROG=$BIN/prog_reachcalls_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
-readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
+need_static PROG prog_reachcalls
 need_bin prog_reach
 need_supervise
 
@@ -31,4 +32,15 @@ gap tfomsg 1 tfomsg 127.0.0.1 "$PORT"
 reach_case tfo_kernel 1000 "sent 1000, echoed; connect after: .*already connected" \
     env RUDP_REDIRECT='!127.0.0.1' $SUP "$PROG" tfo 127.0.0.1 "$PORT"
 [ "$TCP" -gt 0 ] || fail "tfo_kernel: no TCP segment: not left to the kernel"
+for how in plain supervised; do
+    _sup=
+    [ "$how" = supervised ] && _sup=$SUP
+    reach_case "tfolow.$how" 1000 "sent 1000, echoed" $_sup "$PROG" tfolow 127.0.0.1 "$PORT"
+    [ "$TCP" -gt 0 ] || fail "tfolow ($how): no TCP segment: not kernel TCP"
+done
+# the program's line alike (the supervisor says why kernel TCP, once)
+grep -v '^rudp-supervise: ' "$T/tfolow.supervised.client" | cmp -s "$T/tfolow.plain.client" - ||
+    { show "$T/tfolow.plain.client" "$T/tfolow.supervised.client"
+      fail "tfolow: the supervised program tells a difference"; }
+echo "tfolow: $(tail -1 "$T/tfolow.supervised.client") (plain and supervised alike, kernel TCP)"
 echo "ok"

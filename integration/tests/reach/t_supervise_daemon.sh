@@ -18,8 +18,7 @@
 #             no tie to it rudp-stat can follow) shows the listener.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
-PROG=$BIN/prog_reachgap_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+need_static PROG prog_reachgap
 need_bin prog_reach_static
 
 # The serving process of the program whose pid is $1 ("rudp-supervise

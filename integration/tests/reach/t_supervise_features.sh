@@ -17,11 +17,9 @@
 #   qlog       RUDP_QLOG_DIR: one file for each of the 2 connections.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
-need_bin prog_reach_static
+need_static PROG prog_reach
 need_tool rudp-stat
 need_supervise
-PROG=$BIN/prog_reach_static
-readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
 
 # ---- fallback: a plain kernel-TCP server, each client three ways ----
 

@@ -54,9 +54,7 @@
 #                  plain, the program's parent is not the supervisor.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
-PROG=$BIN/prog_reachgap_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
-readelf -l "$PROG" | grep -q INTERP && fail "$PROG is not statically linked"
+need_static PROG prog_reachgap
 need_bin prog_reach
 need_supervise
 

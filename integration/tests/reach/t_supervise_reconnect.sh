@@ -20,8 +20,7 @@
 #               (the time taken, in the ok line, left out of the comparison).
 . "$(dirname "$0")/../../lib/reachlib.sh"
 need_supervise
-PROG=$BIN/prog_reconnect_static
-[ -x "$PROG" ] || skip "no static libc here: $PROG not built"
+need_static PROG prog_reconnect
 CHECKS="refused bound nonblock unspec connecting sndtimeo"
 
 # shellcheck disable=SC2086 # the checks' names

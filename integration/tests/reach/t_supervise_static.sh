@@ -21,9 +21,7 @@
 #   7. SIGTERM sent to the supervisor goes on to the program.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
-CLI=$BIN/prog_reach_static
-[ -x "$CLI" ] || skip "no static libc here: $CLI not built"
-readelf -l "$CLI" | grep -q INTERP && fail "$CLI is not statically linked"
+need_static CLI prog_reach
 need_supervise
 
 reach_case plain 1000000 "^echoed 1000000$" "$CLI" client 127.0.0.1 "$PORT" 1000000

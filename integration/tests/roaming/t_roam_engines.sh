@@ -35,7 +35,11 @@ start_aside keyed env ROAM_ENV="RUDP_KEY_FILE=$T/key" sh "$NAT"
 KEYED=$LAST_PID
 for mode in unkeyed keyed; do
     if [ "$mode" = keyed ]; then pid=$KEYED; else pid=$UNKEYED; fi
-    aside_wait "$pid" || { tail -40 "$T/$mode.log" >&2; fail "$mode: t_roam_nat"; }
+    rc=0
+    aside_wait "$pid" || rc=$?
+    # t_roam_nat skipped (exit 77: no ip netns exec in a chroot...): so does this
+    [ "$rc" != 77 ] || skip "$mode: t_roam_nat: $(sed -n 's/^skip: //p' "$T/$mode.log" | head -1)"
+    [ "$rc" = 0 ] || { tail -40 "$T/$mode.log" >&2; fail "$mode: t_roam_nat"; }
     grep '^ok' "$T/$mode.log" | sed "s/^/$mode: /"
     h=$(sed -n 's/^note: server engines: datagrams handed to the engine of their connection \([0-9]*\),.*/\1/p' \
         "$T/$mode.log")

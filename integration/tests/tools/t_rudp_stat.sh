@@ -189,8 +189,13 @@ for py in /usr/bin/python3 /usr/local/bin/python3; do
 done
 [ -n "$NBPY" ] || fail "no python3 that uid nobody may run"
 P3=$(free_port)
+# nobody loads a copy of the shim (public_ldp): a checkout under /root
+# (0700) keeps the built one from it
+public_ldp >/dev/null
+shim_built=$SHIM SHIM=$T/pub/librudp_shim.so
 bg_app nodump setpriv --reuid=65534 --regid=65534 --clear-groups "$NBPY" "$T/nodump.py" "$P3"
 NODUMP=$LAST_PID
+SHIM=$shim_built
 wait_listen "$P3"
 i=0
 while ! grep -q "@rudp-ctl/$NODUMP/[0-9a-f]\{16\}\$" /proc/net/unix; do
