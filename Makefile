@@ -188,11 +188,11 @@ $(eval $(call static_prog,prog_reconnect,))
 # under rudp-supervise by integration/tests/reach/t_supervise_battery.sh
 # (issue 35: a supervised program tells no difference the preload does
 # not). Those that use progutil link it.
-SUP_BATTERY := prog_acceptorder prog_acceptq prog_accepters prog_clonevm prog_fdlimit \
-    prog_keeper prog_keeperhand prog_outq prog_peerclose prog_peerreset prog_pktinfo \
-    prog_prefork prog_relisten prog_restart prog_reuseport \
-    prog_sigdeath prog_signals prog_smallstack prog_sockopts prog_sysclose prog_threads \
-    prog_writeq prog_xgroup
+SUP_BATTERY := prog_accepters prog_acceptorder prog_acceptq prog_clonevm prog_connopts \
+    prog_epollpre prog_fdlimit prog_keeper prog_keeperhand prog_options prog_outq \
+    prog_peerclose prog_peerreset prog_pktinfo prog_prefork prog_relisten prog_restart \
+    prog_reuseport prog_sendaddr prog_sigdeath prog_signals prog_smallstack \
+    prog_sockopts prog_sysclose prog_threads prog_writeq prog_xgroup
 progs: $(addprefix $(BUILD)/progs/static/,$(SUP_BATTERY))
 $(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)

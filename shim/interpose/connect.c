@@ -349,6 +349,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * stay noted, and epoll_ctl notes those made meanwhile (below). */
     if (foreign)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
+    uint64_t tcp_ino = shim_fd_ino(fd);
     err = shim_replace_fd(fd, sv[0], status, fdflags, !foreign);
     if (err >= 0 && sl)
         atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
@@ -374,6 +375,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * (shim_sock_ours). */
     rec.sndbuf_restore = shrink && shim_fd_by_file() ? app_sndbuf : 0;
     shim_fd_put(&rec);
+    shim_fd_replaced(tcp_ino); /* its options are the bridge's record's now */
     if (rec.cork)
         shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu%s)", fd,

@@ -367,6 +367,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     }
     if (shim_procenv_table() != 0)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
+    uint64_t tcp_ino = shim_fd_ino(fd);
     if ((err = shim_replace_fd(fd, lfd, status, fdflags, 0)) < 0) {
         real_close(lfd);
         return fail(-err);
@@ -377,6 +378,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     rec.slot = UINT32_MAX;
     rec.sockopts_default = err == 0;
     shim_fd_put(&rec);
+    shim_fd_replaced(tcp_ino); /* its options are the listener's record's now */
     if (req.accept_tcp)
         SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u, and for plain TCP "
                                 "clients on TCP port %u", fd, port_of(local), port_of(local));

@@ -173,6 +173,18 @@ static void file_del(int fd)
     pthread_mutex_unlock(&mu);
 }
 
+void shim_fd_replaced(uint64_t ino)
+{
+    filerec *e = NULL;
+    if (!shim_fd_by_file() || !ino)
+        return;
+    pthread_mutex_lock(&mu);
+    HASH_FIND(hh, files, &ino, sizeof ino, e);
+    if (e && e->r.kind == SHIM_FD_CANDIDATE)
+        file_drop(e);
+    pthread_mutex_unlock(&mu);
+}
+
 /* Which numbers may hold a bridged record of the engines' own table, and
  * its connection's slot (shim_fd_hinted): set by shim_fd_put of one,
  * cleared by any other put of that table, by shim_fd_del and when a lookup

@@ -342,6 +342,13 @@ int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
+/* The socket of inode ino was replaced by a bridge or a listener of ours,
+ * whose record took over its options: in rudp-supervise (records by file,
+ * which nobody's close removes) its SHIM_FD_CANDIDATE record goes, or every
+ * socket the program set an option on before connect would leave one
+ * (656 bytes) until there are 65,536. Elsewhere nothing: the number's
+ * record was replaced. */
+void shim_fd_replaced(uint64_t ino);
 /* Whether this process is rudp-supervise's (RUDP_SUPERVISOR=its pid): its fds
  * are short-lived copies of another process's, so a record follows the
  * file (its inode), whatever number it is reached by, and close() of a

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,27 +18,6 @@
 /* CONNECT_ANEW from connect_again(): the bridge failed or ended; the
  * shim's own connect() on the copy answers (connect_anew). */
 #define CONNECT_ANEW (-1)
-
-/* SO_SNDTIMEO of copy in ms; -1: none (sock_sndtimeo: 0 waits for ever).
- * The bridge holds the program's value: the shim carried it over from the
- * kernel socket, and a later setsockopt went to the bridge. */
-static int sndtimeo_ms(int copy)
-{
-    struct timeval tv;
-    socklen_t l = sizeof tv;
-    if (getsockopt(copy, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
-        (tv.tv_sec == 0 && tv.tv_usec == 0))
-        return -1;
-    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
-    return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* connect() again on a bridge we placed (copy): Linux's answers
  * (__inet_stream_connect). Established: 0 the first time connect()
@@ -144,35 +122,6 @@ static int connect_anew(struct sup *s, const struct seccomp_notif *req, int copy
     return err;
 }
 
-/* The TCP_CONGESTION the program set before connect went to its kernel
- * socket (options.c continues on a socket not placed): set it again
- * through the shim's setsockopt, which records it for the connect, unless
- * it is the kernel's default, which the shim's own default stands for
- * (review 13: reno read back bbr). */
-#define CC_NAME_MAX 16 /* the kernel's TCP_CA_NAME_MAX */
-static char cc_default[CC_NAME_MAX];
-
-static void cc_default_read(void)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
-    if (f && fgets(cc_default, sizeof cc_default, f))
-        cc_default[strcspn(cc_default, "\n")] = 0;
-    if (f)
-        fclose(f);
-}
-
-static void cc_carry(int copy)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, cc_default_read);
-    char cc[CC_NAME_MAX + 1] = "";
-    socklen_t len = CC_NAME_MAX;
-    if (getsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, &len) < 0 || !cc[0] ||
-        strcmp(cc, cc_default) == 0)
-        return;
-    setsockopt(copy, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
-}
-
 /* connect(fd, addr, len) of the program, answered as the shim answers it. */
 void on_connect(struct sup *s, struct seccomp_notif *req)
 {
@@ -217,7 +166,6 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     }
     if (!redirectable(tid, copy, fd))
         goto cont; /* ENOTSOCK, unix and UDP sockets: the kernel's; reviews 1, 4 */
-    cc_carry(copy);
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;

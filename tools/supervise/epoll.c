@@ -11,8 +11,28 @@
  * table, so it is made in a thread that has a table of its own
  * (unshare(CLONE_FILES)), where the bridge is put at N whatever our table
  * holds there. The program's later EPOLL_CTL_MOD/DEL with N then find it,
- * and it lives as long as the program holds the bridge (the thread's copy
- * goes with its table, when the thread ends).
+ * and it lives as long as the program holds the bridge.
+ *
+ * The same registrations are taken off the old file first, in the same
+ * way (the old file put at N in that table): it may outlive the swap, the
+ * shim keeping the program's own kernel socket for RUDP_FALLBACK=tcp until
+ * the rudp handshake is done (shim/interpose/connect.c, req.tcp_fd), and
+ * a socket not connected is ready at once (EPOLLOUT|EPOLLHUP: tcp_poll in
+ * TCP_CLOSE), so the program's epoll_wait reported it, with its data,
+ * beside or before the bridge's events (prog_epollpre, now and then).
+ *
+ * O_ASYNC too: a signal it sends (F_SETSIG's, with siginfo) names the fd
+ * in si_fd, the number fasync_helper() noted when O_ASYNC was turned on
+ * (fa_fd; send_sigio passes it on). The shim turns it on for the new file
+ * (shim_fdswap carries the status flags) at the number of our copy, so
+ * the program's signals named our number. Turned off and on again at N
+ * in the same table, it notes N (setfl() hands ->fasync the caller's fd,
+ * fasync_insert_entry updates the same file's entry).
+ *
+ * The table's copies are closed before the thread returns: left to the
+ * thread's exit they would go after pthread_join returned (the tid is
+ * cleared before the files), a file the process let go outliving the
+ * answer. POSIX locks are owned by a table: the process's are kept.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -93,8 +113,10 @@ struct carry {
     pid_t tid;
     int fd;
     uint64_t ino; /* the file now at fd: the bridge or listener */
+    int old;      /* ours: the file it replaced, or -1 */
     const struct epreg *r;
     int n;
+    int async; /* the new file's status flags if O_ASYNC is on, else 0 */
     int made;
 };
 
@@ -121,34 +143,52 @@ static void nofile_raise(void)
 
 /* In a thread of its own, with an fd table of its own: it ends with the
  * thread, and whatever it held goes with it. */
+static void carry_in_table(struct carry *c)
+{
+    int pidfd = above(pidfd_for(c->tid), c->fd);
+    int b = pidfd < 0 ? -1 : above((int)syscall(SYS_pidfd_getfd, pidfd, c->fd, 0), c->fd);
+    int old = above(c->old, c->fd);
+    struct stat st;
+    if (b < 0 || fstat(b, &st) < 0 || (uint64_t)st.st_ino != c->ino)
+        return;
+    int eps[16];
+    for (int i = 0; i < c->n && i < 16; i++)
+        eps[i] = above((int)syscall(SYS_pidfd_getfd, pidfd, c->r[i].epfd, 0), c->fd);
+    if (old >= 0 && dup3(old, c->fd, O_CLOEXEC) == 0)
+        for (int i = 0; i < c->n && i < 16; i++)
+            if (eps[i] >= 0)
+                epoll_ctl(eps[i], EPOLL_CTL_DEL, c->fd, NULL); /* gone already: ENOENT */
+    if (dup3(b, c->fd, O_CLOEXEC) < 0)
+        return;
+    for (int i = 0; i < c->n && i < 16; i++) {
+        struct epoll_event ev = {.events = c->r[i].events, .data.u64 = c->r[i].data};
+        if (eps[i] >= 0 && epoll_ctl(eps[i], EPOLL_CTL_ADD, c->fd, &ev) == 0)
+            c->made++;
+    }
+    /* raw: the shim's fcntl is for the program's fds */
+    if (c->async && (syscall(SYS_fcntl, c->fd, F_SETFL, c->async & ~O_ASYNC) < 0 ||
+                     syscall(SYS_fcntl, c->fd, F_SETFL, c->async) < 0))
+        warn("fd %d: O_ASYNC's signals name another fd number (%s)", c->fd, strerror(errno));
+}
+
 static void *carry_run(void *arg)
 {
     struct carry *c = arg;
     signals_block_thread();
     if (unshare(CLONE_FILES) < 0)
         return NULL;
-    int pidfd = above(pidfd_for(c->tid), c->fd);
-    int b = pidfd < 0 ? -1 : above((int)syscall(SYS_pidfd_getfd, pidfd, c->fd, 0), c->fd);
-    struct stat st;
-    if (b < 0 || fstat(b, &st) < 0 || (uint64_t)st.st_ino != c->ino ||
-        dup3(b, c->fd, O_CLOEXEC) < 0)
-        return NULL;
-    for (int i = 0; i < c->n; i++) {
-        int ep = above((int)syscall(SYS_pidfd_getfd, pidfd, c->r[i].epfd, 0), c->fd);
-        struct epoll_event ev = {.events = c->r[i].events, .data.u64 = c->r[i].data};
-        if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) == 0)
-            c->made++;
-        if (ep >= 0)
-            close(ep);
-    }
+    carry_in_table(c);
+    syscall(SYS_close_range, 0u, ~0u, 0u); /* the table's copies, now */
     return NULL;
 }
 
-int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n)
+int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, int old, const struct epreg *r, int n,
+                     int async)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, nofile_raise);
-    struct carry c = {.tid = tid, .fd = fd, .ino = ino, .r = r, .n = n};
+    struct carry c = {.tid = tid, .fd = fd, .ino = ino, .old = old, .r = r, .n = n,
+                      .async = async};
     pthread_t t;
     if (pthread_create(&t, NULL, carry_run, &c) != 0)
         return 0;
@@ -170,21 +210,24 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
     int now = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
     struct stat nst;
     int moved = now >= 0 && fstat(now, &nst) == 0 && (uint64_t)nst.st_ino != ino;
-    if (now >= 0)
-        close(now);
     if (pidfd >= 0)
         close(pidfd);
-    if (moved)
+    if (moved) {
+        close(now);
         return -ESTALE;
-    int e = add_fd(s, req, src, fd);
-    if (e < 0)
-        return e;
-    struct stat st;
-    if (n > 0 && fstat(src, &st) == 0) {
-        int made = epoll_regs_carry(tid, fd, (uint64_t)st.st_ino, r, n);
-        if (s->debug)
-            fprintf(stderr, "%s: fd %d: %d of %d epoll registrations carried over\n", me, fd,
-                    made, n);
     }
-    return 0;
+    int e = add_fd(s, req, src, fd);
+    int flags = e < 0 ? 0 : (int)syscall(SYS_fcntl, src, F_GETFL);
+    int async = flags > 0 && (flags & O_ASYNC) ? flags : 0;
+    struct stat st;
+    if (e == 0 && (n > 0 || async) && fstat(src, &st) == 0) {
+        /* now, the old file, held till then: its registrations go */
+        int made = epoll_regs_carry(tid, fd, (uint64_t)st.st_ino, now, r, n, async);
+        if (s->debug)
+            fprintf(stderr, "%s: fd %d: %d of %d epoll registrations carried over%s\n", me, fd,
+                    made, n, async ? ", O_ASYNC renumbered" : "");
+    }
+    if (now >= 0)
+        close(now);
+    return e < 0 ? e : 0;
 }

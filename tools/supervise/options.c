@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,10 +47,44 @@ cont:
     finish(s, req, copy, pidfd, 1, 0);
 }
 
+/* Whether an option call on a TCP socket the program has not yet
+ * connected or listened on (not placed) is the shim's to answer too, as
+ * under the preload, where every setsockopt goes through the shim: one it
+ * notes for the connect() or listen() that may make the socket a bridge
+ * or a listener of ours (shim_opts_candidate, shim_connopts_candidate:
+ * IP_TOS, TCP_CONGESTION, TCP_MAXSEG, TCP_WINDOW_CLAMP, SO_SNDBUF...), or
+ * refuses (SO_ZEROCOPY), and TCP_CONGESTION read back (a controller rudp
+ * runs and this kernel lacks). The other socket-level ones stay the
+ * kernel's: the shim's connect carries them over from the socket itself
+ * (shim_sock_copy_options). Without this they went to the kernel socket
+ * alone and the connection ran without them: IP_TOS set before connect
+ * read 0 after it. */
+static int setup_option(int set, int level, int name)
+{
+    if (!set)
+        return level == IPPROTO_TCP && name == TCP_CONGESTION;
+    return level != SOL_SOCKET || name == SO_SNDBUF || name == SO_RCVBUF ||
+           name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE || name == SO_ZEROCOPY;
+}
+
+/* fd (our copy) is a TCP socket neither connected nor listening, nor
+ * connecting: TCP_CLOSE, where the kernel's TCP_INFO starts (a kernel TCP
+ * connection, one the shim left to the kernel, keeps the kernel's
+ * answers, and no record). */
+static int setup_time_tcp(int fd)
+{
+    struct tcp_info ti;
+    socklen_t l = sizeof ti;
+    return is_tcp(fd) && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+           ti.tcpi_state == TCP_CLOSE;
+}
+
 /* getsockopt/setsockopt(fd, level, name, optval, optlen) on a bridge we
- * placed: the shim's answer (TCP's options and errors: SO_ERROR after a
- * refused connect, TCP_NODELAY, TCP_INFO...), the values copied in and out
- * of the program as the kernel copies them. Anything else continues. */
+ * placed, or one of setup_option() on a TCP socket not yet placed: the
+ * shim's answer (TCP's options and errors: SO_ERROR after a refused
+ * connect, TCP_NODELAY, TCP_INFO...), the values copied in and out of the
+ * program as the kernel copies them. A setsockopt is made with no more
+ * capability than the program's (caps_narrow). Anything else continues. */
 #define OPT_MAX 512
 void on_sockopt(struct sup *s, struct seccomp_notif *req)
 {
@@ -61,11 +97,8 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
     int copy = take_fd(s, req, fd, &pidfd, &ino);
     unsigned char val[OPT_MAX];
     socklen_t len = 0;
-    /* SO_ZEROCOPY on a kernel TCP socket not yet connected: the shim's
-     * answer too (EOPNOTSUPP for 1: a bridge would never give the
-     * completions, shim/interpose/sockopt.c) */
-    int zerocopy = set && level == SOL_SOCKET && name == SO_ZEROCOPY && copy >= 0 && is_tcp(copy);
-    if (copy < 0 || (placed_state(s, ino, 0) < 0 && !zerocopy))
+    if (copy < 0 || (placed_state(s, ino, 0) < 0 &&
+                     !(setup_option(set, level, name) && setup_time_tcp(copy))))
         goto cont;
     if (set) {
         len = (socklen_t)ulen;
@@ -140,8 +173,12 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
         finish(s, req, copy, pidfd, 0, denied ? EPERM : perr);
         return;
     }
+    struct caps_saved caps;
+    int narrowed = set && caps_narrow(tid, &caps);
     int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
     int err = r < 0 ? errno : 0;
+    if (narrowed)
+        caps_restore(&caps);
     free(insns);
     if (bpf >= 0)
         close(bpf);

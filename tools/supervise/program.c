@@ -2,6 +2,8 @@
  * memory (process_vm_writev), the answers (NOTIF_SEND) (supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -12,7 +14,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise.h"
@@ -183,6 +187,63 @@ int caller_capable(pid_t tid, int cap)
             break;
     fclose(f);
     return cap < 64 && ((eff >> cap) & 1);
+}
+
+static int caps_get(pid_t tid, struct __user_cap_data_struct d[2])
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = tid};
+    return (int)syscall(SYS_capget, &h, d);
+}
+
+static int caps_set(struct __user_cap_data_struct d[2])
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+int caps_narrow(pid_t tid, struct caps_saved *saved)
+{
+    struct __user_cap_data_struct ours[2], theirs[2];
+    if (caps_get(0, ours) < 0 || caps_get(tid, theirs) < 0)
+        return 0;
+    uint32_t more = (ours[0].effective & ~theirs[0].effective) |
+                    (ours[1].effective & ~theirs[1].effective);
+    if (!more)
+        return 0; /* the program can do all we can: as it is */
+    saved->eff[0] = ours[0].effective;
+    saved->eff[1] = ours[1].effective;
+    ours[0].effective &= theirs[0].effective;
+    ours[1].effective &= theirs[1].effective;
+    return caps_set(ours) == 0;
+}
+
+void caps_restore(const struct caps_saved *saved)
+{
+    struct __user_cap_data_struct d[2];
+    if (caps_get(0, d) < 0)
+        return;
+    d[0].effective = saved->eff[0];
+    d[1].effective = saved->eff[1];
+    if (caps_set(d) < 0)
+        warn("capset: %s: this thread keeps the program's capabilities", strerror(errno));
+}
+
+int sndtimeo_ms(int fd)
+{
+    struct timeval tv;
+    socklen_t l = sizeof tv;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) < 0 ||
+        (tv.tv_sec == 0 && tv.tv_usec == 0))
+        return -1;
+    long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 int unprivileged_port(int port)

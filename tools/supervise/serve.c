@@ -338,6 +338,8 @@ void *job_run(void *arg)
         on_accept_held(j->sup, j->req, j->held);
     else if (nr == __NR_ioctl)
         on_ioctl(j->sup, j->req);
+    else if (nr == __NR_sendto && !(j->req->data.args[3] & MSG_FASTOPEN))
+        on_sendaddr(j->sup, j->req); /* an address, no MSG_FASTOPEN (start.c) */
     else if (nr == __NR_sendto || nr == __NR_sendmsg)
         on_fastopen(j->sup, j->req);
     else
@@ -415,6 +417,12 @@ int serve(int lfd, pid_t child, int pass)
         if (s.pass) {
             respond(&s, req->id, 1, 0, 0); /* no thread for what continues */
             free(j);
+            free(req);
+            continue;
+        }
+        if (req->data.nr == __NR_sendto && !(req->data.args[3] & MSG_FASTOPEN) &&
+            sendaddr_elsewhere(&s, req)) {
+            free(j); /* continued in the loop: no worker for a UDP datagram */
             free(req);
             continue;
         }

@@ -26,8 +26,8 @@
  * getpeername(), get/setsockopt() at the IP, TCP and socket levels, the
  * ioctls the shim answers itself (SIOCOUTQ, SIOCOUTQNSD: the others,
  * SIOCINQ/FIONREAD and SIOCATMARK among them, are the kernel's on the
- * bridge under the preload too) and sendto()/sendmsg() with MSG_FASTOPEN
- * (a connect) on x86_64 are reported, each tested in the filter by its
+ * bridge under the preload too), sendto()/sendmsg() with MSG_FASTOPEN
+ * (a connect) and sendto() with an address on x86_64 are reported, each tested in the filter by its
  * number and, where named, the argument; everything else (send(MSG_OOB)
  * and recv(MSG_OOB) too: the kernel's on the bridge, as under the
  * preload), and other ABIs (i386 via int 0x80, x32), run untouched: a gap
@@ -104,7 +104,14 @@ int install_filter(void)
      * flags are an int; an ordinary send costs two instructions more */
     label(&a, L_SENDTO);
     op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(3));
-    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, L_ALLOW);
+    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, -1);
+    /* sendto with an address (a pointer not NULL, either half): TCP
+     * ignores it on a connection, the bridge would say EISCONN
+     * (sendaddr.c); a UDP program's sendto pays the round trip */
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(4));
+    jmp(&a, BPF_JEQ, 0, -1, L_NOTIF);
+    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4);
+    jmp(&a, BPF_JEQ, 0, L_ALLOW, L_NOTIF);
     label(&a, L_SENDMSG);
     op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2));
     jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, L_ALLOW);

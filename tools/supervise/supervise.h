@@ -61,10 +61,12 @@
  *   acceptq.c  connections accepted for an interrupted accept(), held
  *   acceptw.c  the blocking accept() calls that wait, parked in one thread
  *   pool.c     the worker threads of the calls that may wait
- *   epoll.c    the program's epoll registrations, carried over a swap
+ *   epoll.c    the program's epoll registrations and O_ASYNC, carried
+ *              over a swap
  *   options.c  getsockname(), getpeername(), getsockopt(), setsockopt(),
  *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
  *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
+ *   sendaddr.c sendto() with an address on a bridge
  */
 #ifndef RUDP_SUPERVISE_H
 #define RUDP_SUPERVISE_H
@@ -342,6 +344,13 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req);
 void on_ioctl(struct sup *s, struct seccomp_notif *req);
 /* sendto()/sendmsg() with MSG_FASTOPEN: a connect, then the data */
 void on_fastopen(struct sup *s, struct seccomp_notif *req);
+/* sendto() with an address, without MSG_FASTOPEN: on a bridge, the data
+ * sent as TCP sends it (the address ignored) */
+void on_sendaddr(struct sup *s, struct seccomp_notif *req);
+/* The same call continued at once when its fd is not a bridge (a UDP
+ * program's datagram): 1; 0: a bridge, for on_sendaddr in a worker. In
+ * the loop: never waits. */
+int sendaddr_elsewhere(struct sup *s, struct seccomp_notif *req);
 
 /* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
 
@@ -376,9 +385,12 @@ struct epreg {
 int epoll_regs_find(pid_t tid, int fd, uint64_t ino, struct epreg *r, int max);
 
 /* After the swap: the same registrations (r, n) for the file now at the
- * program's fd (inode ino), under the same fd number. Returns how many
- * were made. */
-int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, const struct epreg *r, int n);
+ * program's fd (inode ino), under the same fd number, taken off the file
+ * it replaced (old, our copy of it; -1: none); and, async being its
+ * status flags with O_ASYNC, O_ASYNC noted at that number (si_fd).
+ * Returns how many registrations were made. */
+int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, int old, const struct epreg *r, int n,
+                     int async);
 
 /* The program's registrations of fd (the file ino) before a swap, made
  * again for the file src put at fd with add_fd(): add_fd's result, or
@@ -441,6 +453,28 @@ int same_netns(pid_t tid, int fd);
  * with its own privileges: those the program lacks it must refuse as the
  * kernel would (review 3). Unreadable: 1 (ours decide). */
 int caller_capable(pid_t tid, int cap);
+
+/* The calling thread's effective capabilities narrowed to those thread
+ * tid has in effect too (*saved: ours before; capset acts on the calling
+ * thread alone), so that the kernel decides a call made for the program
+ * as it would for the program itself: a setsockopt the supervisor makes
+ * on its copy (SO_PRIORITY past 6, IP_TRANSPARENT, a TCP_CONGESTION
+ * outside tcp_allowed_congestion_control) needs the program's privilege,
+ * not ours. 1: narrowed, caps_restore() to undo; 0: nothing to narrow
+ * (or cannot tell). */
+struct caps_saved {
+    uint32_t eff[2];
+};
+int caps_narrow(pid_t tid, struct caps_saved *saved);
+void caps_restore(const struct caps_saved *saved);
+
+/* SO_SNDTIMEO of socket fd in ms; -1: none (sock_sndtimeo: 0 waits for
+ * ever). On a bridge, the program's value: the shim carried it over from
+ * the kernel socket, and a later setsockopt went to the bridge. */
+int sndtimeo_ms(int fd);
+
+/* CLOCK_MONOTONIC in ms. */
+long long mono_ms(void);
 
 /* Whether binding port needs no CAP_NET_BIND_SERVICE (0, or at least
  * net.ipv4.ip_unprivileged_port_start). */
