@@ -68,8 +68,8 @@ static int read_call(const struct seccomp_notif *req, struct fo_call *c)
 
 /* Sends the call's data on the bridge copy, chunk by chunk out of the
  * program, as TCP sends it: all of it when blocking, what fits when not
- * (EAGAIN before any). Returns the count, or -errno. A SIGPIPE the
- * kernel would send the program goes to its thread, not to us. */
+ * (EAGAIN before any). Returns the count, or -errno (-EPIPE: the caller
+ * sends the program's thread the kernel's SIGPIPE, after its answer). */
 static ssize_t send_data(const struct seccomp_notif *req, int copy, const struct fo_call *c)
 {
     char *buf = malloc(CHUNK);
@@ -104,8 +104,6 @@ static ssize_t send_data(const struct seccomp_notif *req, int copy, const struct
             break;
     }
     free(buf);
-    if (err == EPIPE && !(c->flags & MSG_NOSIGNAL))
-        syscall(SYS_tkill, (pid_t)req->pid, SIGPIPE);
     if (total > 0)
         return total;
     return err ? -err : 0;
@@ -185,7 +183,11 @@ data:;
     ssize_t n = send_data(req, copy, &c);
     close(copy);
     close(pidfd);
-    respond(s, req->id, 0, n < 0 ? 0 : n, n < 0 ? (int)-n : 0);
+    if (respond(s, req->id, 0, n < 0 ? 0 : n, n < 0 ? (int)-n : 0) == 0 && n == -EPIPE &&
+        !(c.flags & MSG_NOSIGNAL))
+        syscall(SYS_tkill, (pid_t)req->pid, SIGPIPE); /* after the answer: sent while the
+                                                        * call waits it would interrupt it
+                                                        * (sendaddr.c) */
     return;
 cont:
     finish(s, req, copy, pidfd, 1, 0);
