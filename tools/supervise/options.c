@@ -174,10 +174,13 @@ void on_sockopt(struct sup *s, struct seccomp_notif *req)
         return;
     }
     struct caps_saved caps;
-    int narrowed = set && caps_narrow(tid, &caps);
-    int r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
-    int err = r < 0 ? errno : 0;
-    if (narrowed)
+    int narrowed = set ? caps_narrow(tid, &caps) : 0;
+    int r = -1, err = EPERM; /* cannot narrow: refused, not made with ours */
+    if (narrowed >= 0) {
+        r = set ? setsockopt(copy, level, name, val, len) : getsockopt(copy, level, name, val, &len);
+        err = r < 0 ? errno : 0;
+    }
+    if (narrowed > 0)
         caps_restore(&caps);
     free(insns);
     if (bpf >= 0)

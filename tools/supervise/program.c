@@ -174,14 +174,37 @@ int same_netns(pid_t tid, int fd)
     return 0;
 }
 
+/* Whether task tid is in our user namespace. A capability counts in the
+ * user namespace it belongs to only: a program that made one of its own
+ * (unshare(CLONE_NEWUSER), allowed unprivileged) has a full CapEff there,
+ * and none over the sockets of our network namespace, which belongs to
+ * ours (ns_capable). 0 when it cannot be told: the safe side. */
+static int same_userns(pid_t tid)
+{
+    static _Atomic uint64_t me_ino;
+    struct stat st;
+    uint64_t mine = atomic_load(&me_ino);
+    if (!mine) {
+        if (stat("/proc/self/ns/user", &st) < 0)
+            return 0;
+        mine = (uint64_t)st.st_ino;
+        atomic_store(&me_ino, mine);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)tid);
+    return stat(path, &st) == 0 && (uint64_t)st.st_ino == mine;
+}
+
 int caller_capable(pid_t tid, int cap)
 {
     char path[64], line[256];
+    if (!same_userns(tid))
+        return 0; /* capabilities of its own namespace only (review 41-2) */
     snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return 1; /* cannot tell: ours decide, as before */
-    unsigned long long eff = ~0ull;
+        return 0; /* cannot tell (the thread gone): not capable (review 41-3) */
+    unsigned long long eff = 0;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "CapEff: %llx", &eff) == 1)
             break;
@@ -204,8 +227,14 @@ static int caps_set(struct __user_cap_data_struct d[2])
 int caps_narrow(pid_t tid, struct caps_saved *saved)
 {
     struct __user_cap_data_struct ours[2], theirs[2];
-    if (caps_get(0, ours) < 0 || caps_get(tid, theirs) < 0)
-        return 0;
+    if (caps_get(0, ours) < 0)
+        return -1;
+    /* The program's effective set, in our namespace: none where it is in
+     * a user namespace of its own, or where it cannot be read (the thread
+     * gone meanwhile): the safe side, not ours (review 41-2, 41-3). */
+    memset(theirs, 0, sizeof theirs);
+    if (same_userns(tid) && caps_get(tid, theirs) < 0)
+        memset(theirs, 0, sizeof theirs);
     uint32_t more = (ours[0].effective & ~theirs[0].effective) |
                     (ours[1].effective & ~theirs[1].effective);
     if (!more)
@@ -214,7 +243,7 @@ int caps_narrow(pid_t tid, struct caps_saved *saved)
     saved->eff[1] = ours[1].effective;
     ours[0].effective &= theirs[0].effective;
     ours[1].effective &= theirs[1].effective;
-    return caps_set(ours) == 0;
+    return caps_set(ours) == 0 ? 1 : -1;
 }
 
 void caps_restore(const struct caps_saved *saved)

@@ -23,8 +23,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -37,14 +40,22 @@
 
 /* ---- calls interrupted after some bytes left ---- */
 
-#define PARTIALS 64
-#define PARTIAL_MS 2000 /* a restart comes at once; an older entry goes */
+/* A restart comes at once, unless the thread was stopped (SIGSTOP, a
+ * debugger: the kernel restarts the call after SIGCONT, however long the
+ * stop): an entry of a thread that was running goes after PARTIAL_MS (a
+ * program that got EINTR and did not retry), one of a stopped thread
+ * stays until its restart takes it or the table needs its room (review
+ * 41-1: a 3 s stop sent the bytes twice). */
+#define PARTIALS 1024
+#define FLIGHTS 64
+#define PARTIAL_MS 2000
 static struct partial {
     pid_t tid; /* 0: free */
     int fd, flags;
     uint64_t buf, len, ino;
     uint64_t sent;
     long long at;
+    int stopped; /* the thread was stopped when noted */
 } partials[PARTIALS];
 static pthread_mutex_t partials_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -59,7 +70,7 @@ static uint64_t partial_take(const struct partial *c)
         struct partial *p = &partials[i];
         if (p->tid && p->tid == c->tid && p->fd == c->fd && p->ino == c->ino &&
             p->buf == c->buf && p->len == c->len && p->flags == c->flags &&
-            now - p->at <= PARTIAL_MS) {
+            (p->stopped || now - p->at <= PARTIAL_MS)) {
             sent = p->sent;
             p->tid = 0;
             break;
@@ -69,14 +80,27 @@ static uint64_t partial_take(const struct partial *c)
     return sent;
 }
 
+/* Whether thread tid is stopped or traced (/proc/TID/stat's state T or t,
+ * after the command's closing parenthesis). */
+static int thread_stopped(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    if (proc_text(path, buf, sizeof buf) < 0)
+        return 0;
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+}
+
 static void partial_note(const struct partial *c)
 {
     long long now = mono_ms();
+    int stopped = thread_stopped(c->tid);
     pthread_mutex_lock(&partials_mu);
     struct partial *slot = &partials[0];
     for (int i = 0; i < PARTIALS; i++) {
         struct partial *p = &partials[i];
-        if (!p->tid || now - p->at > PARTIAL_MS) {
+        if (!p->tid || (!p->stopped && now - p->at > PARTIAL_MS)) {
             slot = p;
             break;
         }
@@ -85,6 +109,7 @@ static void partial_note(const struct partial *c)
     }
     *slot = *c;
     slot->at = now;
+    slot->stopped = stopped;
     pthread_mutex_unlock(&partials_mu);
 }
 
@@ -98,32 +123,35 @@ static struct flight {
     pid_t tid; /* 0: free */
     uint64_t ino;
     int kick; /* an eventfd, made once per entry */
-} flights[PARTIALS];
+} flights[FLIGHTS];
 static pthread_cond_t flights_cv = PTHREAD_COND_INITIALIZER;
 
-/* Waits until no other call of thread tid sends on bridge ino, then
- * claims it: the entry, whose kick the wait polls; NULL: no entry free
- * (sent without the claim). */
+/* Waits until no other call of thread tid sends on bridge ino, and an
+ * entry is free, then claims it: the entry, whose kick the wait polls.
+ * (Sending without a claim would let a call and its restart send at once,
+ * review 41-6: more than FLIGHTS senders wait for one to end.) */
 static struct flight *flight_begin(pid_t tid, uint64_t ino)
 {
     pthread_mutex_lock(&partials_mu);
     for (;;) {
         struct flight *busy = NULL, *free_ = NULL;
-        for (int i = 0; i < PARTIALS; i++) {
+        for (int i = 0; i < FLIGHTS; i++) {
             if (flights[i].tid == tid && flights[i].ino == ino)
                 busy = &flights[i];
             else if (!flights[i].tid && !free_)
                 free_ = &flights[i];
         }
-        if (!busy) {
-            if (free_) {
-                if (free_->kick <= 0)
-                    free_->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                free_->tid = tid;
-                free_->ino = ino;
-            }
+        if (!busy && free_) {
+            if (free_->kick <= 0)
+                free_->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            free_->tid = tid;
+            free_->ino = ino;
             pthread_mutex_unlock(&partials_mu);
             return free_;
+        }
+        if (!busy) {
+            pthread_cond_wait(&flights_cv, &partials_mu); /* all taken: the first to end */
+            continue;
         }
         uint64_t one = 1;
         if (busy->kick > 0 && write(busy->kick, &one, sizeof one) < 0) {
@@ -244,6 +272,22 @@ void on_sendaddr(struct sup *s, struct seccomp_notif *req)
     int copy = s->pass ? -1 : take_fd(s, req, fd, &pidfd, &ino);
     if (copy < 0 || placed_bridge(s, ino) < 0) {
         finish(s, req, copy, pidfd, 1, 0); /* not a bridge: the kernel's */
+        return;
+    }
+    /* The address is copied in before the send, as move_addr_to_kernel
+     * does, whatever the protocol makes of it: a length past a
+     * sockaddr_storage or negative is EINVAL, a bad pointer EFAULT (review
+     * 41-4) */
+    int alen = (int)req->data.args[5];
+    struct sockaddr_storage ss;
+    struct iovec la = {.iov_base = &ss, .iov_len = alen > 0 ? (size_t)alen : 0};
+    struct iovec ra = {.iov_base = (void *)(uintptr_t)req->data.args[4], .iov_len = la.iov_len};
+    int aerr = alen < 0 || (size_t)alen > sizeof ss ? EINVAL
+               : alen > 0 && process_vm_readv((pid_t)req->pid, &la, 1, &ra, 1, 0) != alen
+                   ? EFAULT
+                   : 0;
+    if (aerr) {
+        finish(s, req, copy, pidfd, 0, aerr);
         return;
     }
     struct partial c = {.tid = (pid_t)req->pid, .fd = fd, .flags = (int)req->data.args[3],

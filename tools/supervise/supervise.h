@@ -460,8 +460,9 @@ int caller_capable(pid_t tid, int cap);
  * as it would for the program itself: a setsockopt the supervisor makes
  * on its copy (SO_PRIORITY past 6, IP_TRANSPARENT, a TCP_CONGESTION
  * outside tcp_allowed_congestion_control) needs the program's privilege,
- * not ours. 1: narrowed, caps_restore() to undo; 0: nothing to narrow
- * (or cannot tell). */
+ * not ours; a program in a user namespace of its own, or whose set
+ * cannot be read, counts as having none. 1: narrowed, caps_restore() to
+ * undo; 0: nothing to narrow; -1: cannot narrow (the call is refused). */
 struct caps_saved {
     uint32_t eff[2];
 };
