@@ -62,6 +62,8 @@ wait_exit "$SRV" 30 || rc=$?
 [ "$rc" = 0 ] || { show "$T/srv.log"; fail "the server nc exited $rc"; }
 [ "$(cat "$T/srv.out")" = hello ] || fail "the server got '$(cat "$T/srv.out")', not hello"
 wait_line "$T/cli.log" ": closed \(" 20 || { show "$T/cli.log"; fail "no close line from the client"; }
+# the server's too: once nc exits its keeper may be the one to say it
+wait_line "$T/srv.log" ": closed \(" 20 || { show "$T/srv.log"; fail "no close line from the server"; }
 grep -q " id $cid: closed (" "$T/cli.log" && grep -q " id $cid: closed (" "$T/srv.log" ||
     { show "$T/cli.log" "$T/srv.log"; fail "the close lines do not both name id $cid"; }
 echo "ok: both close lines name id $cid"
