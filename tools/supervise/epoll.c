@@ -154,7 +154,7 @@ static void carry_in_table(struct carry *c)
     int eps[16];
     for (int i = 0; i < c->n && i < 16; i++)
         eps[i] = above((int)syscall(SYS_pidfd_getfd, pidfd, c->r[i].epfd, 0), c->fd);
-    if (old >= 0 && dup3(old, c->fd, O_CLOEXEC) == 0)
+    if (old >= 0 && dup3(old, c->fd, O_CLOEXEC) >= 0) /* the number, not 0 */
         for (int i = 0; i < c->n && i < 16; i++)
             if (eps[i] >= 0)
                 epoll_ctl(eps[i], EPOLL_CTL_DEL, c->fd, NULL); /* gone already: ENOENT */

@@ -7,6 +7,14 @@
 #              same output, blocking and non-blocking connect); the
 #              supervisor's log says kernel TCP carried it. RUDP_FALLBACK=
 #              none: refused, the same line as the preloaded client's.
+#   fallback epoll
+#              the same with a UDP socket silent on the server's port (the
+#              rudp handshake unanswered: TCP starts after the probe
+#              delay), the client's socket registered with epoll before a
+#              non-blocking connect (prog_reachgap epoll): EPOLLOUT alone,
+#              as over kernel TCP. The supervisor once left the program's
+#              registrations on its own unconnected socket, which the shim
+#              keeps for the fallback: EPOLLOUT|EPOLLHUP at once.
 #   keyed      RUDP_KEY_FILE: a supervised server with a key serves a
 #              preloaded and a supervised client with that key (0 TCP
 #              segments); a client without one is refused, as by a
@@ -18,6 +26,7 @@
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 need_static PROG prog_reach
+need_static GAP prog_reachgap
 need_tool rudp-stat
 need_supervise
 
@@ -83,6 +92,33 @@ for nb in "" nb; do
     wait "$_srv" 2>/dev/null || true
 done
 
+# ---- fallback epoll: the rudp handshake unanswered, TCP after the probe ----
+
+# a UDP socket on the port that never answers, held until killed
+start_bg silent python3 -c 'import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", int(sys.argv[1])))
+print("bound", flush=True)
+time.sleep(120)' "$PORT"
+_silent=$LAST_PID
+wait_line "$T/silent.log" bound 30 || { show "$T/silent.log"; fail "fallback epoll: no silent UDP socket"; }
+for how in plain supervised; do
+    start_bg "fbep.$how.server" "$BIN/prog_reach" server "$PORT"
+    _srv=$LAST_PID
+    wait_tcp "$PORT"
+    ( export RUDP_FALLBACK=tcp; as "$how" timeout 60 "$GAP" epoll 127.0.0.1 "$PORT" ) \
+        >"$T/fbep.$how" 2>"$T/fbep.$how.err" ||
+        { show "$T/fbep.$how" "$T/fbep.$how.err" "$T/fbep.$how.server.log"
+          fail "fallback epoll ($how): the client failed"; }
+    wait_exit "$_srv" 30 || { show "$T/fbep.$how.server.log"; fail "fallback epoll ($how): the server failed"; }
+done
+kill "$_silent" 2>/dev/null || true
+wait "$_silent" 2>/dev/null || true
+cmp -s "$T/fbep.plain" "$T/fbep.supervised" ||
+    { echo "plain:"; cat "$T/fbep.plain"; echo "supervised:"; cat "$T/fbep.supervised"
+      fail "fallback epoll: the supervised program tells a difference"; }
+echo "fallback epoll: $(tail -1 "$T/fbep.supervised") (kernel TCP after an unanswered rudp handshake, as plain)"
+
 # ---- keyed, rudp-stat, RUDP_STATS, qlog: a supervised keyed server ----
 
 umask 077
@@ -93,8 +129,15 @@ start_bg keyed.server env RUDP_KEY_FILE="$T/key" RUDP_STATS=1 RUDP_QLOG_DIR="$T/
     "$SUP" "$PROG" server "$PORT" 2
 _srv=$LAST_PID
 wait_udp "$PORT"
-"$TOOLS/rudp-stat" "$_srv" >"$T/stat" 2>&1 || { show "$T/stat"; fail "rudp-stat on the supervisor's pid failed"; }
-grep -q "^LISTEN 127.0.0.1:$PORT " "$T/stat" || { show "$T/stat"; fail "rudp-stat: no listener on :$PORT"; }
+# The listener's UDP socket is bound in listen(), before the engine that
+# serves it (and rudp-stat's control socket) may have started: asked until
+# it answers, 10 s at most.
+_i=0
+until "$TOOLS/rudp-stat" "$_srv" >"$T/stat" 2>&1 && grep -q "^LISTEN 127.0.0.1:$PORT " "$T/stat"; do
+    _i=$((_i + 1))
+    [ "$_i" -lt 100 ] || { show "$T/stat"; fail "rudp-stat on the supervisor's pid: no listener on :$PORT in 10 s"; }
+    sleep 0.1
+done
 echo "rudp-stat $_srv: $(grep '^LISTEN' "$T/stat")"
 _t0=$(tcp_now)
 rc=0
