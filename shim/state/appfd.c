@@ -63,13 +63,15 @@ void shim_appfd_atfork_child(void)
 /* A new app end of a bridge (connect or accept) takes TCP's default send
  * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
  * kernel lets us. */
-void shim_app_end_sndbuf(int fd, int size)
+int shim_app_end_sndbuf(int fd, int size)
 {
     int v = 0;
     socklen_t vl = sizeof v;
-    real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0)
+        return -1;
     if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v / 2 < size)
         real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+    return 0;
 }
 
 /* A raw clone's child (procenv.c): made anew and taken, for
@@ -89,12 +91,11 @@ void shim_appfd_set_reach(int (*fn)(uint64_t ino))
     reach = fn;
 }
 
-/* A copy of the app end with inode ino from the front end, when fd does
- * not hold it here (-1: none, or no front end to ask). */
-static int reach_other(int fd, uint64_t ino)
+/* A copy of the app end with inode ino from the front end (-1: none, or
+ * no front end to ask). */
+static int reach_other(uint64_t ino)
 {
-    struct stat st;
-    if (!reach || !ino || (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino))
+    if (!reach || !ino)
         return -1;
     int c = reach(ino);
     if (c >= 0 && c < SHIM_FD_BASE) {
@@ -109,28 +110,51 @@ static int reach_other(int fd, uint64_t ino)
     return c;
 }
 
+/* A copy of the app end with inode ino, held while we act on it, or -1:
+ * the file fd names now if it is that end, else the front end's copy of
+ * the program's (rudp-supervise). Never fd itself: the number may be
+ * closed or replaced between a check and a use by a thread that takes no
+ * lock of ours (an app's dup2; the supervisor closing its copy of the
+ * program's socket, whose number its next copy, of the same file, may
+ * take: the engine once set the buffer on a number closed after its
+ * fstat, saw nothing fail, and the program read 4,608 bytes where it had
+ * set 32 KiB, prog_writeq). Called under sndbuf_mu. */
+static int app_end_copy(int fd, uint64_t ino)
+{
+    int c = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (c < 0 && fd >= 0 && errno == EINVAL)
+        c = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an fd limit under SHIM_FD_BASE */
+    struct stat st;
+    if (c >= 0 && (fstat(c, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+        real_close(c);
+        c = -1;
+    }
+    if (c < 0) {
+        c = reach_other(ino); /* the program's end, in its own process */
+        if (c >= 0 && (fstat(c, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+            real_close(c);
+            c = -1;
+        }
+    }
+    return c;
+}
+
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 {
     pthread_mutex_lock(&sndbuf_mu);
-    if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
-        struct stat st;
-        int other = reach_other(fd, ino);
-        if (other >= 0)
-            fd = other; /* the program's end, in its own process */
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == ino) {
-            /* The app's own choice, made while connecting, wins over the
-             * size read at connect() (libuv sets it right after
-             * uv_tcp_connect: tcp_write_queue_order). */
-            int want = atomic_load(&s->sndbuf_want);
-            if (want > 0)
-                size = want / 2;
-            /* the app's choice, or TCP's default (shim_tcp_sndbuf_default),
-             * past net.core.wmem_max if the kernel lets us */
-            shim_app_end_sndbuf(fd, size);
+    int c = atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF ? app_end_copy(fd, ino) : -1;
+    if (c >= 0) {
+        /* The app's own choice, made while connecting, wins over the
+         * size read at connect() (libuv sets it right after
+         * uv_tcp_connect: tcp_write_queue_order). */
+        int want = atomic_load(&s->sndbuf_want);
+        if (want > 0)
+            size = want / 2;
+        /* the app's choice, or TCP's default (shim_tcp_sndbuf_default),
+         * past net.core.wmem_max if the kernel lets us */
+        if (shim_app_end_sndbuf(c, size) == 0)
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
-        }
-        if (other >= 0)
-            real_close(other);
+        real_close(c);
     }
     pthread_mutex_unlock(&sndbuf_mu);
 }
@@ -238,19 +262,9 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
         return 0;
     int r = 0;
     pthread_mutex_lock(&sndbuf_mu);
-    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (dfd < 0 && errno == EINVAL)
-        dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an fd limit under SHIM_FD_BASE */
-    struct stat st;
-    if (reach && (dfd < 0 || fstat(dfd, &st) < 0 || (uint64_t)st.st_ino != ino)) {
-        /* not here: the program's end, in its own process (rudp-supervise) */
-        if (dfd >= 0)
-            real_close(dfd);
-        dfd = reach_other(-1, ino);
-    }
+    int dfd = app_end_copy(fd, ino);
     if (dfd >= 0) {
-        if (fstat(dfd, &st) == 0 && (uint64_t)st.st_ino == ino)
-            r = real_send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+        r = real_send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
         real_close(dfd);
     }
     pthread_mutex_unlock(&sndbuf_mu);

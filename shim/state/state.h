@@ -180,8 +180,9 @@ int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t le
 int shim_sndbuf_pending_shown(shim_slot *s, int *v);
 /* Sets size on app end fd as its SO_SNDBUF (SO_SNDBUFFORCE past
  * net.core.wmem_max if allowed): a new app end of a bridge (connect or
- * accept) takes TCP's default send buffer, as far as the kernel lets us. */
-void shim_app_end_sndbuf(int fd, int size);
+ * accept) takes TCP's default send buffer, as far as the kernel lets us.
+ * Returns 0, or -1 (errno) if fd took none. */
+int shim_app_end_sndbuf(int fd, int size);
 
 /* appfd.c: on the peer's reset, the app end of slot s's connection (its
  * number and inode kept in s by its record, if the fd still holds it)

@@ -60,6 +60,7 @@ prog_smallstack
 prog_sockopts
 prog_sysclose
 prog_threads
+prog_writeq
 prog_xgroup'
 
 # What a program's lines may say differently by design, the same under the
