@@ -21,6 +21,18 @@
  * costs no netlink round trip each; a place freed meanwhile is taken at
  * the client's next attempt). A listener sock_diag cannot see is served
  * by the listener's own bounds as before.
+ *
+ * A place is taken when it is found, not when the core counts the new
+ * connection (moved(+1), a few calls later): two engines answering two
+ * clients at once each saw the queue's last place free, and 4 connections
+ * completed with a backlog of 2 (t_prog_acceptq with RUDP_ENGINES=2,
+ * once in a clean-clone run under load). room() takes it with a
+ * compare-and-swap on `held` and notes it on the socket (aq_resv, its
+ * engine's alone: one place at most); the core's moved(+1) for the new
+ * connection then uses it rather than adding one. A place taken for a
+ * handshake that made no connection (answered with a RETRY for another
+ * reason, refused for memory) is given back before the engine sleeps
+ * (shim_acceptq_release_all) or when the socket stops listening.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -31,14 +43,10 @@
 
 #define REASK 1000000 /* ns */
 
-static int room(void *arg)
+/* Whether one more connection fits with `held` on the way (1), not (0),
+ * or nobody can tell (-1). */
+static int fits(esock *s, int held, uint64_t handed)
 {
-    esock *s = arg;
-    shim_acceptq *q = s->aq;
-    int held = atomic_load(&q->held);
-    /* read before the kernel is asked: a hand-over after this counts in
-     * handed - aq_at even if the kernel's length includes it too */
-    uint64_t handed = atomic_load(&q->handed);
     if (s->aq_max >= 0 && (uint64_t)s->aq_len + (handed - s->aq_at) + (uint64_t)held <=
                               (uint64_t)s->aq_max)
         return 1;
@@ -47,7 +55,7 @@ static int room(void *arg)
         return 0;
     int len, max;
     if (shim_unix_diag_queue(s->listener_ino, &len, &max) != 1 || len < 0 || max < 0)
-        return 1; /* cannot tell: the listener's own bounds decide */
+        return -1; /* cannot tell: the listener's own bounds decide */
     s->aq_len = len;
     s->aq_max = max;
     s->aq_at = handed;
@@ -55,10 +63,61 @@ static int room(void *arg)
     return (int64_t)len + held <= max;
 }
 
+static void give_back(esock *s)
+{
+    if (!s->aq_resv)
+        return;
+    atomic_fetch_sub(&s->aq->held, 1);
+    s->aq_resv = 0;
+    s->e->aq_resv_n--;
+}
+
+static int room(void *arg)
+{
+    esock *s = arg;
+    shim_acceptq *q = s->aq;
+    for (;;) {
+        int all = atomic_load(&q->held);
+        /* read before the kernel is asked: a hand-over after this counts
+         * in handed - aq_at even if the kernel's length includes it too */
+        uint64_t handed = atomic_load(&q->handed);
+        int r = fits(s, all - s->aq_resv, handed); /* our own place is this one's */
+        if (r == 0)
+            give_back(s);
+        if (r <= 0 || s->aq_resv)
+            return r != 0;
+        if (atomic_compare_exchange_weak(&q->held, &all, all + 1)) {
+            s->aq_resv = 1;
+            s->e->aq_resv_n++;
+            return 1;
+        }
+        /* another engine's handshake or hand-over came first: again */
+    }
+}
+
 static void moved(void *arg, int delta)
 {
     esock *s = arg;
-    atomic_fetch_add(&s->aq->held, delta);
+    if (delta > 0 && s->aq_resv) { /* the place room() took */
+        s->aq_resv = 0;
+        s->e->aq_resv_n--;
+        delta--;
+    }
+    if (delta)
+        atomic_fetch_add(&s->aq->held, delta);
+}
+
+void shim_acceptq_release(esock *s)
+{
+    if (s->aq)
+        give_back(s);
+}
+
+void shim_acceptq_release_all(struct engine *e)
+{
+    for (uint32_t i = 0; e->aq_resv_n > 0 && i < e->nsocks; i++)
+        if (e->socks[i])
+            shim_acceptq_release(e->socks[i]);
 }
 
 void shim_acceptq_attach(esock *s)

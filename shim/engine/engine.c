@@ -130,6 +130,7 @@ void shim_engine_graves_empty(struct engine *e)
 void shim_esock_close(esock *s)
 {
     struct engine *e = s->e;
+    shim_acceptq_release(s); /* before its group, which holds the queue, goes */
     /* What is queued for this socket (the RESET of the connection whose
      * end freed it) leaves before the fd is closed and maybe reused. */
     shim_udpio_flush(e->io);
@@ -511,6 +512,7 @@ void *shim_engine_loop(void *arg)
             ts.tv_nsec = (long)(d % 1000000000ull);
             tsp = &ts;
         }
+        shim_acceptq_release_all(e); /* places no handshake used (acceptq.c) */
         shim_appsend_sleep(e, wake);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         pthread_mutex_unlock(&e->turn_mu);

@@ -317,6 +317,11 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
  * connection s put in the app's unix listener (rudp or plain TCP). */
 void shim_acceptq_attach(esock *s);
 void shim_acceptq_handed(esock *s);
+/* A place in s's queue taken for a handshake that made no connection is
+ * given back: s's (it stops listening, it closes), or every one engine e
+ * took (before it sleeps). */
+void shim_acceptq_release(esock *s);
+void shim_acceptq_release_all(struct engine *e);
 
 /* ---- fifo.c: accept order across a listener's engines ---- */
 

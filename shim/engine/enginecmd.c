@@ -182,6 +182,7 @@ void shim_engine_stop_listening(esock *s)
 {
     if (shim_hook.listener && shim_hook.listener->stop)
         shim_hook.listener->stop(s); /* its plain TCP (tcpaccept.c) */
+    shim_acceptq_release(s);
     rudp_listener_close(s->listener);
     s->listener = NULL;
     s->alive_check = 0;

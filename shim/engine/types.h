@@ -167,6 +167,7 @@ typedef struct esock {
     shim_acceptq *aq;
     shim_acceptq aq_own;
     int aq_len, aq_max;
+    int aq_resv;            /* a place in aq taken by room(), not yet counted */
     uint64_t aq_at;
     rudp_time aq_asked;
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
@@ -282,6 +283,7 @@ _Static_assert(CMD_ADOPT < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for ev
  * nothing of one is touched by another. */
 struct engine {
     int paused;           /* parked at its safe point (G.mu) */
+    int aq_resv_n;        /* its sockets holding a place (esock aq_resv) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
     _Atomic unsigned nbridges; /* for choosing an engine */
