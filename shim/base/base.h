@@ -340,8 +340,6 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
  * at most size - 1 bytes, NUL-terminated. Their number, or -1 if the file
  * cannot be opened or read or is empty. */
 ssize_t shim_read_text(const char *path, char *buf, size_t size);
-/* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
- * (closing the old) or the old one if that fails. */
 /* Copies to (write) or from (read) the application's memory: 0, or -1
  * with errno EFAULT for a bad pointer, as the kernel's own copy (util.c). */
 int shim_user_write(void *dst, const void *src, size_t n);
@@ -351,10 +349,16 @@ int shim_user_read(void *dst, const void *src, size_t n);
  * written to *len; 0, or -1 with errno EFAULT (a bad pointer) or EINVAL (a
  * negative *len). */
 int shim_addr_out(const void *ss, socklen_t full, struct sockaddr *addr, socklen_t *len);
+/* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
+ * (closing the old) or the old one if that fails. */
 int shim_fd_move_high(int fd);
 /* The inode of the file fd names, 0 if none (fd closed, or negative):
  * what tells a socket from another at the same number. */
 uint64_t shim_fd_ino(int fd);
+/* A close-on-exec copy of the file fd names (at SHIM_FD_BASE or above,
+ * where the fd limit allows) if it is inode ino, else -1: held, it stays
+ * that file whatever another thread does to the number meanwhile. */
+int shim_fd_copy_of(int fd, uint64_t ino);
 /* Starts fn(arg) on a detached thread with every signal blocked (the
  * program's handlers never run on a thread of ours); 0 or -errno. */
 int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

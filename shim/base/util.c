@@ -87,6 +87,20 @@ uint64_t shim_fd_ino(int fd)
     return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+int shim_fd_copy_of(int fd, uint64_t ino)
+{
+    if (fd < 0 || !ino)
+        return -1;
+    int c = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
+        c = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c >= 0 && shim_fd_ino(c) != ino) {
+        real_close(c); /* the number names another file now */
+        c = -1;
+    }
+    return c;
+}
+
 ssize_t shim_read_text(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

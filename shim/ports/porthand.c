@@ -266,13 +266,7 @@ static int fd_of_ino(uint64_t ino)
             if (*c || fd == d || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
                 (uint64_t)st.st_ino != ino)
                 continue;
-            found = fcntl((int)fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-            if (found < 0 && errno == EINVAL) /* a fd limit below SHIM_FD_BASE */
-                found = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
-            if (found >= 0 && (fstat(found, &st) < 0 || (uint64_t)st.st_ino != ino)) {
-                real_close(found); /* the number was reused meanwhile */
-                found = -1;
-            }
+            found = shim_fd_copy_of((int)fd, ino); /* -1: the number was reused meanwhile */
         }
     }
     real_close(d);

@@ -98,16 +98,9 @@ static int reach_other(uint64_t ino)
     if (!reach || !ino)
         return -1;
     int c = reach(ino);
-    if (c >= 0 && c < SHIM_FD_BASE) {
-        /* out of the app's range, as our own fds are (a copy at a low
-         * number could be the one its next socket() expected) */
-        int h = fcntl(c, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-        if (h >= 0) {
-            real_close(c);
-            c = h;
-        }
-    }
-    return c;
+    /* out of the app's range, as our own fds are (a copy at a low number
+     * could be the one its next socket() expected) */
+    return c >= 0 && c < SHIM_FD_BASE ? shim_fd_move_high(c) : c;
 }
 
 /* A copy of the app end with inode ino, held while we act on it, or -1:
@@ -121,17 +114,10 @@ static int reach_other(uint64_t ino)
  * set 32 KiB, prog_writeq). Called under sndbuf_mu. */
 static int app_end_copy(int fd, uint64_t ino)
 {
-    int c = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (c < 0 && fd >= 0 && errno == EINVAL)
-        c = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* an fd limit under SHIM_FD_BASE */
-    struct stat st;
-    if (c >= 0 && (fstat(c, &st) < 0 || (uint64_t)st.st_ino != ino)) {
-        real_close(c);
-        c = -1;
-    }
+    int c = shim_fd_copy_of(fd, ino);
     if (c < 0) {
         c = reach_other(ino); /* the program's end, in its own process */
-        if (c >= 0 && (fstat(c, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+        if (c >= 0 && shim_fd_ino(c) != ino) {
             real_close(c);
             c = -1;
         }
