@@ -150,6 +150,22 @@ wait_line() {
     return 1
 }
 
+# stat_until FILE PATTERN ARGS...: rudp-stat ARGS into FILE (its errors
+# into FILE.err) until a line matches PATTERN (grep -E), 10 s at most, or
+# the test fails. An engine answers once it runs: a moment after the
+# listener's UDP socket (which wait_udp sees) is bound.
+stat_until() {
+    _f=$1 _pat=$2; shift 2
+    _i=0
+    while :; do
+        "$TOOLS/rudp-stat" "$@" >"$_f" 2>"$_f.err" || true
+        grep -Eq -- "$_pat" "$_f" && return 0
+        [ "$_i" -lt 100 ] || { show "$_f" "$_f.err"; fail "rudp-stat $*: no line '$_pat' in 10 s"; }
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+}
+
 wait_listen() {
     if [ "$SHIM_MODE" = shim ]; then wait_udp "$@"; else wait_tcp "$@"; fi
 }

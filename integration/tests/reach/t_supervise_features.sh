@@ -129,15 +129,7 @@ start_bg keyed.server env RUDP_KEY_FILE="$T/key" RUDP_STATS=1 RUDP_QLOG_DIR="$T/
     "$SUP" "$PROG" server "$PORT" 2
 _srv=$LAST_PID
 wait_udp "$PORT"
-# The listener's UDP socket is bound in listen(), before the engine that
-# serves it (and rudp-stat's control socket) may have started: asked until
-# it answers, 10 s at most.
-_i=0
-until "$TOOLS/rudp-stat" "$_srv" >"$T/stat" 2>&1 && grep -q "^LISTEN 127.0.0.1:$PORT " "$T/stat"; do
-    _i=$((_i + 1))
-    [ "$_i" -lt 100 ] || { show "$T/stat"; fail "rudp-stat on the supervisor's pid: no listener on :$PORT in 10 s"; }
-    sleep 0.1
-done
+stat_until "$T/stat" "^LISTEN 127.0.0.1:$PORT " "$_srv"
 echo "rudp-stat $_srv: $(grep '^LISTEN' "$T/stat")"
 _t0=$(tcp_now)
 rc=0

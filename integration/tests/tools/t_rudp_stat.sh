@@ -48,19 +48,6 @@ assert_report() {
         { tail -8 "$_f" >&2; fail "$_what: no engine counters"; }
 }
 
-# Runs rudp-stat ARGS into FILE until it shows an ESTAB connection (bounded).
-stat_until_estab() {
-    _f=$1; shift
-    _i=0
-    while :; do
-        "$STAT" "$@" >"$_f" 2>"$_f.err" || true
-        grep -q '^ESTAB ' "$_f" && return 0
-        [ "$_i" -lt 100 ] || { cat "$_f" "$_f.err" >&2; fail "rudp-stat $*: no ESTAB connection in 10 s"; }
-        sleep 0.1
-        _i=$((_i + 1))
-    done
-}
-
 # ---- (a) nginx + wrk ----
 P=$(free_port)
 chmod 755 "$T"
@@ -75,7 +62,7 @@ WORKER=$(pgrep -P "$NGINX" | head -1)
 bg_app wrk wrk -t2 -c20 -d60s --timeout 30s "http://127.0.0.1:$P/load.bin"
 WRK=$LAST_PID
 
-stat_until_estab "$T/worker.out" --verbose "$WORKER"
+stat_until "$T/worker.out" '^ESTAB ' --verbose "$WORKER"
 grep -q "^process $WORKER (nginx) runs no rudp engine of its own: .* served by its parent $NGINX (nginx):" "$T/worker.out" ||
     { head -3 "$T/worker.out" >&2; fail "rudp-stat of worker $WORKER does not name its master's engine"; }
 assert_report "$T/worker.out" "nginx worker $WORKER"
@@ -85,7 +72,7 @@ grep -Eq "^LISTEN 127\.0\.0\.1:$P engine [0-9]+ backlog [0-9]+" "$T/worker.out" 
 echo "ok: rudp-stat $WORKER (nginx worker): $(grep -c '^ESTAB ' "$T/worker.out") ESTAB connections, served by master $NGINX"
 sed -n '2,4p' "$T/worker.out" | sed 's/^/    /'
 
-stat_until_estab "$T/wrk.out" -v "$WRK"
+stat_until "$T/wrk.out" '^ESTAB ' -v "$WRK"
 assert_report "$T/wrk.out" "wrk $WRK"
 grep -q "^pid $WRK (wrk) " "$T/wrk.out" || fail "rudp-stat $WRK: not wrk's report"
 grep -Eq "^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:$P " "$T/wrk.out" || fail "wrk: no connection to port $P"
