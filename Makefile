@@ -192,7 +192,7 @@ SUP_BATTERY := prog_accepters prog_acceptorder prog_acceptq prog_clonevm prog_co
     prog_epollpre prog_fdlimit prog_keeper prog_keeperhand prog_options prog_outq \
     prog_peerclose prog_peerreset prog_pktinfo prog_prefork prog_relisten prog_restart \
     prog_reuseport prog_sendaddr prog_sigdeath prog_signals prog_smallstack \
-    prog_sockopts prog_sysclose prog_threads prog_writeq prog_xgroup
+    prog_sockopts prog_sysclose prog_threads prog_writeq prog_xgroup prog_endings
 progs: $(addprefix $(BUILD)/progs/static/,$(SUP_BATTERY))
 $(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
 	@mkdir -p $(@D)

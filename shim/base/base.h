@@ -73,6 +73,16 @@ extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 ssize_t real_write(int fd, const void *buf, size_t n);
 ssize_t real_send(int fd, const void *buf, size_t n, int flags);
 ssize_t real_writev(int fd, const struct iovec *iov, int cnt);
+/* libc's read(), readv(), recv() and the _FORTIFY_SOURCE forms __read_chk,
+ * __recv_chk and __recvfrom_chk (interpose/recv.c interposes them for an
+ * abnormal end's errno): bound on first use, as write() is. */
+ssize_t real_read(int fd, void *buf, size_t n);
+ssize_t real_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t real_recv(int fd, void *buf, size_t n, int flags);
+ssize_t real_read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t real_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t real_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                          struct sockaddr *addr, socklen_t *alen);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);

@@ -95,7 +95,7 @@ int shim_key_load(const char *path, char *why, size_t why_len)
         goto fail;
     }
     for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        ssize_t r = real_read(fd, buf + n, sizeof buf - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {

@@ -67,7 +67,7 @@ static int diag(uint64_t ino, unsigned show, int attr, void *out, size_t outlen,
         goto out;
     ssize_t n;
     do
-        n = read(fd, &buf, sizeof buf);
+        n = real_read(fd, &buf, sizeof buf);
     while (n < 0 && errno == EINTR);
     const struct nlmsghdr *h = &buf.h;
     if (n < (ssize_t)sizeof *h || h->nlmsg_len > (size_t)n)

@@ -106,7 +106,7 @@ ssize_t shim_read_text(const char *path, char *buf, size_t size)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = read(fd, buf, size - 1);
+    ssize_t n = real_read(fd, buf, size - 1);
     real_close(fd);
     if (n <= 0)
         return -1;
@@ -263,7 +263,7 @@ int shim_diag_dump(const void *req, size_t reqlen,
     for (;;) {
         ssize_t n;
         do
-            n = read(fd, buf, sizeof *buf);
+            n = real_read(fd, buf, sizeof *buf);
         while (n < 0 && errno == EINTR);
         if (n <= 0)
             goto out;

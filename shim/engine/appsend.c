@@ -133,7 +133,7 @@ void shim_appsend_sleep(struct engine *e, rudp_time wake)
 void shim_appsend_timer(struct engine *e)
 {
     uint64_t ticks;
-    ssize_t r = read(e->tfd, &ticks, sizeof ticks);
+    ssize_t r = real_read(e->tfd, &ticks, sizeof ticks);
     (void)r;
     e->tfd_at = 0;
 }

@@ -371,13 +371,17 @@ static void bridge_failed(bridge *b, int err)
         report_connect_failed(b, err);
     else
         bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", shim_strerror(-err));
-    /* The peer's reset (not one in CLOSE_WAIT, whose reads say EOF as
-     * TCP's do): the app's reads must end in ECONNRESET, not EOF, and its
-     * poll() show POLLERR. Our end, closed holding unread bytes, does that
-     * (shim_appfd_reset_mark); before SHUT_RD below, which would refuse
-     * the byte. */
-    if (err == -ECONNRESET && b->established && b->unix_up && !b->app_gone && !b->hup &&
-        b->efd >= 0)
+    /* Every abnormal end of an established connection (the peer's reset,
+     * the user or idle timeout, a key failure), but once the peer's FIN
+     * was passed on (CLOSE_WAIT: TCP's reads say EOF then, tcp_recvmsg's
+     * SOCK_DONE comes before sk_err): the app's reads must end in an error,
+     * never EOF, and its poll() show POLLERR, as TCP's do (tcp_done()
+     * sets sk_err): a reader that takes EOF for "done" would keep a cut
+     * stream as whole. Our end, closed holding unread bytes, gives the
+     * app's end ECONNRESET (shim_appfd_reset_mark); the interposed reads
+     * turn it into the connection's own errno (interpose/recv.c, from
+     * end_error above). Before SHUT_RD below, which would refuse the byte. */
+    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
         shim_appfd_reset_mark(slot_of(b), b->efd);
     /* A 0-RTT connect already said 0 and the app wrote its request into
      * the SYN: a refusal now must not read as the server's clean close
@@ -490,7 +494,7 @@ static void pump_in(bridge *b, rudp_time now, int mark)
             rudp_conn_urgent_mark(b->conn);
         if (s)
             atomic_fetch_add(&s->seq, 1);
-        ssize_t r = readv(b->efd, iov, k);
+        ssize_t r = real_readv(b->efd, iov, k);
         b->bulk_in = r == room;
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);
@@ -876,7 +880,7 @@ static void on_established(bridge *b, rudp_time now)
     while (b->filler) {
         uint8_t buf[4096];
         size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
-        ssize_t r = read(b->efd, buf, want);
+        ssize_t r = real_read(b->efd, buf, want);
         if (r <= 0) {
             if (r < 0 && errno == EINTR)
                 continue;

@@ -330,7 +330,7 @@ void shim_engine_retry_pending(struct engine *e, rudp_time now)
 void shim_engine_run_commands(struct engine *e, rudp_time now)
 {
     uint64_t v;
-    ssize_t r = read(e->evfd, &v, sizeof v);
+    ssize_t r = real_read(e->evfd, &v, sizeof v);
     (void)r;
     if (atomic_load(&G.stats_asked))
         shim_engine_stats_answer(e);

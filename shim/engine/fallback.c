@@ -406,7 +406,7 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
     bridge *b = f->b;
     while (b->filler) {
         uint8_t buf[4096];
-        ssize_t r = read(b->efd, buf, b->filler < sizeof buf ? b->filler : sizeof buf);
+        ssize_t r = real_read(b->efd, buf, b->filler < sizeof buf ? b->filler : sizeof buf);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

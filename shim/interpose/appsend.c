@@ -20,7 +20,18 @@
 int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssize_t *sent)
 {
     shim_slot *s = shim_fd_hinted(fd);
-    if (!s || (flags & ~APPSEND_FLAGS) || iovcnt <= 0 || iovcnt > IOV_MAX)
+    if (!s)
+        return 0;
+    /* A connection that ended abnormally: its cause, once, as TCP's first
+     * write after tcp_done() (recv.c); the bridge would say EPIPE, with
+     * SIGPIPE. */
+    int cause = shim_send_ended(fd, s);
+    if (cause) {
+        errno = cause;
+        *sent = -1;
+        return 1;
+    }
+    if ((flags & ~APPSEND_FLAGS) || iovcnt <= 0 || iovcnt > IOV_MAX)
         return 0;
     size_t n = 0;
     for (int i = 0; i < iovcnt; i++) {

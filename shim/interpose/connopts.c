@@ -77,7 +77,7 @@ int shim_tcp_sndbuf_default(void)
         return 0; /* EMFILE and the like pass: asked again next time */
     if (fd >= 0) {
         char t[96];
-        ssize_t k = read(fd, t, sizeof t - 1);
+        ssize_t k = real_read(fd, t, sizeof t - 1);
         real_close(fd);
         if (k > 0) {
             t[k] = '\0';

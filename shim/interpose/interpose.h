@@ -163,6 +163,17 @@ int shim_connopts_sndbuf_shown(const shim_fd *rec, int *v);
  * receive window the connection advertises. */
 int shim_connopts_window_clamp(const shim_fd *rec);
 
+/* recv.c: an abnormal end (a timeout, a reset) as TCP tells it. After a
+ * call on fd failed with err, the errno TCP would give: for ECONNRESET
+ * from a bridge whose connection ended with a cause still untaken (its
+ * SO_ERROR), that cause, taken as TCP's sock_error() takes sk_err; else
+ * err. errno is kept. */
+int shim_recv_errno(int fd, int err);
+/* Before a send on fd, whose slot the hint says (shim_fd_hinted): the
+ * cause to fail with, taken, if the connection ended with one untaken (TCP's
+ * first write after tcp_done() says it, without SIGPIPE); else 0. */
+int shim_send_ended(int fd, shim_slot *hint);
+
 /* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
  * makes its fds (1: raised, shim_nofile_restore() sets it back once the
  * last caller is done; 0: cannot, at the hard limit). */

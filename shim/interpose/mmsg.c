@@ -52,6 +52,8 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
     for (unsigned i = 0; i < n; i++)
         cap[i] = vec[i].msg_hdr.msg_name ? vec[i].msg_hdr.msg_namelen : 0;
     int r = real_recvmmsg(fd, vec, vlen, flags, timeout);
+    if (r < 0)
+        errno = shim_recv_errno(fd, errno); /* an abnormal end's cause (recv.c) */
     for (int i = 0; i < r; i++)
         shim_msgaddr_received(&vec[i].msg_hdr, cap[i]);
     return r;

@@ -106,6 +106,8 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
     ssize_t r = real_recvfrom(fd, buf, len, flags, addr, alen);
     if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
         *alen = 0;
+    if (r < 0)
+        errno = shim_recv_errno(fd, errno); /* an abnormal end's cause (recv.c) */
     return r;
 }
 
@@ -122,6 +124,8 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     ssize_t r = real_recvmsg(fd, msg, flags);
     if (r >= 0)
         shim_msgaddr_received(msg, cap);
+    else
+        errno = shim_recv_errno(fd, errno);
     return r;
 }
 

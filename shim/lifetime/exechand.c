@@ -150,7 +150,7 @@ int shim_exechand_answer(uint64_t id, int *result)
         if (found || kfd < 0)
             break;
         hand_ack a;
-        ssize_t r = recv(kfd, &a, sizeof a, MSG_DONTWAIT);
+        ssize_t r = real_recv(kfd, &a, sizeof a, MSG_DONTWAIT);
         if (r == 0) { /* the new image's end is gone: nobody will answer */
             *result = -1;
             found = -1;
@@ -299,7 +299,7 @@ static void copy_one_way(relay *r, int from, int to)
 {
     char buf[65536];
     for (;;) {
-        ssize_t n = read(from, buf, sizeof buf);
+        ssize_t n = real_read(from, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0) {

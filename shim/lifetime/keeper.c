@@ -95,7 +95,7 @@ static void keeper_main(int verdict)
         char c;
         ssize_t r;
         do
-            r = read(verdict, &c, 1);
+            r = real_read(verdict, &c, 1);
         while (r < 0 && errno == EINTR);
         if (r == 1)
             syscall(SYS_exit_group, 0); /* the exec failed: the engine goes on */

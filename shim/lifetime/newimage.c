@@ -126,7 +126,7 @@ void shim_newimage_init(void)
     if (fd < 0)
         return;
     char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = real_read(fd, buf, sizeof buf - 1);
     real_close(fd);
     if (n > 0) {
         buf[n] = '\0';
@@ -262,7 +262,7 @@ static int misc_interp(int fd, const char *name, char *out, size_t cap, int *cfl
     int sfd = open(MISC_DIR "/status", O_RDONLY | O_CLOEXEC);
     if (sfd < 0)
         return 0; /* not mounted: no format */
-    ssize_t k = read(sfd, text, sizeof text - 1);
+    ssize_t k = real_read(sfd, text, sizeof text - 1);
     real_close(sfd);
     if (k < 7 || strncmp(text, "enabled", 7) != 0)
         return 0;
@@ -286,7 +286,7 @@ static int misc_interp(int fd, const char *name, char *out, size_t cap, int *cfl
             int efd = openat(dfd, d->d_name, O_RDONLY | O_CLOEXEC);
             if (efd < 0)
                 continue;
-            k = read(efd, text, sizeof text - 1);
+            k = real_read(efd, text, sizeof text - 1);
             real_close(efd);
             if (k <= 0)
                 continue;

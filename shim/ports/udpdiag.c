@@ -343,7 +343,7 @@ static int port_range(unsigned *lo, unsigned *hi)
     if (fd < 0)
         return -1;
     char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = real_read(fd, buf, sizeof buf - 1);
     real_close(fd);
     if (n <= 0)
         return -1;

@@ -276,7 +276,7 @@ static int fdinfo_lines(int epfd, int (*line)(const char *, void *), void *ctx)
     int done = 0;
     size_t have = 0;
     while (!done) {
-        ssize_t n = read(pf, buf + have, sizeof buf - 1 - have);
+        ssize_t n = real_read(pf, buf + have, sizeof buf - 1 - have);
         if (n <= 0)
             break;
         have += (size_t)n;

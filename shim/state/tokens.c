@@ -109,7 +109,7 @@ static size_t read_token(int dir, const char *name, const rudp_addr *peer, uint8
     uint8_t buf[TOKEN_ADDR + TOKEN_FILE_MAX + 1], want[TOKEN_ADDR];
     ssize_t r = -1;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
-        r = read(fd, buf, sizeof buf);
+        r = real_read(fd, buf, sizeof buf);
     real_close(fd);
     addr_head(peer, want);
     if (r <= TOKEN_ADDR || (size_t)r > TOKEN_ADDR + TOKEN_FILE_MAX ||

@@ -1,0 +1,115 @@
+/*
+ * recv.c: how a connection that ended abnormally is told to the program.
+ *
+ * TCP ends a connection that timed out (the user timeout, keepalive) or
+ * was reset with tcp_done(): sk_err holds the cause, and the next read,
+ * write or getsockopt(SO_ERROR) takes it (sock_error(): once), after the
+ * bytes already received. A reader that never writes learns ETIMEDOUT or
+ * ECONNRESET from read(), never a clean end of file.
+ *
+ * A bridge can raise one error: ECONNRESET, when its engine end closes
+ * holding bytes unread (unix_release_sock()); engine/bridge.c closes it so
+ * on every abnormal end, having recorded the cause in the slot (end_error,
+ * and so_error until something takes it). So every reader sees an error:
+ * the calls no LD_PRELOAD reaches (stdio's internal reads, sendfile,
+ * splice, a supervised program's reads) ECONNRESET, and the calls here the
+ * cause itself. Writes (appsend.c, msgaddr.c) answer the cause first too.
+ *
+ * read(), readv() and recv() and their _FORTIFY_SOURCE forms are
+ * interposed for that alone: each is libc's call, and only a failure with
+ * ECONNRESET costs a look at the fd (recvfrom, recvmsg and recvmmsg,
+ * interposed for their addresses, do the same: msgaddr.c, mmsg.c).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "sock.h"
+
+/* The cause still pending for fd, a bridge whose connection ended, taken
+ * (0 if none, or fd is not ours). */
+static int take_cause(int fd)
+{
+    shim_fd rec;
+    shim_name n;
+    int saved = errno;
+    int cause = 0;
+    shim_real_init(); /* a kernel TCP socket's reset may come before any socket() of ours */
+    if (shim_sock_ours(fd, &rec, &n)) {
+        shim_slot *s = slot_for(&n);
+        int st = s ? atomic_load(&s->state) : SHIM_SLOT_FREE;
+        if (st == SHIM_SLOT_CLOSED || st == SHIM_SLOT_FAILED)
+            cause = atomic_exchange(&s->so_error, 0);
+    }
+    errno = saved;
+    return cause > 0 ? cause : 0;
+}
+
+int shim_recv_errno(int fd, int err)
+{
+    if (err != ECONNRESET)
+        return err;
+    int cause = take_cause(fd);
+    return cause ? cause : err;
+}
+
+int shim_send_ended(int fd, shim_slot *hint)
+{
+    /* A slot's state is one load: the look at the fd (system calls) only
+     * for a connection already over, with its cause untaken. */
+    int st = atomic_load_explicit(&hint->state, memory_order_relaxed);
+    if ((st != SHIM_SLOT_CLOSED && st != SHIM_SLOT_FAILED) ||
+        atomic_load_explicit(&hint->so_error, memory_order_relaxed) == 0)
+        return 0;
+    return take_cause(fd);
+}
+
+/* glibc's _FORTIFY_SOURCE entry points (bits/unistd.h, bits/socket2.h
+ * call them; no header declares them). */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                       struct sockaddr *addr, socklen_t *alen);
+
+/* r, with errno the connection's cause where the bridge said ECONNRESET. */
+static ssize_t told(int fd, ssize_t r)
+{
+    if (r < 0 && errno == ECONNRESET)
+        errno = shim_recv_errno(fd, ECONNRESET);
+    return r;
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    return told(fd, real_read(fd, buf, n));
+}
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    return told(fd, real_readv(fd, iov, cnt));
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return told(fd, real_recv(fd, buf, n, flags));
+}
+
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    return told(fd, real_read_chk(fd, buf, n, buflen));
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    return told(fd, real_recv_chk(fd, buf, n, buflen, flags));
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                   struct sockaddr *addr, socklen_t *alen)
+{
+    socklen_t cap = addr && alen ? *alen : 0;
+    ssize_t r = real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen);
+    if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
+        *alen = 0; /* as recvfrom() (msgaddr.c) */
+    return told(fd, r);
+}

@@ -1,0 +1,202 @@
+/*
+ * prog_endings CASE [DROP]: how one way a connection can end looks to a
+ * program that reads and never writes until it is over: poll()'s events,
+ * two read()s, getsockopt(SO_ERROR) and two write()s, in that order, as
+ * one line (a first write that succeeds is followed by up to 2 s for the
+ * peer's answer to it, POLLHUP or POLLERR):
+ *
+ *   ending CASE: poll=IN|ERR|HUP... read=ETIMEDOUT read2=0 so_error=0 write=EPIPE write2=EPIPE
+ *
+ * The same program over kernel TCP and under the shim (t_prog_endings.sh
+ * runs both and writes docs/endings.md's table from the lines). CASE:
+ *
+ *   fin       the peer sends 1000 bytes and close()s
+ *   reset     the peer sends 1000 bytes and close()s with SO_LINGER {1, 0}
+ *   idle      the peer sends 1000 bytes, then the path drops everything
+ *             (DROP, a shell command run once the bytes are read): the
+ *             reader's keepalive (TCP_KEEPIDLE 1, KEEPINTVL 1, KEEPCNT 2)
+ *             or, under the shim, its idle timeout (RUDP_IDLE_TIMEOUT)
+ *             ends it
+ *   utimeout  as idle, but the reader then writes 4 KiB once (nothing
+ *             more) with TCP_USER_TIMEOUT 2000 set before connect: the
+ *             user timeout ends it
+ *   refused   a non-blocking connect to a port nobody listens on
+ *
+ * The bytes before the end must all be read first (read_exact). Prints
+ * "transport: KIND" for the connection's fd. Exit 1 with a FAIL: line, 3
+ * if the watchdog (60 s) fired.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_endings";
+
+#define SENT 1000
+
+static pid_t child = -1;
+
+static void end_child(void)
+{
+    if (child > 0)
+        kill(child, SIGKILL);
+}
+
+/* "0", a byte count, or the errno's name. */
+static const char *result(ssize_t r, char *buf, size_t len)
+{
+    if (r < 0)
+        snprintf(buf, len, "%s", strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+    else
+        snprintf(buf, len, "%zd", r);
+    return buf;
+}
+
+static const char *events(short ev, char *buf, size_t len)
+{
+    static const struct { short bit; const char *name; } names[] = {
+        {POLLIN, "IN"}, {POLLPRI, "PRI"}, {POLLOUT, "OUT"}, {POLLERR, "ERR"},
+        {POLLHUP, "HUP"}, {POLLRDHUP, "RDHUP"}, {POLLNVAL, "NVAL"},
+    };
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (ev & names[i].bit)
+            snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? "|" : "", names[i].name);
+    if (!buf[0])
+        snprintf(buf, len, "none");
+    return buf;
+}
+
+/* The peer: accepts one connection, sends SENT bytes, then ends it the
+ * case's way, or holds it until killed. */
+static void serve(int l, const char *kase)
+{
+    int a = accept(l, NULL, NULL);
+    if (a < 0)
+        _exit(1);
+    unsigned char buf[SENT];
+    for (size_t i = 0; i < SENT; i++)
+        buf[i] = pattern_byte(i);
+    write_exact(a, buf, SENT);
+    if (!strcmp(kase, "reset")) {
+        struct linger lg = {1, 0};
+        setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    if (!strcmp(kase, "fin") || !strcmp(kase, "reset")) {
+        close(a);
+        _exit(0);
+    }
+    for (;;)
+        pause();
+}
+
+/* What the program sees of the ended connection c, in the order above. */
+static void observe(const char *kase, int c)
+{
+    char p[64], all[64], r1[32], r2[32], w1[32], w2[32];
+    short ev = poll_for(c, POLLIN | POLLRDHUP | POLLPRI, 30000);
+    CHECK(ev != 0, "%s: no event within 30 s", kase);
+    /* everything it shows now, writability too */
+    struct pollfd pf = {.fd = c, .events = POLLIN | POLLOUT | POLLRDHUP | POLLPRI};
+    SYS(poll(&pf, 1, 0));
+    char buf[256];
+    ssize_t n1 = read(c, buf, sizeof buf);
+    result(n1, r1, sizeof r1);
+    ssize_t n2 = read(c, buf, sizeof buf);
+    result(n2, r2, sizeof r2);
+    int se = so_error(c);
+    ssize_t m1 = write(c, "x", 1);
+    result(m1, w1, sizeof w1);
+    /* A write that went out meets the peer's reset (it closed): wait for
+     * that, at most 2 s, so that the second write's answer is the reset's */
+    if (m1 == 1)
+        poll_for(c, 0, 2000);
+    ssize_t m2 = write(c, "x", 1);
+    result(m2, w2, sizeof w2);
+    printf("ending %s: poll=%s all=%s read=%s read2=%s so_error=%s write=%s write2=%s\n", kase,
+           events(ev, p, sizeof p), events(pf.revents, all, sizeof all), r1, r2,
+           se ? strerrorname_np(se) : "0", w1, w2);
+}
+
+static void refused(void)
+{
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(t);
+    unsigned port = bind_lo(t, 0); /* a port of ours that nobody listens on */
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    SYS(c);
+    struct sockaddr_in sin = ipv4_addr("127.0.0.1", port);
+    int r = connect(c, (struct sockaddr *)&sin, sizeof sin);
+    CHECK(r < 0 && (errno == EINPROGRESS || errno == ECONNREFUSED), "connect: %s",
+          strerror(errno));
+    printf("transport: none (refused)\n");
+    observe("refused", c);
+    close(t);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(60);
+    if (argc < 2) {
+        fprintf(stderr, "usage: prog_endings fin|reset|idle|utimeout|refused [DROP]\n");
+        return 2;
+    }
+    const char *kase = argv[1];
+    int dark = !strcmp(kase, "idle") || !strcmp(kase, "utimeout");
+    if (!strcmp(kase, "refused")) {
+        refused();
+        return 0;
+    }
+    CHECK(!dark || argc > 2, "%s needs the command that drops everything", kase);
+    int l = listener_lo(0, 8);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SYS(getsockname(l, (struct sockaddr *)&ss, &sl));
+    unsigned port = port_of(&ss);
+    SYS(child = fork());
+    if (child == 0)
+        serve(l, kase);
+    prog_on_fail = end_child;
+    close(l);
+
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(c);
+    if (!strcmp(kase, "idle")) {
+        setsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE, 1);
+        setsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE, 1);
+        setsockopt_int(c, IPPROTO_TCP, TCP_KEEPINTVL, 1);
+        setsockopt_int(c, IPPROTO_TCP, TCP_KEEPCNT, 2);
+    }
+    if (!strcmp(kase, "utimeout"))
+        setsockopt_int(c, IPPROTO_TCP, TCP_USER_TIMEOUT, 2000);
+    struct sockaddr_in sin = ipv4_addr("127.0.0.1", port);
+    SYS(connect(c, (struct sockaddr *)&sin, sizeof sin));
+    printf("transport: %s\n", fd_transport(c));
+    unsigned char got[SENT];
+    read_exact(c, got, SENT, 10000);
+    for (size_t i = 0; i < SENT; i++)
+        CHECK(got[i] == pattern_byte(i), "byte %zu differs", i);
+    if (dark) {
+        int rc = system(argv[2]);
+        CHECK(rc == 0, "the drop command failed (%d): %s", rc, argv[2]);
+    }
+    if (!strcmp(kase, "utimeout")) {
+        char four[4096] = {0};
+        write_exact(c, four, sizeof four);
+    }
+    observe(kase, c);
+    end_child();
+    waitpid(child, NULL, 0);
+    return 0;
+}
