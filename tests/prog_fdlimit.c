@@ -13,6 +13,12 @@
  * byte on each connection. Needs a hard limit above the soft one we set
  * (else prints "skip:" and exits 77).
  *
+ * "prog_fdlimit hard" sets the hard limit to 128 as well, where nothing
+ * can be raised: TCP connects all the same; the shim has no fd for its
+ * socket and leaves the connect to kernel TCP, said at warn (its line
+ * says "transport at the hard limit: KIND"), or with a key fails it with
+ * ENOBUFS (prints "refused: ...", exit 4).
+ *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (60 s) fired.
  */
@@ -36,6 +42,7 @@ const char *prog_name = "prog_fdlimit";
 #define LIMIT 128
 
 static pid_t server_pid;
+static int hard_mode; /* "hard": the hard limit is LIMIT too */
 
 static void end_server(void)
 {
@@ -106,13 +113,18 @@ static void at_limit(unsigned port, int nonblock, int first, const char *what)
         err = so_error(c);
         r = err ? -1 : 0;
     }
+    if (r < 0 && hard_mode && err == ENOBUFS) {
+        /* under the shim with a key: rudp or nothing, said (fallback.c) */
+        printf("refused: %s connect at the hard limit: ENOBUFS\n", what);
+        exit(4);
+    }
     CHECK(r == 0, "%s connect with every fd in use: %s (TCP needs no new fd)", what,
           strerror(err));
     struct rlimit rl;
     SYS(getrlimit(RLIMIT_NOFILE, &rl));
     /* The shim raises the soft limit when its first engine starts (README,
      * "fds per connection"): the first connect may leave it higher. */
-    CHECK(first ? rl.rlim_cur >= LIMIT : rl.rlim_cur == LIMIT,
+    CHECK(first && !hard_mode ? rl.rlim_cur >= LIMIT : rl.rlim_cur == LIMIT,
           "getrlimit after connect: %llu, not the %d set", (unsigned long long)rl.rlim_cur, LIMIT);
     if (rl.rlim_cur == LIMIT)
         CHECK(open("/dev/null", O_RDONLY) < 0 && errno == EMFILE,
@@ -128,17 +140,28 @@ static void at_limit(unsigned port, int nonblock, int first, const char *what)
     for (int i = 0; i < n; i++)
         close(fds[i]);
     SYS(setrlimit(RLIMIT_NOFILE, &(struct rlimit){LIMIT, rl.rlim_max}));
-    printf("transport: %s\n", fd_transport(c)); /* it opens /proc files */
+    /* at the hard limit the shim may leave it to kernel TCP (said) */
+    printf("%s: %s\n", hard_mode ? "transport at the hard limit" : "transport", fd_transport(c));
     close(c);
     printf("ok: %s connect with all %d fds in use: connected, echo\n", what, LIMIT);
 }
 
 int main(int argc, char **argv)
 {
-    (void)argv;
-    prog_begin(argc, 60);
+    hard_mode = argc == 2 && !strcmp(argv[1], "hard");
+    prog_begin(hard_mode ? 1 : argc, 60);
     struct rlimit rl;
     SYS(getrlimit(RLIMIT_NOFILE, &rl));
+    if (hard_mode) { /* the hard limit too: nothing can be raised */
+        unsigned port = start_server();
+        rl.rlim_cur = rl.rlim_max = LIMIT;
+        SYS(setrlimit(RLIMIT_NOFILE, &rl));
+        at_limit(port, 0, 1, "first (blocking)");
+        at_limit(port, 1, 0, "non-blocking");
+        end_server();
+        waitpid(server_pid, NULL, 0);
+        return 0;
+    }
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= LIMIT + 64) {
         printf("skip: hard RLIMIT_NOFILE %llu leaves no room above %d\n",
                (unsigned long long)rl.rlim_max, LIMIT);

@@ -236,6 +236,14 @@ void shim_fallback_forget(const rudp_addr *to);
  * nothing and costs one atomic load. connect() adds one; fallback.c takes
  * it away once that connect is settled (swapped, rudp won, or failed). */
 extern _Atomic unsigned shim_fallback_racing;
+/* A connect to sa that rudp cannot carry for want of a file descriptor
+ * (EMFILE at the hard RLIMIT_NOFILE, or in the supervisor): 1 when it may
+ * go over kernel TCP (RUDP_FALLBACK=tcp, no key), said at warn once per
+ * destination and counted (no_fd in the fallback figures, rudp-stat); 0
+ * when it must fail (a key, or RUDP_FALLBACK=none): said at warn, every
+ * one, and counted too. where names who ran out ("this process",
+ * "rudp-supervise"). */
+int shim_fallback_no_fd(const struct sockaddr *sa, const char *where);
 /* Prints the fallback figures, if any, as shim_engine_print_figures does. */
 void shim_fallback_print(void (*line)(void *, const char *), void *arg);
 

@@ -74,6 +74,8 @@ typedef struct fallback {
 _Atomic unsigned shim_fallback_racing;
 
 static _Atomic uint64_t n_refused, n_unanswered, n_remembered, n_tcp, n_rudp_won, n_both;
+/* connects rudp could not carry for want of an fd: over kernel TCP, failed */
+static _Atomic uint64_t n_nofd_tcp, n_nofd_failed;
 
 /* ---- the memo: which transport worked, per destination ---- */
 
@@ -161,13 +163,45 @@ int shim_fallback_remembered(const struct sockaddr *sa)
     return tcp;
 }
 
+int shim_fallback_no_fd(const struct sockaddr *sa, const char *where)
+{
+    rudp_addr to;
+    shim_to_rudp_addr(sa, &to);
+    char peer[64];
+    rudp_addr_format(&to, peer, sizeof peer);
+    if (!shim_cfg.fallback || shim_key()) {
+        atomic_fetch_add(&n_nofd_failed, 1);
+        SHIM_LOG(RUDP_LOG_WARN,
+                 "connect to %s: failed (ENOBUFS): no file descriptor left in %s for rudp's "
+                 "socket (EMFILE at RLIMIT_NOFILE's hard limit), and %s forbids kernel TCP",
+                 peer, where, shim_key() ? "the key" : "RUDP_FALLBACK=none");
+        return 0;
+    }
+    atomic_fetch_add(&n_nofd_tcp, 1);
+    int first = first_telling(&to);
+    SHIM_LOG(first ? RUDP_LOG_WARN : RUDP_LOG_INFO,
+             "connect to %s: over kernel TCP, not rudp: no file descriptor left in %s for "
+             "rudp's socket (EMFILE at RLIMIT_NOFILE's hard limit; raise it, ulimit -Hn)%s",
+             peer, where,
+             first ? ". Said once per destination; RUDP_FALLBACK=none fails such connects instead"
+                   : "");
+    return 1;
+}
+
 void shim_fallback_print(void (*line)(void *, const char *), void *arg)
 {
     uint64_t tcp = atomic_load(&n_tcp), rem = atomic_load(&n_remembered);
     uint64_t won = atomic_load(&n_rudp_won), both = atomic_load(&n_both);
+    uint64_t nofd_tcp = atomic_load(&n_nofd_tcp), nofd_failed = atomic_load(&n_nofd_failed);
+    char text[256];
+    if (nofd_tcp || nofd_failed) {
+        snprintf(text, sizeof text,
+                 "no file descriptor for rudp: connects over kernel TCP %llu, failed %llu",
+                 (unsigned long long)nofd_tcp, (unsigned long long)nofd_failed);
+        line(arg, text);
+    }
     if (!shim_cfg.fallback && !tcp && !rem)
         return;
-    char text[256];
     snprintf(text, sizeof text,
              "fallback to kernel TCP: connects %llu (rudp refused %llu, unanswered %llu), "
              "remembered %llu; rudp first after TCP was tried %llu; failed both ways %llu",

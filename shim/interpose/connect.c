@@ -79,6 +79,14 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
         shim_nofile_restore();
         errno = saved;
     }
+    /* Out of fds even with the soft limit at the hard one: TCP's connect
+     * needs none, so it is not ours to refuse; kernel TCP carries it where
+     * rudp may be left (said and counted), else ENOBUFS, said. The app's
+     * fd is still its kernel TCP socket (nothing was placed). */
+    if (r < 0 && errno == EMFILE)
+        return shim_fallback_no_fd(addr, "this process")
+                   ? shim_sock_kernel_kept(fd, real_connect(fd, addr, len))
+                   : fail(ENOBUFS);
     if (r != CONNECT_PLACED)
         return r;
     if (status & CONNECT_EARLY)

@@ -13,3 +13,25 @@ if [ "$hard" != unlimited ] && [ "$hard" -le 192 ]; then
 fi
 need_bin prog_fdlimit
 run_both fdlimit "$BIN/prog_fdlimit"
+
+# The hard limit at 128 too (issue 43, finding 5): nothing can be raised and
+# the shim has no fd for its socket. TCP connects; so does the program
+# under the shim, over kernel TCP, said at warn (once per destination) and
+# counted; with a key (rudp or nothing) it fails with ENOBUFS, said.
+timeout -k 5 60 "$BIN/prog_fdlimit" hard >"$T/hard.tcp" 2>&1 ||
+    { show "$T/hard.tcp"; fail "prog_fdlimit hard over kernel TCP failed"; }
+rc=0
+run_app "$BIN/prog_fdlimit" hard >"$T/hard.shim" 2>&1 || rc=$?
+[ "$rc" = 0 ] || { show "$T/hard.shim"; fail "prog_fdlimit hard under the shim exited $rc"; }
+n=$(grep -c "warn: connect to 127.0.0.1:[0-9]*: over kernel TCP, not rudp: no file descriptor left in this process" "$T/hard.shim") || true
+[ "$n" = 1 ] || { show "$T/hard.shim"; fail "at the hard limit: $n warn lines for one destination, not 1"; }
+# (counted too: "no file descriptor for rudp" in RUDP_STATS and rudp-stat,
+# which only a process with an engine prints; this one never had room for one)
+echo "ok: at the hard limit the connects go over kernel TCP, said once"
+make_key "$T/key"
+rc=0
+run_app env RUDP_KEY_FILE="$T/key" "$BIN/prog_fdlimit" hard >"$T/hard.key" 2>&1 || rc=$?
+[ "$rc" = 4 ] && grep -q "^refused: .*ENOBUFS" "$T/hard.key" &&
+    grep -q "warn: connect to .*: failed (ENOBUFS): no file descriptor left in this process .* the key forbids kernel TCP" "$T/hard.key" ||
+    { show "$T/hard.key"; fail "keyed, at the hard limit: not ENOBUFS with its warn line (exit $rc)"; }
+echo "ok: keyed, at the hard limit the connect fails with ENOBUFS, said"
