@@ -17,6 +17,9 @@
  *             reader's keepalive (TCP_KEEPIDLE 1, KEEPINTVL 1, KEEPCNT 2)
  *             or, under the shim, its idle timeout (RUDP_IDLE_TIMEOUT)
  *             ends it
+ *   shut      as idle, but the reader shut down writing (SHUT_WR) right
+ *             after connect(), as a client that sent its whole request,
+ *             and TCP_USER_TIMEOUT 4000 bounds a FIN still in flight
  *   utimeout  as idle, but the reader then writes 4 KiB once (nothing
  *             more) with TCP_USER_TIMEOUT 2000 set before connect: the
  *             user timeout ends it
@@ -149,11 +152,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     watchdog(60);
     if (argc < 2) {
-        fprintf(stderr, "usage: prog_endings fin|reset|idle|utimeout|refused [DROP]\n");
+        fprintf(stderr, "usage: prog_endings fin|reset|idle|shut|utimeout|refused [DROP]\n");
         return 2;
     }
     const char *kase = argv[1];
-    int dark = !strcmp(kase, "idle") || !strcmp(kase, "utimeout");
+    int shut = !strcmp(kase, "shut");
+    int dark = !strcmp(kase, "idle") || shut || !strcmp(kase, "utimeout");
     if (!strcmp(kase, "refused")) {
         refused();
         return 0;
@@ -172,7 +176,7 @@ int main(int argc, char **argv)
 
     int c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
-    if (!strcmp(kase, "idle")) {
+    if (!strcmp(kase, "idle") || shut) {
         setsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE, 1);
         setsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE, 1);
         setsockopt_int(c, IPPROTO_TCP, TCP_KEEPINTVL, 1);
@@ -180,9 +184,16 @@ int main(int argc, char **argv)
     }
     if (!strcmp(kase, "utimeout"))
         setsockopt_int(c, IPPROTO_TCP, TCP_USER_TIMEOUT, 2000);
+    /* shut: TCP's FIN may still be unacknowledged when the path goes dark,
+     * and keepalive waits while anything is in flight (tcp_keepalive_timer):
+     * a user timeout bounds both */
+    if (shut)
+        setsockopt_int(c, IPPROTO_TCP, TCP_USER_TIMEOUT, 4000);
     struct sockaddr_in sin = ipv4_addr("127.0.0.1", port);
     SYS(connect(c, (struct sockaddr *)&sin, sizeof sin));
     printf("transport: %s\n", fd_transport(c));
+    if (shut)
+        SYS(shutdown(c, SHUT_WR));
     unsigned char got[SENT];
     read_exact(c, got, SENT, 10000);
     for (size_t i = 0; i < SENT; i++)

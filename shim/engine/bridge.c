@@ -381,8 +381,9 @@ static void bridge_failed(bridge *b, int err)
      * app's end ECONNRESET (shim_appfd_reset_mark); the interposed reads
      * turn it into the connection's own errno (interpose/recv.c, from
      * end_error above). Before SHUT_RD below, which would refuse the byte. */
-    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
-        shim_appfd_reset_mark(slot_of(b), b->efd);
+    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0 &&
+        !shim_appfd_reset_mark(slot_of(b), b->efd) && s)
+        atomic_fetch_or(&s->flags, SHIM_SLOT_F_EOF_ERR); /* it shut down writing: no byte */
     /* A 0-RTT connect already said 0 and the app wrote its request into
      * the SYN: a refusal now must not read as the server's clean close
      * (EOF after a request is an answer of nothing). Linux's TFO connect

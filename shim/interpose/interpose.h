@@ -169,6 +169,13 @@ int shim_connopts_window_clamp(const shim_fd *rec);
  * SO_ERROR), that cause, taken as TCP's sock_error() takes sk_err; else
  * err. errno is kept. */
 int shim_recv_errno(int fd, int err);
+/* A receive call's result r on fd (n bytes asked for) as TCP would give
+ * it: the above for a failure, and for an EOF that an abnormal end left
+ * where no ECONNRESET could be made (the app had shut down writing), -1
+ * with the cause. */
+ssize_t shim_recv_told(int fd, ssize_t r, size_t n);
+/* The bytes an iovec array asks for. */
+size_t shim_iov_bytes(const struct iovec *iov, int cnt);
 /* Before a send on fd, whose slot the hint says (shim_fd_hinted): the
  * cause to fail with, taken, if the connection ended with one untaken (TCP's
  * first write after tcp_done() says it, without SIGPIPE); else 0. */

@@ -106,9 +106,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
     ssize_t r = real_recvfrom(fd, buf, len, flags, addr, alen);
     if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
         *alen = 0;
-    if (r < 0)
-        errno = shim_recv_errno(fd, errno); /* an abnormal end's cause (recv.c) */
-    return r;
+    return shim_recv_told(fd, r, len); /* an abnormal end's cause (recv.c) */
 }
 
 void shim_msgaddr_received(struct msghdr *msg, socklen_t cap)
@@ -124,9 +122,8 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     ssize_t r = real_recvmsg(fd, msg, flags);
     if (r >= 0)
         shim_msgaddr_received(msg, cap);
-    else
-        errno = shim_recv_errno(fd, errno);
-    return r;
+    /* the bytes asked for matter only after an EOF, when msg proved valid */
+    return shim_recv_told(fd, r, r == 0 ? shim_iov_bytes(msg->msg_iov, (int)msg->msg_iovlen) : 1);
 }
 
 /*

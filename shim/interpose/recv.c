@@ -27,8 +27,9 @@
 #include "sock.h"
 
 /* The cause still pending for fd, a bridge whose connection ended, taken
- * (0 if none, or fd is not ours). */
-static int take_cause(int fd)
+ * (0 if none, or fd is not ours); eof: only where its EOF is an error
+ * (SHIM_SLOT_F_EOF_ERR). */
+static int take_cause_of(int fd, int eof)
 {
     shim_fd rec;
     shim_name n;
@@ -38,11 +39,17 @@ static int take_cause(int fd)
     if (shim_sock_ours(fd, &rec, &n)) {
         shim_slot *s = slot_for(&n);
         int st = s ? atomic_load(&s->state) : SHIM_SLOT_FREE;
-        if (st == SHIM_SLOT_CLOSED || st == SHIM_SLOT_FAILED)
+        if ((st == SHIM_SLOT_CLOSED || st == SHIM_SLOT_FAILED) &&
+            (!eof || (atomic_load(&s->flags) & SHIM_SLOT_F_EOF_ERR)))
             cause = atomic_exchange(&s->so_error, 0);
     }
     errno = saved;
     return cause > 0 ? cause : 0;
+}
+
+static int take_cause(int fd)
+{
+    return take_cause_of(fd, 0);
 }
 
 int shim_recv_errno(int fd, int err)
@@ -71,37 +78,61 @@ ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                        struct sockaddr *addr, socklen_t *alen);
 
-/* r, with errno the connection's cause where the bridge said ECONNRESET. */
-static ssize_t told(int fd, ssize_t r)
+/* r, with errno the connection's cause where the bridge said ECONNRESET;
+ * or for an EOF (asked for n > 0 bytes) that is none: an abnormal end whose
+ * app end had shut down writing, so no ECONNRESET could be made for it
+ * (engine/bridge.c). That needs the fd's hint (no system call for the EOFs
+ * of everything else), then the fd itself is checked. */
+ssize_t shim_recv_told(int fd, ssize_t r, size_t n)
 {
     if (r < 0 && errno == ECONNRESET)
         errno = shim_recv_errno(fd, ECONNRESET);
+    if (r == 0 && n > 0) {
+        shim_slot *h = shim_fd_hinted(fd);
+        if (h && (atomic_load_explicit(&h->flags, memory_order_relaxed) & SHIM_SLOT_F_EOF_ERR)) {
+            int cause = take_cause_of(fd, 1);
+            if (cause) {
+                errno = cause;
+                return -1;
+            }
+        }
+    }
     return r;
+}
+#define told shim_recv_told
+
+size_t shim_iov_bytes(const struct iovec *iov, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; iov && i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
 }
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    return told(fd, real_read(fd, buf, n));
+    return told(fd, real_read(fd, buf, n), n);
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    return told(fd, real_readv(fd, iov, cnt));
+    ssize_t r = real_readv(fd, iov, cnt);
+    return told(fd, r, r == 0 ? shim_iov_bytes(iov, cnt) : 1); /* iov proved valid */
 }
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    return told(fd, real_recv(fd, buf, n, flags));
+    return told(fd, real_recv(fd, buf, n, flags), n);
 }
 
 SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    return told(fd, real_read_chk(fd, buf, n, buflen));
+    return told(fd, real_read_chk(fd, buf, n, buflen), n);
 }
 
 SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-    return told(fd, real_recv_chk(fd, buf, n, buflen, flags));
+    return told(fd, real_recv_chk(fd, buf, n, buflen, flags), n);
 }
 
 SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -111,5 +142,5 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
     ssize_t r = real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen);
     if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
         *alen = 0; /* as recvfrom() (msgaddr.c) */
-    return told(fd, r);
+    return told(fd, r, n);
 }

@@ -94,6 +94,10 @@ enum {
 #define SHIM_SLOT_F_SNDBUF 4u  /* ... and its small send buffer (shim_sndbuf_restore) */
 #define SHIM_SLOT_F_SWAP 8u    /* the engine may put a kernel TCP socket at the app's fd */
 #define SHIM_SLOT_F_PLACED 16u /* ... which holds the app's end since connect() put it there */
+/* The connection ended abnormally and the app's end could not be made to
+ * say ECONNRESET (it had shut down writing): its EOF is an error, which
+ * the interposed reads tell (interpose/recv.c). */
+#define SHIM_SLOT_F_EOF_ERR 32u
 
 typedef struct shim_slot {
     _Atomic uint64_t id;
