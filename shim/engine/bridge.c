@@ -191,6 +191,11 @@ static void report_connect_failed(const bridge *b, int err)
     if (!b->conn && b->fb && shim_fallback_rudp_said(b, &cause))
         tcp_too = 1;
     const char *also = tcp_too ? "; kernel TCP failed too" : "";
+    char said[320];
+    if (b->fb && shim_fallback_timeout_said(b, err, said, sizeof said)) {
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s", said);
+        return;
+    }
     double verdict = (double)RUDP_KEY_VERDICT / 1e9;
     if (err == -ECONNREFUSED &&
         (cause == RUDP_CAUSE_NONE || cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED))
