@@ -17,12 +17,8 @@
 # On 4fe1127 each took 134 s (the fallback's own SYN retries,
 # tcp_syn_retries), then said "no answer ... in 5.0 s": here the client is
 # ended at 20 s and the test fails.
-if [ "${CT_NETNS:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "skip: needs root (a network namespace and nftables)"; exit 77; }
-    unshare -n true 2>/dev/null || { echo "skip: cannot make a network namespace here"; exit 77; }
-    CT_NETNS=1 exec unshare -n sh "$0" "$@"
-fi
 . "$(dirname "$0")/../../lib/lib.sh"
+own_netns "the dropping host is an address in a namespace of the test's own"
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "RUDP_CONNECT_TIMEOUT is the shim's; kernel TCP has none"
 command -v nft >/dev/null || fail "nft missing (nftables: make test installs it)"
