@@ -115,15 +115,15 @@ static memo *memo_find(const rudp_addr *to)
     return NULL;
 }
 
-/* Destinations whose fallback to kernel TCP was said at warn: the last
- * TOLD of them, so that a program that connects to one again and again
- * says it once (then at info, with the rest). memo_mu guards it. */
+/* Destinations whose kernel TCP was said at warn (a fallback to it, or a
+ * plain TCP server a connect without fallback refused: bridge.c): the
+ * last TOLD of them, so that a program that connects to one again and
+ * again says it once (then at info, with the rest). memo_mu guards it. */
 enum { TOLD = 64 };
 static rudp_addr told[TOLD];
 static unsigned told_next;
 
-/* Whether to is said for the first time (and now marked as said). */
-static int first_telling(const rudp_addr *to)
+int shim_fallback_first_telling(const rudp_addr *to)
 {
     pthread_mutex_lock(&memo_mu);
     int first = 1;
@@ -252,7 +252,7 @@ static void log_fb(int level, const fallback *f, const char *fmt, ...)
  * info. Counted in n_tcp (--stats, rudp-stat). */
 static void said_tcp(const fallback *f, rudp_time now, const char *how)
 {
-    int first = first_telling(&f->peer);
+    int first = shim_fallback_first_telling(&f->peer);
     log_fb(first ? RUDP_LOG_WARN : RUDP_LOG_INFO, f,
            "connected over kernel TCP, not rudp, in %.1f ms (%s%s)%s%s",
            (double)(now - f->begun) / 1e6, f->why,
