@@ -72,6 +72,7 @@ typedef struct fallback {
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
     int tcp_up;               /* the TCP attempt connected: the deadline is met */
+    int waited;               /* the probe delay passed, TCP not tried: the peer runs rudp */
     int handed;               /* in a keeper: TCP won, sent to the new image (exechand.c) */
     int relay;                /* the app's fd is another table's: TCP is relayed (adopt.c) */
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
@@ -596,11 +597,12 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
         schedule(b->e, now);
         return 1;
     }
-    if (f->tcp_begun && now < f->deadline && cause != RUDP_CAUSE_HANDSHAKE_TIMEOUT &&
-        cause != RUDP_CAUSE_NO_AUTH_ANSWER)
+    /* rudp's handshake timeout is the connect timeout, begun with this race */
+    int spent = now >= f->deadline || cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT ||
+                cause == RUDP_CAUSE_NO_AUTH_ANSWER;
+    if (f->tcp_begun && !spent)
         return 1; /* TCP is on its way already, with what is left of the budget */
-    if (f->tcp_begun || now >= f->deadline) {
-        /* rudp spent the connect timeout (it started with TCP's budget) */
+    if (spent) { /* nothing left for TCP, started or not */
         f->ended = now;
         close_tcp(f);
         f->tcp_err = ETIMEDOUT;
@@ -662,6 +664,12 @@ int shim_fallback_timeout_said(const bridge *b, int err, char *text, size_t n)
                  "neither over rudp%s nor over kernel TCP (tried for the last %.1f s): is the "
                  "host down, or everything to it dropped?",
                  peer, spent, rudp_part, (double)(f->ended - f->tcp_begun) / 1e9);
+    else if (f->waited)
+        snprintf(text, n,
+                 "Connection timed out: no rudp handshake completed with %s in %.1f s (the "
+                 "connect timeout)%s; kernel TCP was not tried, %s runs rudp (it answered, in "
+                 "this connect or another lately)",
+                 peer, spent, rudp_part, peer);
     else
         snprintf(text, n,
                  "Connection timed out: no answer from %s in %.1f s (the connect timeout) "
@@ -722,21 +730,34 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
         tcp_connected(f, now);
 }
 
-/* The probe delay ran out with no SYNACK. A peer that answered at all (a
- * RETRY), or that answered another connect of ours lately, runs rudp and
- * is only slow (a burst of connects, a busy server, a lost datagram):
- * racing TCP there would move a shim peer's connections to TCP the moment
- * it is loaded, so this connect waits for rudp alone (and tries TCP only
- * if rudp fails: the handshake budget, a refusal). Otherwise TCP starts,
- * and rudp sends its SYN again at the same moment, so that a SYN lost on
- * a lossy path does not hand the race to TCP. */
+/* The probe delay ran out with no SYNACK. A peer that answered this
+ * connect at all (a RETRY) runs rudp and is only slow (a burst of
+ * connects, a busy server, a lost datagram): racing TCP there would move a
+ * shim peer's connections to TCP the moment it is loaded, so this connect
+ * waits for rudp alone (and tries TCP only if rudp is refused). One that
+ * answered another connect of ours lately but not this one is given until
+ * RUDP_SLOW_CONNECT (3 s) after connect(), when the core says it is
+ * unanswered, before TCP starts: its UDP may have been blocked since, and
+ * TCP must still have some of the connect timeout left. Otherwise TCP
+ * starts, and rudp sends its SYN again at the same moment, so that a SYN
+ * lost on a lossy path does not hand the race to TCP. */
 static void probe_due(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
     f->probe_at = RUDP_TIME_NEVER;
     uint32_t srtt_us;
-    if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now, &srtt_us))) {
+    if (b->conn && rudp_conn_answered(b->conn)) {
         log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet, but the peer runs rudp: waiting for it");
+        f->waited = 1;
+        return;
+    }
+    if (b->conn && rudp_known(&f->peer, now, &srtt_us) && now < f->begun + RUDP_SLOW_CONNECT) {
+        log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet from a peer that answered rudp lately: "
+                                  "kernel TCP only if none comes by %.0f s",
+               (double)RUDP_SLOW_CONNECT / 1e9);
+        f->waited = 1;
+        f->probe_at = f->begun + RUDP_SLOW_CONNECT;
+        schedule(b->e, f->probe_at);
         return;
     }
     atomic_fetch_add(&n_unanswered, 1);
@@ -745,9 +766,10 @@ static void probe_due(fallback *f, rudp_time now)
         rudp_conn_handshake_again(b->conn, now);
     f->key_why = unauth;
     start_tcp(f,
-              unauth ? "only rudp answers without this end's key: a server with another key or "
-                       "none (RUDP_KEY_FILE)"
-                     : "no rudp answer within the probe delay",
+              unauth     ? "only rudp answers without this end's key: a server with another key or "
+                           "none (RUDP_KEY_FILE)"
+              : f->waited ? "no rudp answer in 3 s from a peer that answered rudp lately"
+                          : "no rudp answer within the probe delay",
               now);
 }
 
