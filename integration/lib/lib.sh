@@ -30,6 +30,11 @@
 #   need_netns WHY           skip unless a network namespace can be made here
 #                            and its /proc/sys/net written (root, unshare -n,
 #                            /proc/sys not read-only: not in most containers)
+#   own_netns WHY            (right after sourcing lib.sh, before starting
+#                            anything) run the script again, from the
+#                            start, in a network namespace of its own that
+#                            goes with it (need_netns first); in that run,
+#                            return at once
 #   need_mntns WHY           skip unless a mount namespace can be made here
 #                            (root, unshare -m)
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
@@ -149,6 +154,12 @@ need_netns() {
     _f=/proc/sys/net/ipv4/ip_local_port_range
     _e=$(unshare -n sh -c "cat $_f >$_f" 2>&1) ||
         skip "cannot write /proc/sys/net in a network namespace here ($_e): $*"
+}
+own_netns() {
+    [ "${IT_OWN_NETNS:-}" = 1 ] && return 0
+    need_netns "$*"
+    rm -rf "$T" # exec: this run's cleanup never comes
+    IT_OWN_NETNS=1 exec unshare -n sh "$0"
 }
 need_mntns() {
     need_root "$*"

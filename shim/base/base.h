@@ -13,7 +13,7 @@
  * key.c); logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
  * must keep from the program (ownfds.c); which process this is, and whether
  * it shares the memory or fd table of the one the records describe
- * (procenv.c); small helpers (util.c, unixdiag.c) and the version. It uses
+ * (procenv.c); small helpers (util.c, unixdiag.c, tcpdiag.c) and the version. It uses
  * libc and core/rudp.h only, owns no connection and no thread, and is safe
  * from any thread, the program's or an engine's.
  *
@@ -236,6 +236,13 @@ const char *shim_strerror(int err);
         if (shim_cfg.log_level >= (level))                                                       \
             shim_log(level, __VA_ARGS__);                                                        \
     } while (0)
+
+/* tcpdiag.c: whether a kernel TCP socket of our network namespace listens
+ * where a connect to `to` would reach it (its port; its address, or the
+ * wildcard; an AF_INET6 one without IPV6_V6ONLY for a v4 peer): 1 yes, 0
+ * no, -1 cannot tell (no sock_diag). Only what this host holds: the caller
+ * knows whether `to` is one of its addresses. One netlink socket per call. */
+int shim_tcp_listener_for(const rudp_addr *to);
 
 /* unixdiag.c: whether a unix socket with inode ino exists in any process
  * of our network namespace: 1 yes, 0 no, -1 cannot tell (no sock_diag).

@@ -179,9 +179,66 @@ static void bridge_log(int level, const bridge *b, const char *fmt, ...)
     shim_log(level, "%s: %s", name, msg);
 }
 
+/* Whether b's peer is this host: a loopback address, or the one our
+ * connected UDP socket sends from (the kernel picks the destination itself
+ * for a local one). */
+static int peer_is_here(const bridge *b)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const rudp_addr *p = &b->sock->peer;
+    if ((p->family == AF_INET && p->ip[0] == 127) ||
+        (p->family == AF_INET6 && (!memcmp(p->ip, v6lo, 16) ||
+                                   (!memcmp(p->ip, v4mapped, 12) && p->ip[12] == 127))))
+        return 1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (real_getsockname(b->sock->fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    rudp_addr me;
+    shim_to_rudp_addr((struct sockaddr *)&ss, &me);
+    return me.family == p->family && !memcmp(me.ip, p->ip, sizeof me.ip);
+}
+
+/* A connect that will not fall back to kernel TCP (a key's default,
+ * RUDP_FALLBACK=none) refused for want of a rudp listener (ICMP port
+ * unreachable) where a plain TCP server may be the reason: a user who
+ * left the server without the shim, or gave the client a key, sees only
+ * the program's "Connection refused" otherwise. Said at warn once per
+ * destination (then at info) when a kernel TCP listener of this host
+ * takes the address (tcpdiag.c), or, with a key, when the peer is
+ * elsewhere and nothing tells; a refusal with nothing there stays as
+ * quiet as TCP's. Returns 1 if said. */
+static int refused_by_plain(const bridge *b, const char *peer)
+{
+    if (shim_cfg.log_level < RUDP_LOG_WARN)
+        return 0;
+    int keyed = shim_key() != NULL;
+    int there = peer_is_here(b) ? shim_tcp_listener_for(&b->sock->peer) : -1;
+    if (there == 0 || (there < 0 && !keyed))
+        return 0;
+    int level = shim_fallback_first_telling(&b->sock->peer) ? RUDP_LOG_WARN : RUDP_LOG_INFO;
+    const char *nofb = keyed ? "with a key a connect does not fall back to kernel TCP "
+                               "(RUDP_FALLBACK=none, the default with a key)"
+                             : "RUDP_FALLBACK=none: no fallback to kernel TCP";
+    if (there > 0)
+        bridge_log(level, b,
+                   "connect failed: Connection refused: a plain TCP server listens at %s, not "
+                   "rudp (is it running under the shim%s?); %s",
+                   peer, keyed ? ", with the same key" : "", nofb);
+    else
+        bridge_log(level, b,
+                   "connect failed: Connection refused: no rudp listener at %s (ICMP port "
+                   "unreachable): nothing listens there, or a plain TCP server, not under the "
+                   "shim with the same key; %s",
+                   peer, nofb);
+    return 1;
+}
+
 /* A connect that failed, in words that say what to check. A refusal (no
  * listener: ICMP, the peer's engine, kernel TCP's RST) is as quiet as
- * TCP's, at info; the rest, a key mistake above all, at warn. */
+ * TCP's, at info, but where a plain TCP server is the likely reason
+ * (refused_by_plain); the rest, a key mistake above all, at warn. */
 static void report_connect_failed(const bridge *b, int err)
 {
     char peer[64];
@@ -191,7 +248,15 @@ static void report_connect_failed(const bridge *b, int err)
     if (!b->conn && b->fb && shim_fallback_rudp_said(b, &cause))
         tcp_too = 1;
     const char *also = tcp_too ? "; kernel TCP failed too" : "";
+    char said[320];
+    if (b->fb && shim_fallback_timeout_said(b, err, said, sizeof said)) {
+        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s", said);
+        return;
+    }
     double verdict = (double)RUDP_KEY_VERDICT / 1e9;
+    if (err == -ECONNREFUSED && cause == RUDP_CAUSE_ICMP && !tcp_too &&
+        refused_by_plain(b, peer))
+        return;
     if (err == -ECONNREFUSED &&
         (cause == RUDP_CAUSE_NONE || cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED))
         bridge_log(RUDP_LOG_INFO, b, "connect failed: Connection refused (%s%s)",

@@ -18,6 +18,16 @@
  * way. A destination reached this way is remembered for REMEMBER: connects
  * to it meanwhile go straight to kernel TCP (connect.c).
  *
+ * The connect timeout (RUDP_CONNECT_TIMEOUT) bounds the whole race, as
+ * SO_SNDTIMEO-less TCP's SYN retries bound a kernel connect: kernel TCP,
+ * started late, gets what is left of the budget, and at its end the
+ * engine closes the TCP socket and fails the connect with ETIMEDOUT. The
+ * engine's deadline, not TCP_USER_TIMEOUT or TCP_SYNCNT on the socket:
+ * those are the app's options on the app's own socket, which is its
+ * connection if TCP wins (a value of ours would outlive the connect, or
+ * overwrite one the app chose), and SYN retries come at 1, 3, 7, 15 s,
+ * so no count ends a 5 s budget within a second of it.
+ *
  * What this gives up, by design: a peer that runs the shim but whose UDP is
  * blocked is reached over TCP (said at warn once per destination, as for
  * a plain TCP server: the user asked for rudp; every one at info); with a
@@ -52,12 +62,17 @@ typedef struct fallback {
     socklen_t to_len;
     rudp_addr peer;           /* the same, for the memo and the log */
     rudp_time begun;          /* when connect() was called (about) */
+    rudp_time deadline;       /* ... plus the connect timeout: the race ends then */
+    rudp_time ended;          /* when the deadline ended it (0: it did not) */
     rudp_time probe_at;       /* start TCP then, unless rudp answered; or NEVER */
+    rudp_time probe_wait;     /* ... that long after begun */
     rudp_time tcp_begun;      /* when TCP started, 0: not started */
     rudp_time retry_at;       /* TCP connected: swap (again) then, or NEVER */
     int graced;               /* ... after rudp had its grace */
     int rudp_err;             /* the rudp attempt ended with this (-errno), 0 if not */
     int tcp_err;              /* the TCP attempt ended with this (errno), 0 if not */
+    int tcp_up;               /* the TCP attempt connected: the deadline is met */
+    int waited;               /* the probe delay passed, TCP not tried: the peer runs rudp */
     int handed;               /* in a keeper: TCP won, sent to the new image (exechand.c) */
     int relay;                /* the app's fd is another table's: TCP is relayed (adopt.c) */
     rudp_time hand_wait;      /* ... asked for its answer again after this long */
@@ -103,15 +118,15 @@ static memo *memo_find(const rudp_addr *to)
     return NULL;
 }
 
-/* Destinations whose fallback to kernel TCP was said at warn: the last
- * TOLD of them, so that a program that connects to one again and again
- * says it once (then at info, with the rest). memo_mu guards it. */
+/* Destinations whose kernel TCP was said at warn (a fallback to it, or a
+ * plain TCP server a connect without fallback refused: bridge.c): the
+ * last TOLD of them, so that a program that connects to one again and
+ * again says it once (then at info, with the rest). memo_mu guards it. */
 enum { TOLD = 64 };
 static rudp_addr told[TOLD];
 static unsigned told_next;
 
-/* Whether to is said for the first time (and now marked as said). */
-static int first_telling(const rudp_addr *to)
+int shim_fallback_first_telling(const rudp_addr *to)
 {
     pthread_mutex_lock(&memo_mu);
     int first = 1;
@@ -272,7 +287,7 @@ static void log_fb(int level, const fallback *f, const char *fmt, ...)
  * info. Counted in n_tcp (--stats, rudp-stat). */
 static void said_tcp(const fallback *f, rudp_time now, const char *how)
 {
-    int first = first_telling(&f->peer);
+    int first = shim_fallback_first_telling(&f->peer);
     log_fb(first ? RUDP_LOG_WARN : RUDP_LOG_INFO, f,
            "connected over kernel TCP, not rudp, in %.1f ms (%s%s)%s%s",
            (double)(now - f->begun) / 1e6, f->why,
@@ -323,12 +338,14 @@ void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
     f->to_len = r->tcp_to_len;
     f->peer = r->peer;
     f->begun = now;
-    f->probe_at = now + probe_delay(&r->peer, now);
+    f->deadline = now + r->cfg.connect_timeout;
+    f->probe_wait = probe_delay(&r->peer, now);
+    f->probe_at = now + f->probe_wait;
     f->retry_at = RUDP_TIME_NEVER;
     f->next = b->e->fallbacks;
     b->e->fallbacks = f;
     b->fb = f;
-    schedule(b->e, f->probe_at);
+    schedule(b->e, f->probe_at < f->deadline ? f->probe_at : f->deadline);
 }
 
 static void tcp_failed(fallback *f, int err, rudp_time now);
@@ -339,7 +356,9 @@ static void start_tcp(fallback *f, const char *why, rudp_time now)
     f->probe_at = RUDP_TIME_NEVER;
     f->tcp_begun = now;
     f->why = why;
-    log_fb(RUDP_LOG_INFO, f, "%s; trying kernel TCP", why);
+    log_fb(RUDP_LOG_INFO, f, "%s; trying kernel TCP (%.2f s left of the connect timeout)", why,
+           (double)(f->deadline - now) / 1e9);
+    schedule(f->b->e, f->deadline);
     int fl = fcntl(f->tfd, F_GETFL);
     if (fl < 0 || fcntl(f->tfd, F_SETFL, fl | O_NONBLOCK) < 0) {
         tcp_failed(f, errno, now);
@@ -363,12 +382,33 @@ static void start_tcp(fallback *f, const char *why, rudp_time now)
 
 /* Kernel TCP connected while rudp, which sent a SYN with TCP's, still
  * tries: rudp wins a tie, so its answer, which the same path brings about
- * as fast, gets twice the time TCP took (and 1 ms) before TCP is taken. */
+ * as fast, gets twice the time TCP took (and 1 ms) before TCP is taken,
+ * but no more than the connect timeout leaves. */
 static void give_rudp_grace(fallback *f, rudp_time now)
 {
     f->graced = 1;
     f->retry_at = now + 2 * (now - f->tcp_begun) + RUDP_MS(1);
+    if (f->retry_at > f->deadline)
+        f->retry_at = f->deadline > now ? f->deadline : now;
     schedule(f->b->e, f->retry_at);
+}
+
+/* The connect timeout ran out with neither rudp nor kernel TCP connected:
+ * the TCP attempt goes (its SYNs would go on for two minutes: tcp_syn_retries)
+ * and the connect fails with ETIMEDOUT, as a kernel connect whose SYNs
+ * went unanswered; or with what kernel TCP said, if it failed already and
+ * rudp was only being waited for. */
+static void out_of_time(fallback *f, rudp_time now)
+{
+    f->probe_at = f->retry_at = RUDP_TIME_NEVER;
+    f->ended = now;
+    close_tcp(f);
+    if (!f->tcp_err)
+        f->tcp_err = ETIMEDOUT;
+    atomic_fetch_add(&n_both, 1);
+    log_fb(RUDP_LOG_DEBUG, f, "the connect timeout ran out after %.2f s",
+           (double)(now - f->begun) / 1e9);
+    shim_bridge_fail(f->b, -ETIMEDOUT);
 }
 
 /* Kernel TCP failed. The connect fails with TCP's errno, what the app would
@@ -535,6 +575,7 @@ static int keeper_hands(fallback *f, rudp_time now)
 static void tcp_connected(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
+    f->tcp_up = 1;
     if (b->conn && !f->rudp_err && !f->graced) {
         give_rudp_grace(f, now); /* rudp wins a tie; then the swap, by the same timer */
         return;
@@ -585,8 +626,24 @@ int shim_fallback_rudp_failed(bridge *b, int *err, rudp_time now)
         rudp_conn_release(b->conn, now);
         b->conn = NULL;
     }
-    if (f->tcp_begun)
-        return 1; /* TCP is on its way already */
+    if (f->tcp_up) { /* connected, rudp's grace running: TCP now */
+        f->retry_at = now;
+        schedule(b->e, now);
+        return 1;
+    }
+    /* rudp's handshake timeout is the connect timeout, begun with this race */
+    int spent = now >= f->deadline || cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT ||
+                cause == RUDP_CAUSE_NO_AUTH_ANSWER;
+    if (f->tcp_begun && !spent)
+        return 1; /* TCP is on its way already, with what is left of the budget */
+    if (spent) { /* nothing left for TCP, started or not */
+        f->ended = now;
+        close_tcp(f);
+        f->tcp_err = ETIMEDOUT;
+        atomic_fetch_add(&n_both, 1);
+        *err = -ETIMEDOUT;
+        return 0;
+    }
     if (cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED ||
         cause == RUDP_CAUSE_KEY_REQUIRED) {
         atomic_fetch_add(&n_refused, 1);
@@ -622,6 +679,38 @@ const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause)
         return NULL;
     *cause = f->rudp_cause;
     return f->rudp_name;
+}
+
+int shim_fallback_timeout_said(const bridge *b, int err, char *text, size_t n)
+{
+    const fallback *f = b->fb;
+    if (!f || !f->ended || err != -ETIMEDOUT)
+        return 0;
+    char peer[64], rudp_part[160] = "";
+    rudp_addr_format(&f->peer, peer, sizeof peer);
+    double spent = (double)(f->ended - f->begun) / 1e9;
+    if (f->rudp_err && f->rudp_cause != RUDP_CAUSE_HANDSHAKE_TIMEOUT &&
+        f->rudp_cause != RUDP_CAUSE_NO_AUTH_ANSWER && f->rudp_cause != RUDP_CAUSE_NONE)
+        snprintf(rudp_part, sizeof rudp_part, " (rudp: %s)", rudp_cause_text(f->rudp_cause));
+    if (f->tcp_begun)
+        snprintf(text, n,
+                 "Connection timed out: no answer from %s in %.1f s (the connect timeout), "
+                 "neither over rudp%s nor over kernel TCP (tried for the last %.1f s): is the "
+                 "host down, or everything to it dropped?",
+                 peer, spent, rudp_part, (double)(f->ended - f->tcp_begun) / 1e9);
+    else if (f->waited)
+        snprintf(text, n,
+                 "Connection timed out: no rudp handshake completed with %s in %.1f s (the "
+                 "connect timeout)%s; kernel TCP was not tried, %s runs rudp (it answered, in "
+                 "this connect or another lately)",
+                 peer, spent, rudp_part, peer);
+    else
+        snprintf(text, n,
+                 "Connection timed out: no answer from %s in %.1f s (the connect timeout) "
+                 "over rudp%s, and no time left for kernel TCP (tried only after %.2f s without "
+                 "an answer): UDP blocked, or the peer does not run the shim?",
+                 peer, spent, rudp_part, (double)f->probe_wait / 1e9);
+    return 1;
 }
 
 void shim_fallback_free(bridge *b)
@@ -675,21 +764,34 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
         tcp_connected(f, now);
 }
 
-/* The probe delay ran out with no SYNACK. A peer that answered at all (a
- * RETRY), or that answered another connect of ours lately, runs rudp and
- * is only slow (a burst of connects, a busy server, a lost datagram):
- * racing TCP there would move a shim peer's connections to TCP the moment
- * it is loaded, so this connect waits for rudp alone (and tries TCP only
- * if rudp fails: the handshake budget, a refusal). Otherwise TCP starts,
- * and rudp sends its SYN again at the same moment, so that a SYN lost on
- * a lossy path does not hand the race to TCP. */
+/* The probe delay ran out with no SYNACK. A peer that answered this
+ * connect at all (a RETRY) runs rudp and is only slow (a burst of
+ * connects, a busy server, a lost datagram): racing TCP there would move a
+ * shim peer's connections to TCP the moment it is loaded, so this connect
+ * waits for rudp alone (and tries TCP only if rudp is refused). One that
+ * answered another connect of ours lately but not this one is given until
+ * RUDP_SLOW_CONNECT (3 s) after connect(), when the core says it is
+ * unanswered, before TCP starts: its UDP may have been blocked since, and
+ * TCP must still have some of the connect timeout left. Otherwise TCP
+ * starts, and rudp sends its SYN again at the same moment, so that a SYN
+ * lost on a lossy path does not hand the race to TCP. */
 static void probe_due(fallback *f, rudp_time now)
 {
     bridge *b = f->b;
     f->probe_at = RUDP_TIME_NEVER;
     uint32_t srtt_us;
-    if (b->conn && (rudp_conn_answered(b->conn) || rudp_known(&f->peer, now, &srtt_us))) {
+    if (b->conn && rudp_conn_answered(b->conn)) {
         log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet, but the peer runs rudp: waiting for it");
+        f->waited = 1;
+        return;
+    }
+    if (b->conn && rudp_known(&f->peer, now, &srtt_us) && now < f->begun + RUDP_SLOW_CONNECT) {
+        log_fb(RUDP_LOG_DEBUG, f, "no rudp answer yet from a peer that answered rudp lately: "
+                                  "kernel TCP only if none comes by %.0f s",
+               (double)RUDP_SLOW_CONNECT / 1e9);
+        f->waited = 1;
+        f->probe_at = f->begun + RUDP_SLOW_CONNECT;
+        schedule(b->e, f->probe_at);
         return;
     }
     atomic_fetch_add(&n_unanswered, 1);
@@ -698,9 +800,10 @@ static void probe_due(fallback *f, rudp_time now)
         rudp_conn_handshake_again(b->conn, now);
     f->key_why = unauth;
     start_tcp(f,
-              unauth ? "only rudp answers without this end's key: a server with another key or "
-                       "none (RUDP_KEY_FILE)"
-                     : "no rudp answer within the probe delay",
+              unauth     ? "only rudp answers without this end's key: a server with another key or "
+                           "none (RUDP_KEY_FILE)"
+              : f->waited ? "no rudp answer in 3 s from a peer that answered rudp lately"
+                          : "no rudp answer within the probe delay",
               now);
 }
 
@@ -710,7 +813,11 @@ void shim_fallback_timer(struct engine *e, rudp_time now)
     fallback *f = e->fallbacks;
     while (f) {
         fallback *next = f->next; /* f may be freed */
-        if (f->probe_at <= now) {
+        if (!f->tcp_up)
+            schedule(e, f->deadline); /* if f lives on; a spare run else */
+        if (!f->tcp_up && f->deadline <= now) {
+            out_of_time(f, now);
+        } else if (f->probe_at <= now) {
             probe_due(f, now);
         } else if (f->retry_at <= now) {
             f->retry_at = RUDP_TIME_NEVER;

@@ -130,6 +130,14 @@ void shim_fallback_rudp_won(bridge *b, rudp_time now);
  * (rudp_conn_name; NULL if it had none) and *cause, why it failed, for
  * the connect-failed line. */
 const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause);
+/* Whether kernel TCP at `to` is said for the first time (and now marked
+ * as said): a warn line once per destination, the rest at info. */
+int shim_fallback_first_telling(const rudp_addr *to);
+/* The connect failed with err at its connect timeout (RUDP_CONNECT_TIMEOUT
+ * bounds the whole race): the words for its connect-failed line, what was
+ * tried and for how long, in text (n bytes). Returns 1 if so, else 0 and
+ * text is untouched. */
+int shim_fallback_timeout_said(const bridge *b, int err, char *text, size_t n);
 /* The bridge is freed: its fallback state goes with it. */
 void shim_fallback_free(bridge *b);
 /* Epoll reported the TCP socket of fallback obj. */

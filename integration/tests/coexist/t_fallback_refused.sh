@@ -9,8 +9,9 @@
 #   2. python under the shim: a blocking connect, then a non-blocking one
 #      (asyncio, epoll) in the same process: both fetch the file; the second
 #      goes straight to kernel TCP (remembered, counted).
-#   3. RUDP_FALLBACK=none: curl fails with "Connection refused" (exit 7) and
-#      the log has no kernel TCP attempt; the time is printed beside the
+#   3. RUDP_FALLBACK=none: curl fails with "Connection refused" (exit 7),
+#      the log has no kernel TCP attempt, and its warn line names the plain
+#      TCP server listening there; the time is printed beside the
 #      fallback's.
 #   4. keyed (RUDP_KEY_FILE, no RUDP_FALLBACK): no fallback, refused as with
 #      none; keyed with RUDP_FALLBACK=tcp asked: the fetch works over TCP.
@@ -61,8 +62,10 @@ run_app env RUDP_LOG=info RUDP_FALLBACK=none curl -sS --max-time 50 -o /dev/null
 ms=$(( $(ms_now) - t0 ))
 [ "$rc" = 7 ] || { show "$T/none.err"; fail "RUDP_FALLBACK=none: curl exited $rc, want 7"; }
 grep -q "Connection refused\|Couldn't connect" "$T/none.err" || { show "$T/none.err"; fail "none: not refused"; }
-! grep -q "kernel TCP" "$T/none.err" || { show "$T/none.err"; fail "none: a kernel TCP attempt was made"; }
-echo "ok: RUDP_FALLBACK=none: curl refused (exit 7) in $ms ms, no kernel TCP attempt"
+! grep -q "trying kernel TCP\|over kernel TCP, not rudp" "$T/none.err" || { show "$T/none.err"; fail "none: a kernel TCP attempt was made"; }
+grep -q "warn: .*connect failed: Connection refused: a plain TCP server listens at 127.0.0.1:$P, not rudp" \
+    "$T/none.err" || { show "$T/none.err"; fail "none: no warn line naming the plain server"; }
+echo "ok: RUDP_FALLBACK=none: curl refused (exit 7) in $ms ms, no kernel TCP attempt; a warn line says why"
 
 # 4. keyed
 make_key "$T/key"
@@ -70,7 +73,7 @@ rc=0
 run_app env RUDP_LOG=info RUDP_KEY_FILE="$T/key" curl -sS --max-time 50 -o /dev/null "$url" \
     2>"$T/keyed.err" || rc=$?
 [ "$rc" = 7 ] || { show "$T/keyed.err"; fail "keyed: curl exited $rc, want 7 (no fallback unless asked)"; }
-! grep -q "kernel TCP" "$T/keyed.err" || { show "$T/keyed.err"; fail "keyed: a kernel TCP attempt was made"; }
+! grep -q "trying kernel TCP\|over kernel TCP, not rudp" "$T/keyed.err" || { show "$T/keyed.err"; fail "keyed: a kernel TCP attempt was made"; }
 echo "ok: keyed, RUDP_FALLBACK unset: refused, no kernel TCP attempt"
 rc=0
 run_app env RUDP_LOG=info RUDP_KEY_FILE="$T/key" RUDP_FALLBACK=tcp curl -sS --fail --max-time 50 \
