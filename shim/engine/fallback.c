@@ -193,7 +193,7 @@ int shim_fallback_no_fd(const struct sockaddr *sa, const char *where)
         return 0;
     }
     atomic_fetch_add(&n_nofd_tcp, 1);
-    int first = first_telling(&to);
+    int first = shim_fallback_first_telling(&to);
     SHIM_LOG(first ? RUDP_LOG_WARN : RUDP_LOG_INFO,
              "connect to %s: over kernel TCP, not rudp: no file descriptor left in %s for "
              "rudp's socket (EMFILE at RLIMIT_NOFILE's hard limit; raise it, ulimit -Hn)%s",
