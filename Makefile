@@ -223,7 +223,8 @@ SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
 $(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL) \
-	    -Wl,--export-dynamic-symbol=rudp_supervise_reach
+	    -Wl,--export-dynamic-symbol=rudp_supervise_reach \
+	    -Wl,--export-dynamic-symbol=rudp_supervise_stats
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@
