@@ -181,6 +181,9 @@ $(eval $(call static_prog,prog_reachgap,-pthread))
 # prog_reachcalls: the calls the filter reports beyond the set-up ones
 # (integration/tests/reach/t_supervise_calls.sh).
 $(eval $(call static_prog,prog_reachcalls,))
+# prog_dialstorm: Go's dial storm at a low fd limit
+# (integration/tests/reach/t_supervise_dialstorm.sh, issue 43).
+$(eval $(call static_prog,prog_dialstorm,-pthread))
 # prog_reconnect: connect() again, connect(AF_UNSPEC) as Linux's
 # (integration/tests/reach/t_supervise_reconnect.sh).
 $(eval $(call static_prog,prog_reconnect,))
