@@ -13,7 +13,8 @@
  * byte and closes; one that times out is closed. Once the last dial has
  * begun the listener is closed, as Go's test does, so the last ones race
  * with its close. Prints one line:
- *   "dials N connected C timedout T refused R other O [errno=count ...]"
+ *   "dials N (listener closed at L) connected C timedout T refused R other O
+ *    [call:ERRNO=count ...]" (call: socket, connect or send)
  * and exits 0; 1 on a set-up failure.
  */
 #include <errno.h>
@@ -37,24 +38,27 @@ static struct sockaddr_in to;
 static int dials, ms;
 static atomic_int next_dial, dialers_left;
 static atomic_int n_connected, n_timedout, n_refused, n_other;
-static atomic_int by_errno[256];
+/* per call: socket, connect (or its SO_ERROR), send */
+enum { AT_SOCKET, AT_CONNECT, AT_SEND, AT_N };
+static const char *const at_name[AT_N] = {"socket", "connect", "send"};
+static atomic_int by_errno[AT_N][256];
 static atomic_int close_listener, closed_at;
 
-static void count_err(int e)
+static void count_err(int at, int e)
 {
     if (e == ECONNREFUSED || e == ECONNRESET) {
         atomic_fetch_add(&n_refused, 1);
         return;
     }
     atomic_fetch_add(&n_other, 1);
-    atomic_fetch_add(&by_errno[e > 0 && e < 256 ? e : 0], 1);
+    atomic_fetch_add(&by_errno[at][e > 0 && e < 256 ? e : 0], 1);
 }
 
 static void dial_one(void)
 {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s < 0) {
-        count_err(errno);
+        count_err(AT_SOCKET, errno);
         return;
     }
     int err = 0;
@@ -74,7 +78,7 @@ static void dial_one(void)
         }
     }
     if (err) {
-        count_err(err);
+        count_err(AT_CONNECT, err);
         close(s);
         return;
     }
@@ -82,7 +86,7 @@ static void dial_one(void)
     char b = 'x';
     if (send(s, &b, 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET &&
         errno != EAGAIN)
-        count_err(errno);
+        count_err(AT_SEND, errno);
     close(s);
 }
 
@@ -178,8 +182,10 @@ int main(int argc, char **argv)
            atomic_load(&n_connected), atomic_load(&n_timedout), atomic_load(&n_refused),
            atomic_load(&n_other));
     for (int e = 0; e < 256; e++)
-        if (atomic_load(&by_errno[e]))
-            printf(" %s=%d", e ? strerrorname_np(e) : "?", atomic_load(&by_errno[e]));
+        for (int at = 0; at < AT_N; at++)
+            if (atomic_load(&by_errno[at][e]))
+                printf(" %s:%s=%d", at_name[at], e ? strerrorname_np(e) : "?",
+                       atomic_load(&by_errno[at][e]));
     printf("\n");
     return 0;
 }

@@ -329,6 +329,7 @@ void shim_engine_retry_pending(struct engine *e, rudp_time now)
         list = b->pending_next;
         (void)shim_bridge_try_accept(b, now);
     }
+    shim_bridge_accept_held(e, now); /* no fd for their bridge before */
 }
 
 void shim_engine_run_commands(struct engine *e, rudp_time now)
