@@ -249,24 +249,17 @@ unplaceable:
      * number at or past its RLIMIT_NOFILE, which TCP's connect does not
      * mind): it goes (closing our only copy ends it in the engine), and the
      * program's socket, still its unconnected kernel socket, connects as
-     * escape() says (add_fd said why, at warn). */
+     * escape() says (add_fd said why, at warn). A held bridge that found
+     * another file at the number (ESTALE): the kernel's to answer. */
+    if (short_err == ESTALE)
+        goto cont;
     what = "the program's fd cannot take the bridge";
 escaped:
     if (copy >= 0)
         close(copy);
     if (pidfd >= 0)
         close(pidfd);
-    copy = pidfd = -1;
-    /* Short before the socket could be looked at (no pidfd, no copy):
-     * an inet address may be TCP's, taken as such; another family is
-     * not ours to carry. */
-    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
-        goto cont;
-    int e = escape(&ss, len, short_err, what);
-    reserve_refill();
-    if (e == 0)
-        goto cont;
-    respond(s, req->id, 0, 0, e);
+    escape_answer(s, req, &ss, len, short_err, what);
     return;
 cont:
     if (copy >= 0)

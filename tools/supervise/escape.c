@@ -182,6 +182,18 @@ int escape(const struct sockaddr_storage *to, socklen_t len, int err, const char
     return tcp ? 0 : ENOBUFS;
 }
 
+void escape_answer(struct sup *s, const struct seccomp_notif *req,
+                   const struct sockaddr_storage *to, socklen_t len, int err, const char *what)
+{
+    /* Short before the socket could be looked at (no pidfd, no copy): an
+     * inet address may be TCP's, taken as such; another family is not
+     * ours to carry. */
+    int e = to->ss_family == AF_INET || to->ss_family == AF_INET6 ? escape(to, len, err, what)
+                                                                   : 0;
+    reserve_refill();
+    respond(s, req->id, e == 0, 0, e);
+}
+
 void rudp_supervise_stats(void (*line)(void *, const char *), void *arg)
 {
     uint64_t tcp = atomic_load(&n_tcp), failed = atomic_load(&n_failed);

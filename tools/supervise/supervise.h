@@ -380,6 +380,11 @@ const char *short_of(int err);
  * its answer, where it is off. Said at warn once per destination,
  * counted either way (rudp_supervise_stats). */
 int escape(const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
+/* escape() for the call req (its copies of the program's fds closed by
+ * the caller), and its answer: CONTINUE, or escape's errno. An address
+ * not inet (the socket could not be looked at) is continued as is. */
+void escape_answer(struct sup *s, const struct seccomp_notif *req,
+                   const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
 /* The counters above as stats lines (shim/engine/hooks.h's shim_front_ops:
  * RUDP_STATS and rudp-stat print them with the engine's). Exported from
  * this binary, as rudp_supervise_reach is. */
