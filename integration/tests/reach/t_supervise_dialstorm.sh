@@ -9,8 +9,8 @@
 # run in two shapes: Go's (its test at GOMAXPROCS 2: 4 dials at a time)
 # at ulimit -n 256, where the supervisor's reserve and its wait for fds
 # carry every connect over rudp here (not asserted: a busy machine may
-# not); and 32 at a time at ulimit -n 128, past what they can do, so that
-# connects must go the announced way.
+# not); and 5,000 dials 32 at a time at ulimit -n 128, past what they can
+# do, so that connects must go the announced way.
 #   1. without a key (RUDP_FALLBACK's default, tcp): every kernel TCP SYN
 #      on the port is a connect the supervisor counted (RUDP_STATS: its
 #      line, and the fallback's tries), and a warn line said it;
@@ -27,7 +27,7 @@
 need_static PROG prog_dialstorm
 need_supervise
 
-DIALS=10000 MS=50
+MS=50
 
 nft -f - <<NFT
 table inet storm {
@@ -41,13 +41,13 @@ syn_now() {
     nft list chain inet storm out | awk '/"syn"/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
 }
 
-# storm NAME CONC NOFILE: the dials, CONC at a time, under rudp-run at
+# storm NAME CONC NOFILE [DIALS]: the dials (10,000), CONC at a time, under rudp-run at
 # `ulimit -n NOFILE`, the
 # supervisor's counters (RUDP_STATS) into $T/NAME.err; sets SYN (kernel TCP
 # SYNs it caused), ESC_TCP and ESC_FAILED (the supervisor's line), FB (the
 # fallback's kernel TCP tries: rudp refused or unanswered).
 storm() {
-    CONC=$2 NOFILE=$3
+    CONC=$2 NOFILE=$3 DIALS=${4:-10000}
     port_quiet
     _s0=$(syn_now)
     # shellcheck disable=SC2086 # $RUNSUP: rudp-run and its options
@@ -91,7 +91,7 @@ keyed() {
     if [ "$ESC_FAILED" -gt 0 ]; then
         grep -aq "rudp-supervise: connect to 127.0.0.1:$PORT: failed (ENOBUFS), not sent over kernel TCP.*no file descriptor left in rudp-supervise (EMFILE)" "$T/$1.err" ||
             { show "$T/$1.err"; fail "$1: $ESC_FAILED connects failed, no warn line"; }
-        grep -q " connect:ENOBUFS=$ESC_FAILED\$" "$T/$1.out" ||
+        grep -Eq " connect:ENOBUFS=$ESC_FAILED( |\$)" "$T/$1.out" ||
             { show "$T/$1.out"; fail "$1: the program did not get ENOBUFS $ESC_FAILED times"; }
     fi
 }
@@ -106,7 +106,7 @@ go_refused() {
 unset RUDP_FALLBACK RUDP_KEY_FILE
 nokey nokey_go 4 256
 go_refused nokey_go
-nokey nokey_past 32 128
+nokey nokey_past 32 128 5000
 [ "$ESC_TCP" -gt 0 ] ||
     echo "note: nokey_past: no connect went past the supervisor's fds: the announced way was not exercised"
 
@@ -115,7 +115,7 @@ umask 077
 export RUDP_KEY_FILE="$T/key"
 keyed keyed_go 4 256
 go_refused keyed_go
-keyed keyed_past 32 128
+keyed keyed_past 32 128 5000
 [ "$ESC_FAILED" -gt 0 ] ||
     echo "note: keyed_past: no connect went past the supervisor's fds: ENOBUFS was not exercised"
 echo "ok"
