@@ -181,6 +181,9 @@ $(eval $(call static_prog,prog_reachgap,-pthread))
 # prog_reachcalls: the calls the filter reports beyond the set-up ones
 # (integration/tests/reach/t_supervise_calls.sh).
 $(eval $(call static_prog,prog_reachcalls,))
+# prog_dialstorm: Go's dial storm at a low fd limit
+# (integration/tests/reach/t_supervise_dialstorm.sh, issue 43).
+$(eval $(call static_prog,prog_dialstorm,-pthread))
 # prog_reconnect: connect() again, connect(AF_UNSPEC) as Linux's
 # (integration/tests/reach/t_supervise_reconnect.sh).
 $(eval $(call static_prog,prog_reconnect,))
@@ -223,7 +226,8 @@ SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
 $(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL) \
-	    -Wl,--export-dynamic-symbol=rudp_supervise_reach
+	    -Wl,--export-dynamic-symbol=rudp_supervise_reach \
+	    -Wl,--export-dynamic-symbol=rudp_supervise_stats
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@

@@ -838,6 +838,27 @@ static void v4_mapped(rudp_addr *a)
     a->scope_id = 0;
 }
 
+/* No fd for an accepted connection's bridge (EMFILE and the like): TCP's
+ * accept queue would hold it, and this connection is established at the
+ * client, which may have written already. So it is held, waiting (its
+ * listener takes no new handshake meanwhile: their clients retry, as at a
+ * full accept queue), and tried again at retry_at (shim_bridge_accept_held).
+ * 1: held; 0: no room, or not for want of something. */
+static int hold_unbridged(struct engine *e, rudp_conn *c, int err, rudp_time now)
+{
+    if ((err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) ||
+        e->n_unbridged >= SHIM_UNBRIDGED)
+        return 0;
+    rudp_conn_set_waiting(c, 1);
+    e->unbridged[e->n_unbridged++] = c;
+    e->accept_retries++;
+    if (e->retry_at > now + ACCEPT_RETRY)
+        e->retry_at = now + ACCEPT_RETRY;
+    return 1;
+}
+
+static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time now);
+
 static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
 {
     uint32_t si = rudp_conn_sock(c);
@@ -846,13 +867,42 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
      * which comes for it whatever happens next. */
     if (s)
         s->refs++;
+    accept_bridge(e, c, s, now);
+}
+
+void shim_bridge_accept_held(struct engine *e, rudp_time now)
+{
+    unsigned n = e->n_unbridged;
+    rudp_conn *held[SHIM_UNBRIDGED];
+    memcpy(held, e->unbridged, n * sizeof *held);
+    e->n_unbridged = 0;
+    for (unsigned i = 0; i < n; i++) {
+        rudp_conn *c = held[i];
+        uint32_t si = rudp_conn_sock(c);
+        esock *s = si < e->nsocks ? e->socks[si] : NULL;
+        if (!s || !s->listener || rudp_conn_error(c) || rudp_conn_state(c) == RUDP_CLOSED) {
+            /* its listener closed, or it ended while held: as before */
+            rudp_conn_abort(c, now);
+            rudp_conn_release(c, now);
+            continue;
+        }
+        accept_bridge(e, c, s, now);
+    }
+}
+
+/* The bridge for accepted connection c, on the listener's socket s. */
+static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time now)
+{
     bridge *b = s ? shim_bridge_new(e) : NULL;
     int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
     if (fd < 0) {
-        rudp_conn_abort(c, now);
-        rudp_conn_release(c, now);
+        int err = b ? errno : ENOMEM;
         if (b)
             bridge_free(b);
+        if (s && s->listener && hold_unbridged(e, c, err, now))
+            return;
+        rudp_conn_abort(c, now);
+        rudp_conn_release(c, now);
         return;
     }
     fd = shim_fd_move_high(fd);

@@ -217,7 +217,11 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
             continue;
         }
         if (s && s->listener && s->listener_id == id) {
-            if (unix_alive(s->listener_ino) == 1) {
+            /* -1, cannot tell (no fd for sock_diag's socket: EMFILE),
+             * counts as held: asked again at the next check; taken as
+             * gone, a supervisor short of fds closing its copy of a
+             * listener stopped it while the program listened on. */
+            if (unix_alive(s->listener_ino) != 0) {
                 s->alive_check = now + ALIVE_PERIOD;
                 if (e->retry_at > s->alive_check)
                     e->retry_at = s->alive_check;
@@ -325,6 +329,7 @@ void shim_engine_retry_pending(struct engine *e, rudp_time now)
         list = b->pending_next;
         (void)shim_bridge_try_accept(b, now);
     }
+    shim_bridge_accept_held(e, now); /* no fd for their bridge before */
 }
 
 void shim_engine_run_commands(struct engine *e, rudp_time now)

@@ -174,9 +174,13 @@ void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops);
  * reachable. Through it the engine marks a peer's reset (the byte of
  * shim_appfd_reset_mark) and gives connect's send buffer back
  * (shim_sndbuf_restore) on the program's end. Unset: the engine's process
- * holds every app end it reaches (the preload). */
+ * holds every app end it reaches (the preload). stats, if set, prints the
+ * front end's own counters with the engines' (RUDP_STATS, rudp-stat), a
+ * line at a time through line(arg, text): rudp-supervise's connects it
+ * could not carry. */
 typedef struct shim_front_ops {
     int (*app_end)(uint64_t ino);
+    void (*stats)(void (*line)(void *, const char *), void *arg);
 } shim_front_ops;
 
 void shim_engine_set_front_ops(const shim_front_ops *ops);

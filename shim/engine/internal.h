@@ -105,6 +105,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
  * to hold again and returns 0; a listener gone or squatted resets the
  * connection, stops listening and frees b. Returns 1 but in that case. */
 int shim_bridge_try_accept(bridge *b, rudp_time now);
+/* The accepted connections held for want of an fd for their bridge
+ * (e->unbridged), tried again: bridged, held again, or reset if their
+ * listener closed or they ended meanwhile. At e->retry_at. */
+void shim_bridge_accept_held(struct engine *e, rudp_time now);
 /* A connecting bridge ends (fallback.c; engine.c when rudp_connect fails).
  * _fail: with err (-errno) for the app, as a failed handshake, and b is
  * freed, unless shim_fallback_rudp_failed says kernel TCP carries on; _end:

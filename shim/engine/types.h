@@ -31,6 +31,11 @@ enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK, W
  * whose listener's backlog was full. */
 #define ACCEPT_RETRY RUDP_MS(5)
 
+/* Accepted connections an engine holds while it has no fd for their
+ * bridge (EMFILE: a process at its limit, rudp-supervise in a dial storm),
+ * tried again every ACCEPT_RETRY; more are reset, as before. */
+#define SHIM_UNBRIDGED 64
+
 /* The UDP sockets of one listener, one per engine, in a SO_REUSEPORT group:
  * the kernel gives each datagram to a member by a hash of its addresses,
  * so a connection stays with one engine. The hash depends on the group's
@@ -327,6 +332,10 @@ struct engine {
     uint32_t nsocks;
     bridge *bridges;
     bridge *pending;
+    /* accepted connections with no bridge yet: the engine had no fd for
+     * one (EMFILE); tried again at retry_at (bridge.c, SHIM_UNBRIDGED) */
+    rudp_conn *unbridged[SHIM_UNBRIDGED];
+    unsigned n_unbridged;
     rudp_time retry_at;
     rudp_time watch_at;         /* portwatch.c's next look, 0: nothing watched */
     struct mmsghdr *msgs;

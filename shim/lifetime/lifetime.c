@@ -49,6 +49,9 @@ static void front_init(void)
     /* dlsym returns void *; POSIX lets it be converted to a function
      * pointer (as base/real.c does) */
     memcpy(&front_ops.app_end, &f, sizeof f);
+    f = dlsym(RTLD_DEFAULT, "rudp_supervise_stats");
+    if (f)
+        memcpy(&front_ops.stats, &f, sizeof f);
     shim_engine_set_front_ops(&front_ops);
 }
 

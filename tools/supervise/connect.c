@@ -139,10 +139,28 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     struct iovec remote = {.iov_base = (void *)(uintptr_t)uaddr, .iov_len = len};
     if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)len)
         goto cont; /* EFAULT: the kernel's answer */
+    /* Our fds (a pidfd, the copy, the shim's) may run short: the reserve
+     * is given up and the call tried again; short still, the connect
+     * goes as escape() says, never silently over kernel TCP (escape.c). */
+    const char *what = NULL;
+    int short_err = 0;
+    long long until = 0;
     pidfd = pidfd_for(tid);
+    while (pidfd < 0 && short_again(errno, &until, s, req->id))
+        pidfd = pidfd_for(tid);
+    if (pidfd < 0 && (what = short_of(errno))) {
+        short_err = errno;
+        goto escaped;
+    }
     if (pidfd < 0 || !notif_valid(s->lfd, req->id))
         goto cont;
     copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    while (copy < 0 && short_again(errno, &until, s, req->id))
+        copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    if (copy < 0 && (what = short_of(errno))) {
+        short_err = errno;
+        goto escaped;
+    }
     struct stat before, after;
     if (copy < 0 || fstat(copy, &before) < 0)
         goto cont; /* EBADF: the kernel's */
@@ -152,8 +170,10 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         close(pidfd);
         return;
     }
-    if (held < 0)
+    if (held < 0) {
+        short_err = -held;
         goto unplaceable;
+    }
     if (placed_bridge(s, before.st_ino) >= 0) {
         int e = ss.ss_family == AF_UNSPEC ? CONNECT_ANEW
                                           : connect_again(s, req->id, copy, before.st_ino);
@@ -169,6 +189,20 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     after.st_ino = before.st_ino;
     int r = connect(copy, (struct sockaddr *)&ss, len);
     int err = r < 0 ? errno : 0;
+    /* The shim's connect failed for want of fds (or memory, or a slot)
+     * before it touched the socket: again while short_again() says so,
+     * then escape() (its errno is ours, not an answer TCP would give). */
+    while (r < 0 && fstat(copy, &after) == 0 && after.st_ino == before.st_ino &&
+           short_again(err, &until, s, req->id)) {
+        r = connect(copy, (struct sockaddr *)&ss, len);
+        err = r < 0 ? errno : 0;
+    }
+    if (r < 0 && (what = short_of(err)) && fstat(copy, &after) == 0 &&
+        after.st_ino == before.st_ino) {
+        short_err = err;
+        goto escaped;
+    }
+    after.st_ino = before.st_ino;
     /* The shim put a bridge at copy (its number, here) unless it left the
      * connect to the kernel (an address not redirected): the kernel's
      * result then, on the program's own socket (copy shares its file).
@@ -191,8 +225,10 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
             respond(s, req->id, 0, 0, err);
             return;
         }
-        if (e < 0)
+        if (e < 0) {
+            short_err = -e;
             goto unplaceable;
+        }
     } else if (r < 0 && err != EINPROGRESS) {
         /* A blocking connect that failed: the shim left a fresh kernel
          * socket at copy (its port let go, as Linux's failed connect lets
@@ -206,13 +242,25 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     close(pidfd);
     if (respond(s, req->id, 0, 0, err) == 0 && err == 0 && after.st_ino != before.st_ino)
         placed_state(s, (uint64_t)after.st_ino, 1);
+    reserve_refill();
     return;
 unplaceable:
     /* The bridge cannot go to the program's number (review 4: EBADF, the
      * number at or past its RLIMIT_NOFILE, which TCP's connect does not
      * mind): it goes (closing our only copy ends it in the engine), and the
-     * program's socket, still its unconnected kernel socket, connects over
-     * kernel TCP, with the kernel's answer (add_fd said why, at warn). */
+     * program's socket, still its unconnected kernel socket, connects as
+     * escape() says (add_fd said why, at warn). A held bridge that found
+     * another file at the number (ESTALE): the kernel's to answer. */
+    if (short_err == ESTALE)
+        goto cont;
+    what = "the program's fd cannot take the bridge";
+escaped:
+    if (copy >= 0)
+        close(copy);
+    if (pidfd >= 0)
+        close(pidfd);
+    escape_answer(s, req, &ss, len, short_err, what);
+    return;
 cont:
     if (copy >= 0)
         close(copy);

@@ -118,7 +118,20 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
     if (read_call(req, &c) < 0)
         goto cont;
     uint64_t ino = 0;
+    /* short of fds: as connect() (connect.c, escape.c) */
+    const char *what = NULL;
+    int short_err = 0;
+    long long until = 0;
     copy = take_fd(s, req, fd, &pidfd, &ino);
+    while (copy < 0 && short_again(errno, &until, s, req->id)) {
+        if (pidfd >= 0)
+            close(pidfd);
+        copy = take_fd(s, req, fd, &pidfd, &ino);
+    }
+    if (copy < 0 && (what = short_of(errno))) {
+        short_err = errno;
+        goto escaped;
+    }
     if (copy < 0 || fstat(copy, &before) < 0)
         goto cont;
     /* restarted before its bridge was in place: put it there, then the
@@ -128,8 +141,10 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         close(pidfd);
         return;
     }
-    if (held < 0)
-        goto cont;
+    if (held < 0) {
+        short_err = -held;
+        goto unplaceable;
+    }
     if (held > 0)
         goto data;
     int st = placed_bridge(s, before.st_ino);
@@ -141,6 +156,16 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
      * path connects, then sends nothing). */
     int r = (int)sendto(copy, NULL, 0, c.flags | MSG_NOSIGNAL, (struct sockaddr *)&c.ss, c.alen);
     int err = r < 0 ? errno : 0;
+    while (r < 0 && fstat(copy, &after) == 0 && after.st_ino == before.st_ino &&
+           short_again(err, &until, s, req->id)) {
+        r = (int)sendto(copy, NULL, 0, c.flags | MSG_NOSIGNAL, (struct sockaddr *)&c.ss, c.alen);
+        err = r < 0 ? errno : 0;
+    }
+    if (r < 0 && (what = short_of(err)) && fstat(copy, &after) == 0 &&
+        after.st_ino == before.st_ino) {
+        short_err = err;
+        goto escaped;
+    }
     if ((r == 0 || err == EINPROGRESS) && fstat(copy, &after) == 0 &&
         after.st_ino != before.st_ino) {
         int e = place_bridge(s, req, copy, (uint64_t)after.st_ino, fd, (uint64_t)before.st_ino,
@@ -150,12 +175,8 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
             return;
         }
         if (e < 0) {
-            /* Not placed: another file at the number meanwhile (ESTALE),
-             * or the number cannot take it (EBADF). The bridge goes
-             * (closing our only copy ends it), and the kernel answers the
-             * call on what the program's fd names: its own socket, over
-             * kernel TCP, as connect() does (connect.c, review 4). */
-            goto cont;
+            short_err = -e;
+            goto unplaceable;
         }
     }
     /* else left to the kernel (an address not redirected): our call made
@@ -188,6 +209,19 @@ data:;
         syscall(SYS_tkill, (pid_t)req->pid, SIGPIPE); /* after the answer: sent while the
                                                         * call waits it would interrupt it
                                                         * (sendaddr.c) */
+    return;
+unplaceable:
+    /* Not placed: another file at the number meanwhile (ESTALE), the
+     * kernel's to answer; or the number cannot take it (EBADF): the bridge
+     * goes (closing our only copy ends it), and the call goes on the
+     * program's own socket as escape() says, as connect()'s does
+     * (connect.c, review 4). */
+    if (short_err == ESTALE)
+        goto cont;
+    what = "the program's fd cannot take the bridge";
+escaped:
+    finish(s, req, copy, pidfd, -1, 0);
+    escape_answer(s, req, &c.ss, c.alen, short_err, what);
     return;
 cont:
     finish(s, req, copy, pidfd, 1, 0);

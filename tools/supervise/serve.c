@@ -365,6 +365,7 @@ int serve(int lfd, pid_t child, int pass)
     for (unsigned i = 0; i < PLACED_BUCKETS; i++)
         s.bucket[i] = -1;
     reach_sup = &s;
+    reserve_init(); /* before the engine's fds: escape.c */
     pool_init(&s);
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s.sizes) < 0) {
         /* Without the sizes NOTIF_RECV would write past a 0-byte buffer:

@@ -67,6 +67,9 @@
  *              ioctl(SIOCOUTQ, SIOCOUTQNSD)
  *   fastopen.c sendto()/sendmsg() with MSG_FASTOPEN
  *   sendaddr.c sendto() with an address on a bridge
+ *   escape.c   the fds a connect needs, kept in reserve; a connect that
+ *              cannot be carried still goes as the preload's fallback
+ *              lets one go (announced and counted), or fails ENOBUFS
  */
 #ifndef RUDP_SUPERVISE_H
 #define RUDP_SUPERVISE_H
@@ -351,6 +354,43 @@ void on_sendaddr(struct sup *s, struct seccomp_notif *req);
  * program's datagram): 1; 0: a bridge, for on_sendaddr in a worker. In
  * the loop: never waits. */
 int sendaddr_elsewhere(struct sup *s, struct seccomp_notif *req);
+
+/* ---- fds in reserve; the connect that cannot be carried (escape.c) ---- */
+
+/* Raises our soft RLIMIT_NOFILE to the hard one and takes the reserve:
+ * at the start of stage 2, before the engine. */
+void reserve_init(void);
+/* Takes the reserve again where fds allow (after a connect). */
+void reserve_refill(void);
+/* On err EMFILE or ENFILE: gives the reserve up, for the caller to try
+ * again; 1 if there was some, else 0. */
+int reserve_release(int err);
+/* A call that failed with err, short of something (short_of), is tried
+ * again: 1, after the reserve was given up (the first time) or a nap; 0:
+ * not short, or short still SHORT_WAIT_MS after the first failure
+ * (*until, 0 before it), or the notification id is gone. */
+int short_again(int err, long long *until, struct sup *s, uint64_t id);
+/* What err says is short, for escape's line: NULL when err is not a
+ * shortage of ours (EMFILE, ENFILE, ENOMEM, ENOBUFS) but a real answer. */
+const char *short_of(int err);
+/* A connect to `to` (len bytes) that the supervisor cannot carry for
+ * want of something (err, what: short_of's words), the program's socket
+ * left as it was: 0, to continue it over kernel TCP where the preload's
+ * fallback is on (RUDP_FALLBACK, the default without a key), or ENOBUFS,
+ * its answer, where it is off. Said at warn once per destination,
+ * counted either way (rudp_supervise_stats). */
+int escape(const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
+/* escape() for the call req (its copies of the program's fds closed by
+ * the caller), and its answer: CONTINUE, or escape's errno. An address
+ * not inet (the socket could not be looked at) is continued as is. */
+void escape_answer(struct sup *s, const struct seccomp_notif *req,
+                   const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
+/* The counters above as stats lines (shim/engine/hooks.h's shim_front_ops:
+ * RUDP_STATS and rudp-stat print them with the engine's). Exported from
+ * this binary, as rudp_supervise_reach is. */
+__attribute__((visibility("default"))) void rudp_supervise_stats(void (*line)(void *,
+                                                                             const char *),
+                                                                 void *arg);
 
 /* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
 
