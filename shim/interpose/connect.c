@@ -82,8 +82,10 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     /* Out of fds even with the soft limit at the hard one: TCP's connect
      * needs none, so it is not ours to refuse; kernel TCP carries it where
      * rudp may be left (said and counted), else ENOBUFS, said. The app's
-     * fd is still its kernel TCP socket (nothing was placed). */
-    if (r < 0 && errno == EMFILE)
+     * fd is still its kernel TCP socket (nothing was placed). Not in
+     * rudp-supervise (fds that are copies of the program's): its reserve
+     * and its own word take an EMFILE there (tools/supervise/escape.c). */
+    if (r < 0 && errno == EMFILE && !shim_fd_by_file())
         return shim_fallback_no_fd(addr, "this process")
                    ? shim_sock_kernel_kept(fd, real_connect(fd, addr, len))
                    : fail(ENOBUFS);
