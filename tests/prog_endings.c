@@ -2,7 +2,7 @@
  * prog_endings CASE [DROP]: how one way a connection can end looks to a
  * program that reads and never writes until it is over: poll()'s events,
  * two read()s, getsockopt(SO_ERROR) and two write()s, in that order, as
- * one line (a first write that succeeds is followed by up to 2 s for the
+ * one line (SO_ERROR comes first in "taken"; a first write that succeeds is followed by up to 2 s for the
  * peer's answer to it, POLLHUP or POLLERR):
  *
  *   ending CASE: poll=IN|ERR|HUP... read=ETIMEDOUT read2=0 so_error=0 write=EPIPE write2=EPIPE
@@ -20,6 +20,9 @@
  *   shut      as idle, but the reader shut down writing (SHUT_WR) right
  *             after connect(), as a client that sent its whole request,
  *             and TCP_USER_TIMEOUT 4000 bounds a FIN still in flight
+ *   partial   as idle, with 100 of the bytes left unread when the path
+ *             goes dark, and the first read a recv(MSG_WAITALL) of more
+ *   taken     as idle, but getsockopt(SO_ERROR) comes before the reads
  *   utimeout  as idle, but the reader then writes 4 KiB once (nothing
  *             more) with TCP_USER_TIMEOUT 2000 set before connect: the
  *             user timeout ends it
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,11 +116,15 @@ static void observe(const char *kase, int c)
     struct pollfd pf = {.fd = c, .events = POLLIN | POLLOUT | POLLRDHUP | POLLPRI};
     SYS(poll(&pf, 1, 0));
     char buf[256];
-    ssize_t n1 = read(c, buf, sizeof buf);
+    int taken = !strcmp(kase, "taken");
+    int se = taken ? so_error(c) : 0;
+    ssize_t n1 = !strcmp(kase, "partial") ? recv(c, buf, sizeof buf, MSG_WAITALL)
+                                          : read(c, buf, sizeof buf);
     result(n1, r1, sizeof r1);
     ssize_t n2 = read(c, buf, sizeof buf);
     result(n2, r2, sizeof r2);
-    int se = so_error(c);
+    if (!taken)
+        se = so_error(c);
     ssize_t m1 = write(c, "x", 1);
     result(m1, w1, sizeof w1);
     /* A write that went out meets the peer's reset (it closed): wait for
@@ -152,12 +160,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     watchdog(60);
     if (argc < 2) {
-        fprintf(stderr, "usage: prog_endings fin|reset|idle|shut|utimeout|refused [DROP]\n");
+        fprintf(stderr, "usage: prog_endings fin|reset|idle|shut|partial|taken|utimeout|refused [DROP]\n");
         return 2;
     }
     const char *kase = argv[1];
     int shut = !strcmp(kase, "shut");
-    int dark = !strcmp(kase, "idle") || shut || !strcmp(kase, "utimeout");
+    int partial = !strcmp(kase, "partial");
+    int dark = !strcmp(kase, "idle") || shut || partial || !strcmp(kase, "taken") ||
+               !strcmp(kase, "utimeout");
     if (!strcmp(kase, "refused")) {
         refused();
         return 0;
@@ -176,7 +186,7 @@ int main(int argc, char **argv)
 
     int c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
-    if (!strcmp(kase, "idle") || shut) {
+    if (dark && strcmp(kase, "utimeout")) {
         setsockopt_int(c, SOL_SOCKET, SO_KEEPALIVE, 1);
         setsockopt_int(c, IPPROTO_TCP, TCP_KEEPIDLE, 1);
         setsockopt_int(c, IPPROTO_TCP, TCP_KEEPINTVL, 1);
@@ -195,9 +205,19 @@ int main(int argc, char **argv)
     if (shut)
         SYS(shutdown(c, SHUT_WR));
     unsigned char got[SENT];
-    read_exact(c, got, SENT, 10000);
-    for (size_t i = 0; i < SENT; i++)
+    size_t want = partial ? SENT - 100 : SENT; /* partial: 100 wait unread */
+    read_exact(c, got, want, 10000);
+    for (size_t i = 0; i < want; i++)
         CHECK(got[i] == pattern_byte(i), "byte %zu differs", i);
+    if (partial) { /* all 1000 in our receive queue before the path goes */
+        int inq = 0;
+        for (int i = 0; i < 1000 && inq < 100; i++) {
+            SYS(ioctl(c, FIONREAD, &inq));
+            if (inq < 100)
+                poll_for(c, POLLIN, 10);
+        }
+        CHECK(inq == 100, "partial: %d bytes queued, not 100", inq);
+    }
     if (dark) {
         int rc = system(argv[2]);
         CHECK(rc == 0, "the drop command failed (%d): %s", rc, argv[2]);

@@ -43,6 +43,7 @@ int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *
 long (*real_syscall)(long, ...);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void bind_reads(void);
 
 static void *must(const char *name)
 {
@@ -92,6 +93,7 @@ static void bind_all(void)
         (int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))must("recvmmsg");
     real_syscall = (long (*)(long, ...))must("syscall");
 #pragma GCC diagnostic pop
+    bind_reads();
 }
 
 void shim_real_init(void)
@@ -197,6 +199,16 @@ static lazy lz_write = {.name = "write"}, lz_send = {.name = "send"},
             lz_readv = {.name = "readv"}, lz_recv = {.name = "recv"},
             lz_read_chk = {.name = "__read_chk"}, lz_recv_chk = {.name = "__recv_chk"},
             lz_recvfrom_chk = {.name = "__recvfrom_chk"};
+
+/* The reads bound with the rest (shim_real_init, from the constructor):
+ * a program's first read() may be a signal handler's, where dlsym is no
+ * call to make. */
+static void bind_reads(void)
+{
+    lazy *all[] = {&lz_read, &lz_readv, &lz_recv, &lz_read_chk, &lz_recv_chk, &lz_recvfrom_chk};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        lazy_get(all[i]);
+}
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"

@@ -445,10 +445,15 @@ static void bridge_failed(bridge *b, int err)
      * stream as whole. Our end, closed holding unread bytes, gives the
      * app's end ECONNRESET (shim_appfd_reset_mark); the interposed reads
      * turn it into the connection's own errno (interpose/recv.c, from
-     * end_error above). Before SHUT_RD below, which would refuse the byte. */
-    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0 &&
-        !shim_appfd_reset_mark(slot_of(b), b->efd) && s)
-        atomic_fetch_or(&s->flags, SHIM_SLOT_F_EOF_ERR); /* it shut down writing: no byte */
+     * end_error above). Before SHUT_RD below, which would refuse the byte.
+     * Where no ECONNRESET comes (the app shut down writing: no byte; or a
+     * read that copied some bytes took it, unix_stream_read_generic's
+     * sock_error() on a short read, where TCP's keeps sk_err), the EOF
+     * after is the error: SHIM_SLOT_F_EOF_ERR tells the interposed reads. */
+    if (!b->peer_eof && b->established && s)
+        atomic_fetch_or(&s->flags, SHIM_SLOT_F_EOF_ERR);
+    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
+        shim_appfd_reset_mark(slot_of(b), b->efd);
     /* A 0-RTT connect already said 0 and the app wrote its request into
      * the SYN: a refusal now must not read as the server's clean close
      * (EOF after a request is an answer of nothing). Linux's TFO connect

@@ -24,40 +24,56 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
-#include "sock.h"
+#include "interpose.h"
 
-/* The cause still pending for fd, a bridge whose connection ended, taken
- * (0 if none, or fd is not ours); eof: only where its EOF is an error
- * (SHIM_SLOT_F_EOF_ERR). */
-static int take_cause_of(int fd, int eof)
+/* The slot of fd's connection, if fd is an app's end of one of our
+ * bridges and the slot can be had without waiting: read() is
+ * async-signal-safe, and a handler's read of a reset socket must not wait
+ * for a lock the thread it interrupted holds (connect, close, dup2). The
+ * peer's name carries slot and id (no lock); the fd's hint has the slot
+ * where the number is the engines' own, else the slot table is tried. */
+static shim_slot *ended_slot(int fd)
 {
-    shim_fd rec;
     shim_name n;
-    int saved = errno;
-    int cause = 0;
-    shim_real_init(); /* a kernel TCP socket's reset may come before any socket() of ours */
-    if (shim_sock_ours(fd, &rec, &n)) {
-        shim_slot *s = slot_for(&n);
-        int st = s ? atomic_load(&s->state) : SHIM_SLOT_FREE;
-        if ((st == SHIM_SLOT_CLOSED || st == SHIM_SLOT_FAILED) &&
-            (!eof || (atomic_load(&s->flags) & SHIM_SLOT_F_EOF_ERR)))
-            cause = atomic_exchange(&s->so_error, 0);
-    }
-    errno = saved;
-    return cause > 0 ? cause : 0;
+    if (shim_name_get(fd, 1, &n) != 1 || n.kind != SHIM_NAME_ENGINE || n.slot == UINT32_MAX)
+        return NULL;
+    shim_slot *s = shim_fd_hinted(fd);
+    if (!s || atomic_load(&s->id) != n.id)
+        s = shim_slot_tryget_pid(n.slot, n.id, n.pid);
+    if (!s)
+        return NULL;
+    int st = atomic_load(&s->state);
+    return (st == SHIM_SLOT_CLOSED || st == SHIM_SLOT_FAILED) && atomic_load(&s->end_error) > 0
+               ? s
+               : NULL;
 }
 
-static int take_cause(int fd)
+/* What a receive call that failed with ECONNRESET, or read EOF, on fd
+ * says instead (errno kept): the connection's cause, taken once as TCP's
+ * sock_error() takes sk_err (>0); 0 once it was taken (by SO_ERROR or a
+ * send), as TCP's reads say then; -1: as the kernel said (not ours, or
+ * the slot not to be had). eof: for an EOF, which is the cause only
+ * where the peer's FIN never came (SHIM_SLOT_F_EOF_ERR). */
+static int cause_of(int fd, int eof)
 {
-    return take_cause_of(fd, 0);
+    int saved = errno;
+    shim_slot *s = ended_slot(fd);
+    int cause = -1;
+    if (s && (!eof || (atomic_load(&s->flags) & SHIM_SLOT_F_EOF_ERR))) {
+        cause = atomic_exchange(&s->so_error, 0);
+        if (cause < 0)
+            cause = 0;
+    }
+    errno = saved;
+    return cause;
 }
 
 int shim_recv_errno(int fd, int err)
 {
     if (err != ECONNRESET)
         return err;
-    int cause = take_cause(fd);
-    return cause ? cause : err;
+    int cause = cause_of(fd, 0);
+    return cause > 0 ? cause : err;
 }
 
 int shim_send_ended(int fd, shim_slot *hint)
@@ -68,7 +84,8 @@ int shim_send_ended(int fd, shim_slot *hint)
     if ((st != SHIM_SLOT_CLOSED && st != SHIM_SLOT_FAILED) ||
         atomic_load_explicit(&hint->so_error, memory_order_relaxed) == 0)
         return 0;
-    return take_cause(fd);
+    int cause = cause_of(fd, 0);
+    return cause > 0 ? cause : 0;
 }
 
 /* glibc's _FORTIFY_SOURCE entry points (bits/unistd.h, bits/socket2.h
@@ -85,16 +102,22 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
  * of everything else), then the fd itself is checked. */
 ssize_t shim_recv_told(int fd, ssize_t r, size_t n)
 {
-    if (r < 0 && errno == ECONNRESET)
-        errno = shim_recv_errno(fd, ECONNRESET);
-    if (r == 0 && n > 0) {
+    if (r < 0 && errno == ECONNRESET) {
+        int cause = cause_of(fd, 0);
+        if (cause == 0)
+            return 0; /* taken already: TCP's read says 0 then */
+        if (cause > 0)
+            errno = cause;
+    } else if (r == 0 && n > 0) {
+        /* the fd's hint first: no system call for the EOFs of the rest */
         shim_slot *h = shim_fd_hinted(fd);
-        if (h && (atomic_load_explicit(&h->flags, memory_order_relaxed) & SHIM_SLOT_F_EOF_ERR)) {
-            int cause = take_cause_of(fd, 1);
-            if (cause) {
-                errno = cause;
-                return -1;
-            }
+        int cause = h && (atomic_load_explicit(&h->flags, memory_order_relaxed) &
+                          SHIM_SLOT_F_EOF_ERR)
+                        ? cause_of(fd, 1)
+                        : 0;
+        if (cause > 0) {
+            errno = cause;
+            return -1;
         }
     }
     return r;

@@ -230,6 +230,18 @@ pid_t shim_slot_owner(void)
     return p;
 }
 
+shim_slot *shim_slot_tryget_pid(uint32_t index, uint64_t id, pid_t owner)
+{
+    if (index >= SHIM_MAX_SLOTS || pthread_mutex_trylock(&mu) != 0)
+        return NULL;
+    shim_slot *found = NULL;
+    for (int i = nslabs; i-- > 0 && !found;)
+        if (slabs[i].owner == owner && atomic_load(&slabs[i].slots[index].id) == id)
+            found = &slabs[i].slots[index];
+    pthread_mutex_unlock(&mu);
+    return found;
+}
+
 shim_slot *shim_slot_get(uint32_t index, uint64_t id)
 {
     return shim_slot_get_pid(index, id, shim_slot_owner());

@@ -94,9 +94,10 @@ enum {
 #define SHIM_SLOT_F_SNDBUF 4u  /* ... and its small send buffer (shim_sndbuf_restore) */
 #define SHIM_SLOT_F_SWAP 8u    /* the engine may put a kernel TCP socket at the app's fd */
 #define SHIM_SLOT_F_PLACED 16u /* ... which holds the app's end since connect() put it there */
-/* The connection ended abnormally and the app's end could not be made to
- * say ECONNRESET (it had shut down writing): its EOF is an error, which
- * the interposed reads tell (interpose/recv.c). */
+/* The connection ended abnormally, the peer's FIN never passed on: an EOF
+ * on the app's end is an error (its ECONNRESET could not be made, the app
+ * having shut down writing, or a short read took it), which the
+ * interposed reads tell (interpose/recv.c). */
 #define SHIM_SLOT_F_EOF_ERR 32u
 
 typedef struct shim_slot {
@@ -142,6 +143,9 @@ uint32_t shim_slot_alloc(uint64_t id);
  * reused or never existed; _pid looks in the slab of the engine of `owner`
  * (a parent whose connections we inherited). */
 shim_slot *shim_slot_get(uint32_t index, uint64_t id);
+/* shim_slot_get_pid without waiting: NULL too if the table's lock is held
+ * (a caller that may run in a signal handler: interpose/recv.c). */
+shim_slot *shim_slot_tryget_pid(uint32_t index, uint64_t id, pid_t owner);
 shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
 /* Whether the slab of `owner`'s engine is mapped here: a slot then missing
  * from it (shim_slot_get_pid NULL) was freed, its connection over; without
