@@ -745,6 +745,16 @@ int shim_bridge_try_accept(bridge *b, rudp_time now)
         listener_gone(b, now);
         return 1;
     }
+    if (b->proof && real_send(b->efd, b->sock->lname.secret, SHIM_NAME_SECRET,
+                              MSG_DONTWAIT | MSG_NOSIGNAL) != SHIM_NAME_SECRET) {
+        /* the first bytes on an empty socket: this never finds it full */
+        bridge_log(RUDP_LOG_WARN, b, "could not write the listener's proof; resetting");
+        if (b->conn)
+            rudp_conn_abort(b->conn, now);
+        b->app_gone = 1;
+        bridge_app_closed(b, now);
+        return 1;
+    }
     b->unix_up = 1;
     shim_acceptq_handed(b->sock); /* counted there before it stops being held */
     if (b->conn)
@@ -836,6 +846,15 @@ static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
     n.slot = b->slot;
     n.id = b->id;
     n.pid = shim_slot_owner();
+    /* A keeper is no credential to a process that was passed the listener
+     * (SCM_RIGHTS) and never saw our slab, when no copy was left to
+     * listen() on (keeper.c): such a process is shown the listener's
+     * secret (names.c, ident.c). Our own engine needs none. */
+    static const uint8_t none[SHIM_NAME_SECRET];
+    if (shim_engines_keeper() && memcmp(s->lname.secret, none, sizeof none) != 0) {
+        n.flags |= SHIM_NAME_F_PROOF;
+        b->proof = 1;
+    }
     if (shim_name_bind(fd, &n) < 0) {
         rudp_conn_abort(c, now);
         bridge_free(b);
