@@ -757,8 +757,10 @@ int shim_bridge_try_accept(bridge *b, rudp_time now)
     }
     b->unix_up = 1;
     shim_acceptq_handed(b->sock); /* counted there before it stops being held */
-    if (b->conn)
+    if (b->conn) {
         rudp_conn_set_waiting(b->conn, 0);
+        rudp_conn_accepted(b->conn, now); /* a loopback client's SYNACK goes now */
+    }
     publish(b);
     pump_out(b, now);
     pump_in(b, now, 1);
