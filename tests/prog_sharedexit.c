@@ -13,6 +13,9 @@
  *                               process over a unix socket (SCM_RIGHTS, as
  *                               libuv's IPC and systemd do), closes its copy
  *                               and exits; this process then accepts on it
+ *   prog_sharedexit pass-plain  the same with plain kernel TCP clients (a
+ *                               program without the shim): a listener
+ *                               under the shim takes those too
  *
  * A is a child of this program; once it has been waited for (gone), N_CONN
  * clients connect one after another, each sends its number and must read
@@ -45,6 +48,7 @@
 
 const char *prog_name = "prog_sharedexit";
 static pid_t other = -1; /* B or the client child: killed if we fail */
+static int plain_client; /* pass-plain's clients: no transport line (theirs is TCP) */
 
 static void kill_other(void)
 {
@@ -77,7 +81,7 @@ static void clients(unsigned port, pid_t want)
 {
     for (int k = 0; k < N_CONN; k++) {
         int c = connect_lo(port);
-        if (k == 0)
+        if (k == 0 && !plain_client)
             printf("transport: %s (client)\n", fd_transport(c));
         char buf[64];
         int n = snprintf(buf, sizeof buf, "%d", k);
@@ -165,7 +169,10 @@ static int run_fork(int keep, int both)
     return 0;
 }
 
-static int run_pass(void)
+/* plain: the clients are a plain kernel TCP program (this one exec'd
+ * without the preload), which a listener under the shim takes too
+ * (RUDP_ACCEPT_TCP, on by default): the keeper hands those over as well. */
+static int run_pass(int plain)
 {
     int sp[2];
     SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
@@ -189,12 +196,22 @@ static int run_pass(void)
     printf("pid: %d\n", (int)a);
     reap_a(a);
     printf("ok: A (which listened) passed the listener and exited\n");
+    if (plain)
+        printf("transport: %s (the listener)\n", fd_transport(l));
     pid_t me = getpid();
     other = fork();
     SYS(other);
     if (other == 0) {
         prog_name = "prog_sharedexit(client)";
         close(l);
+        if (plain) {
+            char ps[16], ms[16];
+            snprintf(ps, sizeof ps, "%u", port);
+            snprintf(ms, sizeof ms, "%d", (int)me);
+            execve("/proc/self/exe", (char *[]){"prog_sharedexit", "client", ps, ms, NULL},
+                   env_without_preload());
+            die("execve");
+        }
         watchdog(WATCHDOG_S);
         clients(port, me);
         _exit(0);
@@ -208,8 +225,15 @@ static int run_pass(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "client") == 0) { /* pass-plain's clients */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        plain_client = 1;
+        watchdog(WATCHDOG_S);
+        clients((unsigned)atoi(argv[2]), (pid_t)atoi(argv[3]));
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: prog_sharedexit fork-keep|fork-close|fork-both|pass\n");
+        fprintf(stderr, "usage: prog_sharedexit fork-keep|fork-close|fork-both|pass|pass-plain\n");
         return 2;
     }
     prog_on_fail = kill_other;
@@ -224,9 +248,11 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "fork-both") == 0)
         r = run_fork(0, 1);
     else if (strcmp(argv[1], "pass") == 0)
-        r = run_pass();
+        r = run_pass(0);
+    else if (strcmp(argv[1], "pass-plain") == 0)
+        r = run_pass(1);
     else {
-        fprintf(stderr, "usage: prog_sharedexit fork-keep|fork-close|fork-both|pass\n");
+        fprintf(stderr, "usage: prog_sharedexit fork-keep|fork-close|fork-both|pass|pass-plain\n");
         return 2;
     }
     if (r == 0)

@@ -565,7 +565,8 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
          * there to return (inet_csk_accept -> inet_csk_wait_for_connect). */
         saved = errno;
         int named = shim_name_get(nfd, 1, &n) == 1;
-        int proven = named && n.kind == SHIM_NAME_ENGINE && (n.flags & SHIM_NAME_F_PROOF)
+        int proven = named && (n.kind == SHIM_NAME_ENGINE || n.kind == SHIM_NAME_TCP) &&
+                             (n.flags & SHIM_NAME_F_PROOF)
                          ? take_proof(nfd, &ln)
                          : 0;
         if (named && shim_ident_accepted(fd, nfd, ln.pid, proven)) {

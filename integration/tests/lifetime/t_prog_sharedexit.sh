@@ -6,7 +6,8 @@
 # refused each of its bridges ("not our engine") when it had no other way
 # to know the keeper for ours: when both processes listen() on a socket
 # shared before listen (fork-both), and when the listener was passed with
-# SCM_RIGHTS (pass). The keeper now shows the listener's secret, which the
+# SCM_RIGHTS (pass; pass-plain: plain kernel TCP clients, which the keeper
+# hands over too). The keeper now shows the listener's secret, which the
 # listener's name commits to (shim/state/names.c, ident.c). fork-keep and
 # fork-close (the survivor forked after listen) passed before too.
 . "$(dirname "$0")/../../lib/lib.sh"
@@ -15,6 +16,6 @@
 need_bin prog_sharedexit
 need_tool rudp-stat
 trap 'end_keepers; cleanup' EXIT INT TERM
-for mode in fork-keep fork-close fork-both pass; do
+for mode in fork-keep fork-close fork-both pass pass-plain; do
     run_both "sharedexit_$mode" "$BIN/prog_sharedexit" "$mode"
 done
