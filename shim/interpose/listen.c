@@ -513,10 +513,12 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
 /* An engine end named with SHIM_NAME_F_PROOF writes the listener's secret
  * before anything else (names.c), right after its connect(): taken off the
  * stream here, waiting for it at most PROOF_WAIT_MS (the engine writes it
- * at once). 1: the secret of listener ln; -1: anything else, and the
+ * at once; only a connector of a uid we take is waited for, so a stranger
+ * that promises a proof and sends none costs accept() no wait). 1: the
+ * secret of listener ln; -1: anything else, and the
  * connection is refused whoever made it (what follows cannot be told
  * for the connection's bytes). */
-#define PROOF_WAIT_MS 2000
+#define PROOF_WAIT_MS 1000
 
 static int take_proof(int nfd, const shim_name *ln)
 {
@@ -567,7 +569,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         int named = shim_name_get(nfd, 1, &n) == 1;
         int proven = named && (n.kind == SHIM_NAME_ENGINE || n.kind == SHIM_NAME_TCP) &&
                              (n.flags & SHIM_NAME_F_PROOF)
-                         ? take_proof(nfd, &ln)
+                         ? (shim_ident_may_prove(fd, nfd) ? take_proof(nfd, &ln) : -1)
                          : 0;
         if (named && shim_ident_accepted(fd, nfd, ln.pid, proven)) {
             if (n.kind == SHIM_NAME_ENGINE)

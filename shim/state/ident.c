@@ -100,6 +100,15 @@ int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven)
     return 0;
 }
 
+int shim_ident_may_prove(int lfd, int nfd)
+{
+    struct ucred c, l;
+    if (peer_cred(nfd, &c) < 0)
+        return 0;
+    int have_l = peer_cred(lfd, &l) == 0;
+    return uid_ok(c.uid, have_l ? l.uid : (uid_t)-1);
+}
+
 int shim_ident_listener(int efd, pid_t owner, uid_t luid)
 {
     struct ucred l;

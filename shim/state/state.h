@@ -88,6 +88,10 @@ int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid);
  * show it (refused); 0: none promised. Counts and logs a refusal. Returns 1
  * or 0. */
 int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven);
+/* Whether the maker of nfd (accepted on lfd) is of a uid
+ * shim_ident_accepted takes at all: only then is a proof it promises worth
+ * waiting for. 1 or 0. */
+int shim_ident_may_prove(int lfd, int nfd);
 /* Engine side: whether efd, just connected to a listener's name, reached
  * our application's listener (made by `owner` with uid `luid`). */
 int shim_ident_listener(int efd, pid_t owner, uid_t luid);
