@@ -99,7 +99,7 @@ static rudp_source *source_of(rudp_listener *l, const rudp_addr *peer, int creat
     return s;
 }
 
-static int loopback(const rudp_addr *a)
+int rudp__addr_loopback(const rudp_addr *a)
 {
     static const uint8_t v6[16] = {[15] = 1}, mapped[12] = {[10] = 0xff, [11] = 0xff};
     if (a->family == 2)
@@ -126,7 +126,7 @@ int rudp__must_retry(rudp_listener *l, const rudp_addr *peer)
         ctx->stats.retries_halfopen++;
         return 1;
     }
-    if (l->cfg.source_limit && !loopback(peer)) {
+    if (l->cfg.source_limit && !rudp__addr_loopback(peer)) {
         rudp_source *s = source_of(l, peer, 0);
         if (s && s->n >= half(l->cfg.source_limit)) {
             ctx->stats.retries_source++;
@@ -147,7 +147,7 @@ int rudp__admit(rudp_listener *l, const rudp_addr *peer)
         ctx->stats.handshakes_dropped++;
         return -EAGAIN;
     }
-    if (l->cfg.source_limit && !loopback(peer)) {
+    if (l->cfg.source_limit && !rudp__addr_loopback(peer)) {
         rudp_source *s = source_of(l, peer, 0);
         if (s && s->n >= l->cfg.source_limit) {
             ctx->stats.source_limited++;

@@ -5,6 +5,10 @@
  *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)   S: SYN_RCVD
  *   2. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
  *   3. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
+ * From a loopback address, with rudp_listener_set_early_accept, S reports
+ * the connection (RUDP_EV_ACCEPT) at step 1 and holds the SYNACK until
+ * rudp_conn_accepted: the client is established only once the caller's
+ * accept queue holds the connection, as Linux TCP on loopback has it.
  * Under pressure (ctx.c, budget.c: half the backlog in the handshake or a
  * full accept queue, half a source's share, half the memory limit) or with
  * cfg.retry RUDP_RETRY_ALWAYS, S keeps no state before the client proves
@@ -384,7 +388,7 @@ static int connect_with(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_
 }
 
 int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
-                          int validated)
+                          int validated, int hold)
 {
     c->pkey.cid = h->scid;
     take_peer_params(c, h);
@@ -396,8 +400,29 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t
     rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
-    rudp__conn_synack_to(c, now, NULL);
+    if (hold)
+        c->synack_held = 1;
+    else
+        rudp__conn_synack_to(c, now, NULL);
     return 0;
+}
+
+void rudp_conn_accepted(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (!c->synack_held)
+        return;
+    c->synack_held = 0;
+    if (c->state == RUDP_SYN_RCVD)
+        rudp__conn_synack_to(c, now, NULL);
+}
+
+void rudp__conn_accept_early(rudp_conn *c)
+{
+    c->accept_early = 1;
+    c->accept_stamp = c->syn_stamp; /* rxstamp.c: its place in the accept order */
+    rudp__queue(c, RUDP_Q_HAND);    /* until the application's queue takes it */
+    rudp__conn_event(c, RUDP_EV_ACCEPT);
 }
 
 void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
@@ -415,8 +440,10 @@ void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated)
             c->unvalidated = 0;
         else if (c->hs_bytes_in < UINT32_MAX - len)
             c->hs_bytes_in += (uint32_t)len;
-        /* The client retransmitted: answer once per retransmission timeout. */
-        if (now - c->hs_sent_time >= hs_timeout(c))
+        /* The client retransmitted: answer once per retransmission timeout
+         * (not while the application's queue has no room for it: as Linux
+         * drops a SYN while the accept queue is full). */
+        if (!c->synack_held && now - c->hs_sent_time >= hs_timeout(c))
             rudp__conn_synack_to(c, now, NULL);
         return;
     case RUDP_CLOSED:
@@ -663,6 +690,12 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_synack_to(c, now, NULL);
         return;
     case RUDP_T_GIVEUP:
+        if (c->state == RUDP_SYN_RCVD && c->accept_early) {
+            /* reported already (rudp_listener_set_early_accept): its
+             * holder is told, and releases it */
+            rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_HANDSHAKE_TIMEOUT);
+            return;
+        }
         if (c->state == RUDP_SYN_RCVD) {
             rudp__conn_set_state(c, RUDP_CLOSED, "handshake never completed");
             rudp__conn_kill(c); /* nobody holds it */

@@ -125,6 +125,8 @@ struct rudp_conn {
     unsigned zrtt_taken : 1;
     unsigned zrtt_unconfirmed : 1;
     unsigned token_due : 1;
+    unsigned accept_early : 1; /* server: reported at its SYN (rudp__conn_accept_early) */
+    unsigned synack_held : 1;  /* ... its SYNACK waits for rudp_conn_accepted */
     unsigned in_zrtt_table : 1;
     uint64_t zrtt_id; /* server: the ID of the token the SYN's bytes were taken with */
     uint8_t new_token_len;
@@ -235,6 +237,7 @@ struct rudp_listener {
     rudp_time quiet_until;  /* rudp_listener_quiet_resets: no reset before */
     unsigned member_tag;   /* rudp_listener_set_member_tag: its IDs' member field */
     uint8_t zero_rtt;      /* rudp_listener_set_zero_rtt: tokens and 0-RTT (token.c) */
+    uint8_t early_accept;  /* rudp_listener_set_early_accept */
     UT_hash_handle hh; /* ctx->listeners, key sock */
 };
 
@@ -581,11 +584,18 @@ rudp_time rudp__conn_giveup_at(const rudp_conn *c);
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out);
 void rudp__conn_destroy(rudp_conn *c);
-/* A SYN of `len` bytes made c (SYN_RCVD, the SYNACK goes); `validated`:
- * it carried a valid cookie, else c may send at most 3x what its address
- * sent until that address is validated. */
+/* A SYN of `len` bytes made c (SYN_RCVD, the SYNACK goes, or with `hold`
+ * waits for rudp_conn_accepted); `validated`: it carried a valid cookie,
+ * else c may send at most 3x what its address sent until that address is
+ * validated. */
 int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t len,
-                          int validated);
+                          int validated, int hold);
+/* Whether a is a loopback address (127/8, ::1, ::ffff:127.0.0.0/104): one
+ * nobody outside the host can send from (budget.c). */
+int rudp__addr_loopback(const rudp_addr *a);
+/* c, just made from a loopback client's SYN (SYN_RCVD, its SYNACK held),
+ * is reported with RUDP_EV_ACCEPT now (rudp_listener_set_early_accept). */
+void rudp__conn_accept_early(rudp_conn *c);
 /* The client sent its SYN (`len` bytes; `validated`: with a valid cookie)
  * again. */
 void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated);

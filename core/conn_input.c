@@ -365,17 +365,21 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
              (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
     if (c->state == RUDP_SYN_RCVD) {
-        if (c->listener && c->listener->waiting) {
+        if (c->listener && c->listener->waiting && !c->accept_early) {
             /* The accept queue is full: as TCP drops the handshake's last
              * ACK, this packet is dropped unacknowledged and resent. */
             ctx->stats.handshakes_dropped++;
             return 0;
         }
         rudp__conn_established(c, now, "first DATA");
-        c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
-        rudp__queue(c, RUDP_Q_HAND); /* until the application's queue takes it */
         ctx->stats.conns_accepted++;
-        rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);
+        if (c->accept_early) {
+            rudp__conn_event(c, RUDP_EV_WRITABLE); /* reported at its SYN */
+        } else {
+            c->accept_stamp = ctx->rx_stamp; /* rxstamp.c */
+            rudp__queue(c, RUDP_Q_HAND); /* until the application's queue takes it */
+            rudp__conn_event(c, RUDP_EV_ACCEPT | RUDP_EV_WRITABLE);
+        }
     }
 
     rudp_frame f;

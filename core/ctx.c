@@ -533,8 +533,10 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     }
     if (admit < 0)
         return; /* like a full SYN or accept queue: the client retries */
+    int replayed = 0;
     if (zrtt && !rudp__zrtt_record(ctx, now, token_id, issued)) {
         zrtt = 0; /* replayed, or not vouched for: as a SYN without a token */
+        replayed = 1;
         if (rudp__must_retry(l, peer)) {
             send_retry(ctx, now, sock, local, peer, h->scid, pub);
             return;
@@ -574,16 +576,25 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         rudp__keyed_syn_early_open(ctx, buf, len, hl, h->scid, client_pub, &frames, &nframes) < 0)
         nframes = 0; /* keyed, no early frames (or not ours to read): nothing to take */
     int taken = zrtt && nframes && rudp__zrtt_take(c, now, frames, nframes);
-    if (rudp__conn_accept_syn(c, now, h, len, validated) < 0) {
+    /* A loopback client's connection is reported at once and its SYNACK
+     * held until the application's queue has it (rudp_conn_accepted); not
+     * a copy of a SYN seen before (a replayed 0-RTT one), which would put a
+     * connection nobody completes in the application's queue. */
+    int early = !taken && !replayed && l->early_accept && !ctx->keyed &&
+                rudp__addr_loopback(peer);
+    if (rudp__conn_accept_syn(c, now, h, len, validated, early) < 0) {
         conn_kill(c);
         return;
     }
     if (taken) {
         c->zrtt_id = token_id;
         rudp__zrtt_established(c, now);
+        return;
     }
-    else if (!validated)
+    if (!validated)
         ctx->stats.handshakes_direct++;
+    if (early)
+        rudp__conn_accept_early(c);
 }
 
 /* A datagram for c failed authentication: dropped, counted. In the
@@ -863,7 +874,7 @@ void rudp_listener_close(rudp_listener *l)
             continue;
         rudp__queue(c, RUDP_Q_NONE);
         c->listener = NULL;
-        if (c->state == RUDP_SYN_RCVD)
+        if (c->state == RUDP_SYN_RCVD && !c->accept_early)
             conn_kill(c); /* not yet accepted: nobody will ever take it */
     }
     HASH_DELETE(hh, ctx->listeners, l);

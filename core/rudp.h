@@ -485,6 +485,24 @@ void rudp_listener_set_keyed_reset(rudp_listener *l, int on);
  * once (zero round trips, token.h). TCP_FASTOPEN on a listening socket. */
 void rudp_listener_set_zero_rtt(rudp_listener *l, int on);
 
+/* Per listener (off by default, never keyed): a connection from a loopback
+ * address is reported with RUDP_EV_ACCEPT when its SYN is taken, rather
+ * than at the client's first DATA, and its SYNACK is held until the caller
+ * says its application's accept queue holds it (rudp_conn_accepted); it
+ * becomes writable (RUDP_EV_WRITABLE) once established. Linux TCP on loopback
+ * queues a connection before the client's connect() can return (the
+ * client's last ACK is processed in the same softirq pass), and a server
+ * that counts what it can accept relies on it. Only from loopback: the
+ * address cannot be spoofed from outside, and over a network TCP too
+ * queues half a round trip after the client has connected. A client that
+ * never sends again ends as any SYN_RCVD connection does (RUDP_EV_ERROR). */
+void rudp_listener_set_early_accept(rudp_listener *l, int on);
+/* Server connection c, reported with RUDP_EV_ACCEPT, is in the
+ * application's accept queue now: a SYNACK held for it is sent (see
+ * rudp_listener_set_early_accept). Until then its client's SYNs earn no
+ * SYNACK, as Linux answers none while the accept queue is full. */
+void rudp_conn_accepted(rudp_conn *c, rudp_time now);
+
 /* Listener l answers no DATA for an unknown connection ID with a reset
  * (keyed or not) before `until`; such datagrams are dropped and counted
  * (unknown_conn). For a port just taken over from another process of

@@ -183,3 +183,8 @@ void rudp_listener_set_zero_rtt(rudp_listener *l, int on)
 {
     l->zero_rtt = on ? 1 : 0;
 }
+
+void rudp_listener_set_early_accept(rudp_listener *l, int on)
+{
+    l->early_accept = on ? 1 : 0;
+}

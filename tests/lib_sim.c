@@ -551,6 +551,8 @@ static void handle_events(sim *s, int ep)
             }
             a->conn = c;
             rudp_conn_set_user(c, a);
+            if (!s->ep[ep].accepted_by_hand)
+                rudp_conn_accepted(c, s->now); /* in the app's queue at once */
         }
         if (!a)
             continue;

@@ -112,6 +112,8 @@ typedef struct sim_ep {
     uint8_t key[RUDP_KEY_LEN];
     char reset_id[32];      /* sim_set_reset_id: kept across sim_restart, "" none */
     rudp_listener *listener; /* sim_listen's */
+    int accepted_by_hand;   /* its app's queue takes nothing itself: the test calls
+                               rudp_conn_accepted (else: at RUDP_EV_ACCEPT) */
 } sim_ep;
 
 typedef struct sim_dgram sim_dgram;

@@ -147,19 +147,7 @@ int main(int argc, char **argv)
         char buf[64];
         int n = snprintf(buf, sizeof buf, "%d", k);
         CHECK(write(c, buf, (size_t)n) == n, "client %d: write: %s", k, strerror(errno));
-        size_t have = 0;
-        for (;;) {
-            struct pollfd p = { .fd = c, .events = POLLIN };
-            int pn = poll(&p, 1, EVENT_MS);
-            SYS(pn);
-            CHECK(pn == 1, "client %d: no answer within %d ms", k, EVENT_MS);
-            ssize_t r = read(c, buf + have, sizeof buf - 1 - have);
-            CHECK(r >= 0, "client %d: read: %s", k, strerror(errno));
-            if (r == 0)
-                break;
-            have += (size_t)r;
-        }
-        buf[have] = '\0';
+        read_to_eof(c, buf, sizeof buf, EVENT_MS);
         int num = -1, pid = -1;
         CHECK(sscanf(buf, "%d %d", &num, &pid) == 2 && num == k,
               "client %d: answer \"%s\", want \"%d <pid>\"", k, buf, k);

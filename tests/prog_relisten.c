@@ -227,39 +227,6 @@ static void relisten_busy(void)
     printf("ok: listen() twice on one listener: 0, and it accepts\n");
 }
 
-static int send_fd(int u, int fd)
-{
-    char b = 'f';
-    struct iovec io = {&b, 1};
-    char cb[CMSG_SPACE(sizeof(int))];
-    memset(cb, 0, sizeof cb);
-    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb,
-                       .msg_controllen = sizeof cb};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(u, &m, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int u)
-{
-    char b;
-    struct iovec io = {&b, 1};
-    char cb[CMSG_SPACE(sizeof(int))];
-    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb,
-                       .msg_controllen = sizeof cb};
-    if (recvmsg(u, &m, 0) != 1)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    if (!c || c->cmsg_type != SCM_RIGHTS)
-        return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
-}
-
 static void say(int u, char b)
 {
     CHECK(write(u, &b, 1) == 1, "tell the other process: %s", strerror(errno));

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,6 +198,58 @@ void read_exact(int fd, void *buf, size_t len, int ms)
         CHECK(r > 0, "read: %s", r == 0 ? "EOF" : strerror(errno));
         got += (size_t)r;
     }
+}
+
+size_t read_to_eof(int fd, char *buf, size_t cap, int ms)
+{
+    size_t have = 0;
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int n = poll(&p, 1, ms);
+        SYS(n);
+        CHECK(n == 1, "no data or EOF within %d ms (have %zu bytes)", ms, have);
+        ssize_t r = read(fd, buf + have, cap - 1 - have);
+        CHECK(r >= 0, "read: %s", strerror(errno));
+        if (r == 0)
+            break;
+        have += (size_t)r;
+        CHECK(have < cap - 1, "more than %zu bytes before EOF", cap - 2);
+    }
+    buf[have] = '\0';
+    return have;
+}
+
+int send_fd(int u, int fd)
+{
+    char b = 'f';
+    struct iovec io = {&b, 1};
+    char cb[CMSG_SPACE(sizeof(int))];
+    memset(cb, 0, sizeof cb);
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb,
+                       .msg_controllen = sizeof cb};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(u, &m, 0) == 1 ? 0 : -1;
+}
+
+int recv_fd(int u)
+{
+    char b;
+    struct iovec io = {&b, 1};
+    char cb[CMSG_SPACE(sizeof(int))];
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cb,
+                       .msg_controllen = sizeof cb};
+    if (recvmsg(u, &m, 0) != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS)
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
 }
 
 void write_exact(int fd, const void *buf, size_t len)

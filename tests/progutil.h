@@ -95,6 +95,13 @@ int bound_loopback(int family, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Reads exactly len bytes, failing if none arrive within ms at any point. */
 void read_exact(int fd, void *buf, size_t len, int ms);
+/* Reads until EOF into buf (at most cap - 1 bytes, then a NUL), failing if
+ * nothing arrives within ms at any point or more comes; returns the count. */
+size_t read_to_eof(int fd, char *buf, size_t cap, int ms);
+/* Passes fd over unix socket u (SCM_RIGHTS, one byte of data); 0 or -1. */
+int send_fd(int u, int fd);
+/* The fd passed over u by send_fd, or -1. */
+int recv_fd(int u);
 /* Writes all len bytes of blocking fd (again on EINTR), failing on an error. */
 void write_exact(int fd, const void *buf, size_t len);
 /* getsockopt(SO_ERROR). */

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <string.h>
 
 #include "conn.h"
@@ -336,5 +337,57 @@ Test(handshake_1rtt, a_server_connection_keeps_the_stamps_of_its_syn_and_of_its_
     cr_assert_not_null(sv, "accepted on the client's first DATA");
     cr_assert(eq(u64, rudp_conn_syn_stamp(sv->conn), 111));
     cr_assert(eq(u64, rudp_conn_accept_stamp(sv->conn), 222));
+    sim_free(&s);
+}
+
+/* rudp_listener_set_early_accept: a SYN from a loopback address is
+ * reported (RUDP_EV_ACCEPT) at once, and its SYNACK waits until the
+ * caller's accept queue holds the connection (rudp_conn_accepted), so a
+ * client's connect() never returns before its connection is queued, as
+ * over Linux TCP on loopback; a SYN again meanwhile earns nothing (Linux
+ * drops SYNs while its accept queue is full). A connection reported so
+ * and never completed ends with an error its holder sees, not silently. */
+Test(handshake_1rtt, a_loopback_syn_is_reported_at_once_and_its_synack_waits_for_the_queue)
+{
+    sim s;
+    rudp_config scfg;
+    rudp_config_default(&scfg);
+    int r, b;
+    raw_pair(&s, 108, &scfg, &r, &b);
+    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    s.ep[b].accepted_by_hand = 1;
+    memset(s.ep[r].addr.ip, 0, sizeof s.ep[r].addr.ip);
+    s.ep[r].addr.ip[0] = 127;
+    s.ep[r].addr.ip[3] = 1;
+    uint8_t syn[1500];
+    size_t n = sim_make_syn(syn, 0x9101, NULL, 0);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    sim_app *app = sim_app_on(&s, b);
+    cr_assert(not(eq(ptr, app, NULL)), "reported at its SYN");
+    cr_assert(eq(int, rudp_conn_state(app->conn), RUDP_SYN_RCVD));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 0), "SYNACK held");
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 0), "still held");
+
+    rudp_conn_accepted(app->conn, s.now);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
+
+    /* The client never confirms: GIVEUP tells the holder. */
+    sim_run_until(&s, s.now + scfg.connect_timeout + RUDP_SEC(1));
+    cr_assert(eq(int, app->error, -ECONNRESET));
+    cr_assert(eq(int, app->cause, RUDP_CAUSE_HANDSHAKE_TIMEOUT));
+    sim_free(&s);
+
+    /* From any other address: answered at once, reported at its first
+     * DATA only (as before). */
+    raw_pair(&s, 109, &scfg, &r, &b);
+    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
+    cr_assert(eq(ptr, sim_app_on(&s, b), NULL));
     sim_free(&s);
 }

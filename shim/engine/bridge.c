@@ -770,6 +770,26 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
 
 /* ---- server side: hand an accepted connection to the app's listener ---- */
 
+/* A keeper is no credential to a process that was passed the listener
+ * (SCM_RIGHTS), or listens on a socket shared before listen(), and so never
+ * saw our slab, when no copy was left to listen() on (keeper.c): such a
+ * process is shown the listener's secret (names.c, ident.c). Our own
+ * engine needs none. */
+int shim_bridge_proof_wanted(const esock *s)
+{
+    static const uint8_t none[SHIM_NAME_SECRET];
+    return shim_engines_keeper() && memcmp(s->lname.secret, none, sizeof none) != 0;
+}
+
+int shim_bridge_send_proof(const esock *s, int efd)
+{
+    /* the first bytes on an empty socket: this never finds it full */
+    return real_send(efd, s->lname.secret, SHIM_NAME_SECRET, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+                   SHIM_NAME_SECRET
+               ? 0
+               : -EIO;
+}
+
 /* The app's listener is gone: reset the connection being handed over and
  * stop listening. */
 static void listener_gone(bridge *b, rudp_time now)
@@ -820,10 +840,20 @@ int shim_bridge_try_accept(bridge *b, rudp_time now)
         listener_gone(b, now);
         return 1;
     }
+    if (b->proof && shim_bridge_send_proof(b->sock, b->efd) < 0) {
+        bridge_log(RUDP_LOG_WARN, b, "could not write the listener's proof; resetting");
+        if (b->conn)
+            rudp_conn_abort(b->conn, now);
+        b->app_gone = 1;
+        bridge_app_closed(b, now);
+        return 1;
+    }
     b->unix_up = 1;
     shim_acceptq_handed(b->sock); /* counted there before it stops being held */
-    if (b->conn)
+    if (b->conn) {
         rudp_conn_set_waiting(b->conn, 0);
+        rudp_conn_accepted(b->conn, now); /* a loopback client's SYNACK goes now */
+    }
     publish(b);
     pump_out(b, now);
     pump_in(b, now, 1);
@@ -961,6 +991,10 @@ static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time no
     n.slot = b->slot;
     n.id = b->id;
     n.pid = shim_slot_owner();
+    if (shim_bridge_proof_wanted(s)) {
+        n.flags |= SHIM_NAME_F_PROOF;
+        b->proof = 1;
+    }
     if (shim_name_bind(fd, &n) < 0) {
         rudp_conn_abort(c, now);
         bridge_free(b);

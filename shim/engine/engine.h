@@ -264,6 +264,13 @@ void *shim_engine_loop(void *arg);
  * (shim_tcpl_stop), and s loses the listener's reference (s may close).
  * On s's engine's thread. */
 void shim_engine_stop_listening(esock *s);
+/* Whether a unix connection this process makes to listener s's app
+ * listener must show the listener's secret first (names.c,
+ * SHIM_NAME_F_PROOF; ident.c): in a keeper, for a listener with one. */
+int shim_bridge_proof_wanted(const esock *s);
+/* Writes s's secret on efd, just connected to its app listener and checked
+ * (shim_ident_listener), before anything else: 0, or -EIO. */
+int shim_bridge_send_proof(const esock *s, int efd);
 /* Whether s's listener is live, asked now: the app holds it, or (closed
  * here) another process still does (a keeper's copies of the process that
  * handed over count until it is gone). One that no process holds any more

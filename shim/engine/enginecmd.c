@@ -159,6 +159,11 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         rudp_listener_quiet_resets(s->listener, now + SHIM_QUIET_AFTER_MOVE);
     if (r->zero_rtt)
         rudp_listener_set_zero_rtt(s->listener, 1);
+    /* A loopback client's connection is in the app's accept queue before
+     * our SYNACK leaves (on_accept connects it to the app's listener in
+     * this turn, the SYNACK goes at its end), so before its connect()
+     * returns, as Linux TCP queues it (prog_acceptnow). */
+    rudp_listener_set_early_accept(s->listener, 1);
     const shim_listener_ops *lo = shim_hook.listener;
     if (lo && lo->open) {
         lo->open(s, r, now);

@@ -228,6 +228,7 @@ typedef struct bridge {
     unsigned early : 1;     /* a client with a token: the app writes before the
                                handshake ends, its first bytes ride with the SYN */
     unsigned want_token : 1; /* a client that opted in to 0-RTT: store the server's token */
+    unsigned proof : 1;     /* server: writes its listener's secret first (names.c) */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;

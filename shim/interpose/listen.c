@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/tcp.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -308,7 +309,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     n.slot = UINT32_MAX;
     n.id = shim_engine_new_id();
     n.pid = shim_slot_owner(); /* getpid(), with our slab made: a keeper enters itself there */
-    if ((err = shim_name_bind(lfd, &n)) < 0) {
+    if ((err = shim_name_listener_secret(&n)) < 0 || (err = shim_name_bind(lfd, &n)) < 0) {
         errno = -err;
         goto fail_errno;
     }
@@ -509,6 +510,35 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
     return 0;
 }
 
+/* An engine end named with SHIM_NAME_F_PROOF writes the listener's secret
+ * before anything else (names.c), right after its connect(): taken off the
+ * stream here, waiting for it at most PROOF_WAIT_MS (the engine writes it
+ * at once; only a connector of a uid we take is waited for, so a stranger
+ * that promises a proof and sends none costs accept() no wait). 1: the
+ * secret of listener ln; -1: anything else, and the
+ * connection is refused whoever made it (what follows cannot be told
+ * for the connection's bytes). */
+#define PROOF_WAIT_MS 1000
+
+static int take_proof(int nfd, const shim_name *ln)
+{
+    uint8_t proof[SHIM_NAME_SECRET];
+    for (;;) {
+        ssize_t r = real_recvfrom(nfd, proof, sizeof proof, MSG_DONTWAIT | MSG_PEEK, NULL, NULL);
+        if (r == (ssize_t)sizeof proof)
+            break;
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            return -1;
+        struct pollfd p = {.fd = nfd, .events = POLLIN};
+        int n = poll(&p, 1, PROOF_WAIT_MS);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            return -1;
+    }
+    if (real_recvfrom(nfd, proof, sizeof proof, MSG_DONTWAIT, NULL, NULL) != (ssize_t)sizeof proof)
+        return -1;
+    return shim_name_proof_ok(ln, proof) ? 1 : -1;
+}
+
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
     int on = shim_init();
@@ -536,7 +566,12 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
          * again). Linux's blocking accept waits until a connection is
          * there to return (inet_csk_accept -> inet_csk_wait_for_connect). */
         saved = errno;
-        if (shim_ident_accepted(fd, nfd, ln.pid) && shim_name_get(nfd, 1, &n) == 1) {
+        int named = shim_name_get(nfd, 1, &n) == 1;
+        int proven = named && (n.kind == SHIM_NAME_ENGINE || n.kind == SHIM_NAME_TCP) &&
+                             (n.flags & SHIM_NAME_F_PROOF)
+                         ? (shim_ident_may_prove(fd, nfd) ? take_proof(nfd, &ln) : -1)
+                         : 0;
+        if (named && shim_ident_accepted(fd, nfd, ln.pid, proven)) {
             if (n.kind == SHIM_NAME_ENGINE)
                 break;
             if (n.kind == SHIM_NAME_TCP && plain_tcp(fd, &rec, nfd, flags, addr, len) == 0) {

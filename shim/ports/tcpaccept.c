@@ -162,6 +162,9 @@ static int connect_listener(esock *s)
     n.slot = UINT32_MAX;
     n.id = shim_engine_new_id();
     n.pid = shim_slot_owner();
+    int proof = shim_bridge_proof_wanted(s);
+    if (proof)
+        n.flags |= SHIM_NAME_F_PROOF;
     int err = shim_name_bind(efd, &n);
     if (err < 0)
         goto fail;
@@ -181,6 +184,8 @@ static int connect_listener(esock *s)
         err = -EPIPE;
         goto fail;
     }
+    if (proof && (err = shim_bridge_send_proof(s, efd)) < 0)
+        goto fail;
     shim_acceptq_handed(s);
     return efd;
 fail:

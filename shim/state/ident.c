@@ -24,7 +24,10 @@
  *    (slots.c: a memfd only our processes hold; a keeper cannot call
  *    listen() on a listener it has no copy of, when the process that
  *    exited had closed its own and those still holding it were started
- *    by exec). Its uid must be root, the listener's, or
+ *    by exec), or a connector that shows the listener's secret (names.c:
+ *    a keeper's bridge to a listener that was passed to this process with
+ *    SCM_RIGHTS, whose slab we never saw and which the keeper holds no
+ *    copy of to listen() on). Its uid must be root, the listener's, or
  *    ours: a pid reused by another user after its owner died is no
  *    credential. Anything else is refused, counted, and never returned.
  *  - the engine, after connecting to a listener's name: the listening
@@ -74,14 +77,16 @@ int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid)
     return 0;
 }
 
-int shim_ident_accepted(int lfd, int nfd, pid_t owner)
+int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven)
 {
     struct ucred c, l;
     if (peer_cred(nfd, &c) < 0)
         return 0;
     int have_l = peer_cred(lfd, &l) == 0;
-    int pid_ok = c.pid == getpid() || c.pid == owner || (have_l && c.pid == l.pid) ||
-                 shim_slots_is_keeper(owner, c.pid);
+    int pid_ok = proven > 0 || c.pid == getpid() || c.pid == owner ||
+                 (have_l && c.pid == l.pid) || shim_slots_is_keeper(owner, c.pid);
+    if (proven < 0)
+        pid_ok = 0; /* a proof promised and not shown */
     if (pid_ok && uid_ok(c.uid, have_l ? l.uid : (uid_t)-1))
         return 1;
     uint64_t n = atomic_fetch_add(&refused, 1) + 1;
@@ -93,6 +98,15 @@ int shim_ident_accepted(int lfd, int nfd, pid_t owner)
                  "(%llu refused so far)",
                  (int)c.pid, (unsigned)c.uid, (unsigned long long)n);
     return 0;
+}
+
+int shim_ident_may_prove(int lfd, int nfd)
+{
+    struct ucred c, l;
+    if (peer_cred(nfd, &c) < 0)
+        return 0;
+    int have_l = peer_cred(lfd, &l) == 0;
+    return uid_ok(c.uid, have_l ? l.uid : (uid_t)-1);
 }
 
 int shim_ident_listener(int efd, pid_t owner, uid_t luid)

@@ -14,9 +14,19 @@
  * then fail) or foresee one. The names are public (ss -xl lists them) and
  * anyone may bind a free one: who made a connection is checked with the
  * kernel's credentials (ident.c), never read from a name.
+ *
+ * A listener's nonce is not drawn but committed: the first 16 bytes of a
+ * hash of a 32-byte secret its engine keeps (shim_name.secret, in no name
+ * and no slab). An engine end whose pad byte says SHIM_NAME_F_PROOF writes
+ * that secret as its first 32 bytes, before any of the connection's: the
+ * proof a keeper shows to a process that has no other way to know it for
+ * ours (ident.c). The nonce stays unguessable, the secret is never public:
+ * it goes only to a socket the engine has checked is our listener
+ * (shim_ident_listener), that is to the processes holding it.
  */
 #include <errno.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -59,6 +69,26 @@ static void get_addr(const uint8_t *p, int family, struct sockaddr_storage *ss)
     }
 }
 
+/* The listener's nonce for secret: the first 16 bytes of its BLAKE2b. */
+static void commit(const uint8_t *secret, uint8_t *nonce)
+{
+    crypto_generichash(nonce, 16, secret, SHIM_NAME_SECRET, NULL, 0);
+}
+
+int shim_name_listener_secret(shim_name *n)
+{
+    return getrandom(n->secret, sizeof n->secret, 0) == (ssize_t)sizeof n->secret
+               ? 0
+               : (errno ? -errno : -EIO);
+}
+
+int shim_name_proof_ok(const shim_name *listener, const uint8_t *proof)
+{
+    uint8_t h[16];
+    commit(proof, h);
+    return listener->kind == SHIM_NAME_LISTENER && sodium_memcmp(h, listener->nonce, 16) == 0;
+}
+
 int shim_name_bind(int fd, const shim_name *n)
 {
     struct sockaddr_un un;
@@ -68,6 +98,7 @@ int shim_name_bind(int fd, const shim_name *n)
     memcpy(p, "rUdP", 4);
     p[4] = (uint8_t)n->kind;
     p[5] = (uint8_t)n->family;
+    p[6] = n->flags;
     p += 8;
     put_addr(p, n->family, &n->local);
     put_addr(p + 22, n->family, &n->peer);
@@ -75,7 +106,10 @@ int shim_name_bind(int fd, const shim_name *n)
     memcpy(p, &n->slot, 4);
     memcpy(p + 4, &n->id, 8);
     memcpy(p + 12, &n->pid, 4);
-    if (getrandom(p + 16, 16, 0) != 16)
+    static const uint8_t none[SHIM_NAME_SECRET];
+    if (n->kind == SHIM_NAME_LISTENER && memcmp(n->secret, none, sizeof none) != 0)
+        commit(n->secret, p + 16);
+    else if (getrandom(p + 16, 16, 0) != 16)
         return errno ? -errno : -EIO;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NAME_LEN);
     return real_bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
@@ -95,6 +129,7 @@ int shim_name_get(int fd, int peer, shim_name *n)
     const uint8_t *p = (const uint8_t *)un.sun_path + 1;
     n->kind = (char)p[4];
     n->family = p[5];
+    n->flags = p[6];
     if (n->family != AF_INET && n->family != AF_INET6)
         return 0;
     p += 8;
@@ -104,6 +139,7 @@ int shim_name_get(int fd, int peer, shim_name *n)
     memcpy(&n->slot, p, 4);
     memcpy(&n->id, p + 4, 8);
     memcpy(&n->pid, p + 12, 4);
+    memcpy(n->nonce, p + 16, 16);
     return 1;
 }
 

@@ -28,19 +28,34 @@ enum {
     SHIM_NAME_TCP = 'T',
 };
 
+/* flags: an engine end that writes its listener's secret first (names.c) */
+#define SHIM_NAME_F_PROOF 0x01
+#define SHIM_NAME_SECRET 32
+
 typedef struct shim_name {
     char kind;                   /* SHIM_NAME_* */
+    uint8_t flags;               /* SHIM_NAME_F_* */
     int family;                  /* the application's socket family */
     struct sockaddr_storage local, peer;
     uint32_t slot;               /* shared state slot, UINT32_MAX none */
     uint64_t id;                 /* connection id, unique per engine */
     int32_t pid;                 /* engine owner */
+    uint8_t nonce[16];           /* as decoded (shim_name_get) */
+    /* A listener's, in the process that made it and its engines only:
+     * the name's nonce commits to it (never in a name or a slab). */
+    uint8_t secret[SHIM_NAME_SECRET];
 } shim_name;
 
 /* Binds unix socket fd to the abstract name for n, made unguessable by 128
  * random bits (a name nobody can predict cannot be squatted before we bind
- * it). Returns 0 or -errno. */
+ * it; a listener's with a secret: 128 bits committing to it). Returns 0 or
+ * -errno. */
 int shim_name_bind(int fd, const shim_name *n);
+/* Draws n's secret (a listener's, before shim_name_bind). 0 or -errno. */
+int shim_name_listener_secret(shim_name *n);
+/* Whether proof (SHIM_NAME_SECRET bytes) is the secret listener's name
+ * (decoded) commits to: 1 or 0. */
+int shim_name_proof_ok(const shim_name *listener, const uint8_t *proof);
 
 /* Decodes the name of fd (own when peer == 0, its peer's otherwise).
  * Returns 1 if it is one of ours, 0 if not, -errno on failure. Decoding
@@ -67,9 +82,16 @@ int shim_name_of(int fd, shim_name *n, int verify);
 /* The pid and uid of the process that last called listen() on lfd. */
 int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid);
 /* Whether the connection nfd, just accepted on our listener lfd (whose
- * name names `owner`), was made by the engine serving it. Counts and logs
- * a refusal. Returns 1 or 0. */
-int shim_ident_accepted(int lfd, int nfd, pid_t owner);
+ * name names `owner`), was made by the engine serving it. `proven` 1: its
+ * maker showed the listener's secret (names.c), which stands for the pid
+ * (its uid is checked all the same); -1: it promised the secret and did not
+ * show it (refused); 0: none promised. Counts and logs a refusal. Returns 1
+ * or 0. */
+int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven);
+/* Whether the maker of nfd (accepted on lfd) is of a uid
+ * shim_ident_accepted takes at all: only then is a proof it promises worth
+ * waiting for. 1 or 0. */
+int shim_ident_may_prove(int lfd, int nfd);
 /* Engine side: whether efd, just connected to a listener's name, reached
  * our application's listener (made by `owner` with uid `luid`). */
 int shim_ident_listener(int efd, pid_t owner, uid_t luid);
