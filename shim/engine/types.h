@@ -399,6 +399,10 @@ struct engines {
     _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
+    /* Client bridges whose app end is already writable while their answer
+     * to the handshake has not left yet (on_established): connects wait
+     * for it to be 0 (shim_engine_connect). */
+    _Atomic int answering;
     struct engine e[SHIM_ENGINES_MAX];
 };
 
