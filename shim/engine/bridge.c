@@ -339,6 +339,24 @@ static void drain(bridge *b, uint32_t ev, rudp_time now)
         failed_done(b);
 }
 
+/* A reset in CLOSE_WAIT: the app's writes fail with EPIPE from now on,
+ * and its reads end in EOF, as TCP's do (tcp_recvmsg() says EOF once the
+ * peer's FIN is in, SOCK_DONE, whatever the reset left in sk_err). Our end
+ * must then not be closed holding bytes the app wrote: the kernel would
+ * give the app's end ECONNRESET (unix_release_sock()), which its next
+ * read() says instead of EOF, and a write() racing the close says instead
+ * of EPIPE (unix_stream_sendmsg() checks SEND_SHUTDOWN before the socket's
+ * error; 1 run in 50 of a writer in a loop). SHUT_RD here makes the app's
+ * end refuse writes at once (EPIPE, SIGPIPE unless MSG_NOSIGNAL), and what
+ * it wrote before is dropped, as TCP's reset drops its send queue. */
+static void refuse_app_writes(bridge *b)
+{
+    real_shutdown(b->efd, SHUT_RD);
+    uint8_t buf[4096];
+    while (real_recvfrom(b->efd, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL) > 0)
+        ;
+}
+
 /* The connection ended badly: tell the app through SO_ERROR and end its
  * stream. Closing efd while it holds bytes the app wrote gives the app's
  * reader ECONNRESET, as TCP does; on the peer's reset we make sure it
@@ -354,7 +372,8 @@ static void bridge_failed(bridge *b, int err)
     /* A reset in CLOSE_WAIT (the peer's FIN passed on, ours not asked
      * for) is EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the
      * answer to our write after the peer's close(). */
-    if (err == -ECONNRESET && b->peer_eof && !b->app_eof)
+    int close_wait = err == -ECONNRESET && b->peer_eof && !b->app_eof;
+    if (close_wait)
         err = -EPIPE;
     shim_slot *s = slot_of(b);
     publish(b); /* TCP_INFO's counters as they ended */
@@ -364,6 +383,9 @@ static void bridge_failed(bridge *b, int err)
         atomic_store(&s->tcp_state, TCP_CLOSE);
         atomic_store(&s->state, b->established ? SHIM_SLOT_CLOSED : SHIM_SLOT_FAILED);
     }
+    /* after SO_ERROR is there: the app's end hangs up at once */
+    if (close_wait && b->efd >= 0 && b->unix_up && !b->app_gone)
+        refuse_app_writes(b);
     /* An established connection's end is told by the core's info line
      * ("closed (reset by the peer) after ..."); a connect that never got
      * there is worth a warning that says what to check. */
@@ -570,7 +592,7 @@ static void pump_out(bridge *b, rudp_time now)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno == EPIPE)
-                b->app_gone = 1;
+                b->app_gone = b->late_data = 1;
             break;
         }
         struct iovec iov[BRIDGE_SPANS];
@@ -595,7 +617,7 @@ static void pump_out(bridge *b, rudp_time now)
         if (w < 0 && errno == EPIPE) {
             /* The app shut its reading side or closed: data has no reader.
              * TCP resets when data arrives for a closed socket. */
-            b->app_gone = 1;
+            b->app_gone = b->late_data = 1;
         }
         break;
     }
@@ -611,8 +633,22 @@ static void bridge_app_closed(bridge *b, rudp_time now)
     int linger0 = s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0);
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
-        if (linger0)
+        if (linger0) {
             rudp_conn_abort(b->conn, now);
+        } else if (b->late_data) {
+            /* Bytes came after the app's close() (our write to efd found
+             * it closed), not before: TCP's close() had sent its FIN, and
+             * those bytes then drew a reset (tcp_rcv_state_process(): data
+             * for a socket the app closed). So the FIN, then the reset: the
+             * peer is in CLOSE_WAIT when the reset comes, and its writes
+             * fail with EPIPE, its reads end in EOF. Releasing with the
+             * bytes unread would reset alone, as for a close() with unread
+             * data: the peer's read said ECONNRESET where TCP's says EOF.
+             * (If the app closed with bytes in its end unread, pump_in met
+             * ECONNRESET and aborted first, and a closed connection is
+             * left as it is.) */
+            rudp_conn_close_reset(b->conn, now);
+        }
         rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
         b->conn = NULL;
     }

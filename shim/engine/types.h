@@ -216,6 +216,8 @@ typedef struct bridge {
     unsigned app_eof : 1;   /* read EOF from efd: the app shut down writing */
     unsigned app_gone : 1;  /* the app closed its end entirely */
     unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
+    unsigned late_data : 1; /* bytes came for an app that had closed (or shut
+                               reading) before they could reach it */
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
