@@ -889,15 +889,20 @@ static void on_established(bridge *b, rudp_time now)
     /* TCP's client is ESTABLISHED before its answer to the handshake
      * leaves, so its connect() is complete before the server's accept()
      * can return the connection. Ours too: the app's end turns writable
-     * below, and only then does our answer leave (the flush at the end).
-     * When the server's engine is another thread of this process (several
-     * engines), an answer sent first let the app accept() and close() the
-     * connection while its own connect() was still pending (libuv's
-     * tcp_try_write_error then wrote EAGAIN, 1 run in 20 with two
-     * engines). Meanwhile G.answering holds back the app's next connect
-     * (shim_engine_connect), so that it cannot overtake this answer on the
-     * wire: a server accepts in the order handshakes complete. */
-    atomic_fetch_add(&G.answering, 1);
+     * below, and our answer (queued by the core) leaves at the turn's
+     * flush, after it (nothing else flushes the whole queue in a turn:
+     * shim_esock_close sends only its socket's). When the server's engine
+     * is another thread of this process (several engines), an answer sent
+     * first let the app accept() and close() the connection while its own
+     * connect() was still pending (libuv's tcp_try_write_error then wrote
+     * EAGAIN, 1 run in 20 with two engines). Until that flush G.answering
+     * holds back the app's next connect (shim_engine_connect), so that it
+     * cannot overtake this answer on the wire: a server accepts in the
+     * order handshakes complete. */
+    if (!b->e->answering) {
+        b->e->answering = 1;
+        atomic_fetch_add(&G.answering, 1);
+    }
     /* Publish first: the moment the filler is gone the app sees EPOLLOUT
      * and may ask connect()/SO_ERROR/getpeername at once. */
     b->established = 1;
@@ -938,8 +943,6 @@ static void on_established(bridge *b, rudp_time now)
             shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
         b->app_fd = -1;
     }
-    shim_udpio_flush(b->e->io);
-    atomic_fetch_sub(&G.answering, 1);
     pump_in(b, now, 1);
     pump_out(b, now);
     update_interest(b);

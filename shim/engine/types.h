@@ -384,6 +384,7 @@ struct engine {
     void **graves;
     uint32_t ngraves, graves_cap;
     int dispatching;
+    int answering;        /* counted in G.answering until this turn's flush (bridge.c) */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };
