@@ -983,7 +983,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         shim_hook.client->server_moved)
         shim_hook.client->server_moved(b); /* portmove.c */
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
-        shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
+        shim_roam_silent(b, now);
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
         pump_in(b, now, 1);
         /* the app is gone: finish once its last bytes are in */

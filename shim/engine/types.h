@@ -185,6 +185,8 @@ typedef struct esock {
     socklen_t lun_len;
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
+    int refused;          /* ... whose sends this host refused (EPERM, ENOBUFS...)
+                             since its last silence was looked at (roam.c) */
     int heard;            /* a datagram arrived on it */
     /* a listener's socket: the address it is bound to, for the core's
      * same_endpoint (portshare.c); family 0 once the port is given up */
