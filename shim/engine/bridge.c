@@ -16,6 +16,7 @@
  * make client bridges are engine.c's.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -562,6 +563,19 @@ static void pump_in(bridge *b, rudp_time now, int mark)
     publish(b);
 }
 
+/* Our write to efd said EPIPE: the app closed its end, or shut its
+ * reading side. Bytes then came after its close() (or shutdown(SHUT_RDWR):
+ * both directions shut, efd hangs up), which TCP answers with a reset after
+ * its FIN (bridge_app_closed); after a shutdown(SHUT_RD) alone TCP keeps
+ * them, and its close() resets for them unread, as a release does. */
+static void app_refused(bridge *b)
+{
+    b->app_gone = 1;
+    struct pollfd p = {.fd = b->efd, .events = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+        b->late_data = 1;
+}
+
 /* Connection -> application. */
 static void pump_out(bridge *b, rudp_time now)
 {
@@ -592,7 +606,7 @@ static void pump_out(bridge *b, rudp_time now)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno == EPIPE)
-                b->app_gone = b->late_data = 1;
+                app_refused(b);
             break;
         }
         struct iovec iov[BRIDGE_SPANS];
@@ -617,7 +631,7 @@ static void pump_out(bridge *b, rudp_time now)
         if (w < 0 && errno == EPIPE) {
             /* The app shut its reading side or closed: data has no reader.
              * TCP resets when data arrives for a closed socket. */
-            b->app_gone = b->late_data = 1;
+            app_refused(b);
         }
         break;
     }
