@@ -649,11 +649,14 @@ static void bridge_app_closed(bridge *b, rudp_time now)
         rudp_conn_set_user(b->conn, NULL);
         if (linger0) {
             rudp_conn_abort(b->conn, now);
-        } else if (b->late_data) {
+        } else if (b->late_data || (b->hup && rudp_conn_readable(b->conn) > 0)) {
             /* Bytes came after the app's close() (our write to efd found
-             * it closed), not before: TCP's close() had sent its FIN, and
-             * those bytes then drew a reset (tcp_rcv_state_process(): data
-             * for a socket the app closed). So the FIN, then the reset: the
+             * it closed; or they reached the connection in the turn that
+             * read its hang-up, before we could pass them on: the app's
+             * end, empty, never held them), not before: TCP's close() had
+             * sent its FIN, and those bytes then drew a reset
+             * (tcp_rcv_state_process(): data for a socket the app
+             * closed). So the FIN, then the reset: the
              * peer is in CLOSE_WAIT when the reset comes, and its writes
              * fail with EPIPE, its reads end in EOF. Releasing with the
              * bytes unread would reset alone, as for a close() with unread
