@@ -619,6 +619,8 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
 /* rudp_conn_abort() without sending what waits first: the reset at once. */
 void rudp__conn_abort_now(rudp_conn *c, rudp_time now);
+/* The same with the RESET frame's code (RUDP_RESET_ABORT, RUDP_RESET_AFTER_FIN). */
+void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code);
 /* Fails c with err (the app's errno) for the reason `cause` (report.c's words). */
 void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
 /* Sends one DATA packet holding `frames` (n bytes, not ack-eliciting) to

@@ -261,7 +261,22 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now)
     rudp__conn_abort_now(c, now);
 }
 
+void rudp_conn_close_reset(rudp_conn *c, rudp_time now)
+{
+    now = rudp__clock(c->ctx, now);
+    if (rudp_conn_shutdown(c, now) < 0)
+        return; /* failed or closed already */
+    rudp__conn_flush(c, now);
+    /* The FIN may still wait (window, pacing): the reset says where it is. */
+    rudp__conn_abort_code(c, now, c->fin_off == c->snd_end ? RUDP_RESET_AFTER_FIN : RUDP_RESET_ABORT);
+}
+
 void rudp__conn_abort_now(rudp_conn *c, rudp_time now)
+{
+    rudp__conn_abort_code(c, now, RUDP_RESET_ABORT);
+}
+
+void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
 {
     now = rudp__clock(c->ctx, now);
     if (!c->cause && c->state != RUDP_CLOSED)
@@ -284,7 +299,7 @@ void rudp__conn_abort_now(rudp_conn *c, rudp_time now)
         h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
         uint8_t buf[64];
         int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, 0, c->snd_end) : -1;
+        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, code, c->snd_end) : -1;
         if (n > 0) {
             c->ctx->stats.resets_sent++;
             rudp__conn_send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));

@@ -416,6 +416,15 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             break;
         case RUDP_FRAME_RESET:
             ctx->stats.resets_received++;
+            /* After the peer's FIN (rudp_conn_close_reset): with every byte
+             * up to it here, that FIN is complete, the reset comes in
+             * CLOSE_WAIT, as TCP's after a close(). */
+            if (f.u.reset.code == RUDP_RESET_AFTER_FIN && !c->fin_received &&
+                c->rcv_contig == f.u.reset.final_size &&
+                (c->peer_fin == RUDP_FIN_NONE || c->peer_fin == f.u.reset.final_size)) {
+                c->peer_fin = f.u.reset.final_size;
+                peer_fin_complete(c, now);
+            }
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
             return 0;
         case RUDP_FRAME_PATH_CHALLENGE:
@@ -427,7 +436,10 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_STREAM: {
             int err = stream_input(c, now, &f);
             if (err == -EPIPE) {
-                rudp__conn_abort_now(c, now);
+                /* released: our FIN is queued or sent (rudp_conn_release) */
+                rudp__conn_abort_code(c, now,
+                                      c->shut_wr && c->fin_off == c->snd_end ? RUDP_RESET_AFTER_FIN
+                                                                              : RUDP_RESET_ABORT);
                 return 0;
             }
             if (err == -EPROTO)

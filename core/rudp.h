@@ -776,6 +776,20 @@ int rudp_conn_shutdown(rudp_conn *c, rudp_time now);
 void rudp_conn_abort(rudp_conn *c, rudp_time now);
 
 /*
+ * The application closed before bytes that have arrived could reach it:
+ * TCP's close() had sent its FIN, and those bytes drew a reset
+ * (tcp_rcv_state_process(): data for a socket the application closed). So
+ * a FIN after what is queued, sent as far as the window and pacing allow
+ * now, then the reset, whose frame names where our stream ends
+ * (RUDP_RESET_AFTER_FIN): a peer that received all of it takes the reset
+ * as coming after our FIN even if the FIN itself is still held back or
+ * lost, and reports -ECONNRESET in CLOSE_WAIT (its reads end in EOF, as
+ * TCP's peer's do). The connection is CLOSED after; a connection that
+ * failed or is closed is left as it is.
+ */
+void rudp_conn_close_reset(rudp_conn *c, rudp_time now);
+
+/*
  * The caller is done with the handle. A connection still open is shut down
  * (a graceful FIN after queued data) and finishes on its own within the
  * configured linger, then frees itself; if unread data is pending or arrives

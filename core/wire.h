@@ -227,6 +227,12 @@ int rudp_wire_ping_encode(uint8_t *p, size_t cap);
 int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
 int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
 int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
+/* RESET's codes: 0 an abort; AFTER_FIN: the sender's application had
+ * closed, its stream ends with a FIN at final_size, and bytes that came
+ * after drew the reset (rudp_conn_close_reset). A peer that knows no code
+ * takes each as an abort. */
+#define RUDP_RESET_ABORT 0
+#define RUDP_RESET_AFTER_FIN 1
 int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
 /* NEW_PORT: -EINVAL for port 0 or above 65535 */
 int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);

@@ -378,24 +378,73 @@ Test(failure, restarted_peer_answers_with_a_stateless_reset)
     sim_free(&s);
 }
 
+/* A server holding 5000 bytes the client sent, unread (its app paused, its
+ * handle kept, no FIN sent): returns it; *ci is the client's app. */
+static sim_app *server_with_unread(sim *s, int seed, int *ci)
+{
+    sim_init(s, (uint64_t)seed);
+    int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_release = 1, .no_shutdown = 1},
+            cli = {.to_send = 5000, .expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(s, b, &srv, 16);
+    *ci = sim_connect(s, a, b, &cli, NULL);
+    sim_run_until(s, s->now + RUDP_MS(100));
+    sim_app *sv = app_on(s, b);
+    cr_assert(eq(sz, rudp_conn_readable(sv->conn), 5000));
+    return sv;
+}
+
+/* The server lets its connection go and the client runs on. */
+static void release_and_run(sim *s, sim_app *sv)
+{
+    rudp_conn_release(sv->conn, s->now);
+    sv->released = 1;
+    sv->conn = NULL;
+    sim_run_until(s, s->now + RUDP_MS(100));
+}
+
 Test(failure, release_with_unread_data_resets_as_tcp_close_does)
 {
     sim s;
-    sim_init(&s, 17);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
-    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_release = 1},
-            cli = {.to_send = 5000, .expect = UINT64_MAX, .no_shutdown = 1};
-    sim_listen(&s, b, &srv, 16);
-    int ci = sim_connect(&s, a, b, &cli, NULL);
-    sim_run_until(&s, s.now + RUDP_MS(100));
-    sim_app *sv = app_on(&s, b);
-    cr_assert(eq(sz, rudp_conn_readable(sv->conn), 5000));
-    rudp_conn_release(sv->conn, s.now);
-    sv->released = 1;
-    sv->conn = NULL;
-    sim_run_until(&s, s.now + RUDP_MS(100));
+    int ci;
+    sim_app *sv = server_with_unread(&s, 17, &ci);
+    release_and_run(&s, sv);
     cr_assert(eq(int, s.apps[ci].error, -ECONNRESET));
+    cr_assert(not(s.apps[ci].eof), "a reset alone: no end of stream");
+    sim_free(&s);
+}
+
+/* Bytes that came after the application closed (the shim finds its end
+ * closed when it passes them on): TCP's close() had sent the FIN, and the
+ * bytes drew a reset, so the peer reads EOF and gets its reset in
+ * CLOSE_WAIT (EPIPE for its writes), not a reset alone. */
+Test(failure, close_reset_is_a_fin_then_a_reset)
+{
+    sim s;
+    int ci;
+    sim_app *sv = server_with_unread(&s, 17, &ci);
+    rudp_conn_close_reset(sv->conn, s.now);
+    release_and_run(&s, sv);
+    cr_assert(s.apps[ci].eof, "the FIN first: the peer reads EOF");
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET), "then the reset");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[s.apps[ci].ep].ctx)->resets_received, 1));
+    sim_free(&s);
+}
+
+/* The same when only the reset gets there: its frame says where the FIN
+ * is, and the peer that has every byte before it takes both. */
+Test(failure, close_reset_without_its_fin_still_ends_the_stream)
+{
+    sim s;
+    int ci;
+    sim_app *sv = server_with_unread(&s, 18, &ci);
+    /* only the reset goes: the FIN is queued, the reset sent at once */
+    rudp_conn_shutdown(sv->conn, s.now);
+    rudp__conn_abort_code(sv->conn, s.now, RUDP_RESET_AFTER_FIN);
+    release_and_run(&s, sv);
+    cr_assert(s.apps[ci].eof, "the reset says where the FIN is: the peer reads EOF");
+    cr_assert(eq(int, s.apps[ci].error, -ECONNRESET), "then the reset");
     sim_free(&s);
 }
 

@@ -16,6 +16,7 @@
  * make client bridges are engine.c's.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -404,6 +405,24 @@ static void drain(bridge *b, uint32_t ev, rudp_time now)
         failed_done(b);
 }
 
+/* A reset in CLOSE_WAIT: the app's writes fail with EPIPE from now on,
+ * and its reads end in EOF, as TCP's do (tcp_recvmsg() says EOF once the
+ * peer's FIN is in, SOCK_DONE, whatever the reset left in sk_err). Our end
+ * must then not be closed holding bytes the app wrote: the kernel would
+ * give the app's end ECONNRESET (unix_release_sock()), which its next
+ * read() says instead of EOF, and a write() racing the close says instead
+ * of EPIPE (unix_stream_sendmsg() checks SEND_SHUTDOWN before the socket's
+ * error; 1 run in 50 of a writer in a loop). SHUT_RD here makes the app's
+ * end refuse writes at once (EPIPE, SIGPIPE unless MSG_NOSIGNAL), and what
+ * it wrote before is dropped, as TCP's reset drops its send queue. */
+static void refuse_app_writes(bridge *b)
+{
+    real_shutdown(b->efd, SHUT_RD);
+    uint8_t buf[4096];
+    while (real_recvfrom(b->efd, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL) > 0)
+        ;
+}
+
 /* The connection ended badly: tell the app through SO_ERROR and end its
  * stream. Closing efd while it holds bytes the app wrote gives the app's
  * reader ECONNRESET, as TCP does; on the peer's reset we make sure it
@@ -419,7 +438,8 @@ static void bridge_failed(bridge *b, int err)
     /* A reset in CLOSE_WAIT (the peer's FIN passed on, ours not asked
      * for) is EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the
      * answer to our write after the peer's close(). */
-    if (err == -ECONNRESET && b->peer_eof && !b->app_eof)
+    int close_wait = err == -ECONNRESET && b->peer_eof && !b->app_eof;
+    if (close_wait)
         err = -EPIPE;
     shim_slot *s = slot_of(b);
     publish(b); /* TCP_INFO's counters as they ended */
@@ -429,6 +449,9 @@ static void bridge_failed(bridge *b, int err)
         atomic_store(&s->tcp_state, TCP_CLOSE);
         atomic_store(&s->state, b->established ? SHIM_SLOT_CLOSED : SHIM_SLOT_FAILED);
     }
+    /* after SO_ERROR is there: the app's end hangs up at once */
+    if (close_wait && b->efd >= 0 && b->unix_up && !b->app_gone)
+        refuse_app_writes(b);
     /* An established connection's end is told by the core's info line
      * ("closed (reset by the peer) after ..."); a connect that never got
      * there is worth a warning that says what to check. */
@@ -615,6 +638,19 @@ static void pump_in(bridge *b, rudp_time now, int mark)
     publish(b);
 }
 
+/* Our write to efd said EPIPE: the app closed its end, or shut its
+ * reading side. Bytes then came after its close() (or shutdown(SHUT_RDWR):
+ * both directions shut, efd hangs up), which TCP answers with a reset after
+ * its FIN (bridge_app_closed); after a shutdown(SHUT_RD) alone TCP keeps
+ * them, and its close() resets for them unread, as a release does. */
+static void app_refused(bridge *b)
+{
+    b->app_gone = 1;
+    struct pollfd p = {.fd = b->efd, .events = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+        b->late_data = 1;
+}
+
 /* Connection -> application. */
 static void pump_out(bridge *b, rudp_time now)
 {
@@ -645,7 +681,7 @@ static void pump_out(bridge *b, rudp_time now)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno == EPIPE)
-                b->app_gone = 1;
+                app_refused(b);
             break;
         }
         struct iovec iov[BRIDGE_SPANS];
@@ -670,7 +706,7 @@ static void pump_out(bridge *b, rudp_time now)
         if (w < 0 && errno == EPIPE) {
             /* The app shut its reading side or closed: data has no reader.
              * TCP resets when data arrives for a closed socket. */
-            b->app_gone = 1;
+            app_refused(b);
         }
         break;
     }
@@ -686,8 +722,25 @@ static void bridge_app_closed(bridge *b, rudp_time now)
     int linger0 = s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0);
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
-        if (linger0)
+        if (linger0) {
             rudp_conn_abort(b->conn, now);
+        } else if (b->late_data || (b->hup && rudp_conn_readable(b->conn) > 0)) {
+            /* Bytes came after the app's close() (our write to efd found
+             * it closed; or they reached the connection in the turn that
+             * read its hang-up, before we could pass them on: the app's
+             * end, empty, never held them), not before: TCP's close() had
+             * sent its FIN, and those bytes then drew a reset
+             * (tcp_rcv_state_process(): data for a socket the app
+             * closed). So the FIN, then the reset: the
+             * peer is in CLOSE_WAIT when the reset comes, and its writes
+             * fail with EPIPE, its reads end in EOF. Releasing with the
+             * bytes unread would reset alone, as for a close() with unread
+             * data: the peer's read said ECONNRESET where TCP's says EOF.
+             * (If the app closed with bytes in its end unread, pump_in met
+             * ECONNRESET and aborted first, and a closed connection is
+             * left as it is.) */
+            rudp_conn_close_reset(b->conn, now);
+        }
         rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
         b->conn = NULL;
     }
@@ -1009,10 +1062,23 @@ static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time no
 
 static void on_established(bridge *b, rudp_time now)
 {
-    /* Our answer to the handshake leaves before the app learns of it, so
-     * a connection it opens next cannot overtake it on the wire (a server
-     * accepts in the order handshakes complete, as TCP does). */
-    shim_udpio_flush(b->e->io);
+    /* TCP's client is ESTABLISHED before its answer to the handshake
+     * leaves, so its connect() is complete before the server's accept()
+     * can return the connection. Ours too: the app's end turns writable
+     * below, and our answer (queued by the core) leaves at the turn's
+     * flush, after it (nothing else flushes the whole queue in a turn:
+     * shim_esock_close sends only its socket's). When the server's engine
+     * is another thread of this process (several engines), an answer sent
+     * first let the app accept() and close() the connection while its own
+     * connect() was still pending (libuv's tcp_try_write_error then wrote
+     * EAGAIN, 1 run in 20 with two engines). Until that flush G.answering
+     * holds back the app's next connect (shim_engine_connect), so that it
+     * cannot overtake this answer on the wire: a server accepts in the
+     * order handshakes complete. */
+    if (!b->e->answering) {
+        b->e->answering = 1;
+        atomic_fetch_add(&G.answering, 1);
+    }
     /* Publish first: the moment the filler is gone the app sees EPOLLOUT
      * and may ask connect()/SO_ERROR/getpeername at once. */
     b->established = 1;
@@ -1093,7 +1159,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         shim_hook.client->server_moved)
         shim_hook.client->server_moved(b); /* portmove.c */
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
-        shim_roam_rebind(b, now, "nothing heard for several probe timeouts");
+        shim_roam_silent(b, now);
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
         pump_in(b, now, 1);
         /* the app is gone: finish once its last bytes are in */

@@ -132,8 +132,10 @@ void shim_esock_close(esock *s)
     struct engine *e = s->e;
     shim_acceptq_release(s); /* before its group, which holds the queue, goes */
     /* What is queued for this socket (the RESET of the connection whose
-     * end freed it) leaves before the fd is closed and maybe reused. */
-    shim_udpio_flush(e->io);
+     * end freed it) leaves before the fd is closed and maybe reused; the
+     * rest waits for the turn's end (a client's answer to its handshake
+     * must not leave before its end turns writable: on_established). */
+    shim_udpio_flush_fd(e->io, s->fd);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);
@@ -368,6 +370,10 @@ static rudp_time pump_once(struct engine *e, rudp_time now)
             break;
     }
     shim_udpio_flush(e->io);
+    if (e->answering) { /* the answers of on_established are out */
+        e->answering = 0;
+        atomic_fetch_sub(&G.answering, 1);
+    }
     return deadline;
 }
 

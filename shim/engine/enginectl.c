@@ -320,5 +320,6 @@ void shim_engine_atfork_child(void)
     G.pause_req = 0;
     G.handed_over = 0;
     atomic_store(&G.sig_handoff, 0);
+    atomic_store(&G.answering, 0); /* the parent's engines' answers, not ours */
     memset(G.e, 0, sizeof G.e);
 }

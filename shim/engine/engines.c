@@ -11,6 +11,7 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -221,6 +222,20 @@ int shim_engine_listen_width(int backlog, int zero_rtt)
     return 1;
 }
 
+/* Until no engine of this process is between making a client's end
+ * writable and sending its answer to the handshake (on_established in
+ * bridge.c): a connect the app starts once it saw its last one complete
+ * then leaves after that one's answer. Bounded: an engine stopped there
+ * (a debugger) must not hang the app's connects. */
+static void wait_answers(void)
+{
+    if (!atomic_load(&G.answering))
+        return;
+    rudp_time until = shim_now() + RUDP_MS(50);
+    while (atomic_load(&G.answering) && shim_now() < until)
+        sched_yield();
+}
+
 int shim_engine_connect(const shim_connect_req *req)
 {
     cmd *c = shim_calloc(1, sizeof *c);
@@ -245,6 +260,7 @@ int shim_engine_connect(const shim_connect_req *req)
     shim_own_fd(r->efd, 1);
     if (r->tcp_fd >= 0)
         shim_own_fd(r->tcp_fd, 1);
+    wait_answers();
     pthread_mutex_lock(&G.mu);
     int err = G.nrun ? push_locked(pick_locked(), c) : (shim_free(c), -EIO);
     pthread_mutex_unlock(&G.mu);

@@ -20,10 +20,11 @@ void shim_lgroup_free(lgroup *g);
 
 /* ---- roam.c: a client connection moves to a new socket ---- */
 
-/* b's connection goes on from a new UDP socket connected to its server
- * (why: for the log), at most every 250 ms; the old socket stays open
- * and read until the next move or the bridge's end. */
-void shim_roam_rebind(bridge *b, rudp_time now, const char *why);
+/* b's connection heard nothing for several probe timeouts (RUDP_EV_SILENT):
+ * unless this host refused its sends meanwhile, it goes on from a new UDP
+ * socket connected to its server, at most every 250 ms; the old socket
+ * stays open and read until the next move or the bridge's end. */
+void shim_roam_silent(bridge *b, rudp_time now);
 /* After a flush: moves the connections whose sockets' sends failed. */
 void shim_roam_due(struct engine *e, rudp_time now);
 /* udpio's error callback (user: the engine). */

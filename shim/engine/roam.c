@@ -5,9 +5,9 @@
  * (the address it sent from went away: EADDRNOTAVAIL; the route changed
  * or vanished: ENETDOWN, EINVAL, and ENETUNREACH or EHOSTUNREACH when
  * routing now picks another source, since a router's ICMP error reads the
- * same on a connected socket; a firewall refuses it: EPERM),
- * or when nothing is heard for a few probe timeouts (RUDP_EV_SILENT: a
- * middlebox lost the flow), or at once when the kernel says (rtnetlink)
+ * same on a connected socket), or when nothing is heard for a few probe
+ * timeouts (RUDP_EV_SILENT: a middlebox lost the flow), or at once when
+ * the kernel says (rtnetlink)
  * that its address went away (RTM_DELADDR), or shortly after it says that
  * routing changed (RTM_NEWADDR, RTM_NEWROUTE, RTM_DELROUTE) so that another
  * source address is chosen now: a laptop whose Wi-Fi gave way to cellular
@@ -22,6 +22,18 @@
  * a later move is answered or the connection ends: what was in flight to
  * it still arrives, and no ICMP port unreachable tells the server its
  * peer is gone.
+ *
+ * A send this host refuses is no path failure: a rule of the local
+ * firewall (EPERM: netfilter's DROP or REJECT on the output hook, a cgroup
+ * egress filter), a full queue (ENOBUFS, EAGAIN) or memory (ENOMEM) meet a
+ * new socket the same way. Moving then only made a new UDP flow through
+ * every NAT on the way, every 250 ms while the rule stayed (25 in 9 s,
+ * issue 43). The connection stays on its socket, its datagrams count as
+ * lost, loss recovery backs off and sends again, as kernel TCP does when
+ * its output is dropped, and the user timeout ends it if the refusal
+ * stays. A silence while this host refused the sends is no sign of a lost
+ * flow either: RUDP_EV_SILENT moves the connection only if no send of its
+ * socket was refused since the last silence.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -57,11 +69,6 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_stora
 }
 
 static void rebind(bridge *b, rudp_time now, const char *why, int force);
-
-void shim_roam_rebind(bridge *b, rudp_time now, const char *why)
-{
-    rebind(b, now, why, 0);
-}
 
 /* force: the kernel said the connection's own address went away
  * (RTM_DELADDR): not limited by ROAM_MIN_INTERVAL, whose purpose is a host
@@ -164,20 +171,43 @@ static int source_changed(const esock *s)
     return changed;
 }
 
+/* Whether err, from a send, says this host refused it (see the top). */
+static int refused_here(int err)
+{
+    return err == EPERM || err == EACCES || err == ENOBUFS || err == EAGAIN ||
+           err == EWOULDBLOCK || err == ENOMEM;
+}
+
 void shim_roam_send_error(void *user, int fd, int err)
 {
     struct engine *e = user;
-    if (err != EADDRNOTAVAIL && err != ENETUNREACH && err != EHOSTUNREACH && err != ENETDOWN &&
-        err != EPERM && err != EINVAL)
-        return; /* a full buffer: the path itself is there */
+    int refused = refused_here(err);
+    if (!refused && err != EADDRNOTAVAIL && err != ENETUNREACH && err != EHOSTUNREACH &&
+        err != ENETDOWN && err != EINVAL)
+        return; /* anything else: the path itself may be there */
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->fd == fd && s->owner) {
+            if (refused) {
+                s->refused = 1; /* stays on its socket, as for loss */
+                return;
+            }
             s->send_failed = err;
             e->roam_due = 1;
             return;
         }
     }
+}
+
+void shim_roam_silent(bridge *b, rudp_time now)
+{
+    if (b->sock && b->sock->refused) {
+        /* our own host dropped what we sent: the next silence decides,
+         * unless it refuses those sends too */
+        b->sock->refused = 0;
+        return;
+    }
+    rebind(b, now, "nothing heard for several probe timeouts", 0);
 }
 
 void shim_roam_due(struct engine *e, rudp_time now)

@@ -190,6 +190,8 @@ typedef struct esock {
     socklen_t lun_len;
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
+    int refused;          /* ... whose sends this host refused (EPERM, ENOBUFS...)
+                             since its last silence was looked at (roam.c) */
     int heard;            /* a datagram arrived on it */
     /* a listener's socket: the address it is bound to, for the core's
      * same_endpoint (portshare.c); family 0 once the port is given up */
@@ -221,6 +223,8 @@ typedef struct bridge {
     unsigned app_eof : 1;   /* read EOF from efd: the app shut down writing */
     unsigned app_gone : 1;  /* the app closed its end entirely */
     unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
+    unsigned late_data : 1; /* bytes came for an app that had closed (or shut
+                               reading) before they could reach it */
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
@@ -392,6 +396,7 @@ struct engine {
     void **graves;
     uint32_t ngraves, graves_cap;
     int dispatching;
+    int answering;        /* counted in G.answering until this turn's flush (bridge.c) */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };
@@ -409,6 +414,10 @@ struct engines {
     _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
+    /* Client bridges whose app end is already writable while their answer
+     * to the handshake has not left yet (on_established): connects wait
+     * for it to be 0 (shim_engine_connect). */
+    _Atomic int answering;
     struct engine e[SHIM_ENGINES_MAX];
 };
 

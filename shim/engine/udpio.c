@@ -319,6 +319,50 @@ static void send_split(shim_udpio *u, unsigned i)
     (void)real_sendmmsg(m->fd, h, k, MSG_DONTWAIT);
 }
 
+/* Sends messages [i, j), all on one socket. */
+static void send_run(shim_udpio *u, unsigned i, unsigned j)
+{
+    for (unsigned k = i; k < j; k++) {
+        prepare(u, k, &u->mh[k], &u->iov[k], u->ctl[k], u->msgs[k].off, u->msgs[k].len,
+                u->msgs[k].nseg > 1 ? u->msgs[k].seg : 0);
+        if (u->msgs[k].nseg > 1)
+            u->st.trains++;
+    }
+    unsigned k = i;
+    int told = 0; /* a failing socket is reported once per run, not per datagram */
+    while (k < j) {
+        u->st.send_calls++;
+        int r = real_sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
+        if (r > 0) {
+            k += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        /* u->msgs[k] failed. A train the kernel cannot cut: no GSO from
+         * now on, and this one goes as single datagrams. Anything else
+         * (a full buffer, an ICMP error reported on a connected socket)
+         * loses this message, as UDP does. */
+        if (r < 0 && u->msgs[k].nseg > 1 &&
+            (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
+             errno == ENOPROTOOPT)) {
+            if (u->gso == 1)
+                SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
+                         shim_strerror(errno));
+            u->gso = 0;
+            u->st.gso_failed++;
+            send_split(u, k);
+        } else {
+            u->st.send_dropped++;
+            if (r < 0 && u->on_error && !told) {
+                told = 1;
+                u->on_error(u->user, u->msgs[k].fd, errno);
+            }
+        }
+        k++;
+    }
+}
+
 void shim_udpio_flush(shim_udpio *u)
 {
     unsigned i = 0;
@@ -327,47 +371,26 @@ void shim_udpio_flush(shim_udpio *u)
         unsigned j = i;
         while (j < u->n && u->msgs[j].fd == u->msgs[i].fd)
             j++;
-        for (unsigned k = i; k < j; k++) {
-            prepare(u, k, &u->mh[k], &u->iov[k], u->ctl[k], u->msgs[k].off, u->msgs[k].len,
-                    u->msgs[k].nseg > 1 ? u->msgs[k].seg : 0);
-            if (u->msgs[k].nseg > 1)
-                u->st.trains++;
-        }
-        unsigned k = i;
-        int told = 0; /* a failing socket is reported once per run, not per datagram */
-        while (k < j) {
-            u->st.send_calls++;
-            int r = real_sendmmsg(u->msgs[k].fd, &u->mh[k], j - k, MSG_DONTWAIT);
-            if (r > 0) {
-                k += (unsigned)r;
-                continue;
-            }
-            if (r < 0 && errno == EINTR)
-                continue;
-            /* u->msgs[k] failed. A train the kernel cannot cut: no GSO from
-             * now on, and this one goes as single datagrams. Anything else
-             * (a full buffer, an ICMP error reported on a connected socket)
-             * loses this message, as UDP does. */
-            if (r < 0 && u->msgs[k].nseg > 1 &&
-                (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
-                 errno == ENOPROTOOPT)) {
-                if (u->gso == 1)
-                    SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
-                             shim_strerror(errno));
-                u->gso = 0;
-                u->st.gso_failed++;
-                send_split(u, k);
-            } else {
-                u->st.send_dropped++;
-                if (r < 0 && u->on_error && !told) {
-                    told = 1;
-                    u->on_error(u->user, u->msgs[k].fd, errno);
-                }
-            }
-            k++;
-        }
+        send_run(u, i, j);
         i = j;
     }
     u->n = 0;
     u->used = 0;
+}
+
+void shim_udpio_flush_fd(shim_udpio *u, int fd)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < u->n; i++) {
+        if (u->msgs[i].fd == fd) {
+            send_run(u, i, i + 1);
+            continue;
+        }
+        if (kept != i)
+            u->msgs[kept] = u->msgs[i]; /* its bytes stay where they are in buf */
+        kept++;
+    }
+    u->n = kept;
+    if (!kept)
+        u->used = 0;
 }

@@ -56,6 +56,9 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
                      size_t len);
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
+/* Sends what is queued for socket fd only (it is about to close), the rest
+ * staying queued in its order. */
+void shim_udpio_flush_fd(shim_udpio *u, int fd);
 /* fn(user, fd, errno) for each datagram the kernel refused to send on fd
  * (other than a train it could not cut): how the engine learns that a
  * client's socket lost its address or route (roam.c). */

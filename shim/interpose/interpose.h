@@ -35,6 +35,9 @@ ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags);
  * thread itself while fd's engine sleeps: 1 with *sent, or 0 (nothing
  * sent, errno kept) when the caller makes libc's call. */
 int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssize_t *sent);
+/* The kernel's sendmsg() of iov on a bridge fd, SIGPIPE raised for its EPIPE
+ * as TCP's (unless MSG_NOSIGNAL in flags): see appsend.c. */
+ssize_t shim_appsend_kernel(int fd, const struct iovec *iov, int iovcnt, int flags);
 void shim_msgaddr_received(struct msghdr *msg, socklen_t cap);
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */

@@ -50,6 +50,8 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
         ssize_t sent;
         if (shim_appsend_try(fd, &v, 1, flags, &sent))
             return sent;
+        if (shim_fd_hinted(fd) && !(flags & MSG_FASTOPEN))
+            return shim_appsend_kernel(fd, &v, 1, flags);
     }
     int fo = fastopen(fd, flags, addr, alen);
     if (fo <= 0)
@@ -70,6 +72,9 @@ ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= INT_MAX &&
         shim_appsend_try(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, &sent))
         return sent;
+    if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= IOV_MAX &&
+        !(flags & MSG_FASTOPEN) && shim_fd_hinted(fd))
+        return shim_appsend_kernel(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
     int fo = msg ? fastopen(fd, flags, msg->msg_name, msg->msg_namelen) : 1;
     if (fo < 0)
         return -1;
