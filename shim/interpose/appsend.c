@@ -18,18 +18,38 @@
  * for a send that neither blocks nor fails. */
 #define APPSEND_FLAGS (MSG_NOSIGNAL | MSG_DONTWAIT)
 
+/*
+ * A write to a bridge that fails with EPIPE raises SIGPIPE, unless
+ * MSG_NOSIGNAL, as TCP's does (sk_stream_error()). A unix socket's write
+ * can say EPIPE without it: one that races the engine's shutdown of its
+ * end (a reset, bridge.c) passes the first SEND_SHUTDOWN check and then
+ * fails in sock_alloc_send_pskb(), which sends no signal (1 failing write
+ * in 1,000 of tests/prog_writeclosed.c). So the kernel's call is made with
+ * MSG_NOSIGNAL and the signal raised here, for the calling thread as the
+ * kernel's is. A stale hint (the number now names no socket: ENOTSOCK)
+ * takes the plain call.
+ */
+static ssize_t pipe_signal(ssize_t r, int flags)
+{
+    if (r < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) {
+        raise(SIGPIPE);
+        errno = EPIPE;
+    }
+    return r;
+}
+
 int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssize_t *sent)
 {
     shim_slot *s = shim_fd_hinted(fd);
     if (!s)
         return 0;
     /* A connection that ended abnormally: its cause, once, as TCP's first
-     * write after tcp_done() (recv.c); the bridge would say EPIPE, with
-     * SIGPIPE. */
+     * write after tcp_done() (recv.c), with SIGPIPE only if the cause is
+     * EPIPE (a reset after the peer's FIN), as sk_stream_error() has it. */
     int cause = shim_send_ended(fd, s);
     if (cause) {
         errno = cause;
-        *sent = -1;
+        *sent = pipe_signal(-1, flags);
         return 1;
     }
     if ((flags & ~APPSEND_FLAGS) || iovcnt <= 0 || iovcnt > IOV_MAX)
@@ -49,26 +69,6 @@ int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssi
     int done = shim_engine_app_send(fd, iov, iovcnt, n, sent);
     errno = saved;
     return done;
-}
-
-/*
- * A write to a bridge that fails with EPIPE raises SIGPIPE, unless
- * MSG_NOSIGNAL, as TCP's does (sk_stream_error()). A unix socket's write
- * can say EPIPE without it: one that races the engine's shutdown of its
- * end (a reset, bridge.c) passes the first SEND_SHUTDOWN check and then
- * fails in sock_alloc_send_pskb(), which sends no signal (1 failing write
- * in 1,000 of tests/prog_writeclosed.c). So the kernel's call is made with
- * MSG_NOSIGNAL and the signal raised here, for the calling thread as the
- * kernel's is. A stale hint (the number now names no socket: ENOTSOCK)
- * takes the plain call.
- */
-static ssize_t pipe_signal(ssize_t r, int flags)
-{
-    if (r < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) {
-        raise(SIGPIPE);
-        errno = EPIPE;
-    }
-    return r;
 }
 
 ssize_t shim_appsend_kernel(int fd, const struct iovec *iov, int iovcnt, int flags)
