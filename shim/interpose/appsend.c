@@ -25,9 +25,12 @@ int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssi
         return 0;
     /* A connection that ended abnormally: its cause, once, as TCP's first
      * write after tcp_done() (recv.c); the bridge would say EPIPE, with
-     * SIGPIPE. */
+     * SIGPIPE. A cause that is EPIPE (a reset in CLOSE_WAIT) raises it
+     * too, unless MSG_NOSIGNAL, as sk_stream_error() does for TCP's. */
     int cause = shim_send_ended(fd, s);
     if (cause) {
+        if (cause == EPIPE && !(flags & MSG_NOSIGNAL))
+            raise(SIGPIPE);
         errno = cause;
         *sent = -1;
         return 1;
