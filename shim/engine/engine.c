@@ -136,6 +136,7 @@ void shim_esock_close(esock *s)
      * rest waits for the turn's end (a client's answer to its handshake
      * must not leave before its end turns writable: on_established). */
     shim_udpio_flush_fd(e->io, s->fd);
+    shim_bridge_client_gone(s);
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);

@@ -71,6 +71,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->unix_up = 1;
     b->early = r->hold > 0; /* a token, and data to ride with the SYN */
     b->want_token = r->want_token != 0;
+    shim_bridge_client_sock(s); /* before its SYN leaves */
     int err = r->token_len ? rudp_connect_token(e->ctx, now, s->idx, &r->peer, &r->cfg, r->token,
                                                 r->token_len, r->hold, &b->conn)
                            : rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);

@@ -106,6 +106,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
  * to hold again and returns 0; a listener gone or squatted resets the
  * connection, stops listening and frees b. Returns 1 but in that case. */
 int shim_bridge_try_accept(bridge *b, rudp_time now);
+/* Client socket s (a connect's) counts in G.clients by its port until
+ * shim_bridge_client_gone (from shim_esock_close): a loopback SYN from
+ * that port is this process's own connect, whose server end is handed to
+ * the app only once the client's end is writable (bridge.c). */
+void shim_bridge_client_sock(esock *s);
+void shim_bridge_client_gone(esock *s);
 /* The accepted connections held for want of an fd for their bridge
  * (e->unbridged), tried again: bridged, held again, or reset if their
  * listener closed or they ended meanwhile. At e->retry_at. */

@@ -189,6 +189,7 @@ typedef struct esock {
     struct sockaddr_un lun;
     socklen_t lun_len;
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
+    uint16_t client_port; /* ... its port, counted in G.clients (0: not) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
     int refused;          /* ... whose sends this host refused (EPERM, ENOBUFS...)
                              since its last silence was looked at (roam.c) */
@@ -233,6 +234,8 @@ typedef struct bridge {
                                handshake ends, its first bytes ride with the SYN */
     unsigned want_token : 1; /* a client that opted in to 0-RTT: store the server's token */
     unsigned proof : 1;     /* server: writes its listener's secret first (names.c) */
+    unsigned await_client : 1; /* server: its client is ours, not yet connected
+                                  (bridge.c: local_client) */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
@@ -397,6 +400,7 @@ struct engine {
     uint32_t ngraves, graves_cap;
     int dispatching;
     int answering;        /* counted in G.answering until this turn's flush (bridge.c) */
+    unsigned n_awaiting;  /* its bridges with await_client (bridge.c) */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
 };
@@ -418,6 +422,10 @@ struct engines {
      * to the handshake has not left yet (on_established): connects wait
      * for it to be 0 (shim_engine_connect). */
     _Atomic int answering;
+    /* The UDP ports of this process's client sockets, each counted once per
+     * socket bound to it (IPv4 and IPv6 may share one): a loopback SYN
+     * from one of them is our own connect (bridge.c: local_client). */
+    _Atomic uint8_t clients[65536];
     struct engine e[SHIM_ENGINES_MAX];
 };
 
