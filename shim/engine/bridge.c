@@ -9,9 +9,9 @@
  *
  * Here too: the connection's state published to its slot (slots.c) for
  * the application's getsockopt and ioctl, the epoll interest in efd, the
- * core's events for a connection (shim_bridge_conn_event), the hand-off of
- * an accepted connection to the application's unix listener, and the end
- * of a client's handshake. Everything runs on the thread of the engine
+ * core's events for a connection (shim_bridge_conn_event) and the end of
+ * a client's handshake; the hand-off of an accepted connection to the
+ * application's unix listener is bridgeaccept.c's. Everything runs on the thread of the engine
  * that owns the bridge; the loop, the UDP sockets and the commands that
  * make client bridges are engine.c's.
  */
@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <netinet/tcp.h>
 
-#include "internal.h"
+#include "bridgepriv.h"
 #include "udpio.h"
 
 #include "base/poison.h"
@@ -66,7 +66,7 @@ static void unwatch_bridge(bridge *b)
 
 /* Resolved once per bridge: the slab stays mapped at the same address in
  * this process and in a keeper forked from it. */
-static shim_slot *slot_of(bridge *b)
+shim_slot *shim_bridge_slot(bridge *b)
 {
     if (!b->sp && b->slot != UINT32_MAX)
         b->sp = shim_slot_get(b->slot, b->id);
@@ -94,7 +94,7 @@ static uint32_t tcp_state_of(rudp_state s)
 
 static void publish(bridge *b)
 {
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     if (!s || !b->conn)
         return;
     if (b->efd >= 0 && atomic_load(&s->efd) != b->efd) {
@@ -143,7 +143,7 @@ void shim_bridge_publish(bridge *b)
  * not only the events that publish the rest. */
 static void publish_state(bridge *b)
 {
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     if (s && b->conn)
         atomic_store(&s->tcp_state, tcp_state_of(rudp_conn_state(b->conn)));
 }
@@ -153,9 +153,7 @@ static void publish_state(bridge *b)
 /* A log line about bridge b, led by its connection's name (rudp_conn_name),
  * the one it had before kernel TCP was tried (fallback.c), or, before it
  * had one, its peer and number: LOCAL > PEER wherever known. */
-static void bridge_log(int level, const bridge *b, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void bridge_log(int level, const bridge *b, const char *fmt, ...)
+void shim_bridge_log(int level, const bridge *b, const char *fmt, ...)
 {
     if (shim_cfg.log_level < level)
         return;
@@ -223,12 +221,12 @@ static int refused_by_plain(const bridge *b, const char *peer)
                                "(RUDP_FALLBACK=none, the default with a key)"
                              : "RUDP_FALLBACK=none: no fallback to kernel TCP";
     if (there > 0)
-        bridge_log(level, b,
+        shim_bridge_log(level, b,
                    "connect failed: Connection refused: a plain TCP server listens at %s, not "
                    "rudp (is it running under the shim%s?); %s",
                    peer, keyed ? ", with the same key" : "", nofb);
     else
-        bridge_log(level, b,
+        shim_bridge_log(level, b,
                    "connect failed: Connection refused: no rudp listener at %s (ICMP port "
                    "unreachable): nothing listens there, or a plain TCP server, not under the "
                    "shim with the same key; %s",
@@ -251,7 +249,7 @@ static void report_connect_failed(const bridge *b, int err)
     const char *also = tcp_too ? "; kernel TCP failed too" : "";
     char said[320];
     if (b->fb && shim_fallback_timeout_said(b, err, said, sizeof said)) {
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s", said);
+        shim_bridge_log(RUDP_LOG_WARN, b, "connect failed: %s", said);
         return;
     }
     double verdict = (double)RUDP_KEY_VERDICT / 1e9;
@@ -260,22 +258,22 @@ static void report_connect_failed(const bridge *b, int err)
         return;
     if (err == -ECONNREFUSED &&
         (cause == RUDP_CAUSE_NONE || cause == RUDP_CAUSE_ICMP || cause == RUDP_CAUSE_REFUSED))
-        bridge_log(RUDP_LOG_INFO, b, "connect failed: Connection refused (%s%s)",
+        shim_bridge_log(RUDP_LOG_INFO, b, "connect failed: Connection refused (%s%s)",
                    cause == RUDP_CAUSE_ICMP      ? "no rudp listener: ICMP port unreachable; is the "
                                                    "server running under the shim?"
                    : cause == RUDP_CAUSE_REFUSED ? "its rudp engine has no listener on that port"
                                                  : "kernel TCP refused",
                    also);
     else if (cause == RUDP_CAUSE_ICMP)
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s%s", peer,
+        shim_bridge_log(RUDP_LOG_WARN, b, "connect failed: ICMP error from the path to %s: %s%s", peer,
                    shim_strerror(-err), also);
     else if (cause == RUDP_CAUSE_KEY_REQUIRED)
-        bridge_log(RUDP_LOG_WARN, b,
+        shim_bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: %s requires a key, and this end has none: start it with the "
                    "server's key (RUDP_KEY_FILE, --key-file)%s",
                    peer, also);
     else if (cause == RUDP_CAUSE_KEY_MISMATCH || cause == RUDP_CAUSE_KEY_PEER_NONE)
-        bridge_log(RUDP_LOG_WARN, b,
+        shim_bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no authenticated answer from %s in %.1f s, only answers "
                    "without this end's key%s; the server may have another key or none: is "
                    "RUDP_KEY_FILE the same on both ends?%s",
@@ -284,18 +282,18 @@ static void report_connect_failed(const bridge *b, int err)
                                                      : "",
                    also);
     else if (cause == RUDP_CAUSE_NO_AUTH_ANSWER)
-        bridge_log(RUDP_LOG_WARN, b,
+        shim_bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no authenticated answer from %s in %.1f s; the server may "
                    "have another key or none, or be down or UDP blocked: is RUDP_KEY_FILE the "
                    "same on both ends?%s",
                    peer, (double)shim_cfg.rudp.connect_timeout / 1e9, also);
     else if (cause == RUDP_CAUSE_HANDSHAKE_TIMEOUT)
-        bridge_log(RUDP_LOG_WARN, b,
+        shim_bridge_log(RUDP_LOG_WARN, b,
                    "connect failed: no answer from %s in %.1f s: UDP blocked, or the peer "
                    "does not run the shim?%s",
                    peer, (double)shim_cfg.rudp.connect_timeout / 1e9, also);
     else
-        bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s%s", shim_strerror(-err),
+        shim_bridge_log(RUDP_LOG_WARN, b, "connect failed: %s%s%s%s", shim_strerror(-err),
                    cause ? ": " : "", cause ? rudp_cause_text(cause) : "", also);
 }
 
@@ -318,7 +316,7 @@ bridge *shim_bridge_new(struct engine *e)
     return b;
 }
 
-static void bridge_free(bridge *b)
+void shim_bridge_free(bridge *b)
 {
     struct engine *e = b->e;
     atomic_fetch_sub(&e->nbridges, 1);
@@ -366,7 +364,7 @@ static void bridge_free(bridge *b)
  * and the connection has room (EOF shows up as readable too), EPOLLOUT
  * while received bytes wait for room in the socket. EPOLLHUP needs no
  * interest: it comes when neither direction can carry anything more. */
-static void update_interest(bridge *b)
+void shim_bridge_update_interest(bridge *b)
 {
     if (b->efd < 0 || !b->unix_up || b->hup)
         return;
@@ -382,8 +380,6 @@ static void update_interest(bridge *b)
     shim_bridge_watch(b, ev);
 }
 
-static void pump_out(bridge *b, rudp_time now);
-
 /* The end of a failed bridge: its slot kept for SO_ERROR after EOF (reused
  * only when the table runs out; names carry the id, so a reused slot is
  * not misread), efd closed, the connection released. */
@@ -393,7 +389,7 @@ static void failed_done(bridge *b)
         shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
     b->sp = NULL;
-    bridge_free(b);
+    shim_bridge_free(b);
 }
 
 /* A failed bridge still passing on what the peer sent before its reset:
@@ -402,7 +398,7 @@ static void drain(bridge *b, uint32_t ev, rudp_time now)
 {
     const uint8_t *p;
     if (!(ev & (EPOLLHUP | EPOLLERR)))
-        pump_out(b, now);
+        shim_bridge_pump_out(b, now);
     if ((ev & (EPOLLHUP | EPOLLERR)) || b->app_gone || rudp_conn_peek(b->conn, &p) == 0)
         failed_done(b);
 }
@@ -443,7 +439,7 @@ static void bridge_failed(bridge *b, int err)
     int close_wait = err == -ECONNRESET && b->peer_eof && !b->app_eof;
     if (close_wait)
         err = -EPIPE;
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     publish(b); /* TCP_INFO's counters as they ended */
     if (s) {
         atomic_store(&s->so_error, -err);
@@ -460,7 +456,7 @@ static void bridge_failed(bridge *b, int err)
     if (!b->established && b->sock && b->sock->connected)
         report_connect_failed(b, err);
     else
-        bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", shim_strerror(-err));
+        shim_bridge_log(RUDP_LOG_DEBUG, b, "failed: %s", shim_strerror(-err));
     /* Every abnormal end of an established connection (the peer's reset,
      * the user or idle timeout, a key failure), but once the peer's FIN
      * was passed on (CLOSE_WAIT: TCP's reads say EOF then, tcp_recvmsg's
@@ -478,14 +474,14 @@ static void bridge_failed(bridge *b, int err)
     if (!b->peer_eof && b->established && s)
         atomic_fetch_or(&s->flags, SHIM_SLOT_F_EOF_ERR);
     if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
-        shim_appfd_reset_mark(slot_of(b), b->efd);
+        shim_appfd_reset_mark(shim_bridge_slot(b), b->efd);
     /* A 0-RTT connect already said 0 and the app wrote its request into
      * the SYN: a refusal now must not read as the server's clean close
      * (EOF after a request is an answer of nothing). Linux's TFO connect
      * says ECONNREFUSED on the read; an error is what we can say here
      * (ECONNRESET, the unix end's; SO_ERROR has the cause). */
     if (b->early && !b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
-        shim_appfd_reset_mark(slot_of(b), b->efd);
+        shim_appfd_reset_mark(shim_bridge_slot(b), b->efd);
     const uint8_t *p;
     if (b->established && b->unix_up && !b->app_gone && !b->hup && b->conn &&
         rudp_conn_peek(b->conn, &p) > 0) {
@@ -563,9 +559,9 @@ void shim_bridge_efd_size(int efd)
  * from the connection's side emptied the queue meanwhile, a lone urgent
  * byte sent since may be at the head: the event handler checks then.
  */
-static void pump_in(bridge *b, rudp_time now, int mark)
+void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
 {
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     b->pumped_poll = b->e->polls;
     while (b->conn && (b->established || b->early) && !b->app_eof) {
         rudp_span sp[BRIDGE_SPANS];
@@ -654,7 +650,7 @@ static void app_refused(bridge *b)
 }
 
 /* Connection -> application. */
-static void pump_out(bridge *b, rudp_time now)
+void shim_bridge_pump_out(bridge *b, rudp_time now)
 {
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
@@ -718,9 +714,9 @@ static void pump_out(bridge *b, rudp_time now)
  * or both directions are shut down. Finish as TCP's close() would: a FIN
  * after what the app wrote, or a reset if the app closed with SO_LINGER 0
  * or received data arrives for nobody (rudp_conn_release decides). */
-static void bridge_app_closed(bridge *b, rudp_time now)
+void shim_bridge_app_closed(bridge *b, rudp_time now)
 {
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     int linger0 = s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0);
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
@@ -751,7 +747,7 @@ static void bridge_app_closed(bridge *b, rudp_time now)
         b->slot = UINT32_MAX;
         b->sp = NULL;
     }
-    bridge_free(b);
+    shim_bridge_free(b);
 }
 
 /* After a hang-up: once every byte the app wrote is in (its EOF read, or
@@ -761,7 +757,7 @@ static int app_done(bridge *b, rudp_time now)
     if (!b->app_eof && !b->app_gone)
         return 0;
     b->app_gone = 1;
-    bridge_app_closed(b, now);
+    shim_bridge_app_closed(b, now);
     return 1;
 }
 
@@ -772,7 +768,7 @@ static int app_done(bridge *b, rudp_time now)
  * be sent (tcp_close()), rather than after it. */
 static int app_reset(bridge *b)
 {
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0))
         return 1;
     int err = 0;
@@ -782,7 +778,7 @@ static int app_reset(bridge *b)
 
 void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
 {
-    bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
+    shim_bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
     if (!b->unix_up)
         return;
     if (b->draining) {
@@ -794,16 +790,16 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
          * HUP means the app gave up on the connection. */
         if (ev & (EPOLLHUP | EPOLLERR)) {
             b->app_gone = 1;
-            bridge_app_closed(b, now);
+            shim_bridge_app_closed(b, now);
         }
         return;
     }
     if (ev & (EPOLLHUP | EPOLLERR))
         b->hup = 1; /* pump_in now reads through to EOF */
     if (ev & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR))
-        pump_in(b, now, (ev & EPOLLPRI) || b->pumped_poll == b->e->polls);
+        shim_bridge_pump_in(b, now, (ev & EPOLLPRI) || b->pumped_poll == b->e->polls);
     if (ev & EPOLLOUT)
-        pump_out(b, now);
+        shim_bridge_pump_out(b, now);
     if (b->hup) {
         /* Read what is left of the app's bytes first; if the connection
          * cannot take them all now, wait for its WRITABLE outside epoll
@@ -814,331 +810,13 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
             b->app_gone = 1;
             if (b->conn)
                 rudp_conn_abort(b->conn, now);
-            bridge_app_closed(b, now);
+            shim_bridge_app_closed(b, now);
             return;
         }
         unwatch_bridge(b);
         return;
     }
-    update_interest(b);
-}
-
-/* ---- server side: hand an accepted connection to the app's listener ---- */
-
-/* A keeper is no credential to a process that was passed the listener
- * (SCM_RIGHTS), or listens on a socket shared before listen(), and so never
- * saw our slab, when no copy was left to listen() on (keeper.c): such a
- * process is shown the listener's secret (names.c, ident.c). Our own
- * engine needs none. */
-int shim_bridge_proof_wanted(const esock *s)
-{
-    static const uint8_t none[SHIM_NAME_SECRET];
-    return shim_engines_keeper() && memcmp(s->lname.secret, none, sizeof none) != 0;
-}
-
-int shim_bridge_send_proof(const esock *s, int efd)
-{
-    /* the first bytes on an empty socket: this never finds it full */
-    return real_send(efd, s->lname.secret, SHIM_NAME_SECRET, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-                   SHIM_NAME_SECRET
-               ? 0
-               : -EIO;
-}
-
-/* The app's listener is gone: reset the connection being handed over and
- * stop listening. */
-static void listener_gone(bridge *b, rudp_time now)
-{
-    if (b->conn)
-        rudp_conn_abort(b->conn, now);
-    if (b->sock->listener)
-        shim_engine_stop_listening(b->sock);
-    b->app_gone = 1;
-    bridge_app_closed(b, now);
-}
-
-int shim_bridge_try_accept(bridge *b, rudp_time now)
-{
-    struct engine *e = b->e;
-    if (real_connect(b->efd, (struct sockaddr *)&b->sock->lun, b->sock->lun_len) < 0) {
-        if (errno == EAGAIN) {
-            /* The app's backlog is full: like TCP, hold the peer (flow
-             * control keeps its data in the connection) and retry; while
-             * it waits the listener takes no new handshake. */
-            if (b->conn)
-                rudp_conn_set_waiting(b->conn, 1);
-            e->accept_retries++;
-            /* in its group's accept order: held again, in its place
-             * (fifo.c), so room is given in stamp order across engines */
-            if (b->stamp && shim_fifo_on(b->sock))
-                return 0;
-            b->pending_next = e->pending;
-            e->pending = b;
-            /* the earliest of the engine's retries: retry_at may already
-             * hold a later one (a TIME_WAIT hold's end, portshare.c) */
-            if (e->retry_at > now + ACCEPT_RETRY)
-                e->retry_at = now + ACCEPT_RETRY;
-            return 1;
-        }
-        bridge_log(RUDP_LOG_INFO, b, "the listener vanished; resetting the connection");
-        listener_gone(b, now);
-        return 1;
-    }
-    if (!shim_ident_listener(b->efd, b->sock->lname.pid, b->sock->listener_uid)) {
-        /* The name is held by a socket our application did not make: its
-         * listener is gone and someone bound the name since. Nothing may
-         * reach them. */
-        bridge_log(RUDP_LOG_WARN, b,
-                   "the listener's name is held by another process: resetting the "
-                   "connection, listener closed");
-        e->squatted++;
-        listener_gone(b, now);
-        return 1;
-    }
-    if (b->proof && shim_bridge_send_proof(b->sock, b->efd) < 0) {
-        bridge_log(RUDP_LOG_WARN, b, "could not write the listener's proof; resetting");
-        if (b->conn)
-            rudp_conn_abort(b->conn, now);
-        b->app_gone = 1;
-        bridge_app_closed(b, now);
-        return 1;
-    }
-    b->unix_up = 1;
-    shim_acceptq_handed(b->sock); /* counted there before it stops being held */
-    if (b->conn) {
-        rudp_conn_set_waiting(b->conn, 0);
-        rudp_conn_accepted(b->conn, now); /* a loopback client's SYNACK goes now */
-    }
-    publish(b);
-    pump_out(b, now);
-    pump_in(b, now, 1);
-    update_interest(b);
-    return 1;
-}
-
-/* An IPv4 address as an AF_INET6 socket names it: ::ffff:a.b.c.d. */
-static void v4_mapped(rudp_addr *a)
-{
-    uint8_t v4[4];
-    memcpy(v4, a->ip, 4);
-    memset(a->ip, 0, 16);
-    a->ip[10] = a->ip[11] = 0xff;
-    memcpy(a->ip + 12, v4, 4);
-    a->family = AF_INET6;
-    a->scope_id = 0;
-}
-
-/* No fd for an accepted connection's bridge (EMFILE and the like): TCP's
- * accept queue would hold it, and this connection is established at the
- * client, which may have written already. So it is held, waiting (its
- * listener takes no new handshake meanwhile: their clients retry, as at a
- * full accept queue), and tried again at retry_at (shim_bridge_accept_held).
- * 1: held; 0: no room, or not for want of something. */
-static int hold_unbridged(struct engine *e, rudp_conn *c, int err, rudp_time now)
-{
-    if ((err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) ||
-        e->n_unbridged >= SHIM_UNBRIDGED)
-        return 0;
-    rudp_conn_set_waiting(c, 1);
-    e->unbridged[e->n_unbridged++] = c;
-    e->accept_retries++;
-    if (e->retry_at > now + ACCEPT_RETRY)
-        e->retry_at = now + ACCEPT_RETRY;
-    return 1;
-}
-
-static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time now);
-
-/* Accepted connection b goes to the app's unix listener: with a group of
- * engines, in the order handshakes completed (fifo.c). b may be freed. */
-static void hand_over(bridge *b, rudp_conn *c, rudp_time now)
-{
-    if (!shim_fifo_hold(b, rudp_conn_accept_stamp(c), rudp_conn_syn_stamp(c)))
-        (void)shim_bridge_try_accept(b, now);
-}
-
-/* ---- a connection whose client is this process's own ----
- *
- * A loopback client's connection is reported at its SYN and handed to the
- * app's accept queue before its SYNACK leaves (early accept,
- * rudp_listener_set_early_accept), so a client in another process finds
- * it queued once its connect() returns (prog_acceptnow). TCP has a second
- * order, which matters where one process holds both ends: when accept()
- * returns the connection, the client's connect() is complete (libuv's
- * tcp_try_write_error closes the accepted end in its accept callback and
- * writes on the client at once; prog_writeclosed). Linux keeps both
- * because one sendmsg on loopback completes the client and queues the
- * server's child; ours are two kernel objects made visible by engine
- * threads, one after the other. So for a client of this process
- * (G.clients has its port) the order is the client first: the SYNACK goes
- * at once, and the server's bridge is handed over right after the
- * client's end turned writable, in the same engine step when both are on
- * one engine (local_client_done, from on_established); when they
- * are on two, at the client's first datagram after the SYNACK, which
- * leaves after its end turned writable (on_established): then a thread
- * of the app that saw the connect complete may call accept() for the
- * time that datagram takes to reach the server's engine. */
-
-static int local_client(const rudp_addr *peer)
-{
-    return peer && peer->port && atomic_load(&G.clients[peer->port]) != 0;
-}
-
-void shim_bridge_client_sock(esock *s)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (real_getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0)
-        return;
-    uint16_t port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                    : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                               : 0;
-    if (!port || atomic_load(&G.clients[port]) == UINT8_MAX)
-        return;
-    atomic_fetch_add(&G.clients[port], 1);
-    s->client_port = port;
-}
-
-void shim_bridge_client_gone(esock *s)
-{
-    if (s->client_port)
-        atomic_fetch_sub(&G.clients[s->client_port], 1);
-    s->client_port = 0;
-}
-
-/* Client bridge cb's end has just turned writable: the server's bridges
- * on this engine waiting for it go to the app's accept queue now. */
-static void local_client_done(bridge *cb, rudp_time now)
-{
-    struct engine *e = cb->e;
-    uint16_t port = cb->sock ? cb->sock->client_port : 0;
-    if (!e->n_awaiting || !port)
-        return;
-    for (bridge *b = e->bridges, *next; b && e->n_awaiting; b = next) {
-        next = b->next;
-        if (!b->await_client || !b->conn || rudp_conn_peer(b->conn)->port != port)
-            continue;
-        b->await_client = 0;
-        e->n_awaiting--;
-        hand_over(b, b->conn, now);
-    }
-}
-
-static void on_accept(struct engine *e, rudp_conn *c, rudp_time now)
-{
-    uint32_t si = rudp_conn_sock(c);
-    esock *s = si < e->nsocks ? e->socks[si] : NULL;
-    /* The connection is ours now: it holds its socket until conn_freed,
-     * which comes for it whatever happens next. */
-    if (s)
-        s->refs++;
-    accept_bridge(e, c, s, now);
-}
-
-void shim_bridge_accept_held(struct engine *e, rudp_time now)
-{
-    unsigned n = e->n_unbridged;
-    rudp_conn *held[SHIM_UNBRIDGED];
-    memcpy(held, e->unbridged, n * sizeof *held);
-    e->n_unbridged = 0;
-    for (unsigned i = 0; i < n; i++) {
-        rudp_conn *c = held[i];
-        uint32_t si = rudp_conn_sock(c);
-        esock *s = si < e->nsocks ? e->socks[si] : NULL;
-        if (!s || !s->listener || rudp_conn_error(c) || rudp_conn_state(c) == RUDP_CLOSED) {
-            /* its listener closed, or it ended while held: as before */
-            rudp_conn_abort(c, now);
-            rudp_conn_release(c, now);
-            continue;
-        }
-        accept_bridge(e, c, s, now);
-    }
-}
-
-/* The bridge for accepted connection c, on the listener's socket s. */
-static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time now)
-{
-    bridge *b = s ? shim_bridge_new(e) : NULL;
-    int fd = b ? real_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
-    if (fd < 0) {
-        int err = b ? errno : ENOMEM;
-        if (b)
-            bridge_free(b);
-        if (s && s->listener && hold_unbridged(e, c, err, now))
-            return;
-        rudp_conn_abort(c, now);
-        rudp_conn_release(c, now);
-        return;
-    }
-    fd = shim_fd_move_high(fd);
-    shim_own_fd(fd, 1);
-    shim_bridge_oob_init(fd);
-    shim_bridge_efd_size(fd);
-    b->efd = fd;
-    b->conn = c;
-    b->sock = s;
-    b->established = 1;
-    b->id = shim_engine_new_id();
-    shim_pktctl_accepted(b);
-    b->slot = shim_slot_alloc(b->id);
-    shim_appsend_index(b);
-    shim_slot *sl = slot_of(b);
-    if (sl) /* established before the app can accept() it */
-        atomic_store(&sl->state, SHIM_SLOT_ESTABLISHED);
-    rudp_conn_set_user(c, b);
-    /* Our end's name carries both TCP-level addresses for the app. */
-    shim_name n;
-    memset(&n, 0, sizeof n);
-    n.kind = SHIM_NAME_ENGINE;
-    n.family = s->lname.family;
-    n.local = s->lname.local;
-    const rudp_addr *dst = rudp_conn_local(c);
-    if (dst) {
-        /* a wildcard listener: the accepted socket is named by the address
-         * the client reached, as TCP names it */
-        rudp_addr l = *dst;
-        uint16_t port = s->lname.family == AF_INET
-                            ? ntohs(((struct sockaddr_in *)&s->lname.local)->sin_port)
-                            : ntohs(((struct sockaddr_in6 *)&s->lname.local)->sin6_port);
-        l.port = port;
-        if (n.family == AF_INET6 && l.family == AF_INET) {
-            v4_mapped(&l);
-        } else if (n.family == AF_INET6) {
-            l.scope_id = IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)l.ip) ? l.scope_id : 0;
-        }
-        shim_from_rudp_addr(&l, &n.local);
-    }
-    rudp_addr peer = *rudp_conn_peer(c);
-    if (n.family == AF_INET && peer.family == AF_INET6) {
-        /* v4-mapped source on a dual-stack UDP socket, app is AF_INET */
-        memmove(peer.ip, peer.ip + 12, 4);
-        memset(peer.ip + 4, 0, 12);
-        peer.family = AF_INET;
-    } else if (n.family == AF_INET6 && peer.family == AF_INET) {
-        v4_mapped(&peer);
-    }
-    shim_from_rudp_addr(&peer, &n.peer);
-    n.slot = b->slot;
-    n.id = b->id;
-    n.pid = shim_slot_owner();
-    if (shim_bridge_proof_wanted(s)) {
-        n.flags |= SHIM_NAME_F_PROOF;
-        b->proof = 1;
-    }
-    if (shim_name_bind(fd, &n) < 0) {
-        rudp_conn_abort(c, now);
-        bridge_free(b);
-        return;
-    }
-    if (rudp_conn_state(c) == RUDP_SYN_RCVD && local_client(rudp_conn_peer(c))) {
-        /* Our own connect (one process holding both ends, as an event
-         * loop's test suite does): see local_client. */
-        b->await_client = 1;
-        e->n_awaiting++;
-        rudp_conn_accepted(c, now); /* the SYNACK goes at this turn's flush */
-        return;
-    }
-    hand_over(b, c, now);
+    shim_bridge_update_interest(b);
 }
 
 /* ---- client side ---- */
@@ -1167,7 +845,7 @@ static void on_established(bridge *b, rudp_time now)
     b->established = 1;
     if (b->fb)
         shim_fallback_rudp_won(b, now);
-    shim_slot *s = slot_of(b);
+    shim_slot *s = shim_bridge_slot(b);
     if (s)
         atomic_store(&s->state, SHIM_SLOT_ESTABLISHED);
     publish(b);
@@ -1194,7 +872,7 @@ static void on_established(bridge *b, rudp_time now)
     }
     if (s && !b->filler)
         atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
-    local_client_done(b, now); /* its server's end is queued only now */
+    shim_bridge_local_client_done(b, now); /* its server's end is queued only now */
     if (b->app_fd >= 0) {
         /* Again, once the filler is gone: connect() may have put our end
          * at the fd after the first try, and sets the buffer itself only
@@ -1203,15 +881,15 @@ static void on_established(bridge *b, rudp_time now)
             shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
         b->app_fd = -1;
     }
-    pump_in(b, now, 1);
-    pump_out(b, now);
-    update_interest(b);
+    shim_bridge_pump_in(b, now, 1);
+    shim_bridge_pump_out(b, now);
+    shim_bridge_update_interest(b);
 }
 
 void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now)
 {
     if (ev & RUDP_EV_ACCEPT) {
-        on_accept(e, c, now);
+        shim_bridge_on_accept(e, c, now);
         return;
     }
     bridge *b = rudp_conn_user(c);
@@ -1234,7 +912,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
             shim_tokens_put(&b->sock->peer, shim_key() != NULL, tok, n);
     }
     if ((ev & RUDP_EV_READABLE) && b->unix_up)
-        pump_out(b, now);
+        shim_bridge_pump_out(b, now);
     if (ev & RUDP_EV_ERROR) {
         bridge_failed(b, rudp_conn_error(c));
         return;
@@ -1244,7 +922,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
          * SYNACK left once its end was writable */
         b->await_client = 0;
         b->e->n_awaiting--;
-        hand_over(b, c, now); /* pumps; may free b */
+        shim_bridge_hand_over(b, c, now); /* pumps; may free b */
         return;
     }
     if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock && shim_hook.client &&
@@ -1253,7 +931,7 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_silent(b, now);
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
-        pump_in(b, now, 1);
+        shim_bridge_pump_in(b, now, 1);
         /* the app is gone: finish once its last bytes are in */
         if (b->hup && app_done(b, now))
             return;
@@ -1266,16 +944,16 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
          * everything it holds reached the app. */
         const uint8_t *p;
         if (rudp_conn_peek(c, &p) == 0) {
-            shim_slot *s = slot_of(b);
+            shim_slot *s = shim_bridge_slot(b);
             if (s)
                 atomic_store(&s->tcp_state, TCP_CLOSE);
-            pump_out(b, now); /* passes EOF on */
+            shim_bridge_pump_out(b, now); /* passes EOF on */
             rudp_conn_set_user(c, NULL);
             rudp_conn_release(c, now);
             b->conn = NULL;
         }
     }
     publish_state(b);
-    update_interest(b);
+    shim_bridge_update_interest(b);
 }
 
