@@ -42,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "progutil.h"
@@ -112,6 +113,19 @@ static void observe(const char *kase, int c)
     char p[64], all[64], r1[32], r2[32], w1[32], w2[32];
     short ev = poll_for(c, POLLIN | POLLRDHUP | POLLPRI, 30000);
     CHECK(ev != 0, "%s: no event within 30 s", kase);
+    /* TCP's error comes a moment before its hang-up (tcp_reset() and
+     * tcp_write_err() report sk_err, then tcp_done() shuts the socket): a
+     * poller woken in between sees ERR alone. What is shown is the end as
+     * it stays: ERR waits, at most 2 s, for its HUP. */
+    for (int i = 0; i < 200 && (ev & POLLERR) && !(ev & POLLHUP); i++) {
+        struct pollfd q = {.fd = c, .events = POLLIN | POLLRDHUP | POLLPRI};
+        SYS(poll(&q, 1, 10));
+        ev = q.revents;
+        if (!(ev & POLLHUP)) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     /* everything it shows now, writability too */
     struct pollfd pf = {.fd = c, .events = POLLIN | POLLOUT | POLLRDHUP | POLLPRI};
     SYS(poll(&pf, 1, 0));
