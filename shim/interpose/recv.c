@@ -95,11 +95,13 @@ ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                        struct sockaddr *addr, socklen_t *alen);
 
-/* r, with errno the connection's cause where the bridge said ECONNRESET;
- * or for an EOF (asked for n > 0 bytes) that is none: an abnormal end whose
- * app end had shut down writing, so no ECONNRESET could be made for it
- * (engine/bridge.c). That needs the fd's hint (no system call for the EOFs
- * of everything else), then the fd itself is checked. */
+/* r, with errno the connection's cause where the bridge said ECONNRESET
+ * (0 if the cause was taken already, as TCP's read then); or for an EOF
+ * (asked for n > 0 bytes) that is none: an abnormal end whose ECONNRESET
+ * could not be made (the app had shut down writing) or was taken by a
+ * short read (engine/bridge.c, SHIM_SLOT_F_EOF_ERR). That needs the fd's
+ * hint (no system call for the EOFs of everything else), then the fd
+ * itself is checked. */
 ssize_t shim_recv_told(int fd, ssize_t r, size_t n)
 {
     if (r < 0 && errno == ECONNRESET) {
