@@ -108,7 +108,12 @@ echo "ok: d. keyed, nothing listening: exit 7, no line of ours (as quiet as kern
 unshare -n sleep 600 &
 B=$!
 PIDS="$PIDS $B"
-sleep 0.2
+# until the child has its own namespace (unshare may not have run yet)
+i=0
+while [ "$(readlink /proc/$B/ns/net 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ]; do
+    i=$((i + 1)); [ "$i" -lt 500 ] || fail "e: the second namespace was not made"
+    sleep 0.01
+done
 ip link add kpa type veth peer name kpb netns "$B" || fail "veth"
 ip addr add 10.77.4.1/24 dev kpa
 ip link set kpa up
