@@ -127,6 +127,9 @@ struct rudp_conn {
     unsigned token_due : 1;
     unsigned accept_early : 1; /* server: reported at its SYN (rudp__conn_accept_early) */
     unsigned synack_held : 1;  /* ... its SYNACK waits for rudp_conn_accepted */
+    unsigned abort_deferred : 1; /* ... aborted by its app before its client's first
+                                  * DATA: the reset goes once established */
+    unsigned abort_after_fin : 1; /* ... with RUDP_RESET_AFTER_FIN */
     unsigned in_zrtt_table : 1;
     uint64_t zrtt_id; /* server: the ID of the token the SYN's bytes were taken with */
     uint8_t new_token_len;

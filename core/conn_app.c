@@ -25,8 +25,12 @@ static int may_write(const rudp_conn *c)
     case RUDP_ESTABLISHED:
     case RUDP_CLOSE_WAIT:
         return 1;
-    case RUDP_CLOSED:
     case RUDP_SYN_RCVD:
+        /* in the application's queue since its SYN (early accept): an
+         * accepted socket, whose bytes go once the client's first DATA
+         * makes it established (conn_output.c sends none before) */
+        return c->accept_early && !c->synack_held;
+    case RUDP_CLOSED:
     case RUDP_FIN_WAIT_1:
     case RUDP_FIN_WAIT_2:
     case RUDP_CLOSING:
@@ -279,6 +283,18 @@ void rudp__conn_abort_now(rudp_conn *c, rudp_time now)
 void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
 {
     now = rudp__clock(c->ctx, now);
+    if (c->state == RUDP_SYN_RCVD && c->accept_early && !c->synack_held) {
+        /* In the application's queue since its SYN (early accept): to the
+         * application it is an accepted connection, and to its client it
+         * will be one at our SYNACK. What the application wrote cannot go
+         * before the client's first DATA, and a reset now would beat both
+         * (the client's connect() failing, or its read losing the bytes):
+         * the reset waits until established, after those bytes, as TCP's
+         * accepted socket sends its reset after its data. */
+        c->abort_deferred = 1;
+        c->abort_after_fin = code == RUDP_RESET_AFTER_FIN;
+        return;
+    }
     if (!c->cause && c->state != RUDP_CLOSED)
         c->cause = RUDP_CAUSE_ABORTED;
     switch (c->state) {
@@ -331,8 +347,13 @@ void rudp_conn_release(rudp_conn *c, rudp_time now)
         rudp__conn_set_state(c, RUDP_CLOSED, "released while connecting");
         return;
     case RUDP_SYN_RCVD:
-        rudp_conn_abort(c, now);
-        return;
+        if (!c->accept_early || c->synack_held) {
+            rudp_conn_abort(c, now); /* not the application's yet */
+            return;
+        }
+        if (c->abort_deferred)
+            return; /* its reset goes once established, without a FIN */
+        break;      /* the application's (early accept): closed once established */
     case RUDP_ESTABLISHED:
     case RUDP_CLOSE_WAIT:
     case RUDP_FIN_WAIT_1:

@@ -500,5 +500,12 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     if (c->state != RUDP_TIME_WAIT)
         rudp__conn_keepalive_rearm(c, now);
     rudp__conn_dirty(c);
+    if (c->abort_deferred && c->state != RUDP_SYN_RCVD) {
+        /* established now: the bytes its application wrote, then the reset
+         * it asked for (rudp__conn_abort_code) */
+        c->abort_deferred = 0;
+        rudp__conn_flush(c, now);
+        rudp__conn_abort_code(c, now, c->abort_after_fin ? RUDP_RESET_AFTER_FIN : RUDP_RESET_ABORT);
+    }
     return rx;
 }

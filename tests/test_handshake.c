@@ -391,3 +391,81 @@ Test(handshake_1rtt, a_loopback_syn_is_reported_at_once_and_its_synack_waits_for
     cr_assert(eq(ptr, sim_app_on(&s, b), NULL));
     sim_free(&s);
 }
+
+/* An application that writes to a connection it took at its SYN (early
+ * accept) and then closes it, all before the client's first DATA, as a
+ * server that answers and hangs up at once: the client's connect
+ * completes and it reads every byte, then ECONNRESET if the close was a
+ * reset (SO_LINGER 0), else its end of file, as from TCP's accepted
+ * socket. The bytes cannot leave before established, and the reset must
+ * not beat them: it waits (rudp__conn_abort_code). */
+static void early_accept_then_end(uint64_t seed, int reset, int lost)
+{
+    sim s;
+    int a, b;
+    sim_init(&s, seed);
+    a = sim_add_ep(&s, NULL);
+    b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    memset(s.ep[a].addr.ip, 0, sizeof s.ep[a].addr.ip);
+    s.ep[a].addr.ip[0] = 127;
+    s.ep[a].addr.ip[3] = 1;
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
+    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = 3000, .recv_seed = 7, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(25));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv, "reported at its SYN");
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_SYN_RCVD));
+    uint8_t buf[3000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = sim_pattern(7, i);
+    cr_assert(eq(sz, (size_t)rudp_conn_write(sv->conn, s.now, buf, sizeof buf), sizeof buf),
+              "an accepted connection takes the application's bytes");
+    if (reset)
+        rudp_conn_abort(sv->conn, s.now);
+    rudp_conn_release(sv->conn, s.now);
+    sv->conn = NULL;
+    sv->released = 1;
+    if (lost) {
+        /* the client never confirms: the held reset dies with the
+         * connection at its handshake timeout, nothing left behind */
+        s.link[a][b].cut_at = s.now;
+        rudp_config dcfg;
+        rudp_config_default(&dcfg);
+        sim_run_until(&s, s.now + dcfg.connect_timeout + RUDP_SEC(1));
+        cr_assert(eq(u64, rudp_ctx_conn_count(s.ep[b].ctx), 0));
+        sim_free(&s);
+        return;
+    }
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    sim_app *cl = &s.apps[ci];
+    cr_assert(cl->events & RUDP_EV_ESTABLISHED, "the client's connect completed");
+    cr_assert(eq(u64, cl->received, 3000));
+    cr_assert(not(cl->corrupt));
+    if (reset) {
+        cr_assert(eq(int, cl->error, -ECONNRESET), "then the reset (%d)", cl->error);
+        cr_assert(not(cl->eof), "no FIN before it");
+    } else {
+        cr_assert(cl->eof, "then the FIN");
+        cr_assert(eq(int, cl->error, 0));
+    }
+    if (reset)
+        cr_assert(eq(u64, rudp_ctx_conn_count(s.ep[b].ctx), 0), "and the server's end is gone");
+    sim_free(&s);
+}
+
+Test(handshake_1rtt, an_early_accepted_connection_written_then_reset_delivers_its_bytes_first)
+{
+    early_accept_then_end(111, 1, 0);
+}
+
+Test(handshake_1rtt, an_early_accepted_connection_written_then_closed_delivers_its_bytes_then_eof)
+{
+    early_accept_then_end(112, 0, 0);
+}
+
+Test(handshake_1rtt, an_early_accepted_connection_reset_whose_client_never_confirms_is_freed)
+{
+    early_accept_then_end(113, 1, 1);
+}
