@@ -48,6 +48,8 @@ int rudp_config_check(const rudp_config *cfg, const char **why)
         bad = "idle_timeout must exceed keepalive";
     else if (cfg->repair > RUDP_REPAIR_ALWAYS)
         bad = "repair must be RUDP_REPAIR_AUTO, _OFF or _ALWAYS";
+    else if (cfg->pmtud > 1)
+        bad = "pmtud must be 0 or 1";
     if (why)
         *why = bad;
     return bad ? -EINVAL : 0;

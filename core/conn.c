@@ -469,6 +469,7 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
     rudp__conn_keepalive_rearm(c, now);
     if (c->hs_sample_ok && now >= c->hs_sent_time)
         rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+    rudp__pmtu_start(c, now);
     if (c->shut_wr) {
         c->fin_off = c->snd_end;
         rudp__conn_set_state(c, RUDP_FIN_WAIT_1, "shutdown before established");
@@ -618,6 +619,7 @@ static void start_probe(rudp_conn *c)
               (unsigned long long)(c->rtt.min / 1000), c->rec.eliciting_in_flight,
               (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),
               c->rec.last_eliciting_ack_now ? ", asked for an ACK now" : "");
+    rudp__pmtu_pto(c); /* before queue_oldest: what goes again goes at the new size */
     queue_oldest(c);
     /* A path silent for a few probe timeouts and at least RUDP_SILENT_MIN
      * (a peer busy for a moment, a process being handed to a keeper, is

@@ -14,6 +14,7 @@
 #include "cc/cc.h"
 #include "crypto.h"
 #include "path.h"
+#include "pmtu.h"
 #include "ranges.h"
 #include "recovery.h"
 #include "rtt.h"
@@ -69,7 +70,8 @@ struct rudp_conn {
     int has_local;
     uint64_t send_tag;   /* the caller's, for its send_from (tune.c) */
     rudp_config cfg;
-    uint32_t mss;        /* datagram bytes we send */
+    uint32_t mss;        /* datagram bytes we send (pmtu.c moves it) */
+    rudp_pmtu pmtu;
 
     unsigned is_server : 1;
     unsigned released : 1;
@@ -699,6 +701,19 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why);
  * packet was acknowledged, or declared lost. */
 void rudp__conn_on_acked(void *arg, const rudp_sent *s);
 void rudp__conn_on_lost(void *arg, const rudp_sent *s);
+
+/* pmtu.c (pmtu.h): path MTU discovery */
+void rudp__pmtu_start(rudp_conn *c, rudp_time now); /* established, or on a new path */
+uint32_t rudp__pmtu_probe_size(rudp_conn *c, rudp_time now); /* a probe due now, or 0 */
+void rudp__pmtu_probe_sent(rudp_conn *c, uint64_t pn, uint32_t size);
+void rudp__pmtu_acked(rudp_conn *c, const rudp_sent *s, rudp_time now);
+void rudp__pmtu_lost(rudp_conn *c, const rudp_sent *s, rudp_time now);
+void rudp__pmtu_pto(rudp_conn *c); /* a probe timeout fired (rec.pto_count counts it) */
+/* A packet of `sent` bytes did not fit; `fits`, if not 0, a size the
+ * report says fits; `probe`: it was the probe in flight. Validated. */
+void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t sent, uint32_t fits, int probe);
+/* A report about c we cannot validate: probe the size in use. */
+void rudp__pmtu_hint(rudp_conn *c, rudp_time now);
 /* Sends buf (len bytes, a DATA packet numbered pn) on c's path. */
 size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len);
 /* The receive window may grow on the peer's DATA_BLOCKED at `limit`. */

@@ -109,6 +109,7 @@ static int delivered(const rudp_conn *c, const rudp_sent *s)
 void rudp__conn_on_acked(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
+    rudp__pmtu_acked(c, s, c->ctx->now);
     if (s->flags & RUDP_SENT_COPY) {
         const rudp_sent *t = twin_of(c, s);
         if (t && (t->flags & RUDP_SENT_LOST))
@@ -144,6 +145,11 @@ void rudp__conn_on_acked(void *arg, const rudp_sent *s)
 void rudp__conn_on_lost(void *arg, const rudp_sent *s)
 {
     rudp_conn *c = arg;
+    if (s->flags & RUDP_SENT_PMTU_PROBE) {
+        rudp__pmtu_lost(c, s, c->ctx->now); /* nothing in it to send again */
+        rudp__conn_dirty(c);
+        return;
+    }
     c->ctx->stats.pkts_retransmitted++;
     rudp__trace_lost(c, s);
     /* A packet of a pair whose twin may still deliver the same bytes:

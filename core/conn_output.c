@@ -419,6 +419,39 @@ static int send_one(rudp_conn *c, rudp_time now)
     return 1;
 }
 
+/* A path MTU probe (pmtu.c), if one is due: a PING padded to the size
+ * tried, in flight as any packet (the window must have room), asking for
+ * an immediate ACK. */
+static void send_pmtu_probe(rudp_conn *c, rudp_time now)
+{
+    uint32_t size = rudp__pmtu_probe_size(c, now);
+    if (!size || c->rec.bytes_in_flight >= c->cc.cwnd || !rudp__path_may_send(c, size) ||
+        rudp_recovery_reserve(&c->rec) < 0)
+        return;
+    uint8_t *buf = c->ctx->pkt;
+    size_t cap = size - rudp__seal_overhead(c->keyed);
+    uint64_t pn;
+    int hl = data_header(c, buf, cap, &pn);
+    if (hl < 0)
+        return;
+    size_t off = (size_t)hl;
+    int n = rudp_wire_ping_encode(buf + off, cap - off);
+    if (n <= 0)
+        return;
+    off += (size_t)n;
+    memset(buf + off, RUDP_FRAME_PADDING, cap - off);
+    buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
+    rudp_sent s;
+    memset(&s, 0, sizeof s);
+    s.pn = pn;
+    s.flags = RUDP_SENT_ACK_ELICITING | RUDP_SENT_IN_FLIGHT | RUDP_SENT_ACK_NOW |
+              RUDP_SENT_PMTU_PROBE;
+    s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, cap);
+    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    c->ctx->stats.pkts_sent++;
+    rudp__pmtu_probe_sent(c, pn, size);
+}
+
 void rudp__conn_flush(rudp_conn *c, rudp_time now)
 {
     if (!rudp__conn_sending_state(c->state))
@@ -430,6 +463,8 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
         c->blocked_at = c->peer_max_data;
         c->blocked_pending = 1;
     }
+    if (c->state == RUDP_ESTABLISHED || c->state == RUDP_CLOSE_WAIT)
+        send_pmtu_probe(c, now);
     while (send_one(c, now))
         ;
     rudp__cork_arm(c, now);

@@ -38,9 +38,10 @@ static uint64_t get_be(const uint8_t *p, int n)
     return v;
 }
 
-/* The connection a quoted datagram belongs to, or NULL. Only the fixed
- * header fields are read: a quote may be cut anywhere after them. */
-static rudp_conn *quoted_conn(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer,
+/* The connection a quoted datagram belongs to, or NULL (counted as
+ * ignored). Only the fixed header fields are read: a quote may be cut
+ * anywhere after them. */
+static rudp_conn *find_quoted(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer,
                               const uint8_t *q, size_t len, uint32_t *pn)
 {
     if (len < RUDP_WIRE_SHORT_HDR || q[0] != RUDP_WIRE_MAGIC0 || q[1] != RUDP_WIRE_MAGIC1 ||
@@ -63,16 +64,23 @@ static rudp_conn *quoted_conn(rudp_ctx *ctx, uint32_t sock, const rudp_addr *pee
     return c;
 }
 
+static rudp_conn *quoted_conn(rudp_ctx *ctx, uint32_t sock, const rudp_addr *peer,
+                              const uint8_t *q, size_t len, uint32_t *pn)
+{
+    rudp_conn *c = find_quoted(ctx, sock, peer, q, len, pn);
+    if (!c)
+        ctx->stats.icmp_ignored++;
+    return c;
+}
+
 void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                    const uint8_t *quote, size_t len, int err)
 {
     now = rudp__clock(ctx, now);
     uint32_t qpn;
     rudp_conn *c = quoted_conn(ctx, sock, peer, quote, len, &qpn);
-    if (!c) {
-        ctx->stats.icmp_ignored++;
+    if (!c)
         return;
-    }
     switch (c->state) {
     case RUDP_SYN_SENT:
         if (qpn >= c->hs_count) /* handshake packets count from 0 */
@@ -121,4 +129,56 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
         break;
     }
     ctx->stats.icmp_ignored++;
+}
+
+/* ---- "too big" (pmtu.h) ----
+ *
+ * A forged "too big" could shrink a connection to the base, or worse make
+ * it believe a larger size passes. So a report counts only if its quote
+ * names our connection (its ID, as above) and a packet number we sent
+ * that is still on record, larger than what the report says fits: a
+ * stranger does not know the ID; one who sees our packets could forge it,
+ * as it could TCP's. A report that names the connection but fails the
+ * rest is a hint: the size in use is probed, and only lost probes lower
+ * it. Our own kernel's refusal (local) is the truth about our device. */
+void rudp_ctx_too_big(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                      const uint8_t *quote, size_t len, uint32_t mtu, int local)
+{
+    now = rudp__clock(ctx, now);
+    uint32_t qpn;
+    rudp_conn *c = quoted_conn(ctx, sock, peer, quote, len, &qpn);
+    if (!c)
+        return;
+    int type = quote[3] & 0x0f;
+    if (type != RUDP_PKT_DATA) {
+        /* A handshake packet is never larger than RUDP_MIN_SYN_SIZE: if our
+         * own kernel refuses one, no rudp datagram can take this path. */
+        if (local && c->state == RUDP_SYN_SENT) {
+            ctx->stats.ptb_taken++;
+            rudp__conn_fail(c, now, -EMSGSIZE, RUDP_CAUSE_PATH_MTU);
+            return;
+        }
+        ctx->stats.icmp_ignored++;
+        return;
+    }
+    uint64_t next = rudp_recovery_next_pn(&c->rec);
+    uint64_t pn = rudp_pn_expand(next, qpn);
+    const rudp_sent *s = pn < next ? rudp_recovery_sent(&c->rec, pn) : NULL;
+    uint32_t hdrs = peer->family == 10 ? 48 : 28; /* IPv6 or IPv4, and UDP */
+    uint32_t fits = mtu > hdrs ? mtu - hdrs : 0;
+    uint32_t sent = local ? (uint32_t)len : s ? s->size : 0;
+    if (!s || !sent || (fits && fits >= sent) || (!local && !fits)) {
+        ctx->stats.ptb_hints++;
+        rudp__pmtu_hint(c, now);
+        rudp__conn_dirty(c);
+        return;
+    }
+    ctx->stats.ptb_taken++;
+    if (sent <= RUDP_PMTU_BASE && local) {
+        rudp__conn_fail(c, now, -EMSGSIZE, RUDP_CAUSE_PATH_MTU);
+        return;
+    }
+    int probe = (s->flags & RUDP_SENT_PMTU_PROBE) && c->pmtu.probe && c->pmtu.probe_pn == pn;
+    rudp__pmtu_too_big(c, now, sent, fits >= RUDP_PMTU_BASE ? fits : 0, probe);
+    rudp__conn_dirty(c);
 }

@@ -139,6 +139,7 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
     if (!same_ip(&from, to)) {
         /* another path: what was learnt of the old one says nothing of it */
         rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+        rudp__pmtu_start(c, now);
         rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
     }
     log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);
@@ -470,6 +471,7 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
     c->ctx->stats.rebinds++;
     if (new_ip) {
         rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+        rudp__pmtu_start(c, now);
         rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
     }
     /* Something the server must answer goes at once from the new socket:

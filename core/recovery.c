@@ -25,6 +25,13 @@ static rudp_sent *at(const rudp_recovery *r, uint64_t pn)
     return &r->ring[(r->head + (uint32_t)(pn - r->first_pn)) % r->cap];
 }
 
+const rudp_sent *rudp_recovery_sent(const rudp_recovery *r, uint64_t pn)
+{
+    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+        return NULL;
+    return at(r, pn);
+}
+
 int rudp_recovery_reserve(rudp_recovery *r)
 {
     if (r->count < r->cap)
@@ -146,6 +153,11 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
         if (s->time_sent <= lost_before || r->largest_acked >= pn + RUDP_PACKET_THRESHOLD) {
             s->flags |= RUDP_SENT_LOST;
             leave_flight(r, s);
+            if (s->flags & RUDP_SENT_PMTU_PROBE) {
+                /* too large for the path, not congestion (RFC 9000 §14.4) */
+                cb->lost(cb->arg, s);
+                continue;
+            }
             r->lost_packets++;
             res.bytes += s->size;
             if (s->time_sent > res.newest_sent)

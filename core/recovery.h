@@ -54,6 +54,8 @@ enum {
     RUDP_SENT_URGENT = 1u << 8, /* carried the urgent mark (urgent.c) */
     RUDP_SENT_COPIED = 1u << 9, /* the next packet is its copy (conn_output.c) */
     RUDP_SENT_COPY = 1u << 10,  /* a copy of the previous packet's stream data */
+    RUDP_SENT_PMTU_PROBE = 1u << 11, /* a padded PING of a size being tried (pmtu.c): its
+                                        loss is no congestion, and carries nothing to resend */
 };
 
 typedef struct rudp_sent {
@@ -110,6 +112,9 @@ int rudp_recovery_reserve(rudp_recovery *r);
 
 /* The packet number the next rudp_recovery_on_sent() will record. */
 static inline uint64_t rudp_recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
+
+/* The record of packet pn while it is kept (sent, not yet forgotten), or NULL. */
+const rudp_sent *rudp_recovery_sent(const rudp_recovery *r, uint64_t pn);
 
 /*
  * Records a sent packet (after rudp_recovery_reserve succeeded); s->pn must

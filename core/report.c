@@ -125,6 +125,9 @@ const char *rudp_cause_text(rudp_cause cause)
     case RUDP_CAUSE_KEY_MISMATCH:
         return "no authenticated answer; the server may have another key or none: is "
                "RUDP_KEY_FILE the same on both ends?";
+    case RUDP_CAUSE_PATH_MTU:
+        return "the path cannot carry rudp's smallest datagram (1200 bytes of UDP payload): "
+               "its MTU is too small";
     case RUDP_CAUSE_KEY_PEER_NONE:
         return "no authenticated answer; the server may have another key or none (an "
                "unauthenticated answer says none): is RUDP_KEY_FILE the same on both ends?";

@@ -88,6 +88,9 @@ typedef struct rudp_config {
                                    always (two round trips, no state before a cookie) */
     uint8_t repair;             /* RUDP_REPAIR_*: a copy of a write's last packet
                                    (conn_output.c) (RUDP_REPAIR_AUTO) */
+    uint8_t pmtud;              /* 1: path MTU discovery (pmtu.h): start at 1200 bytes and
+                                   probe up to max_datagram (and the peer's); 0: always
+                                   max_datagram (0) */
 } rudp_config;
 
 enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
@@ -229,6 +232,19 @@ typedef struct rudp_stats {
     uint64_t key_refusals;                 /* SYNs refused for their key state: keyed to an
                                               unkeyed engine, or failing a keyed one's MAC */
     uint64_t key_refusals_sent;            /* ... answered by a KEY refusal (within the rate) */
+    /* path MTU discovery (pmtu.h) */
+    uint64_t pmtu_probes;                  /* padded probes of a larger size sent */
+    uint64_t pmtu_probes_lost;             /* ... lost, or refused as too big */
+    uint64_t pmtu_raised;                  /* a connection's datagram size raised by a probe */
+    uint64_t pmtu_lowered;                 /* ... lowered: probes of it lost, or a validated
+                                              "too big" */
+    uint64_t pmtu_fallbacks;               /* black hole suspected: two probe timeouts with
+                                              full-size packets out, sending at the base */
+    uint64_t pmtu_black_holes;             /* ... and the old size failed its probes after:
+                                              the path shrank without a word */
+    uint64_t ptb_taken;                    /* "too big" reports about a packet of ours */
+    uint64_t ptb_hints;                    /* ... naming a connection but not validated:
+                                              its size probed, nothing taken from them */
 } rudp_stats;
 
 /*
@@ -369,6 +385,24 @@ int rudp_is_syn(const uint8_t *buf, size_t len);
  */
 void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                    const uint8_t *quote, size_t len, int err);
+
+/*
+ * A datagram `sock` sent to `peer` was too big for the path. `local`: our
+ * own kernel refused it (EMSGSIZE from sendmsg: larger than the device
+ * allows with the don't-fragment bit set); `quote` is then the whole
+ * datagram, and `mtu` 0. Otherwise an ICMP "fragmentation needed" /
+ * "packet too big" (IP_RECVERR, EMSGSIZE): `quote` what it quoted of the
+ * datagram, `mtu` the IP MTU it names (0 if none). Taken only for a
+ * connection doing path MTU discovery (rudp_config.pmtud) and only when the
+ * quote names a packet of that connection we sent larger than what the
+ * report says fits (stats.ptb_taken); a report naming the connection that
+ * fails those checks only makes it probe the size it uses (stats.ptb_hints).
+ * A size is never lowered below RUDP_MIN_SYN_SIZE: a local refusal of a
+ * datagram that small fails the connection with EMSGSIZE
+ * (RUDP_CAUSE_PATH_MTU).
+ */
+void rudp_ctx_too_big(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                      const uint8_t *quote, size_t len, uint32_t mtu, int local);
 
 /*
  * Runs due timers and sends what every connection has to send. Returns the
@@ -944,6 +978,8 @@ typedef enum rudp_cause {
     RUDP_CAUSE_KEY_MISMATCH,      /* keyed: only unauthenticated answers came for
                                      RUDP_KEY_VERDICT: the peer has another key or none */
     RUDP_CAUSE_KEY_PEER_NONE,     /* the same, and one of them says the peer has no key */
+    RUDP_CAUSE_PATH_MTU,          /* the path cannot carry RUDP_MIN_SYN_SIZE-byte datagrams
+                                     (rudp_ctx_too_big, local): EMSGSIZE */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);

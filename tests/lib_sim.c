@@ -129,6 +129,11 @@ static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t le
         l->dropped++;
         return;
     }
+    if (l->mtu && len > l->mtu) {
+        l->dropped++;
+        l->too_big++;
+        return;
+    }
     /* Gilbert-Elliott state moves once per datagram. */
     if (l->ge_p > 0) {
         if (!l->ge_bad && sim_rand01(s) < l->ge_p)

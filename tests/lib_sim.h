@@ -40,12 +40,14 @@ typedef struct sim_link {
     double dup;             /* probability a datagram is delivered twice */
     rudp_time cut_at;       /* 0: never; else drop everything sent at/after */
     rudp_time cut_until;    /* with cut_at: ... and before this (0: for ever) */
+    size_t mtu;             /* 0: any size; else larger datagrams are dropped, as a path
+                               at that MTU that drops IP fragments does */
     /* state */
     rudp_time busy_until;
     rudp_time last_arrival;
     int ge_bad;
     /* counters */
-    uint64_t sent, dropped, duplicated, reordered;
+    uint64_t sent, dropped, duplicated, reordered, too_big;
 } sim_link;
 
 typedef struct sim_app {

@@ -1,0 +1,247 @@
+/*
+ * Path MTU discovery (core/pmtu.c): sizes found on paths that drop what
+ * is too big (as a path at that MTU that drops IP fragments does: the
+ * simulator's link mtu), a black hole that opens mid-transfer, an outage
+ * that is not one, and "too big" reports validated or not.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+
+#define MB 1000000ull
+
+static rudp_config pmtud_cfg(uint32_t max)
+{
+    rudp_config c;
+    rudp_config_default(&c);
+    c.max_datagram = max;
+    c.pmtud = 1;
+    return c;
+}
+
+/* A client at a, server at b, 10 ms and 20 Mbit/s each way (a 20 MB
+ * upload takes 8 s), both with pmtud on and
+ * `max` as their ceiling; the client uploads `bytes` with a pattern. */
+static int upload(sim *s, uint64_t seed, uint32_t max, uint64_t bytes, int *a, int *b)
+{
+    rudp_config cfg = pmtud_cfg(max);
+    sim_init(s, seed);
+    *a = sim_add_ep(s, &cfg);
+    *b = sim_add_ep(s, &cfg);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[*b][*a] : &s->link[*a][*b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 20000000;
+        l->queue_bytes = 100000;
+    }
+    sim_listen(s, *b, &(sim_app){.expect = bytes, .recv_seed = 9, .no_release = 1}, 16);
+    return sim_connect(s, *a, *b,
+                       &(sim_app){.to_send = bytes, .send_seed = 9, .no_release = 1}, &cfg);
+}
+
+static uint32_t mss_of(const sim_app *app)
+{
+    rudp_conn_info info;
+    rudp_conn_get_info(app->conn, &info);
+    return info.mss;
+}
+
+static void expect_intact(sim *s, int b, uint64_t bytes)
+{
+    sim_app *sv = sim_app_on(s, b);
+    cr_assert_not_null(sv);
+    cr_assert(eq(u64, sv->received, bytes), "every byte arrived");
+    cr_assert(not(sv->corrupt));
+    cr_assert(sv->eof);
+}
+
+/* A path that carries at most 1252 bytes of UDP payload (MTU 1280, IPv4)
+ * and drops anything larger: the transfer goes through at once, the
+ * probes find the size within RUDP_PMTU_STEP, and none of their losses
+ * reached the controller as congestion. */
+Test(pmtu, finds_the_size_of_a_path_that_drops_what_is_too_big)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 301, 1472, 10 * MB, &a, &b);
+    s.link[a][b].mtu = s.link[b][a].mtu = 1252;
+    sim_run_until(&s, s.now + RUDP_SEC(20));
+    expect_intact(&s, b, 10 * MB);
+    uint32_t mss = mss_of(&s.apps[ci]);
+    cr_assert(le(u32, mss, 1252));
+    cr_assert(ge(u32, mss, 1252 - RUDP_PMTU_STEP), "found: %u", mss);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert(gt(u64, st->pmtu_probes_lost, 0));
+    cr_assert(eq(u64, st->pkts_retransmitted, 0), "a lost probe is resent as nothing");
+    cr_assert(eq(u64, s.apps[ci].conn->rec.lost_packets, 0), "nor counted as congestion");
+    sim_free(&s);
+}
+
+/* Jumbo frames: up to the ceiling both ends allow. */
+Test(pmtu, climbs_to_jumbo_frames)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 302, 8972, 8 * MB, &a, &b);
+    sim_run_until(&s, s.now + RUDP_SEC(20));
+    expect_intact(&s, b, 8 * MB);
+    cr_assert(eq(u32, mss_of(&s.apps[ci]), 8972));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->pmtu_probes_lost, 0));
+    sim_free(&s);
+}
+
+/* The path shrinks mid-transfer and says nothing (no ICMP): two probe
+ * timeouts send everything at the base, the old size fails its probes
+ * (a black hole), and the transfer completes at the new size. */
+Test(pmtu, a_black_hole_mid_transfer_is_found_and_the_transfer_completes)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 303, 1472, 20 * MB, &a, &b);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(u32, mss_of(&s.apps[ci]), 1472), "full size before");
+    s.link[a][b].mtu = 1252;
+    sim_run_until(&s, s.now + RUDP_SEC(30));
+    expect_intact(&s, b, 20 * MB);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert(ge(u64, st->pmtu_fallbacks, 1));
+    cr_assert(ge(u64, st->pmtu_black_holes, 1));
+    uint32_t mss = mss_of(&s.apps[ci]);
+    cr_assert(le(u32, mss, 1252));
+    cr_assert(ge(u32, mss, 1252 - RUDP_PMTU_STEP), "found again: %u", mss);
+    sim_free(&s);
+}
+
+/* Everything lost for a while, then the path is back as it was: the size
+ * falls to the base for the outage, and its first probe restores it; no
+ * black hole is counted. */
+Test(pmtu, an_outage_is_not_a_black_hole)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 304, 1472, 20 * MB, &a, &b);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    s.link[a][b].cut_at = s.link[b][a].cut_at = s.now;
+    s.link[a][b].cut_until = s.link[b][a].cut_until = s.now + RUDP_SEC(2);
+    sim_run_until(&s, s.now + RUDP_SEC(30));
+    expect_intact(&s, b, 20 * MB);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert(ge(u64, st->pmtu_fallbacks, 1), "the outage looked like one at first");
+    cr_assert(eq(u64, st->pmtu_black_holes, 0));
+    cr_assert(eq(u32, mss_of(&s.apps[ci]), 1472));
+    sim_free(&s);
+}
+
+/* The last full-size DATA packet the client sent, as a router would quote
+ * it (its first 64 bytes). */
+static size_t last_big_packet(sim *s, int ci, uint8_t *quote)
+{
+    rudp_conn *c = s->apps[ci].conn;
+    uint64_t next = rudp_recovery_next_pn(&c->rec);
+    for (uint64_t pn = next; pn-- > 0;) {
+        const rudp_sent *p = rudp_recovery_sent(&c->rec, pn);
+        if (!p)
+            break;
+        if (p->size == c->mss && !(p->flags & RUDP_SENT_PMTU_PROBE)) {
+            uint8_t hdr[64];
+            rudp_hdr h;
+            memset(&h, 0, sizeof h);
+            h.type = RUDP_PKT_DATA;
+            h.dcid = c->pkey.cid;
+            h.pn = rudp_pn_truncate(pn);
+            int n = rudp_wire_hdr_encode(hdr, sizeof hdr, &h);
+            cr_assert(gt(int, n, 0));
+            memset(hdr + n, 0, sizeof hdr - (size_t)n);
+            memcpy(quote, hdr, sizeof hdr);
+            return sizeof hdr;
+        }
+    }
+    cr_assert(0, "no full-size packet on record");
+    return 0;
+}
+
+/* An ICMP "too big" (IPv4 MTU 1300: 1272 bytes of payload) quoting a
+ * packet the connection sent is taken at once; one quoting a packet
+ * number never sent only makes it probe its size, which passes, so the
+ * size stays. */
+Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 305, 1472, 20 * MB, &a, &b);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn *c = s.apps[ci].conn;
+    cr_assert(eq(u32, c->mss, 1472));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+
+    uint8_t q[64];
+    size_t n = last_big_packet(&s, ci, q);
+    uint8_t forged[64];
+    memcpy(forged, q, n);
+    uint32_t far = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec) + 1000);
+    forged[12] = (uint8_t)(far >> 24), forged[13] = (uint8_t)(far >> 16);
+    forged[14] = (uint8_t)(far >> 8), forged[15] = (uint8_t)far;
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300, 0);
+    cr_assert(eq(u64, st->ptb_hints, 1));
+    cr_assert(eq(u32, c->mss, 1472), "nothing taken from it");
+    sim_run_until(&s, s.now + RUDP_MS(500));
+    cr_assert(eq(u32, c->mss, 1472), "its probe passed");
+
+    /* another ID: nobody's */
+    memcpy(forged, q, n);
+    forged[4] ^= 0x5a;
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300, 0);
+    cr_assert(eq(u64, st->ptb_hints, 1));
+    cr_assert(eq(u32, c->mss, 1472));
+
+    n = last_big_packet(&s, ci, q);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, n, 1300, 0);
+    cr_assert(eq(u64, st->ptb_taken, 1));
+    cr_assert(eq(u32, c->mss, 1272), "the size it names");
+    s.link[a][b].mtu = 1272;
+    sim_run_until(&s, s.now + RUDP_SEC(30));
+    expect_intact(&s, b, 20 * MB);
+    cr_assert(eq(u32, c->mss, 1272));
+    sim_free(&s);
+}
+
+/* Our own kernel refusing a datagram (EMSGSIZE: larger than the device
+ * with the don't-fragment bit): the size falls at once, and a SYN
+ * refused so fails the connect with EMSGSIZE and says why. */
+Test(pmtu, a_local_refusal_lowers_the_size_and_fails_a_syn)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 306, 1472, 20 * MB, &a, &b);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn *c = s.apps[ci].conn;
+    uint8_t q[1472];
+    size_t n = last_big_packet(&s, ci, q);
+    memset(q + n, 0, sizeof q - n);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, sizeof q, 0, 1);
+    cr_assert(lt(u32, c->mss, 1472));
+    sim_free(&s);
+
+    sim_init(&s, 307);
+    a = sim_add_ep(&s, NULL);
+    b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX}, 16);
+    ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_release = 1}, NULL);
+    c = s.apps[ci].conn;
+    uint8_t syn[1200];
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_SYN;
+    h.scid = rudp_conn_id(c);
+    int hl = rudp_wire_hdr_encode(syn, sizeof syn, &h);
+    cr_assert(gt(int, hl, 0));
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, syn, sizeof syn, 0, 1);
+    cr_assert(eq(int, rudp_conn_error(c), -EMSGSIZE));
+    cr_assert(eq(int, rudp_conn_cause(c), RUDP_CAUSE_PATH_MTU));
+    sim_free(&s);
+}
