@@ -67,7 +67,8 @@ void rudp__pmtu_start(rudp_conn *c, rudp_time now)
     uint32_t ceiling = p->ceiling ? p->ceiling : c->mss;
     memset(p, 0, sizeof *p);
     p->ceiling = ceiling;
-    if (!c->cfg.pmtud || ceiling <= RUDP_PMTU_BASE) {
+    if (!c->cfg.pmtud || ceiling <= RUDP_PMTU_BASE || rudp__addr_loopback(&c->pkey.addr)) {
+        /* loopback: max_datagram as it is, nothing to find */
         set_size(c, ceiling);
         return; /* RUDP_PMTU_OFF */
     }

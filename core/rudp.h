@@ -389,8 +389,8 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
 /*
  * A datagram `sock` sent to `peer` was too big for the path. `local`: our
  * own kernel refused it (EMSGSIZE from sendmsg: larger than the device
- * allows with the don't-fragment bit set); `quote` is then the whole
- * datagram, and `mtu` 0. Otherwise an ICMP "fragmentation needed" /
+ * allows with the don't-fragment bit set); `len` is then the datagram's
+ * length, `quote` its first min(len, 64) bytes, and `mtu` 0. Otherwise an ICMP "fragmentation needed" /
  * "packet too big" (IP_RECVERR, EMSGSIZE): `quote` what it quoted of the
  * datagram, `mtu` the IP MTU it names (0 if none). Taken only for a
  * connection doing path MTU discovery (rudp_config.pmtud) and only when the

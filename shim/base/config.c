@@ -612,6 +612,9 @@ static int load(int check_only)
 {
     const char *v;
     rudp_config_default(&shim_cfg.rudp);
+    /* Path MTU discovery (core/pmtu.h) on every connection; the core keeps
+     * loopback's large datagrams without a search. */
+    shim_cfg.rudp.pmtud = 1;
     shim_cfg.log_fd = 2;
     shim_cfg.log_level = RUDP_LOG_WARN;
 

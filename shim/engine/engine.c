@@ -90,6 +90,16 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
     if (family == AF_INET6)
         real_setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
     real_setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+    /* Don't fragment, and don't let the kernel's path MTU cache (which any
+     * ICMP matching the addresses lowers) refuse or cut our datagrams: a
+     * datagram too big for the device fails with EMSGSIZE, one too big for
+     * the path is lost or earns an ICMP, and core/pmtu.c decides. */
+    int probe = IP_PMTUDISC_PROBE;
+    real_setsockopt(fd, SOL_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
+    if (family == AF_INET6) {
+        probe = IPV6_PMTUDISC_PROBE;
+        real_setsockopt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe);
+    }
     shim_udpio_setup(e->io, fd);
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
@@ -219,13 +229,17 @@ static void read_errqueue(esock *s, rudp_time now)
                 continue;
             struct sock_extended_err ee;
             memcpy(&ee, CMSG_DATA(c), sizeof ee);
-            /* Unreachability only: a "fragmentation needed" (EMSGSIZE) is
-             * no news about the peer. */
             if ((ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6) &&
-                ee.ee_errno != EMSGSIZE && m.msg_namelen) {
+                m.msg_namelen) {
                 rudp_addr a;
                 shim_to_rudp_addr((struct sockaddr *)&off, &a);
-                rudp_ctx_icmp(s->e->ctx, now, s->idx, &a, data, (size_t)n, -(int)ee.ee_errno);
+                /* "fragmentation needed" / "packet too big": the path MTU
+                 * it names (ee_info), for core/pmtu.c to validate */
+                if (ee.ee_errno == EMSGSIZE)
+                    rudp_ctx_too_big(s->e->ctx, now, s->idx, &a, data, (size_t)n, ee.ee_info, 0);
+                else
+                    rudp_ctx_icmp(s->e->ctx, now, s->idx, &a, data, (size_t)n,
+                                  -(int)ee.ee_errno);
             }
         }
     }
@@ -378,9 +392,45 @@ static rudp_time pump_once(struct engine *e, rudp_time now)
     return deadline;
 }
 
+void shim_engine_too_big(void *user, int fd, const struct sockaddr_storage *peer,
+                         const uint8_t *data, size_t len)
+{
+    struct engine *e = user;
+    if (e->ntoo_big == sizeof e->too_big / sizeof e->too_big[0])
+        return; /* the rest go again, and fail again, next turn */
+    struct too_big *t = &e->too_big[e->ntoo_big++];
+    t->fd = fd;
+    t->peer = *peer;
+    t->len = (uint32_t)len;
+    memcpy(t->head, data, len < sizeof t->head ? len : sizeof t->head);
+}
+
+/* The refusals of this turn (shim_engine_too_big) to the core, outside
+ * its calls: each lowers its connection's datagram size (core/pmtu.c). */
+static void tell_too_big(struct engine *e, rudp_time now)
+{
+    for (unsigned i = 0; i < e->ntoo_big; i++) {
+        struct too_big *t = &e->too_big[i];
+        for (uint32_t k = 0; k < e->nsocks; k++) {
+            esock *s = e->socks[k];
+            if (s && s->fd == t->fd) {
+                rudp_addr a;
+                shim_to_rudp_addr((struct sockaddr *)&t->peer, &a);
+                rudp_ctx_too_big(e->ctx, now, s->idx, &a, t->head, t->len, 0, 1);
+                break;
+            }
+        }
+    }
+    e->ntoo_big = 0;
+}
+
 static rudp_time pump(struct engine *e, rudp_time now)
 {
     rudp_time deadline = pump_once(e, now);
+    if (e->ntoo_big) {
+        tell_too_big(e, now);
+        deadline = pump_once(e, now);
+    }
     if (e->roam_due) {
         /* a client socket lost its address or route: move, send again */
         e->roam_due = 0;

@@ -742,6 +742,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->malformed, (ull)s->unknown_conn, (ull)s->icmp_ignored, (ull)s->icmp_soft,
         (ull)s->handshakes_dropped, (ull)s->source_limited, (ull)s->memory_refused,
         (ull)s->rx_dropped);
+    /* path MTU discovery (core/pmtu.h) */
+    say(line, arg, "pmtu: probes %llu (lost or too big %llu), sizes raised %llu lowered %llu; "
+                   "black holes suspected %llu found %llu; 'too big' taken %llu, hints %llu",
+        (ull)s->pmtu_probes, (ull)s->pmtu_probes_lost, (ull)s->pmtu_raised, (ull)s->pmtu_lowered,
+        (ull)s->pmtu_fallbacks, (ull)s->pmtu_black_holes, (ull)s->ptb_taken, (ull)s->ptb_hints);
     /* keyed mode's refusals: a person sharing keys needs to see them; an
      * unkeyed process's figures stay as they were */
     /* roaming (core/path.h): peers that moved, and attempts that failed */

@@ -224,6 +224,8 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
     if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
         goto fail_errno;
     shim_udp_grow_buffers(udp, 0);
+    if (!is_loopback(&peer))
+        path_datagram(&cfg, udp);
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 &&
         (!at_fd_limit(widened) ||

@@ -89,6 +89,22 @@ static inline void loopback_datagram(rudp_config *cfg)
                                                                   : LOOPBACK_DATAGRAM;
 }
 
+/* A remote peer: path MTU discovery (core/pmtu.h) searches up to what the
+ * device of the connected UDP socket `udp` sends unfragmented, or a
+ * smaller RUDP_DATAGRAM the user set; the SYN offers that much. With the
+ * device unknown, the usual 1400 bytes. */
+static inline void path_datagram(rudp_config *cfg, int udp)
+{
+    uint32_t dev = shim_ifmtu_payload(udp);
+    if (dev < 1200)
+        return;
+    uint32_t most = cfg->recv_window / 2 < LOOPBACK_DATAGRAM ? cfg->recv_window / 2
+                                                              : LOOPBACK_DATAGRAM;
+    if (shim_cfg.datagram_set)
+        most = cfg->max_datagram;
+    cfg->max_datagram = dev < most ? dev : most;
+}
+
 /* 127/8, ::1, or a v4-mapped 127/8. */
 static inline int is_loopback(const struct sockaddr_storage *ss)
 {

@@ -1,0 +1,14 @@
+# One connection's receiver: accepts on ADDR PORT, writes what arrives to FILE.
+import socket, sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept()
+n = 0
+with open(sys.argv[3], 'wb') as f:
+    while True:
+        b = c.recv(1 << 16)
+        if not b: break
+        f.write(b); n += len(b)
+print("received", n)
