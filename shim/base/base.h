@@ -265,8 +265,9 @@ int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out);
 typedef void (*shim_unix_name_fn)(const char *name, size_t len, uid_t uid, void *ctx);
 int shim_unix_listening_names(shim_unix_name_fn fn, void *ctx);
 
-/* ifmtu.c: the largest UDP payload the device of a connected UDP socket's
- * local address sends unfragmented (MTU less headers), or 0 if unknown. */
+/* ifmtu.c: the largest UDP payload a connected UDP socket's path may carry
+ * unfragmented as far as this host knows (IPv4: its local address's
+ * device MTU; IPv6: the route's), or 0 if unknown. No lock, no memory. */
 uint32_t shim_ifmtu_payload(int udp);
 
 /* ---- ownfds.c: the fds the engine owns ---- */
