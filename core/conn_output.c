@@ -421,9 +421,14 @@ static int send_one(rudp_conn *c, rudp_time now)
 
 /* A path MTU probe (pmtu.c), if one is due: a PING padded to the size
  * tried, in flight as any packet (the window must have room), asking for
- * an immediate ACK. */
+ * an immediate ACK. Only while stream data waits: the size serves the
+ * sender's data, and a receiver's or an idle connection's probes would
+ * only be traffic (a keeper's quiet connection kept talking, a hint
+ * answered by a full-size probe per round trip). */
 static void send_pmtu_probe(rudp_conn *c, rudp_time now)
 {
+    if (!rudp__conn_have_stream_to_send(c))
+        return;
     uint32_t size = rudp__pmtu_probe_size(c, now);
     if (!size || c->rec.bytes_in_flight >= c->cc.cwnd || !rudp__path_may_send(c, size) ||
         rudp_recovery_reserve(&c->rec) < 0)

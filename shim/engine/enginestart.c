@@ -39,12 +39,14 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp
      * listener's socket serves many peers, even after the listener itself
      * is closed, so unconnected sockets name the peer. */
     struct sockaddr_storage ss;
-    socklen_t sl = shim_from_rudp_addr(peer, &ss); /* named, or for a refusal's report */
+    socklen_t sl = 0;
     shim_udpio_ctl tmp;
     const shim_udpio_ctl *ctl = NULL;
     int connected = s->connected && memcmp(peer, &s->peer, sizeof *peer) == 0;
-    if (!connected) /* a client's too, to another address than its socket's (portmove.c) */
+    if (!connected) { /* a client's too, to another address than its socket's (portmove.c) */
+        sl = shim_from_rudp_addr(peer, &ss);
         ctl = shim_pktctl_for(s, peer, local, tag, &tmp); /* an accepted connection's own */
+    }
     shim_udpio_send(e->io, s->fd, connected, &ss, sl, ctl, buf, len);
 }
 
@@ -177,8 +179,6 @@ int shim_engine_start_locked(struct engine *e)
     e->io = shim_udpio_new(shim_cfg.offload);
     if (e->io)
         shim_udpio_on_error(e->io, shim_roam_send_error, e);
-    if (e->io)
-        shim_udpio_on_too_big(e->io, shim_engine_too_big);
     e->msgs = shim_calloc(RX_BATCH, sizeof *e->msgs);
     e->iovs = shim_calloc(RX_BATCH, sizeof *e->iovs);
     e->addrs = shim_calloc(RX_BATCH, sizeof *e->addrs);

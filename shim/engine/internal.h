@@ -29,9 +29,6 @@ void shim_roam_silent(bridge *b, rudp_time now);
 void shim_roam_due(struct engine *e, rudp_time now);
 /* udpio's error callback (user: the engine). */
 void shim_roam_send_error(void *user, int fd, int err);
-/* engine.c: udpio's too-big refusals, queued for the core (shim_udpio_on_too_big) */
-void shim_engine_too_big(void *user, int fd, const struct sockaddr_storage *peer,
-                         const uint8_t *data, size_t len);
 /* e listens to rtnetlink's news of addresses and routes (once; at its
  * first client connection): 0, or a negative errno (no rtnetlink here,
  * e.g. a sandbox: send errors and silence still make connections move). */

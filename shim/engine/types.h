@@ -307,15 +307,6 @@ struct engine {
     _Atomic uint64_t load_at;
     rudp_time load_since, load_busy;
     int roam_due;              /* a client socket's sends failed (roam.c) */
-    /* datagrams our kernel refused as too big this turn (engine.c,
-     * shim_engine_too_big): told to the core after the turn's sends */
-    struct too_big {
-        int fd;
-        struct sockaddr_storage peer;
-        uint32_t len;
-        uint8_t head[64];
-    } too_big[8];
-    unsigned ntoo_big;
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
     int nl_type;               /* W_NETLINK, for epoll dispatch */
     rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */

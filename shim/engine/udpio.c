@@ -85,27 +85,8 @@ struct shim_udpio {
     char ctl[TX_MSGS][CTL_ROOM] __attribute__((aligned(sizeof(size_t))));
     shim_udpio_stats st;
     void (*on_error)(void *user, int fd, int err);
-    void (*on_too_big)(void *user, int fd, const struct sockaddr_storage *peer,
-                       const uint8_t *data, size_t len);
     void *user;
 };
-
-void shim_udpio_on_too_big(shim_udpio *u,
-                           void (*fn)(void *user, int fd, const struct sockaddr_storage *peer,
-                                      const uint8_t *data, size_t len))
-{
-    u->on_too_big = fn;
-}
-
-/* A datagram our kernel refused as larger than the device sends with
- * the don't-fragment bit (EMSGSIZE): the caller's path MTU discovery is
- * told, not the kernel's GSO or the path's health. */
-static void too_big(shim_udpio *u, const tx_msg *m, size_t off, size_t len)
-{
-    u->st.send_dropped++;
-    if (u->on_too_big)
-        u->on_too_big(u->user, m->fd, &m->peer, u->buf + off, len);
-}
 
 void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err), void *user)
 {
@@ -236,8 +217,10 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
     tx_msg *m = &u->msgs[u->n++];
     m->fd = fd;
     m->named = !connected;
-    memcpy(&m->peer, peer, peer_len); /* named or not: too_big() says whose it was */
-    m->peer_len = peer_len;
+    if (m->named) {
+        memcpy(&m->peer, peer, peer_len);
+        m->peer_len = peer_len;
+    }
     m->off = u->used;
     m->len = len;
     m->seg = (uint32_t)len;
@@ -320,10 +303,8 @@ static void prepare(shim_udpio *u, unsigned i, struct mmsghdr *h, struct iovec *
     h->msg_hdr.msg_controllen = used;
 }
 
-/* A train the kernel refused: its datagrams one by one, in as few calls
- * as they allow. Returns whether one was too big for the device (then
- * the train's failure said nothing about GSO). */
-static int send_split(shim_udpio *u, unsigned i)
+/* A train the kernel refused: its datagrams one by one, in one call. */
+static void send_split(shim_udpio *u, unsigned i)
 {
     tx_msg *m = &u->msgs[i];
     struct mmsghdr h[GSO_MAX_SEGS];
@@ -334,25 +315,8 @@ static int send_split(shim_udpio *u, unsigned i)
         size_t l = m->len - o < m->seg ? m->len - o : m->seg;
         prepare(u, i, &h[k], &v[k], ctl, m->off + o, l, 0);
     }
-    int big = 0;
-    for (unsigned j = 0; j < k;) {
-        u->st.send_calls++;
-        int r = real_sendmmsg(m->fd, h + j, k - j, MSG_DONTWAIT);
-        if (r > 0) {
-            j += (unsigned)r;
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EMSGSIZE) {
-            big = 1;
-            too_big(u, m, (size_t)((uint8_t *)v[j].iov_base - u->buf), v[j].iov_len);
-        } else {
-            u->st.send_dropped++;
-        }
-        j++;
-    }
-    return big;
+    u->st.send_calls++;
+    (void)real_sendmmsg(m->fd, h, k, MSG_DONTWAIT);
 }
 
 /* Sends messages [i, j), all on one socket. */
@@ -382,18 +346,12 @@ static void send_run(shim_udpio *u, unsigned i, unsigned j)
         if (r < 0 && u->msgs[k].nseg > 1 &&
             (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
              errno == ENOPROTOOPT)) {
-            int err = errno;
-            /* segments larger than the device (EINVAL from the kernel's
-             * UDP GSO) fail one by one with EMSGSIZE: GSO is fine */
-            if (!send_split(u, k)) {
-                if (u->gso == 1)
-                    SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
-                             shim_strerror(err));
-                u->gso = 0;
-                u->st.gso_failed++;
-            }
-        } else if (r < 0 && errno == EMSGSIZE) {
-            too_big(u, &u->msgs[k], u->msgs[k].off, u->msgs[k].len);
+            if (u->gso == 1)
+                SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
+                         shim_strerror(errno));
+            u->gso = 0;
+            u->st.gso_failed++;
+            send_split(u, k);
         } else {
             u->st.send_dropped++;
             if (r < 0 && u->on_error && !told) {

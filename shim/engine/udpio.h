@@ -54,12 +54,6 @@ static inline int shim_udpio_ctl_any(const shim_udpio_ctl *ctl)
 void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
                      socklen_t peer_len, const shim_udpio_ctl *ctl, const uint8_t *data,
                      size_t len);
-/* fn is told of each datagram the kernel refused as too big for the
- * device (EMSGSIZE: the don't-fragment bit is set), with the address it
- * was for; `data` is valid during the call only. */
-void shim_udpio_on_too_big(shim_udpio *u,
-                           void (*fn)(void *user, int fd, const struct sockaddr_storage *peer,
-                                      const uint8_t *data, size_t len));
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
 /* Sends what is queued for socket fd only (it is about to close), the rest
