@@ -709,9 +709,9 @@ void rudp__pmtu_probe_sent(rudp_conn *c, uint64_t pn, uint32_t size);
 void rudp__pmtu_acked(rudp_conn *c, const rudp_sent *s, rudp_time now);
 void rudp__pmtu_lost(rudp_conn *c, const rudp_sent *s, rudp_time now);
 void rudp__pmtu_pto(rudp_conn *c); /* a probe timeout fired (rec.pto_count counts it) */
-/* A packet of `sent` bytes did not fit; `fits`, if not 0, a size the
- * report says fits; `probe`: it was the probe in flight. Validated. */
-void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t sent, uint32_t fits, int probe);
+/* A validated report (icmp.c): `fits` bytes pass, RUDP_PMTU_BASE <= fits
+ * < the size refused; `probe`: that was the probe in flight. */
+void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t fits, int probe);
 /* A report about c we cannot validate: probe the size in use. */
 void rudp__pmtu_hint(rudp_conn *c, rudp_time now);
 /* Sends buf (len bytes, a DATA packet numbered pn) on c's path. */

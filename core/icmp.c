@@ -140,45 +140,71 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
  * stranger does not know the ID; one who sees our packets could forge it,
  * as it could TCP's. A report that names the connection but fails the
  * rest is a hint: the size in use is probed, and only lost probes lower
- * it. Our own kernel's refusal (local) is the truth about our device. */
+ * it. Our own kernel's refusals come apart (rudp_ctx_device_mtu), from
+ * its error queue: a send's EMSGSIZE may be any forged ICMP's. */
+
+static uint32_t ip_udp_headers(const rudp_addr *peer)
+{
+    return peer->family == 10 ? 48 : 28; /* IPv6 or IPv4, and UDP */
+}
+
 void rudp_ctx_too_big(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                      const uint8_t *quote, size_t len, uint32_t mtu, int local)
+                      const uint8_t *quote, size_t len, uint32_t mtu)
 {
     now = rudp__clock(ctx, now);
     uint32_t qpn;
     rudp_conn *c = quoted_conn(ctx, sock, peer, quote, len, &qpn);
     if (!c)
         return;
-    int type = quote[3] & 0x0f;
-    if (type != RUDP_PKT_DATA) {
-        /* A handshake packet is never larger than RUDP_MIN_SYN_SIZE: if our
-         * own kernel refuses one, no rudp datagram can take this path. */
-        if (local && c->state == RUDP_SYN_SENT) {
-            ctx->stats.ptb_taken++;
-            rudp__conn_fail(c, now, -EMSGSIZE, RUDP_CAUSE_PATH_MTU);
-            return;
-        }
-        ctx->stats.icmp_ignored++;
+    if ((quote[3] & 0x0f) != RUDP_PKT_DATA) {
+        ctx->stats.icmp_ignored++; /* a handshake packet: RUDP_MIN_SYN_SIZE passed */
         return;
     }
     uint64_t next = rudp_recovery_next_pn(&c->rec);
     uint64_t pn = rudp_pn_expand(next, qpn);
     const rudp_sent *s = pn < next ? rudp_recovery_sent(&c->rec, pn) : NULL;
-    uint32_t hdrs = peer->family == 10 ? 48 : 28; /* IPv6 or IPv4, and UDP */
+    uint32_t hdrs = ip_udp_headers(peer);
     uint32_t fits = mtu > hdrs ? mtu - hdrs : 0;
-    uint32_t sent = local ? (uint32_t)len : s ? s->size : 0;
-    if (!s || !sent || (fits && fits >= sent) || (!local && !fits)) {
+    /* The handshake carried RUDP_PMTU_BASE bytes both ways: an ICMP that
+     * says less passes contradicts it, as one about a packet that small */
+    if (!s || fits < RUDP_PMTU_BASE || s->size <= RUDP_PMTU_BASE || fits >= s->size) {
         ctx->stats.ptb_hints++;
         rudp__pmtu_hint(c, now);
         rudp__conn_dirty(c);
         return;
     }
     ctx->stats.ptb_taken++;
-    if (sent <= RUDP_PMTU_BASE && local) {
-        rudp__conn_fail(c, now, -EMSGSIZE, RUDP_CAUSE_PATH_MTU);
-        return;
-    }
     int probe = (s->flags & RUDP_SENT_PMTU_PROBE) && c->pmtu.probe && c->pmtu.probe_pn == pn;
-    rudp__pmtu_too_big(c, now, sent, fits >= RUDP_PMTU_BASE ? fits : 0, probe);
+    rudp__pmtu_too_big(c, now, fits, probe);
     rudp__conn_dirty(c);
+}
+
+void rudp_ctx_device_mtu(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                         uint32_t mtu)
+{
+    now = rudp__clock(ctx, now);
+    uint32_t hdrs = ip_udp_headers(peer);
+    uint32_t fits = mtu > hdrs ? mtu - hdrs : 0;
+    for (rudp_conn *c = ctx->by_cid, *next; c; c = next) {
+        next = c->hh.next;
+        if (c->dead || c->sock != sock || c->pkey.addr.family != peer->family ||
+            memcmp(c->pkey.addr.ip, peer->ip, sizeof peer->ip) != 0)
+            continue;
+        if (fits < RUDP_PMTU_BASE) {
+            /* no rudp datagram fits: a connect fails; an established
+             * connection has nothing smaller to send, and its user
+             * timeout decides */
+            if (c->state == RUDP_SYN_SENT) {
+                ctx->stats.ptb_taken++;
+                rudp__conn_fail(c, now, -EMSGSIZE, RUDP_CAUSE_PATH_MTU);
+            }
+            continue;
+        }
+        uint32_t out = c->pmtu.probe > c->mss ? c->pmtu.probe : c->mss;
+        if (out <= fits)
+            continue;
+        ctx->stats.ptb_taken++;
+        rudp__pmtu_too_big(c, now, fits, c->pmtu.probe > fits);
+        rudp__conn_dirty(c);
+    }
 }

@@ -173,30 +173,27 @@ void rudp__pmtu_pto(rudp_conn *c)
     c->ctx->stats.pmtu_fallbacks++;
 }
 
-void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t sent, uint32_t fits, int probe)
+void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t fits, int probe)
 {
     rudp_pmtu *p = &c->pmtu;
     if (p->state == RUDP_PMTU_OFF)
         return;
-    uint32_t bound = fits && fits < sent ? fits + 1 : sent;
-    if (bound <= RUDP_PMTU_BASE)
-        bound = RUDP_PMTU_BASE + 1; /* never below the base: rudp_ctx_too_big */
     if (probe) {
         p->probe = 0;
         c->ctx->stats.pmtu_probes_lost++;
     }
-    if (fits >= RUDP_PMTU_BASE && fits < c->mss && !p->suspect) {
-        /* it names a smaller size: take it (validated by the caller) */
+    if (fits < c->mss && !p->suspect) {
+        /* the size in use does not fit: what the report names does */
         p->recheck = 0;
         set_size(c, fits);
         c->ctx->stats.pmtu_lowered++;
         p->lo = fits;
-        if (bound < p->hi)
-            p->hi = bound;
+        if (fits + 1 < p->hi)
+            p->hi = fits + 1;
         settle(c, now);
         return;
     }
-    failed(c, bound, now);
+    failed(c, fits + 1, now);
 }
 
 void rudp__pmtu_hint(rudp_conn *c, rudp_time now)

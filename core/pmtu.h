@@ -11,7 +11,8 @@
  * probe timeouts in a row send everything at the base until a packet
  * sent since is acknowledged (a black hole: the path shrank and says
  * nothing), then the old size is probed again, so a plain outage costs
- * one round trip at the base. ICMP "too big" (rudp_ctx_too_big) counts
+ * one round trip at the base. Our own device's MTU (rudp_ctx_device_mtu)
+ * is taken as it is. ICMP "too big" (rudp_ctx_too_big) counts
  * only when it quotes one of our packets; one that does not only prompts
  * a probe of the current size. A connection that moves to a new path
  * starts from the base again.

@@ -387,22 +387,30 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
                    const uint8_t *quote, size_t len, int err);
 
 /*
- * A datagram `sock` sent to `peer` was too big for the path. `local`: our
- * own kernel refused it (EMSGSIZE from sendmsg: larger than the device
- * allows with the don't-fragment bit set); `len` is then the datagram's
- * length, `quote` its first min(len, 64) bytes, and `mtu` 0. Otherwise an ICMP "fragmentation needed" /
- * "packet too big" (IP_RECVERR, EMSGSIZE): `quote` what it quoted of the
- * datagram, `mtu` the IP MTU it names (0 if none). Taken only for a
- * connection doing path MTU discovery (rudp_config.pmtud) and only when the
- * quote names a packet of that connection we sent larger than what the
- * report says fits (stats.ptb_taken); a report naming the connection that
- * fails those checks only makes it probe the size it uses (stats.ptb_hints).
- * A size is never lowered below RUDP_MIN_SYN_SIZE: a local refusal of a
- * datagram that small fails the connection with EMSGSIZE
- * (RUDP_CAUSE_PATH_MTU).
+ * An ICMP "fragmentation needed" / "packet too big" (IP_RECVERR, EMSGSIZE,
+ * origin ICMP) about a datagram `sock` sent to `peer`: `quote` what it
+ * quoted, `mtu` the IP MTU it names (0 if none). Taken only for a
+ * connection doing path MTU discovery (rudp_config.pmtud), and only when
+ * the quote names a packet of that connection we sent, larger than what
+ * the report says fits and than RUDP_MIN_SYN_SIZE, which the handshake
+ * carried (stats.ptb_taken); a report that names the connection and fails
+ * that only makes it probe the size it uses (stats.ptb_hints).
  */
 void rudp_ctx_too_big(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
-                      const uint8_t *quote, size_t len, uint32_t mtu, int local);
+                      const uint8_t *quote, size_t len, uint32_t mtu);
+
+/*
+ * Our own kernel refused a datagram `sock` sent to `peer` (its address;
+ * the port is not looked at) as larger than the device sends with the
+ * don't-fragment bit: `mtu`, the device's IP MTU (IP_RECVERR with origin
+ * SO_EE_ORIGIN_LOCAL, ee_info; only the kernel makes those, where a send's
+ * EMSGSIZE may be any ICMP's pending error). Every connection on `sock` to
+ * that address sending more comes down to what fits; one still
+ * connecting, whose SYN (RUDP_MIN_SYN_SIZE) cannot fit, fails with
+ * EMSGSIZE (RUDP_CAUSE_PATH_MTU).
+ */
+void rudp_ctx_device_mtu(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                         uint32_t mtu);
 
 /*
  * Runs due timers and sends what every connection has to send. Returns the
@@ -979,7 +987,7 @@ typedef enum rudp_cause {
                                      RUDP_KEY_VERDICT: the peer has another key or none */
     RUDP_CAUSE_KEY_PEER_NONE,     /* the same, and one of them says the peer has no key */
     RUDP_CAUSE_PATH_MTU,          /* the path cannot carry RUDP_MIN_SYN_SIZE-byte datagrams
-                                     (rudp_ctx_too_big, local): EMSGSIZE */
+                                     (rudp_ctx_device_mtu): EMSGSIZE */
 } rudp_cause;
 
 rudp_cause rudp_conn_cause(const rudp_conn *c);

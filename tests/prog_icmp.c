@@ -2,15 +2,16 @@
  * prog_icmp: forged ICMP port unreachable messages, as an off-path attacker
  * sends them (issue "harden", finding 4). Needs root (a raw socket).
  *
- *   prog_icmp ORIG_SRC SPORT ORIG_DST DPORT COUNT
+ *   prog_icmp ORIG_SRC SPORT ORIG_DST DPORT COUNT [MTU]
  *
  * Sends COUNT ICMP (or ICMPv6) "port unreachable" messages to ORIG_SRC, each
  * quoting a UDP datagram ORIG_SRC:SPORT -> ORIG_DST:DPORT, as if ORIG_DST
  * had refused it. The kernel hands such an error to the UDP socket that
  * sent to that 4-tuple. The quoted payload is what an attacker who knows
  * the 4-tuple but not the connection IDs can write: random bytes, and
- * rudp-looking DATA and SYN headers with guessed IDs, in turn. Prints
- * "icmp: sent N".
+ * rudp-looking DATA and SYN headers with guessed IDs, in turn. With MTU:
+ * "fragmentation needed" (ICMPv6 "packet too big") naming that MTU
+ * instead (path MTU discovery's input, core/pmtu.h). Prints "icmp: sent N".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,11 +62,12 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     watchdog(60);
-    if (argc != 6) {
-        fprintf(stderr, "usage: prog_icmp ORIG_SRC SPORT ORIG_DST DPORT COUNT\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: prog_icmp ORIG_SRC SPORT ORIG_DST DPORT COUNT [MTU]\n");
         return 2;
     }
     int count = atoi(argv[5]);
+    uint32_t mtu = argc == 7 ? (uint32_t)atoi(argv[6]) : 0; /* 0: port unreachable */
     uint16_t sport = htons((uint16_t)atoi(argv[2])), dport = htons((uint16_t)atoi(argv[4]));
     struct in6_addr s6, d6;
     struct in_addr s4, d4;
@@ -85,7 +87,8 @@ int main(int argc, char **argv)
             struct iphdr *ip = (void *)(pkt + 8);
             struct udphdr *u = (void *)(pkt + 8 + 20);
             ic->type = ICMP_DEST_UNREACH;
-            ic->code = ICMP_PORT_UNREACH;
+            ic->code = mtu ? ICMP_FRAG_NEEDED : ICMP_PORT_UNREACH;
+            ic->un.frag.mtu = htons((uint16_t)mtu);
             ip->version = 4;
             ip->ihl = 5;
             ip->tot_len = htons((uint16_t)(20 + 8 + plen));
@@ -107,8 +110,9 @@ int main(int argc, char **argv)
             struct icmp6_hdr *ic = (void *)pkt;
             uint8_t *ip6 = pkt + 8;
             struct udphdr *u = (void *)(pkt + 8 + 40);
-            ic->icmp6_type = ICMP6_DST_UNREACH;
-            ic->icmp6_code = ICMP6_DST_UNREACH_NOPORT;
+            ic->icmp6_type = mtu ? ICMP6_PACKET_TOO_BIG : ICMP6_DST_UNREACH;
+            ic->icmp6_code = mtu ? 0 : ICMP6_DST_UNREACH_NOPORT;
+            ic->icmp6_mtu = htonl(mtu);
             ip6[0] = 0x60;
             uint16_t pl = htons((uint16_t)(8 + plen));
             memcpy(ip6 + 4, &pl, 2);

@@ -91,6 +91,8 @@ Test(pmtu, climbs_to_jumbo_frames)
     expect_intact(&s, b, 8 * MB);
     cr_assert(eq(u32, mss_of(&s.apps[ci]), 8972));
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->pmtu_probes_lost, 0));
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[b].ctx)->pmtu_probes, 0),
+              "the receiver, with no data to send, probes nothing");
     sim_free(&s);
 }
 
@@ -185,7 +187,7 @@ Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
     uint32_t far = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec) + 1000);
     forged[12] = (uint8_t)(far >> 24), forged[13] = (uint8_t)(far >> 16);
     forged[14] = (uint8_t)(far >> 8), forged[15] = (uint8_t)far;
-    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300, 0);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300);
     cr_assert(eq(u64, st->ptb_hints, 1));
     cr_assert(eq(u32, c->mss, 1472), "nothing taken from it");
     sim_run_until(&s, s.now + RUDP_MS(500));
@@ -194,12 +196,20 @@ Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
     /* another ID: nobody's */
     memcpy(forged, q, n);
     forged[4] ^= 0x5a;
-    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300, 0);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300);
     cr_assert(eq(u64, st->ptb_hints, 1));
     cr_assert(eq(u32, c->mss, 1472));
 
+    /* an MTU under the 1200 bytes the handshake carried: contradicts it */
     n = last_big_packet(&s, ci, q);
-    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, n, 1300, 0);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, n, 576);
+    cr_assert(eq(u64, st->ptb_hints, 2));
+    cr_assert(eq(u64, st->ptb_taken, 0));
+    sim_run_until(&s, s.now + RUDP_MS(500));
+    cr_assert(eq(u32, c->mss, 1472), "its probe passed");
+
+    n = last_big_packet(&s, ci, q);
+    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, n, 1300);
     cr_assert(eq(u64, st->ptb_taken, 1));
     cr_assert(eq(u32, c->mss, 1272), "the size it names");
     s.link[a][b].mtu = 1272;
@@ -209,21 +219,33 @@ Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
     sim_free(&s);
 }
 
-/* Our own kernel refusing a datagram (EMSGSIZE: larger than the device
- * with the don't-fragment bit): the size falls at once, and a SYN
- * refused so fails the connect with EMSGSIZE and says why. */
-Test(pmtu, a_local_refusal_lowers_the_size_and_fails_a_syn)
+/* Our own kernel refusing datagrams as larger than the device
+ * (rudp_ctx_device_mtu, from the error queue's local entries): the size
+ * comes down to what fits at once, and a SYN that cannot fit fails the
+ * connect with EMSGSIZE and says why; a device below even the base leaves
+ * an established connection alone (its user timeout decides). Another
+ * peer's connections are not touched. */
+Test(pmtu, the_device_mtu_lowers_the_size_and_fails_a_syn)
 {
     sim s;
     int a, b;
     int ci = upload(&s, 306, 1472, 20 * MB, &a, &b);
     sim_run_until(&s, s.now + RUDP_SEC(1));
     rudp_conn *c = s.apps[ci].conn;
-    uint8_t q[1472];
-    size_t n = last_big_packet(&s, ci, q);
-    memset(q + n, 0, sizeof q - n);
-    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, q, sizeof q, 0, 1);
-    cr_assert(lt(u32, c->mss, 1472));
+    cr_assert(eq(u32, c->mss, 1472));
+    rudp_addr other = s.ep[b].addr;
+    other.ip[3] ^= 1;
+    rudp_ctx_device_mtu(s.ep[a].ctx, s.now, c->sock, &other, 1300);
+    cr_assert(eq(u32, c->mss, 1472), "another address's device");
+    rudp_ctx_device_mtu(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, 1300);
+    cr_assert(eq(u32, c->mss, 1272));
+    rudp_ctx_device_mtu(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, 1000);
+    cr_assert(eq(u32, c->mss, 1272));
+    cr_assert(eq(int, rudp_conn_error(c), 0));
+    cr_assert(not(eq(int, rudp_conn_state(c), RUDP_CLOSED)));
+    s.link[a][b].mtu = 1272;
+    sim_run_until(&s, s.now + RUDP_SEC(30));
+    expect_intact(&s, b, 20 * MB);
     sim_free(&s);
 
     sim_init(&s, 307);
@@ -233,14 +255,7 @@ Test(pmtu, a_local_refusal_lowers_the_size_and_fails_a_syn)
     sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX}, 16);
     ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_release = 1}, NULL);
     c = s.apps[ci].conn;
-    uint8_t syn[1200];
-    rudp_hdr h;
-    memset(&h, 0, sizeof h);
-    h.type = RUDP_PKT_SYN;
-    h.scid = rudp_conn_id(c);
-    int hl = rudp_wire_hdr_encode(syn, sizeof syn, &h);
-    cr_assert(gt(int, hl, 0));
-    rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, syn, sizeof syn, 0, 1);
+    rudp_ctx_device_mtu(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, 1000);
     cr_assert(eq(int, rudp_conn_error(c), -EMSGSIZE));
     cr_assert(eq(int, rudp_conn_cause(c), RUDP_CAUSE_PATH_MTU));
     sim_free(&s);

@@ -229,18 +229,24 @@ static void read_errqueue(esock *s, rudp_time now)
                 continue;
             struct sock_extended_err ee;
             memcpy(&ee, CMSG_DATA(c), sizeof ee);
-            if ((ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6) &&
-                m.msg_namelen) {
-                rudp_addr a;
-                shim_to_rudp_addr((struct sockaddr *)&off, &a);
+            if (!m.msg_namelen)
+                continue;
+            rudp_addr a;
+            shim_to_rudp_addr((struct sockaddr *)&off, &a);
+            if (ee.ee_origin == SO_EE_ORIGIN_LOCAL && ee.ee_errno == EMSGSIZE)
+                /* our kernel refused a datagram to a as larger than the
+                 * device (don't-fragment): ee_info is the device's MTU.
+                 * Only the kernel makes these; the send's own EMSGSIZE
+                 * may be a forged ICMP's pending error (udpio.c). */
+                rudp_ctx_device_mtu(s->e->ctx, now, s->idx, &a, ee.ee_info);
+            else if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+                continue;
+            else if (ee.ee_errno == EMSGSIZE)
                 /* "fragmentation needed" / "packet too big": the path MTU
-                 * it names (ee_info), for core/pmtu.c to validate */
-                if (ee.ee_errno == EMSGSIZE)
-                    rudp_ctx_too_big(s->e->ctx, now, s->idx, &a, data, (size_t)n, ee.ee_info, 0);
-                else
-                    rudp_ctx_icmp(s->e->ctx, now, s->idx, &a, data, (size_t)n,
-                                  -(int)ee.ee_errno);
-            }
+                 * it names, for core/pmtu.c to validate */
+                rudp_ctx_too_big(s->e->ctx, now, s->idx, &a, data, (size_t)n, ee.ee_info);
+            else
+                rudp_ctx_icmp(s->e->ctx, now, s->idx, &a, data, (size_t)n, -(int)ee.ee_errno);
         }
     }
 }
@@ -392,45 +398,9 @@ static rudp_time pump_once(struct engine *e, rudp_time now)
     return deadline;
 }
 
-void shim_engine_too_big(void *user, int fd, const struct sockaddr_storage *peer,
-                         const uint8_t *data, size_t len)
-{
-    struct engine *e = user;
-    if (e->ntoo_big == sizeof e->too_big / sizeof e->too_big[0])
-        return; /* the rest go again, and fail again, next turn */
-    struct too_big *t = &e->too_big[e->ntoo_big++];
-    t->fd = fd;
-    t->peer = *peer;
-    t->len = (uint32_t)len;
-    memcpy(t->head, data, len < sizeof t->head ? len : sizeof t->head);
-}
-
-/* The refusals of this turn (shim_engine_too_big) to the core, outside
- * its calls: each lowers its connection's datagram size (core/pmtu.c). */
-static void tell_too_big(struct engine *e, rudp_time now)
-{
-    for (unsigned i = 0; i < e->ntoo_big; i++) {
-        struct too_big *t = &e->too_big[i];
-        for (uint32_t k = 0; k < e->nsocks; k++) {
-            esock *s = e->socks[k];
-            if (s && s->fd == t->fd) {
-                rudp_addr a;
-                shim_to_rudp_addr((struct sockaddr *)&t->peer, &a);
-                rudp_ctx_too_big(e->ctx, now, s->idx, &a, t->head, t->len, 0, 1);
-                break;
-            }
-        }
-    }
-    e->ntoo_big = 0;
-}
-
 static rudp_time pump(struct engine *e, rudp_time now)
 {
     rudp_time deadline = pump_once(e, now);
-    if (e->ntoo_big) {
-        tell_too_big(e, now);
-        deadline = pump_once(e, now);
-    }
     if (e->roam_due) {
         /* a client socket lost its address or route: move, send again */
         e->roam_due = 0;

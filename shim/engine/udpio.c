@@ -303,8 +303,25 @@ static void prepare(shim_udpio *u, unsigned i, struct mmsghdr *h, struct iovec *
     h->msg_hdr.msg_controllen = used;
 }
 
-/* A train the kernel refused: its datagrams one by one, in one call. */
-static void send_split(shim_udpio *u, unsigned i)
+/* Whether a failed send (errno) of message k goes once more. A socket's
+ * pending error (sk_err: an ICMP error about any datagram of it, with
+ * IP_RECVERR; a forger needs only the addresses) fails the next send,
+ * whatever it carries, and that send clears it: a message's own failure
+ * is one that comes again. The ICMP itself is read from the error queue
+ * (engine.c). A full buffer is not retried. */
+static int send_again(unsigned k, unsigned *retried)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || *retried == k)
+        return 0;
+    *retried = k;
+    return 1;
+}
+
+/* A train the kernel refused: its datagrams one by one, in as few calls
+ * as they allow. Returns whether one was too big for the device (then
+ * the train's failure said nothing about GSO; the engine hears of the
+ * size from the error queue, engine.c). */
+static int send_split(shim_udpio *u, unsigned i)
 {
     tx_msg *m = &u->msgs[i];
     struct mmsghdr h[GSO_MAX_SEGS];
@@ -315,8 +332,22 @@ static void send_split(shim_udpio *u, unsigned i)
         size_t l = m->len - o < m->seg ? m->len - o : m->seg;
         prepare(u, i, &h[k], &v[k], ctl, m->off + o, l, 0);
     }
-    u->st.send_calls++;
-    (void)real_sendmmsg(m->fd, h, k, MSG_DONTWAIT);
+    int big = 0;
+    unsigned retried = k;
+    for (unsigned j = 0; j < k;) {
+        u->st.send_calls++;
+        int r = real_sendmmsg(m->fd, h + j, k - j, MSG_DONTWAIT);
+        if (r > 0) {
+            j += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && (errno == EINTR || send_again(j, &retried)))
+            continue;
+        big |= r < 0 && errno == EMSGSIZE;
+        u->st.send_dropped++;
+        j++;
+    }
+    return big;
 }
 
 /* Sends messages [i, j), all on one socket. */
@@ -328,7 +359,7 @@ static void send_run(shim_udpio *u, unsigned i, unsigned j)
         if (u->msgs[k].nseg > 1)
             u->st.trains++;
     }
-    unsigned k = i;
+    unsigned k = i, retried = j;
     int told = 0; /* a failing socket is reported once per run, not per datagram */
     while (k < j) {
         u->st.send_calls++;
@@ -337,21 +368,24 @@ static void send_run(shim_udpio *u, unsigned i, unsigned j)
             k += (unsigned)r;
             continue;
         }
-        if (r < 0 && errno == EINTR)
+        if (r < 0 && (errno == EINTR || send_again(k, &retried)))
             continue;
         /* u->msgs[k] failed. A train the kernel cannot cut: no GSO from
          * now on, and this one goes as single datagrams. Anything else
          * (a full buffer, an ICMP error reported on a connected socket)
          * loses this message, as UDP does. */
         if (r < 0 && u->msgs[k].nseg > 1 &&
-            (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
-             errno == ENOPROTOOPT)) {
-            if (u->gso == 1)
-                SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
-                         shim_strerror(errno));
-            u->gso = 0;
-            u->st.gso_failed++;
-            send_split(u, k);
+            (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+            /* (not EMSGSIZE: GSO skips the MTU check, and segments too
+             * big fail EINVAL, then one by one EMSGSIZE: GSO is fine) */
+            int err = errno;
+            if (!send_split(u, k)) {
+                if (u->gso == 1)
+                    SHIM_LOG(RUDP_LOG_INFO, "UDP GSO refused by the kernel (%s): now off",
+                             shim_strerror(err));
+                u->gso = 0;
+                u->st.gso_failed++;
+            }
         } else {
             u->st.send_dropped++;
             if (r < 0 && u->on_error && !told) {

@@ -10,6 +10,13 @@
 # For IPv4 and IPv6 (127.0.0.1, ::1): a transfer under the shim, paused in
 # the middle while tests/prog_icmp.c sends 150 forged errors each way, must
 # complete intact, and both ends must count the errors as ignored.
+# Then the same with "fragmentation needed" / "packet too big" (path MTU
+# discovery's input): with IP_RECVERR each sets the socket's pending
+# error, which fails the next send whatever it carries; on ea594c3 that
+# failure was taken as our own kernel refusing the datagram, and a small
+# one (an ACK) failed the connection with EMSGSIZE (shim/engine/udpio.c
+# now sends a failed datagram once more: a pending error fails once).
+# Nothing may be taken from them ("'too big' taken 0").
 . "$(dirname "$0")/../../lib/lib.sh"
 need_root "raw sockets"
 [ -x "$BIN/prog_icmp" ] || fail "$BIN/prog_icmp not built (make progs)"
@@ -48,20 +55,27 @@ for _ in range(600):  # bounded: 60 s
     time.sleep(0.1)
 else:
     sys.exit("client: never told to go on")
-s.sendall(payload[half:])
+if len(sys.argv) > 5:  # slow: the second half over ~0.5 s, sends and ACKs all along
+    for o in range(half, len(payload), 16384):
+        s.sendall(payload[o:o + 16384])
+        time.sleep(0.005)
+else:
+    s.sendall(payload[half:])
 s.shutdown(socket.SHUT_WR)
 s.recv(1)
 print("client: done", flush=True)
 PY
 
-icase() { # icase ADDR NAME: NAME keeps each case's logs apart
-    a=$1 k=$2
+icase() { # icase ADDR NAME [MTU]: NAME keeps each case's logs apart; MTU: "too big"
+    a=$1 k=$2 mtu=${3:-}
     P=$(free_port)
     rm -f "$T/go"
     start_bg "srv$k" under_shim env RUDP_STATS=1 python3 "$T/server.py" "$a" "$P"
     SRV=$LAST_PID
     wait_udp "$P"
-    start_bg "cli$k" under_shim env RUDP_STATS=1 python3 "$T/client.py" "$a" "$P" "$T/data" "$T/go"
+    # shellcheck disable=SC2086
+    start_bg "cli$k" under_shim env RUDP_STATS=1 python3 "$T/client.py" "$a" "$P" "$T/data" "$T/go" \
+        ${mtu:+slow}
     CLI=$LAST_PID
     i=0; until grep -q 'first half sent' "$T/cli$k.log"; do
         i=$((i + 1)); [ "$i" -lt 600 ] || { cat "$T/cli$k.log"; fail "$a: the client never sent"; }; sleep 0.05; done
@@ -73,6 +87,17 @@ $(ss -H -nua "( sport = :$P or dport = :$P )")"
     "$BIN/prog_icmp" "$a" "$cport" "$a" "$P" 150 || fail "$a: forging to the client failed"
     "$BIN/prog_icmp" "$a" "$P" "$a" "$cport" 150 || fail "$a: forging to the server failed"
     touch "$T/go"
+    if [ -n "$mtu" ]; then
+        # "too big" while the second half crosses: a pending error is
+        # cleared when the engine reads the error queue, so only one that
+        # comes between sends meets a send
+        n=0; while kill -0 "$CLI" 2>/dev/null && [ "$n" -lt 40 ]; do
+            "$BIN/prog_icmp" "$a" "$cport" "$a" "$P" 500 "$mtu" >/dev/null || fail "$a: forging failed"
+            "$BIN/prog_icmp" "$a" "$P" "$a" "$cport" 500 "$mtu" >/dev/null || fail "$a: forging failed"
+            n=$((n + 1))
+        done
+        echo "$a: $((n * 1000)) forged \"too big\" (MTU $mtu) during the second half"
+    fi
     i=0; while kill -0 "$SRV" 2>/dev/null || kill -0 "$CLI" 2>/dev/null; do
         i=$((i + 1)); [ "$i" -lt 1200 ] || fail "$a: the transfer did not end"; sleep 0.05; done
     cat "$T/srv$k.log" "$T/cli$k.log"
@@ -83,8 +108,12 @@ $(ss -H -nua "( sport = :$P or dport = :$P )")"
         ign=$(sed -n 's/.*icmp ignored \([0-9]*\).*/\1/p' "$T/$side$k.log" | tail -1)
         [ -n "$ign" ] && [ "$ign" -ge 150 ] ||
             fail "$a: $side counted ${ign:-no} ignored ICMP errors, want >= 150 (did they arrive?)"
+        taken=$(sed -n "s/.*'too big' taken \([0-9]*\).*/\1/p" "$T/$side$k.log" | tail -1)
+        [ "${taken:-0}" = 0 ] || fail "$a: $side took $taken forged 'too big' reports"
     done
-    echo "ok: $a: 300 forged ICMP errors ignored, the transfer completed intact"
+    echo "ok: $a: forged ICMP ${mtu:+and \"too big\" (MTU $mtu) }errors ignored, the transfer completed intact"
 }
 icase 127.0.0.1 v4
 icase ::1 v6
+icase 127.0.0.1 v4big 576
+icase ::1 v6big 1280
