@@ -126,17 +126,30 @@ enum { TOLD = 64 };
 static rudp_addr told[TOLD];
 static unsigned told_next;
 
+static int told_locked(const rudp_addr *to)
+{
+    for (int i = 0; i < TOLD; i++)
+        if (same(&told[i], to))
+            return 1;
+    return 0;
+}
+
 int shim_fallback_first_telling(const rudp_addr *to)
 {
     pthread_mutex_lock(&memo_mu);
-    int first = 1;
-    for (int i = 0; i < TOLD && first; i++)
-        if (same(&told[i], to))
-            first = 0;
+    int first = !told_locked(to);
     if (first)
         told[told_next++ % TOLD] = *to;
     pthread_mutex_unlock(&memo_mu);
     return first;
+}
+
+int shim_fallback_told(const rudp_addr *to)
+{
+    pthread_mutex_lock(&memo_mu);
+    int was = told_locked(to);
+    pthread_mutex_unlock(&memo_mu);
+    return was;
 }
 
 static void remember(const rudp_addr *to, int tcp, uint32_t srtt_us, rudp_time now)
@@ -184,12 +197,13 @@ int shim_fallback_no_fd(const struct sockaddr *sa, const char *where)
     shim_to_rudp_addr(sa, &to);
     char peer[64];
     rudp_addr_format(&to, peer, sizeof peer);
-    if (!shim_cfg.fallback || shim_key()) {
+    if (!shim_cfg.fallback) { /* a key's default, or RUDP_FALLBACK=none (config.c) */
         atomic_fetch_add(&n_nofd_failed, 1);
         SHIM_LOG(RUDP_LOG_WARN,
                  "connect to %s: failed (ENOBUFS): no file descriptor left in %s for rudp's "
-                 "socket (EMFILE at RLIMIT_NOFILE's hard limit), and %s forbids kernel TCP",
-                 peer, where, shim_key() ? "the key" : "RUDP_FALLBACK=none");
+                 "socket (EMFILE at RLIMIT_NOFILE's hard limit), and %s forbids kernel TCP%s",
+                 peer, where, shim_key() ? "the key" : "RUDP_FALLBACK=none",
+                 shim_key() ? " (RUDP_FALLBACK=tcp would allow it)" : "");
         return 0;
     }
     atomic_fetch_add(&n_nofd_tcp, 1);

@@ -35,3 +35,12 @@ run_app env RUDP_KEY_FILE="$T/key" "$BIN/prog_fdlimit" hard >"$T/hard.key" 2>&1 
     grep -q "warn: connect to .*: failed (ENOBUFS): no file descriptor left in this process .* the key forbids kernel TCP" "$T/hard.key" ||
     { show "$T/hard.key"; fail "keyed, at the hard limit: not ENOBUFS with its warn line (exit $rc)"; }
 echo "ok: keyed, at the hard limit the connect fails with ENOBUFS, said"
+# With a key and RUDP_FALLBACK=tcp (and RUDP_ACCEPT_TCP=1 for the server
+# side, in this same process) the user allowed kernel TCP: it goes there,
+# said, as without a key (on 993ddbf the key alone refused it, ENOBUFS).
+rc=0
+run_app env RUDP_KEY_FILE="$T/key" RUDP_FALLBACK=tcp RUDP_ACCEPT_TCP=1 "$BIN/prog_fdlimit" hard \
+    >"$T/hard.keytcp" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -q "warn: connect to .*: over kernel TCP, not rudp: no file descriptor left" "$T/hard.keytcp" ||
+    { show "$T/hard.keytcp"; fail "keyed, RUDP_FALLBACK=tcp, at the hard limit: not over kernel TCP (exit $rc)"; }
+echo "ok: keyed with RUDP_FALLBACK=tcp, at the hard limit the connect goes over kernel TCP, said"
