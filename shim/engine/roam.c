@@ -33,7 +33,8 @@
  * its output is dropped, and the user timeout ends it if the refusal
  * stays. A silence while this host refused the sends is no sign of a lost
  * flow either: RUDP_EV_SILENT moves the connection only if no send of its
- * socket was refused since the last silence.
+ * socket was refused during that silence (RUDP_SILENT_MIN, its shortest:
+ * a full buffer long before, routine for a bulk sender, says nothing).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -189,7 +190,7 @@ void shim_roam_send_error(void *user, int fd, int err)
         esock *s = e->socks[i];
         if (s && s->fd == fd && s->owner) {
             if (refused) {
-                s->refused = 1; /* stays on its socket, as for loss */
+                s->refused_at = shim_now(); /* stays on its socket, as for loss */
                 return;
             }
             s->send_failed = err;
@@ -201,12 +202,12 @@ void shim_roam_send_error(void *user, int fd, int err)
 
 void shim_roam_silent(bridge *b, rudp_time now)
 {
-    if (b->sock && b->sock->refused) {
-        /* our own host dropped what we sent: the next silence decides,
-         * unless it refuses those sends too */
-        b->sock->refused = 0;
-        return;
-    }
+    rudp_time at = b->sock ? b->sock->refused_at : 0;
+    if (b->sock)
+        b->sock->refused_at = 0;
+    if (at && now >= at && now - at <= RUDP_SILENT_MIN)
+        return; /* our own host dropped what we sent during this silence:
+                   the next silence decides, unless it refuses those too */
     rebind(b, now, "nothing heard for several probe timeouts", 0);
 }
 

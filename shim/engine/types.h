@@ -191,8 +191,8 @@ typedef struct esock {
     struct bridge *owner; /* a client's socket: its bridge (roam.c) */
     uint16_t client_port; /* ... its port, counted in G.clients (0: not) */
     int send_failed;      /* ... whose sends the kernel refused with this errno */
-    int refused;          /* ... whose sends this host refused (EPERM, ENOBUFS...)
-                             since its last silence was looked at (roam.c) */
+    rudp_time refused_at; /* ... when this host last refused its sends (EPERM,
+                             ENOBUFS...; 0: never since its last silence, roam.c) */
     int heard;            /* a datagram arrived on it */
     /* a listener's socket: the address it is bound to, for the core's
      * same_endpoint (portshare.c); family 0 once the port is given up */
