@@ -571,7 +571,8 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
                              (n.flags & SHIM_NAME_F_PROOF)
                          ? (shim_ident_may_prove(fd, nfd) ? take_proof(nfd, &ln) : -1)
                          : 0;
-        if (named && shim_ident_accepted(fd, nfd, ln.pid, proven)) {
+        /* the stranger is counted and told whether or not it named itself */
+        if (shim_ident_accepted(fd, nfd, ln.pid, proven) && named) {
             if (n.kind == SHIM_NAME_ENGINE)
                 break;
             if (n.kind == SHIM_NAME_TCP && plain_tcp(fd, &rec, nfd, flags, addr, len) == 0) {
