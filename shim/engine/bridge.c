@@ -210,8 +210,10 @@ static int peer_is_here(const bridge *b)
  * quiet as TCP's. Returns 1 if said. */
 static int refused_by_plain(const bridge *b, const char *peer)
 {
-    if (shim_cfg.log_level < RUDP_LOG_WARN)
-        return 0;
+    if (shim_cfg.log_level < RUDP_LOG_WARN ||
+        (shim_cfg.log_level < RUDP_LOG_INFO && shim_fallback_told(&b->sock->peer)))
+        return 0; /* nothing to say: no dump of the listeners (a loop waiting
+                     for a port would make one per attempt) */
     int keyed = shim_key() != NULL;
     int there = peer_is_here(b) ? shim_tcp_listener_for(&b->sock->peer) : -1;
     if (there == 0 || (there < 0 && !keyed))
@@ -835,8 +837,11 @@ static void on_established(bridge *b, rudp_time now)
      * EAGAIN, 1 run in 20 with two engines). Until that flush G.answering
      * holds back the app's next connect (shim_engine_connect), so that it
      * cannot overtake this answer on the wire: a server accepts in the
-     * order handshakes complete. */
-    if (!b->e->answering) {
+     * order handshakes complete. Only for a server on this host: a remote
+     * one completes the next connection a round trip after its SYN, long
+     * after this answer, and every connect of the app would wait for a
+     * busy engine's turn for nothing. */
+    if (!b->e->answering && peer_is_here(b)) {
         b->e->answering = 1;
         atomic_fetch_add(&G.answering, 1);
     }

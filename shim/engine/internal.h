@@ -144,6 +144,8 @@ const char *shim_fallback_rudp_said(const bridge *b, rudp_cause *cause);
 /* Whether kernel TCP at `to` is said for the first time (and now marked
  * as said): a warn line once per destination, the rest at info. */
 int shim_fallback_first_telling(const rudp_addr *to);
+/* Whether it was said already (nothing marked). */
+int shim_fallback_told(const rudp_addr *to);
 /* The connect failed with err at its connect timeout (RUDP_CONNECT_TIMEOUT
  * bounds the whole race): the words for its connect-failed line, what was
  * tried and for how long, in text (n bytes). Returns 1 if so, else 0 and
