@@ -17,8 +17,17 @@
 # one (an ACK) failed the connection with EMSGSIZE (shim/engine/udpio.c
 # now sends a failed datagram once more: a pending error fails once).
 # Nothing may be taken from them ("'too big' taken 0").
+# The kernel keeps a "too big" it believes as a route exception for the
+# address (600 s): forged to this host's 127.0.0.1 and ::1 they gave every
+# later kernel TCP connection over loopback MTU 576 (t_prog_options failed
+# in CI). So the test runs in a network namespace of its own where one can
+# be made; where not, the "too big" cases are skipped.
 . "$(dirname "$0")/../../lib/lib.sh"
 need_root "raw sockets"
+if can_netns; then
+    own_netns "forged 'too big' stays in the test's own route cache"
+    ip link set lo up || fail "cannot bring up lo in the test's namespace"
+fi
 [ -x "$BIN/prog_icmp" ] || fail "$BIN/prog_icmp not built (make progs)"
 head -c 3000000 /dev/urandom >"$T/data"
 
@@ -115,5 +124,9 @@ $(ss -H -nua "( sport = :$P or dport = :$P )")"
 }
 icase 127.0.0.1 v4
 icase ::1 v6
-icase 127.0.0.1 v4big 576
-icase ::1 v6big 1280
+if [ "${IT_OWN_NETNS:-}" = 1 ]; then
+    icase 127.0.0.1 v4big 576
+    icase ::1 v6big 1280
+else
+    echo "skip: forged \"too big\": no network namespace here, and on the host's loopback it would lower every later connection's route MTU"
+fi
