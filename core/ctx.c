@@ -756,8 +756,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
         }
         rudp__trace_packet(c, RUDP_TRACE_PACKET_RECEIVED, buf, len);
         int rx = rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
-        if (c->is_server && !c->dead) {
-            if (rx & RUDP_RX_TAKEN)
+        if (!c->dead) {
+            if (c->is_server && (rx & RUDP_RX_TAKEN))
                 rudp__path_heard_on(c, sock);
             rudp__path_on_packet(c, now, peer, len, rx);
         }

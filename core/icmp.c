@@ -105,10 +105,10 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
         if (pn >= next)
             break; /* never sent: forged */
         ctx->stats.icmp_soft++;
-        if (c->is_server && c->path.port_pending)
-            return; /* moved to a new port (NEW_PORT): the client's socket,
-                       still connected to the old one, refuses ours until it
-                       follows */
+        if (c->is_server && (c->path.port_pending || c->path.local_pending))
+            return; /* moved to a new port (NEW_PORT) or address: the
+                       client's socket, still connected to the old one,
+                       refuses ours until it follows */
         if (c->icmp_episode && c->last_rx == c->icmp_rx) {
             if (err == -ECONNREFUSED && pn >= c->icmp_pn)
                 rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_ICMP);

@@ -56,9 +56,11 @@ static int moving_state(rudp_state st)
 
 int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
 {
-    if (!c->is_server) /* on any socket of ours: an old one after a rebind */
+    if (!c->is_server) /* on any socket of ours: an old one after a rebind; from
+                          anywhere once established: the server may move */
         return addr_eq(peer, &c->pkey.addr) ||
-               (c->path.probe.on && addr_eq(peer, &c->path.probe.addr));
+               (c->path.probe.on && addr_eq(peer, &c->path.probe.addr)) ||
+               (moving_state(c->state) && c->state != RUDP_TIME_WAIT);
     /* A listener's connections live on its socket. The handshake's last
      * step may come from a new address: the client moved, or a NAT
      * re-mapped it, just after our SYNACK reached it. */
@@ -69,7 +71,12 @@ int rudp__path_admit(const rudp_conn *c, uint32_t sock, const rudp_addr *peer)
 
 int rudp__path_foreign(const rudp_conn *c, const rudp_addr *peer)
 {
-    return c->is_server && !c->keyed && moving_state(c->state) && !addr_eq(peer, &c->pkey.addr);
+    if (c->keyed || !moving_state(c->state) || addr_eq(peer, &c->pkey.addr))
+        return 0;
+    /* a client takes packets from its server's IP address on the port
+     * NEW_PORT named, while validating it (path.h) */
+    return c->is_server || !(c->path.port_probe && c->path.probe.on &&
+                             addr_eq(peer, &c->path.probe.addr));
 }
 
 /* At the next challenge, or the deadline: a challenge due but held back
@@ -160,7 +167,9 @@ static void probe_failed(rudp_conn *c)
     c->ctx->stats.path_failed++;
 }
 
-static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len)
+/* port: a client validating the port NEW_PORT named (else any peer's new
+ * address, as a server validates its client's). */
+static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size_t len, int port)
 {
     rudp_path_probe *pr = &c->path.probe;
     if (pr->on) /* another new address was being validated: given up */
@@ -174,7 +183,7 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     pr->next_at = now;
     pr->deadline = now + PATH_WAITS * pr->interval;
     pr->on = 1;
-    if (!c->is_server) {
+    if (port) {
         /* A client validates the port its server named in NEW_PORT, on
          * the server's own IP address: no amplification to bound. */
         c->path.port_probe = 1;
@@ -185,8 +194,8 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     rudp__conn_dirty(c);
 }
 
-/* Server: a non-probing packet numbered `pn` from `peer`, the highest so
- * far (RFC 9000 §9.3): the newest word of where the peer is. */
+/* A non-probing packet numbered `pn` from `peer`, the highest so far
+ * (RFC 9000 §9.3): the newest word of where the peer is. */
 static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint64_t pn,
                         size_t len)
 {
@@ -201,8 +210,12 @@ static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint
             p->newest_on_probe = 0;
         return;
     }
+    if (!c->is_server && (same_ip(peer, &c->pkey.addr) ||
+                          (p->port_probe && p->probe.on && !addr_eq(&p->probe.addr, peer))))
+        return; /* a server's other port is NEW_PORT's to name; and while
+                   validating the one it named, that one first */
     if (!p->probe.on || !addr_eq(&p->probe.addr, peer))
-        start_probe(c, now, peer, len);
+        start_probe(c, now, peer, len, 0);
     if (pn > p->probe.pn_max)
         p->probe.pn_max = pn;
     p->newest_on_probe = 1;
@@ -276,9 +289,10 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
     if (!p->probe.on || data != p->probe.challenge)
         return; /* late, or not ours: ignored */
     rudp_addr a = p->probe.addr;
+    int port = p->port_probe;
     stop_probe(c);
     c->ctx->stats.paths_validated++;
-    if (!c->is_server) {
+    if (port) {
         /* the server's new port answered from there: it is the server's */
         move_to(c, now, &a);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
@@ -286,6 +300,8 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
         /* the address holds our challenge, and the peer's newest packet
          * came from it: the path moves (RFC 9000 §9.3) */
         move_to(c, now, &a);
+        if (!c->is_server)
+            rudp__conn_event(c, RUDP_EV_SERVER_MOVED); /* the server's new address */
     } else {
         log_path(c, RUDP_LOG_DEBUG, "validated, but the peer's newest packet came on its path; "
                                     "staying:", &c->pkey.addr, NULL);
@@ -347,6 +363,7 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
 void rudp__path_heard_on(rudp_conn *c, uint32_t sock)
 {
     rudp_path *p = &c->path;
+    p->local_pending = 0; /* the client reached us after we moved our address */
     if (!p->port_pending || sock != c->sock)
         return;
     p->port_pending = 0; /* the client follows: no more NEW_PORT */
@@ -378,8 +395,39 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
      * does (rudp__path_may_send), or the validation fails (back to the
      * old address). Only the port may change: the IP stays the one we
      * connected to. */
-    start_probe(c, now, &to, len);
+    start_probe(c, now, &to, len, 1);
     rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
+}
+
+int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
+{
+    now = rudp__clock(c->ctx, now);
+    if (!c->is_server || c->dead || !moving_state(c->state) || c->state == RUDP_TIME_WAIT ||
+        !local || local->family != c->pkey.addr.family)
+        return -EINVAL;
+    if (c->has_local && addr_eq(&c->local, local))
+        return 0;
+    rudp_addr was = c->local;
+    int had = c->has_local;
+    c->local = *local;
+    c->has_local = 1;
+    rudp_path *p = &c->path;
+    p->local_pending = 1;
+    p->local_moves++;
+    c->ctx->stats.local_moves++;
+    /* another path: what was learnt of the old one says nothing of it */
+    rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+    rudp__pmtu_start(c, now);
+    rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+    if (had)
+        log_path(c, RUDP_LOG_INFO, "our address went away; sending from", &was, local);
+    /* Something the client must answer, at once from the new address: its
+     * answer is what lets it (and its socket) follow us. */
+    c->ping_pending = 1;
+    rudp__conn_probe_now(c);
+    c->ack_now = 1;
+    rudp__conn_dirty(c);
+    return 0;
 }
 
 int rudp_conn_server_addr(const rudp_conn *c, rudp_addr *out)

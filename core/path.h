@@ -88,6 +88,10 @@ typedef struct rudp_path {
     rudp_time port_next_at;
     rudp_time port_interval;
     uint32_t port_moves;
+    /* a server's connection sends from a new address of its own
+     * (rudp_conn_move_local): no ICMP is final until the client is heard */
+    uint8_t local_pending;
+    uint32_t local_moves;
     /* counters for TCP_INFO, rudp-stat and log lines */
     uint32_t moves;           /* times the peer's address changed */
     uint32_t rebinds;         /* client: times we moved to a new socket */

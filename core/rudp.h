@@ -191,11 +191,13 @@ typedef struct rudp_stats {
     uint64_t seal_failed;                  /* keyed: DATA not sent, the AEAD library failed */
     uint64_t path_refused;                 /* dropped: a known connection's DATA from an
                                               address it may not move to (path.h) */
-    uint64_t path_moves;                   /* server: a peer's address changed */
-    uint64_t paths_validated;              /* server: a new address echoed our challenge */
-    uint64_t path_failed;                  /* server: a new address never did (spoofed?) */
-    uint64_t path_held;                    /* unkeyed server: DATA from an address not
+    uint64_t path_moves;                   /* a peer's address changed */
+    uint64_t paths_validated;              /* a peer's new address echoed our challenge */
+    uint64_t path_failed;                  /* a new address never did (spoofed?) */
+    uint64_t path_held;                    /* unkeyed: DATA from an address not
                                               validated, held unprocessed (path.h) */
+    uint64_t local_moves;                  /* server: connections that moved to a new
+                                              address of ours (rudp_conn_move_local) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
     uint64_t pacer_waits;                  /* times the pacer held data back (its timer set) */
     uint64_t pacer_wakeups;                /* ... and its timer fired: each sends a burst of
@@ -898,6 +900,18 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
  * TIME_WAIT, a bad port).
  */
 int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned port);
+
+/*
+ * A server's connection lost its local address (deleted, or no longer
+ * routed): it sends from `local` from now on (the caller's choice: the
+ * source routing picks toward the peer), on the same socket. Congestion
+ * control, the RTT estimate and the path MTU start over. The client
+ * validates the new address before it moves there (path.h); until it is
+ * heard again no ICMP error ends the connection. Returns 0, or -EINVAL (a
+ * client's connection, one not past its handshake or in TIME_WAIT, an
+ * address of another family).
+ */
+int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local);
 
 /* A client's connection: where its socket must receive from (the
  * server's address, or the new port being validated). 0, or -EINVAL for

@@ -642,6 +642,15 @@ void sim_move(sim *s, int ep, int kind)
 {
     sim_ep *e = &s->ep[ep];
     e->moves++;
+    if (kind == SIM_MOVE_SERVER_IP) {
+        e->addr.ip[2] = (uint8_t)(100 + e->moves);
+        for (int i = 0; i < SIM_MAX_APPS; i++) {
+            sim_app *a = &s->apps[i];
+            if (a->used && a->ep == ep && a->conn && !a->released)
+                rudp_conn_move_local(a->conn, s->now, &e->addr);
+        }
+        return;
+    }
     e->addr.port = (uint16_t)(20000 + 97 * e->moves + ep);
     if (kind != SIM_MOVE_REBIND)
         return;

@@ -214,10 +214,13 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg);
  *   SIM_MOVE_NAT: a NAT in front of it re-maps its port; it knows nothing
  *     (its connections go on, the peer sees a new source port);
  *   SIM_MOVE_REBIND: it moves to a new IP address and port itself, and
- *     moves its client connections there (rudp_conn_rebind, new_ip).
+ *     moves its client connections there (rudp_conn_rebind, new_ip);
+ *   SIM_MOVE_SERVER_IP: a server's IP address is replaced (its port
+ *     stays, as a wildcard listener's): its connections send from the
+ *     new one (rudp_conn_move_local).
  * Datagrams to the old address vanish (counted in void_dgrams).
  */
-enum { SIM_MOVE_NAT = 1, SIM_MOVE_REBIND };
+enum { SIM_MOVE_NAT = 1, SIM_MOVE_REBIND, SIM_MOVE_SERVER_IP };
 void sim_move(sim *s, int ep, int kind);
 /* The same at virtual time `at`, during a run. */
 void sim_schedule_move(sim *s, rudp_time at, int ep, int kind);

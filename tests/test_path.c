@@ -356,9 +356,11 @@ Test(path, a_forged_packet_moves_no_keyed_server)
     forgery_refused(&r, st, before);
 }
 
-/* A client drops packets from any address but its server's (or a port
- * of it being validated, below). */
-Test(path, a_client_never_follows_the_server)
+/* Unkeyed, a client takes nothing from an address that is not its
+ * server's: a packet from elsewhere is held unprocessed and may only start
+ * the validation of that address, which a sender that never answers the
+ * challenge fails; the connection goes on where it was. */
+Test(path, a_client_follows_no_address_that_does_not_answer)
 {
     roam r;
     roam_up(&r, 16, 0);
@@ -367,15 +369,19 @@ Test(path, a_client_never_follows_the_server)
     rudp_conn_info ci;
     rudp_conn_get_info(c->conn, &ci);
     uint8_t buf[64];
-    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)(c->conn->rx_largest + 1));
+    uint32_t pn = (uint32_t)(c->conn->rx_largest + 1000);
+    size_t n = sim_data_hdr(buf, ci.local_cid, pn);
     buf[n] = RUDP_FRAME_PING;
     rudp_addr other = r.s.ep[r.b].addr;
-    other.port++;
-    uint64_t before = stats(&r, r.a)->path_refused;
+    other.ip[3]++;
+    uint64_t held = stats(&r, r.a)->path_held;
     sim_inject(&r.s, &other, r.a, buf, n + 1);
     sim_run_until(&r.s, r.s.now + RUDP_MS(1));
-    cr_assert(eq(u64, stats(&r, r.a)->path_refused, before + 1));
+    cr_assert(eq(u64, stats(&r, r.a)->path_held, held + 1));
+    cr_assert(lt(u64, c->conn->rx_largest, pn), "the packet was processed");
     assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&r, r.a)->path_moves, 0));
+    cr_assert(eq(u64, stats(&r, r.a)->path_failed, 1), "the validation was given up");
     sim_free(&r.s);
 }
 
@@ -574,6 +580,7 @@ static struct {
     size_t bytes;          /* ... their bytes */
     rudp_addr addr;        /* the observer's address */
     uint64_t rng;
+    int src, dst;          /* copy packets from endpoint src to dst */
 } flip;
 
 static uint64_t flip_rand(void)
@@ -589,7 +596,8 @@ static uint64_t flip_rand(void)
  * sent from the observer's address ahead of the original. */
 static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
-    if (from != 0 || to != 1 || s->now < flip.from || s->now >= flip.until || len <= 12)
+    if (from != flip.src || to != flip.dst || s->now < flip.from || s->now >= flip.until ||
+        len <= 12)
         return;
     uint8_t c[1500];
     memcpy(c, buf, len);
@@ -614,6 +622,8 @@ static void bit_flipped_copies(int keyed)
     flip.from = r.s.now + RUDP_MS(200);
     flip.until = flip.from + RUDP_MS(600);
     flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+    flip.src = r.a;
+    flip.dst = r.b;
     r.s.tap = flip_tap;
     assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
     cr_assert(gt(int, flip.n, 100), "only %d copies", flip.n);
@@ -788,4 +798,84 @@ Test(path, a_validated_address_moves_nothing_when_the_newest_packet_is_the_paths
 Test(path, unkeyed_an_address_that_answers_with_the_newest_packet_takes_the_path)
 {
     answered(0);
+}
+
+/* ---- a server whose address is replaced (rudp_conn_move_local) ----
+ * Its IP address goes mid-transfer (deleted, a new one added: DHCP, a
+ * failover); its connection sends from the new one. The client takes
+ * nothing from there until the address has answered a challenge (sealed,
+ * keyed), then moves; what went to the old address meanwhile is lost and
+ * sent again. An observer's bit-flipped copies of the server's packets,
+ * from an address of its own during the move, change nothing. */
+
+static void server_address_replaced(int keyed, int flipped)
+{
+    roam r;
+    roam_up(&r, 41, keyed);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(400));
+    sim_app *sv = server_app(&r);
+    cr_assert_not_null(sv);
+    if (flipped) {
+        memset(&flip, 0, sizeof flip);
+        flip.rng = 0x2545f4914f6cdd1dull;
+        flip.from = r.s.now;
+        flip.until = flip.from + RUDP_MS(600);
+        flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+        flip.src = r.b;
+        flip.dst = r.a;
+        r.s.tap = flip_tap;
+    }
+    rudp_addr old = r.s.ep[r.b].addr;
+    sim_move(&r.s, r.b, SIM_MOVE_SERVER_IP);
+    rudp_addr now_at = r.s.ep[r.b].addr;
+    cr_assert(ne(int, memcmp(&old, &now_at, sizeof old), 0));
+    cr_assert(eq(int, memcmp(rudp_conn_local(sv->conn), &now_at, sizeof now_at), 0));
+    sim_run_until(&r.s, r.s.now + RUDP_MS(500));
+    rudp_addr where;
+    cr_assert(eq(int, rudp_conn_server_addr(r.s.apps[r.ci].conn, &where), 0));
+    cr_assert(eq(int, memcmp(&where, &now_at, sizeof where), 0),
+              "the client does not send to the server's new address");
+    assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
+    const rudp_stats *cs = stats(&r, r.a), *ss = stats(&r, r.b);
+    cr_assert(eq(u64, ss->local_moves, 1));
+    cr_assert(eq(u64, cs->path_moves, 1), "the client followed %llu times",
+              (unsigned long long)cs->path_moves);
+    cr_assert(eq(u64, cs->paths_validated, 1), "the new address answered the challenge");
+    cr_assert(eq(u64, ss->path_moves, 0), "the client stayed where it was");
+    if (flipped) {
+        cr_assert(gt(int, flip.n, 50), "only %d copies", flip.n);
+        if (!keyed)
+            cr_assert(gt(u64, cs->path_held, 0));
+        else
+            cr_assert(gt(u64, cs->auth_failed, 0));
+    }
+    sim_free(&r.s);
+}
+
+Test(path, a_client_follows_its_server_to_a_new_address_unkeyed)
+{
+    server_address_replaced(0, 0);
+}
+Test(path, a_client_follows_its_server_to_a_new_address_keyed)
+{
+    server_address_replaced(1, 0);
+}
+Test(path, bit_flipped_copies_during_a_server_move_change_nothing_unkeyed, .timeout = 60)
+{
+    server_address_replaced(0, 1);
+}
+Test(path, bit_flipped_copies_during_a_server_move_change_nothing_keyed, .timeout = 60)
+{
+    server_address_replaced(1, 1);
+}
+
+/* Only a server's connection moves its own address. */
+Test(path, only_a_server_moves_its_address)
+{
+    roam r;
+    roam_up(&r, 42, 0);
+    sim_run_until(&r.s, r.s.now + RUDP_MS(300));
+    rudp_addr a = r.s.ep[r.a].addr;
+    cr_assert(eq(int, rudp_conn_move_local(r.s.apps[r.ci].conn, r.s.now, &a), -EINVAL));
+    sim_free(&r.s);
 }

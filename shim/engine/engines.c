@@ -752,9 +752,9 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     /* roaming (core/path.h): peers that moved, and attempts that failed */
     say(line, arg, "path: peers moved %llu (addresses validated %llu, never answering %llu), "
                    "connections moved to a new socket %llu, datagrams from a wrong address %llu, "
-                   "from an address not validated %llu",
+                   "from an address not validated %llu, moved to a new address of ours %llu",
         (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
-        (ull)s->path_refused, (ull)s->path_held);
+        (ull)s->path_refused, (ull)s->path_held, (ull)s->local_moves);
     /* zero round trips (core/zrtt.c): only where tokens moved at all */
     if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
         s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)
