@@ -22,6 +22,15 @@
 #define PORT_OLD_COPIES 3
 #define PORT_REPEATS 6
 
+/* A server that moved its own address (rudp_conn_move_local) PINGs from
+ * the new one every LOCAL_EVERY, at most LOCAL_REPEATS times, until its
+ * client is heard: a client that only receives has nothing in flight to
+ * miss, and opens its socket to a new server address only when its
+ * keepalive goes unanswered (shim/engine/roam.c); by then the server's
+ * own probe timeout has backed off to tens of seconds. */
+#define LOCAL_EVERY RUDP_SEC(1)
+#define LOCAL_REPEATS 60
+
 static int addr_eq(const rudp_addr *a, const rudp_addr *b)
 {
     return memcmp(a, b, sizeof *a) == 0;
@@ -87,17 +96,29 @@ static int port_due(const rudp_path *p)
     return p->port_pending && p->port_sent < PORT_REPEATS;
 }
 
-/* The path timer serves a validation and a server's NEW_PORT repeats. */
+static int local_due(const rudp_path *p)
+{
+    return p->local_pending && p->local_sent < LOCAL_REPEATS;
+}
+
+/* The path timer serves a validation and a server's NEW_PORT and moved
+ * address repeats. */
 static void arm_timer(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
     rudp_path_probe *pr = &p->probe;
     int any = 0;
     rudp_time at = 0;
+    if (local_due(p)) {
+        at = p->local_next_at;
+        any = 1;
+    }
     if (pr->on) {
-        at = pr->deadline;
-        if (pr->sent < PATH_CHALLENGES && pr->next_at > now && pr->next_at < at)
-            at = pr->next_at;
+        rudp_time t = pr->deadline;
+        if (pr->sent < PATH_CHALLENGES && pr->next_at > now && pr->next_at < t)
+            t = pr->next_at;
+        if (!any || t < at)
+            at = t;
         any = 1;
     }
     if (port_due(p) && (!any || p->port_next_at < at)) {
@@ -319,6 +340,18 @@ static int send_new_port(rudp_conn *c, rudp_time now)
 
 /* NEW_PORT from the new socket, when due: the next one a wait later,
  * whether or not this one could go. */
+static void local_tick(rudp_conn *c, rudp_time now)
+{
+    rudp_path *p = &c->path;
+    if (!local_due(p) || now < p->local_next_at)
+        return;
+    c->ping_pending = 1;
+    rudp__conn_dirty(c);
+    p->local_sent++;
+    p->local_next_at = now + LOCAL_EVERY;
+    arm_timer(c, now);
+}
+
 static void port_tick(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
@@ -363,7 +396,10 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
 void rudp__path_heard_on(rudp_conn *c, uint32_t sock)
 {
     rudp_path *p = &c->path;
-    p->local_pending = 0; /* the client reached us after we moved our address */
+    if (p->local_pending) {
+        p->local_pending = 0; /* the client reached us after we moved our address */
+        arm_timer(c, 0);
+    }
     if (!p->port_pending || sock != c->sock)
         return;
     p->port_pending = 0; /* the client follows: no more NEW_PORT */
@@ -413,6 +449,8 @@ int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
     c->has_local = 1;
     rudp_path *p = &c->path;
     p->local_pending = 1;
+    p->local_sent = 0;
+    p->local_next_at = now + LOCAL_EVERY; /* and one now, below */
     p->local_moves++;
     c->ctx->stats.local_moves++;
     /* another path: what was learnt of the old one says nothing of it */
@@ -426,6 +464,7 @@ int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
     c->ping_pending = 1;
     rudp__conn_probe_now(c);
     c->ack_now = 1;
+    arm_timer(c, now);
     rudp__conn_dirty(c);
     return 0;
 }
@@ -470,6 +509,7 @@ void rudp__path_on_timer(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
     port_tick(c, now);
+    local_tick(c, now);
     if (!p->probe.on) {
         arm_timer(c, now);
         return;

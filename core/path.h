@@ -91,6 +91,8 @@ typedef struct rudp_path {
     /* a server's connection sends from a new address of its own
      * (rudp_conn_move_local): no ICMP is final until the client is heard */
     uint8_t local_pending;
+    uint8_t local_sent;       /* ... PINGs sent for it */
+    rudp_time local_next_at;
     uint32_t local_moves;
     /* counters for TCP_INFO, rudp-stat and log lines */
     uint32_t moves;           /* times the peer's address changed */

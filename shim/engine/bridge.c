@@ -620,7 +620,7 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
                 rudp_conn_abort(b->conn, now);
             } else {
                 rudp_conn_shutdown(b->conn, now);
-                if (!b->peer_eof && b->sock && !b->sock->connected && shim_hook.listener &&
+                if (!b->peer_eof && b->sock && !b->owns_sock && shim_hook.listener &&
                     shim_hook.listener->closing_first)
                     shim_hook.listener->closing_first(b->sock, now); /* TIME_WAIT */
             }

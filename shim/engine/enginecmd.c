@@ -142,6 +142,8 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
     if (r->app_reuseport && !r->member_tag)
         rudp_listener_set_keyed_reset(s->listener, 0);
     name_local(s->fd, NULL, s->listener);
+    if (r->wildcard)
+        shim_roam_watch(e); /* an address its connections use may go (roam.c) */
     shim_acceptq_attach(s);
     if (G.keeper_mode) {
         /* The process that asked for it is gone, or going: its end of the

@@ -69,13 +69,41 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_stora
     return x.family == y.family && memcmp(x.ip, y.ip, sizeof x.ip) == 0;
 }
 
-static void rebind(bridge *b, rudp_time now, const char *why, int force);
+/* The new socket of a silent connection (open): bound to the old one's
+ * port on the wildcard address, not connected, so that it hears its server
+ * from any address (SO_REUSEADDR on both: the old one, still connected,
+ * keeps what its server's old address sends). 0, or -1 with errno. */
+static int reopen_port(int old, int fd, int family)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    int on = 1;
+    if (real_getsockname(old, (struct sockaddr *)&ss, &l) < 0)
+        return -1;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_addr = in6addr_any;
+        a->sin6_flowinfo = 0;
+        a->sin6_scope_id = 0;
+    } else {
+        ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+    }
+    if (real_setsockopt(old, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+        return -1;
+    return real_bind(fd, (struct sockaddr *)&ss, l);
+}
+
+static void rebind(bridge *b, rudp_time now, const char *why, int force, int open);
 
 /* force: the kernel said the connection's own address went away
  * (RTM_DELADDR): not limited by ROAM_MIN_INTERVAL, whose purpose is a host
  * failing every send or news of routes coming often; the old socket has
- * nothing left to send from. */
-static void rebind(bridge *b, rudp_time now, const char *why, int force)
+ * nothing left to send from. open: the connection went silent: the new
+ * socket keeps the old one's port and hears every address (reopen_port),
+ * since a server whose address was replaced sends from its new one to the
+ * port it knows. */
+static void rebind(bridge *b, rudp_time now, const char *why, int force, int open)
 {
     esock *old = b->sock;
     if (!b->conn || !b->owns_sock || !old || (!force && now < b->roam_next))
@@ -96,7 +124,8 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force)
             real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
     shim_marks_copy(old->fd, fd, old->family); /* the app's IP_TOS and the like */
-    if (real_connect(fd, (struct sockaddr *)&peer, plen) < 0 ||
+    if ((open ? reopen_port(old->fd, fd, old->family)
+              : real_connect(fd, (struct sockaddr *)&peer, plen)) < 0 ||
         real_getsockname(fd, (struct sockaddr *)&is, &l2) < 0) {
         /* no route yet: the next failure or silence tries again */
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: no new socket (%s): %s",
@@ -113,10 +142,10 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force)
         return;
     }
     s->peer = old->peer;
-    s->connected = 1;
+    s->connected = !open;
     s->refs = 2; /* as do_connect's: the connection's and the bridge's */
     s->owner = b;
-    int new_ip = !same_ip(&was, &is);
+    int new_ip = !open && !same_ip(&was, &is); /* open: the same port, today's route */
     if (rudp_conn_rebind(b->conn, now, s->idx, new_ip) < 0) {
         s->refs = 0;
         shim_esock_unref(s);
@@ -124,7 +153,8 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force)
     }
     rudp_addr local;
     shim_to_rudp_addr((struct sockaddr *)&is, &local);
-    rudp_conn_set_name_local(b->conn, &local);
+    if (!open) /* open: the wildcard address says less than the old name */
+        rudp_conn_set_name_local(b->conn, &local);
     if (shim_cfg.log_level >= RUDP_LOG_INFO) {
         rudp_addr a;
         char from[64], to[64];
@@ -159,6 +189,8 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force)
  * one, or when s has no address to compare. */
 static int source_changed(const esock *s)
 {
+    if (!s->connected)
+        return 0; /* routing picks each datagram's source: nothing to move */
     struct sockaddr_storage peer, was, is;
     socklen_t plen = shim_from_rudp_addr(&s->peer, &peer), l1 = sizeof was, l2 = sizeof is;
     if (real_getsockname(s->fd, (struct sockaddr *)&was, &l1) < 0)
@@ -208,7 +240,9 @@ void shim_roam_silent(bridge *b, rudp_time now)
     if (at && now >= at && now - at <= RUDP_SILENT_MIN)
         return; /* our own host dropped what we sent during this silence:
                    the next silence decides, unless it refuses those too */
-    rebind(b, now, "nothing heard for several probe timeouts", 0);
+    if (b->sock && !b->sock->connected)
+        return; /* hears every address already, and sends by today's route */
+    rebind(b, now, "nothing heard for several probe timeouts", 0, 1);
 }
 
 void shim_roam_due(struct engine *e, rudp_time now)
@@ -226,7 +260,7 @@ void shim_roam_due(struct engine *e, rudp_time now)
             continue;
         char why[96];
         snprintf(why, sizeof why, "its sends fail: %s", shim_strerror(err));
-        rebind(s->owner, now, why, 0);
+        rebind(s->owner, now, why, 0, 0);
     }
 }
 
@@ -316,6 +350,98 @@ static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, ui
     return n;
 }
 
+/* a's IP address, v4-mapped IPv6 read as IPv4, in *ip; its length. */
+static size_t ip_of(const rudp_addr *a, const uint8_t **ip)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a->family == AF_INET) {
+        *ip = a->ip;
+        return 4;
+    }
+    if (memcmp(a->ip, mapped, sizeof mapped) == 0) {
+        *ip = a->ip + 12;
+        return 4;
+    }
+    *ip = a->ip;
+    return 16;
+}
+
+static int among(const rudp_addr *a, const rudp_addr *gone, uint32_t n)
+{
+    const uint8_t *x, *y;
+    size_t lx = ip_of(a, &x);
+    for (uint32_t i = 0; i < n; i++)
+        if (ip_of(&gone[i], &y) == lx && memcmp(x, y, lx) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether this host still has address a (a UDP socket binds to it). */
+static int still_ours(const esock *s, const rudp_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = shim_from_rudp_addr(a, &ss);
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+    int fd = real_socket(s->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int ours = real_bind(fd, (struct sockaddr *)&ss, l) == 0 || errno != EADDRNOTAVAIL;
+    real_close(fd);
+    return ours;
+}
+
+/* Server side: an accepted connection of e that sent from an address that
+ * went away (in gone[], or, n = 0, no longer this host's) sends from the
+ * one routing picks toward its client now (asked of the kernel by
+ * connecting a UDP socket), on its listener's socket; the client validates
+ * it and follows (core/path.h). A listener bound to that very address has
+ * nothing else to send from: its connections end as kernel TCP's would.
+ * Routing may have no answer yet (the prefix route goes with the primary
+ * address, and comes back with the promoted one): 1 then, for a look at
+ * the next news of routes. */
+static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, uint32_t n)
+{
+    if (!b->conn || b->owns_sock || !b->sock || !b->sock->pktinfo)
+        return 0; /* a client's, or bound to the address that went */
+    const rudp_addr *was = rudp_conn_local(b->conn);
+    if (!was || (n ? !among(was, gone, n) : still_ours(b->sock, was)))
+        return 0;
+    struct sockaddr_storage peer, is;
+    socklen_t il = sizeof is;
+    socklen_t pl = shim_from_rudp_addr(rudp_conn_peer(b->conn), &peer);
+    int fd = real_socket(b->sock->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int ok = real_connect(fd, (struct sockaddr *)&peer, pl) == 0 &&
+             real_getsockname(fd, (struct sockaddr *)&is, &il) == 0;
+    real_close(fd);
+    rudp_addr to;
+    if (ok) {
+        shim_to_rudp_addr((struct sockaddr *)&is, &to);
+        to.port = was->port;
+    }
+    if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to) ||
+        rudp_conn_move_local(b->conn, now, &to) < 0) {
+        SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: its address went away, and no other reaches "
+                                 "the client yet", (unsigned long long)b->id);
+        return 1;
+    }
+    rudp_conn_set_name_local(b->conn, &to);
+    return 0;
+}
+
+static int servers_addresses_gone(struct engine *e, rudp_time now, const rudp_addr *gone,
+                                  uint32_t n)
+{
+    int again = 0;
+    for (bridge *b = e->bridges; b; b = b->next)
+        again |= server_address_gone(b, now, gone, n);
+    return again;
+}
+
 static int is_gone(const esock *s, const rudp_addr *gone, uint32_t n)
 {
     struct sockaddr_storage ss;
@@ -387,13 +513,18 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->owner && s->owner->sock == s && is_gone(s, gone, ngone))
-            rebind(s->owner, now, "its address went away", 1);
+            rebind(s->owner, now, "its address went away", 1, 0);
     }
+    if (servers_addresses_gone(e, now, gone, ngone) && e->roam_at == RUDP_TIME_NEVER)
+        e->roam_at = now + ROAM_COALESCE;
 }
 
 void shim_roam_timer(struct engine *e, rudp_time now)
 {
     rudp_time next = RUDP_TIME_NEVER;
+    /* a server's connection whose address went while routing had no other */
+    if (servers_addresses_gone(e, now, NULL, 0))
+        next = now + ROAM_MIN_INTERVAL;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (!s || !s->owner || s->owner->sock != s)
@@ -406,7 +537,7 @@ void shim_roam_timer(struct engine *e, rudp_time now)
             continue;
         }
         if (source_changed(s))
-            rebind(b, now, "routing now picks another source address", 0);
+            rebind(b, now, "routing now picks another source address", 0, 0);
     }
     e->roam_at = next;
 }

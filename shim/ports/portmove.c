@@ -106,8 +106,8 @@ void shim_portmove_follow(bridge *b)
 {
     esock *s = b->sock;
     rudp_addr to;
-    if (!s || !s->connected || !b->conn || rudp_conn_server_addr(b->conn, &to) < 0 ||
-        memcmp(&to, &s->peer, sizeof to) == 0)
+    if (!s || !b->conn || rudp_conn_server_addr(b->conn, &to) < 0 ||
+        (s->connected && memcmp(&to, &s->peer, sizeof to) == 0))
         return;
     struct sockaddr_storage ss;
     socklen_t sl = shim_from_rudp_addr(&to, &ss);
@@ -125,4 +125,5 @@ void shim_portmove_follow(bridge *b)
              (unsigned long long)b->id, x, y);
     shim_fallback_forget(&s->peer);
     s->peer = to;
+    s->connected = 1; /* a silent connection's open socket (roam.c) hears its server again */
 }

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Roaming, the other end (issue 44): the server's address is replaced
+# mid-transfer (a DHCP renewal, a failover), as the client's is in
+# t_roam_readdr: 10.99.0.2 in namespace b gives way to 10.99.0.4 (emu_readdr:
+# the new one added, the old one deleted) while a client in namespace a
+# uploads 30 MB to it (roamio.py, a wildcard listener), over a 100 Mbit/s
+# link with 10 ms each way.
+#
+# What happens: the server's engine hears from rtnetlink that the address
+# went (RTM_DELADDR) and its connection sends from the new one
+# (rudp_conn_move_local). The client's socket, connected to the old
+# address, refuses what comes from elsewhere; once its data goes
+# unanswered for a few probe timeouts it reopens the same port open to
+# every address (shim/engine/roam.c), hears the server there, validates
+# the new address with a challenge, moves, and connects its socket to it.
+#
+# Asserts, under the shim (RUDP_FALLBACK=none): all the bytes arrive
+# (sha256 equal); the server said it sends from the new address; the
+# client's connection moved to the server's new address ("peer moved:
+# 10.99.0.2:P -> 10.99.0.4:P") after the address answered the challenge
+# (RUDP_STATS: "addresses validated" >= 1). Prints the resume delay.
+#
+# Beside it, for information, the same over kernel TCP: a TCP connection
+# is bound to the server's address; it stalls and is stopped after
+# $ROAM_STALL (30) s without a byte.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/tests/roaming/roamlib.sh"
+
+SIZE=30000000
+LINK="delay=10,rate=100"
+NEWIP=10.99.0.4
+PORT=7320
+roam_setup "$SIZE"
+
+run_server_readdr() {
+    EMU_IPV6=0 emu_up roamsv "$LINK" "$LINK"
+    roam_transfer a2b "$PORT" 0
+    AT="" RESUME=""
+    rc=0
+    roam_wait_bytes "$T/out" $((SIZE / 4)) "$ROAM_SENDER" || rc=$?
+    if [ "$rc" = 0 ]; then
+        roam_over_rudp b "$PORT"
+        AT=$ROAM_SIZE
+        emu_readdr b "$NEWIP"
+        end=$(ms_now)
+        echo "   receiver at $(mb "$AT"): b's address 10.99.0.2 -> $NEWIP"
+    fi
+    roam_finish
+    if [ -n "$AT" ]; then
+        line=$(roam_first_after "$end" "$T/prog")
+        [ -z "$line" ] || RESUME=$((${line%% *} - end))
+        SUMMARY="${RESUME:+resumed $RESUME ms after the address change; }$ROAM_OUTCOME"
+    else
+        SUMMARY="no move: the transfer ended or stalled before a quarter arrived; $ROAM_OUTCOME"
+    fi
+}
+
+if roam_beside; then
+    run_server_readdr
+    emu_down 2>/dev/null
+    echo "kernel TCP: $SUMMARY"
+    exit 0
+fi
+
+roam_mode shim
+run_server_readdr
+SAID=$(grep -c "our address went away; sending from 10\.99\.0\.2:[0-9]* -> $NEWIP:" \
+    "$EMU_DIR/srv.log" || true)
+FOLLOWED=$(grep -c "peer moved: 10\.99\.0\.2:$PORT -> $NEWIP:$PORT" "$EMU_DIR/cli.log" || true)
+VALIDATED=$(sed -n 's/.*path: peers moved [0-9]* (addresses validated \([0-9]*\),.*/\1/p' \
+    "$EMU_DIR/cli.log" | tail -n 1)
+emu_down 2>/dev/null
+roam_beside_said
+if [ "$ROAM_OK" != 1 ] || [ -z "$AT" ]; then
+    roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"
+    fail "under the shim: $SUMMARY"
+fi
+[ "$AT" -lt "$SIZE" ] || fail "under the shim: the address changed after the whole file had arrived"
+[ "$SAID" -ge 1 ] || { roam_show "$EMU_DIR/srv.log"; fail "the server did not say it sends from $NEWIP"; }
+[ "$FOLLOWED" = 1 ] || { roam_show "$EMU_DIR/cli.log"; fail "the client did not move to $NEWIP once ($FOLLOWED)"; }
+[ "${VALIDATED:-0}" -ge 1 ] || fail "the client moved without validating the address (${VALIDATED:-no} validated)"
+echo "ok: under the shim: $SUMMARY"
