@@ -1,5 +1,5 @@
 # One connection's sender: FILE to ADDR PORT, paced at RATE bytes/s (0: unpaced).
-import socket, sys, time
+import fcntl, socket, struct, sys, termios, time
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
 data = open(sys.argv[3], 'rb').read()
 rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0  # bytes/s, 0: unpaced
@@ -10,6 +10,13 @@ while off < len(data):
         due = t0 + off / rate
         if due > time.time(): time.sleep(due - time.time())
     s.sendall(data[off:off + chunk]); off += chunk
+# Every byte acknowledged (SIOCOUTQ 0), the connection still open: the
+# segment size it ended with (under the shim: rudp's datagram size).
+until = time.time() + 60
+while struct.unpack('i', fcntl.ioctl(s, termios.TIOCOUTQ, b'\0' * 4))[0] and time.time() < until:
+    time.sleep(0.01)
+mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
 s.shutdown(socket.SHUT_WR)
 while s.recv(1 << 16): pass
 print("sent %d in %.2f s" % (len(data), time.time() - t0))
+print("mss %d" % mss)

@@ -14,14 +14,13 @@
 #     lowered.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
+. "$(dirname "$0")/pmlib.sh"
 need_netns "two network namespaces joined by a veth pair"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is the shim's datagram size; kernel TCP runs inside"
 
 A=pmta$$
 B=pmtb$$
-RX="$(dirname "$0")/pmrx.py"
-TX="$(dirname "$0")/pmtx.py"
 gone() { ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; cleanup; }
 trap gone EXIT INT TERM
 ip netns add "$A" && ip netns add "$B" || fail "ip netns add"
@@ -47,30 +46,12 @@ frags() { # fragments dropped on both sides so far
 }
 head -c 20000000 /dev/urandom >"$T/p20" || fail "payload"
 
-# run MODE ADDR FILE [RATE [MTU_AFTER_2S]]: one upload; RC, the sender's log in $T/tx.log
+# run MODE ADDR FILE [RATE [MTU_AFTER_2S]]: one upload A -> B (pmlib.sh)
 run() {
-    _ldp=""; [ "$1" = shim ] && _ldp="$(shim_preload)"
-    rm -f "$T/out"
-    ip netns exec "$B" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 python3 "$RX" "$2" 9000 "$T/out" >"$T/rx.log" 2>&1 &
-    _rx=$!
-    PIDS="$PIDS $_rx"
-    wait_in_ns=0
-    while ! ip netns exec "$B" ss -Hlntu | grep -q ':9000 '; do
-        wait_in_ns=$((wait_in_ns + 1)); [ $wait_in_ns -lt 500 ] || fail "no listener"; sleep 0.02
-    done
-    ip netns exec "$A" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 python3 "$TX" "$2" 9000 "$3" "${4:-0}" >"$T/tx.log" 2>&1 &
-    _tx=$!
-    if [ -n "${5:-}" ]; then sleep 2; mtu "$5"; fi
-    wait $_tx; RC=$?
-    wait $_rx
-    cmp -s "$T/out" "$3" || { tail -5 "$T/tx.log" "$T/rx.log" >&2; return 1; }
-    return $RC
+    if [ -n "${5:-}" ]; then upload "$1" "$B" "$A" "$2" "$3" "${4:-0}" mtu "$5"
+    else upload "$1" "$B" "$A" "$2" "$3" "${4:-0}"; fi
 }
-counter() { # NAME: the sender's "pmtu:"/"datagrams:" figure after NAME
-    grep -o "$1 [0-9]*" "$T/tx.log" | head -1 | awk '{ print $NF }'
-}
+counter() { pm_counter "$@"; }
 
 for case in "1280 10.77.0.2" "1280 fd77::2" "9000 10.77.0.2"; do
     set -- $case
