@@ -19,6 +19,8 @@ static uint32_t next_size(const rudp_pmtu *p)
 {
     if (p->recheck)
         return p->before;
+    if (p->ptb)
+        return p->ptb;
     if (p->hi > p->ceiling)
         return p->ceiling;
     return p->lo + (p->hi - p->lo) / 2;
@@ -30,6 +32,7 @@ static void settle(rudp_conn *c, rudp_time now)
     rudp_pmtu *p = &c->pmtu;
     p->tries = 0;
     p->probe = 0;
+    p->ptb = 0;
     if (!p->recheck && (p->lo >= p->ceiling || p->hi - p->lo <= RUDP_PMTU_STEP)) {
         p->state = RUDP_PMTU_DONE;
         p->next_at = now + RUDP_PMTU_RAISE;
@@ -169,6 +172,7 @@ void rudp__pmtu_pto(rudp_conn *c)
     p->suspect_pn = rudp_recovery_next_pn(&c->rec);
     p->probe = 0;
     p->recheck = 0;
+    p->ptb = 0;
     set_size(c, RUDP_PMTU_BASE);
     c->ctx->stats.pmtu_fallbacks++;
 }
@@ -194,6 +198,12 @@ void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t fits, int probe)
         return;
     }
     failed(c, fits + 1, now);
+    /* A probe (or the device) too big, and the report names a size above
+     * what is known to pass: probe that size next rather than halve the
+     * gap towards it (RFC 8899 §4.6.2: PROBED_SIZE = PTB_SIZE). Taken only
+     * once a probe of it is answered, as any size. */
+    if (p->state == RUDP_PMTU_SEARCH && !p->suspect && !p->recheck && fits > p->lo)
+        p->ptb = fits;
 }
 
 void rudp__pmtu_hint(rudp_conn *c, rudp_time now)

@@ -45,6 +45,7 @@ typedef struct rudp_pmtu {
     uint32_t hi;           /* the smallest size known not to (ceiling + 1: none yet) */
     uint32_t probe;        /* the size of the probe in flight, 0: none */
     uint32_t before;       /* the size before the suspicion */
+    uint32_t ptb;          /* a validated "too big" says this fits: the next probe, 0: none */
     uint64_t probe_pn;
     uint64_t suspect_pn;   /* the first packet sent at the base since */
     rudp_time next_at;     /* the next probe (a new search when DONE) */

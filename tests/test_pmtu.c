@@ -219,6 +219,60 @@ Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
     sim_free(&s);
 }
 
+/* A router on the way whose next link carries 1252 bytes of payload (MTU
+ * 1280, IPv4) and says so: each datagram it cannot forward comes back to
+ * the sender as a "too big" quoting its first 64 bytes, after the
+ * simulation step (an ICMP arrives on its own, never inside a send). */
+static struct {
+    int from;
+    size_t len;
+    uint8_t quote[64];
+} router;
+
+static int router_refuses(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)to;
+    if (len > s->link[from][to].mtu && !router.len) {
+        router.from = from;
+        router.len = len < sizeof router.quote ? len : sizeof router.quote;
+        memcpy(router.quote, buf, router.len);
+    }
+    return 0; /* the link's mtu drops it */
+}
+
+/* The search's first probe (the ceiling, 1472) draws the router's report;
+ * validated (it quotes that probe), it is taken as the upper bound and the
+ * size it names is probed next: the connection ends at exactly what the
+ * router said, after two probes, not within RUDP_PMTU_STEP of it after a
+ * halving search. */
+Test(pmtu, a_too_big_about_a_probe_makes_the_size_it_names_the_next_probe)
+{
+    sim s;
+    int a, b;
+    int ci = upload(&s, 308, 1472, 10 * MB, &a, &b);
+    s.link[a][b].mtu = 1252;
+    s.drop = router_refuses;
+    router.len = 0;
+    rudp_time end = s.now + RUDP_SEC(20);
+    while (s.now < end) {
+        sim_run_until(&s, s.now + RUDP_MS(1));
+        if (router.len && s.apps[ci].conn) {
+            rudp_conn *c = s.apps[ci].conn;
+            rudp_ctx_too_big(s.ep[router.from].ctx, s.now, c->sock, &s.ep[b].addr,
+                             router.quote, router.len, 1280);
+            router.len = 0;
+        }
+    }
+    expect_intact(&s, b, 10 * MB);
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert(eq(u64, st->ptb_taken, 1));
+    cr_assert(eq(u64, st->ptb_hints, 0));
+    cr_assert(eq(u32, mss_of(&s.apps[ci]), 1252), "the size the router named");
+    cr_assert(eq(u64, st->pmtu_probes, 2), "the ceiling, then 1252");
+    cr_assert(eq(u64, st->pmtu_probes_lost, 1));
+    sim_free(&s);
+}
+
 /* Our own kernel refusing datagrams as larger than the device
  * (rudp_ctx_device_mtu, from the error queue's local entries): the size
  * comes down to what fits at once, and a SYN that cannot fit fails the
