@@ -21,7 +21,9 @@
 #   (b) the router's ICMP allowed: the same uploads, and the size follows
 #       the ICMP only once validated: the sender counts "'too big' taken"
 #       (the quote named its connection and a packet it sent larger than
-#       what fits), and the size ends within what the ICMP names.
+#       what fits), and the size ends at exactly what the ICMP names (1280
+#       less the headers): across the shrink taken as it is, for data
+#       larger; at the start probed next (a probe drew it) and answered.
 # In both, no IP fragment reached the router (rudp's datagrams carry
 # don't-fragment), and the router did object (its ICMP counter moved).
 # The router's ICMP comes from the router's own address and quotes the
@@ -144,6 +146,7 @@ for icmp in drop accept; do
             fi
         else
             [ "$(counter taken)" -gt 0 ] || fail "$label: no validated 'too big' taken"
+            [ "$m" = $((1280 - hdrs)) ] || fail "$label: the size ended at $m, not the ICMP's"
             if [ -n "${4:-}" ]; then
                 [ "$(counter lowered)" -gt 0 ] || fail "$label: the size never lowered"
             fi
