@@ -112,7 +112,9 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force, int ope
     struct engine *e = b->e;
     struct sockaddr_storage peer, was, is;
     socklen_t plen = shim_from_rudp_addr(&old->peer, &peer), l1 = sizeof was, l2 = sizeof is;
-    if (real_getsockname(old->fd, (struct sockaddr *)&was, &l1) < 0)
+    if (!old->connected) /* a reopened port: the address it had */
+        shim_from_rudp_addr(&old->opened_at, &was);
+    else if (real_getsockname(old->fd, (struct sockaddr *)&was, &l1) < 0)
         memset(&was, 0, sizeof was);
     int fd = real_socket(old->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -143,6 +145,8 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force, int ope
     }
     s->peer = old->peer;
     s->connected = !open;
+    if (open) /* its own address is the wildcard: this one may still go (is_gone) */
+        shim_to_rudp_addr((struct sockaddr *)&was, &s->opened_at);
     s->refs = 2; /* as do_connect's: the connection's and the bridge's */
     s->owner = b;
     int new_ip = !open && !same_ip(&was, &is); /* open: the same port, today's route */
@@ -446,10 +450,17 @@ static int is_gone(const esock *s, const rudp_addr *gone, uint32_t n)
 {
     struct sockaddr_storage ss;
     socklen_t l = sizeof ss;
-    if (!n || real_getsockname(s->fd, (struct sockaddr *)&ss, &l) < 0)
+    if (!n)
         return 0;
     rudp_addr mine;
-    shim_to_rudp_addr((struct sockaddr *)&ss, &mine);
+    if (!s->connected) {
+        mine = s->opened_at; /* a reopened port sends from what routing picks;
+                                the address it had going means a move now */
+    } else {
+        if (real_getsockname(s->fd, (struct sockaddr *)&ss, &l) < 0)
+            return 0;
+        shim_to_rudp_addr((struct sockaddr *)&ss, &mine);
+    }
     for (uint32_t i = 0; i < n; i++)
         if (gone[i].family == mine.family && memcmp(gone[i].ip, mine.ip, sizeof mine.ip) == 0)
             return 1;

@@ -161,6 +161,7 @@ typedef struct esock {
     int family;           /* socket family of the UDP socket */
     int connected;        /* a client's socket: one peer, send() */
     rudp_addr peer;       /* connected client socket: its one peer */
+    rudp_addr opened_at;  /* a client's reopened port (roam.c): the address it had */
     rudp_listener *listener;
     uint64_t listener_id;
     uint64_t listener_ino;  /* inode of the app's unix listener */
