@@ -338,8 +338,7 @@ static int send_new_port(rudp_conn *c, rudp_time now)
     return rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)n);
 }
 
-/* NEW_PORT from the new socket, when due: the next one a wait later,
- * whether or not this one could go. */
+/* A PING from a moved server address, when due (LOCAL_EVERY). */
 static void local_tick(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
@@ -352,6 +351,8 @@ static void local_tick(rudp_conn *c, rudp_time now)
     arm_timer(c, now);
 }
 
+/* NEW_PORT from the new socket, when due: the next one a wait later,
+ * whether or not this one could go. */
 static void port_tick(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;

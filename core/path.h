@@ -29,12 +29,14 @@
  * nothing. Congestion control and the RTT estimate start over on a new IP
  * address, and carry over on a port-only change (the path is the same).
  *
- * A client moves itself (rudp_conn_rebind), and follows its server only
- * to another port of the same server IP address, only for its own
- * connection, and only when the server says so in a NEW_PORT frame
- * (rudp_conn_move_port: the server's listener gave its UDP port up to the
- * application). Any other packet from an address that is not the
- * server's is dropped.
+ * A client moves itself (rudp_conn_rebind). It follows its server to
+ * another IP address as a server follows its client (above: the server's
+ * own address went away, rudp_conn_move_local; unkeyed, nothing from there
+ * is processed until the address echoes a challenge and the server's
+ * newest packet came from it; the client goes on sending on its path
+ * meanwhile). To another port of the same server IP address it follows
+ * only when the server says so in a NEW_PORT frame (rudp_conn_move_port:
+ * the server's listener gave its UDP port up to the application).
  *   - keyed: the packet carrying NEW_PORT was authenticated, and is the
  *     newest the server sent: the client moves at once;
  *   - unkeyed: the client sends a PATH_CHALLENGE to the new port, and
