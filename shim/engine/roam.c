@@ -380,9 +380,18 @@ static int among(const rudp_addr *a, const rudp_addr *gone, uint32_t n)
     return 0;
 }
 
-/* Whether this host still has address a (a UDP socket binds to it). */
-static int still_ours(const esock *s, const rudp_addr *a)
+/* Whether this host still has address a (a UDP socket binds to it); the
+ * last answer is kept for one look at the connections (most share their
+ * address). */
+typedef struct ours_memo {
+    int valid, ours;
+    rudp_addr a;
+} ours_memo;
+
+static int still_ours(const esock *s, const rudp_addr *a, ours_memo *m)
 {
+    if (m->valid && among(a, &m->a, 1))
+        return m->ours;
     struct sockaddr_storage ss;
     socklen_t l = shim_from_rudp_addr(a, &ss);
     if (ss.ss_family == AF_INET)
@@ -394,6 +403,7 @@ static int still_ours(const esock *s, const rudp_addr *a)
         return 1;
     int ours = real_bind(fd, (struct sockaddr *)&ss, l) == 0 || errno != EADDRNOTAVAIL;
     real_close(fd);
+    *m = (ours_memo){.valid = 1, .ours = ours, .a = *a};
     return ours;
 }
 
@@ -406,12 +416,13 @@ static int still_ours(const esock *s, const rudp_addr *a)
  * Routing may have no answer yet (the prefix route goes with the primary
  * address, and comes back with the promoted one): 1 then, for a look at
  * the next news of routes. */
-static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, uint32_t n)
+static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, uint32_t n,
+                               ours_memo *m)
 {
     if (!b->conn || b->owns_sock || !b->sock || !b->sock->pktinfo)
         return 0; /* a client's, or bound to the address that went */
     const rudp_addr *was = rudp_conn_local(b->conn);
-    if (!was || (n ? !among(was, gone, n) : still_ours(b->sock, was)))
+    if (!was || (n ? !among(was, gone, n) : still_ours(b->sock, was, m)))
         return 0;
     struct sockaddr_storage peer, is;
     socklen_t il = sizeof is;
@@ -427,12 +438,14 @@ static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, 
         shim_to_rudp_addr((struct sockaddr *)&is, &to);
         to.port = was->port;
     }
-    if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to) ||
-        rudp_conn_move_local(b->conn, now, &to) < 0) {
+    ours_memo fresh = {0};
+    if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to, &fresh)) {
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: its address went away, and no other reaches "
                                  "the client yet", (unsigned long long)b->id);
         return 1;
     }
+    if (rudp_conn_move_local(b->conn, now, &to) < 0)
+        return 0; /* closing (TIME_WAIT): nothing to move */
     rudp_conn_set_name_local(b->conn, &to);
     return 0;
 }
@@ -441,8 +454,9 @@ static int servers_addresses_gone(struct engine *e, rudp_time now, const rudp_ad
                                   uint32_t n)
 {
     int again = 0;
+    ours_memo m = {0};
     for (bridge *b = e->bridges; b; b = b->next)
-        again |= server_address_gone(b, now, gone, n);
+        again |= server_address_gone(b, now, gone, n, &m);
     return again;
 }
 
