@@ -72,6 +72,7 @@ struct rudp_conn {
     rudp_config cfg;
     uint32_t mss;        /* datagram bytes we send (pmtu.c moves it) */
     rudp_pmtu pmtu;
+    uint32_t pmtu_probes, pmtu_probes_lost, pmtu_fallbacks; /* this connection's, all paths */
 
     unsigned is_server : 1;
     unsigned released : 1;

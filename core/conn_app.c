@@ -435,6 +435,9 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->receiver_limited = c->snd_end > c->snd_nxt && c->snd_nxt >= c->peer_max_data;
     info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
     info->mss = c->mss;
+    info->pmtu_probes = c->pmtu_probes;
+    info->pmtu_probes_lost = c->pmtu_probes_lost;
+    info->pmtu_fallbacks = c->pmtu_fallbacks;
     info->local_cid = c->cid;
     info->peer_cid = c->pkey.cid;
     info->conn_id = rudp_conn_id(c);

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "conn.h"
+#include "trace.h"
 
 static void set_size(rudp_conn *c, uint32_t size)
 {
+    uint32_t old = c->mss;
     c->mss = size;
     c->cc.mss = size;
+    rudp__trace_mtu(c, old, 0);
 }
 
 /* The size to probe next. */
@@ -34,6 +37,8 @@ static void settle(rudp_conn *c, rudp_time now)
     p->probe = 0;
     p->ptb = 0;
     if (!p->recheck && (p->lo >= p->ceiling || p->hi - p->lo <= RUDP_PMTU_STEP)) {
+        if (p->state != RUDP_PMTU_DONE && c->trace)
+            rudp__trace_do_mtu(c, c->mss, c->mss, 1); /* the search is over */
         p->state = RUDP_PMTU_DONE;
         p->next_at = now + RUDP_PMTU_RAISE;
     } else {
@@ -102,6 +107,7 @@ void rudp__pmtu_probe_sent(rudp_conn *c, uint64_t pn, uint32_t size)
     c->pmtu.probe = size;
     c->pmtu.probe_pn = pn;
     c->ctx->stats.pmtu_probes++;
+    c->pmtu_probes++;
 }
 
 void rudp__pmtu_acked(rudp_conn *c, const rudp_sent *s, rudp_time now)
@@ -148,6 +154,7 @@ void rudp__pmtu_lost(rudp_conn *c, const rudp_sent *s, rudp_time now)
     if (!(s->flags & RUDP_SENT_PMTU_PROBE) || !p->probe || s->pn != p->probe_pn)
         return;
     c->ctx->stats.pmtu_probes_lost++;
+    c->pmtu_probes_lost++;
     uint32_t size = p->probe;
     p->probe = 0;
     if (++p->tries < RUDP_PMTU_TRIES) {
@@ -175,6 +182,7 @@ void rudp__pmtu_pto(rudp_conn *c)
     p->ptb = 0;
     set_size(c, RUDP_PMTU_BASE);
     c->ctx->stats.pmtu_fallbacks++;
+    c->pmtu_fallbacks++;
 }
 
 void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t fits, int probe)
@@ -185,6 +193,7 @@ void rudp__pmtu_too_big(rudp_conn *c, rudp_time now, uint32_t fits, int probe)
     if (probe) {
         p->probe = 0;
         c->ctx->stats.pmtu_probes_lost++;
+        c->pmtu_probes_lost++;
     }
     if (fits < c->mss && !p->suspect) {
         /* the size in use does not fit: what the report names does */

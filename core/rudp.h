@@ -588,6 +588,7 @@ enum rudp_trace_kind {
     RUDP_TRACE_PACKET_LOST,  /* declared lost; frames[] hold its stream range, if any */
     RUDP_TRACE_METRICS,      /* every value now: the writer reports those that changed */
     RUDP_TRACE_CONN_STATE,
+    RUDP_TRACE_MTU,          /* the datagram size changed (path MTU discovery) */
 };
 
 #define RUDP_TRACE_FRAMES_MAX 8  /* frames described per packet; more are counted */
@@ -631,7 +632,9 @@ typedef struct rudp_trace_event {
     const rudp_trace_packet *packet;   /* PACKET_SENT, PACKET_RECEIVED, PACKET_LOST */
     const rudp_trace_metrics *metrics; /* METRICS */
     rudp_state old_state, new_state;   /* CONN_STATE */
-    const char *why;                   /* CONN_STATE: what caused it */
+    const char *why;                   /* CONN_STATE: what caused it; MTU: why it changed */
+    uint32_t mtu_old, mtu_new;         /* MTU: the largest datagram's payload, bytes */
+    uint8_t mtu_done;                  /* MTU: the search is over (until the next raise) */
 } rudp_trace_event;
 
 typedef struct rudp_trace_ops {
@@ -935,7 +938,9 @@ typedef struct rudp_conn_info {
     int delivery_app_limited;     /* ... taken while the sender was app-limited */
     int receiver_limited;         /* bytes wait that the peer's window does not admit yet */
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
-    uint32_t mss;
+    uint32_t mss;                 /* the largest datagram's payload now (path MTU) */
+    uint32_t pmtu_probes, pmtu_probes_lost; /* path MTU probes sent, and lost or too big */
+    uint32_t pmtu_fallbacks;      /* times a black hole sent it back to the base size */
     uint64_t local_cid, peer_cid;
     uint64_t conn_id;             /* rudp_conn_id: the same at both ends */
     uint32_t path_moves;          /* server: the peer's address changed */

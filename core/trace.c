@@ -188,6 +188,17 @@ void rudp__trace_do_metrics(rudp_conn *c)
     emit(c, &ev);
 }
 
+void rudp__trace_do_mtu(rudp_conn *c, uint32_t old, uint32_t now_size, int done)
+{
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = RUDP_TRACE_MTU;
+    ev.mtu_old = old;
+    ev.mtu_new = now_size;
+    ev.mtu_done = (uint8_t)done;
+    emit(c, &ev);
+}
+
 void rudp__trace_do_close(rudp_conn *c)
 {
     void *h = c->trace;

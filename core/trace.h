@@ -18,6 +18,7 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
 void rudp__trace_do_lost(rudp_conn *c, const rudp_sent *s);
 void rudp__trace_do_metrics(rudp_conn *c);
 void rudp__trace_do_close(rudp_conn *c);
+void rudp__trace_do_mtu(rudp_conn *c, uint32_t old, uint32_t now_size, int done);
 
 /* A state change about to happen (c->state is still the old one): opens
  * the trace at the first one, then reports it. */
@@ -47,6 +48,13 @@ static inline void rudp__trace_metrics(rudp_conn *c)
 {
     if (c->trace)
         rudp__trace_do_metrics(c);
+}
+
+/* c's datagram size changed from `old` to c->mss (pmtu.c). */
+static inline void rudp__trace_mtu(rudp_conn *c, uint32_t old, int done)
+{
+    if (c->trace && old != c->mss)
+        rudp__trace_do_mtu(c, old, c->mss, done);
 }
 
 /* c is being freed: the trace's end. */

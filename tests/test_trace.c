@@ -17,6 +17,8 @@ typedef struct rec {
     int state_chain_broken; /* an event's old state was not the last new one */
     char cc_states[8][32];  /* distinct controller phases, in order seen */
     int ncc;
+    uint64_t mtus, mtu_done, mtu_chain_broken;
+    uint32_t mtu_last;      /* the last MTU event's new size */
 } rec;
 
 static rec recs[16];
@@ -69,6 +71,12 @@ static void t_event(void *h, const rudp_trace_event *ev)
             if (r->ncc < 8)
                 strncpy(r->cc_states[r->ncc++], ev->metrics->cc_state, 31);
         }
+        break;
+    case RUDP_TRACE_MTU:
+        if (r->mtus++ && ev->mtu_old != r->mtu_last)
+            r->mtu_chain_broken++;
+        r->mtu_last = ev->mtu_new;
+        r->mtu_done += ev->mtu_done;
         break;
     case RUDP_TRACE_CONN_STATE:
         if (ev->old_state != r->state)
@@ -203,4 +211,40 @@ Test(trace, a_caller_whose_time_goes_back_gets_a_monotone_trace, .timeout = 60)
     cr_assert(ge(u64, r->last_time, later), "the write was traced at the newest time seen");
     cr_assert(not(r->time_went_back), "no event is timed before one already traced");
     sim_free(&s);
+}
+
+/* Path MTU discovery's sizes are traced (qlog's connectivity:mtu_updated):
+ * from the handshake's size down to the base, up by probes to what the
+ * path carries, each event's old size the last one's new, and the search's
+ * end said once. */
+Test(trace, path_mtu_updates_are_traced, .timeout = 60)
+{
+    memset(recs, 0, sizeof recs);
+    opens = 0;
+    sim s;
+    sim_init(&s, 9);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.max_datagram = 9000;
+    cfg.pmtud = 1;
+    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    rudp_ctx_set_trace(s.ep[a].ctx, &ops, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    s.link[a][b].mtu = s.link[b][a].mtu = 1452;
+    s.link[a][b].rate_bps = 20000000; /* 1.2 s: probes go while data waits */
+    s.link[a][b].queue_bytes = 200000;
+    sim_app srv = {.expect = 3000000, .recv_seed = 1};
+    sim_app cli = {.to_send = 3000000, .expect = 0, .send_seed = 1};
+    sim_listen(&s, b, &srv, 16);
+    cr_assert(ge(int, sim_connect(&s, a, b, &cli, NULL), 0));
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)), "transfer did not finish");
+    sim_free(&s);
+    const rec *c = side(0);
+    cr_assert_not_null(c);
+    cr_assert(ge(u64, c->mtus, 3), "%llu MTU events, last %u done %llu", (unsigned long long)c->mtus, c->mtu_last, (unsigned long long)c->mtu_done);
+    cr_assert(eq(u64, c->mtu_chain_broken, 0));
+    cr_assert(eq(u64, c->mtu_done, 1), "the search's end said %llu times",
+              (unsigned long long)c->mtu_done);
+    cr_assert(le(u32, c->mtu_last, 1452));
+    cr_assert(gt(u32, c->mtu_last, 1400), "ended at %u", c->mtu_last);
 }

@@ -485,6 +485,17 @@ static void conn_state(qlog *q, const rudp_trace_event *ev)
     end(&b, q, ev->now);
 }
 
+/* The QUIC events draft's connectivity:mtu_updated: the largest
+ * datagram's UDP payload, as rudp counts it (QUIC counts the same). */
+static void mtu_updated(qlog *q, const rudp_trace_event *ev)
+{
+    rb b;
+    begin(&b, q, ev->now, "connectivity:mtu_updated");
+    put(&b, "\"old\":%u,\"new\":%u,\"done\":%s", ev->mtu_old, ev->mtu_new,
+        ev->mtu_done ? "true" : "false");
+    end(&b, q, ev->now);
+}
+
 static void on_event(void *h, const rudp_trace_event *ev)
 {
     qlog *q = h;
@@ -499,6 +510,9 @@ static void on_event(void *h, const rudp_trace_event *ev)
         return;
     case RUDP_TRACE_CONN_STATE:
         conn_state(q, ev);
+        return;
+    case RUDP_TRACE_MTU:
+        mtu_updated(q, ev);
         return;
     }
 }

@@ -218,14 +218,18 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
     uint64_t unacked = i.unacked_bytes - i.unsent_bytes;
     put(r,
         "  %s%s%s rtt %.2f/%.2f ms min %s cwnd %llu inflight %llu pacing %s delivery %s%s "
-        "sent %llu recv %llu unacked %llu unsent %llu lost %llu pto %llu\n",
+        "sent %llu recv %llu unacked %llu unsent %llu lost %llu pto %llu mtu %u\n",
         cc, *phase ? " " : "", phase, ms(i.rtt_us), ms(i.rttvar_us), minrtt,
         (unsigned long long)i.cwnd_bytes, (unsigned long long)i.bytes_in_flight, pacing,
         delivery,
         i.receiver_limited ? " (receiver-limited)" : i.delivery_app_limited ? " (app-limited)" : "",
         (unsigned long long)i.bytes_sent, (unsigned long long)i.bytes_received,
         (unsigned long long)unacked, (unsigned long long)i.unsent_bytes,
-        (unsigned long long)i.retransmits, (unsigned long long)i.pto_count);
+        (unsigned long long)i.retransmits, (unsigned long long)i.pto_count, i.mss);
+    /* path MTU discovery (core/pmtu.h): once it probed */
+    if (i.pmtu_probes || i.pmtu_fallbacks)
+        put(r, "  pmtu: size %u, probes %u (lost or too big %u), black-hole fallbacks %u\n",
+            i.mss, i.pmtu_probes, i.pmtu_probes_lost, i.pmtu_fallbacks);
     /* roaming (core/path.h): shown once the path changed, or while the
      * peer is silent with bytes of ours unacknowledged (an idle peer, or
      * one whose window is closed, is silent for good reason) */

@@ -38,7 +38,7 @@ assert_report() {
         { cat "$_f" >&2; fail "$_what: no header line"; }
     grep -Eq '^ESTAB 127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:[0-9]+ id [0-9a-f]{16} age [0-9.]+s engine [0-9]+ plain' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no ESTAB connection line"; }
-    grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|conservative slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ unsent [0-9]+ lost [0-9]+ pto [0-9]+$' "$_f" ||
+    grep -Eq '^  (bbr (Startup|Drain|ProbeBW|ProbeRTT)|(cubic|newreno) (slow start|conservative slow start|avoidance|recovery)) rtt [0-9.]+/[0-9.]+ ms min [0-9.-]+ cwnd [0-9]+ inflight [0-9]+ pacing [0-9.]+[KMG]bit/s delivery [0-9.]+[KMG]bit/s.* sent [0-9]+ recv [0-9]+ unacked [0-9]+ unsent [0-9]+ lost [0-9]+ pto [0-9]+ mtu [0-9]+$' "$_f" ||
         { head -20 "$_f" >&2; fail "$_what: no detail line with every field"; }
     # the engine counters (--verbose): the lines RUDP_STATS prints
     grep -q '^counters:$' "$_f" &&

@@ -67,7 +67,7 @@ sed 's/^/rudp-stat: /' "$T/stat"
 grep -Eq ' unsent [1-9][0-9]* ' "$T/stat" || fail "no bytes unsent while the peer's window is closed"
 [ "$(grep -c "^ESTAB 127\.0\.0\.1:[0-9]* > 127\.0\.0\.1:$P " "$T/stat")" = 1 ] || fail "not one ESTAB line"
 keys=$(grep -A1 "^ESTAB " "$T/stat" | tail -1)
-echo "$keys" | grep -Eq '^  [a-z]+ .* rtt .* cwnd [0-9]+ inflight [0-9]+ .* unacked [0-9]+ unsent [0-9]+ lost [0-9]+ pto [0-9]+$' ||
+echo "$keys" | grep -Eq '^  [a-z]+ .* rtt .* cwnd [0-9]+ inflight [0-9]+ .* unacked [0-9]+ unsent [0-9]+ lost [0-9]+ pto [0-9]+ mtu [0-9]+$' ||
     fail "the keys line is not one line of keys: $keys"
 ! grep -Eq '^(counters:|  (engine|datagrams|udp|stream):)' "$T/stat" || fail "engine counters without --verbose"
 n=$(wc -l <"$T/stat")
