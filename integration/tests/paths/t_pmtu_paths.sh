@@ -14,25 +14,17 @@
 #     lowered.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
+. "$ROOT/integration/tests/paths/pmlib.sh"
 need_netns "two network namespaces joined by a veth pair"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is the shim's datagram size; kernel TCP runs inside"
 
 A=pmta$$
 B=pmtb$$
-RX="$(dirname "$0")/pmrx.py"
-TX="$(dirname "$0")/pmtx.py"
 gone() { ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; cleanup; }
 trap gone EXIT INT TERM
-ip netns add "$A" && ip netns add "$B" || fail "ip netns add"
-ip link add pmta type veth peer name pmtb netns "$B" || fail "veth"
-ip link set pmta netns "$A"
-ip -n "$A" addr add 10.77.0.1/24 dev pmta
-ip -n "$B" addr add 10.77.0.2/24 dev pmtb
-ip -n "$A" addr add fd77::1/64 dev pmta nodad
-ip -n "$B" addr add fd77::2/64 dev pmtb nodad
+pm_pair pmta pmtb 10.77.0 fd77
 for n in "$A" "$B"; do
-    ip -n "$n" link set lo up
     ip netns exec "$n" nft -f - <<'EOF2' || fail "nft"
 table inet pmtu_frags {
   chain pre { type filter hook prerouting priority -450;
@@ -47,43 +39,18 @@ frags() { # fragments dropped on both sides so far
 }
 head -c 20000000 /dev/urandom >"$T/p20" || fail "payload"
 
-# run MODE ADDR FILE [RATE [MTU_AFTER_2S]]: one upload; RC, the sender's log in $T/tx.log
-run() {
-    _ldp=""; [ "$1" = shim ] && _ldp="$(shim_preload)"
-    rm -f "$T/out"
-    ip netns exec "$B" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 python3 "$RX" "$2" 9000 "$T/out" >"$T/rx.log" 2>&1 &
-    _rx=$!
-    PIDS="$PIDS $_rx"
-    wait_in_ns=0
-    while ! ip netns exec "$B" ss -Hlntu | grep -q ':9000 '; do
-        wait_in_ns=$((wait_in_ns + 1)); [ $wait_in_ns -lt 500 ] || fail "no listener"; sleep 0.02
-    done
-    ip netns exec "$A" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 python3 "$TX" "$2" 9000 "$3" "${4:-0}" >"$T/tx.log" 2>&1 &
-    _tx=$!
-    if [ -n "${5:-}" ]; then sleep 2; mtu "$5"; fi
-    wait $_tx; RC=$?
-    wait $_rx
-    cmp -s "$T/out" "$3" || { tail -5 "$T/tx.log" "$T/rx.log" >&2; return 1; }
-    return $RC
-}
-counter() { # NAME: the sender's "pmtu:"/"datagrams:" figure after NAME
-    grep -o "$1 [0-9]*" "$T/tx.log" | head -1 | awk '{ print $NF }'
-}
-
 for case in "1280 10.77.0.2" "1280 fd77::2" "9000 10.77.0.2"; do
     set -- $case
     mtu "$1"
-    run tcp "$2" "$T/p20" || fail "kernel TCP at MTU $1 to $2: not intact"
+    pm_run tcp "$2" "$T/p20" || fail "kernel TCP at MTU $1 to $2: not intact"
     echo "kernel TCP, MTU $1, $2: $(grep '^sent' "$T/tx.log")"
     f0=$(frags)
-    run shim "$2" "$T/p20" || fail "shim at MTU $1 to $2: not intact"
+    pm_run shim "$2" "$T/p20" || fail "shim at MTU $1 to $2: not intact"
     echo "shim, MTU $1, $2: $(grep '^sent' "$T/tx.log")"
     grep 'pmtu:' "$T/tx.log"
     [ "$(frags)" = "$f0" ] || fail "MTU $1 to $2: $(($(frags) - f0)) IP fragments"
     if [ "$1" = 9000 ]; then
-        out=$(counter "bytes out"); n=$(counter "datagrams out")
+        out=$(pm_counter "bytes out"); n=$(pm_counter "datagrams out")
         [ -n "$n" ] && [ "$n" -gt 0 ] || fail "no datagram counters"
         avg=$((out / n))
         echo "MTU 9000: $n datagrams, $avg bytes of payload on average"
@@ -93,11 +60,11 @@ done
 
 head -c 60000000 /dev/urandom >"$T/p60" || fail "payload"
 mtu 1500
-run tcp 10.77.0.2 "$T/p60" 12500000 1280 || fail "kernel TCP, MTU 1500 -> 1280: not intact"
+pm_run tcp 10.77.0.2 "$T/p60" 12500000 1280 || fail "kernel TCP, MTU 1500 -> 1280: not intact"
 echo "kernel TCP, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 mtu 1500
-run shim 10.77.0.2 "$T/p60" 12500000 1280 || fail "shim, MTU 1500 -> 1280: not intact"
+pm_run shim 10.77.0.2 "$T/p60" 12500000 1280 || fail "shim, MTU 1500 -> 1280: not intact"
 echo "shim, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 grep 'pmtu:' "$T/tx.log"
-[ "$(counter lowered)" -gt 0 ] || [ "$(counter found)" -gt 0 ] || fail "the size was never lowered"
+[ "$(pm_counter lowered)" -gt 0 ] || [ "$(pm_counter found)" -gt 0 ] || fail "the size was never lowered"
 echo "ok: intact at MTU 1280 (IPv4, IPv6) and 9000 with fragments dropped, and across 1500 -> 1280"
