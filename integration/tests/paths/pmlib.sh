@@ -12,6 +12,11 @@
 #       namespaces $A and $B, lo up in each, joined by a veth pair (DEV_A in
 #       $A, DEV_B in $B, down): NET4.1/24 and NET4.2/24 on them, and NET6::1/64
 #       and NET6::2/64 if given
+#   pm_nofrag TABLE NS...
+#       in each NS, nftables table inet TABLE drops every IP fragment (IPv4
+#       and IPv6) as it arrives, before reassembly, and counts it
+#   pm_frags TABLE NS...
+#       the fragments those tables dropped so far, all NS together
 #   pm_counter NAME
 #       the number after NAME in the sender's log ("raised", "bytes out"...)
 PM_RX="$ROOT/integration/tests/paths/pmrx.py"
@@ -49,6 +54,26 @@ pm_pair() {
         ip -n "$B" addr add "$4::2/64" dev "$2" nodad
     fi
     for _n in "$A" "$B"; do ip -n "$_n" link set lo up; done
+}
+
+pm_nofrag() {
+    _tb=$1
+    shift
+    for _n in "$@"; do
+        ip netns exec "$_n" nft -f - <<EOF || fail "nft in $_n"
+table inet $_tb {
+  chain pre { type filter hook prerouting priority -450;
+    ip frag-off & 0x3fff != 0 counter drop; exthdr frag exists counter drop; }
+}
+EOF
+    done
+}
+
+pm_frags() {
+    _tb=$1
+    shift
+    for _n in "$@"; do ip netns exec "$_n" nft list table inet "$_tb"; done |
+        awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
 }
 
 pm_counter() {

@@ -24,19 +24,9 @@ B=pmtb$$
 gone() { ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; cleanup; }
 trap gone EXIT INT TERM
 pm_pair pmta pmtb 10.77.0 fd77
-for n in "$A" "$B"; do
-    ip netns exec "$n" nft -f - <<'EOF2' || fail "nft"
-table inet pmtu_frags {
-  chain pre { type filter hook prerouting priority -450;
-    ip frag-off & 0x3fff != 0 counter drop; exthdr frag exists counter drop; }
-}
-EOF2
-done
+pm_nofrag pmtu_frags "$A" "$B"
 mtu() { ip -n "$A" link set pmta mtu "$1" up && ip -n "$B" link set pmtb mtu "$1" up; }
-frags() { # fragments dropped on both sides so far
-    for n in "$A" "$B"; do ip netns exec "$n" nft list table inet pmtu_frags; done |
-        awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
-}
+frags() { pm_frags pmtu_frags "$A" "$B"; } # fragments dropped on both sides so far
 head -c 20000000 /dev/urandom >"$T/p20" || fail "payload"
 
 for case in "1280 10.77.0.2" "1280 fd77::2" "9000 10.77.0.2"; do

@@ -22,10 +22,8 @@
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/tests/paths/pmlib.sh"
+. "$ROOT/integration/lib/wglib.sh"
 own_netns "two network namespaces joined by a veth pair, a WireGuard tunnel between them"
-need_tun "wireguard-go makes its device on /dev/net/tun"
-command -v wireguard-go >/dev/null 2>&1 || skip "no wireguard-go (integration/deps.sh test)"
-command -v wg >/dev/null 2>&1 || skip "no wg (wireguard-tools; integration/deps.sh test)"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is the shim's datagram size; kernel TCP runs inside"
 
@@ -35,13 +33,8 @@ B=pwgb$$
 # directory for every namespace: the devices get names of this run's own
 WA=wga$$
 WB=wgb$$
-WGPIDS=""
 gone() {
-    # wireguard-go by PID (it removes its device and socket on TERM), then
-    # the namespaces
-    for p in $WGPIDS; do kill "$p" 2>/dev/null || true; done
-    # shellcheck disable=SC2086
-    ended 200 $WGPIDS || for p in $WGPIDS; do kill -9 "$p" 2>/dev/null || true; done
+    wg_down
     ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null
     rm -f "/var/run/wireguard/$WA.sock" "/var/run/wireguard/$WB.sock"
     cleanup
@@ -51,35 +44,10 @@ pm_pair pwga pwgb 10.78.0
 ip -n "$A" link set pwga mtu 1500 up
 ip -n "$B" link set pwgb mtu 1500 up
 
-# wgup NS DEV KEYFILE: wireguard-go in the foreground (-f: its PID is the
-# one we kill; without it, it forks and the parent exits), until DEV exists
-wgup() {
-    ip netns exec "$1" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$2" >"$T/$2.log" 2>&1 &
-    WGPIDS="$WGPIDS $!"
-    _i=0
-    until ip -n "$1" link show "$2" >/dev/null 2>&1 && [ -S "/var/run/wireguard/$2.sock" ]; do
-        running "$!" || { cat "$T/$2.log" >&2; skip "wireguard-go did not start: $(tail -1 "$T/$2.log")"; }
-        _i=$((_i + 1)); [ $_i -lt 250 ] || fail "wireguard-go made no $2 in 5 s"; sleep 0.02
-    done
-    (umask 077 && wg genkey >"$3") || fail "wg genkey"
-}
-wgup "$A" "$WA" "$T/ka"
-wgup "$B" "$WB" "$T/kb"
-PA=$(wg pubkey <"$T/ka") PB=$(wg pubkey <"$T/kb")
-ip netns exec "$A" wg set "$WA" listen-port 51820 private-key "$T/ka" \
-    peer "$PB" endpoint 10.78.0.2:51820 allowed-ips 10.79.0.0/24,fd79::/64 || fail "wg set $WA"
-ip netns exec "$B" wg set "$WB" listen-port 51820 private-key "$T/kb" \
-    peer "$PA" endpoint 10.78.0.1:51820 allowed-ips 10.79.0.0/24,fd79::/64 || fail "wg set $WB"
-ip -n "$A" addr add 10.79.0.1/24 dev "$WA"
-ip -n "$B" addr add 10.79.0.2/24 dev "$WB"
-ip -n "$A" addr add fd79::1/64 dev "$WA" nodad
-ip -n "$B" addr add fd79::2/64 dev "$WB" nodad
-ip -n "$A" link set "$WA" up
-ip -n "$B" link set "$WB" up
-mtu=$(ip -n "$A" -o link show "$WA" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+wg_pair "$A" "$B" "$WA" "$WB" 10.78.0.1 10.78.0.2
+mtu=$(wg_mtu "$A" "$WA")
 echo "tunnel: wireguard-go $(wireguard-go --version 2>/dev/null | sed -n 's/^wireguard-go //p'), $WA and $WB, MTU $mtu, over a veth of MTU 1500"
 [ "$mtu" = 1420 ] || fail "the tunnel's MTU is $mtu, not wireguard-go's 1420"
-ip netns exec "$A" ping -c 1 -W 5 10.79.0.2 >/dev/null || fail "no ping through the tunnel"
 # datagrams to the receiver's port larger than the base, as they reach the
 # far end's tunnel device (after wireguard-go decrypted them)
 ip netns exec "$B" nft -f - <<EOF || fail "nft"
