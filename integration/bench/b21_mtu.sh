@@ -105,7 +105,12 @@ if want B21; then
             pm_nofrag b21 "$EMU_NS_A" "$EMU_NS_B"
             _ipb=$EMU_IP_B
             if [ "$sc" = B21-wg ]; then
-                wg_pair "$EMU_NS_A" "$EMU_NS_B" "wbe$$a" "wbe$$b" "$EMU_IP_A" "$EMU_IP_B"
+                if ! wg_pair "$EMU_NS_A" "$EMU_NS_B" "wbe$$a" "wbe$$b" "$EMU_IP_A" "$EMU_IP_B"; then
+                    say "B21-wg: skip: $WG_ERR"
+                    wg_down
+                    emu_down 2>>"$LOGS/emu.log"
+                    break
+                fi
                 EMU_IP_B=10.79.0.2 # bulk's receiver: the far end of the tunnel
             fi
             port=5201

@@ -11,35 +11,41 @@
 #       and fd79::2 on DEV_B; both up at wireguard-go's MTU (1420), and a
 #       ping through. DEV_* are names of the run's own (the control socket
 #       is /var/run/wireguard/DEV.sock, one directory for every
-#       namespace). Calls skip (lib.sh) if wireguard-go cannot run here.
-#       WG_PIDS: the two wireguard-go processes
+#       namespace). False, with WG_ERR saying why, where wireguard-go or
+#       wg is missing or wireguard-go cannot run (no /dev/net/tun...): a
+#       test skips, the bench leaves the row out. WG_PIDS: the two
+#       wireguard-go processes
 #   wg_down
 #       ends them by PID (each removes its device and socket on TERM)
 #   wg_mtu NS DEV
 #       the MTU of DEV in NS
 WG_PIDS=""
+WG_ERR=""
 
 # wg__up NS DEV: wireguard-go in the foreground (-f: its PID is the one
 # we end; without it, it forks and the parent exits), until DEV and its
-# control socket exist
+# control socket exist; false (WG_ERR) if it ends first
 wg__up() {
     ip netns exec "$1" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$2" >"$T/$2.log" 2>&1 &
     _wp=$!
     WG_PIDS="$WG_PIDS $_wp"
     _i=0
     until ip -n "$1" link show "$2" >/dev/null 2>&1 && [ -S "/var/run/wireguard/$2.sock" ]; do
-        running "$_wp" || { cat "$T/$2.log" >&2; skip "wireguard-go did not start: $(tail -1 "$T/$2.log")"; }
+        running "$_wp" || { WG_ERR="wireguard-go did not start: $(tail -1 "$T/$2.log")"; return 1; }
         _i=$((_i + 1)); [ $_i -lt 250 ] || fail "wireguard-go made no $2 in 5 s"; sleep 0.02
     done
     (umask 077 && wg genkey >"$T/$2.key") || fail "wg genkey"
 }
 
 wg_pair() {
-    command -v wireguard-go >/dev/null 2>&1 || skip "no wireguard-go (integration/deps.sh test)"
-    command -v wg >/dev/null 2>&1 || skip "no wg (wireguard-tools; integration/deps.sh test)"
-    need_tun "wireguard-go makes its device on /dev/net/tun"
-    wg__up "$1" "$3"
-    wg__up "$2" "$4"
+    WG_ERR="no wireguard-go (integration/deps.sh test)"
+    command -v wireguard-go >/dev/null 2>&1 || return 1
+    WG_ERR="no wg (wireguard-tools; integration/deps.sh test)"
+    command -v wg >/dev/null 2>&1 || return 1
+    WG_ERR="no usable /dev/net/tun, where wireguard-go makes its device"
+    { [ -c /dev/net/tun ] && (: <>/dev/net/tun) 2>/dev/null; } || return 1
+    WG_ERR=""
+    wg__up "$1" "$3" && wg__up "$2" "$4" || return 1
     _pa=$(wg pubkey <"$T/$3.key") _pb=$(wg pubkey <"$T/$4.key")
     ip netns exec "$1" wg set "$3" listen-port 51820 private-key "$T/$3.key" \
         peer "$_pb" endpoint "$6:51820" allowed-ips 10.79.0.0/24,fd79::/64 || fail "wg set $3"
