@@ -12,9 +12,12 @@ pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev libssl-
 # kernel TCP, and says so (t_supervise_i386.sh): gcc -m32 -static needs its
 # /usr/include/asm and 32-bit libgcc (lib32gcc-12-dev), not only
 # libc6-dev-i386 ("asm/socket.h: No such file or directory").
-pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy gcc-multilib"
+# wireguard-go and wireguard-tools: a real WireGuard tunnel between two
+# namespaces (t_pmtu_wireguard.sh, and bench B21): these kernels have no
+# WireGuard module, wireguard-go makes the device on /dev/net/tun.
+pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy gcc-multilib wireguard-go wireguard-tools"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf"
+pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf nftables wireguard-go wireguard-tools"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
 # integration/tests/apps/t_*.sh that source lib/battery.sh (each program over
 # kernel TCP, then under the shim)
@@ -33,8 +36,9 @@ done
 ok=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | sed -n 's/ install ok installed$//p')
 ok=" $(echo $ok) "
 missing=""
+# (a package two groups list is named once)
 for p in $want; do
-    case "$ok" in *" $p "*) ;; *) missing="$missing $p" ;; esac
+    case "$ok$missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
 [ -z "$missing" ] && exit 0
 

@@ -133,7 +133,7 @@ def cmd_table(d):
         return "none (%s %.0f%%)" % (n, v)
 
     shorts = set()  # scenarios whose kernel reference fell short of the line rate
-    for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11"):
+    for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11") + B21_BULK:
         if sc not in scenarios:
             continue
         T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
@@ -163,13 +163,18 @@ def cmd_table(d):
                          limit(sc, tr, g),
                          fmt(med(sc, tr, "emu_cpu_pct"), "%.0f"),
                          "%d/%s" % (n_ok(sc, tr, "goodput"), nruns)])
-            dat.setdefault("bulk" if sc in ("B1", "B2", "B3", "B4") else "fast", {})[(sc, tr)] = g
+            key = "bulk" if sc in ("B1", "B2", "B3", "B4") else "mtu" if sc in B21_BULK else "fast"
+            dat.setdefault(key, {})[(sc, tr)] = g
         T.grid(head, rows)
         if refline:
             T.out(refline)
+        if sc in B21_BULK:
+            mtu_sizes(T, sc, trs, res, med)
         report_targets.bulk_costs(T, sc, trs, res, med)
         T.out()
-    if any(sc in scenarios for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11")):
+    if "B21-hole" in scenarios:
+        hole_table(T, res, trs, nruns, med, n_ok, meta)
+    if any(sc in scenarios for sc in ("B1", "B2", "B3", "B4", "B9", "B10", "B11") + B21_BULK):
         T.out("  limited by: the sender's TCP_INFO, averaged over its writes: cwnd (in flight "
               "within 2 MSS of cwnd), window (the peer's), app (nothing to send) when one holds "
               "in half the samples or more; else pacing when the mean pacing rate is under "
@@ -438,6 +443,54 @@ def trace_table(T, sc, res, trs, nruns, med, n_ok, meta):
           "allowed).")
 
 
+# B21 (b21_mtu.sh, issue 44): bulk rows at MTU 1280 (fragments dropped),
+# 1500, 9000 and through WireGuard, printed as B1's are, with the sizes
+# below; then the black hole's table.
+B21_BULK = ("B21-1280", "B21-1500", "B21-9000", "B21-wg")
+
+
+def mtu_sizes(T, sc, trs, res, med):
+    """B21: the IP fragments the receivers dropped, and rudp's datagrams."""
+    parts = []
+    for tr in trs:
+        if (sc, tr, "frags") not in res:
+            continue
+        p = "%s %s" % (tr, fmt(med(sc, tr, "frags"), "%.0f"))
+        if tr.startswith("rudp-"):
+            p += " (datagrams of %s bytes on average, sizes raised %s)" % (
+                fmt(med(sc, tr, "dgram_avg"), "%.0f"), fmt(med(sc, tr, "pmtu_raised"), "%.0f"))
+        parts.append(p)
+    if parts:
+        T.out("  IP fragments dropped: " + ", ".join(parts))
+
+
+def hole_table(T, res, trs, nruns, med, n_ok, meta):
+    """B21-hole: from a black hole's start to the bytes flowing again."""
+    sc = "B21-hole"
+    T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+    head = ["transport", "complete", "resumed after s", "x tcp-cubic", "black holes suspected",
+            "found", "runs"]
+    rows = []
+    cub = med(sc, "tcp-cubic", "resume_s")
+    for tr in trs:
+        if (sc, tr, "complete") not in res:
+            continue
+        isr = tr.startswith("rudp-")
+        v = med(sc, tr, "resume_s")
+        rows.append([tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
+                     fmt(v, "%.3f"), fmt(ratio(v, cub), "%.2f") if isr else "",
+                     fmt(med(sc, tr, "bh_suspected"), "%.0f") if isr else "",
+                     fmt(med(sc, tr, "bh_found"), "%.0f") if isr else "",
+                     "%d/%s" % (n_ok(sc, tr, "resume_s"), nruns)])
+    T.grid(head, rows)
+    T.out("  resumed after: the black hole's start to the end of the longest silence at the "
+          "receiver after it (its first byte read after the fallback), complete runs only. "
+          "rudp falls back to 1200-byte datagrams after two probe timeouts with full-size "
+          "packets out; kernel TCP (tcp_mtu_probing=1) lowers its MSS after retransmission "
+          "timeouts.")
+    T.out()
+
+
 B20_ROWS = ("kernel-tcp", "tcp+filter", "preload", "supervised", "supervised-server")
 
 
@@ -563,24 +616,26 @@ def write_plot(d, dat, trs, meta):
     """Data files plus a gnuplot script for one PNG with up to four panels."""
     panels = []
     nz = lambda v: "NaN" if v is None else "%.4f" % v
-    if "bulk" in dat:
-        scs = sorted({k[0] for k in dat["bulk"]})
-        cols = [t for t in trs if any((s, t) in dat["bulk"] for s in scs)]
-        with open(os.path.join(d, "bulk.dat"), "w") as f:
+    def by_scenario(key, order, title, setting):
+        """A panel of one row per scenario (those of order present, in that
+        order; all, sorted, when order is None), one bar per transport."""
+        if key not in dat:
+            return
+        scs = sorted({k[0] for k in dat[key]}) if order is None else \
+            [s for s in order if any(k[0] == s for k in dat[key])]
+        cols = [t for t in trs if any((s, t) in dat[key] for s in scs)]
+        with open(os.path.join(d, key + ".dat"), "w") as f:
             f.write("scenario " + " ".join(cols) + "\n")
             for s in scs:
-                f.write(s + " " + " ".join(nz(dat["bulk"].get((s, t))) for t in cols) + "\n")
-        panels.append(("bulk.dat", len(cols), "B1-B4 bulk goodput (Mbit/s, link 100)",
-                       "Mbit/s", "set yrange [0:125]"))
-    if "fast" in dat:
-        scs = [s for s in ("B9", "B10", "B11") if any(k[0] == s for k in dat["fast"])]
-        cols = [t for t in trs if any((s, t) in dat["fast"] for s in scs)]
-        with open(os.path.join(d, "fast.dat"), "w") as f:
-            f.write("scenario " + " ".join(cols) + "\n")
-            for s in scs:
-                f.write(s + " " + " ".join(nz(dat["fast"].get((s, t))) for t in cols) + "\n")
-        panels.append(("fast.dat", len(cols), "B9 1 Gbit/s 1 ms, B10 1 Gbit/s 20 ms 1%, "
-                       "B11 veth (Mbit/s, log scale)", "Mbit/s", "set logscale y"))
+                f.write(s + " " + " ".join(nz(dat[key].get((s, t))) for t in cols) + "\n")
+        panels.append((key + ".dat", len(cols), title, "Mbit/s", setting))
+
+    by_scenario("bulk", None, "B1-B4 bulk goodput (Mbit/s, link 100)", "set yrange [0:125]")
+    by_scenario("mtu", B21_BULK, "B21 bulk: MTU 1280 (no fragments), 1500, 9000, WireGuard "
+                "(Mbit/s, link 100)", "set yrange [0:125]")
+    by_scenario("fast", ("B9", "B10", "B11"), "B9 1 Gbit/s 1 ms, B10 1 Gbit/s 20 ms 1%, "
+                "B11 veth (Mbit/s, log scale)", "set logscale y")
+
     def by_transport(key, header, ncol, title, ylabel, setting):
         """A panel of one row per transport: dat[key][t], a figure or a list."""
         if key not in dat:

@@ -32,6 +32,11 @@
 #          it, the preload and kernel TCP (and kernel TCP under
 #          rudp-supervise --pass: the filter alone), tests/prog_reach
 #          (b20_reach.sh, issue 35)
+#   B21    path MTU (issue 44, b21_mtu.sh): bulk goodput on B1's link at MTU
+#          1280 with every IP fragment dropped, 1500, 9000, and through a
+#          WireGuard tunnel (wireguard-go) over it; the time from a black
+#          hole's start (packets over 1280 bytes dropped, no ICMP) to the
+#          bytes flowing again
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -62,7 +67,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B17 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B21 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_ROAM_STALL=20   B15, B16: stop a transfer after this many seconds
 #                         with no byte arriving
 #   BENCH_FANIN=3500      B12's connections
@@ -110,10 +115,12 @@
 # table: why a row is what it is.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$ROOT/integration/tests/roaming/roamlib.sh" # and integration/emu/netns.sh
+. "$ROOT/integration/lib/wglib.sh"             # B21's WireGuard tunnel
+. "$ROOT/integration/tests/paths/pmlib.sh"     # B21's fragment counters
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -297,6 +304,14 @@ meta desc_B13 "redis-benchmark -c 50 -n 100000 -t set,get against redis-server, 
 meta desc_B14 "nginx (master + 2 workers) serving a 1 KiB file, wrk -t2 -c50 -d${APP_TIME}s, loopback in a fresh namespace"
 meta desc_B15 "roaming: 20 MB a -> b over one connection (roamio.py, unpaced), 20 Mbit/s, 20 ms RTT, queue 50 kB each way; the client's address changes 3 times (at 1/4, 1/2, 3/4 of the bytes at b)"
 meta desc_B16 "roaming: 12 MB a -> b over one connection (roamio.py, unpaced), B15's link; the link goes silent both ways for 10 s once b holds a quarter"
+for _s in B21-1280 B21-1500 B21-9000 B21-wg B21-hole; do
+    meta "spec_$_s" "$SPEC_B1"
+done
+meta desc_B21-1280 "bulk, B1's link (100 Mbit/s, 10 ms RTT, no loss) at MTU 1280, every IP fragment dropped at both ends (nftables); ${TIME} s runs"
+meta desc_B21-1500 "bulk, B1's link at MTU 1500, IP fragments dropped; ${TIME} s runs"
+meta desc_B21-9000 "bulk, B1's link at MTU 9000 (jumbo frames), IP fragments dropped; ${TIME} s runs"
+meta desc_B21-wg "bulk through a WireGuard tunnel (wireguard-go, MTU 1420) over B1's link at MTU 1500 (the link counts the tunnel's packets); ${TIME} s runs"
+meta desc_B21-hole "black hole: 30 MB a -> b (roamio.py, unpaced) on B1's link at MTU 1500; once b holds a quarter, b drops every packet over 1280 bytes and every fragment, no ICMP (kernel TCP: tcp_mtu_probing=1)"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
@@ -635,6 +650,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/b17_fetch.sh"   # B17: short fetches
 . "$ROOT/integration/bench/trace.sh"       # B18, B19: recorded LTE links, delay percentiles
 . "$ROOT/integration/bench/b20_reach.sh"   # B20: the supervisor's costs (issue 35)
+. "$ROOT/integration/bench/b21_mtu.sh"     # B21: path MTU, WireGuard, a black hole (issue 44)
 
 # ---------------------------------------------------------------- report
 

@@ -31,7 +31,7 @@
 # reading (shim/engine/engine.c) hands to core/icmp.c.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-. "$(dirname "$0")/pmlib.sh"
+. "$ROOT/integration/tests/paths/pmlib.sh"
 need_netns "three network namespaces joined by veth pairs"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is the shim's datagram size; kernel TCP runs inside"
@@ -65,30 +65,29 @@ ip -n "$S" -6 route add default via fd79:2::1
 ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
     fail "forwarding in the router"
 ip netns exec "$C" sysctl -qw net.ipv4.tcp_mtu_probing=1 || fail "tcp_mtu_probing"
-# Fragments: those arriving (before any reassembly) and those the router
-# would make itself (after routing); its own ICMP: the output hook, whose
-# rules each case sets (icmp_verdict).
+# Fragments (table bh): those arriving (before any reassembly) and those
+# the router would make itself (after routing); its own ICMP (table
+# bh_icmp): the output hook, whose rules each case sets (icmp_verdict).
 ip netns exec "$R" nft -f - <<'EOF2' || fail "nft"
 table inet bh {
   chain pre { type filter hook prerouting priority -450;
     ip frag-off & 0x3fff != 0 counter drop; exthdr frag exists counter drop; }
   chain post { type filter hook postrouting priority 0;
     ip frag-off & 0x3fff != 0 counter drop; exthdr frag exists counter drop; }
+}
+table inet bh_icmp {
   chain out { type filter hook output priority 0; }
 }
 EOF2
 icmp_verdict() { # accept or drop: the router's "too big"
-    ip netns exec "$R" nft flush chain inet bh out &&
-        ip netns exec "$R" nft add rule inet bh out \
+    ip netns exec "$R" nft flush chain inet bh_icmp out &&
+        ip netns exec "$R" nft add rule inet bh_icmp out \
             icmp type destination-unreachable icmp code frag-needed counter "$1" &&
-        ip netns exec "$R" nft add rule inet bh out icmpv6 type packet-too-big counter "$1" ||
+        ip netns exec "$R" nft add rule inet bh_icmp out icmpv6 type packet-too-big counter "$1" ||
         fail "nft: router's ICMP $1"
 }
-sum_packets() { # CHAIN...: the router's packet counters in those chains, summed
-    for ch in "$@"; do ip netns exec "$R" nft list chain inet bh "$ch"; done |
-        awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) }
-             END { print s + 0 }'
-}
+frags() { pm_packets bh "$R"; }      # fragments the router dropped so far
+toobig() { pm_packets bh_icmp "$R"; } # its "too big" so far, sent or dropped
 head -c 20000000 /dev/urandom >"$T/p20" || fail "payload"
 head -c 60000000 /dev/urandom >"$T/p60" || fail "payload"
 
@@ -102,13 +101,12 @@ run() {
     ip -n "$C" -6 route flush cache 2>/dev/null || true
     if [ -n "${5:-}" ]; then
         ip -n "$R" link set r1 mtu 1500
-        upload "$1" "$S" "$C" "$2" "$3" "${4:-0}" ip -n "$R" link set r1 mtu 1280
+        pm_upload "$1" "$S" "$C" "$2" "$3" "${4:-0}" ip -n "$R" link set r1 mtu 1280
     else
         ip -n "$R" link set r1 mtu 1280
-        upload "$1" "$S" "$C" "$2" "$3" "${4:-0}"
+        pm_upload "$1" "$S" "$C" "$2" "$3" "${4:-0}"
     fi
 }
-counter() { pm_counter "$@"; }
 mss() { awk '/^mss / { print $2 }' "$T/tx.log"; }
 
 for icmp in drop accept; do
@@ -121,34 +119,34 @@ for icmp in drop accept; do
         [ -z "${3:-}" ] || label="$label, 60 MB paced at 100 Mbit/s, 1500 -> 1280 at 2 s"
         run tcp "$1" "$T/$2" "${3:-0}" "${4:-}" || fail "kernel TCP, $label: not intact"
         echo "kernel TCP (tcp_mtu_probing=1), $label: $(grep '^sent' "$T/tx.log"), mss $(mss)"
-        f0=$(sum_packets pre post)
-        i0=$(sum_packets out)
+        f0=$(frags)
+        i0=$(toobig)
         run shim "$1" "$T/$2" "${3:-0}" "${4:-}" || fail "shim, $label: not intact"
         echo "shim, $label: $(grep '^sent' "$T/tx.log"), datagram size at the end $(mss)"
         grep 'pmtu:' "$T/tx.log"
-        icmps=$(($(sum_packets out) - i0))
+        icmps=$(($(toobig) - i0))
         echo "  the router's 'too big' ($icmp): $icmps"
-        [ "$(sum_packets pre post)" = "$f0" ] ||
-            fail "$label: $(($(sum_packets pre post) - f0)) IP fragments at the router"
+        [ "$(frags)" = "$f0" ] ||
+            fail "$label: $(($(frags) - f0)) IP fragments at the router"
         [ "$icmps" -gt 0 ] || fail "$label: the router never objected (no 'too big' from it)"
         m=$(mss)
         [ -n "$m" ] && [ "$m" -ge 1200 ] && [ "$m" -le $((1280 - hdrs)) ] ||
             fail "$label: the datagram size ended at '$m', not within 1200..$((1280 - hdrs))"
         # from the start, sizes above the path were probed and refused;
         # across the shrink, (a) the black hole, (b) data the ICMP named
-        [ -n "${4:-}" ] || [ "$(counter 'or too big')" -gt 0 ] ||
+        [ -n "${4:-}" ] || [ "$(pm_counter 'or too big')" -gt 0 ] ||
             fail "$label: no probe above the path lost or refused"
         if [ "$icmp" = drop ]; then
-            [ "$(counter taken)" = 0 ] || fail "$label: a 'too big' taken, none was sent"
+            [ "$(pm_counter taken)" = 0 ] || fail "$label: a 'too big' taken, none was sent"
             if [ -n "${4:-}" ]; then
-                [ "$(counter suspected)" -gt 0 ] || fail "$label: the black hole never suspected"
-                [ "$(counter found)" -gt 0 ] || fail "$label: the black hole never found"
+                [ "$(pm_counter suspected)" -gt 0 ] || fail "$label: the black hole never suspected"
+                [ "$(pm_counter found)" -gt 0 ] || fail "$label: the black hole never found"
             fi
         else
-            [ "$(counter taken)" -gt 0 ] || fail "$label: no validated 'too big' taken"
+            [ "$(pm_counter taken)" -gt 0 ] || fail "$label: no validated 'too big' taken"
             [ "$m" = $((1280 - hdrs)) ] || fail "$label: the size ended at $m, not the ICMP's"
             if [ -n "${4:-}" ]; then
-                [ "$(counter lowered)" -gt 0 ] || fail "$label: the size never lowered"
+                [ "$(pm_counter lowered)" -gt 0 ] || fail "$label: the size never lowered"
             fi
         fi
     done

@@ -14,7 +14,7 @@
 #     lowered.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-. "$(dirname "$0")/pmlib.sh"
+. "$ROOT/integration/tests/paths/pmlib.sh"
 need_netns "two network namespaces joined by a veth pair"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is the shim's datagram size; kernel TCP runs inside"
@@ -23,48 +23,24 @@ A=pmta$$
 B=pmtb$$
 gone() { ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; cleanup; }
 trap gone EXIT INT TERM
-ip netns add "$A" && ip netns add "$B" || fail "ip netns add"
-ip link add pmta type veth peer name pmtb netns "$B" || fail "veth"
-ip link set pmta netns "$A"
-ip -n "$A" addr add 10.77.0.1/24 dev pmta
-ip -n "$B" addr add 10.77.0.2/24 dev pmtb
-ip -n "$A" addr add fd77::1/64 dev pmta nodad
-ip -n "$B" addr add fd77::2/64 dev pmtb nodad
-for n in "$A" "$B"; do
-    ip -n "$n" link set lo up
-    ip netns exec "$n" nft -f - <<'EOF2' || fail "nft"
-table inet pmtu_frags {
-  chain pre { type filter hook prerouting priority -450;
-    ip frag-off & 0x3fff != 0 counter drop; exthdr frag exists counter drop; }
-}
-EOF2
-done
+pm_pair pmta pmtb 10.77.0 fd77
+pm_nofrag pmtu_frags "$A" "$B"
 mtu() { ip -n "$A" link set pmta mtu "$1" up && ip -n "$B" link set pmtb mtu "$1" up; }
-frags() { # fragments dropped on both sides so far
-    for n in "$A" "$B"; do ip netns exec "$n" nft list table inet pmtu_frags; done |
-        awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
-}
+frags() { pm_packets pmtu_frags "$A" "$B"; } # fragments dropped on both sides so far
 head -c 20000000 /dev/urandom >"$T/p20" || fail "payload"
-
-# run MODE ADDR FILE [RATE [MTU_AFTER_2S]]: one upload A -> B (pmlib.sh)
-run() {
-    if [ -n "${5:-}" ]; then upload "$1" "$B" "$A" "$2" "$3" "${4:-0}" mtu "$5"
-    else upload "$1" "$B" "$A" "$2" "$3" "${4:-0}"; fi
-}
-counter() { pm_counter "$@"; }
 
 for case in "1280 10.77.0.2" "1280 fd77::2" "9000 10.77.0.2"; do
     set -- $case
     mtu "$1"
-    run tcp "$2" "$T/p20" || fail "kernel TCP at MTU $1 to $2: not intact"
+    pm_run tcp "$2" "$T/p20" || fail "kernel TCP at MTU $1 to $2: not intact"
     echo "kernel TCP, MTU $1, $2: $(grep '^sent' "$T/tx.log")"
     f0=$(frags)
-    run shim "$2" "$T/p20" || fail "shim at MTU $1 to $2: not intact"
+    pm_run shim "$2" "$T/p20" || fail "shim at MTU $1 to $2: not intact"
     echo "shim, MTU $1, $2: $(grep '^sent' "$T/tx.log")"
     grep 'pmtu:' "$T/tx.log"
     [ "$(frags)" = "$f0" ] || fail "MTU $1 to $2: $(($(frags) - f0)) IP fragments"
     if [ "$1" = 9000 ]; then
-        out=$(counter "bytes out"); n=$(counter "datagrams out")
+        out=$(pm_counter "bytes out"); n=$(pm_counter "datagrams out")
         [ -n "$n" ] && [ "$n" -gt 0 ] || fail "no datagram counters"
         avg=$((out / n))
         echo "MTU 9000: $n datagrams, $avg bytes of payload on average"
@@ -74,11 +50,11 @@ done
 
 head -c 60000000 /dev/urandom >"$T/p60" || fail "payload"
 mtu 1500
-run tcp 10.77.0.2 "$T/p60" 12500000 1280 || fail "kernel TCP, MTU 1500 -> 1280: not intact"
+pm_run tcp 10.77.0.2 "$T/p60" 12500000 1280 || fail "kernel TCP, MTU 1500 -> 1280: not intact"
 echo "kernel TCP, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 mtu 1500
-run shim 10.77.0.2 "$T/p60" 12500000 1280 || fail "shim, MTU 1500 -> 1280: not intact"
+pm_run shim 10.77.0.2 "$T/p60" 12500000 1280 || fail "shim, MTU 1500 -> 1280: not intact"
 echo "shim, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 grep 'pmtu:' "$T/tx.log"
-[ "$(counter lowered)" -gt 0 ] || [ "$(counter found)" -gt 0 ] || fail "the size was never lowered"
+[ "$(pm_counter lowered)" -gt 0 ] || [ "$(pm_counter found)" -gt 0 ] || fail "the size was never lowered"
 echo "ok: intact at MTU 1280 (IPv4, IPv6) and 9000 with fragments dropped, and across 1500 -> 1280"
