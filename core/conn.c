@@ -242,6 +242,13 @@ static void send_syn(rudp_conn *c, rudp_time now)
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
     h.flags = c->keyed ? RUDP_PKTF_KEYED : 0; /* an unkeyed server says so (keystate.c) */
+    if (c->cfg.pmtud && !rudp__addr_loopback(&c->pkey.addr)) {
+        /* our ceiling stays ours (c->mss); the offer is one an older
+         * server may send at unprobed (wire.h) */
+        h.flags |= RUDP_PKTF_PMTUD;
+        if (h.max_datagram > RUDP_LEGACY_DATAGRAM)
+            h.max_datagram = RUDP_LEGACY_DATAGRAM;
+    }
     uint8_t *buf = c->ctx->pkt;
     int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
@@ -320,7 +327,13 @@ static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
 {
     c->peer_max_data = h->max_data;
     uint64_t md = h->max_datagram;
-    if (md >= RUDP_MIN_SYN_SIZE && md < c->mss)
+    /* A client that searches the path MTU offers RUDP_LEGACY_DATAGRAM at
+     * most, for older servers; a server that searches too probes up to
+     * its own ceiling (wire.h). Below that the offer is the client's own
+     * ceiling. */
+    int legacy = h->type == RUDP_PKT_SYN && (h->flags & RUDP_PKTF_PMTUD) && c->cfg.pmtud &&
+                 md >= RUDP_LEGACY_DATAGRAM;
+    if (md >= RUDP_MIN_SYN_SIZE && md < c->mss && !legacy)
         c->mss = (uint32_t)md;
     c->cc.mss = c->mss;
 }

@@ -52,7 +52,15 @@
  * the SYN carried (0-RTT, token.c); without it the client sends them again.
  * On a SYN, RUDP_PKTF_KEYED says it is a key holder's; a RESET with
  * RUDP_PKTF_KEY (and KEYED if its sender holds a key) refuses a SYN for its
- * key state: a 16-byte header, nothing else (keystate.c).
+ * key state: a 16-byte header, nothing else (keystate.c). On a SYN,
+ * RUDP_PKTF_PMTUD (the RESET's KEY bit: a SYN never had it, and servers
+ * before it ignore it there) says the client searches the path MTU (pmtu.h):
+ * its max_datagram then offers at most RUDP_LEGACY_DATAGRAM, which a server
+ * that knows the flag does not take as its ceiling. A server from before
+ * path MTU discovery sends at once at the size a SYN offers, unprobed: an
+ * offer of the client's device size (9000 on a jumbo LAN, 1500 behind a
+ * PPPoE link at 1492) would stall its downloads where the 1400 that older
+ * clients offered passed.
  *
  * Decoders check every length against the datagram and return -EBADMSG for
  * anything malformed; they never read outside [buf, buf+len).
@@ -89,7 +97,13 @@ enum {
                                 RUDP_PKTF_KEY: the refusing end holds a key */
     RUDP_PKTF_KEY = 0x8,     /* RESET: a SYN refused for its key state, unauthenticated
                                 (keystate.c) */
+    RUDP_PKTF_PMTUD = 0x8,   /* SYN: the client searches the path MTU (above) */
 };
+
+/* What a client searching the path MTU offers at most in its SYN: what
+ * clients offered before (rudp_config's default), for servers that take
+ * the offer as the size to send at. */
+#define RUDP_LEGACY_DATAGRAM 1400
 
 enum rudp_frame_type {
     RUDP_FRAME_PADDING = 0x00,

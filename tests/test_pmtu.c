@@ -314,3 +314,79 @@ Test(pmtu, the_device_mtu_lowers_the_size_and_fails_a_syn)
     cr_assert(eq(int, rudp_conn_cause(c), RUDP_CAUSE_PATH_MTU));
     sim_free(&s);
 }
+
+/* ---- the SYN's offer and servers from before path MTU discovery ----
+ * A client that searches the path MTU offers at most 1400 bytes in its SYN
+ * with RUDP_PKTF_PMTUD (wire.h): a server from before sends at once at
+ * the size a SYN offers, unprobed. A server that knows the flag probes up
+ * to its own ceiling; a SYN without it (an older client) bounds it. */
+
+static struct {
+    int syns;
+    uint64_t offer;
+    uint8_t flags;
+} syn_seen;
+
+static void syn_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)from, (void)to;
+    rudp_hdr h;
+    if (rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_SYN) {
+        syn_seen.syns++;
+        syn_seen.offer = h.max_datagram;
+        syn_seen.flags = h.flags;
+    }
+}
+
+/* A download over a jumbo path: client and server both at 8972. */
+static void download_jumbo(sim *s, uint64_t seed, const rudp_config *client, int *a, int *b,
+                           int *ci)
+{
+    rudp_config srv = pmtud_cfg(8972);
+    sim_init(s, seed);
+    *a = sim_add_ep(s, client);
+    *b = sim_add_ep(s, &srv);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[*b][*a] : &s->link[*a][*b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 20000000;
+        l->queue_bytes = 200000;
+    }
+    memset(&syn_seen, 0, sizeof syn_seen);
+    s->tap = syn_tap;
+    sim_listen(s, *b, &(sim_app){.to_send = 6 * MB, .send_seed = 5, .no_release = 1}, 16);
+    *ci = sim_connect(s, *a, *b, &(sim_app){.expect = 6 * MB, .recv_seed = 5, .no_release = 1},
+                      client);
+    cr_assert(ge(int, *ci, 0));
+    sim_run_until(s, s->now + RUDP_SEC(20));
+    cr_assert(eq(u64, s->apps[*ci].received, 6 * MB), "every byte arrived");
+    cr_assert(not(s->apps[*ci].corrupt));
+}
+
+Test(pmtu, a_searching_client_offers_1400_and_its_server_still_climbs)
+{
+    sim s;
+    int a, b, ci;
+    rudp_config cli = pmtud_cfg(8972);
+    download_jumbo(&s, 311, &cli, &a, &b, &ci);
+    cr_assert(gt(int, syn_seen.syns, 0));
+    cr_assert(eq(u64, syn_seen.offer, RUDP_LEGACY_DATAGRAM), "offered %llu",
+              (unsigned long long)syn_seen.offer);
+    cr_assert(ne(int, syn_seen.flags & RUDP_PKTF_PMTUD, 0), "flags %#x", syn_seen.flags);
+    uint32_t srv_mss = mss_of(sim_app_on(&s, b));
+    cr_assert(gt(u32, srv_mss, 8000), "the server stopped at %u", srv_mss);
+    sim_free(&s);
+}
+
+Test(pmtu, a_client_without_the_flag_bounds_the_server_by_its_offer)
+{
+    sim s;
+    int a, b, ci;
+    rudp_config cli;
+    rudp_config_default(&cli); /* 1400, no search: as clients before path MTU discovery */
+    download_jumbo(&s, 312, &cli, &a, &b, &ci);
+    cr_assert(eq(u64, syn_seen.offer, 1400));
+    cr_assert(eq(int, syn_seen.flags & RUDP_PKTF_PMTUD, 0));
+    cr_assert(le(u32, mss_of(sim_app_on(&s, b)), 1400));
+    sim_free(&s);
+}
