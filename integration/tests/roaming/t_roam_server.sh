@@ -14,7 +14,8 @@
 # every address (shim/engine/roam.c), hears the server there, validates
 # the new address with a challenge, moves, and connects its socket to it.
 #
-# Asserts, under the shim (RUDP_FALLBACK=none): all the bytes arrive
+# Asserts, under the shim (RUDP_FALLBACK=none), unkeyed and with a
+# RUDP_KEY_FILE at both ends (the challenge sealed): all the bytes arrive
 # (sha256 equal); the server said it sends from the new address; the
 # client's connection moved to the server's new address ("peer moved:
 # 10.99.0.2:P -> 10.99.0.4:P") after the address answered the challenge
@@ -63,20 +64,26 @@ if roam_beside; then
 fi
 
 roam_mode shim
-run_server_readdr
-SAID=$(grep -c "our address went away; sending from 10\.99\.0\.2:[0-9]* -> $NEWIP:" \
-    "$EMU_DIR/srv.log" || true)
-FOLLOWED=$(grep -c "peer moved: 10\.99\.0\.2:$PORT -> $NEWIP:$PORT" "$EMU_DIR/cli.log" || true)
-VALIDATED=$(sed -n 's/.*path: peers moved [0-9]* (addresses validated \([0-9]*\),.*/\1/p' \
-    "$EMU_DIR/cli.log" | tail -n 1)
-emu_down 2>/dev/null
+make_key "$T/key"
+for mode in unkeyed keyed; do
+    ROAM_ENV=""
+    [ "$mode" = unkeyed ] || ROAM_ENV="RUDP_KEY_FILE=$T/key"
+    run_server_readdr
+    SAID=$(grep -c "our address went away; sending from 10\.99\.0\.2:[0-9]* -> $NEWIP:" \
+        "$EMU_DIR/srv.log" || true)
+    FOLLOWED=$(grep -c "peer moved: 10\.99\.0\.2:$PORT -> $NEWIP:$PORT" "$EMU_DIR/cli.log" || true)
+    VALIDATED=$(sed -n 's/.*path: peers moved [0-9]* (addresses validated \([0-9]*\),.*/\1/p' \
+        "$EMU_DIR/cli.log" | tail -n 1)
+    if [ "$ROAM_OK" != 1 ] || [ -z "$AT" ]; then
+        roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"
+        fail "$mode, under the shim: $SUMMARY"
+    fi
+    emu_down 2>/dev/null
+    [ "$AT" -lt "$SIZE" ] || fail "$mode: the address changed after the whole file had arrived"
+    [ "$SAID" -ge 1 ] || fail "$mode: the server did not say it sends from $NEWIP"
+    [ "$FOLLOWED" = 1 ] || fail "$mode: the client did not move to $NEWIP once ($FOLLOWED)"
+    [ "${VALIDATED:-0}" -ge 1 ] ||
+        fail "$mode: the client moved without validating the address (${VALIDATED:-no} validated)"
+    echo "ok: $mode, under the shim: $SUMMARY"
+done
 roam_beside_said
-if [ "$ROAM_OK" != 1 ] || [ -z "$AT" ]; then
-    roam_show "$EMU_DIR/cli.log" "$EMU_DIR/srv.log"
-    fail "under the shim: $SUMMARY"
-fi
-[ "$AT" -lt "$SIZE" ] || fail "under the shim: the address changed after the whole file had arrived"
-[ "$SAID" -ge 1 ] || { roam_show "$EMU_DIR/srv.log"; fail "the server did not say it sends from $NEWIP"; }
-[ "$FOLLOWED" = 1 ] || { roam_show "$EMU_DIR/cli.log"; fail "the client did not move to $NEWIP once ($FOLLOWED)"; }
-[ "${VALIDATED:-0}" -ge 1 ] || fail "the client moved without validating the address (${VALIDATED:-no} validated)"
-echo "ok: under the shim: $SUMMARY"
