@@ -203,6 +203,7 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     pr->interval = pto > c->cfg.initial_rtt ? pto : c->cfg.initial_rtt;
     pr->next_at = now;
     pr->deadline = now + PATH_WAITS * pr->interval;
+    pr->held_until = now + pr->interval;
     pr->on = 1;
     if (port) {
         /* A client validates the port its server named in NEW_PORT, on
@@ -235,6 +236,11 @@ static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint
                           (p->port_probe && p->probe.on && !addr_eq(&p->probe.addr, peer))))
         return; /* a server's other port is NEW_PORT's to name; and while
                    validating the one it named, that one first */
+    if (p->probe.on && !addr_eq(&p->probe.addr, peer) && now < p->probe.held_until)
+        return; /* a validation has one wait for its answer before another
+                   address takes its place: an observer's copies from
+                   elsewhere, each just after the peer's own packet, would
+                   otherwise restart it before any answer could come */
     if (!p->probe.on || !addr_eq(&p->probe.addr, peer))
         start_probe(c, now, peer, len, 0);
     if (pn > p->probe.pn_max)

@@ -26,7 +26,14 @@
  *     worst), so it is processed; the challenge is sealed, so only the
  *     peer can answer it, even through a relay at the new address.
  * A copy of an older packet sent from elsewhere is a duplicate: it starts
- * nothing. Congestion control and the RTT estimate start over on a new IP
+ * nothing. A validation under way gets one wait (max(PTO, initial RTT))
+ * for its answer before a packet from a third address may start another
+ * in its place: an observer's copies, each just after one of the peer's
+ * packets from its new address, would otherwise restart the validation at
+ * every copy, and the peer's answer would always come to a challenge
+ * given up (t_roam_server: the client followed its server only once the
+ * copies stopped). A copier faster than the path, whose copies arrive
+ * first, still costs one such wait per validation. Congestion control and the RTT estimate start over on a new IP
  * address, and carry over on a port-only change (the path is the same).
  *
  * A client moves itself (rudp_conn_rebind). It follows its server to
@@ -67,6 +74,7 @@ typedef struct rudp_path_probe {
     rudp_addr addr;
     uint64_t challenge;       /* data of our PATH_CHALLENGE */
     uint64_t bytes_in;        /* received from addr since the probe began */
+    rudp_time held_until;     /* no other address takes its place before this */
     uint64_t bytes_out;       /* sent to it: at most 3x bytes_in */
     uint64_t pn_max;          /* server: its highest non-probing packet number */
     rudp_time next_at;        /* the challenge goes (again) at this time */

@@ -473,6 +473,12 @@ void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_
     schedule(s, -1, to, from, buf, len, s->now);
 }
 
+void sim_inject_at(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len,
+                   rudp_time at)
+{
+    schedule(s, -1, to, from, buf, len, at < s->now ? s->now : at);
+}
+
 /* ---- scripted applications ---- */
 
 static void app_write(sim *s, sim_app *a)

@@ -199,6 +199,9 @@ void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port);
 
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);
+/* The same, arriving at virtual time `at` (now at the earliest). */
+void sim_inject_at(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len,
+                   rudp_time at);
 
 /* Adds an endpoint without a context: what reaches it is captured in ep->cap. */
 int sim_add_raw_ep(sim *s);

@@ -581,6 +581,7 @@ static struct {
     rudp_addr addr;        /* the observer's address */
     uint64_t rng;
     int src, dst;          /* copy packets from endpoint src to dst */
+    rudp_time lag;         /* 0: each copy ahead of its original; else this after it was sent */
 } flip;
 
 static uint64_t flip_rand(void)
@@ -610,7 +611,7 @@ static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
         c[15] ^= (uint8_t)(1u << (flip_rand() % 8));
     flip.n++;
     flip.bytes += len;
-    sim_inject(s, &flip.addr, to, c, len);
+    sim_inject_at(s, &flip.addr, to, c, len, s->now + flip.lag);
 }
 
 static void bit_flipped_copies(int keyed)
@@ -823,6 +824,7 @@ static void server_address_replaced(int keyed, int flipped)
         flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
         flip.src = r.b;
         flip.dst = r.a;
+        flip.lag = RUDP_MS(11); /* an observer by the client: a copy of what it saw */
         r.s.tap = flip_tap;
     }
     rudp_addr old = r.s.ep[r.b].addr;

@@ -28,6 +28,15 @@ sends K rudp DATA datagrams (integration/tools/rudpraw.py's codec: the
 N up, a PING frame, padding to B bytes of UDP payload) from the source
 address IP:N, which need not be ours, through a raw socket (IPv4 and UDP
 headers built here; needs root). Prints "spoofed K datagrams, S bytes".
+
+  roamio.py flipcopy --dev DEV --from-port N --src IP --secs S [--max K]
+
+an observer's copies: for S seconds, each UDP datagram from port N that
+DEV carries (AF_PACKET: what the interface receives) goes again, one to
+four of its bits past the first 12 bytes (the magic, version, type and
+connection ID stay) flipped, from IP (not ours) to the datagram's own
+destination, through a raw socket; at most K. Prints "copied K datagrams,
+S bytes".
 """
 
 import argparse
@@ -155,6 +164,46 @@ def cmd_spoof(args):
     return 0
 
 
+def cmd_flipcopy(args):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "tools"))
+    import random
+    import struct
+
+    import rudpraw as rr
+
+    rng = random.Random(0x5EED)
+    src = socket.inet_aton(args.src)
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    sniff.bind((args.dev, 0))
+    sniff.settimeout(0.2)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    end = time.monotonic() + args.secs
+    n = total = 0
+    while time.monotonic() < end and n < args.max:
+        try:
+            pkt = sniff.recv(65535)
+        except socket.timeout:
+            continue
+        if len(pkt) < 28 or pkt[9] != 17 or pkt[12:16] == src:
+            continue
+        ihl = (pkt[0] & 0x0F) * 4
+        sport, dport = struct.unpack("!HH", pkt[ihl:ihl + 4])
+        payload = bytearray(pkt[ihl + 8:])
+        if sport != args.from_port or len(payload) <= 12:
+            continue
+        for _ in range(rng.randint(1, 4)):
+            at = 12 + rng.randrange(len(payload) - 12)
+            payload[at] ^= 1 << rng.randrange(8)
+        dst = pkt[16:20]
+        raw.sendto(rr.udp_ipv4_packet(src, sport, dst, dport, bytes(payload), ident=n + 1),
+                   (socket.inet_ntoa(dst), 0))
+        n += 1
+        total += len(payload)
+    print("copied %d datagrams, %d bytes" % (n, total), flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -172,6 +221,12 @@ def main():
         p.add_argument("--log")
         p.add_argument("--cc", help="TCP_CONGESTION for the connection (kernel TCP)")
         p.add_argument("--hold", help="--recv: after EOF, close only once this file exists")
+    p = sub.add_parser("flipcopy")
+    p.add_argument("--dev", required=True)
+    p.add_argument("--from-port", type=int, required=True)
+    p.add_argument("--src", required=True)
+    p.add_argument("--secs", type=float, required=True)
+    p.add_argument("--max", type=int, default=100000)
     p = sub.add_parser("spoof")
     p.add_argument("--src", required=True)
     p.add_argument("--sport", type=int, required=True)
@@ -182,7 +237,8 @@ def main():
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--size", type=int, default=1200)
     args = ap.parse_args()
-    return {"listen": cmd_listen, "connect": cmd_connect, "spoof": cmd_spoof}[args.cmd](args)
+    return {"listen": cmd_listen, "connect": cmd_connect, "spoof": cmd_spoof,
+            "flipcopy": cmd_flipcopy}[args.cmd](args)
 
 
 if __name__ == "__main__":
