@@ -19,9 +19,9 @@
 # minute); without the history (a shallow clone, an exported tarball) the
 # test is skipped.
 #
-# Two network namespaces over a veth at MTU 1500 (not loopback: path MTU
-# discovery is off there), every IP fragment dropped on arrival
-# (nftables, before reassembly, as t_pmtu_paths.sh does). A 20 MB upload
+# Two network namespaces over a veth at MTU 1500 (pmlib.sh's pm_pair; not
+# loopback: path MTU discovery is off there), every IP fragment dropped on
+# arrival (pm_nofrag, as t_pmtu_paths.sh). A 20 MB upload
 # and a 20 MB download, over IPv4 and over IPv6, for a new client with an
 # old server and an old client with a new server, both ends with
 # RUDP_FALLBACK=none. Asserted for each:
@@ -33,7 +33,7 @@
 #     counters have a pmtu: line and the old side's have none (the old
 #     build really ran);
 #   - no IP fragment was made, reassembled or dropped in either namespace
-#     (/proc/net/snmp, snmp6, the nftables drops): neither side sent more
+#     (/proc/net/snmp, snmp6, pm_nofrag's drops): neither side sent more
 #     than the veth carries;
 #   - the new side's size (TCP_MAXSEG under the shim) never passed the
 #     smaller offer, and reached it where the new side sent the file: 1,400
@@ -44,7 +44,7 @@
 # above 1,400 bytes do arrive, so that check can fail.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-. "$(dirname "$0")/pmlib.sh"
+. "$ROOT/integration/tests/paths/pmlib.sh"
 OLD=4fe1127
 need_netns "two network namespaces joined by a veth pair"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
@@ -61,36 +61,30 @@ OLD_LDP=$T/old/build/librudp_shim.so
 NEW_LDP=$(shim_preload)
 echo "built the $OLD shim in $(($(date +%s) - t0)) s"
 
-C=pmic$$
-S=pmis$$
+# pm_pair's $A and $B: the client's namespace and the server's
+A=pmic$$
+B=pmis$$
+C=$A S=$B
 gone() { ip netns del "$C" 2>/dev/null; ip netns del "$S" 2>/dev/null; cleanup; }
 trap gone EXIT INT TERM
-ip netns add "$C" && ip netns add "$S" || fail "ip netns add"
-ip link add pmic type veth peer name pmis netns "$S" || fail "veth"
-ip link set pmic netns "$C"
-ip -n "$C" addr add 10.78.0.1/24 dev pmic
-ip -n "$S" addr add 10.78.0.2/24 dev pmis
-ip -n "$C" addr add fd78::1/64 dev pmic nodad
-ip -n "$S" addr add fd78::2/64 dev pmis nodad
+pm_pair pmic pmis 10.78.0 fd78
+pm_nofrag interop_frags "$C" "$S"
+# counted after pm_nofrag's drops (priority -450)
 for n in "$C" "$S"; do
-    ip -n "$n" link set lo up
-    ip netns exec "$n" nft -f - <<'EOF2' || fail "nft"
+    ip netns exec "$n" nft -f - <<'EOF' || fail "nft in $n"
 table inet interop {
-  counter frags {}
   counter big {}
   counter udps {}
   counter tcps {}
-  chain pre { type filter hook prerouting priority -450;
+  chain pre { type filter hook prerouting priority -440;
     iifname "lo" accept
-    ip frag-off & 0x3fff != 0 counter name "frags" drop
-    exthdr frag exists counter name "frags" drop
     udp length > 1408 counter name "big"
     meta l4proto udp counter name "udps"
     tcp dport 9000 counter name "tcps"
     tcp sport 9000 counter name "tcps"
   }
 }
-EOF2
+EOF
 done
 # gso_max_segs 1: a GSO train is cut into its datagrams before the veth
 # (which would carry it whole), so that nftables counts datagrams
@@ -142,7 +136,7 @@ one() {
     for n in "$C" "$S"; do
         [ "$(packets "$n" udps)" -gt 0 ] || fail "$what: no UDP datagram arrived in $n"
         [ "$(packets "$n" tcps)" = 0 ] || fail "$what: $(packets "$n" tcps) TCP segments on port 9000 in $n"
-        [ "$(packets "$n" frags)" = 0 ] || fail "$what: $(packets "$n" frags) IP fragments dropped in $n"
+        [ "$(pm_packets interop_frags "$n")" = 0 ] || fail "$what: $(pm_packets interop_frags "$n") IP fragments dropped in $n"
         [ "$(kfrags "$n")" = 0 ] || fail "$what: the kernel of $n made or reassembled IP fragments"
     done
     if [ "$1" = old-new ]; then
