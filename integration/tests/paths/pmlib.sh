@@ -1,7 +1,7 @@
 # Shared by the path MTU tests (t_pmtu_paths.sh, t_pmtu_blackhole.sh,
-# t_pmtu_wireguard.sh) and bench B21 (integration/bench/b21_mtu.sh).
-# Sourced after lib.sh (and shimlib.sh where an upload runs under the
-# shim); POSIX sh.
+# t_pmtu_wireguard.sh, t_pmtu_interop.sh) and bench B21
+# (integration/bench/b21_mtu.sh). Sourced after lib.sh (and shimlib.sh
+# where an upload runs under the shim); POSIX sh.
 #
 #   pm_upload MODE RX_NS TX_NS ADDR FILE RATE [CMD...]
 #       one connection: pmrx.py listening on ADDR port 9000 in namespace
@@ -12,8 +12,15 @@
 #       acknowledged, then logs its final TCP_MAXSEG (under the shim:
 #       rudp's datagram size). Its log in $T/tx.log ("sent ..." and
 #       "mss N" lines, then the shim's counters), the receiver's in
-#       $T/rx.log. False if what arrived is not FILE, else the sender's
-#       exit status
+#       $T/rx.log ("received N" and "mss N": its own side's size, then
+#       the counters). False if what arrived is not FILE, else the
+#       sender's exit status
+#   pm_transfer WAY L_NS L_LDP C_NS C_LDP ADDR FILE RATE [CMD...]
+#       pm_upload with each side's LD_PRELOAD given (empty: kernel TCP),
+#       for an older shim against this one: the listener in namespace L_NS
+#       under L_LDP, the client in C_NS under C_LDP; the client sends FILE
+#       if WAY is up, the listener if down. The logs are still the
+#       sender's ($T/tx.log) and the receiver's ($T/rx.log)
 #   pm_run MODE ADDR FILE [RATE [MTU_AFTER_2S]]
 #       pm_upload from namespace $A to $B; with MTU_AFTER_2S the caller's
 #       `mtu` function is called with it two seconds in
@@ -34,21 +41,45 @@ PM_DIR="$ROOT/integration/tests/paths"
 
 pm_upload() {
     _ldp=""; [ "$1" = shim ] && _ldp="$(shim_preload)"
-    _rxns=$2 _txns=$3 _addr=$4 _file=$5 _rate=$6
-    shift 6
+    _rxns=$2 _txns=$3
+    shift 3
+    pm_transfer up "$_rxns" "$_ldp" "$_txns" "$_ldp" "$@"
+}
+
+# pm__side NS LDP LOG PROG ARG... (internal): PROG (pmtx.py, pmrx.py) in
+# namespace NS under LD_PRELOAD=LDP, in the background, logging to
+# $T/LOG.log; its pid in $_pid and $PIDS
+pm__side() {
+    _sns=$1 _sldp=$2 _slog=$3 _sprog=$4
+    shift 4
+    ip netns exec "$_sns" env LD_PRELOAD="$_sldp" RUDP_FALLBACK=none RUDP_STATS=1 \
+        timeout 90 "$PY" "$PM_DIR/$_sprog" "$@" >"$T/$_slog.log" 2>&1 &
+    _pid=$!
+    PIDS="$PIDS $_pid"
+}
+
+pm_transfer() {
+    _way=$1 _lns=$2 _lldp=$3 _cns=$4 _cldp=$5 _addr=$6 _file=$7 _rate=$8
+    shift 8
     rm -f "$T/out"
-    ip netns exec "$_rxns" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 "$PY" "$PM_DIR/pmrx.py" "$_addr" 9000 "$T/out" >"$T/rx.log" 2>&1 &
-    _rx=$!
-    PIDS="$PIDS $_rx"
+    if [ "$_way" = up ]; then
+        pm__side "$_lns" "$_lldp" rx pmrx.py "$_addr" 9000 "$T/out"
+        _rx=$_pid
+    else
+        pm__side "$_lns" "$_lldp" tx pmtx.py "$_addr" 9000 "$_file" "$_rate" listen
+        _tx=$_pid
+    fi
     _w=0
-    while ! ip netns exec "$_rxns" ss -Hlntu | grep -q ':9000 '; do
+    while ! ip netns exec "$_lns" ss -Hlntu | grep -q ':9000 '; do
         _w=$((_w + 1)); [ $_w -lt 500 ] || fail "no listener"; sleep 0.02
     done
-    ip netns exec "$_txns" env LD_PRELOAD="$_ldp" RUDP_FALLBACK=none RUDP_STATS=1 \
-        timeout 90 "$PY" "$PM_DIR/pmtx.py" "$_addr" 9000 "$_file" "$_rate" >"$T/tx.log" 2>&1 &
-    _tx=$!
-    PIDS="$PIDS $_tx"
+    if [ "$_way" = up ]; then
+        pm__side "$_cns" "$_cldp" tx pmtx.py "$_addr" 9000 "$_file" "$_rate"
+        _tx=$_pid
+    else
+        pm__side "$_cns" "$_cldp" rx pmrx.py "$_addr" 9000 "$T/out" connect
+        _rx=$_pid
+    fi
     if [ $# -gt 0 ]; then sleep 2; "$@"; fi
     _rc=0; wait $_tx || _rc=$?
     wait $_rx || true

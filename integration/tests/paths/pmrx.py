@@ -1,10 +1,17 @@
-# One connection's receiver: accepts on ADDR PORT, writes what arrives to FILE.
+# One connection's receiver: accepts on ADDR PORT (with a fourth argument
+# "connect", connects to it instead), writes what arrives to FILE; then
+# the segment size its own side ended with (under the shim: rudp's
+# datagram size), the connection still open.
 import socket, sys
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
-c, _ = s.accept()
+if sys.argv[4:5] == ['connect']:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+    c.settimeout(None)
+else:
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+    c, _ = s.accept()
 n = 0
 with open(sys.argv[3], 'wb') as f:
     while True:
@@ -12,3 +19,4 @@ with open(sys.argv[3], 'wb') as f:
         if not b: break
         f.write(b); n += len(b)
 print("received", n)
+print("mss %d" % c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))

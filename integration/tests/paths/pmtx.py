@@ -1,9 +1,17 @@
-# One connection's sender: FILE to ADDR PORT, paced at RATE bytes/s (0: unpaced).
+# One connection's sender: FILE to ADDR PORT, paced at RATE bytes/s (0:
+# unpaced); with a fifth argument "listen", to the first connection
+# accepted on ADDR PORT instead.
 import fcntl, socket, struct, sys, termios, time
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
 data = open(sys.argv[3], 'rb').read()
 rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0  # bytes/s, 0: unpaced
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+if sys.argv[5:6] == ['listen']:
+    l = socket.socket(fam, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(1)
+    s, _ = l.accept()
+else:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
 t0 = time.time(); off = 0; chunk = 1 << 16
 while off < len(data):
     if rate:
