@@ -50,6 +50,7 @@ f.ack_now = ProtoField.bool("rudpshim.flags.ack_now", "ACK_NOW", 8, nil, 0x10)
 f.zrtt = ProtoField.bool("rudpshim.flags.zrtt", "ZRTT (SYNACK: the SYN's bytes taken)", 8, nil, 0x20)
 f.keyed = ProtoField.bool("rudpshim.flags.keyed", "KEYED (SYN, KEY refusal: the sender holds a key)", 8, nil, 0x40)
 f.key = ProtoField.bool("rudpshim.flags.key", "KEY (RESET: refused for its key state)", 8, nil, 0x80)
+f.pmtud = ProtoField.bool("rudpshim.flags.pmtud", "PMTUD (SYN: the client searches the path MTU)", 8, nil, 0x80)
 f.dcid = ProtoField.uint64("rudpshim.dcid", "Destination connection ID", base.HEX)
 f.pn = ProtoField.uint32("rudpshim.pn", "Packet number (low 32 bits)")
 f.scid = ProtoField.uint64("rudpshim.scid", "Source connection ID", base.HEX)
@@ -223,6 +224,7 @@ local function dissect_one(tvb, off0, tree)
         if type == "SYNACK" then root:add(f.zrtt, d(3, 1)) end
         if type == "SYN" or type == "RESET" then root:add(f.keyed, d(3, 1)) end
         if type == "RESET" then root:add(f.key, d(3, 1)) end
+        if type == "SYN" then root:add(f.pmtud, d(3, 1)) end
         if not type then bad(root, d, 3, "unknown packet type") end
         root:add(f.dcid, d(4, 8))
         root:add(f.pn, d(12, 4))
