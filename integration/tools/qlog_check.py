@@ -115,6 +115,14 @@ def check_state(d):
     need("old" not in d or isinstance(d["old"], str), "old state mistyped")
 
 
+def check_mtu(d):
+    # the QUIC events draft's connectivity:mtu_updated: the new size, the
+    # old one, and whether the search is over
+    need(is_uint(d.get("new")) and d["new"] >= 1200, "mtu_updated: new size missing or < 1200")
+    need("old" not in d or is_uint(d["old"]), "mtu_updated: old size mistyped")
+    need(isinstance(d.get("done", False), bool), "mtu_updated: done mistyped")
+
+
 def check_warning(d):
     need(isinstance(d.get("message"), str), "generic:warning without a message")
 
@@ -126,6 +134,7 @@ EVENTS = {
     "recovery:metrics_updated": check_metrics,
     "recovery:congestion_state_updated": check_state,
     "connectivity:connection_state_updated": check_state,
+    "connectivity:mtu_updated": check_mtu,
     "generic:warning": check_warning,
 }
 
