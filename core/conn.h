@@ -756,7 +756,10 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data);
 void rudp__path_flush(rudp_conn *c, rudp_time now);
 /* Server: a packet of c arrived on `sock` (its NEW_PORT needs no repeat
  * once the client is heard on the new socket). */
-void rudp__path_heard_on(rudp_conn *c, uint32_t sock);
+void rudp__path_heard_on(rudp_conn *c, uint32_t sock, const rudp_addr *local);
+/* Client: a datagram of c's (authenticated, keyed) came from its server's
+ * address: a validation of another address under way moves nothing. */
+void rudp__path_heard_from(rudp_conn *c, const rudp_addr *peer);
 /* Client: the server says the connection lives on `port` of its address
  * (NEW_PORT in a packet of `len` bytes, rx as rudp__path_on_packet's). */
 void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, size_t len);

@@ -749,6 +749,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             auth_failed(c, now, &h);
             return 0;
         }
+        if (!c->is_server)
+            rudp__path_heard_from(c, peer);
         if (rudp__path_foreign(c, peer)) {
             rudp__path_on_foreign(c, now, peer, h.pn, buf + hl, len - (size_t)hl, len);
             rudp__trace_metrics(c);
@@ -758,7 +760,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
         int rx = rudp__conn_input_data(c, now, &h, buf + hl, len - (size_t)hl);
         if (!c->dead) {
             if (c->is_server && (rx & RUDP_RX_TAKEN))
-                rudp__path_heard_on(c, sock);
+                rudp__path_heard_on(c, sock, local);
             rudp__path_on_packet(c, now, peer, len, rx);
         }
         rudp__trace_metrics(c);

@@ -59,7 +59,12 @@ static rudp_conn *find_quoted(rudp_ctx *ctx, uint32_t sock, const rudp_addr *pee
     } else if (type == RUDP_PKT_DATA) {
         c = rudp__find_peer(ctx, peer, get_be(q + 4, 8)); /* the peer's ID */
     }
-    if (!c || c->dead || c->sock != sock || memcmp(&c->pkey.addr, peer, sizeof *peer) != 0)
+    /* A client's error may come on another socket of its own: after it
+     * reopened its port unconnected (shim/engine/roam.c), the kernel files
+     * errors about its datagrams on the old socket, still connected to the
+     * same 4-tuple. The quote names the connection either way. */
+    if (!c || c->dead || (c->is_server && c->sock != sock) ||
+        memcmp(&c->pkey.addr, peer, sizeof *peer) != 0)
         return NULL;
     return c;
 }

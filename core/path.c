@@ -310,19 +310,32 @@ void rudp__path_on_challenge(rudp_conn *c, uint64_t data)
     rudp__conn_dirty(c);
 }
 
+void rudp__path_heard_from(rudp_conn *c, const rudp_addr *peer)
+{
+    rudp_path_probe *pr = &c->path.probe;
+    if (pr->on && !c->path.port_probe && addr_eq(peer, &c->pkey.addr))
+        pr->path_heard = 1;
+}
+
 void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
 {
     rudp_path *p = &c->path;
     if (!p->probe.on || data != p->probe.challenge)
         return; /* late, or not ours: ignored */
     rudp_addr a = p->probe.addr;
-    int port = p->port_probe;
+    int port = p->port_probe, path_heard = p->probe.path_heard;
     stop_probe(c);
     c->ctx->stats.paths_validated++;
     if (port) {
         /* the server's new port answered from there: it is the server's */
         move_to(c, now, &a);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
+    } else if (!c->is_server && path_heard) {
+        /* The server still speaks from the address we send to: the new
+         * one answered (a relay of our challenge, at worst), but a server
+         * moves only when its own address went away. */
+        log_path(c, RUDP_LOG_DEBUG, "validated, but the server still answers at its address; "
+                                    "staying:", &c->pkey.addr, NULL);
     } else if (p->newest_on_probe) {
         /* the address holds our challenge, and the peer's newest packet
          * came from it: the path moves (RFC 9000 §9.3) */
@@ -400,11 +413,13 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
     return 0;
 }
 
-void rudp__path_heard_on(rudp_conn *c, uint32_t sock)
+void rudp__path_heard_on(rudp_conn *c, uint32_t sock, const rudp_addr *local)
 {
     rudp_path *p = &c->path;
-    if (p->local_pending) {
-        p->local_pending = 0; /* the client reached us after we moved our address */
+    if (p->local_pending && local && same_ip(local, &c->local)) {
+        /* the client reached us at the address we moved to (not a datagram
+         * that was queued for the old one) */
+        p->local_pending = 0;
         arm_timer(c, 0);
     }
     if (!p->port_pending || sock != c->sock)

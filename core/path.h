@@ -75,6 +75,7 @@ typedef struct rudp_path_probe {
     uint64_t challenge;       /* data of our PATH_CHALLENGE */
     uint64_t bytes_in;        /* received from addr since the probe began */
     rudp_time held_until;     /* no other address takes its place before this */
+    uint8_t path_heard;       /* client: the server's own address spoke since it began */
     uint64_t bytes_out;       /* sent to it: at most 3x bytes_in */
     uint64_t pn_max;          /* server: its highest non-probing packet number */
     rudp_time next_at;        /* the challenge goes (again) at this time */

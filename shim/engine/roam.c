@@ -71,8 +71,8 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_stora
 
 /* The new socket of a silent connection (open): bound to the old one's
  * port on the wildcard address, not connected, so that it hears its server
- * from any address (SO_REUSEADDR on both: the old one, still connected,
- * keeps what its server's old address sends). 0, or -1 with errno. */
+ * from any address (SO_REUSEADDR on both for that bind: the old one,
+ * still connected, keeps what its server's old address sends). 0, or -1 with errno. */
 static int reopen_port(int old, int fd, int family)
 {
     struct sockaddr_storage ss;
@@ -88,10 +88,18 @@ static int reopen_port(int old, int fd, int family)
     } else {
         ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ANY);
     }
-    if (real_setsockopt(old, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
-        return -1;
-    return real_bind(fd, (struct sockaddr *)&ss, l);
+    int off = 0, rc = -1;
+    if (real_setsockopt(old, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0)
+        rc = real_bind(fd, (struct sockaddr *)&ss, l);
+    /* Only for that bind: the kernel looks at it when another socket
+     * binds, so with it off again no other socket (another user's) can
+     * bind our port and take what the server sends there. */
+    int err = errno;
+    real_setsockopt(old, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+    real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+    errno = err;
+    return rc;
 }
 
 static void rebind(bridge *b, rudp_time now, const char *why, int force, int open);
@@ -244,9 +252,13 @@ void shim_roam_silent(bridge *b, rudp_time now)
     if (at && now >= at && now - at <= RUDP_SILENT_MIN)
         return; /* our own host dropped what we sent during this silence:
                    the next silence decides, unless it refuses those too */
-    if (b->sock && !b->sock->connected)
-        return; /* hears every address already, and sends by today's route */
-    rebind(b, now, "nothing heard for several probe timeouts", 0, 1);
+    /* Silences alternate: the port reopened to every address (a server
+     * that moved answers there), then, if that brought nothing, a fresh
+     * socket and port connected to the server (a 5-tuple that some box on
+     * the way keeps dropping), and so on. */
+    int open = !b->sock || b->sock->connected;
+    rebind(b, now, open ? "nothing heard for several probe timeouts"
+                        : "nothing heard on the reopened port either", 0, open);
 }
 
 void shim_roam_due(struct engine *e, rudp_time now)
@@ -417,7 +429,7 @@ static int still_ours(const esock *s, const rudp_addr *a, ours_memo *m)
  * address, and comes back with the promoted one): 1 then, for a look at
  * the next news of routes. */
 static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, uint32_t n,
-                               ours_memo *m)
+                               ours_memo *m, ours_memo *fresh)
 {
     if (!b->conn || b->owns_sock || !b->sock || !b->sock->pktinfo)
         return 0; /* a client's, or bound to the address that went */
@@ -438,8 +450,7 @@ static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, 
         shim_to_rudp_addr((struct sockaddr *)&is, &to);
         to.port = was->port;
     }
-    ours_memo fresh = {0};
-    if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to, &fresh)) {
+    if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to, fresh)) {
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: its address went away, and no other reaches "
                                  "the client yet", (unsigned long long)b->id);
         return 1;
@@ -454,9 +465,9 @@ static int servers_addresses_gone(struct engine *e, rudp_time now, const rudp_ad
                                   uint32_t n)
 {
     int again = 0;
-    ours_memo m = {0};
+    ours_memo m = {0}, fresh = {0}; /* the address gone, the one routing picks */
     for (bridge *b = e->bridges; b; b = b->next)
-        again |= server_address_gone(b, now, gone, n, &m);
+        again |= server_address_gone(b, now, gone, n, &m, &fresh);
     return again;
 }
 
@@ -485,7 +496,7 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
 {
     rudp_addr gone[16];
     uint32_t ngone = 0;
-    int routes = 0, full = 0;
+    int routes = 0, full = 0, lost = 0;
     /* Read everything queued: one look at the connections for a burst of
      * news (an interface going brings many messages). */
     for (int rounds = 0; rounds < 64; rounds++) {
@@ -499,7 +510,7 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
         ssize_t r = real_recvfrom(e->nl_fd, buf.b, sizeof buf.b, 0, (struct sockaddr *)&from, &fl);
         if (r < 0) {
             if (errno == ENOBUFS)
-                routes = 1; /* news was lost: look at every connection */
+                routes = lost = 1; /* news was lost: look at every connection */
             if (errno == EINTR || errno == ENOBUFS)
                 continue;
             break;
@@ -529,6 +540,8 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
     }
     if (full)
         routes = 1; /* more addresses went than we keep: every connection is looked at */
+    if (routes && (full || lost))
+        e->roam_servers = 1; /* which addresses went is not known: servers look too */
     if (routes && e->roam_at == RUDP_TIME_NEVER)
         e->roam_at = now + ROAM_COALESCE;
     if (!ngone)
@@ -540,16 +553,23 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
         if (s && s->owner && s->owner->sock == s && is_gone(s, gone, ngone))
             rebind(s->owner, now, "its address went away", 1, 0);
     }
-    if (servers_addresses_gone(e, now, gone, ngone) && e->roam_at == RUDP_TIME_NEVER)
-        e->roam_at = now + ROAM_COALESCE;
+    if (servers_addresses_gone(e, now, gone, ngone)) {
+        e->roam_servers = 1;
+        if (e->roam_at == RUDP_TIME_NEVER)
+            e->roam_at = now + ROAM_COALESCE;
+    }
 }
 
 void shim_roam_timer(struct engine *e, rudp_time now)
 {
     rudp_time next = RUDP_TIME_NEVER;
-    /* a server's connection whose address went while routing had no other */
-    if (servers_addresses_gone(e, now, NULL, 0))
-        next = now + ROAM_MIN_INTERVAL;
+    /* a server's connection whose address went while routing had no
+     * other (or news was lost): until each has moved */
+    if (e->roam_servers) {
+        e->roam_servers = servers_addresses_gone(e, now, NULL, 0);
+        if (e->roam_servers)
+            next = now + ROAM_MIN_INTERVAL;
+    }
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (!s || !s->owner || s->owner->sock != s)

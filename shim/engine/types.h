@@ -311,6 +311,8 @@ struct engine {
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
     int nl_type;               /* W_NETLINK, for epoll dispatch */
     rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */
+    int roam_servers;          /* roam.c: a server connection's address went and routing
+                                  had no other yet, or news was lost: looked at then too */
     uint64_t nl_foreign;       /* roam.c: rtnetlink messages not from the kernel, dropped */
     pthread_t thread;     /* a keeper joins its extra engines */
 

@@ -369,7 +369,9 @@ void shim_port_yield_cmd(struct engine *e, void *req)
         esock *s = e->socks[i];
         struct sockaddr_storage ss;
         int v6only;
-        if (!s || s->connected || !udp_bound(s->fd, &ss, &v6only) ||
+        /* a listener's (a client's socket, connected or reopened on its
+         * own port unconnected by roam.c, is no listener's) */
+        if (!s || s->connected || s->owner || !udp_bound(s->fd, &ss, &v6only) ||
             !shim_port_overlap(&ss, v6only, &y->addr, y->v6only))
             continue;
         if (!y->probe) {
