@@ -116,6 +116,7 @@ static void at_limit(unsigned port, int nonblock, int first, const char *what)
     if (r < 0 && hard_mode && err == ENOBUFS) {
         /* under the shim with a key: rudp or nothing, said (fallback.c) */
         printf("refused: %s connect at the hard limit: ENOBUFS\n", what);
+        end_server(); /* its child: left running, it outlived the test */
         exit(4);
     }
     CHECK(r == 0, "%s connect with every fd in use: %s (TCP needs no new fd)", what,
