@@ -172,8 +172,7 @@ $(BUILD)/progs/$(1)_static: tests/$(1).c tests/progutil.c tests/progutil.h
 endef
 # prog_execstate: t_prog_spawn's "bare" image.
 $(eval $(call static_prog,prog_execstate,))
-# prog_reach: the client rudp-supervise runs in integration/tests/reach/
-# (issue 35).
+# prog_reach: the client rudp-supervise runs in integration/tests/reach/.
 $(eval $(call static_prog,prog_reach,))
 # prog_reachgap: the cases the supervised program once told apart
 # (integration/tests/reach/t_supervise_gaps.sh), with threads.
@@ -182,15 +181,15 @@ $(eval $(call static_prog,prog_reachgap,-pthread))
 # (integration/tests/reach/t_supervise_calls.sh).
 $(eval $(call static_prog,prog_reachcalls,))
 # prog_dialstorm: Go's dial storm at a low fd limit
-# (integration/tests/reach/t_supervise_dialstorm.sh, issue 43).
+# (integration/tests/reach/t_supervise_dialstorm.sh).
 $(eval $(call static_prog,prog_dialstorm,-pthread))
 # prog_reconnect: connect() again, connect(AF_UNSPEC) as Linux's
 # (integration/tests/reach/t_supervise_reconnect.sh).
 $(eval $(call static_prog,prog_reconnect,))
 # The preload's test programs linked static, run over kernel TCP and then
 # under rudp-supervise by integration/tests/reach/t_supervise_battery.sh
-# (issue 35: a supervised program tells no difference the preload does
-# not). Those that use progutil link it.
+# (a supervised program tells no difference the preload does not). Those
+# that use progutil link it.
 SUP_BATTERY := prog_accepters prog_acceptorder prog_acceptq prog_clonevm prog_connopts \
     prog_epollpre prog_fdlimit prog_keeper prog_keeperhand prog_options prog_outq \
     prog_peerclose prog_peerreset prog_pktinfo prog_prefork prog_relisten prog_restart \
@@ -219,7 +218,7 @@ $(BUILD)/bin/rudp-stat: tools/rudp-stat.c
 	@mkdir -p $(@D)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $< $(LDLIBS_ALL)
 # rudp-supervise, the supervisor rudp-run runs a static or Go program under
-# (issue 35, docs/reach.md), plain C as rudp-stat, from the files of
+# (docs/reach.md), plain C as rudp-stat, from the files of
 # tools/supervise/ (their one header, supervise.h, says which does what).
 SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
 SUPERVISE_SRC := $(wildcard tools/supervise/*.c)

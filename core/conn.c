@@ -641,7 +641,7 @@ static void start_probe(rudp_conn *c)
      * first probe timeout of this run: a connection idle for minutes that
      * sends again has not been waiting for minutes, and a busy peer (an
      * engine serving thousands of connections) that answers its first
-     * bytes a few hundred ms late must not make it move (issue 30). */
+     * bytes a few hundred ms late must not make it move. */
     if (c->rec.pto_count <= 1 || c->waiting_since < c->last_rx)
         c->waiting_since = c->ctx->now;
     if (!c->is_server && c->rec.pto_count >= RUDP_SILENT_PTOS &&

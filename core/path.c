@@ -175,7 +175,7 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
     /* Our ACKs went to the old address meanwhile (a client whose address
      * went away never gets them): repeat them on the new path at once, or
      * the client's probe waits a backed-off probe timeout (up to 1 s) to
-     * learn what arrived (issue 30). */
+     * learn what arrived. */
     c->ack_now = 1;
 }
 

@@ -37,8 +37,8 @@ int rudp_recovery_reserve(rudp_recovery *r)
     if (r->count < r->cap)
         return 0;
     /* 16 records (1 KiB) first: a connection of small messages never
-     * needs more, and 64 took a 4 KiB block per connection (issue 33:
-     * memory per connection); a bulk flow doubles its way up. */
+     * needs more, and 64 took a 4 KiB block per connection; a bulk flow
+     * doubles its way up. */
     uint32_t cap = r->cap ? r->cap * 2 : 16;
     rudp_sent *ring = rudp__malloc((size_t)cap * sizeof *ring);
     if (!ring)

@@ -17,8 +17,8 @@ void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
      * at a few and doubles as the data held spans more (grow_to): a
      * connection exchanging small messages holds a 32-byte ring, not the
      * 4 KiB (514 slots) an 8 MiB window's full ring takes, zeroed at every
-     * first write after the buffer emptied (issue 33: memory and CPU per
-     * connection and per request). */
+     * first write after the buffer emptied (memory and CPU per connection
+     * and per request). */
     b->maxslots = cap / RUDP_SBUF_CHUNK + 2;
     b->nslots = b->maxslots < RUDP_SBUF_SLOTS_MIN ? b->maxslots : RUDP_SBUF_SLOTS_MIN;
 }
@@ -112,7 +112,7 @@ void rudp_sbuf_free(rudp_sbuf *b)
          * below): walk the ring from there and stop at the last one. A
          * connection's buffer empties at every request it answers, and
          * visiting all of an 8 MiB buffer's 514 slots each time was 4% of
-         * an engine's cycles under redis-benchmark (perf, issue 33). */
+         * an engine's cycles under redis-benchmark (perf). */
         uint32_t left = b->nchunks;
         uint64_t k = b->base / RUDP_SBUF_CHUNK;
         for (uint32_t i = 0; i < b->nslots && left; i++, k++) {

@@ -125,16 +125,16 @@ static const struct {
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
     {"RUDP_SOURCE_LIMIT", SETTING},
-    {"RUDP_RETRY", SETTING},        /* latency (issue 32): the stateless RETRY, auto or always */
+    {"RUDP_RETRY", SETTING},        /* the stateless RETRY, auto or always */
     {"RUDP_CC", SETTING},
-    {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet (issue 32) */
-    {"RUDP_QLOG_DIR", SETTING},     /* qlog traces (issue 12) */
+    {"RUDP_REPAIR", SETTING},       /* copies of a short write's last packet */
+    {"RUDP_QLOG_DIR", SETTING},     /* qlog traces */
     {"RUDP_QLOG_MAX", SETTING},
-    {"RUDP_KEY_FILE", SETTING},     /* keyed mode (issue 13), key.c */
-    {"RUDP_ACCEPT_TCP", SETTING},   /* coexist (issue 14): listeners take plain TCP too */
+    {"RUDP_KEY_FILE", SETTING},     /* keyed mode, key.c */
+    {"RUDP_ACCEPT_TCP", SETTING},   /* coexist: listeners take plain TCP too */
     {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
-    {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client (issue 32) */
+    {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_CONFIG_CHECK", SCRIPT},  /* rudp-run: check the settings, exit 0 or 2 (sock.c) */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */

@@ -1,6 +1,6 @@
 /*
  * appsend.c: the application thread that writes to a bridge and finds its
- * engine asleep sends the bytes itself (issue 33's per-request cost).
+ * engine asleep sends the bytes itself (a cost per request saved).
  *
  * Through the bridge, a request costs a wake-up of the engine: the app's
  * write() makes the engine's end readable, epoll wakes the engine thread

@@ -3,7 +3,7 @@
  * listener: its bridge made, proven ours to the accept() that takes it (a
  * keeper's secret), held while the app's queue is full or its process has
  * no fd for it, and, for a client of this very process, queued only once
- * that client is complete (issue 43). Split from bridge.c, whose pumps it
+ * that client is complete. Split from bridge.c, whose pumps it
  * uses (bridgepriv.h); everything runs on the thread of the engine that
  * owns the bridge.
  */

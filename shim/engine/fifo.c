@@ -20,7 +20,7 @@
  * completed before s, then hands it to the app's unix listener
  * (shim_bridge_try_accept).
  *
- * Why s and not t (as up to issue 33): what an application can tell apart
+ * Why s and not t (as it once was): what an application can tell apart
  * is the order of connects that follow one another. A client's connect()
  * returns after its confirming datagram left (bridge.c, on_established),
  * so when connect() A returned before connect() B began, A's confirming

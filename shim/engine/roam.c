@@ -27,8 +27,8 @@
  * firewall (EPERM: netfilter's DROP or REJECT on the output hook, a cgroup
  * egress filter), a full queue (ENOBUFS, EAGAIN) or memory (ENOMEM) meet a
  * new socket the same way. Moving then only made a new UDP flow through
- * every NAT on the way, every 250 ms while the rule stayed (25 in 9 s,
- * issue 43). The connection stays on its socket, its datagrams count as
+ * every NAT on the way, every 250 ms while the rule stayed (25 in 9 s).
+ * The connection stays on its socket, its datagrams count as
  * lost, loss recovery backs off and sends again, as kernel TCP does when
  * its output is dropped, and the user timeout ends it if the refusal
  * stays. A silence while this host refused the sends is no sign of a lost

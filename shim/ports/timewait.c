@@ -8,7 +8,7 @@
  * under TCP. Kernel TCP's TIME_WAIT outlives the process, but no process
  * carries it: the kernel does. A keeper kept alive for it alone showed in
  * ps as the program itself for a minute after the program was gone, and a
- * supervisor took the service for still running (issue 30). So when a
+ * supervisor took the service for still running. So when a
  * process ends without a keeper, and when a keeper's engine is done, every
  * held socket becomes a kernel TIME_WAIT: still bound to the listener's
  * address and port, with the application's SO_REUSEADDR, it connects to a

@@ -1,5 +1,5 @@
 /* The descriptors a connect needs, kept in reserve, and the connect the
- * supervisor still cannot carry (supervise.h; issue 43, finding 4).
+ * supervisor still cannot carry (supervise.h).
  *
  * A connect under the supervisor takes fds of ours, not the program's: a
  * pidfd, a copy of the program's socket, and the shim's own (a UDP socket,

@@ -1,7 +1,7 @@
 /*
  * rudp-supervise: runs a program the preload cannot reach (statically
  * linked, Go) so that its TCP connect() goes over rudp, the engine running
- * in this process (issue 35; docs/reach.md says what works and what not).
+ * in this process (docs/reach.md says what works and what not).
  *
  *   rudp-supervise [--shim PATH] [--pass | --debug] [--] PROGRAM [ARG...]
  *   rudp-supervise --probe | --classify PROGRAM
