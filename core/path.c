@@ -151,6 +151,15 @@ static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr 
     rudp__log(c->ctx, level, "%s: %s %s%s%s", name, what, x, b ? " -> " : "", y);
 }
 
+/* Another IP address at either end: what was learnt of the old path (its
+ * RTT, its size, its congestion window) says nothing of this one. */
+static void new_path(rudp_conn *c, rudp_time now)
+{
+    rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+    rudp__pmtu_start(c, now);
+    rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+}
+
 /* Sends to `to` from now on: it answered our challenge. */
 static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
 {
@@ -164,12 +173,8 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
     rudp__queue(c, q);
     p->moves++;
     c->ctx->stats.path_moves++;
-    if (!same_ip(&from, to)) {
-        /* another path: what was learnt of the old one says nothing of it */
-        rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
-        rudp__pmtu_start(c, now);
-        rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
-    }
+    if (!same_ip(&from, to))
+        new_path(c, now);
     log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
     /* Our ACKs went to the old address meanwhile (a client whose address
@@ -475,10 +480,7 @@ int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
     p->local_next_at = now + LOCAL_EVERY; /* and one now, below */
     p->local_moves++;
     c->ctx->stats.local_moves++;
-    /* another path: what was learnt of the old one says nothing of it */
-    rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
-    rudp__pmtu_start(c, now);
-    rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+    new_path(c, now);
     if (had)
         log_path(c, RUDP_LOG_INFO, "our address went away; sending from", &was, local);
     /* Something the client must answer, at once from the new address: its
@@ -579,11 +581,8 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
     c->sock = sock;
     c->path.rebinds++;
     c->ctx->stats.rebinds++;
-    if (new_ip) {
-        rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
-        rudp__pmtu_start(c, now);
-        rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
-    }
+    if (new_ip)
+        new_path(c, now);
     /* Something the server must answer goes at once from the new socket:
      * it shows the server where we are. */
     c->ping_pending = 1;
