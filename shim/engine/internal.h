@@ -43,6 +43,14 @@ void shim_roam_timer(struct engine *e, rudp_time now);
 
 /* pktctl.c: the source address and marks of accepted connections'
  * datagrams on their listener's shared socket. */
+/* a's IP address in *ip, a v4-mapped IPv6 one as IPv4: its length, 4 or 16. */
+size_t shim_addr_ip(const rudp_addr *a, const uint8_t **ip);
+/* Whether a and b are one IP address (v4-mapped or not). */
+int shim_addr_same_ip(const rudp_addr *a, const rudp_addr *b);
+/* The source address routing picks toward peer from a socket of family
+ * bound to the wildcard address (asked by connecting a UDP socket), in
+ * *src: 0, or -1 (no route). */
+int shim_route_source(int family, const rudp_addr *peer, rudp_addr *src);
 /* b was accepted (its conn and sock set): its datagrams' source. */
 void shim_pktctl_accepted(bridge *b);
 /* The control a datagram on s to peer needs, from its connection's send

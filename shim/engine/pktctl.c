@@ -66,19 +66,49 @@ void shim_marks_copy(int from, int to, int family)
 #define TOS_SHIFT 8
 #define TTL_SHIFT 16
 
-/* Whether an address is IPv4 (or v4-mapped IPv6); *ip its 4 or 16 bytes. */
-static int ip_of(const rudp_addr *a, const uint8_t **ip)
+size_t shim_addr_ip(const rudp_addr *a, const uint8_t **ip)
 {
     if (a->family == AF_INET) {
         *ip = a->ip;
-        return 1;
+        return 4;
     }
     if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a->ip)) {
         *ip = a->ip + 12;
-        return 1;
+        return 4;
     }
     *ip = a->ip;
-    return 0;
+    return 16;
+}
+
+int shim_addr_same_ip(const rudp_addr *a, const rudp_addr *b)
+{
+    const uint8_t *x, *y;
+    size_t n = shim_addr_ip(a, &x);
+    return shim_addr_ip(b, &y) == n && memcmp(x, y, n) == 0;
+}
+
+int shim_route_source(int family, const rudp_addr *peer, rudp_addr *src)
+{
+    int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (u < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = shim_from_rudp_addr(peer, &ss);
+    int rc = real_connect(u, (struct sockaddr *)&ss, sl);
+    if (rc == 0) {
+        sl = sizeof ss;
+        rc = real_getsockname(u, (struct sockaddr *)&ss, &sl);
+        if (rc == 0)
+            shim_to_rudp_addr((struct sockaddr *)&ss, src);
+    }
+    real_close(u);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Whether an address is IPv4 (or v4-mapped IPv6); *ip its 4 or 16 bytes. */
+static int ip_of(const rudp_addr *a, const uint8_t **ip)
+{
+    return shim_addr_ip(a, ip) == 4;
 }
 
 /* A connection to peer sends from local (the address its client reached). */
@@ -102,24 +132,8 @@ static void set_src(shim_udpio_ctl *x, const rudp_addr *peer, const rudp_addr *l
  * cannot tell. */
 static int route_picks(int family, const rudp_addr *peer, const rudp_addr *local)
 {
-    int u = real_socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (u < 0)
-        return 0;
-    struct sockaddr_storage ss;
-    socklen_t sl = shim_from_rudp_addr(peer, &ss);
-    int same = 0;
-    if (real_connect(u, (struct sockaddr *)&ss, sl) == 0) {
-        sl = sizeof ss;
-        if (real_getsockname(u, (struct sockaddr *)&ss, &sl) == 0) {
-            rudp_addr src;
-            shim_to_rudp_addr((struct sockaddr *)&ss, &src);
-            const uint8_t *a, *b;
-            int av4 = ip_of(&src, &a), bv4 = ip_of(local, &b);
-            same = av4 == bv4 && memcmp(a, b, av4 ? 4 : 16) == 0;
-        }
-    }
-    real_close(u);
-    return same;
+    rudp_addr src;
+    return shim_route_source(family, peer, &src) == 0 && shim_addr_same_ip(&src, local);
 }
 
 void shim_pktctl_accepted(bridge *b)

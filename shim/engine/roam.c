@@ -366,28 +366,10 @@ static uint32_t deleted_addr(struct nlmsghdr *h, rudp_addr *gone, uint32_t n, ui
     return n;
 }
 
-/* a's IP address, v4-mapped IPv6 read as IPv4, in *ip; its length. */
-static size_t ip_of(const rudp_addr *a, const uint8_t **ip)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a->family == AF_INET) {
-        *ip = a->ip;
-        return 4;
-    }
-    if (memcmp(a->ip, mapped, sizeof mapped) == 0) {
-        *ip = a->ip + 12;
-        return 4;
-    }
-    *ip = a->ip;
-    return 16;
-}
-
 static int among(const rudp_addr *a, const rudp_addr *gone, uint32_t n)
 {
-    const uint8_t *x, *y;
-    size_t lx = ip_of(a, &x);
     for (uint32_t i = 0; i < n; i++)
-        if (ip_of(&gone[i], &y) == lx && memcmp(x, y, lx) == 0)
+        if (shim_addr_same_ip(a, &gone[i]))
             return 1;
     return 0;
 }
@@ -436,20 +418,10 @@ static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, 
     const rudp_addr *was = rudp_conn_local(b->conn);
     if (!was || (n ? !among(was, gone, n) : still_ours(b->sock, was, m)))
         return 0;
-    struct sockaddr_storage peer, is;
-    socklen_t il = sizeof is;
-    socklen_t pl = shim_from_rudp_addr(rudp_conn_peer(b->conn), &peer);
-    int fd = real_socket(b->sock->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 1;
-    int ok = real_connect(fd, (struct sockaddr *)&peer, pl) == 0 &&
-             real_getsockname(fd, (struct sockaddr *)&is, &il) == 0;
-    real_close(fd);
     rudp_addr to;
-    if (ok) {
-        shim_to_rudp_addr((struct sockaddr *)&is, &to);
+    int ok = shim_route_source(b->sock->family, rudp_conn_peer(b->conn), &to) == 0;
+    if (ok)
         to.port = was->port;
-    }
     if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to, fresh)) {
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: its address went away, and no other reaches "
                                  "the client yet", (unsigned long long)b->id);
