@@ -466,8 +466,15 @@ int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
 {
     now = rudp__clock(c->ctx, now);
     if (!c->is_server || c->dead || !moving_state(c->state) || c->state == RUDP_TIME_WAIT ||
-        !local || local->family != c->pkey.addr.family)
+        (local && local->family != c->pkey.addr.family))
         return -EINVAL;
+    if (!local) {
+        /* gone, and no other yet: what the kernel sends meanwhile leaves
+         * from whatever it picks, and the client's refusals of it are no
+         * verdict either */
+        c->path.local_pending = 1;
+        return 0;
+    }
     if (c->has_local && addr_eq(&c->local, local))
         return 0;
     rudp_addr was = c->local;

@@ -910,9 +910,11 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
  * source routing picks toward the peer), on the same socket. Congestion
  * control, the RTT estimate and the path MTU start over. The client
  * validates the new address before it moves there (path.h); until it is
- * heard again no ICMP error ends the connection. Returns 0, or -EINVAL (a
- * client's connection, one not past its handshake or in TIME_WAIT, an
- * address of another family).
+ * heard again no ICMP error ends the connection. `local` NULL: the address
+ * went and routing has no other yet; only the ICMP errors are held, until
+ * a call with the new one. Returns 0, or -EINVAL (a client's connection,
+ * one not past its handshake or in TIME_WAIT, an address of another
+ * family).
  */
 int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local);
 

@@ -425,6 +425,9 @@ static int server_address_gone(bridge *b, rudp_time now, const rudp_addr *gone, 
     if (!ok || (n && among(&to, gone, n)) || !still_ours(b->sock, &to, fresh)) {
         SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: its address went away, and no other reaches "
                                  "the client yet", (unsigned long long)b->id);
+        /* meanwhile the client's kernel may refuse what leaves from
+         * another address: no verdict */
+        rudp_conn_move_local(b->conn, now, NULL);
         return 1;
     }
     if (rudp_conn_move_local(b->conn, now, &to) < 0)
