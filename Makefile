@@ -222,11 +222,9 @@ $(BUILD)/bin/rudp-stat: tools/rudp-stat.c
 # tools/supervise/ (their one header, supervise.h, says which does what).
 SUPERVISE_BIN := $(BUILD)/bin/rudp-supervise
 SUPERVISE_SRC := $(wildcard tools/supervise/*.c)
-$(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h)
+$(SUPERVISE_BIN): $(SUPERVISE_SRC) $(wildcard tools/supervise/*.h) shim/state/front.h
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL) \
-	    -Wl,--export-dynamic-symbol=rudp_supervise_reach \
-	    -Wl,--export-dynamic-symbol=rudp_supervise_stats
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -o $@ $(SUPERVISE_SRC) $(LDLIBS_ALL)
 $(TOOL_COPY): $(BUILD)/bin/%: tools/%
 	@mkdir -p $(@D)
 	cp -f $< $@.tmp && mv -f $@.tmp $@

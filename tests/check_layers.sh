@@ -157,6 +157,26 @@ for l in $LAYERS; do
     echo
 done
 
+# (d) the front end (shim/state/state.h): where the application's sockets
+# live is an interface with implementations, not a mode. No shim file asks
+# which front end is in use or loads the tool that registers one; only the
+# remote implementation, its exported registration and the header that
+# declares it name the remote one.
+FRONT_REMOTE_FILES="state/front.h state/state.h state/front_remote.c interpose/front.c"
+for f in shim/*/*.c shim/*/*.h; do
+    [ -e "$f" ] || continue
+    rel=${f#shim/}
+    grep -n 'shim_cfg\.supervisor\|shim_fd_by_file\|RUDP_SUPERVISOR' "$f" | sed "s|^|FRONT MODE TESTED: $rel:|"
+    grep -n 'dl\(sym\|open\)[[:space:]]*(.*\(RTLD_DEFAULT\|supervise\)' "$f" |
+        sed "s|^|TOOL LOADED FROM THE LIBRARY: $rel:|"
+    case " $FRONT_REMOTE_FILES " in *" $rel "*) continue ;; esac
+    grep -n 'shim_front_remote\|front_remote\.c' "$f" | sed "s|^|REMOTE FRONT NAMED OUTSIDE ITS IMPLEMENTATION: $rel:|"
+done >"$tmp/front"
+if [ -s "$tmp/front" ]; then
+    cat "$tmp/front"
+    fail=1
+fi
+
 # core/'s own layering (helper "core" of issue 31): its check, when present.
 if [ -x tests/check_core_layers.sh ]; then
     tests/check_core_layers.sh "$BUILD" || fail=1

@@ -149,7 +149,6 @@ typedef struct shim_config {
     int fallback;           /* RUDP_FALLBACK=tcp: connects rudp cannot make use kernel TCP */
     char reset_id[256];     /* RUDP_RESET_ID: this server's name for its resets, or "" */
     int zero_rtt;           /* RUDP_0RTT=1: listeners give tokens, clients use them */
-    int supervisor;         /* RUDP_SUPERVISOR=<this pid>: rudp-supervise (fdtab.c) */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;

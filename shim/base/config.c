@@ -147,7 +147,6 @@ static const struct {
     {"RUDP_SIM_SEED", SCRIPT},      /* tests/test_sim.c */
     {"RUDP_EXEC_SLABS", SCRIPT},    /* slots.c: our exec passes the slabs on; removed at start-up */
     {"RUDP_EXEC_PASS", SCRIPT},     /* execpass.c: where the keeper serves what our exec passes */
-    {"RUDP_SUPERVISOR", SCRIPT},    /* rudp-supervise: records follow the program's files (fdtab.c) */
 };
 enum { NKNOWN = sizeof known_vars / sizeof known_vars[0] };
 

@@ -805,8 +805,8 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         say(line, arg, "handoffs refused (listener name held by another process) %llu",
             (ull)t.squatted);
     shim_fallback_print(line, arg);
-    if (shim_hook.front && shim_hook.front->stats)
-        shim_hook.front->stats(line, arg); /* rudp-supervise's (hooks.h) */
+    if (shim_front()->stats)
+        shim_front()->stats(line, arg); /* rudp-supervise's (state.h) */
 }
 
 /* RUDP_STATS's sink: a block of the shim's log, at the stats level, its

@@ -41,13 +41,6 @@ void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops)
     shim_hook.lifetime = ops;
 }
 
-void shim_engine_set_front_ops(const shim_front_ops *ops)
-{
-    shim_hook.front = ops;
-    /* the app ends are reached in state/appfd.c, under its lock */
-    shim_appfd_set_reach(ops ? ops->app_end : NULL);
-}
-
 void shim_engine_on(int when, shim_engine_fn fn)
 {
     if (when < 0 || when >= SHIM_ON_N)

@@ -164,27 +164,6 @@ typedef struct shim_lifetime_ops {
 
 void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops);
 
-/* ---- the program's end of a bridge, in another process ---- */
-
-/* A front end whose program holds the app ends of the bridges in an fd
- * table of its own (rudp-supervise, docs/reach.md): where the engine's
- * process holds no app end (the fd number its slot keeps holds another
- * file, or none), app_end gives a short-lived copy of the app end whose
- * inode is ino, checked by inode, which the caller closes; -1: not
- * reachable. Through it the engine marks a peer's reset (the byte of
- * shim_appfd_reset_mark) and gives connect's send buffer back
- * (shim_sndbuf_restore) on the program's end. Unset: the engine's process
- * holds every app end it reaches (the preload). stats, if set, prints the
- * front end's own counters with the engines' (RUDP_STATS, rudp-stat), a
- * line at a time through line(arg, text): rudp-supervise's connects it
- * could not carry. */
-typedef struct shim_front_ops {
-    int (*app_end)(uint64_t ino);
-    void (*stats)(void (*line)(void *, const char *), void *arg);
-} shim_front_ops;
-
-void shim_engine_set_front_ops(const shim_front_ops *ops);
-
 /* ---- the engine's side: what was registered (hooks.c) ---- */
 
 typedef struct shim_hooks {
@@ -192,7 +171,6 @@ typedef struct shim_hooks {
     const shim_relay_ops *relay;
     const shim_client_ops *client;
     const shim_lifetime_ops *lifetime;
-    const shim_front_ops *front;
     shim_engine_fn on[SHIM_ON_N][SHIM_ON_MAX];
     shim_cmd_fn cmd[SHIM_CMD_MAX];
 } shim_hooks;

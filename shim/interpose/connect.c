@@ -85,7 +85,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * fd is still its kernel TCP socket (nothing was placed). Not in
      * rudp-supervise (fds that are copies of the program's): its reserve
      * and its own word take an EMFILE there (tools/supervise/escape.c). */
-    if (r < 0 && errno == EMFILE && !shim_fd_by_file())
+    if (r < 0 && errno == EMFILE && shim_front_can(SHIM_FRONT_OWNS_NUMBERS))
         return shim_fallback_no_fd(addr, "this process")
                    ? shim_sock_kernel_kept(fd, real_connect(fd, addr, len))
                    : fail(ENOBUFS);
@@ -315,7 +315,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
             /* rudp-supervise: the app's fd is the program's, in its own
              * table, which no engine reaches with dup3 (a seccomp ADDFD
              * needs the program's call still waiting): relayed too */
-            req.relay = foreign || shim_fd_by_file();
+            req.relay = foreign || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS);
             memcpy(&req.tcp_to, &peer, sa_len(family));
             req.tcp_to_len = sa_len(family);
             if (!req.relay)
@@ -385,7 +385,7 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * returns: the engine's restore finds it gone. The program's next call
      * on the bridge that the supervisor answers gives the buffer back
      * (shim_sock_ours). */
-    rec.sndbuf_restore = shrink && shim_fd_by_file() ? app_sndbuf : 0;
+    rec.sndbuf_restore = shrink && !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? app_sndbuf : 0;
     shim_fd_put(&rec);
     shim_fd_replaced(tcp_ino); /* its options are the bridge's record's now */
     if (rec.cork)

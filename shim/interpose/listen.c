@@ -112,7 +112,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
      * records by file); under the preload close() stopped such a listener
      * already, and a program hunting a free port would pay a round trip
      * to every engine per refused bind. */
-    if (r < 0 && errno == EADDRINUSE && family && shim_fd_by_file() &&
+    if (r < 0 && errno == EADDRINUSE && family && !shim_front_can(SHIM_FRONT_SEES_CLOSE) &&
         shim_port_stop_unheld(fd, addr, len)) {
         errno = saved;
         r = real_bind(fd, addr, len); /* a listener of ours that nobody held had it */

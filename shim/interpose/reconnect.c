@@ -67,8 +67,9 @@ static shim_slot *slot_of(const shim_name *n)
 /* ---- what a failure leaves on the fresh socket: SO_ERROR and the name ---- */
 
 /* Few sockets are ever unconnected again: a small table, by fd and inode
- * (in rudp-supervise by inode alone: each call comes on a copy of the
- * program's fd, at a number of its own, shim_fd_by_file). err: the
+ * (by inode alone where the front end does not own the numbers, as
+ * rudp-supervise's: each call comes on a copy of the program's fd, at a
+ * number of its own; state.h). err: the
  * SO_ERROR a disconnect left, until read; name: what getsockname says,
  * while the socket has no port of its own. */
 #define LEFT_MAX 32
@@ -81,10 +82,11 @@ static struct {
 } kept[LEFT_MAX];
 static _Atomic int nleft;
 
-/* Entry i is fd's (the socket ino's, in rudp-supervise). left_mu held. */
+/* Entry i is fd's (the socket ino's, where the front end does not own the
+ * numbers). left_mu held. */
 static int kept_is(int i, int fd, uint64_t ino)
 {
-    return shim_cfg.supervisor ? ino && kept[i].ino == ino : kept[i].fd == fd;
+    return shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? kept[i].fd == fd : ino && kept[i].ino == ino;
 }
 
 /* fd's entry, made if there is none (the oldest goes when the table is
@@ -149,7 +151,7 @@ static int pending_take(int fd, int check_ino)
 {
     if (atomic_load(&nleft) == 0)
         return 0;
-    uint64_t ino = check_ino || shim_cfg.supervisor ? shim_fd_ino(fd) : 0;
+    uint64_t ino = check_ino || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? shim_fd_ino(fd) : 0;
     int err = 0;
     pthread_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);

@@ -62,19 +62,6 @@ static void init_all(void)
         refused = 1;
         return;
     }
-    /* rudp-supervise names its own pid (tools/supervise/start.c): a stray
-     * RUDP_SUPERVISOR in a preloaded program's environment changes
-     * nothing, and the one meant for us goes, read once here in the
-     * constructor, before any thread, not passed on (review 16). */
-    const char *v = getenv("RUDP_SUPERVISOR");
-    if (v) {
-        char *end;
-        unsigned long long pid = strtoull(v, &end, 10);
-        if (v[0] >= '1' && v[0] <= '9' && !*end && pid == (unsigned long long)getpid()) {
-            shim_cfg.supervisor = 1;
-            unsetenv("RUDP_SUPERVISOR");
-        }
-    }
     active = 1;
     shim_ports_init(); /* what the engine calls of them (hooks.h) */
     shim_lifetime_init();
@@ -167,9 +154,9 @@ __attribute__((destructor)) static void shim_destructor(void)
 
 /* ---- what an fd is ---- */
 
-/* rudp-supervise (shim_fd_by_file): a non-blocking connect returned with
- * the app end's buffer small, and the engine's restore, once established,
- * found the supervisor's copy gone (connect.c). The program's next call the
+/* A remote front end (rudp-supervise, state.h): a non-blocking connect
+ * returned with the app end's buffer small, and the engine's restore, once
+ * established, found the supervisor's copy gone (connect.c). The program's next call the
  * supervisor answers on a copy of it (SO_ERROR, getpeername, a connect
  * again: what follows EPOLLOUT) gives it back, once the filler is gone.
  * No copy of our own is kept meanwhile: it would hide the program's close
@@ -420,7 +407,7 @@ SHIM_EXPORT int close(int fd)
      * then checks that the program holds it still (at each new client and
      * every second), so that once the program closed it a new client is
      * refused, as by TCP, not reset after its handshake. */
-    int copy = found && shim_fd_by_file();
+    int copy = found && !shim_front_can(SHIM_FRONT_SEES_CLOSE);
     if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {

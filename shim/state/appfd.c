@@ -82,19 +82,11 @@ void shim_appfd_lock_renew(void)
     pthread_mutex_lock(&sndbuf_mu);
 }
 
-/* The front end's way to an app end in another process (set once, at
- * init, before any engine runs): NULL under the preload. */
-static int (*reach)(uint64_t ino);
-
-void shim_appfd_set_reach(int (*fn)(uint64_t ino))
-{
-    reach = fn;
-}
-
 /* A copy of the app end with inode ino from the front end (-1: none, or
  * no front end to ask). */
 static int reach_other(uint64_t ino)
 {
+    int (*reach)(uint64_t) = shim_front()->app_end;
     if (!reach || !ino)
         return -1;
     int c = reach(ino);
@@ -244,7 +236,7 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
         return 0;
     uint64_t ino = atomic_load(&s->app_ino);
     int fd = atomic_load(&s->app_fd);
-    if ((fd < 0 && !reach) || !ino)
+    if ((fd < 0 && !shim_front()->app_end) || !ino)
         return 0;
     int r = 0;
     pthread_mutex_lock(&sndbuf_mu);

@@ -16,14 +16,9 @@
  * options. A table replaces or drops only its own records; a child's that
  * outlive it are dropped once its pid no longer shares our memory.
  *
- * In rudp-supervise (RUDP_SUPERVISOR, shim_fd_by_file) the application's
- * fds live in another process: the supervisor calls the shim on a copy of
- * the program's fd (pidfd_getfd), new at each call and closed after it. A
- * record then follows the file, keyed by its inode alone, and outlives the
- * copy: TCP_NODELAY set through one copy reads back through the next
- * (docs/reach.md). Nobody sees the program's close, so a record of a
- * connection goes when its slot does (the engine saw the end), the others
- * when there are too many.
+ * This is the local front end (state.h): the preload's, where the fds the
+ * shim is called on are the application's own. The remote one (state.h) is
+ * rudp-supervise's, whose records follow files instead.
  */
 #include <linux/kcmp.h>
 #include <pthread.h>
@@ -53,137 +48,6 @@ typedef struct rec {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec *table;
-
-/* shim_fd_by_file: the records by inode, oldest first (uthash keeps the
- * order of insertion). */
-typedef struct filerec {
-    uint64_t ino;
-    shim_fd r;
-    UT_hash_handle hh;
-} filerec;
-static filerec *files;
-static unsigned files_n, files_puts;
-#define FILES_MAX 65536u  /* more: the oldest go (files_tidy) */
-#define FILES_SWEEP 1024u /* every so many new ones, the ended connections' go */
-
-int shim_fd_by_file(void)
-{
-    return shim_cfg.supervisor;
-}
-
-/* Whether e's file has surely gone: a connection whose slot is free or
- * reused (the engine saw both ends close). mu held. */
-static int file_gone(const filerec *e)
-{
-    return e->r.kind == SHIM_FD_BRIDGED && !shim_slot_get(e->r.slot, e->r.id);
-}
-
-static void file_drop(filerec *e)
-{
-    HASH_DEL(files, e);
-    shim_free(e);
-    files_n--;
-}
-
-/* Every FILES_SWEEP new records, those of ended connections go; past
- * FILES_MAX then, the oldest of the others, but never a listener's or a
- * live connection's (review 2: the oldest was the listener's, whose
- * accepts then went to the kernel): those the program holds, and they go
- * when it closes them. mu held. */
-static void files_tidy(void)
-{
-    filerec *e, *tmp;
-    if (++files_puts % FILES_SWEEP != 0)
-        return;
-    HASH_ITER(hh, files, e, tmp) {
-        if (file_gone(e))
-            file_drop(e);
-    }
-    HASH_ITER(hh, files, e, tmp) {
-        if (files_n <= FILES_MAX)
-            break;
-        if (e->r.kind != SHIM_FD_LISTENER && e->r.kind != SHIM_FD_BRIDGED)
-            file_drop(e);
-    }
-}
-
-/* shim_fd_get/_tryget by file: the record of fd's file, numbered fd. */
-static int file_get(int fd, shim_fd *out, int try)
-{
-    uint64_t ino = shim_fd_ino(fd);
-    filerec *e = NULL;
-    if (!ino)
-        return 0;
-    if (!try)
-        pthread_mutex_lock(&mu);
-    else if (pthread_mutex_trylock(&mu) != 0)
-        return -1;
-    HASH_FIND(hh, files, &ino, sizeof ino, e);
-    if (e) {
-        *out = e->r;
-        out->fd = fd;
-    }
-    pthread_mutex_unlock(&mu);
-    return e != NULL;
-}
-
-static void file_put(const shim_fd *r)
-{
-    uint64_t ino = shim_fd_ino(r->fd);
-    filerec *e = NULL;
-    if (!ino)
-        return;
-    pthread_mutex_lock(&mu);
-    HASH_FIND(hh, files, &ino, sizeof ino, e);
-    if (!e && (e = shim_calloc(1, sizeof *e))) {
-        e->ino = ino;
-        HASH_ADD(hh, files, ino, sizeof e->ino, e);
-        if (!e->hh.tbl) {
-            shim_free(e); /* out of memory: we merely forget options */
-            e = NULL;
-        } else {
-            files_n++;
-            files_tidy();
-        }
-    }
-    if (e) {
-        e->r = *r;
-        e->r.ino = ino;
-    }
-    pthread_mutex_unlock(&mu);
-    /* A connection's app end: its slot keeps its inode for the engine's
-     * reset byte (shim_appfd_reset_mark), which reaches the program's end
-     * through the front end (shim_appfd_set_reach); the number is our
-     * short-lived copy's, of no use later (-1). */
-    shim_slot *s;
-    if (r->kind == SHIM_FD_BRIDGED && (s = shim_slot_get(r->slot, r->id))) {
-        atomic_store(&s->app_fd, -1);
-        atomic_store(&s->app_ino, ino);
-    }
-}
-
-static void file_del(int fd)
-{
-    uint64_t ino = shim_fd_ino(fd);
-    filerec *e = NULL;
-    pthread_mutex_lock(&mu);
-    HASH_FIND(hh, files, &ino, sizeof ino, e);
-    if (e)
-        file_drop(e);
-    pthread_mutex_unlock(&mu);
-}
-
-void shim_fd_replaced(uint64_t ino)
-{
-    filerec *e = NULL;
-    if (!shim_fd_by_file() || !ino)
-        return;
-    pthread_mutex_lock(&mu);
-    HASH_FIND(hh, files, &ino, sizeof ino, e);
-    if (e && e->r.kind == SHIM_FD_CANDIDATE)
-        file_drop(e);
-    pthread_mutex_unlock(&mu);
-}
 
 /* Which numbers may hold a bridged record of the engines' own table, and
  * its connection's slot (shim_fd_hinted): set by shim_fd_put of one,
@@ -260,10 +124,8 @@ static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
     return 0;
 }
 
-int shim_fd_tryget(int fd, shim_fd *out)
+static int local_tryget(int fd, shim_fd *out)
 {
-    if (shim_fd_by_file())
-        return file_get(fd, out, 1);
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     if (pthread_mutex_trylock(&mu) != 0)
@@ -275,10 +137,10 @@ int shim_fd_tryget(int fd, shim_fd *out)
     return found;
 }
 
-int shim_fd_get(int fd, shim_fd *out)
+static int local_get(int fd, shim_fd *out, int try)
 {
-    if (shim_fd_by_file())
-        return file_get(fd, out, 0);
+    if (try)
+        return local_tryget(fd, out);
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     rec *e = NULL;
@@ -302,12 +164,8 @@ int shim_fd_get(int fd, shim_fd *out)
     return found;
 }
 
-void shim_fd_put(const shim_fd *r)
+static void local_put(const shim_fd *r)
 {
-    if (shim_fd_by_file()) {
-        file_put(r);
-        return;
-    }
     uint64_t ino = shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
@@ -356,12 +214,8 @@ void shim_fd_put(const shim_fd *r)
         hint(r->fd, s);
 }
 
-void shim_fd_del(int fd)
+static void local_del(int fd)
 {
-    if (shim_fd_by_file()) {
-        file_del(fd);
-        return;
-    }
     pid_t t = shim_procenv_table();
     rec *e = NULL;
     if (t == 0)
@@ -415,7 +269,7 @@ void shim_fdtab_atfork_child(void)
     pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
 
-int shim_fd_list_fallback(int *out, int max)
+static int local_list_fallback(int *out, int max)
 {
     pid_t t = shim_procenv_table();
     int n = 0;
@@ -430,7 +284,7 @@ int shim_fd_list_fallback(int *out, int max)
     return n;
 }
 
-int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
+static int local_list_range(int *out, int max, unsigned first, unsigned last)
 {
     pid_t t = shim_procenv_table();
     int n = 0;
@@ -448,3 +302,21 @@ int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
     pthread_mutex_unlock(&mu);
     return n;
 }
+
+/* A number's record is replaced by the next put at that number: nothing
+ * to drop here. */
+static void local_replaced(uint64_t ino)
+{
+    (void)ino;
+}
+
+const shim_front_ops shim_front_local = {
+    .name = "local",
+    .caps = SHIM_FRONT_OWNS_NUMBERS | SHIM_FRONT_SEES_CLOSE,
+    .get = local_get,
+    .put = local_put,
+    .del = local_del,
+    .replaced = local_replaced,
+    .list_fallback = local_list_fallback,
+    .list_range = local_list_range,
+};

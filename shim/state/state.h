@@ -16,6 +16,7 @@
 #define SHIM_STATE_H
 
 #include "base/base.h"
+#include "front.h"
 
 /* ---- names.c: TCP addresses carried in abstract unix socket names ---- */
 
@@ -222,12 +223,6 @@ int shim_app_end_sndbuf(int fd, int size);
  * efd holds unread bytes now. */
 int shim_appfd_reset_mark(shim_slot *s, int efd);
 
-/* appfd.c: where the app ends are in another process's fd table
- * (shim_front_ops, engine/hooks.h): fn(ino) gives a copy of the app end
- * with inode ino, or -1; the restore and the reset mark above use it when
- * the number they keep holds no such file here. */
-void shim_appfd_set_reach(int (*fn)(uint64_t ino));
-
 /* appfd.c: the lock the three above and connect() (placing the app end)
  * take around what they do with an app's fd number. */
 void shim_appfd_lock(void);
@@ -352,18 +347,73 @@ typedef struct shim_fd {
     uint32_t sndbuf_req, rcvbuf_req; /* ... the sizes it asked (as read back, halved) */
     int sndbuf_shown;      /* getsockopt(SO_SNDBUF) while TCP_NOTSENT_LOWAT shrinks the
                             * app end's buffer; 0: the socket's own */
-    int sndbuf_restore;    /* shim_fd_by_file: connect()'s small buffer is given back
+    int sndbuf_restore;    /* without SHIM_FRONT_OWNS_NUMBERS: connect()'s small buffer is given back
                             * to this size by the next call once established; 0: none */
 } shim_fd;
 #define SHIM_BUF_SND 1u
 #define SHIM_BUF_RCV 2u
 
+/* ---- front.c: the front end, where the application's sockets are ----
+ *
+ * The shim keeps a record per application socket (shim_fd) and reaches the
+ * application's end of each bridge. Where those live is the front end's
+ * business, one implementation each:
+ *   local   (fdtab.c) the preload: this process's own fd table; a record
+ *           per fd number, told apart from a reuse of the number by the
+ *           socket's inode, per table of a child sharing our memory;
+ *   remote  (front_remote.c) rudp-supervise (front.h): the program's fds
+ *           live in another process and the shim is called on short-lived
+ *           copies of them, so a record follows the file (its inode),
+ *           whatever number reaches it, and outlives the copy;
+ *   memory  (front_mem.c) a table in memory with no system call, for the
+ *           shim's unit tests.
+ * The local one is in use unless another is set, once, before the first
+ * record (shim_front_set; remote: shim_front_register). What differs
+ * between them that the layers above must act on is said by caps, not by
+ * asking which one is in use. */
+#define SHIM_FRONT_OWNS_NUMBERS 1u /* the fds the shim is called on are the
+                                    * application's own: a file may be put at
+                                    * one later (dup3), an EMFILE is this
+                                    * process's own shortage */
+#define SHIM_FRONT_SEES_CLOSE 2u   /* a close() through the shim is the
+                                    * application's own close */
+
+typedef struct shim_front_ops {
+    const char *name;
+    unsigned caps; /* SHIM_FRONT_* */
+    /* fd's current record into *out: 1, 0 if none, -1 if try and the
+     * table's lock is held (a signal handler may interrupt its holder) */
+    int (*get)(int fd, shim_fd *out, int try);
+    void (*put)(const shim_fd *r);
+    void (*del)(int fd);
+    void (*replaced)(uint64_t ino);
+    int (*list_fallback)(int *out, int max);
+    int (*list_range)(int *out, int max, unsigned first, unsigned last);
+    /* the application's end of a bridge held elsewhere: a copy of the file
+     * of inode ino, which the caller closes, or -1; NULL: this process
+     * holds every app end it reaches */
+    int (*app_end)(uint64_t ino);
+    /* the front end's own counters (RUDP_STATS, rudp-stat); may be NULL */
+    void (*stats)(void (*line)(void *, const char *), void *arg);
+} shim_front_ops;
+
+extern const shim_front_ops shim_front_local;  /* fdtab.c */
+extern const shim_front_ops shim_front_memory; /* front_mem.c */
+/* The front end in use (never NULL). */
+const shim_front_ops *shim_front(void);
+/* Uses ops from now on; -1 (EBUSY) once a record was put through another. */
+int shim_front_set(const shim_front_ops *ops);
+/* front_remote.c: the remote front end, with what the supervisor gives. */
+int shim_front_remote_use(const shim_front_remote *r);
+/* Whether the front end in use has cap (SHIM_FRONT_*). */
+int shim_front_can(unsigned cap);
+
 /* Whether fd may hold a bridged record of the engines' own table, and the
  * slot of its connection then (else NULL): a hint, read without a lock or
  * system call, for the send interposers to pass every other fd straight to
  * libc; shim_fd_get says for sure. Numbers from SHIM_FD_HINTS up are never
- * hinted. shim_fd_tryget is shim_fd_get that gives up (-1) rather than wait
- * for the table's lock (a signal handler may have interrupted its holder). */
+ * hinted; only the local front end hints. shim_fd_tryget is shim_fd_get
+ * that gives up (-1) rather than wait for the table's lock. */
 #define SHIM_FD_HINTS 65536
 shim_slot *shim_fd_hinted(int fd);
 int shim_fd_tryget(int fd, shim_fd *out);
@@ -374,24 +424,19 @@ int shim_fd_get(int fd, shim_fd *out);
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
 /* The socket of inode ino was replaced by a bridge or a listener of ours,
- * whose record took over its options: in rudp-supervise (records by file,
- * which nobody's close removes) its SHIM_FD_CANDIDATE record goes, or every
- * socket the program set an option on before connect would leave one
- * (656 bytes) until there are 65,536. Elsewhere nothing: the number's
- * record was replaced. */
+ * whose record took over its options: where records follow files, which
+ * nobody's close removes (remote), its SHIM_FD_CANDIDATE record goes, or
+ * every socket the program set an option on before connect would leave one
+ * until the table is full. Elsewhere nothing: the number's record was
+ * replaced. */
 void shim_fd_replaced(uint64_t ino);
-/* Whether this process is rudp-supervise's (RUDP_SUPERVISOR=its pid): its fds
- * are short-lived copies of another process's, so a record follows the
- * file (its inode), whatever number it is reached by, and close() of a
- * copy keeps it (the program still holds the file); fdtab.c says when it
- * goes. Such a process hints nothing (shim_fd_hinted). */
-int shim_fd_by_file(void);
 /* The fds of connects with RUDP_FALLBACK=tcp on record (at most max, into
  * out); returns how many. */
 int shim_fd_list_fallback(int *out, int max);
 /* The fd numbers in [first, last] with a record of this table (at most
  * max): close_range() closes them as close() does. */
 int shim_fd_list_range(int *out, int max, unsigned first, unsigned last);
+/* fdtab.c: the local table's lock around fork() and a clone's renewal */
 void shim_fdtab_atfork_prepare(void);
 void shim_fdtab_atfork_parent(void);
 void shim_fdtab_atfork_child(void);

@@ -49,7 +49,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int spare[RESERVE];
 static int nspare;
 
-/* counted for rudp_supervise_stats */
+/* counted for escape_stats */
 static _Atomic uint64_t n_released, n_naps, n_tcp, n_failed;
 
 void reserve_init(void)
@@ -194,7 +194,7 @@ void escape_answer(struct sup *s, const struct seccomp_notif *req,
     respond(s, req->id, e == 0, 0, e);
 }
 
-void rudp_supervise_stats(void (*line)(void *, const char *), void *arg)
+void escape_stats(void (*line)(void *, const char *), void *arg)
 {
     uint64_t tcp = atomic_load(&n_tcp), failed = atomic_load(&n_failed);
     uint64_t released = atomic_load(&n_released);

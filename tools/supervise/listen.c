@@ -82,7 +82,7 @@ static int listen_same_socket(struct sup *s, struct seccomp_notif *req, uint64_t
     /* by the record, not SO_ACCEPTCONN: with RUDP_ACCEPT_TCP=0 the shim
      * keeps the socket unlistened */
     uint64_t lino = placed_listener_of(s, ino);
-    int lc = lino ? rudp_supervise_reach(lino) : -1;
+    int lc = lino ? reach_app_end(lino) : -1;
     if (lc < 0)
         return -1;
     /* the shim's answer (its records follow the file): a listener it made,

@@ -201,10 +201,10 @@ void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The supervisor rudp_supervise_reach serves (serve() sets it). */
+/* The supervisor reach_app_end serves (serve() sets it). */
 static struct sup *reach_sup;
 
-int rudp_supervise_reach(uint64_t ino)
+int reach_app_end(uint64_t ino)
 {
     struct sup *s = reach_sup;
     if (!s || !ino)
@@ -256,7 +256,7 @@ int placed_expire(struct sup *s)
     pthread_mutex_unlock(&s->mu);
     /* closed out of mu (the engine sees the application's close): the
      * shim's close() may wait for the engine, which may be waiting for mu
-     * in rudp_supervise_reach */
+     * in reach_app_end */
     for (int i = 0; i < n; i++)
         close(gone[i]);
     return left;
@@ -365,6 +365,13 @@ int serve(int lfd, pid_t child, int pass)
     for (unsigned i = 0; i < PLACED_BUCKETS; i++)
         s.bucket[i] = -1;
     reach_sup = &s;
+    /* The shim (preloaded) is told that the sockets it is called on are
+     * copies of the program's (shim/state/front.h), before any is. */
+    static const shim_front_remote front = {.app_end = reach_app_end, .stats = escape_stats};
+    if (!shim_front_register || shim_front_register(&front) < 0) {
+        warn("%s", "the shim is not loaded, or answered a socket call already: cannot serve");
+        exit(125); /* the program's parent sees it and stops the program */
+    }
     reserve_init(); /* before the engine's fds: escape.c */
     pool_init(&s);
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s.sizes) < 0) {

@@ -327,14 +327,11 @@ static pid_t serve_start(const char *shim, int pass, int lfd, pid_t prog)
      * bridge, at the program's fd, and the program's own socket
      * (shim/engine/fallback.c, as for a child with an fd table of its
      * own). The shim's records follow the program's files, not our
-     * copies' numbers (RUDP_SUPERVISOR, shim/state/fdtab.c). */
+     * copies' numbers: serve() registers as the shim's remote front end
+     * (shim/state/front.h). */
     fcntl(lfd, F_SETFD, 0);
     preload_set(shim);
     char a_fd[16], a_pid[16];
-    /* Our own pid (the exec keeps it): the shim takes the setting only
-     * in the process it names (shim/interpose/sock.c). */
-    snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
-    setenv("RUDP_SUPERVISOR", a_pid, 1);
     snprintf(a_fd, sizeof a_fd, "%d", lfd);
     snprintf(a_pid, sizeof a_pid, "%d", (int)prog);
     char *args[] = {(char *)me, "--serve", a_fd, a_pid,

@@ -81,6 +81,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "../../shim/state/front.h"
+
+/* Defined by the shim, which this binary runs under in its serving stage
+ * (start.c); weak, so that the first stage, without it, links and runs. */
+__attribute__((weak)) int shim_front_register(const shim_front_remote *r);
+
 /* The program's name in messages. */
 extern const char *me;
 
@@ -261,23 +267,22 @@ int serve(int lfd, pid_t child, int pass);
 void placed_add(struct sup *s, uint64_t ino, uint64_t tcp_ino, int held);
 
 /* The bridge ino is at fd in the fd table of the program's thread tid
- * (NOTIF_ADDFD done): where rudp_supervise_reach finds it. fd
+ * (NOTIF_ADDFD done): where reach_app_end finds it. fd
  * PLACED_PENDING: an ADDFD_FLAG_SEND is under way, which answers the
  * program before we learn the number: the program may already use the
- * connection (and its peer reset it) when rudp_supervise_reach asks, so
+ * connection (and its peer reset it) when reach_app_end asks, so
  * it waits for the number (briefly: the next placed_at comes at once). */
 #define PLACED_PENDING (-2)
 void placed_at(struct sup *s, uint64_t ino, pid_t tid, int fd);
 
-/* The shim's front-end hook (shim/lifetime/supfront.c finds it by name,
- * shim/engine/hooks.h's shim_front_ops): a short-lived copy of the
+/* The remote front end's way to the program's end of a bridge
+ * (shim/state/front.h, registered by serve()): a short-lived copy of the
  * program's end of the bridge whose inode is ino, taken from the program
  * (pidfd_getfd) at the number noted by placed_at and checked by inode, or
  * -1 (not placed, the thread gone, the number reused). The caller closes
  * it. The engine reaches the program's end through it: a peer's reset
- * as ECONNRESET, connect's send buffer given back. Exported from this
- * binary (-Wl,--export-dynamic-symbol), nothing else is. */
-__attribute__((visibility("default"))) int rudp_supervise_reach(uint64_t ino);
+ * as ECONNRESET, connect's send buffer given back. */
+int reach_app_end(uint64_t ino);
 
 /* The inode of the latest file placed in place of the program's socket
  * tcp_ino (a listener, when tcp_ino listens) where the program holds it
@@ -378,19 +383,16 @@ const char *short_of(int err);
  * left as it was: 0, to continue it over kernel TCP where the preload's
  * fallback is on (RUDP_FALLBACK, the default without a key), or ENOBUFS,
  * its answer, where it is off. Said at warn once per destination,
- * counted either way (rudp_supervise_stats). */
+ * counted either way (escape_stats). */
 int escape(const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
 /* escape() for the call req (its copies of the program's fds closed by
  * the caller), and its answer: CONTINUE, or escape's errno. An address
  * not inet (the socket could not be looked at) is continued as is. */
 void escape_answer(struct sup *s, const struct seccomp_notif *req,
                    const struct sockaddr_storage *to, socklen_t len, int err, const char *what);
-/* The counters above as stats lines (shim/engine/hooks.h's shim_front_ops:
- * RUDP_STATS and rudp-stat print them with the engine's). Exported from
- * this binary, as rudp_supervise_reach is. */
-__attribute__((visibility("default"))) void rudp_supervise_stats(void (*line)(void *,
-                                                                             const char *),
-                                                                 void *arg);
+/* The counters above as stats lines (shim/state/front.h, registered by
+ * serve(): RUDP_STATS and rudp-stat print them with the engine's). */
+void escape_stats(void (*line)(void *, const char *), void *arg);
 
 /* ---- accepted connections held for a restarted accept() (acceptq.c) ---- */
 

@@ -17,7 +17,7 @@
 #                  a peer's reset (SO_LINGER {1, 0}) reads as ECONNRESET,
 #                  not EOF, at the connecting end and the accepted one (the
 #                  engine reaches the program's end of the bridge through
-#                  the supervisor: rudp_supervise_reach);
+#                  the supervisor: its remote front end);
 #   sendnb         after a non-blocking connect and POLLOUT, one send() of
 #                  5000 bytes takes them all (the send buffer given back at
 #                  the handshake, with no option call to prompt it; on
