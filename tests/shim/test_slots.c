@@ -101,7 +101,7 @@ Test(slots, the_slab_is_known_under_our_pid)
     cr_assert(eq(int, n, 1), "one memfd");
     cr_assert(eq(int, shim_slots_fd(fds[0]), 1));
     cr_assert(fds[0] >= SHIM_FD_BASE, "held high, out of the program's way");
-    cr_assert(fcntl(fds[0], F_GETFD) & FD_CLOEXEC);
+    cr_assert(eq(int, fcntl(fds[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC));
 }
 
 /* A forked child reads the parent's live slot (MAP_SHARED) and allocates
