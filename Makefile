@@ -5,7 +5,8 @@
 #                   (first installing what the build needs, if missing)
 #   make test       install what is missing, then the settings check, layers, unit tests
 #                   + simulation + integration
-#   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow)
+#   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow),
+#                   and every test program is run by a script (tests/progs.table)
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
@@ -248,7 +249,7 @@ ifneq ($(strip $(DEPS_MISSING)),)
 $(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN) $(BUILD)/bin/rudp-stat $(SUPERVISE_BIN): | deps-build
 endif
 
-# --- unit tests of shim code -----------------------------------------------
+# --- shim tests: unit tests of shim code, the programs' table --------------
 # tests/shim/test_<module>.c: Criterion tests of shim/'s own modules, one
 # binary of their own (build/tests/shim_unit), without LD_PRELOAD and
 # without librudp_shim.so: the shim's objects reach it through an archive,
@@ -281,6 +282,15 @@ ifneq ($(strip $(DEPS_MISSING)),)
 $(SHIM_UNIT_OBJ): | deps-build
 endif
 -include $(SHIM_UNIT_OBJ:.o=.d)
+
+# A shim test's program (tests/prog_*.c) and the scripts that run it
+# (integration/**/*.sh), side by side in tests/progs.table; make layers
+# fails when a program is run by no script or the table is stale
+# (tests/check_progs.sh --write makes it again).
+.PHONY: check-progs
+layers: check-progs
+check-progs:
+	@tests/check_progs.sh
 
 # --- tests -----------------------------------------------------------------
 
