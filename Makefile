@@ -5,7 +5,8 @@
 #                   (first installing what the build needs, if missing)
 #   make test       install what is missing, then the settings check, layers, unit tests
 #                   + simulation + integration
-#   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow)
+#   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow),
+#                   and every test program is run by a script (tests/progs.table)
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
@@ -246,6 +247,49 @@ ifneq ($(strip $(DEPS_MISSING)),)
 $(CORE_OBJ) $(SHIM_OBJ) $(UNIT_OBJ) $(PROG_BIN) $(BUILD)/bin/rudp-stat $(SUPERVISE_BIN): | deps-build
 endif
 
+# --- shim tests: unit tests of shim code, the programs' table --------------
+# tests/shim/test_<module>.c: Criterion tests of shim/'s own modules, one
+# binary of their own (build/tests/shim_unit), without LD_PRELOAD and
+# without librudp_shim.so: the shim's objects reach it through an archive,
+# so the binary takes only the objects its calls need. interpose/ stays out
+# of the archive: its objects define socket(), close(), read(), write()...
+# and would interpose the test program itself, Criterion's own pipes among
+# them. tests/shim/lib_shim.c starts each test from a known state
+# (tests/shim/shimtest.h says which). Its sources see shim/ (-Ishim) as
+# the layers do, through each layer's public header.
+SHIM_UNIT_SRC := $(wildcard tests/shim/test_*.c) $(wildcard tests/shim/lib_*.c)
+SHIM_UNIT_OBJ := $(SHIM_UNIT_SRC:%.c=$(BUILD)/%.o)
+SHIM_UNIT_BIN := $(BUILD)/tests/shim_unit
+SHIM_UNIT_LIB := $(BUILD)/tests/shim/libshim_units.a
+SHIM_UNIT_LIB_OBJ := $(filter-out $(BUILD)/shim/interpose/%,$(SHIM_OBJ))
+
+all: $(SHIM_UNIT_BIN)
+
+$(SHIM_UNIT_OBJ): CFLAGS_ALL += -Ishim
+
+$(SHIM_UNIT_LIB): $(SHIM_UNIT_LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHIM_UNIT_BIN): $(SHIM_UNIT_OBJ) $(SHIM_UNIT_LIB) $(CORE_LIB)
+	$(CC) -o $@ $(SHIM_UNIT_OBJ) $(SHIM_UNIT_LIB) $(CORE_LIB) -lcriterion -ldl \
+	    $(LDLIBS_CORE) $(LDLIBS_ALL)
+
+ifneq ($(strip $(DEPS_MISSING)),)
+$(SHIM_UNIT_OBJ): | deps-build
+endif
+-include $(SHIM_UNIT_OBJ:.o=.d)
+
+# A shim test's program (tests/prog_*.c) and the scripts that run it
+# (integration/**/*.sh), side by side in tests/progs.table; make layers
+# fails when a program is run by no script or the table is stale
+# (tests/check_progs.sh --write makes it again).
+.PHONY: check-progs
+layers: check-progs
+check-progs:
+	@tests/check_progs.sh
+
 # --- tests -----------------------------------------------------------------
 
 test:
@@ -256,8 +300,9 @@ test:
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory integration-test
 
-unit-test: $(UNIT_BIN)
+unit-test: $(UNIT_BIN) $(SHIM_UNIT_BIN)
 	$(UNIT_BIN) --short-filename
+	$(SHIM_UNIT_BIN) --short-filename
 
 integration-test: all
 	@if [ -x integration/run.sh ]; then integration/run.sh; \
@@ -302,12 +347,15 @@ asan:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN="$(SAN_ASAN)" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    build/asan/tests/unit --short-filename
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    build/asan/tests/shim_unit --short-filename
 	@if [ -x integration/run.sh ]; then RUDP_SHIM_BUILD=build/asan integration/run.sh; fi
 
 ubsan:
 	@integration/deps.sh build test
 	$(MAKE) --no-print-directory BUILD=build/ubsan OPT=-O1 SAN="$(SAN_UBSAN)" all
 	build/ubsan/tests/unit --short-filename
+	build/ubsan/tests/shim_unit --short-filename
 
 # The core is single-threaded by design (one engine thread owns it); what
 # has threads is the shim, so make tsan runs the multi-threaded client test
