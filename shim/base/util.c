@@ -187,13 +187,6 @@ int shim_fd_move_high(int fd)
     return hi;
 }
 
-rudp_time shim_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (rudp_time)ts.tv_sec * 1000000000ull + (rudp_time)ts.tv_nsec;
-}
-
 /* Larger UDP buffers when we may (root): a burst of datagrams must not
  * overflow them while the engine is busy. A listener's socket takes every
  * peer's handshake and, today, all its accepted connections' datagrams:

@@ -41,4 +41,9 @@ const char *shimtest_config_said(void);
  * fd, or -1. */
 int shimtest_new_file_at(int fd);
 
+/* lib_clock.c: the shim's clock (shim_now) in these tests. Real until
+ * set; then it says t, moved only by shimtest_clock_advance. */
+void shimtest_clock_set(rudp_time t);
+void shimtest_clock_advance(rudp_time d);
+
 #endif

@@ -1,0 +1,130 @@
+/*
+ * test_engineloop.c: an engine thread's loop (shim/engine/engine.c) driven
+ * through the memory front end (state/front_mem.c) on simulated time
+ * (lib_clock.c), with a UDP socket of the test's own as the peer that
+ * never answers. A connect handed to the engine as interpose/connect.c
+ * hands it (shim_engine_connect) sends its first datagram at once; while
+ * the clock stands still the engine sends nothing more, whatever real time
+ * passes; each time the test moves the clock and wakes the engine, the
+ * handshake's timers fire as that time says: a retransmission, then, past
+ * the connect timeout, the connection ends in ETIMEDOUT, which the slot
+ * and the application's end of the bridge both report.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shimtest.h"
+
+#include "engine/engine.h"
+
+#define T0 RUDP_SEC(1000)
+
+static void setup(void)
+{
+    shimtest_setup();
+    cr_assert(shim_front_set(&shim_front_memory) == 0);
+    shimtest_clock_set(T0);
+}
+
+TestSuite(engineloop, .init = setup);
+
+/* A datagram on fd within ms of real time: its length, or -1. */
+static ssize_t datagram_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    char buf[65536];
+    return recv(fd, buf, sizeof buf, 0);
+}
+
+/* The engine sleeps until its next deadline by the clock it read; a
+ * command (here one that changes nothing: uncork a connection never
+ * corked) wakes it to read the clock again. */
+static void wake(uint64_t id)
+{
+    shim_engine_set_cork(id, 0);
+}
+
+static int udp_socket(struct sockaddr_in *bound)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t len = sizeof *bound;
+    cr_assert(getsockname(fd, (struct sockaddr *)bound, &len) == 0);
+    return fd;
+}
+
+Test(engineloop, handshake_timers_follow_the_simulated_clock)
+{
+    struct sockaddr_in peer_addr, client_addr;
+    int peer = udp_socket(&peer_addr);
+    int udp = udp_socket(&client_addr);
+    cr_assert(connect(udp, (struct sockaddr *)&peer_addr, sizeof peer_addr) == 0);
+    int sv[2];
+    cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+
+    cr_assert(shim_engine_start() == 0);
+    shim_connect_req req;
+    memset(&req, 0, sizeof req);
+    req.udp_fd = udp;
+    req.efd = sv[1];
+    shim_to_rudp_addr((const struct sockaddr *)&peer_addr, &req.peer);
+    req.id = shim_engine_new_id();
+    req.slot = shim_slot_alloc(req.id);
+    cr_assert(req.slot != UINT32_MAX);
+    req.app_fd = -1;
+    req.tcp_fd = -1;
+    req.swap_fd = -1;
+    rudp_config_default(&req.cfg);
+    req.cfg.connect_timeout = RUDP_SEC(5);
+    /* the application's socket, as the memory front end records it */
+    shim_fd rec = {.fd = sv[0], .kind = SHIM_FD_BRIDGED, .id = req.id, .slot = req.slot};
+    shim_fd_put(&rec);
+    cr_assert(shim_engine_connect(&req) == 0);
+
+    /* the first datagram leaves at once */
+    ssize_t first = datagram_within(peer, 5000);
+    cr_assert(first > 0, "the handshake's first datagram reaches the peer");
+    shim_slot *s = shim_slot_get(req.slot, req.id);
+    cr_assert_not_null(s);
+    cr_assert_eq(atomic_load(&s->state), SHIM_SLOT_CONNECTING);
+
+    /* the clock stands still: more real time than any retransmission
+     * timeout passes, and nothing more is sent */
+    wake(req.id);
+    cr_assert_eq(datagram_within(peer, 1500), -1,
+                 "no retransmission while the simulated clock stands still");
+
+    /* three seconds later by the clock: the handshake is sent again */
+    shimtest_clock_advance(RUDP_SEC(3));
+    wake(req.id);
+    ssize_t again = datagram_within(peer, 5000);
+    cr_assert_eq(again, first, "the same handshake again once its timer is due (%zd, %zd)",
+                 again, first);
+    cr_assert_eq(atomic_load(&s->state), SHIM_SLOT_CONNECTING);
+
+    /* past the connect timeout: the connection ends in ETIMEDOUT */
+    shimtest_clock_advance(RUDP_SEC(10));
+    wake(req.id);
+    struct pollfd p = {.fd = sv[0], .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 5000), 1, "the application's end hears the end");
+    cr_assert_eq(atomic_load(&s->state), SHIM_SLOT_FAILED);
+    cr_assert_eq(atomic_load(&s->so_error), ETIMEDOUT);
+    char b;
+    cr_assert_leq(read(sv[0], &b, 1), 0, "no byte, only the end");
+
+    shim_fd got;
+    cr_assert_eq(shim_fd_get(sv[0], &got), 1, "the record is the memory front end's");
+    cr_assert_eq(got.id, req.id);
+    close(peer);
+    close(sv[0]);
+}
