@@ -6,7 +6,8 @@
  *
  * Criterion runs each test in a process of its own, so a module's static
  * state (the slots' slab, the fd records, the epoll notes, the
- * configuration) is fresh in every test and needs no reset between them;
+ * configuration) is fresh in every test and needs no reset between them
+ * (and --no-fork, which runs them all in one process, is not for these);
  * what a test must not inherit from the environment it is run in is
  * cleared by shimtest_setup.
  */
