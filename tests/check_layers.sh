@@ -177,6 +177,28 @@ if [ -s "$tmp/front" ]; then
     fail=1
 fi
 
+# (e) names that say where they live: a global function of the shim whose
+# prefix (shim_<word>_) is the name of another layer or of a module (file)
+# of another layer, and of none of its own (shim_engine_* defined in base/
+# once was), unless it is the layer's or the module's own name.
+ls shim/*/*.c | sed 's|^shim/\([^/]*\)/\([^/]*\)\.c$|\1 \2|' >"$tmp/modules"
+for l in $LAYERS; do echo "$l $l"; done >>"$tmp/modules"
+for o in "$BUILD"/shim/*/*.o; do
+    [ -e "$o" ] || continue
+    rel=${o#"$BUILD"/shim/}
+    nm -g --defined-only "$o" | awk -v f="$rel" '$2 == "T" {print f, $3}'
+done | awk 'NR == FNR { own[$2] = own[$2] " " $1 " "; next }
+    { split($1, a, "/"); layer = a[1]; s = $2
+      if (s !~ /^shim_[a-z0-9]+_/) next
+      split(s, p, "_"); m = p[2]
+      if (!(m in own) || index(own[m], " " layer " ")) next
+      print "NAME OF ANOTHER LAYER'"'"'S MODULE: " $1 ": " s " (" m " is in:" own[m] ")" }' \
+    "$tmp/modules" - >"$tmp/names"
+if [ -s "$tmp/names" ]; then
+    cat "$tmp/names"
+    fail=1
+fi
+
 # core/'s own layering (helper "core" of issue 31): its check, when present.
 if [ -x tests/check_core_layers.sh ]; then
     tests/check_core_layers.sh "$BUILD" || fail=1

@@ -272,12 +272,12 @@ uint32_t shim_ifmtu_payload(int udp);
 /* ---- ownfds.c: the fds the engine owns ---- */
 
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
-int shim_engine_owns(int fd);
+int shim_ownfds_has(int fd);
 /* Counts fd among those close()/closefrom() must spare (the log file). */
-void shim_engine_own_fd(int fd);
+void shim_ownfds_add(int fd);
 /* The engine's fds in ascending order, at most max; returns how many
  * (none in a CLONE_VM child with an fd table of its own). */
-int shim_engine_owned_fds(int *out, int max);
+int shim_ownfds_list(int *out, int max);
 /* Adds fd to the set (on) or takes it out; nothing in a CLONE_VM child
  * with an fd table of its own, whose numbers are not the owner's. A
  * getpid(). */

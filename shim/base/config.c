@@ -634,7 +634,7 @@ static int load(int check_only)
                        "a regular file that can be opened for appending (not a symbolic link; "
                        "created with mode 0600 if missing)");
         shim_cfg.log_fd = shim_fd_move_high(fd);
-        shim_engine_own_fd(shim_cfg.log_fd); /* a program closing every fd spares it */
+        shim_ownfds_add(shim_cfg.log_fd); /* a program closing every fd spares it */
     }
     if (!check_only)
         warn_unknown(); /* once the log's level and place are known */

@@ -52,12 +52,12 @@ void shim_own_fd(int fd, int on)
     pthread_mutex_unlock(&mu);
 }
 
-void shim_engine_own_fd(int fd)
+void shim_ownfds_add(int fd)
 {
     shim_own_fd(fd, 1);
 }
 
-int shim_engine_owns(int fd)
+int shim_ownfds_has(int fd)
 {
     pthread_mutex_lock(&mu);
     int r = has(fd);
@@ -65,7 +65,7 @@ int shim_engine_owns(int fd)
     return r;
 }
 
-int shim_engine_owned_fds(int *out, int max)
+int shim_ownfds_list(int *out, int max)
 {
     if (shim_procenv_table() != 0)
         return 0; /* a CLONE_VM child's numbers: none is the engine's */

@@ -32,7 +32,7 @@
  * fd to an engine (adopt.c copies it into the owner's table first): the
  * ones that are system calls and more already, never read or write.
  *
- * This file notices; lifetime/renew.c (shim_procenv_renew, called by
+ * This file notices; lifetime/renew.c (shim_renew_process, called by
  * shim_procenv_check) starts such a process afresh.
  */
 #include <errno.h>

@@ -112,7 +112,7 @@ int shim_qlog_open_dir(const char *path)
         return -2;
     }
     fd = shim_fd_move_high(fd);
-    shim_engine_own_fd(fd); /* a program closing every fd spares it */
+    shim_ownfds_add(fd); /* a program closing every fd spares it */
     return fd;
 }
 

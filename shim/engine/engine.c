@@ -633,7 +633,7 @@ void *shim_engine_loop(void *arg)
         /* A keeper's work is done when a process's exit would need no
          * keeper (nothing to deliver, no listener, no bridge): those of
          * its connections still closing with everything acknowledged end
-         * here, as at the program's own exit (shim_engine_exit). A peer
+         * here, as at the program's own exit (shim_keeper_exit). A peer
          * that has not closed yet gets our FIN and the data; what it sends
          * later goes unanswered, as to an orphaned TCP socket after its
          * FIN_WAIT2 timeout. */

@@ -202,7 +202,7 @@ void shim_engines_report_remaining(void);
 void shim_engines_signal_done(struct engine *self);
 
 /* enginectl.c: after a failed exec, the engines paused for the hand-over
- * (lifetime/keeper.c, shim_engine_handoff) go on. */
+ * (lifetime/keeper.c, shim_keeper_handoff) go on. */
 void shim_engine_resume(void);
 /*
  * From a fatal signal's stand-in (async-signal-safe): asks engine 0 to hand

@@ -65,7 +65,7 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
         shim_epollreg_forget_range(first, last); /* the caller's fd table's (epollreg.c) */
     }
     int keep[1024 + SHIM_SLABS_MAX];
-    int n = shim_engine_owned_fds(keep, 1024);
+    int n = shim_ownfds_list(keep, 1024);
     n += shim_slots_fds(keep + n, SHIM_SLABS_MAX);
     qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
     unsigned lo = first;
@@ -123,7 +123,7 @@ static void *next(const char *name)
             shim_exechand_prepare(&x_);                                                      \
             shim_execpass_prepare(&x_);                                                      \
         }                                                                                    \
-        pid_t k_ = shim_engine_handoff(1, &abort_fd_);                                       \
+        pid_t k_ = shim_keeper_handoff(1, &abort_fd_);                                       \
         char *const *env_ = image_ ? shim_execpass_env(&x_, k_ > 0, envp) : (envp);          \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
@@ -229,7 +229,7 @@ static void exit_now(int status)
         real_exit_fn = (void (*)(int))next("_exit");
 #pragma GCC diagnostic pop
     int fd;
-    shim_engine_handoff(0, &fd); /* _exit skips destructors: hand over here */
+    shim_keeper_handoff(0, &fd); /* _exit skips destructors: hand over here */
     if (real_exit_fn)
         real_exit_fn(status);
     syscall(SYS_exit_group, status);

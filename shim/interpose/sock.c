@@ -146,7 +146,7 @@ __attribute__((constructor)) static void shim_constructor(void)
 __attribute__((destructor)) static void shim_destructor(void)
 {
     int saved = errno;
-    shim_engine_exit();
+    shim_keeper_exit();
     if (shim_cfg.stats)
         shim_engine_print_stats();
     errno = saved;
@@ -391,7 +391,7 @@ SHIM_EXPORT int close(int fd)
     if (!init())
         return real_close(fd);
     int saved = errno;
-    if ((shim_engine_owns(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
+    if ((shim_ownfds_has(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
     shim_fd rec;
     uint64_t closed_listener = 0;

@@ -130,7 +130,7 @@ static void keeper_main(int verdict)
     if (maxfd < 0 || maxfd > (1 << 20))
         maxfd = 1 << 20;
     for (int fd = 0; fd < maxfd; fd++) {
-        if (shim_engine_owns(fd))
+        if (shim_ownfds_has(fd))
             continue;
         if (fd == shim_cfg.log_fd && fd > 2)
             continue;
@@ -179,7 +179,7 @@ static void tw_leave(struct engine *e, rudp_time now)
     shim_tw_leave(e);
 }
 
-pid_t shim_engine_handoff(int for_exec, int *abort_fd)
+pid_t shim_keeper_handoff(int for_exec, int *abort_fd)
 {
     *abort_fd = -1;
     if (!shim_engines_may_hand_over(for_exec))
@@ -188,7 +188,7 @@ pid_t shim_engine_handoff(int for_exec, int *abort_fd)
     return fork_keeper(for_exec, abort_fd);
 }
 
-/* The engines parked: fork the keeper (see shim_engine_handoff). */
+/* The engines parked: fork the keeper (see shim_keeper_handoff). */
 static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
     if (!shim_engine_busy()) {
@@ -256,7 +256,7 @@ void shim_keeper_take_signal(struct engine *self)
     shim_engines_signal_done(self); /* parked until the process dies */
 }
 
-void shim_engine_exit(void)
+void shim_keeper_exit(void)
 {
     int fd;
     if (shim_procenv_foreign())
@@ -265,7 +265,7 @@ void shim_engine_exit(void)
      * on in a keeper. Connections no keeper needs (in TIME_WAIT, or
      * closing with everything acknowledged) end here: say so, and their
      * traces end here. The engines are paused (or none runs). */
-    if (shim_engine_handoff(0, &fd) == 0) {
+    if (shim_keeper_handoff(0, &fd) == 0) {
         shim_engines_report_remaining();
         shim_qlog_flush_all();
     }

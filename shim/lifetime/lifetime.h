@@ -92,7 +92,7 @@ int shim_exechand_relay(int efd, int tfd, uint32_t slot);
 void shim_exechand_relays_wait(void);
 
 /* At exit: whatever the engine still carries goes on in a keeper process. */
-void shim_engine_exit(void);
+void shim_keeper_exit(void);
 
 /*
  * Before exec or _exit: pause the engine and fork a keeper that takes over
@@ -101,7 +101,7 @@ void shim_engine_exit(void);
  * pipe on which to say the exec failed (write a byte, close it, then call
  * shim_engine_resume()); on success exec closes it and the keeper starts.
  */
-pid_t shim_engine_handoff(int for_exec, int *abort_fd);
+pid_t shim_keeper_handoff(int for_exec, int *abort_fd);
 
 /* adopt.c: in a child with an fd table of its own (shim_procenv_table()
  * != 0), has an engine of the owner copy fds[0..n) (n <= 4) into the
@@ -116,14 +116,14 @@ int shim_adopt_fds(int *fds, int n);
 /* The mark read 0: in a child that no fork handler prepared (a raw
  * clone()), forgets the parent's engines as a forked child does; after
  * fork(), only stops checking until an engine starts here. */
-void shim_procenv_renew(void);
+void shim_renew_process(void);
 /* On every interposed entry: one load and a compare, then nothing, unless
  * this is a new process. */
 static inline void shim_procenv_check(void)
 {
     volatile uint8_t *m = __atomic_load_n(&shim_procenv_mark, __ATOMIC_ACQUIRE);
     if (__builtin_expect(m != NULL && *m == 0, 0))
-        shim_procenv_renew();
+        shim_renew_process();
 }
 
 /* ---- signals.c: a stand-in for the default action of the signals that end the process ---- */

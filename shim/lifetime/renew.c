@@ -40,7 +40,7 @@ static void renew(void)
              (int)shim_engines_pid());
 }
 
-void shim_procenv_renew(void)
+void shim_renew_process(void)
 {
     pid_t me = getpid();
     /* A keeper being born (keeper.c) is a fork child that keeps the

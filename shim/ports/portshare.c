@@ -128,7 +128,7 @@ static int app_udp_on(int fd, const struct sockaddr_storage *want, int v6only)
 {
     struct sockaddr_storage ss;
     int v6;
-    return !shim_engine_owns(fd) && udp_bound(fd, &ss, &v6) &&
+    return !shim_ownfds_has(fd) && udp_bound(fd, &ss, &v6) &&
            shim_port_overlap(&ss, v6, want, v6only);
 }
 
