@@ -369,7 +369,9 @@ static int make_request(listening *l)
     if (shim_ident_listener_cred(l->lfd, &lpid, &req->luid) < 0)
         req->luid = geteuid();
     req->wildcard = is_any(l->local);
-    req->udp_fd = shim_fd_move_high(l->udp);
+    /* Moved to a number of ours (the old one closed and free for any
+     * thread to reuse): a failure below closes it under the new one. */
+    req->udp_fd = l->udp = shim_fd_move_high(l->udp);
     req->reserve_fd = l->reserve;
     req->backlog = capped_backlog(l->backlog);
     req->app_reuseport = l->tk.rec.reuseport;
