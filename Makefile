@@ -6,7 +6,8 @@
 #   make test       install what is missing, then the settings check, layers, unit tests
 #                   + simulation + integration
 #   make layers     shim/'s layers keep their order (tests/check_layers.sh, tests/layers.allow),
-#                   and every test program is run by a script (tests/progs.table)
+#                   every test program is run by a script (tests/progs.table),
+#                   and no function of shim/ or tools/supervise/ passes 150 lines
 #   make demo       real programs over rudp, with proof it went over UDP
 #   make bench      benchmarks against kernel TCP on the link emulator
 #   make asan|ubsan|tsan   sanitizer builds under build/<san>/ and their test runs
@@ -88,7 +89,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
-        deps-build tools layers layers-core
+        deps-build tools layers layers-core funclen
 
 all: lib shim progs tools $(UNIT_BIN)
 
@@ -310,9 +311,16 @@ integration-test: all
 
 # shim/'s layers (folders, shim/base/base.h): no include of another layer's
 # private header, no symbol of a higher layer (nm), but the known ones listed
-# in tests/layers.allow; prints what each layer uses.
+# in tests/layers.allow; prints what each layer uses. Then funclen.
 layers: $(SHIM_OBJ) $(CORE_OBJ)
 	@tests/check_layers.sh $(BUILD)
+	@tests/check_funclen.sh
+
+# No function of shim/ or tools/supervise/ over 150 lines, measured from its
+# "{" at column 0 to its "}" there (tests/check_funclen.sh): a longer one is
+# split into stages, each a static function with a name.
+funclen:
+	@tests/check_funclen.sh
 
 check-exports: $(SHIM_SO)
 	tests/check_exports.sh $(SHIM_SO)

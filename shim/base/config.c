@@ -607,16 +607,26 @@ int shim_config_load(int check_only)
     return -1;
 }
 
-static int load(int check_only)
+/* A setting that is 0 or 1 into *dst, when set; form: what it means, for
+ * the message when it is neither. */
+static int flag_var(const char *name, int *dst, const char *form)
+{
+    const char *v = env(name);
+    if (!v)
+        return 0;
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+        return bad(name, v, form);
+    *dst = v[0] == '1';
+    return 0;
+}
+
+/* What the shim says, and where: the log's level and file, then (once
+ * those are known) the names it does not know, and the counters at exit. */
+static int load_output(int check_only)
 {
     const char *v;
-    rudp_config_default(&shim_cfg.rudp);
-    /* Path MTU discovery (core/pmtu.h) on every connection; the core keeps
-     * loopback's large datagrams without a search. */
-    shim_cfg.rudp.pmtud = 1;
     shim_cfg.log_fd = 2;
     shim_cfg.log_level = RUDP_LOG_WARN;
-
     if ((v = env("RUDP_LOG"))) {
         static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
         int found = -1;
@@ -638,12 +648,14 @@ static int load(int check_only)
     }
     if (!check_only)
         warn_unknown(); /* once the log's level and place are known */
-    if ((v = env("RUDP_STATS"))) {
-        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-            return bad("RUDP_STATS", v, "0 or 1");
-        shim_cfg.stats = v[0] == '1';
-    }
-    v = env("RUDP_REDIRECT");
+    return flag_var("RUDP_STATS", &shim_cfg.stats, "0 or 1");
+}
+
+/* Which connections go over rudp, their timers and buffers, and which
+ * ways their bytes take through the shim. */
+static int load_connections(void)
+{
+    const char *v = env("RUDP_REDIRECT");
     if (parse_redirect(v ? v : "all") < 0)
         return bad("RUDP_REDIRECT", v,
                    "a comma-separated list of rules, first match wins: all, ADDR, ADDR/BITS, "
@@ -663,25 +675,23 @@ static int load(int check_only)
         shim_cfg.rudp.recv_window = (uint32_t)b;
     }
     shim_cfg.offload = 1;
-    if ((v = env("RUDP_OFFLOAD"))) {
-        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-            return bad("RUDP_OFFLOAD", v, "0 (one datagram per send, no GRO) or 1 (default)");
-        shim_cfg.offload = v[0] == '1';
-    }
+    if (flag_var("RUDP_OFFLOAD", &shim_cfg.offload,
+                 "0 (one datagram per send, no GRO) or 1 (default)") < 0)
+        return -1;
     shim_cfg.app_send = 1;
-    if ((v = env("RUDP_APP_SEND"))) {
-        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-            return bad("RUDP_APP_SEND", v,
-                       "0 (every write through the engine thread) or 1 (default)");
-        shim_cfg.app_send = v[0] == '1';
-    }
-    /* Engine threads: by default as many as the CPUs the process may run
-     * on (its affinity mask), at most SHIM_ENGINES_DEFAULT_MAX, started by
-     * load (engines.c): a second engine only once the first carries
-     * SHIM_SPREAD_AT connections or is saturated, and a listener's group of
-     * engines only for a listen() backlog that large or a process that
-     * busy. A small program keeps one thread. RUDP_ENGINES=N forces N (0: one per CPU):
-     * every listener gets all of them at listen(). */
+    return flag_var("RUDP_APP_SEND", &shim_cfg.app_send,
+                    "0 (every write through the engine thread) or 1 (default)");
+}
+
+/* Engine threads: by default as many as the CPUs the process may run on
+ * (its affinity mask), at most SHIM_ENGINES_DEFAULT_MAX, started by load
+ * (engines.c): a second engine only once the first carries SHIM_SPREAD_AT
+ * connections or is saturated, and a listener's group of engines only for
+ * a listen() backlog that large or a process that busy. A small program
+ * keeps one thread. RUDP_ENGINES=N forces N (0: one per CPU): every
+ * listener gets all of them at listen(). */
+static int load_engines(void)
+{
     int ncpu = 1;
     {
         cpu_set_t cpus;
@@ -694,7 +704,8 @@ static int load(int check_only)
         ncpu = SHIM_ENGINES_DEFAULT_MAX;
     shim_cfg.engines = ncpu;
     shim_cfg.engines_auto = 1;
-    if ((v = env("RUDP_ENGINES"))) {
+    const char *v = env("RUDP_ENGINES");
+    if (v) {
         uint64_t n;
         if (parse_count(v, &n) < 0 || n > SHIM_ENGINES_MAX)
             return bad("RUDP_ENGINES", v,
@@ -702,6 +713,14 @@ static int load(int check_only)
         shim_cfg.engines = n == 0 ? ncpu : (int)n;
         shim_cfg.engines_auto = 0;
     }
+    return 0;
+}
+
+/* The largest datagram, and what remote peers may make the engine hold:
+ * memory, and connections from one source. */
+static int load_sizes(void)
+{
+    const char *v;
     if ((v = env("RUDP_DATAGRAM"))) {
         uint64_t b;
         if (parse_bytes(v, &b) < 0 || b < 1200 || b > 65507)
@@ -729,6 +748,14 @@ static int load(int check_only)
             return bad("RUDP_SOURCE_LIMIT", v, "a number of connections, 0 to 65535 (0: no limit)");
         shim_cfg.rudp.source_limit = (uint32_t)n;
     }
+    return 0;
+}
+
+/* What the protocol spends to save a round trip: a short write's last
+ * packet sent twice, and a SYN answered only after a stateless RETRY. */
+static int load_repair_and_retry(void)
+{
+    const char *v;
     if ((v = env("RUDP_REPAIR"))) {
         if (strcmp(v, "auto") == 0)
             shim_cfg.rudp.repair = RUDP_REPAIR_AUTO;
@@ -751,13 +778,27 @@ static int load(int check_only)
                        "auto (a stateless RETRY only under pressure; the default) or always");
         shim_cfg.rudp.retry = v[1] == 'l' ? RUDP_RETRY_ALWAYS : RUDP_RETRY_AUTO;
     }
-    shim_cfg.qlog_dirfd = -1; /* qlog.c */
+    return 0;
+}
+
+/* Traces (qlog.c): how large a file grows, and the directory. */
+static int load_qlog(int check_only)
+{
+    const char *v;
+    shim_cfg.qlog_dirfd = -1;
     shim_cfg.qlog_max = 64u << 20;
     if ((v = env("RUDP_QLOG_MAX")) && (parse_bytes(v, &shim_cfg.qlog_max) < 0 ||
                                        shim_cfg.qlog_max < 4096 || shim_cfg.qlog_max > (1ull << 40)))
         return bad("RUDP_QLOG_MAX", v, "bytes per trace file, 4K to 1024G (suffix K, M or G)");
     if ((v = env("RUDP_QLOG_DIR")) && qlog_dir(v, check_only) < 0)
         return -1;
+    return 0;
+}
+
+/* The key (key.c), and the name of this server among those sharing it. */
+static int load_key(void)
+{
+    const char *v;
     if ((v = env("RUDP_KEY_FILE"))) {
         char why[320];
         if (shim_key_load(v, why, sizeof why) < 0) {
@@ -772,40 +813,46 @@ static int load(int check_only)
             return bad("RUDP_RESET_ID", v, "a name of 1 to 255 bytes, unique among the servers sharing the key");
         strcpy(shim_cfg.reset_id, v);
     }
-    /* Coexisting with kernel TCP (README, "Deploying step by step"). With a
-     * key neither is on unless asked: a key holder may want no plaintext
-     * path, and a fallback would be a downgrade an attacker can force by
-     * dropping UDP. */
+    return 0;
+}
+
+/* Coexisting with kernel TCP (README, "Deploying step by step"). With a
+ * key neither is on unless asked: a key holder may want no plaintext
+ * path, and a fallback would be a downgrade an attacker can force by
+ * dropping UDP. */
+static int load_tcp_coexistence(void)
+{
     int keyed = shim_key() != NULL;
     shim_cfg.accept_tcp = !keyed;
-    if ((v = env("RUDP_ACCEPT_TCP"))) {
-        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-            return bad("RUDP_ACCEPT_TCP", v,
-                       "0 (listeners take rudp only) or 1 (plain TCP clients too; the default "
-                       "without RUDP_KEY_FILE)");
-        shim_cfg.accept_tcp = v[0] == '1';
-    }
+    if (flag_var("RUDP_ACCEPT_TCP", &shim_cfg.accept_tcp,
+                 "0 (listeners take rudp only) or 1 (plain TCP clients too; the default "
+                 "without RUDP_KEY_FILE)") < 0)
+        return -1;
     shim_cfg.fallback = !keyed;
-    if ((v = env("RUDP_FALLBACK"))) {
+    const char *v = env("RUDP_FALLBACK");
+    if (v) {
         if (strcmp(v, "tcp") != 0 && strcmp(v, "none") != 0)
             return bad("RUDP_FALLBACK", v,
                        "tcp (a connect rudp cannot make goes over kernel TCP; the default "
                        "without RUDP_KEY_FILE) or none");
         shim_cfg.fallback = v[0] == 't';
     }
-    /* Zero round trips (core/token.h, state/tokens.c): off unless asked,
-     * as TCP Fast Open is per program (TCP_FASTOPEN on a listener,
-     * TCP_FASTOPEN_CONNECT or MSG_FASTOPEN on a client: connect.c,
-     * listen.c, msgaddr.c). */
+    return 0;
+}
+
+/* Zero round trips (core/token.h, state/tokens.c): off unless asked, as
+ * TCP Fast Open is per program (TCP_FASTOPEN on a listener,
+ * TCP_FASTOPEN_CONNECT or MSG_FASTOPEN on a client: connect.c, listen.c,
+ * msgaddr.c). Then the congestion controller. */
+static int load_zero_rtt_and_cc(void)
+{
     shim_cfg.zero_rtt = 0;
-    if ((v = env("RUDP_0RTT"))) {
-        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-            return bad("RUDP_0RTT", v,
-                       "0 (0-RTT only where the program asks for TCP Fast Open; the default) "
-                       "or 1 (listeners give tokens, clients use them)");
-        shim_cfg.zero_rtt = v[0] == '1';
-    }
-    if ((v = env("RUDP_CC"))) {
+    if (flag_var("RUDP_0RTT", &shim_cfg.zero_rtt,
+                 "0 (0-RTT only where the program asks for TCP Fast Open; the default) "
+                 "or 1 (listeners give tokens, clients use them)") < 0)
+        return -1;
+    const char *v = env("RUDP_CC");
+    if (v) {
         const rudp_cc_ops *cc = rudp_cc_find(v);
         if (!cc)
             return bad("RUDP_CC", v,
@@ -815,5 +862,19 @@ static int load(int check_only)
                        "copa (delay-aware, for cellular links)");
         shim_cfg.rudp.cc = cc;
     }
+    return 0;
+}
+
+/* Every setting, in this order: the first bad one is the one said. */
+static int load(int check_only)
+{
+    rudp_config_default(&shim_cfg.rudp);
+    /* Path MTU discovery (core/pmtu.h) on every connection; the core keeps
+     * loopback's large datagrams without a search. */
+    shim_cfg.rudp.pmtud = 1;
+    if (load_output(check_only) < 0 || load_connections() < 0 || load_engines() < 0 ||
+        load_sizes() < 0 || load_repair_and_retry() < 0 || load_qlog(check_only) < 0 ||
+        load_key() < 0 || load_tcp_coexistence() < 0 || load_zero_rtt_and_cc() < 0)
+        return -1;
     return check_together();
 }

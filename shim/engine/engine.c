@@ -496,6 +496,41 @@ static void stop_control(struct engine *e)
         shim_control_close(e);
 }
 
+/* A handoff to a keeper pauses every engine here, between iterations of
+ * its loop, where every structure is consistent and queued commands are
+ * still in q_head for whoever runs next. */
+static void pause_for_handoff(struct engine *e)
+{
+    pthread_mutex_lock(&G.mu);
+    if (G.pause_req && !G.keeper_mode) {
+        e->paused = 1;
+        pthread_cond_broadcast(&G.cv);
+        while (G.pause_req)
+            pthread_cond_wait(&G.cv, &G.mu);
+        e->paused = 0;
+        pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
+    }
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* When the loop must wake at the latest: the connections' deadline
+ * (pump's), the engine's own timers, and on the first engine the control
+ * socket's. */
+static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
+{
+    rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
+    if (e->fallback_at < wake)
+        wake = e->fallback_at;
+    if (e->roam_at < wake)
+        wake = e->roam_at;
+    if (e == &G.e[0]) {
+        rudp_time ctl = shim_control_timer(e, now);
+        if (ctl < wake)
+            wake = ctl;
+    }
+    return wake;
+}
+
 void *shim_engine_loop(void *arg)
 {
     struct engine *e = arg;
@@ -508,30 +543,9 @@ void *shim_engine_loop(void *arg)
         if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&
             shim_hook.lifetime->take_signal)
             shim_hook.lifetime->take_signal(e); /* keeper.c */
-        /* A handoff to a keeper pauses every engine here, between
-         * iterations, where every structure is consistent and queued
-         * commands are still in q_head for whoever runs next. */
-        pthread_mutex_lock(&G.mu);
-        if (G.pause_req && !G.keeper_mode) {
-            e->paused = 1;
-            pthread_cond_broadcast(&G.cv);
-            while (G.pause_req)
-                pthread_cond_wait(&G.cv, &G.mu);
-            e->paused = 0;
-            pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
-        }
-        pthread_mutex_unlock(&G.mu);
+        pause_for_handoff(e);
         rudp_time now = shim_now();
-        rudp_time wake = deadline < e->retry_at ? deadline : e->retry_at;
-        if (e->fallback_at < wake)
-            wake = e->fallback_at;
-        if (e->roam_at < wake)
-            wake = e->roam_at;
-        if (e == &G.e[0]) {
-            rudp_time ctl = shim_control_timer(e, now);
-            if (ctl < wake)
-                wake = ctl;
-        }
+        rudp_time wake = next_wake(e, deadline, now);
         struct timespec ts, *tsp = NULL;
         if (wake != RUDP_TIME_NEVER) {
             rudp_time d = wake > now ? wake - now : 0;

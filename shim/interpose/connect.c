@@ -56,25 +56,52 @@ static int tcp_destination(struct sockaddr_storage *ss)
     return err;
 }
 
+/* A connect() on its way over rudp: what the app asked, then what the
+ * stages of connect_setup make of it, in their order. The fds they open
+ * (udp, sv) are -1 until opened and again once closed or handed to the
+ * engine, so that one clean-up closes what a failure leaves. */
+typedef struct connecting {
+    int fd, family;
+    const struct sockaddr *addr;
+    socklen_t len;
+    int tfo;                       /* MSG_FASTOPEN asked for it (msgaddr.c) */
+    int widened;                   /* the fd limit was raised meanwhile
+                                    * (shim_nofile_widen), to be set back */
+    struct sockaddr_storage peer;  /* the destination as TCP would take it */
+    struct sockaddr_storage local; /* the app's bound address, then the UDP socket's */
+    shim_takeover tk;              /* the app's TCP socket: flags, options, settings */
+    int udp;                       /* the connected UDP socket */
+    int sv[2];                     /* the bridge: the app's end, the engine's */
+    shim_name n;                   /* the bridge's name */
+    shim_slot *sl;                 /* its slot, or NULL (nowhere to keep flags) */
+    int early;                     /* with a token: connect() returns 0 at once */
+    int foreign;                   /* a child with an fd table of its own (adopt.c) */
+    int shrink;                    /* the app's end has the smallest send buffer */
+    uint64_t app_ino;              /* the app's end's inode, 0: no restore */
+    int app_sndbuf;                /* the send buffer it gets back */
+    shim_connect_req req;          /* what the engine is given */
+} connecting;
+
 /* redirect_connect's set-up: -1 (errno), 0 (a kernel connect's success),
- * CONNECT_PLACED (our end is at fd: EINPROGRESS, or wait). *widened: the fd
- * limit was raised meanwhile (shim_nofile_widen), to be set back. */
+ * CONNECT_PLACED (our end is at fd: EINPROGRESS, 0 at once with a token,
+ * or wait). */
 #define CONNECT_PLACED 2
-/* Set in *out_status by connect_setup: the connection goes with a token
- * (0-RTT): connect() returns 0 at once, as with TCP_FASTOPEN_CONNECT. */
-#define CONNECT_EARLY 0x40000000
-static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len, int tfo,
-                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status);
+static int connect_setup(connecting *d);
 
 /* tfo: MSG_FASTOPEN asked for it (msgaddr.c). */
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len,
                             int tfo)
 {
-    int widened = 0, status = 0;
-    shim_fd rec;
-    shim_name n;
-    int r = connect_setup(fd, family, addr, len, tfo, &widened, &rec, &n, &status);
-    if (widened) {
+    connecting d;
+    memset(&d, 0, sizeof d);
+    d.fd = fd;
+    d.family = family;
+    d.addr = addr;
+    d.len = len;
+    d.tfo = tfo;
+    d.udp = d.sv[0] = d.sv[1] = -1;
+    int r = connect_setup(&d);
+    if (d.widened) {
         int saved = errno;
         shim_nofile_restore();
         errno = saved;
@@ -91,11 +118,11 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
                    : fail(ENOBUFS);
     if (r != CONNECT_PLACED)
         return r;
-    if (status & CONNECT_EARLY)
+    if (d.early)
         return 0; /* the SYN leaves with the first write (or soon without it) */
-    if (status & O_NONBLOCK)
+    if (d.tk.status & O_NONBLOCK)
         return fail(EINPROGRESS);
-    return shim_connect_wait(fd, &rec, &n, 0);
+    return shim_connect_wait(fd, &d.tk.rec, &d.n, 0);
 }
 
 /* At the fd limit TCP's connect needs no new fd, ours three: on EMFILE the
@@ -143,130 +170,146 @@ static size_t take_token(int fd, const struct sockaddr_storage *peer, int tfo,
     return req->token_len;
 }
 
-static int connect_setup(int fd, int family, const struct sockaddr *addr, socklen_t len, int tfo,
-                         int *widened, shim_fd *out_rec, shim_name *out_n, int *out_status)
+/* The destination as the kernel's TCP would take it, into d->peer. 0, or
+ * -1 with errno: TCP's answer to an address it would not connect to. */
+static int take_destination(connecting *d)
 {
-    if (addr->sa_family != family)
+    if (d->addr->sa_family != d->family)
         return fail(EAFNOSUPPORT);
-    if (len < sa_len(family))
+    if (d->len < sa_len(d->family))
         return fail(EINVAL);
-    struct sockaddr_storage peer;
-    memset(&peer, 0, sizeof peer);
-    memcpy(&peer, addr, sa_len(family));
-    if (port_of(&peer) == 0)
+    memcpy(&d->peer, d->addr, sa_len(d->family));
+    if (port_of(&d->peer) == 0)
         return fail(ECONNREFUSED);
-    int unreachable = tcp_destination(&peer);
+    int unreachable = tcp_destination(&d->peer);
     if (unreachable)
         return fail(unreachable);
-    if (family == AF_INET6 &&
-        IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr) &&
-        get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY))
+    if (d->family == AF_INET6 &&
+        IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&d->peer)->sin6_addr) &&
+        get_int(d->fd, IPPROTO_IPV6, IPV6_V6ONLY))
         return fail(ENETUNREACH);
+    return 0;
+}
 
-    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
-    shim_fd rec;
-    memset(&rec, 0, sizeof rec);
-    rudp_config cfg;
-    shim_sock_config_from_socket(fd, &cfg, &rec);
-    rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
-    if (!shim_cfg.datagram_set && is_loopback(&peer))
-        loopback_datagram(&cfg);
-
-    struct sockaddr_storage local;
-    socklen_t llen = sizeof local;
-    memset(&local, 0, sizeof local);
-    if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+/* The address the app bound its TCP socket to, if any, into d->local.
+ * 0, or -1 with errno. */
+static int take_local(connecting *d)
+{
+    socklen_t llen = sizeof d->local;
+    if (real_getsockname(d->fd, (struct sockaddr *)&d->local, &llen) < 0)
         return -1;
-    rec.bound_addr = !is_any(&local); /* kept after a failure, as Linux (reconnect.c) */
+    d->tk.rec.bound_addr = !is_any(&d->local); /* kept after a failure, as Linux (reconnect.c) */
+    return 0;
+}
 
-    int err = 0, udp = -1, sv[2] = {-1, -1};
+/* The connection's UDP socket, bound where the app bound its TCP socket
+ * and connected to the peer, into d->udp; d->local becomes its address.
+ * 0 or -errno. */
+static int open_udp(connecting *d)
+{
+    int family = d->family;
     for (int tries = 0;; tries++) {
-        udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (udp < 0 && at_fd_limit(widened))
-            udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (udp < 0)
-            return -1;
+        d->udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (d->udp < 0 && at_fd_limit(&d->widened))
+            d->udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (d->udp < 0)
+            return -errno;
         if (family == AF_INET6) {
-            int v6 = rec.v6only;
-            real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+            int v6 = d->tk.rec.v6only;
+            real_setsockopt(d->udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
         }
-        shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
-        int bound = port_of(&local) != 0 || !is_any(&local);
-        if (bound && real_bind(udp, (struct sockaddr *)&local, sa_len(family)) < 0)
-            goto fail_errno;
-        if (real_connect(udp, (struct sockaddr *)&peer, sa_len(family)) == 0)
+        shim_opts_to_udp(d->udp, &d->tk.rec); /* IP_TOS and the like on the datagrams */
+        int bound = port_of(&d->local) != 0 || !is_any(&d->local);
+        if (bound && real_bind(d->udp, (struct sockaddr *)&d->local, sa_len(family)) < 0)
+            return -errno;
+        if (real_connect(d->udp, (struct sockaddr *)&d->peer, sa_len(family)) == 0)
             break;
         /* EAGAIN: no free ephemeral UDP port; TCP would still find one
          * (it shares a port among peers), and a blocking connect must not
          * say EAGAIN: share one too (udpdiag.c), or say what TCP says when
          * out of ports. */
         if (errno != EAGAIN || bound)
-            goto fail_errno;
-        err = shim_udp_connect_shared(udp, &local, &peer, sa_len(family));
+            return -errno;
+        int err = shim_udp_connect_shared(d->udp, &d->local, &d->peer, sa_len(family));
         if (err == 0)
             break;
-        real_close(udp);
-        udp = -1;
+        real_close(d->udp);
+        d->udp = -1;
         /* -EADDRNOTAVAIL too: the range may have freed a port since the
          * kernel's own search (a process that just ended) */
         if ((err != -EAGAIN && err != -EADDRNOTAVAIL) || tries >= 3)
-            return fail(err == -EAGAIN ? EADDRNOTAVAIL : -err);
+            return err == -EAGAIN ? -EADDRNOTAVAIL : err;
     }
     /* A later client socket of ours may share this one's port, for another
      * peer, when the ephemeral range has no free port (above): a port the
      * kernel chose only. A port the app bound stays its own, as TCP's: a
      * later bind to it with SO_REUSEPORT says EADDRINUSE. */
-    if (port_of(&local) == 0) {
+    if (port_of(&d->local) == 0) {
         int one = 1;
-        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        real_setsockopt(d->udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
-    llen = sizeof local;
-    if (real_getsockname(udp, (struct sockaddr *)&local, &llen) < 0)
-        goto fail_errno;
-    shim_udp_grow_buffers(udp, 0);
-    if (!is_loopback(&peer))
-        path_datagram(&cfg, udp);
+    socklen_t llen = sizeof d->local;
+    if (real_getsockname(d->udp, (struct sockaddr *)&d->local, &llen) < 0)
+        return -errno;
+    shim_udp_grow_buffers(d->udp, 0);
+    if (!is_loopback(&d->peer))
+        path_datagram(&d->tk.cfg, d->udp);
+    return 0;
+}
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 &&
-        (!at_fd_limit(widened) ||
-         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0))
-        goto fail_errno;
-    err = shim_engine_start();
+/* The bridge, d->sv, its two ends named after the connection (a new id
+ * and slot, in d->n), with the engine running to take its end. 0 or
+ * -errno; the slot is given back on failure. */
+static int open_bridge(connecting *d)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, d->sv) < 0 &&
+        (!at_fd_limit(&d->widened) ||
+         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, d->sv) < 0))
+        return -errno;
+    int err = shim_engine_start();
     if (err)
-        goto fail_err;
+        return err;
 
-    shim_name n;
-    memset(&n, 0, sizeof n);
-    n.family = family;
-    n.local = local;
-    n.peer = peer;
-    n.id = shim_engine_new_id();
-    n.slot = shim_slot_alloc(n.id);
-    n.pid = shim_slot_owner();
-    if (n.slot == UINT32_MAX) {
-        err = -ENOBUFS;
-        goto fail_err;
+    shim_name *n = &d->n;
+    n->family = d->family;
+    n->local = d->local;
+    n->peer = d->peer;
+    n->id = shim_engine_new_id();
+    n->slot = shim_slot_alloc(n->id);
+    n->pid = shim_slot_owner();
+    if (n->slot == UINT32_MAX)
+        return -ENOBUFS;
+    n->kind = SHIM_NAME_APP;
+    if ((err = shim_name_bind(d->sv[0], n)) >= 0) {
+        n->kind = SHIM_NAME_ENGINE;
+        err = shim_name_bind(d->sv[1], n);
     }
-    n.kind = SHIM_NAME_APP;
-    if ((err = shim_name_bind(sv[0], &n)) < 0)
-        goto fail_slot;
-    n.kind = SHIM_NAME_ENGINE;
-    if ((err = shim_name_bind(sv[1], &n)) < 0)
-        goto fail_slot;
+    if (err < 0) {
+        shim_slot_free(n->slot);
+        return err;
+    }
+    return 0;
+}
 
-    shim_connect_req req;
-    memset(&req, 0, sizeof req);
-    req.tcp_fd = -1;
+/* The app's end of the bridge until the handshake is done: with a token
+ * for the server (d->early) it is writable at once; otherwise it is filled
+ * (d->req.filler bytes), its send buffer made the smallest first where it
+ * can be given back (d->shrink). */
+static void hold_writability(connecting *d)
+{
+    static const uint8_t zeros[65536];
+    shim_connect_req *req = &d->req;
+    req->tcp_fd = -1;
     int tfo_asked = 0;
-    int early = take_token(fd, &peer, tfo, &req, &tfo_asked) > 0;
+    d->early = take_token(d->fd, &d->peer, d->tfo, req, &tfo_asked) > 0;
     /* Fill the app's end so it is not writable until the handshake is
      * done: the engine drains the filler then, and EPOLLOUT fires
      * exactly as for a TCP connect. SIOCOUTQ must not count it. Not with
      * a token: the app writes at once, and its first bytes ride with the
      * SYN. */
-    shim_slot *sl = shim_slot_get(n.slot, n.id);
-    if (sl && !early)
-        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_FILLER);
+    d->sl = shim_slot_get(d->n.slot, d->n.id);
+    if (d->sl && !d->early)
+        atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_FILLER);
     /* With the smallest send buffer a few KiB of filler are enough; the
      * default (~208 KiB) made every connect copy that much twice, and
      * 3,500 connects at once held 730 MB in the kernel. Once established
@@ -274,142 +317,176 @@ static int connect_setup(int fd, int family, const struct sockaddr *addr, sockle
      * still holds this socket (same inode): no dup of our own, which would
      * keep the socket open and hide the app's close (a HUP while
      * connecting abandons the connection). shim_sndbuf_restore. */
-    static const uint8_t zeros[65536];
     int tcp_sndbuf = shim_tcp_sndbuf_default();
-    int app_sndbuf = shim_connopts_app_sndbuf(fd, &rec, &cfg, /* the kernel doubles */
-                                              (tcp_sndbuf ? tcp_sndbuf
-                                                          : get_int(sv[0], SOL_SOCKET,
-                                                                    SO_SNDBUF)) / 2);
-    uint64_t app_ino = shim_fd_ino(sv[0]);
-    if (!sl)
-        app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
+    d->app_sndbuf = shim_connopts_app_sndbuf(d->fd, &d->tk.rec, &d->tk.cfg, /* the kernel doubles */
+                                             (tcp_sndbuf ? tcp_sndbuf
+                                                         : get_int(d->sv[0], SOL_SOCKET,
+                                                                   SO_SNDBUF)) / 2);
+    d->app_ino = shim_fd_ino(d->sv[0]);
+    if (!d->sl)
+        d->app_ino = 0; /* nowhere to keep the flag: keep the buffer instead */
     /* A child with an fd table of its own (adopt.c): the engine cannot
      * reach the fd, so the buffer is kept, and kernel TCP, should it win
      * the fallback's race, is relayed rather than put at the fd. */
-    int foreign = shim_procenv_table() != 0;
-    int shrink = app_sndbuf > 0 && app_ino && !foreign && !early;
-    if (shrink) {
+    d->foreign = shim_procenv_table() != 0;
+    d->shrink = d->app_sndbuf > 0 && d->app_ino && !d->foreign && !d->early;
+    if (d->shrink) {
         int tiny = 1; /* the kernel's minimum */
-        real_setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
-        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SNDBUF);
+        real_setsockopt(d->sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+        atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_SNDBUF);
     }
-    size_t filler = 0;
-    while (!early) {
-        ssize_t w = real_send(sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (!d->early) {
+        ssize_t w = real_send(d->sv[0], zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w <= 0)
             break;
-        filler += (size_t)w;
+        req->filler += (size_t)w;
     }
+}
 
-    /* No fallback with a token: the server answered rudp a moment ago, and
-     * bytes the app wrote into a 0-RTT SYN could not be handed to TCP. */
-    if (shim_cfg.fallback && sl && app_ino && !early) {
-        /* RUDP_FALLBACK=tcp: the app's own socket (its options, its bound
-         * address) waits in the engine, in case rudp gets no answer and
-         * kernel TCP must carry the connection (fallback.c). */
-        req.tcp_fd = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-        if (req.tcp_fd >= 0) {
-            atomic_fetch_add(&shim_fallback_racing, 1);
-            req.swap_fd = fd;
-            req.swap_ino = app_ino;
-            /* rudp-supervise: the app's fd is the program's, in its own
-             * table, which no engine reaches with dup3 (a seccomp ADDFD
-             * needs the program's call still waiting): relayed too */
-            req.relay = foreign || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS);
-            memcpy(&req.tcp_to, &peer, sa_len(family));
-            req.tcp_to_len = sa_len(family);
-            if (!req.relay)
-                atomic_fetch_or(&sl->flags, SHIM_SLOT_F_SWAP);
-            rec.fallback = 1;
-        }
-    }
-    req.udp_fd = shim_fd_move_high(udp);
-    req.efd = shim_fd_move_high(sv[1]);
-    udp = sv[1] = -1;
-    shim_to_rudp_addr((struct sockaddr *)&peer, &req.peer);
-    req.id = n.id;
-    req.slot = n.slot;
-    req.filler = filler;
-    req.app_fd = shrink ? fd : -1; /* the number sv[0] gets below */
-    req.app_ino = app_ino;
-    req.app_sndbuf = app_sndbuf;
-    req.cfg = cfg;
-    if ((err = shim_engine_connect(&req)) == -EXDEV) {
+/* RUDP_FALLBACK=tcp: the app's own socket (its options, its bound
+ * address) waits in the engine, in case rudp gets no answer and kernel
+ * TCP must carry the connection (fallback.c). No fallback with a token:
+ * the server answered rudp a moment ago, and bytes the app wrote into a
+ * 0-RTT SYN could not be handed to TCP. */
+static void arm_fallback(connecting *d)
+{
+    shim_connect_req *req = &d->req;
+    if (!shim_cfg.fallback || !d->sl || !d->app_ino || d->early)
+        return;
+    req->tcp_fd = fcntl(d->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (req->tcp_fd < 0)
+        return;
+    atomic_fetch_add(&shim_fallback_racing, 1);
+    req->swap_fd = d->fd;
+    req->swap_ino = d->app_ino;
+    /* rudp-supervise: the app's fd is the program's, in its own
+     * table, which no engine reaches with dup3 (a seccomp ADDFD
+     * needs the program's call still waiting): relayed too */
+    req->relay = d->foreign || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS);
+    memcpy(&req->tcp_to, &d->peer, sa_len(d->family));
+    req->tcp_to_len = sa_len(d->family);
+    if (!req->relay)
+        atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_SWAP);
+    d->tk.rec.fallback = 1;
+}
+
+/* Gives the engine the UDP socket and its end of the bridge (both now the
+ * engine's, d->udp and d->sv[1] -1) with the request. 0, or -errno with
+ * what the engine did not take closed: -EXDEV when no engine could take
+ * them (fd is still the app's TCP socket, to connect as without us). */
+static int hand_to_engine(connecting *d)
+{
+    shim_connect_req *req = &d->req;
+    req->udp_fd = shim_fd_move_high(d->udp);
+    req->efd = shim_fd_move_high(d->sv[1]);
+    d->udp = d->sv[1] = -1;
+    shim_to_rudp_addr((struct sockaddr *)&d->peer, &req->peer);
+    req->id = d->n.id;
+    req->slot = d->n.slot;
+    req->app_fd = d->shrink ? d->fd : -1; /* the number sv[0] gets (place_bridge) */
+    req->app_ino = d->app_ino;
+    req->app_sndbuf = d->app_sndbuf;
+    req->cfg = d->tk.cfg;
+    int err = shim_engine_connect(req);
+    if (err == -EXDEV) {
         /* A child with an fd table of its own whose sockets no engine could
-         * take (adopt.c, logged there): fd is still the app's TCP socket,
-         * so the kernel's connect, as without the shim. */
-        real_close(req.udp_fd);
-        real_close(req.efd);
-        if (req.tcp_fd >= 0) {
-            real_close(req.tcp_fd);
+         * take (adopt.c, logged there). */
+        real_close(req->udp_fd);
+        real_close(req->efd);
+        if (req->tcp_fd >= 0) {
+            real_close(req->tcp_fd);
             atomic_fetch_sub(&shim_fallback_racing, 1);
         }
-        real_close(sv[0]);
-        shim_slot_free(n.slot);
-        return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
-    }
-    if (err < 0) {
-        if (req.tcp_fd >= 0) /* never reached an engine */
+        real_close(d->sv[0]);
+        d->sv[0] = -1;
+        shim_slot_free(d->n.slot);
+    } else if (err < 0) {
+        if (req->tcp_fd >= 0) /* never reached an engine */
             atomic_fetch_sub(&shim_fallback_racing, 1);
-        real_close(sv[0]);
-        return fail(-err);
+        real_close(d->sv[0]);
+        d->sv[0] = -1;
     }
+    return err < 0 ? err : 0;
+}
+
+/* Puts the app's end of the bridge at the app's fd number, in place of
+ * its TCP socket, and records it. 0 or -errno (the app's end closed). */
+static int place_bridge(connecting *d)
+{
+    int fd = d->fd;
     shim_appfd_lock(); /* the engine may be looking at fd */
     /* Until the handshake is settled the bridge may give way again: to
      * kernel TCP (fallback.c), or to a fresh TCP socket when the app
      * connects again after a failure (reconnect.c). So the registrations
      * stay noted, and epoll_ctl notes those made meanwhile (below). */
-    if (foreign)
+    if (d->foreign)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
     uint64_t tcp_ino = shim_fd_ino(fd);
-    err = shim_replace_fd(fd, sv[0], status, fdflags, !foreign);
-    if (err >= 0 && sl)
-        atomic_fetch_or(&sl->flags, SHIM_SLOT_F_PLACED);
+    int err = shim_replace_fd(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign);
+    if (err >= 0 && d->sl)
+        atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();
     if (err < 0) {
-        real_close(sv[0]);
-        return fail(-err);
+        real_close(d->sv[0]);
+        return err;
     }
     /* A peer on this host can answer before fd held our end: the engine
      * then found another inode there and left the buffer small. So once
      * the filler is drained, set it back here. If it is not drained yet,
      * the engine's turn comes after this point and finds our end. */
-    if (shrink && !(atomic_load(&sl->flags) & SHIM_SLOT_F_FILLER))
-        shim_sndbuf_restore(sl, fd, app_ino, app_sndbuf);
-    rec.fd = fd;
-    rec.kind = SHIM_FD_BRIDGED;
-    rec.connect_done = early; /* connect() says 0 now: another says EISCONN, as Linux's */
-    rec.id = n.id;
-    rec.slot = n.slot;
+    if (d->shrink && !(atomic_load(&d->sl->flags) & SHIM_SLOT_F_FILLER))
+        shim_sndbuf_restore(d->sl, fd, d->app_ino, d->app_sndbuf);
+    shim_fd *rec = &d->tk.rec;
+    rec->fd = fd;
+    rec->kind = SHIM_FD_BRIDGED;
+    rec->connect_done = d->early; /* connect() says 0 now: another says EISCONN, as Linux's */
+    rec->id = d->n.id;
+    rec->slot = d->n.slot;
     /* In rudp-supervise fd is the supervisor's copy, closed once connect()
      * returns: the engine's restore finds it gone. The program's next call
      * on the bridge that the supervisor answers gives the buffer back
      * (shim_sock_ours). */
-    rec.sndbuf_restore = shrink && !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? app_sndbuf : 0;
-    shim_fd_put(&rec);
+    rec->sndbuf_restore = d->shrink && !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? d->app_sndbuf : 0;
+    shim_fd_put(rec);
     shim_fd_replaced(tcp_ino); /* its options are the bridge's record's now */
-    if (rec.cork)
-        shim_engine_set_cork(n.id, 1); /* set before connect() (core/tune.c) */
-    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu%s)", fd,
-             (unsigned long long)n.id, early ? ", with a token: 0-RTT" : "");
-    *out_rec = rec;
-    *out_n = n;
-    *out_status = status | (early ? CONNECT_EARLY : 0);
-    return CONNECT_PLACED;
+    if (rec->cork)
+        shim_engine_set_cork(d->n.id, 1); /* set before connect() (core/tune.c) */
+    return 0;
+}
 
-fail_slot:
-    shim_slot_free(n.slot);
-fail_err:
-    errno = -err;
-fail_errno:
-    err = errno;
-    if (udp >= 0)
-        real_close(udp);
-    if (sv[0] >= 0)
-        real_close(sv[0]);
-    if (sv[1] >= 0)
-        real_close(sv[1]);
-    return fail(err);
+static int connect_setup(connecting *d)
+{
+    if (take_destination(d) < 0)
+        return -1;
+    shim_sock_takeover(d->fd, d->family, &d->tk);
+    if (!shim_cfg.datagram_set && is_loopback(&d->peer))
+        loopback_datagram(&d->tk.cfg);
+    if (take_local(d) < 0)
+        return -1;
+    int err = open_udp(d);
+    if (err == 0)
+        err = open_bridge(d);
+    if (err < 0) {
+        if (d->udp >= 0)
+            real_close(d->udp);
+        if (d->sv[0] >= 0)
+            real_close(d->sv[0]);
+        if (d->sv[1] >= 0)
+            real_close(d->sv[1]);
+        return fail(-err);
+    }
+    hold_writability(d);
+    arm_fallback(d);
+    err = hand_to_engine(d);
+    if (err == -EXDEV)
+        return shim_sock_kernel_kept(d->fd, real_connect(d->fd, d->addr, d->len));
+    if (err == 0)
+        err = place_bridge(d);
+    if (err < 0)
+        return fail(-err);
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: connecting over rudp (connection %llu%s)", d->fd,
+             (unsigned long long)d->n.id, d->early ? ", with a token: 0-RTT" : "");
+    return CONNECT_PLACED;
 }
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)

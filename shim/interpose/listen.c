@@ -214,17 +214,35 @@ static int listen_same_unshared(int fd, int backlog, const struct sockaddr_stora
     return 0;
 }
 
-static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
-{
-    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
-    shim_fd rec;
-    memset(&rec, 0, sizeof rec);
-    rudp_config cfg;
-    shim_sock_config_from_socket(fd, &cfg, &rec);
-    rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
-    if (!shim_cfg.datagram_set)
-        loopback_datagram(&cfg); /* an offer: remote clients offer less */
+/* A listen() on its way over rudp: what the app asked, then what the
+ * stages of redirect_listen make of it, in their order. The fds they open
+ * (udp, phfd, lfd, reserve) are -1 until opened and again once closed or
+ * handed to the engine, so that one clean-up closes what a failure
+ * leaves. */
+typedef struct listening {
+    int fd, family, backlog;
+    const struct sockaddr_storage *local; /* the TCP socket's bound address */
+    shim_takeover tk;             /* the app's TCP socket: flags, options, settings */
+    int quiet;                    /* the port came with connections moving off it */
+    int zero_rtt;                 /* tokens and 0-RTT for clients */
+    int udp;                      /* the listener's UDP socket */
+    int phfd;                     /* its name for a process wanting the port, or -1 */
+    int lfd;                      /* the unix listener the app gets */
+    int reserve;                  /* the app's TCP socket, holding the port */
+    shim_name n;                  /* the unix listener's name */
+    shim_listen_req req;          /* what the engine is given */
+} listening;
 
+/* Whether this listen() goes over rudp, as who holds the port decides:
+ * LISTEN_RUDP if it does, else what listen() returns (0, or -1 with
+ * errno), fd then listening on kernel TCP, sharing another process's rudp
+ * listener, or not listening. Sets l->quiet (shim_port_app_udp). */
+#define LISTEN_RUDP 1
+static int take_port(listening *l)
+{
+    int fd = l->fd, backlog = l->backlog;
+    const struct sockaddr_storage *local = l->local;
+    shim_fd *rec = &l->tk.rec;
     /* listen()'s conflicts are the TCP socket's, decided by the kernel:
      * another listener on the port, SO_REUSEADDR and SO_REUSEPORT rules
      * (inet_csk_get_port at listen, net/ipv4/inet_connection_sock.c). */
@@ -233,12 +251,12 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     int was_listening = get_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
     if (real_listen(fd, backlog) < 0)
         return -1;
-    int quiet, same = 0;
-    int own = shim_port_app_udp(family, local, rec.v6only, rec.reuseport, &quiet);
+    int same = 0;
+    int own = shim_port_app_udp(l->family, local, rec->v6only, rec->reuseport, &l->quiet);
     if (own >= 0 || own == SHIM_PORT_FOREIGN)
         return listen_plain(fd, backlog, local, own);
     if (own == SHIM_PORT_BUSY) { /* another process's live rudp listener */
-        if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
+        if (listen_shared(fd, local, l->tk.status, l->tk.fdflags, rec, &same) == 0)
             return 0; /* made of this socket: ours to share */
         if (same || was_listening)
             return listen_same_unshared(fd, backlog, local);
@@ -247,29 +265,36 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     }
     if (!shim_cfg.accept_tcp) {
         shim_tcp_unlisten(fd); /* rudp only: no plain TCP queue */
-        if (shim_port_listening(local, rec.v6only, rec.reuseport)) {
-            if (listen_shared(fd, local, status, fdflags, &rec, &same) == 0)
+        if (shim_port_listening(local, rec->v6only, rec->reuseport)) {
+            if (listen_shared(fd, local, l->tk.status, l->tk.fdflags, rec, &same) == 0)
                 return 0;
             if (same)
                 return listen_same_unshared(fd, backlog, local);
             return fail(EADDRINUSE); /* as the kernel says with TCP listening */
         }
     }
+    return LISTEN_RUDP;
+}
 
-    int err, udp = -1, lfd = -1, reserve = -1, phfd = -1;
-    udp = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (udp < 0)
-        goto fail_errno;
+/* The listener's UDP socket, named and bound to the TCP socket's address,
+ * into l->udp (and its name l->phfd). 0, -errno, or 1: another process's
+ * UDP socket has the port (nothing left open). */
+static int open_udp(listening *l)
+{
+    int fd = l->fd;
+    l->udp = real_socket(l->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->udp < 0)
+        return -errno;
     /* Named before it is bound: another process of ours that finds it on
      * the port finds it named (porthand.c, udpdiag.c). */
-    phfd = shim_porthand_name(udp);
-    if (family == AF_INET6) {
-        int v6 = rec.v6only;
-        real_setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    l->phfd = shim_porthand_name(l->udp);
+    if (l->family == AF_INET6) {
+        int v6 = l->tk.rec.v6only;
+        real_setsockopt(l->udp, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
-    shim_opts_to_udp(udp, &rec); /* IP_TOS and the like on the datagrams */
+    shim_opts_to_udp(l->udp, &l->tk.rec); /* IP_TOS and the like on the datagrams */
     int reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR);
-    real_setsockopt(udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    real_setsockopt(l->udp, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     /* A listener with a group of engines (shim_engine_listen_width: by
      * default one with a backlog of SHIM_SPREAD_AT or more, on a machine
      * with more than one CPU) gives each a socket of its SO_REUSEPORT
@@ -279,131 +304,189 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
      * group of UDP sockets too: the kernel spreads clients over it by a
      * hash of their addresses, as it spreads TCP connections. */
     int one = 1;
-    int zero_rtt = shim_cfg.zero_rtt || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN) > 0;
-    if (shim_engine_listen_width(backlog, zero_rtt) > 1 || rec.reuseport)
-        real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (real_bind(udp, (const struct sockaddr *)local, sa_len(family)) < 0) {
+    l->zero_rtt = shim_cfg.zero_rtt || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN) > 0;
+    if (shim_engine_listen_width(l->backlog, l->zero_rtt) > 1 || l->tk.rec.reuseport)
+        real_setsockopt(l->udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (real_bind(l->udp, (const struct sockaddr *)l->local, sa_len(l->family)) < 0) {
         if (errno != EADDRINUSE)
-            goto fail_errno;
+            return -errno;
         /* TCP allowed the port, UDP has it taken: another process's UDP */
-        real_close(udp);
-        if (phfd >= 0)
-            shim_close_owned(phfd);
-        return listen_plain(fd, backlog, local, -1);
+        real_close(l->udp);
+        l->udp = -1;
+        if (l->phfd >= 0)
+            shim_close_owned(l->phfd);
+        l->phfd = -1;
+        return 1;
     }
-    shim_udp_grow_buffers(udp, 1);
+    shim_udp_grow_buffers(l->udp, 1);
+    return 0;
+}
 
-    lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0)
-        goto fail_errno;
-    err = shim_engine_start();
-    if (err) {
-        errno = -err;
-        goto fail_errno;
-    }
-    shim_name n;
-    memset(&n, 0, sizeof n);
-    n.kind = SHIM_NAME_LISTENER;
-    n.family = family;
-    n.local = *local;
-    n.slot = UINT32_MAX;
-    n.id = shim_engine_new_id();
-    n.pid = shim_slot_owner(); /* getpid(), with our slab made: a keeper enters itself there */
-    if ((err = shim_name_listener_secret(&n)) < 0 || (err = shim_name_bind(lfd, &n)) < 0) {
-        errno = -err;
-        goto fail_errno;
-    }
-    if (real_listen(lfd, backlog) < 0)
-        goto fail_errno;
+/* The unix listener the app gets, named and listening, in l->lfd (its
+ * name l->n), and a duplicate of the app's TCP socket in l->reserve, with
+ * the engine running to take them. 0 or -errno. */
+static int open_listener(listening *l)
+{
+    l->lfd = real_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l->lfd < 0)
+        return -errno;
+    int err = shim_engine_start();
+    if (err)
+        return err;
+    shim_name *n = &l->n;
+    n->kind = SHIM_NAME_LISTENER;
+    n->family = l->family;
+    n->local = *l->local;
+    n->slot = UINT32_MAX;
+    n->id = shim_engine_new_id();
+    n->pid = shim_slot_owner(); /* getpid(), with our slab made: a keeper enters itself there */
+    if ((err = shim_name_listener_secret(n)) < 0 || (err = shim_name_bind(l->lfd, n)) < 0)
+        return err;
+    if (real_listen(l->lfd, l->backlog) < 0)
+        return -errno;
     /* The kernel TCP socket keeps holding the port, so a second bind to it
      * fails with EADDRINUSE as it would under TCP. */
-    reserve = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (reserve < 0)
-        reserve = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (reserve < 0)
-        goto fail_errno;
+    l->reserve = fcntl(l->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (l->reserve < 0)
+        l->reserve = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+    if (l->reserve < 0)
+        return -errno;
+    return 0;
+}
 
-    shim_listen_req req;
-    memset(&req, 0, sizeof req);
-    req.lname = n;
-    req.lun_len = sizeof req.lun;
-    if (real_getsockname(lfd, (struct sockaddr *)&req.lun, &req.lun_len) < 0)
-        goto fail_errno;
-    req.lino = shim_fd_ino(lfd);
+/* The request for the engine, l->req; its sockets are the engine's from
+ * here on (l->udp, l->reserve and l->phfd -1). 0, or -errno with them
+ * still ours: the reserve's listen() failed. */
+static int make_request(listening *l)
+{
+    shim_listen_req *req = &l->req;
+    req->lname = l->n;
+    req->lun_len = sizeof req->lun;
+    if (real_getsockname(l->lfd, (struct sockaddr *)&req->lun, &req->lun_len) < 0)
+        return -errno;
+    req->lino = shim_fd_ino(l->lfd);
     pid_t lpid;
-    if (shim_ident_listener_cred(lfd, &lpid, &req.luid) < 0)
-        req.luid = geteuid();
-    req.wildcard = is_any(local);
-    req.udp_fd = shim_fd_move_high(udp);
-    req.reserve_fd = reserve;
-    req.backlog = capped_backlog(backlog);
-    req.app_reuseport = rec.reuseport;
-    req.quiet = quiet;
-    req.phfd = phfd;
+    if (shim_ident_listener_cred(l->lfd, &lpid, &req->luid) < 0)
+        req->luid = geteuid();
+    req->wildcard = is_any(l->local);
+    /* Moved to a number of ours (the old one closed and free for any
+     * thread to reuse): a failure below closes it under the new one. */
+    req->udp_fd = l->udp = shim_fd_move_high(l->udp);
+    req->reserve_fd = l->reserve;
+    req->backlog = capped_backlog(l->backlog);
+    req->app_reuseport = l->tk.rec.reuseport;
+    req->quiet = l->quiet;
+    req->phfd = l->phfd;
     /* Dual listener: the reserve socket, the app's own TCP socket, listens
      * too, with the app's backlog, and the engine hands what it accepts to
      * the unix listener (tcpaccept.c). Listening last, so nothing failed
      * after it but the hand-over; TCP's own errors (EADDRINUSE: another
      * socket listens on the port) are listen()'s, as without the shim. */
-    req.accept_tcp = shim_cfg.accept_tcp;
-    if (req.accept_tcp && real_listen(reserve, backlog) < 0)
-        goto fail_errno;
-    req.id = n.id;
-    req.cfg = cfg;
+    req->accept_tcp = shim_cfg.accept_tcp;
+    if (req->accept_tcp && real_listen(l->reserve, l->backlog) < 0)
+        return -errno;
+    req->id = l->n.id;
+    req->cfg = l->tk.cfg;
     /* TCP Fast Open's server side (setsockopt TCP_FASTOPEN, a queue length
      * > 0) or RUDP_0RTT=1: tokens for clients, 0-RTT data taken (core/zrtt.c) */
-    req.zero_rtt = zero_rtt;
-    udp = reserve = phfd = -1;
-    if ((err = shim_engine_listen(&req)) == -EXDEV) {
-        /* A child with an fd table of its own whose sockets no engine
-         * could take (adopt.c, logged there): the TCP socket listens, as
-         * without the shim. */
-        real_close(req.udp_fd);
-        real_close(req.reserve_fd);
-        if (req.phfd >= 0)
-            real_close(req.phfd);
-        real_close(lfd);
-        return req.accept_tcp ? 0 : real_listen(fd, backlog);
+    req->zero_rtt = l->zero_rtt;
+    l->udp = l->reserve = l->phfd = -1;
+    return 0;
+}
+
+/* Gives the engine the request. 0, or -errno with the unix listener
+ * closed: -EXDEV when no engine could take the sockets (a child with an fd
+ * table of its own, adopt.c, logged there), closed too; the app's TCP
+ * socket is not listening then unless it accepts plain TCP clients. */
+static int hand_to_engine(listening *l)
+{
+    shim_listen_req *req = &l->req;
+    int err = shim_engine_listen(req);
+    if (err == -EXDEV) {
+        real_close(req->udp_fd);
+        real_close(req->reserve_fd);
+        if (req->phfd >= 0)
+            real_close(req->phfd);
+        real_close(l->lfd);
+    } else if (err < 0) {
+        real_close(l->lfd);
+        if (req->accept_tcp)
+            shim_tcp_unlisten(l->fd); /* fd stays the app's TCP socket: not listening */
     }
-    if (err < 0) {
-        real_close(lfd);
-        if (req.accept_tcp)
-            shim_tcp_unlisten(fd); /* fd stays the app's TCP socket: not listening */
-        return fail(-err);
-    }
+    return err < 0 ? err : 0;
+}
+
+/* Puts the unix listener at the app's fd number, in place of its TCP
+ * socket, and records it. 0 or -errno (the unix listener closed). */
+static int place_listener(listening *l)
+{
+    int fd = l->fd;
     if (shim_procenv_table() != 0)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
     uint64_t tcp_ino = shim_fd_ino(fd);
-    if ((err = shim_replace_fd(fd, lfd, status, fdflags, 0)) < 0) {
-        real_close(lfd);
+    int err = shim_replace_fd(fd, l->lfd, l->tk.status, l->tk.fdflags, 0);
+    if (err < 0) {
+        real_close(l->lfd);
+        return err;
+    }
+    shim_fd *rec = &l->tk.rec;
+    rec->fd = fd;
+    rec->kind = SHIM_FD_LISTENER;
+    rec->id = l->n.id;
+    rec->slot = UINT32_MAX;
+    rec->sockopts_default = err == 0;
+    shim_fd_put(rec);
+    shim_fd_replaced(tcp_ino); /* its options are the listener's record's now */
+    return 0;
+}
+
+static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
+{
+    listening l;
+    memset(&l, 0, sizeof l);
+    l.fd = fd;
+    l.family = family;
+    l.backlog = backlog;
+    l.local = local;
+    l.udp = l.lfd = l.reserve = l.phfd = -1;
+    shim_sock_takeover(fd, family, &l.tk);
+    if (!shim_cfg.datagram_set)
+        loopback_datagram(&l.tk.cfg); /* an offer: remote clients offer less */
+    int err = take_port(&l);
+    if (err != LISTEN_RUDP)
+        return err;
+    err = open_udp(&l);
+    if (err > 0)
+        return listen_plain(fd, backlog, local, -1);
+    if (err == 0)
+        err = open_listener(&l);
+    if (err == 0)
+        err = make_request(&l);
+    if (err < 0) {
+        shim_tcp_unlisten(fd); /* listen() failed: not listening, as before the call */
+        if (l.udp >= 0)
+            real_close(l.udp);
+        if (l.lfd >= 0)
+            real_close(l.lfd);
+        if (l.reserve >= 0)
+            real_close(l.reserve);
+        if (l.phfd >= 0)
+            shim_close_owned(l.phfd);
         return fail(-err);
     }
-    rec.fd = fd;
-    rec.kind = SHIM_FD_LISTENER;
-    rec.id = n.id;
-    rec.slot = UINT32_MAX;
-    rec.sockopts_default = err == 0;
-    shim_fd_put(&rec);
-    shim_fd_replaced(tcp_ino); /* its options are the listener's record's now */
-    if (req.accept_tcp)
+    err = hand_to_engine(&l);
+    if (err == -EXDEV) /* the TCP socket listens, as without the shim */
+        return l.req.accept_tcp ? 0 : real_listen(fd, backlog);
+    if (err == 0)
+        err = place_listener(&l);
+    if (err < 0)
+        return fail(-err);
+    if (l.req.accept_tcp)
         SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u, and for plain TCP "
                                 "clients on TCP port %u", fd, port_of(local), port_of(local));
     else
         SHIM_LOG(RUDP_LOG_INFO, "fd %d: listening over rudp on UDP port %u", fd, port_of(local));
     return 0;
-
-fail_errno:
-    err = errno;
-    shim_tcp_unlisten(fd); /* listen() failed: not listening, as before the call */
-    if (udp >= 0)
-        real_close(udp);
-    if (lfd >= 0)
-        real_close(lfd);
-    if (reserve >= 0)
-        real_close(reserve);
-    if (phfd >= 0)
-        shim_close_owned(phfd);
-    return fail(err);
 }
 
 SHIM_EXPORT int listen(int fd, int backlog)

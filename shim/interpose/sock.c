@@ -14,6 +14,7 @@
  * application can have registered the new socket anywhere).
  */
 #include <errno.h>
+#include <fcntl.h>
 /* the kernel's tcp_info has the fields TCP_INFO users read today */
 #include <linux/tcp.h>
 #include <pthread.h>
@@ -194,7 +195,9 @@ int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
     return 0;
 }
 
-void shim_sock_config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
+/* Per-connection settings taken from what the app set on the TCP socket
+ * fd: *cfg from the configuration and those, the options into *rec. */
+static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
 {
     *cfg = shim_cfg.rudp;
     rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
@@ -210,6 +213,15 @@ void shim_sock_config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
     shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
     shim_connopts_config(fd, rec, cfg); /* SO_SNDBUF, TCP_NOTSENT_LOWAT, ... */
+}
+
+void shim_sock_takeover(int fd, int family, shim_takeover *t)
+{
+    t->status = fcntl(fd, F_GETFL);
+    t->fdflags = fcntl(fd, F_GETFD);
+    memset(&t->rec, 0, sizeof t->rec);
+    config_from_socket(fd, &t->cfg, &t->rec);
+    t->rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
 }
 
 /* Socket-level options that mean the same on the AF_UNIX socket that

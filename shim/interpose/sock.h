@@ -124,9 +124,18 @@ int shim_sock_foreign_served(void);
  * of our engines by the kernel's credentials, never by its name alone.
  * Fills *rec (and *n if given) when it is: returns 1, else 0. */
 int shim_sock_ours(int fd, shim_fd *rec, shim_name *n);
-/* Per-connection settings taken from what the app set on the TCP socket
- * fd: *cfg from the configuration and those, the options into *rec. */
-void shim_sock_config_from_socket(int fd, rudp_config *cfg, shim_fd *rec);
+/* What the app's TCP socket fd brings to the socket of ours that replaces
+ * it, under connect() or listen(): read before anything of ours is made,
+ * so that the replacement keeps the app's flags and options. */
+typedef struct shim_takeover {
+    int status;      /* fcntl(F_GETFL): O_NONBLOCK and the like */
+    int fdflags;     /* fcntl(F_GETFD): FD_CLOEXEC */
+    shim_fd rec;     /* the options the app set, and IPV6_V6ONLY, for the new record */
+    rudp_config cfg; /* the connection's (or listener's) settings: the configuration
+                      * and those options */
+} shim_takeover;
+/* Fills *t from fd, a kernel TCP socket of family (AF_INET or AF_INET6). */
+void shim_sock_takeover(int fd, int family, shim_takeover *t);
 /* Gives `to` those of `from`'s socket-level options that differ (the ones
  * TCP carries to a socket replacing it, or to an accepted one); returns
  * how many. errno is kept. */
