@@ -48,7 +48,11 @@
  *     shares them: the child connects, writes "files", closes, and writes
  *     one byte on c; the main process reads both.
  * A child calls nothing that allocates with libc's malloc() (no stdio)
- * while the main process runs: it shares its heap and its locks.
+ * while the main process runs: it shares its heap, its locks and, made
+ * without CLONE_SETTLS, its TLS, so glibc cannot tell the two apart. It
+ * names its connection's transport with fd_transport(), which is written
+ * for that (progutil.h): with fopen() there, a child and the main process
+ * naming the two ends of one connection at once broke the heap.
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
  * fds made by the main process, by the CLONE_VM children (their own fds,

@@ -122,50 +122,6 @@ static int accept_within(int l, int ms)
     return a;
 }
 
-/* An inode listed in /proc/net/TABLE (seen through procfd): field 9 for
- * tcp, 6 for unix. */
-static int listed(int procfd, const char *table, unsigned long ino, int field)
-{
-    int fd = openat(procfd, table, O_RDONLY | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
-    char line[512];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        for (int i = 0; tok && i < field; i++)
-            tok = strtok_r(NULL, " \t\n", &save);
-        if (tok && strtoul(tok, NULL, 10) == ino)
-            found = 1;
-    }
-    fclose(f);
-    return found;
-}
-
-/* fd_transport (progutil.c) through a descriptor of /proc: a confined
- * server has no /proc of its own. */
-static const char *transport_at(int procfd, int fd)
-{
-    char path[64], link[64];
-    unsigned long ino;
-    snprintf(path, sizeof path, "self/fd/%d", fd);
-    ssize_t n = readlinkat(procfd, path, link, sizeof link - 1);
-    if (n < 0)
-        return "unknown";
-    link[n] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino) != 1)
-        return "not-a-socket";
-    if (listed(procfd, "net/tcp", ino, 9) || listed(procfd, "net/tcp6", ino, 9))
-        return "tcp";
-    if (listed(procfd, "net/unix", ino, 6))
-        return "unix";
-    return "other";
-}
-
 /* The server's part of one case: listen, report the port on `report`,
  * serve one ping. procfd: a descriptor of /proc, or -1 for /proc itself. */
 static void serve_one(const char *what, int report, int procfd)
@@ -181,7 +137,7 @@ static void serve_one(const char *what, int report, int procfd)
     CHECK(memcmp(buf, "ping", 4) == 0, "%s: read \"%.4s\", want \"ping\"", what, buf);
     write_all(a, "pong", 4);
     printf("transport: %s (%s: accepted)\n",
-           procfd >= 0 ? transport_at(procfd, a) : fd_transport(a), what);
+           procfd >= 0 ? fd_transport_at(procfd, a) : fd_transport(a), what);
     /* the client reads "pong" and EOF, then closes: nothing is left
      * unread at either close, so neither end is reset */
     SYS(shutdown(a, SHUT_WR));

@@ -110,42 +110,107 @@ short poll_for(int fd, short events, int ms)
     return r == 1 ? p.revents : 0;
 }
 
-static bool inode_listed(const char *table, unsigned long ino, int field)
+/* s added to the string in dst, cut to cap bytes with its NUL. */
+static void append(char *dst, size_t cap, const char *s)
 {
-    char line[512];
-    bool found = false;
-    FILE *f = fopen(table, "r");
-    if (!f)
+    size_t n = strlen(dst);
+    while (*s && n + 1 < cap)
+        dst[n++] = *s++;
+    dst[n] = '\0';
+}
+
+/* Whether /proc/net/TABLE (proc names /proc as dir sees it: see
+ * transport) lists inode ino in the given field of a line (counted from 0,
+ * separated by blanks: 9 in tcp and tcp6, 6 in unix). Read with read(2)
+ * into the stack and parsed a byte at a time, so that a line of any length
+ * (a long socket path) is read as it is, and nothing is allocated (see
+ * fd_transport in progutil.h). */
+static bool inode_listed(int dir, const char *proc, const char *table, unsigned long ino,
+                         int field)
+{
+    char path[64] = "";
+    append(path, sizeof path, proc);
+    append(path, sizeof path, "net/");
+    append(path, sizeof path, table);
+    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
-        for (int i = 0; tok && i < field; i++)
-            tok = strtok_r(NULL, " \t\n", &save);
-        if (tok && strtoul(tok, NULL, 10) == ino)
-            found = true;
+    char buf[512];
+    bool found = false, in_token = false, digits = false;
+    int token = -1;
+    unsigned long v = 0;
+    ssize_t n;
+    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !found; i++) {
+            char c = buf[i];
+            if (c == ' ' || c == '\t' || c == '\n') {
+                /* the heading's field is a word, never taken for a number */
+                found = in_token && token == field && digits && v == ino;
+                in_token = false;
+                if (c == '\n')
+                    token = -1;
+                continue;
+            }
+            if (!in_token) {
+                in_token = true;
+                token++;
+                v = 0;
+                digits = true;
+            }
+            if (token != field)
+                continue;
+            if (c >= '0' && c <= '9')
+                v = v * 10 + (unsigned long)(c - '0');
+            else
+                digits = false;
+        }
     }
-    fclose(f);
+    close(fd);
     return found;
 }
 
-/* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
- * AF_UNIX one (the shim's bridge), else "other". */
-const char *fd_transport(int fd)
+/* fd_transport_at's work; proc names /proc as dir sees it: "/proc/" for
+ * AT_FDCWD, "" for a descriptor of /proc itself. */
+static const char *transport(int dir, const char *proc, int fd)
 {
-    char path[64], link[64];
-    unsigned long ino;
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, link, sizeof link - 1);
+    char num[16], *d = num + sizeof num;
+    unsigned u = (unsigned)fd;
+    *--d = '\0';
+    do
+        *--d = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    char path[64] = "", link[64];
+    append(path, sizeof path, proc);
+    append(path, sizeof path, "self/fd/");
+    append(path, sizeof path, d);
+    ssize_t n = readlinkat(dir, path, link, sizeof link - 1);
     if (n < 0)
         return "unknown";
     link[n] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino) != 1)
+    static const char pre[] = "socket:["; /* then the inode and ']' */
+    if (n <= (ssize_t)sizeof pre || strncmp(link, pre, sizeof pre - 1) != 0 || link[n - 1] != ']')
         return "not-a-socket";
-    if (inode_listed("/proc/net/tcp", ino, 9) || inode_listed("/proc/net/tcp6", ino, 9))
+    unsigned long ino = 0;
+    for (const char *p = link + sizeof pre - 1; p < link + n - 1; p++) {
+        if (*p < '0' || *p > '9')
+            return "not-a-socket";
+        ino = ino * 10 + (unsigned long)(*p - '0');
+    }
+    if (inode_listed(dir, proc, "tcp", ino, 9) || inode_listed(dir, proc, "tcp6", ino, 9))
         return "tcp";
-    if (inode_listed("/proc/net/unix", ino, 6))
+    if (inode_listed(dir, proc, "unix", ino, 6))
         return "unix";
     return "other";
+}
+
+const char *fd_transport(int fd)
+{
+    return transport(AT_FDCWD, "/proc/", fd);
+}
+
+const char *fd_transport_at(int procfd, int fd)
+{
+    return transport(procfd, "", fd);
 }
 
 const char *fam_name(int family)

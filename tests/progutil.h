@@ -59,8 +59,19 @@ double now_s(void);
 short poll_for(int fd, short events, int ms);
 
 /* What kernel object backs fd: "tcp" for a kernel TCP socket, "unix" for an
- * AF_UNIX one (the shim's bridge), else "other". */
+ * AF_UNIX one (the shim's bridge), else "other" ("unknown": no such fd,
+ * "not-a-socket"), as /proc/self/fd and /proc/net tell. It calls no stdio
+ * and allocates nothing, only system calls on buffers of its own stack
+ * (under 1 KiB): a child made by clone(CLONE_VM) or vfork() may call it
+ * while the process whose heap and TLS it shares runs on. (Two such tasks
+ * in fopen() at once corrupt malloc's per-thread cache and stdio's list of
+ * open files: with one TLS, glibc takes them for one thread, and neither
+ * its malloc, which takes no lock in a single-threaded process, nor its
+ * stdio locks, which a thread may take again, keep one out.) */
 const char *fd_transport(int fd);
+/* The same through procfd, a descriptor of /proc opened earlier: for a
+ * process that has no /proc of its own (chroot, a mount namespace). */
+const char *fd_transport_at(int procfd, int fd);
 
 const char *fam_name(int family);
 /* The loopback address of family with port (host order). */
