@@ -159,19 +159,38 @@ done
 
 # (d) the front end (shim/state/state.h): where the application's sockets
 # live is an interface with implementations, not a mode. No shim file asks
-# which front end is in use or loads the tool that registers one; only the
-# remote implementation, its exported registration and the header that
-# declares it name the remote one.
+# which front end is in use (the old flag and variable, or a comparison
+# with one of them outside the front ends' own files); no object but those
+# binding libc's own calls (and the crypto backend's dlopen of libcrypto)
+# calls the dynamic loader, and none with RTLD_DEFAULT (the program's or a
+# tool's symbols); only the remote implementation, its exported
+# registration and the headers that declare it name the remote one; the
+# tool includes nothing of the shim but state/front.h.
 FRONT_REMOTE_FILES="state/front.h state/state.h state/front_remote.c interpose/front.c"
+FRONT_OWN_FILES="state/front.c state/front_remote.c state/front_mem.c state/fdtab.c"
+DL_OBJECTS="base/real.o interpose/exec.o interpose/spawn.o base/aead_openssl.o"
 for f in shim/*/*.c shim/*/*.h; do
     [ -e "$f" ] || continue
     rel=${f#shim/}
-    grep -n 'shim_cfg\.supervisor\|shim_fd_by_file\|RUDP_SUPERVISOR' "$f" | sed "s|^|FRONT MODE TESTED: $rel:|"
-    grep -n 'dl\(sym\|open\)[[:space:]]*(.*\(RTLD_DEFAULT\|supervise\)' "$f" |
-        sed "s|^|TOOL LOADED FROM THE LIBRARY: $rel:|"
+    grep -n 'shim_cfg\.supervisor\|shim_fd_by_file\|RUDP_SUPERVISOR\|RTLD_DEFAULT' "$f" |
+        sed "s|^|FRONT MODE TESTED OR TOOL LOADED: $rel:|"
+    case " $FRONT_OWN_FILES " in *" $rel "*) ;; *)
+        grep -n 'shim_front()[[:space:]]*[!=]=\|[!=]=[[:space:]]*&shim_front_\|shim_front()->name' "$f" |
+            sed "s|^|FRONT MODE TESTED: $rel:|" ;;
+    esac
     case " $FRONT_REMOTE_FILES " in *" $rel "*) continue ;; esac
     grep -n 'shim_front_remote\|front_remote\.c' "$f" | sed "s|^|REMOTE FRONT NAMED OUTSIDE ITS IMPLEMENTATION: $rel:|"
 done >"$tmp/front"
+for o in "$BUILD"/shim/*/*.o; do
+    [ -e "$o" ] || continue
+    rel=${o#"$BUILD"/shim/}
+    [ -e "shim/${rel%.o}.c" ] || continue # stale: its source is gone
+    case " $DL_OBJECTS " in *" $rel "*) continue ;; esac
+    nm -u "$o" | awk -v f="$rel" '$2 ~ /^(dlsym|dlvsym|dlopen|dlmopen)$/ {
+        print "DYNAMIC LOADER CALLED: " f ": " $2 " (only " "the objects binding libc'"'"'s calls may)" }'
+done >>"$tmp/front"
+grep -n '#[[:space:]]*include[[:space:]]*"[./]*shim/' tools/supervise/*.c tools/supervise/*.h 2>/dev/null |
+    grep -v 'shim/state/front\.h"' | sed 's|^|THE TOOL INCLUDES THE SHIM BEYOND state/front.h: |' >>"$tmp/front"
 if [ -s "$tmp/front" ]; then
     cat "$tmp/front"
     fail=1
@@ -186,6 +205,7 @@ for l in $LAYERS; do echo "$l $l"; done >>"$tmp/modules"
 for o in "$BUILD"/shim/*/*.o; do
     [ -e "$o" ] || continue
     rel=${o#"$BUILD"/shim/}
+    [ -e "shim/${rel%.o}.c" ] || continue # stale: its source is gone
     nm -g --defined-only "$o" | awk -v f="$rel" '$2 == "T" {print f, $3}'
 done | awk 'NR == FNR { own[$2] = own[$2] " " $1 " "; next }
     { split($1, a, "/"); layer = a[1]; s = $2

@@ -5,11 +5,18 @@
  * another process's (state.h: the remote front end). Exported, so the
  * dependency runs from the tool to the library.
  */
+#include <errno.h>
+
 #include "interpose.h"
 
 #include "base/poison.h"
 
 SHIM_EXPORT int shim_front_register(const shim_front_remote *r)
 {
-    return shim_front_remote_use(r);
+    int err = shim_front_remote_set(r);
+    if (err < 0) {
+        errno = -err;
+        return -1;
+    }
+    return 0;
 }

@@ -113,6 +113,7 @@ static void atfork_prepare(void)
 {
     shim_engine_atfork_prepare();
     shim_appfd_atfork_prepare();
+    shim_front_atfork_prepare();
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
     shim_epollreg_atfork_prepare();
@@ -123,6 +124,7 @@ static void atfork_parent(void)
     shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
     shim_slots_atfork_parent();
+    shim_front_atfork_parent();
     shim_appfd_atfork_parent();
     shim_engine_atfork_parent();
 }
@@ -133,6 +135,7 @@ static void atfork_child(void)
     shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
     shim_appfd_atfork_child();
+    shim_front_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();
 }
@@ -410,9 +413,10 @@ SHIM_EXPORT int close(int fd)
     /* In a child with an fd table of its own the records are that table's
      * (fdtab.c, epollreg.c): a copy of one of ours keeps ours. */
     int found = shim_fd_get(fd, &rec);
-    /* rudp-supervise closing its copy of the program's socket: the
-     * program's own close, which we never see, is the one that counts. The
-     * record stays with the file (fdtab.c), the engine may still give the
+    /* A front end that does not see the program's close (rudp-supervise
+     * closing its copy of the program's socket): the program's own close,
+     * which we never see, is the one that counts. The record stays with
+     * the file (the remote front end, state.h), the engine may still give the
      * buffer back (shim_sndbuf_restore checks the inode); only a SO_LINGER
      * {1, 0} set meanwhile is noted for the program's close. A listener's
      * engine is told, as for a listener a forked child still holds: it

@@ -30,8 +30,10 @@ static void renew(void)
     shim_qlog_lock_renew();
     shim_appfd_lock_renew();
     shim_fdtab_lock_renew();
+    shim_front_lock_renew();
     shim_slots_lock_renew();
     shim_appfd_atfork_child();
+    shim_front_atfork_child();
     shim_fdtab_atfork_child();
     shim_slots_atfork_child();
     shim_engine_atfork_child();

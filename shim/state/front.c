@@ -2,36 +2,39 @@
  * front.c: the front end in use (state.h says what a front end is), and
  * the record calls of the layers above, passed on to it.
  *
- * The pointer is set once, before any record exists (the supervisor
- * registers at its start, a unit test at its own), and read without a lock
- * by every call after: an atomic load, so that a thread started before the
- * setting sees one front end or the other, never a torn pointer.
+ * The choice is one atomic word: the ops' address, and in its low bit
+ * whether a record was put through them (ops tables are aligned, so the
+ * bit is free). A put sets the bit; a change of front end succeeds only
+ * while it is clear, in the same compare-and-swap, so a record can never
+ * be put through one front end and looked up through another, whatever
+ * threads race. Read without a lock by every call: one atomic load.
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "state.h"
 
 #include "base/poison.h"
 
-static _Atomic(const shim_front_ops *) front = &shim_front_local;
-/* a record was put through the front end in use: it stays */
-static atomic_int used;
+#define FROZEN ((uintptr_t)1)
+
+static _Atomic uintptr_t word = (uintptr_t)&shim_front_local;
 
 const shim_front_ops *shim_front(void)
 {
-    return atomic_load_explicit(&front, memory_order_acquire);
+    return (const shim_front_ops *)(atomic_load_explicit(&word, memory_order_acquire) & ~FROZEN);
 }
 
 int shim_front_set(const shim_front_ops *ops)
 {
     if (!ops)
         ops = &shim_front_local;
-    if (atomic_load(&used) && ops != shim_front()) {
-        errno = EBUSY;
-        return -1;
-    }
-    atomic_store_explicit(&front, ops, memory_order_release);
+    uintptr_t w = atomic_load(&word);
+    do {
+        if (w & FROZEN)
+            return (w & ~FROZEN) == (uintptr_t)ops ? 0 : -EBUSY;
+    } while (!atomic_compare_exchange_weak(&word, &w, (uintptr_t)ops));
     SHIM_LOG(RUDP_LOG_DEBUG, "front end: %s", ops->name);
     return 0;
 }
@@ -53,9 +56,11 @@ int shim_fd_tryget(int fd, shim_fd *out)
 
 void shim_fd_put(const shim_fd *r)
 {
-    if (!atomic_load_explicit(&used, memory_order_relaxed))
-        atomic_store(&used, 1);
-    shim_front()->put(r);
+    uintptr_t w = atomic_load_explicit(&word, memory_order_acquire);
+    /* no change of front end from now on: frozen on the one put through */
+    while (!(w & FROZEN) && !atomic_compare_exchange_weak(&word, &w, w | FROZEN))
+        ;
+    ((const shim_front_ops *)(w & ~FROZEN))->put(r);
 }
 
 void shim_fd_del(int fd)
@@ -77,4 +82,30 @@ int shim_fd_list_fallback(int *out, int max)
 int shim_fd_list_range(int *out, int max, unsigned first, unsigned last)
 {
     return shim_front()->list_range(out, max, first, last);
+}
+
+/* The front end's own lock, if it has one the fork handlers do not take
+ * already (the local one's is fdtab.c's, in its own place). */
+void shim_front_atfork_prepare(void)
+{
+    if (shim_front()->fork_prepare)
+        shim_front()->fork_prepare();
+}
+
+void shim_front_atfork_parent(void)
+{
+    if (shim_front()->fork_release)
+        shim_front()->fork_release();
+}
+
+void shim_front_atfork_child(void)
+{
+    if (shim_front()->fork_release)
+        shim_front()->fork_release();
+}
+
+void shim_front_lock_renew(void)
+{
+    if (shim_front()->lock_renew)
+        shim_front()->lock_renew();
 }

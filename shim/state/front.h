@@ -30,9 +30,10 @@ typedef struct shim_front_remote {
 
 /* Exported by librudp_shim.so (interpose/front.c): from here on the
  * application's sockets are another process's, reached through r (kept,
- * not copied). Called once, before the first socket call the shim answers;
- * returns 0, or -1 with errno EBUSY if the shim has recorded a socket
- * already (the records it holds are of this process's numbers). */
+ * not copied). Called once, before the shim records any socket (the
+ * supervisor calls it first thing in its serving stage): returns 0, or -1
+ * with errno EBUSY if it was called before or a socket is on record
+ * already (records of this process's own numbers, which stay). */
 int shim_front_register(const shim_front_remote *r);
 
 #endif

@@ -13,6 +13,7 @@
  * The supervisor gives what only it can do (shim_front_remote): reach the
  * program's end of a bridge, and its own counters.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -182,6 +183,27 @@ static void remote_stats(void (*line)(void *, const char *), void *arg)
         remote->stats(line, arg);
 }
 
+/* fork() in the serving process (a keeper at its exit), a raw clone's
+ * child: the child's copy of the lock must not be held by a thread it does
+ * not have. Taken after appfd's lock and before the slots' (files_tidy
+ * looks slots up under it), where the fork handlers call these
+ * (interpose/sock.c, lifetime/renew.c). */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&mu);
+}
+
+static void fork_release(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+static void lock_renew(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    pthread_mutex_lock(&mu);
+}
+
 static const shim_front_ops front_remote = {
     .name = "remote",
     .caps = 0,
@@ -193,29 +215,16 @@ static const shim_front_ops front_remote = {
     .list_range = file_list_range,
     .app_end = remote_app_end,
     .stats = remote_stats,
+    .fork_prepare = fork_prepare,
+    .fork_release = fork_release,
+    .lock_renew = lock_renew,
 };
 
-/* fork() in the serving process (a keeper at its exit): the child's copy
- * of the lock must not be held by a thread it does not have. */
-static void atfork_prepare(void)
+int shim_front_remote_set(const shim_front_remote *r)
 {
-    pthread_mutex_lock(&mu);
-}
-
-static void atfork_release(void)
-{
-    pthread_mutex_unlock(&mu);
-}
-
-int shim_front_remote_use(const shim_front_remote *r)
-{
-    if (!r)
-        return shim_front_set(NULL);
+    static atomic_int taken;
+    if (!r || atomic_exchange(&taken, 1))
+        return -EBUSY; /* once: the ops keep r, read by engine threads */
     remote = r;
-    if (shim_front_set(&front_remote) < 0) {
-        remote = NULL;
-        return -1;
-    }
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-    return 0;
+    return shim_front_set(&front_remote);
 }

@@ -2,7 +2,9 @@
  * state.h: the state layer, what the shim records about the application's
  * fds and connections (layers: base/base.h).
  *
- * Contract of state/: per-fd records (fdtab.c, one table per fd table); the
+ * Contract of state/: the front end, where the application's sockets live
+ * and their records (front.c: local fdtab.c, one table per fd table;
+ * remote front_remote.c; memory front_mem.c); the
  * slots each connection shares with its engine and with forked children and
  * new images (slots.c); the TCP addresses carried in abstract unix socket
  * names (names.c) and who may stand at the other end of a bridge (ident.c);
@@ -384,9 +386,16 @@ typedef struct shim_front_ops {
     /* fd's current record into *out: 1, 0 if none, -1 if try and the
      * table's lock is held (a signal handler may interrupt its holder) */
     int (*get)(int fd, shim_fd *out, int try);
+    /* r as fd's record from now on, replacing any (its inode stamped) */
     void (*put)(const shim_fd *r);
+    /* the application closed fd: its record goes (where the front end
+     * sees the close) */
     void (*del)(int fd);
+    /* the socket of inode ino was replaced by a bridge or a listener of
+     * ours, whose record took over its options (shim_fd_replaced) */
     void (*replaced)(uint64_t ino);
+    /* the numbers of records with a fallback racing, or in [first, last]
+     * (close_range), at most max into out; how many */
     int (*list_fallback)(int *out, int max);
     int (*list_range)(int *out, int max, unsigned first, unsigned last);
     /* the application's end of a bridge held elsewhere: a copy of the file
@@ -395,16 +404,30 @@ typedef struct shim_front_ops {
     int (*app_end)(uint64_t ino);
     /* the front end's own counters (RUDP_STATS, rudp-stat); may be NULL */
     void (*stats)(void (*line)(void *, const char *), void *arg);
+    /* a lock of its own around fork() (sock.c) and a raw clone's renewal
+     * (renew.c), taken after appfd's and before the slots' (its records
+     * look slots up under it); NULL: none, or taken elsewhere */
+    void (*fork_prepare)(void);
+    void (*fork_release)(void);
+    void (*lock_renew)(void);
 } shim_front_ops;
 
 extern const shim_front_ops shim_front_local;  /* fdtab.c */
 extern const shim_front_ops shim_front_memory; /* front_mem.c */
 /* The front end in use (never NULL). */
 const shim_front_ops *shim_front(void);
-/* Uses ops from now on; -1 (EBUSY) once a record was put through another. */
+/* Uses ops (NULL: the local one) from now on: 0, or -EBUSY once a record
+ * was put through another. */
 int shim_front_set(const shim_front_ops *ops);
-/* front_remote.c: the remote front end, with what the supervisor gives. */
-int shim_front_remote_use(const shim_front_remote *r);
+/* front_remote.c: the remote front end, with what the supervisor gives
+ * (kept, not copied), set once: 0, or -EBUSY (set already, or a record
+ * put through another). */
+int shim_front_remote_set(const shim_front_remote *r);
+/* The fork handlers' and renew()'s calls of the front end's own lock. */
+void shim_front_atfork_prepare(void);
+void shim_front_atfork_parent(void);
+void shim_front_atfork_child(void);
+void shim_front_lock_renew(void);
 /* Whether the front end in use has cap (SHIM_FRONT_*). */
 int shim_front_can(unsigned cap);
 

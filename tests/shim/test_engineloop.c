@@ -1,8 +1,10 @@
 /*
- * test_engineloop.c: an engine thread's loop (shim/engine/engine.c) driven
- * through the memory front end (state/front_mem.c) on simulated time
- * (lib_clock.c), with a UDP socket of the test's own as the peer that
- * never answers. A connect handed to the engine as interpose/connect.c
+ * test_engineloop.c: an engine thread's loop (shim/engine/engine.c) run
+ * with the memory front end (state/front_mem.c) as the application's file
+ * table, on simulated time (lib_clock.c), with a UDP socket of the test's
+ * own on loopback as the peer that never answers. (This path reaches no
+ * application end through the front end: the connection fails before it
+ * is established; the record is there as connect() leaves it.) A connect handed to the engine as interpose/connect.c
  * hands it (shim_engine_connect) sends its first datagram at once; while
  * the clock stands still the engine sends nothing more, whatever real time
  * passes; each time the test moves the clock and wakes the engine, the
@@ -32,7 +34,7 @@ static void setup(void)
     shimtest_clock_set(T0);
 }
 
-TestSuite(engineloop, .init = setup);
+TestSuite(engineloop, .init = setup, .timeout = 60);
 
 /* A datagram on fd within ms of real time: its length, or -1. */
 static ssize_t datagram_within(int fd, int ms)
@@ -98,8 +100,9 @@ Test(engineloop, handshake_timers_follow_the_simulated_clock)
     cr_assert_not_null(s);
     cr_assert_eq(atomic_load(&s->state), SHIM_SLOT_CONNECTING);
 
-    /* the clock stands still: more real time than any retransmission
-     * timeout passes, and nothing more is sent */
+    /* the clock stands still: five times the real time in which the
+     * real clock brings the retransmission (0.3 s) passes, and nothing
+     * more is sent */
     wake(req.id);
     cr_assert_eq(datagram_within(peer, 1500), -1,
                  "no retransmission while the simulated clock stands still");

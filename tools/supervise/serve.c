@@ -368,9 +368,13 @@ int serve(int lfd, pid_t child, int pass)
     /* The shim (preloaded) is told that the sockets it is called on are
      * copies of the program's (shim/state/front.h), before any is. */
     static const shim_front_remote front = {.app_end = reach_app_end, .stats = escape_stats};
-    if (!shim_front_register || shim_front_register(&front) < 0) {
-        warn("%s", "the shim is not loaded, or answered a socket call already: cannot serve");
+    if (!shim_front_register) {
+        warn("%s", "the shim is not loaded (LD_PRELOAD): cannot serve");
         exit(125); /* the program's parent sees it and stops the program */
+    }
+    if (shim_front_register(&front) < 0) {
+        warn("the shim refused us as its front end: %s", strerror(errno));
+        exit(125);
     }
     reserve_init(); /* before the engine's fds: escape.c */
     pool_init(&s);

@@ -85,7 +85,8 @@
 
 /* Defined by the shim, which this binary runs under in its serving stage
  * (start.c); weak, so that the first stage, without it, links and runs. */
-__attribute__((weak)) int shim_front_register(const shim_front_remote *r);
+__attribute__((weak, visibility("default"))) int
+shim_front_register(const shim_front_remote *r);
 
 /* The program's name in messages. */
 extern const char *me;
