@@ -268,8 +268,9 @@ integration-test: all
 # shim/'s layers (folders, shim/base/base.h): no include of another layer's
 # private header, no symbol of a higher layer (nm), but the known ones listed
 # in tests/layers.allow; prints what each layer uses.
-layers: $(SHIM_OBJ) $(CORE_OBJ)
+layers: $(SHIM_OBJ) $(CORE_OBJ) $(CORE_LIB)
 	@tests/check_layers.sh $(BUILD)
+	@tests/check_core_names.sh $(BUILD)
 
 check-exports: $(SHIM_SO)
 	tests/check_exports.sh $(SHIM_SO)
@@ -285,10 +286,13 @@ check-settings: $(BUILD)/bin/rudp-run
 # The core's layering from its objects' symbols (tests/check_core_layers.sh):
 # no two core objects call each other (but the pairs it lists), the
 # protocol reaches core/cc/ only through cc.c, the controllers call nothing
-# of the protocol. `make layers` runs it with the shim's check.
+# of the protocol. `make layers` runs it with the shim's check. With it,
+# the core's names (tests/check_core_names.sh): every global symbol of
+# libcore.a is declared in core/rudp.h or named rudp__ (internal).
 LAYERS_CORE := tests/check_core_layers.sh $(BUILD)
-layers-core: $(CORE_OBJ)
+layers-core: $(CORE_OBJ) $(CORE_LIB)
 	@$(LAYERS_CORE)
+	@tests/check_core_names.sh $(BUILD)
 
 # --- sanitizers ------------------------------------------------------------
 

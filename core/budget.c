@@ -238,7 +238,7 @@ void rudp_conn_set_waiting(rudp_conn *c, int waiting)
 
 int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
 {
-    uint32_t missing = rudp_sbuf_missing(&c->rbuf, lo, (size_t)(end - lo));
+    uint32_t missing = rudp__sbuf_missing(&c->rbuf, lo, (size_t)(end - lo));
     if (!missing)
         return 1;
     rudp_ctx *ctx = c->ctx;
@@ -248,7 +248,7 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
     }
     if (lo == c->rcv_contig)
         return 1; /* in order: chunks fill up */
-    uint64_t held = (c->rcv_contig - c->rcv_read) + rudp_ranges_total(&c->rcv) + (end - lo);
+    uint64_t held = (c->rcv_contig - c->rcv_read) + rudp__ranges_total(&c->rcv) + (end - lo);
     uint64_t chunks = (uint64_t)c->rbuf.nchunks + missing;
     if (chunks * RUDP_SBUF_CHUNK <= RX_SPARSE_K * held + RX_SPARSE_SLACK * (uint64_t)RUDP_SBUF_CHUNK)
         return 1;

@@ -619,7 +619,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
 /* The full number of a received DATA packet from its low 32 bits. */
 static inline uint64_t rudp__conn_rx_pn(const rudp_conn *c, uint32_t pn32)
 {
-    return rudp_pn_expand(c->rx_any ? c->rx_largest + 1 : 0, pn32);
+    return rudp__pn_expand(c->rx_any ? c->rx_largest + 1 : 0, pn32);
 }
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
@@ -639,16 +639,16 @@ void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
  * helpers below: the connection's files call them per packet. */
 static inline void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at)
 {
-    rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
+    rudp__wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
 }
 static inline void rudp__conn_disarm(rudp_conn *c, int kind)
 {
-    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
+    rudp__wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
 }
 /* The loss timer at recovery's deadline, or disarmed if none. */
 static inline void rudp__conn_update_loss_timer(rudp_conn *c)
 {
-    rudp_time d = rudp_recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
+    rudp_time d = rudp__recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
     if (d == RUDP_TIME_NEVER)
         rudp__conn_disarm(c, RUDP_T_LOSS);
     else

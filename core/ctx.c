@@ -78,7 +78,7 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     memcpy(ctx->cid_key, seed, 16);
     memcpy(ctx->cookie_key, seed + 16, 16);
     rudp__atoken_key(ctx);
-    rudp_wheel_init(&ctx->wheel, 0);
+    rudp__wheel_init(&ctx->wheel, 0);
     rudp__strike_init(&ctx->strike, RUDP_STRIKE_MAX);
     *out = ctx;
     return 0;
@@ -131,7 +131,7 @@ void rudp_ctx_free(rudp_ctx *ctx)
         rudp__sources_free(l);
         rudp__free(l);
     }
-    rudp_chunk_pool_drain(&ctx->chunks);
+    rudp__chunk_pool_drain(&ctx->chunks);
     rudp__strike_free(&ctx->strike);
     rudp__ctx_keyed_free(ctx->keyed);
     rudp__free(ctx);
@@ -177,7 +177,7 @@ static uint64_t new_cid(rudp_ctx *ctx)
 {
     for (;;) {
         uint64_t n = ctx->cid_counter++;
-        uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
+        uint64_t cid = rudp__siphash(ctx->cid_key, &n, sizeof n);
         unsigned mb = ctx->cid_member_bits, tb = ctx->cid_tag_bits;
         if (mb + tb) { /* [member field][engine tag][random] */
             cid >>= mb + tb;
@@ -203,7 +203,7 @@ static uint64_t random64(rudp_ctx *ctx)
 {
     /* the top bit keeps these inputs apart from the IDs' */
     uint64_t n = (ctx->cid_counter++) | (1ull << 63);
-    return rudp_siphash(ctx->cid_key, &n, sizeof n);
+    return rudp__siphash(ctx->cid_key, &n, sizeof n);
 }
 
 static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
@@ -352,7 +352,7 @@ static uint64_t token_mac(const rudp_ctx *ctx, uint32_t ts, const rudp_addr *pee
     memcpy(msg, &ts, 4);
     memcpy(msg + 4, peer, sizeof *peer);
     memcpy(msg + 4 + sizeof *peer, &scid, 8);
-    return rudp_siphash(ctx->cookie_key, msg, sizeof msg);
+    return rudp__siphash(ctx->cookie_key, msg, sizeof msg);
 }
 
 static void make_token(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
@@ -392,7 +392,7 @@ static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
     h.type = RUDP_PKT_RESET;
     h.dcid = dcid;
     uint8_t buf[RUDP_WIRE_SHORT_HDR + RUDP_CRYPTO_TAG];
-    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     if (n <= 0)
         return;
     if (token) {
@@ -415,7 +415,7 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
     h.token_len = RUDP_TOKEN_LEN;
     make_token(ctx, now, peer, client_cid, h.token);
     uint8_t buf[64 + RUDP_CRYPTO_TAG];
-    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    int n = rudp__wire_hdr_encode(buf, 64, &h);
     if (n <= 0)
         return;
     if (ctx->keyed)
@@ -689,7 +689,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
     ctx->stats.dgrams_in++;
     ctx->stats.bytes_in += len;
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl < 0) {
         ctx->stats.malformed++;
         return 0;
@@ -824,7 +824,7 @@ rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
 {
     rudp_timer *t;
     now = rudp__clock(ctx, now);
-    while ((t = rudp_wheel_expire(&ctx->wheel, now)) != NULL) {
+    while ((t = rudp__wheel_expire(&ctx->wheel, now)) != NULL) {
         rudp_conn *c = conn_of_timer(t);
         if (!c->dead)
             rudp__conn_on_timer(c, t->kind, now);
@@ -838,7 +838,7 @@ rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
             rudp__conn_flush(c, now);
     }
     free_dead(ctx);
-    return rudp_wheel_next(&ctx->wheel);
+    return rudp__wheel_next(&ctx->wheel);
 }
 
 /* ---- listeners ---- */

@@ -1057,7 +1057,7 @@ void rudp_conn_cc_state(const rudp_conn *c, const char **name, const char **phas
 
 /* The application chose another controller (setsockopt TCP_CONGESTION;
  * NULL: the default): a live connection switches to it at once, keeping
- * its window (rudp_cc_switch); a listener gives it to the connections it
+ * its window (cc/cc.c); a listener gives it to the connections it
  * accepts from now on. */
 void rudp_conn_set_cc(rudp_conn *c, const rudp_cc_ops *ops, rudp_time now);
 void rudp_listener_set_cc(rudp_listener *l, const rudp_cc_ops *ops);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
+void rudp__sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
 {
     memset(b, 0, sizeof *b);
     b->base = base;
@@ -53,7 +53,7 @@ static int ring_new(rudp_sbuf *b)
     return b->slots ? 0 : -ENOMEM;
 }
 
-uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
+uint64_t rudp__sbuf_memory(const rudp_sbuf *b)
 {
     if (!b->slots)
         return 0;
@@ -86,7 +86,7 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     p->n++;
 }
 
-void rudp_chunk_pool_drain(rudp_chunk_pool *p)
+void rudp__chunk_pool_drain(rudp_chunk_pool *p)
 {
     while (p->head) {
         void *c = p->head;
@@ -96,17 +96,17 @@ void rudp_chunk_pool_drain(rudp_chunk_pool *p)
     p->n = 0;
 }
 
-/* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
+/* Keeps *acct equal to the sum of its buffers' rudp__sbuf_memory(): called
  * with the memory before a change. */
 static void account(rudp_sbuf *b, uint64_t before)
 {
     if (b->acct)
-        *b->acct = *b->acct - before + rudp_sbuf_memory(b);
+        *b->acct = *b->acct - before + rudp__sbuf_memory(b);
 }
 
-void rudp_sbuf_free(rudp_sbuf *b)
+void rudp__sbuf_free(rudp_sbuf *b)
 {
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
         /* Every chunk lies at or above base's slot (advance freed those
          * below): walk the ring from there and stop at the last one. A
@@ -134,11 +134,11 @@ static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
     return &b->slots[(off / RUDP_SBUF_CHUNK) % b->nslots];
 }
 
-int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
+int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
 {
     if (off < b->base || off + len > b->base + b->cap)
         return -EINVAL;
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     int err = 0;
     if (len && !b->slots && ring_new(b) < 0)
         return -ENOMEM;
@@ -170,7 +170,7 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
     return err;
 }
 
-uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
+uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
 {
     if (!len)
         return 0;
@@ -182,26 +182,26 @@ uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
     return n;
 }
 
-uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
+uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
 {
     *len = 0;
     if (off < b->base || off >= b->base + b->cap)
         return NULL;
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (!b->slots) {
         if (!alloc)
             return NULL;
         if (ring_new(b) < 0)
             return NULL;
         account(b, before);
-        before = rudp_sbuf_memory(b); /* counted: the next account() adds only its own */
+        before = rudp__sbuf_memory(b); /* counted: the next account() adds only its own */
     }
     if (off / RUDP_SBUF_CHUNK - b->base / RUDP_SBUF_CHUNK >= b->nslots) {
         if (!alloc)
             return NULL; /* beyond the ring: nothing is held there */
         int err = grow_to(b, off / RUDP_SBUF_CHUNK);
         account(b, before);
-        before = rudp_sbuf_memory(b);
+        before = rudp__sbuf_memory(b);
         if (err < 0)
             return NULL;
     }
@@ -226,7 +226,7 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     return *slot + in;
 }
 
-void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
+void rudp__sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
 {
     assert(off >= b->base && off + len <= b->base + b->cap);
     uint8_t *p = dst;
@@ -244,16 +244,16 @@ void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
     }
 }
 
-void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
+void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
 {
     if (new_base < b->base)
         return;
     if (b->slots && empty) {
-        rudp_sbuf_free(b); /* accounts for itself */
+        rudp__sbuf_free(b); /* accounts for itself */
         b->base = new_base;
         return;
     }
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
         /* Free chunks wholly below new_base; the one holding it stays. */
         uint64_t first = b->base / RUDP_SBUF_CHUNK;

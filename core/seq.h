@@ -29,6 +29,6 @@ static inline uint32_t rudp_pn_truncate(uint64_t pn) { return (uint32_t)pn; }
  * before any). Correct while the sender keeps fewer than 2^31 packets
  * outstanding, which the send window guarantees by far.
  */
-uint64_t rudp_pn_expand(uint64_t expected, uint32_t truncated);
+uint64_t rudp__pn_expand(uint64_t expected, uint32_t truncated);
 
 #endif

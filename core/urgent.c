@@ -39,7 +39,7 @@ int rudp__urg_write(rudp_conn *c, uint8_t *p, size_t cap, uint16_t *flags)
 {
     if (!c->urg_snd_set || c->urg_snd_acked)
         return 0;
-    int n = rudp_wire_urgent_encode(p, cap, c->urg_snd);
+    int n = rudp__wire_urgent_encode(p, cap, c->urg_snd);
     if (n <= 0)
         return 0;
     *flags |= RUDP_SENT_URGENT;

@@ -280,7 +280,7 @@ size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
     h.type = RUDP_PKT_DATA;
     h.dcid = dcid;
     h.pn = pn;
-    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     assert(n == RUDP_WIRE_SHORT_HDR);
     return (size_t)n;
 }
@@ -296,7 +296,7 @@ size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t tokl
         memcpy(h.token, tok, toklen);
     h.max_data = 1 << 20;
     h.max_datagram = 1400;
-    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     assert(n > 0);
     memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
     return RUDP_MIN_SYN_SIZE;
@@ -309,7 +309,7 @@ int sim_count_type(const sim_ep *e, int type, size_t *bytes)
         *bytes = 0;
     for (int i = 0; i < e->ncap; i++) {
         rudp_hdr h;
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
+        if (rudp__wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
             n++;
             if (bytes)
                 *bytes += e->cap[i].len;
@@ -321,7 +321,7 @@ int sim_count_type(const sim_ep *e, int type, size_t *bytes)
 int sim_last_of_type(const sim_ep *e, int type, rudp_hdr *out)
 {
     for (int i = e->ncap; i-- > 0;)
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
+        if (rudp__wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
             return 1;
     return 0;
 }

@@ -346,7 +346,7 @@ static void tap_record(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)to;
     rudp_hdr h;
-    if (from != 0 || rudp_wire_hdr_decode(buf, len, &h) < 0)
+    if (from != 0 || rudp__wire_hdr_decode(buf, len, &h) < 0)
         return;
     if (h.type == RUDP_PKT_SYN)
         seen_scid = h.scid;
@@ -409,8 +409,8 @@ Test(keyed, replayed_datagrams_are_dropped_as_duplicates)
 static size_t forge_data(uint8_t *buf, uint64_t dcid, uint32_t pn, int reset)
 {
     size_t n = sim_data_hdr(buf, dcid, pn);
-    int m = reset ? rudp_wire_reset_encode(buf + n, 64, 0, 0)
-                  : rudp_wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
+    int m = reset ? rudp__wire_reset_encode(buf + n, 64, 0, 0)
+                  : rudp__wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
     cr_assert(gt(int, m, 0));
     size_t len = n + (size_t)m;
     if (!reset) {
@@ -431,7 +431,7 @@ static size_t forge_answer(uint8_t *buf, int type, uint64_t dcid)
     h.token_len = type == RUDP_PKT_RETRY ? 12 : 0;
     h.max_data = 1 << 20;
     h.max_datagram = 1400;
-    int n = rudp_wire_hdr_encode(buf, 128, &h);
+    int n = rudp__wire_hdr_encode(buf, 128, &h);
     cr_assert(gt(int, n, 0));
     memset(buf + n, 0x5a, 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
     return (size_t)n + (type == RUDP_PKT_RESET ? RUDP_CRYPTO_TAG : 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
@@ -533,7 +533,7 @@ Test(keyed, forged_key_refusals_cannot_end_a_keyed_connect_the_server_answers)
         h.dcid = seen_scid;
         for (int flags = RUDP_PKTF_KEY; flags <= (RUDP_PKTF_KEY | RUDP_PKTF_KEYED); flags += 4) {
             h.flags = (uint8_t)flags;
-            cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+            cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
             for (int i = 0; i < 5; i++)
                 sim_inject(&s, &s.ep[1].addr, 0, buf, sizeof buf);
         }
@@ -579,7 +579,7 @@ Test(keyed, after_an_authenticated_retry_a_forged_refusal_never_decides)
     h.type = RUDP_PKT_RESET;
     h.flags = RUDP_PKTF_KEY | RUDP_PKTF_KEYED;
     h.dcid = seen_scid;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
     sim_inject(&s, &s.ep[b].addr, a, buf, sizeof buf);
     s.tap = NULL;
     sim_run_until(&s, t0 + RUDP_MS(1900));

@@ -145,7 +145,7 @@ static size_t last_big_packet(sim *s, int ci, uint8_t *quote)
     rudp_conn *c = s->apps[ci].conn;
     uint64_t next = rudp_recovery_next_pn(&c->rec);
     for (uint64_t pn = next; pn-- > 0;) {
-        const rudp_sent *p = rudp_recovery_sent(&c->rec, pn);
+        const rudp_sent *p = rudp__recovery_sent(&c->rec, pn);
         if (!p)
             break;
         if (p->size == c->mss && !(p->flags & RUDP_SENT_PMTU_PROBE)) {
@@ -155,7 +155,7 @@ static size_t last_big_packet(sim *s, int ci, uint8_t *quote)
             h.type = RUDP_PKT_DATA;
             h.dcid = c->pkey.cid;
             h.pn = rudp_pn_truncate(pn);
-            int n = rudp_wire_hdr_encode(hdr, sizeof hdr, &h);
+            int n = rudp__wire_hdr_encode(hdr, sizeof hdr, &h);
             cr_assert(gt(int, n, 0));
             memset(hdr + n, 0, sizeof hdr - (size_t)n);
             memcpy(quote, hdr, sizeof hdr);
@@ -331,7 +331,7 @@ static void syn_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)from, (void)to;
     rudp_hdr h;
-    if (rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_SYN) {
+    if (rudp__wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_SYN) {
         syn_seen.syns++;
         syn_seen.offer = h.max_datagram;
         syn_seen.flags = h.flags;

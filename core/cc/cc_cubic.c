@@ -187,7 +187,7 @@ static void congestion_avoidance(rudp_cc *cc, cubic_state *s, const rudp_cc_ack 
             s->w_max = cwnd;
             s->k = 0;
         } else {
-            s->k = rudp_cc_cbrt((s->w_max - cwnd) / (CUBIC_C * (double)cc->mss));
+            s->k = rudp__cc_cbrt((s->w_max - cwnd) / (CUBIC_C * (double)cc->mss));
         }
     }
     double t = (double)(a->now - s->t_epoch) / 1e9;
@@ -278,7 +278,7 @@ static void cubic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out)
+void rudp__cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out)
 {
     cubic_state s;
     load(cc, &s);
@@ -297,10 +297,10 @@ static const char *cubic_phase(const rudp_cc *cc)
     load(cc, &s);
     if (!cc->recovering && s.hs == HS_CSS && cc->cwnd < cc->ssthresh)
         return "conservative slow start";
-    return rudp_cc_loss_phase(cc);
+    return rudp__cc_loss_phase(cc);
 }
 
-const rudp_cc_ops rudp_cc_cubic = {
+const rudp_cc_ops rudp__cc_cubic = {
     .name = "cubic",
     .init = cubic_init,
     .on_sent = cubic_on_sent,

@@ -69,12 +69,12 @@ static void nr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     CA_ACC(cc) = 0;
 }
 
-const rudp_cc_ops rudp_cc_newreno = {
+const rudp_cc_ops rudp__cc_newreno = {
     .name = "newreno",
     .init = nr_init,
     .on_sent = nr_on_sent,
     .on_ack = nr_on_ack,
     .on_loss = nr_on_loss,
     .on_persistent_congestion = nr_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };
