@@ -140,7 +140,7 @@ static int pool_fill(rudp_aead_libs *L, uint8_t c)
 {
     if (L->spare[c])
         return L->nspare[c] > 0;
-    if (!(L->spare[c] = rudp__calloc(RUDP_AEAD_POOL, sizeof *L->spare[c])))
+    if (!(L->spare[c] = rudp__calloc(L->mem, RUDP_AEAD_POOL, sizeof *L->spare[c])))
         return 0;
     O.ERR_set_mark();
     while (L->nspare[c] < RUDP_AEAD_POOL) {
@@ -157,9 +157,10 @@ static int pool_fill(rudp_aead_libs *L, uint8_t c)
     return L->nspare[c] > 0;
 }
 
-void rudp__aead_libs_init(rudp_aead_libs *L)
+void rudp__aead_libs_init(rudp_aead_libs *L, const rudp_mem *mem)
 {
     memset(L, 0, sizeof *L);
+    L->mem = rudp__mem_or_libc(mem);
     L->lib[RUDP_AEAD_CHACHA] = L->lib[RUDP_AEAD_AESGCM] = RUDP_AEAD_LIB_SODIUM;
     if (pthread_once(&ossl_once, ossl_load) == 0)
         for (int c = RUDP_AEAD_CHACHA; c <= RUDP_AEAD_AESGCM; c++)
@@ -175,7 +176,7 @@ void rudp__aead_libs_free(rudp_aead_libs *L)
     for (int c = RUDP_AEAD_CHACHA; c <= RUDP_AEAD_AESGCM; c++) {
         for (uint32_t i = 0; i < L->nspare[c]; i++)
             O.EVP_CIPHER_CTX_free(L->spare[c][i]);
-        rudp__free(L->spare[c]);
+        rudp__free(L->mem, L->spare[c]);
     }
     memset(L, 0, sizeof *L);
 }
@@ -264,7 +265,7 @@ int rudp__aead_init(rudp_aead *a, rudp_aead_libs *L, uint8_t cipher,
          * it wants its state 16-byte aligned, and the allocator the
          * embedder set promises malloc's alignment only */
         int err = !crypto_aead_aes256gcm_is_available()              ? -ENOSYS
-                  : !(a->aes_mem = rudp__malloc(sizeof *a->aes + 15)) ? -ENOMEM
+                  : !(a->aes_mem = rudp__malloc(L->mem, sizeof *a->aes + 15)) ? -ENOMEM
                                                                       : 0;
         if (err < 0) {
             rudp__aead_free(a, L);
@@ -297,7 +298,7 @@ void rudp__aead_free(rudp_aead *a, rudp_aead_libs *L)
     }
     if (a->aes_mem) {
         sodium_memzero(a->aes, sizeof *a->aes);
-        rudp__free(a->aes_mem);
+        rudp__free(L->mem, a->aes_mem);
     }
     sodium_memzero(a, sizeof *a);
 }

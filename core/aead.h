@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rudp.h"
+
 #define RUDP_AEAD_KEY 32   /* key bytes, both ciphers */
 #define RUDP_AEAD_NONCE 12 /* nonce bytes, both ciphers */
 #define RUDP_AEAD_TAG 16   /* tag bytes, both ciphers */
@@ -54,6 +56,7 @@ typedef struct rudp_aead_libs {
                                   again (RUDP_AEAD_POOL places) */
     uint32_t nspare[3];
     uint64_t pool_empty;       /* directions that found the pool empty: libsodium's */
+    const rudp_mem *mem;       /* the context's (alloc.h) */
 } rudp_aead_libs;
 
 /* OpenSSL contexts a table makes when it starts (on the thread that sets
@@ -93,7 +96,7 @@ typedef struct rudp_aead {
  * libsodium's (aead.c says why). Never fails: without OpenSSL every cipher is
  * libsodium's (sodium_init() must have succeeded). OpenSSL's errors on the
  * way, if any, leave the calling thread's error queue as it was. */
-void rudp__aead_libs_init(rudp_aead_libs *L);
+void rudp__aead_libs_init(rudp_aead_libs *L, const rudp_mem *mem);
 
 /* Frees what the table holds (its spare contexts); directions keyed from
  * it must have been freed first. */

@@ -134,7 +134,8 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause)
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out)
 {
-    rudp_conn *c = rudp__calloc(1, sizeof *c);
+    const rudp_mem *mem = &ctx->allocator;
+    rudp_conn *c = rudp__calloc(mem, 1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->ctx = ctx;
@@ -149,15 +150,15 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->last_rx = now;
     for (int k = 0; k < RUDP_T_COUNT; k++)
         rudp__timer_init(&c->timers[k], (uint8_t)k);
-    rudp__sbuf_init(&c->sbuf, 0, cfg->send_buffer);
-    rudp__sbuf_init(&c->rbuf, 0, cfg->recv_window);
+    rudp__sbuf_init(&c->sbuf, mem, 0, cfg->send_buffer);
+    rudp__sbuf_init(&c->rbuf, mem, 0, cfg->recv_window);
     c->rbuf.acct = &ctx->mem; /* what a peer sends counts in the budget */
     c->sbuf.pool = c->rbuf.pool = &ctx->chunks;
-    rudp__ranges_init(&c->acked, RUDP_STREAM_RANGES_MAX);
-    rudp__ranges_init(&c->retx, RUDP_STREAM_RANGES_MAX);
-    rudp__ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);
-    rudp__ranges_init(&c->rx_pns, 2 * RUDP_RX_RANGES_KEPT);
-    rudp__recovery_init(&c->rec);
+    rudp__ranges_init(&c->acked, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->retx, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->rcv, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->rx_pns, mem, 2 * RUDP_RX_RANGES_KEPT);
+    rudp__recovery_init(&c->rec, mem);
     c->rec_cb.acked = rudp__conn_on_acked;
     c->rec_cb.lost = rudp__conn_on_lost;
     c->rec_cb.arg = c;
@@ -173,7 +174,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->cid = rudp__new_cid(ctx);
     if (rudp__conn_keyed_new(c) < 0 || rudp__table_add_cid(ctx, c) < 0) {
         rudp__conn_keyed_free(c);
-        rudp__free(c);
+        rudp__free(mem, c);
         return -ENOMEM;
     }
     c->all_next = ctx->all;
@@ -211,7 +212,7 @@ void rudp__conn_destroy(rudp_conn *c)
     rudp__recovery_free(&c->rec);
     rudp__conn_keyed_free(c);
     int held = c->user_held;
-    rudp__free(c);
+    rudp__free(&ctx->allocator, c);
     if (held && ctx->ops.conn_freed)
         ctx->ops.conn_freed(ctx->user, sock);
 }
@@ -492,6 +493,7 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
 void rudp__zrtt_established(rudp_conn *c, rudp_time now)
 {
     rudp_ctx *ctx = c->ctx;
+    const rudp_mem *table_mem = &ctx->allocator;
     c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
     rudp__conn_established(c, now, "0-RTT token");
     c->zrtt_unconfirmed = 1;

@@ -139,7 +139,7 @@ void rudp__keyed_limit_libs(rudp_ctx *ctx, uint8_t mask);
 const char *rudp__keyed_aead_lib(const rudp_conn *c);
 
 /* Frees the context's keyed state (NULL: nothing). */
-void rudp__ctx_keyed_free(rudp_ctx_keyed *k);
+void rudp__ctx_keyed_free(rudp_ctx *ctx, rudp_ctx_keyed *k);
 
 /* Gives a new connection of a keyed context its keyed state and an
  * ephemeral key pair. Returns 0 (also when the context is unkeyed) or

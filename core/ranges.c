@@ -6,15 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rudp__ranges_init(rudp_ranges *s, uint32_t limit)
+void rudp__ranges_init(rudp_ranges *s, const rudp_mem *mem, uint32_t limit)
 {
     memset(s, 0, sizeof *s);
     s->limit = limit;
+    s->mem = rudp__mem_or_libc(mem);
 }
 
 void rudp__ranges_free(rudp_ranges *s)
 {
-    rudp__free(s->r);
+    rudp__free(s->mem, s->r);
     s->r = NULL;
     s->n = s->cap = 0;
 }
@@ -44,7 +45,7 @@ static int reserve(rudp_ranges *s, uint32_t need)
         cap *= 2;
     if (cap > s->limit)
         cap = s->limit;
-    rudp_range *r = rudp__realloc(s->r, (size_t)cap * sizeof *r);
+    rudp_range *r = rudp__realloc(s->mem, s->r, (size_t)cap * sizeof *r);
     if (!r)
         return -ENOMEM;
     s->r = r;

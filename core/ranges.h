@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rudp.h"
+
 typedef struct rudp_range {
     uint64_t lo, hi; /* [lo, hi) */
 } rudp_range;
@@ -21,9 +23,12 @@ typedef struct rudp_range {
 typedef struct rudp_ranges {
     rudp_range *r;
     uint32_t n, cap, limit;
+    const rudp_mem *mem; /* where r comes from (alloc.h) */
 } rudp_ranges;
 
-void rudp__ranges_init(rudp_ranges *s, uint32_t limit);
+/* An empty set; its array comes from mem (NULL: libc's), which must
+ * outlive it. */
+void rudp__ranges_init(rudp_ranges *s, const rudp_mem *mem, uint32_t limit);
 void rudp__ranges_free(rudp_ranges *s);
 static inline void rudp_ranges_clear(rudp_ranges *s) { s->n = 0; }
 static inline int rudp_ranges_empty(const rudp_ranges *s) { return s->n == 0; }

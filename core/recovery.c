@@ -8,14 +8,15 @@
 
 #include "seq.h"
 
-void rudp__recovery_init(rudp_recovery *r)
+void rudp__recovery_init(rudp_recovery *r, const rudp_mem *mem)
 {
     memset(r, 0, sizeof *r);
+    r->mem = rudp__mem_or_libc(mem);
 }
 
 void rudp__recovery_free(rudp_recovery *r)
 {
-    rudp__free(r->ring);
+    rudp__free(r->mem, r->ring);
     r->ring = NULL;
     r->cap = r->count = 0;
 }
@@ -40,12 +41,12 @@ int rudp__recovery_reserve(rudp_recovery *r)
      * needs more, and 64 took a 4 KiB block per connection; a bulk flow
      * doubles its way up. */
     uint32_t cap = r->cap ? r->cap * 2 : 16;
-    rudp_sent *ring = rudp__malloc((size_t)cap * sizeof *ring);
+    rudp_sent *ring = rudp__malloc(r->mem, (size_t)cap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
     for (uint32_t i = 0; i < r->count; i++)
         ring[i] = r->ring[(r->head + i) % r->cap];
-    rudp__free(r->ring);
+    rudp__free(r->mem, r->ring);
     r->ring = ring;
     r->cap = cap;
     r->head = 0;

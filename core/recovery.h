@@ -78,6 +78,7 @@ typedef struct rudp_recovery_cb {
 } rudp_recovery_cb;
 
 typedef struct rudp_recovery {
+    const rudp_mem *mem; /* where ring comes from (alloc.h) */
     rudp_sent *ring;
     uint32_t cap, head, count; /* ring[head] is packet first_pn */
     uint64_t first_pn;
@@ -104,7 +105,7 @@ typedef struct rudp_recovery {
     uint64_t pto_fired;
 } rudp_recovery;
 
-void rudp__recovery_init(rudp_recovery *r);
+void rudp__recovery_init(rudp_recovery *r, const rudp_mem *mem);
 void rudp__recovery_free(rudp_recovery *r);
 
 /* Makes room to record one more packet. Returns 0 or -ENOMEM. */

@@ -250,32 +250,35 @@ typedef struct rudp_stats {
 } rudp_stats;
 
 /*
- * Where the core's memory comes from: every allocation of every context
- * (connections, buffers, tables) goes through these four, as the C library's
- * functions of the same names behave (calloc zero-fills, realloc(NULL, n)
- * allocates, free(NULL) does nothing). By default they are libc's. An
- * embedder that must not take libc's allocator lock on its engine thread
- * (the shim: a child made by a raw clone() keeps that lock as it was) sets
- * its own, once, before the first context exists and never again; memory is
- * freed by the allocator that gave it. NULL puts libc's back.
+ * Where a context's memory comes from: every allocation of the context and
+ * of everything it owns (connections, buffers, tables, keyed mode's state)
+ * goes through its table, as ngtcp2_mem does. Each function behaves as the
+ * C library's of the same name (calloc zero-fills, realloc(NULL, n)
+ * allocates, free(NULL) does nothing) and gets `user` as its last argument.
+ * An embedder that must not take libc's allocator lock on its engine
+ * thread (the shim: a child made by a raw clone() keeps that lock as it
+ * was) gives its own; several contexts may use different tables, and none
+ * of them is process-wide. The core never calls one context's table for
+ * another's memory.
  */
-typedef struct rudp_allocator {
-    void *(*malloc)(size_t n);
-    void *(*calloc)(size_t count, size_t size);
-    void *(*realloc)(void *p, size_t n);
-    void (*free)(void *p);
-} rudp_allocator;
-
-void rudp_set_allocator(const rudp_allocator *a);
+typedef struct rudp_mem {
+    void *user;
+    void *(*malloc)(size_t n, void *user);
+    void *(*calloc)(size_t count, size_t size, void *user);
+    void *(*realloc)(void *p, size_t n, void *user);
+    void (*free)(void *p, void *user);
+} rudp_mem;
 
 /*
  * Creates a context. `seed` (32 bytes) keys the connection-ID generator and
  * the handshake cookies: pass fresh random bytes in production, a fixed seed
- * in tests for reproducibility. `defaults` may be NULL.
+ * in tests for reproducibility. `defaults` may be NULL. `mem` is where the
+ * context's memory comes from (copied: the caller's table need not outlive
+ * the call, its functions and user must outlive the context); NULL: libc's.
  * Returns 0, -ENOMEM or -EINVAL (bad defaults).
  */
 int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
-                 const rudp_config *defaults, rudp_ctx **out);
+                 const rudp_config *defaults, const rudp_mem *mem, rudp_ctx **out);
 
 /* Frees the context and every connection and listener in it, at once. */
 void rudp_ctx_free(rudp_ctx *ctx);

@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rudp__sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
+void rudp__sbuf_init(rudp_sbuf *b, const rudp_mem *mem, uint64_t base, uint32_t cap)
 {
     memset(b, 0, sizeof *b);
+    b->mem = rudp__mem_or_libc(mem);
     b->base = base;
     b->cap = cap;
     /* A window of cap bytes starting anywhere touches at most
@@ -34,12 +35,12 @@ static int grow_to(rudp_sbuf *b, uint64_t k)
     uint32_t n = b->nslots;
     while (k - first >= n && n < b->maxslots)
         n = n * 2 < b->maxslots ? n * 2 : b->maxslots;
-    uint8_t **slots = rudp__calloc(n, sizeof *slots);
+    uint8_t **slots = rudp__calloc(b->mem, n, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (uint64_t i = first; i < first + b->nslots; i++)
         slots[i % n] = b->slots[i % b->nslots];
-    rudp__free(b->slots);
+    rudp__free(b->mem, b->slots);
     b->slots = slots;
     b->nslots = n;
     return 0;
@@ -49,7 +50,7 @@ static int grow_to(rudp_sbuf *b, uint64_t k)
 static int ring_new(rudp_sbuf *b)
 {
     b->nslots = b->maxslots < RUDP_SBUF_SLOTS_MIN ? b->maxslots : RUDP_SBUF_SLOTS_MIN;
-    b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
+    b->slots = rudp__calloc(b->mem, b->nslots, sizeof *b->slots);
     return b->slots ? 0 : -ENOMEM;
 }
 
@@ -69,7 +70,7 @@ static uint8_t *chunk_get(rudp_sbuf *b)
         p->n--;
         return c;
     }
-    return rudp__malloc(RUDP_SBUF_CHUNK);
+    return rudp__malloc(b->mem, RUDP_SBUF_CHUNK);
 }
 
 static void chunk_put(rudp_sbuf *b, uint8_t *c)
@@ -78,7 +79,7 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     if (!c)
         return;
     if (!p || p->n >= p->max) {
-        rudp__free(c);
+        rudp__free(b->mem, c);
         return;
     }
     memcpy(c, &p->head, sizeof p->head);
@@ -91,7 +92,7 @@ void rudp__chunk_pool_drain(rudp_chunk_pool *p)
     while (p->head) {
         void *c = p->head;
         memcpy(&p->head, c, sizeof p->head);
-        rudp__free(c);
+        rudp__free(rudp__mem_or_libc(p->mem), c);
     }
     p->n = 0;
 }
@@ -122,7 +123,7 @@ void rudp__sbuf_free(rudp_sbuf *b)
                 left--;
             }
         }
-        rudp__free(b->slots);
+        rudp__free(b->mem, b->slots);
     }
     b->slots = NULL;
     b->nchunks = 0;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rudp.h"
+
 #define RUDP_SBUF_CHUNK (16u * 1024u)
 #define RUDP_SBUF_SLOTS_MIN 4u /* the ring's first size (sbuf.c: grow_to) */
 
@@ -27,6 +29,8 @@
 typedef struct rudp_chunk_pool {
     void *head;   /* singly linked through each chunk's first bytes */
     uint32_t n, max;
+    const rudp_mem *mem; /* its buffers' (alloc.h), the chunks' allocator;
+                            NULL: libc's */
 } rudp_chunk_pool;
 
 /* Frees every chunk the pool keeps. */
@@ -40,11 +44,14 @@ typedef struct rudp_sbuf {
     uint8_t **slots;  /* ring of chunk pointers, by (offset / CHUNK) % nslots */
     uint32_t nchunks; /* chunks allocated now */
     uint64_t *acct;   /* if set: bytes this buffer holds are added here */
-    rudp_chunk_pool *pool; /* if set: chunks come from and go back here */
+    rudp_chunk_pool *pool; /* if set: chunks come from and go back here (its
+                              mem must be this buffer's) */
+    const rudp_mem *mem;   /* where the ring and chunks come from (alloc.h) */
 } rudp_sbuf;
 
-/* Sets up an empty buffer; allocates nothing yet. */
-void rudp__sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap);
+/* Sets up an empty buffer whose memory comes from mem (NULL: libc's),
+ * which must outlive it; allocates nothing yet. */
+void rudp__sbuf_init(rudp_sbuf *b, const rudp_mem *mem, uint64_t base, uint32_t cap);
 
 void rudp__sbuf_free(rudp_sbuf *b);
 

@@ -906,7 +906,7 @@ static void world_init(uint8_t variant)
         W.conn[ep] = NULL;
         W.written[ep] = W.received[ep] = 0;
         W.legit_fin[ep] = UINT64_MAX;
-        rudp__ranges_init(&W.forged[ep], UINT32_MAX);
+        rudp__ranges_init(&W.forged[ep], NULL, UINT32_MAX);
         W.nforged_fin[ep] = 0;
         W.forged_fin_overflow[ep] = 0;
         W.autoread[ep] = (variant & (2 << ep)) ? 0 : (variant & 0x10) ? 2 : 1;
@@ -934,7 +934,7 @@ static void world_init(uint8_t variant)
         uint8_t seed[32];
         for (int k = 0; k < 32; k++)
             seed[k] = (uint8_t)(k * 7 + ep * 101 + 3);
-        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &W.cfg, &W.ctx[ep]) == 0);
+        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &W.cfg, NULL, &W.ctx[ep]) == 0);
 #ifdef FUZZ_KEYED
         static const uint8_t key[RUDP_KEY_LEN] = "fuzz key, the same on both ends";
         seed[0] ^= 0x55;

@@ -365,7 +365,7 @@ static void world_init(uint8_t variant)
         uint8_t seed[32];
         for (int k = 0; k < 32; k++)
             seed[k] = (uint8_t)(k * 5 + ep * 71 + 9);
-        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &cfg, &W.ctx[ep]) == 0);
+        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &cfg, NULL, &W.ctx[ep]) == 0);
         if (W.keyed) {
             static const uint8_t key[RUDP_KEY_LEN] = "fuzz_path key, on both ends";
             seed[0] ^= 0x5a;

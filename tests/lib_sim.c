@@ -255,9 +255,15 @@ void sim_free(sim *s)
 
 int sim_add_ep(sim *s, const rudp_config *cfg)
 {
+    return sim_add_ep_mem(s, cfg, NULL);
+}
+
+int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem)
+{
     int i = s->nep++;
     sim_ep *e = &s->ep[i];
     e->owner = s;
+    e->mem = mem;
     e->idx = i;
     e->addr.family = 2; /* AF_INET */
     e->addr.port = (uint16_t)(1000 + i);
@@ -268,7 +274,7 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
-    int err = rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    int err = rudp_ctx_new(&ops, e, seed, cfg, mem, &e->ctx);
     (void)err;
     return i;
 }
@@ -385,7 +391,7 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
-    rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    rudp_ctx_new(&ops, e, seed, cfg, e->mem, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
     if (e->keyed)
         sim_set_key(s, ep, e->key);

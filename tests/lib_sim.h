@@ -96,6 +96,8 @@ typedef struct sim_ep {
     sim *owner;
     int idx;
     rudp_ctx *ctx;
+    const rudp_mem *mem;    /* sim_add_ep_mem's allocator (NULL: libc's), kept across
+                               sim_restart */
     rudp_addr addr;
     rudp_time deadline;
     int is_server;          /* accepts with server_app template */
@@ -162,6 +164,9 @@ void sim_free(sim *s);
 
 /* Adds an endpoint with `cfg` defaults (NULL: library defaults). Returns its index. */
 int sim_add_ep(sim *s, const rudp_config *cfg);
+/* As sim_add_ep, its context's memory from `mem` (rudp_ctx_new's; NULL:
+ * libc's), which must outlive the simulation. */
+int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem);
 
 /* Makes endpoint `ep` keyed with `key` (rudp_ctx_set_key, the seed from
  * the simulation's PRNG); a restart keeps the key. */

@@ -30,9 +30,9 @@ static int ncipher(uint8_t c[2])
 /* Tables of one library each. */
 static void tables(rudp_aead_libs *so, rudp_aead_libs *os)
 {
-    rudp__aead_libs_init(so);
+    rudp__aead_libs_init(so, NULL);
     rudp__aead_libs_limit(so, RUDP_AEAD_LIB_SODIUM);
-    rudp__aead_libs_init(os);
+    rudp__aead_libs_init(os, NULL);
     rudp__aead_libs_limit(os, RUDP_AEAD_LIB_OPENSSL);
 }
 
@@ -50,7 +50,7 @@ Test(aead, a_keyed_table_splits_aesgcm_by_size_and_runs_chacha_with_libsodium)
     cr_assert(ge(int, sodium_init(), 0));
     int hw = crypto_aead_aes256gcm_is_available();
     rudp_aead_libs L;
-    rudp__aead_libs_init(&L);
+    rudp__aead_libs_init(&L, NULL);
     cr_assert(L.evp[RUDP_AEAD_AESGCM] != NULL, "OpenSSL's AES-256-GCM did not load");
     cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_OPENSSL));
     cr_assert(eq(u8, L.lib[RUDP_AEAD_CHACHA], RUDP_AEAD_LIB_SODIUM));
@@ -70,7 +70,7 @@ Test(aead, a_keyed_table_splits_aesgcm_by_size_and_runs_chacha_with_libsodium)
     rudp__aead_free(&a, &L);
     /* limited to OpenSSL: every size OpenSSL's */
     rudp_aead_libs O;
-    rudp__aead_libs_init(&O);
+    rudp__aead_libs_init(&O, NULL);
     rudp__aead_libs_limit(&O, RUDP_AEAD_LIB_OPENSSL);
     cr_assert(eq(int, rudp__aead_init(&a, &O, RUDP_AEAD_AESGCM, key), 0));
     cr_assert(eq(u8, rudp__aead_lib_for(&a, 1), RUDP_AEAD_LIB_OPENSSL));
@@ -97,7 +97,7 @@ Test(aead, both_libraries_make_the_same_bytes_and_open_each_others, .timeout = 3
     int nc = ncipher(cs);
     rudp_aead_libs so, os, dflt;
     tables(&so, &os);
-    rudp__aead_libs_init(&dflt);
+    rudp__aead_libs_init(&dflt, NULL);
     static const size_t lens[] = {0,   1,   15,  16,   17,   64,
                                   RUDP_AEAD_EVP_MIN - 1, RUDP_AEAD_EVP_MIN, 1400, BIG};
     static uint8_t m[BIG], x[BIG], y[BIG], out[BIG];
@@ -201,7 +201,7 @@ Test(aead, a_forgery_leaves_nothing_on_openssls_error_queue)
     uint8_t cs[2];
     int nc = ncipher(cs);
     rudp_aead_libs os;
-    rudp__aead_libs_init(&os);
+    rudp__aead_libs_init(&os, NULL);
     rudp__aead_libs_limit(&os, RUDP_AEAD_LIB_OPENSSL);
     ERR_clear_error();
     for (int ci = 0; ci < nc; ci++) {
@@ -301,7 +301,7 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
     uint8_t cs[2];
     int nc = ncipher(cs);
     rudp_aead_libs warm;
-    rudp__aead_libs_init(&warm); /* OpenSSL's library context, once a process */
+    rudp__aead_libs_init(&warm, NULL); /* OpenSSL's library context, once a process */
     rudp__aead_libs_free(&warm);
     count_start();
     for (int t = 0; t < 2; t++) {
@@ -309,7 +309,7 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
          * for both ciphers at every size */
         rudp_aead_libs L;
         size_t b0 = alloc_bytes;
-        rudp__aead_libs_init(&L);
+        rudp__aead_libs_init(&L, NULL);
         size_t fill[3] = {0};
         fill[RUDP_AEAD_AESGCM] = alloc_bytes - b0;
         if (t == 1) {

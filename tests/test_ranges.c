@@ -9,7 +9,7 @@
 Test(ranges, add_merges_touching_and_overlapping)
 {
     rudp_ranges s;
-    rudp__ranges_init(&s, 100);
+    rudp__ranges_init(&s, NULL, 100);
     cr_assert(eq(int, rudp__ranges_add(&s, 10, 20), 0));
     cr_assert(eq(int, rudp__ranges_add(&s, 30, 40), 0));
     cr_assert(eq(u32, s.n, 2));
@@ -26,7 +26,7 @@ Test(ranges, add_merges_touching_and_overlapping)
 Test(ranges, remove_splits_and_trims)
 {
     rudp_ranges s;
-    rudp__ranges_init(&s, 100);
+    rudp__ranges_init(&s, NULL, 100);
     rudp__ranges_add(&s, 0, 100);
     cr_assert(eq(int, rudp__ranges_remove(&s, 40, 60), 0));
     cr_assert(eq(u32, s.n, 2));
@@ -43,7 +43,7 @@ Test(ranges, remove_splits_and_trims)
 Test(ranges, limit_refuses_new_interval_and_changes_nothing)
 {
     rudp_ranges s;
-    rudp__ranges_init(&s, 2);
+    rudp__ranges_init(&s, NULL, 2);
     rudp__ranges_add(&s, 0, 1);
     rudp__ranges_add(&s, 2, 3);
     cr_assert(eq(int, rudp__ranges_add(&s, 4, 5), -ENOBUFS));
@@ -56,7 +56,7 @@ Test(ranges, limit_refuses_new_interval_and_changes_nothing)
 Test(ranges, contiguous_end_trim_and_keep_highest)
 {
     rudp_ranges s;
-    rudp__ranges_init(&s, 100);
+    rudp__ranges_init(&s, NULL, 100);
     rudp__ranges_add(&s, 0, 10);
     rudp__ranges_add(&s, 20, 30);
     rudp__ranges_add(&s, 40, 50);
@@ -87,7 +87,7 @@ Test(ranges, random_operations_match_a_bitmap, .timeout = 30)
         unsigned char bits[U];
         memset(bits, 0, sizeof bits);
         rudp_ranges s;
-        rudp__ranges_init(&s, 1000);
+        rudp__ranges_init(&s, NULL, 1000);
         for (int step = 0; step < 400; step++) {
             uint64_t lo = rnd() % U, hi = lo + rnd() % 40;
             if (hi > U)

@@ -115,7 +115,7 @@ static void setup_with(const rudp_cc_ops *ops)
 {
     memset(&F, 0, sizeof F);
     memset(&fake, 0, sizeof fake);
-    rudp__recovery_init(&F.r);
+    rudp__recovery_init(&F.r, NULL);
     rudp__rtt_init(&F.rtt, RUDP_MS(100));
     rudp__cc_setup(&F.cc, ops, MSS, T0);
     F.cb.acked = rec_acked;

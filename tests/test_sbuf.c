@@ -10,7 +10,7 @@
 Test(sbuf, write_read_roundtrip_across_chunk_boundaries)
 {
     rudp_sbuf b;
-    rudp__sbuf_init(&b, 1000, 5 * RUDP_SBUF_CHUNK);
+    rudp__sbuf_init(&b, NULL, 1000, 5 * RUDP_SBUF_CHUNK);
     size_t n = 3 * RUDP_SBUF_CHUNK + 123;
     uint8_t *src = malloc(n), *dst = malloc(n);
     for (size_t i = 0; i < n; i++)
@@ -28,7 +28,7 @@ Test(sbuf, write_read_roundtrip_across_chunk_boundaries)
 Test(sbuf, rejects_writes_outside_the_window)
 {
     rudp_sbuf b;
-    rudp__sbuf_init(&b, 100, 1000);
+    rudp__sbuf_init(&b, NULL, 100, 1000);
     uint8_t x[10] = {0};
     cr_assert(eq(int, rudp__sbuf_write(&b, 99, x, 1), -EINVAL));
     cr_assert(eq(int, rudp__sbuf_write(&b, 1095, x, 6), -EINVAL));
@@ -39,7 +39,7 @@ Test(sbuf, rejects_writes_outside_the_window)
 Test(sbuf, advance_frees_consumed_chunks_and_empty_frees_all)
 {
     rudp_sbuf b;
-    rudp__sbuf_init(&b, 0, 8 * RUDP_SBUF_CHUNK);
+    rudp__sbuf_init(&b, NULL, 0, 8 * RUDP_SBUF_CHUNK);
     static uint8_t data[4 * RUDP_SBUF_CHUNK];
     rudp__sbuf_write(&b, 0, data, sizeof data);
     cr_assert(eq(u32, b.nchunks, 4));
@@ -59,7 +59,7 @@ Test(sbuf, free_returns_every_chunk_across_the_ring_wrap)
     rudp_sbuf b;
     /* 10 slots; offsets from chunk 9 on sit in slots 9, 0, 1: the walk
      * from base's slot must wrap to find them all. */
-    rudp__sbuf_init(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, 8 * RUDP_SBUF_CHUNK);
+    rudp__sbuf_init(&b, NULL, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, 8 * RUDP_SBUF_CHUNK);
     b.pool = &pool;
     static uint8_t data[2 * RUDP_SBUF_CHUNK + 100];
     cr_assert(eq(int, rudp__sbuf_write(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, data, sizeof data), 0));
@@ -76,7 +76,7 @@ Test(sbuf, sliding_window_never_aliases, .timeout = 30)
     /* Write a long stream through a small window, reading it back behind. */
     rudp_sbuf b;
     uint32_t cap = 3 * RUDP_SBUF_CHUNK + 777;
-    rudp__sbuf_init(&b, 0, cap);
+    rudp__sbuf_init(&b, NULL, 0, cap);
     uint64_t wr = 0, rd = 0, seed = 12345;
     uint8_t buf[5000], out[5000];
     while (rd < 50ull * RUDP_SBUF_CHUNK) {
@@ -105,7 +105,7 @@ Test(sbuf, freed_chunks_are_reused_from_the_pool_up_to_its_bound)
 {
     rudp_chunk_pool pool = {.max = 2};
     rudp_sbuf b;
-    rudp__sbuf_init(&b, 0, 8 * RUDP_SBUF_CHUNK);
+    rudp__sbuf_init(&b, NULL, 0, 8 * RUDP_SBUF_CHUNK);
     b.pool = &pool;
     uint8_t data[RUDP_SBUF_CHUNK];
     memset(data, 7, sizeof data);
@@ -146,7 +146,7 @@ Test(sbuf, the_ring_grows_with_the_span_held_and_keeps_the_bytes)
 {
     rudp_sbuf b;
     uint64_t base = 7 * RUDP_SBUF_CHUNK + 100; /* not at a chunk's start */
-    rudp__sbuf_init(&b, base, 8u << 20);
+    rudp__sbuf_init(&b, NULL, base, 8u << 20);
     cr_assert(eq(u32, b.maxslots, 514));
     uint8_t one = 42;
     cr_assert(eq(int, rudp__sbuf_write(&b, base, &one, 1), 0));
@@ -190,7 +190,7 @@ Test(sbuf, span_counts_a_new_and_a_grown_ring_once)
 {
     rudp_sbuf b;
     uint64_t acct = 0;
-    rudp__sbuf_init(&b, 0, 8u << 20);
+    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
     b.acct = &acct;
     size_t len;
     cr_assert_not_null(rudp__sbuf_span(&b, 0, 1, &len));

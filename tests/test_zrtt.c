@@ -367,7 +367,7 @@ Test(zrtt, a_held_syn_with_nothing_written_leaves_alone_at_its_hold_and_needs_no
 Test(strike, an_id_is_taken_once)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 8);
+    rudp__strike_init(&r, NULL, 8);
     cr_assert(eq(int, rudp__strike_record(&r, 42, 10, 10), RUDP_ATOKEN_OK));
     cr_assert(eq(int, rudp__strike_record(&r, 42, 10, 11), RUDP_ATOKEN_REPLAY));
     cr_assert(eq(int, rudp__strike_record(&r, 43, 10, 11), RUDP_ATOKEN_OK));
@@ -378,7 +378,7 @@ Test(strike, an_id_is_taken_once)
 Test(strike, full_it_forgets_the_oldest_and_refuses_what_it_forgot)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 4);
+    rudp__strike_init(&r, NULL, 4);
     for (uint64_t id = 1; id <= 4; id++)
         cr_assert(eq(int, rudp__strike_record(&r, id, (uint32_t)id, 5), RUDP_ATOKEN_OK));
     cr_assert(eq(u32, r.n, 4));
@@ -406,7 +406,7 @@ Test(strike, full_it_forgets_the_oldest_and_refuses_what_it_forgot)
 Test(strike, ids_past_their_lifetime_make_room_without_a_horizon)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 2);
+    rudp__strike_init(&r, NULL, 2);
     cr_assert(eq(int, rudp__strike_record(&r, 1, 0, 0), RUDP_ATOKEN_OK));
     cr_assert(eq(int, rudp__strike_record(&r, 2, 0, 0), RUDP_ATOKEN_OK));
     uint32_t later = RUDP_ATOKEN_LIFETIME + 1;

@@ -287,12 +287,12 @@ int main(void)
     uint8_t last = have_aes ? RUDP_AEAD_AESGCM : RUDP_AEAD_CHACHA;
     /* the core's table as a keyed context has it, and one per library */
     static rudp_aead_libs core, libs[NLIBS];
-    rudp__aead_libs_init(&core);
+    rudp__aead_libs_init(&core, NULL);
     static struct aead_job jobs[NLIBS][3][2]; /* [lib][cipher][size] */
     static double best[NLIBS][3][2][2];       /* [lib][cipher][size][seal, open], ns */
     uint8_t key[3][32];
     for (int l = 0; l < NLIBS; l++) {
-        rudp__aead_libs_init(&libs[l]);
+        rudp__aead_libs_init(&libs[l], NULL);
         rudp__aead_libs_limit(&libs[l], lib_mask[l]);
     }
     for (uint8_t c = RUDP_AEAD_CHACHA; c <= last; c++) {

@@ -104,18 +104,20 @@ void shim_real_init(void);
 
 /*
  * The shim's allocator (alloc.c), for all of the shim's memory and, through
- * rudp_set_allocator, the core's: the engine threads never take libc's
- * malloc lock (a raw clone()'s child would inherit it taken). Each behaves
- * as libc's function of the same name; any thread may free any block. Under
- * ASan and TSan they are libc's. shim_alloc_init() installs it for the core
- * and its fork handlers, from the constructor before the shim's other fork
- * handlers; shim_alloc_lock_renew() starts it afresh in a raw clone's child.
+ * the table shim_alloc_core() gives (for rudp_ctx_new), the core's: the
+ * engine threads never take libc's malloc lock (a raw clone()'s child would
+ * inherit it taken). Each behaves as libc's function of the same name; any
+ * thread may free any block. Under ASan and TSan they are libc's.
+ * shim_alloc_init() installs its fork handlers, from the constructor before
+ * the shim's other fork handlers; shim_alloc_lock_renew() starts it afresh
+ * in a raw clone's child.
  */
 void *shim_malloc(size_t n);
 void *shim_calloc(size_t count, size_t size);
 void *shim_realloc(void *p, size_t n);
 void shim_free(void *p);
 void shim_alloc_init(void);
+const rudp_mem *shim_alloc_core(void);
 void shim_alloc_lock_renew(void);
 /* Whether the calling thread holds the allocator's lock: a signal handler
  * that interrupted it must not allocate (engine/appsend.c). */

@@ -146,7 +146,7 @@ int shim_engine_start_locked(struct engine *e)
         return -EIO; /* nothing to undo; a later connect() or listen() tries again */
     }
     const char *what = "rudp_ctx_new";
-    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx);
+    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, shim_alloc_core(), &e->ctx);
     sodium_memzero(seed, sizeof seed);
     if (err < 0)
         goto fail;
