@@ -259,6 +259,7 @@ typedef struct rudp_conn_host rudp_conn_host;
 struct rudp_ctx {
     rudp_ctx_ops ops;
     rudp_mem allocator;         /* where its memory comes from (alloc.h) */
+    const rudp_aead_backend *aead; /* rudp_ctx_set_aead's; NULL: libsodium only */
     const rudp_conn_host *host; /* ctx.c's services for its connections (below) */
     void *user;
     rudp_config defaults;

@@ -69,7 +69,7 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
     if (!k) {
         if (!(k = rudp__calloc(&ctx->allocator, 1, sizeof *k)))
             return -ENOMEM;
-        rudp__aead_libs_init(&k->aead, &ctx->allocator);
+        rudp__aead_libs_init(&k->aead, &ctx->allocator, ctx->aead);
     }
     kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
     kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
@@ -80,6 +80,19 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
     if (crypto_aead_aes256gcm_is_available())
         k->ciphers |= RUDP_AEAD_AESGCM;
     ctx->keyed = k;
+    return 0;
+}
+
+int rudp_ctx_set_aead(rudp_ctx *ctx, const rudp_aead_backend *b)
+{
+    if (ctx->nconns || ctx->listeners)
+        return -EINVAL;
+    ctx->aead = b;
+    rudp_ctx_keyed *k = ctx->keyed;
+    if (k) { /* keyed already: its table starts again with b */
+        rudp__aead_libs_free(&k->aead);
+        rudp__aead_libs_init(&k->aead, &ctx->allocator, b);
+    }
     return 0;
 }
 

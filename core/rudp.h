@@ -511,6 +511,80 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
  */
 int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8_t seed[32]);
 
+/*
+ * Packet protection's ciphers (a bit each, as a SYN offers them) and what
+ * they take: a keyed connection's DATA datagrams are sealed with the one
+ * both ends agreed on.
+ */
+enum { RUDP_AEAD_CHACHA = 1, RUDP_AEAD_AESGCM = 2 };
+#define RUDP_AEAD_KEY 32   /* key bytes, both ciphers */
+#define RUDP_AEAD_NONCE 12 /* nonce bytes, both ciphers */
+#define RUDP_AEAD_TAG 16   /* tag bytes, both ciphers */
+
+/*
+ * Another library for packet protection, installed by the caller
+ * (rudp_ctx_set_aead), as ngtcp2's crypto backends are libraries the
+ * caller links. Without one, every cipher is libsodium's, which the core
+ * links for keyed mode anyway (X25519, BLAKE2b). Both compute the same
+ * function of key, nonce, associated data and message, so an end sealing
+ * with one opens the other end's datagrams sealed with either: each end
+ * picks alone and the wire does not say which.
+ *
+ * A backend runs per context: start() makes its state for one, on the
+ * thread that calls rudp_ctx_set_key or rudp_ctx_set_aead (an
+ * application's, under the shim), where it may allocate; the other
+ * functions run on the context's thread and must not block. A direction
+ * is one key in one direction of one connection, the backend's to hold.
+ *
+ * The ciphers in `prefer` that the backend runs are its, the rest stay
+ * libsodium's; of a preferred cipher libsodium can also run here,
+ * datagrams of fewer than `split_below` ciphertext bytes are libsodium's
+ * (0: none), for a backend with a larger cost per call and a smaller one
+ * per byte.
+ */
+typedef struct rudp_aead_backend {
+    const char *name;     /* its library's name, for logs and tests: "openssl" */
+    uint8_t prefer;       /* RUDP_AEAD_* bits */
+    uint32_t split_below; /* ciphertext bytes; 0: no split */
+    size_t dir_bytes;     /* what a keyed direction holds beyond the core's
+                             struct, for the context's memory budget */
+    /* The backend's state for a context whose memory comes from mem (the
+     * backend may use it too, until stop), and in *ciphers the RUDP_AEAD_*
+     * it runs here. NULL: it does not run here (its library is missing):
+     * every cipher is libsodium's. */
+    void *(*start)(const rudp_mem *mem, uint8_t *ciphers);
+    /* Gets ready to key directions of cipher (it runs it): 1 if it can
+     * key some now, 0 if not (the cipher stays libsodium's). Called at
+     * start for the preferred ciphers, later for others the core moves to
+     * it. May allocate. */
+    int (*prepare)(void *st, uint8_t cipher);
+    /* Frees st; every direction keyed from it was unkeyed first. */
+    void (*stop)(void *st);
+    /* A direction of cipher keyed with key, or NULL if it has no room
+     * (the direction is libsodium's then). Must not allocate: it runs on
+     * the context's thread at a connection's handshake. */
+    void *(*key)(void *st, uint8_t cipher, const uint8_t key[RUDP_AEAD_KEY]);
+    /* Wipes dir's key and takes it back; dir is not used again. */
+    void (*unkey)(void *st, uint8_t cipher, void *dir);
+    /* Encrypts m (mlen bytes) in place and writes the tag, with ad (adlen
+     * bytes) authenticated: 0, or -EIO (m is then garbage, not sent). */
+    int (*seal)(void *dir, const uint8_t nonce[RUDP_AEAD_NONCE], const uint8_t *ad,
+                size_t adlen, uint8_t *m, size_t mlen, uint8_t tag[RUDP_AEAD_TAG]);
+    /* Authenticates c (clen bytes), tag and ad and decrypts into out (clen
+     * bytes, apart from c): 0, or -EBADMSG (forged, or the library failed). */
+    int (*open)(void *dir, const uint8_t nonce[RUDP_AEAD_NONCE], const uint8_t *ad,
+                size_t adlen, const uint8_t *c, size_t clen, const uint8_t tag[RUDP_AEAD_TAG],
+                uint8_t *out);
+} rudp_aead_backend;
+
+/*
+ * Installs backend b (kept by pointer: it must outlive the context; NULL:
+ * libsodium only) for the context's packet protection, before any
+ * connection or listener exists, before or after rudp_ctx_set_key.
+ * Returns 0 or -EINVAL (connections or listeners exist).
+ */
+int rudp_ctx_set_aead(rudp_ctx *ctx, const rudp_aead_backend *b);
+
 /* A keyed context answers a key holder's DATA for a connection it does not
  * know, on a listener's socket, with a stateless reset (README "Keyed
  * mode"); on by default, and never for an ID tagged with another

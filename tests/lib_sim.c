@@ -345,6 +345,12 @@ void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
     assert(err == 0);
 }
 
+void sim_set_aead(sim *s, int ep, const rudp_aead_backend *b)
+{
+    s->ep[ep].aead = b;
+    rudp_ctx_set_aead(s->ep[ep].ctx, b);
+}
+
 void sim_set_reset_id(sim *s, int ep, const char *id)
 {
     sim_ep *e = &s->ep[ep];
@@ -393,6 +399,8 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
     rudp_ctx_new(&ops, e, seed, cfg, e->mem, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
+    if (e->aead)
+        rudp_ctx_set_aead(e->ctx, e->aead);
     if (e->keyed)
         sim_set_key(s, ep, e->key);
     if (e->keyed && e->reset_id[0])

@@ -98,6 +98,7 @@ typedef struct sim_ep {
     rudp_ctx *ctx;
     const rudp_mem *mem;    /* sim_add_ep_mem's allocator (NULL: libc's), kept across
                                sim_restart */
+    const rudp_aead_backend *aead; /* sim_set_aead's, kept across sim_restart */
     rudp_addr addr;
     rudp_time deadline;
     int is_server;          /* accepts with server_app template */
@@ -171,6 +172,9 @@ int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem);
 /* Makes endpoint `ep` keyed with `key` (rudp_ctx_set_key, the seed from
  * the simulation's PRNG); a restart keeps the key. */
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN]);
+/* Installs AEAD backend b in endpoint ep's context (rudp_ctx_set_aead; the
+ * tests' is the shim's OpenSSL one), kept across sim_restart. */
+void sim_set_aead(sim *s, int ep, const rudp_aead_backend *b);
 /* Gives keyed endpoint `ep` the reset ID `id` (rudp_ctx_set_reset_id), kept
  * across sim_restart; call it before sim_listen. "" takes it away at the
  * next restart. */

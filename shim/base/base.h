@@ -176,6 +176,20 @@ int shim_config_refuse(void);
 /* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
 int shim_redirect(const struct sockaddr *sa);
 
+/* ---- aead_openssl.c: keyed mode's packet protection by OpenSSL ---- */
+
+/* The backend every engine installs in its context (rudp_ctx_set_aead):
+ * AES-256-GCM by OpenSSL's libcrypto, loaded by dlopen() when the first
+ * keyed context starts, for datagrams of 512 ciphertext bytes or more;
+ * libsodium (the core's own) for the rest and for ChaCha20-Poly1305.
+ * Where libcrypto.so.3 is missing it does not start, and everything is
+ * libsodium's. */
+const rudp_aead_backend *shim_aead_openssl(void);
+/* OpenSSL contexts a core context's state makes for a cipher (two a
+ * connection), and (tests) how many of them its state st holds spare. */
+#define SHIM_AEAD_OPENSSL_POOL 32
+uint32_t shim_aead_openssl_spare(const void *st, uint8_t cipher);
+
 /* ---- key.c: RUDP_KEY_FILE, the shared key of keyed mode ---- */
 
 /* Reads the key file at path (config.c, for RUDP_KEY_FILE): a regular file,

@@ -150,6 +150,12 @@ int shim_engine_start_locked(struct engine *e)
     sodium_memzero(seed, sizeof seed);
     if (err < 0)
         goto fail;
+    /* OpenSSL's AES-256-GCM where it measures faster (base/aead_openssl.c);
+     * started only if the context is keyed, so an unkeyed program never
+     * loads libcrypto */
+    what = "AEAD backend";
+    if ((err = rudp_ctx_set_aead(e->ctx, shim_aead_openssl())) < 0)
+        goto fail;
     what = "connection-ID tag";
     /* the engine's index in its connection IDs (forward.c) */
     unsigned tag_bits = shim_hook.relay && shim_hook.relay->tag_bits ? shim_hook.relay->tag_bits()
