@@ -609,13 +609,13 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
  * if that is what was lost, the probe repairs it. */
 static void queue_oldest(rudp_conn *c)
 {
-    if (!rudp_ranges_empty(&c->retx) || rudp__conn_have_stream_to_send(c))
+    if (!rudp__ranges_empty(&c->retx) || rudp__conn_have_stream_to_send(c))
         return;
     const rudp_sent *s = rudp__recovery_oldest_stream(&c->rec);
     if (s) {
         uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
-        if (rudp_seq_lt(lo, hi))
+        if (rudp__seq_lt(lo, hi))
             rudp__ranges_add(&c->retx, lo, hi);
         if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
             c->fin_sent = 0;

@@ -668,9 +668,9 @@ static inline void rudp__conn_keepalive_rearm(rudp_conn *c, rudp_time now)
  * or our FIN waits to go. */
 static inline int rudp__conn_have_stream_to_send(const rudp_conn *c)
 {
-    if (!rudp_ranges_empty(&c->retx))
+    if (!rudp__ranges_empty(&c->retx))
         return 1;
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data) &&
+    if (rudp__seq_lt(c->snd_nxt, c->snd_end) && rudp__seq_lt(c->snd_nxt, c->peer_max_data) &&
         !rudp__cork_holds(c))
         return 1;
     return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;

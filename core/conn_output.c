@@ -105,7 +105,7 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
              * failing costs a try per max_ack_delay, not a busy loop */
             if (c->rx_any) {
                 c->rx_unacked = 1;
-                if (rudp_timer_later_than(&c->timers[RUDP_T_ACK],
+                if (rudp__timer_later_than(&c->timers[RUDP_T_ACK],
                                           c->ctx->now + c->cfg.max_ack_delay))
                     rudp__conn_arm(c, RUDP_T_ACK, c->ctx->now + c->cfg.max_ack_delay);
             }
@@ -353,10 +353,10 @@ static int send_one(rudp_conn *c, rudp_time now)
         uint64_t lo, hi;
         int fin = 0;
         size_t hdr = rudp__wire_stream_hdr_len(c->snd_nxt, 0, 0);
-        if (!rudp_ranges_empty(&c->retx))
+        if (!rudp__ranges_empty(&c->retx))
             hdr = rudp__wire_stream_hdr_len(c->retx.r[0].lo, 0, 0);
         size_t room = cap - off > hdr ? cap - off - hdr : 0;
-        if (!rudp_ranges_empty(&c->retx)) {
+        if (!rudp__ranges_empty(&c->retx)) {
             lo = c->retx.r[0].lo;
             hi = rudp_seq_min(c->retx.r[0].hi, lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off && !c->fin_acked;
@@ -409,7 +409,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
         paced(c, now, s.size);
-        if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
+        if (nothing_in_flight && !rudp__timer_armed(&c->timers[RUDP_T_GIVEUP]))
             rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
     }
     if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))
@@ -463,7 +463,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
         return;
     rudp__path_flush(c, now);
     /* Flow control: tell the peer once per limit that we are blocked. */
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
+    if (rudp__seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
         c->blocked_at != c->peer_max_data) {
         c->blocked_at = c->peer_max_data;
         c->blocked_pending = 1;

@@ -30,8 +30,8 @@ typedef struct rudp_ranges {
  * outlive it. */
 void rudp__ranges_init(rudp_ranges *s, const rudp_mem *mem, uint32_t limit);
 void rudp__ranges_free(rudp_ranges *s);
-static inline void rudp_ranges_clear(rudp_ranges *s) { s->n = 0; }
-static inline int rudp_ranges_empty(const rudp_ranges *s) { return s->n == 0; }
+static inline void rudp__ranges_clear(rudp_ranges *s) { s->n = 0; }
+static inline int rudp__ranges_empty(const rudp_ranges *s) { return s->n == 0; }
 
 /* Adds [lo, hi), merging with neighbours. Returns 0, -ENOBUFS (limit) or -ENOMEM. */
 int rudp__ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi);

@@ -28,7 +28,7 @@ static rudp_sent *at(const rudp_recovery *r, uint64_t pn)
 
 const rudp_sent *rudp__recovery_sent(const rudp_recovery *r, uint64_t pn)
 {
-    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+    if (r->count == 0 || rudp__seq_lt(pn, r->first_pn) || !rudp__seq_lt(pn, r->first_pn + r->count))
         return NULL;
     return at(r, pn);
 }
@@ -143,7 +143,7 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
     int in_run = 0;
 
     uint64_t end = rudp_seq_min(r->largest_acked + 1, r->next_pn);
-    for (uint64_t pn = r->first_pn; rudp_seq_lt(pn, end); pn++) {
+    for (uint64_t pn = r->first_pn; rudp__seq_lt(pn, end); pn++) {
         rudp_sent *s = at(r, pn);
         if (s->flags & RUDP_SENT_ACKED) {
             in_run = 0;
@@ -189,10 +189,10 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
     if (n == 0)
         return 0;
     uint64_t largest = ranges[0].hi;
-    if (!rudp_seq_lt(largest, r->next_pn))
+    if (!rudp__seq_lt(largest, r->next_pn))
         return -EPROTO; /* acknowledges a packet we never sent */
 
-    if (!r->has_acked || rudp_seq_lt(r->largest_acked, largest)) {
+    if (!r->has_acked || rudp__seq_lt(r->largest_acked, largest)) {
         r->largest_acked = largest;
         r->has_acked = 1;
     }
@@ -209,10 +209,10 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
     for (uint32_t i = 0; i < n; i++) {
         uint64_t lo = rudp_seq_max(ranges[i].lo, r->first_pn);
         uint64_t hi = ranges[i].hi;
-        if (r->count == 0 || rudp_seq_lt(hi, lo))
+        if (r->count == 0 || rudp__seq_lt(hi, lo))
             continue;
         for (uint64_t pn = hi + 1; pn-- > lo;) {
-            if (!rudp_seq_lt(pn, r->first_pn + r->count))
+            if (!rudp__seq_lt(pn, r->first_pn + r->count))
                 continue;
             rudp_sent *s = at(r, pn);
             if (s->flags & RUDP_SENT_ACKED)
@@ -301,7 +301,7 @@ rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
         return r->loss_time;
     if (r->eliciting_in_flight == 0)
         return RUDP_TIME_NEVER;
-    rudp_time ad = r->last_eliciting_ack_now ? rudp_ack_soon_delay(max_ack_delay) : max_ack_delay;
+    rudp_time ad = r->last_eliciting_ack_now ? rudp__ack_soon_delay(max_ack_delay) : max_ack_delay;
     rudp_time pto = rudp__rtt_pto(rtt, ad);
     if (pto < RUDP_PTO_MIN)
         pto = RUDP_PTO_MIN;
@@ -343,7 +343,7 @@ int rudp__recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt
 
 const rudp_sent *rudp__recovery_find(const rudp_recovery *r, uint64_t pn)
 {
-    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+    if (r->count == 0 || rudp__seq_lt(pn, r->first_pn) || !rudp__seq_lt(pn, r->first_pn + r->count))
         return NULL;
     return at(r, pn);
 }

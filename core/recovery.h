@@ -37,7 +37,7 @@
 /* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
  * receiver waits this long at most, and the sender's probe timeout allows
  * exactly this, so both use this one rule. */
-static inline rudp_time rudp_ack_soon_delay(rudp_time max_ack_delay)
+static inline rudp_time rudp__ack_soon_delay(rudp_time max_ack_delay)
 {
     return RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON : max_ack_delay;
 }

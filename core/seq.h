@@ -15,8 +15,8 @@
 #define RUDP_PN_BITS 32
 #define RUDP_PN_MAX ((1ull << 62) - 1)
 
-static inline int rudp_seq_lt(uint64_t a, uint64_t b) { return a < b; }
-static inline int rudp_seq_le(uint64_t a, uint64_t b) { return a <= b; }
+static inline int rudp__seq_lt(uint64_t a, uint64_t b) { return a < b; }
+static inline int rudp__seq_le(uint64_t a, uint64_t b) { return a <= b; }
 static inline uint64_t rudp_seq_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static inline uint64_t rudp_seq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 

@@ -91,7 +91,7 @@ static void unlink_timer(rudp_wheel *w, rudp_timer *t)
 
 void rudp__wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline)
 {
-    if (rudp_timer_armed(t))
+    if (rudp__timer_armed(t))
         unlink_timer(w, t);
     t->tick = ns_to_tick_ceil(deadline);
     if (t->tick > RUDP_WHEEL_MAX_TICK)
@@ -102,7 +102,7 @@ void rudp__wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline)
 
 void rudp__wheel_cancel(rudp_wheel *w, rudp_timer *t)
 {
-    if (rudp_timer_armed(t))
+    if (rudp__timer_armed(t))
         unlink_timer(w, t);
 }
 

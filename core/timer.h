@@ -50,13 +50,13 @@ void rudp__wheel_init(rudp_wheel *w, rudp_time now);
 /* Makes t a valid unarmed timer; kind is stored for the owner. */
 void rudp__timer_init(rudp_timer *t, uint8_t kind);
 
-static inline int rudp_timer_armed(const rudp_timer *t) { return t->pprev != 0; }
+static inline int rudp__timer_armed(const rudp_timer *t) { return t->pprev != 0; }
 
 /* Whether t is unarmed, or armed to fire later than `deadline` would (by
  * more than the tick of rounding): what "arm unless sooner" asks. */
-static inline int rudp_timer_later_than(const rudp_timer *t, rudp_time deadline)
+static inline int rudp__timer_later_than(const rudp_timer *t, rudp_time deadline)
 {
-    return !rudp_timer_armed(t) || t->tick > (deadline >> RUDP_TIMER_TICK_SHIFT) + 1;
+    return !rudp__timer_armed(t) || t->tick > (deadline >> RUDP_TIMER_TICK_SHIFT) + 1;
 }
 
 /* Arms t to fire at `deadline` (re-arming if armed). A deadline at or before

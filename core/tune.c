@@ -113,7 +113,7 @@ int rudp__cork_holds(const rudp_conn *c)
 void rudp__cork_arm(rudp_conn *c, rudp_time now)
 {
     if (rudp__cork_holds(c) && c->snd_nxt != c->snd_end &&
-        !rudp_timer_armed(&c->timers[RUDP_T_CORK]))
+        !rudp__timer_armed(&c->timers[RUDP_T_CORK]))
         rudp__conn_arm(c, RUDP_T_CORK, now + CORK_CEILING);
 }
 

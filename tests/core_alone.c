@@ -88,7 +88,7 @@ static void client_write(struct end *c, rudp_time now)
 static int drain(struct end *e, rudp_time now)
 {
     uint8_t buf[8192];
-    ssize_t n;
+    ssize_t n = -1;
     while (e->conn && (n = rudp_conn_read(e->conn, now, buf, sizeof buf)) > 0) {
         for (ssize_t i = 0; i < n; i++)
             if (buf[i] != pattern(e->got + (uint64_t)i))

@@ -416,7 +416,7 @@ static void check_conn(int ep)
 
     if (c->state == RUDP_CLOSED)
         for (int k = 0; k < RUDP_T_COUNT; k++)
-            CHECK(!rudp_timer_armed(&c->timers[k]));
+            CHECK(!rudp__timer_armed(&c->timers[k]));
 
     rudp_conn_info info;
     rudp_conn_get_info(c, &info);

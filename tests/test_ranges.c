@@ -36,7 +36,7 @@ Test(ranges, remove_splits_and_trims)
     rudp__ranges_remove(&s, 30, 70);
     cr_assert(eq(u64, rudp__ranges_total(&s), 60));
     rudp__ranges_remove(&s, 0, 1000);
-    cr_assert(rudp_ranges_empty(&s));
+    cr_assert(rudp__ranges_empty(&s));
     rudp__ranges_free(&s);
 }
 

@@ -16,12 +16,12 @@ Test(timer, fires_once_after_deadline)
     rudp__wheel_init(&w, 0);
     rudp__timer_init(&t, 7);
     rudp__wheel_arm(&w, &t, RUDP_MS(10));
-    cr_assert(rudp_timer_armed(&t));
+    cr_assert(rudp__timer_armed(&t));
     cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_MS(10) - 1), NULL));
     rudp_timer *got = rudp__wheel_expire(&w, RUDP_MS(10) + TICK);
     cr_assert(eq(ptr, got, &t));
     cr_assert(eq(u8, got->kind, 7));
-    cr_assert(not(rudp_timer_armed(&t)));
+    cr_assert(not(rudp__timer_armed(&t)));
     cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(100)), NULL));
 }
 
@@ -70,7 +70,7 @@ Test(timer, far_deadline_is_clamped_not_lost)
     rudp__wheel_init(&w, 0);
     rudp__timer_init(&t, 0);
     rudp__wheel_arm(&w, &t, RUDP_TIME_NEVER);
-    cr_assert(rudp_timer_armed(&t));
+    cr_assert(rudp__timer_armed(&t));
     cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(3600 * 24)), NULL));
     cr_assert(ne(u64, rudp__wheel_next(&w), RUDP_TIME_NEVER));
 }
@@ -126,7 +126,7 @@ static void check_invariant(const rudp_wheel *w, const rudp_timer *ts, const mod
     uint64_t armed = 0;
     rudp_time earliest = RUDP_TIME_NEVER;
     for (int i = 0; i < N; i++) {
-        cr_assert(eq(int, m->armed[i], rudp_timer_armed(&ts[i])));
+        cr_assert(eq(int, m->armed[i], rudp__timer_armed(&ts[i])));
         if (m->armed[i]) {
             armed++;
             if (m->deadline[i] < earliest)

@@ -10,7 +10,8 @@
  * Contract of base/: what every layer stands on and nothing more. libc's real
  * entry points, bound once, and its syscall() (real.c); the allocator
  * (alloc.c); the configuration read once from the environment (config.c,
- * key.c); logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
+ * key.c); keyed mode's OpenSSL backend for the core (aead_openssl.c);
+ * logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
  * must keep from the program (ownfds.c); which process this is, and whether
  * it shares the memory or fd table of the one the records describe
  * (procenv.c); small helpers (util.c, unixdiag.c, tcpdiag.c) and the version. It uses
