@@ -179,6 +179,34 @@ Test(keyed, an_openssl_end_and_a_libsodium_end_interoperate_with_either_cipher)
     }
 }
 
+/* rudp_ctx_set_aead after rudp_ctx_set_key starts the key's table again
+ * with the backend (the client's AES-256-GCM is OpenSSL's, the server's,
+ * given none, libsodium's, and they talk); once a connection exists the
+ * backend stays as it is. */
+Test(keyed, a_backend_installed_after_the_key_counts_until_connections_exist)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+    sim s;
+    sim_init(&s, 23);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_set_key(&s, a, key1);
+    sim_set_key(&s, b, key1);
+    cr_assert(eq(int, rudp_ctx_set_aead(s.ep[a].ctx, shim_aead_openssl()), 0));
+    sim_listen(&s, b, &srv_tpl, 16);
+    sim_connect(&s, a, b, &cli_tpl, NULL);
+    cr_assert(eq(int, rudp_ctx_set_aead(s.ep[a].ctx, NULL), -EINVAL));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    const char *lib_a = rudp__keyed_aead_lib(app_on(&s, a)->conn);
+    const char *lib_b = rudp__keyed_aead_lib(app_on(&s, b)->conn);
+    const char *want_a = crypto_aead_aes256gcm_is_available() ? "openssl" : "libsodium";
+    cr_assert(lib_a && strcmp(lib_a, want_a) == 0, "client: %s", lib_a ? lib_a : "none");
+    cr_assert(lib_b && strcmp(lib_b, "libsodium") == 0, "server: %s", lib_b ? lib_b : "none");
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    sim_free(&s);
+}
+
 Test(keyed, unkeyed_control_run_shows_the_plaintext)
 {
     transfer_and_look(NULL, 0, NULL);
