@@ -156,9 +156,10 @@ $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB) $(AEAD_OPENSSL)
 # glibc 2.34 moved dlopen into libc itself, where a link without -ldl finds
 # it: so the library's undefined symbols are read too, and a dlopen, dlsym
 # or any OpenSSL call in it fails the build, naming them.
+CORE_FORBIDDEN := dlopen|dlmopen|dlsym|dlvsym|EVP_|OSSL_|ERR_|OPENSSL_
 $(CORE_ALONE): tests/core_alone.c core/rudp.h $(CORE_LIB)
 	@mkdir -p $(@D)
-	@if nm -A -u $(CORE_LIB) | grep -E ' U (dlopen|dlmopen|dlsym|dlvsym|EVP_|OSSL_|ERR_|OPENSSL_)'; then \
+	@if nm -A -u $(CORE_LIB) | grep -E ' U ($(CORE_FORBIDDEN))'; then \
 	    echo "core_alone: libcore.a must not load libraries or call OpenSSL (above)"; exit 1; fi
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -Icore -o $@ $< $(CORE_LIB) -lsodium -lm
 

@@ -613,7 +613,7 @@ static void queue_oldest(rudp_conn *c)
         return;
     const rudp_sent *s = rudp__recovery_oldest_stream(&c->rec);
     if (s) {
-        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
         if (rudp__seq_lt(lo, hi))
             rudp__ranges_add(&c->retx, lo, hi);

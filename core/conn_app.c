@@ -312,13 +312,15 @@ void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
         h.type = RUDP_PKT_DATA;
         h.flags = RUDP_PKTF_ACK_NOW;
         h.dcid = c->pkey.cid;
-        h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
+        h.pn = rudp__pn_truncate(rudp__recovery_next_pn(&c->rec));
         uint8_t buf[64];
         int hl = rudp__wire_hdr_encode(buf, sizeof buf, &h);
-        int n = hl > 0 ? rudp__wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, code, c->snd_end) : -1;
+        int n = hl > 0 ? rudp__wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, code,
+                                                 c->snd_end)
+                       : -1;
         if (n > 0) {
             c->ctx->stats.resets_sent++;
-            rudp__conn_send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
+            rudp__conn_send_data(c, rudp__recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
         }
         break;
     }

@@ -102,7 +102,7 @@ static int delivered(const rudp_conn *c, const rudp_sent *s)
 {
     if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
         return 0;
-    uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una), hi = s->stream_off + s->stream_len;
+    uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una), hi = s->stream_off + s->stream_len;
     return !rudp__seq_lt(lo, hi) || rudp__ranges_covers(&c->acked, lo, hi);
 }
 
@@ -118,7 +118,7 @@ void rudp__conn_on_acked(void *arg, const rudp_sent *s)
     if (s->stream_len) {
         uint64_t lo = s->stream_off, hi = s->stream_off + s->stream_len;
         if (rudp__seq_lt(c->snd_una, hi)) {
-            rudp__ranges_add(&c->acked, rudp_seq_max(lo, c->snd_una), hi);
+            rudp__ranges_add(&c->acked, rudp__seq_max(lo, c->snd_una), hi);
             rudp__ranges_remove(&c->retx, lo, hi);
             uint64_t una = rudp__ranges_contiguous_end(&c->acked, c->snd_una);
             if (una != c->snd_una) {
@@ -161,7 +161,7 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
     if ((s->flags & RUDP_SENT_COPIED) && twin && delivered(c, s))
         c->ctx->stats.losses_repaired++;
     if (s->stream_len && !twin_flying) {
-        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
         if (rudp__seq_lt(lo, hi) && rudp__ranges_add(&c->retx, lo, hi) == 0) {
             /* Parts acknowledged through another packet need not go again. */
@@ -254,7 +254,7 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
     } else if (c->peer_fin != RUDP_FIN_NONE && end > c->peer_fin) {
         return -EPROTO;
     }
-    uint64_t lo = rudp_seq_max(off, c->rcv_contig);
+    uint64_t lo = rudp__seq_max(off, c->rcv_contig);
     if (rudp__seq_lt(lo, end)) {
         if (c->released && !rudp__ranges_covers(&c->rcv, lo, end))
             return -EPIPE; /* new data for a closed application: reset */
@@ -488,8 +488,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         /* ACK_NOW means "ack soon": within RUDP_ACK_SOON, so that an
          * application's reply (a request/response exchange) carries the ACK
          * instead of a datagram of its own. */
-        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW) ? rudp__ack_soon_delay(c->cfg.max_ack_delay)
-                                                         : c->cfg.max_ack_delay;
+        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW)
+                              ? rudp__ack_soon_delay(c->cfg.max_ack_delay)
+                              : c->cfg.max_ack_delay;
         uint32_t every = ack_every(c, now, &delay);
         if (c->rx_eliciting >= every)
             c->ack_now = 1;

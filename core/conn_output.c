@@ -130,8 +130,8 @@ static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_DATA;
     h.dcid = c->pkey.cid;
-    *pn = rudp_recovery_next_pn(&c->rec);
-    h.pn = rudp_pn_truncate(*pn);
+    *pn = rudp__recovery_next_pn(&c->rec);
+    h.pn = rudp__pn_truncate(*pn);
     return rudp__wire_hdr_encode(buf, cap, &h);
 }
 
@@ -249,7 +249,8 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
         off += a > 0 ? (size_t)a : 0;
     }
     int fin = (o->flags & RUDP_SENT_FIN) != 0;
-    int n = rudp__wire_stream_hdr_encode(buf + off, cap - off, o->stream_off, o->stream_len, fin, 0);
+    int n = rudp__wire_stream_hdr_encode(buf + off, cap - off, o->stream_off, o->stream_len, fin,
+                                         0);
     if (n <= 0 || cap - off - (size_t)n < o->stream_len)
         return;
     off += (size_t)n;
@@ -358,7 +359,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         size_t room = cap - off > hdr ? cap - off - hdr : 0;
         if (!rudp__ranges_empty(&c->retx)) {
             lo = c->retx.r[0].lo;
-            hi = rudp_seq_min(c->retx.r[0].hi, lo + room);
+            hi = rudp__seq_min(c->retx.r[0].hi, lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off && !c->fin_acked;
             rudp__ranges_remove(&c->retx, lo, hi);
             c->bytes_retx += hi - lo;
@@ -366,7 +367,7 @@ static int send_one(rudp_conn *c, rudp_time now)
             ctx->stats.pkts_resent += hi > lo;
         } else {
             lo = c->snd_nxt;
-            hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
+            hi = rudp__seq_min(rudp__seq_min(c->snd_end, c->peer_max_data), lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
             c->snd_nxt = hi;
             rudp__tune_sent(c);

@@ -142,7 +142,7 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
     rudp_time run_start = 0;
     int in_run = 0;
 
-    uint64_t end = rudp_seq_min(r->largest_acked + 1, r->next_pn);
+    uint64_t end = rudp__seq_min(r->largest_acked + 1, r->next_pn);
     for (uint64_t pn = r->first_pn; rudp__seq_lt(pn, end); pn++) {
         rudp_sent *s = at(r, pn);
         if (s->flags & RUDP_SENT_ACKED) {
@@ -207,7 +207,7 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
     int have_prior = 0, rs_app_limited = 0;
 
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t lo = rudp_seq_max(ranges[i].lo, r->first_pn);
+        uint64_t lo = rudp__seq_max(ranges[i].lo, r->first_pn);
         uint64_t hi = ranges[i].hi;
         if (r->count == 0 || rudp__seq_lt(hi, lo))
             continue;

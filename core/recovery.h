@@ -112,14 +112,14 @@ void rudp__recovery_free(rudp_recovery *r);
 int rudp__recovery_reserve(rudp_recovery *r);
 
 /* The packet number the next rudp__recovery_on_sent() will record. */
-static inline uint64_t rudp_recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
+static inline uint64_t rudp__recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
 
 /* The record of packet pn while it is kept (sent, not yet forgotten), or NULL. */
 const rudp_sent *rudp__recovery_sent(const rudp_recovery *r, uint64_t pn);
 
 /*
  * Records a sent packet (after rudp__recovery_reserve succeeded); s->pn must
- * be rudp_recovery_next_pn(). Fills the delivery-rate fields, counts
+ * be rudp__recovery_next_pn(). Fills the delivery-rate fields, counts
  * in-flight bytes and tells the controller.
  */
 void rudp__recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s);

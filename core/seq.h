@@ -17,11 +17,11 @@
 
 static inline int rudp__seq_lt(uint64_t a, uint64_t b) { return a < b; }
 static inline int rudp__seq_le(uint64_t a, uint64_t b) { return a <= b; }
-static inline uint64_t rudp_seq_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
-static inline uint64_t rudp_seq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t rudp__seq_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static inline uint64_t rudp__seq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* The low bits of pn as sent on the wire. */
-static inline uint32_t rudp_pn_truncate(uint64_t pn) { return (uint32_t)pn; }
+static inline uint32_t rudp__pn_truncate(uint64_t pn) { return (uint32_t)pn; }
 
 /*
  * Recovers a full packet number from its low 32 bits: the candidate closest

@@ -91,7 +91,7 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
     if (h.type == RUDP_PKT_DATA) {
         /* sent: recovery is about to record it as next_pn; received: expand
          * as the connection will */
-        uint64_t expected = kind == RUDP_TRACE_PACKET_SENT ? rudp_recovery_next_pn(&c->rec)
+        uint64_t expected = kind == RUDP_TRACE_PACKET_SENT ? rudp__recovery_next_pn(&c->rec)
                             : c->rx_any                    ? c->rx_largest + 1
                                                            : 0;
         p.pn = rudp__pn_expand(expected, h.pn);

@@ -411,7 +411,7 @@ static void check_conn(int ep)
     }
     CHECK(bytes == r->bytes_in_flight);
     CHECK(eliciting == r->eliciting_in_flight);
-    CHECK(c->cc.cwnd >= rudp_cc_min_window(c->cc.mss));
+    CHECK(c->cc.cwnd >= rudp__cc_min_window(c->cc.mss));
     CHECK(c->cc.cwnd < (1ull << 48));
 
     if (c->state == RUDP_CLOSED)
@@ -537,7 +537,7 @@ static size_t build_header(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
         pn = 0;
     else
         pn = expected + (uint64_t)(int64_t)(int8_t)d;
-    h.pn = rudp_pn_truncate(pn);
+    h.pn = rudp__pn_truncate(pn);
     int n = rudp__wire_hdr_encode(out, cap, &h);
     CHECK(n == RUDP_WIRE_SHORT_HDR);
     return (size_t)n;
@@ -551,13 +551,13 @@ static size_t build_ack(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
     if ((mode & 7) == 7 || next == 0)
         largest = next + (mode >> 3); /* never sent: -EPROTO */
     else
-        largest = next - 1 - rudp_seq_min(next - 1, (uint64_t)(mode >> 3));
+        largest = next - 1 - rudp__seq_min(next - 1, (uint64_t)(mode >> 3));
     rudp_ack_range rg[8];
     size_t nr = 0, want = 1 + u8(r) % 8;
     uint64_t hi = largest;
     while (nr < want) {
         uint64_t len = u8(r) % 16;
-        uint64_t lo = hi - rudp_seq_min(hi, len);
+        uint64_t lo = hi - rudp__seq_min(hi, len);
         rg[nr].lo = lo;
         rg[nr].hi = hi;
         nr++;
@@ -583,7 +583,7 @@ static size_t build_stream(rd *r, const rudp_conn *c, uint8_t *out, size_t cap, 
         off = c->rcv_read + u16(r);
         break;
     case 2:
-        off = c->max_data_sent - rudp_seq_min(c->max_data_sent, u16(r));
+        off = c->max_data_sent - rudp__seq_min(c->max_data_sent, u16(r));
         break;
     default:
         off = clamp_varint(u64(r));

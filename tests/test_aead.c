@@ -309,7 +309,8 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
     uint8_t cs[2];
     int nc = ncipher(cs);
     rudp_aead_libs warm;
-    rudp__aead_libs_init(&warm, NULL, shim_aead_openssl()); /* OpenSSL's library context, once a process */
+    /* OpenSSL's library context, once a process */
+    rudp__aead_libs_init(&warm, NULL, shim_aead_openssl());
     rudp__aead_libs_free(&warm);
     count_start();
     for (int t = 0; t < 2; t++) {

@@ -22,7 +22,7 @@ static uint64_t pn;
 static void inject(const uint8_t *frames, size_t n)
 {
     if (!pn)
-        pn = rudp_recovery_next_pn(&w.conn[CLI]->rec) + 100000;
+        pn = rudp__recovery_next_pn(&w.conn[CLI]->rec) + 100000;
     uint8_t buf[2048];
     size_t hl = sim_data_hdr(buf, w.conn[SRV]->cid, (uint32_t)pn++);
     cr_assert(le(sz, hl + n, sizeof buf));

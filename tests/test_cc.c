@@ -49,13 +49,13 @@ Test(cc, initial_window_is_ten_mss_capped_at_max_of_14720_and_two_mss, .timeout 
         {65507, 131014},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        cr_assert(eq(u64, rudp_cc_initial_window(t[i].mss), t[i].want), "mss %u", t[i].mss);
+        cr_assert(eq(u64, rudp__cc_initial_window(t[i].mss), t[i].want), "mss %u", t[i].mss);
         rudp__cc_setup(&cc, &rudp__cc_newreno, t[i].mss, T0);
         cr_assert(eq(u64, cc.cwnd, t[i].want), "mss %u", t[i].mss);
         cr_assert(eq(u64, cc.ssthresh, UINT64_MAX));
         cr_assert(eq(u32, cc.mss, t[i].mss));
     }
-    cr_assert(eq(u64, rudp_cc_min_window(1400), 2800));
+    cr_assert(eq(u64, rudp__cc_min_window(1400), 2800));
 }
 
 Test(cc, slow_start_grows_by_the_bytes_acknowledged, .init = setup)
@@ -272,5 +272,5 @@ Test(cc, switch_runs_the_new_controller_from_its_init_keeping_window_and_thresho
     cc.cwnd = 1;
     rudp__cc_switch(&cc, NULL, T0 + RUDP_MS(130));
     cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
-    cr_assert(eq(u64, cc.cwnd, rudp_cc_min_window(MSS)));
+    cr_assert(eq(u64, cc.cwnd, rudp__cc_min_window(MSS)));
 }

@@ -504,7 +504,7 @@ static void forge_new_port(roam *r, size_t tag)
     rudp_conn_info ci;
     rudp_conn_get_info(c->conn, &ci);
     memset(buf, 0, cap);
-    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)rudp_recovery_next_pn(&sv->conn->rec));
+    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)rudp__recovery_next_pn(&sv->conn->rec));
     int k = rudp__wire_new_port_encode(buf + n, cap - n, 6666);
     cr_assert(gt(int, k, 0));
     sim_inject(&r->s, &r->s.ep[r->b].addr, r->a, buf, n + (size_t)k + tag);

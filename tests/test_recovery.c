@@ -138,7 +138,7 @@ static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
     cr_assert(eq(int, rudp__recovery_reserve(&F.r), 0));
     rudp_sent s;
     memset(&s, 0, sizeof s);
-    s.pn = rudp_recovery_next_pn(&F.r);
+    s.pn = rudp__recovery_next_pn(&F.r);
     s.size = size;
     s.flags = flags;
     rudp__recovery_on_sent(&F.r, &F.cc, now, &s);
@@ -552,8 +552,8 @@ Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown,
     /* Collapsed to the minimum; then, as in RFC 9002 B.5/B.8 (recovery
      * start reset to 0), the same ACK's 1000 bytes grow it in slow start. */
     /* The first ACK grew the initial window by 1000 bytes before the loss. */
-    cr_assert(eq(u64, F.cc.ssthresh, (rudp_cc_initial_window(MSS) + PKT) / 2));
-    cr_assert(eq(u64, F.cc.cwnd, rudp_cc_min_window(MSS) + PKT));
+    cr_assert(eq(u64, F.cc.ssthresh, (rudp__cc_initial_window(MSS) + PKT) / 2));
+    cr_assert(eq(u64, F.cc.cwnd, rudp__cc_min_window(MSS) + PKT));
 }
 
 /* A move to another path sets up a new controller (rudp__cc_setup at the

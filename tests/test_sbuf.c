@@ -49,7 +49,8 @@ Test(sbuf, advance_frees_consumed_chunks_and_empty_frees_all)
     cr_assert(eq(u32, b.nchunks, 0));
     cr_assert(eq(ptr, b.slots, NULL));
     /* the window moved with base */
-    cr_assert(eq(int, rudp__sbuf_write(&b, 4 * RUDP_SBUF_CHUNK + 8 * RUDP_SBUF_CHUNK - 1, data, 1), 0));
+    cr_assert(
+        eq(int, rudp__sbuf_write(&b, 4 * RUDP_SBUF_CHUNK + 8 * RUDP_SBUF_CHUNK - 1, data, 1), 0));
     rudp__sbuf_free(&b);
 }
 
@@ -62,7 +63,8 @@ Test(sbuf, free_returns_every_chunk_across_the_ring_wrap)
     rudp__sbuf_init(&b, NULL, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, 8 * RUDP_SBUF_CHUNK);
     b.pool = &pool;
     static uint8_t data[2 * RUDP_SBUF_CHUNK + 100];
-    cr_assert(eq(int, rudp__sbuf_write(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, data, sizeof data), 0));
+    cr_assert(
+        eq(int, rudp__sbuf_write(&b, 9 * (uint64_t)RUDP_SBUF_CHUNK + 5, data, sizeof data), 0));
     cr_assert(eq(u32, b.nchunks, 3));
     rudp__sbuf_free(&b);
     cr_assert(eq(u32, pool.n, 3), "every chunk back in the pool");
@@ -111,7 +113,8 @@ Test(sbuf, freed_chunks_are_reused_from_the_pool_up_to_its_bound)
     memset(data, 7, sizeof data);
     /* Three chunks written, all three freed: two kept, one to malloc. */
     for (int i = 0; i < 3; i++)
-        cr_assert(eq(int, rudp__sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
+        cr_assert(
+            eq(int, rudp__sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
     uint8_t *held[3];
     for (int i = 0; i < 3; i++) {
         size_t len;
@@ -123,7 +126,8 @@ Test(sbuf, freed_chunks_are_reused_from_the_pool_up_to_its_bound)
     cr_assert(eq(u32, b.nchunks, 0));
     /* The next two chunks come from the pool: pointers freed above. */
     for (int i = 3; i < 5; i++) {
-        cr_assert(eq(int, rudp__sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
+        cr_assert(
+            eq(int, rudp__sbuf_write(&b, (uint64_t)i * RUDP_SBUF_CHUNK, data, sizeof data), 0));
         size_t len;
         uint8_t *p = rudp__sbuf_span(&b, (uint64_t)i * RUDP_SBUF_CHUNK, 0, &len);
         cr_assert(p == held[1] || p == held[2] || p == held[0], "chunk %d reused", i);
@@ -151,7 +155,8 @@ Test(sbuf, the_ring_grows_with_the_span_held_and_keeps_the_bytes)
     uint8_t one = 42;
     cr_assert(eq(int, rudp__sbuf_write(&b, base, &one, 1), 0));
     cr_assert(eq(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
-    cr_assert(eq(u64, rudp__sbuf_memory(&b), RUDP_SBUF_CHUNK + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
+    cr_assert(eq(u64, rudp__sbuf_memory(&b),
+                 RUDP_SBUF_CHUNK + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
     /* out of order, as reassembly writes: far ahead first, then between */
     static uint8_t pat[3 * RUDP_SBUF_CHUNK];
     for (size_t i = 0; i < sizeof pat; i++)

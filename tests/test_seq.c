@@ -32,7 +32,7 @@ Test(seq, roundtrips_any_pn_within_half_window_of_expected)
             if (deltas[j] < 0 && (uint64_t)(-deltas[j]) > bases[i])
                 continue;
             uint64_t pn = (uint64_t)((int64_t)bases[i] + deltas[j]);
-            cr_assert(eq(u64, rudp__pn_expand(bases[i], rudp_pn_truncate(pn)), pn),
+            cr_assert(eq(u64, rudp__pn_expand(bases[i], rudp__pn_truncate(pn)), pn),
                       "base %llu delta %lld", (unsigned long long)bases[i], (long long)deltas[j]);
         }
     }

@@ -43,7 +43,8 @@ Test(timer, deadline_in_the_past_fires_at_next_expire)
     rudp__wheel_init(&w, RUDP_SEC(5));
     rudp__timer_init(&t, 0);
     rudp__wheel_arm(&w, &t, RUDP_SEC(1));
-    cr_assert(eq(u64, rudp__wheel_next(&w), (RUDP_SEC(5) >> RUDP_TIMER_TICK_SHIFT) << RUDP_TIMER_TICK_SHIFT));
+    cr_assert(eq(u64, rudp__wheel_next(&w),
+                 (RUDP_SEC(5) >> RUDP_TIMER_TICK_SHIFT) << RUDP_TIMER_TICK_SHIFT));
     cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(5)), &t));
 }
 

@@ -669,7 +669,8 @@ Test(wire, ack_encode_rejects_malformed_ranges)
     cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, overlapping, 2, 0, &w), -EINVAL));
     cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, too_big, 1, 0, &w), -EINVAL));
     cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 0, 0, &w), -EINVAL));
-    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 1, 1ull << 62, &w), -EINVAL));
+    cr_assert(
+        eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 1, 1ull << 62, &w), -EINVAL));
 }
 
 /* ---- STREAM ---- */

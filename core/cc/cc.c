@@ -59,7 +59,7 @@ void rudp__cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time
     cc->rnd_n = n;
     cc->ops = ops ? ops : rudp_cc_default;
     cc->mss = mss;
-    cc->cwnd = rudp_cc_initial_window(mss);
+    cc->cwnd = rudp__cc_initial_window(mss);
     cc->ssthresh = UINT64_MAX;
     cc->epoch = now;
     cc->ops->init(cc, now);
@@ -71,7 +71,7 @@ void rudp__cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now)
         ops = rudp_cc_default;
     if (cc->ops == ops)
         return;
-    uint64_t cwnd = cc->cwnd, ssthresh = cc->ssthresh, min = rudp_cc_min_window(cc->mss);
+    uint64_t cwnd = cc->cwnd, ssthresh = cc->ssthresh, min = rudp__cc_min_window(cc->mss);
     rudp_time epoch = cc->epoch; /* the same path */
     rudp__cc_setup(cc, ops, cc->mss, now);
     cc->epoch = epoch;

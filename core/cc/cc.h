@@ -74,12 +74,12 @@ struct rudp_cc {
 };
 
 /* Initial and minimum windows, RFC 9002 §7.2. */
-static inline uint64_t rudp_cc_initial_window(uint32_t mss)
+static inline uint64_t rudp__cc_initial_window(uint32_t mss)
 {
     uint64_t w = 14720 > 2ull * mss ? 14720 : 2ull * mss;
     return 10ull * mss < w ? 10ull * mss : w;
 }
-static inline uint64_t rudp_cc_min_window(uint32_t mss) { return 2ull * mss; }
+static inline uint64_t rudp__cc_min_window(uint32_t mss) { return 2ull * mss; }
 
 /* Cube root of x (0 for x <= 0), for CUBIC's K; the library links no libm. */
 double rudp__cc_cbrt(double x);
@@ -179,7 +179,8 @@ extern const rudp_cc_ops rudp__cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah
 extern const rudp_cc_ops rudp__cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
 extern const rudp_cc_ops rudp__cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
 extern const rudp_cc_ops rudp__cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
-extern const rudp_cc_ops rudp__cc_copa;     /* cc_copa.c: Copa's default mode (NSDI 2018), delay-aware */
+/* cc_copa.c: Copa's default mode (NSDI 2018), delay-aware */
+extern const rudp_cc_ops rudp__cc_copa;
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
 extern const rudp_cc_ops rudp__cc_dctcp_reno;

@@ -188,7 +188,7 @@ static void bw_update(bbr_state *s, uint64_t t, uint64_t v)
 static uint64_t bdp(const rudp_cc *cc, const bbr_state *s, uint32_t gain)
 {
     if (s->min_rtt == RUDP_TIME_NEVER || !bw_max(s))
-        return rudp_cc_initial_window(cc->mss); /* no model yet (v1) */
+        return rudp__cc_initial_window(cc->mss); /* no model yet (v1) */
     rudp_time rtt = s->min_rtt < BBR_MIN_WINDOW_RTT ? BBR_MIN_WINDOW_RTT : s->min_rtt;
     uint64_t b = mul_div(bw_max(s), rtt, RUDP_SEC(1));
     return mul_div(b, gain, BBR_UNIT);
@@ -527,7 +527,7 @@ static void set_cwnd(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
         w += a->acked_bytes;
         if (w > target)
             w = target;
-    } else if (w < target || a->delivered < rudp_cc_initial_window(cc->mss)) {
+    } else if (w < target || a->delivered < rudp__cc_initial_window(cc->mss)) {
         w += a->acked_bytes;
     }
     if (w < min_cwnd(cc))

@@ -84,7 +84,7 @@ void rudp__cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh)
 {
     cc->recovery_start = now;
     cc->recovering = 1;
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     cc->ssthresh = ssthresh < minw ? minw : ssthresh;
     cc->cwnd = cc->ssthresh;
 }
@@ -93,7 +93,7 @@ void rudp__cc_reno_cut(rudp_cc *cc, rudp_time now) { rudp__cc_cut_to(cc, now, cc
 
 void rudp__cc_collapse(rudp_cc *cc)
 {
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
 }

@@ -178,7 +178,7 @@ static void copa_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
                             (unsigned __int128)cc->mss * standing * COPA_DELTA_INV;
 
     check_direction(&s, cc, a->now, srtt);
-    uint64_t min_w = rudp_cc_min_window(cc->mss);
+    uint64_t min_w = rudp__cc_min_window(cc->mss);
     if (s.slow_start) {
         if (up) {
             if (!cc->app_limited)
@@ -232,7 +232,7 @@ static void copa_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
     if (min == RUDP_TIME_NEVER || sent_time <= s.cut_at || sent_time < cc->epoch ||
         s.queue_seen <= min / COPA_MIN_RTT_TOLERANCE)
         return;
-    uint64_t w = cc->cwnd / 10 * COPA_LOSS_BETA, min_w = rudp_cc_min_window(cc->mss);
+    uint64_t w = cc->cwnd / 10 * COPA_LOSS_BETA, min_w = rudp__cc_min_window(cc->mss);
     cc->cwnd = w > min_w ? w : min_w;
     s.cut_at = now;
     s.slow_start = 0;

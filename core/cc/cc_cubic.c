@@ -250,7 +250,7 @@ static void cubic_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
         s.w_max = cwnd;
     s.cwnd_prior = cwnd;
     uint64_t ss = (uint64_t)(cwnd * CUBIC_BETA);
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     cc->ssthresh = ss < minw ? minw : ss;
     cc->cwnd = cc->ssthresh;
     s.t_epoch = 0;
@@ -267,7 +267,7 @@ static void cubic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     /* §4.8: the window collapses; the next epoch starts with K = 0 and
      * W_max = the window at its beginning. ssthresh stays where the loss
      * that preceded this put it. */
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
     s.w_max = 0;

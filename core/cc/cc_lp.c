@@ -95,7 +95,7 @@ static void lp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         /* early congestion indication: a new band, and back off */
         s.owd_min = s.sowd >> 3;
         s.owd_max = s.owd_max_rsv = s.sowd >> 2;
-        uint64_t minw = rudp_cc_min_window(cc->mss);
+        uint64_t minw = rudp__cc_min_window(cc->mss);
         if (s.within_inf || cc->cwnd / 2 < minw)
             cc->cwnd = minw;
         else

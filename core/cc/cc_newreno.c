@@ -53,7 +53,7 @@ static void nr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
     cc->recovery_start = now;
     cc->recovering = 1;
     cc->ssthresh = cc->cwnd / 2; /* kLossReductionFactor 0.5 */
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     if (cc->ssthresh < minw)
         cc->ssthresh = minw;
     cc->cwnd = cc->ssthresh;
@@ -63,7 +63,7 @@ static void nr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
 static void nr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
     CA_ACC(cc) = 0;

@@ -83,7 +83,7 @@ static void decide(rudp_cc *cc, vegas_state *s, uint64_t acked)
     } else if (diff < VEGAS_ALPHA && !cc->app_limited) {
         cc->cwnd += mss;
     }
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     if (cc->cwnd < minw)
         cc->cwnd = minw;
     /* tcp_current_ssthresh outside recovery: at least 3/4 of the window */

@@ -77,7 +77,7 @@ static void update_window(ww_state *s, rudp_time now)
 static uint64_t bw_rttmin(const rudp_cc *cc, const ww_state *s)
 {
     uint64_t w = (uint64_t)((double)s->bw_est * (double)s->rtt_min / 1e9);
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     return w > minw ? w : minw;
 }
 
