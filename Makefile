@@ -38,12 +38,16 @@ CFLAGS_LIB := $(CFLAGS_ALL) -Wconversion -fPIC -fvisibility=hidden
 LDLIBS_ALL := -lpthread $(SAN)
 # Keyed mode's cryptography (core/crypto.c) is libsodium's: everything that
 # links the core links it too (the shim, the unit tests, the fuzz targets);
-# the plain programs do not. The DATA datagrams' AES-256-GCM is OpenSSL's
-# libcrypto's where it measures faster (core/aead.c), bound by dlopen() at
-# the first keyed context rather than linked: the build needs its headers
-# (libssl-dev), a program that never goes keyed never loads it. The unit
-# tests also call it directly.
-LDLIBS_CORE := -lsodium -ldl
+# the plain programs do not. libcore.a needs nothing else (tests/core_alone.c
+# proves it). The DATA datagrams' AES-256-GCM is OpenSSL's libcrypto's where
+# it measures faster, through a backend the shim installs
+# (shim/base/aead_openssl.c), bound by dlopen() at the first keyed context
+# rather than linked: the build needs its headers (libssl-dev), a program
+# that never goes keyed never loads it. The unit tests and cryptocost link
+# that backend's object, with -ldl; the unit tests also call libcrypto
+# directly.
+LDLIBS_CORE := -lsodium
+AEAD_OPENSSL := $(BUILD)/shim/base/aead_openssl.o
 
 # core/ holds the protocol, flat; core/cc/ the congestion controllers behind
 # cc/cc.h's table of function pointers. Core files include each other from
@@ -63,6 +67,8 @@ SHIM_SO  := $(BUILD)/librudp_shim.so
 UNIT_SRC := $(wildcard tests/test_*.c) $(wildcard tests/lib_*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(BUILD)/tests/unit
+# The core alone (tests/core_alone.c): libcore.a linked with libsodium only.
+CORE_ALONE := $(BUILD)/tests/core_alone
 
 # Programs of the tests, benchmarks and chat demo: each tests/prog_*.c and
 # integration/*/*.c is one, built to $(BUILD)/progs/ (integration/lib/lib.sh:
@@ -91,7 +97,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
         deps-build tools layers layers-core funclen
 
-all: lib shim progs tools $(UNIT_BIN)
+all: lib shim progs tools $(UNIT_BIN) $(CORE_ALONE)
 
 lib: $(CORE_LIB)
 progs: $(PROG_BIN)
@@ -141,8 +147,23 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
 
-$(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB)
-	$(CC) -o $@ $(UNIT_OBJ) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) -lcrypto $(LDLIBS_ALL)
+$(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB) $(AEAD_OPENSSL)
+	$(CC) -o $@ $(UNIT_OBJ) $(AEAD_OPENSSL) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) -ldl \
+	    -lcrypto $(LDLIBS_ALL)
+
+# The core alone: a program on rudp.h only, linked with libcore.a and
+# libsodium and nothing else (no -ldl, no -lcrypto), that runs a keyed and
+# an unkeyed connection in memory; make unit-test builds and runs it, so a
+# core that needs another library fails to link there.
+# glibc 2.34 moved dlopen into libc itself, where a link without -ldl finds
+# it: so the library's undefined symbols are read too, and a dlopen, dlsym
+# or any OpenSSL call in it fails the build, naming them.
+CORE_FORBIDDEN := dlopen|dlmopen|dlsym|dlvsym|EVP_|OSSL_|ERR_|OPENSSL_
+$(CORE_ALONE): tests/core_alone.c core/rudp.h $(CORE_LIB)
+	@mkdir -p $(@D)
+	@if nm -A -u $(CORE_LIB) | grep -E ' U ($(CORE_FORBIDDEN))'; then \
+	    echo "core_alone: libcore.a must not load libraries or call OpenSSL (above)"; exit 1; fi
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -Icore -o $@ $< $(CORE_LIB) -lsodium -lm
 
 # Programs are plain C, no -Wconversion, built from one file each; the test
 # programs that include tests/progutil.h are linked with tests/progutil.c,
@@ -205,12 +226,13 @@ $(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
 	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
-# itself) link the core's library and what it needs.
+# itself, with the shim's OpenSSL backend) link the core's library, that
+# backend and what they need.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
 $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
 PROG_WITH_CORE := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(shell grep -l '"aead.h"' $(PROG_SRC)))))
-$(PROG_WITH_CORE): $(CORE_LIB)
-$(PROG_WITH_CORE): LDLIBS_ALL += $(CORE_LIB) $(LDLIBS_CORE)
+$(PROG_WITH_CORE): $(CORE_LIB) $(AEAD_OPENSSL)
+$(PROG_WITH_CORE): LDLIBS_ALL += $(AEAD_OPENSSL) $(CORE_LIB) $(LDLIBS_CORE) -ldl
 
 # rudp-stat is plain C like the programs (without -MMD: it includes only
 # system headers, and build/bin/ holds the tools alone); the other tools are
@@ -301,7 +323,8 @@ test:
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory integration-test
 
-unit-test: $(UNIT_BIN) $(SHIM_UNIT_BIN)
+unit-test: $(UNIT_BIN) $(SHIM_UNIT_BIN) $(CORE_ALONE)
+	$(CORE_ALONE)
 	$(UNIT_BIN) --short-filename
 	$(SHIM_UNIT_BIN) --short-filename
 
@@ -311,9 +334,11 @@ integration-test: all
 
 # shim/'s layers (folders, shim/base/base.h): no include of another layer's
 # private header, no symbol of a higher layer (nm), but the known ones listed
-# in tests/layers.allow; prints what each layer uses. Then funclen.
-layers: $(SHIM_OBJ) $(CORE_OBJ)
+# in tests/layers.allow; prints what each layer uses. Then core's names
+# and funclen.
+layers: $(SHIM_OBJ) $(CORE_OBJ) $(CORE_LIB)
 	@tests/check_layers.sh $(BUILD)
+	@tests/check_core_names.sh $(BUILD)
 	@tests/check_funclen.sh
 
 # No function of shim/ or tools/supervise/ over 150 lines, measured from its
@@ -336,10 +361,13 @@ check-settings: $(BUILD)/bin/rudp-run
 # The core's layering from its objects' symbols (tests/check_core_layers.sh):
 # no two core objects call each other (but the pairs it lists), the
 # protocol reaches core/cc/ only through cc.c, the controllers call nothing
-# of the protocol. `make layers` runs it with the shim's check.
+# of the protocol. `make layers` runs it with the shim's check. With it,
+# the core's names (tests/check_core_names.sh): every global symbol of
+# libcore.a is declared in core/rudp.h or named rudp__ (internal).
 LAYERS_CORE := tests/check_core_layers.sh $(BUILD)
-layers-core: $(CORE_OBJ)
+layers-core: $(CORE_OBJ) $(CORE_LIB)
 	@$(LAYERS_CORE)
+	@tests/check_core_names.sh $(BUILD)
 
 # --- sanitizers ------------------------------------------------------------
 

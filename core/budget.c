@@ -87,13 +87,14 @@ static rudp_source *source_of(rudp_listener *l, const rudp_addr *peer, int creat
     HASH_FIND(hh, l->sources, &k.key, sizeof k.key, s);
     if (s || !create)
         return s;
-    s = rudp__calloc(1, sizeof *s);
+    const rudp_mem *table_mem = &l->ctx->allocator;
+    s = rudp__calloc(table_mem, 1, sizeof *s);
     if (!s)
         return NULL;
     s->key = k.key;
     HASH_ADD(hh, l->sources, key, sizeof s->key, s);
     if (!s->hh.tbl) {
-        rudp__free(s);
+        rudp__free(table_mem, s);
         return NULL;
     }
     return s;
@@ -211,8 +212,9 @@ void rudp__queue(rudp_conn *c, int q)
         if (s && sourced(q)) {
             s->n++;
         } else if (s && --s->n == 0) {
+            const rudp_mem *table_mem = &l->ctx->allocator;
             HASH_DELETE(hh, l->sources, s);
-            rudp__free(s);
+            rudp__free(table_mem, s);
         }
     }
     c->queued = (unsigned)q & 3u;
@@ -220,10 +222,11 @@ void rudp__queue(rudp_conn *c, int q)
 
 void rudp__sources_free(rudp_listener *l)
 {
+    const rudp_mem *table_mem = &l->ctx->allocator;
     rudp_source *s, *tmp;
     HASH_ITER(hh, l->sources, s, tmp) {
         HASH_DELETE(hh, l->sources, s);
-        rudp__free(s);
+        rudp__free(table_mem, s);
     }
 }
 
@@ -238,7 +241,7 @@ void rudp_conn_set_waiting(rudp_conn *c, int waiting)
 
 int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
 {
-    uint32_t missing = rudp_sbuf_missing(&c->rbuf, lo, (size_t)(end - lo));
+    uint32_t missing = rudp__sbuf_missing(&c->rbuf, lo, (size_t)(end - lo));
     if (!missing)
         return 1;
     rudp_ctx *ctx = c->ctx;
@@ -248,7 +251,7 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
     }
     if (lo == c->rcv_contig)
         return 1; /* in order: chunks fill up */
-    uint64_t held = (c->rcv_contig - c->rcv_read) + rudp_ranges_total(&c->rcv) + (end - lo);
+    uint64_t held = (c->rcv_contig - c->rcv_read) + rudp__ranges_total(&c->rcv) + (end - lo);
     uint64_t chunks = (uint64_t)c->rbuf.nchunks + missing;
     if (chunks * RUDP_SBUF_CHUNK <= RX_SPARSE_K * held + RX_SPARSE_SLACK * (uint64_t)RUDP_SBUF_CHUNK)
         return 1;

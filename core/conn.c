@@ -134,7 +134,8 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause)
 int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *peer,
                      const rudp_config *cfg, rudp_conn **out)
 {
-    rudp_conn *c = rudp__calloc(1, sizeof *c);
+    const rudp_mem *mem = &ctx->allocator;
+    rudp_conn *c = rudp__calloc(mem, 1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->ctx = ctx;
@@ -148,22 +149,22 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->hs_start = now;
     c->last_rx = now;
     for (int k = 0; k < RUDP_T_COUNT; k++)
-        rudp_timer_init(&c->timers[k], (uint8_t)k);
-    rudp_sbuf_init(&c->sbuf, 0, cfg->send_buffer);
-    rudp_sbuf_init(&c->rbuf, 0, cfg->recv_window);
+        rudp__timer_init(&c->timers[k], (uint8_t)k);
+    rudp__sbuf_init(&c->sbuf, mem, 0, cfg->send_buffer);
+    rudp__sbuf_init(&c->rbuf, mem, 0, cfg->recv_window);
     c->rbuf.acct = &ctx->mem; /* what a peer sends counts in the budget */
     c->sbuf.pool = c->rbuf.pool = &ctx->chunks;
-    rudp_ranges_init(&c->acked, RUDP_STREAM_RANGES_MAX);
-    rudp_ranges_init(&c->retx, RUDP_STREAM_RANGES_MAX);
-    rudp_ranges_init(&c->rcv, RUDP_STREAM_RANGES_MAX);
-    rudp_ranges_init(&c->rx_pns, 2 * RUDP_RX_RANGES_KEPT);
-    rudp_recovery_init(&c->rec);
+    rudp__ranges_init(&c->acked, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->retx, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->rcv, mem, RUDP_STREAM_RANGES_MAX);
+    rudp__ranges_init(&c->rx_pns, mem, 2 * RUDP_RX_RANGES_KEPT);
+    rudp__recovery_init(&c->rec, mem);
     c->rec_cb.acked = rudp__conn_on_acked;
     c->rec_cb.lost = rudp__conn_on_lost;
     c->rec_cb.arg = c;
-    rudp_rtt_init(&c->rtt, cfg->initial_rtt);
-    rudp_cc_seed(&c->cc, rudp__random64(ctx), rudp__random64(ctx));
-    rudp_cc_setup(&c->cc, cfg->cc, c->mss, now);
+    rudp__rtt_init(&c->rtt, cfg->initial_rtt);
+    rudp__cc_seed(&c->cc, rudp__random64(ctx), rudp__random64(ctx));
+    rudp__cc_setup(&c->cc, cfg->cc, c->mss, now);
     /* Like TCP's receive-buffer auto-tuning: start small, grow only while
      * the application reads as fast as data comes (see after_read), so a
      * stalled reader holds the sender to a small window. */
@@ -173,7 +174,7 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     c->cid = rudp__new_cid(ctx);
     if (rudp__conn_keyed_new(c) < 0 || rudp__table_add_cid(ctx, c) < 0) {
         rudp__conn_keyed_free(c);
-        rudp__free(c);
+        rudp__free(mem, c);
         return -ENOMEM;
     }
     c->all_next = ctx->all;
@@ -202,16 +203,16 @@ void rudp__conn_destroy(rudp_conn *c)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     ctx->nconns--;
-    rudp_sbuf_free(&c->sbuf);
-    rudp_sbuf_free(&c->rbuf);
-    rudp_ranges_free(&c->acked);
-    rudp_ranges_free(&c->retx);
-    rudp_ranges_free(&c->rcv);
-    rudp_ranges_free(&c->rx_pns);
-    rudp_recovery_free(&c->rec);
+    rudp__sbuf_free(&c->sbuf);
+    rudp__sbuf_free(&c->rbuf);
+    rudp__ranges_free(&c->acked);
+    rudp__ranges_free(&c->retx);
+    rudp__ranges_free(&c->rcv);
+    rudp__ranges_free(&c->rx_pns);
+    rudp__recovery_free(&c->rec);
     rudp__conn_keyed_free(c);
     int held = c->user_held;
-    rudp__free(c);
+    rudp__free(&ctx->allocator, c);
     if (held && ctx->ops.conn_freed)
         ctx->ops.conn_freed(ctx->user, sock);
 }
@@ -225,7 +226,7 @@ static rudp_time hs_timeout(const rudp_conn *c)
     uint32_t shift = c->hs_count > 1 ? c->hs_count - 1 : 0;
     if (shift > 10)
         shift = 10;
-    rudp_time pto = rudp_rtt_pto(&c->rtt, 0), wait = pto << shift;
+    rudp_time pto = rudp__rtt_pto(&c->rtt, 0), wait = pto << shift;
     rudp_time most = pto > RUDP_PTO_BACKOFF_MAX ? pto : RUDP_PTO_BACKOFF_MAX;
     return wait < most ? wait : most;
 }
@@ -250,7 +251,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
             h.max_datagram = RUDP_LEGACY_DATAGRAM;
     }
     uint8_t *buf = c->ctx->pkt;
-    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     if (n < 0)
         return;
     c->zrtt_hold = 0;
@@ -293,7 +294,7 @@ void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
     uint8_t buf[160]; /* header (64 at most), keyed: 33, a reset token and its tag (32), MAC */
-    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    int n = rudp__wire_hdr_encode(buf, 64, &h);
     if (n < 0)
         return;
     if (c->keyed)
@@ -481,7 +482,7 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
     rudp__conn_disarm(c, RUDP_T_GIVEUP);
     rudp__conn_keepalive_rearm(c, now);
     if (c->hs_sample_ok && now >= c->hs_sent_time)
-        rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+        rudp__rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
     rudp__pmtu_start(c, now);
     if (c->shut_wr) {
         c->fin_off = c->snd_end;
@@ -492,6 +493,7 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
 void rudp__zrtt_established(rudp_conn *c, rudp_time now)
 {
     rudp_ctx *ctx = c->ctx;
+    const rudp_mem *table_mem = &ctx->allocator;
     c->hs_sample_ok = 0; /* the SYNACK just left: no round trip to time */
     rudp__conn_established(c, now, "0-RTT token");
     c->zrtt_unconfirmed = 1;
@@ -523,7 +525,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
             }
             c->retries++;
             if (c->hs_sample_ok && now >= c->hs_sent_time && !c->rtt.has_sample)
-                rudp_rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+                rudp__rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
             memcpy(c->token, h->token, h->token_len);
             c->token_len = h->token_len;
             if (c->zrtt_len) { /* the cookie's SYN carries no data: sent after */
@@ -607,14 +609,14 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
  * if that is what was lost, the probe repairs it. */
 static void queue_oldest(rudp_conn *c)
 {
-    if (!rudp_ranges_empty(&c->retx) || rudp__conn_have_stream_to_send(c))
+    if (!rudp__ranges_empty(&c->retx) || rudp__conn_have_stream_to_send(c))
         return;
-    const rudp_sent *s = rudp_recovery_oldest_stream(&c->rec);
+    const rudp_sent *s = rudp__recovery_oldest_stream(&c->rec);
     if (s) {
-        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
-        if (rudp_seq_lt(lo, hi))
-            rudp_ranges_add(&c->retx, lo, hi);
+        if (rudp__seq_lt(lo, hi))
+            rudp__ranges_add(&c->retx, lo, hi);
         if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
             c->fin_sent = 0;
     }
@@ -738,7 +740,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
                                                   : RUDP_CAUSE_HANDSHAKE_TIMEOUT);
         return;
     case RUDP_T_LOSS:
-        switch (rudp_recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
+        switch (rudp__recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
                                          &c->rec_cb)) {
         case RUDP_TIMEOUT_PTO:
             start_probe(c);

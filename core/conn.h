@@ -258,6 +258,8 @@ typedef struct rudp_conn_host rudp_conn_host;
 
 struct rudp_ctx {
     rudp_ctx_ops ops;
+    rudp_mem allocator;         /* where its memory comes from (alloc.h) */
+    const rudp_aead_backend *aead; /* rudp_ctx_set_aead's; NULL: libsodium only */
     const rudp_conn_host *host; /* ctx.c's services for its connections (below) */
     void *user;
     rudp_config defaults;
@@ -619,7 +621,7 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused);
 /* The full number of a received DATA packet from its low 32 bits. */
 static inline uint64_t rudp__conn_rx_pn(const rudp_conn *c, uint32_t pn32)
 {
-    return rudp_pn_expand(c->rx_any ? c->rx_largest + 1 : 0, pn32);
+    return rudp__pn_expand(c->rx_any ? c->rx_largest + 1 : 0, pn32);
 }
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now);
 void rudp__conn_flush(rudp_conn *c, rudp_time now);
@@ -639,16 +641,16 @@ void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
  * helpers below: the connection's files call them per packet. */
 static inline void rudp__conn_arm(rudp_conn *c, int kind, rudp_time at)
 {
-    rudp_wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
+    rudp__wheel_arm(&c->ctx->wheel, &c->timers[kind], at);
 }
 static inline void rudp__conn_disarm(rudp_conn *c, int kind)
 {
-    rudp_wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
+    rudp__wheel_cancel(&c->ctx->wheel, &c->timers[kind]);
 }
 /* The loss timer at recovery's deadline, or disarmed if none. */
 static inline void rudp__conn_update_loss_timer(rudp_conn *c)
 {
-    rudp_time d = rudp_recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
+    rudp_time d = rudp__recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
     if (d == RUDP_TIME_NEVER)
         rudp__conn_disarm(c, RUDP_T_LOSS);
     else
@@ -666,9 +668,9 @@ static inline void rudp__conn_keepalive_rearm(rudp_conn *c, rudp_time now)
  * or our FIN waits to go. */
 static inline int rudp__conn_have_stream_to_send(const rudp_conn *c)
 {
-    if (!rudp_ranges_empty(&c->retx))
+    if (!rudp__ranges_empty(&c->retx))
         return 1;
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && rudp_seq_lt(c->snd_nxt, c->peer_max_data) &&
+    if (rudp__seq_lt(c->snd_nxt, c->snd_end) && rudp__seq_lt(c->snd_nxt, c->peer_max_data) &&
         !rudp__cork_holds(c))
         return 1;
     return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;

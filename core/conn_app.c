@@ -57,7 +57,7 @@ ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len
     size_t n = len < space ? len : space;
     if (n == 0)
         return 0;
-    int err = rudp_sbuf_write(&c->sbuf, c->snd_end, buf, n);
+    int err = rudp__sbuf_write(&c->sbuf, c->snd_end, buf, n);
     if (err)
         return err;
     c->snd_end += n;
@@ -100,7 +100,7 @@ void rudp__conn_autotune(rudp_conn *c, rudp_time now, uint64_t limit)
 /* The application took bytes up to rcv_read: free memory, open the window. */
 static void after_read(rudp_conn *c)
 {
-    rudp_sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
+    rudp__sbuf_advance(&c->rbuf, c->rcv_read, c->rcv_read == c->rcv_contig && c->rcv.n == 0);
     /* Open the window once a quarter of it is free again (SWS avoidance). */
     if (c->peer_fin == RUDP_FIN_NONE && rudp__conn_sending_state(c->state) &&
         c->rcv_read + c->rwnd > c->max_data_sent &&
@@ -124,7 +124,7 @@ ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len)
         return -EAGAIN;
     }
     size_t n = avail < len ? (size_t)avail : len;
-    rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
+    rudp__sbuf_read(&c->rbuf, c->rcv_read, buf, n);
     c->rcv_read += n;
     after_read(c);
     return (ssize_t)n;
@@ -162,7 +162,7 @@ int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
     int k = 0;
     while (avail && k < max) {
         size_t n;
-        uint8_t *q = rudp_sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
+        uint8_t *q = rudp__sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
         if (!q)
             break;
         if (n > avail)
@@ -186,7 +186,7 @@ int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
     int k = 0;
     while (space && k < max) {
         size_t n;
-        uint8_t *q = rudp_sbuf_span(&c->sbuf, off, 1, &n);
+        uint8_t *q = rudp__sbuf_span(&c->sbuf, off, 1, &n);
         if (!q)
             return k ? k : -ENOMEM;
         if (n > space)
@@ -312,13 +312,15 @@ void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
         h.type = RUDP_PKT_DATA;
         h.flags = RUDP_PKTF_ACK_NOW;
         h.dcid = c->pkey.cid;
-        h.pn = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec));
+        h.pn = rudp__pn_truncate(rudp__recovery_next_pn(&c->rec));
         uint8_t buf[64];
-        int hl = rudp_wire_hdr_encode(buf, sizeof buf, &h);
-        int n = hl > 0 ? rudp_wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, code, c->snd_end) : -1;
+        int hl = rudp__wire_hdr_encode(buf, sizeof buf, &h);
+        int n = hl > 0 ? rudp__wire_reset_encode(buf + hl, sizeof buf - (size_t)hl, code,
+                                                 c->snd_end)
+                       : -1;
         if (n > 0) {
             c->ctx->stats.resets_sent++;
-            rudp__conn_send_data(c, rudp_recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
+            rudp__conn_send_data(c, rudp__recovery_next_pn(&c->rec), buf, (size_t)(hl + n));
         }
         break;
     }

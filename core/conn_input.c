@@ -56,7 +56,7 @@ static void our_fin_acked(rudp_conn *c, rudp_time now)
         return;
     case RUDP_CLOSING:
         rudp__conn_set_state(c, RUDP_TIME_WAIT, "FIN acked");
-        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay));
         rudp__conn_event(c, RUDP_EV_ACKED);
         return;
     case RUDP_LAST_ACK:
@@ -80,11 +80,11 @@ static const rudp_sent *twin_of(const rudp_conn *c, const rudp_sent *s)
 {
     const rudp_sent *t = NULL;
     if (s->flags & RUDP_SENT_COPIED) {
-        t = rudp_recovery_find(&c->rec, s->pn + 1);
+        t = rudp__recovery_find(&c->rec, s->pn + 1);
         if (t && !(t->flags & RUDP_SENT_COPY))
             t = NULL;
     } else if (s->flags & RUDP_SENT_COPY) {
-        t = rudp_recovery_find(&c->rec, s->pn - 1);
+        t = rudp__recovery_find(&c->rec, s->pn - 1);
         if (t && !(t->flags & RUDP_SENT_COPIED))
             t = NULL;
     }
@@ -102,8 +102,8 @@ static int delivered(const rudp_conn *c, const rudp_sent *s)
 {
     if ((s->flags & RUDP_SENT_FIN) && !c->fin_acked)
         return 0;
-    uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una), hi = s->stream_off + s->stream_len;
-    return !rudp_seq_lt(lo, hi) || rudp_ranges_covers(&c->acked, lo, hi);
+    uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una), hi = s->stream_off + s->stream_len;
+    return !rudp__seq_lt(lo, hi) || rudp__ranges_covers(&c->acked, lo, hi);
 }
 
 void rudp__conn_on_acked(void *arg, const rudp_sent *s)
@@ -117,15 +117,15 @@ void rudp__conn_on_acked(void *arg, const rudp_sent *s)
     }
     if (s->stream_len) {
         uint64_t lo = s->stream_off, hi = s->stream_off + s->stream_len;
-        if (rudp_seq_lt(c->snd_una, hi)) {
-            rudp_ranges_add(&c->acked, rudp_seq_max(lo, c->snd_una), hi);
-            rudp_ranges_remove(&c->retx, lo, hi);
-            uint64_t una = rudp_ranges_contiguous_end(&c->acked, c->snd_una);
+        if (rudp__seq_lt(c->snd_una, hi)) {
+            rudp__ranges_add(&c->acked, rudp__seq_max(lo, c->snd_una), hi);
+            rudp__ranges_remove(&c->retx, lo, hi);
+            uint64_t una = rudp__ranges_contiguous_end(&c->acked, c->snd_una);
             if (una != c->snd_una) {
                 c->snd_una = una;
-                rudp_ranges_trim_below(&c->acked, una);
-                rudp_ranges_trim_below(&c->retx, una);
-                rudp_sbuf_advance(&c->sbuf, una, una == c->snd_end);
+                rudp__ranges_trim_below(&c->acked, una);
+                rudp__ranges_trim_below(&c->retx, una);
+                rudp__sbuf_advance(&c->sbuf, una, una == c->snd_end);
                 rudp__conn_event(c, RUDP_EV_ACKED);
                 if (c->want_writable && rudp__conn_send_space(c) >= writable_threshold(c)) {
                     c->want_writable = 0;
@@ -161,16 +161,16 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
     if ((s->flags & RUDP_SENT_COPIED) && twin && delivered(c, s))
         c->ctx->stats.losses_repaired++;
     if (s->stream_len && !twin_flying) {
-        uint64_t lo = rudp_seq_max(s->stream_off, c->snd_una);
+        uint64_t lo = rudp__seq_max(s->stream_off, c->snd_una);
         uint64_t hi = s->stream_off + s->stream_len;
-        if (rudp_seq_lt(lo, hi) && rudp_ranges_add(&c->retx, lo, hi) == 0) {
+        if (rudp__seq_lt(lo, hi) && rudp__ranges_add(&c->retx, lo, hi) == 0) {
             /* Parts acknowledged through another packet need not go again. */
             for (uint32_t i = 0; i < c->acked.n; i++) {
                 const rudp_range *a = &c->acked.r[i];
                 if (a->lo >= hi)
                     break;
                 if (a->hi > lo)
-                    rudp_ranges_remove(&c->retx, a->lo, a->hi);
+                    rudp__ranges_remove(&c->retx, a->lo, a->hi);
             }
         }
     }
@@ -185,7 +185,7 @@ void rudp__conn_on_lost(void *arg, const rudp_sent *s)
 
 static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *bad)
 {
-    int n = rudp_recovery_on_ack(&c->rec, &c->cc, &c->rtt, now, f->u.ack.r, f->u.ack.n,
+    int n = rudp__recovery_on_ack(&c->rec, &c->cc, &c->rtt, now, f->u.ack.r, f->u.ack.n,
                                  RUDP_US(f->u.ack.delay_us), c->cfg.max_ack_delay, &c->rec_cb);
     if (n < 0) {
         *bad = 1;
@@ -223,7 +223,7 @@ static void peer_fin_complete(rudp_conn *c, rudp_time now)
         rudp__conn_set_state(c, RUDP_TIME_WAIT, "peer FIN");
         rudp__conn_disarm(c, RUDP_T_KEEPALIVE);
         rudp__conn_disarm(c, RUDP_T_IDLE);
-        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay));
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay));
         return;
     case RUDP_CLOSED:
     case RUDP_SYN_SENT:
@@ -254,22 +254,22 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
     } else if (c->peer_fin != RUDP_FIN_NONE && end > c->peer_fin) {
         return -EPROTO;
     }
-    uint64_t lo = rudp_seq_max(off, c->rcv_contig);
-    if (rudp_seq_lt(lo, end)) {
-        if (c->released && !rudp_ranges_covers(&c->rcv, lo, end))
+    uint64_t lo = rudp__seq_max(off, c->rcv_contig);
+    if (rudp__seq_lt(lo, end)) {
+        if (c->released && !rudp__ranges_covers(&c->rcv, lo, end))
             return -EPIPE; /* new data for a closed application: reset */
         if (!rudp__rx_may_store(c, lo, end))
             return -ENOBUFS;
-        int err = rudp_sbuf_write(&c->rbuf, lo, f->u.stream.data + (lo - off), (size_t)(end - lo));
+        int err = rudp__sbuf_write(&c->rbuf, lo, f->u.stream.data + (lo - off), (size_t)(end - lo));
         if (err == 0)
-            err = rudp_ranges_add(&c->rcv, lo, end);
+            err = rudp__ranges_add(&c->rcv, lo, end);
         if (err)
             return -ENOBUFS;
         c->bytes_received += end - lo;
-        uint64_t contig = rudp_ranges_contiguous_end(&c->rcv, c->rcv_contig);
+        uint64_t contig = rudp__ranges_contiguous_end(&c->rcv, c->rcv_contig);
         if (contig != c->rcv_contig) {
             c->rcv_contig = contig;
-            rudp_ranges_trim_below(&c->rcv, contig);
+            rudp__ranges_trim_below(&c->rcv, contig);
             rudp__conn_event(c, RUDP_EV_READABLE);
         }
     }
@@ -320,7 +320,7 @@ static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *pr
     *eliciting = 0;
     *probing_only = 1;
     while (len) {
-        int n = rudp_wire_frame_decode(p, len, &f);
+        int n = rudp__wire_frame_decode(p, len, &f);
         if (n <= 0)
             return -EBADMSG;
         int path = f.type == RUDP_FRAME_PATH_CHALLENGE || f.type == RUDP_FRAME_PATH_RESPONSE;
@@ -362,7 +362,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         return 0;
     }
     uint64_t pn = rudp__conn_rx_pn(c, h->pn);
-    if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
+    if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;
         c->ack_now = 1; /* our ACK may have been lost */
         rudp__conn_dirty(c);
@@ -391,7 +391,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     rudp_frame f;
     int bad = 0;
     while (len) {
-        int n = rudp_wire_frame_decode(p, len, &f);
+        int n = rudp__wire_frame_decode(p, len, &f);
         p += n;
         len -= (size_t)n;
         switch ((enum rudp_frame_type)f.type) {
@@ -467,12 +467,12 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
      * call for an ACK (RFC 9000 §13.2.1): a gap left by a lost ACK-only
      * packet must not trigger one, or a bulk sender's every packet would
      * carry a fragmented ACK frame of the receiver's lost ACKs. */
-    if (rudp_ranges_add(&c->rx_pns, pn, pn + 1) == 0 && c->rx_pns.n > RUDP_RX_RANGES_KEPT) {
+    if (rudp__ranges_add(&c->rx_pns, pn, pn + 1) == 0 && c->rx_pns.n > RUDP_RX_RANGES_KEPT) {
         /* Below the ranges kept, a packet number cannot be told from one
          * seen: taken as a duplicate (a replay, or too late to matter:
          * what it carried is resent by now). */
         c->rx_floor = c->rx_pns.r[c->rx_pns.n - RUDP_RX_RANGES_KEPT].lo;
-        rudp_ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
+        rudp__ranges_keep_highest(&c->rx_pns, RUDP_RX_RANGES_KEPT);
     }
     int gap = c->rx_any && pn != c->rx_largest + 1; /* a hole, or filling one */
     if (!c->rx_any || pn > c->rx_largest) {
@@ -488,12 +488,13 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         /* ACK_NOW means "ack soon": within RUDP_ACK_SOON, so that an
          * application's reply (a request/response exchange) carries the ACK
          * instead of a datagram of its own. */
-        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW) ? rudp_ack_soon_delay(c->cfg.max_ack_delay)
-                                                         : c->cfg.max_ack_delay;
+        rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW)
+                              ? rudp__ack_soon_delay(c->cfg.max_ack_delay)
+                              : c->cfg.max_ack_delay;
         uint32_t every = ack_every(c, now, &delay);
         if (c->rx_eliciting >= every)
             c->ack_now = 1;
-        else if (rudp_timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
+        else if (rudp__timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             rudp__conn_arm(c, RUDP_T_ACK, now + delay);
     }
     c->zrtt_unconfirmed = 0; /* the client has our SYNACK (zrtt.c) */

@@ -86,7 +86,7 @@ static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
         return 0;
     uint64_t delay_us = now > c->rx_largest_time ? (now - c->rx_largest_time) / 1000 : 0;
     size_t written;
-    return rudp_wire_ack_encode(p, room, r, n, delay_us, &written);
+    return rudp__wire_ack_encode(p, room, r, n, delay_us, &written);
 }
 
 /* Sends a DATA packet of len bytes in buf (room for the AEAD tag after
@@ -105,7 +105,7 @@ static size_t send_data_to(rudp_conn *c, const rudp_addr *to, uint64_t pn, uint8
              * failing costs a try per max_ack_delay, not a busy loop */
             if (c->rx_any) {
                 c->rx_unacked = 1;
-                if (rudp_timer_later_than(&c->timers[RUDP_T_ACK],
+                if (rudp__timer_later_than(&c->timers[RUDP_T_ACK],
                                           c->ctx->now + c->cfg.max_ack_delay))
                     rudp__conn_arm(c, RUDP_T_ACK, c->ctx->now + c->cfg.max_ack_delay);
             }
@@ -130,15 +130,15 @@ static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_DATA;
     h.dcid = c->pkey.cid;
-    *pn = rudp_recovery_next_pn(&c->rec);
-    h.pn = rudp_pn_truncate(*pn);
-    return rudp_wire_hdr_encode(buf, cap, &h);
+    *pn = rudp__recovery_next_pn(&c->rec);
+    h.pn = rudp__pn_truncate(*pn);
+    return rudp__wire_hdr_encode(buf, cap, &h);
 }
 
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n)
 {
-    if (rudp_recovery_reserve(&c->rec) < 0)
+    if (rudp__recovery_reserve(&c->rec) < 0)
         return -ENOMEM;
     uint8_t *buf = c->ctx->pkt;
     size_t cap = c->mss - rudp__seal_overhead(c->keyed);
@@ -151,7 +151,7 @@ int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
     memset(&s, 0, sizeof s);
     s.pn = pn;
     s.size = (uint32_t)send_data_to(c, to, pn, buf, (size_t)hl + n);
-    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     c->ctx->stats.pkts_sent++;
     return 0;
 }
@@ -227,7 +227,7 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
 {
     rudp_ctx *ctx = c->ctx;
     if (c->rec.bytes_in_flight >= c->cc.cwnd || !rudp__path_may_send(c, c->mss) ||
-        rudp_recovery_reserve(&c->rec) < 0)
+        rudp__recovery_reserve(&c->rec) < 0)
         return;
     uint8_t *buf = ctx->pkt;
     size_t cap = c->mss - rudp__seal_overhead(c->keyed);
@@ -243,17 +243,18 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
     /* Our ACK again, in the room the stream data leaves: when the original
      * carried it (an answer acknowledging its request) and is lost, the
      * peer's own probe timeout need not fire either. */
-    size_t need = rudp_wire_stream_hdr_len(o->stream_off, o->stream_len, 0) + o->stream_len;
+    size_t need = rudp__wire_stream_hdr_len(o->stream_off, o->stream_len, 0) + o->stream_len;
     if (c->rx_any && cap - off > need) {
         int a = write_ack(c, now, buf + off, cap - off - need);
         off += a > 0 ? (size_t)a : 0;
     }
     int fin = (o->flags & RUDP_SENT_FIN) != 0;
-    int n = rudp_wire_stream_hdr_encode(buf + off, cap - off, o->stream_off, o->stream_len, fin, 0);
+    int n = rudp__wire_stream_hdr_encode(buf + off, cap - off, o->stream_off, o->stream_len, fin,
+                                         0);
     if (n <= 0 || cap - off - (size_t)n < o->stream_len)
         return;
     off += (size_t)n;
-    rudp_sbuf_read(&c->sbuf, o->stream_off, buf + off, o->stream_len);
+    rudp__sbuf_read(&c->sbuf, o->stream_off, buf + off, o->stream_len);
     off += o->stream_len;
     s.stream_off = o->stream_off;
     s.stream_len = o->stream_len;
@@ -262,7 +263,7 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
         s.flags |= RUDP_SENT_FIN;
     buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
     s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, off);
-    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     ctx->stats.repair_pkts++;
     ctx->stats.repair_bytes += o->stream_len;
@@ -296,7 +297,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         return 0;
     if (!rudp__path_may_send(c, c->mss))
         return 0; /* an address not validated yet: 3x what came from it */
-    if (rudp_recovery_reserve(&c->rec) < 0)
+    if (rudp__recovery_reserve(&c->rec) < 0)
         return 0;
 
     uint8_t *buf = ctx->pkt;
@@ -323,7 +324,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     }
     if (c->max_data_pending) {
         uint64_t max = c->rcv_read + c->rwnd;
-        n = rudp_wire_max_data_encode(buf + off, cap - off, max);
+        n = rudp__wire_max_data_encode(buf + off, cap - off, max);
         if (n > 0) {
             off += (size_t)n;
             c->max_data_sent = max;
@@ -332,7 +333,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         }
     }
     if (c->blocked_pending) {
-        n = rudp_wire_blocked_encode(buf + off, cap - off, c->peer_max_data);
+        n = rudp__wire_blocked_encode(buf + off, cap - off, c->peer_max_data);
         if (n > 0) {
             off += (size_t)n;
             c->blocked_pending = 0;
@@ -342,7 +343,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     n = rudp__urg_write(c, buf + off, cap - off, &s.flags);
     off += (size_t)n;
     if (c->ping_pending || (probe && !stream)) {
-        n = rudp_wire_ping_encode(buf + off, cap - off);
+        n = rudp__wire_ping_encode(buf + off, cap - off);
         if (n > 0) {
             off += (size_t)n;
             c->ping_pending = 0;
@@ -352,21 +353,21 @@ static int send_one(rudp_conn *c, rudp_time now)
     if (send_stream) {
         uint64_t lo, hi;
         int fin = 0;
-        size_t hdr = rudp_wire_stream_hdr_len(c->snd_nxt, 0, 0);
-        if (!rudp_ranges_empty(&c->retx))
-            hdr = rudp_wire_stream_hdr_len(c->retx.r[0].lo, 0, 0);
+        size_t hdr = rudp__wire_stream_hdr_len(c->snd_nxt, 0, 0);
+        if (!rudp__ranges_empty(&c->retx))
+            hdr = rudp__wire_stream_hdr_len(c->retx.r[0].lo, 0, 0);
         size_t room = cap - off > hdr ? cap - off - hdr : 0;
-        if (!rudp_ranges_empty(&c->retx)) {
+        if (!rudp__ranges_empty(&c->retx)) {
             lo = c->retx.r[0].lo;
-            hi = rudp_seq_min(c->retx.r[0].hi, lo + room);
+            hi = rudp__seq_min(c->retx.r[0].hi, lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off && !c->fin_acked;
-            rudp_ranges_remove(&c->retx, lo, hi);
+            rudp__ranges_remove(&c->retx, lo, hi);
             c->bytes_retx += hi - lo;
             ctx->stats.bytes_retransmitted += hi - lo;
             ctx->stats.pkts_resent += hi > lo;
         } else {
             lo = c->snd_nxt;
-            hi = rudp_seq_min(rudp_seq_min(c->snd_end, c->peer_max_data), lo + room);
+            hi = rudp__seq_min(rudp__seq_min(c->snd_end, c->peer_max_data), lo + room);
             fin = c->fin_off != RUDP_FIN_NONE && hi == c->fin_off;
             c->snd_nxt = hi;
             rudp__tune_sent(c);
@@ -374,10 +375,10 @@ static int send_one(rudp_conn *c, rudp_time now)
             ctx->stats.stream_bytes_sent += hi - lo;
         }
         if (hi > lo || fin) {
-            n = rudp_wire_stream_hdr_encode(buf + off, cap - off, lo, hi - lo, fin, 0);
+            n = rudp__wire_stream_hdr_encode(buf + off, cap - off, lo, hi - lo, fin, 0);
             assert(n > 0);
             off += (size_t)n;
-            rudp_sbuf_read(&c->sbuf, lo, buf + off, (size_t)(hi - lo));
+            rudp__sbuf_read(&c->sbuf, lo, buf + off, (size_t)(hi - lo));
             off += (size_t)(hi - lo);
             s.stream_off = lo;
             s.stream_len = (uint32_t)(hi - lo);
@@ -405,11 +406,11 @@ static int send_one(rudp_conn *c, rudp_time now)
     }
     int nothing_in_flight = c->rec.eliciting_in_flight == 0;
     s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, off);
-    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
         paced(c, now, s.size);
-        if (nothing_in_flight && !rudp_timer_armed(&c->timers[RUDP_T_GIVEUP]))
+        if (nothing_in_flight && !rudp__timer_armed(&c->timers[RUDP_T_GIVEUP]))
             rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
     }
     if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))
@@ -431,7 +432,7 @@ static void send_pmtu_probe(rudp_conn *c, rudp_time now)
         return;
     uint32_t size = rudp__pmtu_probe_size(c, now);
     if (!size || c->rec.bytes_in_flight >= c->cc.cwnd || !rudp__path_may_send(c, size) ||
-        rudp_recovery_reserve(&c->rec) < 0)
+        rudp__recovery_reserve(&c->rec) < 0)
         return;
     uint8_t *buf = c->ctx->pkt;
     size_t cap = size - rudp__seal_overhead(c->keyed);
@@ -440,7 +441,7 @@ static void send_pmtu_probe(rudp_conn *c, rudp_time now)
     if (hl < 0)
         return;
     size_t off = (size_t)hl;
-    int n = rudp_wire_ping_encode(buf + off, cap - off);
+    int n = rudp__wire_ping_encode(buf + off, cap - off);
     if (n <= 0)
         return;
     off += (size_t)n;
@@ -452,7 +453,7 @@ static void send_pmtu_probe(rudp_conn *c, rudp_time now)
     s.flags = RUDP_SENT_ACK_ELICITING | RUDP_SENT_IN_FLIGHT | RUDP_SENT_ACK_NOW |
               RUDP_SENT_PMTU_PROBE;
     s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, cap);
-    rudp_recovery_on_sent(&c->rec, &c->cc, now, &s);
+    rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     c->ctx->stats.pkts_sent++;
     rudp__pmtu_probe_sent(c, pn, size);
 }
@@ -463,7 +464,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
         return;
     rudp__path_flush(c, now);
     /* Flow control: tell the peer once per limit that we are blocked. */
-    if (rudp_seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
+    if (rudp__seq_lt(c->snd_nxt, c->snd_end) && c->snd_nxt >= c->peer_max_data &&
         c->blocked_at != c->peer_max_data) {
         c->blocked_at = c->peer_max_data;
         c->blocked_pending = 1;
@@ -478,7 +479,7 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
     int cwnd_limited = c->rec.bytes_in_flight >= c->cc.cwnd;
     c->cc.app_limited = !cwnd_limited && !rudp__conn_have_stream_to_send(c);
     if (c->cc.app_limited)
-        rudp_recovery_set_app_limited(&c->rec);
+        rudp__recovery_set_app_limited(&c->rec);
     rudp__conn_update_loss_timer(c);
     rudp__trace_metrics(c);
 }

@@ -67,9 +67,9 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
         return -ENOSYS;
     rudp_ctx_keyed *k = ctx->keyed;
     if (!k) {
-        if (!(k = rudp__calloc(1, sizeof *k)))
+        if (!(k = rudp__calloc(&ctx->allocator, 1, sizeof *k)))
             return -ENOMEM;
-        rudp__aead_libs_init(&k->aead);
+        rudp__aead_libs_init(&k->aead, &ctx->allocator, ctx->aead);
     }
     kdf(k->mac_key, sizeof k->mac_key, key, "rudp v1 handshake mac");
     kdf(k->kdf_key, sizeof k->kdf_key, key, "rudp v1 traffic keys");
@@ -80,6 +80,19 @@ int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8
     if (crypto_aead_aes256gcm_is_available())
         k->ciphers |= RUDP_AEAD_AESGCM;
     ctx->keyed = k;
+    return 0;
+}
+
+int rudp_ctx_set_aead(rudp_ctx *ctx, const rudp_aead_backend *b)
+{
+    if (ctx->nconns || ctx->listeners)
+        return -EINVAL;
+    ctx->aead = b;
+    rudp_ctx_keyed *k = ctx->keyed;
+    if (k) { /* keyed already: its table starts again with b */
+        rudp__aead_libs_free(&k->aead);
+        rudp__aead_libs_init(&k->aead, &ctx->allocator, b);
+    }
     return 0;
 }
 
@@ -129,13 +142,13 @@ const char *rudp__keyed_aead_lib(const rudp_conn *c)
     return rudp__aead_lib_name(&c->keyed->tx_aead);
 }
 
-void rudp__ctx_keyed_free(rudp_ctx_keyed *k)
+void rudp__ctx_keyed_free(rudp_ctx *ctx, rudp_ctx_keyed *k)
 {
     if (!k)
         return;
     rudp__aead_libs_free(&k->aead);
     sodium_memzero(k, sizeof *k - sizeof k->plain);
-    rudp__free(k);
+    rudp__free(&ctx->allocator, k);
 }
 
 int rudp__conn_keyed_new(rudp_conn *c)
@@ -143,7 +156,7 @@ int rudp__conn_keyed_new(rudp_conn *c)
     rudp_ctx_keyed *ck = c->ctx->keyed;
     if (!ck)
         return 0;
-    rudp_conn_keyed *k = rudp__calloc(1, sizeof *k);
+    rudp_conn_keyed *k = rudp__calloc(&c->ctx->allocator, 1, sizeof *k);
     if (!k)
         return -ENOMEM;
     /* Draw, then hash the generator forward: what it held is gone. */
@@ -167,7 +180,7 @@ void rudp__conn_keyed_free(rudp_conn *c)
     rudp__aead_free(&k->tx_aead, &c->ctx->keyed->aead);
     rudp__aead_free(&k->rx_aead, &c->ctx->keyed->aead);
     sodium_memzero(k, sizeof *k);
-    rudp__free(c->keyed);
+    rudp__free(&c->ctx->allocator, c->keyed);
     c->keyed = NULL;
 }
 

@@ -36,11 +36,8 @@
 #define RUDP_CRYPTO_TAG 16 /* AEAD tag and handshake MAC bytes */
 #define RUDP_CRYPTO_PUB 32 /* X25519 public key bytes */
 
-/* Ciphers, as the SYN offers them (a bit each) and the SYNACK names one. */
-enum {
-    RUDP_AEAD_CHACHA = 1,
-    RUDP_AEAD_AESGCM = 2,
-};
+/* Ciphers (rudp.h's RUDP_AEAD_*): the SYN offers them, a bit each, and the
+ * SYNACK names one. */
 
 /* Not a cipher: a SYN's offer byte with this bit says the client takes a
  * reset token in the SYNACK (keyreset.c). A server that predates it masks
@@ -131,15 +128,15 @@ void rudp__keyed_limit_ciphers(rudp_ctx *ctx, uint8_t mask);
 
 /* Tests and benchmarks: the context's connections made from now on seal
  * and open their DATA datagrams with a library in mask only
- * (RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_OPENSSL of aead.h), where it can. */
+ * (RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_BACKEND of aead.h), where it can. */
 void rudp__keyed_limit_libs(rudp_ctx *ctx, uint8_t mask);
 
-/* "openssl" or "libsodium": the library that seals and opens keyed
+/* The backend's name ("openssl") or "libsodium": the library that seals and opens keyed
  * connection c's DATA datagrams; NULL before its keys exist. */
 const char *rudp__keyed_aead_lib(const rudp_conn *c);
 
 /* Frees the context's keyed state (NULL: nothing). */
-void rudp__ctx_keyed_free(rudp_ctx_keyed *k);
+void rudp__ctx_keyed_free(rudp_ctx *ctx, rudp_ctx_keyed *k);
 
 /* Gives a new connection of a keyed context its keyed state and an
  * ephemeral key pair. Returns 0 (also when the context is unkeyed) or

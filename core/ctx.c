@@ -56,7 +56,7 @@ static const rudp_conn_host host = {
 /* ---- context ---- */
 
 int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
-                 const rudp_config *defaults, rudp_ctx **out)
+                 const rudp_config *defaults, const rudp_mem *mem, rudp_ctx **out)
 {
     rudp_config cfg;
     if (defaults) {
@@ -66,9 +66,12 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     } else {
         rudp_config_default(&cfg);
     }
-    rudp_ctx *ctx = rudp__calloc(1, sizeof *ctx);
+    mem = rudp__mem_or_libc(mem);
+    rudp_ctx *ctx = rudp__calloc(mem, 1, sizeof *ctx);
     if (!ctx)
         return -ENOMEM;
+    ctx->allocator = *mem;
+    ctx->chunks.mem = &ctx->allocator;
     ctx->chunks.max = RUDP_CHUNK_POOL_MAX;
     ctx->ops = *ops;
     ctx->host = &host;
@@ -78,8 +81,8 @@ int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
     memcpy(ctx->cid_key, seed, 16);
     memcpy(ctx->cookie_key, seed + 16, 16);
     rudp__atoken_key(ctx);
-    rudp_wheel_init(&ctx->wheel, 0);
-    rudp__strike_init(&ctx->strike, RUDP_STRIKE_MAX);
+    rudp__wheel_init(&ctx->wheel, 0);
+    rudp__strike_init(&ctx->strike, &ctx->allocator, RUDP_STRIKE_MAX);
     *out = ctx;
     return 0;
 }
@@ -123,18 +126,20 @@ void rudp_ctx_free(rudp_ctx *ctx)
 {
     if (!ctx)
         return;
+    /* a copy: the context itself goes back through it last */
+    const rudp_mem mem = ctx->allocator, *table_mem = &mem;
     while (ctx->all)
         rudp__conn_destroy(ctx->all); /* unlinks itself from every table */
     rudp_listener *l, *ltmp;
     HASH_ITER(hh, ctx->listeners, l, ltmp) {
         HASH_DELETE(hh, ctx->listeners, l);
         rudp__sources_free(l);
-        rudp__free(l);
+        rudp__free(&mem, l);
     }
-    rudp_chunk_pool_drain(&ctx->chunks);
+    rudp__chunk_pool_drain(&ctx->chunks);
     rudp__strike_free(&ctx->strike);
-    rudp__ctx_keyed_free(ctx->keyed);
-    rudp__free(ctx);
+    rudp__ctx_keyed_free(ctx, ctx->keyed);
+    rudp__free(&mem, ctx);
 }
 
 const rudp_stats *rudp_ctx_stats(const rudp_ctx *ctx)
@@ -177,7 +182,7 @@ static uint64_t new_cid(rudp_ctx *ctx)
 {
     for (;;) {
         uint64_t n = ctx->cid_counter++;
-        uint64_t cid = rudp_siphash(ctx->cid_key, &n, sizeof n);
+        uint64_t cid = rudp__siphash(ctx->cid_key, &n, sizeof n);
         unsigned mb = ctx->cid_member_bits, tb = ctx->cid_tag_bits;
         if (mb + tb) { /* [member field][engine tag][random] */
             cid >>= mb + tb;
@@ -203,11 +208,12 @@ static uint64_t random64(rudp_ctx *ctx)
 {
     /* the top bit keeps these inputs apart from the IDs' */
     uint64_t n = (ctx->cid_counter++) | (1ull << 63);
-    return rudp_siphash(ctx->cid_key, &n, sizeof n);
+    return rudp__siphash(ctx->cid_key, &n, sizeof n);
 }
 
 static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
 {
+    const rudp_mem *table_mem = &ctx->allocator;
     int in = c->in_peer_table;
     if (in) {
         HASH_DELETE(hh_peer, ctx->by_peer, c);
@@ -221,6 +227,7 @@ static void table_rekey_peer(rudp_ctx *ctx, rudp_conn *c, const rudp_addr *addr)
 
 static int table_add_cid(rudp_ctx *ctx, rudp_conn *c)
 {
+    const rudp_mem *table_mem = &ctx->allocator;
     HASH_ADD(hh, ctx->by_cid, cid, sizeof c->cid, c);
     if (!c->hh.tbl)
         return -ENOMEM;
@@ -230,6 +237,7 @@ static int table_add_cid(rudp_ctx *ctx, rudp_conn *c)
 
 static int table_add_peer(rudp_ctx *ctx, rudp_conn *c)
 {
+    const rudp_mem *table_mem = &ctx->allocator;
     HASH_ADD(hh_peer, ctx->by_peer, pkey, sizeof c->pkey, c);
     if (!c->hh_peer.tbl)
         return -ENOMEM;
@@ -239,6 +247,7 @@ static int table_add_peer(rudp_ctx *ctx, rudp_conn *c)
 
 static void table_remove(rudp_ctx *ctx, rudp_conn *c)
 {
+    const rudp_mem *table_mem = &ctx->allocator;
     if (c->in_cid_table) {
         HASH_DELETE(hh, ctx->by_cid, c);
         c->in_cid_table = 0;
@@ -352,7 +361,7 @@ static uint64_t token_mac(const rudp_ctx *ctx, uint32_t ts, const rudp_addr *pee
     memcpy(msg, &ts, 4);
     memcpy(msg + 4, peer, sizeof *peer);
     memcpy(msg + 4 + sizeof *peer, &scid, 8);
-    return rudp_siphash(ctx->cookie_key, msg, sizeof msg);
+    return rudp__siphash(ctx->cookie_key, msg, sizeof msg);
 }
 
 static void make_token(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
@@ -392,7 +401,7 @@ static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
     h.type = RUDP_PKT_RESET;
     h.dcid = dcid;
     uint8_t buf[RUDP_WIRE_SHORT_HDR + RUDP_CRYPTO_TAG];
-    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     if (n <= 0)
         return;
     if (token) {
@@ -415,7 +424,7 @@ static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_a
     h.token_len = RUDP_TOKEN_LEN;
     make_token(ctx, now, peer, client_cid, h.token);
     uint8_t buf[64 + RUDP_CRYPTO_TAG];
-    int n = rudp_wire_hdr_encode(buf, 64, &h);
+    int n = rudp__wire_hdr_encode(buf, 64, &h);
     if (n <= 0)
         return;
     if (ctx->keyed)
@@ -689,7 +698,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
     ctx->stats.dgrams_in++;
     ctx->stats.bytes_in += len;
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl < 0) {
         ctx->stats.malformed++;
         return 0;
@@ -824,7 +833,7 @@ rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
 {
     rudp_timer *t;
     now = rudp__clock(ctx, now);
-    while ((t = rudp_wheel_expire(&ctx->wheel, now)) != NULL) {
+    while ((t = rudp__wheel_expire(&ctx->wheel, now)) != NULL) {
         rudp_conn *c = conn_of_timer(t);
         if (!c->dead)
             rudp__conn_on_timer(c, t->kind, now);
@@ -838,7 +847,7 @@ rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
             rudp__conn_flush(c, now);
     }
     free_dead(ctx);
-    return rudp_wheel_next(&ctx->wheel);
+    return rudp__wheel_next(&ctx->wheel);
 }
 
 /* ---- listeners ---- */
@@ -850,7 +859,8 @@ int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg, unsigned b
         return -EINVAL;
     if (find_listener(ctx, sock))
         return -EADDRINUSE;
-    rudp_listener *l = rudp__calloc(1, sizeof *l);
+    const rudp_mem *table_mem = &ctx->allocator;
+    rudp_listener *l = rudp__calloc(table_mem, 1, sizeof *l);
     if (!l)
         return -ENOMEM;
     l->ctx = ctx;
@@ -859,7 +869,7 @@ int rudp_listen(rudp_ctx *ctx, uint32_t sock, const rudp_config *cfg, unsigned b
     l->backlog = backlog ? backlog : 1;
     HASH_ADD(hh, ctx->listeners, sock, sizeof l->sock, l);
     if (!l->hh.tbl) {
-        rudp__free(l);
+        rudp__free(table_mem, l);
         return -ENOMEM;
     }
     *out = l;
@@ -871,6 +881,7 @@ void rudp_listener_close(rudp_listener *l)
     if (!l)
         return;
     rudp_ctx *ctx = l->ctx;
+    const rudp_mem *table_mem = &ctx->allocator;
     for (rudp_conn *c = ctx->all; c; c = c->all_next) {
         if (c->listener != l)
             continue;
@@ -881,7 +892,7 @@ void rudp_listener_close(rudp_listener *l)
     }
     HASH_DELETE(hh, ctx->listeners, l);
     rudp__sources_free(l);
-    rudp__free(l);
+    rudp__free(table_mem, l);
 }
 
 rudp_listener *rudp_conn_listener(const rudp_conn *c)

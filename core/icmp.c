@@ -105,8 +105,8 @@ void rudp_ctx_icmp(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr 
     case RUDP_CLOSING:
     case RUDP_CLOSE_WAIT:
     case RUDP_LAST_ACK: {
-        uint64_t next = rudp_recovery_next_pn(&c->rec);
-        uint64_t pn = rudp_pn_expand(next, qpn);
+        uint64_t next = rudp__recovery_next_pn(&c->rec);
+        uint64_t pn = rudp__pn_expand(next, qpn);
         if (pn >= next)
             break; /* never sent: forged */
         ctx->stats.icmp_soft++;
@@ -165,9 +165,9 @@ void rudp_ctx_too_big(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
         ctx->stats.icmp_ignored++; /* a handshake packet: RUDP_MIN_SYN_SIZE passed */
         return;
     }
-    uint64_t next = rudp_recovery_next_pn(&c->rec);
-    uint64_t pn = rudp_pn_expand(next, qpn);
-    const rudp_sent *s = pn < next ? rudp_recovery_sent(&c->rec, pn) : NULL;
+    uint64_t next = rudp__recovery_next_pn(&c->rec);
+    uint64_t pn = rudp__pn_expand(next, qpn);
+    const rudp_sent *s = pn < next ? rudp__recovery_sent(&c->rec, pn) : NULL;
     uint32_t hdrs = ip_udp_headers(peer);
     uint32_t fits = mtu > hdrs ? mtu - hdrs : 0;
     /* The handshake carried RUDP_PMTU_BASE bytes both ways: an ICMP that

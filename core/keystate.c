@@ -85,7 +85,7 @@ void rudp__key_refuse(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
     r.flags = (uint8_t)(RUDP_PKTF_KEY | (ctx->keyed ? RUDP_PKTF_KEYED : 0));
     r.dcid = h->scid;
     uint8_t buf[RUDP_WIRE_SHORT_HDR];
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &r);
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &r);
     if (n <= 0)
         return;
     ctx->stats.key_refusals_sent++;

@@ -126,9 +126,9 @@ static void arm_timer(rudp_conn *c, rudp_time now)
         any = 1;
     }
     if (any)
-        rudp_wheel_arm(&c->ctx->wheel, &c->timers[RUDP_T_PATH], at);
+        rudp__wheel_arm(&c->ctx->wheel, &c->timers[RUDP_T_PATH], at);
     else
-        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
+        rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
 }
 
 static void stop_probe(rudp_conn *c)
@@ -155,9 +155,9 @@ static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr 
  * RTT, its size, its congestion window) says nothing of this one. */
 static void new_path(rudp_conn *c, rudp_time now)
 {
-    rudp_rtt_init(&c->rtt, c->cfg.initial_rtt);
+    rudp__rtt_init(&c->rtt, c->cfg.initial_rtt);
     rudp__pmtu_start(c, now);
-    rudp_cc_setup(&c->cc, c->cc.ops, c->mss, now);
+    rudp__cc_setup(&c->cc, c->cc.ops, c->mss, now);
 }
 
 /* Sends to `to` from now on: it answered our challenge. */
@@ -204,7 +204,7 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
     pr->addr = *peer;
     pr->challenge = rudp__random64(c->ctx);
     pr->bytes_in = len;
-    rudp_time pto = rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
     pr->interval = pto > c->cfg.initial_rtt ? pto : c->cfg.initial_rtt;
     pr->next_at = now;
     pr->deadline = now + PATH_WAITS * pr->interval;
@@ -277,7 +277,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
     uint64_t data = 0;
     rudp_frame f;
     for (size_t off = 0; off < n;) {
-        int k = rudp_wire_frame_decode(frames + off, n - off, &f);
+        int k = rudp__wire_frame_decode(frames + off, n - off, &f);
         if (k <= 0) {
             ctx->stats.malformed++;
             return;
@@ -291,7 +291,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         }
     }
     uint64_t pn = rudp__conn_rx_pn(c, pn32);
-    if (c->rx_any && (pn < c->rx_floor || rudp_ranges_contains(&c->rx_pns, pn))) {
+    if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++; /* a replay: it starts nothing */
         return;
     }
@@ -356,7 +356,7 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
 static int send_new_port(rudp_conn *c, rudp_time now)
 {
     uint8_t f[9];
-    int n = rudp_wire_new_port_encode(f, sizeof f, c->path.new_port);
+    int n = rudp__wire_new_port_encode(f, sizeof f, c->path.new_port);
     if (n < 0)
         return n;
     return rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)n);
@@ -404,7 +404,7 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
     c->sock = sock;
     p->port_pending = 1;
     p->port_sent = 0;
-    rudp_time pto = rudp_rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
     p->port_interval = pto > c->cfg.initial_rtt ? pto : c->cfg.initial_rtt;
     p->port_next_at = now; /* and at once from the new one (path_flush) */
     p->port_moves++;
@@ -514,7 +514,7 @@ void rudp__path_flush(rudp_conn *c, rudp_time now)
     port_tick(c, now);
     if (p->resp_pending) {
         uint8_t f[9];
-        rudp_wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, p->resp_data);
+        rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, p->resp_data);
         if (rudp__conn_send_control(c, now, &c->pkey.addr, f, sizeof f) == 0)
             p->resp_pending = 0;
     }
@@ -522,7 +522,7 @@ void rudp__path_flush(rudp_conn *c, rudp_time now)
     if (!pr->on || pr->sent >= PATH_CHALLENGES || now < pr->next_at)
         return;
     uint8_t f[9];
-    rudp_wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_CHALLENGE, pr->challenge);
+    rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_CHALLENGE, pr->challenge);
     /* An address not validated gets at most 3x what came from it: a
      * challenge held back waits for more from there, or for the deadline. */
     size_t need = RUDP_WIRE_SHORT_HDR + sizeof f + rudp__seal_overhead(c->keyed);

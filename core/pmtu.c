@@ -176,7 +176,7 @@ void rudp__pmtu_pto(rudp_conn *c)
      * acknowledged (rudp__pmtu_acked). */
     p->suspect = 1;
     p->before = c->mss;
-    p->suspect_pn = rudp_recovery_next_pn(&c->rec);
+    p->suspect_pn = rudp__recovery_next_pn(&c->rec);
     p->probe = 0;
     p->recheck = 0;
     p->ptb = 0;

@@ -6,15 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rudp_ranges_init(rudp_ranges *s, uint32_t limit)
+void rudp__ranges_init(rudp_ranges *s, const rudp_mem *mem, uint32_t limit)
 {
     memset(s, 0, sizeof *s);
     s->limit = limit;
+    s->mem = rudp__mem_or_libc(mem);
 }
 
-void rudp_ranges_free(rudp_ranges *s)
+void rudp__ranges_free(rudp_ranges *s)
 {
-    rudp__free(s->r);
+    rudp__free(s->mem, s->r);
     s->r = NULL;
     s->n = s->cap = 0;
 }
@@ -44,7 +45,7 @@ static int reserve(rudp_ranges *s, uint32_t need)
         cap *= 2;
     if (cap > s->limit)
         cap = s->limit;
-    rudp_range *r = rudp__realloc(s->r, (size_t)cap * sizeof *r);
+    rudp_range *r = rudp__realloc(s->mem, s->r, (size_t)cap * sizeof *r);
     if (!r)
         return -ENOMEM;
     s->r = r;
@@ -52,7 +53,7 @@ static int reserve(rudp_ranges *s, uint32_t need)
     return 0;
 }
 
-int rudp_ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi)
+int rudp__ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi)
 {
     if (lo >= hi)
         return 0;
@@ -81,7 +82,7 @@ int rudp_ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi)
     return 0;
 }
 
-int rudp_ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi)
+int rudp__ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi)
 {
     if (lo >= hi || s->n == 0)
         return 0;
@@ -111,7 +112,7 @@ int rudp_ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi)
     return 0;
 }
 
-void rudp_ranges_trim_below(rudp_ranges *s, uint64_t x)
+void rudp__ranges_trim_below(rudp_ranges *s, uint64_t x)
 {
     uint32_t i = 0;
     while (i < s->n && s->r[i].hi <= x)
@@ -124,7 +125,7 @@ void rudp_ranges_trim_below(rudp_ranges *s, uint64_t x)
         s->r[0].lo = x;
 }
 
-void rudp_ranges_keep_highest(rudp_ranges *s, uint32_t keep)
+void rudp__ranges_keep_highest(rudp_ranges *s, uint32_t keep)
 {
     if (s->n <= keep)
         return;
@@ -133,13 +134,13 @@ void rudp_ranges_keep_highest(rudp_ranges *s, uint32_t keep)
     s->n = keep;
 }
 
-int rudp_ranges_contains(const rudp_ranges *s, uint64_t x)
+int rudp__ranges_contains(const rudp_ranges *s, uint64_t x)
 {
     uint32_t i = lower_bound(s, x + 1);
     return i < s->n && s->r[i].lo <= x;
 }
 
-int rudp_ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi)
+int rudp__ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi)
 {
     if (lo >= hi)
         return 1;
@@ -147,7 +148,7 @@ int rudp_ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi)
     return i < s->n && s->r[i].lo <= lo && s->r[i].hi >= hi;
 }
 
-uint64_t rudp_ranges_contiguous_end(const rudp_ranges *s, uint64_t x)
+uint64_t rudp__ranges_contiguous_end(const rudp_ranges *s, uint64_t x)
 {
     uint32_t i = lower_bound(s, x + 1);
     if (i < s->n && s->r[i].lo <= x)
@@ -155,7 +156,7 @@ uint64_t rudp_ranges_contiguous_end(const rudp_ranges *s, uint64_t x)
     return x;
 }
 
-uint64_t rudp_ranges_total(const rudp_ranges *s)
+uint64_t rudp__ranges_total(const rudp_ranges *s)
 {
     uint64_t t = 0;
     for (uint32_t i = 0; i < s->n; i++)

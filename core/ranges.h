@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rudp.h"
+
 typedef struct rudp_range {
     uint64_t lo, hi; /* [lo, hi) */
 } rudp_range;
@@ -21,34 +23,37 @@ typedef struct rudp_range {
 typedef struct rudp_ranges {
     rudp_range *r;
     uint32_t n, cap, limit;
+    const rudp_mem *mem; /* where r comes from (alloc.h) */
 } rudp_ranges;
 
-void rudp_ranges_init(rudp_ranges *s, uint32_t limit);
-void rudp_ranges_free(rudp_ranges *s);
-static inline void rudp_ranges_clear(rudp_ranges *s) { s->n = 0; }
-static inline int rudp_ranges_empty(const rudp_ranges *s) { return s->n == 0; }
+/* An empty set; its array comes from mem (NULL: libc's), which must
+ * outlive it. */
+void rudp__ranges_init(rudp_ranges *s, const rudp_mem *mem, uint32_t limit);
+void rudp__ranges_free(rudp_ranges *s);
+static inline void rudp__ranges_clear(rudp_ranges *s) { s->n = 0; }
+static inline int rudp__ranges_empty(const rudp_ranges *s) { return s->n == 0; }
 
 /* Adds [lo, hi), merging with neighbours. Returns 0, -ENOBUFS (limit) or -ENOMEM. */
-int rudp_ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi);
+int rudp__ranges_add(rudp_ranges *s, uint64_t lo, uint64_t hi);
 
 /* Removes [lo, hi) from the set. Returns 0, -ENOBUFS (a split over the limit) or -ENOMEM. */
-int rudp_ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi);
+int rudp__ranges_remove(rudp_ranges *s, uint64_t lo, uint64_t hi);
 
 /* Removes everything below x. */
-void rudp_ranges_trim_below(rudp_ranges *s, uint64_t x);
+void rudp__ranges_trim_below(rudp_ranges *s, uint64_t x);
 
 /* Removes the lowest intervals until at most `keep` remain. */
-void rudp_ranges_keep_highest(rudp_ranges *s, uint32_t keep);
+void rudp__ranges_keep_highest(rudp_ranges *s, uint32_t keep);
 
-int rudp_ranges_contains(const rudp_ranges *s, uint64_t x);
+int rudp__ranges_contains(const rudp_ranges *s, uint64_t x);
 
 /* Whether every value of [lo, hi) is in the set. */
-int rudp_ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi);
+int rudp__ranges_covers(const rudp_ranges *s, uint64_t lo, uint64_t hi);
 
 /* End of the interval containing x, or x when x is not in the set. */
-uint64_t rudp_ranges_contiguous_end(const rudp_ranges *s, uint64_t x);
+uint64_t rudp__ranges_contiguous_end(const rudp_ranges *s, uint64_t x);
 
 /* Sum of interval lengths. */
-uint64_t rudp_ranges_total(const rudp_ranges *s);
+uint64_t rudp__ranges_total(const rudp_ranges *s);
 
 #endif

@@ -8,14 +8,15 @@
 
 #include "seq.h"
 
-void rudp_recovery_init(rudp_recovery *r)
+void rudp__recovery_init(rudp_recovery *r, const rudp_mem *mem)
 {
     memset(r, 0, sizeof *r);
+    r->mem = rudp__mem_or_libc(mem);
 }
 
-void rudp_recovery_free(rudp_recovery *r)
+void rudp__recovery_free(rudp_recovery *r)
 {
-    rudp__free(r->ring);
+    rudp__free(r->mem, r->ring);
     r->ring = NULL;
     r->cap = r->count = 0;
 }
@@ -25,14 +26,14 @@ static rudp_sent *at(const rudp_recovery *r, uint64_t pn)
     return &r->ring[(r->head + (uint32_t)(pn - r->first_pn)) % r->cap];
 }
 
-const rudp_sent *rudp_recovery_sent(const rudp_recovery *r, uint64_t pn)
+const rudp_sent *rudp__recovery_sent(const rudp_recovery *r, uint64_t pn)
 {
-    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+    if (r->count == 0 || rudp__seq_lt(pn, r->first_pn) || !rudp__seq_lt(pn, r->first_pn + r->count))
         return NULL;
     return at(r, pn);
 }
 
-int rudp_recovery_reserve(rudp_recovery *r)
+int rudp__recovery_reserve(rudp_recovery *r)
 {
     if (r->count < r->cap)
         return 0;
@@ -40,12 +41,12 @@ int rudp_recovery_reserve(rudp_recovery *r)
      * needs more, and 64 took a 4 KiB block per connection; a bulk flow
      * doubles its way up. */
     uint32_t cap = r->cap ? r->cap * 2 : 16;
-    rudp_sent *ring = rudp__malloc((size_t)cap * sizeof *ring);
+    rudp_sent *ring = rudp__malloc(r->mem, (size_t)cap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
     for (uint32_t i = 0; i < r->count; i++)
         ring[i] = r->ring[(r->head + i) % r->cap];
-    rudp__free(r->ring);
+    rudp__free(r->mem, r->ring);
     r->ring = ring;
     r->cap = cap;
     r->head = 0;
@@ -66,7 +67,7 @@ static void pop_done(rudp_recovery *r)
     }
 }
 
-void rudp_recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s)
+void rudp__recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s)
 {
     if (r->count == 0)
         r->first_pn = s->pn;
@@ -135,14 +136,14 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
     r->loss_time = 0;
     if (!r->has_acked || r->count == 0)
         return res;
-    rudp_time delay = rudp_rtt_loss_delay(rtt);
+    rudp_time delay = rudp__rtt_loss_delay(rtt);
     rudp_time lost_before = now > delay ? now - delay : 0;
-    rudp_time pc_span = RUDP_PERSISTENT_THRESHOLD * rudp_rtt_pto(rtt, max_ack_delay);
+    rudp_time pc_span = RUDP_PERSISTENT_THRESHOLD * rudp__rtt_pto(rtt, max_ack_delay);
     rudp_time run_start = 0;
     int in_run = 0;
 
-    uint64_t end = rudp_seq_min(r->largest_acked + 1, r->next_pn);
-    for (uint64_t pn = r->first_pn; rudp_seq_lt(pn, end); pn++) {
+    uint64_t end = rudp__seq_min(r->largest_acked + 1, r->next_pn);
+    for (uint64_t pn = r->first_pn; rudp__seq_lt(pn, end); pn++) {
         rudp_sent *s = at(r, pn);
         if (s->flags & RUDP_SENT_ACKED) {
             in_run = 0;
@@ -181,17 +182,17 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
     return res;
 }
 
-int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
+int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
                          const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
                          rudp_time max_ack_delay, const rudp_recovery_cb *cb)
 {
     if (n == 0)
         return 0;
     uint64_t largest = ranges[0].hi;
-    if (!rudp_seq_lt(largest, r->next_pn))
+    if (!rudp__seq_lt(largest, r->next_pn))
         return -EPROTO; /* acknowledges a packet we never sent */
 
-    if (!r->has_acked || rudp_seq_lt(r->largest_acked, largest)) {
+    if (!r->has_acked || rudp__seq_lt(r->largest_acked, largest)) {
         r->largest_acked = largest;
         r->has_acked = 1;
     }
@@ -206,12 +207,12 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
     int have_prior = 0, rs_app_limited = 0;
 
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t lo = rudp_seq_max(ranges[i].lo, r->first_pn);
+        uint64_t lo = rudp__seq_max(ranges[i].lo, r->first_pn);
         uint64_t hi = ranges[i].hi;
-        if (r->count == 0 || rudp_seq_lt(hi, lo))
+        if (r->count == 0 || rudp__seq_lt(hi, lo))
             continue;
         for (uint64_t pn = hi + 1; pn-- > lo;) {
-            if (!rudp_seq_lt(pn, r->first_pn + r->count))
+            if (!rudp__seq_lt(pn, r->first_pn + r->count))
                 continue;
             rudp_sent *s = at(r, pn);
             if (s->flags & RUDP_SENT_ACKED)
@@ -252,7 +253,7 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
      * ack-eliciting (the largest itself may be ACK-only in two-way
      * traffic; requiring more would starve the estimator). */
     if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent) {
-        rudp_rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
+        rudp__rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
         if (!r->first_sample_time)
             r->first_sample_time = now;
     }
@@ -293,15 +294,15 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
     return newly;
 }
 
-rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
+rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
                                  rudp_time max_ack_delay)
 {
     if (r->loss_time)
         return r->loss_time;
     if (r->eliciting_in_flight == 0)
         return RUDP_TIME_NEVER;
-    rudp_time ad = r->last_eliciting_ack_now ? rudp_ack_soon_delay(max_ack_delay) : max_ack_delay;
-    rudp_time pto = rudp_rtt_pto(rtt, ad);
+    rudp_time ad = r->last_eliciting_ack_now ? rudp__ack_soon_delay(max_ack_delay) : max_ack_delay;
+    rudp_time pto = rudp__rtt_pto(rtt, ad);
     if (pto < RUDP_PTO_MIN)
         pto = RUDP_PTO_MIN;
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
@@ -322,10 +323,10 @@ rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
     return base + (wait < most ? wait : most);
 }
 
-int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
+int rudp__recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
                              rudp_time max_ack_delay, const rudp_recovery_cb *cb)
 {
-    rudp_time deadline = rudp_recovery_deadline(r, rtt, max_ack_delay);
+    rudp_time deadline = rudp__recovery_deadline(r, rtt, max_ack_delay);
     if (deadline == RUDP_TIME_NEVER || now < deadline)
         return RUDP_TIMEOUT_NONE;
     if (r->loss_time) {
@@ -340,14 +341,14 @@ int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt,
     return RUDP_TIMEOUT_PTO;
 }
 
-const rudp_sent *rudp_recovery_find(const rudp_recovery *r, uint64_t pn)
+const rudp_sent *rudp__recovery_find(const rudp_recovery *r, uint64_t pn)
 {
-    if (r->count == 0 || rudp_seq_lt(pn, r->first_pn) || !rudp_seq_lt(pn, r->first_pn + r->count))
+    if (r->count == 0 || rudp__seq_lt(pn, r->first_pn) || !rudp__seq_lt(pn, r->first_pn + r->count))
         return NULL;
     return at(r, pn);
 }
 
-const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r)
+const rudp_sent *rudp__recovery_oldest_stream(const rudp_recovery *r)
 {
     for (uint32_t i = 0; i < r->count; i++) {
         const rudp_sent *s = &r->ring[(r->head + i) % r->cap];
@@ -358,7 +359,7 @@ const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r)
     return NULL;
 }
 
-void rudp_recovery_set_app_limited(rudp_recovery *r)
+void rudp__recovery_set_app_limited(rudp_recovery *r)
 {
     uint64_t mark = r->delivered + r->bytes_in_flight;
     r->app_limited_until = mark ? mark : 1;

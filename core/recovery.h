@@ -37,7 +37,7 @@
 /* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
  * receiver waits this long at most, and the sender's probe timeout allows
  * exactly this, so both use this one rule. */
-static inline rudp_time rudp_ack_soon_delay(rudp_time max_ack_delay)
+static inline rudp_time rudp__ack_soon_delay(rudp_time max_ack_delay)
 {
     return RUDP_ACK_SOON < max_ack_delay ? RUDP_ACK_SOON : max_ack_delay;
 }
@@ -78,6 +78,7 @@ typedef struct rudp_recovery_cb {
 } rudp_recovery_cb;
 
 typedef struct rudp_recovery {
+    const rudp_mem *mem; /* where ring comes from (alloc.h) */
     rudp_sent *ring;
     uint32_t cap, head, count; /* ring[head] is packet first_pn */
     uint64_t first_pn;
@@ -104,24 +105,24 @@ typedef struct rudp_recovery {
     uint64_t pto_fired;
 } rudp_recovery;
 
-void rudp_recovery_init(rudp_recovery *r);
-void rudp_recovery_free(rudp_recovery *r);
+void rudp__recovery_init(rudp_recovery *r, const rudp_mem *mem);
+void rudp__recovery_free(rudp_recovery *r);
 
 /* Makes room to record one more packet. Returns 0 or -ENOMEM. */
-int rudp_recovery_reserve(rudp_recovery *r);
+int rudp__recovery_reserve(rudp_recovery *r);
 
-/* The packet number the next rudp_recovery_on_sent() will record. */
-static inline uint64_t rudp_recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
+/* The packet number the next rudp__recovery_on_sent() will record. */
+static inline uint64_t rudp__recovery_next_pn(const rudp_recovery *r) { return r->next_pn; }
 
 /* The record of packet pn while it is kept (sent, not yet forgotten), or NULL. */
-const rudp_sent *rudp_recovery_sent(const rudp_recovery *r, uint64_t pn);
+const rudp_sent *rudp__recovery_sent(const rudp_recovery *r, uint64_t pn);
 
 /*
- * Records a sent packet (after rudp_recovery_reserve succeeded); s->pn must
- * be rudp_recovery_next_pn(). Fills the delivery-rate fields, counts
+ * Records a sent packet (after rudp__recovery_reserve succeeded); s->pn must
+ * be rudp__recovery_next_pn(). Fills the delivery-rate fields, counts
  * in-flight bytes and tells the controller.
  */
-void rudp_recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s);
+void rudp__recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s);
 
 /*
  * Processes an ACK frame's ranges (descending, as decoded). Calls cb->acked
@@ -130,7 +131,7 @@ void rudp_recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_se
  * Returns the number of newly acknowledged packets, or -EPROTO when the ACK
  * names a packet number never sent (the caller should drop the packet).
  */
-int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
+int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
                          const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
                          rudp_time max_ack_delay, const rudp_recovery_cb *cb);
 
@@ -141,24 +142,24 @@ int rudp_recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time
  * max_ack_delay is replaced by RUDP_ACK_SOON when that packet asked for a
  * prompt ACK.
  */
-rudp_time rudp_recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
+rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
                                  rudp_time max_ack_delay);
 
 enum { RUDP_TIMEOUT_NONE = 0, RUDP_TIMEOUT_LOSS = 1, RUDP_TIMEOUT_PTO = 2 };
 
 /* Runs the loss-detection timer at `now`; returns what it did. After
  * RUDP_TIMEOUT_PTO the caller sends one or two ack-eliciting probes. */
-int rudp_recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
+int rudp__recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt, rudp_time now,
                              rudp_time max_ack_delay, const rudp_recovery_cb *cb);
 
 /* The record of packet pn while it is kept (sent, and not yet dropped
  * once acknowledged or lost), else NULL. */
-const rudp_sent *rudp_recovery_find(const rudp_recovery *r, uint64_t pn);
+const rudp_sent *rudp__recovery_find(const rudp_recovery *r, uint64_t pn);
 
 /* The oldest in-flight packet carrying stream data or FIN, or NULL. */
-const rudp_sent *rudp_recovery_oldest_stream(const rudp_recovery *r);
+const rudp_sent *rudp__recovery_oldest_stream(const rudp_recovery *r);
 
 /* Marks the connection app-limited until what is in flight is delivered. */
-void rudp_recovery_set_app_limited(rudp_recovery *r);
+void rudp__recovery_set_app_limited(rudp_recovery *r);
 
 #endif

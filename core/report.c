@@ -170,7 +170,7 @@ void rudp__report_close(rudp_conn *c, const char *why)
     char name[160], d[32];
     rudp_conn_name(c, name, sizeof name);
     put_duration(d, sizeof d, c->ctx->now - c->hs_start);
-    uint64_t pkts = rudp_recovery_next_pn(&c->rec);
+    uint64_t pkts = rudp__recovery_next_pn(&c->rec);
     uint64_t lost = c->rec.lost_packets;
     /* the words of RUDP_STATS's stream line: bytes sent again are not
      * only the lost packets' (a probe timeout's too) */

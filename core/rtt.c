@@ -1,7 +1,7 @@
 /* rtt.c: RFC 9002 §5 RTT estimator. */
 #include "rtt.h"
 
-void rudp_rtt_init(rudp_rtt *r, rudp_time initial)
+void rudp__rtt_init(rudp_rtt *r, rudp_time initial)
 {
     r->latest = 0;
     r->smoothed = initial;
@@ -10,7 +10,7 @@ void rudp_rtt_init(rudp_rtt *r, rudp_time initial)
     r->has_sample = 0;
 }
 
-void rudp_rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
+void rudp__rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
                      rudp_time max_ack_delay)
 {
     r->latest = latest;
@@ -34,7 +34,7 @@ void rudp_rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
     r->smoothed = (7 * r->smoothed + adjusted) / 8;
 }
 
-rudp_time rudp_rtt_pto(const rudp_rtt *r, rudp_time max_ack_delay)
+rudp_time rudp__rtt_pto(const rudp_rtt *r, rudp_time max_ack_delay)
 {
     rudp_time v = 4 * r->var;
     if (v < RUDP_GRANULARITY)
@@ -42,7 +42,7 @@ rudp_time rudp_rtt_pto(const rudp_rtt *r, rudp_time max_ack_delay)
     return r->smoothed + v + max_ack_delay;
 }
 
-rudp_time rudp_rtt_loss_delay(const rudp_rtt *r)
+rudp_time rudp__rtt_loss_delay(const rudp_rtt *r)
 {
     rudp_time m = r->smoothed > r->latest ? r->smoothed : r->latest;
     m = m * 9 / 8;

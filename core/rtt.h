@@ -17,20 +17,20 @@ typedef struct rudp_rtt {
 } rudp_rtt;
 
 /* Before any sample: smoothed = initial, var = initial / 2 (RFC 9002 §5.3). */
-void rudp_rtt_init(rudp_rtt *r, rudp_time initial);
+void rudp__rtt_init(rudp_rtt *r, rudp_time initial);
 
 /*
  * Takes a sample `latest` (ack time minus send time of the largest newly
  * acknowledged packet) and the peer's reported ack_delay, which is capped
  * at max_ack_delay and subtracted only when that leaves at least min_rtt.
  */
-void rudp_rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
+void rudp__rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
                      rudp_time max_ack_delay);
 
 /* Probe timeout: smoothed + max(4 * var, granularity) + max_ack_delay. */
-rudp_time rudp_rtt_pto(const rudp_rtt *r, rudp_time max_ack_delay);
+rudp_time rudp__rtt_pto(const rudp_rtt *r, rudp_time max_ack_delay);
 
 /* Loss time threshold: 9/8 * max(smoothed, latest), at least granularity. */
-rudp_time rudp_rtt_loss_delay(const rudp_rtt *r);
+rudp_time rudp__rtt_loss_delay(const rudp_rtt *r);
 
 #endif

@@ -250,32 +250,35 @@ typedef struct rudp_stats {
 } rudp_stats;
 
 /*
- * Where the core's memory comes from: every allocation of every context
- * (connections, buffers, tables) goes through these four, as the C library's
- * functions of the same names behave (calloc zero-fills, realloc(NULL, n)
- * allocates, free(NULL) does nothing). By default they are libc's. An
- * embedder that must not take libc's allocator lock on its engine thread
- * (the shim: a child made by a raw clone() keeps that lock as it was) sets
- * its own, once, before the first context exists and never again; memory is
- * freed by the allocator that gave it. NULL puts libc's back.
+ * Where a context's memory comes from: every allocation of the context and
+ * of everything it owns (connections, buffers, tables, keyed mode's state)
+ * goes through its table, as ngtcp2_mem does. Each function behaves as the
+ * C library's of the same name (calloc zero-fills, realloc(NULL, n)
+ * allocates, free(NULL) does nothing) and gets `user` as its last argument.
+ * An embedder that must not take libc's allocator lock on its engine
+ * thread (the shim: a child made by a raw clone() keeps that lock as it
+ * was) gives its own; several contexts may use different tables, and none
+ * of them is process-wide. The core never calls one context's table for
+ * another's memory.
  */
-typedef struct rudp_allocator {
-    void *(*malloc)(size_t n);
-    void *(*calloc)(size_t count, size_t size);
-    void *(*realloc)(void *p, size_t n);
-    void (*free)(void *p);
-} rudp_allocator;
-
-void rudp_set_allocator(const rudp_allocator *a);
+typedef struct rudp_mem {
+    void *user;
+    void *(*malloc)(size_t n, void *user);
+    void *(*calloc)(size_t count, size_t size, void *user);
+    void *(*realloc)(void *p, size_t n, void *user);
+    void (*free)(void *p, void *user);
+} rudp_mem;
 
 /*
  * Creates a context. `seed` (32 bytes) keys the connection-ID generator and
  * the handshake cookies: pass fresh random bytes in production, a fixed seed
- * in tests for reproducibility. `defaults` may be NULL.
+ * in tests for reproducibility. `defaults` may be NULL. `mem` is where the
+ * context's memory comes from (copied: the caller's table need not outlive
+ * the call, its functions and user must outlive the context); NULL: libc's.
  * Returns 0, -ENOMEM or -EINVAL (bad defaults).
  */
 int rudp_ctx_new(const rudp_ctx_ops *ops, void *user, const uint8_t seed[32],
-                 const rudp_config *defaults, rudp_ctx **out);
+                 const rudp_config *defaults, const rudp_mem *mem, rudp_ctx **out);
 
 /* Frees the context and every connection and listener in it, at once. */
 void rudp_ctx_free(rudp_ctx *ctx);
@@ -507,6 +510,80 @@ size_t rudp_ctx_unfinished(const rudp_ctx *ctx);
  * -ENOMEM, or -ENOSYS (libsodium failed to initialise).
  */
 int rudp_ctx_set_key(rudp_ctx *ctx, const uint8_t key[RUDP_KEY_LEN], const uint8_t seed[32]);
+
+/*
+ * Packet protection's ciphers (a bit each, as a SYN offers them) and what
+ * they take: a keyed connection's DATA datagrams are sealed with the one
+ * both ends agreed on.
+ */
+enum { RUDP_AEAD_CHACHA = 1, RUDP_AEAD_AESGCM = 2 };
+#define RUDP_AEAD_KEY 32   /* key bytes, both ciphers */
+#define RUDP_AEAD_NONCE 12 /* nonce bytes, both ciphers */
+#define RUDP_AEAD_TAG 16   /* tag bytes, both ciphers */
+
+/*
+ * Another library for packet protection, installed by the caller
+ * (rudp_ctx_set_aead), as ngtcp2's crypto backends are libraries the
+ * caller links. Without one, every cipher is libsodium's, which the core
+ * links for keyed mode anyway (X25519, BLAKE2b). Both compute the same
+ * function of key, nonce, associated data and message, so an end sealing
+ * with one opens the other end's datagrams sealed with either: each end
+ * picks alone and the wire does not say which.
+ *
+ * A backend runs per context: start() makes its state for one, on the
+ * thread that calls rudp_ctx_set_key or rudp_ctx_set_aead (an
+ * application's, under the shim), where it may allocate; the other
+ * functions run on the context's thread and must not block. A direction
+ * is one key in one direction of one connection, the backend's to hold.
+ *
+ * The ciphers in `prefer` that the backend runs are its, the rest stay
+ * libsodium's; of a preferred cipher libsodium can also run here,
+ * datagrams of fewer than `split_below` ciphertext bytes are libsodium's
+ * (0: none), for a backend with a larger cost per call and a smaller one
+ * per byte.
+ */
+typedef struct rudp_aead_backend {
+    const char *name;     /* its library's name, for logs and tests: "openssl" */
+    uint8_t prefer;       /* RUDP_AEAD_* bits */
+    uint32_t split_below; /* ciphertext bytes; 0: no split */
+    size_t dir_bytes;     /* what a keyed direction holds beyond the core's
+                             struct, for the context's memory budget */
+    /* The backend's state for a context whose memory comes from mem (the
+     * backend may use it too, until stop), and in *ciphers the RUDP_AEAD_*
+     * it runs here. NULL: it does not run here (its library is missing):
+     * every cipher is libsodium's. */
+    void *(*start)(const rudp_mem *mem, uint8_t *ciphers);
+    /* Gets ready to key directions of cipher (it runs it): 1 if it can
+     * key some now, 0 if not (the cipher stays libsodium's). Called at
+     * start for the preferred ciphers, later for others the core moves to
+     * it. May allocate. */
+    int (*prepare)(void *st, uint8_t cipher);
+    /* Frees st; every direction keyed from it was unkeyed first. */
+    void (*stop)(void *st);
+    /* A direction of cipher keyed with key, or NULL if it has no room
+     * (the direction is libsodium's then). Must not allocate: it runs on
+     * the context's thread at a connection's handshake. */
+    void *(*key)(void *st, uint8_t cipher, const uint8_t key[RUDP_AEAD_KEY]);
+    /* Wipes dir's key and takes it back; dir is not used again. */
+    void (*unkey)(void *st, uint8_t cipher, void *dir);
+    /* Encrypts m (mlen bytes) in place and writes the tag, with ad (adlen
+     * bytes) authenticated: 0, or -EIO (m is then garbage, not sent). */
+    int (*seal)(void *dir, const uint8_t nonce[RUDP_AEAD_NONCE], const uint8_t *ad,
+                size_t adlen, uint8_t *m, size_t mlen, uint8_t tag[RUDP_AEAD_TAG]);
+    /* Authenticates c (clen bytes), tag and ad and decrypts into out (clen
+     * bytes, apart from c): 0, or -EBADMSG (forged, or the library failed). */
+    int (*open)(void *dir, const uint8_t nonce[RUDP_AEAD_NONCE], const uint8_t *ad,
+                size_t adlen, const uint8_t *c, size_t clen, const uint8_t tag[RUDP_AEAD_TAG],
+                uint8_t *out);
+} rudp_aead_backend;
+
+/*
+ * Installs backend b (kept by pointer: it must outlive the context; NULL:
+ * libsodium only) for the context's packet protection, before any
+ * connection or listener exists, before or after rudp_ctx_set_key.
+ * Returns 0 or -EINVAL (connections or listeners exist).
+ */
+int rudp_ctx_set_aead(rudp_ctx *ctx, const rudp_aead_backend *b);
 
 /* A keyed context answers a key holder's DATA for a connection it does not
  * know, on a listener's socket, with a stateless reset (README "Keyed
@@ -1057,7 +1134,7 @@ void rudp_conn_cc_state(const rudp_conn *c, const char **name, const char **phas
 
 /* The application chose another controller (setsockopt TCP_CONGESTION;
  * NULL: the default): a live connection switches to it at once, keeping
- * its window (rudp_cc_switch); a listener gives it to the connections it
+ * its window (cc/cc.c); a listener gives it to the connections it
  * accepts from now on. */
 void rudp_conn_set_cc(rudp_conn *c, const rudp_cc_ops *ops, rudp_time now);
 void rudp_listener_set_cc(rudp_listener *l, const rudp_cc_ops *ops);

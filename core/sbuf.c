@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap)
+void rudp__sbuf_init(rudp_sbuf *b, const rudp_mem *mem, uint64_t base, uint32_t cap)
 {
     memset(b, 0, sizeof *b);
+    b->mem = rudp__mem_or_libc(mem);
     b->base = base;
     b->cap = cap;
     /* A window of cap bytes starting anywhere touches at most
@@ -34,12 +35,12 @@ static int grow_to(rudp_sbuf *b, uint64_t k)
     uint32_t n = b->nslots;
     while (k - first >= n && n < b->maxslots)
         n = n * 2 < b->maxslots ? n * 2 : b->maxslots;
-    uint8_t **slots = rudp__calloc(n, sizeof *slots);
+    uint8_t **slots = rudp__calloc(b->mem, n, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (uint64_t i = first; i < first + b->nslots; i++)
         slots[i % n] = b->slots[i % b->nslots];
-    rudp__free(b->slots);
+    rudp__free(b->mem, b->slots);
     b->slots = slots;
     b->nslots = n;
     return 0;
@@ -49,11 +50,11 @@ static int grow_to(rudp_sbuf *b, uint64_t k)
 static int ring_new(rudp_sbuf *b)
 {
     b->nslots = b->maxslots < RUDP_SBUF_SLOTS_MIN ? b->maxslots : RUDP_SBUF_SLOTS_MIN;
-    b->slots = rudp__calloc(b->nslots, sizeof *b->slots);
+    b->slots = rudp__calloc(b->mem, b->nslots, sizeof *b->slots);
     return b->slots ? 0 : -ENOMEM;
 }
 
-uint64_t rudp_sbuf_memory(const rudp_sbuf *b)
+uint64_t rudp__sbuf_memory(const rudp_sbuf *b)
 {
     if (!b->slots)
         return 0;
@@ -69,7 +70,7 @@ static uint8_t *chunk_get(rudp_sbuf *b)
         p->n--;
         return c;
     }
-    return rudp__malloc(RUDP_SBUF_CHUNK);
+    return rudp__malloc(b->mem, RUDP_SBUF_CHUNK);
 }
 
 static void chunk_put(rudp_sbuf *b, uint8_t *c)
@@ -78,7 +79,7 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     if (!c)
         return;
     if (!p || p->n >= p->max) {
-        rudp__free(c);
+        rudp__free(b->mem, c);
         return;
     }
     memcpy(c, &p->head, sizeof p->head);
@@ -86,27 +87,27 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     p->n++;
 }
 
-void rudp_chunk_pool_drain(rudp_chunk_pool *p)
+void rudp__chunk_pool_drain(rudp_chunk_pool *p)
 {
     while (p->head) {
         void *c = p->head;
         memcpy(&p->head, c, sizeof p->head);
-        rudp__free(c);
+        rudp__free(rudp__mem_or_libc(p->mem), c);
     }
     p->n = 0;
 }
 
-/* Keeps *acct equal to the sum of its buffers' rudp_sbuf_memory(): called
+/* Keeps *acct equal to the sum of its buffers' rudp__sbuf_memory(): called
  * with the memory before a change. */
 static void account(rudp_sbuf *b, uint64_t before)
 {
     if (b->acct)
-        *b->acct = *b->acct - before + rudp_sbuf_memory(b);
+        *b->acct = *b->acct - before + rudp__sbuf_memory(b);
 }
 
-void rudp_sbuf_free(rudp_sbuf *b)
+void rudp__sbuf_free(rudp_sbuf *b)
 {
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
         /* Every chunk lies at or above base's slot (advance freed those
          * below): walk the ring from there and stop at the last one. A
@@ -122,7 +123,7 @@ void rudp_sbuf_free(rudp_sbuf *b)
                 left--;
             }
         }
-        rudp__free(b->slots);
+        rudp__free(b->mem, b->slots);
     }
     b->slots = NULL;
     b->nchunks = 0;
@@ -134,11 +135,11 @@ static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
     return &b->slots[(off / RUDP_SBUF_CHUNK) % b->nslots];
 }
 
-int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
+int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
 {
     if (off < b->base || off + len > b->base + b->cap)
         return -EINVAL;
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     int err = 0;
     if (len && !b->slots && ring_new(b) < 0)
         return -ENOMEM;
@@ -170,7 +171,7 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
     return err;
 }
 
-uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
+uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
 {
     if (!len)
         return 0;
@@ -182,26 +183,26 @@ uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
     return n;
 }
 
-uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
+uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
 {
     *len = 0;
     if (off < b->base || off >= b->base + b->cap)
         return NULL;
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (!b->slots) {
         if (!alloc)
             return NULL;
         if (ring_new(b) < 0)
             return NULL;
         account(b, before);
-        before = rudp_sbuf_memory(b); /* counted: the next account() adds only its own */
+        before = rudp__sbuf_memory(b); /* counted: the next account() adds only its own */
     }
     if (off / RUDP_SBUF_CHUNK - b->base / RUDP_SBUF_CHUNK >= b->nslots) {
         if (!alloc)
             return NULL; /* beyond the ring: nothing is held there */
         int err = grow_to(b, off / RUDP_SBUF_CHUNK);
         account(b, before);
-        before = rudp_sbuf_memory(b);
+        before = rudp__sbuf_memory(b);
         if (err < 0)
             return NULL;
     }
@@ -226,7 +227,7 @@ uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
     return *slot + in;
 }
 
-void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
+void rudp__sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
 {
     assert(off >= b->base && off + len <= b->base + b->cap);
     uint8_t *p = dst;
@@ -244,16 +245,16 @@ void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
     }
 }
 
-void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
+void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
 {
     if (new_base < b->base)
         return;
     if (b->slots && empty) {
-        rudp_sbuf_free(b); /* accounts for itself */
+        rudp__sbuf_free(b); /* accounts for itself */
         b->base = new_base;
         return;
     }
-    uint64_t before = rudp_sbuf_memory(b);
+    uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
         /* Free chunks wholly below new_base; the one holding it stays. */
         uint64_t first = b->base / RUDP_SBUF_CHUNK;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rudp.h"
+
 #define RUDP_SBUF_CHUNK (16u * 1024u)
 #define RUDP_SBUF_SLOTS_MIN 4u /* the ring's first size (sbuf.c: grow_to) */
 
@@ -27,10 +29,12 @@
 typedef struct rudp_chunk_pool {
     void *head;   /* singly linked through each chunk's first bytes */
     uint32_t n, max;
+    const rudp_mem *mem; /* its buffers' (alloc.h), the chunks' allocator;
+                            NULL: libc's */
 } rudp_chunk_pool;
 
 /* Frees every chunk the pool keeps. */
-void rudp_chunk_pool_drain(rudp_chunk_pool *p);
+void rudp__chunk_pool_drain(rudp_chunk_pool *p);
 
 typedef struct rudp_sbuf {
     uint64_t base;    /* lowest offset still held */
@@ -40,26 +44,29 @@ typedef struct rudp_sbuf {
     uint8_t **slots;  /* ring of chunk pointers, by (offset / CHUNK) % nslots */
     uint32_t nchunks; /* chunks allocated now */
     uint64_t *acct;   /* if set: bytes this buffer holds are added here */
-    rudp_chunk_pool *pool; /* if set: chunks come from and go back here */
+    rudp_chunk_pool *pool; /* if set: chunks come from and go back here (its
+                              mem must be this buffer's) */
+    const rudp_mem *mem;   /* where the ring and chunks come from (alloc.h) */
 } rudp_sbuf;
 
-/* Sets up an empty buffer; allocates nothing yet. */
-void rudp_sbuf_init(rudp_sbuf *b, uint64_t base, uint32_t cap);
+/* Sets up an empty buffer whose memory comes from mem (NULL: libc's),
+ * which must outlive it; allocates nothing yet. */
+void rudp__sbuf_init(rudp_sbuf *b, const rudp_mem *mem, uint64_t base, uint32_t cap);
 
-void rudp_sbuf_free(rudp_sbuf *b);
+void rudp__sbuf_free(rudp_sbuf *b);
 
 /* Bytes of memory the buffer holds (chunks and their ring). */
-uint64_t rudp_sbuf_memory(const rudp_sbuf *b);
+uint64_t rudp__sbuf_memory(const rudp_sbuf *b);
 
 /* How many chunks writing [off, off+len) would allocate (the range must lie
  * within the window). */
-uint32_t rudp_sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len);
+uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len);
 
 /*
  * Copies len bytes to [off, off+len), which must lie within [base, base+cap).
  * Returns 0, -EINVAL (outside the window) or -ENOMEM.
  */
-int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
+int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
 
 /*
  * A pointer to the contiguous memory holding offset `off` (allocating its
@@ -67,16 +74,16 @@ int rudp_sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
  * that chunk and the window. Returns NULL if off is outside the window or
  * (without alloc) not allocated, or on allocation failure.
  */
-uint8_t *rudp_sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len);
+uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len);
 
 /* Copies [off, off+len) out; the range must be within the window and written. */
-void rudp_sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len);
+void rudp__sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len);
 
 /*
  * Moves base forward to new_base (never back) and frees chunks wholly below
  * it. With `empty` set the caller asserts that no byte at or above new_base
  * is held, so every chunk can go.
  */
-void rudp_sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty);
+void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty);
 
 #endif

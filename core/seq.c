@@ -1,7 +1,7 @@
 /* seq.c: packet-number expansion, RFC 9000 Appendix A.3 with 32-bit numbers. */
 #include "seq.h"
 
-uint64_t rudp_pn_expand(uint64_t expected, uint32_t truncated)
+uint64_t rudp__pn_expand(uint64_t expected, uint32_t truncated)
 {
     const uint64_t win = 1ull << RUDP_PN_BITS;
     const uint64_t hwin = win / 2;

@@ -15,13 +15,13 @@
 #define RUDP_PN_BITS 32
 #define RUDP_PN_MAX ((1ull << 62) - 1)
 
-static inline int rudp_seq_lt(uint64_t a, uint64_t b) { return a < b; }
-static inline int rudp_seq_le(uint64_t a, uint64_t b) { return a <= b; }
-static inline uint64_t rudp_seq_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
-static inline uint64_t rudp_seq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline int rudp__seq_lt(uint64_t a, uint64_t b) { return a < b; }
+static inline int rudp__seq_le(uint64_t a, uint64_t b) { return a <= b; }
+static inline uint64_t rudp__seq_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static inline uint64_t rudp__seq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* The low bits of pn as sent on the wire. */
-static inline uint32_t rudp_pn_truncate(uint64_t pn) { return (uint32_t)pn; }
+static inline uint32_t rudp__pn_truncate(uint64_t pn) { return (uint32_t)pn; }
 
 /*
  * Recovers a full packet number from its low 32 bits: the candidate closest
@@ -29,6 +29,6 @@ static inline uint32_t rudp_pn_truncate(uint64_t pn) { return (uint32_t)pn; }
  * before any). Correct while the sender keeps fewer than 2^31 packets
  * outstanding, which the send window guarantees by far.
  */
-uint64_t rudp_pn_expand(uint64_t expected, uint32_t truncated);
+uint64_t rudp__pn_expand(uint64_t expected, uint32_t truncated);
 
 #endif

@@ -39,7 +39,7 @@ static void sipround(uint64_t v[4])
     v[2] = rotl(v[2], 32);
 }
 
-uint64_t rudp_siphash(const uint8_t key[16], const void *data, size_t len)
+uint64_t rudp__siphash(const uint8_t key[16], const void *data, size_t len)
 {
     const uint8_t *in = data;
     uint64_t k0 = load_le(key, 8);

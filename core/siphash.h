@@ -22,6 +22,6 @@
  * 0xa129ca6149be45e5. data may be NULL when len is 0. Never fails; reads
  * nothing outside key[0..15] and data[0..len-1]; keeps no state.
  */
-uint64_t rudp_siphash(const uint8_t key[16], const void *data, size_t len);
+uint64_t rudp__siphash(const uint8_t key[16], const void *data, size_t len);
 
 #endif

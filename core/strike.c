@@ -13,16 +13,17 @@
 #include "alloc.h"
 #include "token.h"
 
-void rudp__strike_init(rudp_strike *s, uint32_t max)
+void rudp__strike_init(rudp_strike *s, const rudp_mem *mem, uint32_t max)
 {
     memset(s, 0, sizeof *s);
+    s->mem = rudp__mem_or_libc(mem);
     s->max = max ? max : 1;
 }
 
 void rudp__strike_free(rudp_strike *s)
 {
-    rudp__free(s->ids);
-    rudp__free(s->issued);
+    rudp__free(s->mem, s->ids);
+    rudp__free(s->mem, s->issued);
     s->ids = NULL;
     s->issued = NULL;
     s->n = 0;
@@ -49,8 +50,8 @@ static int alloc_table(rudp_strike *s)
     uint32_t slots = 2;
     while (slots < 2 * s->max)
         slots *= 2;
-    s->ids = rudp__calloc(slots, sizeof *s->ids);
-    s->issued = rudp__calloc(slots, sizeof *s->issued);
+    s->ids = rudp__calloc(s->mem, slots, sizeof *s->ids);
+    s->issued = rudp__calloc(s->mem, slots, sizeof *s->issued);
     if (!s->ids || !s->issued) {
         rudp__strike_free(s);
         return -1;
@@ -65,13 +66,13 @@ static void rebuild(rudp_strike *s, uint32_t now)
     uint32_t old = s->slots;
     uint64_t *ids = s->ids;
     uint32_t *issued = s->issued;
-    s->ids = rudp__calloc(old, sizeof *s->ids);
-    s->issued = rudp__calloc(old, sizeof *s->issued);
+    s->ids = rudp__calloc(s->mem, old, sizeof *s->ids);
+    s->issued = rudp__calloc(s->mem, old, sizeof *s->issued);
     if (!s->ids || !s->issued) {
         /* no memory to sort them out: forget everything, refuse all
          * tokens issued up to now */
-        rudp__free(s->ids);
-        rudp__free(s->issued);
+        rudp__free(s->mem, s->ids);
+        rudp__free(s->mem, s->issued);
         s->ids = ids;
         s->issued = issued;
         memset(ids, 0, old * sizeof *ids);
@@ -87,8 +88,8 @@ static void rebuild(rudp_strike *s, uint32_t now)
             continue;
         put(s, ids[i], issued[i]);
     }
-    rudp__free(ids);
-    rudp__free(issued);
+    rudp__free(s->mem, ids);
+    rudp__free(s->mem, issued);
 }
 
 /* Full: forget the oldest issue time's pairs (a second's worth or more),

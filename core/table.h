@@ -9,10 +9,15 @@
 
 #define HASH_NONFATAL_OOM 1
 
-/* uthash's memory from the core's allocator (alloc.h), as all of ours. */
+/* uthash's memory from the owning context's allocator (alloc.h), as all
+ * of ours. uthash's hooks take no table, so a function that adds to or
+ * deletes from a table (HASH_ADD, HASH_DELETE: they allocate and free the
+ * table's buckets) first names the context's as table_mem:
+ *     const rudp_mem *table_mem = &ctx->allocator;
+ * (a lookup or iteration allocates nothing and needs none). */
 #include "alloc.h"
-#define uthash_malloc(sz) rudp__malloc(sz)
-#define uthash_free(ptr, sz) rudp__free(ptr)
+#define uthash_malloc(sz) rudp__malloc(table_mem, sz)
+#define uthash_free(ptr, sz) rudp__free(table_mem, ptr)
 
 /* uthash's macros mix int widths; keep -Wconversion for our own code. */
 #pragma GCC diagnostic push

@@ -51,13 +51,13 @@ static void list_unlink(rudp_timer *t)
     t->pprev = NULL;
 }
 
-void rudp_wheel_init(rudp_wheel *w, rudp_time now)
+void rudp__wheel_init(rudp_wheel *w, rudp_time now)
 {
     memset(w, 0, sizeof *w);
     w->cur = now >> RUDP_TIMER_TICK_SHIFT;
 }
 
-void rudp_timer_init(rudp_timer *t, uint8_t kind)
+void rudp__timer_init(rudp_timer *t, uint8_t kind)
 {
     memset(t, 0, sizeof *t);
     t->kind = kind;
@@ -89,9 +89,9 @@ static void unlink_timer(rudp_wheel *w, rudp_timer *t)
     w->count--;
 }
 
-void rudp_wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline)
+void rudp__wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline)
 {
-    if (rudp_timer_armed(t))
+    if (rudp__timer_armed(t))
         unlink_timer(w, t);
     t->tick = ns_to_tick_ceil(deadline);
     if (t->tick > RUDP_WHEEL_MAX_TICK)
@@ -100,13 +100,13 @@ void rudp_wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline)
     w->count++;
 }
 
-void rudp_wheel_cancel(rudp_wheel *w, rudp_timer *t)
+void rudp__wheel_cancel(rudp_wheel *w, rudp_timer *t)
 {
-    if (rudp_timer_armed(t))
+    if (rudp__timer_armed(t))
         unlink_timer(w, t);
 }
 
-rudp_time rudp_wheel_next(const rudp_wheel *w)
+rudp_time rudp__wheel_next(const rudp_wheel *w)
 {
     if (w->count == 0)
         return RUDP_TIME_NEVER;
@@ -175,7 +175,7 @@ static void advance(rudp_wheel *w, uint64_t now_tick)
     }
 }
 
-rudp_timer *rudp_wheel_expire(rudp_wheel *w, rudp_time now)
+rudp_timer *rudp__wheel_expire(rudp_wheel *w, rudp_time now)
 {
     advance(w, now >> RUDP_TIMER_TICK_SHIFT);
     rudp_timer *t = w->expired;

@@ -3,9 +3,9 @@
  *
  * A timer lives inside its owner (arming never allocates). Arm and cancel are
  * O(1). Time is in nanoseconds, kept by the wheel in ticks of
- * RUDP_TIMER_TICK_NS; a timer fires at the first rudp_wheel_expire() whose
+ * RUDP_TIMER_TICK_NS; a timer fires at the first rudp__wheel_expire() whose
  * `now` is at or past its deadline, never before, and at most one tick after
- * it if the caller sleeps until rudp_wheel_next().
+ * it if the caller sleeps until rudp__wheel_next().
  *
  * Layout: RUDP_WHEEL_LEVELS levels of 64 slots. A timer whose deadline tick
  * first differs from the wheel's current tick at 6-bit digit L sits in level
@@ -45,34 +45,34 @@ typedef struct rudp_wheel {
 #define RUDP_WHEEL_EXPIRED 0xffffu
 
 /* Starts an empty wheel at time now. */
-void rudp_wheel_init(rudp_wheel *w, rudp_time now);
+void rudp__wheel_init(rudp_wheel *w, rudp_time now);
 
 /* Makes t a valid unarmed timer; kind is stored for the owner. */
-void rudp_timer_init(rudp_timer *t, uint8_t kind);
+void rudp__timer_init(rudp_timer *t, uint8_t kind);
 
-static inline int rudp_timer_armed(const rudp_timer *t) { return t->pprev != 0; }
+static inline int rudp__timer_armed(const rudp_timer *t) { return t->pprev != 0; }
 
 /* Whether t is unarmed, or armed to fire later than `deadline` would (by
  * more than the tick of rounding): what "arm unless sooner" asks. */
-static inline int rudp_timer_later_than(const rudp_timer *t, rudp_time deadline)
+static inline int rudp__timer_later_than(const rudp_timer *t, rudp_time deadline)
 {
-    return !rudp_timer_armed(t) || t->tick > (deadline >> RUDP_TIMER_TICK_SHIFT) + 1;
+    return !rudp__timer_armed(t) || t->tick > (deadline >> RUDP_TIMER_TICK_SHIFT) + 1;
 }
 
 /* Arms t to fire at `deadline` (re-arming if armed). A deadline at or before
- * the wheel's time fires at the next rudp_wheel_expire(). */
-void rudp_wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline);
+ * the wheel's time fires at the next rudp__wheel_expire(). */
+void rudp__wheel_arm(rudp_wheel *w, rudp_timer *t, rudp_time deadline);
 
 /* Disarms t; a no-op if it is not armed. */
-void rudp_wheel_cancel(rudp_wheel *w, rudp_timer *t);
+void rudp__wheel_cancel(rudp_wheel *w, rudp_timer *t);
 
 /*
- * Earliest time at which rudp_wheel_expire() may return a timer:
+ * Earliest time at which rudp__wheel_expire() may return a timer:
  * RUDP_TIME_NEVER if none is armed. May be earlier than the earliest
  * deadline (a higher level's slot starts before its timers are due; calling
  * expire then just moves them down), never later.
  */
-rudp_time rudp_wheel_next(const rudp_wheel *w);
+rudp_time rudp__wheel_next(const rudp_wheel *w);
 
 /*
  * Advances the wheel to `now` and returns one disarmed timer whose deadline
@@ -80,6 +80,6 @@ rudp_time rudp_wheel_next(const rudp_wheel *w);
  * arm or cancel any timer between calls. Time never moves backwards: a `now`
  * earlier than the wheel's time is treated as the wheel's time.
  */
-rudp_timer *rudp_wheel_expire(rudp_wheel *w, rudp_time now);
+rudp_timer *rudp__wheel_expire(rudp_wheel *w, rudp_time now);
 
 #endif

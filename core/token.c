@@ -11,8 +11,8 @@
 void rudp__atoken_key(rudp_ctx *ctx)
 {
     static const char la[] = "rudp address token key a", lb[] = "rudp address token key b";
-    uint64_t a = rudp_siphash(ctx->cookie_key, la, sizeof la - 1);
-    uint64_t b = rudp_siphash(ctx->cookie_key, lb, sizeof lb - 1);
+    uint64_t a = rudp__siphash(ctx->cookie_key, la, sizeof la - 1);
+    uint64_t b = rudp__siphash(ctx->cookie_key, lb, sizeof lb - 1);
     memcpy(ctx->atoken_key, &a, 8);
     memcpy(ctx->atoken_key + 8, &b, 8);
 }
@@ -34,7 +34,7 @@ static uint64_t token_mac(const rudp_ctx *ctx, const uint8_t head[13], const rud
     memcpy(msg, head, 13);
     msg[13] = n == 4 ? 4 : 6;
     memcpy(msg + 14, ip, n);
-    return rudp_siphash(ctx->atoken_key, msg, 14 + n);
+    return rudp__siphash(ctx->atoken_key, msg, 14 + n);
 }
 
 void rudp__atoken_make(rudp_ctx *ctx, rudp_time now, const rudp_addr *peer,

@@ -97,10 +97,12 @@ typedef struct rudp_strike {
     uint32_t n, max;
     uint32_t horizon;  /* tokens issued at or before it are refused */
     int has_horizon;
+    const rudp_mem *mem; /* where the table comes from (alloc.h) */
 } rudp_strike;
 
-/* An empty register holding at most max IDs; allocates on first use. */
-void rudp__strike_init(rudp_strike *s, uint32_t max);
+/* An empty register holding at most max IDs; allocates on first use, from
+ * mem (NULL: libc's), which must outlive it. */
+void rudp__strike_init(rudp_strike *s, const rudp_mem *mem, uint32_t max);
 void rudp__strike_free(rudp_strike *s);
 
 /* Records token `id` issued at `issued` (now: the current time in the

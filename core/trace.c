@@ -81,7 +81,7 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
     rudp_trace_packet p;
     rudp_hdr h;
     memset(&p, 0, sizeof p);
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl < 0)
         return; /* never ours to send; a received one was dropped before this */
     p.type = h.type;
@@ -91,14 +91,14 @@ void rudp__trace_do_packet(rudp_conn *c, int kind, const uint8_t *buf, size_t le
     if (h.type == RUDP_PKT_DATA) {
         /* sent: recovery is about to record it as next_pn; received: expand
          * as the connection will */
-        uint64_t expected = kind == RUDP_TRACE_PACKET_SENT ? rudp_recovery_next_pn(&c->rec)
+        uint64_t expected = kind == RUDP_TRACE_PACKET_SENT ? rudp__recovery_next_pn(&c->rec)
                             : c->rx_any                    ? c->rx_largest + 1
                                                            : 0;
-        p.pn = rudp_pn_expand(expected, h.pn);
+        p.pn = rudp__pn_expand(expected, h.pn);
     }
     rudp_frame f;
     for (size_t off = (size_t)hl; off < len;) {
-        int n = rudp_wire_frame_decode(buf + off, len - off, &f);
+        int n = rudp__wire_frame_decode(buf + off, len - off, &f);
         if (n <= 0)
             break; /* the connection drops it whole; what decoded is shown */
         switch (f.type) {

@@ -12,7 +12,7 @@
 void rudp_conn_set_cc(rudp_conn *c, const rudp_cc_ops *ops, rudp_time now)
 {
     c->cfg.cc = ops;
-    rudp_cc_switch(&c->cc, ops, now);
+    rudp__cc_switch(&c->cc, ops, now);
 }
 
 void rudp_listener_set_cc(rudp_listener *l, const rudp_cc_ops *ops)
@@ -56,7 +56,7 @@ void rudp__tune_sent(rudp_conn *c)
 {
     if (c->cork && c->snd_nxt == c->snd_end) {
         c->cork_release = 0; /* bytes written from now on wait again */
-        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+        rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
     }
     if (!c->cfg.notsent_lowat)
         return;
@@ -113,7 +113,7 @@ int rudp__cork_holds(const rudp_conn *c)
 void rudp__cork_arm(rudp_conn *c, rudp_time now)
 {
     if (rudp__cork_holds(c) && c->snd_nxt != c->snd_end &&
-        !rudp_timer_armed(&c->timers[RUDP_T_CORK]))
+        !rudp__timer_armed(&c->timers[RUDP_T_CORK]))
         rudp__conn_arm(c, RUDP_T_CORK, now + CORK_CEILING);
 }
 
@@ -129,7 +129,7 @@ void rudp_conn_set_cork(rudp_conn *c, int on)
     if (!on) {
         /* "All queued partial frames are sent when the option is cleared" */
         c->cork_release = 0;
-        rudp_wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
+        rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_CORK]);
         rudp__conn_dirty(c);
     }
 }

@@ -28,7 +28,7 @@ void rudp_conn_urgent_mark(rudp_conn *c)
 
 int rudp_conn_urgent(const rudp_conn *c, uint64_t *before)
 {
-    if (!c->urg_rcv_set || rudp_seq_lt(c->urg_rcv, c->rcv_read))
+    if (!c->urg_rcv_set || rudp__seq_lt(c->urg_rcv, c->rcv_read))
         return 0; /* none, or its byte was read */
     if (before)
         *before = c->urg_rcv - c->rcv_read;
@@ -39,7 +39,7 @@ int rudp__urg_write(rudp_conn *c, uint8_t *p, size_t cap, uint16_t *flags)
 {
     if (!c->urg_snd_set || c->urg_snd_acked)
         return 0;
-    int n = rudp_wire_urgent_encode(p, cap, c->urg_snd);
+    int n = rudp__wire_urgent_encode(p, cap, c->urg_snd);
     if (n <= 0)
         return 0;
     *flags |= RUDP_SENT_URGENT;
@@ -56,9 +56,9 @@ void rudp__urg_acked(rudp_conn *c, const rudp_sent *s)
 void rudp__urg_input(rudp_conn *c, uint64_t off)
 {
     /* a copy of a mark whose byte was read (resent with other data) is old */
-    if (rudp_seq_lt(off, c->rcv_read))
+    if (rudp__seq_lt(off, c->rcv_read))
         return;
-    if (c->urg_rcv_set && !rudp_seq_lt(c->urg_rcv, c->rcv_read) && !rudp_seq_lt(c->urg_rcv, off))
+    if (c->urg_rcv_set && !rudp__seq_lt(c->urg_rcv, c->rcv_read) && !rudp__seq_lt(c->urg_rcv, off))
         return; /* the same mark again, or an older one */
     c->urg_rcv = off;
     c->urg_rcv_set = 1;

@@ -32,7 +32,7 @@ static uint64_t get_be(const uint8_t *p, size_t n)
 
 /* ---- varints (RFC 9000 §16) ---- */
 
-size_t rudp_varint_len(uint64_t v)
+size_t rudp__varint_len(uint64_t v)
 {
     if (v < (1ull << 6))
         return 1;
@@ -47,7 +47,7 @@ size_t rudp_varint_len(uint64_t v)
 /* Writes the minimal encoding of v, which the caller has checked fits. */
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
-    size_t n = rudp_varint_len(v);
+    size_t n = rudp__varint_len(v);
     static const uint8_t prefix[9] = {[1] = 0x00, [2] = 0x40, [4] = 0x80, [8] = 0xc0};
 
     put_be(p, v, n);
@@ -55,16 +55,16 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-int rudp_varint_encode(uint8_t *p, size_t cap, uint64_t v)
+int rudp__varint_encode(uint8_t *p, size_t cap, uint64_t v)
 {
     if (v > RUDP_VARINT_MAX)
         return -EINVAL;
-    if (cap < rudp_varint_len(v))
+    if (cap < rudp__varint_len(v))
         return -ENOBUFS;
     return (int)put_varint(p, v);
 }
 
-int rudp_varint_decode(const uint8_t *p, size_t len, uint64_t *v)
+int rudp__varint_decode(const uint8_t *p, size_t len, uint64_t *v)
 {
     size_t n;
 
@@ -93,7 +93,7 @@ struct rd {
 
 static int rd_varint(struct rd *r, uint64_t *v)
 {
-    int n = rudp_varint_decode(r->p + r->off, r->len - r->off, v);
+    int n = rudp__varint_decode(r->p + r->off, r->len - r->off, v);
 
     if (n < 0)
         return n;
@@ -122,18 +122,18 @@ static int has_params(unsigned type)
 
 #define LONG_HDR_FIXED (RUDP_WIRE_SHORT_HDR + 8 + 1) /* up to and incl. token length */
 
-size_t rudp_wire_hdr_len(const rudp_hdr *h)
+size_t rudp__wire_hdr_len(const rudp_hdr *h)
 {
     size_t n = RUDP_WIRE_SHORT_HDR;
 
     if (has_long_hdr(h->type))
         n = LONG_HDR_FIXED + h->token_len;
     if (has_params(h->type))
-        n += rudp_varint_len(h->max_data) + rudp_varint_len(h->max_datagram);
+        n += rudp__varint_len(h->max_data) + rudp__varint_len(h->max_datagram);
     return n;
 }
 
-int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h)
+int rudp__wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h)
 {
     size_t n, off;
 
@@ -144,7 +144,7 @@ int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h)
     if (has_params(h->type) &&
         (h->max_data > RUDP_VARINT_MAX || h->max_datagram > RUDP_VARINT_MAX))
         return -EINVAL;
-    n = rudp_wire_hdr_len(h);
+    n = rudp__wire_hdr_len(h);
     if (cap < n)
         return -ENOBUFS;
 
@@ -169,7 +169,7 @@ int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h)
     return (int)off;
 }
 
-int rudp_wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h)
+int rudp__wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h)
 {
     struct rd r = {buf, len, 0};
     unsigned type;
@@ -273,7 +273,7 @@ static int decode_stream(struct rd *r, uint8_t type, rudp_frame *f)
     return 0;
 }
 
-int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
+int rudp__wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
 {
     struct rd r = {p, len, 1};
     uint8_t type;
@@ -348,7 +348,7 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
 
 /* ---- frames: encoding ---- */
 
-int rudp_wire_ping_encode(uint8_t *p, size_t cap)
+int rudp__wire_ping_encode(uint8_t *p, size_t cap)
 {
     if (cap < 1)
         return -ENOBUFS;
@@ -363,7 +363,7 @@ static int encode_one(uint8_t *p, size_t cap, uint8_t type, uint64_t v)
 
     if (v > RUDP_VARINT_MAX)
         return -EINVAL;
-    n = 1 + rudp_varint_len(v);
+    n = 1 + rudp__varint_len(v);
     if (cap < n)
         return -ENOBUFS;
     p[0] = type;
@@ -371,24 +371,24 @@ static int encode_one(uint8_t *p, size_t cap, uint8_t type, uint64_t v)
     return (int)n;
 }
 
-int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max)
+int rudp__wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max)
 {
     return encode_one(p, cap, RUDP_FRAME_MAX_DATA, max);
 }
 
-int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset)
+int rudp__wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset)
 {
     return encode_one(p, cap, RUDP_FRAME_URGENT, offset);
 }
 
-int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port)
+int rudp__wire_new_port_encode(uint8_t *p, size_t cap, unsigned port)
 {
     if (port == 0 || port > 65535)
         return -EINVAL;
     return encode_one(p, cap, RUDP_FRAME_NEW_PORT, port);
 }
 
-int rudp_wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len)
+int rudp__wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len)
 {
     if (len == 0 || len > RUDP_TOKEN_MAX)
         return -EINVAL;
@@ -400,18 +400,18 @@ int rudp_wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, siz
     return (int)(2 + len);
 }
 
-int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit)
+int rudp__wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit)
 {
     return encode_one(p, cap, RUDP_FRAME_DATA_BLOCKED, limit);
 }
 
-int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size)
+int rudp__wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size)
 {
     size_t n, off = 0;
 
     if (code > RUDP_VARINT_MAX || final_size > RUDP_VARINT_MAX)
         return -EINVAL;
-    n = 1 + rudp_varint_len(code) + rudp_varint_len(final_size);
+    n = 1 + rudp__varint_len(code) + rudp__varint_len(final_size);
     if (cap < n)
         return -ENOBUFS;
     p[off++] = RUDP_FRAME_RESET;
@@ -420,7 +420,7 @@ int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final
     return (int)off;
 }
 
-int rudp_wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data)
+int rudp__wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data)
 {
     if (type != RUDP_FRAME_PATH_CHALLENGE && type != RUDP_FRAME_PATH_RESPONSE)
         return -EINVAL;
@@ -432,12 +432,12 @@ int rudp_wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data)
     return 9;
 }
 
-size_t rudp_wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len)
+size_t rudp__wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len)
 {
-    return 1 + rudp_varint_len(offset) + (explicit_len ? rudp_varint_len(len) : 0);
+    return 1 + rudp__varint_len(offset) + (explicit_len ? rudp__varint_len(len) : 0);
 }
 
-int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
+int rudp__wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
                                 int fin, int explicit_len)
 {
     size_t off = 0;
@@ -446,7 +446,7 @@ int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_
     /* Same limit the decoder enforces, so we never emit a frame the peer rejects. */
     if (len > RUDP_VARINT_MAX || offset > RUDP_VARINT_MAX - len)
         return -EINVAL;
-    if (cap < rudp_wire_stream_hdr_len(offset, len, explicit_len))
+    if (cap < rudp__wire_stream_hdr_len(offset, len, explicit_len))
         return -ENOBUFS;
     if (fin)
         type |= RUDP_STREAM_FIN;
@@ -465,7 +465,7 @@ static int range_ok(const rudp_ack_range *r)
     return r->lo <= r->hi && r->hi <= RUDP_VARINT_MAX;
 }
 
-int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
+int rudp__wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
                          uint64_t delay_us, size_t *written_ranges)
 {
     size_t fixed, body = 0, k = 1, limit, off = 0;
@@ -476,8 +476,8 @@ int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t
         return -EINVAL;
     /* More ranges than a decoder accepts would get the whole ACK rejected. */
     limit = n < RUDP_ACK_MAX_RANGES ? n : RUDP_ACK_MAX_RANGES;
-    fixed = 1 + rudp_varint_len(r[0].hi) + rudp_varint_len(delay_us) +
-            rudp_varint_len(r[0].hi - r[0].lo);
+    fixed = 1 + rudp__varint_len(r[0].hi) + rudp__varint_len(delay_us) +
+            rudp__varint_len(r[0].hi - r[0].lo);
     /* range_count = 0 takes one byte. */
     if (cap < fixed + 1)
         return -ENOBUFS;
@@ -494,8 +494,8 @@ int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t
         /* Descending, non-overlapping, non-adjacent: cur->hi + 2 <= prev->lo. */
         if (!range_ok(cur) || prev->lo < 2 || cur->hi > prev->lo - 2)
             return -EINVAL;
-        add = rudp_varint_len(prev->lo - cur->hi - 2) + rudp_varint_len(cur->hi - cur->lo);
-        if (fixed + rudp_varint_len(k) + body + add > cap)
+        add = rudp__varint_len(prev->lo - cur->hi - 2) + rudp__varint_len(cur->hi - cur->lo);
+        if (fixed + rudp__varint_len(k) + body + add > cap)
             break;
         body += add;
         k++;

@@ -173,31 +173,31 @@ typedef struct rudp_frame {
 /* ---- varints ---- */
 
 /* Bytes needed for v (1, 2, 4 or 8); v must be <= RUDP_VARINT_MAX. */
-size_t rudp_varint_len(uint64_t v);
+size_t rudp__varint_len(uint64_t v);
 
 /* Writes v; returns bytes written, -ENOBUFS if cap is short, -EINVAL if v is too large. */
-int rudp_varint_encode(uint8_t *p, size_t cap, uint64_t v);
+int rudp__varint_encode(uint8_t *p, size_t cap, uint64_t v);
 
 /* Reads a varint; returns bytes consumed or -EBADMSG if truncated. */
-int rudp_varint_decode(const uint8_t *p, size_t len, uint64_t *v);
+int rudp__varint_decode(const uint8_t *p, size_t len, uint64_t *v);
 
 /* ---- header ---- */
 
 /* Encoded length of h (depends on type and, for handshakes, token and params). */
-size_t rudp_wire_hdr_len(const rudp_hdr *h);
+size_t rudp__wire_hdr_len(const rudp_hdr *h);
 
 /*
  * Writes h; returns bytes written or -ENOBUFS / -EINVAL (bad type, flags
  * above 0xf, token too long, max_data or max_datagram above RUDP_VARINT_MAX).
  */
-int rudp_wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h);
+int rudp__wire_hdr_encode(uint8_t *buf, size_t cap, const rudp_hdr *h);
 
 /*
  * Parses the header of a datagram. Returns the header length (frames start
  * there), -EBADMSG (bad magic, unknown type, truncated, token too long),
  * or -EPROTONOSUPPORT (another version).
  */
-int rudp_wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h);
+int rudp__wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h);
 
 /* ---- frames ---- */
 
@@ -207,7 +207,7 @@ int rudp_wire_hdr_decode(const uint8_t *buf, size_t len, rudp_hdr *h);
  * a STREAM frame whose offset+length exceeds RUDP_VARINT_MAX). A run of
  * PADDING bytes decodes as one frame.
  */
-int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f);
+int rudp__wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f);
 
 /*
  * Encodes an ACK frame from ranges in descending order, non-overlapping and
@@ -218,7 +218,7 @@ int rudp_wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f);
  * range written that breaks the order above, r[0].hi or delay_us above
  * RUDP_VARINT_MAX).
  */
-int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
+int rudp__wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t n,
                          uint64_t delay_us, size_t *written_ranges);
 
 /*
@@ -227,35 +227,35 @@ int rudp_wire_ack_encode(uint8_t *p, size_t cap, const rudp_ack_range *r, size_t
  * Returns header bytes written, -ENOBUFS, or -EINVAL if offset + len
  * exceeds RUDP_VARINT_MAX (the decoder would reject the frame).
  */
-int rudp_wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
+int rudp__wire_stream_hdr_encode(uint8_t *p, size_t cap, uint64_t offset, uint64_t len,
                                 int fin, int explicit_len);
 
-/* Size of the STREAM frame header rudp_wire_stream_hdr_encode would write. */
-size_t rudp_wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len);
+/* Size of the STREAM frame header rudp__wire_stream_hdr_encode would write. */
+size_t rudp__wire_stream_hdr_len(uint64_t offset, uint64_t len, int explicit_len);
 
 /*
  * One-value frames; each returns bytes written, -ENOBUFS, or -EINVAL if a
  * value exceeds RUDP_VARINT_MAX.
  */
-int rudp_wire_ping_encode(uint8_t *p, size_t cap);
-int rudp_wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
-int rudp_wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
-int rudp_wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
+int rudp__wire_ping_encode(uint8_t *p, size_t cap);
+int rudp__wire_max_data_encode(uint8_t *p, size_t cap, uint64_t max);
+int rudp__wire_blocked_encode(uint8_t *p, size_t cap, uint64_t limit);
+int rudp__wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t final_size);
 /* RESET's codes: 0 an abort; AFTER_FIN: the sender's application had
  * closed, its stream ends with a FIN at final_size, and bytes that came
  * after drew the reset (rudp_conn_close_reset). A peer that knows no code
  * takes each as an abort. */
 #define RUDP_RESET_ABORT 0
 #define RUDP_RESET_AFTER_FIN 1
-int rudp_wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
+int rudp__wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
 /* NEW_PORT: -EINVAL for port 0 or above 65535 */
-int rudp_wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);
+int rudp__wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);
 
 /* NEW_TOKEN carrying len bytes (1..RUDP_TOKEN_MAX, else -EINVAL). */
-int rudp_wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len);
+int rudp__wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len);
 
 /* PATH_CHALLENGE or PATH_RESPONSE (`type`) with its 8 bytes of data:
  * returns 9, -ENOBUFS, or -EINVAL for another type. */
-int rudp_wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data);
+int rudp__wire_path_encode(uint8_t *p, size_t cap, uint8_t type, uint64_t data);
 
 #endif

@@ -64,7 +64,7 @@ static int syn_stream(const uint8_t *p, size_t n, rudp_frame *out)
     rudp_frame f;
     int found = 0;
     while (n) {
-        int k = rudp_wire_frame_decode(p, n, &f);
+        int k = rudp__wire_frame_decode(p, n, &f);
         if (k <= 0)
             return 0;
         if (f.type == RUDP_FRAME_STREAM) {
@@ -93,7 +93,7 @@ int rudp__zrtt_take(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n
     if ((c->listener && c->listener->waiting) || end > c->max_data_sent ||
         !rudp__rx_may_store(c, 0, end))
         return 0;
-    if (rudp_sbuf_write(&c->rbuf, 0, f.u.stream.data, (size_t)end) < 0)
+    if (rudp__sbuf_write(&c->rbuf, 0, f.u.stream.data, (size_t)end) < 0)
         return 0;
     c->rcv_contig = end;
     c->bytes_received += end;
@@ -107,7 +107,7 @@ size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap)
     if (!rudp__atoken_is(c->token, c->token_len))
         return 0;
     if (c->hs_count == 0 && c->retries == 0) {
-        size_t hdr = rudp_wire_stream_hdr_len(0, cap, 1);
+        size_t hdr = rudp__wire_stream_hdr_len(0, cap, 1);
         uint64_t k = c->snd_end;
         if (cap <= hdr)
             k = 0;
@@ -119,12 +119,12 @@ size_t rudp__zrtt_syn_frames(rudp_conn *c, uint8_t *p, size_t cap)
     }
     if (!c->zrtt_len)
         return 0;
-    int n = rudp_wire_stream_hdr_encode(p, cap, 0, c->zrtt_len, 0, 1);
+    int n = rudp__wire_stream_hdr_encode(p, cap, 0, c->zrtt_len, 0, 1);
     if (n < 0 || cap - (size_t)n < c->zrtt_len) {
         c->zrtt_len = 0;
         return 0;
     }
-    rudp_sbuf_read(&c->sbuf, 0, p + n, c->zrtt_len);
+    rudp__sbuf_read(&c->sbuf, 0, p + n, c->zrtt_len);
     return (size_t)n + c->zrtt_len;
 }
 
@@ -141,7 +141,7 @@ void rudp__zrtt_on_synack(rudp_conn *c, uint8_t flags)
     c->snd_nxt = c->snd_una = k;
     c->bytes_sent += k;
     c->ctx->stats.stream_bytes_sent += k;
-    rudp_sbuf_advance(&c->sbuf, k, k == c->snd_end);
+    rudp__sbuf_advance(&c->sbuf, k, k == c->snd_end);
     rudp__conn_event(c, RUDP_EV_ACKED);
 }
 
@@ -150,7 +150,7 @@ void rudp__zrtt_issue(rudp_conn *c, rudp_time now)
     c->token_due = 0;
     uint8_t tok[RUDP_ATOKEN_LEN], f[2 + RUDP_ATOKEN_LEN];
     rudp__atoken_make(c->ctx, now, &c->pkey.addr, tok);
-    int n = rudp_wire_new_token_encode(f, sizeof f, tok, sizeof tok);
+    int n = rudp__wire_new_token_encode(f, sizeof f, tok, sizeof tok);
     if (n > 0 && rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)n) == 0)
         c->ctx->stats.tokens_issued++;
 }

@@ -184,7 +184,7 @@ static void snapshot(int ep)
         return;
     CHECK(W.stable[ep] >= c->rcv_read);
     CHECK(c->rcv_contig <= SHADOW);
-    rudp_sbuf_read(&c->rbuf, W.stable[ep], shadow[ep] + W.stable[ep],
+    rudp__sbuf_read(&c->rbuf, W.stable[ep], shadow[ep] + W.stable[ep],
                    (size_t)(c->rcv_contig - W.stable[ep]));
     W.stable[ep] = c->rcv_contig;
 }
@@ -197,7 +197,7 @@ static void took(int ep, const uint8_t *buf, size_t n)
         uint64_t off = W.received[ep] + k;
         /* Readable bytes are final, forged or not. */
         CHECK(buf[k] == shadow[ep][off]);
-        if (rudp_ranges_contains(&W.forged[ep], off))
+        if (rudp__ranges_contains(&W.forged[ep], off))
             continue;
         /* Nobody but the peer ever sent this offset. */
         CHECK(off < W.written[1 - ep]);
@@ -356,7 +356,7 @@ static void check_conn(int ep)
         /* what is readable now is still what it was when it became so */
         uint8_t buf[256];
         size_t n = readable < sizeof buf ? (size_t)readable : sizeof buf;
-        rudp_sbuf_read(&c->rbuf, c->rcv_read, buf, n);
+        rudp__sbuf_read(&c->rbuf, c->rcv_read, buf, n);
         CHECK(memcmp(buf, shadow[ep] + c->rcv_read, n) == 0);
     }
     CHECK(c->rcv_read == W.received[ep]);
@@ -366,7 +366,7 @@ static void check_conn(int ep)
     uint64_t total = W.received[ep] + readable;
     if (total > W.written[1 - ep]) {
         uint64_t from = W.received[ep] > W.written[1 - ep] ? W.received[ep] : W.written[1 - ep];
-        CHECK(rudp_ranges_covers(&W.forged[ep], from, total));
+        CHECK(rudp__ranges_covers(&W.forged[ep], from, total));
     }
     check_ranges_sorted(&c->rcv);
     if (c->rcv.n) {
@@ -411,12 +411,12 @@ static void check_conn(int ep)
     }
     CHECK(bytes == r->bytes_in_flight);
     CHECK(eliciting == r->eliciting_in_flight);
-    CHECK(c->cc.cwnd >= rudp_cc_min_window(c->cc.mss));
+    CHECK(c->cc.cwnd >= rudp__cc_min_window(c->cc.mss));
     CHECK(c->cc.cwnd < (1ull << 48));
 
     if (c->state == RUDP_CLOSED)
         for (int k = 0; k < RUDP_T_COUNT; k++)
-            CHECK(!rudp_timer_armed(&c->timers[k]));
+            CHECK(!rudp__timer_armed(&c->timers[k]));
 
     rudp_conn_info info;
     rudp_conn_get_info(c, &info);
@@ -466,7 +466,7 @@ static rudp_time next_deadline(void)
 {
     rudp_time t = RUDP_TIME_NEVER;
     for (int ep = 0; ep < 2; ep++) {
-        rudp_time d = rudp_wheel_next(&W.ctx[ep]->wheel);
+        rudp_time d = rudp__wheel_next(&W.ctx[ep]->wheel);
         if (d < t)
             t = d;
     }
@@ -477,19 +477,19 @@ static rudp_time next_deadline(void)
 static void note_forged(int to, const uint8_t *buf, size_t len)
 {
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl < 0 || h.type != RUDP_PKT_DATA)
         return;
     const uint8_t *p = buf + hl;
     size_t n = len - (size_t)hl;
     rudp_frame f;
     while (n) {
-        int m = rudp_wire_frame_decode(p, n, &f);
+        int m = rudp__wire_frame_decode(p, n, &f);
         if (m <= 0)
             return;
         if (f.type == RUDP_FRAME_STREAM) {
             if (f.u.stream.len)
-                CHECK(rudp_ranges_add(&W.forged[to], f.u.stream.offset,
+                CHECK(rudp__ranges_add(&W.forged[to], f.u.stream.offset,
                                       f.u.stream.offset + f.u.stream.len) == 0);
             if (f.u.stream.fin) {
                 uint64_t end = f.u.stream.offset + f.u.stream.len;
@@ -537,8 +537,8 @@ static size_t build_header(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
         pn = 0;
     else
         pn = expected + (uint64_t)(int64_t)(int8_t)d;
-    h.pn = rudp_pn_truncate(pn);
-    int n = rudp_wire_hdr_encode(out, cap, &h);
+    h.pn = rudp__pn_truncate(pn);
+    int n = rudp__wire_hdr_encode(out, cap, &h);
     CHECK(n == RUDP_WIRE_SHORT_HDR);
     return (size_t)n;
 }
@@ -551,13 +551,13 @@ static size_t build_ack(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
     if ((mode & 7) == 7 || next == 0)
         largest = next + (mode >> 3); /* never sent: -EPROTO */
     else
-        largest = next - 1 - rudp_seq_min(next - 1, (uint64_t)(mode >> 3));
+        largest = next - 1 - rudp__seq_min(next - 1, (uint64_t)(mode >> 3));
     rudp_ack_range rg[8];
     size_t nr = 0, want = 1 + u8(r) % 8;
     uint64_t hi = largest;
     while (nr < want) {
         uint64_t len = u8(r) % 16;
-        uint64_t lo = hi - rudp_seq_min(hi, len);
+        uint64_t lo = hi - rudp__seq_min(hi, len);
         rg[nr].lo = lo;
         rg[nr].hi = hi;
         nr++;
@@ -567,7 +567,7 @@ static size_t build_ack(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
         hi = lo - 2 - gap;
     }
     size_t written;
-    int n = rudp_wire_ack_encode(out, cap, rg, nr, u16(r), &written);
+    int n = rudp__wire_ack_encode(out, cap, rg, nr, u16(r), &written);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -583,7 +583,7 @@ static size_t build_stream(rd *r, const rudp_conn *c, uint8_t *out, size_t cap, 
         off = c->rcv_read + u16(r);
         break;
     case 2:
-        off = c->max_data_sent - rudp_seq_min(c->max_data_sent, u16(r));
+        off = c->max_data_sent - rudp__seq_min(c->max_data_sent, u16(r));
         break;
     default:
         off = clamp_varint(u64(r));
@@ -596,16 +596,16 @@ static size_t build_stream(rd *r, const rudp_conn *c, uint8_t *out, size_t cap, 
     int explicit_len = (mode & 0x08) == 0;
     if (off > RUDP_VARINT_MAX - len)
         off = RUDP_VARINT_MAX - len;
-    size_t hl = rudp_wire_stream_hdr_len(off, len, explicit_len);
+    size_t hl = rudp__wire_stream_hdr_len(off, len, explicit_len);
     if (hl + len > cap) {
         if (hl >= cap)
             return 0;
         len = cap - hl;
-        hl = rudp_wire_stream_hdr_len(off, len, explicit_len);
+        hl = rudp__wire_stream_hdr_len(off, len, explicit_len);
         if (hl + len > cap)
             return 0;
     }
-    int n = rudp_wire_stream_hdr_encode(out, cap, off, len, fin, explicit_len);
+    int n = rudp__wire_stream_hdr_encode(out, cap, off, len, fin, explicit_len);
     if (n <= 0)
         return 0;
     /* Data: the writer's own bytes (the protocol must take them as such)
@@ -635,19 +635,19 @@ static size_t build_frames(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
             break;
         }
         case 1:
-            n = rudp_wire_ping_encode(out + off, room);
+            n = rudp__wire_ping_encode(out + off, room);
             break;
         case 2:
         case 3:
             n = (int)build_ack(r, c, out + off, room);
             break;
         case 4:
-            n = rudp_wire_max_data_encode(out + off, room,
+            n = rudp__wire_max_data_encode(out + off, room,
                                           (sel & 0x10) ? clamp_varint(u64(r))
                                                        : clamp_varint(c->peer_max_data + u16(r)));
             break;
         case 5:
-            n = rudp_wire_blocked_encode(out + off, room, u32(r));
+            n = rudp__wire_blocked_encode(out + off, room, u32(r));
             break;
         case 6:
         case 7:
@@ -656,18 +656,18 @@ static size_t build_frames(rd *r, const rudp_conn *c, uint8_t *out, size_t cap)
         default: /* sel 8, 17, ... 251: mostly STREAM, the rarer frames at the top */
             switch (sel / 9) {
             case 27:
-                n = rudp_wire_reset_encode(out + off, room, u8(r), clamp_varint(u64(r)));
+                n = rudp__wire_reset_encode(out + off, room, u8(r), clamp_varint(u64(r)));
                 break;
             case 26: /* near the stream, or anywhere */
-                n = rudp_wire_urgent_encode(out + off, room,
+                n = rudp__wire_urgent_encode(out + off, room,
                                             (u8(r) & 1) ? clamp_varint(u64(r))
                                                         : clamp_varint(c->rcv_contig + u16(r)));
                 break;
             case 25:
-                n = rudp_wire_path_encode(out + off, room, RUDP_FRAME_PATH_CHALLENGE, u64(r));
+                n = rudp__wire_path_encode(out + off, room, RUDP_FRAME_PATH_CHALLENGE, u64(r));
                 break;
             case 24:
-                n = rudp_wire_path_encode(out + off, room, RUDP_FRAME_PATH_RESPONSE, u64(r));
+                n = rudp__wire_path_encode(out + off, room, RUDP_FRAME_PATH_RESPONSE, u64(r));
                 break;
             default:
                 n = (int)build_stream(r, c, out + off, room, &last);
@@ -708,7 +708,7 @@ static void inject_syn(rd *r)
     }
     h.max_data = u8(r) << 10;
     h.max_datagram = 1200 + (uint64_t)u8(r) * 100;
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
     CHECK(n > 0);
     memset(buf + n, 0, sizeof buf - (size_t)n);
     rudp_addr a = W.addr[CLI];
@@ -906,7 +906,7 @@ static void world_init(uint8_t variant)
         W.conn[ep] = NULL;
         W.written[ep] = W.received[ep] = 0;
         W.legit_fin[ep] = UINT64_MAX;
-        rudp_ranges_init(&W.forged[ep], UINT32_MAX);
+        rudp__ranges_init(&W.forged[ep], NULL, UINT32_MAX);
         W.nforged_fin[ep] = 0;
         W.forged_fin_overflow[ep] = 0;
         W.autoread[ep] = (variant & (2 << ep)) ? 0 : (variant & 0x10) ? 2 : 1;
@@ -934,7 +934,7 @@ static void world_init(uint8_t variant)
         uint8_t seed[32];
         for (int k = 0; k < 32; k++)
             seed[k] = (uint8_t)(k * 7 + ep * 101 + 3);
-        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &W.cfg, &W.ctx[ep]) == 0);
+        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &W.cfg, NULL, &W.ctx[ep]) == 0);
 #ifdef FUZZ_KEYED
         static const uint8_t key[RUDP_KEY_LEN] = "fuzz key, the same on both ends";
         seed[0] ^= 0x55;
@@ -948,7 +948,7 @@ static void world_free(void)
     for (int ep = 0; ep < 2; ep++) {
         rudp_ctx_free(W.ctx[ep]);
         W.ctx[ep] = NULL;
-        rudp_ranges_free(&W.forged[ep]);
+        rudp__ranges_free(&W.forged[ep]);
     }
 }
 

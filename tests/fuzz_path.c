@@ -97,12 +97,12 @@ static void observer_got(int k, const uint8_t *buf, size_t len)
 {
     W.x_out[k] += len;
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl < 0 || h.type != RUDP_PKT_DATA || W.keyed)
         return;
     rudp_frame f;
     for (size_t off = (size_t)hl; off < len;) {
-        int n = rudp_wire_frame_decode(buf + off, len - off, &f);
+        int n = rudp__wire_frame_decode(buf + off, len - off, &f);
         if (n <= 0)
             return;
         off += (size_t)n;
@@ -311,7 +311,7 @@ static void op_answer(rd *r, int k)
         data ^= 1; /* a wrong answer */
     else
         W.x_answered[k] = 1;
-    int w = rudp_wire_path_encode(buf + n, sizeof buf - n, RUDP_FRAME_PATH_RESPONSE, data);
+    int w = rudp__wire_path_encode(buf + n, sizeof buf - n, RUDP_FRAME_PATH_RESPONSE, data);
     CHECK(w > 0);
     n += (size_t)w;
     for (int extra = u8(r) % 8; extra > 0 && n < sizeof buf; extra--)
@@ -365,7 +365,7 @@ static void world_init(uint8_t variant)
         uint8_t seed[32];
         for (int k = 0; k < 32; k++)
             seed[k] = (uint8_t)(k * 5 + ep * 71 + 9);
-        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &cfg, &W.ctx[ep]) == 0);
+        CHECK(rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, &cfg, NULL, &W.ctx[ep]) == 0);
         if (W.keyed) {
             static const uint8_t key[RUDP_KEY_LEN] = "fuzz_path key, on both ends";
             seed[0] ^= 0x5a;
@@ -403,8 +403,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             deliver_all();
             break;
         case 1: {
-            rudp_time t = rudp_wheel_next(&W.ctx[SRV]->wheel);
-            rudp_time u = rudp_wheel_next(&W.ctx[CLI]->wheel);
+            rudp_time t = rudp__wheel_next(&W.ctx[SRV]->wheel);
+            rudp_time u = rudp__wheel_next(&W.ctx[CLI]->wheel);
             if (u < t)
                 t = u;
             if ((op & 0x80) && t != RUDP_TIME_NEVER && t > W.now)
@@ -439,7 +439,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int i = 0; i < 16; i++) {
         deliver_all();
-        rudp_time t = rudp_wheel_next(&W.ctx[SRV]->wheel);
+        rudp_time t = rudp__wheel_next(&W.ctx[SRV]->wheel);
         if (t == RUDP_TIME_NEVER)
             break;
         if (t > W.now)

@@ -34,8 +34,8 @@ static void check_hdr(const uint8_t *data, size_t size, const rudp_hdr *h, int n
     CHECK(h->flags <= 0x0f);
     CHECK(h->token_len <= RUDP_TOKEN_MAX);
 
-    m = rudp_wire_hdr_encode(scratch, sizeof scratch, h);
-    CHECK(m > 0 && (size_t)m == rudp_wire_hdr_len(h));
+    m = rudp__wire_hdr_encode(scratch, sizeof scratch, h);
+    CHECK(m > 0 && (size_t)m == rudp__wire_hdr_len(h));
     CHECK(m <= n);
     /* Everything up to the params is fixed-width, so it must match exactly. */
     {
@@ -47,7 +47,7 @@ static void check_hdr(const uint8_t *data, size_t size, const rudp_hdr *h, int n
         if (h->type == RUDP_PKT_RETRY || h->type == RUDP_PKT_DATA || h->type == RUDP_PKT_RESET)
             CHECK((size_t)m == fixed && m == n);
     }
-    CHECK(rudp_wire_hdr_decode(scratch, (size_t)m, &again) == m);
+    CHECK(rudp__wire_hdr_decode(scratch, (size_t)m, &again) == m);
     CHECK(again.type == h->type && again.flags == h->flags && again.dcid == h->dcid &&
           again.pn == h->pn && again.scid == h->scid && again.token_len == h->token_len &&
           memcmp(again.token, h->token, h->token_len) == 0 && again.max_data == h->max_data &&
@@ -67,11 +67,11 @@ static void check_ack(const rudp_frame *f, int n)
         if (i > 0)
             CHECK(f->u.ack.r[i].hi + 1 < f->u.ack.r[i - 1].lo);
     }
-    m = rudp_wire_ack_encode(scratch, sizeof scratch, f->u.ack.r, f->u.ack.n, f->u.ack.delay_us,
+    m = rudp__wire_ack_encode(scratch, sizeof scratch, f->u.ack.r, f->u.ack.n, f->u.ack.delay_us,
                              &written);
     CHECK(m > 0 && m <= n);
     CHECK(written == f->u.ack.n);
-    CHECK(rudp_wire_frame_decode(scratch, (size_t)m, &again) == m);
+    CHECK(rudp__wire_frame_decode(scratch, (size_t)m, &again) == m);
     CHECK(again.type == RUDP_FRAME_ACK && again.u.ack.n == f->u.ack.n &&
           again.u.ack.delay_us == f->u.ack.delay_us);
     CHECK(memcmp(again.u.ack.r, f->u.ack.r, f->u.ack.n * sizeof f->u.ack.r[0]) == 0);
@@ -80,11 +80,11 @@ static void check_ack(const rudp_frame *f, int n)
     if (m > 1) {
         size_t cap = (size_t)m - 1;
 
-        m = rudp_wire_ack_encode(scratch, cap, f->u.ack.r, f->u.ack.n, f->u.ack.delay_us,
+        m = rudp__wire_ack_encode(scratch, cap, f->u.ack.r, f->u.ack.n, f->u.ack.delay_us,
                                  &written);
         if (m > 0) {
             CHECK((size_t)m <= cap && written >= 1 && written < f->u.ack.n);
-            CHECK(rudp_wire_frame_decode(scratch, (size_t)m, &again) == m);
+            CHECK(rudp__wire_frame_decode(scratch, (size_t)m, &again) == m);
             CHECK(again.u.ack.n == written);
             CHECK(memcmp(again.u.ack.r, f->u.ack.r, written * sizeof f->u.ack.r[0]) == 0);
         }
@@ -105,16 +105,16 @@ static void check_stream(const uint8_t *p, size_t len, const rudp_frame *f, int 
     if (!explicit_len)
         CHECK((size_t)n == len);
 
-    m = rudp_wire_stream_hdr_encode(scratch, sizeof scratch, f->u.stream.offset, slen,
+    m = rudp__wire_stream_hdr_encode(scratch, sizeof scratch, f->u.stream.offset, slen,
                                     f->u.stream.fin, explicit_len);
     CHECK(m > 0);
     h = (size_t)m;
-    CHECK(h == rudp_wire_stream_hdr_len(f->u.stream.offset, slen, explicit_len));
+    CHECK(h == rudp__wire_stream_hdr_len(f->u.stream.offset, slen, explicit_len));
     CHECK(h + slen <= (size_t)n);
     if (h + slen > sizeof scratch)
         return; /* the header round trip was checked; the data is not ours to copy */
     memcpy(scratch + h, f->u.stream.data, (size_t)slen);
-    CHECK(rudp_wire_frame_decode(scratch, h + (size_t)slen, &again) == (int)(h + slen));
+    CHECK(rudp__wire_frame_decode(scratch, h + (size_t)slen, &again) == (int)(h + slen));
     CHECK(again.type == RUDP_FRAME_STREAM && again.u.stream.offset == f->u.stream.offset &&
           again.u.stream.len == slen && again.u.stream.fin == f->u.stream.fin &&
           again.u.stream.data == scratch + h);
@@ -134,36 +134,36 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         return;
     case RUDP_FRAME_PING:
         CHECK(n == 1 && p[0] == RUDP_FRAME_PING);
-        m = rudp_wire_ping_encode(scratch, sizeof scratch);
+        m = rudp__wire_ping_encode(scratch, sizeof scratch);
         break;
     case RUDP_FRAME_ACK:
         check_ack(f, n);
         return;
     case RUDP_FRAME_MAX_DATA:
-        m = rudp_wire_max_data_encode(scratch, sizeof scratch, f->u.max_data);
+        m = rudp__wire_max_data_encode(scratch, sizeof scratch, f->u.max_data);
         break;
     case RUDP_FRAME_DATA_BLOCKED:
-        m = rudp_wire_blocked_encode(scratch, sizeof scratch, f->u.blocked);
+        m = rudp__wire_blocked_encode(scratch, sizeof scratch, f->u.blocked);
         break;
     case RUDP_FRAME_RESET:
-        m = rudp_wire_reset_encode(scratch, sizeof scratch, f->u.reset.code,
+        m = rudp__wire_reset_encode(scratch, sizeof scratch, f->u.reset.code,
                                    f->u.reset.final_size);
         break;
     case RUDP_FRAME_PATH_CHALLENGE:
     case RUDP_FRAME_PATH_RESPONSE:
         CHECK(n == 9);
-        m = rudp_wire_path_encode(scratch, sizeof scratch, (uint8_t)f->type, f->u.path_data);
+        m = rudp__wire_path_encode(scratch, sizeof scratch, (uint8_t)f->type, f->u.path_data);
         break;
     case RUDP_FRAME_URGENT:
-        m = rudp_wire_urgent_encode(scratch, sizeof scratch, f->u.urgent);
+        m = rudp__wire_urgent_encode(scratch, sizeof scratch, f->u.urgent);
         break;
     case RUDP_FRAME_NEW_PORT:
-        m = rudp_wire_new_port_encode(scratch, sizeof scratch, (unsigned)f->u.new_port);
+        m = rudp__wire_new_port_encode(scratch, sizeof scratch, (unsigned)f->u.new_port);
         break;
     case RUDP_FRAME_NEW_TOKEN:
         CHECK(f->u.token.len >= 1 && f->u.token.len <= RUDP_TOKEN_MAX);
         CHECK(n == 2 + f->u.token.len && f->u.token.data == p + 2);
-        m = rudp_wire_new_token_encode(scratch, sizeof scratch, f->u.token.data, f->u.token.len);
+        m = rudp__wire_new_token_encode(scratch, sizeof scratch, f->u.token.data, f->u.token.len);
         break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
@@ -173,7 +173,7 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         CHECK(0 && "decoder reported an unknown frame type");
     }
     CHECK(m > 0 && m <= n && scratch[0] == p[0]);
-    CHECK(rudp_wire_frame_decode(scratch, (size_t)m, &again) == m);
+    CHECK(rudp__wire_frame_decode(scratch, (size_t)m, &again) == m);
     CHECK(again.type == f->type);
     switch (f->type) {
     case RUDP_FRAME_MAX_DATA:
@@ -210,7 +210,7 @@ static void decode_frames(const uint8_t *data, size_t size)
     rudp_frame f;
 
     for (size_t pos = 0; pos < size;) {
-        int n = rudp_wire_frame_decode(data + pos, size - pos, &f);
+        int n = rudp__wire_frame_decode(data + pos, size - pos, &f);
 
         if (n < 0)
             return;
@@ -226,15 +226,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n;
 
     /* A leading varint, if any, must round-trip to the same value. */
-    n = rudp_varint_decode(data, size, &v);
+    n = rudp__varint_decode(data, size, &v);
     if (n > 0) {
-        int m = rudp_varint_encode(scratch, sizeof scratch, v);
+        int m = rudp__varint_encode(scratch, sizeof scratch, v);
 
-        CHECK(m > 0 && m <= n && (size_t)m == rudp_varint_len(v));
-        CHECK(rudp_varint_decode(scratch, (size_t)m, &v2) == m && v2 == v);
+        CHECK(m > 0 && m <= n && (size_t)m == rudp__varint_len(v));
+        CHECK(rudp__varint_decode(scratch, (size_t)m, &v2) == m && v2 == v);
     }
 
-    n = rudp_wire_hdr_decode(data, size, &h);
+    n = rudp__wire_hdr_decode(data, size, &h);
     if (n >= 0) {
         check_hdr(data, size, &h, n);
         decode_frames(data + n, size - (size_t)n);

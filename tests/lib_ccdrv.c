@@ -7,14 +7,14 @@
 void ccdrv_init(ccdrv *d, const rudp_cc_ops *ops, uint32_t mss, rudp_time t0)
 {
     memset(d, 0, sizeof *d);
-    rudp_cc_setup(&d->cc, ops, mss, t0);
-    rudp_rtt_init(&d->rtt, RUDP_MS(100));
+    rudp__cc_setup(&d->cc, ops, mss, t0);
+    rudp__rtt_init(&d->rtt, RUDP_MS(100));
     d->now = t0;
 }
 
 void ccdrv_ack(ccdrv *d, uint64_t bytes, rudp_time rtt, uint64_t prior_delivered)
 {
-    rudp_rtt_update(&d->rtt, rtt, 0, 0);
+    rudp__rtt_update(&d->rtt, rtt, 0, 0);
     d->delivered += bytes;
     rudp_cc_ack a;
     memset(&a, 0, sizeof a);

@@ -255,9 +255,15 @@ void sim_free(sim *s)
 
 int sim_add_ep(sim *s, const rudp_config *cfg)
 {
+    return sim_add_ep_mem(s, cfg, NULL);
+}
+
+int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem)
+{
     int i = s->nep++;
     sim_ep *e = &s->ep[i];
     e->owner = s;
+    e->mem = mem;
     e->idx = i;
     e->addr.family = 2; /* AF_INET */
     e->addr.port = (uint16_t)(1000 + i);
@@ -268,7 +274,7 @@ int sim_add_ep(sim *s, const rudp_config *cfg)
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
-    int err = rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    int err = rudp_ctx_new(&ops, e, seed, cfg, mem, &e->ctx);
     (void)err;
     return i;
 }
@@ -280,7 +286,7 @@ size_t sim_data_hdr(uint8_t *buf, uint64_t dcid, uint32_t pn)
     h.type = RUDP_PKT_DATA;
     h.dcid = dcid;
     h.pn = pn;
-    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     assert(n == RUDP_WIRE_SHORT_HDR);
     return (size_t)n;
 }
@@ -296,7 +302,7 @@ size_t sim_make_syn(uint8_t *buf, uint64_t scid, const uint8_t *tok, size_t tokl
         memcpy(h.token, tok, toklen);
     h.max_data = 1 << 20;
     h.max_datagram = 1400;
-    int n = rudp_wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_MIN_SYN_SIZE, &h);
     assert(n > 0);
     memset(buf + n, 0, RUDP_MIN_SYN_SIZE - (size_t)n);
     return RUDP_MIN_SYN_SIZE;
@@ -309,7 +315,7 @@ int sim_count_type(const sim_ep *e, int type, size_t *bytes)
         *bytes = 0;
     for (int i = 0; i < e->ncap; i++) {
         rudp_hdr h;
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
+        if (rudp__wire_hdr_decode(e->cap[i].data, e->cap[i].len, &h) > 0 && h.type == type) {
             n++;
             if (bytes)
                 *bytes += e->cap[i].len;
@@ -321,7 +327,7 @@ int sim_count_type(const sim_ep *e, int type, size_t *bytes)
 int sim_last_of_type(const sim_ep *e, int type, rudp_hdr *out)
 {
     for (int i = e->ncap; i-- > 0;)
-        if (rudp_wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
+        if (rudp__wire_hdr_decode(e->cap[i].data, e->cap[i].len, out) > 0 && out->type == type)
             return 1;
     return 0;
 }
@@ -337,6 +343,12 @@ void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN])
     int err = rudp_ctx_set_key(e->ctx, e->key, seed);
     (void)err;
     assert(err == 0);
+}
+
+void sim_set_aead(sim *s, int ep, const rudp_aead_backend *b)
+{
+    s->ep[ep].aead = b;
+    rudp_ctx_set_aead(s->ep[ep].ctx, b);
 }
 
 void sim_set_reset_id(sim *s, int ep, const char *id)
@@ -385,8 +397,10 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
     static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
-    rudp_ctx_new(&ops, e, seed, cfg, &e->ctx);
+    rudp_ctx_new(&ops, e, seed, cfg, e->mem, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
+    if (e->aead)
+        rudp_ctx_set_aead(e->ctx, e->aead);
     if (e->keyed)
         sim_set_key(s, ep, e->key);
     if (e->keyed && e->reset_id[0])

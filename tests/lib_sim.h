@@ -96,6 +96,9 @@ typedef struct sim_ep {
     sim *owner;
     int idx;
     rudp_ctx *ctx;
+    const rudp_mem *mem;    /* sim_add_ep_mem's allocator (NULL: libc's), kept across
+                               sim_restart */
+    const rudp_aead_backend *aead; /* sim_set_aead's, kept across sim_restart */
     rudp_addr addr;
     rudp_time deadline;
     int is_server;          /* accepts with server_app template */
@@ -162,10 +165,16 @@ void sim_free(sim *s);
 
 /* Adds an endpoint with `cfg` defaults (NULL: library defaults). Returns its index. */
 int sim_add_ep(sim *s, const rudp_config *cfg);
+/* As sim_add_ep, its context's memory from `mem` (rudp_ctx_new's; NULL:
+ * libc's), which must outlive the simulation. */
+int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem);
 
 /* Makes endpoint `ep` keyed with `key` (rudp_ctx_set_key, the seed from
  * the simulation's PRNG); a restart keeps the key. */
 void sim_set_key(sim *s, int ep, const uint8_t key[RUDP_KEY_LEN]);
+/* Installs AEAD backend b in endpoint ep's context (rudp_ctx_set_aead; the
+ * tests' is the shim's OpenSSL one), kept across sim_restart. */
+void sim_set_aead(sim *s, int ep, const rudp_aead_backend *b);
 /* Gives keyed endpoint `ep` the reset ID `id` (rudp_ctx_set_reset_id), kept
  * across sim_restart; call it before sim_listen. "" takes it away at the
  * next restart. */

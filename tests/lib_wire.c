@@ -81,7 +81,8 @@ void w_start(uint8_t seed_byte, uint16_t port_base)
         w.addr[ep].port = (uint16_t)(port_base + ep);
         w.addr[ep].ip[0] = 10;
         w.addr[ep].ip[3] = (uint8_t)(ep + 1);
-        cr_assert(eq(int, rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, NULL, &w.ctx[ep]), 0));
+        cr_assert(eq(int, rudp_ctx_new(&ops, (void *)(intptr_t)ep, seed, NULL, NULL, &w.ctx[ep]),
+                     0));
     }
     rudp_listener *l;
     cr_assert(eq(int, rudp_listen(w.ctx[SRV], 1, NULL, 4, &l), 0));

@@ -32,7 +32,7 @@ static void flow(uint64_t rate, rudp_time owd, size_t queue, double loss, flow_r
     sim_bulk_listen(&s, b);
     rudp_config cfg;
     rudp_config_default(&cfg);
-    cfg.cc = &rudp_cc_bbr;
+    cfg.cc = &rudp__cc_bbr;
     int f = sim_bulk_connect(&s, a, b, &cfg);
     cr_assert(ge(int, f, 0));
     sim_run_until(&s, s.now + RUDP_SEC(10));

@@ -1,9 +1,10 @@
 /*
- * Packet protection (aead.c): one cipher, two libraries. What a keyed
- * context picks, that OpenSSL's and libsodium's datagrams are the same
- * bytes and open with each other (two ends that picked differently talk),
- * that forgeries fail in both, and that sealing and opening allocate
- * nothing once a direction has its key.
+ * Packet protection (aead.c) with the shim's OpenSSL backend
+ * (shim/base/aead_openssl.c, linked in): one cipher, two libraries. What a
+ * keyed context picks, that OpenSSL's and libsodium's datagrams are the
+ * same bytes and open with each other (two ends that picked differently
+ * talk), that forgeries fail in both, and that sealing and opening
+ * allocate nothing once a direction has its key.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -12,8 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shim/base/base.h"
 #include "aead.h"
 #include "crypto.h"
+
+/* The backend's split (aead_openssl.c): checked against its table below. */
+#define EVP_MIN 512
+#define POOL SHIM_AEAD_OPENSSL_POOL
 
 #define BIG 65000
 
@@ -30,10 +36,10 @@ static int ncipher(uint8_t c[2])
 /* Tables of one library each. */
 static void tables(rudp_aead_libs *so, rudp_aead_libs *os)
 {
-    rudp__aead_libs_init(so);
+    rudp__aead_libs_init(so, NULL, NULL);
     rudp__aead_libs_limit(so, RUDP_AEAD_LIB_SODIUM);
-    rudp__aead_libs_init(os);
-    rudp__aead_libs_limit(os, RUDP_AEAD_LIB_OPENSSL);
+    rudp__aead_libs_init(os, NULL, shim_aead_openssl());
+    rudp__aead_libs_limit(os, RUDP_AEAD_LIB_BACKEND);
 }
 
 static void fill(uint8_t *p, size_t n, uint8_t seed)
@@ -42,7 +48,7 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
         p[i] = (uint8_t)(seed + i * 7);
 }
 
-/* AES-256-GCM: OpenSSL's from RUDP_AEAD_EVP_MIN bytes, libsodium's below
+/* AES-256-GCM: OpenSSL's from EVP_MIN bytes, libsodium's below
  * (where the CPU has AES-NI, which libsodium's needs); ChaCha20-Poly1305:
  * libsodium's at every size. */
 Test(aead, a_keyed_table_splits_aesgcm_by_size_and_runs_chacha_with_libsodium)
@@ -50,19 +56,21 @@ Test(aead, a_keyed_table_splits_aesgcm_by_size_and_runs_chacha_with_libsodium)
     cr_assert(ge(int, sodium_init(), 0));
     int hw = crypto_aead_aes256gcm_is_available();
     rudp_aead_libs L;
-    rudp__aead_libs_init(&L);
-    cr_assert(L.evp[RUDP_AEAD_AESGCM] != NULL, "OpenSSL's AES-256-GCM did not load");
-    cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_OPENSSL));
+    rudp__aead_libs_init(&L, NULL, shim_aead_openssl());
+    cr_assert(eq(int, L.runs & RUDP_AEAD_AESGCM, RUDP_AEAD_AESGCM),
+              "OpenSSL's AES-256-GCM did not load");
+    cr_assert(eq(u32, L.be->split_below, EVP_MIN));
+    cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_BACKEND));
     cr_assert(eq(u8, L.lib[RUDP_AEAD_CHACHA], RUDP_AEAD_LIB_SODIUM));
     uint8_t key[32] = {1};
     rudp_aead a;
     cr_assert(eq(int, rudp__aead_init(&a, &L, RUDP_AEAD_AESGCM, key), 0));
     cr_assert(eq(str, (char *)rudp__aead_lib_name(&a), "openssl"));
-    uint8_t small = hw ? RUDP_AEAD_LIB_SODIUM : RUDP_AEAD_LIB_OPENSSL;
+    uint8_t small = hw ? RUDP_AEAD_LIB_SODIUM : RUDP_AEAD_LIB_BACKEND;
     cr_assert(eq(u8, rudp__aead_lib_for(&a, 0), small));
-    cr_assert(eq(u8, rudp__aead_lib_for(&a, RUDP_AEAD_EVP_MIN - 1), small));
-    cr_assert(eq(u8, rudp__aead_lib_for(&a, RUDP_AEAD_EVP_MIN), RUDP_AEAD_LIB_OPENSSL));
-    cr_assert(eq(u8, rudp__aead_lib_for(&a, 1400), RUDP_AEAD_LIB_OPENSSL));
+    cr_assert(eq(u8, rudp__aead_lib_for(&a, EVP_MIN - 1), small));
+    cr_assert(eq(u8, rudp__aead_lib_for(&a, EVP_MIN), RUDP_AEAD_LIB_BACKEND));
+    cr_assert(eq(u8, rudp__aead_lib_for(&a, 1400), RUDP_AEAD_LIB_BACKEND));
     rudp__aead_free(&a, &L);
     cr_assert(eq(int, rudp__aead_init(&a, &L, RUDP_AEAD_CHACHA, key), 0));
     cr_assert(eq(str, (char *)rudp__aead_lib_name(&a), "libsodium"));
@@ -70,20 +78,20 @@ Test(aead, a_keyed_table_splits_aesgcm_by_size_and_runs_chacha_with_libsodium)
     rudp__aead_free(&a, &L);
     /* limited to OpenSSL: every size OpenSSL's */
     rudp_aead_libs O;
-    rudp__aead_libs_init(&O);
-    rudp__aead_libs_limit(&O, RUDP_AEAD_LIB_OPENSSL);
+    rudp__aead_libs_init(&O, NULL, shim_aead_openssl());
+    rudp__aead_libs_limit(&O, RUDP_AEAD_LIB_BACKEND);
     cr_assert(eq(int, rudp__aead_init(&a, &O, RUDP_AEAD_AESGCM, key), 0));
-    cr_assert(eq(u8, rudp__aead_lib_for(&a, 1), RUDP_AEAD_LIB_OPENSSL));
+    cr_assert(eq(u8, rudp__aead_lib_for(&a, 1), RUDP_AEAD_LIB_BACKEND));
     rudp__aead_free(&a, &O);
     rudp__aead_libs_free(&O);
     /* a limit to a library that lacks nothing keeps the pick; to the other
      * moves it */
-    rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_SODIUM | RUDP_AEAD_LIB_OPENSSL);
-    cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_OPENSSL));
+    rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_SODIUM | RUDP_AEAD_LIB_BACKEND);
+    cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_BACKEND));
     rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_SODIUM);
     cr_assert(eq(u8, L.lib[RUDP_AEAD_AESGCM], RUDP_AEAD_LIB_SODIUM));
-    rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_OPENSSL);
-    cr_assert(eq(u8, L.lib[RUDP_AEAD_CHACHA], RUDP_AEAD_LIB_OPENSSL));
+    rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_BACKEND);
+    cr_assert(eq(u8, L.lib[RUDP_AEAD_CHACHA], RUDP_AEAD_LIB_BACKEND));
     rudp__aead_libs_free(&L);
 }
 
@@ -97,9 +105,9 @@ Test(aead, both_libraries_make_the_same_bytes_and_open_each_others, .timeout = 3
     int nc = ncipher(cs);
     rudp_aead_libs so, os, dflt;
     tables(&so, &os);
-    rudp__aead_libs_init(&dflt);
+    rudp__aead_libs_init(&dflt, NULL, shim_aead_openssl());
     static const size_t lens[] = {0,   1,   15,  16,   17,   64,
-                                  RUDP_AEAD_EVP_MIN - 1, RUDP_AEAD_EVP_MIN, 1400, BIG};
+                                  EVP_MIN - 1, EVP_MIN, 1400, BIG};
     static uint8_t m[BIG], x[BIG], y[BIG], out[BIG];
     for (int ci = 0; ci < nc; ci++) {
         uint8_t key[32], nonce[12] = {0}, ad[16], tx[16], ty[16];
@@ -176,13 +184,13 @@ Test(aead, a_spare_context_keyed_again_seals_with_the_new_key_only)
         fill(m, sizeof m, 3);
         rudp_aead a, b;
         cr_assert(eq(int, rudp__aead_init(&b, &os, cs[ci], k1), 0));
-        EVP_CIPHER_CTX *first = b.evp;
+        void *first = b.dir;
         memcpy(x, m, sizeof m);
         cr_assert(eq(int, rudp__aead_seal(&b, nonce, NULL, 0, x, sizeof x, tx), 0));
         rudp__aead_free(&b, &os);
-        cr_assert(eq(u32, os.nspare[cs[ci]], RUDP_AEAD_POOL)); /* back; taken first */
+        cr_assert(eq(u32, shim_aead_openssl_spare(os.st, cs[ci]), POOL)); /* back; taken first */
         cr_assert(eq(int, rudp__aead_init(&b, &os, cs[ci], k2), 0));
-        cr_assert(eq(ptr, b.evp, first), "the spare was not taken");
+        cr_assert(eq(ptr, b.dir, first), "the spare was not taken");
         cr_assert(eq(int, rudp__aead_init(&a, &so, cs[ci], k2), 0));
         memcpy(x, m, sizeof m);
         memcpy(y, m, sizeof m);
@@ -201,8 +209,8 @@ Test(aead, a_forgery_leaves_nothing_on_openssls_error_queue)
     uint8_t cs[2];
     int nc = ncipher(cs);
     rudp_aead_libs os;
-    rudp__aead_libs_init(&os);
-    rudp__aead_libs_limit(&os, RUDP_AEAD_LIB_OPENSSL);
+    rudp__aead_libs_init(&os, NULL, shim_aead_openssl());
+    rudp__aead_libs_limit(&os, RUDP_AEAD_LIB_BACKEND);
     ERR_clear_error();
     for (int ci = 0; ci < nc; ci++) {
         uint8_t key[32] = {7}, nonce[12] = {0}, m[64] = {1}, out[64], tag[16] = {2};
@@ -301,7 +309,8 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
     uint8_t cs[2];
     int nc = ncipher(cs);
     rudp_aead_libs warm;
-    rudp__aead_libs_init(&warm); /* OpenSSL's library context, once a process */
+    /* OpenSSL's library context, once a process */
+    rudp__aead_libs_init(&warm, NULL, shim_aead_openssl());
     rudp__aead_libs_free(&warm);
     count_start();
     for (int t = 0; t < 2; t++) {
@@ -309,51 +318,52 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
          * for both ciphers at every size */
         rudp_aead_libs L;
         size_t b0 = alloc_bytes;
-        rudp__aead_libs_init(&L);
+        rudp__aead_libs_init(&L, NULL, shim_aead_openssl());
         size_t fill[3] = {0};
         fill[RUDP_AEAD_AESGCM] = alloc_bytes - b0;
         if (t == 1) {
             b0 = alloc_bytes;
-            rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_OPENSSL);
+            rudp__aead_libs_limit(&L, RUDP_AEAD_LIB_BACKEND);
             fill[RUDP_AEAD_CHACHA] = alloc_bytes - b0;
         }
         for (int ci = 0; ci < nc; ci++) {
             uint8_t c = cs[ci];
-            if (L.lib[c] != RUDP_AEAD_LIB_OPENSSL)
+            if (L.lib[c] != RUDP_AEAD_LIB_BACKEND)
                 continue;
-            cr_assert(eq(u32, L.nspare[c], RUDP_AEAD_POOL));
+            cr_assert(eq(u32, shim_aead_openssl_spare(L.st, c), POOL));
             /* the counting sees the pool's contexts being made */
             cr_assert(gt(sz, fill[c], 0), "table %d cipher %d: no allocation counted", t, c);
             /* each context, and its place in the pool */
-            size_t one = fill[c] / RUDP_AEAD_POOL;
-            cr_assert(le(sz, one, (size_t)RUDP_AEAD_EVP_BYTES),
-                      "cipher %d: OpenSSL took %zu bytes a context, counted as %d", c, one,
-                      RUDP_AEAD_EVP_BYTES);
+            size_t one = fill[c] / POOL;
+            size_t counted_as = shim_aead_openssl()->dir_bytes;
+            cr_assert(le(sz, one, counted_as),
+                      "cipher %d: OpenSSL took %zu bytes a context, counted as %zu", c, one,
+                      counted_as);
             /* every direction of the pool's and two more; only libsodium's
              * expanded AES keys are allocated (the core's allocator) */
-            static rudp_aead d[RUDP_AEAD_POOL + 2];
+            static rudp_aead d[POOL + 2];
             uint8_t key[32] = {5}, nonce[12] = {0}, ad[16] = {0}, tag[16];
             static uint8_t m[1400], out[1400];
             long n0 = n_allocs, sodium = 0;
-            L.pool_empty = 0;
-            for (int i = 0; i < RUDP_AEAD_POOL + 2; i++) {
+            L.backend_full = 0;
+            for (int i = 0; i < POOL + 2; i++) {
                 key[1] = (uint8_t)i;
                 cr_assert(eq(int, rudp__aead_init(&d[i], &L, c, key), 0));
                 sodium += d[i].aes_mem != NULL;
                 cr_assert(eq(str, (char *)rudp__aead_lib_name(&d[i]),
-                             i < RUDP_AEAD_POOL ? "openssl" : "libsodium"));
+                             i < POOL ? "openssl" : "libsodium"));
             }
             cr_assert(eq(long, n_allocs - n0, sodium), "table %d cipher %d: %ld allocations", t,
                       c, n_allocs - n0 - sodium);
-            cr_assert(eq(u64, L.pool_empty, 2));
+            cr_assert(eq(u64, L.backend_full, 2));
             /* sealing and opening, at sizes on both sides of the split */
-            rudp_aead *a = &d[0], *b = &d[RUDP_AEAD_POOL + 1];
+            rudp_aead *a = &d[0], *b = &d[POOL + 1];
             /* b: libsodium's (the pool is empty), keyed as a */
             rudp__aead_free(b, &L);
             key[1] = 0;
             cr_assert(eq(int, rudp__aead_init(b, &L, c, key), 0));
             n0 = n_allocs;
-            static const size_t lens[] = {1, 64, RUDP_AEAD_EVP_MIN, 1400};
+            static const size_t lens[] = {1, 64, EVP_MIN, 1400};
             for (uint64_t pn = 1; pn <= 1000; pn++) {
                 size_t n = lens[pn % 4];
                 nonce[11] = (uint8_t)pn;
@@ -368,9 +378,9 @@ Test(aead, only_a_tables_start_allocates_through_openssl, .timeout = 30)
                       "datagrams", t, c, n_allocs - n0);
             /* the connections end: the contexts go back, the pool is full */
             n0 = n_allocs;
-            for (int i = 0; i < RUDP_AEAD_POOL + 2; i++)
+            for (int i = 0; i < POOL + 2; i++)
                 rudp__aead_free(&d[i], &L);
-            cr_assert(eq(u32, L.nspare[c], RUDP_AEAD_POOL));
+            cr_assert(eq(u32, shim_aead_openssl_spare(L.st, c), POOL));
             cr_assert(eq(long, n_allocs, n0));
         }
         rudp__aead_libs_free(&L);

@@ -22,7 +22,7 @@ static uint64_t pn;
 static void inject(const uint8_t *frames, size_t n)
 {
     if (!pn)
-        pn = rudp_recovery_next_pn(&w.conn[CLI]->rec) + 100000;
+        pn = rudp__recovery_next_pn(&w.conn[CLI]->rec) + 100000;
     uint8_t buf[2048];
     size_t hl = sim_data_hdr(buf, w.conn[SRV]->cid, (uint32_t)pn++);
     cr_assert(le(sz, hl + n, sizeof buf));
@@ -34,7 +34,7 @@ static void inject(const uint8_t *frames, size_t n)
 static void inject_stream(uint64_t off, size_t len)
 {
     uint8_t f[1500];
-    int n = rudp_wire_stream_hdr_encode(f, sizeof f, off, len, 0, 1);
+    int n = rudp__wire_stream_hdr_encode(f, sizeof f, off, len, 0, 1);
     cr_assert(gt(int, n, 0));
     memset(f + n, 'a', len);
     inject(f, (size_t)n + len);
@@ -43,7 +43,7 @@ static void inject_stream(uint64_t off, size_t len)
 static void inject_blocked(uint64_t limit)
 {
     uint8_t f[16];
-    int n = rudp_wire_blocked_encode(f, sizeof f, limit);
+    int n = rudp__wire_blocked_encode(f, sizeof f, limit);
     cr_assert(gt(int, n, 0));
     inject(f, (size_t)n);
 }
@@ -61,7 +61,7 @@ static void inject_handshake(uint64_t scid)
     h.max_data = 1 << 20;
     h.max_datagram = 1400;
     for (int round = 0; round < 2; round++) {
-        int n = rudp_wire_hdr_encode(syn, sizeof syn, &h);
+        int n = rudp__wire_hdr_encode(syn, sizeof syn, &h);
         cr_assert(gt(int, n, 0));
         memset(syn + n, 0, sizeof syn - (size_t)n);
         w_drop_all(CLI);
@@ -69,7 +69,7 @@ static void inject_handshake(uint64_t scid)
         w_process(SRV);
         rudp_hdr r;
         if (w.qn[CLI] != 1 ||
-            rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r) <= 0 ||
+            rudp__wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r) <= 0 ||
             r.type != RUDP_PKT_RETRY)
             return; /* a SYNACK, a RESET, or dropped */
         cr_assert(eq(int, round, 0), "a RETRY answered a valid cookie");
@@ -98,7 +98,7 @@ Test(budget, scattered_bytes_cost_memory_in_proportion_to_what_is_held, .init = 
     /* one byte per 4 KiB, never in order, over the whole initial window */
     for (uint64_t k = 1; k < RUDP_RWND_INITIAL / 4096; k++)
         inject_stream(k * 4096, 1);
-    uint64_t held = rudp_ranges_total(&w.conn[SRV]->rcv);
+    uint64_t held = rudp__ranges_total(&w.conn[SRV]->rcv);
     uint64_t grew = rudp_ctx_memory(w.ctx[SRV]) - mem0;
     /* four times what is held plus four chunks, plus the chunk ring */
     uint64_t bound = 4 * held + 4 * RUDP_SBUF_CHUNK + w.conn[SRV]->rbuf.nslots * sizeof(void *);
@@ -152,7 +152,7 @@ Test(budget, past_the_memory_limit_handshakes_are_refused_and_data_dropped, .ini
     cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->memory_refused, 1));
     rudp_hdr r;
     cr_assert(eq(sz, w.qn[CLI], 1));
-    cr_assert(gt(int, rudp_wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r), 0));
+    cr_assert(gt(int, rudp__wire_hdr_decode(w.q[CLI][0].buf, w.q[CLI][0].len, &r), 0));
     cr_assert(eq(int, r.type, RUDP_PKT_RESET), "a refused handshake gets a RESET");
     uint64_t contig = w.conn[SRV]->rcv_contig;
     inject_stream(contig, 1000); /* needs a new chunk: over the budget */

@@ -16,7 +16,7 @@ static rudp_cc cc;
 
 static void setup(void)
 {
-    rudp_cc_setup(&cc, &rudp_cc_newreno, MSS, T0);
+    rudp__cc_setup(&cc, &rudp__cc_newreno, MSS, T0);
 }
 
 /* One ACK event of `bytes`, the largest newly acked packet sent at `sent`. */
@@ -49,13 +49,13 @@ Test(cc, initial_window_is_ten_mss_capped_at_max_of_14720_and_two_mss, .timeout 
         {65507, 131014},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        cr_assert(eq(u64, rudp_cc_initial_window(t[i].mss), t[i].want), "mss %u", t[i].mss);
-        rudp_cc_setup(&cc, &rudp_cc_newreno, t[i].mss, T0);
+        cr_assert(eq(u64, rudp__cc_initial_window(t[i].mss), t[i].want), "mss %u", t[i].mss);
+        rudp__cc_setup(&cc, &rudp__cc_newreno, t[i].mss, T0);
         cr_assert(eq(u64, cc.cwnd, t[i].want), "mss %u", t[i].mss);
         cr_assert(eq(u64, cc.ssthresh, UINT64_MAX));
         cr_assert(eq(u32, cc.mss, t[i].mss));
     }
-    cr_assert(eq(u64, rudp_cc_min_window(1400), 2800));
+    cr_assert(eq(u64, rudp__cc_min_window(1400), 2800));
 }
 
 Test(cc, slow_start_grows_by_the_bytes_acknowledged, .init = setup)
@@ -167,7 +167,7 @@ Test(cc, window_never_goes_below_the_minimum, .init = setup, .timeout = 5)
     loss(now, now - 1, 1000);
     cr_assert(eq(u64, cc.cwnd, 2 * MSS));
     /* Even a tiny MSS keeps two datagrams. */
-    rudp_cc_setup(&cc, &rudp_cc_newreno, 100, T0);
+    rudp__cc_setup(&cc, &rudp__cc_newreno, 100, T0);
     for (int i = 0; i < 20; i++) {
         now += RUDP_MS(100);
         loss(now, now - 1, 100);
@@ -186,19 +186,19 @@ Test(cc, phase_is_slow_start_then_recovery_until_a_later_packet_is_acked_then_av
     ack(T0 + RUDP_MS(220), T0 + RUDP_MS(150), MSS); /* sent after it */
     cr_assert(eq(str, (char *)cc.ops->phase(&cc), "avoidance"));
     /* every controller names its phase */
-    rudp_cc_setup(&cc, &rudp_cc_cubic, MSS, T0);
+    rudp__cc_setup(&cc, &rudp__cc_cubic, MSS, T0);
     cr_assert(eq(str, (char *)cc.ops->phase(&cc), "slow start"));
-    rudp_cc_setup(&cc, &rudp_cc_bbr, MSS, T0);
+    rudp__cc_setup(&cc, &rudp__cc_bbr, MSS, T0);
     cr_assert(eq(str, (char *)cc.ops->phase(&cc), "Startup"));
 }
 
 Test(cc, controllers_are_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("newreno"), (void *)&rudp_cc_newreno));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("newreno"), (void *)&rudp__cc_newreno));
     cr_assert(eq(ptr, (void *)rudp_cc_find("nope"), NULL));
     cr_assert(eq(ptr, (void *)rudp_cc_find(""), NULL));
-    cr_assert(eq(ptr, (void *)rudp_cc_default, (void *)&rudp_cc_bbr));
-    rudp_cc_setup(&cc, NULL, MSS, T0);
+    cr_assert(eq(ptr, (void *)rudp_cc_default, (void *)&rudp__cc_bbr));
+    rudp__cc_setup(&cc, NULL, MSS, T0);
     cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
     cr_assert(eq(str, (char *)cc.ops->name, "bbr"));
 }
@@ -212,23 +212,23 @@ static void crawl_publish(rudp_cc *k)
 }
 static void crawl_init(rudp_cc *k, rudp_time now)
 {
-    rudp_cc_newreno.init(k, now);
+    rudp__cc_newreno.init(k, now);
     crawl_publish(k);
 }
 static void crawl_on_ack(rudp_cc *k, const rudp_cc_ack *a)
 {
-    rudp_cc_newreno.on_ack(k, a);
+    rudp__cc_newreno.on_ack(k, a);
     crawl_publish(k);
 }
 static void crawl_on_loss(rudp_cc *k, rudp_time now, rudp_time sent, uint64_t lost,
                           uint64_t in_flight)
 {
-    rudp_cc_newreno.on_loss(k, now, sent, lost, in_flight);
+    rudp__cc_newreno.on_loss(k, now, sent, lost, in_flight);
     crawl_publish(k);
 }
 static void crawl_on_pc(rudp_cc *k, rudp_time now)
 {
-    rudp_cc_newreno.on_persistent_congestion(k, now);
+    rudp__cc_newreno.on_persistent_congestion(k, now);
     crawl_publish(k);
 }
 
@@ -244,7 +244,7 @@ Test(cc, a_collapsed_pacing_rate_still_sends_a_packet_per_round_trip, .timeout =
         .name = "crawl", .init = crawl_init, .on_sent = NULL, .on_ack = crawl_on_ack,
         .on_loss = crawl_on_loss, .on_persistent_congestion = crawl_on_pc};
     rudp_cc_ops ops = crawl;
-    ops.on_sent = rudp_cc_newreno.on_sent;
+    ops.on_sent = rudp__cc_newreno.on_sent;
     sim_bulk_result r;
     sim_bulk_single(5, &ops, RUDP_MS(10), 100000000, 500000, 0.0, RUDP_SEC(4), &r);
     cr_assert(eq(int, r.error, 0));
@@ -259,18 +259,18 @@ Test(cc, switch_runs_the_new_controller_from_its_init_keeping_window_and_thresho
     loss(T0 + RUDP_MS(100), T0 + RUDP_MS(60), 1000);
     cr_assert(eq(u64, cc.cwnd, 10000));
     cr_assert(eq(int, cc.recovering, 1));
-    rudp_cc_switch(&cc, &rudp_cc_cubic, T0 + RUDP_MS(110));
-    cr_assert(eq(ptr, (void *)cc.ops, (void *)&rudp_cc_cubic));
+    rudp__cc_switch(&cc, &rudp__cc_cubic, T0 + RUDP_MS(110));
+    cr_assert(eq(ptr, (void *)cc.ops, (void *)&rudp__cc_cubic));
     cr_assert(eq(u64, cc.cwnd, 10000));
     cr_assert(eq(u64, cc.ssthresh, 10000));
     cr_assert(eq(int, cc.recovering, 0)); /* the new one's state, from its init */
     /* the same one again: nothing changes */
     cc.cwnd = 12345;
-    rudp_cc_switch(&cc, &rudp_cc_cubic, T0 + RUDP_MS(120));
+    rudp__cc_switch(&cc, &rudp__cc_cubic, T0 + RUDP_MS(120));
     cr_assert(eq(u64, cc.cwnd, 12345));
     /* NULL is the default; a window below the minimum is raised to it */
     cc.cwnd = 1;
-    rudp_cc_switch(&cc, NULL, T0 + RUDP_MS(130));
+    rudp__cc_switch(&cc, NULL, T0 + RUDP_MS(130));
     cr_assert(eq(ptr, (void *)cc.ops, (void *)rudp_cc_default));
-    cr_assert(eq(u64, cc.cwnd, rudp_cc_min_window(MSS)));
+    cr_assert(eq(u64, cc.cwnd, rudp__cc_min_window(MSS)));
 }

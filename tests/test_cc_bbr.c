@@ -46,8 +46,8 @@ typedef struct round_spec {
 static void drv_init(drv *d)
 {
     memset(d, 0, sizeof *d);
-    rudp_cc_setup(&d->cc, &rudp_cc_bbr, MSS, T0);
-    rudp_rtt_init(&d->rtt, RUDP_MS(100));
+    rudp__cc_setup(&d->cc, &rudp__cc_bbr, MSS, T0);
+    rudp__rtt_init(&d->rtt, RUDP_MS(100));
     d->now = T0;
 }
 
@@ -69,7 +69,7 @@ static void drv_round(drv *d, const round_spec *r)
         }
         uint64_t prior = d->prev_n ? d->prev_start + ((j - 1) * d->prev_n / n + 1) * MSS : 0;
         d->delivered += MSS;
-        rudp_rtt_update(&d->rtt, r->rtt, 0, 0);
+        rudp__rtt_update(&d->rtt, r->rtt, 0, 0);
         rudp_cc_ack a;
         memset(&a, 0, sizeof a);
         a.now = d->now;
@@ -93,7 +93,7 @@ static void drv_round(drv *d, const round_spec *r)
 static rudp_cc_bbr_info info(const drv *d)
 {
     rudp_cc_bbr_info i;
-    rudp_cc_bbr_get_info(&d->cc, &i);
+    rudp__cc_bbr_get_info(&d->cc, &i);
     return i;
 }
 
@@ -582,7 +582,7 @@ Test(bbr, cap_grows_along_cubics_curve_while_a_queue_stands, .timeout = 10)
     round_spec r = steady(10 * BW);
     r.acks = 1;
     drv_round(&d, &r); /* the cut */
-    double k = rudp_cc_cbrt(0.3 * (double)wmax / (0.4 * MSS));
+    double k = rudp__cc_cbrt(0.3 * (double)wmax / (0.4 * MSS));
     uint64_t prev = info(&d).inflight_hi;
     rudp_time start = d.now;
     r = steady(10 * BW);
@@ -626,15 +626,15 @@ Test(bbr, startup_ends_on_a_congested_round, .timeout = 10)
 
 Test(bbr, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("bbr"), (void *)&rudp_cc_bbr));
-    cr_assert(eq(str, (char *)rudp_cc_bbr.name, "bbr"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("bbr"), (void *)&rudp__cc_bbr));
+    cr_assert(eq(str, (char *)rudp__cc_bbr.name, "bbr"));
 }
 
 /* ---- whole flows over the simulated network ---- */
 
 static void flow(double loss, sim_bulk_result *r)
 {
-    sim_bulk_single(42, &rudp_cc_bbr, RUDP_MS(20), 100000000, 500000, loss, RUDP_SEC(20), r);
+    sim_bulk_single(42, &rudp__cc_bbr, RUDP_MS(20), 100000000, 500000, loss, RUDP_SEC(20), r);
     fprintf(stderr, "SIMTABLE %-8s 100 Mbit/s 40 ms 1 BDP, loss %g%%: %6.2f Mbit/s goodput, "
                     "retransmitted %.2f%% (20 s)\n",
             "bbr", loss * 100, r->mbps, r->retx_pct);
@@ -686,7 +686,7 @@ Test(bbr, sim_bench_shaped_10s_runs_hold_their_floors, .timeout = 30)
     };
     for (int i = 0; i < 4; i++) {
         sim_bulk_result r;
-        sim_bulk_single(7, &rudp_cc_bbr, b[i].owd, 100000000, b[i].queue, b[i].loss,
+        sim_bulk_single(7, &rudp__cc_bbr, b[i].owd, 100000000, b[i].queue, b[i].loss,
                         RUDP_SEC(10), &r);
         fprintf(stderr, "SIMTABLE bbr      %s-shaped (%llu ms RTT, queue %zu, loss %g%%): %6.2f "
                         "Mbit/s, retransmitted %.2f%% (10 s)\n",
@@ -733,7 +733,7 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
     sim_bulk_listen(&s, b);
     rudp_config cfg;
     rudp_config_default(&cfg);
-    cfg.cc = &rudp_cc_bbr;
+    cfg.cc = &rudp__cc_bbr;
     cr_assert(ge(int, sim_bulk_connect(&s, a, b, &cfg), 0));
     uint64_t steps0 = s.steps;
     /* 12 s: startup, drain and PROBE_BW's cycles, whose window steps
@@ -796,9 +796,9 @@ static void share(const rudp_cc_ops *first, const rudp_cc_ops *second, rudp_time
 Test(bbr, sim_shares_a_40ms_1bdp_bottleneck_with_cubic_neither_under_a_quarter, .timeout = 60)
 {
     double x;
-    share(&rudp_cc_bbr, &rudp_cc_cubic, RUDP_MS(20), 500000, RUDP_SEC(25), &x);
+    share(&rudp__cc_bbr, &rudp__cc_cubic, RUDP_MS(20), 500000, RUDP_SEC(25), &x);
     cr_assert(x >= 0.25 && x <= 0.75, "bbr's share %.2f", x);
-    share(&rudp_cc_cubic, &rudp_cc_bbr, RUDP_MS(20), 500000, RUDP_SEC(25), &x);
+    share(&rudp__cc_cubic, &rudp__cc_bbr, RUDP_MS(20), 500000, RUDP_SEC(25), &x);
     cr_assert(x >= 0.25 && x <= 0.75, "cubic's share %.2f", x);
 }
 
@@ -807,8 +807,8 @@ Test(bbr, sim_shares_a_40ms_1bdp_bottleneck_with_cubic_neither_under_a_quarter, 
 Test(bbr, sim_takes_at_most_60_percent_of_the_b7_link_from_cubic, .timeout = 60)
 {
     double x;
-    share(&rudp_cc_bbr, &rudp_cc_cubic, RUDP_MS(5), 125000, RUDP_SEC(20), &x);
+    share(&rudp__cc_bbr, &rudp__cc_cubic, RUDP_MS(5), 125000, RUDP_SEC(20), &x);
     cr_assert(x >= 0.25 && x <= 0.60, "bbr's share %.2f", x);
-    share(&rudp_cc_cubic, &rudp_cc_bbr, RUDP_MS(5), 125000, RUDP_SEC(20), &x);
+    share(&rudp__cc_cubic, &rudp__cc_bbr, RUDP_MS(5), 125000, RUDP_SEC(20), &x);
     cr_assert(x >= 0.40 && x <= 0.75, "cubic's share %.2f", x);
 }

@@ -18,14 +18,14 @@
 static rudp_cc_bic_info info(const ccdrv *d)
 {
     rudp_cc_bic_info i;
-    rudp_cc_bic_get_info(&d->cc, &i);
+    rudp__cc_bic_get_info(&d->cc, &i);
     return i;
 }
 
 /* A loss at w MSS, then out of recovery: avoidance at ssthresh. */
 static void after_loss_at(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_bic, MSS, T0);
+    ccdrv_init(d, &rudp__cc_bic, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_loss(d, d->now - 1);
 }
@@ -99,7 +99,7 @@ Test(bic, probes_past_wmax_slowly_then_linearly_at_16_per_window, .timeout = 10)
 Test(bic, reno_up_to_low_window_and_at_most_cnt_20_before_a_loss, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_bic, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_bic, MSS, T0);
     d.cc.cwnd = d.cc.ssthresh = 12 * MSS;
     ccdrv_round(&d, RTT, 2 * MSS);
     cr_assert(eq(u64, d.cc.cwnd, 13 * MSS), "Reno: one a round trip at 12");
@@ -141,14 +141,14 @@ Test(bic, app_limited_acks_do_not_grow_the_window, .timeout = 10)
 
 Test(bic, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("bic"), (void *)&rudp_cc_bic));
-    cr_assert(eq(str, (char *)rudp_cc_bic.name, "bic"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("bic"), (void *)&rudp__cc_bic));
+    cr_assert(eq(str, (char *)rudp__cc_bic.name, "bic"));
 }
 
 Test(bic, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_bic, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_bic, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

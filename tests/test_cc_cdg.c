@@ -19,14 +19,14 @@
 static rudp_cc_cdg_info info(const ccdrv *d)
 {
     rudp_cc_cdg_info i;
-    rudp_cc_cdg_get_info(&d->cc, &i);
+    rudp__cc_cdg_get_info(&d->cc, &i);
     return i;
 }
 
 /* Avoidance at w MSS after two flat rounds at BASE. */
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_cdg, MSS, T0);
+    ccdrv_init(d, &rudp__cc_cdg, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, BASE, MSS);
     ccdrv_round(d, BASE, MSS);
@@ -35,18 +35,18 @@ static void in_avoidance(ccdrv *d, uint64_t w)
 
 Test(cdg, nexp_is_e_to_the_minus_x)
 {
-    cr_assert(eq(u32, rudp_cc_cdg_nexp(0), UINT32_MAX));
-    double e1 = rudp_cc_cdg_nexp(1000000) / 4294967295.0; /* e^-1 */
+    cr_assert(eq(u32, rudp__cc_cdg_nexp(0), UINT32_MAX));
+    double e1 = rudp__cc_cdg_nexp(1000000) / 4294967295.0; /* e^-1 */
     cr_assert(ge(dbl, e1, 0.367879), "%f", e1);
     cr_assert(le(dbl, e1, 0.367880), "%f", e1);
-    double e5 = rudp_cc_cdg_nexp(5000000) / 4294967295.0;
+    double e5 = rudp__cc_cdg_nexp(5000000) / 4294967295.0;
     cr_assert(ge(dbl, e5, 0.0067379), "%f", e5);
     cr_assert(le(dbl, e5, 0.0067380), "%f", e5);
-    cr_assert(eq(u32, rudp_cc_cdg_nexp(1u << 24), 0));
+    cr_assert(eq(u32, rudp__cc_cdg_nexp(1u << 24), 0));
     uint32_t prev = UINT32_MAX;
     for (uint32_t ux = 1000; ux < 1u << 24; ux += 99991) {
-        cr_assert(le(u32, rudp_cc_cdg_nexp(ux), prev));
-        prev = rudp_cc_cdg_nexp(ux);
+        cr_assert(le(u32, rudp__cc_cdg_nexp(ux), prev));
+        prev = rudp__cc_cdg_nexp(ux);
     }
 }
 
@@ -151,7 +151,7 @@ Test(cdg, a_loss_without_backoffs_halves, .timeout = 10)
 Test(cdg, slow_start_ends_when_the_round_minimum_rises_an_eighth, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_cdg, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_cdg, MSS, T0);
     ccdrv_round(&d, BASE, MSS);
     ccdrv_round(&d, BASE, MSS);
     cr_assert(eq(u64, d.cc.ssthresh, UINT64_MAX), "flat: slow start goes on");
@@ -168,8 +168,8 @@ Test(cdg, draws_follow_the_key, .timeout = 10)
     int first[6];
     for (int k = 0; k < 6; k++) {
         ccdrv d;
-        ccdrv_init(&d, &rudp_cc_cdg, MSS, T0);
-        rudp_cc_seed(&d.cc, 1000 + (uint64_t)k, 42);
+        ccdrv_init(&d, &rudp__cc_cdg, MSS, T0);
+        rudp__cc_seed(&d.cc, 1000 + (uint64_t)k, 42);
         d.cc.cwnd = d.cc.ssthresh = 100 * MSS;
         ccdrv_round(&d, BASE, MSS);
         ccdrv_round(&d, BASE, MSS);
@@ -191,14 +191,14 @@ Test(cdg, draws_follow_the_key, .timeout = 10)
 
 Test(cdg, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("cdg"), (void *)&rudp_cc_cdg));
-    cr_assert(eq(str, (char *)rudp_cc_cdg.name, "cdg"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("cdg"), (void *)&rudp__cc_cdg));
+    cr_assert(eq(str, (char *)rudp__cc_cdg.name, "cdg"));
 }
 
 Test(cdg, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_cdg, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_cdg, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -18,14 +18,14 @@
 static rudp_cc_copa_info info(const ccdrv *d)
 {
     rudp_cc_copa_info i;
-    rudp_cc_copa_get_info(&d->cc, &i);
+    rudp__cc_copa_get_info(&d->cc, &i);
     return i;
 }
 
 /* Out of slow start (a queue seen once), then the window set to w MSS. */
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(d, &rudp__cc_copa, MSS, T0);
     ccdrv_round(d, BASE, MSS);
     for (int r = 0; r < 10 && info(d).slow_start; r++)
         ccdrv_round(d, BASE + RUDP_MS(30), MSS);
@@ -35,14 +35,14 @@ static void in_avoidance(ccdrv *d, uint64_t w)
 
 Test(copa, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("copa"), (void *)&rudp_cc_copa));
-    cr_assert(eq(str, (char *)rudp_cc_copa.name, "copa"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("copa"), (void *)&rudp__cc_copa));
+    cr_assert(eq(str, (char *)rudp__cc_copa.name, "copa"));
 }
 
 Test(copa, slow_start_doubles_per_round_while_no_queue_builds, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     uint64_t w = d.cc.cwnd;
     for (int r = 0; r < 4; r++) {
         ccdrv_round(&d, BASE, MSS); /* every sample the base: dq = 0 */
@@ -59,7 +59,7 @@ Test(copa, slow_start_doubles_per_round_while_no_queue_builds, .timeout = 10)
 Test(copa, a_standing_queue_ends_slow_start_and_shrinks_the_window, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     ccdrv_round(&d, BASE, MSS);
     ccdrv_round(&d, BASE, MSS);
     /* Every sample 20 ms above the base: once the standing minimum (over
@@ -109,7 +109,7 @@ Test(copa, one_direction_for_three_rounds_doubles_the_velocity, .timeout = 10)
 Test(copa, converges_near_the_bdp_with_a_queue_of_about_ten_packets, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     /* 1000 MSS/s (11.2 Mbit/s) behind 40 ms: BDP 40 MSS. */
     ccdrv_link(&d, d.now + RUDP_SEC(30), 1000, BASE);
     uint64_t lo = UINT64_MAX, hi = 0;
@@ -132,7 +132,7 @@ Test(copa, converges_near_the_bdp_with_a_queue_of_about_ten_packets, .timeout = 
 Test(copa, follows_a_rate_drop_down_within_a_few_round_trips, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     ccdrv_link(&d, d.now + RUDP_SEC(20), 1000, BASE); /* BDP 40 MSS */
     /* The link falls to a quarter: BDP 10 MSS, and the ~50 MSS window a
      * 200 ms queue. Copa must come down to the new equilibrium (10 + 10
@@ -148,7 +148,7 @@ Test(copa, follows_a_rate_drop_down_within_a_few_round_trips, .timeout = 10)
 Test(copa, no_growth_while_app_limited, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     d.app_limited = 1;
     uint64_t w = d.cc.cwnd;
     for (int r = 0; r < 5; r++)
@@ -159,7 +159,7 @@ Test(copa, no_growth_while_app_limited, .timeout = 10)
 Test(copa, random_loss_keeps_the_window_persistent_congestion_collapses_it, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_copa, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_copa, MSS, T0);
     for (int r = 0; r < 3; r++)
         ccdrv_round(&d, BASE, MSS);
     uint64_t w = d.cc.cwnd;
@@ -219,7 +219,7 @@ Test(copa, a_queue_that_stands_for_5_s_halves_the_window_once, .timeout = 10)
 Test(copa, sim_fills_a_clean_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_copa, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_copa, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 70.0), "%.2f Mbit/s", r.mbps);
     /* slow start's overshoot into the 1-BDP buffer, then the cut: measured
@@ -230,7 +230,7 @@ Test(copa, sim_fills_a_clean_link, .timeout = 30)
 Test(copa, sim_random_loss_does_not_starve_it, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_copa, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_copa, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     /* loss is not its signal: far above a loss-based controller's ~3 */
     cr_assert(gt(dbl, r.mbps, 20.0), "%.2f Mbit/s", r.mbps);

@@ -17,7 +17,7 @@
 
 typedef ccdrv drv;
 
-static void drv_init(drv *d) { ccdrv_init(d, &rudp_cc_cubic, MSS, T0); }
+static void drv_init(drv *d) { ccdrv_init(d, &rudp__cc_cubic, MSS, T0); }
 static void drv_ack(drv *d, uint64_t bytes, rudp_time rtt, uint64_t prior_delivered)
 {
     ccdrv_ack(d, bytes, rtt, prior_delivered);
@@ -42,7 +42,7 @@ static void drv_loss(drv *d, rudp_time sent) { ccdrv_loss(d, sent); }
 static rudp_cc_cubic_info info(const drv *d)
 {
     rudp_cc_cubic_info i;
-    rudp_cc_cubic_get_info(&d->cc, &i);
+    rudp__cc_cubic_get_info(&d->cc, &i);
     return i;
 }
 
@@ -321,8 +321,8 @@ Test(cubic, loss_in_slow_start_ends_hystart)
 
 Test(cubic, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("cubic"), (void *)&rudp_cc_cubic));
-    cr_assert(eq(str, (char *)rudp_cc_cubic.name, "cubic"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("cubic"), (void *)&rudp__cc_cubic));
+    cr_assert(eq(str, (char *)rudp__cc_cubic.name, "cubic"));
 }
 
 /* ---- whole flows over the simulated network ---- */
@@ -335,7 +335,7 @@ static void flow(const rudp_cc_ops *cc, double loss, sim_bulk_result *r)
 Test(cubic, sim_fills_a_clean_40ms_link, .timeout = 30)
 {
     sim_bulk_result r;
-    flow(&rudp_cc_cubic, 0, &r);
+    flow(&rudp__cc_cubic, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(ge(dbl, r.mbps, 92.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 1.0), "%.2f%% retransmitted", r.retx_pct);
@@ -349,7 +349,7 @@ Test(cubic, sim_random_loss_slows_it_but_it_retransmits_only_the_loss, .timeout 
     double losses[] = {0.01, 0.05};
     for (int i = 0; i < 2; i++) {
         sim_bulk_result r;
-        flow(&rudp_cc_cubic, losses[i], &r);
+        flow(&rudp__cc_cubic, losses[i], &r);
         cr_assert(eq(int, r.error, 0));
         cr_assert(gt(dbl, r.mbps, 0.5), "loss %g: %.2f Mbit/s", losses[i], r.mbps);
         cr_assert(le(dbl, r.retx_pct, losses[i] * 100 + 1), "loss %g: %.2f%%", losses[i],
@@ -363,7 +363,7 @@ Test(cubic, sim_newreno_reference_fills_a_clean_link_and_retransmits_only_the_lo
     double losses[] = {0, 0.01, 0.05};
     for (int i = 0; i < 3; i++) {
         sim_bulk_result r;
-        flow(&rudp_cc_newreno, losses[i], &r);
+        flow(&rudp__cc_newreno, losses[i], &r);
         cr_assert(eq(int, r.error, 0));
         cr_assert(gt(dbl, r.mbps, losses[i] == 0 ? 92.0 : 0.5), "loss %g: %.2f Mbit/s",
                   losses[i], r.mbps);

@@ -14,15 +14,15 @@
 
 Test(dctcp, dctcp_is_dctcp_reno_without_ecn)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("dctcp"), (void *)&rudp_cc_dctcp_reno));
-    cr_assert(eq(str, (char *)rudp_cc_dctcp_reno.name, "dctcp-reno"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("dctcp"), (void *)&rudp__cc_dctcp_reno));
+    cr_assert(eq(str, (char *)rudp__cc_dctcp_reno.name, "dctcp-reno"));
     cr_assert(eq(ptr, (void *)rudp_cc_find("dctcp-reno"), NULL), "Linux registers only dctcp");
 }
 
 Test(dctcp, runs_reno, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_dctcp_reno, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_dctcp_reno, MSS, T0);
     ccdrv_round(&d, RTT, MSS);
     cr_assert(eq(u64, d.cc.cwnd, 20 * MSS), "slow start doubles");
     d.cc.ssthresh = d.cc.cwnd;

@@ -15,7 +15,7 @@
 
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_highspeed, MSS, T0);
+    ccdrv_init(d, &rudp__cc_highspeed, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
 }
 
@@ -77,14 +77,14 @@ Test(highspeed, one_reduction_per_recovery_period, .timeout = 10)
 
 Test(highspeed, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("highspeed"), (void *)&rudp_cc_highspeed));
-    cr_assert(eq(str, (char *)rudp_cc_highspeed.name, "highspeed"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("highspeed"), (void *)&rudp__cc_highspeed));
+    cr_assert(eq(str, (char *)rudp__cc_highspeed.name, "highspeed"));
 }
 
 Test(highspeed, sim_fills_a_clean_40ms_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_highspeed, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_highspeed, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
@@ -93,7 +93,7 @@ Test(highspeed, sim_fills_a_clean_40ms_link, .timeout = 30)
 Test(highspeed, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_highspeed, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_highspeed, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -15,7 +15,7 @@
 static rudp_cc_htcp_info info(const ccdrv *d)
 {
     rudp_cc_htcp_info i;
-    rudp_cc_htcp_get_info(&d->cc, &i);
+    rudp__cc_htcp_get_info(&d->cc, &i);
     return i;
 }
 
@@ -32,7 +32,7 @@ static uint64_t factor(uint64_t d)
  * congestion epoch starts at the returned time. */
 static rudp_time cut_from(ccdrv *d, uint64_t w, rudp_time rtt)
 {
-    ccdrv_init(d, &rudp_cc_htcp, MSS, T0);
+    ccdrv_init(d, &rudp__cc_htcp, MSS, T0);
     d->cc.cwnd = w * MSS;
     d->cc.ssthresh = w * MSS;
     d->now += rtt;
@@ -126,7 +126,7 @@ Test(htcp, beta_adapts_to_min_over_max_rtt_once_throughput_is_steady, .timeout =
 {
     /* 100 ms path, 1000 segments/s: BDP 100; a window of 150 queues 50 ms. */
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_htcp, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_htcp, MSS, T0);
     d.cc.cwnd = d.cc.ssthresh = 100 * MSS;
     uint64_t w1 = grow_and_lose(&d, RUDP_MS(100), 1000, 150);
     cr_assert(eq(u64, d.cc.cwnd, w1 / MSS * 64 / 128 * MSS), "the first event takes 0.5");
@@ -149,7 +149,7 @@ Test(htcp, beta_adapts_to_min_over_max_rtt_once_throughput_is_steady, .timeout =
 Test(htcp, beta_stays_one_half_on_paths_of_10ms_or_less, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_htcp, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_htcp, MSS, T0);
     d.cc.cwnd = d.cc.ssthresh = 100 * MSS;
     grow_and_lose(&d, RUDP_MS(5), 20000, 150);
     uint64_t w2 = grow_and_lose(&d, RUDP_MS(5), 20000, 150);
@@ -159,8 +159,8 @@ Test(htcp, beta_stays_one_half_on_paths_of_10ms_or_less, .timeout = 10)
 
 Test(htcp, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("htcp"), (void *)&rudp_cc_htcp));
-    cr_assert(eq(str, (char *)rudp_cc_htcp.name, "htcp"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("htcp"), (void *)&rudp__cc_htcp));
+    cr_assert(eq(str, (char *)rudp__cc_htcp.name, "htcp"));
 }
 
 /* ---- whole transfers over the simulated network ---- */
@@ -168,7 +168,7 @@ Test(htcp, is_found_by_name)
 Test(htcp, sim_fills_a_clean_40ms_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_htcp, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_htcp, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
@@ -177,7 +177,7 @@ Test(htcp, sim_fills_a_clean_40ms_link, .timeout = 30)
 Test(htcp, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_htcp, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_htcp, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -16,14 +16,14 @@
 static rudp_cc_hybla_info info(const ccdrv *d)
 {
     rudp_cc_hybla_info i;
-    rudp_cc_hybla_get_info(&d->cc, &i);
+    rudp__cc_hybla_get_info(&d->cc, &i);
     return i;
 }
 
 /* Congestion avoidance at w MSS over a path of `rtt`, rho learnt. */
 static void in_avoidance(ccdrv *d, uint64_t w, rudp_time rtt)
 {
-    ccdrv_init(d, &rudp_cc_hybla, MSS, T0);
+    ccdrv_init(d, &rudp__cc_hybla, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, rtt, MSS);
     d->cc.cwnd = w * MSS;
@@ -32,7 +32,7 @@ static void in_avoidance(ccdrv *d, uint64_t w, rudp_time rtt)
 Test(hybla, slow_start_adds_two_to_the_rho_minus_one_per_segment, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_hybla, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_hybla, MSS, T0);
     uint64_t w = d.cc.cwnd;
     d.now += RUDP_MS(200);
     ccdrv_ack(&d, MSS, RUDP_MS(200), 0); /* srtt 200 ms: rho 8 */
@@ -43,7 +43,7 @@ Test(hybla, slow_start_adds_two_to_the_rho_minus_one_per_segment, .timeout = 10)
 Test(hybla, fractional_rho_from_the_table, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_hybla, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_hybla, MSS, T0);
     uint64_t w = d.cc.cwnd;
     /* 37.5 ms: rho 1.5, rho_3ls 12; 2 x 181/128 - 1 = 234/128 */
     d.now += RUDP_US(37500);
@@ -55,7 +55,7 @@ Test(hybla, fractional_rho_from_the_table, .timeout = 10)
 Test(hybla, slow_start_stops_at_ssthresh, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_hybla, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_hybla, MSS, T0);
     d.cc.ssthresh = 40 * MSS;
     d.now += RUDP_MS(200);
     ccdrv_ack(&d, MSS, RUDP_MS(200), 0);
@@ -107,7 +107,7 @@ Test(hybla, rho_follows_only_a_smaller_smoothed_rtt, .timeout = 10)
 Test(hybla, a_long_path_starts_at_rho_segments, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_hybla, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_hybla, MSS, T0);
     d.app_limited = 1; /* no growth: only hybla_init's window */
     d.now += RUDP_MS(600);
     ccdrv_ack(&d, MSS, RUDP_MS(600), 0); /* rho 24 */
@@ -146,14 +146,14 @@ Test(hybla, reno_after_persistent_congestion_until_open, .timeout = 10)
 
 Test(hybla, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("hybla"), (void *)&rudp_cc_hybla));
-    cr_assert(eq(str, (char *)rudp_cc_hybla.name, "hybla"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("hybla"), (void *)&rudp__cc_hybla));
+    cr_assert(eq(str, (char *)rudp__cc_hybla.name, "hybla"));
 }
 
 Test(hybla, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_hybla, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_hybla, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -23,7 +23,7 @@
 static rudp_cc_illinois_info info(const ccdrv *d)
 {
     rudp_cc_illinois_info i;
-    rudp_cc_illinois_get_info(&d->cc, &i);
+    rudp__cc_illinois_get_info(&d->cc, &i);
     return i;
 }
 
@@ -32,7 +32,7 @@ static rudp_cc_illinois_info info(const ccdrv *d)
  * update judged a round of `rtt` samples; the window put back to w. */
 static void in_avoidance(ccdrv *d, uint64_t w, rudp_time rtt)
 {
-    ccdrv_init(d, &rudp_cc_illinois, MSS, T0);
+    ccdrv_init(d, &rudp__cc_illinois, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, BASE, MSS);
     if (rtt != BASE)
@@ -144,14 +144,14 @@ Test(illinois, persistent_congestion_goes_back_to_reno, .timeout = 10)
 
 Test(illinois, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("illinois"), (void *)&rudp_cc_illinois));
-    cr_assert(eq(str, (char *)rudp_cc_illinois.name, "illinois"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("illinois"), (void *)&rudp__cc_illinois));
+    cr_assert(eq(str, (char *)rudp__cc_illinois.name, "illinois"));
 }
 
 Test(illinois, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_illinois, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_illinois, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

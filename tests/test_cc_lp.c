@@ -17,7 +17,7 @@
 static rudp_cc_lp_info info(const ccdrv *d)
 {
     rudp_cc_lp_info i;
-    rudp_cc_lp_get_info(&d->cc, &i);
+    rudp__cc_lp_get_info(&d->cc, &i);
     return i;
 }
 
@@ -26,7 +26,7 @@ static rudp_cc_lp_info info(const ccdrv *d)
  * does (an early cut keeps ssthresh). */
 static void start(ccdrv *d)
 {
-    ccdrv_init(d, &rudp_cc_lp, MSS, T0);
+    ccdrv_init(d, &rudp__cc_lp, MSS, T0);
     d->cc.cwnd = 100 * MSS;
     d->cc.ssthresh = 40 * MSS;
     d->now += BASE;
@@ -128,14 +128,14 @@ Test(lp, persistent_congestion_collapses_the_window, .timeout = 10)
 
 Test(lp, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("lp"), (void *)&rudp_cc_lp));
-    cr_assert(eq(str, (char *)rudp_cc_lp.name, "lp"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("lp"), (void *)&rudp__cc_lp));
+    cr_assert(eq(str, (char *)rudp__cc_lp.name, "lp"));
 }
 
 Test(lp, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_lp, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_lp, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

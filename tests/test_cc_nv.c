@@ -21,7 +21,7 @@
 static rudp_cc_nv_info info(const ccdrv *d)
 {
     rudp_cc_nv_info i;
-    rudp_cc_nv_get_info(&d->cc, &i);
+    rudp__cc_nv_get_info(&d->cc, &i);
     return i;
 }
 
@@ -44,7 +44,7 @@ static void link_acks(ccdrv *d, int n)
 /* Avoidance at 50 segments over the link long enough to learn BASE. */
 static void warm(ccdrv *d)
 {
-    ccdrv_init(d, &rudp_cc_nv, MSS, T0);
+    ccdrv_init(d, &rudp__cc_nv, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = 50 * MSS;
     link_acks(d, 300);
     d->cc.cwnd = 50 * MSS;
@@ -122,7 +122,7 @@ Test(nv, a_timeout_slows_growth_below_one_segment_a_round, .timeout = 10)
     d.cc.ops->on_persistent_congestion(&d.cc, d.now);
     cr_assert(eq(int, info(&d).growth_factor, -2));
     /* avoidance at 40 with factor -1: one segment per 80 acknowledged */
-    ccdrv_init(&d, &rudp_cc_nv, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_nv, MSS, T0);
     d.cc.ops->on_persistent_congestion(&d.cc, d.now);
     d.cc.cwnd = d.cc.ssthresh = 40 * MSS;
     link_acks(&d, 100); /* Open, a clean round: growth allowed */
@@ -138,8 +138,8 @@ Test(nv, the_least_rtt_is_renewed_at_random_periods, .timeout = 10)
     rudp_time period[4];
     for (int k = 0; k < 4; k++) {
         ccdrv d;
-        ccdrv_init(&d, &rudp_cc_nv, MSS, T0);
-        rudp_cc_seed(&d.cc, 0x1234 + (uint64_t)k, 0x5678);
+        ccdrv_init(&d, &rudp__cc_nv, MSS, T0);
+        rudp__cc_seed(&d.cc, 0x1234 + (uint64_t)k, 0x5678);
         d.cc.cwnd = d.cc.ssthresh = 50 * MSS;
         link_acks(&d, 30); /* before the first reset: 2 s after init */
         cr_assert(eq(u64, info(&d).reset_at, T0 + RUDP_SEC(2)));
@@ -155,22 +155,22 @@ Test(nv, the_least_rtt_is_renewed_at_random_periods, .timeout = 10)
     rudp_cc a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    rudp_cc_seed(&a, 7, 8);
-    rudp_cc_seed(&b, 7, 8);
-    cr_assert(eq(u64, rudp_cc_random(&a), rudp_cc_random(&b)));
-    cr_assert(ne(u64, rudp_cc_random(&a), rudp_cc_random(&a)));
+    rudp__cc_seed(&a, 7, 8);
+    rudp__cc_seed(&b, 7, 8);
+    cr_assert(eq(u64, rudp__cc_random(&a), rudp__cc_random(&b)));
+    cr_assert(ne(u64, rudp__cc_random(&a), rudp__cc_random(&a)));
 }
 
 Test(nv, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("nv"), (void *)&rudp_cc_nv));
-    cr_assert(eq(str, (char *)rudp_cc_nv.name, "nv"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("nv"), (void *)&rudp__cc_nv));
+    cr_assert(eq(str, (char *)rudp__cc_nv.name, "nv"));
 }
 
 Test(nv, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_nv, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_nv, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

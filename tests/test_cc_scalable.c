@@ -16,7 +16,7 @@
 /* Congestion avoidance at w MSS. */
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_scalable, MSS, T0);
+    ccdrv_init(d, &rudp__cc_scalable, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
 }
 
@@ -57,7 +57,7 @@ Test(scalable, loss_takes_an_eighth_off_once_per_recovery, .timeout = 10)
 Test(scalable, slow_start_carries_what_is_past_ssthresh_into_avoidance, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_scalable, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_scalable, MSS, T0);
     d.cc.cwnd = 10 * MSS;
     d.cc.ssthresh = 12 * MSS;
     d.now += RTT;
@@ -76,14 +76,14 @@ Test(scalable, app_limited_acks_do_not_grow_the_window, .timeout = 10)
 
 Test(scalable, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("scalable"), (void *)&rudp_cc_scalable));
-    cr_assert(eq(str, (char *)rudp_cc_scalable.name, "scalable"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("scalable"), (void *)&rudp__cc_scalable));
+    cr_assert(eq(str, (char *)rudp__cc_scalable.name, "scalable"));
 }
 
 Test(scalable, sim_fills_a_clean_40ms_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_scalable, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_scalable, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
@@ -92,7 +92,7 @@ Test(scalable, sim_fills_a_clean_40ms_link, .timeout = 30)
 Test(scalable, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_scalable, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_scalable, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -16,14 +16,14 @@
 static rudp_cc_vegas_info info(const ccdrv *d)
 {
     rudp_cc_vegas_info i;
-    rudp_cc_vegas_get_info(&d->cc, &i);
+    rudp__cc_vegas_get_info(&d->cc, &i);
     return i;
 }
 
 /* Congestion avoidance at w MSS, the base RTT learnt over two rounds. */
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_vegas, MSS, T0);
+    ccdrv_init(d, &rudp__cc_vegas, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, BASE, MSS);
     ccdrv_round(d, BASE, MSS);
@@ -98,7 +98,7 @@ Test(vegas, decides_once_per_round_not_per_ack, .timeout = 10)
 Test(vegas, slow_start_ends_when_diff_exceeds_gamma_at_the_window_the_rate_fills, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_vegas, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_vegas, MSS, T0);
     ccdrv_round(&d, BASE, MSS);
     ccdrv_round(&d, BASE, MSS);
     ccdrv_round(&d, BASE, MSS);
@@ -161,8 +161,8 @@ Test(vegas, persistent_congestion_collapses_the_window, .timeout = 10)
 
 Test(vegas, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("vegas"), (void *)&rudp_cc_vegas));
-    cr_assert(eq(str, (char *)rudp_cc_vegas.name, "vegas"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("vegas"), (void *)&rudp__cc_vegas));
+    cr_assert(eq(str, (char *)rudp__cc_vegas.name, "vegas"));
 }
 
 /* ---- whole transfers over the simulated network ---- */
@@ -170,7 +170,7 @@ Test(vegas, is_found_by_name)
 Test(vegas, sim_keeps_the_queue_short_on_a_clean_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_vegas, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_vegas, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 50.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 0.1), "no queue overflow: %.2f%% retransmitted", r.retx_pct);
@@ -179,7 +179,7 @@ Test(vegas, sim_keeps_the_queue_short_on_a_clean_link, .timeout = 30)
 Test(vegas, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_vegas, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_vegas, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

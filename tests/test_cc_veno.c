@@ -17,14 +17,14 @@
 static rudp_cc_veno_info info(const ccdrv *d)
 {
     rudp_cc_veno_info i;
-    rudp_cc_veno_get_info(&d->cc, &i);
+    rudp__cc_veno_get_info(&d->cc, &i);
     return i;
 }
 
 /* Congestion avoidance at w MSS, the base RTT learnt. */
 static void in_avoidance(ccdrv *d, uint64_t w)
 {
-    ccdrv_init(d, &rudp_cc_veno, MSS, T0);
+    ccdrv_init(d, &rudp__cc_veno, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, BASE, MSS);
     d->cc.cwnd = w * MSS;
@@ -96,14 +96,14 @@ Test(veno, persistent_congestion_collapses_the_window, .timeout = 10)
 
 Test(veno, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("veno"), (void *)&rudp_cc_veno));
-    cr_assert(eq(str, (char *)rudp_cc_veno.name, "veno"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("veno"), (void *)&rudp__cc_veno));
+    cr_assert(eq(str, (char *)rudp__cc_veno.name, "veno"));
 }
 
 Test(veno, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_veno, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_veno, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -17,14 +17,14 @@
 static rudp_cc_westwood_info info(const ccdrv *d)
 {
     rudp_cc_westwood_info i;
-    rudp_cc_westwood_get_info(&d->cc, &i);
+    rudp__cc_westwood_get_info(&d->cc, &i);
     return i;
 }
 
 /* Avoidance at w MSS over the RATE x BASE link for `secs` seconds. */
 static void run(ccdrv *d, uint64_t w, int secs)
 {
-    ccdrv_init(d, &rudp_cc_westwood, MSS, T0);
+    ccdrv_init(d, &rudp__cc_westwood, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_link(d, T0 + RUDP_SEC(secs), RATE, BASE);
 }
@@ -66,7 +66,7 @@ Test(westwood, recovery_ends_at_the_estimated_bdp_not_half_the_window, .timeout 
 Test(westwood, without_an_estimate_a_loss_leaves_the_minimum_window, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_westwood, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_westwood, MSS, T0);
     d.now += RUDP_MS(10);
     ccdrv_ack(&d, MSS, RUDP_MS(10), d.delivered);
     ccdrv_loss(&d, d.now - 1);
@@ -87,8 +87,8 @@ Test(westwood, persistent_congestion_takes_ssthresh_from_the_estimate, .timeout 
 
 Test(westwood, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("westwood"), (void *)&rudp_cc_westwood));
-    cr_assert(eq(str, (char *)rudp_cc_westwood.name, "westwood"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("westwood"), (void *)&rudp__cc_westwood));
+    cr_assert(eq(str, (char *)rudp__cc_westwood.name, "westwood"));
 }
 
 /* Slow start's overshoot ends in a loss while the filtered estimate still
@@ -98,7 +98,7 @@ Test(westwood, is_found_by_name)
 Test(westwood, sim_carries_most_of_a_clean_40ms_link, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_westwood, 0, &r);
+    ccdrv_sim_flow(&rudp__cc_westwood, 0, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(ge(dbl, r.mbps, 60.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
@@ -107,7 +107,7 @@ Test(westwood, sim_carries_most_of_a_clean_40ms_link, .timeout = 30)
 Test(westwood, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_westwood, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_westwood, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

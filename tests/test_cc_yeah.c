@@ -19,7 +19,7 @@
 static rudp_cc_yeah_info info(const ccdrv *d)
 {
     rudp_cc_yeah_info i;
-    rudp_cc_yeah_get_info(&d->cc, &i);
+    rudp__cc_yeah_get_info(&d->cc, &i);
     return i;
 }
 
@@ -27,7 +27,7 @@ static rudp_cc_yeah_info info(const ccdrv *d)
  * (so the last round judged had `rtt` samples); the window put back to w. */
 static void in_avoidance(ccdrv *d, uint64_t w, rudp_time rtt)
 {
-    ccdrv_init(d, &rudp_cc_yeah, MSS, T0);
+    ccdrv_init(d, &rudp__cc_yeah, MSS, T0);
     d->cc.cwnd = d->cc.ssthresh = w * MSS;
     ccdrv_round(d, BASE, MSS);
     for (int r = 0; r < 2; r++) {
@@ -68,7 +68,7 @@ Test(yeah, delay_over_an_eighth_of_base_grows_as_reno, .timeout = 10)
 Test(yeah, a_queue_over_alpha_is_drained_at_once, .timeout = 10)
 {
     ccdrv d;
-    ccdrv_init(&d, &rudp_cc_yeah, MSS, T0);
+    ccdrv_init(&d, &rudp__cc_yeah, MSS, T0);
     d.cc.cwnd = d.cc.ssthresh = 500 * MSS;
     ccdrv_round(&d, BASE, MSS);
     ccdrv_round(&d, SLOW, MSS); /* judges the BASE round: fast */
@@ -148,14 +148,14 @@ Test(yeah, persistent_congestion_collapses_the_window, .timeout = 10)
 
 Test(yeah, is_found_by_name)
 {
-    cr_assert(eq(ptr, (void *)rudp_cc_find("yeah"), (void *)&rudp_cc_yeah));
-    cr_assert(eq(str, (char *)rudp_cc_yeah.name, "yeah"));
+    cr_assert(eq(ptr, (void *)rudp_cc_find("yeah"), (void *)&rudp__cc_yeah));
+    cr_assert(eq(str, (char *)rudp__cc_yeah.name, "yeah"));
 }
 
 Test(yeah, sim_transfer_over_a_lossy_link_completes, .timeout = 30)
 {
     sim_bulk_result r;
-    ccdrv_sim_flow(&rudp_cc_yeah, 0.01, &r);
+    ccdrv_sim_flow(&rudp__cc_yeah, 0.01, &r);
     cr_assert(eq(int, r.error, 0));
     cr_assert(gt(dbl, r.mbps, 0.5), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%%", r.retx_pct);

@@ -27,7 +27,7 @@ static rudp_ctx *tagged_ctx(unsigned bits, unsigned tag)
     uint8_t seed[32];
     memset(seed, 7, sizeof seed);
     rudp_ctx *ctx;
-    cr_assert(eq(int, rudp_ctx_new(&ops, NULL, seed, NULL, &ctx), 0));
+    cr_assert(eq(int, rudp_ctx_new(&ops, NULL, seed, NULL, NULL, &ctx), 0));
     cr_assert(eq(int, rudp_ctx_set_cid_tag(ctx, bits, tag), 0));
     sent = 0;
     return ctx;

@@ -32,7 +32,7 @@ static rudp_config always_cfg(void)
 static size_t make_ping(uint8_t *buf, uint64_t dcid, uint32_t pn)
 {
     size_t n = sim_data_hdr(buf, dcid, pn);
-    int m = rudp_wire_ping_encode(buf + n, 64 - n);
+    int m = rudp__wire_ping_encode(buf + n, 64 - n);
     return n + (size_t)m;
 }
 
@@ -51,7 +51,7 @@ static void tap_types(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)from, (void)to;
     rudp_hdr h;
-    if (ntapped < 64 && rudp_wire_hdr_decode(buf, len, &h) > 0)
+    if (ntapped < 64 && rudp__wire_hdr_decode(buf, len, &h) > 0)
         tapped_types[ntapped++] = h.type;
 }
 
@@ -603,7 +603,7 @@ Test(illegal, stream_data_beyond_the_advertised_window_is_dropped_not_acked)
     uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
     uint64_t largest = p.sv->conn->rx_largest;
     uint8_t f[64];
-    int n = rudp_wire_stream_hdr_encode(f, sizeof f, 64 * 1024 - 2, 4, 0, 1);
+    int n = rudp__wire_stream_hdr_encode(f, sizeof f, 64 * 1024 - 2, 4, 0, 1);
     memset(f + n, 'x', 4);
     inject_to_server(&p, f, (size_t)n + 4);
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
@@ -618,16 +618,16 @@ Test(illegal, a_changed_final_size_is_a_protocol_error)
     pair p;
     pair_up(&p, 22, NULL);
     uint8_t f[64];
-    int n = rudp_wire_stream_hdr_encode(f, sizeof f, 0, 3, 1, 1);
+    int n = rudp__wire_stream_hdr_encode(f, sizeof f, 0, 3, 1, 1);
     memcpy(f + n, "abc", 3);
     inject_to_server(&p, f, (size_t)n + 3);
     cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_CLOSE_WAIT));
     uint64_t before = rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors;
-    n = rudp_wire_stream_hdr_encode(f, sizeof f, 0, 5, 1, 1);
+    n = rudp__wire_stream_hdr_encode(f, sizeof f, 0, 5, 1, 1);
     memcpy(f + n, "abcde", 5);
     inject_to_server(&p, f, (size_t)n + 5);
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
-    n = rudp_wire_stream_hdr_encode(f, sizeof f, 3, 2, 0, 1);
+    n = rudp__wire_stream_hdr_encode(f, sizeof f, 3, 2, 0, 1);
     memcpy(f + n, "de", 2);
     inject_to_server(&p, f, (size_t)n + 2);
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 2));
@@ -644,7 +644,7 @@ Test(illegal, an_ack_of_a_packet_never_sent_is_rejected)
     rudp_ack_range r = {.lo = 0, .hi = 1000000};
     uint8_t f[64];
     size_t w;
-    int n = rudp_wire_ack_encode(f, sizeof f, &r, 1, 0, &w);
+    int n = rudp__wire_ack_encode(f, sizeof f, &r, 1, 0, &w);
     inject_to_server(&p, f, (size_t)n);
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 1));
     cr_assert(eq(int, rudp_conn_state(p.sv->conn), RUDP_ESTABLISHED));
@@ -666,11 +666,11 @@ Test(illegal, handshake_packets_in_the_wrong_state_change_nothing)
     h.type = RUDP_PKT_SYNACK;
     h.dcid = si.local_cid;
     h.scid = 77;
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
     sim_inject(&p.s, &p.s.ep[p.a].addr, p.b, buf, (size_t)n);
     h.type = RUDP_PKT_RETRY;
     h.token_len = 4;
-    n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
     sim_inject(&p.s, &p.s.ep[p.a].addr, p.b, buf, (size_t)n);
     sim_run_until(&p.s, p.s.now + RUDP_MS(1));
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.b].ctx)->protocol_errors, before + 2));
@@ -678,7 +678,7 @@ Test(illegal, handshake_packets_in_the_wrong_state_change_nothing)
     /* A RETRY to the established client is ignored likewise. */
     uint64_t cbefore = rudp_ctx_stats(p.s.ep[p.a].ctx)->protocol_errors;
     h.dcid = ci.local_cid;
-    n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
     sim_inject(&p.s, &p.s.ep[p.b].addr, p.a, buf, (size_t)n);
     sim_run_until(&p.s, p.s.now + RUDP_MS(1));
     cr_assert(eq(u64, rudp_ctx_stats(p.s.ep[p.a].ctx)->protocol_errors, cbefore + 1));

@@ -104,7 +104,7 @@ Test(conn_regress, reset_of_a_half_open_connection_frees_it_without_events, .tim
     h.type = RUDP_PKT_RESET;
     h.dcid = info.local_cid;
     uint8_t buf[RUDP_WIRE_SHORT_HDR];
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
     rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], buf, sizeof buf);
     cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->resets_received, 1));
 

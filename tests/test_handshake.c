@@ -33,7 +33,7 @@ static void tap_types(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)from, (void)to;
     rudp_hdr h;
-    if (ntapped < 64 && rudp_wire_hdr_decode(buf, len, &h) > 0) {
+    if (ntapped < 64 && rudp__wire_hdr_decode(buf, len, &h) > 0) {
         tapped_at[ntapped] = s->now;
         tapped[ntapped++] = h.type;
     }
@@ -121,7 +121,7 @@ Test(handshake_1rtt, keyed_the_sealed_syn_gets_a_sealed_synack_in_one_rtt)
     cr_assert(eq(int, s.ep[r].ncap, 1));
     cr_assert(eq(sz, s.ep[r].cap[0].len, RUDP_WIRE_SHORT_HDR));
     rudp_hdr h;
-    cr_assert(eq(int, rudp_wire_hdr_decode(s.ep[r].cap[0].data, s.ep[r].cap[0].len, &h),
+    cr_assert(eq(int, rudp__wire_hdr_decode(s.ep[r].cap[0].data, s.ep[r].cap[0].len, &h),
                  RUDP_WIRE_SHORT_HDR));
     cr_assert(eq(int, h.type, RUDP_PKT_RESET));
     cr_assert(eq(int, h.flags, RUDP_PKTF_KEY | RUDP_PKTF_KEYED));
@@ -290,7 +290,7 @@ Test(handshake_1rtt, a_forged_or_garbled_syn_changes_nothing)
         sim_make_syn(syn, 0xa004, NULL, 0);
         syn[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         rudp_hdr h;
-        int hl = rudp_wire_hdr_decode(syn, RUDP_MIN_SYN_SIZE, &h);
+        int hl = rudp__wire_hdr_decode(syn, RUDP_MIN_SYN_SIZE, &h);
         if (hl > 0 && h.type == RUDP_PKT_SYN && h.token_len == 0)
             continue; /* still a well-formed first SYN (another ID, a parameter) */
         sim_raw_send(&s, r, b, syn, RUDP_MIN_SYN_SIZE);
@@ -319,7 +319,7 @@ static int stamp_server;
 static void tap_stamp(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     rudp_hdr h;
-    if (to == stamp_server && rudp_wire_hdr_decode(buf, len, &h) > 0)
+    if (to == stamp_server && rudp__wire_hdr_decode(buf, len, &h) > 0)
         rudp_ctx_set_rx_stamp(s->ep[to].ctx, h.type == RUDP_PKT_SYN ? 111 : 222);
     (void)from;
 }

@@ -37,7 +37,7 @@ static wdgram header(int type, uint64_t dcid, uint64_t scid, uint32_t pn)
     h.pn = pn;
     wdgram d;
     memset(&d, 0, sizeof d);
-    int n = rudp_wire_hdr_encode(d.buf, sizeof d.buf, &h);
+    int n = rudp__wire_hdr_encode(d.buf, sizeof d.buf, &h);
     cr_assert(gt(int, n, 0));
     d.len = (size_t)n;
     return d;

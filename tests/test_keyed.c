@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "../shim/base/base.h"
 #include "aead.h"
 #include "conn.h"
 #include "crypto.h"
@@ -28,6 +29,9 @@ static void two(sim *s, uint64_t seed, const uint8_t *ka, const uint8_t *kb)
     cfg.connect_timeout = RUDP_SEC(5);
     int a = sim_add_ep(s, &cfg), b = sim_add_ep(s, &cfg);
     s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(10);
+    /* both with the shim's OpenSSL backend, as the engines have it */
+    sim_set_aead(s, a, shim_aead_openssl());
+    sim_set_aead(s, b, shim_aead_openssl());
     if (ka)
         sim_set_key(s, a, ka);
     if (kb)
@@ -165,14 +169,42 @@ Test(keyed, an_openssl_end_and_a_libsodium_end_interoperate_with_either_cipher)
 {
     cr_assert(ge(int, sodium_init(), 0));
     static const libs_of mixed[] = {
-        {{RUDP_AEAD_LIB_OPENSSL, RUDP_AEAD_LIB_SODIUM}, {"openssl", "libsodium"}},
-        {{RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_OPENSSL}, {"libsodium", "openssl"}},
+        {{RUDP_AEAD_LIB_BACKEND, RUDP_AEAD_LIB_SODIUM}, {"openssl", "libsodium"}},
+        {{RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_BACKEND}, {"libsodium", "openssl"}},
     };
     for (int i = 0; i < 2; i++) {
         transfer_libs(key1, RUDP_AEAD_CHACHA, "chacha20-poly1305", &mixed[i]);
         if (crypto_aead_aes256gcm_is_available())
             transfer_libs(key1, RUDP_AEAD_AESGCM, "aes256-gcm", &mixed[i]);
     }
+}
+
+/* rudp_ctx_set_aead after rudp_ctx_set_key starts the key's table again
+ * with the backend (the client's AES-256-GCM is OpenSSL's, the server's,
+ * given none, libsodium's, and they talk); once a connection exists the
+ * backend stays as it is. */
+Test(keyed, a_backend_installed_after_the_key_counts_until_connections_exist)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+    sim s;
+    sim_init(&s, 23);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_set_key(&s, a, key1);
+    sim_set_key(&s, b, key1);
+    cr_assert(eq(int, rudp_ctx_set_aead(s.ep[a].ctx, shim_aead_openssl()), 0));
+    sim_listen(&s, b, &srv_tpl, 16);
+    sim_connect(&s, a, b, &cli_tpl, NULL);
+    cr_assert(eq(int, rudp_ctx_set_aead(s.ep[a].ctx, NULL), -EINVAL));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    const char *lib_a = rudp__keyed_aead_lib(app_on(&s, a)->conn);
+    const char *lib_b = rudp__keyed_aead_lib(app_on(&s, b)->conn);
+    const char *want_a = crypto_aead_aes256gcm_is_available() ? "openssl" : "libsodium";
+    cr_assert(lib_a && strcmp(lib_a, want_a) == 0, "client: %s", lib_a ? lib_a : "none");
+    cr_assert(lib_b && strcmp(lib_b, "libsodium") == 0, "server: %s", lib_b ? lib_b : "none");
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    assert_exact(&s, cli_tpl.to_send, srv_tpl.to_send);
+    sim_free(&s);
 }
 
 Test(keyed, unkeyed_control_run_shows_the_plaintext)
@@ -346,7 +378,7 @@ static void tap_record(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)to;
     rudp_hdr h;
-    if (from != 0 || rudp_wire_hdr_decode(buf, len, &h) < 0)
+    if (from != 0 || rudp__wire_hdr_decode(buf, len, &h) < 0)
         return;
     if (h.type == RUDP_PKT_SYN)
         seen_scid = h.scid;
@@ -409,8 +441,8 @@ Test(keyed, replayed_datagrams_are_dropped_as_duplicates)
 static size_t forge_data(uint8_t *buf, uint64_t dcid, uint32_t pn, int reset)
 {
     size_t n = sim_data_hdr(buf, dcid, pn);
-    int m = reset ? rudp_wire_reset_encode(buf + n, 64, 0, 0)
-                  : rudp_wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
+    int m = reset ? rudp__wire_reset_encode(buf + n, 64, 0, 0)
+                  : rudp__wire_stream_hdr_encode(buf + n, 64, 0, 100, 0, 1);
     cr_assert(gt(int, m, 0));
     size_t len = n + (size_t)m;
     if (!reset) {
@@ -431,7 +463,7 @@ static size_t forge_answer(uint8_t *buf, int type, uint64_t dcid)
     h.token_len = type == RUDP_PKT_RETRY ? 12 : 0;
     h.max_data = 1 << 20;
     h.max_datagram = 1400;
-    int n = rudp_wire_hdr_encode(buf, 128, &h);
+    int n = rudp__wire_hdr_encode(buf, 128, &h);
     cr_assert(gt(int, n, 0));
     memset(buf + n, 0x5a, 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
     return (size_t)n + (type == RUDP_PKT_RESET ? RUDP_CRYPTO_TAG : 1 + RUDP_CRYPTO_PUB + RUDP_CRYPTO_TAG);
@@ -533,7 +565,7 @@ Test(keyed, forged_key_refusals_cannot_end_a_keyed_connect_the_server_answers)
         h.dcid = seen_scid;
         for (int flags = RUDP_PKTF_KEY; flags <= (RUDP_PKTF_KEY | RUDP_PKTF_KEYED); flags += 4) {
             h.flags = (uint8_t)flags;
-            cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+            cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
             for (int i = 0; i < 5; i++)
                 sim_inject(&s, &s.ep[1].addr, 0, buf, sizeof buf);
         }
@@ -579,7 +611,7 @@ Test(keyed, after_an_authenticated_retry_a_forged_refusal_never_decides)
     h.type = RUDP_PKT_RESET;
     h.flags = RUDP_PKTF_KEY | RUDP_PKTF_KEYED;
     h.dcid = seen_scid;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
     sim_inject(&s, &s.ep[b].addr, a, buf, sizeof buf);
     s.tap = NULL;
     sim_run_until(&s, t0 + RUDP_MS(1900));

@@ -62,7 +62,7 @@ static size_t reset_dgram(uint8_t *buf, uint64_t dcid, const uint8_t token[RUDP_
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_RESET;
     h.dcid = dcid;
-    int n = rudp_wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
+    int n = rudp__wire_hdr_encode(buf, RUDP_WIRE_SHORT_HDR, &h);
     cr_assert(eq(int, n, RUDP_WIRE_SHORT_HDR));
     memcpy(buf + n, token, RUDP_RESET_TOKEN);
     return (size_t)n + RUDP_RESET_TOKEN;

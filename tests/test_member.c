@@ -37,7 +37,7 @@ static rudp_ctx *member_ctx(int keyed)
     uint8_t seed[32];
     memset(seed, 7, sizeof seed);
     rudp_ctx *ctx;
-    cr_assert(eq(int, rudp_ctx_new(&ops, NULL, seed, NULL, &ctx), 0));
+    cr_assert(eq(int, rudp_ctx_new(&ops, NULL, seed, NULL, NULL, &ctx), 0));
     cr_assert(eq(int, rudp_ctx_set_member_bits(ctx, 6), 0));
     cr_assert(eq(int, rudp_ctx_set_cid_tag(ctx, 3, 1), 0));
     if (keyed)

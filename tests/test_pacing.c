@@ -33,7 +33,7 @@ static void run(const rudp_cc_ops *cc, uint64_t rate, rudp_time owd, size_t queu
 Test(pacing, bbr_sends_bursts_of_packets_per_pacer_wakeup_at_100_mbit, .timeout = 30)
 {
     sim_bulk_result r;
-    run(&rudp_cc_bbr, 100000000, RUDP_MS(5), 125000, &r);
+    run(&rudp__cc_bbr, 100000000, RUDP_MS(5), 125000, &r);
     double per = (double)r.pkts_sent / (double)r.pacer_wakeups;
     /* one wake-up per ~10 packets (1 ms at 100 Mbit/s is ~9 packets of
      * 1,400 bytes); a pacer that wakes per packet shows ~1-2 */
@@ -53,7 +53,7 @@ Test(pacing, bursts_fit_a_ten_packet_queue_at_10_mbit, .timeout = 30)
      * (Linux's tcp_min_tso_segs); a 15 KB queue (~10 packets) takes them
      * without loss (5.8% was retransmitted with 10-packet quanta) */
     sim_bulk_result r;
-    run(&rudp_cc_bbr, 10000000, RUDP_MS(5), 15000, &r);
+    run(&rudp__cc_bbr, 10000000, RUDP_MS(5), 15000, &r);
     double per = (double)r.pkts_sent / (double)r.pacer_wakeups;
     cr_assert(ge(dbl, per, 1.5), "%.2f packets per pacer wake-up", per);
     cr_assert(ge(dbl, r.mbps, 9.0), "%.2f Mbit/s", r.mbps);
@@ -69,7 +69,7 @@ Test(pacing, bursts_fit_a_shallow_queue_at_100_mbit, .timeout = 30)
      * as kernel TCP's 1 ms TSO bursts pay it; with a 1-BDP queue, B1's,
      * 0.01%). Bounded here so that a larger quantum shows. */
     sim_bulk_result r;
-    run(&rudp_cc_bbr, 100000000, RUDP_MS(5), 30000, &r);
+    run(&rudp__cc_bbr, 100000000, RUDP_MS(5), 30000, &r);
     cr_assert(ge(dbl, r.mbps, 90.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
 }

@@ -504,8 +504,8 @@ static void forge_new_port(roam *r, size_t tag)
     rudp_conn_info ci;
     rudp_conn_get_info(c->conn, &ci);
     memset(buf, 0, cap);
-    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)rudp_recovery_next_pn(&sv->conn->rec));
-    int k = rudp_wire_new_port_encode(buf + n, cap - n, 6666);
+    size_t n = sim_data_hdr(buf, ci.local_cid, (uint32_t)rudp__recovery_next_pn(&sv->conn->rec));
+    int k = rudp__wire_new_port_encode(buf + n, cap - n, 6666);
     cr_assert(gt(int, k, 0));
     sim_inject(&r->s, &r->s.ep[r->b].addr, r->a, buf, n + (size_t)k + tag);
     sim_run_until(&r->s, r->s.now + RUDP_MS(1));
@@ -709,7 +709,7 @@ Test(path, a_packet_from_a_new_address_moves_nothing_and_resets_no_timer)
     uint8_t buf[64];
     size_t n = ping_to_server(&r, buf, sizeof buf);
     buf[n++] = RUDP_FRAME_MAX_DATA;
-    n += (size_t)rudp_varint_encode(buf + n, sizeof buf - n, 1ull << 40);
+    n += (size_t)rudp__varint_encode(buf + n, sizeof buf - n, 1ull << 40);
     const rudp_stats *st = stats(&r, r.b);
     uint64_t held = st->path_held;
     r.s.now += RUDP_MS(5);
@@ -746,14 +746,14 @@ static size_t answer_of(sim_ep *xe, uint8_t *buf, size_t cap, uint64_t dcid, uin
     cr_assert(ge(int, xe->ncap, 1), "no challenge");
     const sim_capture *k = &xe->cap[xe->ncap - 1];
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(k->data, k->len, &h);
+    int hl = rudp__wire_hdr_decode(k->data, k->len, &h);
     cr_assert(gt(int, hl, 0));
     rudp_frame f;
-    cr_assert(gt(int, rudp_wire_frame_decode(k->data + hl, k->len - (size_t)hl, &f), 0));
+    cr_assert(gt(int, rudp__wire_frame_decode(k->data + hl, k->len - (size_t)hl, &f), 0));
     cr_assert(eq(u8, f.type, RUDP_FRAME_PATH_CHALLENGE));
     memset(buf, 0, cap);
     size_t n = sim_data_hdr(buf, dcid, pn);
-    int w = rudp_wire_path_encode(buf + n, cap - n, RUDP_FRAME_PATH_RESPONSE, f.u.path_data);
+    int w = rudp__wire_path_encode(buf + n, cap - n, RUDP_FRAME_PATH_RESPONSE, f.u.path_data);
     cr_assert(gt(int, w, 0));
     return n + (size_t)w;
 }

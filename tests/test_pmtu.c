@@ -143,9 +143,9 @@ Test(pmtu, an_outage_is_not_a_black_hole)
 static size_t last_big_packet(sim *s, int ci, uint8_t *quote)
 {
     rudp_conn *c = s->apps[ci].conn;
-    uint64_t next = rudp_recovery_next_pn(&c->rec);
+    uint64_t next = rudp__recovery_next_pn(&c->rec);
     for (uint64_t pn = next; pn-- > 0;) {
-        const rudp_sent *p = rudp_recovery_sent(&c->rec, pn);
+        const rudp_sent *p = rudp__recovery_sent(&c->rec, pn);
         if (!p)
             break;
         if (p->size == c->mss && !(p->flags & RUDP_SENT_PMTU_PROBE)) {
@@ -154,8 +154,8 @@ static size_t last_big_packet(sim *s, int ci, uint8_t *quote)
             memset(&h, 0, sizeof h);
             h.type = RUDP_PKT_DATA;
             h.dcid = c->pkey.cid;
-            h.pn = rudp_pn_truncate(pn);
-            int n = rudp_wire_hdr_encode(hdr, sizeof hdr, &h);
+            h.pn = rudp__pn_truncate(pn);
+            int n = rudp__wire_hdr_encode(hdr, sizeof hdr, &h);
             cr_assert(gt(int, n, 0));
             memset(hdr + n, 0, sizeof hdr - (size_t)n);
             memcpy(quote, hdr, sizeof hdr);
@@ -184,7 +184,7 @@ Test(pmtu, a_too_big_is_taken_only_when_it_quotes_our_packet)
     size_t n = last_big_packet(&s, ci, q);
     uint8_t forged[64];
     memcpy(forged, q, n);
-    uint32_t far = rudp_pn_truncate(rudp_recovery_next_pn(&c->rec) + 1000);
+    uint32_t far = rudp__pn_truncate(rudp__recovery_next_pn(&c->rec) + 1000);
     forged[12] = (uint8_t)(far >> 24), forged[13] = (uint8_t)(far >> 16);
     forged[14] = (uint8_t)(far >> 8), forged[15] = (uint8_t)far;
     rudp_ctx_too_big(s.ep[a].ctx, s.now, c->sock, &s.ep[b].addr, forged, n, 1300);
@@ -331,7 +331,7 @@ static void syn_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)from, (void)to;
     rudp_hdr h;
-    if (rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_SYN) {
+    if (rudp__wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_SYN) {
         syn_seen.syns++;
         syn_seen.offer = h.max_datagram;
         syn_seen.flags = h.flags;

@@ -9,65 +9,65 @@
 Test(ranges, add_merges_touching_and_overlapping)
 {
     rudp_ranges s;
-    rudp_ranges_init(&s, 100);
-    cr_assert(eq(int, rudp_ranges_add(&s, 10, 20), 0));
-    cr_assert(eq(int, rudp_ranges_add(&s, 30, 40), 0));
+    rudp__ranges_init(&s, NULL, 100);
+    cr_assert(eq(int, rudp__ranges_add(&s, 10, 20), 0));
+    cr_assert(eq(int, rudp__ranges_add(&s, 30, 40), 0));
     cr_assert(eq(u32, s.n, 2));
-    cr_assert(eq(int, rudp_ranges_add(&s, 20, 30), 0)); /* touches both */
+    cr_assert(eq(int, rudp__ranges_add(&s, 20, 30), 0)); /* touches both */
     cr_assert(eq(u32, s.n, 1));
     cr_assert(eq(u64, s.r[0].lo, 10));
     cr_assert(eq(u64, s.r[0].hi, 40));
-    cr_assert(eq(int, rudp_ranges_add(&s, 5, 50), 0));
+    cr_assert(eq(int, rudp__ranges_add(&s, 5, 50), 0));
     cr_assert(eq(u32, s.n, 1));
-    cr_assert(eq(u64, rudp_ranges_total(&s), 45));
-    rudp_ranges_free(&s);
+    cr_assert(eq(u64, rudp__ranges_total(&s), 45));
+    rudp__ranges_free(&s);
 }
 
 Test(ranges, remove_splits_and_trims)
 {
     rudp_ranges s;
-    rudp_ranges_init(&s, 100);
-    rudp_ranges_add(&s, 0, 100);
-    cr_assert(eq(int, rudp_ranges_remove(&s, 40, 60), 0));
+    rudp__ranges_init(&s, NULL, 100);
+    rudp__ranges_add(&s, 0, 100);
+    cr_assert(eq(int, rudp__ranges_remove(&s, 40, 60), 0));
     cr_assert(eq(u32, s.n, 2));
-    cr_assert(rudp_ranges_covers(&s, 0, 40));
-    cr_assert(rudp_ranges_covers(&s, 60, 100));
-    cr_assert(not(rudp_ranges_contains(&s, 50)));
-    rudp_ranges_remove(&s, 30, 70);
-    cr_assert(eq(u64, rudp_ranges_total(&s), 60));
-    rudp_ranges_remove(&s, 0, 1000);
-    cr_assert(rudp_ranges_empty(&s));
-    rudp_ranges_free(&s);
+    cr_assert(rudp__ranges_covers(&s, 0, 40));
+    cr_assert(rudp__ranges_covers(&s, 60, 100));
+    cr_assert(not(rudp__ranges_contains(&s, 50)));
+    rudp__ranges_remove(&s, 30, 70);
+    cr_assert(eq(u64, rudp__ranges_total(&s), 60));
+    rudp__ranges_remove(&s, 0, 1000);
+    cr_assert(rudp__ranges_empty(&s));
+    rudp__ranges_free(&s);
 }
 
 Test(ranges, limit_refuses_new_interval_and_changes_nothing)
 {
     rudp_ranges s;
-    rudp_ranges_init(&s, 2);
-    rudp_ranges_add(&s, 0, 1);
-    rudp_ranges_add(&s, 2, 3);
-    cr_assert(eq(int, rudp_ranges_add(&s, 4, 5), -ENOBUFS));
+    rudp__ranges_init(&s, NULL, 2);
+    rudp__ranges_add(&s, 0, 1);
+    rudp__ranges_add(&s, 2, 3);
+    cr_assert(eq(int, rudp__ranges_add(&s, 4, 5), -ENOBUFS));
     cr_assert(eq(u32, s.n, 2));
-    cr_assert(eq(int, rudp_ranges_add(&s, 1, 2), 0)); /* merging is always allowed */
+    cr_assert(eq(int, rudp__ranges_add(&s, 1, 2), 0)); /* merging is always allowed */
     cr_assert(eq(u32, s.n, 1));
-    rudp_ranges_free(&s);
+    rudp__ranges_free(&s);
 }
 
 Test(ranges, contiguous_end_trim_and_keep_highest)
 {
     rudp_ranges s;
-    rudp_ranges_init(&s, 100);
-    rudp_ranges_add(&s, 0, 10);
-    rudp_ranges_add(&s, 20, 30);
-    rudp_ranges_add(&s, 40, 50);
-    cr_assert(eq(u64, rudp_ranges_contiguous_end(&s, 5), 10));
-    cr_assert(eq(u64, rudp_ranges_contiguous_end(&s, 15), 15));
-    rudp_ranges_trim_below(&s, 25);
+    rudp__ranges_init(&s, NULL, 100);
+    rudp__ranges_add(&s, 0, 10);
+    rudp__ranges_add(&s, 20, 30);
+    rudp__ranges_add(&s, 40, 50);
+    cr_assert(eq(u64, rudp__ranges_contiguous_end(&s, 5), 10));
+    cr_assert(eq(u64, rudp__ranges_contiguous_end(&s, 15), 15));
+    rudp__ranges_trim_below(&s, 25);
     cr_assert(eq(u64, s.r[0].lo, 25));
-    rudp_ranges_keep_highest(&s, 1);
+    rudp__ranges_keep_highest(&s, 1);
     cr_assert(eq(u32, s.n, 1));
     cr_assert(eq(u64, s.r[0].lo, 40));
-    rudp_ranges_free(&s);
+    rudp__ranges_free(&s);
 }
 
 #define U 300
@@ -87,20 +87,20 @@ Test(ranges, random_operations_match_a_bitmap, .timeout = 30)
         unsigned char bits[U];
         memset(bits, 0, sizeof bits);
         rudp_ranges s;
-        rudp_ranges_init(&s, 1000);
+        rudp__ranges_init(&s, NULL, 1000);
         for (int step = 0; step < 400; step++) {
             uint64_t lo = rnd() % U, hi = lo + rnd() % 40;
             if (hi > U)
                 hi = U;
             int op = (int)(rnd() % 3);
             if (op == 0) {
-                cr_assert(eq(int, rudp_ranges_add(&s, lo, hi), 0));
+                cr_assert(eq(int, rudp__ranges_add(&s, lo, hi), 0));
                 memset(bits + lo, 1, hi - lo);
             } else if (op == 1) {
-                cr_assert(eq(int, rudp_ranges_remove(&s, lo, hi), 0));
+                cr_assert(eq(int, rudp__ranges_remove(&s, lo, hi), 0));
                 memset(bits + lo, 0, hi - lo);
             } else {
-                rudp_ranges_trim_below(&s, lo);
+                rudp__ranges_trim_below(&s, lo);
                 memset(bits, 0, lo);
             }
             /* sorted, disjoint, non-touching, non-empty */
@@ -110,9 +110,9 @@ Test(ranges, random_operations_match_a_bitmap, .timeout = 30)
                     cr_assert(lt(u64, s.r[i - 1].hi, s.r[i].lo));
             }
             for (uint64_t x = 0; x < U; x++)
-                cr_assert(eq(int, rudp_ranges_contains(&s, x), bits[x]), "seed %llu x %llu",
+                cr_assert(eq(int, rudp__ranges_contains(&s, x), bits[x]), "seed %llu x %llu",
                           (unsigned long long)seed, (unsigned long long)x);
         }
-        rudp_ranges_free(&s);
+        rudp__ranges_free(&s);
     }
 }

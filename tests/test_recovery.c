@@ -1,6 +1,6 @@
 /*
  * Loss recovery (RFC 9002 §5-§7 and the delivery-rate sampler) driven
- * directly: packets are recorded with rudp_recovery_on_sent, ACK frames are
+ * directly: packets are recorded with rudp__recovery_on_sent, ACK frames are
  * fed as decoded ranges, and the acked/lost callbacks record what they see.
  * Times start at T0, not zero, so nothing passes by treating 0 as "unset".
  */
@@ -115,9 +115,9 @@ static void setup_with(const rudp_cc_ops *ops)
 {
     memset(&F, 0, sizeof F);
     memset(&fake, 0, sizeof fake);
-    rudp_recovery_init(&F.r);
-    rudp_rtt_init(&F.rtt, RUDP_MS(100));
-    rudp_cc_setup(&F.cc, ops, MSS, T0);
+    rudp__recovery_init(&F.r, NULL);
+    rudp__rtt_init(&F.rtt, RUDP_MS(100));
+    rudp__cc_setup(&F.cc, ops, MSS, T0);
     F.cb.acked = rec_acked;
     F.cb.lost = rec_lost;
     F.cb.arg = &F;
@@ -125,23 +125,23 @@ static void setup_with(const rudp_cc_ops *ops)
 
 static void setup(void)
 {
-    setup_with(&rudp_cc_newreno);
+    setup_with(&rudp__cc_newreno);
 }
 
 static void teardown(void)
 {
-    rudp_recovery_free(&F.r);
+    rudp__recovery_free(&F.r);
 }
 
 static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
 {
-    cr_assert(eq(int, rudp_recovery_reserve(&F.r), 0));
+    cr_assert(eq(int, rudp__recovery_reserve(&F.r), 0));
     rudp_sent s;
     memset(&s, 0, sizeof s);
-    s.pn = rudp_recovery_next_pn(&F.r);
+    s.pn = rudp__recovery_next_pn(&F.r);
     s.size = size;
     s.flags = flags;
-    rudp_recovery_on_sent(&F.r, &F.cc, now, &s);
+    rudp__recovery_on_sent(&F.r, &F.cc, now, &s);
     return s.pn;
 }
 
@@ -149,12 +149,12 @@ static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
 static int ack1(rudp_time now, uint64_t lo, uint64_t hi)
 {
     rudp_ack_range r = {lo, hi};
-    return rudp_recovery_on_ack(&F.r, &F.cc, &F.rtt, now, &r, 1, 0, MAD, &F.cb);
+    return rudp__recovery_on_ack(&F.r, &F.cc, &F.rtt, now, &r, 1, 0, MAD, &F.cb);
 }
 
 static int ackn(rudp_time now, const rudp_ack_range *r, uint32_t n)
 {
-    return rudp_recovery_on_ack(&F.r, &F.cc, &F.rtt, now, r, n, 0, MAD, &F.cb);
+    return rudp__recovery_on_ack(&F.r, &F.cc, &F.rtt, now, r, n, 0, MAD, &F.cb);
 }
 
 /* ---- acknowledgement ---- */
@@ -300,21 +300,21 @@ Test(recovery, time_threshold_loss_fires_at_nine_eighths_rtt_not_before, .init =
     cr_assert(eq(u32, F.n_lost, 0));
     rudp_time when = T0 + RUDP_US(112500); /* 9/8 * 100 ms after it was sent */
     cr_assert(eq(u64, F.r.loss_time, when));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), when));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), when));
 
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, when - 1, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, when - 1, MAD, &F.cb),
                  RUDP_TIMEOUT_NONE));
     cr_assert(eq(u32, F.n_lost, 0));
     cr_assert(eq(u64, F.r.bytes_in_flight, PKT));
 
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, when, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, when, MAD, &F.cb),
                  RUDP_TIMEOUT_LOSS));
     cr_assert(eq(u32, F.n_lost, 1));
     cr_assert(eq(u64, F.lost[0], 0));
     cr_assert(eq(u64, F.r.bytes_in_flight, 0));
     cr_assert(eq(u32, F.r.eliciting_in_flight, 0));
     cr_assert(eq(u64, F.r.loss_time, 0));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
     cr_assert(eq(u32, F.r.pto_count, 0), "a loss timeout is not a PTO");
 }
 
@@ -325,34 +325,34 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
     send_pkt(T0, PKT, ELICIT);
     send_pkt(T0 + RUDP_MS(20), PKT, ELICIT);
     rudp_time last = T0 + RUDP_MS(20), pto = RUDP_MS(325);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + pto));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + pto - 1, MAD, &F.cb),
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), last + pto));
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + pto - 1, MAD, &F.cb),
                  RUDP_TIMEOUT_NONE));
     cr_assert(eq(u32, F.r.pto_count, 0));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + pto, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + pto, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
     cr_assert(eq(u32, F.r.pto_count, 1));
     cr_assert(eq(u32, F.n_lost, 0), "a PTO declares nothing lost");
     cr_assert(eq(u64, F.r.bytes_in_flight, 2 * PKT));
     /* Backed off from the timeout itself, when the probe it asks for goes
      * (RFC 9002: from that probe's send time): 2 PTOs after it. */
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), last + 3 * pto));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto - 1, MAD,
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), last + 3 * pto));
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto - 1, MAD,
                                                &F.cb),
                  RUDP_TIMEOUT_NONE));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, last + 3 * pto, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
     cr_assert(eq(u32, F.r.pto_count, 2));
     /* 4 PTOs (1.3 s) would pass RUDP_PTO_BACKOFF_MAX: the wait stops at
      * 1 s, and stays there however many more fire (a blackout's end is
      * found within a second). */
     rudp_time at = last + 3 * pto + RUDP_PTO_BACKOFF_MAX;
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), at));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), at));
     for (int i = 0; i < 20; i++) {
-        cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, at, MAD, &F.cb),
+        cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, at, MAD, &F.cb),
                      RUDP_TIMEOUT_PTO));
         at += RUDP_PTO_BACKOFF_MAX;
-        cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), at));
+        cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), at));
     }
     cr_assert(eq(u32, F.r.pto_count, 22));
 
@@ -360,10 +360,10 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
     rudp_time t = last + 7 * pto + RUDP_MS(1);
     cr_assert(eq(int, ack1(t, 0, 1), 2));
     cr_assert(eq(u32, F.r.pto_count, 0));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
     send_pkt(t + RUDP_MS(1), PKT, ELICIT);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
-                 t + RUDP_MS(1) + rudp_rtt_pto(&F.rtt, MAD)));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
+                 t + RUDP_MS(1) + rudp__rtt_pto(&F.rtt, MAD)));
 }
 
 Test(recovery, a_late_timeout_fires_once_not_once_per_missed_backoff, .init = setup,
@@ -374,12 +374,12 @@ Test(recovery, a_late_timeout_fires_once_not_once_per_missed_backoff, .init = se
      * fired again and again, doubling the backoff with no probe sent). */
     send_pkt(T0, PKT, ELICIT);
     rudp_time pto = RUDP_MS(325), late = T0 + 10 * pto;
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, late, MAD, &F.cb),
                  RUDP_TIMEOUT_NONE));
     cr_assert(eq(u32, F.r.pto_count, 1));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), late + 2 * pto));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), late + 2 * pto));
 }
 
 Test(recovery, pto_allows_only_ack_soon_after_an_ack_now_packet, .init = setup,
@@ -388,16 +388,16 @@ Test(recovery, pto_allows_only_ack_soon_after_an_ack_now_packet, .init = setup,
     /* An ACK_NOW packet is acknowledged within RUDP_ACK_SOON, not within
      * the peer's max_ack_delay: the probe timeout budgets exactly that. */
     send_pkt(T0, PKT, ELICIT | RUDP_SENT_ACK_NOW);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
                  T0 + RUDP_MS(300) + RUDP_ACK_SOON));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt,
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt,
                                                T0 + RUDP_MS(300) + RUDP_ACK_SOON, MAD, &F.cb),
                  RUDP_TIMEOUT_PTO));
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
                  T0 + 3 * (RUDP_MS(300) + RUDP_ACK_SOON)));
     /* The newest eliciting packet decides: without ACK_NOW the delay is back. */
     send_pkt(T0 + RUDP_MS(700), PKT, ELICIT);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD),
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
                  T0 + RUDP_MS(700) + 2 * RUDP_MS(325)));
 }
 
@@ -463,15 +463,15 @@ Test(recovery, ack_only_packets_are_never_lost_and_are_popped,
     cr_assert(eq(u32, F.lost_times[1] + F.lost_times[3] + F.lost_times[4], 3));
     cr_assert(eq(u32, F.lost_times[2], 0));
     /* Much later the time threshold takes 5 and 6; 2 and 8 still not. */
-    rudp_time d = rudp_recovery_deadline(&F.r, &F.rtt, MAD);
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, d, MAD, &F.cb),
+    rudp_time d = rudp__recovery_deadline(&F.r, &F.rtt, MAD);
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, d, MAD, &F.cb),
                  RUDP_TIMEOUT_LOSS));
     cr_assert(eq(u32, F.n_lost, 5));
     cr_assert(eq(u32, F.lost_times[2] + F.lost_times[8], 0));
     cr_assert(eq(u64, F.r.bytes_in_flight, 0));
     cr_assert(eq(u32, F.r.eliciting_in_flight, 0));
     cr_assert(eq(u32, F.r.count, 0), "nothing left needs attention");
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), RUDP_TIME_NEVER));
 }
 
 Test(recovery, ring_grows_past_initial_capacity_and_keeps_every_record, .init = setup,
@@ -547,16 +547,16 @@ Test(recovery, lost_run_spanning_three_ptos_is_persistent_congestion,
 
 Test(recovery, persistent_congestion_collapses_newreno_window, .fini = teardown, .timeout = 5)
 {
-    setup_with(&rudp_cc_newreno);
+    setup_with(&rudp__cc_newreno);
     lose_ten_after_sample(0);
     /* Collapsed to the minimum; then, as in RFC 9002 B.5/B.8 (recovery
      * start reset to 0), the same ACK's 1000 bytes grow it in slow start. */
     /* The first ACK grew the initial window by 1000 bytes before the loss. */
-    cr_assert(eq(u64, F.cc.ssthresh, (rudp_cc_initial_window(MSS) + PKT) / 2));
-    cr_assert(eq(u64, F.cc.cwnd, rudp_cc_min_window(MSS) + PKT));
+    cr_assert(eq(u64, F.cc.ssthresh, (rudp__cc_initial_window(MSS) + PKT) / 2));
+    cr_assert(eq(u64, F.cc.cwnd, rudp__cc_min_window(MSS) + PKT));
 }
 
-/* A move to another path sets up a new controller (rudp_cc_setup at the
+/* A move to another path sets up a new controller (rudp__cc_setup at the
  * move: its epoch): the packets a blackout took on the old path are lost
  * (retransmitted) but tell the new path's controller nothing. */
 Test(recovery, losses_of_packets_sent_before_the_controllers_epoch_are_not_congestion,
@@ -667,7 +667,7 @@ Test(recovery, delivery_rate_sample_is_marked_app_limited, .fini = teardown)
 {
     setup_with(&fake_ops);
     send_pkt(T0, PKT, ELICIT);
-    rudp_recovery_set_app_limited(&F.r);
+    rudp__recovery_set_app_limited(&F.r);
     send_pkt(T0 + RUDP_MS(1), PKT, ELICIT);
     ack1(T0 + RUDP_MS(50), 0, 0);
     cr_assert(eq(u32, fake.acks, 1));
@@ -708,17 +708,17 @@ Test(recovery, controller_hears_of_every_in_flight_send_and_of_acks_with_bytes, 
 Test(recovery, the_probe_timeout_has_a_floor_on_very_short_paths, .init = setup, .fini = teardown)
 {
     for (int i = 0; i < 20; i++)
-        rudp_rtt_update(&F.rtt, RUDP_US(100), 0, MAD);
-    cr_assert(lt(u64, rudp_rtt_pto(&F.rtt, 0), RUDP_MS(2)), "RFC 9002's timeout is ~1.1 ms");
+        rudp__rtt_update(&F.rtt, RUDP_US(100), 0, MAD);
+    cr_assert(lt(u64, rudp__rtt_pto(&F.rtt, 0), RUDP_MS(2)), "RFC 9002's timeout is ~1.1 ms");
     send_pkt(T0, PKT, ELICIT);
-    cr_assert(eq(u64, rudp_recovery_deadline(&F.r, &F.rtt, 0), T0 + RUDP_PTO_MIN));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN - 1, 0,
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, 0), T0 + RUDP_PTO_MIN));
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN - 1, 0,
                                                &F.cb),
                  RUDP_TIMEOUT_NONE));
-    cr_assert(eq(int, rudp_recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN, 0, &F.cb),
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN, 0, &F.cb),
                  RUDP_TIMEOUT_PTO));
     /* a 40 ms path: the floor does not apply */
-    rudp_rtt_init(&F.rtt, RUDP_MS(40));
-    rudp_rtt_update(&F.rtt, RUDP_MS(40), 0, MAD);
-    cr_assert(gt(u64, rudp_rtt_pto(&F.rtt, MAD), RUDP_PTO_MIN));
+    rudp__rtt_init(&F.rtt, RUDP_MS(40));
+    rudp__rtt_update(&F.rtt, RUDP_MS(40), 0, MAD);
+    cr_assert(gt(u64, rudp__rtt_pto(&F.rtt, MAD), RUDP_PTO_MIN));
 }

@@ -31,14 +31,14 @@ static int drop_sealed; /* keyed: frames are sealed; a stream packet is one of 1
 static int has_stream(const uint8_t *buf, size_t len)
 {
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (hl <= 0 || h.type != RUDP_PKT_DATA)
         return 0;
     if (drop_sealed)
         return len >= 120;
     rudp_frame f;
     for (size_t off = (size_t)hl; off < len;) {
-        int n = rudp_wire_frame_decode(buf + off, len - off, &f);
+        int n = rudp__wire_frame_decode(buf + off, len - off, &f);
         if (n <= 0)
             return 0;
         if (f.type == RUDP_FRAME_STREAM)

@@ -87,9 +87,9 @@ static void setup(void)
     static const rudp_ctx_ops sops = {.send_from = srv_send};
     uint8_t seed[32];
     memset(seed, 7, sizeof seed);
-    cr_assert(eq(int, rudp_ctx_new(&cops, NULL, seed, NULL, &t.cli), 0));
+    cr_assert(eq(int, rudp_ctx_new(&cops, NULL, seed, NULL, NULL, &t.cli), 0));
     memset(seed, 9, sizeof seed);
-    cr_assert(eq(int, rudp_ctx_new(&sops, NULL, seed, NULL, &t.srv), 0));
+    cr_assert(eq(int, rudp_ctx_new(&sops, NULL, seed, NULL, NULL, &t.srv), 0));
     t.cli_addr.family = t.srv_addr.family = t.reached.family = 2;
     t.cli_addr.port = 1000;
     t.cli_addr.ip[0] = 10, t.cli_addr.ip[3] = 1;

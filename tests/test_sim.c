@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shim/base/base.h"
 #include "aead.h"
 #include "conn.h"
 #include "crypto.h"
@@ -131,6 +132,8 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
         uint8_t key[RUDP_KEY_LEN];
         for (int k = 0; k < RUDP_KEY_LEN; k++)
             key[k] = (uint8_t)(seed * 31 + (uint64_t)k);
+        sim_set_aead(&s, a, shim_aead_openssl());
+        sim_set_aead(&s, b, shim_aead_openssl());
         sim_set_key(&s, a, key);
         sim_set_key(&s, b, key);
         uint8_t mask = seed % 2 ? RUDP_AEAD_AESGCM : RUDP_AEAD_CHACHA;
@@ -138,9 +141,9 @@ static int run_seed(uint64_t seed, int verbose, int keyed)
         rudp__keyed_limit_ciphers(s.ep[b].ctx, mask);
         /* each end's AEAD library by the seed too: the pairs that differ
          * must interoperate as the pairs that agree */
-        rudp__keyed_limit_libs(s.ep[a].ctx, seed / 2 % 2 ? RUDP_AEAD_LIB_OPENSSL
+        rudp__keyed_limit_libs(s.ep[a].ctx, seed / 2 % 2 ? RUDP_AEAD_LIB_BACKEND
                                                          : RUDP_AEAD_LIB_SODIUM);
-        rudp__keyed_limit_libs(s.ep[b].ctx, seed / 4 % 2 ? RUDP_AEAD_LIB_OPENSSL
+        rudp__keyed_limit_libs(s.ep[b].ctx, seed / 4 % 2 ? RUDP_AEAD_LIB_BACKEND
                                                          : RUDP_AEAD_LIB_SODIUM);
     }
     for (int d = 0; d < 2; d++) {

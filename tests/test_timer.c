@@ -13,66 +13,67 @@ Test(timer, fires_once_after_deadline)
 {
     rudp_wheel w;
     rudp_timer t;
-    rudp_wheel_init(&w, 0);
-    rudp_timer_init(&t, 7);
-    rudp_wheel_arm(&w, &t, RUDP_MS(10));
-    cr_assert(rudp_timer_armed(&t));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_MS(10) - 1), NULL));
-    rudp_timer *got = rudp_wheel_expire(&w, RUDP_MS(10) + TICK);
+    rudp__wheel_init(&w, 0);
+    rudp__timer_init(&t, 7);
+    rudp__wheel_arm(&w, &t, RUDP_MS(10));
+    cr_assert(rudp__timer_armed(&t));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_MS(10) - 1), NULL));
+    rudp_timer *got = rudp__wheel_expire(&w, RUDP_MS(10) + TICK);
     cr_assert(eq(ptr, got, &t));
     cr_assert(eq(u8, got->kind, 7));
-    cr_assert(not(rudp_timer_armed(&t)));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_SEC(100)), NULL));
+    cr_assert(not(rudp__timer_armed(&t)));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(100)), NULL));
 }
 
 Test(timer, never_fires_before_deadline_within_a_tick)
 {
     rudp_wheel w;
     rudp_timer t;
-    rudp_wheel_init(&w, 0);
-    rudp_timer_init(&t, 0);
-    rudp_wheel_arm(&w, &t, TICK + 5);
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, TICK + 4), NULL));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, 2 * TICK), &t));
+    rudp__wheel_init(&w, 0);
+    rudp__timer_init(&t, 0);
+    rudp__wheel_arm(&w, &t, TICK + 5);
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, TICK + 4), NULL));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, 2 * TICK), &t));
 }
 
 Test(timer, deadline_in_the_past_fires_at_next_expire)
 {
     rudp_wheel w;
     rudp_timer t;
-    rudp_wheel_init(&w, RUDP_SEC(5));
-    rudp_timer_init(&t, 0);
-    rudp_wheel_arm(&w, &t, RUDP_SEC(1));
-    cr_assert(eq(u64, rudp_wheel_next(&w), (RUDP_SEC(5) >> RUDP_TIMER_TICK_SHIFT) << RUDP_TIMER_TICK_SHIFT));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_SEC(5)), &t));
+    rudp__wheel_init(&w, RUDP_SEC(5));
+    rudp__timer_init(&t, 0);
+    rudp__wheel_arm(&w, &t, RUDP_SEC(1));
+    cr_assert(eq(u64, rudp__wheel_next(&w),
+                 (RUDP_SEC(5) >> RUDP_TIMER_TICK_SHIFT) << RUDP_TIMER_TICK_SHIFT));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(5)), &t));
 }
 
 Test(timer, cancel_and_rearm_move_the_deadline)
 {
     rudp_wheel w;
     rudp_timer t;
-    rudp_wheel_init(&w, 0);
-    rudp_timer_init(&t, 0);
-    rudp_wheel_arm(&w, &t, RUDP_MS(1));
-    rudp_wheel_cancel(&w, &t);
-    rudp_wheel_cancel(&w, &t); /* idempotent */
-    cr_assert(eq(u64, rudp_wheel_next(&w), RUDP_TIME_NEVER));
-    rudp_wheel_arm(&w, &t, RUDP_SEC(3));
-    rudp_wheel_arm(&w, &t, RUDP_SEC(2)); /* re-arm earlier */
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_SEC(2) - 1), NULL));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_SEC(2) + TICK), &t));
+    rudp__wheel_init(&w, 0);
+    rudp__timer_init(&t, 0);
+    rudp__wheel_arm(&w, &t, RUDP_MS(1));
+    rudp__wheel_cancel(&w, &t);
+    rudp__wheel_cancel(&w, &t); /* idempotent */
+    cr_assert(eq(u64, rudp__wheel_next(&w), RUDP_TIME_NEVER));
+    rudp__wheel_arm(&w, &t, RUDP_SEC(3));
+    rudp__wheel_arm(&w, &t, RUDP_SEC(2)); /* re-arm earlier */
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(2) - 1), NULL));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(2) + TICK), &t));
 }
 
 Test(timer, far_deadline_is_clamped_not_lost)
 {
     rudp_wheel w;
     rudp_timer t;
-    rudp_wheel_init(&w, 0);
-    rudp_timer_init(&t, 0);
-    rudp_wheel_arm(&w, &t, RUDP_TIME_NEVER);
-    cr_assert(rudp_timer_armed(&t));
-    cr_assert(eq(ptr, rudp_wheel_expire(&w, RUDP_SEC(3600 * 24)), NULL));
-    cr_assert(ne(u64, rudp_wheel_next(&w), RUDP_TIME_NEVER));
+    rudp__wheel_init(&w, 0);
+    rudp__timer_init(&t, 0);
+    rudp__wheel_arm(&w, &t, RUDP_TIME_NEVER);
+    cr_assert(rudp__timer_armed(&t));
+    cr_assert(eq(ptr, rudp__wheel_expire(&w, RUDP_SEC(3600 * 24)), NULL));
+    cr_assert(ne(u64, rudp__wheel_next(&w), RUDP_TIME_NEVER));
 }
 
 /* ---- random operations against a model ---- */
@@ -126,7 +127,7 @@ static void check_invariant(const rudp_wheel *w, const rudp_timer *ts, const mod
     uint64_t armed = 0;
     rudp_time earliest = RUDP_TIME_NEVER;
     for (int i = 0; i < N; i++) {
-        cr_assert(eq(int, m->armed[i], rudp_timer_armed(&ts[i])));
+        cr_assert(eq(int, m->armed[i], rudp__timer_armed(&ts[i])));
         if (m->armed[i]) {
             armed++;
             if (m->deadline[i] < earliest)
@@ -136,11 +137,11 @@ static void check_invariant(const rudp_wheel *w, const rudp_timer *ts, const mod
     cr_assert(eq(u64, armed, w->count));
     /* next() is never later than the earliest deadline (rounded to ticks) */
     if (armed) {
-        rudp_time next = rudp_wheel_next(w);
+        rudp_time next = rudp__wheel_next(w);
         rudp_time due = ((earliest + TICK - 1) >> RUDP_TIMER_TICK_SHIFT) << RUDP_TIMER_TICK_SHIFT;
         cr_assert(le(u64, next, due < (w->cur << RUDP_TIMER_TICK_SHIFT) ? (w->cur << RUDP_TIMER_TICK_SHIFT) : due));
     } else {
-        cr_assert(eq(u64, rudp_wheel_next(w), RUDP_TIME_NEVER));
+        cr_assert(eq(u64, rudp__wheel_next(w), RUDP_TIME_NEVER));
     }
 }
 
@@ -164,9 +165,9 @@ static void run_random(uint64_t seed, int steps, int sleep_to_next)
     rng_state = seed;
     rudp_wheel w;
     rudp_time now = rnd() % RUDP_SEC(1000);
-    rudp_wheel_init(&w, now);
+    rudp__wheel_init(&w, now);
     for (int i = 0; i < N; i++)
-        rudp_timer_init(&ts[i], (uint8_t)i);
+        rudp__timer_init(&ts[i], (uint8_t)i);
 
     for (int step = 0; step < steps; step++) {
         int i = (int)(rnd() % N);
@@ -175,20 +176,20 @@ static void run_random(uint64_t seed, int steps, int sleep_to_next)
         case 1:
             m.deadline[i] = now + random_delay();
             m.armed[i] = 1;
-            rudp_wheel_arm(&w, &ts[i], m.deadline[i]);
+            rudp__wheel_arm(&w, &ts[i], m.deadline[i]);
             break;
         case 2:
             m.armed[i] = 0;
-            rudp_wheel_cancel(&w, &ts[i]);
+            rudp__wheel_cancel(&w, &ts[i]);
             break;
         default: {
-            rudp_time next = rudp_wheel_next(&w);
+            rudp_time next = rudp__wheel_next(&w);
             if (sleep_to_next && next != RUDP_TIME_NEVER && next > now)
                 now = next; /* what an event loop does */
             else
                 now += random_delay();
             rudp_timer *t;
-            while ((t = rudp_wheel_expire(&w, now)) != NULL) {
+            while ((t = rudp__wheel_expire(&w, now)) != NULL) {
                 int k = t->kind;
                 cr_assert(eq(ptr, t, &ts[k]));
                 cr_assert(m.armed[k], "fired a timer that was not armed");

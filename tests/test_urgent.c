@@ -88,12 +88,12 @@ static void count_urgent(sim *s, int from, int to, const uint8_t *buf, size_t le
     (void)s;
     (void)to;
     rudp_hdr h;
-    int hl = rudp_wire_hdr_decode(buf, len, &h);
+    int hl = rudp__wire_hdr_decode(buf, len, &h);
     if (from != 0 || hl <= 0 || h.type != RUDP_PKT_DATA)
         return;
     rudp_frame f;
     for (size_t off = (size_t)hl; off < len;) {
-        int n = rudp_wire_frame_decode(buf + off, len - off, &f);
+        int n = rudp__wire_frame_decode(buf + off, len - off, &f);
         if (n <= 0)
             return;
         if (f.type == RUDP_FRAME_URGENT)
@@ -113,15 +113,15 @@ static void upair_counted(upair *p, uint64_t seed)
 Test(urgent, frame_round_trips_and_truncation_is_rejected)
 {
     uint8_t b[16];
-    int n = rudp_wire_urgent_encode(b, sizeof b, 123456789);
+    int n = rudp__wire_urgent_encode(b, sizeof b, 123456789);
     cr_assert(eq(int, n, 5));
     rudp_frame f;
-    cr_assert(eq(int, rudp_wire_frame_decode(b, (size_t)n, &f), n));
+    cr_assert(eq(int, rudp__wire_frame_decode(b, (size_t)n, &f), n));
     cr_assert(eq(int, f.type, RUDP_FRAME_URGENT));
     cr_assert(eq(u64, f.u.urgent, 123456789));
-    cr_assert(eq(int, rudp_wire_frame_decode(b, (size_t)n - 1, &f), -EBADMSG));
-    cr_assert(eq(int, rudp_wire_urgent_encode(b, 2, 123456789), -ENOBUFS));
-    cr_assert(eq(int, rudp_wire_urgent_encode(b, sizeof b, RUDP_VARINT_MAX + 1), -EINVAL));
+    cr_assert(eq(int, rudp__wire_frame_decode(b, (size_t)n - 1, &f), -EBADMSG));
+    cr_assert(eq(int, rudp__wire_urgent_encode(b, 2, 123456789), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_urgent_encode(b, sizeof b, RUDP_VARINT_MAX + 1), -EINVAL));
 }
 
 Test(urgent, mark_arrives_at_the_urgent_bytes_offset_and_ends_once_read, .timeout = 10)

@@ -28,7 +28,7 @@ static uint8_t *tail_copy(const uint8_t *buf, size_t len)
 static int decode_hdr_exact(const uint8_t *buf, size_t len, rudp_hdr *h)
 {
     uint8_t *p = tail_copy(buf, len);
-    int rc = rudp_wire_hdr_decode(p, len, h);
+    int rc = rudp__wire_hdr_decode(p, len, h);
 
     free(p);
     return rc;
@@ -37,7 +37,7 @@ static int decode_hdr_exact(const uint8_t *buf, size_t len, rudp_hdr *h)
 static int decode_frame_exact(const uint8_t *buf, size_t len, rudp_frame *f)
 {
     uint8_t *p = tail_copy(buf, len);
-    int rc = rudp_wire_frame_decode(p, len, f);
+    int rc = rudp__wire_frame_decode(p, len, f);
 
     /* data points into p: callers of this helper must not look at it */
     if (rc > 0 && f->type == RUDP_FRAME_STREAM)
@@ -70,9 +70,9 @@ Test(wire, varint_roundtrips_at_every_length_boundary)
         uint8_t *buf = malloc(n);
 
         cr_assert(buf != NULL);
-        cr_assert(eq(sz, rudp_varint_len(v), n), "len of %llu", (unsigned long long)v);
-        cr_assert(eq(int, rudp_varint_encode(buf, n, v), (int)n));
-        cr_assert(eq(int, rudp_varint_decode(buf, n, &out), (int)n));
+        cr_assert(eq(sz, rudp__varint_len(v), n), "len of %llu", (unsigned long long)v);
+        cr_assert(eq(int, rudp__varint_encode(buf, n, v), (int)n));
+        cr_assert(eq(int, rudp__varint_decode(buf, n, &out), (int)n));
         cr_assert(eq(u64, out, v));
         free(buf);
     }
@@ -82,14 +82,14 @@ Test(wire, varint_uses_the_two_high_bits_as_length_prefix)
 {
     uint8_t buf[8];
 
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, 63), 1));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, 63), 1));
     cr_assert(eq(u8, buf[0], 0x3f));
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, 64), 2));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, 64), 2));
     cr_assert(eq(u8, buf[0], 0x40));
     cr_assert(eq(u8, buf[1], 0x40));
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, 16384), 4));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, 16384), 4));
     cr_assert(eq(u8, buf[0], 0x80));
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, RUDP_VARINT_MAX), 8));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, RUDP_VARINT_MAX), 8));
     for (int i = 0; i < 8; i++)
         cr_assert(eq(u8, buf[i], 0xff));
 }
@@ -104,15 +104,15 @@ Test(wire, varint_decodes_rfc9000_examples)
     static const uint8_t e2nm[] = {0x40, 0x25};
     uint64_t v;
 
-    cr_assert(eq(int, rudp_varint_decode(e8, sizeof e8, &v), 8));
+    cr_assert(eq(int, rudp__varint_decode(e8, sizeof e8, &v), 8));
     cr_assert(eq(u64, v, 151288809941952652ull));
-    cr_assert(eq(int, rudp_varint_decode(e4, sizeof e4, &v), 4));
+    cr_assert(eq(int, rudp__varint_decode(e4, sizeof e4, &v), 4));
     cr_assert(eq(u64, v, 494878333));
-    cr_assert(eq(int, rudp_varint_decode(e2, sizeof e2, &v), 2));
+    cr_assert(eq(int, rudp__varint_decode(e2, sizeof e2, &v), 2));
     cr_assert(eq(u64, v, 15293));
-    cr_assert(eq(int, rudp_varint_decode(e1, sizeof e1, &v), 1));
+    cr_assert(eq(int, rudp__varint_decode(e1, sizeof e1, &v), 1));
     cr_assert(eq(u64, v, 37));
-    cr_assert(eq(int, rudp_varint_decode(e2nm, sizeof e2nm, &v), 2));
+    cr_assert(eq(int, rudp__varint_decode(e2nm, sizeof e2nm, &v), 2));
     cr_assert(eq(u64, v, 37));
 }
 
@@ -123,11 +123,11 @@ Test(wire, varint_decode_rejects_every_truncation)
         uint64_t v;
         size_t n = boundaries[i].len;
 
-        cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, boundaries[i].v), (int)n));
+        cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, boundaries[i].v), (int)n));
         for (size_t cut = 0; cut < n; cut++) {
             uint8_t *p = tail_copy(buf, cut);
 
-            cr_expect(eq(int, rudp_varint_decode(p, cut, &v), -EBADMSG), "n=%zu cut=%zu", n,
+            cr_expect(eq(int, rudp__varint_decode(p, cut, &v), -EBADMSG), "n=%zu cut=%zu", n,
                       cut);
             free(p);
         }
@@ -138,18 +138,18 @@ Test(wire, varint_encode_rejects_values_above_2_62_minus_1)
 {
     uint8_t buf[8];
 
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, 1ull << 62), -EINVAL));
-    cr_assert(eq(int, rudp_varint_encode(buf, sizeof buf, UINT64_MAX), -EINVAL));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, 1ull << 62), -EINVAL));
+    cr_assert(eq(int, rudp__varint_encode(buf, sizeof buf, UINT64_MAX), -EINVAL));
 }
 
 Test(wire, varint_encode_reports_enobufs_when_cap_is_short)
 {
     uint8_t buf[8];
 
-    cr_assert(eq(int, rudp_varint_encode(buf, 0, 0), -ENOBUFS));
-    cr_assert(eq(int, rudp_varint_encode(buf, 1, 64), -ENOBUFS));
-    cr_assert(eq(int, rudp_varint_encode(buf, 3, 16384), -ENOBUFS));
-    cr_assert(eq(int, rudp_varint_encode(buf, 7, 1ull << 30), -ENOBUFS));
+    cr_assert(eq(int, rudp__varint_encode(buf, 0, 0), -ENOBUFS));
+    cr_assert(eq(int, rudp__varint_encode(buf, 1, 64), -ENOBUFS));
+    cr_assert(eq(int, rudp__varint_encode(buf, 3, 16384), -ENOBUFS));
+    cr_assert(eq(int, rudp__varint_encode(buf, 7, 1ull << 30), -ENOBUFS));
 }
 
 /* ---- header ---- */
@@ -199,10 +199,10 @@ Test(wire, hdr_roundtrips_for_every_packet_type_flag_and_token_length)
             for (size_t ti = 0; ti < sizeof tokens; ti++) {
                 rudp_hdr in = sample_hdr(type, flags[fi], tokens[ti]), out;
                 uint8_t buf[128];
-                int n = rudp_wire_hdr_encode(buf, sizeof buf, &in);
+                int n = rudp__wire_hdr_encode(buf, sizeof buf, &in);
 
                 cr_assert(gt(int, n, 0), "type %u", type);
-                cr_assert(eq(sz, (size_t)n, rudp_wire_hdr_len(&in)));
+                cr_assert(eq(sz, (size_t)n, rudp__wire_hdr_len(&in)));
                 cr_assert(eq(int, decode_hdr_exact(buf, (size_t)n, &out), n));
                 assert_hdr_eq(&in, &out);
             }
@@ -224,7 +224,7 @@ Test(wire, hdr_has_the_documented_layout)
         0x45, 0x78,                                     /* max_datagram 1400 */
     };
 
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), (int)sizeof want));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), (int)sizeof want));
     cr_assert(eq(int, memcmp(buf, want, sizeof want), 0));
 }
 
@@ -233,11 +233,11 @@ Test(wire, short_hdr_types_are_16_bytes_and_leave_frames_alone)
     uint8_t buf[32];
     rudp_hdr in = sample_hdr(RUDP_PKT_DATA, 0, 0), out;
 
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &in), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &in), RUDP_WIRE_SHORT_HDR));
     memset(buf + RUDP_WIRE_SHORT_HDR, RUDP_FRAME_PING, sizeof buf - RUDP_WIRE_SHORT_HDR);
-    cr_assert(eq(int, rudp_wire_hdr_decode(buf, sizeof buf, &out), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_decode(buf, sizeof buf, &out), RUDP_WIRE_SHORT_HDR));
     in = sample_hdr(RUDP_PKT_RESET, 0, 0);
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &in), RUDP_WIRE_SHORT_HDR));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &in), RUDP_WIRE_SHORT_HDR));
 }
 
 Test(wire, retry_hdr_carries_token_but_no_params)
@@ -246,7 +246,7 @@ Test(wire, retry_hdr_carries_token_but_no_params)
     uint8_t buf[128];
 
     in.max_data = 123; /* not on the wire for RETRY */
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &in), 16 + 8 + 1 + 16));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &in), 16 + 8 + 1 + 16));
     cr_assert(eq(int, decode_hdr_exact(buf, 16 + 8 + 1 + 16, &out), 16 + 8 + 1 + 16));
     cr_assert(eq(u64, out.max_data, 0));
     cr_assert(eq(int, memcmp(out.token, in.token, 16), 0));
@@ -259,17 +259,17 @@ Test(wire, hdr_encode_rejects_invalid_headers)
 
     h = sample_hdr(RUDP_PKT_SYN, 0, 0);
     h.type = 0;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
     h.type = 6;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
     h = sample_hdr(RUDP_PKT_SYN, 0x10, 0);
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
     h = sample_hdr(RUDP_PKT_SYNACK, 0, 0);
     h.token_len = RUDP_TOKEN_MAX + 1;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
     h = sample_hdr(RUDP_PKT_SYN, 0, 0);
     h.max_datagram = 1ull << 62;
-    cr_assert(eq(int, rudp_wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), -EINVAL));
 }
 
 Test(wire, hdr_encode_reports_enobufs_one_byte_short)
@@ -278,10 +278,10 @@ Test(wire, hdr_encode_reports_enobufs_one_byte_short)
 
     for (uint8_t type = RUDP_PKT_SYN; type <= RUDP_PKT_RESET; type++) {
         rudp_hdr h = sample_hdr(type, 0, RUDP_TOKEN_MAX);
-        size_t n = rudp_wire_hdr_len(&h);
+        size_t n = rudp__wire_hdr_len(&h);
 
-        cr_assert(eq(int, rudp_wire_hdr_encode(buf, n - 1, &h), -ENOBUFS));
-        cr_assert(eq(int, rudp_wire_hdr_encode(buf, n, &h), (int)n));
+        cr_assert(eq(int, rudp__wire_hdr_encode(buf, n - 1, &h), -ENOBUFS));
+        cr_assert(eq(int, rudp__wire_hdr_encode(buf, n, &h), (int)n));
     }
 }
 
@@ -293,7 +293,7 @@ static size_t valid_syn(uint8_t *buf, size_t cap)
     /* 8-byte varints, so the last eight truncations land inside a param */
     h.max_data = RUDP_VARINT_MAX;
     h.max_datagram = 1ull << 30;
-    n = rudp_wire_hdr_encode(buf, cap, &h);
+    n = rudp__wire_hdr_encode(buf, cap, &h);
     cr_assert(gt(int, n, 0));
     return (size_t)n;
 }
@@ -352,7 +352,7 @@ Test(wire, hdr_decode_rejects_token_longer_than_32)
 {
     uint8_t buf[256];
     rudp_hdr h = sample_hdr(RUDP_PKT_SYN, 0, RUDP_TOKEN_MAX);
-    int n = rudp_wire_hdr_encode(buf, sizeof buf, &h);
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
 
     cr_assert(gt(int, n, 0));
     /* room for a 33-byte token and the params after it */
@@ -368,8 +368,8 @@ Test(wire, ping_roundtrips)
     uint8_t buf[1];
     rudp_frame f;
 
-    cr_assert(eq(int, rudp_wire_ping_encode(buf, 0), -ENOBUFS));
-    cr_assert(eq(int, rudp_wire_ping_encode(buf, sizeof buf), 1));
+    cr_assert(eq(int, rudp__wire_ping_encode(buf, 0), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_ping_encode(buf, sizeof buf), 1));
     cr_assert(eq(int, decode_frame_exact(buf, 1, &f), 1));
     cr_assert(eq(u8, f.type, RUDP_FRAME_PING));
 }
@@ -381,36 +381,36 @@ Test(wire, max_data_and_data_blocked_roundtrip)
 
     for (size_t i = 0; i < sizeof boundaries / sizeof boundaries[0]; i++) {
         uint64_t v = boundaries[i].v;
-        int n = rudp_wire_max_data_encode(buf, sizeof buf, v);
+        int n = rudp__wire_max_data_encode(buf, sizeof buf, v);
 
         cr_assert(eq(int, n, 1 + (int)boundaries[i].len));
         cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
         cr_assert(eq(u8, f.type, RUDP_FRAME_MAX_DATA));
         cr_assert(eq(u64, f.u.max_data, v));
 
-        n = rudp_wire_blocked_encode(buf, sizeof buf, v);
+        n = rudp__wire_blocked_encode(buf, sizeof buf, v);
         cr_assert(eq(int, n, 1 + (int)boundaries[i].len));
         cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
         cr_assert(eq(u8, f.type, RUDP_FRAME_DATA_BLOCKED));
         cr_assert(eq(u64, f.u.blocked, v));
     }
-    cr_assert(eq(int, rudp_wire_max_data_encode(buf, 1, 0), -ENOBUFS));
-    cr_assert(eq(int, rudp_wire_blocked_encode(buf, 2, 64), -ENOBUFS));
-    cr_assert(eq(int, rudp_wire_max_data_encode(buf, sizeof buf, 1ull << 62), -EINVAL));
+    cr_assert(eq(int, rudp__wire_max_data_encode(buf, 1, 0), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_blocked_encode(buf, 2, 64), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_max_data_encode(buf, sizeof buf, 1ull << 62), -EINVAL));
 }
 
 Test(wire, reset_frame_roundtrips)
 {
     uint8_t buf[32];
     rudp_frame f;
-    int n = rudp_wire_reset_encode(buf, sizeof buf, 104 /* ECONNRESET */, RUDP_VARINT_MAX);
+    int n = rudp__wire_reset_encode(buf, sizeof buf, 104 /* ECONNRESET */, RUDP_VARINT_MAX);
 
     cr_assert(eq(int, n, 1 + 2 + 8));
     cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
     cr_assert(eq(u8, f.type, RUDP_FRAME_RESET));
     cr_assert(eq(u64, f.u.reset.code, 104));
     cr_assert(eq(u64, f.u.reset.final_size, RUDP_VARINT_MAX));
-    cr_assert(eq(int, rudp_wire_reset_encode(buf, (size_t)n - 1, 104, RUDP_VARINT_MAX), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_reset_encode(buf, (size_t)n - 1, 104, RUDP_VARINT_MAX), -ENOBUFS));
 }
 
 Test(wire, frame_decode_rejects_unknown_types_and_empty_input)
@@ -419,7 +419,7 @@ Test(wire, frame_decode_rejects_unknown_types_and_empty_input)
     uint8_t buf[16] = {0};
     rudp_frame f;
 
-    cr_assert(eq(int, rudp_wire_frame_decode(buf, 0, &f), -EBADMSG));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf, 0, &f), -EBADMSG));
     for (size_t i = 0; i < sizeof unknown; i++) {
         buf[0] = unknown[i];
         cr_expect(eq(int, decode_frame_exact(buf, sizeof buf, &f), -EBADMSG), "type 0x%02x",
@@ -435,19 +435,19 @@ Test(wire, path_frames_round_trip_and_reject_truncation)
     uint8_t buf[16];
     rudp_frame f;
     for (size_t i = 0; i < sizeof types; i++) {
-        int n = rudp_wire_path_encode(buf, sizeof buf, types[i], 0x0123456789abcdefull);
+        int n = rudp__wire_path_encode(buf, sizeof buf, types[i], 0x0123456789abcdefull);
         cr_assert(eq(int, n, 9));
         cr_assert(eq(u8, buf[0], types[i]));
         cr_assert(eq(u8, buf[1], 0x01));
         cr_assert(eq(u8, buf[8], 0xef));
-        cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)n, &f), 9));
+        cr_assert(eq(int, rudp__wire_frame_decode(buf, (size_t)n, &f), 9));
         cr_assert(eq(u8, f.type, types[i]));
         cr_assert(eq(u64, f.u.path_data, 0x0123456789abcdefull));
         for (size_t len = 1; len < 9; len++)
-            cr_assert(eq(int, rudp_wire_frame_decode(buf, len, &f), -EBADMSG), "%zu bytes", len);
-        cr_assert(eq(int, rudp_wire_path_encode(buf, 8, types[i], 1), -ENOBUFS));
+            cr_assert(eq(int, rudp__wire_frame_decode(buf, len, &f), -EBADMSG), "%zu bytes", len);
+        cr_assert(eq(int, rudp__wire_path_encode(buf, 8, types[i], 1), -ENOBUFS));
     }
-    cr_assert(eq(int, rudp_wire_path_encode(buf, sizeof buf, RUDP_FRAME_PING, 1), -EINVAL));
+    cr_assert(eq(int, rudp__wire_path_encode(buf, sizeof buf, RUDP_FRAME_PING, 1), -EINVAL));
 }
 
 Test(wire, fixed_size_frames_reject_every_truncation)
@@ -456,13 +456,13 @@ Test(wire, fixed_size_frames_reject_every_truncation)
     rudp_frame f;
     int n;
 
-    n = rudp_wire_reset_encode(buf, sizeof buf, 1ull << 40, 70000);
+    n = rudp__wire_reset_encode(buf, sizeof buf, 1ull << 40, 70000);
     for (int cut = 0; cut < n; cut++)
         cr_expect(eq(int, decode_frame_exact(buf, (size_t)cut, &f), -EBADMSG), "reset %d", cut);
-    n = rudp_wire_max_data_encode(buf, sizeof buf, 1ull << 40);
+    n = rudp__wire_max_data_encode(buf, sizeof buf, 1ull << 40);
     for (int cut = 0; cut < n; cut++)
         cr_expect(eq(int, decode_frame_exact(buf, (size_t)cut, &f), -EBADMSG), "max %d", cut);
-    n = rudp_wire_stream_hdr_encode(buf, sizeof buf, 1ull << 40, 3, 0, 1);
+    n = rudp__wire_stream_hdr_encode(buf, sizeof buf, 1ull << 40, 3, 0, 1);
     memcpy(buf + n, "abc", 3);
     n += 3;
     for (int cut = 0; cut < n; cut++)
@@ -479,7 +479,7 @@ Test(wire, padding_run_decodes_as_one_frame)
     buf[40] = RUDP_FRAME_PING;
     cr_assert(eq(int, decode_frame_exact(buf, sizeof buf, &f), 40));
     cr_assert(eq(u8, f.type, RUDP_FRAME_PADDING));
-    cr_assert(eq(int, rudp_wire_frame_decode(buf + 40, sizeof buf - 40, &f), 1));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf + 40, sizeof buf - 40, &f), 1));
     cr_assert(eq(u8, f.type, RUDP_FRAME_PING));
     /* all-zero tail: the run ends at the end of the datagram */
     cr_assert(eq(int, decode_frame_exact(buf + 41, sizeof buf - 41, &f), 64 - 41));
@@ -518,7 +518,7 @@ Test(wire, ack_with_one_range_roundtrips)
     uint8_t buf[64];
     size_t w = 0;
     rudp_frame f;
-    int n = rudp_wire_ack_encode(buf, sizeof buf, r, 1, 25000, &w);
+    int n = rudp__wire_ack_encode(buf, sizeof buf, r, 1, 25000, &w);
 
     cr_assert(eq(int, n, 1 + 1 + 4 + 1 + 1));
     cr_assert(eq(sz, w, 1));
@@ -527,7 +527,7 @@ Test(wire, ack_with_one_range_roundtrips)
 
     r[0].lo = 1000;
     r[0].hi = RUDP_VARINT_MAX;
-    n = rudp_wire_ack_encode(buf, sizeof buf, r, 1, 0, &w);
+    n = rudp__wire_ack_encode(buf, sizeof buf, r, 1, 0, &w);
     cr_assert(gt(int, n, 0));
     cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
     assert_ack_eq(&f, r, 1, 0);
@@ -542,7 +542,7 @@ Test(wire, ack_with_many_ranges_roundtrips)
     int n;
 
     make_ranges(r, RUDP_ACK_MAX_RANGES, 100000);
-    n = rudp_wire_ack_encode(buf, sizeof buf, r, RUDP_ACK_MAX_RANGES, 12, &w);
+    n = rudp__wire_ack_encode(buf, sizeof buf, r, RUDP_ACK_MAX_RANGES, 12, &w);
     cr_assert(gt(int, n, 0));
     cr_assert(eq(sz, w, RUDP_ACK_MAX_RANGES));
     cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
@@ -582,13 +582,13 @@ static size_t raw_ack(uint8_t *buf, size_t cap, uint64_t total)
     size_t off = 0;
 
     buf[off++] = RUDP_FRAME_ACK;
-    off += (size_t)rudp_varint_encode(buf + off, cap - off, 1000000);
-    off += (size_t)rudp_varint_encode(buf + off, cap - off, 0);
-    off += (size_t)rudp_varint_encode(buf + off, cap - off, total - 1);
-    off += (size_t)rudp_varint_encode(buf + off, cap - off, 0);
+    off += (size_t)rudp__varint_encode(buf + off, cap - off, 1000000);
+    off += (size_t)rudp__varint_encode(buf + off, cap - off, 0);
+    off += (size_t)rudp__varint_encode(buf + off, cap - off, total - 1);
+    off += (size_t)rudp__varint_encode(buf + off, cap - off, 0);
     for (uint64_t i = 1; i < total; i++) {
-        off += (size_t)rudp_varint_encode(buf + off, cap - off, 0);
-        off += (size_t)rudp_varint_encode(buf + off, cap - off, 0);
+        off += (size_t)rudp__varint_encode(buf + off, cap - off, 0);
+        off += (size_t)rudp__varint_encode(buf + off, cap - off, 0);
     }
     return off;
 }
@@ -615,26 +615,26 @@ Test(wire, ack_encode_truncates_ranges_to_fit_cap, .timeout = 10)
 
     make_ranges(r, RUDP_ACK_MAX_RANGES, 1u << 20);
     /* header: type, largest(4), delay(1), count(1), first(1) = 8 bytes */
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, 7, r, RUDP_ACK_MAX_RANGES, 0, &w), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, 7, r, RUDP_ACK_MAX_RANGES, 0, &w), -ENOBUFS));
     /* each further range takes 2 bytes, so 64 ranges need 8 + 63 * 2 = 134 */
     for (size_t cap = 8; cap < 134; cap++) {
         uint8_t *p = malloc(cap);
         int n;
 
         cr_assert(p != NULL);
-        n = rudp_wire_ack_encode(p, cap, r, RUDP_ACK_MAX_RANGES, 0, &w);
+        n = rudp__wire_ack_encode(p, cap, r, RUDP_ACK_MAX_RANGES, 0, &w);
         cr_assert(gt(int, n, 0), "cap %zu", cap);
         cr_assert(le(sz, (size_t)n, cap));
         cr_assert(ge(sz, w, 1));
         cr_assert(ge(sz, w, prev_w), "more room never means fewer ranges");
         prev_w = w;
         /* the range_count on the wire matches what was written */
-        cr_assert(eq(int, rudp_wire_frame_decode(p, (size_t)n, &f), n));
+        cr_assert(eq(int, rudp__wire_frame_decode(p, (size_t)n, &f), n));
         assert_ack_eq(&f, r, w, 0);
         free(p);
     }
     cr_assert(eq(sz, prev_w, RUDP_ACK_MAX_RANGES - 1));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, 134, r, RUDP_ACK_MAX_RANGES, 0, &w), 134));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, 134, r, RUDP_ACK_MAX_RANGES, 0, &w), 134));
     cr_assert(eq(sz, w, RUDP_ACK_MAX_RANGES));
 }
 
@@ -647,10 +647,10 @@ Test(wire, ack_encode_writes_at_most_the_ranges_a_decoder_accepts)
     int n;
 
     make_ranges(r, 100, 1u << 20);
-    n = rudp_wire_ack_encode(buf, sizeof buf, r, 100, 0, &w);
+    n = rudp__wire_ack_encode(buf, sizeof buf, r, 100, 0, &w);
     cr_assert(gt(int, n, 0));
     cr_assert(eq(sz, w, RUDP_ACK_MAX_RANGES));
-    cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)n, &f), n));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf, (size_t)n, &f), n));
     assert_ack_eq(&f, r, RUDP_ACK_MAX_RANGES, 0);
 }
 
@@ -663,13 +663,14 @@ Test(wire, ack_encode_rejects_malformed_ranges)
     rudp_ack_range overlapping[] = {{.lo = 10, .hi = 20}, {.lo = 5, .hi = 12}};
     rudp_ack_range too_big[] = {{.lo = 0, .hi = 1ull << 62}};
 
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, inverted, 1, 0, &w), -EINVAL));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, inverted, 1, 0, &w), -EINVAL));
     cr_assert(eq(sz, w, 0));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, adjacent, 2, 0, &w), -EINVAL));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, overlapping, 2, 0, &w), -EINVAL));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, too_big, 1, 0, &w), -EINVAL));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, adjacent, 0, 0, &w), -EINVAL));
-    cr_assert(eq(int, rudp_wire_ack_encode(buf, sizeof buf, adjacent, 1, 1ull << 62, &w), -EINVAL));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 2, 0, &w), -EINVAL));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, overlapping, 2, 0, &w), -EINVAL));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, too_big, 1, 0, &w), -EINVAL));
+    cr_assert(eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 0, 0, &w), -EINVAL));
+    cr_assert(
+        eq(int, rudp__wire_ack_encode(buf, sizeof buf, adjacent, 1, 1ull << 62, &w), -EINVAL));
 }
 
 /* ---- STREAM ---- */
@@ -678,14 +679,14 @@ Test(wire, stream_with_len_roundtrips_and_leaves_following_frames)
 {
     uint8_t buf[64];
     rudp_frame f;
-    int h = rudp_wire_stream_hdr_encode(buf, sizeof buf, 70000, 5, 0, 1);
+    int h = rudp__wire_stream_hdr_encode(buf, sizeof buf, 70000, 5, 0, 1);
 
     cr_assert(eq(int, h, 1 + 4 + 1));
-    cr_assert(eq(sz, (size_t)h, rudp_wire_stream_hdr_len(70000, 5, 1)));
+    cr_assert(eq(sz, (size_t)h, rudp__wire_stream_hdr_len(70000, 5, 1)));
     cr_assert(eq(u8, buf[0], RUDP_FRAME_STREAM | RUDP_STREAM_LEN));
     memcpy(buf + h, "hello", 5);
     buf[h + 5] = RUDP_FRAME_PING;
-    cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)h + 6, &f), h + 5));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf, (size_t)h + 6, &f), h + 5));
     cr_assert(eq(u8, f.type, RUDP_FRAME_STREAM));
     cr_assert(eq(u64, f.u.stream.offset, 70000));
     cr_assert(eq(u64, f.u.stream.len, 5));
@@ -697,17 +698,17 @@ Test(wire, stream_without_len_takes_the_rest_of_the_datagram)
 {
     uint8_t buf[64];
     rudp_frame f;
-    int h = rudp_wire_stream_hdr_encode(buf, sizeof buf, 0, 20, 0, 0);
+    int h = rudp__wire_stream_hdr_encode(buf, sizeof buf, 0, 20, 0, 0);
 
     cr_assert(eq(int, h, 2));
-    cr_assert(eq(sz, (size_t)h, rudp_wire_stream_hdr_len(0, 20, 0)));
+    cr_assert(eq(sz, (size_t)h, rudp__wire_stream_hdr_len(0, 20, 0)));
     cr_assert(eq(u8, buf[0], RUDP_FRAME_STREAM));
     memset(buf + h, RUDP_FRAME_PING, 20);
-    cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)h + 20, &f), h + 20));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf, (size_t)h + 20, &f), h + 20));
     cr_assert(eq(u64, f.u.stream.len, 20));
     cr_assert(eq(ptr, (void *)f.u.stream.data, (void *)(buf + h)));
     /* and an empty tail is a zero-length frame */
-    cr_assert(eq(int, rudp_wire_frame_decode(buf, (size_t)h, &f), h));
+    cr_assert(eq(int, rudp__wire_frame_decode(buf, (size_t)h, &f), h));
     cr_assert(eq(u64, f.u.stream.len, 0));
 }
 
@@ -717,7 +718,7 @@ Test(wire, stream_fin_bit_roundtrips_with_and_without_len)
     rudp_frame f;
 
     for (int explicit_len = 0; explicit_len < 2; explicit_len++) {
-        int h = rudp_wire_stream_hdr_encode(buf, sizeof buf, 1234, 0, 1, explicit_len);
+        int h = rudp__wire_stream_hdr_encode(buf, sizeof buf, 1234, 0, 1, explicit_len);
 
         cr_assert(gt(int, h, 0));
         cr_assert(eq(u8, buf[0] & RUDP_STREAM_FIN, RUDP_STREAM_FIN));
@@ -733,7 +734,7 @@ Test(wire, stream_len_beyond_datagram_is_rejected)
 {
     uint8_t buf[16];
     rudp_frame f;
-    int h = rudp_wire_stream_hdr_encode(buf, sizeof buf, 0, 4, 0, 1);
+    int h = rudp__wire_stream_hdr_encode(buf, sizeof buf, 0, 4, 0, 1);
 
     memcpy(buf + h, "abc", 3);
     cr_assert(eq(int, decode_frame_exact(buf, (size_t)h + 3, &f), -EBADMSG));
@@ -746,7 +747,7 @@ Test(wire, stream_offset_plus_len_above_2_62_minus_1_is_rejected)
     int h;
 
     /* last byte exactly at 2^62 - 1: fine */
-    h = rudp_wire_stream_hdr_encode(buf, sizeof buf, RUDP_VARINT_MAX - 1, 1, 0, 1);
+    h = rudp__wire_stream_hdr_encode(buf, sizeof buf, RUDP_VARINT_MAX - 1, 1, 0, 1);
     cr_assert(gt(int, h, 0));
     buf[h] = 'x';
     cr_assert(eq(int, decode_frame_exact(buf, (size_t)h + 1, &f), h + 1));
@@ -754,7 +755,7 @@ Test(wire, stream_offset_plus_len_above_2_62_minus_1_is_rejected)
 
     /* one past: the decoder refuses it, with and without LEN */
     buf[0] = RUDP_FRAME_STREAM | RUDP_STREAM_LEN;
-    rudp_varint_encode(buf + 1, 8, RUDP_VARINT_MAX);
+    rudp__varint_encode(buf + 1, 8, RUDP_VARINT_MAX);
     buf[9] = 1;
     buf[10] = 'x';
     cr_assert(eq(int, decode_frame_exact(buf, 11, &f), -EBADMSG));
@@ -766,20 +767,20 @@ Test(wire, stream_offset_plus_len_above_2_62_minus_1_is_rejected)
     cr_assert(eq(int, decode_frame_exact(buf, 9, &f), 9));
 
     /* and the encoder will not produce one */
-    cr_assert(eq(int, rudp_wire_stream_hdr_encode(buf, sizeof buf, RUDP_VARINT_MAX, 1, 0, 1),
+    cr_assert(eq(int, rudp__wire_stream_hdr_encode(buf, sizeof buf, RUDP_VARINT_MAX, 1, 0, 1),
                  -EINVAL));
-    cr_assert(eq(int, rudp_wire_stream_hdr_encode(buf, sizeof buf, 1ull << 62, 0, 0, 0),
+    cr_assert(eq(int, rudp__wire_stream_hdr_encode(buf, sizeof buf, 1ull << 62, 0, 0, 0),
                  -EINVAL));
 }
 
 Test(wire, stream_hdr_encode_reports_enobufs)
 {
     uint8_t buf[32];
-    size_t n = rudp_wire_stream_hdr_len(1ull << 40, 300, 1);
+    size_t n = rudp__wire_stream_hdr_len(1ull << 40, 300, 1);
 
     cr_assert(eq(sz, n, 1 + 8 + 2));
-    cr_assert(eq(int, rudp_wire_stream_hdr_encode(buf, n - 1, 1ull << 40, 300, 0, 1), -ENOBUFS));
-    cr_assert(eq(int, rudp_wire_stream_hdr_encode(buf, n, 1ull << 40, 300, 0, 1), (int)n));
+    cr_assert(eq(int, rudp__wire_stream_hdr_encode(buf, n - 1, 1ull << 40, 300, 0, 1), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_stream_hdr_encode(buf, n, 1ull << 40, 300, 0, 1), (int)n));
 }
 
 /* ---- whole datagrams ---- */
@@ -795,11 +796,11 @@ Test(wire, datagram_of_header_and_frames_decodes_in_sequence)
     static const uint8_t want[] = {RUDP_FRAME_ACK, RUDP_FRAME_MAX_DATA, RUDP_FRAME_PING,
                                    RUDP_FRAME_STREAM, RUDP_FRAME_PADDING};
 
-    off += (size_t)rudp_wire_hdr_encode(buf + off, sizeof buf - off, &h);
-    off += (size_t)rudp_wire_ack_encode(buf + off, sizeof buf - off, r, 2, 3, &w);
-    off += (size_t)rudp_wire_max_data_encode(buf + off, sizeof buf - off, 1u << 22);
-    off += (size_t)rudp_wire_ping_encode(buf + off, sizeof buf - off);
-    off += (size_t)rudp_wire_stream_hdr_encode(buf + off, sizeof buf - off, 0, 3, 1, 1);
+    off += (size_t)rudp__wire_hdr_encode(buf + off, sizeof buf - off, &h);
+    off += (size_t)rudp__wire_ack_encode(buf + off, sizeof buf - off, r, 2, 3, &w);
+    off += (size_t)rudp__wire_max_data_encode(buf + off, sizeof buf - off, 1u << 22);
+    off += (size_t)rudp__wire_ping_encode(buf + off, sizeof buf - off);
+    off += (size_t)rudp__wire_stream_hdr_encode(buf + off, sizeof buf - off, 0, 3, 1, 1);
     memcpy(buf + off, "end", 3);
     off += 3;
     memset(buf + off, 0, 10);
@@ -809,7 +810,7 @@ Test(wire, datagram_of_header_and_frames_decodes_in_sequence)
     cr_assert(eq(int, n, RUDP_WIRE_SHORT_HDR));
     for (size_t i = 0, pos = (size_t)n; pos < off; i++) {
         cr_assert(lt(sz, i, sizeof want));
-        n = rudp_wire_frame_decode(buf + pos, off - pos, &f);
+        n = rudp__wire_frame_decode(buf + pos, off - pos, &f);
         cr_assert(gt(int, n, 0));
         cr_assert(eq(u8, f.type, want[i]));
         pos += (size_t)n;
@@ -830,14 +831,14 @@ static int decode_all(const uint8_t *buf, size_t len)
 {
     rudp_hdr h;
     rudp_frame f;
-    int n = rudp_wire_hdr_decode(buf, len, &h), items = 0;
+    int n = rudp__wire_hdr_decode(buf, len, &h), items = 0;
     size_t pos;
 
     if (n < 0)
         return 0;
     cr_assert(le(sz, (size_t)n, len));
     for (pos = (size_t)n; pos < len; pos += (size_t)n) {
-        n = rudp_wire_frame_decode(buf + pos, len - pos, &f);
+        n = rudp__wire_frame_decode(buf + pos, len - pos, &f);
         if (n < 0)
             break;
         cr_assert(gt(int, n, 0));

@@ -92,7 +92,7 @@ static void tap_syn(sim *s, int from, int to, const uint8_t *buf, size_t len)
     (void)s;
     rudp_hdr h;
     if ((from != syn_from && to != syn_from) || len > sizeof syn_copy ||
-        rudp_wire_hdr_decode(buf, len, &h) <= 0)
+        rudp__wire_hdr_decode(buf, len, &h) <= 0)
         return;
     if (from == syn_from && h.type == RUDP_PKT_SYN && !syn_copy_len) {
         memcpy(syn_copy, buf, len);
@@ -335,7 +335,7 @@ static void tap_retry(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     (void)s, (void)from, (void)to;
     rudp_hdr h;
-    if (rudp_wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_RETRY)
+    if (rudp__wire_hdr_decode(buf, len, &h) > 0 && h.type == RUDP_PKT_RETRY)
         retries_seen++;
 }
 
@@ -367,7 +367,7 @@ Test(zrtt, a_held_syn_with_nothing_written_leaves_alone_at_its_hold_and_needs_no
 Test(strike, an_id_is_taken_once)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 8);
+    rudp__strike_init(&r, NULL, 8);
     cr_assert(eq(int, rudp__strike_record(&r, 42, 10, 10), RUDP_ATOKEN_OK));
     cr_assert(eq(int, rudp__strike_record(&r, 42, 10, 11), RUDP_ATOKEN_REPLAY));
     cr_assert(eq(int, rudp__strike_record(&r, 43, 10, 11), RUDP_ATOKEN_OK));
@@ -378,7 +378,7 @@ Test(strike, an_id_is_taken_once)
 Test(strike, full_it_forgets_the_oldest_and_refuses_what_it_forgot)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 4);
+    rudp__strike_init(&r, NULL, 4);
     for (uint64_t id = 1; id <= 4; id++)
         cr_assert(eq(int, rudp__strike_record(&r, id, (uint32_t)id, 5), RUDP_ATOKEN_OK));
     cr_assert(eq(u32, r.n, 4));
@@ -406,7 +406,7 @@ Test(strike, full_it_forgets_the_oldest_and_refuses_what_it_forgot)
 Test(strike, ids_past_their_lifetime_make_room_without_a_horizon)
 {
     rudp_strike r;
-    rudp__strike_init(&r, 2);
+    rudp__strike_init(&r, NULL, 2);
     cr_assert(eq(int, rudp__strike_record(&r, 1, 0, 0), RUDP_ATOKEN_OK));
     cr_assert(eq(int, rudp__strike_record(&r, 2, 0, 0), RUDP_ATOKEN_OK));
     uint32_t later = RUDP_ATOKEN_LIFETIME + 1;
@@ -420,20 +420,20 @@ Test(strike, ids_past_their_lifetime_make_room_without_a_horizon)
 Test(zrtt, new_token_frames_decode_and_malformed_ones_are_rejected)
 {
     uint8_t tok[RUDP_ATOKEN_LEN] = {RUDP_ATOKEN_KIND, 1, 2, 3}, f[64];
-    int n = rudp_wire_new_token_encode(f, sizeof f, tok, sizeof tok);
+    int n = rudp__wire_new_token_encode(f, sizeof f, tok, sizeof tok);
     cr_assert(eq(int, n, 2 + RUDP_ATOKEN_LEN));
     rudp_frame fr;
-    cr_assert(eq(int, rudp_wire_frame_decode(f, (size_t)n, &fr), n));
+    cr_assert(eq(int, rudp__wire_frame_decode(f, (size_t)n, &fr), n));
     cr_assert(eq(int, fr.type, RUDP_FRAME_NEW_TOKEN));
     cr_assert(eq(int, fr.u.token.len, RUDP_ATOKEN_LEN));
     cr_assert(eq(int, memcmp(fr.u.token.data, tok, sizeof tok), 0));
-    cr_assert(eq(int, rudp_wire_frame_decode(f, (size_t)n - 1, &fr), -EBADMSG), "truncated");
+    cr_assert(eq(int, rudp__wire_frame_decode(f, (size_t)n - 1, &fr), -EBADMSG), "truncated");
     f[1] = 0;
-    cr_assert(eq(int, rudp_wire_frame_decode(f, (size_t)n, &fr), -EBADMSG), "empty");
+    cr_assert(eq(int, rudp__wire_frame_decode(f, (size_t)n, &fr), -EBADMSG), "empty");
     f[1] = RUDP_TOKEN_MAX + 1;
-    cr_assert(eq(int, rudp_wire_frame_decode(f, sizeof f, &fr), -EBADMSG), "too long");
-    cr_assert(eq(int, rudp_wire_new_token_encode(f, sizeof f, tok, 0), -EINVAL));
-    cr_assert(eq(int, rudp_wire_new_token_encode(f, 10, tok, sizeof tok), -ENOBUFS));
+    cr_assert(eq(int, rudp__wire_frame_decode(f, sizeof f, &fr), -EBADMSG), "too long");
+    cr_assert(eq(int, rudp__wire_new_token_encode(f, sizeof f, tok, 0), -EINVAL));
+    cr_assert(eq(int, rudp__wire_new_token_encode(f, 10, tok, sizeof tok), -ENOBUFS));
 }
 
 /* An observer on the client's IP address (same NAT, same host) copies a
@@ -504,12 +504,12 @@ Test(zrtt, a_new_token_frame_from_a_client_is_counted_and_ignored)
     want_data = 0;
     cr_assert(gt(sz, data_copy_len, 0));
     rudp_hdr h;
-    cr_assert(gt(int, rudp_wire_hdr_decode(data_copy, data_copy_len, &h), 0));
+    cr_assert(gt(int, rudp__wire_hdr_decode(data_copy, data_copy_len, &h), 0));
     h.pn += 5; /* ahead of the client's own */
     uint8_t pkt[200];
-    int k = rudp_wire_hdr_encode(pkt, sizeof pkt, &h);
+    int k = rudp__wire_hdr_encode(pkt, sizeof pkt, &h);
     cr_assert(gt(int, k, 0));
-    int f = rudp_wire_new_token_encode(pkt + k, sizeof pkt - (size_t)k, tok, n);
+    int f = rudp__wire_new_token_encode(pkt + k, sizeof pkt - (size_t)k, tok, n);
     cr_assert(gt(int, f, 0));
     uint64_t errors = st(&s, b)->protocol_errors, issued = st(&s, b)->tokens_issued;
     sim_inject(&s, &s.ep[a].addr, b, pkt, (size_t)(k + f));

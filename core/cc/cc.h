@@ -62,55 +62,55 @@ struct rudp_cc {
     uint32_t mss;           /* max payload bytes of a datagram */
     int app_limited;        /* set by the connection: sender is not cwnd-limited */
     rudp_time recovery_start;
-    rudp_time epoch;        /* rudp_cc_setup's now: packets sent before it (on
+    rudp_time epoch;        /* rudp__cc_setup's now: packets sent before it (on
                                another path, before a move) say nothing of this
                                one; their loss is not congestion (RFC 9002 §9.4) */
     int recovering;         /* loss-based: from a reduction until a packet sent
-                               after it is acknowledged (rudp_cc_loss_phase) */
-    uint64_t rnd_key[2];    /* rudp_cc_random's key (rudp_cc_seed); kept by
-                               rudp_cc_setup and rudp_cc_switch */
+                               after it is acknowledged (rudp__cc_loss_phase) */
+    uint64_t rnd_key[2];    /* rudp__cc_random's key (rudp__cc_seed); kept by
+                               rudp__cc_setup and rudp__cc_switch */
     uint64_t rnd_n;         /* draws so far */
     uint64_t st[32];        /* algorithm-private state */
 };
 
 /* Initial and minimum windows, RFC 9002 §7.2. */
-static inline uint64_t rudp_cc_initial_window(uint32_t mss)
+static inline uint64_t rudp__cc_initial_window(uint32_t mss)
 {
     uint64_t w = 14720 > 2ull * mss ? 14720 : 2ull * mss;
     return 10ull * mss < w ? 10ull * mss : w;
 }
-static inline uint64_t rudp_cc_min_window(uint32_t mss) { return 2ull * mss; }
+static inline uint64_t rudp__cc_min_window(uint32_t mss) { return 2ull * mss; }
 
 /* Cube root of x (0 for x <= 0), for CUBIC's K; the library links no libm. */
-double rudp_cc_cbrt(double x);
+double rudp__cc_cbrt(double x);
 
 /* The phase of a loss-based controller (NewReno, CUBIC): "recovery",
  * "slow start" (cwnd below ssthresh) or "avoidance". */
-const char *rudp_cc_loss_phase(const rudp_cc *cc);
+const char *rudp__cc_loss_phase(const rudp_cc *cc);
 
 /* Helpers the loss-based controllers share (cc_common.c, as are the cube
  * root, the phase, Vegas's rounds and the random draws below; the
  * registry, set-up and switch are cc.c's). */
 /* A packet sent at sent_time belongs to the recovery period under way. */
-int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time);
+int rudp__cc_in_recovery(const rudp_cc *cc, rudp_time sent_time);
 /* An on_sent op for controllers that do not look at sends. */
-void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight);
+void rudp__cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight);
 /* Reno's growth (tcp_reno_cong_avoid): slow start below ssthresh, else one
  * MSS per window acknowledged, counted in *acc; none while app-limited. */
-void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
+void rudp__cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked);
 /* tcp_slow_start: cwnd grows by what was acked, up to ssthresh; returns
  * the acked bytes past it (for avoidance). */
-uint64_t rudp_cc_slow_start(rudp_cc *cc, uint64_t acked);
+uint64_t rudp__cc_slow_start(rudp_cc *cc, uint64_t acked);
 /* tcp_cong_avoid_ai in bytes: one MSS per `per` bytes acked, counted in
  * *acc (per 0: one MSS). */
-void rudp_cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked);
+void rudp__cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked);
 /* A reduction: a recovery period from now, and cwnd = ssthresh =
  * `ssthresh` bytes, at least the minimum window. */
-void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh);
+void rudp__cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh);
 /* Reno's reduction (tcp_reno_ssthresh): to half the window. */
-void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now);
+void rudp__cc_reno_cut(rudp_cc *cc, rudp_time now);
 /* Persistent congestion: the minimum window, no recovery under way. */
-void rudp_cc_collapse(rudp_cc *cc);
+void rudp__cc_collapse(rudp_cc *cc);
 
 /* A windowed maximum (max != 0) or minimum of samples v at times t, kept as
  * Linux's lib/win_minmax.c does (Kathleen Nichols' algorithm): m[0] the
@@ -121,7 +121,7 @@ void rudp_cc_collapse(rudp_cc *cc);
 typedef struct rudp_cc_minmax {
     uint64_t t, v;
 } rudp_cc_minmax;
-void rudp_cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max);
+void rudp__cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max);
 
 /* Vegas's RTT bookkeeping (tcp_vegas.c), shared with yeah: base_rtt the
  * least sample ever, min_rtt and cnt_rtt this round's, each sample + 1 ns
@@ -135,54 +135,55 @@ typedef struct rudp_cc_vround {
     uint64_t round_end; /* delivered count that ends the round */
 } rudp_cc_vround;
 /* No samples yet, a round ending with the first ACK. */
-void rudp_cc_vround_init(rudp_cc_vround *v);
+void rudp__cc_vround_init(rudp_cc_vround *v);
 /* A fresh round from the next packet sent (vegas_enable, and each round's
  * end); the samples of the last one forgotten, base_rtt kept. */
-void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered);
+void rudp__cc_vround_restart(rudp_cc_vround *v, uint64_t delivered);
 /* tcp_vegas_pkts_acked: the ACK's RTT sample, if it has one. */
-void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a);
+void rudp__cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a);
 /* The ACK ends the round under way. */
-int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a);
+int rudp__cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a);
 
 /* Keys cc's random numbers: the connection passes two of the context's
  * (rudp__random64), so a controller's draws are as unpredictable as the
  * connection IDs and need no clock. Unseeded (all zero) they are still a
  * fixed pseudo-random sequence, as tests want. */
-void rudp_cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1);
+void rudp__cc_seed(rudp_cc *cc, uint64_t k0, uint64_t k1);
 /* The next 64 random bits for cc's controller: SipHash of a counter under
  * cc's key (siphash.c, as the context's own randomness). */
-uint64_t rudp_cc_random(rudp_cc *cc);
+uint64_t rudp__cc_random(rudp_cc *cc);
 
 /* Sets cc up for `ops` (NULL: the default) and calls its init. */
-void rudp_cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
+void rudp__cc_setup(rudp_cc *cc, const rudp_cc_ops *ops, uint32_t mss, rudp_time now);
 
 /* Hands a running cc to `ops` (NULL: the default), as Linux's
  * tcp_reinit_congestion_control does for setsockopt(TCP_CONGESTION) on a
  * live socket: the new controller starts from its init, the window and
  * slow-start threshold are kept (at least the minimum window). Nothing
  * changes if ops is the one running. */
-void rudp_cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now);
+void rudp__cc_switch(rudp_cc *cc, const rudp_cc_ops *ops, rudp_time now);
 
-extern const rudp_cc_ops rudp_cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
-extern const rudp_cc_ops rudp_cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
-extern const rudp_cc_ops rudp_cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
-extern const rudp_cc_ops rudp_cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
-extern const rudp_cc_ops rudp_cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
-extern const rudp_cc_ops rudp_cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
-extern const rudp_cc_ops rudp_cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
-extern const rudp_cc_ops rudp_cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
-extern const rudp_cc_ops rudp_cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
-extern const rudp_cc_ops rudp_cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
-extern const rudp_cc_ops rudp_cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
-extern const rudp_cc_ops rudp_cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
-extern const rudp_cc_ops rudp_cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
-extern const rudp_cc_ops rudp_cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
-extern const rudp_cc_ops rudp_cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
-extern const rudp_cc_ops rudp_cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
-extern const rudp_cc_ops rudp_cc_copa;     /* cc_copa.c: Copa's default mode (NSDI 2018), delay-aware */
+extern const rudp_cc_ops rudp__cc_newreno; /* cc_newreno.c: RFC 9002 NewReno */
+extern const rudp_cc_ops rudp__cc_cubic;   /* cc_cubic.c: RFC 9438 CUBIC + RFC 9406 HyStart++ */
+extern const rudp_cc_ops rudp__cc_bbr;     /* cc_bbr.c: model-based, BBR-like */
+extern const rudp_cc_ops rudp__cc_vegas;   /* cc_vegas.c: delay-based, Linux's tcp_vegas */
+extern const rudp_cc_ops rudp__cc_htcp;    /* cc_htcp.c: H-TCP, Linux's tcp_htcp */
+extern const rudp_cc_ops rudp__cc_scalable; /* cc_scalable.c: Linux's tcp_scalable */
+extern const rudp_cc_ops rudp__cc_westwood; /* cc_westwood.c: Westwood+, Linux's tcp_westwood */
+extern const rudp_cc_ops rudp__cc_highspeed; /* cc_highspeed.c: RFC 3649, Linux's tcp_highspeed */
+extern const rudp_cc_ops rudp__cc_bic;      /* cc_bic.c: BIC, Linux's tcp_bic */
+extern const rudp_cc_ops rudp__cc_veno;     /* cc_veno.c: Veno, Linux's tcp_veno */
+extern const rudp_cc_ops rudp__cc_hybla;    /* cc_hybla.c: Hybla, Linux's tcp_hybla */
+extern const rudp_cc_ops rudp__cc_illinois; /* cc_illinois.c: Illinois, Linux's tcp_illinois */
+extern const rudp_cc_ops rudp__cc_yeah;     /* cc_yeah.c: YeAH, Linux's tcp_yeah */
+extern const rudp_cc_ops rudp__cc_lp;       /* cc_lp.c: TCP-LP, Linux's tcp_lp */
+extern const rudp_cc_ops rudp__cc_nv;       /* cc_nv.c: TCP-NV, Linux's tcp_nv */
+extern const rudp_cc_ops rudp__cc_cdg;      /* cc_cdg.c: CAIA Delay-Gradient, Linux's tcp_cdg */
+/* cc_copa.c: Copa's default mode (NSDI 2018), delay-aware */
+extern const rudp_cc_ops rudp__cc_copa;
 /* cc_dctcp.c: Linux's dctcp without ECN (its dctcp_reno, "dctcp-reno");
  * rudp_cc_find("dctcp") answers it. */
-extern const rudp_cc_ops rudp_cc_dctcp_reno;
+extern const rudp_cc_ops rudp__cc_dctcp_reno;
 
 /* Read-only views of the controllers' private state, for tests and logs. */
 enum { RUDP_BBR_STARTUP, RUDP_BBR_DRAIN, RUDP_BBR_PROBE_BW, RUDP_BBR_PROBE_RTT };
@@ -198,7 +199,7 @@ typedef struct rudp_cc_bbr_info {
     uint64_t inflight_hi;    /* UINT64_MAX: no congestion cap */
     uint32_t loss_ppm;       /* random loss the pacing rate compensates for */
 } rudp_cc_bbr_info;
-void rudp_cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out);
+void rudp__cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out);
 
 enum { RUDP_HYSTART_SS, RUDP_HYSTART_CSS, RUDP_HYSTART_DONE };
 typedef struct rudp_cc_cubic_info {
@@ -208,7 +209,7 @@ typedef struct rudp_cc_cubic_info {
     rudp_time t_epoch;       /* 0: no congestion-avoidance epoch under way */
     int hystart;             /* RUDP_HYSTART_* */
 } rudp_cc_cubic_info;
-void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out);
+void rudp__cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out);
 
 typedef struct rudp_cc_vegas_info {
     int enabled;             /* Vegas is judging rounds (not in or just out of recovery) */
@@ -216,7 +217,7 @@ typedef struct rudp_cc_vegas_info {
     rudp_time min_rtt;       /* least RTT of this round; RUDP_TIME_NEVER before one */
     uint32_t cnt_rtt;        /* RTT samples this round */
 } rudp_cc_vegas_info;
-void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out);
+void rudp__cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out);
 
 typedef struct rudp_cc_htcp_info {
     uint64_t alpha;          /* increase, segments per RTT << 7 */
@@ -225,33 +226,33 @@ typedef struct rudp_cc_htcp_info {
     uint64_t max_rtt_us;
     rudp_time last_cong;     /* start of the congestion epoch */
 } rudp_cc_htcp_info;
-void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out);
+void rudp__cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out);
 
 typedef struct rudp_cc_westwood_info {
     uint64_t bw_est;         /* bytes/s, filtered; 0 before a sample */
     rudp_time rtt_min;
 } rudp_cc_westwood_info;
-void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out);
+void rudp__cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out);
 
 typedef struct rudp_cc_bic_info {
     uint64_t cnt;            /* segments acked per segment of increase */
     uint64_t last_max_cwnd;  /* segments, Wmax; 0 before a loss */
     uint64_t delayed_ack;    /* packets per ACK << 4 */
 } rudp_cc_bic_info;
-void rudp_cc_bic_get_info(const rudp_cc *cc, rudp_cc_bic_info *out);
+void rudp__cc_bic_get_info(const rudp_cc *cc, rudp_cc_bic_info *out);
 
 typedef struct rudp_cc_veno_info {
     rudp_time base_rtt;      /* least RTT seen (+1); RUDP_TIME_NEVER before one */
     uint64_t diff;           /* queued segments << 1, at the last ACK judged */
     int enabled;             /* Veno is on (not in or just out of recovery) */
 } rudp_cc_veno_info;
-void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out);
+void rudp__cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out);
 
 typedef struct rudp_cc_hybla_info {
     uint64_t rho_3ls;        /* rho = srtt / 25 ms, at least 1, << 3; 0 before an RTT */
     int enabled;             /* Hybla's growth (not Reno's after persistent congestion) */
 } rudp_cc_hybla_info;
-void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out);
+void rudp__cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out);
 
 typedef struct rudp_cc_illinois_info {
     uint64_t alpha;          /* increase, segments per RTT << 7 (0.3 .. 10) */
@@ -259,7 +260,7 @@ typedef struct rudp_cc_illinois_info {
     rudp_time base_rtt;      /* least RTT seen; RUDP_TIME_NEVER before one */
     rudp_time max_rtt;       /* largest RTT seen */
 } rudp_cc_illinois_info;
-void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out);
+void rudp__cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out);
 
 typedef struct rudp_cc_yeah_info {
     rudp_time base_rtt;      /* least RTT seen (+1); RUDP_TIME_NEVER before one */
@@ -268,7 +269,7 @@ typedef struct rudp_cc_yeah_info {
     uint64_t reno_count;     /* least window kept when draining, segments */
     uint64_t fast_count;     /* fast rounds since reno_count was last reset */
 } rudp_cc_yeah_info;
-void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out);
+void rudp__cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out);
 
 typedef struct rudp_cc_lp_info {
     rudp_time owd_min;       /* band of delays (RTT samples); NEVER before one */
@@ -277,7 +278,7 @@ typedef struct rudp_cc_lp_info {
     rudp_time last_drop;     /* time of the last early cut; 0: none */
     int within_inference;    /* growth held: an early cut less than 3 RTTs ago */
 } rudp_cc_lp_info;
-void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out);
+void rudp__cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out);
 
 typedef struct rudp_cc_nv_info {
     rudp_time min_rtt;       /* least averaged RTT of the period; NEVER before one */
@@ -286,7 +287,7 @@ typedef struct rudp_cc_nv_info {
     int allow_growth;        /* no congestion seen since the last decision */
     uint32_t min_cwnd;       /* segments: NV's nv_min_cwnd */
 } rudp_cc_nv_info;
-void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out);
+void rudp__cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out);
 
 typedef struct rudp_cc_cdg_info {
     uint64_t shadow_wnd;     /* bytes: the window backoffs took away from */
@@ -294,10 +295,10 @@ typedef struct rudp_cc_cdg_info {
     uint32_t backoff_cnt;    /* backoffs since one was effectual */
     int32_t delay_min_us;    /* least round minimum seen in slow start; 0: none */
 } rudp_cc_cdg_info;
-void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out);
+void rudp__cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out);
 /* e^(-ux / 1e6) x (2^32 - 1), 0 from ux = 2^24 (Linux's nexp_u32): CDG's
  * probability of not backing off at a gradient of ux / 42 us. */
-uint32_t rudp_cc_cdg_nexp(uint32_t ux);
+uint32_t rudp__cc_cdg_nexp(uint32_t ux);
 
 enum { RUDP_COPA_UP = 1, RUDP_COPA_DOWN = -1 };
 typedef struct rudp_cc_copa_info {
@@ -307,6 +308,6 @@ typedef struct rudp_cc_copa_info {
     int direction;           /* RUDP_COPA_UP, RUDP_COPA_DOWN, 0 before the first round */
     int slow_start;
 } rudp_cc_copa_info;
-void rudp_cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out);
+void rudp__cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out);
 
 #endif

@@ -174,7 +174,7 @@ static uint64_t bw_max(const bbr_state *s) { return s->bw[0].v; }
 
 static void bw_update(bbr_state *s, uint64_t t, uint64_t v)
 {
-    rudp_cc_minmax_update(s->bw, BBR_BW_ROUNDS, t, v, 1);
+    rudp__cc_minmax_update(s->bw, BBR_BW_ROUNDS, t, v, 1);
 }
 
 /* ---- model quantities ---- */
@@ -188,7 +188,7 @@ static void bw_update(bbr_state *s, uint64_t t, uint64_t v)
 static uint64_t bdp(const rudp_cc *cc, const bbr_state *s, uint32_t gain)
 {
     if (s->min_rtt == RUDP_TIME_NEVER || !bw_max(s))
-        return rudp_cc_initial_window(cc->mss); /* no model yet (v1) */
+        return rudp__cc_initial_window(cc->mss); /* no model yet (v1) */
     rudp_time rtt = s->min_rtt < BBR_MIN_WINDOW_RTT ? BBR_MIN_WINDOW_RTT : s->min_rtt;
     uint64_t b = mul_div(bw_max(s), rtt, RUDP_SEC(1));
     return mul_div(b, gain, BBR_UNIT);
@@ -462,7 +462,7 @@ static void end_round(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
         s->hi_step = cc->mss;
         s->hi_cut = a->now;
         s->hi_wmax = (double)s->round_max_inflight;
-        s->hi_k = rudp_cc_cbrt((s->hi_wmax - (double)s->inflight_hi) / (BBR_CUBIC_C * cc->mss));
+        s->hi_k = rudp__cc_cbrt((s->hi_wmax - (double)s->inflight_hi) / (BBR_CUBIC_C * cc->mss));
         if (s->mode == BBR_STARTUP) {
             s->full_bw_reached = 1; /* v2: STARTUP ends on congestion loss */
             enter_drain(s);
@@ -527,7 +527,7 @@ static void set_cwnd(rudp_cc *cc, bbr_state *s, const rudp_cc_ack *a)
         w += a->acked_bytes;
         if (w > target)
             w = target;
-    } else if (w < target || a->delivered < rudp_cc_initial_window(cc->mss)) {
+    } else if (w < target || a->delivered < rudp__cc_initial_window(cc->mss)) {
         w += a->acked_bytes;
     }
     if (w < min_cwnd(cc))
@@ -612,7 +612,7 @@ static void bbr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     cc->cwnd = min_cwnd(cc);
 }
 
-void rudp_cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out)
+void rudp__cc_bbr_get_info(const rudp_cc *cc, rudp_cc_bbr_info *out)
 {
     bbr_state s;
     load(cc, &s);
@@ -639,7 +639,7 @@ static const char *bbr_phase(const rudp_cc *cc)
     return s.mode < sizeof names / sizeof names[0] ? names[s.mode] : "?";
 }
 
-const rudp_cc_ops rudp_cc_bbr = {
+const rudp_cc_ops rudp__cc_bbr = {
     .name = "bbr",
     .init = bbr_init,
     .on_sent = bbr_on_sent,

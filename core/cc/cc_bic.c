@@ -85,8 +85,8 @@ static uint64_t bic_cnt(const rudp_cc *cc, uint64_t cwnd)
 
 static void bic_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time))
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time))
         return;
     if (a->acked_bytes) {
         /* bictcp_acked, in TCP_CA_Open: ratio = (15 ratio + sample) / 16 */
@@ -95,18 +95,18 @@ static void bic_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     }
     if (cc->app_limited)
         return;
-    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
+    uint64_t acked = rudp__cc_slow_start(cc, a->acked_bytes);
     if (!acked)
         return;
     CNT(cc) = bic_cnt(cc, cc->cwnd / cc->mss);
-    rudp_cc_avoid_ai(cc, &CA_ACC(cc), CNT(cc) * cc->mss, acked); /* tcp_cong_avoid_ai */
+    rudp__cc_avoid_ai(cc, &CA_ACC(cc), CNT(cc) * cc->mss, acked); /* tcp_cong_avoid_ai */
 }
 
 static void bic_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t lost_bytes,
                         uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     /* bictcp_recalc_ssthresh: Wmax, with fast convergence */
     uint64_t w = cc->cwnd / cc->mss;
@@ -115,30 +115,30 @@ static void bic_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_
     else
         LAST_MAX(cc) = w;
     uint64_t to = w <= BIC_LOW_WINDOW ? w / 2 : w * BIC_BETA / BIC_BETA_SCALE;
-    rudp_cc_cut_to(cc, now, to * cc->mss);
+    rudp__cc_cut_to(cc, now, to * cc->mss);
     CA_ACC(cc) = 0;
 }
 
 static void bic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     reset(cc); /* bictcp_state: TCP_CA_Loss */
 }
 
-void rudp_cc_bic_get_info(const rudp_cc *cc, rudp_cc_bic_info *out)
+void rudp__cc_bic_get_info(const rudp_cc *cc, rudp_cc_bic_info *out)
 {
     out->cnt = CNT(cc);
     out->last_max_cwnd = LAST_MAX(cc);
     out->delayed_ack = DELAYED_ACK(cc);
 }
 
-const rudp_cc_ops rudp_cc_bic = {
+const rudp_cc_ops rudp__cc_bic = {
     .name = "bic",
     .init = bic_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = bic_on_ack,
     .on_loss = bic_on_loss,
     .on_persistent_congestion = bic_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -22,7 +22,7 @@
  *
  * Our terms: windows in bytes, a segment one MSS; RTTs in us as Linux's
  * (the parameters are in us); a round ends as Vegas's does here (the
- * delivery counters); the random draw is rudp_cc_random's (the
+ * delivery counters); the random draw is rudp__cc_random's (the
  * connection's keyed generator), not a clock; the gradient window lives in
  * the controller's state (Linux allocates it, falling back to a window of
  * 1 when it cannot); the backoff's reduction is applied at once, as every
@@ -69,7 +69,7 @@ _Static_assert(sizeof(cdg_state) <= sizeof(((rudp_cc *)0)->st), "cdg state fits 
 static void load(const rudp_cc *cc, cdg_state *s) { memcpy(s, cc->st, sizeof *s); }
 static void store(rudp_cc *cc, const cdg_state *s) { memcpy(cc->st, s, sizeof *s); }
 
-uint32_t rudp_cc_cdg_nexp(uint32_t ux)
+uint32_t rudp__cc_cdg_nexp(uint32_t ux)
 {
     /* e^-x, x = ux / 1e6, times 2^32 - 1. Past x = 16.7 it is under
      * 2^-24: 0, as Linux's nexp_u32 cuts off. Halve x until small, sum
@@ -154,8 +154,8 @@ static int32_t gradient(cdg_state *s)
 /* tcp_cdg_backoff: at random, more likely the steeper the gradient */
 static int backoff(rudp_cc *cc, cdg_state *s, rudp_time now, int32_t grad)
 {
-    uint32_t draw = (uint32_t)rudp_cc_random(cc);
-    if (draw <= rudp_cc_cdg_nexp((uint32_t)grad * CDG_BACKOFF_FACTOR))
+    uint32_t draw = (uint32_t)rudp__cc_random(cc);
+    if (draw <= rudp__cc_cdg_nexp((uint32_t)grad * CDG_BACKOFF_FACTOR))
         return 0;
     if (++s->backoff_cnt > CDG_USE_INEFF)
         return 0; /* ineffectual: the delay is not ours to fix */
@@ -165,7 +165,7 @@ static int backoff(rudp_cc *cc, cdg_state *s, rudp_time now, int32_t grad)
     s->cwr = 1;
     s->backoffs++;
     uint64_t w = cc->cwnd / cc->mss;
-    rudp_cc_cut_to(cc, now, (w * CDG_BACKOFF_BETA >> 10) * cc->mss);
+    rudp__cc_cut_to(cc, now, (w * CDG_BACKOFF_BETA >> 10) * cc->mss);
     s->ca_acc = 0;
     return 1;
 }
@@ -212,7 +212,7 @@ static void cdg_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     cdg_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (s.cwr && !cc->recovering) {
         /* CA_EVENT_COMPLETE_CWR */
         s.cwr = 0;
@@ -222,7 +222,7 @@ static void cdg_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     if (!a->acked_bytes)
         goto out;
     sample(cc, &s, a);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time))
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time))
         goto out; /* cong_avoid is not called in CWR or Recovery */
     /* tcp_cdg_cong_avoid */
     if (cc->cwnd < cc->ssthresh)
@@ -243,7 +243,7 @@ static void cdg_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         goto out;
     }
     uint64_t before = cc->cwnd;
-    rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+    rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
     s.shadow_wnd += cc->cwnd - before;
 out:
     store(cc, &s);
@@ -253,7 +253,7 @@ static void cdg_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_
                         uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     cdg_state s;
     load(cc, &s);
@@ -268,7 +268,7 @@ static void cdg_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_
         if (target < w / 2)
             target = w / 2;
     }
-    rudp_cc_cut_to(cc, now, target * mss);
+    rudp__cc_cut_to(cc, now, target * mss);
     s.ca_acc = 0;
     store(cc, &s);
 }
@@ -278,14 +278,14 @@ static void cdg_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     cdg_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.ca_acc = 0;
     s.cwr = 0;
     s.state = CDG_UNKNOWN;
     store(cc, &s);
 }
 
-void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out)
+void rudp__cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out)
 {
     cdg_state s;
     load(cc, &s);
@@ -295,12 +295,12 @@ void rudp_cc_cdg_get_info(const rudp_cc *cc, rudp_cc_cdg_info *out)
     out->delay_min_us = s.delay_min;
 }
 
-const rudp_cc_ops rudp_cc_cdg = {
+const rudp_cc_ops rudp__cc_cdg = {
     .name = "cdg",
     .init = cdg_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = cdg_on_ack,
     .on_loss = cdg_on_loss,
     .on_persistent_congestion = cdg_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

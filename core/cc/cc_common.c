@@ -9,7 +9,7 @@
 
 #include "siphash.h"
 
-double rudp_cc_cbrt(double x)
+double rudp__cc_cbrt(double x)
 {
     if (x <= 0)
         return 0;
@@ -26,24 +26,24 @@ double rudp_cc_cbrt(double x)
     return g;
 }
 
-const char *rudp_cc_loss_phase(const rudp_cc *cc)
+const char *rudp__cc_loss_phase(const rudp_cc *cc)
 {
     if (cc->recovering)
         return "recovery";
     return cc->cwnd < cc->ssthresh ? "slow start" : "avoidance";
 }
 
-int rudp_cc_in_recovery(const rudp_cc *cc, rudp_time sent_time)
+int rudp__cc_in_recovery(const rudp_cc *cc, rudp_time sent_time)
 {
     return cc->recovery_start != 0 && sent_time <= cc->recovery_start;
 }
 
-void rudp_cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
+void rudp__cc_on_sent_none(rudp_cc *cc, rudp_time now, uint64_t bytes, uint64_t in_flight)
 {
     (void)cc, (void)now, (void)bytes, (void)in_flight;
 }
 
-void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
+void rudp__cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
 {
     if (cc->app_limited)
         return;
@@ -58,7 +58,7 @@ void rudp_cc_reno_increase(rudp_cc *cc, uint64_t *acc, uint64_t acked)
     }
 }
 
-uint64_t rudp_cc_slow_start(rudp_cc *cc, uint64_t acked)
+uint64_t rudp__cc_slow_start(rudp_cc *cc, uint64_t acked)
 {
     if (cc->cwnd >= cc->ssthresh)
         return acked;
@@ -68,7 +68,7 @@ uint64_t rudp_cc_slow_start(rudp_cc *cc, uint64_t acked)
     return acked - ss;
 }
 
-void rudp_cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked)
+void rudp__cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked)
 {
     if (!per)
         per = cc->mss;
@@ -80,38 +80,38 @@ void rudp_cc_avoid_ai(rudp_cc *cc, uint64_t *acc, uint64_t per, uint64_t acked)
     }
 }
 
-void rudp_cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh)
+void rudp__cc_cut_to(rudp_cc *cc, rudp_time now, uint64_t ssthresh)
 {
     cc->recovery_start = now;
     cc->recovering = 1;
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     cc->ssthresh = ssthresh < minw ? minw : ssthresh;
     cc->cwnd = cc->ssthresh;
 }
 
-void rudp_cc_reno_cut(rudp_cc *cc, rudp_time now) { rudp_cc_cut_to(cc, now, cc->cwnd / 2); }
+void rudp__cc_reno_cut(rudp_cc *cc, rudp_time now) { rudp__cc_cut_to(cc, now, cc->cwnd / 2); }
 
-void rudp_cc_collapse(rudp_cc *cc)
+void rudp__cc_collapse(rudp_cc *cc)
 {
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
 }
 
-void rudp_cc_vround_init(rudp_cc_vround *v)
+void rudp__cc_vround_init(rudp_cc_vround *v)
 {
     v->base_rtt = RUDP_TIME_NEVER;
-    rudp_cc_vround_restart(v, 0);
+    rudp__cc_vround_restart(v, 0);
 }
 
-void rudp_cc_vround_restart(rudp_cc_vround *v, uint64_t delivered)
+void rudp__cc_vround_restart(rudp_cc_vround *v, uint64_t delivered)
 {
     v->round_end = delivered;
     v->cnt_rtt = 0;
     v->min_rtt = RUDP_TIME_NEVER;
 }
 
-void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a)
+void rudp__cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a)
 {
     if (!a->rtt || !a->rtt->has_sample)
         return;
@@ -123,17 +123,17 @@ void rudp_cc_vround_sample(rudp_cc_vround *v, const rudp_cc_ack *a)
     v->cnt_rtt++;
 }
 
-int rudp_cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a)
+int rudp__cc_vround_ended(const rudp_cc_vround *v, const rudp_cc_ack *a)
 {
     return a->delivered - a->rs_delivered >= v->round_end;
 }
 
-uint64_t rudp_cc_random(rudp_cc *cc)
+uint64_t rudp__cc_random(rudp_cc *cc)
 {
     uint8_t key[16];
     memcpy(key, cc->rnd_key, sizeof key);
     uint64_t n = cc->rnd_n++;
-    return rudp_siphash(key, &n, sizeof n);
+    return rudp__siphash(key, &n, sizeof n);
 }
 
 /* v is at least as good as ref: as large for a maximum, as small for a
@@ -143,7 +143,7 @@ static int as_good(uint64_t v, uint64_t ref, int max)
     return max ? v >= ref : v <= ref;
 }
 
-void rudp_cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max)
+void rudp__cc_minmax_update(rudp_cc_minmax m[3], uint64_t win, uint64_t t, uint64_t v, int max)
 {
     rudp_cc_minmax n = {t, v};
     if (as_good(v, m[0].v, max) || t - m[2].t > win) {

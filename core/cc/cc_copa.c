@@ -156,14 +156,14 @@ static void copa_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     if (rtt == 0)
         rtt = 1;
     rudp_time srtt = a->rtt && a->rtt->has_sample ? a->rtt->smoothed : rtt;
-    rudp_cc_minmax_update(s.min_rtt, COPA_MIN_RTT_WIN, a->now, rtt, 0);
+    rudp__cc_minmax_update(s.min_rtt, COPA_MIN_RTT_WIN, a->now, rtt, 0);
     /* srtt, but at most twice RTTmin: srtt swells with the queue, and a
      * window as long as it would keep remembering the sample of an empty
      * queue while the queue grows. */
     rudp_time swin = srtt * COPA_STANDING_PCT / 100;
     if (swin > 2 * s.min_rtt[0].v)
         swin = 2 * s.min_rtt[0].v;
-    rudp_cc_minmax_update(s.standing, swin ? swin : 1, a->now, rtt, 0);
+    rudp__cc_minmax_update(s.standing, swin ? swin : 1, a->now, rtt, 0);
     rudp_time min = s.min_rtt[0].v, standing = s.standing[0].v;
     if (standing < min)
         standing = min;
@@ -178,7 +178,7 @@ static void copa_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
                             (unsigned __int128)cc->mss * standing * COPA_DELTA_INV;
 
     check_direction(&s, cc, a->now, srtt);
-    uint64_t min_w = rudp_cc_min_window(cc->mss);
+    uint64_t min_w = rudp__cc_min_window(cc->mss);
     if (s.slow_start) {
         if (up) {
             if (!cc->app_limited)
@@ -232,7 +232,7 @@ static void copa_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
     if (min == RUDP_TIME_NEVER || sent_time <= s.cut_at || sent_time < cc->epoch ||
         s.queue_seen <= min / COPA_MIN_RTT_TOLERANCE)
         return;
-    uint64_t w = cc->cwnd / 10 * COPA_LOSS_BETA, min_w = rudp_cc_min_window(cc->mss);
+    uint64_t w = cc->cwnd / 10 * COPA_LOSS_BETA, min_w = rudp__cc_min_window(cc->mss);
     cc->cwnd = w > min_w ? w : min_w;
     s.cut_at = now;
     s.slow_start = 0;
@@ -245,7 +245,7 @@ static void copa_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     copa_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.velocity = 1;
     s.same_dir = 0;
     s.dir_checked = 0;
@@ -260,7 +260,7 @@ static const char *copa_phase(const rudp_cc *cc)
     return s.slow_start ? "slow start" : "avoidance";
 }
 
-void rudp_cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out)
+void rudp__cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out)
 {
     copa_state s;
     load(cc, &s);
@@ -271,10 +271,10 @@ void rudp_cc_copa_get_info(const rudp_cc *cc, rudp_cc_copa_info *out)
     out->slow_start = s.slow_start;
 }
 
-const rudp_cc_ops rudp_cc_copa = {
+const rudp_cc_ops rudp__cc_copa = {
     .name = "copa",
     .init = copa_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = copa_on_ack,
     .on_loss = copa_on_loss,
     .on_persistent_congestion = copa_on_persistent_congestion,

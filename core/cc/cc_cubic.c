@@ -187,7 +187,7 @@ static void congestion_avoidance(rudp_cc *cc, cubic_state *s, const rudp_cc_ack 
             s->w_max = cwnd;
             s->k = 0;
         } else {
-            s->k = rudp_cc_cbrt((s->w_max - cwnd) / (CUBIC_C * (double)cc->mss));
+            s->k = rudp__cc_cbrt((s->w_max - cwnd) / (CUBIC_C * (double)cc->mss));
         }
     }
     double t = (double)(a->now - s->t_epoch) / 1e9;
@@ -250,7 +250,7 @@ static void cubic_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
         s.w_max = cwnd;
     s.cwnd_prior = cwnd;
     uint64_t ss = (uint64_t)(cwnd * CUBIC_BETA);
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     cc->ssthresh = ss < minw ? minw : ss;
     cc->cwnd = cc->ssthresh;
     s.t_epoch = 0;
@@ -267,7 +267,7 @@ static void cubic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     /* §4.8: the window collapses; the next epoch starts with K = 0 and
      * W_max = the window at its beginning. ssthresh stays where the loss
      * that preceded this put it. */
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
     s.w_max = 0;
@@ -278,7 +278,7 @@ static void cubic_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-void rudp_cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out)
+void rudp__cc_cubic_get_info(const rudp_cc *cc, rudp_cc_cubic_info *out)
 {
     cubic_state s;
     load(cc, &s);
@@ -297,10 +297,10 @@ static const char *cubic_phase(const rudp_cc *cc)
     load(cc, &s);
     if (!cc->recovering && s.hs == HS_CSS && cc->cwnd < cc->ssthresh)
         return "conservative slow start";
-    return rudp_cc_loss_phase(cc);
+    return rudp__cc_loss_phase(cc);
 }
 
-const rudp_cc_ops rudp_cc_cubic = {
+const rudp_cc_ops rudp__cc_cubic = {
     .name = "cubic",
     .init = cubic_init,
     .on_sent = cubic_on_sent,

@@ -30,35 +30,35 @@ static void dr_init(rudp_cc *cc, rudp_time now)
 
 static void dr_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time))
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time))
         return;
-    rudp_cc_reno_increase(cc, &CA_ACC(cc), a->acked_bytes);
+    rudp__cc_reno_increase(cc, &CA_ACC(cc), a->acked_bytes);
 }
 
 static void dr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t lost_bytes,
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
-    rudp_cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
+    rudp__cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
     CA_ACC(cc) = 0;
 }
 
 static void dr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     CA_ACC(cc) = 0;
 }
 
-const rudp_cc_ops rudp_cc_dctcp_reno = {
+const rudp_cc_ops rudp__cc_dctcp_reno = {
     .name = "dctcp-reno",
     .init = dr_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = dr_on_ack,
     .on_loss = dr_on_loss,
     .on_persistent_congestion = dr_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

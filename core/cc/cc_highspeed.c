@@ -49,8 +49,8 @@ static void hs_init(rudp_cc *cc, rudp_time now)
 
 static void hs_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         return;
     if (cc->cwnd < cc->ssthresh) {
         cc->cwnd += a->acked_bytes;
@@ -74,26 +74,26 @@ static void hs_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     uint64_t segs = cc->cwnd / cc->mss;
-    rudp_cc_cut_to(cc, now, (segs - ((segs * aimd[AI(cc)].b) >> 8)) * cc->mss);
+    rudp__cc_cut_to(cc, now, (segs - ((segs * aimd[AI(cc)].b) >> 8)) * cc->mss);
     CA_ACC(cc) = 0;
 }
 
 static void hs_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     CA_ACC(cc) = 0;
 }
 
-const rudp_cc_ops rudp_cc_highspeed = {
+const rudp_cc_ops rudp__cc_highspeed = {
     .name = "highspeed",
     .init = hs_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = hs_on_ack,
     .on_loss = hs_on_loss,
     .on_persistent_congestion = hs_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

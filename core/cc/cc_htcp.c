@@ -159,7 +159,7 @@ static void htcp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     htcp_state s;
     load(cc, &s);
     int was_recovering = cc->recovering;
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (was_recovering && !cc->recovering)
         s.last_cong = a->now; /* back to Open: the epoch starts now */
     if (!a->acked_bytes)
@@ -170,7 +170,7 @@ static void htcp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     if (a->rtt && a->rtt->has_sample)
         measure_rtt(cc, &s, us(a->rtt->latest) ? us(a->rtt->latest) : 1);
     measure_throughput(cc, &s, a, pkts);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         goto out;
     if (cc->cwnd < cc->ssthresh) {
         cc->cwnd += a->acked_bytes;
@@ -192,7 +192,7 @@ static void htcp_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
                          uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     htcp_state s;
     load(cc, &s);
@@ -202,7 +202,7 @@ static void htcp_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
     alpha_update(&s, now);
     if (s.min_rtt > 0 && s.max_rtt > s.min_rtt)
         s.max_rtt = s.min_rtt + (s.max_rtt - s.min_rtt) * 95 / 100;
-    rudp_cc_cut_to(cc, now, (cc->cwnd / cc->mss * s.beta >> 7) * cc->mss);
+    rudp__cc_cut_to(cc, now, (cc->cwnd / cc->mss * s.beta >> 7) * cc->mss);
     s.last_cong = now; /* htcp_reset */
     s.ca_acc = 0;
     s.packetcount = 0;
@@ -214,13 +214,13 @@ static void htcp_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     htcp_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.last_cong = now;
     s.ca_acc = 0;
     store(cc, &s);
 }
 
-void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out)
+void rudp__cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out)
 {
     htcp_state s;
     load(cc, &s);
@@ -231,12 +231,12 @@ void rudp_cc_htcp_get_info(const rudp_cc *cc, rudp_cc_htcp_info *out)
     out->last_cong = s.last_cong;
 }
 
-const rudp_cc_ops rudp_cc_htcp = {
+const rudp_cc_ops rudp__cc_htcp = {
     .name = "htcp",
     .init = htcp_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = htcp_on_ack,
     .on_loss = htcp_on_loss,
     .on_persistent_congestion = htcp_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -80,7 +80,7 @@ static void hybla_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     hybla_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (s.loss_end && a->largest_sent_time > s.loss_end)
         s.loss_end = 0; /* back to TCP_CA_Open */
     if (a->rtt && a->rtt->has_sample && a->rtt->smoothed < s.min_srtt) {
@@ -91,10 +91,10 @@ static void hybla_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         if (first && cc->ssthresh == UINT64_MAX && s.rho * cc->mss > cc->cwnd)
             cc->cwnd = s.rho * cc->mss;
     }
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes || cc->app_limited)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes || cc->app_limited)
         goto out;
     if (s.loss_end) {
-        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+        rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         goto out;
     }
     if (s.rho == 0)
@@ -123,11 +123,11 @@ static void hybla_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
                           uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     hybla_state s;
     load(cc, &s);
-    rudp_cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
+    rudp__cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
     s.cents = 0;
     s.ca_acc = 0;
     store(cc, &s);
@@ -137,14 +137,14 @@ static void hybla_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     hybla_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.cents = 0;
     s.ca_acc = 0;
     s.loss_end = now; /* hybla_state: hybla_en off in TCP_CA_Loss */
     store(cc, &s);
 }
 
-void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out)
+void rudp__cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out)
 {
     hybla_state s;
     load(cc, &s);
@@ -152,12 +152,12 @@ void rudp_cc_hybla_get_info(const rudp_cc *cc, rudp_cc_hybla_info *out)
     out->enabled = s.loss_end == 0;
 }
 
-const rudp_cc_ops rudp_cc_hybla = {
+const rudp_cc_ops rudp__cc_hybla = {
     .name = "hybla",
     .init = hybla_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = hybla_on_ack,
     .on_loss = hybla_on_loss,
     .on_persistent_congestion = hybla_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -135,7 +135,7 @@ static void illinois_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     illinois_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (s.round_end == UINT64_MAX)
         rtt_reset(&s, a->delivered);
     if (a->acked_bytes && a->rtt && a->rtt->has_sample) {
@@ -148,14 +148,14 @@ static void illinois_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         s.cnt_rtt++;
         s.sum_rtt += r;
     }
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
         goto out;
     if (a->delivered - a->rs_delivered >= s.round_end)
         update_params(cc, &s, a->delivered);
     if (cc->app_limited)
         goto out;
     if (cc->cwnd < cc->ssthresh) {
-        rudp_cc_slow_start(cc, a->acked_bytes); /* what passes ssthresh is dropped, as Linux */
+        rudp__cc_slow_start(cc, a->acked_bytes); /* what passes ssthresh is dropped, as Linux */
         goto out;
     }
     /* alpha segments per window acknowledged */
@@ -173,14 +173,14 @@ static void illinois_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time,
                              uint64_t lost_bytes, uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     illinois_state s;
     load(cc, &s);
     /* tcp_illinois_ssthresh: beta of the window off, at least 2 segments */
     uint64_t w = cc->cwnd / cc->mss;
     uint64_t decr = (w * s.beta) >> BETA_SHIFT;
-    rudp_cc_cut_to(cc, now, (w - decr) * cc->mss);
+    rudp__cc_cut_to(cc, now, (w - decr) * cc->mss);
     s.ca_acc = 0;
     store(cc, &s);
 }
@@ -190,7 +190,7 @@ static void illinois_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     illinois_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     /* tcp_illinois_state(TCP_CA_Loss) */
     s.alpha = ALPHA_BASE;
     s.beta = BETA_BASE;
@@ -201,7 +201,7 @@ static void illinois_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out)
+void rudp__cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out)
 {
     illinois_state s;
     load(cc, &s);
@@ -211,12 +211,12 @@ void rudp_cc_illinois_get_info(const rudp_cc *cc, rudp_cc_illinois_info *out)
     out->max_rtt = s.max_rtt;
 }
 
-const rudp_cc_ops rudp_cc_illinois = {
+const rudp_cc_ops rudp__cc_illinois = {
     .name = "illinois",
     .init = illinois_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = illinois_on_ack,
     .on_loss = illinois_on_loss,
     .on_persistent_congestion = illinois_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -80,7 +80,7 @@ static void lp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     lp_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (!a->acked_bytes)
         goto out;
     /* tcp_lp_pkts_acked */
@@ -95,7 +95,7 @@ static void lp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         /* early congestion indication: a new band, and back off */
         s.owd_min = s.sowd >> 3;
         s.owd_max = s.owd_max_rsv = s.sowd >> 2;
-        uint64_t minw = rudp_cc_min_window(cc->mss);
+        uint64_t minw = rudp__cc_min_window(cc->mss);
         if (s.within_inf || cc->cwnd / 2 < minw)
             cc->cwnd = minw;
         else
@@ -103,8 +103,8 @@ static void lp_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         s.last_drop = a->now;
     }
     /* tcp_lp_cong_avoid: Reno's, away from an inference */
-    if (!s.within_inf && !rudp_cc_in_recovery(cc, a->largest_sent_time))
-        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+    if (!s.within_inf && !rudp__cc_in_recovery(cc, a->largest_sent_time))
+        rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
 out:
     store(cc, &s);
 }
@@ -113,11 +113,11 @@ static void lp_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     lp_state s;
     load(cc, &s);
-    rudp_cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
+    rudp__cc_reno_cut(cc, now); /* tcp_reno_ssthresh */
     s.ca_acc = 0;
     store(cc, &s);
 }
@@ -127,12 +127,12 @@ static void lp_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     lp_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.ca_acc = 0;
     store(cc, &s);
 }
 
-void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out)
+void rudp__cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out)
 {
     lp_state s;
     load(cc, &s);
@@ -143,12 +143,12 @@ void rudp_cc_lp_get_info(const rudp_cc *cc, rudp_cc_lp_info *out)
     out->within_inference = s.within_inf;
 }
 
-const rudp_cc_ops rudp_cc_lp = {
+const rudp_cc_ops rudp__cc_lp = {
     .name = "lp",
     .init = lp_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = lp_on_ack,
     .on_loss = lp_on_loss,
     .on_persistent_congestion = lp_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

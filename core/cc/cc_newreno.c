@@ -53,7 +53,7 @@ static void nr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
     cc->recovery_start = now;
     cc->recovering = 1;
     cc->ssthresh = cc->cwnd / 2; /* kLossReductionFactor 0.5 */
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     if (cc->ssthresh < minw)
         cc->ssthresh = minw;
     cc->cwnd = cc->ssthresh;
@@ -63,18 +63,18 @@ static void nr_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
 static void nr_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    cc->cwnd = rudp_cc_min_window(cc->mss);
+    cc->cwnd = rudp__cc_min_window(cc->mss);
     cc->recovery_start = 0;
     cc->recovering = 0;
     CA_ACC(cc) = 0;
 }
 
-const rudp_cc_ops rudp_cc_newreno = {
+const rudp_cc_ops rudp__cc_newreno = {
     .name = "newreno",
     .init = nr_init,
     .on_sent = nr_on_sent,
     .on_ack = nr_on_ack,
     .on_loss = nr_on_loss,
     .on_persistent_congestion = nr_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -29,7 +29,7 @@
  * bytes/s; a round ends as Vegas's does here (the delivery counters) and
  * the bytes delivered over a sample's interval are the ACK's rs_delivered
  * (Linux's sample->in_flight, mss x (delivered - prior_delivered)); the
- * random draw is rudp_cc_random's (the connection's keyed generator), not
+ * random draw is rudp__cc_random's (the connection's keyed generator), not
  * a clock; Linux's optional BPF base_rtt bounds are not offered (no BPF
  * here); TCP_CA_Loss (persistent congestion) ends with the next ACK. No
  * growth while app-limited (tcp_is_cwnd_limited).
@@ -179,7 +179,7 @@ static void sample(rudp_cc *cc, nv_state *s, const rudp_cc_ack *a)
          * (384 + a random byte) / 512 */
         s->min_rtt = s->min_rtt_new;
         s->min_rtt_new = RUDP_TIME_NEVER;
-        uint64_t r = rudp_cc_random(cc) & 0xff;
+        uint64_t r = rudp__cc_random(cc) & 0xff;
         s->reset_at = a->now + NV_RESET_PERIOD * (384 + r) / 512;
         s->min_cwnd = s->min_cwnd / 2 > NV_MIN_CWND ? s->min_cwnd / 2 : NV_MIN_CWND;
     }
@@ -206,19 +206,19 @@ static void nv_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     nv_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (!s.open && !cc->recovering) {
         s.open = 1; /* tcpnv_state(TCP_CA_Open) */
         if (s.reset)
             restart(&s, a->delivered);
     }
-    if (!a->acked_bytes || rudp_cc_in_recovery(cc, a->largest_sent_time))
+    if (!a->acked_bytes || rudp__cc_in_recovery(cc, a->largest_sent_time))
         goto out;
     sample(cc, &s, a);
     /* tcpnv_cong_avoid */
     if (cc->app_limited || !s.allow_growth)
         goto out;
-    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
+    uint64_t acked = rudp__cc_slow_start(cc, a->acked_bytes);
     if (!acked)
         goto out;
     uint64_t w = cc->cwnd / cc->mss, cnt;
@@ -226,7 +226,7 @@ static void nv_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         cnt = w << -s.growth_factor;
     else
         cnt = w >> s.growth_factor > 4 ? w >> s.growth_factor : 4;
-    rudp_cc_avoid_ai(cc, &s.ca_acc, cnt * cc->mss, acked);
+    rudp__cc_avoid_ai(cc, &s.ca_acc, cnt * cc->mss, acked);
 out:
     store(cc, &s);
 }
@@ -244,12 +244,12 @@ static void nv_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     nv_state s;
     load(cc, &s);
     /* tcpnv_recalc_ssthresh: 80% */
-    rudp_cc_cut_to(cc, now, (cc->cwnd / cc->mss * NV_LOSS_DEC_FACTOR >> 10) * cc->mss);
+    rudp__cc_cut_to(cc, now, (cc->cwnd / cc->mss * NV_LOSS_DEC_FACTOR >> 10) * cc->mss);
     leave_open(&s);
     store(cc, &s);
 }
@@ -259,7 +259,7 @@ static void nv_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     nv_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     leave_open(&s);
     /* TCP_CA_Loss: back to Reno's rate, then below it */
     if (s.growth_factor > 0)
@@ -269,7 +269,7 @@ static void nv_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     store(cc, &s);
 }
 
-void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out)
+void rudp__cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out)
 {
     nv_state s;
     load(cc, &s);
@@ -280,12 +280,12 @@ void rudp_cc_nv_get_info(const rudp_cc *cc, rudp_cc_nv_info *out)
     out->min_cwnd = s.min_cwnd;
 }
 
-const rudp_cc_ops rudp_cc_nv = {
+const rudp_cc_ops rudp__cc_nv = {
     .name = "nv",
     .init = nv_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = nv_on_ack,
     .on_loss = nv_on_loss,
     .on_persistent_congestion = nv_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

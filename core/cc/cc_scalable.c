@@ -29,13 +29,13 @@ static void sc_init(rudp_cc *cc, rudp_time now)
 
 static void sc_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || cc->app_limited)
         return;
-    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
+    uint64_t acked = rudp__cc_slow_start(cc, a->acked_bytes);
     /* tcp_cong_avoid_ai(tp, min(cwnd, 100), acked), in bytes */
     uint64_t segs = cc->cwnd / cc->mss;
-    rudp_cc_avoid_ai(cc, &CA_ACC(cc), (segs < SCALABLE_AI_CNT ? segs : SCALABLE_AI_CNT) * cc->mss,
+    rudp__cc_avoid_ai(cc, &CA_ACC(cc), (segs < SCALABLE_AI_CNT ? segs : SCALABLE_AI_CNT) * cc->mss,
                      acked);
 }
 
@@ -43,26 +43,26 @@ static void sc_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     uint64_t segs = cc->cwnd / cc->mss;
-    rudp_cc_cut_to(cc, now, (segs - (segs >> SCALABLE_MD_SCALE)) * cc->mss);
+    rudp__cc_cut_to(cc, now, (segs - (segs >> SCALABLE_MD_SCALE)) * cc->mss);
     CA_ACC(cc) = 0;
 }
 
 static void sc_on_persistent_congestion(rudp_cc *cc, rudp_time now)
 {
     (void)now;
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     CA_ACC(cc) = 0;
 }
 
-const rudp_cc_ops rudp_cc_scalable = {
+const rudp_cc_ops rudp__cc_scalable = {
     .name = "scalable",
     .init = sc_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = sc_on_ack,
     .on_loss = sc_on_loss,
     .on_persistent_congestion = sc_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -45,7 +45,7 @@ static void store(rudp_cc *cc, const vegas_state *s) { memcpy(cc->st, s, sizeof 
 static void enable(vegas_state *s, uint64_t delivered)
 {
     s->doing = 1;
-    rudp_cc_vround_restart(&s->v, delivered);
+    rudp__cc_vround_restart(&s->v, delivered);
 }
 
 static void vegas_init(rudp_cc *cc, rudp_time now)
@@ -53,7 +53,7 @@ static void vegas_init(rudp_cc *cc, rudp_time now)
     (void)now;
     vegas_state s;
     memset(&s, 0, sizeof s);
-    rudp_cc_vround_init(&s.v);
+    rudp__cc_vround_init(&s.v);
     s.doing = 1;
     store(cc, &s);
 }
@@ -83,7 +83,7 @@ static void decide(rudp_cc *cc, vegas_state *s, uint64_t acked)
     } else if (diff < VEGAS_ALPHA && !cc->app_limited) {
         cc->cwnd += mss;
     }
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     if (cc->cwnd < minw)
         cc->cwnd = minw;
     /* tcp_current_ssthresh outside recovery: at least 3/4 of the window */
@@ -96,23 +96,23 @@ static void vegas_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     vegas_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (!s.doing && !cc->recovering)
         enable(&s, a->delivered); /* back to Open: tcp_vegas_state */
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
         goto out;
-    rudp_cc_vround_sample(&s.v, a);
+    rudp__cc_vround_sample(&s.v, a);
     if (!s.doing) {
-        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+        rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         goto out;
     }
-    if (rudp_cc_vround_ended(&s.v, a)) {
+    if (rudp__cc_vround_ended(&s.v, a)) {
         /* Two samples a round are delayed ACKs: not enough to judge. */
         if (s.v.cnt_rtt <= 2)
-            rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+            rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         else
             decide(cc, &s, a->acked_bytes);
-        rudp_cc_vround_restart(&s.v, a->delivered);
+        rudp__cc_vround_restart(&s.v, a->delivered);
     } else if (cc->cwnd < cc->ssthresh && !cc->app_limited) {
         cc->cwnd += a->acked_bytes;
     }
@@ -124,11 +124,11 @@ static void vegas_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint6
                           uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     vegas_state s;
     load(cc, &s);
-    rudp_cc_reno_cut(cc, now);
+    rudp__cc_reno_cut(cc, now);
     s.ca_acc = 0;
     s.doing = 0; /* TCP_CA_Recovery: vegas_disable */
     store(cc, &s);
@@ -141,13 +141,13 @@ static void vegas_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     load(cc, &s);
     /* TCP_CA_Loss: the window collapses; Vegas starts afresh with the
      * next ACK (its round ends with a packet sent after it) */
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.ca_acc = 0;
     s.doing = 0;
     store(cc, &s);
 }
 
-void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out)
+void rudp__cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out)
 {
     vegas_state s;
     load(cc, &s);
@@ -157,12 +157,12 @@ void rudp_cc_vegas_get_info(const rudp_cc *cc, rudp_cc_vegas_info *out)
     out->cnt_rtt = (uint32_t)s.v.cnt_rtt;
 }
 
-const rudp_cc_ops rudp_cc_vegas = {
+const rudp_cc_ops rudp__cc_vegas = {
     .name = "vegas",
     .init = vegas_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = vegas_on_ack,
     .on_loss = vegas_on_loss,
     .on_persistent_congestion = vegas_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -57,10 +57,10 @@ static void veno_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     veno_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (!cc->recovering)
         s.doing = 1; /* back to TCP_CA_Open: veno_enable */
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes)
         goto out;
     rudp_time rtt = RUDP_TIME_NEVER;
     if (a->rtt && a->rtt->has_sample) {
@@ -71,7 +71,7 @@ static void veno_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         s.cnt_rtt++;
     }
     if (!s.doing || s.cnt_rtt <= 2 || rtt == RUDP_TIME_NEVER) {
-        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+        rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
         goto out;
     }
     if (cc->app_limited)
@@ -79,12 +79,12 @@ static void veno_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     uint64_t w = cc->cwnd / cc->mss;
     uint64_t target = (w * s.base_rtt << V_PARAM_SHIFT) / rtt;
     s.diff = (w << V_PARAM_SHIFT) - target;
-    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
+    uint64_t acked = rudp__cc_slow_start(cc, a->acked_bytes);
     if (!acked)
         goto out;
     if (s.diff < VENO_BETA) {
         /* non-congestive: tcp_cong_avoid_ai(tp, cwnd, acked) */
-        rudp_cc_avoid_ai(cc, &s.ca_acc, cc->cwnd, acked);
+        rudp__cc_avoid_ai(cc, &s.ca_acc, cc->cwnd, acked);
     } else if (s.ca_acc >= cc->cwnd) {
         /* congestive: a full window acknowledged, every other time */
         if (s.inc)
@@ -102,13 +102,13 @@ static void veno_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
                          uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     veno_state s;
     load(cc, &s);
     /* tcp_veno_ssthresh */
     uint64_t w = cc->cwnd / cc->mss;
-    rudp_cc_cut_to(cc, now, (s.diff < VENO_BETA ? w * 4 / 5 : w / 2) * cc->mss);
+    rudp__cc_cut_to(cc, now, (s.diff < VENO_BETA ? w * 4 / 5 : w / 2) * cc->mss);
     s.ca_acc = 0;
     s.doing = 0; /* TCP_CA_Recovery: veno_disable */
     store(cc, &s);
@@ -119,13 +119,13 @@ static void veno_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     veno_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.ca_acc = 0;
     s.doing = 0; /* TCP_CA_Loss; on again with the next ACK (Open) */
     store(cc, &s);
 }
 
-void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out)
+void rudp__cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out)
 {
     veno_state s;
     load(cc, &s);
@@ -134,12 +134,12 @@ void rudp_cc_veno_get_info(const rudp_cc *cc, rudp_cc_veno_info *out)
     out->enabled = s.doing;
 }
 
-const rudp_cc_ops rudp_cc_veno = {
+const rudp_cc_ops rudp__cc_veno = {
     .name = "veno",
     .init = veno_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = veno_on_ack,
     .on_loss = veno_on_loss,
     .on_persistent_congestion = veno_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

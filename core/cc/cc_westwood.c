@@ -77,7 +77,7 @@ static void update_window(ww_state *s, rudp_time now)
 static uint64_t bw_rttmin(const rudp_cc *cc, const ww_state *s)
 {
     uint64_t w = (uint64_t)((double)s->bw_est * (double)s->rtt_min / 1e9);
-    uint64_t minw = rudp_cc_min_window(cc->mss);
+    uint64_t minw = rudp__cc_min_window(cc->mss);
     return w > minw ? w : minw;
 }
 
@@ -86,7 +86,7 @@ static void ww_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
     ww_state s;
     load(cc, &s);
     int was_recovering = cc->recovering;
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (a->acked_bytes && a->rtt && a->rtt->has_sample)
         s.rtt = a->rtt->latest; /* tcp_westwood_pkts_acked */
     update_window(&s, a->now);
@@ -102,8 +102,8 @@ static void ww_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
         cc->ssthresh = cc->cwnd = bw_rttmin(cc, &s);
         s.ca_acc = 0;
     }
-    if (!rudp_cc_in_recovery(cc, a->largest_sent_time))
-        rudp_cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
+    if (!rudp__cc_in_recovery(cc, a->largest_sent_time))
+        rudp__cc_reno_increase(cc, &s.ca_acc, a->acked_bytes);
     store(cc, &s);
 }
 
@@ -111,11 +111,11 @@ static void ww_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64_t
                        uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     ww_state s;
     load(cc, &s);
-    rudp_cc_reno_cut(cc, now); /* tcp_reno_ssthresh for the recovery period */
+    rudp__cc_reno_cut(cc, now); /* tcp_reno_ssthresh for the recovery period */
     s.ca_acc = 0;
     store(cc, &s);
 }
@@ -126,13 +126,13 @@ static void ww_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     ww_state s;
     load(cc, &s);
     cc->ssthresh = bw_rttmin(cc, &s); /* CA_EVENT_LOSS */
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.reset_rtt_min = 1;
     s.ca_acc = 0;
     store(cc, &s);
 }
 
-void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out)
+void rudp__cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out)
 {
     ww_state s;
     load(cc, &s);
@@ -140,12 +140,12 @@ void rudp_cc_westwood_get_info(const rudp_cc *cc, rudp_cc_westwood_info *out)
     out->rtt_min = s.rtt_min;
 }
 
-const rudp_cc_ops rudp_cc_westwood = {
+const rudp_cc_ops rudp__cc_westwood = {
     .name = "westwood",
     .init = ww_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = ww_on_ack,
     .on_loss = ww_on_loss,
     .on_persistent_congestion = ww_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -62,7 +62,7 @@ static void yeah_init(rudp_cc *cc, rudp_time now)
     (void)now;
     yeah_state s;
     memset(&s, 0, sizeof s);
-    rudp_cc_vround_init(&s.v);
+    rudp__cc_vround_init(&s.v);
     s.reno_count = 2;
     s.open = 1;
     store(cc, &s);
@@ -103,27 +103,27 @@ static void yeah_on_ack(rudp_cc *cc, const rudp_cc_ack *a)
 {
     yeah_state s;
     load(cc, &s);
-    cc->recovering = cc->recovering && rudp_cc_in_recovery(cc, a->largest_sent_time);
+    cc->recovering = cc->recovering && rudp__cc_in_recovery(cc, a->largest_sent_time);
     if (a->acked_bytes)
-        rudp_cc_vround_sample(&s.v, a);
+        rudp__cc_vround_sample(&s.v, a);
     if (!s.open && !cc->recovering) {
         s.open = 1; /* back to Open: tcp_vegas_state, vegas_enable */
-        rudp_cc_vround_restart(&s.v, a->delivered);
+        rudp__cc_vround_restart(&s.v, a->delivered);
     }
-    if (rudp_cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes || cc->app_limited)
+    if (rudp__cc_in_recovery(cc, a->largest_sent_time) || !a->acked_bytes || cc->app_limited)
         goto out;
-    uint64_t acked = rudp_cc_slow_start(cc, a->acked_bytes);
+    uint64_t acked = rudp__cc_slow_start(cc, a->acked_bytes);
     if (acked) {
         uint64_t segs = cc->cwnd / cc->mss;
         if (!s.doing_reno) /* Scalable */
             segs = segs < SCALABLE_AI_CNT ? segs : SCALABLE_AI_CNT;
-        rudp_cc_avoid_ai(cc, &s.ca_acc, segs * cc->mss, acked);
+        rudp__cc_avoid_ai(cc, &s.ca_acc, segs * cc->mss, acked);
     }
-    if (rudp_cc_vround_ended(&s.v, a)) {
+    if (rudp__cc_vround_ended(&s.v, a)) {
         /* Three samples a round at least: not only delayed ACKs. */
         if (s.v.cnt_rtt > 2)
             judge(cc, &s);
-        rudp_cc_vround_restart(&s.v, a->delivered);
+        rudp__cc_vround_restart(&s.v, a->delivered);
     }
 out:
     store(cc, &s);
@@ -133,7 +133,7 @@ static void yeah_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
                          uint64_t in_flight)
 {
     (void)lost_bytes, (void)in_flight;
-    if (rudp_cc_in_recovery(cc, sent_time))
+    if (rudp__cc_in_recovery(cc, sent_time))
         return;
     yeah_state s;
     load(cc, &s);
@@ -148,7 +148,7 @@ static void yeah_on_loss(rudp_cc *cc, rudp_time now, rudp_time sent_time, uint64
     }
     s.fast_count = 0;
     s.reno_count = s.reno_count >> 1 > 2 ? s.reno_count >> 1 : 2;
-    rudp_cc_cut_to(cc, now, (w > cut + 2 ? w - cut : 2) * cc->mss);
+    rudp__cc_cut_to(cc, now, (w > cut + 2 ? w - cut : 2) * cc->mss);
     s.ca_acc = 0;
     s.open = 0; /* TCP_CA_Recovery: vegas_disable */
     store(cc, &s);
@@ -159,13 +159,13 @@ static void yeah_on_persistent_congestion(rudp_cc *cc, rudp_time now)
     (void)now;
     yeah_state s;
     load(cc, &s);
-    rudp_cc_collapse(cc);
+    rudp__cc_collapse(cc);
     s.ca_acc = 0;
     s.open = 0; /* TCP_CA_Loss; a fresh round with the next ACK (Open) */
     store(cc, &s);
 }
 
-void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out)
+void rudp__cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out)
 {
     yeah_state s;
     load(cc, &s);
@@ -176,12 +176,12 @@ void rudp_cc_yeah_get_info(const rudp_cc *cc, rudp_cc_yeah_info *out)
     out->fast_count = s.fast_count;
 }
 
-const rudp_cc_ops rudp_cc_yeah = {
+const rudp_cc_ops rudp__cc_yeah = {
     .name = "yeah",
     .init = yeah_init,
-    .on_sent = rudp_cc_on_sent_none,
+    .on_sent = rudp__cc_on_sent_none,
     .on_ack = yeah_on_ack,
     .on_loss = yeah_on_loss,
     .on_persistent_congestion = yeah_on_persistent_congestion,
-    .phase = rudp_cc_loss_phase,
+    .phase = rudp__cc_loss_phase,
 };

@@ -5,9 +5,10 @@
  *   cryptocost
  *
  * DATA datagrams: sealed and opened by the core's own code (core/aead.c,
- * linked from the core's library), once per library that can run the
- * cipher, libsodium and OpenSSL's libcrypto side by side, so the table
- * shows why core/aead.c picks the library it picks:
+ * linked from the core's library) with the shim's OpenSSL backend
+ * (shim/base/aead_openssl.c, linked in) as the engines install it, once
+ * per library that can run the cipher, libsodium and OpenSSL's libcrypto
+ * side by side, so the table shows why the backend takes what it takes:
  *   - DATA datagrams of 1400 bytes (a full one) and 64 bytes (about an
  *     ACK's size), counted on the wire: a 16-byte header, the ciphertext,
  *     a 16-byte tag. Seal: encrypt the frames in place, detached tag after
@@ -50,6 +51,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../shim/base/base.h"
 #include "aead.h"
 #include "crypto.h"
 #include "wire.h"
@@ -69,7 +71,7 @@ static const struct {
 /* by crypto.h's RUDP_AEAD_* */
 static const char *const cipher_name[] = {"", "chacha20-poly1305", "aes256-gcm"};
 static const char *const lib_name[] = {"libsodium", "openssl"};
-static const uint8_t lib_mask[] = {RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_OPENSSL};
+static const uint8_t lib_mask[] = {RUDP_AEAD_LIB_SODIUM, RUDP_AEAD_LIB_BACKEND};
 
 static double now_ns(void)
 {
@@ -287,12 +289,12 @@ int main(void)
     uint8_t last = have_aes ? RUDP_AEAD_AESGCM : RUDP_AEAD_CHACHA;
     /* the core's table as a keyed context has it, and one per library */
     static rudp_aead_libs core, libs[NLIBS];
-    rudp__aead_libs_init(&core);
+    rudp__aead_libs_init(&core, NULL, shim_aead_openssl());
     static struct aead_job jobs[NLIBS][3][2]; /* [lib][cipher][size] */
     static double best[NLIBS][3][2][2];       /* [lib][cipher][size][seal, open], ns */
     uint8_t key[3][32];
     for (int l = 0; l < NLIBS; l++) {
-        rudp__aead_libs_init(&libs[l]);
+        rudp__aead_libs_init(&libs[l], NULL, shim_aead_openssl());
         rudp__aead_libs_limit(&libs[l], lib_mask[l]);
     }
     for (uint8_t c = RUDP_AEAD_CHACHA; c <= last; c++) {
@@ -353,7 +355,7 @@ int main(void)
                    cipher_name[c]);
             continue;
         }
-        /* the core's direction picks by size (aead.h: RUDP_AEAD_EVP_MIN) */
+        /* the core's direction picks by size (the backend's split_below) */
         rudp_aead probe;
         if (rudp__aead_init(&probe, &core, c, key[c]) != 0) {
             fprintf(stderr, "cryptocost: the core's %s did not start\n", cipher_name[c]);
@@ -361,7 +363,7 @@ int main(void)
         }
         for (int s = 0; s < 2; s++) {
             size_t clen = sizes[s].len - RUDP_WIRE_SHORT_HDR - RUDP_CRYPTO_TAG;
-            int pick = rudp__aead_lib_for(&probe, clen) == RUDP_AEAD_LIB_OPENSSL ? OPENSSL : SODIUM;
+            int pick = rudp__aead_lib_for(&probe, clen) == RUDP_AEAD_LIB_BACKEND ? OPENSSL : SODIUM;
             char col[NLIBS][32];
             for (int l = 0; l < NLIBS; l++) {
                 if (jobs[l][c][s].ok)
@@ -381,10 +383,10 @@ int main(void)
     printf("  handshake, both ends (2 X25519 key pairs, 2 DH, BLAKE2b MACs and key derivation): "
            "%.0f us\n",
            hs_us);
-    int pick = core.lib[last] == RUDP_AEAD_LIB_OPENSSL ? OPENSSL : SODIUM;
+    int pick = core.lib[last] == RUDP_AEAD_LIB_BACKEND ? OPENSSL : SODIUM;
     printf("  the engine's cipher here: %s by %s", cipher_name[last], lib_name[pick]);
     if (core.split[last])
-        printf(" from %d bytes of ciphertext, by libsodium below", RUDP_AEAD_EVP_MIN);
+        printf(" from %u bytes of ciphertext, by libsodium below", core.be->split_below);
     if (have_aes) {
         double a = best[pick][RUDP_AEAD_AESGCM][0][0] + best[pick][RUDP_AEAD_AESGCM][0][1];
         double ch = 1e30;

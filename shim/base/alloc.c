@@ -1,7 +1,8 @@
 /*
  * alloc.c: the shim's own allocator, for every allocation of the shim and of
- * the core (rudp_set_allocator) on every thread: the engine threads never
- * call libc's malloc().
+ * the core (the rudp_mem table every engine gives rudp_ctx_new,
+ * shim_alloc_core) on every thread: the engine threads never call libc's
+ * malloc().
  *
  * Why: a child made by a raw clone() system call (no fork(), procenv.c)
  * inherits every lock as it was at the clone. glibc resets its allocator's
@@ -237,8 +238,6 @@ static void unlock(void)
 
 void shim_alloc_init(void)
 {
-    static const rudp_allocator ours = {shim_malloc, shim_calloc, shim_realloc, shim_free};
-    rudp_set_allocator(&ours);
     pthread_atfork(lock, unlock, unlock);
 }
 
@@ -255,3 +254,35 @@ void shim_alloc_lock_renew(void)
 }
 
 #endif
+
+/* The core's view of the functions above: rudp_mem's take a user pointer,
+ * which the shim's one allocator does not need. */
+static void *core_malloc(size_t n, void *user)
+{
+    (void)user;
+    return shim_malloc(n);
+}
+
+static void *core_calloc(size_t count, size_t size, void *user)
+{
+    (void)user;
+    return shim_calloc(count, size);
+}
+
+static void *core_realloc(void *p, size_t n, void *user)
+{
+    (void)user;
+    return shim_realloc(p, n);
+}
+
+static void core_free(void *p, void *user)
+{
+    (void)user;
+    shim_free(p);
+}
+
+const rudp_mem *shim_alloc_core(void)
+{
+    static const rudp_mem mem = {NULL, core_malloc, core_calloc, core_realloc, core_free};
+    return &mem;
+}

@@ -10,7 +10,8 @@
  * Contract of base/: what every layer stands on and nothing more. libc's real
  * entry points, bound once, and its syscall() (real.c); the allocator
  * (alloc.c); the configuration read once from the environment (config.c,
- * key.c); logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
+ * key.c); keyed mode's OpenSSL backend for the core (aead_openssl.c);
+ * logging (log.c) and qlog traces (qlog.c); the fds the shim owns and
  * must keep from the program (ownfds.c); which process this is, and whether
  * it shares the memory or fd table of the one the records describe
  * (procenv.c); small helpers (util.c, unixdiag.c, tcpdiag.c) and the version. It uses
@@ -104,18 +105,20 @@ void shim_real_init(void);
 
 /*
  * The shim's allocator (alloc.c), for all of the shim's memory and, through
- * rudp_set_allocator, the core's: the engine threads never take libc's
- * malloc lock (a raw clone()'s child would inherit it taken). Each behaves
- * as libc's function of the same name; any thread may free any block. Under
- * ASan and TSan they are libc's. shim_alloc_init() installs it for the core
- * and its fork handlers, from the constructor before the shim's other fork
- * handlers; shim_alloc_lock_renew() starts it afresh in a raw clone's child.
+ * the table shim_alloc_core() gives (for rudp_ctx_new), the core's: the
+ * engine threads never take libc's malloc lock (a raw clone()'s child would
+ * inherit it taken). Each behaves as libc's function of the same name; any
+ * thread may free any block. Under ASan and TSan they are libc's.
+ * shim_alloc_init() installs its fork handlers, from the constructor before
+ * the shim's other fork handlers; shim_alloc_lock_renew() starts it afresh
+ * in a raw clone's child.
  */
 void *shim_malloc(size_t n);
 void *shim_calloc(size_t count, size_t size);
 void *shim_realloc(void *p, size_t n);
 void shim_free(void *p);
 void shim_alloc_init(void);
+const rudp_mem *shim_alloc_core(void);
 void shim_alloc_lock_renew(void);
 /* Whether the calling thread holds the allocator's lock: a signal handler
  * that interrupted it must not allocate (engine/appsend.c). */
@@ -172,6 +175,20 @@ int shim_config_refuse(void);
 
 /* Whether a TCP destination (connect) or local port (listen) goes over rudp. */
 int shim_redirect(const struct sockaddr *sa);
+
+/* ---- aead_openssl.c: keyed mode's packet protection by OpenSSL ---- */
+
+/* The backend every engine installs in its context (rudp_ctx_set_aead):
+ * AES-256-GCM by OpenSSL's libcrypto, loaded by dlopen() when the first
+ * keyed context starts, for datagrams of 512 ciphertext bytes or more;
+ * libsodium (the core's own) for the rest and for ChaCha20-Poly1305.
+ * Where libcrypto.so.3 is missing it does not start, and everything is
+ * libsodium's. */
+const rudp_aead_backend *shim_aead_openssl(void);
+/* OpenSSL contexts a core context's state makes for a cipher (two a
+ * connection), and (tests) how many of them its state st holds spare. */
+#define SHIM_AEAD_OPENSSL_POOL 32
+uint32_t shim_aead_openssl_spare(const void *st, uint8_t cipher);
 
 /* ---- key.c: RUDP_KEY_FILE, the shared key of keyed mode ---- */
 

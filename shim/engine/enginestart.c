@@ -146,9 +146,15 @@ int shim_engine_start_locked(struct engine *e)
         return -EIO; /* nothing to undo; a later connect() or listen() tries again */
     }
     const char *what = "rudp_ctx_new";
-    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, &e->ctx);
+    err = rudp_ctx_new(&ops, e, seed, &shim_cfg.rudp, shim_alloc_core(), &e->ctx);
     sodium_memzero(seed, sizeof seed);
     if (err < 0)
+        goto fail;
+    /* OpenSSL's AES-256-GCM where it measures faster (base/aead_openssl.c);
+     * started only if the context is keyed, so an unkeyed program never
+     * loads libcrypto */
+    what = "AEAD backend";
+    if ((err = rudp_ctx_set_aead(e->ctx, shim_aead_openssl())) < 0)
         goto fail;
     what = "connection-ID tag";
     /* the engine's index in its connection IDs (forward.c) */

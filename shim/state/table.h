@@ -2,8 +2,8 @@
  * state/table.h: uthash for the shim's own tables (fdtab.c), private to
  * state/. Configured as core/table.h configures it for the core, but on
  * the shim's allocator (base/alloc.c) named directly: core's allocator
- * hook is core's internal, and the shim installs the same allocator there
- * anyway (shim_alloc_init). Out-of-memory inside a hash operation is
+ * hook is core's internal, and the engines give the core the same
+ * allocator anyway (shim_alloc_core). Out-of-memory inside a hash operation is
  * reported to the caller (HASH_NONFATAL_OOM), never an exit of the host
  * program: after HASH_ADD, an element whose hh.tbl is NULL was not added.
  */
