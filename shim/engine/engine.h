@@ -253,8 +253,6 @@ struct engine;
  * cleared meanwhile so a later event of the batch names nothing. */
 void shim_engine_bury(struct engine *e, void *p, int *type);
 
-extern struct engines G;
-
 /* An engine thread's loop (arg: its struct engine); returns in a keeper
  * once nothing is left. */
 void *shim_engine_loop(void *arg);
@@ -297,13 +295,20 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * (no lock, no system call): one asleep, and few connections in all. */
 int shim_engine_app_send_may(void);
 
-/* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
- * if e cannot take commands (broken, or a keeper's engine that finished). */
-int shim_engine_push_locked(struct engine *e, cmd *c);
-/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs,
- * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
- * c is freed on failure. */
-int shim_engine_push_any(cmd *c);
+/* A feature's command for engine e: type (CMD_YIELD, CMD_ADOPT: hooks.h),
+ * whose handler the feature registered (shim_engine_on_cmd), with its
+ * request req, queued and e woken; the engines' lock held
+ * (shim_engines_lock). 0, or -ENOMEM, or -EIO if e cannot take commands
+ * (broken, or a keeper's engine that finished); on failure req is still
+ * the caller's. */
+int shim_engine_post_locked(struct engine *e, int type, void *req);
+/* The same for engine 0, the lock taken here: -ENOSYS when no engine runs,
+ * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c). */
+int shim_engine_post_any(int type, void *req);
+/* Engine e's eventfd, which wakes it for its commands, and its inode in
+ * *ino: a CLONE_VM child checks that its copy of the number still names
+ * it (adopt.c). */
+int shim_engine_evfd(const struct engine *e, uint64_t *ino);
 
 /* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
 

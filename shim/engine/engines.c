@@ -119,6 +119,35 @@ int shim_engine_push_locked(struct engine *e, cmd *c)
     return push_locked(e, c);
 }
 
+/* A feature's command of type with request req: NULL when out of memory. */
+static cmd *feature_cmd(int type, void *req)
+{
+    cmd *c = shim_calloc(1, sizeof *c);
+    if (c) {
+        c->type = type;
+        c->u.ctl = req;
+    }
+    return c;
+}
+
+int shim_engine_post_locked(struct engine *e, int type, void *req)
+{
+    cmd *c = feature_cmd(type, req);
+    return c ? push_locked(e, c) : -ENOMEM;
+}
+
+int shim_engine_post_any(int type, void *req)
+{
+    cmd *c = feature_cmd(type, req);
+    return c ? shim_engine_push_any(c) : -ENOMEM;
+}
+
+int shim_engine_evfd(const struct engine *e, uint64_t *ino)
+{
+    *ino = e->evfd_ino;
+    return e->evfd;
+}
+
 int shim_engine_retire(struct engine *e)
 {
     pthread_mutex_lock(&G.mu);

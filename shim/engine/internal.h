@@ -8,6 +8,18 @@
 
 #include "engine.h"
 
+/* The engines of this process: their own, reached from outside engine/
+ * only through the functions of engine.h (enginectl.c). */
+extern struct engines G;
+
+/* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
+ * if e cannot take commands (broken, or a keeper's engine that finished). */
+int shim_engine_push_locked(struct engine *e, cmd *c);
+/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs,
+ * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
+ * c is freed on failure. */
+int shim_engine_push_any(cmd *c);
+
 /* Sets up engine e (the next not running) and starts its thread; G.mu
  * held (engines.c starts them, engine.c knows how). */
 int shim_engine_start_locked(struct engine *e);

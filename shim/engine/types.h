@@ -282,13 +282,7 @@ typedef struct cmd {
 
 /* CMD_LISTEN_CLOSED: the app closed listener u.lc.id; u.lc.wait, if set,
  * is told once this engine has let go of what the listener held
- * (shim_engine_lclose_done). */
-/* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
- * u.ctl its request. */
-/* CMD_ADOPT: a child's fds to copy into our table, u.ctl (adopt.c). */
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
-       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
-_Static_assert(CMD_ADOPT < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for every command type");
+ * (shim_engine_lclose_done). The types of commands: hooks.h. */
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the

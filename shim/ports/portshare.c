@@ -197,12 +197,10 @@ static int ask_engines(yield_req *y, int *stopped)
     y->refs = 1;
     shim_engines_lock();
     for (int k = 0, n = shim_engines_here_locked(); k < n; k++) {
-        cmd *c = shim_calloc(1, sizeof *c);
-        if (!c)
+        int err = shim_engine_post_locked(shim_engine_nth(k), CMD_YIELD, y);
+        if (err == -ENOMEM)
             break;
-        c->type = CMD_YIELD;
-        c->u.ctl = y;
-        if (shim_engine_push_locked(shim_engine_nth(k), c) == 0) {
+        if (err == 0) {
             y->pending++;
             y->refs++;
         }
