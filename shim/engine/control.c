@@ -258,8 +258,9 @@ static void put_engine(ctl_req *r, struct engine *e)
         shim_to_rudp_addr((struct sockaddr *)&s->lname.local, &a);
         char l[64];
         rudp_addr_format(&a, l, sizeof l);
+        const shim_listener_ops *lo = shim_hook.listener;
         put(r, "LISTEN %s engine %d backlog %d%s\n", l, k, s->backlog,
-            s->tcp.on ? " +plain-tcp" : "");
+            lo && lo->plain_tcp && lo->plain_tcp(s) ? " +plain-tcp" : "");
     }
     shim_engine_figures(e, &r->fig[k]);
     if (r->nfig < k + 1)

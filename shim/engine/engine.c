@@ -61,7 +61,7 @@ uint64_t shim_engine_new_id(void)
 
 esock *shim_esock_new(struct engine *e, int fd, int family)
 {
-    esock *s = shim_calloc(1, sizeof *s);
+    esock *s = shim_calloc(1, SHIM_EXT_AT(sizeof *s) + shim_hook.ext.sock);
     if (!s)
         return NULL;
     uint32_t idx = 0;
@@ -156,9 +156,8 @@ void shim_esock_close(esock *s)
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
-    s->tcp.w.type = 0; /* its reserve TCP listener's events too */
     if (lo && lo->close)
-        lo->close(s); /* its member socket, its name for other processes */
+        lo->close(s); /* its member socket, its name, its plain TCP's events */
     shim_engine_bury(e, s, &s->type);
 }
 
@@ -583,10 +582,13 @@ void *shim_engine_loop(void *arg)
                 else if (type == W_UDP) {
                     read_udp(evs[i].data.ptr, evs[i].events, now);
                     /* before any socket closes (xgroup.c) */
-                    /* xg_pending: something to flush, tested here so that
-                     * an engine with nothing relayed pays no call per event */
-                    if (e->xg_pending && shim_hook.relay && shim_hook.relay->flush)
+                    /* relay_pending: something to flush, tested here so
+                     * that an engine with nothing relayed pays no call per
+                     * event */
+                    if (e->relay_pending && shim_hook.relay && shim_hook.relay->flush) {
+                        e->relay_pending = 0;
                         shim_hook.relay->flush(e, now);
+                    }
                 }
                 else if (type == W_BRIDGE)
                     shim_bridge_event(evs[i].data.ptr, evs[i].events, now);

@@ -82,6 +82,10 @@ typedef struct shim_listen_req {
 #include "hooks.h"
 #include "types.h"
 
+/* How soon an engine tries again to hand a connection to an application
+ * whose listener's backlog was full. */
+#define ACCEPT_RETRY RUDP_MS(5)
+
 
 /* ---- engine.c ---- */
 
@@ -279,6 +283,98 @@ int shim_engine_listener_live(esock *s, rudp_time now);
 esock *shim_esock_new(struct engine *e, int fd, int family);
 /* One reference fewer; the last closes it. */
 void shim_esock_unref(esock *s);
+
+/* ---- accessors.c: the engine's objects as the features above see them ----
+ *
+ * What a feature (ports/) reads or changes of an engine, its UDP sockets
+ * and bridges, on the thread of the engine that owns them (or with it
+ * paused); its own state is in the area it registered (hooks.h:
+ * shim_engine_set_ext). None is on the path of a datagram the engine
+ * reads for its own connections. */
+
+/* A feature's area of e, of s, and of s's listener's group (NULL: s is in
+ * no group of engines). */
+void *shim_engine_ext(struct engine *e);
+void *shim_esock_ext(const esock *s);
+void *shim_esock_group_ext(esock *s);
+/* e's UDP sockets: shim_engine_sock(e, i) for i < shim_engine_nsocks(e),
+ * NULL where none is. */
+uint32_t shim_engine_nsocks(const struct engine *e);
+esock *shim_engine_sock(const struct engine *e, uint32_t i);
+/* e's core context. */
+rudp_ctx *shim_engine_ctx(struct engine *e);
+/* The kernel receive stamp (fifo.c) of the datagram e is feeding its core
+ * (0: none); _clear: the next datagram fed has none (its own and the
+ * core's, rudp_ctx_set_rx_stamp). */
+uint64_t shim_engine_rx_stamp(const struct engine *e);
+void shim_engine_clear_rx_stamp(struct engine *e);
+/* e's turn runs its SHIM_ON_TICK hooks at `at` or sooner. */
+void shim_engine_tick_by(struct engine *e, rudp_time at);
+/* Wakes e from another engine's thread (its eventfd). */
+void shim_engine_wake(struct engine *e);
+/* Sends every datagram e has queued now. */
+void shim_engine_flush_output(struct engine *e);
+/* Records wait for other processes (shim_relay_ops.to_member): e calls
+ * the relay's flush once the socket being read is done. */
+void shim_engine_relay_pending(struct engine *e);
+/* Epoll: fd watched by e for events, which go to w (shim_watch_set first);
+ * changed; no longer watched. 0 or -errno. */
+int shim_engine_watch(struct engine *e, int fd, uint32_t events, shim_watch *w);
+int shim_engine_rewatch(struct engine *e, int fd, uint32_t events, shim_watch *w);
+int shim_engine_unwatch(struct engine *e, int fd);
+
+/* s's engine, UDP socket, index in its engine's table (the core's socket
+ * number) and family. */
+struct engine *shim_esock_engine(const esock *s);
+int shim_esock_fd(const esock *s);
+uint32_t shim_esock_index(const esock *s);
+int shim_esock_family(const esock *s);
+/* Whether s is a client's socket (connected to one server, or reopened on
+ * its own port by roam.c), not a listener's. */
+int shim_esock_is_client(const esock *s);
+/* A client's socket: whether it is connected, and to whom; _set_peer: it
+ * was connected to `to` (a server's new port, portmove.c). */
+int shim_esock_connected(const esock *s);
+const rudp_addr *shim_esock_peer(const esock *s);
+void shim_esock_set_peer(esock *s, const rudp_addr *to);
+/* Whether s learns each datagram's destination (bound to a wildcard
+ * address: IP_PKTINFO); set on a socket made like it. */
+int shim_esock_pktinfo(const esock *s);
+void shim_esock_set_pktinfo(esock *s, int on);
+/* A listener's socket: whether it listens (its listener not stopped), its
+ * id, the app's unix listener (inode, who called listen(), its name
+ * decoded, and as bytes for connect(): *un, its length returned), and its
+ * listen() backlog. */
+int shim_esock_listening(const esock *s);
+uint64_t shim_esock_listener_id(const esock *s);
+uint64_t shim_esock_listener_ino(const esock *s);
+uid_t shim_esock_listener_uid(const esock *s);
+const shim_name *shim_esock_lname(const esock *s);
+socklen_t shim_esock_lun(const esock *s, const struct sockaddr_un **un);
+int shim_esock_backlog(const esock *s);
+/* The listener's TCP socket that holds its port (-1: none); _taken: a
+ * feature holds it now (through TIME_WAIT), the engine closes it no more. */
+int shim_esock_reserve_fd(const esock *s);
+void shim_esock_reserve_taken(esock *s);
+/* The dup of engine 0's reserve socket that s's group keeps (-1: none, or
+ * no group). */
+int shim_esock_group_tcp_fd(const esock *s);
+/* s's listener is asked at this turn's end whether a process still holds
+ * the app's listener (shim_engine_listener_live); nothing if it stopped. */
+void shim_esock_check_soon(esock *s, rudp_time now);
+/* The connections accepted on s (their bridges', not a client's own
+ * socket): how many; and moved to socket to (bound to `port`), each told
+ * to its client (rudp_conn_move_port, NEW_PORT): how many moved. */
+int shim_esock_accepted(const esock *s);
+int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now);
+/* A tally of e: a handoff refused, the listener's name held by another. */
+void shim_engine_count_squatted(struct engine *e);
+
+/* b's connection (NULL once it ended or before it began), its UDP socket
+ * and its number. */
+rudp_conn *shim_bridge_conn(const bridge *b);
+esock *shim_bridge_sock(const bridge *b);
+uint64_t shim_bridge_id(const bridge *b);
 
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */

@@ -123,6 +123,7 @@ static void start_undo(struct engine *e)
     shim_free(e->addrs);
     shim_free(e->ctrls);
     shim_free(e->rxbuf);
+    shim_free(e->ext);
     shim_engine_graves_empty(e);
     shim_free(e->graves);
     memset(e, 0, sizeof *e);
@@ -184,7 +185,10 @@ int shim_engine_start_locked(struct engine *e)
     e->addrs = shim_calloc(RX_BATCH, sizeof *e->addrs);
     e->ctrls = shim_calloc(RX_BATCH, sizeof *e->ctrls);
     e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
-    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf)
+    /* a feature's area (hooks.h), zeroed */
+    e->ext = shim_hook.ext.engine ? shim_calloc(1, shim_hook.ext.engine) : NULL;
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
+        (shim_hook.ext.engine && !e->ext))
         goto fail;
     what = "epoll_create1";
     if ((e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)

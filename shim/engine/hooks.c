@@ -77,3 +77,17 @@ void shim_hooks_run(int when, struct engine *e, rudp_time now)
     for (int i = 0; i < SHIM_ON_MAX && shim_hook.on[when][i]; i++)
         shim_hook.on[when][i](e, now);
 }
+
+void shim_engine_set_ext(const shim_ext_sizes *sizes)
+{
+    if (shim_hook.ext.engine || shim_hook.ext.sock || shim_hook.ext.group) {
+        shim_log(RUDP_LOG_ERROR, "engine: a second feature's area refused (one registers)");
+        return;
+    }
+    shim_hook.ext = *sizes;
+}
+
+void shim_engine_set_figures(shim_figures_fn fn)
+{
+    shim_hook.figures = fn;
+}

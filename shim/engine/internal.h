@@ -6,6 +6,8 @@
 #ifndef SHIM_ENGINE_INTERNAL_H
 #define SHIM_ENGINE_INTERNAL_H
 
+#include <stddef.h>
+
 #include "engine.h"
 
 /* The engines of this process: their own, reached from outside engine/
@@ -19,6 +21,12 @@ int shim_engine_push_locked(struct engine *e, cmd *c);
  * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
  * c is freed on failure. */
 int shim_engine_push_any(cmd *c);
+
+/* Where a feature's area (hooks.h: shim_engine_set_ext) begins in an
+ * object of n bytes allocated with it: past the object, aligned for any
+ * type. */
+#define SHIM_EXT_AT(n) \
+    (((n) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
 
 /* Sets up engine e (the next not running) and starts its thread; G.mu
  * held (engines.c starts them, engine.c knows how). */

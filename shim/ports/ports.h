@@ -64,8 +64,6 @@ unsigned shim_xgroup_join(int udp_fd, int *xfd);
 void shim_xgroup_attach(esock *s, int xfd, unsigned tag);
 /* s closes: its member socket too. */
 void shim_xgroup_detach(esock *s);
-/* W_XGROUP readable. */
-void shim_xgroup_event(xgsock *x, rudp_time now);
 /* A datagram read on listener socket s for member `tag` of its group
  * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member, at the next
  * shim_xgroup_flush. */
