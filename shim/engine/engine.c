@@ -21,7 +21,7 @@
  * (connect, listen, listener closed, exit) and read per-connection state
  * from shared slots (slots.c). What happens to the engine at fork, exec
  * and exit is enginectl.c's and keeper.c's; the state they share is in
- * engine.h. The features above the engine (a listener's port, a process's
+ * types.h. The features above the engine (a listener's port, a process's
  * lifetime) are reached only through what they registered (hooks.h).
  */
 #include <errno.h>

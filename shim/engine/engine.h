@@ -10,11 +10,13 @@
  * listener's accept queue and accept order across engines (acceptq.c,
  * fifo.c), datagram marks (pktctl.c) and the control socket rudp-stat reads
  * (control.c). Requests reach an engine as commands (shim_engine_connect,
- * shim_engine_listen, shim_engine_push_*); objects of an engine are touched
- * on its own thread only, or while it is paused. The layers above reach the
- * engines as a whole through enginectl.c, never G's fields, and take part in
- * the engine's work through the hook tables they register (hooks.h, hooks.c):
- * the engine never names them. Uses state/ and base/.
+ * shim_engine_listen, shim_engine_post_*); objects of an engine are touched
+ * on its own thread only, or while it is paused. The layers above see no
+ * layout of the engine's (types.h is private to engine/): they reach the
+ * engines as a whole through enginectl.c, their objects through
+ * accessors.c, and take part in the engine's work through the hook tables
+ * they register (hooks.h, hooks.c), keeping their own state in the area
+ * they registered: the engine never names them. Uses state/ and base/.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -77,15 +79,21 @@ typedef struct shim_listen_req {
  * the core's behaviour on the listener. */
 #define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
 
-/* How features plug into the engine (hooks.h), and the engines' state
- * (types.h), whose commands carry the requests above. */
+/* How features plug into the engine (hooks.h). */
 #include "hooks.h"
-#include "types.h"
+
+/* The engine's objects: an engine, a UDP socket it reads (esock), a
+ * bridge between an application's unix socket and a connection. Their
+ * layouts are the engine's own (types.h, included by engine/ alone): the
+ * layers above hold pointers and use the functions below, as ngtcp2's
+ * headers forward-declare their types. */
+struct engine;
+typedef struct esock esock;
+typedef struct bridge bridge;
 
 /* How soon an engine tries again to hand a connection to an application
  * whose listener's backlog was full. */
 #define ACCEPT_RETRY RUDP_MS(5)
-
 
 /* ---- engine.c ---- */
 
@@ -248,24 +256,15 @@ extern _Atomic unsigned shim_fallback_racing;
  * one, and counted too. where names who ran out ("this process",
  * "rudp-supervise"). */
 int shim_fallback_no_fd(const struct sockaddr *sa, const char *where);
-/* Prints the fallback figures, if any, as shim_engine_print_figures does. */
-void shim_fallback_print(void (*line)(void *, const char *), void *arg);
 
-struct engine;
 /* Frees p, an epoll target of e whose first field is its type (*type):
  * at once outside a dispatch, else once the batch is dispatched, its type
  * cleared meanwhile so a later event of the batch names nothing. */
 void shim_engine_bury(struct engine *e, void *p, int *type);
 
-/* An engine thread's loop (arg: its struct engine); returns in a keeper
- * once nothing is left. */
-void *shim_engine_loop(void *arg);
-
-/* The listener on s (s->listener set) stops, no process holding the app's
- * listener any more: it takes no more handshakes, its plain TCP stops
- * (shim_tcpl_stop), and s loses the listener's reference (s may close).
- * On s's engine's thread. */
-void shim_engine_stop_listening(esock *s);
+/* acceptq.c: a connection s put in the app's unix listener (rudp or plain
+ * TCP) counts as handed in its accept queue. */
+void shim_acceptq_handed(esock *s);
 /* Whether a unix connection this process makes to listener s's app
  * listener must show the listener's secret first (names.c,
  * SHIM_NAME_F_PROOF; ident.c): in a keeper, for a listener with one. */
@@ -406,99 +405,13 @@ int shim_engine_post_any(int type, void *req);
  * it (adopt.c). */
 int shim_engine_evfd(const struct engine *e, uint64_t *ino);
 
-/* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
-
-/* A new bridge of engine e, in its list, with no fds, connection or slot
- * yet (the caller fills them in); NULL when out of memory. */
-bridge *shim_bridge_new(struct engine *e);
-/* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
-void shim_bridge_watch(bridge *b, uint32_t ev);
-/* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
- * read in the stream, at its mark (pump_in in bridge.c). */
-void shim_bridge_oob_init(int efd);
-/* Our end's send buffer: with the window, what an app that reads nothing
- * holds unread, as TCP's SO_RCVBUF bounds it. */
-void shim_bridge_efd_size(int efd);
-/* Engine e's epoll reported ev on bridge b's efd: moves what can move
- * between the app and the connection; may free b. */
-void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);
-/* The core reported ev (RUDP_EV_*) for connection c of engine e: an
- * accepted connection gets a bridge and goes to the app's listener; the
- * others' bridges move data, finish a handshake, or end (b freed). */
-void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now);
-/* acceptq.c: listener s's accept queue, counted with the other engines of
- * its group (s->group) or alone: handshakes are answered only while the
- * app's unix listener, plus what every engine holds on the way to it, has
- * room. Call _attach once s->listener exists; _handed after each
- * connection s put in the app's unix listener (rudp or plain TCP). */
-void shim_acceptq_attach(esock *s);
-void shim_acceptq_handed(esock *s);
-/* A place in s's queue taken for a handshake that made no connection is
- * given back: s's (it stops listening, it closes), or every one engine e
- * took (before it sleeps). */
-void shim_acceptq_release(esock *s);
-void shim_acceptq_release_all(struct engine *e);
 
 /* ---- fifo.c: accept order across a listener's engines ---- */
 
-/* At listen, app thread: the group's members fds[0..n) (by engine index)
- * get kernel receive timestamps (SO_TIMESTAMPNS) and are known to the
- * others. */
-void shim_fifo_group_init(lgroup *g, const int *fds, int n);
-/* Whether s is a member of a group of more than one engine: its accepted
- * connections go through the FIFO. */
-int shim_fifo_on(const esock *s);
-/* read_udp, before each read of such a socket: marks it being read and
- * returns CLOCK_REALTIME (ns) taken before the read. */
-uint64_t shim_fifo_reading(esock *s);
-/* ... after it: the read began at t0, its datagrams' latest stamp was
- * last (0: none), and it left the socket empty (drained) or not. */
-void shim_fifo_read(esock *s, uint64_t t0, uint64_t last, int drained);
-/* on_accept: holds b (accepted on a member, confirmed at stamp, its SYN
- * received at syn, 0: not known) until its turn: 1; 0 if b goes to the app
- * now (no FIFO, no stamp). */
-int shim_fifo_hold(bridge *b, uint64_t stamp, uint64_t syn);
-/* The end of e's turn: publishes what its members read, and hands to the
- * app the held connections whose turn came. Returns how many it handed. */
-int shim_fifo_turn(struct engine *e, rudp_time now);
-/* b is freed: it leaves the held list. */
-void shim_fifo_forget(bridge *b);
-/* Engine e's member of g closes, or never was: the others stop asking
- * its socket (g NULL: nothing). */
-void shim_fifo_closed(lgroup *g, struct engine *e);
-/* UDP socket s of e closes (freed after): it leaves e's list of members to
- * publish, and shim_fifo_closed if it is a member. */
-void shim_fifo_sock_closed(esock *s);
 /* forward.c: a datagram stamped `stamp` (0: none) is handed to engine to,
  * before the handing engine's horizon can pass it; and e took one. */
 void shim_fifo_fwd_out(struct engine *to, uint64_t stamp);
 void shim_fifo_fwd_in(struct engine *e, uint64_t stamp);
 
-/* ---- control.c: the control socket rudp-stat reads ---- */
-
-/* Opens this process's control socket and registers it with engine e
- * (engine 0). Errors are logged; the engine runs without one. */
-void shim_control_open(struct engine *e);
-/* Closes the control socket and the reports being written: engine 0 that
- * stops (broken, or a keeper's whose work is done), or that never started.
- * On engine 0's thread, or with none running. */
-void shim_control_close(struct engine *e);
-/* A keeper: closes what it inherited of its parent's control socket, drops
- * the parent's requests queued for any engine, and opens its own (a new pid,
- * a new name) unless engine 0 is broken. Before any engine runs. */
-void shim_control_reopen(struct engine *e);
-/* A forked child: forget the parent's control state (its fds are closed). */
-void shim_control_forget(void);
-/* Engine e's epoll reported an event on a W_CONTROL object. */
-void shim_control_event(struct engine *e, void *obj, uint32_t events);
-/* CMD_CONTROL: engine e's part of a report (engine 0: the report is whole). */
-void shim_control_cmd(struct engine *e, void *req);
-/* CMD_CONTROL for engine e that stops: passes the request on without its
- * part (engine 0: drops it). */
-void shim_control_pass(struct engine *e, void *req);
-/* Engine 0, each turn: accepting again after a pause, readers too slow to
- * be kept. Returns when it wants to be called next (RUDP_TIME_NEVER:
- * nothing due). */
-rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
 #endif

@@ -25,6 +25,7 @@
 struct engine;
 struct esock;
 struct bridge;
+struct shim_listen_req;
 
 /* ---- an epoll target of a feature ---- */
 
@@ -62,7 +63,7 @@ typedef struct shim_listener_ops {
     /* The rest on the engine thread of s. */
     /* s listens (its listener and accept queue set); r is the
      * request the app thread made, with the fds it holds for them */
-    void (*open)(struct esock *s, const shim_listen_req *r, rudp_time now);
+    void (*open)(struct esock *s, const struct shim_listen_req *r, rudp_time now);
     /* s's listener stops (before it closes) */
     void (*stop)(struct esock *s);
     /* a connection on s closes first (the app shut down writing before

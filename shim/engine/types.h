@@ -1,8 +1,9 @@
 /*
  * engine/types.h: the engines' state (struct engines G, struct engine, a
- * listener's esock and group, a connection's bridge, the command queue),
- * part of engine.h, which includes it (after the requests its commands
- * carry): included only through engine.h.
+ * listener's esock and group, a connection's bridge, the command queue).
+ * Private to engine/, included through internal.h: engine.h, which the
+ * layers above include, only names these types, and what those layers
+ * need of them they ask through accessors.c.
  *
  * The threads that own an object are the only ones to touch it: an engine's
  * loop owns its esocks and bridges; G.mu guards what the program's threads
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "engine.h"
 #include "udpio.h"
 
 /* The first field of what an engine's epoll points to (data.ptr): the
