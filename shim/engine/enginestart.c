@@ -130,6 +130,16 @@ static void start_undo(struct engine *e)
     e->epfd = e->evfd = e->tfd = -1;
 }
 
+/* The eventfd is readable (the engine's epoll, hooks.h): e runs the
+ * commands queued for it. */
+static void cmd_event(void *obj, uint32_t events, rudp_time now)
+{
+    (void)events;
+    shim_engine_run_commands(SHIM_CONTAINER(obj, struct engine, event_w), now);
+}
+
+static const shim_watch_ops cmd_ops = {.event = cmd_event};
+
 int shim_engine_start_locked(struct engine *e)
 {
     rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed};
@@ -201,8 +211,8 @@ int shim_engine_start_locked(struct engine *e)
     e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
     e->evfd_ino = shim_fd_ino(e->evfd);
-    e->event_type = W_EVENT;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
+    shim_watch_set(&e->event_w, &cmd_ops);
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_w};
     what = "epoll_ctl";
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
         goto fail_errno;

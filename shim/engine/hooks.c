@@ -13,12 +13,12 @@ shim_hooks shim_hook;
 void shim_watch_set(shim_watch *w, const shim_watch_ops *ops)
 {
     w->ops = ops;
-    w->type = W_HOOK;
+    w->type = SHIM_WATCHED;
 }
 
 int shim_watch_on(const shim_watch *w)
 {
-    return w->type == W_HOOK;
+    return w->type == SHIM_WATCHED;
 }
 
 void shim_engine_set_listener_ops(const shim_listener_ops *ops)

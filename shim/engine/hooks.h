@@ -29,15 +29,20 @@ struct shim_listen_req;
 
 /* ---- an epoll target of a feature ---- */
 
-/* What the engine calls for an epoll event on a feature's object (on the
- * engine thread that watches it). */
+/* What the engine calls for an epoll event on an object it watches (on
+ * the engine thread that watches it). The engine's own objects (its
+ * eventfd, UDP sockets, bridges, control socket, fallback TCP sockets,
+ * rtnetlink socket, timerfd) are watched the same way as a feature's: the
+ * loop has one dispatch, an indirect call per epoll event (not per
+ * datagram: a socket's event reads a batch). */
 typedef struct shim_watch_ops {
     void (*event)(void *obj, uint32_t events, rudp_time now);
 } shim_watch_ops;
 
-/* The first field of a feature's object in an engine's epoll (data.ptr):
- * type W_HOOK while watched, 0 once buried (shim_engine_bury(e, obj,
- * &w.type)), and what handles its events. */
+/* The first field of every object in an engine's epoll (data.ptr): type
+ * SHIM_WATCHED while watched, 0 once buried (shim_engine_bury(e, obj,
+ * &w.type)) or cleared, and what handles its events. */
+#define SHIM_WATCHED 1
 typedef struct shim_watch {
     int type;
     const shim_watch_ops *ops;

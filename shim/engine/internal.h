@@ -23,6 +23,11 @@ int shim_engine_push_locked(struct engine *e, cmd *c);
  * c is freed on failure. */
 int shim_engine_push_any(cmd *c);
 
+/* The object of type `type` whose member `member` p points to: the engine
+ * whose shim_watch of one of its fds (event_w, nl_w, tfd_w) an epoll
+ * event named. */
+#define SHIM_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
 /* Where a feature's area (hooks.h: shim_engine_set_ext) begins in an
  * object of n bytes allocated with it: past the object, aligned for any
  * type. */
@@ -54,10 +59,6 @@ void shim_roam_send_error(void *user, int fd, int err);
  * first client connection): 0, or a negative errno (no rtnetlink here,
  * e.g. a sandbox: send errors and silence still make connections move). */
 int shim_roam_watch(struct engine *e);
-/* e->nl_fd is readable: a client connection whose source address went
- * away moves to a new socket at once; news that routing changed sets
- * e->roam_at, a short while later, so that a burst is looked at once. */
-void shim_roam_netlink(struct engine *e, rudp_time now);
 /* e->roam_at has come: the connections for which routing now picks another
  * source address move, each at most every 250 ms. */
 void shim_roam_timer(struct engine *e, rudp_time now);
@@ -97,9 +98,8 @@ void shim_appsend_renew(struct engine *e);
 void shim_appsend_index(bridge *b);
 void shim_appsend_forget(bridge *b);
 /* e's loop, turn_mu held: about to sleep until `wake` (the timerfd an app
- * thread armed is disarmed); the timerfd fired. */
+ * thread armed is disarmed). */
 void shim_appsend_sleep(struct engine *e, rudp_time wake);
-void shim_appsend_timer(struct engine *e);
 /* bridge.c: b's connection's state to its slot (TCP_INFO, SIOCOUTQ). */
 void shim_bridge_publish(bridge *b);
 
@@ -182,8 +182,6 @@ int shim_fallback_told(const rudp_addr *to);
 int shim_fallback_timeout_said(const bridge *b, int err, char *text, size_t n);
 /* The bridge is freed: its fallback state goes with it. */
 void shim_fallback_free(bridge *b);
-/* Epoll reported the TCP socket of fallback obj. */
-void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now);
 /* Due at e->fallback_at: probe delays that ran out, swaps to retry. */
 void shim_fallback_timer(struct engine *e, rudp_time now);
 
@@ -213,9 +211,6 @@ void shim_bridge_oob_init(int efd);
 /* Our end's send buffer: with the window, what an app that reads nothing
  * holds unread, as TCP's SO_RCVBUF bounds it. */
 void shim_bridge_efd_size(int efd);
-/* Engine e's epoll reported ev on bridge b's efd: moves what can move
- * between the app and the connection; may free b. */
-void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);
 /* The core reported ev (RUDP_EV_*) for connection c of engine e: an
  * accepted connection gets a bridge and goes to the app's listener; the
  * others' bridges move data, finish a handshake, or end (b freed). */
@@ -278,8 +273,6 @@ void shim_control_close(struct engine *e);
 void shim_control_reopen(struct engine *e);
 /* A forked child: forget the parent's control state (its fds are closed). */
 void shim_control_forget(void);
-/* Engine e's epoll reported an event on a W_CONTROL object. */
-void shim_control_event(struct engine *e, void *obj, uint32_t events);
 /* CMD_CONTROL: engine e's part of a report (engine 0: the report is whole). */
 void shim_control_cmd(struct engine *e, void *req);
 /* CMD_CONTROL for engine e that stops: passes the request on without its

@@ -21,10 +21,6 @@
 #include "engine.h"
 #include "udpio.h"
 
-/* The first field of what an engine's epoll points to (data.ptr): the
- * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK, W_TIMER };
-
 /* Accepted connections an engine holds while it has no fd for their
  * bridge (EMFILE: a process at its limit, rudp-supervise in a dial storm),
  * tried again every ACCEPT_RETRY; more are reset, as before. */
@@ -105,7 +101,7 @@ typedef struct engine_figures {
 } engine_figures;
 
 typedef struct esock {
-    int type; /* W_UDP: first, for epoll dispatch */
+    shim_watch w; /* first, for epoll dispatch (engine.c) */
     int fd;
     struct engine *e;     /* the engine that owns it */
     uint32_t idx;
@@ -153,7 +149,7 @@ typedef struct esock {
 } esock;
 
 typedef struct bridge {
-    int type; /* W_BRIDGE */
+    shim_watch w; /* first, for epoll dispatch (bridge.c) */
     int efd;
     struct engine *e;     /* the engine that owns it */
     rudp_conn *conn;
@@ -246,7 +242,7 @@ struct engine {
     rudp_time load_since, load_busy;
     int roam_due;              /* a client socket's sends failed (roam.c) */
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
-    int nl_type;               /* W_NETLINK, for epoll dispatch */
+    shim_watch nl_w;           /* nl_fd's, for epoll dispatch */
     rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */
     int roam_servers;          /* roam.c: a server connection's address went and routing
                                   had no other yet, or news was lost: looked at then too */
@@ -268,12 +264,13 @@ struct engine {
     _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;
-    int tfd, tfd_type;          /* tfd_type: W_TIMER, for epoll dispatch */
+    int tfd;
+    shim_watch tfd_w;           /* tfd's, for epoll dispatch */
     rudp_time sleep_until, tfd_at;
     uint64_t app_sends;         /* turn_mu */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
-    int event_type;       /* W_EVENT, for epoll dispatch */
+    shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */
     rudp_ctx *ctx;
     shim_udpio *io;       /* batched UDP output (udpio.c) */
     esock **socks;
