@@ -10,7 +10,8 @@
  * accepted on it (tcpaccept.c), UDP sockets on it the kernel lists
  * (udpdiag.c), and its TIME_WAIT at exit (timewait.c). Uses engine/,
  * state/ and base/. porthand.h and portshare.h are part of this header;
- * portmove.h and portwatch.h are private to ports/.
+ * portmove.h, portwatch.h and portpriv.h (ports' own state in the
+ * engine's objects) are private to ports/.
  */
 #ifndef SHIM_PORTS_H
 #define SHIM_PORTS_H
