@@ -257,9 +257,10 @@ extern _Atomic unsigned shim_fallback_racing;
  * "rudp-supervise"). */
 int shim_fallback_no_fd(const struct sockaddr *sa, const char *where);
 
-/* Frees p, an epoll target of e whose first field is its type (*type):
- * at once outside a dispatch, else once the batch is dispatched, its type
- * cleared meanwhile so a later event of the batch names nothing. */
+/* Frees p, an epoll target of e whose first field is its shim_watch (type:
+ * &w.type, hooks.h): at once outside a dispatch, else once the batch is
+ * dispatched, its type cleared meanwhile so a later event of the batch
+ * names nothing. */
 void shim_engine_bury(struct engine *e, void *p, int *type);
 
 /* acceptq.c: a connection s put in the app's unix listener (rudp or plain
