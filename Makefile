@@ -333,9 +333,10 @@ integration-test: all
 	 else echo "0 passed, 0 failed, 0 skipped"; fi
 
 # shim/'s layers (folders, shim/base/base.h): no include of another layer's
-# private header, no symbol of a higher layer (nm), but the known ones listed
-# in tests/layers.allow; prints what each layer uses. Then core's names
-# and funclen.
+# private header, directly or through the headers a file includes (nor from
+# tests/ or tools/), no symbol of a higher layer (nm), but the known ones
+# listed in tests/layers.allow; prints what each layer uses. Then core's
+# names and funclen.
 layers: $(SHIM_OBJ) $(CORE_OBJ) $(CORE_LIB)
 	@tests/check_layers.sh $(BUILD)
 	@tests/check_core_names.sh $(BUILD)

@@ -6,7 +6,12 @@
 # down only. Checked here, from the sources and the objects under BUILD
 # (default build; make builds them first):
 #   (a) includes: a file includes the headers of its own folder, the public
-#       header of a lower layer (and base/poison.h), of core/ only rudp.h;
+#       header of a lower layer (and the headers named in PUBLIC_EXTRA), of
+#       core/ only rudp.h; and what it reaches through the headers it
+#       includes is no other layer's private header either (a public
+#       header that includes a private one of its own folder shows every
+#       layer above a layout), nor is what a file of tests/ or tools/
+#       reaches;
 #   (b) symbols (nm): an object references no symbol defined in a higher
 #       layer, printed as "from.c -> to.c: symbol", nor core's internal
 #       ones (rudp__*: the shim uses what core/rudp.h declares);
@@ -22,9 +27,15 @@ set -eu
 # The layers, highest first: the one place their order is declared. core/
 # is below base (its own check, if present, runs at the end).
 LAYERS="interpose lifetime ports engine state base core"
-# Headers of a layer that the layers above may include, besides its own
-# <layer>/<layer>.h.
-PUBLIC_EXTRA="base/poison.h"
+# Headers of a layer that the layers above may include or reach, besides
+# its own <layer>/<layer>.h: the parts of a public header, which it
+# includes (hooks.h, how features plug into the engine; porthand.h and
+# portshare.h, ports.h's; state/front.h, state.h's and the one header a
+# program outside the shim includes, the supervisor), and base/poison.h.
+# Every other header of a layer folder is private to it (engine/types.h,
+# internal.h, udpio.h, ports/portpriv.h...): a public header must not
+# include one.
+PUBLIC_EXTRA="base/poison.h engine/hooks.h ports/porthand.h ports/portshare.h state/front.h"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 found_only=0
@@ -81,6 +92,67 @@ for f in shim/*/*.c shim/*/*.h; do
     done
 done >"$tmp/found"
 
+# (a) continued: what each file reaches through its includes. Every
+# include (quoted or <>) of a file of shim/, resolved as the compiler
+# finds it (beside the includer, or under -Ishim), is an edge; from each
+# file of shim/, tests/ and tools/ the headers it reaches are followed,
+# and a private header of another layer found so is reported as that
+# file's include, its path kept for the message ($tmp/via).
+find shim tests tools \( -name '*.c' -o -name '*.h' \) -type f 2>/dev/null | LC_ALL=C sort >"$tmp/files"
+while read -r f; do
+    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\([^">]*\)[">].*/\1/p' "$f" |
+        sed "s|^|$f |"
+done <"$tmp/files" >"$tmp/incs"
+awk -v pub="$PUBLIC_EXTRA" -v via="$tmp/via" '
+    function norm(p,   n, a, i, k, o) { # a path without "." and ".." steps
+        n = split(p, a, "/"); k = 0
+        for (i = 1; i <= n; i++) {
+            if (a[i] == "." || a[i] == "") continue
+            if (a[i] == ".." && k > 0 && o[k] != "..") { k--; continue }
+            o[++k] = a[i]
+        }
+        p = o[1]; for (i = 2; i <= k; i++) p = p "/" o[i]
+        return p
+    }
+    function layer(p,   a) { # a file of shim/<layer>/: the layer; else ""
+        if (split(p, a, "/") == 3 && a[1] == "shim") return a[2]
+        return ""
+    }
+    function short(p) { sub(/^shim\//, "", p); return p }
+    BEGIN { n = split(pub, a, " "); for (i = 1; i <= n; i++) public["shim/" a[i]] = 1 }
+    FILENAME ~ /files$/ { have[$1] = 1; order[++nf] = $1; next }
+    {
+        d = $1; sub(/\/[^\/]*$/, "", d)
+        r = norm(d "/" $2)
+        if (!(r in have)) r = norm("shim/" $2)
+        if ((r in have) && r ~ /^shim\// && !((($1) SUBSEP r) in seen)) {
+            seen[$1, r] = 1
+            nx[$1] = nx[$1] " " r
+        }
+    }
+    END {
+        for (i = 1; i <= nf; i++) {
+            f = order[i]; lf = layer(f)
+            if (f !~ /^(shim|tests|tools)\//) continue
+            delete from; q = 0; qn = 0
+            m = split(nx[f], st, " ")
+            for (j = 1; j <= m; j++) if (!(st[j] in from)) { from[st[j]] = f; qu[++qn] = st[j] }
+            while (q < qn) {
+                h = qu[++q]
+                lh = layer(h)
+                if (lh != "" && lh != lf && !(h in public) && h != "shim/" lh "/" lh ".h") {
+                    print short(f), short(h), "#include"
+                    path = short(h); p = from[h]
+                    while (p != f) { path = short(p) " -> " path; p = from[p] }
+                    print short(f), short(h), path > via
+                    continue # what it includes is its own layer'"'"'s business
+                }
+                m = split(nx[h], st, " ")
+                for (j = 1; j <= m; j++) if (!(st[j] in from)) { from[st[j]] = h; qu[++qn] = st[j] }
+            }
+        }
+    }' "$tmp/files" "$tmp/incs" >>"$tmp/found"
+
 # (b) symbols: who defines what (shim's objects by layer folder, core's as
 # core), and what each shim object takes from which.
 for l in $LAYERS; do
@@ -131,8 +203,15 @@ if [ -s "$tmp/known" ]; then
 fi
 if [ -s "$tmp/new" ]; then
     echo "LAYER VIOLATIONS (a lower layer reaching up, or another layer's private header):"
-    awk '$3 == "#include" { printf "  include  %s -> %s\n", $1, $2; next }
-         { printf "  call     %s -> %s: %s\n", $1, $2, $3 }' "$tmp/new"
+    touch "$tmp/via"
+    awk -v via="$tmp/via" '
+        BEGIN { while ((getline l < via) > 0) { split(l, a, " "); k = a[1] " " a[2]
+                    sub(/^[^ ]+ [^ ]+ /, "", l); if (!(k in path)) path[k] = l } }
+        $3 == "#include" { k = $1 " " $2
+            if ((k in path) && path[k] != $2) printf "  include  %s -> %s (through %s)\n", $1, $2, path[k]
+            else printf "  include  %s -> %s\n", $1, $2
+            next }
+        { printf "  call     %s -> %s: %s\n", $1, $2, $3 }' "$tmp/new"
     fail=1
 fi
 if [ -s "$tmp/stale" ]; then

@@ -64,6 +64,8 @@
  * then checked under the engine's turn lock). */
 static _Atomic uint8_t engine_of_slot[SHIM_MAX_SLOTS];
 
+static const shim_watch_ops timer_ops;
+
 int shim_appsend_start(struct engine *e)
 {
     pthread_mutex_init(&e->turn_mu, NULL);
@@ -74,8 +76,8 @@ int shim_appsend_start(struct engine *e)
         return -errno;
     e->tfd = shim_fd_move_high(fd);
     shim_own_fd(e->tfd, 1);
-    e->tfd_type = W_TIMER;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->tfd_type};
+    shim_watch_set(&e->tfd_w, &timer_ops);
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->tfd_w};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ee) < 0) {
         int err = -errno;
         shim_close_owned(e->tfd); /* a timerfd the engine does not watch must not be armed */
@@ -130,13 +132,20 @@ void shim_appsend_sleep(struct engine *e, rudp_time wake)
     e->sleep_until = wake;
 }
 
-void shim_appsend_timer(struct engine *e)
+/* The timerfd an app thread armed fired (the engine's epoll, hooks.h):
+ * the engine is awake for its deadline. */
+static void timer_event(void *obj, uint32_t events, rudp_time now)
 {
+    (void)events;
+    (void)now;
+    struct engine *e = SHIM_CONTAINER(obj, struct engine, tfd_w);
     uint64_t ticks;
     ssize_t r = real_read(e->tfd, &ticks, sizeof ticks);
     (void)r;
     e->tfd_at = 0;
 }
+
+static const shim_watch_ops timer_ops = {.event = timer_event};
 
 /* The inode of the app's end of b's bridge, asked of the kernel once
  * (unix_diag: the peer of b's end): the record's slot and id name a bridge

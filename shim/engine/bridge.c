@@ -299,12 +299,14 @@ static void report_connect_failed(const bridge *b, int err)
                    cause ? ": " : "", cause ? rudp_cause_text(cause) : "", also);
 }
 
+static const shim_watch_ops bridge_ops;
+
 bridge *shim_bridge_new(struct engine *e)
 {
     bridge *b = shim_calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->type = W_BRIDGE;
+    shim_watch_set(&b->w, &bridge_ops);
     b->e = e;
     atomic_fetch_add(&e->nbridges, 1);
     b->efd = -1;
@@ -359,7 +361,7 @@ void shim_bridge_free(bridge *b)
         e->bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    shim_engine_bury(e, b, &b->type);
+    shim_engine_bury(e, b, &b->w.type);
 }
 
 /* Interest in efd follows what can move: EPOLLIN while the app may send
@@ -778,8 +780,11 @@ static int app_reset(bridge *b)
     return real_getsockopt(b->efd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == ECONNRESET;
 }
 
-void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
+/* Engine e's epoll reported ev on bridge b's efd (hooks.h): moves what
+ * can move between the app and the connection; may free b. */
+static void bridge_event(void *obj, uint32_t ev, rudp_time now)
 {
+    bridge *b = obj;
     shim_bridge_log(RUDP_LOG_DEBUG, b, "bridge events %#x", ev);
     if (!b->unix_up)
         return;
@@ -820,6 +825,8 @@ void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now)
     }
     shim_bridge_update_interest(b);
 }
+
+static const shim_watch_ops bridge_ops = {.event = bridge_event};
 
 /* ---- client side ---- */
 

@@ -23,7 +23,7 @@
  *    SO_PEERCRED pid must be the pid it asked about, so a socket bound by
  *    someone else under a lookalike name is never believed.
  *
- * Engine 0 owns the socket (a W_CONTROL object in its epoll loop). It
+ * Engine 0 owns the socket (an object in its epoll, hooks.h). It
  * accepts, checks the credentials, and writes the header and its own part;
  * the other engines' connections belong to their threads, so the request
  * is passed along the engines' command queues (CMD_CONTROL), each engine
@@ -69,12 +69,14 @@
 
 enum { CTL_LISTENER = 1, CTL_CLIENT };
 
-/* What engine 0's epoll points to: W_CONTROL first (engine.c dispatches on
- * it), then which of the two it is. */
+/* What engine 0's epoll points to: its watch first (the engine dispatches
+ * on it, hooks.h), then which of the two it is. */
 typedef struct ctl_obj {
-    int type; /* W_CONTROL */
+    shim_watch w;
     int kind; /* CTL_LISTENER, CTL_CLIENT */
 } ctl_obj;
+
+static const shim_watch_ops ctl_ops;
 
 typedef struct ctl_req {
     ctl_obj obj;         /* first: epoll's pointer is to it */
@@ -258,8 +260,9 @@ static void put_engine(ctl_req *r, struct engine *e)
         shim_to_rudp_addr((struct sockaddr *)&s->lname.local, &a);
         char l[64];
         rudp_addr_format(&a, l, sizeof l);
+        const shim_listener_ops *lo = shim_hook.listener;
         put(r, "LISTEN %s engine %d backlog %d%s\n", l, k, s->backlog,
-            s->tcp.on ? " +plain-tcp" : "");
+            lo && lo->plain_tcp && lo->plain_tcp(s) ? " +plain-tcp" : "");
     }
     shim_engine_figures(e, &r->fig[k]);
     if (r->nfig < k + 1)
@@ -488,7 +491,7 @@ static void on_accept(struct engine *e)
             continue;
         }
         atomic_fetch_add(&nclients, 1);
-        r->obj.type = W_CONTROL;
+        shim_watch_set(&r->obj.w, &ctl_ops);
         r->obj.kind = CTL_CLIENT;
         r->fd = fd;
         r->born = now;
@@ -502,8 +505,12 @@ static void on_accept(struct engine *e)
     }
 }
 
-void shim_control_event(struct engine *e, void *obj, uint32_t events)
+/* Engine 0's epoll reported an event on the control socket or a request
+ * (hooks.h). */
+static void ctl_event(void *obj, uint32_t events, rudp_time now)
 {
+    (void)now;
+    struct engine *e = &G.e[0];
     ctl_obj *o = obj;
     if (o->kind == CTL_LISTENER) {
         on_accept(e);
@@ -515,6 +522,8 @@ void shim_control_event(struct engine *e, void *obj, uint32_t events)
     unlink_writing(e, r);
     req_free(r);
 }
+
+static const shim_watch_ops ctl_ops = {.event = ctl_event};
 
 rudp_time shim_control_timer(struct engine *e, rudp_time now)
 {
@@ -562,7 +571,7 @@ void shim_control_open(struct engine *e)
         goto fail;
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    L.obj.type = W_CONTROL;
+    shim_watch_set(&L.obj.w, &ctl_ops);
     L.obj.kind = CTL_LISTENER;
     L.fd = fd;
     L.opened = shim_now();

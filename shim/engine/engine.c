@@ -21,7 +21,7 @@
  * (connect, listen, listener closed, exit) and read per-connection state
  * from shared slots (slots.c). What happens to the engine at fork, exec
  * and exit is enginectl.c's and keeper.c's; the state they share is in
- * engine.h. The features above the engine (a listener's port, a process's
+ * types.h. The features above the engine (a listener's port, a process's
  * lifetime) are reached only through what they registered (hooks.h).
  */
 #include <errno.h>
@@ -59,9 +59,11 @@ uint64_t shim_engine_new_id(void)
 
 /* ---- sockets ---- */
 
+static const shim_watch_ops udp_ops;
+
 esock *shim_esock_new(struct engine *e, int fd, int family)
 {
-    esock *s = shim_calloc(1, sizeof *s);
+    esock *s = shim_calloc(1, SHIM_EXT_AT(sizeof *s) + shim_hook.ext.sock);
     if (!s)
         return NULL;
     uint32_t idx = 0;
@@ -78,7 +80,7 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
         e->socks = v;
         e->nsocks = n;
     }
-    s->type = W_UDP;
+    shim_watch_set(&s->w, &udp_ops);
     s->e = e;
     s->fd = fd;
     s->idx = idx;
@@ -156,10 +158,9 @@ void shim_esock_close(esock *s)
     e->socks[s->idx] = NULL;
     if (s->group && atomic_fetch_sub(&s->group->members, 1) == 1)
         shim_lgroup_free(s->group);
-    s->tcp.w.type = 0; /* its reserve TCP listener's events too */
     if (lo && lo->close)
-        lo->close(s); /* its member socket, its name for other processes */
-    shim_engine_bury(e, s, &s->type);
+        lo->close(s); /* its member socket, its name, its plain TCP's events */
+    shim_engine_bury(e, s, &s->w.type);
 }
 
 void shim_esock_unref(esock *s)
@@ -369,6 +370,23 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             return;
     }
 }
+
+/* A UDP socket's epoll event (hooks.h): its datagrams, then what they
+ * queued for other processes, before any socket closes (xgroup.c).
+ * relay_pending is tested here so that an engine with nothing relayed
+ * pays no call per event. */
+static void udp_event(void *obj, uint32_t events, rudp_time now)
+{
+    esock *s = obj;
+    struct engine *e = s->e;
+    read_udp(s, events, now);
+    if (e->relay_pending && shim_hook.relay && shim_hook.relay->flush) {
+        e->relay_pending = 0;
+        shim_hook.relay->flush(e, now);
+    }
+}
+
+static const shim_watch_ops udp_ops = {.event = udp_event};
 
 /* epoll events taken per call, and further calls without sleeping before
  * the turn's timers run (see shim_engine_loop). */
@@ -591,30 +609,11 @@ void *shim_engine_loop(void *arg)
         for (int more = 0;; more++) {
             e->dispatching = 1;
             for (int i = 0; i < n; i++) {
-                int type = *(int *)evs[i].data.ptr;
-                if (type == W_EVENT)
-                    shim_engine_run_commands(e, now);
-                else if (type == W_UDP) {
-                    read_udp(evs[i].data.ptr, evs[i].events, now);
-                    /* before any socket closes (xgroup.c) */
-                    /* xg_pending: something to flush, tested here so that
-                     * an engine with nothing relayed pays no call per event */
-                    if (e->xg_pending && shim_hook.relay && shim_hook.relay->flush)
-                        shim_hook.relay->flush(e, now);
-                }
-                else if (type == W_BRIDGE)
-                    shim_bridge_event(evs[i].data.ptr, evs[i].events, now);
-                else if (type == W_CONTROL)
-                    shim_control_event(e, evs[i].data.ptr, evs[i].events);
-                else if (type == W_FALLBACK)
-                    shim_fallback_event(e, evs[i].data.ptr, evs[i].events, now);
-                else if (type == W_HOOK) /* a feature's (hooks.h) */
-                    ((shim_watch *)evs[i].data.ptr)
-                        ->ops->event(evs[i].data.ptr, evs[i].events, now);
-                else if (type == W_NETLINK)
-                    shim_roam_netlink(e, now);
-                else if (type == W_TIMER) /* an app thread's deadline (appsend.c) */
-                    shim_appsend_timer(e);
+                /* the engine's objects and the features' alike (hooks.h);
+                 * one buried earlier in this batch has type 0 */
+                shim_watch *w = evs[i].data.ptr;
+                if (w->type == SHIM_WATCHED)
+                    w->ops->event(w, evs[i].events, now);
             }
             e->dispatching = 0;
             shim_engine_graves_empty(e);

@@ -10,11 +10,13 @@
  * listener's accept queue and accept order across engines (acceptq.c,
  * fifo.c), datagram marks (pktctl.c) and the control socket rudp-stat reads
  * (control.c). Requests reach an engine as commands (shim_engine_connect,
- * shim_engine_listen, shim_engine_push_*); objects of an engine are touched
- * on its own thread only, or while it is paused. The layers above reach the
- * engines as a whole through enginectl.c, never G's fields, and take part in
- * the engine's work through the hook tables they register (hooks.h, hooks.c):
- * the engine never names them. Uses state/ and base/.
+ * shim_engine_listen, shim_engine_post_*); objects of an engine are touched
+ * on its own thread only, or while it is paused. The layers above see no
+ * layout of the engine's (types.h is private to engine/): they reach the
+ * engines as a whole through enginectl.c, their objects through
+ * accessors.c, and take part in the engine's work through the hook tables
+ * they register (hooks.h, hooks.c), keeping their own state in the area
+ * they registered: the engine never names them. Uses state/ and base/.
  */
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
@@ -77,11 +79,21 @@ typedef struct shim_listen_req {
  * the core's behaviour on the listener. */
 #define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
 
-/* How features plug into the engine (hooks.h), and the engines' state
- * (types.h), whose commands carry the requests above. */
+/* How features plug into the engine (hooks.h). */
 #include "hooks.h"
-#include "types.h"
 
+/* The engine's objects: an engine, a UDP socket it reads (esock), a
+ * bridge between an application's unix socket and a connection. Their
+ * layouts are the engine's own (types.h, included by engine/ alone): the
+ * layers above hold pointers and use the functions below, as ngtcp2's
+ * headers forward-declare their types. */
+struct engine;
+typedef struct esock esock;
+typedef struct bridge bridge;
+
+/* How soon an engine tries again to hand a connection to an application
+ * whose listener's backlog was full. */
+#define ACCEPT_RETRY RUDP_MS(5)
 
 /* ---- engine.c ---- */
 
@@ -244,26 +256,16 @@ extern _Atomic unsigned shim_fallback_racing;
  * one, and counted too. where names who ran out ("this process",
  * "rudp-supervise"). */
 int shim_fallback_no_fd(const struct sockaddr *sa, const char *where);
-/* Prints the fallback figures, if any, as shim_engine_print_figures does. */
-void shim_fallback_print(void (*line)(void *, const char *), void *arg);
 
-struct engine;
-/* Frees p, an epoll target of e whose first field is its type (*type):
- * at once outside a dispatch, else once the batch is dispatched, its type
- * cleared meanwhile so a later event of the batch names nothing. */
+/* Frees p, an epoll target of e whose first field is its shim_watch (type:
+ * &w.type, hooks.h): at once outside a dispatch, else once the batch is
+ * dispatched, its type cleared meanwhile so a later event of the batch
+ * names nothing. */
 void shim_engine_bury(struct engine *e, void *p, int *type);
 
-extern struct engines G;
-
-/* An engine thread's loop (arg: its struct engine); returns in a keeper
- * once nothing is left. */
-void *shim_engine_loop(void *arg);
-
-/* The listener on s (s->listener set) stops, no process holding the app's
- * listener any more: it takes no more handshakes, its plain TCP stops
- * (shim_tcpl_stop), and s loses the listener's reference (s may close).
- * On s's engine's thread. */
-void shim_engine_stop_listening(esock *s);
+/* acceptq.c: a connection s put in the app's unix listener (rudp or plain
+ * TCP) counts as handed in its accept queue. */
+void shim_acceptq_handed(esock *s);
 /* Whether a unix connection this process makes to listener s's app
  * listener must show the listener's secret first (names.c,
  * SHIM_NAME_F_PROOF; ident.c): in a keeper, for a listener with one. */
@@ -282,6 +284,98 @@ esock *shim_esock_new(struct engine *e, int fd, int family);
 /* One reference fewer; the last closes it. */
 void shim_esock_unref(esock *s);
 
+/* ---- accessors.c: the engine's objects as the features above see them ----
+ *
+ * What a feature (ports/) reads or changes of an engine, its UDP sockets
+ * and bridges, on the thread of the engine that owns them (or with it
+ * paused); its own state is in the area it registered (hooks.h:
+ * shim_engine_set_ext). None is on the path of a datagram the engine
+ * reads for its own connections. */
+
+/* A feature's area of e, of s, and of s's listener's group (NULL: s is in
+ * no group of engines). */
+void *shim_engine_ext(struct engine *e);
+void *shim_esock_ext(const esock *s);
+void *shim_esock_group_ext(esock *s);
+/* e's UDP sockets: shim_engine_sock(e, i) for i < shim_engine_nsocks(e),
+ * NULL where none is. */
+uint32_t shim_engine_nsocks(const struct engine *e);
+esock *shim_engine_sock(const struct engine *e, uint32_t i);
+/* e's core context. */
+rudp_ctx *shim_engine_ctx(struct engine *e);
+/* The kernel receive stamp (fifo.c) of the datagram e is feeding its core
+ * (0: none); _clear: the next datagram fed has none (its own and the
+ * core's, rudp_ctx_set_rx_stamp). */
+uint64_t shim_engine_rx_stamp(const struct engine *e);
+void shim_engine_clear_rx_stamp(struct engine *e);
+/* e's turn runs its SHIM_ON_TICK hooks at `at` or sooner. */
+void shim_engine_tick_by(struct engine *e, rudp_time at);
+/* Wakes e from another engine's thread (its eventfd). */
+void shim_engine_wake(struct engine *e);
+/* Sends every datagram e has queued now. */
+void shim_engine_flush_output(struct engine *e);
+/* Records wait for other processes (shim_relay_ops.to_member): e calls
+ * the relay's flush once the socket being read is done. */
+void shim_engine_relay_pending(struct engine *e);
+/* Epoll: fd watched by e for events, which go to w (shim_watch_set first);
+ * changed; no longer watched. 0 or -errno. */
+int shim_engine_watch(struct engine *e, int fd, uint32_t events, shim_watch *w);
+int shim_engine_rewatch(struct engine *e, int fd, uint32_t events, shim_watch *w);
+int shim_engine_unwatch(struct engine *e, int fd);
+
+/* s's engine, UDP socket, index in its engine's table (the core's socket
+ * number) and family. */
+struct engine *shim_esock_engine(const esock *s);
+int shim_esock_fd(const esock *s);
+uint32_t shim_esock_index(const esock *s);
+int shim_esock_family(const esock *s);
+/* Whether s is a client's socket (connected to one server, or reopened on
+ * its own port by roam.c), not a listener's. */
+int shim_esock_is_client(const esock *s);
+/* A client's socket: whether it is connected, and to whom; _set_peer: it
+ * was connected to `to` (a server's new port, portmove.c). */
+int shim_esock_connected(const esock *s);
+const rudp_addr *shim_esock_peer(const esock *s);
+void shim_esock_set_peer(esock *s, const rudp_addr *to);
+/* Whether s learns each datagram's destination (bound to a wildcard
+ * address: IP_PKTINFO); set on a socket made like it. */
+int shim_esock_pktinfo(const esock *s);
+void shim_esock_set_pktinfo(esock *s, int on);
+/* A listener's socket: whether it listens (its listener not stopped), its
+ * id, the app's unix listener (inode, who called listen(), its name
+ * decoded, and as bytes for connect(): *un, its length returned), and its
+ * listen() backlog. */
+int shim_esock_listening(const esock *s);
+uint64_t shim_esock_listener_id(const esock *s);
+uint64_t shim_esock_listener_ino(const esock *s);
+uid_t shim_esock_listener_uid(const esock *s);
+const shim_name *shim_esock_lname(const esock *s);
+socklen_t shim_esock_lun(const esock *s, const struct sockaddr_un **un);
+int shim_esock_backlog(const esock *s);
+/* The listener's TCP socket that holds its port (-1: none); _taken: a
+ * feature holds it now (through TIME_WAIT), the engine closes it no more. */
+int shim_esock_reserve_fd(const esock *s);
+void shim_esock_reserve_taken(esock *s);
+/* The dup of engine 0's reserve socket that s's group keeps (-1: none, or
+ * no group). */
+int shim_esock_group_tcp_fd(const esock *s);
+/* s's listener is asked at this turn's end whether a process still holds
+ * the app's listener (shim_engine_listener_live); nothing if it stopped. */
+void shim_esock_check_soon(esock *s, rudp_time now);
+/* The connections accepted on s (their bridges', not a client's own
+ * socket): how many; and moved to socket to (bound to `port`), each told
+ * to its client (rudp_conn_move_port, NEW_PORT): how many moved. */
+int shim_esock_accepted(const esock *s);
+int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now);
+/* A tally of e: a handoff refused, the listener's name held by another. */
+void shim_engine_count_squatted(struct engine *e);
+
+/* b's connection (NULL once it ended or before it began), its UDP socket
+ * and its number. */
+rudp_conn *shim_bridge_conn(const bridge *b);
+esock *shim_bridge_sock(const bridge *b);
+uint64_t shim_bridge_id(const bridge *b);
+
 /* Anything a process's death would cut off: a bridge, a listener, a queued
  * command, or a connection whose data or FIN is not yet acknowledged. */
 int shim_engine_busy(void);
@@ -297,107 +391,28 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * (no lock, no system call): one asleep, and few connections in all. */
 int shim_engine_app_send_may(void);
 
-/* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
- * if e cannot take commands (broken, or a keeper's engine that finished). */
-int shim_engine_push_locked(struct engine *e, cmd *c);
-/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs,
- * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
- * c is freed on failure. */
-int shim_engine_push_any(cmd *c);
+/* A feature's command for engine e: type (CMD_YIELD, CMD_ADOPT: hooks.h),
+ * whose handler the feature registered (shim_engine_on_cmd), with its
+ * request req, queued and e woken; the engines' lock held
+ * (shim_engines_lock). 0, or -ENOMEM, or -EIO if e cannot take commands
+ * (broken, or a keeper's engine that finished); on failure req is still
+ * the caller's. */
+int shim_engine_post_locked(struct engine *e, int type, void *req);
+/* The same for engine 0, the lock taken here: -ENOSYS when no engine runs,
+ * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c). */
+int shim_engine_post_any(int type, void *req);
+/* Engine e's eventfd, which wakes it for its commands, and its inode in
+ * *ino: a CLONE_VM child checks that its copy of the number still names
+ * it (adopt.c). */
+int shim_engine_evfd(const struct engine *e, uint64_t *ino);
 
-/* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
-
-/* A new bridge of engine e, in its list, with no fds, connection or slot
- * yet (the caller fills them in); NULL when out of memory. */
-bridge *shim_bridge_new(struct engine *e);
-/* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
-void shim_bridge_watch(bridge *b, uint32_t ev);
-/* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
- * read in the stream, at its mark (pump_in in bridge.c). */
-void shim_bridge_oob_init(int efd);
-/* Our end's send buffer: with the window, what an app that reads nothing
- * holds unread, as TCP's SO_RCVBUF bounds it. */
-void shim_bridge_efd_size(int efd);
-/* Engine e's epoll reported ev on bridge b's efd: moves what can move
- * between the app and the connection; may free b. */
-void shim_bridge_event(bridge *b, uint32_t ev, rudp_time now);
-/* The core reported ev (RUDP_EV_*) for connection c of engine e: an
- * accepted connection gets a bridge and goes to the app's listener; the
- * others' bridges move data, finish a handshake, or end (b freed). */
-void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now);
-/* acceptq.c: listener s's accept queue, counted with the other engines of
- * its group (s->group) or alone: handshakes are answered only while the
- * app's unix listener, plus what every engine holds on the way to it, has
- * room. Call _attach once s->listener exists; _handed after each
- * connection s put in the app's unix listener (rudp or plain TCP). */
-void shim_acceptq_attach(esock *s);
-void shim_acceptq_handed(esock *s);
-/* A place in s's queue taken for a handshake that made no connection is
- * given back: s's (it stops listening, it closes), or every one engine e
- * took (before it sleeps). */
-void shim_acceptq_release(esock *s);
-void shim_acceptq_release_all(struct engine *e);
 
 /* ---- fifo.c: accept order across a listener's engines ---- */
 
-/* At listen, app thread: the group's members fds[0..n) (by engine index)
- * get kernel receive timestamps (SO_TIMESTAMPNS) and are known to the
- * others. */
-void shim_fifo_group_init(lgroup *g, const int *fds, int n);
-/* Whether s is a member of a group of more than one engine: its accepted
- * connections go through the FIFO. */
-int shim_fifo_on(const esock *s);
-/* read_udp, before each read of such a socket: marks it being read and
- * returns CLOCK_REALTIME (ns) taken before the read. */
-uint64_t shim_fifo_reading(esock *s);
-/* ... after it: the read began at t0, its datagrams' latest stamp was
- * last (0: none), and it left the socket empty (drained) or not. */
-void shim_fifo_read(esock *s, uint64_t t0, uint64_t last, int drained);
-/* on_accept: holds b (accepted on a member, confirmed at stamp, its SYN
- * received at syn, 0: not known) until its turn: 1; 0 if b goes to the app
- * now (no FIFO, no stamp). */
-int shim_fifo_hold(bridge *b, uint64_t stamp, uint64_t syn);
-/* The end of e's turn: publishes what its members read, and hands to the
- * app the held connections whose turn came. Returns how many it handed. */
-int shim_fifo_turn(struct engine *e, rudp_time now);
-/* b is freed: it leaves the held list. */
-void shim_fifo_forget(bridge *b);
-/* Engine e's member of g closes, or never was: the others stop asking
- * its socket (g NULL: nothing). */
-void shim_fifo_closed(lgroup *g, struct engine *e);
-/* UDP socket s of e closes (freed after): it leaves e's list of members to
- * publish, and shim_fifo_closed if it is a member. */
-void shim_fifo_sock_closed(esock *s);
 /* forward.c: a datagram stamped `stamp` (0: none) is handed to engine to,
  * before the handing engine's horizon can pass it; and e took one. */
 void shim_fifo_fwd_out(struct engine *to, uint64_t stamp);
 void shim_fifo_fwd_in(struct engine *e, uint64_t stamp);
 
-/* ---- control.c: the control socket rudp-stat reads ---- */
-
-/* Opens this process's control socket and registers it with engine e
- * (engine 0). Errors are logged; the engine runs without one. */
-void shim_control_open(struct engine *e);
-/* Closes the control socket and the reports being written: engine 0 that
- * stops (broken, or a keeper's whose work is done), or that never started.
- * On engine 0's thread, or with none running. */
-void shim_control_close(struct engine *e);
-/* A keeper: closes what it inherited of its parent's control socket, drops
- * the parent's requests queued for any engine, and opens its own (a new pid,
- * a new name) unless engine 0 is broken. Before any engine runs. */
-void shim_control_reopen(struct engine *e);
-/* A forked child: forget the parent's control state (its fds are closed). */
-void shim_control_forget(void);
-/* Engine e's epoll reported an event on a W_CONTROL object. */
-void shim_control_event(struct engine *e, void *obj, uint32_t events);
-/* CMD_CONTROL: engine e's part of a report (engine 0: the report is whole). */
-void shim_control_cmd(struct engine *e, void *req);
-/* CMD_CONTROL for engine e that stops: passes the request on without its
- * part (engine 0: drops it). */
-void shim_control_pass(struct engine *e, void *req);
-/* Engine 0, each turn: accepting again after a pause, readers too slow to
- * be kept. Returns when it wants to be called next (RUDP_TIME_NEVER:
- * nothing due). */
-rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
 #endif

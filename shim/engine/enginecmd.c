@@ -152,9 +152,6 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         if (e->retry_at > now)
             e->retry_at = now;
     }
-    socklen_t el = sizeof s->endpoint;
-    if (real_getsockname(s->fd, (struct sockaddr *)&s->endpoint, &el) < 0)
-        memset(&s->endpoint, 0, sizeof s->endpoint);
     /* The port's features: its member socket in a group of processes
      * (r->xfd), its name for another process of ours (r->phfd), a watch
      * for another program binding it later, plain TCP on it. */

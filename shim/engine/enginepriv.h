@@ -32,7 +32,7 @@ static inline int unix_alive(uint64_t ino)
 void shim_esock_close(esock *s);
 /* Frees what shim_engine_bury kept while events were dispatched. */
 void shim_engine_graves_empty(struct engine *e);
-/* W_EVENT readable: runs the commands queued for e (engines.c). */
+/* e's eventfd readable: runs the commands queued for e (enginecmd.c). */
 void shim_engine_run_commands(struct engine *e, rudp_time now);
 /* Due at e->retry_at: listeners closed here but perhaps held elsewhere,
  * then the hand-offs that found the app's backlog full. Sets e->retry_at

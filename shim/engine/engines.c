@@ -119,6 +119,35 @@ int shim_engine_push_locked(struct engine *e, cmd *c)
     return push_locked(e, c);
 }
 
+/* A feature's command of type with request req: NULL when out of memory. */
+static cmd *feature_cmd(int type, void *req)
+{
+    cmd *c = shim_calloc(1, sizeof *c);
+    if (c) {
+        c->type = type;
+        c->u.ctl = req;
+    }
+    return c;
+}
+
+int shim_engine_post_locked(struct engine *e, int type, void *req)
+{
+    cmd *c = feature_cmd(type, req);
+    return c ? push_locked(e, c) : -ENOMEM;
+}
+
+int shim_engine_post_any(int type, void *req)
+{
+    cmd *c = feature_cmd(type, req);
+    return c ? shim_engine_push_any(c) : -ENOMEM;
+}
+
+int shim_engine_evfd(const struct engine *e, uint64_t *ino)
+{
+    *ino = e->evfd_ino;
+    return e->evfd;
+}
+
 int shim_engine_retire(struct engine *e)
 {
     pthread_mutex_lock(&G.mu);
@@ -384,7 +413,7 @@ int shim_engine_listen(const shim_listen_req *req)
         fds[n++] = fd;
     }
     lgroup *g = NULL;
-    if (n > 1 && !(g = shim_calloc(1, sizeof *g))) {
+    if (n > 1 && !(g = shim_calloc(1, SHIM_EXT_AT(sizeof *g) + shim_hook.ext.group))) {
         for (int k = 1; k < n; k++) {
             real_close(fds[k]);
             if (phfds[k] >= 0)
@@ -628,15 +657,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->late_ns = e->late_ns;
     f->longest_turn = e->longest_turn;
     f->squatted = e->squatted;
-    f->tcp_accepted = e->tcp_accepted;
-    f->handed_out = e->handed_out;
-    f->handed_in = e->handed_in;
-    f->handed_dropped = e->handed_dropped;
-    f->xg_out = e->xg_out;
-    f->xg_in = e->xg_in;
-    f->xg_dropped = e->xg_dropped;
-    f->xg_orphans = e->xg_orphans;
-    f->xg_unknown = e->xg_unknown;
+    if (shim_hook.figures)
+        shim_hook.figures(e, f->feat); /* the ports' (hooks.h) */
     f->fifo_held = e->fifo_held_n;
     f->fifo_held_ns = e->fifo_held_ns;
     f->app_sends = e->app_sends;
@@ -710,9 +732,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->synacks_capped);
     /* the transports side by side: rudp's accepted above, plain kernel TCP
      * (RUDP_ACCEPT_TCP) here */
-    if (shim_cfg.accept_tcp || t.tcp_accepted)
+    const uint64_t *ft = t.feat;
+    if (shim_cfg.accept_tcp || ft[SHIM_FIG_TCP_ACCEPTED])
         say(line, arg, "plain TCP: connections accepted %llu (kernel TCP, not rudp)",
-            (ull)t.tcp_accepted);
+            (ull)ft[SHIM_FIG_TCP_ACCEPTED]);
     /* Bytes go again after a loss and at a probe timeout (whose probe
      * carries the oldest unacknowledged bytes, lost or not): the packets
      * that carried them are not the packets declared lost, so each is
@@ -784,13 +807,15 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
-            (ull)t.handed_out, (ull)t.handed_in, (ull)t.handed_dropped);
-    if (t.xg_out || t.xg_in || t.xg_dropped || t.xg_orphans || t.xg_unknown) /* xgroup.c */
+            (ull)ft[SHIM_FIG_HANDED_OUT], (ull)ft[SHIM_FIG_HANDED_IN],
+            (ull)ft[SHIM_FIG_HANDED_DROPPED]);
+    if (ft[SHIM_FIG_XG_OUT] || ft[SHIM_FIG_XG_IN] || ft[SHIM_FIG_XG_DROPPED] ||
+        ft[SHIM_FIG_XG_ORPHANS] || ft[SHIM_FIG_XG_UNKNOWN]) /* xgroup.c */
         say(line, arg, "group of processes: datagrams forwarded to another process's member %llu, "
                        "taken from one %llu, dropped %llu, for a member gone %llu, not sent to "
                        "a name of another uid (or unknown) %llu",
-            (ull)t.xg_out, (ull)t.xg_in, (ull)t.xg_dropped, (ull)t.xg_orphans,
-            (ull)t.xg_unknown);
+            (ull)ft[SHIM_FIG_XG_OUT], (ull)ft[SHIM_FIG_XG_IN], (ull)ft[SHIM_FIG_XG_DROPPED],
+            (ull)ft[SHIM_FIG_XG_ORPHANS], (ull)ft[SHIM_FIG_XG_UNKNOWN]);
     if (n > 1) /* fifo.c */
         say(line, arg, "accept order: connections held for their turn %llu, %.1f us on average",
             (ull)t.fifo_held,

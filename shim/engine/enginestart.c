@@ -123,11 +123,22 @@ static void start_undo(struct engine *e)
     shim_free(e->addrs);
     shim_free(e->ctrls);
     shim_free(e->rxbuf);
+    shim_free(e->ext);
     shim_engine_graves_empty(e);
     shim_free(e->graves);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = e->tfd = -1;
 }
+
+/* The eventfd is readable (the engine's epoll, hooks.h): e runs the
+ * commands queued for it. */
+static void cmd_event(void *obj, uint32_t events, rudp_time now)
+{
+    (void)events;
+    shim_engine_run_commands(SHIM_CONTAINER(obj, struct engine, event_w), now);
+}
+
+static const shim_watch_ops cmd_ops = {.event = cmd_event};
 
 int shim_engine_start_locked(struct engine *e)
 {
@@ -190,7 +201,10 @@ int shim_engine_start_locked(struct engine *e)
     e->addrs = shim_calloc(RX_BATCH, sizeof *e->addrs);
     e->ctrls = shim_calloc(RX_BATCH, sizeof *e->ctrls);
     e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
-    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf)
+    /* a feature's area (hooks.h), zeroed */
+    e->ext = shim_hook.ext.engine ? shim_calloc(1, shim_hook.ext.engine) : NULL;
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
+        (shim_hook.ext.engine && !e->ext))
         goto fail;
     what = "epoll_create1";
     if ((e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
@@ -203,8 +217,8 @@ int shim_engine_start_locked(struct engine *e)
     e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
     e->evfd_ino = shim_fd_ino(e->evfd);
-    e->event_type = W_EVENT;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_type};
+    shim_watch_set(&e->event_w, &cmd_ops);
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_w};
     what = "epoll_ctl";
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ee) < 0)
         goto fail_errno;

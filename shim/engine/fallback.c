@@ -52,7 +52,7 @@
 #define SWAP_RETRY RUDP_MS(1) /* connect() is between two lines: see shim_fd_swap_in */
 
 typedef struct fallback {
-    int type;                 /* W_FALLBACK: first, for epoll dispatch */
+    shim_watch w;             /* first, for epoll dispatch */
     bridge *b;
     int tfd;                  /* the app's TCP socket, -1 once closed */
     int watching;             /* tfd is in the engine's epoll */
@@ -335,6 +335,8 @@ void shim_fallback_cancel(const shim_connect_req *r)
     atomic_fetch_sub(&shim_fallback_racing, 1);
 }
 
+static const shim_watch_ops fallback_ops;
+
 void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
 {
     fallback *f = shim_calloc(1, sizeof *f);
@@ -342,7 +344,7 @@ void shim_fallback_start(bridge *b, const shim_connect_req *r, rudp_time now)
         shim_fallback_cancel(r); /* rudp alone, as with RUDP_FALLBACK=none */
         return;
     }
-    f->type = W_FALLBACK;
+    shim_watch_set(&f->w, &fallback_ops);
     f->b = b;
     f->tfd = r->tcp_fd;
     f->app_fd = r->swap_fd;
@@ -760,9 +762,10 @@ void shim_fallback_rudp_won(bridge *b, rudp_time now)
     shim_fallback_free(b);
 }
 
-void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now)
+/* Epoll reported the TCP socket of fallback obj (the engine's epoll,
+ * hooks.h). */
+static void fallback_event(void *obj, uint32_t events, rudp_time now)
 {
-    (void)e;
     fallback *f = obj;
     int err = 0;
     socklen_t el = sizeof err;
@@ -777,6 +780,8 @@ void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time
     else
         tcp_connected(f, now);
 }
+
+static const shim_watch_ops fallback_ops = {.event = fallback_event};
 
 /* The probe delay ran out with no SYNACK. A peer that answered this
  * connect at all (a RETRY) runs rudp and is only slow (a burst of

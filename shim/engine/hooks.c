@@ -13,12 +13,12 @@ shim_hooks shim_hook;
 void shim_watch_set(shim_watch *w, const shim_watch_ops *ops)
 {
     w->ops = ops;
-    w->type = W_HOOK;
+    w->type = SHIM_WATCHED;
 }
 
 int shim_watch_on(const shim_watch *w)
 {
-    return w->type == W_HOOK;
+    return w->type == SHIM_WATCHED;
 }
 
 void shim_engine_set_listener_ops(const shim_listener_ops *ops)
@@ -69,4 +69,18 @@ void shim_hooks_run(int when, struct engine *e, rudp_time now)
 {
     for (int i = 0; i < SHIM_ON_MAX && shim_hook.on[when][i]; i++)
         shim_hook.on[when][i](e, now);
+}
+
+void shim_engine_set_ext(const shim_ext_sizes *sizes)
+{
+    if (shim_hook.ext.engine || shim_hook.ext.sock || shim_hook.ext.group) {
+        shim_log(RUDP_LOG_ERROR, "engine: a second feature's area refused (one registers)");
+        return;
+    }
+    shim_hook.ext = *sizes;
+}
+
+void shim_engine_set_figures(shim_figures_fn fn)
+{
+    shim_hook.figures = fn;
 }

@@ -25,18 +25,24 @@
 struct engine;
 struct esock;
 struct bridge;
+struct shim_listen_req;
 
 /* ---- an epoll target of a feature ---- */
 
-/* What the engine calls for an epoll event on a feature's object (on the
- * engine thread that watches it). */
+/* What the engine calls for an epoll event on an object it watches (on
+ * the engine thread that watches it). The engine's own objects (its
+ * eventfd, UDP sockets, bridges, control socket, fallback TCP sockets,
+ * rtnetlink socket, timerfd) are watched the same way as a feature's: the
+ * loop has one dispatch, an indirect call per epoll event (not per
+ * datagram: a socket's event reads a batch). */
 typedef struct shim_watch_ops {
     void (*event)(void *obj, uint32_t events, rudp_time now);
 } shim_watch_ops;
 
-/* The first field of a feature's object in an engine's epoll (data.ptr):
- * type W_HOOK while watched, 0 once buried (shim_engine_bury(e, obj,
- * &w.type)), and what handles its events. */
+/* The first field of every object in an engine's epoll (data.ptr): type
+ * SHIM_WATCHED while watched, 0 once buried (shim_engine_bury(e, obj,
+ * &w.type)) or cleared, and what handles its events. */
+#define SHIM_WATCHED 1
 typedef struct shim_watch {
     int type;
     const shim_watch_ops *ops;
@@ -60,9 +66,9 @@ typedef struct shim_listener_ops {
     unsigned (*join)(int udp_fd, int *xfd);
     int (*member_name)(int udp_fd);
     /* The rest on the engine thread of s. */
-    /* s listens (its listener, accept queue and endpoint set); r is the
+    /* s listens (its listener and accept queue set); r is the
      * request the app thread made, with the fds it holds for them */
-    void (*open)(struct esock *s, const shim_listen_req *r, rudp_time now);
+    void (*open)(struct esock *s, const struct shim_listen_req *r, rudp_time now);
     /* s's listener stops (before it closes) */
     void (*stop)(struct esock *s);
     /* a connection on s closes first (the app shut down writing before
@@ -79,6 +85,8 @@ typedef struct shim_listener_ops {
     uint32_t (*live_twin)(struct engine *e, const struct esock *s);
     /* the core's same_endpoint (rudp_ctx_ops) */
     int (*same_endpoint)(void *user, uint32_t a, uint32_t b);
+    /* whether s takes plain kernel TCP too (rudp-stat's listing) */
+    int (*plain_tcp)(const struct esock *s);
 } shim_listener_ops;
 
 /* The listener ops every listener's socket gets (do_listen). */
@@ -116,9 +124,9 @@ void shim_engine_set_client_ops(const shim_client_ops *ops);
 /* ---- engine-wide events ---- */
 
 /* Something happened to engine e (on its thread): SHIM_ON_TICK, its turn
- * reached e->retry_at (a feature's timers look at what is due and lower
- * e->retry_at for their next); SHIM_ON_RETIRE, a keeper's engine whose
- * work is done stops. */
+ * reached the time it was due (a feature's timers look at what is due and
+ * ask for the next with shim_engine_tick_by); SHIM_ON_RETIRE, a keeper's
+ * engine whose work is done stops. */
 enum { SHIM_ON_TICK, SHIM_ON_RETIRE, SHIM_ON_N };
 typedef void (*shim_engine_fn)(struct engine *e, rudp_time now);
 /* fn is called at `when`, after those registered before it; at most
@@ -126,9 +134,18 @@ typedef void (*shim_engine_fn)(struct engine *e, rudp_time now);
 #define SHIM_ON_MAX 8
 void shim_engine_on(int when, shim_engine_fn fn);
 
+/* The commands an engine runs, by type: the engine's own, and those whose
+ * handler a feature registers (below), which the feature queues with
+ * shim_engine_post_locked / shim_engine_post_any: CMD_YIELD, the
+ * application binds UDP where a listener is (portshare.c); CMD_ADOPT, a
+ * child's fds to copy into our table (adopt.c). */
+enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
+       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
+
 /* A command of type `type` (CMD_*, below SHIM_CMD_MAX) with its request
- * u.ctl, on e's thread; one function for each type. */
+ * (u.ctl), on e's thread; one function for each type. */
 #define SHIM_CMD_MAX 16
+_Static_assert(CMD_ADOPT < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for every command type");
 typedef void (*shim_cmd_fn)(struct engine *e, void *req);
 void shim_engine_on_cmd(int type, shim_cmd_fn fn);
 
@@ -164,6 +181,42 @@ typedef struct shim_lifetime_ops {
 
 void shim_engine_set_lifetime_ops(const shim_lifetime_ops *ops);
 
+/* ---- a feature's own state in the engine's objects ---- */
+
+/* A feature keeps its state of each engine, each UDP socket (esock) and
+ * each listener's group of engines (lgroup) in an area the engine
+ * allocates with the object, zeroed, of the size registered here, and
+ * never looks into: shim_engine_ext, shim_esock_ext, shim_esock_group_ext
+ * (engine.h) find it. An area rather than a pointer the feature would
+ * allocate at each open: nothing more to allocate, fail or free, and no
+ * pointer to chase on the paths that forward datagrams. One feature
+ * (ports/) registers, once, at its init before any engine runs: a second
+ * registration is refused (said in the log). */
+typedef struct shim_ext_sizes {
+    size_t engine, sock, group;
+} shim_ext_sizes;
+
+void shim_engine_set_ext(const shim_ext_sizes *sizes);
+
+/* Figures a feature counts for each engine, printed with the engine's own
+ * (RUDP_STATS, rudp-stat) where they always were: the feature's figures
+ * function adds engine e's counts into fig[SHIM_FIG_*] (on e's thread, or
+ * with e paused). */
+enum {
+    SHIM_FIG_TCP_ACCEPTED,   /* plain kernel TCP connections handed over (tcpaccept.c) */
+    SHIM_FIG_HANDED_OUT,     /* forward.c: datagrams handed to the engine owning */
+    SHIM_FIG_HANDED_IN,      /* their connection ID, taken from other engines, */
+    SHIM_FIG_HANDED_DROPPED, /* and dropped (its queue full) */
+    SHIM_FIG_XG_OUT,         /* xgroup.c: to another process's member, from one, */
+    SHIM_FIG_XG_IN,
+    SHIM_FIG_XG_DROPPED,     /* dropped, for a member gone, */
+    SHIM_FIG_XG_ORPHANS,
+    SHIM_FIG_XG_UNKNOWN,     /* not sent: the name another uid's, or unknown */
+    SHIM_FIG_N
+};
+typedef void (*shim_figures_fn)(struct engine *e, uint64_t *fig);
+void shim_engine_set_figures(shim_figures_fn fn);
+
 /* ---- the engine's side: what was registered (hooks.c) ---- */
 
 typedef struct shim_hooks {
@@ -173,6 +226,8 @@ typedef struct shim_hooks {
     const shim_lifetime_ops *lifetime;
     shim_engine_fn on[SHIM_ON_N][SHIM_ON_MAX];
     shim_cmd_fn cmd[SHIM_CMD_MAX];
+    shim_ext_sizes ext;
+    shim_figures_fn figures;
 } shim_hooks;
 
 extern shim_hooks shim_hook;

@@ -6,7 +6,33 @@
 #ifndef SHIM_ENGINE_INTERNAL_H
 #define SHIM_ENGINE_INTERNAL_H
 
+#include <stddef.h>
+
 #include "engine.h"
+#include "types.h"
+
+/* The engines of this process: their own, reached from outside engine/
+ * only through the functions of engine.h (enginectl.c). */
+extern struct engines G;
+
+/* Queues c for engine e and wakes it; G.mu held. Frees c and returns -EIO
+ * if e cannot take commands (broken, or a keeper's engine that finished). */
+int shim_engine_push_locked(struct engine *e, cmd *c);
+/* Queues c for engine 0 (G.mu taken here); -ENOSYS when no engine runs,
+ * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c).
+ * c is freed on failure. */
+int shim_engine_push_any(cmd *c);
+
+/* The object of type `type` whose member `member` p points to: the engine
+ * whose shim_watch of one of its fds (event_w, nl_w, tfd_w) an epoll
+ * event named. */
+#define SHIM_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* Where a feature's area (hooks.h: shim_engine_set_ext) begins in an
+ * object of n bytes allocated with it: past the object, aligned for any
+ * type. */
+#define SHIM_EXT_AT(n) \
+    (((n) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
 
 /* Sets up engine e (the next not running) and starts its thread; G.mu
  * held (engines.c starts them, engine.c knows how). */
@@ -33,10 +59,6 @@ void shim_roam_send_error(void *user, int fd, int err);
  * first client connection): 0, or a negative errno (no rtnetlink here,
  * e.g. a sandbox: send errors and silence still make connections move). */
 int shim_roam_watch(struct engine *e);
-/* e->nl_fd is readable: a client connection whose source address went
- * away moves to a new socket at once; news that routing changed sets
- * e->roam_at, a short while later, so that a burst is looked at once. */
-void shim_roam_netlink(struct engine *e, rudp_time now);
 /* e->roam_at has come: the connections for which routing now picks another
  * source address move, each at most every 250 ms. */
 void shim_roam_timer(struct engine *e, rudp_time now);
@@ -76,9 +98,8 @@ void shim_appsend_renew(struct engine *e);
 void shim_appsend_index(bridge *b);
 void shim_appsend_forget(bridge *b);
 /* e's loop, turn_mu held: about to sleep until `wake` (the timerfd an app
- * thread armed is disarmed); the timerfd fired. */
+ * thread armed is disarmed). */
 void shim_appsend_sleep(struct engine *e, rudp_time wake);
-void shim_appsend_timer(struct engine *e);
 /* bridge.c: b's connection's state to its slot (TCP_INFO, SIOCOUTQ). */
 void shim_bridge_publish(bridge *b);
 
@@ -161,9 +182,105 @@ int shim_fallback_told(const rudp_addr *to);
 int shim_fallback_timeout_said(const bridge *b, int err, char *text, size_t n);
 /* The bridge is freed: its fallback state goes with it. */
 void shim_fallback_free(bridge *b);
-/* Epoll reported the TCP socket of fallback obj. */
-void shim_fallback_event(struct engine *e, void *obj, uint32_t events, rudp_time now);
 /* Due at e->fallback_at: probe delays that ran out, swaps to retry. */
 void shim_fallback_timer(struct engine *e, rudp_time now);
+
+/* An engine thread's loop (arg: its struct engine); returns in a keeper
+ * once nothing is left. */
+void *shim_engine_loop(void *arg);
+
+/* The listener on s (s->listener set) stops, no process holding the app's
+ * listener any more: it takes no more handshakes, its plain TCP stops
+ * (shim_tcpl_stop), and s loses the listener's reference (s may close).
+ * On s's engine's thread. */
+void shim_engine_stop_listening(esock *s);
+
+/* Prints the fallback figures, if any, as shim_engine_print_figures does. */
+void shim_fallback_print(void (*line)(void *, const char *), void *arg);
+
+/* ---- bridge.c: the pump between an app's unix socket and a connection ---- */
+
+/* A new bridge of engine e, in its list, with no fds, connection or slot
+ * yet (the caller fills them in); NULL when out of memory. */
+bridge *shim_bridge_new(struct engine *e);
+/* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
+void shim_bridge_watch(bridge *b, uint32_t ev);
+/* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
+ * read in the stream, at its mark (pump_in in bridge.c). */
+void shim_bridge_oob_init(int efd);
+/* Our end's send buffer: with the window, what an app that reads nothing
+ * holds unread, as TCP's SO_RCVBUF bounds it. */
+void shim_bridge_efd_size(int efd);
+/* The core reported ev (RUDP_EV_*) for connection c of engine e: an
+ * accepted connection gets a bridge and goes to the app's listener; the
+ * others' bridges move data, finish a handshake, or end (b freed). */
+void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_time now);
+/* acceptq.c: listener s's accept queue, counted with the other engines of
+ * its group (s->group) or alone: handshakes are answered only while the
+ * app's unix listener, plus what every engine holds on the way to it, has
+ * room. Call _attach once s->listener exists; shim_acceptq_handed
+ * (engine.h) after each connection s put in the app's unix listener. */
+void shim_acceptq_attach(esock *s);
+/* A place in s's queue taken for a handshake that made no connection is
+ * given back: s's (it stops listening, it closes), or every one engine e
+ * took (before it sleeps). */
+void shim_acceptq_release(esock *s);
+void shim_acceptq_release_all(struct engine *e);
+
+/* ---- fifo.c: accept order across a listener's engines ---- */
+
+/* At listen, app thread: the group's members fds[0..n) (by engine index)
+ * get kernel receive timestamps (SO_TIMESTAMPNS) and are known to the
+ * others. */
+void shim_fifo_group_init(lgroup *g, const int *fds, int n);
+/* Whether s is a member of a group of more than one engine: its accepted
+ * connections go through the FIFO. */
+int shim_fifo_on(const esock *s);
+/* read_udp, before each read of such a socket: marks it being read and
+ * returns CLOCK_REALTIME (ns) taken before the read. */
+uint64_t shim_fifo_reading(esock *s);
+/* ... after it: the read began at t0, its datagrams' latest stamp was
+ * last (0: none), and it left the socket empty (drained) or not. */
+void shim_fifo_read(esock *s, uint64_t t0, uint64_t last, int drained);
+/* on_accept: holds b (accepted on a member, confirmed at stamp, its SYN
+ * received at syn, 0: not known) until its turn: 1; 0 if b goes to the app
+ * now (no FIFO, no stamp). */
+int shim_fifo_hold(bridge *b, uint64_t stamp, uint64_t syn);
+/* The end of e's turn: publishes what its members read, and hands to the
+ * app the held connections whose turn came. Returns how many it handed. */
+int shim_fifo_turn(struct engine *e, rudp_time now);
+/* b is freed: it leaves the held list. */
+void shim_fifo_forget(bridge *b);
+/* Engine e's member of g closes, or never was: the others stop asking
+ * its socket (g NULL: nothing). */
+void shim_fifo_closed(lgroup *g, struct engine *e);
+/* UDP socket s of e closes (freed after): it leaves e's list of members to
+ * publish, and shim_fifo_closed if it is a member. */
+void shim_fifo_sock_closed(esock *s);
+
+/* ---- control.c: the control socket rudp-stat reads ---- */
+
+/* Opens this process's control socket and registers it with engine e
+ * (engine 0). Errors are logged; the engine runs without one. */
+void shim_control_open(struct engine *e);
+/* Closes the control socket and the reports being written: engine 0 that
+ * stops (broken, or a keeper's whose work is done), or that never started.
+ * On engine 0's thread, or with none running. */
+void shim_control_close(struct engine *e);
+/* A keeper: closes what it inherited of its parent's control socket, drops
+ * the parent's requests queued for any engine, and opens its own (a new pid,
+ * a new name) unless engine 0 is broken. Before any engine runs. */
+void shim_control_reopen(struct engine *e);
+/* A forked child: forget the parent's control state (its fds are closed). */
+void shim_control_forget(void);
+/* CMD_CONTROL: engine e's part of a report (engine 0: the report is whole). */
+void shim_control_cmd(struct engine *e, void *req);
+/* CMD_CONTROL for engine e that stops: passes the request on without its
+ * part (engine 0: drops it). */
+void shim_control_pass(struct engine *e, void *req);
+/* Engine 0, each turn: accepting again after a pause, readers too slow to
+ * be kept. Returns when it wants to be called next (RUDP_TIME_NEVER:
+ * nothing due). */
+rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
 #endif

@@ -280,6 +280,8 @@ void shim_roam_due(struct engine *e, rudp_time now)
     }
 }
 
+static const shim_watch_ops netlink_ops;
+
 /* ---- rtnetlink: the kernel tells of addresses and routes ---- */
 
 int shim_roam_watch(struct engine *e)
@@ -311,8 +313,8 @@ int shim_roam_watch(struct engine *e)
     }
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    e->nl_type = W_NETLINK;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->nl_type};
+    shim_watch_set(&e->nl_w, &netlink_ops);
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->nl_w};
     if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
         int err = -errno;
         shim_close_owned(fd);
@@ -467,8 +469,14 @@ static int is_gone(const esock *s, const rudp_addr *gone, uint32_t n)
     return 0;
 }
 
-void shim_roam_netlink(struct engine *e, rudp_time now)
+/* e->nl_fd is readable (the engine's epoll, hooks.h): a client connection
+ * whose source address went away moves to a new socket at once; news that
+ * routing changed sets e->roam_at, a short while later, so that a burst
+ * is looked at once. */
+static void netlink_event(void *obj, uint32_t events, rudp_time now)
 {
+    (void)events;
+    struct engine *e = SHIM_CONTAINER(obj, struct engine, nl_w);
     rudp_addr gone[16];
     uint32_t ngone = 0;
     int routes = 0, full = 0, lost = 0;
@@ -534,6 +542,8 @@ void shim_roam_netlink(struct engine *e, rudp_time now)
             e->roam_at = now + ROAM_COALESCE;
     }
 }
+
+static const shim_watch_ops netlink_ops = {.event = netlink_event};
 
 void shim_roam_timer(struct engine *e, rudp_time now)
 {

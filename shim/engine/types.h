@@ -1,14 +1,15 @@
 /*
  * engine/types.h: the engines' state (struct engines G, struct engine, a
- * listener's esock and group, a connection's bridge, the command queue),
- * part of engine.h, which includes it (after the requests its commands
- * carry): included only through engine.h.
+ * listener's esock and group, a connection's bridge, the command queue).
+ * Private to engine/, included through internal.h: engine.h, which the
+ * layers above include, only names these types, and what those layers
+ * need of them they ask through accessors.c.
  *
  * The threads that own an object are the only ones to touch it: an engine's
  * loop owns its esocks and bridges; G.mu guards what the program's threads
  * and the engines share (the list of engines, their command queues). The
- * port and lifetime layers above keep their own per-listener parts here
- * (tcpl, xgsock, phsock inside an esock) until hook tables own them.
+ * features above keep their own state in an area of each engine, esock
+ * and lgroup (hooks.h: shim_engine_set_ext), which the engine never reads.
  */
 #ifndef SHIM_ENGINE_TYPES_H
 #define SHIM_ENGINE_TYPES_H
@@ -17,19 +18,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "engine.h"
 #include "udpio.h"
-
-/* The first field of what an engine's epoll points to (data.ptr): the
- * engine's own, and W_HOOK, a feature's (a shim_watch: hooks.h). */
-enum { W_EVENT = 1, W_UDP, W_BRIDGE, W_CONTROL, W_FALLBACK, W_HOOK, W_NETLINK, W_TIMER };
-
-/* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
- * (portshare.c): more close at once. */
-#define SHIM_TW_HELD 32
-
-/* How soon an engine tries again to hand a connection to an application
- * whose listener's backlog was full. */
-#define ACCEPT_RETRY RUDP_MS(5)
 
 /* Accepted connections an engine holds while it has no fd for their
  * bridge (EMFILE: a process at its limit, rudp-supervise in a dial storm),
@@ -87,16 +77,12 @@ typedef struct lgroup {
      * too rather than queued and reset. Owned; the group's last member
      * closes it. */
     int tcp_fd;
-    /* the latest TIME_WAIT end of any member's connections (portshare.c) */
-    _Atomic uint64_t tw_until;
     shim_acceptq aq; /* the members' one accept queue */
     shim_fifo fifo;  /* the order of its accepted connections (fifo.c) */
-    /* each member's UDP socket's inode, by engine index (portwatch.c) */
-    _Atomic uint64_t member_ino[SHIM_ENGINES_MAX];
+    /* then a feature's area (hooks.h), at SHIM_EXT_AT(sizeof(lgroup)) */
 } lgroup;
 
 struct engine;
-struct fwd_dgram; /* forward.c */
 
 /* An engine's figures at one moment, for RUDP_STATS: taken on its own
  * thread or while it is paused, so nothing is read while it changes; the
@@ -105,11 +91,7 @@ typedef struct engine_figures {
     rudp_stats s;
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
-    uint64_t tcp_accepted; /* plain kernel TCP connections handed over (tcpaccept.c) */
-    /* forward.c: datagrams handed to the engine owning their connection
-     * ID, taken from other engines, and dropped (its queue full) */
-    uint64_t handed_out, handed_in, handed_dropped;
-    uint64_t xg_out, xg_in, xg_dropped, xg_orphans, xg_unknown; /* xgroup.c */
+    uint64_t feat[SHIM_FIG_N]; /* a feature's (hooks.h: shim_engine_set_figures) */
     /* fifo.c: accepted connections held for the accept order, and the
      * time they were held, summed (ns) */
     uint64_t fifo_held, fifo_held_ns;
@@ -118,42 +100,8 @@ typedef struct engine_figures {
     uint64_t app_sends, app_busy;
 } engine_figures;
 
-struct esock;
-
-/* A listener's reserve TCP socket, listening too (RUDP_ACCEPT_TCP): the
- * engine's epoll watches it through this (tcpaccept.c). */
-typedef struct tcpl {
-    shim_watch w;         /* first, for epoll dispatch */
-    struct esock *s;      /* the listener it belongs to */
-    unsigned on : 1;      /* listening and watched */
-    unsigned deferred : 1; /* the app's backlog was full: unwatched until a retry */
-} tcpl;
-
-/* A listener's member socket in a group of processes: the abstract unix
- * SOCK_SEQPACKET listener other members connect to (lst), or one of the
- * connections it accepted, which carry the datagrams they forward to it
- * (xgroup.c). */
-typedef struct xgsock {
-    shim_watch w;         /* first, for epoll dispatch */
-    int fd;               /* -1: none */
-    struct esock *s;
-    unsigned tag;
-    unsigned lst : 1;     /* the listener (embedded in its esock) */
-    struct xgsock *next;  /* the listener's accepted connections */
-} xgsock;
-
-/* A listener socket's abstract name for other processes of ours that
- * want its port (porthand.c). */
-typedef struct phsock {
-    shim_watch w;         /* first, for epoll dispatch */
-    int fd;               /* -1: none */
-    struct esock *s;
-    uint64_t ino;         /* the UDP socket's inode, 0: not watched (portwatch.c) */
-    uid_t uid;            /* ... and its owner, whose other listeners share it */
-} phsock;
-
 typedef struct esock {
-    int type; /* W_UDP: first, for epoll dispatch */
+    shim_watch w; /* first, for epoll dispatch (engine.c) */
     int fd;
     struct engine *e;     /* the engine that owns it */
     uint32_t idx;
@@ -182,10 +130,6 @@ typedef struct esock {
     struct lgroup *group; /* a listener's socket: its SO_REUSEPORT group */
     int idle;             /* unused, held open while its group lives */
     int reserve_fd;       /* TCP socket holding the port of a listener */
-    tcpl tcp;             /* ... when it takes plain TCP too */
-    xgsock xg;            /* ... its group's member socket (engine 0's) */
-    phsock ph;            /* ... its name for a process taking its port */
-    phsock phq;           /* ... a share request whose message is on its way */
     shim_name lname;      /* the unix listener's name */
     struct sockaddr_un lun;
     socklen_t lun_len;
@@ -195,22 +139,17 @@ typedef struct esock {
     rudp_time refused_at; /* ... when this host last refused its sends (EPERM,
                              ENOBUFS...; 0: never since its last silence, roam.c) */
     int heard;            /* a datagram arrived on it */
-    /* a listener's socket: the address it is bound to, for the core's
-     * same_endpoint (portshare.c); family 0 once the port is given up */
-    struct sockaddr_storage endpoint;
-    /* a listener's socket: when the TIME_WAIT of the last connection it
-     * closed first ends, as TCP's would (portshare.c); 0: none */
-    rudp_time tw_until;
     /* fifo.c: a group member's reading this turn, published at its end:
      * the horizon reached, whether the last read found it empty, and the
      * engine's list of members to publish */
     uint64_t fifo_pend;
     int fifo_drained, fifo_dirty;
     struct esock *fifo_next;
+    /* then a feature's area (hooks.h), at SHIM_EXT_AT(sizeof(esock)) */
 } esock;
 
 typedef struct bridge {
-    int type; /* W_BRIDGE */
+    shim_watch w; /* first, for epoll dispatch (bridge.c) */
     int efd;
     struct engine *e;     /* the engine that owns it */
     rudp_conn *conn;
@@ -282,13 +221,7 @@ typedef struct cmd {
 
 /* CMD_LISTEN_CLOSED: the app closed listener u.lc.id; u.lc.wait, if set,
  * is told once this engine has let go of what the listener held
- * (shim_engine_lclose_done). */
-/* CMD_YIELD: the application binds UDP where a listener is (portshare.c),
- * u.ctl its request. */
-/* CMD_ADOPT: a child's fds to copy into our table, u.ctl (adopt.c). */
-enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
-       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
-_Static_assert(CMD_ADOPT < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for every command type");
+ * (shim_engine_lclose_done). The types of commands: hooks.h. */
 
 /* Engines (threads) of one process. Engine 0 serves everything at first;
  * a listener calls in all of them, each with its own UDP socket in the
@@ -309,7 +242,7 @@ struct engine {
     rudp_time load_since, load_busy;
     int roam_due;              /* a client socket's sends failed (roam.c) */
     int nl_fd;                 /* roam.c: rtnetlink news of addresses and routes, 0: none */
-    int nl_type;               /* W_NETLINK, for epoll dispatch */
+    shim_watch nl_w;           /* nl_fd's, for epoll dispatch */
     rudp_time roam_at;         /* roam.c: routes changed, connections looked at then */
     int roam_servers;          /* roam.c: a server connection's address went and routing
                                   had no other yet, or news was lost: looked at then too */
@@ -331,12 +264,13 @@ struct engine {
     _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;
-    int tfd, tfd_type;          /* tfd_type: W_TIMER, for epoll dispatch */
+    int tfd;
+    shim_watch tfd_w;           /* tfd's, for epoll dispatch */
     rudp_time sleep_until, tfd_at;
     uint64_t app_sends;         /* turn_mu */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
-    int event_type;       /* W_EVENT, for epoll dispatch */
+    shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */
     rudp_ctx *ctx;
     shim_udpio *io;       /* batched UDP output (udpio.c) */
     esock **socks;
@@ -348,7 +282,6 @@ struct engine {
     rudp_conn *unbridged[SHIM_UNBRIDGED];
     unsigned n_unbridged;
     rudp_time retry_at;
-    rudp_time watch_at;         /* portwatch.c's next look, 0: nothing watched */
     struct mmsghdr *msgs;
     struct iovec *iovs;
     struct sockaddr_storage *addrs;
@@ -357,29 +290,16 @@ struct engine {
     uint64_t accept_retries;
     struct fallback *fallbacks; /* connects that may go over kernel TCP (fallback.c) */
     rudp_time fallback_at;      /* when shim_fallback_timer wants to run */
-    uint64_t tcp_accepted; /* plain TCP connections handed to the app */
     uint64_t squatted;    /* handoffs refused: a listener's name held by another */
     uint64_t wakeups;     /* epoll waits that returned */
     uint64_t polls;       /* epoll_pwait2 calls that returned, the batch's own too */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
-    /* listeners' TCP sockets held through TIME_WAIT (portshare.c) */
-    int tw_fd[SHIM_TW_HELD];
-    rudp_time tw_at[SHIM_TW_HELD];
-    int ntw;
-    /* forward.c: datagrams other engines hand over (a lock-free stack,
-     * pushed by them, taken whole by this engine), how many are queued,
-     * and this engine's counts */
-    _Atomic(struct fwd_dgram *) fwd_head;
-    _Atomic unsigned fwd_queued;
-    uint64_t handed_out, handed_in, handed_dropped;
-    /* xgroup.c: sockets connected to other processes' members, and counts */
-    struct xpeer *xpeers;
-    unsigned nxpeers;
-    uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
-    uint64_t xg_unknown;  /* not sent: the name another uid's, or unknown */
-    int xg_pending;       /* records wait in xpeers: shim_xgroup_flush */
-    uint8_t *xg_msg;      /* a member's message read into (XG_MSG_MAX bytes) */
+    /* a feature's area (hooks.h), allocated at the engine's start */
+    void *ext;
+    /* datagrams wait for other processes (shim_engine_relay_pending): the
+     * relay's flush is called after the socket's read */
+    int relay_pending;
     /* fifo.c: accepted connections held for the group's order (by stamp),
      * members read this turn, and the stamp of the datagram being fed */
     bridge *fifo_held;
@@ -395,7 +315,6 @@ struct engine {
     _Atomic uint64_t fwd_settled;
     unsigned fwd_taken;
     _Atomic int fifo_waits;
-    uint32_t ep_hint;     /* portshare.c: the last socket shim_port_endpoint_sock found */
     /* What was freed while a batch of epoll events was dispatched, and
      * that a later event of the same batch may still name (data.ptr):
      * kept, its type cleared, until the batch is done (shim_engine_bury) */

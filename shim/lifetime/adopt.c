@@ -88,12 +88,14 @@ static void say_refused(const char *what, int err)
 int shim_adopt_wake_fd(struct engine *e, int *own)
 {
     *own = 0;
-    if (e->evfd >= 0 && e->evfd_ino && shim_fd_ino(e->evfd) == e->evfd_ino)
-        return e->evfd; /* cloned after the engine started: our copy */
+    uint64_t ino;
+    int evfd = shim_engine_evfd(e, &ino);
+    if (evfd >= 0 && ino && shim_fd_ino(evfd) == ino)
+        return evfd; /* cloned after the engine started: our copy */
     int pfd = (int)syscall(SYS_pidfd_open, shim_procenv_owner(), 0);
     if (pfd < 0)
         return -errno;
-    int fd = take(pfd, e->evfd, e->evfd_ino);
+    int fd = take(pfd, evfd, ino);
     real_close(pfd);
     if (fd < 0)
         return fd;
@@ -158,12 +160,8 @@ int shim_adopt_fds(int *fds, int n)
     if (n > ADOPT_MAX)
         return -EINVAL;
     adopt_req *a = shim_calloc(1, sizeof *a);
-    cmd *c = shim_calloc(1, sizeof *c);
-    if (!a || !c) {
-        shim_free(a);
-        shim_free(c);
+    if (!a)
         return -ENOMEM;
-    }
     a->pid = getpid();
     a->n = n;
     for (int i = 0; i < n; i++) {
@@ -171,9 +169,7 @@ int shim_adopt_fds(int *fds, int n)
         a->inos[i] = shim_fd_ino(fds[i]);
     }
     atomic_store(&a->refs, 2);
-    c->type = CMD_ADOPT;
-    c->u.ctl = a;
-    int err = shim_engine_push_any(c); /* frees c on failure */
+    int err = shim_engine_post_any(CMD_ADOPT, a);
     if (err < 0) {
         shim_free(a);
         say_refused("waking an engine", err);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ports.h"
+#include "portpriv.h"
 #include "portshare.h"
 
 #include "base/poison.h"
@@ -58,47 +59,45 @@ unsigned shim_forward_tag_bits(void)
 void shim_forward(esock *s, unsigned owner, const rudp_addr *local, const rudp_addr *peer,
                   const uint8_t *buf, size_t len, rudp_time now)
 {
-    struct engine *e = s->e;
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
+    const struct sockaddr_storage *ep = &port_of_sock(s)->endpoint;
     /* engines [0, nrun) have started (one that broke takes nothing: what
      * waits for it is at most FWD_MAX) */
     struct engine *to = shim_engine_if_running(owner);
-    if (!to || to == e || !s->endpoint.ss_family) {
-        rudp_ctx_input_handed(e->ctx, now, s->idx, local, peer, buf, len);
+    if (!to || to == e || !ep->ss_family) {
+        rudp_ctx_input_handed(shim_engine_ctx(e), now, shim_esock_index(s), local, peer, buf, len);
         return;
     }
+    port_engine *pt = port_of_engine(to);
     fwd_dgram *d = NULL;
-    if (atomic_fetch_add(&to->fwd_queued, 1) >= FWD_MAX || !(d = shim_malloc(sizeof *d + len))) {
-        atomic_fetch_sub(&to->fwd_queued, 1);
-        e->handed_dropped++;
+    if (atomic_fetch_add(&pt->fwd_queued, 1) >= FWD_MAX || !(d = shim_malloc(sizeof *d + len))) {
+        atomic_fetch_sub(&pt->fwd_queued, 1);
+        pe->handed_dropped++;
         return;
     }
-    d->endpoint = s->endpoint;
+    d->endpoint = *ep;
     d->has_local = local != NULL;
     if (local)
         d->local = *local;
     d->peer = *peer;
-    d->stamp = e->rx_stamp;
+    d->stamp = shim_engine_rx_stamp(e);
     d->len = len;
     memcpy(d->buf, buf, len);
     shim_fifo_fwd_out(to, d->stamp); /* still unread for the accept order */
-    fwd_dgram *head = atomic_load(&to->fwd_head);
+    fwd_dgram *head = atomic_load(&pt->fwd_head);
     do
         d->next = head;
-    while (!atomic_compare_exchange_weak(&to->fwd_head, &head, d));
-    e->handed_out++;
-    if (!head) {
-        /* the stack was empty: the owner may be asleep (its eventfd is
-         * non-blocking; a counter that full is still readable) */
-        uint64_t one = 1;
-        ssize_t w = real_write(to->evfd, &one, sizeof one);
-        (void)w;
-    }
+    while (!atomic_compare_exchange_weak(&pt->fwd_head, &head, d));
+    pe->handed_out++;
+    if (!head)
+        shim_engine_wake(to); /* the stack was empty: the owner may be asleep */
 }
 
 /* Takes e's whole stack, oldest first. */
-static fwd_dgram *take_all(struct engine *e)
+static fwd_dgram *take_all(port_engine *pe)
 {
-    fwd_dgram *d = atomic_exchange(&e->fwd_head, NULL), *list = NULL;
+    fwd_dgram *d = atomic_exchange(&pe->fwd_head, NULL), *list = NULL;
     while (d) {
         fwd_dgram *next = d->next;
         d->next = list;
@@ -110,22 +109,24 @@ static fwd_dgram *take_all(struct engine *e)
 
 void shim_forward_take(struct engine *e, rudp_time now)
 {
-    fwd_dgram *list = take_all(e);
+    port_engine *pe = port_of_engine(e);
+    rudp_ctx *ctx = shim_engine_ctx(e);
+    fwd_dgram *list = take_all(pe);
     while (list) {
         fwd_dgram *d = list;
         list = d->next;
-        atomic_fetch_sub(&e->fwd_queued, 1);
+        atomic_fetch_sub(&pe->fwd_queued, 1);
         shim_fifo_fwd_in(e, d->stamp); /* settled at the end of this turn */
         uint32_t sock = shim_port_endpoint_sock(e, &d->endpoint);
         if (sock != UINT32_MAX) {
-            e->handed_in++;
-            rudp_ctx_set_rx_stamp(e->ctx, d->stamp);
-            rudp_ctx_input_handed(e->ctx, now, sock, d->has_local ? &d->local : NULL, &d->peer,
+            pe->handed_in++;
+            rudp_ctx_set_rx_stamp(ctx, d->stamp);
+            rudp_ctx_input_handed(ctx, now, sock, d->has_local ? &d->local : NULL, &d->peer,
                                   d->buf, d->len);
         } else {
-            e->handed_dropped++; /* its listener's port given up here */
+            pe->handed_dropped++; /* its listener's port given up here */
         }
         shim_free(d);
     }
-    rudp_ctx_set_rx_stamp(e->ctx, 0);
+    rudp_ctx_set_rx_stamp(ctx, 0);
 }

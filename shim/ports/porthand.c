@@ -89,6 +89,7 @@
 
 #include "ports.h"
 #include "porthand.h"
+#include "portpriv.h"
 #include "portshare.h"
 
 #include "base/poison.h"
@@ -145,17 +146,17 @@ static const shim_watch_ops ph_ops;
 
 void shim_porthand_attach(esock *s, int fd)
 {
-    s->ph.fd = -1;
+    phsock *ph = &port_of_sock(s)->ph;
+    ph->fd = -1;
     if (fd < 0)
         return;
-    shim_watch_set(&s->ph.w, &ph_ops);
-    s->ph.fd = fd;
-    s->ph.s = s;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->ph};
-    if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    shim_watch_set(&ph->w, &ph_ops);
+    ph->fd = fd;
+    ph->s = s;
+    if (shim_engine_watch(shim_esock_engine(s), fd, EPOLLIN, &ph->w) < 0) {
         shim_close_owned(fd);
-        s->ph.w.type = 0;
-        s->ph.fd = -1;
+        ph->w.type = 0;
+        ph->fd = -1;
     }
 }
 
@@ -163,13 +164,14 @@ static void share_unpark(esock *s);
 
 void shim_porthand_close(esock *s)
 {
+    phsock *ph = &port_of_sock(s)->ph;
     share_unpark(s);
-    if (!shim_watch_on(&s->ph.w))
+    if (!shim_watch_on(&ph->w))
         return;
-    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->ph.fd, NULL);
-    shim_close_owned(s->ph.fd); /* the name is free again */
-    s->ph.fd = -1;
-    s->ph.w.type = 0;
+    shim_engine_unwatch(shim_esock_engine(s), ph->fd);
+    shim_close_owned(ph->fd); /* the name is free again */
+    ph->fd = -1;
+    ph->w.type = 0;
 }
 
 #define PH_SHARE_MAGIC 0x72707332u /* "rps2" */
@@ -321,20 +323,20 @@ static int share_answer(esock *s, int fd)
         return 0; /* on its way: the engine waits for it in epoll, not here */
     if (got != (ssize_t)sizeof q || q.magic != PH_SHARE_MAGIC || q.fd < 0)
         return 1;
-    int lfd = -1, lerr = 0;
-    if (s->listener && s->reserve_fd >= 0 && same_file(uc.pid, s->reserve_fd, q.fd)) {
-        lfd = fd_of_ino(s->listener_ino);
+    int lfd = -1, lerr = 0, rfd = shim_esock_reserve_fd(s);
+    if (shim_esock_listening(s) && rfd >= 0 && same_file(uc.pid, rfd, q.fd)) {
+        lfd = fd_of_ino(shim_esock_listener_ino(s));
         lerr = errno;
         a.err = lfd >= 0 ? 0 : PH_ESAME;
     }
     (void)send_with_fd(fd, &a, sizeof a, lfd, MSG_DONTWAIT);
     if (lfd >= 0) {
         SHIM_LOG(RUDP_LOG_INFO, "listener %llu: shared with process %d, which listens on "
-                 "the same socket", (unsigned long long)s->listener_id, (int)uc.pid);
+                 "the same socket", (unsigned long long)shim_esock_listener_id(s), (int)uc.pid);
         real_close(lfd);
     } else if (a.err == PH_ESAME) {
         SHIM_LOG(RUDP_LOG_WARN, "listener %llu: process %d listens on the same socket, and "
-                 "cannot share the listener: %s", (unsigned long long)s->listener_id,
+                 "cannot share the listener: %s", (unsigned long long)shim_esock_listener_id(s),
                  (int)uc.pid, shim_strerror(lerr));
     }
     return 1;
@@ -343,12 +345,13 @@ static int share_answer(esock *s, int fd)
 /* The share request parked on s, if any, closed. */
 static void share_unpark(esock *s)
 {
-    if (!shim_watch_on(&s->phq.w))
+    phsock *q = &port_of_sock(s)->phq;
+    if (!shim_watch_on(&q->w))
         return;
-    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->phq.fd, NULL);
-    shim_close_owned(s->phq.fd);
-    s->phq.fd = -1;
-    s->phq.w.type = 0;
+    shim_engine_unwatch(shim_esock_engine(s), q->fd);
+    shim_close_owned(q->fd);
+    q->fd = -1;
+    q->w.type = 0;
 }
 
 /* Share request fd, its message not there yet, waits in the engine's epoll
@@ -357,18 +360,18 @@ static void share_unpark(esock *s)
  * holds one fd at most, until the next request or the listener's end. */
 static void share_park(esock *s, int fd)
 {
+    phsock *q = &port_of_sock(s)->phq;
     share_unpark(s);
     fd = shim_fd_move_high(fd);
     shim_own_fd(fd, 1);
-    shim_watch_set(&s->phq.w, &ph_ops);
-    s->phq.fd = fd;
-    s->phq.s = s;
-    s->phq.ino = 0;
-    struct epoll_event ee = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->phq};
-    if (real_epoll_ctl(s->e->epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    shim_watch_set(&q->w, &ph_ops);
+    q->fd = fd;
+    q->s = s;
+    q->ino = 0;
+    if (shim_engine_watch(shim_esock_engine(s), fd, EPOLLIN | EPOLLRDHUP, &q->w) < 0) {
         shim_close_owned(fd);
-        s->phq.fd = -1;
-        s->phq.w.type = 0;
+        q->fd = -1;
+        q->w.type = 0;
     }
 }
 
@@ -388,7 +391,7 @@ static int share_asker(int fd)
 void shim_porthand_event(phsock *p, rudp_time now)
 {
     esock *s = p->s;
-    if (p == &s->phq) { /* a parked share request: its message, or its end */
+    if (p == &port_of_sock(s)->phq) { /* a parked share request: its message, or its end */
         if (share_answer(s, p->fd))
             share_unpark(s);
         return;
@@ -412,7 +415,7 @@ void shim_porthand_event(phsock *p, rudp_time now)
         if (shim_engine_listener_live(s, now))
             a.err = EADDRINUSE;
         else if (shim_watch_on(&p->w)) /* s still open: connections on it */
-            a.moved = (uint32_t)shim_port_hand_over(s->e, s, (int)uc.pid);
+            a.moved = (uint32_t)shim_port_hand_over(shim_esock_engine(s), s, (int)uc.pid);
         /* else s closed with its listener: the port is free. Either way
          * this name went with it (p closed, the loop ends). */
         (void)real_sendto(fd, &a, sizeof a, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);

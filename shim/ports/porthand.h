@@ -11,7 +11,6 @@
 #include "rudp.h"
 
 struct esock;
-struct phsock;
 
 /* SHIM_QUIET_AFTER_MOVE (engine.h): how long such a listener sends no
  * resets. */
@@ -26,8 +25,6 @@ int shim_porthand_name(int udp_fd);
 void shim_porthand_attach(struct esock *s, int fd);
 /* s closes, or gives its port up: its name goes. */
 void shim_porthand_close(struct esock *s);
-/* W_PORTHAND readable: a process asks for s's port. */
-void shim_porthand_event(struct phsock *p, rudp_time now);
 
 /* listen() found the UDP socket of inode ino, owned by uid owner, on its
  * port, in another process: asks its holder for it. Returns 0 (given up;

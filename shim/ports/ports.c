@@ -8,8 +8,11 @@
  * (forward.c). The engine calls none of them by name: shim_ports_init,
  * from the shim's init, registers what it calls.
  */
+#include <string.h>
+
 #include "ports.h"
 #include "portmove.h"
+#include "portpriv.h"
 #include "portwatch.h"
 
 #include "base/poison.h"
@@ -20,19 +23,31 @@
  * while on a port handed over, r->quiet, is the engine's own step.) */
 static void listener_open(esock *s, const shim_listen_req *r, rudp_time now)
 {
+    port_sock *ps = port_of_sock(s);
+    socklen_t el = sizeof ps->endpoint;
+    if (real_getsockname(shim_esock_fd(s), (struct sockaddr *)&ps->endpoint, &el) < 0)
+        memset(&ps->endpoint, 0, sizeof ps->endpoint);
     if (r->member_tag && r->xfd >= 0)
         shim_xgroup_attach(s, r->xfd, r->member_tag);
     shim_porthand_attach(s, r->phfd);
     shim_portwatch_arm(s, now);
-    if (r->accept_tcp && s->reserve_fd >= 0)
+    if (r->accept_tcp && shim_esock_reserve_fd(s) >= 0)
         shim_tcpl_start(s);
 }
 
-/* The socket goes: its member socket and its name with it. */
+/* The socket goes (freed once the engine's batch of events is done):
+ * its member socket and its name with it, and its reserve TCP listener's
+ * events still in the batch go to nobody. */
 static void listener_close(esock *s)
 {
+    port_of_sock(s)->tcp.w.type = 0;
     shim_xgroup_detach(s);
     shim_porthand_close(s);
+}
+
+static int plain_tcp(const esock *s)
+{
+    return port_of_sock(s)->tcp.on;
 }
 
 static const shim_listener_ops listener_ops = {
@@ -45,6 +60,7 @@ static const shim_listener_ops listener_ops = {
     .close = listener_close,
     .live_twin = shim_port_live_twin,
     .same_endpoint = shim_port_same_endpoint,
+    .plain_tcp = plain_tcp,
 };
 
 static const shim_relay_ops relay_ops = {
@@ -72,8 +88,28 @@ static void tw_leave(struct engine *e, rudp_time now)
     shim_tw_leave(e);
 }
 
+/* e's figures, printed with the engine's (hooks.h). */
+static void figures(struct engine *e, uint64_t *fig)
+{
+    const port_engine *pe = port_of_engine(e);
+    fig[SHIM_FIG_TCP_ACCEPTED] += pe->tcp_accepted;
+    fig[SHIM_FIG_HANDED_OUT] += pe->handed_out;
+    fig[SHIM_FIG_HANDED_IN] += pe->handed_in;
+    fig[SHIM_FIG_HANDED_DROPPED] += pe->handed_dropped;
+    fig[SHIM_FIG_XG_OUT] += pe->xg_out;
+    fig[SHIM_FIG_XG_IN] += pe->xg_in;
+    fig[SHIM_FIG_XG_DROPPED] += pe->xg_dropped;
+    fig[SHIM_FIG_XG_ORPHANS] += pe->xg_orphans;
+    fig[SHIM_FIG_XG_UNKNOWN] += pe->xg_unknown;
+}
+
 void shim_ports_init(void)
 {
+    /* our state in the engine's objects (portpriv.h) */
+    shim_engine_set_ext(&(shim_ext_sizes){.engine = sizeof(port_engine),
+                                          .sock = sizeof(port_sock),
+                                          .group = sizeof(port_group)});
+    shim_engine_set_figures(figures);
     shim_engine_set_listener_ops(&listener_ops);
     shim_engine_set_relay_ops(&relay_ops);
     shim_engine_set_client_ops(&client_ops);

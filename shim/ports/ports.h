@@ -10,7 +10,8 @@
  * accepted on it (tcpaccept.c), UDP sockets on it the kernel lists
  * (udpdiag.c), and its TIME_WAIT at exit (timewait.c). Uses engine/,
  * state/ and base/. porthand.h and portshare.h are part of this header;
- * portmove.h and portwatch.h are private to ports/.
+ * portmove.h, portwatch.h and portpriv.h (ports' own state in the
+ * engine's objects) are private to ports/.
  */
 #ifndef SHIM_PORTS_H
 #define SHIM_PORTS_H
@@ -64,8 +65,6 @@ unsigned shim_xgroup_join(int udp_fd, int *xfd);
 void shim_xgroup_attach(esock *s, int xfd, unsigned tag);
 /* s closes: its member socket too. */
 void shim_xgroup_detach(esock *s);
-/* W_XGROUP readable. */
-void shim_xgroup_event(xgsock *x, rudp_time now);
 /* A datagram read on listener socket s for member `tag` of its group
  * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member, at the next
  * shim_xgroup_flush. */

@@ -34,6 +34,7 @@
 #include "ports.h"
 #include "porthand.h"
 #include "portmove.h"
+#include "portpriv.h"
 #include "portshare.h"
 
 #include "base/poison.h"
@@ -197,12 +198,10 @@ static int ask_engines(yield_req *y, int *stopped)
     y->refs = 1;
     shim_engines_lock();
     for (int k = 0, n = shim_engines_here_locked(); k < n; k++) {
-        cmd *c = shim_calloc(1, sizeof *c);
-        if (!c)
+        int err = shim_engine_post_locked(shim_engine_nth(k), CMD_YIELD, y);
+        if (err == -ENOMEM)
             break;
-        c->type = CMD_YIELD;
-        c->u.ctl = y;
-        if (shim_engine_push_locked(shim_engine_nth(k), c) == 0) {
+        if (err == 0) {
             y->pending++;
             y->refs++;
         }
@@ -309,17 +308,17 @@ int shim_port_stop_unheld(int fd, const struct sockaddr *addr, socklen_t len)
  * how many connections move, or -1: it keeps the port. */
 static int give_up(struct engine *e, esock *s, unsigned port)
 {
-    int nu = real_socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int nu = real_socket(shim_esock_family(s), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (nu < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up: %s", port, shim_strerror(errno));
         return -1;
     }
     int moved = shim_portmove_conns(e, s, shim_now());
-    shim_udpio_flush(e->io); /* NEW_PORT from s, while it is still ours */
-    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    memset(&s->endpoint, 0, sizeof s->endpoint);
+    shim_engine_flush_output(e); /* NEW_PORT from s, while it is still ours */
+    shim_engine_unwatch(e, shim_esock_fd(s));
+    memset(&port_of_sock(s)->endpoint, 0, sizeof port_of_sock(s)->endpoint);
     shim_porthand_close(s);
-    int r = dup3(nu, s->fd, O_CLOEXEC);
+    int r = dup3(nu, shim_esock_fd(s), O_CLOEXEC);
     real_close(nu);
     if (r < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up: %s", port, shim_strerror(errno));
@@ -337,9 +336,10 @@ static void leave_port(struct engine *e, esock *s, unsigned port, const char *wh
         return;
     /* the group's other members (RUDP_ENGINES > 1) have no reserve socket:
      * engine 0's takes the plain TCP and says so */
-    if (!s->listener || (s->group && s->reserve_fd < 0))
+    int rfd = shim_esock_reserve_fd(s);
+    if (!shim_esock_listening(s) || (shim_esock_group_ext(s) && rfd < 0))
         return;
-    if (s->reserve_fd >= 0 && !s->tcp.on && real_listen(s->reserve_fd, s->backlog) == 0)
+    if (rfd >= 0 && !port_of_sock(s)->tcp.on && real_listen(rfd, shim_esock_backlog(s)) == 0)
         shim_tcpl_start(s);
     SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: %s binds its own UDP socket there: the TCP listener "
              "on port %u leaves rudp and takes plain kernel TCP only", port, who, port);
@@ -347,12 +347,12 @@ static void leave_port(struct engine *e, esock *s, unsigned port, const char *wh
 
 void shim_port_stranger(struct engine *e, esock *s)
 {
-    leave_port(e, s, shim_ss_port(&s->endpoint), "another program");
+    leave_port(e, s, shim_ss_port(&port_of_sock(s)->endpoint), "another program");
 }
 
 int shim_port_hand_over(struct engine *e, esock *s, int pid)
 {
-    unsigned port = shim_ss_port(&s->endpoint);
+    unsigned port = shim_ss_port(&port_of_sock(s)->endpoint);
     int moved = give_up(e, s, port);
     if (moved < 0)
         return 0;
@@ -365,13 +365,13 @@ void shim_port_yield_cmd(struct engine *e, void *req)
 {
     yield_req *y = req;
     int conflict = 0, stopped = 0;
-    for (uint32_t i = 0; i < e->nsocks; i++) {
-        esock *s = e->socks[i];
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *s = shim_engine_sock(e, i);
         struct sockaddr_storage ss;
         int v6only;
         /* a listener's (a client's socket, connected or reopened on its
          * own port unconnected by roam.c, is no listener's) */
-        if (!s || s->connected || s->owner || !udp_bound(s->fd, &ss, &v6only) ||
+        if (!s || shim_esock_is_client(s) || !udp_bound(shim_esock_fd(s), &ss, &v6only) ||
             !shim_port_overlap(&ss, v6only, &y->addr, y->v6only))
             continue;
         if (!y->probe) {
@@ -382,17 +382,17 @@ void shim_port_yield_cmd(struct engine *e, void *req)
          * stopped now (its port free, as TCP's is once the last holder
          * closed it), not at its next check: the close may not have been
          * ours to see (rudp-supervise's program closes its own fd). */
-        if (s->listener && !shim_engine_listener_live(s, shim_now())) {
+        if (shim_esock_listening(s) && !shim_engine_listener_live(s, shim_now())) {
             stopped = 1;
             continue;
         }
         /* A live listener conflicts unless both are in a SO_REUSEPORT
          * group: the app's own option, on its TCP socket (reserve_fd,
          * held by one member of a group). */
-        int rp = 0;
+        int rp = 0, rfd = shim_esock_reserve_fd(s);
         socklen_t l = sizeof rp;
-        if (s->listener && s->reserve_fd >= 0 &&
-            (real_getsockopt(s->reserve_fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l) < 0 || !rp ||
+        if (shim_esock_listening(s) && rfd >= 0 &&
+            (real_getsockopt(rfd, SOL_SOCKET, SO_REUSEPORT, &rp, &l) < 0 || !rp ||
              !y->reuseport))
             conflict = 1;
     }
@@ -419,34 +419,42 @@ static int endpoint_equal(const struct sockaddr_storage *x, const struct sockadd
                   &((const struct sockaddr_in6 *)y)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
+/* The endpoint of e's socket i, or NULL: none there. */
+static const struct sockaddr_storage *endpoint_of(struct engine *e, uint32_t i)
+{
+    esock *s = i < shim_engine_nsocks(e) ? shim_engine_sock(e, i) : NULL;
+    return s ? &port_of_sock(s)->endpoint : NULL;
+}
+
 int shim_port_same_endpoint(void *user, uint32_t a, uint32_t b)
 {
-    struct engine *e = user;
-    if (a >= e->nsocks || b >= e->nsocks || !e->socks[a] || !e->socks[b])
-        return 0;
-    return endpoint_equal(&e->socks[a]->endpoint, &e->socks[b]->endpoint);
+    const struct sockaddr_storage *x = endpoint_of(user, a), *y = endpoint_of(user, b);
+    return x && y && endpoint_equal(x, y);
 }
 
 uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage *ep)
 {
-    if (e->ep_hint < e->nsocks && e->socks[e->ep_hint] &&
-        endpoint_equal(&e->socks[e->ep_hint]->endpoint, ep))
-        return e->ep_hint;
-    for (uint32_t i = 0; i < e->nsocks; i++)
-        if (e->socks[i] && endpoint_equal(&e->socks[i]->endpoint, ep))
-            return e->ep_hint = i;
+    port_engine *pe = port_of_engine(e);
+    const struct sockaddr_storage *h = endpoint_of(e, pe->ep_hint);
+    if (h && endpoint_equal(h, ep))
+        return pe->ep_hint;
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++)
+        if ((h = endpoint_of(e, i)) && endpoint_equal(h, ep))
+            return pe->ep_hint = i;
     return UINT32_MAX;
 }
 
 uint32_t shim_port_live_twin(struct engine *e, const esock *s)
 {
-    if (s->listener)
-        return s->idx;
-    for (uint32_t i = 0; i < e->nsocks; i++)
-        if (e->socks[i] && e->socks[i]->listener &&
-            endpoint_equal(&e->socks[i]->endpoint, &s->endpoint))
+    if (shim_esock_listening(s))
+        return shim_esock_index(s);
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *t = shim_engine_sock(e, i);
+        if (t && shim_esock_listening(t) &&
+            endpoint_equal(&port_of_sock(t)->endpoint, &port_of_sock(s)->endpoint))
             return i;
-    return s->idx;
+    }
+    return shim_esock_index(s);
 }
 
 /* TCP_TIMEWAIT_LEN, include/net/tcp.h */
@@ -454,41 +462,44 @@ uint32_t shim_port_live_twin(struct engine *e, const esock *s)
 
 void shim_tw_mark(esock *s, rudp_time now)
 {
-    s->tw_until = now + TW_LEN;
-    if (s->group) {
-        uint64_t was = atomic_load(&s->group->tw_until);
-        while (was < s->tw_until &&
-               !atomic_compare_exchange_weak(&s->group->tw_until, &was, s->tw_until))
+    port_sock *ps = port_of_sock(s);
+    port_group *pg = port_of_group(s);
+    ps->tw_until = now + TW_LEN;
+    if (pg) {
+        uint64_t was = atomic_load(&pg->tw_until);
+        while (was < ps->tw_until && !atomic_compare_exchange_weak(&pg->tw_until, &was, ps->tw_until))
             ;
     }
 }
 
 int shim_tw_hold(esock *s)
 {
-    struct engine *e = s->e;
-    rudp_time until = s->tw_until, now = shim_now();
-    if (s->group && atomic_load(&s->group->tw_until) > until)
-        until = atomic_load(&s->group->tw_until);
-    if (s->reserve_fd < 0 || until <= now || e->ntw >= SHIM_TW_HELD)
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
+    port_group *pg = port_of_group(s);
+    rudp_time until = port_of_sock(s)->tw_until, now = shim_now();
+    if (pg && atomic_load(&pg->tw_until) > until)
+        until = atomic_load(&pg->tw_until);
+    int rfd = shim_esock_reserve_fd(s);
+    if (rfd < 0 || until <= now || pe->ntw >= SHIM_TW_HELD)
         return 0;
-    e->tw_fd[e->ntw] = s->reserve_fd;
-    e->tw_at[e->ntw++] = until;
-    if (e->retry_at > until)
-        e->retry_at = until;
+    pe->tw_fd[pe->ntw] = rfd;
+    pe->tw_at[pe->ntw++] = until;
+    shim_engine_tick_by(e, until);
     return 1;
 }
 
 void shim_tw_expire(struct engine *e, rudp_time now)
 {
-    for (int i = 0; i < e->ntw;) {
-        if (e->tw_at[i] <= now) {
-            shim_close_owned(e->tw_fd[i]);
-            e->tw_fd[i] = e->tw_fd[--e->ntw];
-            e->tw_at[i] = e->tw_at[e->ntw];
+    port_engine *pe = port_of_engine(e);
+    for (int i = 0; i < pe->ntw;) {
+        if (pe->tw_at[i] <= now) {
+            shim_close_owned(pe->tw_fd[i]);
+            pe->tw_fd[i] = pe->tw_fd[--pe->ntw];
+            pe->tw_at[i] = pe->tw_at[pe->ntw];
             continue;
         }
-        if (e->retry_at > e->tw_at[i])
-            e->retry_at = e->tw_at[i];
+        shim_engine_tick_by(e, pe->tw_at[i]);
         i++;
     }
 }

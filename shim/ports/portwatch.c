@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "ports.h"
+#include "portpriv.h"
 #include "portshare.h"
 #include "portwatch.h"
 
@@ -43,62 +44,67 @@
 /* Armed (ph.ino) and still on its port (give_up clears the endpoint). */
 static int watched(const esock *s)
 {
-    return s->ph.ino != 0 && s->endpoint.ss_family != 0;
+    const port_sock *ps = port_of_sock(s);
+    return ps->ph.ino != 0 && ps->endpoint.ss_family != 0;
 }
 
 void shim_portwatch_arm(esock *s, rudp_time now)
 {
+    port_sock *ps = port_of_sock(s);
+    port_group *pg = port_of_group(s);
+    struct engine *e = shim_esock_engine(s);
     struct stat st;
-    if (s->endpoint.ss_family == 0 || fstat(s->fd, &st) < 0)
+    if (ps->endpoint.ss_family == 0 || fstat(shim_esock_fd(s), &st) < 0)
         return;
-    s->ph.ino = (uint64_t)st.st_ino;
-    s->ph.uid = st.st_uid;
-    if (s->group)
-        atomic_store(&s->group->member_ino[shim_engine_index(s->e)], s->ph.ino);
-    struct engine *e = s->e;
+    ps->ph.ino = (uint64_t)st.st_ino;
+    ps->ph.uid = st.st_uid;
+    if (pg)
+        atomic_store(&pg->member_ino[shim_engine_index(e)], ps->ph.ino);
+    port_engine *pe = port_of_engine(e);
     rudp_time at = now + SHIM_PORTWATCH_PERIOD;
-    if (e->watch_at == 0 || e->watch_at > at)
-        e->watch_at = at;
-    if (e->retry_at > e->watch_at)
-        e->retry_at = e->watch_at;
+    if (pe->watch_at == 0 || pe->watch_at > at)
+        pe->watch_at = at;
+    shim_engine_tick_by(e, pe->watch_at);
 }
 
 static void look(struct engine *e, esock *s)
 {
+    port_sock *ps = port_of_sock(s);
+    port_group *pg = port_of_group(s);
     uint64_t mine[1 + SHIM_ENGINES_MAX];
     int n = 0;
-    mine[n++] = s->ph.ino;
-    for (int k = 0; s->group && k < SHIM_ENGINES_MAX; k++) {
-        uint64_t ino = atomic_load(&s->group->member_ino[k]);
+    mine[n++] = ps->ph.ino;
+    for (int k = 0; pg && k < SHIM_ENGINES_MAX; k++) {
+        uint64_t ino = atomic_load(&pg->member_ino[k]);
         if (ino)
             mine[n++] = ino;
     }
     int v6only = 0;
     socklen_t l = sizeof v6only;
-    if (s->family == AF_INET6)
-        real_getsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
-    if (shim_udp_others(&s->endpoint, v6only, mine, n, s->ph.uid) == 1)
+    if (shim_esock_family(s) == AF_INET6)
+        real_getsockopt(shim_esock_fd(s), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+    if (shim_udp_others(&ps->endpoint, v6only, mine, n, ps->ph.uid) == 1)
         shim_port_stranger(e, s);
 }
 
 void shim_portwatch_run(struct engine *e, rudp_time now)
 {
-    if (e->watch_at == 0)
+    port_engine *pe = port_of_engine(e);
+    if (pe->watch_at == 0)
         return;
-    if (now < e->watch_at) {
-        if (e->retry_at > e->watch_at)
-            e->retry_at = e->watch_at;
+    if (now < pe->watch_at) {
+        shim_engine_tick_by(e, pe->watch_at);
         return;
     }
     int any = 0;
-    for (uint32_t i = 0; i < e->nsocks; i++) {
-        esock *s = e->socks[i];
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *s = shim_engine_sock(e, i);
         if (!s || !watched(s))
             continue;
         look(e, s);
         any |= watched(s);
     }
-    e->watch_at = any ? now + SHIM_PORTWATCH_PERIOD : 0;
-    if (any && e->retry_at > e->watch_at)
-        e->retry_at = e->watch_at;
+    pe->watch_at = any ? now + SHIM_PORTWATCH_PERIOD : 0;
+    if (any)
+        shim_engine_tick_by(e, pe->watch_at);
 }

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "ports.h"
+#include "portpriv.h"
 
 #include "base/poison.h"
 
@@ -52,19 +53,22 @@ static const shim_watch_ops tcpl_ops;
 
 void shim_tcpl_start(esock *s)
 {
-    struct engine *e = s->e;
-    shim_watch_set(&s->tcp.w, &tcpl_ops);
-    s->tcp.s = s;
+    tcpl *t = &port_of_sock(s)->tcp;
+    int rfd = shim_esock_reserve_fd(s);
+    shim_watch_set(&t->w, &tcpl_ops);
+    t->s = s;
     /* Never block the engine: a wake-up with an empty queue is possible.
      * The status flags belong to the file the app's fd held before listen()
      * gave it the unix listener (listen.c saved and restored its own). */
-    int fl = fcntl(s->reserve_fd, F_GETFL);
-    if (fl < 0 || fcntl(s->reserve_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    int fl = fcntl(rfd, F_GETFL);
+    if (fl < 0 || fcntl(rfd, F_SETFL, fl | O_NONBLOCK) < 0)
         goto fail;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->tcp};
-    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, s->reserve_fd, &ee) < 0)
+    int err = shim_engine_watch(shim_esock_engine(s), rfd, EPOLLIN, &t->w);
+    if (err < 0) {
+        errno = -err;
         goto fail;
-    s->tcp.on = 1;
+    }
+    t->on = 1;
     return;
 fail:
     SHIM_LOG(RUDP_LOG_WARN, "plain TCP on a rudp listener's port: %s; rudp only",
@@ -82,38 +86,39 @@ void shim_tcp_unlisten(int fd)
 
 void shim_tcpl_stop(esock *s)
 {
-    if (s->group && s->group->tcp_fd >= 0)
-        shim_tcp_unlisten(s->group->tcp_fd); /* from any member, at once */
-    if (s->reserve_fd < 0 || !shim_watch_on(&s->tcp.w))
+    int gfd = shim_esock_group_tcp_fd(s), rfd = shim_esock_reserve_fd(s);
+    tcpl *t = &port_of_sock(s)->tcp;
+    if (gfd >= 0)
+        shim_tcp_unlisten(gfd); /* from any member, at once */
+    if (rfd < 0 || !shim_watch_on(&t->w))
         return; /* never listened */
-    if (s->tcp.on) /* deferred ones too: registered with no events */
-        real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->reserve_fd, NULL);
-    s->tcp.on = 0;
-    s->tcp.deferred = 0;
-    s->tcp.w.type = 0;
-    shim_tcp_unlisten(s->reserve_fd);
+    if (t->on) /* deferred ones too: registered with no events */
+        shim_engine_unwatch(shim_esock_engine(s), rfd);
+    t->on = 0;
+    t->deferred = 0;
+    t->w.type = 0;
+    shim_tcp_unlisten(rfd);
 }
 
 /* The app's backlog is full: stop watching until the next retry. */
 static void defer(esock *s, rudp_time now)
 {
-    struct engine *e = s->e;
-    struct epoll_event ee = {.events = 0, .data.ptr = &s->tcp};
-    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->reserve_fd, &ee);
-    s->tcp.deferred = 1;
-    if (e->retry_at > now + ACCEPT_RETRY)
-        e->retry_at = now + ACCEPT_RETRY;
+    struct engine *e = shim_esock_engine(s);
+    tcpl *t = &port_of_sock(s)->tcp;
+    shim_engine_rewatch(e, shim_esock_reserve_fd(s), 0, &t->w);
+    t->deferred = 1;
+    shim_engine_tick_by(e, now + ACCEPT_RETRY);
 }
 
 void shim_tcpl_retry(struct engine *e)
 {
-    for (uint32_t i = 0; i < e->nsocks; i++) {
-        esock *s = e->socks[i];
-        if (!s || !s->tcp.on || !s->tcp.deferred)
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *s = shim_engine_sock(e, i);
+        tcpl *t = s ? &port_of_sock(s)->tcp : NULL;
+        if (!t || !t->on || !t->deferred)
             continue;
-        struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->tcp};
-        real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->reserve_fd, &ee);
-        s->tcp.deferred = 0;
+        shim_engine_rewatch(e, shim_esock_reserve_fd(s), EPOLLIN, &t->w);
+        t->deferred = 0;
     }
 }
 
@@ -154,11 +159,14 @@ static int connect_listener(esock *s)
         return -errno;
     /* Owned while it lives: a program closing every fd must spare it. */
     shim_own_fd(efd, 1);
+    const shim_name *ln = shim_esock_lname(s);
+    const struct sockaddr_un *lun;
+    socklen_t lun_len = shim_esock_lun(s, &lun);
     shim_name n;
     memset(&n, 0, sizeof n);
     n.kind = SHIM_NAME_TCP;
-    n.family = s->lname.family;
-    n.local = s->lname.local;
+    n.family = ln->family;
+    n.local = ln->local;
     n.slot = UINT32_MAX;
     n.id = shim_engine_new_id();
     n.pid = shim_slot_owner();
@@ -168,19 +176,19 @@ static int connect_listener(esock *s)
     int err = shim_name_bind(efd, &n);
     if (err < 0)
         goto fail;
-    if (real_connect(efd, (struct sockaddr *)&s->lun, s->lun_len) < 0) {
+    if (real_connect(efd, (const struct sockaddr *)lun, lun_len) < 0) {
         err = errno == EAGAIN ? -EAGAIN : -EPIPE;
         if (err == -EPIPE)
             SHIM_LOG(RUDP_LOG_INFO, "plain TCP: the listener vanished (%s); no more plain "
                                     "TCP on its port", shim_strerror(errno));
         goto fail;
     }
-    if (!shim_ident_listener(efd, s->lname.pid, s->listener_uid)) {
+    if (!shim_ident_listener(efd, ln->pid, shim_esock_listener_uid(s))) {
         /* As try_accept: the name is held by a socket our application did
          * not make; no connection may reach it. */
         SHIM_LOG(RUDP_LOG_WARN, "plain TCP: the listener's name is held by another "
                                 "process; no more plain TCP on its port");
-        s->e->squatted++;
+        shim_engine_count_squatted(shim_esock_engine(s));
         err = -EPIPE;
         goto fail;
     }
@@ -195,11 +203,11 @@ fail:
 
 int shim_tcpl_event(esock *s, rudp_time now)
 {
-    struct engine *e = s->e;
+    int rfd = shim_esock_reserve_fd(s);
     for (int i = 0; i < TCPL_BATCH; i++) {
         /* Only with a connection waiting: no unix connection is made for
          * nothing (accept() would have to drop it). */
-        struct pollfd p = {.fd = s->reserve_fd, .events = POLLIN};
+        struct pollfd p = {.fd = rfd, .events = POLLIN};
         if (poll(&p, 1, 0) != 1)
             return 0;
         if (!(p.revents & POLLIN)) {
@@ -214,15 +222,13 @@ int shim_tcpl_event(esock *s, rudp_time now)
             return -1;
         if (efd < 0) {
             /* a full backlog, or no fd or memory for the unix socket */
-            if (efd == -EAGAIN)
-                e->accept_retries++;
             defer(s, now);
             return 0;
         }
         tcpl_msg msg;
         memset(&msg, 0, sizeof msg);
         socklen_t pl = sizeof msg.peer;
-        int tfd = real_accept4(s->reserve_fd, (struct sockaddr *)&msg.peer, &pl,
+        int tfd = real_accept4(rfd, (struct sockaddr *)&msg.peer, &pl,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (tfd < 0) {
             int err = errno;
@@ -246,7 +252,7 @@ int shim_tcpl_event(esock *s, rudp_time now)
             shim_log(RUDP_LOG_DEBUG, "plain TCP connection from %s handed to the listener", a);
         }
         if (send_fd(efd, tfd, &msg) == 0)
-            e->tcp_accepted++;
+            port_of_engine(shim_esock_engine(s))->tcp_accepted++;
         /* Ours closed; the one in flight stays the app's. Unsent: the
          * client sees the connection close, accept() drops the unix one. */
         shim_close_owned(tfd);
@@ -308,11 +314,7 @@ static void tcpl_event(void *obj, uint32_t events, rudp_time now)
     if (!t->on || shim_tcpl_event(s, now) == 0)
         return;
     shim_tcpl_stop(s);
-    if (s->listener) {
-        s->alive_check = now;
-        if (s->e->retry_at > now)
-            s->e->retry_at = now;
-    }
+    shim_esock_check_soon(s, now);
 }
 
 static const shim_watch_ops tcpl_ops = {.event = tcpl_event};

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ports.h"
+#include "portpriv.h"
 #include "portshare.h"
 
 #include "base/poison.h"
@@ -214,17 +215,18 @@ void shim_tw_leave(struct engine *e)
 {
     /* A closed listener whose socket its last connections still use (in
      * rudp's own TIME_WAIT, say) has not reached shim_tw_hold yet. */
-    for (uint32_t i = 0; i < e->nsocks; i++) {
-        esock *s = e->socks[i];
-        if (s && !s->listener && s->reserve_fd >= 0 && shim_tw_hold(s))
-            s->reserve_fd = -1; /* the hold has it now */
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *s = shim_engine_sock(e, i);
+        if (s && !shim_esock_listening(s) && shim_esock_reserve_fd(s) >= 0 && shim_tw_hold(s))
+            shim_esock_reserve_taken(s); /* the hold has it now */
     }
-    for (int i = 0; i < e->ntw; i++) {
-        int err = kernel_time_wait(e->tw_fd[i]);
+    port_engine *pe = port_of_engine(e);
+    for (int i = 0; i < pe->ntw; i++) {
+        int err = kernel_time_wait(pe->tw_fd[i]);
         if (err < 0)
             SHIM_LOG(RUDP_LOG_WARN, "a listener's port left without its TIME_WAIT: %s",
                      shim_strerror(-err));
-        shim_close_owned(e->tw_fd[i]);
+        shim_close_owned(pe->tw_fd[i]);
     }
-    e->ntw = 0;
+    pe->ntw = 0;
 }

@@ -93,6 +93,7 @@
 #include <unistd.h>
 
 #include "ports.h"
+#include "portpriv.h"
 
 #include "base/poison.h"
 
@@ -183,18 +184,17 @@ static const shim_watch_ops xg_ops;
 
 void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
 {
-    struct engine *e = s->e;
-    shim_watch_set(&s->xg.w, &xg_ops);
-    s->xg.fd = xfd;
-    s->xg.s = s;
-    s->xg.tag = tag;
-    s->xg.lst = 1;
-    s->xg.next = NULL;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &s->xg};
-    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, xfd, &ee) < 0) {
+    xgsock *x = &port_of_sock(s)->xg;
+    shim_watch_set(&x->w, &xg_ops);
+    x->fd = xfd;
+    x->s = s;
+    x->tag = tag;
+    x->lst = 1;
+    x->next = NULL;
+    if (shim_engine_watch(shim_esock_engine(s), xfd, EPOLLIN, &x->w) < 0) {
         shim_close_owned(xfd);
-        s->xg.w.type = 0;
-        s->xg.fd = -1;
+        x->w.type = 0;
+        x->fd = -1;
     }
 }
 
@@ -202,7 +202,7 @@ void shim_xgroup_attach(esock *s, int xfd, unsigned tag)
  * engine's) go to nobody. */
 static void conn_close(struct engine *e, xgsock *c)
 {
-    real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    shim_engine_unwatch(e, c->fd);
     shim_close_owned(c->fd);
     c->fd = -1;
     shim_engine_bury(e, c, &c->w.type);
@@ -210,42 +210,46 @@ static void conn_close(struct engine *e, xgsock *c)
 
 void shim_xgroup_detach(esock *s)
 {
-    if (!shim_watch_on(&s->xg.w))
+    xgsock *x = &port_of_sock(s)->xg;
+    struct engine *e = shim_esock_engine(s);
+    if (!shim_watch_on(&x->w))
         return;
-    for (xgsock *c = s->xg.next, *nx; c; c = nx) {
+    for (xgsock *c = x->next, *nx; c; c = nx) {
         nx = c->next;
-        conn_close(s->e, c);
+        conn_close(e, c);
     }
-    s->xg.next = NULL;
-    real_epoll_ctl(s->e->epfd, EPOLL_CTL_DEL, s->xg.fd, NULL);
-    shim_close_owned(s->xg.fd); /* the tag is free again */
-    s->xg.fd = -1;
-    s->xg.w.type = 0;
+    x->next = NULL;
+    shim_engine_unwatch(e, x->fd);
+    shim_close_owned(x->fd); /* the tag is free again */
+    x->fd = -1;
+    x->w.type = 0;
 }
 
 /* Injects the records of one message from another member. */
 static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
 {
-    struct engine *e = s->e;
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
+    rudp_ctx *ctx = shim_engine_ctx(e);
     while (n > 0) {
         xg_rec r;
         if (n < sizeof r) {
-            e->xg_dropped++;
+            pe->xg_dropped++;
             return;
         }
         memcpy(&r, msg, sizeof r);
         if (r.magic != XG_MAGIC || r.len == 0 || r.len > n - sizeof r) {
-            e->xg_dropped++;
+            pe->xg_dropped++;
             return;
         }
         const uint8_t *buf = msg + sizeof r;
         const rudp_addr *local = r.has_local ? &r.local : NULL;
-        e->xg_in++;
+        pe->xg_in++;
         /* Read in another process, with no stamp of ours: a handshake it
          * completes is handed over at once, not ordered (fifo.c). */
-        e->rx_stamp = 0;
-        rudp_ctx_set_rx_stamp(e->ctx, 0);
-        int owner = rudp_ctx_input_member(e->ctx, now, s->idx, local, &r.peer, buf, r.len, 0);
+        shim_engine_clear_rx_stamp(e);
+        int owner = rudp_ctx_input_member(ctx, now, shim_esock_index(s), local, &r.peer, buf,
+                                          r.len, 0);
         if (owner) /* another engine's of this process (forward.c) */
             shim_forward(s, (unsigned)(owner - RUDP_INPUT_FOREIGN), local, &r.peer, buf, r.len,
                          now);
@@ -258,7 +262,8 @@ static void take_records(esock *s, const uint8_t *msg, size_t n, rudp_time now)
 static void accept_members(xgsock *x)
 {
     esock *s = x->s;
-    struct engine *e = s->e;
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
     for (int i = 0; i < XG_BATCH; i++) {
         int fd = real_accept4(x->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
@@ -271,10 +276,10 @@ static void accept_members(xgsock *x)
         /* the engine's buffer for their messages (shim_xgroup_event),
          * made with its first member connection: on the heap, not in
          * thread-local storage, which every thread of the program pays */
-        if (!e->xg_msg)
-            e->xg_msg = shim_malloc(XG_MSG_MAX);
+        if (!pe->xg_msg)
+            pe->xg_msg = shim_malloc(XG_MSG_MAX);
         if (real_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 || uc.uid != geteuid() ||
-            !e->xg_msg || !(c = shim_calloc(1, sizeof *c))) {
+            !pe->xg_msg || !(c = shim_calloc(1, sizeof *c))) {
             real_close(fd);
             continue;
         }
@@ -283,8 +288,7 @@ static void accept_members(xgsock *x)
         shim_watch_set(&c->w, &xg_ops);
         c->s = s;
         c->tag = x->tag;
-        struct epoll_event ee = {.events = EPOLLIN, .data.ptr = c};
-        if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->fd, &ee) < 0) {
+        if (shim_engine_watch(e, c->fd, EPOLLIN, &c->w) < 0) {
             shim_close_owned(c->fd);
             shim_free(c);
             continue;
@@ -298,12 +302,12 @@ static void accept_members(xgsock *x)
 static void conn_end(xgsock *c)
 {
     esock *s = c->s;
-    for (xgsock **pp = &s->xg.next; *pp; pp = &(*pp)->next)
+    for (xgsock **pp = &port_of_sock(s)->xg.next; *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
             break;
         }
-    conn_close(s->e, c);
+    conn_close(shim_esock_engine(s), c);
 }
 
 void shim_xgroup_event(xgsock *x, rudp_time now)
@@ -313,10 +317,10 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
         return;
     }
     esock *s = x->s;
-    struct engine *e = s->e;
-    uint8_t *msg = e->xg_msg; /* made before x was accepted; if not, now */
-    if (!msg && !(msg = e->xg_msg = shim_malloc(XG_MSG_MAX))) {
-        e->xg_dropped++;
+    port_engine *pe = port_of_engine(shim_esock_engine(s));
+    uint8_t *msg = pe->xg_msg; /* made before x was accepted; if not, now */
+    if (!msg && !(msg = pe->xg_msg = shim_malloc(XG_MSG_MAX))) {
+        pe->xg_dropped++;
         conn_end(x); /* cannot read it: as if its member had closed it */
         return;
     }
@@ -339,33 +343,33 @@ void shim_xgroup_event(xgsock *x, rudp_time now)
          * (MSG_CTRUNC: the kernel drops them), closed if any came */
         shim_cmsg_take_fds(&m, NULL, 0);
         if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-            e->xg_dropped++;
+            pe->xg_dropped++;
             continue;
         }
         take_records(s, msg, (size_t)n, now);
     }
 }
 
-static xpeer *peer_of(struct engine *e, const struct sockaddr_storage *ep, unsigned tag)
+static xpeer *peer_of(port_engine *pe, const struct sockaddr_storage *ep, unsigned tag)
 {
-    for (unsigned i = 0; i < e->nxpeers; i++)
-        if (e->xpeers[i].tag == tag && memcmp(&e->xpeers[i].ep, ep, sizeof *ep) == 0)
-            return &e->xpeers[i];
-    if (!e->xpeers && !(e->xpeers = shim_calloc(XPEERS_MAX, sizeof *e->xpeers)))
+    for (unsigned i = 0; i < pe->nxpeers; i++)
+        if (pe->xpeers[i].tag == tag && memcmp(&pe->xpeers[i].ep, ep, sizeof *ep) == 0)
+            return &pe->xpeers[i];
+    if (!pe->xpeers && !(pe->xpeers = shim_calloc(XPEERS_MAX, sizeof *pe->xpeers)))
         return NULL;
     xpeer *p = NULL;
-    if (e->nxpeers < XPEERS_MAX) {
-        p = &e->xpeers[e->nxpeers++];
+    if (pe->nxpeers < XPEERS_MAX) {
+        p = &pe->xpeers[pe->nxpeers++];
     } else { /* full: one that has no socket, or the first */
-        p = &e->xpeers[0];
+        p = &pe->xpeers[0];
         for (unsigned i = 0; i < XPEERS_MAX; i++)
-            if (e->xpeers[i].fd < 0) {
-                p = &e->xpeers[i];
+            if (pe->xpeers[i].fd < 0) {
+                p = &pe->xpeers[i];
                 break;
             }
         if (p->fd >= 0)
             shim_close_owned(p->fd);
-        e->xg_dropped += p->nrec; /* flushed each turn: none, usually */
+        pe->xg_dropped += p->nrec; /* flushed each turn: none, usually */
         shim_free(p->out);
     }
     memset(p, 0, sizeof *p);
@@ -420,8 +424,8 @@ static void orphan_all(struct engine *e, xpeer *p, rudp_time now)
     for (size_t off = 0; off < p->used;) {
         xg_rec r;
         memcpy(&r, p->out + off, sizeof r);
-        e->xg_orphans++;
-        rudp_ctx_input_member(e->ctx, now, r.sock, r.has_local ? &r.local : NULL, &r.peer,
+        port_of_engine(e)->xg_orphans++;
+        rudp_ctx_input_member(shim_engine_ctx(e), now, r.sock, r.has_local ? &r.local : NULL, &r.peer,
                               p->out + off + sizeof r, r.len, 1);
         off += sizeof r + r.len;
     }
@@ -457,35 +461,39 @@ static void flush_peer(struct engine *e, xpeer *p, rudp_time now)
             p->fd = -1;
         }
     }
+    port_engine *pe = port_of_engine(e);
     if (sent)
-        e->xg_out += p->nrec;
+        pe->xg_out += p->nrec;
     else if (unknown)
-        e->xg_unknown += p->nrec;
+        pe->xg_unknown += p->nrec;
     else
-        e->xg_dropped += p->nrec;
+        pe->xg_dropped += p->nrec;
     p->used = p->nrec = 0;
 }
 
 void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const rudp_addr *peer,
                          const uint8_t *buf, size_t len, rudp_time now)
 {
-    struct engine *e = s->e;
-    xpeer *p = s->endpoint.ss_family ? peer_of(e, &s->endpoint, tag) : NULL;
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
+    const struct sockaddr_storage *ep = &port_of_sock(s)->endpoint;
+    xpeer *p = ep->ss_family ? peer_of(pe, ep, tag) : NULL;
     if (p && p->fd < 0 && !p->used) {
         int r = resolve(p, now);
         if (r == 0) { /* its member is gone, and its connections */
-            e->xg_orphans++;
-            rudp_ctx_input_member(e->ctx, now, s->idx, local, peer, buf, len, 1);
+            pe->xg_orphans++;
+            rudp_ctx_input_member(shim_engine_ctx(e), now, shim_esock_index(s), local, peer, buf,
+                                  len, 1);
             return;
         }
         if (r < 0) { /* a squatter's, or cannot tell: nothing forwarded */
-            e->xg_unknown++;
+            pe->xg_unknown++;
             return;
         }
     }
     xg_rec r;
     if (!p || sizeof r + len > XG_MSG_MAX || (!p->out && !(p->out = shim_malloc(XG_MSG_MAX)))) {
-        e->xg_dropped++;
+        pe->xg_dropped++;
         return;
     }
     if (p->used + sizeof r + len > XG_MSG_MAX)
@@ -494,7 +502,7 @@ void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const r
     r.magic = XG_MAGIC;
     r.len = (uint32_t)len;
     r.has_local = local != NULL;
-    r.sock = s->idx;
+    r.sock = shim_esock_index(s);
     if (local)
         r.local = *local;
     r.peer = *peer;
@@ -502,16 +510,14 @@ void shim_xgroup_forward(esock *s, unsigned tag, const rudp_addr *local, const r
     memcpy(p->out + p->used + sizeof r, buf, len);
     p->used += sizeof r + len;
     p->nrec++;
-    e->xg_pending = 1;
+    shim_engine_relay_pending(e);
 }
 
 void shim_xgroup_flush(struct engine *e, rudp_time now)
 {
-    if (!e->xg_pending)
-        return;
-    e->xg_pending = 0;
-    for (unsigned i = 0; i < e->nxpeers; i++)
-        flush_peer(e, &e->xpeers[i], now);
+    port_engine *pe = port_of_engine(e);
+    for (unsigned i = 0; i < pe->nxpeers; i++)
+        flush_peer(e, &pe->xpeers[i], now);
 }
 
 /* A member socket's epoll event (the engine's dispatch, hooks.h). */
