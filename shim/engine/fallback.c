@@ -10,9 +10,10 @@
  * answer; the first to complete wins, and rudp wins a tie (it completing
  * first stops the TCP attempt). The TCP attempt uses the app's own socket,
  * kept by connect() with every option and the address the app bound it
- * to; when it connects, shim_fd_swap_in (sock.c) puts it at the app's fd
- * number in place of the bridge, carrying over the fd's flags and the
- * app's epoll registrations (epollreg.c). The app sees one connect: a
+ * to; when it connects, the front end's place (state.h; locally
+ * shim_fd_swap_in, appfd.c) puts it at the app's fd number in place of the
+ * bridge, carrying over the fd's flags and the app's epoll registrations
+ * (epollreg.c). The app sees one connect: a
  * blocking one returns 0, a non-blocking one reports EPOLLOUT/POLLOUT, and
  * from then on the fd is a plain kernel TCP socket, the shim out of its
  * way. A destination reached this way is remembered for REMEMBER: connects
@@ -604,7 +605,8 @@ static void tcp_connected(fallback *f, rudp_time now)
         return;
     }
     shim_slot *s = b->slot != UINT32_MAX ? shim_slot_get(b->slot, b->id) : NULL;
-    int r = s ? shim_fd_swap_in(s, f->app_fd, f->app_ino, f->tfd) : -1;
+    int (*place)(shim_slot *, int, uint64_t, int) = shim_front()->place; /* set: not relayed */
+    int r = s && place ? place(s, f->app_fd, f->app_ino, f->tfd) : -1;
     if (r == 0) {
         f->retry_at = now + SWAP_RETRY;
         schedule(b->e, f->retry_at);

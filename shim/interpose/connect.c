@@ -359,10 +359,11 @@ static void arm_fallback(connecting *d)
     atomic_fetch_add(&shim_fallback_racing, 1);
     req->swap_fd = d->fd;
     req->swap_ino = d->app_ino;
-    /* rudp-supervise: the app's fd is the program's, in its own
-     * table, which no engine reaches with dup3 (a seccomp ADDFD
-     * needs the program's call still waiting): relayed too */
-    req->relay = d->foreign || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS);
+    /* A front end that cannot put a file at the app's number later (the
+     * remote one: the fd is the program's, in its own table, which no
+     * engine reaches with dup3, and a seccomp ADDFD needs the program's
+     * call still waiting): relayed too */
+    req->relay = d->foreign || !shim_front()->place;
     memcpy(&req->tcp_to, &d->peer, sa_len(d->family));
     req->tcp_to_len = sa_len(d->family);
     if (!req->relay)

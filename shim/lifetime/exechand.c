@@ -202,7 +202,9 @@ static void *take_loop(void *arg)
             shim_slot *s = shim_slot_get_pid(m.slot, m.id, (pid_t)m.owner);
             /* 0 (connect() had not placed the app end) cannot be: that
              * connect() returned before the exec */
-            a.result = s ? shim_fd_swap_in(s, m.app_fd, m.app_ino, tfd) : -1;
+            a.result = s && shim_front()->place
+                           ? shim_front()->place(s, m.app_fd, m.app_ino, tfd)
+                           : -1;
             if (a.result != 1)
                 a.result = -1;
         }

@@ -319,4 +319,5 @@ const shim_front_ops shim_front_local = {
     .replaced = local_replaced,
     .list_fallback = local_list_fallback,
     .list_range = local_list_range,
+    .place = shim_fd_swap_in, /* appfd.c: dup3, epoll interest from epollreg.c */
 };

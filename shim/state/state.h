@@ -402,6 +402,13 @@ typedef struct shim_front_ops {
      * of inode ino, which the caller closes, or -1; NULL: this process
      * holds every app end it reaches */
     int (*app_end)(uint64_t ino);
+    /* puts file at the application's number fd, if fd still holds the
+     * app end of inode ino, with what belongs to the file there (flags,
+     * owner, options, epoll interest): shim_fd_swap_in's contract (the
+     * fallback's kernel TCP in place of the bridge); NULL: the numbers
+     * are another process's, whose calls have been answered (a seccomp
+     * ADDFD needs one still waiting), so such a connection is relayed */
+    int (*place)(shim_slot *s, int fd, uint64_t ino, int file);
     /* the front end's own counters (RUDP_STATS, rudp-stat); may be NULL */
     void (*stats)(void (*line)(void *, const char *), void *arg);
     /* a lock of its own around fork() (sock.c) and a raw clone's renewal
