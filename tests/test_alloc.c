@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib_sim.h"
+#include "../shim/base/base.h" /* shim_aead_openssl */
 
 /* A counting allocator: each block carries its allocator's address in a
  * 16-byte header (malloc's alignment kept), so a free through the wrong
@@ -105,6 +106,10 @@ static void pair_life(counter *ca, counter *cb, const uint8_t *key)
     if (key) {
         sim_set_key(&s, a, key);
         sim_set_key(&s, b, key);
+        /* the shim's backend too, installed after the key as the shim
+         * does: its state and spare contexts come from the same table */
+        sim_set_aead(&s, a, shim_aead_openssl());
+        sim_set_aead(&s, b, shim_aead_openssl());
     }
     sim_listen(&s, b, &srv_tpl, 16);
     sim_connect(&s, a, b, &cli_tpl, NULL);

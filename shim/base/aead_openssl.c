@@ -151,23 +151,49 @@ static struct {
 } O;
 #undef X
 
-/* 1 if every call is bound (once: ossl_load's). */
-static int ossl_bind(void)
+/* 1 if every call is bound (once: ossl_load's); else 0 and why. */
+static int ossl_bind(const char **why)
 {
     void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
+    if (!h) {
+        *why = "libcrypto.so.3 not loaded";
         return 0;
+    }
 #define X(f) \
-    if (!(O.f = (__typeof__(&f))dlsym(h, #f))) \
-        return 0;
+    if (!(O.f = (__typeof__(&f))dlsym(h, #f))) { \
+        *why = "libcrypto.so.3 lacks " #f; \
+        dlclose(h); \
+        return 0; \
+    }
     OSSL_CALLS(X)
 #undef X
     return 1; /* h stays: libcrypto is never unloaded (it is linked -z nodelete) */
 }
 
+/* Why OpenSSL's AES-256-GCM is not there, once ossl_load ran (NULL: it
+ * is). */
+static const char *load_why;
+
+static void ossl_load_bound(const char **why);
+
 static void ossl_load(void)
 {
-    if (!ossl_bind())
+    const char *why = NULL;
+    ossl_load_bound(&why);
+    if (!ossl.ctx || !ossl.evp[RUDP_AEAD_AESGCM])
+        load_why = why ? why : "AES-256-GCM not fetched";
+}
+
+const char *shim_aead_openssl_unavailable(void)
+{
+    if (pthread_once(&ossl_once, ossl_load) != 0)
+        return "pthread_once failed";
+    return load_why;
+}
+
+static void ossl_load_bound(const char **why)
+{
+    if (!ossl_bind(why))
         return;
     O.ERR_set_mark();
     ossl.ctx = O.OSSL_LIB_CTX_new();

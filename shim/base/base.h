@@ -185,6 +185,10 @@ int shim_redirect(const struct sockaddr *sa);
  * Where libcrypto.so.3 is missing it does not start, and everything is
  * libsodium's. */
 const rudp_aead_backend *shim_aead_openssl(void);
+/* Why that backend has no AES-256-GCM here (libcrypto missing, a call
+ * missing from it, the cipher not fetched), loading it if not yet; NULL:
+ * it has. */
+const char *shim_aead_openssl_unavailable(void);
 /* OpenSSL contexts a core context's state makes for a cipher (two a
  * connection), and (tests) how many of them its state st holds spare. */
 #define SHIM_AEAD_OPENSSL_POOL 32

@@ -737,7 +737,9 @@ void shim_fallback_free(bridge *b)
     close_tcp(f);
     unlink_fb(f);
     b->fb = NULL;
-    shim_free(f);
+    /* buried, not freed: an event of its TCP socket may still be due in
+     * the batch being dispatched (rudp won in the same one) */
+    shim_engine_bury(b->e, f, &f->w.type);
     atomic_fetch_sub(&shim_fallback_racing, 1);
     if (shim_hook.lifetime && shim_hook.lifetime->race_ended)
         shim_hook.lifetime->race_ended(); /* exechand.c */
