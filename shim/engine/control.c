@@ -295,6 +295,18 @@ static void req_free(ctl_req *r)
     atomic_fetch_sub(&nclients, 1);
 }
 
+/* req_free for a request engine 0 watches for EPOLLOUT (L.writing), freed
+ * by another object's event: the batch being dispatched may still hold its
+ * own event, so it is buried (shim_engine_bury), not freed at once, or that
+ * event would reach freed memory, or a new request in its place. */
+static void req_drop(struct engine *e, ctl_req *r)
+{
+    shim_close_owned(r->fd);
+    shim_free(r->buf);
+    atomic_fetch_sub(&nclients, 1);
+    shim_engine_bury(e, r, &r->obj.w.type);
+}
+
 /* Writes what the socket takes now; 1 when the request is finished (sent
  * or failed), 0 to wait for EPOLLOUT. */
 static int flush(ctl_req *r)
@@ -333,7 +345,7 @@ static rudp_time drop_stale(struct engine *e, rudp_time now)
         after = r->next;
         if (now - r->born >= CTL_STALE) {
             unlink_writing(e, r);
-            req_free(r);
+            req_drop(e, r);
         } else if (r->born + CTL_STALE < next) {
             next = r->born + CTL_STALE;
         }
