@@ -95,6 +95,14 @@ extern long (*real_syscall)(long, ...);
  * (real.c). */
 long shim_sys(long nr, ...);
 #define syscall shim_sys
+/* prctl() likewise (interpose/syscalls.c exports one, to see a seccomp
+ * filter go in); the shim's own calls are the kernel's (real.c). */
+int shim_prctl(int option, ...);
+#define prctl shim_prctl
+/* util.c: the program installed a seccomp filter (interpose/syscalls.c):
+ * the app-thread paths (engine/appsend.c, apprecv.c) are off from then */
+void shim_sandbox_set(void);
+int shim_sandboxed(void);
 /* The same with its six arguments in a[] (real.c; syscalls.c's exported
  * syscall() passes on the numbers it does not take). */
 long shim_sys_call(long nr, const long a[6]);
@@ -143,6 +151,7 @@ typedef struct shim_config {
     int datagram_set;       /* RUDP_DATAGRAM given: no loopback upgrade */
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
     int app_send;           /* RUDP_APP_SEND: a writing thread sends while its engine sleeps */
+    int app_recv;           /* RUDP_APP_RECV: a reading thread waits on the UDP socket itself */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
     int engines_auto;       /* RUDP_ENGINES unset: started by load (engines.c) */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */

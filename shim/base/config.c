@@ -121,6 +121,7 @@ static const struct {
     {"RUDP_BUFFER", SETTING},
     {"RUDP_OFFLOAD", SETTING},
     {"RUDP_APP_SEND", SETTING},
+    {"RUDP_APP_RECV", SETTING},
     {"RUDP_ENGINES", SETTING},
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
@@ -679,8 +680,12 @@ static int load_connections(void)
                  "0 (one datagram per send, no GRO) or 1 (default)") < 0)
         return -1;
     shim_cfg.app_send = 1;
-    return flag_var("RUDP_APP_SEND", &shim_cfg.app_send,
-                    "0 (every write through the engine thread) or 1 (default)");
+    if (flag_var("RUDP_APP_SEND", &shim_cfg.app_send,
+                 "0 (every write through the engine thread) or 1 (default)") < 0)
+        return -1;
+    shim_cfg.app_recv = 1;
+    return flag_var("RUDP_APP_RECV", &shim_cfg.app_recv,
+                    "0 (every datagram read by the engine thread) or 1 (default)");
 }
 
 /* Engine threads: by default as many as the CPUs the process may run on

@@ -299,6 +299,17 @@ ssize_t real_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 }
 #pragma GCC diagnostic pop
 
+int shim_prctl(int option, ...)
+{
+    long a[6] = {option, 0, 0, 0, 0, 0};
+    va_list ap;
+    va_start(ap, option);
+    for (int i = 1; i < 5; i++)
+        a[i] = (long)va_arg(ap, unsigned long);
+    va_end(ap);
+    return (int)shim_sys_call(SYS_prctl, a);
+}
+
 long shim_sys(long nr, ...)
 {
     long a[6];

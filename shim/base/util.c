@@ -297,3 +297,17 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen)
     }
     return NULL;
 }
+
+/* Set once the program installed a seccomp filter (interpose/syscalls.c):
+ * the app-thread paths are off from then on. */
+static _Atomic int sandboxed;
+
+void shim_sandbox_set(void)
+{
+    atomic_store(&sandboxed, 1);
+}
+
+int shim_sandboxed(void)
+{
+    return atomic_load_explicit(&sandboxed, memory_order_relaxed);
+}

@@ -95,7 +95,7 @@ void shim_appsend_renew(struct engine *e)
 void shim_appsend_index(bridge *b)
 {
     struct engine *e = b->e;
-    if (b->slot >= SHIM_MAX_SLOTS || !shim_cfg.app_send)
+    if (b->slot >= SHIM_MAX_SLOTS || (!shim_cfg.app_send && !shim_cfg.app_recv))
         return;
     if (!e->by_slot) {
         e->by_slot = shim_calloc(SHIM_MAX_SLOTS, sizeof *e->by_slot);
@@ -152,7 +152,7 @@ static const shim_watch_ops timer_ops = {.event = timer_event};
  * of this image's engines, but an fd inherited over exec may carry the same
  * pair for another connection (a new image numbers both afresh). 0: not
  * known (no unix_diag here): the app thread never sends for b. */
-static uint64_t app_end_ino(bridge *b)
+uint64_t shim_appsend_app_ino(bridge *b)
 {
     if (!b->app_peer_ino) {
         struct stat st;
@@ -186,7 +186,7 @@ static int can_take(bridge *b, const shim_fd *rec, size_t n)
     rudp_conn_get_info(b->conn, &i);
     if (i.unsent_bytes != 0)
         return 0;
-    if (app_end_ino(b) != rec->ino)
+    if (shim_appsend_app_ino(b) != rec->ino)
         return 0; /* the fd is another connection's app end */
     /* Nothing of the app's waits in the bridge, and it did not shut
      * writing down: its bytes and its EOF go first (a peek answers both:
@@ -201,8 +201,8 @@ static int can_take(bridge *b, const shim_fd *rec, size_t n)
  * ourselves), so a bad pointer is an error here, EFAULT from libc's call
  * after, as TCP's, not a fault with every signal blocked. 1 done; 0 not
  * (-errno in *err). */
-static int take_bytes(bridge *b, const struct iovec *iov, int iovcnt, size_t n, rudp_time now,
-                      int *err)
+static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, size_t n,
+                      rudp_time now, int *err)
 {
     rudp_span sp[4];
     struct iovec to[4];
@@ -218,7 +218,7 @@ static int take_bytes(bridge *b, const struct iovec *iov, int iovcnt, size_t n, 
         *err = -ENOBUFS;
         return 0;
     }
-    ssize_t got = process_vm_readv(getpid(), to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
+    ssize_t got = process_vm_readv(me, to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
     if (got != (ssize_t)n) {
         *err = got < 0 ? -errno : -EFAULT;
         return 0;
@@ -233,7 +233,7 @@ static int take_bytes(bridge *b, const struct iovec *iov, int iovcnt, size_t n, 
 
 /* After the app thread's send: the engine wakes by the deadline it now
  * needs (its own wake-up computed the same way, shim_engine_loop). */
-static void keep_timers(struct engine *e, rudp_time deadline)
+void shim_appsend_keep_timers(struct engine *e, rudp_time deadline)
 {
     if (rudp_ctx_events_pending(e->ctx) || e->roam_due) {
         uint64_t one = 1;
@@ -276,9 +276,18 @@ static void keep_timers(struct engine *e, rudp_time deadline)
  * trip by 20%. */
 #define APPSEND_CONNS 16
 
+int shim_appsend_few(void)
+{
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    unsigned conns = 0;
+    for (int k = 0; k < nrun; k++)
+        conns += atomic_load_explicit(&G.e[k].nbridges, memory_order_relaxed);
+    return conns <= APPSEND_CONNS;
+}
+
 int shim_engine_app_send_may(void)
 {
-    if (!shim_cfg.app_send)
+    if (!shim_cfg.app_send || shim_sandboxed())
         return 0;
     int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), asleep = 0;
     unsigned conns = 0;
@@ -292,9 +301,19 @@ int shim_engine_app_send_may(void)
 /* process_vm_readv refused (a sandbox without it): never tried again. */
 static _Atomic int copy_refused;
 
+struct engine *shim_appsend_engine_of(uint32_t slot)
+{
+    if (slot >= SHIM_MAX_SLOTS)
+        return NULL;
+    unsigned k = atomic_load_explicit(&engine_of_slot[slot], memory_order_acquire);
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    return k == 0 || (int)k > nrun ? NULL : &G.e[k - 1];
+}
+
 int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent)
 {
     if (!shim_cfg.app_send || n == 0 || n > SHIM_APPSEND_MAX || shim_cfg.qlog_dirfd >= 0 ||
+        shim_sandboxed() ||
         atomic_load_explicit(&copy_refused, memory_order_relaxed))
         return 0; /* with qlog on, the trace's lock is the engine's alone */
     shim_fd rec;
@@ -310,7 +329,8 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
         atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
         return 0; /* awake: it reads the bridge before it sleeps */
     }
-    if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() || shim_alloc_held())
+    pid_t me = getpid();
+    if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     sigset_t all, old;
     sigfillset(&all);
@@ -324,11 +344,11 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
                             !atomic_load(&e->cmd_queued) /* TCP_CORK and the like first */
                         ? e->by_slot[rec.slot]
                         : NULL;
-        if (can_take(b, &rec, n) && take_bytes(b, iov, iovcnt, n, now, &err)) {
+        if (can_take(b, &rec, n) && take_bytes(b, me, iov, iovcnt, n, now, &err)) {
             rudp_time deadline = rudp_ctx_process(e->ctx, now);
             shim_udpio_flush(e->io);
             e->app_sends++;
-            keep_timers(e, deadline);
+            shim_appsend_keep_timers(e, deadline);
             *sent = (ssize_t)n;
             done = 1;
         }

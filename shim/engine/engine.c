@@ -84,6 +84,7 @@ esock *shim_esock_new(struct engine *e, int fd, int family)
     s->e = e;
     s->fd = fd;
     s->idx = idx;
+    s->sid = shim_engine_new_id();
     s->family = family;
     s->reserve_fd = -1;
     /* ICMP errors come with the datagram they quote (read_errqueue), so
@@ -375,7 +376,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
  * queued for other processes, before any socket closes (xgroup.c).
  * relay_pending is tested here so that an engine with nothing relayed
  * pays no call per event. */
-static void udp_event(void *obj, uint32_t events, rudp_time now)
+void shim_engine_udp_event(void *obj, uint32_t events, rudp_time now)
 {
     esock *s = obj;
     struct engine *e = s->e;
@@ -386,7 +387,7 @@ static void udp_event(void *obj, uint32_t events, rudp_time now)
     }
 }
 
-static const shim_watch_ops udp_ops = {.event = udp_event};
+static const shim_watch_ops udp_ops = {.event = shim_engine_udp_event};
 
 /* epoll events taken per call, and further calls without sleeping before
  * the turn's timers run (see shim_engine_loop). */
@@ -416,7 +417,7 @@ static rudp_time pump_once(struct engine *e, rudp_time now)
     return deadline;
 }
 
-static rudp_time pump(struct engine *e, rudp_time now)
+rudp_time shim_engine_pump(struct engine *e, rudp_time now)
 {
     rudp_time deadline = pump_once(e, now);
     if (e->roam_due) {
@@ -541,6 +542,8 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
         wake = e->fallback_at;
     if (e->roam_at < wake)
         wake = e->roam_at;
+    if (e->lease_at < wake)
+        wake = e->lease_at;
     if (e == &G.e[0]) {
         rudp_time ctl = shim_control_timer(e, now);
         if (ctl < wake)
@@ -555,8 +558,8 @@ void *shim_engine_loop(void *arg)
     struct epoll_event evs[EV_MAX];
     /* held but while asleep: an app thread sends then (appsend.c) */
     pthread_mutex_lock(&e->turn_mu);
-    e->turn_open = e->tfd >= 0 && shim_cfg.app_send;
-    rudp_time deadline = pump(e, shim_now());
+    e->turn_open = e->tfd >= 0 && (shim_cfg.app_send || shim_cfg.app_recv);
+    rudp_time deadline = shim_engine_pump(e, shim_now());
     for (;;) {
         if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&
             shim_hook.lifetime->take_signal)
@@ -632,12 +635,14 @@ void *shim_engine_loop(void *arg)
             shim_fallback_timer(e, now);
         if (now >= e->roam_at)
             shim_roam_timer(e, now);
+        if (now >= e->lease_at)
+            shim_apprecv_leases(e, now);
         /* What is sent now is timed now, not at the wake-up. */
-        deadline = pump(e, shim_now());
+        deadline = shim_engine_pump(e, shim_now());
         /* accepted connections whose turn came (fifo.c), after the
          * handshakes this turn completed were counted */
         if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
-            deadline = pump(e, shim_now());
+            deadline = shim_engine_pump(e, shim_now());
         rudp_time turn_end = shim_now();
         rudp_time turn = turn_end - turn_start;
         if (turn > e->longest_turn)

@@ -21,6 +21,7 @@
 #ifndef SHIM_ENGINE_H
 #define SHIM_ENGINE_H
 
+#include <signal.h>
 #include "state/state.h"
 
 typedef struct shim_connect_req {
@@ -387,6 +388,12 @@ int shim_engine_busy(void);
  * SHIM_APPSEND_MAX bytes always take the bridge. */
 #define SHIM_APPSEND_MAX 16384
 int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
+/* apprecv.c: the thread that would block reading fd (an established
+ * bridge) waits on its connection's UDP socket itself; every signal
+ * blocked by the caller, old its mask before. 1: woken (read again);
+ * 0: not taken; -ETIMEDOUT: nothing came for a while; -EINTR: a signal
+ * old lets in is pending (the caller lets it in). */
+int shim_engine_app_recv_wait(int fd, const sigset_t *old);
 /* Whether an app thread's send may pay now, by what the engines publish
  * (no lock, no system call): one asleep, and few connections in all. */
 int shim_engine_app_send_may(void);

@@ -30,8 +30,6 @@ static inline int unix_alive(uint64_t ino)
  * listener's reserve socket is closed or held through TIME_WAIT; s is
  * freed at the end of the engine's batch (shim_engine_bury). */
 void shim_esock_close(esock *s);
-/* Frees what shim_engine_bury kept while events were dispatched. */
-void shim_engine_graves_empty(struct engine *e);
 /* e's eventfd readable: runs the commands queued for e (enginecmd.c). */
 void shim_engine_run_commands(struct engine *e, rudp_time now);
 /* Due at e->retry_at: listeners closed here but perhaps held elsewhere,

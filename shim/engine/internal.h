@@ -283,4 +283,21 @@ void shim_control_pass(struct engine *e, void *req);
  * nothing due). */
 rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
+/* engine.c, for the app thread's receive (apprecv.c) */
+rudp_time shim_engine_pump(struct engine *e, rudp_time now);
+void shim_engine_udp_event(void *obj, uint32_t events, rudp_time now);
+/* Frees what shim_engine_bury kept while events were dispatched. */
+void shim_engine_graves_empty(struct engine *e);
+/* appsend.c, shared with apprecv.c: the engine of a slot's connection (no
+ * lock: checked under its turn), the inode of a bridge's app end, and the
+ * engine's wake-up after an app thread's turn */
+struct engine *shim_appsend_engine_of(uint32_t slot);
+uint64_t shim_appsend_app_ino(bridge *b);
+void shim_appsend_keep_timers(struct engine *e, rudp_time deadline);
+/* ... and whether the process's engines carry few enough connections for
+ * an app thread to do their work (APPSEND_CONNS) */
+int shim_appsend_few(void);
+/* apprecv.c: the sockets whose waiters' lease ran out, watched again */
+void shim_apprecv_leases(struct engine *e, rudp_time now);
+
 #endif

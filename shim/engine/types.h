@@ -97,7 +97,7 @@ typedef struct engine_figures {
     uint64_t fifo_held, fifo_held_ns;
     /* appsend.c: writes an application thread sent itself, and those that
      * found the engine in its turn (written through the bridge instead) */
-    uint64_t app_sends, app_busy;
+    uint64_t app_sends, app_busy, app_recvs, app_lapsed;
 } engine_figures;
 
 typedef struct esock {
@@ -139,6 +139,13 @@ typedef struct esock {
     rudp_time refused_at; /* ... when this host last refused its sends (EPERM,
                              ENOBUFS...; 0: never since its last silence, roam.c) */
     int heard;            /* a datagram arrived on it */
+    /* apprecv.c: app threads waiting on it themselves, while the engine
+     * does not watch it; found again by idx and sid */
+    uint64_t sid;
+    int app_waiters;      /* an app thread waits on it (one at most) */
+    int app_unwatched;    /* the engine does not watch it... */
+    uint32_t app_gen;     /* ... bumped when it does again, */
+    rudp_time app_lease;  /* ... by then at the latest */
     /* fifo.c: a group member's reading this turn, published at its end:
      * the horizon reached, whether the last read found it empty, and the
      * engine's list of members to publish */
@@ -260,7 +267,7 @@ struct engine {
      * the thread's send made earlier than the one the engine sleeps to
      * (sleep_until); tfd_at is what it is armed for, 0: disarmed. */
     pthread_mutex_t turn_mu;
-    int turn_open;              /* the loop runs: app threads may send */
+    int turn_open;              /* the loop runs: app threads may send and receive */
     _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;
@@ -268,6 +275,9 @@ struct engine {
     shim_watch tfd_w;           /* tfd's, for epoll dispatch */
     rudp_time sleep_until, tfd_at;
     uint64_t app_sends;         /* turn_mu */
+    uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
+    rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
+    uint64_t app_lapsed;        /* ... sockets taken back when a lease ran out */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

@@ -22,6 +22,11 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "interpose.h"
@@ -134,29 +139,151 @@ size_t shim_iov_bytes(const struct iovec *iov, int cnt)
     return n;
 }
 
+/* ---- the app thread's receive (RUDP_APP_RECV, engine/apprecv.c) ----
+ *
+ * A blocking read of a bridge with nothing in it waits on the connection's
+ * UDP socket itself rather than in the kernel's read of the bridge. The
+ * read is tried without waiting first (the answer when anything is there,
+ * and for a non-blocking socket); only a read that would block waits here,
+ * and only where that wait ends as the kernel's would: no receive timeout
+ * or low-water mark on the socket (the kernel's read keeps those), and
+ * flags no other than these. Signals are held back while it waits; one
+ * that comes ends the wait still pending, and is let in once it is known
+ * whether the kernel's read would have restarted after its handler
+ * (SA_RESTART: the wait goes on) or said EINTR (lifetime/signals.c).
+ * Otherwise, and whenever the engine's part cannot be taken, the call is
+ * the kernel's, as before. */
+#define APP_RECV_FLAGS (MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+
+static int plain_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return 0;
+    struct timeval tv;
+    socklen_t tl = sizeof tv;
+    int low = 1;
+    socklen_t ll = sizeof low;
+    return real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 && tv.tv_sec == 0 &&
+           tv.tv_usec == 0 && real_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, &ll) == 0 &&
+           low <= 1;
+}
+
+/* With every signal held back (old: the caller's mask): 1 with *out the
+ * call's result (errno set); 0: make the kernel's call; -1: a signal
+ * interrupted the wait and the kernel's read would say EINTR. */
+static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *old, ssize_t *out)
+{
+    for (;;) {
+        int w = shim_engine_app_recv_wait(fd, old);
+        if (w == -EINTR) {
+            sigset_t pend;
+            if (sigpending(&pend) == 0 && shim_signals_interrupt(&pend, old))
+                return -1;
+            /* SA_RESTART, or a signal that interrupts nothing: let it in
+             * (its handler runs now), then wait again, as the kernel's
+             * read restarts */
+            sigset_t now;
+            pthread_sigmask(SIG_SETMASK, old, &now);
+            pthread_sigmask(SIG_SETMASK, &now, NULL);
+        } else if (w != 1) {
+            return 0; /* not taken, or nothing came for a while */
+        }
+        ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
+        if (r >= 0 || errno != EAGAIN) {
+            *out = r;
+            return 1;
+        }
+    }
+}
+
+/* 1 with *out the call's result (errno set); 0: make the call as before. */
+static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
+{
+    if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS) || !shim_fd_hinted(fd))
+        return 0;
+    int saved = errno;
+    ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
+    if (r < 0 && errno == ENOTSOCK) {
+        /* not a socket: a hint from another fd table (a CLONE_VM child
+         * without CLONE_FILES numbers its own files): libc's call */
+        errno = saved;
+        return 0;
+    }
+    if (r >= 0 || errno != EAGAIN) {
+        *out = r;
+        return 1;
+    }
+    if (!plain_blocking(fd)) {
+        errno = saved;
+        return 0;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int done = app_recv_held(fd, m, flags, &old, &r);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+    if (done < 0) {
+        *out = -1;
+        errno = EINTR;
+        return 1;
+    }
+    errno = done ? err : saved;
+    *out = r;
+    return done;
+}
+
+static ssize_t app_recv_buf(int fd, void *buf, size_t n, int flags, int *done)
+{
+    struct iovec v = {.iov_base = buf, .iov_len = n};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    ssize_t r = 0;
+    *done = n > 0 && app_recv(fd, &m, flags, &r);
+    return r;
+}
+
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    return told(fd, real_read(fd, buf, n), n);
+    int done;
+    ssize_t r = app_recv_buf(fd, buf, n, 0, &done);
+    return told(fd, done ? r : real_read(fd, buf, n), n);
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+    if (cnt > 0 && cnt <= IOV_MAX && shim_iov_bytes(iov, cnt) > 0) {
+        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+        ssize_t r;
+        if (app_recv(fd, &m, 0, &r))
+            return told(fd, r, r == 0 ? shim_iov_bytes(iov, cnt) : 1);
+    }
     ssize_t r = real_readv(fd, iov, cnt);
     return told(fd, r, r == 0 ? shim_iov_bytes(iov, cnt) : 1); /* iov proved valid */
 }
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    return told(fd, real_recv(fd, buf, n, flags), n);
+    int done;
+    ssize_t r = app_recv_buf(fd, buf, n, flags, &done);
+    return told(fd, done ? r : real_recv(fd, buf, n, flags), n);
 }
 
 SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
+    int done = 0;
+    ssize_t r = n <= buflen ? app_recv_buf(fd, buf, n, 0, &done) : 0;
+    if (done)
+        return told(fd, r, n);
     return told(fd, real_read_chk(fd, buf, n, buflen), n);
 }
 
 SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
+    int done = 0;
+    ssize_t r = n <= buflen ? app_recv_buf(fd, buf, n, flags, &done) : 0;
+    if (done)
+        return told(fd, r, n);
     return told(fd, real_recv_chk(fd, buf, n, buflen, flags), n);
 }
 

@@ -20,12 +20,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <linux/seccomp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
 
 #undef syscall
+#undef prctl
 
 int close_range(unsigned first, unsigned last, int flags);
 
@@ -100,7 +103,40 @@ SHIM_EXPORT long syscall(long nr, ...)
 #endif
     case SYS_exit_group:
         _exit(I(0));
+    case SYS_prctl:
+        if (I(0) == PR_SET_SECCOMP)
+            shim_sandbox_set();
+        return shim_sys_call(nr, a);
+#ifdef SYS_seccomp
+    case SYS_seccomp:
+        if (U(0) == SECCOMP_SET_MODE_STRICT || U(0) == SECCOMP_SET_MODE_FILTER)
+            shim_sandbox_set();
+        return shim_sys_call(nr, a);
+#endif
     default:
         return shim_sys_call(nr, a);
     }
+}
+
+/* prctl(), for PR_SET_SECCOMP alone: a program that sandboxes itself
+ * (vsftpd's seccomp_sandbox, sshd's privilege-separated child; libseccomp
+ * comes through syscall() above) may refuse the calls the app-thread paths
+ * make (engine/appsend.c, engine/apprecv.c: ppoll, epoll_ctl,
+ * process_vm_readv...), with SIGSYS or EPERM. From then on this process
+ * leaves that work to its engine threads, as before those paths existed:
+ * a filter binds the thread that installs it and those it starts after
+ * (or all of them with SECCOMP_FILTER_FLAG_TSYNC, where nothing of ours
+ * can help). Every other option is libc's. */
+SHIM_EXPORT int prctl(int option, ...)
+{
+    unsigned long a[4];
+    va_list ap;
+    va_start(ap, option);
+    for (int i = 0; i < 4; i++)
+        a[i] = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP)
+        shim_sandbox_set();
+    long r[6] = {option, (long)a[0], (long)a[1], (long)a[2], (long)a[3], 0};
+    return (int)shim_sys_call(SYS_prctl, r);
 }

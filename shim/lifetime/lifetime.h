@@ -151,4 +151,8 @@ void shim_adopt_run(struct shim_adopt_req *a);
  * -errno if it cannot have one (pidfd_getfd refused). */
 int shim_adopt_wake_fd(struct engine *e, int *own);
 
+/* signals.c: 1 when a read() the signals in pending (and not in blocked)
+ * interrupt would say EINTR: one has a handler without SA_RESTART. */
+int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked);
+
 #endif

@@ -162,6 +162,29 @@ static int ours_to_mind(int sig)
     return atomic_load(&enabled) && sig > 0 && sig < NSIG && is_watched(sig);
 }
 
+/* Whether the kernel's read() that the signals pending (not blocked by
+ * `blocked`) interrupt would say EINTR rather than restart: one of them
+ * has a handler without SA_RESTART (engine/apprecv.c's wait asks, with the
+ * signals still held back; the stand-in restarts). Signals left at their
+ * default or ignored interrupt nothing: they end or stop the process, or
+ * are not delivered at all. */
+int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(pending, sig) != 1 || sigismember(blocked, sig) == 1)
+            continue;
+        struct sigaction a;
+        if (pass(sig, NULL, &a) != 0)
+            continue;
+        if (!(a.sa_flags & SA_SIGINFO) &&
+            (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN || a.sa_handler == stand_in))
+            continue;
+        if (!(a.sa_flags & SA_RESTART))
+            return 1;
+    }
+    return 0;
+}
+
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
     if (!ours_to_mind(sig))

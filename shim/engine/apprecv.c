@@ -1,0 +1,233 @@
+/*
+ * apprecv.c: the application thread that waits to read a bridge waits on
+ * the connection's UDP socket itself (RUDP_APP_RECV), so that a datagram
+ * wakes one thread, not two.
+ *
+ * Through the bridge, an answer costs two wake-ups: the datagram wakes the
+ * engine thread, which writes the bytes into the bridge, which wakes the
+ * reader. Kernel TCP wakes the reader alone. Here a reader that finds its
+ * bridge empty takes the engine's turn (turn_mu, as appsend.c's writer),
+ * stops the engine watching the connection's UDP socket, lets the turn go
+ * and waits in ppoll() on both its bridge and that socket. A datagram wakes
+ * it alone: it takes the turn again, runs the engine's part (reads the
+ * socket, the core, delivers into the bridges, sends what is due: the same
+ * code as the engine's turn) and has the engine watch the socket again
+ * before it lets go; then the caller reads the bridge, as before. The
+ * engine stays the safety net: its timers run on its own thread, and it
+ * reads the socket whenever no reader waits on it.
+ *
+ * Signals: the caller blocks them all before it calls here (as appsend.c
+ * does while it holds the turn). ppoll() then waits with them blocked, and
+ * a signalfd for those the caller had let in wakes it when one comes: it
+ * returns with the signal pending, so that the caller (interpose/recv.c)
+ * can tell which it is before letting it in, and so whether the kernel's
+ * read would have restarted (SA_RESTART) or said EINTR.
+ *
+ * A waiter that never comes back (cancelled in ppoll(), or leaving it by
+ * siglongjmp from a handler) cannot be cleaned up after: it holds a lease,
+ * not the socket. Each wait renews the socket's lease (APP_LEASE ahead);
+ * the engine wakes by the earliest lease and watches again every socket
+ * whose lease ran out (its generation bumped, so a late waiter changes
+ * nothing). A waiter's ppoll() lasts at most APP_WAIT, well inside its
+ * lease; a reader that waited that long with nothing coming goes back to
+ * the bridge's own blocking read (an idle connection costs the engine
+ * nothing, and the reader no wake-ups).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#include "base/poison.h"
+
+#define APP_WAIT_MS 50
+/* a waiter's lease: past its longest wait, should it never come back */
+#define APP_LEASE RUDP_MS(APP_WAIT_MS + 20)
+/* how long a socket stays the app's after its waiter got its datagram:
+ * a reader that comes back within it (a request/response exchange) costs
+ * the engine no epoll_ctl() and no wake-up; what comes meanwhile for a
+ * reader that does not is read by the engine at the latest then */
+#define APP_LINGER RUDP_MS(2)
+
+/* s's lease runs to `until`: the engine wakes by then (turn_mu held). */
+static void lease(struct engine *e, esock *s, rudp_time until)
+{
+    s->app_lease = until;
+    if (until < e->lease_at)
+        e->lease_at = until;
+    shim_appsend_keep_timers(e, e->lease_at); /* an engine asleep past it */
+}
+
+/* The app thread waits on s itself; the engine stops watching it (turn_mu
+ * held). One waiter at a time: it reads for every connection on s. */
+static void unwatch(struct engine *e, esock *s, rudp_time now)
+{
+    s->app_waiters = 1;
+    if (!s->app_unwatched) {
+        struct epoll_event ee = {.events = 0, .data.ptr = s};
+        real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ee);
+        s->app_unwatched = 1;
+    }
+    lease(e, s, now + APP_LEASE);
+}
+
+/* The engine watches s again (turn_mu held); a waiter still away finds
+ * its generation changed and gives nothing back. */
+static void rewatch(struct engine *e, esock *s)
+{
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
+    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ee);
+    s->app_unwatched = 0;
+    s->app_waiters = 0;
+    s->app_gen++;
+}
+
+void shim_apprecv_leases(struct engine *e, rudp_time now)
+{
+    e->lease_at = RUDP_TIME_NEVER;
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (!s || !s->app_unwatched)
+            continue;
+        if (now >= s->app_lease) {
+            if (s->app_waiters)
+                e->app_lapsed++; /* its waiter never came back */
+            rewatch(e, s);
+        } else if (s->app_lease < e->lease_at) {
+            e->lease_at = s->app_lease;
+        }
+    }
+}
+
+/* The bridge of fd's connection, if an app thread may wait for it now;
+ * turn_mu held. */
+static bridge *waitable(struct engine *e, const shim_fd *rec)
+{
+    bridge *b = e->turn_open && e->by_slot ? e->by_slot[rec->slot] : NULL;
+    if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
+        b->hup || b->app_gone || b->fb || b->efd < 0 || !b->conn || !b->sock ||
+        b->sock->fd < 0 || b->sock->idle)
+        return NULL;
+    return shim_appsend_app_ino(b) == rec->ino ? b : NULL;
+}
+
+/* The wait ends: what the socket holds is read and delivered, and the
+ * socket stays the app's for APP_LINGER (unless the engine took it back
+ * already: gen). turn_mu held. */
+static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen, int readable)
+{
+    esock *s = idx < e->nsocks ? e->socks[idx] : NULL;
+    if (!s || s->sid != sid)
+        return; /* closed meanwhile: nothing to give back */
+    if (readable && e->turn_open) {
+        /* as the engine's loop dispatches: what the datagrams end (a reset
+         * closing a client's socket, s itself) is buried until after */
+        rudp_time now = shim_now();
+        e->dispatching = 1;
+        shim_engine_udp_event(s, EPOLLIN, now);
+        e->dispatching = 0;
+        shim_engine_graves_empty(e);
+        shim_appsend_keep_timers(e, shim_engine_pump(e, now));
+        e->app_recvs++;
+        s = idx < e->nsocks ? e->socks[idx] : NULL;
+        if (!s || s->sid != sid)
+            return; /* closed by what came */
+    }
+    if (s->app_gen == gen && s->app_waiters) {
+        s->app_waiters = 0;
+        lease(e, s, shim_now() + APP_LINGER);
+    }
+}
+
+/* The process's signalfd (made on first use, one for every thread: its
+ * readiness is the polling thread's own pending signals), set to watch
+ * the signals a caller with mask `old` lets in: -1 if there is none. */
+static _Atomic int sfd = -1;
+static _Atomic uint64_t sfd_let; /* the signals it watches, bit sig - 1 */
+
+static int signal_fd(const sigset_t *old)
+{
+    /* as the kernel's 64 bits: glibc's sigset_t is larger, and what
+     * pthread_sigmask() returns fills only those */
+    uint64_t let = 0;
+    sigset_t want;
+    sigfillset(&want);
+    for (int sig = 1; sig < NSIG && sig <= 64; sig++) {
+        if (sigismember(old, sig) == 1)
+            sigdelset(&want, sig);
+        else
+            let |= 1ull << (sig - 1);
+    }
+    /* No lock (a fork in another thread must not leave the child one held):
+     * the first to make it keeps it; threads whose masks differ set it in
+     * turn, and one that finds it set for another's at worst hears of its
+     * signal when its wait ends (APP_WAIT_MS), then by sigpending() */
+    int fd = atomic_load(&sfd);
+    if (fd < 0) {
+        int n = signalfd(-1, &want, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (n < 0)
+            return -1;
+        n = shim_fd_move_high(n);
+        if (atomic_compare_exchange_strong(&sfd, &fd, n)) {
+            shim_own_fd(n, 1);
+            atomic_store(&sfd_let, let);
+            return n;
+        }
+        real_close(n); /* another thread's came first */
+        fd = atomic_load(&sfd);
+    }
+    if (atomic_load_explicit(&sfd_let, memory_order_relaxed) != let &&
+        signalfd(fd, &want, 0) >= 0)
+        atomic_store(&sfd_let, let);
+    return fd;
+}
+
+int shim_engine_app_recv_wait(int fd, const sigset_t *old)
+{
+    if (!shim_cfg.app_recv || shim_cfg.qlog_dirfd >= 0 || shim_sandboxed() || !shim_appsend_few())
+        return 0; /* with qlog on, the trace's lock is the engine's alone; a
+                   * thread waiting for one of many connections would do the
+                   * work of all (appsend.c's APPSEND_CONNS) */
+    shim_fd rec;
+    if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED)
+        return 0;
+    struct engine *e = shim_appsend_engine_of(rec.slot);
+    if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() || shim_alloc_held())
+        return 0; /* a child's copy; or a handler that interrupted the allocator */
+    int sigfd = signal_fd(old);
+    if (sigfd < 0 || pthread_mutex_trylock(&e->turn_mu) != 0)
+        return 0; /* the engine is in its turn: it reads the socket */
+    bridge *b = waitable(e, &rec);
+    if (!b || b->sock->app_waiters) { /* another thread waits on it: it reads for us */
+        pthread_mutex_unlock(&e->turn_mu);
+        return 0;
+    }
+    esock *s = b->sock;
+    uint32_t idx = s->idx, gen = s->app_gen;
+    uint64_t sid = s->sid;
+    struct pollfd p[3] = {{.fd = fd, .events = POLLIN},
+                          {.fd = s->fd, .events = POLLIN},
+                          {.fd = sigfd, .events = POLLIN}};
+    unwatch(e, s, shim_now());
+    pthread_mutex_unlock(&e->turn_mu);
+    struct timespec tmo = {.tv_sec = 0, .tv_nsec = APP_WAIT_MS * 1000000L};
+    int n = ppoll(p, 3, &tmo, NULL);
+    pthread_mutex_lock(&e->turn_mu);
+    end_wait(e, idx, sid, gen, n > 0 && (p[1].revents & POLLIN));
+    pthread_mutex_unlock(&e->turn_mu);
+    if (n > 0 && (p[0].revents || (p[1].revents & POLLIN)))
+        return 1;
+    /* a signal the caller lets in is pending (or came as the wait ended) */
+    sigset_t pend;
+    if (sigpending(&pend) == 0)
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sigismember(&pend, sig) == 1 && sigismember(old, sig) != 1)
+                return -EINTR;
+    return n == 0 ? -ETIMEDOUT : 1;
+}
