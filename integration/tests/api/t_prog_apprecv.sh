@@ -1,0 +1,35 @@
+#!/bin/sh
+# tests/prog_apprecv.c over kernel TCP, then under the shim with the app
+# thread's receive on (RUDP_APP_RECV=1, shim/engine/apprecv.c): a blocking
+# reader whose read is left by a signal (SA_RESTART: the read goes on;
+# without: EINTR), a siglongjmp or a pthread_cancel (the connection is
+# still served: what the peer sends is delivered with nobody reading), a
+# fork while a thread reads, and a new image that sandboxes itself with
+# seccomp against the calls the path makes (it must not die of them).
+# Under the shim the path must have been taken (RUDP_STATS: "app-thread
+# receives"), and a reader cancelled in its wait must have had its socket
+# taken back by the engine (the lease).
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin prog_apprecv
+rc=0
+timeout -k 5 120 "$BIN/prog_apprecv" >"$T/tcp" 2>&1 || rc=$?
+sed 's/^/tcp:  /' "$T/tcp"
+[ "$rc" = 0 ] || fail "prog_apprecv over kernel TCP exited $rc"
+
+RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 120 "$BIN/prog_apprecv" >"$T/shim" 2>"$T/stats" || rc=$?
+sed 's/^/shim: /' "$T/shim"
+[ "$rc" = 0 ] || { show "$T/stats"; fail "prog_apprecv under the shim exited $rc"; }
+assert_transport "$T/shim"
+# the parent's figures: the line with the most receives
+line=$(grep -a 'app-thread receives:' "$T/stats" |
+    awk '{ n = $0; sub(/.*took the datagram /, "", n); sub(/;.*/, "", n);
+           if (n + 0 >= best) { best = n + 0; l = $0 } } END { print l }')
+[ -n "$line" ] || { show "$T/stats"; fail "no app-thread receive under RUDP_APP_RECV=1"; }
+echo "shim: $line"
+took=$(printf '%s\n' "$line" | sed -n 's/.*took the datagram \([0-9]*\);.*/\1/p')
+lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
+[ "${took:-0}" -ge 1000 ] || fail "the reading thread took only ${took:-0} datagrams of 2,000 echoes"
+[ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
+echo "ok: the path was taken ($took), and the cancelled reader's wait taken back ($lapsed)"

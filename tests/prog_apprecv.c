@@ -1,0 +1,399 @@
+/*
+ * prog_apprecv: a blocking reader as Linux TCP serves it, whatever leaves
+ * its read: the cases the app thread's receive (RUDP_APP_RECV,
+ * shim/engine/apprecv.c) must survive, where the reading thread itself
+ * waits on the connection's UDP socket instead of the engine.
+ *
+ *   prog_apprecv             run every check below; exit 0 iff all hold
+ *
+ * An echo server runs in a forked child (a thread per connection). Then:
+ *   - pingpong: 2,000 one-byte echoes with blocking write() and read();
+ *   - restart: a signal whose handler has SA_RESTART, sent while a thread
+ *     is blocked in read(): the read goes on and returns the byte echoed
+ *     after the handler ran;
+ *   - eintr: the same handler without SA_RESTART: read() fails with EINTR;
+ *   - longjmp: a handler that siglongjmp()s out of a blocked read(); then
+ *     100 bytes echoed to nobody reading are delivered all the same:
+ *     FIONREAD shows them (no call of ours reads) within 5 s;
+ *   - cancel: pthread_cancel() of a thread blocked in read(), then the
+ *     same;
+ *   - fork: while a thread runs 3,000 echoes, 30 fork()s; each child makes
+ *     a connection of its own and runs 20 echoes;
+ *   - seccomp: a new image (exec) that connects, then installs a seccomp
+ *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
+ *     process_vm_readv (calls kernel TCP's read and write never make),
+ *     then runs 200 echoes: it must not die of it. Skipped (a "skip:"
+ *     line) where seccomp filters cannot be installed.
+ *
+ * Prints "ok: NAME" per check and "transport: KIND" for the connections.
+ * Exit 0 iff every check held; 1 with a "FAIL:" line otherwise.
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_apprecv";
+
+#define WATCHDOG_S 120
+#define SHOWN_MS 5000
+
+static pid_t server_pid;
+static unsigned port;
+
+static void kill_server(void)
+{
+    if (server_pid > 0)
+        kill(server_pid, SIGKILL);
+}
+
+static void *echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        write_exact(fd, buf, (size_t)n);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void serve(int l)
+{
+    for (;;) {
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            _exit(1);
+        }
+        pthread_t t;
+        if (pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)fd) != 0)
+            _exit(1);
+        pthread_detach(t);
+    }
+}
+
+static void echo(int fd, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        char c = (char)('a' + i % 26), r = 0;
+        CHECK(write(fd, &c, 1) == 1, "echo write: %s", strerror(errno));
+        ssize_t n = read(fd, &r, 1);
+        CHECK(n == 1 && r == c, "echo %d: read %zd (%s), byte %d for %d", i, n,
+              n < 0 ? strerror(errno) : "-", r, c);
+    }
+}
+
+/* ---- a thread blocked in read() ---- */
+
+struct blocked {
+    int fd;
+    pthread_t t;
+    pid_t tid;
+    volatile int started;
+    ssize_t got;
+    int err;
+    char byte;
+};
+
+static void *blocked_read(void *arg)
+{
+    struct blocked *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    b->started = 1;
+    b->got = read(b->fd, &b->byte, 1);
+    b->err = errno;
+    return NULL;
+}
+
+/* Whether thread tid sleeps (in a blocking call): /proc's state 'S'. */
+static int sleeping(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'S';
+}
+
+static void wait_blocked(struct blocked *b)
+{
+    double end = now_s() + 10;
+    while (!b->started || !sleeping(b->tid)) {
+        CHECK(now_s() < end, "the reader never blocked");
+        usleep(1000);
+    }
+    usleep(20000); /* asleep in the read itself, not on its way there: a
+                      signal earlier only delays it (either way correct) */
+}
+
+static void start_blocked(struct blocked *b, int fd)
+{
+    memset(b, 0, sizeof *b);
+    b->fd = fd;
+    CHECK(pthread_create(&b->t, NULL, blocked_read, b) == 0, "pthread_create");
+    wait_blocked(b);
+}
+
+static volatile sig_atomic_t handled;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    handled++;
+}
+
+static void set_handler(void (*h)(int), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    SYS(sigaction(SIGUSR1, &sa, NULL));
+}
+
+static void check_restart(int fd)
+{
+    set_handler(on_usr1, SA_RESTART);
+    struct blocked b;
+    start_blocked(&b, fd);
+    handled = 0;
+    pthread_kill(b.t, SIGUSR1);
+    for (int i = 0; i < 5000 && !handled; i++)
+        usleep(1000);
+    CHECK(handled, "the handler never ran");
+    char c = 'R';
+    write_exact(fd, &c, 1);
+    pthread_join(b.t, NULL);
+    CHECK(b.got == 1 && b.byte == 'R', "SA_RESTART: read gave %zd (%s)", b.got,
+          b.got < 0 ? strerror(b.err) : "-");
+    printf("ok: restart\n");
+}
+
+static void check_eintr(int fd)
+{
+    set_handler(on_usr1, 0);
+    struct blocked b;
+    start_blocked(&b, fd);
+    pthread_kill(b.t, SIGUSR1);
+    pthread_join(b.t, NULL);
+    CHECK(b.got == -1 && b.err == EINTR, "no SA_RESTART: read gave %zd (%s), not EINTR", b.got,
+          b.got < 0 ? strerror(b.err) : "-");
+    set_handler(on_usr1, SA_RESTART);
+    printf("ok: eintr\n");
+}
+
+/* 100 bytes echoed while nobody reads are shown by FIONREAD, then read. */
+static void delivered_unread(int fd, const char *what)
+{
+    char out[100], in[100];
+    memset(out, 'D', sizeof out);
+    write_exact(fd, out, sizeof out);
+    double end = now_s() + SHOWN_MS / 1000.0;
+    int q = 0;
+    while (ioctl(fd, FIONREAD, &q) == 0 && q < (int)sizeof out) {
+        CHECK(now_s() < end, "%s: %d of 100 bytes delivered while nobody read", what, q);
+        usleep(2000);
+    }
+    read_exact(fd, in, sizeof in, SHOWN_MS);
+    CHECK(memcmp(in, out, sizeof in) == 0, "%s: bytes differ", what);
+}
+
+static __thread sigjmp_buf jump;
+static __thread volatile sig_atomic_t jump_armed;
+static volatile sig_atomic_t jumped;
+
+static void on_usr1_jump(int sig)
+{
+    (void)sig;
+    if (jump_armed) {
+        jump_armed = 0;
+        jumped = 1;
+        siglongjmp(jump, 1);
+    }
+}
+
+static void *jump_read(void *arg)
+{
+    struct blocked *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    if (sigsetjmp(jump, 1) == 0) {
+        jump_armed = 1;
+        b->started = 1;
+        b->got = read(b->fd, &b->byte, 1);
+        jump_armed = 0;
+    }
+    return NULL;
+}
+
+static void check_longjmp(int fd)
+{
+    set_handler(on_usr1_jump, SA_RESTART);
+    struct blocked b;
+    memset(&b, 0, sizeof b);
+    b.fd = fd;
+    jumped = 0;
+    CHECK(pthread_create(&b.t, NULL, jump_read, &b) == 0, "pthread_create");
+    wait_blocked(&b);
+    pthread_kill(b.t, SIGUSR1);
+    pthread_join(b.t, NULL);
+    CHECK(jumped && b.got == 0, "the reader did not jump out (read gave %zd)", b.got);
+    delivered_unread(fd, "after a siglongjmp out of read()");
+    set_handler(on_usr1, SA_RESTART);
+    printf("ok: longjmp\n");
+}
+
+static void check_cancel(int fd)
+{
+    struct blocked b;
+    start_blocked(&b, fd);
+    CHECK(pthread_cancel(b.t) == 0, "pthread_cancel");
+    void *ret = NULL;
+    pthread_join(b.t, &ret);
+    CHECK(ret == PTHREAD_CANCELED, "the reader was not cancelled");
+    delivered_unread(fd, "after pthread_cancel() in read()");
+    printf("ok: cancel\n");
+}
+
+static void *echo_thread(void *arg)
+{
+    echo((int)(intptr_t)arg, 3000);
+    return NULL;
+}
+
+static void check_fork(int fd)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, echo_thread, (void *)(intptr_t)fd) == 0, "pthread_create");
+    for (int i = 0; i < 30; i++) {
+        pid_t p = fork();
+        SYS(p);
+        if (p == 0) {
+            int c = connect_lo(port);
+            if (c < 0)
+                _exit(2);
+            for (int k = 0; k < 20; k++) {
+                char x = 'f', r = 0;
+                if (write(c, &x, 1) != 1 || read(c, &r, 1) != 1 || r != x)
+                    _exit(3);
+            }
+            _exit(0);
+        }
+        int st = 0;
+        SYS(waitpid(p, &st, 0));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork %d: the child's connection failed (%d)",
+              i, st);
+    }
+    pthread_join(t, NULL);
+    printf("ok: fork\n");
+}
+
+/* ---- seccomp, in a new image ---- */
+
+#define KILL_IF(nr)                                                  \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                 \
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)
+
+static int sandboxed_echo(void)
+{
+    int c = connect_lo(port);
+    if (c < 0)
+        return 2;
+    echo(c, 1); /* established before the filter */
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        KILL_IF(SYS_ppoll),
+        KILL_IF(SYS_epoll_ctl),
+        KILL_IF(SYS_epoll_pwait2),
+        KILL_IF(SYS_process_vm_readv),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+        printf("skip: seccomp: no filter here (%s)\n", strerror(errno));
+        return 77;
+    }
+    echo(c, 200);
+    close(c);
+    return 0;
+}
+
+static void check_seccomp(void)
+{
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        char ps[16];
+        snprintf(ps, sizeof ps, "%u", port);
+        execl("/proc/self/exe", "prog_apprecv", "--seccomp", ps, (char *)NULL);
+        _exit(4);
+    }
+    int st = 0;
+    SYS(waitpid(p, &st, 0));
+    CHECK(!WIFSIGNALED(st), "the sandboxed image died of signal %d", WTERMSIG(st));
+    CHECK(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77),
+          "the sandboxed image exited %d", WEXITSTATUS(st));
+    if (WEXITSTATUS(st) == 0)
+        printf("ok: seccomp\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--seccomp") == 0) {
+        port = (unsigned)atoi(argv[2]);
+        return sandboxed_echo();
+    }
+    prog_begin(argc, WATCHDOG_S);
+    int l = listener_lo(0, 64);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SYS(getsockname(l, (struct sockaddr *)&ss, &sl));
+    port = port_of(&ss);
+    server_pid = fork();
+    SYS(server_pid);
+    if (server_pid == 0)
+        serve(l);
+    close(l);
+    prog_on_fail = kill_server;
+
+    int fd = connect_lo(port);
+    CHECK(fd >= 0, "connect: %s", strerror(errno));
+    printf("transport: %s (client)\n", fd_transport(fd));
+    echo(fd, 2000);
+    printf("ok: pingpong\n");
+    check_restart(fd);
+    check_eintr(fd);
+    check_longjmp(fd);
+    check_cancel(fd);
+    check_fork(fd);
+    check_seccomp();
+    close(fd);
+    kill_server();
+    waitpid(server_pid, NULL, 0);
+    return 0;
+}
