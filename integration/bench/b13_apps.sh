@@ -18,7 +18,7 @@ if want B13 || want B14; then
     r=1
     while [ "$r" -le "$LAST" ]; do
         port=6400
-        for tr in $(rotate "$r" $(run_trs "$r" $TRS)); do
+        for tr in $(rotate "$r" $(run_trs "$r" $(trs B13))); do
             l=$LOGS/B13.$tr.$r
             if want B13; then
                 sc=B13

@@ -8,7 +8,7 @@ if want B5; then
     while [ "$r" -le "$LAST" ]; do
         emu_up bnB5 "$SPEC_B5" "$SPEC_B5" "$r"
         port=7001
-        for tr in $(run_trs "$r" $TRS); do
+        for tr in $(run_trs "$r" $(trs B5)); do
             rm -f "$LOGS/B5.$tr.$r.srv.perf" "$LOGS/B5.$tr.$r.cli.perf"
             PSTAT=$LOGS/B5.$tr.$r.srv.perf
             # shellcheck disable=SC2046
@@ -17,14 +17,14 @@ if want B5; then
             port=$((port + 1))
         done
         port=7001
-        for tr in $(run_trs "$r" $TRS); do
+        for tr in $(run_trs "$r" $(trs B5)); do
             wait_port "$EMU_NS_B" "$tr" "$port" || true
             port=$((port + 1))
         done
         # All transports at once: each is one small request in flight, so
         # they do not compete for the 100 Mbit/s link.
         port=7001 cpids=""
-        for tr in $(run_trs "$r" $TRS); do
+        for tr in $(run_trs "$r" $(trs B5)); do
             # shellcheck disable=SC2046
             (PSTAT=$LOGS/B5.$tr.$r.cli.perf nsx "$EMU_NS_A" "$tr" 600 "$BIN/rr" client --to "$EMU_IP_B" --port "$port" \
                 --size 100 --count "$RR_COUNT" $(cc_opt "$tr") \
@@ -34,7 +34,7 @@ if want B5; then
             port=$((port + 1))
         done
         set -- $cpids
-        for tr in $(run_trs "$r" $TRS); do
+        for tr in $(run_trs "$r" $(trs B5)); do
             rc=0
             wait "$1" || rc=$?
             shift

@@ -89,6 +89,8 @@
 #   BENCH_CC="newreno"    rudp controllers (default: every one RUDP_CC accepts
 #                         of newreno, cubic, bbr)
 #   BENCH_KEYED=1         0: no keyed rows and no cryptocost
+#   BENCH_APP_RECV=1      0: no rudp-CC+norecv rows (the app thread's
+#                         receive off: RUDP_APP_RECV=0) in B5, B6, B13, B14
 #   BENCH_BUF=32M         the room both transports get: kernel TCP's largest
 #                         buffers in every namespace (net.ipv4.tcp_rmem and
 #                         tcp_wmem maximum) and rudp's RUDP_BUFFER (largest
@@ -250,12 +252,22 @@ if [ "${BENCH_KEYED:-1}" != 0 ] && [ -n "$QLOG_TR" ]; then
     fi
 fi
 
-# trs SC: scenario SC's transports: TRS, and KEY_TR in KEY_SCS.
+# The app thread's receive (issue 46, shim/engine/apprecv.c; on by
+# default): QLOG_TR again with RUDP_APP_RECV=0 at both ends, as
+# rudp-CC+norecv, in the scenarios of requests and round trips (B5, B6,
+# B13, B14), so that each prints the path on and off in one run. None when
+# BENCH_APP_RECV=0.
+RECV_TR=""
+RECV_SCS="B5 B6 B13 B14"
+[ "${BENCH_APP_RECV:-1}" = 0 ] || [ -z "$QLOG_TR" ] || RECV_TR=$QLOG_TR+norecv
+
+# trs SC: scenario SC's transports: TRS, KEY_TR in KEY_SCS, RECV_TR in
+# RECV_SCS.
 trs() {
-    case " $KEY_SCS " in
-        *" $1 "*) [ -z "$KEY_TR" ] || { echo $TRS $KEY_TR; return 0; } ;;
-    esac
-    echo $TRS
+    _t=$TRS
+    case " $KEY_SCS " in *" $1 "*) _t="$_t $KEY_TR" ;; esac
+    case " $RECV_SCS " in *" $1 "*) _t="$_t $RECV_TR" ;; esac
+    echo $_t
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -336,15 +348,16 @@ fi
 nsx() {
     _ns=$1 _tr=$2 _secs=$3
     shift 3
-    _cc=${_tr#rudp-} _key="" _pf=""
+    _cc=${_tr#rudp-} _key="" _pf="" _recv=""
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
+    case "$_cc" in *+norecv) _cc=${_cc%+norecv} _recv=RUDP_APP_RECV=0 ;; esac
     # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf);
     # ROOM=SIZE: RUDP_BUFFER (bulk_run's transfers)
     [ -z "$PSTAT" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT -e $PERF_EV --"
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf env LD_PRELOAD="$LDP" \
             RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" \
-            ${ROOM:+RUDP_BUFFER=$ROOM} $_key $(qlog_env "$_tr") "$@" ;;
+            ${ROOM:+RUDP_BUFFER=$ROOM} $_key $_recv $(qlog_env "$_tr") "$@" ;;
         *) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf "$@" ;;
     esac
 }
