@@ -42,7 +42,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -268,18 +267,6 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    SYS(getrlimit(RLIMIT_NOFILE, &rl));
-    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = want;
-        SYS(setrlimit(RLIMIT_NOFILE, &rl));
-    }
-    printf("RLIMIT_NOFILE soft limit %llu\n", (unsigned long long)rl.rlim_cur);
-}
-
 static int make_listener(struct sockaddr_in *addr)
 {
     int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -321,7 +308,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     watchdog(WATCHDOG_S);
-    raise_nofile();
+    printf("RLIMIT_NOFILE soft limit %lu\n", raise_fd_limit());
 
     struct server srv = { .expect = cl.conns };
     /* The stop signal: an eventfd in-process, a pipe's EOF across fork.

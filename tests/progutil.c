@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -495,6 +496,18 @@ int reap_within(pid_t pid, int ms, const char *what)
         CHECK(now_s() - t0 < ms / 1000.0, "%s: the child did not end", what);
         poll(NULL, 0, 5);
     }
+}
+
+unsigned long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    SYS(getrlimit(RLIMIT_NOFILE, &rl));
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        SYS(setrlimit(RLIMIT_NOFILE, &rl));
+    }
+    return (unsigned long)rl.rlim_cur;
 }
 
 /* The number of this process's fds whose link starts with prefix (NULL:

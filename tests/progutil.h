@@ -157,6 +157,11 @@ int reap_within(pid_t pid, int ms, const char *what);
 /* A failure or the watchdog kills pid (SIGKILL) first; -1: nobody. */
 void kill_on_fail(pid_t pid);
 
+/* Raises the soft RLIMIT_NOFILE to min(hard limit, 65536), as the shim
+ * does for itself, for a program with thousands of sockets over kernel
+ * TCP too; returns the soft limit then (a failure dies). */
+unsigned long raise_fd_limit(void);
+
 /* The number of this process's fds at min and above whose link starts
  * with prefix (NULL: any), each named on stderr as held by "an image
  * without the shim" if tell; -1 without /proc. */
