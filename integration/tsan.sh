@@ -1,8 +1,10 @@
 #!/bin/sh
 # make tsan: the multi-threaded client tests with the ThreadSanitizer shim
 # (and TSan-built test programs), with the server in a thread and in a
-# forked process: prog_threads (200 connections at once) and prog_appsend
-# (application threads sending while engines sleep, engine/appsend.c).
+# forked process: prog_threads (200 connections at once), prog_appsend
+# (application threads sending while engines sleep, engine/appsend.c) and
+# prog_transparency (1,000 threads with a connection each, threads blocked
+# in every readiness call, signals, fork and exec).
 # Any ThreadSanitizer report fails it.
 #
 # Two choices here were forced by TSan itself, found by attaching gdb to
@@ -34,6 +36,7 @@ symbolize() {
         librudp_shim.so\ *) file=$B/librudp_shim.so ;;
         prog_threads\ *) file=$B/progs/prog_threads ;;
         prog_appsend\ *) file=$B/progs/prog_appsend ;;
+        prog_transparency\ *) file=$B/progs/prog_transparency ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -42,7 +45,8 @@ symbolize() {
 }
 
 rc=0
-for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f"; do
+for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
+    "prog_transparency"; do
     prog=${run%% *} mode=${run#"$prog"}
     echo "== $prog$mode under the TSan shim"
     # prog_appsend sends from a SIGALRM handler on purpose (its edges):
