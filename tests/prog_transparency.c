@@ -41,9 +41,10 @@
  *              bytes, returns them.
  *   threads    1,000 threads (64 KiB stacks), each a request and its
  *              response over a connection of its own to a server thread;
- *              all complete, and the server accepted exactly 1,000 (none
- *              that no client made). Each thread's connection is counted
- *              by its kind, a "transport:" line per kind.
+ *              all complete; the server answered each client once, read
+ *              each one's EOF, and accepted no other connection (each
+ *              connect() is accepted once). Each thread's connection is
+ *              counted by its kind, a "transport:" line per kind.
  *   wake       a socket becoming readable while the call already waits
  *              (the peer writes once the waiter sleeps) wakes poll(),
  *              ppoll(), select(), pselect(), epoll_wait(), epoll_pwait(),
@@ -824,35 +825,87 @@ static void case_handler(void)
 
 /* ---- 1,000 threads ---- */
 
-struct srv {
-    int l, ep, stop, expect;
-    atomic_int accepted, served, ended; /* read by a failing client too */
-};
-
+/* A connection the threads case's server accepted, kept until the end
+ * (its fd closed once it read EOF). */
 struct sconn {
     int fd;
+    int id;             /* the client's number, from its request; -1 before */
+    int ended;          /* EOF (or an error) read, fd closed */
+    unsigned peer_port; /* getpeername() at accept */
     size_t got;
     char req[16];
+    struct sconn *next;
 };
 
-/* One event of connection sc: its request answered, or its EOF. */
+/* The server: one thread, an epoll loop, answering "req N" with "rsp N". */
+struct srv {
+    int l, ep, expect;
+    struct sconn *all;                 /* the server thread's; main's after the join */
+    unsigned char *seen;               /* the client numbers whose request came */
+    atomic_int accepted, served, done; /* done: served, then EOF; a failing client reads them */
+};
+
+static void srv_accept(struct srv *s)
+{
+    int fd;
+    while ((fd = accept4(s->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        struct sconn *sc = calloc(1, sizeof *sc);
+        CHECK(sc, "out of memory");
+        sc->fd = fd;
+        sc->id = -1;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        SYS(getpeername(fd, (struct sockaddr *)&ss, &sl));
+        sc->peer_port = port_of(&ss);
+        sc->next = s->all;
+        s->all = sc;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sc};
+        SYS(epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev));
+        atomic_fetch_add(&s->accepted, 1);
+    }
+    CHECK(errno == EAGAIN, "server: accept4: %s", strerror(errno));
+}
+
+/* The client number in request r ("req " and 12 digits), or -1. */
+static long request_id(const char *r)
+{
+    long id = 0;
+    if (memcmp(r, "req ", 4) != 0)
+        return -1;
+    for (int i = 4; i < 16; i++) {
+        if (r[i] < '0' || r[i] > '9')
+            return -1;
+        id = id * 10 + (r[i] - '0');
+    }
+    return id;
+}
+
+/* One event of connection sc: its request answered, or its end. */
 static void srv_serve(struct srv *s, struct sconn *sc)
 {
     ssize_t r = read(sc->fd, sc->req + sc->got, sizeof sc->req - sc->got);
     if (r < 0 && errno == EAGAIN)
         return;
-    CHECK(r >= 0, "server: read: %s", strerror(errno));
-    if (r == 0) {
+    /* a client's connection ends with EOF; one that sent nothing is
+     * failed at the end (threads_extra), ended as it likes */
+    CHECK(r >= 0 || sc->id < 0, "server: client %d: read: %s", sc->id, strerror(errno));
+    if (r <= 0) {
         SYS(epoll_ctl(s->ep, EPOLL_CTL_DEL, sc->fd, NULL));
         close(sc->fd);
-        free(sc);
-        atomic_fetch_add(&s->ended, 1);
+        sc->ended = 1;
+        if (sc->id >= 0)
+            atomic_fetch_add(&s->done, 1);
         return;
     }
     sc->got += (size_t)r;
     if (sc->got < sizeof sc->req)
         return;
-    CHECK(memcmp(sc->req, "req ", 4) == 0, "server: request \"%.16s\"", sc->req);
+    long id = request_id(sc->req);
+    CHECK(id >= 0 && id < s->expect && sc->id < 0, "server: request \"%.16s\" on a connection "
+          "of client %d", sc->req, sc->id);
+    CHECK(!s->seen[id], "server: client %ld's request on a second connection", id);
+    s->seen[id] = 1;
+    sc->id = (int)id;
     memcpy(sc->req, "rsp ", 4);
     CHECK(write(sc->fd, sc->req, sizeof sc->req) == (ssize_t)sizeof sc->req, "server: write: %s",
           strerror(errno));
@@ -863,29 +916,17 @@ static void srv_serve(struct srv *s, struct sconn *sc)
 static void *srv_run(void *arg)
 {
     struct srv *s = arg;
-    while (atomic_load(&s->ended) < s->expect) {
+    while (atomic_load(&s->done) < s->expect) {
         struct epoll_event evs[64];
         int n = epoll_wait(s->ep, evs, 64, IO_MS);
         SYS(n);
         CHECK(n > 0, "server: nothing for %d ms (%d accepted, %d served, %d ended)", IO_MS,
-              atomic_load(&s->accepted), atomic_load(&s->served), atomic_load(&s->ended));
+              atomic_load(&s->accepted), atomic_load(&s->served), atomic_load(&s->done));
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr == &s->stop)
-                return NULL;
-            if (evs[i].data.ptr) {
+            if (evs[i].data.ptr)
                 srv_serve(s, evs[i].data.ptr);
-                continue;
-            }
-            int fd;
-            while ((fd = accept4(s->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-                struct sconn *sc = calloc(1, sizeof *sc);
-                CHECK(sc, "out of memory");
-                sc->fd = fd;
-                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sc};
-                SYS(epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev));
-                atomic_fetch_add(&s->accepted, 1);
-            }
-            CHECK(errno == EAGAIN, "server: accept4: %s", strerror(errno));
+            else
+                srv_accept(s);
         }
     }
     return NULL;
@@ -894,6 +935,7 @@ static void *srv_run(void *arg)
 static struct srv *threads_srv;
 static unsigned threads_port;
 static atomic_int threads_done;
+static unsigned *client_port; /* each client's local port, by number */
 /* How many threads' connections were of each kind, as the kernel names
  * the socket's protocol (sockfs's "system.sockprotoname" attribute: "TCP",
  * "TCPv6", "UNIX-STREAM"), which no interposed call answers:
@@ -923,8 +965,12 @@ static void *client_run(void *arg)
     atomic_fetch_add(&kind_count[k], 1);
     if (id == 0)
         atomic_store(&thread_kind, fd_transport(s));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
+    client_port[id] = port_of(&ss);
     char req[17], rsp[16];
-    snprintf(req, sizeof req, "req %011d", id);
+    snprintf(req, sizeof req, "req %012d", id);
     write_exact(s, req, 16);
     for (size_t got = 0; got < sizeof rsp;) {
         CHECK(poll_for(s, POLLIN, IO_MS),
@@ -942,23 +988,50 @@ static void *client_run(void *arg)
     return NULL;
 }
 
+/* The connections s accepted that sent no request (each connect() is
+ * accepted once: none over kernel TCP), said, and how many of them came
+ * from a client's address into *from_client; all of s's freed. */
+static int threads_extra(struct srv *s, int count, int *from_client)
+{
+    unsigned char *ours = calloc(65536, 1);
+    CHECK(ours, "out of memory");
+    for (int i = 0; i < count; i++)
+        ours[client_port[i] & 0xffff] = 1;
+    int extra = 0;
+    *from_client = 0;
+    for (struct sconn *sc = s->all, *next; sc; sc = next) {
+        next = sc->next;
+        if (sc->id < 0) {
+            printf("threads: accepted a connection from 127.0.0.1:%u (%s) that sent nothing\n",
+                   sc->peer_port, ours[sc->peer_port & 0xffff] ? "a client's address"
+                                                               : "no client's address");
+            extra++;
+            *from_client += ours[sc->peer_port & 0xffff];
+        }
+        if (!sc->ended)
+            close(sc->fd);
+        free(sc);
+    }
+    free(ours);
+    return extra;
+}
+
 static void case_threads(int count)
 {
     raise_fd_limit();
     struct srv s = {.expect = count};
     threads_srv = &s;
+    s.seen = calloc((size_t)count, 1);
+    client_port = calloc((size_t)count, sizeof *client_port);
+    CHECK(s.seen && client_port, "out of memory");
     s.l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     SYS(s.l);
     threads_port = bind_lo(s.l, 0);
     SYS(listen(s.l, 1024));
     s.ep = epoll_create1(EPOLL_CLOEXEC);
-    s.stop = eventfd(0, EFD_CLOEXEC);
     SYS(s.ep);
-    SYS(s.stop);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     SYS(epoll_ctl(s.ep, EPOLL_CTL_ADD, s.l, &ev));
-    ev.data.ptr = &s.stop;
-    SYS(epoll_ctl(s.ep, EPOLL_CTL_ADD, s.stop, &ev));
     pthread_t server;
     int e = pthread_create(&server, NULL, srv_run, &s);
     CHECK(e == 0, "pthread_create: %s", strerror(e));
@@ -980,22 +1053,25 @@ static void case_threads(int count)
     }
     pthread_attr_destroy(&attr);
     free(t);
-    e = pthread_join(server, NULL); /* it ends once every connection did */
+    e = pthread_join(server, NULL); /* it ends once every client's connection did */
     CHECK(e == 0, "pthread_join: %s", strerror(e));
     printf("transport: %s (thread 0's connection)\n", atomic_load(&thread_kind));
     for (size_t k = 0; k < 3; k++)
         if (atomic_load(&kind_count[k]))
             printf("transport: %s (%d threads' connections, by the kernel's protocol name)\n",
                    kinds[k], atomic_load(&kind_count[k]));
-    CHECK(atomic_load(&threads_done) == count && atomic_load(&s.accepted) == count &&
-              atomic_load(&s.served) == count && atomic_load(&s.ended) == count,
-          "threads: %d of %d done; server: %d accepted, %d served, %d ended",
+    int from_client, extra = threads_extra(&s, count, &from_client);
+    CHECK(atomic_load(&threads_done) == count && atomic_load(&s.served) == count &&
+              atomic_load(&s.done) == count && extra == 0,
+          "threads: %d of %d done; server: %d accepted, %d served, %d ended; %d connection(s) "
+          "no client's connect() made sent nothing (%d from a client's address)",
           atomic_load(&threads_done), count, atomic_load(&s.accepted), atomic_load(&s.served),
-          atomic_load(&s.ended));
+          atomic_load(&s.done), extra, from_client);
     printf("ok: threads: %d threads (%d KiB stacks), each a request and its response over its "
            "own connection, all complete\n", count, THREAD_STACK / 1024);
+    free(s.seen);
+    free(client_port);
     close(s.ep);
-    close(s.stop);
     close(s.l);
 }
 
