@@ -4,7 +4,9 @@
 # forked process: prog_threads (200 connections at once), prog_appsend
 # (application threads sending while engines sleep, engine/appsend.c) and
 # prog_transparency (1,000 threads with a connection each, threads blocked
-# in every readiness call, signals, fork and exec).
+# in every readiness call, signals, fork and exec) and prog_apprecv (a
+# blocking reader waiting on its UDP socket itself, engine/apprecv.c,
+# left by signals, siglongjmp and cancellation).
 # Any ThreadSanitizer report fails it.
 #
 # Two choices here were forced by TSan itself, found by attaching gdb to
@@ -37,6 +39,7 @@ symbolize() {
         prog_threads\ *) file=$B/progs/prog_threads ;;
         prog_appsend\ *) file=$B/progs/prog_appsend ;;
         prog_transparency\ *) file=$B/progs/prog_transparency ;;
+        prog_apprecv\ *) file=$B/progs/prog_apprecv ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -46,7 +49,7 @@ symbolize() {
 
 rc=0
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
-    "prog_transparency"; do
+    "prog_transparency" "prog_apprecv"; do
     prog=${run%% *} mode=${run#"$prog"}
     echo "== $prog$mode under the TSan shim"
     # prog_appsend sends from a SIGALRM handler on purpose (its edges):
@@ -56,14 +59,19 @@ for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     # checks first (shim_alloc_held): those reports alone are off there.
     unsafe=1
     [ "$prog" = prog_appsend ] && unsafe=0
+    # prog_apprecv forks while a thread reads, on purpose, and its children
+    # connect (the shim starts an engine thread there): TSan's runtime
+    # cannot follow threads started after a multi-threaded fork, so that
+    # case is left to make test (PROG_APPRECV_NOFORK=1; its seccomp image
+    # is exec'd, a new runtime).
     # shellcheck disable=SC2086
-    if ! LD_PRELOAD="$B/librudp_shim.so" \
+    if ! LD_PRELOAD="$B/librudp_shim.so" PROG_APPRECV_NOFORK=1 \
         TSAN_OPTIONS="halt_on_error=0 exitcode=66 symbolize=0 report_signal_unsafe=$unsafe" \
         timeout 300 "$B/progs/$prog" $mode >"$out" 2>&1; then
         rc=1
     fi
     tail -3 "$out"
-    if grep -q "ThreadSanitizer" "$out"; then
+    if grep -q "WARNING: ThreadSanitizer" "$out"; then
         grep -A30 "WARNING: ThreadSanitizer" "$out" | head -60 | symbolize
         rc=1
     fi
