@@ -11,6 +11,8 @@
  *   - restart: a signal whose handler has SA_RESTART, sent while a thread
  *     is blocked in read(): the read goes on and returns the byte echoed
  *     after the handler ran;
+ *   - lowat: SO_RCVLOWAT 4 with one byte queued: a blocking read() does
+ *     not return it alone, and returns at least 4 once 8 more came;
  *   - eintr: the same handler without SA_RESTART: read() fails with EINTR;
  *   - longjmp: a handler that siglongjmp()s out of a blocked read(); then
  *     100 bytes echoed to nobody reading are delivered all the same:
@@ -142,6 +144,18 @@ static int sleeping(pid_t tid)
     return p && p[1] == ' ' && p[2] == 'S';
 }
 
+static char lowat_buf[16];
+
+static void *lowat_read(void *arg)
+{
+    struct blocked *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    b->started = 1;
+    b->got = read(b->fd, lowat_buf, sizeof lowat_buf);
+    b->err = errno;
+    return NULL;
+}
+
 static void wait_blocked(struct blocked *b)
 {
     double end = now_s() + 10;
@@ -195,6 +209,39 @@ static void check_restart(int fd)
     CHECK(b.got == 1 && b.byte == 'R', "SA_RESTART: read gave %zd (%s)", b.got,
           b.got < 0 ? strerror(b.err) : "-");
     printf("ok: restart\n");
+}
+
+/* SO_RCVLOWAT 4 with 1 byte queued: a blocking read does not return it
+ * alone (the reader is seen asleep); once 8 more come it returns at least
+ * 4, 'L' first. (Kernel TCP wakes it only when the bytes not yet copied
+ * reach the mark, hence 8: more than 4 after the one it holds.) */
+static void check_lowat(int fd)
+{
+    setsockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT, 4);
+    char c = 'L';
+    write_exact(fd, &c, 1);
+    int q = 0;
+    for (int i = 0; i < 5000 && q < 1; i++) { /* the echo is back, unread */
+        SYS(ioctl(fd, FIONREAD, &q));
+        if (q < 1)
+            usleep(1000);
+    }
+    CHECK(q == 1, "lowat: the echoed byte never came");
+    struct blocked b;
+    memset(&b, 0, sizeof b);
+    b.fd = fd;
+    CHECK(pthread_create(&b.t, NULL, lowat_read, &b) == 0, "pthread_create");
+    wait_blocked(&b); /* fails if the read returned the one byte */
+    write_exact(fd, "MNOPQRST", 8);
+    pthread_join(b.t, NULL);
+    CHECK(b.got >= 4 && lowat_buf[0] == 'L', "SO_RCVLOWAT 4: read gave %zd (%s)", b.got,
+          b.got < 0 ? strerror(b.err) : "bytes");
+    setsockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT, 1);
+    char rest[16];
+    read_exact(fd, rest, (size_t)(9 - b.got), SHOWN_MS);
+    memcpy(lowat_buf + b.got, rest, (size_t)(9 - b.got));
+    CHECK(memcmp(lowat_buf, "LMNOPQRST", 9) == 0, "SO_RCVLOWAT: other bytes");
+    printf("ok: lowat\n");
 }
 
 static void check_eintr(int fd)
@@ -402,6 +449,7 @@ int main(int argc, char **argv)
     echo(fd, 2000);
     printf("ok: pingpong\n");
     check_restart(fd);
+    check_lowat(fd);
     check_eintr(fd);
     check_longjmp(fd);
     check_cancel(fd);

@@ -103,6 +103,8 @@ int shim_prctl(int option, ...);
  * the app-thread paths (engine/appsend.c, apprecv.c) are off from then */
 void shim_sandbox_set(void);
 int shim_sandboxed(void);
+/* ... or before this image (/proc's Seccomp:), asked at start */
+void shim_sandbox_probe(void);
 /* The same with its six arguments in a[] (real.c; syscalls.c's exported
  * syscall() passes on the numbers it does not take). */
 long shim_sys_call(long nr, const long a[6]);

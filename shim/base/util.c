@@ -307,6 +307,31 @@ void shim_sandbox_set(void)
     atomic_store(&sandboxed, 1);
 }
 
+/* A filter the process had before this image (inherited over exec: a
+ * systemd unit's SystemCallFilter=, a sandboxing parent) binds every thread
+ * of ours too: /proc's "Seccomp:" says 1 (strict) or 2 (filter). Read, not
+ * asked with prctl(PR_GET_SECCOMP), which such a filter may refuse. */
+void shim_sandbox_probe(void)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    ssize_t n = real_read(fd, buf, sizeof buf - 1);
+    real_close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    const char *p = strstr(buf, "\nSeccomp:");
+    if (p) {
+        p += strlen("\nSeccomp:");
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '1' || *p == '2')
+            shim_sandbox_set();
+    }
+}
+
 int shim_sandboxed(void)
 {
     return atomic_load_explicit(&sandboxed, memory_order_relaxed);

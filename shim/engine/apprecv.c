@@ -120,17 +120,20 @@ static bridge *waitable(struct engine *e, const shim_fd *rec)
 /* The wait ends: what the socket holds is read and delivered, and the
  * socket stays the app's for APP_LINGER (unless the engine took it back
  * already: gen). turn_mu held. */
-static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen, int readable)
+static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen, uint32_t events)
 {
     esock *s = idx < e->nsocks ? e->socks[idx] : NULL;
     if (!s || s->sid != sid)
         return; /* closed meanwhile: nothing to give back */
-    if (readable && e->turn_open) {
+    if (events && e->turn_open) {
         /* as the engine's loop dispatches: what the datagrams end (a reset
-         * closing a client's socket, s itself) is buried until after */
+         * closing a client's socket, s itself) is buried until after; and
+         * an engine woken meanwhile asks epoll again (app_turns), its
+         * events may name what this frees */
         rudp_time now = shim_now();
+        e->app_turns++;
         e->dispatching = 1;
-        shim_engine_udp_event(s, EPOLLIN, now);
+        shim_engine_udp_event(s, events, now);
         e->dispatching = 0;
         shim_engine_graves_empty(e);
         shim_appsend_keep_timers(e, shim_engine_pump(e, now));
@@ -150,8 +153,10 @@ static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen,
  * the signals a caller with mask `old` lets in: -1 if there is none. */
 static _Atomic int sfd = -1;
 static _Atomic uint64_t sfd_let; /* the signals it watches, bit sig - 1 */
+static _Atomic pid_t sfd_pid;    /* the process that made it: a fork's child
+                                  * closed its copy (shim_close_all_owned) */
 
-static int signal_fd(const sigset_t *old)
+static int signal_fd(const sigset_t *old, pid_t me)
 {
     /* as the kernel's 64 bits: glibc's sigset_t is larger, and what
      * pthread_sigmask() returns fills only those */
@@ -169,6 +174,13 @@ static int signal_fd(const sigset_t *old)
      * turn, and one that finds it set for another's at worst hears of its
      * signal when its wait ends (APP_WAIT_MS), then by sigpending() */
     int fd = atomic_load(&sfd);
+    if (fd >= 0 && atomic_load(&sfd_pid) != me) {
+        /* a child's: the number is closed, or another file's now */
+        if (atomic_compare_exchange_strong(&sfd, &fd, -1))
+            fd = -1;
+        else
+            fd = atomic_load(&sfd);
+    }
     if (fd < 0) {
         int n = signalfd(-1, &want, SFD_NONBLOCK | SFD_CLOEXEC);
         if (n < 0)
@@ -177,6 +189,7 @@ static int signal_fd(const sigset_t *old)
         if (atomic_compare_exchange_strong(&sfd, &fd, n)) {
             shim_own_fd(n, 1);
             atomic_store(&sfd_let, let);
+            atomic_store(&sfd_pid, me);
             return n;
         }
         real_close(n); /* another thread's came first */
@@ -188,9 +201,38 @@ static int signal_fd(const sigset_t *old)
     return fd;
 }
 
+int shim_engine_app_recv_may(void)
+{
+    return shim_cfg.app_recv && shim_cfg.qlog_dirfd < 0 && !shim_sandboxed() && shim_appsend_few();
+}
+
+/* The turn's lock, with cancellation held off while it is held (the
+ * engine's calls under it are cancellation points: recvmmsg, sendmmsg,
+ * write): a thread cancelled there would leave it taken for good. */
+static int turn_try(struct engine *e, int *cancel)
+{
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel);
+    if (pthread_mutex_trylock(&e->turn_mu) == 0)
+        return 1;
+    pthread_setcancelstate(*cancel, NULL);
+    return 0;
+}
+
+static void turn_lock(struct engine *e, int *cancel)
+{
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel);
+    pthread_mutex_lock(&e->turn_mu);
+}
+
+static void turn_unlock(struct engine *e, int cancel)
+{
+    pthread_mutex_unlock(&e->turn_mu);
+    pthread_setcancelstate(cancel, NULL);
+}
+
 int shim_engine_app_recv_wait(int fd, const sigset_t *old)
 {
-    if (!shim_cfg.app_recv || shim_cfg.qlog_dirfd >= 0 || shim_sandboxed() || !shim_appsend_few())
+    if (!shim_engine_app_recv_may())
         return 0; /* with qlog on, the trace's lock is the engine's alone; a
                    * thread waiting for one of many connections would do the
                    * work of all (appsend.c's APPSEND_CONNS) */
@@ -198,14 +240,15 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old)
     if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED)
         return 0;
     struct engine *e = shim_appsend_engine_of(rec.slot);
-    if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() || shim_alloc_held())
+    pid_t me = getpid();
+    if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
-    int sigfd = signal_fd(old);
-    if (sigfd < 0 || pthread_mutex_trylock(&e->turn_mu) != 0)
+    int sigfd = signal_fd(old, me), cancel;
+    if (sigfd < 0 || !turn_try(e, &cancel))
         return 0; /* the engine is in its turn: it reads the socket */
     bridge *b = waitable(e, &rec);
     if (!b || b->sock->app_waiters) { /* another thread waits on it: it reads for us */
-        pthread_mutex_unlock(&e->turn_mu);
+        turn_unlock(e, cancel);
         return 0;
     }
     esock *s = b->sock;
@@ -215,13 +258,16 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old)
                           {.fd = s->fd, .events = POLLIN},
                           {.fd = sigfd, .events = POLLIN}};
     unwatch(e, s, shim_now());
-    pthread_mutex_unlock(&e->turn_mu);
+    turn_unlock(e, cancel);
     struct timespec tmo = {.tv_sec = 0, .tv_nsec = APP_WAIT_MS * 1000000L};
-    int n = ppoll(p, 3, &tmo, NULL);
-    pthread_mutex_lock(&e->turn_mu);
-    end_wait(e, idx, sid, gen, n > 0 && (p[1].revents & POLLIN));
-    pthread_mutex_unlock(&e->turn_mu);
-    if (n > 0 && (p[0].revents || (p[1].revents & POLLIN)))
+    int n = ppoll(p, 3, &tmo, NULL); /* a cancellation point, as read() */
+    uint32_t ev = n > 0 ? (p[1].revents & POLLIN ? EPOLLIN : 0) |
+                              (p[1].revents & POLLERR ? EPOLLERR : 0)
+                        : 0;
+    turn_lock(e, &cancel);
+    end_wait(e, idx, sid, gen, ev);
+    turn_unlock(e, cancel);
+    if (n > 0 && (p[0].revents || ev))
         return 1;
     /* a signal the caller lets in is pending (or came as the wait ended) */
     sigset_t pend;

@@ -335,6 +335,10 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* and no cancellation while the turn is held: sendmmsg is a
+     * cancellation point, and a thread cancelled there would keep it */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     int done = 0, err = 0;
     if (pthread_mutex_trylock(&e->turn_mu) != 0) {
         atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
@@ -354,6 +358,7 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
         }
         pthread_mutex_unlock(&e->turn_mu);
     }
+    pthread_setcancelstate(cancel, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err == -EPERM || err == -ENOSYS)
         atomic_store(&copy_refused, 1);

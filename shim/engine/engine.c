@@ -577,12 +577,22 @@ void *shim_engine_loop(void *arg)
         shim_acceptq_release_all(e); /* places no handshake used (acceptq.c) */
         shim_appsend_sleep(e, wake);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
+        uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);
         int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
         int wait_errno = errno;
         atomic_store_explicit(&e->asleep, 0, memory_order_relaxed);
         pthread_mutex_lock(&e->turn_mu);
         e->polls++;
+        if (n > 0 && e->app_turns != app_turns) {
+            /* An app thread's turn came between the wait and the lock
+             * (apprecv.c): what it read may have freed objects these
+             * events name. Asked again (level-triggered: nothing lost). */
+            static const struct timespec none;
+            n = epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
+            wait_errno = errno;
+            e->polls++;
+        }
         if (n < 0 && wait_errno != EINTR) {
             /* Our epoll fd was closed under us (a program closing every
              * fd): the engine cannot go on, nor can new connections. */

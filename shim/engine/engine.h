@@ -394,6 +394,9 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * 0: not taken; -ETIMEDOUT: nothing came for a while; -EINTR: a signal
  * old lets in is pending (the caller lets it in). */
 int shim_engine_app_recv_wait(int fd, const sigset_t *old);
+/* ... and whether it may be taken at all now (RUDP_APP_RECV, no qlog, no
+ * sandbox, few connections): a caller asks before anything else. */
+int shim_engine_app_recv_may(void);
 /* Whether an app thread's send may pay now, by what the engines publish
  * (no lock, no system call): one asleep, and few connections in all. */
 int shim_engine_app_send_may(void);

@@ -142,24 +142,25 @@ size_t shim_iov_bytes(const struct iovec *iov, int cnt)
 /* ---- the app thread's receive (RUDP_APP_RECV, engine/apprecv.c) ----
  *
  * A blocking read of a bridge with nothing in it waits on the connection's
- * UDP socket itself rather than in the kernel's read of the bridge. The
- * read is tried without waiting first (the answer when anything is there,
- * and for a non-blocking socket); only a read that would block waits here,
- * and only where that wait ends as the kernel's would: no receive timeout
- * or low-water mark on the socket (the kernel's read keeps those), and
- * flags no other than these. Signals are held back while it waits; one
- * that comes ends the wait still pending, and is let in once it is known
- * whether the kernel's read would have restarted after its handler
- * (SA_RESTART: the wait goes on) or said EINTR (lifetime/signals.c).
- * Otherwise, and whenever the engine's part cannot be taken, the call is
- * the kernel's, as before. */
+ * UDP socket itself rather than in the kernel's read of the bridge. A peek
+ * that does not wait comes first: with anything there (or at EOF, or on an
+ * error) the call is the kernel's own, which keeps its low-water mark; a
+ * non-blocking socket is answered EAGAIN at once. Only a read that would
+ * block waits here, and only where that wait ends as the kernel's would:
+ * no receive timeout or low-water mark on the socket, and flags no other
+ * than these. Signals are held back while it waits; one that comes ends
+ * the wait still pending, and is let in once it is known whether the
+ * kernel's read would have restarted after its handler (SA_RESTART: the
+ * wait goes on) or said EINTR (lifetime/signals.c). A signal sent to the
+ * process meanwhile goes to another of its threads that lets it in, if
+ * there is one (the kernel may pick any: man 7 signal). Otherwise, and
+ * whenever the engine's part cannot be taken, the call is the kernel's,
+ * as before. */
 #define APP_RECV_FLAGS (MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
 
+/* No receive timeout and no low-water mark: what the wait does not keep. */
 static int plain_blocking(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_NONBLOCK))
-        return 0;
     struct timeval tv;
     socklen_t tl = sizeof tv;
     int low = 1;
@@ -200,21 +201,25 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
 static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
-    if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS) || !shim_fd_hinted(fd))
+    if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS) || !shim_fd_hinted(fd) ||
+        !shim_engine_app_recv_may())
         return 0;
     int saved = errno;
-    ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
-    if (r < 0 && errno == ENOTSOCK) {
-        /* not a socket: a hint from another fd table (a CLONE_VM child
-         * without CLONE_FILES numbers its own files): libc's call */
+    char c;
+    ssize_t r = real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r >= 0 || errno != EAGAIN) {
+        /* something to read, EOF, an error, or no socket (a hint from
+         * another fd table: a CLONE_VM child numbers its own files) */
         errno = saved;
         return 0;
     }
-    if (r >= 0 || errno != EAGAIN) {
-        *out = r;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) {
+        *out = -1; /* the kernel's answer too */
+        errno = EAGAIN;
         return 1;
     }
-    if (!plain_blocking(fd)) {
+    if (fl < 0 || !plain_blocking(fd)) {
         errno = saved;
         return 0;
     }

@@ -72,6 +72,7 @@ static void init_all(void)
     shim_newimage_init();
     shim_exechand_adopt(); /* ... and those still racing kernel TCP */
     shim_signals_init();
+    shim_sandbox_probe(); /* a seccomp filter inherited over exec */
 }
 
 /* Binds libc's symbols and reads the configuration once; returns whether
