@@ -313,15 +313,9 @@ void shim_sandbox_set(void)
  * asked with prctl(PR_GET_SECCOMP), which such a filter may refuse. */
 void shim_sandbox_probe(void)
 {
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
     char buf[4096];
-    ssize_t n = real_read(fd, buf, sizeof buf - 1);
-    real_close(fd);
-    if (n <= 0)
+    if (shim_read_text("/proc/self/status", buf, sizeof buf) <= 0)
         return;
-    buf[n] = 0;
     const char *p = strstr(buf, "\nSeccomp:");
     if (p) {
         p += strlen("\nSeccomp:");

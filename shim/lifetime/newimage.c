@@ -122,16 +122,9 @@ void shim_newimage_init(void)
         return;
     strcpy(self.base, base);
     self.known = 1;
-    int fd = open("/etc/ld.so.preload", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
     char buf[4096];
-    ssize_t n = real_read(fd, buf, sizeof buf - 1);
-    real_close(fd);
-    if (n > 0) {
-        buf[n] = '\0';
+    if (shim_read_text("/etc/ld.so.preload", buf, sizeof buf) > 0)
         self.system_preload = list_names_us(buf);
-    }
 }
 
 static int env_preloads_us(char *const envp[])
