@@ -155,7 +155,7 @@ if pid == 0:
     os.read(r, 1)                   # the parent listens first
     if mode == "drop":
         os.setgid(65534); os.setuid(65534)
-    else:
+    elif mode.startswith("go:"):
         for i in range(400):
             if os.path.exists(mode[3:]):
                 break
