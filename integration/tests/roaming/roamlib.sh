@@ -8,7 +8,10 @@
 # printed, never asserted) and under the shim (asserted), the two at once
 # (roam_beside). roam_mode MODE picks one.
 # ROAM_STALL (seconds, default 30): how long a transfer may go without a
-# byte arriving before it is stopped and reported.
+# byte arriving before it is stopped and reported. ROAM_TCP_STALL (default
+# ROAM_STALL), set by a test before roam_beside: the kernel TCP run's
+# ROAM_STALL, for a test whose TCP connection cannot come back (the address
+# it is bound to is gone): it is stopped sooner, its fate the same.
 #
 #   roam_setup SIZE          what every roaming test needs: root, linkemu built,
 #                            deps.sh's test packages; and $T/payload, SIZE
@@ -20,7 +23,8 @@
 #                            in the test, it starts this script again with
 #                            ROAM_ONLY=tcp (start_aside; not with ROAM_TCP=0,
 #                            which roam_mode says) and is false; in that copy
-#                            it is roam_mode tcp and true: the copy runs the
+#                            it is roam_mode tcp and true (ROAM_STALL there
+#                            $ROAM_TCP_STALL, if set): the copy runs the
 #                            kernel TCP part in namespaces of its own, prints
 #                            what came of it and exits
 #   roam_beside_said         waits for that copy and prints what it printed;
@@ -105,7 +109,7 @@ roam_beside() {
         roam_mode tcp || true # says it is skipped
         return 1
     else
-        start_aside beside env ROAM_ONLY=tcp sh "$0"
+        start_aside beside env ROAM_ONLY=tcp "ROAM_STALL=${ROAM_TCP_STALL:-$ROAM_STALL}" sh "$0"
         ROAM_BESIDE=$LAST_PID
         return 1
     fi
