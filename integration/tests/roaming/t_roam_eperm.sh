@@ -6,15 +6,17 @@
 # with EPERM, and the client writes 100 bytes and reads.
 #
 # That is no path failure: a new socket meets the same rule. Kernel TCP
-# (first, with the same rule on its port) keeps its connection, retransmits
-# with back-off and gives up at its user timeout (TCP_USER_TIMEOUT, $UT s):
-# the read fails with ETIMEDOUT. Under the shim (RUDP_USER_TIMEOUT) the
-# connection must likewise stay on its socket: not one "moved to a new
-# socket" line (before, it moved every 250 ms, each a new UDP flow through
-# every NAT; nor after a silence while its sends were refused: $UT s lets
-# RUDP_EV_SILENT come), and it ends by the user timeout: SO_ERROR ETIMEDOUT (the read
-# itself says ETIMEDOUT, or ends as docs/limits.md says an abnormal end
-# reaches a reader). The rule's counter shows it dropped the client's sends.
+# (beside it, at the same time in a namespace of its own, with the same
+# rule on its port; one after the other the two took twice $UT s) keeps
+# its connection, retransmits with back-off and gives up at its user
+# timeout (TCP_USER_TIMEOUT, $UT s): the read fails with ETIMEDOUT.
+# Under the shim (RUDP_USER_TIMEOUT) the connection must likewise stay on
+# its socket: not one "moved to a new socket" line (before, it moved
+# every 250 ms, each a new UDP flow through every NAT; nor after a silence
+# while its sends were refused: $UT s lets RUDP_EV_SILENT come), and it
+# ends by the user timeout: SO_ERROR ETIMEDOUT (the read itself says
+# ETIMEDOUT, or ends as docs/limits.md says an abnormal end reaches a
+# reader). The rule's counter shows it dropped the client's sends.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 need_netns "an nftables rule in a network namespace of the test's own"
@@ -62,10 +64,16 @@ EOF2
 PORT=$(free_port)
 UT=8 # the user timeout, seconds
 export UT
+# both at once: each in a namespace, files and processes of its own, idle
+# but for the back-off of its retransmissions until its user timeout
+for MODE in tcp shim; do
+    MODE=$MODE PORT=$PORT PY=$PY EPY=$EPY DIR=$T LDP=$APP_LDP ASO=$APP_ASO \
+        unshare -n sh "$T/inner.sh" >"$T/inner.$MODE" 2>&1 &
+    eval "INNER_$MODE=\$!"
+done
 for MODE in tcp shim; do
     rc=0
-    MODE=$MODE PORT=$PORT PY=$PY EPY=$EPY DIR=$T LDP=$APP_LDP ASO=$APP_ASO \
-        unshare -n sh "$T/inner.sh" >"$T/inner.$MODE" 2>&1 || rc=$?
+    eval "wait \$INNER_$MODE" || rc=$?
     sed "s/^/$MODE: /" "$T/cli.$MODE"
     [ "$rc" = 0 ] || { show "$T/inner.$MODE" "$T/clierr.$MODE" "$T/srv.$MODE"; fail "$MODE: exited $rc"; }
     grep -q "^end: " "$T/cli.$MODE" || { show "$T/clierr.$MODE"; fail "$MODE: the client never ended"; }
