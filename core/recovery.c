@@ -251,8 +251,13 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
     /* RFC 9002 §5.1: sample when the largest acknowledged is newly
      * acknowledged and at least one newly acknowledged packet is
      * ack-eliciting (the largest itself may be ACK-only in two-way
-     * traffic; requiring more would starve the estimator). */
-    if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent) {
+     * traffic; requiring more would starve the estimator). Not a packet
+     * sent before the path's epoch (a move to another address reset the
+     * estimate, path.c): its ACK, repeated after a blackout, would be the
+     * first sample of the new path, the blackout's length (a 10 s sample
+     * made the probe timeout 30 s: t_roam_readdr). */
+    if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent &&
+        largest_new->time_sent >= cc->epoch) {
         rudp__rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
         if (!r->first_sample_time)
             r->first_sample_time = now;

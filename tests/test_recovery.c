@@ -240,6 +240,25 @@ Test(recovery, no_rtt_sample_when_the_largest_was_acked_before,
     cr_assert(eq(u64, F.rtt.smoothed, RUDP_MS(50)));
 }
 
+/* A move to another path (path.c's new_path) resets the estimate and the
+ * controller, whose epoch is the move: an ACK of a packet sent before it
+ * (repeated by the peer after a blackout) is no sample of the new path;
+ * one of a packet sent after it is. */
+Test(recovery, no_rtt_sample_from_a_packet_sent_before_the_paths_epoch, .init = setup,
+     .fini = teardown)
+{
+    send_pkt(T0, PKT, ELICIT);
+    rudp_time moved = T0 + RUDP_SEC(10);
+    rudp__rtt_init(&F.rtt, RUDP_MS(100));
+    rudp__cc_setup(&F.cc, &rudp__cc_newreno, MSS, moved);
+    cr_assert(eq(int, ack1(moved + RUDP_MS(5), 0, 0), 1));
+    cr_assert(not(F.rtt.has_sample), "a 10 s sample of the blackout was taken");
+    send_pkt(moved + RUDP_MS(10), PKT, ELICIT);
+    cr_assert(eq(int, ack1(moved + RUDP_MS(30), 1, 1), 1));
+    cr_assert(F.rtt.has_sample);
+    cr_assert(eq(u64, F.rtt.latest, RUDP_MS(20)));
+}
+
 Test(recovery, no_rtt_sample_from_an_ack_only_packet, .init = setup, .fini = teardown)
 {
     send_pkt(T0, PKT, ELICIT);        /* keeps the ring from popping pn 1 */
