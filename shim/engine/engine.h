@@ -395,8 +395,11 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * old lets in is pending (the caller lets it in). */
 int shim_engine_app_recv_wait(int fd, const sigset_t *old);
 /* ... and whether it may be taken at all now (RUDP_APP_RECV, no qlog, no
- * sandbox, few connections): a caller asks before anything else. */
+ * sandbox, few connections): a caller asks before anything else; and the
+ * longest smoothed RTT of a connection it waits for (the slot's rtt_us
+ * tells a caller without a system call). */
 int shim_engine_app_recv_may(void);
+#define SHIM_APPRECV_RTT_US 2000
 /* Whether an app thread's send may pay now, by what the engines publish
  * (no lock, no system call): one asleep, and few connections in all. */
 int shim_engine_app_send_may(void);

@@ -201,9 +201,12 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
 static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
-    if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS) || !shim_fd_hinted(fd) ||
-        !shim_engine_app_recv_may())
+    if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS))
         return 0;
+    shim_slot *h = shim_fd_hinted(fd);
+    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US ||
+        !shim_engine_app_recv_may())
+        return 0; /* not a bridge, a long path, or not now */
     int saved = errno;
     char c;
     ssize_t r = real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
