@@ -575,6 +575,8 @@ void *shim_engine_loop(void *arg)
             tsp = &ts;
         }
         shim_acceptq_release_all(e); /* places no handshake used (acceptq.c) */
+        if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
+            shim_apprecv_take_back(e); /* a reader found the turn taken */
         shim_appsend_sleep(e, wake);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;

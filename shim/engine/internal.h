@@ -297,7 +297,10 @@ void shim_appsend_keep_timers(struct engine *e, rudp_time deadline);
 /* ... and whether the process's engines carry few enough connections for
  * an app thread to do their work (APPSEND_CONNS) */
 int shim_appsend_few(void);
-/* apprecv.c: the sockets whose waiters' lease ran out, watched again */
+/* apprecv.c: the sockets whose waiters' lease ran out, watched again;
+ * and every socket left to the app with no waiter (a reader that could
+ * not wait: the engine reads for it) */
 void shim_apprecv_leases(struct engine *e, rudp_time now);
+void shim_apprecv_take_back(struct engine *e);
 
 #endif

@@ -278,6 +278,7 @@ struct engine {
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
     uint64_t app_turns;         /* ... app threads' turns that ran the engine's part */
+    _Atomic int app_declined;   /* ... a reader found the turn taken (no lock) */
     uint64_t app_lapsed;        /* ... sockets taken back when a lease ran out */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
