@@ -11,10 +11,13 @@
  * and waits in ppoll() on both its bridge and that socket. A datagram wakes
  * it alone: it takes the turn again, runs the engine's part (reads the
  * socket, the core, delivers into the bridges, sends what is due: the same
- * code as the engine's turn) and has the engine watch the socket again
- * before it lets go; then the caller reads the bridge, as before. The
- * engine stays the safety net: its timers run on its own thread, and it
- * reads the socket whenever no reader waits on it.
+ * code as the engine's turn), leaves the socket to the app a moment longer
+ * after a fast wait (APP_LINGER: the next read of a ping-pong comes soon)
+ * or has the engine watch it again, and lets go; then the caller reads the
+ * bridge, as before. The engine stays the safety net: its timers run on
+ * its own thread, and it reads the socket whenever no reader waits on it
+ * (a reader that cannot wait gives a lingering socket back at once).
+ * Taken only for few connections on a fast path (APP_RTT_MAX).
  *
  * Signals: the caller blocks them all before it calls here (as appsend.c
  * does while it holds the turn). ppoll() then waits with them blocked, and
