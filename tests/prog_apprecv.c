@@ -129,21 +129,6 @@ static void *blocked_read(void *arg)
     return NULL;
 }
 
-/* Whether thread tid sleeps (in a blocking call): /proc's state 'S'. */
-static int sleeping(pid_t tid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'S';
-}
-
 static char lowat_buf[16];
 
 static void *lowat_read(void *arg)
@@ -159,7 +144,7 @@ static void *lowat_read(void *arg)
 static void wait_blocked(struct blocked *b)
 {
     double end = now_s() + 10;
-    while (!b->started || !sleeping(b->tid)) {
+    while (!b->started || thread_state(b->tid) != 'S') {
         CHECK(now_s() < end, "the reader never blocked");
         usleep(1000);
     }

@@ -72,20 +72,6 @@ struct closer {
     int close_ret, close_err;
 };
 
-/* The state letter of thread TID ('S': sleeping in a system call), or 0. */
-static char thread_state(pid_t tid)
-{
-    char path[64], line[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char *ok = fgets(line, sizeof line, f);
-    fclose(f);
-    char *paren = ok ? strrchr(line, ')') : NULL;
-    return paren && paren[1] == ' ' ? paren[2] : 0;
-}
-
 /* Waits (bounded) until the reader has said it is about to block and its
  * thread sleeps: in its read() or poll(), or at worst on the way there (a
  * lock in the shim), where the reset then finds it a moment later. */

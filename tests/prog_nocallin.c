@@ -268,14 +268,8 @@ static int receiver_in_read(pid_t pid, int rfd, const char *when, int wait_ms)
     snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
     double t0 = now_s();
     for (;;) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (read_small(path, ln, sizeof ln) < 0)
             return 0;
-        ssize_t n = read(fd, ln, sizeof ln - 1);
-        close(fd);
-        if (n <= 0)
-            return 0;
-        ln[n] = 0;
         long nr;
         unsigned long a0;
         if (sscanf(ln, "%ld %lx", &nr, &a0) == 2 && nr == SYS_read && a0 == (unsigned long)rfd)

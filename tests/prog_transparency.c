@@ -151,27 +151,15 @@ static void wait_queued(int fd, int n, const char *what)
 static char task_state(pid_t tid, long *sw)
 {
     char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char st = thread_state(tid);
+    if (!st)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the name may hold anything */
-    char st = p && p[1] == ' ' ? p[2] : 0;
     if (!sw)
         return st;
     snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_small(path, buf, sizeof buf) < 0)
         return 0;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = 0;
-    p = strstr(buf, "\nvoluntary_ctxt_switches:");
+    const char *p = strstr(buf, "\nvoluntary_ctxt_switches:");
     *sw = p ? strtol(p + 25, NULL, 10) : -1;
     return st;
 }

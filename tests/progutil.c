@@ -95,6 +95,27 @@ void prog_begin(int argc, unsigned watchdog_secs)
     watchdog(watchdog_secs);
 }
 
+ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return n > 0 ? n : -1;
+}
+
+char thread_state(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    if (read_small(path, buf, sizeof buf) < 0)
+        return 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold anything */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
 double now_s(void)
 {
     struct timespec ts;

@@ -51,6 +51,14 @@ extern volatile sig_atomic_t prog_bounded_wait;
  * closed connection is EPIPE), the watchdog armed. */
 void prog_begin(int argc, unsigned watchdog_secs);
 
+/* The start of a small file (/proc's), NUL-terminated: the bytes read,
+ * or -1. */
+ssize_t read_small(const char *path, char *buf, size_t cap);
+
+/* The state letter of thread tid of this process ('S': asleep in a
+ * blocking call), from /proc/self/task/TID/stat; 0 if it is gone. */
+char thread_state(pid_t tid);
+
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
 
