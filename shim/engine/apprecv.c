@@ -61,7 +61,7 @@
  * request/response exchange) costs the engine no epoll_ctl() and no
  * wake-up; what comes meanwhile for a reader that does not is read by the
  * engine at the latest then */
-#define APP_LINGER RUDP_MS(2)
+#define APP_LINGER SHIM_APP_LINGER
 
 /* s's lease runs to `until`: the engine wakes by then (turn_mu held). */
 static void lease(struct engine *e, esock *s, rudp_time until)
@@ -69,7 +69,7 @@ static void lease(struct engine *e, esock *s, rudp_time until)
     s->app_lease = until;
     if (until < e->lease_at)
         e->lease_at = until;
-    shim_appsend_keep_timers(e, e->lease_at); /* an engine asleep past it */
+    shim_appsend_wake_by(e, until); /* an engine asleep past it */
 }
 
 /* The app thread waits on s itself; the engine stops watching it (turn_mu
@@ -111,6 +111,18 @@ void shim_apprecv_leases(struct engine *e, rudp_time now)
             e->lease_at = s->app_lease;
         }
     }
+}
+
+rudp_time shim_apprecv_lease_min(struct engine *e)
+{
+    rudp_time m = RUDP_TIME_NEVER;
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->app_unwatched && s->app_lease < m)
+            m = s->app_lease;
+    }
+    e->lease_at = m;
+    return m;
 }
 
 void shim_apprecv_take_back(struct engine *e)
@@ -155,6 +167,22 @@ static bridge *waitable(struct engine *e, const shim_fd *rec)
     return shim_appsend_app_ino(b) == rec->ino ? b : NULL;
 }
 
+/* s's waiter is back (turn_mu held). A reply that came fast comes again
+ * soon: the socket lingers. One that took longer (a round trip of a real
+ * path) would only cost the engine a wake-up when the linger ends: it
+ * watches at once. */
+static void give_back(struct engine *e, esock *s, uint32_t gen, rudp_time since)
+{
+    if (s->app_gen != gen || !s->app_waiters)
+        return; /* the engine took it back already */
+    s->app_waiters = 0;
+    rudp_time now = shim_now();
+    if (now - since < APP_LINGER)
+        lease(e, s, now + APP_LINGER);
+    else
+        rewatch(e, s);
+}
+
 /* The wait ends: what the socket holds is read and delivered, and the
  * socket stays the app's for APP_LINGER (unless the engine took it back
  * already: gen). turn_mu held. */
@@ -175,23 +203,16 @@ static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen,
         shim_engine_udp_event(s, events, now);
         e->dispatching = 0;
         shim_engine_graves_empty(e);
-        shim_appsend_keep_timers(e, shim_engine_pump(e, now));
+        rudp_time deadline = shim_engine_pump(e, now);
         e->app_recvs++;
         s = idx < e->nsocks ? e->socks[idx] : NULL;
-        if (!s || s->sid != sid)
-            return; /* closed by what came */
+        if (s && s->sid == sid)
+            give_back(e, s, gen, since);
+        /* after the linger's lease: the engine's timer is set for both */
+        shim_appsend_keep_timers(e, deadline);
+        return;
     }
-    if (s->app_gen == gen && s->app_waiters) {
-        s->app_waiters = 0;
-        /* A reply that came fast comes again soon: the socket lingers. One
-         * that took longer (a round trip of a real path) would only cost
-         * the engine a wake-up when the linger ends: it watches at once. */
-        rudp_time now = shim_now();
-        if (now - since < APP_LINGER)
-            lease(e, s, now + APP_LINGER);
-        else
-            rewatch(e, s);
-    }
+    give_back(e, s, gen, since);
 }
 
 /* The process's signalfd (made on first use, one for every thread: its

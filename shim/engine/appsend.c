@@ -118,18 +118,55 @@ void shim_appsend_forget(bridge *b)
     b->indexed = UINT32_MAX;
 }
 
-void shim_appsend_sleep(struct engine *e, rudp_time wake)
+/* Arms e's timerfd for `at`, or disarms it for never (turn_mu held): 1, or
+ * 0 if it cannot be. */
+static int arm(struct engine *e, rudp_time at)
 {
-    /* Armed for earlier than the engine now needs: it would wake it for
-     * nothing. Armed for later, it stays: it fires at most once, where
-     * disarming would cost a system call on every turn of a ping-pong. */
-    if (e->tfd_at && e->tfd_at < wake) {
-        struct itimerspec off;
-        memset(&off, 0, sizeof off);
-        timerfd_settime(e->tfd, 0, &off, NULL);
+    struct itimerspec t;
+    memset(&t, 0, sizeof t);
+    if (at == RUDP_TIME_NEVER) {
+        if (timerfd_settime(e->tfd, 0, &t, NULL) < 0)
+            return 0;
         e->tfd_at = 0;
+        e->sleep_until = RUDP_TIME_NEVER;
+        return 1;
     }
-    e->sleep_until = wake;
+    t.it_value.tv_sec = (time_t)(at / 1000000000ull);
+    t.it_value.tv_nsec = (long)(at % 1000000000ull);
+    if (t.it_value.tv_sec == 0 && t.it_value.tv_nsec == 0)
+        t.it_value.tv_nsec = 1; /* 0 would disarm it */
+    if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &t, NULL) < 0)
+        return 0;
+    e->tfd_at = at;
+    e->sleep_until = at;
+    return 1;
+}
+
+int shim_appsend_sleep(struct engine *e, rudp_time wake)
+{
+    if (e->tfd < 0 || !e->turn_open) {
+        e->sleep_until = wake;
+        return 0;
+    }
+    /* The timerfd is the engine's only timer while app threads may take
+     * its turn: they move it later as well as earlier (keep_timers), so
+     * that a deadline a ping-pong's app thread keeps pushing on (the probe
+     * timeout of the request before, acknowledged since) wakes nobody.
+     * Armed for earlier than `wake`, it stays: it fires at most once, and
+     * the engine then arms it for what it needs, where arming it on every
+     * turn would cost a system call each. */
+    if (e->tfd_at && e->tfd_at <= wake) {
+        e->sleep_until = e->tfd_at;
+        return 1;
+    }
+    if (wake == RUDP_TIME_NEVER) {
+        e->sleep_until = RUDP_TIME_NEVER;
+        return 1;
+    }
+    if (arm(e, wake))
+        return 1;
+    e->sleep_until = wake; /* cannot arm it: the wait's own timeout */
+    return 0;
 }
 
 /* The timerfd an app thread armed fired (the engine's epoll, hooks.h):
@@ -137,11 +174,15 @@ void shim_appsend_sleep(struct engine *e, rudp_time wake)
 static void timer_event(void *obj, uint32_t events, rudp_time now)
 {
     (void)events;
-    (void)now;
     struct engine *e = SHIM_CONTAINER(obj, struct engine, tfd_w);
     uint64_t ticks;
-    ssize_t r = real_read(e->tfd, &ticks, sizeof ticks);
-    (void)r;
+    /* none: an app thread armed it again meanwhile (keep_timers) */
+    if (real_read(e->tfd, &ticks, sizeof ticks) != (ssize_t)sizeof ticks)
+        return;
+    if (now >= e->tfd_at) {
+        e->timed_wakeups++;
+        e->late_ns += now - e->tfd_at;
+    }
     e->tfd_at = 0;
 }
 
@@ -231,8 +272,32 @@ static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, 
     return 1;
 }
 
-/* After the app thread's send: the engine wakes by the deadline it now
- * needs (its own wake-up computed the same way, shim_engine_loop). */
+/* The engine wakes by `at` (turn_mu held): the timerfd armed earlier if
+ * it would sleep past it, or the engine woken now. Not while a socket is
+ * the app's (apprecv.c's linger, whose end the engine is due by) and `at`
+ * is at most SHIM_APP_LINGER before the engine's wake-up: moving a timer
+ * costs a system call and, in a VM, the hardware timer's (3.5 us here,
+ * against the 30 us round trip it is paid on), while what it is for is
+ * then a ping-pong's ACK that the next request carries (RUDP_ACK_SOON or
+ * less): sent at most SHIM_APP_LINGER late, should none come, where Linux
+ * TCP's delayed ACK waits 40 ms. */
+void shim_appsend_wake_by(struct engine *e, rudp_time at)
+{
+    if (at >= e->sleep_until ||
+        (e->lease_at != RUDP_TIME_NEVER && e->sleep_until - at <= SHIM_APP_LINGER))
+        return;
+    if (!arm(e, at)) {
+        uint64_t one = 1; /* cannot arm it: wake the engine instead */
+        ssize_t w = real_write(e->evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+/* After an app thread's turn, with the core's next deadline: the engine
+ * wakes by the time it now needs (computed as its loop does, next_wake),
+ * earlier if its timer is set for later, later if it is set for a time
+ * the turn made needless and that is near (at most one system call in
+ * several turns: not before half the time to the new one has passed). */
 void shim_appsend_keep_timers(struct engine *e, rudp_time deadline)
 {
     if (rudp_ctx_events_pending(e->ctx) || e->roam_due) {
@@ -248,22 +313,21 @@ void shim_appsend_keep_timers(struct engine *e, rudp_time deadline)
         wake = e->fallback_at;
     if (e->roam_at < wake)
         wake = e->roam_at;
-    if (wake >= e->sleep_until)
+    if (e->ctl_at < wake)
+        wake = e->ctl_at;
+    if (wake < e->sleep_until) {
+        shim_appsend_wake_by(e, wake);
         return;
-    struct itimerspec at;
-    memset(&at, 0, sizeof at);
-    at.it_value.tv_sec = (time_t)(wake / 1000000000ull);
-    at.it_value.tv_nsec = (long)(wake % 1000000000ull);
-    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
-        at.it_value.tv_nsec = 1; /* 0 would disarm it */
-    if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &at, NULL) == 0) {
-        e->tfd_at = wake;
-        e->sleep_until = wake;
-    } else {
-        uint64_t one = 1; /* cannot arm it: wake the engine instead */
-        ssize_t w = real_write(e->evfd, &one, sizeof one);
-        (void)w;
     }
+    if (!e->tfd_at || e->tfd_at != e->sleep_until || e->tfd_at >= wake)
+        return;
+    rudp_time lease = shim_apprecv_lease_min(e); /* lease_at only ever moves earlier */
+    if (lease < wake)
+        wake = lease;
+    rudp_time now = shim_now();
+    if (wake <= e->tfd_at || (e->tfd_at > now && (e->tfd_at - now) * 2 > wake - now))
+        return; /* still needed, or not near yet */
+    arm(e, wake); /* left as it was if it cannot be: it wakes the engine */
 }
 
 /* More connections than this on the process's engines and the path is not

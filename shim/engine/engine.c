@@ -545,9 +545,9 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
     if (e->lease_at < wake)
         wake = e->lease_at;
     if (e == &G.e[0]) {
-        rudp_time ctl = shim_control_timer(e, now);
-        if (ctl < wake)
-            wake = ctl;
+        e->ctl_at = shim_control_timer(e, now); /* for app threads' turns */
+        if (e->ctl_at < wake)
+            wake = e->ctl_at;
     }
     return wake;
 }
@@ -568,16 +568,15 @@ void *shim_engine_loop(void *arg)
         rudp_time now = shim_now();
         rudp_time wake = next_wake(e, deadline, now);
         struct timespec ts, *tsp = NULL;
-        if (wake != RUDP_TIME_NEVER) {
+        shim_acceptq_release_all(e); /* places no handshake used (acceptq.c) */
+        if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
+            shim_apprecv_take_back(e); /* a reader found the turn taken */
+        if (!shim_appsend_sleep(e, wake) && wake != RUDP_TIME_NEVER) {
             rudp_time d = wake > now ? wake - now : 0;
             ts.tv_sec = (time_t)(d / 1000000000ull);
             ts.tv_nsec = (long)(d % 1000000000ull);
             tsp = &ts;
         }
-        shim_acceptq_release_all(e); /* places no handshake used (acceptq.c) */
-        if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
-            shim_apprecv_take_back(e); /* a reader found the turn taken */
-        shim_appsend_sleep(e, wake);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);

@@ -97,9 +97,9 @@ void shim_appsend_renew(struct engine *e);
 /* b has its slot: app threads find it by that (turn_mu held); b ends. */
 void shim_appsend_index(bridge *b);
 void shim_appsend_forget(bridge *b);
-/* e's loop, turn_mu held: about to sleep until `wake` (the timerfd an app
- * thread armed is disarmed). */
-void shim_appsend_sleep(struct engine *e, rudp_time wake);
+/* e's loop, turn_mu held: about to sleep until `wake`. 1: the timerfd
+ * wakes it (the wait takes no timeout); 0: the wait's timeout must. */
+int shim_appsend_sleep(struct engine *e, rudp_time wake);
 /* bridge.c: b's connection's state to its slot (TCP_INFO, SIOCOUTQ). */
 void shim_bridge_publish(bridge *b);
 
@@ -294,13 +294,20 @@ void shim_engine_graves_empty(struct engine *e);
 struct engine *shim_appsend_engine_of(uint32_t slot);
 uint64_t shim_appsend_app_ino(bridge *b);
 void shim_appsend_keep_timers(struct engine *e, rudp_time deadline);
+/* ... the engine awake by `at` at the latest (a lease: apprecv.c) */
+void shim_appsend_wake_by(struct engine *e, rudp_time at);
 /* ... and whether the process's engines carry few enough connections for
  * an app thread to do their work (APPSEND_CONNS) */
 int shim_appsend_few(void);
+/* apprecv.c: how long a socket stays the app's after a fast wait */
+#define SHIM_APP_LINGER RUDP_MS(2)
 /* apprecv.c: the sockets whose waiters' lease ran out, watched again;
  * and every socket left to the app with no waiter (a reader that could
  * not wait: the engine reads for it) */
 void shim_apprecv_leases(struct engine *e, rudp_time now);
 void shim_apprecv_take_back(struct engine *e);
+/* ... the earliest lease of its sockets, as lease_at (which a new lease
+ * only moves earlier) is set to (turn_mu held) */
+rudp_time shim_apprecv_lease_min(struct engine *e);
 
 #endif

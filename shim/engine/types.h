@@ -277,6 +277,7 @@ struct engine {
     uint64_t app_sends;         /* turn_mu */
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
+    rudp_time ctl_at;           /* the control socket's timer (engine 0), as its loop saw it */
     uint64_t app_turns;         /* ... app threads' turns that ran the engine's part */
     _Atomic int app_declined;   /* ... a reader found the turn taken (no lock) */
     uint64_t app_lapsed;        /* ... sockets taken back when a lease ran out */
