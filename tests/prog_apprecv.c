@@ -23,6 +23,14 @@
  *     a connection of its own and runs 20 echoes (not with
  *     PROG_APPRECV_NOFORK=1: make tsan, whose runtime cannot follow such
  *     children);
+ *   - pollpong: 2,000 echoes, each read after poll() on the socket and a
+ *     pipe that stays empty (curl's and nc's shape): poll says 1, POLLIN
+ *     on the socket alone; and 200 more through ppoll() with a mask;
+ *   - polleintr: a thread blocked in poll() on the socket gets a signal
+ *     whose handler has SA_RESTART: poll() fails with EINTR all the same
+ *     (it is never restarted, man 7 signal); ppoll() whose mask holds the
+ *     signal back is not interrupted and returns the byte's POLLIN; a
+ *     poll() of 100 ms with nothing coming returns 0, not before 100 ms;
  *   - seccomp: a new image (exec) that connects, then installs a seccomp
  *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
  *     process_vm_readv (calls kernel TCP's read and write never make),
@@ -35,6 +43,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -194,6 +203,114 @@ static void check_restart(int fd)
     CHECK(b.got == 1 && b.byte == 'R', "SA_RESTART: read gave %zd (%s)", b.got,
           b.got < 0 ? strerror(b.err) : "-");
     printf("ok: restart\n");
+}
+
+/* ---- poll() and ppoll() ---- */
+
+/* 2,000 echoes, each waited for in poll() (the socket and an empty pipe),
+ * then 200 in ppoll() with an empty mask */
+static void check_pollpong(int fd)
+{
+    int pp[2];
+    SYS(pipe(pp));
+    for (int i = 0; i < 2200; i++) {
+        char c = (char)('a' + i % 26), r = 0;
+        CHECK(write(fd, &c, 1) == 1, "pollpong write: %s", strerror(errno));
+        struct pollfd p[2] = {{.fd = pp[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+        int n;
+        if (i < 2000) {
+            n = poll(p, 2, 5000);
+        } else {
+            sigset_t none;
+            sigemptyset(&none);
+            struct timespec t = {.tv_sec = 5};
+            n = ppoll(p, 2, &t, &none);
+        }
+        CHECK(n == 1 && p[1].revents == POLLIN && p[0].revents == 0,
+              "pollpong %d: poll gave %d (%s), revents %#x %#x", i, n, n < 0 ? strerror(errno) : "-",
+              (unsigned)p[0].revents, (unsigned)p[1].revents);
+        ssize_t got = read(fd, &r, 1);
+        CHECK(got == 1 && r == c, "pollpong %d: read %zd, byte %d for %d", i, got, r, c);
+    }
+    close(pp[0]);
+    close(pp[1]);
+    printf("ok: pollpong\n");
+}
+
+struct poller {
+    int fd;
+    pthread_t t;
+    _Atomic pid_t tid;
+    _Atomic int started;
+    int masked; /* ppoll() holding SIGUSR1 back */
+    int got, err;
+    short revents;
+};
+
+static void *blocked_poll(void *arg)
+{
+    struct poller *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    b->started = 1;
+    struct pollfd p = {.fd = b->fd, .events = POLLIN};
+    if (b->masked) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGUSR1);
+        b->got = ppoll(&p, 1, NULL, &m);
+    } else {
+        b->got = poll(&p, 1, -1);
+    }
+    b->err = errno;
+    b->revents = p.revents;
+    return NULL;
+}
+
+static void start_poller(struct poller *b, int fd, int masked)
+{
+    memset(b, 0, sizeof *b);
+    b->fd = fd;
+    b->masked = masked;
+    CHECK(pthread_create(&b->t, NULL, blocked_poll, b) == 0, "pthread_create");
+    double end = now_s() + 10;
+    while (!b->started || thread_state(b->tid) != 'S') {
+        CHECK(now_s() < end, "the poller never blocked");
+        usleep(1000);
+    }
+    usleep(20000);
+}
+
+static void check_polleintr(int fd)
+{
+    set_handler(on_usr1, SA_RESTART);
+    struct poller b;
+    start_poller(&b, fd, 0);
+    handled = 0;
+    pthread_kill(b.t, SIGUSR1);
+    pthread_join(b.t, NULL);
+    CHECK(handled && b.got == -1 && b.err == EINTR, "poll with SA_RESTART gave %d (%s)", b.got,
+          b.got < 0 ? strerror(b.err) : "-");
+    /* ppoll() holding SIGUSR1 back: the signal waits, the byte ends it */
+    start_poller(&b, fd, 1);
+    handled = 0;
+    pthread_kill(b.t, SIGUSR1);
+    usleep(50000);
+    CHECK(!handled, "ppoll's mask let SIGUSR1 in");
+    char c = 'P', r = 0;
+    write_exact(fd, &c, 1);
+    pthread_join(b.t, NULL);
+    CHECK(b.got == 1 && b.revents == POLLIN, "ppoll with the signal held back gave %d (%s) %#x",
+          b.got, b.got < 0 ? strerror(b.err) : "-", (unsigned)b.revents);
+    CHECK(handled, "the held signal's handler never ran");
+    CHECK(read(fd, &r, 1) == 1 && r == 'P', "the byte after ppoll");
+    /* a timeout with nothing coming */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    double t0 = now_s();
+    int n = poll(&p, 1, 100);
+    double took = now_s() - t0;
+    CHECK(n == 0 && p.revents == 0 && took >= 0.099, "poll(100 ms) gave %d after %.3f s", n,
+          took);
+    printf("ok: polleintr\n");
 }
 
 /* SO_RCVLOWAT 4 with 1 byte queued: a blocking read does not return it
@@ -433,6 +550,8 @@ int main(int argc, char **argv)
     printf("transport: %s (client)\n", fd_transport(fd));
     echo(fd, 2000);
     printf("ok: pingpong\n");
+    check_pollpong(fd);
+    check_polleintr(fd);
     check_restart(fd);
     check_lowat(fd);
     check_eintr(fd);

@@ -2,6 +2,29 @@
 # ping-pong round trip x PING_COUNT. Sourced by run.sh after its helpers
 # (emu_up, bulk_run, srv, nsx, rec, want...); POSIX sh.
 
+# rr_one_cpu TR PORT LOG [OPTION]: the 1-byte ping-pong with both ends on
+# CPU 0 in namespace a; ONE its p50 in us (NA if it failed).
+rr_one_cpu() {
+    _tr=$1 _port=$2 _l=$3
+    shift 3
+    # shellcheck disable=SC2046
+    srv "$EMU_NS_A" "$_tr" 120 "$_l.srv" taskset -c 0 "$BIN/rr" server --port "$_port" \
+        --bind 127.0.0.1 --once "$@" $(cc_opt "$_tr")
+    _spid=$SRV
+    ONE=NA
+    wait_port "$EMU_NS_A" "$_tr" "$_port" || return 0
+    _rc=0
+    # shellcheck disable=SC2046
+    (nsx "$EMU_NS_A" "$_tr" 120 taskset -c 0 "$BIN/rr" client --to 127.0.0.1 --port "$_port" \
+        --size 1 --count "$PING_COUNT" --warmup 200 "$@" $(cc_opt "$_tr")) \
+        >"$_l" 2>"$_l.err" || _rc=$?
+    reap "$_spid"
+    # shellcheck disable=SC2046
+    set -- $($REPORT rr "$_l")
+    [ "$1" = NA ] || ! keyed_ok "$_tr" "$_l.srv" "$_l.err" || ONE=$(calc "$1 * 1000")
+    [ "$_rc" = 0 ] || say "B6 $_tr: rr on one CPU ($_l) exited $_rc"
+}
+
 if want B6; then
     sc=B6
     # A namespace of our own (the link is idle), so nothing else on the
@@ -48,26 +71,17 @@ if want B6; then
 
             # The same ping-pong with both ends on one CPU (issue 46): the
             # work and hand-offs of a request, without the cost of waking
-            # an idle CPU, which swamps every transport alike on this VM.
-            # shellcheck disable=SC2046
-            srv "$EMU_NS_A" "$tr" 120 "$l.rr1srv" taskset -c 0 "$BIN/rr" server --port "$port" \
-                --bind 127.0.0.1 --once $(cc_opt "$tr")
-            spid=$SRV
-            one=NA
-            if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                rc=0
-                # shellcheck disable=SC2046
-                (nsx "$EMU_NS_A" "$tr" 120 taskset -c 0 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
-                    --size 1 --count "$PING_COUNT" --warmup 200 $(cc_opt "$tr")) \
-                    >"$l.rr1" 2>"$l.rr1err" || rc=$?
-                reap "$spid"
-                # shellcheck disable=SC2046
-                set -- $($REPORT rr "$l.rr1")
-                [ "$1" = NA ] || ! keyed_ok "$tr" "$l.rr1srv" "$l.rr1err" || one=$(calc "$1 * 1000")
-                [ "$rc" = 0 ] || say "B6 run $r $tr: rr on one CPU exited $rc"
-            fi
+            # an idle CPU, which swamps every transport alike on this VM;
+            # then with each read after a poll(), as curl, nc and ssh wait
+            # (interpose/poll.c)
+            rr_one_cpu "$tr" "$port" "$l.rr1"
+            one=$ONE
             rec B6 "$tr" "$r" rtt1cpu_p50_us "$one"
-            say "B6 run $r/$RUNS $tr: $g Mbit/s, 1-byte rtt p50 $p50 us, on one CPU $one us"
+            port=$((port + 1))
+            rr_one_cpu "$tr" "$port" "$l.rrp" --poll
+            rec B6 "$tr" "$r" rtt1cpu_poll_p50_us "$ONE"
+            say "B6 run $r/$RUNS $tr: $g Mbit/s, 1-byte rtt p50 $p50 us, on one CPU $one us" \
+                "($ONE us with poll)"
             port=$((port + 1))
         done
         r=$((r + 1))

@@ -290,11 +290,13 @@ def cmd_table(d):
     if "B6" in scenarios:
         T.out("B6  %s" % meta.get("desc_B6", ""))
         head = ["transport", "Mbit/s", "x tcp-cubic", "1B rtt p50 us", "p99 us", "mean us",
-                "rtt x tcp-cubic", "1 CPU p50 us", "x tcp-cubic", "runs"]
+                "rtt x tcp-cubic", "1 CPU p50 us", "x tcp-cubic", "1 CPU poll p50 us",
+                "x tcp-cubic", "runs"]
         rows = []
         cub = med("B6", "tcp-cubic", "goodput")
         crtt = med("B6", "tcp-cubic", "rtt1_p50_us")
         c1 = med("B6", "tcp-cubic", "rtt1cpu_p50_us")
+        c1p = med("B6", "tcp-cubic", "rtt1cpu_poll_p50_us")
         for tr in trs:
             if ("B6", tr, "goodput") not in res and ("B6", tr, "rtt1_p50_us") not in res:
                 continue
@@ -307,6 +309,9 @@ def cmd_table(d):
                          fmt(ratio(r50, crtt), "%.2f") if isr else "",
                          fmt(med("B6", tr, "rtt1cpu_p50_us"), "%.1f"),
                          fmt(ratio(med("B6", tr, "rtt1cpu_p50_us"), c1), "%.2f") if isr else "",
+                         fmt(med("B6", tr, "rtt1cpu_poll_p50_us"), "%.1f"),
+                         fmt(ratio(med("B6", tr, "rtt1cpu_poll_p50_us"), c1p), "%.2f")
+                         if isr else "",
                          "%d/%s" % (n_ok("B6", tr, "goodput"), nruns)])
             dat.setdefault("lo", {})[tr] = g
             dat.setdefault("lortt", {})[tr] = (r50, med("B6", tr, "rtt1_mean_us"))

@@ -1,9 +1,9 @@
 /*
  * rr: request/response latency over TCP, for the benchmarks (B5, B6).
  *
- *   rr server --port P [--bind ADDR] [--once] [--cc NAME]
+ *   rr server --port P [--bind ADDR] [--once] [--cc NAME] [--poll]
  *   rr client --to ADDR --port P [--size B] [--count N] [--warmup N]
- *             [--cc NAME] [--timeout SECS] [--samples FILE]
+ *             [--cc NAME] [--timeout SECS] [--samples FILE] [--poll]
  *
  * The server echoes every byte it reads, one connection at a time (with
  * --once it exits after the first connection ends, so a preloaded transport
@@ -11,7 +11,8 @@
  * times writes SIZE bytes and reads SIZE bytes back, strictly one request at
  * a time; each round trip of the last COUNT is timed with CLOCK_MONOTONIC.
  * Both ends set TCP_NODELAY; --cc sets TCP_CONGESTION (kernel TCP only: it
- * is an error if the socket refuses it).
+ * is an error if the socket refuses it). With --poll every read waits in
+ * poll() for the socket first, as curl, nc and ssh wait.
  *
  * The client prints one line of key=value to stdout:
  *   count size min_ms p50_ms p90_ms p99_ms max_ms mean_ms total_s
@@ -27,6 +28,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@
 static struct {
     const char *to, *port, *bind, *cc, *samples;
     long size, count, warmup, timeout;
+    int poll; /* --poll: each read waits in poll() first, as curl and nc do */
     int once;
 } opt = {.size = 100, .count = 1000, .warmup = 0, .timeout = 600};
 
@@ -91,10 +94,27 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* With --poll: waits in poll() until fd is readable (0), or -1. */
+static int wait_readable(int fd)
+{
+    if (!opt.poll)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int r = poll(&p, 1, -1);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
 /* Reads exactly len bytes; returns 0, or -1 on error or EOF (errno 0). */
 static int read_all(int fd, char *buf, size_t len)
 {
     while (len > 0) {
+        if (wait_readable(fd) < 0)
+            return -1;
         ssize_t n = read(fd, buf, len);
         if (n < 0) {
             if (errno == EINTR)
@@ -148,6 +168,8 @@ static int run_server(void)
         }
         sock_opts(fd);
         for (;;) {
+            if (wait_readable(fd) < 0)
+                break;
             ssize_t n = read(fd, buf, sizeof buf);
             if (n < 0 && errno == EINTR)
                 continue;
@@ -248,9 +270,9 @@ static int run_client(void)
 
 static void usage(FILE *f)
 {
-    fputs("usage: rr server --port P [--bind ADDR] [--once] [--cc NAME]\n"
+    fputs("usage: rr server --port P [--bind ADDR] [--once] [--cc NAME] [--poll]\n"
           "       rr client --to ADDR --port P [--size B] [--count N] [--warmup N]\n"
-          "                 [--cc NAME] [--timeout SECS] [--samples FILE]\n",
+          "                 [--cc NAME] [--timeout SECS] [--samples FILE] [--poll]\n",
           f);
 }
 
@@ -274,7 +296,8 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},   {"warmup", required_argument, NULL, 'w'},
         {"cc", required_argument, NULL, 'c'},      {"timeout", required_argument, NULL, 'T'},
         {"samples", required_argument, NULL, 'S'}, {"once", no_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"poll", no_argument, NULL, 'P'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
         usage(stderr);
@@ -295,6 +318,7 @@ int main(int argc, char **argv)
         case 'T': opt.timeout = num(optarg, 0, 86400, "timeout"); break;
         case 'S': opt.samples = optarg; break;
         case 'o': opt.once = 1; break;
+        case 'P': opt.poll = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

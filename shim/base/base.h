@@ -26,6 +26,7 @@
 #define SHIM_BASE_H
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
@@ -84,6 +85,13 @@ ssize_t real_read_chk(int fd, void *buf, size_t n, size_t buflen);
 ssize_t real_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t real_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                           struct sockaddr *addr, socklen_t *alen);
+/* libc's poll(), ppoll(), __poll_chk and __ppoll_chk (interpose/poll.c),
+ * bound the same way. */
+int real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask);
+int real_poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int real_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+                   size_t fdslen);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);

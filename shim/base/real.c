@@ -198,14 +198,17 @@ static lazy lz_write = {.name = "write"}, lz_send = {.name = "send"},
             lz_writev = {.name = "writev"}, lz_read = {.name = "read"},
             lz_readv = {.name = "readv"}, lz_recv = {.name = "recv"},
             lz_read_chk = {.name = "__read_chk"}, lz_recv_chk = {.name = "__recv_chk"},
-            lz_recvfrom_chk = {.name = "__recvfrom_chk"};
+            lz_recvfrom_chk = {.name = "__recvfrom_chk"}, lz_poll = {.name = "poll"},
+            lz_ppoll = {.name = "ppoll"}, lz_poll_chk = {.name = "__poll_chk"},
+            lz_ppoll_chk = {.name = "__ppoll_chk"};
 
 /* The reads bound with the rest (shim_real_init, from the constructor):
  * a program's first read() may be a signal handler's, where dlsym is no
  * call to make. */
 static void bind_reads(void)
 {
-    lazy *all[] = {&lz_read, &lz_readv, &lz_recv, &lz_read_chk, &lz_recv_chk, &lz_recvfrom_chk};
+    lazy *all[] = {&lz_read,         &lz_readv, &lz_recv,     &lz_read_chk,  &lz_recv_chk,
+                   &lz_recvfrom_chk, &lz_poll,  &lz_ppoll,    &lz_poll_chk, &lz_ppoll_chk};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         lazy_get(all[i]);
 }
@@ -296,6 +299,47 @@ ssize_t real_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
     if (f)
         return f(fd, buf, n, buflen, flags, addr, alen);
     return shim_sys(SYS_recvfrom, (long)fd, (long)buf, (long)n, (long)flags, (long)addr, (long)alen);
+}
+
+/* poll() and ppoll() and their _FORTIFY_SOURCE forms (interpose/poll.c
+ * interposes them for the app thread's receive), bound as the reads. */
+int real_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    int (*f)(struct pollfd *, nfds_t, int) = (int (*)(struct pollfd *, nfds_t, int))lazy_get(&lz_poll);
+    if (f)
+        return f(fds, n, timeout);
+    struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
+    return (int)shim_sys(SYS_ppoll, (long)fds, (long)n, timeout < 0 ? 0L : (long)&t, 0L, 8L);
+}
+
+int real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+    int (*f)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *) =
+        (int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))lazy_get(
+            &lz_ppoll);
+    if (f)
+        return f(fds, n, tmo, mask);
+    return (int)shim_sys(SYS_ppoll, (long)fds, (long)n, (long)tmo, (long)mask, 8L);
+}
+
+int real_poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    int (*f)(struct pollfd *, nfds_t, int, size_t) =
+        (int (*)(struct pollfd *, nfds_t, int, size_t))lazy_get(&lz_poll_chk);
+    if (f)
+        return f(fds, n, timeout, fdslen);
+    return real_poll(fds, n, timeout);
+}
+
+int real_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+                   size_t fdslen)
+{
+    int (*f)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t) =
+        (int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *,
+                 size_t))lazy_get(&lz_ppoll_chk);
+    if (f)
+        return f(fds, n, tmo, mask, fdslen);
+    return real_ppoll(fds, n, tmo, mask);
 }
 #pragma GCC diagnostic pop
 

@@ -53,7 +53,7 @@
  * nothing beside a longer round trip, where the wait's own calls cost more
  * CPU than they save (B5, 40 ms: +19 % CPU per echo with it) */
 #define APP_RTT_MAX RUDP_US(SHIM_APPRECV_RTT_US)
-#define APP_WAIT_MS 50
+#define APP_WAIT_MS SHIM_APP_WAIT_MS
 /* a waiter's lease: past its longest wait, should it never come back */
 #define APP_LEASE RUDP_MS(APP_WAIT_MS + 20)
 /* how long a socket stays the app's after its waiter got its datagram
@@ -220,6 +220,7 @@ static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen,
  * the signals a caller with mask `old` lets in: -1 if there is none. */
 static _Atomic int sfd = -1;
 static _Atomic uint64_t sfd_let; /* the signals it watches, bit sig - 1 */
+static _Atomic int sfd_setting;  /* a thread sets its mask (the others pass) */
 static _Atomic pid_t sfd_pid;    /* the process that made it: a fork's child
                                   * closed its copy (shim_close_all_owned) */
 
@@ -236,13 +237,15 @@ static int signal_fd(const sigset_t *old, pid_t me)
         else
             let |= 1ull << (sig - 1);
     }
-    /* No lock (a fork in another thread must not leave the child one held):
-     * the first to make it keeps it; threads whose masks differ set it in
-     * turn, and one that finds it set for another's at worst hears of its
-     * signal when its wait ends (APP_WAIT_MS), then by sigpending() */
+    /* No lock waited for (a fork in another thread must not leave the
+     * child one held): the first to make it keeps it; threads whose masks
+     * differ set it in turn, one at a time (sfd_setting: the others pass),
+     * and one that finds it set for another's at worst hears of its signal
+     * when its wait ends (APP_WAIT_MS), then by sigpending() */
     int fd = atomic_load(&sfd);
     if (fd >= 0 && atomic_load(&sfd_pid) != me) {
         /* a child's: the number is closed, or another file's now */
+        atomic_store(&sfd_setting, 0); /* a parent's thread may have held it */
         if (atomic_compare_exchange_strong(&sfd, &fd, -1))
             fd = -1;
         else
@@ -263,8 +266,11 @@ static int signal_fd(const sigset_t *old, pid_t me)
         fd = atomic_load(&sfd);
     }
     if (atomic_load_explicit(&sfd_let, memory_order_relaxed) != let &&
-        signalfd(fd, &want, 0) >= 0)
-        atomic_store(&sfd_let, let);
+        !atomic_exchange_explicit(&sfd_setting, 1, memory_order_acquire)) {
+        if (signalfd(fd, &want, 0) >= 0)
+            atomic_store(&sfd_let, let);
+        atomic_store_explicit(&sfd_setting, 0, memory_order_release);
+    }
     return fd;
 }
 
@@ -297,7 +303,7 @@ static void turn_unlock(struct engine *e, int cancel)
     pthread_setcancelstate(cancel, NULL);
 }
 
-int shim_engine_app_recv_wait(int fd, const sigset_t *old)
+int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
 {
     if (!shim_engine_app_recv_may())
         return 0; /* with qlog on, the trace's lock is the engine's alone; a
@@ -310,7 +316,7 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old)
     pid_t me = getpid();
     if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
-    int sigfd = signal_fd(old, me), cancel;
+    int sigfd = signal_fd(let, me), cancel;
     if (sigfd < 0 || !turn_try(e, &cancel)) {
         declined(e, 0); /* the engine is in its turn: it reads the socket */
         return 0;
@@ -323,23 +329,43 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old)
         return 0;
     }
     esock *s = b->sock;
-    uint32_t idx = s->idx, gen = s->app_gen;
-    uint64_t sid = s->sid;
+    w->e = e;
+    w->pid = me;
+    w->idx = s->idx;
+    w->gen = s->app_gen;
+    w->sid = s->sid;
+    w->udp_fd = s->fd;
+    w->sigfd = sigfd;
+    w->since = shim_now();
+    unwatch(e, s, w->since);
+    turn_unlock(e, cancel);
+    return 1;
+}
+
+void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
+{
+    uint32_t ev = (revents & POLLIN ? EPOLLIN : 0) | (revents & POLLERR ? EPOLLERR : 0);
+    int cancel;
+    turn_lock(w->e, &cancel);
+    if (ev && in_poll)
+        w->e->app_polls++;
+    end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
+    turn_unlock(w->e, cancel);
+}
+
+int shim_engine_app_recv_wait(int fd, const sigset_t *old)
+{
+    shim_app_wait w;
+    if (!shim_engine_app_wait_begin(fd, old, &w))
+        return 0;
     struct pollfd p[3] = {{.fd = fd, .events = POLLIN},
-                          {.fd = s->fd, .events = POLLIN},
-                          {.fd = sigfd, .events = POLLIN}};
-    rudp_time since = shim_now();
-    unwatch(e, s, since);
-    turn_unlock(e, cancel);
+                          {.fd = w.udp_fd, .events = POLLIN},
+                          {.fd = w.sigfd, .events = POLLIN}};
     struct timespec tmo = {.tv_sec = 0, .tv_nsec = APP_WAIT_MS * 1000000L};
-    int n = ppoll(p, 3, &tmo, NULL); /* a cancellation point, as read() */
-    uint32_t ev = n > 0 ? (p[1].revents & POLLIN ? EPOLLIN : 0) |
-                              (p[1].revents & POLLERR ? EPOLLERR : 0)
-                        : 0;
-    turn_lock(e, &cancel);
-    end_wait(e, idx, sid, gen, ev, since);
-    turn_unlock(e, cancel);
-    if (n > 0 && (p[0].revents || ev))
+    int n = real_ppoll(p, 3, &tmo, NULL); /* a cancellation point, as read() */
+    short udp = n > 0 ? p[1].revents : 0;
+    shim_engine_app_wait_end(&w, udp, 0);
+    if (n > 0 && (p[0].revents || (udp & (POLLIN | POLLERR))))
         return 1;
     /* a signal the caller lets in is pending (or came as the wait ended) */
     sigset_t pend;

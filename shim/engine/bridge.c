@@ -649,7 +649,7 @@ static void app_refused(bridge *b)
 {
     b->app_gone = 1;
     struct pollfd p = {.fd = b->efd, .events = 0};
-    if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+    if (real_poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
         b->late_data = 1;
 }
 

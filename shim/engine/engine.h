@@ -394,6 +394,27 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * 0: not taken; -ETIMEDOUT: nothing came for a while; -EINTR: a signal
  * old lets in is pending (the caller lets it in). */
 int shim_engine_app_recv_wait(int fd, const sigset_t *old);
+/* ... the same wait in two halves, for a poll() or ppoll() that waits for
+ * fd among others (interpose/poll.c): _begin takes fd's UDP socket from
+ * the engine (1, with w->udp_fd to wait on, for at most
+ * SHIM_APP_WAIT_MS, and w->sigfd, a signalfd readable when a signal that
+ * `let` lets in is pending; 0: not now, nothing taken), and _end, after
+ * the wait, runs the engine's part if the socket had anything (revents,
+ * its poll()'s) and gives the socket back. Every signal stays held back
+ * from before _begin until after _end, the wait included: a handler run
+ * between them (the shim's own for SIGTERM hands the engines to a keeper)
+ * would find the socket the thread's, or leave by siglongjmp. */
+typedef struct shim_app_wait {
+    struct engine *e;
+    pid_t pid;
+    uint32_t idx, gen;
+    uint64_t sid;
+    int udp_fd, sigfd;
+    rudp_time since;
+} shim_app_wait;
+#define SHIM_APP_WAIT_MS 50
+int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w);
+void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll);
 /* ... and whether it may be taken at all now (RUDP_APP_RECV, no qlog, no
  * sandbox, few connections): a caller asks before anything else; and the
  * longest smoothed RTT of a connection it waits for (the slot's rtt_us

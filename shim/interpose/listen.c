@@ -613,7 +613,7 @@ static int take_proof(int nfd, const shim_name *ln)
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
             return -1;
         struct pollfd p = {.fd = nfd, .events = POLLIN};
-        int n = poll(&p, 1, PROOF_WAIT_MS);
+        int n = real_poll(&p, 1, PROOF_WAIT_MS);
         if (n == 0 || (n < 0 && errno != EINTR))
             return -1;
     }

@@ -295,7 +295,7 @@ int shim_connect_wait(int fd, const shim_fd *rec, const shim_name *n, int again)
             long long left = deadline - mono_ms();
             ms = left < 0 ? 0 : (int)(left > INT_MAX ? INT_MAX : left);
         }
-        int r = poll(&p, 1, ms);
+        int r = real_poll(&p, 1, ms);
         if (r < 0)
             return -1; /* EINTR, as TCP: the handshake goes on; connect() again says EALREADY */
         shim_slot *s = slot_of(n);
@@ -358,7 +358,7 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
          * filler; until the app's end is writable, TCP would still be
          * connecting as far as the app can tell. */
         struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) {
+        if (real_poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) {
             if (nonblocking)
                 return fail(EALREADY);
             return shim_connect_wait(fd, rec, n, 1);

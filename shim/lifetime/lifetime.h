@@ -154,5 +154,8 @@ int shim_adopt_wake_fd(struct engine *e, int *own);
 /* signals.c: 1 when a read() the signals in pending (and not in blocked)
  * interrupt would say EINTR: one has a handler without SA_RESTART. */
 int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked);
+/* ... 1 when a poll() would say EINTR: one has a handler (poll() is never
+ * restarted, whatever SA_RESTART says: man 7 signal). */
+int shim_signals_handled(const sigset_t *pending, const sigset_t *blocked);
 
 #endif

@@ -168,7 +168,9 @@ static int ours_to_mind(int sig)
  * signals still held back; the stand-in restarts). Signals left at their
  * default or ignored interrupt nothing: they end or stop the process, or
  * are not delivered at all. */
-int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked)
+/* 1 when a signal in pending and not in blocked has a handler of the
+ * program's: any (restarts 0), or one without SA_RESTART (restarts 1). */
+static int handler_pending(const sigset_t *pending, const sigset_t *blocked, int restarts)
 {
     for (int sig = 1; sig < NSIG; sig++) {
         if (sigismember(pending, sig) != 1 || sigismember(blocked, sig) == 1)
@@ -179,10 +181,20 @@ int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked)
         if (!(a.sa_flags & SA_SIGINFO) &&
             (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN || a.sa_handler == stand_in))
             continue;
-        if (!(a.sa_flags & SA_RESTART))
+        if (!restarts || !(a.sa_flags & SA_RESTART))
             return 1;
     }
     return 0;
+}
+
+int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked)
+{
+    return handler_pending(pending, blocked, 1);
+}
+
+int shim_signals_handled(const sigset_t *pending, const sigset_t *blocked)
+{
+    return handler_pending(pending, blocked, 0);
 }
 
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)

@@ -443,7 +443,7 @@ int shim_porthand_ask(uint64_t ino, uid_t owner, unsigned *moved)
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     int n;
     do
-        n = poll(&pf, 1, ASK_WAIT_MS);
+        n = real_poll(&pf, 1, ASK_WAIT_MS);
     while (n < 0 && errno == EINTR);
     if (n <= 0)
         goto out; /* no answer */
@@ -507,7 +507,7 @@ static int share_try(uint64_t ino, uid_t owner, int tcp_fd, int *same, int *unan
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     int k;
     do
-        k = poll(&pf, 1, ASK_WAIT_MS);
+        k = real_poll(&pf, 1, ASK_WAIT_MS);
     while (k < 0 && errno == EINTR);
     if (k <= 0)
         goto out;

@@ -208,7 +208,7 @@ int shim_tcpl_event(esock *s, rudp_time now)
         /* Only with a connection waiting: no unix connection is made for
          * nothing (accept() would have to drop it). */
         struct pollfd p = {.fd = rfd, .events = POLLIN};
-        if (poll(&p, 1, 0) != 1)
+        if (real_poll(&p, 1, 0) != 1)
             return 0;
         if (!(p.revents & POLLIN)) {
             /* A listening socket never hangs up: another member of the
@@ -279,7 +279,7 @@ int shim_tcpl_receive(int ufd, struct sockaddr_storage *peer, socklen_t *plen)
             /* The engine connects, then sends in the same turn: the fd
              * comes at once, or EOF if the engine gave up. */
             struct pollfd p = {.fd = ufd, .events = POLLIN};
-            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            if (real_poll(&p, 1, -1) < 0 && errno != EINTR)
                 return -ECONNABORTED;
             continue;
         }

@@ -106,7 +106,7 @@ static int wait_for(int fd, short events)
     struct pollfd p = {.fd = fd, .events = events};
     int n;
     do
-        n = poll(&p, 1, MEET_WAIT_MS);
+        n = real_poll(&p, 1, MEET_WAIT_MS);
     while (n < 0 && errno == EINTR);
     return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
