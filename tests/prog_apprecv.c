@@ -31,6 +31,12 @@
  *     (it is never restarted, man 7 signal); ppoll() whose mask holds the
  *     signal back is not interrupted and returns the byte's POLLIN; a
  *     poll() of 100 ms with nothing coming returns 0, not before 100 ms;
+ *   - epollpong: 2,000 echoes, each read after epoll_wait() on a set of
+ *     the socket and an empty pipe (an event loop's shape): one event,
+ *     EPOLLIN with the socket's data; 200 more through epoll_pwait2() with
+ *     a mask; then a thread blocked in epoll_wait() gets the SA_RESTART
+ *     signal: EINTR; and epoll_wait(100 ms) with nothing says 0, not
+ *     before 100 ms;
  *   - seccomp: a new image (exec) that connects, then installs a seccomp
  *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
  *     process_vm_readv (calls kernel TCP's read and write never make),
@@ -53,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -313,6 +320,87 @@ static void check_polleintr(int fd)
     printf("ok: polleintr\n");
 }
 
+/* ---- epoll ---- */
+
+struct epoller {
+    int ep;
+    pthread_t t;
+    _Atomic pid_t tid;
+    _Atomic int started;
+    int got, err;
+};
+
+static void *blocked_epoll(void *arg)
+{
+    struct epoller *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    b->started = 1;
+    struct epoll_event ev;
+    b->got = epoll_wait(b->ep, &ev, 1, -1);
+    b->err = errno;
+    return NULL;
+}
+
+static void check_epollpong(int fd)
+{
+    int pp[2];
+    SYS(pipe(pp));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 7};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, pp[0], &e));
+    e.data.u64 = 42;
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    for (int i = 0; i < 2200; i++) {
+        char c = (char)('a' + i % 26), r = 0;
+        CHECK(write(fd, &c, 1) == 1, "epollpong write: %s", strerror(errno));
+        struct epoll_event got[4];
+        memset(got, 0, sizeof got);
+        int n;
+        if (i < 2000) {
+            n = epoll_wait(ep, got, 4, 5000);
+        } else {
+            sigset_t none;
+            sigemptyset(&none);
+            struct timespec t = {.tv_sec = 5};
+            n = epoll_pwait2(ep, got, 4, &t, &none);
+        }
+        CHECK(n == 1 && got[0].data.u64 == 42 && (got[0].events & EPOLLIN),
+              "epollpong %d: epoll_wait gave %d (%s), event %#x data %llu", i, n,
+              n < 0 ? strerror(errno) : "-", (unsigned)got[0].events,
+              (unsigned long long)got[0].data.u64);
+        ssize_t k = read(fd, &r, 1);
+        CHECK(k == 1 && r == c, "epollpong %d: read %zd, byte %d for %d", i, k, r, c);
+    }
+    /* a signal whose handler has SA_RESTART: EINTR all the same */
+    set_handler(on_usr1, SA_RESTART);
+    struct epoller b;
+    memset(&b, 0, sizeof b);
+    b.ep = ep;
+    CHECK(pthread_create(&b.t, NULL, blocked_epoll, &b) == 0, "pthread_create");
+    double end = now_s() + 10;
+    while (!b.started || thread_state(b.tid) != 'S') {
+        CHECK(now_s() < end, "the epoll waiter never blocked");
+        usleep(1000);
+    }
+    usleep(20000);
+    handled = 0;
+    pthread_kill(b.t, SIGUSR1);
+    pthread_join(b.t, NULL);
+    CHECK(handled && b.got == -1 && b.err == EINTR, "epoll_wait with SA_RESTART gave %d (%s)",
+          b.got, b.got < 0 ? strerror(b.err) : "-");
+    /* a timeout with nothing coming */
+    struct epoll_event got;
+    double t0 = now_s();
+    int n = epoll_wait(ep, &got, 1, 100);
+    double took = now_s() - t0;
+    CHECK(n == 0 && took >= 0.099, "epoll_wait(100 ms) gave %d after %.3f s", n, took);
+    close(ep);
+    close(pp[0]);
+    close(pp[1]);
+    printf("ok: epollpong\n");
+}
+
 /* SO_RCVLOWAT 4 with 1 byte queued: a blocking read does not return it
  * alone (the reader is seen asleep); once 8 more come it returns at least
  * 4, 'L' first. (Kernel TCP wakes it only when the bytes not yet copied
@@ -552,6 +640,7 @@ int main(int argc, char **argv)
     printf("ok: pingpong\n");
     check_pollpong(fd);
     check_polleintr(fd);
+    check_epollpong(fd);
     check_restart(fd);
     check_lowat(fd);
     check_eintr(fd);

@@ -92,6 +92,12 @@ int real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const s
 int real_poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int real_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
                    size_t fdslen);
+/* libc's epoll_wait(), epoll_pwait() and epoll_pwait2() (interpose/epoll.c;
+ * the engine's loop waits in the last), bound the same way. */
+int real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
+int real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask);
+int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+                      const sigset_t *mask);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);

@@ -200,15 +200,18 @@ static lazy lz_write = {.name = "write"}, lz_send = {.name = "send"},
             lz_read_chk = {.name = "__read_chk"}, lz_recv_chk = {.name = "__recv_chk"},
             lz_recvfrom_chk = {.name = "__recvfrom_chk"}, lz_poll = {.name = "poll"},
             lz_ppoll = {.name = "ppoll"}, lz_poll_chk = {.name = "__poll_chk"},
-            lz_ppoll_chk = {.name = "__ppoll_chk"};
+            lz_ppoll_chk = {.name = "__ppoll_chk"}, lz_epoll_wait = {.name = "epoll_wait"},
+            lz_epoll_pwait = {.name = "epoll_pwait"}, lz_epoll_pwait2 = {.name = "epoll_pwait2"};
 
 /* The reads bound with the rest (shim_real_init, from the constructor):
  * a program's first read() may be a signal handler's, where dlsym is no
  * call to make. */
 static void bind_reads(void)
 {
-    lazy *all[] = {&lz_read,         &lz_readv, &lz_recv,     &lz_read_chk,  &lz_recv_chk,
-                   &lz_recvfrom_chk, &lz_poll,  &lz_ppoll,    &lz_poll_chk, &lz_ppoll_chk};
+    lazy *all[] = {&lz_read,         &lz_readv,       &lz_recv,        &lz_read_chk,
+                   &lz_recv_chk,     &lz_recvfrom_chk, &lz_poll,        &lz_ppoll,
+                   &lz_poll_chk,     &lz_ppoll_chk,    &lz_epoll_wait,  &lz_epoll_pwait,
+                   &lz_epoll_pwait2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         lazy_get(all[i]);
 }
@@ -340,6 +343,39 @@ int real_ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, con
     if (f)
         return f(fds, n, tmo, mask, fdslen);
     return real_ppoll(fds, n, tmo, mask);
+}
+
+/* epoll_wait(), epoll_pwait() and epoll_pwait2() (interpose/epoll.c, and
+ * the engine's own loop), bound as the reads. */
+int real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    int (*f)(int, struct epoll_event *, int, int) =
+        (int (*)(int, struct epoll_event *, int, int))lazy_get(&lz_epoll_wait);
+    if (f)
+        return f(epfd, ev, max, timeout);
+    return (int)shim_sys(SYS_epoll_pwait, (long)epfd, (long)ev, (long)max, (long)timeout, 0L, 8L);
+}
+
+int real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+    int (*f)(int, struct epoll_event *, int, int, const sigset_t *) =
+        (int (*)(int, struct epoll_event *, int, int, const sigset_t *))lazy_get(&lz_epoll_pwait);
+    if (f)
+        return f(epfd, ev, max, timeout, mask);
+    return (int)shim_sys(SYS_epoll_pwait, (long)epfd, (long)ev, (long)max, (long)timeout,
+                         (long)mask, 8L);
+}
+
+int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+                      const sigset_t *mask)
+{
+    int (*f)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *) =
+        (int (*)(int, struct epoll_event *, int, const struct timespec *,
+                 const sigset_t *))lazy_get(&lz_epoll_pwait2);
+    if (f)
+        return f(epfd, ev, max, tmo, mask);
+    return (int)shim_sys(SYS_epoll_pwait2, (long)epfd, (long)ev, (long)max, (long)tmo, (long)mask,
+                         8L);
 }
 #pragma GCC diagnostic pop
 

@@ -347,8 +347,10 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
     uint32_t ev = (revents & POLLIN ? EPOLLIN : 0) | (revents & POLLERR ? EPOLLERR : 0);
     int cancel;
     turn_lock(w->e, &cancel);
-    if (ev && in_poll)
+    if (ev && in_poll == 1)
         w->e->app_polls++;
+    else if (ev && in_poll == 2)
+        w->e->app_epolls++;
     end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
     turn_unlock(w->e, cancel);
 }

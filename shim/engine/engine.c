@@ -580,7 +580,7 @@ void *shim_engine_loop(void *arg)
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);
-        int n = epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
+        int n = real_epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
         int wait_errno = errno;
         atomic_store_explicit(&e->asleep, 0, memory_order_relaxed);
         pthread_mutex_lock(&e->turn_mu);
@@ -590,7 +590,7 @@ void *shim_engine_loop(void *arg)
              * (apprecv.c): what it read may have freed objects these
              * events name. Asked again (level-triggered: nothing lost). */
             static const struct timespec none;
-            n = epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
+            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
             wait_errno = errno;
             e->polls++;
         }
@@ -634,7 +634,7 @@ void *shim_engine_loop(void *arg)
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
             static const struct timespec zero;
-            n = epoll_pwait2(e->epfd, evs, EV_MAX, &zero, NULL);
+            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &zero, NULL);
             e->polls++;
             if (n <= 0)
                 break;

@@ -97,7 +97,7 @@ typedef struct engine_figures {
     uint64_t fifo_held, fifo_held_ns;
     /* appsend.c: writes an application thread sent itself, and those that
      * found the engine in its turn (written through the bridge instead) */
-    uint64_t app_sends, app_busy, app_recvs, app_polls, app_lapsed;
+    uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_lapsed;
 } engine_figures;
 
 typedef struct esock {
@@ -277,6 +277,7 @@ struct engine {
     uint64_t app_sends;         /* turn_mu */
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     uint64_t app_polls;         /* ... of which in poll() or ppoll() (interpose/poll.c) */
+    uint64_t app_epolls;        /* ... and in epoll_wait() and the like (interpose/epoll.c) */
     rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
     rudp_time ctl_at;           /* the control socket's timer (engine 0), as its loop saw it */
     uint64_t app_turns;         /* ... app threads' turns that ran the engine's part */

@@ -190,4 +190,29 @@ int shim_send_ended(int fd, shim_slot *hint);
 int shim_nofile_widen(void);
 void shim_nofile_restore(void);
 
+/* poll.c: a readiness call's wait on the UDP socket of the bridge cand as
+ * well (engine/apprecv.c), every signal held back throughout and a
+ * signalfd for those `mask` (the call's, NULL: the thread's) lets in.
+ * fill puts the call's own entries in p (room for them and 2 more) and
+ * says how many; after a wait that ended with r entries ready, the
+ * socket's and the signalfd's revents udp and sig, ask says the call's
+ * answer (> 0, or -1 with errno) or 0: nothing for the program yet (it
+ * waits again); rest is the kernel's call for what is left of the time,
+ * with the program's mask. in: 1 poll, 2 epoll (counted apart). 1 with
+ * *out the call's result (errno set); 0: make libc's call. */
+#define SHIM_WAIT_FDS_MAX 64
+typedef struct shim_wait_ops {
+    nfds_t (*fill)(void *arg, struct pollfd *p);
+    int (*ask)(void *arg, struct pollfd *p, int r, short udp, short sig);
+    int (*rest)(void *arg, const struct timespec *left, const sigset_t *mask);
+} shim_wait_ops;
+int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
+                       const shim_wait_ops *ops, void *arg, int *out);
+
+/* epoll.c: epoll_ctl's op on fd in the set epfd, succeeded: notes the
+ * bridge an epoll_wait on epfd waits for (one per set); close(fd)
+ * forgets fd as an epoll set. */
+void shim_epoll_cand_note(int epfd, int op, int fd, const struct epoll_event *ev);
+void shim_epoll_cand_forget(int epfd);
+
 #endif

@@ -34,7 +34,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #include "interpose.h"
 
@@ -43,7 +42,7 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const 
                 size_t fdslen);
 
 /* Arrays longer than this are libc's alone: the copy is on the stack. */
-#define POLL_FAST_MAX 64
+#define POLL_FAST_MAX SHIM_WAIT_FDS_MAX
 
 /* The fd of the first entry that waits for one of our bridges to be
  * readable on a fast path, or -1. */
@@ -59,16 +58,9 @@ static int candidate(const struct pollfd *fds, nfds_t n)
     return -1;
 }
 
-static int64_t mono_ns(void)
+static struct timespec ts_of(rudp_time ns)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static struct timespec ts_of(int64_t ns)
-{
-    struct timespec t = {.tv_sec = (time_t)(ns / 1000000000LL), .tv_nsec = (long)(ns % 1000000000LL)};
+    struct timespec t = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
     return t;
 }
 
@@ -88,35 +80,33 @@ static int let_in(const sigset_t *mask)
     return eintr;
 }
 
-/* With every signal held back; `mask` the program's for the wait. 1 with
- * *out the call's result (errno set); 0: the call is libc's, as asked
- * (nothing waited for yet). */
-static int wait_held(int cand, struct pollfd *fds, nfds_t n, const struct timespec *tmo,
-                     const sigset_t *mask, int *out)
+/* shim_app_wait_call with every signal held back. */
+static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
+                     const shim_wait_ops *ops, void *arg, int *out)
 {
-    static const struct timespec zero;
-    int64_t end = tmo ? mono_ns() + (int64_t)tmo->tv_sec * 1000000000LL + tmo->tv_nsec : 0;
+    rudp_time end = tmo ? shim_now() + (rudp_time)tmo->tv_sec * 1000000000ull +
+                              (rudp_time)tmo->tv_nsec
+                        : RUDP_TIME_NEVER;
+    const rudp_time cap = RUDP_MS(SHIM_APP_WAIT_MS);
     struct pollfd p[POLL_FAST_MAX + 2];
     for (int waits = 0;; waits++) {
-        int64_t left = tmo ? end - mono_ns() : INT64_MAX;
-        if (left < 0)
-            left = 0;
+        rudp_time now = shim_now();
+        rudp_time left = end > now ? end - now : 0;
         shim_app_wait w;
         if (left == 0 || !shim_engine_app_wait_begin(cand, mask, &w)) {
             if (waits == 0)
                 return 0;
             break; /* the rest is the kernel's */
         }
-        int64_t cap = (int64_t)SHIM_APP_WAIT_MS * 1000000LL;
         struct timespec wt = ts_of(left < cap ? left : cap);
-        memcpy(p, fds, n * sizeof *p);
+        nfds_t n = ops->fill(arg, p);
         p[n] = (struct pollfd){.fd = w.udp_fd, .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = w.sigfd, .events = POLLIN};
-        int r = real_ppoll(p, n + 2, &wt, NULL); /* a cancellation point, as poll() */
+        int r = real_ppoll(p, n + 2, &wt, NULL); /* a cancellation point, as the call */
         int err = errno;
         short udp = r > 0 ? p[n].revents : 0;
         short sig = r > 0 ? p[n + 1].revents : 0;
-        shim_engine_app_wait_end(&w, udp, 1);
+        shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
             errno = err;
             *out = -1;
@@ -127,33 +117,74 @@ static int wait_held(int cand, struct pollfd *fds, nfds_t n, const struct timesp
             errno = EINTR;
             return 1;
         }
-        if (r > 0 && udp & (POLLIN | POLLERR)) {
-            /* what came may have made a bridge readable: the program's
-             * array as it stands now */
-            memcpy(p, fds, n * sizeof *p);
-            r = real_ppoll(p, n, &zero, NULL);
-            if (r < 0) {
-                *out = -1;
-                return 1;
-            }
-        } else if (r > 0) {
-            r -= (udp != 0) + (sig != 0); /* ours, not the program's */
-        }
-        if (r > 0) {
-            for (nfds_t i = 0; i < n; i++)
-                fds[i].revents = p[i].revents;
-            *out = r;
+        if (r > 0 && (*out = ops->ask(arg, p, r, udp, sig)) != 0)
             return 1;
-        }
-        if (!udp && !sig && wt.tv_sec * 1000000000LL + wt.tv_nsec >= cap)
+        if (r == 0 && left >= cap)
             break; /* nothing came for a while: the rest is the kernel's */
     }
     /* with the program's mask: a signal now interrupts as the kernel's */
-    int64_t left = tmo ? end - mono_ns() : -1;
-    struct timespec lt = ts_of(left > 0 ? left : 0);
-    *out = real_ppoll(fds, n, tmo ? &lt : NULL, mask);
+    rudp_time now = shim_now();
+    struct timespec lt = ts_of(end > now ? end - now : 0);
+    *out = ops->rest(arg, tmo ? &lt : NULL, mask);
     return 1;
 }
+
+int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
+                       const shim_wait_ops *ops, void *arg, int *out)
+{
+    int saved = errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int done = wait_held(cand, in, tmo, mask ? mask : &old, ops, arg, out);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+    errno = done ? err : saved;
+    return done;
+}
+
+/* ---- poll() and ppoll() ---- */
+
+typedef struct poll_call {
+    struct pollfd *fds;
+    nfds_t n;
+} poll_call;
+
+static nfds_t poll_fill(void *arg, struct pollfd *p)
+{
+    poll_call *c = arg;
+    memcpy(p, c->fds, c->n * sizeof *p);
+    return c->n;
+}
+
+static int poll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
+{
+    static const struct timespec zero;
+    poll_call *c = arg;
+    if (udp & (POLLIN | POLLERR)) {
+        /* what came may have made a bridge readable: the program's array
+         * as it stands now */
+        memcpy(p, c->fds, c->n * sizeof *p);
+        r = real_ppoll(p, c->n, &zero, NULL);
+        if (r < 0)
+            return -1;
+    } else {
+        r -= (udp != 0) + (sig != 0); /* ours, not the program's */
+    }
+    if (r <= 0)
+        return 0;
+    for (nfds_t i = 0; i < c->n; i++)
+        c->fds[i].revents = p[i].revents;
+    return r;
+}
+
+static int poll_rest(void *arg, const struct timespec *left, const sigset_t *mask)
+{
+    poll_call *c = arg;
+    return real_ppoll(c->fds, c->n, left, mask);
+}
+
+static const shim_wait_ops poll_ops = {.fill = poll_fill, .ask = poll_ask, .rest = poll_rest};
 
 /* 1 with *out the call's result (errno set); 0: make libc's call. */
 static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
@@ -165,15 +196,8 @@ static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, co
     int cand = candidate(fds, n);
     if (cand < 0 || !shim_engine_app_recv_may())
         return 0;
-    int saved = errno;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int done = wait_held(cand, fds, n, tmo, mask ? mask : &old, out);
-    int err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
-    errno = done ? err : saved;
-    return done;
+    poll_call c = {.fds = fds, .n = n};
+    return shim_app_wait_call(cand, 1, tmo, mask, &poll_ops, &c, out);
 }
 
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

@@ -379,6 +379,8 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
     int r = real_epoll_ctl(epfd, op, fd, ev);
+    if (r == 0 && on)
+        shim_epoll_cand_note(epfd, op, fd, ev); /* epoll.c: the app thread's wait */
     if (r == 0 && on && shim_epollreg_marked(fd)) {
         int saved = errno;
         if (bridge_settled(fd)) {
@@ -409,6 +411,7 @@ SHIM_EXPORT int close(int fd)
     int saved = errno;
     if ((shim_ownfds_has(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
+    shim_epoll_cand_forget(fd); /* as an epoll set (epoll.c) */
     shim_fd rec;
     uint64_t closed_listener = 0;
     /* In a child with an fd table of its own the records are that table's

@@ -1,0 +1,137 @@
+/*
+ * epoll.c: an epoll_wait(), epoll_pwait() or epoll_pwait2() on a set that
+ * holds one of our bridges for reading waits on that connection's UDP
+ * socket too, as poll() does (poll.c, RUDP_APP_RECV, engine/apprecv.c):
+ * the datagram wakes the waiting thread alone, which runs the engine's part
+ * and delivers into the bridge, and the kernel's epoll then reports it as
+ * it would have. Python's asyncio, libuv (node) and libevent wait there.
+ *
+ * Which bridge: epoll_ctl (sock.c) notes, per epoll fd below EP_CANDS, the
+ * last bridge added or modified with EPOLLIN (its number; one per set);
+ * deleting it, or modifying it without EPOLLIN, forgets it. A note left
+ * behind (the bridge closed, the number reused) costs at most a wait that
+ * the epoll fd itself ends, never an event: what the program is told is
+ * always the kernel's epoll_wait on its own set. The wait is a ppoll() on
+ * the epoll fd (readable while its ready list holds anything), the UDP
+ * socket and the signalfd; then, when the set or the socket had anything,
+ * the kernel's epoll_wait without waiting; nothing for the program and time
+ * left, it waits again; a wait that saw nothing for SHIM_APP_WAIT_MS
+ * leaves the rest of the call to the kernel. Signals as poll.c's: held
+ * back for the whole wait, let in with the program's mask once the socket
+ * is given back, EINTR if a handler ran (epoll_wait is never restarted,
+ * man 7 signal).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "interpose.h"
+
+/* Epoll fds at or above this are libc's alone. */
+#define EP_CANDS 4096
+
+/* Per epoll fd: the bridge noted for reading, its number + 1 (0: none). */
+static _Atomic int cand[EP_CANDS];
+
+void shim_epoll_cand_note(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+    if (epfd < 0 || epfd >= EP_CANDS || fd < 0)
+        return;
+    int was = atomic_load_explicit(&cand[epfd], memory_order_relaxed);
+    if (op == EPOLL_CTL_DEL || (op == EPOLL_CTL_MOD && ev && !(ev->events & EPOLLIN))) {
+        if (was == fd + 1)
+            atomic_compare_exchange_strong(&cand[epfd], &was, 0);
+        return;
+    }
+    if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && (ev->events & EPOLLIN) &&
+        shim_fd_hinted(fd))
+        atomic_store_explicit(&cand[epfd], fd + 1, memory_order_relaxed);
+}
+
+void shim_epoll_cand_forget(int epfd)
+{
+    if (epfd >= 0 && epfd < EP_CANDS)
+        atomic_store_explicit(&cand[epfd], 0, memory_order_relaxed);
+}
+
+typedef struct epoll_call {
+    int epfd;
+    struct epoll_event *evs;
+    int max;
+} epoll_call;
+
+static nfds_t epoll_fill(void *arg, struct pollfd *p)
+{
+    epoll_call *c = arg;
+    p[0] = (struct pollfd){.fd = c->epfd, .events = POLLIN};
+    return 1;
+}
+
+static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
+{
+    (void)r;
+    (void)sig;
+    epoll_call *c = arg;
+    if (p[0].revents & POLLNVAL) {
+        errno = EBADF; /* the set was closed: the kernel's word */
+        return -1;
+    }
+    if (!p[0].revents && !(udp & (POLLIN | POLLERR)))
+        return 0;
+    return real_epoll_wait(c->epfd, c->evs, c->max, 0);
+}
+
+static int epoll_rest(void *arg, const struct timespec *left, const sigset_t *mask)
+{
+    epoll_call *c = arg;
+    return real_epoll_pwait2(c->epfd, c->evs, c->max, left, mask);
+}
+
+static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest};
+
+/* 1 with *out the call's result (errno set); 0: make libc's call. */
+static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
+                     const sigset_t *mask, int *out)
+{
+    if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0 ||
+        (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0))
+        return 0;
+    int c = atomic_load_explicit(&cand[epfd], memory_order_relaxed) - 1;
+    if (c < 0)
+        return 0;
+    shim_slot *h = shim_fd_hinted(c);
+    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US ||
+        !shim_engine_app_recv_may())
+        return 0;
+    epoll_call call = {.epfd = epfd, .evs = evs, .max = max};
+    return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);
+}
+
+SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+    int r;
+    struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
+    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, NULL, &r))
+        return r;
+    return real_epoll_wait(epfd, evs, max, timeout);
+}
+
+SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
+                            const sigset_t *mask)
+{
+    int r;
+    struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
+    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, mask, &r))
+        return r;
+    return real_epoll_pwait(epfd, evs, max, timeout, mask);
+}
+
+SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
+                             const sigset_t *mask)
+{
+    int r;
+    if ((!tmo || (tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 && tmo->tv_nsec < 1000000000L)) &&
+        app_epoll(epfd, evs, max, tmo, mask, &r))
+        return r;
+    return real_epoll_pwait2(epfd, evs, max, tmo, mask);
+}
