@@ -76,6 +76,8 @@ static void lease(struct engine *e, esock *s, rudp_time until)
  * held). One waiter at a time: it reads for every connection on s. */
 static void unwatch(struct engine *e, esock *s, rudp_time now)
 {
+    if (s->app_unwatched && !s->app_waiters)
+        atomic_fetch_sub(&e->app_lingering, 1); /* its linger ends: waited on */
     s->app_waiters = 1;
     if (!s->app_unwatched) {
         struct epoll_event ee = {.events = 0, .data.ptr = s};
@@ -89,6 +91,8 @@ static void unwatch(struct engine *e, esock *s, rudp_time now)
  * its generation changed and gives nothing back. */
 static void rewatch(struct engine *e, esock *s)
 {
+    if (s->app_unwatched && !s->app_waiters)
+        atomic_fetch_sub(&e->app_lingering, 1);
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = s};
     real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ee);
     s->app_unwatched = 0;
@@ -123,6 +127,13 @@ rudp_time shim_apprecv_lease_min(struct engine *e)
     }
     e->lease_at = m;
     return m;
+}
+
+void shim_apprecv_sock_closed(esock *s)
+{
+    if (s->app_unwatched && !s->app_waiters)
+        atomic_fetch_sub(&s->e->app_lingering, 1);
+    s->app_unwatched = 0;
 }
 
 void shim_apprecv_take_back(struct engine *e)
@@ -169,18 +180,21 @@ static bridge *waitable(struct engine *e, const shim_fd *rec)
 
 /* s's waiter is back (turn_mu held). A reply that came fast comes again
  * soon: the socket lingers. One that took longer (a round trip of a real
- * path) would only cost the engine a wake-up when the linger ends: it
- * watches at once. */
-static void give_back(struct engine *e, esock *s, uint32_t gen, rudp_time since)
+ * path) would only cost the engine a wake-up when the linger ends, and a
+ * wait that something else ended (another fd of a poll(), a signal) says
+ * nothing of the next: the engine watches it at once. */
+static void give_back(struct engine *e, esock *s, uint32_t gen, rudp_time since, int took)
 {
     if (s->app_gen != gen || !s->app_waiters)
         return; /* the engine took it back already */
-    s->app_waiters = 0;
     rudp_time now = shim_now();
-    if (now - since < APP_LINGER)
+    if (took && now - since < APP_LINGER) {
+        s->app_waiters = 0;
+        atomic_fetch_add(&e->app_lingering, 1);
         lease(e, s, now + APP_LINGER);
-    else
+    } else {
         rewatch(e, s);
+    }
 }
 
 /* The wait ends: what the socket holds is read and delivered, and the
@@ -207,12 +221,12 @@ static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen,
         e->app_recvs++;
         s = idx < e->nsocks ? e->socks[idx] : NULL;
         if (s && s->sid == sid)
-            give_back(e, s, gen, since);
+            give_back(e, s, gen, since, 1);
         /* after the linger's lease: the engine's timer is set for both */
         shim_appsend_keep_timers(e, deadline);
         return;
     }
-    give_back(e, s, gen, since);
+    give_back(e, s, gen, since, 0);
 }
 
 /* The process's signalfd (made on first use, one for every thread: its
@@ -272,6 +286,15 @@ static int signal_fd(const sigset_t *old, pid_t me)
         atomic_store_explicit(&sfd_setting, 0, memory_order_release);
     }
     return fd;
+}
+
+void shim_engine_app_nowait(void)
+{
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    for (int k = 0; k < nrun; k++)
+        if (atomic_load_explicit(&G.e[k].app_lingering, memory_order_relaxed) > 0 &&
+            !atomic_load_explicit(&G.e[k].app_declined, memory_order_relaxed))
+            declined(&G.e[k], 0);
 }
 
 int shim_engine_app_recv_may(void)

@@ -144,7 +144,9 @@ static int arm(struct engine *e, rudp_time at)
 
 int shim_appsend_sleep(struct engine *e, rudp_time wake)
 {
-    if (e->tfd < 0 || !e->turn_open) {
+    if (e->tfd < 0 || !e->turn_open || !shim_appsend_few()) {
+        /* no app thread takes a turn with more connections than that:
+         * the wait's own timeout costs no system call of its own */
         e->sleep_until = wake;
         return 0;
     }
@@ -284,7 +286,8 @@ static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, 
 void shim_appsend_wake_by(struct engine *e, rudp_time at)
 {
     if (at >= e->sleep_until ||
-        (e->lease_at != RUDP_TIME_NEVER && e->sleep_until - at <= SHIM_APP_LINGER))
+        (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0 &&
+         e->sleep_until - at <= SHIM_APP_LINGER))
         return;
     if (!arm(e, at)) {
         uint64_t one = 1; /* cannot arm it: wake the engine instead */

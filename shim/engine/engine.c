@@ -150,6 +150,7 @@ void shim_esock_close(esock *s)
      * must not leave before its end turns writable: on_established). */
     shim_udpio_flush_fd(e->io, s->fd);
     shim_bridge_client_gone(s);
+    shim_apprecv_sock_closed(s); /* a socket left with the app no more */
     real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     shim_fifo_sock_closed(s);
     shim_close_owned(s->fd);

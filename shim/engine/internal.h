@@ -309,5 +309,7 @@ void shim_apprecv_take_back(struct engine *e);
 /* ... the earliest lease of its sockets, as lease_at (which a new lease
  * only moves earlier) is set to (turn_mu held) */
 rudp_time shim_apprecv_lease_min(struct engine *e);
+/* ... s closes: no longer counted as lingering with the app (turn_mu) */
+void shim_apprecv_sock_closed(esock *s);
 
 #endif

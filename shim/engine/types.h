@@ -279,6 +279,8 @@ struct engine {
     uint64_t app_polls;         /* ... of which in poll() or ppoll() (interpose/poll.c) */
     uint64_t app_epolls;        /* ... and in epoll_wait() and the like (interpose/epoll.c) */
     rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
+    _Atomic int app_lingering;  /* ... its sockets left with the app, no waiter (a hint
+                                 * without turn_mu, kept under it) */
     rudp_time ctl_at;           /* the control socket's timer (engine 0), as its loop saw it */
     uint64_t app_turns;         /* ... app threads' turns that ran the engine's part */
     _Atomic int app_declined;   /* ... a reader found the turn taken (no lock) */

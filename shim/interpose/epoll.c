@@ -93,12 +93,15 @@ static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .r
 static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
                      const sigset_t *mask, int *out)
 {
-    if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0 ||
-        (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0))
+    if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0)
         return 0;
     int c = atomic_load_explicit(&cand[epfd], memory_order_relaxed) - 1;
     if (c < 0)
         return 0;
+    if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) {
+        shim_engine_app_nowait(); /* poll.c's reason */
+        return 0;
+    }
     shim_slot *h = shim_fd_hinted(c);
     if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US ||
         !shim_engine_app_recv_may())

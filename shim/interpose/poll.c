@@ -64,29 +64,42 @@ static struct timespec ts_of(rudp_time ns)
     return t;
 }
 
-/* A signal the wait's mask lets in came (every one held back): let in
- * with that mask (its handler runs now, outside the engine's turn), then
- * held back again. 1: poll() says EINTR (a handler ran); 0: none did (a
- * default action that ignores, or the shim's stand-in, whose keeper
- * hand-over then ends the process): the wait goes on, as the kernel's. */
-static int let_in(const sigset_t *mask)
+/* A thread cancelled in its wait (ppoll() is a cancellation point): the
+ * socket given back at once, and the program's mask its own again for its
+ * cleanup handlers, rather than a lease left to run out. */
+typedef struct wait_cleanup {
+    shim_app_wait *w;
+    int in;
+    const sigset_t *old;
+} wait_cleanup;
+
+static void cancelled(void *arg)
 {
-    sigset_t pend, held;
-    if (sigpending(&pend) < 0)
-        return 0;
-    int eintr = shim_signals_handled(&pend, mask);
-    pthread_sigmask(SIG_SETMASK, mask, &held);
-    pthread_sigmask(SIG_SETMASK, &held, NULL);
-    return eintr;
+    wait_cleanup *c = arg;
+    shim_engine_app_wait_end(c->w, 0, c->in);
+    pthread_sigmask(SIG_SETMASK, c->old, NULL);
 }
 
-/* shim_app_wait_call with every signal held back. */
-static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
-                     const shim_wait_ops *ops, void *arg, int *out)
+/* The wait itself: ppoll() on p's k entries, cancellation handled. */
+static int wait_once(shim_app_wait *w, int in, const sigset_t *old, struct pollfd *p, nfds_t k,
+                     const struct timespec *wt)
 {
-    rudp_time end = tmo ? shim_now() + (rudp_time)tmo->tv_sec * 1000000000ull +
-                              (rudp_time)tmo->tv_nsec
-                        : RUDP_TIME_NEVER;
+    wait_cleanup wc = {.w = w, .in = in, .old = old};
+    int r;
+    pthread_cleanup_push(cancelled, &wc);
+    r = real_ppoll(p, k, wt, NULL); /* a cancellation point, as the call */
+    pthread_cleanup_pop(0);
+    return r;
+}
+
+/* shim_app_wait_call with every signal held back (old: the thread's mask
+ * before, mask: the call's). */
+static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
+                     const sigset_t *old, const shim_wait_ops *ops, void *arg, int *out)
+{
+    rudp_time end = RUDP_TIME_NEVER;
+    if (tmo && tmo->tv_sec < 1000000000) /* longer: as good as for ever */
+        end = shim_now() + (rudp_time)tmo->tv_sec * 1000000000ull + (rudp_time)tmo->tv_nsec;
     const rudp_time cap = RUDP_MS(SHIM_APP_WAIT_MS);
     struct pollfd p[POLL_FAST_MAX + 2];
     for (int waits = 0;; waits++) {
@@ -102,23 +115,42 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         nfds_t n = ops->fill(arg, p);
         p[n] = (struct pollfd){.fd = w.udp_fd, .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = w.sigfd, .events = POLLIN};
-        int r = real_ppoll(p, n + 2, &wt, NULL); /* a cancellation point, as the call */
+        int r = wait_once(&w, in, old, p, n + 2, &wt);
         int err = errno;
         short udp = r > 0 ? p[n].revents : 0;
         short sig = r > 0 ? p[n + 1].revents : 0;
         shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
+            if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */
+                if (waits == 0)
+                    return 0;
+                break;
+            }
             errno = err;
             *out = -1;
             return 1;
         }
-        if (sig && let_in(mask)) {
-            *out = -1;
-            errno = EINTR;
-            return 1;
-        }
+        /* what is ready comes first: the kernel's call returns it and runs
+         * a handler after */
         if (r > 0 && (*out = ops->ask(arg, p, r, udp, sig)) != 0)
             return 1;
+        if (sig) {
+            /* a signal the call's mask lets in: let in those pending now
+             * (their handlers run, outside the engine's turn); one that
+             * ran makes the call say EINTR (never restarted, man 7
+             * signal); one that runs none (ignored, the shim's stand-in)
+             * lets the wait go on, as the kernel's */
+            sigset_t pend;
+            if (sigpending(&pend) == 0) {
+                int eintr = shim_signals_handled(&pend, mask);
+                shim_signals_let_in(&pend, mask);
+                if (eintr) {
+                    *out = -1;
+                    errno = EINTR;
+                    return 1;
+                }
+            }
+        }
         if (r == 0 && left >= cap)
             break; /* nothing came for a while: the rest is the kernel's */
     }
@@ -136,7 +168,7 @@ int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigse
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int done = wait_held(cand, in, tmo, mask ? mask : &old, ops, arg, out);
+    int done = wait_held(cand, in, tmo, mask ? mask : &old, &old, ops, arg, out);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
     errno = done ? err : saved;
@@ -161,20 +193,27 @@ static int poll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
 {
     static const struct timespec zero;
     poll_call *c = arg;
-    if (udp & (POLLIN | POLLERR)) {
-        /* what came may have made a bridge readable: the program's array
-         * as it stands now */
-        memcpy(p, c->fds, c->n * sizeof *p);
-        r = real_ppoll(p, c->n, &zero, NULL);
-        if (r < 0)
-            return -1;
-    } else {
+    if (!(udp & (POLLIN | POLLERR))) {
         r -= (udp != 0) + (sig != 0); /* ours, not the program's */
+        if (r <= 0)
+            return 0;
+        for (nfds_t i = 0; i < c->n; i++)
+            c->fds[i].revents = p[i].revents;
+        return r;
     }
-    if (r <= 0)
-        return 0;
+    /* What came may have made a bridge readable: the program's array as
+     * it stands now, with what the wait saw kept (a file that clears its
+     * event when polled, /proc/self/mounts, shows it once). */
     for (nfds_t i = 0; i < c->n; i++)
         c->fds[i].revents = p[i].revents;
+    memcpy(p, c->fds, c->n * sizeof *p);
+    if (real_ppoll(p, c->n, &zero, NULL) < 0)
+        return -1;
+    r = 0;
+    for (nfds_t i = 0; i < c->n; i++) {
+        c->fds[i].revents |= p[i].revents;
+        r += c->fds[i].revents != 0;
+    }
     return r;
 }
 
@@ -190,11 +229,18 @@ static const shim_wait_ops poll_ops = {.fill = poll_fill, .ask = poll_ask, .rest
 static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
                     int *out)
 {
-    if (!shim_cfg.app_recv || n == 0 || n > POLL_FAST_MAX ||
-        (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0))
+    if (!shim_cfg.app_recv || n == 0 || n > POLL_FAST_MAX)
         return 0;
     int cand = candidate(fds, n);
-    if (cand < 0 || !shim_engine_app_recv_may())
+    if (cand < 0)
+        return 0;
+    if (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) {
+        /* a look that does not wait: a socket lingering with the app (a
+         * fast wait's) goes back to its engine, which reads what came */
+        shim_engine_app_nowait();
+        return 0;
+    }
+    if (!shim_engine_app_recv_may())
         return 0;
     poll_call c = {.fds = fds, .n = n};
     return shim_app_wait_call(cand, 1, tmo, mask, &poll_ops, &c, out);

@@ -179,14 +179,15 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
         int w = shim_engine_app_recv_wait(fd, old);
         if (w == -EINTR) {
             sigset_t pend;
-            if (sigpending(&pend) == 0 && shim_signals_interrupt(&pend, old))
+            if (sigpending(&pend) < 0)
+                return 0;
+            if (shim_signals_interrupt(&pend, old))
                 return -1;
-            /* SA_RESTART, or a signal that interrupts nothing: let it in
-             * (its handler runs now), then wait again, as the kernel's
-             * read restarts */
-            sigset_t now;
-            pthread_sigmask(SIG_SETMASK, old, &now);
-            pthread_sigmask(SIG_SETMASK, &now, NULL);
+            /* SA_RESTART, or a signal that interrupts nothing: let in (its
+             * handler runs now), then wait again, as the kernel's read
+             * restarts; only what was pending, so that one that comes
+             * meanwhile is looked at too */
+            shim_signals_let_in(&pend, old);
         } else if (w != 1) {
             return 0; /* not taken, or nothing came for a while */
         }

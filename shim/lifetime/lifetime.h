@@ -157,5 +157,11 @@ int shim_signals_interrupt(const sigset_t *pending, const sigset_t *blocked);
 /* ... 1 when a poll() would say EINTR: one has a handler (poll() is never
  * restarted, whatever SA_RESTART says: man 7 signal). */
 int shim_signals_handled(const sigset_t *pending, const sigset_t *blocked);
+/* ... and, every signal held back, lets in exactly those of pending that
+ * blocked does not block (their handlers run now), then holds every one
+ * back again: one that comes meanwhile stays pending for the caller's next
+ * look, where letting in the whole mask would run its handler unseen (a
+ * read restarted, a poll() gone on waiting, though a handler ran). */
+void shim_signals_let_in(const sigset_t *pending, const sigset_t *blocked);
 
 #endif

@@ -197,6 +197,17 @@ int shim_signals_handled(const sigset_t *pending, const sigset_t *blocked)
     return handler_pending(pending, blocked, 0);
 }
 
+void shim_signals_let_in(const sigset_t *pending, const sigset_t *blocked)
+{
+    sigset_t let, held;
+    sigfillset(&let);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(pending, sig) == 1 && sigismember(blocked, sig) != 1)
+            sigdelset(&let, sig);
+    pthread_sigmask(SIG_SETMASK, &let, &held);
+    pthread_sigmask(SIG_SETMASK, &held, NULL);
+}
+
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
     if (!ours_to_mind(sig))
