@@ -100,8 +100,9 @@ static void rewatch(struct engine *e, esock *s)
     s->app_gen++;
 }
 
-void shim_apprecv_leases(struct engine *e, rudp_time now)
+int shim_apprecv_leases(struct engine *e, rudp_time now)
 {
+    int back = 0;
     e->lease_at = RUDP_TIME_NEVER;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
@@ -111,10 +112,12 @@ void shim_apprecv_leases(struct engine *e, rudp_time now)
             if (s->app_waiters)
                 e->app_lapsed++; /* its waiter never came back */
             rewatch(e, s);
+            back++;
         } else if (s->app_lease < e->lease_at) {
             e->lease_at = s->app_lease;
         }
     }
+    return back;
 }
 
 rudp_time shim_apprecv_lease_min(struct engine *e)
@@ -136,13 +139,17 @@ void shim_apprecv_sock_closed(esock *s)
     s->app_unwatched = 0;
 }
 
-void shim_apprecv_take_back(struct engine *e)
+int shim_apprecv_take_back(struct engine *e)
 {
+    int back = 0;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
-        if (s && s->app_unwatched && !s->app_waiters)
+        if (s && s->app_unwatched && !s->app_waiters) {
             rewatch(e, s);
+            back++;
+        }
     }
+    return back;
 }
 
 /* A reader that will not wait on fd's socket: whatever comes on a socket
@@ -170,6 +177,14 @@ static bridge *waitable(struct engine *e, const shim_fd *rec)
     if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
         b->hup || b->app_gone || b->fb || b->efd < 0 || !b->conn || !b->sock ||
         b->sock->fd < 0 || b->sock->idle)
+        return NULL;
+    /* A member of a listener's group across engines: the accept order
+     * (fifo.c) waits for every member's reading to pass a connection's
+     * time, which a socket left to an app thread does only when a datagram
+     * comes: accepted connections on the other members were held until
+     * its lease ran out (chatd, backlog 511: handshakes of 70 and 250 ms,
+     * a client's kernel TCP fallback, t_chat_cap_rudp) */
+    if (shim_fifo_on(b->sock))
         return NULL;
     rudp_conn_info i;
     rudp_conn_get_info(b->conn, &i);

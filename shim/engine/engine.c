@@ -618,6 +618,19 @@ void *shim_engine_loop(void *arg)
             e->timed_wakeups++;
             e->late_ns += now - wake;
         }
+        int back = now >= e->lease_at ? shim_apprecv_leases(e, now) : 0;
+        if (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0)
+            back += shim_apprecv_take_back(e); /* awake anyway: the linger ends */
+        if (back > 0) {
+            /* Sockets the app had, watched again: what came for them
+             * meanwhile is read with the rest, before any timer fires (a
+             * delayed ACK sent to a server whose NEW_PORT sits unread
+             * would land on the UDP socket the program bound there:
+             * t_prog_reuseport). Level-triggered: nothing asked is lost. */
+            static const struct timespec none;
+            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
+            e->polls++;
+        }
         /* Everything readable is read before timers fire: with thousands of
          * sockets ready at once, timers run after the first EV_MAX would
          * fire probes for connections whose ACKs sit unread in theirs. */
@@ -647,8 +660,6 @@ void *shim_engine_loop(void *arg)
             shim_fallback_timer(e, now);
         if (now >= e->roam_at)
             shim_roam_timer(e, now);
-        if (now >= e->lease_at)
-            shim_apprecv_leases(e, now);
         /* What is sent now is timed now, not at the wake-up. */
         deadline = shim_engine_pump(e, shim_now());
         /* accepted connections whose turn came (fifo.c), after the

@@ -304,8 +304,8 @@ int shim_appsend_few(void);
 /* apprecv.c: the sockets whose waiters' lease ran out, watched again;
  * and every socket left to the app with no waiter (a reader that could
  * not wait: the engine reads for it) */
-void shim_apprecv_leases(struct engine *e, rudp_time now);
-void shim_apprecv_take_back(struct engine *e);
+int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
+int shim_apprecv_take_back(struct engine *e); /* how many */
 /* ... the earliest lease of its sockets, as lease_at (which a new lease
  * only moves earlier) is set to (turn_mu held) */
 rudp_time shim_apprecv_lease_min(struct engine *e);
