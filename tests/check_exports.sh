@@ -12,11 +12,12 @@
 # a small write sent by the writing thread while its engine sleeps), and
 # shim_front_register (interpose/front.c: rudp-supervise says its front end),
 # prctl (syscalls.c: a program's seccomp filter turns the app-thread paths off),
-# poll/ppoll and their fortified forms and epoll_wait/epoll_pwait/epoll_pwait2
-# (poll.c, epoll.c: the app thread's receive).
+# poll/ppoll and their fortified forms, select/pselect and
+# epoll_wait/epoll_pwait/epoll_pwait2 (poll.c, select.c, epoll.c: the app
+# thread's receive).
 set -eu
 so=${1:-build/librudp_shim.so}
-want="_Exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk _exit accept accept4 bind close close_range closefrom connect epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen poll posix_spawn posix_spawnp ppoll prctl read readv recv recvfrom recvmmsg recvmsg send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction signal socket syscall write writev"
+want="_Exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk _exit accept accept4 bind close close_range closefrom connect epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fexecve getpeername getsockname getsockopt ioctl listen poll posix_spawn posix_spawnp ppoll prctl pselect read readv recv recvfrom recvmmsg recvmsg select send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction signal socket syscall write writev"
 got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "FAIL: $so exports:"; echo "  $got"; echo "expected:"; echo "  $want"

@@ -37,6 +37,11 @@
  *     a mask; then a thread blocked in epoll_wait() gets the SA_RESTART
  *     signal: EINTR; and epoll_wait(100 ms) with nothing says 0, not
  *     before 100 ms;
+ *   - selectpong: 1,000 echoes, each read after select() on the socket
+ *     and an empty pipe (1, the socket's bit alone, the time left in the
+ *     timeval below what it held), 200 after pselect() with a mask; a
+ *     select() of 100 ms with nothing says 0, not before 100 ms, and a
+ *     closed fd in the set EBADF;
  *   - seccomp: a new image (exec) that connects, then installs a seccomp
  *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
  *     process_vm_readv (calls kernel TCP's read and write never make),
@@ -61,6 +66,7 @@
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -401,6 +407,65 @@ static void check_epollpong(int fd)
     printf("ok: epollpong\n");
 }
 
+/* ---- select ---- */
+
+static void check_selectpong(int fd)
+{
+    int pp[2];
+    SYS(pipe(pp));
+    CHECK(fd < FD_SETSIZE && pp[0] < FD_SETSIZE, "fds past FD_SETSIZE");
+    int nfds = (fd > pp[0] ? fd : pp[0]) + 1;
+    for (int i = 0; i < 1200; i++) {
+        char c = (char)('a' + i % 26), r = 0;
+        CHECK(write(fd, &c, 1) == 1, "selectpong write: %s", strerror(errno));
+        fd_set rs;
+        FD_ZERO(&rs);
+        FD_SET(fd, &rs);
+        FD_SET(pp[0], &rs);
+        int n;
+        if (i < 1000) {
+            struct timeval tv = {.tv_sec = 5};
+            n = select(nfds, &rs, NULL, NULL, &tv);
+            /* Linux's select leaves the time not slept: under 5 s, above 4 */
+            CHECK(n != 1 || (tv.tv_sec == 4 && tv.tv_usec > 0) || (tv.tv_sec == 5 && tv.tv_usec == 0),
+                  "selectpong %d: timeval left %ld.%06ld", i, (long)tv.tv_sec, (long)tv.tv_usec);
+        } else {
+            sigset_t none;
+            sigemptyset(&none);
+            struct timespec t = {.tv_sec = 5};
+            n = pselect(nfds, &rs, NULL, NULL, &t, &none);
+        }
+        CHECK(n == 1 && FD_ISSET(fd, &rs) && !FD_ISSET(pp[0], &rs),
+              "selectpong %d: select gave %d (%s), socket %d pipe %d", i, n,
+              n < 0 ? strerror(errno) : "-", FD_ISSET(fd, &rs), FD_ISSET(pp[0], &rs));
+        ssize_t k = read(fd, &r, 1);
+        CHECK(k == 1 && r == c, "selectpong %d: read %zd, byte %d for %d", i, k, r, c);
+    }
+    /* a timeout with nothing coming: 0, the set emptied, the time used */
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(fd, &rs);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+    double t0 = now_s();
+    int n = select(fd + 1, &rs, NULL, NULL, &tv);
+    double took = now_s() - t0;
+    CHECK(n == 0 && !FD_ISSET(fd, &rs) && took >= 0.099 && tv.tv_sec == 0 && tv.tv_usec == 0,
+          "select(100 ms) gave %d after %.3f s, %ld.%06ld left", n, took, (long)tv.tv_sec,
+          (long)tv.tv_usec);
+    /* a closed fd in the set */
+    int dead = pp[1];
+    close(pp[1]);
+    FD_ZERO(&rs);
+    FD_SET(fd, &rs);
+    FD_SET(dead, &rs);
+    struct timeval t1 = {.tv_sec = 1};
+    n = select((fd > dead ? fd : dead) + 1, &rs, NULL, NULL, &t1);
+    CHECK(n == -1 && errno == EBADF, "select with a closed fd gave %d (%s)", n,
+          n < 0 ? strerror(errno) : "-");
+    close(pp[0]);
+    printf("ok: selectpong\n");
+}
+
 /* SO_RCVLOWAT 4 with 1 byte queued: a blocking read does not return it
  * alone (the reader is seen asleep); once 8 more come it returns at least
  * 4, 'L' first. (Kernel TCP wakes it only when the bytes not yet copied
@@ -641,6 +706,7 @@ int main(int argc, char **argv)
     check_pollpong(fd);
     check_polleintr(fd);
     check_epollpong(fd);
+    check_selectpong(fd);
     check_restart(fd);
     check_lowat(fd);
     check_eintr(fd);

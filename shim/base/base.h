@@ -27,6 +27,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
@@ -98,6 +99,10 @@ int real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 int real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask);
 int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
                       const sigset_t *mask);
+/* libc's select() and pselect() (interpose/select.c), bound the same way. */
+int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv);
+int real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+                 const sigset_t *mask);
 extern ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);

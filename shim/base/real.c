@@ -201,7 +201,8 @@ static lazy lz_write = {.name = "write"}, lz_send = {.name = "send"},
             lz_recvfrom_chk = {.name = "__recvfrom_chk"}, lz_poll = {.name = "poll"},
             lz_ppoll = {.name = "ppoll"}, lz_poll_chk = {.name = "__poll_chk"},
             lz_ppoll_chk = {.name = "__ppoll_chk"}, lz_epoll_wait = {.name = "epoll_wait"},
-            lz_epoll_pwait = {.name = "epoll_pwait"}, lz_epoll_pwait2 = {.name = "epoll_pwait2"};
+            lz_epoll_pwait = {.name = "epoll_pwait"}, lz_epoll_pwait2 = {.name = "epoll_pwait2"},
+            lz_select = {.name = "select"}, lz_pselect = {.name = "pselect"};
 
 /* The reads bound with the rest (shim_real_init, from the constructor):
  * a program's first read() may be a signal handler's, where dlsym is no
@@ -211,7 +212,7 @@ static void bind_reads(void)
     lazy *all[] = {&lz_read,         &lz_readv,       &lz_recv,        &lz_read_chk,
                    &lz_recv_chk,     &lz_recvfrom_chk, &lz_poll,        &lz_ppoll,
                    &lz_poll_chk,     &lz_ppoll_chk,    &lz_epoll_wait,  &lz_epoll_pwait,
-                   &lz_epoll_pwait2};
+                   &lz_epoll_pwait2, &lz_select,       &lz_pselect};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         lazy_get(all[i]);
 }
@@ -376,6 +377,32 @@ int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct ti
         return f(epfd, ev, max, tmo, mask);
     return (int)shim_sys(SYS_epoll_pwait2, (long)epfd, (long)ev, (long)max, (long)tmo, (long)mask,
                          8L);
+}
+
+/* select() and pselect() (interpose/select.c), bound as the reads. */
+int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+    int (*f)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+        (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))lazy_get(&lz_select);
+    if (f)
+        return f(nfds, r, w, x, tv);
+    return (int)shim_sys(SYS_select, (long)nfds, (long)r, (long)w, (long)x, (long)tv);
+}
+
+int real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+                 const sigset_t *mask)
+{
+    int (*f)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *) =
+        (int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                 const sigset_t *))lazy_get(&lz_pselect);
+    if (f)
+        return f(nfds, r, w, x, ts, mask);
+    struct {
+        const sigset_t *ss;
+        size_t len;
+    } m = {mask, 8};
+    return (int)shim_sys(SYS_pselect6, (long)nfds, (long)r, (long)w, (long)x, (long)ts,
+                         mask ? (long)&m : 0L);
 }
 #pragma GCC diagnostic pop
 

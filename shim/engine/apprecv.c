@@ -389,6 +389,8 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
         w->e->app_polls++;
     else if (ev && in_poll == 2)
         w->e->app_epolls++;
+    else if (ev && in_poll == 3)
+        w->e->app_selects++;
     end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
     turn_unlock(w->e, cancel);
 }

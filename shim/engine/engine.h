@@ -418,7 +418,8 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w);
  * sockets lingering with the app go back to their engines (woken for it
  * once), which read what comes; where none lingers, one load per engine. */
 void shim_engine_app_nowait(void);
-/* in_poll: 0 a read's wait, 1 poll()'s, 2 epoll_wait()'s (counted apart) */
+/* in_poll: 0 a read's wait, 1 poll()'s, 2 epoll_wait()'s, 3 select()'s
+ * (counted apart) */
 void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll);
 /* ... and whether it may be taken at all now (RUDP_APP_RECV, no qlog, no
  * sandbox, few connections): a caller asks before anything else; and the

@@ -97,7 +97,7 @@ typedef struct engine_figures {
     uint64_t fifo_held, fifo_held_ns;
     /* appsend.c: writes an application thread sent itself, and those that
      * found the engine in its turn (written through the bridge instead) */
-    uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_lapsed;
+    uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
 } engine_figures;
 
 typedef struct esock {
@@ -278,6 +278,7 @@ struct engine {
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     uint64_t app_polls;         /* ... of which in poll() or ppoll() (interpose/poll.c) */
     uint64_t app_epolls;        /* ... and in epoll_wait() and the like (interpose/epoll.c) */
+    uint64_t app_selects;       /* ... and in select() or pselect() (interpose/select.c) */
     rudp_time lease_at;         /* apprecv.c: the earliest of its sockets' app_lease */
     _Atomic int app_lingering;  /* ... its sockets left with the app, no waiter (a hint
                                  * without turn_mu, kept under it) */

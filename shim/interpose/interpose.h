@@ -198,7 +198,7 @@ void shim_nofile_restore(void);
  * socket's and the signalfd's revents udp and sig, ask says the call's
  * answer (> 0, or -1 with errno) or 0: nothing for the program yet (it
  * waits again); rest is the kernel's call for what is left of the time,
- * with the program's mask. in: 1 poll, 2 epoll (counted apart). 1 with
+ * with the program's mask. in: 1 poll, 2 epoll, 3 select (counted apart). 1 with
  * *out the call's result (errno set); 0: make libc's call. */
 #define SHIM_WAIT_FDS_MAX 64
 typedef struct shim_wait_ops {
@@ -208,6 +208,10 @@ typedef struct shim_wait_ops {
 } shim_wait_ops;
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
                        const shim_wait_ops *ops, void *arg, int *out);
+/* ... poll()'s wait on fds (at most SHIM_WAIT_FDS_MAX), for select.c too
+ * (in: 1 poll, 3 select); as shim_app_wait_call. */
+int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+                  int in, int *out);
 
 /* epoll.c: epoll_ctl's op on fd in the set epfd, succeeded: notes the
  * bridge an epoll_wait on epfd waits for (one per set); close(fd)

@@ -225,9 +225,8 @@ static int poll_rest(void *arg, const struct timespec *left, const sigset_t *mas
 
 static const shim_wait_ops poll_ops = {.fill = poll_fill, .ask = poll_ask, .rest = poll_rest};
 
-/* 1 with *out the call's result (errno set); 0: make libc's call. */
-static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
-                    int *out)
+int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+                  int in, int *out)
 {
     if (!shim_cfg.app_recv || n == 0 || n > POLL_FAST_MAX)
         return 0;
@@ -243,7 +242,14 @@ static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, co
     if (!shim_engine_app_recv_may())
         return 0;
     poll_call c = {.fds = fds, .n = n};
-    return shim_app_wait_call(cand, 1, tmo, mask, &poll_ops, &c, out);
+    return shim_app_wait_call(cand, in, tmo, mask, &poll_ops, &c, out);
+}
+
+/* 1 with *out the call's result (errno set); 0: make libc's call. */
+static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+                    int *out)
+{
+    return shim_app_poll(fds, n, tmo, mask, 1, out);
 }
 
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)

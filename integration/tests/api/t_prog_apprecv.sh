@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/prog_apprecv.c over kernel TCP, then under the shim with the app
 # thread's receive on (RUDP_APP_RECV=1, shim/engine/apprecv.c): echoes
-# read after read(), after poll() (interpose/poll.c) and after epoll_wait()
-# (interpose/epoll.c), a poll() and an epoll_wait() left by a signal
+# read after read(), after poll() (interpose/poll.c), after epoll_wait()
+# (interpose/epoll.c) and after select() (interpose/select.c), a poll() and
+# an epoll_wait() left by a signal
 # (EINTR, SA_RESTART or not), a blocking
 # reader whose read is left by a signal (SA_RESTART: the read goes on;
 # without: EINTR), a siglongjmp or a pthread_cancel (the connection is
@@ -33,10 +34,12 @@ line=$(grep -a 'app-thread receives:' "$T/stats" |
 echo "shim: $line"
 took=$(printf '%s\n' "$line" | sed -n 's/.*took the datagram \([0-9]*\) .*/\1/p')
 polls=$(printf '%s\n' "$line" | sed -n 's/.*in poll or ppoll \([0-9]*\),.*/\1/p')
-epolls=$(printf '%s\n' "$line" | sed -n 's/.*in epoll \([0-9]*\)).*/\1/p')
+epolls=$(printf '%s\n' "$line" | sed -n 's/.*in epoll \([0-9]*\),.*/\1/p')
+selects=$(printf '%s\n' "$line" | sed -n 's/.*in select \([0-9]*\)).*/\1/p')
 lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
 [ "${took:-0}" -ge 3000 ] || fail "the reading thread took only ${took:-0} datagrams of 6,400 echoes"
 [ "${polls:-0}" -ge 1000 ] || fail "the polling thread took only ${polls:-0} datagrams of 2,200 echoes"
 [ "${epolls:-0}" -ge 1000 ] || fail "the epoll thread took only ${epolls:-0} datagrams of 2,200 echoes"
+[ "${selects:-0}" -ge 500 ] || fail "the select thread took only ${selects:-0} datagrams of 1,200 echoes"
 [ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
-echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll), and the cancelled reader's wait taken back ($lapsed)"
+echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select), and the cancelled reader's wait taken back ($lapsed)"
