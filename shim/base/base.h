@@ -440,7 +440,13 @@ void shim_udp_grow_buffers(int udp, int listener);
  * protocol (SOCK_STREAM, IPPROTO_TCP ...), else 0. */
 int shim_inet_family(int fd, int type, int protocol);
 
-/* Monotonic now in nanoseconds. */
+/* Monotonic now in nanoseconds (clock.c, which the shim's unit tests
+ * replace with a clock of their own); ns as a struct timespec. */
 rudp_time shim_now(void);
+static inline struct timespec shim_timespec(rudp_time ns)
+{
+    struct timespec t = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+    return t;
+}
 
 #endif

@@ -131,8 +131,7 @@ static int arm(struct engine *e, rudp_time at)
         e->sleep_until = RUDP_TIME_NEVER;
         return 1;
     }
-    t.it_value.tv_sec = (time_t)(at / 1000000000ull);
-    t.it_value.tv_nsec = (long)(at % 1000000000ull);
+    t.it_value = shim_timespec(at);
     if (t.it_value.tv_sec == 0 && t.it_value.tv_nsec == 0)
         t.it_value.tv_nsec = 1; /* 0 would disarm it */
     if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &t, NULL) < 0)

@@ -573,9 +573,7 @@ void *shim_engine_loop(void *arg)
         if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
             shim_apprecv_take_back(e); /* a reader found the turn taken */
         if (!shim_appsend_sleep(e, wake) && wake != RUDP_TIME_NEVER) {
-            rudp_time d = wake > now ? wake - now : 0;
-            ts.tv_sec = (time_t)(d / 1000000000ull);
-            ts.tv_nsec = (long)(d % 1000000000ull);
+            ts = shim_timespec(wake > now ? wake - now : 0);
             tsp = &ts;
         }
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);

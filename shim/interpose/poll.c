@@ -58,12 +58,6 @@ static int candidate(const struct pollfd *fds, nfds_t n)
     return -1;
 }
 
-static struct timespec ts_of(rudp_time ns)
-{
-    struct timespec t = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
-    return t;
-}
-
 /* A thread cancelled in its wait (ppoll() is a cancellation point): the
  * socket given back at once, and the program's mask its own again for its
  * cleanup handlers, rather than a lease left to run out. */
@@ -111,7 +105,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
                 return 0;
             break; /* the rest is the kernel's */
         }
-        struct timespec wt = ts_of(left < cap ? left : cap);
+        struct timespec wt = shim_timespec(left < cap ? left : cap);
         nfds_t n = ops->fill(arg, p);
         p[n] = (struct pollfd){.fd = w.udp_fd, .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = w.sigfd, .events = POLLIN};
@@ -156,7 +150,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
     }
     /* with the program's mask: a signal now interrupts as the kernel's */
     rudp_time now = shim_now();
-    struct timespec lt = ts_of(end > now ? end - now : 0);
+    struct timespec lt = shim_timespec(end > now ? end - now : 0);
     *out = ops->rest(arg, tmo ? &lt : NULL, mask);
     return 1;
 }
