@@ -42,6 +42,12 @@
  *     timeval below what it held), 200 after pselect() with a mask; a
  *     select() of 100 ms with nothing says 0, not before 100 ms, and a
  *     closed fd in the set EBADF;
+ *   - direct: what a blocked read gets straight from the connection
+ *     (no bridge between) is what TCP's gives: 300 echoes of 1-200 bytes
+ *     read through a 7-byte buffer, and 100 through readv() into three
+ *     small pieces, come whole and in order; a read into a bad buffer
+ *     fails with EFAULT and loses nothing (the next read has the bytes); a
+ *     blocking MSG_PEEK leaves what it saw for the read after it;
  *   - seccomp: a new image (exec) that connects, then installs a seccomp
  *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
  *     process_vm_readv (calls kernel TCP's read and write never make),
@@ -60,6 +66,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +76,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -470,6 +478,70 @@ static void check_selectpong(int fd)
  * alone (the reader is seen asleep); once 8 more come it returns at least
  * 4, 'L' first. (Kernel TCP wakes it only when the bytes not yet copied
  * reach the mark, hence 8: more than 4 after the one it holds.) */
+/* n bytes of a pattern that tells their order (i: the exchange) */
+static void pattern(char *b, size_t n, int i)
+{
+    for (size_t k = 0; k < n; k++)
+        b[k] = (char)('!' + (int)((k * 7 + (size_t)i) % 90));
+}
+
+static void check_direct(int fd)
+{
+    char want[256], got[256];
+    for (int i = 0; i < 300; i++) {
+        size_t n = 1 + (size_t)(i * 37) % 200;
+        pattern(want, n, i);
+        write_exact(fd, want, n);
+        size_t have = 0;
+        while (have < n) { /* the first read blocks before the echo is back */
+            size_t ask = n - have < 7 ? n - have : 7;
+            ssize_t r = read(fd, got + have, ask);
+            CHECK(r > 0, "direct %d: read %zd (%s) after %zu of %zu bytes", i, r,
+                  r < 0 ? strerror(errno) : "EOF", have, n);
+            have += (size_t)r;
+        }
+        CHECK(memcmp(got, want, n) == 0, "direct %d: %zu bytes read out of order", i, n);
+    }
+    for (int i = 0; i < 100; i++) {
+        size_t n = 3 + (size_t)i % 40;
+        pattern(want, n, i + 1000);
+        write_exact(fd, want, n);
+        size_t have = 0;
+        while (have < n) {
+            size_t left = n - have, a = left < 2 ? left : 2, b = left - a < 3 ? left - a : 3;
+            struct iovec v[3] = {{got + have, a}, {got + have + a, b},
+                                 {got + have + a + b, left - a - b}};
+            ssize_t r = readv(fd, v, 3);
+            CHECK(r > 0, "direct readv %d: %zd (%s)", i, r, r < 0 ? strerror(errno) : "EOF");
+            have += (size_t)r;
+        }
+        CHECK(memcmp(got, want, n) == 0, "direct readv %d: bytes out of order", i);
+    }
+    /* a bad buffer: EFAULT, and the bytes wait for the next read */
+    static volatile uintptr_t bad = 16; /* unmapped, unknown to the compiler */
+    for (int i = 0; i < 20; i++) {
+        pattern(want, 20, i + 2000);
+        write_exact(fd, want, 20);
+        ssize_t r = read(fd, (void *)bad, 20);
+        CHECK(r < 0 && errno == EFAULT, "read into a bad buffer: %zd (%s), want EFAULT", r,
+              r < 0 ? strerror(errno) : "no error");
+        read_exact(fd, got, 20, SHOWN_MS);
+        CHECK(memcmp(got, want, 20) == 0, "the bytes a bad read left: other bytes");
+    }
+    /* a blocking peek: what it saw is still there */
+    for (int i = 0; i < 50; i++) {
+        pattern(want, 10, i + 3000);
+        write_exact(fd, want, 10);
+        char p[10];
+        ssize_t r = recv(fd, p, sizeof p, MSG_PEEK);
+        CHECK(r > 0 && memcmp(p, want, (size_t)r) == 0, "a blocking peek: %zd (%s)", r,
+              r < 0 ? strerror(errno) : "bytes");
+        read_exact(fd, got, 10, SHOWN_MS);
+        CHECK(memcmp(got, want, 10) == 0, "after a peek: other bytes");
+    }
+    printf("ok: direct\n");
+}
+
 static void check_lowat(int fd)
 {
     setsockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT, 4);
@@ -707,6 +779,7 @@ int main(int argc, char **argv)
     check_polleintr(fd);
     check_epollpong(fd);
     check_selectpong(fd);
+    check_direct(fd);
     check_restart(fd);
     check_lowat(fd);
     check_eintr(fd);

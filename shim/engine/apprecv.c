@@ -14,7 +14,10 @@
  * code as the engine's turn), leaves the socket to the app a moment longer
  * after a fast wait (APP_LINGER: the next read of a ping-pong comes soon)
  * or has the engine watch it again, and lets go; then the caller reads the
- * bridge, as before. The engine stays the safety net: its timers run on
+ * bridge, as before. A read() whose bridge was empty when its wait ended
+ * gets the bytes straight into its buffer instead (bridge.c's pump_direct:
+ * one copy, by the kernel, where the bridge costs two and a write and a
+ * read); what does not fit follows through the bridge. The engine stays the safety net: its timers run on
  * its own thread, and it reads the socket whenever no reader waits on it
  * (a reader that cannot wait gives a lingering socket back at once).
  * Taken only for few connections on a fast path (APP_RTT_MAX).
@@ -374,6 +377,10 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
     w->sid = s->sid;
     w->udp_fd = s->fd;
     w->sigfd = sigfd;
+    w->slot = rec.slot;
+    w->id = rec.id;
+    w->out_gen = b->out_gen;
+    w->direct = NULL;
     w->since = shim_now();
     unwatch(e, s, w->since);
     turn_unlock(e, cancel);
@@ -391,13 +398,29 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
         w->e->app_epolls++;
     else if (ev && in_poll == 3)
         w->e->app_selects++;
+    if (w->direct && (ev & EPOLLIN)) {
+        /* The reader's bridge was empty when its wait ended (the caller
+         * saw it so) and nothing has been written into it since _begin:
+         * what comes now goes straight into the reader's buffer
+         * (bridge.c's pump_direct), in order, since nothing waits before
+         * it. */
+        bridge *b = w->e->turn_open && w->e->by_slot ? w->e->by_slot[w->slot] : NULL;
+        if (b && b->slot == w->slot && b->id == w->id && b->out_gen == w->out_gen) {
+            w->e->direct = w->direct;
+            w->e->direct_b = b;
+        }
+    }
     end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
+    w->e->direct = NULL;
+    w->e->direct_b = NULL;
     turn_unlock(w->e, cancel);
 }
 
-int shim_engine_app_recv_wait(int fd, const sigset_t *old)
+int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d)
 {
     shim_app_wait w;
+    if (d)
+        d->got = 0;
     if (!shim_engine_app_wait_begin(fd, old, &w))
         return 0;
     struct pollfd p[3] = {{.fd = fd, .events = POLLIN},
@@ -406,6 +429,10 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old)
     struct timespec tmo = {.tv_sec = 0, .tv_nsec = APP_WAIT_MS * 1000000L};
     int n = real_ppoll(p, 3, &tmo, NULL); /* a cancellation point, as read() */
     short udp = n > 0 ? p[1].revents : 0;
+    if (d && n > 0 && !p[0].revents) {
+        d->pid = w.pid;
+        w.direct = d; /* the bridge was empty: bytes may come straight */
+    }
     shim_engine_app_wait_end(&w, udp, 0);
     if (n > 0 && (p[0].revents || (udp & (POLLIN | POLLERR))))
         return 1;

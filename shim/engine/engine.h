@@ -22,6 +22,7 @@
 #define SHIM_ENGINE_H
 
 #include <signal.h>
+#include <sys/uio.h>
 #include "state/state.h"
 
 typedef struct shim_connect_req {
@@ -392,8 +393,18 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
  * bridge) waits on its connection's UDP socket itself; every signal
  * blocked by the caller, old its mask before. 1: woken (read again);
  * 0: not taken; -ETIMEDOUT: nothing came for a while; -EINTR: a signal
- * old lets in is pending (the caller lets it in). */
-int shim_engine_app_recv_wait(int fd, const sigset_t *old);
+ * old lets in is pending (the caller lets it in). d, if not NULL, is the
+ * caller's buffer: bytes that come while the bridge is empty go straight
+ * into it (d->got > 0, the read's result; -EFAULT: the buffer is bad and
+ * the bytes went into the bridge, where they wait as in TCP's queue; 0:
+ * none, read the bridge). */
+typedef struct shim_app_direct {
+    const struct iovec *iov;
+    int iovcnt;
+    pid_t pid;
+    ssize_t got;
+} shim_app_direct;
+int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d);
 /* ... the same wait in two halves, for a poll() or ppoll() that waits for
  * fd among others (interpose/poll.c): _begin takes fd's UDP socket from
  * the engine (1, with w->udp_fd to wait on, for at most
@@ -407,8 +418,10 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old);
 typedef struct shim_app_wait {
     struct engine *e;
     pid_t pid;
-    uint32_t idx, gen;
-    uint64_t sid;
+    uint32_t idx, gen, slot;
+    uint64_t sid, id;
+    uint64_t out_gen;         /* the bridge's writes into the app's end, at _begin */
+    shim_app_direct *direct;  /* set by a read's wait before _end (else NULL) */
     int udp_fd, sigfd;
     rudp_time since;
 } shim_app_wait;

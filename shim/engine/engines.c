@@ -666,6 +666,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_polls = e->app_polls;
     f->app_epolls = e->app_epolls;
     f->app_selects = e->app_selects;
+    f->app_direct = e->app_direct;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -811,10 +812,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
             (ull)t.app_sends, (ull)t.app_busy);
     if (t.app_recvs || t.app_lapsed) /* apprecv.c */
         say(line, arg, "app-thread receives: reads whose own thread took the datagram %llu "
-                       "(in poll or ppoll %llu, in epoll %llu, in select %llu); waits taken "
-                       "back when their lease ran out (a reader cancelled or jumped out) %llu",
+                       "(in poll or ppoll %llu, in epoll %llu, in select %llu; bytes straight "
+                       "into the reader's buffer %llu); waits taken back when their lease ran "
+                       "out (a reader cancelled or jumped out) %llu",
             (ull)t.app_recvs, (ull)t.app_polls, (ull)t.app_epolls, (ull)t.app_selects,
-            (ull)t.app_lapsed);
+            (ull)t.app_direct, (ull)t.app_lapsed);
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",

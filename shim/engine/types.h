@@ -98,6 +98,7 @@ typedef struct engine_figures {
     /* appsend.c: writes an application thread sent itself, and those that
      * found the engine in its turn (written through the bridge instead) */
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
+    uint64_t app_direct;
 } engine_figures;
 
 typedef struct esock {
@@ -202,6 +203,7 @@ typedef struct bridge {
     struct bridge *held_next;          /* e->fifo_held, by stamp */
     uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
     uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
+    uint64_t out_gen;                  /* apprecv.c: writes into efd (and its shutdown) so far */
 } bridge;
 
 typedef struct cmd {
@@ -286,6 +288,9 @@ struct engine {
     uint64_t app_turns;         /* ... app threads' turns that ran the engine's part */
     _Atomic int app_declined;   /* ... a reader found the turn taken (no lock) */
     uint64_t app_lapsed;        /* ... sockets taken back when a lease ran out */
+    uint64_t app_direct;        /* ... reads given their bytes straight (no bridge) */
+    shim_app_direct *direct;    /* ... during a read's turn: its buffer, for direct_b */
+    struct bridge *direct_b;
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

@@ -175,8 +175,10 @@ static int plain_blocking(int fd)
  * interrupted the wait and the kernel's read would say EINTR. */
 static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *old, ssize_t *out)
 {
+    /* a peek leaves the bytes where they are: through the bridge */
+    shim_app_direct d = {.iov = m->msg_iov, .iovcnt = (int)m->msg_iovlen};
     for (;;) {
-        int w = shim_engine_app_recv_wait(fd, old);
+        int w = shim_engine_app_recv_wait(fd, old, flags & MSG_PEEK ? NULL : &d);
         if (w == -EINTR) {
             sigset_t pend;
             if (sigpending(&pend) < 0)
@@ -190,6 +192,12 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
             shim_signals_let_in(&pend, old);
         } else if (w != 1) {
             return 0; /* not taken, or nothing came for a while */
+        }
+        if (d.got != 0) { /* straight into the caller's buffer */
+            *out = d.got > 0 ? d.got : -1;
+            if (d.got < 0)
+                errno = (int)-d.got;
+            return 1;
         }
         ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
         if (r >= 0 || errno != EAGAIN) {

@@ -11,8 +11,9 @@
 # fork while a thread reads, and a new image that sandboxes itself with
 # seccomp against the calls the path makes (it must not die of them).
 # Under the shim the path must have been taken (RUDP_STATS: "app-thread
-# receives"), and a reader cancelled in its wait must have had its socket
-# taken back by the engine (the lease).
+# receives"), reads must have had their bytes straight from the
+# connection (no bridge between), and a reader cancelled in its wait must
+# have had its socket taken back by the engine (the lease).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -35,11 +36,13 @@ echo "shim: $line"
 took=$(printf '%s\n' "$line" | sed -n 's/.*took the datagram \([0-9]*\) .*/\1/p')
 polls=$(printf '%s\n' "$line" | sed -n 's/.*in poll or ppoll \([0-9]*\),.*/\1/p')
 epolls=$(printf '%s\n' "$line" | sed -n 's/.*in epoll \([0-9]*\),.*/\1/p')
-selects=$(printf '%s\n' "$line" | sed -n 's/.*in select \([0-9]*\)).*/\1/p')
+selects=$(printf '%s\n' "$line" | sed -n 's/.*in select \([0-9]*\);.*/\1/p')
+direct=$(printf '%s\n' "$line" | sed -n "s/.*straight into the reader's buffer \\([0-9]*\\)).*/\\1/p")
 lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
 [ "${took:-0}" -ge 3000 ] || fail "the reading thread took only ${took:-0} datagrams of 6,400 echoes"
 [ "${polls:-0}" -ge 1000 ] || fail "the polling thread took only ${polls:-0} datagrams of 2,200 echoes"
 [ "${epolls:-0}" -ge 1000 ] || fail "the epoll thread took only ${epolls:-0} datagrams of 2,200 echoes"
 [ "${selects:-0}" -ge 500 ] || fail "the select thread took only ${selects:-0} datagrams of 1,200 echoes"
+[ "${direct:-0}" -ge 1000 ] || fail "only ${direct:-0} reads had their bytes straight from the connection (2,000 one-byte echoes, 400 more in check_direct)"
 [ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
-echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select), and the cancelled reader's wait taken back ($lapsed)"
+echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer), and the cancelled reader's wait taken back ($lapsed)"
