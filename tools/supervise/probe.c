@@ -16,10 +16,6 @@
 
 #include "supervise.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
-
 /* What the child's accept4 must see written back: proof that
  * process_vm_writev reached it. */
 #define PROBE_LEN 7
@@ -55,10 +51,7 @@ static void because(char *why, size_t len, const char *what, int e)
                : e == EACCES || e == EPERM ? " (refused: a container's seccomp policy?)"
                                            : "";
     } else if (!strcmp(what, "pidfd_open")) {
-        hint = e == EINVAL ? " (a kernel before 6.9, without PIDFD_THREAD: the calls of a"
-                             " program's threads could not be redirected)"
-               : e == ENOSYS ? " (a kernel before 5.3)"
-                             : "";
+        hint = e == ENOSYS ? " (a kernel before 5.3)" : "";
     } else if (!strcmp(what, "pidfd_getfd")) {
         hint = e == ENOSYS ? " (a kernel before 5.6)"
                : e == EPERM ? " (ptrace access refused: kernel.yama.ptrace_scope or a container's policy)"
@@ -116,7 +109,7 @@ int probe(char *why, size_t len)
         because(why, len, "SECCOMP_IOCTL_NOTIF_RECV", errno);
         goto out;
     }
-    pidfd = (int)syscall(SYS_pidfd_open, req->pid, PIDFD_THREAD);
+    pidfd = pidfd_for((pid_t)req->pid); /* as stage 2 takes it, before 6.9 too */
     if (pidfd < 0) {
         because(why, len, "pidfd_open", errno);
         goto out;

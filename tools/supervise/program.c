@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/kcmp.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -49,12 +50,45 @@ int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
     return ok < 0 ? -1 : 0;
 }
 
+/* tid's thread group (Tgid:), or -1: gone */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[48], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    if (proc_text(path, text, sizeof text) < 0)
+        return -1;
+    const char *t = strstr(text, "\nTgid:");
+    return t ? (pid_t)strtol(t + 6, NULL, 10) : -1;
+}
+
+/* Set once PIDFD_THREAD was refused: a kernel before 6.9 (or a filter
+ * that says so: t_supervise_oldkernel), asked no more. */
+static _Atomic int no_thread_pidfd;
+
 int pidfd_for(pid_t tid)
 {
-    int p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-    if (p < 0 && errno == EINVAL)
-        p = (int)syscall(SYS_pidfd_open, tid, 0);
-    return p;
+    if (!atomic_load_explicit(&no_thread_pidfd, memory_order_relaxed)) {
+        int p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+        if (p >= 0 || errno != EINVAL)
+            return p;
+        atomic_store(&no_thread_pidfd, 1);
+    }
+    /* A plain pidfd, which names a thread group: tid's own if it leads
+     * one, else its leader's. Not told by pidfd_open's errno for a thread
+     * that leads none (EINVAL before 6.9, ENOENT since): /proc says. */
+    pid_t g = tgid_of(tid);
+    if (g <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (g != tid) {
+        long same = syscall(SYS_kcmp, g, tid, KCMP_FILES, 0, 0);
+        if (same > 0 || (same < 0 && errno != ENOSYS)) {
+            errno = same > 0 ? EXDEV : errno; /* a table of its own, or gone */
+            return -1;
+        }
+    }
+    return (int)syscall(SYS_pidfd_open, g, 0);
 }
 
 int take_fd(struct sup *s, const struct seccomp_notif *req, int fd, int *pidfd,

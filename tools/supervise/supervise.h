@@ -452,10 +452,13 @@ int notif_valid(int lfd, uint64_t id);
 int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err);
 
 /* A pidfd for the calling thread (tid), whose fd table pidfd_getfd reads.
- * A thread's pidfd (PIDFD_THREAD, 6.9+) for any thread; before 6.9 (the
- * flag refused: EINVAL) a plain pidfd, which only a thread-group leader
- * has. Without one, the call would be continued: kernel TCP (Go's threads
- * are mostly not the leader; pidfd_open(tid, 0) says ENOENT for them). */
+ * A pidfd through which thread tid's fds are reached: the thread's own
+ * (PIDFD_THREAD, 6.9+); before 6.9 (the flag refused: EINVAL) its thread
+ * group's (Tgid in /proc/TID/status), when the thread shares the group
+ * leader's fd table (kcmp KCMP_FILES), as threads but those that
+ * unshare(CLONE_FILES) do: pidfd_getfd reads the leader's table, and
+ * process_vm_* and NOTIF_ADDFD take the tid itself on every kernel. -1
+ * with errno otherwise (ESRCH: gone; EXDEV: a table of its own). */
 int pidfd_for(pid_t tid);
 
 /* A copy of the calling thread's fd (-1: none), its pidfd in *pidfd (or
