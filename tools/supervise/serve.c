@@ -353,8 +353,7 @@ void *job_run(void *arg)
 
 int serve(int lfd, pid_t child, int pass)
 {
-    (void)child; /* in our argv only: rudp-stat finds us by it */
-    signals_serving();
+    signals_serving(child); /* also in our argv: rudp-stat finds us by it */
     static struct sup s; /* threads reach it */
     s.lfd = lfd;
     s.pass = pass == 1;

@@ -177,7 +177,9 @@ int find_shim(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = 0;
-    static const char *const rel[] = {"/../librudp_shim.so", "/../lib/librudp_shim.so"};
+    /* the build tree's, make install's, the Debian package's (make deb) */
+    static const char *const rel[] = {"/../librudp_shim.so", "/../lib/librudp_shim.so",
+                                      "/../lib/rudp-shim/librudp_shim.so"};
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         if (strlen(exe) + strlen(rel[i]) >= len)
             continue;
@@ -189,26 +191,43 @@ int find_shim(char *out, size_t len)
     return -1;
 }
 
-/* The program's pid for forward(): a signal handler reaches nothing else. */
+/* The program for forward(): a signal handler reaches nothing else. The
+ * caller, its parent, has its pid (no other process can take the number
+ * before the caller reaps it); the serving process, which is not its
+ * parent, a pidfd (the number may be another process's once the program
+ * is gone). */
 static volatile pid_t forward_to;
+static volatile int forward_pidfd = -1;
 
-static void forward(int sig)
+static void forward(int sig, siginfo_t *si, void *uc)
 {
-    if (forward_to > 0)
+    (void)uc;
+    /* Only what a process sent (kill, sigqueue, tgkill: si_code <= 0). The
+     * kernel's own (a terminal's SIGINT, SIGQUIT, SIGHUP or SIGWINCH, which
+     * reach the program by its process group already; our own timers')
+     * stay ours. */
+    if (si && si->si_code > 0)
+        return;
+    int saved = errno;
+    if (forward_pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, forward_pidfd, sig, NULL, 0);
+    else if (forward_to > 0)
         kill(forward_to, sig);
+    errno = saved;
 }
 
 /* A signal meant for the program, sent to the supervisor by pid
- * (SIGTERM from a service manager, SIGHUP, SIGUSR1, an RT signal...),
- * goes on to it: the supervisor must outlive it, since it holds the
- * engine, and a terminating signal's default would end it and orphan the
- * program (review 7). SIGPIPE and the resource limits' SIGXCPU/SIGXFSZ
- * are the supervisor's own (a --debug line to a closed pipe, a qlog past
- * its size): ignored, the call gets its errno. The terminal's SIGINT and
- * SIGQUIT reach the program by its process group already: ignored too. */
-static const int fwd[] = {SIGTERM,   SIGHUP,  SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
-                          SIGALRM,   SIGIO,   SIGPWR,  SIGPROF, SIGVTALRM, SIGSTKFLT};
-static const int ign[] = {SIGINT, SIGQUIT, SIGPIPE, SIGXCPU, SIGXFSZ};
+ * (SIGTERM from a service manager, SIGHUP, SIGINT, SIGUSR1, an RT
+ * signal...), goes on to it: the supervisor must outlive it, since it
+ * holds the engine, and a terminating signal's default would end it and
+ * orphan the program (review 7). SIGPIPE and the resource limits'
+ * SIGXCPU/SIGXFSZ are the supervisor's own (a --debug line to a closed
+ * pipe, a qlog past its size): ignored, the call gets its errno. What the
+ * terminal sends (SIGINT, SIGQUIT...) reaches the program by its process
+ * group already: not forwarded (forward()). */
+static const int fwd[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2,   SIGWINCH,  SIGCONT, SIGALRM,
+                          SIGIO,   SIGPWR, SIGPROF, SIGVTALRM, SIGSTKFLT, SIGINT,  SIGQUIT};
+static const int ign[] = {SIGPIPE, SIGXCPU, SIGXFSZ};
 
 static void fwd_set(sigset_t *set)
 {
@@ -231,14 +250,14 @@ static void signals_block(sigset_t *old)
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
-/* The forwarded signals to handler (forward, or SIG_IGN; SA_RESTART),
- * those of ign ignored, the mask lifted. */
-static void signals_to(void (*handler)(int))
+/* The forwarded signals to forward() (SA_RESTART), those of ign
+ * ignored, the mask lifted. */
+static void signals_forward(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sa.sa_flags = SA_RESTART;
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
     sigset_t set;
     fwd_set(&set);
     for (int sig = 1; sig <= SIGRTMAX; sig++)
@@ -254,12 +273,19 @@ static void signals_to(void (*handler)(int))
 void signals_setup(pid_t child)
 {
     forward_to = child;
-    signals_to(forward);
+    signals_forward();
 }
 
-void signals_serving(void)
+void signals_serving(pid_t prog)
 {
-    signals_to(SIG_IGN);
+    /* The pid ss and rudp-stat show for the program's sockets is ours:
+     * a service script's `kill -TERM` of it must end the program as the
+     * program's own pid would (issue 47), not leave it serving. Without a
+     * pidfd (the program gone already) nothing is forwarded. */
+    forward_pidfd = (int)syscall(SYS_pidfd_open, prog, 0);
+    if (forward_pidfd >= 0)
+        fcntl(forward_pidfd, F_SETFD, FD_CLOEXEC);
+    signals_forward();
 }
 
 /* A thread that may wait (a worker in the shim's connect wait) blocks the

@@ -108,13 +108,14 @@ int find_shim(char *out, size_t len);
 int start(const char *shim, int pass, char **prog);
 
 /* The caller's signals once the program runs: those meant for the
- * program (SIGTERM...) go on to child, SIGINT and SIGQUIT ignored, the
- * mask stage 1 set lifted. */
+ * program (SIGTERM...) go on to child, SIGINT and SIGQUIT too unless the
+ * terminal sent them (the program has those already), the mask stage 1
+ * set lifted. */
 void signals_setup(pid_t child);
-/* Stage 2's (the serving process's): all those ignored, the mask lifted.
- * It serves until every task under the filter is gone, whoever signals
- * it: the program's parent forwards what is the program's. */
-void signals_serving(void);
+/* Stage 2's (the serving process's, whose pid ss shows for the program's
+ * sockets): the same, on to prog through a pidfd. It serves until every
+ * task under the filter is gone, whoever signals it. */
+void signals_serving(pid_t prog);
 void signals_block_thread(void);
 
 /* Installs stage 1's filter in this process (PR_SET_NO_NEW_PRIVS first):

@@ -7,6 +7,12 @@
 #      accepts) and a client whose four requests ride one kept-alive
 #      connection: every answer says connection 1, the server accepted
 #      one; /quit's Shutdown ends the server; Go's RemoteAddr is the TCP one.
+#   3. the pid `ss -tlnp` shows for the supervised server's port (the
+#      serving process's: it holds the sockets) behaves like the program's
+#      for SIGTERM and SIGHUP (issue 47): sent to it, the server ends by
+#      that signal (Go's default for both), its status 128+N. (SIGINT: a
+#      background job of a non-interactive shell starts with it ignored,
+#      which Go keeps, over kernel TCP too: not played here.)
 #   2. Shutdown with a request in flight (server and client in one
 #      process, gohttp shutdown): the listener closes at once, so a new
 #      connect is refused (ECONNREFUSED), Shutdown waits for the request,
@@ -76,5 +82,24 @@ for _how in plain supervised; do
     counts "$_how"
     same "$_how" "$T/$_how.shutdown" "$T/shutdown.want"
     echo "$_case ($_how): new connect refused, the request in flight completed; TCP segments on port $PORT: $TCP, UDP datagrams to it: $UDP"
+done
+_case=signal
+for _sig in TERM:15 HUP:1; do
+    _num=${_sig#*:} _sig=${_sig%:*}
+    port_quiet
+    # shellcheck disable=SC2086 # $RUNSUP: a command and its options
+    start_bg "sig$_sig.server" $RUNSUP "$T/gohttp" server "$PORT"
+    _srv=$LAST_PID
+    wait_tcp "$PORT"
+    _sp=$(ss -Htlnp "sport = :$PORT" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+    [ -n "$_sp" ] || fail "$_case: ss -tlnp names no process for port $PORT"
+    _who=$(cat "/proc/$_sp/comm" 2>/dev/null)
+    _rc=0
+    kill "-$_sig" "$_sp"
+    wait_exit "$_srv" 10 || _rc=$?
+    _want=$((128 + _num))
+    [ "$_rc" = "$_want" ] ||
+        { show "$T/sig$_sig.server.log"; fail "$_case: SIG$_sig to pid $_sp (ss's for port $PORT): the server's status is $_rc, not $_want"; }
+    echo "$_case: SIG$_sig to pid $_sp, $_who (what ss -tlnp shows for port $PORT), ended the server: status $_rc"
 done
 echo "ok"
