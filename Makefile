@@ -25,9 +25,14 @@ SAN     ?=
 PREFIX  ?= /usr/local
 
 # The one version number: the library carries it ("librudp_shim version
-# X" in its read-only data, shim/base/version.c) and rudp-run --version reads it
-# from the library it would preload, so the two cannot disagree.
-VERSION := 0.12.0
+# X, commit C" in its read-only data, shim/base/version.c) and rudp-run --version
+# reads it from the library it would preload, so the two cannot disagree.
+# The minor version changes with the wire or with behaviour a user sees, the
+# patch with a fix alone (docs/compatibility.md, "Versions").
+VERSION := 0.13.0
+# The commit built (git describe: the short hash, -dirty with changes not
+# committed); "unknown" outside a git checkout, as from a tarball.
+COMMIT := $(shell [ -e .git ] && git describe --always --dirty 2>/dev/null || echo unknown)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla
@@ -116,9 +121,15 @@ $(BUILD)/shim/%.o: shim/%.c
 	$(CC) $(CFLAGS_LIB) -Ishim -Icore -c $< -o $@
 
 # The version reaches the one object that carries it (rebuilt when the
-# Makefile, where VERSION is set, changes).
-$(BUILD)/shim/base/version.o: CFLAGS_LIB += -DSHIM_VERSION='"$(VERSION)"'
-$(BUILD)/shim/base/version.o: Makefile
+# Makefile, where VERSION is set, changes, or the commit: $(BUILD)/commit is
+# rewritten only then).
+$(BUILD)/shim/base/version.o: CFLAGS_LIB += -DSHIM_VERSION='"$(VERSION)"' \
+                                            -DSHIM_COMMIT='"$(COMMIT)"'
+$(BUILD)/shim/base/version.o: Makefile $(BUILD)/commit
+$(BUILD)/commit: FORCE
+	@mkdir -p $(@D)
+	@echo '$(COMMIT)' | cmp -s - $@ || echo '$(COMMIT)' >$@
+FORCE:
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(@D)

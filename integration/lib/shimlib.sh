@@ -55,6 +55,13 @@
 #                             by "pid: N" lines in $T/*.shim (rudp-stat: "keeper
 #                             of pid N"): those a failure, or TIME_WAIT, left;
 #                             for an EXIT trap: trap 'end_keepers; cleanup' ...
+#   old_shim COMMIT           the shim of an earlier COMMIT, for tests of two
+#                             builds on one wire: built from git history (make
+#                             shim in a git archive of COMMIT, seconds on two
+#                             cores) into $ROOT/build/compat/COMMIT/ the first
+#                             time and reused after; its path in $OLD_SHIM.
+#                             Skips the test without git or the commit (a
+#                             tarball, a shallow clone)
 #
 # Under the shim the programs also get RUDP_EXPECT_ABORT=1: a killed or
 # reset peer must then never look like a clean end (see tests/prog_killpeer.c).
@@ -287,4 +294,31 @@ end_keepers() {
         while read -r of pid; do
             if grep -qx "$of" "$T/children"; then kill "$pid" 2>/dev/null || true; fi
         done
+}
+
+old_shim() {
+    _od=$ROOT/build/compat/$1
+    OLD_SHIM=$_od/build/librudp_shim.so
+    if [ -f "$OLD_SHIM" ]; then
+        echo "the $1 shim: $OLD_SHIM (built before)"
+        return 0
+    fi
+    command -v git >/dev/null 2>&1 || skip "no git to build the $1 shim from"
+    git -C "$ROOT" cat-file -e "$1^{commit}" 2>/dev/null ||
+        skip "no git history for $1 (a tarball or a shallow clone)"
+    _ot=$(date +%s)
+    mkdir -p "$ROOT/build/compat"
+    rm -rf "$_od.$$"
+    mkdir "$_od.$$"
+    git -C "$ROOT" archive "$1" | tar -x -C "$_od.$$" || fail "git archive $1"
+    # its own make, not the flags or variables of a make this test runs under
+    timeout 600 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        make -C "$_od.$$" -j2 BUILD=build SAN= OPT=-O2 shim >"$T/old-$1.log" 2>&1 || {
+        tail -20 "$T/old-$1.log" >&2
+        rm -rf "$_od.$$"
+        fail "building the $1 shim (make shim in a git archive of it)"
+    }
+    # in place in one step; should another run have put it there first, that one
+    mv -T "$_od.$$" "$_od" 2>/dev/null || rm -rf "$_od.$$"
+    echo "built the $1 shim in $(($(date +%s) - _ot)) s: $OLD_SHIM"
 }

@@ -18,9 +18,9 @@
 #     stalled); the new client probes up to its own device's size;
 #   - an old client and a new server: the new server probes up to the old
 #     client's 1,400 (no flag) and never past it.
-# The old shim is built from git history into the test's temp dir (half a
-# minute); without the history (a shallow clone, an exported tarball) the
-# test is skipped.
+# The old shim is built from git history once, into build/compat/4fe1127/
+# (shimlib.sh's old_shim), and reused; without the history (a shallow
+# clone, an exported tarball) the test is skipped.
 #
 # Two network namespaces over a veth at MTU 1500 (pmlib.sh's pm_pair; not
 # loopback: path MTU discovery is off there), every IP fragment dropped on
@@ -54,17 +54,9 @@ OLD=4fe1127
 need_netns "two network namespaces joined by a veth pair"
 command -v nft >/dev/null 2>&1 || skip "no nft (nftables) here"
 [ "$SHIM_MODE" = shim ] || skip "the point is two shims' datagram sizes; kernel TCP runs inside"
-command -v git >/dev/null 2>&1 || skip "no git to build the $OLD shim from"
-git -C "$ROOT" cat-file -e "$OLD^{commit}" 2>/dev/null || skip "no git history for $OLD"
-
-mkdir "$T/old"
-t0=$(date +%s)
-git -C "$ROOT" archive "$OLD" | tar -x -C "$T/old" || fail "git archive $OLD"
-timeout 600 make -C "$T/old" -j2 shim >"$T/old-build.log" 2>&1 ||
-    { tail -20 "$T/old-build.log" >&2; fail "building the $OLD shim (make shim)"; }
-OLD_LDP=$T/old/build/librudp_shim.so
+old_shim "$OLD"
+OLD_LDP=$OLD_SHIM
 NEW_LDP=$(shim_preload)
-echo "built the $OLD shim in $(($(date +%s) - t0)) s"
 
 # pm_pair's $A and $B: the client's namespace and the server's
 A=pmic$$

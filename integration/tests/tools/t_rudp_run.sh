@@ -1,6 +1,6 @@
 #!/bin/sh
 # rudp-run: --help (every setting, default, controller), --version (the
-# Makefile's), a missing program (one line, exit 127), option errors,
+# Makefile's, and the commit), a missing program (one line, exit 127), option errors,
 # what it says of programs LD_PRELOAD cannot reach (static, Go: under the
 # supervisor, or a warning where it cannot work; t_run_supervise tests the
 # choice itself) and of the others (nothing at the default log level), a transfer
@@ -25,11 +25,23 @@ for w in bbr cubic newreno "default bbr" "default warn" "default 30s" "default 8
 done
 echo "ok: --help names all $vars settings, their defaults and the controllers"
 
+# The version, then the commit: git's name for HEAD (-dirty if the tree had
+# changes), "unknown" in a checkout without git (a tarball).
 want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
 $RUN --version >"$T/ver" || fail "--version failed"
-[ "$(head -1 "$T/ver")" = "rudp-run (librudp_shim) $want" ] ||
-    fail "--version says '$(head -1 "$T/ver")', the Makefile $want"
-echo "ok: --version: $(head -1 "$T/ver")"
+line=$(head -1 "$T/ver")
+case $line in
+"rudp-run (librudp_shim) $want, commit "?*) ;;
+*) fail "--version says '$line', not the Makefile's $want and a commit" ;;
+esac
+commit=${line##*, commit }
+if [ -e "$ROOT/.git" ] && head=$(git -C "$ROOT" rev-parse -q --verify HEAD 2>/dev/null); then
+    [ "$(git -C "$ROOT" rev-parse -q --verify "${commit%-dirty}^{commit}" 2>/dev/null)" = "$head" ] ||
+        fail "--version names commit $commit, the checkout is at $head (built before the last commit?)"
+else
+    [ "$commit" = unknown ] || fail "--version names commit $commit where git names none"
+fi
+echo "ok: --version: $line"
 
 # Without --shim: build/bin/rudp-run, as make leaves it, preloads the
 # library of its own build (build/asan/bin/rudp-run the ASan one), and
