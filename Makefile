@@ -444,8 +444,9 @@ bench:
 	@$(MAKE) --no-print-directory all
 	integration/bench/run.sh
 
-# make install [PREFIX=/usr/local] [DESTDIR=/staging]; make uninstall with
-# the same PREFIX and DESTDIR removes exactly the files install put there.
+# make install [PREFIX=/usr/local] [DESTDIR=/staging] [LIBDIR=PREFIX/lib];
+# make uninstall with the same PREFIX, DESTDIR and LIBDIR removes exactly
+# the files install put there.
 #
 # The library goes in without its debug info (objcopy --strip-debug: the
 # symbol table stays, so backtraces still name functions); the debug info
@@ -456,8 +457,11 @@ bench:
 # is; /usr/lib/debug/.build-id/ (Debian's layout) lies outside PREFIX, and
 # PREFIX/lib/debug/ is searched only by a gdb configured with that prefix.
 # rudp-run finds the library as ../lib/librudp_shim.so from its own
-# directory. mandb runs (quietly, if present, not for a DESTDIR staging)
-# so that `man rudp-run` works at once, but only for a man directory of the
+# directory, or as ../lib/rudp-shim/librudp_shim.so (LIBDIR=/usr/lib/rudp-shim,
+# the Debian package's: a directory of its own, as Debian Policy 10.2 asks
+# for a shared object no program links against; it has no SONAME). mandb
+# runs (quietly, if present, not for a DESTDIR staging) so that
+# `man rudp-run` works at once, but only for a man directory of the
 # system's configuration (manpath -g), whose index lives in /var/cache/man:
 # elsewhere it would leave an index.db inside PREFIX that uninstall did not
 # install, and man finds the pages there without one (a PREFIX/bin in PATH
@@ -466,7 +470,8 @@ MANDB_UPDATE = if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1 && \
 	    manpath -g 2>/dev/null | tr : '\n' | grep -qx '$(PREFIX)/share/man'; then \
 	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
 INST_BIN  := $(DESTDIR)$(PREFIX)/bin
-INST_LIB  := $(DESTDIR)$(PREFIX)/lib
+LIBDIR    ?= $(PREFIX)/lib
+INST_LIB  := $(DESTDIR)$(LIBDIR)
 INST_DBG  := $(INST_LIB)/.debug
 INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
 INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
@@ -474,13 +479,22 @@ INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
 MAN_PAGES := man/rudp-run.1 man/rudp-supervise.1 man/rudp-stat.1 man/rudp-plot.1 \
              man/librudp_shim.7
 
+# SPLIT_DEBUG=0 installs the library as built, debug info and all, and no
+# lib/.debug/: for a packager whose own tools split it (make deb: dh_strip
+# moves it to the -dbgsym package, found by build ID).
+SPLIT_DEBUG ?= 1
 install: $(SHIM_SO) $(TOOL_BIN)
-	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
+	install -d $(INST_BIN) $(INST_LIB) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
+ifeq ($(SPLIT_DEBUG),0)
+	install -m 0644 $(SHIM_SO) $(INST_LIB)/librudp_shim.so.tmp
+else
+	install -d $(INST_DBG)
 	objcopy --only-keep-debug $(SHIM_SO) $(INST_DBG)/librudp_shim.so.debug
 	chmod 0644 $(INST_DBG)/librudp_shim.so.debug
 	cd $(INST_DBG) && objcopy --strip-debug --add-gnu-debuglink=librudp_shim.so.debug \
 	    $(abspath $(SHIM_SO)) $(abspath $(INST_LIB))/librudp_shim.so.tmp
 	chmod 0644 $(INST_LIB)/librudp_shim.so.tmp
+endif
 	mv -f $(INST_LIB)/librudp_shim.so.tmp $(INST_LIB)/librudp_shim.so
 	install -m 0755 $(TOOL_EXE) $(INST_BIN)/
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(INST_MAN)/man1/
@@ -496,6 +510,7 @@ uninstall:
 	    $(addprefix $(INST_DATA)/,$(notdir $(TOOL_DATA)))
 	rmdir $(INST_DATA) 2>/dev/null || true
 	rmdir $(INST_DBG) 2>/dev/null || true
+	$(if $(filter-out $(PREFIX)/lib,$(LIBDIR)),rmdir $(INST_LIB) 2>/dev/null || true)
 	@$(MANDB_UPDATE)
 
 clean:
