@@ -14,6 +14,7 @@
 #   make fuzz       libFuzzer targets for a bounded time (clang)
 #   make install    library, rudp-run, tools, man pages under PREFIX (/usr/local)
 #   make uninstall  removes them again
+#   make deb        the Debian package, built by dpkg-buildpackage, in build/deb/
 #
 # Everything lands under $(BUILD); sanitizer builds use their own BUILD so
 # objects never mix.
@@ -95,7 +96,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
-        deps-build tools layers layers-core funclen
+        deps-build tools layers layers-core funclen deb
 
 all: lib shim progs tools $(UNIT_BIN) $(CORE_ALONE)
 
@@ -512,6 +513,37 @@ uninstall:
 	rmdir $(INST_DBG) 2>/dev/null || true
 	$(if $(filter-out $(PREFIX)/lib,$(LIBDIR)),rmdir $(INST_LIB) 2>/dev/null || true)
 	@$(MANDB_UPDATE)
+
+# --- Debian package ----------------------------------------------------------
+# make deb [DEB_VERSION=...] [DEB_DIR=...]: the package rudp-shim (and its
+# rudp-shim-dbgsym) built by dpkg-buildpackage and debhelper from
+# packaging/debian/, in DEB_DIR (build/deb/): the .deb files, .buildinfo and
+# .changes. The version is VERSION unless DEB_VERSION says otherwise (the
+# upgrade test builds a higher one). The checkout gets no file: the package
+# directory, DEB_DIR/rudp-shim-VERSION/, holds debian/ and its changelog,
+# written here, and goes once the package is built; its rules take this
+# build and make install's file list (PREFIX=/usr). The changelog's date is
+# the last commit's, so two builds of one commit are alike.
+DEB_VERSION ?= $(VERSION)
+DEB_DIR     ?= $(BUILD)/deb
+DEB_TREE    := $(DEB_DIR)/rudp-shim-$(DEB_VERSION)
+DEB_DATE     = $$(date -R -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s))
+DEB_COMMIT   = $$(git describe --always --dirty 2>/dev/null || echo none)
+
+deb:
+	@integration/deps.sh build deb
+	@$(MAKE) --no-print-directory shim tools
+	rm -rf $(DEB_TREE)
+	mkdir -p $(DEB_TREE)
+	cp -R packaging/debian $(DEB_TREE)/debian
+	{ echo "rudp-shim ($(DEB_VERSION)) unstable; urgency=medium"; echo; \
+	  echo "  * librudp_shim $(VERSION), git $(DEB_COMMIT), by make deb."; echo; \
+	  echo " -- $$(sed -n 's/^Maintainer: //p' packaging/debian/control)  $(DEB_DATE)"; \
+	} >$(DEB_TREE)/debian/changelog
+	cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL RUDP_TOP=$(CURDIR) \
+	    RUDP_BUILD=$(abspath $(BUILD)) dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_TREE)
+	@ls -1 $(DEB_DIR)/rudp-shim*_$(DEB_VERSION)_*
 
 clean:
 	rm -rf build librudp_shim.so
