@@ -317,7 +317,7 @@ check-progs:
 # --- tests -----------------------------------------------------------------
 
 test:
-	@integration/deps.sh build test
+	@integration/deps.sh build test deb
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-settings
 	@$(MAKE) --no-print-directory layers
