@@ -14,6 +14,7 @@
 #   make fuzz       libFuzzer targets for a bounded time (clang)
 #   make install    library, rudp-run, tools, man pages under PREFIX (/usr/local)
 #   make uninstall  removes them again
+#   make deb        the Debian package, built by dpkg-buildpackage, in build/deb/
 #
 # Everything lands under $(BUILD); sanitizer builds use their own BUILD so
 # objects never mix.
@@ -100,7 +101,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
-        deps-build tools layers layers-core funclen
+        deps-build tools layers layers-core funclen deb
 
 all: lib shim progs tools $(UNIT_BIN) $(CORE_ALONE)
 
@@ -327,7 +328,7 @@ check-progs:
 # --- tests -----------------------------------------------------------------
 
 test:
-	@integration/deps.sh build test
+	@integration/deps.sh build test deb
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-settings
 	@$(MAKE) --no-print-directory layers
@@ -455,8 +456,9 @@ bench:
 	@$(MAKE) --no-print-directory all
 	integration/bench/run.sh
 
-# make install [PREFIX=/usr/local] [DESTDIR=/staging]; make uninstall with
-# the same PREFIX and DESTDIR removes exactly the files install put there.
+# make install [PREFIX=/usr/local] [DESTDIR=/staging] [LIBDIR=PREFIX/lib];
+# make uninstall with the same PREFIX, DESTDIR and LIBDIR removes exactly
+# the files install put there.
 #
 # The library goes in without its debug info (objcopy --strip-debug: the
 # symbol table stays, so backtraces still name functions); the debug info
@@ -467,8 +469,11 @@ bench:
 # is; /usr/lib/debug/.build-id/ (Debian's layout) lies outside PREFIX, and
 # PREFIX/lib/debug/ is searched only by a gdb configured with that prefix.
 # rudp-run finds the library as ../lib/librudp_shim.so from its own
-# directory. mandb runs (quietly, if present, not for a DESTDIR staging)
-# so that `man rudp-run` works at once, but only for a man directory of the
+# directory, or as ../lib/rudp-shim/librudp_shim.so (LIBDIR=/usr/lib/rudp-shim,
+# the Debian package's: a directory of its own, as Debian Policy 10.2 asks
+# for a shared object no program links against; it has no SONAME). mandb
+# runs (quietly, if present, not for a DESTDIR staging) so that
+# `man rudp-run` works at once, but only for a man directory of the
 # system's configuration (manpath -g), whose index lives in /var/cache/man:
 # elsewhere it would leave an index.db inside PREFIX that uninstall did not
 # install, and man finds the pages there without one (a PREFIX/bin in PATH
@@ -477,7 +482,8 @@ MANDB_UPDATE = if [ -z "$(DESTDIR)" ] && command -v mandb >/dev/null 2>&1 && \
 	    manpath -g 2>/dev/null | tr : '\n' | grep -qx '$(PREFIX)/share/man'; then \
 	    mandb -q $(PREFIX)/share/man 2>/dev/null || true; fi
 INST_BIN  := $(DESTDIR)$(PREFIX)/bin
-INST_LIB  := $(DESTDIR)$(PREFIX)/lib
+LIBDIR    ?= $(PREFIX)/lib
+INST_LIB  := $(DESTDIR)$(LIBDIR)
 INST_DBG  := $(INST_LIB)/.debug
 INST_MAN  := $(DESTDIR)$(PREFIX)/share/man
 INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
@@ -485,13 +491,22 @@ INST_DATA := $(DESTDIR)$(PREFIX)/share/librudp_shim
 MAN_PAGES := man/rudp-run.1 man/rudp-supervise.1 man/rudp-stat.1 man/rudp-plot.1 \
              man/librudp_shim.7
 
+# SPLIT_DEBUG=0 installs the library as built, debug info and all, and no
+# lib/.debug/: for a packager whose own tools split it (make deb: dh_strip
+# moves it to the -dbgsym package, found by build ID).
+SPLIT_DEBUG ?= 1
 install: $(SHIM_SO) $(TOOL_BIN)
-	install -d $(INST_BIN) $(INST_LIB) $(INST_DBG) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
+	install -d $(INST_BIN) $(INST_LIB) $(INST_MAN)/man1 $(INST_MAN)/man7 $(INST_DATA)
+ifeq ($(SPLIT_DEBUG),0)
+	install -m 0644 $(SHIM_SO) $(INST_LIB)/librudp_shim.so.tmp
+else
+	install -d $(INST_DBG)
 	objcopy --only-keep-debug $(SHIM_SO) $(INST_DBG)/librudp_shim.so.debug
 	chmod 0644 $(INST_DBG)/librudp_shim.so.debug
 	cd $(INST_DBG) && objcopy --strip-debug --add-gnu-debuglink=librudp_shim.so.debug \
 	    $(abspath $(SHIM_SO)) $(abspath $(INST_LIB))/librudp_shim.so.tmp
 	chmod 0644 $(INST_LIB)/librudp_shim.so.tmp
+endif
 	mv -f $(INST_LIB)/librudp_shim.so.tmp $(INST_LIB)/librudp_shim.so
 	install -m 0755 $(TOOL_EXE) $(INST_BIN)/
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(INST_MAN)/man1/
@@ -507,7 +522,39 @@ uninstall:
 	    $(addprefix $(INST_DATA)/,$(notdir $(TOOL_DATA)))
 	rmdir $(INST_DATA) 2>/dev/null || true
 	rmdir $(INST_DBG) 2>/dev/null || true
+	$(if $(filter-out $(PREFIX)/lib,$(LIBDIR)),rmdir $(INST_LIB) 2>/dev/null || true)
 	@$(MANDB_UPDATE)
+
+# --- Debian package ----------------------------------------------------------
+# make deb [DEB_VERSION=...] [DEB_DIR=...]: the package rudp-shim (and its
+# rudp-shim-dbgsym) built by dpkg-buildpackage and debhelper from
+# packaging/debian/, in DEB_DIR (build/deb/): the .deb files, .buildinfo and
+# .changes. The version is VERSION unless DEB_VERSION says otherwise (the
+# upgrade test builds a higher one). The checkout gets no file: the package
+# directory, DEB_DIR/rudp-shim-VERSION/, holds debian/ and its changelog,
+# written here, and goes once the package is built; its rules take this
+# build and make install's file list (PREFIX=/usr). The changelog's date is
+# the last commit's, so two builds of one commit are alike.
+DEB_VERSION ?= $(VERSION)
+DEB_DIR     ?= $(BUILD)/deb
+DEB_TREE    := $(DEB_DIR)/rudp-shim-$(DEB_VERSION)
+DEB_DATE     = $$(date -R -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s))
+DEB_COMMIT   = $$(git describe --always --dirty 2>/dev/null || echo none)
+
+deb:
+	@integration/deps.sh build deb
+	@$(MAKE) --no-print-directory shim tools
+	rm -rf $(DEB_TREE)
+	mkdir -p $(DEB_TREE)
+	cp -R packaging/debian $(DEB_TREE)/debian
+	{ echo "rudp-shim ($(DEB_VERSION)) unstable; urgency=medium"; echo; \
+	  echo "  * librudp_shim $(VERSION), git $(DEB_COMMIT), by make deb."; echo; \
+	  echo " -- $$(sed -n 's/^Maintainer: //p' packaging/debian/control)  $(DEB_DATE)"; \
+	} >$(DEB_TREE)/debian/changelog
+	cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL RUDP_TOP=$(CURDIR) \
+	    RUDP_BUILD=$(abspath $(BUILD)) dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_TREE)
+	@ls -1 $(DEB_DIR)/rudp-shim*_$(DEB_VERSION)_*
 
 clean:
 	rm -rf build librudp_shim.so

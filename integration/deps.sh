@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, only those missing.
-# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat battery cpython)
+# Usage: integration/deps.sh GROUP...   (groups: build test fuzz bench compat battery cpython deb)
 # Runs `apt-get update` once, and only when something is missing.
 set -eu
 
@@ -23,6 +23,9 @@ pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server opens
 # kernel TCP, then under the shim)
 pkgs_battery="mariadb-server mariadb-client memcached libmemcached-tools nodejs haproxy lighttpd apache2-utils rsync vsftpd dnsmasq-base bind9-dnsutils mosquitto mosquitto-clients openjdk-17-jdk-headless"
 pkgs_cpython="python3 libpython3.11-testsuite" # integration/compat/cpython_suite.sh, by hand
+# make deb: dpkg-buildpackage (dpkg-dev) and dh (debhelper); the package
+# declares Rules-Requires-Root: no, so no fakeroot
+pkgs_deb="dpkg-dev debhelper"
 
 want=""
 for g in "$@"; do
