@@ -539,7 +539,6 @@ DEB_VERSION ?= $(VERSION)
 DEB_DIR     ?= $(BUILD)/deb
 DEB_TREE    := $(DEB_DIR)/rudp-shim-$(DEB_VERSION)
 DEB_DATE     = $$(date -R -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s))
-DEB_COMMIT   = $$(git describe --always --dirty 2>/dev/null || echo none)
 
 deb:
 	@integration/deps.sh build deb
@@ -548,7 +547,7 @@ deb:
 	mkdir -p $(DEB_TREE)
 	cp -R packaging/debian $(DEB_TREE)/debian
 	{ echo "rudp-shim ($(DEB_VERSION)) unstable; urgency=medium"; echo; \
-	  echo "  * librudp_shim $(VERSION), git $(DEB_COMMIT), by make deb."; echo; \
+	  echo "  * librudp_shim $(VERSION), commit $(COMMIT), by make deb."; echo; \
 	  echo " -- $$(sed -n 's/^Maintainer: //p' packaging/debian/control)  $(DEB_DATE)"; \
 	} >$(DEB_TREE)/debian/changelog
 	cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL RUDP_TOP=$(CURDIR) \
