@@ -22,8 +22,12 @@
  * (or of its /proc/PID/comm) reach the terminal: a process may be someone
  * else's, and could otherwise send terminal escapes.
  *
- * Without PID: every process of the caller (root: every process) that has
- * a control socket. --watch repeats every SECS seconds (default 1) until
+ * The name is abstract, so per network namespace: a process in another
+ * (a container's, an `ip netns` one's) is listed in /proc/PID/net/unix,
+ * and reached from a socket made in its namespace (setns: root).
+ *
+ * Without PID: every process of the caller (root: every process, in every
+ * network namespace) that has a control socket. --watch repeats every SECS seconds (default 1) until
  * interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
  * usage error.
  *
@@ -36,6 +40,8 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -65,7 +71,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: rudp-stat [--verbose] [--watch[=SECS]] [PID...]\n"
                "  Shows the rudp connections and listeners of processes running under\n"
                "  librudp_shim (and of their keepers), like `ss -ti`: two lines a connection.\n"
-               "  Without PID: every such process of yours (root: all).\n"
+               "  Without PID: every such process of yours (root: all, in every network\n"
+               "  namespace).\n"
                "  -v, --verbose       the engine counters too (those RUDP_STATS prints)\n"
                "  -w, --watch[=SECS]  refresh every SECS seconds (default 1) until interrupted\n"
                "  Only the owner of a process (or root) may read it.\n");
@@ -154,11 +161,14 @@ static long socket_inodes(int pid, unsigned long *ino, long max)
     return n;
 }
 
-/* One listening control socket of /proc/net/unix at a time: calls fn with
- * its pid, inode and name (after '@') until fn returns nonzero. */
-static int each_control_socket(int (*fn)(void *, int, unsigned long, const char *), void *arg)
+/* One listening control socket of `table` (/proc/net/unix: this network
+ * namespace's; /proc/PID/net/unix: PID's) at a time: calls fn with the pid
+ * its name carries (in its own pid namespace), its inode and name (after
+ * '@') until fn returns nonzero. */
+static int each_control_socket(const char *table,
+                               int (*fn)(void *, int, unsigned long, const char *), void *arg)
 {
-    FILE *f = fopen("/proc/net/unix", "r");
+    FILE *f = fopen(table, "r");
     if (!f)
         return -errno;
     char line[512];
@@ -193,6 +203,8 @@ struct lookup {
     int pid;
     const unsigned long *ino; /* NULL: match by name only */
     long nino;
+    int netns;                /* an fd of pid's network namespace where it is not
+                               * ours (its control socket is reached from there), or -1 */
     size_t n, cap;            /* candidates found: no limit a squatter could fill */
     struct candidate *c;
 };
@@ -200,9 +212,10 @@ struct lookup {
 static int match(void *arg, int pid, unsigned long ino, const char *name)
 {
     struct lookup *l = arg;
-    if (pid != l->pid)
-        return 0;
-    if (l->ino && !bsearch(&ino, l->ino, (size_t)l->nino, sizeof ino, cmp_ul))
+    /* Known by its inode among pid's fds, a socket is pid's whatever pid its
+     * name says (a container's pid namespace numbers its own); by name
+     * alone, the pid it carries must be pid. */
+    if (l->ino ? !bsearch(&ino, l->ino, (size_t)l->nino, sizeof ino, cmp_ul) : pid != l->pid)
         return 0; /* a lookalike name held by some other process */
     /* By name alone, a lookalike bound by anyone may come first: keep
      * every candidate; the SO_PEERCRED check picks. */
@@ -218,8 +231,36 @@ static int match(void *arg, int pid, unsigned long ino, const char *name)
     return 0;
 }
 
-/* A connection to the abstract name `name`, non-blocking: the fd, or -errno. */
-static int connect_name(const char *name)
+/* This process's own network namespace, to come back to (-1: not opened
+ * yet, -2: none to be had). */
+static int home_netns = -1;
+
+/* A socket of the network namespace netns (-1: ours): an abstract name is
+ * looked up in the namespace of the socket that connects. Entering another
+ * takes CAP_SYS_ADMIN there (root). The fd, or -errno. */
+static int socket_in(int netns)
+{
+    if (netns < 0)
+        return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (home_netns == -1)
+        home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home_netns < 0)
+        return -ENOENT;
+    if (setns(netns, CLONE_NEWNET) < 0)
+        return -errno;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int err = fd < 0 ? errno : 0;
+    if (setns(home_netns, CLONE_NEWNET) < 0) {
+        fprintf(stderr, "rudp-stat: cannot return to its own network namespace: %s\n",
+                strerror(errno));
+        exit(1);
+    }
+    return fd < 0 ? -err : fd;
+}
+
+/* A connection to the abstract name `name` in network namespace netns (-1:
+ * ours), non-blocking: the fd, or -errno. */
+static int connect_name(const char *name, int netns)
 {
     struct sockaddr_un un;
     memset(&un, 0, sizeof un);
@@ -229,9 +270,9 @@ static int connect_name(const char *name)
         return -ENAMETOOLONG;
     memcpy(un.sun_path + 1, name, nl); /* abstract: a leading NUL */
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket_in(netns);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (connect(fd, (struct sockaddr *)&un, len) < 0) {
         int err = errno;
         close(fd);
@@ -253,7 +294,7 @@ static int connect_trusted(int pid, struct lookup *l, long long deadline)
         for (size_t i = 0; i < l->n && now_ms() < deadline; i++) {
             if (!l->c[i].pending)
                 continue;
-            int fd = connect_name(l->c[i].name);
+            int fd = connect_name(l->c[i].name, l->netns);
             if (fd == -EAGAIN || fd == -EINTR) {
                 again = 1;
                 continue;
@@ -282,6 +323,12 @@ static int connect_trusted(int pid, struct lookup *l, long long deadline)
                 "rudp-stat: the control socket named for process %d is held by process %d: "
                 "not trusted\n",
                 pid, holder);
+    else if (l->netns >= 0 && err == EPERM)
+        fprintf(stderr,
+                "rudp-stat: process %d is in another network namespace, where its control "
+                "socket is: entering it takes root (or run rudp-stat there: nsenter -n -t %d "
+                "rudp-stat %d)\n",
+                pid, pid, pid);
     else
         fprintf(stderr, "rudp-stat: process %d does not answer on its control socket: %s\n",
                 pid, strerror(err ? err : EAGAIN));
@@ -361,15 +408,47 @@ static int query(int pid, struct lookup *l)
     return rc;
 }
 
+/* The inode of pid's network namespace (0: self), or 0 if unknown. */
+static unsigned long netns_of(int pid)
+{
+    char path[64];
+    struct stat st;
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/ns/net");
+    return stat(path, &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+/* Where pid's control socket is listed: its own network namespace's table
+ * (the control socket's name is abstract, per namespace: a container's, a
+ * namespace of `ip netns`). Sets l->netns (closed by the caller) when that
+ * is not ours. */
+static const char *unix_table(int pid, struct lookup *l, char *buf, size_t n)
+{
+    l->netns = -1;
+    unsigned long theirs = netns_of(pid);
+    if (!theirs || theirs == netns_of(0))
+        return "/proc/net/unix";
+    snprintf(buf, n, "/proc/%d/ns/net", pid);
+    l->netns = open(buf, O_RDONLY | O_CLOEXEC);
+    snprintf(buf, n, "/proc/%d/net/unix", pid);
+    return buf;
+}
+
 /* Fills l with the candidates for pid's control socket; 0 found, 1 not, -1
  * no process. */
 static int find(int pid, struct lookup *l)
 {
     static unsigned long ino[MAX_INODES];
+    char table[64];
     l->n = 0; /* l->c is kept for the next search */
     l->ino = NULL;
     l->nino = 0;
     l->pid = pid;
+    if (l->netns >= 0)
+        close(l->netns);
+    const char *where = unix_table(pid, l, table, sizeof table);
     long n = socket_inodes(pid, ino, MAX_INODES);
     if (n >= 0) {
         l->ino = ino;
@@ -378,7 +457,7 @@ static int find(int pid, struct lookup *l)
         return -1;
     }
     /* else: not ours to list; its name alone, and the process decides */
-    int r = each_control_socket(match, l);
+    int r = each_control_socket(where, match, l);
     if (r < 0 && !l->n) {
         fprintf(stderr, "rudp-stat: cannot list the control sockets: %s\n", strerror(-r));
         return 1;
@@ -548,7 +627,7 @@ static int stat_pid(int pid)
 {
     char path[64], comm[64];
     struct stat st;
-    static struct lookup l;
+    static struct lookup l = {.netns = -1};
     snprintf(path, sizeof path, "/proc/%d", pid);
     int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
     if (r < 0) {
@@ -556,6 +635,15 @@ static int stat_pid(int pid)
         return 1;
     }
     if (r == 0) {
+        /* A supervisor's serving process (the pid ss shows for a supervised
+         * program's sockets) is named with its program. */
+        int prog = served_program(pid, st.st_uid);
+        if (prog > 0) {
+            comm_of(prog, comm, sizeof comm);
+            printf("process %d is rudp-supervise serving the program %d (%s):\n", pid, prog,
+                   comm);
+            fflush(stdout);
+        }
         int q = query(pid, &l);
         kernel_tcp(pid);
         return q;
@@ -589,10 +677,12 @@ static int stat_pid(int pid)
         fflush(stdout);
         return query(sp, &l);
     }
+    unsigned long ns = netns_of(pid);
     fprintf(stderr,
             "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, or no "
-            "rudp socket yet\n",
-            pid, comm);
+            "rudp socket yet (looked among the listening sockets of its network namespace, "
+            "net:[%lu]%s)\n",
+            pid, comm, ns, ns == netns_of(0) ? ", this one" : "");
     return 1;
 }
 
@@ -623,6 +713,75 @@ static int collect(void *arg, int pid, unsigned long ino, const char *name)
     return 0;
 }
 
+/* The listening control sockets of one network namespace, by inode. */
+struct nstab {
+    unsigned long ns;
+    unsigned long *ino;
+    long n;
+};
+
+static int collect_ino(void *arg, int pid, unsigned long ino, const char *name)
+{
+    (void)pid, (void)name;
+    struct nstab *t = arg;
+    if (t->n % 64 == 0) {
+        unsigned long *v = realloc(t->ino, (size_t)(t->n + 64) * sizeof *v);
+        if (!v)
+            return -1;
+        t->ino = v;
+    }
+    t->ino[t->n++] = ino;
+    return 0;
+}
+
+/* The processes of network namespaces other than ours that hold one of
+ * their namespace's listening control sockets, told by its inode among
+ * their fds (root reads every process's, a user only its own), into p; the
+ * namespaces looked in, ours included. A process in a container's pid
+ * namespace names its socket by a pid of its own: the inode says whose it
+ * is. */
+static int other_netns(struct pids *p)
+{
+    static unsigned long fds[MAX_INODES];
+    unsigned long self = netns_of(0);
+    struct nstab *tab = NULL;
+    size_t ntab = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        unsigned long ns = pid > 0 ? netns_of(pid) : 0;
+        if (!ns || ns == self)
+            continue;
+        size_t i = 0;
+        while (i < ntab && tab[i].ns != ns)
+            i++;
+        if (i == ntab) {
+            struct nstab *t = realloc(tab, (ntab + 1) * sizeof *t);
+            if (!t)
+                break;
+            tab = t;
+            tab[ntab++] = (struct nstab){.ns = ns};
+            char table[64];
+            snprintf(table, sizeof table, "/proc/%d/net/unix", pid);
+            each_control_socket(table, collect_ino, &tab[i]);
+            qsort(tab[i].ino, (size_t)tab[i].n, sizeof *tab[i].ino, cmp_ul);
+        }
+        long n = tab[i].n ? socket_inodes(pid, fds, MAX_INODES) : 0;
+        for (long k = 0; k < n; k++)
+            if (bsearch(&fds[k], tab[i].ino, (size_t)tab[i].n, sizeof *fds, cmp_ul)) {
+                collect(p, pid, 0, NULL);
+                break;
+            }
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < ntab; i++)
+        free(tab[i].ino);
+    free(tab);
+    return (int)ntab + 1;
+}
+
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -642,12 +801,18 @@ static int once(int argc, char **argv, int first)
         return rc;
     }
     struct pids p = {0};
-    if (each_control_socket(collect, &p) < 0) {
+    if (each_control_socket("/proc/net/unix", collect, &p) < 0) {
         fprintf(stderr, "rudp-stat: cannot read /proc/net/unix: %s\n", strerror(errno));
         return 1;
     }
+    int nns = other_netns(&p);
     if (!p.n)
-        fprintf(stderr, "rudp-stat: no process of yours runs under the shim\n");
+        fprintf(stderr,
+                "rudp-stat: no process of yours runs under the shim (looked among the "
+                "listening sockets of %d network namespace%s%s)\n",
+                nns, nns > 1 ? "s" : "",
+                geteuid() ? "; another user's processes, and their namespaces, only as root"
+                          : "");
     qsort(p.v, p.n, sizeof *p.v, cmp_int);
     for (size_t i = 0; i < p.n; i++) {
         if (i)

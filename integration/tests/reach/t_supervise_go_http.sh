@@ -10,7 +10,8 @@
 #   3. the pid `ss -tlnp` shows for the supervised server's port (the
 #      serving process's: it holds the sockets) behaves like the program's
 #      for SIGTERM and SIGHUP (issue 47): sent to it, the server ends by
-#      that signal (Go's default for both), its status 128+N. (SIGINT: a
+#      that signal (Go's default for both), its status 128+N; rudp-stat of
+#      that pid names the program it serves. (SIGINT: a
 #      background job of a non-interactive shell starts with it ignored,
 #      which Go keeps, over kernel TCP too: not played here.)
 #   2. Shutdown with a request in flight (server and client in one
@@ -94,6 +95,10 @@ for _sig in TERM:15 HUP:1; do
     _sp=$(ss -Htlnp "sport = :$PORT" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
     [ -n "$_sp" ] || fail "$_case: ss -tlnp names no process for port $PORT"
     _who=$(cat "/proc/$_sp/comm" 2>/dev/null)
+    # rudp-stat of that pid names the program it serves
+    "$TOOLS/rudp-stat" "$_sp" >"$T/sig$_sig.stat" 2>&1 || true
+    grep -q "^process $_sp is rudp-supervise serving the program [0-9]* (gohttp):" "$T/sig$_sig.stat" ||
+        { show "$T/sig$_sig.stat"; fail "$_case: rudp-stat $_sp does not name the program it serves"; }
     _rc=0
     kill "-$_sig" "$_sp"
     wait_exit "$_srv" 10 || _rc=$?

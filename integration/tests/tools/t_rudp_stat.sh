@@ -21,7 +21,12 @@
 #      neither root's rudp-stat (which matches socket inodes) nor the
 #      name-only search of rudp-stat as nobody against a non-dumpable
 #      process of nobody's (its /proc/PID/fd unreadable even to its owner):
-#      every candidate is tried until the SO_PEERCRED pid is the process's.
+#      every candidate is tried until the SO_PEERCRED pid is the process's;
+#  (f) a server in a network namespace of the test's own (a container's, an
+#      `ip netns` one), whose control socket's abstract name is that
+#      namespace's: root's rudp-stat in this one shows it, by its pid and
+#      without one; a process with no control socket is told where rudp-stat
+#      looked.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
@@ -217,6 +222,32 @@ wait_exit "$WRK" 20 >/dev/null || true
 rc=0
 stop_app "$NGINX" 20 QUIT || rc=$?
 [ "$rc" = 0 ] || { show "$T/error.log"; fail "nginx exited $rc on SIGQUIT"; }
+
+# ---- (f) a process in another network namespace ----
+if can_netns; then
+    P3=$(free_port)
+    start_bg nsserver unshare -n sh -c "ip link set lo up && LD_PRELOAD='$(app_ldp "$PY")' exec '$PY' -m http.server --bind 127.0.0.1 $P3"
+    NSSRV=$LAST_PID
+    i=0
+    until "$STAT" "$NSSRV" >"$T/ns.out" 2>&1 && grep -q "^LISTEN 127\.0\.0\.1:$P3 " "$T/ns.out"; do
+        [ "$i" -lt 100 ] || { cat "$T/ns.out" "$T/nsserver.log" >&2; fail "rudp-stat $NSSRV (another network namespace): no listener on port $P3"; }
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(readlink "/proc/$NSSRV/ns/net")" != "$(readlink /proc/self/ns/net)" ] ||
+        fail "the server is not in a network namespace of its own"
+    "$STAT" >"$T/ns-all.out" 2>&1 || true
+    grep -q "^pid $NSSRV (python3) " "$T/ns-all.out" ||
+        { cat "$T/ns-all.out" >&2; fail "rudp-stat without a pid does not list $NSSRV (another network namespace)"; }
+    echo "ok: rudp-stat $NSSRV and rudp-stat alone show a server in network namespace $(readlink "/proc/$NSSRV/ns/net")"
+    kill "$NSSRV" 2>/dev/null || true
+else
+    echo "skip: (f) no network namespace can be made here"
+fi
+"$STAT" $$ >"$T/none.out" 2>&1 && fail "rudp-stat of the test's shell (no shim) succeeded"
+grep -q "looked among the listening sockets of its network namespace" "$T/none.out" ||
+    { cat "$T/none.out" >&2; fail "rudp-stat of a process without a control socket does not say where it looked"; }
+echo "ok: $(cat "$T/none.out")"
 
 # ---- (b) a keeper ----
 head -c 2000000 /dev/urandom >"$T/data"
