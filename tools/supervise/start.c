@@ -441,6 +441,17 @@ int start(const char *shim, int pass, char **prog)
             _exit(127);
         sigprocmask(SIG_SETMASK, &mask, NULL);
         close(sv[0]);
+        /* The serving process copies our fds (pidfd_getfd) and writes our
+         * memory: ptrace access, which Yama's ptrace_scope=1 (Ubuntu's
+         * default) grants only to an ancestor, and it is our sibling. Our
+         * parent, its parent, is named as our tracer: Yama then lets its
+         * descendants in too (ptracer_exception_found(): the relation is
+         * the thread group's, and exec keeps it). EINVAL without Yama:
+         * nothing to do. Not for processes the program makes later: under
+         * ptrace_scope=1 their calls are left to the kernel
+         * (docs/reach.md). ptrace_scope=2 and 3 refuse it all the same:
+         * --probe says so before the program starts. */
+        prctl(PR_SET_PTRACER, parent, 0, 0, 0);
         int lfd = install_filter();
         if (lfd < 0) {
             warn("seccomp user notification unavailable: %s", strerror(errno));
