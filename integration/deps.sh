@@ -8,14 +8,15 @@ pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev libssl-
 # golang-go builds the Go programs of integration/tests/reach/ (offline,
 # from the standard library only); caddy is a real Go server from Debian
 # run there under the supervisor (as a plain file server, not its service);
-# gcc-multilib builds the 32-bit program that shows a 32-bit program keeps
-# kernel TCP, and says so (t_supervise_i386.sh): gcc -m32 -static needs its
-# /usr/include/asm and 32-bit libgcc (lib32gcc-12-dev), not only
-# libc6-dev-i386 ("asm/socket.h: No such file or directory").
+# libc6-dev-i386 and lib32gcc-12-dev build the 32-bit program that shows a
+# 32-bit program keeps kernel TCP, and says so (t_supervise_i386.sh); not
+# gcc-multilib, which Debian 12 will not install beside the aarch64 cross
+# compiler (make aarch64: each install removed the other): the test finds
+# the kernel headers (asm/) that its symlink gave with -idirafter.
 # wireguard-go and wireguard-tools: a real WireGuard tunnel between two
 # namespaces (t_pmtu_wireguard.sh, and bench B21): these kernels have no
 # WireGuard module, wireguard-go makes the device on /dev/net/tun.
-pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy gcc-multilib wireguard-go wireguard-tools"
+pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy libc6-dev-i386 lib32gcc-12-dev wireguard-go wireguard-tools"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf nftables wireguard-go wireguard-tools"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"
