@@ -386,7 +386,24 @@ int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
         (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))lazy_get(&lz_select);
     if (f)
         return f(nfds, r, w, x, tv);
+#ifdef SYS_select
     return (int)shim_sys(SYS_select, (long)nfds, (long)r, (long)w, (long)x, (long)tv);
+#else
+    /* aarch64 has pselect6 alone: the timeout as a timespec, and what is
+     * left of it back in tv, as Linux's select() leaves it */
+    struct timespec ts, *tp = NULL;
+    if (tv) {
+        ts.tv_sec = tv->tv_sec;
+        ts.tv_nsec = tv->tv_usec * 1000;
+        tp = &ts;
+    }
+    int n = (int)shim_sys(SYS_pselect6, (long)nfds, (long)r, (long)w, (long)x, (long)tp, 0L);
+    if (tv) {
+        tv->tv_sec = ts.tv_sec;
+        tv->tv_usec = ts.tv_nsec / 1000;
+    }
+    return n;
+#endif
 }
 
 int real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,

@@ -553,6 +553,26 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
     return wake;
 }
 
+/* The engine's wait: epoll_pwait2 (nanoseconds), or epoll_pwait where the
+ * kernel has none (before Linux 5.11) or qemu-user does not emulate it
+ * (Debian 12's, make aarch64): the timeout rounded up to a millisecond, so
+ * a deadline is never met early, only up to 1 ms late. Asked once. */
+static int engine_wait(struct engine *e, struct epoll_event *evs, const struct timespec *tmo)
+{
+    if (!atomic_load_explicit(&G.no_pwait2, memory_order_relaxed)) {
+        int n = real_epoll_pwait2(e->epfd, evs, EV_MAX, tmo, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&G.no_pwait2, 1, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (tmo) {
+        uint64_t t = (uint64_t)tmo->tv_sec * 1000 + ((uint64_t)tmo->tv_nsec + 999999) / 1000000;
+        ms = t > INT32_MAX ? INT32_MAX : (int)t;
+    }
+    return real_epoll_pwait(e->epfd, evs, EV_MAX, ms, NULL);
+}
+
 void *shim_engine_loop(void *arg)
 {
     struct engine *e = arg;
@@ -579,7 +599,7 @@ void *shim_engine_loop(void *arg)
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);
-        int n = real_epoll_pwait2(e->epfd, evs, EV_MAX, tsp, NULL);
+        int n = engine_wait(e, evs, tsp);
         int wait_errno = errno;
         atomic_store_explicit(&e->asleep, 0, memory_order_relaxed);
         pthread_mutex_lock(&e->turn_mu);
@@ -589,7 +609,7 @@ void *shim_engine_loop(void *arg)
              * (apprecv.c): what it read may have freed objects these
              * events name. Asked again (level-triggered: nothing lost). */
             static const struct timespec none;
-            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
+            n = engine_wait(e, evs, &none);
             wait_errno = errno;
             e->polls++;
         }
@@ -626,7 +646,7 @@ void *shim_engine_loop(void *arg)
              * would land on the UDP socket the program bound there:
              * t_prog_reuseport). Level-triggered: nothing asked is lost. */
             static const struct timespec none;
-            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &none, NULL);
+            n = engine_wait(e, evs, &none);
             e->polls++;
         }
         /* Everything readable is read before timers fire: with thousands of
@@ -646,7 +666,7 @@ void *shim_engine_loop(void *arg)
             if (n < EV_MAX || more == EV_ROUNDS)
                 break;
             static const struct timespec zero;
-            n = real_epoll_pwait2(e->epfd, evs, EV_MAX, &zero, NULL);
+            n = engine_wait(e, evs, &zero);
             e->polls++;
             if (n <= 0)
                 break;

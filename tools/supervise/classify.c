@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "supervise.h"
 
 /* The file mapped whole (a program's headers may sit anywhere in it, the
@@ -91,6 +92,9 @@ static int classify_at(const char *path, char *why, size_t len, int depth)
     }
     int r = CLASS_PRELOAD;
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)b;
+    /* the architecture this binary filters (filter.c), the only one */
+    const struct filter_abi *abi = filter_abi_native();
+    const char *own = abi ? abi->name : "supported";
     if (n >= 2 && b[0] == '#' && b[1] == '!') {
         /* A script: its interpreter decides (#!/usr/bin/env NAME counts
          * as env, a glibc program: the preload, which reaches NAME only if
@@ -115,8 +119,8 @@ static int classify_at(const char *path, char *why, size_t len, int depth)
     if (n < sizeof *eh || memcmp(b, ELFMAG, SELFMAG) != 0) {
         snprintf(why, len, "not an ELF program");
         r = CLASS_UNKNOWN;
-    } else if (b[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64) {
-        snprintf(why, len, "not an x86_64 program (the supervisor filters x86_64 calls only)");
+    } else if (!abi || b[EI_CLASS] != ELFCLASS64 || eh->e_machine != abi->machine) {
+        snprintf(why, len, "not an %s program (the supervisor filters %s calls only)", own, own);
         r = CLASS_NONE;
     } else if (section(b, n, ".note.go.buildid") || section(b, n, ".go.buildinfo")) {
         snprintf(why, len, "a Go program (Go makes its system calls without libc)");

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         warn("%s", "cannot find librudp_shim.so (use --shim PATH)");
         return 127;
     }
-    /* A 32-bit program's calls (i386, x32) pass the x86_64 filter unseen:
+    /* A 32-bit program's calls (i386, x32; AArch32) pass the filter unseen:
      * it runs, on kernel TCP, and is told so, as rudp-run tells it. */
     if (classify(argv[i], why, sizeof why) == CLASS_NONE)
         warn("warning: %s: it is %s; its connections will use kernel TCP", argv[i], why);

@@ -4,7 +4,6 @@
 #include <link.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/audit.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -20,107 +18,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "supervise.h"
 
-/* connect(), bind(), listen(), accept(), accept4(), getsockname(),
- * getpeername(), get/setsockopt() at the IP, TCP and socket levels, the
- * ioctls the shim answers itself (SIOCOUTQ, SIOCOUTQNSD: the others,
- * SIOCINQ/FIONREAD and SIOCATMARK among them, are the kernel's on the
- * bridge under the preload too), sendto()/sendmsg() with MSG_FASTOPEN
- * (a connect) and sendto() with an address on x86_64 are reported, each tested in the filter by its
- * number and, where named, the argument; everything else (send(MSG_OOB)
- * and recv(MSG_OOB) too: the kernel's on the bridge, as under the
- * preload), and other ABIs (i386 via int 0x80, x32), run untouched: a gap
- * listed in docs/reach.md. */
-
-/* The filter, assembled: jumps name a label, resolved once all is laid. */
-enum { L_NOTIF, L_ALLOW, L_LEVEL, L_IOCTL, L_SENDTO, L_SENDMSG, L_N };
-struct asm_ {
-    struct sock_filter f[64];
-    uint8_t jt_label[64], jf_label[64]; /* label + 1, 0: no jump */
-    unsigned at[L_N];
-    unsigned n;
-};
-
-static void op(struct asm_ *a, uint16_t code, uint32_t k)
-{
-    a->f[a->n++] = (struct sock_filter)BPF_STMT(code, k);
-}
-
-/* A conditional jump: to label jt if it holds, else to jf (-1: the next). */
-static void jmp(struct asm_ *a, uint16_t code, uint32_t k, int jt, int jf)
-{
-    a->jt_label[a->n] = (uint8_t)(jt + 1);
-    a->jf_label[a->n] = (uint8_t)(jf + 1);
-    a->f[a->n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | code | BPF_K, k, 0, 0);
-}
-
-static void label(struct asm_ *a, int l)
-{
-    a->at[l] = a->n;
-}
-
-static void link_jumps(struct asm_ *a)
-{
-    for (unsigned i = 0; i < a->n; i++) {
-        if (a->jt_label[i])
-            a->f[i].jt = (uint8_t)(a->at[a->jt_label[i] - 1] - i - 1);
-        if (a->jf_label[i])
-            a->f[i].jf = (uint8_t)(a->at[a->jf_label[i] - 1] - i - 1);
-    }
-}
-
-#define ARG_LO(n) (uint32_t)offsetof(struct seccomp_data, args[n]) /* little-endian */
-
+/* The filter (filter.c) for the architecture this binary was built for:
+ * the calls of another ABI (i386 via int 0x80, x32; AArch32) run
+ * untouched, a gap listed in docs/reach.md. */
 int install_filter(void)
 {
-    static const uint32_t calls[] = {__NR_connect, __NR_getsockname, __NR_getpeername,
-                                     __NR_bind, __NR_listen, __NR_accept, __NR_accept4};
-    static const uint32_t levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6};
-    static struct asm_ a;
-    memset(&a, 0, sizeof a);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-    jmp(&a, BPF_JEQ, AUDIT_ARCH_X86_64, -1, L_ALLOW);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-    for (unsigned k = 0; k < sizeof calls / sizeof calls[0]; k++)
-        jmp(&a, BPF_JEQ, calls[k], L_NOTIF, -1);
-    jmp(&a, BPF_JEQ, __NR_getsockopt, L_LEVEL, -1);
-    jmp(&a, BPF_JEQ, __NR_setsockopt, L_LEVEL, -1);
-    jmp(&a, BPF_JEQ, __NR_ioctl, L_IOCTL, -1);
-    jmp(&a, BPF_JEQ, __NR_sendto, L_SENDTO, -1);
-    jmp(&a, BPF_JEQ, __NR_sendmsg, L_SENDMSG, L_ALLOW);
-    /* socket options only at the levels the shim emulates */
-    label(&a, L_LEVEL);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
-    for (unsigned k = 0; k < sizeof levels / sizeof levels[0]; k++)
-        jmp(&a, BPF_JEQ, levels[k], L_NOTIF, -1);
-    op(&a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    /* ioctl(fd, req): the request is an unsigned int to the kernel */
-    label(&a, L_IOCTL);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
-    jmp(&a, BPF_JEQ, SIOCOUTQ, L_NOTIF, -1);
-    jmp(&a, BPF_JEQ, SIOCOUTQNSD, L_NOTIF, L_ALLOW);
-    /* sendto(fd, buf, len, flags, ...), sendmsg(fd, msg, flags): the
-     * flags are an int; an ordinary send costs two instructions more */
-    label(&a, L_SENDTO);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(3));
-    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, -1);
-    /* sendto with an address (a pointer not NULL, either half): TCP
-     * ignores it on a connection, the bridge would say EISCONN
-     * (sendaddr.c); a UDP program's sendto pays the round trip */
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(4));
-    jmp(&a, BPF_JEQ, 0, -1, L_NOTIF);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4);
-    jmp(&a, BPF_JEQ, 0, L_ALLOW, L_NOTIF);
-    label(&a, L_SENDMSG);
-    op(&a, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2));
-    jmp(&a, BPF_JSET, MSG_FASTOPEN, L_NOTIF, L_ALLOW);
-    label(&a, L_ALLOW);
-    op(&a, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    label(&a, L_NOTIF);
-    op(&a, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-    link_jumps(&a);
-    struct sock_fprog prog = {.len = (unsigned short)a.n, .filter = a.f};
+    static struct sock_filter f[FILTER_MAX];
+    const struct filter_abi *abi = filter_abi_native();
+    int n = abi ? filter_assemble(abi, f, FILTER_MAX) : -ENOSYS;
+    if (n < 0) {
+        errno = -n;
+        return -1;
+    }
+    struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -1;
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,

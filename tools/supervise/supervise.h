@@ -135,7 +135,7 @@ int recv_fd(int sock);
 enum {
     CLASS_SUPERVISE = 0, /* statically linked, Go, not glibc: the supervisor */
     CLASS_PRELOAD = 1,   /* dynamically linked against glibc: the preload */
-    CLASS_NONE = 3,      /* neither: not an x86_64 program */
+    CLASS_NONE = 3,      /* neither: not a program of our architecture */
     CLASS_UNKNOWN = 4,   /* not ELF, unreadable: the preload, as ever */
 };
 

@@ -4,8 +4,7 @@
 # call, int 0x80, passes unseen) and the shim is x86_64's. Decided, not
 # filtered: the i386 ABI's calls, its socketcall() and 32-bit structures
 # would be a second set of handlers for programs few still run.
-# tests/prog_reach linked -m32 -static here (libc6-dev-i386 and
-# lib32gcc-12-dev; skip without)
+# tests/prog_reach linked -m32 -static here (gcc-12-multilib; skip without)
 # echoes through a server under the preload (which takes plain TCP
 # clients):
 #   1. rudp-supervise --classify: status 3, "not an x86_64 program";
@@ -16,11 +15,14 @@
 need_supervise
 need_bin prog_reach
 P32=$T/prog_reach32
-# The kernel's headers (asm/) are x86_64's, which serve i386 too: where
-# gcc-multilib's /usr/include/asm symlink is not (integration/deps.sh)
-cc -m32 -std=c11 -D_GNU_SOURCE -O2 -static -idirafter /usr/include/x86_64-linux-gnu -o "$P32" \
-    "$ROOT/tests/prog_reach.c" "$ROOT/tests/progutil.c" 2>"$T/cc32.log" ||
-    skip "no 32-bit static build here (libc6-dev-i386, lib32gcc-12-dev): $(grep -m1 -i error "$T/cc32.log")"
+# The kernel's asm/ headers serve both ABIs; gcc-multilib's /usr/include/asm
+# symlink to them conflicts with the cross compilers (integration/deps.sh),
+# so the build takes its own.
+mkdir "$T/inc32"
+ln -s /usr/include/x86_64-linux-gnu/asm "$T/inc32/asm"
+cc -m32 -isystem "$T/inc32" -std=c11 -D_GNU_SOURCE -O2 -static -o "$P32" "$ROOT/tests/prog_reach.c" \
+    "$ROOT/tests/progutil.c" 2>"$T/cc32.log" ||
+    skip "no 32-bit static build here (gcc-12-multilib): $(grep -m1 -i error "$T/cc32.log")"
 file -b "$P32" 2>/dev/null | grep -q "32-bit" || readelf -h "$P32" | grep -q "ELF32" ||
     fail "$P32 is not a 32-bit program"
 
