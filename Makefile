@@ -15,6 +15,7 @@
 #   make install    library, rudp-run, tools, man pages under PREFIX (/usr/local)
 #   make uninstall  removes them again
 #   make deb        the Debian package, built by dpkg-buildpackage, in build/deb/
+#   make bench-docs the last make bench run's table into integration/bench/README.md
 #   make aarch64    the shim, the supervisor and the tools cross-built into
 #                   build/aarch64/, their unit tests and a smoke test under qemu-user
 #
@@ -106,7 +107,7 @@ FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 
 .PHONY: all lib shim progs unit test unit-test integration-test demo bench \
         asan ubsan tsan fuzz install uninstall clean check-exports check-tls check-settings \
-        deps-build tools layers layers-core funclen deb aarch64
+        deps-build tools layers layers-core funclen deb bench-docs aarch64
 
 all: lib shim progs tools $(UNIT_BIN) $(CORE_ALONE)
 
@@ -474,6 +475,11 @@ bench:
 	@integration/deps.sh build test bench
 	@$(MAKE) --no-print-directory all
 	integration/bench/run.sh
+
+# make bench-docs [BENCH_OUT=DIR]: that run's table (its commit, date and
+# machine in its header) into integration/bench/README.md's generated block.
+bench-docs:
+	integration/bench/docs.sh $(BENCH_OUT)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/staging] [LIBDIR=PREFIX/lib];
 # make uninstall with the same PREFIX, DESTDIR and LIBDIR removes exactly
