@@ -676,10 +676,21 @@ static ssize_t pump_direct(bridge *b, const struct iovec *iov, int k)
         b->e->app_direct++;
     } else if (got < 0 && errno == EFAULT) {
         d->got = -EFAULT;
-    } else if (got < 0 && errno != ENOMEM) {
-        atomic_store(&direct_refused, 1); /* EPERM, ENOSYS: not again */
-    }
+    } else if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
+        atomic_store(&direct_refused, 1); /* a sandbox's refusal: not again */
+    } /* else (ESRCH once the main thread has ended, EINVAL, ENOMEM): this
+       * read through the bridge */
     return got;
+}
+
+/* Something went into efd (bytes, the urgent byte, the peer's FIN): the
+ * reader's buffer may take nothing straight after it, which would pass it
+ * (apprecv.c checks out_gen once, when the wait ends; this, every time). */
+static void wrote_efd(bridge *b)
+{
+    b->out_gen++;
+    if (b->e->direct_b == b)
+        b->e->direct_b = NULL;
 }
 
 /* Connection -> application. */
@@ -693,7 +704,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
             ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
             if (r == 0 && !b->peer_eof) {
                 b->peer_eof = 1;
-                b->out_gen++;
+                wrote_efd(b);
                 real_shutdown(b->efd, SHUT_WR); /* the peer's FIN: app reads EOF */
             }
             break;
@@ -706,7 +717,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         int urg = rudp_conn_urgent(b->conn, &before);
         if (urg && before == 0) {
             ssize_t w = real_send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
-            b->out_gen++;
+            wrote_efd(b);
             if (w == 1) {
                 rudp_conn_consume(b->conn, now, 1);
                 continue;
@@ -737,7 +748,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         }
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
         ssize_t w = real_sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-        b->out_gen++;
+        wrote_efd(b);
         if (w > 0) {
             rudp_conn_consume(b->conn, now, (size_t)w);
             continue;
