@@ -82,9 +82,12 @@ int pidfd_for(pid_t tid)
         return -1;
     }
     if (g != tid) {
+        /* Without kcmp (no CONFIG_KCMP) the tables cannot be compared: a
+         * thread with a table of its own would have the leader's fd of
+         * that number taken for its own, another socket. Refused then. */
         long same = syscall(SYS_kcmp, g, tid, KCMP_FILES, 0, 0);
-        if (same > 0 || (same < 0 && errno != ENOSYS)) {
-            errno = same > 0 ? EXDEV : errno; /* a table of its own, or gone */
+        if (same != 0) {
+            errno = same > 0 ? EXDEV : errno; /* a table of its own, gone, or no kcmp */
             return -1;
         }
     }

@@ -115,11 +115,11 @@ static volatile int forward_pidfd = -1;
 static void forward(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
-    /* Only what a process sent (kill, sigqueue, tgkill: si_code <= 0). The
-     * kernel's own (a terminal's SIGINT, SIGQUIT, SIGHUP or SIGWINCH, which
-     * reach the program by its process group already; our own timers')
-     * stay ours. */
-    if (si && si->si_code > 0)
+    /* Only what a process sent (kill, sigqueue, tgkill). The kernel's own
+     * (a terminal's SIGINT, SIGQUIT, SIGHUP or SIGWINCH, which reach the
+     * program by its process group already) and our own timers' or
+     * asynchronous I/O's stay ours. */
+    if (si && si->si_code != SI_USER && si->si_code != SI_QUEUE && si->si_code != SI_TKILL)
         return;
     int saved = errno;
     if (forward_pidfd >= 0)
@@ -354,17 +354,6 @@ int start(const char *shim, int pass, char **prog)
             _exit(127);
         sigprocmask(SIG_SETMASK, &mask, NULL);
         close(sv[0]);
-        /* The serving process copies our fds (pidfd_getfd) and writes our
-         * memory: ptrace access, which Yama's ptrace_scope=1 (Ubuntu's
-         * default) grants only to an ancestor, and it is our sibling. Our
-         * parent, its parent, is named as our tracer: Yama then lets its
-         * descendants in too (ptracer_exception_found(): the relation is
-         * the thread group's, and exec keeps it). EINVAL without Yama:
-         * nothing to do. Not for processes the program makes later: under
-         * ptrace_scope=1 their calls are left to the kernel
-         * (docs/reach.md). ptrace_scope=2 and 3 refuse it all the same:
-         * --probe says so before the program starts. */
-        prctl(PR_SET_PTRACER, parent, 0, 0, 0);
         int lfd = install_filter();
         if (lfd < 0) {
             warn("seccomp user notification unavailable: %s", strerror(errno));
@@ -373,6 +362,20 @@ int start(const char *shim, int pass, char **prog)
         if (send_fd(sv[1], lfd) < 0)
             _exit(127);
         close(lfd);
+        /* The serving process copies our fds (pidfd_getfd) and writes our
+         * memory: ptrace access, which Yama's ptrace_scope=1 (Ubuntu's
+         * default) grants only to an ancestor, and it is our sibling. It,
+         * and only it (not our parent, whose descendants our own children
+         * will be), is named as our tracer once our parent says its pid:
+         * the relation is the thread group's and exec keeps it
+         * (yama_lsm.c). EINVAL without Yama: nothing to do. Not for the
+         * processes the program makes later: under ptrace_scope=1 their
+         * calls are left to the kernel (docs/reach.md). ptrace_scope=2 and
+         * 3 refuse it all the same: --probe says so before the program
+         * starts. read and prctl pass the filter. */
+        pid_t server;
+        if (read(sv[1], &server, sizeof server) == (ssize_t)sizeof server && server > 0)
+            prctl(PR_SET_PTRACER, server, 0, 0, 0);
         close(sv[1]);
         execvp(prog[0], prog);
         warn("cannot run %s", prog[0]);
@@ -380,16 +383,20 @@ int start(const char *shim, int pass, char **prog)
     }
     close(sv[1]);
     int lfd = recv_fd(sv[0]);
-    close(sv[0]);
     if (lfd < 0) {
+        close(sv[0]);
         int st;
         waitpid(pid, &st, 0);
         return 127;
     }
     /* Forked with the forwarded signals still blocked: the serving
-     * process sets its own (serve.c) before it takes any. */
+     * process sets its own (serve.c) before it takes any. The program
+     * waits for its pid before the exec (its tracer, for Yama). */
     pid_t server = serve_start(shim, pass, lfd, pid);
     close(lfd);
+    if (server > 0 && write(sv[0], &server, sizeof server) != (ssize_t)sizeof server)
+        warn("cannot tell the program the serving process's pid: %s", strerror(errno));
+    close(sv[0]);
     if (server < 0) {
         warn("fork: %s", strerror(errno));
         kill(pid, SIGKILL);

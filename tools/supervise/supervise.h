@@ -459,7 +459,8 @@ int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err);
  * leader's fd table (kcmp KCMP_FILES), as threads but those that
  * unshare(CLONE_FILES) do: pidfd_getfd reads the leader's table, and
  * process_vm_* and NOTIF_ADDFD take the tid itself on every kernel. -1
- * with errno otherwise (ESRCH: gone; EXDEV: a table of its own). */
+ * with errno otherwise (ESRCH: gone; EXDEV: a table of its own; ENOSYS:
+ * no kcmp to tell). */
 int pidfd_for(pid_t tid);
 
 /* A copy of the calling thread's fd (-1: none), its pidfd in *pidfd (or

@@ -105,6 +105,10 @@ for _sig in TERM:15 HUP:1; do
     _want=$((128 + _num))
     [ "$_rc" = "$_want" ] ||
         { show "$T/sig$_sig.server.log"; fail "$_case: SIG$_sig to pid $_sp (ss's for port $PORT): the server's status is $_rc, not $_want"; }
+    # the program's own death by the signal, not the caller's SIGKILL after
+    # the serving process died of it (whose status would be the same)
+    ! grep -q "the serving process ended" "$T/sig$_sig.server.log" ||
+        { show "$T/sig$_sig.server.log"; fail "$_case: SIG$_sig ended the serving process, not the program"; }
     echo "$_case: SIG$_sig to pid $_sp, $_who (what ss -tlnp shows for port $PORT), ended the server: status $_rc"
 done
 echo "ok"
