@@ -393,8 +393,14 @@ int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
      * left of it back in tv, as Linux's select() leaves it */
     struct timespec ts, *tp = NULL;
     if (tv) {
-        ts.tv_sec = tv->tv_sec;
-        ts.tv_nsec = tv->tv_usec * 1000;
+        /* as Linux's select: a negative time is EINVAL, microseconds past
+         * a second carry into the seconds (poll_select_set_timeout) */
+        if (tv->tv_sec < 0 || tv->tv_usec < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        ts.tv_sec = tv->tv_sec + tv->tv_usec / 1000000;
+        ts.tv_nsec = (tv->tv_usec % 1000000) * 1000;
         tp = &ts;
     }
     int n = (int)shim_sys(SYS_pselect6, (long)nfds, (long)r, (long)w, (long)x, (long)tp, 0L);

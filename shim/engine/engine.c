@@ -554,15 +554,16 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
 }
 
 /* The engine's wait: epoll_pwait2 (nanoseconds), or epoll_pwait where the
- * kernel has none (before Linux 5.11) or qemu-user does not emulate it
+ * kernel has none (before Linux 5.11), a seccomp profile refuses it, or
+ * qemu-user does not emulate it
  * (Debian 12's, make aarch64): the timeout rounded up to a millisecond, so
  * a deadline is never met early, only up to 1 ms late. Asked once. */
 static int engine_wait(struct engine *e, struct epoll_event *evs, const struct timespec *tmo)
 {
     if (!atomic_load_explicit(&G.no_pwait2, memory_order_relaxed)) {
         int n = real_epoll_pwait2(e->epfd, evs, EV_MAX, tmo, NULL);
-        if (n >= 0 || errno != ENOSYS)
-            return n;
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+            return n; /* EPERM: a container's seccomp profile older than the call */
         atomic_store_explicit(&G.no_pwait2, 1, memory_order_relaxed);
     }
     int ms = -1;
