@@ -636,9 +636,11 @@ static int stat_pid(int pid)
     }
     if (r == 0) {
         /* A supervisor's serving process (the pid ss shows for a supervised
-         * program's sockets) is named with its program. */
+         * program's sockets) is named with its program: the pid its argv
+         * names, if that is a sibling of it (both the caller's children),
+         * not a pid any process of that uid could put in its argv. */
         int prog = served_program(pid, st.st_uid);
-        if (prog > 0) {
+        if (prog > 0 && parent_of(prog) == parent_of(pid)) {
             comm_of(prog, comm, sizeof comm);
             printf("process %d is rudp-supervise serving the program %d (%s):\n", pid, prog,
                    comm);
