@@ -50,15 +50,22 @@ int respond(struct sup *s, uint64_t id, int cont, int64_t val, int err)
     return ok < 0 ? -1 : 0;
 }
 
-/* tid's thread group (Tgid:), or -1: gone */
-static pid_t tgid_of(pid_t tid)
+/* The decimal field key ("\nTgid:", "\nThreads:": a line's start) of
+ * /proc/TID/status, or none when the thread is gone or the field absent. */
+static long status_num(pid_t tid, const char *key, long none)
 {
     char path[48], text[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
     if (proc_text(path, text, sizeof text) < 0)
-        return -1;
-    const char *t = strstr(text, "\nTgid:");
-    return t ? (pid_t)strtol(t + 6, NULL, 10) : -1;
+        return none;
+    const char *t = strstr(text, key);
+    return t ? strtol(t + strlen(key), NULL, 10) : none;
+}
+
+/* tid's thread group (Tgid:), or -1: gone */
+static pid_t tgid_of(pid_t tid)
+{
+    return (pid_t)status_num(tid, "\nTgid:", -1);
 }
 
 /* Set once PIDFD_THREAD was refused: a kernel before 6.9 (or a filter
@@ -138,12 +145,7 @@ static int target_cloexec(pid_t tid, int fd)
 
 int fd_table_shared(pid_t tid)
 {
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-    if (proc_text(path, buf, sizeof buf) < 0)
-        return 1;
-    const char *t = strstr(buf, "\nThreads:");
-    return !t || atoi(t + 9) != 1;
+    return status_num(tid, "\nThreads:", 0) != 1;
 }
 
 int sock_int(int fd, int opt)
