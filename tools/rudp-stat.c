@@ -27,8 +27,8 @@
  * and reached from a socket made in its namespace (setns: root).
  *
  * Without PID: every process of the caller (root: every process, in every
- * network namespace) that has a control socket. --watch repeats every SECS seconds (default 1) until
- * interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
+ * network namespace) that has a control socket. --watch repeats every
+ * SECS seconds (default 1) until interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
  * usage error.
  *
  * A program under the supervisor (rudp-run, docs/reach.md) has its engine
@@ -204,7 +204,8 @@ struct lookup {
     const unsigned long *ino; /* NULL: match by name only */
     long nino;
     int netns;                /* an fd of pid's network namespace where it is not
-                               * ours (its control socket is reached from there), or -1 */
+                               * ours (its control socket is reached from there),
+                               * or NETNS_OURS, NETNS_SHUT */
     size_t n, cap;            /* candidates found: no limit a squatter could fill */
     struct candidate *c;
 };
@@ -232,16 +233,22 @@ static int match(void *arg, int pid, unsigned long ino, const char *name)
 }
 
 /* This process's own network namespace, to come back to (-1: not opened
- * yet, -2: none to be had). */
+ * yet, or not to be had). */
 static int home_netns = -1;
 
-/* A socket of the network namespace netns (-1: ours): an abstract name is
- * looked up in the namespace of the socket that connects. Entering another
- * takes CAP_SYS_ADMIN there (root). The fd, or -errno. */
+/* lookup.netns: ours; another that could not be opened (not root) */
+#define NETNS_OURS (-1)
+#define NETNS_SHUT (-2)
+
+/* A socket of the network namespace netns (an fd, or NETNS_*): an abstract
+ * name is looked up in the namespace of the socket that connects. Entering
+ * another takes CAP_SYS_ADMIN there (root). The fd, or -errno. */
 static int socket_in(int netns)
 {
-    if (netns < 0)
+    if (netns == NETNS_OURS)
         return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (netns == NETNS_SHUT)
+        return -EPERM;
     if (home_netns == -1)
         home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (home_netns < 0)
@@ -323,7 +330,7 @@ static int connect_trusted(int pid, struct lookup *l, long long deadline)
                 "rudp-stat: the control socket named for process %d is held by process %d: "
                 "not trusted\n",
                 pid, holder);
-    else if (l->netns >= 0 && err == EPERM)
+    else if (l->netns != NETNS_OURS && err == EPERM)
         fprintf(stderr,
                 "rudp-stat: process %d is in another network namespace, where its control "
                 "socket is: entering it takes root (or run rudp-stat there: nsenter -n -t %d "
@@ -426,12 +433,14 @@ static unsigned long netns_of(int pid)
  * is not ours. */
 static const char *unix_table(int pid, struct lookup *l, char *buf, size_t n)
 {
-    l->netns = -1;
+    l->netns = NETNS_OURS;
     unsigned long theirs = netns_of(pid);
     if (!theirs || theirs == netns_of(0))
         return "/proc/net/unix";
     snprintf(buf, n, "/proc/%d/ns/net", pid);
     l->netns = open(buf, O_RDONLY | O_CLOEXEC);
+    if (l->netns < 0)
+        l->netns = NETNS_SHUT; /* a name there is no name here: not tried in ours */
     snprintf(buf, n, "/proc/%d/net/unix", pid);
     return buf;
 }
@@ -627,7 +636,7 @@ static int stat_pid(int pid)
 {
     char path[64], comm[64];
     struct stat st;
-    static struct lookup l = {.netns = -1};
+    static struct lookup l = {.netns = NETNS_OURS};
     snprintf(path, sizeof path, "/proc/%d", pid);
     int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
     if (r < 0) {
@@ -680,6 +689,14 @@ static int stat_pid(int pid)
         return query(sp, &l);
     }
     unsigned long ns = netns_of(pid);
+    if (!ns) { /* /proc/PID/ns/net is its owner's and root's */
+        fprintf(stderr,
+                "rudp-stat: process %d (%s) has no rudp control socket that can be seen "
+                "from here: its network namespace cannot be read (another user's process: "
+                "only as root)\n",
+                pid, comm);
+        return 1;
+    }
     fprintf(stderr,
             "rudp-stat: process %d (%s) has no rudp control socket: not under the shim, or no "
             "rudp socket yet (looked among the listening sockets of its network namespace, "
