@@ -555,9 +555,9 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
 
 /* The engine's wait: epoll_pwait2 (nanoseconds), or epoll_pwait where the
  * kernel has none (before Linux 5.11), a seccomp profile refuses it, or
- * qemu-user does not emulate it
- * (Debian 12's, make aarch64): the timeout rounded up to a millisecond, so
- * a deadline is never met early, only up to 1 ms late. Asked once. */
+ * Debian 12's qemu-user does not emulate it (make aarch64): the timeout
+ * rounded up to a millisecond, so a deadline is never met early, only up
+ * to 1 ms late. Asked until it fails so once. */
 static int engine_wait(struct engine *e, struct epoll_event *evs, const struct timespec *tmo)
 {
     if (!atomic_load_explicit(&G.no_pwait2, memory_order_relaxed)) {
