@@ -164,6 +164,12 @@ typedef struct shim_redirect_rule {
     uint16_t port_lo, port_hi; /* 0..65535 when any */
 } shim_redirect_rule;
 
+/* RUDP_FD_TABLE: where the engines keep their fds (enginestart.c). auto:
+ * in a table of their own where the hard RLIMIT_NOFILE is below
+ * SHIM_FD_TABLE_AUTO_BELOW, else in the program's. */
+enum { SHIM_FD_TABLE_AUTO, SHIM_FD_TABLE_OWN, SHIM_FD_TABLE_SHARED };
+#define SHIM_FD_TABLE_AUTO_BELOW 16384
+
 typedef struct shim_config {
     int log_level;          /* RUDP_LOG: 0 off .. RUDP_LOG_DEBUG */
     int log_fd;             /* RUDP_LOG_FILE or stderr */
@@ -175,6 +181,7 @@ typedef struct shim_config {
     int app_recv;           /* RUDP_APP_RECV: a reading thread waits on the UDP socket itself */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
     int engines_auto;       /* RUDP_ENGINES unset: started by load (engines.c) */
+    int fd_table;           /* RUDP_FD_TABLE: SHIM_FD_TABLE_* */
     uint64_t memory;        /* RUDP_MEMORY: what remote peers may make us hold */
     int qlog_dirfd;         /* RUDP_QLOG_DIR opened, or -1: no traces (qlog.c) */
     uint64_t qlog_max;      /* RUDP_QLOG_MAX: bytes per trace file */
@@ -320,7 +327,25 @@ int shim_unix_listening_names(shim_unix_name_fn fn, void *ctx);
  * device MTU; IPv6: the route's), or 0 if unknown. No lock, no memory. */
 uint32_t shim_ifmtu_payload(int udp);
 
-/* ---- ownfds.c: the fds the engine owns ---- */
+/* ---- ownfds.c: the fds the engine owns, and in which fd table ---- */
+
+/* Whether the engines keep their fds in a table of their own
+ * (RUDP_FD_TABLE; engine/enginestart.c decides at the first engine's
+ * start), and setting it. */
+int shim_fds_apart(void);
+void shim_fds_set_apart(int on);
+/* The calling thread is in the engines' own table (after its
+ * unshare(CLONE_FILES)): the sets below are that table's for it, for
+ * the threads it starts (shim_thread_start) and a process it forks. */
+void shim_fds_enter_engines(void);
+int shim_fds_in_engines(void);
+/* A copy, in the calling thread's table, of the program's fd `fd` (from a
+ * thread of the engines' own table: pidfd_getfd(2) on this process, whose
+ * table is the program's; elsewhere a dup): the new fd, or -1 with errno. */
+int shim_fds_take_program(int fd);
+/* fd, a number of the program's set just copied into the engines' table
+ * at the same number (unshare), counted in the engines' set instead. */
+void shim_ownfds_move_to_engines(int fd);
 
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
 int shim_ownfds_has(int fd);

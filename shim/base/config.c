@@ -123,6 +123,7 @@ static const struct {
     {"RUDP_APP_SEND", SETTING},
     {"RUDP_APP_RECV", SETTING},
     {"RUDP_ENGINES", SETTING},
+    {"RUDP_FD_TABLE", SETTING},     /* the engines' fds: the program's table or their own */
     {"RUDP_DATAGRAM", SETTING},
     {"RUDP_MEMORY", SETTING},
     {"RUDP_SOURCE_LIMIT", SETTING},
@@ -717,6 +718,17 @@ static int load_engines(void)
                        "a number of engine threads from 1 to 8, or 0: one per CPU (at most 4)");
         shim_cfg.engines = n == 0 ? ncpu : (int)n;
         shim_cfg.engines_auto = 0;
+    }
+    shim_cfg.fd_table = SHIM_FD_TABLE_AUTO;
+    if ((v = env("RUDP_FD_TABLE"))) {
+        if (strcmp(v, "own") == 0)
+            shim_cfg.fd_table = SHIM_FD_TABLE_OWN;
+        else if (strcmp(v, "shared") == 0)
+            shim_cfg.fd_table = SHIM_FD_TABLE_SHARED;
+        else if (strcmp(v, "auto") != 0)
+            return bad("RUDP_FD_TABLE", v,
+                       "auto (the engines' fds in a table of their own where the hard fd limit "
+                       "is under 16384), own or shared (the program's table)");
     }
     return 0;
 }

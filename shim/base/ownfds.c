@@ -1,30 +1,135 @@
 /*
- * ownfds.c: the set of fds the engine owns (UDP sockets, its ends of the
+ * ownfds.c: the fds the shim owns (UDP sockets, the engine's ends of the
  * bridges, epoll, the eventfd, the log file and the qlog directory), as a
- * bitmap under a mutex. The application's close()/close_range()/closefrom()
- * spare them, a forked child closes them (but the log file and the qlog
- * directory), and a keeper keeps only them.
+ * bitmap per fd table under a mutex. The application's close()/
+ * close_range()/closefrom() spare them, a forked child closes them (but the
+ * log file and the qlog directory), and a keeper keeps only them.
+ *
+ * Which table: the program's, unless the engines keep their fds in a table
+ * of their own (RUDP_FD_TABLE, engine/enginestart.c: "apart"). Then the
+ * engines' threads (and a keeper forked from one) have a set of their own,
+ * and the program's set holds only what the shim keeps in the program's
+ * table (each engine's eventfd, the log file...). Every call acts on the
+ * set of the calling thread's table: a thread says it is the engines' with
+ * shim_fds_enter_engines(), kept in one byte of thread-local storage, which
+ * a thread started by shim_thread_start() and a fork() inherit.
  *
  * The numbers are the owner's fd table's. A child that shares our memory
  * but has an fd table of its own (vfork(), clone(CLONE_VM): procenv.c)
  * neither adds to the set nor takes from it, and none of its own fds are
  * the engine's: the engine holds copies in the owner's table (adopt.c).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base.h"
 
 #include "poison.h"
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *bits;
-static int cap; /* bits */
+typedef struct fdset {
+    uint8_t *bits;
+    int cap; /* bits */
+} fdset;
 
-static int has(int fd)
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static fdset sets[2]; /* [0] the program's table, [1] the engines' own */
+static _Atomic int apart;
+static __thread unsigned char in_engines;
+
+int shim_fds_apart(void)
 {
-    return fd >= 0 && fd < cap && (bits[fd / 8] & (1u << (fd % 8)));
+    return atomic_load_explicit(&apart, memory_order_acquire);
+}
+
+void shim_fds_set_apart(int on)
+{
+    atomic_store_explicit(&apart, on, memory_order_release);
+}
+
+void shim_fds_enter_engines(void)
+{
+    in_engines = 1;
+}
+
+int shim_fds_in_engines(void)
+{
+    return in_engines;
+}
+
+static void set_bit(fdset *s, int fd, int on);
+
+/* A pidfd of this process, in the engines' table (its number in their
+ * set), and the pid it was opened for: a keeper forked from an engine
+ * thread opens its own. mu. */
+static int self_pidfd = -1;
+static pid_t self_pid;
+
+int shim_fds_take_program(int fd)
+{
+    if (!in_engines)
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    pid_t me = getpid();
+    pthread_mutex_lock(&mu);
+    if (self_pidfd >= 0 && self_pid != me) {
+        set_bit(&sets[1], self_pidfd, 0);
+        real_close(self_pidfd);
+        self_pidfd = -1;
+    }
+    if (self_pidfd < 0) {
+        int p = (int)syscall(SYS_pidfd_open, me, 0);
+        if (p < 0) {
+            int err = errno;
+            pthread_mutex_unlock(&mu);
+            errno = err;
+            return -1;
+        }
+        self_pidfd = shim_fd_move_high(p);
+        self_pid = me;
+        set_bit(&sets[1], self_pidfd, 1);
+    }
+    int p = self_pidfd;
+    pthread_mutex_unlock(&mu);
+    /* The leader's table, the program's (the engines' threads have their
+     * own); the ptrace check passes within one thread group. */
+    return (int)syscall(SYS_pidfd_getfd, p, fd, 0);
+}
+
+/* The calling thread's set. */
+static fdset *mine(void)
+{
+    return &sets[in_engines];
+}
+
+static int has(const fdset *s, int fd)
+{
+    return fd >= 0 && fd < s->cap && (s->bits[fd / 8] & (1u << (fd % 8)));
+}
+
+static void set_bit(fdset *s, int fd, int on)
+{
+    if (fd >= s->cap && on) {
+        int n = s->cap ? s->cap : 4096;
+        while (n <= fd)
+            n *= 2;
+        uint8_t *b = shim_realloc(s->bits, (size_t)n / 8);
+        if (b) {
+            memset(b + s->cap / 8, 0, (size_t)(n - s->cap) / 8);
+            s->bits = b;
+            s->cap = n;
+        }
+    }
+    if (fd < s->cap) {
+        if (on)
+            s->bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
+        else
+            s->bits[fd / 8] &= (uint8_t)~(1u << (fd % 8));
+    }
 }
 
 void shim_own_fd(int fd, int on)
@@ -32,23 +137,7 @@ void shim_own_fd(int fd, int on)
     if (fd < 0 || shim_procenv_table() != 0)
         return;
     pthread_mutex_lock(&mu);
-    if (fd >= cap && on) {
-        int n = cap ? cap : 4096;
-        while (n <= fd)
-            n *= 2;
-        uint8_t *b = shim_realloc(bits, (size_t)n / 8);
-        if (b) {
-            memset(b + cap / 8, 0, (size_t)(n - cap) / 8);
-            bits = b;
-            cap = n;
-        }
-    }
-    if (fd < cap) {
-        if (on)
-            bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
-        else
-            bits[fd / 8] &= (uint8_t)~(1u << (fd % 8));
-    }
+    set_bit(mine(), fd, on);
     pthread_mutex_unlock(&mu);
 }
 
@@ -57,10 +146,20 @@ void shim_ownfds_add(int fd)
     shim_own_fd(fd, 1);
 }
 
+void shim_ownfds_move_to_engines(int fd)
+{
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&mu);
+    set_bit(&sets[0], fd, 0);
+    set_bit(&sets[1], fd, 1);
+    pthread_mutex_unlock(&mu);
+}
+
 int shim_ownfds_has(int fd)
 {
     pthread_mutex_lock(&mu);
-    int r = has(fd);
+    int r = has(mine(), fd);
     pthread_mutex_unlock(&mu);
     return r;
 }
@@ -71,8 +170,9 @@ int shim_ownfds_list(int *out, int max)
         return 0; /* a CLONE_VM child's numbers: none is the engine's */
     int n = 0;
     pthread_mutex_lock(&mu);
-    for (int fd = 0; fd < cap && n < max; fd++)
-        if (has(fd))
+    const fdset *s = mine();
+    for (int fd = 0; fd < s->cap && n < max; fd++)
+        if (has(s, fd))
             out[n++] = fd;
     pthread_mutex_unlock(&mu);
     return n;
@@ -97,11 +197,17 @@ static int spared(int fd, const int *keep, int n)
 void shim_close_all_owned(const int *keep, int n)
 {
     pthread_mutex_lock(&mu);
-    for (int fd = 0; fd < cap; fd++)
-        if (has(fd) && !spared(fd, keep, n))
+    fdset *s = mine();
+    for (int fd = 0; fd < s->cap; fd++)
+        if (has(s, fd) && !spared(fd, keep, n))
             real_close(fd);
-    if (bits)
-        memset(bits, 0, (size_t)cap / 8);
+    if (s->bits)
+        memset(s->bits, 0, (size_t)s->cap / 8);
+    /* The engines' set named another table's numbers: a forked child's
+     * engines start afresh, in whichever table they choose. */
+    fdset *other = &sets[!in_engines];
+    if (other->bits)
+        memset(other->bits, 0, (size_t)other->cap / 8);
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++)
         if (keep[i] >= 0)

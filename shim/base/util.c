@@ -91,9 +91,15 @@ int shim_fd_copy_of(int fd, uint64_t ino)
 {
     if (fd < 0 || !ino)
         return -1;
-    int c = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
-        c = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int c;
+    if (shim_fds_in_engines()) {
+        /* fd is the program's: from the engines' own table, a copy taken */
+        c = shim_fds_take_program(fd);
+    } else {
+        c = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+        if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
+            c = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    }
     if (c >= 0 && shim_fd_ino(c) != ino) {
         real_close(c); /* the number names another file now */
         c = -1;
@@ -216,8 +222,32 @@ int shim_inet_family(int fd, int type, int protocol)
     return v == AF_INET || v == AF_INET6 ? v : 0;
 }
 
+/* A thread started from the engines' own fd table is in it too: it says
+ * so before it runs fn (ownfds.c). */
+typedef struct engines_start {
+    void *(*fn)(void *);
+    void *arg;
+} engines_start;
+
+static void *in_engines_table(void *p)
+{
+    engines_start s = *(engines_start *)p;
+    shim_free(p);
+    shim_fds_enter_engines();
+    return s.fn(s.arg);
+}
+
 int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
+    engines_start *s = NULL;
+    if (shim_fds_in_engines()) {
+        if (!(s = shim_malloc(sizeof *s)))
+            return -ENOMEM;
+        s->fn = fn;
+        s->arg = arg;
+        fn = in_engines_table;
+        arg = s;
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -225,6 +255,8 @@ int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int err = pthread_create(t, &attr, fn, arg);
+    if (err && s)
+        shim_free(s);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return -err;

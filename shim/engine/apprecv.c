@@ -317,7 +317,10 @@ void shim_engine_app_nowait(void)
 
 int shim_engine_app_recv_may(void)
 {
-    return shim_cfg.app_recv && shim_cfg.qlog_dirfd < 0 && !shim_sandboxed() && shim_appsend_few();
+    /* not where the engines keep their fds apart: a turn would act on the
+     * program's table (enginestart.c) */
+    return shim_cfg.app_recv && shim_cfg.qlog_dirfd < 0 && !shim_sandboxed() &&
+           !shim_fds_apart() && shim_appsend_few();
 }
 
 /* The turn's lock, with cancellation held off while it is held (the

@@ -353,8 +353,8 @@ int shim_appsend_few(void)
 
 int shim_engine_app_send_may(void)
 {
-    if (!shim_cfg.app_send || shim_sandboxed())
-        return 0;
+    if (!shim_cfg.app_send || shim_sandboxed() || shim_fds_apart())
+        return 0; /* apart: a turn would act on the program's table (enginestart.c) */
     int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), asleep = 0;
     unsigned conns = 0;
     for (int k = 0; k < nrun; k++) {

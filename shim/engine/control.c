@@ -603,6 +603,11 @@ fail:
         real_close(fd);
 }
 
+int shim_control_fd(void)
+{
+    return L.fd;
+}
+
 void shim_control_close(struct engine *e)
 {
     if (L.fd >= 0) {

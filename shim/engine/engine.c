@@ -525,8 +525,21 @@ static void pause_for_handoff(struct engine *e)
     if (G.pause_req && !G.keeper_mode) {
         e->paused = 1;
         pthread_cond_broadcast(&G.cv);
-        while (G.pause_req)
+        while (G.pause_req) {
+            if (e == &G.e[0] && G.park_fn) {
+                /* shim_engines_run_parked: on this thread, the lock free
+                 * (the work may fork, whose handlers take it) */
+                void (*fn)(void *) = G.park_fn;
+                void *arg = G.park_arg;
+                pthread_mutex_unlock(&G.mu);
+                fn(arg);
+                pthread_mutex_lock(&G.mu);
+                G.park_fn = NULL;
+                pthread_cond_broadcast(&G.cv);
+                continue;
+            }
             pthread_cond_wait(&G.cv, &G.mu);
+        }
         e->paused = 0;
         pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
     }
@@ -580,7 +593,10 @@ void *shim_engine_loop(void *arg)
     struct epoll_event evs[EV_MAX];
     /* held but while asleep: an app thread sends then (appsend.c) */
     pthread_mutex_lock(&e->turn_mu);
-    e->turn_open = e->tfd >= 0 && (shim_cfg.app_send || shim_cfg.app_recv);
+    /* an engine with a table of its own takes no app thread's turn: its
+     * numbers are not the program's (enginestart.c) */
+    e->turn_open = e->tfd >= 0 && (shim_cfg.app_send || shim_cfg.app_recv) &&
+                   !shim_fds_in_engines();
     rudp_time deadline = shim_engine_pump(e, shim_now());
     for (;;) {
         if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&

@@ -193,6 +193,12 @@ int shim_engines_here(void);
 /* Parks every engine at its safe point; self, an engine thread asking,
  * counts as parked. shim_engine_resume (below) releases them. */
 void shim_engines_pause(struct engine *self);
+/* fn(arg) on a thread whose fd table is the engines': the caller's own,
+ * unless the engines keep their fds in a table of their own
+ * (enginestart.c) and the caller is the program's; then on engine 0's
+ * thread, which the caller has parked (shim_engines_pause), and this
+ * returns once fn has. */
+void shim_engines_run_parked(void (*fn)(void *), void *arg);
 /* The backlog of the listener whose app socket has inode ino, or -1. */
 int shim_engines_listener_backlog(uint64_t ino);
 /* Whether this process's engines may be handed over now, and if so (not

@@ -148,6 +148,21 @@ void shim_engine_resume(void)
     pthread_mutex_unlock(&G.mu);
 }
 
+void shim_engines_run_parked(void (*fn)(void *), void *arg)
+{
+    if (!shim_fds_apart() || shim_fds_in_engines()) {
+        fn(arg); /* this thread's table is the engines' */
+        return;
+    }
+    pthread_mutex_lock(&G.mu);
+    G.park_fn = fn;
+    G.park_arg = arg;
+    pthread_cond_broadcast(&G.cv);
+    while (G.park_fn)
+        pthread_cond_wait(&G.cv, &G.mu);
+    pthread_mutex_unlock(&G.mu);
+}
+
 /* ---- handing them to a keeper ---- */
 
 int shim_engines_listener_backlog(uint64_t ino)
@@ -311,6 +326,7 @@ void shim_engine_atfork_child(void)
      * are the child's too: its own connections log and trace there. */
     int keep[2] = {shim_cfg.log_fd > 2 ? shim_cfg.log_fd : -1, shim_cfg.qlog_dirfd};
     shim_close_all_owned(keep, 2);
+    shim_fds_set_apart(0); /* the parent's engines' table: this child's choose anew */
     shim_control_forget();
     pthread_cond_init(&G.cv, NULL);
     /* Memory of the parent's engines is left as is: it belongs to threads

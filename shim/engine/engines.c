@@ -42,8 +42,18 @@ void shim_lgroup_free(lgroup *g)
     shim_free(g);
 }
 
-/* In a child with an fd table of its own (adopt.c): its fds fds[0..n)
- * copied into the owner's table by an engine, and a number of its own
+/* Whether the calling thread's fds are of a table the engines do not
+ * share: a child with an fd table of its own (adopt.c), or any thread of
+ * a process whose engines keep their fds in a table of their own
+ * (enginestart.c). Then the fds of a request are copied into the
+ * engines' table first (adopt_fds), and one engine serves. */
+static int table_apart(void)
+{
+    return shim_procenv_table() != 0 || (shim_fds_apart() && !shim_fds_in_engines());
+}
+
+/* The caller's fds fds[0..n) (of a table the engines do not share)
+ * copied into the engines' table by engine 0, and a number of its own
  * table that wakes engine e. */
 static int adopt_fds(int *fds, int n)
 {
@@ -213,8 +223,9 @@ static struct engine *pick_locked(void)
     struct engine *best = &G.e[0];
     /* A child with an fd table of its own starts no thread for the owner,
      * and wakes engine 0 as it did to hand its fds over (adopt.c): another
-     * engine's eventfd may be missing from its table. */
-    if (shim_procenv_table() != 0)
+     * engine's eventfd may be missing from its table. Engines that keep
+     * their fds apart are one (enginestart.c). */
+    if (table_apart() || shim_fds_apart())
         return best;
     rudp_time now = shim_now();
     for (int k = 1; k < G.nrun; k++)
@@ -228,7 +239,7 @@ static struct engine *pick_locked(void)
 
 int shim_engine_listen_width(int backlog, int zero_rtt)
 {
-    if (shim_cfg.engines <= 1 || shim_procenv_table() != 0)
+    if (shim_cfg.engines <= 1 || table_apart() || shim_fds_apart())
         return 1;
     if (!shim_cfg.engines_auto)
         return shim_cfg.engines; /* RUDP_ENGINES=N: all of them */
@@ -273,22 +284,26 @@ int shim_engine_connect(const shim_connect_req *req)
     c->type = CMD_CONNECT;
     c->u.c = *req;
     shim_connect_req *r = &c->u.c;
-    if (shim_procenv_table() != 0) {
-        /* A child with an fd table of its own hands its fds over first
-         * (adopt.c), as a listener does below. */
+    int apart = table_apart();
+    if (apart) {
+        /* A caller whose table the engines do not share hands its fds
+         * over first (adopt.c), as a listener does below: the copies are
+         * the engine's (counted in its set), the caller's closed. */
         int fds[3] = {r->udp_fd, r->efd, r->tcp_fd};
-        if (adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2) < 0) {
+        int err = adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2);
+        if (err < 0) {
             shim_free(c);
-            return -EXDEV;
+            return err == -EMFILE && shim_procenv_table() == 0 ? -EMFILE : -EXDEV;
         }
         r->udp_fd = fds[0];
         r->efd = fds[1];
         r->tcp_fd = r->tcp_fd >= 0 ? fds[2] : -1;
+    } else {
+        shim_own_fd(r->udp_fd, 1);
+        shim_own_fd(r->efd, 1);
+        if (r->tcp_fd >= 0)
+            shim_own_fd(r->tcp_fd, 1);
     }
-    shim_own_fd(r->udp_fd, 1);
-    shim_own_fd(r->efd, 1);
-    if (r->tcp_fd >= 0)
-        shim_own_fd(r->tcp_fd, 1);
     wait_answers();
     pthread_mutex_lock(&G.mu);
     int err = G.nrun ? push_locked(pick_locked(), c) : (shim_free(c), -EIO);
@@ -389,8 +404,9 @@ int shim_engine_listen(const shim_listen_req *req)
     unsigned tag = r->app_reuseport && lo && lo->join ? lo->join(r->udp_fd, &xfd) : 0;
     /* A child with an fd table of its own hands its fds over, and makes no
      * members: their sockets would be its table's too, and it starts no
-     * engine (adopt.c). Engine 0 serves the listener. */
-    int foreign = shim_procenv_table() != 0;
+     * engine (adopt.c). Engine 0 serves the listener. So for any thread
+     * whose table the engines do not share (table_apart). */
+    int foreign = table_apart();
     if (foreign && adopt_listener(&q, &xfd) < 0) {
         if (xfd >= 0)
             real_close(xfd);
@@ -400,7 +416,7 @@ int shim_engine_listen(const shim_listen_req *req)
         reuseport = 0;
     fds[0] = r->udp_fd;
     phfds[0] = r->phfd;
-    if (xfd >= 0)
+    if (xfd >= 0 && !foreign)
         shim_own_fd(xfd, 1);
     pthread_mutex_lock(&G.mu);
     int width = shim_engine_listen_width(r->backlog, r->zero_rtt);
@@ -459,9 +475,11 @@ int shim_engine_listen(const shim_listen_req *req)
         c->u.l.xfd = k == 0 ? xfd : -1; /* engine 0 reads it */
         c->u.l.phfd = phfd;
         c->group = g;
-        shim_own_fd(fds[k], 1);
-        if (k == 0)
-            shim_own_fd(r->reserve_fd, 1);
+        if (!foreign) { /* adopted: counted by the engine that took them */
+            shim_own_fd(fds[k], 1);
+            if (k == 0)
+                shim_own_fd(r->reserve_fd, 1);
+        }
         int e2 = push_locked(&G.e[k], c);
         if (k == 0)
             err = e2;

@@ -5,10 +5,14 @@
  * the thread. A start that fails says why and undoes itself.
  */
 #include <errno.h>
+#include <linux/close_range.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -150,6 +154,126 @@ static void cmd_event(void *obj, uint32_t events, rudp_time now)
 
 static const shim_watch_ops cmd_ops = {.event = cmd_event};
 
+/* ---- the engines' own fd table (RUDP_FD_TABLE) ----
+ *
+ * Over TCP a connection costs the program one fd; here it costs the
+ * engine one or two more (its end of the bridge, a client's UDP socket).
+ * In the program's table they count against its RLIMIT_NOFILE: a program
+ * that holds N connections could open fewer other files than over TCP,
+ * or none. Where the hard limit leaves no room to raise the soft one far
+ * (below SHIM_FD_TABLE_AUTO_BELOW), or RUDP_FD_TABLE=own, the first
+ * engine's thread leaves the program's table (unshare(CLONE_FILES)): its
+ * copy of the table keeps the engine's own fds at the same numbers, the
+ * rest of the copy is closed, and the program's table then closes the
+ * engine's, but for the eventfd by which the program's threads wake it.
+ * Every later fd of the engine is made in its table, or copied there from
+ * the program's (adopt.c, as for a child with a table of its own), and
+ * the limit bounds each table apart: the program keeps its whole limit
+ * for its own files. One engine serves such a process (the app threads'
+ * own sends and receives, which run an engine's turn on the program's
+ * table, are off). */
+
+static int want_apart(void)
+{
+    if (shim_procenv_table() != 0 || shim_cfg.fd_table == SHIM_FD_TABLE_SHARED)
+        return 0;
+    if (shim_cfg.fd_table == SHIM_FD_TABLE_OWN)
+        return 1;
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+           rl.rlim_max < SHIM_FD_TABLE_AUTO_BELOW;
+}
+
+static void sort_ints(int *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            int t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+/* In the engine's new table: every fd closed but the n of keep (sorted),
+ * with close_range(2) over the gaps (Linux 5.9), else one by one. */
+static void close_all_but(const int *keep, int n)
+{
+    unsigned from = 0;
+    for (int i = 0; i <= n; i++) {
+        unsigned to = i < n ? (unsigned)keep[i] : ~0u;
+        if (to > from) {
+            if (syscall(SYS_close_range, from, to - 1, 0) < 0) {
+                struct rlimit rl;
+                unsigned lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
+                                   ? (unsigned)rl.rlim_cur
+                                   : 1u << 20;
+                for (unsigned fd = from; fd < to && fd < lim; fd++)
+                    real_close((int)fd);
+            }
+        }
+        if (i < n)
+            from = (unsigned)keep[i] + 1;
+    }
+}
+
+/* The thread of an engine that leaves the program's table: 1 in
+ * apart_state once it has (then its loop), -1 if the kernel refused
+ * (a seccomp profile without unshare: it stays in the program's table). */
+static void *engine_apart_main(void *arg)
+{
+    struct engine *e = arg;
+    int st = -1;
+    /* CLOSE_RANGE_UNSHARE where unshare itself is refused: the range is
+     * one number nobody holds */
+    if (unshare(CLONE_FILES) == 0 ||
+        syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0) {
+        /* the program's set at this moment: the engine's fds, the log
+         * file, the qlog directory; and fd 2, where log lines go */
+        int keep[256];
+        int n = shim_ownfds_list(keep, 255);
+        int have2 = 0;
+        for (int i = 0; i < n; i++)
+            have2 |= keep[i] == 2;
+        if (!have2)
+            keep[n++] = 2;
+        sort_ints(keep, n); /* no libc allocator on an engine thread */
+        close_all_but(keep, n);
+        shim_fds_enter_engines();
+        for (int i = 0; i < n; i++)
+            if (keep[i] != 2 || shim_cfg.log_fd == 2)
+                shim_own_fd(keep[i], 1);
+        st = 1;
+    }
+    atomic_store(&e->apart_state, st);
+    syscall(SYS_futex, (uint32_t *)&e->apart_state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    return shim_engine_loop(e);
+}
+
+/* The starter's wait for engine_apart_main's verdict: 1 apart, -1 not. */
+static int wait_apart(struct engine *e)
+{
+    int st;
+    while ((st = atomic_load(&e->apart_state)) == 0)
+        syscall(SYS_futex, (uint32_t *)&e->apart_state, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    if (st < 0)
+        SHIM_LOG(RUDP_LOG_INFO, "engine %d stays in the program's fd table: unshare: refused",
+                 (int)(e - G.e));
+    return st;
+}
+
+/* The engine left: the program's table closes the engine's fds but the
+ * eventfd (the program's threads wake it by it). */
+static void left_program_table(struct engine *e)
+{
+    int fds[3] = {e->epfd, e->tfd, shim_control_fd()};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            shim_close_owned(fds[i]);
+    shim_fds_set_apart(1);
+    SHIM_LOG(RUDP_LOG_INFO, "engine %d keeps its fds in a table of its own (RUDP_FD_TABLE)",
+             (int)(e - G.e));
+}
+
 int shim_engine_start_locked(struct engine *e)
 {
     rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed};
@@ -240,7 +364,26 @@ int shim_engine_start_locked(struct engine *e)
         SHIM_LOG(RUDP_LOG_DEBUG, "engine %d: timerfd: %s; app threads write through the bridge",
                  (int)(e - G.e), shim_strerror(-err));
 
-    if (G.nrun == 0) {
+    if (G.nrun == 0)
+        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
+
+    /* The first engine of a process whose fds are few keeps its own in a
+     * table of their own (RUDP_FD_TABLE): its thread leaves the program's
+     * table before its loop, and the program's table keeps only the
+     * eventfd that wakes it. */
+    e->apart = G.nrun == 0 && want_apart();
+    atomic_store(&e->apart_state, 0);
+    err = shim_thread_start(&e->thread, e->apart ? engine_apart_main : shim_engine_loop, e);
+    if (err) {
+        if (G.nrun == 0)
+            shim_control_close(e); /* no engine to serve it */
+        what = "pthread_create";
+        goto fail;
+    }
+    if (e->apart && wait_apart(e) > 0) {
+        left_program_table(e);
+    } else if (G.nrun == 0) {
+        e->apart = 0;
         /* Each redirected connection costs the engine one or two fds next
          * to the app's one; raise the soft limit where the hard limit
          * allows. */
@@ -250,15 +393,6 @@ int shim_engine_start_locked(struct engine *e)
             rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
             setrlimit(RLIMIT_NOFILE, &rl);
         }
-        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
-    }
-
-    err = shim_thread_start(&e->thread, shim_engine_loop, e);
-    if (err) {
-        if (G.nrun == 0)
-            shim_control_close(e); /* no engine to serve it */
-        what = "pthread_create";
-        goto fail;
     }
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);

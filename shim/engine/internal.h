@@ -263,6 +263,8 @@ void shim_fifo_sock_closed(esock *s);
 /* Opens this process's control socket and registers it with engine e
  * (engine 0). Errors are logged; the engine runs without one. */
 void shim_control_open(struct engine *e);
+/* The control socket's listening fd, or -1. */
+int shim_control_fd(void);
 /* Closes the control socket and the reports being written: engine 0 that
  * stops (broken, or a keeper's whose work is done), or that never started.
  * On engine 0's thread, or with none running. */

@@ -239,6 +239,10 @@ typedef struct cmd {
  * nothing of one is touched by another. */
 struct engine {
     int paused;           /* parked at its safe point (G.mu) */
+    /* its fds in a table of their own (enginestart.c, RUDP_FD_TABLE):
+     * asked, and its thread's verdict (0 pending, 1 apart, -1 refused) */
+    int apart;
+    _Atomic int apart_state;
     int aq_resv_n;        /* its sockets holding a place (esock aq_resv) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
@@ -357,6 +361,10 @@ struct engines {
     int broken;           /* an engine failed: no new connections (G.mu) */
     pid_t pid;
     int pause_req;        /* an app thread wants every engine still (G.mu) */
+    /* work for engine 0 to do while parked, on its thread (an engines'
+     * own fd table: shim_engines_run_parked), NULL once done (G.mu) */
+    void (*park_fn)(void *);
+    void *park_arg;
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
     int handed_over;      /* a keeper took the engines: the process ends (G.mu) */

@@ -77,6 +77,7 @@ typedef struct connecting {
     int early;                     /* with a token: connect() returns 0 at once */
     int foreign;                   /* a child with an fd table of its own (adopt.c) */
     int shrink;                    /* the app's end has the smallest send buffer */
+    const char *no_fd_where;       /* EMFILE: whose fds ran out ("this process") */
     uint64_t app_ino;              /* the app's end's inode, 0: no restore */
     int app_sndbuf;                /* the send buffer it gets back */
     shim_connect_req req;          /* what the engine is given */
@@ -113,7 +114,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
      * rudp-supervise (fds that are copies of the program's): its reserve
      * and its own word take an EMFILE there (tools/supervise/escape.c). */
     if (r < 0 && errno == EMFILE && shim_front_can(SHIM_FRONT_OWNS_NUMBERS))
-        return shim_fallback_no_fd(addr, "this process")
+        return shim_fallback_no_fd(addr, d.no_fd_where ? d.no_fd_where : "this process")
                    ? shim_sock_kernel_kept(fd, real_connect(fd, addr, len))
                    : fail(ENOBUFS);
     if (r != CONNECT_PLACED)
@@ -363,7 +364,7 @@ static void arm_fallback(connecting *d)
      * remote one: the fd is the program's, in its own table, which no
      * engine reaches with dup3, and a seccomp ADDFD needs the program's
      * call still waiting): relayed too */
-    req->relay = d->foreign || !shim_front()->place;
+    req->relay = d->foreign || shim_fds_apart() || !shim_front()->place;
     memcpy(&req->tcp_to, &d->peer, sa_len(d->family));
     req->tcp_to_len = sa_len(d->family);
     if (!req->relay)
@@ -389,7 +390,9 @@ static int hand_to_engine(connecting *d)
     req->app_sndbuf = d->app_sndbuf;
     req->cfg = d->tk.cfg;
     int err = shim_engine_connect(req);
-    if (err == -EXDEV) {
+    if (err == -EXDEV || err == -EMFILE) {
+        /* -EMFILE: the engines' own table is full (enginestart.c): as when
+         * this process is out of fds (redirect_connect) */
         /* A child with an fd table of its own whose sockets no engine could
          * take (adopt.c, logged there). */
         real_close(req->udp_fd);
@@ -481,6 +484,10 @@ static int connect_setup(connecting *d)
     err = hand_to_engine(d);
     if (err == -EXDEV)
         return shim_sock_kernel_kept(d->fd, real_connect(d->fd, d->addr, d->len));
+    if (err == -EMFILE) {
+        d->no_fd_where = "the engine's own fd table";
+        return fail(EMFILE);
+    }
     if (err == 0)
         err = place_bridge(d);
     if (err < 0)

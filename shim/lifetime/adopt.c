@@ -193,7 +193,7 @@ int shim_adopt_fds(int *fds, int n)
         return err;
     }
     for (int i = 0; i < n; i++) {
-        real_close(fds[i]); /* ours: the engine holds its copy */
+        shim_close_owned(fds[i]); /* ours: the engine holds its copy */
         fds[i] = a->out[i];
     }
     put(a);

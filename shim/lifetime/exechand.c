@@ -57,6 +57,11 @@ typedef struct hand_ack {
  * -1: none. */
 static int kfd = -1;
 
+void shim_exechand_each_fd(void (*fn)(int *fd, void *ctx), void *ctx)
+{
+    fn(&kfd, ctx);
+}
+
 /* ---- the old image, at exec ---- */
 
 void shim_exechand_prepare(shim_exec_env *x)

@@ -108,6 +108,15 @@ static void own_all(int on)
         shim_own_fd(kp.fds[i], on);
 }
 
+void shim_execpass_each_fd(void (*fn)(int *fd, void *ctx), void *ctx)
+{
+    if (!kp.armed)
+        return;
+    fn(&kp.lfd, ctx);
+    for (int i = 0; i < kp.n; i++)
+        fn(&kp.fds[i], ctx);
+}
+
 /* ---- the exec'ing image ---- */
 
 void shim_execpass_prepare(shim_exec_env *x)

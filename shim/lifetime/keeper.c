@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -188,6 +190,131 @@ pid_t shim_keeper_handoff(int for_exec, int *abort_fd)
     return fork_keeper(for_exec, abort_fd);
 }
 
+/* ---- carried into the engines' own table ----
+ *
+ * Where the engines keep their fds in a table of their own
+ * (enginestart.c), the keeper is forked from engine 0's thread and so
+ * inherits that table; what it needs of the program's table is copied
+ * into it first: the exec's verdict pipe, the fds execpass.c and
+ * exechand.c hand to the new image, and the app's listeners (relisten).
+ * The child takes the copies in place of the program's numbers; the
+ * parent closes them after the fork. */
+#define CARRY_MAX (SHIM_SLABS_MAX + 16)
+typedef struct carry {
+    int *at[CARRY_MAX]; /* the fields naming the program's fds */
+    int copy[CARRY_MAX];
+    int n;
+    int extra[CARRY_MAX]; /* listeners' copies, for relisten */
+    int nextra;
+    int verdict; /* the verdict pipe's copy, or -1 */
+} carry;
+
+static void carry_field(int *fd, void *ctx)
+{
+    carry *c = ctx;
+    if (*fd < 0 || c->n == CARRY_MAX)
+        return;
+    int copy = shim_fds_take_program(*fd);
+    if (copy < 0)
+        return;
+    c->at[c->n] = fd;
+    c->copy[c->n++] = shim_fd_move_high(copy);
+}
+
+/* The app's copies of our listeners in the program's table, by inode
+ * (/proc/self/fd lists the leader's table, the program's). */
+static void carry_listeners(carry *c)
+{
+    char buf[64];
+    for (int fd = 0; fd < (1 << 20) && c->nextra < CARRY_MAX; fd++) {
+        snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+        char target[64];
+        ssize_t n = readlink(buf, target, sizeof target - 1);
+        if (n < 0) {
+            if (errno == ENOENT && fd >= 4096)
+                break; /* past every number in use, close enough */
+            continue;
+        }
+        target[n] = 0;
+        unsigned long long ino;
+        if (sscanf(target, "socket:[%llu]", &ino) != 1 ||
+            shim_engines_listener_backlog((uint64_t)ino) < 0)
+            continue;
+        int copy = shim_fds_take_program(fd);
+        if (copy >= 0)
+            c->extra[c->nextra++] = shim_fd_move_high(copy);
+    }
+}
+
+static void carry_take(carry *c, int *verdict)
+{
+    memset(c, 0, sizeof *c);
+    c->verdict = -1;
+    if (*verdict >= 0 && (c->verdict = shim_fds_take_program(*verdict)) < 0)
+        *verdict = -1; /* then the keeper does not wait for the exec */
+    shim_execpass_each_fd(carry_field, c);
+    shim_exechand_each_fd(carry_field, c);
+    carry_listeners(c);
+}
+
+/* In the keeper: the copies are the fields' fds now, kept (owned). */
+static void carry_adopt(carry *c, int *verdict)
+{
+    *verdict = c->verdict;
+    for (int i = 0; i < c->n; i++) {
+        *c->at[i] = c->copy[i];
+        shim_own_fd(c->copy[i], 1);
+    }
+}
+
+/* In the parent, after the fork. */
+static void carry_drop(carry *c)
+{
+    if (c->verdict >= 0)
+        real_close(c->verdict);
+    for (int i = 0; i < c->n; i++)
+        real_close(c->copy[i]);
+    for (int i = 0; i < c->nextra; i++)
+        real_close(c->extra[i]);
+}
+
+typedef struct fork_req {
+    int verdict, wfd; /* the exec's verdict pipe's ends, or -1 */
+    pid_t mid;        /* the first child, or -1 */
+} fork_req;
+
+/* The double fork, on a thread of the engines' table (shim_engines_run_parked). */
+static void fork_body(void *arg)
+{
+    fork_req *r = arg;
+    int apart = shim_fds_apart() && shim_fds_in_engines();
+    carry c;
+    if (apart)
+        carry_take(&c, &r->verdict);
+    shim_engines_set_handoff(1);
+    pid_t mid = fork();
+    if (mid == 0) {
+        pid_t k = fork();
+        if (k == 0) {
+            if (apart)
+                carry_adopt(&c, &r->verdict); /* the write end is not in this table */
+            else if (r->wfd >= 0)
+                real_close(r->wfd);
+            keeper_main(r->verdict);
+        }
+        syscall(SYS_exit_group, k < 0 ? 1 : 0);
+    }
+    shim_engines_set_handoff(0);
+    if (apart)
+        carry_drop(&c);
+    r->mid = mid;
+    if (mid > 0) {
+        int st;
+        while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
 /* The engines parked: fork the keeper (see shim_keeper_handoff). */
 static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
@@ -206,31 +333,18 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engine_resume();
         return -1;
     }
-    shim_engines_set_handoff(1);
-    pid_t mid = fork();
-    if (mid == 0) {
-        pid_t k = fork();
-        if (k == 0) {
-            if (pfd[1] >= 0)
-                real_close(pfd[1]);
-            keeper_main(pfd[0]);
-        }
-        syscall(SYS_exit_group, k < 0 ? 1 : 0);
-    }
-    shim_engines_set_handoff(0);
+    fork_req r = {.verdict = pfd[0], .wfd = pfd[1], .mid = -1};
+    shim_engines_run_parked(fork_body, &r);
     if (pfd[0] >= 0)
         real_close(pfd[0]);
-    if (mid < 0) {
+    if (r.mid < 0) {
         if (pfd[1] >= 0)
             real_close(pfd[1]);
         shim_engine_resume();
         return -1;
     }
-    int st;
-    while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
-        ;
     *abort_fd = pfd[1];
-    return mid;
+    return r.mid;
 }
 
 /* ---- a fatal signal ----

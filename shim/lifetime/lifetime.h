@@ -51,6 +51,10 @@ void shim_newimage_init(void);
  * shim_exechand_adopt, at the new image's start-up, takes the pair the
  * keeper passed (shim_execpass_hand) and starts the thread that puts the
  * sockets in place. */
+/* fn(&fd, ctx) for each field naming an fd of the program's table that a
+ * keeper needs (keeper.c copies them into the engines' own table). */
+void shim_exechand_each_fd(void (*fn)(int *fd, void *ctx), void *ctx);
+void shim_execpass_each_fd(void (*fn)(int *fd, void *ctx), void *ctx);
 void shim_exechand_prepare(shim_exec_env *x);
 void shim_exechand_failed(shim_exec_env *x);
 int shim_exechand_live(void);
