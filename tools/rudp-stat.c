@@ -40,6 +40,8 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <errno.h>
@@ -136,15 +138,13 @@ static int cmp_ul(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The socket inodes among /proc/PID/fd, sorted; -errno if unreadable. */
-static long socket_inodes(int pid, unsigned long *ino, long max)
+/* The socket inodes among the fds of path (a /proc fd directory), from
+ * ino[n] on: the new n, or -errno if unreadable. */
+static long dir_socket_inodes(const char *path, unsigned long *ino, long n, long max)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", pid);
     DIR *d = opendir(path);
     if (!d)
         return -errno;
-    long n = 0;
     struct dirent *de;
     while ((de = readdir(d)) && n < max) {
         char lp[PATH_MAX], target[128];
@@ -157,6 +157,35 @@ static long socket_inodes(int pid, unsigned long *ino, long max)
             n++;
     }
     closedir(d);
+    return n;
+}
+
+/* The socket inodes among /proc/PID/fd and, where a thread has a table of
+ * its own (the shim's engine with RUDP_FD_TABLE=own holds the control
+ * socket there; kcmp tells, or every thread is read when it cannot),
+ * /proc/PID/task/TID/fd: sorted; -errno if the first is unreadable. */
+static long socket_inodes(int pid, unsigned long *ino, long max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    long n = dir_socket_inodes(path, ino, 0, max);
+    if (n < 0)
+        return n;
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *t = opendir(path);
+    struct dirent *de;
+    while (t && (de = readdir(t)) && n < max) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0 || tid == pid || syscall(SYS_kcmp, pid, tid, KCMP_FILES, 0, 0) == 0)
+            continue;
+        char tpath[96];
+        snprintf(tpath, sizeof tpath, "/proc/%d/task/%d/fd", pid, tid);
+        long m = dir_socket_inodes(tpath, ino, n, max);
+        if (m > 0)
+            n = m;
+    }
+    if (t)
+        closedir(t);
     qsort(ino, (size_t)n, sizeof *ino, cmp_ul);
     return n;
 }

@@ -105,7 +105,9 @@ int shim_engine_start(void);
 /* Hand a new outgoing connection / listener to the engine. The fds in the
  * request belong to the engine from now on, even on failure, but for
  * -EXDEV: a child with an fd table of its own whose fds no engine could
- * take (adopt.c); then they are all still the caller's. */
+ * take (adopt.c), and -EMFILE: an engine with a table of its own
+ * (enginestart.c) that could not take them (full); then they are all
+ * still the caller's. */
 int shim_engine_connect(const shim_connect_req *r);
 int shim_engine_listen(const shim_listen_req *r);
 /* How many engines a listener with this listen() backlog gets, each with a
@@ -193,6 +195,9 @@ int shim_engines_here(void);
 /* Parks every engine at its safe point; self, an engine thread asking,
  * counts as parked. shim_engine_resume (below) releases them. */
 void shim_engines_pause(struct engine *self);
+/* The thread of engine 0 when the engines keep their fds in a table of
+ * their own (/proc/self/task/TID/fd lists it), else 0. */
+pid_t shim_engines_table_tid(void);
 /* fn(arg) on a thread whose fd table is the engines': the caller's own,
  * unless the engines keep their fds in a table of their own
  * (enginestart.c) and the caller is the program's; then on engine 0's

@@ -148,6 +148,11 @@ void shim_engine_resume(void)
     pthread_mutex_unlock(&G.mu);
 }
 
+pid_t shim_engines_table_tid(void)
+{
+    return shim_fds_apart() && __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) ? G.e[0].apart_tid : 0;
+}
+
 void shim_engines_run_parked(void (*fn)(void *), void *arg)
 {
     if (!shim_fds_apart() || shim_fds_in_engines()) {

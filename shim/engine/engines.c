@@ -293,7 +293,9 @@ int shim_engine_connect(const shim_connect_req *req)
         int err = adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2);
         if (err < 0) {
             shim_free(c);
-            return err == -EMFILE && shim_procenv_table() == 0 ? -EMFILE : -EXDEV;
+            /* the engine's own table (full, or the program's table out of
+             * its reach): as when this process is out of fds */
+            return shim_procenv_table() == 0 ? -EMFILE : -EXDEV;
         }
         r->udp_fd = fds[0];
         r->efd = fds[1];
@@ -410,7 +412,7 @@ int shim_engine_listen(const shim_listen_req *req)
     if (foreign && adopt_listener(&q, &xfd) < 0) {
         if (xfd >= 0)
             real_close(xfd);
-        return -EXDEV;
+        return shim_procenv_table() == 0 ? -EMFILE : -EXDEV; /* as shim_engine_connect */
     }
     if (foreign)
         reuseport = 0;

@@ -175,7 +175,10 @@ static const shim_watch_ops cmd_ops = {.event = cmd_event};
 
 static int want_apart(void)
 {
-    if (shim_procenv_table() != 0 || shim_cfg.fd_table == SHIM_FD_TABLE_SHARED)
+    /* rudp-supervise's (the remote front end): the program's table is in
+     * another process already, and this one's holds the engine's alone */
+    if (shim_procenv_table() != 0 || shim_cfg.fd_table == SHIM_FD_TABLE_SHARED ||
+        !shim_front_can(SHIM_FRONT_OWNS_NUMBERS))
         return 0;
     if (shim_cfg.fd_table == SHIM_FD_TABLE_OWN)
         return 1;
@@ -239,6 +242,7 @@ static void *engine_apart_main(void *arg)
         sort_ints(keep, n); /* no libc allocator on an engine thread */
         close_all_but(keep, n);
         shim_fds_enter_engines();
+        e->apart_tid = (pid_t)syscall(SYS_gettid);
         for (int i = 0; i < n; i++)
             if (keep[i] != 2 || shim_cfg.log_fd == 2)
                 shim_own_fd(keep[i], 1);

@@ -243,6 +243,7 @@ struct engine {
      * asked, and its thread's verdict (0 pending, 1 apart, -1 refused) */
     int apart;
     _Atomic int apart_state;
+    pid_t apart_tid;  /* its thread, whose /proc/self/task/TID/fd lists that table */
     int aq_resv_n;        /* its sockets holding a place (esock aq_resv) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */

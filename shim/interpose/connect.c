@@ -364,10 +364,15 @@ static void arm_fallback(connecting *d)
      * remote one: the fd is the program's, in its own table, which no
      * engine reaches with dup3, and a seccomp ADDFD needs the program's
      * call still waiting): relayed too */
-    req->relay = d->foreign || shim_fds_apart() || !shim_front()->place;
+    int can_place = !d->foreign && shim_front()->place;
+    /* An engine with a table of its own (enginestart.c) cannot put a file
+     * at the app's number either: relayed in this process. The flag stays:
+     * after an exec the keeper hands the socket to the new image, whose
+     * thread puts it there (exechand.c). */
+    req->relay = !can_place || shim_fds_apart();
     memcpy(&req->tcp_to, &d->peer, sa_len(d->family));
     req->tcp_to_len = sa_len(d->family);
-    if (!req->relay)
+    if (can_place)
         atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_SWAP);
     d->tk.rec.fallback = 1;
 }

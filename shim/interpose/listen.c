@@ -402,7 +402,7 @@ static int hand_to_engine(listening *l)
 {
     shim_listen_req *req = &l->req;
     int err = shim_engine_listen(req);
-    if (err == -EXDEV) {
+    if (err == -EXDEV || err == -EMFILE) {
         real_close(req->udp_fd);
         real_close(req->reserve_fd);
         if (req->phfd >= 0)
@@ -438,6 +438,28 @@ static int place_listener(listening *l)
     shim_fd_put(rec);
     shim_fd_replaced(tcp_ino); /* its options are the listener's record's now */
     return 0;
+}
+
+/* listen() that rudp cannot carry for want of an fd in the engine's own
+ * table: as a connect then (shim_fallback_no_fd), a plain TCP listener,
+ * said at warn, or with a key (or RUDP_FALLBACK=none) ENOBUFS, said. The
+ * reserve already listens when it takes plain clients (accept_tcp). */
+static int listen_no_fd(int fd, int backlog, const struct sockaddr_storage *local,
+                             int accept_tcp)
+{
+    if (!shim_cfg.fallback) {
+        SHIM_LOG(RUDP_LOG_WARN, "listen on port %u: failed (ENOBUFS): no file descriptor left "
+                                "in the engine's own fd table for rudp's socket, and %s forbids "
+                                "kernel TCP", port_of(local),
+                 shim_key() ? "the key" : "RUDP_FALLBACK=none");
+        if (accept_tcp)
+            shim_tcp_unlisten(fd);
+        return fail(ENOBUFS);
+    }
+    SHIM_LOG(RUDP_LOG_WARN, "listen on port %u: kernel TCP only, not rudp: no file descriptor "
+                            "left in the engine's own fd table for rudp's socket",
+             port_of(local));
+    return accept_tcp ? 0 : shim_sock_kernel_kept(fd, real_listen(fd, backlog));
 }
 
 static int redirect_listen(int fd, int family, const struct sockaddr_storage *local, int backlog)
@@ -477,6 +499,8 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     err = hand_to_engine(&l);
     if (err == -EXDEV) /* the TCP socket listens, as without the shim */
         return l.req.accept_tcp ? 0 : real_listen(fd, backlog);
+    if (err == -EMFILE) /* the engine's own fd table is full (enginestart.c) */
+        return listen_no_fd(fd, backlog, local, l.req.accept_tcp);
     if (err == 0)
         err = place_listener(&l);
     if (err < 0)

@@ -79,7 +79,12 @@ static int take(int pfd, int fd, uint64_t ino)
 static void say_refused(const char *what, int err)
 {
     static _Atomic int said;
-    if (!atomic_exchange(&said, 1))
+    if (atomic_exchange(&said, 1))
+        return;
+    if (shim_procenv_table() == 0) /* the engine's own table (enginestart.c) */
+        SHIM_LOG(RUDP_LOG_INFO, "the engine cannot take this process's sockets into its fd "
+                                "table (%s: %s)", what, shim_strerror(-err));
+    else
         SHIM_LOG(RUDP_LOG_INFO, "a child sharing %d's memory cannot hand its sockets to the "
                                 "engines (%s: %s): it gets kernel TCP for them",
                  (int)shim_procenv_owner(), what, shim_strerror(-err));

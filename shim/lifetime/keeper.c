@@ -175,6 +175,14 @@ static void keeper_main(int verdict)
 
 static pid_t fork_keeper(int for_exec, int *abort_fd);
 
+static void tw_leave(struct engine *e, rudp_time now);
+
+static void tw_leave_all(void *unused)
+{
+    (void)unused;
+    shim_engines_each(tw_leave, 0);
+}
+
 static void tw_leave(struct engine *e, rudp_time now)
 {
     (void)now;
@@ -323,7 +331,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
          * the memory, _exit runs no destructor), with the engines parked;
          * a listener's TIME_WAIT goes to the kernel (timewait.c). */
         shim_qlog_flush_all();
-        shim_engines_each(tw_leave, 0);
+        shim_engines_run_parked(tw_leave_all, NULL); /* the reserve sockets' table */
         if (for_exec)
             shim_engine_resume();
         return 0;

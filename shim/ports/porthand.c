@@ -264,9 +264,13 @@ static int fd_of_ino(uint64_t ino)
                 continue;
             for (; *c >= '0' && *c <= '9' && fd < 1 << 30; c++)
                 fd = fd * 10 + (*c - '0');
-            struct stat st;
-            if (*c || fd == d || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-                (uint64_t)st.st_ino != ino)
+            /* the link names the file of the program's table (the engine's
+             * thread may have a table of its own: RUDP_FD_TABLE) */
+            char target[40], want[40];
+            int wn = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)ino);
+            ssize_t tn = readlinkat(d, de->d_name, target, sizeof target);
+            if (*c || (fd == d && !shim_fds_in_engines()) || tn != wn ||
+                memcmp(target, want, (size_t)wn) != 0)
                 continue;
             found = shim_fd_copy_of((int)fd, ino); /* -1: the number was reused meanwhile */
         }
@@ -283,8 +287,9 @@ static int fd_of_ino(uint64_t ino)
  * socket, one open file. */
 static int same_file(pid_t pid, int fd, int theirs)
 {
-    long r = syscall(SYS_kcmp, (pid_t)getpid(), pid, KCMP_FILE, (unsigned long)fd,
-                     (unsigned long)theirs);
+    /* fd is this thread's table's: the engine's own, with RUDP_FD_TABLE */
+    pid_t me = shim_fds_in_engines() ? (pid_t)syscall(SYS_gettid) : getpid();
+    long r = syscall(SYS_kcmp, me, pid, KCMP_FILE, (unsigned long)fd, (unsigned long)theirs);
     if (r >= 0 || (errno != ENOSYS && errno != EPERM))
         return r == 0;
     struct stat st;

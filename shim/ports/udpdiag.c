@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/inet_diag.h>
@@ -114,10 +115,44 @@ static int dump(int family, const struct sockaddr_storage *local, int v6only, se
     return dump_udp(family, dump_one, &q);
 }
 
+/* Drops from s the sockets the engines hold in a table of their own
+ * (RUDP_FD_TABLE): their thread's fd directory, by inode. */
+static void drop_engines(seen *s)
+{
+    pid_t tid = shim_engines_table_tid();
+    char path[64];
+    if (!tid)
+        return;
+    snprintf(path, sizeof path, "/proc/self/task/%d/fd", (int)tid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    while (s->n > 0 && (de = readdir(d)) != NULL) {
+        char target[64];
+        unsigned long long ino;
+        ssize_t l = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+        if (l <= 0)
+            continue;
+        target[l] = 0;
+        if (sscanf(target, "socket:[%llu]", &ino) != 1)
+            continue;
+        for (int i = 0; i < s->n; i++)
+            if (s->ino[i] == (uint32_t)ino) {
+                s->n--;
+                s->ino[i] = s->ino[s->n];
+                s->uid[i] = s->uid[s->n];
+                break;
+            }
+    }
+    closedir(d);
+}
+
 /* Drops from s the sockets this process holds (the program's own, our
  * engines'). */
 static void drop_ours(seen *s)
 {
+    drop_engines(s);
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return;

@@ -1,0 +1,165 @@
+/*
+ * prog_fdheld: a program holding N connections opens as many other files
+ * as it could over TCP (issue 43, item 4b). Run under a tight fd limit
+ * (the script's `ulimit -n 1100`, soft and hard): a server child accepts N
+ * connections from this process; then each side opens files (/dev/null)
+ * until EMFILE and prints how many it opened ("files: SIDE F"); then
+ * every connection carries 4 bytes each way (its index, echoed), and the
+ * server counts the connections that came over rudp (its accepted fd an
+ * AF_UNIX bridge) and over kernel TCP, as the client does its own
+ * ("transport: SIDE rudp R tcp K"). Over kernel TCP, F is what the limit
+ * leaves after N sockets; under the shim, before its engines kept their
+ * fds in a table of their own, the client's connects failed with EMFILE
+ * (or went over kernel TCP) and F was 0: each connection held 3 of the
+ * program's fds.
+ *
+ *   prog_fdheld N
+ *
+ * The files are closed again before the connections carry their bytes.
+ * Exit 1 with a FAIL: line; 3 if the watchdog (120 s) fired.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_fdheld";
+
+static pid_t server_pid;
+
+static void end_server(void)
+{
+    if (server_pid > 0)
+        kill(server_pid, SIGKILL);
+}
+
+/* Opens /dev/null until EMFILE (or max); closes them again; the count. */
+static int files_left(int max)
+{
+    int *fds = malloc((size_t)max * sizeof *fds);
+    CHECK(fds, "out of memory");
+    int n = 0;
+    while (n < max) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            CHECK(errno == EMFILE, "open: %s (not EMFILE)", strerror(errno));
+            break;
+        }
+        fds[n++] = fd;
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+    return n;
+}
+
+/* How many of the n fds are the shim's bridge (rudp) and kernel TCP. */
+static void count_transports(const char *side, const int *c, int n)
+{
+    int rudp = 0, tcp = 0;
+    for (int i = 0; i < n; i++) {
+        const char *t = fd_transport(c[i]);
+        if (strcmp(t, "unix") == 0)
+            rudp++;
+        else if (strcmp(t, "tcp") == 0)
+            tcp++;
+        else
+            failf(__LINE__, "%s: connection %d is %s", side, i, t);
+    }
+    printf("transport: %s rudp %d tcp %d\n", side, rudp, tcp);
+}
+
+static void serve(int l, int n, int report)
+{
+    int *c = calloc((size_t)n, sizeof *c);
+    CHECK(c, "out of memory");
+    for (int i = 0; i < n; i++) {
+        c[i] = accept_ready(l, 30000);
+        SYS(c[i]);
+    }
+    printf("files: server %d\n", files_left(1 << 20));
+    count_transports("server", c, n);
+    CHECK(write(report, "r", 1) == 1, "report: %s", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        uint32_t v;
+        read_exact(c[i], &v, sizeof v, 30000);
+        CHECK(v == (uint32_t)i, "server: connection %d carried %u", i, v);
+        write_exact(c[i], &v, sizeof v);
+    }
+    for (int i = 0; i < n; i++) {
+        char x;
+        CHECK(read(c[i], &x, 1) == 0, "server: connection %d: no EOF", i);
+        close(c[i]);
+    }
+    free(c);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: prog_fdheld N\n");
+        return 2;
+    }
+    int n = atoi(argv[1]);
+    CHECK(n > 0, "N must be positive");
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    watchdog(120);
+    int rp[2];
+    SYS(pipe(rp));
+    fflush(stdout);
+    /* The server listens in its own process: a listener made before the
+     * fork would stay the parent's engine's, which would then carry both
+     * ends of every connection. */
+    server_pid = fork();
+    SYS(server_pid);
+    if (server_pid == 0) {
+        close(rp[0]);
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        SYS(l);
+        unsigned p = bind_lo(l, 0);
+        SYS(listen(l, 4096));
+        CHECK(write(rp[1], &p, sizeof p) == (ssize_t)sizeof p, "report: %s", strerror(errno));
+        serve(l, n, rp[1]);
+        _exit(0);
+    }
+    prog_on_fail = end_server;
+    close(rp[1]);
+    unsigned port = 0;
+    CHECK(read(rp[0], &port, sizeof port) == (ssize_t)sizeof port, "no port from the server");
+    int *c = calloc((size_t)n, sizeof *c);
+    CHECK(c, "out of memory");
+    for (int i = 0; i < n; i++) {
+        c[i] = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(c[i] >= 0, "socket %d: %s", i, strerror(errno));
+        struct sockaddr_in a = ipv4_addr("127.0.0.1", port);
+        CHECK(connect(c[i], (struct sockaddr *)&a, sizeof a) == 0, "connect %d: %s", i,
+              strerror(errno));
+    }
+    char r;
+    CHECK(read(rp[0], &r, 1) == 1, "the server did not report");
+    printf("files: client %d\n", files_left(1 << 20));
+    count_transports("client", c, n);
+    for (int i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)i;
+        write_exact(c[i], &v, sizeof v);
+    }
+    for (int i = 0; i < n; i++) {
+        uint32_t v;
+        read_exact(c[i], &v, sizeof v, 30000);
+        CHECK(v == (uint32_t)i, "client: connection %d carried %u back", i, v);
+        close(c[i]);
+    }
+    int st;
+    SYS(waitpid(server_pid, &st, 0));
+    server_pid = 0;
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the server ended with status %d", st);
+    printf("ok: %d connections held, each carried its bytes both ways\n", n);
+    return 0;
+}
