@@ -13,12 +13,18 @@
  * (or went over kernel TCP) and F was 0: each connection held 3 of the
  * program's fds.
  *
- *   prog_fdheld N
+ *   prog_fdheld N [exit]
+ *
+ * With "exit" the client writes its 4 bytes on each connection and exits
+ * at once, reading nothing: what it wrote is the keepers' to deliver
+ * (under the shim, one for each engine's table), and the server checks
+ * every connection's bytes and EOF, then prints "delivered: N".
  *
  * The files are closed again before the connections carry their bytes.
  * Exit 1 with a FAIL: line; 3 if the watchdog (120 s) fired.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +81,8 @@ static void count_transports(const char *side, const int *c, int n)
     printf("transport: %s rudp %d tcp %d\n", side, rudp, tcp);
 }
 
+static int exit_mode; /* "exit": the client exits once it has written */
+
 static void serve(int l, int n, int report)
 {
     int *c = calloc((size_t)n, sizeof *c);
@@ -90,22 +98,27 @@ static void serve(int l, int n, int report)
         uint32_t v;
         read_exact(c[i], &v, sizeof v, 30000);
         CHECK(v == (uint32_t)i, "server: connection %d carried %u", i, v);
-        write_exact(c[i], &v, sizeof v);
+        if (!exit_mode)
+            write_exact(c[i], &v, sizeof v);
     }
     for (int i = 0; i < n; i++) {
         char x;
-        CHECK(read(c[i], &x, 1) == 0, "server: connection %d: no EOF", i);
+        CHECK(poll_for(c[i], POLLIN, 30000) && read(c[i], &x, 1) == 0,
+              "server: connection %d: no EOF", i);
         close(c[i]);
     }
     free(c);
+    if (exit_mode)
+        printf("delivered: %d\n", n);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: prog_fdheld N\n");
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "exit") != 0)) {
+        fprintf(stderr, "usage: prog_fdheld N [exit]\n");
         return 2;
     }
+    exit_mode = argc == 3;
     int n = atoi(argv[1]);
     CHECK(n > 0, "N must be positive");
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -149,6 +162,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         uint32_t v = (uint32_t)i;
         write_exact(c[i], &v, sizeof v);
+    }
+    if (exit_mode) {
+        printf("client: wrote on every connection, exiting\n");
+        server_pid = 0; /* it goes on, reading what the keepers deliver */
+        exit(0);
     }
     for (int i = 0; i < n; i++) {
         uint32_t v;

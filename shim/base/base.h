@@ -334,18 +334,16 @@ uint32_t shim_ifmtu_payload(int udp);
  * start), and setting it. */
 int shim_fds_apart(void);
 void shim_fds_set_apart(int on);
-/* The calling thread is in the engines' own table (after its
+/* The calling thread is in engine k's own table (after its
  * unshare(CLONE_FILES)): the sets below are that table's for it, for
- * the threads it starts (shim_thread_start) and a process it forks. */
-void shim_fds_enter_engines(void);
+ * the threads it starts (shim_thread_start) and a process it forks.
+ * _in_engines: 0 for a thread of the program's table, else k + 1. */
+void shim_fds_enter_engines(int k);
 int shim_fds_in_engines(void);
 /* A copy, in the calling thread's table, of the program's fd `fd` (from a
  * thread of the engines' own table: pidfd_getfd(2) on this process, whose
  * table is the program's; elsewhere a dup): the new fd, or -1 with errno. */
 int shim_fds_take_program(int fd);
-/* fd, a number of the program's set just copied into the engines' table
- * at the same number (unshare), counted in the engines' set instead. */
-void shim_ownfds_move_to_engines(int fd);
 
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
 int shim_ownfds_has(int fd);

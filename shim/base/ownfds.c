@@ -6,13 +6,14 @@
  * log file and the qlog directory), and a keeper keeps only them.
  *
  * Which table: the program's, unless the engines keep their fds in a table
- * of their own (RUDP_FD_TABLE, engine/enginestart.c: "apart"). Then the
- * engines' threads (and a keeper forked from one) have a set of their own,
+ * of their own (RUDP_FD_TABLE, engine/enginestart.c: "apart"). Then each
+ * engine's thread (and a keeper forked from one) has a set of its own,
  * and the program's set holds only what the shim keeps in the program's
  * table (each engine's eventfd, the log file...). Every call acts on the
- * set of the calling thread's table: a thread says it is the engines' with
- * shim_fds_enter_engines(), kept in one byte of thread-local storage, which
- * a thread started by shim_thread_start() and a fork() inherit.
+ * set of the calling thread's table: a thread says which engine's table it
+ * is in with shim_fds_enter_engines(), kept in one byte of thread-local
+ * storage, which a thread started by shim_thread_start() and a fork()
+ * inherit.
  *
  * The numbers are the owner's fd table's. A child that shares our memory
  * but has an fd table of its own (vfork(), clone(CLONE_VM): procenv.c)
@@ -38,9 +39,11 @@ typedef struct fdset {
 } fdset;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static fdset sets[2]; /* [0] the program's table, [1] the engines' own */
+/* [0] the program's table; [k + 1] engine k's own (RUDP_FD_TABLE) */
+#define NTABLES (SHIM_ENGINES_MAX + 1)
+static fdset sets[NTABLES];
 static _Atomic int apart;
-static __thread unsigned char in_engines;
+static __thread unsigned char in_engines; /* the calling thread's table: 0, or k + 1 */
 
 int shim_fds_apart(void)
 {
@@ -52,9 +55,9 @@ void shim_fds_set_apart(int on)
     atomic_store_explicit(&apart, on, memory_order_release);
 }
 
-void shim_fds_enter_engines(void)
+void shim_fds_enter_engines(int k)
 {
-    in_engines = 1;
+    in_engines = (unsigned char)(k + 1);
 }
 
 int shim_fds_in_engines(void)
@@ -64,24 +67,25 @@ int shim_fds_in_engines(void)
 
 static void set_bit(fdset *s, int fd, int on);
 
-/* A pidfd of this process, in the engines' table (its number in their
- * set), and the pid it was opened for: a keeper forked from an engine
- * thread opens its own. mu. */
-static int self_pidfd = -1;
-static pid_t self_pid;
+/* A pidfd of this process in each engine's table (its number in that
+ * table's set), and the pid it was opened for: a keeper forked from an
+ * engine thread opens its own. mu. */
+static int self_pidfd[NTABLES] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+static pid_t self_pid[NTABLES];
 
 int shim_fds_take_program(int fd)
 {
-    if (!in_engines)
+    unsigned t = in_engines;
+    if (!t)
         return fcntl(fd, F_DUPFD_CLOEXEC, 0);
     pid_t me = getpid();
     pthread_mutex_lock(&mu);
-    if (self_pidfd >= 0 && self_pid != me) {
-        set_bit(&sets[1], self_pidfd, 0);
-        real_close(self_pidfd);
-        self_pidfd = -1;
+    if (self_pidfd[t] >= 0 && self_pid[t] != me) {
+        set_bit(&sets[t], self_pidfd[t], 0);
+        real_close(self_pidfd[t]);
+        self_pidfd[t] = -1;
     }
-    if (self_pidfd < 0) {
+    if (self_pidfd[t] < 0) {
         int p = (int)syscall(SYS_pidfd_open, me, 0);
         if (p < 0) {
             int err = errno;
@@ -89,11 +93,11 @@ int shim_fds_take_program(int fd)
             errno = err;
             return -1;
         }
-        self_pidfd = shim_fd_move_high(p);
-        self_pid = me;
-        set_bit(&sets[1], self_pidfd, 1);
+        self_pidfd[t] = shim_fd_move_high(p);
+        self_pid[t] = me;
+        set_bit(&sets[t], self_pidfd[t], 1);
     }
-    int p = self_pidfd;
+    int p = self_pidfd[t];
     pthread_mutex_unlock(&mu);
     /* The leader's table, the program's (the engines' threads have their
      * own); the ptrace check passes within one thread group. */
@@ -146,15 +150,6 @@ void shim_ownfds_add(int fd)
     shim_own_fd(fd, 1);
 }
 
-void shim_ownfds_move_to_engines(int fd)
-{
-    if (fd < 0)
-        return;
-    pthread_mutex_lock(&mu);
-    set_bit(&sets[0], fd, 0);
-    set_bit(&sets[1], fd, 1);
-    pthread_mutex_unlock(&mu);
-}
 
 int shim_ownfds_has(int fd)
 {
@@ -203,11 +198,11 @@ void shim_close_all_owned(const int *keep, int n)
             real_close(fd);
     if (s->bits)
         memset(s->bits, 0, (size_t)s->cap / 8);
-    /* The engines' set named another table's numbers: a forked child's
-     * engines start afresh, in whichever table they choose. */
-    fdset *other = &sets[!in_engines];
-    if (other->bits)
-        memset(other->bits, 0, (size_t)other->cap / 8);
+    /* The other tables' sets named other tables' numbers: a forked
+     * child's engines start afresh, in whichever table they choose. */
+    for (int t = 0; t < NTABLES; t++)
+        if (t != in_engines && sets[t].bits)
+            memset(sets[t].bits, 0, (size_t)sets[t].cap / 8);
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++)
         if (keep[i] >= 0)

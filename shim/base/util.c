@@ -227,13 +227,14 @@ int shim_inet_family(int fd, int type, int protocol)
 typedef struct engines_start {
     void *(*fn)(void *);
     void *arg;
+    int table; /* shim_fds_in_engines() of the starter */
 } engines_start;
 
 static void *in_engines_table(void *p)
 {
     engines_start s = *(engines_start *)p;
     shim_free(p);
-    shim_fds_enter_engines();
+    shim_fds_enter_engines(s.table - 1);
     return s.fn(s.arg);
 }
 
@@ -245,6 +246,7 @@ int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
             return -ENOMEM;
         s->fn = fn;
         s->arg = arg;
+        s->table = shim_fds_in_engines();
         fn = in_engines_table;
         arg = s;
     }

@@ -67,7 +67,7 @@ void shim_engine_wake(struct engine *e)
 {
     /* non-blocking; a counter that full is still readable */
     uint64_t one = 1;
-    ssize_t w = real_write(e->evfd, &one, sizeof one);
+    ssize_t w = real_write(shim_engine_doorbell(e), &one, sizeof one);
     (void)w;
 }
 

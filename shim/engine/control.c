@@ -406,8 +406,16 @@ static void forward(struct engine *e, ctl_req *r)
         err = shim_engine_push_locked(&G.e[0], c);
     }
     pthread_mutex_unlock(&G.mu);
-    if (err)
+    if (err && shim_fds_apart()) {
+        /* r->fd is a number of engine 0's own table, not this one's
+         * (enginestart.c): left to engine 0, which no longer takes
+         * commands (broken, or a keeper's that retired) */
+        shim_free(r->buf);
+        shim_free(r);
+        atomic_fetch_sub(&nclients, 1);
+    } else if (err) {
         req_free(r);
+    }
 }
 
 void shim_control_cmd(struct engine *e, void *req)

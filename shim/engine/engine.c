@@ -477,6 +477,11 @@ static int engine_busy(struct engine *e)
     return rudp_ctx_unfinished(e->ctx) > 0;
 }
 
+int shim_engine_busy_one(struct engine *e)
+{
+    return engine_busy(e);
+}
+
 int shim_engine_busy(void)
 {
     for (int k = 0; k < G.nrun; k++)
@@ -526,15 +531,15 @@ static void pause_for_handoff(struct engine *e)
         e->paused = 1;
         pthread_cond_broadcast(&G.cv);
         while (G.pause_req) {
-            if (e == &G.e[0] && G.park_fn) {
+            if (e->park_fn) {
                 /* shim_engines_run_parked: on this thread, the lock free
                  * (the work may fork, whose handlers take it) */
-                void (*fn)(void *) = G.park_fn;
-                void *arg = G.park_arg;
+                void (*fn)(void *) = e->park_fn;
+                void *arg = e->park_arg;
                 pthread_mutex_unlock(&G.mu);
                 fn(arg);
                 pthread_mutex_lock(&G.mu);
-                G.park_fn = NULL;
+                e->park_fn = NULL;
                 pthread_cond_broadcast(&G.cv);
                 continue;
             }

@@ -195,15 +195,15 @@ int shim_engines_here(void);
 /* Parks every engine at its safe point; self, an engine thread asking,
  * counts as parked. shim_engine_resume (below) releases them. */
 void shim_engines_pause(struct engine *self);
-/* The thread of engine 0 when the engines keep their fds in a table of
- * their own (/proc/self/task/TID/fd lists it), else 0. */
-pid_t shim_engines_table_tid(void);
-/* fn(arg) on a thread whose fd table is the engines': the caller's own,
- * unless the engines keep their fds in a table of their own
- * (enginestart.c) and the caller is the program's; then on engine 0's
- * thread, which the caller has parked (shim_engines_pause), and this
- * returns once fn has. */
-void shim_engines_run_parked(void (*fn)(void *), void *arg);
+/* e's thread when the engines keep their fds in tables of their own
+ * (/proc/self/task/TID/fd lists e's), else 0. */
+pid_t shim_engine_table_tid(const struct engine *e);
+/* fn(arg) on a thread whose fd table is e's: the caller's own, unless the
+ * engines keep their fds in tables of their own (enginestart.c) and the
+ * caller's is another; then on e's thread, which the caller has parked
+ * (shim_engines_pause), and this returns once fn has (at once if e is
+ * broken). */
+void shim_engines_run_parked(struct engine *e, void (*fn)(void *), void *arg);
 /* The backlog of the listener whose app socket has inode ino, or -1. */
 int shim_engines_listener_backlog(uint64_t ino);
 /* Whether this process's engines may be handed over now, and if so (not
@@ -214,9 +214,11 @@ int shim_engines_may_hand_over(int for_exec);
 void shim_engines_each(shim_engine_fn fn, rudp_time now);
 /* In the keeper, forked with the engines paused: they are this process's
  * now (keeper mode, its pid, nothing paused, listeners checked at once,
- * its own control socket). Returns the pid that handed them over; *n, how
- * many engines. */
-pid_t shim_engines_keep(int *n);
+ * its own control socket); only engine `only` where it is >= 0 (a table
+ * of its own: the others are other keepers', marked broken here, and
+ * only engine 0's keeper has the control socket). Returns the pid that
+ * handed them over; *n, how many engines it took. */
+pid_t shim_engines_keep(int only, int *n);
 /* The keeper runs its engines, engine 0 on this thread, until each is
  * done. */
 void shim_engines_run_kept(void);
@@ -390,8 +392,10 @@ esock *shim_bridge_sock(const bridge *b);
 uint64_t shim_bridge_id(const bridge *b);
 
 /* Anything a process's death would cut off: a bridge, a listener, a queued
- * command, or a connection whose data or FIN is not yet acknowledged. */
+ * command, or a connection whose data or FIN is not yet acknowledged; of
+ * any engine, or of e. */
 int shim_engine_busy(void);
+int shim_engine_busy_one(struct engine *e);
 
 /* appsend.c: an application thread's write of n bytes (iov) to the bridged
  * fd `fd`, sent by that thread while the fd's engine sleeps. Returns 1 with
@@ -465,6 +469,8 @@ int shim_engine_post_locked(struct engine *e, int type, void *req);
 /* The same for engine 0, the lock taken here: -ENOSYS when no engine runs,
  * and in a CLONE_VM child -errno when it cannot wake engine 0 (adopt.c). */
 int shim_engine_post_any(int type, void *req);
+/* The same for engine e, which must be woken now (-errno if it cannot). */
+int shim_engine_post_to(struct engine *e, int type, void *req);
 /* Engine e's eventfd, which wakes it for its commands, and its inode in
  * *ino: a CLONE_VM child checks that its copy of the number still names
  * it (adopt.c). */

@@ -122,7 +122,7 @@ void shim_engines_pause(struct engine *self)
         self->paused = 1;
     for (int k = 0; k < G.nrun; k++) {
         uint64_t one = 1;
-        ssize_t w = real_write(G.e[k].evfd, &one, sizeof one);
+        ssize_t w = real_write(shim_engine_doorbell(&G.e[k]), &one, sizeof one);
         (void)w;
     }
     while (!all_paused_locked(1))
@@ -148,23 +148,25 @@ void shim_engine_resume(void)
     pthread_mutex_unlock(&G.mu);
 }
 
-pid_t shim_engines_table_tid(void)
+pid_t shim_engine_table_tid(const struct engine *e)
 {
-    return shim_fds_apart() && __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE) ? G.e[0].apart_tid : 0;
+    return shim_fds_apart() ? e->apart_tid : 0;
 }
 
-void shim_engines_run_parked(void (*fn)(void *), void *arg)
+void shim_engines_run_parked(struct engine *e, void (*fn)(void *), void *arg)
 {
-    if (!shim_fds_apart() || shim_fds_in_engines()) {
-        fn(arg); /* this thread's table is the engines' */
+    if (!shim_fds_apart() || shim_fds_in_engines() == shim_engine_index(e) + 1) {
+        fn(arg); /* this thread's table is e's */
         return;
     }
     pthread_mutex_lock(&G.mu);
-    G.park_fn = fn;
-    G.park_arg = arg;
-    pthread_cond_broadcast(&G.cv);
-    while (G.park_fn)
-        pthread_cond_wait(&G.cv, &G.mu);
+    if (!e->broken) { /* a broken one's loop is gone, and its fds */
+        e->park_fn = fn;
+        e->park_arg = arg;
+        pthread_cond_broadcast(&G.cv);
+        while (e->park_fn)
+            pthread_cond_wait(&G.cv, &G.mu);
+    }
     pthread_mutex_unlock(&G.mu);
 }
 
@@ -199,7 +201,7 @@ void shim_engines_each(shim_engine_fn fn, rudp_time now)
         fn(&G.e[k], now);
 }
 
-pid_t shim_engines_keep(int *n)
+pid_t shim_engines_keep(int only, int *n)
 {
     G.keeper_mode = 1;
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
@@ -210,31 +212,48 @@ pid_t shim_engines_keep(int *n)
     atomic_store(&G.sig_handoff, 0);
     /* The app's copies of listeners may be gone: check them soon. */
     rudp_time now = shim_now();
+    int kept = 0;
     for (int k = 0; k < G.nrun; k++) {
         struct engine *e = &G.e[k];
         e->paused = 0;
+        e->park_fn = NULL;
+        if (only >= 0 && k != only) {
+            /* another table's: its own keeper carries it, this one never
+             * touches it (its fds are not here) */
+            e->broken = 1;
+            continue;
+        }
+        kept++;
         shim_appsend_renew(e); /* its loop held it at the fork */
         for (uint32_t i = 0; i < e->nsocks; i++)
             if (e->socks[i] && e->socks[i]->listener)
                 e->socks[i]->alive_check = now;
         e->retry_at = now;
     }
-    shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
-    *n = G.nrun;
+    if (only <= 0)
+        shim_control_reopen(&G.e[0]); /* a new pid: rudp-stat finds the keeper */
+    else
+        shim_control_forget(); /* engine 0's, in another table */
+    *n = kept;
     return handed;
 }
 
 void shim_engines_run_kept(void)
 {
-    /* Only this thread came through fork: engine 0 runs here, the others
-     * on threads of their own, each until its work is done. */
+    /* Only this thread came through fork: the first engine kept runs
+     * here, the others on threads of their own, each until its work is
+     * done. */
+    int here = -1;
+    for (int k = 0; k < G.nrun && here < 0; k++)
+        if (!G.e[k].broken)
+            here = k;
     int started[SHIM_ENGINES_MAX] = {0};
-    for (int k = 1; k < G.nrun; k++)
+    for (int k = here + 1; here >= 0 && k < G.nrun; k++)
         if (!G.e[k].broken)
             started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
-    if (!G.e[0].broken)
-        shim_engine_loop(&G.e[0]);
-    for (int k = 1; k < G.nrun; k++)
+    if (here >= 0)
+        shim_engine_loop(&G.e[here]);
+    for (int k = 0; k < G.nrun; k++)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);
 }

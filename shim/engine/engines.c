@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -44,9 +45,10 @@ void shim_lgroup_free(lgroup *g)
 
 /* Whether the calling thread's fds are of a table the engines do not
  * share: a child with an fd table of its own (adopt.c), or any thread of
- * a process whose engines keep their fds in a table of their own
- * (enginestart.c). Then the fds of a request are copied into the
- * engines' table first (adopt_fds), and one engine serves. */
+ * a process whose engines keep their fds in tables of their own
+ * (enginestart.c). Then the fds of a request are copied into the table
+ * of the engine that takes it first (adopt_fds), and a listener has one
+ * engine. */
 static int table_apart(void)
 {
     return shim_procenv_table() != 0 || (shim_fds_apart() && !shim_fds_in_engines());
@@ -55,10 +57,10 @@ static int table_apart(void)
 /* The caller's fds fds[0..n) (of a table the engines do not share)
  * copied into the engines' table by engine 0, and a number of its own
  * table that wakes engine e. */
-static int adopt_fds(int *fds, int n)
+static int adopt_fds(struct engine *e, int *fds, int n)
 {
     const shim_lifetime_ops *lt = shim_hook.lifetime;
-    return lt && lt->adopt_fds ? lt->adopt_fds(fds, n) : -ENOSYS;
+    return lt && lt->adopt_fds ? lt->adopt_fds(e, fds, n) : -ENOSYS;
 }
 
 static int wake_fd(struct engine *e, int *own)
@@ -77,7 +79,7 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
         shim_free(c);
         return -EIO;
     }
-    int wfd = e->evfd, own = 0;
+    int wfd = shim_engine_doorbell(e), own = 0;
     if (shim_procenv_table() != 0) {
         wfd = wake_fd(e, &own);
         if (wfd < 0 && must_wake) {
@@ -152,6 +154,42 @@ int shim_engine_post_any(int type, void *req)
     return c ? shim_engine_push_any(c) : -ENOMEM;
 }
 
+int shim_engine_post_to(struct engine *e, int type, void *req)
+{
+    cmd *c = feature_cmd(type, req);
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_lock(&G.mu);
+    int err = G.nrun ? push_wake_locked(e, c, 1) : (shim_free(c), -ENOSYS);
+    pthread_mutex_unlock(&G.mu);
+    return err;
+}
+
+int shim_engine_doorbell(struct engine *e)
+{
+    int t = shim_fds_in_engines();
+    if (t == 0 || !shim_fds_apart())
+        return e->evfd; /* the program's table, or the only one */
+    int fd = atomic_load(&e->evfd_in[t]);
+    if (fd >= 0)
+        return fd;
+    /* another engine's table: a copy of the program's, kept */
+    int c = shim_fds_take_program(e->evfd);
+    if (c < 0 || shim_fd_ino(c) != e->evfd_ino) {
+        if (c >= 0)
+            real_close(c);
+        return -1;
+    }
+    c = shim_fd_move_high(c);
+    int want = -1;
+    if (!atomic_compare_exchange_strong(&e->evfd_in[t], &want, c)) {
+        real_close(c); /* another thread of this table took one meanwhile */
+        return want;
+    }
+    shim_own_fd(c, 1);
+    return c;
+}
+
 int shim_engine_evfd(const struct engine *e, uint64_t *ino)
 {
     *ino = e->evfd_ino;
@@ -216,6 +254,31 @@ static int less_busy(struct engine *a, struct engine *b, rudp_time now)
     return atomic_load(&a->nbridges) < atomic_load(&b->nbridges);
 }
 
+/* Where the engines keep their fds in tables of their own
+ * (enginestart.c): the first engine whose table has room for a client
+ * connection's two fds, by its connections, with ROOM_SPARE left for
+ * its sockets, roaming and copies in passing; another started (its own
+ * table, whatever RUDP_ENGINES says: the limit bounds each table) when
+ * none has; engine 0 when none can be (the copy then says EMFILE). Each
+ * carries its own connections to the end, so one that had room keeps
+ * them. The first engine holds the listeners and their accepted
+ * connections (one fd each). G.mu held. */
+#define ROOM_SPARE 64
+static struct engine *pick_room_locked(void)
+{
+    struct rlimit rl;
+    uint64_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        uint64_t need = 2 * (uint64_t)atomic_load(&e->nbridges) + 2 + ROOM_SPARE;
+        if (!e->broken && need <= lim)
+            return e;
+    }
+    if (G.nrun < SHIM_ENGINES_MAX && shim_engine_start_locked(&G.e[G.nrun]) == 0)
+        return &G.e[G.nrun - 1];
+    return &G.e[0];
+}
+
 /* The engine for a new connection: the least busy one running; another
  * started when that one is full. G.mu held. */
 static struct engine *pick_locked(void)
@@ -223,10 +286,11 @@ static struct engine *pick_locked(void)
     struct engine *best = &G.e[0];
     /* A child with an fd table of its own starts no thread for the owner,
      * and wakes engine 0 as it did to hand its fds over (adopt.c): another
-     * engine's eventfd may be missing from its table. Engines that keep
-     * their fds apart are one (enginestart.c). */
-    if (table_apart() || shim_fds_apart())
+     * engine's eventfd may be missing from its table. */
+    if (shim_procenv_table() != 0)
         return best;
+    if (shim_fds_apart())
+        return pick_room_locked();
     rudp_time now = shim_now();
     for (int k = 1; k < G.nrun; k++)
         if (less_busy(&G.e[k], best, now))
@@ -285,12 +349,21 @@ int shim_engine_connect(const shim_connect_req *req)
     c->u.c = *req;
     shim_connect_req *r = &c->u.c;
     int apart = table_apart();
+    struct engine *to = NULL;
     if (apart) {
         /* A caller whose table the engines do not share hands its fds
-         * over first (adopt.c), as a listener does below: the copies are
-         * the engine's (counted in its set), the caller's closed. */
+         * over first (adopt.c), as a listener does below, to the engine
+         * that will carry the connection: the copies are that engine's
+         * (counted in its set), the caller's closed. */
+        pthread_mutex_lock(&G.mu);
+        to = G.nrun && !G.broken ? pick_locked() : NULL;
+        pthread_mutex_unlock(&G.mu);
+        if (!to) {
+            shim_free(c);
+            return -EXDEV;
+        }
         int fds[3] = {r->udp_fd, r->efd, r->tcp_fd};
-        int err = adopt_fds(fds, r->tcp_fd >= 0 ? 3 : 2);
+        int err = adopt_fds(to, fds, r->tcp_fd >= 0 ? 3 : 2);
         if (err < 0) {
             shim_free(c);
             /* the engine's own table (full, or the program's table out of
@@ -308,7 +381,7 @@ int shim_engine_connect(const shim_connect_req *req)
     }
     wait_answers();
     pthread_mutex_lock(&G.mu);
-    int err = G.nrun ? push_locked(pick_locked(), c) : (shim_free(c), -EIO);
+    int err = G.nrun ? push_locked(to ? to : pick_locked(), c) : (shim_free(c), -EIO);
     pthread_mutex_unlock(&G.mu);
     return err;
 }
@@ -374,7 +447,7 @@ static int adopt_listener(shim_listen_req *q, int *xfd)
         fds[n++] = q->phfd;
     if (*xfd >= 0)
         fds[n++] = *xfd;
-    if (adopt_fds(fds, n) < 0)
+    if (adopt_fds(&G.e[0], fds, n) < 0)
         return -EXDEV;
     n = 0;
     q->udp_fd = fds[n++];

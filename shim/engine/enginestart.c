@@ -161,17 +161,17 @@ static const shim_watch_ops cmd_ops = {.event = cmd_event};
  * In the program's table they count against its RLIMIT_NOFILE: a program
  * that holds N connections could open fewer other files than over TCP,
  * or none. Where the hard limit leaves no room to raise the soft one far
- * (below SHIM_FD_TABLE_AUTO_BELOW), or RUDP_FD_TABLE=own, the first
- * engine's thread leaves the program's table (unshare(CLONE_FILES)): its
- * copy of the table keeps the engine's own fds at the same numbers, the
- * rest of the copy is closed, and the program's table then closes the
- * engine's, but for the eventfd by which the program's threads wake it.
- * Every later fd of the engine is made in its table, or copied there from
- * the program's (adopt.c, as for a child with a table of its own), and
- * the limit bounds each table apart: the program keeps its whole limit
- * for its own files. One engine serves such a process (the app threads'
- * own sends and receives, which run an engine's turn on the program's
- * table, are off). */
+ * (below SHIM_FD_TABLE_AUTO_BELOW), or RUDP_FD_TABLE=own, each engine's
+ * thread leaves the program's table (unshare(CLONE_FILES)): its copy of
+ * the table keeps the engine's own fds at the same numbers, the rest of
+ * the copy is closed, and the program's table then closes the engine's,
+ * but for the eventfd by which the program's threads wake it. Every later
+ * fd of the engine is made in its table, or copied there from the
+ * program's (adopt.c, as for a child with a table of its own), and the
+ * limit bounds each table apart: the program keeps its whole limit for
+ * its own files, and each engine as much for its own; engines.c starts
+ * another when one's table is full. The app threads' own sends and
+ * receives, which run an engine's turn on the program's table, are off. */
 
 static int want_apart(void)
 {
@@ -219,21 +219,41 @@ static void close_all_but(const int *keep, int n)
     }
 }
 
+/* The fds an engine other than the first keeps of the program's table:
+ * its own (made there by its starter), the log file, the qlog directory,
+ * fd 2 (log lines); in keep, the count returned. */
+static int own_fds(const struct engine *e, int *keep)
+{
+    int n = 0;
+    int fds[6] = {e->epfd, e->evfd, e->tfd, shim_cfg.log_fd, shim_cfg.qlog_dirfd, 2};
+    for (int i = 0; i < 6; i++) {
+        int dup = 0;
+        for (int j = 0; j < n; j++)
+            dup |= keep[j] == fds[i];
+        if (fds[i] >= 0 && !dup)
+            keep[n++] = fds[i];
+    }
+    return n;
+}
+
 /* The thread of an engine that leaves the program's table: 1 in
  * apart_state once it has (then its loop), -1 if the kernel refused
- * (a seccomp profile without unshare: it stays in the program's table). */
+ * (a seccomp profile without unshare): the first engine stays in the
+ * program's table, a later one ends (its start fails). */
 static void *engine_apart_main(void *arg)
 {
     struct engine *e = arg;
+    int k = (int)(e - G.e);
     int st = -1;
     /* CLOSE_RANGE_UNSHARE where unshare itself is refused: the range is
      * one number nobody holds */
     if (unshare(CLONE_FILES) == 0 ||
         syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0) {
-        /* the program's set at this moment: the engine's fds, the log
-         * file, the qlog directory; and fd 2, where log lines go */
+        /* the first engine: the program's set at this moment (the engine's
+         * fds, the log file, the qlog directory); a later one its own; and
+         * fd 2, where log lines go */
         int keep[256];
-        int n = shim_ownfds_list(keep, 255);
+        int n = k == 0 ? shim_ownfds_list(keep, 255) : own_fds(e, keep);
         int have2 = 0;
         for (int i = 0; i < n; i++)
             have2 |= keep[i] == 2;
@@ -241,8 +261,9 @@ static void *engine_apart_main(void *arg)
             keep[n++] = 2;
         sort_ints(keep, n); /* no libc allocator on an engine thread */
         close_all_but(keep, n);
-        shim_fds_enter_engines();
+        shim_fds_enter_engines(k);
         e->apart_tid = (pid_t)syscall(SYS_gettid);
+        atomic_store(&e->evfd_in[k + 1], e->evfd); /* the same number here */
         for (int i = 0; i < n; i++)
             if (keep[i] != 2 || shim_cfg.log_fd == 2)
                 shim_own_fd(keep[i], 1);
@@ -250,6 +271,8 @@ static void *engine_apart_main(void *arg)
     }
     atomic_store(&e->apart_state, st);
     syscall(SYS_futex, (uint32_t *)&e->apart_state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (st < 0 && k > 0)
+        return NULL; /* its starter undoes the start */
     return shim_engine_loop(e);
 }
 
@@ -269,7 +292,7 @@ static int wait_apart(struct engine *e)
  * eventfd (the program's threads wake it by it). */
 static void left_program_table(struct engine *e)
 {
-    int fds[3] = {e->epfd, e->tfd, shim_control_fd()};
+    int fds[3] = {e->epfd, e->tfd, e == &G.e[0] ? shim_control_fd() : -1};
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0)
             shim_close_owned(fds[i]);
@@ -357,6 +380,8 @@ int shim_engine_start_locked(struct engine *e)
     e->evfd = shim_fd_move_high(e->evfd);
     shim_own_fd(e->evfd, 1);
     e->evfd_ino = shim_fd_ino(e->evfd);
+    for (int t = 0; t <= SHIM_ENGINES_MAX; t++)
+        atomic_store(&e->evfd_in[t], t == 0 ? e->evfd : -1);
     shim_watch_set(&e->event_w, &cmd_ops);
     struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->event_w};
     what = "epoll_ctl";
@@ -375,7 +400,9 @@ int shim_engine_start_locked(struct engine *e)
      * table of their own (RUDP_FD_TABLE): its thread leaves the program's
      * table before its loop, and the program's table keeps only the
      * eventfd that wakes it. */
-    e->apart = G.nrun == 0 && want_apart();
+    /* every engine of a process whose first one did (engines.c starts
+     * more for room) */
+    e->apart = G.nrun == 0 ? want_apart() : shim_fds_apart();
     atomic_store(&e->apart_state, 0);
     err = shim_thread_start(&e->thread, e->apart ? engine_apart_main : shim_engine_loop, e);
     if (err) {
@@ -386,6 +413,10 @@ int shim_engine_start_locked(struct engine *e)
     }
     if (e->apart && wait_apart(e) > 0) {
         left_program_table(e);
+    } else if (G.nrun > 0 && e->apart) {
+        what = "unshare";
+        err = -EPERM;
+        goto fail; /* its thread has ended (engine_apart_main) */
     } else if (G.nrun == 0) {
         e->apart = 0;
         /* Each redirected connection costs the engine one or two fds next

@@ -167,7 +167,7 @@ static void wake(lgroup *g, int me)
     for (int k = 0; k < g->n; k++) {
         if (w & (1u << k)) {
             uint64_t one = 1;
-            ssize_t r = real_write(G.e[k].evfd, &one, sizeof one);
+            ssize_t r = real_write(shim_engine_doorbell(&G.e[k]), &one, sizeof one);
             (void)r;
         }
     }
@@ -314,7 +314,7 @@ static void settle(struct engine *e)
     for (int k = 0; k < nrun; k++) {
         if (&G.e[k] != e && atomic_load(&G.e[k].fifo_waits)) {
             uint64_t one = 1;
-            ssize_t w = real_write(G.e[k].evfd, &one, sizeof one);
+            ssize_t w = real_write(shim_engine_doorbell(&G.e[k]), &one, sizeof one);
             (void)w;
         }
     }

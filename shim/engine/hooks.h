@@ -159,11 +159,12 @@ typedef struct shim_lifetime_ops {
     void (*take_signal)(struct engine *e);
     /* an engine started (G.nrun counts it; G.mu held) */
     void (*started)(void);
-    /* In a child with an fd table of its own (shim_procenv_table() != 0):
-     * has an engine copy fds[0..n) into the owner's table (shim_adopt_fds);
-     * and a number of the child's table that writes to e's eventfd
+    /* In a child with an fd table of its own (shim_procenv_table() != 0),
+     * or where the engines keep their fds in tables of their own: has
+     * engine e copy fds[0..n) into its table (shim_adopt_fds); and a
+     * number of the child's table that writes to e's eventfd
      * (shim_adopt_wake_fd). Unset: -ENOSYS. */
-    int (*adopt_fds)(int *fds, int n);
+    int (*adopt_fds)(struct engine *e, int *fds, int n);
     int (*wake_fd)(struct engine *e, int *own);
     /* A connect's kernel TCP won in a keeper or for a CLONE_VM child
      * (fallback.c; exechand.c does it): relays carry it on between the

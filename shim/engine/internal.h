@@ -263,6 +263,10 @@ void shim_fifo_sock_closed(esock *s);
 /* Opens this process's control socket and registers it with engine e
  * (engine 0). Errors are logged; the engine runs without one. */
 void shim_control_open(struct engine *e);
+/* The number of e's eventfd in the calling thread's fd table (the
+ * program's, or an engine's own: a copy taken once, enginestart.c), -1 if
+ * none could be had. Async-signal-safe on a thread of the program's. */
+int shim_engine_doorbell(struct engine *e);
 /* The control socket's listening fd, or -1. */
 int shim_control_fd(void);
 /* Closes the control socket and the reports being written: engine 0 that

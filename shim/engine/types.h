@@ -244,6 +244,14 @@ struct engine {
     int apart;
     _Atomic int apart_state;
     pid_t apart_tid;  /* its thread, whose /proc/self/task/TID/fd lists that table */
+    /* evfd's number in each fd table where the engines keep their fds
+     * apart: [0] the program's (evfd itself), [k + 1] engine k's own, -1
+     * not taken yet (shim_engine_doorbell) */
+    _Atomic int evfd_in[SHIM_ENGINES_MAX + 1];
+    /* work for it to do while parked, on its thread (an engine's own fd
+     * table: shim_engines_run_parked), NULL once done (G.mu) */
+    void (*park_fn)(void *);
+    void *park_arg;
     int aq_resv_n;        /* its sockets holding a place (esock aq_resv) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
@@ -362,10 +370,6 @@ struct engines {
     int broken;           /* an engine failed: no new connections (G.mu) */
     pid_t pid;
     int pause_req;        /* an app thread wants every engine still (G.mu) */
-    /* work for engine 0 to do while parked, on its thread (an engines'
-     * own fd table: shim_engines_run_parked), NULL once done (G.mu) */
-    void (*park_fn)(void *);
-    void *park_arg;
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
     int handed_over;      /* a keeper took the engines: the process ends (G.mu) */

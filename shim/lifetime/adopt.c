@@ -160,7 +160,7 @@ static uint32_t wait_answer(adopt_req *a)
     }
 }
 
-int shim_adopt_fds(int *fds, int n)
+int shim_adopt_fds(struct engine *e, int *fds, int n)
 {
     if (n > ADOPT_MAX)
         return -EINVAL;
@@ -174,7 +174,7 @@ int shim_adopt_fds(int *fds, int n)
         a->inos[i] = shim_fd_ino(fds[i]);
     }
     atomic_store(&a->refs, 2);
-    int err = shim_engine_post_any(CMD_ADOPT, a);
+    int err = shim_engine_post_to(e, CMD_ADOPT, a);
     if (err < 0) {
         shim_free(a);
         say_refused("waking an engine", err);

@@ -89,9 +89,10 @@ int shim_keeper_handing_over(rudp_time now)
     return 0;
 }
 
-static void keeper_main(int verdict) __attribute__((noreturn));
+/* engine: the one engine this keeper takes (a table of its own), -1 all */
+static void keeper_main(int verdict, int engine) __attribute__((noreturn));
 
-static void keeper_main(int verdict)
+static void keeper_main(int verdict, int engine)
 {
     if (verdict >= 0) {
         char c;
@@ -151,8 +152,8 @@ static void keeper_main(int verdict)
     /* this process is the keeper now: the engines are its, their
      * listeners checked soon (the app's copies may be gone) */
     int nrun;
-    pid_t handed = shim_engines_keep(&nrun);
-    if (verdict >= 0) /* the exec happened: the new image asks for the slabs */
+    pid_t handed = shim_engines_keep(engine, &nrun);
+    if (verdict >= 0 && engine <= 0) /* the exec happened: the new image asks for the slabs */
         shim_execpass_keeper(handed);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), nrun,
              (int)handed);
@@ -175,19 +176,7 @@ static void keeper_main(int verdict)
 
 static pid_t fork_keeper(int for_exec, int *abort_fd);
 
-static void tw_leave(struct engine *e, rudp_time now);
 
-static void tw_leave_all(void *unused)
-{
-    (void)unused;
-    shim_engines_each(tw_leave, 0);
-}
-
-static void tw_leave(struct engine *e, rudp_time now)
-{
-    (void)now;
-    shim_tw_leave(e);
-}
 
 pid_t shim_keeper_handoff(int for_exec, int *abort_fd)
 {
@@ -254,21 +243,39 @@ static void carry_listeners(carry *c)
     }
 }
 
-static void carry_take(carry *c, int *verdict)
+/* first: the keeper of the first engine, which passes what the exec
+ * passes on (execpass.c, exechand.c) and serves the listeners; another
+ * engine's keeper (a table of its own, client connections only) takes the
+ * verdict pipe alone. */
+static void carry_take(carry *c, int *verdict, int first)
 {
     memset(c, 0, sizeof *c);
     c->verdict = -1;
     if (*verdict >= 0 && (c->verdict = shim_fds_take_program(*verdict)) < 0)
         *verdict = -1; /* then the keeper does not wait for the exec */
+    if (!first)
+        return;
     shim_execpass_each_fd(carry_field, c);
     shim_exechand_each_fd(carry_field, c);
     carry_listeners(c);
 }
 
-/* In the keeper: the copies are the fields' fds now, kept (owned). */
-static void carry_adopt(carry *c, int *verdict)
+static void clear_field(int *fd, void *ctx)
+{
+    (void)ctx;
+    *fd = -1; /* another table's number: not this keeper's to use */
+}
+
+/* In the keeper: the copies are the fields' fds now, kept (owned); for
+ * another engine's keeper, the fields are none. */
+static void carry_adopt(carry *c, int *verdict, int first)
 {
     *verdict = c->verdict;
+    if (!first) {
+        shim_execpass_each_fd(clear_field, NULL);
+        shim_exechand_each_fd(clear_field, NULL);
+        return;
+    }
     for (int i = 0; i < c->n; i++) {
         *c->at[i] = c->copy[i];
         shim_own_fd(c->copy[i], 1);
@@ -288,27 +295,30 @@ static void carry_drop(carry *c)
 
 typedef struct fork_req {
     int verdict, wfd; /* the exec's verdict pipe's ends, or -1 */
+    int engine;       /* the one engine the keeper takes (its own table), or -1: all */
     pid_t mid;        /* the first child, or -1 */
 } fork_req;
 
-/* The double fork, on a thread of the engines' table (shim_engines_run_parked). */
+/* The double fork, on a thread of the table the keeper takes
+ * (shim_engines_run_parked). */
 static void fork_body(void *arg)
 {
     fork_req *r = arg;
-    int apart = shim_fds_apart() && shim_fds_in_engines();
+    int apart = r->engine >= 0;
+    int first = r->engine <= 0;
     carry c;
     if (apart)
-        carry_take(&c, &r->verdict);
+        carry_take(&c, &r->verdict, first);
     shim_engines_set_handoff(1);
     pid_t mid = fork();
     if (mid == 0) {
         pid_t k = fork();
         if (k == 0) {
             if (apart)
-                carry_adopt(&c, &r->verdict); /* the write end is not in this table */
+                carry_adopt(&c, &r->verdict, first); /* the write end is not in this table */
             else if (r->wfd >= 0)
                 real_close(r->wfd);
-            keeper_main(r->verdict);
+            keeper_main(r->verdict, r->engine);
         }
         syscall(SYS_exit_group, k < 0 ? 1 : 0);
     }
@@ -323,15 +333,31 @@ static void fork_body(void *arg)
     }
 }
 
-/* The engines parked: fork the keeper (see shim_keeper_handoff). */
+/* tw_leave on e's own thread, where its reserve sockets are. */
+static void tw_leave_one(void *e)
+{
+    shim_tw_leave(e);
+}
+
+/* The engines parked: fork the keeper (see shim_keeper_handoff). Where
+ * the engines keep their fds in tables of their own (enginestart.c), a
+ * keeper for each engine with work left, forked from its thread, so that
+ * it inherits that table: the first engine's, which holds the listeners
+ * and passes what an exec passes on, whenever any is needed. The pid
+ * returned is the first keeper's; an exec that fails tells them all
+ * (SHIM_ENGINES_MAX bytes on *abort_fd). */
 static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
+    int n = shim_engines_nrun();
+    int apart = shim_fds_apart();
     if (!shim_engine_busy()) {
         /* No keeper: what the traces hold is written now (exec replaces
          * the memory, _exit runs no destructor), with the engines parked;
-         * a listener's TIME_WAIT goes to the kernel (timewait.c). */
+         * a listener's TIME_WAIT goes to the kernel (timewait.c), from
+         * each engine's own table. */
         shim_qlog_flush_all();
-        shim_engines_run_parked(tw_leave_all, NULL); /* the reserve sockets' table */
+        for (int k = 0; k < n; k++)
+            shim_engines_run_parked(shim_engine_nth(k), tw_leave_one, shim_engine_nth(k));
         if (for_exec)
             shim_engine_resume();
         return 0;
@@ -341,18 +367,26 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engine_resume();
         return -1;
     }
-    fork_req r = {.verdict = pfd[0], .wfd = pfd[1], .mid = -1};
-    shim_engines_run_parked(fork_body, &r);
+    pid_t first = -1;
+    for (int k = 0; k < (apart ? n : 1); k++) {
+        struct engine *e = shim_engine_nth(k);
+        if (apart && k > 0 && !shim_engine_busy_one(e))
+            continue; /* its part ends with the process, said at exit */
+        fork_req r = {.verdict = pfd[0], .wfd = pfd[1], .engine = apart ? k : -1, .mid = -1};
+        shim_engines_run_parked(e, fork_body, &r);
+        if (k == 0)
+            first = r.mid;
+    }
     if (pfd[0] >= 0)
         real_close(pfd[0]);
-    if (r.mid < 0) {
+    if (first < 0) {
         if (pfd[1] >= 0)
             real_close(pfd[1]);
         shim_engine_resume();
         return -1;
     }
     *abort_fd = pfd[1];
-    return r.mid;
+    return first;
 }
 
 /* ---- a fatal signal ----

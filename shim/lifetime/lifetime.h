@@ -108,12 +108,14 @@ void shim_keeper_exit(void);
 pid_t shim_keeper_handoff(int for_exec, int *abort_fd);
 
 /* adopt.c: in a child with an fd table of its own (shim_procenv_table()
- * != 0), has an engine of the owner copy fds[0..n) (n <= 4) into the
- * owner's table; on success fds[] hold the owner's numbers (the engines'
- * now) and the child's copies are closed. -ENOSYS: no engine runs;
- * -EPERM and the like: pidfd_getfd refused; -ETIMEDOUT: no engine answered
- * in 10 s. On failure the child's fds are as they were. Logged once. */
-int shim_adopt_fds(int *fds, int n);
+ * != 0), has engine e of the owner copy fds[0..n) (n <= 4) into the
+ * owner's table; where the engines keep their fds in tables of their own
+ * (enginestart.c), into e's. On success fds[] hold the engine's numbers
+ * and the caller's copies are closed. -ENOSYS: no engine runs; -EMFILE:
+ * e's table is full; -EPERM and the like: pidfd_getfd refused;
+ * -ETIMEDOUT: no engine answered in 10 s. On failure the caller's fds are
+ * as they were. Logged once. */
+int shim_adopt_fds(struct engine *e, int *fds, int n);
 
 /* ---- renew.c: a process made without fork() (base/procenv.c notices) ---- */
 

@@ -115,11 +115,11 @@ static int dump(int family, const struct sockaddr_storage *local, int v6only, se
     return dump_udp(family, dump_one, &q);
 }
 
-/* Drops from s the sockets the engines hold in a table of their own
- * (RUDP_FD_TABLE): their thread's fd directory, by inode. */
-static void drop_engines(seen *s)
+/* Drops from s the sockets engine e holds in a table of its own
+ * (RUDP_FD_TABLE): its thread's fd directory, by inode. */
+static void drop_engine(seen *s, const struct engine *e)
 {
-    pid_t tid = shim_engines_table_tid();
+    pid_t tid = shim_engine_table_tid(e);
     char path[64];
     if (!tid)
         return;
@@ -152,7 +152,8 @@ static void drop_engines(seen *s)
  * engines'). */
 static void drop_ours(seen *s)
 {
-    drop_engines(s);
+    for (int k = 0, n = shim_engines_nrun(); k < n; k++)
+        drop_engine(s, shim_engine_nth(k));
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return;
