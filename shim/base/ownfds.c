@@ -150,7 +150,6 @@ void shim_ownfds_add(int fd)
     shim_own_fd(fd, 1);
 }
 
-
 int shim_ownfds_has(int fd)
 {
     pthread_mutex_lock(&mu);

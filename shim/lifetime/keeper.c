@@ -10,7 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -218,29 +218,58 @@ static void carry_field(int *fd, void *ctx)
     c->copy[c->n++] = shim_fd_move_high(copy);
 }
 
+struct linux_dirent64_ {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* The inode of the socket the link at dir/name names, 0 if none. */
+static uint64_t socket_ino_at(int dir, const char *name)
+{
+    char t[48];
+    ssize_t n = readlinkat(dir, name, t, sizeof t - 1);
+    if (n < 9 || memcmp(t, "socket:[", 8) != 0 || t[n - 1] != ']')
+        return 0;
+    uint64_t ino = 0;
+    for (ssize_t i = 8; i < n - 1; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return 0;
+        ino = ino * 10 + (uint64_t)(t[i] - '0');
+    }
+    return ino;
+}
+
 /* The app's copies of our listeners in the program's table, by inode
- * (/proc/self/fd lists the leader's table, the program's). */
+ * (/proc/self/fd lists the leader's table, the program's). On an engine
+ * thread: no libc allocator (getdents64 into a buffer on the stack). */
 static void carry_listeners(carry *c)
 {
-    char buf[64];
-    for (int fd = 0; fd < (1 << 20) && c->nextra < CARRY_MAX; fd++) {
-        snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
-        char target[64];
-        ssize_t n = readlink(buf, target, sizeof target - 1);
-        if (n < 0) {
-            if (errno == ENOENT && fd >= 4096)
-                break; /* past every number in use, close enough */
-            continue;
+    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return; /* no /proc (a chroot): the keeper does without listen() */
+    char buf[2048] __attribute__((aligned(8)));
+    long n;
+    while (c->nextra < CARRY_MAX && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n && c->nextra < CARRY_MAX;) {
+            const struct linux_dirent64_ *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            int fd = 0;
+            const char *p = de->d_name;
+            for (; *p >= '0' && *p <= '9' && fd < (1 << 30); p++)
+                fd = fd * 10 + (*p - '0');
+            uint64_t ino;
+            if (*p || p == de->d_name || !(ino = socket_ino_at(d, de->d_name)) ||
+                shim_engines_listener_backlog(ino) < 0)
+                continue;
+            int copy = shim_fds_take_program(fd);
+            if (copy >= 0)
+                c->extra[c->nextra++] = shim_fd_move_high(copy);
         }
-        target[n] = 0;
-        unsigned long long ino;
-        if (sscanf(target, "socket:[%llu]", &ino) != 1 ||
-            shim_engines_listener_backlog((uint64_t)ino) < 0)
-            continue;
-        int copy = shim_fds_take_program(fd);
-        if (copy >= 0)
-            c->extra[c->nextra++] = shim_fd_move_high(copy);
     }
+    real_close(d);
 }
 
 /* first: the keeper of the first engine, which passes what the exec

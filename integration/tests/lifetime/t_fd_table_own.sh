@@ -19,7 +19,8 @@ passed=0
 for s in api/t_prog_transparency.sh api/t_prog_endings.sh api/t_prog_relisten.sh \
     api/t_prog_clonevm.sh api/t_prog_sigdeath.sh api/t_prog_spawn.sh \
     lifetime/t_prog_keeperhand.sh lifetime/t_lifetime_exec.sh lifetime/t_lifetime_exit.sh \
-    lifetime/t_keeper_delivers.sh lifetime/t_lifetime_closeall.sh \
+    lifetime/t_keeper_delivers.sh lifetime/t_lifetime_closeall.sh lifetime/t_prog_keeper.sh \
+    lifetime/t_lifetime_daemon.sh \
     keyed/t_keyed_nc.sh tools/t_rudp_stat.sh; do
     [ -f "$t/$s" ] || fail "no script $s"
     rc=0
