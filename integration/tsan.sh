@@ -6,7 +6,8 @@
 # prog_transparency (1,000 threads with a connection each, threads blocked
 # in every readiness call, signals, fork and exec) and prog_apprecv (a
 # blocking reader waiting on its UDP socket itself, engine/apprecv.c,
-# left by signals, siglongjmp and cancellation).
+# left by signals, siglongjmp and cancellation); prog_threads and
+# prog_transparency again with the engines' fds in tables of their own.
 # Any ThreadSanitizer report fails it.
 #
 # Two choices here were forced by TSan itself, found by attaching gdb to
@@ -48,10 +49,16 @@ symbolize() {
 }
 
 rc=0
+# "own:" runs the program with the engines' fds in tables of their own
+# (RUDP_FD_TABLE=own: engines started for room, copies into their tables,
+# eventfd copies between them).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
-    "prog_transparency" "prog_apprecv"; do
+    "prog_transparency" "prog_apprecv" "own:prog_threads" "own:prog_threads -f" \
+    "own:prog_transparency"; do
+    table=shared
+    case $run in own:*) table=own run=${run#own:} ;; esac
     prog=${run%% *} mode=${run#"$prog"}
-    echo "== $prog$mode under the TSan shim"
+    echo "== $prog$mode under the TSan shim (RUDP_FD_TABLE=$table)"
     # prog_appsend sends from a SIGALRM handler on purpose (its edges):
     # the app-thread path then allocates, from libc's malloc under the
     # sanitizers, which TSan rightly calls signal-unsafe. The product's
@@ -65,7 +72,7 @@ for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     # case is left to make test (PROG_APPRECV_NOFORK=1; its seccomp image
     # is exec'd, a new runtime).
     # shellcheck disable=SC2086
-    if ! LD_PRELOAD="$B/librudp_shim.so" PROG_APPRECV_NOFORK=1 \
+    if ! LD_PRELOAD="$B/librudp_shim.so" PROG_APPRECV_NOFORK=1 RUDP_FD_TABLE=$table \
         TSAN_OPTIONS="halt_on_error=0 exitcode=66 symbolize=0 report_signal_unsafe=$unsafe" \
         timeout 300 "$B/progs/$prog" $mode >"$out" 2>&1; then
         rc=1

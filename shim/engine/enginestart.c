@@ -240,6 +240,24 @@ static int own_fds(const struct engine *e, int *keep)
  * apart_state once it has (then its loop), -1 if the kernel refused
  * (a seccomp profile without unshare): the first engine stays in the
  * program's table, a later one ends (its start fails). */
+/* Whether this thread may copy the program's fds once it has left its
+ * table: pidfd_getfd(2) (Linux 5.6), which a container's seccomp profile
+ * may refuse without CAP_SYS_PTRACE; tried on the eventfd. */
+static int can_take(const struct engine *e)
+{
+    int p = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int c = p >= 0 ? (int)syscall(SYS_pidfd_getfd, p, e->evfd, 0) : -1;
+    int err = errno;
+    if (c >= 0)
+        real_close(c);
+    if (p >= 0)
+        real_close(p);
+    if (c < 0)
+        SHIM_LOG(RUDP_LOG_INFO, "engine %d stays in the program's fd table: pidfd_getfd: %s",
+                 (int)(e - G.e), shim_strerror(err));
+    return c >= 0;
+}
+
 static void *engine_apart_main(void *arg)
 {
     struct engine *e = arg;
@@ -247,8 +265,8 @@ static void *engine_apart_main(void *arg)
     int st = -1;
     /* CLOSE_RANGE_UNSHARE where unshare itself is refused: the range is
      * one number nobody holds */
-    if (unshare(CLONE_FILES) == 0 ||
-        syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0) {
+    if (can_take(e) && (unshare(CLONE_FILES) == 0 ||
+                        syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0)) {
         /* the first engine: the program's set at this moment (the engine's
          * fds, the log file, the qlog directory); a later one its own; and
          * fd 2, where log lines go */
@@ -283,8 +301,8 @@ static int wait_apart(struct engine *e)
     while ((st = atomic_load(&e->apart_state)) == 0)
         syscall(SYS_futex, (uint32_t *)&e->apart_state, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
     if (st < 0)
-        SHIM_LOG(RUDP_LOG_INFO, "engine %d stays in the program's fd table: unshare: refused",
-                 (int)(e - G.e));
+        SHIM_LOG(RUDP_LOG_INFO, "engine %d does not keep its fds apart (RUDP_FD_TABLE): the "
+                                "kernel refused", (int)(e - G.e));
     return st;
 }
 

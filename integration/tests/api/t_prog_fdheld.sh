@@ -75,6 +75,29 @@ grep -q '^delivered: 1000$' "$T/exit" ||
     { show "$T/exit"; fail "the server did not get every byte and FIN after the client's exit"; }
 echo "ok: the client exited at once after writing: every connection's bytes and FIN reached the server"
 
+# Where a seccomp profile refuses what the engines' own tables take, as a
+# container's may (prog_refuse: EPERM): without unshare, close_range's
+# CLOSE_RANGE_UNSHARE takes its place; without both, or without
+# pidfd_getfd (to copy a connect's fds over), the engines stay in the
+# program's table, said at info; every connection is rudp either way.
+need_bin prog_refuse
+run "$T/tcp300" RUDP_NO_SHIM=1 "$BIN/prog_fdheld" 300 || { show "$T/tcp300"; fail "over kernel TCP, prog_fdheld 300 failed"; }
+t3=$(files "$T/tcp300" client)
+refused() {
+    run "$T/refuse.$1" RUDP_LOG=info "$BIN/prog_refuse" "$1" "$BIN/prog_fdheld" 300 ||
+        { show "$T/refuse.$1"; fail "with $1 refused, prog_fdheld 300 failed"; }
+    grep -q "^skip: " "$T/refuse.$1" && skip "$(grep -m1 '^skip: ' "$T/refuse.$1" | cut -c7-)"
+    [ "$(carried "$T/refuse.$1" client 1)" = 300 ] ||
+        { show "$T/refuse.$1"; fail "with $1 refused, not every connection is rudp"; }
+    grep -q "$2" "$T/refuse.$1" || { show "$T/refuse.$1"; fail "with $1 refused, no line \"$2\""; }
+}
+refused unshare "engine 0 keeps its fds in a table of its own"
+[ "$(files "$T/refuse.unshare" client)" -ge $((t3 - 2)) ] ||
+    { show "$T/refuse.unshare"; fail "with unshare refused, the client opens $(files "$T/refuse.unshare" client) files (TCP $t3)"; }
+refused unshare,close_range "engine 0 does not keep its fds apart"
+refused pidfd_getfd "engine 0 stays in the program's fd table: pidfd_getfd"
+echo "ok: unshare refused: close_range's unshare instead; with close_range too, or pidfd_getfd, refused, the engine stays in the program's table; all rudp"
+
 # The control: the engine's fds in the program's table, as before.
 rc=0
 run "$T/shared" RUDP_FD_TABLE=shared "$BIN/prog_fdheld" 1000 || rc=$?
