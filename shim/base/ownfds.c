@@ -55,9 +55,31 @@ void shim_fds_set_apart(int on)
     atomic_store_explicit(&apart, on, memory_order_release);
 }
 
+/* A pidfd of this process in each engine's table (its number in that
+ * table's set), opened when its thread enters it; and the pid it was
+ * opened for: a keeper forked from an engine thread is another process,
+ * whose "program" has no table left to copy from. Read without mu (a
+ * copy may be taken under a caller's lock: appfd.c's), set once. */
+static _Atomic int self_pidfd[NTABLES] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+static _Atomic pid_t self_pid[NTABLES];
+
 void shim_fds_enter_engines(int k)
 {
-    in_engines = (unsigned char)(k + 1);
+    unsigned t = (unsigned)k + 1;
+    in_engines = (unsigned char)t;
+    pid_t me = getpid();
+    /* once per table and process: a thread the engine starts (a relay)
+     * shares its table, and with it the pidfd; a number an earlier
+     * process left here names nothing of this one's */
+    if (atomic_load(&self_pid[t]) == me && atomic_load(&self_pidfd[t]) >= 0)
+        return;
+    int p = (int)syscall(SYS_pidfd_open, me, 0);
+    if (p >= 0) {
+        p = shim_fd_move_high(p);
+        shim_own_fd(p, 1);
+    }
+    atomic_store(&self_pidfd[t], p);
+    atomic_store(&self_pid[t], me);
 }
 
 int shim_fds_in_engines(void)
@@ -65,40 +87,16 @@ int shim_fds_in_engines(void)
     return in_engines;
 }
 
-static void set_bit(fdset *s, int fd, int on);
-
-/* A pidfd of this process in each engine's table (its number in that
- * table's set), and the pid it was opened for: a keeper forked from an
- * engine thread opens its own. mu. */
-static int self_pidfd[NTABLES] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
-static pid_t self_pid[NTABLES];
-
 int shim_fds_take_program(int fd)
 {
     unsigned t = in_engines;
     if (!t)
         return fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    pid_t me = getpid();
-    pthread_mutex_lock(&mu);
-    if (self_pidfd[t] >= 0 && self_pid[t] != me) {
-        set_bit(&sets[t], self_pidfd[t], 0);
-        real_close(self_pidfd[t]);
-        self_pidfd[t] = -1;
+    int p = atomic_load(&self_pidfd[t]);
+    if (p < 0 || atomic_load(&self_pid[t]) != getpid()) {
+        errno = ESRCH;
+        return -1;
     }
-    if (self_pidfd[t] < 0) {
-        int p = (int)syscall(SYS_pidfd_open, me, 0);
-        if (p < 0) {
-            int err = errno;
-            pthread_mutex_unlock(&mu);
-            errno = err;
-            return -1;
-        }
-        self_pidfd[t] = shim_fd_move_high(p);
-        self_pid[t] = me;
-        set_bit(&sets[t], self_pidfd[t], 1);
-    }
-    int p = self_pidfd[t];
-    pthread_mutex_unlock(&mu);
     /* The leader's table, the program's (the engines' threads have their
      * own); the ptrace check passes within one thread group. */
     return (int)syscall(SYS_pidfd_getfd, p, fd, 0);

@@ -354,7 +354,7 @@ static void arm_fallback(connecting *d)
     shim_connect_req *req = &d->req;
     if (!shim_cfg.fallback || !d->sl || !d->app_ino || d->early)
         return;
-    req->tcp_fd = fcntl(d->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    req->tcp_fd = fcntl(d->fd, F_DUPFD_CLOEXEC, shim_fds_apart() ? 0 : SHIM_FD_BASE);
     if (req->tcp_fd < 0)
         return;
     atomic_fetch_add(&shim_fallback_racing, 1);
@@ -384,8 +384,11 @@ static void arm_fallback(connecting *d)
 static int hand_to_engine(connecting *d)
 {
     shim_connect_req *req = &d->req;
-    req->udp_fd = shim_fd_move_high(d->udp);
-    req->efd = shim_fd_move_high(d->sv[1]);
+    /* out of the program's way, where they stay; an engine with a table of
+     * its own copies them into it at once (enginestart.c) */
+    int apart = shim_fds_apart();
+    req->udp_fd = apart ? d->udp : shim_fd_move_high(d->udp);
+    req->efd = apart ? d->sv[1] : shim_fd_move_high(d->sv[1]);
     d->udp = d->sv[1] = -1;
     shim_to_rudp_addr((struct sockaddr *)&d->peer, &req->peer);
     req->id = d->n.id;

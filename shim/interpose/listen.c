@@ -371,7 +371,7 @@ static int make_request(listening *l)
     req->wildcard = is_any(l->local);
     /* Moved to a number of ours (the old one closed and free for any
      * thread to reuse): a failure below closes it under the new one. */
-    req->udp_fd = l->udp = shim_fd_move_high(l->udp);
+    req->udp_fd = l->udp = shim_fds_apart() ? l->udp : shim_fd_move_high(l->udp);
     req->reserve_fd = l->reserve;
     req->backlog = capped_backlog(l->backlog);
     req->app_reuseport = l->tk.rec.reuseport;
