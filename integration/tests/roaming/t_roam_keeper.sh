@@ -18,7 +18,11 @@
 # the keeper validates the new address and sends its FIN again there.
 #
 # Asserts, unkeyed and with a RUDP_KEY_FILE at both ends: every server's
-# connection went to a keeper, every client finishes ("done", exit 0), and
+# connection went to a keeper (but for one whose client's keepalive came
+# between the rebind and its server's end, said: its FIN was acknowledged
+# before the end: CI on 584ebe6 failed once, by all signs so, when
+# srv1..8 started one after the other and busy took 10 s; they start
+# together now), every client finishes ("done", exit 0), and
 # none moved to a new socket of its own (roam.c does that after 3 probe
 # timeouts and 2 s with nothing heard: its keeper not answering).
 # On 0b07638 (the retired engine's socket stayed in the group, unread) a
@@ -59,10 +63,15 @@ for mode in unkeyed keyed; do
     rm -f "$T/flag"
     EMU_IPV6=0 emu_up roamkeep "delay=5" "delay=5"
     emu_nat_on a
-    CLIS=""
+    # Every server first, then every client at once: the transfers end
+    # together, so no client's keepalive (10 s after) comes before the
+    # rebind and the servers' ends below.
     for k in $(seq 1 "$PAIRS"); do
         roam_bg b "srv$k" "$PY" "$ROAM_IO" listen $((BASE + k)) --recv "$T/out$k" --hold "$T/flag"
-        roam_listening b $((BASE + k))
+    done
+    for k in $(seq 1 "$PAIRS"); do roam_listening b $((BASE + k)); done
+    CLIS=""
+    for k in $(seq 1 "$PAIRS"); do
         roam_bg a "cli$k" "$PY" "$ROAM_IO" connect "$EMU_IP_B" $((BASE + k)) --send "$T/payload"
         CLIS="$CLIS $LAST_PID"
     done
@@ -71,8 +80,26 @@ for mode in unkeyed keyed; do
     # servers close (their FINs go to the old mappings) and exit.
     emu_nat_rebind a
     touch "$T/flag"
-    all_said 'keeper [0-9]* took over' 10 ||
-        { roam_show "$EMU_DIR"/srv*.log; fail "$mode: not every server's connection went to a keeper"; }
+    kept=$PAIRS
+    if ! all_said 'keeper [0-9]* took over' 10; then
+        # A client whose keepalive reached its server between the rebind
+        # and the server's end (a machine slow enough that the transfers
+        # ended 10 s apart) had its FIN acknowledged before the end: no
+        # keeper was needed. Only a server without that is a failure.
+        bad="" kept=0
+        for k in $(seq 1 "$PAIRS"); do
+            if grep -q 'keeper [0-9]* took over' "$EMU_DIR/srv$k.log"; then
+                kept=$((kept + 1))
+            elif grep -q '^[^ ]* rudp\[[0-9]*\] .*peer moved' "$EMU_DIR/srv$k.log"; then
+                echo "note: $mode: srv$k's client spoke from its new port before the server ended: no keeper needed"
+            else
+                bad="$bad srv$k"
+            fi
+        done
+        [ -z "$bad" ] || { roam_show "$EMU_DIR"/srv*.log; fail "$mode: not every server's connection went to a keeper:$bad"; }
+        [ "$kept" -ge $((PAIRS / 2)) ] ||
+            fail "$mode: only $kept of $PAIRS connections went to a keeper (the others' clients spoke before their servers ended: the transfers ended too far apart)"
+    fi
     # The clients finish once their keepers answer (the keepalive comes
     # 10 s after each client last heard its server).
     k=0 bad="" ROAM_WATCH=""
@@ -93,5 +120,5 @@ for mode in unkeyed keyed; do
         fail "$mode: $bad"
     fi
     emu_down 2>/dev/null
-    echo "ok: $mode, RUDP_ENGINES=2: $PAIRS clients re-mapped by a NAT after their servers' FINs were lost reached their keepers, none moving to a new socket"
+    echo "ok: $mode, RUDP_ENGINES=2: $PAIRS clients ($kept with a keeper) re-mapped by a NAT after their servers' FINs were lost reached their keepers, none moving to a new socket"
 done
