@@ -28,7 +28,8 @@
 #                             prints them. SERVE_WITH="CMD..." serves with
 #                             "CMD... server PORT" instead.
 #   gap NAME SERVED WHAT...   $PROG WHAT... plain, then supervised: the
-#                             same output, no TCP supervised (below)
+#                             same output, no TCP supervised (below); each
+#                             run stopped after GAP_LIMIT s (60: a hang)
 
 if [ "${REACH_NETNS:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "skip: needs root (a network namespace and nftables)"; exit 77; }
@@ -173,7 +174,7 @@ gap() {
         _sup=
         [ "$_how" = supervised ] && _sup=$SUP
         _t0=$(tcp_now)
-        timeout 60 $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
+        timeout "${GAP_LIMIT:-60}" $_sup "$PROG" "$@" >"$T/$_name.$_how" 2>&1 ||
             { show "$T/$_name.$_how"; [ -z "$_srv" ] || show "$T/$_name.$_how.server.log"
               fail "$_name ($_how): the program failed"; }
         if [ -n "$_srv" ]; then
