@@ -173,7 +173,16 @@ int shim_engine_doorbell(struct engine *e)
     int fd = atomic_load(&e->evfd_in[t]);
     if (fd >= 0)
         return fd;
-    /* another engine's table: a copy of the program's, kept */
+    /* another engine's table: a copy of the program's, kept, in a place
+     * its engine kept for it (enginestart.c) */
+    struct engine *mine = &G.e[t - 1];
+    for (int i = 0; i < SHIM_ENGINES_MAX; i++) {
+        int sp = atomic_exchange(&mine->spare[i], -1);
+        if (sp >= 0) {
+            shim_close_owned(sp);
+            break;
+        }
+    }
     int c = shim_fds_take_program(e->evfd);
     if (c < 0 || shim_fd_ino(c) != e->evfd_ino) {
         if (c >= 0)

@@ -5,6 +5,7 @@
  * the thread. A start that fails says why and undoes itself.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -258,6 +259,20 @@ static int can_take(const struct engine *e)
     return c >= 0;
 }
 
+/* Places for the other engines' eventfds in this table (types.h: spare),
+ * taken while it has room. */
+static void keep_spares(struct engine *e)
+{
+    for (int i = 0; i < SHIM_ENGINES_MAX; i++) {
+        int d = i == (int)(e - G.e) ? -1 : fcntl(e->evfd, F_DUPFD_CLOEXEC, 3);
+        if (d >= 0) {
+            d = shim_fd_move_high(d);
+            shim_own_fd(d, 1);
+        }
+        atomic_store(&e->spare[i], d);
+    }
+}
+
 static void *engine_apart_main(void *arg)
 {
     struct engine *e = arg;
@@ -285,6 +300,7 @@ static void *engine_apart_main(void *arg)
         for (int i = 0; i < n; i++)
             if (keep[i] != 2 || shim_cfg.log_fd == 2)
                 shim_own_fd(keep[i], 1);
+        keep_spares(e);
         st = 1;
     }
     atomic_store(&e->apart_state, st);
@@ -308,6 +324,18 @@ static int wait_apart(struct engine *e)
 
 /* The engine left: the program's table closes the engine's fds but the
  * eventfd (the program's threads wake it by it). */
+/* Each redirected connection costs the engine one or two fds next to the
+ * app's one where they share a table: raise the soft limit where the hard
+ * limit allows (as at 49ed96f, before the control socket is made). */
+static void raise_soft_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 && rl.rlim_max > rl.rlim_cur) {
+        rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void left_program_table(struct engine *e)
 {
     int fds[3] = {e->epfd, e->tfd, e == &G.e[0] ? shim_control_fd() : -1};
@@ -411,16 +439,16 @@ int shim_engine_start_locked(struct engine *e)
         SHIM_LOG(RUDP_LOG_DEBUG, "engine %d: timerfd: %s; app threads write through the bridge",
                  (int)(e - G.e), shim_strerror(-err));
 
-    if (G.nrun == 0)
-        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
-
     /* The first engine of a process whose fds are few keeps its own in a
      * table of their own (RUDP_FD_TABLE): its thread leaves the program's
      * table before its loop, and the program's table keeps only the
-     * eventfd that wakes it. */
-    /* every engine of a process whose first one did (engines.c starts
-     * more for room) */
+     * eventfd that wakes it. Every engine of a process whose first one
+     * did (engines.c starts more for room). */
     e->apart = G.nrun == 0 ? want_apart() : shim_fds_apart();
+    if (G.nrun == 0 && !e->apart)
+        raise_soft_limit(); /* before the control socket: it goes high */
+    if (G.nrun == 0)
+        shim_control_open(e); /* engine 0 serves rudp-stat (control.c) */
     atomic_store(&e->apart_state, 0);
     err = shim_thread_start(&e->thread, e->apart ? engine_apart_main : shim_engine_loop, e);
     if (err) {
@@ -435,17 +463,9 @@ int shim_engine_start_locked(struct engine *e)
         what = "unshare";
         err = -EPERM;
         goto fail; /* its thread has ended (engine_apart_main) */
-    } else if (G.nrun == 0) {
-        e->apart = 0;
-        /* Each redirected connection costs the engine one or two fds next
-         * to the app's one; raise the soft limit where the hard limit
-         * allows. */
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 &&
-            rl.rlim_max > rl.rlim_cur) {
-            rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
+    } else if (G.nrun == 0 && e->apart) {
+        e->apart = 0; /* refused: engine 0 stays in the program's table */
+        raise_soft_limit();
     }
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);

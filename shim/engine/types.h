@@ -248,6 +248,11 @@ struct engine {
      * apart: [0] the program's (evfd itself), [k + 1] engine k's own, -1
      * not taken yet (shim_engine_doorbell) */
     _Atomic int evfd_in[SHIM_ENGINES_MAX + 1];
+    /* places kept in its own table for the other engines' eventfds: each
+     * a copy of its own evfd, closed just before a copy of another's is
+     * taken there (shim_engine_doorbell), so that a full table still can;
+     * -1 once used */
+    _Atomic int spare[SHIM_ENGINES_MAX];
     /* work for it to do while parked, on its thread (an engine's own fd
      * table: shim_engines_run_parked), NULL once done (G.mu) */
     void (*park_fn)(void *);
