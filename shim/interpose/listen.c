@@ -403,10 +403,12 @@ static int hand_to_engine(listening *l)
     shim_listen_req *req = &l->req;
     int err = shim_engine_listen(req);
     if (err == -EXDEV || err == -EMFILE) {
-        real_close(req->udp_fd);
-        real_close(req->reserve_fd);
-        if (req->phfd >= 0)
-            real_close(req->phfd);
+        /* marked the shim's where made (porthand's name among them): a
+         * plain close would leave the number marked, and the program's
+         * own socket there later could not be closed */
+        shim_close_owned(req->udp_fd);
+        shim_close_owned(req->reserve_fd);
+        shim_close_owned(req->phfd);
         real_close(l->lfd);
     } else if (err < 0) {
         real_close(l->lfd);
