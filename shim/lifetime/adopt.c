@@ -28,6 +28,7 @@
  * child's sockets are kernel TCP, as the kernel gives them (logged once).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -48,8 +49,10 @@ enum { A_PENDING, A_DONE, A_FAILED, A_ABANDONED };
 typedef struct shim_adopt_req {
     _Atomic uint32_t state; /* A_*: the child waits on it (a futex word) */
     _Atomic int refs;       /* the child's and the engine's */
-    pid_t pid;              /* the child */
+    pid_t pid;              /* the child (the asking process) */
+    pid_t tid;              /* its asking thread */
     int n;
+    unsigned char held[ADOPT_MAX]; /* out[i] was the engine's already (held_already) */
     int fds[ADOPT_MAX];     /* the child's numbers ... */
     uint64_t inos[ADOPT_MAX]; /* ... their sockets ... */
     int out[ADOPT_MAX];     /* ... and the owner's copies */
@@ -108,13 +111,47 @@ int shim_adopt_wake_fd(struct engine *e, int *own)
     return fd;
 }
 
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9 */
+#endif
+
+/* A pidfd of the asking thread, whose fd table is the one to take from
+ * (it waits for the answer, so it lives): that works when the process's
+ * first thread has ended (pthread_exit from main), which a pidfd of the
+ * process cannot (pidfd_getfd says ESRCH). Before Linux 6.9 (EINVAL), the
+ * process's. */
+static int asker_pidfd(const adopt_req *a)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, a->tid, PIDFD_THREAD);
+    if (pfd < 0 && errno == EINVAL)
+        pfd = (int)syscall(SYS_pidfd_open, a->pid, 0);
+    return pfd;
+}
+
+/* The number an engine whose table began as a copy of the program's
+ * (engine 0, enginestart.c) holds already for fd, the same socket: taking
+ * another copy would leave that one open for the engine's life (a port's
+ * name, porthand.c, still bound after its listener closed). -1 if none. */
+static int held_already(int fd, uint64_t ino)
+{
+    if (!shim_fds_in_engines() || !ino || !shim_ownfds_has(fd) || shim_fd_ino(fd) != ino)
+        return -1;
+    return fd;
+}
+
 void shim_adopt_run(adopt_req *a)
 {
     int got = 0, err = 0;
-    int pfd = (int)syscall(SYS_pidfd_open, a->pid, 0);
+    int pfd = asker_pidfd(a);
     if (pfd < 0)
         err = -errno;
     for (; !err && got < a->n; got++) {
+        int same = held_already(a->fds[got], a->inos[got]);
+        if (same >= 0) {
+            a->out[got] = same;
+            a->held[got] = 1;
+            continue;
+        }
         int fd = take(pfd, a->fds[got], a->inos[got]);
         if (fd < 0) {
             err = fd;
@@ -129,7 +166,8 @@ void shim_adopt_run(adopt_req *a)
     uint32_t want = A_PENDING;
     if (!atomic_compare_exchange_strong(&a->state, &want, err ? A_FAILED : A_DONE) || err) {
         for (int i = 0; i < got; i++) /* the child gave up, or not all could be taken */
-            real_close(a->out[i]);
+            if (!a->held[i])
+                real_close(a->out[i]);
     } else {
         for (int i = 0; i < got; i++)
             shim_own_fd(a->out[i], 1);
@@ -168,6 +206,7 @@ int shim_adopt_fds(struct engine *e, int *fds, int n)
     if (!a)
         return -ENOMEM;
     a->pid = getpid();
+    a->tid = (pid_t)syscall(SYS_gettid);
     a->n = n;
     for (int i = 0; i < n; i++) {
         a->fds[i] = fds[i];
