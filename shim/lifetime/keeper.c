@@ -123,6 +123,7 @@ static void keeper_main(int verdict, int engine)
         if (fstat(2, &st) == 0 && (S_ISREG(st.st_mode) || isatty(2)))
             copy = fcntl(2, F_DUPFD_CLOEXEC, 3);
         shim_cfg.log_fd = copy >= 0 ? shim_fd_move_high(copy) : -1;
+        shim_own_fd(2, 0); /* an engine table's mark (enginestart.c): the rule above decides */
     }
     /* Keep only the engine's fds (and a log file): holding the app's fds
      * would keep its sockets, pipes and terminal open. Our copies of the
