@@ -13,7 +13,12 @@
  * (or went over kernel TCP) and F was 0: each connection held 3 of the
  * program's fds.
  *
- *   prog_fdheld N [exit]
+ *   prog_fdheld N [exit|leader]
+ *
+ * With "leader" the client's part runs on a second thread once the first
+ * has ended (pthread_exit from main): the engine takes each socket from
+ * the asking thread's table (adopt.c), which a pidfd of the process no
+ * longer reaches (pidfd_getfd: ESRCH; every connect then left rudp).
  *
  * With "exit" the client writes its 4 bytes on each connection and exits
  * at once, reading nothing: what it wrote is the keepers' to deliver
@@ -25,6 +30,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +111,9 @@ static void count_transports(const char *side, const int *c, int n)
     size_t max = 1 << 20;
     unsigned long *un = malloc(max * sizeof *un), *tc = malloc(max * sizeof *tc);
     CHECK(un && tc, "out of memory");
-    size_t nu = read_inodes("/proc/net/unix", 6, un, 0, max);
-    size_t nt = read_inodes("/proc/net/tcp", 9, tc, 0, max);
-    nt = read_inodes("/proc/net/tcp6", 9, tc, nt, max);
+    size_t nu = read_inodes("/proc/thread-self/net/unix", 6, un, 0, max);
+    size_t nt = read_inodes("/proc/thread-self/net/tcp", 9, tc, 0, max);
+    nt = read_inodes("/proc/thread-self/net/tcp6", 9, tc, nt, max);
     qsort(un, nu, sizeof *un, cmp_ul);
     qsort(tc, nt, sizeof *tc, cmp_ul);
     int rudp = 0, tcp = 0;
@@ -127,7 +133,20 @@ static void count_transports(const char *side, const int *c, int n)
     printf("transport: %s rudp %d tcp %d\n", side, rudp, tcp);
 }
 
-static int exit_mode; /* "exit": the client exits once it has written */
+static int exit_mode;   /* "exit": the client exits once it has written */
+static int leader_mode; /* "leader": the client on a thread, main ended */
+
+static int client(int rfd, int n);
+
+typedef struct client_args {
+    int rfd, n;
+} client_args;
+
+static void *client_thread(void *arg)
+{
+    const client_args *a = arg;
+    exit(client(a->rfd, a->n));
+}
 
 static void serve(int l, int n, int report)
 {
@@ -160,11 +179,13 @@ static void serve(int l, int n, int report)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "exit") != 0)) {
-        fprintf(stderr, "usage: prog_fdheld N [exit]\n");
+    if (argc < 2 || argc > 3 ||
+        (argc == 3 && strcmp(argv[2], "exit") != 0 && strcmp(argv[2], "leader") != 0)) {
+        fprintf(stderr, "usage: prog_fdheld N [exit|leader]\n");
         return 2;
     }
-    exit_mode = argc == 3;
+    exit_mode = argc == 3 && strcmp(argv[2], "exit") == 0;
+    leader_mode = argc == 3 && strcmp(argv[2], "leader") == 0;
     int n = atoi(argv[1]);
     CHECK(n > 0, "N must be positive");
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -190,8 +211,20 @@ int main(int argc, char **argv)
     }
     prog_on_fail = end_server;
     close(rp[1]);
+    if (leader_mode) {
+        static client_args ca;
+        ca = (client_args){rp[0], n};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, client_thread, &ca) == 0, "pthread_create");
+        pthread_exit(NULL); /* the process goes on with the client's thread */
+    }
+    return client(rp[0], n);
+}
+
+static int client(int rfd, int n)
+{
     unsigned port = 0;
-    CHECK(read(rp[0], &port, sizeof port) == (ssize_t)sizeof port, "no port from the server");
+    CHECK(read(rfd, &port, sizeof port) == (ssize_t)sizeof port, "no port from the server");
     int *c = calloc((size_t)n, sizeof *c);
     CHECK(c, "out of memory");
     for (int i = 0; i < n; i++) {
@@ -202,7 +235,7 @@ int main(int argc, char **argv)
               strerror(errno));
     }
     char r;
-    CHECK(read(rp[0], &r, 1) == 1, "the server did not report");
+    CHECK(read(rfd, &r, 1) == 1, "the server did not report");
     printf("files: client %d\n", files_left(1 << 20));
     count_transports("client", c, n);
     for (int i = 0; i < n; i++) {

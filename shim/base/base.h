@@ -344,6 +344,13 @@ int shim_fds_in_engines(void);
  * thread of the engines' own table: pidfd_getfd(2) on this process, whose
  * table is the program's; elsewhere a dup): the new fd, or -1 with errno. */
 int shim_fds_take_program(int fd);
+/* Records the calling thread, if the program's, as the one to take from
+ * where the process's first thread has ended (pthread_exit from main). */
+void shim_fds_program_thread(void);
+/* A copy of the calling table's fd through pidfd_getfd, as the engines
+ * take the program's (before leaving it: whether the kernel lets them),
+ * or -1 with errno. */
+int shim_fds_probe_take(int fd);
 
 /* Whether fd belongs to the engine (programs closing every fd skip it). */
 int shim_ownfds_has(int fd);

@@ -87,6 +87,37 @@ int shim_fds_in_engines(void)
     return in_engines;
 }
 
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9 */
+#endif
+
+/* A program thread seen last (shim_fds_program_thread), 0 none. */
+static _Atomic pid_t program_tid;
+
+void shim_fds_program_thread(void)
+{
+    if (!in_engines)
+        atomic_store_explicit(&program_tid, (pid_t)syscall(SYS_gettid), memory_order_relaxed);
+}
+
+/* fd of the program's table through a pidfd of the program thread seen
+ * last: where the first thread has ended (pthread_exit from main), whose
+ * table a pidfd of the process names (ESRCH). Linux 6.9 (PIDFD_THREAD). */
+static int take_by_thread(int fd)
+{
+    pid_t tid = atomic_load_explicit(&program_tid, memory_order_relaxed);
+    int p = tid > 0 ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD) : -1;
+    if (p < 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    int c = (int)syscall(SYS_pidfd_getfd, p, fd, 0);
+    int err = errno;
+    real_close(p);
+    errno = err;
+    return c;
+}
+
 int shim_fds_take_program(int fd)
 {
     unsigned t = in_engines;
@@ -99,7 +130,23 @@ int shim_fds_take_program(int fd)
     }
     /* The leader's table, the program's (the engines' threads have their
      * own); the ptrace check passes within one thread group. */
-    return (int)syscall(SYS_pidfd_getfd, p, fd, 0);
+    int c = (int)syscall(SYS_pidfd_getfd, p, fd, 0);
+    if (c < 0 && errno == ESRCH)
+        c = take_by_thread(fd);
+    return c;
+}
+
+int shim_fds_probe_take(int fd)
+{
+    int p = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int c = p >= 0 ? (int)syscall(SYS_pidfd_getfd, p, fd, 0) : -1;
+    if (c < 0 && errno == ESRCH)
+        c = take_by_thread(fd);
+    int err = errno;
+    if (p >= 0)
+        real_close(p);
+    errno = err;
+    return c;
 }
 
 /* The calling thread's set. */

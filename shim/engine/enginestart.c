@@ -246,13 +246,10 @@ static int own_fds(const struct engine *e, int *keep)
  * may refuse without CAP_SYS_PTRACE; tried on the eventfd. */
 static int can_take(const struct engine *e)
 {
-    int p = (int)syscall(SYS_pidfd_open, getpid(), 0);
-    int c = p >= 0 ? (int)syscall(SYS_pidfd_getfd, p, e->evfd, 0) : -1;
+    int c = shim_fds_probe_take(e->evfd);
     int err = errno;
     if (c >= 0)
         real_close(c);
-    if (p >= 0)
-        real_close(p);
     if (c < 0)
         SHIM_LOG(RUDP_LOG_INFO, "engine %d stays in the program's fd table: pidfd_getfd: %s",
                  (int)(e - G.e), shim_strerror(err));
@@ -445,6 +442,7 @@ int shim_engine_start_locked(struct engine *e)
      * eventfd that wakes it. Every engine of a process whose first one
      * did (engines.c starts more for room). */
     e->apart = G.nrun == 0 ? want_apart() : shim_fds_apart();
+    shim_fds_program_thread(); /* the starter: a thread to take from */
     if (G.nrun == 0 && !e->apart)
         raise_soft_limit(); /* before the control socket: it goes high */
     if (G.nrun == 0)

@@ -207,6 +207,7 @@ int shim_adopt_fds(struct engine *e, int *fds, int n)
         return -ENOMEM;
     a->pid = getpid();
     a->tid = (pid_t)syscall(SYS_gettid);
+    shim_fds_program_thread(); /* a live one, for the engines' own copies */
     a->n = n;
     for (int i = 0; i < n; i++) {
         a->fds[i] = fds[i];

@@ -65,6 +65,12 @@ check "$T/keyed" keyed
 
 # The client exits right after writing on each connection: a keeper for
 # each of its engines' tables delivers what it wrote, then the FIN.
+# The client's part on a thread once main has called pthread_exit: the
+# process's first thread has ended, and a pidfd of the process reaches no
+# fd table (pidfd_getfd: ESRCH); the engines take from a live thread.
+run "$T/leader" "$BIN/prog_fdheld" 1000 leader || { show "$T/leader"; fail "prog_fdheld 1000 leader failed"; }
+check "$T/leader" "main ended (pthread_exit)"
+
 run "$T/exit" "$BIN/prog_fdheld" 1000 exit || { show "$T/exit"; fail "prog_fdheld 1000 exit failed"; }
 i=0
 until grep -q '^delivered: 1000$' "$T/exit" || [ "$i" -ge 600 ]; do
