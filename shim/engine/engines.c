@@ -538,14 +538,20 @@ int shim_engine_listen(const shim_listen_req *req)
          * port (porthand.c) */
         int phfd = phfds[k];
         if (!c) {
-            /* a member that never was: its fd closes, the group forgets it */
-            real_close(fds[k]);
-            if (phfd >= 0)
-                shim_close_owned(phfd);
+            /* a member that never was: its fd closes, the group forgets it;
+             * adopted ones (foreign) are numbers of an engine's own table,
+             * not this thread's to close: left there */
+            if (!foreign || k > 0) {
+                real_close(fds[k]);
+                if (phfd >= 0)
+                    shim_close_owned(phfd);
+            }
             if (k == 0) {
-                real_close(r->reserve_fd);
-                if (xfd >= 0)
-                    shim_close_owned(xfd);
+                if (!foreign) {
+                    real_close(r->reserve_fd);
+                    if (xfd >= 0)
+                        shim_close_owned(xfd);
+                }
                 err = -ENOMEM;
             }
             shim_lgroup_drop(g);

@@ -337,8 +337,17 @@ static void fork_body(void *arg)
     int apart = r->engine >= 0;
     int first = r->engine <= 0;
     carry c;
-    if (apart)
+    if (apart) {
+        int for_exec = r->verdict >= 0;
         carry_take(&c, &r->verdict, first);
+        if (for_exec && r->verdict < 0) {
+            /* no copy of the verdict pipe (a full table): a keeper that
+             * could not tell a failed exec would drive the engine with
+             * the program; none, and the hand-over fails (fork_keeper) */
+            carry_drop(&c);
+            return;
+        }
+    }
     shim_engines_set_handoff(1);
     pid_t mid = fork();
     if (mid == 0) {
@@ -398,6 +407,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         return -1;
     }
     pid_t first = -1;
+    int missing = 0; /* a busy engine without its keeper */
     for (int k = 0; k < (apart ? n : 1); k++) {
         struct engine *e = shim_engine_nth(k);
         if (apart && k > 0 && !shim_engine_busy_one(e))
@@ -406,12 +416,23 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engines_run_parked(e, fork_body, &r);
         if (k == 0)
             first = r.mid;
+        if (r.mid < 0 && (missing = 1) && (k == 0 || for_exec))
+            break; /* an exec's hand-over is all or nothing (below) */
     }
     if (pfd[0] >= 0)
         real_close(pfd[0]);
-    if (first < 0) {
-        if (pfd[1] >= 0)
+    if (first < 0 || (for_exec && missing)) {
+        if (pfd[1] >= 0) {
+            /* the keepers forked already end (exec.c's abort bytes) */
+            char ab[SHIM_ENGINES_MAX];
+            memset(ab, 'x', sizeof ab);
+            ssize_t w = real_write(pfd[1], ab, sizeof ab);
+            (void)w;
             real_close(pfd[1]);
+        }
+        SHIM_LOG(RUDP_LOG_WARN, "no keeper for an engine's connections (%s): %s",
+                 for_exec ? "exec" : "exit", for_exec ? "the exec goes on without one" :
+                                                        "those end with the process");
         shim_engine_resume();
         return -1;
     }
