@@ -155,23 +155,43 @@ awk -v pub="$PUBLIC_EXTRA" -v via="$tmp/via" '
 
 # (b) symbols: who defines what (shim's objects by layer folder, core's as
 # core), and what each shim object takes from which.
+# The objects of shim/'s layers whose source is there (a stale one's moved
+# or went), in layer order; nm reads them all at once (-A: "OBJ:..." on
+# each line): a process per object made this script take a minute.
+objs=""
 for l in $LAYERS; do
     [ "$l" = core ] && continue
     for o in "$BUILD/shim/$l"/*.o; do
         [ -e "$o" ] || continue
-        s=shim/$l/$(basename "$o" .o).c
-        [ -e "$s" ] || continue # an object whose source moved or went
-        nm --defined-only "$o" | awk -v f="${s#shim/}" -v l="$l" 'NF == 3 && $2 ~ /^[A-Z]$/ { print $3, f, l }' >>"$tmp/defs"
-        nm -u "$o" | awk -v f="${s#shim/}" -v l="$l" '{ print $NF, f, l }' >>"$tmp/uses"
+        [ -e "shim/$l/$(basename "$o" .o).c" ] && objs="$objs $o"
     done
 done
+# "OBJ:ADDR T NAME" or "OBJ: U NAME" -> NAME LAYER/FILE.c LAYER
+nm_src() {
+    awk -v pre="$BUILD/shim/" -v want="$1" '{
+        i = match($1, /:[^:]*$/); o = substr($1, 1, i - 1)
+        if (substr(o, 1, length(pre)) != pre) next
+        f = substr(o, length(pre) + 1); sub(/\.o$/, ".c", f)
+        l = f; sub(/\/.*/, "", l)
+        if (want == "defs" && NF == 3 && $2 ~ /^[A-Z]$/) print $3, f, l
+        if (want == "uses") print $NF, f, l
+    }'
+}
+if [ -n "$objs" ]; then
+    # shellcheck disable=SC2086 # objs: words
+    nm -A --defined-only $objs | nm_src defs >>"$tmp/defs"
+    # shellcheck disable=SC2086
+    nm -A -u $objs | nm_src uses >>"$tmp/uses"
+fi
 if [ ! -s "$tmp/uses" ]; then
     echo "check_layers: no objects under $BUILD/shim/<layer>/ (make first)"
     exit 1
 fi
-find "$BUILD/core" -name '*.o' 2>/dev/null | while read -r o; do
-    nm --defined-only "$o" | awk -v f="core/${o#"$BUILD"/core/}" 'NF == 3 && $2 ~ /^[A-Z]$/ { sub(/\.o$/, ".c", f); print $3, f, "core" }'
-done >>"$tmp/defs"
+find "$BUILD/core" -name '*.o' -exec nm -A --defined-only {} + 2>/dev/null |
+    awk -v pre="$BUILD/core/" '{
+        i = match($1, /:[^:]*$/); f = "core/" substr($1, length(pre) + 1, i - 1 - length(pre))
+        if (NF == 3 && $2 ~ /^[A-Z]$/) { sub(/\.o$/, ".c", f); print $3, f, "core" }
+    }' >>"$tmp/defs"
 
 ranks=$(for l in $LAYERS; do printf '%s=%s ' "$l" "$(rank "$l")"; done)
 awk -v ranks="$ranks" -v out="$tmp/edges" '
@@ -260,14 +280,23 @@ for f in shim/*/*.c shim/*/*.h; do
     case " $FRONT_REMOTE_FILES " in *" $rel "*) continue ;; esac
     grep -n 'shim_front_remote\|front_remote\.c' "$f" | sed "s|^|REMOTE FRONT NAMED OUTSIDE ITS IMPLEMENTATION: $rel:|"
 done >"$tmp/front"
+# every object of shim/ whose source is there (stale ones skipped)
+allobjs=""
 for o in "$BUILD"/shim/*/*.o; do
     [ -e "$o" ] || continue
     rel=${o#"$BUILD"/shim/}
-    [ -e "shim/${rel%.o}.c" ] || continue # stale: its source is gone
-    case " $DL_OBJECTS " in *" $rel "*) continue ;; esac
-    nm -u "$o" | awk -v f="$rel" '$2 ~ /^(dlsym|dlvsym|dlopen|dlmopen)$/ {
-        print "DYNAMIC LOADER CALLED: " f ": " $2 " (only " "the objects binding libc'"'"'s calls may)" }'
-done >>"$tmp/front"
+    [ -e "shim/${rel%.o}.c" ] && allobjs="$allobjs $o"
+done
+# "OBJ:..." (nm -A) -> the object's path under shim/, as "layer/file.o"
+# shellcheck disable=SC2016 # awk code, not the shell's
+nm_rel='{ i = match($1, /:[^:]*$/); rel = substr($1, length(pre) + 1, i - 1 - length(pre)) }'
+if [ -n "$allobjs" ]; then
+    # shellcheck disable=SC2086 # allobjs: words
+    nm -A -u $allobjs | awk -v pre="$BUILD/shim/" -v dl=" $DL_OBJECTS " "$nm_rel"'
+        index(dl, " " rel " ") { next }
+        $NF ~ /^(dlsym|dlvsym|dlopen|dlmopen)$/ {
+            print "DYNAMIC LOADER CALLED: " rel ": " $NF " (only " "the objects binding libc'"'"'s calls may)" }'
+fi >>"$tmp/front"
 grep -n '#[[:space:]]*include[[:space:]]*"[./]*shim/' tools/supervise/*.c tools/supervise/*.h 2>/dev/null |
     grep -v 'shim/state/front\.h"' | sed 's|^|THE TOOL INCLUDES THE SHIM BEYOND state/front.h: |' >>"$tmp/front"
 if [ -s "$tmp/front" ]; then
@@ -281,12 +310,10 @@ fi
 # once was), unless it is the layer's or the module's own name.
 ls shim/*/*.c | sed 's|^shim/\([^/]*\)/\([^/]*\)\.c$|\1 \2|' >"$tmp/modules"
 for l in $LAYERS; do echo "$l $l"; done >>"$tmp/modules"
-for o in "$BUILD"/shim/*/*.o; do
-    [ -e "$o" ] || continue
-    rel=${o#"$BUILD"/shim/}
-    [ -e "shim/${rel%.o}.c" ] || continue # stale: its source is gone
-    nm -g --defined-only "$o" | awk -v f="$rel" '$2 == "T" {print f, $3}'
-done | awk 'NR == FNR { own[$2] = own[$2] " " $1 " "; next }
+if [ -n "$allobjs" ]; then
+    # shellcheck disable=SC2086 # allobjs: words
+    nm -A -g --defined-only $allobjs | awk -v pre="$BUILD/shim/" "$nm_rel"'$2 == "T" {print rel, $3}'
+fi | awk 'NR == FNR { own[$2] = own[$2] " " $1 " "; next }
     { split($1, a, "/"); layer = a[1]; s = $2
       if (s !~ /^shim_[a-z0-9]+_/) next
       split(s, p, "_"); m = p[2]
