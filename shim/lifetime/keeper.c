@@ -248,7 +248,23 @@ static uint64_t socket_ino_at(int dir, const char *name)
  * thread: no libc allocator (getdents64 into a buffer on the stack). */
 static void carry_listeners(carry *c)
 {
-    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* /proc/self/fd is empty once the first thread has ended (pthread_exit
+     * from main): a live program thread's then */
+    char path[48] = "/proc/self/fd";
+    pid_t tid = shim_fds_program_tid();
+    if (tid > 0) {
+        char dig[12];
+        int nd = 0;
+        for (pid_t v = tid; v > 0 && nd < 11; v /= 10)
+            dig[nd++] = (char)('0' + v % 10);
+        char *w = path + strlen("/proc/self/");
+        memcpy(w, "task/", 5);
+        w += 5;
+        while (nd > 0)
+            *w++ = dig[--nd];
+        memcpy(w, "/fd", 4);
+    }
+    int d = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d < 0)
         return; /* no /proc (a chroot): the keeper does without listen() */
     char buf[2048] __attribute__((aligned(8)));
@@ -366,9 +382,12 @@ static void fork_body(void *arg)
         carry_drop(&c);
     r->mid = mid;
     if (mid > 0) {
-        int st;
-        while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+        int st = 0;
+        pid_t w;
+        while ((w = waitpid(mid, &st, 0)) < 0 && errno == EINTR)
             ;
+        if (w == mid && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            r->mid = -1; /* the keeper's own fork failed: none */
     }
 }
 
@@ -408,6 +427,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
     }
     pid_t first = -1;
     int missing = 0; /* a busy engine without its keeper */
+    int forked = 0;  /* keepers that read the verdict pipe */
     for (int k = 0; k < (apart ? n : 1); k++) {
         struct engine *e = shim_engine_nth(k);
         if (apart && k > 0 && !shim_engine_busy_one(e))
@@ -416,18 +436,22 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engines_run_parked(e, fork_body, &r);
         if (k == 0)
             first = r.mid;
-        if (r.mid < 0 && (missing = 1) && (k == 0 || for_exec))
+        forked += r.mid > 0;
+        if (r.mid < 0 && (missing = 1) && for_exec)
             break; /* an exec's hand-over is all or nothing (below) */
     }
     if (pfd[0] >= 0)
         real_close(pfd[0]);
     if (first < 0 || (for_exec && missing)) {
         if (pfd[1] >= 0) {
-            /* the keepers forked already end (exec.c's abort bytes) */
+            /* the keepers forked already end (exec.c's abort bytes); with
+             * none, nobody holds the read end (a write would raise SIGPIPE) */
             char ab[SHIM_ENGINES_MAX];
             memset(ab, 'x', sizeof ab);
-            ssize_t w = real_write(pfd[1], ab, sizeof ab);
-            (void)w;
+            if (forked) {
+                ssize_t w = real_write(pfd[1], ab, sizeof ab);
+                (void)w;
+            }
             real_close(pfd[1]);
         }
         SHIM_LOG(RUDP_LOG_WARN, "no keeper for an engine's connections (%s): %s",
