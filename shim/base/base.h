@@ -347,6 +347,9 @@ int shim_fds_take_program(int fd);
 /* Records the calling thread, if the program's, as the one to take from
  * where the process's first thread has ended (pthread_exit from main). */
 void shim_fds_program_thread(void);
+/* A live thread of the program's table (for its /proc/self/task/TID/fd),
+ * 0 if none is known. */
+pid_t shim_fds_program_tid(void);
 /* A copy of the calling table's fd through pidfd_getfd, as the engines
  * take the program's (before leaving it: whether the kernel lets them),
  * or -1 with errno. */

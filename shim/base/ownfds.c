@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -62,6 +63,8 @@ void shim_fds_set_apart(int on)
  * copy may be taken under a caller's lock: appfd.c's), set once. */
 static _Atomic int self_pidfd[NTABLES] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
 static _Atomic pid_t self_pid[NTABLES];
+/* each engine table's first thread (shim_fds_enter_engines), 0 none */
+static _Atomic pid_t table_tid[NTABLES];
 
 void shim_fds_enter_engines(int k)
 {
@@ -79,6 +82,7 @@ void shim_fds_enter_engines(int k)
         shim_own_fd(p, 1);
     }
     atomic_store(&self_pidfd[t], p);
+    atomic_store(&table_tid[t], (pid_t)syscall(SYS_gettid));
     atomic_store(&self_pid[t], me);
 }
 
@@ -96,17 +100,96 @@ static _Atomic pid_t program_tid;
 
 void shim_fds_program_thread(void)
 {
-    if (!in_engines)
+    /* not a CLONE_VM child's (it shares our memory, not our process) */
+    if (!in_engines && shim_procenv_table() == 0)
         atomic_store_explicit(&program_tid, (pid_t)syscall(SYS_gettid), memory_order_relaxed);
 }
 
-/* fd of the program's table through a pidfd of the program thread seen
- * last: where the first thread has ended (pthread_exit from main), whose
- * table a pidfd of the process names (ESRCH). Linux 6.9 (PIDFD_THREAD). */
+/* A pidfd of thread tid if it is a live thread of this process whose fd
+ * table is no engine's (the program's), else -1. The pidfd pins the
+ * thread: tgkill then answers for that one (a tid reused by another
+ * process's thread fails it). */
+static int program_thread_pidfd(pid_t tid)
+{
+    pid_t me = getpid();
+    int p = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (p < 0)
+        return -1;
+    int ok = syscall(SYS_tgkill, me, tid, 0) == 0;
+    for (int t = 1; ok && t < NTABLES; t++) {
+        pid_t e = atomic_load(&table_tid[t]);
+        ok = !e || atomic_load(&self_pid[t]) != me ||
+             syscall(SYS_kcmp, e, tid, KCMP_FILES, 0, 0) != 0;
+    }
+    if (!ok) {
+        real_close(p);
+        return -1;
+    }
+    return p;
+}
+
+struct linux_dirent64_ {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* A live program thread: the one seen last, or another found in
+ * /proc/self/task (the first, whose table a pidfd of the process names,
+ * has ended). Its pidfd, its tid in *tid; -1 if none. No libc allocator
+ * (an engine thread). */
+static int find_program_thread(pid_t *tid)
+{
+    pid_t t = atomic_load_explicit(&program_tid, memory_order_relaxed);
+    int p = t > 0 ? program_thread_pidfd(t) : -1;
+    if (p >= 0) {
+        *tid = t;
+        return p;
+    }
+    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    char buf[1024] __attribute__((aligned(8)));
+    long n;
+    while (p < 0 && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n && p < 0;) {
+            const struct linux_dirent64_ *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            pid_t c = 0;
+            const char *q = de->d_name;
+            for (; *q >= '0' && *q <= '9' && c < (1 << 30); q++)
+                c = c * 10 + (*q - '0');
+            if (*q || q == de->d_name || c == getpid())
+                continue;
+            if ((p = program_thread_pidfd(c)) >= 0) {
+                *tid = c;
+                atomic_store_explicit(&program_tid, c, memory_order_relaxed);
+            }
+        }
+    }
+    real_close(d);
+    return p;
+}
+
+pid_t shim_fds_program_tid(void)
+{
+    pid_t tid = 0;
+    int p = find_program_thread(&tid);
+    if (p < 0)
+        return 0;
+    real_close(p);
+    return tid;
+}
+
+/* fd of the program's table through a pidfd of a live program thread:
+ * where the first thread has ended (pthread_exit from main), whose table
+ * a pidfd of the process names (ESRCH). Linux 6.9 (PIDFD_THREAD). */
 static int take_by_thread(int fd)
 {
-    pid_t tid = atomic_load_explicit(&program_tid, memory_order_relaxed);
-    int p = tid > 0 ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD) : -1;
+    pid_t tid;
+    int p = find_program_thread(&tid);
     if (p < 0) {
         errno = ESRCH;
         return -1;
