@@ -176,14 +176,14 @@ int shim_engine_doorbell(struct engine *e)
     /* another engine's table: a copy of the program's, kept, in a place
      * its engine kept for it (enginestart.c) */
     struct engine *mine = &G.e[t - 1];
-    for (int i = 0; i < SHIM_ENGINES_MAX; i++) {
+    int c = shim_fds_take_program(e->evfd);
+    for (int i = 0; c < 0 && errno == EMFILE && i < SHIM_ENGINES_MAX; i++) {
         int sp = atomic_exchange(&mine->spare[i], -1);
         if (sp >= 0) {
             shim_close_owned(sp);
-            break;
+            c = shim_fds_take_program(e->evfd);
         }
     }
-    int c = shim_fds_take_program(e->evfd);
     if (c < 0 || shim_fd_ino(c) != e->evfd_ino) {
         if (c >= 0)
             real_close(c);

@@ -142,15 +142,17 @@ static int held_already(int fd, uint64_t ino)
 void shim_adopt_run(adopt_req *a)
 {
     int got = 0, err = 0;
-    int pfd = asker_pidfd(a);
-    if (pfd < 0)
-        err = -errno;
+    int pfd = -1; /* opened at the first fd not held already */
     for (; !err && got < a->n; got++) {
         int same = held_already(a->fds[got], a->inos[got]);
         if (same >= 0) {
             a->out[got] = same;
             a->held[got] = 1;
             continue;
+        }
+        if (pfd < 0 && (pfd = asker_pidfd(a)) < 0) {
+            err = -errno;
+            break;
         }
         int fd = take(pfd, a->fds[got], a->inos[got]);
         if (fd < 0) {
