@@ -158,18 +158,23 @@ awk -v pub="$PUBLIC_EXTRA" -v via="$tmp/via" '
 # The objects of shim/'s layers whose source is there (a stale one's moved
 # or went), in layer order; nm reads them all at once (-A: "OBJ:..." on
 # each line): a process per object made this script take a minute.
-objs=""
+# (the list in "$@": a BUILD path may hold spaces)
+set --
 for l in $LAYERS; do
     [ "$l" = core ] && continue
     for o in "$BUILD/shim/$l"/*.o; do
         [ -e "$o" ] || continue
-        [ -e "shim/$l/$(basename "$o" .o).c" ] && objs="$objs $o"
+        [ -e "shim/$l/$(basename "$o" .o).c" ] && set -- "$@" "$o"
     done
 done
-# "OBJ:ADDR T NAME" or "OBJ: U NAME" -> NAME LAYER/FILE.c LAYER
+# nm -A's "OBJ:ADDR T NAME" or "OBJ: U NAME": this awk code takes OBJ
+# into o and leaves the rest as the line, its fields as nm's without -A
+# (OBJ may hold spaces)
+# shellcheck disable=SC2016 # awk code, not the shell's
+nm_obj='{ i = index($0, ".o:"); if (!i) next; o = substr($0, 1, i + 1); $0 = substr($0, i + 3) }'
+# -> NAME LAYER/FILE.c LAYER
 nm_src() {
-    awk -v pre="$BUILD/shim/" -v want="$1" '{
-        i = match($1, /:[^:]*$/); o = substr($1, 1, i - 1)
+    awk -v pre="$BUILD/shim/" -v want="$1" "$nm_obj"'{
         if (substr(o, 1, length(pre)) != pre) next
         f = substr(o, length(pre) + 1); sub(/\.o$/, ".c", f)
         l = f; sub(/\/.*/, "", l)
@@ -177,19 +182,17 @@ nm_src() {
         if (want == "uses") print $NF, f, l
     }'
 }
-if [ -n "$objs" ]; then
-    # shellcheck disable=SC2086 # objs: words
-    nm -A --defined-only $objs | nm_src defs >>"$tmp/defs"
-    # shellcheck disable=SC2086
-    nm -A -u $objs | nm_src uses >>"$tmp/uses"
+if [ $# -gt 0 ]; then
+    nm -A --defined-only "$@" | nm_src defs >>"$tmp/defs"
+    nm -A -u "$@" | nm_src uses >>"$tmp/uses"
 fi
 if [ ! -s "$tmp/uses" ]; then
     echo "check_layers: no objects under $BUILD/shim/<layer>/ (make first)"
     exit 1
 fi
 find "$BUILD/core" -name '*.o' -exec nm -A --defined-only {} + 2>/dev/null |
-    awk -v pre="$BUILD/core/" '{
-        i = match($1, /:[^:]*$/); f = "core/" substr($1, length(pre) + 1, i - 1 - length(pre))
+    awk -v pre="$BUILD/core/" "$nm_obj"'{
+        f = "core/" substr(o, length(pre) + 1)
         if (NF == 3 && $2 ~ /^[A-Z]$/) { sub(/\.o$/, ".c", f); print $3, f, "core" }
     }' >>"$tmp/defs"
 
@@ -281,18 +284,17 @@ for f in shim/*/*.c shim/*/*.h; do
     grep -n 'shim_front_remote\|front_remote\.c' "$f" | sed "s|^|REMOTE FRONT NAMED OUTSIDE ITS IMPLEMENTATION: $rel:|"
 done >"$tmp/front"
 # every object of shim/ whose source is there (stale ones skipped)
-allobjs=""
+set --
 for o in "$BUILD"/shim/*/*.o; do
     [ -e "$o" ] || continue
     rel=${o#"$BUILD"/shim/}
-    [ -e "shim/${rel%.o}.c" ] && allobjs="$allobjs $o"
+    [ -e "shim/${rel%.o}.c" ] && set -- "$@" "$o"
 done
-# "OBJ:..." (nm -A) -> the object's path under shim/, as "layer/file.o"
+# nm -A's OBJ (nm_obj) -> its path under shim/, as "layer/file.o"
 # shellcheck disable=SC2016 # awk code, not the shell's
-nm_rel='{ i = match($1, /:[^:]*$/); rel = substr($1, length(pre) + 1, i - 1 - length(pre)) }'
-if [ -n "$allobjs" ]; then
-    # shellcheck disable=SC2086 # allobjs: words
-    nm -A -u $allobjs | awk -v pre="$BUILD/shim/" -v dl=" $DL_OBJECTS " "$nm_rel"'
+nm_rel="$nm_obj"'{ rel = substr(o, length(pre) + 1) }'
+if [ $# -gt 0 ]; then
+    nm -A -u "$@" | awk -v pre="$BUILD/shim/" -v dl=" $DL_OBJECTS " "$nm_rel"'
         index(dl, " " rel " ") { next }
         $NF ~ /^(dlsym|dlvsym|dlopen|dlmopen)$/ {
             print "DYNAMIC LOADER CALLED: " rel ": " $NF " (only " "the objects binding libc'"'"'s calls may)" }'
@@ -310,9 +312,8 @@ fi
 # once was), unless it is the layer's or the module's own name.
 ls shim/*/*.c | sed 's|^shim/\([^/]*\)/\([^/]*\)\.c$|\1 \2|' >"$tmp/modules"
 for l in $LAYERS; do echo "$l $l"; done >>"$tmp/modules"
-if [ -n "$allobjs" ]; then
-    # shellcheck disable=SC2086 # allobjs: words
-    nm -A -g --defined-only $allobjs | awk -v pre="$BUILD/shim/" "$nm_rel"'$2 == "T" {print rel, $3}'
+if [ $# -gt 0 ]; then
+    nm -A -g --defined-only "$@" | awk -v pre="$BUILD/shim/" "$nm_rel"'$2 == "T" {print rel, $3}'
 fi | awk 'NR == FNR { own[$2] = own[$2] " " $1 " "; next }
     { split($1, a, "/"); layer = a[1]; s = $2
       if (s !~ /^shim_[a-z0-9]+_/) next
