@@ -350,6 +350,18 @@ void shim_fds_program_thread(void);
 /* A live thread of the program's table (for its /proc/self/task/TID/fd),
  * 0 if none is known. */
 pid_t shim_fds_program_tid(void);
+/* The /proc directory listing the program's fds into path (48 bytes):
+ * where the engines keep their fds apart, a live program thread's
+ * (/proc/self/fd is empty once the first thread has ended, pthread_exit
+ * from main); else, or if none is known, /proc/self/fd. */
+void shim_fds_program_fd_dir(char *path);
+
+/* Each entry of the directory at path named by a decimal number n:
+ * fn(d, name, n, ctx), d the directory's fd, until fn returns nonzero
+ * (returned then); 0 at the end, -1 if it cannot be opened. getdents64
+ * into a buffer on the stack: no allocator (for an engine thread). */
+int shim_dir_each_num(const char *path, int (*fn)(int d, const char *name, long n, void *ctx),
+                      void *ctx);
 /* A copy of the calling table's fd through pidfd_getfd, as the engines
  * take the program's (before leaving it: whether the kernel lets them),
  * or -1 with errno. */

@@ -128,13 +128,21 @@ static int program_thread_pidfd(pid_t tid)
     return p;
 }
 
-struct linux_dirent64_ {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
+typedef struct task_scan {
+    pid_t tid;
+    int p;
+} task_scan;
+
+static int try_task(int d, const char *name, long n, void *ctx)
+{
+    (void)d;
+    (void)name;
+    task_scan *t = ctx;
+    if ((pid_t)n == getpid() || (t->p = program_thread_pidfd((pid_t)n)) < 0)
+        return 0;
+    t->tid = (pid_t)n;
+    return 1;
+}
 
 /* A live program thread: the one seen last, or another found in
  * /proc/self/task (the first, whose table a pidfd of the process names,
@@ -148,29 +156,12 @@ static int find_program_thread(pid_t *tid)
         *tid = t;
         return p;
     }
-    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0)
+    task_scan ts = {.tid = 0, .p = -1};
+    if (shim_dir_each_num("/proc/self/task", try_task, &ts) <= 0)
         return -1;
-    char buf[1024] __attribute__((aligned(8)));
-    long n;
-    while (p < 0 && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n && p < 0;) {
-            const struct linux_dirent64_ *de = (const void *)(buf + off);
-            off += de->d_reclen;
-            pid_t c = 0;
-            const char *q = de->d_name;
-            for (; *q >= '0' && *q <= '9' && c < (1 << 30); q++)
-                c = c * 10 + (*q - '0');
-            if (*q || q == de->d_name || c == getpid())
-                continue;
-            if ((p = program_thread_pidfd(c)) >= 0) {
-                *tid = c;
-                atomic_store_explicit(&program_tid, c, memory_order_relaxed);
-            }
-        }
-    }
-    real_close(d);
-    return p;
+    atomic_store_explicit(&program_tid, ts.tid, memory_order_relaxed);
+    *tid = ts.tid;
+    return ts.p;
 }
 
 pid_t shim_fds_program_tid(void)
@@ -181,6 +172,26 @@ pid_t shim_fds_program_tid(void)
         return 0;
     real_close(p);
     return tid;
+}
+
+void shim_fds_program_fd_dir(char *path)
+{
+    memcpy(path, "/proc/self/fd", sizeof "/proc/self/fd");
+    if (!shim_fds_apart())
+        return; /* as before the engines' own tables (RUDP_FD_TABLE) */
+    pid_t tid = shim_fds_program_tid();
+    if (tid <= 0)
+        return;
+    char dig[12];
+    int nd = 0;
+    for (pid_t v = tid; v > 0 && nd < 11; v /= 10)
+        dig[nd++] = (char)('0' + v % 10);
+    char *w = path + strlen("/proc/self/");
+    memcpy(w, "task/", 5);
+    w += 5;
+    while (nd > 0)
+        *w++ = dig[--nd];
+    memcpy(w, "/fd", 4);
 }
 
 /* fd of the program's table through a pidfd of a live program thread:

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -363,4 +364,38 @@ void shim_sandbox_probe(void)
 int shim_sandboxed(void)
 {
     return atomic_load_explicit(&sandboxed, memory_order_relaxed);
+}
+
+struct shim_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int shim_dir_each_num(const char *path, int (*fn)(int d, const char *name, long n, void *ctx),
+                      void *ctx)
+{
+    int d = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    d = shim_fd_move_high(d);
+    int r = 0;
+    char buf[2048] __attribute__((aligned(8)));
+    long n;
+    while (!r && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n && !r;) {
+            const struct shim_dirent64 *de = (const void *)(buf + off);
+            off += de->d_reclen;
+            long v = 0;
+            const char *c = de->d_name;
+            for (; *c >= '0' && *c <= '9' && v < 1L << 30; c++)
+                v = v * 10 + (*c - '0');
+            if (!*c && c != de->d_name)
+                r = fn(d, de->d_name, v, ctx);
+        }
+    }
+    real_close(d);
+    return r;
 }

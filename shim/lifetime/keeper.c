@@ -219,14 +219,6 @@ static void carry_field(int *fd, void *ctx)
     c->copy[c->n++] = shim_fd_move_high(copy);
 }
 
-struct linux_dirent64_ {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 /* The inode of the socket the link at dir/name names, 0 if none. */
 static uint64_t socket_ino_at(int dir, const char *name)
 {
@@ -243,50 +235,26 @@ static uint64_t socket_ino_at(int dir, const char *name)
     return ino;
 }
 
-/* The app's copies of our listeners in the program's table, by inode
- * (/proc/self/fd lists the leader's table, the program's). On an engine
- * thread: no libc allocator (getdents64 into a buffer on the stack). */
+static int carry_listener(int d, const char *name, long fd, void *ctx)
+{
+    carry *c = ctx;
+    uint64_t ino = socket_ino_at(d, name);
+    if (!ino || shim_engines_listener_backlog(ino) < 0)
+        return 0;
+    int copy = shim_fds_take_program((int)fd);
+    if (copy >= 0)
+        c->extra[c->nextra++] = shim_fd_move_high(copy);
+    return c->nextra == CARRY_MAX;
+}
+
+/* The app's copies of our listeners in the program's table, by inode. On
+ * an engine thread: no libc allocator (shim_dir_each_num). No /proc (a
+ * chroot): the keeper does without listen(). */
 static void carry_listeners(carry *c)
 {
-    /* /proc/self/fd is empty once the first thread has ended (pthread_exit
-     * from main): a live program thread's then */
-    char path[48] = "/proc/self/fd";
-    pid_t tid = shim_fds_program_tid();
-    if (tid > 0) {
-        char dig[12];
-        int nd = 0;
-        for (pid_t v = tid; v > 0 && nd < 11; v /= 10)
-            dig[nd++] = (char)('0' + v % 10);
-        char *w = path + strlen("/proc/self/");
-        memcpy(w, "task/", 5);
-        w += 5;
-        while (nd > 0)
-            *w++ = dig[--nd];
-        memcpy(w, "/fd", 4);
-    }
-    int d = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0)
-        return; /* no /proc (a chroot): the keeper does without listen() */
-    char buf[2048] __attribute__((aligned(8)));
-    long n;
-    while (c->nextra < CARRY_MAX && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n && c->nextra < CARRY_MAX;) {
-            const struct linux_dirent64_ *de = (const void *)(buf + off);
-            off += de->d_reclen;
-            int fd = 0;
-            const char *p = de->d_name;
-            for (; *p >= '0' && *p <= '9' && fd < (1 << 30); p++)
-                fd = fd * 10 + (*p - '0');
-            uint64_t ino;
-            if (*p || p == de->d_name || !(ino = socket_ino_at(d, de->d_name)) ||
-                shim_engines_listener_backlog(ino) < 0)
-                continue;
-            int copy = shim_fds_take_program(fd);
-            if (copy >= 0)
-                c->extra[c->nextra++] = shim_fd_move_high(copy);
-        }
-    }
-    real_close(d);
+    char path[48];
+    shim_fds_program_fd_dir(path);
+    shim_dir_each_num(path, carry_listener, c);
 }
 
 /* first: the keeper of the first engine, which passes what the exec

@@ -233,50 +233,35 @@ static int fds_received(struct msghdr *m)
     return got;
 }
 
-struct linux_dirent64_ {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
+typedef struct ino_find {
+    uint64_t ino;
+    int found;
+} ino_find;
+
+static int match_ino(int d, const char *name, long fd, void *ctx)
+{
+    ino_find *f = ctx;
+    /* the link names the file of the program's table (the engine's thread
+     * may have a table of its own: RUDP_FD_TABLE) */
+    char target[40], want[40];
+    int wn = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)f->ino);
+    ssize_t tn = readlinkat(d, name, target, sizeof target);
+    if ((fd == d && !shim_fds_in_engines()) || tn != wn || memcmp(target, want, (size_t)wn) != 0)
+        return 0;
+    f->found = shim_fd_copy_of((int)fd, f->ino); /* -1: the number was reused meanwhile */
+    return f->found >= 0;
+}
 
 /* The fd number of this process that holds the socket of inode ino, as a
  * copy at or above SHIM_FD_BASE that the caller closes; -1 if none. No
- * malloc (the engine thread's): getdents64 into a buffer on the stack. */
+ * malloc (the engine thread's: shim_dir_each_num). */
 static int fd_of_ino(uint64_t ino)
 {
-    int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
-                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0)
-        return -1;
-    d = shim_fd_move_high(d);
-    int found = -1;
-    char buf[2048] __attribute__((aligned(8)));
-    long n;
-    while (found < 0 && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n && found < 0;) {
-            const struct linux_dirent64_ *de = (const void *)(buf + off);
-            off += de->d_reclen;
-            long fd = 0;
-            const char *c = de->d_name;
-            if (!*c)
-                continue;
-            for (; *c >= '0' && *c <= '9' && fd < 1 << 30; c++)
-                fd = fd * 10 + (*c - '0');
-            /* the link names the file of the program's table (the engine's
-             * thread may have a table of its own: RUDP_FD_TABLE) */
-            char target[40], want[40];
-            int wn = snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)ino);
-            ssize_t tn = readlinkat(d, de->d_name, target, sizeof target);
-            if (*c || (fd == d && !shim_fds_in_engines()) || tn != wn ||
-                memcmp(target, want, (size_t)wn) != 0)
-                continue;
-            found = shim_fd_copy_of((int)fd, ino); /* -1: the number was reused meanwhile */
-        }
-    }
-    real_close(d);
-    return found;
+    char path[48];
+    shim_fds_program_fd_dir(path);
+    ino_find f = {.ino = ino, .found = -1};
+    shim_dir_each_num(path, match_ino, &f);
+    return f.found;
 }
 
 /* Whether fd of this process and fd theirs of process pid are one open
