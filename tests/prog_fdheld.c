@@ -16,9 +16,10 @@
  *   prog_fdheld N [exit|leader]
  *
  * With "leader" the client's part runs on a second thread once the first
- * has ended (pthread_exit from main): the engine takes each socket from
- * the asking thread's table (adopt.c), which a pidfd of the process no
- * longer reaches (pidfd_getfd: ESRCH; every connect then left rudp).
+ * has ended (pthread_exit from main): the engines take the program's fds
+ * through a live thread (adopt.c, ownfds.c), which a pidfd of the process
+ * no longer reaches (pidfd_getfd: ESRCH; the engine then stayed in the
+ * program's table, and 1,000 connections ran out of fds).
  *
  * With "exit" the client writes its 4 bytes on each connection and exits
  * at once, reading nothing: what it wrote is the keepers' to deliver

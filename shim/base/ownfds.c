@@ -119,7 +119,7 @@ static int program_thread_pidfd(pid_t tid)
     for (int t = 1; ok && t < NTABLES; t++) {
         pid_t e = atomic_load(&table_tid[t]);
         ok = !e || atomic_load(&self_pid[t]) != me ||
-             syscall(SYS_kcmp, e, tid, KCMP_FILES, 0, 0) != 0;
+             (e != tid && syscall(SYS_kcmp, e, tid, KCMP_FILES, 0, 0) != 0);
     }
     if (!ok) {
         real_close(p);

@@ -322,8 +322,6 @@ static int wait_apart(struct engine *e)
     return st;
 }
 
-/* The engine left: the program's table closes the engine's fds but the
- * eventfd (the program's threads wake it by it). */
 /* Each redirected connection costs the engine one or two fds next to the
  * app's one where they share a table: raise the soft limit where the hard
  * limit allows (as at 49ed96f, before the control socket is made). */
@@ -336,6 +334,8 @@ static void raise_soft_limit(void)
     }
 }
 
+/* The engine left: the program's table closes the engine's fds but the
+ * eventfd (the program's threads wake it by it). */
 static void left_program_table(struct engine *e)
 {
     int fds[3] = {e->epfd, e->tfd, e == &G.e[0] ? shim_control_fd() : -1};

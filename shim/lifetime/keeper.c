@@ -405,8 +405,11 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         if (k == 0)
             first = r.mid;
         forked += r.mid > 0;
-        if (r.mid < 0 && (missing = 1) && for_exec)
-            break; /* an exec's hand-over is all or nothing (below) */
+        if (r.mid < 0) {
+            missing = 1;
+            if (for_exec)
+                break; /* an exec's hand-over is all or nothing (below) */
+        }
     }
     if (pfd[0] >= 0)
         real_close(pfd[0]);
