@@ -14,6 +14,9 @@
 . "$ROOT/integration/lib/shimlib.sh"
 
 export RUDP_FD_TABLE=own
+# t_prog_endings' supervised column: the supervisor keeps one table
+# whatever RUDP_FD_TABLE says (docs/limits.md), so it is not run again
+export ENDINGS_NO_SUPERVISED=1
 t=$ROOT/integration/tests
 passed=0
 for s in api/t_prog_transparency.sh api/t_prog_endings.sh api/t_prog_relisten.sh \
