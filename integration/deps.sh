@@ -17,7 +17,7 @@ pkgs_build="gcc make libc6-dev libcriterion-dev uthash-dev libsodium-dev libssl-
 # wireguard-go and wireguard-tools: a real WireGuard tunnel between two
 # namespaces (t_pmtu_wireguard.sh, and bench B21): these kernels have no
 # WireGuard module, wireguard-go makes the device on /dev/net/tun.
-pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git conntrack golang-go caddy gcc-12-multilib wireguard-go wireguard-tools"
+pkgs_test="curl netcat-openbsd python3 iproute2 procps iputils-ping tshark man-db groff-base gnuplot-nox nftables git golang-go caddy gcc-12-multilib wireguard-go wireguard-tools"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="gnuplot-nox iperf3 curl python3 redis-server redis-tools nginx-light wrk linux-perf nftables wireguard-go wireguard-tools"
 pkgs_compat="nginx-light wrk redis-server redis-tools socat openssh-server openssh-client postgresql iperf3"

@@ -98,7 +98,10 @@ void usage(FILE *f)
         "                           it is down is dropped silently (drop_down), so the\n"
         "                           endpoints' sends still succeed;\n"
         "                           'up [a2b|b2a]': ends a blackout now. No direction\n"
-        "                           means both. The stats file is rewritten as the\n"
+        "                           means both. 'nat a|b BLOCK [BASE]': a NAT in front of\n"
+        "                           that side, ports BASE (10000) + (BLOCK %% 10) * 1000 and\n"
+        "                           the 999 above, every mapping forgotten (drop_nat counts what\n"
+        "                           has none); 'nat off'. The stats file is rewritten as the\n"
         "                           answer (ctl_applied or ctl_rejected moves)\n"
         "\n"
         "SPEC is comma-separated key=value (all optional, default off/0):\n"
@@ -179,6 +182,8 @@ void usage(FILE *f)
  *   down [MS] [a2b|b2a]   the link carries nothing for MS milliseconds from
  *                         now (fractions allowed), or until "up" without MS
  *   up [a2b|b2a]          ends a blackout now
+ *   nat a|b BLOCK [BASE]  a NAT in front of that side, ports of BLOCK, no
+ *                         mapping kept (linkemu_nat.c); nat off: none
  * Without a direction both are meant. Returns 0 or -EINVAL (bad command,
  * no --ctl file or unreadable: nothing changed). */
 static int ctl_apply(struct dir *dirs, const struct ctl *ctl)
@@ -199,6 +204,15 @@ static int ctl_apply(struct dir *dirs, const struct ctl *ctl)
 
     const char *verb = strtok_r(line, " \t\n", &save);
     const char *arg = strtok_r(NULL, " \t\n", &save);
+    if (verb && !strcmp(verb, "nat")) {
+        const char *block = arg ? strtok_r(NULL, " \t\n", &save) : NULL;
+        const char *base = block ? strtok_r(NULL, " \t\n", &save) : NULL;
+        if (!arg || strtok_r(NULL, " \t\n", &save) || nat_command(arg, block, base) < 0) {
+            fprintf(stderr, "linkemu: %s: not 'nat a|b BLOCK [BASE]' or 'nat off'\n", ctl->file);
+            return -EINVAL;
+        }
+        return 0;
+    }
     double ms = -1;
     if (verb && !strcmp(verb, "down") && arg && !parse_double(arg, 0, 1e9, &ms))
         arg = strtok_r(NULL, " \t\n", &save);

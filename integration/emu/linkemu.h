@@ -64,6 +64,8 @@ struct counters {
     _Atomic uint64_t drop_down;  /* read or due while the link was down (blackout) */
     _Atomic uint64_t tx_err;     /* write to the receiving TUN failed */
     _Atomic uint64_t dup, reorder;
+    _Atomic uint64_t nat_mapped; /* mappings the NAT made for packets leaving this way */
+    _Atomic uint64_t drop_nat;   /* no NAT mapping (or no port left for a new one) */
     _Atomic uint64_t reorder_ahead; /* reordered packets that left before a packet
                                      * that came in ahead of them */
     _Atomic uint64_t queue_peak_bytes;
@@ -192,6 +194,15 @@ void impair_describe(const struct impair *im, char *buf, size_t len);
 /* S as a number in [LO, HI] into *OUT: 0, or -EINVAL (*OUT unchanged). */
 int parse_double(const char *s, double lo, double hi, double *out);
 int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* ---- linkemu_nat.c ---- */
+
+/* The NAT on packet P (LEN bytes) of direction K (0 a2b, 1 b2a), as it is
+ * read (DELIVERING 0) or delivered (1): translated in place; 1 to carry
+ * it on, 0 to drop it (counted in c->drop_nat). */
+int nat_packet(int k, int delivering, unsigned char *p, size_t len, struct counters *c);
+/* --ctl's "nat a|b BLOCK [BASE]" and "nat off": 0 or -EINVAL. */
+int nat_command(const char *side, const char *block, const char *base);
 
 /* ---- linkemu_link.c ---- */
 

@@ -77,6 +77,12 @@ static int read_batch(struct dir *d)
             continue;
         }
         p->len = (uint32_t)n;
+        if (!nat_packet(d->name[0] == 'b', 0, p->data, p->len, &d->c)) {
+            ctr_add(&d->c.in_pkts, 1);
+            ctr_add(&d->c.in_bytes, (uint64_t)n);
+            pkt_put(d, p);
+            continue;
+        }
         on_packet(d, p, now_ns());
     }
     return 1;
@@ -94,6 +100,10 @@ static void deliver_due(struct dir *d, uint64_t now)
          * sees nothing at all for the whole blackout. */
         if (link_down(d, at)) {
             ctr_add(&d->c.drop_down, 1);
+            pkt_put(d, p);
+            continue;
+        }
+        if (!nat_packet(d->name[0] == 'b', 1, p->data, p->len, &d->c)) {
             pkt_put(d, p);
             continue;
         }

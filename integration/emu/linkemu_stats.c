@@ -45,6 +45,8 @@ static const struct ctr_field ctr_fields[] = {
 #undef HIST
     {"late_max_ns", offsetof(struct counters, late_max_ns), 0},
     {"late_1ms", offsetof(struct counters, late_1ms), 0},
+    {"nat_mapped", offsetof(struct counters, nat_mapped), 0},
+    {"drop_nat", offsetof(struct counters, drop_nat), 0},
 };
 _Static_assert(JITTER_BINS == 10, "ctr_fields lists 10 jitter_hist bins");
 #define NFIELDS (sizeof(ctr_fields) / sizeof(ctr_fields[0]))

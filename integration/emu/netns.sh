@@ -37,8 +37,9 @@
 #                           ephemeral ports: the peer never sees a socket's
 #                           own port; the address stays); what comes back
 #                           for a port of that range without a mapping is
-#                           dropped silently
-#   emu_nat_rebind a|b      the NAT forgets every mapping (conntrack -F) and
+#                           dropped silently (drop_nat). linkemu's NAT, on
+#                           the link (not on a veth one)
+#   emu_nat_rebind a|b      the NAT forgets every mapping and
 #                           maps from the next block, so the next packet of
 #                           each flow leaves with a new source port; replies
 #                           to the old port are dropped, as a real NAT does
@@ -73,7 +74,7 @@
 # NAT's 10,000 ports start there; nothing should listen on them on a NATed
 # side), EMU_SYSCTL (sysctl settings, one KEY=VALUE a line, set in both
 # namespaces as soon as they are made, e.g. the benchmarks' TCP buffer
-# limits; only per-namespace keys take). emu_nat_rebind needs conntrack (integration/deps.sh test).
+# limits; only per-namespace keys take).
 #
 # Cleanup: the first emu_up in a shell installs an EXIT trap that stops
 # linkemu and deletes every namespace this shell made (ending what still
@@ -397,23 +398,24 @@ emu_readdr() {
     esac
 }
 
-# Sets _ns/_dev for side $1 (the NATed one) and _pns/_pdev for its peer,
-# where the translation happens; $2 names the caller for the error.
-emu__nat_sides() {
-    emu__side "$1" "$2"
-    _nated_ns=$_ns _nated_dev=$_dev
-    if [ "$1" = a ]; then emu__side b "$2"; else emu__side a "$2"; fi
-    _pns=$_ns _pdev=$_dev _ns=$_nated_ns _dev=$_nated_dev
+# The NAT is linkemu's (integration/emu/linkemu_nat.c), on the link in
+# front of the NATed side, where a NAT box sees packets: one by one. The
+# kernel's (nftables snat, conntrack) could only sit in a namespace's hooks,
+# where the sending host's own UDP GSO trains pass whole, and this kernel
+# (6.18) then gets every datagram's checksum wrong (UdpInCsumErrors at the
+# receiver): replies translated on the peer's output lost a server's trains
+# to its NATed client, and only those (t_roam_keeper's keepers' FIN+PING).
+emu__nat_check() {
+    case "$1" in a|b) ;; *) emu__fail "usage: $2 a|b" ;; esac
+    [ -n "$EMU_PID" ] || emu__fail "$2: the NAT is linkemu's: a veth link (emu_up ... veth) has none"
 }
 
-# Maps side $1's source ports to block $2 (modulo 10) and records it.
+# Maps side $1's source ports to block $2 (modulo 10), forgetting every
+# mapping, and records it.
 emu__nat_block() {
     _lo=$((${EMU_NAT_BASE:-10000} + ($2 % 10) * 1000))
     _ports="$_lo-$((_lo + 999))"
-    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat: nft (snat to :$_ports)"
-flush chain inet emunat_$1 xlate
-add rule inet emunat_$1 xlate iifname "$_pdev" meta l4proto { tcp, udp } counter snat to :$_ports random
-EOF
+    emu__ctl nat "$1" "$2" "${EMU_NAT_BASE:-10000}"
     case "$1" in
         a) EMU_NAT_GEN_A=$2 EMU_NAT_PORTS_A=$_ports ;;
         b) EMU_NAT_GEN_B=$2 EMU_NAT_PORTS_B=$_ports ;;
@@ -422,54 +424,24 @@ EOF
 
 emu_nat_on() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_on a|b"
-    emu__nat_sides "$1" emu_nat_on
-    command -v nft >/dev/null 2>&1 || emu__fail "emu_nat_on: nft not installed (integration/deps.sh test)"
-    _base=${EMU_NAT_BASE:-10000}
-    # The translation is done where a NAT box would see the packets: as
-    # they come off the link into the peer (its input hook), one by one.
-    # On the NATed side's own output it would see the shim's UDP GSO
-    # trains, whose checksums this kernel then gets wrong (the peer counts
-    # UdpInCsumErrors, the shim "dropped by a full receive buffer").
-    ip netns exec "$_pns" nft -f - <<EOF || emu__fail "emu_nat_on: nft in the peer"
-table inet emunat_$1 {
-    chain xlate { type nat hook input priority 100; policy accept; }
-}
-EOF
-    # Replies go back through the mapping, translated to the socket's own
-    # port on the peer's output: one that still names a NAT port when it
-    # reaches the NATed side had no mapping (a real NAT drops it, no ICMP).
-    ip netns exec "$_ns" nft -f - <<EOF || emu__fail "emu_nat_on: nft"
-table inet emunat {
-    chain in {
-        type filter hook input priority filter; policy accept;
-        iifname "$_dev" meta l4proto { tcp, udp } th dport $_base-$((_base + 9999)) counter drop
-    }
-}
-EOF
+    emu__nat_check "$1" emu_nat_on
     emu__nat_block "$1" 0
 }
 
 emu_nat_rebind() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_rebind a|b"
-    emu__nat_sides "$1" emu_nat_rebind
+    emu__nat_check "$1" emu_nat_rebind
     if [ "$1" = a ]; then _gen=$EMU_NAT_GEN_A; else _gen=$EMU_NAT_GEN_B; fi
     [ -n "$_gen" ] || emu__fail "emu_nat_rebind $1: no NAT there (emu_nat_on $1 first)"
-    command -v conntrack >/dev/null 2>&1 ||
-        emu__fail "emu_nat_rebind: conntrack not installed (integration/deps.sh test)"
-    # The next block first, then forget: a packet between the two keeps its
-    # old mapping, and none can take a new one from the old block.
+    # One command: a packet read before it keeps its old mapping, none after
+    # can take one from the old block.
     emu__nat_block "$1" $((_gen + 1))
-    ip netns exec "$_pns" conntrack -F 2>/dev/null || emu__fail "emu_nat_rebind: conntrack -F"
 }
 
 emu_nat_off() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_off a|b"
-    emu__nat_sides "$1" emu_nat_off
-    ip netns exec "$_pns" nft delete table inet "emunat_$1" 2>/dev/null || true
-    ip netns exec "$_ns" nft delete table inet emunat 2>/dev/null || true
-    if command -v conntrack >/dev/null 2>&1; then
-        ip netns exec "$_pns" conntrack -F 2>/dev/null || true
-    fi
+    emu__nat_check "$1" emu_nat_off
+    emu__ctl nat off
     if [ "$1" = a ]; then
         EMU_NAT_GEN_A="" EMU_NAT_PORTS_A=""
     else

@@ -379,6 +379,27 @@ import os, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
+if mode == "gsosrv":  # one datagram in, 20 GSO trains of 10 back to its source
+    s.bind((host, port))
+    d, a = s.recvfrom(2048)
+    s.setsockopt(socket.IPPROTO_UDP, 103, 1000)  # UDP_SEGMENT
+    for i in range(20):
+        s.sendto(b"g" * 10000, a)
+        time.sleep(0.02)
+    sys.exit(0)
+if mode == "gsocli":  # counts what comes back for 2 s after the last
+    s.connect((host, port))
+    s.send(b"go")
+    s.settimeout(2)
+    n = 0
+    try:
+        while True:
+            s.recv(2048)
+            n += 1
+    except socket.timeout:
+        pass
+    print("got %d" % n, flush=True)
+    sys.exit(0)
 if mode == "srv":
     s.bind((host, port))
     seen = None
@@ -500,7 +521,7 @@ echo "     client: $(tail -1 "$EMU_DIR/natcli.log"); b saw the ports $(sed -n 's
     "$EMU_DIR/natsrv.log" | tr '\n' ' ')"
 equal "distinct source ports b saw (3 rebinds)" "$(grep -c '^src ' "$EMU_DIR/natsrv.log")" 4
 lost=$(sed -n 's/^echoed [0-9]* lost //p' "$EMU_DIR/natcli.log")
-nat_drops() { emu_a nft list chain inet emunat in | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p'; }
+nat_drops() { emu_stats; emu_stat b2a_drop_nat; }
 i=0 # the last datagram to an old port may still be on its way
 until [ "$(nat_drops)" -ge $((3 + lost)) ] || [ "$i" -ge 100 ]; do i=$((i + 1)); sleep 0.05; done
 dropped=$(nat_drops)
@@ -518,9 +539,10 @@ wait_file "$EMU_DIR/tcpsrv.log" '^peer '
 seen=$(sed -n 's/^peer [^ ]* //p' "$EMU_DIR/tcpsrv.log")
 in_range "$seen" "$EMU_NAT_PORTS_A" || fail "b saw TCP source port $seen, not one of the NAT's $EMU_NAT_PORTS_A"
 echo "ok   TCP: b sees port $seen (NAT block $EMU_NAT_PORTS_A)"
-# UDP GSO trains cross the NAT intact (translated on the NATed side's own
-# output, this kernel got their checksums wrong): b counts every datagram
-# delivered and no checksum error.
+# UDP GSO trains cross the NAT intact both ways (translated in the
+# namespaces' hooks, the sending host's own trains came with every
+# checksum wrong on this kernel: a's once, b's replies until linkemu's NAT):
+# the receiver counts every datagram delivered and no checksum error.
 udp_in() { # udp_in FIELD: that field of b's Udp line in /proc/net/snmp
     emu_b cat /proc/net/snmp | awk -v f="$1" '/^Udp:/ { if (!n++) for (i = 2; i <= NF; i++) k[$i] = i
         else print $k[f] }'
@@ -531,6 +553,14 @@ i=0
 until [ $(($(udp_in InDatagrams) - d0)) -ge 200 ] || [ "$i" -ge 100 ]; do i=$((i + 1)); sleep 0.05; done
 equal "UDP GSO through the NAT: datagrams b received" "$(($(udp_in InDatagrams) - d0))" 200
 equal "UDP GSO through the NAT: checksum errors at b" "$(($(udp_in InCsumErrors) - e0))" 0
+udp_in_a() { emu_a cat /proc/net/snmp | awk -v f="$1" '/^Udp:/ { if (!n++) for (i = 2; i <= NF; i++) k[$i] = i
+        else print $k[f] }'; }
+e0=$(udp_in_a InCsumErrors)
+emu_bg b gsosrv "$PY" "$T/udp.py" gsosrv 0.0.0.0 $((PORT + 1))
+wait_udp_in $((PORT + 1))
+got=$(emu_a "$PY" "$T/udp.py" gsocli "$EMU_IP_B" $((PORT + 1)) | sed -n 's/^got //p')
+equal "UDP GSO back to the NATed side: datagrams a received" "$got" 200
+equal "UDP GSO back to the NATed side: checksum errors at a" "$(($(udp_in_a InCsumErrors) - e0))" 0
 emu_down
 
 # Probes every 10 ms, 500 of them: a 1 s blackout starts once 100 have
