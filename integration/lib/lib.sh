@@ -241,6 +241,9 @@ wait_sock() {
     for _f in "$T"/*.log; do
         [ -f "$_f" ] && { echo "--- ${_f##*/} (last lines)"; tail -5 "$_f"; }
     done
+    # and what holds the port, in any state (a TIME_WAIT, a bound socket)
+    echo "--- sockets on port $port"
+    ${SS_NS:+ip netns exec "$SS_NS"} ss -H -n -tuap "( sport = :$port or dport = :$port )" 2>&1 | head -5
     fail "nothing bound on $proto port $port after ${secs}s"
 }
 wait_udp() { wait_sock u "$1" "${2:-10}"; }

@@ -126,7 +126,13 @@ go_program() {
 port_quiet() {
     _i=0
     while [ "$_i" -lt 600 ]; do
+        # ss lists neither a keeper's TCP socket that holds a listener's
+        # port through TIME_WAIT (bound, not listening) nor a bind's
+        # refusal: a server's own bind of the port (SO_REUSEADDR) is tried
         [ -z "$(ss -H -n -ua "sport = :$PORT" 2>/dev/null)$(ss -H -n -tl "sport = :$PORT" 2>/dev/null)" ] &&
+            "$PY" -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$PORT" 2>/dev/null &&
             return 0
         sleep 0.05
         _i=$((_i + 1))
