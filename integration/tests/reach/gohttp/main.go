@@ -34,6 +34,7 @@ type connKey struct{}
 
 func server(port string) {
 	var conns int32
+	shut := make(chan struct{})
 	mux := http.NewServeMux()
 	srv := &http.Server{Addr: "127.0.0.1:" + port, Handler: mux,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -44,10 +45,20 @@ func server(port string) {
 		fmt.Fprintf(w, "hello %s on connection %d\n", r.URL.Path, r.Context().Value(connKey{}))
 		if r.URL.Path == "/quit" {
 			fmt.Fprintf(w, "connections accepted: %d\n", atomic.LoadInt32(&conns))
-			go srv.Shutdown(context.Background())
+			go func() {
+				srv.Shutdown(context.Background())
+				close(shut)
+			}()
 		}
 	})
 	err := srv.ListenAndServe()
+	// ListenAndServe returns as soon as Shutdown has closed the listener:
+	// an exit now could cut /quit's answer off, and the client's transport
+	// would send the request again on a new connection, refused (seen once
+	// over kernel TCP). Shutdown returns once the answer is out.
+	if errors.Is(err, http.ErrServerClosed) {
+		<-shut
+	}
 	fmt.Println("server:", err)
 }
 
