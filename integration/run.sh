@@ -11,8 +11,8 @@
 # those are named under its PASS line and counted as parts skipped.
 #
 # All run in a stable order: by subject, then by name (byte order); with no
-# name given, on 2 cores or more, the reach and roaming subjects (each test
-# in network namespaces of its own) in a second lane beside the others,
+# name given, on 2 cores or more, the tests that live in network namespaces
+# of their own (reach, roaming, paths, ...) in a second lane beside the others,
 # their lines after (RUDP_IT_LANES=1: one lane). A test is named by its file name alone (t_qlog.sh; names are unique across the
 # subjects) or by its path, from integration/ (tests/tools/t_qlog.sh) or
 # from the current directory (integration/tests/tools/t_qlog.sh).
@@ -82,16 +82,18 @@ run_tests() {
     done
 }
 
-# Every test (no names given) on a machine of 2 cores or more: the
-# subjects whose tests live in network namespaces of their own (reach,
-# roaming: 27% of the time, mostly waiting on links and timers) run in a
-# second lane beside the others, which keeps make test within its 20
-# minutes (1,378 s in CI on 9ee6791 one at a time). RUDP_IT_LANES=1: one.
-# Lane b's lines come after lane a's, each lane in its order.
+# Every test (no names given) on a machine of 2 cores or more: those that
+# live in network namespaces of their own (the reach, roaming and paths
+# subjects, the emulator's validation, t_engines' reruns: 37% of the time,
+# mostly waiting on links and timers) run in a second lane beside the
+# others, which keeps make test within its 20 minutes (1,378 s in CI on
+# 9ee6791 one at a time). RUDP_IT_LANES=1: one lane. Lane b's lines come
+# after lane a's, each lane in its order.
 lanes=${RUDP_IT_LANES:-2}
+beside='^tests/(reach|roaming|paths)/|^tests/network/t_(emu_validate|engines)\.sh$'
 if [ $# -eq 0 ] && [ "$lanes" != 1 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
-    lane_b=$(printf '%s\n' "$all" | grep -E '^tests/(reach|roaming)/')
-    lane_a=$(printf '%s\n' "$all" | grep -vE '^tests/(reach|roaming)/')
+    lane_b=$(printf '%s\n' "$all" | grep -E "$beside")
+    lane_a=$(printf '%s\n' "$all" | grep -vE "$beside")
     # shellcheck disable=SC2086 # test paths: no spaces (find above)
     ( run_tests $lane_b; echo "$pass $failed $skipped $parts$names" >"$logs/lane_b.counts" ) \
         >"$logs/lane_b.out" 2>&1 &
@@ -99,14 +101,14 @@ if [ $# -eq 0 ] && [ "$lanes" != 1 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2
     # shellcheck disable=SC2086
     run_tests $lane_a
     wait "$lane_pid" || true
-    echo "--- beside them (reach, roaming):"
+    echo "--- beside them (in namespaces of their own):"
     cat "$logs/lane_b.out"
     if read -r _p _f _s _parts _names <"$logs/lane_b.counts"; then
         pass=$((pass + _p)) failed=$((failed + _f)) skipped=$((skipped + _s)) parts=$((parts + _parts))
         names="$names${_names:+ $_names}"
     else
         failed=$((failed + 1)); names="$names (lane b: no counts)"
-        echo "FAIL lane b (reach, roaming) ended without its counts"
+        echo "FAIL lane b (beside) ended without its counts"
     fi
 else
     # shellcheck disable=SC2086
