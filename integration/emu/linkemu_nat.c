@@ -27,7 +27,14 @@
  *     or are dropped (drop_nat) when there is none: a NAT forgets, it does
  *     not answer. ICMP errors about such a packet are translated inside
  *     (the quoted packet's source port) or dropped alike. Anything else
- *     passes, as before (the NATed side's own listeners stay reachable).
+ *     passes, and a flow it opens to the NATed side (a listener there) is
+ *     remembered: its replies leave untranslated, as conntrack left them.
+ *   ICMP errors the NATed side sends about a packet that came through a
+ *     mapping have the quoted packet's destination port translated out.
+ *
+ * Not modelled: TCP or UDP behind an IPv6 extension or fragment header
+ * passes untranslated; mappings expire only at a rebind (NAT_MAX at once,
+ * a new flow past them is dropped); one side at a time.
  *
  * "nat a|b BLOCK [BASE]" (--ctl) turns it on in front of that side with
  * block BLOCK (ports BASE + (BLOCK % 10) * 1000 and the 999 above; BASE
@@ -49,6 +56,7 @@
 #define NAT_BLOCK 1000
 #define NAT_BLOCKS 10
 #define NAT_MAX NAT_BLOCK /* mappings at once: one block's ports */
+#define NAT_PASS 256      /* flows from the far side remembered */
 
 struct nat_map {
     uint8_t proto;
@@ -65,7 +73,15 @@ static struct {
     uint64_t rnd;
     size_t n;
     struct nat_map map[NAT_MAX];
-} nat = {PTHREAD_MUTEX_INITIALIZER, -1, NAT_BASE, NAT_BASE, 0x9e3779b97f4a7c15ULL, 0, {{0}}};
+    /* flows the far side opened to the NATed side (NAT_PASS, a ring) */
+    size_t npass, pass_next;
+    struct nat_pass {
+        uint8_t proto, family;
+        uint8_t inside[16], far[16];
+        uint16_t inside_port, far_port;
+    } pass[NAT_PASS];
+} nat = {.mu = PTHREAD_MUTEX_INITIALIZER, .side = -1, .base = NAT_BASE, .lo = NAT_BASE,
+         .rnd = 0x9e3779b97f4a7c15ULL};
 
 static uint16_t get16(const unsigned char *p)
 {
@@ -87,28 +103,26 @@ static void csum_fix(unsigned char *c, uint16_t m, uint16_t m2)
     put16(c, (uint16_t)~s);
 }
 
-static uint32_t sum16(const unsigned char *p, size_t len, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < len; i += 2)
-        s += get16(p + i);
-    if (len & 1)
-        s += (uint32_t)p[len - 1] << 8;
-    return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
-
 /* Where a TCP or UDP header's checksum is, and whether it is in use. */
 static unsigned char *l4_csum(unsigned char *l4, uint8_t proto)
 {
     if (proto == 6)
         return l4 + 16;
     return get16(l4 + 6) ? l4 + 6 : NULL; /* UDP over IPv4 may have none */
+}
+
+/* A TCP or UDP header's port at PORT (its header at L4) rewritten to V,
+ * the checksum updated: a UDP one that comes out 0 is sent as 0xffff
+ * (RFC 768: 0 would say "none", and IPv6 drops it). */
+static void set_port(unsigned char *l4, uint8_t proto, unsigned char *port, uint16_t v)
+{
+    unsigned char *cs = l4_csum(l4, proto);
+    if (cs) {
+        csum_fix(cs, get16(port), v);
+        if (proto == 17 && get16(cs) == 0)
+            put16(cs, 0xffff);
+    }
+    put16(port, v);
 }
 
 /* The IP packet P of LEN bytes parsed: its family, protocol and transport
@@ -173,12 +187,46 @@ static struct nat_map *find_inside(uint8_t proto, int family, const unsigned cha
     return NULL;
 }
 
-static struct nat_map *find_outside(uint8_t proto, uint16_t outside)
+/* The mapping of OUTSIDE for a packet to ADDR (the NATed side's own: the
+ * NAT keeps addresses). */
+static struct nat_map *find_outside(uint8_t proto, int family, const unsigned char *addr,
+                                    uint16_t outside)
 {
-    for (size_t i = 0; i < nat.n; i++)
-        if (nat.map[i].proto == proto && nat.map[i].outside == outside)
-            return &nat.map[i];
+    for (size_t i = 0; i < nat.n; i++) {
+        struct nat_map *m = &nat.map[i];
+        if (m->proto == proto && m->outside == outside && m->family == family &&
+            !memcmp(m->addr, addr, addr_len(family)))
+            return m;
+    }
     return NULL;
+}
+
+/* Whether a packet from the NATed side (SRC, SPORT to DST, DPORT) belongs
+ * to a flow the far side opened; REMEMBER: a packet to the NATed side
+ * (the same with the ends swapped) opens or finds one. */
+static int passing(uint8_t proto, int family, const unsigned char *inside, uint16_t iport,
+                   const unsigned char *far, uint16_t fport, int remember)
+{
+    size_t al = addr_len(family);
+    for (size_t i = 0; i < nat.npass; i++) {
+        struct nat_pass *f = &nat.pass[i];
+        if (f->proto == proto && f->family == family && f->inside_port == iport &&
+            f->far_port == fport && !memcmp(f->inside, inside, al) && !memcmp(f->far, far, al))
+            return 1;
+    }
+    if (!remember)
+        return 0;
+    struct nat_pass *f = &nat.pass[nat.pass_next];
+    nat.pass_next = (nat.pass_next + 1) % NAT_PASS;
+    if (nat.npass < NAT_PASS)
+        nat.npass++;
+    f->proto = proto;
+    f->family = (uint8_t)family;
+    memcpy(f->inside, inside, al);
+    memcpy(f->far, far, al);
+    f->inside_port = iport;
+    f->far_port = fport;
+    return 1;
 }
 
 static int outside_used(uint16_t port)
@@ -208,12 +256,48 @@ static int nat_range(uint16_t port)
     return port >= nat.base && port < nat.base + NAT_BLOCK * NAT_BLOCKS;
 }
 
+/* An ICMP or ICMPv6 error at ip->l4 (8 bytes at least) and the packet it
+ * quotes, as far as it is there; 0: not an error quoting TCP or UDP. */
+static int icmp_quote(struct ippkt *ip, struct ippkt *q)
+{
+    int err = ip->family == 4 ? (ip->l4[0] == 3 || ip->l4[0] == 11 || ip->l4[0] == 12)
+                              : (ip->l4[0] >= 1 && ip->l4[0] <= 4);
+    return err && parse(ip->l4 + 8, ip->l4len - 8, q) == 0 && q->l4 &&
+           (q->proto == 6 || q->proto == 17) && q->l4len >= 4;
+}
+
+static int is_icmp(const struct ippkt *ip)
+{
+    return ip->l4 && ip->l4len >= 8 &&
+           ((ip->family == 4 && ip->proto == 1) || (ip->family == 6 && ip->proto == 58));
+}
+
+/* The quoted packet's port at PORT rewritten to V; the ICMP checksum,
+ * which covers it (at an even offset: headers are whole 32-bit words),
+ * updated. Its own checksum is left: nobody checks a quote's. */
+static void quote_port(struct ippkt *ip, unsigned char *port, uint16_t v)
+{
+    csum_fix(ip->l4 + 2, get16(port), v);
+    put16(port, v);
+}
+
 /* A packet leaving the NATed side: 1 to forward, 0 to drop (no port free). */
 static int out_locked(struct ippkt *ip, struct counters *c)
 {
+    struct ippkt q;
+    if (is_icmp(ip) && icmp_quote(ip, &q)) {
+        /* about a packet that came in through a mapping: its destination
+         * was the mapping's own port, the far side knows the outside one */
+        struct nat_map *m = find_inside(q.proto, q.family, q.dst, get16(q.l4 + 2));
+        if (m)
+            quote_port(ip, q.l4 + 2, m->outside);
+        return 1;
+    }
     if (!is_port_proto(ip))
         return 1;
     uint16_t port = get16(ip->l4);
+    if (passing(ip->proto, ip->family, ip->src, port, ip->dst, get16(ip->l4 + 2), 0))
+        return 1; /* a reply in a flow the far side opened */
     struct nat_map *m = find_inside(ip->proto, ip->family, ip->src, port);
     if (!m) {
         uint16_t o = nat.n < NAT_MAX ? pick_port() : 0;
@@ -227,71 +311,37 @@ static int out_locked(struct ippkt *ip, struct counters *c)
         m->outside = o;
         ctr_add(&c->nat_mapped, 1);
     }
-    unsigned char *cs = l4_csum(ip->l4, ip->proto);
-    if (cs)
-        csum_fix(cs, port, m->outside);
-    put16(ip->l4, m->outside);
-    return 1;
-}
-
-/* The ICMP or ICMPv6 checksum of the message at ip->l4, computed again
- * (after its quoted packet changed). */
-static void icmp_csum(struct ippkt *ip)
-{
-    unsigned char *ck = ip->l4 + 2;
-    put16(ck, 0);
-    uint32_t s = sum16(ip->l4, ip->l4len, 0);
-    if (ip->family == 6) { /* RFC 4443 2.3: the IPv6 pseudo-header */
-        s = sum16(ip->src, 16, s);
-        s = sum16(ip->dst, 16, s);
-        s += (uint32_t)(ip->l4len >> 16) + (uint32_t)(ip->l4len & 0xffff);
-        s += 58;
-    }
-    put16(ck, fold(s));
-}
-
-/* An ICMP error to the NATed side about a packet it sent (as the far side
- * saw it: from a NAT port): 1 forwarded (translated, or not about one of
- * our ports), 0 dropped. */
-static int icmp_in_locked(struct ippkt *ip)
-{
-    int err = ip->family == 4 ? (ip->l4[0] == 3 || ip->l4[0] == 11 || ip->l4[0] == 12)
-                              : (ip->l4[0] >= 1 && ip->l4[0] <= 4);
-    if (!err || ip->l4len < 8)
-        return 1;
-    struct ippkt in;
-    if (parse(ip->l4 + 8, ip->l4len - 8, &in) < 0 || !in.l4 || (in.proto != 6 && in.proto != 17) ||
-        in.l4len < 4)
-        return 1;
-    uint16_t sport = get16(in.l4);
-    if (!nat_range(sport))
-        return 1;
-    struct nat_map *m = find_outside(in.proto, sport);
-    if (!m)
-        return 0;
-    put16(in.l4, m->port);
-    icmp_csum(ip);
+    set_port(ip->l4, ip->proto, ip->l4, m->outside);
     return 1;
 }
 
 /* A packet reaching the NATed side: 1 to deliver, 0 to drop. */
 static int in_locked(struct ippkt *ip)
 {
-    if (ip->l4 && ip->l4len >= 8 &&
-        ((ip->family == 4 && ip->proto == 1) || (ip->family == 6 && ip->proto == 58)))
-        return icmp_in_locked(ip);
+    struct ippkt q;
+    if (is_icmp(ip)) {
+        /* an error about a packet the NATed side sent through a mapping:
+         * the quote's source is the outside port */
+        if (!icmp_quote(ip, &q) || !nat_range(get16(q.l4)))
+            return 1;
+        struct nat_map *m = find_outside(q.proto, q.family, q.src, get16(q.l4));
+        if (!m)
+            return 0;
+        quote_port(ip, q.l4, m->port);
+        return 1;
+    }
     if (!is_port_proto(ip))
         return 1;
     uint16_t port = get16(ip->l4 + 2);
-    if (!nat_range(port))
+    if (!nat_range(port)) {
+        /* the far side opens a flow to the NATed side (or goes on in one) */
+        passing(ip->proto, ip->family, ip->dst, port, ip->src, get16(ip->l4), 1);
         return 1;
-    struct nat_map *m = find_outside(ip->proto, port);
+    }
+    struct nat_map *m = find_outside(ip->proto, ip->family, ip->dst, port);
     if (!m)
         return 0;
-    unsigned char *cs = l4_csum(ip->l4, ip->proto);
-    if (cs)
-        csum_fix(cs, port, m->port);
-    put16(ip->l4 + 2, m->port);
+    set_port(ip->l4, ip->proto, ip->l4 + 2, m->port);
     return 1;
 }
 
@@ -336,6 +386,7 @@ int nat_command(const char *side, const char *block, const char *base)
     nat.base = (unsigned)first;
     nat.lo = (unsigned)(first + (b % NAT_BLOCKS) * NAT_BLOCK);
     nat.n = 0;
+    nat.npass = nat.pass_next = 0;
     pthread_mutex_unlock(&nat.mu);
     if (s < 0)
         fprintf(stderr, "linkemu: nat off\n");

@@ -425,6 +425,8 @@ emu__nat_block() {
 emu_nat_on() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_on a|b"
     emu__nat_check "$1" emu_nat_on
+    if [ "$1" = a ]; then _other=$EMU_NAT_GEN_B; else _other=$EMU_NAT_GEN_A; fi
+    [ -z "$_other" ] || emu__fail "emu_nat_on $1: linkemu has one NAT, in front of the other side now"
     emu__nat_block "$1" 0
 }
 
@@ -441,6 +443,8 @@ emu_nat_rebind() {
 emu_nat_off() {
     [ $# -eq 1 ] || emu__fail "usage: emu_nat_off a|b"
     emu__nat_check "$1" emu_nat_off
+    if [ "$1" = a ]; then _gen=$EMU_NAT_GEN_A; else _gen=$EMU_NAT_GEN_B; fi
+    [ -n "$_gen" ] || return 0 # none in front of that side
     emu__ctl nat off
     if [ "$1" = a ]; then
         EMU_NAT_GEN_A="" EMU_NAT_PORTS_A=""

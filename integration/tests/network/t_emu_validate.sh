@@ -539,6 +539,45 @@ wait_file "$EMU_DIR/tcpsrv.log" '^peer '
 seen=$(sed -n 's/^peer [^ ]* //p' "$EMU_DIR/tcpsrv.log")
 in_range "$seen" "$EMU_NAT_PORTS_A" || fail "b saw TCP source port $seen, not one of the NAT's $EMU_NAT_PORTS_A"
 echo "ok   TCP: b sees port $seen (NAT block $EMU_NAT_PORTS_A)"
+# ICMP errors cross the NAT, translated inside, both ways: a's connected
+# socket hears ECONNREFUSED from a closed port of b (the quote's source,
+# a NAT port, taken back to a's own); b's hears it from the port of a
+# whose socket has closed (the quote's destination, a's own port, taken
+# out to the NAT's). A listener on a stays reachable from b, its replies
+# untranslated.
+refused_a=$(emu_a "$PY" -c "import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('$EMU_IP_B', $((PORT + 2))))
+s.settimeout(2); s.send(b'x')
+try:
+    s.recv(10); print('answered')
+except ConnectionRefusedError: print('refused')
+except socket.timeout: print('nothing')")
+equal "ICMP into the NATed side: a's connected socket to a closed port of b" "$refused_a" refused
+emu_bg b icmpout "$PY" -c "import os, socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', $((PORT + 3))))
+d, a = s.recvfrom(10); print('from %s %d' % a, flush=True)
+while not os.path.exists('$T/aclosed'): time.sleep(0.02)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(a); c.settimeout(2); c.send(b'y')
+try:
+    c.recv(10); print('answered')
+except ConnectionRefusedError: print('refused')
+except socket.timeout: print('nothing')"
+wait_udp_in $((PORT + 3))
+emu_a "$PY" -c "import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('$EMU_IP_B', $((PORT + 3))))"
+wait_file "$EMU_DIR/icmpout.log" '^from '
+touch "$T/aclosed"
+wait_file "$EMU_DIR/icmpout.log" '^(answered|refused|nothing)$'
+equal "ICMP out of the NATed side: b's socket connected to the NAT port of a closed one" \
+    "$(tail -n 1 "$EMU_DIR/icmpout.log")" refused
+emu_bg a lsn "$PY" -c "import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', $((PORT + 4)))); s.listen(1); c, a = s.accept(); c.send(c.recv(1))"
+i=0; until emu_a ss -H -ntl "sport = :$((PORT + 4))" | grep -q .; do
+    i=$((i + 1)); [ "$i" -lt 200 ] || fail "TCP listener in a did not listen"; sleep 0.05; done
+echoed=$(emu_b "$PY" -c "import socket
+c = socket.create_connection(('$EMU_IP_A', $((PORT + 4))), timeout=5); c.send(b'z'); print(c.recv(1).decode())")
+equal "a listener on the NATed side, reached from b: its echo" "$echoed" z
 # UDP GSO trains cross the NAT intact both ways (translated in the
 # namespaces' hooks, the sending host's own trains came with every
 # checksum wrong on this kernel: a's once, b's replies until linkemu's NAT):
