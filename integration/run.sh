@@ -44,6 +44,19 @@ resolve() {
 pass=0 failed=0 skipped=0 parts=0 names=""
 logs=$(mktemp -d /tmp/rudp-run.XXXXXX)
 limit=${RUDP_IT_TIMEOUT:-300}
+test_pid= lane_pid=
+# the tests' standard input: run.sh's own (a background job's is
+# /dev/null), or /dev/null if it has none
+if true <&0 2>/dev/null; then exec 3<&0; else exec 3</dev/null; fi
+stdin=/dev/fd/3
+# Interrupted or stopped (INT, TERM, HUP): the test running and the other
+# lane end too, nothing left running behind.
+stop_all() {
+    for _k in $test_pid $lane_pid; do kill "$_k" 2>/dev/null; done
+    rm -rf "$logs"
+    exit 130
+}
+trap stop_all INT TERM HUP
 
 # run_tests ARG...: runs each, prints its line, adds to the counts above.
 run_tests() {
@@ -57,7 +70,14 @@ run_tests() {
             continue
         fi
         rc=0
-        timeout -k 5 "$limit" sh "$p" >"$logs/$t.log" 2>&1 || rc=$?
+        # In the background and waited for, so a signal's trap can end it;
+        # with SIGINT and SIGQUIT as a test expects them (an asynchronous
+        # list starts with both ignored, and so would everything it runs)
+        env --default-signal=INT,QUIT timeout -k 5 "$limit" sh "$p" \
+            <"$stdin" >"$logs/$t.log" 2>&1 &
+        test_pid=$!
+        wait "$test_pid" || rc=$?
+        test_pid=
         # its "skip: WHY" lines, also those a helper printed after a prefix
         # ("shim, LABEL: skip: ...")
         grep -E '(^|: )skip: ' "$logs/$t.log" |
@@ -95,12 +115,14 @@ if [ $# -eq 0 ] && [ "$lanes" != 1 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2
     lane_b=$(printf '%s\n' "$all" | grep -E "$beside")
     lane_a=$(printf '%s\n' "$all" | grep -vE "$beside")
     # shellcheck disable=SC2086 # test paths: no spaces (find above)
-    ( run_tests $lane_b; echo "$pass $failed $skipped $parts$names" >"$logs/lane_b.counts" ) \
+    ( trap 'kill "$test_pid" 2>/dev/null; exit 143' TERM
+      run_tests $lane_b; echo "$pass $failed $skipped $parts$names" >"$logs/lane_b.counts" ) \
         >"$logs/lane_b.out" 2>&1 &
     lane_pid=$!
     # shellcheck disable=SC2086
     run_tests $lane_a
     wait "$lane_pid" || true
+    lane_pid=
     echo "--- beside them (in namespaces of their own):"
     cat "$logs/lane_b.out"
     if read -r _p _f _s _parts _names <"$logs/lane_b.counts"; then
