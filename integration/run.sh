@@ -12,10 +12,11 @@
 #
 # All run in a stable order: by subject, then by name (byte order); with no
 # name given, on 2 cores or more, the tests that live in network namespaces
-# of their own (reach, roaming, paths, ...) in a second lane beside the others,
-# their lines after (RUDP_IT_LANES=1: one lane). A test is named by its file name alone (t_qlog.sh; names are unique across the
-# subjects) or by its path, from integration/ (tests/tools/t_qlog.sh) or
-# from the current directory (integration/tests/tools/t_qlog.sh).
+# of their own (reach, roaming, paths, ...) in a second lane beside the
+# others, their lines after (RUDP_IT_LANES=1: one lane). A test is named by
+# its file name alone (t_qlog.sh; names are unique across the subjects) or
+# by its path, from integration/ (tests/tools/t_qlog.sh) or from the
+# current directory (integration/tests/tools/t_qlog.sh).
 set -u
 here=$(pwd)
 cd "$(dirname "$0")"
