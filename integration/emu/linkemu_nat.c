@@ -175,26 +175,14 @@ static size_t addr_len(int family)
     return family == 4 ? 4 : 16;
 }
 
-static struct nat_map *find_inside(uint8_t proto, int family, const unsigned char *addr,
-                                   uint16_t port)
+/* The mapping of the NATed side's address ADDR (the NAT keeps addresses)
+ * whose own port (OUTSIDE 0) or outside port (OUTSIDE 1) is PORT. */
+static struct nat_map *find(uint8_t proto, int family, const unsigned char *addr, uint16_t port,
+                            int outside)
 {
     for (size_t i = 0; i < nat.n; i++) {
         struct nat_map *m = &nat.map[i];
-        if (m->proto == proto && m->family == family && m->port == port &&
-            !memcmp(m->addr, addr, addr_len(family)))
-            return m;
-    }
-    return NULL;
-}
-
-/* The mapping of OUTSIDE for a packet to ADDR (the NATed side's own: the
- * NAT keeps addresses). */
-static struct nat_map *find_outside(uint8_t proto, int family, const unsigned char *addr,
-                                    uint16_t outside)
-{
-    for (size_t i = 0; i < nat.n; i++) {
-        struct nat_map *m = &nat.map[i];
-        if (m->proto == proto && m->outside == outside && m->family == family &&
+        if (m->proto == proto && m->family == family && (outside ? m->outside : m->port) == port &&
             !memcmp(m->addr, addr, addr_len(family)))
             return m;
     }
@@ -288,7 +276,7 @@ static int out_locked(struct ippkt *ip, struct counters *c)
     if (is_icmp(ip) && icmp_quote(ip, &q)) {
         /* about a packet that came in through a mapping: its destination
          * was the mapping's own port, the far side knows the outside one */
-        struct nat_map *m = find_inside(q.proto, q.family, q.dst, get16(q.l4 + 2));
+        struct nat_map *m = find(q.proto, q.family, q.dst, get16(q.l4 + 2), 0);
         if (m)
             quote_port(ip, q.l4 + 2, m->outside);
         return 1;
@@ -298,7 +286,7 @@ static int out_locked(struct ippkt *ip, struct counters *c)
     uint16_t port = get16(ip->l4);
     if (passing(ip->proto, ip->family, ip->src, port, ip->dst, get16(ip->l4 + 2), 0))
         return 1; /* a reply in a flow the far side opened */
-    struct nat_map *m = find_inside(ip->proto, ip->family, ip->src, port);
+    struct nat_map *m = find(ip->proto, ip->family, ip->src, port, 0);
     if (!m) {
         uint16_t o = nat.n < NAT_MAX ? pick_port() : 0;
         if (!o)
@@ -324,7 +312,7 @@ static int in_locked(struct ippkt *ip)
          * the quote's source is the outside port */
         if (!icmp_quote(ip, &q) || !nat_range(get16(q.l4)))
             return 1;
-        struct nat_map *m = find_outside(q.proto, q.family, q.src, get16(q.l4));
+        struct nat_map *m = find(q.proto, q.family, q.src, get16(q.l4), 1);
         if (!m)
             return 0;
         quote_port(ip, q.l4, m->port);
@@ -338,7 +326,7 @@ static int in_locked(struct ippkt *ip)
         passing(ip->proto, ip->family, ip->dst, port, ip->src, get16(ip->l4), 1);
         return 1;
     }
-    struct nat_map *m = find_outside(ip->proto, ip->family, ip->dst, port);
+    struct nat_map *m = find(ip->proto, ip->family, ip->dst, port, 1);
     if (!m)
         return 0;
     set_port(ip->l4, ip->proto, ip->l4 + 2, m->port);
