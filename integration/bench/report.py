@@ -3,8 +3,12 @@
 
   report.py iperf JSON            print "goodput_mbps seconds bytes retransmits":
                                   receiver-side goodput from iperf3 -J output
-  report.py rudpstats FILE        print "stream_bytes_sent retx_bytes retx_pkts pto"
-                                  from the RUDP_STATS=1 line in FILE (0s if none)
+  report.py rudpstats [--run] FILE
+                                  print "stream_bytes_sent retx_bytes retx_pkts pto"
+                                  summed over FILE's RUDP_STATS=1 blocks, one per
+                                  program: its keeper's where it had one (with what
+                                  the keeper did after the program's end), else its
+                                  own; --run: the programs' own only (0s if none)
   report.py rudprepair FILE       print "repair_bytes repair_pkts losses_repaired": the
                                   RUDP_STATS=1 repair line's copies in FILE (0s if none)
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
@@ -67,22 +71,56 @@ def cmd_iperf(path):
 
 STATS_RE = re.compile(r"stream bytes sent (\d+), sent again (\d+) bytes in \d+ packets .*; "
                       r"packets declared lost (\d+), probe timeouts (\d+)")
+BLOCK_RE = re.compile(r"(rudp(?:-keeper)?)\[(\d+)\] stats: the rudp engines' counters")
+KEEPER_RE = re.compile(r"rudp-keeper\[\d+\] stats: keeper of pid (\d+):")
 
 
-def cmd_rudpstats(path):
-    # first-sent stream bytes, bytes sent again, packets declared lost, probe timeouts
-    sent = retx = pkts = pto = 0
+def stats_blocks(path, run_only=False):
+    """The RUDP_STATS blocks of FILE (lists of their indented lines), one per
+    program: a keeper prints the program's counters with its own added after
+    the program's end, so its block replaces the program's (counting both
+    counted the program's twice). run_only: the programs' own blocks, as they
+    stood when each program ended (what happened while it ran)."""
+    blocks, order, cur, kept = {}, [], None, None
     try:
         with open(path, errors="replace") as f:
             for line in f:
-                m = STATS_RE.search(line)
+                m = KEEPER_RE.search(line)
                 if m:
-                    sent += int(m.group(1))
-                    retx += int(m.group(2))
-                    pkts += int(m.group(3))
-                    pto += int(m.group(4))
+                    kept = m.group(1)
+                    continue
+                m = BLOCK_RE.search(line)
+                if m:
+                    keeper = m.group(1) == "rudp-keeper"
+                    key = kept if keeper and kept else m.group(2)
+                    kept = None
+                    if keeper and run_only:
+                        cur = None
+                        continue
+                    cur = []
+                    if key not in blocks:
+                        order.append(key)
+                    blocks[key] = cur
+                elif cur is not None and line.startswith("  "):
+                    cur.append(line)
+                else:
+                    cur = None
     except OSError:
         pass
+    return [blocks[k] for k in order]
+
+
+def cmd_rudpstats(path, run_only=False):
+    # first-sent stream bytes, bytes sent again, packets declared lost, probe timeouts
+    sent = retx = pkts = pto = 0
+    for block in stats_blocks(path, run_only):
+        for line in block:
+            m = STATS_RE.search(line)
+            if m:
+                sent += int(m.group(1))
+                retx += int(m.group(2))
+                pkts += int(m.group(3))
+                pto += int(m.group(4))
     print(sent, retx, pkts, pto)
 
 
@@ -91,14 +129,11 @@ REPAIR_RE = re.compile(r"last packet (\d+) \((\d+) stream bytes\), losses they r
 
 def cmd_rudprepair(path):
     v = [0, 0, 0]
-    try:
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = REPAIR_RE.search(line)
-                if m:
-                    v = [v[0] + int(m.group(2)), v[1] + int(m.group(1)), v[2] + int(m.group(3))]
-    except OSError:
-        pass
+    for block in stats_blocks(path):
+        for line in block:
+            m = REPAIR_RE.search(line)
+            if m:
+                v = [v[0] + int(m.group(2)), v[1] + int(m.group(1)), v[2] + int(m.group(3))]
     print(*v)
 
 
@@ -337,6 +372,9 @@ def main(argv):
         return 0
     if len(argv) == 5 and argv[1] == "sample":
         cmd_sample(int(argv[2]), argv[3], float(argv[4]))
+        return 0
+    if len(argv) == 4 and argv[1] == "rudpstats" and argv[2] == "--run":
+        cmd_rudpstats(argv[3], run_only=True)
         return 0
     if len(argv) != 3:
         sys.stderr.write(__doc__)
