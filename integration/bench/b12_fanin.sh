@@ -39,7 +39,23 @@ if want B12; then
                         # shellcheck disable=SC2046
                         set -- $($REPORT rudpstats "$l.srv") $($REPORT rudpstats "$l.clierr")
                         retx=$(($3 + $7)) # packets declared lost and resent, both ends
+                        rec B12 "$tr" "$r" pto_all "$(($4 + $8))"
+                        # the probe timeouts of the fan-in itself: the two
+                        # programs' own figures, not their keepers' closing
+                        # after them
+                        # shellcheck disable=SC2046
+                        set -- $($REPORT rudpstats --run "$l.srv") \
+                            $($REPORT rudpstats --run "$l.clierr")
                         rec B12 "$tr" "$r" pto "$(($4 + $8))"
+                        mv=0
+                        for _f in "$l.srv" "$l.clierr"; do
+                            for _kv in $($REPORT rudpcounters "$_f"); do
+                                case "$_kv" in
+                                    peers_moved=* | conns_moved=*) mv=$((mv + ${_kv#*=})) ;;
+                                esac
+                            done
+                        done
+                        rec B12 "$tr" "$r" moves "$mv"
                         ;;
                     *) retx=$2 ;;
                 esac

@@ -145,6 +145,7 @@ COUNTERS = (
     ("source_limited", r"\(source limit (\d+)\)"), ("memory_refused", r"refused for memory (\d+)"),
     ("data_dropped", r"data dropped (\d+)"), ("memory_held", r"memory held (\d+)"),
     ("accepted", r"connections: opened \d+ accepted (\d+)"),
+    ("peers_moved", r"peers moved (\d+)"), ("conns_moved", r"connections moved to a new socket (\d+)"),
 )
 
 

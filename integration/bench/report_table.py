@@ -191,7 +191,7 @@ def cmd_table(d):
     if "B12" in scenarios:
         T.out("B12  %s" % meta.get("desc_B12", ""))
         head = ["transport", "all answered ms", "rcvbuf drops", "retransmitted pkts",
-                "probe timeouts", "server bytes/conn", "runs"]
+                "probe timeouts", "after", "moves", "server bytes/conn", "runs"]
         rows = []
         for tr in trs:
             if ("B12", tr, "fanin_ms") not in res:
@@ -200,11 +200,16 @@ def cmd_table(d):
                          fmt(med("B12", tr, "rcvbuf_drops"), "%.0f"),
                          fmt(med("B12", tr, "retx_pkts"), "%.0f"),
                          fmt(med("B12", tr, "pto"), "%.0f") if tr.startswith("rudp-") else "",
+                         fmt(med("B12", tr, "pto_all"), "%.0f") if tr.startswith("rudp-") else "",
+                         fmt(med("B12", tr, "moves"), "%.0f") if tr.startswith("rudp-") else "",
                          fmt(med("B12", tr, "mem_per_conn"), "%.0f"),
                          "%d/%s" % (n_ok("B12", tr, "fanin_ms"), nruns)])
         T.grid(head, rows)
         T.out("  retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
               "packets declared lost and resent, both ends (RUDP_STATS), probes counted apart. "
+              "probe timeouts: both programs' own until each ended (the fan-in); after: with "
+              "what their keepers did after them (closing), one count per program. moves: "
+              "peers moved and connections moved to a new socket, both ends. "
               "server bytes/conn: the server's RSS growth per connection (rudp: engine "
               "included; kernel TCP's socket memory is the kernel's, not in RSS).")
         T.out()
@@ -394,6 +399,7 @@ def cmd_table(d):
 
     keyed_table(T, res, trs, nruns, med, n_ok, d)
     report_targets.targets(T, res, trs, med, meta, shorts)
+    report_targets.targets46(T, res, trs, med, shorts, limit)
 
     for k in sorted(meta):
         if k.startswith("note"):

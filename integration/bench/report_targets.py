@@ -181,3 +181,77 @@ def targets(T, res, trs, med, meta, shorts):
           "Not judged here: moves, resets and probe storms in B12 (see its table), and "
           "goodput unchanged on B1-B5 (against an earlier run).")
     T.out()
+
+
+def targets46(T, res, trs, med, shorts, limit):
+    """Issue 46's targets (the data path at kernel TCP's cost), each beside
+    the row it judges, with the app thread's receive on (the judged rudp
+    transport) and off (its +norecv row, where measured), and what limits
+    the row: the per-request system calls against the kernel's, a bulk
+    flow's own limit (limit(sc, tr, goodput)), B12's probe timeouts."""
+    rows = []
+    jt = judged(trs)
+
+    def add(name, sc, tr, mine, off, ref, x, limit_, why, at_most=False, short=False,
+            f="%.1f"):
+        if mine is None and ref is None:
+            return
+        rows.append([name, sc, tr, fmt(mine, f), fmt(off, f), fmt(ref, f), fmt(x, "%.2f"),
+                     verdict(x, limit_, at_most, short), why])
+
+    def calls(sc, tr, ref):
+        """System calls per request at each end against the reference's."""
+        v = [med(sc, t, "sc_req_%s" % e) for t in (tr, ref) for e in ("cli", "srv")]
+        if v[0] is None or v[2] is None:
+            return "-"
+        return "syscalls/req %s/%s vs %s/%s" % tuple(fmt(x, "%.1f") for x in v)
+
+    for tr in jt:
+        off = tr + "+norecv"
+        for m, name in (("rtt1cpu_p50_us", "1-byte RR p50, one CPU, read"),
+                        ("rtt1cpu_poll_p50_us", "1-byte RR p50, one CPU, poll")):
+            v, k = med("B6", tr, m), med("B6", "tcp-cubic", m)
+            for lim in (4.0, 2.0):
+                add("%s: <= %gx kernel" % (name, lim), "B6", tr, v, med("B6", off, m), k,
+                    ratio(v, k), lim, calls("B6", tr, "tcp-cubic"), at_most=True)
+        for sc, m, name in (("B13", "set_rps", "redis SET"), ("B13", "get_rps", "redis GET"),
+                            ("B14", "rps", "nginx+wrk")):
+            v, k = med(sc, tr, m), med(sc, "tcp-cubic", m)
+            add("%s: >= 0.8x kernel" % name, sc, tr, v, med(sc, off, m), k, ratio(v, k), 0.8,
+                calls(sc, tr, "tcp-cubic"), f="%.0f")
+        for sc, lim, name in (("B11", 0.6, "veth bulk: >= 0.6x tcp-bbr"),
+                              ("B9", 0.95, "1G 1ms: >= 0.95x tcp-bbr"),
+                              ("B10", 0.95, "1G 20ms 1%: >= 0.95x tcp-bbr")):
+            g, b = med(sc, tr, "goodput"), med(sc, "tcp-bbr", "goodput")
+            add(name, sc, tr, g, None, b, ratio(g, b), lim,
+                limit(sc, tr, g) if g is not None else "-", short=sc in shorts)
+        for end, what in (("snd", "sender"), ("rcv", "receiver")):
+            m = "cpu_%s_s_gb" % end
+            v, b = med("B1", tr, m), med("B1", "tcp-bbr", m)
+            sc_v, sc_b = med("B1", tr, "sc_%s_gb" % end), med("B1", "tcp-bbr", "sc_%s_gb" % end)
+            why = "-" if sc_v is None or sc_b is None else "syscalls/GB %.0f vs %.0f" % (sc_v, sc_b)
+            add("100M CPU/GB, %s: <= 2x tcp-bbr" % what, "B1", tr, v, None, b, ratio(v, b), 2.0,
+                why, at_most=True, f="%.2f")
+        v, k = med("B12", tr, "fanin_ms"), med("B12", "tcp-cubic", "fanin_ms")
+        p = med("B12", tr, "pto")
+        add("3,500 pairs: time <= 2x kernel", "B12", tr, v, None, k, ratio(v, k), 2.0,
+            "probe timeouts %s" % fmt(p, "%.0f"), at_most=True, f="%.0f")
+        if p is not None:
+            rows.append(["3,500 pairs: <= 350 probe timeouts", "B12", tr, fmt(p, "%.0f"), "-",
+                         "350", fmt(p / 350, "%.2f"), verdict(p, 350, at_most=True),
+                         "the fan-in's own (keepers' closing apart)"])
+        for m, name in (("moves", "3,500 pairs: 0 moves"), ("rcvbuf_drops", "3,500 pairs: 0 UDP drops")):
+            v = med("B12", tr, m)
+            if v is not None:
+                rows.append([name, "B12", tr, fmt(v, "%.0f"), "-", "0", "-",
+                             "met" if v == 0 else "not met", "-"])
+    if not rows:
+        return
+    T.out("Targets of issue 46 (the data path at kernel TCP's cost; kernel TCP in the same run)")
+    T.grid(["target", "row", "transport", "rudp", "path off", "reference", "ratio", "verdict",
+            "what limits it"], rows)
+    T.out("  path off: the same transport with the app thread's receive off (RUDP_APP_RECV=0, "
+          "its +norecv row); reference: tcp-cubic for round trips and applications, tcp-bbr "
+          "for bulk and CPU; syscalls per request: client/server (perf stat, all threads, "
+          "warm-up included), rudp vs the reference.")
+    T.out()
