@@ -108,6 +108,10 @@ extern ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 extern int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 extern int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 extern long (*real_syscall)(long, ...);
+/* libc's clone(), and the address of its vfork() (its fork() without one),
+ * for interpose/clonevm.c */
+extern int (*real_clone)(int (*)(void *), void *, int, void *, ...);
+extern void *real_vfork;
 
 /* The shim exports syscall() (interpose/syscalls.c: the numbers it must see
  * go to its interposers); its own calls go to libc's, through shim_sys
@@ -375,8 +379,7 @@ void shim_ownfds_add(int fd);
  * (none in a CLONE_VM child with an fd table of its own). */
 int shim_ownfds_list(int *out, int max);
 /* Adds fd to the set (on) or takes it out; nothing in a CLONE_VM child
- * with an fd table of its own, whose numbers are not the owner's. A
- * getpid(). */
+ * with an fd table of its own, whose numbers are not the owner's. */
 void shim_own_fd(int fd, int on);
 /* Takes fd out of the set and closes it. */
 void shim_close_owned(int fd);
@@ -405,14 +408,14 @@ void shim_procenv_forked(void);
  * without CLONE_FILES), or cannot tell the fd table's sharing (kcmp refused;
  * logged once): it must change no record and hand no fd to an engine. 0 in
  * that process, its threads, a CLONE_FILES child, and a copy (fork, a raw
- * clone). A getpid() system call, and kcmp() in such a child only: for
- * calls that are costly already, never the data path. */
+ * clone). A getpid() system call where a child sharing our memory may
+ * exist (shim_procenv_self), and kcmp() in such a child only. */
 int shim_procenv_foreign(void);
 /* The fd table the caller's per-fd records belong to (fdtab.c,
  * epollreg.c): 0 for the process owning the engines (its threads, a
  * CLONE_FILES child, a copy), the caller's pid in a child that
- * shim_procenv_foreign() tells. A getpid() (and kcmp() in such a child):
- * for calls that change records, not for every lookup. */
+ * shim_procenv_foreign() tells. As shim_procenv_foreign: for calls that
+ * change records, not for every lookup. */
 pid_t shim_procenv_table(void);
 /* The process whose fds the shim's records and engines name. */
 pid_t shim_procenv_owner(void);
@@ -424,8 +427,20 @@ void shim_procenv_settled(pid_t me);
 
 /* 1 iff this is a child sharing the owner's memory (with or without its fd
  * table): what lives in that memory (the connection slab, slots.c) is the
- * owner's, used as a thread of it would. A getpid(). */
+ * owner's, used as a thread of it would. */
 int shim_procenv_shared(void);
+/* getpid(), without the system call while no child sharing our memory
+ * may exist (procenv.c's header): for the checks on every call. */
+pid_t shim_procenv_self(void);
+/* The program is making a child that shares our memory without being a
+ * thread (vfork, clone(CLONE_VM)): shim_procenv_self asks the kernel from
+ * now on. */
+void shim_procenv_vm_child(void);
+/* Where interpose/clonevm.c's vfork() stub exists: elsewhere a vfork()
+ * child would go unseen, so shim_procenv_self always asks. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SHIM_SEES_VFORK 1
+#endif
 
 /* ---- helpers shared by sock.c and the engine ---- */
 

@@ -34,6 +34,18 @@
  *
  * This file notices; lifetime/renew.c (shim_renew_process, called by
  * shim_procenv_check) starts such a process afresh.
+ *
+ * shim_procenv_self() is getpid() without the system call where it can
+ * be: the pid is noted with the page's second byte set (at start-up, in a
+ * fork's child, when a new process settles), so a copy of the address
+ * space reads that byte 0 and asks the kernel until it notes its own. A
+ * child sharing our memory would read the byte set and the parent's pid,
+ * so once such a child may exist -- the program called vfork(), or clone()
+ * or syscall(SYS_clone...) with CLONE_VM and without CLONE_THREAD
+ * (interpose/syscalls.c tells shim_procenv_vm_child) -- every call asks
+ * the kernel, for the rest of the process's life. A CLONE_VM child made
+ * past libc (inline system calls) is not seen: docs/limits.md. glibc's
+ * posix_spawn() and system() make one too, but it runs none of our code.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,6 +68,35 @@ volatile uint8_t *shim_procenv_mark;
 static volatile uint8_t *page;  /* the wipe-on-fork page, once mapped */
 static uint8_t always_zero;     /* mark without MADV_WIPEONFORK: always checked */
 static _Atomic pid_t owner;     /* the process whose fds the shim's records name */
+static _Atomic pid_t self_pid;  /* getpid(), while the page's second byte is 1 */
+static _Atomic int vm_child;    /* a child sharing our memory may exist: ask */
+
+/* Notes this process's pid as the answer of shim_procenv_self (its page
+ * byte wiped in any copy of the address space). Called with this process's
+ * only thread, or before any other can ask (start-up). */
+static void note_self(void)
+{
+    if (!page)
+        return;
+    __atomic_store_n(&self_pid, getpid(), __ATOMIC_RELAXED);
+    __atomic_store_n(&page[1], 1, __ATOMIC_RELEASE);
+}
+
+pid_t shim_procenv_self(void)
+{
+#ifndef SHIM_SEES_VFORK
+    return getpid();
+#endif
+    if (page && __atomic_load_n(&page[1], __ATOMIC_ACQUIRE) == 1 &&
+        !__atomic_load_n(&vm_child, __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+    return getpid();
+}
+
+void shim_procenv_vm_child(void)
+{
+    __atomic_store_n(&vm_child, 1, __ATOMIC_RELEASE);
+}
 
 /* The wipe-on-fork page, mapped and set (0 if it cannot be). */
 static int map_page(void)
@@ -83,6 +124,7 @@ static int map_page(void)
 void shim_procenv_init(void)
 {
     map_page(); /* not published as the mark: entries check nothing yet */
+    note_self();
     __atomic_store_n(&owner, getpid(), __ATOMIC_RELEASE);
 }
 
@@ -90,13 +132,14 @@ void shim_procenv_forked(void)
 {
     if (page)
         *page = 1; /* ours now: a CLONE_VM child of this process sees it set */
+    note_self();
     __atomic_store_n(&owner, getpid(), __ATOMIC_RELEASE);
 }
 
 int shim_procenv_shared(void)
 {
     pid_t o = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
-    return o != 0 && page && *page == 1 && getpid() != o;
+    return o != 0 && page && *page == 1 && shim_procenv_self() != o;
 }
 
 int shim_procenv_foreign(void)
@@ -104,7 +147,7 @@ int shim_procenv_foreign(void)
     pid_t o = __atomic_load_n(&owner, __ATOMIC_ACQUIRE);
     if (o == 0)
         return 0;
-    pid_t me = getpid();
+    pid_t me = shim_procenv_self();
     if (me == o)
         return 0;
     /* Another process: is the memory ours? The page says it without a
@@ -143,7 +186,7 @@ pid_t shim_procenv_owner(void)
 
 pid_t shim_procenv_table(void)
 {
-    return shim_procenv_foreign() ? getpid() : 0;
+    return shim_procenv_foreign() ? shim_procenv_self() : 0;
 }
 
 void shim_procenv_started(void)
@@ -163,6 +206,7 @@ void shim_procenv_own_page(void)
 
 void shim_procenv_settled(pid_t me)
 {
+    note_self(); /* me is getpid(): renew.c */
     __atomic_store_n(&owner, me, __ATOMIC_RELEASE);
     if (page == shim_procenv_mark)
         shim_procenv_mark = NULL; /* nothing to check until an engine starts here */

@@ -41,6 +41,8 @@ ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 long (*real_syscall)(long, ...);
+int (*real_clone)(int (*)(void *), void *, int, void *, ...);
+void *real_vfork;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void bind_reads(void);
@@ -92,6 +94,10 @@ static void bind_all(void)
     real_recvmmsg =
         (int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))must("recvmmsg");
     real_syscall = (long (*)(long, ...))must("syscall");
+    real_clone = (int (*)(int (*)(void *), void *, int, void *, ...))must("clone");
+    real_vfork = dlsym(RTLD_NEXT, "vfork"); /* a stub jumps there: interpose/clonevm.c */
+    if (!real_vfork)
+        real_vfork = must("fork"); /* POSIX lets vfork be fork */
 #pragma GCC diagnostic pop
     bind_reads();
 }

@@ -135,8 +135,8 @@ static int user_copy(void *dst, const void *src, size_t n, int to_user)
     if (!atomic_load_explicit(&refused, memory_order_relaxed)) {
         struct iovec ours = {to_user ? (void *)(uintptr_t)src : dst, n};
         struct iovec theirs = {to_user ? dst : (void *)(uintptr_t)src, n};
-        ssize_t r = to_user ? process_vm_writev(getpid(), &ours, 1, &theirs, 1, 0)
-                            : process_vm_readv(getpid(), &ours, 1, &theirs, 1, 0);
+        ssize_t r = to_user ? process_vm_writev(shim_procenv_self(), &ours, 1, &theirs, 1, 0)
+                            : process_vm_readv(shim_procenv_self(), &ours, 1, &theirs, 1, 0);
         if (r == (ssize_t)n)
             return 0;
         if (r >= 0 || errno == EFAULT) {

@@ -357,7 +357,7 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
     if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED)
         return 0;
     struct engine *e = shim_appsend_engine_of(rec.slot);
-    pid_t me = getpid();
+    pid_t me = shim_procenv_self();
     if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     int sigfd = signal_fd(let, me), cancel;

@@ -395,7 +395,7 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
         atomic_fetch_add_explicit(&e->app_busy, 1, memory_order_relaxed);
         return 0; /* awake: it reads the bridge before it sleeps */
     }
-    pid_t me = getpid();
+    pid_t me = shim_procenv_self();
     if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     sigset_t all, old;

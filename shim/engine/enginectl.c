@@ -89,13 +89,13 @@ void shim_engines_lock_renew(void)
 
 int shim_engines_here_locked(void)
 {
-    return G.pid == getpid() ? G.nrun : 0;
+    return G.pid == shim_procenv_self() ? G.nrun : 0;
 }
 
 int shim_engines_here(void)
 {
     pthread_mutex_lock(&G.mu);
-    int running = G.nrun > 0 && G.pid == getpid();
+    int running = G.nrun > 0 && G.pid == shim_procenv_self();
     pthread_mutex_unlock(&G.mu);
     return running;
 }
@@ -188,7 +188,7 @@ int shim_engines_listener_backlog(uint64_t ino)
 int shim_engines_may_hand_over(int for_exec)
 {
     pthread_mutex_lock(&G.mu);
-    int run = G.nrun && !G.broken && G.pid == getpid() && !G.keeper_mode && !G.handed_over;
+    int run = G.nrun && !G.broken && G.pid == shim_procenv_self() && !G.keeper_mode && !G.handed_over;
     if (run && !for_exec)
         G.handed_over = 1;
     pthread_mutex_unlock(&G.mu);
@@ -260,7 +260,7 @@ void shim_engines_run_kept(void)
 
 void shim_engines_report_remaining(void)
 {
-    if (G.pid == getpid() && !G.keeper_mode)
+    if (G.pid == shim_procenv_self() && !G.keeper_mode)
         for (int k = 0; k < G.nrun; k++)
             if (G.e[k].ctx && G.e[k].paused)
                 rudp_ctx_report_remaining(G.e[k].ctx);
@@ -271,7 +271,7 @@ void shim_engines_report_remaining(void)
 int shim_engine_signal_handoff(void)
 {
     int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
-    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid() ||
+    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
         __atomic_load_n(&G.keeper_mode, __ATOMIC_RELAXED) || G.e[0].broken)
         return 0;
     int idle = 0;
@@ -312,7 +312,7 @@ static int fork_paused;
 void shim_engine_atfork_prepare(void)
 {
     pthread_mutex_lock(&G.mu);
-    int park = G.nrun && !G.broken && G.pid == getpid() && !G.in_handoff && !G.keeper_mode;
+    int park = G.nrun && !G.broken && G.pid == shim_procenv_self() && !G.in_handoff && !G.keeper_mode;
     pthread_mutex_unlock(&G.mu);
     fork_paused = 0;
     if (park) {

@@ -1005,7 +1005,7 @@ static void log_figures(const engine_figures *fig, int n)
 /* At exit, and in a keeper at its end: the engines are paused or done. */
 void shim_engine_print_stats(void)
 {
-    if (!G.nrun || G.pid != getpid()) {
+    if (!G.nrun || G.pid != shim_procenv_self()) {
         if (shim_ident_refused())
             shim_log(0, "foreign connections to our listeners refused %llu",
                      (unsigned long long)shim_ident_refused());
@@ -1043,7 +1043,7 @@ void shim_engine_stats_answer(struct engine *e)
 int shim_engine_stats_request(void)
 {
     int n = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
-    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != getpid())
+    if (!n || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self())
         return 0;
     atomic_store(&G.stats_asked, 1);
     for (int k = 0; k < n; k++) {

@@ -19,6 +19,10 @@
  * returns whether the shim is active (0 in secure execution). */
 int shim_init(void);
 
+/* clonevm.c: a clone with these flags may make a child sharing our memory
+ * without being a thread (base's shim_procenv_vm_child). */
+void shim_clonevm_flags(unsigned long flags);
+
 /* msgaddr.c: getsockopt of the peer's credentials on a socket of ours,
  * answered as TCP does. Returns 1 with *ret (0, or -1 and errno) for
  * SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD, 0 for any other option. */

@@ -230,7 +230,7 @@ static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
         real_setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
     shim_put_tcp_options(t, rec);
-    shim_slot *s = n->pid == getpid() ? slot_of(n) : NULL;
+    shim_slot *s = n->pid == shim_procenv_self() ? slot_of(n) : NULL;
     if (s) {
         if (linger0)
             atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0);

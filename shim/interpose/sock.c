@@ -433,7 +433,7 @@ SHIM_EXPORT int close(int fd)
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
             /* Our engine must not look at this fd number once it is
              * closed (shim_sndbuf_restore). */
-            shim_slot *fs = n.pid == getpid() && !copy ? slot_for(&n) : NULL;
+            shim_slot *fs = n.pid == shim_procenv_self() && !copy ? slot_for(&n) : NULL;
             if (fs)
                 shim_sndbuf_forget(fs);
             struct linger l;

@@ -118,6 +118,19 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
             shim_sandbox_set();
         return shim_sys_call(nr, a);
 #endif
+    case SYS_clone: /* flags first on x86-64 and arm64 */
+        shim_clonevm_flags((unsigned long)a[0]);
+        return shim_sys_call(nr, a);
+#ifdef SYS_clone3
+    case SYS_clone3: /* its flags behind a pointer the kernel checks: taken as CLONE_VM */
+        shim_procenv_vm_child();
+        return shim_sys_call(nr, a);
+#endif
+#ifdef SYS_vfork
+    case SYS_vfork:
+        shim_procenv_vm_child();
+        return shim_sys_call(nr, a);
+#endif
     default:
         return shim_sys_call(nr, a);
     }

@@ -130,7 +130,7 @@ static void add_slab(pid_t owner, void *base, int fd)
  * ours: its keeper allocates from it. */
 static shim_slot *own(void)
 {
-    pid_t me = getpid();
+    pid_t me = shim_procenv_self();
     if (mine && (mine_pid == me || keeper || shim_procenv_shared()))
         return mine; /* a CLONE_VM child's memory is its parent's: so is the slab */
     int fd;
@@ -225,7 +225,7 @@ pid_t shim_slot_owner(void)
 {
     pthread_mutex_lock(&mu);
     own();
-    pid_t p = mine ? mine_pid : getpid();
+    pid_t p = mine ? mine_pid : shim_procenv_self();
     pthread_mutex_unlock(&mu);
     return p;
 }
@@ -312,7 +312,7 @@ void shim_slot_retire(uint32_t index)
 void shim_slot_free(uint32_t index)
 {
     pthread_mutex_lock(&mu);
-    if (mine && (mine_pid == getpid() || keeper || shim_procenv_shared()) && index < fresh &&
+    if (mine && (mine_pid == shim_procenv_self() || keeper || shim_procenv_shared()) && index < fresh &&
         freelist) {
         atomic_store(&mine[index].id, 0);
         atomic_store(&mine[index].state, SHIM_SLOT_FREE);
