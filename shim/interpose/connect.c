@@ -434,7 +434,7 @@ static int place_bridge(connecting *d)
     if (d->foreign)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
     uint64_t tcp_ino = shim_fd_ino(fd);
-    int err = shim_replace_fd(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign);
+    int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign);
     if (err >= 0 && d->sl)
         atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();

@@ -63,6 +63,10 @@ uint8_t shim_halfclose_state(int fd, uint8_t published);
  * be swapped again). Returns how many options it carried (0: nfd's defaults were
  * the same), or -errno (nfd then stays open). */
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
+/* The same for an nfd none of those options was set on since its socket()
+ * (connect's bridge): what fd holds at a new socket's own value is not
+ * read back from nfd, nor set. */
+int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
 
 /* ---- connect.c ---- */
 

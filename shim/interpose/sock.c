@@ -237,30 +237,87 @@ static const int inherited_opts[] = {
     SO_REUSEADDR, SO_PRIORITY, SO_RCVLOWAT,
 };
 
-int shim_sock_copy_options(int from, int to)
+/* What a new AF_UNIX stream socket reads for each of inherited_opts,
+ * learned from the first one made here (the kernel's defaults: no
+ * timeouts, no linger, low-water mark 1...), published by `fresh_known`. */
+#define N_INHERITED (sizeof inherited_opts / sizeof inherited_opts[0])
+static uint8_t fresh_val[N_INHERITED][32];
+static socklen_t fresh_len[N_INHERITED];
+static _Atomic int fresh_known, fresh_learning;
+
+/* Copies from -> to; `to` new since its socket() (fresh): an option `from`
+ * holds at the new socket's own value is neither read on `to` nor set, which
+ * saves two system calls per option on every connect (prog_many: 29
+ * getsockopt per connect before). */
+static int copy_options(int from, int to, int fresh)
 {
     int saved = errno, n = 0;
-    for (size_t i = 0; i < sizeof inherited_opts / sizeof inherited_opts[0]; i++) {
-        uint8_t want[32], have[32];
-        socklen_t wl = sizeof want, hl = sizeof have;
-        if (real_getsockopt(from, SOL_SOCKET, inherited_opts[i], want, &wl) == 0 &&
-            (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have, &hl) < 0 || wl != hl ||
-             memcmp(want, have, wl) != 0) &&
+    int known = fresh && atomic_load_explicit(&fresh_known, memory_order_acquire);
+    uint8_t have[N_INHERITED][32];
+    socklen_t hlen[N_INHERITED];
+    int all_read = 1;
+    for (size_t i = 0; i < N_INHERITED; i++) {
+        uint8_t want[32];
+        socklen_t wl = sizeof want;
+        hlen[i] = 0;
+        if (real_getsockopt(from, SOL_SOCKET, inherited_opts[i], want, &wl) < 0)
+            continue;
+        if (known && wl == fresh_len[i] && memcmp(want, fresh_val[i], wl) == 0)
+            continue; /* what `to` holds already */
+        socklen_t hl = sizeof have[i];
+        if (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have[i], &hl) < 0) {
+            all_read = 0;
+            hl = 0;
+        }
+        hlen[i] = hl;
+        if ((hl == 0 || wl != hl || memcmp(want, have[i], wl) != 0) &&
             real_setsockopt(to, SOL_SOCKET, inherited_opts[i], want, wl) == 0)
             n++;
+    }
+    /* the first fresh socket read in full gives the defaults (before any
+     * of them was set on it) */
+    if (fresh && !known && all_read &&
+        !atomic_exchange_explicit(&fresh_learning, 1, memory_order_acquire)) {
+        int whole = 1;
+        for (size_t i = 0; i < N_INHERITED; i++)
+            whole &= hlen[i] > 0;
+        if (whole) {
+            for (size_t i = 0; i < N_INHERITED; i++) {
+                memcpy(fresh_val[i], have[i], hlen[i]);
+                fresh_len[i] = hlen[i];
+            }
+            atomic_store_explicit(&fresh_known, 1, memory_order_release);
+        } else {
+            atomic_store_explicit(&fresh_learning, 0, memory_order_release);
+        }
     }
     errno = saved;
     return n;
 }
 
-int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
+int shim_sock_copy_options(int from, int to)
 {
-    int copied = shim_sock_copy_options(fd, nfd);
+    return copy_options(from, to, 0);
+}
+
+static int replace(int fd, int nfd, int status_flags, int fd_flags, int keep_regs, int fresh)
+{
+    int copied = copy_options(fd, nfd, fresh);
     int err = shim_fdswap(fd, nfd, status_flags, fd_flags, keep_regs);
     if (err < 0)
         return err;
     real_close(nfd);
     return copied;
+}
+
+int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
+{
+    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 0);
+}
+
+int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
+{
+    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 1);
 }
 
 /* ---- socket ---- */
