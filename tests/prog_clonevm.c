@@ -6,6 +6,9 @@
  *   prog_clonevm              run every check below; exit 0 iff all hold
  *   prog_clonevm --image FD   (the exec'd image) read "to-image" on FD,
  *                             answer "from-image", exit 0
+ *   prog_clonevm --vfork-first vfork|__vfork
+ *                             the setup, then the "vfork, connect" case
+ *                             alone, through that name: no child before it
  *
  * The main process listens on 127.0.0.1 (port chosen by the kernel) and
  * connects to itself: c (TCP_NODELAY set) and a, the accepted end. After
@@ -199,9 +202,12 @@ static void vfork_exec(char *self, char **envp, const char *what)
     parent_intact(what);
 }
 
-static void vfork_connect(void)
+/* glibc's other name for vfork (libc.so.6 exports both) */
+extern pid_t __vfork(void);
+
+static void vfork_connect(pid_t (*vf)(void))
 {
-    pid_t pid = vfork();
+    pid_t pid = vf();
     SYS(pid);
     if (pid == 0) {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -519,10 +525,34 @@ static int plain_listener(int *udp)
     return -1;
 }
 
+/* --vfork-first: the vfork child's connect with no child made before it
+ * (the cases above start with a clone(CLONE_VM) child, after which the
+ * shim asks the kernel who it is on every call anyway). */
+static int vfork_first(pid_t (*vf)(void))
+{
+    prog_begin(1, WATCHDOG_S);
+    lfd = bound_loopback(AF_INET, &lss, &llen);
+    SYS(listen(lfd, 16));
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SYS(cfd);
+    SYS(connect(cfd, (struct sockaddr *)&lss, llen));
+    afd = accept_ready(lfd, EVENT_MS);
+    setsockopt_int(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
+    printf("transport: %s (c)\ntransport: %s (a)\n", fd_transport(cfd), fd_transport(afd));
+    vfork_connect(vf);
+    close(cfd);
+    close(afd);
+    close(lfd);
+    printf("ok: every case\n");
+    return 0;
+}
+
 int main(int argc, char **argv, char **envp)
 {
     if (argc == 3 && strcmp(argv[1], "--image") == 0)
         return image(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--vfork-first") == 0)
+        return vfork_first(strcmp(argv[2], "__vfork") == 0 ? __vfork : vfork);
     prog_begin(argc, WATCHDOG_S);
     lfd = bound_loopback(AF_INET, &lss, &llen);
     pid_t early = early_start();
@@ -544,7 +574,7 @@ int main(int argc, char **argv, char **envp)
         if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
             noshim_env[n++] = *e;
     vfork_exec(argv[0], noshim_env, "vfork + exec (no LD_PRELOAD)");
-    vfork_connect();
+    vfork_connect(vfork);
     clone_vm(0, -1);
     int udp, pl = plain_listener(&udp);
     clone_vm(2, pl);

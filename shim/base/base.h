@@ -436,6 +436,17 @@ pid_t shim_procenv_self(void);
  * thread (vfork, clone(CLONE_VM)): shim_procenv_self asks the kernel from
  * now on. */
 void shim_procenv_vm_child(void);
+/* 1 iff shim_procenv_self answers from memory now (no such child may
+ * exist, the pid noted in this process). */
+int shim_procenv_noted(void);
+/* A vfork() is about to make a child that shares our memory until it execs
+ * or _exits: counted until then. */
+void shim_procenv_vfork_coming(void);
+/* Just before a real exec or _exit: in a vfork child, counts it out and
+ * returns 1; else 0. shim_procenv_vfork_back(that) after an exec that
+ * failed, the child still there. */
+int shim_procenv_vfork_leaving(void);
+void shim_procenv_vfork_back(int left);
 /* Where interpose/clonevm.c's vfork() stub exists: elsewhere a vfork()
  * child would go unseen, so shim_procenv_self always asks. */
 #if defined(__x86_64__) || defined(__aarch64__)

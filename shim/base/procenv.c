@@ -40,10 +40,12 @@
  * fork's child, when a new process settles), so a copy of the address
  * space reads that byte 0 and asks the kernel until it notes its own. A
  * child sharing our memory would read the byte set and the parent's pid,
- * so once such a child may exist -- the program called vfork(), or clone()
- * or syscall(SYS_clone...) with CLONE_VM and without CLONE_THREAD
- * (interpose/syscalls.c tells shim_procenv_vm_child) -- every call asks
- * the kernel, for the rest of the process's life. A CLONE_VM child made
+ * so while such a child may exist every call asks the kernel: from a
+ * vfork() until its child execs or _exits through our calls
+ * (interpose/clonevm.c counts it in, exec.c out: Python's subprocess,
+ * Java's process launch vfork), and for the rest of the process's life
+ * once clone() or syscall(SYS_clone...) made one with CLONE_VM and without
+ * CLONE_THREAD (shim_procenv_vm_child). A CLONE_VM child made
  * past libc (inline system calls) is not seen: docs/limits.md. glibc's
  * posix_spawn() and system() make one too, but it runs none of our code.
  */
@@ -69,7 +71,8 @@ static volatile uint8_t *page;  /* the wipe-on-fork page, once mapped */
 static uint8_t always_zero;     /* mark without MADV_WIPEONFORK: always checked */
 static _Atomic pid_t owner;     /* the process whose fds the shim's records name */
 static _Atomic pid_t self_pid;  /* getpid(), while the page's second byte is 1 */
-static _Atomic int vm_child;    /* a child sharing our memory may exist: ask */
+static _Atomic int vm_child;    /* a clone(CLONE_VM) child may exist: ask, always */
+static _Atomic int vforks;      /* vfork() children not yet gone (exec, _exit): ask */
 
 /* Notes this process's pid as the answer of shim_procenv_self (its page
  * byte wiped in any copy of the address space). Called with this process's
@@ -87,15 +90,46 @@ pid_t shim_procenv_self(void)
 #ifndef SHIM_SEES_VFORK
     return getpid();
 #endif
-    if (page && __atomic_load_n(&page[1], __ATOMIC_ACQUIRE) == 1 &&
-        !__atomic_load_n(&vm_child, __ATOMIC_ACQUIRE))
+    if (shim_procenv_noted())
         return __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
     return getpid();
+}
+
+int shim_procenv_noted(void)
+{
+    return page && __atomic_load_n(&page[1], __ATOMIC_ACQUIRE) == 1 &&
+           !__atomic_load_n(&vm_child, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&vforks, __ATOMIC_ACQUIRE);
 }
 
 void shim_procenv_vm_child(void)
 {
     __atomic_store_n(&vm_child, 1, __ATOMIC_RELEASE);
+}
+
+void shim_procenv_vfork_coming(void)
+{
+    __atomic_fetch_add(&vforks, 1, __ATOMIC_ACQ_REL);
+}
+
+int shim_procenv_vfork_leaving(void)
+{
+    int n = __atomic_load_n(&vforks, __ATOMIC_ACQUIRE);
+    if (n <= 0 || !page || __atomic_load_n(&page[1], __ATOMIC_ACQUIRE) != 1 ||
+        getpid() == __atomic_load_n(&self_pid, __ATOMIC_RELAXED))
+        return 0; /* none under way; a copy of our memory; or us */
+    /* a child sharing our memory, not made by clone (else vm_child says
+     * ask for good and this count matters no more): one of the vforks */
+    while (n > 0 && !__atomic_compare_exchange_n(&vforks, &n, n - 1, 0, __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE)) {
+    }
+    return n > 0;
+}
+
+void shim_procenv_vfork_back(int left)
+{
+    if (left)
+        shim_procenv_vfork_coming();
 }
 
 /* The wipe-on-fork page, mapped and set (0 if it cannot be). */

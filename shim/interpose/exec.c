@@ -125,8 +125,10 @@ static void *next(const char *name)
         }                                                                                    \
         pid_t k_ = shim_keeper_handoff(1, &abort_fd_);                                       \
         char *const *env_ = image_ ? shim_execpass_env(&x_, k_ > 0, envp) : (envp);          \
+        int v_ = shim_procenv_vfork_leaving();                                               \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
+        shim_procenv_vfork_back(v_); /* failed: the vfork child goes on */                   \
         shim_execpass_failed(&x_);                                                           \
         shim_slots_exec_failed(&x_);                                                         \
         shim_exechand_failed(&x_);                                                           \
@@ -232,6 +234,7 @@ static void exit_now(int status)
 #pragma GCC diagnostic pop
     int fd;
     shim_keeper_handoff(0, &fd); /* _exit skips destructors: hand over here */
+    shim_procenv_vfork_leaving();
     if (real_exit_fn)
         real_exit_fn(status);
     syscall(SYS_exit_group, status);

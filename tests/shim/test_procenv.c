@@ -91,3 +91,52 @@ Test(procenv, a_vm_child_seen_coming_gets_the_kernels_answer)
     cr_assert(eq(int, vm_seen, vm_real));
     cr_assert(eq(int, shim_procenv_self(), getpid()));
 }
+
+/* A vfork's child counts while it lives: every answer is the kernel's from
+ * the vfork (interpose/clonevm.c counts it in) until the child counts
+ * itself out at its exec or _exit (interpose/exec.c); then the parent's
+ * answers come from memory again. */
+Test(procenv, a_vfork_child_counts_until_it_leaves)
+{
+    cr_assert(eq(int, shim_procenv_noted(), 1));
+    cr_assert(eq(int, shim_procenv_vfork_leaving(), 0), "the parent is no vfork child");
+    shim_procenv_vfork_coming();
+    cr_assert(eq(int, shim_procenv_noted(), 0));
+    static volatile pid_t seen, real;
+    static volatile int left;
+    pid_t pid = vfork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        seen = shim_procenv_self();
+        real = (pid_t)syscall(SYS_getpid);
+        left = shim_procenv_vfork_leaving();
+        _exit(0);
+    }
+    int st;
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    cr_assert(eq(int, real, pid));
+    cr_assert(eq(int, seen, real), "the vfork child passed for its parent");
+    cr_assert(eq(int, left, 1));
+    cr_assert(eq(int, shim_procenv_noted(), 1), "the answer stayed the kernel's after the child left");
+    cr_assert(eq(int, shim_procenv_self(), getpid()));
+}
+
+/* An exec that failed leaves the child there: counted back in. */
+Test(procenv, a_failed_exec_counts_the_child_back)
+{
+    shim_procenv_vfork_coming();
+    static volatile int noted_after;
+    pid_t pid = vfork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int left = shim_procenv_vfork_leaving();
+        shim_procenv_vfork_back(left); /* as exec.c after an exec that failed */
+        noted_after = shim_procenv_noted();
+        _exit(shim_procenv_vfork_leaving() == 1 ? 0 : 1);
+    }
+    int st;
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    cr_assert(eq(int, WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0));
+    cr_assert(eq(int, noted_after, 0));
+    cr_assert(eq(int, shim_procenv_noted(), 1));
+}
