@@ -99,25 +99,17 @@ __attribute__((no_sanitize_address)) static int clone_on(int (*fn)(void *), void
     return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
-__attribute__((no_sanitize_address)) SHIM_EXPORT int clone(int (*fn)(void *), void *stack,
-                                                           int flags, void *arg, ...)
-{
-    va_list ap;
-    va_start(ap, arg);
-    int r = clone_on(fn, stack, flags, arg, ap);
-    va_end(ap);
-    return r;
-}
-
-/* glibc's other name for it */
-__attribute__((no_sanitize_address)) SHIM_EXPORT int __clone(int (*fn)(void *), void *stack,
-                                                             int flags, void *arg, ...);
-__attribute__((no_sanitize_address)) SHIM_EXPORT int __clone(int (*fn)(void *), void *stack,
-                                                             int flags, void *arg, ...)
-{
-    va_list ap;
-    va_start(ap, arg);
-    int r = clone_on(fn, stack, flags, arg, ap);
-    va_end(ap);
-    return r;
-}
+/* clone and __clone, glibc's two names for one function */
+int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+#define CLONE_ENTRY(name)                                                                    \
+    __attribute__((no_sanitize_address)) SHIM_EXPORT int name(int (*fn)(void *), void *stack, \
+                                                              int flags, void *arg, ...)     \
+    {                                                                                        \
+        va_list ap;                                                                          \
+        va_start(ap, arg);                                                                   \
+        int r = clone_on(fn, stack, flags, arg, ap);                                         \
+        va_end(ap);                                                                          \
+        return r;                                                                            \
+    }
+CLONE_ENTRY(clone)
+CLONE_ENTRY(__clone)
