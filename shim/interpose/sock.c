@@ -239,11 +239,13 @@ static const int inherited_opts[] = {
 
 /* What a new AF_UNIX stream socket reads for each of inherited_opts,
  * learned from the first one made here (the kernel's defaults: no
- * timeouts, no linger, low-water mark 1...), published by `fresh_known`. */
+ * timeouts, no linger, low-water mark 1...): valid once fresh_state is
+ * FRESH_KNOWN; one thread at a time learns (FRESH_LEARNING). */
 #define N_INHERITED (sizeof inherited_opts / sizeof inherited_opts[0])
+enum { FRESH_UNKNOWN, FRESH_LEARNING, FRESH_KNOWN };
 static uint8_t fresh_val[N_INHERITED][32];
 static socklen_t fresh_len[N_INHERITED];
-static _Atomic int fresh_known, fresh_learning;
+static _Atomic int fresh_state;
 
 /* Copies from -> to; `to` new since its socket() (fresh): an option `from`
  * holds at the new socket's own value is neither read on `to` nor set, which
@@ -252,10 +254,9 @@ static _Atomic int fresh_known, fresh_learning;
 static int copy_options(int from, int to, int fresh)
 {
     int saved = errno, n = 0;
-    int known = fresh && atomic_load_explicit(&fresh_known, memory_order_acquire);
+    int known = fresh && atomic_load_explicit(&fresh_state, memory_order_acquire) == FRESH_KNOWN;
     uint8_t have[N_INHERITED][32];
-    socklen_t hlen[N_INHERITED];
-    int all_read = 1;
+    socklen_t hlen[N_INHERITED]; /* 0: `to` not read */
     for (size_t i = 0; i < N_INHERITED; i++) {
         uint8_t want[32];
         socklen_t wl = sizeof want;
@@ -265,31 +266,24 @@ static int copy_options(int from, int to, int fresh)
         if (known && wl == fresh_len[i] && memcmp(want, fresh_val[i], wl) == 0)
             continue; /* what `to` holds already */
         socklen_t hl = sizeof have[i];
-        if (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have[i], &hl) < 0) {
-            all_read = 0;
-            hl = 0;
-        }
-        hlen[i] = hl;
-        if ((hl == 0 || wl != hl || memcmp(want, have[i], wl) != 0) &&
+        if (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have[i], &hl) == 0)
+            hlen[i] = hl;
+        if ((hlen[i] == 0 || wl != hl || memcmp(want, have[i], wl) != 0) &&
             real_setsockopt(to, SOL_SOCKET, inherited_opts[i], want, wl) == 0)
             n++;
     }
-    /* the first fresh socket read in full gives the defaults (before any
-     * of them was set on it) */
-    if (fresh && !known && all_read &&
-        !atomic_exchange_explicit(&fresh_learning, 1, memory_order_acquire)) {
-        int whole = 1;
-        for (size_t i = 0; i < N_INHERITED; i++)
-            whole &= hlen[i] > 0;
-        if (whole) {
-            for (size_t i = 0; i < N_INHERITED; i++) {
-                memcpy(fresh_val[i], have[i], hlen[i]);
-                fresh_len[i] = hlen[i];
-            }
-            atomic_store_explicit(&fresh_known, 1, memory_order_release);
-        } else {
-            atomic_store_explicit(&fresh_learning, 0, memory_order_release);
+    /* The first fresh socket read in full (each option read before any was
+     * set on it) gives the defaults. */
+    int whole = fresh && !known;
+    for (size_t i = 0; whole && i < N_INHERITED; i++)
+        whole = hlen[i] > 0;
+    int expect = FRESH_UNKNOWN;
+    if (whole && atomic_compare_exchange_strong(&fresh_state, &expect, FRESH_LEARNING)) {
+        for (size_t i = 0; i < N_INHERITED; i++) {
+            memcpy(fresh_val[i], have[i], hlen[i]);
+            fresh_len[i] = hlen[i];
         }
+        atomic_store_explicit(&fresh_state, FRESH_KNOWN, memory_order_release);
     }
     errno = saved;
     return n;
