@@ -326,7 +326,8 @@ grep -Eq ' (unacked|unsent) [1-9][0-9]* ' "$T/keeper.out" || { cat "$T/keeper.ou
 echo "ok: rudp-stat $KEEPER (keeper of writer $WRITER):"
 grep -A1 "127\.0\.0\.1:$P2 id" "$T/keeper.out" | sed 's/^/    /'
 touch "$T/go"
-wait_exit "$READER" 60 || fail "the reader did not finish (status $?)"
+rc=0; wait_exit "$READER" 60 || rc=$?
+[ "$rc" = 0 ] || { show "$T/reader.log" "$T/keeper.out"; "$STAT" "$KEEPER" >&2 || true; fail "the reader did not finish (status $rc)"; }
 head -c "$SENT" "$T/data" >"$T/want"
 [ "$(sha "$T/want")" = "$(sha "$T/got")" ] || fail "the reader got $(wc -c <"$T/got") bytes, not the $SENT written"
 wait_exit "$KEEPER" 30 >/dev/null 2>&1 || true # not our child: gone (or a zombie) is all it tells
