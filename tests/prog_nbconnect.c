@@ -17,6 +17,10 @@
  *            connect() there fails with ECONNREFUSED within 2 s.
  *   bound    to a port a socket is bound to but not listening on: refused
  *            the same way (nothing may sit on the SYN until a timeout).
+ *   spin     a refused connect() watched by poll() with no timeout, in a
+ *            loop (20 rounds, IPv4): the first events it reports have
+ *            POLLOUT (TCP's come as POLLOUT|POLLERR|POLLHUP at once), then
+ *            all three, and SO_ERROR ECONNREFUSED.
  *   first    the first send() of 8 KiB once a non-blocking connect() turned
  *            writable (poll POLLOUT) takes all 8 KiB, as a fresh TCP
  *            socket's send buffer does; 50 connections.
@@ -317,6 +321,63 @@ static void check_dead(int family)
     close(fd);
 }
 
+/* A refused non-blocking connect() watched by a poll() that never sleeps:
+ * TCP's reports POLLOUT with POLLERR and POLLHUP at once (tcp_done()), so
+ * the first poll() that reports anything reports POLLOUT; POLLERR and
+ * POLLHUP follow (at once over TCP), and SO_ERROR says ECONNREFUSED.
+ * Repeated: what it catches (an end that hangs up before it turns
+ * writable) is a moment a sleeping poll() seldom lands in. */
+#define SPIN_ROUNDS 20
+static void check_refused_spin(void)
+{
+    struct sockaddr_storage a;
+    socklen_t len;
+    int fd = bound_socket(AF_INET, -1, &a, &len);
+    close(fd);
+    unsigned last = 0;
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        SYS(c);
+        int r = connect(c, (const struct sockaddr *)&a, len);
+        int e = errno;
+        CHECK(r == -1 && (e == EINPROGRESS || e == ECONNREFUSED),
+              "spin round %d: non-blocking connect: %s, want EINPROGRESS or ECONNREFUSED", i,
+              r == 0 ? "0" : strerror(e));
+        if (e == ECONNREFUSED) {
+            close(c);
+            continue;
+        }
+        struct pollfd p = {.fd = c, .events = POLLOUT};
+        double until = now_s() + EVENT_MS / 1e3;
+        unsigned first = 0;
+        do {
+            p.revents = 0;
+            SYS(poll(&p, 1, 0));
+            first = (unsigned)p.revents;
+        } while (!first && now_s() < until);
+        CHECK(first & POLLOUT,
+              "spin round %d: the first events of a refused connect are 0x%x, without POLLOUT "
+              "(TCP reports POLLOUT|POLLERR|POLLHUP at once)", i, first);
+        unsigned all = POLLOUT | POLLERR | POLLHUP;
+        unsigned ev = first;
+        while ((ev & all) != all && now_s() < until) {
+            p.revents = 0;
+            SYS(poll(&p, 1, 10));
+            ev = (unsigned)p.revents;
+        }
+        CHECK((ev & all) == all, "spin round %d: events 0x%x within %d ms, want "
+              "POLLOUT|POLLERR|POLLHUP", i, ev, EVENT_MS);
+        int err = so_error(c);
+        CHECK(err == ECONNREFUSED, "spin round %d: SO_ERROR %s (%d), want ECONNREFUSED", i,
+              err ? strerror(err) : "0", err);
+        last = ev;
+        close(c);
+    }
+    printf("ok: refused, watched by a poll() that never sleeps (%d rounds): POLLOUT in the first "
+           "events every time, then POLLOUT|POLLERR|POLLHUP (0x%x), SO_ERROR ECONNREFUSED\n",
+           SPIN_ROUNDS, last & (POLLOUT | POLLERR | POLLHUP));
+}
+
 static void check_slow(void)
 {
     struct sockaddr_storage la;
@@ -403,6 +464,7 @@ int main(int argc, char **argv)
     check_first_send(AF_INET6);
     check_dead(AF_INET);
     check_dead(AF_INET6);
+    check_refused_spin();
     check_slow();
     printf("PASS: %s\n", prog_name);
     return 0;

@@ -239,6 +239,40 @@ int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, cons
     return shim_app_wait_call(cand, in, tmo, mask, &poll_ops, &c, out);
 }
 
+/* A bridge's end that hung up reports POLLOUT too, as TCP's does
+ * (tcp_poll(): a socket shut down for sending, or closed, is writable):
+ * a refused connect reports POLLOUT|POLLERR|POLLHUP at once in TCP. A
+ * unix socket turns writable only once the close of its peer (the engine's
+ * end) has freed what it wrote there (connect's filler, bytes the engine
+ * had not read), a moment after it hangs up: a poll() in that moment saw
+ * POLLERR|POLLHUP without POLLOUT, which a program waiting for POLLOUT, as
+ * connect(2) says, takes for no answer (prog_nbconnect's spin check: 17
+ * times in 20). Looked up only for that pattern; a record that cannot be
+ * had without waiting for the table's lock (a signal handler's poll())
+ * leaves the answer as the kernel gave it. */
+static void hup_writable(struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        struct pollfd *p = &fds[i];
+        if ((p->revents & (POLLHUP | POLLOUT)) != POLLHUP || !(p->events & (POLLOUT | POLLWRNORM)))
+            continue;
+        shim_fd rec;
+        if (shim_fd_tryget(p->fd, &rec) == 1 && rec.kind == SHIM_FD_BRIDGED)
+            p->revents |= (short)(p->events & (POLLOUT | POLLWRNORM));
+    }
+}
+
+/* The call's result r for fds, mended (hup_writable). */
+static int mended(struct pollfd *fds, nfds_t n, int r)
+{
+    if (r > 0) {
+        int saved = errno;
+        hup_writable(fds, n);
+        errno = saved;
+    }
+    return r;
+}
+
 /* 1 with *out the call's result (errno set); 0: make libc's call. */
 static int app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
                     int *out)
@@ -251,8 +285,8 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
     int r;
     struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
     if (app_poll(fds, n, timeout < 0 ? NULL : &t, NULL, &r))
-        return r;
-    return real_poll(fds, n, timeout);
+        return mended(fds, n, r);
+    return mended(fds, n, real_poll(fds, n, timeout));
 }
 
 SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
@@ -260,8 +294,8 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, 
     int r;
     if ((!tmo || (tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 && tmo->tv_nsec < 1000000000L)) &&
         app_poll(fds, n, tmo, mask, &r))
-        return r;
-    return real_ppoll(fds, n, tmo, mask);
+        return mended(fds, n, r);
+    return mended(fds, n, real_ppoll(fds, n, tmo, mask));
 }
 
 /* _FORTIFY_SOURCE's forms: libc's check first (it ends the program). */
@@ -270,8 +304,8 @@ SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds
     int r;
     struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
     if (fdslen / sizeof *fds >= n && app_poll(fds, n, timeout < 0 ? NULL : &t, NULL, &r))
-        return r;
-    return real_poll_chk(fds, n, timeout, fdslen);
+        return mended(fds, n, r);
+    return mended(fds, n, real_poll_chk(fds, n, timeout, fdslen));
 }
 
 SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
@@ -281,6 +315,6 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
     if (fdslen / sizeof *fds >= n &&
         (!tmo || (tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 && tmo->tv_nsec < 1000000000L)) &&
         app_poll(fds, n, tmo, mask, &r))
-        return r;
-    return real_ppoll_chk(fds, n, tmo, mask, fdslen);
+        return mended(fds, n, r);
+    return mended(fds, n, real_ppoll_chk(fds, n, tmo, mask, fdslen));
 }
