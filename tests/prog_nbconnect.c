@@ -20,7 +20,10 @@
  *   spin     a refused connect() watched by poll() with no timeout, in a
  *            loop (20 rounds, IPv4): the first events it reports have
  *            POLLOUT (TCP's come as POLLOUT|POLLERR|POLLHUP at once), then
- *            all three, and SO_ERROR ECONNREFUSED.
+ *            all three, and SO_ERROR ECONNREFUSED. A unix stream socket
+ *            of the program's own, full, its peer shut down: POLLHUP
+ *            without POLLOUT, as the kernel says (the shim adds POLLOUT to
+ *            its bridges' POLLHUP alone).
  *   first    the first send() of 8 KiB once a non-blocking connect() turned
  *            writable (poll POLLOUT) takes all 8 KiB, as a fresh TCP
  *            socket's send buffer does; 50 connections.
@@ -378,6 +381,30 @@ static void check_refused_spin(void)
            SPIN_ROUNDS, last & (POLLOUT | POLLERR | POLLHUP));
 }
 
+/* The other side of spin: a socket that is not a TCP connection keeps
+ * the kernel's answer. A unix stream socket of the program's own, full,
+ * its peer shut down both ways (not closed: what it holds is not freed):
+ * POLLHUP without POLLOUT, with the shim as without (its POLLHUP ->
+ * POLLOUT is for the bridges it made). */
+static void check_unix_hup(void)
+{
+    int sv[2];
+    SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    char buf[4096] = {0};
+    while (write(sv[0], buf, sizeof buf) > 0)
+        ;
+    SYS(shutdown(sv[1], SHUT_RDWR));
+    struct pollfd p = {.fd = sv[0], .events = POLLOUT};
+    SYS(poll(&p, 1, EVENT_MS));
+    CHECK((p.revents & POLLHUP) && !(p.revents & POLLOUT),
+          "a full unix socket whose peer shut down: events 0x%x, want POLLHUP without POLLOUT "
+          "(the kernel's)", (unsigned)p.revents);
+    printf("ok: a program's own full unix socket, its peer shut down: POLLHUP without POLLOUT, "
+           "as the kernel says\n");
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void check_slow(void)
 {
     struct sockaddr_storage la;
@@ -465,6 +492,7 @@ int main(int argc, char **argv)
     check_dead(AF_INET);
     check_dead(AF_INET6);
     check_refused_spin();
+    check_unix_hup();
     check_slow();
     printf("PASS: %s\n", prog_name);
     return 0;

@@ -3,7 +3,10 @@
 # RUDP_NO_SHIM=1): non-blocking connect() with epoll to a live listener (EINPROGRESS, EALREADY,
 # EPOLLOUT, SO_ERROR 0, EISCONN, data), to a dead port and to a bound but not
 # listening port (ECONNREFUSED through SO_ERROR), and to a listener with a full
-# accept queue (pending handshake: EALREADY, write() EAGAIN, EPOLLET), IPv4 and IPv6.
+# accept queue (pending handshake: EALREADY, write() EAGAIN, EPOLLET), IPv4 and IPv6;
+# a refused connect watched by a poll() that never sleeps (POLLOUT in the first
+# events, as TCP's), and a program's own unix socket that keeps the kernel's
+# POLLHUP without POLLOUT.
 # The program checks everything itself and prints an "ok:" line per check;
 # here we also require that its connections were not kernel TCP sockets
 # under the shim (its "transport:" lines).
