@@ -34,7 +34,7 @@ grep "^answered $N connections" "$T/srv.out" || fail "server: $(cat "$T/srv.out"
 line=$(grep '^idle:' "$T/srv.out")
 echo "$line"
 exec 7>&-
-wait_exit "$SRV" 120 || fail "the server did not see every peer close: $(tail -3 "$T/srv.out" "$T/server.log")"
+wait_exit "$SRV" 120 || fail "the server did not see every peer close: $(tail -n 3 "$T/srv.out" "$T/server.log")"
 grep "^all $N peers closed" "$T/srv.out" || fail "server: $(tail -3 "$T/srv.out")"
 per=$(echo "$line" | sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p')
 [ -n "$per" ] && [ "$per" -le 65536 ] || fail "memory per connection $per bytes (bound 64 KiB)"

@@ -32,7 +32,7 @@ if [ "$hard" != unlimited ] && [ $(((hard - 500) / 5)) -lt "$N" ]; then N=$(((ha
 bg_app_io pairs /dev/null "$T/pairs.out" env RUDP_STATS=1 RUDP_LOG=info \
     "$BIN/prog_many" pairs "$N" 5
 PID=$LAST_PID
-wait_exit "$PID" 120 || fail "prog_many pairs did not finish: $(tail -3 "$T/pairs.out" "$T/pairs.log")"
+wait_exit "$PID" 120 || fail "prog_many pairs did not finish: $(tail -n 3 "$T/pairs.out" "$T/pairs.log")"
 grep "^pairs: $N round trips" "$T/pairs.out" || fail "prog_many: $(cat "$T/pairs.out"; tail -3 "$T/pairs.log")"
 # The keeper (the same log) says "keeper P done" once it has finished them.
 wait_line "$T/pairs.log" 'info: keeper [0-9]+ done' 90 ||

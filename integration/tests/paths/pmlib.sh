@@ -64,13 +64,18 @@ pm_transfer() {
     rm -f "$T/out"
     if [ "$_way" = up ]; then
         pm__side "$_lns" "$_lldp" rx pmrx.py "$_addr" 9000 "$T/out"
-        _rx=$_pid
+        _rx=$_pid _llog=$T/rx.log
     else
         pm__side "$_lns" "$_lldp" tx pmtx.py "$_addr" 9000 "$_file" "$_rate" listen
-        _tx=$_pid
+        _tx=$_pid _llog=$T/tx.log
     fi
+    # The listener's own word, not a socket on port 9000: the previous
+    # run's socket (a shim's UDP one, its close still being finished) may
+    # hold the port for a moment, and a client started on its sight is
+    # refused.
     _w=0
-    while ! ip netns exec "$_lns" ss -Hlntu | grep -q ':9000 '; do
+    while ! grep -q '^listening' "$_llog" 2>/dev/null; do
+        kill -0 "$_pid" 2>/dev/null || { tail -n 5 "$_llog" >&2; fail "the listener exited"; }
         _w=$((_w + 1)); [ $_w -lt 500 ] || fail "no listener"; sleep 0.02
     done
     if [ "$_way" = up ]; then
@@ -83,7 +88,7 @@ pm_transfer() {
     if [ $# -gt 0 ]; then sleep 2; "$@"; fi
     _rc=0; wait $_tx || _rc=$?
     wait $_rx || true
-    cmp -s "$T/out" "$_file" || { tail -5 "$T/tx.log" "$T/rx.log" >&2; return 1; }
+    cmp -s "$T/out" "$_file" || { tail -n 5 "$T/tx.log" "$T/rx.log" >&2; return 1; }
     return $_rc
 }
 

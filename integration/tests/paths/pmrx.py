@@ -11,6 +11,7 @@ else:
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+    print("listening", flush=True)
     c, _ = s.accept()
 n = 0
 with open(sys.argv[3], 'wb') as f:

@@ -9,6 +9,7 @@ if sys.argv[5:6] == ['listen']:
     l = socket.socket(fam, socket.SOCK_STREAM)
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(1)
+    print("listening", flush=True)
     s, _ = l.accept()
 else:
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
