@@ -481,8 +481,10 @@ void rudp__conn_established(rudp_conn *c, rudp_time now, const char *why)
     rudp__conn_disarm(c, RUDP_T_HANDSHAKE);
     rudp__conn_disarm(c, RUDP_T_GIVEUP);
     rudp__conn_keepalive_rearm(c, now);
-    if (c->hs_sample_ok && now >= c->hs_sent_time)
+    if (c->hs_sample_ok && now >= c->hs_sent_time) {
         rudp__rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
+        rudp__late_note(c->ctx, &c->pkey.addr, now - c->hs_sent_time, 0, now);
+    }
     rudp__pmtu_start(c, now);
     if (c->shut_wr) {
         c->fin_off = c->snd_end;
@@ -740,6 +742,7 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
                                                   : RUDP_CAUSE_HANDSHAKE_TIMEOUT);
         return;
     case RUDP_T_LOSS:
+        c->rec.pto_floor = rudp__late_floor(c->ctx, &c->pkey.addr, now, c->rtt.samples);
         switch (rudp__recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
                                          &c->rec_cb)) {
         case RUDP_TIMEOUT_PTO:

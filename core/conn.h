@@ -256,6 +256,30 @@ enum { RUDP_Q_NONE = 0, RUDP_Q_SYN, RUDP_Q_WAIT, RUDP_Q_HAND };
 
 typedef struct rudp_conn_host rudp_conn_host;
 
+/* late.c: what a peer address's connections learned, in the window that
+ * began at start (cur) and the one before it (prev): the longest RTT
+ * sample, and the longest answer to a packet whose probe timeout fired in
+ * vain. */
+#define RUDP_LATE_SLOTS 64
+typedef struct rudp_late_slot {
+    uint64_t tag; /* the address's hash; 0: empty */
+    rudp_time start;
+    rudp_time rtt_cur, rtt_prev, late_cur, late_prev;
+} rudp_late_slot;
+/* A connection to peer took an RTT sample (0: none) and found a probe
+ * timeout in vain, its original answered `late` after it was sent (0:
+ * none): recovery.c's r->sample and r->late. */
+void rudp__late_note(rudp_ctx *ctx, const rudp_addr *peer, rudp_time sample, rudp_time late,
+                     rudp_time now);
+/* The probe timeout's floor for a connection to peer that has taken
+ * `samples` RTT samples: 0 (none beyond RUDP_PTO_MIN), or a quarter more
+ * than the longest answer in vain noted in the last one to two seconds
+ * and, while the connection has fewer than RUDP_LATE_YOUNG samples, than
+ * the longest RTT sample; at most RUDP_LATE_FLOOR_MAX. */
+rudp_time rudp__late_floor(const rudp_ctx *ctx, const rudp_addr *peer, rudp_time now,
+                           uint32_t samples);
+#define RUDP_LATE_YOUNG 4
+
 struct rudp_ctx {
     rudp_ctx_ops ops;
     rudp_mem allocator;         /* where its memory comes from (alloc.h) */
@@ -309,6 +333,7 @@ struct rudp_ctx {
     void *trace_user;
     uint64_t rx_stamp; /* rxstamp.c: the caller's stamp of the datagrams it feeds now */
     rudp_strike strike; /* strike.c: address token IDs used (0-RTT) */
+    rudp_late_slot late[RUDP_LATE_SLOTS]; /* late.c: peers that answered late */
     uint8_t pkt[65536]; /* scratch for building one datagram */
 };
 
@@ -650,6 +675,7 @@ static inline void rudp__conn_disarm(rudp_conn *c, int kind)
 /* The loss timer at recovery's deadline, or disarmed if none. */
 static inline void rudp__conn_update_loss_timer(rudp_conn *c)
 {
+    c->rec.pto_floor = rudp__late_floor(c->ctx, &c->pkey.addr, c->ctx->now, c->rtt.samples);
     rudp_time d = rudp__recovery_deadline(&c->rec, &c->rtt, c->cfg.max_ack_delay);
     if (d == RUDP_TIME_NEVER)
         rudp__conn_disarm(c, RUDP_T_LOSS);

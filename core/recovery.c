@@ -182,6 +182,33 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
     return res;
 }
 
+/*
+ * Was the probe timeout that fired in vain, the peer live but late (a
+ * user-space engine busy with thousands of connections answers tens of
+ * milliseconds late)? Its sign: an ACK of a packet sent before the run's
+ * first probe timeout, so the original arrived (a lost one's data is
+ * acknowledged in the probe, a packet of another number), and either
+ *  - the ACK covers no probe: the peer answered before it saw one; or
+ *  - it covers a probe too, but came a probe timeout (unbacked, without
+ *    the ACK delay, at least RUDP_PTO_MIN) or more after the first probe
+ *    was sent, so the probe's answer was late as well.
+ * A lost ACK looks otherwise: the probe draws a prompt ACK of both, about
+ * a round trip after the probe. Returns how long the original took to be
+ * acknowledged (late.c raises the peer's floor to more than it), else 0.
+ */
+static rudp_time late_answer(const rudp_recovery *r, const rudp_rtt *rtt, rudp_time now,
+                             rudp_time orig_sent, int probe_acked)
+{
+    if (!r->pto_count || orig_sent == RUDP_TIME_NEVER || now <= orig_sent)
+        return 0;
+    rudp_time pto = rudp__rtt_pto(rtt, 0);
+    if (pto < RUDP_PTO_MIN)
+        pto = RUDP_PTO_MIN;
+    if (probe_acked && now - r->pto_first_at < pto)
+        return 0;
+    return now - orig_sent;
+}
+
 int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
                          const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
                          rudp_time max_ack_delay, const rudp_recovery_cb *cb)
@@ -199,6 +226,11 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
 
     int newly = 0, any_eliciting = 0;
     uint64_t acked_bytes = 0;
+    /* for r->late: the oldest newly acknowledged ack-eliciting packet sent
+     * before this run's first probe timeout, and whether the ACK covers
+     * one sent since (a probe) */
+    rudp_time orig_sent = RUDP_TIME_NEVER;
+    int probe_acked = 0;
     const rudp_sent *largest_new = NULL;
     rudp_sent largest_copy;
     /* delivery-rate sample over this ACK */
@@ -220,8 +252,15 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
             int was_lost = (s->flags & RUDP_SENT_LOST) != 0;
             s->flags |= RUDP_SENT_ACKED;
             newly++;
-            if (s->flags & RUDP_SENT_ACK_ELICITING)
+            if (s->flags & RUDP_SENT_ACK_ELICITING) {
                 any_eliciting = 1;
+                if (r->pto_count && s->time_sent < r->pto_first_at) {
+                    if (s->time_sent < orig_sent)
+                        orig_sent = s->time_sent;
+                } else if (r->pto_count) {
+                    probe_acked = 1;
+                }
+            }
             if (!was_lost) {
                 leave_flight(r, s);
                 if (s->flags & RUDP_SENT_IN_FLIGHT) {
@@ -245,8 +284,10 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
             cb->acked(cb->arg, s);
         }
     }
+    r->late = r->sample = 0;
     if (!newly)
         return 0;
+    r->late = late_answer(r, rtt, now, orig_sent, probe_acked);
 
     /* RFC 9002 §5.1: sample when the largest acknowledged is newly
      * acknowledged and at least one newly acknowledged packet is
@@ -258,7 +299,8 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
      * made the probe timeout 30 s: t_roam_readdr). */
     if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent &&
         largest_new->time_sent >= cc->epoch) {
-        rudp__rtt_update(rtt, now - largest_new->time_sent, ack_delay, max_ack_delay);
+        r->sample = now - largest_new->time_sent;
+        rudp__rtt_update(rtt, r->sample, ack_delay, max_ack_delay);
         if (!r->first_sample_time)
             r->first_sample_time = now;
     }
@@ -308,8 +350,9 @@ rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
         return RUDP_TIME_NEVER;
     rudp_time ad = r->last_eliciting_ack_now ? rudp__ack_soon_delay(max_ack_delay) : max_ack_delay;
     rudp_time pto = rudp__rtt_pto(rtt, ad);
-    if (pto < RUDP_PTO_MIN)
-        pto = RUDP_PTO_MIN;
+    rudp_time floor = r->pto_floor > RUDP_PTO_MIN ? r->pto_floor : RUDP_PTO_MIN;
+    if (pto < floor)
+        pto = floor;
     uint32_t shift = r->pto_count < 16 ? r->pto_count : 16;
     /* Backed off from the later of the last ack-eliciting packet and the
      * last timeout: the probe a timeout asks for is sent after the timer
@@ -340,6 +383,8 @@ int rudp__recovery_on_timeout(rudp_recovery *r, rudp_cc *cc, const rudp_rtt *rtt
         pop_done(r);
         return RUDP_TIMEOUT_LOSS;
     }
+    if (r->pto_count == 0)
+        r->pto_first_at = now;
     r->pto_count++;
     r->pto_fired++;
     r->pto_fired_at = now;

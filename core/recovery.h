@@ -33,6 +33,9 @@
  * longer paths' timeouts are above it (and their short writes' tails may
  * be repaired at once: conn_output.c). */
 #define RUDP_PTO_MIN RUDP_MS(10)
+/* ... and the most late.c raises it to for a peer that answered late:
+ * kernel TCP's least retransmission timeout (TCP_RTO_MIN). */
+#define RUDP_LATE_FLOOR_MAX RUDP_MS(200)
 
 /* The ACK delay for a packet flagged ACK_NOW, given the usual one: the
  * receiver waits this long at most, and the sender's probe timeout allows
@@ -92,6 +95,19 @@ typedef struct rudp_recovery {
     rudp_time loss_time;          /* 0: no packet awaits the time threshold */
     uint32_t pto_count;
     rudp_time pto_fired_at;       /* when the last probe timeout fired */
+    rudp_time pto_first_at;       /* when the first of this run (pto_count 0 -> 1) fired */
+    /* The probe timeout's floor (0: RUDP_PTO_MIN), set by the connection
+     * before each deadline from what late.c learned of its peer. */
+    rudp_time pto_floor;
+    /* Set by each ACK processed: how long a packet sent before the first
+     * probe timeout of the run took to be acknowledged, when that ACK
+     * shows the timeout was in vain because the peer answered late (the
+     * original arrived, and the probe was not what drew the answer);
+     * else 0. The connection hands it to late.c. */
+    rudp_time late;
+    /* Set by each ACK processed: the RTT sample it gave (as taken, the
+     * peer's ACK delay in it: the time an answer took), else 0; for late.c. */
+    rudp_time sample;
     rudp_time first_sample_time;  /* 0 until the first RTT sample */
     /* delivery-rate state */
     uint64_t delivered;
@@ -138,9 +154,9 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
 /*
  * When the loss-detection timer must fire: the time threshold of a packet
  * awaiting it, else the probe timeout after the last ack-eliciting packet
- * (backed off by 2^pto_count), else RUDP_TIME_NEVER. The peer's
- * max_ack_delay is replaced by RUDP_ACK_SOON when that packet asked for a
- * prompt ACK.
+ * (at least r->pto_floor, or RUDP_PTO_MIN; backed off by 2^pto_count),
+ * else RUDP_TIME_NEVER. The peer's max_ack_delay is replaced by
+ * RUDP_ACK_SOON when that packet asked for a prompt ACK.
  */
 rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
                                  rudp_time max_ack_delay);

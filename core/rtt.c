@@ -8,12 +8,15 @@ void rudp__rtt_init(rudp_rtt *r, rudp_time initial)
     r->var = initial / 2;
     r->min = 0;
     r->has_sample = 0;
+    r->samples = 0;
 }
 
 void rudp__rtt_update(rudp_rtt *r, rudp_time latest, rudp_time ack_delay,
                      rudp_time max_ack_delay)
 {
     r->latest = latest;
+    if (r->samples < UINT32_MAX)
+        r->samples++;
     if (!r->has_sample) {
         /* RFC 9002 §5.3: the first sample sets everything. */
         r->min = latest;

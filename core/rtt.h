@@ -14,6 +14,7 @@ typedef struct rudp_rtt {
     rudp_time var;
     rudp_time min;
     int has_sample;
+    uint32_t samples; /* taken so far (saturating) */
 } rudp_rtt;
 
 /* Before any sample: smoothed = initial, var = initial / 2 (RFC 9002 §5.3). */

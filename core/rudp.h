@@ -247,6 +247,8 @@ typedef struct rudp_stats {
     uint64_t ptb_taken;                    /* "too big" reports about a packet of ours */
     uint64_t ptb_hints;                    /* ... naming a connection but not validated:
                                               its size probed, nothing taken from them */
+    uint64_t pto_late;                     /* probe timeouts found in vain: the peer was
+                                              live but late (late.c raised its floor) */
 } rudp_stats;
 
 /*

@@ -741,3 +741,96 @@ Test(recovery, the_probe_timeout_has_a_floor_on_very_short_paths, .init = setup,
     rudp__rtt_update(&F.rtt, RUDP_MS(40), 0, MAD);
     cr_assert(gt(u64, rudp__rtt_pto(&F.rtt, MAD), RUDP_PTO_MIN));
 }
+
+/* ---- a timeout in vain: the peer late (r->late, for late.c) ---- */
+
+/* A loopback-short path (RFC 9002's timeout ~1 ms, our floor 10 ms), one
+ * packet sent at T0, its probe timeout fired at T0 + 10 ms and the probe
+ * (pn 1) sent then. Returns the probe's packet number. */
+static uint64_t fired_once_on_a_short_path(void)
+{
+    for (int i = 0; i < 8; i++)
+        rudp__rtt_update(&F.rtt, RUDP_US(100), 0, MAD);
+    send_pkt(T0, PKT, ELICIT | RUDP_SENT_ACK_NOW);
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_PTO_MIN, 0, &F.cb),
+                 RUDP_TIMEOUT_PTO));
+    return send_pkt(T0 + RUDP_PTO_MIN, PKT, ELICIT | RUDP_SENT_ACK_NOW);
+}
+
+/* The original is acknowledged 25 ms after it went, and the ACK does not
+ * cover the probe: the peer answered before it saw the probe, so the
+ * timeout was in vain and the answer took 25 ms. */
+Test(recovery, an_ack_of_the_original_alone_after_a_timeout_says_the_peer_was_late,
+     .init = setup, .fini = teardown)
+{
+    fired_once_on_a_short_path();
+    cr_assert(eq(int, ack1(T0 + RUDP_MS(25), 0, 0), 1));
+    cr_assert(eq(u64, F.r.late, RUDP_MS(25)));
+    cr_assert(eq(u64, F.r.sample, RUDP_MS(25)), "the ACK's RTT sample, as taken");
+    /* the next ACK says nothing of lateness */
+    cr_assert(eq(int, ack1(T0 + RUDP_MS(26), 1, 1), 1));
+    cr_assert(eq(u64, F.r.late, 0));
+}
+
+/* The original arrived but its ACK was lost: the probe draws a prompt ACK
+ * of both, a round trip after the probe. The timeout did its job; that is
+ * no late peer. */
+Test(recovery, a_prompt_ack_of_original_and_probe_is_a_lost_ack_not_a_late_peer, .init = setup,
+     .fini = teardown)
+{
+    fired_once_on_a_short_path();
+    cr_assert(eq(int, ack1(T0 + RUDP_PTO_MIN + RUDP_US(200), 0, 1), 2));
+    cr_assert(eq(u64, F.r.late, 0));
+    cr_assert(gt(u64, F.r.sample, 0));
+}
+
+/* Both waited in a busy peer's socket and were answered together, a
+ * timeout's time after the probe: late, measured from the original. */
+Test(recovery, an_ack_of_both_long_after_the_probe_says_the_peer_was_late, .init = setup,
+     .fini = teardown)
+{
+    fired_once_on_a_short_path();
+    cr_assert(eq(int, ack1(T0 + RUDP_PTO_MIN + RUDP_PTO_MIN, 0, 1), 2));
+    cr_assert(eq(u64, F.r.late, 2 * RUDP_PTO_MIN));
+}
+
+/* The original was lost and the probe (a new packet number) delivered its
+ * data: nothing says the peer was late. */
+Test(recovery, a_probe_acknowledged_in_place_of_a_lost_original_is_no_late_peer,
+     .init = setup, .fini = teardown)
+{
+    uint64_t probe = fired_once_on_a_short_path();
+    cr_assert(eq(int, ack1(T0 + RUDP_MS(30), probe, probe), 1));
+    cr_assert(eq(u64, F.r.late, 0));
+}
+
+/* Without a timeout fired, an ACK however late is no timeout in vain. */
+Test(recovery, a_late_ack_without_a_timeout_fired_is_not_noted, .init = setup, .fini = teardown)
+{
+    send_pkt(T0, PKT, ELICIT);
+    cr_assert(eq(int, ack1(T0 + RUDP_MS(90), 0, 0), 1));
+    cr_assert(eq(u64, F.r.late, 0));
+    cr_assert(eq(u64, F.r.sample, RUDP_MS(90)));
+}
+
+/* The connection's floor (what late.c learned of its peer) replaces
+ * RUDP_PTO_MIN when higher, is backed off as the timeout is, and never
+ * shortens a timeout: below RUDP_PTO_MIN it is RUDP_PTO_MIN. */
+Test(recovery, the_floor_late_c_gives_replaces_the_minimum_when_higher, .init = setup,
+     .fini = teardown)
+{
+    for (int i = 0; i < 8; i++)
+        rudp__rtt_update(&F.rtt, RUDP_US(100), 0, MAD);
+    send_pkt(T0, PKT, ELICIT | RUDP_SENT_ACK_NOW);
+    F.r.pto_floor = RUDP_MS(40);
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), T0 + RUDP_MS(40)));
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_MS(40) - 1, MAD,
+                                               &F.cb),
+                 RUDP_TIMEOUT_NONE));
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, T0 + RUDP_MS(40), MAD, &F.cb),
+                 RUDP_TIMEOUT_PTO));
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD), T0 + RUDP_MS(40) + RUDP_MS(80)));
+    F.r.pto_floor = RUDP_MS(1);
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
+                 T0 + RUDP_MS(40) + 2 * RUDP_PTO_MIN));
+}

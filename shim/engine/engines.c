@@ -856,9 +856,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
      * named for what it counts. */
     say(line, arg, "stream: stream bytes sent %llu, sent again %llu bytes in %llu packets (a lost "
                    "packet's, or the oldest unacknowledged at a probe timeout); packets declared "
-                   "lost %llu, probe timeouts %llu, duplicate packets received %llu",
+                   "lost %llu, probe timeouts %llu (in vain, the peer late: %llu), duplicate "
+                   "packets received %llu",
         (ull)s->stream_bytes_sent, (ull)s->bytes_retransmitted, (ull)s->pkts_resent,
-        (ull)s->pkts_retransmitted, (ull)s->pto_count, (ull)s->dup_pkts);
+        (ull)s->pkts_retransmitted, (ull)s->pto_count, (ull)s->pto_late, (ull)s->dup_pkts);
     say(line, arg, "pacer: data held back %llu times, its timer fired %llu times (%.1f data "
                    "packets per firing: bursts of ~1 ms, core/conn_output.c)",
         (ull)s->pacer_waits, (ull)s->pacer_wakeups,
