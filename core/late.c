@@ -16,10 +16,12 @@
  * peer's other connections can. Per peer address (not port: one host, one
  * engine), this context keeps, for the window that began at `start` and the
  * one before it (one to two seconds):
- *  - the longest RTT sample any connection to it took (as taken: the time
- *    an answer took, the peer's ACK delay in it), which a young connection (fewer than
- *    RUDP_LATE_YOUNG samples of its own) takes as the floor of its probe
- *    timeout, a quarter more: kernel TCP seeds a new connection's RTT from
+ *  - the longest RTT sample any connection to it took (the time an answer
+ *    took; less the ACK delay the peer declared, unless the packet asked
+ *    for an ACK at once: a delayed ACK is meant, a busy engine's is not),
+ *    which a young connection (fewer than RUDP_LATE_YOUNG samples of its
+ *    own) takes as the floor of its probe timeout, a quarter more: kernel
+ *    TCP seeds a new connection's RTT from
  *    what closed ones to the same address measured (tcp_metrics), for the
  *    same reason;
  *  - the longest time a packet took to be acknowledged when its probe

@@ -209,6 +209,19 @@ static rudp_time late_answer(const rudp_recovery *r, const rudp_rtt *rtt, rudp_t
     return now - orig_sent;
 }
 
+/* The RTT sample as late.c keeps it: the time the answer took, less the
+ * ACK delay the peer declared (at most max_ack_delay) unless the packet
+ * asked for an ACK at once: then the peer meant no delay, and what it
+ * declares is how long it was busy, which is what late.c is for. */
+static rudp_time late_sample(const rudp_sent *s, rudp_time latest, rudp_time ack_delay,
+                             rudp_time max_ack_delay)
+{
+    if (s->flags & RUDP_SENT_ACK_NOW)
+        return latest;
+    rudp_time ad = ack_delay < max_ack_delay ? ack_delay : max_ack_delay;
+    return latest > ad ? latest - ad : 1;
+}
+
 int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_time now,
                          const rudp_ack_range *ranges, uint32_t n, rudp_time ack_delay,
                          rudp_time max_ack_delay, const rudp_recovery_cb *cb)
@@ -299,8 +312,9 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
      * made the probe timeout 30 s: t_roam_readdr). */
     if (largest_new->pn == largest && any_eliciting && now >= largest_new->time_sent &&
         largest_new->time_sent >= cc->epoch) {
-        r->sample = now - largest_new->time_sent;
-        rudp__rtt_update(rtt, r->sample, ack_delay, max_ack_delay);
+        rudp_time latest = now - largest_new->time_sent;
+        rudp__rtt_update(rtt, latest, ack_delay, max_ack_delay);
+        r->sample = late_sample(largest_new, latest, ack_delay, max_ack_delay);
         if (!r->first_sample_time)
             r->first_sample_time = now;
     }

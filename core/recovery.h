@@ -105,8 +105,9 @@ typedef struct rudp_recovery {
      * original arrived, and the probe was not what drew the answer);
      * else 0. The connection hands it to late.c. */
     rudp_time late;
-    /* Set by each ACK processed: the RTT sample it gave (as taken, the
-     * peer's ACK delay in it: the time an answer took), else 0; for late.c. */
+    /* Set by each ACK processed: the RTT sample it gave, else 0; for
+     * late.c: the time the answer took, less the peer's declared ACK delay
+     * unless the packet asked for an ACK at once (recovery.c). */
     rudp_time sample;
     rudp_time first_sample_time;  /* 0 until the first RTT sample */
     /* delivery-rate state */

@@ -834,3 +834,23 @@ Test(recovery, the_floor_late_c_gives_replaces_the_minimum_when_higher, .init = 
     cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
                  T0 + RUDP_MS(40) + 2 * RUDP_PTO_MIN));
 }
+
+/* What late.c keeps of an RTT sample: a delayed ACK's declared delay is
+ * the peer's intent and comes off; a packet that asked for an ACK at once
+ * keeps it whole (the peer meant none: what it declares is how long it was
+ * busy). */
+Test(recovery, the_sample_for_late_c_drops_a_meant_delay_and_keeps_a_busy_one, .init = setup,
+     .fini = teardown)
+{
+    rudp_ack_range r0 = {0, 0}, r1 = {1, 1};
+    send_pkt(T0, PKT, ELICIT);
+    cr_assert(eq(int, rudp__recovery_on_ack(&F.r, &F.cc, &F.rtt, T0 + RUDP_MS(30), &r0, 1,
+                                           RUDP_MS(20), MAD, &F.cb),
+                 1));
+    cr_assert(eq(u64, F.r.sample, RUDP_MS(10)));
+    send_pkt(T0 + RUDP_MS(40), PKT, ELICIT | RUDP_SENT_ACK_NOW);
+    cr_assert(eq(int, rudp__recovery_on_ack(&F.r, &F.cc, &F.rtt, T0 + RUDP_MS(70), &r1, 1,
+                                           RUDP_MS(20), MAD, &F.cb),
+                 1));
+    cr_assert(eq(u64, F.r.sample, RUDP_MS(30)));
+}
