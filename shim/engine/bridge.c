@@ -876,6 +876,26 @@ static void bridge_event(void *obj, uint32_t ev, rudp_time now)
     shim_bridge_update_interest(b);
 }
 
+/* Reads connect's filler off our end of the bridge (connect.c); returns
+ * what is left of it (0: gone). */
+static size_t drain_filler(void *arg)
+{
+    bridge *b = arg;
+    while (b->filler) {
+        uint8_t buf[4096];
+        size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
+        ssize_t r = real_read(b->efd, buf, want);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        b->filler -= (size_t)r;
+    }
+    return b->filler;
+}
+
+
 static const shim_watch_ops bridge_ops = {.event = bridge_event};
 
 /* ---- client side ---- */
@@ -918,31 +938,16 @@ static void on_established(bridge *b, rudp_time now)
      * TCP takes it whole (CPython's test_asyncio test_start_server_1 sends
      * once and waits for an answer). Its bytes queue behind the filler,
      * which is drained by count. */
-    if (b->app_fd >= 0 && s)
-        shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
-    /* Drop the filler that held the app's end unwritable: now it can write. */
-    while (b->filler) {
-        uint8_t buf[4096];
-        size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
-        ssize_t r = real_read(b->efd, buf, want);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR)
-                continue;
-            break;
-        }
-        b->filler -= (size_t)r;
-    }
-    if (s && !b->filler)
-        atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
+    /* Then drop the filler that held the app's end unwritable: now it can
+     * write. connect() may put our end at the fd only after the first try,
+     * and sets the buffer itself if it finds the filler gone: the two
+     * sides take one lock (shim_sndbuf_established). */
+    if (s)
+        shim_sndbuf_established(s, b->app_fd, b->app_ino, b->app_sndbuf, drain_filler, b);
+    else
+        drain_filler(b);
+    b->app_fd = -1;
     shim_bridge_local_client_done(b, now); /* its server's end is queued only now */
-    if (b->app_fd >= 0) {
-        /* Again, once the filler is gone: connect() may have put our end
-         * at the fd after the first try, and sets the buffer itself only
-         * when it finds the filler gone (a no-op when done). */
-        if (s && !b->filler)
-            shim_sndbuf_restore(s, b->app_fd, b->app_ino, b->app_sndbuf);
-        b->app_fd = -1;
-    }
     shim_bridge_pump_in(b, now, 1);
     shim_bridge_pump_out(b, now);
     shim_bridge_update_interest(b);

@@ -446,8 +446,8 @@ static int place_bridge(connecting *d)
      * then found another inode there and left the buffer small. So once
      * the filler is drained, set it back here. If it is not drained yet,
      * the engine's turn comes after this point and finds our end. */
-    if (d->shrink && !(atomic_load(&d->sl->flags) & SHIM_SLOT_F_FILLER))
-        shim_sndbuf_restore(d->sl, fd, d->app_ino, d->app_sndbuf);
+    if (d->shrink)
+        shim_sndbuf_placed(d->sl, fd, d->app_ino, d->app_sndbuf);
     shim_fd *rec = &d->tk.rec;
     rec->fd = fd;
     rec->kind = SHIM_FD_BRIDGED;

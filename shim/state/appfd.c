@@ -117,10 +117,9 @@ static int app_end_copy(int fd, uint64_t ino)
     return c;
 }
 
-void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
+static void restore_locked(shim_slot *s, int fd, uint64_t ino, int size)
 {
-    pthread_mutex_lock(&sndbuf_mu);
-    int c = atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF ? app_end_copy(fd, ino) : -1;
+    int c = fd >= 0 && atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF ? app_end_copy(fd, ino) : -1;
     if (c >= 0) {
         /* The app's own choice, made while connecting, wins over the
          * size read at connect() (libuv sets it right after
@@ -134,6 +133,44 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
             atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_SNDBUF);
         real_close(c);
     }
+}
+
+void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+    restore_locked(s, fd, ino, size);
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+/*
+ * The buffer must be back before the filler goes: the app end turns
+ * writable the moment it goes, and a program's first send() (8 KiB, right
+ * after poll() said POLLOUT) stopped short in the small buffer when the
+ * engine, preempted between the drain and its second restore, had found
+ * connect() not yet done placing the fd at the first (prog_nbconnect, 2
+ * runs in 10 under two busy loops). So the engine's restore, drain and
+ * second restore, and connect()'s check after placing (shim_sndbuf_placed),
+ * take one lock: either the engine finds fd placed and restores before it
+ * drains, or connect() finds the filler gone and restores before it
+ * returns.
+ */
+void shim_sndbuf_established(shim_slot *s, int fd, uint64_t ino, int size,
+                             size_t (*drain)(void *), void *arg)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+    restore_locked(s, fd, ino, size);
+    if (drain(arg) == 0) {
+        atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
+        restore_locked(s, fd, ino, size); /* fd placed meanwhile: a no-op when done */
+    }
+    pthread_mutex_unlock(&sndbuf_mu);
+}
+
+void shim_sndbuf_placed(shim_slot *s, int fd, uint64_t ino, int size)
+{
+    pthread_mutex_lock(&sndbuf_mu);
+    if (!(atomic_load(&s->flags) & SHIM_SLOT_F_FILLER))
+        restore_locked(s, fd, ino, size);
     pthread_mutex_unlock(&sndbuf_mu);
 }
 

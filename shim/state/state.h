@@ -199,6 +199,16 @@ pid_t shim_slot_owner(void);
 /* appfd.c: gives a connecting app end (fd, if it still holds inode ino)
  * its send buffer back, once; close() of the fd forgets it. */
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size);
+/* Once established, the engine's side (bridge.c): the buffer back if fd
+ * holds the end (fd -1: not known here), connect's filler drained by
+ * drain(arg) (it returns the filler left), FILLER cleared once none is
+ * left, the buffer back if fd holds the end only now; under the lock
+ * shim_sndbuf_placed takes. */
+void shim_sndbuf_established(shim_slot *s, int fd, uint64_t ino, int size,
+                             size_t (*drain)(void *), void *arg);
+/* connect()'s side once fd holds the end: the buffer back if the filler
+ * is gone already. */
+void shim_sndbuf_placed(shim_slot *s, int fd, uint64_t ino, int size);
 void shim_sndbuf_forget(shim_slot *s);
 /* setsockopt(SO_SNDBUF or SO_SNDBUFFORCE) on the app end of slot s while
  * the small buffer holds (the app must not become writable before the
