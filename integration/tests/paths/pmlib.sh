@@ -8,7 +8,11 @@
 #       RX_NS, pmtx.py sending FILE from TX_NS, paced at RATE bytes/s (0:
 #       unpaced), both under the shim if MODE is shim (RUDP_FALLBACK=none),
 #       kernel TCP if tcp, each with RUDP_STATS=1 and 90 s at most; CMD, if
-#       given, runs two seconds in. The sender waits until every byte is
+#       given, runs once 20 MB have arrived (1.6 s in at 100 Mbit/s: the
+#       transfer's progress, not the clock, as a loaded machine may take
+#       seconds to start the programs and CMD must find the connection at
+#       its full size), or at once should the sender end first, 60 s at
+#       most. The sender waits until every byte is
 #       acknowledged, then logs its final TCP_MAXSEG (under the shim:
 #       rudp's datagram size). Its log in $T/tx.log ("sent ..." and
 #       "mss N" lines, then the shim's counters), the receiver's in
@@ -21,9 +25,9 @@
 #       under L_LDP, the client in C_NS under C_LDP; the client sends FILE
 #       if WAY is up, the listener if down. The logs are still the
 #       sender's ($T/tx.log) and the receiver's ($T/rx.log)
-#   pm_run MODE ADDR FILE [RATE [MTU_AFTER_2S]]
-#       pm_upload from namespace $A to $B; with MTU_AFTER_2S the caller's
-#       `mtu` function is called with it two seconds in
+#   pm_run MODE ADDR FILE [RATE [MTU_LATER]]
+#       pm_upload from namespace $A to $B; with MTU_LATER the caller's
+#       `mtu` function is called with it once 20 MB have arrived
 #   pm_pair DEV_A DEV_B NET4 [NET6]
 #       namespaces $A and $B, lo up in each, joined by a veth pair (DEV_A in
 #       $A, DEV_B in $B, down): NET4.1/24 and NET4.2/24 on them, and NET6::1/64
@@ -85,7 +89,14 @@ pm_transfer() {
         pm__side "$_cns" "$_cldp" rx pmrx.py "$_addr" 9000 "$T/out" connect
         _rx=$_pid
     fi
-    if [ $# -gt 0 ]; then sleep 2; "$@"; fi
+    if [ $# -gt 0 ]; then
+        _w=0
+        while [ "$(stat -c %s "$T/out" 2>/dev/null || echo 0)" -lt 20000000 ] &&
+            kill -0 "$_tx" 2>/dev/null && [ $_w -lt 3000 ]; do
+            _w=$((_w + 1)); sleep 0.02
+        done
+        "$@"
+    fi
     _rc=0; wait $_tx || _rc=$?
     wait $_rx || true
     cmp -s "$T/out" "$_file" || { tail -n 5 "$T/tx.log" "$T/rx.log" >&2; return 1; }

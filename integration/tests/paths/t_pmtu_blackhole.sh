@@ -14,7 +14,7 @@
 #         intact, probes above the path were lost and the size ends within
 #         what the router's link carries (1280 less 28 or 48 bytes);
 #       - 60 MB over IPv4 paced at 100 Mbit/s, the router's link lowered
-#         from 1500 to 1280 two seconds in: intact, and the sender's
+#         from 1500 to 1280 once 20 MB have arrived: intact, and the sender's
 #         counters show the black hole suspected (two probe timeouts with
 #         full-size packets out, everything sent at the base) and found (the
 #         old size failed its probes after), and the size ends within 1252.
@@ -93,7 +93,7 @@ head -c 60000000 /dev/urandom >"$T/p60" || fail "payload"
 
 # run MODE ADDR FILE [RATE [SHRINK]]: one upload client -> server
 # (pmlib.sh). SHRINK: the router's link toward the server goes from 1500
-# to 1280 two seconds in.
+# to 1280 once 20 MB have arrived (pmlib.sh).
 run() {
     # what the last run taught the client's kernel (a "too big" becomes a
     # route exception): each run starts from the device's MTU
@@ -116,7 +116,7 @@ for icmp in drop accept; do
         set -- $case
         hdrs=28; case $1 in *:*) hdrs=48 ;; esac
         label="$what, to $1"
-        [ -z "${3:-}" ] || label="$label, 60 MB paced at 100 Mbit/s, 1500 -> 1280 at 2 s"
+        [ -z "${3:-}" ] || label="$label, 60 MB paced at 100 Mbit/s, 1500 -> 1280 after 20 MB"
         run tcp "$1" "$T/$2" "${3:-0}" "${4:-}" || fail "kernel TCP, $label: not intact"
         echo "kernel TCP (tcp_mtu_probing=1), $label: $(grep '^sent' "$T/tx.log"), mss $(mss)"
         f0=$(frags)

@@ -9,9 +9,9 @@
 #     the wire, fragmented and dropped, and nothing arrived;
 #   - MTU 9000: intact, and rudp's datagrams average more than 3,000 bytes
 #     of payload (the sender's own counters);
-#   - MTU 1500 lowered to 1280 on both ends two seconds into a 60 MB upload
-#     paced at 100 Mbit/s: intact, and the sender's counters show the size
-#     lowered.
+#   - MTU 1500 lowered to 1280 on both ends once 20 MB of a 60 MB upload
+#     paced at 100 Mbit/s have arrived: intact, and the sender's counters
+#     show the size lowered.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/tests/paths/pmlib.sh"
@@ -51,10 +51,10 @@ done
 head -c 60000000 /dev/urandom >"$T/p60" || fail "payload"
 mtu 1500
 pm_run tcp 10.77.0.2 "$T/p60" 12500000 1280 || fail "kernel TCP, MTU 1500 -> 1280: not intact"
-echo "kernel TCP, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
+echo "kernel TCP, MTU 1500 -> 1280 after 20 MB, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 mtu 1500
 pm_run shim 10.77.0.2 "$T/p60" 12500000 1280 || fail "shim, MTU 1500 -> 1280: not intact"
-echo "shim, MTU 1500 -> 1280 at 2 s, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
+echo "shim, MTU 1500 -> 1280 after 20 MB, paced 100 Mbit/s: $(grep '^sent' "$T/tx.log")"
 grep 'pmtu:' "$T/tx.log"
 [ "$(pm_counter lowered)" -gt 0 ] || [ "$(pm_counter found)" -gt 0 ] || fail "the size was never lowered"
 echo "ok: intact at MTU 1280 (IPv4, IPv6) and 9000 with fragments dropped, and across 1500 -> 1280"
