@@ -186,25 +186,20 @@ static loss_result detect_lost(rudp_recovery *r, const rudp_rtt *rtt, rudp_time 
  * Was the probe timeout that fired in vain, the peer live but late (a
  * user-space engine busy with thousands of connections answers tens of
  * milliseconds late)? Its sign: an ACK of a packet sent before the run's
- * first probe timeout, so the original arrived (a lost one's data is
- * acknowledged in the probe, a packet of another number), and either
- *  - the ACK covers no probe: the peer answered before it saw one; or
- *  - it covers a probe too, but came a probe timeout (unbacked, without
- *    the ACK delay, at least RUDP_PTO_MIN) or more after the first probe
- *    was sent, so the probe's answer was late as well.
- * A lost ACK looks otherwise: the probe draws a prompt ACK of both, about
- * a round trip after the probe. Returns how long the original took to be
- * acknowledged (late.c raises the peer's floor to more than it), else 0.
+ * first probe timeout that covers no packet sent since (a probe): the
+ * original arrived (a lost one's data is acknowledged in the probe, a
+ * packet of another number), and the peer answered it before it saw any
+ * probe. An ACK that covers a probe too says nothing: on a lossy path the
+ * original's ACK was lost and the probe drew the next one, however many
+ * probes and backoffs that took (taken for lateness, each such ACK raised
+ * the floor by its backoffs: t_loss_30pct took 121 s, not 18). Returns
+ * how long the original took to be acknowledged (late.c raises the peer's
+ * floor to more than it), else 0.
  */
-static rudp_time late_answer(const rudp_recovery *r, const rudp_rtt *rtt, rudp_time now,
-                             rudp_time orig_sent, int probe_acked)
+static rudp_time late_answer(const rudp_recovery *r, rudp_time now, rudp_time orig_sent,
+                             int probe_acked)
 {
-    if (!r->pto_count || orig_sent == RUDP_TIME_NEVER || now <= orig_sent)
-        return 0;
-    rudp_time pto = rudp__rtt_pto(rtt, 0);
-    if (pto < RUDP_PTO_MIN)
-        pto = RUDP_PTO_MIN;
-    if (probe_acked && now - r->pto_first_at < pto)
+    if (!r->pto_count || probe_acked || orig_sent == RUDP_TIME_NEVER || now <= orig_sent)
         return 0;
     return now - orig_sent;
 }
@@ -300,7 +295,7 @@ int rudp__recovery_on_ack(rudp_recovery *r, rudp_cc *cc, rudp_rtt *rtt, rudp_tim
     r->late = r->sample = 0;
     if (!newly)
         return 0;
-    r->late = late_answer(r, rtt, now, orig_sent, probe_acked);
+    r->late = late_answer(r, now, orig_sent, probe_acked);
 
     /* RFC 9002 §5.1: sample when the largest acknowledged is newly
      * acknowledged and at least one newly acknowledged packet is
