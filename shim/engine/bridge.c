@@ -895,7 +895,6 @@ static size_t drain_filler(void *arg)
     return b->filler;
 }
 
-
 static const shim_watch_ops bridge_ops = {.event = bridge_event};
 
 /* ---- client side ---- */
