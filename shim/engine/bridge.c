@@ -342,6 +342,8 @@ void shim_bridge_free(bridge *b)
         unwatch_bridge(b);
         shim_close_owned(b->efd);
         b->efd = -1;
+        if (b->sp) /* the app's end hangs up */
+            atomic_fetch_add_explicit(&b->sp->out_gen, 1, memory_order_release);
     }
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
@@ -689,6 +691,9 @@ static ssize_t pump_direct(bridge *b, const struct iovec *iov, int k)
 static void wrote_efd(bridge *b)
 {
     b->out_gen++;
+    shim_slot *s = shim_bridge_slot(b);
+    if (s) /* after the write: a reader that saw it empty before it looks again */
+        atomic_fetch_add_explicit(&s->out_gen, 1, memory_order_release);
     if (b->e->direct_b == b)
         b->e->direct_b = NULL;
 }

@@ -217,8 +217,19 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         !shim_engine_app_recv_may())
         return 0; /* not a bridge, a long path, or not now */
     int saved = errno;
+    /* Nothing went into the bridge since a reader last found it empty (a
+     * ping-pong whose answers came straight into the reader's buffer): no
+     * peek. A hint only: the wait finds what the bridge holds anyway, and a
+     * non-blocking read is then the kernel's own. */
+    uint32_t g = atomic_load_explicit(&h->out_gen, memory_order_acquire);
+    int empty = atomic_load_explicit(&h->seen_empty, memory_order_relaxed) ==
+                (SHIM_SLOT_EMPTY | g);
     char c;
-    ssize_t r = real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = empty ? -1 : real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (empty)
+        errno = EAGAIN;
+    else if (r < 0 && errno == EAGAIN)
+        atomic_store_explicit(&h->seen_empty, SHIM_SLOT_EMPTY | g, memory_order_relaxed);
     if (r < 0 && errno != EAGAIN && errno != ENOTSOCK) {
         /* the socket's error (ECONNRESET): the peek took it (sock_error()
          * clears it), and it is what the read would have said: answered
@@ -234,6 +245,10 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         return 0;
     }
     int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK) && empty) {
+        errno = saved; /* not looked at: the kernel's read */
+        return 0;
+    }
     if (fl >= 0 && (fl & O_NONBLOCK)) {
         *out = -1; /* the kernel's answer too */
         errno = EAGAIN;

@@ -186,6 +186,8 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->sndbuf_want, 0);
         atomic_store(&x->app_fd, -1);
         atomic_store(&x->app_ino, 0);
+        atomic_store(&x->out_gen, 0);
+        atomic_store(&x->seen_empty, 0);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);

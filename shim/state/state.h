@@ -156,7 +156,17 @@ typedef struct shim_slot {
      * where shim_appfd_reset_mark finds it without walking the records. */
     _Atomic int32_t app_fd;
     _Atomic uint64_t app_ino;
+    /* What went into the app's end, counted by the engine after each write
+     * to its own end (bytes, the urgent byte, the peer's FIN) and when it
+     * closes it; and SHIM_SLOT_EMPTY | out_gen when a reader last found the
+     * app's end empty at that count: while both still agree, nothing came
+     * since, and interpose/recv.c's read goes to its wait without a peek.
+     * A hint: a wait finds whatever the bridge holds anyway. */
+    _Atomic uint32_t out_gen;
+    _Atomic uint64_t seen_empty;
 } shim_slot;
+
+#define SHIM_SLOT_EMPTY (1ull << 32)
 
 #define SHIM_MAX_SLOTS 65536
 
