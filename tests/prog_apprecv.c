@@ -13,6 +13,10 @@
  *     after the handler ran;
  *   - lowat: SO_RCVLOWAT 4 with one byte queued: a blocking read() does
  *     not return it alone, and returns at least 4 once 8 more came;
+ *   - rxmode: the same mark set, after reads that waited, by this process,
+ *     a forked child, an image without the shim that inherited the
+ *     socket and one that got it by SCM_RIGHTS; each time a reader blocked
+ *     with nothing queued keeps it: one byte echoed stays queued;
  *   - eintr: the same handler without SA_RESTART: read() fails with EINTR;
  *   - longjmp: a handler that siglongjmp()s out of a blocked read(); then
  *     100 bytes echoed to nobody reading are delivered all the same:
@@ -146,6 +150,7 @@ struct blocked {
     pthread_t t;
     _Atomic pid_t tid;
     _Atomic int started;
+    _Atomic int done; /* lowat_read returned */
     ssize_t got;
     int err;
     char byte;
@@ -170,6 +175,7 @@ static void *lowat_read(void *arg)
     b->started = 1;
     b->got = read(b->fd, lowat_buf, sizeof lowat_buf);
     b->err = errno;
+    b->done = 1;
     return NULL;
 }
 
@@ -628,6 +634,163 @@ static void check_lowat(int fd)
     printf("ok: lowat\n");
 }
 
+/* A reader blocked on fd with nothing queued, after someone set
+ * SO_RCVLOWAT 4 (a process of ours or not, unseen by this one): one byte
+ * echoed back does not end its read, 8 more do, 'L' first. The byte is
+ * seen back queued (kernel TCP wakes the reader only at the mark) or in
+ * the blocked reader's buffer (a unix socket's read copies what comes and
+ * waits on), with the reader still in its read 20 ms later. Under the
+ * shim the read's mode is kept between reads (engine/apprecv.c,
+ * interpose/recv.c): kept past the change, the wait gave the one byte
+ * straight to the reader, which returned. */
+static void lowat_unseen(int fd, const char *who)
+{
+    struct blocked b;
+    memset(&b, 0, sizeof b);
+    memset(lowat_buf, 0, sizeof lowat_buf);
+    b.fd = fd;
+    CHECK(pthread_create(&b.t, NULL, lowat_read, &b) == 0, "pthread_create");
+    wait_blocked(&b);
+    write_exact(fd, "L", 1);
+    int q = 0, in_buf = 0;
+    for (int i = 0; i < 5000 && q < 1 && !in_buf && !b.done; i++) {
+        SYS(ioctl(fd, FIONREAD, &q));
+        in_buf = ((volatile char *)lowat_buf)[0] == 'L';
+        if (q < 1 && !in_buf && !b.done)
+            usleep(1000);
+    }
+    if (!b.done)
+        usleep(20000); /* a read that had it all returns now */
+    CHECK(!b.done, "SO_RCVLOWAT 4 set by %s: a read returned %zd (%s) with one byte", who,
+          b.got, b.got < 0 ? strerror(b.err) : "bytes");
+    CHECK(q == 1 || in_buf, "lowat by %s: the echoed byte never came", who);
+    write_exact(fd, "MNOPQRST", 8);
+    pthread_join(b.t, NULL);
+    CHECK(b.got >= 4 && lowat_buf[0] == 'L', "SO_RCVLOWAT 4 set by %s: read gave %zd (%s)", who,
+          b.got, b.got < 0 ? strerror(b.err) : "bytes");
+    setsockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT, 1);
+    char rest[16];
+    read_exact(fd, rest, (size_t)(9 - b.got), SHOWN_MS);
+    memcpy(lowat_buf + b.got, rest, (size_t)(9 - b.got));
+    CHECK(memcmp(lowat_buf, "LMNOPQRST", 9) == 0, "lowat by %s: other bytes", who);
+}
+
+/* The environment without LD_PRELOAD: an image that does not run the shim */
+extern char **environ;
+static char **env_bare(void)
+{
+    static char *e[256];
+    int n = 0;
+    for (char **p = environ; *p && n < 255; p++)
+        if (strncmp(*p, "LD_PRELOAD=", 11) != 0)
+            e[n++] = *p;
+    e[n] = NULL;
+    return e;
+}
+
+/* --lowat FD: SO_RCVLOWAT 4 on FD, inherited, in an image without the shim */
+static int lowat_helper(int fd)
+{
+    int v = 4;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0 ? 0 : 2;
+}
+
+/* --lowat-recv FD: the same on a socket passed over FD (SCM_RIGHTS); one
+ * byte back says done */
+static int lowat_recv_helper(int sp)
+{
+    char x, ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec v = {&x, 1};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl,
+                       .msg_controllen = sizeof ctl};
+    if (recvmsg(sp, &m, 0) != 1)
+        return 2;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS)
+        return 3;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    if (lowat_helper(fd) != 0 || write(sp, "k", 1) != 1)
+        return 4;
+    return 0;
+}
+
+static pid_t spawn_bare(const char *mode, int fd)
+{
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        char fs[16];
+        snprintf(fs, sizeof fs, "%d", fd);
+        char *argv[] = {"prog_apprecv", (char *)mode, fs, NULL};
+        execve("/proc/self/exe", argv, env_bare());
+        _exit(5);
+    }
+    return p;
+}
+
+static void reap_ok(pid_t p, const char *who)
+{
+    int st = 0;
+    SYS(waitpid(p, &st, 0));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s exited %d", who, st);
+}
+
+/* - rxmode: SO_RCVLOWAT set, after reads that waited, by this process, by a
+ *   forked child, by an image without the shim that inherited the socket,
+ *   and by one that got it over a unix socket (SCM_RIGHTS): each time a
+ *   blocked read keeps the mark (lowat_unseen). */
+static void check_rxmode(int fd, int forks)
+{
+    echo(fd, 20);
+    setsockopt_int(fd, SOL_SOCKET, SO_RCVLOWAT, 4);
+    lowat_unseen(fd, "this process");
+    if (!forks) {
+        printf("skip: rxmode: the children's parts, not under this runtime "
+               "(PROG_APPRECV_NOFORK=1)\n");
+        printf("ok: rxmode\n");
+        return;
+    }
+    echo(fd, 20);
+    pid_t p = fork();
+    SYS(p);
+    if (p == 0) {
+        int v = 4;
+        _exit(setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0 ? 0 : 2);
+    }
+    reap_ok(p, "the forked child");
+    lowat_unseen(fd, "a forked child");
+    echo(fd, 20);
+    reap_ok(spawn_bare("--lowat", fd), "the image without the shim");
+    lowat_unseen(fd, "an image without the shim");
+    /* the helper first (an exec marks every bridge there is), then the
+     * connection it gets */
+    int sp[2];
+    SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+    p = spawn_bare("--lowat-recv", sp[1]);
+    close(sp[1]);
+    int c = connect_lo(port);
+    CHECK(c >= 0, "connect: %s", strerror(errno));
+    echo(c, 20);
+    char x = 'p', ctl[CMSG_SPACE(sizeof(int))];
+    memset(ctl, 0, sizeof ctl);
+    struct iovec v = {&x, 1};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl,
+                       .msg_controllen = sizeof ctl};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &c, sizeof c);
+    CHECK(sendmsg(sp[0], &m, 0) == 1, "sendmsg SCM_RIGHTS: %s", strerror(errno));
+    CHECK(read(sp[0], &x, 1) == 1 && x == 'k', "the receiving image said nothing");
+    reap_ok(p, "the receiving image");
+    close(sp[0]);
+    lowat_unseen(c, "an image without the shim, over SCM_RIGHTS");
+    close(c);
+    printf("ok: rxmode\n");
+}
+
 static void check_eintr(int fd)
 {
     set_handler(on_usr1, 0);
@@ -798,6 +961,10 @@ static void check_seccomp(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--lowat") == 0)
+        return lowat_helper(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--lowat-recv") == 0)
+        return lowat_recv_helper(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "--seccomp") == 0) {
         port = (unsigned)atoi(argv[2]);
         return sandboxed_echo();
@@ -839,12 +1006,13 @@ int main(int argc, char **argv)
     check_direct(fd);
     check_restart(fd);
     check_lowat(fd);
-    check_eintr(fd);
-    check_longjmp(fd);
-    check_cancel(fd);
     /* PROG_APPRECV_NOFORK=1 (make tsan): TSan's runtime cannot follow
      * children that start threads after a multi-threaded fork */
     const char *nf = getenv("PROG_APPRECV_NOFORK");
+    check_rxmode(fd, !(nf && strcmp(nf, "1") == 0));
+    check_eintr(fd);
+    check_longjmp(fd);
+    check_cancel(fd);
     if (nf && strcmp(nf, "1") == 0)
         printf("skip: fork: not under this runtime (PROG_APPRECV_NOFORK=1)\n");
     else

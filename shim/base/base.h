@@ -66,6 +66,7 @@ extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
 extern int (*real_ioctl)(int, unsigned long, ...);
+extern int (*real_fcntl)(int, int, ...);
 extern int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);

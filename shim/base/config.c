@@ -493,7 +493,7 @@ static int open_log(const char *path)
         return -1;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        fcntl(fd, F_SETFL, O_APPEND) < 0) {
+        real_fcntl(fd, F_SETFL, O_APPEND) < 0) {
         real_close(fd);
         return -1;
     }

@@ -216,7 +216,7 @@ int shim_fds_take_program(int fd)
 {
     unsigned t = in_engines;
     if (!t)
-        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        return real_fcntl(fd, F_DUPFD_CLOEXEC, 0);
     int p = atomic_load(&self_pidfd[t]);
     if (p < 0 || atomic_load(&self_pid[t]) != getpid()) {
         errno = ESRCH;

@@ -31,6 +31,17 @@ int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 int (*real_shutdown)(int, int);
 int (*real_close)(int);
 int (*real_ioctl)(int, unsigned long, ...);
+/* The kernel's own until libc's is bound: the shim's calls may come first
+ * (rudp-supervise's, which binds nothing; a constructor's) */
+static int fcntl_raw(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    return (int)shim_sys(SYS_fcntl, (long)fd, (long)cmd, arg);
+}
+int (*real_fcntl)(int, int, ...) = fcntl_raw;
 int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 sighandler_t (*real_signal)(int, sighandler_t);
@@ -80,6 +91,9 @@ static void bind_all(void)
     real_shutdown = (int (*)(int, int))must("shutdown");
     real_close = (int (*)(int))must("close");
     real_ioctl = (int (*)(int, unsigned long, ...))must("ioctl");
+    real_fcntl = (int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl64"); /* glibc 2.28 on */
+    if (!real_fcntl)
+        real_fcntl = (int (*)(int, int, ...))must("fcntl");
     real_epoll_ctl = (int (*)(int, int, int, struct epoll_event *))must("epoll_ctl");
     real_sigaction =
         (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");

@@ -97,9 +97,9 @@ int shim_fd_copy_of(int fd, uint64_t ino)
         /* fd is the program's: from the engines' own table, a copy taken */
         c = shim_fds_take_program(fd);
     } else {
-        c = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+        c = real_fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
         if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
-            c = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            c = real_fcntl(fd, F_DUPFD_CLOEXEC, 0);
     }
     if (c >= 0 && shim_fd_ino(c) != ino) {
         real_close(c); /* the number names another file now */
@@ -182,12 +182,12 @@ int shim_addr_out(const void *ss, socklen_t full, struct sockaddr *addr, socklen
 
 int shim_fd_move_high(int fd)
 {
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    int hi = real_fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (hi < 0) {
         /* Over the fd limit's range: keep it where it is, close-on-exec. */
-        int fl = fcntl(fd, F_GETFD);
+        int fl = real_fcntl(fd, F_GETFD);
         if (fl >= 0)
-            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+            real_fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
         return fd;
     }
     real_close(fd);

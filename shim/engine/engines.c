@@ -525,7 +525,7 @@ int shim_engine_listen(const shim_listen_req *req)
         g->n = n;
         g->tcp_fd = -1;
         if (r->accept_tcp && r->reserve_fd >= 0 &&
-            (g->tcp_fd = fcntl(r->reserve_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+            (g->tcp_fd = real_fcntl(r->reserve_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
             shim_own_fd(g->tcp_fd, 1);
         atomic_store(&g->live, n);
         atomic_store(&g->members, n);

@@ -264,9 +264,9 @@ static void keep_spares(struct engine *e)
         /* high at once (a low number, even for a moment, is one the
          * program's table has too: TSan, which knows fds by number, took
          * that for a race) */
-        int d = i == (int)(e - G.e) ? -1 : fcntl(e->evfd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+        int d = i == (int)(e - G.e) ? -1 : real_fcntl(e->evfd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
         if (d < 0 && i != (int)(e - G.e))
-            d = shim_fd_move_high(fcntl(e->evfd, F_DUPFD_CLOEXEC, 3));
+            d = shim_fd_move_high(real_fcntl(e->evfd, F_DUPFD_CLOEXEC, 3));
         if (d >= 0)
             shim_own_fd(d, 1);
         atomic_store(&e->spare[i], d);

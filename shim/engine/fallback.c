@@ -376,8 +376,8 @@ static void start_tcp(fallback *f, const char *why, rudp_time now)
     log_fb(RUDP_LOG_INFO, f, "%s; trying kernel TCP (%.2f s left of the connect timeout)", why,
            (double)(f->deadline - now) / 1e9);
     schedule(f->b->e, f->deadline);
-    int fl = fcntl(f->tfd, F_GETFL);
-    if (fl < 0 || fcntl(f->tfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    int fl = real_fcntl(f->tfd, F_GETFL);
+    if (fl < 0 || real_fcntl(f->tfd, F_SETFL, fl | O_NONBLOCK) < 0) {
         tcp_failed(f, errno, now);
         return;
     }
@@ -513,7 +513,7 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
         kept = G.keeper_mode ? UINT32_MAX : b->slot;
         b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired now */
     }
-    int efd = fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    int efd = real_fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (efd >= 0)
         shim_own_fd(efd, 1);
     if (efd < 0 || tcp_relay(efd, tfd, kept) < 0) {

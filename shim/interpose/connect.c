@@ -354,7 +354,7 @@ static void arm_fallback(connecting *d)
     shim_connect_req *req = &d->req;
     if (!shim_cfg.fallback || !d->sl || !d->app_ino || d->early)
         return;
-    req->tcp_fd = fcntl(d->fd, F_DUPFD_CLOEXEC, shim_fds_apart() ? 0 : SHIM_FD_BASE);
+    req->tcp_fd = real_fcntl(d->fd, F_DUPFD_CLOEXEC, shim_fds_apart() ? 0 : SHIM_FD_BASE);
     if (req->tcp_fd < 0)
         return;
     atomic_fetch_add(&shim_fallback_racing, 1);

@@ -119,6 +119,8 @@ static void *next(const char *name)
         int abort_fd_;                                                                       \
         shim_exec_env x_ = {.nfds = 0, .env = NULL, .hand = -1};                             \
         int image_ = (image);                                                                \
+        if (!image_) /* it may change a bridge's O_NONBLOCK unseen (recv.c) */             \
+            shim_fd_hints_foreign();                                                         \
         if (image_) { /* an image without the shim takes nothing: the keeper relays at once */ \
             shim_exechand_prepare(&x_);                                                      \
             shim_execpass_prepare(&x_);                                                      \

@@ -34,6 +34,12 @@ int shim_peercred_getsockopt(int opt, void *val, socklen_t *len, int *ret);
  * msg_name buffer held cap bytes (0: none asked), the address turned into
  * length 0 where it names an engine end of ours (TCP reports none). */
 ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* Before a send with control messages: a bridge whose fd goes with it
+ * (SCM_RIGHTS) is read as one whose mode may change unseen (sockopt.c;
+ * state.h: rxmode). */
+void shim_rx_passed(const struct msghdr *msg);
+/* After an F_SETFL on fd that did not come through fcntl() (syscall()). */
+void shim_rx_setfl(int fd);
 
 /* appsend.c: a send of iov on fd (flags as send()'s) made by the calling
  * thread itself while fd's engine sleeps: 1 with *sent, or 0 (nothing

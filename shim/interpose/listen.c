@@ -346,9 +346,9 @@ static int open_listener(listening *l)
         return -errno;
     /* The kernel TCP socket keeps holding the port, so a second bind to it
      * fails with EADDRINUSE as it would under TCP. */
-    l->reserve = fcntl(l->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    l->reserve = real_fcntl(l->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
     if (l->reserve < 0)
-        l->reserve = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+        l->reserve = real_fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
     if (l->reserve < 0)
         return -errno;
     return 0;
@@ -594,9 +594,9 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
     int tfd = shim_tcpl_receive(nfd, &peer, &pl);
     if (tfd < 0)
         return -1;
-    int fl = fcntl(tfd, F_GETFL);
+    int fl = real_fcntl(tfd, F_GETFL);
     if (fl >= 0)
-        fcntl(tfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+        real_fcntl(tfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     plain_tcp_options(lfd, l, tfd);
     if (dup3(tfd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
         real_close(tfd);

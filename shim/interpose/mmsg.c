@@ -26,6 +26,10 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 {
     shim_real_init();
     int r = real_sendmmsg(fd, vec, vlen, flags);
+    /* what the kernel read (vec proved valid): fds passed (SCM_RIGHTS) */
+    for (int k = 0; k < r; k++)
+        if (vec[k].msg_hdr.msg_controllen)
+            shim_rx_passed(&vec[k].msg_hdr);
     unsigned n = vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV;
     unsigned i = r < 0 ? 0 : (unsigned)r;
     /* AF_UNIX says EISCONN to a message with an address: that one (the

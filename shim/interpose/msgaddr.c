@@ -75,6 +75,8 @@ ssize_t shim_msgaddr_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= IOV_MAX &&
         !(flags & MSG_FASTOPEN) && shim_fd_hinted(fd))
         return shim_appsend_kernel(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+    if (msg && msg->msg_controllen)
+        shim_rx_passed(msg);
     int fo = msg ? fastopen(fd, flags, msg->msg_name, msg->msg_namelen) : 1;
     if (fo < 0)
         return -1;

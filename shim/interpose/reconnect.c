@@ -218,7 +218,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
  * TCP there: the kernel answers); or -errno. */
 static int unbridge(int fd, const shim_fd *rec, const shim_name *n, int linger0)
 {
-    int status = fcntl(fd, F_GETFL), fdflags = fcntl(fd, F_GETFD);
+    int status = real_fcntl(fd, F_GETFL), fdflags = real_fcntl(fd, F_GETFD);
     uint64_t ino = rec->ino ? rec->ino : shim_fd_ino(fd);
     if (status < 0 || fdflags < 0)
         return -errno;
@@ -340,7 +340,7 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
             pending_set(fd, ECONNRESET); /* tcp_disconnect: sk_err */
         return 0;
     }
-    int nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    int nonblocking = (real_fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
     if (st == SHIM_SLOT_CONNECTING && rec->connect_done)
         return fail(EISCONN); /* a 0-RTT connect returned 0 already (connect.c) */
     if (st == SHIM_SLOT_CONNECTING) {

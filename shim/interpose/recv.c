@@ -244,18 +244,25 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         errno = saved;
         return 0;
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK) && empty) {
-        errno = saved; /* not looked at: the kernel's read */
-        return 0;
+    /* Blocking, with no receive timeout or low-water mark: asked of the
+     * kernel once and kept in the slot until changed (state.h: rxmode) */
+    uint32_t mode;
+    int plain = shim_slot_rx_mode(h, &mode);
+    if (plain < 0) {
+        int fl = real_fcntl(fd, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK) && !empty) {
+            *out = -1; /* the peek's answer is the kernel's too */
+            errno = EAGAIN;
+            return 1;
+        }
+        plain = fl >= 0 && !(fl & O_NONBLOCK) && plain_blocking(fd);
+        /* noted only where the hints are this fd table's (a CLONE_VM
+         * child numbers its own files) */
+        if (fl >= 0 && shim_procenv_table() == 0)
+            shim_slot_rx_note(h, mode, plain);
     }
-    if (fl >= 0 && (fl & O_NONBLOCK)) {
-        *out = -1; /* the kernel's answer too */
-        errno = EAGAIN;
-        return 1;
-    }
-    if (fl < 0 || !plain_blocking(fd)) {
-        errno = saved;
+    if (!plain) {
+        errno = saved; /* non-blocking (not looked at: the kernel's read) */
         return 0;
     }
     sigset_t all, old;

@@ -221,8 +221,8 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
 
 void shim_sock_takeover(int fd, int family, shim_takeover *t)
 {
-    t->status = fcntl(fd, F_GETFL);
-    t->fdflags = fcntl(fd, F_GETFD);
+    t->status = real_fcntl(fd, F_GETFL);
+    t->fdflags = real_fcntl(fd, F_GETFD);
     memset(&t->rec, 0, sizeof t->rec);
     config_from_socket(fd, &t->cfg, &t->rec);
     t->rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;

@@ -6,6 +6,7 @@
  * and connopts.c; on any other fd every call is the kernel's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <sched.h>
@@ -16,6 +17,75 @@
 #include <time.h>
 
 #include "sock.h"
+
+/* ---- a read's mode ---- */
+
+/* The slot of the bridge whose app end is fd, by the socket's peer name
+ * (an engine end of ours), without waiting for a lock (a handler may
+ * call): NULL if none. */
+static shim_slot *named_slot(int fd)
+{
+    shim_name n;
+    if (shim_name_of(fd, &n, 0) != 1 || n.kind != SHIM_NAME_ENGINE || n.slot == UINT32_MAX)
+        return NULL;
+    return shim_slot_tryget_pid(n.slot, n.id, n.pid);
+}
+
+/* fd's O_NONBLOCK, SO_RCVTIMEO or SO_RCVLOWAT changed, or may have (foreign:
+ * fd goes where such changes are not seen): if fd is a bridge, the
+ * app-thread read asks the kernel again (recv.c; state.h: rxmode). By the
+ * hint, the slot this table's reads look at; without one (a number the
+ * shim was not told of: dup(), F_DUPFD) or in a CLONE_VM child's own
+ * table, by the socket's peer name too. */
+static void rx_changed(int fd, int foreign)
+{
+    int saved = errno;
+    shim_slot *h = shim_fd_hinted(fd), *s = NULL;
+    if (!h || shim_procenv_table() != 0)
+        s = named_slot(fd);
+    for (int k = 0; k < 2; k++) {
+        shim_slot *x = k ? s : h;
+        if (x && (k == 0 || x != h))
+            foreign ? shim_slot_rx_foreign(x) : shim_slot_rx_changed(x);
+    }
+    errno = saved;
+}
+
+void shim_rx_setfl(int fd)
+{
+    rx_changed(fd, 0);
+}
+
+void shim_rx_passed(const struct msghdr *msg)
+{
+    if (!msg || !msg->msg_control || msg->msg_controllen < CMSG_LEN(sizeof(int)))
+        return;
+    /* the program's memory, read as the kernel will (a bad pointer is
+     * its EFAULT to give, not a fault here) */
+    union {
+        char b[1024]; /* SCM_MAX_FD (253) fds and their header */
+        struct cmsghdr align;
+    } c;
+    if (msg->msg_controllen > sizeof c.b) {
+        shim_fd_hints_foreign(); /* more than one message of fds: every bridge */
+        return;
+    }
+    size_t len = msg->msg_controllen;
+    if (shim_user_read(c.b, msg->msg_control, len) < 0)
+        return;
+    struct msghdr m = {.msg_control = c.b, .msg_controllen = len};
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+            h->cmsg_len > len - (size_t)((char *)h - c.b))
+            continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            rx_changed(fd, 1);
+        }
+    }
+}
 
 /* ---- options ---- */
 
@@ -251,6 +321,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             rec.sockopts_default = 0; /* accept() now passes them on */
             shim_fd_put(&rec);
         }
+        if (r == 0 && rec.kind == SHIM_FD_BRIDGED)
+            rx_changed(fd, 0); /* SO_RCVTIMEO, SO_RCVLOWAT... */
         if (r < 0 && (errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
             errno = saved; /* meaningful for TCP only (SO_REUSEPORT...): accept */
             return 0;
@@ -314,6 +386,36 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     return 0;
 }
 
+/* fcntl and fcntl64 (glibc 2.28's name under _FILE_OFFSET_BITS=64): libc's
+ * own call; after an F_SETFL (O_NONBLOCK), rx_changed. The argument taken
+ * as glibc's fcntl takes it (one word, whatever the command). */
+static int fcntl_as_libc(int fd, int cmd, void *arg)
+{
+    shim_real_init();
+    int r = real_fcntl(fd, cmd, arg);
+    if (r >= 0 && cmd == F_SETFL)
+        rx_changed(fd, 0);
+    return r;
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_as_libc(fd, cmd, arg);
+}
+
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_as_libc(fd, cmd, arg);
+}
+
 /* ---- ioctl ---- */
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -323,6 +425,12 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (on && req == FIONBIO) {
+        int r = real_ioctl(fd, req, arg);
+        if (r == 0)
+            rx_changed(fd, 0);
+        return r;
+    }
     if (!on || (req != SIOCOUTQ && req != SIOCOUTQNSD))
         return real_ioctl(fd, req, arg);
     int saved = errno;

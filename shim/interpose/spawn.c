@@ -158,10 +158,11 @@ static int spawn_with_slabs(spawn_fn real, int search, pid_t *pid, const char *p
     short flags = 0;
     if (attr && posix_spawnattr_getflags(attr, &flags) != 0)
         flags = 0;
-    char *const *env = shim_newimage_runs_shim(path, -1, search, envp,
-                                               (flags & POSIX_SPAWN_RESETIDS) != 0)
-                           ? shim_slots_exec_env(&x, envp)
-                           : envp;
+    int runs = shim_newimage_runs_shim(path, -1, search, envp,
+                                       (flags & POSIX_SPAWN_RESETIDS) != 0);
+    if (!runs) /* it may change a bridge's O_NONBLOCK unseen (recv.c) */
+        shim_fd_hints_foreign();
+    char *const *env = runs ? shim_slots_exec_env(&x, envp) : envp;
     posix_spawn_file_actions_t ours, merged;
     void *buf = NULL;
     const posix_spawn_file_actions_t *use = fa;
@@ -170,7 +171,7 @@ static int spawn_with_slabs(spawn_fn real, int search, pid_t *pid, const char *p
             use = &merged;
         } else {
             for (int i = 0; i < x.nfds; i++) /* as before: the window is back */
-                fcntl(x.fds[i], F_SETFD, 0);
+                real_fcntl(x.fds[i], F_SETFD, 0);
         }
     }
     int r = real(pid, path, use, attr, argv, env);

@@ -246,7 +246,7 @@ void shim_exechand_adopt(void)
         real_close(fd);
         return;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    real_fcntl(fd, F_SETFD, FD_CLOEXEC);
     shim_own_fd(fd, 1); /* spared by close_range(), closed in a forked child */
     char *end;
     while (*v) {
@@ -352,9 +352,9 @@ int shim_exechand_relay(int efd, int tfd, uint32_t slot)
     if (!r)
         return -ENOMEM;
     /* blocking both: one thread each way waits in read() or send() */
-    int fl = fcntl(efd, F_GETFL), tl = fcntl(tfd, F_GETFL);
-    if (fl < 0 || tl < 0 || fcntl(efd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
-        fcntl(tfd, F_SETFL, tl & ~O_NONBLOCK) < 0) {
+    int fl = real_fcntl(efd, F_GETFL), tl = real_fcntl(tfd, F_GETFL);
+    if (fl < 0 || tl < 0 || real_fcntl(efd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        real_fcntl(tfd, F_SETFL, tl & ~O_NONBLOCK) < 0) {
         shim_free(r);
         return -errno;
     }

@@ -273,7 +273,7 @@ char *const *shim_execpass_env(shim_exec_env *x, int keeper, char *const envp[])
         let_go(x);
     } else {
         for (int i = 0; i < x->nfds; i++)
-            fcntl(x->fds[i], F_SETFD, 0);
+            real_fcntl(x->fds[i], F_SETFD, 0);
     }
     return shim_slots_exec_env(x, envp);
 }

@@ -121,7 +121,7 @@ static void keeper_main(int verdict, int engine)
         struct stat st;
         int copy = -1;
         if (fstat(2, &st) == 0 && (S_ISREG(st.st_mode) || isatty(2)))
-            copy = fcntl(2, F_DUPFD_CLOEXEC, 3);
+            copy = real_fcntl(2, F_DUPFD_CLOEXEC, 3);
         shim_cfg.log_fd = copy >= 0 ? shim_fd_move_high(copy) : -1;
         shim_own_fd(2, 0); /* an engine table's mark (enginestart.c): the rule above decides */
     }
@@ -138,7 +138,7 @@ static void keeper_main(int verdict, int engine)
             continue;
         if (fd == shim_cfg.log_fd && fd > 2)
             continue;
-        if (fd == verdict || fcntl(fd, F_GETFD) >= 0) {
+        if (fd == verdict || real_fcntl(fd, F_GETFD) >= 0) {
             relisten(fd);
             real_close(fd);
         }

@@ -179,7 +179,7 @@ int shim_port_app_udp(int family, const struct sockaddr_storage *local, int v6on
         return -1;
     }
     for (int fd = 0; fd < SHIM_FD_BASE && found < 0; fd++) /* no /proc (a chroot) */
-        if (fcntl(fd, F_GETFD) >= 0 && app_udp_on(fd, local, v6only))
+        if (real_fcntl(fd, F_GETFD) >= 0 && app_udp_on(fd, local, v6only))
             found = fd;
     return found;
 }

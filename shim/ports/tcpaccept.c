@@ -60,8 +60,8 @@ void shim_tcpl_start(esock *s)
     /* Never block the engine: a wake-up with an empty queue is possible.
      * The status flags belong to the file the app's fd held before listen()
      * gave it the unix listener (listen.c saved and restored its own). */
-    int fl = fcntl(rfd, F_GETFL);
-    if (fl < 0 || fcntl(rfd, F_SETFL, fl | O_NONBLOCK) < 0)
+    int fl = real_fcntl(rfd, F_GETFL);
+    if (fl < 0 || real_fcntl(rfd, F_SETFL, fl | O_NONBLOCK) < 0)
         goto fail;
     int err = shim_engine_watch(shim_esock_engine(s), rfd, EPOLLIN, &t->w);
     if (err < 0) {

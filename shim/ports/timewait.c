@@ -147,8 +147,8 @@ static int kernel_time_wait(int fd)
     if (l < 0)
         return l;
     shim_tcp_unlisten(fd); /* in case it still listens: a connect needs it closed */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    int fl = real_fcntl(fd, F_GETFL);
+    if (fl < 0 || real_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         goto fail_errno;
     if (real_connect(fd, (struct sockaddr *)&at, al) < 0 && errno != EINPROGRESS)
         goto fail_errno;

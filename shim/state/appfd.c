@@ -239,7 +239,7 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
         shim_fd rec;
         if (shim_fd_get(fd, &rec))
             shim_put_tcp_options(tfd, &rec);
-        if (shim_fdswap(fd, tfd, fcntl(fd, F_GETFL), fcntl(fd, F_GETFD), 0) == 0) {
+        if (shim_fdswap(fd, tfd, real_fcntl(fd, F_GETFL), real_fcntl(fd, F_GETFD), 0) == 0) {
             shim_fd_del(fd);
             atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_SNDBUF));
             atomic_store(&s->state, SHIM_SLOT_TCP);
@@ -298,12 +298,12 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
 int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
 {
     struct f_owner_ex own;
-    if (fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
-        fcntl(nfd, F_SETOWN_EX, &own);
-    int sig = (status & O_ASYNC) ? fcntl(fd, F_GETSIG) : 0; /* SIGURG ignores it */
+    if (real_fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
+        real_fcntl(nfd, F_SETOWN_EX, &own);
+    int sig = (status & O_ASYNC) ? real_fcntl(fd, F_GETSIG) : 0; /* SIGURG ignores it */
     if (sig > 0)
-        fcntl(nfd, F_SETSIG, sig);
-    if (fcntl(nfd, F_SETFL, status & (O_NONBLOCK | O_APPEND)) < 0)
+        real_fcntl(nfd, F_SETSIG, sig);
+    if (real_fcntl(nfd, F_SETFL, status & (O_NONBLOCK | O_APPEND)) < 0)
         return -errno;
     shim_epollreg_detach(fd);
     int r = dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
@@ -317,7 +317,7 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
         shim_epollreg_unmark(fd);
     /* O_ASYNC only now: the kernel names the fd in the signal (F_SETSIG's
      * si_fd) by the number F_SETFL was called with (fasync_helper). */
-    if ((status & O_ASYNC) && fcntl(fd, F_SETFL, status & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)
+    if ((status & O_ASYNC) && real_fcntl(fd, F_SETFL, status & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0)
         return -errno;
     return 0;
 }

@@ -70,6 +70,15 @@ shim_slot *shim_fd_hinted(int fd)
                                         : NULL;
 }
 
+void shim_fd_hints_foreign(void)
+{
+    for (int fd = 0; fd < SHIM_FD_HINTS; fd++) {
+        shim_slot *s = atomic_load_explicit(&hints[fd], memory_order_relaxed);
+        if (s)
+            shim_slot_rx_foreign(s);
+    }
+}
+
 /* A child's table whose pid no longer shares our memory: it ended (or the
  * pid is another process's now). */
 static int table_gone(pid_t t)

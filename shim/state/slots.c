@@ -85,7 +85,7 @@ static void *map_slab(pid_t owner, int *fdp)
     int fd = memfd_create("rudp-slots", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     void *p = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)SLAB_BYTES) == 0 &&
-        fcntl(fd, F_ADD_SEALS, SLAB_SEALS) == 0)
+        real_fcntl(fd, F_ADD_SEALS, SLAB_SEALS) == 0)
         p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
         if (fd >= 0)
@@ -188,6 +188,7 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->app_ino, 0);
         atomic_store(&x->out_gen, 0);
         atomic_store(&x->seen_empty, 0);
+        atomic_store(&x->rxmode, 0);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);
@@ -311,6 +312,40 @@ void shim_slot_retire(uint32_t index)
     pthread_mutex_unlock(&mu);
 }
 
+int shim_slot_rx_mode(shim_slot *s, uint32_t *m)
+{
+    uint32_t v = atomic_load_explicit(&s->rxmode, memory_order_acquire);
+    *m = v;
+    if ((v & (SHIM_RX_KNOWN | SHIM_RX_FOREIGN)) == SHIM_RX_KNOWN)
+        return (v & SHIM_RX_PLAIN) != 0;
+    return -1;
+}
+
+void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain)
+{
+    if (m & (SHIM_RX_KNOWN | SHIM_RX_FOREIGN))
+        return;
+    /* only if nothing changed since m was read (the kernel's answer may
+     * be from before the change) */
+    uint32_t v = m | SHIM_RX_KNOWN | (plain ? SHIM_RX_PLAIN : 0);
+    atomic_compare_exchange_strong_explicit(&s->rxmode, &m, v, memory_order_release,
+                                            memory_order_relaxed);
+}
+
+void shim_slot_rx_changed(shim_slot *s)
+{
+    uint32_t m = atomic_load_explicit(&s->rxmode, memory_order_relaxed), v;
+    do
+        v = ((m & ~(SHIM_RX_GEN - 1)) + SHIM_RX_GEN) | (m & SHIM_RX_FOREIGN);
+    while (!atomic_compare_exchange_weak_explicit(&s->rxmode, &m, v, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+void shim_slot_rx_foreign(shim_slot *s)
+{
+    atomic_fetch_or_explicit(&s->rxmode, SHIM_RX_FOREIGN, memory_order_release);
+}
+
 void shim_slot_free(uint32_t index)
 {
     pthread_mutex_lock(&mu);
@@ -377,7 +412,7 @@ void shim_slots_exec_copies(shim_exec_env *x)
         /* Without FD_CLOEXEC only where nobody else can fork meanwhile
          * (execpass.c); with it for posix_spawn, whose child clears it by
          * the file actions (spawn.c), and for the keeper to pass. */
-        int c = fcntl(slabs[i].fd, x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, SHIM_FD_BASE);
+        int c = real_fcntl(slabs[i].fd, x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, SHIM_FD_BASE);
         if (c < 0)
             continue;
         x->fds[x->nfds++] = c;
@@ -436,7 +471,7 @@ static int adopt_locked(long fd)
      * stale (inherited past an exec we did not see) and its number
      * anything of the program's. */
     struct stat st;
-    if (fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GET_SEALS) != SLAB_SEALS ||
+    if (fd < 0 || fd > INT32_MAX || real_fcntl((int)fd, F_GET_SEALS) != SLAB_SEALS ||
         fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != SLAB_BYTES)
         return -1;
     void *p = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, (int)fd, 0);

@@ -164,9 +164,30 @@ typedef struct shim_slot {
      * A hint: a wait finds whatever the bridge holds anyway. */
     _Atomic uint32_t out_gen;
     _Atomic uint64_t seen_empty;
+    /* Whether a read of the app's end may wait as a plain blocking read:
+     * not O_NONBLOCK, no receive timeout, a low-water mark of 1, as asked
+     * of the kernel once (SHIM_RX_KNOWN) and kept until a process under
+     * the shim changes one of them (fcntl F_SETFL, ioctl FIONBIO, a
+     * SOL_SOCKET setsockopt: shim_slot_rx_changed counts a generation up,
+     * so an answer asked across the change is not kept), or for good once
+     * the socket may be in a process that changes them unseen
+     * (SHIM_RX_FOREIGN: passed by SCM_RIGHTS, or inherited by an image
+     * without the shim). */
+    _Atomic uint32_t rxmode;
 } shim_slot;
 
 #define SHIM_SLOT_EMPTY (1ull << 32)
+#define SHIM_RX_KNOWN 1u
+#define SHIM_RX_PLAIN 2u
+#define SHIM_RX_FOREIGN 4u
+#define SHIM_RX_GEN 256u
+
+/* A read's mode from s's note (1 plain, 0 not), or -1 with *m what to
+ * give shim_slot_rx_note with the kernel's answer. */
+int shim_slot_rx_mode(shim_slot *s, uint32_t *m);
+void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain);
+void shim_slot_rx_changed(shim_slot *s);
+void shim_slot_rx_foreign(shim_slot *s);
 
 #define SHIM_MAX_SLOTS 65536
 
@@ -466,6 +487,9 @@ int shim_front_can(unsigned cap);
  * that gives up (-1) rather than wait for the table's lock. */
 #define SHIM_FD_HINTS 65536
 shim_slot *shim_fd_hinted(int fd);
+/* Every hinted connection's read mode kept no more (shim_slot_rx_foreign):
+ * an image without the shim is about to inherit the fds. */
+void shim_fd_hints_foreign(void);
 int shim_fd_tryget(int fd, shim_fd *out);
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */

@@ -195,3 +195,35 @@ Test(slots, keepers_entered_and_taken_out)
     shim_slots_keeper_done();
     cr_assert(eq(int, shim_slots_is_keeper(me, me), 0));
 }
+
+/* A read's mode (state.h: rxmode): unknown in a fresh slot, kept once
+ * noted, asked again after a change, never kept for a socket that went
+ * foreign; and an answer asked across a change is not kept. */
+Test(slots, a_read_mode_is_kept_until_changed_and_never_once_foreign)
+{
+    uint32_t i = shim_slot_alloc(301);
+    cr_assert(i != UINT32_MAX);
+    shim_slot *s = shim_slot_get(i, 301);
+    uint32_t m;
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "a fresh slot knows nothing");
+    shim_slot_rx_note(s, m, 1);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), 1), "noted: plain");
+    shim_slot_rx_changed(s);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "changed: asked again");
+    shim_slot_rx_note(s, m, 0);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), 0), "noted: not plain");
+
+    /* asked, then changed before the answer is noted: not kept */
+    shim_slot_rx_changed(s);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1));
+    shim_slot_rx_changed(s); /* another thread's F_SETFL meanwhile */
+    shim_slot_rx_note(s, m, 1);
+    uint32_t m2;
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m2), -1), "an answer from before a change");
+
+    shim_slot_rx_foreign(s);
+    shim_slot_rx_note(s, m2, 1);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "foreign: never kept");
+    shim_slot_rx_changed(s);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "a change keeps it foreign");
+}
