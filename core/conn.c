@@ -582,8 +582,15 @@ void rudp__conn_input_reset(rudp_conn *c, rudp_time now, int refused)
                         refused ? RUDP_CAUSE_REFUSED : RUDP_CAUSE_RESET);
         return;
     case RUDP_SYN_RCVD:
-        /* Never accepted: nobody holds it to hear of this; go quietly, as
-         * when the handshake times out. */
+        if (c->user_held) {
+            /* Reported already (early accept, taken by the caller): its
+             * holder is told, and releases it, as at RUDP_T_GIVEUP. */
+            rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
+            return;
+        }
+        /* Never accepted (an early accept's event not yet taken is
+         * dropped: rudp_ctx_next_event skips the released): nobody holds
+         * it to hear of this; go quietly, as when the handshake times out. */
         c->released = 1;
         rudp__conn_set_state(c, RUDP_CLOSED, "reset before accept");
         return;

@@ -251,6 +251,33 @@ int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
     return 0;
 }
 
+/* A connect given up in SYN_SENT once its SYN went out: a RESET to the ID
+ * that SYN carried, by which the server finds its half-open connection
+ * (ctx.c: rudp__find_peer). TCP's client kernel answers the late SYNACK
+ * with RST; we drop an unknown SYNACK, and a loopback server reports the
+ * connection to its application at the SYN (early accept, conn.c), which
+ * would otherwise accept() a connection that brings neither data nor EOF
+ * until the handshake times out (RUDP_CONNECT_TIMEOUT): kernel TCP won a
+ * fallback race against a server too busy to answer (shim/engine/fallback.c),
+ * or the application closed a connecting socket. Unkeyed only: a keyed
+ * server accepts nothing early (ctx.c) and takes only resets it can
+ * authenticate. */
+static void syn_sent_reset(rudp_conn *c)
+{
+    if (c->state != RUDP_SYN_SENT || !c->hs_count || c->keyed)
+        return;
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    h.dcid = c->cid;
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
+    if (n <= 0)
+        return;
+    c->ctx->stats.resets_sent++;
+    rudp__conn_send(c, buf, (size_t)n);
+}
+
 void rudp_conn_abort(rudp_conn *c, rudp_time now)
 {
     now = rudp__clock(c->ctx, now);
@@ -325,6 +352,8 @@ void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
         break;
     }
     case RUDP_SYN_SENT:
+        syn_sent_reset(c);
+        break;
     case RUDP_TIME_WAIT:
         break;
     case RUDP_CLOSED:
@@ -346,6 +375,7 @@ void rudp_conn_release(rudp_conn *c, rudp_time now)
         rudp__conn_kill(c);
         return;
     case RUDP_SYN_SENT:
+        syn_sent_reset(c);
         rudp__conn_set_state(c, RUDP_CLOSED, "released while connecting");
         return;
     case RUDP_SYN_RCVD:

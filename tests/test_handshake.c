@@ -469,3 +469,57 @@ Test(handshake_1rtt, an_early_accepted_connection_reset_whose_client_never_confi
 {
     early_accept_then_end(113, 1, 1);
 }
+
+/* A loopback client that gives its connect up before the SYNACK (kernel TCP
+ * won the fallback race against a server too busy to answer,
+ * shim/engine/fallback.c; or its application closed the connecting
+ * socket) resets the ID its SYN carried: the server's connection, reported
+ * at the SYN (early accept), ends with an error its holder sees at once,
+ * not after the connect timeout with neither data nor EOF before it; and
+ * the SYNACK finds nothing to answer. */
+static void early_accept_client_gives_up(uint64_t seed, int release)
+{
+    sim s;
+    int a, b;
+    sim_init(&s, seed);
+    a = sim_add_ep(&s, NULL);
+    b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
+    memset(s.ep[a].addr.ip, 0, sizeof s.ep[a].addr.ip);
+    s.ep[a].addr.ip[0] = 127;
+    s.ep[a].addr.ip[3] = 1;
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
+    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = 0, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(5)); /* the SYN is on its way */
+    sim_app *cl = &s.apps[ci];
+    cr_assert(eq(int, rudp_conn_state(cl->conn), RUDP_SYN_SENT));
+    if (!release)
+        rudp_conn_abort(cl->conn, s.now);
+    rudp_conn_release(cl->conn, s.now);
+    cl->conn = NULL;
+    cl->released = 1;
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert(sv != NULL, "reported at its SYN (early accept)");
+    /* its holder hears of the reset */
+    cr_assert(eq(int, sv->error, -ECONNRESET), "the holder is told (%d)", sv->error);
+    cr_assert(eq(int, sv->cause, RUDP_CAUSE_RESET));
+    if (sv->conn)
+        rudp_conn_release(sv->conn, s.now);
+    sv->conn = NULL;
+    sv->released = 1;
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(eq(u64, rudp_ctx_conn_count(s.ep[b].ctx), 0), "the server's end is gone");
+    sim_free(&s);
+}
+
+Test(handshake_1rtt, a_loopback_client_that_aborts_its_connect_resets_the_early_accepted_connection)
+{
+    early_accept_client_gives_up(114, 0);
+}
+
+Test(handshake_1rtt, a_loopback_client_that_releases_its_connect_resets_the_early_accepted_connection)
+{
+    early_accept_client_gives_up(115, 1);
+}
