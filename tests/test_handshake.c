@@ -392,6 +392,21 @@ Test(handshake_1rtt, a_loopback_syn_is_reported_at_once_and_its_synack_waits_for
     sim_free(&s);
 }
 
+/* A loopback client (a, 127.0.0.1) and a server (b) 20 ms away whose
+ * listener reports a connection at its SYN (early accept). */
+static void early_accept_pair(sim *s, uint64_t seed, int *a, int *b)
+{
+    sim_init(s, seed);
+    *a = sim_add_ep(s, NULL);
+    *b = sim_add_ep(s, NULL);
+    s->link[*a][*b].delay = s->link[*b][*a].delay = RUDP_MS(20);
+    memset(s->ep[*a].addr.ip, 0, sizeof s->ep[*a].addr.ip);
+    s->ep[*a].addr.ip[0] = 127;
+    s->ep[*a].addr.ip[3] = 1;
+    sim_listen(s, *b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
+    rudp_listener_set_early_accept(s->ep[*b].listener, 1);
+}
+
 /* An application that writes to a connection it took at its SYN (early
  * accept) and then closes it, all before the client's first DATA, as a
  * server that answers and hangs up at once: the client's connect
@@ -403,15 +418,7 @@ static void early_accept_then_end(uint64_t seed, int reset, int lost)
 {
     sim s;
     int a, b;
-    sim_init(&s, seed);
-    a = sim_add_ep(&s, NULL);
-    b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
-    memset(s.ep[a].addr.ip, 0, sizeof s.ep[a].addr.ip);
-    s.ep[a].addr.ip[0] = 127;
-    s.ep[a].addr.ip[3] = 1;
-    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
-    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    early_accept_pair(&s, seed, &a, &b);
     int ci = sim_connect(&s, a, b, &(sim_app){.expect = 3000, .recv_seed = 7, .no_shutdown = 1}, NULL);
     sim_run_until(&s, s.now + RUDP_MS(25));
     sim_app *sv = sim_app_on(&s, b);
@@ -481,15 +488,7 @@ static void early_accept_client_gives_up(uint64_t seed, int release)
 {
     sim s;
     int a, b;
-    sim_init(&s, seed);
-    a = sim_add_ep(&s, NULL);
-    b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
-    memset(s.ep[a].addr.ip, 0, sizeof s.ep[a].addr.ip);
-    s.ep[a].addr.ip[0] = 127;
-    s.ep[a].addr.ip[3] = 1;
-    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
-    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    early_accept_pair(&s, seed, &a, &b);
     int ci = sim_connect(&s, a, b, &(sim_app){.expect = 0, .no_shutdown = 1}, NULL);
     sim_run_until(&s, s.now + RUDP_MS(5)); /* the SYN is on its way */
     sim_app *cl = &s.apps[ci];
