@@ -75,8 +75,9 @@ void shim_rx_passed(const struct msghdr *msg)
         return;
     struct msghdr m = {.msg_control = c.b, .msg_controllen = len};
     for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-            h->cmsg_len > len - (size_t)((char *)h - c.b))
+        if (h->cmsg_len < CMSG_LEN(0) || h->cmsg_len > len - (size_t)((char *)h - c.b))
+            break; /* the kernel's EINVAL to give */
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
             continue;
         size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < k; i++) {
