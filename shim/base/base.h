@@ -464,6 +464,10 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
  * max go into fds (NULL if max is 0), the rest are closed. Returns how
  * many went into fds. */
 int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max);
+/* fn for each fd of m's SCM_RIGHTS messages, in order, up to a header
+ * whose length does not fit in msg_controllen (shim_cmsg_take_fds takes
+ * them; interpose/sockopt.c looks at those a send passes). */
+void shim_cmsg_each_fd(struct msghdr *m, void (*fn)(int fd, void *arg), void *arg);
 
 /* The port (host order) of an AF_INET or AF_INET6 address; 0 otherwise. */
 unsigned shim_ss_port(const struct sockaddr_storage *ss);

@@ -54,23 +54,41 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out)
     return sizeof *in6;
 }
 
-int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max)
+void shim_cmsg_each_fd(struct msghdr *m, void (*fn)(int fd, void *arg), void *arg)
 {
-    int n = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        size_t at = (size_t)((char *)c - (char *)m->msg_control);
+        if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > m->msg_controllen - at)
+            break; /* a header that does not fit: the kernel's EINVAL */
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
         size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (n < max)
-                fds[n++] = fd;
-            else
-                real_close(fd);
+            fn(fd, arg);
         }
     }
-    return n;
+}
+
+typedef struct taken {
+    int *fds, max, n;
+} taken;
+
+static void take_one(int fd, void *arg)
+{
+    taken *t = arg;
+    if (t->n < t->max)
+        t->fds[t->n++] = fd;
+    else
+        real_close(fd);
+}
+
+int shim_cmsg_take_fds(struct msghdr *m, int *fds, int max)
+{
+    taken t = {.fds = fds, .max = max, .n = 0};
+    shim_cmsg_each_fd(m, take_one, &t);
+    return t.n;
 }
 
 unsigned shim_ss_port(const struct sockaddr_storage *ss)

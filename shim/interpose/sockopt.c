@@ -58,6 +58,12 @@ void shim_rx_setfl(int fd)
     rx_changed(fd, 0);
 }
 
+static void passed_fd(int fd, void *arg)
+{
+    (void)arg;
+    rx_changed(fd, 1);
+}
+
 void shim_rx_passed(const struct msghdr *msg)
 {
     if (!msg || !msg->msg_control || msg->msg_controllen < CMSG_LEN(sizeof(int)))
@@ -78,18 +84,7 @@ void shim_rx_passed(const struct msghdr *msg)
     if (shim_user_read(c.b, msg->msg_control, len) < 0)
         return;
     struct msghdr m = {.msg_control = c.b, .msg_controllen = len};
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-        if (h->cmsg_len < CMSG_LEN(0) || h->cmsg_len > len - (size_t)((char *)h - c.b))
-            break; /* the kernel's EINVAL to give */
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            rx_changed(fd, 1);
-        }
-    }
+    shim_cmsg_each_fd(&m, passed_fd, NULL);
 }
 
 /* ---- options ---- */

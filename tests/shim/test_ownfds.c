@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,4 +133,54 @@ Test(ownfds, fork_child_closes_its_set_and_forgets_the_others)
     cr_assert(waitpid(pid, &st, 0) == pid);
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     cr_assert(ok, "the child closed its own set's fd alone, the kept one stays owned");
+}
+
+/* shim_cmsg_each_fd (base/util.c), which also reads the control messages
+ * a program's send passes (interpose/sockopt.c): every fd of each
+ * SCM_RIGHTS message in order, and nothing from a header whose length
+ * does not fit (below its own size, or past the buffer). */
+static void note_fd(int fd, void *arg)
+{
+    int *got = arg;
+    got[++got[0]] = fd;
+}
+
+Test(ownfds, cmsg_fds_in_order_and_none_past_a_header_that_does_not_fit)
+{
+    union {
+        char b[CMSG_SPACE(2 * sizeof(int)) + CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_control = u.b, .msg_controllen = sizeof u.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int two[2] = {7, 9};
+    memcpy(CMSG_DATA(c), two, sizeof two);
+    struct cmsghdr *d = CMSG_NXTHDR(&m, c);
+    cr_assert(d != NULL);
+    d->cmsg_level = SOL_SOCKET;
+    d->cmsg_type = SCM_RIGHTS;
+    d->cmsg_len = CMSG_LEN(sizeof(int));
+    int one = 11;
+    memcpy(CMSG_DATA(d), &one, sizeof one);
+
+    int got[8] = {0};
+    shim_cmsg_each_fd(&m, note_fd, got);
+    cr_assert(eq(int, got[0], 3));
+    cr_assert(eq(int, got[1], 7));
+    cr_assert(eq(int, got[2], 9));
+    cr_assert(eq(int, got[3], 11));
+
+    d->cmsg_len = 4 * sizeof u.b; /* past the buffer: the first message only */
+    memset(got, 0, sizeof got);
+    shim_cmsg_each_fd(&m, note_fd, got);
+    cr_assert(eq(int, got[0], 2));
+
+    c->cmsg_len = 0; /* below a header: nothing, and no wrapped count */
+    memset(got, 0, sizeof got);
+    shim_cmsg_each_fd(&m, note_fd, got);
+    cr_assert(eq(int, got[0], 0));
 }
