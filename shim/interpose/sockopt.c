@@ -407,14 +407,8 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
     return fcntl_as_libc(fd, cmd, arg);
 }
 
-SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_as_libc(fd, cmd, arg);
-}
+/* the same function under glibc 2.28's name, as libc's own is */
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 /* ---- ioctl ---- */
 
