@@ -522,3 +522,46 @@ Test(handshake_1rtt, a_loopback_client_that_releases_its_connect_resets_the_earl
 {
     early_accept_client_gives_up(115, 1);
 }
+
+/* The new RESET a client sends when it gives its connect up, as someone
+ * else could send it: a copy with one bit of its ID flipped, from the
+ * client's address, and a true copy from another address, both while the
+ * server's connection is half-open and already the app's (early accept).
+ * Neither names a connection (the server finds one by address and ID):
+ * both are dropped and counted, the handshake completes and the app sees
+ * no error. */
+Test(handshake_1rtt, a_forged_reset_leaves_an_early_accepted_connection_alone)
+{
+    sim s;
+    int a, b;
+    early_accept_pair(&s, 116, &a, &b);
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = 0, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(25)); /* the SYN is in, not yet answered */
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert(sv != NULL, "reported at its SYN (early accept)");
+    rudp_conn_info info;
+    rudp_conn_get_info(s.apps[ci].conn, &info);
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RESET;
+    uint8_t buf[RUDP_WIRE_SHORT_HDR];
+    rudp_stats before = *rudp_ctx_stats(s.ep[b].ctx);
+    h.dcid = info.local_cid ^ 1;
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    sim_inject(&s, &s.ep[a].addr, b, buf, sizeof buf);
+    rudp_addr other = s.ep[a].addr;
+    other.port = (uint16_t)(other.port + 1);
+    h.dcid = info.local_cid;
+    cr_assert(eq(int, rudp__wire_hdr_encode(buf, sizeof buf, &h), RUDP_WIRE_SHORT_HDR));
+    sim_inject(&s, &other, b, buf, sizeof buf);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    const rudp_stats *after = rudp_ctx_stats(s.ep[b].ctx);
+    cr_assert(eq(u64, after->resets_received, before.resets_received), "no reset taken");
+    cr_assert(eq(u64, after->unknown_conn - before.unknown_conn, 2), "both dropped, counted");
+    sim_run_until(&s, s.now + RUDP_MS(200));
+    cr_assert(eq(int, sv->error, 0), "the app saw %d", sv->error);
+    cr_assert(sv->conn != NULL);
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    sim_free(&s);
+}
