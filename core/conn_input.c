@@ -35,7 +35,7 @@ size_t rudp__conn_send_space(const rudp_conn *c)
     return rudp__lowat_space(c, used >= lim ? 0 : (size_t)(lim - used));
 }
 
-static size_t writable_threshold(const rudp_conn *c)
+size_t rudp_conn_write_threshold(const rudp_conn *c)
 {
     uint64_t t = send_limit(c) / 4;
     if (c->cfg.notsent_lowat && t > c->cfg.notsent_lowat / 2)
@@ -127,7 +127,7 @@ void rudp__conn_on_acked(void *arg, const rudp_sent *s)
                 rudp__ranges_trim_below(&c->retx, una);
                 rudp__sbuf_advance(&c->sbuf, una, una == c->snd_end);
                 rudp__conn_event(c, RUDP_EV_ACKED);
-                if (c->want_writable && rudp__conn_send_space(c) >= writable_threshold(c)) {
+                if (c->want_writable && rudp__conn_send_space(c) >= rudp_conn_write_threshold(c)) {
                     c->want_writable = 0;
                     rudp__conn_event(c, RUDP_EV_WRITABLE);
                 }

@@ -177,6 +177,8 @@ typedef struct bridge {
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
+    unsigned in_held : 1;   /* the send buffer was full: efd unread until it has
+                               rudp_conn_write_threshold() of room (bridge.c) */
     unsigned draining : 1;  /* failed: passing on what arrived before efd closes */
     unsigned early : 1;     /* a client with a token: the app writes before the
                                handshake ends, its first bytes ride with the SYN */
@@ -294,6 +296,7 @@ struct engine {
     int tfd;
     shim_watch tfd_w;           /* tfd's, for epoll dispatch */
     rudp_time sleep_until, tfd_at;
+    uint64_t slept_sends, slept_turns; /* app_sends, app_turns at its last sleep */
     uint64_t app_sends;         /* turn_mu */
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     uint64_t app_polls;         /* ... of which in poll() or ppoll() (interpose/poll.c) */
