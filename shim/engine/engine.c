@@ -411,10 +411,7 @@ static rudp_time pump_once(struct engine *e, rudp_time now)
             break;
     }
     shim_udpio_flush(e->io);
-    if (e->answering) { /* the answers of on_established are out */
-        e->answering = 0;
-        atomic_fetch_sub(&G.answering, 1);
-    }
+    shim_engine_answered(e); /* the answers of on_established are out */
     return deadline;
 }
 

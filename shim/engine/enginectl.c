@@ -361,6 +361,7 @@ void shim_engine_atfork_child(void)
     G.handed_over = 0;
     atomic_store(&G.sig_handoff, 0);
     atomic_store(&G.answering, 0); /* the parent's engines' answers, not ours */
+    atomic_store(&G.answer_waiters, 0);
     memset((void *)G.clients, 0, sizeof G.clients); /* ... and their clients */
     memset(G.e, 0, sizeof G.e);
 }

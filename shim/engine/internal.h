@@ -291,6 +291,9 @@ rudp_time shim_control_timer(struct engine *e, rudp_time now);
 
 /* engine.c, for the app thread's receive (apprecv.c) */
 rudp_time shim_engine_pump(struct engine *e, rudp_time now);
+/* e's turn flushed the answers its on_established queued (engines.c):
+ * connects waiting for them go on. */
+void shim_engine_answered(struct engine *e);
 void shim_engine_udp_event(void *obj, uint32_t events, rudp_time now);
 /* Frees what shim_engine_bury kept while events were dispatched. */
 void shim_engine_graves_empty(struct engine *e);

@@ -387,8 +387,10 @@ struct engines {
     _Atomic int stats_printed; /* ... and the last one printed them all */
     /* Client bridges whose app end is already writable while their answer
      * to the handshake has not left yet (on_established): connects wait
-     * for it to be 0 (shim_engine_connect). */
+     * for it to be 0 (shim_engine_connect), asleep on it as a futex word
+     * (answer_waiters: how many; the engine that brings it to 0 wakes them). */
     _Atomic int answering;
+    _Atomic int answer_waiters;
     /* The UDP ports of this process's client sockets, each counted once per
      * socket bound to it (IPv4 and IPv6 may share one): a loopback SYN
      * from one of them is our own connect (bridge.c: local_client). */
