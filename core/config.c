@@ -40,6 +40,8 @@ int rudp_config_check(const rudp_config *cfg, const char **why)
         bad = "initial_rtt must be 10 us..10 s";
     else if (cfg->max_ack_delay > RUDP_SEC(1))
         bad = "max_ack_delay must be at most 1 s";
+    else if (cfg->rx_hold > RUDP_SEC(1))
+        bad = "rx_hold must be at most 1 s";
     else if (cfg->connect_timeout < RUDP_MS(1))
         bad = "connect_timeout must be at least 1 ms";
     else if (cfg->user_timeout < RUDP_MS(1))

@@ -795,6 +795,12 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
     case RUDP_T_CORK:
         rudp__cork_expired(c);
         return;
+    case RUDP_T_RXHOLD:
+        if (c->rx_held) {
+            c->rx_held = 0;
+            rudp__conn_event(c, RUDP_EV_READABLE);
+        }
+        return;
     case RUDP_T_COUNT:
         return;
     }

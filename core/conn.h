@@ -39,6 +39,7 @@ enum rudp_timer_kind {
     RUDP_T_LINGER,    /* a released connection's time to finish */
     RUDP_T_PATH,      /* path validation: the next challenge, or giving up */
     RUDP_T_CORK,      /* TCP_CORK's ceiling: send what it holds (tune.c) */
+    RUDP_T_RXHOLD,    /* rx_hold's ceiling: RUDP_EV_READABLE for what came */
     RUDP_T_COUNT
 };
 
@@ -89,6 +90,9 @@ struct rudp_conn {
     unsigned ping_pending : 1;
     unsigned ack_now : 1;
     unsigned rx_unacked : 1;       /* received packets not yet acknowledged */
+    unsigned rx_more : 1;          /* the packet being read lacks ACK_NOW: its sender has
+                                      more to send (conn_input.c: rx_hold) */
+    unsigned rx_held : 1;          /* RUDP_EV_READABLE held back (rx_hold) */
     unsigned dirty : 1;
     unsigned in_ev : 1;
     unsigned dead : 1;

@@ -240,6 +240,41 @@ static void peer_fin_complete(rudp_conn *c, rudp_time now)
     }
 }
 
+/* Receive coalescing (rx_hold): in-order bytes from a packet whose sender
+ * has more to send (no ACK_NOW: conn_output.c sets it on the last packet
+ * before the sender runs dry, and on probes) wait for the next ones
+ * before RUDP_EV_READABLE says so, at most rx_hold, a quarter of the
+ * smoothed RTT and 64 KiB: a bulk receiver's application is woken once
+ * for several datagrams instead of once for each, as a NIC's GRO batch
+ * does for TCP. A request, an answer or a write's tail carries ACK_NOW
+ * and is told at once. The bytes are readable meanwhile
+ * (rudp_conn_read), only the event waits. */
+#define RUDP_RX_HOLD_BYTES (64u * 1024)
+
+static void rx_readable(rudp_conn *c, rudp_time now)
+{
+    rudp_time hold = c->cfg.rx_hold;
+    if (hold > c->rtt.smoothed / 4)
+        hold = c->rtt.smoothed / 4;
+    if (c->rx_more && hold > 0 && c->rcv_contig - c->rcv_read < RUDP_RX_HOLD_BYTES) {
+        if (!c->rx_held) {
+            c->rx_held = 1;
+            rudp__conn_arm(c, RUDP_T_RXHOLD, now + hold);
+        }
+        return;
+    }
+    if (c->rx_held) {
+        c->rx_held = 0;
+        rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_RXHOLD]);
+    }
+    rudp__conn_event(c, RUDP_EV_READABLE);
+}
+
+int rudp_conn_rx_held(const rudp_conn *c)
+{
+    return c->rx_held;
+}
+
 /* Returns 0, -EPROTO (the peer broke a rule), or -ENOBUFS (no room now:
  * do not acknowledge, the peer will send it again). */
 static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
@@ -273,7 +308,7 @@ static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)
         if (contig != c->rcv_contig) {
             c->rcv_contig = contig;
             rudp__ranges_trim_below(&c->rcv, contig);
-            rudp__conn_event(c, RUDP_EV_READABLE);
+            rx_readable(c, now);
         }
     }
     if (!c->fin_received && c->peer_fin != RUDP_FIN_NONE && c->rcv_contig == c->peer_fin)
@@ -364,6 +399,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         ctx->stats.malformed++;
         return 0;
     }
+    c->rx_more = !(h->flags & RUDP_PKTF_ACK_NOW);
     uint64_t pn = rudp__conn_rx_pn(c, h->pn);
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;

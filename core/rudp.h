@@ -91,6 +91,10 @@ typedef struct rudp_config {
     uint8_t pmtud;              /* 1: path MTU discovery (pmtu.h): start at 1200 bytes and
                                    probe up to max_datagram (and the peer's); 0: always
                                    max_datagram (0) */
+    rudp_time rx_hold;          /* RUDP_EV_READABLE held back while the sender has more
+                                   coming (its packets lack ACK_NOW), at most this long,
+                                   a quarter of the smoothed RTT, and 64 KiB (0: off;
+                                   0) */
 } rudp_config;
 
 enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };
@@ -855,6 +859,10 @@ size_t rudp_conn_readable(const rudp_conn *c);
  * rudp_conn_consume() takes n <= that many, opening the window as a read does.
  */
 size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p);
+
+/* 1 while in-order bytes wait with RUDP_EV_READABLE held back (rx_hold):
+ * more is on its way and the event comes with it, or within rx_hold. */
+int rudp_conn_rx_held(const rudp_conn *c);
 void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n);
 
 /*

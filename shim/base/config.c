@@ -889,6 +889,11 @@ static int load(int check_only)
     /* Path MTU discovery (core/pmtu.h) on every connection; the core keeps
      * loopback's large datagrams without a search. */
     shim_cfg.rudp.pmtud = 1;
+    /* Receive coalescing (core/conn_input.c: rx_hold): a bulk receiver's
+     * application is woken once for several datagrams, waiting at most a
+     * millisecond (what a 100 Mbit/s sender's pacer sends at once,
+     * conn_output.c) for the rest of a burst. */
+    shim_cfg.rudp.rx_hold = RUDP_MS(1);
     if (load_output(check_only) < 0 || load_connections() < 0 || load_engines() < 0 ||
         load_sizes() < 0 || load_repair_and_retry() < 0 || load_qlog(check_only) < 0 ||
         load_key() < 0 || load_tcp_coexistence() < 0 || load_zero_rtt_and_cc() < 0)

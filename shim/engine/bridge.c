@@ -391,7 +391,8 @@ void shim_bridge_update_interest(bridge *b)
         if (room > 0 && !b->in_held)
             ev |= EPOLLIN | EPOLLPRI; /* PRI: the app sent urgent data (pump_in) */
     }
-    if (b->conn && !b->app_gone) {
+    if (b->conn && !b->app_gone && !rudp_conn_rx_held(b->conn)) {
+        /* held (the core's rx_hold): RUDP_EV_READABLE pumps them */
         const uint8_t *p;
         if (rudp_conn_peek(b->conn, &p) > 0)
             ev |= EPOLLOUT;
