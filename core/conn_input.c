@@ -243,18 +243,18 @@ static void peer_fin_complete(rudp_conn *c, rudp_time now)
 /* Receive coalescing (rx_hold): in-order bytes from a packet whose sender
  * has more to send (no ACK_NOW: conn_output.c sets it on the last packet
  * before the sender runs dry, and on probes) wait for the next ones
- * before RUDP_EV_READABLE says so, at most rx_hold and 64 KiB, and only
- * on a path whose smoothed RTT is 4 rx_hold or more (on a shorter one the
- * wait would be a large part of a round trip, and a veth pair's bulk
- * run, 50 us apart, lost 10-20 % with a quarter RTT's hold): a bulk receiver's application is woken once
- * for several datagrams instead of once for each, as a NIC's GRO batch
- * does for TCP. A request, an answer or a write's tail carries ACK_NOW
- * and is told at once. The bytes are readable meanwhile
- * (rudp_conn_read), only the event waits. Only for a reader that had
- * taken everything before (`before`: rcv_contig before this packet): one
- * behind (the shim's bridge full) is not waiting to be woken, and its
- * bytes must go on as room comes (a veth bulk run lost ~6 % when they
- * waited). */
+ * before RUDP_EV_READABLE says so, at most rx_hold and 64 KiB: a bulk
+ * receiver's application is woken once for several datagrams instead of
+ * once for each, as a NIC's GRO batch does for TCP. A request, an answer
+ * or a write's tail carries ACK_NOW and is told at once. The bytes are
+ * readable meanwhile (rudp_conn_read); only the event waits.
+ *
+ * Only for a reader that had taken everything before (`before`:
+ * rcv_contig before this packet; one behind, the shim's bridge full, is
+ * not waiting to be woken, and its bytes must go on as room comes), and
+ * only on a path whose smoothed RTT is 4 rx_hold or more: on a shorter
+ * one the wait is a large part of a round trip (a veth pair's bulk run,
+ * 50 us apart, lost 10-20 % with a quarter round trip's hold). */
 #define RUDP_RX_HOLD_BYTES (64u * 1024)
 
 static void rx_readable(rudp_conn *c, rudp_time now, uint64_t before)

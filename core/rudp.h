@@ -92,8 +92,8 @@ typedef struct rudp_config {
                                    probe up to max_datagram (and the peer's); 0: always
                                    max_datagram (0) */
     rudp_time rx_hold;          /* RUDP_EV_READABLE held back while the sender has more
-                                   coming (its packets lack ACK_NOW), at most this long,
-                                   a quarter of the smoothed RTT, and 64 KiB (0: off;
+                                   coming (its packets lack ACK_NOW), at most this long
+                                   and 64 KiB, on paths of 4 rx_hold or more (0: off;
                                    0) */
 } rudp_config;
 
