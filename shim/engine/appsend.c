@@ -141,22 +141,8 @@ static int arm(struct engine *e, rudp_time at)
     return 1;
 }
 
-/* No app thread took a turn since the engine's last sleep, and none
- * holds a socket (turn_mu held): a bulk sender's writes, too large for a
- * turn, or an idle connection's. Counts this sleep. */
-static int app_quiet(struct engine *e)
-{
-    int quiet = e->app_sends == e->slept_sends && e->app_turns == e->slept_turns &&
-                e->lease_at == RUDP_TIME_NEVER &&
-                atomic_load_explicit(&e->app_lingering, memory_order_relaxed) == 0;
-    e->slept_sends = e->app_sends;
-    e->slept_turns = e->app_turns;
-    return quiet;
-}
-
 int shim_appsend_sleep(struct engine *e, rudp_time wake)
 {
-    int quiet = e->tfd >= 0 && app_quiet(e);
     if (e->tfd < 0 || !e->turn_open || !shim_appsend_few()) {
         /* no app thread takes a turn with more connections than that:
          * the wait's own timeout costs no system call of its own */
@@ -173,18 +159,6 @@ int shim_appsend_sleep(struct engine *e, rudp_time wake)
     if (e->tfd_at && e->tfd_at <= wake) {
         e->sleep_until = e->tfd_at;
         return 1;
-    }
-    if (quiet) {
-        /* Nobody moved its timer since it last slept: the wait's own
-         * timeout, not the timerfd's two system calls (arm, then read
-         * when it fires). A thread that takes a turn while it sleeps
-         * still arms the timerfd for an earlier deadline (wake_by); one
-         * that makes the deadline later costs a wake-up at the old one,
-         * after which the engine sleeps by the timerfd again. A bulk
-         * sender's pacer wakes ~1,000 times a second: B1, 16,000 of
-         * 80,000 system calls per 100 MB. */
-        e->sleep_until = wake;
-        return 0;
     }
     if (wake == RUDP_TIME_NEVER) {
         e->sleep_until = RUDP_TIME_NEVER;

@@ -296,7 +296,6 @@ struct engine {
     int tfd;
     shim_watch tfd_w;           /* tfd's, for epoll dispatch */
     rudp_time sleep_until, tfd_at;
-    uint64_t slept_sends, slept_turns; /* app_sends, app_turns at its last sleep */
     uint64_t app_sends;         /* turn_mu */
     uint64_t app_recvs;         /* turn_mu: an app thread's wait woken by a datagram (apprecv.c) */
     uint64_t app_polls;         /* ... of which in poll() or ppoll() (interpose/poll.c) */
