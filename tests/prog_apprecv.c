@@ -874,10 +874,40 @@ static void check_longjmp(int fd)
     printf("ok: longjmp\n");
 }
 
+/* The system call tid is in (/proc/self/task/TID/syscall), or -1. */
+static long current_syscall(pid_t tid)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long nr = -1;
+    if (!fgets(buf, sizeof buf, f) || sscanf(buf, "%ld", &nr) != 1)
+        nr = -1;
+    fclose(f);
+    return nr;
+}
+
 static void check_cancel(int fd)
 {
+    /* Under the shim the cancel is meant to find the reader in the path's
+     * own wait (ppoll on the connection's UDP socket and its bridge), whose
+     * lease the engine must then take back (the script checks the count).
+     * A reader that found the engine's turn taken, or the path's RTT bound
+     * passed on a loaded machine, blocks in the kernel's read instead, and
+     * its cancel says nothing of the lease: it is cancelled and another
+     * started, at most 50 times (a loaded run missed the path 1 in 4). */
+    const char *pre = getenv("LD_PRELOAD");
+    int shim = pre && strstr(pre, "rudp_shim");
     struct blocked b;
-    start_blocked(&b, fd);
+    for (int tries = 0;; tries++) {
+        start_blocked(&b, fd);
+        if (!shim || current_syscall(b.tid) == SYS_ppoll || tries == 50)
+            break;
+        CHECK(pthread_cancel(b.t) == 0, "pthread_cancel");
+        pthread_join(b.t, NULL);
+    }
     CHECK(pthread_cancel(b.t) == 0, "pthread_cancel");
     void *ret = NULL;
     pthread_join(b.t, &ret);
