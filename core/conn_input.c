@@ -272,7 +272,7 @@ static void rx_readable(rudp_conn *c, rudp_time now, uint64_t before)
     }
     if (c->rx_held) {
         c->rx_held = 0;
-        rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_RXHOLD]);
+        rudp__conn_disarm(c, RUDP_T_RXHOLD);
     }
     rudp__conn_event(c, RUDP_EV_READABLE);
 }
