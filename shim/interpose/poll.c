@@ -247,18 +247,30 @@ int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, cons
  * had not read), a moment after it hangs up: a poll() in that moment saw
  * POLLERR|POLLHUP without POLLOUT, which a program waiting for POLLOUT, as
  * connect(2) says, takes for no answer (prog_nbconnect's spin check: 17
- * times in 20). Looked up only for that pattern; a record that cannot be
+ * times in 20). And unix_poll() reads sk_shutdown before sk_err, while
+ * the peer's close sets them in the other order: a poll() between the two
+ * saw POLLERR alone (CI, once in ~20 spins). The app's end gets sk_err
+ * from that close alone (ECONNRESET, unix_release_sock()), so an error
+ * on it means the hang-up is in: the mended answer is the one a poll() a
+ * moment later gives (POLLHUP, and POLLIN|POLLRDHUP for the read side's
+ * shutdown). Looked up only for those patterns; a record that cannot be
  * had without waiting for the table's lock (a signal handler's poll())
  * leaves the answer as the kernel gave it. */
 static void hup_writable(struct pollfd *fds, nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
         struct pollfd *p = &fds[i];
-        if ((p->revents & (POLLHUP | POLLOUT)) != POLLHUP || !(p->events & (POLLOUT | POLLWRNORM)))
+        int err_only = (p->revents & (POLLERR | POLLHUP)) == POLLERR;
+        int hup_unwritable = (p->revents & (POLLHUP | POLLOUT)) == POLLHUP &&
+                             (p->events & (POLLOUT | POLLWRNORM));
+        if (!err_only && !hup_unwritable)
             continue;
         shim_fd rec;
-        if (shim_fd_tryget(p->fd, &rec) == 1 && rec.kind == SHIM_FD_BRIDGED)
-            p->revents |= (short)(p->events & (POLLOUT | POLLWRNORM));
+        if (shim_fd_tryget(p->fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED)
+            continue;
+        if (err_only)
+            p->revents |= (short)(POLLHUP | (p->events & (POLLIN | POLLRDNORM | POLLRDHUP)));
+        p->revents |= (short)(p->events & (POLLOUT | POLLWRNORM));
     }
 }
 
