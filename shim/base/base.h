@@ -488,6 +488,32 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen);
  * at most size - 1 bytes, NUL-terminated. Their number, or -1 if the file
  * cannot be opened or read or is empty. */
 ssize_t shim_read_text(const char *path, char *buf, size_t size);
+/* ---- guarded copies (fault.c) ----
+ * Installs the shim's handler for SIGSEGV and SIGBUS, the program's
+ * dispositions remembered (from the constructor). */
+void shim_fault_init(void);
+/* 1 iff sig is SIGSEGV or SIGBUS and the handler is the shim's: the
+ * program's sigaction() and signal() go to shim_fault_sigaction. */
+int shim_fault_owned(int sig);
+/* sigaction() for an owned signal: sets and reports the program's
+ * disposition, the kernel's handler staying the shim's. 0, or -1 with
+ * errno (EFAULT for a bad pointer). */
+int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+/* Copies src into dst (as much as the shorter holds) by memcpy, a fault on
+ * either side turned into -EFAULT (nothing said of what was copied);
+ * -ENOSYS when the guard is off (the sanitizers, a handler replaced): the
+ * caller copies another way. The calling thread must have SIGSEGV and
+ * SIGBUS unblocked: a blocked fault ends the process. */
+ssize_t shim_fault_copyv(const struct iovec *dst, int dn, const struct iovec *src, int sn);
+/* Around an exec(): a program's SIG_IGN for the two made the kernel's
+ * (exec keeps ignored signals, resets caught ones); the mask returned is
+ * what shim_fault_exec_back puts back if the exec failed. */
+int shim_fault_exec_leaving(void);
+void shim_fault_exec_back(int changed);
+/* *set = every signal but SIGSEGV and SIGBUS: the mask of a thread that
+ * makes guarded copies. */
+void shim_sigfill_but_faults(sigset_t *set);
+
 /* Copies to (write) or from (read) the application's memory: 0, or -1
  * with errno EFAULT for a bad pointer, as the kernel's own copy (util.c). */
 int shim_user_write(void *dst, const void *src, size_t n);

@@ -142,9 +142,11 @@ ssize_t shim_read_text(const char *path, char *buf, size_t size)
 /* A copy between our memory and the application's that says EFAULT where
  * the kernel's copy_to_user/copy_from_user would, instead of faulting in
  * the shim: process_vm_readv/writev on ourselves (the kernel checks the
- * application's pointer). Where a sandbox refuses those calls, a plain
- * copy, as before (the application's bad pointer then faults, in the call
- * it made). 0, or -1 with errno EFAULT. */
+ * application's pointer); not fault.c's guarded copy, which needs the
+ * faults unblocked, and the caller's mask is the program's here. Where a
+ * sandbox refuses those calls, a plain copy, as before (the application's
+ * bad pointer then faults, in the call it made). 0, or -1 with errno
+ * EFAULT. */
 static int user_copy(void *dst, const void *src, size_t n, int to_user)
 {
     static _Atomic int refused;
@@ -269,8 +271,10 @@ int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
         fn = in_engines_table;
         arg = s;
     }
+    /* every signal held off in the new thread but the faults, which its
+     * guarded copies (fault.c) must be able to take */
     sigset_t all, old;
-    sigfillset(&all);
+    shim_sigfill_but_faults(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -239,9 +239,9 @@ static int can_take(bridge *b, const shim_fd *rec, size_t n)
 }
 
 /* Copies the app's n bytes (iov) into the connection's send buffer and
- * commits them, or nothing: the copy is the kernel's (process_vm_readv on
- * ourselves), so a bad pointer is an error here, EFAULT from libc's call
- * after, as TCP's, not a fault with every signal blocked. 1 done; 0 not
+ * commits them, or nothing: a guarded copy (fault.c; else the kernel's,
+ * process_vm_readv on ourselves), so a bad pointer is an error here,
+ * EFAULT from libc's call after, as TCP's, not a fault. 1 done; 0 not
  * (-errno in *err). */
 static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, size_t n,
                       rudp_time now, int *err)
@@ -260,7 +260,11 @@ static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, 
         *err = -ENOBUFS;
         return 0;
     }
-    ssize_t got = process_vm_readv(me, to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
+    ssize_t got = shim_fault_copyv(to, k, iov, iovcnt);
+    if (got == -ENOSYS)
+        got = process_vm_readv(me, to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
+    else if (got < 0)
+        errno = (int)-got, got = -1;
     if (got != (ssize_t)n) {
         *err = got < 0 ? -errno : -EFAULT;
         return 0;
@@ -399,8 +403,8 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
     if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     /* and no cancellation while the turn is held: sendmmsg is a
      * cancellation point, and a thread cancelled there would keep it */
     int cancel;

@@ -670,9 +670,9 @@ static void app_refused(bridge *b)
 }
 
 /* A reader waiting in its own thread (apprecv.c) whose bridge is empty:
- * the bytes go straight into its buffer, copied by the kernel
- * (process_vm_writev on ourselves: a bad buffer is EFAULT, as TCP's read
- * says, not a fault with every signal blocked). Bytes copied, or -1 (errno;
+ * the bytes go straight into its buffer, by a guarded copy (fault.c; else
+ * the kernel's, process_vm_writev on ourselves): a bad buffer is EFAULT,
+ * as TCP's read says, not a fault. Bytes copied, or -1 (errno;
  * the bytes then take the bridge). Once per read: what does not fit takes
  * the bridge, after these. */
 static _Atomic int direct_refused; /* a sandbox without process_vm_writev */
@@ -685,8 +685,12 @@ static ssize_t pump_direct(bridge *b, const struct iovec *iov, int k)
         errno = EPERM;
         return -1;
     }
-    ssize_t got = process_vm_writev(d->pid, iov, (unsigned long)k, d->iov,
-                                    (unsigned long)d->iovcnt, 0);
+    ssize_t got = shim_fault_copyv(d->iov, d->iovcnt, iov, k);
+    if (got == -ENOSYS)
+        got = process_vm_writev(d->pid, iov, (unsigned long)k, d->iov, (unsigned long)d->iovcnt,
+                                0);
+    else if (got < 0)
+        errno = (int)-got, got = -1;
     if (got > 0) {
         d->got = got;
         b->e->app_direct++;

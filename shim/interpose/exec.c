@@ -128,8 +128,10 @@ static void *next(const char *name)
         pid_t k_ = shim_keeper_handoff(1, &abort_fd_);                                       \
         char *const *env_ = image_ ? shim_execpass_env(&x_, k_ > 0, envp) : (envp);          \
         int v_ = shim_procenv_vfork_leaving();                                               \
+        int f_ = shim_fault_exec_leaving(); /* a SIG_IGN for SIGSEGV/SIGBUS kept */         \
         int r_ = (call);                                                                     \
         int e_ = errno;                                                                      \
+        shim_fault_exec_back(f_);                                                            \
         shim_procenv_vfork_back(v_); /* failed: the vfork child goes on */                   \
         shim_execpass_failed(&x_);                                                           \
         shim_slots_exec_failed(&x_);                                                         \

@@ -160,8 +160,8 @@ int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigse
 {
     int saved = errno;
     sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int done = wait_held(cand, in, tmo, mask ? mask : &old, &old, ops, arg, out);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */

@@ -266,8 +266,8 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         return 0;
     }
     sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int done = app_recv_held(fd, m, flags, &old, &r);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */

@@ -72,6 +72,7 @@ static void init_all(void)
     shim_newimage_init();
     shim_exechand_adopt(); /* ... and those still racing kernel TCP */
     shim_signals_init();
+    shim_fault_init(); /* the guarded copies' handler (base/fault.c) */
     shim_sandbox_probe(); /* a seccomp filter inherited over exec */
 }
 

@@ -24,8 +24,10 @@
  * which the keeper's fork() takes: then the wait below runs out and the
  * process dies as before, 5 s later.
  *
- * Left alone: the synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL and
- * SIGTRAP, raised by the instruction that faulted, with the process's
+ * Left alone (by this file: base/fault.c stands in for the program's
+ * SIGSEGV and SIGBUS handlers, to turn a fault in its guarded copies into
+ * EFAULT, and gives every other fault the program's disposition): the
+ * synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP, raised by the instruction that faulted, with the process's
  * memory (the engines' included) possibly broken: a keeper would carry on
  * from state nobody can trust, and a debugger or a sanitizer expects the
  * fault itself. SIGSYS likewise: seccomp raises it for a call the sandbox
@@ -210,6 +212,8 @@ void shim_signals_let_in(const sigset_t *pending, const sigset_t *blocked)
 
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
+    if (shim_fault_owned(sig))
+        return shim_fault_sigaction(sig, act, oact); /* SIGSEGV, SIGBUS: base/fault.c */
     if (!ours_to_mind(sig))
         return pass(sig, act, oact);
     int mine = ours_now(sig);
@@ -235,6 +239,16 @@ SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
 SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     sighandler_t (*real)(int, sighandler_t) = real_signal ? real_signal : bsd_signal;
+    if (shim_fault_owned(sig) && handler != SIG_ERR) {
+        /* glibc's signal(): BSD semantics, the signal held in its handler */
+        struct sigaction a, o;
+        memset(&a, 0, sizeof a);
+        a.sa_handler = handler;
+        sigemptyset(&a.sa_mask);
+        sigaddset(&a.sa_mask, sig);
+        a.sa_flags = SA_RESTART;
+        return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+    }
     if (!ours_to_mind(sig) || handler == SIG_ERR)
         return real(sig, handler);
     int mine = ours_now(sig);
