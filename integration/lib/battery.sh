@@ -105,7 +105,8 @@ bat_port() { bat_range 1; }
 bat_range() {
     _n=$1 _tries=0
     while [ "$_tries" -lt 200 ]; do
-        _b=$(( ($$ * 7919 + _tries * 104729) % 18000 + 31000 ))
+        # below the ephemeral ports, as lib.sh's free_port
+        _b=$(( ($$ * 7919 + _tries * 104729) % 12000 + 20500 ))
         _k=0
         while [ "$_k" -lt "$_n" ] && bat_free $((_b + _k)); do _k=$((_k + 1)); done
         if [ "$_k" = "$_n" ]; then

@@ -252,7 +252,12 @@ wait_tcp() { wait_sock t "$1" "${2:-10}"; }
 free_port() {
     i=0
     while [ "$i" -lt 200 ]; do
-        p=$(( (($$ * 7919 + i * 104729) % 20000) + 30000 ))
+        # 20500-32499: below the kernel's ephemeral ports (32768-60999 by
+        # default), which a connect() of this or any test may take between
+        # the pick and the bind (a client's TIME_WAIT on the port then
+        # fails a bind without SO_REUSEADDR: t_sec_memory, t_sec_squat,
+        # once each in one run); above linkemu's NAT block (10000-19999).
+        p=$(( (($$ * 7919 + i * 104729) % 12000) + 20500 ))
         # No socket with P at either end: an earlier test's client may sit
         # in TIME_WAIT towards P (dport) for 60 s, and assert_on_port would
         # take it for a TCP connection of this test's. And a TCP bind() to
