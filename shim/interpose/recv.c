@@ -207,6 +207,28 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
     }
 }
 
+/* The fd's receive mode (state.h: rxmode): 1 plain blocking, 0 not
+ * (O_NONBLOCK, a receive timeout or a low-water mark), -1 unknown: asked
+ * of the kernel once and kept in the slot until changed; *fl the fd's
+ * status flags when they were asked for now (else -1). */
+static int rx_mode(int fd, shim_slot *h, int *fl)
+{
+    uint32_t mode;
+    int plain = shim_slot_rx_mode(h, &mode);
+    *fl = -1;
+    if (plain >= 0)
+        return plain;
+    *fl = real_fcntl(fd, F_GETFL);
+    if (*fl < 0)
+        return -1;
+    plain = !(*fl & O_NONBLOCK) && plain_blocking(fd);
+    /* noted only where the hints are this fd table's (a CLONE_VM child
+     * numbers its own files) */
+    if (shim_procenv_table() == 0)
+        shim_slot_rx_note(h, mode, plain);
+    return plain;
+}
+
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
 static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
@@ -217,52 +239,53 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         !shim_engine_app_recv_may())
         return 0; /* not a bridge, a long path, or not now */
     int saved = errno;
-    /* Nothing went into the bridge since a reader last found it empty (a
-     * ping-pong whose answers came straight into the reader's buffer): no
-     * peek. A hint only: the wait finds what the bridge holds anyway, and a
-     * non-blocking read is then the kernel's own. */
-    uint32_t g = atomic_load_explicit(&h->out_gen, memory_order_acquire);
-    int empty = atomic_load_explicit(&h->seen_empty, memory_order_relaxed) ==
-                (SHIM_SLOT_EMPTY | g);
-    char c;
-    ssize_t r = empty ? -1 : real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (empty)
-        errno = EAGAIN;
-    else if (r < 0 && errno == EAGAIN)
-        atomic_store_explicit(&h->seen_empty, SHIM_SLOT_EMPTY | g, memory_order_relaxed);
-    if (r < 0 && errno != EAGAIN && errno != ENOTSOCK) {
-        /* the socket's error (ECONNRESET): the peek took it (sock_error()
-         * clears it), and it is what the read would have said: answered
-         * here, once, as the read would (t_prog_endings' refused case read
-         * 0 when the kernel's read came after) */
-        *out = -1;
-        return 1;
-    }
-    if (r >= 0 || errno != EAGAIN) {
-        /* something to read, EOF, or no socket (a hint from another fd
-         * table: a CLONE_VM child numbers its own files) */
+    /* Non-blocking, or with a receive timeout or a low-water mark: the
+     * kernel's read, which never waits here (a peek first would only cost
+     * a system call per read of every event loop). */
+    int fl;
+    int plain = rx_mode(fd, h, &fl);
+    if (plain == 0) {
         errno = saved;
         return 0;
     }
-    /* Blocking, with no receive timeout or low-water mark: asked of the
-     * kernel once and kept in the slot until changed (state.h: rxmode) */
-    uint32_t mode;
-    int plain = shim_slot_rx_mode(h, &mode);
-    if (plain < 0) {
-        int fl = real_fcntl(fd, F_GETFL);
-        if (fl >= 0 && (fl & O_NONBLOCK) && !empty) {
-            *out = -1; /* the peek's answer is the kernel's too */
-            errno = EAGAIN;
+    /* Nothing went into the bridge since a reader last found it empty (a
+     * ping-pong whose answers came straight into the reader's buffer): no
+     * look. A hint only: the wait finds what the bridge holds anyway. */
+    uint32_t g = atomic_load_explicit(&h->out_gen, memory_order_acquire);
+    int empty = atomic_load_explicit(&h->seen_empty, memory_order_relaxed) ==
+                (SHIM_SLOT_EMPTY | g);
+    ssize_t r = -1;
+    if (!empty) {
+        /* What the bridge holds, the kernel's read without waiting: with
+         * bytes, EOF or an error there it is the blocking read's answer
+         * too (plain: no low-water mark to wait for), in one call where a
+         * peek and the read took two. Where the fd is not this table's
+         * bridge (a hint from a CLONE_VM child's table) only a peek: the
+         * socket there may have a low-water mark. */
+        int ours = plain == 1 && shim_procenv_table() == 0;
+        char c;
+        r = ours ? real_recvmsg(fd, m, flags | MSG_DONTWAIT)
+                 : real_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && errno == EAGAIN) {
+            atomic_store_explicit(&h->seen_empty, SHIM_SLOT_EMPTY | g, memory_order_relaxed);
+        } else if (r < 0 && errno == ENOTSOCK) {
+            errno = saved; /* no socket (another fd table's hint) */
+            return 0;
+        } else if (ours || r < 0) {
+            /* bytes or EOF read; or the socket's error (ECONNRESET), which
+             * the call took (sock_error() clears it) and is what the read
+             * says: answered here, once (t_prog_endings' refused case read
+             * 0 when the kernel's read came after) */
+            *out = r;
             return 1;
+        } else {
+            errno = saved; /* something to read, or EOF: the kernel's read */
+            return 0;
         }
-        plain = fl >= 0 && !(fl & O_NONBLOCK) && plain_blocking(fd);
-        /* noted only where the hints are this fd table's (a CLONE_VM
-         * child numbers its own files) */
-        if (fl >= 0 && shim_procenv_table() == 0)
-            shim_slot_rx_note(h, mode, plain);
     }
-    if (!plain) {
-        errno = saved; /* non-blocking (not looked at: the kernel's read) */
+    errno = EAGAIN;
+    if (plain < 0) { /* the mode unknown (fcntl failed): as the kernel's */
+        errno = saved;
         return 0;
     }
     sigset_t all, old;
