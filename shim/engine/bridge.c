@@ -716,6 +716,25 @@ static void wrote_efd(bridge *b)
         b->e->direct_b = NULL;
 }
 
+/* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
+ * SHIM_BULK_OUT_MS mark the connection a bulk transfer in its slot for
+ * the next SHIM_BULK_OUT_MS (interpose/recv.c leaves such a reader's
+ * waits to the engine thread). A ping-pong never comes near it. */
+static void bulk_out(bridge *b, rudp_time now, size_t n)
+{
+    if (now - b->out_win > RUDP_MS(SHIM_BULK_OUT_MS)) {
+        b->out_win = now;
+        b->out_win_bytes = 0;
+    }
+    b->out_win_bytes += n;
+    if (b->out_win_bytes >= SHIM_BULK_OUT_BYTES && b->sp) {
+        atomic_store_explicit(&b->sp->rx_bulk_until, now + RUDP_MS(SHIM_BULK_OUT_MS),
+                              memory_order_relaxed);
+        b->out_win = now;
+        b->out_win_bytes = 0;
+    }
+}
+
 /* Connection -> application. */
 void shim_bridge_pump_out(bridge *b, rudp_time now)
 {
@@ -766,6 +785,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
             ssize_t c = pump_direct(b, iov, k);
             if (c > 0) {
                 rudp_conn_consume(b->conn, now, (size_t)c);
+                bulk_out(b, now, (size_t)c);
                 continue;
             }
         }
@@ -774,6 +794,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         wrote_efd(b);
         if (w > 0) {
             rudp_conn_consume(b->conn, now, (size_t)w);
+            bulk_out(b, now, (size_t)w);
             continue;
         }
         if (w < 0 && errno == EINTR)

@@ -103,8 +103,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
         return 0;
     }
     shim_slot *h = shim_fd_hinted(c);
-    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US ||
-        !shim_engine_app_recv_may())
+    if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may())
         return 0;
     epoll_call call = {.epfd = epfd, .evs = evs, .max = max};
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);

@@ -51,8 +51,7 @@ static int candidate(const struct pollfd *fds, nfds_t n)
     for (nfds_t i = 0; i < n; i++) {
         if (fds[i].fd < 0 || !(fds[i].events & (POLLIN | POLLRDNORM)))
             continue;
-        shim_slot *h = shim_fd_hinted(fds[i].fd);
-        if (h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US)
+        if (shim_app_recv_slot(shim_fd_hinted(fds[i].fd)))
             return fds[i].fd;
     }
     return -1;

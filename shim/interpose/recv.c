@@ -229,14 +229,19 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
     return plain;
 }
 
+int shim_app_recv_slot(shim_slot *h)
+{
+    return h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US &&
+           atomic_load_explicit(&h->rx_bulk_until, memory_order_relaxed) <= shim_now();
+}
+
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
 static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
     if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS))
         return 0;
     shim_slot *h = shim_fd_hinted(fd);
-    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US ||
-        !shim_engine_app_recv_may())
+    if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may())
         return 0; /* not a bridge, a long path, or not now */
     int saved = errno;
     /* Non-blocking, or with a receive timeout or a low-water mark: the

@@ -174,6 +174,12 @@ typedef struct shim_slot {
      * (SHIM_RX_FOREIGN: passed by SCM_RIGHTS, or inherited by an image
      * without the shim). */
     _Atomic uint32_t rxmode;
+    /* Until when (shim_now, ns) the connection is in a bulk transfer to
+     * the app (engine/bridge.c's bulk_out: SHIM_BULK_OUT_BYTES passed on
+     * within SHIM_BULK_OUT_MS): the reader's waits are then left to the
+     * engine thread, which takes the datagrams on another CPU while the
+     * reader reads (interpose/recv.c, shim_rx_bulk). 0: never. */
+    _Atomic uint64_t rx_bulk_until;
 } shim_slot;
 
 #define SHIM_SLOT_EMPTY (1ull << 32)
