@@ -27,8 +27,9 @@
  * Left alone (by this file: base/fault.c stands in for the program's
  * SIGSEGV and SIGBUS handlers, to turn a fault in its guarded copies into
  * EFAULT, and gives every other fault the program's disposition): the
- * synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP, raised by the instruction that faulted, with the process's
- * memory (the engines' included) possibly broken: a keeper would carry on
+ * synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP, raised
+ * by the instruction that faulted, with the process's memory (the
+ * engines' included) possibly broken: a keeper would carry on
  * from state nobody can trust, and a debugger or a sanitizer expects the
  * fault itself. SIGSYS likewise: seccomp raises it for a call the sandbox
  * refuses, and the fork() a keeper needs is then likely refused too.
