@@ -178,7 +178,7 @@ typedef struct shim_slot {
      * the app (engine/bridge.c's bulk_out: SHIM_BULK_OUT_BYTES passed on
      * within SHIM_BULK_OUT_MS): the reader's waits are then left to the
      * engine thread, which takes the datagrams on another CPU while the
-     * reader reads (interpose/recv.c, shim_rx_bulk). 0: never. */
+     * reader reads (interpose/recv.c, shim_app_recv_slot). 0: never. */
     _Atomic uint64_t rx_bulk_until;
 } shim_slot;
 
