@@ -499,12 +499,19 @@ int shim_fault_owned(int sig);
  * disposition, the kernel's handler staying the shim's. 0, or -1 with
  * errno (EFAULT for a bad pointer). */
 int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
-/* Copies src into dst (as much as the shorter holds) by memcpy, a fault on
- * either side turned into -EFAULT (nothing said of what was copied);
- * -ENOSYS when the guard is off (the sanitizers, a handler replaced): the
- * caller copies another way. The calling thread must have SIGSEGV and
+/* Copies src into dst, as much as the shorter holds, between the shim's
+ * memory and the program's (to_app: dst is the program's; else src): a
+ * memcpy under the guard, or where it is off (the sanitizers, a handler
+ * replaced) the kernel's process_vm_writev/readv on process me. A fault
+ * on the program's side is -1 with errno EFAULT (nothing said of what was
+ * copied); else the count, or -1 with the kernel's errno (EPERM, ENOSYS: a
+ * sandbox refused the call). The calling thread must have SIGSEGV and
  * SIGBUS unblocked: a blocked fault ends the process. */
-ssize_t shim_fault_copyv(const struct iovec *dst, int dn, const struct iovec *src, int sn);
+ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
+                       int to_app);
+/* sigaction() of the kernel (glibc's), for calls before real.c bound
+ * real_sigaction too. */
+int shim_kernel_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
 /* Around an exec(): a program's SIG_IGN for the two made the kernel's
  * (exec keeps ignored signals, resets caught ones); the mask returned is
  * what shim_fault_exec_back puts back if the exec failed. */

@@ -59,10 +59,12 @@
 #define FAULT_GUARD 1
 #endif
 
-/* glibc's own entry: real.c may not have bound real_sigaction yet */
+/* glibc's own entry: real.c may not have bound real_sigaction yet (a
+ * sanitizer runtime's start-up calls sigaction before anything of ours
+ * runs) */
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
-static int kernel_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+int shim_kernel_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
     return real_sigaction ? real_sigaction(sig, act, oact) : __sigaction(sig, act, oact);
 }
@@ -122,7 +124,7 @@ static void to_default(int sig)
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     atomic_store(&guarding, 0);
-    kernel_sigaction(sig, &dfl, NULL);
+    shim_kernel_sigaction(sig, &dfl, NULL);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
@@ -172,7 +174,7 @@ static int install(int sig, int restart)
     sa.sa_sigaction = on_fault;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | (restart ? SA_RESTART : 0);
-    return kernel_sigaction(sig, &sa, NULL);
+    return shim_kernel_sigaction(sig, &sa, NULL);
 }
 
 static int ours(const struct sigaction *k)
@@ -186,8 +188,8 @@ void shim_fault_init(void)
         return;
     pthread_mutex_lock(&app_mu);
     struct sigaction cur[2];
-    int ok = kernel_sigaction(SIGSEGV, NULL, &cur[0]) == 0 &&
-             kernel_sigaction(SIGBUS, NULL, &cur[1]) == 0;
+    int ok = shim_kernel_sigaction(SIGSEGV, NULL, &cur[0]) == 0 &&
+             shim_kernel_sigaction(SIGBUS, NULL, &cur[1]) == 0;
     if (ok && !ours(&cur[0]) && !ours(&cur[1])) {
         app_write(0, &cur[0]);
         app_write(1, &cur[1]);
@@ -195,8 +197,8 @@ void shim_fault_init(void)
             install(SIGBUS, cur[1].sa_flags & SA_RESTART) == 0) {
             atomic_store(&guarding, 1);
         } else {
-            kernel_sigaction(SIGSEGV, &cur[0], NULL);
-            kernel_sigaction(SIGBUS, &cur[1], NULL);
+            shim_kernel_sigaction(SIGSEGV, &cur[0], NULL);
+            shim_kernel_sigaction(SIGBUS, &cur[1], NULL);
         }
     }
     pthread_mutex_unlock(&app_mu);
@@ -218,13 +220,13 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
     pthread_sigmask(SIG_BLOCK, &both, &held);
     pthread_mutex_lock(&app_mu);
     struct sigaction k, old;
-    int r = kernel_sigaction(sig, NULL, &k);
+    int r = shim_kernel_sigaction(sig, NULL, &k);
     int passed = r == 0 && !ours(&k);
     if (passed) {
         /* replaced by a way we do not see: the kernel's is the truth, and
          * the guard is off for good */
         atomic_store(&guarding, 0);
-        r = kernel_sigaction(sig, act ? &a : NULL, oact ? &old : NULL);
+        r = shim_kernel_sigaction(sig, act ? &a : NULL, oact ? &old : NULL);
     } else {
         app_read(slot, &old);
         /* ours stays, with the program's SA_RESTART for a sent signal
@@ -257,7 +259,7 @@ int shim_fault_exec_leaving(void)
         struct sigaction a;
         app_read(slot, &a);
         if (!(a.sa_flags & SA_SIGINFO) && a.sa_handler == SIG_IGN &&
-            kernel_sigaction(slot ? SIGBUS : SIGSEGV, &a, NULL) == 0)
+            shim_kernel_sigaction(slot ? SIGBUS : SIGSEGV, &a, NULL) == 0)
             changed |= 1 << slot;
     }
     return changed;
@@ -307,9 +309,16 @@ static ssize_t copy_iov(const struct iovec *dst, int dn, const struct iovec *src
     return (ssize_t)total;
 }
 
-ssize_t shim_fault_copyv(const struct iovec *dst, int dn, const struct iovec *src, int sn)
+ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
+                       int to_app)
 {
-    if (!FAULT_GUARD || !atomic_load_explicit(&guarding, memory_order_relaxed))
-        return -ENOSYS;
-    return copy_iov(dst, dn, src, sn);
+    if (FAULT_GUARD && atomic_load_explicit(&guarding, memory_order_relaxed)) {
+        ssize_t r = copy_iov(dst, dn, src, sn);
+        if (r < 0)
+            errno = (int)-r;
+        return r < 0 ? -1 : r;
+    }
+    /* the kernel's copy checks the program's side (ours is local) */
+    return to_app ? process_vm_writev(me, src, (unsigned long)sn, dst, (unsigned long)dn, 0)
+                  : process_vm_readv(me, dst, (unsigned long)dn, src, (unsigned long)sn, 0);
 }

@@ -260,11 +260,7 @@ static int take_bytes(bridge *b, pid_t me, const struct iovec *iov, int iovcnt, 
         *err = -ENOBUFS;
         return 0;
     }
-    ssize_t got = shim_fault_copyv(to, k, iov, iovcnt);
-    if (got == -ENOSYS)
-        got = process_vm_readv(me, to, (unsigned long)k, iov, (unsigned long)iovcnt, 0);
-    else if (got < 0)
-        errno = (int)-got, got = -1;
+    ssize_t got = shim_app_copyv(me, to, k, iov, iovcnt, 0);
     if (got != (ssize_t)n) {
         *err = got < 0 ? -errno : -EFAULT;
         return 0;

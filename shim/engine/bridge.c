@@ -685,12 +685,7 @@ static ssize_t pump_direct(bridge *b, const struct iovec *iov, int k)
         errno = EPERM;
         return -1;
     }
-    ssize_t got = shim_fault_copyv(d->iov, d->iovcnt, iov, k);
-    if (got == -ENOSYS)
-        got = process_vm_writev(d->pid, iov, (unsigned long)k, d->iov, (unsigned long)d->iovcnt,
-                                0);
-    else if (got < 0)
-        errno = (int)-got, got = -1;
+    ssize_t got = shim_app_copyv(d->pid, d->iov, d->iovcnt, iov, k, 1);
     if (got > 0) {
         d->got = got;
         b->e->app_direct++;

@@ -231,8 +231,10 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
 
 int shim_app_recv_slot(shim_slot *h)
 {
-    return h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US &&
-           atomic_load_explicit(&h->rx_bulk_until, memory_order_relaxed) <= shim_now();
+    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US)
+        return 0;
+    uint64_t bulk = atomic_load_explicit(&h->rx_bulk_until, memory_order_relaxed);
+    return !bulk || bulk <= shim_now(); /* the clock only for a connection that had a bulk */
 }
 
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
