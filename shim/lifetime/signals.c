@@ -95,11 +95,19 @@ static void stand_in(int sig)
     errno = saved;
 }
 
-/* glibc's own signal(), for calls that come before real.c has bound
- * real_signal (base's shim_kernel_sigaction likewise for sigaction): a
- * sanitizer runtime's start-up calls them (ours, preloaded first) before
- * anything of ours may run. */
+/* glibc's own entries, for calls that come before real.c has bound
+ * real_sigaction and real_signal: a sanitizer runtime's start-up calls
+ * sigaction (ours, preloaded first) before anything of ours may run.
+ * Not base/fault.c's shim_kernel_sigaction, which is the same call: this
+ * file alone is built without ThreadSanitizer's instrumentation (Makefile),
+ * and an instrumented function called from TSan's own start-up faults. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t bsd_signal(int, sighandler_t); /* glibc's signal() */
+
+static int pass(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+    return real_sigaction ? real_sigaction(sig, act, oact) : __sigaction(sig, act, oact);
+}
 
 /* Whether the stand-in is installed for sig now: asked of the kernel, not
  * remembered, since a program may also change its handlers by ways we do
@@ -107,7 +115,7 @@ extern sighandler_t bsd_signal(int, sighandler_t); /* glibc's signal() */
 static int ours_now(int sig)
 {
     struct sigaction cur;
-    return shim_kernel_sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+    return pass(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
            cur.sa_handler == stand_in;
 }
 
@@ -121,7 +129,7 @@ static int install(int sig, struct sigaction *oact)
     sa.sa_handler = stand_in;
     sa.sa_mask = watched;
     sa.sa_flags = SA_RESTART;
-    return shim_kernel_sigaction(sig, &sa, oact);
+    return pass(sig, &sa, oact);
 }
 
 static int is_default(const struct sigaction *a)
@@ -145,7 +153,7 @@ void shim_signals_init(void)
     atomic_store(&enabled, 1);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction old;
-        if (is_watched(sig) && shim_kernel_sigaction(sig, NULL, &old) == 0 && is_default(&old))
+        if (is_watched(sig) && pass(sig, NULL, &old) == 0 && is_default(&old))
             install(sig, NULL);
     }
 }
@@ -174,7 +182,7 @@ static int handler_pending(const sigset_t *pending, const sigset_t *blocked, int
         if (sigismember(pending, sig) != 1 || sigismember(blocked, sig) == 1)
             continue;
         struct sigaction a;
-        if (shim_kernel_sigaction(sig, NULL, &a) != 0)
+        if (pass(sig, NULL, &a) != 0)
             continue;
         if (!(a.sa_flags & SA_SIGINFO) &&
             (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN || a.sa_handler == stand_in))
@@ -211,7 +219,7 @@ SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
     if (shim_fault_owned(sig))
         return shim_fault_sigaction(sig, act, oact); /* SIGSEGV, SIGBUS: base/fault.c */
     if (!ours_to_mind(sig))
-        return shim_kernel_sigaction(sig, act, oact);
+        return pass(sig, act, oact);
     int mine = ours_now(sig);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -221,8 +229,8 @@ SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
         if (!mine)
             return install(sig, oact); /* the program's SIG_DFL: the stand-in again */
     } else if (!mine) {
-        return shim_kernel_sigaction(sig, act, oact);
-    } else if (act && shim_kernel_sigaction(sig, act, NULL) < 0) {
+        return pass(sig, act, oact);
+    } else if (act && pass(sig, act, NULL) < 0) {
         return -1; /* the program's own handler replaces the stand-in */
     }
     if (oact)
