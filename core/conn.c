@@ -644,6 +644,7 @@ static void start_probe(rudp_conn *c)
               (unsigned long long)((c->ctx->now - c->rec.last_eliciting_sent) / 1000),
               c->rec.last_eliciting_ack_now ? ", asked for an ACK now" : "");
     rudp__pmtu_pto(c); /* before queue_oldest: what goes again goes at the new size */
+    rudp__standby_pto(c, c->ctx->now); /* a copy on the standby path (standby.c) */
     queue_oldest(c);
     /* A path silent for a few probe timeouts and at least RUDP_SILENT_MIN
      * (a peer busy for a moment, a process being handed to a keeper, is
@@ -791,6 +792,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         return;
     case RUDP_T_PATH:
         rudp__path_on_timer(c, now);
+        return;
+    case RUDP_T_STANDBY:
+        rudp__standby_on_timer(c, now);
         return;
     case RUDP_T_CORK:
         rudp__cork_expired(c);

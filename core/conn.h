@@ -40,6 +40,7 @@ enum rudp_timer_kind {
     RUDP_T_PATH,      /* path validation: the next challenge, or giving up */
     RUDP_T_CORK,      /* TCP_CORK's ceiling: send what it holds (tune.c) */
     RUDP_T_RXHOLD,    /* rx_hold's ceiling: RUDP_EV_READABLE for what came */
+    RUDP_T_STANDBY,   /* client: the standby's next challenge, or its answer's wait */
     RUDP_T_COUNT
 };
 
@@ -642,6 +643,7 @@ enum {
     RUDP_RX_TAKEN = 1,       /* new (not a duplicate) and processed */
     RUDP_RX_LARGEST = 2,     /* the highest packet number received so far */
     RUDP_RX_NON_PROBING = 4, /* carries more than PATH_* frames and padding */
+    RUDP_RX_PING_ONLY = 8,   /* PINGs and padding only (a probe's copy, standby.c) */
 };
 /* Returns RUDP_RX_* bits. */
 int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const uint8_t *p,
@@ -664,6 +666,9 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
  * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
+/* The same on the caller's socket `sock` (a client's standby, standby.c). */
+int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
+                               const uint8_t *frames, size_t n);
 /* Shared by conn.c, conn_input.c, conn_output.c and conn_app.c. */
 void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
 /* Timer `kind` (RUDP_T_*) of c fires at `at`; disarmed. Inline, as the
@@ -775,7 +780,7 @@ int rudp__path_foreign(const rudp_conn *c, const rudp_addr *peer);
  * moves there if the peer's newest packet came from it. */
 void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint32_t pn32,
                            const uint8_t *frames, size_t n, size_t len);
-void rudp__path_on_challenge(rudp_conn *c, uint64_t data);
+void rudp__path_on_challenge(rudp_conn *c, rudp_time now, uint64_t data);
 
 /* urgent.c: the URGENT frame while our mark is unacknowledged, written at
  * p (bytes written, 0 for none or no room; RUDP_SENT_URGENT set in
@@ -798,6 +803,36 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
 void rudp__path_on_timer(rudp_conn *c, rudp_time now);
 /* Accounting for the amplification limit: `bytes` went to `to`. */
 void rudp__path_sent(rudp_conn *c, const rudp_addr *to, size_t bytes);
+/* Another IP address at either end: the RTT estimate starts at `rtt` (0:
+ * the configured initial RTT), congestion control and the path MTU over. */
+void rudp__path_new(rudp_conn *c, rudp_time now, rudp_time rtt);
+/* Server: c sends to `to` from now on (validated); `rtt` as rudp__path_new's. */
+void rudp__path_move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, rudp_time rtt);
+/* The validation under way is given up without counting as failed. */
+void rudp__path_stop_probe(rudp_conn *c);
+
+/* ---- standby.c: a second path kept validated, and the handover ---- */
+
+/* A PATH_CHALLENGE in the datagram being processed (path.rx_sock,
+ * rx_peer): 1 if it came by the standby (answered there), 0 if by the
+ * path in use. */
+int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data);
+/* A PATH_RESPONSE: 1 if it answers the standby's challenge, by its path. */
+int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data);
+/* Server: the client's newest non-probing packet came from `peer`: 1 if
+ * that is its validated other address (moved there, or left for the next
+ * packet while the path in use still carries), 0 for path.c to decide. */
+int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer);
+/* A datagram of c was processed (rx: RUDP_RX_*), from `peer` on `sock`. */
+void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *peer,
+                             int rx);
+/* Server: c moved (path.c) from address `from`: that is the other one now. */
+void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *from);
+/* A probe timeout: a PING on the validated standby too. */
+void rudp__standby_pto(rudp_conn *c, rudp_time now);
+void rudp__standby_flush(rudp_conn *c, rudp_time now);
+void rudp__standby_on_timer(rudp_conn *c, rudp_time now);
+
 /* Whether `bytes` more may go to c's address now: not while a client
  * validates its server's new port (a server sends only to a validated
  * address; to one being validated, challenges within 3x, path_flush). */

@@ -476,6 +476,11 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->path_moves = c->path.moves;
     info->rebinds = c->path.rebinds;
     info->path_failed = c->path.failed;
+    info->handovers = c->path.standby.handovers;
+    info->handbacks = c->path.standby.handbacks;
+    info->standby = c->path.standby.on ? 1 + c->path.standby.valid : 0;
+    info->on_standby = c->path.standby.handed;
+    info->standby_pkts = c->path.standby.pkts;
     info->last_rx = c->last_rx;
     info->longest_silence = c->longest_silence;
 }

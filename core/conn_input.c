@@ -360,11 +360,14 @@ static uint32_t ack_every(rudp_conn *c, rudp_time now, rudp_time *delay)
 /* Decodes every frame once without acting, so that a malformed packet is
  * dropped whole. Sets *eliciting, and *probing_only (nothing but PATH_*
  * frames and padding: RFC 9000 §9.1). */
-static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *probing_only)
+static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *probing_only,
+                           int *ping_only)
 {
     rudp_frame f;
     *eliciting = 0;
     *probing_only = 1;
+    *ping_only = 0;
+    int other = 0;
     while (len) {
         int n = rudp__wire_frame_decode(p, len, &f);
         if (n <= 0)
@@ -374,9 +377,15 @@ static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *pr
             *eliciting = 1;
         if (f.type != RUDP_FRAME_PADDING && !path)
             *probing_only = 0;
+        if (f.type == RUDP_FRAME_PING)
+            *ping_only = 1;
+        else if (f.type != RUDP_FRAME_PADDING)
+            other = 1;
         p += n;
         len -= (size_t)n;
     }
+    if (other)
+        *ping_only = 0;
     return 0;
 }
 
@@ -402,8 +411,8 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     case RUDP_LAST_ACK:
         break;
     }
-    int eliciting, probing_only;
-    if (validate_frames(p, len, &eliciting, &probing_only) < 0) {
+    int eliciting, probing_only, ping_only;
+    if (validate_frames(p, len, &eliciting, &probing_only, &ping_only) < 0) {
         ctx->stats.malformed++;
         return 0;
     }
@@ -416,6 +425,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         return 0;
     }
     int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
+             (ping_only ? RUDP_RX_PING_ONLY : 0) |
              (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
     if (c->state == RUDP_SYN_RCVD) {
         if (c->listener && c->listener->waiting && !c->accept_early) {
@@ -481,7 +491,7 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             rudp__conn_fail(c, now, -ECONNRESET, RUDP_CAUSE_RESET);
             return 0;
         case RUDP_FRAME_PATH_CHALLENGE:
-            rudp__path_on_challenge(c, f.u.path_data);
+            rudp__path_on_challenge(c, now, f.u.path_data);
             break;
         case RUDP_FRAME_PATH_RESPONSE:
             rudp__path_on_response(c, now, f.u.path_data);

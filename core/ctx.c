@@ -760,6 +760,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
         }
         if (!c->is_server)
             rudp__path_heard_from(c, peer);
+        c->path.rx_sock = sock; /* a challenge is answered by its path (standby.c) */
+        c->path.rx_peer = *peer;
         if (rudp__path_foreign(c, peer)) {
             rudp__path_on_foreign(c, now, peer, h.pn, buf + hl, len - (size_t)hl, len);
             rudp__trace_metrics(c);
@@ -771,6 +773,8 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             if (c->is_server && (rx & RUDP_RX_TAKEN))
                 rudp__path_heard_on(c, sock, local);
             rudp__path_on_packet(c, now, peer, len, rx);
+            if (!c->dead)
+                rudp__standby_on_packet(c, now, sock, peer, rx);
         }
         rudp__trace_metrics(c);
         return 0;

@@ -131,7 +131,7 @@ static void arm_timer(rudp_conn *c, rudp_time now)
         rudp__wheel_cancel(&c->ctx->wheel, &c->timers[RUDP_T_PATH]);
 }
 
-static void stop_probe(rudp_conn *c)
+void rudp__path_stop_probe(rudp_conn *c)
 {
     c->path.probe.on = 0;
     c->path.port_probe = 0;
@@ -153,15 +153,15 @@ static void log_path(rudp_conn *c, int level, const char *what, const rudp_addr 
 
 /* Another IP address at either end: what was learnt of the old path (its
  * RTT, its size, its congestion window) says nothing of this one. */
-static void new_path(rudp_conn *c, rudp_time now)
+void rudp__path_new(rudp_conn *c, rudp_time now, rudp_time rtt)
 {
-    rudp__rtt_init(&c->rtt, c->cfg.initial_rtt);
+    rudp__rtt_init(&c->rtt, rtt ? rtt : c->cfg.initial_rtt);
     rudp__pmtu_start(c, now);
     rudp__cc_setup(&c->cc, c->cc.ops, c->mss, now);
 }
 
 /* Sends to `to` from now on: it answered our challenge. */
-static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
+void rudp__path_move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, rudp_time rtt)
 {
     rudp_path *p = &c->path;
     rudp_addr from = c->pkey.addr;
@@ -173,8 +173,9 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
     rudp__queue(c, q);
     p->moves++;
     c->ctx->stats.path_moves++;
+    rudp__standby_server_moved(c, now, &from);
     if (!same_ip(&from, to))
-        new_path(c, now);
+        rudp__path_new(c, now, rtt);
     log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
     /* Our ACKs went to the old address meanwhile (a client whose address
@@ -188,7 +189,7 @@ static void move_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
  * packets from elsewhere. */
 static void probe_failed(rudp_conn *c)
 {
-    stop_probe(c);
+    rudp__path_stop_probe(c);
     c->path.failed++;
     c->ctx->stats.path_failed++;
 }
@@ -241,6 +242,8 @@ static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint
                           (p->port_probe && p->probe.on && !addr_eq(&p->probe.addr, peer))))
         return; /* a server's other port is NEW_PORT's to name; and while
                    validating the one it named, that one first */
+    if (rudp__standby_newest(c, now, peer))
+        return; /* the client's other address, validated (standby.c) */
     if (p->probe.on && !addr_eq(&p->probe.addr, peer) && now < p->probe.held_until)
         return; /* a validation has one wait for its answer before another
                    address takes its place: an observer's copies from
@@ -273,8 +276,8 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
 {
     rudp_ctx *ctx = c->ctx;
     rudp_path *p = &c->path;
-    int probing = 1, answer = 0;
-    uint64_t data = 0;
+    int probing = 1, answer = 0, asked = 0;
+    uint64_t data = 0, ask = 0;
     rudp_frame f;
     for (size_t off = 0; off < n;) {
         int k = rudp__wire_frame_decode(frames + off, n - off, &f);
@@ -286,6 +289,9 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         if (f.type == RUDP_FRAME_PATH_RESPONSE) {
             data = f.u.path_data;
             answer = 1;
+        } else if (f.type == RUDP_FRAME_PATH_CHALLENGE) {
+            ask = f.u.path_data;
+            asked = 1;
         } else if (f.type != RUDP_FRAME_PADDING && f.type != RUDP_FRAME_PATH_CHALLENGE) {
             probing = 0;
         }
@@ -296,6 +302,12 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         return;
     }
     ctx->stats.path_held++;
+    /* a client's standby (standby.c): answered there, and its answer to
+     * our challenge taken before its newest packet is looked at */
+    if (asked)
+        rudp__standby_on_challenge(c, now, ask);
+    if (answer && rudp__standby_on_response(c, now, data))
+        answer = 0;
     int on_probe = p->probe.on && addr_eq(peer, &p->probe.addr);
     if (on_probe)
         p->probe.bytes_in += len;
@@ -307,8 +319,10 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         rudp__path_on_response(c, now, data);
 }
 
-void rudp__path_on_challenge(rudp_conn *c, uint64_t data)
+void rudp__path_on_challenge(rudp_conn *c, rudp_time now, uint64_t data)
 {
+    if (rudp__standby_on_challenge(c, now, data))
+        return; /* by the standby: answered there */
     /* Answered on the path we send on: a client's only one. */
     c->path.resp_data = data;
     c->path.resp_pending = 1;
@@ -325,15 +339,17 @@ void rudp__path_heard_from(rudp_conn *c, const rudp_addr *peer)
 void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
 {
     rudp_path *p = &c->path;
+    if (rudp__standby_on_response(c, now, data))
+        return;
     if (!p->probe.on || data != p->probe.challenge)
         return; /* late, or not ours: ignored */
     rudp_addr a = p->probe.addr;
     int port = p->port_probe, path_heard = p->probe.path_heard;
-    stop_probe(c);
+    rudp__path_stop_probe(c);
     c->ctx->stats.paths_validated++;
     if (port) {
         /* the server's new port answered from there: it is the server's */
-        move_to(c, now, &a);
+        rudp__path_move_to(c, now, &a, 0);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
     } else if (!c->is_server && path_heard) {
         /* The server still speaks from the address we send to: the new
@@ -344,7 +360,7 @@ void rudp__path_on_response(rudp_conn *c, rudp_time now, uint64_t data)
     } else if (p->newest_on_probe) {
         /* the address holds our challenge, and the peer's newest packet
          * came from it: the path moves (RFC 9000 §9.3) */
-        move_to(c, now, &a);
+        rudp__path_move_to(c, now, &a, 0);
         if (!c->is_server)
             rudp__conn_event(c, RUDP_EV_SERVER_MOVED); /* the server's new address */
     } else {
@@ -449,7 +465,7 @@ void rudp__path_on_new_port(rudp_conn *c, rudp_time now, unsigned port, int rx, 
         /* Authenticated: the server's own word. */
         if (p->probe.on)
             probe_failed(c);
-        move_to(c, now, &to);
+        rudp__path_move_to(c, now, &to, 0);
         rudp__conn_event(c, RUDP_EV_SERVER_MOVED);
         return;
     }
@@ -487,7 +503,7 @@ int rudp_conn_move_local(rudp_conn *c, rudp_time now, const rudp_addr *local)
     p->local_next_at = now + LOCAL_EVERY; /* and one now, below */
     p->local_moves++;
     c->ctx->stats.local_moves++;
-    new_path(c, now);
+    rudp__path_new(c, now, 0);
     if (had)
         log_path(c, RUDP_LOG_INFO, "our address went away; sending from", &was, local);
     /* Something the client must answer, at once from the new address: its
@@ -512,6 +528,7 @@ void rudp__path_flush(rudp_conn *c, rudp_time now)
 {
     rudp_path *p = &c->path;
     port_tick(c, now);
+    rudp__standby_flush(c, now);
     if (p->resp_pending) {
         uint8_t f[9];
         rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, p->resp_data);
@@ -586,10 +603,13 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip)
     if (c->is_server || c->dead || !moving_state(c->state))
         return -EINVAL;
     c->sock = sock;
+    /* a fresh socket routing chose: the standby, if any, is the caller's
+     * to give again (rudp_conn_standby) */
+    rudp_conn_standby_clear(c);
     c->path.rebinds++;
     c->ctx->stats.rebinds++;
     if (new_ip)
-        new_path(c, now);
+        rudp__path_new(c, now, 0);
     /* Something the server must answer goes at once from the new socket:
      * it shows the server where we are. */
     c->ping_pending = 1;

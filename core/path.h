@@ -85,6 +85,40 @@ typedef struct rudp_path_probe {
     uint8_t on;
 } rudp_path_probe;
 
+/* A second path kept validated beside the one in use (standby.c):
+ * handover, as MPTCP's mode of that name. A client holds a second socket
+ * of the caller's (rudp_conn_standby), leaving by another interface; its
+ * server knows the address the client's challenges came from. */
+typedef struct rudp_standby {
+    uint32_t sock;            /* client: the socket not in use (the standby, or the
+                                 primary after a handover) */
+    rudp_addr addr;           /* server: the client's other address */
+    uint64_t challenge;       /* data of our latest PATH_CHALLENGE there */
+    rudp_time sent_at;        /* ... when it went */
+    rudp_time next_at;        /* the next challenge goes then */
+    rudp_time wait;           /* ... after this wait for an answer, doubling */
+    rudp_time valid_at;       /* it answered then */
+    rudp_time rtt;            /* ... after this long */
+    rudp_time heard_at;       /* a packet was last taken by the path in use */
+    rudp_time moved_at;       /* client: its last move between the two */
+    rudp_time resp_last;      /* server: the last answer to a challenge from addr */
+    uint64_t resp_data;       /* a PATH_RESPONSE owed ... */
+    rudp_addr resp_to;        /* server: ... to this address */
+    uint8_t resp_pending;
+    uint8_t challenge_too;    /* server: our own challenge goes with it */
+    uint8_t outstanding;      /* our challenge awaits its answer */
+    uint8_t ping_pending;     /* a PING goes there (a probe timeout's copy, or an answer) */
+    uint8_t on;               /* client: sock is set; server: addr is */
+    uint8_t valid;            /* it answered, and no challenge went unanswered since */
+    uint8_t unanswered;       /* challenges unanswered in a row */
+    uint8_t handed;           /* client: sending on the standby (the primary failed) */
+    uint32_t handovers;       /* client: to the standby; server: to the client's other
+                                 address without a validation's wait */
+    uint32_t handbacks;       /* client: back to the primary */
+    uint32_t challenges;      /* client: challenges sent on the other path */
+    uint32_t pkts;            /* datagrams sent for it (challenges, answers, PINGs) */
+} rudp_standby;
+
 /* A connection's path state (in struct rudp_conn). */
 typedef struct rudp_path {
     rudp_path_probe probe;
@@ -109,6 +143,11 @@ typedef struct rudp_path {
     uint32_t moves;           /* times the peer's address changed */
     uint32_t rebinds;         /* client: times we moved to a new socket */
     uint32_t failed;          /* validations that failed */
+    /* the datagram being processed came on rx_sock from rx_peer (ctx.c):
+     * a challenge is answered on the path it came by */
+    uint32_t rx_sock;
+    rudp_addr rx_peer;
+    rudp_standby standby;
 } rudp_path;
 
 /* The amplification factor before validation (RFC 9000 §8). */

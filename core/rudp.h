@@ -203,6 +203,14 @@ typedef struct rudp_stats {
     uint64_t local_moves;                  /* server: connections that moved to a new
                                               address of ours (rudp_conn_move_local) */
     uint64_t rebinds;                      /* client: connections moved to a new socket */
+    /* handover (rudp_conn_standby, core/standby.c) */
+    uint64_t handovers;                    /* client: to the standby; server: to the client's
+                                              other validated address */
+    uint64_t handbacks;                    /* client: back to the primary */
+    uint64_t standby_challenges;           /* client: challenges sent on the other path */
+    uint64_t standby_validated;            /* ... answered there (both ends) */
+    uint64_t standby_pkts;                 /* datagrams sent for it (challenges, answers,
+                                              probe copies) */
     uint64_t pacer_waits;                  /* times the pacer held data back (its timer set) */
     uint64_t pacer_wakeups;                /* ... and its timer fired: each sends a burst of
                                               ~1 ms at the pacing rate (conn_output.c) */
@@ -452,6 +460,8 @@ enum {
                                       where the caller's socket must now receive from */
     RUDP_EV_TOKEN = 1u << 10,      /* client: the server gave a token for a next connection:
                                       rudp_conn_token() */
+    RUDP_EV_PATH = 1u << 11,       /* client: the connection now sends on its other socket
+                                      (rudp_conn_standby): rudp_conn_sock() says which */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -985,6 +995,21 @@ uint32_t rudp_conn_sock(const rudp_conn *c);
 int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
 
 /*
+ * Handover (core/standby.c): a client's connection keeps the caller's
+ * second socket `sock`, which reaches the same server by another interface,
+ * validated as a standby path (a PATH_CHALLENGE at the keepalive interval),
+ * and moves to it when the path in use goes silent (RUDP_EV_PATH; back when
+ * the primary answers again). Returns 0, or -EINVAL (a server's connection,
+ * not established, or sock is the one in use). rudp_conn_standby_clear
+ * forgets it (the caller closes it): the connection stays on the socket
+ * rudp_conn_sock() names. rudp_conn_standby_sock: 1 and *sock the other
+ * socket (the standby, or the primary after a handover), or 0.
+ */
+int rudp_conn_standby(rudp_conn *c, rudp_time now, uint32_t sock);
+void rudp_conn_standby_clear(rudp_conn *c);
+int rudp_conn_standby_sock(const rudp_conn *c, uint32_t *sock);
+
+/*
  * A server's connection leaves its socket for the caller's socket `sock`,
  * bound to the same local address on UDP port `port` (the listener's port
  * is given up to the application). The client is told in a NEW_PORT
@@ -1040,6 +1065,10 @@ typedef struct rudp_conn_info {
     uint32_t path_moves;          /* server: the peer's address changed */
     uint32_t rebinds;             /* client: we moved to a new socket */
     uint32_t path_failed;         /* a new address never answered its challenge */
+    uint32_t handovers, handbacks; /* core/standby.c's moves */
+    int standby;                  /* 1: a standby path, 2: validated; 0 none */
+    int on_standby;               /* client: sending on it (handed over) */
+    uint32_t standby_pkts;        /* datagrams sent for it */
     rudp_time last_rx;            /* when the peer was last heard (the callers' clock) */
     rudp_time longest_silence;    /* the longest time it went unheard */
 } rudp_conn_info;

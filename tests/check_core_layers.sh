@@ -38,13 +38,19 @@ cd "$(dirname "$0")/.."
 #  conn_output path: challenges go out as DATA packets (send_control);
 #    the packet builder asks the path what may go.
 #  crypto keyreset: keyed mode's halves share subkeys and tokens.
+#  conn standby: the standby's timer runs from conn.c's, a probe timeout
+#    copies its probe there; a handover probes at once.
+#  path standby: challenges, answers and the newest packet go to the
+#    standby first; a handover moves the path (path.c's move, new path).
 KNOWN='conn conn_app
 conn conn_input
 conn path
+conn standby
 conn_app conn_input
 conn_input tune
 conn_output path
-crypto keyreset'
+crypto keyreset
+path standby'
 # What core/cc/ may call outside itself.
 CC_BASE='siphash'
 

@@ -100,9 +100,16 @@ static void schedule(sim *s, int from, int to, const rudp_addr *src, const uint8
 
 static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len);
 
+/* The link a datagram from `from` to `to` takes: the alternate path's
+ * while one is being sent on it (ep_send), else the endpoints' own. */
+static sim_link *link_of(sim *s, int from, int to)
+{
+    return s->alt_link ? s->alt_link : &s->link[from][to];
+}
+
 static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
-    sim_link *l = &s->link[from][to];
+    sim_link *l = link_of(s, from, to);
     l->sent++;
     if (s->tap)
         s->tap(s, from, to, buf, len);
@@ -122,7 +129,7 @@ static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
 
 static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
-    sim_link *l = &s->link[from][to];
+    sim_link *l = link_of(s, from, to);
     if (getenv("SIM_PRINT_PKT") && len > 3 && (buf[3] & 15) != 4)
         fprintf(stderr, "%.3f %d->%d type %d len %zu\n", (double)s->now / 1e9, from, to, buf[3] & 15, len);
     if (l->cut_at && s->now >= l->cut_at && (!l->cut_until || s->now < l->cut_until)) {
@@ -171,6 +178,8 @@ static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t le
     rudp_addr src = s->ep[from].addr;
     if (s->port_sock && from == s->port_ep && s->src_sock == s->port_sock)
         src.port = s->port_new;
+    if (s->alt_sock && from == s->alt_ep && s->src_sock == s->alt_sock)
+        src = s->alt_addr;
     schedule(s, from, to, &src, buf, len, at);
     if (l->dup > 0 && sim_rand01(s) < l->dup) {
         l->duplicated++;
@@ -185,6 +194,13 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     sim *s = e->owner;
     int to = find_ep(s, peer);
     uint32_t dst = 1;
+    if (s->alt_sock && e->idx == s->alt_ep && sock == s->alt_sock)
+        s->alt_link = &s->alt_out;
+    if (to < 0 && s->alt_sock && memcmp(peer, &s->alt_addr, sizeof *peer) == 0) {
+        to = s->alt_ep;
+        dst = s->alt_sock;
+        s->alt_link = &s->alt_in;
+    }
     if (to < 0 && s->port_sock) {
         rudp_addr a = *peer;
         a.port = s->ep[s->port_ep].addr.port;
@@ -196,12 +212,14 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     if (to < 0) {
         s->void_dgrams++; /* a spoofed source's reply goes nowhere */
         s->void_bytes += len;
+        s->alt_link = NULL;
         return;
     }
     s->src_sock = sock;
     s->dst_sock = dst;
     link_send(s, e->idx, to, buf, len);
     s->src_sock = s->dst_sock = 0;
+    s->alt_link = NULL;
 }
 
 static void ep_freed(void *user, uint32_t sock)
@@ -487,6 +505,13 @@ void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_
     schedule(s, -1, to, from, buf, len, s->now);
 }
 
+void sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr)
+{
+    s->alt_ep = ep;
+    s->alt_sock = sock;
+    s->alt_addr = *addr;
+}
+
 void sim_inject_at(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len,
                    rudp_time at)
 {
@@ -642,7 +667,9 @@ static void step(sim *s)
         } else if (s->port_sock && d->to == s->port_ep && d->sock == 1) {
             s->gone_dgrams++; /* the old port is the application's now */
         } else if (!e->down) {
-            rudp_ctx_input(e->ctx, s->now, d->sock, &e->addr, &d->src, d->data, d->len);
+            int alt = s->alt_sock && d->to == s->alt_ep && d->sock == s->alt_sock;
+            rudp_ctx_input(e->ctx, s->now, d->sock, alt ? &s->alt_addr : &e->addr, &d->src,
+                           d->data, d->len);
         }
         free(d);
     }

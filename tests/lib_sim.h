@@ -142,6 +142,13 @@ struct sim {
     uint16_t port_new;
     uint64_t gone_dgrams;
     uint32_t src_sock, dst_sock; /* the datagram being sent: its sockets */
+    /* sim_alt_path: endpoint alt_ep's socket alt_sock has address alt_addr,
+     * a second path of its own to every peer: alt_out from it, alt_in to it */
+    int alt_ep;
+    uint32_t alt_sock;
+    rudp_addr alt_addr;
+    sim_link alt_out, alt_in;
+    sim_link *alt_link;     /* the datagram being sent takes this path */
     /* endpoint moves due (sim_schedule_move), in no order */
     struct sim_move {
         rudp_time at;
@@ -205,6 +212,12 @@ void sim_run_until(sim *s, rudp_time until);
  * its IP address; from now on, datagrams to its first socket's port are
  * gone (another program has that port: counted in gone_dgrams). */
 void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port);
+
+/* Endpoint `ep` has a second socket `sock` (not 1) from address `addr`,
+ * through another network: what it sends, and what is sent to addr, takes
+ * s->alt_out and s->alt_in (set their delay, rate, cut) instead of the
+ * endpoints' links. */
+void sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr);
 
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);

@@ -194,6 +194,7 @@ typedef struct shim_config {
     int fallback;           /* RUDP_FALLBACK=tcp: connects rudp cannot make use kernel TCP */
     char reset_id[256];     /* RUDP_RESET_ID: this server's name for its resets, or "" */
     int zero_rtt;           /* RUDP_0RTT=1: listeners give tokens, clients use them */
+    int multipath;          /* RUDP_MULTIPATH=handover (1, default) or off (0) */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;
@@ -479,6 +480,9 @@ unsigned shim_ss_port(const struct sockaddr_storage *ss);
 struct nlmsghdr;
 int shim_diag_dump(const void *req, size_t reqlen,
                    int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx);
+/* The same over netlink protocol proto (NETLINK_ROUTE: engine/standby.c). */
+int shim_netlink_dump(int proto, const void *req, size_t reqlen,
+                      int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx);
 /* The payload of netlink attribute `type` among the attributes at attrs
  * (len bytes, each length-checked): NULL if absent, else its bytes and
  * *plen their number. */

@@ -137,6 +137,7 @@ static const struct {
     {"RUDP_FALLBACK", SETTING},     /* coexist: a connect with no rudp answer goes over TCP */
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
     {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client */
+    {"RUDP_MULTIPATH", SETTING},    /* a client's standby path (engine/standby.c) */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_CONFIG_CHECK", SCRIPT},  /* rudp-run: check the settings, exit 0 or 2 (sock.c) */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
@@ -857,6 +858,23 @@ static int load_tcp_coexistence(void)
     return 0;
 }
 
+/* A client's standby path through a second interface (engine/standby.c):
+ * on by default, as it costs a challenge per keepalive interval and only
+ * where a second interface reaches the server. */
+static int load_multipath(void)
+{
+    shim_cfg.multipath = 1;
+    const char *v = env("RUDP_MULTIPATH");
+    if (v) {
+        if (strcmp(v, "off") != 0 && strcmp(v, "handover") != 0)
+            return bad("RUDP_MULTIPATH", v,
+                       "handover (a client keeps a standby path through a second interface "
+                       "and moves to it when its path goes silent; the default) or off");
+        shim_cfg.multipath = v[0] == 'h';
+    }
+    return 0;
+}
+
 /* Zero round trips (core/token.h, state/tokens.c): off unless asked, as
  * TCP Fast Open is per program (TCP_FASTOPEN on a listener,
  * TCP_FASTOPEN_CONNECT or MSG_FASTOPEN on a client: connect.c, listen.c,
@@ -896,7 +914,8 @@ static int load(int check_only)
     shim_cfg.rudp.rx_hold = RUDP_MS(1);
     if (load_output(check_only) < 0 || load_connections() < 0 || load_engines() < 0 ||
         load_sizes() < 0 || load_repair_and_retry() < 0 || load_qlog(check_only) < 0 ||
-        load_key() < 0 || load_tcp_coexistence() < 0 || load_zero_rtt_and_cc() < 0)
+        load_key() < 0 || load_tcp_coexistence() < 0 || load_zero_rtt_and_cc() < 0 ||
+        load_multipath() < 0)
         return -1;
     return check_together();
 }

@@ -293,7 +293,13 @@ int shim_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 int shim_diag_dump(const void *req, size_t reqlen,
                    int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx)
 {
-    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    return shim_netlink_dump(NETLINK_SOCK_DIAG, req, reqlen, visit, ctx);
+}
+
+int shim_netlink_dump(int proto, const void *req, size_t reqlen,
+                      int (*visit)(const struct nlmsghdr *h, void *ctx), void *ctx)
+{
+    int fd = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, proto);
     if (fd < 0)
         return -1;
     int r = -1;

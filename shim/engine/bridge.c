@@ -345,6 +345,7 @@ void shim_bridge_free(bridge *b)
         if (b->sp) /* the app's end hangs up */
             atomic_fetch_add_explicit(&b->sp->out_gen, 1, memory_order_release);
     }
+    shim_standby_close(b); /* the core moves the connection no more */
     if (b->conn) {
         rudp_conn_set_user(b->conn, NULL);
         rudp_conn_release(b->conn, shim_now());
@@ -1006,8 +1007,13 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
      * that data as unacknowledged (TCP has processed the ACK by then). */
     if (ev & (RUDP_EV_ACKED | RUDP_EV_SENT))
         publish(b); /* SIOCOUTQNSD too (RUDP_EV_SENT: TCP_NOTSENT_LOWAT set) */
-    if (ev & RUDP_EV_ESTABLISHED)
+    if (ev & RUDP_EV_PATH)
+        shim_standby_moved(b); /* before anything looks at b->sock */
+    if (ev & RUDP_EV_ESTABLISHED) {
         on_established(b, now);
+        if (b->owns_sock)
+            shim_standby_open(b, now);
+    }
     if ((ev & RUDP_EV_TOKEN) && b->want_token && b->sock) {
         /* for this program's next connection to the server, or another's
          * (state/tokens.c) */

@@ -240,6 +240,11 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
         put(r, "  path: peer moved %u, moved ourselves %u, unanswered challenges %u; heard %.1fs "
                "ago, longest silence %.1fs\n",
             i.path_moves, i.rebinds, i.path_failed, silent, (double)i.longest_silence / 1e9);
+    /* handover (core/standby.c): once a standby was found or used */
+    if (i.standby || i.handovers || i.handbacks)
+        put(r, "  standby: %s%s, handovers %u, back %u, datagrams %u\n",
+            !i.standby ? "none" : i.standby == 2 ? "validated" : "not answering",
+            i.on_standby ? " (in use)" : "", i.handovers, i.handbacks, i.standby_pkts);
 }
 
 /* Engine e's part, on its own thread: connections, listeners, counters. */

@@ -915,6 +915,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                    "from an address not validated %llu, moved to a new address of ours %llu",
         (ull)s->path_moves, (ull)s->paths_validated, (ull)s->path_failed, (ull)s->rebinds,
         (ull)s->path_refused, (ull)s->path_held, (ull)s->local_moves);
+    /* handover (core/standby.c): only where a standby path was used */
+    if (s->standby_challenges || s->standby_pkts || s->handovers)
+        say(line, arg, "handover: to standby %llu, back to primary %llu, standby challenges %llu "
+                       "(answered %llu), datagrams for it %llu",
+            (ull)s->handovers, (ull)s->handbacks, (ull)s->standby_challenges,
+            (ull)s->standby_validated, (ull)s->standby_pkts);
     /* zero round trips (core/zrtt.c): only where tokens moved at all */
     if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
         s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)

@@ -51,6 +51,15 @@ void shim_lgroup_free(lgroup *g);
  * socket connected to its server, at most every 250 ms; the old socket
  * stays open and read until the next move or the bridge's end. */
 void shim_roam_silent(bridge *b, rudp_time now);
+
+/* standby.c: b's connection (a client's, established) gets a standby
+ * path through another interface, where one reaches its server
+ * (RUDP_MULTIPATH); the connection moved between its two sockets
+ * (RUDP_EV_PATH); the standby goes (before the connection is released,
+ * or moves to a fresh socket). */
+void shim_standby_open(bridge *b, rudp_time now);
+void shim_standby_moved(bridge *b);
+void shim_standby_close(bridge *b);
 /* After a flush: moves the connections whose sockets' sends failed. */
 void shim_roam_due(struct engine *e, rudp_time now);
 /* udpio's error callback (user: the engine). */

@@ -193,6 +193,10 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force, int ope
         b->old_sock = old;
     }
     b->sock = s;
+    /* the standby went with the old socket (rudp_conn_rebind): another,
+     * from today's interfaces */
+    shim_standby_close(b);
+    shim_standby_open(b, now);
 }
 
 /* Whether routing now sends to s's peer from another source address than

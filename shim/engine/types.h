@@ -192,6 +192,8 @@ typedef struct bridge {
     struct fallback *fb;    /* RUDP_FALLBACK=tcp while connecting (fallback.c), or NULL */
     unsigned owns_sock : 1; /* a client's: holds a reference on sock (and old_sock) */
     esock *old_sock;        /* roam.c: the socket it left, still read, or NULL */
+    esock *standby;         /* standby.c: the socket not in use (the standby path,
+                               or the primary after a handover), or NULL */
     rudp_time roam_next;    /* roam.c: no new socket before this */
     uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
     rudp_time out_win;      /* bridge.c's bulk_out: the window's start, */

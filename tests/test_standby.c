@@ -1,0 +1,278 @@
+/* Handover (standby.c): a client with a second socket on another network
+ * keeps it validated, moves there when its path goes silent without any
+ * route or address change, and back when the path answers again; what an
+ * observer or a forger sends meanwhile changes nothing. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib_sim.h"
+#include "wire.h"
+
+#define UP 3000000   /* client -> server bytes: ~2.4 s at 10 Mbit/s */
+#define DOWN 3000000 /* server -> client bytes */
+#define ALT_SOCK 7
+
+typedef struct hand {
+    sim s;
+    int a, b, ci;
+    rudp_time cut, back; /* the primary drops everything from cut to back */
+} hand;
+
+static const uint8_t test_key[RUDP_KEY_LEN] = {9, 9, 9, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const rudp_addr alt_addr = {.family = 2, .port = 4001, .ip = {10, 0, 1, 1}};
+
+static void path_like(sim_link *l)
+{
+    l->delay = RUDP_MS(10);
+    l->rate_bps = 10000000;
+    l->queue_bytes = 100000;
+}
+
+static sim_app *server_app(hand *h)
+{
+    for (int i = 0; i < SIM_MAX_APPS; i++)
+        if (h->s.apps[i].used && h->s.apps[i].ep == h->b)
+            return &h->s.apps[i];
+    return NULL;
+}
+
+/* Client a and server b, 10 ms each way at 10 Mbit/s on both paths; the
+ * client's standby given 200 ms in; the primary cut both ways from 0.6 s
+ * for `secs` seconds. */
+static void hand_up(hand *h, uint64_t seed, int keyed, rudp_time secs)
+{
+    sim_init(&h->s, seed);
+    h->a = sim_add_ep(&h->s, NULL);
+    h->b = sim_add_ep(&h->s, NULL);
+    if (getenv("SIM_PRINT")) {
+        rudp_ctx_set_log_level(h->s.ep[h->a].ctx, RUDP_LOG_INFO);
+        rudp_ctx_set_log_level(h->s.ep[h->b].ctx, RUDP_LOG_INFO);
+    }
+    if (keyed) {
+        sim_set_key(&h->s, h->a, test_key);
+        sim_set_key(&h->s, h->b, test_key);
+    }
+    path_like(&h->s.link[h->a][h->b]);
+    path_like(&h->s.link[h->b][h->a]);
+    sim_alt_path(&h->s, h->a, ALT_SOCK, &alt_addr);
+    path_like(&h->s.alt_out);
+    path_like(&h->s.alt_in);
+    sim_app srv = {.to_send = DOWN, .expect = UP, .send_seed = 2, .recv_seed = 1};
+    sim_app cli = {.to_send = UP, .expect = DOWN, .send_seed = 1, .recv_seed = 2};
+    sim_listen(&h->s, h->b, &srv, 16);
+    h->ci = sim_connect(&h->s, h->a, h->b, &cli, NULL);
+    cr_assert(ge(int, h->ci, 0));
+    sim_run_until(&h->s, h->s.now + RUDP_MS(200));
+    cr_assert(h->s.apps[h->ci].established);
+    cr_assert(eq(int, rudp_conn_standby(h->s.apps[h->ci].conn, h->s.now, ALT_SOCK), 0));
+    h->cut = h->s.now + RUDP_MS(400);
+    h->back = h->cut + secs;
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &h->s.link[h->b][h->a] : &h->s.link[h->a][h->b];
+        l->cut_at = h->cut;
+        l->cut_until = h->back;
+    }
+}
+
+static void assert_delivered(hand *h, int done)
+{
+    sim_app *c = &h->s.apps[h->ci], *sv = server_app(h);
+    cr_assert_not_null(sv);
+    cr_assert(done, "the run did not finish: client %llu/%d of %d, server %llu/%d of %d",
+              (unsigned long long)c->received, c->eof, DOWN, (unsigned long long)sv->received,
+              sv->eof, UP);
+    cr_assert(eq(u64, c->received, DOWN));
+    cr_assert(eq(u64, sv->received, UP));
+    cr_assert(not(c->corrupt));
+    cr_assert(not(sv->corrupt));
+    cr_assert(c->eof && sv->eof);
+    cr_assert(eq(int, c->error, 0));
+    cr_assert(eq(int, sv->error, 0));
+}
+
+static const rudp_stats *stats(hand *h, int ep)
+{
+    return rudp_ctx_stats(h->s.ep[ep].ctx);
+}
+
+/* The primary silent both ways for 1 s, no route or address changed: the
+ * connection moves to the standby, and back once the primary answers; one
+ * move each way at each end. */
+static void silent_primary(int keyed)
+{
+    hand h;
+    hand_up(&h, 41, keyed, RUDP_SEC(1));
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
+    const rudp_stats *c = stats(&h, h.a), *sv = stats(&h, h.b);
+    cr_assert(eq(u64, c->handovers, 1), "client: %llu moves to the standby",
+              (unsigned long long)c->handovers);
+    cr_assert(eq(u64, c->handbacks, 1), "client: %llu moves back",
+              (unsigned long long)c->handbacks);
+    cr_assert(eq(u64, sv->path_moves, 2), "server: %llu moves", (unsigned long long)sv->path_moves);
+    cr_assert(gt(u64, h.s.link[h.a][h.b].dropped + h.s.link[h.b][h.a].dropped, 0));
+    cr_assert(gt(u64, h.s.alt_in.sent, 100), "the standby carried the transfer");
+    cr_assert(eq(u64, c->rebinds, 0), "no new socket: the standby took over");
+    sim_free(&h.s);
+}
+
+Test(standby, a_silent_primary_hands_over_and_back_unkeyed, .timeout = 60) { silent_primary(0); }
+Test(standby, a_silent_primary_hands_over_and_back_keyed, .timeout = 60) { silent_primary(1); }
+
+/* Without a standby the same silence is ridden out on the primary (the
+ * probe timeout backs off): what the standby changes. */
+Test(standby, no_standby_no_handover, .timeout = 60)
+{
+    hand h;
+    hand_up(&h, 41, 0, RUDP_SEC(1));
+    rudp_conn_standby_clear(h.s.apps[h.ci].conn);
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&h, h.a)->handovers, 0));
+    cr_assert(eq(u64, stats(&h, h.b)->path_moves, 0));
+    cr_assert(eq(u64, h.s.alt_in.sent + h.s.alt_out.sent, 0), "a cleared standby carries nothing");
+    sim_free(&h.s);
+}
+
+/* A standby that never answers (its network drops everything) is never
+ * moved to: the connection rides the primary's silence out. */
+Test(standby, a_standby_that_never_answered_takes_nothing, .timeout = 60)
+{
+    hand h;
+    hand_up(&h, 43, 0, RUDP_SEC(1));
+    h.s.alt_out.cut_at = h.s.alt_in.cut_at = 1;
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, stats(&h, h.a)->handovers, 0));
+    cr_assert(eq(u64, stats(&h, h.b)->path_moves, 0));
+    cr_assert(eq(u64, stats(&h, h.a)->standby_validated, 0));
+    sim_free(&h.s);
+}
+
+/* ---- what an observer or a forger sends during the move ---- */
+
+static struct {
+    rudp_time from, until;
+    int n;
+    size_t bytes;
+    rudp_addr addr;
+    uint64_t rng;
+    int src, dst;
+} flip;
+
+static uint64_t flip_rand(void)
+{
+    flip.rng ^= flip.rng << 13;
+    flip.rng ^= flip.rng >> 7;
+    flip.rng ^= flip.rng << 17;
+    return flip.rng;
+}
+
+/* Each client packet (either path), copied with one to four bits flipped
+ * past the connection ID, sent from the observer's address ahead of it. */
+static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    if (from != flip.src || to != flip.dst || s->now < flip.from || s->now >= flip.until ||
+        len <= 12)
+        return;
+    uint8_t c[1500];
+    memcpy(c, buf, len);
+    int k = 1 + (int)(flip_rand() % 4);
+    for (int i = 0; i < k; i++) {
+        size_t at = 12 + (size_t)(flip_rand() % (len - 12));
+        c[at] ^= (uint8_t)(1u << (flip_rand() % 8));
+    }
+    flip.n++;
+    flip.bytes += len;
+    sim_inject_at(s, &flip.addr, to, c, len, s->now);
+}
+
+/* A PATH_RESPONSE the client never sent, to the server's connection, from
+ * `from`: numbered above the newest the server took, unkeyed (keyed, it
+ * fails authentication). */
+static void forge_response(hand *h, const rudp_addr *from)
+{
+    sim_app *sv = server_app(h);
+    cr_assert_not_null(sv);
+    rudp_conn_info si;
+    rudp_conn_get_info(sv->conn, &si);
+    uint8_t buf[64];
+    memset(buf, 0, sizeof buf);
+    size_t n = sim_data_hdr(buf, si.local_cid, (uint32_t)(sv->conn->rx_largest + 1));
+    rudp__wire_path_encode(buf + n, sizeof buf - n, RUDP_FRAME_PATH_RESPONSE,
+                           0x0123456789abcdefull ^ h->s.now);
+    sim_inject(&h->s, from, h->b, buf, n + 9);
+}
+
+static void forged_during_the_move(int keyed)
+{
+    hand h;
+    hand_up(&h, 47, keyed, RUDP_SEC(1));
+    memset(&flip, 0, sizeof flip);
+    flip.rng = 0x9e3779b97f4a7c15ull;
+    flip.from = h.cut - RUDP_MS(100);
+    flip.until = h.back + RUDP_MS(300);
+    flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+    flip.src = h.a;
+    flip.dst = h.b;
+    h.s.tap = flip_tap;
+    /* forged answers from the observer and from the standby's own
+     * address, every 20 ms through the move */
+    uint64_t auth0 = stats(&h, h.b)->auth_failed;
+    int forged = 0;
+    for (rudp_time t = h.cut; t < h.cut + RUDP_MS(400); t += RUDP_MS(20)) {
+        sim_run_until(&h.s, t);
+        forge_response(&h, &flip.addr);
+        forged++;
+        /* from the standby's address too while the server does not send
+         * there: unkeyed, a packet from the path in use is the peer's for
+         * anyone who saw one (README, Security), whatever its frames */
+        sim_app *sv = server_app(&h);
+        cr_assert_not_null(sv);
+        if (keyed || memcmp(rudp_conn_peer(sv->conn), &alt_addr, sizeof alt_addr) != 0) {
+            forge_response(&h, &alt_addr);
+            forged++;
+        }
+    }
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
+    cr_assert(gt(int, flip.n, 100), "only %d copies", flip.n);
+    const rudp_stats *c = stats(&h, h.a), *sv = stats(&h, h.b);
+    cr_assert(eq(u64, c->handovers, 1));
+    cr_assert(eq(u64, c->handbacks, 1));
+    cr_assert(eq(u64, sv->path_moves, 2), "server: %llu moves (the observer's address taken?)",
+              (unsigned long long)sv->path_moves);
+    cr_assert(le(u64, h.s.void_bytes, RUDP_PATH_AMPLIFICATION * flip.bytes),
+              "%llu bytes to the observer for %zu of copies",
+              (unsigned long long)h.s.void_bytes, flip.bytes);
+    if (keyed)
+        cr_assert(ge(u64, sv->auth_failed, auth0 + (uint64_t)forged));
+    sim_free(&h.s);
+}
+
+Test(standby, copies_and_forged_answers_during_the_move_change_nothing_unkeyed, .timeout = 60)
+{
+    forged_during_the_move(0);
+}
+
+Test(standby, copies_and_forged_answers_during_the_move_change_nothing_keyed, .timeout = 60)
+{
+    forged_during_the_move(1);
+}
+
+/* A server's connection takes no standby, and a client's only another
+ * socket than the one in use, once established. */
+Test(standby, only_an_established_clients_other_socket)
+{
+    hand h;
+    hand_up(&h, 49, 0, RUDP_SEC(1));
+    sim_app *sv = server_app(&h);
+    cr_assert_not_null(sv);
+    cr_assert(eq(int, rudp_conn_standby(sv->conn, h.s.now, ALT_SOCK), -EINVAL));
+    rudp_conn *c = h.s.apps[h.ci].conn;
+    cr_assert(eq(int, rudp_conn_standby(c, h.s.now, rudp_conn_sock(c)), -EINVAL));
+    uint32_t other = 0;
+    cr_assert(eq(int, rudp_conn_standby_sock(c, &other), 1));
+    cr_assert(eq(u32, other, ALT_SOCK));
+    sim_free(&h.s);
+}
