@@ -243,6 +243,7 @@ static void send_syn(rudp_conn *c, rudp_time now)
     h.max_data = c->rwnd;
     h.max_datagram = c->cfg.max_datagram;
     h.flags = c->keyed ? RUDP_PKTF_KEYED : 0; /* an unkeyed server says so (keystate.c) */
+    h.flags |= RUDP_PKTF_ADDRS; /* SERVER_ADDR is understood here (standby.c) */
     if (c->cfg.pmtud && !rudp__addr_loopback(&c->pkey.addr)) {
         /* our ceiling stays ours (c->mss); the offer is one an older
          * server may send at unprobed (wire.h) */
@@ -327,6 +328,8 @@ void rudp__conn_synack_to(rudp_conn *c, rudp_time now, const rudp_addr *to)
 static void take_peer_params(rudp_conn *c, const rudp_hdr *h)
 {
     c->peer_max_data = h->max_data;
+    if (h->type == RUDP_PKT_SYN)
+        c->peer_addrs = (h->flags & RUDP_PKTF_ADDRS) != 0; /* standby.c */
     uint64_t md = h->max_datagram;
     /* A client that searches the path MTU offers RUDP_LEGACY_DATAGRAM at
      * most, for older servers; a server that searches too probes up to

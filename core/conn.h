@@ -77,6 +77,7 @@ struct rudp_conn {
     uint32_t pmtu_probes, pmtu_probes_lost, pmtu_fallbacks; /* this connection's, all paths */
 
     unsigned is_server : 1;
+    unsigned peer_addrs : 1;       /* server: the client's SYN said it takes SERVER_ADDR */
     unsigned released : 1;
     unsigned in_cid_table : 1;
     unsigned in_peer_table : 1;
@@ -666,9 +667,12 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
  * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
-/* The same on the caller's socket `sock` (a client's standby, standby.c). */
+/* The same on the caller's socket `sock` (a client's standby, standby.c),
+ * and from the local address `local` (NULL: the kernel's choice). */
 int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
                                const uint8_t *frames, size_t n);
+int rudp__conn_send_control_via(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
+                                const rudp_addr *local, const uint8_t *frames, size_t n);
 /* Shared by conn.c, conn_input.c, conn_output.c and conn_app.c. */
 void rudp__conn_set_state(rudp_conn *c, rudp_state to, const char *why);
 /* Timer `kind` (RUDP_T_*) of c fires at `at`; disarmed. Inline, as the
@@ -822,12 +826,17 @@ int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data);
 /* Server: the client's newest non-probing packet came from `peer`: 1 if
  * that is its validated other address (moved there, or left for the next
  * packet while the path in use still carries), 0 for path.c to decide. */
-int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer);
+int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int ping_only);
 /* A datagram of c was processed (rx: RUDP_RX_*), from `peer` on `sock`. */
 void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *peer,
                              int rx);
 /* Server: c moved (path.c) from address `from`: that is the other one now. */
 void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *from);
+/* Client: the server offered another address of its own (SERVER_ADDR). */
+void rudp__standby_on_offer(rudp_conn *c, const rudp_addr *addr);
+/* Server: the address of ours to send to `to` from (the standby's own
+ * for the client's other address, else the connection's; NULL: any). */
+const rudp_addr *rudp__standby_local_for(const rudp_conn *c, const rudp_addr *to);
 /* A probe timeout: a PING on the validated standby too. */
 void rudp__standby_pto(rudp_conn *c, rudp_time now);
 void rudp__standby_flush(rudp_conn *c, rudp_time now);

@@ -493,6 +493,9 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_PATH_CHALLENGE:
             rudp__path_on_challenge(c, now, f.u.path_data);
             break;
+        case RUDP_FRAME_SERVER_ADDR:
+            rudp__standby_on_offer(c, &f.u.addr);
+            break;
         case RUDP_FRAME_PATH_RESPONSE:
             rudp__path_on_response(c, now, f.u.path_data);
             break;

@@ -92,8 +92,8 @@ static int write_ack(rudp_conn *c, rudp_time now, uint8_t *p, size_t room)
 /* Sends a DATA packet of len bytes in buf (room for the AEAD tag after
  * them), whose full packet number is pn: traced as it is, sealed if the
  * connection is keyed. Returns the datagram's length. */
-static size_t send_data_on(rudp_conn *c, uint32_t sock, const rudp_addr *to, uint64_t pn,
-                           uint8_t *buf, size_t len)
+static size_t send_data_on(rudp_conn *c, uint32_t sock, const rudp_addr *to,
+                           const rudp_addr *local, uint64_t pn, uint8_t *buf, size_t len)
 {
     rudp__trace_packet(c, RUDP_TRACE_PACKET_SENT, buf, len);
     if (c->keyed) {
@@ -113,14 +113,14 @@ static size_t send_data_on(rudp_conn *c, uint32_t sock, const rudp_addr *to, uin
         }
         len = sealed;
     }
-    rudp__send(c->ctx, sock, to, c->has_local ? &c->local : NULL, c->send_tag, buf, len);
+    rudp__send(c->ctx, sock, to, local, c->send_tag, buf, len);
     rudp__path_sent(c, to, len);
     return len;
 }
 
 size_t rudp__conn_send_data(rudp_conn *c, uint64_t pn, uint8_t *buf, size_t len)
 {
-    return send_data_on(c, c->sock, &c->pkey.addr, pn, buf, len);
+    return send_data_on(c, c->sock, &c->pkey.addr, c->has_local ? &c->local : NULL, pn, buf, len);
 }
 
 /* Writes the header of c's next DATA packet; *pn its full number. */
@@ -144,6 +144,13 @@ int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
 int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
                                const uint8_t *frames, size_t n)
 {
+    return rudp__conn_send_control_via(c, now, sock, to, c->has_local ? &c->local : NULL, frames,
+                                       n);
+}
+
+int rudp__conn_send_control_via(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
+                                const rudp_addr *local, const uint8_t *frames, size_t n)
+{
     if (rudp__recovery_reserve(&c->rec) < 0)
         return -ENOMEM;
     uint8_t *buf = c->ctx->pkt;
@@ -156,7 +163,7 @@ int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const
     rudp_sent s;
     memset(&s, 0, sizeof s);
     s.pn = pn;
-    s.size = (uint32_t)send_data_on(c, sock, to, pn, buf, (size_t)hl + n);
+    s.size = (uint32_t)send_data_on(c, sock, to, local, pn, buf, (size_t)hl + n);
     rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     c->ctx->stats.pkts_sent++;
     return 0;

@@ -762,6 +762,9 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
             rudp__path_heard_from(c, peer);
         c->path.rx_sock = sock; /* a challenge is answered by its path (standby.c) */
         c->path.rx_peer = *peer;
+        c->path.rx_has_local = local != NULL;
+        if (local)
+            c->path.rx_local = *local;
         if (rudp__path_foreign(c, peer)) {
             rudp__path_on_foreign(c, now, peer, h.pn, buf + hl, len - (size_t)hl, len);
             rudp__trace_metrics(c);

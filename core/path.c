@@ -82,6 +82,9 @@ int rudp__path_foreign(const rudp_conn *c, const rudp_addr *peer)
 {
     if (c->keyed || !moving_state(c->state) || addr_eq(peer, &c->pkey.addr))
         return 0;
+    const rudp_standby *s = &c->path.standby;
+    if (!c->is_server && s->on && s->valid && addr_eq(peer, &s->peer))
+        return 0; /* the server's other address, validated (standby.c) */
     /* a client takes packets from its server's IP address on the port
      * NEW_PORT named, while validating it (path.h) */
     return c->is_server || !(c->path.port_probe && c->path.probe.on &&
@@ -225,7 +228,7 @@ static void start_probe(rudp_conn *c, rudp_time now, const rudp_addr *peer, size
 /* A non-probing packet numbered `pn` from `peer`, the highest so far
  * (RFC 9000 §9.3): the newest word of where the peer is. */
 static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint64_t pn,
-                        size_t len)
+                        size_t len, int ping_only)
 {
     rudp_path *p = &c->path;
     if (addr_eq(peer, &c->pkey.addr)) {
@@ -242,7 +245,7 @@ static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint
                           (p->port_probe && p->probe.on && !addr_eq(&p->probe.addr, peer))))
         return; /* a server's other port is NEW_PORT's to name; and while
                    validating the one it named, that one first */
-    if (rudp__standby_newest(c, now, peer))
+    if (rudp__standby_newest(c, now, peer, ping_only))
         return; /* the client's other address, validated (standby.c) */
     if (p->probe.on && !addr_eq(&p->probe.addr, peer) && now < p->probe.held_until)
         return; /* a validation has one wait for its answer before another
@@ -268,7 +271,7 @@ void rudp__path_on_packet(rudp_conn *c, rudp_time now, const rudp_addr *peer, si
     /* Keyed, a packet from a new address was authenticated (a copy of
      * the peer's, at worst) and processed; still, nothing goes there but
      * the challenge until it is answered. */
-    newest_from(c, now, peer, c->rx_largest, len);
+    newest_from(c, now, peer, c->rx_largest, len, (rx & RUDP_RX_PING_ONLY) != 0);
 }
 
 void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint32_t pn32,
@@ -276,7 +279,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
 {
     rudp_ctx *ctx = c->ctx;
     rudp_path *p = &c->path;
-    int probing = 1, answer = 0, asked = 0;
+    int probing = 1, answer = 0, asked = 0, pings = 0, other = 0;
     uint64_t data = 0, ask = 0;
     rudp_frame f;
     for (size_t off = 0; off < n;) {
@@ -295,6 +298,10 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         } else if (f.type != RUDP_FRAME_PADDING && f.type != RUDP_FRAME_PATH_CHALLENGE) {
             probing = 0;
         }
+        if (f.type == RUDP_FRAME_PING)
+            pings = 1;
+        else if (f.type != RUDP_FRAME_PADDING)
+            other = 1;
     }
     uint64_t pn = rudp__conn_rx_pn(c, pn32);
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
@@ -302,6 +309,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         return;
     }
     ctx->stats.path_held++;
+    int ping_only = pings && !other; /* a probe's copy (standby.c) */
     /* a client's standby (standby.c): answered there, and its answer to
      * our challenge taken before its newest packet is looked at */
     if (asked)
@@ -312,7 +320,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
     if (on_probe)
         p->probe.bytes_in += len;
     if (!probing && (!c->rx_any || pn > c->rx_largest)) {
-        newest_from(c, now, peer, pn, len);
+        newest_from(c, now, peer, pn, len, ping_only);
         on_probe = 1;
     }
     if (on_probe && answer && data == p->probe.challenge)
@@ -545,7 +553,8 @@ void rudp__path_flush(rudp_conn *c, rudp_time now)
     size_t need = RUDP_WIRE_SHORT_HDR + sizeof f + rudp__seal_overhead(c->keyed);
     if (pr->bytes_out + need > RUDP_PATH_AMPLIFICATION * pr->bytes_in)
         return;
-    if (rudp__conn_send_control(c, now, &pr->addr, f, sizeof f) < 0)
+    if (rudp__conn_send_control_via(c, now, c->sock, &pr->addr, rudp__standby_local_for(c, &pr->addr),
+                                    f, sizeof f) < 0)
         return;
     pr->sent++;
     pr->next_at = now + pr->interval;

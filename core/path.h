@@ -92,7 +92,13 @@ typedef struct rudp_path_probe {
 typedef struct rudp_standby {
     uint32_t sock;            /* client: the socket not in use (the standby, or the
                                  primary after a handover) */
+    rudp_addr peer;           /* client: the server's address on that path (its own,
+                                 or the one it offered: SERVER_ADDR) */
     rudp_addr addr;           /* server: the client's other address */
+    rudp_addr local;          /* server: our address on that path (has_local) */
+    rudp_addr resp_local;     /* server: the address a challenge came to (resp_has_local) */
+    rudp_addr offer;          /* server: the address we offer (offer_pending); client:
+                                 the one the server offered (offered) */
     uint64_t challenge;       /* data of our latest PATH_CHALLENGE there */
     rudp_time sent_at;        /* ... when it went */
     rudp_time next_at;        /* the next challenge goes then */
@@ -109,6 +115,11 @@ typedef struct rudp_standby {
     uint8_t outstanding;      /* our challenge awaits its answer */
     uint8_t ping_pending;     /* a PING goes there (a probe timeout's copy, or an answer) */
     uint8_t on;               /* client: sock is set; server: addr is */
+    uint8_t has_local, resp_has_local;
+    uint8_t offer_pending;    /* server: SERVER_ADDR goes (again) at offer_next_at */
+    uint8_t offer_sent;       /* ... this many times */
+    uint8_t offered;          /* client: the server offered an address */
+    rudp_time offer_next_at;
     uint8_t valid;            /* it answered, and no challenge went unanswered since */
     uint8_t unanswered;       /* challenges unanswered in a row */
     uint8_t handed;           /* client: sending on the standby (the primary failed) */
@@ -147,6 +158,8 @@ typedef struct rudp_path {
      * a challenge is answered on the path it came by */
     uint32_t rx_sock;
     rudp_addr rx_peer;
+    rudp_addr rx_local;       /* ... to rx_local (a server's wildcard socket; rx_has_local) */
+    uint8_t rx_has_local;
     rudp_standby standby;
 } rudp_path;
 

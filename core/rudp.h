@@ -462,6 +462,8 @@ enum {
                                       rudp_conn_token() */
     RUDP_EV_PATH = 1u << 11,       /* client: the connection now sends on its other socket
                                       (rudp_conn_standby): rudp_conn_sock() says which */
+    RUDP_EV_OFFER = 1u << 12,      /* client: the server offered another address of its
+                                      own: rudp_conn_server_offer() */
 };
 #define RUDP_SILENT_PTOS 3
 #define RUDP_SILENT_EVERY 8
@@ -996,7 +998,8 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
 
 /*
  * Handover (core/standby.c): a client's connection keeps the caller's
- * second socket `sock`, which reaches the same server by another interface,
+ * second socket `sock`, which reaches the server by another interface (or
+ * reaches `server`, an address the server offered: NULL for its own),
  * validated as a standby path (a PATH_CHALLENGE at the keepalive interval),
  * and moves to it when the path in use goes silent (RUDP_EV_PATH; back when
  * the primary answers again). Returns 0, or -EINVAL (a server's connection,
@@ -1005,9 +1008,19 @@ int rudp_conn_rebind(rudp_conn *c, rudp_time now, uint32_t sock, int new_ip);
  * rudp_conn_sock() names. rudp_conn_standby_sock: 1 and *sock the other
  * socket (the standby, or the primary after a handover), or 0.
  */
-int rudp_conn_standby(rudp_conn *c, rudp_time now, uint32_t sock);
+int rudp_conn_standby(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *server);
 void rudp_conn_standby_clear(rudp_conn *c);
 int rudp_conn_standby_sock(const rudp_conn *c, uint32_t *sock);
+/* Client: 1 and *out the address the server offered (RUDP_EV_OFFER), or 0. */
+int rudp_conn_server_offer(const rudp_conn *c, rudp_addr *out);
+/* Server: connection c offers its client `local`, another address of this
+ * host the client may reach it at on the same port (a listener bound to
+ * every address: the caller passes each datagram's destination to
+ * rudp_ctx_input), as a standby path. Sent (SERVER_ADDR) to a client whose
+ * build takes it, again at the keepalive interval until the client is heard
+ * there (at most 4 times). 0, or -EINVAL (a client's connection, not
+ * established, another family). */
+int rudp_conn_offer_addr(rudp_conn *c, rudp_time now, const rudp_addr *local);
 
 /*
  * A server's connection leaves its socket for the caller's socket `sock`,

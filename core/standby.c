@@ -4,58 +4,72 @@
  * mode; RFC 9000 §8.2's challenges, §9.3's rule that the peer's newest
  * packet says where it is).
  *
- * The client holds a second socket of the caller's (rudp_conn_standby),
- * which leaves by another interface to the same server address. It sends
- * a PATH_CHALLENGE there when given it, then every STANDBY_EVERY (the
- * keepalive interval) while answered, and after a wait that doubles up to
- * STANDBY_RETRY_MAX while not. The server answers a challenge on the path
- * it came by, and challenges that address in the same datagram: each end
+ * The client holds a second socket of the caller's (rudp_conn_standby):
+ * one that leaves by another interface to the server's address, or one to
+ * another address of the server's that it offered (SERVER_ADDR, sent by
+ * rudp_conn_offer_addr only to a client whose SYN said it takes it). It
+ * sends a PATH_CHALLENGE there when given it, then every STANDBY_EVERY
+ * (the keepalive interval) while answered, and after a wait that doubles
+ * while not (up to STANDBY_RETRY_MAX for a path that answered before, the
+ * keepalive interval for one that never did). The server answers a
+ * challenge on the path it came by (to its source, from the address it
+ * came to), and challenges that address in the same datagram: each end
  * then knows the other path works, and its round trip.
  *
  * The move. A probe timeout (each one) sends a PING on the validated
- * standby as well as the probe on the path in use. An end moves to the
- * other path when the peer's newest non-probing packet came by it while
- * nothing came on the path in use for a round trip (STANDBY_QUIET): a
- * path that still carries packets is not left for a probe's copy that
- * happened to arrive first. A client that takes such a packet on the
- * standby and stays answers it there with a PING, so that a path dead in
- * one direction only (our packets lost, the server's arriving) still
- * moves the server, whose move then moves the client. A server moves to
- * a validated address at once (no second validation: its challenge was
- * answered there within STANDBY_FRESH); to another, a packet from a new
- * address starts the validation path.c does.
+ * standby as well as the probe on the path in use. The server moves to
+ * the client's validated other address at once when the client's newest
+ * non-probing packet comes from there and nothing came on the path in use
+ * for a probe timeout (a queue that holds the path's packets for a while
+ * is slow, not gone); to another, a packet from a new address starts the
+ * validation path.c does. The client answers the server's probe copy on
+ * the standby with a PING there, which moves the server (also where the
+ * path fails one way only: our packets lost, the server's arriving), and
+ * follows the server's data onto the standby once its path in use has
+ * been quiet for a round trip, and not in the probe timeout after a move
+ * of its own (what the server sent before it saw that move still arrives
+ * by the path left).
  *
- * The client moves back when the primary (the socket routing chose at
- * connect) answers a challenge again; the server follows as above.
- * Congestion control, the RTT estimate (from the challenge's round trip)
- * and the path MTU start over on each move (path.c's new_path).
+ * The client moves back when the primary (the path routing chose at
+ * connect) answers a challenge again: it is challenged at once after the
+ * move (a move for a path only slow goes back within a round trip), then
+ * after doubling waits. The server follows as above. The RTT estimate
+ * starts from the challenge's round trip; congestion control and the path
+ * MTU start over on each move (path.c's rudp__path_new).
  *
- * What an attacker can do. A challenge from any address is answered
- * (one datagram per STANDBY_ANSWER_GAP, no larger than twice the
- * challenge's), and our own challenge goes only to the client's other
- * address: a fresh validated one is not replaced by a third address.
- * Keyed, every frame here was authenticated; unkeyed, an answer must
- * echo 64 random bits sent only to that address, as path.c's. A
- * bit-flipped copy from a third address is a foreign packet (path.c) and
- * moves nothing.
+ * What an attacker can do. A challenge from any address is answered (one
+ * datagram per STANDBY_ANSWER_GAP, no larger than twice the challenge's),
+ * and our own challenge goes only to the client's other address: a fresh
+ * validated one is not replaced by a third address. Keyed, every frame
+ * here was authenticated; unkeyed, an answer must echo 64 random bits sent
+ * only to that address, as path.c's, and a bit-flipped copy from a third
+ * address is a foreign packet (path.c) that moves nothing. Unkeyed, a
+ * forged SERVER_ADDR (the connection ID and a packet number the client
+ * takes: an on-path attacker's, who can reset or inject into the
+ * connection anyway, as into TCP) names an address that must answer a
+ * challenge, and is used only while the server's own address is silent.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "conn.h"
 #include "path.h"
+#include "wire.h"
 
 /* Answered: the next challenge this long after (the keepalive interval
  * when set). */
 #define STANDBY_EVERY RUDP_SEC(15)
 /* Unanswered: again after a wait from max(PTO, initial RTT), doubling up
- * to this; after STANDBY_MISSES in a row it is no longer valid. */
+ * to this for a path that answered before; after STANDBY_MISSES in a row
+ * it is no longer valid. */
 #define STANDBY_RETRY_MAX RUDP_SEC(2)
 #define STANDBY_MISSES 3
 /* Server: an address validated this long ago is taken at once. */
 #define STANDBY_FRESH(c) (4 * every(c))
 /* Server: at most one answer to another address's challenge this often. */
 #define STANDBY_ANSWER_GAP RUDP_MS(10)
+/* Server: SERVER_ADDR goes at most this many times. */
+#define STANDBY_OFFERS 4
 
 static int addr_eq(const rudp_addr *a, const rudp_addr *b)
 {
@@ -78,19 +92,23 @@ static int may_move(const rudp_conn *c)
     return rudp__conn_sending_state(c->state) && c->state != RUDP_TIME_WAIT && !c->dead;
 }
 
-/* Nothing came on the path in use for a probe timeout (the peer's copy
- * on the standby says its own ran out): a queue that holds the path's
- * packets for a while is slow, not gone. */
+/* Nothing came on the path in use for a probe timeout. */
 static int quiet(const rudp_conn *c, rudp_time now)
 {
     return now - c->path.standby.heard_at >= rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
 }
 
+/* The standby timer: a client's next challenge (or its answer's wait), a
+ * server's next SERVER_ADDR. */
 static void arm(rudp_conn *c)
 {
     rudp_standby *s = &c->path.standby;
-    if (!c->is_server && s->on && may_move(c))
+    if (!may_move(c))
+        rudp__conn_disarm(c, RUDP_T_STANDBY);
+    else if (!c->is_server && s->on)
         rudp__conn_arm(c, RUDP_T_STANDBY, s->next_at);
+    else if (c->is_server && s->offer_pending)
+        rudp__conn_arm(c, RUDP_T_STANDBY, s->offer_next_at);
     else
         rudp__conn_disarm(c, RUDP_T_STANDBY);
 }
@@ -105,13 +123,19 @@ static void log_move(rudp_conn *c, const char *what)
               (unsigned long long)(c->path.standby.rtt / 1000));
 }
 
-/* Client: the socket in use and the other one trade places. */
+/* Client: the path in use and the other one trade places. */
 static void client_swap(rudp_conn *c, rudp_time now)
 {
     rudp_standby *s = &c->path.standby;
     uint32_t was = c->sock;
     c->sock = s->sock;
     s->sock = was;
+    if (!addr_eq(&s->peer, &c->pkey.addr)) {
+        /* the server's other address */
+        rudp_addr at = c->pkey.addr;
+        rudp__table_rekey_peer(c->ctx, c, &s->peer);
+        s->peer = at;
+    }
     s->handed = (uint8_t)!s->handed;
     if (s->handed) {
         s->handovers++;
@@ -125,8 +149,7 @@ static void client_swap(rudp_conn *c, rudp_time now)
     rudp__path_new(c, now, s->rtt);
     s->heard_at = now;
     s->moved_at = now;
-    /* the path left: challenged at once (a move for a path only slow
-     * goes back within a round trip), then after doubling waits */
+    /* the path left: challenged at once, then after doubling waits */
     s->valid = 0;
     s->outstanding = 0;
     s->unanswered = 0;
@@ -138,15 +161,19 @@ static void client_swap(rudp_conn *c, rudp_time now)
     rudp__conn_event(c, RUDP_EV_PATH);
 }
 
-int rudp_conn_standby(rudp_conn *c, rudp_time now, uint32_t sock)
+int rudp_conn_standby(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *server)
 {
     now = rudp__clock(c->ctx, now);
-    if (c->is_server || !may_move(c) || sock == c->sock)
+    if (c->is_server || !may_move(c) || sock == c->sock ||
+        (server && server->family != c->pkey.addr.family))
         return -EINVAL;
     rudp_standby *s = &c->path.standby;
     s->sock = sock;
+    s->peer = server ? *server : c->pkey.addr;
     s->on = 1;
     s->valid = 0;
+    s->rtt = 0;
+    s->outstanding = 0;
     s->unanswered = 0;
     s->resp_pending = 0;
     s->wait = first_wait(c);
@@ -164,7 +191,9 @@ void rudp_conn_standby_clear(rudp_conn *c)
     s->valid = 0;
     s->handed = 0;
     s->resp_pending = 0;
-    rudp__conn_disarm(c, RUDP_T_STANDBY);
+    s->ping_pending = 0;
+    if (!c->is_server)
+        rudp__conn_disarm(c, RUDP_T_STANDBY);
 }
 
 int rudp_conn_standby_sock(const rudp_conn *c, uint32_t *sock)
@@ -175,18 +204,60 @@ int rudp_conn_standby_sock(const rudp_conn *c, uint32_t *sock)
     return 1;
 }
 
+int rudp_conn_server_offer(const rudp_conn *c, rudp_addr *out)
+{
+    if (c->is_server || !c->path.standby.offered)
+        return 0;
+    *out = c->path.standby.offer;
+    return 1;
+}
+
+int rudp_conn_offer_addr(rudp_conn *c, rudp_time now, const rudp_addr *local)
+{
+    now = rudp__clock(c->ctx, now);
+    if (!c->is_server || (!may_move(c) && c->state != RUDP_SYN_RCVD) ||
+        local->family != c->pkey.addr.family || !local->port)
+        return -EINVAL; /* (in SYN_RCVD, the first flush once established sends it) */
+    if (!c->peer_addrs)
+        return 0; /* an older client: a SERVER_ADDR frame would drop its packet */
+    rudp_standby *s = &c->path.standby;
+    s->offer = *local;
+    s->offer.scope_id = 0;
+    s->offer_pending = 1;
+    s->offer_sent = 0;
+    s->offer_next_at = now;
+    arm(c);
+    rudp__conn_dirty(c);
+    return 0;
+}
+
+void rudp__standby_on_offer(rudp_conn *c, const rudp_addr *addr)
+{
+    rudp_standby *s = &c->path.standby;
+    if (c->is_server || !may_move(c) || addr->family != c->pkey.addr.family ||
+        addr_eq(addr, &c->pkey.addr) || (s->offered && addr_eq(addr, &s->offer)))
+        return;
+    s->offer = *addr;
+    s->offered = 1;
+    rudp__conn_event(c, RUDP_EV_OFFER);
+}
+
 /* Server: the client's other address from a challenge that came from
  * `from`: taken unless a fresh validated one is there. */
 static int server_takes(rudp_conn *c, rudp_time now, const rudp_addr *from)
 {
     rudp_standby *s = &c->path.standby;
-    if (s->on && addr_eq(&s->addr, from))
-        return 1;
-    if (s->on && s->valid && now - s->valid_at <= STANDBY_FRESH(c))
-        return 0;
-    s->addr = *from;
-    s->on = 1;
-    s->valid = 0;
+    rudp_path *p = &c->path;
+    if (!(s->on && addr_eq(&s->addr, from))) {
+        if (s->on && s->valid && now - s->valid_at <= STANDBY_FRESH(c))
+            return 0;
+        s->addr = *from;
+        s->on = 1;
+        s->valid = 0;
+    }
+    s->has_local = p->rx_has_local;
+    if (p->rx_has_local)
+        s->local = p->rx_local;
     return 1;
 }
 
@@ -202,12 +273,20 @@ int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data)
         rudp__conn_dirty(c);
         return 1;
     }
-    if (addr_eq(&p->rx_peer, &c->pkey.addr))
+    int offer = s->offer_pending && p->rx_has_local && addr_eq(&p->rx_local, &s->offer);
+    if (offer) {
+        s->offer_pending = 0; /* the client reached the address we offered */
+        arm(c);
+    }
+    if (addr_eq(&p->rx_peer, &c->pkey.addr) && !offer)
         return 0;
     if (!may_move(c) || (s->resp_last && now - s->resp_last < STANDBY_ANSWER_GAP))
         return 1; /* answered a moment ago: the peer asks again */
     s->resp_last = now;
     s->resp_to = p->rx_peer;
+    s->resp_has_local = p->rx_has_local;
+    if (p->rx_has_local)
+        s->resp_local = p->rx_local;
     s->resp_data = data;
     s->resp_pending = 1;
     s->challenge_too = (uint8_t)server_takes(c, now, &p->rx_peer);
@@ -238,16 +317,22 @@ int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data)
         return 1;
     }
     if (p->probe.on && p->newest_on_probe && addr_eq(&p->probe.addr, &s->addr))
-        rudp__standby_newest(c, now, &s->addr); /* its newest packet came from there */
+        rudp__standby_newest(c, now, &s->addr, 0); /* its newest packet came from there */
     return 1;
 }
 
-int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer)
+int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int ping_only)
 {
     rudp_standby *s = &c->path.standby;
-    if (!c->is_server || !s->on || !s->valid || !addr_eq(peer, &s->addr) ||
-        now - s->valid_at > STANDBY_FRESH(c) || !may_move(c) || !quiet(c, now))
+    if (!c->is_server) /* the server's other address: the client's moves are its own */
+        return s->on && addr_eq(peer, &s->peer);
+    if (!s->on || !s->valid || !addr_eq(peer, &s->addr) || now - s->valid_at > STANDBY_FRESH(c) ||
+        !may_move(c))
         return 0;
+    if (ping_only && !quiet(c, now))
+        return 1; /* a probe's copy while the path in use still carries: the
+                     next packet decides (the client's own packets there say
+                     it moved: followed at once) */
     rudp_time rtt = s->rtt;
     if (c->path.probe.on)
         rudp__path_stop_probe(c);
@@ -261,13 +346,22 @@ void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *fr
 {
     rudp_standby *s = &c->path.standby;
     s->heard_at = now;
-    if (!s->on || !addr_eq(&s->addr, &c->pkey.addr))
+    if (!c->is_server || !s->on || !addr_eq(&s->addr, &c->pkey.addr))
         return;
     /* the address left becomes the other one: valid once the client's
      * challenge from there, answered with ours, is answered again */
     s->addr = *from;
     s->valid = 0;
     s->outstanding = 0;
+    if (s->has_local) {
+        /* our own address on that path (one we offered) goes with it */
+        rudp_addr mine = s->local;
+        int had = c->has_local;
+        s->local = c->local;
+        s->has_local = (uint8_t)had;
+        c->local = mine;
+        c->has_local = 1;
+    }
 }
 
 void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *peer,
@@ -281,24 +375,21 @@ void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const r
             s->heard_at = now;
         return;
     }
-    if (sock == c->sock) {
+    if (sock == c->sock && addr_eq(peer, &c->pkey.addr)) {
         s->heard_at = now;
         return;
     }
-    if (!s->on || sock != s->sock || !(rx & RUDP_RX_NON_PROBING) || !s->valid || !may_move(c))
+    if (!s->on || sock != s->sock || !addr_eq(peer, &s->peer) || !(rx & RUDP_RX_NON_PROBING) ||
+        !s->valid || !may_move(c))
         return;
     if (rx & RUDP_RX_PING_ONLY) {
         /* the server's probe timeout copied its probe here: a PING back
-         * by the same path, the server's sign that it works (the server
-         * moves if its path in use went quiet, standby_newest) */
+         * by the same path, the server's sign that it works */
         s->ping_pending = 1;
         rudp__conn_dirty(c);
         return;
     }
-    /* The server sends here: it moved. Followed once the path in use has
-     * been quiet for a round trip, and not in the probe timeout after a
-     * move of ours: what the server sent before it saw that move still
-     * arrives by the path left. */
+    /* The server sends here: it moved. */
     rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
     rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
     if ((rx & RUDP_RX_LARGEST) && now - s->heard_at >= round && now - s->moved_at >= pto)
@@ -315,80 +406,120 @@ void rudp__standby_pto(rudp_conn *c, rudp_time now)
     rudp__conn_dirty(c);
 }
 
-static int send_on(rudp_conn *c, rudp_time now, const uint8_t *f, size_t n)
+/* One datagram of frames f (n bytes) for the other path. */
+static void send_on(rudp_conn *c, rudp_time now, const rudp_addr *to, const rudp_addr *local,
+                    const uint8_t *f, size_t n, int challenge)
 {
     rudp_standby *s = &c->path.standby;
-    int rc = c->is_server ? rudp__conn_send_control(c, now, &s->addr, f, n)
-                          : rudp__conn_send_control_on(c, now, s->sock, &c->pkey.addr, f, n);
-    if (rc == 0) {
-        c->ctx->stats.standby_pkts++;
-        s->pkts++;
+    int rc = c->is_server ? rudp__conn_send_control_via(c, now, c->sock, to, local, f, n)
+                          : rudp__conn_send_control_on(c, now, s->sock, &s->peer, f, n);
+    if (rc < 0)
+        return;
+    c->ctx->stats.standby_pkts++;
+    s->pkts++;
+    if (challenge) {
+        s->outstanding = 1;
+        s->sent_at = now;
     }
-    return rc;
+}
+
+const rudp_addr *rudp__standby_local_for(const rudp_conn *c, const rudp_addr *to)
+{
+    const rudp_standby *s = &c->path.standby;
+    if (c->is_server && s->on && s->has_local && addr_eq(to, &s->addr))
+        return &s->local; /* the client's other address hears us from that one */
+    return c->has_local ? &c->local : NULL;
+}
+
+static const rudp_addr *server_local(const rudp_conn *c, int has, const rudp_addr *a)
+{
+    return has ? a : c->has_local ? &c->local : NULL;
 }
 
 void rudp__standby_flush(rudp_conn *c, rudp_time now)
 {
     rudp_standby *s = &c->path.standby;
-    if (!s->on && !s->resp_pending)
-        return;
-    uint8_t f[32];
+    uint8_t f[48];
     size_t n = 0;
-    if (s->resp_pending) {
-        n += (size_t)rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, s->resp_data);
-        if (c->is_server) {
-            /* answered where it came from, our own challenge with it if
-             * that is the client's other address */
+    if (c->is_server) {
+        if (s->offer_pending && now >= s->offer_next_at && may_move(c)) {
+            int k = rudp__wire_server_addr_encode(f, sizeof f, &s->offer);
+            if (k > 0 && rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)k) == 0)
+                c->ctx->stats.standby_pkts++;
+            if (++s->offer_sent >= STANDBY_OFFERS)
+                s->offer_pending = 0;
+            s->offer_next_at = now + every(c);
+            arm(c);
+        }
+        if (s->resp_pending) {
+            /* answered where it came from, from the address it came to,
+             * our own challenge with it if that is the client's other
+             * address */
+            n = (size_t)rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, s->resp_data);
             int ours = s->challenge_too && s->on && addr_eq(&s->resp_to, &s->addr);
             if (ours) {
                 s->challenge = rudp__random64(c->ctx);
                 n += (size_t)rudp__wire_path_encode(f + n, sizeof f - n,
                                                     RUDP_FRAME_PATH_CHALLENGE, s->challenge);
             }
-            if (rudp__conn_send_control(c, now, &s->resp_to, f, n) == 0) {
-                c->ctx->stats.standby_pkts++;
-                s->pkts++;
-                if (ours) {
-                    s->outstanding = 1;
-                    s->sent_at = now;
-                }
-            }
+            send_on(c, now, &s->resp_to, server_local(c, s->resp_has_local, &s->resp_local), f,
+                    n, ours);
             s->resp_pending = 0;
             s->challenge_too = 0;
-            n = 0;
         }
+        if (s->ping_pending && s->on) {
+            n = (size_t)rudp__wire_ping_encode(f, sizeof f);
+            send_on(c, now, &s->addr, server_local(c, s->has_local, &s->local), f, n, 0);
+        }
+        s->ping_pending = 0;
+        return;
     }
-    if (!c->is_server && s->on && may_move(c) && now >= s->next_at) {
+    if (!s->on) {
+        s->resp_pending = s->ping_pending = 0;
+        return;
+    }
+    if (s->resp_pending)
+        n += (size_t)rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, s->resp_data);
+    int challenge = 0;
+    if (may_move(c) && now >= s->next_at) {
         s->challenge = rudp__random64(c->ctx);
         n += (size_t)rudp__wire_path_encode(f + n, sizeof f - n, RUDP_FRAME_PATH_CHALLENGE,
                                             s->challenge);
-        s->outstanding = 1;
-        s->sent_at = now;
+        challenge = 1;
         s->challenges++;
         c->ctx->stats.standby_challenges++;
         s->next_at = now + s->wait;
         arm(c);
     }
-    if (s->ping_pending) {
+    if (s->ping_pending)
         n += (size_t)rudp__wire_ping_encode(f + n, sizeof f - n);
-        s->ping_pending = 0;
-    }
     if (n)
-        send_on(c, now, f, n);
-    s->resp_pending = 0;
+        send_on(c, now, NULL, NULL, f, n, challenge);
+    s->resp_pending = s->ping_pending = 0;
 }
 
 void rudp__standby_on_timer(rudp_conn *c, rudp_time now)
 {
     rudp_standby *s = &c->path.standby;
-    if (c->is_server || !s->on || !may_move(c))
+    if (!may_move(c))
+        return;
+    if (c->is_server) {
+        if (s->offer_pending && now >= s->offer_next_at)
+            rudp__conn_dirty(c); /* the flush sends it and arms the timer again */
+        else
+            arm(c);
+        return;
+    }
+    if (!s->on)
         return;
     if (s->outstanding && now >= s->sent_at + s->wait) {
-        /* unanswered: again, after a longer wait */
+        /* unanswered: again, after a longer wait (a path that never
+         * answered waits up to the keepalive interval) */
         s->outstanding = 0;
         if (++s->unanswered >= STANDBY_MISSES)
             s->valid = 0;
-        s->wait = s->wait * 2 < STANDBY_RETRY_MAX ? s->wait * 2 : STANDBY_RETRY_MAX;
+        rudp_time max = s->rtt ? STANDBY_RETRY_MAX : every(c);
+        s->wait = s->wait * 2 < max ? s->wait * 2 : max;
         s->next_at = now;
     }
     if (now >= s->next_at) {

@@ -315,6 +315,19 @@ int rudp__wire_frame_decode(const uint8_t *p, size_t len, rudp_frame *f)
         f->u.token.data = p + r.off + 1;
         r.off += 1 + (size_t)p[r.off];
         break;
+    case RUDP_FRAME_SERVER_ADDR: {
+        size_t n = len - r.off >= 1 && p[r.off] == 4 ? 4 : len - r.off >= 1 && p[r.off] == 6 ? 16 : 0;
+        if (!n || len - r.off < 1 + n + 2)
+            return -EBADMSG;
+        memset(&f->u.addr, 0, sizeof f->u.addr);
+        f->u.addr.family = n == 4 ? RUDP_AF_INET : RUDP_AF_INET6;
+        memcpy(f->u.addr.ip, p + r.off + 1, n);
+        f->u.addr.port = (uint16_t)(p[r.off + 1 + n] << 8 | p[r.off + 2 + n]);
+        if (!f->u.addr.port)
+            return -EBADMSG;
+        r.off += 1 + n + 2;
+        break;
+    }
     case RUDP_FRAME_RESET:
         if ((rc = rd_varint(&r, &f->u.reset.code)) == 0)
             rc = rd_varint(&r, &f->u.reset.final_size);
@@ -386,6 +399,21 @@ int rudp__wire_new_port_encode(uint8_t *p, size_t cap, unsigned port)
     if (port == 0 || port > 65535)
         return -EINVAL;
     return encode_one(p, cap, RUDP_FRAME_NEW_PORT, port);
+}
+
+int rudp__wire_server_addr_encode(uint8_t *p, size_t cap, const rudp_addr *a)
+{
+    size_t n = a->family == RUDP_AF_INET ? 4 : a->family == RUDP_AF_INET6 ? 16 : 0;
+    if (!n || !a->port)
+        return -EINVAL;
+    if (cap < 2 + n + 2)
+        return -ENOBUFS;
+    p[0] = RUDP_FRAME_SERVER_ADDR;
+    p[1] = n == 4 ? 4 : 6;
+    memcpy(p + 2, a->ip, n);
+    p[2 + n] = (uint8_t)(a->port >> 8);
+    p[3 + n] = (uint8_t)a->port;
+    return (int)(4 + n);
 }
 
 int rudp__wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len)

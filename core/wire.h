@@ -70,6 +70,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "rudp.h" /* rudp_addr (SERVER_ADDR) */
 
 #define RUDP_WIRE_MAGIC0 0x72
 #define RUDP_WIRE_MAGIC1 0x75
@@ -98,6 +99,8 @@ enum {
     RUDP_PKTF_KEY = 0x8,     /* RESET: a SYN refused for its key state, unauthenticated
                                 (keystate.c) */
     RUDP_PKTF_PMTUD = 0x8,   /* SYN: the client searches the path MTU (above) */
+    RUDP_PKTF_ADDRS = 0x2,   /* SYN: the client takes SERVER_ADDR frames (builds before
+                                ignore the bit; they would drop a packet holding one) */
 };
 
 /* What a client searching the path MTU offers at most in its SYN: what
@@ -118,6 +121,7 @@ enum rudp_frame_type {
     RUDP_FRAME_URGENT = 0x0c,
     RUDP_FRAME_NEW_PORT = 0x0d,
     RUDP_FRAME_NEW_TOKEN = 0x0e,
+    RUDP_FRAME_SERVER_ADDR = 0x0f, /* another address of the server's (standby.c) */
 };
 #define RUDP_STREAM_FIN 0x01
 #define RUDP_STREAM_LEN 0x02
@@ -167,6 +171,7 @@ typedef struct rudp_frame {
             uint8_t len;         /* 1..RUDP_TOKEN_MAX */
             const uint8_t *data; /* points into the decoded datagram */
         } token;                 /* NEW_TOKEN */
+        rudp_addr addr;          /* SERVER_ADDR: family, IP, port (scope 0) */
     } u;
 } rudp_frame;
 
@@ -250,6 +255,13 @@ int rudp__wire_reset_encode(uint8_t *p, size_t cap, uint64_t code, uint64_t fina
 int rudp__wire_urgent_encode(uint8_t *p, size_t cap, uint64_t offset);
 /* NEW_PORT: -EINVAL for port 0 or above 65535 */
 int rudp__wire_new_port_encode(uint8_t *p, size_t cap, unsigned port);
+/* rudp_addr's families (AF_INET, AF_INET6: the core names no libc header for them). */
+#define RUDP_AF_INET 2
+#define RUDP_AF_INET6 10
+/* SERVER_ADDR: 4 or 6, then the IP's 4 or 16 bytes and the port's 2,
+ * big-endian. Returns bytes written, -ENOBUFS, or -EINVAL (another family,
+ * port 0). */
+int rudp__wire_server_addr_encode(uint8_t *p, size_t cap, const rudp_addr *a);
 
 /* NEW_TOKEN carrying len bytes (1..RUDP_TOKEN_MAX, else -EINVAL). */
 int rudp__wire_new_token_encode(uint8_t *p, size_t cap, const uint8_t *token, size_t len);

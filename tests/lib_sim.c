@@ -14,6 +14,7 @@ struct sim_dgram {
     uint64_t seq;
     int from, to;
     uint32_t sock; /* the receiver's socket (sim_move_port) */
+    const rudp_addr *dst; /* sent to a second address of the receiver's (sim_alt_path) */
     rudp_addr src;
     size_t len;
     uint8_t data[];
@@ -93,6 +94,7 @@ static void schedule(sim *s, int from, int to, const rudp_addr *src, const uint8
     d->to = to;
     d->src = *src;
     d->sock = s->dst_sock ? s->dst_sock : 1;
+    d->dst = s->alt_dst;
     d->len = len;
     memcpy(d->data, buf, len);
     heap_push(s, d);
@@ -178,8 +180,8 @@ static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t le
     rudp_addr src = s->ep[from].addr;
     if (s->port_sock && from == s->port_ep && s->src_sock == s->port_sock)
         src.port = s->port_new;
-    if (s->alt_sock && from == s->alt_ep && s->src_sock == s->alt_sock)
-        src = s->alt_addr;
+    if (s->alt_src)
+        src = *s->alt_src;
     schedule(s, from, to, &src, buf, len, at);
     if (l->dup > 0 && sim_rand01(s) < l->dup) {
         l->duplicated++;
@@ -187,19 +189,43 @@ static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t le
     }
 }
 
-static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
-                    size_t len)
+static int same_ip(const rudp_addr *a, const rudp_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, sizeof a->ip) == 0;
+}
+
+static void ep_send_from(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,
+                         uint64_t tag, const uint8_t *buf, size_t len)
 {
     sim_ep *e = user;
     sim *s = e->owner;
+    (void)tag;
     int to = find_ep(s, peer);
     uint32_t dst = 1;
-    if (s->alt_sock && e->idx == s->alt_ep && sock == s->alt_sock)
-        s->alt_link = &s->alt_out;
-    if (to < 0 && s->alt_sock && memcmp(peer, &s->alt_addr, sizeof *peer) == 0) {
-        to = s->alt_ep;
-        dst = s->alt_sock;
-        s->alt_link = &s->alt_in;
+    /* Which path: a server's second address first (from it, else to it),
+     * then a client's second socket (from it, else to it). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < s->nalt; i++) {
+            struct sim_alt *a = &s->alt[i];
+            if (a->by_local != !pass)
+                continue;
+            if (a->ep == e->idx &&
+                (a->by_local ? local && same_ip(local, &a->addr) : sock == a->sock)) {
+                if (!s->alt_link)
+                    s->alt_link = &a->out;
+                s->alt_src = &a->addr; /* sent from it, whichever path it takes */
+            } else if (memcmp(peer, &a->addr, sizeof *peer) == 0 && !s->alt_link) {
+                s->alt_link = &a->in;
+            }
+        }
+    }
+    for (int i = 0; i < s->nalt && to < 0; i++) {
+        struct sim_alt *a = &s->alt[i];
+        if (memcmp(peer, &a->addr, sizeof *peer) == 0) {
+            to = a->ep;
+            dst = a->sock;
+            s->alt_dst = &a->addr;
+        }
     }
     if (to < 0 && s->port_sock) {
         rudp_addr a = *peer;
@@ -213,6 +239,7 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
         s->void_dgrams++; /* a spoofed source's reply goes nowhere */
         s->void_bytes += len;
         s->alt_link = NULL;
+        s->alt_src = NULL;
         return;
     }
     s->src_sock = sock;
@@ -220,6 +247,13 @@ static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     link_send(s, e->idx, to, buf, len);
     s->src_sock = s->dst_sock = 0;
     s->alt_link = NULL;
+    s->alt_src = s->alt_dst = NULL;
+}
+
+static void ep_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
+                    size_t len)
+{
+    ep_send_from(user, sock, peer, NULL, 0, buf, len);
 }
 
 static void ep_freed(void *user, uint32_t sock)
@@ -291,7 +325,8 @@ int sim_add_ep_mem(sim *s, const rudp_config *cfg, const rudp_mem *mem)
     uint8_t seed[32];
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
-    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
+    static const rudp_ctx_ops ops = {
+        .send = ep_send, .send_from = ep_send_from, .log = ep_log, .conn_freed = ep_freed};
     int err = rudp_ctx_new(&ops, e, seed, cfg, mem, &e->ctx);
     (void)err;
     return i;
@@ -414,7 +449,8 @@ void sim_restart(sim *s, int ep, const rudp_config *cfg)
     uint8_t seed[32];
     for (int k = 0; k < 32; k++)
         seed[k] = (uint8_t)sim_rand(s);
-    static const rudp_ctx_ops ops = {.send = ep_send, .log = ep_log, .conn_freed = ep_freed};
+    static const rudp_ctx_ops ops = {
+        .send = ep_send, .send_from = ep_send_from, .log = ep_log, .conn_freed = ep_freed};
     rudp_ctx_new(&ops, e, seed, cfg, e->mem, &e->ctx);
     e->deadline = RUDP_TIME_NEVER;
     if (e->aead)
@@ -505,11 +541,18 @@ void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_
     schedule(s, -1, to, from, buf, len, s->now);
 }
 
-void sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr)
+int sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr)
 {
-    s->alt_ep = ep;
-    s->alt_sock = sock;
-    s->alt_addr = *addr;
+    if (s->nalt == 2)
+        return -1;
+    struct sim_alt *a = &s->alt[s->nalt];
+    memset(a, 0, sizeof *a);
+    a->on = 1;
+    a->ep = ep;
+    a->sock = sock;
+    a->by_local = sock == 1;
+    a->addr = *addr;
+    return s->nalt++;
 }
 
 void sim_inject_at(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len,
@@ -667,9 +710,8 @@ static void step(sim *s)
         } else if (s->port_sock && d->to == s->port_ep && d->sock == 1) {
             s->gone_dgrams++; /* the old port is the application's now */
         } else if (!e->down) {
-            int alt = s->alt_sock && d->to == s->alt_ep && d->sock == s->alt_sock;
-            rudp_ctx_input(e->ctx, s->now, d->sock, alt ? &s->alt_addr : &e->addr, &d->src,
-                           d->data, d->len);
+            const rudp_addr *local = d->dst ? d->dst : &e->addr;
+            rudp_ctx_input(e->ctx, s->now, d->sock, local, &d->src, d->data, d->len);
         }
         free(d);
     }

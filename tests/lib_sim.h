@@ -142,13 +142,19 @@ struct sim {
     uint16_t port_new;
     uint64_t gone_dgrams;
     uint32_t src_sock, dst_sock; /* the datagram being sent: its sockets */
-    /* sim_alt_path: endpoint alt_ep's socket alt_sock has address alt_addr,
-     * a second path of its own to every peer: alt_out from it, alt_in to it */
-    int alt_ep;
-    uint32_t alt_sock;
-    rudp_addr alt_addr;
-    sim_link alt_out, alt_in;
+    /* sim_alt_path: second addresses, each a path of its own to every
+     * peer (out from it, in to it) */
+    struct sim_alt {
+        int on, ep;
+        uint32_t sock;      /* a client's socket from addr; a server's listening one */
+        int by_local;       /* a server's: what it sends from addr takes the path */
+        rudp_addr addr;
+        sim_link out, in;
+    } alt[2];
+    int nalt;
     sim_link *alt_link;     /* the datagram being sent takes this path */
+    const rudp_addr *alt_src; /* ... from this address */
+    const rudp_addr *alt_dst; /* ... to this second address */
     /* endpoint moves due (sim_schedule_move), in no order */
     struct sim_move {
         rudp_time at;
@@ -213,11 +219,14 @@ void sim_run_until(sim *s, rudp_time until);
  * gone (another program has that port: counted in gone_dgrams). */
 void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port);
 
-/* Endpoint `ep` has a second socket `sock` (not 1) from address `addr`,
- * through another network: what it sends, and what is sent to addr, takes
- * s->alt_out and s->alt_in (set their delay, rate, cut) instead of the
- * endpoints' links. */
-void sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr);
+/* Endpoint `ep` has a second address `addr` through another network (at
+ * most two in a simulation; returns its index in s->alt[]): a client's
+ * socket `sock` (not 1) sends from it; a server's listening socket `sock`
+ * (1) hears it too, and what it sends from it (the core's local address)
+ * takes that path. What goes from it and to it takes alt[i].out and
+ * alt[i].in (set their delay, rate, cut) instead of the endpoints' links;
+ * a server's second address before a client's second socket. */
+int sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr);
 
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);

@@ -58,9 +58,9 @@ static void hand_up(hand *h, uint64_t seed, int keyed, rudp_time secs)
     }
     path_like(&h->s.link[h->a][h->b]);
     path_like(&h->s.link[h->b][h->a]);
-    sim_alt_path(&h->s, h->a, ALT_SOCK, &alt_addr);
-    path_like(&h->s.alt_out);
-    path_like(&h->s.alt_in);
+    cr_assert(eq(int, sim_alt_path(&h->s, h->a, ALT_SOCK, &alt_addr), 0));
+    path_like(&h->s.alt[0].out);
+    path_like(&h->s.alt[0].in);
     sim_app srv = {.to_send = DOWN, .expect = UP, .send_seed = 2, .recv_seed = 1};
     sim_app cli = {.to_send = UP, .expect = DOWN, .send_seed = 1, .recv_seed = 2};
     sim_listen(&h->s, h->b, &srv, 16);
@@ -68,7 +68,7 @@ static void hand_up(hand *h, uint64_t seed, int keyed, rudp_time secs)
     cr_assert(ge(int, h->ci, 0));
     sim_run_until(&h->s, h->s.now + RUDP_MS(200));
     cr_assert(h->s.apps[h->ci].established);
-    cr_assert(eq(int, rudp_conn_standby(h->s.apps[h->ci].conn, h->s.now, ALT_SOCK), 0));
+    cr_assert(eq(int, rudp_conn_standby(h->s.apps[h->ci].conn, h->s.now, ALT_SOCK, NULL), 0));
     h->cut = h->s.now + RUDP_MS(400);
     h->back = h->cut + secs;
     for (int d = 0; d < 2; d++) {
@@ -114,7 +114,7 @@ static void silent_primary(int keyed)
               (unsigned long long)c->handbacks);
     cr_assert(eq(u64, sv->path_moves, 2), "server: %llu moves", (unsigned long long)sv->path_moves);
     cr_assert(gt(u64, h.s.link[h.a][h.b].dropped + h.s.link[h.b][h.a].dropped, 0));
-    cr_assert(gt(u64, h.s.alt_in.sent, 100), "the standby carried the transfer");
+    cr_assert(gt(u64, h.s.alt[0].in.sent, 100), "the standby carried the transfer");
     cr_assert(eq(u64, c->rebinds, 0), "no new socket: the standby took over");
     sim_free(&h.s);
 }
@@ -132,7 +132,7 @@ Test(standby, no_standby_no_handover, .timeout = 60)
     assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
     cr_assert(eq(u64, stats(&h, h.a)->handovers, 0));
     cr_assert(eq(u64, stats(&h, h.b)->path_moves, 0));
-    cr_assert(eq(u64, h.s.alt_in.sent + h.s.alt_out.sent, 0), "a cleared standby carries nothing");
+    cr_assert(eq(u64, h.s.alt[0].in.sent + h.s.alt[0].out.sent, 0), "a cleared standby carries nothing");
     sim_free(&h.s);
 }
 
@@ -142,7 +142,7 @@ Test(standby, a_standby_that_never_answered_takes_nothing, .timeout = 60)
 {
     hand h;
     hand_up(&h, 43, 0, RUDP_SEC(1));
-    h.s.alt_out.cut_at = h.s.alt_in.cut_at = 1;
+    h.s.alt[0].out.cut_at = h.s.alt[0].in.cut_at = 1;
     assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
     cr_assert(eq(u64, stats(&h, h.a)->handovers, 0));
     cr_assert(eq(u64, stats(&h, h.b)->path_moves, 0));
@@ -268,11 +268,92 @@ Test(standby, only_an_established_clients_other_socket)
     hand_up(&h, 49, 0, RUDP_SEC(1));
     sim_app *sv = server_app(&h);
     cr_assert_not_null(sv);
-    cr_assert(eq(int, rudp_conn_standby(sv->conn, h.s.now, ALT_SOCK), -EINVAL));
+    cr_assert(eq(int, rudp_conn_standby(sv->conn, h.s.now, ALT_SOCK, NULL), -EINVAL));
     rudp_conn *c = h.s.apps[h.ci].conn;
-    cr_assert(eq(int, rudp_conn_standby(c, h.s.now, rudp_conn_sock(c)), -EINVAL));
+    cr_assert(eq(int, rudp_conn_standby(c, h.s.now, rudp_conn_sock(c), NULL), -EINVAL));
     uint32_t other = 0;
     cr_assert(eq(int, rudp_conn_standby_sock(c, &other), 1));
     cr_assert(eq(u32, other, ALT_SOCK));
     sim_free(&h.s);
 }
+
+/* ---- a server's second address, offered (SERVER_ADDR) ---- */
+
+static const rudp_addr srv2 = {.family = 2, .port = 1001, .ip = {10, 0, 9, 2}};
+static const rudp_addr cli2 = {.family = 2, .port = 5001, .ip = {10, 0, 0, 1}};
+
+/* Client a with one address, server b with a second one (10.0.9.2, heard
+ * by its listening socket): the server offers it, the client takes it as
+ * its standby (a socket of its own, another port), and the primary (the
+ * server's first address) goes silent for 1 s. */
+static void offered(int keyed, int old_client)
+{
+    hand h;
+    sim_init(&h.s, 53);
+    h.a = sim_add_ep(&h.s, NULL);
+    h.b = sim_add_ep(&h.s, NULL);
+    if (getenv("SIM_PRINT")) {
+        rudp_ctx_set_log_level(h.s.ep[h.a].ctx, RUDP_LOG_INFO);
+        rudp_ctx_set_log_level(h.s.ep[h.b].ctx, RUDP_LOG_INFO);
+    }
+    if (keyed) {
+        sim_set_key(&h.s, h.a, test_key);
+        sim_set_key(&h.s, h.b, test_key);
+    }
+    path_like(&h.s.link[h.a][h.b]);
+    path_like(&h.s.link[h.b][h.a]);
+    int i = sim_alt_path(&h.s, h.b, 1, &srv2), j = sim_alt_path(&h.s, h.a, ALT_SOCK, &cli2);
+    cr_assert(eq(int, i, 0));
+    cr_assert(eq(int, j, 1));
+    for (int k = 0; k < 2; k++) {
+        path_like(&h.s.alt[k].out);
+        path_like(&h.s.alt[k].in);
+    }
+    sim_app srv = {.to_send = DOWN, .expect = UP, .send_seed = 2, .recv_seed = 1};
+    sim_app cli = {.to_send = UP, .expect = DOWN, .send_seed = 1, .recv_seed = 2};
+    sim_listen(&h.s, h.b, &srv, 16);
+    h.ci = sim_connect(&h.s, h.a, h.b, &cli, NULL);
+    sim_run_until(&h.s, h.s.now + RUDP_MS(200));
+    sim_app *sv = server_app(&h), *c = &h.s.apps[h.ci];
+    cr_assert_not_null(sv);
+    if (old_client)
+        sv->conn->peer_addrs = 0; /* its SYN did not say it takes SERVER_ADDR */
+    cr_assert(eq(int, rudp_conn_offer_addr(sv->conn, h.s.now, &srv2), 0));
+    /* what it sends waits behind the download's queue (100 KB at 10 Mbit/s) */
+    for (int k = 0; k < 50 && !(c->events & RUDP_EV_OFFER); k++)
+        sim_run_until(&h.s, h.s.now + RUDP_MS(10));
+    rudp_addr got;
+    if (old_client) {
+        cr_assert(eq(u32, c->events & RUDP_EV_OFFER, 0), "an older client was sent SERVER_ADDR");
+        cr_assert(eq(int, rudp_conn_server_offer(c->conn, &got), 0));
+        cr_assert(eq(u64, stats(&h, h.b)->standby_pkts, 0));
+        sim_free(&h.s);
+        return;
+    }
+    cr_assert(ne(u32, c->events & RUDP_EV_OFFER, 0));
+    cr_assert(eq(int, rudp_conn_server_offer(c->conn, &got), 1));
+    cr_assert(eq(int, memcmp(&got, &srv2, sizeof got), 0));
+    cr_assert(eq(int, rudp_conn_standby(c->conn, h.s.now, ALT_SOCK, &got), 0));
+    h.cut = h.s.now + RUDP_MS(300);
+    h.back = h.cut + RUDP_SEC(1);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &h.s.link[h.b][h.a] : &h.s.link[h.a][h.b];
+        l->cut_at = h.cut;
+        l->cut_until = h.back;
+    }
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
+    const rudp_stats *cs = stats(&h, h.a), *ss = stats(&h, h.b);
+    cr_assert(eq(u64, cs->handovers, 1), "client: %llu moves", (unsigned long long)cs->handovers);
+    cr_assert(eq(u64, cs->handbacks, 1));
+    cr_assert(eq(u64, ss->path_moves, 2), "server: %llu moves", (unsigned long long)ss->path_moves);
+    cr_assert(gt(u64, h.s.alt[0].out.sent, 100), "the server's second address carried the transfer");
+    cr_assert(gt(u64, h.s.alt[0].in.sent, 100));
+    /* the client's second socket spoke only with that address, and heard
+     * only from it (a connected socket hears nothing else) */
+    cr_assert(eq(u64, h.s.alt[1].out.sent + h.s.alt[1].in.sent, 0));
+    sim_free(&h.s);
+}
+
+Test(standby, a_server_address_offered_takes_over_unkeyed, .timeout = 60) { offered(0, 0); }
+Test(standby, a_server_address_offered_takes_over_keyed, .timeout = 60) { offered(1, 0); }
+Test(standby, an_older_client_is_offered_nothing) { offered(0, 1); }

@@ -883,3 +883,38 @@ Test(wire, decoding_random_bytes_never_reads_out_of_bounds, .timeout = 30)
     /* guard against a test that only ever exercises the header rejection path */
     cr_assert(gt(int, parsed, 1000));
 }
+
+/* SERVER_ADDR (standby.c): IPv4 and IPv6 round trips; every truncation,
+ * another family byte and port 0 are refused. */
+Test(wire, server_addr_roundtrips_and_rejects_malformed)
+{
+    rudp_addr v4 = {.family = RUDP_AF_INET, .port = 7400, .ip = {10, 201, 9, 2}};
+    rudp_addr v6 = {.family = RUDP_AF_INET6, .port = 443, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 9}};
+    const rudp_addr *each[2] = {&v4, &v6};
+    for (int i = 0; i < 2; i++) {
+        uint8_t buf[32];
+        int n = rudp__wire_server_addr_encode(buf, sizeof buf, each[i]);
+        cr_assert(eq(int, n, i ? 20 : 8));
+        rudp_frame f;
+        cr_assert(eq(int, decode_frame_exact(buf, (size_t)n, &f), n));
+        cr_assert(eq(u8, f.type, RUDP_FRAME_SERVER_ADDR));
+        cr_assert(eq(int, memcmp(&f.u.addr, each[i], sizeof f.u.addr), 0));
+        for (int k = 1; k < n; k++)
+            cr_assert(lt(int, decode_frame_exact(buf, (size_t)k, &f), 0), "truncated at %d", k);
+        uint8_t bad[32];
+        memcpy(bad, buf, (size_t)n);
+        bad[1] = 5; /* neither 4 nor 6 */
+        cr_assert(lt(int, decode_frame_exact(bad, (size_t)n, &f), 0));
+        memcpy(bad, buf, (size_t)n);
+        bad[n - 2] = bad[n - 1] = 0; /* port 0 */
+        cr_assert(lt(int, decode_frame_exact(bad, (size_t)n, &f), 0));
+        cr_assert(eq(int, rudp__wire_server_addr_encode(buf, (size_t)n - 1, each[i]), -ENOBUFS));
+    }
+    rudp_addr none = v4;
+    none.family = 1;
+    uint8_t buf[32];
+    cr_assert(eq(int, rudp__wire_server_addr_encode(buf, sizeof buf, &none), -EINVAL));
+    none = v4;
+    none.port = 0;
+    cr_assert(eq(int, rudp__wire_server_addr_encode(buf, sizeof buf, &none), -EINVAL));
+}

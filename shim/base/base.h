@@ -195,6 +195,7 @@ typedef struct shim_config {
     char reset_id[256];     /* RUDP_RESET_ID: this server's name for its resets, or "" */
     int zero_rtt;           /* RUDP_0RTT=1: listeners give tokens, clients use them */
     int multipath;          /* RUDP_MULTIPATH=handover (1, default) or off (0) */
+    rudp_addr offer;        /* RUDP_OFFER_ADDR: servers offer it (family 0: none) */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;

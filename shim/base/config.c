@@ -138,6 +138,7 @@ static const struct {
     {"RUDP_RESET_ID", SETTING},     /* keyed stateless resets through a NAT (keyreset.c) */
     {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client */
     {"RUDP_MULTIPATH", SETTING},    /* a client's standby path (engine/standby.c) */
+    {"RUDP_OFFER_ADDR", SETTING},   /* a server's second address, offered to clients */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_CONFIG_CHECK", SCRIPT},  /* rudp-run: check the settings, exit 0 or 2 (sock.c) */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
@@ -871,6 +872,22 @@ static int load_multipath(void)
                        "handover (a client keeps a standby path through a second interface "
                        "and moves to it when its path goes silent; the default) or off");
         shim_cfg.multipath = v[0] == 'h';
+    }
+    memset(&shim_cfg.offer, 0, sizeof shim_cfg.offer);
+    if ((v = env("RUDP_OFFER_ADDR"))) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, v, &in->sin_addr) == 1)
+            in->sin_family = AF_INET;
+        else if (inet_pton(AF_INET6, v, &in6->sin6_addr) == 1)
+            in6->sin6_family = AF_INET6;
+        else
+            return bad("RUDP_OFFER_ADDR", v,
+                       "an IPv4 or IPv6 address of this host, which listeners bound to every "
+                       "address offer their clients as a second path");
+        shim_to_rudp_addr((struct sockaddr *)&ss, &shim_cfg.offer);
     }
     return 0;
 }

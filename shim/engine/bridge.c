@@ -1009,6 +1009,8 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
         publish(b); /* SIOCOUTQNSD too (RUDP_EV_SENT: TCP_NOTSENT_LOWAT set) */
     if (ev & RUDP_EV_PATH)
         shim_standby_moved(b); /* before anything looks at b->sock */
+    if ((ev & RUDP_EV_OFFER) && b->owns_sock)
+        shim_standby_offered(b, now);
     if (ev & RUDP_EV_ESTABLISHED) {
         on_established(b, now);
         if (b->owns_sock)

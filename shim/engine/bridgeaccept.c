@@ -283,6 +283,7 @@ static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time no
     b->established = 1;
     b->id = shim_engine_new_id();
     shim_pktctl_accepted(b);
+    shim_standby_offer(b, now);
     b->slot = shim_slot_alloc(b->id);
     shim_appsend_index(b);
     shim_slot *sl = shim_bridge_slot(b);

@@ -58,6 +58,11 @@ void shim_roam_silent(bridge *b, rudp_time now);
  * (RUDP_EV_PATH); the standby goes (before the connection is released,
  * or moves to a fresh socket). */
 void shim_standby_open(bridge *b, rudp_time now);
+/* ... or, without one, to the address its server offered (RUDP_EV_OFFER);
+ * a server's accepted connection offers RUDP_OFFER_ADDR (a listener bound
+ * to every address). */
+void shim_standby_offered(bridge *b, rudp_time now);
+void shim_standby_offer(bridge *b, rudp_time now);
 void shim_standby_moved(bridge *b);
 void shim_standby_close(bridge *b);
 /* After a flush: moves the connections whose sockets' sends failed. */

@@ -33,6 +33,7 @@
 #include <net/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -157,29 +158,64 @@ static int if_info(int ifindex, char name[IF_NAMESIZE], short *flags, int *tunne
     return rc;
 }
 
-/* A socket on device `name` from address `a` to `peer`, or -1. */
-static int open_on(const char *name, const rudp_addr *a, const rudp_addr *peer, int family,
-                   int like)
+/* A UDP socket as the primary p's (its IPV6_V6ONLY, the app's marks),
+ * bound to device `name` and address `a` when given (no device: routing
+ * picks), connected to `to`; or -1. */
+static int open_like(const esock *p, const char *name, const rudp_addr *a, const rudp_addr *to)
 {
-    int fd = real_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = real_socket(p->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_storage src, dst;
-    socklen_t sl = shim_from_rudp_addr(a, &src), dl = shim_from_rudp_addr(peer, &dst);
-    if (family == AF_INET6) {
+    if (p->family == AF_INET6) {
         int v6 = 0;
         socklen_t vl = sizeof v6;
-        if (real_getsockopt(like, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
+        if (real_getsockopt(p->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
             real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
     }
-    shim_marks_copy(like, fd, family); /* the app's IP_TOS and the like */
-    if (real_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name) + 1) < 0 ||
-        real_bind(fd, (struct sockaddr *)&src, sl) < 0 ||
-        real_connect(fd, (struct sockaddr *)&dst, dl) < 0) {
-        real_close(fd);
+    shim_marks_copy(p->fd, fd, p->family); /* the app's IP_TOS and the like */
+    struct sockaddr_storage src, dst;
+    socklen_t dl = shim_from_rudp_addr(to, &dst);
+    int bad = 0;
+    if (name) {
+        socklen_t sl = shim_from_rudp_addr(a, &src);
+        bad = real_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name) + 1) <
+                  0 ||
+              real_bind(fd, (struct sockaddr *)&src, sl) < 0;
+    }
+    if (bad || real_connect(fd, (struct sockaddr *)&dst, dl) < 0) {
+        real_close(fd); /* no route to the server from there */
         return -1;
     }
     return fd;
+}
+
+/* fd (open_like's) becomes b's standby socket, to `to` (NULL: the
+ * connection's server address). 0, or -1 (fd is closed). */
+static int adopt(bridge *b, rudp_time now, int fd, const rudp_addr *to, const char *how)
+{
+    esock *p = b->sock;
+    shim_udp_grow_buffers(fd, 0);
+    fd = shim_fd_move_high(fd);
+    shim_own_fd(fd, 1);
+    esock *s = shim_esock_new(b->e, fd, p->family);
+    if (!s) {
+        shim_close_owned(fd);
+        return -1;
+    }
+    s->peer = to ? *to : p->peer;
+    s->connected = 1;
+    s->refs = 1; /* the bridge's; the connection's moves with rudp_conn_sock */
+    if (rudp_conn_standby(b->conn, now, s->idx, to) < 0) {
+        shim_esock_unref(s);
+        return -1;
+    }
+    b->standby = s;
+    if (shim_cfg.log_level >= RUDP_LOG_INFO) {
+        char cname[160];
+        rudp_conn_name(b->conn, cname, sizeof cname);
+        shim_log(RUDP_LOG_INFO, "%s: a standby path %s", cname, how);
+    }
+    return 0;
 }
 
 void shim_standby_open(bridge *b, rudp_time now)
@@ -220,33 +256,45 @@ void shim_standby_open(bridge *b, rudp_time now)
             is_loopback_ip(&v[i].addr) || if_info(v[i].ifindex, name, &flags, &tunnel) < 0 ||
             (flags & IFF_LOOPBACK) || !(flags & IFF_UP) || !(flags & IFF_RUNNING))
             continue;
-        int fd = open_on(name, &v[i].addr, peer, p->family, p->fd);
+        int fd = open_like(p, name, &v[i].addr, peer);
         if (fd < 0)
             continue;
-        shim_udp_grow_buffers(fd, 0);
-        fd = shim_fd_move_high(fd);
-        shim_own_fd(fd, 1);
-        esock *s = shim_esock_new(b->e, fd, p->family);
-        if (!s) {
-            shim_close_owned(fd);
-            return;
-        }
-        s->peer = *peer;
-        s->connected = 1;
-        s->refs = 1; /* the bridge's; the connection's moves with rudp_conn_sock */
-        if (rudp_conn_standby(b->conn, now, s->idx) < 0) {
-            shim_esock_unref(s);
-            return;
-        }
-        b->standby = s;
-        if (shim_cfg.log_level >= RUDP_LOG_INFO) {
-            char cname[160], a[64];
-            rudp_conn_name(b->conn, cname, sizeof cname);
-            rudp_addr_format(&v[i].addr, a, sizeof a);
-            shim_log(RUDP_LOG_INFO, "%s: a standby path from %s on %s", cname, a, name);
-        }
+        char how[96], a[64];
+        rudp_addr_format(&v[i].addr, a, sizeof a);
+        snprintf(how, sizeof how, "from %s on %s", a, name);
+        adopt(b, now, fd, NULL, how);
         return;
     }
+}
+
+void shim_standby_offered(bridge *b, rudp_time now)
+{
+    rudp_addr to;
+    if (!shim_cfg.multipath || !b->conn || !b->owns_sock || !b->sock || b->standby ||
+        !b->sock->connected || !rudp_conn_server_offer(b->conn, &to))
+        return; /* one standby: another interface's, when there is one */
+    int fd = open_like(b->sock, NULL, NULL, &to);
+    if (fd < 0)
+        return;
+    char how[96], a[64];
+    rudp_addr_format(&to, a, sizeof a);
+    snprintf(how, sizeof how, "to %s, the server's other address", a);
+    adopt(b, now, fd, &to, how);
+}
+
+void shim_standby_offer(bridge *b, rudp_time now)
+{
+    const rudp_addr *dst = b->conn ? rudp_conn_local(b->conn) : NULL;
+    if (!shim_cfg.multipath || !shim_cfg.offer.family || !dst || !b->sock || !b->sock->pktinfo ||
+        dst->family != shim_cfg.offer.family || shim_addr_same_ip(dst, &shim_cfg.offer))
+        return; /* a listener bound to one address hears no other */
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    if (real_getsockname(b->sock->fd, (struct sockaddr *)&ss, &l) < 0)
+        return;
+    rudp_addr a = shim_cfg.offer;
+    a.port = (uint16_t)shim_ss_port(&ss); /* the listener's port, at the other address */
+    rudp_conn_offer_addr(b->conn, now, &a);
 }
 
 void shim_standby_moved(bridge *b)
