@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "path.h"
+#include "trace.h"
 
 /* The challenge goes at most this many times; the first wait is the
  * larger of the PTO and the initial RTT, doubling, and validation fails
@@ -180,6 +181,7 @@ void rudp__path_move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, rudp_t
     if (!same_ip(&from, to))
         rudp__path_new(c, now, rtt);
     log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);
+    rudp__trace_path(c, "peer moved", rtt);
     rudp__conn_probe_now(c); /* what the old address may have lost goes again */
     /* Our ACKs went to the old address meanwhile (a client whose address
      * went away never gets them): repeat them on the new path at once, or

@@ -210,7 +210,8 @@ typedef struct rudp_stats {
     uint64_t standby_challenges;           /* client: challenges sent on the other path */
     uint64_t standby_validated;            /* ... answered there (both ends) */
     uint64_t standby_pkts;                 /* datagrams sent for it (challenges, answers,
-                                              probe copies) */
+                                              probe copies, offers) */
+    uint64_t standby_bytes;                /* ... their UDP payload bytes */
     uint64_t pacer_waits;                  /* times the pacer held data back (its timer set) */
     uint64_t pacer_wakeups;                /* ... and its timer fired: each sends a burst of
                                               ~1 ms at the pacing rate (conn_output.c) */
@@ -684,6 +685,7 @@ enum rudp_trace_kind {
     RUDP_TRACE_METRICS,      /* every value now: the writer reports those that changed */
     RUDP_TRACE_CONN_STATE,
     RUDP_TRACE_MTU,          /* the datagram size changed (path MTU discovery) */
+    RUDP_TRACE_PATH,         /* the connection moved to another path (path.c, standby.c) */
 };
 
 #define RUDP_TRACE_FRAMES_MAX 8  /* frames described per packet; more are counted */
@@ -730,6 +732,9 @@ typedef struct rudp_trace_event {
     const char *why;                   /* CONN_STATE: what caused it; MTU: why it changed */
     uint32_t mtu_old, mtu_new;         /* MTU: the largest datagram's payload, bytes */
     uint8_t mtu_done;                  /* MTU: the search is over (until the next raise) */
+    const rudp_addr *path_peer;        /* PATH: where the connection sends now; why: "peer
+                                          moved", "to the standby", "back to the primary" */
+    rudp_time path_rtt;                /* PATH: the RTT it starts from (0: the initial one) */
 } rudp_trace_event;
 
 typedef struct rudp_trace_ops {

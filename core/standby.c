@@ -54,6 +54,7 @@
 
 #include "conn.h"
 #include "path.h"
+#include "trace.h"
 #include "wire.h"
 
 /* Answered: the next challenge this long after (the keepalive interval
@@ -147,6 +148,7 @@ static void client_swap(rudp_conn *c, rudp_time now)
         log_move(c, "moves back to its primary path");
     }
     rudp__path_new(c, now, s->rtt);
+    rudp__trace_path(c, s->handed ? "to the standby" : "back to the primary", s->rtt);
     s->heard_at = now;
     s->moved_at = now;
     /* the path left: challenged at once, then after doubling waits */
@@ -406,6 +408,14 @@ void rudp__standby_pto(rudp_conn *c, rudp_time now)
     rudp__conn_dirty(c);
 }
 
+/* The count of a datagram of n bytes of frames sent for the standby. */
+static void counted(rudp_conn *c, size_t n)
+{
+    c->ctx->stats.standby_pkts++;
+    c->ctx->stats.standby_bytes += RUDP_WIRE_SHORT_HDR + n + rudp__seal_overhead(c->keyed);
+    c->path.standby.pkts++;
+}
+
 /* One datagram of frames f (n bytes) for the other path. */
 static void send_on(rudp_conn *c, rudp_time now, const rudp_addr *to, const rudp_addr *local,
                     const uint8_t *f, size_t n, int challenge)
@@ -415,8 +425,7 @@ static void send_on(rudp_conn *c, rudp_time now, const rudp_addr *to, const rudp
                           : rudp__conn_send_control_on(c, now, s->sock, &s->peer, f, n);
     if (rc < 0)
         return;
-    c->ctx->stats.standby_pkts++;
-    s->pkts++;
+    counted(c, n);
     if (challenge) {
         s->outstanding = 1;
         s->sent_at = now;
@@ -445,7 +454,7 @@ void rudp__standby_flush(rudp_conn *c, rudp_time now)
         if (s->offer_pending && now >= s->offer_next_at && may_move(c)) {
             int k = rudp__wire_server_addr_encode(f, sizeof f, &s->offer);
             if (k > 0 && rudp__conn_send_control(c, now, &c->pkey.addr, f, (size_t)k) == 0)
-                c->ctx->stats.standby_pkts++;
+                counted(c, (size_t)k);
             if (++s->offer_sent >= STANDBY_OFFERS)
                 s->offer_pending = 0;
             s->offer_next_at = now + every(c);

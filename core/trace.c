@@ -199,6 +199,17 @@ void rudp__trace_do_mtu(rudp_conn *c, uint32_t old, uint32_t now_size, int done)
     emit(c, &ev);
 }
 
+void rudp__trace_do_path(rudp_conn *c, const char *why, rudp_time rtt)
+{
+    rudp_trace_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = RUDP_TRACE_PATH;
+    ev.why = why;
+    ev.path_peer = &c->pkey.addr;
+    ev.path_rtt = rtt;
+    emit(c, &ev);
+}
+
 void rudp__trace_do_close(rudp_conn *c)
 {
     void *h = c->trace;

@@ -19,6 +19,7 @@ void rudp__trace_do_lost(rudp_conn *c, const rudp_sent *s);
 void rudp__trace_do_metrics(rudp_conn *c);
 void rudp__trace_do_close(rudp_conn *c);
 void rudp__trace_do_mtu(rudp_conn *c, uint32_t old, uint32_t now_size, int done);
+void rudp__trace_do_path(rudp_conn *c, const char *why, rudp_time rtt);
 
 /* A state change about to happen (c->state is still the old one): opens
  * the trace at the first one, then reports it. */
@@ -55,6 +56,13 @@ static inline void rudp__trace_mtu(rudp_conn *c, uint32_t old, int done)
 {
     if (c->trace && old != c->mss)
         rudp__trace_do_mtu(c, old, c->mss, done);
+}
+
+/* c moved to another path (why: in words), its RTT estimate from rtt. */
+static inline void rudp__trace_path(rudp_conn *c, const char *why, rudp_time rtt)
+{
+    if (c->trace)
+        rudp__trace_do_path(c, why, rtt);
 }
 
 /* c is being freed: the trace's end. */

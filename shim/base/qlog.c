@@ -496,6 +496,20 @@ static void mtu_updated(qlog *q, const rudp_trace_event *ev)
     end(&b, q, ev->now);
 }
 
+/* The connection moved to another path: qlog's path event, with where
+ * it sends now and why. */
+static void path_updated(qlog *q, const rudp_trace_event *ev)
+{
+    rb b;
+    char a[64] = "";
+    if (ev->path_peer)
+        rudp_addr_format(ev->path_peer, a, sizeof a);
+    begin(&b, q, ev->now, "connectivity:path_updated");
+    put(&b, "\"peer\":\"%s\",\"trigger\":\"%s\",\"initial_rtt\":%.3f", a,
+        ev->why ? ev->why : "", (double)ev->path_rtt / 1e6);
+    end(&b, q, ev->now);
+}
+
 static void on_event(void *h, const rudp_trace_event *ev)
 {
     qlog *q = h;
@@ -513,6 +527,9 @@ static void on_event(void *h, const rudp_trace_event *ev)
         return;
     case RUDP_TRACE_MTU:
         mtu_updated(q, ev);
+        return;
+    case RUDP_TRACE_PATH:
+        path_updated(q, ev);
         return;
     }
 }
