@@ -327,6 +327,9 @@ def cmd_table(d):
     if "B20" in scenarios:
         reach_table(T, res, nruns, med, n_ok, meta)
 
+    if "B22-stall" in scenarios or "B22-cost" in scenarios:
+        hand_tables(T, res, trs, nruns, med, n_ok, meta)
+
     if "B7" in scenarios:
         T.out("B7  %s" % meta.get("desc_B7", ""))
         head = ["pair", "rudp Mbit/s", "cubic Mbit/s", "rudp %link", "cubic %link",
@@ -503,6 +506,54 @@ def hole_table(T, res, trs, nruns, med, n_ok, meta):
           "packets out; kernel TCP (tcp_mtu_probing=1) lowers its MSS after retransmission "
           "timeouts.")
     T.out()
+
+
+def hand_tables(T, res, trs, nruns, med, n_ok, meta):
+    """B22 (b22_hand.sh, issue 48): the stall of a download whose primary
+    path goes silent, and what the standby path costs while idle."""
+    sc = "B22-stall"
+    if any(k[0] == sc for k in res):
+        T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+        head = ["transport", "complete", "longest gap s", "x kernel's", "to standby s",
+                "back s", "runs"]
+        ref = None
+        for tr in trs:
+            if tr.startswith("tcp-") and (sc, tr, "stall_s") in res:
+                v = med(sc, tr, "stall_s")
+                ref = v if ref is None or (v is not None and v < ref) else ref
+        rows = []
+        for tr in trs:
+            if (sc, tr, "complete") not in res:
+                continue
+            isr = tr.startswith("rudp-")
+            v = med(sc, tr, "stall_s")
+            rows.append([tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
+                         fmt(v, "%.3f"), fmt(ratio(v, ref), "%.3f") if isr else "",
+                         fmt(med(sc, tr, "move_s"), "%.3f") if isr else "",
+                         fmt(med(sc, tr, "back_s"), "%.3f") if isr else "",
+                         "%d/%s" % (n_ok(sc, tr, "stall_s"), nruns)])
+        T.grid(head, rows)
+        T.out("  longest gap: between two reads at the receiver across the 10 s cut (kernel "
+              "TCP's: its backed-off retransmission after the primary's return); x kernel's: "
+              "against the shortest kernel TCP gap of the run. to standby: the cut to the "
+              "client's move (its log), back: the primary's return to the move back.")
+        T.out()
+    sc = "B22-cost"
+    if any(k[0] == sc for k in res):
+        T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+        head = ["transport", "datagrams", "bytes", "datagrams/hour", "kB/hour", "runs"]
+        rows = []
+        for tr in trs:
+            if (sc, tr, "dgrams") not in res:
+                continue
+            rows.append([tr, fmt(med(sc, tr, "dgrams"), "%.0f"), fmt(med(sc, tr, "bytes"), "%.0f"),
+                         fmt(med(sc, tr, "dgrams_h"), "%.0f"), fmt(med(sc, tr, "kbytes_h"), "%.1f"),
+                         "%d/%s" % (n_ok(sc, tr, "dgrams"), nruns)])
+        T.grid(head, rows)
+        T.out("  client and server together, UDP payload (add 28 bytes of IPv4 and UDP headers "
+              "per datagram); per hour: the count over the idle time, the connection's first "
+              "validation included.")
+        T.out()
 
 
 B20_ROWS = ("kernel-tcp", "tcp+filter", "preload", "supervised", "supervised-server")

@@ -37,6 +37,11 @@
 #          WireGuard tunnel (wireguard-go) over it; the time from a black
 #          hole's start (packets over 1280 bytes dropped, no ICMP) to the
 #          bytes flowing again
+#   B22    two paths (issue 48, b22_hand.sh): two veth pairs at 100 Mbit/s;
+#          a download whose primary drops everything for 10 s: the longest
+#          gap at the receiver (kernel TCP's the reference), the moves;
+#          and an idle connection's standby cost (datagrams and bytes per
+#          hour), keyed and unkeyed
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -67,7 +72,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3          runs per figure
-#   BENCH_ONLY=B1,...,B21 scenarios to run (e.g. BENCH_ONLY=B2,B5)
+#   BENCH_ONLY=B1,...,B22 scenarios to run (e.g. BENCH_ONLY=B2,B5)
 #   BENCH_ROAM_STALL=20   B15, B16: stop a transfer after this many seconds
 #                         with no byte arriving
 #   BENCH_FANIN=3500      B12's connections
@@ -122,7 +127,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -664,6 +669,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/trace.sh"       # B18, B19: recorded LTE links, delay percentiles
 . "$ROOT/integration/bench/b20_reach.sh"   # B20: the supervisor's costs (issue 35)
 . "$ROOT/integration/bench/b21_mtu.sh"     # B21: path MTU, WireGuard, a black hole (issue 44)
+. "$ROOT/integration/bench/b22_hand.sh"    # B22: two paths, the stall and the standby's cost (issue 48)
 
 # ---------------------------------------------------------------- report
 

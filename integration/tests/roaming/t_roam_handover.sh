@@ -42,142 +42,23 @@
 
 SIZE=40000000
 RATE=2500000
-CUT_AFTER_MS=1500
-CUT_MS=10000
-BACK_WAIT=10
 PORT=7480
 hand_setup "$SIZE"
-
-# run_handover VARIANT: one download under $ROAM_MODE in a new pair of
-# namespaces, routed as VARIANT (hand_up), with the cut. Leaves
-# roam_finish's results, AT and BACK_AT (bytes at the receiver when the
-# primary was cut and when it came back; empty if it never was),
-# HAND_DROPS_C/_S, and SUMMARY, one line saying what happened.
-run_handover() {
-    hand_up "$1"
-    tag=$ROAM_MODE.$1
-    hold=$T/hold.$tag
-    hand_transfer "$tag" "$PORT" "$RATE" "$hold"
-    AT="" BACK_AT="" HAND_DROPS_C=0 HAND_DROPS_S=0 STANDBY_MS="" PRIMARY_MS=""
-    rc=0
-    roam_wait_bytes "$T/prog" 1 "$ROAM_RECEIVER" || rc=$?
-    if [ "$rc" = 0 ]; then
-        roam_over_rudp b "$PORT"
-        first=$(awk '{ print $1; exit }' "$T/prog")
-        # The scenario's clock: the cut 1.5 s after the first bytes, for 10 s.
-        hand_wait_until $((first + CUT_AFTER_MS)) "$ROAM_RECEIVER"
-        hand_cut
-        AT=$(hand_size "$T/out")
-        hand_wait_until $((HAND_CUT_MS + CUT_MS)) "$ROAM_RECEIVER"
-        hand_mend
-        BACK_AT=$(hand_size "$T/out")
-        echo "   $HAND_LABEL: primary cut $(secs $((HAND_CUT_MS - first))) after the first byte" \
-            "(receiver at $(mb "$AT")), back after $(secs $((HAND_MEND_MS - HAND_CUT_MS)))" \
-            "(receiver at $(mb "$BACK_AT"))"
-        rc=0
-        roam_wait_bytes "$T/out" "$SIZE" "$ROAM_RECEIVER" || rc=$?
-        if [ "$rc" = 0 ] && [ "$ROAM_MODE" = shim ]; then
-            hand_wait_log "$EMU_DIR/cli.$tag.log" "moves back to its primary path" \
-                "$BACK_WAIT" "$ROAM_RECEIVER" || true
-        fi
-    fi
-    : >"$hold"
-    roam_finish
-    if [ -n "$AT" ]; then
-        cut=$HAND_CUT_MS mend=$HAND_MEND_MS
-        SUMMARY="nftables dropped $HAND_DROPS_C packets arriving on link 1 in C, $HAND_DROPS_S in S;"
-        during=$(awk -v s="$cut" -v e="$mend" '$1 <= s { b0 = $2 } $1 <= e { b1 = $2 }
-            END { print b1 - b0 }' "$T/prog")
-        SUMMARY="$SUMMARY $(mb "$during") read during the cut;"
-        # The longest wait between two reads that overlaps the cut (a
-        # silence from before the primary's return to the end: up to then).
-        gap=$(awk -v s="$cut" -v e="$mend" '
-            NR > 1 && $1 > s && p < e && $1 - p > g { g = $1 - p; at = p }
-            { p = $1 }
-            END { w = ""; if (p < e && e - p > g) { g = e - p; at = p; w = "at least " }
-                  if (g) printf "%s%.1f s (from cut%+.1f s)", w, g / 1000, (at - s) / 1000 }' \
-            "$T/prog")
-        [ -z "$gap" ] || SUMMARY="$SUMMARY longest gap between reads across it $gap;"
-        line=$(roam_first_after "$mend" "$T/prog")
-        if [ -n "$line" ]; then
-            SUMMARY="$SUMMARY first read $(secs $((${line%% *} - mend))) after the primary came back;"
-        else
-            SUMMARY="$SUMMARY nothing read after the primary came back;"
-        fi
-        if [ "$ROAM_MODE" = shim ]; then
-            STANDBY_MS=$(hand_log_ms "$EMU_DIR/cli.$tag.log" "moves to its standby path")
-            PRIMARY_MS=$(hand_log_ms "$EMU_DIR/cli.$tag.log" "moves back to its primary path")
-            if [ -n "$STANDBY_MS" ]; then
-                SUMMARY="$SUMMARY to the standby $(secs $((STANDBY_MS - cut))) after the cut,"
-            else
-                SUMMARY="$SUMMARY no move to the standby logged,"
-            fi
-            if [ -n "$PRIMARY_MS" ]; then
-                SUMMARY="$SUMMARY back $(secs $((PRIMARY_MS - mend))) after the primary came back;"
-            else
-                SUMMARY="$SUMMARY no move back logged;"
-            fi
-        fi
-    else
-        SUMMARY="no cut: the download ended or stalled before its first byte;"
-    fi
-    SUMMARY="$SUMMARY $ROAM_OUTCOME"
-    hand_down
-}
-
-# counters VARIANT: the client's "handover:" and the server's "path:"
-# counter lines (RUDP_STATS at their exits), in HANDOVER and PATHS.
-counters() {
-    HANDOVER=$(hand_counter "$EMU_DIR/cli.shim.$1.log" "handover:")
-    PATHS=$(hand_counter "$EMU_DIR/srv.shim.$1.log" "path:")
-}
-
-# check_shim: what run_handover and counters left, under the shim; prints
-# each problem, one a line (nothing if none).
-check_shim() {
-    [ "$ROAM_OK" = 1 ] || echo "not intact: $ROAM_OUTCOME"
-    if [ -z "$AT" ]; then
-        echo "no cut: nothing arrived"
-        return 0
-    fi
-    [ "$AT" -lt "$SIZE" ] || echo "the cut came after the whole download had arrived"
-    [ "$BACK_AT" -lt "$SIZE" ] || echo "the primary came back after the whole download had arrived"
-    # The download's data: S's count is the client's own (acknowledgments,
-    # probes of the primary), which a client that heard nothing may not send.
-    [ "$HAND_DROPS_C" -gt 0 ] || echo "nftables dropped nothing arriving on link 1 in C: the cut proves nothing"
-    to=$(echo "$HANDOVER" | sed -n 's/^handover: to standby \([0-9]*\).*/\1/p')
-    back=$(echo "$HANDOVER" | sed -n 's/^handover: .* back to primary \([0-9]*\).*/\1/p')
-    [ "${to:-0}" -ge 1 ] || echo "the client's counters show no move to its standby path"
-    [ "${back:-0}" -ge 1 ] || echo "the client's counters show no move back to its primary path"
-    [ "${to:-0}" = "${back:-0}" ] ||
-        echo "the client ends on its standby path: ${to:-0} moves there, ${back:-0} back"
-    moved=$(echo "$PATHS" | sed -n 's/^path: peers moved \([0-9]*\).*/\1/p')
-    [ "${moved:-0}" -ge 2 ] ||
-        echo "the server's counters show the peer moved ${moved:-0} times, not both ways (2 or more)"
-}
 
 # The kernel TCP run (information) beside this one, in namespaces of its
 # own: its connection never leaves link 1, so one routing is enough.
 if roam_beside; then
-    run_handover norules
-    echo "kernel TCP, $HAND_LABEL: $SUMMARY"
+    hand_run norules "$ROAM_MODE.norules" "$PORT" "$RATE"
+    echo "kernel TCP, $HAND_LABEL: $HAND_SUMMARY"
     exit 0
 fi
 
 roam_mode shim
 problems=""
 for v in norules rules; do
-    run_handover "$v"
-    echo "under the shim, $HAND_LABEL: $SUMMARY"
-    counters "$v"
-    echo "   client: ${HANDOVER:-no 'handover:' counter line}"
-    echo "   server: ${PATHS:-no 'path:' counter line}"
-    check_shim >"$T/check"
-    if [ -s "$T/check" ]; then
-        sed 's/^/   FAIL: /' "$T/check"
-        roam_show "$EMU_DIR/cli.shim.$v.log" "$EMU_DIR/srv.shim.$v.log"
-        problems="$problems $v"
-    fi
+    hand_run "$v" "$ROAM_MODE.$v" "$PORT" "$RATE"
+    echo "under the shim, $HAND_LABEL: $HAND_SUMMARY"
+    hand_check || problems="$problems $v"
 done
 roam_beside_said
 [ -z "$problems" ] || fail "under the shim, the handover failed in:$problems (above)"
