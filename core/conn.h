@@ -837,6 +837,9 @@ void rudp__standby_on_offer(rudp_conn *c, const rudp_addr *addr);
 /* Server: the address of ours to send to `to` from (the standby's own
  * for the client's other address, else the connection's; NULL: any). */
 const rudp_addr *rudp__standby_local_for(const rudp_conn *c, const rudp_addr *to);
+/* Client: an RTT sample of the path in use (a path far slower than the
+ * standby moves the connection). */
+void rudp__standby_rtt(rudp_conn *c, rudp_time now, rudp_time sample);
 /* A probe timeout: a PING on the validated standby too. */
 void rudp__standby_pto(rudp_conn *c, rudp_time now);
 void rudp__standby_flush(rudp_conn *c, rudp_time now);

@@ -194,6 +194,8 @@ static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *b
     /* what the peer's other connections learn from this one (late.c) */
     if (c->rec.sample || c->rec.late)
         rudp__late_note(c->ctx, &c->pkey.addr, c->rec.sample, c->rec.late, now);
+    if (c->rec.sample)
+        rudp__standby_rtt(c, now, c->rec.sample); /* a path too slow (standby.c) */
     if (c->state == RUDP_CLOSED)
         return; /* the ACK finished the connection: enter_closed() disarmed every timer */
     if (n > 0) {

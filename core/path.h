@@ -123,6 +123,7 @@ typedef struct rudp_standby {
     uint8_t valid;            /* it answered, and no challenge went unanswered since */
     uint8_t unanswered;       /* challenges unanswered in a row */
     uint8_t handed;           /* client: sending on the standby (the primary failed) */
+    uint8_t slow;             /* client: ... because the primary's RTT passed the bound */
     uint32_t handovers;       /* client: to the standby; server: to the client's other
                                  address without a validation's wait */
     uint32_t handbacks;       /* client: back to the primary */

@@ -207,6 +207,8 @@ typedef struct rudp_stats {
     uint64_t handovers;                    /* client: to the standby; server: to the client's
                                               other validated address */
     uint64_t handbacks;                    /* client: back to the primary */
+    uint64_t handovers_slow;               /* client: ... of the handovers, for a primary
+                                              far slower than the standby */
     uint64_t standby_challenges;           /* client: challenges sent on the other path */
     uint64_t standby_validated;            /* ... answered there (both ends) */
     uint64_t standby_pkts;                 /* datagrams sent for it (challenges, answers,

@@ -71,6 +71,14 @@
 #define STANDBY_ANSWER_GAP RUDP_MS(10)
 /* Server: SERVER_ADDR goes at most this many times. */
 #define STANDBY_OFFERS 4
+/* Client: a path in use whose RTT (its last sample and its smoothed RTT)
+ * passes 8x the standby's and at least STANDBY_SLOW_MIN is left for the
+ * standby, and gets the connection back only after STANDBY_SLOW_DWELL and
+ * an answer within half that bound: a queue of our own on the primary
+ * drains once we leave it, and its quick answer must not bring us back
+ * into it at once. */
+#define STANDBY_SLOW_MIN RUDP_SEC(1)
+#define STANDBY_SLOW_DWELL RUDP_SEC(30)
 
 static int addr_eq(const rudp_addr *a, const rudp_addr *b)
 {
@@ -91,6 +99,12 @@ static rudp_time first_wait(const rudp_conn *c)
 static int may_move(const rudp_conn *c)
 {
     return rudp__conn_sending_state(c->state) && c->state != RUDP_TIME_WAIT && !c->dead;
+}
+
+/* 8x a path's round trip `rtt`, and at least STANDBY_SLOW_MIN. */
+static rudp_time slow_bound(rudp_time rtt)
+{
+    return 8 * rtt > STANDBY_SLOW_MIN ? 8 * rtt : STANDBY_SLOW_MIN;
 }
 
 /* Nothing came on the path in use for a probe timeout. */
@@ -314,8 +328,15 @@ int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data)
     c->ctx->stats.standby_validated++;
     if (!c->is_server) {
         arm(c);
-        if (s->handed && may_move(c))
+        /* left for being slow: back after the dwell, and only if it
+         * answered within half the bound of the path in use now */
+        int slow_yet = s->slow && !quiet(c, now) &&
+                       (now - s->moved_at < STANDBY_SLOW_DWELL ||
+                        2 * s->rtt >= slow_bound(c->rtt.smoothed));
+        if (s->handed && may_move(c) && !slow_yet) {
+            s->slow = 0;
             client_swap(c, now); /* the primary answers again */
+        }
         return 1;
     }
     if (p->probe.on && p->newest_on_probe && addr_eq(&p->probe.addr, &s->addr))
@@ -396,6 +417,22 @@ void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const r
     rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
     if ((rx & RUDP_RX_LARGEST) && now - s->heard_at >= round && now - s->moved_at >= pto)
         client_swap(c, now);
+}
+
+void rudp__standby_rtt(rudp_conn *c, rudp_time now, rudp_time sample)
+{
+    rudp_standby *s = &c->path.standby;
+    if (c->is_server || !s->on || !s->valid || s->handed || !may_move(c))
+        return;
+    rudp_time bound = slow_bound(s->rtt);
+    if (!s->rtt || sample < bound || c->rtt.smoothed < bound ||
+        now - s->moved_at < rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay))
+        return;
+    s->slow = 1;
+    c->ctx->stats.handovers_slow++;
+    log_move(c, "its path answers too slowly (a round trip of 8x the standby's and 1 s or "
+                "more)");
+    client_swap(c, now);
 }
 
 void rudp__standby_pto(rudp_conn *c, rudp_time now)

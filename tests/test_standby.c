@@ -150,6 +150,34 @@ Test(standby, a_standby_that_never_answered_takes_nothing, .timeout = 60)
     sim_free(&h.s);
 }
 
+/* The primary keeps carrying, but ever slower (a queue that grows: 50 ms
+ * more each way every 100 ms, up to 1.5 s), never silent for a probe
+ * timeout: past 8x the standby's round trip and 1 s, the client moves to
+ * the standby, and stays (the dwell outlasts the run). */
+Test(standby, a_primary_far_slower_than_the_standby_is_left, .timeout = 60)
+{
+    hand h;
+    hand_up(&h, 59, 0, RUDP_SEC(1));
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &h.s.link[h.b][h.a] : &h.s.link[h.a][h.b];
+        l->cut_at = l->cut_until = 0;
+    }
+    for (rudp_time t = h.cut, d = RUDP_MS(60); d <= RUDP_MS(1500); t += RUDP_MS(100),
+                   d += RUDP_MS(50)) {
+        sim_run_until(&h.s, t);
+        h.s.link[h.a][h.b].delay = h.s.link[h.b][h.a].delay = d;
+    }
+    assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(120)));
+    const rudp_stats *c = stats(&h, h.a);
+    cr_assert(eq(u64, c->handovers_slow, 1), "client: %llu moves for a slow primary (%llu in all)",
+              (unsigned long long)c->handovers_slow, (unsigned long long)c->handovers);
+    cr_assert(eq(u64, c->handovers, 1));
+    cr_assert(eq(u64, c->handbacks, 0));
+    cr_assert(eq(u64, stats(&h, h.b)->path_moves, 1));
+    cr_assert(gt(u64, h.s.alt[0].in.sent, 100), "the standby carried the transfer");
+    sim_free(&h.s);
+}
+
 /* ---- what an observer or a forger sends during the move ---- */
 
 static struct {

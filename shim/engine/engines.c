@@ -917,10 +917,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         (ull)s->path_refused, (ull)s->path_held, (ull)s->local_moves);
     /* handover (core/standby.c): only where a standby path was used */
     if (s->standby_challenges || s->standby_pkts || s->handovers)
-        say(line, arg, "handover: to standby %llu, back to primary %llu, standby challenges %llu "
-                       "(answered %llu), datagrams for it %llu (%llu bytes)",
-            (ull)s->handovers, (ull)s->handbacks, (ull)s->standby_challenges,
-            (ull)s->standby_validated, (ull)s->standby_pkts, (ull)s->standby_bytes);
+        say(line, arg, "handover: to standby %llu (the primary too slow %llu), back to primary "
+                       "%llu, standby challenges %llu (answered %llu), datagrams for it %llu "
+                       "(%llu bytes)",
+            (ull)s->handovers, (ull)s->handovers_slow, (ull)s->handbacks,
+            (ull)s->standby_challenges, (ull)s->standby_validated, (ull)s->standby_pkts,
+            (ull)s->standby_bytes);
     /* zero round trips (core/zrtt.c): only where tokens moved at all */
     if (s->tokens_issued || s->zero_rtt_accepted || s->zero_rtt_replayed || s->zero_rtt_invalid ||
         s->zero_rtt_full || s->zero_rtt_sent || s->zero_rtt_resent)
