@@ -821,12 +821,19 @@ void rudp__path_stop_probe(rudp_conn *c);
  * rx_peer): 1 if it came by the standby (answered there), 0 if by the
  * path in use. */
 int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data);
+/* Server: a duplicate of a packet holding path frames only, from another
+ * address than the path's (the client's other address, or any while that
+ * is not validated): its challenge is answered there too, its answer
+ * taken (an observer's copy sent ahead of the client's own must not keep
+ * the standby from validating for ever). */
+void rudp__standby_dup(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n);
 /* A PATH_RESPONSE: 1 if it answers the standby's challenge, by its path. */
 int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data);
 /* Server: the client's newest non-probing packet came from `peer`: 1 if
  * that is its validated other address (moved there, or left for the next
  * packet while the path in use still carries), 0 for path.c to decide. */
-int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int ping_only);
+enum { STANDBY_OTHER, STANDBY_PING, STANDBY_VALIDATED };
+int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int kind);
 /* A datagram of c was processed (rx: RUDP_RX_*), from `peer` on `sock`. */
 void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *peer,
                              int rx);

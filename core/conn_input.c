@@ -423,6 +423,8 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;
         c->ack_now = 1; /* our ACK may have been lost */
+        if (probing_only)
+            rudp__standby_dup(c, now, p, len); /* standby.c */
         rudp__conn_dirty(c);
         return 0;
     }

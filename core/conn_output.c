@@ -129,6 +129,7 @@ static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
     rudp_hdr h;
     memset(&h, 0, sizeof h);
     h.type = RUDP_PKT_DATA;
+    h.flags = c->path.standby.announce ? RUDP_PKTF_MOVED : 0; /* standby.c */
     h.dcid = c->pkey.cid;
     *pn = rudp__recovery_next_pn(&c->rec);
     h.pn = rudp__pn_truncate(*pn);

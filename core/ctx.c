@@ -761,6 +761,7 @@ static int input(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *l
         if (!c->is_server)
             rudp__path_heard_from(c, peer);
         c->path.rx_sock = sock; /* a challenge is answered by its path (standby.c) */
+        c->path.rx_flags = h.flags;
         c->path.rx_peer = *peer;
         c->path.rx_has_local = local != NULL;
         if (local)

@@ -247,7 +247,7 @@ static void newest_from(rudp_conn *c, rudp_time now, const rudp_addr *peer, uint
                           (p->port_probe && p->probe.on && !addr_eq(&p->probe.addr, peer))))
         return; /* a server's other port is NEW_PORT's to name; and while
                    validating the one it named, that one first */
-    if (rudp__standby_newest(c, now, peer, ping_only))
+    if (rudp__standby_newest(c, now, peer, ping_only ? STANDBY_PING : STANDBY_OTHER))
         return; /* the client's other address, validated (standby.c) */
     if (p->probe.on && !addr_eq(&p->probe.addr, peer) && now < p->probe.held_until)
         return; /* a validation has one wait for its answer before another
@@ -308,6 +308,8 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
     uint64_t pn = rudp__conn_rx_pn(c, pn32);
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++; /* a replay: it starts nothing */
+        if (probing)
+            rudp__standby_dup(c, now, frames, n); /* but a challenge is answered */
         return;
     }
     ctx->stats.path_held++;
@@ -323,7 +325,9 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         p->probe.bytes_in += len;
     if (!probing && (!c->rx_any || pn > c->rx_largest)) {
         newest_from(c, now, peer, pn, len, ping_only);
-        on_probe = 1;
+        /* the probe may still be of another address (held_until): an
+         * answer from here validates only this one */
+        on_probe = p->probe.on && addr_eq(peer, &p->probe.addr);
     }
     if (on_probe && answer && data == p->probe.challenge)
         rudp__path_on_response(c, now, data);

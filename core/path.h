@@ -99,6 +99,11 @@ typedef struct rudp_standby {
     rudp_addr resp_local;     /* server: the address a challenge came to (resp_has_local) */
     rudp_addr offer;          /* server: the address we offer (offer_pending); client:
                                  the one the server offered (offered) */
+    rudp_addr cand;           /* server: the address addr replaced before it answered,
+                                 its challenge cand_challenge still good (cand_out) */
+    uint64_t cand_challenge;
+    rudp_time cand_sent_at;
+    uint8_t cand_out;
     uint64_t challenge;       /* data of our latest PATH_CHALLENGE there */
     rudp_time sent_at;        /* ... when it went */
     rudp_time next_at;        /* the next challenge goes then */
@@ -124,6 +129,8 @@ typedef struct rudp_standby {
     uint8_t unanswered;       /* challenges unanswered in a row */
     uint8_t handed;           /* client: sending on the standby (the primary failed) */
     uint8_t slow;             /* client: ... because the primary's RTT passed the bound */
+    uint8_t announce;         /* our packets say we moved (RUDP_PKTF_MOVED) until the peer's
+                                 own come by the new path */
     uint32_t handovers;       /* client: to the standby; server: to the client's other
                                  address without a validation's wait */
     uint32_t handbacks;       /* client: back to the primary */
@@ -158,6 +165,7 @@ typedef struct rudp_path {
     /* the datagram being processed came on rx_sock from rx_peer (ctx.c):
      * a challenge is answered on the path it came by */
     uint32_t rx_sock;
+    uint8_t rx_flags;         /* ... with these header flags (RUDP_PKTF_MOVED) */
     rudp_addr rx_peer;
     rudp_addr rx_local;       /* ... to rx_local (a server's wildcard socket; rx_has_local) */
     uint8_t rx_has_local;

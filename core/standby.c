@@ -17,18 +17,21 @@
  * then knows the other path works, and its round trip.
  *
  * The move. A probe timeout (each one) sends a PING on the validated
- * standby as well as the probe on the path in use. The server moves to
- * the client's validated other address at once when the client's newest
- * non-probing packet comes from there and nothing came on the path in use
- * for a probe timeout (a queue that holds the path's packets for a while
- * is slow, not gone); to another, a packet from a new address starts the
- * validation path.c does. The client answers the server's probe copy on
- * the standby with a PING there, which moves the server (also where the
- * path fails one way only: our packets lost, the server's arriving), and
- * follows the server's data onto the standby once its path in use has
- * been quiet for a round trip, and not in the probe timeout after a move
- * of its own (what the server sent before it saw that move still arrives
- * by the path left).
+ * standby as well as the probe on the path in use. An end that moves
+ * flags its packets RUDP_PKTF_MOVED (authenticated with the header when
+ * keyed) until the peer's own packets come by the new path. The server
+ * moves to the client's validated other address at once for a packet so
+ * flagged, and for a probe's copy (PINGs only) when nothing came on the
+ * path in use for a probe timeout (a queue that holds the path's packets
+ * for a while is slow, not gone); to another address, a packet from it
+ * starts the validation path.c does. The client answers the server's
+ * probe copy on the standby with a PING there, which moves the server
+ * (also where the path fails one way only: our packets lost, the server's
+ * arriving), and follows the server's flagged packets onto the standby,
+ * not in the probe timeout after a move of its own (what the server sent
+ * before it saw that move still arrives by the path left). Any other
+ * packet by the other path is a copy (an observer's, sent ahead of the
+ * original) and moves nothing.
  *
  * The client moves back when the primary (the path routing chose at
  * connect) answers a challenge again: it is challenged at once after the
@@ -37,17 +40,24 @@
  * starts from the challenge's round trip; congestion control and the path
  * MTU start over on each move (path.c's rudp__path_new).
  *
- * What an attacker can do. A challenge from any address is answered (one
- * datagram per STANDBY_ANSWER_GAP, no larger than twice the challenge's),
- * and our own challenge goes only to the client's other address: a fresh
- * validated one is not replaced by a third address. Keyed, every frame
- * here was authenticated; unkeyed, an answer must echo 64 random bits sent
- * only to that address, as path.c's, and a bit-flipped copy from a third
- * address is a foreign packet (path.c) that moves nothing. Unkeyed, a
- * forged SERVER_ADDR (the connection ID and a packet number the client
- * takes: an on-path attacker's, who can reset or inject into the
- * connection anyway, as into TCP) names an address that must answer a
- * challenge, and is used only while the server's own address is silent.
+ * What an attacker can do (tests/test_standby_attack.c). A challenge from
+ * any address is answered (one datagram per STANDBY_ANSWER_GAP per
+ * address, no larger than twice the challenge's), with our own challenge
+ * for the client's other address, or for a candidate beside a fresh
+ * validated one, which replaces it only by answering; an answer validates
+ * only the address its challenge went to. Of two addresses that ask at
+ * once (the client's and an observer's copy of it, in either order) the
+ * one that answers is taken, and a duplicate's challenge is still
+ * answered while the other address is not validated (a copy sent ahead
+ * must not make the original unanswerable). Keyed, every frame here was
+ * authenticated; unkeyed, an answer must echo 64 random bits sent only to
+ * that address, as path.c's, and a bit-flipped copy from a third address
+ * is a foreign packet (path.c) that moves nothing. Unkeyed, an attacker
+ * who sees the traffic (the connection ID, the packet numbers) and
+ * receives at an address of its own can validate that address and take
+ * the connection there with a packet flagged MOVED, or name it in a forged
+ * SERVER_ADDR: as it can reset or inject into the connection, or into
+ * TCP, already.
  */
 #include <errno.h>
 #include <string.h>
@@ -165,6 +175,7 @@ static void client_swap(rudp_conn *c, rudp_time now)
     rudp__trace_path(c, s->handed ? "to the standby" : "back to the primary", s->rtt);
     s->heard_at = now;
     s->moved_at = now;
+    s->announce = 1; /* until the server's packets come by this path */
     /* the path left: challenged at once, then after doubling waits */
     s->valid = 0;
     s->outstanding = 0;
@@ -259,22 +270,40 @@ void rudp__standby_on_offer(rudp_conn *c, const rudp_addr *addr)
 }
 
 /* Server: the client's other address from a challenge that came from
- * `from`: taken unless a fresh validated one is there. */
+ * `from`. Returns what our own challenge goes with the answer for:
+ * TAKE_ADDR, the other address (taken unless a fresh validated one is
+ * there); TAKE_CAND, a candidate beside a fresh validated one, which
+ * replaces it only by answering (no address is kept from the client for
+ * long by an observer that got its own validated first). */
+enum { TAKE_NONE, TAKE_ADDR, TAKE_CAND };
 static int server_takes(rudp_conn *c, rudp_time now, const rudp_addr *from)
 {
     rudp_standby *s = &c->path.standby;
     rudp_path *p = &c->path;
     if (!(s->on && addr_eq(&s->addr, from))) {
-        if (s->on && s->valid && now - s->valid_at <= STANDBY_FRESH(c))
-            return 0;
+        if (s->on && s->valid && now - s->valid_at <= STANDBY_FRESH(c)) {
+            s->cand = *from;
+            s->cand_out = 0; /* its challenge goes with the answer (flush) */
+            return TAKE_CAND;
+        }
+        /* The address it replaces keeps its challenge: of two addresses
+         * that ask at once (the client's, an observer's copy of it, in
+         * either order), the one that answers is taken. */
+        s->cand_out = s->on && s->outstanding;
+        if (s->cand_out) {
+            s->cand = s->addr;
+            s->cand_challenge = s->challenge;
+            s->cand_sent_at = s->sent_at;
+        }
         s->addr = *from;
         s->on = 1;
         s->valid = 0;
+        s->outstanding = 0; /* a challenge sent elsewhere validates nothing here */
     }
     s->has_local = p->rx_has_local;
     if (p->rx_has_local)
         s->local = p->rx_local;
-    return 1;
+    return TAKE_ADDR;
 }
 
 int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data)
@@ -296,8 +325,9 @@ int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data)
     }
     if (addr_eq(&p->rx_peer, &c->pkey.addr) && !offer)
         return 0;
-    if (!may_move(c) || (s->resp_last && now - s->resp_last < STANDBY_ANSWER_GAP))
-        return 1; /* answered a moment ago: the peer asks again */
+    if (!may_move(c) ||
+        (s->resp_last && addr_eq(&s->resp_to, &p->rx_peer) && now - s->resp_last < STANDBY_ANSWER_GAP))
+        return 1; /* that address was answered a moment ago */
     s->resp_last = now;
     s->resp_to = p->rx_peer;
     s->resp_has_local = p->rx_has_local;
@@ -310,14 +340,47 @@ int rudp__standby_on_challenge(rudp_conn *c, rudp_time now, uint64_t data)
     return 1;
 }
 
+void rudp__standby_dup(rudp_conn *c, rudp_time now, const uint8_t *frames, size_t n)
+{
+    const rudp_standby *s = &c->path.standby;
+    if (!c->is_server || addr_eq(&c->path.rx_peer, &c->pkey.addr) ||
+        (s->on && s->valid && now - s->valid_at <= STANDBY_FRESH(c) &&
+         !addr_eq(&c->path.rx_peer, &s->addr)))
+        return; /* a third address's copy once the client's other one is validated */
+    rudp_frame f;
+    for (size_t off = 0; off < n;) {
+        int k = rudp__wire_frame_decode(frames + off, n - off, &f);
+        if (k <= 0)
+            return;
+        off += (size_t)k;
+        if (f.type == RUDP_FRAME_PATH_CHALLENGE)
+            rudp__standby_on_challenge(c, now, f.u.path_data);
+        else if (f.type == RUDP_FRAME_PATH_RESPONSE)
+            rudp__standby_on_response(c, now, f.u.path_data); /* from the address it went to */
+    }
+}
+
 int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data)
 {
     rudp_path *p = &c->path;
     rudp_standby *s = &p->standby;
+    if (c->is_server && s->cand_out && data == s->cand_challenge && addr_eq(&p->rx_peer, &s->cand)) {
+        /* the candidate answers (an address replaced before it could, or
+         * one beside the validated one): it is the client's other address */
+        s->addr = s->cand;
+        s->has_local = p->rx_has_local;
+        if (p->rx_has_local)
+            s->local = p->rx_local;
+        s->challenge = s->cand_challenge;
+        s->sent_at = s->cand_sent_at;
+        s->outstanding = 1;
+        s->cand_out = 0;
+    }
     if (!s->on || !s->outstanding || data != s->challenge)
         return 0;
     if (c->is_server ? !addr_eq(&p->rx_peer, &s->addr) : p->rx_sock != s->sock)
         return 0; /* it must come by the path it tests */
+    s->cand_out = 0;
     s->outstanding = 0;
     s->valid = 1;
     s->valid_at = now;
@@ -340,11 +403,12 @@ int rudp__standby_on_response(rudp_conn *c, rudp_time now, uint64_t data)
         return 1;
     }
     if (p->probe.on && p->newest_on_probe && addr_eq(&p->probe.addr, &s->addr))
-        rudp__standby_newest(c, now, &s->addr, 0); /* its newest packet came from there */
+        rudp__standby_newest(c, now, &s->addr, STANDBY_VALIDATED); /* its newest packet
+                                                                       came from there */
     return 1;
 }
 
-int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int ping_only)
+int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int kind)
 {
     rudp_standby *s = &c->path.standby;
     if (!c->is_server) /* the server's other address: the client's moves are its own */
@@ -352,10 +416,13 @@ int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int
     if (!s->on || !s->valid || !addr_eq(peer, &s->addr) || now - s->valid_at > STANDBY_FRESH(c) ||
         !may_move(c))
         return 0;
-    if (ping_only && !quiet(c, now))
-        return 1; /* a probe's copy while the path in use still carries: the
-                     next packet decides (the client's own packets there say
-                     it moved: followed at once) */
+    /* The client says it moved (RUDP_PKTF_MOVED): followed at once. A
+     * probe's copy (PINGs only) moves only a path in use quiet for a probe
+     * timeout; anything else from there is a copy of the client's packet
+     * (an observer's, sent ahead) and moves nothing. */
+    int moved = kind == STANDBY_VALIDATED || (c->path.rx_flags & RUDP_PKTF_MOVED);
+    if (!moved && !(kind == STANDBY_PING && quiet(c, now)))
+        return 1;
     rudp_time rtt = s->rtt;
     if (c->path.probe.on)
         rudp__path_stop_probe(c);
@@ -369,7 +436,15 @@ void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *fr
 {
     rudp_standby *s = &c->path.standby;
     s->heard_at = now;
-    if (!c->is_server || !s->on || !addr_eq(&s->addr, &c->pkey.addr))
+    if (!c->is_server) {
+        /* the client follows its server (NEW_PORT, a new address): a
+         * standby to the server's own address follows too */
+        if (s->on && addr_eq(&s->peer, from))
+            s->peer = c->pkey.addr;
+        return;
+    }
+    s->announce = 1; /* until the client's packets come from there */
+    if (!s->on || !addr_eq(&s->addr, &c->pkey.addr))
         return;
     /* the address left becomes the other one: valid once the client's
      * challenge from there, answered with ours, is answered again */
@@ -394,12 +469,18 @@ void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const r
     if (!(rx & RUDP_RX_TAKEN))
         return;
     if (c->is_server) {
-        if (addr_eq(peer, &c->pkey.addr))
+        if (addr_eq(peer, &c->pkey.addr)) {
             s->heard_at = now;
+            if ((rx & RUDP_RX_NON_PROBING) && !(rx & RUDP_RX_PING_ONLY))
+                s->announce = 0; /* the client is on our path (its own packets, not a
+                                    PING answering a probe's copy) */
+        }
         return;
     }
     if (sock == c->sock && addr_eq(peer, &c->pkey.addr)) {
         s->heard_at = now;
+        if ((rx & RUDP_RX_NON_PROBING) && !(rx & RUDP_RX_PING_ONLY))
+            s->announce = 0; /* the server is on our path */
         return;
     }
     if (!s->on || sock != s->sock || !addr_eq(peer, &s->peer) || !(rx & RUDP_RX_NON_PROBING) ||
@@ -412,10 +493,13 @@ void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const r
         rudp__conn_dirty(c);
         return;
     }
-    /* The server sends here: it moved. */
+    /* The server says it moved here (RUDP_PKTF_MOVED): followed, unless
+     * we moved a moment ago (what it sent before it saw our move still
+     * arrives). Its other packets on the standby are copies (an
+     * observer's, sent ahead of the original) and move nothing. */
     rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
-    rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
-    if ((rx & RUDP_RX_LARGEST) && now - s->heard_at >= round && now - s->moved_at >= pto)
+    if ((rx & RUDP_RX_LARGEST) && (c->path.rx_flags & RUDP_PKTF_MOVED) &&
+        now - s->moved_at >= pto)
         client_swap(c, now);
 }
 
@@ -502,14 +586,21 @@ void rudp__standby_flush(rudp_conn *c, rudp_time now)
              * our own challenge with it if that is the client's other
              * address */
             n = (size_t)rudp__wire_path_encode(f, sizeof f, RUDP_FRAME_PATH_RESPONSE, s->resp_data);
-            int ours = s->challenge_too && s->on && addr_eq(&s->resp_to, &s->addr);
-            if (ours) {
-                s->challenge = rudp__random64(c->ctx);
+            int ours = s->challenge_too == TAKE_ADDR && s->on && addr_eq(&s->resp_to, &s->addr);
+            int cand = s->challenge_too == TAKE_CAND && addr_eq(&s->resp_to, &s->cand);
+            uint64_t ch = rudp__random64(c->ctx);
+            if (ours || cand)
                 n += (size_t)rudp__wire_path_encode(f + n, sizeof f - n,
-                                                    RUDP_FRAME_PATH_CHALLENGE, s->challenge);
-            }
+                                                    RUDP_FRAME_PATH_CHALLENGE, ch);
+            if (ours)
+                s->challenge = ch;
             send_on(c, now, &s->resp_to, server_local(c, s->resp_has_local, &s->resp_local), f,
                     n, ours);
+            if (cand) {
+                s->cand_challenge = ch;
+                s->cand_sent_at = now;
+                s->cand_out = 1;
+            }
             s->resp_pending = 0;
             s->challenge_too = 0;
         }

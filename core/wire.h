@@ -101,6 +101,9 @@ enum {
     RUDP_PKTF_PMTUD = 0x8,   /* SYN: the client searches the path MTU (above) */
     RUDP_PKTF_ADDRS = 0x2,   /* SYN: the client takes SERVER_ADDR frames (builds before
                                 ignore the bit; they would drop a packet holding one) */
+    RUDP_PKTF_MOVED = 0x2,   /* DATA: its sender moved to the path it came by and has not
+                                heard its peer there yet (standby.c); keyed, authenticated
+                                with the header */
 };
 
 /* What a client searching the path MTU offers at most in its SYN: what

@@ -1041,6 +1041,11 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock && shim_hook.client &&
         shim_hook.client->server_moved)
         shim_hook.client->server_moved(b); /* portmove.c */
+    if ((ev & RUDP_EV_SERVER_MOVED) && b->owns_sock && b->standby) {
+        /* the standby's socket is connected to where the server was */
+        shim_standby_close(b);
+        shim_standby_open(b, now);
+    }
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_silent(b, now);
     if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
