@@ -481,6 +481,9 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->standby = c->path.standby.on ? 1 + c->path.standby.valid : 0;
     info->on_standby = c->path.standby.handed;
     info->standby_pkts = c->path.standby.pkts;
+    info->standby_rtt_us = c->path.standby.rtt / 1000;
+    info->standby_challenges = c->path.standby.challenges;
+    info->standby_unanswered = c->path.standby.unanswered;
     info->last_rx = c->last_rx;
     info->longest_silence = c->longest_silence;
 }

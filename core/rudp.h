@@ -1089,6 +1089,9 @@ typedef struct rudp_conn_info {
     int standby;                  /* 1: a standby path, 2: validated; 0 none */
     int on_standby;               /* client: sending on it (handed over) */
     uint32_t standby_pkts;        /* datagrams sent for it */
+    uint64_t standby_rtt_us;      /* its round trip, from its last answered challenge */
+    uint32_t standby_challenges;  /* client: challenges sent on it ... */
+    uint32_t standby_unanswered;  /* ... and unanswered in a row now */
     rudp_time last_rx;            /* when the peer was last heard (the callers' clock) */
     rudp_time longest_silence;    /* the longest time it went unheard */
 } rudp_conn_info;

@@ -196,6 +196,8 @@ typedef struct shim_config {
     int zero_rtt;           /* RUDP_0RTT=1: listeners give tokens, clients use them */
     int multipath;          /* RUDP_MULTIPATH=handover (1, default) or off (0) */
     rudp_addr offer;        /* RUDP_OFFER_ADDR: servers offer it (family 0: none) */
+    int npaths;             /* RUDP_PATHS: the interfaces a standby may use, in order */
+    char paths[8][16];      /* (0: any) */
     int nrules;
     shim_redirect_rule rules[32]; /* RUDP_REDIRECT, first match wins */
 } shim_config;

@@ -139,6 +139,7 @@ static const struct {
     {"RUDP_0RTT", SETTING},         /* zero round trips for a returning client */
     {"RUDP_MULTIPATH", SETTING},    /* a client's standby path (engine/standby.c) */
     {"RUDP_OFFER_ADDR", SETTING},   /* a server's second address, offered to clients */
+    {"RUDP_PATHS", SETTING},        /* the interfaces a client's standby may use */
     {"RUDP_SHIM", SCRIPT},          /* rudp-run: the library to preload */
     {"RUDP_CONFIG_CHECK", SCRIPT},  /* rudp-run: check the settings, exit 0 or 2 (sock.c) */
     {"RUDP_SHIM_BUILD", SCRIPT},    /* integration/lib/lib.sh: which build to test */
@@ -872,6 +873,22 @@ static int load_multipath(void)
                        "handover (a client keeps a standby path through a second interface "
                        "and moves to it when its path goes silent; the default) or off");
         shim_cfg.multipath = v[0] == 'h';
+    }
+    shim_cfg.npaths = 0;
+    if ((v = env("RUDP_PATHS"))) {
+        const char *p = v;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            if (n == 0 || n >= sizeof shim_cfg.paths[0] ||
+                shim_cfg.npaths == (int)(sizeof shim_cfg.paths / sizeof shim_cfg.paths[0]))
+                return bad("RUDP_PATHS", v,
+                           "interface names separated by commas (at most 8, each up to 15 "
+                           "characters), e.g. wlan0,wwan0: the ones a client's standby path may "
+                           "use, in that order");
+            memcpy(shim_cfg.paths[shim_cfg.npaths], p, n);
+            shim_cfg.paths[shim_cfg.npaths++][n] = 0;
+            p += n + (p[n] == ',');
+        }
     }
     memset(&shim_cfg.offer, 0, sizeof shim_cfg.offer);
     if ((v = env("RUDP_OFFER_ADDR"))) {

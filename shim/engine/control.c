@@ -242,9 +242,12 @@ static void put_conn(ctl_req *r, int k, const rudp_conn *c, rudp_time now)
             i.path_moves, i.rebinds, i.path_failed, silent, (double)i.longest_silence / 1e9);
     /* handover (core/standby.c): once a standby was found or used */
     if (i.standby || i.handovers || i.handbacks)
-        put(r, "  standby: %s%s, handovers %u, back %u, datagrams %u\n",
-            !i.standby ? "none" : i.standby == 2 ? "validated" : "not answering",
-            i.on_standby ? " (in use)" : "", i.handovers, i.handbacks, i.standby_pkts);
+        put(r, "  %s %s, rtt %.1fms, challenges %u (unanswered now %u); handovers %u, back %u, "
+               "datagrams %u\n",
+            i.on_standby ? "on its standby path; the primary:" : "standby path:",
+            !i.standby ? "none" : i.standby == 2 ? "answering" : "not answering",
+            (double)i.standby_rtt_us / 1000, i.standby_challenges, i.standby_unanswered,
+            i.handovers, i.handbacks, i.standby_pkts);
 }
 
 /* Engine e's part, on its own thread: connections, listeners, counters. */

@@ -7,7 +7,8 @@
  * upstream router that blackholes: no route or address changes, so
  * roam.c has nothing to act on).
  *
- * Opened once the connection is established, where:
+ * Opened once the connection is established (RUDP_PATHS names the
+ * interfaces it may use, in order of preference; else any), where:
  *   - the server is not this host (loopback, or one of our addresses);
  *   - the primary's interface (the one holding the address routing chose
  *     at connect) is not a tunnel (point-to-point, or no link layer: tun,
@@ -251,19 +252,24 @@ void shim_standby_open(bridge *b, rudp_time now)
         (flags & IFF_LOOPBACK))
         return; /* not known, loopback, or a VPN's tunnel: none beside it */
     int ll = is_link_local(peer);
-    for (int i = 0; i < n; i++) {
-        if (v[i].ifindex == primary || is_link_local(&v[i].addr) != ll ||
-            is_loopback_ip(&v[i].addr) || if_info(v[i].ifindex, name, &flags, &tunnel) < 0 ||
-            (flags & IFF_LOOPBACK) || !(flags & IFF_UP) || !(flags & IFF_RUNNING))
-            continue;
-        int fd = open_like(p, name, &v[i].addr, peer);
-        if (fd < 0)
-            continue;
-        char how[96], a[64];
-        rudp_addr_format(&v[i].addr, a, sizeof a);
-        snprintf(how, sizeof how, "from %s on %s", a, name);
-        adopt(b, now, fd, NULL, how);
-        return;
+    /* RUDP_PATHS: only the interfaces named, in their order; else any */
+    int ranks = shim_cfg.npaths ? shim_cfg.npaths : 1;
+    for (int r = 0; r < ranks; r++) {
+        for (int i = 0; i < n; i++) {
+            if (v[i].ifindex == primary || is_link_local(&v[i].addr) != ll ||
+                is_loopback_ip(&v[i].addr) || if_info(v[i].ifindex, name, &flags, &tunnel) < 0 ||
+                (flags & IFF_LOOPBACK) || !(flags & IFF_UP) || !(flags & IFF_RUNNING) ||
+                (shim_cfg.npaths && strcmp(name, shim_cfg.paths[r]) != 0))
+                continue;
+            int fd = open_like(p, name, &v[i].addr, peer);
+            if (fd < 0)
+                continue;
+            char how[96], a[64];
+            rudp_addr_format(&v[i].addr, a, sizeof a);
+            snprintf(how, sizeof how, "from %s on %s", a, name);
+            adopt(b, now, fd, NULL, how);
+            return;
+        }
     }
 }
 

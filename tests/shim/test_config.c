@@ -218,7 +218,38 @@ static const struct {
     {"RUDP_FALLBACK", "udp"},
     {"RUDP_0RTT", "2"},
     {"RUDP_CC", "reno-ish"},
+    {"RUDP_MULTIPATH", "on"},
+    {"RUDP_PATHS", "wlan0,,wwan0"},      /* an empty name */
+    {"RUDP_PATHS", "a-name-of-16-chars"},
+    {"RUDP_PATHS", "a,b,c,d,e,f,g,h,i"},  /* 9 */
+    {"RUDP_OFFER_ADDR", "10.0.0.256"},
+    {"RUDP_OFFER_ADDR", "eth0"},
 };
+
+/* Handover's settings (engine/standby.c): the default, off, the
+ * interfaces in order, a server's offered address in either family. */
+Test(config, handover_settings_are_taken)
+{
+    cr_assert(eq(int, load_with(NULL), 0));
+    cr_assert(eq(int, shim_cfg.multipath, 1), "handover is the default");
+    cr_assert(eq(int, shim_cfg.npaths, 0));
+    cr_assert(eq(int, shim_cfg.offer.family, 0));
+    cr_assert(eq(int, load_with("RUDP_MULTIPATH", "off", "RUDP_PATHS", "wlan0,wwan0",
+                                "RUDP_OFFER_ADDR", "2001:db8::2", NULL),
+                 0),
+              "%s", shimtest_config_said());
+    cr_assert(eq(int, shim_cfg.multipath, 0));
+    cr_assert(eq(int, shim_cfg.npaths, 2));
+    cr_assert(eq(str, shim_cfg.paths[0], "wlan0"));
+    cr_assert(eq(str, shim_cfg.paths[1], "wwan0"));
+    cr_assert(eq(int, shim_cfg.offer.family, AF_INET6));
+    cr_assert(eq(int, load_with("RUDP_MULTIPATH", "handover", "RUDP_OFFER_ADDR", "10.201.9.2",
+                                NULL),
+                 0));
+    cr_assert(eq(int, shim_cfg.multipath, 1));
+    cr_assert(eq(int, shim_cfg.offer.family, AF_INET));
+    cr_assert(eq(u8, shim_cfg.offer.ip[3], 2));
+}
 
 Test(config, each_bad_value_is_refused_by_name)
 {
