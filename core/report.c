@@ -225,9 +225,17 @@ const char *rudp_packet_name(const uint8_t *buf, size_t len)
     if (len < 4)
         return "short";
     unsigned type = buf[3] & 0x0fu, flags = (unsigned)buf[3] >> 4;
-    /* the handshake's own flags (wire.h) */
-    if (type == RUDP_PKT_SYN && flags == RUDP_PKTF_KEYED)
-        return "SYN+KEYED";
+    /* the handshake's own flags, and DATA's (wire.h) */
+    static const char *const syn[8] = {
+        "SYN",       "SYN+ADDRS",       "SYN+KEYED",       "SYN+ADDRS+KEYED",
+        "SYN+PMTUD", "SYN+ADDRS+PMTUD", "SYN+KEYED+PMTUD", "SYN+ADDRS+KEYED+PMTUD",
+    };
+    static const char *const data[4] = {"DATA", "DATA+ACK_NOW", "DATA+MOVED",
+                                        "DATA+ACK_NOW+MOVED"};
+    if (type == RUDP_PKT_SYN && !(flags & RUDP_PKTF_ACK_NOW))
+        return syn[flags >> 1]; /* ADDRS 0x2, KEYED 0x4, PMTUD 0x8 */
+    if (type == RUDP_PKT_DATA && flags < 4)
+        return data[flags]; /* ACK_NOW 0x1, MOVED 0x2 */
     if (type == RUDP_PKT_SYNACK && flags == RUDP_PKTF_ZRTT)
         return "SYNACK+ZRTT";
     if (type == RUDP_PKT_RESET && (flags & ~(unsigned)RUDP_PKTF_KEYED) == RUDP_PKTF_KEY)

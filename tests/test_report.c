@@ -69,7 +69,9 @@ Test(report, packet_types_by_name)
         {0x14, "DATA+ACK_NOW"}, {0x04, "DATA"},      {0x01, "SYN"},
         {0x03, "SYNACK"},       {0x41, "SYN+KEYED"}, {0x23, "SYNACK+ZRTT"},
         {0x85, "RESET+KEY"},    {0xc5, "RESET+KEY+KEYED"},
-        {0x45, "unknown"},      {0x0f, "unknown"},   {0x24, "unknown"},
+        {0x45, "unknown"},      {0x0f, "unknown"},   {0x24, "DATA+MOVED"},
+        {0x21, "SYN+ADDRS"},    {0xe1, "SYN+ADDRS+KEYED+PMTUD"}, {0x11, "SYN+ACK_NOW"},
+        {0x34, "DATA+ACK_NOW+MOVED"}, {0x44, "unknown"},
     };
     uint8_t b[4] = {'r', 'u', 1, 0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
