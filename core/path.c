@@ -297,7 +297,7 @@ void rudp__path_on_foreign(rudp_conn *c, rudp_time now, const rudp_addr *peer, u
         } else if (f.type == RUDP_FRAME_PATH_CHALLENGE) {
             ask = f.u.path_data;
             asked = 1;
-        } else if (f.type != RUDP_FRAME_PADDING && f.type != RUDP_FRAME_PATH_CHALLENGE) {
+        } else if (f.type != RUDP_FRAME_PADDING) {
             probing = 0;
         }
         if (f.type == RUDP_FRAME_PING)

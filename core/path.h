@@ -17,7 +17,8 @@
  *     an ACK of packets never sent, a RESET: nothing is authenticated), so
  *     such a packet is not processed at all (rudp__path_on_foreign): it
  *     may only start the validation of its address, count toward the 3x,
- *     or carry the PATH_RESPONSE. What it carried the peer sends again
+ *     carry the PATH_RESPONSE, or carry a client's challenge by its standby
+ *     path (standby.c: answered there). What it carried the peer sends again
  *     once the path moved. An observer that reads the challenge at its own
  *     address can answer it, and with a packet numbered above the peer's
  *     newest take the path: numbers are not authenticated (README,
