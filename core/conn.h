@@ -837,8 +837,10 @@ int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int
 /* A datagram of c was processed (rx: RUDP_RX_*), from `peer` on `sock`. */
 void rudp__standby_on_packet(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *peer,
                              int rx);
-/* Server: c moved (path.c) from address `from`: that is the other one now. */
-void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *from);
+/* c's peer address changed (path.c's move, from `from`): a server's
+ * other address is the one left; a client's standby to its server's own
+ * address follows it (NEW_PORT, a new server address). */
+void rudp__standby_peer_moved(rudp_conn *c, rudp_time now, const rudp_addr *from);
 /* Client: the server offered another address of its own (SERVER_ADDR). */
 void rudp__standby_on_offer(rudp_conn *c, const rudp_addr *addr);
 /* Server: the address of ours to send to `to` from (the standby's own

@@ -177,7 +177,7 @@ void rudp__path_move_to(rudp_conn *c, rudp_time now, const rudp_addr *to, rudp_t
     rudp__queue(c, q);
     p->moves++;
     c->ctx->stats.path_moves++;
-    rudp__standby_server_moved(c, now, &from);
+    rudp__standby_peer_moved(c, now, &from);
     if (!same_ip(&from, to))
         rudp__path_new(c, now, rtt);
     log_path(c, RUDP_LOG_INFO, "peer moved:", &from, to);

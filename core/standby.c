@@ -428,11 +428,11 @@ int rudp__standby_newest(rudp_conn *c, rudp_time now, const rudp_addr *peer, int
         rudp__path_stop_probe(c);
     s->handovers++;
     c->ctx->stats.handovers++;
-    rudp__path_move_to(c, now, peer, rtt); /* rudp__standby_server_moved */
+    rudp__path_move_to(c, now, peer, rtt); /* rudp__standby_peer_moved */
     return 1;
 }
 
-void rudp__standby_server_moved(rudp_conn *c, rudp_time now, const rudp_addr *from)
+void rudp__standby_peer_moved(rudp_conn *c, rudp_time now, const rudp_addr *from)
 {
     rudp_standby *s = &c->path.standby;
     s->heard_at = now;

@@ -541,6 +541,35 @@ void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_
     schedule(s, -1, to, from, buf, len, s->now);
 }
 
+sim_flip_state sim_flip;
+
+static uint64_t flip_rand(void)
+{
+    sim_flip.rng ^= sim_flip.rng << 13;
+    sim_flip.rng ^= sim_flip.rng >> 7;
+    sim_flip.rng ^= sim_flip.rng << 17;
+    return sim_flip.rng;
+}
+
+void sim_flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    sim_flip_state *f = &sim_flip;
+    if (from != f->src || to != f->dst || s->now < f->from || s->now >= f->until || len <= 12)
+        return;
+    uint8_t c[1500];
+    memcpy(c, buf, len);
+    int k = 1 + (int)(flip_rand() % 4);
+    for (int i = 0; i < k; i++) {
+        size_t at = 12 + (size_t)(flip_rand() % (len - 12));
+        c[at] ^= (uint8_t)(1u << (flip_rand() % 8));
+    }
+    if (flip_rand() % 2) /* half of them: a bit of the packet number's low byte */
+        c[15] ^= (uint8_t)(1u << (flip_rand() % 8));
+    f->n++;
+    f->bytes += len;
+    sim_inject_at(s, &f->addr, to, c, len, s->now + f->lag);
+}
+
 int sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr)
 {
     if (s->nalt == 2)

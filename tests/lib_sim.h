@@ -228,6 +228,26 @@ void sim_move_port(sim *s, int ep, uint32_t sock, uint16_t port);
  * a server's second address before a client's second socket. */
 int sim_alt_path(sim *s, int ep, uint32_t sock, const rudp_addr *addr);
 
+/* An observer that sees the traffic and sends bit-flipped copies of one
+ * endpoint's packets from an address of its own (test_path.c,
+ * test_standby.c): set sim_flip's fields (zero it first), then
+ * s->tap = sim_flip_tap. Each packet from src to dst sent in [from, until)
+ * (either path) is copied with one to four bits flipped past the magic,
+ * version, type and connection ID, half of them also a bit of the packet
+ * number's low byte, and arrives from addr `lag` after the original left
+ * (0: ahead of it). */
+typedef struct sim_flip_state {
+    rudp_time from, until;
+    int n;                 /* copies sent */
+    size_t bytes;          /* ... their bytes */
+    rudp_addr addr;        /* the observer's address */
+    uint64_t rng;          /* its seed (non-zero) */
+    int src, dst;
+    rudp_time lag;
+} sim_flip_state;
+extern sim_flip_state sim_flip;
+void sim_flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len);
+
 /* Sends a raw datagram from an arbitrary address to endpoint `to`. */
 void sim_inject(sim *s, const rudp_addr *from, int to, const uint8_t *buf, size_t len);
 /* The same, arriving at virtual time `at` (now at the earliest). */

@@ -574,64 +574,24 @@ Test(path, only_a_server_moves_and_only_a_client_follows)
  * processes nothing from an address it does not send to; the packet may
  * only start the validation of that address (path.h). */
 
-static struct {
-    rudp_time from, until; /* copy the client's packets sent in [from, until) */
-    int n;                 /* copies sent */
-    size_t bytes;          /* ... their bytes */
-    rudp_addr addr;        /* the observer's address */
-    uint64_t rng;
-    int src, dst;          /* copy packets from endpoint src to dst */
-    rudp_time lag;         /* 0: each copy ahead of its original; else this after it was sent */
-} flip;
-
-static uint64_t flip_rand(void)
-{
-    flip.rng ^= flip.rng << 13;
-    flip.rng ^= flip.rng >> 7;
-    flip.rng ^= flip.rng << 17;
-    return flip.rng;
-}
-
-/* Each of the client's packets, copied, one to four bits flipped past the
- * magic, version, type and connection ID (the packet number, the frames),
- * sent from the observer's address ahead of the original. */
-static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
-{
-    if (from != flip.src || to != flip.dst || s->now < flip.from || s->now >= flip.until ||
-        len <= 12)
-        return;
-    uint8_t c[1500];
-    memcpy(c, buf, len);
-    int k = 1 + (int)(flip_rand() % 4);
-    for (int i = 0; i < k; i++) {
-        size_t at = 12 + (size_t)(flip_rand() % (len - 12));
-        c[at] ^= (uint8_t)(1u << (flip_rand() % 8));
-    }
-    if (flip_rand() % 2) /* half of them: a bit of the packet number's low byte */
-        c[15] ^= (uint8_t)(1u << (flip_rand() % 8));
-    flip.n++;
-    flip.bytes += len;
-    sim_inject_at(s, &flip.addr, to, c, len, s->now + flip.lag);
-}
-
 static void bit_flipped_copies(int keyed)
 {
     roam r;
     roam_up(&r, 31, keyed);
-    memset(&flip, 0, sizeof flip);
-    flip.rng = 0x9e3779b97f4a7c15ull;
-    flip.from = r.s.now + RUDP_MS(200);
-    flip.until = flip.from + RUDP_MS(600);
-    flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
-    flip.src = r.a;
-    flip.dst = r.b;
-    r.s.tap = flip_tap;
+    memset(&sim_flip, 0, sizeof sim_flip);
+    sim_flip.rng = 0x9e3779b97f4a7c15ull;
+    sim_flip.from = r.s.now + RUDP_MS(200);
+    sim_flip.until = sim_flip.from + RUDP_MS(600);
+    sim_flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+    sim_flip.src = r.a;
+    sim_flip.dst = r.b;
+    r.s.tap = sim_flip_tap;
     assert_delivered(&r, sim_run(&r.s, r.s.now + RUDP_SEC(60)));
-    cr_assert(gt(int, flip.n, 100), "only %d copies", flip.n);
+    cr_assert(gt(int, sim_flip.n, 100), "only %d copies", sim_flip.n);
     const rudp_stats *st = stats(&r, r.b);
     cr_assert(eq(u64, st->path_moves, 0), "the observer's address was followed");
     cr_assert(eq(u64, st->paths_validated, 0));
-    cr_assert(le(u64, r.s.void_bytes, RUDP_PATH_AMPLIFICATION * flip.bytes));
+    cr_assert(le(u64, r.s.void_bytes, RUDP_PATH_AMPLIFICATION * sim_flip.bytes));
     if (!keyed)
         cr_assert(gt(u64, st->path_held, 0));
     sim_free(&r.s);
@@ -817,15 +777,15 @@ static void server_address_replaced(int keyed, int flipped)
     sim_app *sv = server_app(&r);
     cr_assert_not_null(sv);
     if (flipped) {
-        memset(&flip, 0, sizeof flip);
-        flip.rng = 0x2545f4914f6cdd1dull;
-        flip.from = r.s.now;
-        flip.until = flip.from + RUDP_MS(600);
-        flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
-        flip.src = r.b;
-        flip.dst = r.a;
-        flip.lag = RUDP_MS(11); /* an observer by the client: a copy of what it saw */
-        r.s.tap = flip_tap;
+        memset(&sim_flip, 0, sizeof sim_flip);
+        sim_flip.rng = 0x2545f4914f6cdd1dull;
+        sim_flip.from = r.s.now;
+        sim_flip.until = sim_flip.from + RUDP_MS(600);
+        sim_flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+        sim_flip.src = r.b;
+        sim_flip.dst = r.a;
+        sim_flip.lag = RUDP_MS(11); /* an observer by the client: a copy of what it saw */
+        r.s.tap = sim_flip_tap;
     }
     rudp_addr old = r.s.ep[r.b].addr;
     sim_move(&r.s, r.b, SIM_MOVE_SERVER_IP);
@@ -845,7 +805,7 @@ static void server_address_replaced(int keyed, int flipped)
     cr_assert(eq(u64, cs->paths_validated, 1), "the new address answered the challenge");
     cr_assert(eq(u64, ss->path_moves, 0), "the client stayed where it was");
     if (flipped) {
-        cr_assert(gt(int, flip.n, 50), "only %d copies", flip.n);
+        cr_assert(gt(int, sim_flip.n, 50), "only %d copies", sim_flip.n);
         if (!keyed)
             cr_assert(gt(u64, cs->path_held, 0));
         else

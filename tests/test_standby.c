@@ -180,42 +180,6 @@ Test(standby, a_primary_far_slower_than_the_standby_is_left, .timeout = 60)
 
 /* ---- what an observer or a forger sends during the move ---- */
 
-static struct {
-    rudp_time from, until;
-    int n;
-    size_t bytes;
-    rudp_addr addr;
-    uint64_t rng;
-    int src, dst;
-} flip;
-
-static uint64_t flip_rand(void)
-{
-    flip.rng ^= flip.rng << 13;
-    flip.rng ^= flip.rng >> 7;
-    flip.rng ^= flip.rng << 17;
-    return flip.rng;
-}
-
-/* Each client packet (either path), copied with one to four bits flipped
- * past the connection ID, sent from the observer's address ahead of it. */
-static void flip_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
-{
-    if (from != flip.src || to != flip.dst || s->now < flip.from || s->now >= flip.until ||
-        len <= 12)
-        return;
-    uint8_t c[1500];
-    memcpy(c, buf, len);
-    int k = 1 + (int)(flip_rand() % 4);
-    for (int i = 0; i < k; i++) {
-        size_t at = 12 + (size_t)(flip_rand() % (len - 12));
-        c[at] ^= (uint8_t)(1u << (flip_rand() % 8));
-    }
-    flip.n++;
-    flip.bytes += len;
-    sim_inject_at(s, &flip.addr, to, c, len, s->now);
-}
-
 /* A PATH_RESPONSE the client never sent, to the server's connection, from
  * `from`: numbered above the newest the server took, unkeyed (keyed, it
  * fails authentication). */
@@ -237,21 +201,21 @@ static void forged_during_the_move(int keyed)
 {
     hand h;
     hand_up(&h, 47, keyed, RUDP_SEC(1));
-    memset(&flip, 0, sizeof flip);
-    flip.rng = 0x9e3779b97f4a7c15ull;
-    flip.from = h.cut - RUDP_MS(100);
-    flip.until = h.back + RUDP_MS(300);
-    flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
-    flip.src = h.a;
-    flip.dst = h.b;
-    h.s.tap = flip_tap;
+    memset(&sim_flip, 0, sizeof sim_flip);
+    sim_flip.rng = 0x9e3779b97f4a7c15ull;
+    sim_flip.from = h.cut - RUDP_MS(100);
+    sim_flip.until = h.back + RUDP_MS(300);
+    sim_flip.addr = (rudp_addr){.family = 2, .port = 57166, .ip = {10, 6, 6, 6}};
+    sim_flip.src = h.a;
+    sim_flip.dst = h.b;
+    h.s.tap = sim_flip_tap;
     /* forged answers from the observer and from the standby's own
      * address, every 20 ms through the move */
     uint64_t auth0 = stats(&h, h.b)->auth_failed;
     int forged = 0;
     for (rudp_time t = h.cut; t < h.cut + RUDP_MS(400); t += RUDP_MS(20)) {
         sim_run_until(&h.s, t);
-        forge_response(&h, &flip.addr);
+        forge_response(&h, &sim_flip.addr);
         forged++;
         /* from the standby's address too while the server does not send
          * there: unkeyed, a packet from the path in use is the peer's for
@@ -264,15 +228,15 @@ static void forged_during_the_move(int keyed)
         }
     }
     assert_delivered(&h, sim_run(&h.s, h.s.now + RUDP_SEC(60)));
-    cr_assert(gt(int, flip.n, 100), "only %d copies", flip.n);
+    cr_assert(gt(int, sim_flip.n, 100), "only %d copies", sim_flip.n);
     const rudp_stats *c = stats(&h, h.a), *sv = stats(&h, h.b);
     cr_assert(eq(u64, c->handovers, 1));
     cr_assert(eq(u64, c->handbacks, 1));
     cr_assert(eq(u64, sv->path_moves, 2), "server: %llu moves (the observer's address taken?)",
               (unsigned long long)sv->path_moves);
-    cr_assert(le(u64, h.s.void_bytes, RUDP_PATH_AMPLIFICATION * flip.bytes),
+    cr_assert(le(u64, h.s.void_bytes, RUDP_PATH_AMPLIFICATION * sim_flip.bytes),
               "%llu bytes to the observer for %zu of copies",
-              (unsigned long long)h.s.void_bytes, flip.bytes);
+              (unsigned long long)h.s.void_bytes, sim_flip.bytes);
     if (keyed)
         cr_assert(ge(u64, sv->auth_failed, auth0 + (uint64_t)forged));
     sim_free(&h.s);

@@ -51,6 +51,9 @@ void shim_lgroup_free(lgroup *g);
  * socket connected to its server, at most every 250 ms; the old socket
  * stays open and read until the next move or the bridge's end. */
 void shim_roam_silent(bridge *b, rudp_time now);
+/* A new client UDP socket (non-blocking, close-on-exec) as `old`'s: its
+ * family, IPV6_V6ONLY and the app's marks (IP_TOS and the like); or -1. */
+int shim_udp_like(const esock *old);
 
 /* standby.c: b's connection (a client's, established) gets a standby
  * path through another interface, where one reaches its server

@@ -104,6 +104,21 @@ static int reopen_port(int old, int fd, int family)
 
 static void rebind(bridge *b, rudp_time now, const char *why, int force, int open);
 
+int shim_udp_like(const esock *old)
+{
+    int fd = real_socket(old->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (old->family == AF_INET6) {
+        int v6 = 0;
+        socklen_t vl = sizeof v6;
+        if (real_getsockopt(old->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
+            real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    shim_marks_copy(old->fd, fd, old->family); /* the app's IP_TOS and the like */
+    return fd;
+}
+
 /* force: the kernel said the connection's own address went away
  * (RTM_DELADDR): not limited by ROAM_MIN_INTERVAL, whose purpose is a host
  * failing every send or news of routes coming often; the old socket has
@@ -124,16 +139,9 @@ static void rebind(bridge *b, rudp_time now, const char *why, int force, int ope
         shim_from_rudp_addr(&old->opened_at, &was);
     else if (real_getsockname(old->fd, (struct sockaddr *)&was, &l1) < 0)
         memset(&was, 0, sizeof was);
-    int fd = real_socket(old->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = shim_udp_like(old);
     if (fd < 0)
         return;
-    if (old->family == AF_INET6) {
-        int v6 = 0;
-        socklen_t vl = sizeof v6;
-        if (real_getsockopt(old->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
-            real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-    }
-    shim_marks_copy(old->fd, fd, old->family); /* the app's IP_TOS and the like */
     if ((open ? reopen_port(old->fd, fd, old->family)
               : real_connect(fd, (struct sockaddr *)&peer, plen)) < 0 ||
         real_getsockname(fd, (struct sockaddr *)&is, &l2) < 0) {

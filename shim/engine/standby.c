@@ -164,16 +164,9 @@ static int if_info(int ifindex, char name[IF_NAMESIZE], short *flags, int *tunne
  * picks), connected to `to`; or -1. */
 static int open_like(const esock *p, const char *name, const rudp_addr *a, const rudp_addr *to)
 {
-    int fd = real_socket(p->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = shim_udp_like(p);
     if (fd < 0)
         return -1;
-    if (p->family == AF_INET6) {
-        int v6 = 0;
-        socklen_t vl = sizeof v6;
-        if (real_getsockopt(p->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, &vl) == 0)
-            real_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-    }
-    shim_marks_copy(p->fd, fd, p->family); /* the app's IP_TOS and the like */
     struct sockaddr_storage src, dst;
     socklen_t dl = shim_from_rudp_addr(to, &dst);
     int bad = 0;
