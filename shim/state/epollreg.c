@@ -47,7 +47,7 @@
  * alone. Such a child's connect() reads its registrations back from the
  * kernel, as connect(AF_UNSPEC) does.
  *
- * Few fds are registered before their swap; a small array under one lock.
+ * The notes live in hash tables under one lock (below).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,19 +61,51 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "table.h"
+
 #include "base/poison.h"
 
-typedef struct reg {
+/* A registration, in three uthash tables: regs by (table, epfd, fd); the
+ * registrations of one fd, a short list (the epoll sets watching it) off
+ * its entry in by_fd; and by_ep, how many registrations each epoll fd
+ * holds, so that a close() of a watched fd, or of any fd at all, costs a
+ * lookup, not a walk of every registration (an event loop with thousands
+ * of connects in flight notes one for each). */
+typedef struct regkey {
     pid_t table; /* whose fd table the numbers are (shim_procenv_table) */
     int epfd, fd;
+} regkey;
+
+typedef struct fdkey {
+    pid_t table;
+    int fd; /* the watched fd (by_fd) or the epoll fd (by_ep) */
+} fdkey;
+
+typedef struct reg {
+    UT_hash_handle hh;
+    regkey key;
     int live; /* set by detach: the kernel had it, so attach adds it back */
     struct epoll_event ev;
+    struct reg *next; /* the next registration of key.fd */
 } reg;
+
+typedef struct fdent {
+    UT_hash_handle hh;
+    fdkey key;
+    reg *head;
+} fdent;
+
+typedef struct epent {
+    UT_hash_handle hh;
+    fdkey key;
+    size_t n;
+} epent;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static reg *regs;
-static size_t nregs, cap;
-static _Atomic size_t count; /* nregs, read without the lock */
+static fdent *by_fd;
+static epent *by_ep;
+static _Atomic size_t count; /* registrations noted, read without the lock */
 
 /* The marks: fd numbers below MARK_FDS (the kernel's default nr_open) in a
  * bitmap, 128 KiB of zero pages touched only where a TCP socket's number
@@ -179,47 +211,158 @@ int shim_epollreg_marked(int fd)
     return on;
 }
 
-/* Index of (epfd, fd) in table t, or nregs. mu held. */
-static size_t find(pid_t t, int epfd, int fd)
+static fdkey fd_key(pid_t t, int fd)
 {
-    size_t i = 0;
-    while (i < nregs && !(regs[i].table == t && regs[i].epfd == epfd && regs[i].fd == fd))
-        i++;
-    return i;
+    fdkey k;
+    memset(&k, 0, sizeof k); /* uthash hashes the key's bytes */
+    k.table = t;
+    k.fd = fd;
+    return k;
 }
 
-static void drop_at(size_t i)
+/* The registration of fd in epfd for table t, or NULL. mu held. */
+static reg *find(pid_t t, int epfd, int fd)
 {
-    regs[i] = regs[--nregs];
-    atomic_store(&count, nregs);
+    regkey k;
+    memset(&k, 0, sizeof k);
+    k.table = t;
+    k.epfd = epfd;
+    k.fd = fd;
+    reg *r = NULL;
+    HASH_FIND(hh, regs, &k, sizeof k, r);
+    return r;
+}
+
+static fdent *find_fd(pid_t t, int fd)
+{
+    fdkey k = fd_key(t, fd);
+    fdent *e = NULL;
+    HASH_FIND(hh, by_fd, &k, sizeof k, e);
+    return e;
+}
+
+static epent *find_ep(pid_t t, int epfd)
+{
+    fdkey k = fd_key(t, epfd);
+    epent *e = NULL;
+    HASH_FIND(hh, by_ep, &k, sizeof k, e);
+    return e;
+}
+
+/* A new registration, in all three tables; NULL when out of memory (then
+ * in none). mu held. */
+static reg *add(pid_t t, int epfd, int fd)
+{
+    reg *r = shim_calloc(1, sizeof *r);
+    fdent *f = find_fd(t, fd);
+    epent *p = find_ep(t, epfd);
+    int new_f = !f, new_p = !p;
+    if (new_f)
+        f = shim_calloc(1, sizeof *f);
+    if (new_p)
+        p = shim_calloc(1, sizeof *p);
+    if (!r || !f || !p)
+        goto fail;
+    r->key.table = t;
+    r->key.epfd = epfd;
+    r->key.fd = fd;
+    HASH_ADD(hh, regs, key, sizeof r->key, r);
+    if (!r->hh.tbl)
+        goto fail;
+    if (new_f) {
+        f->key = fd_key(t, fd);
+        HASH_ADD(hh, by_fd, key, sizeof f->key, f);
+        if (!f->hh.tbl) {
+            HASH_DEL(regs, r);
+            goto fail;
+        }
+    }
+    if (new_p) {
+        p->key = fd_key(t, epfd);
+        HASH_ADD(hh, by_ep, key, sizeof p->key, p);
+        if (!p->hh.tbl) {
+            HASH_DEL(regs, r);
+            if (new_f)
+                HASH_DEL(by_fd, f);
+            goto fail;
+        }
+    }
+    r->next = f->head;
+    f->head = r;
+    p->n++;
+    atomic_fetch_add(&count, 1);
+    return r;
+fail:
+    shim_free(r);
+    if (new_f)
+        shim_free(f);
+    if (new_p)
+        shim_free(p);
+    return NULL;
+}
+
+/* Takes r out of all three tables and frees it. mu held. */
+static void drop(reg *r)
+{
+    fdent *f = find_fd(r->key.table, r->key.fd);
+    if (f) {
+        reg **at = &f->head;
+        while (*at && *at != r)
+            at = &(*at)->next;
+        if (*at)
+            *at = r->next;
+        if (!f->head) {
+            HASH_DEL(by_fd, f);
+            shim_free(f);
+        }
+    }
+    epent *p = find_ep(r->key.table, r->key.epfd);
+    if (p && --p->n == 0) {
+        HASH_DEL(by_ep, p);
+        shim_free(p);
+    }
+    HASH_DEL(regs, r);
+    shim_free(r);
+    atomic_fetch_sub(&count, 1);
+}
+
+/* Drops every registration for which pick(r, a, b) holds: a walk of them
+ * all, for the rare calls that need it (close_range, the close of an epoll
+ * fd holding notes, a fork's child). mu held. */
+static void drop_all(int (*pick)(const reg *, pid_t, unsigned, unsigned), pid_t t, unsigned a,
+                     unsigned b)
+{
+    reg *r, *tmp;
+    HASH_ITER(hh, regs, r, tmp)
+    {
+        if (pick(r, t, a, b))
+            drop(r);
+    }
 }
 
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
 {
     pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
-    size_t i = find(t, epfd, fd);
+    reg *r = find(t, epfd, fd);
     if (op == EPOLL_CTL_DEL) {
-        if (i < nregs)
-            drop_at(i);
+        if (r)
+            drop(r);
     } else if (ev && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)) {
-        if (i == nregs && nregs == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            reg *n = shim_realloc(regs, ncap * sizeof *n);
-            if (!n) {
-                pthread_mutex_unlock(&mu);
-                return; /* unnoted: the swap then leaves this epoll set blind */
-            }
-            regs = n;
-            cap = ncap;
+        if (!r)
+            r = add(t, epfd, fd); /* NULL: unnoted, the swap leaves this set blind */
+        if (r) {
+            r->live = 0;
+            r->ev = *ev;
         }
-        if (i == nregs) {
-            nregs++;
-            atomic_store(&count, nregs);
-        }
-        regs[i] = (reg){.table = t, .epfd = epfd, .fd = fd, .ev = *ev};
     }
     pthread_mutex_unlock(&mu);
+}
+
+static int in_epfd(const reg *r, pid_t t, unsigned epfd, unsigned unused)
+{
+    (void)unused;
+    return r->key.table == t && (unsigned)r->key.epfd == epfd;
 }
 
 void shim_epollreg_forget(int fd)
@@ -228,13 +371,24 @@ void shim_epollreg_forget(int fd)
         return; /* every close() of a program passes here */
     pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs;) {
-        if (regs[i].table == t && (regs[i].fd == fd || regs[i].epfd == fd))
-            drop_at(i);
-        else
-            i++;
+    fdent *f = find_fd(t, fd);
+    while (f) { /* drop() frees f with its last registration */
+        reg *r = f->head;
+        int last = r->next == NULL;
+        drop(r);
+        if (last)
+            break;
     }
+    if (find_ep(t, fd)) /* an epoll fd that holds notes */
+        drop_all(in_epfd, t, (unsigned)fd, 0);
     pthread_mutex_unlock(&mu);
+}
+
+static int in_range(const reg *r, pid_t t, unsigned first, unsigned last)
+{
+    return r->key.table == t &&
+           (((unsigned)r->key.fd >= first && (unsigned)r->key.fd <= last) ||
+            ((unsigned)r->key.epfd >= first && (unsigned)r->key.epfd <= last));
 }
 
 void shim_epollreg_forget_range(unsigned first, unsigned last)
@@ -251,14 +405,7 @@ void shim_epollreg_forget_range(unsigned first, unsigned last)
     if (atomic_load(&count) == 0)
         return;
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs;) {
-        if (regs[i].table == t &&
-            (((unsigned)regs[i].fd >= first && (unsigned)regs[i].fd <= last) ||
-             ((unsigned)regs[i].epfd >= first && (unsigned)regs[i].epfd <= last)))
-            drop_at(i);
-        else
-            i++;
-    }
+    drop_all(in_range, t, first, last);
     pthread_mutex_unlock(&mu);
 }
 
@@ -379,12 +526,11 @@ void shim_epollreg_detach(int fd)
         return; /* nothing registered before the swap: no cost */
     pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs; i++) {
-        if (regs[i].table != t || regs[i].fd != fd)
-            continue;
-        if ((regs[i].ev.events & EPOLLONESHOT) && oneshot_fired(regs[i].epfd, fd))
-            regs[i].ev.events &= EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
-        regs[i].live = real_epoll_ctl(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
+    fdent *f = find_fd(t, fd);
+    for (reg *r = f ? f->head : NULL; r; r = r->next) {
+        if ((r->ev.events & EPOLLONESHOT) && oneshot_fired(r->key.epfd, fd))
+            r->ev.events &= EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
+        r->live = real_epoll_ctl(r->key.epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
     }
     pthread_mutex_unlock(&mu);
 }
@@ -395,24 +541,28 @@ void shim_epollreg_attach(int fd, int keep)
         return;
     pid_t t = shim_procenv_table();
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nregs;) {
-        if (regs[i].table != t || regs[i].fd != fd) {
-            i++;
-            continue;
+    fdent *f = find_fd(t, fd);
+    reg *r = f ? f->head : NULL;
+    while (r) {
+        reg *next = r->next; /* drop() may free r, and f with its last one */
+        if (r->live) {
+            struct epoll_event ev = r->ev;
+            if (real_epoll_ctl(r->key.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
+                real_epoll_ctl(r->key.epfd, EPOLL_CTL_MOD, fd, &ev);
         }
-        if (regs[i].live) {
-            struct epoll_event ev = regs[i].ev;
-            if (real_epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
-                real_epoll_ctl(regs[i].epfd, EPOLL_CTL_MOD, fd, &ev);
-        }
-        if (keep && regs[i].live) {
-            regs[i].live = 0;
-            i++;
-        } else {
-            drop_at(i);
-        }
+        if (keep && r->live)
+            r->live = 0;
+        else
+            drop(r);
+        r = next;
     }
     pthread_mutex_unlock(&mu);
+}
+
+static int not_owner(const reg *r, pid_t t, unsigned a, unsigned b)
+{
+    (void)t, (void)a, (void)b;
+    return r->key.table != 0;
 }
 
 void shim_epollreg_atfork_prepare(void)
@@ -429,11 +579,6 @@ void shim_epollreg_atfork_child(void)
 {
     /* The fds and the epoll sets are the child's too; the notes of
      * children that shared the parent's memory are not. */
-    for (size_t i = 0; i < nregs;) {
-        if (regs[i].table != 0)
-            drop_at(i);
-        else
-            i++;
-    }
+    drop_all(not_owner, 0, 0, 0);
     pthread_mutex_unlock(&mu);
 }

@@ -240,3 +240,50 @@ Test(epollreg, discover_reads_back_registrations_nobody_noted)
     cr_assert(ne(u32, reports(ep2, 0x2222) & EPOLLIN, 0));
     cr_assert(eq(int, registered(other, sv[0]), 0), "a set that did not watch it");
 }
+
+/* Many connects in flight, as an event loop's: each note follows its own
+ * fd's swap and no other, and closing an epoll fd forgets what it held
+ * while the other set's notes stay. */
+Test(epollreg, many_notes_each_follow_their_own_fd, .timeout = 30)
+{
+    enum { N = 300 };
+    int app[N], far[N];
+    int ep1 = epoll(), ep2 = epoll();
+    for (int i = 0; i < N; i++) {
+        int sv[2];
+        marked_pair(sv);
+        app[i] = sv[0];
+        far[i] = sv[1];
+        ctl(ep1, EPOLL_CTL_ADD, app[i], EPOLLIN, 1000u + (unsigned)i);
+        if (i % 2 == 0)
+            ctl(ep2, EPOLL_CTL_ADD, app[i], EPOLLIN, 5000u + (unsigned)i);
+    }
+    /* the program closes every third one: its notes go with it */
+    for (int i = 0; i < N; i += 3) {
+        close(far[i]);
+        close(app[i]);
+        shim_epollreg_forget(app[i]);
+        shim_epollreg_unmark(app[i]);
+    }
+    /* ep2 closed: its notes go, ep1's stay */
+    close(ep2);
+    shim_epollreg_forget(ep2);
+    for (int i = 1; i < N; i++) {
+        if (i % 3 == 0)
+            continue;
+        close(far[i]); /* the old pair's far end: the swap's new pair reads */
+        swap(app[i], 0, &far[i]);
+    }
+    uint64_t data;
+    uint32_t events;
+    cr_assert(eq(int, ready(ep1, &data, &events), 0), "nothing written yet");
+    for (int i = 1; i < N; i++) {
+        if (i % 3 == 0)
+            continue;
+        cr_assert(write(far[i], "x", 1) == 1);
+        reports(ep1, 1000u + (unsigned)i);
+        char c;
+        cr_assert(read(app[i], &c, 1) == 1);
+        cr_assert(eq(int, ready(ep1, &data, &events), 0), "fd %d: one event only", app[i]);
+    }
+}
