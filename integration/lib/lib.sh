@@ -277,7 +277,7 @@ free_port() {
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # A block is a "... stats: the rudp engines' counters (RUDP_STATS):" line
-# and the lines indented by two spaces after it (shim/engine/engines.c).
+# and the lines indented by two spaces after it (shim/engine/enginestats.c).
 stats_lines() {
     awk -v who="${2:-}" '
         / stats: the rudp engines. counters \(RUDP_STATS\):$/ {

@@ -29,7 +29,7 @@
  * is passed along the engines' command queues (CMD_CONTROL), each engine
  * appending its connections, listeners and counters on its own thread,
  * and comes back to engine 0, which adds the counters (the lines
- * RUDP_STATS prints, engines.c) and sends. An engine that cannot take
+ * RUDP_STATS prints, enginestats.c) and sends. An engine that cannot take
  * commands is skipped, and one that stops passes on what was queued for
  * it. Nothing blocks an engine on a slow reader: the report is buffered
  * and written without blocking, the rest on EPOLLOUT; at most CTL_CLIENTS

@@ -3,7 +3,8 @@
  * interpose/; layers: base/base.h).
  *
  * Contract of engine/: the engine threads (engine.c: loop, epoll, timers,
- * the clock; engines.c: choosing an engine, listener groups, statistics)
+ * the clock; engines.c: choosing an engine, listener groups; enginestats.c:
+ * statistics)
  * and all they own: UDP sockets and their I/O (udpio.c), the bridges
  * between an application's unix socket and a rudp connection (bridge.c),
  * RUDP_FALLBACK's race with kernel TCP (fallback.c), roaming (roam.c), a

@@ -86,7 +86,7 @@ struct engine;
 
 /* An engine's figures at one moment, for RUDP_STATS: taken on its own
  * thread or while it is paused, so nothing is read while it changes; the
- * engines' figures add up field by field (engines.c). */
+ * engines' figures add up field by field (enginestats.c). */
 typedef struct engine_figures {
     rudp_stats s;
     shim_udpio_stats u;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Every field a uint64_t counter (engines.c adds them up). */
+/* Every field a uint64_t counter (enginestats.c adds them up). */
 typedef struct shim_udpio_stats {
     uint64_t datagrams_out;  /* queued by the core */
     uint64_t send_calls;     /* sendmmsg() calls that took them */

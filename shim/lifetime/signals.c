@@ -5,7 +5,7 @@
  * keeper (as _exit does: kernel TCP delivers what the sockets hold after
  * the process is gone, and so must the engines), with RUDP_STATS=1 has the
  * engines print their figures first (each engine taking its own on its
- * thread, engines.c), then resets the default action and raises the signal
+ * thread, enginestats.c), then resets the default action and raises the signal
  * again, so the process dies of it as it would have: the same WTERMSIG,
  * and a core dumped where the kernel dumps one (SIGQUIT, SIGABRT, SIGXCPU,
  * SIGXFSZ: the re-raised signal takes the kernel's own default action).

@@ -63,7 +63,7 @@ storm() {
         >"$T/$1.out" 2>"$T/$1.err" || { show "$T/$1.out" "$T/$1.err"; fail "$1: the program failed"; }
     grep -q "^dials $DIALS " "$T/$1.out" || { show "$T/$1.out"; fail "$1: no result line"; }
     # The serving process prints its counters when it ends, after the
-    # program, in one block (engines.c): the supervisor's line is in it,
+    # program, in one block (enginestats.c): the supervisor's line is in it,
     # or nothing was counted (0 below).
     wait_line "$T/$1.err" "^  udp: datagrams sent" 60 ||
         { show "$T/$1.err"; fail "$1: no counters from the supervisor (RUDP_STATS)"; }
