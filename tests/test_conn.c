@@ -825,7 +825,7 @@ Test(flow, a_reader_that_reads_nothing_takes_64_kib_as_tcp_does, .timeout = 20)
      * a peer that reads nothing holds a writer to about 64 KiB, and
      * programs count on their writes queueing there (libuv's
      * tcp_write_queue_order). The shim's unix socket to the app holds as
-     * much again (bridge.c, shim_bridge_efd_size). It was 256 KiB. */
+     * much again (bridgepump.c, shim_bridge_efd_size). It was 256 KiB. */
     sim s;
     sim_init(&s, 31);
     int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);

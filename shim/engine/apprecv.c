@@ -15,7 +15,7 @@
  * after a fast wait (APP_LINGER: the next read of a ping-pong comes soon)
  * or has the engine watch it again, and lets go; then the caller reads the
  * bridge, as before. A read() whose bridge was empty when its wait ended
- * gets the bytes straight into its buffer instead (bridge.c's pump_direct:
+ * gets the bytes straight into its buffer instead (bridgepump.c's pump_direct:
  * one copy, by the kernel, where the bridge costs two and a write and a
  * read); what does not fit follows through the bridge. The engine stays the safety net: its timers run on
  * its own thread, and it reads the socket whenever no reader waits on it
@@ -405,7 +405,7 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
         /* The reader's bridge was empty when its wait ended (the caller
          * saw it so) and nothing has been written into it since _begin:
          * what comes now goes straight into the reader's buffer
-         * (bridge.c's pump_direct), in order, since nothing waits before
+         * (bridgepump.c's pump_direct), in order, since nothing waits before
          * it. */
         bridge *b = w->e->turn_open && w->e->by_slot ? w->e->by_slot[w->slot] : NULL;
         if (b && b->slot == w->slot && b->id == w->id && b->out_gen == w->out_gen) {

@@ -1,8 +1,8 @@
 /*
- * bridgepriv.h: what bridge.c (a bridge's pumps, its end, the client's
- * handshake) and bridgeaccept.c (an accepted connection handed to the
- * application's listener) share. Internal to those two files; the rest of
- * engine/ has internal.h.
+ * bridgepriv.h: what bridge.c (a bridge's end, its events, the client's
+ * handshake), bridgepump.c (a bridge's pumps) and bridgeaccept.c (an
+ * accepted connection handed to the application's listener) share.
+ * Internal to those three files; the rest of engine/ has internal.h.
  */
 #ifndef SHIM_BRIDGEPRIV_H
 #define SHIM_BRIDGEPRIV_H
@@ -21,12 +21,15 @@ shim_slot *shim_bridge_slot(bridge *b);
 void shim_bridge_free(bridge *b);
 /* Sets efd's epoll interest from b's state. */
 void shim_bridge_update_interest(bridge *b);
+/* The application closed its end (EOF, or a reset it asked for). */
+void shim_bridge_app_closed(bridge *b, rudp_time now);
+
+/* ---- bridgepump.c ---- */
+
 /* Application -> connection (mark: look for urgent data's mark first). */
 void shim_bridge_pump_in(bridge *b, rudp_time now, int mark);
 /* Connection -> application. */
 void shim_bridge_pump_out(bridge *b, rudp_time now);
-/* The application closed its end (EOF, or a reset it asked for). */
-void shim_bridge_app_closed(bridge *b, rudp_time now);
 
 /* ---- bridgeaccept.c ---- */
 

@@ -223,10 +223,10 @@ bridge *shim_bridge_new(struct engine *e);
 /* Sets b's epoll interest in its efd to ev (0: EPOLLHUP alone). */
 void shim_bridge_watch(bridge *b, uint32_t ev);
 /* Sets SO_OOBINLINE on a new bridge's engine end: the app's urgent byte is
- * read in the stream, at its mark (pump_in in bridge.c). */
+ * read in the stream, at its mark (pump_in in bridgepump.c). */
 void shim_bridge_oob_init(int efd);
 /* Our end's send buffer: with the window, what an app that reads nothing
- * holds unread, as TCP's SO_RCVBUF bounds it. */
+ * holds unread, as TCP's SO_RCVBUF bounds it (bridgepump.c). */
 void shim_bridge_efd_size(int efd);
 /* The core reported ev (RUDP_EV_*) for connection c of engine e: an
  * accepted connection gets a bridge and goes to the app's listener; the

@@ -196,7 +196,7 @@ typedef struct bridge {
                                or the primary after a handover), or NULL */
     rudp_time roam_next;    /* roam.c: no new socket before this */
     uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
-    rudp_time out_win;      /* bridge.c's bulk_out: the window's start, */
+    rudp_time out_win;      /* bridgepump.c's bulk_out: the window's start, */
     size_t out_win_bytes;   /* and the bytes passed to the app since */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */

@@ -175,7 +175,7 @@ typedef struct shim_slot {
      * without the shim). */
     _Atomic uint32_t rxmode;
     /* Until when (shim_now, ns) the connection is in a bulk transfer to
-     * the app (engine/bridge.c's bulk_out: SHIM_BULK_OUT_BYTES passed on
+     * the app (engine/bridgepump.c's bulk_out: SHIM_BULK_OUT_BYTES passed on
      * within SHIM_BULK_OUT_MS): the reader's waits are then left to the
      * engine thread, which takes the datagrams on another CPU while the
      * reader reads (interpose/recv.c, shim_app_recv_slot). 0: never. */

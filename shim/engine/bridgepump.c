@@ -1,0 +1,297 @@
+/*
+ * bridgepump.c: a bridge's pumps, which move the bytes between the
+ * application's unix socket and its connection. Bytes the application
+ * writes are read from the engine end `efd` straight into the connection's
+ * send buffer (reserve/commit); bytes that arrive are written from the
+ * receive buffer (peek/consume), so nothing is copied twice and the window
+ * only opens as the application reads. Here too: urgent data as AF_UNIX's
+ * out-of-band byte, the size of efd's send buffer, and the bytes put
+ * straight into the buffer of a reader waiting in its own thread
+ * (apprecv.c). Split from bridge.c, whose events and ends call them
+ * (bridgepriv.h); everything runs on the thread of the engine that owns
+ * the bridge.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bridgepriv.h"
+
+#include "base/poison.h"
+
+/* Buffer chunks (16 KiB each) one bridge read or write may span. */
+#define BRIDGE_SPANS 4
+
+void shim_bridge_oob_init(int efd)
+{
+    int on = 1;
+    real_setsockopt(efd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+}
+
+/*
+ * What the peer sent and the app has not read waits in two places: the
+ * connection's receive buffer (its window: 64 KiB to start, growing only
+ * while the app keeps up, conn_app.c) and the unix socket to the app,
+ * which our end's send buffer bounds (unix stream sockets charge the
+ * sender). The kernel's default (net.core.wmem_default, 208 KiB, doubled
+ * to 416 KiB of charge) let a peer that reads nothing take 8 MiB and more
+ * from a writer, where TCP stops it at the receiver's SO_RCVBUF (128 KiB:
+ * tcp_rmem[1], half of it window) plus the writer's SO_SNDBUF: programs
+ * count on their writes to such a peer queueing (libuv's
+ * tcp_write_queue_order). 32 KiB (64 KiB of charge, the kernel doubles)
+ * beside the 64 KiB window make TCP's 128 KiB. Measured on loopback
+ * (512 MiB, reads of 256 KiB or 16 KiB): no slower than with the default.
+ */
+void shim_bridge_efd_size(int efd)
+{
+    int sz = 32 * 1024;
+    real_setsockopt(efd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
+/*
+ * Application -> connection. While bytes leave the unix socket and before
+ * `unacked` counts them, the slot's seq is odd, so SIOCOUTQ (unix queue +
+ * unacked) never reads low in between.
+ *
+ * Urgent data: the app's send(MSG_OOB) leaves its last byte in our end as
+ * AF_UNIX's one out-of-band byte, with a mark (EPOLLPRI while it is
+ * there). Our end has SO_OOBINLINE, so the byte is read in the stream, and
+ * a read stops right before it (unix_stream_read_generic: the OOB skb ends
+ * a read that copied anything). So where the byte may be next, SIOCATMARK
+ * tells us, before the read that takes it, to mark the next stream byte
+ * urgent (rudp_conn_urgent_mark). `mark`: check before the first read (the
+ * event had EPOLLPRI, or came from the connection, not epoll); the reads
+ * after a full one check too (one ioctl per 64 KiB). A first read for an
+ * EPOLLIN without EPOLLPRI cannot start at the byte if nothing read from
+ * our end since that epoll_pwait2 (b->pumped_poll): epoll saw normal data
+ * at the head, and a read stops at the mark once it copied any. If a pump
+ * from the connection's side emptied the queue meanwhile, a lone urgent
+ * byte sent since may be at the head: the event handler checks then.
+ */
+void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
+{
+    shim_slot *s = shim_bridge_slot(b);
+    b->pumped_poll = b->e->polls;
+    while (b->conn && (b->established || b->early) && !b->app_eof) {
+        rudp_span sp[BRIDGE_SPANS];
+        struct iovec iov[BRIDGE_SPANS];
+        /* Several chunks only while the app keeps them full: a chunk
+         * reserved is a chunk allocated. */
+        int k = rudp_conn_reserve_spans(b->conn, sp, b->bulk_in ? BRIDGE_SPANS : 1);
+        if (k <= 0)
+            break; /* full: WRITABLE will resume */
+        ssize_t room = 0;
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = sp[i].p;
+            iov[i].iov_len = sp[i].len;
+            room += (ssize_t)sp[i].len;
+        }
+        /* Odd seq only while bytes are between the unix queue and
+         * `unacked`: one read, not the whole loop, so an engine
+         * descheduled meanwhile (a loaded machine) keeps SIOCOUTQ readers
+         * waiting only briefly. */
+        int at = 0;
+        if (mark && real_ioctl(b->efd, SIOCATMARK, &at) == 0 && at)
+            rudp_conn_urgent_mark(b->conn);
+        if (s)
+            atomic_fetch_add(&s->seq, 1);
+        ssize_t r = real_readv(b->efd, iov, k);
+        b->bulk_in = r == room;
+        if (r > 0) {
+            rudp_conn_commit(b->conn, now, (size_t)r);
+            if (s) {
+                rudp_conn_info i;
+                rudp_conn_get_info(b->conn, &i);
+                atomic_store(&s->unacked, i.unacked_bytes);
+                atomic_store(&s->unsent, i.unsent_bytes);
+            }
+        }
+        if (s)
+            atomic_fetch_add(&s->seq, 1);
+        if (r > 0) {
+            if (r < room && !b->hup && !mark)
+                break; /* drained: epoll tells us when more comes */
+            /* more may follow; a short read with a mark pending may have
+             * stopped at it */
+            mark = 1;
+            continue;
+        }
+        if (r == 0) {
+            b->app_eof = 1;
+            if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_LINGER0)) {
+                /* close() with SO_LINGER {1, 0} (the flag is set before
+                 * the fd closes): a reset, never a FIN first. A busy
+                 * engine read this EOF before the hang-up, sent FIN, and
+                 * the peer read a clean EOF (t_prog_linger under load). */
+                b->app_gone = 1;
+                rudp_conn_abort(b->conn, now);
+            } else {
+                rudp_conn_shutdown(b->conn, now);
+                if (!b->peer_eof && b->sock && !b->owns_sock && shim_hook.listener &&
+                    shim_hook.listener->closing_first)
+                    shim_hook.listener->closing_first(b->sock, now); /* TIME_WAIT */
+            }
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNRESET) {
+            /* The app closed with bytes we sent it unread: TCP resets. */
+            b->app_eof = b->app_gone = 1;
+            rudp_conn_abort(b->conn, now);
+        }
+        break;
+    }
+    shim_bridge_publish(b);
+}
+
+/* Our write to efd said EPIPE: the app closed its end, or shut its
+ * reading side. Bytes then came after its close() (or shutdown(SHUT_RDWR):
+ * both directions shut, efd hangs up), which TCP answers with a reset after
+ * its FIN (bridge_app_closed); after a shutdown(SHUT_RD) alone TCP keeps
+ * them, and its close() resets for them unread, as a release does. */
+static void app_refused(bridge *b)
+{
+    b->app_gone = 1;
+    struct pollfd p = {.fd = b->efd, .events = 0};
+    if (real_poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+        b->late_data = 1;
+}
+
+/* A reader waiting in its own thread (apprecv.c) whose bridge is empty:
+ * the bytes go straight into its buffer, by a guarded copy (fault.c; else
+ * the kernel's, process_vm_writev on ourselves): a bad buffer is EFAULT,
+ * as TCP's read says, not a fault. Bytes copied, or -1 (errno;
+ * the bytes then take the bridge). Once per read: what does not fit takes
+ * the bridge, after these. */
+static _Atomic int direct_refused; /* a sandbox without process_vm_writev */
+
+static ssize_t pump_direct(bridge *b, const struct iovec *iov, int k)
+{
+    shim_app_direct *d = b->e->direct;
+    b->e->direct_b = NULL;
+    if (atomic_load_explicit(&direct_refused, memory_order_relaxed)) {
+        errno = EPERM;
+        return -1;
+    }
+    ssize_t got = shim_app_copyv(d->pid, d->iov, d->iovcnt, iov, k, 1);
+    if (got > 0) {
+        d->got = got;
+        b->e->app_direct++;
+    } else if (got < 0 && errno == EFAULT) {
+        d->got = -EFAULT;
+    } else if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
+        atomic_store(&direct_refused, 1); /* a sandbox's refusal: not again */
+    } /* else (ESRCH once the main thread has ended, EINVAL, ENOMEM): this
+       * read through the bridge */
+    return got;
+}
+
+/* Something went into efd (bytes, the urgent byte, the peer's FIN): the
+ * reader's buffer may take nothing straight after it, which would pass it
+ * (apprecv.c checks out_gen once, when the wait ends; this, every time). */
+static void wrote_efd(bridge *b)
+{
+    b->out_gen++;
+    shim_slot *s = shim_bridge_slot(b);
+    if (s) /* after the write: a reader that saw it empty before it looks again */
+        atomic_fetch_add_explicit(&s->out_gen, 1, memory_order_release);
+    if (b->e->direct_b == b)
+        b->e->direct_b = NULL;
+}
+
+/* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
+ * SHIM_BULK_OUT_MS mark the connection a bulk transfer in its slot for
+ * the next SHIM_BULK_OUT_MS (interpose/recv.c leaves such a reader's
+ * waits to the engine thread). A ping-pong never comes near it. */
+static void bulk_out(bridge *b, rudp_time now, size_t n)
+{
+    if (now - b->out_win > RUDP_MS(SHIM_BULK_OUT_MS)) {
+        b->out_win = now;
+        b->out_win_bytes = 0;
+    }
+    b->out_win_bytes += n;
+    if (b->out_win_bytes >= SHIM_BULK_OUT_BYTES && b->sp) {
+        atomic_store_explicit(&b->sp->rx_bulk_until, now + RUDP_MS(SHIM_BULK_OUT_MS),
+                              memory_order_relaxed);
+        b->out_win = now;
+        b->out_win_bytes = 0;
+    }
+}
+
+/* Connection -> application. */
+void shim_bridge_pump_out(bridge *b, rudp_time now)
+{
+    while (b->conn && !b->app_gone && b->unix_up) {
+        rudp_span sp[BRIDGE_SPANS];
+        int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
+        if (k == 0) {
+            uint8_t x;
+            ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
+            if (r == 0 && !b->peer_eof) {
+                b->peer_eof = 1;
+                wrote_efd(b);
+                real_shutdown(b->efd, SHUT_WR); /* the peer's FIN: app reads EOF */
+            }
+            break;
+        }
+        /* The peer's urgent byte goes to the app as AF_UNIX's out-of-band
+         * byte, at its place: SIGURG to the F_SETOWN owner, POLLPRI,
+         * SIOCATMARK, recv(MSG_OOB) and SO_OOBINLINE are then the kernel's,
+         * as for TCP. The bytes before it go first, without it. */
+        uint64_t before;
+        int urg = rudp_conn_urgent(b->conn, &before);
+        if (urg && before == 0) {
+            ssize_t w = real_send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+            wrote_efd(b);
+            if (w == 1) {
+                rudp_conn_consume(b->conn, now, 1);
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && errno == EPIPE)
+                app_refused(b);
+            break;
+        }
+        struct iovec iov[BRIDGE_SPANS];
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = sp[i].p;
+            iov[i].iov_len = sp[i].len;
+            if (urg && sp[i].len >= before) {
+                iov[i].iov_len = (size_t)before;
+                k = i + 1;
+                break;
+            }
+            before -= sp[i].len;
+        }
+        if (b->e->direct_b == b && !urg) {
+            ssize_t c = pump_direct(b, iov, k);
+            if (c > 0) {
+                rudp_conn_consume(b->conn, now, (size_t)c);
+                bulk_out(b, now, (size_t)c);
+                continue;
+            }
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        ssize_t w = real_sendmsg(b->efd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        wrote_efd(b);
+        if (w > 0) {
+            rudp_conn_consume(b->conn, now, (size_t)w);
+            bulk_out(b, now, (size_t)w);
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EPIPE) {
+            /* The app shut its reading side or closed: data has no reader.
+             * TCP resets when data arrives for a closed socket. */
+            app_refused(b);
+        }
+        break;
+    }
+}
