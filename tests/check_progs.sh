@@ -22,7 +22,16 @@ TABLE=tests/progs.table
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-ls tests/prog_*.c | sed 's|^tests/||; s|\.c$||' | sort >"$tmp/progs"
+# A program of several files (the Makefile's MULTI_PROGS) is its main
+# file, tests/prog_NAME.c: its parts beside it, tests/prog_NAME_*.c with
+# their header tests/prog_NAME.h, are not programs of their own.
+ls tests/prog_*.c | while read -r f; do
+    for h in tests/prog_*.h; do
+        [ -e "$h" ] || continue
+        case "$f" in "${h%.h}"_*.c) continue 2 ;; esac
+    done
+    echo "$f"
+done | sed 's|^tests/||; s|\.c$||' | sort >"$tmp/progs"
 
 # "prog script" for every program a script names, comments left out.
 find integration -name '*.sh' | LC_ALL=C sort | while read -r f; do

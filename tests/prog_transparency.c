@@ -61,12 +61,12 @@
  * image inherited; tcp = a kernel TCP socket). Exit 0 iff every check held;
  * 1 with a "FAIL:" line otherwise; 3 if the watchdog (60 s) fired. make
  * tsan runs it too, with the ThreadSanitizer shim (integration/tsan.sh):
- * it must run TSan-clean.
+ * it must run TSan-clean. Its files, and which cases each holds:
+ * prog_transparency.h.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/io_uring.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -74,33 +74,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "progutil.h"
-
-#ifndef SYS_epoll_pwait2
-#define SYS_epoll_pwait2 441 /* one number on every architecture (5.11) */
-#endif
-
-/* glibc's _FORTIFY_SOURCE form of poll(), called here by name. */
-extern int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
-
-#define WATCHDOG_S 60
-#define IO_MS 10000   /* bound on every wait for bytes or a connection */
-#define WAKE_S 10     /* a waiter not woken by then missed the wake-up */
-#define THREADS 1000
-#define THREAD_STACK (64 * 1024)
+#include "prog_transparency.h"
 
 const char *prog_name = "prog_transparency";
 
@@ -108,14 +90,14 @@ static int lst;          /* the listener every pair() comes from */
 static unsigned lport;
 
 /* A connected pair through lst: *c the connecting end, *a the accepted. */
-static void pair(int *c, int *a)
+void pair(int *c, int *a)
 {
     *c = connect_lo(lport);
     *a = accept_ready(lst, IO_MS);
 }
 
 /* s written on fd arrives on peer. */
-static void carry(int fd, int peer, const char *s, const char *what)
+void carry(int fd, int peer, const char *s, const char *what)
 {
     size_t n = strlen(s);
     char buf[128];
@@ -125,14 +107,14 @@ static void carry(int fd, int peer, const char *s, const char *what)
     CHECK(memcmp(buf, s, n) == 0, "%s: other bytes arrived (\"%.*s\")", what, (int)n, buf);
 }
 
-static void nap_ms(long ms)
+void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Until FIONREAD on fd says at least n (1 ms naps, IO_MS at most). */
-static void wait_queued(int fd, int n, const char *what)
+void wait_queued(int fd, int n, const char *what)
 {
     int q = 0;
     for (int i = 0; i < IO_MS; i++) {
@@ -142,6 +124,14 @@ static void wait_queued(int fd, int n, const char *what)
         nap_ms(1);
     }
     CHECK(0, "%s: %d of %d bytes arrived within %d ms", what, q, n, IO_MS);
+}
+
+/* a's bytes, n of them, read and dropped. */
+void drain(int a, size_t n)
+{
+    char buf[256];
+    CHECK(n <= sizeof buf, "drain: %zu", n);
+    read_exact(a, buf, n, IO_MS);
 }
 
 /* ---- a thread blocked in one call, and knowing that it is ---- */
@@ -167,7 +157,7 @@ static char task_state(pid_t tid, long *sw)
 /* Waits (1 ms naps, 10 s at most) until thread tid sleeps with more than
  * after voluntary context switches (-1: any); returns their count. A
  * thread that announced the call it is about to make sleeps in it then. */
-static long wait_sleeping(pid_t tid, long after, const char *what)
+long wait_sleeping(pid_t tid, long after, const char *what)
 {
     long sw = -1;
     char st = 0;
@@ -181,23 +171,6 @@ static long wait_sleeping(pid_t tid, long after, const char *what)
           what, st ? st : '0', sw);
 }
 
-struct waiter;
-typedef int waiter_call(struct waiter *w);
-
-/* One call made by a thread of its own: run by waiter_start(), announced
- * (tid) just before the call, its result and errno kept, done set after. */
-struct waiter {
-    pthread_t t;
-    waiter_call *call;
-    int fd, ep;
-    struct uring *ring;
-    char buf[4096];
-    ssize_t n;
-    int result, err;
-    _Atomic pid_t tid;
-    atomic_int done;
-};
-
 static void *waiter_run(void *arg)
 {
     struct waiter *w = arg;
@@ -208,7 +181,7 @@ static void *waiter_run(void *arg)
     return NULL;
 }
 
-static void waiter_start(struct waiter *w, waiter_call *call, int fd)
+void waiter_start(struct waiter *w, waiter_call *call, int fd)
 {
     w->call = call;
     w->fd = fd;
@@ -219,7 +192,7 @@ static void waiter_start(struct waiter *w, waiter_call *call, int fd)
 }
 
 /* Until w's thread sleeps in its call; returns its switches then. */
-static long waiter_asleep(struct waiter *w, const char *what)
+long waiter_asleep(struct waiter *w, const char *what)
 {
     for (int i = 0; i < IO_MS && !atomic_load(&w->tid); i++)
         nap_ms(1);
@@ -235,7 +208,7 @@ static int waiter_done_within(struct waiter *w, int ms)
     return atomic_load(&w->done);
 }
 
-static void waiter_join(struct waiter *w)
+void waiter_join(struct waiter *w)
 {
     int e = pthread_join(w->t, NULL);
     CHECK(e == 0, "pthread_join: %s", strerror(e));
@@ -460,170 +433,6 @@ static void case_dup(void)
     printf("ok: dup: closing the last copy ends the connection (the peer reads EOF)\n");
 }
 
-/* ---- epoll ---- */
-
-static int ep_wait(int ep, int ms)
-{
-    struct epoll_event ev;
-    int n = epoll_wait(ep, &ev, 1, ms);
-    SYS(n);
-    return n;
-}
-
-/* a's bytes, n of them, read and dropped. */
-static void drain(int a, size_t n)
-{
-    char buf[256];
-    CHECK(n <= sizeof buf, "drain: %zu", n);
-    read_exact(a, buf, n, IO_MS);
-}
-
-/* 10 bytes written on c and queued on a, ep reports a, 3 of them read. */
-static void ten_take_three(int ep, int c, int a, const char *what)
-{
-    char buf[3];
-    write_exact(c, "0123456789", 10);
-    wait_queued(a, 10, what);
-    CHECK(ep_wait(ep, IO_MS) == 1, "%s: no event for 10 bytes", what);
-    CHECK(read(a, buf, 3) == 3, "%s: read: %s", what, strerror(errno));
-}
-
-static void case_epoll_modes(void)
-{
-    int c, a;
-    pair(&c, &a);
-
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    SYS(ep);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = a};
-    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev));
-    ten_take_three(ep, c, a, "epoll LT");
-    CHECK(ep_wait(ep, 0) == 1, "epoll LT: no second event with 7 bytes unread");
-    drain(a, 7);
-    CHECK(ep_wait(ep, 0) == 0, "epoll LT: an event with nothing unread");
-    printf("ok: epoll: level-triggered reports again while bytes remain, not once all are "
-           "read\n");
-
-    ev.events = EPOLLIN | EPOLLET;
-    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev));
-    ten_take_three(ep, c, a, "epoll ET");
-    CHECK(ep_wait(ep, 0) == 0, "epoll ET: a second event after a partial read, nothing new");
-    write_exact(c, "abcde", 5);
-    wait_queued(a, 12, "epoll ET");
-    CHECK(ep_wait(ep, IO_MS) == 1, "epoll ET: no event for 5 new bytes");
-    CHECK(ep_wait(ep, 0) == 0, "epoll ET: two events for one arrival");
-    drain(a, 12);
-    printf("ok: epoll: edge-triggered reports once per arrival, none after a partial read\n");
-
-    ev.events = EPOLLIN | EPOLLONESHOT;
-    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev));
-    write_exact(c, "0123456789", 10);
-    wait_queued(a, 10, "EPOLLONESHOT");
-    CHECK(ep_wait(ep, IO_MS) == 1, "EPOLLONESHOT: no event for 10 bytes");
-    CHECK(ep_wait(ep, 0) == 0, "EPOLLONESHOT: a second event before re-arming");
-    write_exact(c, "abcde", 5);
-    wait_queued(a, 15, "EPOLLONESHOT");
-    CHECK(ep_wait(ep, 0) == 0, "EPOLLONESHOT: an event for new bytes before re-arming");
-    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev));
-    CHECK(ep_wait(ep, 0) == 1, "EPOLLONESHOT: no event after EPOLL_CTL_MOD re-armed it");
-    CHECK(ep_wait(ep, 0) == 0, "EPOLLONESHOT: a second event after re-arming");
-    drain(a, 15);
-    printf("ok: epoll: EPOLLONESHOT reports once, then nothing until EPOLL_CTL_MOD re-arms it\n");
-    close(ep);
-    close(c);
-    close(a);
-}
-
-struct excl {
-    pthread_t t;
-    int ep, l, stop;
-    atomic_int *accepted, *woken;
-    int fd, timed_out;
-    _Atomic pid_t tid;
-};
-
-/* Waits in its own epoll instance until the stop eventfd: a wake for the
- * listener tries one accept4(). */
-static void *excl_run(void *arg)
-{
-    struct excl *x = arg;
-    atomic_store(&x->tid, gettid());
-    for (;;) {
-        struct epoll_event evs[2];
-        int n = epoll_wait(x->ep, evs, 2, WAKE_S * 1000);
-        CHECK(n >= 0, "EPOLLEXCLUSIVE: epoll_wait: %s", strerror(errno));
-        if (n == 0) {
-            x->timed_out = 1;
-            return NULL;
-        }
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == x->stop)
-                return NULL;
-            atomic_fetch_add(x->woken, 1);
-            int fd = accept4(x->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            CHECK(fd >= 0 || errno == EAGAIN, "EPOLLEXCLUSIVE: accept4: %s", strerror(errno));
-            if (fd >= 0) {
-                x->fd = fd;
-                atomic_fetch_add(x->accepted, 1);
-            }
-        }
-    }
-}
-
-static void case_epoll_exclusive(void)
-{
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    SYS(l);
-    unsigned port = bind_lo(l, 0);
-    SYS(listen(l, 16));
-    int stop = eventfd(0, EFD_CLOEXEC);
-    SYS(stop);
-    atomic_int accepted = 0, woken = 0;
-    struct excl x[2];
-    for (int i = 0; i < 2; i++) {
-        x[i] = (struct excl){.l = l, .stop = stop, .accepted = &accepted, .woken = &woken,
-                             .fd = -1};
-        x[i].ep = epoll_create1(EPOLL_CLOEXEC);
-        SYS(x[i].ep);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = l};
-        SYS(epoll_ctl(x[i].ep, EPOLL_CTL_ADD, l, &ev));
-        ev = (struct epoll_event){.events = EPOLLIN, .data.fd = stop};
-        SYS(epoll_ctl(x[i].ep, EPOLL_CTL_ADD, stop, &ev));
-        int e = pthread_create(&x[i].t, NULL, excl_run, &x[i]);
-        CHECK(e == 0, "pthread_create: %s", strerror(e));
-    }
-    for (int i = 0; i < 2; i++) {
-        for (int k = 0; k < IO_MS && !atomic_load(&x[i].tid); k++)
-            nap_ms(1);
-        wait_sleeping(atomic_load(&x[i].tid), -1, "EPOLLEXCLUSIVE");
-    }
-    int c = connect_lo(port);
-    for (int k = 0; k < IO_MS && !atomic_load(&accepted); k++)
-        nap_ms(1);
-    int woke = atomic_load(&woken);
-    SYS(eventfd_write(stop, 1));
-    for (int i = 0; i < 2; i++) {
-        int e = pthread_join(x[i].t, NULL);
-        CHECK(e == 0, "pthread_join: %s", strerror(e));
-        CHECK(!x[i].timed_out, "EPOLLEXCLUSIVE: thread %d saw neither the connection nor the "
-              "stop within %d s", i, WAKE_S);
-    }
-    CHECK(woke >= 1, "EPOLLEXCLUSIVE: no waiter woke for the connection within %d ms", IO_MS);
-    CHECK(atomic_load(&accepted) == 1, "EPOLLEXCLUSIVE: %d accepts succeeded, want 1",
-          atomic_load(&accepted));
-    CHECK(accept4(l, NULL, NULL, SOCK_NONBLOCK) < 0 && errno == EAGAIN,
-          "EPOLLEXCLUSIVE: a second accept: %s", strerror(errno));
-    int a = x[0].fd >= 0 ? x[0].fd : x[1].fd;
-    carry(c, a, "exclusive", "EPOLLEXCLUSIVE's accepted connection");
-    printf("ok: epoll: EPOLLEXCLUSIVE on a listener in two instances: %d waiter(s) woke for "
-           "one connect, accept() succeeded once\n", woke);
-    close(a);
-    close(c);
-    close(x[0].ep);
-    close(x[1].ep);
-    close(stop);
-    close(l);
-}
 
 /* ---- signals ---- */
 
@@ -807,499 +616,6 @@ static void case_handler(void)
           "read in a handler: read() returned %d", (int)handler_got);
     handle(SIGUSR2, SIG_DFL, 0);
     printf("ok: handler: a read() inside a SIGUSR2 handler returns the socket's bytes\n");
-    close(c);
-    close(a);
-}
-
-/* ---- 1,000 threads ---- */
-
-/* A connection the threads case's server accepted, kept until the end
- * (its fd closed once it read EOF). */
-struct sconn {
-    int fd;
-    int id;             /* the client's number, from its request; -1 before */
-    int ended;          /* EOF (or an error) read, fd closed */
-    unsigned peer_port; /* getpeername() at accept */
-    size_t got;
-    char req[16];
-    struct sconn *next;
-};
-
-/* The server: one thread, an epoll loop, answering "req N" with "rsp N". */
-struct srv {
-    int l, ep, expect;
-    struct sconn *all;                 /* the server thread's; main's after the join */
-    unsigned char *seen;               /* the client numbers whose request came */
-    atomic_int accepted, served, done; /* done: served, then EOF; a failing client reads them */
-};
-
-static void srv_accept(struct srv *s)
-{
-    int fd;
-    while ((fd = accept4(s->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-        struct sconn *sc = calloc(1, sizeof *sc);
-        CHECK(sc, "out of memory");
-        sc->fd = fd;
-        sc->id = -1;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        SYS(getpeername(fd, (struct sockaddr *)&ss, &sl));
-        sc->peer_port = port_of(&ss);
-        sc->next = s->all;
-        s->all = sc;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sc};
-        SYS(epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev));
-        atomic_fetch_add(&s->accepted, 1);
-    }
-    CHECK(errno == EAGAIN, "server: accept4: %s", strerror(errno));
-}
-
-/* The client number in request r ("req " and 12 digits), or -1. */
-static long request_id(const char *r)
-{
-    long id = 0;
-    if (memcmp(r, "req ", 4) != 0)
-        return -1;
-    for (int i = 4; i < 16; i++) {
-        if (r[i] < '0' || r[i] > '9')
-            return -1;
-        id = id * 10 + (r[i] - '0');
-    }
-    return id;
-}
-
-/* One event of connection sc: its request answered, or its end. */
-static void srv_serve(struct srv *s, struct sconn *sc)
-{
-    ssize_t r = read(sc->fd, sc->req + sc->got, sizeof sc->req - sc->got);
-    if (r < 0 && errno == EAGAIN)
-        return;
-    /* a client's connection ends with EOF; one that sent nothing is
-     * failed at the end (threads_extra), ended as it likes */
-    CHECK(r >= 0 || sc->id < 0, "server: client %d: read: %s", sc->id, strerror(errno));
-    if (r <= 0) {
-        SYS(epoll_ctl(s->ep, EPOLL_CTL_DEL, sc->fd, NULL));
-        close(sc->fd);
-        sc->ended = 1;
-        if (sc->id >= 0)
-            atomic_fetch_add(&s->done, 1);
-        return;
-    }
-    sc->got += (size_t)r;
-    if (sc->got < sizeof sc->req)
-        return;
-    long id = request_id(sc->req);
-    CHECK(id >= 0 && id < s->expect && sc->id < 0, "server: request \"%.16s\" on a connection "
-          "of client %d", sc->req, sc->id);
-    CHECK(!s->seen[id], "server: client %ld's request on a second connection", id);
-    s->seen[id] = 1;
-    sc->id = (int)id;
-    memcpy(sc->req, "rsp ", 4);
-    CHECK(write(sc->fd, sc->req, sizeof sc->req) == (ssize_t)sizeof sc->req, "server: write: %s",
-          strerror(errno));
-    sc->got = 0;
-    atomic_fetch_add(&s->served, 1);
-}
-
-static void *srv_run(void *arg)
-{
-    struct srv *s = arg;
-    while (atomic_load(&s->done) < s->expect) {
-        struct epoll_event evs[64];
-        int n = epoll_wait(s->ep, evs, 64, IO_MS);
-        SYS(n);
-        CHECK(n > 0, "server: nothing for %d ms (%d accepted, %d served, %d ended)", IO_MS,
-              atomic_load(&s->accepted), atomic_load(&s->served), atomic_load(&s->done));
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.ptr)
-                srv_serve(s, evs[i].data.ptr);
-            else
-                srv_accept(s);
-        }
-    }
-    return NULL;
-}
-
-static struct srv *threads_srv;
-static unsigned threads_port;
-static atomic_int threads_done;
-static unsigned *client_port; /* each client's local port, by number */
-/* How many threads' connections were of each kind, as the kernel names
- * the socket's protocol (sockfs's "system.sockprotoname" attribute: "TCP",
- * "TCPv6", "UNIX-STREAM"), which no interposed call answers:
- * fd_transport() reads /proc/net's tables, which 1,000 threads at once
- * would make the case's main cost. */
-static const char *const kinds[] = {"tcp", "unix", "other"};
-static atomic_int kind_count[3];
-static const char *_Atomic thread_kind; /* fd_transport() of thread 0's */
-
-static size_t kind_of(int fd)
-{
-    char name[32];
-    ssize_t n = fgetxattr(fd, "system.sockprotoname", name, sizeof name - 1);
-    if (n <= 0)
-        return 2;
-    name[n] = 0;
-    return strncmp(name, "TCP", 3) == 0 ? 0 : strncmp(name, "UNIX", 4) == 0 ? 1 : 2;
-}
-
-static void *client_run(void *arg)
-{
-    int id = (int)(intptr_t)arg;
-    double t0 = now_s();
-    int s = connect_lo(threads_port);
-    double took = now_s() - t0;
-    size_t k = kind_of(s);
-    atomic_fetch_add(&kind_count[k], 1);
-    if (id == 0)
-        atomic_store(&thread_kind, fd_transport(s));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
-    client_port[id] = port_of(&ss);
-    char req[17], rsp[16];
-    snprintf(req, sizeof req, "req %012d", id);
-    write_exact(s, req, 16);
-    for (size_t got = 0; got < sizeof rsp;) {
-        CHECK(poll_for(s, POLLIN, IO_MS),
-              "thread %d: no response within %d ms (%s, connect() took %.1f s; server: %d "
-              "accepted, %d served)", id, IO_MS, kinds[k], took,
-              atomic_load(&threads_srv->accepted), atomic_load(&threads_srv->served));
-        ssize_t r = read(s, rsp + got, sizeof rsp - got);
-        CHECK(r > 0, "thread %d: read: %s", id, r == 0 ? "EOF" : strerror(errno));
-        got += (size_t)r;
-    }
-    CHECK(memcmp(rsp, "rsp ", 4) == 0 && memcmp(rsp + 4, req + 4, 12) == 0,
-          "thread %d: response \"%.16s\"", id, rsp);
-    close(s);
-    atomic_fetch_add(&threads_done, 1);
-    return NULL;
-}
-
-/* The connections s accepted that sent no request (each connect() is
- * accepted once: none over kernel TCP), said, and how many of them came
- * from a client's address into *from_client; all of s's freed. */
-static int threads_extra(struct srv *s, int count, int *from_client)
-{
-    unsigned char *ours = calloc(65536, 1);
-    CHECK(ours, "out of memory");
-    for (int i = 0; i < count; i++)
-        ours[client_port[i] & 0xffff] = 1;
-    int extra = 0;
-    *from_client = 0;
-    for (struct sconn *sc = s->all, *next; sc; sc = next) {
-        next = sc->next;
-        if (sc->id < 0) {
-            printf("threads: accepted a connection from 127.0.0.1:%u (%s) that sent nothing\n",
-                   sc->peer_port, ours[sc->peer_port & 0xffff] ? "a client's address"
-                                                               : "no client's address");
-            extra++;
-            *from_client += ours[sc->peer_port & 0xffff];
-        }
-        if (!sc->ended)
-            close(sc->fd);
-        free(sc);
-    }
-    free(ours);
-    return extra;
-}
-
-static void case_threads(int count)
-{
-    raise_fd_limit();
-    struct srv s = {.expect = count};
-    threads_srv = &s;
-    s.seen = calloc((size_t)count, 1);
-    client_port = calloc((size_t)count, sizeof *client_port);
-    CHECK(s.seen && client_port, "out of memory");
-    s.l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    SYS(s.l);
-    threads_port = bind_lo(s.l, 0);
-    SYS(listen(s.l, 1024));
-    s.ep = epoll_create1(EPOLL_CLOEXEC);
-    SYS(s.ep);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    SYS(epoll_ctl(s.ep, EPOLL_CTL_ADD, s.l, &ev));
-    pthread_t server;
-    int e = pthread_create(&server, NULL, srv_run, &s);
-    CHECK(e == 0, "pthread_create: %s", strerror(e));
-
-    pthread_attr_t attr;
-    e = pthread_attr_init(&attr);
-    CHECK(e == 0, "pthread_attr_init: %s", strerror(e));
-    e = pthread_attr_setstacksize(&attr, THREAD_STACK);
-    CHECK(e == 0, "pthread_attr_setstacksize: %s", strerror(e));
-    pthread_t *t = calloc((size_t)count, sizeof *t);
-    CHECK(t, "out of memory");
-    for (int i = 0; i < count; i++) {
-        e = pthread_create(&t[i], &attr, client_run, (void *)(intptr_t)i);
-        CHECK(e == 0, "pthread_create %d: %s", i, strerror(e));
-    }
-    for (int i = 0; i < count; i++) {
-        e = pthread_join(t[i], NULL);
-        CHECK(e == 0, "pthread_join: %s", strerror(e));
-    }
-    pthread_attr_destroy(&attr);
-    free(t);
-    e = pthread_join(server, NULL); /* it ends once every client's connection did */
-    CHECK(e == 0, "pthread_join: %s", strerror(e));
-    printf("transport: %s (thread 0's connection)\n", atomic_load(&thread_kind));
-    for (size_t k = 0; k < 3; k++)
-        if (atomic_load(&kind_count[k]))
-            printf("transport: %s (%d threads' connections, by the kernel's protocol name)\n",
-                   kinds[k], atomic_load(&kind_count[k]));
-    int from_client, extra = threads_extra(&s, count, &from_client);
-    CHECK(atomic_load(&threads_done) == count && atomic_load(&s.served) == count &&
-              atomic_load(&s.done) == count && extra == 0,
-          "threads: %d of %d done; server: %d accepted, %d served, %d ended; %d connection(s) "
-          "no client's connect() made sent nothing (%d from a client's address)",
-          atomic_load(&threads_done), count, atomic_load(&s.accepted), atomic_load(&s.served),
-          atomic_load(&s.done), extra, from_client);
-    printf("ok: threads: %d threads (%d KiB stacks), each a request and its response over its "
-           "own connection, all complete\n", count, THREAD_STACK / 1024);
-    free(s.seen);
-    free(client_port);
-    close(s.ep);
-    close(s.l);
-}
-
-/* ---- readiness calls woken while they wait ---- */
-
-struct uring {
-    int fd;
-    void *sq, *cq;
-    size_t sq_len, cq_len, sqes_len;
-    struct io_uring_sqe *sqes;
-    unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
-    struct io_uring_cqe *cqes;
-};
-
-static void uring_close(struct uring *u)
-{
-    if (u->sqes && u->sqes != MAP_FAILED)
-        munmap(u->sqes, u->sqes_len);
-    if (u->cq && u->cq != MAP_FAILED && u->cq != u->sq)
-        munmap(u->cq, u->cq_len);
-    if (u->sq && u->sq != MAP_FAILED)
-        munmap(u->sq, u->sq_len);
-    close(u->fd);
-}
-
-/* A ring of 4 entries by io_uring_setup() and mmap(); 0, or the negative
- * errno of io_uring_setup() (a failure after it dies). */
-static int uring_open(struct uring *u)
-{
-    struct io_uring_params p;
-    memset(&p, 0, sizeof p);
-    memset(u, 0, sizeof *u);
-    u->fd = (int)syscall(__NR_io_uring_setup, 4, &p);
-    if (u->fd < 0)
-        return -errno;
-    u->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-    u->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-    int single = (p.features & IORING_FEAT_SINGLE_MMAP) != 0;
-    if (single && u->cq_len > u->sq_len)
-        u->sq_len = u->cq_len;
-    u->sq = mmap(NULL, u->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
-                 IORING_OFF_SQ_RING);
-    CHECK(u->sq != MAP_FAILED, "io_uring: mmap SQ ring: %s", strerror(errno));
-    u->cq = single ? u->sq
-                   : mmap(NULL, u->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                          u->fd, IORING_OFF_CQ_RING);
-    CHECK(u->cq != MAP_FAILED, "io_uring: mmap CQ ring: %s", strerror(errno));
-    u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
-    u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
-                   IORING_OFF_SQES);
-    CHECK(u->sqes != MAP_FAILED, "io_uring: mmap SQEs: %s", strerror(errno));
-    char *sq = u->sq, *cq = u->cq;
-    u->sq_tail = (unsigned *)(sq + p.sq_off.tail);
-    u->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
-    u->sq_array = (unsigned *)(sq + p.sq_off.array);
-    u->cq_head = (unsigned *)(cq + p.cq_off.head);
-    u->cq_tail = (unsigned *)(cq + p.cq_off.tail);
-    u->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
-    u->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
-    return 0;
-}
-
-static struct io_uring_sqe *uring_sqe(struct uring *u, unsigned *tail)
-{
-    unsigned i = *tail & *u->sq_mask;
-    struct io_uring_sqe *sqe = &u->sqes[i];
-    memset(sqe, 0, sizeof *sqe);
-    u->sq_array[i] = i;
-    ++*tail;
-    return sqe;
-}
-
-/* IORING_OP_POLL_ADD for POLLIN on w->fd with a 10 s IORING_OP_TIMEOUT
- * beside it, submitted and waited for in one io_uring_enter(): 1 when the
- * poll completed with POLLIN, 0 when the timeout came first. */
-static int call_uring(struct waiter *w)
-{
-    static struct __kernel_timespec ts = {.tv_sec = WAKE_S};
-    struct uring *u = w->ring;
-    unsigned tail = *u->sq_tail;
-    struct io_uring_sqe *sqe = uring_sqe(u, &tail);
-    sqe->opcode = IORING_OP_POLL_ADD;
-    sqe->fd = w->fd;
-    sqe->poll32_events = POLLIN;
-    sqe->user_data = 1;
-    sqe = uring_sqe(u, &tail);
-    sqe->opcode = IORING_OP_TIMEOUT;
-    sqe->fd = -1;
-    sqe->addr = (uintptr_t)&ts;
-    sqe->len = 1;
-    sqe->user_data = 2;
-    __atomic_store_n(u->sq_tail, tail, __ATOMIC_RELEASE);
-    long r = syscall(__NR_io_uring_enter, u->fd, 2, 1, IORING_ENTER_GETEVENTS, NULL, 0);
-    if (r < 0)
-        return -1;
-    int got = 0;
-    unsigned head = *u->cq_head, end = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);
-    for (; head != end; head++) {
-        struct io_uring_cqe *cqe = &u->cqes[head & *u->cq_mask];
-        if (cqe->user_data != 1)
-            continue;
-        if (cqe->res < 0) {
-            errno = -cqe->res;
-            return -1;
-        }
-        got = (cqe->res & POLLIN) != 0;
-    }
-    __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
-    return got;
-}
-
-static int call_poll(struct waiter *w)
-{
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    int n = poll(&p, 1, WAKE_S * 1000);
-    return n < 0 ? -1 : n == 1 && (p.revents & POLLIN);
-}
-
-static int call_ppoll(struct waiter *w)
-{
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    struct timespec ts = {WAKE_S, 0};
-    int n = ppoll(&p, 1, &ts, NULL);
-    return n < 0 ? -1 : n == 1 && (p.revents & POLLIN);
-}
-
-static int call_poll_chk(struct waiter *w)
-{
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    int n = __poll_chk(&p, 1, WAKE_S * 1000, sizeof p);
-    return n < 0 ? -1 : n == 1 && (p.revents & POLLIN);
-}
-
-static int call_select(struct waiter *w)
-{
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(w->fd, &r);
-    struct timeval tv = {WAKE_S, 0};
-    int n = select(w->fd + 1, &r, NULL, NULL, &tv);
-    return n < 0 ? -1 : n == 1 && FD_ISSET(w->fd, &r);
-}
-
-static int call_pselect(struct waiter *w)
-{
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(w->fd, &r);
-    struct timespec ts = {WAKE_S, 0};
-    int n = pselect(w->fd + 1, &r, NULL, NULL, &ts, NULL);
-    return n < 0 ? -1 : n == 1 && FD_ISSET(w->fd, &r);
-}
-
-static int call_epoll_wait(struct waiter *w)
-{
-    struct epoll_event ev;
-    int n = epoll_wait(w->ep, &ev, 1, WAKE_S * 1000);
-    return n < 0 ? -1 : n == 1 && ev.data.fd == w->fd && (ev.events & EPOLLIN);
-}
-
-static int call_epoll_pwait(struct waiter *w)
-{
-    struct epoll_event ev;
-    int n = epoll_pwait(w->ep, &ev, 1, WAKE_S * 1000, NULL);
-    return n < 0 ? -1 : n == 1 && ev.data.fd == w->fd && (ev.events & EPOLLIN);
-}
-
-static int epoll_pwait2_raw(int ep, struct epoll_event *ev, int max, const struct timespec *ts)
-{
-    return (int)syscall(SYS_epoll_pwait2, ep, ev, max, ts, NULL, (size_t)0);
-}
-
-static int call_epoll_pwait2(struct waiter *w)
-{
-    struct epoll_event ev;
-    struct timespec ts = {WAKE_S, 0};
-    int n = epoll_pwait2_raw(w->ep, &ev, 1, &ts);
-    return n < 0 ? -1 : n == 1 && ev.data.fd == w->fd && (ev.events & EPOLLIN);
-}
-
-/* One call: waits on a in a thread, woken by a byte written on c once it
- * sleeps; the byte then read. */
-static void wake_one(const char *name, waiter_call *call, int c, int a, int ep,
-                     struct uring *ring)
-{
-    struct waiter w;
-    w.ep = ep;
-    w.ring = ring;
-    waiter_start(&w, call, a);
-    waiter_asleep(&w, name);
-    CHECK(!atomic_load(&w.done), "%s: returned %d before any byte came", name, w.result);
-    write_exact(c, "w", 1);
-    waiter_join(&w); /* bounded: the call's own 10 s */
-    CHECK(w.result != 0, "%s: not woken within %d s by bytes that arrived while it waited",
-          name, WAKE_S);
-    CHECK(w.result == 1, "%s: %s", name, strerror(w.err));
-    drain(a, 1);
-    printf("ok: wake: %s, already waiting, wakes when the peer writes\n", name);
-}
-
-static void case_wake(void)
-{
-    int c, a;
-    pair(&c, &a);
-    CHECK(a < FD_SETSIZE, "fd %d too high for select()", a);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    SYS(ep);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = a};
-    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev));
-    static const struct {
-        const char *name;
-        waiter_call *call;
-    } calls[] = {
-        {"poll()", call_poll},
-        {"ppoll()", call_ppoll},
-        {"select()", call_select},
-        {"pselect()", call_pselect},
-        {"epoll_wait()", call_epoll_wait},
-        {"epoll_pwait()", call_epoll_pwait},
-        {"__poll_chk()", call_poll_chk},
-    };
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
-        wake_one(calls[i].name, calls[i].call, c, a, ep, NULL);
-
-    struct timespec zero = {0, 0};
-    if (epoll_pwait2_raw(ep, &ev, 1, &zero) < 0 && errno == ENOSYS)
-        printf("skip: epoll_pwait2: the kernel says ENOSYS\n");
-    else
-        wake_one("epoll_pwait2()", call_epoll_pwait2, c, a, ep, NULL);
-
-    struct uring ring;
-    int r = uring_open(&ring);
-    if (r == -ENOSYS || r == -EPERM) {
-        printf("skip: io_uring: io_uring_setup: %s (disabled here)\n", strerror(-r));
-    } else {
-        CHECK(r == 0, "io_uring_setup: %s", strerror(-r));
-        wake_one("io_uring IORING_OP_POLL_ADD", call_uring, c, a, ep, &ring);
-        uring_close(&ring);
-    }
-    close(ep);
     close(c);
     close(a);
 }
