@@ -86,7 +86,8 @@ CORE_ALONE := $(BUILD)/tests/core_alone
 # integration/*/*.c is one, built to $(BUILD)/progs/ (integration/lib/lib.sh:
 # $BIN), apart from the user's tools. A program of MULTI_PROGS is several
 # files: main in P.c, its parts P_*.c beside it, their private header P.h.
-MULTI_PROGS := integration/emu/linkemu integration/chat/chatd tests/prog_transparency
+MULTI_PROGS := integration/emu/linkemu integration/chat/chatd tests/prog_transparency \
+               tests/prog_apprecv
 PROG_PARTS_SRC := $(foreach p,$(MULTI_PROGS),$(wildcard $(p)_*.c))
 PROG_SRC := $(filter-out $(PROG_PARTS_SRC),$(wildcard tests/prog_*.c) $(wildcard integration/*/*.c))
 PROG_BIN := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_SRC))))
