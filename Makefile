@@ -447,10 +447,14 @@ FUZZ_BIN := $(addprefix build/fuzz/,$(notdir $(basename $(FUZZ_SRC))))
 
 build/fuzz/%: tests/%.c tests/fuzz.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIBS) $(CORE_SRC) $(LDLIBS_CORE)
 
-# fuzz_keyed is fuzz_conn's script against keyed contexts.
+# fuzz_keyed is fuzz_conn's script against keyed contexts. Both link the
+# builder of the datagrams they inject, tests/lib_fuzzconn.c (a tests/lib_*.c,
+# not a target: the unit tests link it too, for test_fuzzregress.c).
 build/fuzz/fuzz_keyed: tests/fuzz_conn.c
+build/fuzz/fuzz_conn build/fuzz/fuzz_keyed: tests/lib_fuzzconn.c tests/lib_fuzzconn.h
+build/fuzz/fuzz_conn build/fuzz/fuzz_keyed: FUZZ_LIBS := tests/lib_fuzzconn.c
 
 fuzz:
 	@integration/deps.sh build fuzz
