@@ -165,6 +165,11 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         CHECK(n == 2 + f->u.token.len && f->u.token.data == p + 2);
         m = rudp__wire_new_token_encode(scratch, sizeof scratch, f->u.token.data, f->u.token.len);
         break;
+    case RUDP_FRAME_SERVER_ADDR:
+        CHECK(f->u.addr.port != 0);
+        CHECK(n == (f->u.addr.family == RUDP_AF_INET ? 8 : 20));
+        m = rudp__wire_server_addr_encode(scratch, sizeof scratch, &f->u.addr);
+        break;
     case RUDP_FRAME_STREAM:
         CHECK((p[0] & ~3u) == RUDP_FRAME_STREAM);
         check_stream(p, len, f, n);
@@ -199,6 +204,9 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
     case RUDP_FRAME_NEW_TOKEN:
         CHECK(again.u.token.len == f->u.token.len &&
               memcmp(again.u.token.data, f->u.token.data, f->u.token.len) == 0);
+        break;
+    case RUDP_FRAME_SERVER_ADDR:
+        CHECK(memcmp(&again.u.addr, &f->u.addr, sizeof f->u.addr) == 0);
         break;
     default:
         break;
