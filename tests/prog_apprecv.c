@@ -23,6 +23,13 @@
  *     FIONREAD shows them (no call of ours reads) within 5 s;
  *   - cancel: pthread_cancel() of a thread blocked in read(), then the
  *     same;
+ *   - stopped: a thread blocked in read() stopped alone (a ptrace-stop,
+ *     as a debugger's non-stop mode stops one thread: a forked tracer's
+ *     PTRACE_SEIZE and PTRACE_INTERRUPT): while it stays stopped, 100
+ *     bytes echoed are delivered (FIONREAD) and 50 echoes on a second
+ *     connection complete; once it runs again its read returns the first
+ *     byte and the other 99 follow. Skipped (a "skip:" line) where ptrace
+ *     is refused, and with PROG_APPRECV_NOFORK=1;
  *   - fork: while a thread runs 3,000 echoes, 30 fork()s; each child makes
  *     a connection of its own and runs 20 echoes (not with
  *     PROG_APPRECV_NOFORK=1: make tsan, whose runtime cannot follow such
@@ -78,6 +85,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -336,6 +344,87 @@ static void check_cancel(int fd)
     printf("ok: cancel\n");
 }
 
+/* The tracer: a child that stops thread tid of its parent alone, says
+ * so on `told` ('s', or 'e' with ptrace refused), and lets it run again
+ * once a byte comes on `resume`. */
+static void tracer(pid_t tid, int told, int resume)
+{
+    char r = 's';
+    int st = 0;
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0 ||
+        ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 || waitpid(tid, &st, __WALL) != tid ||
+        !WIFSTOPPED(st))
+        r = 'e';
+    if (write(told, &r, 1) != 1 || r == 'e')
+        _exit(r == 'e' ? 77 : 2);
+    char c;
+    while (read(resume, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0 ? 3 : 0);
+}
+
+static void check_stopped(int fd)
+{
+    /* In the path's wait under the shim (start_in_path), where a reader
+     * spends its time: the engine must take the socket back from the
+     * stopped thread (its lease) and serve the connection, and every
+     * other thread's calls must find the engine's turn free. */
+    struct blocked b;
+    start_in_path(&b, fd);
+    int told[2], resume[2];
+    SYS(pipe(told));
+    SYS(pipe(resume));
+    pid_t t = fork();
+    SYS(t);
+    if (t == 0) {
+        close(told[0]);
+        close(resume[1]);
+        tracer(b.tid, told[1], resume[0]);
+    }
+    close(told[1]);
+    close(resume[0]);
+    char r = 0;
+    CHECK(read(told[0], &r, 1) == 1, "the tracer said nothing");
+    close(told[0]);
+    if (r == 'e') {
+        int st = 0;
+        SYS(waitpid(t, &st, 0));
+        char c = 'x';
+        write_exact(fd, &c, 1); /* the reader ends with it */
+        pthread_join(b.t, NULL);
+        close(resume[1]);
+        printf("skip: stopped: ptrace refused here\n");
+        return;
+    }
+    CHECK(thread_state(b.tid) == 't', "the reader is not stopped (state %c)", thread_state(b.tid));
+    char out[100], in[100];
+    for (int i = 0; i < 100; i++)
+        out[i] = (char)('A' + i % 26);
+    write_exact(fd, out, sizeof out);
+    double end = now_s() + SHOWN_MS / 1000.0;
+    int q = 0;
+    while (ioctl(fd, FIONREAD, &q) == 0 && q < (int)sizeof out) {
+        CHECK(now_s() < end, "stopped: %d of 100 bytes delivered while the reader was stopped", q);
+        usleep(2000);
+    }
+    int c2 = connect_lo(port);
+    CHECK(c2 >= 0, "stopped: a second connection: %s", strerror(errno));
+    echo(c2, 50);
+    close(c2);
+    CHECK(thread_state(b.tid) == 't', "the reader ran before it was let go");
+    SYS(write(resume[1], "g", 1));
+    close(resume[1]);
+    int st = 0;
+    SYS(waitpid(t, &st, 0));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the tracer failed (%#x)", (unsigned)st);
+    pthread_join(b.t, NULL);
+    CHECK(b.got == 1 && b.byte == out[0], "stopped: the reader's read gave %zd (%s), byte %d",
+          b.got, b.got < 0 ? strerror(b.err) : "-", b.byte);
+    read_exact(fd, in, sizeof in - 1, SHOWN_MS);
+    CHECK(memcmp(in, out + 1, sizeof in - 1) == 0, "stopped: bytes differ");
+    printf("ok: stopped\n");
+}
+
 static void *echo_thread(void *arg)
 {
     echo((int)(intptr_t)arg, 3000);
@@ -473,10 +562,13 @@ int main(int argc, char **argv)
     check_eintr(fd);
     check_longjmp(fd);
     check_cancel(fd);
-    if (nf && strcmp(nf, "1") == 0)
+    if (nf && strcmp(nf, "1") == 0) {
+        printf("skip: stopped: not under this runtime (PROG_APPRECV_NOFORK=1)\n");
         printf("skip: fork: not under this runtime (PROG_APPRECV_NOFORK=1)\n");
-    else
+    } else {
+        check_stopped(fd);
         check_fork(fd);
+    }
     check_seccomp();
     close(fd);
     kill_server();

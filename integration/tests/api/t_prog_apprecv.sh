@@ -8,12 +8,14 @@
 # reader whose read is left by a signal (SA_RESTART: the read goes on;
 # without: EINTR), a siglongjmp or a pthread_cancel (the connection is
 # still served: what the peer sends is delivered with nobody reading), a
-# fork while a thread reads, and a new image that sandboxes itself with
+# reader stopped alone by a tracer (delivered all the same, and a second
+# connection's echoes go on meanwhile), a fork while a thread reads, and a new image that sandboxes itself with
 # seccomp against the calls the path makes (it must not die of them).
 # Under the shim the path must have been taken (RUDP_STATS: "app-thread
 # receives"), reads must have had their bytes straight from the
-# connection (no bridge between), and a reader cancelled in its wait must
-# have had its socket taken back by the engine (the lease).
+# connection (no bridge between), and a reader cancelled in its wait, and
+# one stopped there, must have had its socket taken back by the engine
+# (the lease).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 # The engine in the program's fd table whatever the hard fd limit here: this
@@ -49,4 +51,7 @@ lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
 [ "${selects:-0}" -ge 500 ] || fail "the select thread took only ${selects:-0} datagrams of 1,200 echoes"
 [ "${direct:-0}" -ge 1000 ] || fail "only ${direct:-0} reads had their bytes straight from the connection (2,000 one-byte echoes, 400 more in check_direct)"
 [ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
-echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer), and the cancelled reader's wait taken back ($lapsed)"
+if grep -q '^ok: stopped' "$T/shim"; then
+    [ "$lapsed" -ge 2 ] || fail "only $lapsed wait taken back by its lease: the stopped reader's was not"
+fi
+echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer), and the cancelled and stopped readers' waits taken back ($lapsed)"
