@@ -89,19 +89,6 @@ static const char *state_name(int s)
     return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : "?";
 }
 
-/* TCP_INFO's tcpi_bytes_received, which glibc's struct tcp_info lacks: at
- * byte 128 of the kernel's (include/uapi/linux/tcp.h; the struct only
- * grows at its end). */
-static uint64_t bytes_received(int fd)
-{
-    uint64_t ti[32];
-    socklen_t l = sizeof ti;
-    memset(ti, 0, sizeof ti);
-    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l));
-    CHECK(l >= 136, "TCP_INFO gave %u bytes, no tcpi_bytes_received", (unsigned)l);
-    return ti[128 / 8];
-}
-
 /* Waits (bounded) until TCP_INFO says want; fails naming the last state. */
 static void wait_state(int fd, int want, const char *what)
 {
@@ -378,7 +365,7 @@ static void fills_then_resets(void)
     size_t n = write_until_stays_full(a, "the peer filling us");
     SYS(close(a));
     wait_state(c, TCP_CLOSE, "we after the peer's reset");
-    uint64_t rx = bytes_received(c);
+    uint64_t rx = tcpi_bytes_received(c);
     size_t got;
     int end = read_to_end(c, &got, "reading what the peer sent before its reset");
     int so = so_error(c);

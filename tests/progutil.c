@@ -369,6 +369,20 @@ int tcpi_state(int fd)
     return ti.tcpi_state;
 }
 
+/* At byte 128 of the kernel's struct tcp_info (include/uapi/linux/tcp.h:
+ * 8 bytes of u8 fields, 24 u32, then pacing_rate, max_pacing_rate,
+ * bytes_acked and bytes_received, u64 each; the struct only grows at its
+ * end). */
+uint64_t tcpi_bytes_received(int fd)
+{
+    uint64_t ti[32];
+    socklen_t l = sizeof ti;
+    memset(ti, 0, sizeof ti);
+    SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l));
+    CHECK(l >= 136, "TCP_INFO gave %u bytes, no tcpi_bytes_received", (unsigned)l);
+    return ti[128 / 8];
+}
+
 void loopback_pair(int family, int *c, int *a)
 {
     struct sockaddr_storage la;

@@ -127,6 +127,8 @@ void write_exact(int fd, const void *buf, size_t len);
 int so_error(int fd);
 /* TCP_INFO's tcpi_state (TCP_ESTABLISHED, TCP_CLOSE_WAIT, ...). */
 int tcpi_state(int fd);
+/* TCP_INFO's tcpi_bytes_received, which glibc's struct tcp_info lacks. */
+uint64_t tcpi_bytes_received(int fd);
 /* A connected pair on the loopback address of family, through a listener
  * on a port the kernel chose (closed again): *c the client, *a the end
  * accept() returned. */

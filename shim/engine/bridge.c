@@ -727,8 +727,12 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     publish_state(b); /* before the app can see what caused it (an EOF) */
     /* An acknowledgement too: a reply often carries the ACK of what the
      * app sent, and once the app reads the reply SIOCOUTQ must not count
-     * that data as unacknowledged (TCP has processed the ACK by then). */
-    if (ev & (RUDP_EV_ACKED | RUDP_EV_SENT))
+     * that data as unacknowledged (TCP has processed the ACK by then).
+     * And bytes received: TCP_INFO's bytes_received and last_data_recv
+     * count them before the app can read them, also when the peer's ACK
+     * came alone before its data (a busy peer's delayed ACK; under load
+     * prog_apprecv's lowat check saw the count stale for 5 s). */
+    if (ev & (RUDP_EV_ACKED | RUDP_EV_SENT | RUDP_EV_READABLE))
         publish(b); /* SIOCOUTQNSD too (RUDP_EV_SENT: TCP_NOTSENT_LOWAT set) */
     if (ev & RUDP_EV_PATH)
         shim_standby_moved(b); /* before anything looks at b->sock */
