@@ -5,7 +5,7 @@
  *
  *   prog_apprecv.c        main, the echo server, a thread blocked in read();
  *                         the pingpong, restart, eintr, longjmp, cancel,
- *                         fork and seccomp checks
+ *                         stopped, fork and seccomp checks
  *   prog_apprecv_poll.c   pollpong, polleintr, epollpong, selectpong
  *   prog_apprecv_reads.c  direct, lowat, rxmode
  *
