@@ -207,6 +207,7 @@ static void check_frame(const uint8_t *p, size_t len, const rudp_frame *f, int n
         break;
     case RUDP_FRAME_SERVER_ADDR:
         CHECK(memcmp(&again.u.addr, &f->u.addr, sizeof f->u.addr) == 0);
+        CHECK(m == n && memcmp(scratch, p, (size_t)n) == 0); /* one encoding per address */
         break;
     default:
         break;
