@@ -907,3 +907,18 @@ sim_app *sim_app_on(sim *s, int ep)
             return &s->apps[i];
     return NULL;
 }
+
+const char *sim_app_fault(const sim_app *a)
+{
+    if (!a)
+        return "no such application";
+    if (a->received != a->expect)
+        return "not every byte came";
+    if (a->corrupt)
+        return "a byte differed from the pattern";
+    if (!a->eof)
+        return "no EOF";
+    if (a->error)
+        return "an error";
+    return NULL;
+}

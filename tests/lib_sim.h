@@ -283,6 +283,10 @@ void sim_schedule_move(sim *s, rudp_time at, int ep, int kind);
 void sim_poke_apps(sim *s);
 /* The first application on endpoint ep (a server's accepted one), or NULL. */
 sim_app *sim_app_on(sim *s, int ep);
+/* NULL when a (may be NULL) got exactly its `expect` bytes, each as the
+ * pattern says, then EOF and no error; else what went wrong, for the
+ * test's message. */
+const char *sim_app_fault(const sim_app *a);
 
 /* Records each state transition of endpoint `ep` in ep->log[] as "A -> B". */
 void sim_log_transitions(sim *s, int ep);

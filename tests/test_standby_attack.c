@@ -90,17 +90,9 @@ static void path_like(sim_link *l)
     l->queue_bytes = 100000;
 }
 
-static sim_app *server_app(atk *t)
-{
-    for (int i = 0; i < SIM_MAX_APPS; i++)
-        if (t->s.apps[i].used && t->s.apps[i].ep == t->b)
-            return &t->s.apps[i];
-    return NULL;
-}
-
 static rudp_conn *srv_conn(atk *t)
 {
-    sim_app *sv = server_app(t);
+    sim_app *sv = sim_app_on(&t->s, t->b);
     cr_assert_not_null(sv);
     cr_assert_not_null(sv->conn);
     return sv->conn;
