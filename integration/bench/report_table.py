@@ -481,24 +481,32 @@ def mtu_sizes(T, sc, trs, res, med):
         T.out("  IP fragments dropped: " + ", ".join(parts))
 
 
+def recovery_rows(sc, trs, res, nruns, med, n_ok, metric, ref, ratio_fmt, extras):
+    """Rows of a recovery table (B21-hole, B22-stall): the transport, its
+    complete runs, the median of metric in s, its ratio to ref, then for
+    rudp the medians of extras ((metric, format) pairs), and the runs."""
+    rows = []
+    for tr in trs:
+        if (sc, tr, "complete") not in res:
+            continue
+        isr = tr.startswith("rudp-")
+        v = med(sc, tr, metric)
+        rows.append([tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
+                     fmt(v, "%.3f"), fmt(ratio(v, ref), ratio_fmt) if isr else ""] +
+                    [fmt(med(sc, tr, m), f) if isr else "" for m, f in extras] +
+                    ["%d/%s" % (n_ok(sc, tr, metric), nruns)])
+    return rows
+
+
 def hole_table(T, res, trs, nruns, med, n_ok, meta):
     """B21-hole: from a black hole's start to the bytes flowing again."""
     sc = "B21-hole"
     T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
     head = ["transport", "complete", "resumed after s", "x tcp-cubic", "black holes suspected",
             "found", "runs"]
-    rows = []
-    cub = med(sc, "tcp-cubic", "resume_s")
-    for tr in trs:
-        if (sc, tr, "complete") not in res:
-            continue
-        isr = tr.startswith("rudp-")
-        v = med(sc, tr, "resume_s")
-        rows.append([tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
-                     fmt(v, "%.3f"), fmt(ratio(v, cub), "%.2f") if isr else "",
-                     fmt(med(sc, tr, "bh_suspected"), "%.0f") if isr else "",
-                     fmt(med(sc, tr, "bh_found"), "%.0f") if isr else "",
-                     "%d/%s" % (n_ok(sc, tr, "resume_s"), nruns)])
+    rows = recovery_rows(sc, trs, res, nruns, med, n_ok, "resume_s",
+                         med(sc, "tcp-cubic", "resume_s"), "%.2f",
+                         [("bh_suspected", "%.0f"), ("bh_found", "%.0f")])
     T.grid(head, rows)
     T.out("  resumed after: the black hole's start to the end of the longest silence at the "
           "receiver after it (its first byte read after the fallback), complete runs only. "
@@ -521,17 +529,8 @@ def hand_tables(T, res, trs, nruns, med, n_ok, meta):
             if tr.startswith("tcp-") and (sc, tr, "stall_s") in res:
                 v = med(sc, tr, "stall_s")
                 ref = v if ref is None or (v is not None and v < ref) else ref
-        rows = []
-        for tr in trs:
-            if (sc, tr, "complete") not in res:
-                continue
-            isr = tr.startswith("rudp-")
-            v = med(sc, tr, "stall_s")
-            rows.append([tr, "%d/%d" % (sum(res[(sc, tr, "complete")]), n_ok(sc, tr, "complete")),
-                         fmt(v, "%.3f"), fmt(ratio(v, ref), "%.3f") if isr else "",
-                         fmt(med(sc, tr, "move_s"), "%.3f") if isr else "",
-                         fmt(med(sc, tr, "back_s"), "%.3f") if isr else "",
-                         "%d/%s" % (n_ok(sc, tr, "stall_s"), nruns)])
+        rows = recovery_rows(sc, trs, res, nruns, med, n_ok, "stall_s", ref, "%.3f",
+                             [("move_s", "%.3f"), ("back_s", "%.3f")])
         T.grid(head, rows)
         T.out("  longest gap: between two reads at the receiver across the 10 s cut (kernel "
               "TCP's: its backed-off retransmission after the primary's return); x kernel's: "
