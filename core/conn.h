@@ -667,10 +667,8 @@ void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
  * `to`: a path challenge or response. 0, or -ENOBUFS / -ENOMEM. */
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n);
-/* The same on the caller's socket `sock` (a client's standby, standby.c),
- * and from the local address `local` (NULL: the kernel's choice). */
-int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
-                               const uint8_t *frames, size_t n);
+/* The same on socket `sock` (a client's standby, standby.c), from the
+ * local address `local` (NULL: the kernel's choice). */
 int rudp__conn_send_control_via(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
                                 const rudp_addr *local, const uint8_t *frames, size_t n);
 /* Shared by conn.c, conn_input.c, conn_output.c and conn_app.c. */

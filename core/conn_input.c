@@ -360,16 +360,16 @@ static uint32_t ack_every(rudp_conn *c, rudp_time now, rudp_time *delay)
 }
 
 /* Decodes every frame once without acting, so that a malformed packet is
- * dropped whole. Sets *eliciting, and *probing_only (nothing but PATH_*
- * frames and padding: RFC 9000 §9.1). */
+ * dropped whole. Sets *eliciting, *probing_only (nothing but PATH_*
+ * frames and padding: RFC 9000 §9.1), and *ping_only (PINGs and padding
+ * alone: a probe's copy on the standby path, standby.c). */
 static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *probing_only,
                            int *ping_only)
 {
     rudp_frame f;
     *eliciting = 0;
     *probing_only = 1;
-    *ping_only = 0;
-    int other = 0;
+    int ping = 0, other = 0;
     while (len) {
         int n = rudp__wire_frame_decode(p, len, &f);
         if (n <= 0)
@@ -380,14 +380,13 @@ static int validate_frames(const uint8_t *p, size_t len, int *eliciting, int *pr
         if (f.type != RUDP_FRAME_PADDING && !path)
             *probing_only = 0;
         if (f.type == RUDP_FRAME_PING)
-            *ping_only = 1;
+            ping = 1;
         else if (f.type != RUDP_FRAME_PADDING)
             other = 1;
         p += n;
         len -= (size_t)n;
     }
-    if (other)
-        *ping_only = 0;
+    *ping_only = ping && !other;
     return 0;
 }
 

@@ -139,14 +139,8 @@ static int data_header(rudp_conn *c, uint8_t *buf, size_t cap, uint64_t *pn)
 int rudp__conn_send_control(rudp_conn *c, rudp_time now, const rudp_addr *to,
                             const uint8_t *frames, size_t n)
 {
-    return rudp__conn_send_control_on(c, now, c->sock, to, frames, n);
-}
-
-int rudp__conn_send_control_on(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,
-                               const uint8_t *frames, size_t n)
-{
-    return rudp__conn_send_control_via(c, now, sock, to, c->has_local ? &c->local : NULL, frames,
-                                       n);
+    return rudp__conn_send_control_via(c, now, c->sock, to, c->has_local ? &c->local : NULL,
+                                       frames, n);
 }
 
 int rudp__conn_send_control_via(rudp_conn *c, rudp_time now, uint32_t sock, const rudp_addr *to,

@@ -542,8 +542,10 @@ static void send_on(rudp_conn *c, rudp_time now, const rudp_addr *to, const rudp
                     const uint8_t *f, size_t n, int challenge)
 {
     rudp_standby *s = &c->path.standby;
+    /* a client's standby socket is its own, connected to s->peer: the
+     * kernel chooses its source address */
     int rc = c->is_server ? rudp__conn_send_control_via(c, now, c->sock, to, local, f, n)
-                          : rudp__conn_send_control_on(c, now, s->sock, &s->peer, f, n);
+                          : rudp__conn_send_control_via(c, now, s->sock, &s->peer, NULL, f, n);
     if (rc < 0)
         return;
     counted(c, n);
