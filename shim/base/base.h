@@ -516,6 +516,16 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
  * SIGBUS unblocked: a blocked fault ends the process. */
 ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
                        int to_app);
+/* A span of guarded copies on a thread whose mask is the program's (an
+ * interposed call's): 1 with every other signal held (*old the mask
+ * before), so that no handler runs amid a copy, when the guard is on and
+ * the thread takes SIGSEGV and SIGBUS; else 0, nothing changed (the
+ * copies are the kernel's then). shim_fault_release puts *old back. */
+int shim_fault_hold(sigset_t *old);
+void shim_fault_release(const sigset_t *old);
+/* n bytes from src to dst under the guard, inside a span that
+ * shim_fault_hold allowed: 0, or -EFAULT. */
+int shim_fault_copy(void *dst, const void *src, size_t n);
 /* sigaction() of the kernel (glibc's), for calls before real.c bound
  * real_sigaction too. */
 int shim_kernel_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
@@ -529,7 +539,16 @@ void shim_fault_exec_back(int changed);
 void shim_sigfill_but_faults(sigset_t *set);
 
 /* Copies to (write) or from (read) the application's memory: 0, or -1
- * with errno EFAULT for a bad pointer, as the kernel's own copy (util.c). */
+ * with errno EFAULT for a bad pointer, as the kernel's own copy (util.c).
+ * Several in a row go in one span: shim_user_begin, shim_user_copy (to_user:
+ * dst is the application's; else src), shim_user_end. */
+typedef struct shim_user_span {
+    int guarded; /* fault.c's guarded copies, other signals held */
+    sigset_t old;
+} shim_user_span;
+void shim_user_begin(shim_user_span *s);
+void shim_user_end(const shim_user_span *s);
+int shim_user_copy(const shim_user_span *s, void *dst, const void *src, size_t n, int to_user);
 int shim_user_write(void *dst, const void *src, size_t n);
 int shim_user_read(void *dst, const void *src, size_t n);
 /* An address of full bytes out to the application as the kernel's

@@ -309,6 +309,34 @@ static ssize_t copy_iov(const struct iovec *dst, int dn, const struct iovec *src
     return (ssize_t)total;
 }
 
+int shim_fault_hold(sigset_t *old)
+{
+    if (!FAULT_GUARD || !atomic_load_explicit(&guarding, memory_order_relaxed))
+        return 0;
+    /* SIG_BLOCK, not SETMASK: a fault signal the thread holds stays held
+     * (a SIGSEGV sent to it and pending must not be let in here) */
+    sigset_t all;
+    shim_sigfill_but_faults(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, old) != 0)
+        return 0;
+    if (sigismember(old, SIGSEGV) == 1 || sigismember(old, SIGBUS) == 1) {
+        pthread_sigmask(SIG_SETMASK, old, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+void shim_fault_release(const sigset_t *old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+int shim_fault_copy(void *dst, const void *src, size_t n)
+{
+    struct iovec d = {dst, n}, s = {(void *)(uintptr_t)src, n};
+    return copy_iov(&d, 1, &s, 1) == (ssize_t)n ? 0 : -EFAULT;
+}
+
 ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
                        int to_app)
 {

@@ -94,15 +94,20 @@ void shim_rx_passed(const struct msghdr *msg)
  * negative length. */
 static int put_int(void *val, socklen_t *len, int v)
 {
-    int want;
-    if (!len || shim_user_read(&want, len, sizeof want) < 0)
+    if (!len)
         return fail(EFAULT);
-    if (want < 0)
-        return fail(EINVAL);
-    socklen_t l = (size_t)want < sizeof v ? (socklen_t)want : sizeof v;
-    if (l && (!val || shim_user_write(val, &v, l) < 0))
-        return fail(EFAULT);
-    return shim_user_write(len, &l, sizeof l);
+    shim_user_span s;
+    shim_user_begin(&s);
+    int want, err = shim_user_copy(&s, &want, len, sizeof want, 0) < 0 ? EFAULT : 0;
+    if (!err && want < 0)
+        err = EINVAL;
+    socklen_t l = !err && (size_t)want < sizeof v ? (socklen_t)want : sizeof v;
+    if (!err && l && (!val || shim_user_copy(&s, val, &v, l, 1) < 0))
+        err = EFAULT;
+    if (!err && shim_user_copy(&s, len, &l, sizeof l, 1) < 0)
+        err = EFAULT;
+    shim_user_end(&s);
+    return err ? fail(err) : 0;
 }
 
 static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
@@ -143,13 +148,19 @@ static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
     } else {
         ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
     }
-    socklen_t want;
-    if (!val || !len || shim_user_read(&want, len, sizeof want) < 0)
+    if (!val || !len)
         return fail(EFAULT);
-    socklen_t n_ = want < sizeof ti ? want : sizeof ti;
-    if (shim_user_write(val, &ti, n_) < 0)
-        return -1;
-    return shim_user_write(len, &n_, sizeof n_);
+    shim_user_span u;
+    shim_user_begin(&u);
+    socklen_t want;
+    int r = shim_user_copy(&u, &want, len, sizeof want, 0);
+    socklen_t n_ = r == 0 && want < sizeof ti ? want : sizeof ti;
+    if (r == 0)
+        r = shim_user_copy(&u, val, &ti, n_, 1);
+    if (r == 0)
+        r = shim_user_copy(&u, len, &n_, sizeof n_, 1);
+    shim_user_end(&u);
+    return r;
 }
 
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
