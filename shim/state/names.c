@@ -170,7 +170,7 @@ int shim_name_of(int fd, shim_name *n, int verify)
     /* No peer: a listener, or an unconnected socket. An accepted socket's
      * own name is its listener's, so it is never taken for one here. */
     r = shim_name_get(fd, 0, n);
-    if (r == 1 && (n->kind == SHIM_NAME_LISTENER || n->kind == SHIM_NAME_APP))
+    if (r == 1 && n->kind == SHIM_NAME_LISTENER)
         return 1;
     return r < 0 ? r : 0;
 }

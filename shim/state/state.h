@@ -26,7 +26,6 @@
  * TCP connection's fd (SCM_RIGHTS) to accept(), not a bridge. */
 enum {
     SHIM_NAME_LISTENER = 'L',
-    SHIM_NAME_APP = 'A',
     SHIM_NAME_ENGINE = 'E',
     SHIM_NAME_TCP = 'T',
 };

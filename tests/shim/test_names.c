@@ -77,13 +77,13 @@ static int bound_to(const struct sockaddr_un *un, socklen_t len)
 
 Test(names, an_ipv4_name_round_trips)
 {
-    shim_name n = v4_name(SHIM_NAME_APP), out;
+    shim_name n = v4_name(SHIM_NAME_TCP), out;
     n.flags = SHIM_NAME_F_PROOF;
     int fd = unix_socket();
     cr_assert(eq(int, shim_name_bind(fd, &n), 0));
     memset(&out, 0xa5, sizeof out);
     cr_assert(eq(int, shim_name_get(fd, 0, &out), 1));
-    cr_assert(eq(chr, out.kind, SHIM_NAME_APP));
+    cr_assert(eq(chr, out.kind, SHIM_NAME_TCP));
     cr_assert(eq(u8, out.flags, SHIM_NAME_F_PROOF));
     cr_assert(eq(int, out.family, AF_INET));
     cr_assert(eq(u32, out.slot, 77));
@@ -111,7 +111,7 @@ Test(names, an_ipv6_name_keeps_its_scope)
 
 Test(names, the_same_addresses_twice_make_two_unguessable_names)
 {
-    shim_name n = v4_name(SHIM_NAME_APP), a, b;
+    shim_name n = v4_name(SHIM_NAME_TCP), a, b;
     int fa = unix_socket(), fb = unix_socket();
     cr_assert(eq(int, shim_name_bind(fa, &n), 0));
     cr_assert(eq(int, shim_name_bind(fb, &n), 0), "no EADDRINUSE: the nonces differ");
@@ -122,7 +122,7 @@ Test(names, the_same_addresses_twice_make_two_unguessable_names)
 
 Test(names, the_peer_name_is_read_from_the_connected_end)
 {
-    shim_name eng = v4_name(SHIM_NAME_ENGINE), app = v4_name(SHIM_NAME_APP), out;
+    shim_name eng = v4_name(SHIM_NAME_ENGINE), app = v4_name(SHIM_NAME_TCP), out;
     int l = unix_socket();
     cr_assert(eq(int, shim_name_bind(l, &eng), 0));
     cr_assert(listen(l, 1) == 0);
@@ -135,7 +135,7 @@ Test(names, the_peer_name_is_read_from_the_connected_end)
     cr_assert(eq(int, shim_name_peer(c, &out, 0), 1));
     cr_assert(eq(int, shim_name_peer(c, &out, 1), 1), "our own engine's end passes verify");
     cr_assert(eq(int, shim_name_of(c, &out, 1), 1));
-    /* a peer that is an app end, not an engine's, is no bridge of ours */
+    /* a peer whose name is not an engine end's is no bridge of ours */
     int l2 = unix_socket();
     cr_assert(eq(int, shim_name_bind(l2, &app), 0));
     cr_assert(listen(l2, 1) == 0);
@@ -156,6 +156,11 @@ Test(names, a_listener_is_known_by_its_own_name)
     cr_assert(eq(int, shim_name_of(l, &out, 1), 1));
     cr_assert(eq(chr, out.kind, SHIM_NAME_LISTENER));
     cr_assert(eq(int, shim_name_of(unix_socket(), &out, 1), 0), "an unbound socket");
+    /* an unconnected socket known by its own name is a listener alone */
+    shim_name t = v4_name(SHIM_NAME_TCP);
+    int u = unix_socket();
+    cr_assert(eq(int, shim_name_bind(u, &t), 0));
+    cr_assert(eq(int, shim_name_of(u, &out, 0), 0), "a name of another kind");
 }
 
 Test(names, a_listener_nonce_commits_to_its_secret)
@@ -173,7 +178,7 @@ Test(names, a_listener_nonce_commits_to_its_secret)
         cr_assert(eq(int, shim_name_proof_ok(&out, wrong), 0), "bit %d flipped", bit);
     }
     /* the same secret in a name of another kind proves nothing */
-    out.kind = SHIM_NAME_APP;
+    out.kind = SHIM_NAME_TCP;
     cr_assert(eq(int, shim_name_proof_ok(&out, n.secret), 0));
     /* a listener without a secret draws its nonce: no proof matches it */
     shim_name plain = v4_name(SHIM_NAME_LISTENER);
@@ -185,7 +190,7 @@ Test(names, a_listener_nonce_commits_to_its_secret)
 
 Test(names, names_not_exactly_ours_are_refused)
 {
-    shim_name n = v4_name(SHIM_NAME_APP), out;
+    shim_name n = v4_name(SHIM_NAME_TCP), out;
     int good = unix_socket();
     cr_assert(eq(int, shim_name_bind(good, &n), 0));
     struct sockaddr_un un, bad;
@@ -224,7 +229,7 @@ Test(names, is_engine_by_the_form_alone)
     cr_assert(eq(int, shim_name_is_engine(sa, len - 1, sizeof un), 0));
     cr_assert(eq(int, shim_name_is_engine(NULL, len, sizeof un), 0));
     other = un;
-    other.sun_path[5] = SHIM_NAME_APP;
+    other.sun_path[5] = SHIM_NAME_TCP;
     cr_assert(eq(int, shim_name_is_engine((const struct sockaddr *)&other, len, sizeof un), 0));
     other = un;
     other.sun_family = AF_INET;
