@@ -488,11 +488,13 @@ static inline void rudp__send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_add
 rudp_conn *rudp__find_cid(rudp_ctx *ctx, uint64_t cid);
 rudp_conn *rudp__find_peer(rudp_ctx *ctx, const rudp_addr *peer, uint64_t peer_cid);
 
-/* tune.c: TCP_NOTSENT_LOWAT. The send space `space` as the limit leaves it
- * (none while half the limit or more waits unsent, else at most up to
- * the limit). rudp__tune_sent, after new bytes went out: RUDP_EV_WRITABLE
- * for a writer waiting once fewer than half the limit wait unsent, and
+/* tune.c: TCP_NOTSENT_LOWAT, else unsent_cap: the bound on unsent bytes
+ * (0: none). The send space `space` as the bound leaves it
+ * (none while half the bound or more waits unsent, else at most up to
+ * the bound). rudp__tune_sent, after new bytes went out: RUDP_EV_WRITABLE
+ * for a writer waiting once fewer than half the bound wait unsent, and
  * TCP_CORK's ceiling ends once nothing is held. */
+uint32_t rudp__unsent_bound(const rudp_conn *c);
 size_t rudp__lowat_space(const rudp_conn *c, size_t space);
 void rudp__tune_sent(rudp_conn *c);
 

@@ -38,8 +38,9 @@ size_t rudp__conn_send_space(const rudp_conn *c)
 size_t rudp_conn_write_threshold(const rudp_conn *c)
 {
     uint64_t t = send_limit(c) / 4;
-    if (c->cfg.notsent_lowat && t > c->cfg.notsent_lowat / 2)
-        t = c->cfg.notsent_lowat / 2; /* the room TCP_NOTSENT_LOWAT leaves (tune.c) */
+    uint32_t lowat = rudp__unsent_bound(c);
+    if (lowat && t > lowat / 2)
+        t = lowat / 2; /* the room TCP_NOTSENT_LOWAT (or unsent_cap) leaves (tune.c) */
     if (t == 0)
         t = 1;
     return t < 65536 ? (size_t)t : 65536;

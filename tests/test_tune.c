@@ -9,21 +9,43 @@
 #include "conn.h"
 #include "lib_sim.h"
 
+/* A writer of `total` bytes (cfg) to a reader 10 ms away that takes
+ * nothing until let go (held_reader_go), after 5 s: the writer's
+ * connection. */
+static rudp_conn *held_writer(sim *s, unsigned seed, const rudp_config *cfg, uint64_t total,
+                              int *b)
+{
+    sim_init(s, seed);
+    int a = sim_add_ep(s, NULL);
+    *b = sim_add_ep(s, NULL);
+    s->link[a][*b].delay = s->link[*b][a].delay = RUDP_MS(10);
+    sim_app srv = {.expect = total, .paused = 1, .recv_seed = seed},
+            cli = {.to_send = total, .send_seed = seed};
+    sim_listen(s, *b, &srv, 16);
+    int ci = sim_connect(s, a, *b, &cli, cfg);
+    sim_run_until(s, s->now + RUDP_SEC(5));
+    return s->apps[ci].conn;
+}
+
+/* The reader let go: the writer wakes as bytes go out, all arrive. */
+static void held_reader_go(sim *s, int b, uint64_t total)
+{
+    sim_app *sv = sim_app_on(s, b);
+    sv->paused = 0;
+    sim_poke_apps(s);
+    cr_assert(sim_run(s, s->now + RUDP_SEC(60)), "the writer woke as bytes went out");
+    cr_assert(eq(u64, sv->received, total));
+    cr_assert(not(sv->corrupt));
+}
+
 Test(tune, notsent_lowat_holds_unsent_bytes_to_the_limit_and_wakes_the_writer, .timeout = 20)
 {
     sim s;
-    sim_init(&s, 41);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    int b;
     rudp_config cc;
     rudp_config_default(&cc);
     cc.notsent_lowat = 16384;
-    sim_app srv = {.expect = 2000000, .paused = 1, .recv_seed = 5},
-            cli = {.to_send = 2000000, .send_seed = 5};
-    sim_listen(&s, b, &srv, 16);
-    int ci = sim_connect(&s, a, b, &cli, &cc);
-    sim_run_until(&s, s.now + RUDP_SEC(5));
-    rudp_conn *c = s.apps[ci].conn;
+    rudp_conn *c = held_writer(&s, 41, &cc, 2000000, &b);
     rudp_conn_info i;
     rudp_conn_get_info(c, &i);
     /* the reader holds the window: what was written beyond it waits unsent */
@@ -31,13 +53,46 @@ Test(tune, notsent_lowat_holds_unsent_bytes_to_the_limit_and_wakes_the_writer, .
     cr_assert(le(u64, i.unsent_bytes, 16384), "never more than the limit unsent");
     cr_assert(ge(u64, i.unsent_bytes, 8192), "writes go on until half the limit waits");
     cr_assert(eq(sz, rudp_conn_write_space(c), 0), "no room while half the limit waits");
-    sim_app *sv = sim_app_on(&s, b);
-    sv->paused = 0;
-    sim_poke_apps(&s);
-    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)), "the writer woke as bytes went out");
-    cr_assert(eq(u64, sv->received, 2000000));
-    cr_assert(not(sv->corrupt));
+    held_reader_go(&s, b, 2000000);
     sim_free(&s);
+}
+
+/* unsent_cap: the same bound where the application set no lowat; its own
+ * lowat, set later, takes the cap's place, and removing it gives the cap
+ * back (not "no bound"). */
+Test(tune, unsent_cap_bounds_unsent_bytes_where_no_lowat_is_set, .timeout = 20)
+{
+    sim s;
+    int b;
+    rudp_config cc;
+    rudp_config_default(&cc);
+    cc.unsent_cap = 65536;
+    cr_assert(eq(int, rudp_config_check(&cc, NULL), 0));
+    rudp_conn *c = held_writer(&s, 44, &cc, 3000000, &b);
+    rudp_conn_info i;
+    rudp_conn_get_info(c, &i);
+    cr_assert(le(u64, i.unsent_bytes, 65536), "never more than the cap unsent");
+    cr_assert(ge(u64, i.unsent_bytes, 32768), "writes go on until half the cap waits");
+    cr_assert(eq(sz, rudp_conn_write_space(c), 0), "no room while half the cap waits");
+    /* the app's lowat, smaller, rules; removed, the cap rules again */
+    rudp_conn_set_buffers(c, 0, 0, 16384);
+    cr_assert(eq(u32, rudp__unsent_bound(c), 16384));
+    rudp_conn_set_buffers(c, 0, 0, 0);
+    cr_assert(eq(u32, rudp__unsent_bound(c), 65536));
+    held_reader_go(&s, b, 3000000);
+    sim_free(&s);
+}
+
+Test(tune, an_unsent_cap_below_16_KiB_is_refused)
+{
+    rudp_config cc;
+    rudp_config_default(&cc);
+    cc.unsent_cap = 4096;
+    const char *why = NULL;
+    cr_assert(eq(int, rudp_config_check(&cc, &why), -EINVAL));
+    cr_assert(ne(ptr, (void *)why, NULL));
+    cc.unsent_cap = 0;
+    cr_assert(eq(int, rudp_config_check(&cc, NULL), 0), "0: no cap");
 }
 
 Test(tune, set_buffers_bounds_the_send_buffer_and_removing_the_lowat_frees_the_writer)

@@ -946,6 +946,12 @@ static int load(int check_only)
      * millisecond (what a 100 Mbit/s sender's pacer sends at once,
      * conn_output.c) for the rest of a burst. */
     shim_cfg.rudp.rx_hold = RUDP_MS(1);
+    /* The bytes a connection takes from its bridge ahead of the network
+     * (core/tune.c): the rest waits in the bridge, so a packet copies
+     * bytes the engine read a moment ago, not megabytes ago (a bulk
+     * sender's copy out of a 32 MiB buffer ran from memory, not cache).
+     * The app's TCP_NOTSENT_LOWAT, where it sets one, takes its place. */
+    shim_cfg.rudp.unsent_cap = 256u * 1024;
     if (load_output(check_only) < 0 || load_connections() < 0 || load_engines() < 0 ||
         load_sizes() < 0 || load_repair_and_retry() < 0 || load_qlog(check_only) < 0 ||
         load_key() < 0 || load_tcp_coexistence() < 0 || load_zero_rtt_and_cc() < 0 ||
