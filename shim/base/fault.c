@@ -274,12 +274,15 @@ void shim_fault_exec_back(int changed)
 
 /* Copies what src describes into dst, as much as the shorter holds, or
  * stops at a fault: the count, or -EFAULT. The iovec arrays are read
- * under the guard too: they may be the program's. */
+ * under the guard too: they may be the program's. The guard before is put
+ * back on both ways out: a handler of a sent SIGSEGV (which a span lets
+ * in, the faults being unblocked) may make a copy of its own amid one. */
 static ssize_t copy_iov(const struct iovec *dst, int dn, const struct iovec *src, int sn)
 {
     sigjmp_buf env;
+    sigjmp_buf *volatile outer = guard;
     if (sigsetjmp(env, 0)) {
-        guard = NULL;
+        guard = outer;
         return -EFAULT;
     }
     guard = &env;
@@ -305,7 +308,7 @@ static ssize_t copy_iov(const struct iovec *dst, int dn, const struct iovec *src
         }
     }
     atomic_signal_fence(memory_order_seq_cst);
-    guard = NULL;
+    guard = outer;
     return (ssize_t)total;
 }
 

@@ -89,18 +89,30 @@ void shim_rx_passed(const struct msghdr *msg)
 
 /* ---- options ---- */
 
-/* As TCP answers an int option: what fits of the int (some callers pass a
- * char, or nothing at all), EFAULT for a missing buffer, EINVAL for a
- * negative length. */
-static int put_int(void *val, socklen_t *len, int v)
+/* As TCP answers an int option: the length read first (EFAULT for none,
+ * EINVAL for a negative one, as sk_getsockopt and do_tcp_getsockopt say
+ * before they look at the option), then what fits of the int (some
+ * callers pass a char, or nothing at all), EFAULT for a missing buffer.
+ * `take`: SO_ERROR's, consumed only once the length passed, as the
+ * kernel's sock_error() comes after that check. */
+/* The length a getsockopt() caller passed, read in span s: 0, EFAULT
+ * (unreadable) or EINVAL (negative), as the kernel checks it first. */
+static int opt_len(const shim_user_span *s, socklen_t *len, int *want)
+{
+    if (shim_user_copy(s, want, len, sizeof *want, 0) < 0)
+        return EFAULT;
+    return *want < 0 ? EINVAL : 0;
+}
+
+static int put_int_of(void *val, socklen_t *len, int v, _Atomic int *take)
 {
     if (!len)
         return fail(EFAULT);
     shim_user_span s;
     shim_user_begin(&s);
-    int want, err = shim_user_copy(&s, &want, len, sizeof want, 0) < 0 ? EFAULT : 0;
-    if (!err && want < 0)
-        err = EINVAL;
+    int want, err = opt_len(&s, len, &want);
+    if (!err && take)
+        v = atomic_exchange(take, 0);
     socklen_t l = !err && (size_t)want < sizeof v ? (socklen_t)want : sizeof v;
     if (!err && l && (!val || shim_user_copy(&s, val, &v, l, 1) < 0))
         err = EFAULT;
@@ -108,6 +120,11 @@ static int put_int(void *val, socklen_t *len, int v)
         err = EFAULT;
     shim_user_end(&s);
     return err ? fail(err) : 0;
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+    return put_int_of(val, len, v, NULL);
 }
 
 static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
@@ -148,19 +165,21 @@ static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
     } else {
         ti.tcpi_state = n->kind == SHIM_NAME_LISTENER ? TCPS_LISTEN : TCPS_CLOSE;
     }
-    if (!val || !len)
+    /* as do_tcp_getsockopt: the length read (EFAULT), a negative one
+     * EINVAL, the length cut to the struct written back, then the struct
+     * (a NULL buffer with length 0 is fine) */
+    if (!len)
         return fail(EFAULT);
     shim_user_span u;
     shim_user_begin(&u);
-    socklen_t want;
-    int r = shim_user_copy(&u, &want, len, sizeof want, 0);
-    socklen_t n_ = r == 0 && want < sizeof ti ? want : sizeof ti;
-    if (r == 0)
-        r = shim_user_copy(&u, val, &ti, n_, 1);
-    if (r == 0)
-        r = shim_user_copy(&u, len, &n_, sizeof n_, 1);
+    int want, err = opt_len(&u, len, &want);
+    socklen_t n_ = !err && (size_t)want < sizeof ti ? (socklen_t)want : sizeof ti;
+    if (!err && shim_user_copy(&u, len, &n_, sizeof n_, 1) < 0)
+        err = EFAULT;
+    if (!err && n_ && (!val || shim_user_copy(&u, val, &ti, n_, 1) < 0))
+        err = EFAULT;
     shim_user_end(&u);
-    return r;
+    return err ? fail(err) : 0;
 }
 
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
@@ -202,7 +221,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
             return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
                                                             : real_getsockopt(fd, level, opt, val, len);
-        return put_int(val, len, s ? atomic_exchange(&s->so_error, 0) : 0);
+        return s ? put_int_of(val, len, 0, &s->so_error) : put_int(val, len, 0);
     }
     if (level == IPPROTO_TCP) {
         switch (opt) {
@@ -220,10 +239,18 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     }
     if (level == IPPROTO_IP && opt == IP_OPTIONS) {
         /* no IP options on the connection: an empty buffer (sshd drops
-         * connections whose options are non-empty: source routing) */
-        if (len)
-            *len = 0;
-        return 0;
+         * connections whose options are non-empty: source routing); the
+         * length checked first, as do_ip_getsockopt */
+        if (!len)
+            return fail(EFAULT);
+        shim_user_span u;
+        shim_user_begin(&u);
+        int want, err = opt_len(&u, len, &want);
+        socklen_t none = 0;
+        if (!err && shim_user_copy(&u, len, &none, sizeof none, 1) < 0)
+            err = EFAULT;
+        shim_user_end(&u);
+        return err ? fail(err) : 0;
     }
     if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && n.family == AF_INET6)
         return put_int(val, len, rec.v6only);
