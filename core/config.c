@@ -42,8 +42,8 @@ int rudp_config_check(const rudp_config *cfg, const char **why)
         bad = "max_ack_delay must be at most 1 s";
     else if (cfg->rx_hold > RUDP_SEC(1))
         bad = "rx_hold must be at most 1 s";
-    else if (cfg->unsent_cap && cfg->unsent_cap < 16384)
-        bad = "unsent_cap must be 0 or at least 16 KiB";
+    else if (cfg->unsent_cap && (cfg->unsent_cap < 16384 || cfg->unsent_cap < 2 * cfg->max_datagram))
+        bad = "unsent_cap must be 0 or at least 16 KiB and 2 max_datagram";
     else if (cfg->connect_timeout < RUDP_MS(1))
         bad = "connect_timeout must be at least 1 ms";
     else if (cfg->user_timeout < RUDP_MS(1))

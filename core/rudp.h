@@ -97,10 +97,11 @@ typedef struct rudp_config {
                                    0) */
     uint32_t unsent_cap;        /* where notsent_lowat is 0: the caller's writes take
                                    room while fewer than half of this many bytes wait
-                                   unsent, as notsent_lowat's (0: no cap; 0). Bytes
-                                   written far ahead of the network wait in the caller's
-                                   own queue instead, so a packet copies them while they
-                                   are still in the CPU's caches (tune.c) */
+                                   unsent, as notsent_lowat's (0: no cap, else at least
+                                   16 KiB and 2 max_datagram; 0). Bytes written far
+                                   ahead of the network wait in the caller's own queue
+                                   instead, so a packet copies them while they are
+                                   still in the CPU's caches (tune.c) */
 } rudp_config;
 
 enum { RUDP_RETRY_AUTO = 0, RUDP_RETRY_ALWAYS = 1 };

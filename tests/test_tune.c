@@ -83,7 +83,7 @@ Test(tune, unsent_cap_bounds_unsent_bytes_where_no_lowat_is_set, .timeout = 20)
     sim_free(&s);
 }
 
-Test(tune, an_unsent_cap_below_16_KiB_is_refused)
+Test(tune, an_unsent_cap_below_16_KiB_or_two_datagrams_is_refused)
 {
     rudp_config cc;
     rudp_config_default(&cc);
@@ -91,6 +91,9 @@ Test(tune, an_unsent_cap_below_16_KiB_is_refused)
     const char *why = NULL;
     cr_assert(eq(int, rudp_config_check(&cc, &why), -EINVAL));
     cr_assert(ne(ptr, (void *)why, NULL));
+    cc.max_datagram = 65000; /* loopback's: a TCP_CORK'd write waits for a full one */
+    cc.unsent_cap = 65536;
+    cr_assert(eq(int, rudp_config_check(&cc, NULL), -EINVAL), "under 2 datagrams");
     cc.unsent_cap = 0;
     cr_assert(eq(int, rudp_config_check(&cc, NULL), 0), "0: no cap");
 }
