@@ -516,6 +516,12 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
  * SIGBUS unblocked: a blocked fault ends the process. */
 ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
                        int to_app);
+/* Every signal held but SIGSEGV and SIGBUS (SIG_BLOCK; *old the mask
+ * before): 1; or 0, nothing changed, where the thread blocks either of
+ * them: a guarded copy there would end the process at a bad pointer, and
+ * letting them in would let in one sent to the thread, which the kernel
+ * keeps pending. The app thread's fast paths are not taken then. */
+int shim_hold_but_faults(sigset_t *old);
 /* A span of guarded copies on a thread whose mask is the program's (an
  * interposed call's): 1 with every other signal held (*old the mask
  * before), so that no handler runs amid a copy, when the guard is on and

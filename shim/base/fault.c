@@ -312,12 +312,11 @@ static ssize_t copy_iov(const struct iovec *dst, int dn, const struct iovec *src
     return (ssize_t)total;
 }
 
-int shim_fault_hold(sigset_t *old)
+int shim_hold_but_faults(sigset_t *old)
 {
-    if (!FAULT_GUARD || !atomic_load_explicit(&guarding, memory_order_relaxed))
-        return 0;
     /* SIG_BLOCK, not SETMASK: a fault signal the thread holds stays held
-     * (a SIGSEGV sent to it and pending must not be let in here) */
+     * (a SIGSEGV sent to it and pending must not be let in here, where
+     * the kernel would keep it pending) */
     sigset_t all;
     shim_sigfill_but_faults(&all);
     if (pthread_sigmask(SIG_BLOCK, &all, old) != 0)
@@ -327,6 +326,13 @@ int shim_fault_hold(sigset_t *old)
         return 0;
     }
     return 1;
+}
+
+int shim_fault_hold(sigset_t *old)
+{
+    if (!FAULT_GUARD || !atomic_load_explicit(&guarding, memory_order_relaxed))
+        return 0;
+    return shim_hold_but_faults(old);
 }
 
 void shim_fault_release(const sigset_t *old)

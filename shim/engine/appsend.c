@@ -398,9 +398,9 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
     pid_t me = shim_procenv_self();
     if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
-    sigset_t all, old;
-    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copies take the faults */
+        return 0;
     /* and no cancellation while the turn is held: sendmmsg is a
      * cancellation point, and a thread cancelled there would keep it */
     int cancel;

@@ -158,9 +158,9 @@ int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigse
                        const shim_wait_ops *ops, void *arg, int *out)
 {
     int saved = errno;
-    sigset_t all, old;
-    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copies take the faults */
+        return 0;
     int done = wait_held(cand, in, tmo, mask ? mask : &old, &old, ops, arg, out);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */

@@ -295,9 +295,11 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         errno = saved;
         return 0;
     }
-    sigset_t all, old;
-    shim_sigfill_but_faults(&all); /* fault.c's guarded copies take the faults */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t old;
+    if (!shim_hold_but_faults(&old)) { /* fault.c's guarded copies take the faults */
+        errno = saved;
+        return 0;
+    }
     int done = app_recv_held(fd, m, flags, &old, &r);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
