@@ -40,6 +40,7 @@
  * nothing, and the reader no wake-ups).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -347,6 +348,20 @@ static void turn_unlock(struct engine *e, int cancel)
     pthread_setcancelstate(cancel, NULL);
 }
 
+/* The engine of bridged fd (its record in *rec), if this thread may take
+ * its turn: not a child's copy (*me: this process), nor a handler that
+ * interrupted the allocator. */
+static struct engine *app_engine_of(int fd, shim_fd *rec, pid_t *me)
+{
+    if (shim_fd_tryget(fd, rec) != 1 || rec->kind != SHIM_FD_BRIDGED)
+        return NULL;
+    struct engine *e = shim_appsend_engine_of(rec->slot);
+    *me = shim_procenv_self();
+    if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != *me || shim_alloc_held())
+        return NULL;
+    return e;
+}
+
 int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
 {
     if (!shim_engine_app_recv_may())
@@ -354,12 +369,10 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
                    * thread waiting for one of many connections would do the
                    * work of all (appsend.c's APPSEND_CONNS) */
     shim_fd rec;
-    if (shim_fd_tryget(fd, &rec) != 1 || rec.kind != SHIM_FD_BRIDGED)
+    pid_t me;
+    struct engine *e = app_engine_of(fd, &rec, &me);
+    if (!e)
         return 0;
-    struct engine *e = shim_appsend_engine_of(rec.slot);
-    pid_t me = shim_procenv_self();
-    if (!e || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
-        return 0; /* a child's copy; or a handler that interrupted the allocator */
     int sigfd = signal_fd(let, me), cancel;
     if (sigfd < 0 || !turn_try(e, &cancel)) {
         declined(e, 0); /* the engine is in its turn: it reads the socket */
@@ -384,6 +397,8 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
     w->id = rec.id;
     w->out_gen = b->out_gen;
     w->direct = NULL;
+    w->keep = 0;
+    w->kept = 0;
     w->since = shim_now();
     unwatch(e, s, w->since);
     turn_unlock(e, cancel);
@@ -413,10 +428,124 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
             w->e->direct_b = b;
         }
     }
+    if (w->keep && (ev & EPOLLIN)) {
+        /* A poll's bridge was empty when its wait ended (the caller saw it
+         * so) and nothing has been written into it since _begin: what
+         * comes stays in the connection for the read the poll announces
+         * (bridgepump.c: keep), unless a keep ran out unread before on
+         * this bridge (a reader we do not see: stdio's, another process's) */
+        bridge *b = w->e->turn_open && w->e->by_slot ? w->e->by_slot[w->slot] : NULL;
+        if (b && b->slot == w->slot && b->id == w->id && b->out_gen == w->out_gen &&
+            !b->keep_off)
+            w->e->keep_b = b;
+    }
     end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
+    if (w->e->keep_b) {
+        w->e->keep_b = NULL;
+        bridge *b = w->e->by_slot[w->slot]; /* the turn may have ended it */
+        w->kept = b && b->id == w->id && b->kept;
+    }
     w->e->direct = NULL;
     w->e->direct_b = NULL;
     turn_unlock(w->e, cancel);
+}
+
+/* ---- kept bytes (bridgepump.c: keep) ---- */
+
+int shim_engine_app_kept_any(void)
+{
+    return shim_bridge_kept_any();
+}
+
+void shim_apprecv_pass_kept(struct engine *e, rudp_time now)
+{
+    while (e->nkept > 0) {
+        bridge *b = e->kept[e->nkept - 1];
+        if (now >= b->kept_until) {
+            /* unread for its time: a reader we do not see (stdio's, another
+             * process's), or ours late; after a few in a row, the first */
+            e->kept_late++;
+            if (++b->late_run >= SHIM_KEEP_LATE)
+                b->keep_off = 1;
+        }
+        shim_bridge_pass_kept(b, now);
+    }
+}
+
+/* Every signal held back while an app thread holds a turn (a handler
+ * could call in again); cancellation is turn_lock's. */
+static void hold_all(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* An app thread's part of a turn done: what it made due sent, the
+ * engine's timer kept right (turn_mu). */
+static void app_turn_done(struct engine *e, rudp_time now)
+{
+    rudp_time deadline = rudp_ctx_process(e->ctx, now);
+    shim_udpio_flush(e->io);
+    if (e->turn_open)
+        shim_appsend_keep_timers(e, deadline);
+}
+
+void shim_engine_app_unkeep_all(void)
+{
+    if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self())
+        return; /* a child's copy: the parent's engines pass them on */
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    sigset_t old;
+    hold_all(&old);
+    for (int k = 0; k < nrun; k++) {
+        struct engine *e = &G.e[k];
+        int cancel;
+        turn_lock(e, &cancel);
+        if (e->nkept > 0) {
+            rudp_time now = shim_now();
+            shim_apprecv_pass_kept(e, now);
+            app_turn_done(e, now);
+        }
+        turn_unlock(e, cancel);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+#define TAKE_FLAGS (MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+
+int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
+{
+    if ((flags & ~TAKE_FLAGS) || m->msg_controllen || m->msg_iovlen > IOV_MAX)
+        return 0;
+    shim_fd rec;
+    pid_t me;
+    struct engine *e = app_engine_of(fd, &rec, &me);
+    if (!e)
+        return 0;
+    sigset_t old;
+    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copy takes the faults */
+        return 0;
+    int cancel;
+    ssize_t got = 0;
+    turn_lock(e, &cancel);
+    bridge *b = e->by_slot ? e->by_slot[rec.slot] : NULL;
+    if (b && b->slot == rec.slot && b->id == rec.id && b->kept &&
+        shim_appsend_app_ino(b) == rec.ino) {
+        rudp_time now = shim_now();
+        got = shim_bridge_take(b, me, m->msg_iov, (int)m->msg_iovlen, flags & MSG_PEEK, now);
+        app_turn_done(e, now); /* the window the read opened, or the bytes passed on */
+    }
+    turn_unlock(e, cancel);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (got == 0)
+        return 0;
+    m->msg_flags = 0;
+    m->msg_namelen = 0; /* TCP's says no address */
+    *out = got > 0 ? got : -1;
+    if (got < 0)
+        errno = (int)-got;
+    return 1;
 }
 
 int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d)

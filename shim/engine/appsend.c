@@ -309,6 +309,8 @@ void shim_appsend_keep_timers(struct engine *e, rudp_time deadline)
         return;
     }
     rudp_time wake = deadline;
+    if (e->kept_at < wake)
+        wake = e->kept_at; /* apprecv.c: bytes kept for a poll's reader */
     if (e->retry_at < wake)
         wake = e->retry_at;
     if (e->fallback_at < wake)

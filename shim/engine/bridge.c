@@ -332,6 +332,7 @@ void shim_bridge_free(bridge *b)
     if (b->await_client)
         e->n_awaiting--;
     shim_appsend_forget(b);
+    shim_bridge_unkeep(b);
     if (b->fb)
         shim_fallback_free(b);
     if (b->efd >= 0) {
@@ -388,8 +389,9 @@ void shim_bridge_update_interest(bridge *b)
         if (room > 0 && !b->in_held)
             ev |= EPOLLIN | EPOLLPRI; /* PRI: the app sent urgent data (pump_in) */
     }
-    if (b->conn && !b->app_gone && !rudp_conn_rx_held(b->conn)) {
-        /* held (the core's rx_hold): RUDP_EV_READABLE pumps them */
+    if (b->conn && !b->app_gone && !rudp_conn_rx_held(b->conn) && !b->kept) {
+        /* held (the core's rx_hold): RUDP_EV_READABLE pumps them; kept for
+         * a poll's reader: its read takes them, or apprecv.c passes them on */
         const uint8_t *p;
         if (rudp_conn_peek(b->conn, &p) > 0)
             ev |= EPOLLOUT;

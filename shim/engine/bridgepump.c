@@ -223,13 +223,120 @@ static void bulk_out(bridge *b, rudp_time now, size_t n)
     }
 }
 
+/*
+ * Kept bytes (apprecv.c): in a poll()'s turn (e->keep_b) what comes for
+ * the polled bridge stays in the connection instead of going into efd; the
+ * poll says POLLIN, and the read after it takes the bytes from there
+ * (shim_bridge_take), as a read whose wait the datagram ended gets them
+ * (pump_direct): one copy, no write to efd, no read of it. Anything else
+ * that pumps the bridge passes them on into efd first, in order: the
+ * engine's turn, an app thread's send, any call of the program's that
+ * could see the socket another way (interpose.h: shim_kept_flush). The
+ * count is process-wide (a hint without turn_mu for those calls).
+ */
+static _Atomic int kept_all;
+
+int shim_bridge_kept_any(void)
+{
+    return atomic_load_explicit(&kept_all, memory_order_relaxed) > 0;
+}
+
+void shim_bridge_kept_forget(void)
+{
+    atomic_store_explicit(&kept_all, 0, memory_order_relaxed);
+}
+
+/* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR: 0 if the engine
+ * keeps its most already. */
+static int keep(bridge *b, rudp_time now)
+{
+    struct engine *e = b->e;
+    if (b->kept)
+        return 1;
+    if (e->nkept == SHIM_KEEP_BRIDGES)
+        return 0;
+    e->kept[e->nkept++] = b;
+    b->kept = 1;
+    b->kept_until = now + SHIM_KEEP_FOR;
+    if (b->kept_until < e->kept_at)
+        e->kept_at = b->kept_until;
+    if (b->sp)
+        atomic_store_explicit(&b->sp->kept, 1, memory_order_release);
+    atomic_fetch_add_explicit(&kept_all, 1, memory_order_relaxed);
+    e->app_kept++;
+    return 1;
+}
+
+void shim_bridge_unkeep(bridge *b)
+{
+    if (!b->kept)
+        return;
+    struct engine *e = b->e;
+    for (uint32_t i = 0; i < e->nkept; i++)
+        if (e->kept[i] == b) {
+            e->kept[i] = e->kept[--e->nkept];
+            break;
+        }
+    if (e->nkept == 0)
+        e->kept_at = RUDP_TIME_NEVER;
+    b->kept = 0;
+    if (b->sp)
+        atomic_store_explicit(&b->sp->kept, 0, memory_order_release);
+    atomic_fetch_sub_explicit(&kept_all, 1, memory_order_relaxed);
+}
+
+void shim_bridge_pass_kept(bridge *b, rudp_time now)
+{
+    shim_bridge_unkeep(b);
+    shim_bridge_pump_out(b, now);
+    shim_bridge_update_interest(b);
+}
+
+ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, int peek,
+                         rudp_time now)
+{
+    rudp_span sp[BRIDGE_SPANS];
+    struct iovec iov[BRIDGE_SPANS];
+    uint64_t before;
+    int k = b->kept && b->conn ? rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS) : 0;
+    if (k == 0 || rudp_conn_urgent(b->conn, &before)) {
+        shim_bridge_pass_kept(b, now); /* the urgent byte is AF_UNIX's to place */
+        return 0;
+    }
+    for (int i = 0; i < k; i++) {
+        iov[i].iov_base = sp[i].p;
+        iov[i].iov_len = sp[i].len;
+    }
+    ssize_t got = shim_app_copyv(pid, to, cnt, iov, k, 1);
+    if (got < 0 && errno == EFAULT)
+        return -EFAULT; /* as TCP's read: nothing taken */
+    if (got <= 0) {
+        shim_bridge_pass_kept(b, now); /* the bridge's way, by the kernel's read */
+        return 0;
+    }
+    if (!peek) {
+        rudp_conn_consume(b->conn, now, (size_t)got);
+        bulk_out(b, now, (size_t)got);
+        const uint8_t *p;
+        if (rudp_conn_peek(b->conn, &p) == 0)
+            shim_bridge_pass_kept(b, now); /* all taken: a FIN after them goes on */
+    }
+    b->e->app_taken++;
+    b->late_run = 0;
+    return got;
+}
+
 /* Connection -> application. */
 void shim_bridge_pump_out(bridge *b, rudp_time now)
 {
+    int keeping = b->e->keep_b == b;
+    if (b->kept && !keeping)
+        shim_bridge_unkeep(b); /* passed on now, before anything after them */
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
         int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
         if (k == 0) {
+            shim_bridge_unkeep(b);
             uint8_t x;
             ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
             if (r == 0 && !b->peer_eof) {
@@ -246,6 +353,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         uint64_t before;
         int urg = rudp_conn_urgent(b->conn, &before);
         if (urg && before == 0) {
+            shim_bridge_unkeep(b);
             ssize_t w = real_send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
             wrote_efd(b);
             if (w == 1) {
@@ -269,6 +377,9 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
             }
             before -= sp[i].len;
         }
+        if (keeping && !urg && keep(b, now))
+            break; /* for the read after the poll (shim_bridge_take) */
+        shim_bridge_unkeep(b);
         if (b->e->direct_b == b && !urg) {
             ssize_t c = pump_direct(b, iov, k);
             if (c > 0) {

@@ -560,6 +560,8 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
         wake = e->roam_at;
     if (e->lease_at < wake)
         wake = e->lease_at;
+    if (e->kept_at < wake)
+        wake = e->kept_at;
     if (e == &G.e[0]) {
         e->ctl_at = shim_control_timer(e, now); /* for app threads' turns */
         if (e->ctl_at < wake)
@@ -655,6 +657,10 @@ void *shim_engine_loop(void *arg)
             e->timed_wakeups++;
             e->late_ns += now - wake;
         }
+        /* bytes kept for a poll's reader go on into the bridge whenever
+         * the engine runs (apprecv.c): a keep lasts one sleep at most */
+        if (e->nkept > 0)
+            shim_apprecv_pass_kept(e, now);
         int back = now >= e->lease_at ? shim_apprecv_leases(e, now) : 0;
         if (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0)
             back += shim_apprecv_take_back(e); /* awake anyway: the linger ends */

@@ -438,6 +438,8 @@ typedef struct shim_app_wait {
     uint64_t sid, id;
     uint64_t out_gen;         /* the bridge's writes into the app's end, at _begin */
     shim_app_direct *direct;  /* set by a read's wait before _end (else NULL) */
+    int keep;                 /* set by a poll's before _end: the bridge was empty */
+    int kept;                 /* ... and after it, 1 if bytes wait for the read */
     int udp_fd, sigfd;
     rudp_time since;
 } shim_app_wait;
@@ -455,6 +457,17 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll);
  * longest smoothed RTT of a connection it waits for (the slot's rtt_us
  * tells a caller without a system call). */
 int shim_engine_app_recv_may(void);
+/* Bytes a poll() told of, kept in the connection for the read after it
+ * (apprecv.c: w->keep, w->kept): whether any bridge of the process is
+ * kept (no lock, no system call); every kept bridge's bytes passed on into
+ * its app end now, for a call that could see the socket another way; and
+ * the read that takes them: 1 with *out its result (errno set), 0 where
+ * fd's are not kept (or cannot be taken: then passed on, for the caller's
+ * own read). flags: MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL,
+ * MSG_CMSG_CLOEXEC; m without control. */
+int shim_engine_app_kept_any(void);
+void shim_engine_app_unkeep_all(void);
+int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 #define SHIM_APPRECV_RTT_US 2000
 /* A connection that passes SHIM_BULK_OUT_BYTES to its app within
  * SHIM_BULK_OUT_MS is a bulk transfer for the next SHIM_BULK_OUT_MS: its

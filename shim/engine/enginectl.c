@@ -364,4 +364,5 @@ void shim_engine_atfork_child(void)
     atomic_store(&G.answer_waiters, 0);
     memset((void *)G.clients, 0, sizeof G.clients); /* ... and their clients */
     memset(G.e, 0, sizeof G.e);
+    shim_bridge_kept_forget();
 }

@@ -47,6 +47,9 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_epolls = e->app_epolls;
     f->app_selects = e->app_selects;
     f->app_direct = e->app_direct;
+    f->app_kept = e->app_kept;
+    f->app_taken = e->app_taken;
+    f->kept_late = e->kept_late;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -86,6 +89,27 @@ static void say(shim_line_fn line, void *arg, const char *fmt, ...)
 
 /* The phrases ("stream bytes sent N", "memory held N", ...) are what tests
  * and the bench's report.py read: keep them when changing the layout. */
+/* The application threads' own sends and receives (appsend.c, apprecv.c). */
+static void print_app_paths(const engine_figures *f, shim_line_fn line, void *arg)
+{
+    typedef unsigned long long ull;
+    if (f->app_sends || f->app_busy) /* appsend.c */
+        say(line, arg, "app-thread sends: writes sent by the writing thread %llu, found the "
+                       "engine in its turn (passed through the bridge) %llu",
+            (ull)f->app_sends, (ull)f->app_busy);
+    if (f->app_recvs || f->app_lapsed) /* apprecv.c */
+        say(line, arg, "app-thread receives: reads whose own thread took the datagram %llu "
+                       "(in poll or ppoll %llu, in epoll %llu, in select %llu; bytes straight "
+                       "into the reader's buffer %llu); waits taken back when their lease ran "
+                       "out (a reader cancelled or jumped out) %llu",
+            (ull)f->app_recvs, (ull)f->app_polls, (ull)f->app_epolls, (ull)f->app_selects,
+            (ull)f->app_direct, (ull)f->app_lapsed);
+    if (f->app_kept) /* apprecv.c */
+        say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
+                       "passed on unread past their time %llu",
+            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_late);
+}
+
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)
 {
     engine_figures t;
@@ -195,17 +219,7 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
         (double)t.longest_turn / 1e6);
-    if (t.app_sends || t.app_busy) /* appsend.c */
-        say(line, arg, "app-thread sends: writes sent by the writing thread %llu, found the "
-                       "engine in its turn (passed through the bridge) %llu",
-            (ull)t.app_sends, (ull)t.app_busy);
-    if (t.app_recvs || t.app_lapsed) /* apprecv.c */
-        say(line, arg, "app-thread receives: reads whose own thread took the datagram %llu "
-                       "(in poll or ppoll %llu, in epoll %llu, in select %llu; bytes straight "
-                       "into the reader's buffer %llu); waits taken back when their lease ran "
-                       "out (a reader cancelled or jumped out) %llu",
-            (ull)t.app_recvs, (ull)t.app_polls, (ull)t.app_epolls, (ull)t.app_selects,
-            (ull)t.app_direct, (ull)t.app_lapsed);
+    print_app_paths(&t, line, arg);
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",

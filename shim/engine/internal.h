@@ -337,5 +337,28 @@ int shim_apprecv_take_back(struct engine *e); /* how many */
 rudp_time shim_apprecv_lease_min(struct engine *e);
 /* ... s closes: no longer counted as lingering with the app (turn_mu) */
 void shim_apprecv_sock_closed(esock *s);
+/* ... the engine's kept bridges passed on into their app ends, each
+ * unread past its time never kept again (turn_mu) */
+void shim_apprecv_pass_kept(struct engine *e, rudp_time now);
+
+/* bridgepump.c: bytes kept in the connection for the reader a poll() told
+ * of them (apprecv.c). Whether any bridge of the process is kept (a hint,
+ * no lock); b's mark taken off (turn_mu, as all below), its bytes left to
+ * the next pump; and passed on into efd now. */
+int shim_bridge_kept_any(void);
+void shim_bridge_kept_forget(void); /* a fork's child: its parent's keeps */
+void shim_bridge_unkeep(bridge *b);
+void shim_bridge_pass_kept(bridge *b, rudp_time now);
+/* ... the read that takes them: into `to` (cnt pieces) of process pid by a
+ * guarded copy, left there with peek: bytes copied, -EFAULT for a bad
+ * buffer (nothing taken), or 0: none to take here (passed on into efd,
+ * where the caller reads them) */
+ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, int peek,
+                         rudp_time now);
+/* ... how long they wait for that read: then into efd, for a reader we do
+ * not see (stdio's, sendfile's, another process's) */
+#define SHIM_KEEP_FOR RUDP_MS(2)
+/* ... and how many in a row run out before a bridge is kept no more */
+#define SHIM_KEEP_LATE 3
 
 #endif

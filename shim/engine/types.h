@@ -99,6 +99,9 @@ typedef struct engine_figures {
      * found the engine in its turn (written through the bridge instead) */
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
     uint64_t app_direct;
+    /* apprecv.c: bytes a poll() told of kept in the connection for the
+     * reader, reads that took them from there, and keeps that ran out */
+    uint64_t app_kept, app_taken, kept_late;
 } engine_figures;
 
 typedef struct esock {
@@ -156,6 +159,10 @@ typedef struct esock {
     /* then a feature's area (hooks.h), at SHIM_EXT_AT(sizeof(esock)) */
 } esock;
 
+/* Bridges an engine keeps bytes for at once (apprecv.c's keep): one per
+ * thread that polled, few threads where app threads take turns at all. */
+#define SHIM_KEEP_BRIDGES 8
+
 typedef struct bridge {
     shim_watch w; /* first, for epoll dispatch (bridge.c) */
     int efd;
@@ -186,6 +193,11 @@ typedef struct bridge {
     unsigned proof : 1;     /* server: writes its listener's secret first (names.c) */
     unsigned await_client : 1; /* server: its client is ours, not yet connected
                                   (bridge.c: local_client) */
+    unsigned kept : 1;      /* apprecv.c: what came waits in the connection for the
+                               reader a poll() told of it, not in efd */
+    unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps in a row ran out unread:
+                               never again (a reader we do not see) */
+    unsigned late_run : 2;  /* ... keeps in a row that ran out unread */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
@@ -210,6 +222,7 @@ typedef struct bridge {
     uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
     uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
     uint64_t out_gen;                  /* apprecv.c: writes into efd (and its shutdown) so far */
+    rudp_time kept_until;              /* apprecv.c: while kept, passed on by then */
 } bridge;
 
 typedef struct cmd {
@@ -315,6 +328,11 @@ struct engine {
     uint64_t app_direct;        /* ... reads given their bytes straight (no bridge) */
     shim_app_direct *direct;    /* ... during a read's turn: its buffer, for direct_b */
     struct bridge *direct_b;
+    struct bridge *keep_b;      /* ... during a poll's turn: what comes for it is kept */
+    struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
+    uint32_t nkept;
+    rudp_time kept_at;          /* ... the earliest of their kept_until */
+    uint64_t app_kept, app_taken, kept_late;
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

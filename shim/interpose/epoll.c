@@ -67,8 +67,9 @@ static nfds_t epoll_fill(void *arg, struct pollfd *p)
     return 1;
 }
 
-static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
+static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, int kept)
 {
+    (void)kept; /* never asked for (poll.c) */
     (void)r;
     (void)sig;
     epoll_call *c = arg;
@@ -93,6 +94,7 @@ static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .r
 static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
                      const sigset_t *mask, int *out)
 {
+    shim_kept_flush(); /* a kept bridge in the set: the kernel's epoll tells of it */
     if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0)
         return 0;
     int c = atomic_load_explicit(&cand[epfd], memory_order_relaxed) - 1;

@@ -85,6 +85,7 @@ static int close_range_sparing(unsigned first, unsigned last, int flags)
 SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     shim_init();
+    shim_kept_flush();
     return close_range_sparing(first, last, flags);
 }
 
@@ -92,6 +93,7 @@ SHIM_EXPORT void closefrom(int lowfd)
 {
     shim_init();
     int saved = errno;
+    shim_kept_flush();
     close_range_sparing(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u, 0);
     errno = saved;
 }
@@ -119,6 +121,7 @@ static void *next(const char *name)
         int abort_fd_;                                                                       \
         shim_exec_env x_ = {.nfds = 0, .env = NULL, .hand = -1};                             \
         int image_ = (image);                                                                \
+        shim_kept_flush(); /* the new image reads the bridges */                             \
         if (!image_) /* it may change a bridge's O_NONBLOCK unseen (recv.c) */             \
             shim_fd_hints_foreign();                                                         \
         if (image_) { /* an image without the shim takes nothing: the keeper relays at once */ \
@@ -237,6 +240,7 @@ static void exit_now(int status)
         real_exit_fn = (void (*)(int))next("_exit");
 #pragma GCC diagnostic pop
     int fd;
+    shim_kept_flush();
     shim_keeper_handoff(0, &fd); /* _exit skips destructors: hand over here */
     shim_procenv_vfork_leaving();
     if (real_exit_fn)

@@ -202,6 +202,20 @@ int shim_app_recv_slot(shim_slot *h);
  * cause to fail with, taken, if the connection ended with one untaken (TCP's
  * first write after tcp_done() says it, without SIGPIPE); else 0. */
 int shim_send_ended(int fd, shim_slot *hint);
+/* Bytes a poll() told of may wait in their connection for the read after
+ * it (engine/apprecv.c's keep), where only our read takes them: a call
+ * that could see the socket another way (its readiness, its queue, a
+ * close, an exec, a fork) has every such byte of the process passed on
+ * into its bridge first. One load when none waits. */
+/* ... and a receive call that takes them (recv.c): 1 with *out its result
+ * (errno set) where fd's bytes were kept; 0: the call's own way, after
+ * they were passed on. */
+int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out);
+static inline void shim_kept_flush(void)
+{
+    if (shim_engine_app_kept_any())
+        shim_engine_app_unkeep_all();
+}
 
 /* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
  * makes its fds (1: raised, shim_nofile_restore() sets it back once the
@@ -214,7 +228,9 @@ void shim_nofile_restore(void);
  * signalfd for those `mask` (the call's, NULL: the thread's) lets in.
  * fill puts the call's own entries in p (room for them and 2 more) and
  * says how many; after a wait that ended with r entries ready, the
- * socket's and the signalfd's revents udp and sig, ask says the call's
+ * socket's and the signalfd's revents udp and sig (kept: cand if what
+ * came waits in its connection for the read, poll's alone, else -1), ask
+ * says the call's
  * answer (> 0, or -1 with errno) or 0: nothing for the program yet (it
  * waits again); rest is the kernel's call for what is left of the time,
  * with the program's mask. in: 1 poll, 2 epoll, 3 select (counted apart). 1 with
@@ -222,7 +238,7 @@ void shim_nofile_restore(void);
 #define SHIM_WAIT_FDS_MAX 64
 typedef struct shim_wait_ops {
     nfds_t (*fill)(void *arg, struct pollfd *p);
-    int (*ask)(void *arg, struct pollfd *p, int r, short udp, short sig);
+    int (*ask)(void *arg, struct pollfd *p, int r, short udp, short sig, int kept);
     int (*rest)(void *arg, const struct timespec *left, const sigset_t *mask);
 } shim_wait_ops;
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,

@@ -49,6 +49,7 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
                          struct timespec *timeout)
 {
     shim_real_init();
+    shim_kept_flush();
     if (!vec)
         return real_recvmmsg(fd, vec, vlen, flags, timeout);
     unsigned n = vlen < UIO_MAXIOV ? vlen : UIO_MAXIOV;

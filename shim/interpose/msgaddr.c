@@ -110,7 +110,15 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 {
     shim_real_init();
     socklen_t cap = addr && alen ? *alen : 0;
-    ssize_t r = real_recvfrom(fd, buf, len, flags, addr, alen);
+    struct iovec v = {.iov_base = buf, .iov_len = len};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    ssize_t r;
+    if (len > 0 && shim_recv_kept(fd, &m, flags, &r)) {
+        if (r >= 0 && cap)
+            *alen = 0; /* TCP's: no address */
+        return r;
+    }
+    r = real_recvfrom(fd, buf, len, flags, addr, alen);
     if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
         *alen = 0;
     return shim_recv_told(fd, r, len); /* an abnormal end's cause (recv.c) */
@@ -126,6 +134,9 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     shim_real_init();
     socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
+    /* kept bytes passed on: the program's iovec array is the kernel's to
+     * read (a bad one is EFAULT there) */
+    shim_kept_flush();
     ssize_t r = real_recvmsg(fd, msg, flags);
     if (r >= 0)
         shim_msgaddr_received(msg, cap);

@@ -85,6 +85,15 @@ static int wait_once(shim_app_wait *w, int in, const sigset_t *old, struct pollf
     return r;
 }
 
+/* Whether no entry of p's n for fd saw anything. */
+static int quiet(const struct pollfd *p, nfds_t n, int fd)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if (p[i].fd == fd && p[i].revents)
+            return 0;
+    return 1;
+}
+
 /* shim_app_wait_call with every signal held back (old: the thread's mask
  * before, mask: the call's). */
 static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
@@ -112,6 +121,12 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         int err = errno;
         short udp = r > 0 ? p[n].revents : 0;
         short sig = r > 0 ? p[n + 1].revents : 0;
+        /* poll's and select's bridge still empty (its entries quiet): what
+         * the datagram brings may wait for the read instead of going
+         * through it (engine/apprecv.c's keep) */
+        shim_slot *h = shim_fd_hinted(cand);
+        w.keep = (in == 1 || in == 3) && (udp & POLLIN) && h && quiet(p, n, cand) &&
+                 shim_slot_keepable(h);
         shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
             if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */
@@ -125,7 +140,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         }
         /* what is ready comes first: the kernel's call returns it and runs
          * a handler after */
-        if (r > 0 && (*out = ops->ask(arg, p, r, udp, sig)) != 0)
+        if (r > 0 && (*out = ops->ask(arg, p, r, udp, sig, w.kept ? cand : -1)) != 0)
             return 1;
         if (sig) {
             /* a signal the call's mask lets in: let in those pending now
@@ -182,10 +197,25 @@ static nfds_t poll_fill(void *arg, struct pollfd *p)
     return c->n;
 }
 
-static int poll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
+/* What the kept bytes make of fd's entries in c's array: POLLIN as asked. */
+static void kept_in(poll_call *c, int fd)
+{
+    for (nfds_t i = 0; i < c->n; i++)
+        if (c->fds[i].fd == fd)
+            c->fds[i].revents |= (short)(c->fds[i].events & (POLLIN | POLLRDNORM));
+}
+
+static int poll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, int kept)
 {
     static const struct timespec zero;
     poll_call *c = arg;
+    if (kept >= 0 && c->n == 1 && !(c->fds[0].events & ~(POLLIN | POLLRDNORM))) {
+        /* one entry, which asks for nothing a look could add: what is
+         * kept for it is the answer */
+        c->fds[0].revents = 0;
+        kept_in(c, kept);
+        return 1;
+    }
     if (!(udp & (POLLIN | POLLERR))) {
         r -= (udp != 0) + (sig != 0); /* ours, not the program's */
         if (r <= 0)
@@ -202,11 +232,13 @@ static int poll_ask(void *arg, struct pollfd *p, int r, short udp, short sig)
     memcpy(p, c->fds, c->n * sizeof *p);
     if (real_ppoll(p, c->n, &zero, NULL) < 0)
         return -1;
-    r = 0;
-    for (nfds_t i = 0; i < c->n; i++) {
+    for (nfds_t i = 0; i < c->n; i++)
         c->fds[i].revents |= p[i].revents;
+    if (kept >= 0)
+        kept_in(c, kept);
+    r = 0;
+    for (nfds_t i = 0; i < c->n; i++)
         r += c->fds[i].revents != 0;
-    }
     return r;
 }
 
@@ -221,6 +253,7 @@ static const shim_wait_ops poll_ops = {.fill = poll_fill, .ask = poll_ask, .rest
 int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
                   int in, int *out)
 {
+    shim_kept_flush(); /* the kernel's answer for those from here on */
     if (!shim_cfg.app_recv || n == 0 || n > POLL_FAST_MAX)
         return 0;
     int cand = candidate(fds, n);

@@ -158,16 +158,22 @@ size_t shim_iov_bytes(const struct iovec *iov, int cnt)
  * as before. */
 #define APP_RECV_FLAGS (MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
 
-/* No receive timeout and no low-water mark: what the wait does not keep. */
-static int plain_blocking(int fd)
+/* No receive timeout: what the wait does not keep. */
+static int no_timeout(int fd)
 {
     struct timeval tv;
     socklen_t tl = sizeof tv;
+    return real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 && tv.tv_sec == 0 &&
+           tv.tv_usec == 0;
+}
+
+/* ... and a low-water mark of 1, nor that: a read then returns what there
+ * is, blocking or not (also what a poll's kept bytes need, apprecv.c) */
+static int low_one(int fd)
+{
     int low = 1;
     socklen_t ll = sizeof low;
-    return real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 && tv.tv_sec == 0 &&
-           tv.tv_usec == 0 && real_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, &ll) == 0 &&
-           low <= 1;
+    return real_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, &ll) == 0 && low <= 1;
 }
 
 /* With every signal held back (old: the caller's mask): 1 with *out the
@@ -221,11 +227,12 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
     *fl = real_fcntl(fd, F_GETFL);
     if (*fl < 0)
         return -1;
-    plain = !(*fl & O_NONBLOCK) && plain_blocking(fd);
+    int low1 = low_one(fd);
+    plain = !(*fl & O_NONBLOCK) && low1 && no_timeout(fd);
     /* noted only where the hints are this fd table's (a CLONE_VM child
      * numbers its own files) */
     if (shim_procenv_table() == 0)
-        shim_slot_rx_note(h, mode, plain);
+        shim_slot_rx_note(h, mode, plain, low1);
     return plain;
 }
 
@@ -237,9 +244,24 @@ int shim_app_recv_slot(shim_slot *h)
     return !bulk || bulk <= shim_now(); /* the clock only for a connection that had a bulk */
 }
 
+int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out)
+{
+    shim_slot *h = shim_fd_hinted(fd);
+    if (!h || !atomic_load_explicit(&h->kept, memory_order_acquire))
+        return 0;
+    int saved = errno;
+    if (shim_engine_app_take(fd, m, flags, out))
+        return 1;
+    shim_engine_app_unkeep_all(); /* for the kernel's read: into the bridge */
+    errno = saved;
+    return 0;
+}
+
 /* 1 with *out the call's result (errno set); 0: make the call as before. */
 static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
+    if (shim_recv_kept(fd, m, flags, out))
+        return 1;
     if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS))
         return 0;
     shim_slot *h = shim_fd_hinted(fd);
@@ -370,7 +392,15 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
                                    struct sockaddr *addr, socklen_t *alen)
 {
     socklen_t cap = addr && alen ? *alen : 0;
-    ssize_t r = real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen);
+    struct iovec v = {.iov_base = buf, .iov_len = n};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    ssize_t r;
+    if (n <= buflen && shim_recv_kept(fd, &m, flags, &r)) {
+        if (r >= 0 && cap)
+            *alen = 0;
+        return r;
+    }
+    r = real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen);
     if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
         *alen = 0; /* as recvfrom() (msgaddr.c) */
     return told(fd, r, n);

@@ -113,6 +113,7 @@ int shim_init(void)
 
 static void atfork_prepare(void)
 {
+    shim_kept_flush(); /* the child's reads of them are the kernel's */
     shim_engine_atfork_prepare();
     shim_appfd_atfork_prepare();
     shim_front_atfork_prepare();
@@ -152,6 +153,7 @@ __attribute__((constructor)) static void shim_constructor(void)
 __attribute__((destructor)) static void shim_destructor(void)
 {
     int saved = errno;
+    shim_kept_flush(); /* unread at the exit: TCP's reset for them, as before */
     shim_keeper_exit();
     if (shim_cfg.stats)
         shim_engine_print_stats();
@@ -430,6 +432,8 @@ static int bridge_settled(int fd)
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
+    if (on)
+        shim_kept_flush(); /* the kernel's answer for an fd added */
     int r = real_epoll_ctl(epfd, op, fd, ev);
     if (r == 0 && on)
         shim_epoll_cand_note(epfd, op, fd, ev); /* epoll.c: the app thread's wait */
@@ -451,6 +455,7 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 SHIM_EXPORT int shutdown(int fd, int how)
 {
     init();
+    shim_kept_flush(); /* a shutdown of reading leaves them readable, as TCP's */
     /* On a bridged socket the unix shutdown is the TCP one: the engine sees
      * EOF and sends a FIN after the queued data. */
     return real_shutdown(fd, how);
@@ -463,6 +468,7 @@ SHIM_EXPORT int close(int fd)
     int saved = errno;
     if ((shim_ownfds_has(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
+    shim_kept_flush(); /* unread at the close: TCP's reset for them, as before */
     shim_epoll_cand_forget(fd); /* as an epoll set (epoll.c) */
     shim_fd rec;
     uint64_t closed_listener = 0;

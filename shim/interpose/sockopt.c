@@ -186,6 +186,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 {
     if (!shim_init())
         return real_getsockopt(fd, level, opt, val, len);
+    shim_kept_flush(); /* the queue an answer may count (TCP_INFO, SO_RCVLOWAT's) */
     int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
                   opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
                   opt == SO_REUSEPORT || opt == SO_SNDBUF;
@@ -303,6 +304,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 {
     if (!shim_init()) /* in a CLONE_VM child too: its records are its own (fdtab.c) */
         return real_setsockopt(fd, level, opt, val, len);
+    shim_kept_flush(); /* SO_RCVLOWAT and the like: the kernel's from here */
     int saved = errno;
     shim_fd rec;
     int ours = shim_sock_ours(fd, &rec, NULL), zr;
@@ -442,6 +444,7 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    shim_kept_flush(); /* F_DUPFD's copy reads by the kernel */
     return fcntl_as_libc(fd, cmd, arg);
 }
 
@@ -457,6 +460,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (on)
+        shim_kept_flush(); /* FIONREAD counts them in the bridge */
     if (on && req == FIONBIO) {
         int r = real_ioctl(fd, req, arg);
         if (r == 0)

@@ -191,6 +191,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
                             const posix_spawnattr_t *attr, char *const argv[],
                             char *const envp[])
 {
+    shim_kept_flush(); /* the new image reads the bridges */
     if (!real_spawn)
         real_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
     return spawn_with_slabs(real_spawn, 0, pid, path, fa, attr, argv, envp);
@@ -200,6 +201,7 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
                              const posix_spawnattr_t *attr, char *const argv[],
                              char *const envp[])
 {
+    shim_kept_flush();
     if (!real_spawnp)
         real_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
     return spawn_with_slabs(real_spawnp, 1, pid, file, fa, attr, argv, envp);

@@ -189,6 +189,7 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->out_gen, 0);
         atomic_store(&x->seen_empty, 0);
         atomic_store(&x->rxmode, 0);
+        atomic_store(&x->kept, 0);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);
@@ -321,15 +322,21 @@ int shim_slot_rx_mode(shim_slot *s, uint32_t *m)
     return -1;
 }
 
-void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain)
+void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain, int low1)
 {
     if (m & (SHIM_RX_KNOWN | SHIM_RX_FOREIGN))
         return;
     /* only if nothing changed since m was read (the kernel's answer may
      * be from before the change) */
-    uint32_t v = m | SHIM_RX_KNOWN | (plain ? SHIM_RX_PLAIN : 0);
+    uint32_t v = m | SHIM_RX_KNOWN | (plain ? SHIM_RX_PLAIN : 0) | (low1 ? SHIM_RX_LOW1 : 0);
     atomic_compare_exchange_strong_explicit(&s->rxmode, &m, v, memory_order_release,
                                             memory_order_relaxed);
+}
+
+int shim_slot_keepable(shim_slot *s)
+{
+    uint32_t v = atomic_load_explicit(&s->rxmode, memory_order_acquire);
+    return (v & (SHIM_RX_KNOWN | SHIM_RX_FOREIGN | SHIM_RX_LOW1)) == (SHIM_RX_KNOWN | SHIM_RX_LOW1);
 }
 
 void shim_slot_rx_changed(shim_slot *s)

@@ -179,18 +179,30 @@ typedef struct shim_slot {
      * engine thread, which takes the datagrams on another CPU while the
      * reader reads (interpose/recv.c, shim_app_recv_slot). 0: never. */
     _Atomic uint64_t rx_bulk_until;
+    /* 1 while what came for the app waits in the connection for the read
+     * after a poll() that told of it (engine/apprecv.c's keep), not in the
+     * app's end: the interposed calls take it or have it passed on first
+     * (interpose.h: shim_kept_flush). Set and cleared under the engine's
+     * turn; a hint here. */
+    _Atomic uint32_t kept;
 } shim_slot;
 
 #define SHIM_SLOT_EMPTY (1ull << 32)
 #define SHIM_RX_KNOWN 1u
 #define SHIM_RX_PLAIN 2u
 #define SHIM_RX_FOREIGN 4u
+#define SHIM_RX_LOW1 8u /* known: a low-water mark of 1 (whether blocking or not) */
 #define SHIM_RX_GEN 256u
 
 /* A read's mode from s's note (1 plain, 0 not), or -1 with *m what to
  * give shim_slot_rx_note with the kernel's answer. */
 int shim_slot_rx_mode(shim_slot *s, uint32_t *m);
-void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain);
+void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain, int low1);
+/* Whether bytes may wait in the connection for s's reader after a poll()
+ * (engine/apprecv.c's keep): its mode known, a low-water mark of 1 (a read
+ * then returns what is there, blocking or not), and no process that could
+ * read it unseen (SHIM_RX_FOREIGN). */
+int shim_slot_keepable(shim_slot *s);
 void shim_slot_rx_changed(shim_slot *s);
 void shim_slot_rx_foreign(shim_slot *s);
 

@@ -198,7 +198,9 @@ Test(slots, keepers_entered_and_taken_out)
 
 /* A read's mode (state.h: rxmode): unknown in a fresh slot, kept once
  * noted, asked again after a change, never kept for a socket that went
- * foreign; and an answer asked across a change is not kept. */
+ * foreign; and an answer asked across a change is not kept. Whether a
+ * poll's bytes may be kept for the read (shim_slot_keepable) follows: a
+ * known low-water mark of 1, blocking or not, and never foreign. */
 Test(slots, a_read_mode_is_kept_until_changed_and_never_once_foreign)
 {
     uint32_t i = shim_slot_alloc(301);
@@ -206,24 +208,33 @@ Test(slots, a_read_mode_is_kept_until_changed_and_never_once_foreign)
     shim_slot *s = shim_slot_get(i, 301);
     uint32_t m;
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "a fresh slot knows nothing");
-    shim_slot_rx_note(s, m, 1);
+    cr_assert(eq(int, shim_slot_keepable(s), 0), "nothing known: nothing kept");
+    shim_slot_rx_note(s, m, 1, 1);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), 1), "noted: plain");
+    cr_assert(eq(int, shim_slot_keepable(s), 1), "plain: kept");
     shim_slot_rx_changed(s);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "changed: asked again");
-    shim_slot_rx_note(s, m, 0);
+    cr_assert(eq(int, shim_slot_keepable(s), 0), "changed: not until asked");
+    shim_slot_rx_note(s, m, 0, 1);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), 0), "noted: not plain");
+    cr_assert(eq(int, shim_slot_keepable(s), 1), "non-blocking, a mark of 1: kept");
+    shim_slot_rx_changed(s);
+    cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1));
+    shim_slot_rx_note(s, m, 0, 0);
+    cr_assert(eq(int, shim_slot_keepable(s), 0), "a low-water mark past 1: never kept");
 
     /* asked, then changed before the answer is noted: not kept */
     shim_slot_rx_changed(s);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1));
     shim_slot_rx_changed(s); /* another thread's F_SETFL meanwhile */
-    shim_slot_rx_note(s, m, 1);
+    shim_slot_rx_note(s, m, 1, 1);
     uint32_t m2;
     cr_assert(eq(int, shim_slot_rx_mode(s, &m2), -1), "an answer from before a change");
 
     shim_slot_rx_foreign(s);
-    shim_slot_rx_note(s, m2, 1);
+    shim_slot_rx_note(s, m2, 1, 1);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "foreign: never kept");
+    cr_assert(eq(int, shim_slot_keepable(s), 0), "foreign: no bytes kept");
     shim_slot_rx_changed(s);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "a change keeps it foreign");
 }
