@@ -8,6 +8,7 @@
  *                         stopped, fork and seccomp checks
  *   prog_apprecv_poll.c   pollpong, polleintr, epollpong, selectpong
  *   prog_apprecv_reads.c  direct, lowat, rxmode
+ *   prog_apprecv_kept.c   kept
  *
  * Each function is documented where it is defined.
  */
@@ -51,5 +52,7 @@ void check_lowat(int fd);
 void check_rxmode(int fd, int forks);
 int lowat_helper(int fd);
 int lowat_recv_helper(int sp);
+/* prog_apprecv_kept.c */
+void check_kept(int fd, int forks);
 
 #endif
