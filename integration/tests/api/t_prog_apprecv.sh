@@ -36,10 +36,14 @@ RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 120 "$BIN/prog_apprecv" >"$T/shim" 2>"$T/
 sed 's/^/shim: /' "$T/shim"
 [ "$rc" = 0 ] || { show "$T/stats"; fail "prog_apprecv under the shim exited $rc"; }
 assert_transport "$T/shim"
-# the parent's figures: the line with the most receives
-line=$(grep -a 'app-thread receives:' "$T/stats" |
-    awk '{ n = $0; sub(/.*took the datagram /, "", n); sub(/ .*/, "", n);
-           if (n + 0 >= best) { best = n + 0; l = $0 } } END { print l }')
+# most LINE KEY: of the stats lines holding LINE, the one whose number
+# after KEY is the largest (the parent's figures: its children print theirs)
+most() {
+    grep -a "$1" "$T/stats" |
+        awk -v k="$2" '{ n = $0; sub(".*" k, "", n); sub(/[ ,].*/, "", n);
+                         if (n + 0 >= best) { best = n + 0; l = $0 } } END { print l }'
+}
+line=$(most 'app-thread receives:' 'took the datagram ')
 [ -n "$line" ] || { show "$T/stats"; fail "no app-thread receive under RUDP_APP_RECV=1"; }
 echo "shim: $line"
 took=$(printf '%s\n' "$line" | sed -n 's/.*took the datagram \([0-9]*\) .*/\1/p')
@@ -54,10 +58,7 @@ lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
 [ "${selects:-0}" -ge 500 ] || fail "the select thread took only ${selects:-0} datagrams of 1,200 echoes"
 [ "${direct:-0}" -ge 1000 ] || fail "only ${direct:-0} reads had their bytes straight from the connection (2,000 one-byte echoes, 400 more in check_direct)"
 [ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
-# the parent's kept line: the one with the most keeps
-kline=$(grep -a 'kept for the read after a poll:' "$T/stats" |
-    awk '{ n = $0; sub(/.*keeps /, "", n); sub(/,.*/, "", n);
-           if (n + 0 >= best) { best = n + 0; l = $0 } } END { print l }')
+kline=$(most 'kept for the read after a poll:' 'keeps ')
 [ -n "$kline" ] || { show "$T/stats"; fail "no bytes kept for a read after a poll"; }
 echo "shim: $kline"
 keeps=$(printf '%s\n' "$kline" | sed -n 's/.*keeps \([0-9]*\),.*/\1/p')
