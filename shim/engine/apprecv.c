@@ -459,8 +459,9 @@ int shim_engine_app_kept_any(void)
 
 void shim_apprecv_pass_kept(struct engine *e, rudp_time now)
 {
-    while (e->nkept > 0) {
-        bridge *b = e->kept[e->nkept - 1];
+    uint32_t n;
+    while ((n = atomic_load_explicit(&e->nkept, memory_order_relaxed)) > 0) {
+        bridge *b = e->kept[n - 1];
         if (now >= b->kept_until) {
             /* unread for its time: a reader we do not see (stdio's, another
              * process's), or ours late; after a few in a row, the first */
@@ -500,9 +501,13 @@ void shim_engine_app_unkeep_all(void)
     hold_all(&old);
     for (int k = 0; k < nrun; k++) {
         struct engine *e = &G.e[k];
+        /* none kept there: its turn not waited for (one held paused for a
+         * hand-off or a fork has passed its own on before) */
+        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0)
+            continue;
         int cancel;
         turn_lock(e, &cancel);
-        if (e->nkept > 0) {
+        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0) {
             rudp_time now = shim_now();
             shim_apprecv_pass_kept(e, now);
             app_turn_done(e, now);

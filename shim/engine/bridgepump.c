@@ -253,9 +253,11 @@ static int keep(bridge *b, rudp_time now)
     struct engine *e = b->e;
     if (b->kept)
         return 1;
-    if (e->nkept == SHIM_KEEP_BRIDGES)
+    uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
+    if (n == SHIM_KEEP_BRIDGES)
         return 0;
-    e->kept[e->nkept++] = b;
+    e->kept[n] = b;
+    atomic_store_explicit(&e->nkept, n + 1, memory_order_relaxed);
     b->kept = 1;
     b->kept_until = now + SHIM_KEEP_FOR;
     if (b->kept_until < e->kept_at)
@@ -272,12 +274,14 @@ void shim_bridge_unkeep(bridge *b)
     if (!b->kept)
         return;
     struct engine *e = b->e;
-    for (uint32_t i = 0; i < e->nkept; i++)
+    uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++)
         if (e->kept[i] == b) {
-            e->kept[i] = e->kept[--e->nkept];
+            e->kept[i] = e->kept[--n];
             break;
         }
-    if (e->nkept == 0)
+    atomic_store_explicit(&e->nkept, n, memory_order_relaxed);
+    if (n == 0)
         e->kept_at = RUDP_TIME_NEVER;
     b->kept = 0;
     if (b->sp)

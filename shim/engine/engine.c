@@ -659,7 +659,7 @@ void *shim_engine_loop(void *arg)
         }
         /* bytes kept for a poll's reader go on into the bridge whenever
          * the engine runs (apprecv.c): a keep lasts one sleep at most */
-        if (e->nkept > 0)
+        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0)
             shim_apprecv_pass_kept(e, now);
         int back = now >= e->lease_at ? shim_apprecv_leases(e, now) : 0;
         if (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0)

@@ -330,7 +330,7 @@ struct engine {
     struct bridge *direct_b;
     struct bridge *keep_b;      /* ... during a poll's turn: what comes for it is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
-    uint32_t nkept;
+    _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... the earliest of their kept_until */
     uint64_t app_kept, app_taken, kept_late;
     _Atomic uint64_t app_busy;  /* counted without it */

@@ -137,6 +137,31 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
         shim_procenv_vm_child();
         return shim_sys_call(nr, a);
 #endif
+    /* a read, a readiness call or a copy of an fd, made of the kernel's
+     * own: bytes kept for a read after a poll go into their bridge first
+     * (interpose.h); not every call (the shim's own futex waits come here,
+     * some with an engine's turn held) */
+    case SYS_read:
+    case SYS_readv:
+    case SYS_poll:
+    case SYS_ppoll:
+    case SYS_select:
+    case SYS_pselect6:
+    case SYS_epoll_wait:
+    case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+    case SYS_epoll_pwait2:
+#endif
+    case SYS_dup:
+    case SYS_dup2:
+    case SYS_dup3:
+    case SYS_splice:
+    case SYS_sendfile:
+#ifdef SYS_io_uring_enter
+    case SYS_io_uring_enter:
+#endif
+        shim_kept_flush();
+        return shim_sys_call(nr, a);
     default:
         return shim_sys_call(nr, a);
     }
