@@ -29,7 +29,8 @@
  * Without PID: every process of the caller (root: every process, in every
  * network namespace) that has a control socket. --watch repeats every
  * SECS seconds (default 1) until interrupted. Exit status: 0, 1 if any process could not be read, 2 on a
- * usage error.
+ * usage error; a listing leaves out, as ps and ss do, a process that ended
+ * (or closed its control socket) between the listing and its answer.
  *
  * A program under the supervisor (rudp-run, docs/reach.md) has its engine
  * in the supervisor's serving process, "rudp-supervise --serve FD PID
@@ -317,6 +318,35 @@ static int connect_name(const char *name, int netns)
     return fd;
 }
 
+/* Listing every process (no PID given): one that ends between the listing
+ * and its answer is no failure, as ps and ss leave out what ended; asked
+ * for by PID, it is. */
+static int listing;
+
+/* What /proc/PID/stat says after the command name (" S ppid ..."), read
+ * into line; NULL if pid is gone. */
+static const char *stat_fields(int pid, char *line, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    const char *p = fgets(line, (int)cap, f) ? strrchr(line, ')') : NULL; /* the name may
+                                                                           * hold anything */
+    fclose(f);
+    return p ? p + 1 : NULL;
+}
+
+/* Whether pid has ended (gone, or a zombie not yet reaped). */
+static int ended(int pid)
+{
+    char line[1024];
+    const char *p = stat_fields(pid, line, sizeof line);
+    char st = 0;
+    return !p || sscanf(p, " %c", &st) != 1 || st == 'Z' || st == 'X';
+}
+
 /* Connects to the first of the candidates whose listening socket is held
  * by `pid` itself; a full backlog (EAGAIN) is tried again until the
  * deadline. The fd, or -1 (said on stderr). */
@@ -354,6 +384,8 @@ static int connect_trusted(int pid, struct lookup *l, long long deadline)
         struct timespec ts = {.tv_nsec = 20 * 1000000};
         nanosleep(&ts, NULL);
     }
+    if (listing && ended(pid))
+        return -2; /* ended meanwhile: not listed */
     if (holder)
         fprintf(stderr,
                 "rudp-stat: the control socket named for process %d is held by process %d: "
@@ -379,7 +411,7 @@ static int query(int pid, struct lookup *l)
     long long deadline = now_ms() + TIMEOUT_MS;
     int fd = connect_trusted(pid, l, deadline);
     if (fd < 0)
-        return 1;
+        return fd == -2 ? 0 : 1;
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -417,6 +449,10 @@ static int query(int pid, struct lookup *l)
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        if (r < 0 && listing && ended(pid)) {
+            rc = -1; /* ended while it answered: not listed */
+            break;
+        }
         if (r < 0) {
             fprintf(stderr, "rudp-stat: process %d: %s\n", pid, strerror(errno));
             rc = 1;
@@ -432,6 +468,8 @@ static int query(int pid, struct lookup *l)
         if (n >= 10 && memcmp(buf, "rudp-stat:", 10) == 0) {
             fwrite(buf, 1, n, stderr); /* refused (not the owner), or busy */
             rc = 1;
+        } else if (n == 0 && listing && ended(pid)) {
+            rc = 0; /* ended before it answered: not listed */
         } else if (n == 0) {
             fprintf(stderr, "rudp-stat: process %d closed its control socket without a report\n",
                     pid);
@@ -441,7 +479,7 @@ static int query(int pid, struct lookup *l)
         }
     }
     free(buf);
-    return rc;
+    return rc < 0 ? 0 : rc;
 }
 
 /* The inode of pid's network namespace (0: self), or 0 if unknown. */
@@ -505,18 +543,11 @@ static int find(int pid, struct lookup *l)
 
 static int parent_of(int pid)
 {
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
+    char line[1024];
+    const char *p = stat_fields(pid, line, sizeof line);
     int ppid = 0;
-    if (fgets(line, sizeof line, f)) {
-        char *p = strrchr(line, ')'); /* the command name may hold anything */
-        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-            ppid = 0;
-    }
-    fclose(f);
+    if (!p || sscanf(p, " %*c %d", &ppid) != 1)
+        ppid = 0;
     return ppid;
 }
 
@@ -668,6 +699,8 @@ static int stat_pid(int pid)
     static struct lookup l = {.netns = NETNS_OURS};
     snprintf(path, sizeof path, "/proc/%d", pid);
     int r = stat(path, &st) < 0 ? -1 : find(pid, &l);
+    if (r < 0 && listing)
+        return 0; /* ended since it was listed */
     if (r < 0) {
         fprintf(stderr, "rudp-stat: no process %d\n", pid);
         return 1;
@@ -717,6 +750,8 @@ static int stat_pid(int pid)
         fflush(stdout);
         return query(sp, &l);
     }
+    if (listing)
+        return 0; /* listed by a control socket that has closed since: ended or exec'd */
     unsigned long ns = netns_of(pid);
     if (!ns) { /* /proc/PID/ns/net is its owner's and root's */
         fprintf(stderr,
@@ -849,6 +884,7 @@ static int once(int argc, char **argv, int first)
         return rc;
     }
     struct pids p = {0};
+    listing = 1;
     if (each_control_socket("/proc/net/unix", collect, &p) < 0) {
         fprintf(stderr, "rudp-stat: cannot read /proc/net/unix: %s\n", strerror(errno));
         return 1;

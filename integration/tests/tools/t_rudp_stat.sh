@@ -26,7 +26,12 @@
 #      `ip netns` one), whose control socket's abstract name is that
 #      namespace's: root's rudp-stat in this one shows it, by its pid and
 #      without one; a process with no control socket is told where rudp-stat
-#      looked.
+#      looked;
+#  (g) a process that ends while rudp-stat, listing every process, waits
+#      for its answer (stopped, rudp-stat's connection in its control
+#      socket's queue, then killed) is left out, as ps and ss leave out what
+#      ended: exit 0 and no line about it; asked for by its pid, it is an
+#      error ("no process").
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
@@ -334,3 +339,41 @@ wait_exit "$KEEPER" 30 >/dev/null 2>&1 || true # not our child: gone (or a zombi
 [ -z "$(survivors "$KEEPER")" ] || { "$STAT" "$KEEPER" >&2 || true; fail "keeper $KEEPER still runs 30 s after delivering"; }
 PIDS=$(echo " $PIDS " | sed "s/ $KEEPER / /") # gone: its pid is no longer ours to kill
 echo "ok: the keeper delivered all $SENT bytes and left"
+
+# (g) A process that ends while a listing waits for it.
+P3=$(free_port)
+bg_app ending python3 -c "import socket,time
+s=socket.socket(); s.bind(('127.0.0.1', $P3)); s.listen(1); time.sleep(120)"
+ENDING=$LAST_PID
+# its control socket: the engine runs once it listens
+i=0
+until ss -xlH | grep -q "@rudp-ctl/$ENDING/"; do
+    [ "$i" -lt 100 ] || { show "$T/ending.log"; fail "no control socket of process $ENDING"; }
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -STOP "$ENDING"
+"$STAT" >"$T/list.out" 2>"$T/list.err" &
+LISTER=$!
+# rudp-stat has connected and waits for the answer: its connection sits in
+# the stopped process's accept queue (Recv-Q of the listening socket)
+i=0
+until [ "$(ss -xlH | LC_ALL=C awk -v n="@rudp-ctl/$ENDING/" 'index($5, n) == 1 { print $3 }')" = 1 ]; do
+    if [ "$i" -ge 200 ] || ! kill -0 "$LISTER" 2>/dev/null; then
+        kill -9 "$ENDING" 2>/dev/null; wait "$LISTER" 2>/dev/null
+        show "$T/list.err"; fail "rudp-stat never waited for process $ENDING's answer"
+    fi
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -9 "$ENDING"
+rc=0; wait "$LISTER" || rc=$?
+! grep -q "process $ENDING" "$T/list.err" "$T/list.out" ||
+    { cat "$T/list.err" >&2; fail "rudp-stat reported process $ENDING, which ended while it waited"; }
+[ "$rc" = 0 ] || { cat "$T/list.err" >&2; fail "rudp-stat listing every process exited $rc after one ended meanwhile"; }
+wait "$ENDING" 2>/dev/null || true
+PIDS=$(echo " $PIDS " | sed "s/ $ENDING / /")
+rc=0; "$STAT" "$ENDING" >/dev/null 2>"$T/gone.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no process $ENDING" "$T/gone.err" ||
+    { cat "$T/gone.err" >&2; fail "rudp-stat $ENDING (ended) exited $rc"; }
+echo "ok: a process that ended while the listing waited for it is left out (exit 0); asked for by its pid, 'no process'"
