@@ -325,6 +325,9 @@ void shim_appsend_wake_by(struct engine *e, rudp_time at);
 /* ... and whether the process's engines carry few enough connections for
  * an app thread to do their work (APPSEND_CONNS) */
 int shim_appsend_few(void);
+/* engine.c: how far past its timerfd's time the engine's wait ends
+ * anyway (the timerfd is its timer while app threads take turns) */
+#define SHIM_TIMER_SLACK RUDP_MS(1000)
 /* apprecv.c: how long a socket stays the app's after a fast wait */
 #define SHIM_APP_LINGER RUDP_MS(2)
 /* apprecv.c: the sockets whose waiters' lease ran out, watched again;

@@ -91,6 +91,7 @@ typedef struct engine_figures {
     rudp_stats s;
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
+    uint64_t timer_missed; /* engine.c: the timerfd past its time by SHIM_TIMER_SLACK */
     uint64_t feat[SHIM_FIG_N]; /* a feature's (hooks.h: shim_engine_set_figures) */
     /* fifo.c: accepted connections held for the accept order, and the
      * time they were held, summed (ns) */
@@ -360,6 +361,7 @@ struct engine {
     uint64_t polls;       /* epoll_pwait2 calls that returned, the batch's own too */
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
+    uint64_t timer_missed;      /* waits the timerfd should have ended, ended by the slack */
     /* a feature's area (hooks.h), allocated at the engine's start */
     void *ext;
     /* datagrams wait for other processes (shim_engine_relay_pending): the
