@@ -494,8 +494,10 @@ static void app_turn_done(struct engine *e, rudp_time now)
 
 void shim_engine_app_unkeep_all(void)
 {
-    if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self())
-        return; /* a child's copy: the parent's engines pass them on */
+    if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
+        shim_alloc_held())
+        return; /* a child's copy: the parent's engines pass them on; or a handler that
+                 * interrupted the allocator (the turn allocates): the engine's, by their time */
     int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
     sigset_t old;
     hold_all(&old);
