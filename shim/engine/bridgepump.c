@@ -247,10 +247,13 @@ void shim_bridge_kept_forget(void)
 }
 
 /* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR: 0 if the engine
- * keeps its most already. */
+ * keeps its most already, or b is failing (draining: drain() finishes it
+ * once what came is passed on) or hung up. */
 static int keep(bridge *b, rudp_time now)
 {
     struct engine *e = b->e;
+    if (b->draining || b->hup)
+        return 0;
     if (b->kept)
         return 1;
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);

@@ -207,15 +207,15 @@ int shim_send_ended(int fd, shim_slot *hint);
  * that could see the socket another way (its readiness, its queue, a
  * close, an exec, a fork) has every such byte of the process passed on
  * into its bridge first. One load when none waits. */
-/* ... and a receive call that takes them (recv.c): 1 with *out its result
- * (errno set) where fd's bytes were kept; 0: the call's own way, after
- * they were passed on. */
-int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out);
 static inline void shim_kept_flush(void)
 {
     if (shim_engine_app_kept_any())
         shim_engine_app_unkeep_all();
 }
+/* ... and a receive call that takes them (recv.c): 1 with *out its result
+ * (errno set) where fd's bytes were kept; 0: the call's own way, after
+ * they were passed on. */
+int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out);
 
 /* nofile.c: on EMFILE, raises the soft RLIMIT_NOFILE while connect()
  * makes its fds (1: raised, shim_nofile_restore() sets it back once the
