@@ -65,10 +65,11 @@
  *   - kept: what a read after poll() finds, whatever comes between (under
  *     the shim the bytes wait in the connection for that read,
  *     engine/apprecv.c's keep): 200 times each, a peek then the read; a
- *     1-byte read, then poll() says the other 4 are there; FIONREAD,
- *     select(), epoll_wait() or a second poll() say they are there; 20
- *     times a forked child reads them and the parent then finds none
- *     (not with PROG_APPRECV_NOFORK=1); on connections of their own,
+ *     1-byte read, then poll() without waiting says the other 4 are
+ *     there; FIONREAD, select(), epoll_wait() or a second poll() say they
+ *     are there, and 20 times a select() of 81 fds (libc's own); 20 times
+ *     a forked child reads them without waiting and the parent then finds
+ *     none (not with PROG_APPRECV_NOFORK=1); on connections of their own,
  *     stdio's fgets() on a dup() gets 10 lines whole (libc's own read,
  *     which the shim does not see), and the peer's FIN after 3 bytes
  *     reads as the 3 bytes, then 0;

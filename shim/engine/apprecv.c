@@ -44,9 +44,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -428,6 +430,7 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
             w->e->direct_b = b;
         }
     }
+    int asked = 0;
     if (w->keep && (ev & EPOLLIN)) {
         /* A poll's bridge was empty when its wait ended (the caller saw it
          * so) and nothing has been written into it since _begin: what
@@ -436,12 +439,14 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
          * this bridge (a reader we do not see: stdio's, another process's) */
         bridge *b = w->e->turn_open && w->e->by_slot ? w->e->by_slot[w->slot] : NULL;
         if (b && b->slot == w->slot && b->id == w->id && b->out_gen == w->out_gen &&
-            !b->keep_off)
-            w->e->keep_b = b;
+            !b->keep_off) {
+            w->e->keep_b = b; /* until a write into its efd (bridgepump.c) */
+            asked = 1;
+        }
     }
     end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
-    if (w->e->keep_b) {
-        w->e->keep_b = NULL;
+    w->e->keep_b = NULL;
+    if (asked) {
         bridge *b = w->e->by_slot[w->slot]; /* the turn may have ended it */
         w->kept = b && b->id == w->id && b->kept;
     }
@@ -457,19 +462,14 @@ int shim_engine_app_kept_any(void)
     return shim_bridge_kept_any();
 }
 
-void shim_apprecv_pass_kept(struct engine *e, rudp_time now)
+void shim_apprecv_pass_kept(struct engine *e, rudp_time now, int unread)
 {
-    uint32_t n;
-    while ((n = atomic_load_explicit(&e->nkept, memory_order_relaxed)) > 0) {
-        bridge *b = e->kept[n - 1];
-        if (now >= b->kept_until) {
-            /* unread for its time: a reader we do not see (stdio's, another
-             * process's), or ours late; after a few in a row, the first */
-            e->kept_late++;
-            if (++b->late_run >= SHIM_KEEP_LATE)
-                b->keep_off = 1;
-        }
-        shim_bridge_pass_kept(b, now);
+    bridge *snap[SHIM_KEEP_BRIDGES];
+    uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
+    memcpy(snap, e->kept, n * sizeof *snap);
+    for (uint32_t i = 0; i < n; i++) {
+        if (snap[i]->kept) /* else passed on by another's pump meanwhile */
+            shim_bridge_pass_kept(snap[i], now, unread);
     }
 }
 
@@ -482,6 +482,23 @@ static void hold_all(sigset_t *old)
     pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
+/* The turn's lock for a flush or a take, which any interposed call may
+ * make, a signal handler's too: one that interrupted its thread holding a
+ * lock the engine's turn waits for (G.mu) would wait for ever. Tried for
+ * at most SHIM_KEEP_LOCK_WAIT (a turn takes microseconds); 0 if not had. */
+static int turn_lock_bounded(struct engine *e, int *cancel)
+{
+    rudp_time until = shim_now() + SHIM_KEEP_LOCK_WAIT;
+    for (;;) {
+        if (turn_try(e, cancel))
+            return 1;
+        if (shim_now() >= until)
+            return 0;
+        struct timespec ts = {.tv_nsec = 20000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* An app thread's part of a turn done: what it made due sent, the
  * engine's timer kept right (turn_mu). */
 static void app_turn_done(struct engine *e, rudp_time now)
@@ -492,13 +509,13 @@ static void app_turn_done(struct engine *e, rudp_time now)
         shim_appsend_keep_timers(e, deadline);
 }
 
-void shim_engine_app_unkeep_all(void)
+void shim_engine_app_unkeep_all(int unread)
 {
     if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
         shim_alloc_held())
         return; /* a child's copy: the parent's engines pass them on; or a handler that
                  * interrupted the allocator (the turn allocates): the engine's, by their time */
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), saved = errno;
     sigset_t old;
     hold_all(&old);
     for (int k = 0; k < nrun; k++) {
@@ -508,15 +525,17 @@ void shim_engine_app_unkeep_all(void)
         if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0)
             continue;
         int cancel;
-        turn_lock(e, &cancel);
+        if (!turn_lock_bounded(e, &cancel))
+            continue; /* the engine passes them on, by their time */
         if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0) {
             rudp_time now = shim_now();
-            shim_apprecv_pass_kept(e, now);
+            shim_apprecv_pass_kept(e, now, unread);
             app_turn_done(e, now);
         }
         turn_unlock(e, cancel);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved; /* the caller's own call's to set */
 }
 
 #define TAKE_FLAGS (MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
@@ -535,7 +554,10 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
         return 0;
     int cancel;
     ssize_t got = 0;
-    turn_lock(e, &cancel);
+    if (!turn_lock_bounded(e, &cancel)) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 0;
+    }
     bridge *b = e->by_slot ? e->by_slot[rec.slot] : NULL;
     if (b && b->slot == rec.slot && b->id == rec.id && b->kept &&
         shim_appsend_app_ino(b) == rec.ino) {

@@ -333,6 +333,8 @@ void shim_bridge_free(bridge *b)
         e->n_awaiting--;
     shim_appsend_forget(b);
     shim_bridge_unkeep(b);
+    if (e->keep_b == b)
+        e->keep_b = NULL; /* freed in a poll's turn: nothing to keep for it */
     if (b->fb)
         shim_fallback_free(b);
     if (b->efd >= 0) {
@@ -404,6 +406,7 @@ void shim_bridge_update_interest(bridge *b)
  * not misread), efd closed, the connection released. */
 static void failed_done(bridge *b)
 {
+    shim_bridge_unkeep(b); /* the slot's mark with it, while b->sp names it */
     if (b->slot != UINT32_MAX)
         shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
@@ -561,6 +564,7 @@ void shim_bridge_app_closed(bridge *b, rudp_time now)
         rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
         b->conn = NULL;
     }
+    shim_bridge_unkeep(b); /* the slot's mark with it, while b->sp names it */
     if (b->slot != UINT32_MAX) {
         shim_slot_free(b->slot);
         b->slot = UINT32_MAX;

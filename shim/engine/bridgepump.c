@@ -202,6 +202,8 @@ static void wrote_efd(bridge *b)
         atomic_fetch_add_explicit(&s->out_gen, 1, memory_order_release);
     if (b->e->direct_b == b)
         b->e->direct_b = NULL;
+    if (b->e->keep_b == b)
+        b->e->keep_b = NULL; /* what comes after it may not pass it by (keep) */
 }
 
 /* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
@@ -272,11 +274,25 @@ static int keep(bridge *b, rudp_time now)
     return 1;
 }
 
-void shim_bridge_unkeep(bridge *b)
+/* b's mark off (turn_mu), how: KEEP_TAKEN by the read that emptied it,
+ * KEEP_SEEN passed on for a call of ours, KEEP_UNREAD passed on with no
+ * read of ours since the poll (its time ran out, or the next poll came):
+ * a reader of the bridge we do not see may have found nothing where the
+ * poll said POLLIN (a non-blocking one: EAGAIN); SHIM_KEEP_LATE of those
+ * with no read of ours between (the slot's kept_unread, which our reads
+ * zero) and the bridge is kept no more. */
+enum { KEEP_TAKEN, KEEP_SEEN, KEEP_UNREAD };
+static void unkeep(bridge *b, int how)
 {
     if (!b->kept)
         return;
     struct engine *e = b->e;
+    if (how != KEEP_TAKEN)
+        e->kept_late++;
+    if (how == KEEP_UNREAD && b->sp &&
+        atomic_fetch_add_explicit(&b->sp->kept_unread, 1, memory_order_relaxed) + 1 >=
+            SHIM_KEEP_LATE)
+        b->keep_off = 1;
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         if (e->kept[i] == b) {
@@ -292,9 +308,14 @@ void shim_bridge_unkeep(bridge *b)
     atomic_fetch_sub_explicit(&kept_all, 1, memory_order_relaxed);
 }
 
-void shim_bridge_pass_kept(bridge *b, rudp_time now)
+void shim_bridge_unkeep(bridge *b)
 {
-    shim_bridge_unkeep(b);
+    unkeep(b, KEEP_SEEN);
+}
+
+void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread)
+{
+    unkeep(b, unread ? KEEP_UNREAD : KEEP_SEEN);
     shim_bridge_pump_out(b, now);
     shim_bridge_update_interest(b);
 }
@@ -307,7 +328,7 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
     uint64_t before;
     int k = b->kept && b->conn ? rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS) : 0;
     if (k == 0 || rudp_conn_urgent(b->conn, &before)) {
-        shim_bridge_pass_kept(b, now); /* the urgent byte is AF_UNIX's to place */
+        shim_bridge_pass_kept(b, now, 0); /* the urgent byte is AF_UNIX's to place */
         return 0;
     }
     for (int i = 0; i < k; i++) {
@@ -318,26 +339,27 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
     if (got < 0 && errno == EFAULT)
         return -EFAULT; /* as TCP's read: nothing taken */
     if (got <= 0) {
-        shim_bridge_pass_kept(b, now); /* the bridge's way, by the kernel's read */
+        shim_bridge_pass_kept(b, now, 0); /* the bridge's way, by the kernel's read */
         return 0;
     }
     if (!peek) {
         rudp_conn_consume(b->conn, now, (size_t)got);
         bulk_out(b, now, (size_t)got);
         const uint8_t *p;
-        if (rudp_conn_peek(b->conn, &p) == 0)
-            shim_bridge_pass_kept(b, now); /* all taken: a FIN after them goes on */
+        if (rudp_conn_peek(b->conn, &p) == 0) {
+            unkeep(b, KEEP_TAKEN); /* all taken: a FIN after them goes on */
+            shim_bridge_pump_out(b, now);
+            shim_bridge_update_interest(b);
+        }
     }
     b->e->app_taken++;
-    b->late_run = 0;
     return got;
 }
 
 /* Connection -> application. */
 void shim_bridge_pump_out(bridge *b, rudp_time now)
 {
-    int keeping = b->e->keep_b == b;
-    if (b->kept && !keeping)
+    if (b->kept && b->e->keep_b != b)
         shim_bridge_unkeep(b); /* passed on now, before anything after them */
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
@@ -384,7 +406,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
             }
             before -= sp[i].len;
         }
-        if (keeping && !urg && keep(b, now))
+        if (b->e->keep_b == b && !urg && keep(b, now))
             break; /* for the read after the poll (shim_bridge_take) */
         shim_bridge_unkeep(b);
         if (b->e->direct_b == b && !urg) {

@@ -695,7 +695,7 @@ void *shim_engine_loop(void *arg)
         /* bytes kept for a poll's reader go on into the bridge whenever
          * the engine runs (apprecv.c): a keep lasts one sleep at most */
         if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0)
-            shim_apprecv_pass_kept(e, now);
+            shim_apprecv_pass_kept(e, now, 1);
         int back = now >= e->lease_at ? shim_apprecv_leases(e, now) : 0;
         if (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0)
             back += shim_apprecv_take_back(e); /* awake anyway: the linger ends */

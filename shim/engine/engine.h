@@ -460,13 +460,14 @@ int shim_engine_app_recv_may(void);
 /* Bytes a poll() told of, kept in the connection for the read after it
  * (apprecv.c: w->keep, w->kept): whether any bridge of the process is
  * kept (no lock, no system call); every kept bridge's bytes passed on into
- * its app end now, for a call that could see the socket another way; and
+ * its app end now, for a call that could see the socket another way
+ * (unread: a poll's own, with no read of ours since the one before); and
  * the read that takes them: 1 with *out its result (errno set), 0 where
  * fd's are not kept (or cannot be taken: then passed on, for the caller's
  * own read). flags: MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL,
  * MSG_CMSG_CLOEXEC; m without control. */
 int shim_engine_app_kept_any(void);
-void shim_engine_app_unkeep_all(void);
+void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 #define SHIM_APPRECV_RTT_US 2000
 /* A connection that passes SHIM_BULK_OUT_BYTES to its app within

@@ -107,7 +107,7 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
             (ull)f->app_direct, (ull)f->app_lapsed);
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
-                       "passed on unread past their time %llu",
+                       "passed on into the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_late);
 }
 

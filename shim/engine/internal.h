@@ -342,7 +342,7 @@ rudp_time shim_apprecv_lease_min(struct engine *e);
 void shim_apprecv_sock_closed(esock *s);
 /* ... the engine's kept bridges passed on into their app ends, each
  * unread past its time never kept again (turn_mu) */
-void shim_apprecv_pass_kept(struct engine *e, rudp_time now);
+void shim_apprecv_pass_kept(struct engine *e, rudp_time now, int unread);
 
 /* bridgepump.c: bytes kept in the connection for the reader a poll() told
  * of them (apprecv.c). Whether any bridge of the process is kept (a hint,
@@ -351,7 +351,7 @@ void shim_apprecv_pass_kept(struct engine *e, rudp_time now);
 int shim_bridge_kept_any(void);
 void shim_bridge_kept_forget(void); /* a fork's child: its parent's keeps */
 void shim_bridge_unkeep(bridge *b);
-void shim_bridge_pass_kept(bridge *b, rudp_time now);
+void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread);
 /* ... the read that takes them: into `to` (cnt pieces) of process pid by a
  * guarded copy, left there with peek: bytes copied, -EFAULT for a bad
  * buffer (nothing taken), or 0: none to take here (passed on into efd,
@@ -361,7 +361,10 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
 /* ... how long they wait for that read: then into efd, for a reader we do
  * not see (stdio's, sendfile's, another process's) */
 #define SHIM_KEEP_FOR RUDP_MS(2)
-/* ... and how many in a row run out before a bridge is kept no more */
+/* ... and how many passed on unread, with no read of ours between, before
+ * a bridge is kept no more */
 #define SHIM_KEEP_LATE 3
+/* ... and how long a flush or a take waits for the engine's turn */
+#define SHIM_KEEP_LOCK_WAIT RUDP_MS(10)
 
 #endif

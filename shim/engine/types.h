@@ -101,7 +101,8 @@ typedef struct engine_figures {
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
     uint64_t app_direct;
     /* apprecv.c: bytes a poll() told of kept in the connection for the
-     * reader, reads that took them from there, and keeps that ran out */
+     * reader, reads that took them from there, and keeps passed on into
+     * the bridge unread (by the engine, or a call that could see them) */
     uint64_t app_kept, app_taken, kept_late;
 } engine_figures;
 
@@ -196,9 +197,8 @@ typedef struct bridge {
                                   (bridge.c: local_client) */
     unsigned kept : 1;      /* apprecv.c: what came waits in the connection for the
                                reader a poll() told of it, not in efd */
-    unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps in a row ran out unread:
-                               never again (a reader we do not see) */
-    unsigned late_run : 2;  /* ... keeps in a row that ran out unread */
+    unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps passed on unread (the
+                               slot's kept_unread): never again */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;

@@ -210,7 +210,7 @@ int shim_send_ended(int fd, shim_slot *hint);
 static inline void shim_kept_flush(void)
 {
     if (shim_engine_app_kept_any())
-        shim_engine_app_unkeep_all();
+        shim_engine_app_unkeep_all(0);
 }
 /* ... and a receive call that takes them (recv.c): 1 with *out its result
  * (errno set) where fd's bytes were kept; 0: the call's own way, after

@@ -253,7 +253,10 @@ static const shim_wait_ops poll_ops = {.fill = poll_fill, .ask = poll_ask, .rest
 int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
                   int in, int *out)
 {
-    shim_kept_flush(); /* the kernel's answer for those from here on */
+    /* the kernel's answer for those from here on; bytes still kept from the
+     * poll before, with no read of ours since, count toward keeping no more */
+    if (shim_engine_app_kept_any())
+        shim_engine_app_unkeep_all(1);
     if (!shim_cfg.app_recv || n == 0 || n > POLL_FAST_MAX)
         return 0;
     int cand = candidate(fds, n);

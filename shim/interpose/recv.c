@@ -247,12 +247,16 @@ int shim_app_recv_slot(shim_slot *h)
 int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out)
 {
     shim_slot *h = shim_fd_hinted(fd);
-    if (!h || !atomic_load_explicit(&h->kept, memory_order_acquire))
+    if (!h)
+        return 0;
+    if (atomic_load_explicit(&h->kept_unread, memory_order_relaxed))
+        atomic_store_explicit(&h->kept_unread, 0, memory_order_relaxed); /* a reader of ours */
+    if (!atomic_load_explicit(&h->kept, memory_order_acquire))
         return 0;
     int saved = errno;
     if (shim_engine_app_take(fd, m, flags, out))
         return 1;
-    shim_engine_app_unkeep_all(); /* for the kernel's read: into the bridge */
+    shim_engine_app_unkeep_all(0); /* for the kernel's read: into the bridge */
     errno = saved;
     return 0;
 }

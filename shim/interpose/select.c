@@ -90,6 +90,7 @@ static int app_select(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct ti
 
 SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {
+    shim_kept_flush(); /* libc's select too (more than 64 fds): the kernel's answer */
     if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0))
         return real_select(nfds, r, w, x, tv); /* EINVAL: the kernel's word */
     struct timespec t, *tp = NULL;
@@ -117,6 +118,7 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval
 SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
                         const sigset_t *mask)
 {
+    shim_kept_flush();
     int res;
     if ((!ts || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L)) &&
         app_select(nfds, r, w, x, ts, mask, &res))

@@ -139,8 +139,8 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
 #endif
     /* a read, a readiness call or a copy of an fd, made of the kernel's
      * own: bytes kept for a read after a poll go into their bridge first
-     * (interpose.h); not every call (the shim's own futex waits come here,
-     * some with an engine's turn held) */
+     * (interpose.h); only these, so that the program's other calls (a
+     * futex-based lock's waits) never wait for an engine's turn */
     case SYS_read:
     case SYS_readv:
     case SYS_poll:

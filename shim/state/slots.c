@@ -190,6 +190,7 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->seen_empty, 0);
         atomic_store(&x->rxmode, 0);
         atomic_store(&x->kept, 0);
+        atomic_store(&x->kept_unread, 0);
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);

@@ -17,8 +17,8 @@
 # one stopped there, must have had its socket taken back by the engine
 # (the lease). Reads after a poll must have taken bytes kept for them in
 # the connection, and bytes kept for stdio's read (which the shim does
-# not see) must have been passed on by the engine when their time ran
-# out ("kept for the read after a poll").
+# not see) must have been passed on into the bridge unread ("kept for the
+# read after a poll").
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 # The engine in the program's fd table whatever the hard fd limit here: this
@@ -63,12 +63,12 @@ kline=$(most 'kept for the read after a poll:' 'keeps ')
 echo "shim: $kline"
 keeps=$(printf '%s\n' "$kline" | sed -n 's/.*keeps \([0-9]*\),.*/\1/p')
 taken=$(printf '%s\n' "$kline" | sed -n 's/.*reads that took them \([0-9]*\),.*/\1/p')
-late=$(printf '%s\n' "$kline" | sed -n 's/.*past their time \([0-9]*\).*/\1/p')
+late=$(printf '%s\n' "$kline" | sed -n 's/.*into the bridge unread \([0-9]*\).*/\1/p')
 [ "${taken:-0}" -ge 1000 ] || fail "only ${taken:-0} reads took bytes kept for them after a poll (of ${keeps:-0} keeps; 2,200 echoes in pollpong)"
-[ "${late:-0}" -ge 1 ] || fail "no kept bytes were passed on when their time ran out (stdio's reads after a poll)"
+[ "${late:-0}" -ge 1 ] || fail "no kept bytes were passed on into the bridge unread (stdio's reads after a poll)"
 waits="the cancelled reader's wait"
 if grep -q '^ok: stopped' "$T/shim"; then
     [ "$lapsed" -ge 2 ] || fail "only $lapsed wait taken back by its lease: the stopped reader's was not"
     waits="the cancelled and the stopped readers' waits"
 fi
-echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer; $taken reads took bytes kept after a poll, $late keeps passed on late), and $waits taken back ($lapsed)"
+echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer; $taken reads took bytes kept after a poll, $late keeps passed on unread), and $waits taken back ($lapsed)"
