@@ -248,13 +248,23 @@ void shim_bridge_kept_forget(void)
     atomic_store_explicit(&kept_all, 0, memory_order_relaxed);
 }
 
+/* Whether c holds the peer's FIN (after the bytes it has). */
+static int fin_in(const rudp_conn *c)
+{
+    rudp_state st = rudp_conn_state(c);
+    return st == RUDP_CLOSE_WAIT || st == RUDP_LAST_ACK || st == RUDP_CLOSING ||
+           st == RUDP_TIME_WAIT;
+}
+
 /* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR: 0 if the engine
  * keeps its most already, or b is failing (draining: drain() finishes it
- * once what came is passed on) or hung up. */
+ * once what came is passed on) or hung up, or the peer's FIN came: with
+ * the bytes in the bridge the poll's look reports POLLRDHUP (and POLLHUP)
+ * as TCP's does. */
 static int keep(bridge *b, rudp_time now)
 {
     struct engine *e = b->e;
-    if (b->draining || b->hup)
+    if (b->draining || b->hup || fin_in(b->conn))
         return 0;
     if (b->kept)
         return 1;
