@@ -64,7 +64,8 @@
  *     read in their order, 40 times;
  *   - kept: what a read after poll() finds, whatever comes between (under
  *     the shim the bytes wait in the connection for that read,
- *     engine/apprecv.c's keep): 200 times each, a peek then the read; a
+ *     engine/apprecv.c's keep): 200 times each, a peek then the read (and
+ *     50 times two peeks with SO_PEEK_OFF, where TCP has it); a
  *     1-byte read, then poll() without waiting says the other 4 are
  *     there; FIONREAD, select(), epoll_wait() or a second poll() say they
  *     are there, and 20 times a select() of 81 fds (libc's own); 20 times

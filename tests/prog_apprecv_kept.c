@@ -58,6 +58,28 @@ static void kept_peek(int fd)
     }
 }
 
+/* With SO_PEEK_OFF 0 (TCP has it since Linux 6.9), 50 times: two 1-byte
+ * peeks after the poll see the echo's first byte, then its second (the
+ * offset moves on), and the read after them gets both. */
+static void kept_peek_off(int fd)
+{
+    int zero = 0, off = -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) {
+        printf("skip: kept: SO_PEEK_OFF: %s on this socket here\n", strerror(errno));
+        return;
+    }
+    for (int i = 0; i < 50; i++) {
+        char a = 0, b = 0, in[2] = {0};
+        ask_and_poll(fd, "pq", "peek offset");
+        CHECK(recv(fd, &a, 1, MSG_PEEK) == 1 && recv(fd, &b, 1, MSG_PEEK) == 1 && a == 'p' &&
+                  b == 'q',
+              "peek offset %d: peeks gave '%c' then '%c', not 'p' then 'q'", i, a, b);
+        read_plain(fd, in, sizeof in, "peek offset", i);
+        CHECK(memcmp(in, "pq", 2) == 0, "peek offset %d: read '%.2s'", i, in);
+    }
+    SYS(setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off));
+}
+
 /* 200 times: a read of 1 byte takes the first, and a poll that does not
  * wait then says the other 4 are there, which the reads after it take. */
 static void kept_short(int fd)
@@ -219,6 +241,7 @@ static void kept_select_many(int fd)
 void check_kept(int fd, int forks)
 {
     kept_peek(fd);
+    kept_peek_off(fd);
     kept_short(fd);
     kept_seen(fd);
     kept_select_many(fd);

@@ -176,6 +176,14 @@ static int low_one(int fd)
     return real_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, &ll) == 0 && low <= 1;
 }
 
+/* No peek offset (SO_PEEK_OFF -1, or none to ask). */
+static int no_peek_off(int fd)
+{
+    int off = -1;
+    socklen_t ol = sizeof off;
+    return real_getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, &ol) < 0 || off < 0;
+}
+
 /* With every signal held back (old: the caller's mask): 1 with *out the
  * call's result (errno set); 0: make the kernel's call; -1: a signal
  * interrupted the wait and the kernel's read would say EINTR. */
@@ -230,9 +238,11 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
     int low1 = low_one(fd);
     plain = !(*fl & O_NONBLOCK) && low1 && no_timeout(fd);
     /* noted only where the hints are this fd table's (a CLONE_VM child
-     * numbers its own files) */
+     * numbers its own files); a poll's bytes are kept for the read only
+     * where it returns what is there and peeks start at the front (no
+     * SO_PEEK_OFF, which a take does not follow) */
     if (shim_procenv_table() == 0)
-        shim_slot_rx_note(h, mode, plain, low1);
+        shim_slot_rx_note(h, mode, plain, low1 && no_peek_off(fd));
     return plain;
 }
 

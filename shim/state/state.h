@@ -196,7 +196,8 @@ typedef struct shim_slot {
 #define SHIM_RX_KNOWN 1u
 #define SHIM_RX_PLAIN 2u
 #define SHIM_RX_FOREIGN 4u
-#define SHIM_RX_LOW1 8u /* known: a low-water mark of 1 (whether blocking or not) */
+#define SHIM_RX_LOW1 8u /* known: a low-water mark of 1 (whether blocking or not), no
+                          * SO_PEEK_OFF: a poll's bytes may be kept for the read */
 #define SHIM_RX_GEN 256u
 
 /* A read's mode from s's note (1 plain, 0 not), or -1 with *m what to
