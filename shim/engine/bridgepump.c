@@ -260,11 +260,11 @@ static int fin_in(const rudp_conn *c)
  * keeps its most already, or b is failing (draining: drain() finishes it
  * once what came is passed on) or hung up, or the peer's FIN came: with
  * the bytes in the bridge the poll's look reports POLLRDHUP (and POLLHUP)
- * as TCP's does. */
+ * as TCP's does; nor without a slot, where the read would not know. */
 static int keep(bridge *b, rudp_time now)
 {
     struct engine *e = b->e;
-    if (b->draining || b->hup || fin_in(b->conn))
+    if (!b->sp || b->draining || b->hup || fin_in(b->conn))
         return 0;
     if (b->kept)
         return 1;
@@ -277,8 +277,7 @@ static int keep(bridge *b, rudp_time now)
     b->kept_until = now + SHIM_KEEP_FOR;
     if (b->kept_until < e->kept_at)
         e->kept_at = b->kept_until;
-    if (b->sp)
-        atomic_store_explicit(&b->sp->kept, 1, memory_order_release);
+    atomic_store_explicit(&b->sp->kept, 1, memory_order_release);
     atomic_fetch_add_explicit(&kept_all, 1, memory_order_relaxed);
     e->app_kept++;
     return 1;
