@@ -332,8 +332,8 @@ static const char *stat_fields(int pid, char *line, size_t cap)
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
-    const char *p = fgets(line, (int)cap, f) ? strrchr(line, ')') : NULL; /* the name may
-                                                                           * hold anything */
+    /* after the last ')': the command name may hold anything */
+    const char *p = fgets(line, (int)cap, f) ? strrchr(line, ')') : NULL;
     fclose(f);
     return p ? p + 1 : NULL;
 }
