@@ -338,13 +338,23 @@ static const char *stat_fields(int pid, char *line, size_t cap)
     return p ? p + 1 : NULL;
 }
 
-/* Whether pid has ended (gone, or a zombie not yet reaped). */
+/* Whether pid has ended (gone, or a zombie not yet reaped), or does
+ * within a second: a process on its way out closes its sockets before it
+ * shows as a zombie, and its engine's thread (with RUDP_FD_TABLE=own, the
+ * control socket in a table of its own) may close it before the process's
+ * first thread has begun to exit. Asked only after a failed query. */
 static int ended(int pid)
 {
-    char line[1024];
-    const char *p = stat_fields(pid, line, sizeof line);
-    char st = 0;
-    return !p || sscanf(p, " %c", &st) != 1 || st == 'Z' || st == 'X';
+    for (int i = 0; i <= 100; i++) {
+        char line[1024];
+        const char *p = stat_fields(pid, line, sizeof line);
+        char st = 0;
+        if (!p || sscanf(p, " %c", &st) != 1 || st == 'Z' || st == 'X')
+            return 1;
+        struct timespec ts = {.tv_nsec = 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 /* Connects to the first of the candidates whose listening socket is held
