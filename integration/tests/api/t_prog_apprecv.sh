@@ -43,27 +43,33 @@ most() {
         awk -v k="$2" '{ n = $0; sub(".*" k, "", n); sub(/[ ,].*/, "", n);
                          if (n + 0 >= best) { best = n + 0; l = $0 } } END { print l }'
 }
-line=$(most 'app-thread receives:' 'took the datagram ')
-[ -n "$line" ] || { show "$T/stats"; fail "no app-thread receive under RUDP_APP_RECV=1"; }
-echo "shim: $line"
-took=$(printf '%s\n' "$line" | sed -n 's/.*took the datagram \([0-9]*\) .*/\1/p')
-polls=$(printf '%s\n' "$line" | sed -n 's/.*in poll or ppoll \([0-9]*\),.*/\1/p')
-epolls=$(printf '%s\n' "$line" | sed -n 's/.*in epoll \([0-9]*\),.*/\1/p')
-selects=$(printf '%s\n' "$line" | sed -n 's/.*in select \([0-9]*\);.*/\1/p')
-direct=$(printf '%s\n' "$line" | sed -n "s/.*straight into the reader's buffer \\([0-9]*\\)).*/\\1/p")
-lapsed=$(printf '%s\n' "$line" | sed -n 's/.*jumped out) \([0-9]*\).*/\1/p')
+# field LINE RE: the number RE's \(...\) picks out of LINE (sed)
+field() { printf '%s\n' "$1" | sed -n "s/$2/\\1/p"; }
+# pick LINE KEY WHY: most's line into $picked, shown, or fail WHY
+pick() {
+    picked=$(most "$1" "$2")
+    [ -n "$picked" ] || { show "$T/stats"; fail "$3"; }
+    echo "shim: $picked"
+}
+pick 'app-thread receives:' 'took the datagram ' "no app-thread receive under RUDP_APP_RECV=1"
+line=$picked
+took=$(field "$line" '.*took the datagram \([0-9]*\) .*')
+polls=$(field "$line" '.*in poll or ppoll \([0-9]*\),.*')
+epolls=$(field "$line" '.*in epoll \([0-9]*\),.*')
+selects=$(field "$line" '.*in select \([0-9]*\);.*')
+direct=$(field "$line" ".*straight into the reader's buffer \\([0-9]*\\)).*")
+lapsed=$(field "$line" '.*jumped out) \([0-9]*\).*')
 [ "${took:-0}" -ge 3000 ] || fail "the reading thread took only ${took:-0} datagrams of 6,400 echoes"
 [ "${polls:-0}" -ge 1000 ] || fail "the polling thread took only ${polls:-0} datagrams of 2,200 echoes"
 [ "${epolls:-0}" -ge 1000 ] || fail "the epoll thread took only ${epolls:-0} datagrams of 2,200 echoes"
 [ "${selects:-0}" -ge 500 ] || fail "the select thread took only ${selects:-0} datagrams of 1,200 echoes"
 [ "${direct:-0}" -ge 1000 ] || fail "only ${direct:-0} reads had their bytes straight from the connection (2,000 one-byte echoes, 400 more in check_direct)"
 [ "${lapsed:-0}" -ge 1 ] || fail "no wait was taken back by its lease (the cancelled reader's)"
-kline=$(most 'kept for the read after a poll:' 'keeps ')
-[ -n "$kline" ] || { show "$T/stats"; fail "no bytes kept for a read after a poll"; }
-echo "shim: $kline"
-keeps=$(printf '%s\n' "$kline" | sed -n 's/.*keeps \([0-9]*\),.*/\1/p')
-taken=$(printf '%s\n' "$kline" | sed -n 's/.*reads that took them \([0-9]*\),.*/\1/p')
-late=$(printf '%s\n' "$kline" | sed -n 's/.*into the bridge unread \([0-9]*\).*/\1/p')
+pick 'kept for the read after a poll:' 'keeps ' "no bytes kept for a read after a poll"
+kline=$picked
+keeps=$(field "$kline" '.*keeps \([0-9]*\),.*')
+taken=$(field "$kline" '.*reads that took them \([0-9]*\),.*')
+late=$(field "$kline" '.*into the bridge unread \([0-9]*\).*')
 [ "${taken:-0}" -ge 1000 ] || fail "only ${taken:-0} reads took bytes kept for them after a poll (of ${keeps:-0} keeps; 2,200 echoes in pollpong)"
 [ "${late:-0}" -ge 1 ] || fail "no kept bytes were passed on into the bridge unread (stdio's reads after a poll)"
 waits="the cancelled reader's wait"
