@@ -591,6 +591,31 @@ static int engine_wait(struct engine *e, struct epoll_event *evs, const struct t
     return real_epoll_pwait(e->epfd, evs, EV_MAX, ms, NULL);
 }
 
+/* An engine about to sleep with no deadline at all while a connection of
+ * its still waits for its SYN's answer (whose retransmission and give-up
+ * are timers): said once, with what the wait's terms were. Twice in loaded
+ * make test runs an engine slept so, its SYN lost, and never sent it again
+ * (the notes of issue 46); this says what the core held then. */
+static void no_deadline_check(struct engine *e, rudp_time deadline, rudp_time now)
+{
+    static _Atomic int said;
+    if (atomic_load_explicit(&said, memory_order_relaxed) || rudp_ctx_conn_count(e->ctx) > 64)
+        return; /* a look at each bridge, kept cheap: the case seen had one */
+    for (bridge *b = e->bridges; b; b = b->next) {
+        if (!b->conn || rudp_conn_state(b->conn) != RUDP_SYN_SENT)
+            continue;
+        if (atomic_exchange(&said, 1))
+            return;
+        SHIM_LOG(RUDP_LOG_WARN, "engine %d: no deadline at %lld with a connection in SYN_SENT "
+                                "(pump's %lld; connections %zu, tfd_at %lld, sleep_until %lld, "
+                                "turn_open %d, events pending %d)",
+                 (int)(e - G.e), (long long)now, (long long)deadline,
+                 rudp_ctx_conn_count(e->ctx), (long long)e->tfd_at, (long long)e->sleep_until,
+                 e->turn_open, rudp_ctx_events_pending(e->ctx));
+        return;
+    }
+}
+
 /* The wait's timeout for a sleep to `wake` (ts filled), or NULL: none. */
 static struct timespec *sleep_timeout(struct engine *e, rudp_time wake, rudp_time now,
                                       struct timespec *ts)
@@ -654,6 +679,8 @@ void *shim_engine_loop(void *arg)
         if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
             shim_apprecv_take_back(e); /* a reader found the turn taken */
         tsp = sleep_timeout(e, wake, now, &ts);
+        if (!tsp)
+            no_deadline_check(e, deadline, now);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);
