@@ -99,7 +99,13 @@ pm_transfer() {
     fi
     _rc=0; wait $_tx || _rc=$?
     wait $_rx || true
-    cmp -s "$T/out" "$_file" || { tail -n 5 "$T/tx.log" "$T/rx.log" >&2; return 1; }
+    # on a failure: the logs' ends (the counters) and any warning before
+    # them (the engine's "no deadline" line: the notes of issue 46)
+    cmp -s "$T/out" "$_file" || {
+        tail -n 5 "$T/tx.log" "$T/rx.log" >&2
+        grep -h ' warn: ' "$T/tx.log" "$T/rx.log" | head -n 5 >&2
+        return 1
+    }
     return $_rc
 }
 
