@@ -256,7 +256,8 @@ static int fin_in(const rudp_conn *c)
            st == RUDP_TIME_WAIT;
 }
 
-/* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR: 0 if the engine
+/* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR (the engine wakes
+ * by the earliest, kept_at, and passes every kept bridge on): 0 if the engine
  * keeps its most already, or b is failing (draining: drain() finishes it
  * once what came is passed on) or hung up, or the peer's FIN came: with
  * the bytes in the bridge the poll's look reports POLLRDHUP (and POLLHUP)
@@ -274,9 +275,8 @@ static int keep(bridge *b, rudp_time now)
     e->kept[n] = b;
     atomic_store_explicit(&e->nkept, n + 1, memory_order_relaxed);
     b->kept = 1;
-    b->kept_until = now + SHIM_KEEP_FOR;
-    if (b->kept_until < e->kept_at)
-        e->kept_at = b->kept_until;
+    if (now + SHIM_KEEP_FOR < e->kept_at)
+        e->kept_at = now + SHIM_KEEP_FOR;
     atomic_store_explicit(&b->sp->kept, 1, memory_order_release);
     atomic_fetch_add_explicit(&kept_all, 1, memory_order_relaxed);
     e->app_kept++;
@@ -297,7 +297,7 @@ static void unkeep(bridge *b, int how)
         return;
     struct engine *e = b->e;
     if (how != KEEP_TAKEN)
-        e->kept_late++;
+        e->kept_passed++;
     if (how == KEEP_UNREAD && b->sp &&
         atomic_fetch_add_explicit(&b->sp->kept_unread, 1, memory_order_relaxed) + 1 >=
             SHIM_KEEP_LATE)

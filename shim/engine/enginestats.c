@@ -50,7 +50,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_direct = e->app_direct;
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
-    f->kept_late = e->kept_late;
+    f->kept_passed = e->kept_passed;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -108,7 +108,7 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",
-            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_late);
+            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
 }
 
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)

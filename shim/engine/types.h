@@ -103,7 +103,7 @@ typedef struct engine_figures {
     /* apprecv.c: bytes a poll() told of kept in the connection for the
      * reader, reads that took them from there, and keeps passed on into
      * the bridge unread (by the engine, or a call that could see them) */
-    uint64_t app_kept, app_taken, kept_late;
+    uint64_t app_kept, app_taken, kept_passed;
 } engine_figures;
 
 typedef struct esock {
@@ -223,7 +223,6 @@ typedef struct bridge {
     uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
     uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
     uint64_t out_gen;                  /* apprecv.c: writes into efd (and its shutdown) so far */
-    rudp_time kept_until;              /* apprecv.c: while kept, passed on by then */
 } bridge;
 
 typedef struct cmd {
@@ -332,8 +331,8 @@ struct engine {
     struct bridge *keep_b;      /* ... during a poll's turn: what comes for it is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
-    rudp_time kept_at;          /* ... the earliest of their kept_until */
-    uint64_t app_kept, app_taken, kept_late;
+    rudp_time kept_at;          /* ... by when the engine passes them on */
+    uint64_t app_kept, app_taken, kept_passed;
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */
