@@ -162,9 +162,11 @@ else
 shim:
 endif
 
-$(BUILD)/tests/%.o: tests/%.c
+# Every test object first includes tests/cr_gt.h: Criterion 2.4.1's gt()
+# is >= (see there).
+$(BUILD)/tests/%.o: tests/%.c tests/cr_gt.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Icore -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -include tests/cr_gt.h -Icore -c $< -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_LIB) $(AEAD_OPENSSL)
 	$(CC) -o $@ $(UNIT_OBJ) $(AEAD_OPENSSL) $(CORE_LIB) -lcriterion -lm $(LDLIBS_CORE) -ldl \
@@ -331,9 +333,9 @@ endif
 SUP_UNIT_SRC := $(wildcard tests/supervise/test_*.c)
 SUP_UNIT_BIN := $(BUILD)/tests/supervise_unit
 all: $(SUP_UNIT_BIN)
-$(SUP_UNIT_BIN): $(SUP_UNIT_SRC) tools/supervise/filter.c tools/supervise/filter.h
+$(SUP_UNIT_BIN): $(SUP_UNIT_SRC) tools/supervise/filter.c tools/supervise/filter.h tests/cr_gt.h
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -Itools/supervise -o $@ $(SUP_UNIT_SRC) \
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -include tests/cr_gt.h -Itools/supervise -o $@ $(SUP_UNIT_SRC) \
 	    tools/supervise/filter.c -lcriterion $(LDLIBS_ALL)
 
 # A shim test's program (tests/prog_*.c) and the scripts that run it

@@ -133,6 +133,11 @@ Test(htcp, beta_adapts_to_min_over_max_rtt_once_throughput_is_steady, .timeout =
     uint64_t max1 = info(&d).max_rtt_us;
     cr_assert(gt(u64, max1, 140000), "maxRTT follows the queue: %llu us",
               (unsigned long long)max1);
+    /* As Linux's (use_bandwidth_switch): the second event finds the
+     * throughput steady and allows the adaptive beta (modeswitch), still
+     * at 0.5; the third adapts it. */
+    grow_and_lose(&d, RUDP_MS(100), 1000, 150);
+    cr_assert(eq(u32, info(&d).beta, 64), "the second event still takes 0.5");
     uint64_t w2 = grow_and_lose(&d, RUDP_MS(100), 1000, 150);
     rudp_cc_htcp_info i = info(&d);
     cr_assert(eq(u64, i.min_rtt_us, 100000));
@@ -151,6 +156,8 @@ Test(htcp, beta_stays_one_half_on_paths_of_10ms_or_less, .timeout = 10)
     ccdrv d;
     ccdrv_init(&d, &rudp__cc_htcp, MSS, T0);
     d.cc.cwnd = d.cc.ssthresh = 100 * MSS;
+    /* three events: the third is where a longer path's beta adapts */
+    grow_and_lose(&d, RUDP_MS(5), 20000, 150);
     grow_and_lose(&d, RUDP_MS(5), 20000, 150);
     uint64_t w2 = grow_and_lose(&d, RUDP_MS(5), 20000, 150);
     cr_assert(eq(u32, info(&d).beta, 64));
