@@ -493,6 +493,57 @@ Test(close, active_and_passive_close_walk_tcps_states)
     sim_free(&s);
 }
 
+/* Steps s 1 ms at a time until c is in state `want` (at most `limit`). */
+static int step_until_state(sim *s, rudp_conn *c, rudp_state want, rudp_time limit)
+{
+    while (rudp_conn_state(c) != want && s->now < limit)
+        sim_run_until(s, s->now + RUDP_MS(1));
+    return rudp_conn_state(c) == want;
+}
+
+Test(close, time_wait_starts_again_when_the_peers_fin_comes_again)
+{
+    sim s;
+    sim_init(&s, 21);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_log_transitions(&s, b);
+    /* the server closes only when told: the client waits in FIN_WAIT_2 */
+    sim_app srv = {.to_send = 1000, .expect = 100, .no_shutdown = 1},
+            cli = {.to_send = 100, .expect = 1000};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    rudp_conn *c = s.apps[ci].conn;
+    cr_assert(step_until_state(&s, c, RUDP_FIN_WAIT_2, s.now + RUDP_SEC(10)));
+    /* From here the client's ACKs are lost: the server sends its FIN
+     * again after a probe timeout, while the client waits in TIME_WAIT. */
+    s.link[a][b].cut_at = s.now;
+    sim_app *sv = app_on(&s, b);
+    rudp_conn_shutdown(sv->conn, s.now);
+    sv->shut = 1;
+    cr_assert(step_until_state(&s, c, RUDP_TIME_WAIT, s.now + RUDP_SEC(10)));
+    rudp_time entered = s.now;
+    rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    uint64_t drain0 = c->timers[RUDP_T_DRAIN].tick;
+    cr_assert(rudp__timer_armed(&c->timers[RUDP_T_DRAIN]));
+    uint64_t rx = s.link[b][a].sent;
+    while (s.link[b][a].sent == rx && s.now < entered + 2 * pto)
+        sim_run_until(&s, s.now + RUDP_MS(1));
+    cr_assert(gt(u64, s.link[b][a].sent, rx), "the server sent its FIN again within 2 PTOs");
+    sim_run_until(&s, s.now + RUDP_MS(15)); /* it arrives */
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_TIME_WAIT));
+    cr_assert(gt(u64, c->timers[RUDP_T_DRAIN].tick, drain0),
+              "the FIN in TIME_WAIT started the wait again");
+    /* the link back: the next copy is answered, the server closes cleanly */
+    s.link[a][b].cut_until = s.now;
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    const sim_ep *e = &s.ep[b];
+    dump_log(e);
+    cr_assert(eq(str, (char *)e->log[e->nlog - 1], "LAST_ACK -> CLOSED"));
+    cr_assert(eq(int, app_on(&s, b)->error, 0), "no reset reached the server");
+    sim_free(&s);
+}
+
 Test(close, simultaneous_close_goes_through_closing)
 {
     sim s;
