@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -92,6 +93,30 @@ int shim_keeper_handing_over(rudp_time now)
 /* engine: the one engine this keeper takes (a table of its own), -1 all */
 static void keeper_main(int verdict, int engine) __attribute__((noreturn));
 
+/* An open fd of the keeper's that is not the engine's (nor the log's):
+ * closed, a listener of the app's relistened first. */
+static void drop_fd(int fd)
+{
+    if (shim_ownfds_has(fd) || (fd == shim_cfg.log_fd && fd > 2))
+        return;
+    relisten(fd);
+    real_close(fd);
+}
+
+/* The open fds, by /proc/self/fd rather than by every number up to the
+ * limit: a container's is often 1,048,576, and that many fcntl() calls
+ * (0.12 us each here: 2.5 ms for 20,000) held a keeper's engines ~0.13 s
+ * before it served them. The listing, in number order, goes on past the
+ * fds closed meanwhile. */
+static int drop_open_fd(int d, const char *name, long fd, void *ctx)
+{
+    (void)name;
+    (void)ctx;
+    if (fd != d && fd <= INT_MAX)
+        drop_fd((int)fd);
+    return 0;
+}
+
 static void keeper_main(int verdict, int engine)
 {
     if (verdict >= 0) {
@@ -130,18 +155,14 @@ static void keeper_main(int verdict, int engine)
      * app's listeners first get a listen(): that makes this process their
      * credential, so the processes accepting on them take our connections
      * (ident.c). */
-    int maxfd = (int)sysconf(_SC_OPEN_MAX);
-    if (maxfd < 0 || maxfd > (1 << 20))
-        maxfd = 1 << 20;
-    for (int fd = 0; fd < maxfd; fd++) {
-        if (shim_ownfds_has(fd))
-            continue;
-        if (fd == shim_cfg.log_fd && fd > 2)
-            continue;
-        if (fd == verdict || real_fcntl(fd, F_GETFD) >= 0) {
-            relisten(fd);
-            real_close(fd);
-        }
+    if (shim_dir_each_num("/proc/self/fd", drop_open_fd, NULL) < 0) {
+        /* no /proc: every number up to the limit */
+        int maxfd = (int)sysconf(_SC_OPEN_MAX);
+        if (maxfd < 0 || maxfd > (1 << 20))
+            maxfd = 1 << 20;
+        for (int fd = 0; fd < maxfd; fd++)
+            if (fd == verdict || real_fcntl(fd, F_GETFD) >= 0)
+                drop_fd(fd);
     }
     if (verdict < 0)
         watch_handed(shim_engines_pid());

@@ -6,7 +6,8 @@
 # bytes and a FIN after the process is gone, and so must its keeper.
 #   - while it delivers, the keeper is named in ps: "rudp-keeper" (comm)
 #     and "rudp-keeper: python3 .../server.py ..." (its command line), not
-#     the server's own name;
+#     the server's own name, and holds none of the server's own fds (a file
+#     it left open);
 #   - the client, continued, reads every byte the server wrote, then EOF;
 #   - the keeper is gone within 10 s of that while the client still holds
 #     its end open (everything delivered and acknowledged: nothing left for
@@ -40,6 +41,7 @@ except BlockingIOError:
     pass
 with open(sent, "wb") as f:
     f.write(data[:n])
+marker = open(sent + ".marker", "w")  # an fd of the program's: not the keeper's
 os._exit(0)  # the connection open, n bytes queued
 PY
 cat >"$T/client.py" <<'PY'
@@ -96,6 +98,11 @@ case "$args" in
 *) fail "keeper $K's command line is not 'rudp-keeper: <the server's>': $args" ;;
 esac
 echo "ok: the keeper names itself in ps"
+# it holds none of the program's own fds (a file left open at _exit)
+held=$(ls -l "/proc/$K/fd" 2>/dev/null | grep -c 'sent\.marker' || true)
+[ "$held" = 0 ] || fail "keeper $K holds the program's file: $(ls -l "/proc/$K/fd" | grep marker)"
+[ -n "$(ls "/proc/$K/fd" 2>/dev/null)" ] || fail "keeper $K's fds cannot be listed"
+echo "ok: the keeper holds none of the program's files"
 
 kill -CONT "$CLI"
 wait_line "$T/client.log" '^eof$' 60 || fail "the client did not reach EOF: $(tail -3 "$T/client.log")"
