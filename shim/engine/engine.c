@@ -596,7 +596,7 @@ static int engine_wait(struct engine *e, struct epoll_event *evs, const struct t
  * are timers): said once, with what the wait's terms were. Twice in loaded
  * make test runs an engine slept so, its SYN lost, and never sent it again
  * (the notes of issue 46); this says what the core held then. */
-static void no_deadline_check(struct engine *e, rudp_time deadline, rudp_time now)
+static void no_deadline_check(struct engine *e, rudp_time wake, rudp_time now)
 {
     static _Atomic int said;
     if (atomic_load_explicit(&said, memory_order_relaxed) || rudp_ctx_conn_count(e->ctx) > 64)
@@ -607,16 +607,21 @@ static void no_deadline_check(struct engine *e, rudp_time deadline, rudp_time no
         if (atomic_exchange(&said, 1))
             return;
         SHIM_LOG(RUDP_LOG_WARN, "engine %d: no deadline at %lld with a connection in SYN_SENT "
-                                "(pump's %lld; connections %zu, tfd_at %lld, sleep_until %lld, "
+                                "(wake %lld; connections %zu, tfd_at %lld, sleep_until %lld, "
                                 "turn_open %d, events pending %d)",
-                 (int)(e - G.e), (long long)now, (long long)deadline,
+                 (int)(e - G.e), (long long)now, (long long)wake,
                  rudp_ctx_conn_count(e->ctx), (long long)e->tfd_at, (long long)e->sleep_until,
                  e->turn_open, rudp_ctx_events_pending(e->ctx));
         return;
     }
 }
 
-/* The wait's timeout for a sleep to `wake` (ts filled), or NULL: none. */
+rudp_time shim_engine_wait_end(rudp_time at, rudp_time now)
+{
+    return at == RUDP_TIME_NEVER || at > now + SHIM_WAIT_MAX ? now + SHIM_WAIT_MAX : at;
+}
+
+/* The wait's timeout for a sleep to `wake` (ts filled). */
 static struct timespec *sleep_timeout(struct engine *e, rudp_time wake, rudp_time now,
                                       struct timespec *ts)
 {
@@ -633,9 +638,34 @@ static struct timespec *sleep_timeout(struct engine *e, rudp_time wake, rudp_tim
             at += SHIM_TIMER_SLACK;
     }
     if (at == RUDP_TIME_NEVER)
-        return NULL;
+        no_deadline_check(e, wake, now);
+    /* Never longer than SHIM_WAIT_MAX: twice, in loaded make test runs,
+     * an engine slept 60-90 s past its connection's SYN timer (the notes
+     * of issue 46), with no deadline it knew of; a wait that long now ends
+     * anyway, its turn runs the timers due, and overslept() says what it
+     * had slept to. An idle engine wakes once each SHIM_WAIT_MAX. */
+    at = shim_engine_wait_end(at, now);
+    e->wait_until = at;
     *ts = shim_timespec(at > now ? at - now : 0);
     return ts;
+}
+
+/* A wait that ran to its end with the core's deadline (`deadline`, the
+ * last turn's) more than SHIM_TIMER_SLACK past: what the engine had slept
+ * to, said once. */
+static void overslept(struct engine *e, rudp_time deadline, rudp_time wake, rudp_time now)
+{
+    static _Atomic int said;
+    if (deadline == RUDP_TIME_NEVER || now < deadline + SHIM_TIMER_SLACK)
+        return;
+    e->overslept++;
+    if (atomic_exchange(&said, 1))
+        return;
+    SHIM_LOG(RUDP_LOG_WARN, "engine %d: woke %lld ms past its deadline (wake %lld, sleep_until "
+                            "%lld, tfd_at %lld, wait to %lld, now %lld); its timers run now",
+             (int)(e - G.e), (long long)((now - deadline) / 1000000), (long long)wake,
+             (long long)e->sleep_until, (long long)e->tfd_at, (long long)e->wait_until,
+             (long long)now);
 }
 
 /* A wait that nothing ended (the deadline `wake`, or the slack past the
@@ -679,8 +709,6 @@ void *shim_engine_loop(void *arg)
         if (atomic_exchange_explicit(&e->app_declined, 0, memory_order_acq_rel))
             shim_apprecv_take_back(e); /* a reader found the turn taken */
         tsp = sleep_timeout(e, wake, now, &ts);
-        if (!tsp)
-            no_deadline_check(e, deadline, now);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
         uint64_t app_turns = e->app_turns;
         pthread_mutex_unlock(&e->turn_mu);
@@ -717,8 +745,10 @@ void *shim_engine_loop(void *arg)
         now = shim_now();
         rudp_time turn_start = now;
         e->wakeups++;
-        if (n == 0)
+        if (n == 0) {
             timed_out(e, wake, now);
+            overslept(e, deadline, wake, now);
+        }
         /* bytes kept for a poll's reader go on into the bridge whenever
          * the engine runs (apprecv.c): a keep lasts one sleep at most */
         if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0)

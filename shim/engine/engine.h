@@ -82,6 +82,12 @@ typedef struct shim_listen_req {
  * the core's behaviour on the listener. */
 #define SHIM_QUIET_AFTER_MOVE RUDP_SEC(10)
 
+/* An engine's wait never lasts longer than SHIM_WAIT_MAX, whatever its
+ * deadline (none included): when a wait for `at` (RUDP_TIME_NEVER: none)
+ * begun at `now` ends (engine.c). */
+#define SHIM_WAIT_MAX RUDP_SEC(5)
+rudp_time shim_engine_wait_end(rudp_time at, rudp_time now);
+
 /* How features plug into the engine (hooks.h). */
 #include "hooks.h"
 

@@ -36,6 +36,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->timed_wakeups = e->timed_wakeups;
     f->late_ns = e->late_ns;
     f->timer_missed = e->timer_missed;
+    f->overslept = e->overslept;
     f->longest_turn = e->longest_turn;
     f->squatted = e->squatted;
     if (shim_hook.figures)
@@ -220,9 +221,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
         n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
         (double)t.longest_turn / 1e6);
-    if (t.timer_missed) /* engine.c */
-        say(line, arg, "engine timer: waits its timerfd did not end, ended %d ms past it %llu",
-            (int)(SHIM_TIMER_SLACK / 1000000), (ull)t.timer_missed);
+    if (t.timer_missed || t.overslept) /* engine.c */
+        say(line, arg, "engine timer: waits its timerfd did not end, ended %d ms past it %llu; "
+                       "waits that ended past the core's deadline by that much %llu",
+            (int)(SHIM_TIMER_SLACK / 1000000), (ull)t.timer_missed, (ull)t.overslept);
     print_app_paths(&t, line, arg);
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "

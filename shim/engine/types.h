@@ -92,6 +92,7 @@ typedef struct engine_figures {
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
     uint64_t timer_missed; /* engine.c: the timerfd past its time by SHIM_TIMER_SLACK */
+    uint64_t overslept;    /* engine.c: waits that ended past the core's deadline by it */
     uint64_t feat[SHIM_FIG_N]; /* a feature's (hooks.h: shim_engine_set_figures) */
     /* fifo.c: accepted connections held for the accept order, and the
      * time they were held, summed (ns) */
@@ -361,6 +362,8 @@ struct engine {
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
     uint64_t timer_missed;      /* waits the timerfd should have ended, ended by the slack */
+    uint64_t overslept;         /* waits that ended past the core's deadline by the slack */
+    rudp_time wait_until;       /* when the current (or last) wait ends at the latest */
     /* a feature's area (hooks.h), allocated at the engine's start */
     void *ext;
     /* datagrams wait for other processes (shim_engine_relay_pending): the

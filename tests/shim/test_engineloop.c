@@ -131,3 +131,16 @@ Test(engineloop, handshake_timers_follow_the_simulated_clock)
     close(peer);
     close(sv[0]);
 }
+
+/* However far the deadline, none included, a wait ends within
+ * SHIM_WAIT_MAX: the engine's timers run at least that often (twice an
+ * engine slept past its connection's SYN timer: the notes of issue 46). */
+Test(engineloop, a_wait_ends_within_its_bound_whatever_the_deadline)
+{
+    rudp_time now = T0;
+    cr_assert_eq(shim_engine_wait_end(RUDP_TIME_NEVER, now), now + SHIM_WAIT_MAX);
+    cr_assert_eq(shim_engine_wait_end(now + RUDP_SEC(3600), now), now + SHIM_WAIT_MAX);
+    cr_assert_eq(shim_engine_wait_end(now + RUDP_MS(300), now), now + RUDP_MS(300));
+    cr_assert_eq(shim_engine_wait_end(now - RUDP_MS(1), now), now - RUDP_MS(1));
+    cr_assert_eq(shim_engine_wait_end(now + SHIM_WAIT_MAX, now), now + SHIM_WAIT_MAX);
+}
