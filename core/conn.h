@@ -51,6 +51,12 @@ enum rudp_timer_kind {
 #define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
 #define RUDP_FIN_NONE UINT64_MAX
 #define RUDP_RWND_INITIAL (64u * 1024u) /* receive window before auto-tuning */
+/* TIME_WAIT begun again by the peer's packets at most this many times
+ * (conn_input.c): a peer's FIN resent after lost ACKs comes 1, 2, 4...
+ * probe timeouts after the last, and a wait of three covers the next copy
+ * while that gap is under three: two restarts are what that takes, one
+ * more is slack, and no peer holds the connection longer */
+#define RUDP_TW_RESTARTS 3
 #define RUDP_SNDBUF_MIN (256u * 1024u)   /* send buffer however small the cwnd */
 
 /* Key of the peer table: who the peer is and the ID it chose. */
@@ -108,6 +114,8 @@ struct rudp_conn {
     unsigned auth_heard : 1;       /* keyed, SYN_SENT: an answer passed authentication (a
                                       RETRY): no key verdict then (keystate.c) */
     uint8_t cause;                 /* rudp_cause of a failure */
+    uint8_t tw_restarts;           /* TIME_WAIT begun again by the peer's packets
+                                      (conn_input.c: at most RUDP_TW_RESTARTS) */
     rudp_addr name_local;          /* the local address log lines show (family 0: none) */
 
     /* handshake */

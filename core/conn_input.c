@@ -418,12 +418,6 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         ctx->stats.malformed++;
         return 0;
     }
-    if (c->state == RUDP_TIME_WAIT && eliciting)
-        /* The peer still sends (its FIN again: our last ACK was lost or
-         * late): the wait starts again, as TCP's does on a FIN resent in
-         * TIME-WAIT (RFC 9293 3.10.7.4). Ended, the next copy would meet
-         * no connection and be answered with a reset. */
-        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay));
     c->rx_more = !(h->flags & RUDP_PKTF_ACK_NOW);
     uint64_t pn = rudp__conn_rx_pn(c, h->pn);
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
@@ -433,6 +427,17 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             rudp__standby_dup(c, now, p, len); /* standby.c */
         rudp__conn_dirty(c);
         return 0;
+    }
+    if (c->state == RUDP_TIME_WAIT && eliciting && c->tw_restarts < RUDP_TW_RESTARTS) {
+        /* The peer still sends (its FIN again: our last ACK was lost or
+         * late): the wait starts again, as TCP's does on a FIN resent in
+         * TIME-WAIT (RFC 9293 3.10.7.4). Ended, the next copy would meet
+         * no connection and be answered with a reset. A new packet only
+         * (a replayed one is a duplicate above), and a few times: a peer
+         * that sends on for ever does not hold the connection (and a
+         * client's socket) for ever. */
+        c->tw_restarts++;
+        rudp__conn_arm(c, RUDP_T_DRAIN, now + 3 * rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay));
     }
     int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
              (ping_only ? RUDP_RX_PING_ONLY : 0) |

@@ -534,6 +534,7 @@ Test(close, time_wait_starts_again_when_the_peers_fin_comes_again)
     cr_assert(eq(int, rudp_conn_state(c), RUDP_TIME_WAIT));
     cr_assert(gt(u64, c->timers[RUDP_T_DRAIN].tick, drain0),
               "the FIN in TIME_WAIT started the wait again");
+    cr_assert(eq(int, c->tw_restarts, 1), "counted, against RUDP_TW_RESTARTS");
     /* the link back: the next copy is answered, the server closes cleanly */
     s.link[a][b].cut_until = s.now;
     sim_run_until(&s, s.now + RUDP_SEC(10));
