@@ -1,6 +1,7 @@
 /* tests/cr_gt.h: gt() is strict, as its name says, for every tag. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,9 @@ Test(criterion, gt_is_strict)
     cr_assert(gt(u64, u6, 5), "gt(u64, 6, 5)");
     cr_assert(not(gt(sz, z5, 5)), "gt(sz, 5, 5)");
     cr_assert(not(gt(dbl, d5, 5.0)), "gt(dbl, 5, 5)");
+    double nan = NAN;
+    cr_assert(not(gt(dbl, nan, 5.0)), "gt(dbl, NaN, 5)");
+    cr_assert(not(gt(dbl, d5, nan)), "gt(dbl, 5, NaN)");
     /* and its neighbours as they were */
     cr_assert(ge(int, i5, 5), "ge(int, 5, 5)");
     cr_assert(not(ge(int, i4, 5)), "ge(int, 4, 5)");
