@@ -504,6 +504,7 @@ static int turn_lock_bounded(struct engine *e, int *cancel)
 static void app_turn_done(struct engine *e, rudp_time now)
 {
     rudp_time deadline = rudp_ctx_process(e->ctx, now);
+    e->app_core_passes++;
     shim_udpio_flush(e->io);
     if (e->turn_open)
         shim_appsend_keep_timers(e, deadline);

@@ -418,6 +418,7 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
                         : NULL;
         if (can_take(b, &rec, n) && take_bytes(b, me, iov, iovcnt, n, now, &err)) {
             rudp_time deadline = rudp_ctx_process(e->ctx, now);
+            e->app_core_passes++;
             shim_udpio_flush(e->io);
             e->app_sends++;
             shim_appsend_keep_timers(e, deadline);

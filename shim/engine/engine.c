@@ -710,7 +710,7 @@ void *shim_engine_loop(void *arg)
             shim_apprecv_take_back(e); /* a reader found the turn taken */
         tsp = sleep_timeout(e, wake, now, &ts);
         atomic_store_explicit(&e->asleep, 1, memory_order_relaxed);
-        uint64_t app_turns = e->app_turns;
+        uint64_t app_turns = e->app_turns, passes = e->app_core_passes;
         pthread_mutex_unlock(&e->turn_mu);
         int n = engine_wait(e, evs, tsp);
         int wait_errno = errno;
@@ -747,7 +747,8 @@ void *shim_engine_loop(void *arg)
         e->wakeups++;
         if (n == 0) {
             timed_out(e, wake, now);
-            overslept(e, deadline, wake, now);
+            if (e->app_core_passes == passes) /* else `deadline` may be one they met */
+                overslept(e, deadline, wake, now);
         }
         /* bytes kept for a poll's reader go on into the bridge whenever
          * the engine runs (apprecv.c): a keep lasts one sleep at most */

@@ -363,6 +363,7 @@ struct engine {
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
     uint64_t timer_missed;      /* waits the timerfd should have ended, ended by the slack */
     uint64_t overslept;         /* waits that ended past the core's deadline by the slack */
+    uint64_t app_core_passes;   /* the core's timers run by app threads' turns (turn_mu) */
     rudp_time wait_until;       /* when the current (or last) wait ends at the latest */
     /* a feature's area (hooks.h), allocated at the engine's start */
     void *ext;
