@@ -367,7 +367,8 @@ void shim_fds_program_fd_dir(char *path);
 
 /* Each entry of the directory at path named by a decimal number n:
  * fn(d, name, n, ctx), d the directory's fd, until fn returns nonzero
- * (returned then); 0 at the end, -1 if it cannot be opened. getdents64
+ * (returned then); 0 at the end, -1 if it cannot be opened or read to
+ * its end. getdents64
  * into a buffer on the stack: no allocator (for an engine thread). */
 int shim_dir_each_num(const char *path, int (*fn)(int d, const char *name, long n, void *ctx),
                       void *ctx);

@@ -446,7 +446,11 @@ int shim_dir_each_num(const char *path, int (*fn)(int d, const char *name, long 
     int r = 0;
     char buf[2048] __attribute__((aligned(8)));
     long n;
-    while (!r && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+    while (!r && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            r = -1; /* the listing cut short: not "all seen" */
+            break;
+        }
         for (long off = 0; off < n && !r;) {
             const struct shim_dirent64 *de = (const void *)(buf + off);
             off += de->d_reclen;
