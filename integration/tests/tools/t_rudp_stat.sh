@@ -356,10 +356,14 @@ kill -STOP "$ENDING"
 "$STAT" >"$T/list.out" 2>"$T/list.err" &
 LISTER=$!
 # rudp-stat has connected and waits for the answer: its connection sits in
-# the stopped process's accept queue (Recv-Q of the listening socket)
+# the stopped process's accept queue (Recv-Q of the listening socket). It
+# asks the processes one by one, each for up to 5 s: in make test, other
+# suites' shim processes may come first, stopped ones among them
+# (t_keeper_delivers stops its client), so this waits up to 60 s while
+# rudp-stat runs (it failed once at 10 s so).
 i=0
 until [ "$(ss -xlH | LC_ALL=C awk -v n="@rudp-ctl/$ENDING/" 'index($5, n) == 1 { print $3 }')" = 1 ]; do
-    if [ "$i" -ge 200 ] || ! kill -0 "$LISTER" 2>/dev/null; then
+    if [ "$i" -ge 1200 ] || ! kill -0 "$LISTER" 2>/dev/null; then
         kill -9 "$ENDING" 2>/dev/null; wait "$LISTER" 2>/dev/null
         show "$T/list.err"; fail "rudp-stat never waited for process $ENDING's answer"
     fi
