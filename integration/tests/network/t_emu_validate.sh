@@ -471,11 +471,18 @@ emu_a "$PY" -c "import socket; socket.socket().bind(('$old', 0))" 2>/dev/null &&
 echo "ok   a can no longer bind $old"
 r=$(probe --count 20 --interval 5 --wait 500)
 equal "probes a -> b from the new address, echoed" "$(kv recv "$r")" 20
+# First one reply, waited for up to 5 s, then the count. The IPv6 count
+# once came out short in a loaded make test (its cause not kept); the
+# likeliest, b's first resolution of the new address (ARP, NDP below)
+# through the emulator, whose resend is a second away, is kept out of the
+# count so. A path that does not come up still fails the count.
+emu_b ping -n -c 1 -W 5 "$EMU_IP_A" >/dev/null 2>&1 || true
 n=$(emu_b ping -n -c 5 -i 0.05 -W 2 "$EMU_IP_A" | grep -c ' time=' || true)
 equal "b pings a's new address: replies" "$n" 5
 n=$(emu_b ping -n -c 3 -i 0.2 -W 1 "$old" | grep -c ' time=' || true)
 equal "b pings a's old address: replies" "$n" 0
 emu_readdr a fd99::11
+emu_b ping -6 -n -c 1 -W 5 fd99::11 >/dev/null 2>&1 || true
 n=$(emu_b ping -6 -n -c 5 -i 0.05 -W 2 fd99::11 | grep -c ' time=' || true)
 equal "IPv6: b pings a's new address fd99::11: replies" "$n" 5
 n=$(emu_b ping -6 -n -c 3 -i 0.2 -W 1 fd99::1 | grep -c ' time=' || true)
