@@ -95,14 +95,27 @@ static const char *err_name(int e)
     } while (0)
 
 /* A port of family that nothing listens on (under the shim: neither its TCP
- * nor its UDP port), found by binding port 0 and closing. */
-static socklen_t free_port(int family, struct sockaddr_storage *to)
+ * nor its UDP port), found by binding port 0; *held keeps it bound (no
+ * SO_REUSEADDR, not listening: connects to it are refused, and no other
+ * process binds it) until the caller closes it, just before it listens
+ * there itself. Closed at once, another test's server running beside this
+ * one (make test) once took the port and answered a connect meant to be
+ * refused. */
+static socklen_t free_port_held(int family, struct sockaddr_storage *to, int *held)
 {
     int s = socket(family, SOCK_STREAM, 0);
     SYS(s);
     socklen_t len = loopback(family, 0, to);
     SYS(bind(s, (struct sockaddr *)to, len));
     SYS(getsockname(s, (struct sockaddr *)to, &len));
+    *held = s;
+    return len;
+}
+
+static socklen_t free_port(int family, struct sockaddr_storage *to)
+{
+    int s;
+    socklen_t len = free_port_held(family, to, &s);
     close(s);
     return len;
 }
@@ -159,7 +172,8 @@ static void check_refused_then_listening(int family)
 {
     const char *f = fam_name(family);
     struct sockaddr_storage to;
-    socklen_t len = free_port(family, &to);
+    int held;
+    socklen_t len = free_port_held(family, &to, &held);
     int c = socket(family, SOCK_STREAM, 0);
     SYS(c);
     EXPECT(try_connect(c, &to, len), ECONNREFUSED, "refused: first connect");
@@ -168,6 +182,7 @@ static void check_refused_then_listening(int family)
     EXPECT(try_connect(c, &to, len), ECONNREFUSED, "refused: second connect");
     printf("ok: %s refused: ECONNREFUSED twice on one socket, getpeername ENOTCONN, SO_ERROR 0\n",
            f);
+    close(held);
     int l = listen_on(&to, len, 4);
     EXPECT(try_connect(c, &to, len), 0, "refused: connect once the listener is up");
     EXPECT(peer_err(c), 0, "refused: getpeername after connecting");
@@ -183,7 +198,8 @@ static void check_refused_then_listening(int family)
 static void check_bound(void)
 {
     struct sockaddr_storage to, me;
-    socklen_t len = free_port(AF_INET, &to);
+    int held;
+    socklen_t len = free_port_held(AF_INET, &to, &held);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     SYS(c);
     socklen_t ml = loopback(AF_INET, 0, &me);
@@ -197,6 +213,7 @@ static void check_bound(void)
     CHECK(bind(o, (struct sockaddr *)&me, ml) == 0, "bound: port %u still taken after the "
           "refusal: %s", port_of(&me), strerror(errno));
     close(o);
+    close(held);
     int l = listen_on(&to, len, 4);
     EXPECT(try_connect(c, &to, len), 0, "bound: connect once the listener is up");
     int a = accept_within(l, EVENT_MS);
@@ -211,7 +228,8 @@ static void check_bound(void)
 static void check_nonblocking(void)
 {
     struct sockaddr_storage to;
-    socklen_t len = free_port(AF_INET, &to);
+    int held;
+    socklen_t len = free_port_held(AF_INET, &to, &held);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     SYS(c);
     EXPECT(try_connect(c, &to, len), EINPROGRESS, "nonblock: first connect");
@@ -226,6 +244,7 @@ static void check_nonblocking(void)
     wait_for(c, POLLOUT, EVENT_MS);
     EXPECT(try_connect(c, &to, len), ECONNREFUSED, "nonblock: connect with SO_ERROR unread");
     printf("ok: nonblock: again EINPROGRESS, then connect() reports ECONNREFUSED itself\n");
+    close(held);
     int l = listen_on(&to, len, 4);
     EXPECT(try_connect(c, &to, len), EINPROGRESS, "nonblock: connect once the listener is up");
     short ev = wait_for(c, POLLOUT, EVENT_MS);
