@@ -353,6 +353,15 @@ until ss -xlH | grep -q "@rudp-ctl/$ENDING/"; do
     i=$((i + 1))
 done
 kill -STOP "$ENDING"
+# every thread stopped before the listing starts: a thread busy in the
+# kernel stops only on its way out (the listing once got the just-started
+# engine's answer, "up 0.0s", after the kill)
+i=0
+until [ -z "$(for _s in /proc/"$ENDING"/task/*/stat; do sed 's/.*) \(.\).*/\1/' "$_s"; done 2>/dev/null | grep -v T)" ]; do
+    [ "$i" -lt 200 ] || fail "process $ENDING did not stop"
+    sleep 0.05
+    i=$((i + 1))
+done
 "$STAT" >"$T/list.out" 2>"$T/list.err" &
 LISTER=$!
 # rudp-stat has connected and waits for the answer: its connection sits in
