@@ -365,13 +365,11 @@ done
 "$STAT" >"$T/list.out" 2>"$T/list.err" &
 LISTER=$!
 # rudp-stat has connected and waits for the answer: its connection sits in
-# the stopped process's accept queue (Recv-Q of the listening socket). It
-# asks the processes one by one, each for up to 5 s: in make test, other
-# suites' shim processes may come first, stopped ones among them
-# (t_keeper_delivers stops its client), so this waits up to 60 s while
-# rudp-stat runs (it failed once at 10 s so).
-# At least 1: t_fd_table_own runs this script beside this one, and its
-# listing may wait in the same queue.
+# the stopped process's accept queue (Recv-Q of the listening socket), at
+# least 1 (t_fd_table_own runs this script beside this one, and its
+# listing may wait in the same queue). A listing asks processes one at a
+# time, each for up to 5 s, and other suites' stopped ones may come first:
+# up to 60 s while rudp-stat runs.
 i=0
 until [ "$(ss -xlH | LC_ALL=C awk -v n="@rudp-ctl/$ENDING/" 'index($5, n) == 1 { q += $3 } END { print q + 0 }')" -ge 1 ]; do
     if [ "$i" -ge 1200 ] || ! kill -0 "$LISTER" 2>/dev/null; then
