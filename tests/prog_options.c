@@ -7,7 +7,9 @@
  *                         listen on 127.0.0.1:PORT and connect once
  *                         (listener TCP_CONGESTION "cubic" and IP_TOS 0x28,
  *                         client "reno" and IP_TOS 0xb9, both set before
- *                         listen/connect), print "ready", then for each
+ *                         listen/connect), print "ready listener-cc
+ *                         NAME" (cubic, or the controller it took where
+ *                         this process may not set cubic), then for each
  *                         line on stdin: "cc NAME" sets TCP_CONGESTION NAME
  *                         on the connected client ("client cc NAME");
  *                         "listener-cc NAME" sets it on the listener and
@@ -19,8 +21,13 @@
  *                         bytes"); EOF ends it
  *                         (integration/tests/api/t_prog_options.sh reads
  *                         rudp-stat and a capture meanwhile)
+ *   prog_options cc-ok NAME...
+ *                         print each NAME the shim takes for
+ *                         TCP_CONGESTION here, the others with why not
+ *                         ("refused NAME: ...")
  *
- *   - a listener with TCP_CONGESTION "cubic", IP_TOS / IPV6_TCLASS and
+ *   - a listener with TCP_CONGESTION "cubic" (where this process may not
+ *     set it, bbr or reno: below), IP_TOS / IPV6_TCLASS and
  *     TCP_MAXSEG set before listen() reports them after it; IP_MTU says
  *     ENOTCONN; TCP_MAXSEG the value set; SO_ACCEPTCONN 1;
  *   - IP_TTL / IPV6_UNICAST_HOPS set on the listener after listen() and
@@ -46,9 +53,12 @@
  *     client; dctcp reads back "dctcp-reno", no ECN):
  *     over kernel TCP the kernel's answer, checked against its
  *     tcp_available_congestion_control (ENOENT on a kernel without the
- *     modules, as this machine's); under the shim rudp's controllers, taken
- *     and read back whatever the kernel has (every controller of a stock
- *     kernel). "bpf_cubic" (a kernel may have it from a BPF program, rudp
+ *     modules, as this machine's) and its policy (EPERM for one it has
+ *     outside tcp_allowed_congestion_control, to a process without
+ *     CAP_NET_ADMIN: a container's root); under the shim rudp's
+ *     controllers, taken and read back whatever the kernel has (every
+ *     controller of a stock kernel), but for the kernel's EPERM where it
+ *     has one. "bpf_cubic" (a kernel may have it from a BPF program, rudp
  *     does not): the same answer on a connected socket as on a fresh one,
  *     which is the kernel's both ways;
  *   - and the connection carries bytes both ways.
@@ -105,6 +115,85 @@ static void check_cc(int fd, const char *want, const char *what)
     CHECK(strcmp(name, want) == 0, "%s: TCP_CONGESTION \"%.16s\", want \"%s\"", what, name, want);
 }
 
+/* Is name a word of /proc/sys/net/ipv4/<file>? */
+static int listed(const char *file, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv4/%s", file);
+    FILE *f = fopen(path, "r");
+    CHECK(f, "%s: %s", path, strerror(errno));
+    char w[32];
+    int found = 0;
+    while (fscanf(f, "%31s", w) == 1)
+        found |= strcmp(w, name) == 0;
+    fclose(f);
+    return found;
+}
+
+/* Is name in net.ipv4.tcp_available_congestion_control (loaded or built in)? */
+static int kernel_has(const char *name) { return listed("tcp_available_congestion_control", name); }
+
+/* Linux lets a process without CAP_NET_ADMIN over the socket's network
+ * namespace (a container's root, as a rule) set only the controllers of
+ * net.ipv4.tcp_allowed_congestion_control: EPERM for the others it has
+ * (tcp_set_congestion_control, net/ipv4/tcp_cong.c). May this one set any?
+ * Asked of the kernel once, with a controller it has outside that list, if
+ * there is one (the shim's answer for it is the kernel's). */
+static int may_set_any_cc(void)
+{
+    static int may = -1;
+    if (may >= 0)
+        return may;
+    may = 1;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
+    CHECK(f, "tcp_available_congestion_control: %s", strerror(errno));
+    char w[32];
+    while (fscanf(f, "%31s", w) == 1) {
+        if (listed("tcp_allowed_congestion_control", w))
+            continue;
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        SYS(s);
+        int r = setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, w, (socklen_t)strlen(w));
+        may = !(r < 0 && errno == EPERM);
+        close(s);
+        break;
+    }
+    fclose(f);
+    return may;
+}
+
+/* What setsockopt(TCP_CONGESTION name) answers (0: taken) over kernel TCP:
+ * ENOENT for a controller the kernel has not got, EPERM for one it may not
+ * set (asked after the call: a module loaded for a CAP_NET_ADMIN caller is
+ * listed then) ... */
+static int cc_kernel_want(const char *name)
+{
+    if (!kernel_has(name))
+        return ENOENT;
+    return listed("tcp_allowed_congestion_control", name) || may_set_any_cc() ? 0 : EPERM;
+}
+
+/* ... and under the shim for one of rudp's controllers: the kernel's
+ * policy holds for a controller it has, rudp runs the others. */
+static int cc_shim_want(const char *name)
+{
+    int e = cc_kernel_want(name);
+    return e == ENOENT ? 0 : e;
+}
+
+/* The listener's controller, which the socket it accepts inherits: cubic,
+ * or where this process may not set it over kernel TCP (no CAP_NET_ADMIN,
+ * cubic not in the allowed list, as in a container on a host whose default
+ * is bbr) bbr, else reno, which every process may set. */
+static const char *listener_cc(void)
+{
+    static const char *const pref[] = {"cubic", "bbr"};
+    for (size_t i = 0; i < sizeof pref / sizeof pref[0]; i++)
+        if (cc_kernel_want(pref[i]) == 0)
+            return pref[i];
+    return "reno";
+}
+
 static int read_file_int(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -134,12 +223,12 @@ static int hops_opt(int family) { return family == AF_INET ? IP_TTL : IPV6_UNICA
 static int mtu_opt(int family) { return family == AF_INET ? IP_MTU : IPV6_MTU; }
 
 /* A listener on port (0: the kernel's choice) with options set before
- * listen(): cubic, TOS 0x28, MSS 1000. */
+ * listen(): listener_cc() (cubic), TOS 0x28, MSS 1000. */
 static int make_listener(int family, unsigned port, struct sockaddr_storage *sa, socklen_t *sl)
 {
     int l = socket(family, SOCK_STREAM, 0);
     SYS(l);
-    set_cc(l, "cubic");
+    set_cc(l, listener_cc());
     setsockopt_int(l, tos_level(family), tos_opt(family), 0x28);
     setsockopt_int(l, IPPROTO_TCP, TCP_MAXSEG, 1000);
     *sl = loopback(family, port, sa);
@@ -152,7 +241,7 @@ static int make_listener(int family, unsigned port, struct sockaddr_storage *sa,
 static void check_listener(int l, int family)
 {
     const char *fam = fam_name(family);
-    check_cc(l, "cubic", "listener");
+    check_cc(l, listener_cc(), "listener");
     CHECK(getsockopt_int(l, tos_level(family), tos_opt(family)) == 0x28,
           "listener: class of service %d, want 0x28", getsockopt_int(l, tos_level(family), tos_opt(family)));
     CHECK(getsockopt_int(l, IPPROTO_TCP, TCP_MAXSEG) == 1000, "listener: TCP_MAXSEG %d, want 1000",
@@ -230,8 +319,8 @@ static void check_connected_sets(int c, int family)
     SYS(getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, b, &bl));
     CHECK(bl == 3 && memcmp(b, "ren", 3) == 0, "TCP_CONGESTION in 3 bytes: %u \"%.3s\"",
           (unsigned)bl, b);
-    set_cc(c, "cubic");
-    check_cc(c, "cubic", "client after setting cubic");
+    set_cc(c, listener_cc());
+    check_cc(c, listener_cc(), "client after setting the listener's controller");
     printf("ok: %s TCP_CONGESTION: unknown name ENOENT, length 0 EINVAL, short buffer "
            "truncated, a new name read back\n", fam);
 
@@ -300,7 +389,7 @@ static void check_family(int family)
     printf("ok: %s client keeps TCP_CONGESTION reno and IP_TOS (ECN bits cleared) set before "
            "connect()\n", fam);
 
-    check_cc(a, "cubic", "accepted");
+    check_cc(a, listener_cc(), "accepted");
     CHECK(getsockopt_int(a, tos_level(family), tos_opt(family)) == 0x28,
           "accepted: class of service %#x, want 0x28", getsockopt_int(a, tos_level(family), tos_opt(family)));
     int hl = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
@@ -339,19 +428,6 @@ static int cc_err(int fd, const char *name)
                                                                                           : 0;
 }
 
-/* Is name in net.ipv4.tcp_available_congestion_control (loaded or built in)? */
-static int kernel_has(const char *name)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
-    CHECK(f, "tcp_available_congestion_control: %s", strerror(errno));
-    char w[32];
-    int found = 0;
-    while (fscanf(f, "%31s", w) == 1)
-        found |= strcmp(w, name) == 0;
-    fclose(f);
-    return found;
-}
-
 /* Over kernel TCP, what the kernel answered for name (errno e) must be
  * what its list says (tcp_set_congestion_control, net/ipv4/tcp_cong.c):
  * taken (then it is listed: a module may just have been loaded for a
@@ -360,10 +436,11 @@ static int kernel_has(const char *name)
  * CAP_NET_ADMIN. */
 static void kernel_answer_holds(int e, const char *name, const char *what)
 {
-    CHECK(e == 0 || e == ENOENT || e == EPERM, "%s: TCP_CONGESTION %s: %s", what, name,
-          strerror(e));
-    CHECK((e == 0) == kernel_has(name), "%s: TCP_CONGESTION %s: %s, but the kernel %s it", what,
-          name, e ? strerror(e) : "taken", kernel_has(name) ? "lists" : "does not list");
+    int want = cc_kernel_want(name);
+    CHECK(e == want, "%s: TCP_CONGESTION %s: %s, want %s (the kernel %s it%s)", what, name,
+          e ? strerror(e) : "taken", want ? strerror(want) : "taken",
+          kernel_has(name) ? "lists" : "does not list",
+          want == EPERM ? ", not allowed without CAP_NET_ADMIN" : "");
 }
 
 /* vegas and htcp (and scalable, westwood, highspeed on the client): over
@@ -392,8 +469,9 @@ static void check_cc_names(void)
     printf("transport: %s (client), %s (accepted)\n", tr, fd_transport(a));
     int shim = strcmp(tr, "unix") == 0;
     if (shim)
-        CHECK(el == 0 && ec == 0, "TCP_CONGESTION before listen/connect: htcp %s, vegas %s",
-              strerror(el), strerror(ec));
+        CHECK(el == cc_shim_want("htcp") && ec == cc_shim_want("vegas"),
+              "TCP_CONGESTION before listen/connect: htcp %s, vegas %s", strerror(el),
+              strerror(ec));
     if (!el) {
         check_cc(l, "htcp", "listener set htcp before listen()");
         check_cc(a, "htcp", "accepted from the htcp listener");
@@ -402,13 +480,17 @@ static void check_cc_names(void)
         check_cc(c, "vegas", "client set vegas before connect()");
     int e2 = cc_err(c, "htcp"), e3 = cc_err(a, "vegas");
     if (shim) {
-        CHECK(e2 == 0 && e3 == 0, "TCP_CONGESTION on connected sockets: htcp %s, vegas %s",
-              strerror(e2), strerror(e3));
-        check_cc(c, "htcp", "client set htcp after connect()");
-        check_cc(a, "vegas", "accepted set vegas");
+        CHECK(e2 == cc_shim_want("htcp") && e3 == cc_shim_want("vegas"),
+              "TCP_CONGESTION on connected sockets: htcp %s, vegas %s", strerror(e2),
+              strerror(e3));
+        if (!e2)
+            check_cc(c, "htcp", "client set htcp after connect()");
+        if (!e3)
+            check_cc(a, "vegas", "accepted set vegas");
         printf("ok: rudp runs vegas and htcp: set before listen()/connect() and on connected "
-               "sockets, read back (the kernel has %s, %s)\n",
-               kernel_has("vegas") ? "vegas" : "no vegas", kernel_has("htcp") ? "htcp" : "no htcp");
+               "sockets, read back (the kernel has %s, %s)%s\n",
+               kernel_has("vegas") ? "vegas" : "no vegas", kernel_has("htcp") ? "htcp" : "no htcp",
+               e2 || e3 ? "; the kernel's EPERM where it has one and may not set it" : "");
     } else {
         kernel_answer_holds(el, "htcp", "listener");
         kernel_answer_holds(ec, "vegas", "client before connect()");
@@ -423,6 +505,9 @@ static void check_cc_names(void)
     }
     int fresh = socket(AF_INET, SOCK_STREAM, 0);
     SYS(fresh);
+    char runs[16] = {0}; /* the client's controller now: htcp, set above, where it may be set */
+    socklen_t rl = sizeof runs - 1;
+    SYS(getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, runs, &rl));
     for (size_t i = 0; i < N_OTHER_CCS; i++) {
         const char *n = other_ccs[i];
         int ef = cc_err(fresh, n), en = cc_err(c, n);
@@ -433,7 +518,7 @@ static void check_cc_names(void)
         /* A name only the kernel has leaves rudp's controller (htcp, set
          * above) running (docs/limits.md): it reads back that one. */
         if (!en)
-            check_cc(c, shim ? "htcp" : n, "after a controller only the kernel has");
+            check_cc(c, shim ? runs : n, "after a controller only the kernel has");
     }
     printf("ok: controllers rudp lacks (%s%s%s) get the kernel's "
            "answer on a connected socket (%s here)\n",
@@ -451,15 +536,16 @@ static void check_cc_names(void)
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         int es = cc_err(c, more[i]);
         if (shim)
-            CHECK(es == 0, "TCP_CONGESTION %s on the connected client: %s", more[i],
-                  strerror(es));
+            CHECK(es == cc_shim_want(more[i]), "TCP_CONGESTION %s on the connected client: %s",
+                  more[i], strerror(es));
         else
             kernel_answer_holds(es, more[i], "connected client");
         if (!es)
             check_cc(c, strcmp(more[i], "dctcp") == 0 ? "dctcp-reno" : more[i],
                      "client set after connect()");
         printf("ok: %s: %s\n", more[i],
-               shim ? "rudp's, taken and read back" : es ? strerror(es) : "taken by the kernel");
+               shim ? (es ? "the kernel's policy: EPERM" : "rudp's, taken and read back")
+                    : es ? strerror(es) : "taken by the kernel");
     }
     exchange(c, a);
     close(fresh);
@@ -477,7 +563,7 @@ static int hold(unsigned port)
     int l = make_listener(AF_INET, port, &sa, &sl);
     int a, c = connect_pair(l, AF_INET, &sa, sl, &a);
     int a2 = -1, c2 = -1;
-    printf("ready\n");
+    printf("ready listener-cc %s\n", listener_cc());
     char line[256], name[32];
     int tos;
     while (fgets(line, sizeof line, stdin)) {
@@ -514,6 +600,18 @@ static int hold(unsigned port)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "cc-ok") == 0) {
+        for (int i = 2; i < argc; i++) {
+            int e = cc_shim_want(argv[i]);
+            if (e)
+                printf("refused %s: %s (the kernel has it; this process may not set it: no "
+                       "CAP_NET_ADMIN, not in net.ipv4.tcp_allowed_congestion_control)\n",
+                       argv[i], strerror(e));
+            else
+                printf("%s\n", argv[i]);
+        }
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "hold") == 0) {
         prog_begin(1, WATCHDOG_S);
         return hold((unsigned)atoi(argv[2]));
