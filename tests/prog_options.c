@@ -618,7 +618,8 @@ int main(int argc, char **argv)
     }
     prog_begin(argc, WATCHDOG_S);
     check_family(AF_INET);
-    check_family(AF_INET6);
+    if (family_usable(AF_INET6, "the IPv6 checks"))
+        check_family(AF_INET6);
     check_cc_names();
     printf("ok: all option checks held\n");
     return 0;

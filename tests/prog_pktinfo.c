@@ -243,9 +243,11 @@ static int check_all(void)
     close(l);
     port = 0;
     l = wildcard_listener(AF_INET6, &port);
-    check_reach(l, AF_INET6, port, "::1", "::1");
+    if (family_usable(AF_INET6, "the IPv6 client of the dual-stack listener"))
+        check_reach(l, AF_INET6, port, "::1", "::1");
     check_reach(l, AF_INET6, port, "127.0.0.2", "::ffff:127.0.0.2");
-    check_marks(l, AF_INET6, port, "::1");
+    if (family_usable(AF_INET6, "the IPv6 marks"))
+        check_marks(l, AF_INET6, port, "::1");
     close(l);
     printf("ok: all wildcard listener checks held\n");
     return 0;

@@ -240,6 +240,27 @@ const char *fam_name(int family)
     return family == AF_INET ? "IPv4" : "IPv6";
 }
 
+int family_usable(int family, const char *what)
+{
+    static int v6 = -1; /* 1: ::1 takes a bind; 0: it does not (why) */
+    static char why[64];
+    if (family != AF_INET6)
+        return 1;
+    if (v6 < 0) {
+        int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        v6 = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+        if (!v6)
+            snprintf(why, sizeof why, "%s of ::1: %s", s < 0 ? "socket" : "bind",
+                     strerror(errno));
+        if (s >= 0)
+            close(s);
+    }
+    if (!v6)
+        printf("skip: no IPv6 loopback here (%s): %s\n", why, what);
+    return v6;
+}
+
 /* Loopback address of family with port (host order). */
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss)
 {

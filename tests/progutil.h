@@ -83,6 +83,12 @@ const char *fd_transport_at(int procfd, int fd);
 
 const char *fam_name(int family);
 /* The loopback address of family with port (host order). */
+/* Whether family's loopback can be used here: IPv6's is missing where
+ * IPv6 is off (net.ipv6.conf.lo.disable_ipv6, as in a container of an
+ * IPv4-only Docker network, or ipv6.disable=1). Asked of the kernel once
+ * (a bind to ::1); when it cannot, prints "skip: no IPv6 loopback here
+ * (why): WHAT" and returns 0. AF_INET: 1. */
+int family_usable(int family, const char *what);
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
 unsigned port_of(const struct sockaddr_storage *ss);
 /* The IPv4 address host (dotted) with port; an unparsable host dies

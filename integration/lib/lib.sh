@@ -143,6 +143,14 @@ trap cleanup EXIT INT TERM
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "skip: $*"; exit 77; }
+# have_ipv6_lo: whether loopback has ::1 here. Not where IPv6 is off
+# (net.ipv6.conf.lo.disable_ipv6=1: a container of an IPv4-only Docker
+# network; ipv6.disable=1): an IPv6 part then says "skip: no IPv6 loopback
+# here: WHAT" (skip_ipv6 WHAT) and the rest of the test runs
+have_ipv6_lo() {
+    grep -q '^0\{31\}1 .* lo$' /proc/net/if_inet6 2>/dev/null
+}
+skip_ipv6() { echo "skip: no IPv6 loopback here (no ::1 on lo in /proc/net/if_inet6): $*"; }
 need_root() { [ "$(id -u)" = 0 ] || skip "not root: $*"; }
 can_netns() {
     [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null

@@ -13,6 +13,7 @@
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 compat_deps
+have_ipv6_lo || skip "no IPv6 loopback here (no ::1 on lo): curl's happy eyeballs over 127.0.0.1 and ::1"
 
 mkdir "$T/www"
 head -c 1048576 /dev/urandom >"$T/www/f.bin"

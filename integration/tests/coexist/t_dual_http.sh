@@ -23,7 +23,10 @@ wait_udp "$P"
 wait_tcp "$P"
 echo "ok: port $P: $(ss -H -tln "sport = :$P" | awk '{print $1, $4}'), and UDP"
 
+v6=1
+have_ipv6_lo || v6=0
 for host in 127.0.0.1 '[::1]'; do
+    [ "$host" = 127.0.0.1 ] || [ "$v6" = 1 ] || { skip_ipv6 "plain curl to $host"; continue; }
     rc=0
     port=$(timeout 30 curl -g -sS --fail -o "$T/got" -w '%{local_port}' "http://$host:$P/f.bin" 2>"$T/curl.err") || rc=$?
     [ "$rc" = 0 ] || { show "$T/curl.err" "$T/http.log"; fail "plain curl to $host exited $rc"; }
@@ -37,7 +40,7 @@ for host in 127.0.0.1 '[::1]'; do
     echo "ok: plain curl from $host port $port: 4 MiB, sha256 equal; $(grep -E "plain TCP connection from $peer" "$T/http.log" | sed 's/.*info: //')"
 done
 grep -Eq '^(::ffff:)?127\.0\.0\.1 - - .*"GET /f\.bin HTTP/1\.1" 200' "$T/http.log" &&
-    grep -Eq '^::1 - - .*"GET /f\.bin HTTP/1\.1" 200' "$T/http.log" ||
+    { [ "$v6" = 0 ] || grep -Eq '^::1 - - .*"GET /f\.bin HTTP/1\.1" 200' "$T/http.log"; } ||
     { show "$T/http.log"; fail "http.server did not log both plain clients by their addresses"; }
 echo "ok: http.server logged both plain clients by address"
 
@@ -50,7 +53,8 @@ echo "ok: curl under the shim: 4 MiB over rudp, sha256 equal"
 
 kill -TERM "$SRV"
 wait_exit "$SRV" 20 || true
-stats_lines "$T/http.log" | grep -q '^plain TCP: connections accepted 2 (kernel TCP, not rudp)' &&
+plain=$((1 + v6))
+stats_lines "$T/http.log" | grep -q "^plain TCP: connections accepted $plain (kernel TCP, not rudp)" &&
     stats_lines "$T/http.log" | grep -q '^connections: opened 0 accepted 1 ' ||
-    { show "$T/http.log"; fail "the server's counters do not say 2 plain TCP and 1 rudp connection"; }
+    { show "$T/http.log"; fail "the server's counters do not say $plain plain TCP and 1 rudp connection"; }
 echo "ok: server's counters: $(grep -o 'plain TCP: connections accepted [0-9]*' "$T/http.log"); rudp $(grep -o 'connections: opened 0 accepted [0-9]*' "$T/http.log")"

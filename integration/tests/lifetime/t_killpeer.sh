@@ -59,5 +59,10 @@ killcase() {
 }
 
 killcase listener-killed listen 127.0.0.1
-killcase connector-killed connect ::1
+if have_ipv6_lo; then
+    killcase connector-killed connect ::1
+else
+    skip_ipv6 "connector-killed over ::1 (IPv4 instead)"
+    killcase connector-killed connect 127.0.0.1
+fi
 killcase listener-killed-unread listen 127.0.0.1 -w
