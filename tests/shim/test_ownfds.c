@@ -10,12 +10,16 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,7 +63,11 @@ static void *child_side(void *arg)
 static void *engine_side(void *arg)
 {
     seen *s = arg;
-    cr_assert(unshare(CLONE_FILES) == 0, "unshare(CLONE_FILES)");
+    /* as enginestart.c: close_range's CLOSE_RANGE_UNSHARE where unshare is
+     * refused (Docker's default seccomp profile without CAP_SYS_ADMIN) */
+    cr_assert(unshare(CLONE_FILES) == 0 ||
+                  syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0,
+              "unshare(CLONE_FILES), close_range(CLOSE_RANGE_UNSHARE): %s", strerror(errno));
     close(s->prog_fd); /* the copy unshare made: this table keeps none of the program's */
     shim_fds_enter_engines(0);
     s->sees_prog = shim_ownfds_has(s->prog_fd);
@@ -84,6 +92,19 @@ Test(ownfds, each_table_its_own_set)
     seen s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     int p[2];
     cr_assert(pipe(p) == 0);
+    /* An engine leaves the program's table only where it can take the
+     * program's fds from there (enginestart.c's probe): not where
+     * pidfd_getfd is refused (Docker's default seccomp profile without
+     * CAP_SYS_PTRACE), so this case cannot happen there. */
+    int probe = shim_fds_probe_take(p[0]);
+    if (probe < 0) {
+        /* said where the run's output shows it: Criterion lists skips
+         * only with --verbose */
+        fprintf(stderr, "skip: ownfds::each_table_its_own_set: pidfd_getfd refused here (%s): "
+                        "engines keep to the program's table\n", strerror(errno));
+        cr_skip_test("pidfd_getfd refused here (%s)", strerror(errno));
+    }
+    close(probe);
     s.prog_fd = p[0];
     s.prog_ino = ino_of(p[0]);
     shim_own_fd(s.prog_fd, 1);
