@@ -67,6 +67,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -78,6 +79,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +204,48 @@ static void vfork_exec(char *self, char **envp, const char *what)
     parent_intact(what);
 }
 
+/* NULL where the kernel lets this process compare fd tables (kcmp) and
+ * copy a file from another process (pidfd_getfd), which the shim needs to
+ * serve a CLONE_VM child's sockets; else which it refuses (Docker's default
+ * seccomp profile without CAP_SYS_PTRACE): the child's sockets are then
+ * kernel TCP (docs/limits.md). */
+static const char *clone_vm_refused(void)
+{
+    static char why[80];
+    if (syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILES, 0, 0) < 0) {
+        snprintf(why, sizeof why, "kcmp: %s", strerror(errno));
+        return why;
+    }
+    int p = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int c = p >= 0 ? (int)syscall(SYS_pidfd_getfd, p, 1, 0) : -1;
+    if (c < 0)
+        snprintf(why, sizeof why, "%s: %s", p < 0 ? "pidfd_open" : "pidfd_getfd", strerror(errno));
+    if (c >= 0)
+        close(c);
+    if (p >= 0)
+        close(p);
+    return c < 0 ? why : NULL;
+}
+
+/* The transport line (tr) of a connection made by a child sharing our
+ * memory; under the shim (the listener a unix socket), where the kernel
+ * refuses what serving such a child's sockets takes, a kernel TCP one is
+ * the shim's designed answer: said as a skip, not as a transport line. */
+static void say_child_transport(const char *tr, const char *what)
+{
+    const char *refused = clone_vm_refused();
+    if (refused && strcmp(tr, "tcp") == 0 && strcmp(fd_transport(lfd), "unix") == 0)
+        printf("skip: %s over rudp: the kernel refuses %s here, so the child's sockets are "
+               "kernel TCP (docs/limits.md)\n", what, refused);
+    else
+        printf("transport: %s (%s)\n", tr, what);
+}
+
+static void child_transport(int a, const char *what)
+{
+    say_child_transport(fd_transport(a), what);
+}
+
 /* glibc's other name for vfork (libc.so.6 exports both) */
 extern pid_t __vfork(void);
 
@@ -217,7 +261,7 @@ static void vfork_connect(pid_t (*vf)(void))
     }
     reap_ok(pid, "vfork, connect");
     int a = accept_ready(lfd, EVENT_MS);
-    printf("transport: %s (accepted from the vfork child)\n", fd_transport(a));
+    child_transport(a, "accepted from the vfork child");
     char buf[8];
     read_exact(a, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, "vfork", 5) == 0, "vfork, connect: other bytes from the child");
@@ -371,12 +415,13 @@ static void clone_vm(int how, int pl)
     expect_eof(a, what);
     close(a);
     if (files) {
-        printf("transport: %s (the CLONE_FILES child's connection)\n", child_kind);
+        say_child_transport(child_kind, "the CLONE_FILES child's connection");
         read_exact(afd, buf, 1, EVENT_MS);
         CHECK(buf[0] == 'C', "%s: another byte on the shared connection", what);
     } else {
-        printf("transport: %s (the CLONE_VM child's own connection%s)\n", child_kind,
-               how == 2 ? ", to a kernel TCP listener" : "");
+        say_child_transport(child_kind, how == 2 ? "the CLONE_VM child's own connection, to a "
+                                                   "kernel TCP listener"
+                                                 : "the CLONE_VM child's own connection");
     }
     printf("ok: a %s child's connection carried its bytes%s and EOF\n", what,
            files ? "" : " both ways, kept its epoll registration and TCP_NODELAY,");
@@ -420,8 +465,7 @@ static void early_done(pid_t pid)
     const char *what = "clone(CLONE_VM) before the first engine";
     SYS(write(early_go, "G", 1));
     int a = accept_ready(lfd, EVENT_MS);
-    printf("transport: %s (accepted from the child cloned before the listener listened)\n",
-           fd_transport(a));
+    child_transport(a, "accepted from the child cloned before the listener listened");
     char buf[8];
     read_exact(a, buf, 5, EVENT_MS);
     CHECK(memcmp(buf, "early", 5) == 0, "%s: other bytes from the child", what);
@@ -482,7 +526,8 @@ static void clone_listen(void)
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     SYS(s);
     SYS(connect(s, (struct sockaddr *)&pss, plen));
-    printf("transport: %s (connected to the CLONE_VM child's listener)\n", fd_transport(s));
+    /* the child's listener kernel TCP (said below): our connect falls back to it */
+    say_child_transport(fd_transport(s), "connected to the CLONE_VM child's listener");
     CHECK(write(s, "hello", 5) == 5, "%s: write: %s", what, strerror(errno));
     char buf[8];
     read_exact(s, buf, 5, EVENT_MS);
@@ -492,7 +537,7 @@ static void clone_listen(void)
     close(s);
     close(pp[0]);
     close(pp[1]);
-    printf("transport: %s (accepted by the CLONE_VM child's listener)\n", child_kind);
+    say_child_transport(child_kind, "accepted by the CLONE_VM child's listener");
     printf("ok: a %s child accepted a connection that carried bytes both ways and EOF\n", what);
     parent_intact(what);
 }

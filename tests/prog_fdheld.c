@@ -14,6 +14,13 @@
  * program's fds.
  *
  *   prog_fdheld N [exit|leader]
+ *   prog_fdheld probe     "apart: yes", or "apart: no (CALL: ERROR)" where
+ *                         the kernel refuses what an engine's table of its
+ *                         own takes (pidfd_getfd on this process; unshare
+ *                         and close_range's CLOSE_RANGE_UNSHARE both), as
+ *                         Docker's default seccomp profile does without
+ *                         CAP_SYS_PTRACE: the engines then keep to the
+ *                         program's table (enginestart.c)
  *
  * With "leader" the client's part runs on a second thread once the first
  * has ended (pthread_exit from main): the engines take the program's fds
@@ -29,15 +36,19 @@
  * The files are closed again before the connections carry their bytes.
  * Exit 1 with a FAIL: line; 3 if the watchdog (120 s) fired.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,8 +189,37 @@ static void serve(int l, int n, int report)
         printf("delivered: %d\n", n);
 }
 
+/* Run in a child: unsharing its fd table leaves ours as it is. */
+static int probe(void)
+{
+    fflush(stdout);
+    pid_t c = fork();
+    SYS(c);
+    if (c == 0) {
+        int p = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (p < 0 || syscall(SYS_pidfd_getfd, p, 1, 0) < 0) {
+            dprintf(1, "apart: no (%s: %s)\n", p < 0 ? "pidfd_open" : "pidfd_getfd",
+                    strerror(errno));
+            _exit(0);
+        }
+        if (unshare(CLONE_FILES) != 0 &&
+            syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) != 0) {
+            dprintf(1, "apart: no (unshare, close_range: %s)\n", strerror(errno));
+            _exit(0);
+        }
+        dprintf(1, "apart: yes\n");
+        _exit(0);
+    }
+    int st;
+    SYS(waitpid(c, &st, 0));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the probe's child ended with status %d", st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "probe") == 0)
+        return probe();
     if (argc < 2 || argc > 3 ||
         (argc == 3 && strcmp(argv[2], "exit") != 0 && strcmp(argv[2], "leader") != 0)) {
         fprintf(stderr, "usage: prog_fdheld N [exit|leader]\n");

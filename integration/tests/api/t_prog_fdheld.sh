@@ -56,6 +56,13 @@ check() {
         { show "$1"; fail "$2: not every connection is rudp: client $(carried "$1" client 1), server $(carried "$1" server 1)"; }
     echo "ok: $2, holding 1000 connections, all rudp: the client opens $sc more files (TCP $tc), the server $ss (TCP $ts); engine threads (tables) at most $eng"
 }
+# Engines keep tables of their own only where the kernel lets them take
+# the program's fds (pidfd_getfd; Docker's default seccomp profile refuses
+# it without CAP_SYS_PTRACE): elsewhere they stay in the program's table
+# (docs/limits.md), and 1,000 connections leave it no room, as with
+# RUDP_FD_TABLE=shared below.
+apart=$("$BIN/prog_fdheld" probe)
+if [ "$apart" = "apart: yes" ]; then
 run "$T/shim" "$BIN/prog_fdheld" 1000 || { show "$T/shim"; fail "under the shim, prog_fdheld 1000 failed"; }
 check "$T/shim" "under the shim"
 make_key "$T/key"
@@ -80,6 +87,9 @@ done
 grep -q '^delivered: 1000$' "$T/exit" ||
     { show "$T/exit"; fail "the server did not get every byte and FIN after the client's exit"; }
 echo "ok: the client exited at once after writing: every connection's bytes and FIN reached the server"
+else
+    echo "skip: 1,000 connections under the fd limit, keyed, after main ended, at exit: engines cannot keep tables of their own here ($apart)"
+fi
 
 # Where a seccomp profile refuses what the engines' own tables take, as a
 # container's may (prog_refuse: EPERM): without unshare, close_range's
@@ -97,12 +107,16 @@ refused() {
         { show "$T/refuse.$1"; fail "with $1 refused, not every connection is rudp"; }
     grep -q "$2" "$T/refuse.$1" || { show "$T/refuse.$1"; fail "with $1 refused, no line \"$2\""; }
 }
-refused unshare "engine 0 keeps its fds in a table of its own"
-[ "$(files "$T/refuse.unshare" client)" -ge $((t3 - 2)) ] ||
-    { show "$T/refuse.unshare"; fail "with unshare refused, the client opens $(files "$T/refuse.unshare" client) files (TCP $t3)"; }
-refused unshare,close_range "engine 0 does not keep its fds apart"
+if [ "$apart" = "apart: yes" ]; then
+    refused unshare "engine 0 keeps its fds in a table of its own"
+    [ "$(files "$T/refuse.unshare" client)" -ge $((t3 - 2)) ] ||
+        { show "$T/refuse.unshare"; fail "with unshare refused, the client opens $(files "$T/refuse.unshare" client) files (TCP $t3)"; }
+    refused unshare,close_range "engine 0 does not keep its fds apart"
+else
+    echo "skip: unshare refused, close_range's unshare instead: pidfd_getfd is refused here already"
+fi
 refused pidfd_getfd "engine 0 stays in the program's fd table: pidfd_getfd"
-echo "ok: unshare refused: close_range's unshare instead; with close_range too, or pidfd_getfd, refused, the engine stays in the program's table; all rudp"
+echo "ok: $([ "$apart" = "apart: yes" ] && echo "unshare refused: close_range's unshare instead; with close_range too, or ")pidfd_getfd refused: the engine stays in the program's table; all rudp"
 
 # The control: the engine's fds in the program's table, as before.
 rc=0
