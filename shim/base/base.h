@@ -123,12 +123,20 @@ long shim_sys(long nr, ...);
  * filter go in); the shim's own calls are the kernel's (real.c). */
 int shim_prctl(int option, ...);
 #define prctl shim_prctl
-/* util.c: the program installed a seccomp filter (interpose/syscalls.c):
+/* sandbox.c: the program installed a seccomp filter (interpose/syscalls.c):
  * the app-thread paths (engine/appsend.c, apprecv.c) are off from then */
 void shim_sandbox_set(void);
+/* Reads /proc's Seccomp: at start: strict mode, off; a filter inherited
+ * over exec, asked of a child the first time shim_sandboxed() is called */
+void shim_sandbox_start(void);
+/* Whether the app threads must leave their own paths to the engines: a
+ * filter installed by the program, or an inherited one under which a
+ * child making the paths' calls did not end well (the first call asks,
+ * once; meanwhile, and for other threads while it asks, 1). */
 int shim_sandboxed(void);
-/* ... or before this image (/proc's Seccomp:), asked at start */
-void shim_sandbox_probe(void);
+/* That child's question asked now, whatever the state (tests): 1 if the
+ * calls are allowed, else 0 and why in why[n]. */
+int shim_sandbox_probe_calls(char *why, size_t n);
 /* The same with its six arguments in a[] (real.c; syscalls.c's exported
  * syscall() passes on the numbers it does not take). */
 long shim_sys_call(long nr, const long a[6]);

@@ -395,39 +395,6 @@ const void *shim_nla_get(const void *attrs, size_t len, int type, size_t *plen)
     return NULL;
 }
 
-/* Set once the program installed a seccomp filter (interpose/syscalls.c):
- * the app-thread paths are off from then on. */
-static _Atomic int sandboxed;
-
-void shim_sandbox_set(void)
-{
-    atomic_store(&sandboxed, 1);
-}
-
-/* A filter the process had before this image (inherited over exec: a
- * systemd unit's SystemCallFilter=, a sandboxing parent) binds every thread
- * of ours too: /proc's "Seccomp:" says 1 (strict) or 2 (filter). Read, not
- * asked with prctl(PR_GET_SECCOMP), which such a filter may refuse. */
-void shim_sandbox_probe(void)
-{
-    char buf[4096];
-    if (shim_read_text("/proc/self/status", buf, sizeof buf) <= 0)
-        return;
-    const char *p = strstr(buf, "\nSeccomp:");
-    if (p) {
-        p += strlen("\nSeccomp:");
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '1' || *p == '2')
-            shim_sandbox_set();
-    }
-}
-
-int shim_sandboxed(void)
-{
-    return atomic_load_explicit(&sandboxed, memory_order_relaxed);
-}
-
 struct shim_dirent64 {
     uint64_t d_ino;
     int64_t d_off;

@@ -73,7 +73,7 @@ static void init_all(void)
     shim_exechand_adopt(); /* ... and those still racing kernel TCP */
     shim_signals_init();
     shim_fault_init(); /* the guarded copies' handler (base/fault.c) */
-    shim_sandbox_probe(); /* a seccomp filter inherited over exec */
+    shim_sandbox_start(); /* a seccomp filter inherited over exec */
 }
 
 /* Binds libc's symbols and reads the configuration once; returns whether

@@ -78,3 +78,33 @@ if grep -q '^ok: stopped' "$T/shim"; then
     waits="the cancelled and the stopped readers' waits"
 fi
 echo "ok: the path was taken ($took, $polls of them in poll, $epolls in epoll, $selects in select; $direct straight into the reader's buffer; $taken reads took bytes kept after a poll, $late keeps passed on unread), and $waits taken back ($lapsed)"
+
+# A filter the process started under (inherited over exec: a container's
+# profile, a systemd unit's SystemCallFilter=) binds the engines too; the
+# first question asks a child whether it allows the paths' own calls
+# (shim/base/sandbox.c). One that refuses process_vm_readv: the paths stay
+# off, said at info, and 300 echoes go through the engines at both ends.
+# (Under Docker's default profile, which allows them, the whole test above
+# passes: build/progs/dockerlike.)
+need_bin prog_refuse
+need_bin rr
+P=$(free_port)
+env LD_PRELOAD="$(shim_preload)" RUDP_APP_RECV=1 RUDP_LOG=info RUDP_STATS=1 timeout 60 \
+    "$BIN/prog_refuse" process_vm_readv "$BIN/rr" server --port "$P" --bind 127.0.0.1 --once \
+    </dev/null >"$T/rsrv.out" 2>"$T/rsrv.log" &
+rsrv=$!
+wait_udp "$P"
+rc=0
+env LD_PRELOAD="$(shim_preload)" RUDP_APP_RECV=1 RUDP_LOG=info RUDP_STATS=1 timeout 60 \
+    "$BIN/prog_refuse" process_vm_readv "$BIN/rr" client --to 127.0.0.1 --port "$P" --size 1 \
+    --count 300 --warmup 0 </dev/null >"$T/rcli.out" 2>"$T/rcli.log" || rc=$?
+wait "$rsrv" || { show "$T/rsrv.log"; fail "rr server under a filter refusing process_vm_readv failed"; }
+[ "$rc" = 0 ] || { show "$T/rcli.log"; fail "rr client under a filter refusing process_vm_readv exited $rc"; }
+grep -q '^count=300 ' "$T/rcli.out" || { show "$T/rcli.out"; fail "rr client: not 300 round trips"; }
+for side in rsrv rcli; do
+    grep -q 'may not allow the app threads.* (process_vm_readv refused)' "$T/$side.log" ||
+        { show "$T/$side.log"; fail "$side: no line saying the inherited filter keeps the paths off"; }
+    ! grep -Eq 'app-thread (receives|sends): [a-z -]* [1-9]' "$T/$side.log" ||
+        { show "$T/$side.log"; fail "$side: an app-thread path was taken under a filter refusing its calls"; }
+done
+echo "ok: under an inherited filter refusing process_vm_readv both ends said so, took no app-thread path, and carried 300 echoes"
