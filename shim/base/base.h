@@ -134,6 +134,10 @@ void shim_sandbox_start(void);
  * child making the paths' calls did not end well (the first call asks,
  * once; meanwhile, and for other threads while it asks, 1). */
 int shim_sandboxed(void);
+/* The answer so far, without asking: 1 until a child said yes. */
+int shim_sandboxed_known(void);
+/* A forked child: a question its parent was asking is asked again. */
+void shim_sandbox_atfork_child(void);
 /* That child's question asked now, whatever the state (tests): 1 if the
  * calls are allowed, else 0 and why in why[n]. */
 int shim_sandbox_probe_calls(char *why, size_t n);

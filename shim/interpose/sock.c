@@ -135,6 +135,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     shim_procenv_forked();
+    shim_sandbox_atfork_child();
     shim_epollreg_atfork_child();
     shim_fdtab_atfork_child();
     shim_appfd_atfork_child();

@@ -43,7 +43,7 @@ static void rx_changed(int fd, int foreign)
     shim_slot *h = shim_fd_hinted(fd), *s = NULL;
     /* the hint's slot alone where the program's own seccomp filter may
      * refuse getpeername (vsftpd's allows a list) */
-    if ((!h || shim_procenv_table() != 0) && !shim_sandboxed())
+    if ((!h || shim_procenv_table() != 0) && !shim_sandboxed_known())
         s = named_slot(fd);
     for (int k = 0; k < 2; k++) {
         shim_slot *x = k ? s : h;
@@ -74,7 +74,7 @@ void shim_rx_passed(const struct msghdr *msg)
         char b[1024]; /* SCM_MAX_FD (253) fds and their header */
         struct cmsghdr align;
     } c;
-    if (msg->msg_controllen > sizeof c.b || shim_sandboxed()) {
+    if (msg->msg_controllen > sizeof c.b || shim_sandboxed_known()) {
         /* more than one message of fds, or a sandbox that may refuse the
          * copy's process_vm_readv: every bridge, with no system call */
         shim_fd_hints_foreign();

@@ -7,8 +7,10 @@
  * that started under a filter (Seccomp: 2, read at start) asks once, at
  * the first question: yes under a filter allowing every call (Docker's
  * default profile allows them), no under one that refuses ppoll; a filter
- * the program installs itself says no whatever the child said. Each test
- * installs its filter in its own process (Criterion runs each test in one).
+ * the program installs itself says no whatever the child said. A reaper
+ * of the program's taking every child (__WALL) changes no answer; a call
+ * a supervisor holds ends the question at 2 s, with no. Each test installs
+ * its filter in its own process (Criterion runs each test in one).
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -16,20 +18,23 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shimtest.h"
 
 TestSuite(sandbox, .init = shimtest_setup);
 
-/* Installs a filter that answers `action` to system call nr (-1: none),
- * everything else allowed. */
-static void filter(long nr, unsigned action)
+/* Installs a filter that answers `action` to system call nr, everything
+ * else allowed; with flags (SECCOMP_FILTER_FLAG_NEW_LISTENER) returns what
+ * seccomp() does. */
+static int filter_flags(long nr, unsigned action, unsigned flags)
 {
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -42,8 +47,14 @@ static void filter(long nr, unsigned action)
     };
     struct sock_fprog p = {.len = sizeof f / sizeof f[0], .filter = f};
     cr_assert(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs: %s", strerror(errno));
-    cr_assert(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p) == 0, "seccomp: %s",
-              strerror(errno));
+    int r = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &p);
+    cr_assert(r >= 0, "seccomp: %s", strerror(errno));
+    return r;
+}
+
+static void filter(long nr, unsigned action)
+{
+    filter_flags(nr, action, 0);
 }
 
 Test(sandbox, the_calls_are_allowed_without_a_filter)
@@ -108,4 +119,46 @@ Test(sandbox, a_filter_the_program_installs_wins)
     cr_assert(shim_sandboxed() == 0, "no filter at start");
     shim_sandbox_set();
     cr_assert(shim_sandboxed() == 1);
+}
+
+static volatile int reaping = 1;
+static volatile int reaped_others;
+
+/* A reaper of the program's that takes every child, clone children too */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    while (reaping) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | __WALL) == 0 && si.si_pid != 0)
+            reaped_others++;
+    }
+    return NULL;
+}
+
+Test(sandbox, a_reaper_of_the_programs_does_not_change_the_answer)
+{
+    pthread_t t;
+    cr_assert(pthread_create(&t, NULL, reaper, NULL) == 0);
+    int ok = 0;
+    char why[96] = "";
+    for (int i = 0; i < 20; i++)
+        ok += shim_sandbox_probe_calls(why, sizeof why);
+    reaping = 0;
+    pthread_join(t, NULL);
+    cr_assert(ok == 20, "only %d of 20 said yes (last: %s); the reaper took %d", ok, why,
+              reaped_others);
+}
+
+Test(sandbox, a_call_held_by_a_supervisor_that_never_answers, .timeout = 20)
+{
+    /* SECCOMP_RET_USER_NOTIF with its listener kept open and never read:
+     * the child's getpeername waits for ever; the question ends at 2 s */
+    int listener = filter_flags(SYS_getpeername, SECCOMP_RET_USER_NOTIF,
+                                SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    char why[96] = "";
+    cr_assert(shim_sandbox_probe_calls(why, sizeof why) == 0);
+    cr_assert(strcmp(why, "no answer within 2000 ms") == 0, "why: %s", why);
+    close(listener);
 }
