@@ -6,8 +6,8 @@
  *
  *   prog_refuse NAME[,NAME...] CMD ARG...
  *
- * NAME: unshare, close_range, pidfd_getfd, process_vm_readv (x86_64's
- * numbers; another architecture prints "skip:" and exits 77). Exits 1
+ * NAME: unshare, close_range, pidfd_getfd, process_vm_readv, epoll_pwait2
+ * (x86_64's numbers; another architecture prints "skip:" and exits 77). Exits 1
  * with a "FAIL:" line
  * when the filter cannot be installed, 2 on a name it does not know.
  */
@@ -34,6 +34,7 @@ static const struct {
     {"close_range", SYS_close_range},
     {"pidfd_getfd", SYS_pidfd_getfd},
     {"process_vm_readv", SYS_process_vm_readv},
+    {"epoll_pwait2", SYS_epoll_pwait2},
 };
 #define NCALLS (sizeof calls / sizeof calls[0])
 

@@ -58,6 +58,7 @@ typedef struct epoll_call {
     int epfd;
     struct epoll_event *evs;
     int max;
+    int two; /* the program called epoll_pwait2 */
 } epoll_call;
 
 static nfds_t epoll_fill(void *arg, struct pollfd *p)
@@ -82,17 +83,36 @@ static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, i
     return real_epoll_wait(c->epfd, c->evs, c->max, 0);
 }
 
+/* The rest of the program's call: epoll_pwait2 with the time left (in
+ * nanoseconds); for an epoll_wait or epoll_pwait, epoll_pwait with it in
+ * milliseconds, rounded up, where the kernel has no epoll_pwait2 (before
+ * Linux 5.11: ENOSYS) or a seccomp profile older than it refuses it
+ * (EPERM), as the engines wait there (engine.c), so that the program gets
+ * its own call's answer, not one of a call it never made. */
+static _Atomic int no_pwait2;
+
 static int epoll_rest(void *arg, const struct timespec *left, const sigset_t *mask)
 {
     epoll_call *c = arg;
-    return real_epoll_pwait2(c->epfd, c->evs, c->max, left, mask);
+    if (c->two || !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        int r = real_epoll_pwait2(c->epfd, c->evs, c->max, left, mask);
+        if (r >= 0 || c->two || (errno != ENOSYS && errno != EPERM))
+            return r;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (left) {
+        long long t = (long long)left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000;
+        ms = t > INT32_MAX ? INT32_MAX : (int)t;
+    }
+    return real_epoll_pwait(c->epfd, c->evs, c->max, ms, mask);
 }
 
 static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest};
 
 /* 1 with *out the call's result (errno set); 0: make libc's call. */
 static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
-                     const sigset_t *mask, int *out)
+                     const sigset_t *mask, int two, int *out)
 {
     shim_kept_flush(); /* a kept bridge in the set: the kernel's epoll tells of it */
     if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0)
@@ -107,7 +127,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
     shim_slot *h = shim_fd_hinted(c);
     if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may())
         return 0;
-    epoll_call call = {.epfd = epfd, .evs = evs, .max = max};
+    epoll_call call = {.epfd = epfd, .evs = evs, .max = max, .two = two};
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);
 }
 
@@ -115,7 +135,7 @@ SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeo
 {
     int r;
     struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
-    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, NULL, &r))
+    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, NULL, 0, &r))
         return r;
     return real_epoll_wait(epfd, evs, max, timeout);
 }
@@ -125,7 +145,7 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int time
 {
     int r;
     struct timespec t = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L};
-    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, mask, &r))
+    if (app_epoll(epfd, evs, max, timeout < 0 ? NULL : &t, mask, 0, &r))
         return r;
     return real_epoll_pwait(epfd, evs, max, timeout, mask);
 }
@@ -135,7 +155,7 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const s
 {
     int r;
     if ((!tmo || (tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 && tmo->tv_nsec < 1000000000L)) &&
-        app_epoll(epfd, evs, max, tmo, mask, &r))
+        app_epoll(epfd, evs, max, tmo, mask, 1, &r))
         return r;
     return real_epoll_pwait2(epfd, evs, max, tmo, mask);
 }

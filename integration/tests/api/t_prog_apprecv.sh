@@ -108,3 +108,29 @@ for side in rsrv rcli; do
         { show "$T/$side.log"; fail "$side: an app-thread path was taken under a filter refusing its calls"; }
 done
 echo "ok: under an inherited filter refusing process_vm_readv both ends said so, took no app-thread path, and carried 300 echoes"
+
+# epoll_wait's rest, once the path's own wait has seen nothing for 50 ms,
+# is the kernel's epoll_pwait2 with the time left (interpose/epoll.c):
+# where the kernel has none (before Linux 5.11) or a profile older than it
+# refuses it (EPERM), the program's epoll_wait must still be answered, by
+# epoll_pwait, as the engines wait there. Both ends in one python under a
+# filter refusing epoll_pwait2: an epoll wait of 300 ms with nothing says
+# nothing after 300 ms; one whose byte comes 150 ms in gets it.
+cat >"$T/pw2.py" <<'PY'
+import select, socket, threading, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+c.sendall(b"x"); assert a.recv(1) == b"x"
+ep = select.epoll(); ep.register(a.fileno(), select.EPOLLIN)
+t0 = time.monotonic(); got = ep.poll(0.3); took = time.monotonic() - t0
+assert got == [] and took >= 0.29, (got, took)
+threading.Timer(0.15, lambda: c.sendall(b"y")).start()
+got = ep.poll(2.0)
+assert got and got[0][0] == a.fileno() and a.recv(1) == b"y", got
+print("ok: epoll waits past the path's own, without epoll_pwait2")
+PY
+rc=0
+env LD_PRELOAD="$(shim_preload)" RUDP_APP_RECV=1 timeout 60 "$BIN/prog_refuse" epoll_pwait2 \
+    python3 "$T/pw2.py" >"$T/pw2.out" 2>&1 || rc=$?
+cat "$T/pw2.out"
+[ "$rc" = 0 ] || fail "epoll waits under a filter refusing epoll_pwait2: python exited $rc"
