@@ -3,20 +3,25 @@
 # (emu_up, bulk_run, srv, nsx, rec, want...); POSIX sh.
 
 # rr_one_cpu TR PORT LOG [OPTION]: the 1-byte ping-pong with both ends on
-# CPU 0 in namespace a; ONE its p50 in us (NA if it failed).
+# CPU 0 in namespace a; ONE its p50 in us (NA if it failed). RR_WRAP: a
+# command both ends run under (dockerlike); kernel TCP then runs the
+# kernel's default controller, as a container's program does (one outside
+# net.ipv4.tcp_allowed_congestion_control needs CAP_NET_ADMIN).
 rr_one_cpu() {
     _tr=$1 _port=$2 _l=$3
     shift 3
-    # shellcheck disable=SC2046
-    srv "$EMU_NS_A" "$_tr" 120 "$_l.srv" taskset -c 0 "$BIN/rr" server --port "$_port" \
-        --bind 127.0.0.1 --once "$@" $(cc_opt "$_tr")
+    _cc=$(cc_opt "$_tr")
+    case "$_tr" in tcp-*) [ -z "${RR_WRAP:-}" ] || _cc="" ;; esac
+    # shellcheck disable=SC2086 # word-split on purpose: RR_WRAP, the --cc option
+    srv "$EMU_NS_A" "$_tr" 120 "$_l.srv" ${RR_WRAP:-} taskset -c 0 "$BIN/rr" server \
+        --port "$_port" --bind 127.0.0.1 --once "$@" $_cc
     _spid=$SRV
     ONE=NA
     wait_port "$EMU_NS_A" "$_tr" "$_port" || return 0
     _rc=0
-    # shellcheck disable=SC2046
-    (nsx "$EMU_NS_A" "$_tr" 120 taskset -c 0 "$BIN/rr" client --to 127.0.0.1 --port "$_port" \
-        --size 1 --count "$PING_COUNT" --warmup 200 "$@" $(cc_opt "$_tr")) \
+    # shellcheck disable=SC2086 # as above
+    (nsx "$EMU_NS_A" "$_tr" 120 ${RR_WRAP:-} taskset -c 0 "$BIN/rr" client --to 127.0.0.1 \
+        --port "$_port" --size 1 --count "$PING_COUNT" --warmup 200 "$@" $_cc) \
         >"$_l" 2>"$_l.err" || _rc=$?
     reap "$_spid"
     # shellcheck disable=SC2046
@@ -80,8 +85,16 @@ if want B6; then
             port=$((port + 1))
             rr_one_cpu "$tr" "$port" "$l.rrp" --poll
             rec B6 "$tr" "$r" rtt1cpu_poll_p50_us "$ONE"
+            onep=$ONE
+            # ... and in a container of Docker's defaults, both ends under
+            # its capabilities and seccomp profile (build/progs/dockerlike):
+            # a filter inherited over exec, which the app threads' paths
+            # ask about once (shim/base/sandbox.c); kernel TCP under it too
+            port=$((port + 1))
+            RR_WRAP=$BIN/dockerlike rr_one_cpu "$tr" "$port" "$l.rrc"
+            rec B6 "$tr" "$r" rtt1cpu_ctr_p50_us "$ONE"
             say "B6 run $r/$RUNS $tr: $g Mbit/s, 1-byte rtt p50 $p50 us, on one CPU $one us" \
-                "($ONE us with poll)"
+                "($onep us with poll, $ONE us in a container)"
             port=$((port + 1))
         done
         r=$((r + 1))

@@ -296,12 +296,13 @@ def cmd_table(d):
         T.out("B6  %s" % meta.get("desc_B6", ""))
         head = ["transport", "Mbit/s", "x tcp-cubic", "1B rtt p50 us", "p99 us", "mean us",
                 "rtt x tcp-cubic", "1 CPU p50 us", "x tcp-cubic", "1 CPU poll p50 us",
-                "x tcp-cubic", "runs"]
+                "x tcp-cubic", "1 CPU container p50 us", "x tcp-cubic", "runs"]
         rows = []
         cub = med("B6", "tcp-cubic", "goodput")
         crtt = med("B6", "tcp-cubic", "rtt1_p50_us")
         c1 = med("B6", "tcp-cubic", "rtt1cpu_p50_us")
         c1p = med("B6", "tcp-cubic", "rtt1cpu_poll_p50_us")
+        c1c = med("B6", "tcp-cubic", "rtt1cpu_ctr_p50_us")
         for tr in trs:
             if ("B6", tr, "goodput") not in res and ("B6", tr, "rtt1_p50_us") not in res:
                 continue
@@ -316,6 +317,9 @@ def cmd_table(d):
                          fmt(ratio(med("B6", tr, "rtt1cpu_p50_us"), c1), "%.2f") if isr else "",
                          fmt(med("B6", tr, "rtt1cpu_poll_p50_us"), "%.1f"),
                          fmt(ratio(med("B6", tr, "rtt1cpu_poll_p50_us"), c1p), "%.2f")
+                         if isr else "",
+                         fmt(med("B6", tr, "rtt1cpu_ctr_p50_us"), "%.1f"),
+                         fmt(ratio(med("B6", tr, "rtt1cpu_ctr_p50_us"), c1c), "%.2f")
                          if isr else "",
                          "%d/%s" % (n_ok("B6", tr, "goodput"), nruns)])
             dat.setdefault("lo", {})[tr] = g

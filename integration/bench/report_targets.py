@@ -209,7 +209,8 @@ def targets46(T, res, trs, med, shorts, limit):
     for tr in jt:
         off = tr + "+norecv"
         for m, name in (("rtt1cpu_p50_us", "1-byte RR p50, one CPU, read"),
-                        ("rtt1cpu_poll_p50_us", "1-byte RR p50, one CPU, poll")):
+                        ("rtt1cpu_poll_p50_us", "1-byte RR p50, one CPU, poll"),
+                        ("rtt1cpu_ctr_p50_us", "1-byte RR p50, one CPU, read, in a container")):
             v, k = med("B6", tr, m), med("B6", "tcp-cubic", m)
             for lim in (4.0, 2.0):
                 add("%s: <= %gx kernel" % (name, lim), "B6", tr, v, med("B6", off, m), k,
