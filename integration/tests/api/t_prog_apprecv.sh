@@ -19,6 +19,10 @@
 # the connection, and bytes kept for stdio's read (which the shim does
 # not see) must have been passed on into the bridge unread ("kept for the
 # read after a poll").
+# Then under a seccomp filter the processes started under (as in any
+# container): one refusing process_vm_readv keeps the paths off, one of
+# Docker's defaults (build/progs/dockerlike) has them on; and epoll waits
+# under one refusing epoll_pwait2.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 # The engine in the program's fd table whatever the hard fd limit here: this
@@ -108,6 +112,34 @@ for side in rsrv rcli; do
         { show "$T/$side.log"; fail "$side: an app-thread path was taken under a filter refusing its calls"; }
 done
 echo "ok: under an inherited filter refusing process_vm_readv both ends said so, took no app-thread path, and carried 300 echoes"
+
+# ... and one that allows them, as Docker's default profile does (both
+# ends under build/progs/dockerlike: its capabilities and seccomp filter):
+# the paths are on, said, and taken.
+if [ "$(id -u)" = 0 ]; then
+    need_bin dockerlike
+    P=$(free_port)
+    env LD_PRELOAD="$(shim_preload)" RUDP_APP_RECV=1 RUDP_LOG=info RUDP_STATS=1 timeout 60 \
+        "$BIN/dockerlike" "$BIN/rr" server --port "$P" --bind 127.0.0.1 --once \
+        </dev/null >"$T/dsrv.out" 2>"$T/dsrv.log" &
+    dsrv=$!
+    wait_udp "$P"
+    rc=0
+    env LD_PRELOAD="$(shim_preload)" RUDP_APP_RECV=1 RUDP_LOG=info RUDP_STATS=1 timeout 60 \
+        "$BIN/dockerlike" "$BIN/rr" client --to 127.0.0.1 --port "$P" --size 1 --count 300 \
+        --warmup 0 </dev/null >"$T/dcli.out" 2>"$T/dcli.log" || rc=$?
+    wait "$dsrv" || { show "$T/dsrv.log"; fail "rr server as in a container failed"; }
+    [ "$rc" = 0 ] || { show "$T/dcli.log"; fail "rr client as in a container exited $rc"; }
+    for side in dsrv dcli; do
+        grep -q 'allows the calls of the app threads. own paths: they are on' "$T/$side.log" ||
+            { show "$T/$side.log"; fail "$side: as in a container, no line saying the paths are on"; }
+        grep -Eq 'app-thread receives: [a-z -]* [1-9]' "$T/$side.log" ||
+            { show "$T/$side.log"; fail "$side: as in a container, no app-thread receive"; }
+    done
+    echo "ok: as in a container of Docker's defaults both ends said the paths are on and took them"
+else
+    echo "skip: as in a container: build/progs/dockerlike needs root"
+fi
 
 # epoll_wait's rest, once the path's own wait has seen nothing for 50 ms,
 # is the kernel's epoll_pwait2 with the time left (interpose/epoll.c):
