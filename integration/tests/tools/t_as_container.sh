@@ -14,6 +14,7 @@
 need_root "dockerlike cuts root's capabilities"
 need_netns "dockerlike --no-ipv6 makes a network namespace"
 need_bin dockerlike
+dl=$("$BIN/dockerlike" --no-ipv6 true 2>&1) || skip "dockerlike cannot run here (already in a container?): $dl"
 
 rc=0
 "$BIN/dockerlike" --no-ipv6 "$ROOT/integration/run.sh" t_prog_options.sh t_prog_fdheld.sh \
