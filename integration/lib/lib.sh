@@ -203,6 +203,10 @@ under_shim() {
 
 start_bg() {
     name=$1; shift
+    # The log emptied now, not by the background job's redirection, which
+    # may come after the caller's next look at it: a name used again would
+    # show its last run's lines (pmlib.sh's "listening" did so)
+    : >"$T/$name.log"
     # A shell function run in the background is a subshell whose PID is not
     # the program's: start under_shim's program directly so $LAST_PID is it.
     if [ "$1" = under_shim ]; then

@@ -121,6 +121,8 @@ bg_app() {
 # A backgrounded simple command (not a function) so that $! is the program.
 bg_app_io() {
     _name=$1 _in=$2 _out=$3; shift 3
+    : >"$T/$_name.log" # now, as start_bg's
+    [ ! -f "$_out" ] || : >"$_out"
     if [ "$SHIM_MODE" = shim ]; then
         env "LD_PRELOAD=$(app_ldp "$@")" "ASAN_OPTIONS=$APP_ASO" RUDP_EXPECT_ABORT=1 "$@" \
             <"$_in" >"$_out" 2>"$T/$_name.log" &

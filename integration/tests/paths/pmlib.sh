@@ -56,6 +56,10 @@ pm_upload() {
 pm__side() {
     _sns=$1 _sldp=$2 _slog=$3 _sprog=$4
     shift 4
+    # emptied here, not by the background job's redirection, which may come
+    # after pm_transfer's wait for "listening" has read the last run's log
+    # (a client started before its listener: refused, or a hung transfer)
+    : >"$T/$_slog.log"
     ip netns exec "$_sns" env LD_PRELOAD="$_sldp" RUDP_FALLBACK=none RUDP_STATS=1 \
         timeout 90 "$PY" "$PM_DIR/$_sprog" "$@" >"$T/$_slog.log" 2>&1 &
     _pid=$!
