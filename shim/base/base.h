@@ -100,6 +100,13 @@ int real_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout);
 int real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask);
 int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
                       const sigset_t *mask);
+/* An epoll wait of up to tmo (NULL: no limit): epoll_pwait2, or where
+ * the kernel has none (before 5.11) or a seccomp profile refuses it,
+ * epoll_pwait with tmo rounded up to a millisecond (never early, at most
+ * 1 ms late), remembered for the process: the engines' waits and the rest
+ * of a program's epoll_wait (interpose/epoll.c). */
+int shim_real_epoll_wait_ts(int epfd, struct epoll_event *ev, int max,
+                            const struct timespec *tmo, const sigset_t *mask);
 /* libc's select() and pselect() (interpose/select.c), bound the same way. */
 int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv);
 int real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,

@@ -399,6 +399,28 @@ int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct ti
                          8L);
 }
 
+/* The kernel has no epoll_pwait2 (before Linux 5.11: ENOSYS), or a
+ * seccomp profile older than the call refuses it (EPERM): asked until it
+ * fails so once, for the whole process. */
+static _Atomic int no_pwait2;
+
+int shim_real_epoll_wait_ts(int epfd, struct epoll_event *ev, int max,
+                            const struct timespec *tmo, const sigset_t *mask)
+{
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        int n = real_epoll_pwait2(epfd, ev, max, tmo, mask);
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+            return n;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (tmo) {
+        uint64_t t = (uint64_t)tmo->tv_sec * 1000 + ((uint64_t)tmo->tv_nsec + 999999) / 1000000;
+        ms = t > INT32_MAX ? INT32_MAX : (int)t;
+    }
+    return real_epoll_pwait(epfd, ev, max, ms, mask);
+}
+
 /* select() and pselect() (interpose/select.c), bound as the reads. */
 int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {

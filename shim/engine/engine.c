@@ -577,18 +577,7 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
  * to 1 ms late. Asked until it fails so once. */
 static int engine_wait(struct engine *e, struct epoll_event *evs, const struct timespec *tmo)
 {
-    if (!atomic_load_explicit(&G.no_pwait2, memory_order_relaxed)) {
-        int n = real_epoll_pwait2(e->epfd, evs, EV_MAX, tmo, NULL);
-        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
-            return n; /* EPERM: a container's seccomp profile older than the call */
-        atomic_store_explicit(&G.no_pwait2, 1, memory_order_relaxed);
-    }
-    int ms = -1;
-    if (tmo) {
-        uint64_t t = (uint64_t)tmo->tv_sec * 1000 + ((uint64_t)tmo->tv_nsec + 999999) / 1000000;
-        ms = t > INT32_MAX ? INT32_MAX : (int)t;
-    }
-    return real_epoll_pwait(e->epfd, evs, EV_MAX, ms, NULL);
+    return shim_real_epoll_wait_ts(e->epfd, evs, EV_MAX, tmo, NULL);
 }
 
 /* An engine about to sleep with no deadline at all while a connection of

@@ -408,7 +408,6 @@ struct engines {
     int keeper_mode;      /* this process is a keeper (keeper.c) */
     int handed_over;      /* a keeper took the engines: the process ends (G.mu) */
     _Atomic int sig_handoff; /* a fatal signal asked engine 0 for a keeper: 1, done: 2 */
-    _Atomic int no_pwait2;   /* epoll_pwait2 said ENOSYS or EPERM: the engines use epoll_pwait */
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
     /* Client bridges whose app end is already writable while their answer

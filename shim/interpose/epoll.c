@@ -83,29 +83,17 @@ static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, i
     return real_epoll_wait(c->epfd, c->evs, c->max, 0);
 }
 
-/* The rest of the program's call: epoll_pwait2 with the time left (in
- * nanoseconds); for an epoll_wait or epoll_pwait, epoll_pwait with it in
- * milliseconds, rounded up, where the kernel has no epoll_pwait2 (before
- * Linux 5.11: ENOSYS) or a seccomp profile older than it refuses it
- * (EPERM), as the engines wait there (engine.c), so that the program gets
- * its own call's answer, not one of a call it never made. */
-static _Atomic int no_pwait2;
-
+/* The rest of the program's call, with the time left: its own
+ * epoll_pwait2 gets the kernel's answer; an epoll_wait or epoll_pwait
+ * waits as the engines do (shim_real_epoll_wait_ts: epoll_pwait where the
+ * kernel or a profile lacks epoll_pwait2), so that the program never gets
+ * the answer to a call it did not make. */
 static int epoll_rest(void *arg, const struct timespec *left, const sigset_t *mask)
 {
     epoll_call *c = arg;
-    if (c->two || !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
-        int r = real_epoll_pwait2(c->epfd, c->evs, c->max, left, mask);
-        if (r >= 0 || c->two || (errno != ENOSYS && errno != EPERM))
-            return r;
-        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
-    }
-    int ms = -1;
-    if (left) {
-        long long t = (long long)left->tv_sec * 1000 + (left->tv_nsec + 999999) / 1000000;
-        ms = t > INT32_MAX ? INT32_MAX : (int)t;
-    }
-    return real_epoll_pwait(c->epfd, c->evs, c->max, ms, mask);
+    if (c->two)
+        return real_epoll_pwait2(c->epfd, c->evs, c->max, left, mask);
+    return shim_real_epoll_wait_ts(c->epfd, c->evs, c->max, left, mask);
 }
 
 static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest};
