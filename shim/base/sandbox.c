@@ -160,10 +160,15 @@ static void child(int wfd)
  * reaps it if nobody has; how it ended into *st (-1: reaped elsewhere). */
 static void end_child(long pid, int pidfd, int *st)
 {
-    if (pidfd >= 0)
+    if (pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0U);
-    else if (syscall(SYS_wait4, pid, st, __WCLONE | WNOHANG, NULL) == 0)
-        kill((pid_t)pid, SIGKILL); /* still ours: its pid not reused */
+    } else {
+        long r0 = syscall(SYS_wait4, pid, st, __WCLONE | WNOHANG, NULL);
+        if (r0 == pid)
+            return; /* it had ended: reaped, its status in *st */
+        if (r0 == 0)
+            kill((pid_t)pid, SIGKILL); /* still ours: its pid not reused */
+    }
     *st = -1;
     long r;
     while ((r = syscall(SYS_wait4, pid, st, __WCLONE, NULL)) < 0 && errno == EINTR)
