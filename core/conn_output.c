@@ -15,27 +15,29 @@
 #include "seq.h"
 #include "trace.h"
 
-/* The pacer's catch-up: a late wake-up may send this much at once beyond
- * the rate. About a millisecond at the pacing rate (as Linux sizes a TSO
- * burst, rate >> 10), at least 10 packets, at most one GSO train
- * (RUDP_PACE_TRAIN) unless 10 packets are more. A fixed 10 packets capped
- * rudp near 200 Mbit/s on a VM whose timer wake-ups come 100-150 us late:
- * at 1 Gbit/s 10 packets last 112 us, so every late wake-up threw pacing
- * credit away and BBR, which measures what was delivered, settled at what
- * the pacer managed. The same held at 32 KiB on a veth pair: at 6-8
- * Gbit/s 32 KiB lasts 35-45 us, and a train per wake-up of quantum and
- * one of catch-up took BBR from 6.0-6.3 to 7.5-8.0 Gbit/s (B11, two
- * alternated pairs of runs), its sender's CPU from 1.07 to 0.88 s per GB. */
+/* The pacer's catch-up: a late wake-up may send at once what fell due
+ * while it slept, up to about a millisecond at the pacing rate (rate >>
+ * 10, as Linux sizes a TSO burst), at least 10 packets. It is credit the
+ * pacer owes, not a burst on top of the rate: after an on-time wake-up it
+ * is nothing. A fixed 10 packets capped rudp near 200 Mbit/s on a VM
+ * whose timer wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last
+ * 112 us, so every late wake-up threw pacing credit away and BBR, which
+ * measures what was delivered, settled at what the pacer managed. A cap
+ * of 32 KiB, then 64 KiB, did the same on a veth pair, where at 6-10
+ * Gbit/s 64 KiB lasts 50-90 us: BBR 6.0-6.3 Gbit/s with 32 KiB (and a
+ * 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 uncapped (B11, alternated
+ * pairs of runs, kernel bbr 17.9-21.0 in each); the sender's CPU 1.07,
+ * 0.78-0.88 and 0.62-0.67 s per GB. The price on B9 (1 Gbit/s, 1 ms, a
+ * 1-BDP queue): 3.1-3.6, 5.1-5.5 and 5.7-6.3 % retransmitted, the
+ * goodput unchanged (kernel bbr 8.8 % there). */
 #define RUDP_PACE_BURST_PKTS 10
-/* One GSO train: the most a quantum or a catch-up sends at once (Linux
- * caps a TSO burst at gso_max_size, 64 KiB by default). */
+/* One GSO train: the most a quantum sends (Linux caps a TSO burst at
+ * gso_max_size, 64 KiB by default). */
 #define RUDP_PACE_TRAIN (64 * 1024)
 
 static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
 {
     uint64_t b = rate / 1000;
-    if (b > RUDP_PACE_TRAIN)
-        b = RUDP_PACE_TRAIN;
     if (b < (uint64_t)RUDP_PACE_BURST_PKTS * c->mss)
         b = (uint64_t)RUDP_PACE_BURST_PKTS * c->mss;
     return b;

@@ -747,10 +747,12 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
             (unsigned long long)dgrams);
     cr_assert(gt(u64, burst.pkts, 80000), "it did send");
     /* A wake-up's burst (conn_output.c: a quantum of about 1 ms at the
-     * pacing rate, at most a GSO train of 64 KiB, sent ahead, and as much
-     * again of catch-up after a late wake-up: 128 KiB, ~93 packets, one
-     * more as the credit reaches zero) is the most that leaves at one
-     * instant: never a window (unpaced, the PROBE_RTT exit sends ~500). */
+     * pacing rate, at most a GSO train of 64 KiB, sent ahead, and after a
+     * late wake-up a catch-up of at most 1 ms at the pacing rate: at this
+     * link's rate and BBR's startup gain under 64 KiB, so at most ~93
+     * packets, one more as the credit reaches zero) is the most that
+     * leaves at one instant: never a window (unpaced, the PROBE_RTT exit
+     * sends ~500). */
     cr_assert(le(int, burst.max_run, 94));
     /* Every wake-up has a datagram to deliver or a packet to send: timer
      * wake-ups stay under one per data packet. */
