@@ -52,6 +52,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
     f->kept_passed = e->kept_passed;
+    f->bridges_grown = e->bridges_grown;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -110,6 +111,10 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
+    if (f->bridges_grown) /* bridgepump.c */
+        say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
+                       "to at most %d KiB)",
+            (ull)f->bridges_grown, SHIM_BRIDGE_BUF_MAX / 1024);
 }
 
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)

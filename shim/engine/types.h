@@ -105,6 +105,7 @@ typedef struct engine_figures {
      * reader, reads that took them from there, and keeps passed on into
      * the bridge unread (by the engine, or a call that could see them) */
     uint64_t app_kept, app_taken, kept_passed;
+    uint64_t bridges_grown; /* bridgepump.c: efd buffers grown for a reader that kept up */
 } engine_figures;
 
 typedef struct esock {
@@ -212,6 +213,7 @@ typedef struct bridge {
     uint64_t pumped_poll;   /* engine's polls at its last pump_in (urgent data) */
     rudp_time out_win;      /* bridgepump.c's bulk_out: the window's start, */
     size_t out_win_bytes;   /* and the bytes passed to the app since */
+    int efd_buf;            /* bridgepump.c: efd's SO_SNDBUF as grown, 0 the first */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
     /* fifo.c: accepted, held (by stamp: its confirming datagram's receive
@@ -334,6 +336,7 @@ struct engine {
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed;
+    uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

@@ -1,0 +1,71 @@
+#!/bin/sh
+# The engine's end of a bridge grows for a reader that keeps up, as TCP's
+# receive buffer grows with what its reader takes (shim/engine/
+# bridgepump.c, grow_efd), and only for one:
+#   1. bulk.c over loopback, its reader as fast as it can: the receiver's
+#      statistics say its bridge grew, at most 5 times (32 KiB to 1 MiB, a
+#      doubling each), and bytes arrived;
+#   2. a reader that takes 1 KiB every 20 ms from a writer that never
+#      stops: no bridge grew (what a slow or stopped reader lets a peer
+#      queue stays TCP's bound: t_prog_writeq checks it).
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+
+need_bin bulk
+
+# grown FILE: the "bridges: buffers grown ... N" count in FILE's
+# statistics, 0 without the line
+grown() {
+    _n=$(stats_lines "$1" | sed -n 's/^bridges: buffers grown for a reader that kept up \([0-9]*\) .*/\1/p' | head -1)
+    echo "${_n:-0}"
+}
+
+# 1. a fast reader
+P=$(free_port)
+start_bg fast under_shim env RUDP_STATS=1 "$BIN/bulk" recv --port "$P" --time 2 --once
+rdr=$LAST_PID
+wait_udp "$P"
+_rc=0
+under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
+    >"$T/fast_send.out" 2>"$T/fast_send.err" || _rc=$?
+wait_exit "$rdr" || { show "$T/fast.log"; fail "the fast reader exited non-zero"; }
+bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/fast.log")
+[ "${bytes:-0}" -gt 0 ] || { show "$T/fast.log"; fail "the fast reader got no bytes"; }
+n=$(grown "$T/fast.log")
+echo "fast reader: $bytes bytes in 2 s, its bridge grew $n time(s)"
+[ "$n" -ge 1 ] || { show "$T/fast.log"; fail "a reader that kept up at $bytes bytes in 2 s: its bridge never grew"; }
+[ "$n" -le 5 ] || { show "$T/fast.log"; fail "its bridge grew $n times: past 1 MiB"; }
+echo "ok: a reader that keeps up gets a bigger bridge, at most 1 MiB"
+
+# 2. a slow reader
+P=$(free_port)
+cat >"$T/slow.py" <<'PY'
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(1)
+c, _ = l.accept()
+got = 0
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    b = c.recv(1024)
+    if not b:
+        break
+    got += len(b)
+    time.sleep(0.02)
+print("slow got", got)
+c.close()
+PY
+start_bg slow under_shim env RUDP_STATS=1 "$PY" "$T/slow.py" "$P"
+rdr=$LAST_PID
+wait_udp "$P"
+under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
+    >"$T/slow_send.out" 2>"$T/slow_send.err" || :
+wait_exit "$rdr" || { show "$T/slow.log"; fail "the slow reader exited non-zero"; }
+grep -q "^slow got [1-9]" "$T/slow.log" || { show "$T/slow.log"; fail "the slow reader got nothing"; }
+stats_lines "$T/slow.log" | grep -q "^connections: " || { show "$T/slow.log"; fail "no statistics from the slow reader"; }
+n=$(grown "$T/slow.log")
+sed -n 's/^slow got/slow reader: got/p' "$T/slow.log"
+[ "$n" = 0 ] || { show "$T/slow.log"; fail "a reader of 50 KiB/s: its bridge grew $n time(s)"; }
+echo "ok: a slow reader keeps the bridge's first size"
