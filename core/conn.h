@@ -202,6 +202,7 @@ struct rudp_conn {
     rudp_time pace_time;   /* the next packet's paced departure */
     int pace_held;         /* the pacer held data back: nothing leaves before
                               pace_time, then a burst (conn_output.c) */
+    int pace_late;         /* ... and let it go: the burst may catch up 1 ms */
     rudp_time last_rx;
 
     /* ICMP (icmp.c): an error quoting one of our packets opened an episode

@@ -466,6 +466,7 @@ void rudp_conn_get_info(const rudp_conn *c, rudp_conn_info *info)
     info->delivery_app_limited = c->rec.delivery_app_limited;
     info->receiver_limited = c->snd_end > c->snd_nxt && c->snd_nxt >= c->peer_max_data;
     info->peer_window = c->peer_max_data > c->snd_una ? c->peer_max_data - c->snd_una : 0;
+    info->recv_window = c->cfg.recv_window;
     info->mss = c->mss;
     info->pmtu_probes = c->pmtu_probes;
     info->pmtu_probes_lost = c->pmtu_probes_lost;

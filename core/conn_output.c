@@ -15,29 +15,34 @@
 #include "seq.h"
 #include "trace.h"
 
-/* The pacer's catch-up: a late wake-up may send at once what fell due
- * while it slept, up to about a millisecond at the pacing rate (rate >>
- * 10, as Linux sizes a TSO burst), at least 10 packets. It is credit the
- * pacer owes, not a burst on top of the rate: after an on-time wake-up it
- * is nothing. A fixed 10 packets capped rudp near 200 Mbit/s on a VM
- * whose timer wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last
- * 112 us, so every late wake-up threw pacing credit away and BBR, which
+/* The pacer's catch-up: a wake-up that let held data go late may send at
+ * once what fell due while it slept, up to about a millisecond at the
+ * pacing rate (rate >> 10, as Linux sizes a TSO burst), at least 10
+ * packets. After any other gap (nothing to send, a full window) the
+ * credit is at most one GSO train: a sender back from idle at 10 Gbit/s
+ * would otherwise put out a millisecond of the rate at once (a reviewer's
+ * case). A fixed 10 packets capped rudp near 200 Mbit/s on a VM whose
+ * timer wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last 112
+ * us, so every late wake-up threw pacing credit away and BBR, which
  * measures what was delivered, settled at what the pacer managed. A cap
  * of 32 KiB, then 64 KiB, did the same on a veth pair, where at 6-10
  * Gbit/s 64 KiB lasts 50-90 us: BBR 6.0-6.3 Gbit/s with 32 KiB (and a
- * 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 uncapped (B11, alternated
- * pairs of runs, kernel bbr 17.9-21.0 in each); the sender's CPU 1.07,
- * 0.78-0.88 and 0.62-0.67 s per GB. The price on B9 (1 Gbit/s, 1 ms, a
- * 1-BDP queue): 3.1-3.6, 5.1-5.5 and 5.7-6.3 % retransmitted, the
- * goodput unchanged (kernel bbr 8.8 % there). */
+ * 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 with 1 ms (B11,
+ * alternated pairs of runs, kernel bbr 17.9-21.0 in each); the sender's
+ * CPU 1.07, 0.78-0.88 and 0.62-0.67 s per GB. The price on B9 (1 Gbit/s,
+ * 1 ms, a 1-BDP queue): 3.1-3.6, 5.1-5.5 and 5.7-6.3 % retransmitted,
+ * the goodput unchanged (kernel bbr 8.8 % there). */
 #define RUDP_PACE_BURST_PKTS 10
-/* One GSO train: the most a quantum sends (Linux caps a TSO burst at
- * gso_max_size, 64 KiB by default). */
+/* One GSO train: the most a quantum sends, and a catch-up but after a
+ * late release (Linux caps a TSO burst at gso_max_size, 64 KiB by
+ * default). */
 #define RUDP_PACE_TRAIN (64 * 1024)
 
 static uint64_t pace_burst(const rudp_conn *c, uint64_t rate)
 {
     uint64_t b = rate / 1000;
+    if (!c->pace_late && b > RUDP_PACE_TRAIN)
+        b = RUDP_PACE_TRAIN;
     if (b < (uint64_t)RUDP_PACE_BURST_PKTS * c->mss)
         b = (uint64_t)RUDP_PACE_BURST_PKTS * c->mss;
     return b;
@@ -296,8 +301,12 @@ static int send_one(rudp_conn *c, rudp_time now)
     int probe = c->probes > 0;
     int stream = rudp__conn_have_stream_to_send(c);
     int cwnd_ok = probe || c->rec.bytes_in_flight < c->cc.cwnd;
-    if (c->pace_held && c->pace_time <= now)
+    if (c->pace_held && c->pace_time <= now) {
         c->pace_held = 0;
+        c->pace_late = 1; /* its time came: a late wake-up may catch up */
+    }
+    if (!stream || !cwnd_ok)
+        c->pace_late = 0; /* idle or held by the window: a gap, not lateness */
     rudp_time ahead = stream && cwnd_ok && !probe && !c->pace_held ? pace_ahead(c) : 0;
     int pace_ok = probe || c->pace_time <= now + ahead;
     int send_stream = stream && cwnd_ok && pace_ok;
@@ -309,6 +318,7 @@ static int send_one(rudp_conn *c, rudp_time now)
         if (!c->pace_held)
             ctx->stats.pacer_waits++;
         c->pace_held = 1;
+        c->pace_late = 0;
     }
     if (!send_stream && !control && !want_ack)
         return 0;

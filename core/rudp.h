@@ -1084,6 +1084,8 @@ typedef struct rudp_conn_info {
     int delivery_app_limited;     /* ... taken while the sender was app-limited */
     int receiver_limited;         /* bytes wait that the peer's window does not admit yet */
     uint64_t peer_window;         /* bytes the peer's flow control allows beyond those acked */
+    uint32_t recv_window;         /* the most our receive window may grow to (the config's,
+                                     or the app's SO_RCVBUF: rudp_conn_set_buffers) */
     uint32_t mss;                 /* the largest datagram's payload now (path MTU) */
     uint32_t pmtu_probes, pmtu_probes_lost; /* path MTU probes sent, and lost or too big */
     uint32_t pmtu_fallbacks;      /* times a black hole sent it back to the base size */

@@ -98,3 +98,70 @@ Test(pacing, trains_fit_a_quarter_bdp_queue_at_1_gbit, .timeout = 30)
     cr_assert(ge(dbl, r.mbps, 900.0), "%.2f Mbit/s", r.mbps);
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
 }
+
+/* The instants data packets leave endpoint 0: the longest run at one. */
+static struct {
+    rudp_time last;
+    uint64_t pkts;
+    int run, max_run;
+} burst;
+
+static void burst_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)buf;
+    if (from != 0 || to != 1 || len < 1000)
+        return;
+    burst.run = burst.pkts && s->now == burst.last ? burst.run + 1 : 1;
+    if (burst.run > burst.max_run)
+        burst.max_run = burst.run;
+    burst.last = s->now;
+    burst.pkts++;
+}
+
+Test(pacing, a_sender_back_from_idle_gets_at_most_a_train_of_credit, .timeout = 30)
+{
+    /* 1 Gbit/s, 10 ms: 8 MB, 2 s of nothing, then 4 MB more. The pacer's
+     * catch-up of 1 ms at the rate is for a wake-up that let held data go
+     * late; back from idle the credit is one GSO train, so the first burst
+     * is at most the quantum (64 KiB) and a train: 94 packets of 1,400
+     * bytes, one more as the credit reaches zero. With 1 ms of credit it
+     * was the quantum and a millisecond at a pacing rate BBR had raised:
+     * 302 packets at once here. */
+    sim s;
+    sim_init(&s, 5);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
+        l->delay = RUDP_MS(5);
+        l->rate_bps = 1000000000;
+        l->queue_bytes = 1250000;
+    }
+    sim_bulk_listen(&s, b);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.cc = &rudp__cc_bbr;
+    sim_app cli = {.to_send = 8000000, .expect = 0, .bulk = 1, .no_shutdown = 1};
+    int f = sim_connect(&s, a, b, &cli, &cfg);
+    cr_assert(ge(int, f, 0));
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    sim_app *app = &s.apps[f];
+    cr_assert(eq(u64, app->sent, 8000000), "the first 8 MB went");
+    memset(&burst, 0, sizeof burst);
+    s.tap = burst_tap;
+    static uint8_t zeros[16384];
+    uint64_t more = 0;
+    while (more < 4000000) {
+        ssize_t w = rudp_conn_write(app->conn, s.now, zeros, sizeof zeros);
+        if (w <= 0)
+            break;
+        more += (uint64_t)w;
+    }
+    app->to_send += 4000000;
+    app->sent += more;
+    sim_run_until(&s, s.now + RUDP_MS(200));
+    fprintf(stderr, "back from idle: %llu data packets, longest run at one instant %d\n",
+            (unsigned long long)burst.pkts, burst.max_run);
+    cr_assert(gt(u64, burst.pkts, 1000), "it sent again");
+    cr_assert(le(int, burst.max_run, 95), "%d packets at one instant", burst.max_run);
+    sim_free(&s);
+}

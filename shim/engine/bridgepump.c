@@ -72,15 +72,30 @@ static void grow_efd(bridge *b)
     /* only on the engine's thread: an app thread running the engine's part
      * (appsend.c, apprecv.c) makes no call the sandbox check did not ask
      * about (sandbox.c) */
-    if (cur >= SHIM_BRIDGE_BUF_MAX || !pthread_equal(pthread_self(), b->e->thread))
+    if (cur >= SHIM_BRIDGE_BUF_MAX || !b->conn || !pthread_equal(pthread_self(), b->e->thread))
         return;
-    int sz = cur * 2;
-    if (real_setsockopt(b->efd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0 &&
-        real_setsockopt(b->efd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz) < 0)
-        sz = SHIM_BRIDGE_BUF_MAX; /* not again */
-    else
-        b->e->bridges_grown++;
-    b->efd_buf = sz;
+    /* at most half what the connection's window may grow to: an app that
+     * set SO_RCVBUF keeps about the buffer it asked for, as TCP stops
+     * tuning a receive buffer the program sized */
+    rudp_conn_info i;
+    rudp_conn_get_info(b->conn, &i);
+    int most = i.recv_window / 2 < SHIM_BRIDGE_BUF_MAX ? (int)(i.recv_window / 2) : SHIM_BRIDGE_BUF_MAX;
+    if (cur >= most) {
+        b->efd_buf = SHIM_BRIDGE_BUF_MAX; /* not again */
+        return;
+    }
+    int sz = cur * 2 < most ? cur * 2 : most;
+    if (real_setsockopt(b->efd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+        real_setsockopt(b->efd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    /* what the kernel took (doubled): net.core.wmem_max caps SO_SNDBUF */
+    int got = 0;
+    socklen_t gl = sizeof got;
+    if (real_getsockopt(b->efd, SOL_SOCKET, SO_SNDBUF, &got, &gl) < 0 || got / 2 <= cur) {
+        b->efd_buf = SHIM_BRIDGE_BUF_MAX; /* it grows no further */
+        return;
+    }
+    b->e->bridges_grown++;
+    b->efd_buf = got / 2 < sz ? SHIM_BRIDGE_BUF_MAX : sz; /* capped: the last */
 }
 
 /*

@@ -251,8 +251,10 @@ void shim_engines_run_kept(void)
     for (int k = here + 1; here >= 0 && k < G.nrun; k++)
         if (!G.e[k].broken)
             started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
-    if (here >= 0)
+    if (here >= 0) {
+        G.e[here].thread = pthread_self(); /* its engine's thread now (grow_efd) */
         shim_engine_loop(&G.e[here]);
+    }
     for (int k = 0; k < G.nrun; k++)
         if (started[k])
             pthread_join(G.e[k].thread, NULL);

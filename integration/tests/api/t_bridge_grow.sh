@@ -7,7 +7,9 @@
 #      doubling each), and bytes arrived;
 #   2. a reader that takes 1 KiB every 20 ms from a writer that never
 #      stops: no bridge grew (what a slow or stopped reader lets a peer
-#      queue stays TCP's bound: t_prog_writeq checks it).
+#      queue stays TCP's bound: t_prog_writeq checks it);
+#   3. a fast reader whose program set SO_RCVBUF 64 KiB: no bridge grew
+#      (TCP stops tuning a receive buffer the program sized).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -69,3 +71,37 @@ n=$(grown "$T/slow.log")
 sed -n 's/^slow got/slow reader: got/p' "$T/slow.log"
 [ "$n" = 0 ] || { show "$T/slow.log"; fail "a reader of 50 KiB/s: its bridge grew $n time(s)"; }
 echo "ok: a slow reader keeps the bridge's first size"
+
+# 3. a fast reader that sized its receive buffer
+P=$(free_port)
+cat >"$T/sized.py" <<'PY'
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(1)
+c, _ = l.accept()
+got = 0
+end = time.monotonic() + 2
+while time.monotonic() < end:
+    b = c.recv(262144)
+    if not b:
+        break
+    got += len(b)
+print("sized got", got)
+c.close()
+PY
+start_bg sized under_shim env RUDP_STATS=1 "$PY" "$T/sized.py" "$P"
+rdr=$LAST_PID
+wait_udp "$P"
+under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
+    >"$T/sized_send.out" 2>"$T/sized_send.err" || :
+wait_exit "$rdr" || { show "$T/sized.log"; fail "the sized reader exited non-zero"; }
+got=$(sed -n 's/^sized got \([0-9]*\)/\1/p' "$T/sized.log")
+[ "${got:-0}" -gt 0 ] || { show "$T/sized.log"; fail "the sized reader got nothing"; }
+stats_lines "$T/sized.log" | grep -q "^connections: " || { show "$T/sized.log"; fail "no statistics from the sized reader"; }
+n=$(grown "$T/sized.log")
+echo "reader with SO_RCVBUF 64 KiB: got $got bytes in 2 s, its bridge grew $n time(s)"
+[ "$n" = 0 ] || { show "$T/sized.log"; fail "a reader that set SO_RCVBUF 64 KiB: its bridge grew $n time(s)"; }
+echo "ok: a reader that sized its receive buffer keeps the bridge's first size"
