@@ -866,6 +866,19 @@ uint64_t sim_bulk_acked(const sim *s, int app)
     return info.bytes_acked;
 }
 
+void sim_burst_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)buf;
+    sim_burst *b = s->tap_user;
+    if (from != 0 || to != 1 || len < 1000)
+        return;
+    b->run = b->pkts && s->now == b->last ? b->run + 1 : 1;
+    if (b->run > b->max_run)
+        b->max_run = b->run;
+    b->last = s->now;
+    b->pkts++;
+}
+
 void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
                      size_t queue, double loss, rudp_time duration, sim_bulk_result *out)
 {

@@ -321,6 +321,16 @@ typedef struct sim_bulk_result {
     uint64_t pkts_sent;     /* the sender's DATA packets ... */
     uint64_t pacer_wakeups; /* ... and its pacer's timer expiries */
 } sim_bulk_result;
+/* A tap (struct sim's tap, tap_user a sim_burst) that records the
+ * instants data packets (1,000 bytes and more) leave endpoint 0 for
+ * endpoint 1: how many, and the longest run of them at one instant. */
+typedef struct sim_burst {
+    rudp_time last;
+    uint64_t pkts;
+    int run, max_run;
+} sim_burst;
+void sim_burst_tap(sim *s, int from, int to, const uint8_t *buf, size_t len);
+
 void sim_bulk_single(uint64_t seed, const rudp_cc_ops *cc, rudp_time owd, uint64_t rate_bps,
                      size_t queue, double loss, rudp_time duration, sim_bulk_result *out);
 

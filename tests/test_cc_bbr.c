@@ -698,27 +698,9 @@ Test(bbr, sim_bench_shaped_10s_runs_hold_their_floors, .timeout = 30)
     }
 }
 
-/* Pacing: record the instant each data packet leaves the sender. */
-static struct {
-    rudp_time last;
-    uint64_t pkts;
-    int run, max_run;
-} burst;
-
-static void burst_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
-{
-    (void)buf;
-    if (from != 0 || to != 1 || len < 1000)
-        return;
-    burst.run = burst.pkts && s->now == burst.last ? burst.run + 1 : 1;
-    if (burst.run > burst.max_run)
-        burst.max_run = burst.run;
-    burst.last = s->now;
-    burst.pkts++;
-}
-
 Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .timeout = 30)
 {
+    sim_burst burst;
     memset(&burst, 0, sizeof burst);
     sim s;
     sim_init(&s, 3);
@@ -729,7 +711,8 @@ Test(bbr, sim_sends_paced_in_bursts_of_a_few_packets_without_busy_waiting, .time
         l->rate_bps = 100000000;
         l->queue_bytes = 500000;
     }
-    s.tap = burst_tap;
+    s.tap = sim_burst_tap;
+    s.tap_user = &burst;
     sim_bulk_listen(&s, b);
     rudp_config cfg;
     rudp_config_default(&cfg);

@@ -99,25 +99,6 @@ Test(pacing, trains_fit_a_quarter_bdp_queue_at_1_gbit, .timeout = 30)
     cr_assert(le(dbl, r.retx_pct, 2.0), "%.2f%% retransmitted", r.retx_pct);
 }
 
-/* The instants data packets leave endpoint 0: the longest run at one. */
-static struct {
-    rudp_time last;
-    uint64_t pkts;
-    int run, max_run;
-} burst;
-
-static void burst_tap(sim *s, int from, int to, const uint8_t *buf, size_t len)
-{
-    (void)buf;
-    if (from != 0 || to != 1 || len < 1000)
-        return;
-    burst.run = burst.pkts && s->now == burst.last ? burst.run + 1 : 1;
-    if (burst.run > burst.max_run)
-        burst.max_run = burst.run;
-    burst.last = s->now;
-    burst.pkts++;
-}
-
 Test(pacing, a_sender_back_from_idle_gets_at_most_a_train_of_credit, .timeout = 30)
 {
     /* 1 Gbit/s, 10 ms: 8 MB, 2 s of nothing, then 4 MB more. The pacer's
@@ -146,8 +127,10 @@ Test(pacing, a_sender_back_from_idle_gets_at_most_a_train_of_credit, .timeout = 
     sim_run_until(&s, s.now + RUDP_SEC(2));
     sim_app *app = &s.apps[f];
     cr_assert(eq(u64, app->sent, 8000000), "the first 8 MB went");
+    sim_burst burst;
     memset(&burst, 0, sizeof burst);
-    s.tap = burst_tap;
+    s.tap = sim_burst_tap;
+    s.tap_user = &burst;
     static uint8_t zeros[16384];
     uint64_t more = 0;
     while (more < 4000000) {

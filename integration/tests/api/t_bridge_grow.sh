@@ -39,8 +39,25 @@ echo "fast reader: $bytes bytes in 2 s, its bridge grew $n time(s)"
 [ "$n" -le 5 ] || { show "$T/fast.log"; fail "its bridge grew $n times: past 1 MiB"; }
 echo "ok: a reader that keeps up gets a bigger bridge, at most 1 MiB"
 
+# py_reader NAME: runs $T/NAME.py (a reader that prints "NAME got BYTES")
+# under the shim with bulk.c writing to it until it closes; sets GOT (its
+# bytes) and N (its bridges' doublings)
+py_reader() {
+    P=$(free_port)
+    start_bg "$1" under_shim env RUDP_STATS=1 "$PY" "$T/$1.py" "$P"
+    rdr=$LAST_PID
+    wait_udp "$P"
+    under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" \
+        --timeout 20 >"$T/$1_send.out" 2>"$T/$1_send.err" || :
+    wait_exit "$rdr" || { show "$T/$1.log"; fail "the $1 reader exited non-zero"; }
+    GOT=$(sed -n "s/^$1 got \([0-9]*\)/\1/p" "$T/$1.log")
+    [ "${GOT:-0}" -gt 0 ] || { show "$T/$1.log"; fail "the $1 reader got nothing"; }
+    stats_lines "$T/$1.log" | grep -q "^connections: " ||
+        { show "$T/$1.log"; fail "no statistics from the $1 reader"; }
+    N=$(grown "$T/$1.log")
+}
+
 # 2. a slow reader
-P=$(free_port)
 cat >"$T/slow.py" <<'PY'
 import socket, sys, time
 l = socket.socket()
@@ -59,21 +76,12 @@ while time.monotonic() < end:
 print("slow got", got)
 c.close()
 PY
-start_bg slow under_shim env RUDP_STATS=1 "$PY" "$T/slow.py" "$P"
-rdr=$LAST_PID
-wait_udp "$P"
-under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
-    >"$T/slow_send.out" 2>"$T/slow_send.err" || :
-wait_exit "$rdr" || { show "$T/slow.log"; fail "the slow reader exited non-zero"; }
-grep -q "^slow got [1-9]" "$T/slow.log" || { show "$T/slow.log"; fail "the slow reader got nothing"; }
-stats_lines "$T/slow.log" | grep -q "^connections: " || { show "$T/slow.log"; fail "no statistics from the slow reader"; }
-n=$(grown "$T/slow.log")
-sed -n 's/^slow got/slow reader: got/p' "$T/slow.log"
-[ "$n" = 0 ] || { show "$T/slow.log"; fail "a reader of 50 KiB/s: its bridge grew $n time(s)"; }
+py_reader slow
+echo "slow reader: got $GOT bytes in 1.5 s, its bridge grew $N time(s)"
+[ "$N" = 0 ] || { show "$T/slow.log"; fail "a reader of 50 KiB/s: its bridge grew $N time(s)"; }
 echo "ok: a slow reader keeps the bridge's first size"
 
 # 3. a fast reader that sized its receive buffer
-P=$(free_port)
 cat >"$T/sized.py" <<'PY'
 import socket, sys, time
 l = socket.socket()
@@ -92,16 +100,7 @@ while time.monotonic() < end:
 print("sized got", got)
 c.close()
 PY
-start_bg sized under_shim env RUDP_STATS=1 "$PY" "$T/sized.py" "$P"
-rdr=$LAST_PID
-wait_udp "$P"
-under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
-    >"$T/sized_send.out" 2>"$T/sized_send.err" || :
-wait_exit "$rdr" || { show "$T/sized.log"; fail "the sized reader exited non-zero"; }
-got=$(sed -n 's/^sized got \([0-9]*\)/\1/p' "$T/sized.log")
-[ "${got:-0}" -gt 0 ] || { show "$T/sized.log"; fail "the sized reader got nothing"; }
-stats_lines "$T/sized.log" | grep -q "^connections: " || { show "$T/sized.log"; fail "no statistics from the sized reader"; }
-n=$(grown "$T/sized.log")
-echo "reader with SO_RCVBUF 64 KiB: got $got bytes in 2 s, its bridge grew $n time(s)"
-[ "$n" = 0 ] || { show "$T/sized.log"; fail "a reader that set SO_RCVBUF 64 KiB: its bridge grew $n time(s)"; }
+py_reader sized
+echo "reader with SO_RCVBUF 64 KiB: got $GOT bytes in 2 s, its bridge grew $N time(s)"
+[ "$N" = 0 ] || { show "$T/sized.log"; fail "a reader that set SO_RCVBUF 64 KiB: its bridge grew $N time(s)"; }
 echo "ok: a reader that sized its receive buffer keeps the bridge's first size"
