@@ -23,10 +23,11 @@
  * from 9.6 to 10.5 Gbit/s). After a gap of more than a millisecond, or a
  * full window, the credit is at most one GSO train: a sender back from
  * idle at 10 Gbit/s would otherwise put out a millisecond of the rate at
- * once (a reviewer's case). A fixed 10 packets capped rudp near 200 Mbit/s on a VM whose
- * timer wake-ups come 100-150 us late: at 1 Gbit/s 10 packets last 112
- * us, so every late wake-up threw pacing credit away and BBR, which
- * measures what was delivered, settled at what the pacer managed. A cap
+ * once (a reviewer's case). A fixed 10 packets capped rudp near 200
+ * Mbit/s on a VM whose timer wake-ups come 100-150 us late: at 1 Gbit/s
+ * 10 packets last 112 us, so every late wake-up threw pacing credit away
+ * and BBR, which measures what was delivered, settled at what the pacer
+ * managed. A cap
  * of 32 KiB, then 64 KiB, did the same on a veth pair, where at 6-10
  * Gbit/s 64 KiB lasts 50-90 us: BBR 6.0-6.3 Gbit/s with 32 KiB (and a
  * 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 with 1 ms (B11,
@@ -35,7 +36,7 @@
  * 1 ms, a 1-BDP queue): 3.1-3.6, 5.1-5.5 and 5.7-6.3 % retransmitted,
  * the goodput unchanged (kernel bbr 8.8 % there). */
 #define RUDP_PACE_BURST_PKTS 10
-/* One GSO train: the most a quantum sends, and a catch-up but after a
+/* One GSO train: the most a quantum sends, and a catch-up except after a
  * late release (Linux caps a TSO burst at gso_max_size, 64 KiB by
  * default). */
 #define RUDP_PACE_TRAIN (64 * 1024)
@@ -67,12 +68,11 @@ static rudp_time pace_interval(uint64_t bytes, uint64_t rate)
  * at most a GSO train (64 KiB), and at most a quarter of a round trip: a
  * quantum as long as the round trip would let a whole window out at once
  * (paced() keeps departures within a round trip of now), and 10-packet
- * bursts overflowed
- * a 10-packet queue at 10 Mbit/s (5.8% retransmitted, from 0.09%: a
- * reviewer's simulation). So at 100 Mbit/s a wake-up sends ~9 packets
- * every ~1 ms, not one every 0.11 ms; the hold keeps ACKs that arrive
- * meanwhile from releasing the burst a packet at a time. The average rate
- * is the same. */
+ * bursts overflowed a 10-packet queue at 10 Mbit/s (5.8% retransmitted,
+ * from 0.09%: a reviewer's simulation). So at 100 Mbit/s a wake-up sends
+ * ~9 packets every ~1 ms, not one every 0.11 ms; the hold keeps ACKs that
+ * arrive meanwhile from releasing the burst a packet at a time. The
+ * average rate is the same. */
 #define RUDP_PACE_AHEAD_PKTS 2
 
 static rudp_time pace_ahead(const rudp_conn *c)

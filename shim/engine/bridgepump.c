@@ -79,7 +79,9 @@ static void grow_efd(bridge *b)
      * tuning a receive buffer the program sized */
     rudp_conn_info i;
     rudp_conn_get_info(b->conn, &i);
-    int most = i.recv_window / 2 < SHIM_BRIDGE_BUF_MAX ? (int)(i.recv_window / 2) : SHIM_BRIDGE_BUF_MAX;
+    int most = SHIM_BRIDGE_BUF_MAX;
+    if (i.recv_window / 2 < (uint32_t)most)
+        most = (int)(i.recv_window / 2);
     if (cur >= most) {
         b->efd_buf = SHIM_BRIDGE_BUF_MAX; /* not again */
         return;
