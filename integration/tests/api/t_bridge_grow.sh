@@ -27,9 +27,9 @@ P=$(free_port)
 start_bg fast under_shim env RUDP_STATS=1 "$BIN/bulk" recv --port "$P" --time 2 --once
 rdr=$LAST_PID
 wait_udp "$P"
-_rc=0
+# the sender ends when the reader resets the connection after its 2 s
 under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" --timeout 20 \
-    >"$T/fast_send.out" 2>"$T/fast_send.err" || _rc=$?
+    >"$T/fast_send.out" 2>"$T/fast_send.err" || :
 wait_exit "$rdr" || { show "$T/fast.log"; fail "the fast reader exited non-zero"; }
 bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/fast.log")
 [ "${bytes:-0}" -gt 0 ] || { show "$T/fast.log"; fail "the fast reader got no bytes"; }
