@@ -477,11 +477,8 @@ void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 #define SHIM_APPRECV_RTT_US 2000
 /* A connection that passes SHIM_BULK_OUT_BYTES to its app within
- * SHIM_BULK_OUT_MS is a bulk transfer for the next SHIM_BULK_OUT_MS: its
- * reader's waits go to the engine thread (slot's rx_bulk_until). Measured
- * on a veth pair, 5 s transfers alternated with RUDP_APP_RECV=0: 4.5-5.6
- * Gbit/s with the engine taking the datagrams against 2.5-4.6 with the
- * reading thread taking them. */
+ * SHIM_BULK_OUT_MS is a bulk transfer: its bridge's buffer grows
+ * (bridgepump.c's grow_efd). */
 #define SHIM_BULK_OUT_BYTES (256u * 1024u)
 #define SHIM_BULK_OUT_MS 10
 /* The engine's end of a bridge: its SO_SNDBUF to start (a peer that

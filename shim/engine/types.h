@@ -214,6 +214,8 @@ typedef struct bridge {
     rudp_time out_win;      /* bridgepump.c's bulk_out: the window's start, */
     size_t out_win_bytes;   /* and the bytes passed to the app since */
     int efd_buf;            /* bridgepump.c: efd's SO_SNDBUF as grown, 0 the first */
+    uint8_t grow_due;       /* bridgepump.c: the app took a bulk mark's bytes; efd grows
+                             * on the engine's thread */
     struct bridge *next, *prev;        /* every bridge */
     struct bridge *pending_next;       /* waiting for the unix listener */
     /* fifo.c: accepted, held (by stamp: its confirming datagram's receive

@@ -194,9 +194,7 @@ ssize_t shim_recv_told(int fd, ssize_t r, size_t n);
 /* The bytes an iovec array asks for. */
 size_t shim_iov_bytes(const struct iovec *iov, int cnt);
 /* Whether the bridge whose slot hint is h may have its reads and waits in
- * the reading thread: a bridge (h), on a short path, not in a bulk
- * transfer to the app (its engine takes those datagrams on another CPU
- * while the reader reads: engine.h, SHIM_BULK_OUT_BYTES) (recv.c). */
+ * the reading thread: a bridge (h) on a short path (recv.c). */
 int shim_app_recv_slot(shim_slot *h);
 /* Before a send on fd, whose slot the hint says (shim_fd_hinted): the
  * cause to fail with, taken, if the connection ended with one untaken (TCP's

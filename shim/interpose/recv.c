@@ -248,10 +248,7 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
 
 int shim_app_recv_slot(shim_slot *h)
 {
-    if (!h || atomic_load_explicit(&h->rtt_us, memory_order_relaxed) > SHIM_APPRECV_RTT_US)
-        return 0;
-    uint64_t bulk = atomic_load_explicit(&h->rx_bulk_until, memory_order_relaxed);
-    return !bulk || bulk <= shim_now(); /* the clock only for a connection that had a bulk */
+    return h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US;
 }
 
 int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out)

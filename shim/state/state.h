@@ -173,12 +173,6 @@ typedef struct shim_slot {
      * (SHIM_RX_FOREIGN: passed by SCM_RIGHTS, or inherited by an image
      * without the shim). */
     _Atomic uint32_t rxmode;
-    /* Until when (shim_now, ns) the connection is in a bulk transfer to
-     * the app (engine/bridgepump.c's bulk_out: SHIM_BULK_OUT_BYTES passed on
-     * within SHIM_BULK_OUT_MS): the reader's waits are then left to the
-     * engine thread, which takes the datagrams on another CPU while the
-     * reader reads (interpose/recv.c, shim_app_recv_slot). 0: never. */
-    _Atomic uint64_t rx_bulk_until;
     /* 1 while what came for the app waits in the connection for the read
      * after a poll() that told of it (engine/apprecv.c's keep), not in the
      * app's end: the interposed calls take it or have it passed on first
