@@ -296,6 +296,16 @@ static void send_copy(rudp_conn *c, rudp_time now, const rudp_sent *o)
     c->repair_next = now + c->rtt.smoothed / 2;
 }
 
+/* Where send_one builds its packet: in the caller's batch when it offers
+ * room (tx_room), which then sends it without copying it again (a bulk
+ * sender copied each byte from its buffer into the packet and the packet
+ * into the batch), else in the context's own buffer. */
+static uint8_t *tx_buf(rudp_ctx *ctx, size_t len)
+{
+    uint8_t *p = ctx->ops.tx_room ? ctx->ops.tx_room(ctx->user, len) : NULL;
+    return p ? p : ctx->pkt;
+}
+
 /* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
  * was nothing to send (or the pacer/window holds it back). */
 static int send_one(rudp_conn *c, rudp_time now)
@@ -330,7 +340,7 @@ static int send_one(rudp_conn *c, rudp_time now)
     if (rudp__recovery_reserve(&c->rec) < 0)
         return 0;
 
-    uint8_t *buf = ctx->pkt;
+    uint8_t *buf = tx_buf(ctx, c->mss);
     size_t cap = c->mss - rudp__seal_overhead(c->keyed);
     uint64_t pn;
     int hl = data_header(c, buf, cap, &pn);

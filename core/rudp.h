@@ -165,6 +165,12 @@ typedef struct rudp_ctx_ops {
      * either is its own: the kernel may move a peer to another member of
      * such a group when the group changes. NULL: only a == b. */
     int (*same_endpoint)(void *user, uint32_t a, uint32_t b);
+    /* Optional: where the next DATA packet, of at most `len` bytes, may be
+     * built: send or send_from is then given that pointer and may keep the
+     * bytes where they are (a batch's buffer) instead of copying them. Valid
+     * until that call, which may not come (a packet not sent after all).
+     * NULL, or a NULL answer: the context's own buffer. */
+    uint8_t *(*tx_room)(void *user, size_t len);
 } rudp_ctx_ops;
 
 enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };

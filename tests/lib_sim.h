@@ -112,6 +112,8 @@ typedef struct sim_ep {
     char lines[SIM_MAX_LINES][320]; /* other log lines (report.c's), when logging is on */
     int nlines;
     uint64_t conns_freed;   /* conn_freed callbacks */
+    uint64_t sent_in_room;  /* datagrams its context built where tx_room said (odd
+                               endpoints offer it: lib_sim.c's ep_room) */
     int moves;              /* sim_move: address changes so far */
     int keyed;              /* sim_set_key: the key, kept across sim_restart */
     uint8_t key[RUDP_KEY_LEN];

@@ -592,6 +592,52 @@ Test(close, half_close_keeps_the_other_direction_flowing)
     sim_free(&s);
 }
 
+/* ---- where a packet is built ---- */
+
+/* A caller that offers room in its own batch (rudp_ctx_ops' tx_room, as the
+ * shim's engine does) has its DATA packets built there and sent from there:
+ * 3 MB from the server (endpoint 1, which offers it: lib_sim.c's ep_room)
+ * under 2 % loss both ways, so retransmissions too, keyed or not, arrive as
+ * written; the client (endpoint 0) builds in the context's own buffer. */
+static void room_transfer(int keyed)
+{
+    sim s;
+    sim_init(&s, 21);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    if (keyed) {
+        uint8_t key[RUDP_KEY_LEN];
+        memset(key, 7, sizeof key);
+        sim_set_key(&s, a, key);
+        sim_set_key(&s, b, key);
+    }
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    s.link[a][b].loss = s.link[b][a].loss = 0.02;
+    sim_app srv = {.to_send = 3000000, .expect = 100000, .send_seed = 5, .recv_seed = 6},
+            cli = {.to_send = 100000, .expect = 3000000, .send_seed = 6, .recv_seed = 5};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)));
+    cr_assert(eq(u64, s.apps[ci].received, 3000000));
+    cr_assert(not(s.apps[ci].corrupt));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(sv && sv->received == 100000 && !sv->corrupt);
+    cr_assert(gt(u64, s.ep[b].sent_in_room, 2000), "built in the room: %llu",
+              (unsigned long long)s.ep[b].sent_in_room);
+    cr_assert(eq(u64, s.ep[a].sent_in_room, 0));
+    cr_assert(gt(u64, s.link[b][a].dropped, 0)); /* losses, so packets built again */
+    sim_free(&s);
+}
+
+Test(output, a_packet_built_in_the_callers_room_arrives_as_built)
+{
+    room_transfer(0);
+}
+
+Test(output, a_keyed_packet_built_in_the_callers_room_arrives_as_built)
+{
+    room_transfer(1);
+}
+
 /* ---- what a real peer never sends ---- */
 
 typedef struct pair {

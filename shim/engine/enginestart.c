@@ -56,6 +56,13 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp
     shim_udpio_send(e->io, s->fd, connected, &ss, sl, ctl, buf, len);
 }
 
+/* The core builds a DATA packet where it will be sent from (udpio.c). */
+static uint8_t *on_tx_room(void *user, size_t len)
+{
+    struct engine *e = user;
+    return shim_udpio_room(e->io, len);
+}
+
 static void on_log(void *user, int level, const char *msg)
 {
     (void)user;
@@ -349,7 +356,8 @@ static void left_program_table(struct engine *e)
 
 int shim_engine_start_locked(struct engine *e)
 {
-    rudp_ctx_ops ops = {.send_from = on_send, .log = on_log, .conn_freed = on_conn_freed};
+    rudp_ctx_ops ops = {
+        .send_from = on_send, .log = on_log, .conn_freed = on_conn_freed, .tx_room = on_tx_room};
     if (shim_hook.listener)
         ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);

@@ -204,7 +204,8 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
     if (u->gso == 1 && last && !last->closed && same_peer(last, fd, peer, peer_len, ctl) &&
         len <= last->seg && last->nseg < GSO_MAX_SEGS && last->len + len <= GSO_MAX_BYTES &&
         last->off + last->len == u->used && u->used + len <= TX_BYTES) {
-        memcpy(u->buf + u->used, data, len);
+        if (data != u->buf + u->used) /* else built in place (shim_udpio_room) */
+            memmove(u->buf + u->used, data, len);
         u->used += len;
         last->len += len;
         last->nseg++;
@@ -229,8 +230,18 @@ void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr
     m->has_ctl = ctl != NULL;
     if (ctl)
         m->ctl = *ctl;
-    memcpy(u->buf + u->used, data, len);
+    if (data != u->buf + u->used) /* a flush above moves bytes built in place */
+        memmove(u->buf + u->used, data, len);
     u->used += len;
+}
+
+uint8_t *shim_udpio_room(shim_udpio *u, size_t len)
+{
+    if (len > TX_BYTES)
+        return NULL;
+    if (u->used + len > TX_BYTES)
+        shim_udpio_flush(u);
+    return u->used + len <= TX_BYTES ? u->buf + u->used : NULL;
 }
 
 /* Appends one control message at *c (room checked by CTL_ROOM); returns

@@ -49,13 +49,18 @@ static inline int shim_udpio_ctl_any(const shim_udpio_ctl *ctl)
     return ctl && (ctl->has_src || ctl->has_tos || ctl->has_ttl);
 }
 
-/* Queues one datagram (copied); peer is used on unconnected sockets, ctl
- * (copied; NULL: none) too. */
+/* Queues one datagram (copied, unless data is where shim_udpio_room said
+ * to build it); peer is used on unconnected sockets, ctl (copied; NULL:
+ * none) too. */
 void shim_udpio_send(shim_udpio *u, int fd, int connected, const struct sockaddr_storage *peer,
                      socklen_t peer_len, const shim_udpio_ctl *ctl, const uint8_t *data,
                      size_t len);
 /* Sends everything queued; the end of every engine turn. */
 void shim_udpio_flush(shim_udpio *u);
+/* Where the next datagram, of at most len bytes, may be built so that
+ * shim_udpio_send queues it without a copy (flushing first when the batch
+ * is full); NULL if it cannot be. Valid until the next call on u. */
+uint8_t *shim_udpio_room(shim_udpio *u, size_t len);
 /* Sends what is queued for socket fd only (it is about to close), the rest
  * staying queued in its order. */
 void shim_udpio_flush_fd(shim_udpio *u, int fd);
