@@ -11,7 +11,8 @@
 #       includes is no other layer's private header either (a public
 #       header that includes a private one of its own folder shows every
 #       layer above a layout), nor is what a file of tests/ or tools/
-#       reaches;
+#       reaches, but for a unit test's own module (tests/shim/test_NAME.c
+#       may include shim/LAYER/NAME.h, the interface it tests);
 #   (b) symbols (nm): an object references no symbol defined in a higher
 #       layer, printed as "from.c -> to.c: symbol", nor core's internal
 #       ones (rudp__*: the shim uses what core/rudp.h declares);
@@ -119,6 +120,15 @@ awk -v pub="$PUBLIC_EXTRA" -v via="$tmp/via" '
         return ""
     }
     function short(p) { sub(/^shim\//, "", p); return p }
+    function base(p) { sub(/^.*\//, "", p); return p }
+    # A unit test of one module (tests/shim/test_NAME.c) may include that
+    # module'"'"'s own header, private or not (shim/LAYER/NAME.h): the interface
+    # it tests; no other private header.
+    function tested(f, h,   m) {
+        if (f !~ /^tests\/shim\/test_[a-z0-9_]+\.c$/) return 0
+        m = base(f); sub(/^test_/, "", m); sub(/\.c$/, ".h", m)
+        return base(h) == m
+    }
     BEGIN { n = split(pub, a, " "); for (i = 1; i <= n; i++) public["shim/" a[i]] = 1 }
     FILENAME ~ /files$/ { have[$1] = 1; order[++nf] = $1; next }
     {
@@ -140,7 +150,8 @@ awk -v pub="$PUBLIC_EXTRA" -v via="$tmp/via" '
             while (q < qn) {
                 h = qu[++q]
                 lh = layer(h)
-                if (lh != "" && lh != lf && !(h in public) && h != "shim/" lh "/" lh ".h") {
+                if (lh != "" && lh != lf && !(h in public) && h != "shim/" lh "/" lh ".h" &&
+                    !tested(f, h)) {
                     print short(f), short(h), "#include"
                     path = short(h); p = from[h]
                     while (p != f) { path = short(p) " -> " path; p = from[p] }
