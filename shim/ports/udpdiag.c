@@ -177,13 +177,36 @@ static void drop_ours(seen *s)
     closedir(d);
 }
 
+/* Whether the socket of inode ino is still bound on local (1), or gone
+ * (0). The dump, the look at our fds (drop_ours) and at the names are not
+ * one snapshot: an old listener's socket of ours, kept for the
+ * connections it accepted and closed by its engine's thread when their
+ * TIME_WAIT ends, could be in the dump, then in none of our fds, then
+ * have no name (it goes after the socket: engine.c's shim_esock_close),
+ * and pass for a stranger's (t_prog_relisten, RUDP_ENGINES=2, under
+ * load). Asked after those looks: a socket of ours still bound now had
+ * its name then; one gone holds no port. Cannot tell: bound. */
+static int still_bound(const struct sockaddr_storage *local, int v6only, uint32_t ino)
+{
+    seen now;
+    memset(&now, 0, sizeof now);
+    if (dump(AF_INET, local, v6only, &now) < 0 || dump(AF_INET6, local, v6only, &now) < 0 ||
+        now.overflow)
+        return 1;
+    for (int i = 0; i < now.n; i++)
+        if (now.ino[i] == ino)
+            return 1;
+    return 0;
+}
+
 /* Whether any socket in s (other processes') is a stranger's: not a
- * listener's of ours of uid `uid`, whose name (porthand.c) that uid holds.
+ * listener's of ours of uid `uid`, whose name (porthand.c) that uid holds,
+ * and still bound on local once the names were read (still_bound).
  * The kernel lets only one euid into a SO_REUSEPORT group, so a member of
  * ours has the listener's uid; another user's socket bound with
  * SO_REUSEADDR is a stranger's whatever name its user made. 1, 0, or -1:
  * cannot tell. */
-static int strangers(const seen *s, uid_t uid)
+static int strangers(const seen *s, uid_t uid, const struct sockaddr_storage *local, int v6only)
 {
     if (s->overflow)
         return 1;
@@ -196,7 +219,7 @@ static int strangers(const seen *s, uid_t uid)
     if (shim_porthand_named(s->ino, s->uid, s->n, named) < 0)
         return -1;
     for (int i = 0; i < s->n; i++)
-        if (!named[i])
+        if (!named[i] && still_bound(local, v6only, s->ino[i]))
             return 1;
     return 0;
 }
@@ -219,7 +242,7 @@ int shim_udp_others(const struct sockaddr_storage *local, int v6only, const uint
         } else
             i++;
     }
-    return strangers(&s, uid);
+    return strangers(&s, uid, local, v6only);
 }
 
 int shim_port_stranger_udp(const struct sockaddr_storage *local, int v6only)
@@ -229,7 +252,7 @@ int shim_port_stranger_udp(const struct sockaddr_storage *local, int v6only)
     if (dump(AF_INET, local, v6only, &s) < 0 || dump(AF_INET6, local, v6only, &s) < 0)
         return -1;
     drop_ours(&s);
-    return strangers(&s, geteuid());
+    return strangers(&s, geteuid(), local, v6only);
 }
 
 /* Whether s's socket i was found before (an IPv6 one in both dumps). */
@@ -258,11 +281,12 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
      * live; anything else is a stranger's. A stranger's named first
      * (nobody asked) keeps the port for it before any of ours moves its
      * connections for nothing. A socket found twice (an IPv6 one in both
-     * dumps) is asked once: given up, the second ask finds no name. */
+     * dumps) is asked once: given up, the second ask finds no name. A
+     * socket gone since the dump (still_bound) is nobody's. */
     uint8_t named[MAX_SEEN];
     if (shim_porthand_named(s.ino, s.uid, s.n, named) == 0)
         for (int i = 0; i < s.n; i++)
-            if (!named[i])
+            if (!named[i] && still_bound(local, v6only, s.ino[i]))
                 return 1;
     int busy = 0;
     for (int i = 0; i < s.n; i++) {
@@ -270,7 +294,7 @@ int shim_port_foreign_udp(int family, const struct sockaddr_storage *local, int 
             continue;
         unsigned m = 0;
         int r = shim_porthand_ask(s.ino[i], (uid_t)s.uid[i], &m);
-        if (r < 0)
+        if (r < 0 && still_bound(local, v6only, s.ino[i]))
             return 1;
         /* A live listener of another user: it would hold the TCP port
          * too, which listen() met first; so it is a stranger that
