@@ -89,6 +89,14 @@ while [ -z "$(keepers)" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.05; done
 K=$(keepers | head -1)
 [ -n "$K" ] || fail "no keeper carries the server's connection: $(tail -5 "$T/server.log")"
 PIDS="$PIDS $K"
+# found by its command line, it may be the copy fork() just made, named as
+# the server until it names itself once it has closed the program's fds
+# (keeper.c's keeper_main): a loaded make test met it so once (RUDP_FD_TABLE
+# =own, t_fd_table_own); wait for the name, at most 5 s
+i=0
+while [ "$(cat "/proc/$K/comm" 2>/dev/null)" != rudp-keeper ] && [ "$i" -lt 100 ]; do
+    sleep 0.05; i=$((i + 1))
+done
 comm=$(cat "/proc/$K/comm")
 args=$(tr '\0' ' ' <"/proc/$K/cmdline")
 echo "keeper $K: comm '$comm', command line '$args'"
