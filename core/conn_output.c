@@ -27,10 +27,9 @@
  * Mbit/s on a VM whose timer wake-ups come 100-150 us late: at 1 Gbit/s
  * 10 packets last 112 us, so every late wake-up threw pacing credit away
  * and BBR, which measures what was delivered, settled at what the pacer
- * managed. A cap
- * of 32 KiB, then 64 KiB, did the same on a veth pair, where at 6-10
- * Gbit/s 64 KiB lasts 50-90 us: BBR 6.0-6.3 Gbit/s with 32 KiB (and a
- * 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 with 1 ms (B11,
+ * managed. A cap of 32 KiB, then 64 KiB, did the same on a veth pair,
+ * where at 6-10 Gbit/s 64 KiB lasts 50-90 us: BBR 6.0-6.3 Gbit/s with 32
+ * KiB (and a 32 KiB quantum), 7.5-8.4 with 64 KiB, 8.5-9.4 with 1 ms (B11,
  * alternated pairs of runs, kernel bbr 17.9-21.0 in each); the sender's
  * CPU 1.07, 0.78-0.88 and 0.62-0.67 s per GB. The price on B9 (1 Gbit/s,
  * 1 ms, a 1-BDP queue): 3.1-3.6, 5.1-5.5 and 5.7-6.3 % retransmitted,

@@ -204,8 +204,10 @@ static uint8_t sim_room[65536];
 static uint8_t *ep_room(void *user, size_t len)
 {
     (void)user;
-    memset(sim_room, 0xa5, len < sizeof sim_room ? len : sizeof sim_room); /* no stale bytes */
-    return len <= sizeof sim_room ? sim_room : NULL;
+    if (len > sizeof sim_room)
+        return NULL;
+    memset(sim_room, 0xa5, len); /* no stale bytes to rely on */
+    return sim_room;
 }
 
 static void ep_send_from(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,

@@ -60,12 +60,39 @@ else
     echo "ok: a bulk reader's own thread takes its datagrams, and its reads take them from the connection"
 fi
 
-# py_reader NAME: runs $T/NAME.py (a reader that prints "NAME got BYTES")
-# under the shim with bulk.c writing to it until it closes; sets GOT (its
-# bytes) and N (its bridges' doublings)
+# The python reader of cases 2 and 3: reader.py PORT NAME SIZE PAUSE RCVBUF
+# SECS accepts one connection, reads SIZE bytes at a time with PAUSE
+# seconds between reads (SO_RCVBUF set to RCVBUF first unless 0) for SECS
+# seconds, and prints "NAME got BYTES".
+cat >"$T/reader.py" <<'PY'
+import socket, sys, time
+port, name, size, pause, rcvbuf, secs = sys.argv[1:7]
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if int(rcvbuf):
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(rcvbuf))
+l.bind(("127.0.0.1", int(port)))
+l.listen(1)
+c, _ = l.accept()
+got = 0
+end = time.monotonic() + float(secs)
+while time.monotonic() < end:
+    b = c.recv(int(size))
+    if not b:
+        break
+    got += len(b)
+    if float(pause):
+        time.sleep(float(pause))
+print(name, "got", got)
+c.close()
+PY
+
+# py_reader NAME SIZE PAUSE RCVBUF SECS: reader.py under the shim with
+# bulk.c writing to it until it closes; sets GOT (its bytes) and N (its
+# bridges' doublings)
 py_reader() {
     P=$(free_port)
-    start_bg "$1" under_shim env RUDP_STATS=1 "$PY" "$T/$1.py" "$P"
+    start_bg "$1" under_shim env RUDP_STATS=1 "$PY" "$T/reader.py" "$P" "$@"
     rdr=$LAST_PID
     wait_udp "$P"
     under_shim env RUDP_STATS=1 timeout 30 "$BIN/bulk" send --to 127.0.0.1 --port "$P" \
@@ -78,50 +105,14 @@ py_reader() {
     N=$(grown "$T/$1.log")
 }
 
-# 2. a slow reader
-cat >"$T/slow.py" <<'PY'
-import socket, sys, time
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", int(sys.argv[1])))
-l.listen(1)
-c, _ = l.accept()
-got = 0
-end = time.monotonic() + 1.5
-while time.monotonic() < end:
-    b = c.recv(1024)
-    if not b:
-        break
-    got += len(b)
-    time.sleep(0.02)
-print("slow got", got)
-c.close()
-PY
-py_reader slow
+# 2. a slow reader: 1 KiB every 20 ms
+py_reader slow 1024 0.02 0 1.5
 echo "slow reader: got $GOT bytes in 1.5 s, its bridge grew $N time(s)"
 [ "$N" = 0 ] || { show "$T/slow.log"; fail "a reader of 50 KiB/s: its bridge grew $N time(s)"; }
 echo "ok: a slow reader keeps the bridge's first size"
 
 # 3. a fast reader that sized its receive buffer
-cat >"$T/sized.py" <<'PY'
-import socket, sys, time
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-l.bind(("127.0.0.1", int(sys.argv[1])))
-l.listen(1)
-c, _ = l.accept()
-got = 0
-end = time.monotonic() + 2
-while time.monotonic() < end:
-    b = c.recv(262144)
-    if not b:
-        break
-    got += len(b)
-print("sized got", got)
-c.close()
-PY
-py_reader sized
+py_reader sized 262144 0 65536 2
 echo "reader with SO_RCVBUF 64 KiB: got $GOT bytes in 2 s, its bridge grew $N time(s)"
 [ "$N" = 0 ] || { show "$T/sized.log"; fail "a reader that set SO_RCVBUF 64 KiB: its bridge grew $N time(s)"; }
 echo "ok: a reader that sized its receive buffer keeps the bridge's first size"
