@@ -222,7 +222,7 @@ static void give_back(struct engine *e, esock *s, uint32_t gen, rudp_time since,
  * socket stays the app's for APP_LINGER (unless the engine took it back
  * already: gen). turn_mu held. */
 static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen, uint32_t events,
-                     rudp_time since, int later)
+                     rudp_time since)
 {
     esock *s = idx < e->nsocks ? e->socks[idx] : NULL;
     if (!s || s->sid != sid)
@@ -247,7 +247,7 @@ static void end_wait(struct engine *e, uint32_t idx, uint64_t sid, uint32_t gen,
         shim_appsend_keep_timers(e, deadline);
         return;
     }
-    give_back(e, s, gen, since, later);
+    give_back(e, s, gen, since, 0);
 }
 
 /* The process's signalfd (made on first use, one for every thread: its
@@ -401,7 +401,6 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w)
     w->direct = NULL;
     w->keep = 0;
     w->kept = 0;
-    w->later = 0;
     w->since = shim_now();
     unwatch(e, s, w->since);
     turn_unlock(e, cancel);
@@ -445,18 +444,7 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
             asked = 1;
         }
     }
-    /* A poll whose bridge had bytes already: what the datagrams bring
-     * would go into the bridge behind them (it may not pass them: keep
-     * wants it empty); left in the socket, which lingers with the app, the
-     * poll after the read that empties the bridge keeps it for the read
-     * after that (B11: the reader's own turn wrote 2 % of both CPUs'
-     * cycles into the bridge). A reader that does not come back within
-     * the linger has the engine read them. */
-    if (w->later && (ev & EPOLLIN)) {
-        w->e->app_later++;
-        ev = 0;
-    }
-    end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since, w->later);
+    end_wait(w->e, w->idx, w->sid, w->gen, ev, w->since);
     w->e->keep_b = NULL;
     if (asked) {
         bridge *b = w->e->by_slot[w->slot]; /* the turn may have ended it */

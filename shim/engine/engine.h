@@ -446,9 +446,6 @@ typedef struct shim_app_wait {
     shim_app_direct *direct;  /* set by a read's wait before _end (else NULL) */
     int keep;                 /* set by a poll's before _end: the bridge was empty */
     int kept;                 /* ... and after it, 1 if bytes wait for the read */
-    int later;                /* set by a poll's before _end: its bridge had bytes, so
-                               * the datagrams wait in the socket, which stays the
-                               * app's (linger) for the poll after the read */
     int udp_fd, sigfd;
     rudp_time since;
 } shim_app_wait;

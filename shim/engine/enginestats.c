@@ -52,7 +52,6 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
     f->kept_passed = e->kept_passed;
-    f->app_later = e->app_later;
     f->bridges_grown = e->bridges_grown;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
@@ -110,9 +109,8 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
             (ull)f->app_direct, (ull)f->app_lapsed);
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
-                       "passed on into the bridge unread %llu; polls whose bridge had bytes, "
-                       "the datagrams left for the poll after the read %llu",
-            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed, (ull)f->app_later);
+                       "passed on into the bridge unread %llu",
+            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
     if (f->bridges_grown) /* bridgepump.c */
         say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
                        "to at most %d KiB)",

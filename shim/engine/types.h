@@ -103,9 +103,8 @@ typedef struct engine_figures {
     uint64_t app_direct;
     /* apprecv.c: bytes a poll() told of kept in the connection for the
      * reader, reads that took them from there, and keeps passed on into
-     * the bridge unread (by the engine, or a call that could see them),
-     * and polls whose datagrams waited for the poll after the read */
-    uint64_t app_kept, app_taken, kept_passed, app_later;
+     * the bridge unread (by the engine, or a call that could see them) */
+    uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown; /* bridgepump.c: efd buffers grown for a reader that kept up */
 } engine_figures;
 
@@ -338,7 +337,7 @@ struct engine {
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
-    uint64_t app_kept, app_taken, kept_passed, app_later;
+    uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */

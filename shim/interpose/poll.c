@@ -94,15 +94,6 @@ static int quiet(const struct pollfd *p, nfds_t n, int fd)
     return 1;
 }
 
-/* Whether an entry of p's n for fd saw it readable. */
-static int readable(const struct pollfd *p, nfds_t n, int fd)
-{
-    for (nfds_t i = 0; i < n; i++)
-        if (p[i].fd == fd && (p[i].revents & (POLLIN | POLLRDNORM)))
-            return 1;
-    return 0;
-}
-
 /* shim_app_wait_call with every signal held back (old: the thread's mask
  * before, mask: the call's). */
 static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
@@ -136,11 +127,6 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         shim_slot *h = shim_fd_hinted(cand);
         w.keep = (in == 1 || in == 3) && (udp & POLLIN) && h && quiet(p, n, cand) &&
                  shim_slot_keepable(h);
-        /* ... or readable already (bytes from before): what the datagram
-         * brings waits in the socket for the poll after the read (the
-         * kept bytes may not pass the bridge's) */
-        w.later = (in == 1 || in == 3) && (udp & POLLIN) && h && readable(p, n, cand) &&
-                  shim_slot_keepable(h);
         shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
             if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */
