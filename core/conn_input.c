@@ -285,6 +285,12 @@ int rudp_conn_rx_held(const rudp_conn *c)
     return c->rx_held;
 }
 
+int rudp_conn_rx_more(const rudp_conn *c)
+{
+    rudp_time hold = c->cfg.rx_hold;
+    return c->rx_more && hold > 0 && hold <= c->rtt.smoothed / 4 && c->peer_fin == RUDP_FIN_NONE;
+}
+
 /* Returns 0, -EPROTO (the peer broke a rule), or -ENOBUFS (no room now:
  * do not acknowledge, the peer will send it again). */
 static int stream_input(rudp_conn *c, rudp_time now, const rudp_frame *f)

@@ -895,6 +895,11 @@ size_t rudp_conn_peek(const rudp_conn *c, const uint8_t **p);
 /* 1 while in-order bytes wait with RUDP_EV_READABLE held back (rx_hold):
  * more is on its way and the event comes with it, or within rx_hold. */
 int rudp_conn_rx_held(const rudp_conn *c);
+/* 1 while the peer's last packet said it has more to send (no ACK_NOW),
+ * on a path where rx_hold applies (smoothed RTT at least 4 rx_hold) and
+ * before the peer's FIN: a bulk transfer arriving, whose next datagrams
+ * may be read together a moment later (the shim's receive moderation). */
+int rudp_conn_rx_more(const rudp_conn *c);
 void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n);
 
 /*

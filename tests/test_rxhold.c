@@ -6,6 +6,8 @@
  * never later; without rx_hold, or on a path shorter than 4 rx_hold, at
  * once. The bytes are readable throughout: only the event waits. The
  * wire's round trip is a few ms (1 ms per hop, lib_wire.c): HOLD fits.
+ * rudp_conn_rx_more (the shim's receive moderation) says more is coming
+ * while the burst's packets lack ACK_NOW, on paths where the hold applies.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -83,14 +85,17 @@ Test(rxhold, the_event_waits_for_the_bursts_last_packet)
     w_take(SRV, 0, 1);
     cr_assert(eq(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "held: more is coming");
     cr_assert(eq(int, rudp_conn_rx_held(w.conn[SRV]), 1));
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 1), "more is coming");
     cr_assert(gt(sz, readable_bytes(), 0), "the bytes are readable meanwhile");
     while (w.qn[SRV] > 1) {
         w_take(SRV, 0, 1);
         cr_assert(eq(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "still held");
+        cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 1));
     }
     w_take(SRV, 0, 1); /* the one with ACK_NOW */
     cr_assert(ne(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "told with the burst's end");
     cr_assert(eq(int, rudp_conn_rx_held(w.conn[SRV]), 0));
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "the burst's end: nothing more");
 }
 
 Test(rxhold, the_event_comes_when_the_hold_is_up)
@@ -120,6 +125,7 @@ Test(rxhold, without_rx_hold_every_packet_is_told_at_once)
     w_take(SRV, 0, 1);
     cr_assert(ne(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "told at once");
     cr_assert(eq(int, rudp_conn_rx_held(w.conn[SRV]), 0));
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "no hold, no moderation");
 }
 
 Test(rxhold, on_a_path_shorter_than_four_holds_every_packet_is_told_at_once)
@@ -131,6 +137,7 @@ Test(rxhold, on_a_path_shorter_than_four_holds_every_packet_is_told_at_once)
     burst(5000);
     w_take(SRV, 0, 1);
     cr_assert(ne(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "told at once");
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "too short a path to wait on");
 }
 
 Test(rxhold, a_lone_packet_with_ack_now_is_told_at_once)
@@ -142,4 +149,5 @@ Test(rxhold, a_lone_packet_with_ack_now_is_told_at_once)
     cr_assert(ne(int, ack_now(&w.q[SRV][0]), 0));
     w_take(SRV, 0, 1);
     cr_assert(ne(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "a request is told at once");
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "nothing more is coming");
 }

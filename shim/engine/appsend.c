@@ -319,6 +319,8 @@ void shim_appsend_keep_timers(struct engine *e, rudp_time deadline)
         wake = e->roam_at;
     if (e->ctl_at < wake)
         wake = e->ctl_at;
+    if (e->mod_at < wake)
+        wake = e->mod_at; /* rxmod.c: its unwatched sockets */
     if (wake < e->sleep_until) {
         shim_appsend_wake_by(e, wake);
         return;

@@ -562,6 +562,8 @@ static rudp_time next_wake(struct engine *e, rudp_time deadline, rudp_time now)
         wake = e->lease_at;
     if (e->kept_at < wake)
         wake = e->kept_at;
+    if (e->mod_at < wake)
+        wake = e->mod_at;
     if (e == &G.e[0]) {
         e->ctl_at = shim_control_timer(e, now); /* for app threads' turns */
         if (e->ctl_at < wake)
@@ -761,6 +763,8 @@ void *shim_engine_loop(void *arg)
          * fire probes for connections whose ACKs sit unread in theirs. */
         for (int more = 0;; more++) {
             e->dispatching = 1;
+            if (more == 0)
+                shim_rxmod_read(e, now); /* the sockets not watched (rxmod.c) */
             for (int i = 0; i < n; i++) {
                 /* the engine's objects and the features' alike (hooks.h);
                  * one buried earlier in this batch has type 0 */
@@ -791,6 +795,7 @@ void *shim_engine_loop(void *arg)
          * handshakes this turn completed were counted */
         if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
             deadline = shim_engine_pump(e, shim_now());
+        shim_rxmod_decide(e, shim_now());
         rudp_time turn_end = shim_now();
         rudp_time turn = turn_end - turn_start;
         if (turn > e->longest_turn)

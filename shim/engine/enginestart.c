@@ -367,6 +367,7 @@ int shim_engine_start_locked(struct engine *e)
     e->roam_at = RUDP_TIME_NEVER;
     e->lease_at = RUDP_TIME_NEVER;
     e->kept_at = RUDP_TIME_NEVER;
+    e->mod_at = RUDP_TIME_NEVER;
     e->ctl_at = RUDP_TIME_NEVER;
     uint8_t seed[32];
     int err = random_seed(seed);

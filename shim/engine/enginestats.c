@@ -53,6 +53,10 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_taken = e->app_taken;
     f->kept_passed = e->kept_passed;
     f->bridges_grown = e->bridges_grown;
+    f->mod_on = e->mod_on;
+    f->mod_reads = e->mod_reads;
+    f->mod_dgrams = e->mod_dgrams;
+    f->mod_refused = e->mod_refused;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -111,6 +115,11 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
+    if (f->mod_on) /* rxmod.c */
+        say(line, arg, "receive moderation: sockets left unwatched while a bulk transfer "
+                       "arrived %llu, read at the engine's wake-ups %llu times, datagrams so "
+                       "read %llu; watched for good, too fast to wait on %llu",
+            (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_refused);
     if (f->bridges_grown) /* bridgepump.c */
         say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
                        "to at most %d KiB)",

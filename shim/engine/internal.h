@@ -335,6 +335,11 @@ int shim_appsend_few(void);
  * not wait: the engine reads for it) */
 int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
 int shim_apprecv_take_back(struct engine *e); /* how many */
+/* rxmod.c (receive moderation), turn_mu held: the sockets the engine does
+ * not watch read at a wake-up, before its events (dispatching); and after
+ * a turn, which to leave unwatched until e->mod_at */
+void shim_rxmod_read(struct engine *e, rudp_time now);
+void shim_rxmod_decide(struct engine *e, rudp_time now);
 /* ... the earliest lease of its sockets, as lease_at (which a new lease
  * only moves earlier) is set to (turn_mu held) */
 rudp_time shim_apprecv_lease_min(struct engine *e);

@@ -106,6 +106,9 @@ typedef struct engine_figures {
      * the bridge unread (by the engine, or a call that could see them) */
     uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown; /* bridgepump.c: efd buffers grown for a reader that kept up */
+    /* rxmod.c: sockets left unwatched, reads of them at wake-ups, and the
+     * datagrams those reads took */
+    uint64_t mod_on, mod_reads, mod_dgrams, mod_refused;
 } engine_figures;
 
 typedef struct esock {
@@ -154,6 +157,13 @@ typedef struct esock {
     int app_unwatched;    /* the engine does not watch it... */
     uint32_t app_gen;     /* ... bumped when it does again, */
     rudp_time app_lease;  /* ... by then at the latest */
+    /* rxmod.c: not watched while its connection's bulk arrives, read at
+     * the engine's wake-ups; the bridges on it, the turn that last kept it
+     * so, and when a read last found datagrams; mod_off: never again */
+    int mod_unwatched, mod_off;
+    int mod_n;
+    uint64_t mod_turn;
+    rudp_time mod_heard_at;
     /* fifo.c: a group member's reading this turn, published at its end:
      * the horizon reached, whether the last read found it empty, and the
      * engine's list of members to publish */
@@ -339,6 +349,8 @@ struct engine {
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
+    rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */
+    uint64_t mod_on, mod_reads, mod_dgrams, mod_refused;
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

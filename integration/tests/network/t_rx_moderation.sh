@@ -1,0 +1,101 @@
+#!/bin/sh
+# Receive moderation (shim/engine/rxmod.c), read from the engines' RUDP_STATS
+# counters, never from timing. Over an emulated 100 Mbit/s link with a
+# 10 ms round trip (B1's), both ends under the shim:
+#   1. a bulk transfer (bulk.c, 3 s): the receiver's engine leaves the UDP
+#      socket unwatched while the transfer arrives and reads it at its
+#      wake-ups, several datagrams at once: fewer wake-ups than half its
+#      datagrams (each woke it before), bytes arrived; the sender, which
+#      only reads ACKs, never moderates;
+#   2. request/response (rr.c, 200 echoes of 100 bytes): each packet asks
+#      for its ACK (ACK_NOW), nothing more is coming, so no socket is ever
+#      left unwatched: a request is read when it comes;
+#   3. 20 MB through nc, sha256 equal: nothing lost or reordered by the
+#      reads at the wake-ups, and the transfer's tail (ACK_NOW) ends it.
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+. "$ROOT/integration/emu/netns.sh"
+need_netns "the link emulator's namespaces"
+need_tun "the link emulator"
+need_bin bulk rr
+
+LDP=$(shim_preload)
+emu_up rxmod "delay=5,rate=100,queue=125k" "delay=5,rate=100,queue=125k" 1
+
+# mod FILE: "N R D": sockets left unwatched, reads at wake-ups, datagrams so
+# read (0 0 0 without the line)
+mod() {
+    _l=$(stats_lines "$1" | sed -n 's/^receive moderation: sockets left unwatched while a bulk transfer arrived \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\);.*/\1 \2 \3/p' | head -1)
+    echo "${_l:-0 0 0}"
+}
+# udp FILE: "W D": the engine's wake-ups and datagrams received
+udp() {
+    _w=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups \([0-9]*\) .*/\1/p' | head -1)
+    _d=$(stats_lines "$1" | sed -n 's/^udp: .* received \([0-9]*\) in .*/\1/p' | head -1)
+    echo "${_w:-0} ${_d:-0}"
+}
+
+# 1. bulk
+P=7300
+(exec ip netns exec "$EMU_NS_B" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    "$BIN/bulk" recv --port "$P" --time 3 --once) </dev/null >"$T/bulk.recv" 2>&1 &
+RECV=$!
+EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
+PIDS="$PIDS $RECV"
+SS_NS=$EMU_NS_B wait_udp "$P"
+ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    "$BIN/bulk" send --to "$EMU_IP_B" --port "$P" --timeout 30 >"$T/bulk.send" 2>&1 || :
+wait "$RECV" || { show "$T/bulk.recv"; fail "the bulk receiver failed"; }
+bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/bulk.recv")
+[ "${bytes:-0}" -gt 5000000 ] || { show "$T/bulk.recv"; fail "bulk: ${bytes:-0} bytes in 3 s at 100 Mbit/s"; }
+set -- $(mod "$T/bulk.recv")
+on=$1 reads=$2 dgrams=$3
+set -- $(udp "$T/bulk.recv")
+wakes=$1 rcvd=$2
+echo "bulk: $bytes bytes; receiver: $wakes wake-ups for $rcvd datagrams; moderation: unwatched $on time(s), $reads reads took $dgrams datagrams"
+[ "$on" -ge 1 ] || { show "$T/bulk.recv"; fail "bulk over a 10 ms path: the receiver never left its socket unwatched"; }
+[ "$dgrams" -gt "$reads" ] || { show "$T/bulk.recv"; fail "its reads at wake-ups took $dgrams datagrams in $reads reads: not several at once"; }
+[ $((wakes * 2)) -lt "$rcvd" ] || { show "$T/bulk.recv"; fail "the receiver woke $wakes times for $rcvd datagrams"; }
+set -- $(mod "$T/bulk.send")
+[ "$1" = 0 ] || { show "$T/bulk.send"; fail "the sender, which reads only ACKs, left its socket unwatched $1 time(s)"; }
+echo "ok: a bulk transfer's datagrams are read several at a wake-up; the sender's ACKs are not"
+
+# 2. request/response
+P=7301
+(exec ip netns exec "$EMU_NS_B" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    "$BIN/rr" server --port "$P" --once) </dev/null >"$T/rr.srv" 2>&1 &
+SRV=$!
+EMU_BG_PIDS="$EMU_BG_PIDS $SRV"
+PIDS="$PIDS $SRV"
+SS_NS=$EMU_NS_B wait_udp "$P"
+ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    "$BIN/rr" client --to "$EMU_IP_B" --port "$P" --size 100 --count 200 >"$T/rr.out" 2>"$T/rr.cli" ||
+    { show "$T/rr.out" "$T/rr.cli"; fail "the echo client failed"; }
+wait "$SRV" || { show "$T/rr.srv"; fail "the echo server failed"; }
+grep -q '^count=200 ' "$T/rr.out" || { show "$T/rr.out"; fail "not 200 echoes"; }
+set -- $(mod "$T/rr.srv")
+s_on=$1
+set -- $(mod "$T/rr.cli")
+echo "echoes: moderation at the server $s_on, at the client $1"
+[ "$s_on" = 0 ] && [ "$1" = 0 ] || fail "a request/response exchange was moderated"
+echo "ok: requests and answers are read when they come"
+
+# 3. integrity through nc
+SIZE=20000000
+head -c "$SIZE" /dev/urandom >"$T/in"
+P=7302
+(exec ip netns exec "$EMU_NS_B" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    nc -l "$EMU_IP_B" "$P") </dev/null >"$T/nc.out" 2>"$T/nc.srv" &
+RECV=$!
+EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
+PIDS="$PIDS $RECV"
+SS_NS=$EMU_NS_B wait_udp "$P"
+ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+    nc -N "$EMU_IP_B" "$P" <"$T/in" 2>"$T/nc.cli" || { show "$T/nc.cli"; fail "the sending nc failed"; }
+wait "$RECV" || { show "$T/nc.srv"; fail "the receiving nc failed"; }
+[ "$(sha "$T/nc.out")" = "$(sha "$T/in")" ] || fail "nc: sha256 differs"
+set -- $(mod "$T/nc.srv")
+echo "nc: 20 MB, sha256 equal; moderation at the receiver: unwatched $1 time(s), $2 reads took $3 datagrams"
+[ "$1" -ge 1 ] || { show "$T/nc.srv"; fail "nc's 20 MB: the receiver never moderated"; }
+echo "ok: 20 MB through nc read at the wake-ups, sha256 equal"
+emu_down
