@@ -11,7 +11,9 @@
 #      for its ACK (ACK_NOW), nothing more is coming, so no socket is ever
 #      left unwatched: a request is read when it comes;
 #   3. 20 MB through nc, sha256 equal: nothing lost or reordered by the
-#      reads at the wake-ups, and the transfer's tail (ACK_NOW) ends it.
+#      reads at the wake-ups, and the transfer's tail (ACK_NOW) ends it;
+#   4. the same with a shared key (RUDP_KEY_FILE): the flags moderation
+#      reads are the sealed packets' own, once opened.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/emu/netns.sh"
@@ -48,14 +50,17 @@ ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
 wait "$RECV" || { show "$T/bulk.recv"; fail "the bulk receiver failed"; }
 bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/bulk.recv")
 [ "${bytes:-0}" -gt 5000000 ] || { show "$T/bulk.recv"; fail "bulk: ${bytes:-0} bytes in 3 s at 100 Mbit/s"; }
+# shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/bulk.recv")
 on=$1 reads=$2 dgrams=$3
+# shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(udp "$T/bulk.recv")
 wakes=$1 rcvd=$2
 echo "bulk: $bytes bytes; receiver: $wakes wake-ups for $rcvd datagrams; moderation: unwatched $on time(s), $reads reads took $dgrams datagrams"
 [ "$on" -ge 1 ] || { show "$T/bulk.recv"; fail "bulk over a 10 ms path: the receiver never left its socket unwatched"; }
 [ "$dgrams" -gt "$reads" ] || { show "$T/bulk.recv"; fail "its reads at wake-ups took $dgrams datagrams in $reads reads: not several at once"; }
 [ $((wakes * 2)) -lt "$rcvd" ] || { show "$T/bulk.recv"; fail "the receiver woke $wakes times for $rcvd datagrams"; }
+# shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/bulk.send")
 [ "$1" = 0 ] || { show "$T/bulk.send"; fail "the sender, which reads only ACKs, left its socket unwatched $1 time(s)"; }
 echo "ok: a bulk transfer's datagrams are read several at a wake-up; the sender's ACKs are not"
@@ -73,29 +78,43 @@ ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
     { show "$T/rr.out" "$T/rr.cli"; fail "the echo client failed"; }
 wait "$SRV" || { show "$T/rr.srv"; fail "the echo server failed"; }
 grep -q '^count=200 ' "$T/rr.out" || { show "$T/rr.out"; fail "not 200 echoes"; }
+# shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/rr.srv")
 s_on=$1
+# shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/rr.cli")
 echo "echoes: moderation at the server $s_on, at the client $1"
 [ "$s_on" = 0 ] && [ "$1" = 0 ] || fail "a request/response exchange was moderated"
 echo "ok: requests and answers are read when they come"
 
-# 3. integrity through nc
+# 3. and 4. integrity through nc, without a key and with one
 SIZE=20000000
 head -c "$SIZE" /dev/urandom >"$T/in"
-P=7302
-(exec ip netns exec "$EMU_NS_B" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
-    nc -l "$EMU_IP_B" "$P") </dev/null >"$T/nc.out" 2>"$T/nc.srv" &
-RECV=$!
-EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
-PIDS="$PIDS $RECV"
-SS_NS=$EMU_NS_B wait_udp "$P"
-ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
-    nc -N "$EMU_IP_B" "$P" <"$T/in" 2>"$T/nc.cli" || { show "$T/nc.cli"; fail "the sending nc failed"; }
-wait "$RECV" || { show "$T/nc.srv"; fail "the receiving nc failed"; }
-[ "$(sha "$T/nc.out")" = "$(sha "$T/in")" ] || fail "nc: sha256 differs"
-set -- $(mod "$T/nc.srv")
-echo "nc: 20 MB, sha256 equal; moderation at the receiver: unwatched $1 time(s), $2 reads took $3 datagrams"
-[ "$1" -ge 1 ] || { show "$T/nc.srv"; fail "nc's 20 MB: the receiver never moderated"; }
-echo "ok: 20 MB through nc read at the wake-ups, sha256 equal"
+make_key "$T/key"
+# nc_case NAME PORT [ENV...]: 20 MB a -> b through nc, both ends under the
+# shim with ENV; the receiver must have moderated and the bytes be whole
+nc_case() {
+    _n=$1 _p=$2
+    shift 2
+    (exec ip netns exec "$EMU_NS_B" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 "$@" \
+        nc -l "$EMU_IP_B" "$_p") </dev/null >"$T/$_n.out" 2>"$T/$_n.srv" &
+    RECV=$!
+    EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
+    PIDS="$PIDS $RECV"
+    SS_NS=$EMU_NS_B wait_udp "$_p"
+    ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 "$@" \
+        nc -N "$EMU_IP_B" "$_p" <"$T/in" 2>"$T/$_n.cli" ||
+        { show "$T/$_n.cli"; fail "$_n: the sending nc failed"; }
+    wait "$RECV" || { show "$T/$_n.srv"; fail "$_n: the receiving nc failed"; }
+    [ "$(sha "$T/$_n.out")" = "$(sha "$T/in")" ] || fail "$_n: sha256 differs"
+    # shellcheck disable=SC2046 # word-split on purpose: three numbers
+    set -- $(mod "$T/$_n.srv")
+    echo "$_n: 20 MB, sha256 equal; moderation at the receiver: unwatched $1 time(s), $2 reads took $3 datagrams"
+    [ "$1" -ge 1 ] || { show "$T/$_n.srv"; fail "$_n: the receiver never moderated"; }
+    echo "ok: $_n: 20 MB through nc read at the wake-ups, sha256 equal"
+}
+nc_case nc 7302
+nc_case keyed 7303 RUDP_KEY_FILE="$T/key"
+grep -q 'keyed: handshakes rejected' "$T/keyed.srv" ||
+    { show "$T/keyed.srv"; fail "keyed: the receiver's statistics have no keyed line: not keyed"; }
 emu_down
