@@ -424,7 +424,6 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         ctx->stats.malformed++;
         return 0;
     }
-    c->rx_more = !(h->flags & RUDP_PKTF_ACK_NOW);
     uint64_t pn = rudp__conn_rx_pn(c, h->pn);
     if (c->rx_any && (pn < c->rx_floor || rudp__ranges_contains(&c->rx_pns, pn))) {
         ctx->stats.dup_pkts++;
@@ -434,6 +433,8 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         rudp__conn_dirty(c);
         return 0;
     }
+    /* a new packet's word on what follows (a duplicate's is old news) */
+    c->rx_more = !(h->flags & RUDP_PKTF_ACK_NOW);
     if (c->state == RUDP_TIME_WAIT && eliciting && c->tw_restarts < RUDP_TW_RESTARTS) {
         /* The peer still sends (its FIN again: our last ACK was lost or
          * late): the wait starts again, as TCP's does on a FIN resent in

@@ -151,3 +151,21 @@ Test(rxhold, a_lone_packet_with_ack_now_is_told_at_once)
     cr_assert(ne(u32, w.events[SRV] & RUDP_EV_READABLE, 0), "a request is told at once");
     cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "nothing more is coming");
 }
+
+/* A copy of a packet already taken (a replay, or the network's duplicate)
+ * changes nothing: after the burst's last packet said nothing more is
+ * coming, a copy of its first (no ACK_NOW) must not say more is. */
+Test(rxhold, a_duplicate_does_not_say_more_is_coming)
+{
+    start(HOLD);
+    burst(5000);
+    wdgram first = w.q[SRV][0];
+    while (w.qn[SRV])
+        w_take(SRV, 0, 1);
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "the burst ended");
+    uint64_t dups = rudp_ctx_stats(w.ctx[SRV])->dup_pkts;
+    rudp_ctx_input(w.ctx[SRV], w.now, 1, NULL, &w.addr[CLI], first.buf, first.len);
+    w_process(SRV);
+    cr_assert(eq(u64, rudp_ctx_stats(w.ctx[SRV])->dup_pkts, dups + 1), "taken for a duplicate");
+    cr_assert(eq(int, rudp_conn_rx_more(w.conn[SRV]), 0), "a duplicate says nothing");
+}
