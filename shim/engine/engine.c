@@ -795,8 +795,8 @@ void *shim_engine_loop(void *arg)
          * handshakes this turn completed were counted */
         if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
             deadline = shim_engine_pump(e, shim_now());
-        shim_rxmod_decide(e, shim_now());
         rudp_time turn_end = shim_now();
+        shim_rxmod_decide(e, turn_end);
         rudp_time turn = turn_end - turn_start;
         if (turn > e->longest_turn)
             e->longest_turn = turn;
