@@ -19,7 +19,8 @@
 #include "base/poison.h"
 /* Every field of the figures is a uint64_t counter (said where they are
  * defined), so the engines' figures add up field by field; the longest
- * turn is the one exception, taken as the largest. */
+ * turn and the largest moderated read are the exceptions, taken as the
+ * largest. */
 _Static_assert(sizeof(engine_figures) % sizeof(uint64_t) == 0 &&
                    sizeof(rudp_stats) % sizeof(uint64_t) == 0 &&
                    sizeof(shim_udpio_stats) % sizeof(uint64_t) == 0,
@@ -56,6 +57,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->mod_on = e->mod_on;
     f->mod_reads = e->mod_reads;
     f->mod_dgrams = e->mod_dgrams;
+    f->mod_largest = e->mod_largest;
     f->mod_refused = e->mod_refused;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
@@ -67,11 +69,13 @@ static void add_figures(engine_figures *sum, const engine_figures *one)
 {
     uint64_t longest = sum->longest_turn > one->longest_turn ? sum->longest_turn
                                                              : one->longest_turn;
+    uint64_t largest = sum->mod_largest > one->mod_largest ? sum->mod_largest : one->mod_largest;
     uint64_t *a = (uint64_t *)sum;
     const uint64_t *b = (const uint64_t *)one;
     for (size_t i = 0; i < sizeof *sum / sizeof *a; i++)
         a[i] += b[i];
     sum->longest_turn = longest;
+    sum->mod_largest = largest;
 }
 
 static double pct(uint64_t part, uint64_t whole)
@@ -118,8 +122,10 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
     if (f->mod_on) /* rxmod.c */
         say(line, arg, "receive moderation: sockets left unwatched while a bulk transfer "
                        "arrived %llu, read at the engine's wake-ups %llu times, datagrams so "
-                       "read %llu; watched for good, too fast to wait on %llu",
-            (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_refused);
+                       "read %llu, the most in one read %llu; watched for good after an "
+                       "overflow %llu",
+            (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_largest,
+            (ull)f->mod_refused);
     if (f->bridges_grown) /* bridgepump.c */
         say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
                        "to at most %d KiB)",

@@ -23,14 +23,17 @@
  * at the end of the first turn in which its connection says nothing more
  * is coming (a packet with ACK_NOW: a write's tail, a probe; the peer's
  * FIN), it has read nothing for a whole deadline (the peer stopped), or
- * another bridge came onto it; and never again once a read at a deadline
- * took RXMOD_READ_MAX datagrams or more, or found the socket's buffer had
- * overflowed (a rate too high to wait on: at 10 Gbit/s half a millisecond
- * is 430 datagrams, more than a read takes, and an unprivileged
- * process's buffer may hold 212 KiB). Each wake-up of the engine, whatever woke
- * it, reads the sockets it does not watch before anything else (so no
- * timer fires with their datagrams unread), and an error queue still
- * wakes it (epoll reports EPOLLERR on an unwatched fd).
+ * another bridge came onto it; and never again once a read found the
+ * socket's buffer had overflowed (a rate too high to wait on: at 10
+ * Gbit/s half a millisecond is 430 datagrams, 625 KB, and an unprivileged
+ * process's buffer may hold 212 KiB): the wait cost datagrams. A large
+ * read alone does not stop it: on this VM's 1 Gbit/s rows a busy CPU made
+ * the engine late often enough that a read of 128 came in the first
+ * second, and stopping there gave the saving up (design.md, "Receive
+ * moderation"). Each wake-up of the engine, whatever woke it, reads the
+ * sockets it does not watch before anything else (so no timer fires with
+ * their datagrams unread), and an error queue still wakes it (epoll
+ * reports EPOLLERR on an unwatched fd).
  */
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -41,7 +44,6 @@
 #include "base/poison.h"
 
 #define RXMOD_BRIDGES 16
-#define RXMOD_READ_MAX 128 /* half what read_udp takes at once (8 x RX_BATCH) */
 
 static void watch(struct engine *e, esock *s, uint32_t events)
 {
@@ -67,11 +69,13 @@ void shim_rxmod_read(struct engine *e, rudp_time now)
         uint64_t got = st->datagrams_in - before;
         e->mod_reads++;
         e->mod_dgrams += got;
+        if (got > e->mod_largest)
+            e->mod_largest = got;
         if (e->socks[i] != s)
             continue; /* closed by what it read */
         if (got)
             s->mod_heard_at = now;
-        if (got >= RXMOD_READ_MAX || st->rx_dropped != dropped) {
+        if (st->rx_dropped != dropped) {
             s->mod_off = 1; /* watched again at the turn's end, for good */
             e->mod_refused++;
         }
