@@ -74,6 +74,11 @@ size_t rudp_conn_write_space(const rudp_conn *c)
     return may_write(c) ? rudp__conn_send_space(c) : 0;
 }
 
+uint64_t rudp_conn_unsent(const rudp_conn *c)
+{
+    return c->snd_end - c->snd_nxt;
+}
+
 /* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
  * and QUIC stacks' window growth): when the sender says the window blocks
  * it (DATA_BLOCKED at the limit we advertise) while the application keeps

@@ -869,6 +869,10 @@ ssize_t rudp_conn_write(rudp_conn *c, rudp_time now, const void *buf, size_t len
 /* Free space in the send buffer, in bytes (0 once shut down or failed). */
 size_t rudp_conn_write_space(const rudp_conn *c);
 
+/* Bytes written and never sent yet (rudp_conn_info's unsent_bytes, without
+ * the rest of the info). */
+uint64_t rudp_conn_unsent(const rudp_conn *c);
+
 /* The room worth waking a writer for, once the buffer was full: what
  * RUDP_EV_WRITABLE waits for (a quarter of the send limit, at most 64 KiB,
  * at most half TCP_NOTSENT_LOWAT's mark; at least 1). */

@@ -261,17 +261,16 @@ static _Atomic pid_t sfd_pid;    /* the process that made it: a fork's child
 
 static int signal_fd(const sigset_t *old, pid_t me)
 {
-    /* as the kernel's 64 bits: glibc's sigset_t is larger, and what
-     * pthread_sigmask() returns fills only those */
-    uint64_t let = 0;
+    /* as the kernel's 64 bits, which glibc's larger sigset_t begins with
+     * (bit sig - 1 of its first word), and all pthread_sigmask() fills: a
+     * word, not 64 sigismember() calls in each wait */
+    _Static_assert(sizeof(sigset_t) >= sizeof(uint64_t), "sigset_t holds the kernel's mask");
+    uint64_t blocked;
+    memcpy(&blocked, old, sizeof blocked);
+    uint64_t let = ~blocked;
     sigset_t want;
     sigfillset(&want);
-    for (int sig = 1; sig < NSIG && sig <= 64; sig++) {
-        if (sigismember(old, sig) == 1)
-            sigdelset(&want, sig);
-        else
-            let |= 1ull << (sig - 1);
-    }
+    memcpy(&want, &let, sizeof let);
     /* No lock waited for (a fork in another thread must not leave the
      * child one held): the first to make it keeps it; threads whose masks
      * differ set it in turn, one at a time (sfd_setting: the others pass),

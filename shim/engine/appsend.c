@@ -224,9 +224,7 @@ static int can_take(bridge *b, const shim_fd *rec, size_t n)
      * bounds TCP's (the send buffer's own limit follows the congestion
      * window: taking every write while it has room let a peer that reads
      * nothing absorb 300 KiB and more, prog_writeq). */
-    rudp_conn_info i;
-    rudp_conn_get_info(b->conn, &i);
-    if (i.unsent_bytes != 0)
+    if (rudp_conn_unsent(b->conn) != 0)
         return 0;
     if (shim_appsend_app_ino(b) != rec->ino)
         return 0; /* the fd is another connection's app end */
