@@ -269,8 +269,11 @@ static int signal_fd(const sigset_t *old, pid_t me)
     memcpy(&blocked, old, sizeof blocked);
     uint64_t let = ~blocked;
     sigset_t want;
-    sigfillset(&want);
-    memcpy(&want, &let, sizeof let);
+    sigfillset(&want); /* not glibc's own 32 and 33, which it leaves out */
+    uint64_t fill;
+    memcpy(&fill, &want, sizeof fill);
+    fill &= let;
+    memcpy(&want, &fill, sizeof fill);
     /* No lock waited for (a fork in another thread must not leave the
      * child one held): the first to make it keeps it; threads whose masks
      * differ set it in turn, one at a time (sfd_setting: the others pass),

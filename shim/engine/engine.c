@@ -280,7 +280,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
     /* a listener's group of engines: accept order (fifo.c) */
     int fifo = shim_fifo_on(s);
     uint64_t t0 = 0, last = 0;
-    for (int rounds = 0; rounds < 8; rounds++) {
+    for (int rounds = 0; rounds < SHIM_UDP_READ_MAX / RX_BATCH; rounds++) {
         for (int i = 0; i < RX_BATCH; i++) {
             e->iovs[i].iov_base = e->rxbuf + (size_t)i * RX_SIZE;
             e->iovs[i].iov_len = RX_SIZE;

@@ -58,6 +58,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->mod_reads = e->mod_reads;
     f->mod_dgrams = e->mod_dgrams;
     f->mod_largest = e->mod_largest;
+    f->mod_again = e->mod_again;
     f->mod_refused = e->mod_refused;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
@@ -122,10 +123,10 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
     if (f->mod_on) /* rxmod.c */
         say(line, arg, "receive moderation: sockets left unwatched while a bulk transfer "
                        "arrived %llu, read at the engine's wake-ups %llu times, datagrams so "
-                       "read %llu, the most in one read %llu; watched for good after an "
-                       "overflow %llu",
+                       "read %llu, the most in one read %llu (reads of all a read takes, "
+                       "read again at once: %llu); watched for good after an overflow %llu",
             (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_largest,
-            (ull)f->mod_refused);
+            (ull)f->mod_again, (ull)f->mod_refused);
     if (f->bridges_grown) /* bridgepump.c */
         say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
                        "to at most %d KiB)",

@@ -335,6 +335,11 @@ int shim_appsend_few(void);
  * not wait: the engine reads for it) */
 int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
 int shim_apprecv_take_back(struct engine *e); /* how many */
+/* The datagrams one event of a UDP socket reads at most (engine.c's
+ * read_udp: recvmmsg batches of RX_BATCH): a moderated read that took
+ * them all may have left more (rxmod.c). */
+#define SHIM_UDP_READ_MAX 256
+
 /* rxmod.c (receive moderation), turn_mu held: the sockets the engine does
  * not watch read at a wake-up, before its events (dispatching); and after
  * a turn, which to leave unwatched until e->mod_at */

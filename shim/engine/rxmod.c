@@ -30,7 +30,10 @@
  * read alone does not stop it: on this VM's 1 Gbit/s rows a busy CPU made
  * the engine late often enough that a read of 128 came in the first
  * second, and stopping there gave the saving up (design.md, "Receive
- * moderation"). Each wake-up of the engine, whatever woke it, reads the
+ * moderation"); but a read that took all one read takes
+ * (SHIM_UDP_READ_MAX) may have left more, so the next comes at once, not
+ * a deadline later: what waits in the socket never stands there longer
+ * than it would watched. Each wake-up of the engine, whatever woke it, reads the
  * sockets it does not watch before anything else (so no timer fires with
  * their datagrams unread), and an error queue still wakes it (epoll
  * reports EPOLLERR on an unwatched fd).
@@ -79,6 +82,10 @@ void shim_rxmod_read(struct engine *e, rudp_time now)
             s->mod_off = 1; /* watched again at the turn's end, for good */
             e->mod_refused++;
         }
+        /* all one read takes: more may wait, read again at once */
+        s->mod_full = got >= SHIM_UDP_READ_MAX;
+        if (s->mod_full)
+            e->mod_again++;
     }
 }
 
@@ -99,7 +106,7 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
 {
     rudp_time wait = shim_cfg.rudp.rx_hold / 2;
     uint64_t turn = e->wakeups;
-    int any = 0;
+    int any = 0, again = 0;
     if (wait > 0 && atomic_load_explicit(&e->nbridges, memory_order_relaxed) <= RXMOD_BRIDGES) {
         for (bridge *b = e->bridges; b; b = b->next)
             if (b->sock)
@@ -119,6 +126,8 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
             }
             s->mod_turn = turn;
             any = 1;
+            if (s->mod_full)
+                again = 1;
         }
     }
     if (e->mod_at != RUDP_TIME_NEVER)
@@ -130,5 +139,5 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
             if (!s->app_unwatched && s->fd >= 0 && s->w.type == SHIM_WATCHED)
                 watch(e, s, EPOLLIN); /* level-triggered: what came meanwhile wakes it */
         }
-    e->mod_at = any ? now + wait : RUDP_TIME_NEVER;
+    e->mod_at = again ? now : any ? now + wait : RUDP_TIME_NEVER;
 }

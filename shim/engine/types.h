@@ -106,9 +106,11 @@ typedef struct engine_figures {
      * the bridge unread (by the engine, or a call that could see them) */
     uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown; /* bridgepump.c: efd buffers grown for a reader that kept up */
-    /* rxmod.c: sockets left unwatched, reads of them at wake-ups, and the
-     * datagrams those reads took */
-    uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_refused;
+    /* rxmod.c: sockets left unwatched, reads of them at wake-ups, the
+     * datagrams those reads took and the most one took (summed as the
+     * largest: add_figures), reads that took all a read takes (the next
+     * at once), sockets watched again for good */
+    uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
 } engine_figures;
 
 typedef struct esock {
@@ -161,7 +163,7 @@ typedef struct esock {
      * the engine's wake-ups; the bridges on it, the turn that last kept it
      * so, and when a read last found datagrams; mod_off: never again (an
      * overflow) */
-    int mod_unwatched, mod_off;
+    int mod_unwatched, mod_off, mod_full; /* mod_full: its last read took all a read takes */
     int mod_n;
     uint64_t mod_turn;
     rudp_time mod_heard_at;
@@ -351,7 +353,7 @@ struct engine {
     uint64_t app_kept, app_taken, kept_passed;
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */
-    uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_refused;
+    uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

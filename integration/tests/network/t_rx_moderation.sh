@@ -13,51 +13,15 @@
 #   3. 20 MB through nc, sha256 equal: nothing lost or reordered by the
 #      reads at the wake-ups, and the transfer's tail (ACK_NOW) ends it;
 #   4. the same with a shared key (RUDP_KEY_FILE): the flags moderation
-#      reads are the sealed packets' own, once opened;
-#   5. a bulk receiver stopped (SIGSTOP) for 300 ms while its socket is
-#      unwatched: what piled up meanwhile (the sender's whole window, ~170
-#      datagrams) is read at its next wake-up, 128 or more at once; a large
-#      read does not end moderation (only an overflow of the socket's
-#      buffer does), so the transfer's wake-ups stay under half its
-#      datagrams, and its bytes arrive (bulk.c counts them).
+#      reads are the sealed packets' own, once opened.
+# (A receiver stopped while moderated: t_rx_moderation_stop.sh.)
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
-. "$ROOT/integration/emu/netns.sh"
-need_netns "the link emulator's namespaces"
-need_tun "the link emulator"
+. "$ROOT/integration/lib/rxmodlib.sh" # the emulator too, or skip
 need_bin bulk rr
 
 LDP=$(shim_preload)
 emu_up rxmod "delay=5,rate=100,queue=125k" "delay=5,rate=100,queue=125k" 1
-
-# mod FILE: "N R D": sockets left unwatched, reads at wake-ups, datagrams so
-# read (0 0 0 without the line); most FILE: "L O": the most datagrams one
-# such read took, sockets watched for good after an overflow
-mod() {
-    _l=$(stats_lines "$1" | sed -n 's/^receive moderation: sockets left unwatched while a bulk transfer arrived \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\),.*/\1 \2 \3/p' | head -1)
-    echo "${_l:-0 0 0}"
-}
-most() {
-    _l=$(stats_lines "$1" | sed -n 's/^receive moderation: .* the most in one read \([0-9]*\); watched for good after an overflow \([0-9]*\)$/\1 \2/p' | head -1)
-    echo "${_l:-none}"
-}
-# udp FILE: "W D": the engine's wake-ups and datagrams received
-udp() {
-    _w=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups \([0-9]*\) .*/\1/p' | head -1)
-    _d=$(stats_lines "$1" | sed -n 's/^udp: .* received \([0-9]*\) in .*/\1/p' | head -1)
-    echo "${_w:-0} ${_d:-0}"
-}
-
-# receiver PORT SECS OUT: a bulk receiver under the shim in b, for SECS
-# seconds, its output in OUT; RECV its pid (timeout's), listening on return
-receiver() {
-    (exec ip netns exec "$EMU_NS_B" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
-        "$BIN/bulk" recv --port "$1" --time "$2" --once) </dev/null >"$3" 2>&1 &
-    RECV=$!
-    EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
-    PIDS="$PIDS $RECV"
-    SS_NS=$EMU_NS_B wait_udp "$1"
-}
 
 # 1. bulk
 P=7300
@@ -103,37 +67,6 @@ set -- $(mod "$T/rr.cli")
 echo "echoes: moderation at the server $s_on, at the client $1"
 [ "$s_on" = 0 ] && [ "$1" = 0 ] || fail "a request/response exchange was moderated"
 echo "ok: requests and answers are read when they come"
-
-# 5. a receiver stopped for 300 ms in the middle of a transfer
-P=7304
-receiver "$P" 4 "$T/stop.recv"
-ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
-    "$BIN/bulk" send --to "$EMU_IP_B" --port "$P" --timeout 30 >"$T/stop.send" 2>&1 &
-SEND=$!
-PIDS="$PIDS $SEND"
-sleep 1.5
-# the receiver itself: timeout's child (ip netns exec and env exec)
-rpid=$(pgrep -P "$RECV" -x bulk || :)
-[ -n "$rpid" ] || fail "stop: no bulk receiver under timeout ($RECV)"
-kill -STOP "$rpid"
-sleep 0.3
-kill -CONT "$rpid"
-wait "$SEND" || :
-wait "$RECV" || { show "$T/stop.recv"; fail "stop: the bulk receiver failed"; }
-bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/stop.recv")
-[ "${bytes:-0}" -gt 5000000 ] || { show "$T/stop.recv"; fail "stop: ${bytes:-0} bytes in 4 s at 100 Mbit/s"; }
-# shellcheck disable=SC2046 # word-split on purpose: two numbers
-set -- $(most "$T/stop.recv")
-[ "$1" != none ] || { show "$T/stop.recv"; fail "stop: no moderation figures in the receiver's statistics"; }
-largest=$1 over=$2
-# shellcheck disable=SC2046 # word-split on purpose: two numbers
-set -- $(udp "$T/stop.recv")
-wakes=$1 rcvd=$2
-echo "stop: $bytes bytes; $wakes wake-ups for $rcvd datagrams; the most in one moderated read $largest; overflows $over"
-[ "$largest" -ge 128 ] || { show "$T/stop.recv"; fail "stop: no read at a wake-up took 128 datagrams or more ($largest): the stop did not pile them up"; }
-[ "$over" = 0 ] || { show "$T/stop.recv"; fail "stop: the receiver's socket overflowed ($over)"; }
-[ $((wakes * 2)) -lt "$rcvd" ] || { show "$T/stop.recv"; fail "stop: the receiver woke $wakes times for $rcvd datagrams: moderation ended at the large read"; }
-echo "ok: a large read after a stop leaves moderation on"
 
 # 3. and 4. integrity through nc, without a key and with one
 SIZE=20000000
