@@ -64,6 +64,7 @@ void shim_rxmod_read(struct engine *e, rudp_time now)
             continue;
         if (s->app_unwatched || s->fd < 0 || s->w.type != SHIM_WATCHED) {
             s->mod_unwatched = 0; /* an app thread's now, or closing: not ours to watch */
+            s->mod_full = 0;
             continue;
         }
         const shim_udpio_stats *st = shim_udpio_stats_get(e->io);
@@ -122,6 +123,7 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
                 watch(e, s, 0);
                 s->mod_unwatched = 1;
                 s->mod_heard_at = now;
+                s->mod_full = 0; /* its reads are ours from now */
                 e->mod_on++;
             }
             s->mod_turn = turn;
@@ -136,6 +138,7 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
             if (!s || !s->mod_unwatched || s->mod_turn == turn)
                 continue;
             s->mod_unwatched = 0;
+            s->mod_full = 0;
             if (!s->app_unwatched && s->fd >= 0 && s->w.type == SHIM_WATCHED)
                 watch(e, s, EPOLLIN); /* level-triggered: what came meanwhile wakes it */
         }
