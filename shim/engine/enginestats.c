@@ -120,17 +120,23 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
-    if (f->mod_on) /* rxmod.c */
+    if (f->bridges_grown) /* bridgepump.c */
+        say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
+                       "to at most %d KiB)",
+            (ull)f->bridges_grown, SHIM_BRIDGE_BUF_MAX / 1024);
+}
+
+/* Receive moderation (rxmod.c): the engine's reads, not an app thread's. */
+static void print_moderation(const engine_figures *f, shim_line_fn line, void *arg)
+{
+    typedef unsigned long long ull;
+    if (f->mod_on)
         say(line, arg, "receive moderation: sockets left unwatched while a bulk transfer "
                        "arrived %llu, read at the engine's wake-ups %llu times, datagrams so "
                        "read %llu, the most in one read %llu (reads of all a read takes, "
                        "read again at once: %llu); watched for good after an overflow %llu",
             (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_largest,
             (ull)f->mod_again, (ull)f->mod_refused);
-    if (f->bridges_grown) /* bridgepump.c */
-        say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
-                       "to at most %d KiB)",
-            (ull)f->bridges_grown, SHIM_BRIDGE_BUF_MAX / 1024);
 }
 
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)
@@ -247,6 +253,7 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
                        "waits that ended past the core's deadline by that much %llu",
             (int)(SHIM_TIMER_SLACK / 1000000), (ull)t.timer_missed, (ull)t.overslept);
     print_app_paths(&t, line, arg);
+    print_moderation(&t, line, arg);
     if (n > 1) /* forward.c */
         say(line, arg, "engines: datagrams handed to the engine of their connection %llu, taken "
                        "%llu, dropped %llu",
