@@ -34,6 +34,9 @@
                                   other_cpu_s= (its other threads) threads=, and since
                                   the first sample main_cpu_pct= other_cpu_pct= (% of
                                   one CPU) cpu_busy_pct= (the machine's, all CPUs)
+  report.py ends SCRIPT SND_PID RCV_PID A2B_TID B2A_TID HZ BYTES
+                                  print each end's CPU per GB from a system-wide perf
+                                  sample of a transfer (B23; report_ends.py)
   report.py table DIR             read DIR/results.tsv and DIR/meta.tsv (and
                                   DIR/cryptocost.txt, if there), print the table
                                   (also to DIR/table.txt), write the gnuplot data
@@ -50,6 +53,7 @@ import re
 import sys
 import time
 
+import report_ends
 from report_table import cmd_table
 
 
@@ -367,6 +371,9 @@ def main(argv):
         return 0
     if len(argv) >= 5 and argv[1] == "snmp":
         cmd_snmp(argv[2], argv[3], argv[4:])
+        return 0
+    if len(argv) == 9 and argv[1] == "ends":
+        report_ends.cmd_ends(*argv[2:])
         return 0
     if len(argv) == 4 and argv[1] == "reqcost":
         cmd_reqcost(argv[2], argv[3])

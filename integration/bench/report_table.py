@@ -334,6 +334,9 @@ def cmd_table(d):
     if "B22-stall" in scenarios or "B22-cost" in scenarios:
         hand_tables(T, res, trs, nruns, med, n_ok, meta)
 
+    if "B23" in scenarios:
+        ends_table(T, res, trs, nruns, med, n_ok, meta)
+
     if "B7" in scenarios:
         T.out("B7  %s" % meta.get("desc_B7", ""))
         head = ["pair", "rudp Mbit/s", "cubic Mbit/s", "rudp %link", "cubic %link",
@@ -557,6 +560,38 @@ def hand_tables(T, res, trs, nruns, med, n_ok, meta):
               "per datagram); per hour: the count over the idle time, the connection's first "
               "validation included.")
         T.out()
+
+
+def ends_table(T, res, trs, nruns, med, n_ok, meta):
+    """B23 (b23_ends.sh, issue 46): each end's CPU per GB, the kernel's
+    work for it included wherever it ran (report_ends.py)."""
+    sc = "B23"
+    T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))
+    head = ["transport", "Mbit/s", "sender s/GB", "x tcp-bbr", "its process",
+            "receiver s/GB", "x tcp-bbr", "its process", "the link", "unattributed", "runs"]
+    rs, rr = med(sc, "tcp-bbr", "snd_s_gb"), med(sc, "tcp-bbr", "rcv_s_gb")
+    rows = []
+    for tr in trs:
+        if (sc, tr, "goodput") not in res:
+            continue
+        s, r = med(sc, tr, "snd_s_gb"), med(sc, tr, "rcv_s_gb")
+        rows.append([tr, fmt(med(sc, tr, "goodput"), "%.1f"), fmt(s, "%.2f"),
+                     fmt(ratio(s, rs), "%.2f"), fmt(med(sc, tr, "snd_proc_s_gb"), "%.2f"),
+                     fmt(r, "%.2f"), fmt(ratio(r, rr), "%.2f"),
+                     fmt(med(sc, tr, "rcv_proc_s_gb"), "%.2f"),
+                     fmt(med(sc, tr, "link_s_gb"), "%.2f"),
+                     fmt(med(sc, tr, "unattr_s_gb"), "%.2f"),
+                     "%d/%s" % (n_ok(sc, tr, "goodput"), nruns)])
+    T.grid(head, rows)
+    T.out("  CPU seconds per GB received, from perf sampling every CPU during the transfer "
+          "(perf record -a -g): an end is its process (all threads) plus the kernel's work "
+          "for it elsewhere: the samples of the emulator thread delivering into it that are "
+          "inside the kernel's receive path (what each packet set off, the protocol's answer "
+          "included), and TCP's timers (pacing and small queues at the sender, delayed ACKs "
+          "at the receiver) wherever they fired. the link: the emulator's own work (reads, "
+          "queues, timers, writes); unattributed: network-stack samples in other contexts "
+          "that name neither end. The sampling itself costs both transports alike.")
+    T.out()
 
 
 B20_ROWS = ("kernel-tcp", "tcp+filter", "preload", "supervised", "supervised-server")

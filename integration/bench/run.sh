@@ -42,6 +42,9 @@
 #          gap at the receiver (kernel TCP's the reference), the moves;
 #          and an idle connection's standby cost (datagrams and bytes per
 #          hour), keyed and unkeyed
+#   B23    B1's link with each end on a CPU of its own beside the emulator
+#          thread that delivers into it: each end's CPU busy time per GB,
+#          kernel TCP's softirq work included (b23_ends.sh, issue 46)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -127,7 +130,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22,B23}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 TIME=${BENCH_TIME:-15}
@@ -329,6 +332,7 @@ meta desc_B21-1500 "bulk, B1's link at MTU 1500, IP fragments dropped; ${TIME} s
 meta desc_B21-9000 "bulk, B1's link at MTU 9000 (jumbo frames), IP fragments dropped; ${TIME} s runs"
 meta desc_B21-wg "bulk through a WireGuard tunnel (wireguard-go, MTU 1420) over B1's link at MTU 1500 (the link counts the tunnel's packets); ${TIME} s runs"
 meta desc_B21-hole "black hole: 30 MB a -> b (roamio.py, unpaced) on B1's link at MTU 1500; once b holds a quarter, b drops every packet over 1280 bytes and every fragment, no ICMP (kernel TCP: tcp_mtu_probing=1)"
+meta desc_B23 "bulk on B1's link (100 Mbit/s, 10 ms RTT, no loss), every CPU sampled by perf (${BENCH_B23_HZ:-999} Hz); ${TIME} s runs"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
@@ -670,6 +674,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/b20_reach.sh"   # B20: the supervisor's costs (issue 35)
 . "$ROOT/integration/bench/b21_mtu.sh"     # B21: path MTU, WireGuard, a black hole (issue 44)
 . "$ROOT/integration/bench/b22_hand.sh"    # B22: two paths, the stall and the standby's cost (issue 48)
+. "$ROOT/integration/bench/b23_ends.sh"    # B23: each end's CPU, softirq work included (issue 46)
 
 # ---------------------------------------------------------------- report
 
