@@ -88,7 +88,7 @@ if want B23; then
                         # shellcheck disable=SC2046
                         set -- $($REPORT ends "$l.script" "$spid2" "$rpid" "$a2b" "$b2a" \
                             "$B23_HZ" "$bytes")
-                        rm -f "$l.data" "$l.script"
+                        [ "${BENCH_B23_KEEP:-0}" = 1 ] || rm -f "$l.data" "$l.script"
                     fi
                     spid2=""
                 else

@@ -15,6 +15,9 @@
 #                   a bulk receiver (bulk.c) under the shim ($LDP) in
 #                   $EMU_NS_B for SECS seconds, its output in OUT; RECV its
 #                   pid (timeout's), listening on return
+#   bulk3 PORT      a 3 s bulk transfer from $EMU_NS_A to it, both under the
+#                   shim: the receiver's output in $T/bulk.recv, the
+#                   sender's in $T/bulk.send; fails unless over 5 MB came
 # POSIX sh.
 
 . "$ROOT/integration/emu/netns.sh"
@@ -44,4 +47,13 @@ receiver() {
     EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
     PIDS="$PIDS $RECV"
     SS_NS=$EMU_NS_B wait_udp "$1"
+}
+
+bulk3() {
+    receiver "$1" 3 "$T/bulk.recv"
+    ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
+        "$BIN/bulk" send --to "$EMU_IP_B" --port "$1" --timeout 30 >"$T/bulk.send" 2>&1 || :
+    wait "$RECV" || { show "$T/bulk.recv"; fail "the bulk receiver failed"; }
+    bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/bulk.recv")
+    [ "${bytes:-0}" -gt 5000000 ] || { show "$T/bulk.recv"; fail "bulk: ${bytes:-0} bytes in 3 s at 100 Mbit/s"; }
 }

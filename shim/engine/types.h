@@ -92,6 +92,7 @@ typedef struct engine_figures {
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
     uint64_t timer_missed; /* engine.c: the timerfd past its time by SHIM_TIMER_SLACK */
+    uint64_t tfd_arms;     /* appsend.c: timerfd_settime calls on the engine's timerfd */
     uint64_t overslept;    /* engine.c: waits that ended past the core's deadline by it */
     uint64_t feat[SHIM_FIG_N]; /* a feature's (hooks.h: shim_engine_set_figures) */
     /* fifo.c: accepted connections held for the accept order, and the
@@ -382,8 +383,11 @@ struct engine {
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
     uint64_t timer_missed;      /* waits the timerfd should have ended, ended by the slack */
+    uint64_t tfd_arms;          /* timerfd_settime calls on tfd (appsend.c, turn_mu) */
     uint64_t overslept;         /* waits that ended past the core's deadline by the slack */
     uint64_t app_core_passes;   /* the core's timers run by app threads' turns (turn_mu) */
+    uint64_t turns_at_sleep;    /* app_sends + app_turns + app_core_passes at the last
+                                 * sleep: none since, the wait's own timeout (appsend.c) */
     rudp_time wait_until;       /* when the current (or last) wait ends at the latest */
     /* a feature's area (hooks.h), allocated at the engine's start */
     void *ext;

@@ -24,13 +24,7 @@ LDP=$(shim_preload)
 emu_up rxmod "delay=5,rate=100,queue=125k" "delay=5,rate=100,queue=125k" 1
 
 # 1. bulk
-P=7300
-receiver "$P" 3 "$T/bulk.recv"
-ip netns exec "$EMU_NS_A" timeout 60 env LD_PRELOAD="$LDP" RUDP_STATS=1 \
-    "$BIN/bulk" send --to "$EMU_IP_B" --port "$P" --timeout 30 >"$T/bulk.send" 2>&1 || :
-wait "$RECV" || { show "$T/bulk.recv"; fail "the bulk receiver failed"; }
-bytes=$(sed -n 's/^bytes=\([0-9]*\) .*/\1/p' "$T/bulk.recv")
-[ "${bytes:-0}" -gt 5000000 ] || { show "$T/bulk.recv"; fail "bulk: ${bytes:-0} bytes in 3 s at 100 Mbit/s"; }
+bulk3 7300 # sets bytes
 # shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/bulk.recv")
 on=$1 reads=$2 dgrams=$3
