@@ -12,9 +12,12 @@
 # record -a -g), and report_ends.py gives each end its process's samples,
 # the samples of the emulator thread delivering into it that are inside the
 # kernel's receive path (what the packet set off: the protocol's work, not
-# the link's), and, elsewhere, those inside TCP's sender or receiver
-# timers; the rest of the emulator's threads is the link's, reported
-# apart. Without perf, or where it cannot sample every CPU: skipped.
+# the link's), and those of the idle task or ksoftirqd inside TCP's sender
+# or receiver timers; the rest of the emulator's threads is the link's, and
+# network work in other contexts is no end's, both reported apart. Without
+# perf, or where it cannot sample every CPU: skipped. Where kernel symbols
+# do not resolve (no emulator sample inside the receive path) the figures
+# are NA rather than a kernel TCP reference without its kernel share.
 
 b23_thread() {
     for _t in /proc/"$EMU_PID"/task/*; do
@@ -38,7 +41,8 @@ if want B23; then
         say "B23 skip: perf off (BENCH_PERF=0)"
     elif ! command -v perf >/dev/null 2>&1; then
         say "B23 skip: no perf (linux-perf)"
-    elif ! perf record -a -F "$B23_HZ" -o "$LOGS/B23.probe.data" -- true >/dev/null 2>&1; then
+    elif ! perf record -a -g -F "$B23_HZ" -o "$LOGS/B23.probe.data" -- true >/dev/null 2>&1; then
+        rm -f "$LOGS/B23.probe.data"
         say "B23 skip: perf cannot sample every CPU here (perf record -a refused)"
     else
         rm -f "$LOGS/B23.probe.data"
@@ -60,8 +64,10 @@ if want B23; then
                     rpid=$(b23_pid "bulk recv --port $port ")
                     # a bounded workload rather than a signal at the end: dash
                     # runs its own TERM trap when a waited-for child dies of
-                    # SIGTERM; the transfer ends within TIME s of its start
-                    perf record -a -g -F "$B23_HZ" -o "$l.data" -- sleep $((TIME + 2)) \
+                    # SIGTERM. The transfer ends TIME s after its accept; the
+                    # 5 s beyond cover a slow start under load, and samples
+                    # after the end are the link's or idle, no end's.
+                    perf record -a -g -F "$B23_HZ" -o "$l.data" -- sleep $((TIME + 5)) \
                         >/dev/null 2>"$l.perf.err" &
                     ppid=$!
                     sleep 0.3

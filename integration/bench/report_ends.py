@@ -15,13 +15,18 @@ No third-party modules.
                           are inside the kernel's receive path (what the
                           packet set off: IP, TCP or UDP, the wake-up of the
                           reader, and whatever the protocol sent in answer),
-                          plus samples elsewhere inside that end's TCP
-                          timers (pacing, small queues; delayed ACK)
+                          plus samples of the idle task or ksoftirqd inside
+                          that end's TCP timers (pacing, small queues,
+                          retransmission; delayed ACK)
       link                the emulator threads' other samples: the link's
                           own work (its reads, queues, timers and writes)
       unattributed        samples elsewhere in the network stack that name
-                          neither end (softirq work picked up in another
-                          process or the idle task)
+                          neither end (softirq work on other processes,
+                          packets taken in the idle task): counted for
+                          neither, for either transport
+      All NA when either process has no sample or no emulator sample is
+      inside the receive path (kernel symbols not resolved: the kernel's
+      share could not be told, which would favour kernel TCP's reference).
 """
 import re
 
@@ -32,41 +37,43 @@ HEAD = re.compile(r"^(.*?)\s+(\d+)/(\d+)\s+([\d.]+):")
 RECEIVE = frozenset(("__netif_receive_skb_core", "__netif_receive_skb",
                      "__netif_receive_skb_one_core", "netif_receive_skb",
                      "process_backlog", "ip_rcv", "ip6_rcv", "ip_local_deliver"))
-# TCP's own timers and deferred sends, run wherever a softirq fires.
+# TCP's own timers, charged to their end where they fire in the idle task
+# or ksoftirqd (anywhere else they are another process's context).
 TCP_SENDER = frozenset(("tcp_pace_kick", "tcp_tasklet_func", "tcp_tsq_handler",
                         "tcp_tsq_write", "tcp_write_timer", "tcp_write_timer_handler",
-                        "tcp_retransmit_timer", "tcp_write_xmit", "tcp_ack"))
-TCP_RECEIVER = frozenset(("tcp_delack_timer", "tcp_delack_timer_handler",
-                          "tcp_data_queue", "tcp_rcv_established"))
+                        "tcp_retransmit_timer"))
+TCP_RECEIVER = frozenset(("tcp_delack_timer", "tcp_delack_timer_handler"))
 NET = ("tcp_", "udp_", "ip_", "net_rx_action", "__netif", "netif_")
 
 
 def samples(path):
-    """(pid, tid, frames) of each sample in a perf script file."""
+    """(comm, pid, tid, frames) of each sample in a perf script file."""
     cur, frames = None, []
     with open(path, errors="replace") as f:
         for line in f:
             if not line.strip():
                 if cur:
-                    yield cur[0], cur[1], frames
+                    yield cur[0], cur[1], cur[2], frames
                 cur, frames = None, []
                 continue
             if cur is None:
                 m = HEAD.match(line)
                 if m:
-                    cur, frames = (int(m.group(2)), int(m.group(3))), []
+                    cur, frames = (m.group(1).strip(), int(m.group(2)), int(m.group(3))), []
                 continue
             w = line.split()
             if len(w) >= 2:
                 frames.append(w[1])
     if cur:
-        yield cur[0], cur[1], frames
+        yield cur[0], cur[1], cur[2], frames
 
 
 def attribute(path, snd, rcv, a2b, b2a):
-    """Sample counts: {snd_proc, snd_kern, rcv_proc, rcv_kern, link, unattr}."""
-    n = dict.fromkeys(("snd_proc", "snd_kern", "rcv_proc", "rcv_kern", "link", "unattr"), 0)
-    for pid, tid, frames in samples(path):
+    """Sample counts: {snd_proc, snd_kern, rcv_proc, rcv_kern, link, unattr,
+    received (emulator samples inside the receive path)}."""
+    n = dict.fromkeys(("snd_proc", "snd_kern", "rcv_proc", "rcv_kern", "link", "unattr",
+                       "received"), 0)
+    for comm, pid, tid, frames in samples(path):
         if pid == snd:
             n["snd_proc"] += 1
             continue
@@ -76,12 +83,13 @@ def attribute(path, snd, rcv, a2b, b2a):
         fs = set(frames)
         if tid in (a2b, b2a):
             if fs & RECEIVE:
+                n["received"] += 1
                 n["rcv_kern" if tid == a2b else "snd_kern"] += 1
             else:
                 n["link"] += 1
-        elif fs & TCP_SENDER:
+        elif (pid == 0 or comm.startswith("ksoftirqd")) and fs & TCP_SENDER:
             n["snd_kern"] += 1
-        elif fs & TCP_RECEIVER:
+        elif (pid == 0 or comm.startswith("ksoftirqd")) and fs & TCP_RECEIVER:
             n["rcv_kern"] += 1
         elif any(x.startswith(NET) for x in frames):
             n["unattr"] += 1
@@ -95,7 +103,7 @@ def cmd_ends(path, snd, rcv, a2b, b2a, hz, nbytes):
         n = attribute(path, int(snd), int(rcv), int(a2b), int(b2a))
     except (ValueError, OSError):
         gb, n = 0, None
-    if not n or gb <= 0 or hz <= 0:
+    if not n or gb <= 0 or hz <= 0 or not n["snd_proc"] or not n["rcv_proc"] or not n["received"]:
         print("NA NA NA NA NA NA")
         return
 

@@ -587,10 +587,11 @@ def ends_table(T, res, trs, nruns, med, n_ok, meta):
           "(perf record -a -g): an end is its process (all threads) plus the kernel's work "
           "for it elsewhere: the samples of the emulator thread delivering into it that are "
           "inside the kernel's receive path (what each packet set off, the protocol's answer "
-          "included), and TCP's timers (pacing and small queues at the sender, delayed ACKs "
-          "at the receiver) wherever they fired. the link: the emulator's own work (reads, "
-          "queues, timers, writes); unattributed: network-stack samples in other contexts "
-          "that name neither end. The sampling itself costs both transports alike.")
+          "included), and TCP's timers (pacing, small queues and retransmission at the "
+          "sender, delayed ACKs at the receiver) where they fired in the idle task or "
+          "ksoftirqd. the link: the emulator's own work (reads, queues, timers, writes); "
+          "unattributed: network-stack samples in other contexts, no end's for either "
+          "transport. The sampling itself costs both transports alike.")
     T.out()
 
 

@@ -42,9 +42,9 @@
 #          gap at the receiver (kernel TCP's the reference), the moves;
 #          and an idle connection's standby cost (datagrams and bytes per
 #          hour), keyed and unkeyed
-#   B23    B1's link with each end on a CPU of its own beside the emulator
-#          thread that delivers into it: each end's CPU busy time per GB,
-#          kernel TCP's softirq work included (b23_ends.sh, issue 46)
+#   B23    B1's transfer under perf record -a -g: each end's CPU per GB,
+#          the kernel's work for it included wherever it ran (kernel TCP's
+#          ACKs, pacing and sending in softirq; b23_ends.sh, issue 46)
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the

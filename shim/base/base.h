@@ -107,6 +107,8 @@ int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct ti
  * of a program's epoll_wait (interpose/epoll.c). */
 int shim_real_epoll_wait_ts(int epfd, struct epoll_event *ev, int max,
                             const struct timespec *tmo, const sigset_t *mask);
+/* 1 while that wait keeps nanoseconds (epoll_pwait2 not found wanting). */
+int shim_real_epoll_ns(void);
 /* libc's select() and pselect() (interpose/select.c), bound the same way. */
 int real_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv);
 int real_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,

@@ -404,6 +404,11 @@ int real_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct ti
  * fails so once, for the whole process. */
 static _Atomic int no_pwait2;
 
+int shim_real_epoll_ns(void)
+{
+    return !atomic_load_explicit(&no_pwait2, memory_order_relaxed);
+}
+
 int shim_real_epoll_wait_ts(int epfd, struct epoll_event *ev, int max,
                             const struct timespec *tmo, const sigset_t *mask)
 {

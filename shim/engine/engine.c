@@ -618,6 +618,7 @@ static struct timespec *sleep_timeout(struct engine *e, rudp_time wake, rudp_tim
 {
     rudp_time at = wake;
     if (shim_appsend_sleep(e, wake)) {
+        e->tfd_sleeps++;
         /* The timerfd is the timer (appsend.c); should it not fire, the
          * wait ends SHIM_TIMER_SLACK past it all the same. Once, in a
          * loaded make test, an engine slept 60 s past its connection's SYN

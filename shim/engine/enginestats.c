@@ -38,6 +38,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->late_ns = e->late_ns;
     f->timer_missed = e->timer_missed;
     f->tfd_arms = e->tfd_arms;
+    f->tfd_sleeps = e->tfd_sleeps;
     f->overslept = e->overslept;
     f->longest_turn = e->longest_turn;
     f->squatted = e->squatted;
@@ -246,10 +247,10 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     /* what the engines' cores hold now (RUDP_MEMORY's budget), not a drop */
     say(line, arg, "engine: threads %d (connections each %s), memory held %llu bytes; wake-ups "
                    "%llu (%llu by a deadline, late by %.1f us on average, longest turn %.1f ms); "
-                   "its timerfd armed %llu times",
+                   "its timerfd armed %llu times, slept on %llu times",
         n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
-        (double)t.longest_turn / 1e6, (ull)t.tfd_arms);
+        (double)t.longest_turn / 1e6, (ull)t.tfd_arms, (ull)t.tfd_sleeps);
     if (t.timer_missed || t.overslept) /* engine.c */
         say(line, arg, "engine timer: waits its timerfd did not end, ended %d ms past it %llu; "
                        "waits that ended past the core's deadline by that much %llu",

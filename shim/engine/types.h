@@ -92,7 +92,8 @@ typedef struct engine_figures {
     shim_udpio_stats u;
     uint64_t wakeups, timed_wakeups, late_ns, longest_turn, squatted, memory, gso_on;
     uint64_t timer_missed; /* engine.c: the timerfd past its time by SHIM_TIMER_SLACK */
-    uint64_t tfd_arms;     /* appsend.c: timerfd_settime calls on the engine's timerfd */
+    uint64_t tfd_arms;     /* appsend.c: the engine's timerfd armed for a time */
+    uint64_t tfd_sleeps;   /* engine.c: waits the timerfd was to end */
     uint64_t overslept;    /* engine.c: waits that ended past the core's deadline by it */
     uint64_t feat[SHIM_FIG_N]; /* a feature's (hooks.h: shim_engine_set_figures) */
     /* fifo.c: accepted connections held for the accept order, and the
@@ -383,7 +384,8 @@ struct engine {
     uint64_t longest_turn; /* ns from a wake-up to the end of its turn */
     uint64_t timed_wakeups, late_ns; /* those ended by a deadline; summed lateness */
     uint64_t timer_missed;      /* waits the timerfd should have ended, ended by the slack */
-    uint64_t tfd_arms;          /* timerfd_settime calls on tfd (appsend.c, turn_mu) */
+    uint64_t tfd_arms;          /* tfd armed for a time (appsend.c, turn_mu) */
+    uint64_t tfd_sleeps;        /* waits tfd was to end (engine.c, turn_mu) */
     uint64_t overslept;         /* waits that ended past the core's deadline by the slack */
     uint64_t app_core_passes;   /* the core's timers run by app threads' turns (turn_mu) */
     uint64_t turns_at_sleep;    /* app_sends + app_turns + app_core_passes at the last

