@@ -93,9 +93,9 @@ if want B23; then
                         perf script -i "$l.data" -F comm,pid,tid,time,ip,sym >"$l.script" 2>/dev/null
                         # shellcheck disable=SC2046
                         set -- $($REPORT ends "$l.script" "$spid2" "$rpid" "$a2b" "$b2a" \
-                            "$B23_HZ" "$bytes")
-                        [ "${BENCH_B23_KEEP:-0}" = 1 ] || rm -f "$l.data" "$l.script"
+                            "$B23_HZ" "$bytes") NA NA NA NA NA NA # NA if it said nothing
                     fi
+                    [ "${BENCH_B23_KEEP:-0}" = 1 ] || rm -f "$l.data" "$l.script"
                     spid2=""
                 else
                     emu__kill_pid "$spid"
