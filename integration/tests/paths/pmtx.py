@@ -16,8 +16,8 @@ else:
 t0 = time.time(); off = 0; chunk = 1 << 16
 while off < len(data):
     if rate:
-        due = t0 + off / rate
-        if due > time.time(): time.sleep(due - time.time())
+        wait = t0 + off / rate - time.time()  # read the clock once: a
+        if wait > 0: time.sleep(wait)         # second read may be past it
     s.sendall(data[off:off + chunk]); off += chunk
 # Every byte acknowledged (SIOCOUTQ 0), the connection still open: the
 # segment size it ended with (under the shim: rudp's datagram size).
