@@ -33,8 +33,6 @@ b23_pid() {
     done | tail -1
 }
 
-B23_HZ=${BENCH_B23_HZ:-999}
-
 if want B23; then
     sc=B23
     if [ "${BENCH_PERF:-1}" = 0 ]; then

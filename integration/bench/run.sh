@@ -133,6 +133,10 @@ RUNS=${BENCH_RUNS:-3}
 ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22,B23}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
+B23_HZ=${BENCH_B23_HZ:-999} # said at the start, not after the scenarios before B23
+case "$B23_HZ" in
+    '' | *[!0-9]* | 0) fail "BENCH_B23_HZ=$B23_HZ: not a whole number of samples per second (999 by default)" ;;
+esac
 TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
 FAIR_TIME=${BENCH_FAIR_TIME:-15}
@@ -332,7 +336,7 @@ meta desc_B21-1500 "bulk, B1's link at MTU 1500, IP fragments dropped; ${TIME} s
 meta desc_B21-9000 "bulk, B1's link at MTU 9000 (jumbo frames), IP fragments dropped; ${TIME} s runs"
 meta desc_B21-wg "bulk through a WireGuard tunnel (wireguard-go, MTU 1420) over B1's link at MTU 1500 (the link counts the tunnel's packets); ${TIME} s runs"
 meta desc_B21-hole "black hole: 30 MB a -> b (roamio.py, unpaced) on B1's link at MTU 1500; once b holds a quarter, b drops every packet over 1280 bytes and every fragment, no ICMP (kernel TCP: tcp_mtu_probing=1)"
-meta desc_B23 "bulk on B1's link (100 Mbit/s, 10 ms RTT, no loss), every CPU sampled by perf (${BENCH_B23_HZ:-999} Hz); ${TIME} s runs"
+meta desc_B23 "bulk on B1's link (100 Mbit/s, 10 ms RTT, no loss), every CPU sampled by perf ($B23_HZ Hz); ${TIME} s runs"
 meta desc_B5 "$RR_COUNT sequential 100-byte echoes, 40 ms RTT, 1% loss both ways (all transports at once on one link)"
 meta desc_B6 "loopback 127.0.0.1, no emulator: bulk ${LO_TIME} s; 1-byte ping-pong x $PING_COUNT"
 meta desc_B7 "B1's link shared ${FAIR_TIME} s: one rudp flow + one kernel TCP cubic flow started together"
