@@ -305,6 +305,13 @@ static uint8_t *tx_buf(rudp_ctx *ctx, size_t len)
     return p ? p : ctx->pkt;
 }
 
+int rudp_conn_tx_paced(const rudp_conn *c, rudp_time now, rudp_time within)
+{
+    return c->pace_held && c->pace_time <= now + within && within > 0 &&
+           within <= c->rtt.smoothed / 4 && c->probes == 0 &&
+           c->rec.bytes_in_flight < c->cc.cwnd && rudp__conn_have_stream_to_send(c);
+}
+
 /* Builds and sends one DATA packet. Returns 1 if one was sent, 0 if there
  * was nothing to send (or the pacer/window holds it back). */
 static int send_one(rudp_conn *c, rudp_time now)

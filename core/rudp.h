@@ -904,6 +904,12 @@ int rudp_conn_rx_held(const rudp_conn *c);
  * before the peer's FIN: a bulk transfer arriving, whose next datagrams
  * may be read together a moment later (the shim's receive moderation). */
 int rudp_conn_rx_more(const rudp_conn *c);
+/* 1 while c's pacer holds stream data back that the window lets go, its
+ * next burst due within `within` of now, on a path of a smoothed RTT of
+ * at least 4 `within`: a bulk sender, which wakes for that burst anyway,
+ * so its ACKs may be read then (the shim's moderation at the sender, its
+ * ACKs timed by their kernel receive time). */
+int rudp_conn_tx_paced(const rudp_conn *c, rudp_time now, rudp_time within);
 void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n);
 
 /*

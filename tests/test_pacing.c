@@ -30,6 +30,29 @@ static void run(const rudp_cc_ops *cc, uint64_t rate, rudp_time owd, size_t queu
             (double)r->pkts_sent / (double)r->pacer_wakeups, r->retx_pct);
 }
 
+/* A fresh simulation seeded `seed` (*s), its two endpoints joined by a
+ * 5 ms link of rate_bps and a drop-tail queue each way, the first sending
+ * to_send bytes to the second under BBR, without end; the flow's app. */
+static int bbr_flow(sim *s, uint64_t seed, uint64_t rate_bps, size_t queue, uint64_t to_send)
+{
+    sim_init(s, seed);
+    int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[b][a] : &s->link[a][b];
+        l->delay = RUDP_MS(5);
+        l->rate_bps = rate_bps;
+        l->queue_bytes = queue;
+    }
+    sim_bulk_listen(s, b);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    cfg.cc = &rudp__cc_bbr;
+    sim_app cli = {.to_send = to_send, .expect = 0, .bulk = 1, .no_shutdown = 1};
+    int f = sim_connect(s, a, b, &cli, &cfg);
+    cr_assert(ge(int, f, 0));
+    return f;
+}
+
 Test(pacing, bbr_sends_bursts_of_packets_per_pacer_wakeup_at_100_mbit, .timeout = 30)
 {
     sim_bulk_result r;
@@ -109,21 +132,7 @@ Test(pacing, a_sender_back_from_idle_gets_at_most_a_train_of_credit, .timeout = 
      * was the quantum and a millisecond at a pacing rate BBR had raised:
      * 302 packets at once here. */
     sim s;
-    sim_init(&s, 5);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    for (int d = 0; d < 2; d++) {
-        sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
-        l->delay = RUDP_MS(5);
-        l->rate_bps = 1000000000;
-        l->queue_bytes = 1250000;
-    }
-    sim_bulk_listen(&s, b);
-    rudp_config cfg;
-    rudp_config_default(&cfg);
-    cfg.cc = &rudp__cc_bbr;
-    sim_app cli = {.to_send = 8000000, .expect = 0, .bulk = 1, .no_shutdown = 1};
-    int f = sim_connect(&s, a, b, &cli, &cfg);
-    cr_assert(ge(int, f, 0));
+    int f = bbr_flow(&s, 5, 1000000000, 1250000, 8000000);
     sim_run_until(&s, s.now + RUDP_SEC(2));
     sim_app *app = &s.apps[f];
     cr_assert(eq(u64, app->sent, 8000000), "the first 8 MB went");
@@ -146,5 +155,35 @@ Test(pacing, a_sender_back_from_idle_gets_at_most_a_train_of_credit, .timeout = 
             (unsigned long long)burst.pkts, burst.max_run);
     cr_assert(gt(u64, burst.pkts, 1000), "it sent again");
     cr_assert(le(int, burst.max_run, 95), "%d packets at one instant", burst.max_run);
+    sim_free(&s);
+}
+
+Test(pacing, a_paced_bulk_sender_says_so_and_an_idle_one_does_not, .timeout = 30)
+{
+    /* rudp_conn_tx_paced (the shim's moderation at the sender): while a
+     * bulk flow's pacer holds data back, its next burst within `within`
+     * (on a path of at least 4 `within`), it says 1; asked for a wait
+     * longer than a quarter of the round trip, 0; once its data ran out, 0. */
+    sim s;
+    int f = bbr_flow(&s, 9, 100000000, 125000, 30000000);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    sim_app *app = &s.apps[f];
+    cr_assert(lt(u64, app->sent, 30000000), "still sending");
+    int paced = 0, too_long = 0, steps = 0;
+    for (; steps < 2000; steps++) {
+        sim_run_until(&s, s.now + RUDP_US(100));
+        paced += rudp_conn_tx_paced(app->conn, s.now, RUDP_US(1500));
+        /* a 10 ms path: a wait of 5 ms is more than a quarter of it */
+        too_long += rudp_conn_tx_paced(app->conn, s.now, RUDP_MS(5));
+    }
+    fprintf(stderr, "paced at %d of %d instants\n", paced, steps);
+    cr_assert(gt(int, paced, steps / 2), "paced at %d of %d instants", paced, steps);
+    cr_assert(eq(int, too_long, 0), "a wait past a quarter of the round trip: never");
+    cr_assert(eq(int, rudp_conn_tx_paced(app->conn, s.now, 0), 0), "no wait: never");
+    sim_run_until(&s, s.now + RUDP_SEC(4)); /* the 30 MB are gone */
+    cr_assert(eq(u64, app->sent, 30000000));
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    cr_assert(eq(int, rudp_conn_tx_paced(app->conn, s.now, RUDP_US(1500)), 0),
+              "nothing left to send: not paced");
     sim_free(&s);
 }

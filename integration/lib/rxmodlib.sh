@@ -10,6 +10,10 @@
 #                   that took all a read takes (read again at once),
 #                   sockets watched for good after an overflow ("none"
 #                   without the line)
+#   txmod FILE      "N R D S": sockets left unwatched as a paced sender's,
+#                   reads at the engine's wake-ups, datagrams so read,
+#                   datagrams timed by their kernel receive time ("0 0 0 0"
+#                   without the line)
 #   udp FILE        "W D": the engine's wake-ups and datagrams received
 #   receiver PORT SECS OUT
 #                   a bulk receiver (bulk.c) under the shim ($LDP) in
@@ -27,6 +31,13 @@ need_tun "the link emulator"
 mod() {
     _l=$(stats_lines "$1" | sed -n 's/^receive moderation: sockets left unwatched while a bulk transfer arrived \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\),.*/\1 \2 \3/p' | head -1)
     echo "${_l:-0 0 0}"
+}
+
+# txmod FILE: "ON READS DGRAMS STAMPED" of the moderation at the sender
+# ("0 0 0 0" without the line)
+txmod() {
+    _l=$(stats_lines "$1" | sed -n 's/^moderation at the sender: sockets left unwatched while the pacer held data back \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\); datagrams timed by their kernel receive time, before they were read \([0-9]*\)$/\1 \2 \3 \4/p' | head -1)
+    echo "${_l:-0 0 0 0}"
 }
 
 most() {

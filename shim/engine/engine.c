@@ -301,6 +301,10 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
          * give an RTT sample short by that long (and BBR a false minimum
          * RTT: the flood benchmark saw 3.9 ms on a 10 ms link). */
         now = shim_now();
+        /* A socket with kernel receive times (rxmod.c: a paced sender's,
+         * its ACKs read at the pacer's wake-up): each datagram is timed
+         * when it came, on our clock, for the core's RTT and rate samples */
+        int64_t real_to_mono = s->stamps == 1 ? shim_udpio_real_to_mono(now) : 0;
         if (m < 0) {
             if (errno == EINTR)
                 continue;
@@ -349,10 +353,16 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             rudp_ctx_set_rx_stamp(e->ctx, stamp);
             if (!seg || seg > left)
                 seg = (uint32_t)left;
+            rudp_time at = now;
+            if (real_to_mono && stamp) {
+                at = shim_udpio_arrival(stamp, real_to_mono, now);
+                if (at < now)
+                    e->stamped_in++;
+            }
             uint32_t count = 0;
             do {
                 size_t l = left < seg ? left : seg;
-                int owner = rudp_ctx_input(e->ctx, now, sidx, has_local ? &local : NULL, &a,
+                int owner = rudp_ctx_input(e->ctx, at, sidx, has_local ? &local : NULL, &a,
                                            p, l);
                 if (owner >= RUDP_INPUT_MEMBER) /* another process's (xgroup.c) */
                     relay_member(s, (unsigned)(owner - RUDP_INPUT_MEMBER),

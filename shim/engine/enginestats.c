@@ -62,6 +62,10 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->mod_largest = e->mod_largest;
     f->mod_again = e->mod_again;
     f->mod_refused = e->mod_refused;
+    f->mod_tx_on = e->mod_tx_on;
+    f->mod_tx_reads = e->mod_tx_reads;
+    f->mod_tx_dgrams = e->mod_tx_dgrams;
+    f->stamped_in = e->stamped_in;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -139,6 +143,12 @@ static void print_moderation(const engine_figures *f, shim_line_fn line, void *a
                        "read again at once: %llu); watched for good after an overflow %llu",
             (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_largest,
             (ull)f->mod_again, (ull)f->mod_refused);
+    if (f->mod_tx_on || f->stamped_in)
+        say(line, arg, "moderation at the sender: sockets left unwatched while the pacer held "
+                       "data back %llu, read at the engine's wake-ups %llu times, datagrams so "
+                       "read %llu; datagrams timed by their kernel receive time, before they "
+                       "were read %llu",
+            (ull)f->mod_tx_on, (ull)f->mod_tx_reads, (ull)f->mod_tx_dgrams, (ull)f->stamped_in);
 }
 
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)

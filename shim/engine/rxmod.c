@@ -37,6 +37,19 @@
  * sockets it does not watch before anything else (so no timer fires with
  * their datagrams unread), and an error queue still wakes it (epoll
  * reports EPOLLERR on an unwatched fd).
+ *
+ * The same at a bulk sender, whose socket brings only ACKs: while its
+ * pacer holds data back that the window lets go, the next burst due within
+ * 1.5 ms (TX_WAIT) on a path of 6 ms or more (rudp_conn_tx_paced), the
+ * engine wakes for that burst anyway, and the ACKs that came meanwhile are
+ * read then, before the burst goes, instead of a wake-up for each. Each is
+ * timed by when the kernel received it (SO_TIMESTAMPNS, turned on for the
+ * socket then; engine.c, read_udp), so that the controller's RTT and rate
+ * samples are those of an ACK read at once: read late and timed at the
+ * read, they made inflight look larger and the window bind (design.md,
+ * "Moderation at the sender"). The socket is watched again after the
+ * first turn in which the pacer does not hold data back: a sender the
+ * window holds, or out of data, waits for its ACKs as before.
  */
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -71,10 +84,15 @@ void shim_rxmod_read(struct engine *e, rudp_time now)
         uint64_t before = st->datagrams_in, dropped = st->rx_dropped;
         shim_engine_udp_event(s, EPOLLIN, now);
         uint64_t got = st->datagrams_in - before;
-        e->mod_reads++;
-        e->mod_dgrams += got;
-        if (got > e->mod_largest)
-            e->mod_largest = got;
+        if (s->mod_tx) {
+            e->mod_tx_reads++;
+            e->mod_tx_dgrams += got;
+        } else {
+            e->mod_reads++;
+            e->mod_dgrams += got;
+            if (got > e->mod_largest)
+                e->mod_largest = got;
+        }
         if (e->socks[i] != s)
             continue; /* closed by what it read */
         if (got)
@@ -90,24 +108,55 @@ void shim_rxmod_read(struct engine *e, rudp_time now)
     }
 }
 
-/* Whether b's socket should go unwatched, or stay so, after this turn. */
+/* A paced sender's ACKs: read at its pacer's wake-ups, which come within
+ * this long (its bursts are ~1 ms apart), timed by their arrival. */
+#define TX_WAIT(wait) (3 * (wait))
+
+/* SO_TIMESTAMPNS on s (once): its datagrams timed by the kernel's receive
+ * time (engine.c, read_udp); 0 if the kernel refused it. */
+static int stamped(esock *s)
+{
+    if (!s->stamps) {
+        int on = 1;
+        s->stamps = real_setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0
+                        ? 1
+                        : -1;
+    }
+    return s->stamps == 1;
+}
+
+/* Whether b's socket should go unwatched, or stay so, after this turn:
+ * MOD_RX as a bulk transfer's receiver, MOD_TX as a paced sender's, or 0. */
+enum { MOD_RX = 1, MOD_TX = 2 };
+
 static int moderate(const bridge *b, rudp_time now, rudp_time wait)
 {
-    const esock *s = b->sock;
+    esock *s = b->sock;
     if (s->mod_n != 1 || s->mod_off || !b->conn || s->fd < 0 || s->idle || s->app_unwatched ||
-        s->app_waiters || s->w.type != SHIM_WATCHED || shim_fifo_on(s) ||
-        !rudp_conn_rx_more(b->conn))
+        s->app_waiters || s->w.type != SHIM_WATCHED || shim_fifo_on(s))
         return 0;
-    if (rudp_conn_rx_held(b->conn))
-        return 1; /* bytes of a burst came this turn, more follow */
-    return s->mod_unwatched && now - s->mod_heard_at <= 2 * wait;
+    if (rudp_conn_rx_more(b->conn)) {
+        if (rudp_conn_rx_held(b->conn))
+            return MOD_RX; /* bytes of a burst came this turn, more follow */
+        if (s->mod_unwatched && !s->mod_tx && now - s->mod_heard_at <= 2 * wait)
+            return MOD_RX; /* a receiver's, whose bursts came lately */
+    }
+    /* The pacer holds data back and wakes the engine for its next burst
+     * anyway: the ACKs that come meanwhile are read then, each timed by
+     * when the kernel received it, so that the controller's RTT and rate
+     * samples are what they would have been read at once (design.md,
+     * "Moderation at the sender"). */
+    if (rudp_conn_tx_paced(b->conn, now, TX_WAIT(wait)) && stamped(s))
+        return MOD_TX;
+    return 0;
 }
 
 void shim_rxmod_decide(struct engine *e, rudp_time now)
 {
     rudp_time wait = shim_cfg.rudp.rx_hold / 2;
     uint64_t turn = e->wakeups;
-    int any = 0, again = 0;
+    rudp_time at = RUDP_TIME_NEVER;
+    int again = 0;
     if (wait > 0 && atomic_load_explicit(&e->nbridges, memory_order_relaxed) <= RXMOD_BRIDGES) {
         for (bridge *b = e->bridges; b; b = b->next)
             if (b->sock)
@@ -117,17 +166,24 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
                 b->sock->mod_n++;
         for (bridge *b = e->bridges; b; b = b->next) {
             esock *s = b->sock;
-            if (!s || !moderate(b, now, wait))
+            int how = s ? moderate(b, now, wait) : 0;
+            if (!how)
                 continue;
             if (!s->mod_unwatched) {
                 watch(e, s, 0);
                 s->mod_unwatched = 1;
                 s->mod_heard_at = now;
                 s->mod_full = 0; /* its reads are ours from now */
-                e->mod_on++;
+                if (how == MOD_TX)
+                    e->mod_tx_on++;
+                else
+                    e->mod_on++;
             }
+            s->mod_tx = how == MOD_TX;
             s->mod_turn = turn;
-            any = 1;
+            rudp_time by = now + (how == MOD_TX ? TX_WAIT(wait) : wait);
+            if (by < at)
+                at = by;
             if (s->mod_full)
                 again = 1;
         }
@@ -142,5 +198,5 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
             if (!s->app_unwatched && s->fd >= 0 && s->w.type == SHIM_WATCHED)
                 watch(e, s, EPOLLIN); /* level-triggered: what came meanwhile wakes it */
         }
-    e->mod_at = again ? now : any ? now + wait : RUDP_TIME_NEVER;
+    e->mod_at = again ? now : at;
 }

@@ -113,6 +113,9 @@ typedef struct engine_figures {
      * largest: add_figures), reads that took all a read takes (the next
      * at once), sockets watched again for good */
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
+    /* ... and sockets left unwatched as a paced sender's, datagrams timed
+     * by their kernel receive time, earlier than read (engine.c) */
+    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in;
 } engine_figures;
 
 typedef struct esock {
@@ -167,6 +170,9 @@ typedef struct esock {
      * overflow) */
     int mod_unwatched, mod_off, mod_full; /* mod_full: its last read took all a read takes */
     int mod_n;
+    int mod_tx; /* ... as a paced sender's: its ACKs read at the pacer's wake-ups */
+    int stamps; /* SO_TIMESTAMPNS: 1 on (read_udp times each datagram by
+                 * it), -1 refused, 0 not asked (rxmod.c: a paced sender's) */
     uint64_t mod_turn;
     rudp_time mod_heard_at;
     /* fifo.c: a group member's reading this turn, published at its end:
@@ -356,6 +362,7 @@ struct engine {
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
+    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in; /* engine_figures' */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */

@@ -176,6 +176,24 @@ uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_see
     return seg;
 }
 
+int64_t shim_udpio_real_to_mono(rudp_time now)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t d = (int64_t)now - ((int64_t)rt.tv_sec * 1000000000ll + rt.tv_nsec);
+    return d ? d : 1;
+}
+
+rudp_time shim_udpio_arrival(uint64_t stamp, int64_t real_to_mono, rudp_time now)
+{
+    int64_t t = (int64_t)stamp + real_to_mono;
+    if (t >= (int64_t)now)
+        return now;
+    if ((int64_t)now - t > (int64_t)SHIM_ARRIVAL_MAX)
+        return now - SHIM_ARRIVAL_MAX;
+    return (rudp_time)t;
+}
+
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams)
 {
     u->st.reads += reads;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "rudp.h" /* rudp_time */
+
 /* Every field a uint64_t counter (enginestats.c adds them up). */
 typedef struct shim_udpio_stats {
     uint64_t datagrams_out;  /* queued by the core */
@@ -74,6 +76,17 @@ void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err),
  * kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns), 0 if none. */
 uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen,
                             uint64_t *stamp);
+/* CLOCK_MONOTONIC less CLOCK_REALTIME in ns as of now (shim_now's), for
+ * shim_udpio_arrival; never 0 (0 means none there). */
+int64_t shim_udpio_real_to_mono(rudp_time now);
+/* How long before its read a datagram may be timed: longer than any
+ * moderated wait (rxmod.c), short enough that a step of the wall clock
+ * between its arrival and now cannot put it further back. */
+#define SHIM_ARRIVAL_MAX RUDP_MS(20)
+/* A datagram's time of arrival on shim_now's clock from its kernel
+ * receive time (*stamp of shim_udpio_rx_meta), read at now: never later
+ * than now, nor more than SHIM_ARRIVAL_MAX before. */
+rudp_time shim_udpio_arrival(uint64_t stamp, int64_t real_to_mono, rudp_time now);
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams);
 int shim_udpio_gso_on(const shim_udpio *u);
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u);

@@ -176,3 +176,56 @@ Test(udpio, the_room_follows_what_is_queued_and_a_full_batch_is_flushed_first)
     close(p.tx);
     close(p.rx);
 }
+
+/* A datagram's kernel receive time (SO_TIMESTAMPNS) on shim_now's clock
+ * (rxmod.c's moderation at the sender times its ACKs so): one sent, then
+ * read 5 ms later, is timed between its send and its read, at least the
+ * 5 ms it waited unread before the read; a stamp later than the
+ * read is timed at the read, and one past SHIM_ARRIVAL_MAX before it (a
+ * wall clock stepped meanwhile) no earlier than that. */
+Test(udpio, a_datagram_is_timed_by_its_kernel_receive_time)
+{
+    pair p = pair_up();
+    shim_udpio *u = shim_udpio_new(0);
+    cr_assert_not_null(u);
+    int on = 1;
+    cr_assert(eq(int, setsockopt(p.rx, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on), 0));
+    /* The kernel turns its receive stamps on in a work item of its own
+     * when the first socket asks (net_enable_timestamp): until then a
+     * datagram is stamped when it is read. Sent again, each read 5 ms
+     * later, until one is stamped when it came (at most 200 tries). */
+    rudp_time sent = 0, now = 0, at = 0;
+    uint64_t stamp = 0;
+    int64_t off = 0;
+    for (int tries = 0; tries < 200; tries++) {
+        sent = shim_now();
+        cr_assert(eq(sz, (size_t)send(p.tx, "x", 1, 0), 1));
+        struct timespec five = {.tv_nsec = 5000000};
+        nanosleep(&five, NULL);
+        uint8_t buf[16], ctl[128];
+        struct iovec v = {.iov_base = buf, .iov_len = sizeof buf};
+        struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        cr_assert(eq(sz, (size_t)recvmsg(p.rx, &m, MSG_DONTWAIT), 1));
+        now = shim_now();
+        uint32_t drops = 0;
+        shim_udpio_rx_meta(u, &m, &drops, &stamp);
+        cr_assert(gt(u64, stamp, 0), "the kernel stamped it");
+        off = shim_udpio_real_to_mono(now);
+        at = shim_udpio_arrival(stamp, off, now);
+        if (at + RUDP_MS(5) <= now)
+            break;
+    }
+    cr_assert(ge(u64, at, sent - RUDP_US(100)), "not before it was sent (%lld ns)",
+              (long long)(at - sent));
+    cr_assert(le(u64, at + RUDP_MS(5), now), "it waited 5 ms unread: timed %lld ns before the read",
+              (long long)(now - at));
+    /* a stamp later than the read: the read's time */
+    cr_assert(eq(u64, shim_udpio_arrival(stamp + RUDP_MS(50), off, now), now));
+    /* past SHIM_ARRIVAL_MAX before it: no earlier than that */
+    cr_assert(eq(u64, shim_udpio_arrival(stamp - RUDP_SEC(3600), off, now), now - SHIM_ARRIVAL_MAX));
+    cr_assert(ne(i64, shim_udpio_real_to_mono(now), 0), "never 0 (none)");
+    shim_udpio_free(u);
+    close(p.tx);
+    close(p.rx);
+}

@@ -6,12 +6,18 @@
 #      socket unwatched while the transfer arrives and reads it at its
 #      wake-ups, several datagrams at once: fewer wake-ups than half its
 #      datagrams (each woke it before), bytes arrived; the sender, which
-#      only reads ACKs, never moderates;
+#      only reads ACKs, never moderates as a receiver, but as a paced
+#      sender: its ACKs are read at its pacer's wake-ups (most of them,
+#      not a wake-up each), timed by their kernel receive time, and its
+#      smallest RTT sample is still no less than the link's 10 ms (an
+#      arrival time converted wrongly would make it so);
 #   2. request/response (rr.c, 200 echoes of 100 bytes): each packet asks
-#      for its ACK (ACK_NOW), nothing more is coming, so no socket is ever
-#      left unwatched: a request is read when it comes;
+#      for its ACK (ACK_NOW), nothing more is coming and no pacer holds
+#      data back, so no socket is ever left unwatched: a request is read
+#      when it comes;
 #   3. 20 MB through nc, sha256 equal: nothing lost or reordered by the
-#      reads at the wake-ups, and the transfer's tail (ACK_NOW) ends it;
+#      reads at the wake-ups (the receiver's datagrams, the sender's
+#      ACKs), and the transfer's tail (ACK_NOW) ends it;
 #   4. the same with a shared key (RUDP_KEY_FILE): the flags moderation
 #      reads are the sealed packets' own, once opened.
 # (A receiver stopped while moderated: t_rx_moderation_stop.sh.)
@@ -37,8 +43,20 @@ echo "bulk: $bytes bytes; receiver: $wakes wake-ups for $rcvd datagrams; moderat
 [ $((wakes * 2)) -lt "$rcvd" ] || { show "$T/bulk.recv"; fail "the receiver woke $wakes times for $rcvd datagrams"; }
 # shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/bulk.send")
-[ "$1" = 0 ] || { show "$T/bulk.send"; fail "the sender, which reads only ACKs, left its socket unwatched $1 time(s)"; }
-echo "ok: a bulk transfer's datagrams are read several at a wake-up; the sender's ACKs are not"
+[ "$1" = 0 ] || { show "$T/bulk.send"; fail "the sender, which reads only ACKs, left its socket unwatched as a receiver $1 time(s)"; }
+echo "ok: a bulk transfer's datagrams are read several at a wake-up"
+# shellcheck disable=SC2046 # word-split on purpose: four numbers
+set -- $(txmod "$T/bulk.send")
+# shellcheck disable=SC2046 # word-split on purpose: two numbers
+acks=$(udp "$T/bulk.send" | cut -d' ' -f2)
+minrtt=$(sed -n 's/.* min_rtt_ms=\([0-9.]*\) .*/\1/p' "$T/bulk.send")
+echo "bulk sender: unwatched $1 time(s) while paced, $2 reads at wake-ups took $3 of its $acks datagrams, $4 timed by their arrival; smallest RTT ${minrtt:-none} ms"
+[ "$1" -ge 1 ] || { show "$T/bulk.send"; fail "the paced sender never left its socket unwatched"; }
+[ $(($3 * 2)) -gt "$acks" ] || { show "$T/bulk.send"; fail "its reads at wake-ups took $3 of $acks ACKs: most woke it"; }
+[ "$4" -ge 1 ] || { show "$T/bulk.send"; fail "no ACK was timed by its kernel receive time"; }
+[ -n "$minrtt" ] && awk -v m="$minrtt" 'BEGIN { exit !(m >= 9.9) }' ||
+    { show "$T/bulk.send"; fail "the sender's smallest RTT sample ${minrtt:-none} ms is under the link's 10 ms"; }
+echo "ok: a paced sender's ACKs are read at its pacer's wake-ups, timed by their arrival"
 
 # 2. request/response
 P=7301
@@ -58,8 +76,12 @@ set -- $(mod "$T/rr.srv")
 s_on=$1
 # shellcheck disable=SC2046 # word-split on purpose: three numbers
 set -- $(mod "$T/rr.cli")
-echo "echoes: moderation at the server $s_on, at the client $1"
-[ "$s_on" = 0 ] && [ "$1" = 0 ] || fail "a request/response exchange was moderated"
+c_on=$1
+s_tx=$(txmod "$T/rr.srv" | cut -d' ' -f1)
+c_tx=$(txmod "$T/rr.cli" | cut -d' ' -f1)
+echo "echoes: moderation at the server $s_on (as a sender $s_tx), at the client $c_on (as a sender $c_tx)"
+[ "$s_on" = 0 ] && [ "$c_on" = 0 ] && [ "$s_tx" = 0 ] && [ "$c_tx" = 0 ] ||
+    fail "a request/response exchange was moderated"
 echo "ok: requests and answers are read when they come"
 
 # 3. and 4. integrity through nc, without a key and with one
@@ -86,7 +108,11 @@ nc_case() {
     set -- $(mod "$T/$_n.srv")
     echo "$_n: 20 MB, sha256 equal; moderation at the receiver: unwatched $1 time(s), $2 reads took $3 datagrams"
     [ "$1" -ge 1 ] || { show "$T/$_n.srv"; fail "$_n: the receiver never moderated"; }
-    echo "ok: $_n: 20 MB through nc read at the wake-ups, sha256 equal"
+    # shellcheck disable=SC2046 # word-split on purpose: four numbers
+    set -- $(txmod "$T/$_n.cli")
+    echo "$_n: moderation at the sender: unwatched $1 time(s), $2 reads took $3 datagrams, $4 timed by their arrival"
+    [ "$1" -ge 1 ] && [ "$4" -ge 1 ] || { show "$T/$_n.cli"; fail "$_n: the sender never read its ACKs at its pacer's wake-ups"; }
+    echo "ok: $_n: 20 MB through nc read at the wake-ups at both ends, sha256 equal"
 }
 nc_case nc 7302
 nc_case keyed 7303 RUDP_KEY_FILE="$T/key"
