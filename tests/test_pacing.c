@@ -169,15 +169,26 @@ Test(pacing, a_paced_bulk_sender_says_so_and_an_idle_one_does_not, .timeout = 30
     sim_run_until(&s, s.now + RUDP_SEC(1));
     sim_app *app = &s.apps[f];
     cr_assert(lt(u64, app->sent, 30000000), "still sending");
-    int paced = 0, too_long = 0, steps = 0;
+    int paced = 0, too_long = 0, steps = 0, short_wait = 0;
     for (; steps < 2000; steps++) {
         sim_run_until(&s, s.now + RUDP_US(100));
-        paced += rudp_conn_tx_paced(app->conn, s.now, RUDP_US(1500));
+        int p = rudp_conn_tx_paced(app->conn, s.now, RUDP_US(1500));
+        paced += p;
+        /* what the shim counts on: the context wakes for the next burst
+         * within the wait (its deadline, the pacer's timer) */
+        if (p)
+            cr_assert(le(u64, s.ep[0].deadline, s.now + RUDP_US(1500)),
+                      "paced, yet the next deadline is %lld ns away",
+                      (long long)(s.ep[0].deadline - s.now));
+        /* a burst due within 1.5 ms is not always due within 50 us */
+        short_wait += rudp_conn_tx_paced(app->conn, s.now, RUDP_US(50));
         /* a 10 ms path: a wait of 5 ms is more than a quarter of it */
         too_long += rudp_conn_tx_paced(app->conn, s.now, RUDP_MS(5));
     }
     fprintf(stderr, "paced at %d of %d instants\n", paced, steps);
     cr_assert(gt(int, paced, steps / 2), "paced at %d of %d instants", paced, steps);
+    cr_assert(lt(int, short_wait, paced), "the next burst's time is asked (%d of %d)", short_wait,
+              paced);
     cr_assert(eq(int, too_long, 0), "a wait past a quarter of the round trip: never");
     cr_assert(eq(int, rudp_conn_tx_paced(app->conn, s.now, 0), 0), "no wait: never");
     sim_run_until(&s, s.now + RUDP_SEC(4)); /* the 30 MB are gone */

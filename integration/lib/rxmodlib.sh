@@ -10,10 +10,11 @@
 #                   that took all a read takes (read again at once),
 #                   sockets watched for good after an overflow ("none"
 #                   without the line)
-#   txmod FILE      "N R D S": sockets left unwatched as a paced sender's,
-#                   reads at the engine's wake-ups, datagrams so read,
-#                   datagrams timed by their kernel receive time ("0 0 0 0"
-#                   without the line)
+#   txmod FILE      "N R D S U": sockets left unwatched as a paced
+#                   sender's, reads at the engine's wake-ups, datagrams so
+#                   read, those timed by their kernel receive time and how
+#                   long before their read they came on average, whole us
+#                   ("0 0 0 0 0" without the line)
 #   udp FILE        "W D": the engine's wake-ups and datagrams received
 #   receiver PORT SECS OUT
 #                   a bulk receiver (bulk.c) under the shim ($LDP) in
@@ -33,11 +34,12 @@ mod() {
     echo "${_l:-0 0 0}"
 }
 
-# txmod FILE: "ON READS DGRAMS STAMPED" of the moderation at the sender
-# ("0 0 0 0" without the line)
+# txmod FILE: "ON READS DGRAMS STAMPED US" of the moderation at the sender,
+# US the mean time before their read the stamped datagrams came, whole us
+# ("0 0 0 0 0" without the line)
 txmod() {
-    _l=$(stats_lines "$1" | sed -n 's/^moderation at the sender: sockets left unwatched while the pacer held data back \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\); datagrams timed by their kernel receive time, before they were read \([0-9]*\)$/\1 \2 \3 \4/p' | head -1)
-    echo "${_l:-0 0 0 0}"
+    _l=$(stats_lines "$1" | sed -n 's/^moderation at the sender: sockets left unwatched while the pacer held data back \([0-9]*\), read at the engine.s wake-ups \([0-9]*\) times, datagrams so read \([0-9]*\), timed by their kernel receive time \([0-9]*\) (\([0-9]*\)\.[0-9] us before their read on average)$/\1 \2 \3 \4 \5/p' | head -1)
+    echo "${_l:-0 0 0 0 0}"
 }
 
 most() {

@@ -192,14 +192,16 @@ static int pktinfo_local(struct msghdr *m, rudp_addr *out)
 {
     memset(out, 0, sizeof *out);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
             out->family = AF_INET;
             memcpy(out->ip, &pi.ipi_addr, 4);
             return 1;
         }
-        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
             struct in6_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
             out->family = AF_INET6;
@@ -300,11 +302,13 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
          * earlier batches were processed, timed at the wake-up, would
          * give an RTT sample short by that long (and BBR a false minimum
          * RTT: the flood benchmark saw 3.9 ms on a 10 ms link). */
-        now = shim_now();
         /* A socket with kernel receive times (rxmod.c: a paced sender's,
          * its ACKs read at the pacer's wake-up): each datagram is timed
-         * when it came, on our clock, for the core's RTT and rate samples */
-        int64_t real_to_mono = s->stamps == 1 ? shim_udpio_real_to_mono(now) : 0;
+         * when it came, on our clock, for the core's RTT and rate samples;
+         * the wall clock read first, so a delay between the reads can only
+         * make an arrival later (udpio.h) */
+        uint64_t wall = s->stamps == 1 ? shim_udpio_wall_ns() : 0;
+        now = shim_now();
         if (m < 0) {
             if (errno == EINTR)
                 continue;
@@ -317,6 +321,7 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             }
             if (fifo)
                 shim_fifo_read(s, t0, last, 1); /* EAGAIN: empty */
+            s->drained_at = now;
             return;
         }
         if (m > 0)
@@ -354,10 +359,12 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             if (!seg || seg > left)
                 seg = (uint32_t)left;
             rudp_time at = now;
-            if (real_to_mono && stamp) {
-                at = shim_udpio_arrival(stamp, real_to_mono, now);
-                if (at < now)
+            if (wall && stamp) {
+                at = shim_udpio_arrival(stamp, wall, now, s->drained_at);
+                if (s->mod_unwatched) { /* the moderated reads' share */
                     e->stamped_in++;
+                    e->stamped_ns += now - at;
+                }
             }
             uint32_t count = 0;
             do {
@@ -378,8 +385,10 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
         }
         if (fifo)
             shim_fifo_read(s, t0, last, m < RX_BATCH);
-        if (m < RX_BATCH)
+        if (m < RX_BATCH) {
+            s->drained_at = now; /* what comes later came since (udpio.h) */
             return;
+        }
     }
 }
 

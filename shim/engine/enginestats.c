@@ -66,6 +66,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->mod_tx_reads = e->mod_tx_reads;
     f->mod_tx_dgrams = e->mod_tx_dgrams;
     f->stamped_in = e->stamped_in;
+    f->stamped_ns = e->stamped_ns;
     f->app_lapsed = e->app_lapsed;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
@@ -143,12 +144,13 @@ static void print_moderation(const engine_figures *f, shim_line_fn line, void *a
                        "read again at once: %llu); watched for good after an overflow %llu",
             (ull)f->mod_on, (ull)f->mod_reads, (ull)f->mod_dgrams, (ull)f->mod_largest,
             (ull)f->mod_again, (ull)f->mod_refused);
-    if (f->mod_tx_on || f->stamped_in)
+    if (f->mod_tx_on)
         say(line, arg, "moderation at the sender: sockets left unwatched while the pacer held "
                        "data back %llu, read at the engine's wake-ups %llu times, datagrams so "
-                       "read %llu; datagrams timed by their kernel receive time, before they "
-                       "were read %llu",
-            (ull)f->mod_tx_on, (ull)f->mod_tx_reads, (ull)f->mod_tx_dgrams, (ull)f->stamped_in);
+                       "read %llu, timed by their kernel receive time %llu (%.1f us before "
+                       "their read on average)",
+            (ull)f->mod_tx_on, (ull)f->mod_tx_reads, (ull)f->mod_tx_dgrams, (ull)f->stamped_in,
+            f->stamped_in ? (double)f->stamped_ns / (double)f->stamped_in / 1000.0 : 0.0);
 }
 
 void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn line, void *arg)

@@ -49,7 +49,14 @@
  * read, they made inflight look larger and the window bind (design.md,
  * "Moderation at the sender"). The socket is watched again after the
  * first turn in which the pacer does not hold data back: a sender the
- * window holds, or out of data, waits for its ACKs as before.
+ * window holds, or out of data, waits for its ACKs as before. Only on an
+ * engine of one connection (moderate() says why). An app thread's own
+ * send takes a turn only when nothing waits unsent (appsend.c), so never
+ * while the pacer holds data: by then the socket is watched again, and no
+ * app thread's turn runs the core ahead of ACKs left unread. A packet of
+ * the peer's waits at most TX_WAIT, a quarter of the round trip at most:
+ * an ACK, or data coming the other way during a download (a burst of it
+ * makes the socket a receiver's, read half a hold apart).
  */
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -145,8 +152,12 @@ static int moderate(const bridge *b, rudp_time now, rudp_time wait)
      * anyway: the ACKs that come meanwhile are read then, each timed by
      * when the kernel received it, so that the controller's RTT and rate
      * samples are what they would have been read at once (design.md,
-     * "Moderation at the sender"). */
-    if (rudp_conn_tx_paced(b->conn, now, TX_WAIT(wait)) && stamped(s))
+     * "Moderation at the sender"). Only on an engine of one connection:
+     * the core's clock, which its connections share, never goes back, so
+     * the ACKs of a second socket read after the first's would be timed
+     * no earlier than the first's latest. */
+    if (atomic_load_explicit(&b->sock->e->nbridges, memory_order_relaxed) == 1 &&
+        rudp_conn_tx_paced(b->conn, now, TX_WAIT(wait)) && stamped(s))
         return MOD_TX;
     return 0;
 }

@@ -115,7 +115,7 @@ typedef struct engine_figures {
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
     /* ... and sockets left unwatched as a paced sender's, datagrams timed
      * by their kernel receive time, earlier than read (engine.c) */
-    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in;
+    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in, stamped_ns;
 } engine_figures;
 
 typedef struct esock {
@@ -173,6 +173,7 @@ typedef struct esock {
     int mod_tx; /* ... as a paced sender's: its ACKs read at the pacer's wake-ups */
     int stamps; /* SO_TIMESTAMPNS: 1 on (read_udp times each datagram by
                  * it), -1 refused, 0 not asked (rxmod.c: a paced sender's) */
+    rudp_time drained_at; /* read_udp: when a read last found it empty */
     uint64_t mod_turn;
     rudp_time mod_heard_at;
     /* fifo.c: a group member's reading this turn, published at its end:
@@ -362,7 +363,7 @@ struct engine {
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
-    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in; /* engine_figures' */
+    uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in, stamped_ns; /* engine_figures' */
     _Atomic uint64_t app_busy;  /* counted without it */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */
@@ -380,7 +381,8 @@ struct engine {
     struct mmsghdr *msgs;
     struct iovec *iovs;
     struct sockaddr_storage *addrs;
-    uint8_t (*ctrls)[128];
+    uint8_t (*ctrls)[192]; /* pktinfo (v4 and v6 on a dual-stack socket), GRO, SO_RXQ_OVFL,
+                            * SO_TIMESTAMPNS: 152 bytes at most on x86-64 */
     uint8_t *rxbuf;
     uint64_t accept_retries;
     struct fallback *fallbacks; /* connects that may go over kernel TCP (fallback.c) */

@@ -156,15 +156,18 @@ uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_see
     if (!m->msg_control)
         return 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
             int v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
             seg = v > 0 ? (uint32_t)v : 0;
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+                   c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
             struct timespec ts; /* SO_TIMESTAMPNS (fifo.c) */
             memcpy(&ts, CMSG_DATA(c), sizeof ts);
             *stamp = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+                   c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
             uint32_t v;
             memcpy(&v, CMSG_DATA(c), sizeof v);
             if (v - *drops_seen < 0x80000000u) { /* the counter only grows (mod 2^32) */
@@ -176,22 +179,22 @@ uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_see
     return seg;
 }
 
-int64_t shim_udpio_real_to_mono(rudp_time now)
+uint64_t shim_udpio_wall_ns(void)
 {
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    int64_t d = (int64_t)now - ((int64_t)rt.tv_sec * 1000000000ll + rt.tv_nsec);
-    return d ? d : 1;
+    return (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
 }
 
-rudp_time shim_udpio_arrival(uint64_t stamp, int64_t real_to_mono, rudp_time now)
+rudp_time shim_udpio_arrival(uint64_t stamp, uint64_t wall, rudp_time now, rudp_time floor)
 {
-    int64_t t = (int64_t)stamp + real_to_mono;
-    if (t >= (int64_t)now)
-        return now;
-    if ((int64_t)now - t > (int64_t)SHIM_ARRIVAL_MAX)
-        return now - SHIM_ARRIVAL_MAX;
-    return (rudp_time)t;
+    if (!stamp || stamp >= wall)
+        return now; /* none, or stamped after the wall clock was read */
+    uint64_t ago = wall - stamp; /* before the wall clock's read, so before now's */
+    if (ago > SHIM_ARRIVAL_MAX)
+        ago = SHIM_ARRIVAL_MAX;
+    rudp_time at = ago < now ? now - ago : 0;
+    return at < floor ? (floor < now ? floor : now) : at;
 }
 
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams)

@@ -76,17 +76,20 @@ void shim_udpio_on_error(shim_udpio *u, void (*fn)(void *user, int fd, int err),
  * kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns), 0 if none. */
 uint32_t shim_udpio_rx_meta(shim_udpio *u, struct msghdr *m, uint32_t *drops_seen,
                             uint64_t *stamp);
-/* CLOCK_MONOTONIC less CLOCK_REALTIME in ns as of now (shim_now's), for
- * shim_udpio_arrival; never 0 (0 means none there). */
-int64_t shim_udpio_real_to_mono(rudp_time now);
+/* The wall clock (CLOCK_REALTIME) in ns, what SO_TIMESTAMPNS stamps
+ * with: read before shim_now() for shim_udpio_arrival. */
+uint64_t shim_udpio_wall_ns(void);
 /* How long before its read a datagram may be timed: longer than any
  * moderated wait (rxmod.c), short enough that a step of the wall clock
- * between its arrival and now cannot put it further back. */
+ * between its arrival and the read cannot put it further back. */
 #define SHIM_ARRIVAL_MAX RUDP_MS(20)
-/* A datagram's time of arrival on shim_now's clock from its kernel
- * receive time (*stamp of shim_udpio_rx_meta), read at now: never later
- * than now, nor more than SHIM_ARRIVAL_MAX before. */
-rudp_time shim_udpio_arrival(uint64_t stamp, int64_t real_to_mono, rudp_time now);
+/* A datagram's time of arrival on shim_now's clock: its kernel receive
+ * time `stamp` (shim_udpio_rx_meta's, wall clock ns; 0: none), read when
+ * the wall clock said `wall` and then shim_now() said `now`, so that a
+ * delay between the two reads can only make it later. Never later than
+ * now, nor more than SHIM_ARRIVAL_MAX before it, nor before `floor` (when
+ * the socket was last found empty: what it holds came since). */
+rudp_time shim_udpio_arrival(uint64_t stamp, uint64_t wall, rudp_time now, rudp_time floor);
 void shim_udpio_received(shim_udpio *u, uint32_t reads, uint32_t datagrams);
 int shim_udpio_gso_on(const shim_udpio *u);
 const shim_udpio_stats *shim_udpio_stats_get(const shim_udpio *u);

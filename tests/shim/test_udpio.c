@@ -180,9 +180,10 @@ Test(udpio, the_room_follows_what_is_queued_and_a_full_batch_is_flushed_first)
 /* A datagram's kernel receive time (SO_TIMESTAMPNS) on shim_now's clock
  * (rxmod.c's moderation at the sender times its ACKs so): one sent, then
  * read 5 ms later, is timed between its send and its read, at least the
- * 5 ms it waited unread before the read; a stamp later than the
- * read is timed at the read, and one past SHIM_ARRIVAL_MAX before it (a
- * wall clock stepped meanwhile) no earlier than that. */
+ * 5 ms it waited unread before the read; a stamp later than the wall
+ * clock's read is timed at the read; one past SHIM_ARRIVAL_MAX before it
+ * (a wall clock stepped meanwhile) no earlier than that; and none before
+ * the floor (when the socket was last found empty). */
 Test(udpio, a_datagram_is_timed_by_its_kernel_receive_time)
 {
     pair p = pair_up();
@@ -195,36 +196,38 @@ Test(udpio, a_datagram_is_timed_by_its_kernel_receive_time)
      * datagram is stamped when it is read. Sent again, each read 5 ms
      * later, until one is stamped when it came (at most 200 tries). */
     rudp_time sent = 0, now = 0, at = 0;
-    uint64_t stamp = 0;
-    int64_t off = 0;
+    uint64_t stamp = 0, wall = 0;
     for (int tries = 0; tries < 200; tries++) {
         sent = shim_now();
         cr_assert(eq(sz, (size_t)send(p.tx, "x", 1, 0), 1));
         struct timespec five = {.tv_nsec = 5000000};
         nanosleep(&five, NULL);
-        uint8_t buf[16], ctl[128];
+        uint8_t buf[16], ctl[192];
         struct iovec v = {.iov_base = buf, .iov_len = sizeof buf};
         struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl,
                            .msg_controllen = sizeof ctl};
         cr_assert(eq(sz, (size_t)recvmsg(p.rx, &m, MSG_DONTWAIT), 1));
+        wall = shim_udpio_wall_ns();
         now = shim_now();
         uint32_t drops = 0;
         shim_udpio_rx_meta(u, &m, &drops, &stamp);
         cr_assert(gt(u64, stamp, 0), "the kernel stamped it");
-        off = shim_udpio_real_to_mono(now);
-        at = shim_udpio_arrival(stamp, off, now);
+        at = shim_udpio_arrival(stamp, wall, now, 0);
         if (at + RUDP_MS(5) <= now)
             break;
     }
-    cr_assert(ge(u64, at, sent - RUDP_US(100)), "not before it was sent (%lld ns)",
-              (long long)(at - sent));
+    cr_assert(ge(u64, at, sent), "not before it was sent (%lld ns)", (long long)(at - sent));
     cr_assert(le(u64, at + RUDP_MS(5), now), "it waited 5 ms unread: timed %lld ns before the read",
               (long long)(now - at));
-    /* a stamp later than the read: the read's time */
-    cr_assert(eq(u64, shim_udpio_arrival(stamp + RUDP_MS(50), off, now), now));
+    /* stamped after the wall clock's read: the read's time */
+    cr_assert(eq(u64, shim_udpio_arrival(wall + 1, wall, now, 0), now));
+    cr_assert(eq(u64, shim_udpio_arrival(0, wall, now, 0), now), "no stamp: the read's time");
     /* past SHIM_ARRIVAL_MAX before it: no earlier than that */
-    cr_assert(eq(u64, shim_udpio_arrival(stamp - RUDP_SEC(3600), off, now), now - SHIM_ARRIVAL_MAX));
-    cr_assert(ne(i64, shim_udpio_real_to_mono(now), 0), "never 0 (none)");
+    cr_assert(eq(u64, shim_udpio_arrival(stamp - RUDP_SEC(3600), wall, now, 0),
+                 now - SHIM_ARRIVAL_MAX));
+    /* never before the socket was last found empty, nor after the read */
+    cr_assert(eq(u64, shim_udpio_arrival(stamp, wall, now, at + 1000), at + 1000));
+    cr_assert(eq(u64, shim_udpio_arrival(stamp, wall, now, now + 1000), now));
     shim_udpio_free(u);
     close(p.tx);
     close(p.rx);

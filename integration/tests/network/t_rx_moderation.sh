@@ -45,15 +45,19 @@ echo "bulk: $bytes bytes; receiver: $wakes wake-ups for $rcvd datagrams; moderat
 set -- $(mod "$T/bulk.send")
 [ "$1" = 0 ] || { show "$T/bulk.send"; fail "the sender, which reads only ACKs, left its socket unwatched as a receiver $1 time(s)"; }
 echo "ok: a bulk transfer's datagrams are read several at a wake-up"
-# shellcheck disable=SC2046 # word-split on purpose: four numbers
+# shellcheck disable=SC2046 # word-split on purpose: five numbers
 set -- $(txmod "$T/bulk.send")
-# shellcheck disable=SC2046 # word-split on purpose: two numbers
 acks=$(udp "$T/bulk.send" | cut -d' ' -f2)
 minrtt=$(sed -n 's/.* min_rtt_ms=\([0-9.]*\) .*/\1/p' "$T/bulk.send")
-echo "bulk sender: unwatched $1 time(s) while paced, $2 reads at wake-ups took $3 of its $acks datagrams, $4 timed by their arrival; smallest RTT ${minrtt:-none} ms"
+echo "bulk sender: unwatched $1 time(s) while paced, $2 reads at wake-ups took $3 of its $acks datagrams, $4 timed by their arrival, $5 us before their read on average; smallest RTT ${minrtt:-none} ms"
 [ "$1" -ge 1 ] || { show "$T/bulk.send"; fail "the paced sender never left its socket unwatched"; }
-[ $(($3 * 2)) -gt "$acks" ] || { show "$T/bulk.send"; fail "its reads at wake-ups took $3 of $acks ACKs: most woke it"; }
-[ "$4" -ge 1 ] || { show "$T/bulk.send"; fail "no ACK was timed by its kernel receive time"; }
+# a quarter at least (each woke it before; a loaded machine's late engine
+# leaves the sender held by its window more often, which watches it)
+[ $(($3 * 4)) -gt "$acks" ] || { show "$T/bulk.send"; fail "its reads at wake-ups took $3 of $acks ACKs: nearly all woke it"; }
+# timed when they came, not at the read: ACKs that waited for the pacer's
+# next burst came a good part of a burst's ~1 ms before it
+[ $(($4 * 2)) -ge "$3" ] && [ "$5" -ge 100 ] ||
+    { show "$T/bulk.send"; fail "$4 of the $3 ACKs read late were timed by their arrival, $5 us before their read on average"; }
 [ -n "$minrtt" ] && awk -v m="$minrtt" 'BEGIN { exit !(m >= 9.9) }' ||
     { show "$T/bulk.send"; fail "the sender's smallest RTT sample ${minrtt:-none} ms is under the link's 10 ms"; }
 echo "ok: a paced sender's ACKs are read at its pacer's wake-ups, timed by their arrival"
@@ -108,10 +112,11 @@ nc_case() {
     set -- $(mod "$T/$_n.srv")
     echo "$_n: 20 MB, sha256 equal; moderation at the receiver: unwatched $1 time(s), $2 reads took $3 datagrams"
     [ "$1" -ge 1 ] || { show "$T/$_n.srv"; fail "$_n: the receiver never moderated"; }
-    # shellcheck disable=SC2046 # word-split on purpose: four numbers
+    # shellcheck disable=SC2046 # word-split on purpose: five numbers
     set -- $(txmod "$T/$_n.cli")
     echo "$_n: moderation at the sender: unwatched $1 time(s), $2 reads took $3 datagrams, $4 timed by their arrival"
-    [ "$1" -ge 1 ] && [ "$4" -ge 1 ] || { show "$T/$_n.cli"; fail "$_n: the sender never read its ACKs at its pacer's wake-ups"; }
+    [ "$1" -ge 1 ] && [ "$3" -ge 1 ] && [ "$4" -ge 1 ] ||
+        { show "$T/$_n.cli"; fail "$_n: the sender never read its ACKs at its pacer's wake-ups"; }
     echo "ok: $_n: 20 MB through nc read at the wake-ups at both ends, sha256 equal"
 }
 nc_case nc 7302
