@@ -19,7 +19,9 @@
 #      reads at the wake-ups (the receiver's datagrams, the sender's
 #      ACKs), and the transfer's tail (ACK_NOW) ends it;
 #   4. the same with a shared key (RUDP_KEY_FILE): the flags moderation
-#      reads are the sealed packets' own, once opened.
+#      reads are the sealed packets' own, once opened;
+#   5. a sender that ends (_exit) right after its last write: its keeper
+#      delivers the rest, moderating as it did, sha256 equal.
 # (A receiver stopped while moderated: t_rx_moderation_stop.sh.)
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
@@ -123,4 +125,47 @@ nc_case nc 7302
 nc_case keyed 7303 RUDP_KEY_FILE="$T/key"
 grep -q 'keyed: handshakes rejected' "$T/keyed.srv" ||
     { show "$T/keyed.srv"; fail "keyed: the receiver's statistics have no keyed line: not keyed"; }
+
+# 5. the sender ends (_exit) right after its last write, most of the 20 MB
+# still to go: its keeper delivers them, moderating as the program's
+# engine did, and they arrive whole
+cat >"$T/snd.py" <<'PY'
+import os, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(open(sys.argv[3], 'rb').read())
+os._exit(0)
+PY
+cat >"$T/rcv.py" <<'PY'
+import hashlib, socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen()
+c, _ = l.accept()
+h, n = hashlib.sha256(), 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(n, h.hexdigest())
+PY
+(exec ip netns exec "$EMU_NS_B" timeout 120 env LD_PRELOAD="$LDP" python3 "$T/rcv.py" \
+    "$EMU_IP_B" 7304) </dev/null >"$T/exit.out" 2>"$T/exit.srv" &
+RECV=$!
+EMU_BG_PIDS="$EMU_BG_PIDS $RECV"
+PIDS="$PIDS $RECV"
+SS_NS=$EMU_NS_B wait_udp 7304
+ip netns exec "$EMU_NS_A" timeout 120 env LD_PRELOAD="$LDP" RUDP_STATS=1 python3 "$T/snd.py" \
+    "$EMU_IP_B" 7304 "$T/in" >"$T/exit.cli" 2>&1 || { show "$T/exit.cli"; fail "exit: the sender failed"; }
+wait "$RECV" || { show "$T/exit.srv"; fail "exit: the receiver failed"; }
+[ "$(cat "$T/exit.out")" = "$SIZE $(sha "$T/in")" ] ||
+    { show "$T/exit.out" "$T/exit.cli"; fail "exit: the receiver got $(cat "$T/exit.out"), not $SIZE bytes of sha256 $(sha "$T/in")"; }
+grep -q 'keeper of pid' "$T/exit.cli" || { show "$T/exit.cli"; fail "exit: no keeper delivered (the transfer was over before the program's end)"; }
+# shellcheck disable=SC2046 # word-split on purpose: five numbers
+set -- $(txmod "$T/exit.cli")
+echo "exit: 20 MB, sha256 equal, delivered by the sender's keeper; moderation at the sender (program and keeper): unwatched $1 time(s), $3 datagrams read at wake-ups"
+[ "$1" -ge 1 ] || { show "$T/exit.cli"; fail "exit: the sender never moderated"; }
+echo "ok: a sender that ends mid-transfer: its keeper delivers every byte"
 emu_down
