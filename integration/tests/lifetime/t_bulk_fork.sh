@@ -9,7 +9,8 @@
 # own thread takes its datagrams before the fork and after it (a bulk
 # reader is not left to the engine: engine/apprecv.c), the child's come
 # through the bridge (a child's copy never takes the engine's turn): its
-# statistics must say its own thread took datagrams.
+# statistics must say its own thread took datagrams (in mode both, where
+# it reads on after the fork).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -35,6 +36,15 @@ for mode in both child; do
     fi
     own=$(stats_lines "$T/$mode.shim" "rudp[$pid]" |
         sed -n 's/^app-thread receives: reads whose own thread took the datagram \([0-9]*\) .*/\1/p')
+    # Judged where the parent reads 56 MiB after the fork (both); in
+    # child mode it reads only the 8 MiB before it, and on a loaded
+    # machine the engine, awake on the other CPU, may have put every
+    # datagram in the bridge before the reader waited (0 of them in one
+    # loaded make test, 3-12 in six more): said, not judged.
+    if [ "$mode" = child ]; then
+        echo "child under the shim: the reader's own thread took its datagrams ${own:-0} times before the fork (not judged)"
+        continue
+    fi
     [ "${own:-0}" -ge 1 ] ||
         { show "$T/$mode.shim"; fail "$mode: the reader's own thread never took its datagrams"; }
     echo "ok: $mode under the shim: the reader's own thread took its datagrams $own times"
