@@ -232,3 +232,45 @@ Test(udpio, a_datagram_is_timed_by_its_kernel_receive_time)
     close(p.tx);
     close(p.rx);
 }
+
+/* Control data another party shapes (a datagram's cmsgs are the kernel's,
+ * but their lengths are read, not trusted): a stamp, a GRO size or a drop
+ * count whose cmsg_len is shorter than its data is not read. */
+Test(udpio, a_cmsg_shorter_than_its_data_is_not_read)
+{
+    shim_udpio *u = shim_udpio_new(0);
+    cr_assert_not_null(u);
+    union {
+        struct cmsghdr align;
+        uint8_t b[192];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr m = {.msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_TIMESTAMPNS;
+    c->cmsg_len = CMSG_LEN(4); /* a timespec is 16 bytes */
+    struct timespec ts = {.tv_sec = 1, .tv_nsec = 2};
+    memcpy(CMSG_DATA(c), &ts, sizeof ts);
+    m.msg_controllen = CMSG_SPACE(sizeof ts);
+    uint32_t drops = 0;
+    uint64_t stamp = 7;
+    cr_assert(eq(u32, shim_udpio_rx_meta(u, &m, &drops, &stamp), 0));
+    cr_assert(eq(u64, stamp, 0), "a short stamp is none");
+    /* the same, whole: read */
+    c->cmsg_len = CMSG_LEN(sizeof ts);
+    shim_udpio_rx_meta(u, &m, &drops, &stamp);
+    cr_assert(eq(u64, stamp, 1000000002ull));
+    /* a drop count too short to hold one: not counted */
+    c->cmsg_type = SO_RXQ_OVFL;
+    c->cmsg_len = CMSG_LEN(2);
+    uint32_t ten = 10;
+    memcpy(CMSG_DATA(c), &ten, sizeof ten);
+    shim_udpio_rx_meta(u, &m, &drops, &stamp);
+    cr_assert(eq(u32, drops, 0));
+    cr_assert(eq(u64, shim_udpio_stats_get(u)->rx_dropped, 0));
+    c->cmsg_len = CMSG_LEN(sizeof ten);
+    shim_udpio_rx_meta(u, &m, &drops, &stamp);
+    cr_assert(eq(u32, drops, 10), "whole: counted");
+    shim_udpio_free(u);
+}
