@@ -133,8 +133,24 @@ static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
     return 0;
 }
 
+/* Whether the table holds anything at fd; mu held. Where it holds nothing
+ * the fd's inode need not be asked (a system call on every interposed call
+ * on a file not ours: B12's connects made three). */
+static int any_at(int fd)
+{
+    rec *e = NULL;
+    HASH_FIND_INT(table, &fd, e);
+    return e != NULL;
+}
+
 static int local_tryget(int fd, shim_fd *out)
 {
+    if (pthread_mutex_trylock(&mu) != 0)
+        return -1;
+    int any = any_at(fd);
+    pthread_mutex_unlock(&mu);
+    if (!any)
+        return 0;
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     if (pthread_mutex_trylock(&mu) != 0)
@@ -150,6 +166,11 @@ static int local_get(int fd, shim_fd *out, int try)
 {
     if (try)
         return local_tryget(fd, out);
+    pthread_mutex_lock(&mu);
+    int any = any_at(fd);
+    pthread_mutex_unlock(&mu);
+    if (!any)
+        return 0;
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     rec *e = NULL;
