@@ -65,6 +65,9 @@ typedef struct connecting {
     const struct sockaddr *addr;
     socklen_t len;
     int tfo;                       /* MSG_FASTOPEN asked for it (msgaddr.c) */
+    uint64_t pristine_ino;         /* the app's TCP socket's inode, if no option
+                                    * was set on it since its socket() (pristine.c);
+                                    * else 0 */
     int widened;                   /* the fd limit was raised meanwhile
                                     * (shim_nofile_widen), to be set back */
     struct sockaddr_storage peer;  /* the destination as TCP would take it */
@@ -89,9 +92,9 @@ typedef struct connecting {
 #define CONNECT_PLACED 2
 static int connect_setup(connecting *d);
 
-/* tfo: MSG_FASTOPEN asked for it (msgaddr.c). */
+/* tfo: MSG_FASTOPEN asked for it (msgaddr.c); pristine_ino: connecting's. */
 static int redirect_connect(int fd, int family, const struct sockaddr *addr, socklen_t len,
-                            int tfo)
+                            int tfo, uint64_t pristine_ino)
 {
     connecting d;
     memset(&d, 0, sizeof d);
@@ -100,6 +103,7 @@ static int redirect_connect(int fd, int family, const struct sockaddr *addr, soc
     d.addr = addr;
     d.len = len;
     d.tfo = tfo;
+    d.pristine_ino = pristine_ino;
     d.udp = d.sv[0] = d.sv[1] = -1;
     int r = connect_setup(&d);
     if (d.widened) {
@@ -154,10 +158,10 @@ static int at_fd_limit(int *widened)
 /* Takes the token for peer into req if the program opted in; returns its
  * length if the connection goes early (0-RTT: no filler, connect() returns
  * at once), else 0. */
-static size_t take_token(int fd, const struct sockaddr_storage *peer, int tfo,
+static size_t take_token(int fd, int pristine, const struct sockaddr_storage *peer, int tfo,
                          shim_connect_req *req, int *asked)
 {
-    *asked = tfo || get_int(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) > 0;
+    *asked = tfo || (!pristine && get_int(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) > 0);
     if (!*asked && !shim_cfg.zero_rtt)
         return 0;
     rudp_addr a;
@@ -305,7 +309,7 @@ static void hold_writability(connecting *d)
     shim_connect_req *req = &d->req;
     req->tcp_fd = -1;
     int tfo_asked = 0;
-    d->early = take_token(d->fd, &d->peer, d->tfo, req, &tfo_asked) > 0;
+    d->early = take_token(d->fd, d->pristine_ino != 0, &d->peer, d->tfo, req, &tfo_asked) > 0;
     /* Fill the app's end so it is not writable until the handshake is
      * done: the engine drains the filler then, and EPOLLOUT fires
      * exactly as for a TCP connect. SIOCOUTQ must not count it. Not with
@@ -436,8 +440,9 @@ static int place_bridge(connecting *d)
      * stay noted, and epoll_ctl notes those made meanwhile (below). */
     if (d->foreign)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
-    uint64_t tcp_ino = shim_fd_ino(fd);
-    int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign);
+    uint64_t tcp_ino = d->pristine_ino ? d->pristine_ino : shim_fd_ino(fd);
+    int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign,
+                                    d->pristine_ino != 0);
     if (err >= 0 && d->sl)
         atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_PLACED);
     shim_appfd_unlock();
@@ -473,7 +478,7 @@ static int connect_setup(connecting *d)
 {
     if (take_destination(d) < 0)
         return -1;
-    shim_sock_takeover(d->fd, d->family, &d->tk);
+    shim_sock_takeover(d->fd, d->family, d->pristine_ino != 0, &d->tk);
     if (!shim_cfg.datagram_set && is_loopback(&d->peer))
         loopback_datagram(&d->tk.cfg);
     if (take_local(d) < 0)
@@ -521,7 +526,13 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     shim_fd rec;
     shim_name n;
-    if (shim_sock_ours(fd, &rec, &n)) {
+    /* A TCP socket socket() made here, no option set on it since: neither
+     * ours (a bridge) nor anything but TCP of its family (pristine.c) */
+    uint64_t pristine_ino;
+    int family = shim_pristine_take(fd, &pristine_ino);
+    if (!family)
+        pristine_ino = 0;
+    if (!family && shim_sock_ours(fd, &rec, &n)) {
         errno = saved;
         return shim_reconnect(fd, &rec, &n, addr, len);
     }
@@ -529,13 +540,14 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     errno = saved;
     if (!addr || len < sizeof(sa_family_t) || addr->sa_family == AF_UNSPEC)
         return real_connect(fd, addr, len);
-    int family = tcp_family(fd);
+    if (!family)
+        family = tcp_family(fd);
     errno = saved;
     if (!family || !shim_redirect(addr))
         return shim_sock_kernel_kept(fd, real_connect(fd, addr, len));
     if (shim_cfg.fallback && shim_fallback_remembered(addr))
         return shim_sock_kernel_kept(fd, real_connect(fd, addr, len)); /* no rudp there a moment ago */
-    return redirect_connect(fd, family, addr, len, 0);
+    return redirect_connect(fd, family, addr, len, 0, pristine_ino);
 }
 
 int shim_connect_fastopen(int fd, const struct sockaddr *addr, socklen_t len)
@@ -552,5 +564,5 @@ int shim_connect_fastopen(int fd, const struct sockaddr *addr, socklen_t len)
     if (!family || !shim_redirect(addr))
         return 1;
     shim_reconnect_forget(fd);
-    return redirect_connect(fd, family, addr, len, 1);
+    return redirect_connect(fd, family, addr, len, 1, 0);
 }

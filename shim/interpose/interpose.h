@@ -71,8 +71,10 @@ uint8_t shim_halfclose_state(int fd, uint8_t published);
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
 /* The same for an nfd none of those options was set on since its socket()
  * (connect's bridge): what fd holds at a new socket's own value is not
- * read back from nfd, nor set. */
-int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs);
+ * read back from nfd, nor set. pristine: nor was any set on fd
+ * (pristine.c): nothing is read from it either. */
+int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs,
+                          int pristine);
 
 /* ---- connect.c ---- */
 

@@ -473,7 +473,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
     l.backlog = backlog;
     l.local = local;
     l.udp = l.lfd = l.reserve = l.phfd = -1;
-    shim_sock_takeover(fd, family, &l.tk);
+    shim_sock_takeover(fd, family, 0, &l.tk);
     if (!shim_cfg.datagram_set)
         loopback_datagram(&l.tk.cfg); /* an offer: remote clients offer less */
     int err = take_port(&l);

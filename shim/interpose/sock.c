@@ -203,11 +203,53 @@ int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
     return 0;
 }
 
+/* What a TCP socket nobody set an option on reads for the options
+ * config_from_socket takes (TCP_KEEPIDLE and the like are the namespace's
+ * sysctls): learned from the first such socket connected here, valid once
+ * dflt_state is DFLT_KNOWN; one thread at a time learns. */
+enum { DFLT_UNKNOWN, DFLT_LEARNING, DFLT_KNOWN };
+static struct {
+    int nodelay, keepalive, user_timeout_ms, keepidle, keepintvl, keepcnt, cork, reuseport;
+} dflt;
+static _Atomic int dflt_state;
+
+static void learn_defaults(const shim_fd *rec)
+{
+    int expect = DFLT_UNKNOWN;
+    if (!atomic_compare_exchange_strong(&dflt_state, &expect, DFLT_LEARNING))
+        return;
+    dflt.nodelay = rec->nodelay;
+    dflt.keepalive = rec->keepalive;
+    dflt.user_timeout_ms = rec->user_timeout_ms;
+    dflt.keepidle = rec->keepidle;
+    dflt.keepintvl = rec->keepintvl;
+    dflt.keepcnt = rec->keepcnt;
+    dflt.cork = rec->cork;
+    dflt.reuseport = rec->reuseport;
+    atomic_store_explicit(&dflt_state, DFLT_KNOWN, memory_order_release);
+}
+
 /* Per-connection settings taken from what the app set on the TCP socket
- * fd: *cfg from the configuration and those, the options into *rec. */
-static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
+ * fd: *cfg from the configuration and those, the options into *rec.
+ * pristine: nobody set an option on fd (pristine.c), whose options are
+ * then those of every such socket, read once. */
+static void config_from_socket(int fd, int family, int pristine, rudp_config *cfg, shim_fd *rec)
 {
     *cfg = shim_cfg.rudp;
+    if (pristine && atomic_load_explicit(&dflt_state, memory_order_acquire) == DFLT_KNOWN) {
+        rec->nodelay = dflt.nodelay;
+        rec->keepalive = dflt.keepalive;
+        rec->user_timeout_ms = dflt.user_timeout_ms;
+        rec->keepidle = dflt.keepidle;
+        rec->keepintvl = dflt.keepintvl;
+        rec->keepcnt = dflt.keepcnt;
+        rec->cork = dflt.cork;
+        rec->reuseport = dflt.reuseport;
+        rec->family = family;
+        if (rec->user_timeout_ms > 0)
+            cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
+        return; /* no record holds options for it: nothing else to take */
+    }
     rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
     rec->keepalive = get_int(fd, SOL_SOCKET, SO_KEEPALIVE);
     rec->user_timeout_ms = get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT);
@@ -217,18 +259,20 @@ static void config_from_socket(int fd, rudp_config *cfg, shim_fd *rec)
     rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
     rec->reuseport = get_int(fd, SOL_SOCKET, SO_REUSEPORT);
     rec->family = get_int(fd, SOL_SOCKET, SO_DOMAIN);
+    if (pristine)
+        learn_defaults(rec);
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
     shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
     shim_connopts_config(fd, rec, cfg); /* SO_SNDBUF, TCP_NOTSENT_LOWAT, ... */
 }
 
-void shim_sock_takeover(int fd, int family, shim_takeover *t)
+void shim_sock_takeover(int fd, int family, int pristine, shim_takeover *t)
 {
     t->status = real_fcntl(fd, F_GETFL);
     t->fdflags = real_fcntl(fd, F_GETFD);
     memset(&t->rec, 0, sizeof t->rec);
-    config_from_socket(fd, &t->cfg, &t->rec);
+    config_from_socket(fd, family, pristine, &t->cfg, &t->rec);
     t->rec.v6only = family == AF_INET6 ? get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) : 0;
 }
 
@@ -251,14 +295,24 @@ static uint8_t fresh_val[N_INHERITED][32];
 static socklen_t fresh_len[N_INHERITED];
 static _Atomic int fresh_state;
 
+/* Whether a pristine TCP socket (pristine.c) holds each of inherited_opts
+ * at a fresh AF_UNIX socket's value, as sock_init_data() gives every new
+ * socket the same: 0 not known yet, 1 yes (nothing to copy from one), -1
+ * no (this kernel differs: copied as any). */
+static _Atomic int pristine_same;
+
 /* Copies from -> to; `to` new since its socket() (fresh): an option `from`
  * holds at the new socket's own value is neither read on `to` nor set, which
  * saves two system calls per option on every connect (prog_many: 29
- * getsockopt per connect before). */
-static int copy_options(int from, int to, int fresh)
+ * getsockopt per connect before). `from` pristine too: nothing is read, once
+ * the first such copy found nothing to copy. */
+static int copy_options(int from, int to, int fresh, int pristine)
 {
     int saved = errno, n = 0;
+    if (fresh && pristine && atomic_load_explicit(&pristine_same, memory_order_acquire) == 1)
+        return 0;
     int known = fresh && atomic_load_explicit(&fresh_state, memory_order_acquire) == FRESH_KNOWN;
+    int differs = 0;
     uint8_t have[N_INHERITED][32];
     socklen_t hlen[N_INHERITED]; /* 0: `to` not read */
     for (size_t i = 0; i < N_INHERITED; i++) {
@@ -269,6 +323,7 @@ static int copy_options(int from, int to, int fresh)
             continue;
         if (known && wl == fresh_len[i] && memcmp(want, fresh_val[i], wl) == 0)
             continue; /* what `to` holds already */
+        differs = 1;
         socklen_t hl = sizeof have[i];
         if (real_getsockopt(to, SOL_SOCKET, inherited_opts[i], have[i], &hl) == 0)
             hlen[i] = hl;
@@ -289,19 +344,25 @@ static int copy_options(int from, int to, int fresh)
         }
         atomic_store_explicit(&fresh_state, FRESH_KNOWN, memory_order_release);
     }
+    if (known && pristine) {
+        expect = 0;
+        atomic_compare_exchange_strong(&pristine_same, &expect, differs ? -1 : 1);
+    }
     errno = saved;
     return n;
 }
 
 int shim_sock_copy_options(int from, int to)
 {
-    return copy_options(from, to, 0);
+    return copy_options(from, to, 0, 0);
 }
 
-static int replace(int fd, int nfd, int status_flags, int fd_flags, int keep_regs, int fresh)
+static int replace(int fd, int nfd, int status_flags, int fd_flags, int keep_regs, int fresh,
+                   int pristine)
 {
-    int copied = copy_options(fd, nfd, fresh);
-    int err = shim_fdswap(fd, nfd, status_flags, fd_flags, keep_regs);
+    int copied = copy_options(fd, nfd, fresh, pristine);
+    /* pristine: no owner, which only fcntl and ioctl set (pristine.c) */
+    int err = shim_fdswap(fd, nfd, status_flags, fd_flags, keep_regs, pristine);
     if (err < 0)
         return err;
     real_close(nfd);
@@ -310,12 +371,13 @@ static int replace(int fd, int nfd, int status_flags, int fd_flags, int keep_reg
 
 int shim_replace_fd(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
 {
-    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 0);
+    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 0, 0);
 }
 
-int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs)
+int shim_replace_fd_fresh(int fd, int nfd, int status_flags, int fd_flags, int keep_regs,
+                          int pristine)
 {
-    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 1);
+    return replace(fd, nfd, status_flags, fd_flags, keep_regs, 1, pristine);
 }
 
 /* ---- socket ---- */
@@ -331,8 +393,12 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
      * non-redirected connect behave exactly as the kernel's. Its epoll
      * registrations are noted until connect()/listen() (epollreg.c). */
     int fd = real_socket(domain, type, protocol);
-    if (fd >= 0 && on && tcp)
+    if (fd >= 0 && on && tcp) {
+        int saved = errno;
         shim_epollreg_mark(fd);
+        shim_pristine_mark(fd, shim_fd_ino(fd), domain); /* connect() need not read its options */
+        errno = saved;
+    }
     return fd;
 }
 

@@ -134,8 +134,9 @@ typedef struct shim_takeover {
     rudp_config cfg; /* the connection's (or listener's) settings: the configuration
                       * and those options */
 } shim_takeover;
-/* Fills *t from fd, a kernel TCP socket of family (AF_INET or AF_INET6). */
-void shim_sock_takeover(int fd, int family, shim_takeover *t);
+/* Fills *t from fd, a kernel TCP socket of family (AF_INET or AF_INET6);
+ * pristine: no option was set on it since its socket() (pristine.c). */
+void shim_sock_takeover(int fd, int family, int pristine, shim_takeover *t);
 /* Gives `to` those of `from`'s socket-level options that differ (the ones
  * TCP carries to a socket replacing it, or to an accepted one); returns
  * how many. errno is kept. */

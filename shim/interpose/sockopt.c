@@ -312,6 +312,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
     if (level == SOL_SOCKET && opt == SO_ZEROCOPY && zerocopy_refused(fd, ours, val, len, &zr))
         return zr;
     if (!ours) {
+        shim_pristine_touched(); /* fd, or a dup of it, may be a pristine one */
         int r = real_setsockopt(fd, level, opt, val, len);
         int family, e = errno;
         if (r < 0 && e == ENOENT && level == IPPROTO_TCP && opt == TCP_CONGESTION &&
@@ -432,6 +433,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 static int fcntl_as_libc(int fd, int cmd, void *arg)
 {
     shim_real_init();
+    if (shim_fcntl_sets_owner(cmd))
+        shim_pristine_touched();
     int r = real_fcntl(fd, cmd, arg);
     if (r >= 0 && cmd == F_SETFL)
         rx_changed(fd, 0);
@@ -462,6 +465,9 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_end(ap);
     if (on)
         shim_kept_flush(); /* FIONREAD counts them in the bridge */
+    if (req != FIONBIO && req != FIONREAD && req != SIOCOUTQ && req != SIOCOUTQNSD &&
+        req != SIOCATMARK)
+        shim_pristine_touched(); /* an owner (FIOSETOWN, SIOCSPGRP) or the like */
     if (on && req == FIONBIO) {
         int r = real_ioctl(fd, req, arg);
         if (r == 0)

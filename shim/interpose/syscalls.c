@@ -109,6 +109,8 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
     case SYS_exit_group:
         _exit(I(0));
     case SYS_fcntl: { /* the kernel's own answers (F_GETOWN...), as it was */
+        if (shim_fcntl_sets_owner(I(1)))
+            shim_pristine_touched();
         long r = shim_sys_call(nr, a);
         if (r >= 0 && I(1) == F_SETFL)
             shim_rx_setfl(I(0));

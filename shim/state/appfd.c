@@ -239,7 +239,7 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
         shim_fd rec;
         if (shim_fd_get(fd, &rec))
             shim_put_tcp_options(tfd, &rec);
-        if (shim_fdswap(fd, tfd, real_fcntl(fd, F_GETFL), real_fcntl(fd, F_GETFD), 0) == 0) {
+        if (shim_fdswap(fd, tfd, real_fcntl(fd, F_GETFL), real_fcntl(fd, F_GETFD), 0, 0) == 0) {
             shim_fd_del(fd);
             atomic_fetch_and(&s->flags, ~(SHIM_SLOT_F_SWAP | SHIM_SLOT_F_SNDBUF));
             atomic_store(&s->state, SHIM_SLOT_TCP);
@@ -295,10 +295,10 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
  * file's f_owner) and the signal sent instead of SIGIO (F_SETSIG), and the
  * epoll registrations (epollreg.c). The owner goes first, so the signal of
  * an event right after O_ASYNC finds it. */
-int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs)
+int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs, int owner_none)
 {
     struct f_owner_ex own;
-    if (real_fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
+    if (!owner_none && real_fcntl(fd, F_GETOWN_EX, &own) == 0 && own.pid != 0)
         real_fcntl(nfd, F_SETOWN_EX, &own);
     int sig = (status & O_ASYNC) ? real_fcntl(fd, F_GETSIG) : 0; /* SIGURG ignores it */
     if (sig > 0)

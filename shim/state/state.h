@@ -305,8 +305,9 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd);
  * file: the engine makes its copies non-blocking), and fd's F_SETOWN_EX
  * owner, F_SETSIG signal and noted epoll registrations (kept noted, and fd
  * marked, if keep_regs). Returns 0 or -errno (fd then keeps its file and
- * registrations). */
-int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs);
+ * registrations). owner_none: fd is known to have no owner (pristine.c),
+ * which is then not asked. */
+int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs, int owner_none);
 void shim_slots_keeper(void);
 /* A keeper that ends takes its pid out of the slabs' headers again. */
 void shim_slots_keeper_done(void);
@@ -547,6 +548,24 @@ void shim_opts_to_tcp(int tfd, const shim_fd *rec);
  * name of the controller a connection of rec runs (see tcpopts.c). */
 const rudp_cc_ops *shim_cc_by_tcp_name(const char *name);
 const char *shim_cc_tcp_name(const shim_fd *rec);
+
+/* ---- pristine.c: TCP sockets whose options nobody touched ---- */
+
+/* socket() made fd, a TCP socket of family `family` whose inode is ino. */
+void shim_pristine_mark(int fd, uint64_t ino, int family);
+/* An option may have been set on some TCP socket of this process (which
+ * fd does not matter: a dup shares its socket's options): no socket made
+ * before now is pristine any more. */
+void shim_pristine_touched(void);
+/* fd's entry, if any, no longer stands (closed, or used up). */
+void shim_pristine_forget(int fd);
+/* Whether an fcntl of cmd sets what a pristine socket is taken not to
+ * have: an owner or a signal for SIGIO/SIGURG. */
+int shim_fcntl_sets_owner(int cmd);
+/* Whether fd is a socket made by socket() here with no option set since:
+ * its family (AF_INET, AF_INET6), or 0. The entry is used up either way;
+ * *ino: fd's inode where an entry was there to check (one fstat), else 0. */
+int shim_pristine_take(int fd, uint64_t *ino);
 
 /* ---- epollreg.c: the app's epoll interest in an fd the shim may swap ---- */
 

@@ -220,7 +220,7 @@ Test(appfd, the_swap_carries_what_belongs_to_the_file)
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 99};
     cr_assert(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
     shim_epollreg_note(ep, EPOLL_CTL_ADD, fd, &ev);
-    cr_assert(eq(int, shim_fdswap(fd, nv[0], fcntl(fd, F_GETFL), fcntl(fd, F_GETFD), 0), 0));
+    cr_assert(eq(int, shim_fdswap(fd, nv[0], fcntl(fd, F_GETFL), fcntl(fd, F_GETFD), 0, 0), 0));
     cr_assert(eq(u64, ino_of(fd), ino_of(nv[0])));
     cr_assert(eq(int, fcntl(fd, F_GETFL) & (O_NONBLOCK | O_ASYNC), O_NONBLOCK | O_ASYNC));
     cr_assert(eq(int, fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC), "the number's own flag");
