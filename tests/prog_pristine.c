@@ -17,6 +17,8 @@
  *   - F_SETOWN through fcntl() on a dup, and FIOSETOWN through ioctl();
  *   - a socket made before another, options set on it, then dup2()ed over
  *     the later one (whose number the program then connects);
+ *   - bound through a dup to 127.0.0.1, port chosen by the kernel: the
+ *     connected socket's own address is that port;
  *   - SO_RCVTIMEO set through a dup: a read with nothing to read ends
  *     with EAGAIN after about that long (0.2 s), not never.
  * The same checks hold over kernel TCP (t_prog_pristine.sh runs both).
@@ -196,6 +198,25 @@ static void case_dup2(void)
     finish(s, a, "an earlier socket dup2()ed over");
 }
 
+static void case_bound(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(s);
+    int d = dup(s);
+    SYS(d);
+    unsigned bound = bind_lo(d, 0);
+    close(d);
+    do_connect(s);
+    int a = exchange(s);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    SYS(getsockname(s, (struct sockaddr *)&me, &ml));
+    CHECK(ntohs(me.sin_port) == bound, "bound through a dup: own port %u, bound %u",
+          ntohs(me.sin_port), bound);
+    printf("ok: bound through a dup: the connection's own port is the one bound\n");
+    finish(s, a, "bound through a dup");
+}
+
 static int plain(int n)
 {
     for (int i = 0; i < n; i++) {
@@ -229,6 +250,7 @@ int main(int argc, char **argv)
     case_owner(0);
     case_owner(1);
     case_dup2();
+    case_bound();
     case_none(); /* after all that, a socket nobody touched again */
     printf("ok: all cases\n");
     return 0;

@@ -200,6 +200,13 @@ static int take_destination(connecting *d)
  * 0, or -1 with errno. */
 static int take_local(connecting *d)
 {
+    if (d->pristine_ino) {
+        /* bound by nobody: a bind() would have ended it (pristine.c) */
+        memset(&d->local, 0, sizeof d->local);
+        d->local.ss_family = (sa_family_t)d->family;
+        d->tk.rec.bound_addr = 0;
+        return 0;
+    }
     socklen_t llen = sizeof d->local;
     if (real_getsockname(d->fd, (struct sockaddr *)&d->local, &llen) < 0)
         return -1;
@@ -348,6 +355,8 @@ static void hold_writability(connecting *d)
         if (w <= 0)
             break;
         req->filler += (size_t)w;
+        if ((size_t)w < sizeof zeros)
+            break; /* a short write: the buffer is full (nothing reads it yet) */
     }
 }
 

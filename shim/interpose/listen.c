@@ -95,6 +95,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!shim_init() || !addr)
         return real_bind(fd, addr, len);
+    shim_pristine_touched(); /* connect() must read the address back (pristine.c) */
     int saved = errno;
     int family = tcp_family(fd);
     if (family && shim_port_bind_conflict(fd, addr, len))
