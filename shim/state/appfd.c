@@ -63,14 +63,24 @@ void shim_appfd_atfork_child(void)
 /* A new app end of a bridge (connect or accept) takes TCP's default send
  * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
  * kernel lets us. */
+/* The size last found to be taken whole (net.core.wmem_max not below it):
+ * not read back again (a system call per connection; B12's 3,500). */
+static _Atomic int sndbuf_whole;
+
 int shim_app_end_sndbuf(int fd, int size)
 {
     int v = 0;
     socklen_t vl = sizeof v;
     if (real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0)
         return -1;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0 && v / 2 < size)
+    if (size == atomic_load_explicit(&sndbuf_whole, memory_order_relaxed))
+        return 0;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl) < 0)
+        return 0;
+    if (v / 2 < size)
         real_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+    else
+        atomic_store_explicit(&sndbuf_whole, size, memory_order_relaxed);
     return 0;
 }
 
