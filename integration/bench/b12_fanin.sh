@@ -18,7 +18,7 @@ if want B12; then
                 _i=$((_i + 1))
             done
             port=$(sed -n 's/^port //p' "$l.srv")
-            ms=NA drops=NA retx=NA per=NA
+            ms=NA cms=NA drops=NA retx=NA per=NA
             if [ -n "$port" ]; then
                 snap "$EMU_NS_A" "$l.snmp0"
                 rc=0
@@ -29,6 +29,10 @@ if want B12; then
                 [ "$rc" = 0 ] || say "B12 run $r $tr: client exited $rc"
                 ms=$(sed -n 's/^client: .* round trips in \([0-9]*\) ms/\1/p' "$l.cli")
                 [ -n "$ms" ] || ms=NA
+                # the part of it the client's connect() calls took, one
+                # after another (its thread is the fan-in's critical path)
+                cms=$(sed -n 's/^client: .* connects issued in \([0-9]*\) ms/\1/p' "$l.cli")
+                [ -n "$cms" ] || cms=NA
                 per=$(sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p' "$l.srv")
                 [ -n "$per" ] || per=NA
                 # shellcheck disable=SC2046
@@ -63,6 +67,7 @@ if want B12; then
                 emu__kill_pid "$spid"
             fi
             rec B12 "$tr" "$r" fanin_ms "$ms"
+            rec B12 "$tr" "$r" connect_ms "$cms"
             rec B12 "$tr" "$r" rcvbuf_drops "$drops"
             rec B12 "$tr" "$r" retx_pkts "$retx"
             rec B12 "$tr" "$r" mem_per_conn "$per"

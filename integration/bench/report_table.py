@@ -190,13 +190,15 @@ def cmd_table(d):
 
     if "B12" in scenarios:
         T.out("B12  %s" % meta.get("desc_B12", ""))
-        head = ["transport", "all answered ms", "rcvbuf drops", "retransmitted pkts",
+        head = ["transport", "all answered ms", "of it connect() ms", "rcvbuf drops",
+                "retransmitted pkts",
                 "probe timeouts", "after", "moves", "server bytes/conn", "runs"]
         rows = []
         for tr in trs:
             if ("B12", tr, "fanin_ms") not in res:
                 continue
             rows.append([tr, fmt(med("B12", tr, "fanin_ms"), "%.0f"),
+                         fmt(med("B12", tr, "connect_ms"), "%.0f"),
                          fmt(med("B12", tr, "rcvbuf_drops"), "%.0f"),
                          fmt(med("B12", tr, "retx_pkts"), "%.0f"),
                          fmt(med("B12", tr, "pto"), "%.0f") if tr.startswith("rudp-") else "",
@@ -205,7 +207,9 @@ def cmd_table(d):
                          fmt(med("B12", tr, "mem_per_conn"), "%.0f"),
                          "%d/%s" % (n_ok("B12", tr, "fanin_ms"), nruns)])
         T.grid(head, rows)
-        T.out("  retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
+        T.out("  of it connect() ms: the client's 3,500 connect() calls, one after another "
+              "(from the first to the last's return; its thread is the fan-in's critical path). "
+              "retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
               "packets declared lost and resent, both ends (RUDP_STATS), probes counted apart. "
               "probe timeouts: both programs' own until each ended (the fan-in); after: with "
               "what their keepers did after them (closing), one count per program. moves: "
