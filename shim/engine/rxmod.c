@@ -169,14 +169,19 @@ void shim_rxmod_decide(struct engine *e, rudp_time now)
     rudp_time at = RUDP_TIME_NEVER;
     int again = 0;
     if (wait > 0 && atomic_load_explicit(&e->nbridges, memory_order_relaxed) <= RXMOD_BRIDGES) {
+        /* Bridges with their connection only: an accepted connection's
+         * holds no reference on its listener's socket, its connection
+         * does, so once the connection is released (both FINs, the app
+         * still to read) the socket may be gone (ASan: a write to it
+         * freed, prog_peerclose). */
         for (bridge *b = e->bridges; b; b = b->next)
-            if (b->sock)
+            if (b->sock && b->conn)
                 b->sock->mod_n = 0;
         for (bridge *b = e->bridges; b; b = b->next)
-            if (b->sock)
+            if (b->sock && b->conn)
                 b->sock->mod_n++;
         for (bridge *b = e->bridges; b; b = b->next) {
-            esock *s = b->sock;
+            esock *s = b->conn ? b->sock : NULL;
             int how = s ? moderate(b, now, wait) : 0;
             if (!how)
                 continue;
