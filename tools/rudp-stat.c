@@ -858,7 +858,8 @@ static int other_netns(struct pids *p)
             char table[64];
             snprintf(table, sizeof table, "/proc/%d/net/unix", pid);
             each_control_socket(table, collect_ino, &tab[i]);
-            qsort(tab[i].ino, (size_t)tab[i].n, sizeof *tab[i].ino, cmp_ul);
+            if (tab[i].n) /* none: ino is NULL, which qsort may not be given */
+                qsort(tab[i].ino, (size_t)tab[i].n, sizeof *tab[i].ino, cmp_ul);
         }
         long n = tab[i].n ? socket_inodes(pid, fds, MAX_INODES) : 0;
         for (long k = 0; k < n; k++)
@@ -907,7 +908,8 @@ static int once(int argc, char **argv, int first)
                 nns, nns > 1 ? "s" : "",
                 geteuid() ? "; another user's processes, and their namespaces, only as root"
                           : "");
-    qsort(p.v, p.n, sizeof *p.v, cmp_int);
+    if (p.n) /* none: v is NULL, which qsort may not be given */
+        qsort(p.v, p.n, sizeof *p.v, cmp_int);
     for (size_t i = 0; i < p.n; i++) {
         if (i)
             putchar('\n');
