@@ -246,21 +246,19 @@ static void config_from_socket(int fd, int family, int pristine, rudp_config *cf
         rec->cork = dflt.cork;
         rec->reuseport = dflt.reuseport;
         rec->family = family;
-        if (rec->user_timeout_ms > 0)
-            cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
-        return; /* no record holds options for it: nothing else to take */
+    } else {
+        rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
+        rec->keepalive = get_int(fd, SOL_SOCKET, SO_KEEPALIVE);
+        rec->user_timeout_ms = get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT);
+        rec->keepidle = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE);
+        rec->keepintvl = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL);
+        rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
+        rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
+        rec->reuseport = get_int(fd, SOL_SOCKET, SO_REUSEPORT);
+        rec->family = get_int(fd, SOL_SOCKET, SO_DOMAIN);
+        if (pristine)
+            learn_defaults(rec);
     }
-    rec->nodelay = get_int(fd, IPPROTO_TCP, TCP_NODELAY);
-    rec->keepalive = get_int(fd, SOL_SOCKET, SO_KEEPALIVE);
-    rec->user_timeout_ms = get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT);
-    rec->keepidle = get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE);
-    rec->keepintvl = get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL);
-    rec->keepcnt = get_int(fd, IPPROTO_TCP, TCP_KEEPCNT);
-    rec->cork = get_int(fd, IPPROTO_TCP, TCP_CORK);
-    rec->reuseport = get_int(fd, SOL_SOCKET, SO_REUSEPORT);
-    rec->family = get_int(fd, SOL_SOCKET, SO_DOMAIN);
-    if (pristine)
-        learn_defaults(rec);
     if (rec->user_timeout_ms > 0)
         cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
     shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
@@ -581,6 +579,7 @@ SHIM_EXPORT int close(int fd)
     }
     shim_epollreg_unmark(fd);
     shim_epollreg_forget(fd);
+    shim_pristine_forget(fd);
     errno = saved;
     /* The engine may send through a bridged fd's number on a reset
      * (shim_appfd_reset_mark): not while it is closed and reused. */

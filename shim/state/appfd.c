@@ -60,13 +60,13 @@ void shim_appfd_atfork_child(void)
     pthread_mutex_unlock(&sndbuf_mu);
 }
 
-/* A new app end of a bridge (connect or accept) takes TCP's default send
- * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
- * kernel lets us. */
 /* The size last found to be taken whole (net.core.wmem_max not below it):
  * not read back again (a system call per connection; B12's 3,500). */
 static _Atomic int sndbuf_whole;
 
+/* A new app end of a bridge (connect or accept) takes TCP's default send
+ * buffer; past net.core.wmem_max only with CAP_NET_ADMIN, as far as the
+ * kernel lets us. */
 int shim_app_end_sndbuf(int fd, int size)
 {
     int v = 0;

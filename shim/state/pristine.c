@@ -10,13 +10,13 @@
  * connecting thread being its critical path).
  *
  * An entry holds the socket's inode and the epoch at its socket(). Every
- * call that could set an option on a TCP socket of this process (a
- * setsockopt, ioctl or owner-setting fcntl of ours on a socket not ours;
- * `syscall()` with one of those numbers) starts a new epoch: not only on
- * the fd it names, since a dup of the socket shares its options and
- * dup()/dup2() are not ours to see. connect() asks with the inode it
- * reads anyway (an fd closed and reused behind our back holds another),
- * and an entry is for one connect (or listen) only.
+ * call that could change what connect() reads back from a TCP socket of
+ * this process (a setsockopt, ioctl or owner-setting fcntl of ours on a
+ * socket not ours, a bind; `syscall()` with one of those numbers) starts a
+ * new epoch: not only on the fd it names, since a dup of the socket shares
+ * its options and dup()/dup2() are not ours to see. connect() checks the
+ * fd's inode (an fd closed and reused behind our back holds another), and
+ * an entry is for one connect only; close() forgets it.
  *
  * What escapes it, said in docs/design.md: an option set by a raw system
  * call or io_uring, or by another process holding the socket (a forked
@@ -82,7 +82,7 @@ int shim_pristine_take(int fd, uint64_t *inop)
     uint64_t ino = shim_fd_ino(fd);
     *inop = ino;
     uint32_t ep = atomic_load_explicit(&epoch, memory_order_acquire) & EPOCH_MASK;
-    if (e == 0 || (e & UINT32_MAX) != ino || (uint32_t)(e >> 33) != ep)
+    if ((e & UINT32_MAX) != ino || (uint32_t)(e >> 33) != ep)
         return 0;
     return (e >> 32) & 1 ? AF_INET6 : AF_INET;
 }

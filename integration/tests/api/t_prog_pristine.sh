@@ -4,8 +4,9 @@
 # F_SETOWN owner) reach its connection however they were set before
 # connect(): on the socket, through a dup() closed before connect(), by
 # syscall(), by ioctl(FIOSETOWN), or on an earlier socket dup2()ed over its
-# number (shim/state/pristine.c: the shim reads no option back from a socket
-# nobody set one on, and must tell such a socket from these).
+# number; and a bind() through a dup gives the connection that address
+# (shim/state/pristine.c: the shim reads nothing back from a socket nobody
+# set an option on or bound, and must tell such a socket from these).
 #
 # Then, under the shim, that it does read none back: `prog_pristine plain 6`
 # under strace, where the shim's reads of TCP_KEEPIDLE (taken with the other
