@@ -77,12 +77,12 @@ int shim_pristine_take(int fd, uint64_t *inop)
     if (!tracked(fd))
         return 0;
     uint64_t e = atomic_exchange_explicit(&entry[fd], 0, memory_order_acq_rel);
-    if (e == 0)
-        return 0; /* nothing to ask the kernel */
+    uint32_t ep = atomic_load_explicit(&epoch, memory_order_acquire) & EPOCH_MASK;
+    if (e == 0 || (uint32_t)(e >> 33) != ep)
+        return 0; /* nothing to ask the kernel: a touched socket pays no fstat here */
     uint64_t ino = shim_fd_ino(fd);
     *inop = ino;
-    uint32_t ep = atomic_load_explicit(&epoch, memory_order_acquire) & EPOCH_MASK;
-    if ((e & UINT32_MAX) != ino || (uint32_t)(e >> 33) != ep)
+    if ((e & UINT32_MAX) != ino)
         return 0;
     return (e >> 32) & 1 ? AF_INET6 : AF_INET;
 }

@@ -564,7 +564,8 @@ void shim_pristine_forget(int fd);
 int shim_fcntl_sets_owner(int cmd);
 /* Whether fd is a socket made by socket() here with no option set since:
  * its family (AF_INET, AF_INET6), or 0. The entry is used up either way;
- * *ino: fd's inode where an entry was there to check (one fstat), else 0. */
+ * *ino: fd's inode where an entry of this epoch was there to check (one
+ * fstat), else 0. */
 int shim_pristine_take(int fd, uint64_t *ino);
 
 /* ---- epollreg.c: the app's epoll interest in an fd the shim may swap ---- */
