@@ -649,13 +649,23 @@ static int take_proof(int nfd, const shim_name *ln)
     return shim_name_proof_ok(ln, proof) ? 1 : -1;
 }
 
+/* The name of our listener fd into *ln, read once per accept (*have: -1
+ * not yet, then 1 or 0). 1 iff it is a listener's name of ours. */
+static int listener_name(int fd, shim_name *ln, int *have)
+{
+    if (*have < 0)
+        *have = shim_name_of(fd, ln, 0) == 1;
+    return *have;
+}
+
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
     int on = shim_init();
     int saved = errno;
     shim_fd rec;
     shim_name ln;
-    if (!on || !shim_sock_ours(fd, &rec, &ln) || rec.kind != SHIM_FD_LISTENER) {
+    int have_ln = -1; /* ln not read yet (1: read, 0: unreadable) */
+    if (!on || !shim_sock_ours(fd, &rec, NULL) || rec.kind != SHIM_FD_LISTENER) {
         errno = saved;
         return four ? real_accept4(fd, addr, len, flags) : real_accept(fd, addr, len);
     }
@@ -676,13 +686,22 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
          * again). Linux's blocking accept waits until a connection is
          * there to return (inet_csk_accept -> inet_csk_wait_for_connect). */
         saved = errno;
-        int named = shim_name_get(nfd, 1, &n) == 1;
-        int proven = named && (n.kind == SHIM_NAME_ENGINE || n.kind == SHIM_NAME_TCP) &&
-                             (n.flags & SHIM_NAME_F_PROOF)
-                         ? (shim_ident_may_prove(fd, nfd) ? take_proof(nfd, &ln) : -1)
-                         : 0;
+        /* the maker's name: accept's address is nfd's peer's name, as
+         * getpeername would say it */
+        int named = shim_name_decode(&un, ulen, &n) == 1;
+        /* The listener's own name (two system calls) only where it is
+         * needed: a proof to check, or a maker other than this process. */
+        int proven = 0;
+        if (named && (n.kind == SHIM_NAME_ENGINE || n.kind == SHIM_NAME_TCP) &&
+            (n.flags & SHIM_NAME_F_PROOF))
+            proven = shim_ident_may_prove(fd, nfd) && listener_name(fd, &ln, &have_ln)
+                         ? take_proof(nfd, &ln)
+                         : -1;
         /* the stranger is counted and told whether or not it named itself */
-        if (shim_ident_accepted(fd, nfd, ln.pid, proven) && named) {
+        if ((shim_ident_accepted_here(nfd, proven) ||
+             shim_ident_accepted(fd, nfd, listener_name(fd, &ln, &have_ln) ? ln.pid : -1,
+                                 proven)) &&
+            named) {
             if (n.kind == SHIM_NAME_ENGINE)
                 break;
             if (n.kind == SHIM_NAME_TCP && plain_tcp(fd, &rec, nfd, flags, addr, len) == 0) {

@@ -77,6 +77,13 @@ int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid)
     return 0;
 }
 
+int shim_ident_accepted_here(int nfd, int proven)
+{
+    struct ucred c;
+    return proven >= 0 && peer_cred(nfd, &c) == 0 &&
+           (proven > 0 || c.pid == shim_procenv_self()) && uid_ok(c.uid, (uid_t)-1);
+}
+
 int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven)
 {
     struct ucred c, l;
@@ -84,11 +91,11 @@ int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven)
         return 0;
     /* Our own engine, as nearly always: the listener is not asked (a
      * system call per accept); what it would add only widens both tests. */
-    if (proven >= 0 && (proven > 0 || c.pid == getpid() || c.pid == owner) &&
+    if (proven >= 0 && (proven > 0 || c.pid == shim_procenv_self() || c.pid == owner) &&
         uid_ok(c.uid, (uid_t)-1))
         return 1;
     int have_l = peer_cred(lfd, &l) == 0;
-    int pid_ok = proven > 0 || c.pid == getpid() || c.pid == owner ||
+    int pid_ok = proven > 0 || c.pid == shim_procenv_self() || c.pid == owner ||
                  (have_l && c.pid == l.pid) || shim_slots_is_keeper(owner, c.pid);
     if (proven < 0)
         pid_ok = 0; /* a proof promised and not shown */
@@ -119,7 +126,7 @@ int shim_ident_listener(int efd, pid_t owner, uid_t luid)
     struct ucred l;
     if (peer_cred(efd, &l) < 0)
         return 0;
-    pid_t me = getpid();
+    pid_t me = shim_procenv_self();
     return (l.pid == me || l.pid == owner || syscall(SYS_kcmp, me, l.pid, KCMP_VM, 0, 0) == 0) &&
            uid_ok(l.uid, luid);
 }
@@ -129,7 +136,7 @@ int shim_ident_inherited(int fd)
     struct ucred c;
     if (peer_cred(fd, &c) < 0)
         return 0;
-    return c.pid == getpid() || uid_ok(c.uid, (uid_t)-1);
+    return c.pid == shim_procenv_self() || uid_ok(c.uid, (uid_t)-1);
 }
 
 uint64_t shim_ident_refused(void)

@@ -123,10 +123,16 @@ int shim_name_get(int fd, int peer, shim_name *n)
                  : real_getsockname(fd, (struct sockaddr *)&un, &len);
     if (r < 0)
         return -errno;
-    if (un.sun_family != AF_UNIX || len != offsetof(struct sockaddr_un, sun_path) + NAME_LEN ||
-        un.sun_path[0] != 0 || memcmp(un.sun_path + 1, "rUdP", 4) != 0)
+    return shim_name_decode(&un, len, n);
+}
+
+int shim_name_decode(const struct sockaddr_un *un, socklen_t len, shim_name *n)
+{
+    if (len > sizeof *un || un->sun_family != AF_UNIX ||
+        len != offsetof(struct sockaddr_un, sun_path) + NAME_LEN || un->sun_path[0] != 0 ||
+        memcmp(un->sun_path + 1, "rUdP", 4) != 0)
         return 0;
-    const uint8_t *p = (const uint8_t *)un.sun_path + 1;
+    const uint8_t *p = (const uint8_t *)un->sun_path + 1;
     n->kind = (char)p[4];
     n->family = p[5];
     n->flags = p[6];

@@ -63,6 +63,9 @@ int shim_name_proof_ok(const shim_name *listener, const uint8_t *proof);
  * Returns 1 if it is one of ours, 0 if not, -errno on failure. Decoding
  * says nothing of who bound the name: see shim_name_peer. */
 int shim_name_get(int fd, int peer, shim_name *n);
+/* The same for a name already in hand (len: as the kernel said it, which
+ * may exceed sizeof *un when it was cut): 1 if ours, else 0. */
+int shim_name_decode(const struct sockaddr_un *un, socklen_t len, shim_name *n);
 
 /* Decodes the name of fd's peer if it is an engine end; with `verify`, only
  * if that peer is also one of our engines (shim_ident_inherited): for fds
@@ -90,6 +93,11 @@ int shim_ident_listener_cred(int lfd, pid_t *pid, uid_t *uid);
  * show it (refused); 0: none promised. Counts and logs a refusal. Returns 1
  * or 0. */
 int shim_ident_accepted(int lfd, int nfd, pid_t owner, int proven);
+/* The common case of shim_ident_accepted, asking nothing of the listener
+ * nor needing its name: 1 iff nfd's maker is this process (our own engine)
+ * of a uid we take, and no proof was promised and not shown (proven >= 0).
+ * 0: ask shim_ident_accepted. Counts nothing. */
+int shim_ident_accepted_here(int nfd, int proven);
 /* Whether the maker of nfd (accepted on lfd) is of a uid
  * shim_ident_accepted takes at all: only then is a proof it promises worth
  * waiting for. 1 or 0. */

@@ -104,7 +104,11 @@ Test(ident, our_own_connection_is_accepted)
     int n = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     cr_assert(eq(int, shim_ident_accepted(l, n, getpid() + 1, 0), 1));
     cr_assert(eq(u64, shim_ident_refused(), 0));
+    /* told without the listener's name (accept's usual case) */
+    cr_assert(eq(int, shim_ident_accepted_here(n, 0), 1));
+    cr_assert(eq(int, shim_ident_accepted_here(n, 1), 1));
     /* but not when a proof was promised and not shown */
+    cr_assert(eq(int, shim_ident_accepted_here(n, -1), 0));
     cr_assert(eq(int, shim_ident_accepted(l, n, getpid(), -1), 0));
     cr_assert(eq(u64, shim_ident_refused(), 1));
 }
@@ -117,6 +121,8 @@ Test(ident, another_process_is_refused_unless_our_keeper_or_proven)
     cr_assert(shim_slot_alloc(1) != UINT32_MAX); /* our slab, for keepers to enter */
     pid_t child, owner = getpid();
     int n = accepted_from_child(l, &un, len, 0, (uid_t)-1, &child);
+    cr_assert(eq(int, shim_ident_accepted_here(n, 0), 0), "not this process: ask further");
+    cr_assert(eq(u64, shim_ident_refused(), 0), "the quick check counts nothing");
     cr_assert(eq(int, shim_ident_accepted(l, n, owner, 0), 0), "a stranger's pid");
     cr_assert(eq(u64, shim_ident_refused(), 1));
     cr_assert(strstr(shimtest_log(), "refused a connection to a listener from pid") != NULL);
@@ -139,6 +145,7 @@ Test(ident, another_uid_is_refused_even_with_a_proof)
     int l = listening(&un, &len);
     pid_t child;
     int n = accepted_from_child(l, &un, len, 0, uid, &child);
+    cr_assert(eq(int, shim_ident_accepted_here(n, 1), 0), "another uid, even with a proof");
     cr_assert(eq(int, shim_ident_accepted(l, n, child, 0), 0), "a pid reused by another user");
     cr_assert(eq(int, shim_ident_accepted(l, n, getpid(), 1), 0));
     cr_assert(eq(int, shim_ident_may_prove(l, n), 0));
