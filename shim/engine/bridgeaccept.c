@@ -114,7 +114,11 @@ int shim_bridge_try_accept(bridge *b, rudp_time now)
     }
     shim_bridge_publish(b);
     shim_bridge_pump_out(b, now);
-    shim_bridge_pump_in(b, now, 1);
+    /* No read of our end yet: the app has not accepted it, so nothing is
+     * there but what it writes from now on, and the watch below is
+     * level-triggered: epoll says so (with EPOLLPRI for an urgent byte).
+     * A read here found nothing and cost a send buffer chunk, an ioctl
+     * and a readv per accept. */
     shim_bridge_update_interest(b);
     return 1;
 }
@@ -187,15 +191,9 @@ static int local_client(const rudp_addr *peer)
     return peer && peer->port && atomic_load(&G.clients[peer->port]) != 0;
 }
 
-void shim_bridge_client_sock(esock *s)
+void shim_bridge_client_sock(esock *s, const rudp_addr *local)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (real_getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0)
-        return;
-    uint16_t port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                    : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                               : 0;
+    uint16_t port = local->port;
     if (!port || atomic_load(&G.clients[port]) == UINT8_MAX)
         return;
     atomic_fetch_add(&G.clients[port], 1);

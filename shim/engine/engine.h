@@ -30,6 +30,7 @@ typedef struct shim_connect_req {
     int udp_fd;              /* connected UDP socket, moved to the engine */
     int efd;                 /* engine end of the bridge */
     rudp_addr peer;
+    rudp_addr local;         /* udp_fd's address (its getsockname), family 0: unknown */
     uint64_t id;
     uint32_t slot;
     size_t filler;           /* bytes the app end wrote to hold writability */

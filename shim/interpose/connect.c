@@ -407,6 +407,7 @@ static int hand_to_engine(connecting *d)
     req->efd = apart ? d->sv[1] : shim_fd_move_high(d->sv[1]);
     d->udp = d->sv[1] = -1;
     shim_to_rudp_addr((struct sockaddr *)&d->peer, &req->peer);
+    shim_to_rudp_addr((struct sockaddr *)&d->local, &req->local); /* open_udp's getsockname */
     req->id = d->n.id;
     req->slot = d->n.slot;
     req->app_fd = d->shrink ? d->fd : -1; /* the number sv[0] gets (place_bridge) */
