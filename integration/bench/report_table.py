@@ -190,7 +190,8 @@ def cmd_table(d):
 
     if "B12" in scenarios:
         T.out("B12  %s" % meta.get("desc_B12", ""))
-        head = ["transport", "all answered ms", "of it connect() ms", "rcvbuf drops",
+        head = ["transport", "all answered ms", "of it connect() ms",
+                "CPU us/conn cli/srv", "rcvbuf drops",
                 "retransmitted pkts",
                 "probe timeouts", "after", "moves", "server bytes/conn", "runs"]
         rows = []
@@ -199,6 +200,8 @@ def cmd_table(d):
                 continue
             rows.append([tr, fmt(med("B12", tr, "fanin_ms"), "%.0f"),
                          fmt(med("B12", tr, "connect_ms"), "%.0f"),
+                         "%s / %s" % (fmt(med("B12", tr, "cpu_us_conn_cli"), "%.0f"),
+                                      fmt(med("B12", tr, "cpu_us_conn_srv"), "%.0f")),
                          fmt(med("B12", tr, "rcvbuf_drops"), "%.0f"),
                          fmt(med("B12", tr, "retx_pkts"), "%.0f"),
                          fmt(med("B12", tr, "pto"), "%.0f") if tr.startswith("rudp-") else "",
@@ -208,7 +211,10 @@ def cmd_table(d):
                          "%d/%s" % (n_ok("B12", tr, "fanin_ms"), nruns)])
         T.grid(head, rows)
         T.out("  of it connect() ms: the client's 3,500 connect() calls, one after another "
-              "(from the first to the last's return; its thread is the fan-in's critical path). "
+              "(from the first to the last's return). CPU us/conn: each program's CPU, "
+              "every thread's (getrusage: the shim's engines and the kernel's work in them "
+              "included), per connection: the client's from its first connect to the last "
+              "answer, the server's from listen to its last answer. "
               "retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
               "packets declared lost and resent, both ends (RUDP_STATS), probes counted apart. "
               "probe timeouts: both programs' own until each ended (the fan-in); after: with "

@@ -243,9 +243,12 @@ def targets46(T, res, trs, med, shorts, limit):
         v, k = med("B12", tr, "fanin_ms"), med("B12", "tcp-cubic", "fanin_ms")
         p = med("B12", tr, "pto")
         c, ck = med("B12", tr, "connect_ms"), med("B12", "tcp-cubic", "connect_ms")
+        cpu = [med("B12", t, "cpu_us_conn_" + e) for t in (tr, "tcp-cubic") for e in ("cli", "srv")]
         add("3,500 pairs: time <= 2x kernel", "B12", tr, v, None, k, ratio(v, k), 2.0,
-            "probe timeouts %s; the connect() calls %s ms of it (kernel %s)"
-            % (fmt(p, "%.0f"), fmt(c, "%.0f"), fmt(ck, "%.0f")), at_most=True, f="%.0f")
+            "probe timeouts %s; the connect() calls %s ms of it (kernel %s); CPU per "
+            "connection, client / server: %s / %s us (kernel %s / %s)"
+            % ((fmt(p, "%.0f"), fmt(c, "%.0f"), fmt(ck, "%.0f")) +
+               tuple(fmt(x, "%.0f") for x in cpu)), at_most=True, f="%.0f")
         if p is not None:
             rows.append(["3,500 pairs: <= 350 probe timeouts", "B12", tr, fmt(p, "%.0f"), "-",
                          "350", fmt(p / 350, "%.2f"), verdict(p, 350, at_most=True),
