@@ -10,9 +10,9 @@
  *                               epoll), sends one byte on each and reads the
  *                               answer ("client: N round trips in T ms", T
  *                               from the first connect to the last answer;
- *                               "client: CPU C ms over the round trips",
- *                               every thread's); then holds them until
- *                               stdin closes.
+ *                               "client: CPU C ms and S context switches
+ *                               over the round trips", every thread's);
+ *                               then holds them until stdin closes.
  *   prog_many pairs N IDLE_S    both ends in this one process: N connections
  *                               to its own listener, all open at once, held
  *                               idle IDLE_S seconds, then one byte each way
@@ -22,7 +22,8 @@
  *
  * The server prints
  *   answered N connections (all open at once)
- *   server: CPU C ms from listen to the last answer  (every thread's)
+ *   server: CPU C ms and S context switches from listen to the last answer
+ *   (every thread's)
  *   idle: N connections, memory per connection B bytes (RSS +R KiB since
  *   before listen), CPU over IDLE_S s: C ms
  * Memory is the process's RSS growth from before listen() to after the
@@ -63,6 +64,14 @@ static double cpu_ms(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+/* The process's context switches so far, every thread's, voluntary or not. */
+static long switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 static void raise_nofile(void)
 {
     struct rlimit rl;
@@ -100,6 +109,7 @@ static int run_server(int n, int idle_s)
     int accepted = 0, answered = 0, closed = 0;
     struct epoll_event evs[256];
     double cpu0 = cpu_ms();
+    long cs0 = switches();
     while (answered < n) {
         int k = epoll_wait(ep, evs, 256, 60000);
         CHECK(k > 0, "no progress for 60 s: %d accepted, %d answered", accepted, answered);
@@ -128,7 +138,8 @@ static int run_server(int n, int idle_s)
     }
     printf("answered %d connections (all open at once)\n", answered);
     /* the process's CPU (every thread: the shim's engines too) for it */
-    printf("server: CPU %.0f ms from listen to the last answer\n", cpu_ms() - cpu0);
+    printf("server: CPU %.0f ms and %ld context switches from listen to the last answer\n",
+           cpu_ms() - cpu0, switches() - cs0);
     long rss1 = rss_kb();
     double c0 = cpu_ms();
     sleep((unsigned)idle_s);
@@ -169,6 +180,7 @@ static int run_client(unsigned port, int n)
     struct sockaddr_storage ss;
     socklen_t sl = loopback(AF_INET, port, &ss);
     double t0 = now_s(), cpu0 = cpu_ms();
+    long cs0 = switches();
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         SYS(fds[i]);
@@ -210,7 +222,8 @@ static int run_client(unsigned port, int n)
     /* how much of it the connect() calls took, one after another */
     printf("client: %d connects issued in %.0f ms\n", n, (t_issued - t0) * 1e3);
     /* the process's CPU (every thread: the shim's engines too) for it */
-    printf("client: CPU %.0f ms over the round trips\n", cpu_ms() - cpu0);
+    printf("client: CPU %.0f ms and %ld context switches over the round trips\n",
+           cpu_ms() - cpu0, switches() - cs0);
     char b;
     while (read(0, &b, 1) > 0)
         ;

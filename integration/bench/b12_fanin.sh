@@ -18,7 +18,7 @@ if want B12; then
                 _i=$((_i + 1))
             done
             port=$(sed -n 's/^port //p' "$l.srv")
-            ms=NA cms=NA ccpu=NA scpu=NA drops=NA retx=NA per=NA
+            ms=NA cms=NA ccpu=NA scpu=NA ccs=NA scs=NA drops=NA retx=NA per=NA
             if [ -n "$port" ]; then
                 snap "$EMU_NS_A" "$l.snmp0"
                 rc=0
@@ -36,11 +36,12 @@ if want B12; then
                 # each program's CPU for it, every thread's (getrusage: no
                 # perf around the timed run, whose tracing cost rudp's many
                 # system calls 13-17 % of B12's time), in us per connection
-                ccpu=$(sed -n 's/^client: CPU \([0-9]*\) ms over the round trips/\1/p' "$l.cli")
-                scpu=$(sed -n 's/^server: CPU \([0-9]*\) ms from listen to the last answer/\1/p' \
-                    "$l.srv")
-                [ -n "$ccpu" ] && ccpu=$((ccpu * 1000 / FANIN)) || ccpu=NA
-                [ -n "$scpu" ] && scpu=$((scpu * 1000 / FANIN)) || scpu=NA
+                set -- $(sed -n 's/^client: CPU \([0-9]*\) ms and \([0-9]*\) context switches .*/\1 \2/p' \
+                    "$l.cli") NA NA
+                [ "$1" != NA ] && ccpu=$(($1 * 1000 / FANIN)) && ccs=$(($2 * 100 / FANIN))
+                set -- $(sed -n 's/^server: CPU \([0-9]*\) ms and \([0-9]*\) context switches .*/\1 \2/p' \
+                    "$l.srv") NA NA
+                [ "$1" != NA ] && scpu=$(($1 * 1000 / FANIN)) && scs=$(($2 * 100 / FANIN))
                 per=$(sed -n 's/.*memory per connection \([0-9-]*\) bytes.*/\1/p' "$l.srv")
                 [ -n "$per" ] || per=NA
                 # shellcheck disable=SC2046
@@ -78,6 +79,8 @@ if want B12; then
             rec B12 "$tr" "$r" connect_ms "$cms"
             rec B12 "$tr" "$r" cpu_us_conn_cli "$ccpu"
             rec B12 "$tr" "$r" cpu_us_conn_srv "$scpu"
+            rec B12 "$tr" "$r" cs_100conn_cli "$ccs" # per 100 connections: integers
+            rec B12 "$tr" "$r" cs_100conn_srv "$scs"
             rec B12 "$tr" "$r" rcvbuf_drops "$drops"
             rec B12 "$tr" "$r" retx_pkts "$retx"
             rec B12 "$tr" "$r" mem_per_conn "$per"

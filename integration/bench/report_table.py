@@ -191,7 +191,7 @@ def cmd_table(d):
     if "B12" in scenarios:
         T.out("B12  %s" % meta.get("desc_B12", ""))
         head = ["transport", "all answered ms", "of it connect() ms",
-                "CPU us/conn cli/srv", "rcvbuf drops",
+                "CPU us/conn cli/srv", "switches/conn cli/srv", "rcvbuf drops",
                 "retransmitted pkts",
                 "probe timeouts", "after", "moves", "server bytes/conn", "runs"]
         rows = []
@@ -202,6 +202,9 @@ def cmd_table(d):
                          fmt(med("B12", tr, "connect_ms"), "%.0f"),
                          "%s / %s" % (fmt(med("B12", tr, "cpu_us_conn_cli"), "%.0f"),
                                       fmt(med("B12", tr, "cpu_us_conn_srv"), "%.0f")),
+                         "%s / %s" % tuple(fmt(None if v is None else v / 100.0, "%.2f")
+                                           for v in (med("B12", tr, "cs_100conn_cli"),
+                                                     med("B12", tr, "cs_100conn_srv"))),
                          fmt(med("B12", tr, "rcvbuf_drops"), "%.0f"),
                          fmt(med("B12", tr, "retx_pkts"), "%.0f"),
                          fmt(med("B12", tr, "pto"), "%.0f") if tr.startswith("rudp-") else "",
@@ -211,8 +214,8 @@ def cmd_table(d):
                          "%d/%s" % (n_ok("B12", tr, "fanin_ms"), nruns)])
         T.grid(head, rows)
         T.out("  of it connect() ms: the client's 3,500 connect() calls, one after another "
-              "(from the first to the last's return). CPU us/conn: each program's CPU, "
-              "every thread's (getrusage: the shim's engines and the kernel's work in them "
+              "(from the first to the last's return). CPU us/conn, switches/conn: each "
+              "program's CPU and context switches, every thread's (getrusage: the shim's engines and the kernel's work in them "
               "included), per connection: the client's from its first connect to the last "
               "answer, the server's from listen to its last answer. "
               "retransmitted pkts: kernel TCP's Tcp RetransSegs in the namespace; rudp: "
