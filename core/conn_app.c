@@ -79,6 +79,11 @@ uint64_t rudp_conn_unsent(const rudp_conn *c)
     return c->snd_end - c->snd_nxt;
 }
 
+uint64_t rudp_conn_unacked(const rudp_conn *c)
+{
+    return c->snd_end - c->snd_una;
+}
+
 /* Receive-window auto-tuning (in the spirit of TCP's dynamic right-sizing
  * and QUIC stacks' window growth): when the sender says the window blocks
  * it (DATA_BLOCKED at the limit we advertise) while the application keeps

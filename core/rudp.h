@@ -872,6 +872,8 @@ size_t rudp_conn_write_space(const rudp_conn *c);
 /* Bytes written and never sent yet (rudp_conn_info's unsent_bytes, without
  * the rest of the info). */
 uint64_t rudp_conn_unsent(const rudp_conn *c);
+/* Bytes written and not yet acknowledged (rudp_conn_info's unacked_bytes). */
+uint64_t rudp_conn_unacked(const rudp_conn *c);
 
 /* The room worth waking a writer for, once the buffer was full: what
  * RUDP_EV_WRITABLE waits for (a quarter of the send limit, at most 64 KiB,

@@ -47,6 +47,8 @@ static void held_within(rudp_conn *c, uint64_t bound)
     cr_assert(le(u64, i.unsent_bytes, bound), "never more than the bound unsent");
     cr_assert(ge(u64, i.unsent_bytes, bound / 2), "writes go on until half the bound waits");
     cr_assert(eq(u64, rudp_conn_unsent(c), i.unsent_bytes), "the accessor says what the info says");
+    cr_assert(eq(u64, rudp_conn_unacked(c), i.unacked_bytes), "and the unacknowledged bytes");
+    cr_assert(ge(u64, rudp_conn_unacked(c), rudp_conn_unsent(c)));
     cr_assert(eq(sz, rudp_conn_write_space(c), 0), "no room while half the bound waits");
 }
 

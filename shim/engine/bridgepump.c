@@ -159,11 +159,9 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         b->bulk_in = r == room;
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);
-            if (s) {
-                rudp_conn_info i;
-                rudp_conn_get_info(b->conn, &i);
-                atomic_store(&s->unacked, i.unacked_bytes);
-                atomic_store(&s->unsent, i.unsent_bytes);
+            if (s) { /* the two gauges alone: the whole info costs a read of the app */
+                atomic_store(&s->unacked, rudp_conn_unacked(b->conn));
+                atomic_store(&s->unsent, rudp_conn_unsent(b->conn));
             }
         }
         if (s)
