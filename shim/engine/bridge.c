@@ -651,7 +651,7 @@ static size_t drain_filler(void *arg)
 {
     bridge *b = arg;
     while (b->filler) {
-        uint8_t buf[8192]; /* a filler is ~4.5 KiB (connect.c): one read */
+        uint8_t buf[8192]; /* a shrunk end's filler is ~4.5 KiB (connect.c): one read */
         size_t want = b->filler < sizeof buf ? b->filler : sizeof buf;
         ssize_t r = real_read(b->efd, buf, want);
         if (r <= 0) {
@@ -716,10 +716,10 @@ static void on_established(bridge *b, rudp_time now)
         drain_filler(b);
     b->app_fd = -1;
     shim_bridge_local_client_done(b, now); /* its server's end is queued only now */
-    /* No read of our end here: what the app writes from now on (or wrote
-     * early, with a token, and was not read yet) is there for the watch
-     * below, level-triggered, to say (EPOLLPRI for an urgent byte); a read
-     * here nearly always found nothing, for an ioctl and a readv. */
+    /* No read of our end here: the core raises ESTABLISHED with WRITABLE
+     * (core/conn.c), whose pump_in in shim_bridge_conn_event reads it
+     * right after, early bytes of a token and the urgent mark included; a
+     * read here too was a second ioctl and readv that found nothing. */
     shim_bridge_pump_out(b, now);
     shim_bridge_update_interest(b);
 }
