@@ -485,6 +485,8 @@ void shim_procenv_vfork_back(int left);
 /* sockaddr <-> rudp_addr */
 void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out);
 socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out);
+/* fd's own address (getsockname) as a rudp_addr: 0, or -1 with errno. */
+int shim_to_rudp_local(int fd, rudp_addr *out);
 
 /* The fds a received message m brought (SCM_RIGHTS), in order: the first
  * max go into fds (NULL if max is 0), the rest are closed. Returns how

@@ -54,6 +54,16 @@ socklen_t shim_from_rudp_addr(const rudp_addr *a, struct sockaddr_storage *out)
     return sizeof *in6;
 }
 
+int shim_to_rudp_local(int fd, rudp_addr *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (real_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    shim_to_rudp_addr((struct sockaddr *)&ss, out);
+    return 0;
+}
+
 void shim_cmsg_each_fd(struct msghdr *m, void (*fn)(int fd, void *arg), void *arg)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {

@@ -186,12 +186,9 @@ static int peer_is_here(const bridge *b)
         (p->family == AF_INET6 && (!memcmp(p->ip, v6lo, 16) ||
                                    (!memcmp(p->ip, v4mapped, 12) && p->ip[12] == 127))))
         return 1;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (real_getsockname(b->sock->fd, (struct sockaddr *)&ss, &len) < 0)
-        return 0;
     rudp_addr me;
-    shim_to_rudp_addr((struct sockaddr *)&ss, &me);
+    if (shim_to_rudp_local(b->sock->fd, &me) < 0)
+        return 0;
     return me.family == p->family && !memcmp(me.ip, p->ip, sizeof me.ip);
 }
 

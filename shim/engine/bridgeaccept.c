@@ -194,15 +194,6 @@ static int local_client(const rudp_addr *peer)
 void shim_bridge_client_sock(esock *s, const rudp_addr *local)
 {
     uint16_t port = local->port;
-    if (!local->family) { /* not told: asked */
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (real_getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0)
-            return;
-        rudp_addr a;
-        shim_to_rudp_addr((struct sockaddr *)&ss, &a);
-        port = a.port;
-    }
     if (!port || atomic_load(&G.clients[port]) == UINT8_MAX)
         return;
     atomic_fetch_add(&G.clients[port], 1);

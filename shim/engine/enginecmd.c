@@ -19,24 +19,15 @@
 /* ---- commands ---- */
 
 /* Gives the core the UDP socket's address for the names of its
- * connections in log lines: known (a client's, from the thread that
- * connected it), else asked. */
-static void name_local(int fd, const rudp_addr *known, rudp_conn *c, rudp_listener *l)
+ * connections in log lines. */
+static void name_local(const rudp_addr *a, rudp_conn *c, rudp_listener *l)
 {
-    rudp_addr a;
-    if (known && known->family) {
-        a = *known;
-    } else {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (real_getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-            return;
-        shim_to_rudp_addr((struct sockaddr *)&ss, &a);
-    }
+    if (!a->family)
+        return;
     if (c)
-        rudp_conn_set_name_local(c, &a);
+        rudp_conn_set_name_local(c, a);
     if (l)
-        rudp_listener_set_name_local(l, &a);
+        rudp_listener_set_name_local(l, a);
 }
 
 static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time now)
@@ -76,7 +67,11 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
     b->unix_up = 1;
     b->early = r->hold > 0; /* a token, and data to ride with the SYN */
     b->want_token = r->want_token != 0;
-    shim_bridge_client_sock(s, &r->local); /* before its SYN leaves */
+    /* the connecting thread read the address (asked here if it did not) */
+    rudp_addr local = r->local;
+    if (!local.family && shim_to_rudp_local(s->fd, &local) < 0)
+        memset(&local, 0, sizeof local);
+    shim_bridge_client_sock(s, &local); /* before its SYN leaves */
     int err = r->token_len ? rudp_connect_token(e->ctx, now, s->idx, &r->peer, &r->cfg, r->token,
                                                 r->token_len, r->hold, &b->conn)
                            : rudp_connect(e->ctx, now, s->idx, &r->peer, &r->cfg, &b->conn);
@@ -87,7 +82,7 @@ static void do_connect(struct engine *e, const shim_connect_req *r, rudp_time no
         return;
     }
     rudp_conn_set_user(b->conn, b);
-    name_local(s->fd, &r->local, b->conn, NULL);
+    name_local(&local, b->conn, NULL);
     /* only EPOLLHUP until established; with a token, the app's first
      * bytes too (they release the SYN: core/zrtt.c) */
     shim_bridge_watch(b, b->early ? EPOLLIN | EPOLLPRI : 0);
@@ -146,7 +141,9 @@ static void do_listen(struct engine *e, const shim_listen_req *r, lgroup *g, rud
         rudp_listener_set_member_tag(s->listener, r->member_tag);
     if (r->app_reuseport && !r->member_tag)
         rudp_listener_set_keyed_reset(s->listener, 0);
-    name_local(s->fd, NULL, NULL, s->listener);
+    rudp_addr lname;
+    if (shim_to_rudp_local(s->fd, &lname) == 0)
+        name_local(&lname, NULL, s->listener);
     if (r->wildcard)
         shim_roam_watch(e); /* an address its connections use may go (roam.c) */
     shim_acceptq_attach(s);

@@ -156,7 +156,7 @@ int shim_bridge_try_accept(bridge *b, rudp_time now);
  * shim_bridge_client_gone (from shim_esock_close): a loopback SYN from
  * that port is this process's own connect, whose server end is handed to
  * the app only once the client's end is writable (bridge.c). local: s's
- * address as its connecting thread read it (family 0: asked here). */
+ * address. */
 void shim_bridge_client_sock(esock *s, const rudp_addr *local);
 void shim_bridge_client_gone(esock *s);
 /* The accepted connections held for want of an fd for their bridge

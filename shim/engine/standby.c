@@ -221,12 +221,9 @@ void shim_standby_open(bridge *b, rudp_time now)
     const rudp_addr *peer = &p->peer;
     if (is_loopback_ip(peer))
         return;
-    struct sockaddr_storage ss;
-    socklen_t l = sizeof ss;
-    if (real_getsockname(p->fd, (struct sockaddr *)&ss, &l) < 0)
-        return;
     rudp_addr mine;
-    shim_to_rudp_addr((struct sockaddr *)&ss, &mine);
+    if (shim_to_rudp_local(p->fd, &mine) < 0)
+        return;
     addrs_req q = {.family = p->family};
     if (host_addrs(&q) < 0)
         return; /* no rtnetlink here (a sandbox) */
