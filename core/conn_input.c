@@ -449,6 +449,11 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
              (ping_only ? RUDP_RX_PING_ONLY : 0) |
              (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
+    /* The client's step 3 with nothing else (conn.c): counted for no ACK
+     * of its own, so that the request usually right behind it waits for
+     * the server's reply to carry the ACK, as TCP's third ACK is not
+     * answered. */
+    int confirm_only = c->state == RUDP_SYN_RCVD && ping_only;
     if (c->state == RUDP_SYN_RCVD) {
         if (c->listener && c->listener->waiting && !c->accept_early) {
             /* The accept queue is full: as TCP drops the handshake's last
@@ -566,7 +571,8 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         c->rx_unacked = 1;
         if (gap)
             c->ack_now = 1; /* tell the sender at once */
-        c->rx_eliciting++;
+        if (!confirm_only)
+            c->rx_eliciting++;
         /* ACK_NOW means "ack soon": within RUDP_ACK_SOON, so that an
          * application's reply (a request/response exchange) carries the ACK
          * instead of a datagram of its own. */

@@ -565,3 +565,136 @@ Test(handshake_1rtt, a_forged_reset_leaves_an_early_accepted_connection_alone)
     cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
     sim_free(&s);
 }
+
+/* ---- the handshake's step 3 (conn.c): no ACK of its own ---- */
+
+static int step3_from[64], step3_type[64], step3_flags[64], nstep3;
+static rudp_time step3_at[64];
+static void tap_step3(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)to;
+    rudp_hdr h;
+    if (nstep3 < 64 && rudp__wire_hdr_decode(buf, len, &h) > 0) {
+        step3_at[nstep3] = s->now;
+        step3_from[nstep3] = from;
+        step3_type[nstep3] = h.type;
+        step3_flags[nstep3++] = h.flags;
+    }
+}
+
+/* The DATA packets endpoint `from` sent in [t0, t1). */
+static int step3_data_from(int from, rudp_time t0, rudp_time t1)
+{
+    int n = 0;
+    for (int i = 0; i < nstep3; i++)
+        n += step3_from[i] == from && step3_type[i] == RUDP_PKT_DATA && step3_at[i] >= t0 &&
+             step3_at[i] < t1;
+    return n;
+}
+
+/* A client 20 ms from a server; established at t0 + 40 ms with its step 3
+ * (a PING: the application has written nothing) sent then. */
+static int step3_pair(sim *s, int *a, int *b, rudp_time *t0)
+{
+    pair(s, 151, NULL, 16, a, b);
+    nstep3 = 0;
+    s->tap = tap_step3;
+    *t0 = s->now;
+    int ci = sim_connect(s, *a, *b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .bulk = 1},
+                         NULL);
+    sim_run_until(s, *t0 + RUDP_MS(40));
+    cr_assert(eq(int, rudp_conn_state(s->apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, nstep3, 3), "SYN, SYNACK, step 3");
+    cr_assert(eq(int, step3_type[2], RUDP_PKT_DATA));
+    cr_assert(eq(int, step3_flags[2] & RUDP_PKTF_ACK_NOW, 0),
+              "step 3 alone asks for no ACK at once");
+    return ci;
+}
+
+/* A request right behind step 3 and an answer at once: the answer carries
+ * the ACK of both, as TCP's third ACK is not answered (before, the server
+ * sent an ACK of its own as the request came: two ack-eliciting packets). */
+Test(handshake_1rtt, the_request_behind_step_3_is_acknowledged_by_the_answer_alone)
+{
+    sim s;
+    int a, b;
+    rudp_time t0;
+    int ci = step3_pair(&s, &a, &b, &t0);
+    rudp_conn *cc = s.apps[ci].conn;
+    cr_assert(eq(int, (int)rudp_conn_write(cc, s.now, "q", 1), 1));
+    s.ep[a].deadline = rudp_ctx_process(s.ep[a].ctx, s.now);
+    sim_run_until(&s, t0 + RUDP_MS(60));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv);
+    cr_assert(eq(u64, sv->received, 1), "the request came with step 3");
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "no ACK of its own yet");
+    cr_assert(eq(int, (int)rudp_conn_write(sv->conn, s.now, "a", 1), 1));
+    s.ep[b].deadline = rudp_ctx_process(s.ep[b].ctx, s.now);
+    sim_run_until(&s, t0 + RUDP_MS(200));
+    cr_assert(eq(u64, s.apps[ci].received, 1), "the answer arrived");
+    cr_assert(eq(int, step3_data_from(b, t0, s.now), 1), "the answer was the server's one DATA");
+    cr_assert(eq(u64, rudp_conn_unacked(cc), 0), "and it acknowledged step 3 and the request");
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    cr_assert(eq(u64, st->pto_count, 0));
+    cr_assert(eq(u64, st->pkts_retransmitted, 0));
+    sim_free(&s);
+}
+
+/* Step 3 and nothing after (a server that speaks first, or an idle
+ * connection): acknowledged after the server's max_ack_delay, not at once,
+ * and the client's probe timeout, which counts that delay, does not fire. */
+Test(handshake_1rtt, step_3_alone_is_acknowledged_after_the_ack_delay_without_a_probe)
+{
+    sim s;
+    int a, b;
+    rudp_time t0;
+    step3_pair(&s, &a, &b, &t0);
+    rudp_config dcfg;
+    rudp_config_default(&dcfg);
+    rudp_time arrive = t0 + RUDP_MS(60);
+    sim_run_until(&s, arrive + dcfg.max_ack_delay - 1);
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "nothing before max_ack_delay");
+    sim_run_until(&s, arrive + dcfg.max_ack_delay + RUDP_MS(1));
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 1), "then its ACK");
+    sim_run_until(&s, t0 + RUDP_SEC(2));
+    cr_assert(eq(int, step3_data_from(a, t0, s.now), 1), "the client sent step 3 once");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->pto_count, 0));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv);
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_ESTABLISHED));
+    sim_free(&s);
+}
+
+static int drop_first_client_data(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s, (void)to;
+    static int dropped;
+    rudp_hdr h;
+    if (from == 0 && !dropped && rudp__wire_hdr_decode(buf, len, &h) > 0 &&
+        h.type == RUDP_PKT_DATA) {
+        dropped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Step 3 lost: the server still reaches ESTABLISHED (the client's probe,
+ * or the server's SYNACK again and a new step 3), and nothing fails. */
+Test(handshake_1rtt, a_lost_step_3_is_sent_again_and_the_server_is_established)
+{
+    sim s;
+    int a, b;
+    pair(&s, 152, NULL, 16, &a, &b);
+    cr_assert(eq(int, a, 0));
+    s.drop = drop_first_client_data;
+    rudp_time t0 = s.now;
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, t0 + RUDP_SEC(3));
+    cr_assert(eq(u64, s.link[a][b].dropped, 1), "step 3 was lost");
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv, "accepted all the same");
+    cr_assert(eq(int, rudp_conn_state(sv->conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    cr_assert(eq(int, s.apps[ci].error, 0));
+    sim_free(&s);
+}
