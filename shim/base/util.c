@@ -258,6 +258,11 @@ int shim_fd_move_high(int fd)
     return hi;
 }
 
+int shim_fd_move_high_cloexec(int fd)
+{
+    return fd >= SHIM_FD_BASE ? fd : shim_fd_move_high(fd);
+}
+
 /* Larger UDP buffers when we may (root): a burst of datagrams must not
  * overflow them while the engine is busy. A listener's socket takes every
  * peer's handshake and, today, all its accepted connections' datagrams:

@@ -271,7 +271,7 @@ static void accept_bridge(struct engine *e, rudp_conn *c, esock *s, rudp_time no
         rudp_conn_release(c, now);
         return;
     }
-    fd = shim_fd_move_high(fd);
+    fd = shim_fd_move_high_cloexec(fd); /* SOCK_CLOEXEC */
     shim_own_fd(fd, 1);
     shim_bridge_oob_init(fd);
     shim_bridge_efd_size(fd);

@@ -403,8 +403,8 @@ static int hand_to_engine(connecting *d)
     /* out of the program's way, where they stay; an engine with a table of
      * its own copies them into it at once (enginestart.c) */
     int apart = shim_fds_apart();
-    req->udp_fd = apart ? d->udp : shim_fd_move_high(d->udp);
-    req->efd = apart ? d->sv[1] : shim_fd_move_high(d->sv[1]);
+    req->udp_fd = apart ? d->udp : shim_fd_move_high_cloexec(d->udp); /* both SOCK_CLOEXEC */
+    req->efd = apart ? d->sv[1] : shim_fd_move_high_cloexec(d->sv[1]);
     d->udp = d->sv[1] = -1;
     shim_to_rudp_addr((struct sockaddr *)&d->peer, &req->peer);
     shim_to_rudp_addr((struct sockaddr *)&d->local, &req->local); /* open_udp's getsockname */
