@@ -5,10 +5,10 @@
  *   1. C -> S  SYN (scid = C's ID, padded to RUDP_MIN_SYN_SIZE)   S: SYN_RCVD
  *   2. S -> C  SYNACK (S's ID, window)                  C: ESTABLISHED
  *   3. C -> S  first DATA packet (a PING if no data)    S: ESTABLISHED
- * Step 3's PING asks for no ACK at once and the server does not count it
- * towards one (conn_output.c, conn_input.c): the client's request, usually
- * right behind it, is then acknowledged by the server's reply, one
- * datagram per connection fewer, as TCP's third ACK is not answered.
+ * The server does not count step 3's PING towards an ACK of its own
+ * (conn_input.c): a request right behind it, answered within RUDP_ACK_SOON,
+ * is acknowledged by the answer alone, one datagram per connection fewer,
+ * as TCP's third ACK is not answered.
  * From a loopback address, with rudp_listener_set_early_accept, S reports
  * the connection (RUDP_EV_ACCEPT) at step 1 and holds the SYNACK until
  * rudp_conn_accepted: the client is established only once the caller's
@@ -555,7 +555,6 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
         rudp__conn_established(c, now, "SYNACK");
         rudp__zrtt_on_synack(c, h->flags);
         c->ping_pending = 1; /* step 3 confirms to the server */
-        c->confirm_pending = 1;
         rudp__conn_event(c, RUDP_EV_ESTABLISHED | RUDP_EV_WRITABLE);
         rudp__conn_dirty(c);
         return;
@@ -569,7 +568,6 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
         /* A repeated SYNACK: our step 5 was lost. Confirm again. */
         if (h->type == RUDP_PKT_SYNACK && !c->is_server && h->scid == c->pkey.cid) {
             c->ping_pending = 1;
-            c->confirm_pending = 1;
             rudp__conn_dirty(c);
             return;
         }

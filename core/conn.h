@@ -96,7 +96,6 @@ struct rudp_conn {
     unsigned cork_release : 1;     /* ... its ceiling passed: send what is held */
     unsigned max_data_pending : 1;
     unsigned ping_pending : 1;
-    unsigned confirm_pending : 1;  /* the PING pending is the handshake's step 3 (conn.c) */
     unsigned ack_now : 1;
     unsigned rx_unacked : 1;       /* received packets not yet acknowledged */
     unsigned rx_more : 1;          /* the packet being read lacks ACK_NOW: its sender has

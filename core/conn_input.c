@@ -449,10 +449,10 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
     int rx = RUDP_RX_TAKEN | (probing_only ? 0 : RUDP_RX_NON_PROBING) |
              (ping_only ? RUDP_RX_PING_ONLY : 0) |
              (!c->rx_any || pn > c->rx_largest ? RUDP_RX_LARGEST : 0);
-    /* The client's step 3 with nothing else (conn.c): counted for no ACK
-     * of its own, so that the request usually right behind it waits for
-     * the server's reply to carry the ACK, as TCP's third ACK is not
-     * answered. */
+    /* The client's step 3 with nothing else (conn.c): not counted towards
+     * an ACK of its own, so that a request right behind it waits for the
+     * server's answer to carry the ACK (within RUDP_ACK_SOON, as the
+     * PING's ACK_NOW asks), as TCP's third ACK is not answered. */
     int confirm_only = c->state == RUDP_SYN_RCVD && ping_only;
     if (c->state == RUDP_SYN_RCVD) {
         if (c->listener && c->listener->waiting && !c->accept_early) {

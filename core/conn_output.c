@@ -388,15 +388,11 @@ static int send_one(rudp_conn *c, rudp_time now)
     }
     n = rudp__urg_write(c, buf + off, cap - off, &s.flags);
     off += (size_t)n;
-    /* the handshake's step 3 alone (conn.c): no ACK asked at once */
-    int confirm_only = 0;
     if (c->ping_pending || (probe && !stream)) {
         n = rudp__wire_ping_encode(buf + off, cap - off);
         if (n > 0) {
             off += (size_t)n;
-            confirm_only = c->confirm_pending && !probe && !(s.flags & RUDP_SENT_ACK_ELICITING);
             c->ping_pending = 0;
-            c->confirm_pending = 0;
             s.flags |= RUDP_SENT_ACK_ELICITING;
         }
     }
@@ -446,13 +442,8 @@ static int send_one(rudp_conn *c, rudp_time now)
         s.flags |= RUDP_SENT_IN_FLIGHT;
         /* The last packet before we run dry, and probes, ask for an
          * immediate ACK: a lost tail then costs one RTT-sized probe
-         * timeout, not max_ack_delay more. Not the handshake's step 3
-         * alone: the server's reply, or its ACK after max_ack_delay,
-         * acknowledges it (a datagram of the server's per connection
-         * fewer), and should it be lost the server's SYNACK comes again
-         * before long (conn.c). */
-        if ((probe || !rudp__conn_have_stream_to_send(c)) &&
-            !(confirm_only && !s.stream_len && !(s.flags & RUDP_SENT_FIN))) {
+         * timeout, not max_ack_delay more. */
+        if (probe || !rudp__conn_have_stream_to_send(c)) {
             s.flags |= RUDP_SENT_ACK_NOW;
             buf[3] = (uint8_t)(buf[3] | (RUDP_PKTF_ACK_NOW << 4));
             if (!probe && (s.stream_len || (s.flags & RUDP_SENT_FIN)) && repair_pays(c, now))

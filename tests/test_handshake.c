@@ -566,7 +566,7 @@ Test(handshake_1rtt, a_forged_reset_leaves_an_early_accepted_connection_alone)
     sim_free(&s);
 }
 
-/* ---- the handshake's step 3 (conn.c): no ACK of its own ---- */
+/* ---- the handshake's step 3 (conn.c): no ACK of its own before the answer ---- */
 
 static int step3_from[64], step3_type[64], step3_flags[64], nstep3;
 static rudp_time step3_at[64];
@@ -606,14 +606,15 @@ static int step3_pair(sim *s, int *a, int *b, rudp_time *t0)
     cr_assert(eq(int, rudp_conn_state(s->apps[ci].conn), RUDP_ESTABLISHED));
     cr_assert(eq(int, nstep3, 3), "SYN, SYNACK, step 3");
     cr_assert(eq(int, step3_type[2], RUDP_PKT_DATA));
-    cr_assert(eq(int, step3_flags[2] & RUDP_PKTF_ACK_NOW, 0),
-              "step 3 alone asks for no ACK at once");
+    cr_assert(eq(int, step3_flags[2] & RUDP_PKTF_ACK_NOW, RUDP_PKTF_ACK_NOW),
+              "step 3 asks for its ACK soon: the client's probe timeout keeps its floor");
     return ci;
 }
 
-/* A request right behind step 3 and an answer at once: the answer carries
- * the ACK of both, as TCP's third ACK is not answered (before, the server
- * sent an ACK of its own as the request came: two ack-eliciting packets). */
+/* A request 100 us behind step 3 and an answer 200 us later: the answer
+ * carries the ACK of both, as TCP's third ACK is not answered (before, the
+ * server sent an ACK of its own as the request came: two ack-eliciting
+ * packets). */
 Test(handshake_1rtt, the_request_behind_step_3_is_acknowledged_by_the_answer_alone)
 {
     sim s;
@@ -621,17 +622,22 @@ Test(handshake_1rtt, the_request_behind_step_3_is_acknowledged_by_the_answer_alo
     rudp_time t0;
     int ci = step3_pair(&s, &a, &b, &t0);
     rudp_conn *cc = s.apps[ci].conn;
+    /* the client's application writes 100 us after its connect completed */
+    sim_run_until(&s, t0 + RUDP_MS(40) + RUDP_US(100));
     cr_assert(eq(int, (int)rudp_conn_write(cc, s.now, "q", 1), 1));
     s.ep[a].deadline = rudp_ctx_process(s.ep[a].ctx, s.now);
-    sim_run_until(&s, t0 + RUDP_MS(60));
+    sim_run_until(&s, t0 + RUDP_MS(60) + RUDP_US(100));
     sim_app *sv = sim_app_on(&s, b);
     cr_assert_not_null(sv);
-    cr_assert(eq(u64, sv->received, 1), "the request came with step 3");
-    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "no ACK of its own yet");
+    cr_assert(eq(u64, sv->received, 1), "the request came right behind step 3");
+    /* the server's application answers 200 us later */
+    sim_run_until(&s, t0 + RUDP_MS(60) + RUDP_US(300));
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "no ACK of its own meanwhile");
     cr_assert(eq(int, (int)rudp_conn_write(sv->conn, s.now, "a", 1), 1));
     s.ep[b].deadline = rudp_ctx_process(s.ep[b].ctx, s.now);
     sim_run_until(&s, t0 + RUDP_MS(200));
     cr_assert(eq(u64, s.apps[ci].received, 1), "the answer arrived");
+    for (int i = 0; i < nstep3; i++) fprintf(stderr, "DBG %d from %d type %d fl %d at %llu\n", i, step3_from[i], step3_type[i], step3_flags[i], (unsigned long long)(step3_at[i] - t0));
     cr_assert(eq(int, step3_data_from(b, t0, s.now), 1), "the answer was the server's one DATA");
     cr_assert(eq(u64, rudp_conn_unacked(cc), 0), "and it acknowledged step 3 and the request");
     const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
@@ -640,22 +646,22 @@ Test(handshake_1rtt, the_request_behind_step_3_is_acknowledged_by_the_answer_alo
     sim_free(&s);
 }
 
-/* Step 3 and nothing after (a server that speaks first, or an idle
- * connection): acknowledged after the server's max_ack_delay, not at once,
- * and the client's probe timeout, which counts that delay, does not fire. */
-Test(handshake_1rtt, step_3_alone_is_acknowledged_after_the_ack_delay_without_a_probe)
+/* Step 3 and nothing after (a server that speaks first, or a client that
+ * writes late): acknowledged soon (RUDP_ACK_SOON), as its ACK_NOW asks,
+ * not at max_ack_delay for not being counted, and no probe of the
+ * client's fires. */
+Test(handshake_1rtt, step_3_alone_is_acknowledged_soon_without_a_probe)
 {
     sim s;
     int a, b;
     rudp_time t0;
     step3_pair(&s, &a, &b, &t0);
-    rudp_config dcfg;
-    rudp_config_default(&dcfg);
     rudp_time arrive = t0 + RUDP_MS(60);
-    sim_run_until(&s, arrive + dcfg.max_ack_delay - 1);
-    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "nothing before max_ack_delay");
-    sim_run_until(&s, arrive + dcfg.max_ack_delay + RUDP_MS(1));
-    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 1), "then its ACK");
+    sim_run_until(&s, arrive);
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 0), "not at once");
+    /* the timer wheel's granularity on top (61.01 ms here) */
+    sim_run_until(&s, arrive + 2 * RUDP_ACK_SOON);
+    cr_assert(eq(int, step3_data_from(b, t0, s.now + 1), 1), "its ACK soon (RUDP_ACK_SOON)");
     sim_run_until(&s, t0 + RUDP_SEC(2));
     cr_assert(eq(int, step3_data_from(a, t0, s.now), 1), "the client sent step 3 once");
     cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->pto_count, 0));
