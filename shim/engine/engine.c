@@ -274,6 +274,19 @@ static void relay_engine(esock *s, unsigned owner, const rudp_addr *local,
         r->to_engine(s, owner, local, peer, buf, len, now);
 }
 
+/* What s's datagrams set off closed s itself (the last process holding
+ * its listener gone, shim_engine_stop_listening; a reset ending the
+ * connection of a client's socket): shim_esock_close buried it, its fd is
+ * closed, and it is freed when the batch ends. Reading it on, or noting
+ * its read for accept order (shim_fifo_read puts it back on the engine's
+ * list, which shim_fifo_turn walks after the free: a use after free ASan
+ * found in t_supervise_dialstorm, whose listener closes mid-storm), would
+ * act on a dead socket. */
+static int closed_by_its_datagrams(const esock *s)
+{
+    return s->w.type != SHIM_WATCHED;
+}
+
 static void read_udp(esock *s, uint32_t events, rudp_time now)
 {
     struct engine *e = s->e;
@@ -283,6 +296,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
     int fifo = shim_fifo_on(s);
     uint64_t t0 = 0, last = 0;
     for (int rounds = 0; rounds < SHIM_UDP_READ_MAX / RX_BATCH; rounds++) {
+        if (closed_by_its_datagrams(s))
+            return;
         for (int i = 0; i < RX_BATCH; i++) {
             e->iovs[i].iov_base = e->rxbuf + (size_t)i * RX_SIZE;
             e->iovs[i].iov_len = RX_SIZE;
@@ -383,6 +398,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
             } while (left > 0);
             shim_udpio_received(e->io, 1, count);
         }
+        if (closed_by_its_datagrams(s))
+            return;
         if (fifo)
             shim_fifo_read(s, t0, last, m < RX_BATCH);
         if (m < RX_BATCH) {
