@@ -24,7 +24,13 @@
  * the program's threads and freed by an engine, datagrams handed from one
  * engine to another (forward.c). One mutex guards it all: the shim
  * allocates per connection and per command, not per datagram (the core's
- * buffers come from its chunk pool), so it is rarely contended.
+ * buffers come from its chunk pool), so it is held briefly: a few loads and
+ * stores. A fresh block's header is written after the lock is released, as
+ * that first write into a new page is its page fault (a microsecond or
+ * more), which under the lock made the program's connecting thread and the
+ * engines queue on it (B12's 3,500 connects at once: a futex wait or wake
+ * in every other connect). The lock is adaptive (spins a little before it
+ * sleeps), for the same reason.
  *
  * fork(): the lock is taken in the prepare handler (registered before the
  * shim's others, so it is taken last, after the engines are parked) and
@@ -75,7 +81,7 @@ typedef struct hdr {
 
 _Static_assert(sizeof(hdr) == HDR, "the header keeps blocks 16-byte aligned");
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 /* The thread holding mu (0: none), for shim_alloc_held(): a signal handler
  * that interrupted the allocator must not wait for it (engine/appsend.c). */
 static _Atomic unsigned long holder;
@@ -140,10 +146,12 @@ static void *large(size_t n)
     return (char *)h + HDR;
 }
 
-/* A block of class c, under mu. */
-static void *carve(uint32_t c)
+/* A block of class c, under mu; *fresh: carved from a slab, its header
+ * not yet written (the caller writes it once mu is released). */
+static void *carve(uint32_t c, int *fresh)
 {
     size_t stride = class_size(c) + HDR;
+    *fresh = 0;
     if (cls[c].head) {
         void *b = cls[c].head;
         memcpy(&cls[c].head, b, sizeof(void *));
@@ -159,7 +167,7 @@ static void *carve(uint32_t c)
     }
     hdr *h = (hdr *)cls[c].next;
     cls[c].next += stride;
-    h->cls = c;
+    *fresh = 1;
     return (char *)h + HDR;
 }
 
@@ -168,11 +176,14 @@ void *shim_malloc(size_t n)
     uint32_t c = class_of(n ? n : 1);
     if (c == NCLASS)
         return large(n);
+    int fresh;
     take();
-    void *b = carve(c);
+    void *b = carve(c, &fresh);
     give();
     if (!b)
         errno = ENOMEM;
+    else if (fresh) /* the block is ours alone: its first touch outside the lock */
+        ((hdr *)((char *)b - HDR))->cls = c;
     return b;
 }
 
@@ -249,7 +260,11 @@ void shim_alloc_init(void)
 void shim_alloc_lock_renew(void)
 {
     memset(cls, 0, sizeof cls);
-    pthread_mutex_init(&mu, NULL);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&mu, &a);
+    pthread_mutexattr_destroy(&a);
     atomic_store(&holder, 0);
 }
 

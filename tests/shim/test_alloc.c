@@ -1,0 +1,123 @@
+/*
+ * alloc: shim/base/alloc.c, the allocator of the shim and the core. A
+ * block holds what was asked for and stays the caller's alone until freed;
+ * a freed block of a class is the next one that class gives; realloc keeps
+ * the contents; and threads allocating and freeing at once never get the
+ * same block (each fills its blocks with its own pattern and finds it
+ * intact at free). Under ASan and TSan the functions are libc's (alloc.c
+ * says why): the tests then check libc's, which is still the contract.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "shimtest.h"
+
+TestSuite(alloc, .init = shimtest_setup, .timeout = 60);
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+Test(alloc, a_freed_block_is_the_next_its_class_gives)
+{
+    for (size_t n = 1; n <= 65536; n *= 2) {
+        unsigned char *a = shim_malloc(n);
+        cr_assert(a != NULL, "malloc(%zu)", n);
+        memset(a, 0xa5, n);
+        shim_free(a);
+        unsigned char *b = shim_malloc(n);
+        cr_expect(eq(ptr, b, a), "malloc(%zu) after a free of its class", n);
+        shim_free(b);
+    }
+}
+#endif
+
+Test(alloc, calloc_zeroes_a_reused_block_and_realloc_keeps_the_bytes)
+{
+    unsigned char *a = shim_malloc(200);
+    cr_assert(a != NULL);
+    memset(a, 0xff, 200);
+    shim_free(a);
+    unsigned char *z = shim_calloc(25, 8);
+    cr_assert(z != NULL);
+    for (int i = 0; i < 200; i++)
+        cr_assert(eq(u8, z[i], 0), "byte %d", i);
+    for (int i = 0; i < 200; i++)
+        z[i] = (unsigned char)i;
+    unsigned char *g = shim_realloc(z, 70000); /* past the largest class: a mapping */
+    cr_assert(g != NULL);
+    for (int i = 0; i < 200; i++)
+        cr_assert(eq(u8, g[i], (unsigned char)i), "byte %d after growing", i);
+    g[69999] = 7;
+    unsigned char *s = shim_realloc(g, 100);
+    cr_assert(s != NULL);
+    for (int i = 0; i < 100; i++)
+        cr_assert(eq(u8, s[i], (unsigned char)i), "byte %d after shrinking", i);
+    shim_free(s);
+    cr_expect(eq(ptr, shim_calloc(SIZE_MAX / 2, 4), NULL), "an overflowing calloc fails");
+}
+
+enum { THREADS = 4, ROUNDS = 20000, LIVE = 64 };
+
+typedef struct worker {
+    unsigned id;
+    uint32_t seed;
+    int bad; /* blocks found changed by someone else */
+    int oom;
+} worker;
+
+static uint32_t next_rand(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    unsigned char *live[LIVE] = {0};
+    size_t len[LIVE] = {0};
+    for (int r = 0; r < ROUNDS; r++) {
+        unsigned i = next_rand(&w->seed) % LIVE;
+        if (live[i]) {
+            for (size_t k = 0; k < len[i]; k++)
+                if (live[i][k] != (unsigned char)(w->id + k)) {
+                    w->bad++;
+                    break;
+                }
+            shim_free(live[i]);
+            live[i] = NULL;
+        }
+        /* every class, the fresh ones (a page's first touch) as well */
+        size_t n = 1 + next_rand(&w->seed) % (1u << (next_rand(&w->seed) % 17));
+        live[i] = shim_malloc(n);
+        if (!live[i]) {
+            w->oom++;
+            continue;
+        }
+        len[i] = n;
+        for (size_t k = 0; k < n; k++)
+            live[i][k] = (unsigned char)(w->id + k);
+    }
+    for (unsigned i = 0; i < LIVE; i++)
+        shim_free(live[i]);
+    return NULL;
+}
+
+Test(alloc, threads_at_once_never_share_a_block)
+{
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        w[i] = (worker){.id = i * 61 + 1, .seed = 2463534242u + i};
+        cr_assert(eq(int, pthread_create(&t[i], NULL, work, &w[i]), 0));
+    }
+    for (unsigned i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect(eq(int, w[i].bad, 0), "thread %u found its blocks changed", i);
+        cr_expect(eq(int, w[i].oom, 0), "thread %u ran out of memory", i);
+    }
+}
