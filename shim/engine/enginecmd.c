@@ -349,6 +349,7 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
     pthread_mutex_lock(&G.mu);
     cmd *list = e->q_head;
     e->q_head = e->q_tail = NULL;
+    e->rung = 0; /* the doorbell was read above: the next command rings */
     atomic_store(&e->cmd_queued, 0); /* run in this turn, under turn_mu */
     pthread_mutex_unlock(&G.mu);
     while (list) {

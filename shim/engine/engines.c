@@ -92,10 +92,15 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
         e->q_head = c;
     e->q_tail = c;
     atomic_store(&e->cmd_queued, 1); /* before this, no app thread sends for it (appsend.c) */
+    /* Once per batch: the engine reads its doorbell before it takes the
+     * queue, so a command queued behind one that rang is taken with it
+     * (B12's connecting thread: one write per connect before). A child's
+     * own number rings each time (rare; rung says nothing of it). */
     uint64_t one = 1;
-    if (wfd >= 0) {
+    if (wfd >= 0 && (own || !e->rung)) {
         ssize_t w = real_write(wfd, &one, sizeof one);
-        (void)w;
+        if (w == (ssize_t)sizeof one && !own)
+            e->rung = 1;
     }
     if (own)
         real_close(wfd);

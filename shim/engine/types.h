@@ -306,6 +306,9 @@ struct engine {
     int aq_resv_n;        /* its sockets holding a place (esock aq_resv) */
     int broken;           /* its epoll failed: it stopped (G.mu) */
     cmd *q_head, *q_tail; /* commands from app threads (G.mu) */
+    /* its doorbell written for the commands queued: later ones need not
+     * (G.mu; cleared as it takes the queue, after reading the doorbell) */
+    int rung;
     _Atomic unsigned nbridges; /* for choosing an engine */
     /* for choosing one too (engines.c, shim_engine_saturated): the share of
      * the last LOAD_WINDOW it spent in its turns, in percent, and when that
