@@ -559,6 +559,11 @@ static void stop_control(struct engine *e)
  * still in q_head for whoever runs next. */
 static void pause_for_handoff(struct engine *e)
 {
+    /* Read first without G.mu, as every turn passes here: a request set
+     * just after is seen at the next turn, which its doorbell brings
+     * (enginectl.c). */
+    if (!__atomic_load_n(&G.pause_req, __ATOMIC_ACQUIRE))
+        return;
     pthread_mutex_lock(&G.mu);
     if (G.pause_req && !G.keeper_mode) {
         e->paused = 1;

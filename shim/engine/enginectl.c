@@ -117,7 +117,7 @@ static int all_paused_locked(int want)
 void shim_engines_pause(struct engine *self)
 {
     pthread_mutex_lock(&G.mu);
-    G.pause_req = 1;
+    __atomic_store_n(&G.pause_req, 1, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     if (self)
         self->paused = 1;
     for (int k = 0; k < G.nrun; k++) {
@@ -135,7 +135,7 @@ void shim_engines_pause(struct engine *self)
  * acknowledgement for a new one. */
 static void resume_locked(void)
 {
-    G.pause_req = 0;
+    __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     pthread_cond_broadcast(&G.cv);
     while (!all_paused_locked(0))
         pthread_cond_wait(&G.cv, &G.mu);
@@ -207,7 +207,7 @@ pid_t shim_engines_keep(int only, int *n)
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
     pid_t handed = G.pid;
     G.pid = getpid();
-    G.pause_req = 0;
+    __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     G.in_handoff = 0;
     atomic_store(&G.sig_handoff, 0);
     /* The app's copies of listeners may be gone: check them soon. */
@@ -359,7 +359,7 @@ void shim_engine_atfork_child(void)
      * that do not exist here and is never touched again. */
     G.nrun = 0;
     G.broken = 0;
-    G.pause_req = 0;
+    __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     G.handed_over = 0;
     atomic_store(&G.sig_handoff, 0);
     atomic_store(&G.answering, 0); /* the parent's engines' answers, not ours */

@@ -441,7 +441,7 @@ struct engines {
     int nrun;             /* engines [0, nrun) were started (G.mu) */
     int broken;           /* an engine failed: no new connections (G.mu) */
     pid_t pid;
-    int pause_req;        /* an app thread wants every engine still (G.mu) */
+    int pause_req;        /* an app thread wants every engine still (set under G.mu, atomically) */
     int in_handoff;       /* forking a keeper: the fork handlers keep state */
     int keeper_mode;      /* this process is a keeper (keeper.c) */
     int handed_over;      /* a keeper took the engines: the process ends (G.mu) */
