@@ -338,19 +338,40 @@ static uint64_t settled(void)
  * (a tie goes to the lower engine index). The horizon is read before
  * `oldest`: a member counts a handshake in `oldest` before its horizon
  * passes it. */
-static int turn_of(lgroup *g, int me, uint64_t t)
+/* What one call of shim_fifo_turn learnt of a group's members' horizons:
+ * a horizon only grows, so one read earlier in the turn is a lower bound
+ * that still lets a handshake stamped at or before it go. Its held
+ * connections go in stamp order, so in a burst one peek at each other
+ * member serves many (B12's 3,500 accepts: 1.7 peeks each before). */
+typedef struct horizons {
+    lgroup *g;
+    uint64_t h[SHIM_ENGINES_MAX];
+} horizons;
+
+static int turn_of(lgroup *g, int me, uint64_t t, horizons *hz)
 {
     /* a datagram handed over and not yet counted by its new engine: read
      * by its first (whose horizon may be past it), unread for the order */
     uint64_t before = settled();
     if (before == UINT64_MAX)
         return 0;
+    if (hz && hz->g != g) {
+        hz->g = g;
+        memset(hz->h, 0, sizeof hz->h);
+    }
     for (int k = 0; k < g->n; k++) {
         if (k == me)
             continue;
         shim_fifo_member *m = &g->fifo.m[k];
-        if (horizon_of(m) < t)
-            return 0;
+        if (hz && k < SHIM_ENGINES_MAX && hz->h[k] >= t)
+            ; /* read past t earlier in this turn */
+        else {
+            uint64_t h = horizon_of(m);
+            if (hz && k < SHIM_ENGINES_MAX)
+                hz->h[k] = h;
+            if (h < t)
+                return 0;
+        }
         uint64_t o = atomic_load(&m->oldest);
         if (o && (o < t || (o == t && k < me)))
             return 0;
@@ -384,6 +405,7 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
      * later ones (completed after it, they go after it). */
     lgroup *blocked[SHIM_ENGINES_MAX * 2];
     int nblocked = 0, handed = 0;
+    horizons hz = {.g = NULL};
     bridge **pp = &e->fifo_held;
     while (*pp) {
         bridge *b = *pp;
@@ -395,7 +417,7 @@ int shim_fifo_turn(struct engine *e, rudp_time now)
             /* asked for news first: what is published after the check
              * below then wakes this engine */
             atomic_fetch_or(&g->fifo.waiters, 1u << me);
-            if (turn_of(g, me, b->after)) {
+            if (turn_of(g, me, b->after, &hz)) {
                 *pp = b->held_next;
                 b->held = 0;
                 rudp_time held_at = b->held_at;
