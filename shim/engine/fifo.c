@@ -333,11 +333,6 @@ static uint64_t settled(void)
     return sum;
 }
 
-/* Whether the handshake of engine `me` made from a SYN stamped t may go:
- * every other member has read past t and holds none completed before it
- * (a tie goes to the lower engine index). The horizon is read before
- * `oldest`: a member counts a handshake in `oldest` before its horizon
- * passes it. */
 /* What one call of shim_fifo_turn learnt of a group's members' horizons:
  * a horizon only grows, so one read earlier in the turn is a lower bound
  * that still lets a handshake stamped at or before it go. Its held
@@ -348,6 +343,12 @@ typedef struct horizons {
     uint64_t h[SHIM_ENGINES_MAX];
 } horizons;
 
+/* Whether the handshake of engine `me` made from a SYN stamped t may go:
+ * every other member has read past t and holds none completed before it
+ * (a tie goes to the lower engine index). The horizon is read before
+ * `oldest`: a member counts a handshake in `oldest` before its horizon
+ * passes it. hz: the horizons this turn read already (one read earlier in
+ * the turn is still read before the `oldest` read here). */
 static int turn_of(lgroup *g, int me, uint64_t t, horizons *hz)
 {
     /* a datagram handed over and not yet counted by its new engine: read
