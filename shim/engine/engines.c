@@ -94,12 +94,15 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
     atomic_store(&e->cmd_queued, 1); /* before this, no app thread sends for it (appsend.c) */
     /* Once per batch: the engine reads its doorbell before it takes the
      * queue, so a command queued behind one that rang is taken with it
-     * (B12's connecting thread: one write per connect before). A child's
-     * own number rings each time (rare; rung says nothing of it). */
+     * (B12's connecting thread: one write per connect before). Only the
+     * engine's own number counts as rung: a copy in another table (a
+     * child's, another engine's) is checked by its inode, which every
+     * eventfd shares, so a write there rings each time as before. */
     uint64_t one = 1;
-    if (wfd >= 0 && (own || !e->rung)) {
+    int mine = wfd == e->evfd && !own && shim_procenv_table() == 0;
+    if (wfd >= 0 && (!mine || !e->rung)) {
         ssize_t w = real_write(wfd, &one, sizeof one);
-        if (w == (ssize_t)sizeof one && !own)
+        if (w == (ssize_t)sizeof one && mine)
             e->rung = 1;
     }
     if (own)
