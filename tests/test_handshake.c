@@ -637,7 +637,6 @@ Test(handshake_1rtt, the_request_behind_step_3_is_acknowledged_by_the_answer_alo
     s.ep[b].deadline = rudp_ctx_process(s.ep[b].ctx, s.now);
     sim_run_until(&s, t0 + RUDP_MS(200));
     cr_assert(eq(u64, s.apps[ci].received, 1), "the answer arrived");
-    for (int i = 0; i < nstep3; i++) fprintf(stderr, "DBG %d from %d type %d fl %d at %llu\n", i, step3_from[i], step3_type[i], step3_flags[i], (unsigned long long)(step3_at[i] - t0));
     cr_assert(eq(int, step3_data_from(b, t0, s.now), 1), "the answer was the server's one DATA");
     cr_assert(eq(u64, rudp_conn_unacked(cc), 0), "and it acknowledged step 3 and the request");
     const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
