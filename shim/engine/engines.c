@@ -77,8 +77,8 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
         shim_free(c);
         return -EIO;
     }
-    int wfd = shim_engine_doorbell(e), own = 0;
-    if (shim_procenv_table() != 0) {
+    int wfd = shim_engine_doorbell(e), own = 0, child = shim_procenv_table() != 0;
+    if (child) {
         wfd = wake_fd(e, &own);
         if (wfd < 0 && must_wake) {
             shim_free(c);
@@ -99,7 +99,7 @@ static int push_wake_locked(struct engine *e, cmd *c, int must_wake)
      * child's, another engine's) is checked by its inode, which every
      * eventfd shares, so a write there rings each time as before. */
     uint64_t one = 1;
-    int mine = wfd == e->evfd && !own && shim_procenv_table() == 0;
+    int mine = !child && wfd == e->evfd;
     if (wfd >= 0 && (!mine || !e->rung)) {
         ssize_t w = real_write(wfd, &one, sizeof one);
         if (w == (ssize_t)sizeof one && mine)
