@@ -263,8 +263,9 @@ def targets46(T, res, trs, med, shorts, limit):
     T.out("Targets of issue 46 (the data path at kernel TCP's cost; kernel TCP in the same run)")
     T.grid(["target", "row", "transport", "rudp", "path off", "reference", "ratio", "verdict",
             "what limits it"], rows)
-    T.out("  path off: the same transport with the app thread's receive off (RUDP_APP_RECV=0, "
-          "its +norecv row); reference: tcp-cubic for round trips and applications, tcp-bbr "
+    T.out("  path off: the same transport with the app thread's receive and the writes in "
+          "memory off (RUDP_APP_RECV=0 RUDP_SEND_RING=0, its +norecv row); reference: "
+          "tcp-cubic for round trips and applications, tcp-bbr "
           "for bulk and CPU; syscalls per request: client/server (perf stat, all threads, "
           "warm-up included), rudp vs the reference. CPU/GB, process: the end's process "
           "alone (B1), which leaves out kernel TCP's softirq work (ACKs, pacing, sending: "

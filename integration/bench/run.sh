@@ -98,7 +98,8 @@
 #                         of newreno, cubic, bbr)
 #   BENCH_KEYED=1         0: no keyed rows and no cryptocost
 #   BENCH_APP_RECV=1      0: no rudp-CC+norecv rows (the app thread's
-#                         receive off: RUDP_APP_RECV=0) in B5, B6, B13, B14
+#                         receive and the writes in memory off:
+#                         RUDP_APP_RECV=0 RUDP_SEND_RING=0) in B5, B6, B13, B14
 #   BENCH_BUF=32M         the room both transports get: kernel TCP's largest
 #                         buffers in every namespace (net.ipv4.tcp_rmem and
 #                         tcp_wmem maximum) and rudp's RUDP_BUFFER (largest
@@ -264,8 +265,9 @@ if [ "${BENCH_KEYED:-1}" != 0 ] && [ -n "$QLOG_TR" ]; then
     fi
 fi
 
-# The app thread's receive (issue 46, shim/engine/apprecv.c; on by
-# default): QLOG_TR again with RUDP_APP_RECV=0 at both ends, as
+# The app thread's receive and the writes in memory (issue 46,
+# shim/engine/apprecv.c, txring.c; on by default): QLOG_TR again with
+# RUDP_APP_RECV=0 RUDP_SEND_RING=0 at both ends, as
 # rudp-CC+norecv, in the scenarios of requests and round trips (B5, B6,
 # B13, B14), so that each prints the path on and off in one run. None when
 # BENCH_APP_RECV=0.
@@ -363,7 +365,7 @@ nsx() {
     shift 3
     _cc=${_tr#rudp-} _key="" _pf="" _recv=""
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
-    case "$_cc" in *+norecv) _cc=${_cc%+norecv} _recv=RUDP_APP_RECV=0 ;; esac
+    case "$_cc" in *+norecv) _cc=${_cc%+norecv} _recv="RUDP_APP_RECV=0 RUDP_SEND_RING=0" ;; esac
     # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf);
     # ROOM=SIZE: RUDP_BUFFER (bulk_run's transfers)
     [ -z "$PSTAT" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT -e $PERF_EV --"

@@ -205,6 +205,7 @@ typedef struct shim_config {
     int offload;            /* RUDP_OFFLOAD: UDP GSO/GRO where the kernel has them */
     int app_send;           /* RUDP_APP_SEND: a writing thread sends while its engine sleeps */
     int app_recv;           /* RUDP_APP_RECV: a reading thread waits on the UDP socket itself */
+    int send_ring;          /* RUDP_SEND_RING: a write goes to its engine in memory */
     int engines;            /* RUDP_ENGINES: engine threads a process may run */
     int engines_auto;       /* RUDP_ENGINES unset: started by load (engines.c) */
     int fd_table;           /* RUDP_FD_TABLE: SHIM_FD_TABLE_* */

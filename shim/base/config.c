@@ -122,6 +122,7 @@ static const struct {
     {"RUDP_OFFLOAD", SETTING},
     {"RUDP_APP_SEND", SETTING},
     {"RUDP_APP_RECV", SETTING},
+    {"RUDP_SEND_RING", SETTING},
     {"RUDP_ENGINES", SETTING},
     {"RUDP_FD_TABLE", SETTING},     /* the engines' fds: the program's table or their own */
     {"RUDP_DATAGRAM", SETTING},
@@ -686,6 +687,10 @@ static int load_connections(void)
     shim_cfg.app_send = 1;
     if (flag_var("RUDP_APP_SEND", &shim_cfg.app_send,
                  "0 (every write through the engine thread) or 1 (default)") < 0)
+        return -1;
+    shim_cfg.send_ring = 1;
+    if (flag_var("RUDP_SEND_RING", &shim_cfg.send_ring,
+                 "0 (every write through the bridge) or 1 (default)") < 0)
         return -1;
     shim_cfg.app_recv = 1;
     return flag_var("RUDP_APP_RECV", &shim_cfg.app_recv,

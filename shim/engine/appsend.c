@@ -95,12 +95,16 @@ void shim_appsend_renew(struct engine *e)
 void shim_appsend_index(bridge *b)
 {
     struct engine *e = b->e;
-    if (b->slot >= SHIM_MAX_SLOTS || (!shim_cfg.app_send && !shim_cfg.app_recv))
+    if (b->slot >= SHIM_MAX_SLOTS || (!shim_cfg.app_send && !shim_cfg.app_recv && !shim_cfg.send_ring))
         return;
     if (!e->by_slot) {
         e->by_slot = shim_calloc(SHIM_MAX_SLOTS, sizeof *e->by_slot);
-        if (!e->by_slot)
-            return; /* the bridge's way only */
+        if (!e->by_slot) {
+            /* the bridge's way only: no app thread may take the slot for
+             * the engine of a connection that had it before */
+            atomic_store_explicit(&engine_of_slot[b->slot], 0, memory_order_release);
+            return;
+        }
     }
     if (b->indexed != UINT32_MAX && b->indexed != b->slot)
         shim_appsend_forget(b);
@@ -113,8 +117,12 @@ void shim_appsend_index(bridge *b)
 void shim_appsend_forget(bridge *b)
 {
     struct engine *e = b->e;
-    if (b->indexed != UINT32_MAX && e->by_slot && e->by_slot[b->indexed] == b)
+    if (b->indexed != UINT32_MAX && e->by_slot && e->by_slot[b->indexed] == b) {
         e->by_slot[b->indexed] = NULL;
+        /* unless another engine's connection has the slot since */
+        uint8_t mine = (uint8_t)(e - G.e + 1);
+        atomic_compare_exchange_strong(&engine_of_slot[b->indexed], &mine, 0);
+    }
     b->indexed = UINT32_MAX;
 }
 
@@ -231,7 +239,7 @@ static int can_take(bridge *b, const shim_fd *rec, size_t n)
 {
     if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
         b->hup || b->app_eof || b->app_gone || b->draining || b->filler || b->fb ||
-        b->efd < 0 || !b->conn || !b->sp)
+        b->efd < 0 || !b->conn || !b->sp || b->txo_len)
         return 0;
     if (rudp_conn_write_space(b->conn) < n)
         return 0;
@@ -433,6 +441,10 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
                             !atomic_load(&e->cmd_queued) /* TCP_CORK and the like first */
                         ? e->by_slot[rec.slot]
                         : NULL;
+        /* what the app wrote in memory before (txring.c) goes first: taken
+         * now, and this write through the bridge if some still waits */
+        if (b)
+            shim_txring_take(e, now);
         if (can_take(b, &rec, n) && take_bytes(b, me, iov, iovcnt, n, now, &err)) {
             rudp_time deadline = rudp_ctx_process(e->ctx, now);
             e->app_core_passes++;

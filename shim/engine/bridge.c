@@ -329,6 +329,7 @@ void shim_bridge_free(bridge *b)
     if (b->await_client)
         e->n_awaiting--;
     shim_appsend_forget(b);
+    shim_txring_free(b);
     shim_bridge_unkeep(b);
     if (e->keep_b == b)
         e->keep_b = NULL; /* freed in a poll's turn: nothing to keep for it */

@@ -133,13 +133,19 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
     shim_slot *s = shim_bridge_slot(b);
     b->pumped_poll = b->e->polls;
     while (b->conn && (b->established || b->early) && !b->app_eof) {
+        /* what the app wrote in memory before goes first; no app thread
+         * writes there again until this read is done (txring.c) */
+        if (!shim_txring_read_begin(b, now))
+            break;
         rudp_span sp[BRIDGE_SPANS];
         struct iovec iov[BRIDGE_SPANS];
         /* Several chunks only while the app keeps them full: a chunk
          * reserved is a chunk allocated. */
         int k = rudp_conn_reserve_spans(b->conn, sp, b->bulk_in ? BRIDGE_SPANS : 1);
-        if (k <= 0)
+        if (k <= 0) {
+            shim_txring_read_end(b);
             break; /* full: WRITABLE will resume */
+        }
         ssize_t room = 0;
         for (int i = 0; i < k; i++) {
             iov[i].iov_base = sp[i].p;
@@ -156,6 +162,7 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         if (s)
             atomic_fetch_add(&s->seq, 1);
         ssize_t r = real_readv(b->efd, iov, k);
+        shim_txring_read_end(b);
         b->bulk_in = r == room;
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);

@@ -564,6 +564,9 @@ static void pause_for_handoff(struct engine *e)
      * (enginectl.c). */
     if (!__atomic_load_n(&G.pause_req, __ATOMIC_ACQUIRE))
         return;
+    /* writes in memory taken, and none more until the pause ends: a
+     * keeper forked meanwhile has them (txring.c) */
+    shim_txring_close(e, 1);
     pthread_mutex_lock(&G.mu);
     if (G.pause_req && !G.keeper_mode) {
         e->paused = 1;
@@ -587,6 +590,7 @@ static void pause_for_handoff(struct engine *e)
         pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
     }
     pthread_mutex_unlock(&G.mu);
+    shim_txring_close(e, 0);
 }
 
 /* When the loop must wake at the latest: the connections' deadline

@@ -412,6 +412,11 @@ int shim_engine_busy_one(struct engine *e);
  * SHIM_APPSEND_MAX bytes always take the bridge. */
 #define SHIM_APPSEND_MAX 16384
 int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
+/* txring.c: the same write handed to fd's engine in memory rather than
+ * through the bridge (RUDP_SEND_RING; flags MSG_NOSIGNAL and MSG_DONTWAIT
+ * only, the caller's to check): 1 with *sent (n), or 0: the kernel's call
+ * through the bridge as usual, nothing taken. */
+int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
 /* apprecv.c: the thread that would block reading fd (an established
  * bridge) waits on its connection's UDP socket itself; every signal
  * blocked by the caller, old its mask before. 1: woken (read again);

@@ -388,4 +388,7 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
     /* after a CMD_LISTEN: its socket is there (forward.c) */
     if (shim_hook.relay && shim_hook.relay->take)
         shim_hook.relay->take(e, now);
+    /* the eventfd is also the arena's doorbell; after the commands, which
+     * came before the writes (TCP_CORK and the like) */
+    shim_txring_take(e, now);
 }

@@ -225,6 +225,7 @@ pid_t shim_engines_keep(int only, int *n)
         }
         kept++;
         shim_appsend_renew(e); /* its loop held it at the fork */
+        shim_txring_init(e);   /* an app thread may have held the arena's */
         for (uint32_t i = 0; i < e->nsocks; i++)
             if (e->socks[i] && e->socks[i]->listener)
                 e->socks[i]->alive_check = now;

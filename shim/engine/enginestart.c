@@ -148,6 +148,7 @@ static void start_undo(struct engine *e)
     shim_free(e->ext);
     shim_engine_graves_empty(e);
     shim_free(e->graves);
+    shim_txring_free_arena(e);
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = e->tfd = -1;
 }
@@ -362,6 +363,7 @@ int shim_engine_start_locked(struct engine *e)
         ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);
     e->epfd = e->evfd = e->tfd = -1;
+    shim_txring_init(e);
     e->retry_at = RUDP_TIME_NEVER;
     e->fallback_at = RUDP_TIME_NEVER;
     e->roam_at = RUDP_TIME_NEVER;

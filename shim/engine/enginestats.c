@@ -47,6 +47,11 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->fifo_held = e->fifo_held_n;
     f->fifo_held_ns = e->fifo_held_ns;
     f->app_sends = e->app_sends;
+    f->ring_writes = atomic_load_explicit(&e->tx.writes, memory_order_relaxed);
+    f->ring_bells = atomic_load_explicit(&e->tx.bells, memory_order_relaxed);
+    f->ring_full = atomic_load_explicit(&e->tx.full, memory_order_relaxed);
+    f->ring_taken = e->ring_taken;
+    f->ring_lost = e->ring_lost;
     f->app_recvs = e->app_recvs;
     f->app_polls = e->app_polls;
     f->app_epolls = e->app_epolls;
@@ -116,6 +121,12 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
         say(line, arg, "app-thread sends: writes sent by the writing thread %llu, found the "
                        "engine in its turn (passed through the bridge) %llu",
             (ull)f->app_sends, (ull)f->app_busy);
+    if (f->ring_writes || f->ring_full) /* txring.c */
+        say(line, arg, "writes in memory: handed to the engine %llu (eventfd writes %llu, no "
+                       "room: through the bridge %llu), taken into their connections %llu, "
+                       "dropped (the connection gone) %llu",
+            (ull)f->ring_writes, (ull)f->ring_bells, (ull)f->ring_full, (ull)f->ring_taken,
+            (ull)f->ring_lost);
     if (f->app_recvs || f->app_lapsed) /* apprecv.c */
         say(line, arg, "app-thread receives: reads whose own thread took the datagram %llu "
                        "(in poll or ppoll %llu, in epoll %llu, in select %llu; bytes straight "

@@ -103,6 +103,10 @@ typedef struct engine_figures {
      * found the engine in its turn (written through the bridge instead) */
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
     uint64_t app_direct;
+    /* txring.c: writes handed to the engine in memory, eventfd writes for
+     * them, writes that found no room (through the bridge), records taken
+     * into their connections, and dropped (the connection gone) */
+    uint64_t ring_writes, ring_bells, ring_full, ring_taken, ring_lost;
     /* apprecv.c: bytes a poll() told of kept in the connection for the
      * reader, reads that took them from there, and keeps passed on into
      * the bridge unread (by the engine, or a call that could see them) */
@@ -249,8 +253,27 @@ typedef struct bridge {
     struct bridge *held_next;          /* e->fifo_held, by stamp */
     uint32_t indexed;                  /* appsend.c: its place in e->by_slot, UINT32_MAX none */
     uint64_t app_peer_ino;             /* appsend.c: the app end's inode, 0 not asked, ~0 unknown */
+    /* txring.c: the app's bytes taken from the engine's arena that the
+     * connection had no room for yet; the bridge is not read until they
+     * are in (they were written before anything in it) */
+    uint8_t *txo;
+    uint32_t txo_len, txo_cap;
     uint64_t out_gen;                  /* apprecv.c: writes into efd (and its shutdown) so far */
 } bridge;
+
+/* txring.c: app threads' writes for an engine's connections, in memory
+ * (records of slot, id and bytes), for the engine to take in its turn;
+ * buf and len under mu, which the engine also holds while it reads a
+ * bridge. */
+typedef struct shim_txarena {
+    pthread_mutex_t mu;
+    uint8_t *buf;
+    uint32_t len;
+    int closed;                /* the engine paused (a fork, a handoff): no record taken */
+    _Atomic uint32_t any;      /* len != 0 (a hint without mu) */
+    _Atomic int rung;          /* the eventfd written since the engine last took */
+    _Atomic uint64_t writes, bells, full; /* writes taken, eventfd writes, no room */
+} shim_txarena;
 
 typedef struct cmd {
     int type;
@@ -368,6 +391,8 @@ struct engine {
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;
     uint64_t mod_tx_on, mod_tx_reads, mod_tx_dgrams, stamped_in, stamped_ns; /* engine_figures' */
     _Atomic uint64_t app_busy;  /* counted without it */
+    shim_txarena tx;            /* txring.c: writes app threads put in memory */
+    uint64_t ring_taken, ring_lost; /* ... taken into their connections, or dropped (gone) */
     uint64_t evfd_ino;    /* evfd's inode: a CLONE_VM child checks its copy (adopt.c) */
     shim_watch event_w;   /* evfd's, for epoll dispatch (enginestart.c) */
     rudp_ctx *ctx;

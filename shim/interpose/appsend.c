@@ -62,11 +62,13 @@ int shim_appsend_try(int fd, const struct iovec *iov, int iovcnt, int flags, ssi
     }
     /* Bytes still unsent: a writer ahead of the network keeps the bridge
      * (engine/appsend.c), known here without a system call. */
-    if (n == 0 || atomic_load_explicit(&s->unsent, memory_order_relaxed) != 0 ||
-        !shim_engine_app_send_may())
+    if (n == 0 || atomic_load_explicit(&s->unsent, memory_order_relaxed) != 0)
         return 0;
     int saved = errno;
-    int done = shim_engine_app_send(fd, iov, iovcnt, n, sent);
+    /* the engine asleep with few connections: this thread sends; else the
+     * bytes go to the engine in memory (engine/txring.c) */
+    int done = (shim_engine_app_send_may() && shim_engine_app_send(fd, iov, iovcnt, n, sent)) ||
+               shim_engine_ring_write(fd, iov, iovcnt, n, sent);
     errno = saved;
     return done;
 }

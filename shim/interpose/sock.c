@@ -521,6 +521,9 @@ SHIM_EXPORT int shutdown(int fd, int how)
 {
     init();
     shim_kept_flush(); /* a shutdown of reading leaves them readable, as TCP's */
+    shim_slot *s = how != SHUT_RD ? shim_fd_hinted(fd) : NULL;
+    if (s) /* before it: a write after it must not be taken in memory */
+        atomic_fetch_or(&s->flags, SHIM_SLOT_F_WR_SHUT);
     /* On a bridged socket the unix shutdown is the TCP one: the engine sees
      * EOF and sends a FIN after the queued data. */
     return real_shutdown(fd, how);

@@ -389,7 +389,18 @@ void shim_slots_atfork_child(void)
     pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
 
+static int app_queued(shim_slot *s, int fd, int *q);
+
 int shim_slot_app_queued(shim_slot *s, int fd, int *q)
+{
+    if (app_queued(s, fd, q) < 0)
+        return -1;
+    uint64_t total = (uint64_t)*q + atomic_load(&s->ring_len);
+    *q = total > INT32_MAX ? INT32_MAX : (int)total;
+    return 0;
+}
+
+static int app_queued(shim_slot *s, int fd, int *q)
 {
     int efd = atomic_load(&s->efd);
     uint64_t ino = atomic_load(&s->efd_ino);

@@ -131,6 +131,9 @@ enum {
  * having shut down writing, or a short read took it), which the
  * interposed reads tell (interpose/recv.c). */
 #define SHIM_SLOT_F_EOF_ERR 32u
+/* The app shut writing down (interpose/sock.c): its writes take the
+ * bridge, whose EPIPE they get, never the engine's memory (engine/txring.c). */
+#define SHIM_SLOT_F_WR_SHUT 64u
 
 typedef struct shim_slot {
     _Atomic uint64_t id;
@@ -192,6 +195,10 @@ typedef struct shim_slot {
      * engine, zeroed by any read of ours (interpose/recv.c): SHIM_KEEP_LATE
      * in a row and the bridge is kept no more (a reader we do not see) */
     _Atomic uint32_t kept_unread;
+    /* Bytes the app wrote into its engine's memory (engine/txring.c) that
+     * the connection has not taken yet: SIOCOUTQ counts them as the
+     * bridge's (shim_slot_app_queued); moved out under an odd seq. */
+    _Atomic uint32_t ring_len;
 } shim_slot;
 
 #define SHIM_SLOT_EMPTY (1ull << 32)
@@ -234,7 +241,8 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner);
 int shim_slot_slab_known(pid_t owner);
 
 /* Bytes the app wrote to its end `fd` of slot s's bridge that the engine
- * has not read: SIOCINQ of the engine's end when this process holds it
+ * has not read, those it wrote into the engine's memory (ring_len) with
+ * them: SIOCINQ of the engine's end when this process holds it
  * (the same inode), else the app end's SIOCOUTQ. The latter is what AF_UNIX
  * gives, memory (every write's buffer overhead, ~0.5-1 KiB each), not
  * bytes: a chat server's delivery receipts, counting acknowledged bytes as

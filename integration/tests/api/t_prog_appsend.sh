@@ -10,8 +10,11 @@
 # a thread of the same process (one engine for both ends), then a forked
 # child, then with two engines forced, then keyed. Under the shim the
 # app-thread path must have carried some of the writes (RUDP_STATS: "writes
-# sent by the writing thread N", N > 0), and none with RUDP_APP_SEND=0.
-# Then an fd inherited over exec (prog_execsend). `make tsan` runs
+# sent by the writing thread N", N > 0), and none with RUDP_APP_SEND=0,
+# where the same writes go to the engine in memory (shim/engine/txring.c:
+# "writes in memory: handed to the engine N", N > 0, the server a thread
+# and a forked child), and none with RUDP_SEND_RING=0 as well (every write
+# through the bridge). Then an fd inherited over exec (prog_execsend). `make tsan` runs
 # prog_appsend with the ThreadSanitizer shim.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
@@ -48,10 +51,31 @@ stats_lines "$T/appsend-keyed" | grep -q 'datagrams failing authentication 0,' |
     fail "keyed: datagrams failed authentication: $(stats_lines "$T/appsend-keyed" | grep keyed:)"
 echo "ok: keyed: $n writes sent by the writing thread, every datagram authenticated"
 
-RUDP_STATS=1 RUDP_APP_SEND=0 run_shim appsend-off "RUDP_APP_SEND=0" "$BIN/prog_appsend"
-n=$(sent "$T/appsend-off")
-[ "$n" = 0 ] || fail "RUDP_APP_SEND=0: $n writes sent by the writing thread"
-echo "ok: RUDP_APP_SEND=0: every write through the engine"
+# With the app thread's send off, the writes it would have sent go to the
+# engine in memory (engine/txring.c): the same checks of content, order,
+# records never interleaved, EFAULT, a signal handler's sends and EPIPE
+# after shutdown, for that path, the server a thread and a forked child
+# (whose engines are its own).
+ring() { sed -n 's/.*writes in memory: handed to the engine \([0-9]*\).*/\1/p' "$1" | awk '$1 > m {m = $1} END {print m + 0}'; }
+for mode in thread fork; do
+    flag=""
+    [ "$mode" = fork ] && flag=-f
+    # shellcheck disable=SC2086
+    RUDP_STATS=1 RUDP_APP_SEND=0 run_shim "appsend-off-$mode" "RUDP_APP_SEND=0, server in a $mode" \
+        "$BIN/prog_appsend" $flag
+    n=$(sent "$T/appsend-off-$mode")
+    [ "$n" = 0 ] || fail "RUDP_APP_SEND=0: $n writes sent by the writing thread"
+    r=$(ring "$T/appsend-off-$mode")
+    [ "$r" -gt 0 ] || fail "RUDP_APP_SEND=0, server in a $mode: no write handed to the engine in memory"
+    echo "ok: RUDP_APP_SEND=0, server in a $mode: none sent by the writing thread, $r in memory"
+done
+
+RUDP_STATS=1 RUDP_APP_SEND=0 RUDP_SEND_RING=0 run_shim appsend-bridge "RUDP_APP_SEND=0 RUDP_SEND_RING=0" \
+    "$BIN/prog_appsend"
+n=$(sent "$T/appsend-bridge")
+r=$(ring "$T/appsend-bridge")
+[ "$n" = 0 ] && [ "$r" = 0 ] || fail "both paths off: $n writes sent by the writing thread, $r in memory"
+echo "ok: RUDP_APP_SEND=0 RUDP_SEND_RING=0: every write through the bridge"
 
 # A connection inherited over exec: the new image numbers its own
 # connections' slots and IDs afresh, so an inherited fd may carry the same
