@@ -6,8 +6,10 @@
 # prog_transparency (1,000 threads with a connection each, threads blocked
 # in every readiness call, signals, fork and exec) and prog_apprecv (a
 # blocking reader waiting on its UDP socket itself, engine/apprecv.c,
-# left by signals, siglongjmp and cancellation); prog_threads again with
-# the engines' fds in tables of their own.
+# left by signals, siglongjmp and cancellation); prog_appsend again with
+# the app thread's send off, so that its writes go to the engine in memory
+# (engine/txring.c); prog_threads again with the engines' fds in tables of
+# their own.
 # Any ThreadSanitizer report fails it.
 #
 # Two choices here were forced by TSan itself, found by attaching gdb to
@@ -56,12 +58,16 @@ rc=0
 # numbers meet the engines' (SHIM_FD_BASE up) and be reported as races on
 # the same fd (prog_transparency's 1,000 connections); prog_threads holds
 # fewer.
+# ring: with the app thread's send off, prog_appsend's writes go to the
+# engine in memory (shim/engine/txring.c).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
+    "ring:prog_appsend" "ring:prog_appsend -f" \
     "prog_transparency" "prog_apprecv" "own:prog_threads" "own:prog_threads -f"; do
-    table=shared
+    table=shared appsend=1
     case $run in own:*) table=own run=${run#own:} ;; esac
+    case $run in ring:*) appsend=0 run=${run#ring:} ;; esac
     prog=${run%% *} mode=${run#"$prog"}
-    echo "== $prog$mode under the TSan shim (RUDP_FD_TABLE=$table)"
+    echo "== $prog$mode under the TSan shim (RUDP_FD_TABLE=$table RUDP_APP_SEND=$appsend)"
     # prog_appsend sends from a SIGALRM handler on purpose (its edges):
     # the app-thread path then allocates, from libc's malloc under the
     # sanitizers, which TSan rightly calls signal-unsafe. The product's
@@ -76,6 +82,7 @@ for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     # is exec'd, a new runtime).
     # shellcheck disable=SC2086
     if ! LD_PRELOAD="$B/librudp_shim.so" PROG_APPRECV_NOFORK=1 RUDP_FD_TABLE=$table \
+        RUDP_APP_SEND=$appsend \
         TSAN_OPTIONS="halt_on_error=0 exitcode=66 symbolize=0 report_signal_unsafe=$unsafe" \
         timeout 300 "$B/progs/$prog" $mode >"$out" 2>&1; then
         rc=1
