@@ -63,6 +63,12 @@
  * written by that engine in its turn, read without a lock (the bridge is
  * then checked under the engine's turn lock). */
 static _Atomic uint8_t engine_of_slot[SHIM_MAX_SLOTS];
+/* ... and the id of the connection indexed there (0: none): after an exec
+ * an inherited connection's slot index is also a slot of the new image's
+ * engines, whose connection there is another (txring.c checks it). Set
+ * after engine_of_slot, so that a reader that finds its id finds its
+ * engine. */
+static _Atomic uint64_t conn_of_slot[SHIM_MAX_SLOTS];
 
 static const shim_watch_ops timer_ops;
 
@@ -103,6 +109,7 @@ void shim_appsend_index(bridge *b)
             /* the bridge's way only: no app thread may take the slot for
              * the engine of a connection that had it before */
             atomic_store_explicit(&engine_of_slot[b->slot], 0, memory_order_release);
+            atomic_store_explicit(&conn_of_slot[b->slot], 0, memory_order_release);
             return;
         }
     }
@@ -112,6 +119,7 @@ void shim_appsend_index(bridge *b)
     b->indexed = b->slot;
     atomic_store_explicit(&engine_of_slot[b->slot], (uint8_t)(e - G.e + 1),
                           memory_order_release);
+    atomic_store_explicit(&conn_of_slot[b->slot], b->id, memory_order_release);
 }
 
 void shim_appsend_forget(bridge *b)
@@ -121,6 +129,8 @@ void shim_appsend_forget(bridge *b)
         e->by_slot[b->indexed] = NULL;
         /* unless another engine's connection has the slot since */
         uint8_t mine = (uint8_t)(e - G.e + 1);
+        uint64_t id = b->id;
+        atomic_compare_exchange_strong(&conn_of_slot[b->indexed], &id, 0);
         atomic_compare_exchange_strong(&engine_of_slot[b->indexed], &mine, 0);
     }
     b->indexed = UINT32_MAX;
@@ -393,6 +403,14 @@ int shim_engine_app_send_may(void)
 
 /* process_vm_readv refused (a sandbox without it): never tried again. */
 static _Atomic int copy_refused;
+
+struct engine *shim_appsend_engine_of_conn(uint32_t slot, uint64_t id)
+{
+    if (slot >= SHIM_MAX_SLOTS ||
+        atomic_load_explicit(&conn_of_slot[slot], memory_order_acquire) != id)
+        return NULL;
+    return shim_appsend_engine_of(slot);
+}
 
 struct engine *shim_appsend_engine_of(uint32_t slot)
 {

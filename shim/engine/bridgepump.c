@@ -143,7 +143,7 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
          * reserved is a chunk allocated. */
         int k = rudp_conn_reserve_spans(b->conn, sp, b->bulk_in ? BRIDGE_SPANS : 1);
         if (k <= 0) {
-            shim_txring_read_end(b);
+            shim_txring_read_end(b, -1);
             break; /* full: WRITABLE will resume */
         }
         ssize_t room = 0;
@@ -162,7 +162,7 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         if (s)
             atomic_fetch_add(&s->seq, 1);
         ssize_t r = real_readv(b->efd, iov, k);
-        shim_txring_read_end(b);
+        shim_txring_read_end(b, r);
         b->bulk_in = r == room;
         if (r > 0) {
             rudp_conn_commit(b->conn, now, (size_t)r);

@@ -116,6 +116,8 @@ static int all_paused_locked(int want)
 
 void shim_engines_pause(struct engine *self)
 {
+    if (self) /* parked here, not in its loop: its writes in memory taken (txring.c) */
+        shim_txring_close(self, 1);
     pthread_mutex_lock(&G.mu);
     __atomic_store_n(&G.pause_req, 1, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     if (self)
@@ -302,6 +304,7 @@ void shim_engines_signal_done(struct engine *self)
     self->paused = 0;
     pthread_cond_broadcast(&G.cv);
     pthread_mutex_unlock(&G.mu);
+    shim_txring_close(self, 0);
 }
 
 /* ---- fork ---- */

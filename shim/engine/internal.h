@@ -319,14 +319,17 @@ void shim_engine_graves_empty(struct engine *e);
  * lock: checked under its turn), the inode of a bridge's app end, and the
  * engine's wake-up after an app thread's turn */
 struct engine *shim_appsend_engine_of(uint32_t slot);
+/* ... if the connection indexed at the slot is `id` (else NULL) */
+struct engine *shim_appsend_engine_of_conn(uint32_t slot, uint64_t id);
 
 /* txring.c: writes app threads handed to an engine in memory. init at the
  * engine's start (and in a keeper: the lock may have been held at the
  * fork), free_arena when it ends; take moves every record into its
  * connection (turn_mu held); read_begin, before each read of b's bridge,
  * takes them and b's overflow: 1 with the arena held until read_end (no
- * write can come between), 0 if some of b's overflow is left (nothing
- * may be read from the bridge before it); free at the bridge's end. */
+ * write can come between; r the read's result: 0, the app's EOF, ends
+ * its writes in memory), 0 if some of b's overflow is left (nothing may
+ * be read from the bridge before it); free at the bridge's end. */
 void shim_txring_init(struct engine *e);
 void shim_txring_free_arena(struct engine *e);
 void shim_txring_take(struct engine *e, rudp_time now);
@@ -334,7 +337,7 @@ int shim_txring_read_begin(bridge *b, rudp_time now);
 /* ... closed: while e is paused (a fork, a handoff to a keeper), what waits
  * is taken and writes take the bridge, which the keeper serves */
 void shim_txring_close(struct engine *e, int closed);
-void shim_txring_read_end(bridge *b);
+void shim_txring_read_end(bridge *b, ssize_t r);
 void shim_txring_free(bridge *b);
 uint64_t shim_appsend_app_ino(bridge *b);
 void shim_appsend_keep_timers(struct engine *e, rudp_time deadline);

@@ -57,6 +57,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -104,7 +105,12 @@ static int put(shim_txarena *a, int fd, pid_t me, shim_slot *s, const shim_fd *r
     size_t need = REC_SIZE(n);
     pthread_mutex_lock(&a->mu);
     int q = -1;
-    if (a->closed || real_ioctl(fd, SIOCOUTQ, &q) != 0 || q != 0) {
+    /* the shutdown flag under the lock: the engine sets it here when it
+     * reads the app's EOF (shim_txring_read_end), so that no record comes
+     * after one it has read, even from a shutdown we did not see */
+    if (a->closed || (atomic_load(&s->flags) & SHIM_SLOT_F_WR_SHUT) ||
+        atomic_load(&s->ring_len) + n > SHIM_APPSEND_MAX ||
+        real_ioctl(fd, SIOCOUTQ, &q) != 0 || q != 0) {
         pthread_mutex_unlock(&a->mu);
         return 0; /* the app's bytes in the bridge: these go after them */
     }
@@ -152,32 +158,38 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
     if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     /* the slot in our own engines' slab (a forked child's inherited
-     * connections are its parent's engines'), its app end this fd; at
-     * most one write's worth waiting here per connection, so that a
-     * writer that outruns the engine meets the bridge's bound (SO_SNDBUF)
-     * as before */
-    struct engine *e = shim_appsend_engine_of(rec.slot);
+     * connections are its parent's engines'), its app end this fd, and the
+     * connection an engine of this image indexed there (after an exec the
+     * index of an inherited connection is also one of the new image's);
+     * at most one write's worth waiting here per connection (put), so
+     * that a writer that outruns the engine meets the bridge's bound
+     * (SO_SNDBUF) as before; no command queued before it (TCP_CORK and the
+     * like), which the engine runs only after taking the arena */
+    struct engine *e = shim_appsend_engine_of_conn(rec.slot, rec.id);
     shim_slot *s = shim_slot_tryget_pid(rec.slot, rec.id, me); /* no lock waited for */
     if (!e || !s || atomic_load(&s->app_ino) != rec.ino ||
         atomic_load(&s->state) != SHIM_SLOT_ESTABLISHED ||
         (atomic_load(&s->flags) & (SHIM_SLOT_F_FILLER | SHIM_SLOT_F_SWAP | SHIM_SLOT_F_WR_SHUT)) ||
         atomic_load_explicit(&s->unsent, memory_order_relaxed) != 0 ||
-        atomic_load(&s->ring_len) + n > SHIM_APPSEND_MAX)
+        atomic_load(&e->cmd_queued))
         return 0;
     sigset_t old;
     if (!shim_hold_but_faults(&old)) /* fault.c's guarded copy takes the faults */
         return 0;
     int done = put(&e->tx, fd, me, s, &rec, iov, iovcnt, n);
+    /* rung with signals still held, and by the system call itself (not a
+     * cancellation point): a thread cancelled or leaving by siglongjmp
+     * here would leave `rung` set and the engine never woken */
+    if (done && !atomic_exchange(&e->tx.rung, 1)) {
+        uint64_t one = 1;
+        long w = syscall(SYS_write, e->evfd, &one, sizeof one);
+        (void)w;
+        atomic_fetch_add_explicit(&e->tx.bells, 1, memory_order_relaxed);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!done)
         return 0;
     atomic_fetch_add_explicit(&e->tx.writes, 1, memory_order_relaxed);
-    if (!atomic_exchange(&e->tx.rung, 1)) {
-        uint64_t one = 1;
-        ssize_t w = real_write(e->evfd, &one, sizeof one);
-        (void)w;
-        atomic_fetch_add_explicit(&e->tx.bells, 1, memory_order_relaxed);
-    }
     *sent = (ssize_t)n;
     return 1;
 }
@@ -230,10 +242,12 @@ static int overflow(bridge *b, const uint8_t *p, size_t n)
 static void deliver(struct engine *e, const ring_rec *h, const uint8_t *p, rudp_time now)
 {
     bridge *b = e->by_slot ? e->by_slot[h->slot] : NULL;
-    if (!b || b->id != h->id || !b->conn || !b->established || b->app_eof || b->app_gone ||
-        b->draining) {
-        /* the connection ended (a reset, a failure) or the app shut
-         * writing down: as TCP drops a send queue then */
+    if (!b || b->id != h->id || !b->conn || !b->established || b->app_eof || b->draining) {
+        /* the connection ended (a reset, a failure) or the engine read the
+         * app's EOF (no record comes after it: read_end): as TCP drops a
+         * send queue then. Not for app_gone alone, which a shutdown of
+         * reading sets (the bridge's bytes are still read then), and a
+         * close with a write before it (sent before the FIN). */
         if (b && b->id == h->id && b->sp)
             atomic_fetch_sub(&b->sp->ring_len, h->len);
         e->ring_lost++;
@@ -297,7 +311,7 @@ static int drain_overflow(bridge *b, rudp_time now)
 {
     if (!b->txo_len)
         return 1;
-    if (!b->conn || b->app_gone || b->draining) {
+    if (!b->conn || b->draining) {
         if (b->sp)
             atomic_fetch_sub(&b->sp->ring_len, b->txo_len);
         b->txo_len = 0;
@@ -324,14 +338,19 @@ int shim_txring_read_begin(bridge *b, rudp_time now)
     return 1;
 }
 
-void shim_txring_read_end(bridge *b)
+void shim_txring_read_end(bridge *b, ssize_t r)
 {
-    if (shim_cfg.send_ring)
-        pthread_mutex_unlock(&b->e->tx.mu);
+    if (!shim_cfg.send_ring)
+        return;
+    if (r == 0 && b->sp) /* the app's EOF: no write in memory after it (put) */
+        atomic_fetch_or(&b->sp->flags, SHIM_SLOT_F_WR_SHUT);
+    pthread_mutex_unlock(&b->e->tx.mu);
 }
 
 void shim_txring_free(bridge *b)
 {
+    if (b->txo_len && b->sp)
+        atomic_fetch_sub(&b->sp->ring_len, b->txo_len);
     shim_free(b->txo);
     b->txo = NULL;
     b->txo_len = b->txo_cap = 0;

@@ -191,6 +191,8 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->rxmode, 0);
         atomic_store(&x->kept, 0);
         atomic_store(&x->kept_unread, 0);
+        atomic_store(&x->ring_len, 0); /* a record of the slot's last connection may
+                                        * have been dropped without it */
         atomic_store(&x->id, id);
     }
     pthread_mutex_unlock(&mu);
