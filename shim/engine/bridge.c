@@ -405,6 +405,7 @@ void shim_bridge_update_interest(bridge *b)
 static void failed_done(bridge *b)
 {
     shim_bridge_unkeep(b); /* the slot's mark with it, while b->sp names it */
+    shim_txring_slot_ends(b);
     if (b->slot != UINT32_MAX)
         shim_slot_retire(b->slot);
     b->slot = UINT32_MAX;
@@ -563,6 +564,7 @@ void shim_bridge_app_closed(bridge *b, rudp_time now)
         b->conn = NULL;
     }
     shim_bridge_unkeep(b); /* the slot's mark with it, while b->sp names it */
+    shim_txring_slot_ends(b);
     if (b->slot != UINT32_MAX) {
         shim_slot_free(b->slot);
         b->slot = UINT32_MAX;

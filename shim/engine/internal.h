@@ -338,6 +338,9 @@ int shim_txring_read_begin(bridge *b, rudp_time now);
  * is taken and writes take the bridge, which the keeper serves */
 void shim_txring_close(struct engine *e, int closed);
 void shim_txring_read_end(bridge *b, ssize_t r);
+/* ... slot_ends, before b's slot is freed or retired: b unindexed, every
+ * writer that found it there done, its overflow dropped */
+void shim_txring_slot_ends(bridge *b);
 void shim_txring_free(bridge *b);
 uint64_t shim_appsend_app_ino(bridge *b);
 void shim_appsend_keep_timers(struct engine *e, rudp_time deadline);

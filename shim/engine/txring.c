@@ -99,16 +99,21 @@ void shim_txring_free_arena(struct engine *e)
  * bytes written into the bridge before this record have all been taken
  * into the connection by then, and any written after it are read after
  * the engine has taken it. */
-static int put(shim_txarena *a, int fd, pid_t me, shim_slot *s, const shim_fd *rec,
+static int put(struct engine *e, int fd, pid_t me, shim_slot *s, const shim_fd *rec,
                const struct iovec *iov, int iovcnt, size_t n)
 {
+    shim_txarena *a = &e->tx;
     size_t need = REC_SIZE(n);
     pthread_mutex_lock(&a->mu);
     int q = -1;
     /* the shutdown flag under the lock: the engine sets it here when it
      * reads the app's EOF (shim_txring_read_end), so that no record comes
-     * after one it has read, even from a shutdown we did not see */
-    if (a->closed || (atomic_load(&s->flags) & SHIM_SLOT_F_WR_SHUT) ||
+     * after one it has read, even from a shutdown we did not see; and the
+     * connection still the slot's: the engine unindexes it and passes
+     * this lock before the slot can go to another (shim_txring_slot_ends),
+     * whose ring_len a late writer would otherwise count into */
+    if (a->closed || shim_appsend_engine_of_conn(rec->slot, rec->id) != e ||
+        (atomic_load(&s->flags) & SHIM_SLOT_F_WR_SHUT) ||
         atomic_load(&s->ring_len) + n > SHIM_APPSEND_MAX ||
         real_ioctl(fd, SIOCOUTQ, &q) != 0 || q != 0) {
         pthread_mutex_unlock(&a->mu);
@@ -159,8 +164,11 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
         return 0; /* a child's copy; or a handler that interrupted the allocator */
     /* the slot in our own engines' slab (a forked child's inherited
      * connections are its parent's engines'), its app end this fd, and the
-     * connection an engine of this image indexed there (after an exec the
-     * index of an inherited connection is also one of the new image's);
+     * connection an engine of this image indexed there. After an exec an
+     * inherited connection's slot index and id may both be a new one's
+     * (each image numbers them from the start): the new image's slab is
+     * mapped after the adopted one, so the lookup finds its slot first,
+     * and its app end's inode is not this fd's: the inode is what tells;
      * at most one write's worth waiting here per connection (put), so
      * that a writer that outruns the engine meets the bridge's bound
      * (SO_SNDBUF) as before; no command queued before it (TCP_CORK and the
@@ -176,7 +184,7 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
     sigset_t old;
     if (!shim_hold_but_faults(&old)) /* fault.c's guarded copy takes the faults */
         return 0;
-    int done = put(&e->tx, fd, me, s, &rec, iov, iovcnt, n);
+    int done = put(e, fd, me, s, &rec, iov, iovcnt, n);
     /* rung with signals still held, and by the system call itself (not a
      * cancellation point): a thread cancelled or leaving by siglongjmp
      * here would leave `rung` set and the engine never woken */
@@ -347,10 +355,20 @@ void shim_txring_read_end(bridge *b, ssize_t r)
     pthread_mutex_unlock(&b->e->tx.mu);
 }
 
+void shim_txring_slot_ends(bridge *b)
+{
+    shim_appsend_forget(b); /* no writer takes the slot for it from now */
+    if (shim_cfg.send_ring) { /* ... and none that did is still appending */
+        pthread_mutex_lock(&b->e->tx.mu);
+        pthread_mutex_unlock(&b->e->tx.mu);
+    }
+    if (b->txo_len && b->sp) /* dropped: not the app's queue any more */
+        atomic_fetch_sub(&b->sp->ring_len, b->txo_len);
+    b->txo_len = 0;
+}
+
 void shim_txring_free(bridge *b)
 {
-    if (b->txo_len && b->sp)
-        atomic_fetch_sub(&b->sp->ring_len, b->txo_len);
     shim_free(b->txo);
     b->txo = NULL;
     b->txo_len = b->txo_cap = 0;
