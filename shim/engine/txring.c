@@ -92,8 +92,8 @@ void shim_txring_free_arena(struct engine *e)
     e->tx.buf = NULL;
 }
 
-/* Appends the app's n bytes as a record for rec's connection to a's
- * buffer (signals held): 1, or 0 with nothing appended. Under the lock the
+/* Appends the app's n bytes as a record for rec's connection to e's
+ * arena (signals held): 1, or 0 with nothing appended. Under the lock the
  * bridge is checked empty (SIOCOUTQ of the app's end, fd): the engine
  * reads a bridge only with the lock held (shim_txring_read_begin), so
  * bytes written into the bridge before this record have all been taken
@@ -115,9 +115,9 @@ static int put(struct engine *e, int fd, pid_t me, shim_slot *s, const shim_fd *
     if (a->closed || shim_appsend_engine_of_conn(rec->slot, rec->id) != e ||
         (atomic_load(&s->flags) & SHIM_SLOT_F_WR_SHUT) ||
         atomic_load(&s->ring_len) + n > SHIM_APPSEND_MAX ||
-        real_ioctl(fd, SIOCOUTQ, &q) != 0 || q != 0) {
+        real_ioctl(fd, SIOCOUTQ, &q) != 0 || q != 0) { /* the app's bytes in the bridge */
         pthread_mutex_unlock(&a->mu);
-        return 0; /* the app's bytes in the bridge: these go after them */
+        return 0;
     }
     if (!a->buf) {
         a->buf = shim_malloc(ARENA_BYTES);
