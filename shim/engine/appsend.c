@@ -101,7 +101,8 @@ void shim_appsend_renew(struct engine *e)
 void shim_appsend_index(bridge *b)
 {
     struct engine *e = b->e;
-    if (b->slot >= SHIM_MAX_SLOTS || (!shim_cfg.app_send && !shim_cfg.app_recv && !shim_cfg.send_ring))
+    if (b->slot >= SHIM_MAX_SLOTS ||
+        (!shim_cfg.app_send && !shim_cfg.app_recv && !shim_cfg.send_ring))
         return;
     if (!e->by_slot) {
         e->by_slot = shim_calloc(SHIM_MAX_SLOTS, sizeof *e->by_slot);

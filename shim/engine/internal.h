@@ -334,10 +334,10 @@ void shim_txring_init(struct engine *e);
 void shim_txring_free_arena(struct engine *e);
 void shim_txring_take(struct engine *e, rudp_time now);
 int shim_txring_read_begin(bridge *b, rudp_time now);
+void shim_txring_read_end(bridge *b, ssize_t r);
 /* ... closed: while e is paused (a fork, a handoff to a keeper), what waits
  * is taken and writes take the bridge, which the keeper serves */
 void shim_txring_close(struct engine *e, int closed);
-void shim_txring_read_end(bridge *b, ssize_t r);
 /* ... slot_ends, before b's slot is freed or retired: b unindexed, every
  * writer that found it there done, its overflow dropped */
 void shim_txring_slot_ends(bridge *b);
