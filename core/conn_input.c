@@ -529,7 +529,14 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         case RUDP_FRAME_STREAM: {
             int err = stream_input(c, now, &f);
             if (err == -EPIPE) {
-                /* released: our FIN is queued or sent (rudp_conn_release) */
+                /* Released: our FIN is queued or sent (rudp_conn_release).
+                 * TCP's close() had sent what the app wrote and its FIN
+                 * before these bytes came; ours may still wait for the end
+                 * of this turn (a close() and the peer's next datagram in
+                 * one engine turn): they go first, as far as the window and
+                 * pacing allow, else the reset beats them and the peer
+                 * loses a reply it was sent (tests: closerace). */
+                rudp__conn_flush(c, now);
                 rudp__conn_abort_code(c, now,
                                       c->shut_wr && c->fin_off == c->snd_end ? RUDP_RESET_AFTER_FIN
                                                                               : RUDP_RESET_ABORT);

@@ -448,6 +448,68 @@ Test(failure, close_reset_without_its_fin_still_ends_the_stream)
     sim_free(&s);
 }
 
+/* The client's next datagram, held back: delivered by hand (below). */
+static uint8_t held[1500];
+static size_t held_len;
+static int holding;
+
+static int hold_client_data(sim *s, int from, int to, const uint8_t *buf, size_t len)
+{
+    (void)s;
+    if (!holding || from != 0 || to != 1 || held_len || len > sizeof held)
+        return 0;
+    memcpy(held, buf, len);
+    held_len = len;
+    return 1;
+}
+
+/* The server writes its reply and closes, and the client's next bytes
+ * come in before our turn ends (before rudp_ctx_process sends anything).
+ * TCP's close() had sent the reply and its FIN at once; the bytes then
+ * drew a reset. Ours must go in the same order: the reply, the FIN, the
+ * reset, so the client reads the reply and EOF, then ECONNRESET. A reset
+ * sent first lost the reply (the shim's closerace: a server's write and
+ * close() in the turn that read the client's next datagram). */
+Test(failure, bytes_for_a_released_conn_reset_after_what_it_wrote)
+{
+    sim s;
+    sim_init(&s, 19);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    sim_app srv = {.expect = UINT64_MAX, .no_release = 1, .no_shutdown = 1},
+            cli = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    sim_app *sv = app_on(&s, b);
+    cr_assert(sv && sv->established);
+    /* the client's next byte, held back on its way */
+    held_len = 0;
+    holding = 1;
+    s.drop = hold_client_data;
+    s.apps[ci].to_send = 1;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_MS(1));
+    holding = 0;
+    cr_assert(held_len > 0, "the client's byte left it");
+    /* the reply and the close, then that byte in the same turn */
+    uint8_t reply[8];
+    for (size_t i = 0; i < sizeof reply; i++)
+        reply[i] = sim_pattern(sv->send_seed, i);
+    cr_assert(eq(sz, (size_t)rudp_conn_write(sv->conn, s.now, reply, sizeof reply), sizeof reply));
+    rudp_conn_release(sv->conn, s.now);
+    sv->released = 1;
+    sv->conn = NULL;
+    sim_inject(&s, &s.ep[a].addr, b, held, held_len);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    sim_app *cl = &s.apps[ci];
+    cr_assert(eq(u64, cl->received, sizeof reply), "the reply reached the client");
+    cr_assert(not(cl->corrupt));
+    cr_assert(cl->eof, "then the FIN: the client reads EOF");
+    cr_assert(eq(int, cl->error, -ECONNRESET), "then the reset");
+    sim_free(&s);
+}
+
 /* ---- closing ---- */
 
 static int log_is(const sim_ep *e, const char *const *want, int n)
