@@ -202,6 +202,9 @@ int shim_app_recv_slot(shim_slot *h);
  * cause to fail with, taken, if the connection ended with one untaken (TCP's
  * first write after tcp_done() says it, without SIGPIPE); else 0. */
 int shim_send_ended(int fd, shim_slot *hint);
+/* The connection's error on bridge fd was taken: the bridge's own pending
+ * error (its engine end's close) with it, so poll() stops showing POLLERR. */
+void shim_recv_error_taken(int fd);
 /* Bytes a poll() told of may wait in their connection for the read after
  * it (engine/apprecv.c's keep), where only our read takes them: a call
  * that could see the socket another way (its readiness, its queue, a

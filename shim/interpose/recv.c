@@ -68,9 +68,23 @@ static int cause_of(int fd, int eof)
         cause = atomic_exchange(&s->so_error, 0);
         if (cause < 0)
             cause = 0;
+        if (cause > 0)
+            shim_recv_error_taken(fd);
     }
     errno = saved;
     return cause;
+}
+
+/* The connection's error was taken (a send, SO_ERROR, a read): so is the
+ * bridge's own (the ECONNRESET its engine end's close left on fd,
+ * unix_release_sock()), as TCP's sock_error() clears sk_err: else poll()
+ * went on showing POLLERR after a send() had said ECONNRESET. A read that
+ * met it took it already; this finds none then. */
+void shim_recv_error_taken(int fd)
+{
+    int e = 0;
+    socklen_t l = sizeof e;
+    real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
 }
 
 int shim_recv_errno(int fd, int err)

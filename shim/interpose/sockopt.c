@@ -222,7 +222,13 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
         if (opt == SO_SNDBUF) /* TCP_NOTSENT_LOWAT may have shrunk it (connopts.c) */
             return shim_connopts_sndbuf_shown(&rec, &shown) ? put_int(val, len, shown)
                                                             : real_getsockopt(fd, level, opt, val, len);
-        return s ? put_int_of(val, len, 0, &s->so_error) : put_int(val, len, 0);
+        if (!s)
+            return put_int(val, len, 0);
+        int had = atomic_load(&s->so_error);
+        int r = put_int_of(val, len, 0, &s->so_error);
+        if (r == 0 && had > 0)
+            shim_recv_error_taken(fd); /* recv.c */
+        return r;
     }
     if (level == IPPROTO_TCP) {
         switch (opt) {

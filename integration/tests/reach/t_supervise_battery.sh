@@ -46,7 +46,7 @@ prog_keeperhand exit
 prog_options
 prog_outq 500
 prog_peerclose
-prog_peerreset
+prog_peerreset nosend
 prog_pktinfo
 prog_prefork
 prog_prefork -k
