@@ -795,7 +795,10 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_set_state(c, RUDP_CLOSED, "drained");
         return;
     case RUDP_T_LINGER:
-        rudp__conn_abort_now(c, now);
+        /* a pending reset's wait ran out: it goes now, with what is left
+         * unsent dropped (TCP's) */
+        rudp__conn_abort_code(c, now, c->reset_pending && c->reset_after_fin ? RUDP_RESET_AFTER_FIN
+                                                                             : RUDP_RESET_ABORT);
         return;
     case RUDP_T_PATH:
         rudp__path_on_timer(c, now);

@@ -147,6 +147,9 @@ struct rudp_conn {
     unsigned abort_deferred : 1; /* ... aborted by its app before its client's first
                                   * DATA: the reset goes once established */
     unsigned abort_after_fin : 1; /* ... with RUDP_RESET_AFTER_FIN */
+    unsigned reset_pending : 1;   /* a reset once what is queued has gone out
+                                   * (rudp__conn_reset_when_sent) */
+    unsigned reset_after_fin : 1; /* ... with RUDP_RESET_AFTER_FIN */
     unsigned in_zrtt_table : 1;
     uint64_t zrtt_id; /* server: the ID of the token the SYN's bytes were taken with */
     uint8_t new_token_len;
@@ -672,6 +675,13 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now);
 void rudp__conn_abort_now(rudp_conn *c, rudp_time now);
 /* The same with the RESET frame's code (RUDP_RESET_ABORT, RUDP_RESET_AFTER_FIN). */
 void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code);
+/* That reset once everything queued (the FIN too) has gone out, within a
+ * few round trips (RUDP_T_LINGER); at once if it has. */
+void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code);
+/* After a flush (rudp_ctx_process's, and the one above): the pending
+ * reset, if what it waits for has gone out. 1 if the connection is
+ * closed now. */
+int rudp__conn_reset_due(rudp_conn *c, rudp_time now);
 /* Fails c with err (the app's errno) for the reason `cause` (report.c's words). */
 void rudp__conn_fail(rudp_conn *c, rudp_time now, int err, rudp_cause cause);
 /* Sends one DATA packet holding `frames` (n bytes, not ack-eliciting) to

@@ -231,8 +231,8 @@ size_t rudp_conn_readable(const rudp_conn *c)
 int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 {
     now = rudp__clock(c->ctx, now);
-    if (c->error || c->state == RUDP_CLOSED)
-        return -ENOTCONN;
+    if (c->error || c->state == RUDP_CLOSED || c->reset_pending)
+        return -ENOTCONN; /* failed, closed, or as good as (its reset waits) */
     if (c->shut_wr)
         return 0;
     c->shut_wr = 1;
@@ -306,10 +306,65 @@ void rudp_conn_close_reset(rudp_conn *c, rudp_time now)
 {
     now = rudp__clock(c->ctx, now);
     if (rudp_conn_shutdown(c, now) < 0)
-        return; /* failed or closed already */
+        return; /* failed or closed already, or its reset waits */
+    /* The reset says where the FIN is, so a peer that has every byte
+     * takes it as coming after the FIN even if the FIN is lost. */
+    rudp__conn_reset_when_sent(c, now, RUDP_RESET_AFTER_FIN);
+}
+
+void rudp_conn_close_unread(rudp_conn *c, rudp_time now)
+{
+    rudp__conn_reset_when_sent(c, rudp__clock(c->ctx, now), RUDP_RESET_ABORT);
+}
+
+/* Everything the application queued has gone out, its FIN too (if any),
+ * and nothing waits to be sent again. */
+static int queued_sent(const rudp_conn *c)
+{
+    return rudp__ranges_empty(&c->retx) && c->snd_nxt == c->snd_end &&
+           (c->fin_off == RUDP_FIN_NONE || c->fin_sent);
+}
+
+/*
+ * TCP resets a connection its application closed with bytes unread, or
+ * that bytes reached after the close (tcp_close(), tcp_rcv_state_process()),
+ * and by then it had sent what the application wrote: at write time, as far
+ * as its windows let it (on loopback, hundreds of KiB). Ours may still wait
+ * for the peer's window (64 KiB at first) when the reset is due, and a
+ * reset at once cut the reply short (a server's 100 KB reply and close()
+ * with a pipelined request unread: the client read 64 KiB, then
+ * ECONNRESET, where TCP's read all of it). So the reset waits for what is
+ * queued to go out, as the window opens, for a few round trips at most
+ * (RUDP_T_LINGER; at least 10 ms), then goes whatever is left. Meanwhile
+ * the peer's new bytes are dropped unacknowledged (conn_input.c).
+ */
+void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code)
+{
+    now = rudp__clock(c->ctx, now);
+    if (c->reset_pending)
+        return; /* the first one's code and wait stand */
+    if (!rudp__conn_sending_state(c->state)) {
+        rudp__conn_abort_code(c, now, code); /* SYN_RCVD's deferral, or nothing */
+        return;
+    }
+    c->reset_pending = 1;
+    c->reset_after_fin = code == RUDP_RESET_AFTER_FIN;
+    rudp_time wait = 4 * c->rtt.smoothed;
+    if (wait < RUDP_MS(10))
+        wait = RUDP_MS(10);
+    if (wait > c->cfg.linger)
+        wait = c->cfg.linger;
+    rudp__conn_arm(c, RUDP_T_LINGER, now + wait);
     rudp__conn_flush(c, now);
-    /* The FIN may still wait (window, pacing): the reset says where it is. */
-    rudp__conn_abort_code(c, now, c->fin_off == c->snd_end ? RUDP_RESET_AFTER_FIN : RUDP_RESET_ABORT);
+    rudp__conn_reset_due(c, now); /* at once if all of it went */
+}
+
+int rudp__conn_reset_due(rudp_conn *c, rudp_time now)
+{
+    if (!c->reset_pending || !queued_sent(c))
+        return 0;
+    rudp__conn_abort_code(c, now, c->reset_after_fin ? RUDP_RESET_AFTER_FIN : RUDP_RESET_ABORT);
+    return 1;
 }
 
 void rudp__conn_abort_now(rudp_conn *c, rudp_time now)
@@ -332,6 +387,7 @@ void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code)
         c->abort_after_fin = code == RUDP_RESET_AFTER_FIN;
         return;
     }
+    c->reset_pending = 0;
     if (!c->cause && c->state != RUDP_CLOSED)
         c->cause = RUDP_CAUSE_ABORTED;
     switch (c->state) {
@@ -407,10 +463,12 @@ void rudp_conn_release(rudp_conn *c, rudp_time now)
     case RUDP_STATE_COUNT:
         return;
     }
+    if (c->reset_pending)
+        return; /* its reset goes once what is queued has (rudp__conn_reset_when_sent) */
     if (c->rcv_contig > c->rcv_read) {
         /* TCP resets on close() with unread data: the peer must not take
-         * the stream as delivered. */
-        rudp_conn_abort(c, now);
+         * the stream as delivered. After what was written, as TCP's. */
+        rudp_conn_close_unread(c, now);
         return;
     }
     rudp_conn_shutdown(c, now);

@@ -531,15 +531,17 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
             if (err == -EPIPE) {
                 /* Released: our FIN is queued or sent (rudp_conn_release).
                  * TCP's close() had sent what the app wrote and its FIN
-                 * before these bytes came; ours may still wait for the end
-                 * of this turn (a close() and the peer's next datagram in
-                 * one engine turn): they go first, as far as the window and
-                 * pacing allow, else the reset beats them and the peer
-                 * loses a reply it was sent (tests: closerace). */
-                rudp__conn_flush(c, now);
-                rudp__conn_abort_code(c, now,
-                                      c->shut_wr && c->fin_off == c->snd_end ? RUDP_RESET_AFTER_FIN
-                                                                              : RUDP_RESET_ABORT);
+                 * before these bytes came; ours may still wait (for the
+                 * end of this turn: a close() and the peer's next datagram
+                 * in one engine turn; or for the window): they go first,
+                 * else the reset beats them and the peer loses a reply it
+                 * was sent (prog_replyclose). A reset already waiting for
+                 * them: these bytes are dropped, unacknowledged. */
+                if (!c->reset_pending)
+                    rudp__conn_reset_when_sent(c, now,
+                                               c->shut_wr && c->fin_off == c->snd_end
+                                                   ? RUDP_RESET_AFTER_FIN
+                                                   : RUDP_RESET_ABORT);
                 return 0;
             }
             if (err == -EPROTO)

@@ -851,8 +851,10 @@ rudp_time rudp_ctx_process(rudp_ctx *ctx, rudp_time now)
         ctx->dirty_head = c->dirty_next;
         c->dirty = 0;
         c->dirty_next = NULL;
-        if (!c->dead)
+        if (!c->dead) {
             rudp__conn_flush(c, now);
+            rudp__conn_reset_due(c, now); /* a reset waiting for what went */
+        }
     }
     free_dead(ctx);
     return rudp__wheel_next(&ctx->wheel);

@@ -967,8 +967,9 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now);
  * The application closed before bytes that have arrived could reach it:
  * TCP's close() had sent its FIN, and those bytes drew a reset
  * (tcp_rcv_state_process(): data for a socket the application closed). So
- * a FIN after what is queued, sent as far as the window and pacing allow
- * now, then the reset, whose frame names where our stream ends
+ * a FIN after what is queued, then, once all of it has gone out (as for
+ * rudp_conn_close_unread below), the reset, whose frame names where our
+ * stream ends
  * (RUDP_RESET_AFTER_FIN): a peer that received all of it takes the reset
  * as coming after our FIN even if the FIN itself is still held back or
  * lost, and reports -ECONNRESET in CLOSE_WAIT (its reads end in EOF, as
@@ -976,6 +977,18 @@ void rudp_conn_abort(rudp_conn *c, rudp_time now);
  * failed or is closed is left as it is.
  */
 void rudp_conn_close_reset(rudp_conn *c, rudp_time now);
+
+/*
+ * The application closed with bytes that reached it unread: TCP's close()
+ * resets, having sent what the application wrote at write time as far as
+ * its windows let it. So the bytes queued go first, as the window and
+ * pacing allow, for a few round trips at most (at least 10 ms), then the
+ * reset (whatever is still unsent is dropped, as TCP's); the peer's new
+ * bytes meanwhile are dropped. The connection is CLOSED after. The
+ * rudp_conn_release that follows does not change it. A connection that
+ * failed or is closed is left as it is.
+ */
+void rudp_conn_close_unread(rudp_conn *c, rudp_time now);
 
 /*
  * The caller is done with the handle. A connection still open is shut down

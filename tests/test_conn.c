@@ -415,6 +415,62 @@ Test(failure, release_with_unread_data_resets_as_tcp_close_does)
     sim_free(&s);
 }
 
+/* The server writes more than the client's window takes at once (64 KiB
+ * at first), then closes with the client's bytes unread: TCP had sent the
+ * reply at write time (on loopback, all of it), then reset. Ours waits, a
+ * few round trips at most (4 here: 40 ms), for the window to send all of
+ * it, then resets: the client reads the whole reply, then ECONNRESET. A
+ * reset at once cut it at the window (65,536 bytes). */
+Test(failure, reset_for_unread_data_follows_the_whole_reply)
+{
+    sim s;
+    int ci;
+    sim_app *sv = server_with_unread(&s, 21, &ci);
+    enum { REPLY = 120000 };
+    static uint8_t reply[REPLY];
+    for (size_t i = 0; i < REPLY; i++)
+        reply[i] = sim_pattern(sv->send_seed, i);
+    cr_assert(eq(sz, (size_t)rudp_conn_write(sv->conn, s.now, reply, REPLY), (size_t)REPLY),
+              "the send buffer takes the whole reply");
+    release_and_run(&s, sv);
+    sim_app *cl = &s.apps[ci];
+    cr_assert(eq(u64, cl->received, REPLY), "the whole reply before the reset");
+    cr_assert(not(cl->corrupt));
+    cr_assert(eq(int, cl->error, -ECONNRESET), "then the reset");
+    cr_assert(not(cl->eof), "a reset alone: no end of stream");
+    sim_free(&s);
+}
+
+/* The same with a client that does not read: its window never opens, so
+ * the reset waits its few round trips and goes with the rest unsent, as
+ * TCP's (which drops its unsent queue); the connection is gone, not held
+ * for the linger's 60 s. The client's bytes sent meanwhile change nothing. */
+Test(failure, reset_for_unread_data_waits_a_few_round_trips_at_most)
+{
+    sim s;
+    int ci;
+    sim_app *sv = server_with_unread(&s, 22, &ci);
+    sim_app *cl = &s.apps[ci];
+    cl->paused = 1;
+    enum { REPLY = 120000 };
+    static uint8_t reply[REPLY];
+    memset(reply, 'r', REPLY);
+    cr_assert(eq(sz, (size_t)rudp_conn_write(sv->conn, s.now, reply, REPLY), (size_t)REPLY));
+    rudp_conn_release(sv->conn, s.now);
+    sv->released = 1;
+    sv->conn = NULL;
+    /* more from the client while the reset waits */
+    cl->to_send += 3000;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_MS(100));
+    const rudp_stats *st = rudp_ctx_stats(s.ep[sv->ep].ctx);
+    cr_assert(ge(u64, st->resets_sent, 1), "the reset, within 100 ms (and stateless ones after)");
+    cr_assert(eq(sz, rudp_ctx_conn_count(s.ep[sv->ep].ctx), 0), "the server's connection is gone");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[cl->ep].ctx)->resets_received, 1));
+    cr_assert(le(u64, st->stream_bytes_sent, 65536), "no more of the reply than the window took");
+    sim_free(&s);
+}
+
 /* Bytes that came after the application closed (the shim finds its end
  * closed when it passes them on): TCP's close() had sent the FIN, and the
  * bytes drew a reset, so the peer reads EOF and gets its reset in

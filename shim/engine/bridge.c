@@ -585,10 +585,12 @@ static int app_done(bridge *b, rudp_time now)
 }
 
 /* After a hang-up, with bytes the app wrote still in efd (the connection
- * has no room for them): did the app close with SO_LINGER {1, 0}, or with
- * bytes we passed it unread (its end's release set ECONNRESET on ours,
- * unix_release_sock())? TCP resets then at once, dropping what waits to
- * be sent (tcp_close()), rather than after it. */
+ * has no room for them): did the app close with SO_LINGER {1, 0} (1), or
+ * with bytes we passed it unread (2: its end's release set ECONNRESET on
+ * ours, unix_release_sock())? TCP resets then, dropping what waits to be
+ * sent (tcp_close()), rather than after it: at once for SO_LINGER {1, 0};
+ * after what the connection holds for unread bytes (rudp_conn_close_unread:
+ * TCP had sent that at write time). 0: neither. */
 static int app_reset(bridge *b)
 {
     shim_slot *s = shim_bridge_slot(b);
@@ -596,7 +598,7 @@ static int app_reset(bridge *b)
         return 1;
     int err = 0;
     socklen_t l = sizeof err;
-    return real_getsockopt(b->efd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == ECONNRESET;
+    return real_getsockopt(b->efd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == ECONNRESET ? 2 : 0;
 }
 
 /* Engine e's epoll reported ev on bridge b's efd (hooks.h): moves what
@@ -632,10 +634,13 @@ static void bridge_event(void *obj, uint32_t ev, rudp_time now)
          * (EPOLLHUP cannot be masked: it would wake us again at once). */
         if (app_done(b, now))
             return;
-        if (app_reset(b)) {
+        int how = app_reset(b);
+        if (how) {
             b->app_gone = 1;
-            if (b->conn)
+            if (b->conn && how == 1)
                 rudp_conn_abort(b->conn, now);
+            else if (b->conn)
+                rudp_conn_close_unread(b->conn, now);
             shim_bridge_app_closed(b, now);
             return;
         }

@@ -201,9 +201,10 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         if (errno == EINTR)
             continue;
         if (errno == ECONNRESET) {
-            /* The app closed with bytes we sent it unread: TCP resets. */
+            /* The app closed with bytes we sent it unread: TCP resets,
+             * after what the app wrote (rudp_conn_close_unread). */
             b->app_eof = b->app_gone = 1;
-            rudp_conn_abort(b->conn, now);
+            rudp_conn_close_unread(b->conn, now);
         }
         break;
     }
