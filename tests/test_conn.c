@@ -380,10 +380,16 @@ Test(failure, restarted_peer_answers_with_a_stateless_reset)
 
 /* A server holding 5000 bytes the client sent, unread (its app paused, its
  * handle kept, no FIN sent): returns it; *ci is the client's app. */
-static sim_app *server_with_unread(sim *s, int seed, int *ci)
+static sim_app *server_with_unread_keyed(sim *s, int seed, int *ci, int keyed)
 {
     sim_init(s, (uint64_t)seed);
     int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    if (keyed) {
+        uint8_t key[RUDP_KEY_LEN];
+        memset(key, 9, sizeof key);
+        sim_set_key(s, a, key);
+        sim_set_key(s, b, key);
+    }
     s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(5);
     sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_release = 1, .no_shutdown = 1},
             cli = {.to_send = 5000, .expect = UINT64_MAX, .no_shutdown = 1};
@@ -393,6 +399,11 @@ static sim_app *server_with_unread(sim *s, int seed, int *ci)
     sim_app *sv = app_on(s, b);
     cr_assert(eq(sz, rudp_conn_readable(sv->conn), 5000));
     return sv;
+}
+
+static sim_app *server_with_unread(sim *s, int seed, int *ci)
+{
+    return server_with_unread_keyed(s, seed, ci, 0);
 }
 
 /* The server lets its connection go and the client runs on. */
@@ -421,11 +432,12 @@ Test(failure, release_with_unread_data_resets_as_tcp_close_does)
  * few round trips at most (4 here: 40 ms), for the window to send all of
  * it, then resets: the client reads the whole reply, then ECONNRESET. A
  * reset at once cut it at the window (65,536 bytes). */
-Test(failure, reset_for_unread_data_follows_the_whole_reply)
+static void whole_reply_then_reset(int keyed, double loss)
 {
     sim s;
     int ci;
-    sim_app *sv = server_with_unread(&s, 21, &ci);
+    sim_app *sv = server_with_unread_keyed(&s, 21, &ci, keyed);
+    s.link[0][1].loss = s.link[1][0].loss = loss;
     enum { REPLY = 120000 };
     static uint8_t reply[REPLY];
     for (size_t i = 0; i < REPLY; i++)
@@ -438,7 +450,29 @@ Test(failure, reset_for_unread_data_follows_the_whole_reply)
     cr_assert(not(cl->corrupt));
     cr_assert(eq(int, cl->error, -ECONNRESET), "then the reset");
     cr_assert(not(cl->eof), "a reset alone: no end of stream");
+    if (loss > 0)
+        cr_assert(gt(u64, rudp_ctx_stats(s.ep[1].ctx)->bytes_retransmitted, 0),
+                  "this seed loses some of the reply, which goes again first");
     sim_free(&s);
+}
+
+Test(failure, reset_for_unread_data_follows_the_whole_reply)
+{
+    whole_reply_then_reset(0, 0);
+}
+
+/* Keyed, the reset sealed as everything else */
+Test(failure, reset_for_unread_data_follows_the_whole_reply_keyed)
+{
+    whole_reply_then_reset(1, 0);
+}
+
+/* 1 % loss each way: a loss found before the reply has all gone out is
+ * sent again before the reset (it waits for retransmissions too); one
+ * found only after the reset went is lost with the connection, as TCP's */
+Test(failure, reset_for_unread_data_follows_the_whole_reply_lossy)
+{
+    whole_reply_then_reset(0, 0.01);
 }
 
 /* The same with a client that does not read: its window never opens, so
