@@ -202,6 +202,11 @@ int shim_app_recv_slot(shim_slot *h);
  * cause to fail with, taken, if the connection ended with one untaken (TCP's
  * first write after tcp_done() says it, without SIGPIPE); else 0. */
 int shim_send_ended(int fd, shim_slot *hint);
+/* recv.c: MSG_TRUNC (n bytes discarded, no buffer touched) and
+ * MSG_ERRQUEUE (EAGAIN) on a bridge, as TCP answers them: 1 with *out
+ * the call's result before shim_recv_told (errno set); 0: not a bridge,
+ * or neither flag. */
+int shim_recv_odd(int fd, size_t n, int flags, ssize_t *out);
 /* The connection's error on bridge fd was taken: the bridge's own pending
  * error (its engine end's close) with it, so poll() stops showing POLLERR. */
 void shim_recv_error_taken(int fd);

@@ -113,6 +113,11 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
     struct iovec v = {.iov_base = buf, .iov_len = len};
     struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
     ssize_t r;
+    if (shim_recv_odd(fd, len, flags, &r)) { /* MSG_TRUNC, MSG_ERRQUEUE (recv.c) */
+        if (r >= 0 && cap)
+            *alen = 0;
+        return shim_recv_told(fd, r, len);
+    }
     if (len > 0 && shim_recv_kept(fd, &m, flags, &r)) {
         if (r >= 0 && cap)
             *alen = 0; /* TCP's: no address */
@@ -130,10 +135,58 @@ void shim_msgaddr_received(struct msghdr *msg, socklen_t cap)
         msg->msg_namelen = 0;
 }
 
+/* recvmsg() with MSG_TRUNC or MSG_ERRQUEUE on a bridge (recv.c's
+ * shim_recv_odd): the bytes the iovec array asks for discarded, its
+ * buffers untouched; no address, no control data, no flags, as TCP's. The
+ * program's msghdr and iovec array read and written by guarded copies (a
+ * bad one: EFAULT, as the kernel says). 1 with *out the answer. */
+static int recvmsg_odd(int fd, struct msghdr *msg, int flags, ssize_t *out)
+{
+    struct msghdr mh;
+    if (shim_user_read(&mh, msg, sizeof mh) < 0) {
+        errno = EFAULT;
+        *out = -1;
+        return 1;
+    }
+    if (mh.msg_iovlen > IOV_MAX) {
+        errno = EMSGSIZE;
+        *out = -1;
+        return 1;
+    }
+    size_t n = 0;
+    struct iovec v[16];
+    for (size_t i = 0; i < mh.msg_iovlen; i += 16) {
+        size_t k = mh.msg_iovlen - i < 16 ? mh.msg_iovlen - i : 16;
+        if (shim_user_read(v, mh.msg_iov + i, k * sizeof *v) < 0) {
+            errno = EFAULT;
+            *out = -1;
+            return 1;
+        }
+        for (size_t j = 0; j < k; j++)
+            n += v[j].iov_len;
+    }
+    if (!shim_recv_odd(fd, n, flags, out))
+        return 0;
+    if (*out >= 0) {
+        mh.msg_namelen = 0;
+        mh.msg_controllen = 0;
+        mh.msg_flags = 0;
+        if (shim_user_write(msg, &mh, sizeof mh) < 0) {
+            errno = EFAULT;
+            *out = -1;
+        }
+    }
+    *out = shim_recv_told(fd, *out, n);
+    return 1;
+}
+
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     shim_real_init();
     socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
+    ssize_t odd;
+    if ((flags & (MSG_TRUNC | MSG_ERRQUEUE)) && shim_fd_hinted(fd) && recvmsg_odd(fd, msg, flags, &odd))
+        return odd;
     /* kept bytes passed on: the program's iovec array is the kernel's to
      * read (a bad one is EFAULT there) */
     shim_kept_flush();

@@ -360,6 +360,71 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
     return done;
 }
 
+/*
+ * Two receive flags a TCP socket answers and a unix one does not
+ * (tcp_recvmsg(); unix_stream_recvmsg() ignores both):
+ *   - MSG_TRUNC: the bytes are discarded, not copied; the buffer is not
+ *     touched (may be NULL) and the count is what was discarded (peeked,
+ *     with MSG_PEEK). The bridge copied them into a buffer of the size
+ *     asked for: a program skipping bytes with a small buffer had its
+ *     memory written past it, and with NULL said EFAULT for ever.
+ *   - MSG_ERRQUEUE: the socket's error queue (timestamps, zero-copy
+ *     notices), where nothing is ever queued here: EAGAIN at once. The
+ *     bridge read the stream's bytes as if the flag were not there, and a
+ *     blocking call waited for them.
+ * Here the bytes go into a sink of ours (written by the kernel, never
+ * read: one for every thread), at most SINK_IOVS x sizeof sink a call,
+ * MSG_WAITALL's loop going on to n (a later call's failure, EINTR or
+ * EAGAIN, ends it with the count so far, as a short read). 1 with *out the answer (errno set);
+ * 0: not a bridge, or neither flag: the call as before. Only for fds
+ * that hint at a bridge, checked by name: others (UDP's MSG_TRUNC) pay a
+ * bit test.
+ */
+#define SINK_IOVS 64
+static char sink[4096];
+
+int shim_recv_odd(int fd, size_t n, int flags, ssize_t *out)
+{
+    if (!(flags & (MSG_TRUNC | MSG_ERRQUEUE)) || !shim_fd_hinted(fd))
+        return 0;
+    int saved = errno;
+    shim_name nm;
+    if (shim_name_peer(fd, &nm, 0) != 1 || nm.kind != SHIM_NAME_ENGINE) {
+        errno = saved;
+        return 0;
+    }
+    if (flags & MSG_ERRQUEUE) {
+        errno = EAGAIN;
+        *out = -1;
+        return 1;
+    }
+    struct iovec iov[SINK_IOVS];
+    size_t got = 0;
+    int fl = flags & ~MSG_TRUNC;
+    do {
+        size_t want = n - got;
+        int k = 0;
+        for (; k < SINK_IOVS && want > 0; k++) {
+            iov[k].iov_base = sink;
+            iov[k].iov_len = want < sizeof sink ? want : sizeof sink;
+            want -= iov[k].iov_len;
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        ssize_t r = real_recvmsg(fd, &m, fl);
+        if (r <= 0) {
+            if (got) { /* what was discarded, as a short read says */
+                errno = saved;
+                break;
+            }
+            *out = r;
+            return 1;
+        }
+        got += (size_t)r;
+    } while ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && got < n);
+    *out = (ssize_t)got;
+    return 1;
+}
+
 static ssize_t app_recv_buf(int fd, void *buf, size_t n, int flags, int *done)
 {
     struct iovec v = {.iov_base = buf, .iov_len = n};
@@ -391,7 +456,10 @@ SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     int done;
-    ssize_t r = app_recv_buf(fd, buf, n, flags, &done);
+    ssize_t r;
+    if (shim_recv_odd(fd, n, flags, &r))
+        return told(fd, r, n);
+    r = app_recv_buf(fd, buf, n, flags, &done);
     return told(fd, done ? r : real_recv(fd, buf, n, flags), n);
 }
 
@@ -407,7 +475,10 @@ SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     int done = 0;
-    ssize_t r = n <= buflen ? app_recv_buf(fd, buf, n, flags, &done) : 0;
+    ssize_t r;
+    if (n <= buflen && shim_recv_odd(fd, n, flags, &r))
+        return told(fd, r, n);
+    r = n <= buflen ? app_recv_buf(fd, buf, n, flags, &done) : 0;
     if (done)
         return told(fd, r, n);
     return told(fd, real_recv_chk(fd, buf, n, buflen, flags), n);
@@ -420,6 +491,11 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
     struct iovec v = {.iov_base = buf, .iov_len = n};
     struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
     ssize_t r;
+    if (n <= buflen && shim_recv_odd(fd, n, flags, &r)) {
+        if (r >= 0 && cap)
+            *alen = 0;
+        return told(fd, r, n);
+    }
     if (n <= buflen && shim_recv_kept(fd, &m, flags, &r)) {
         if (r >= 0 && cap)
             *alen = 0;

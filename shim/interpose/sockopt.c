@@ -182,6 +182,35 @@ static int tcp_info_of(int fd, const shim_name *n, void *val, socklen_t *len)
     return err ? fail(err) : 0;
 }
 
+/* Options of a unix socket that a TCP one has not, or does nothing with:
+ * set on the bridge they change what it gives (SO_PASSCRED attached
+ * SCM_CREDENTIALS to every recvmsg, which TCP never does). */
+static int unix_only(int opt)
+{
+    return opt == SO_PASSCRED || opt == SO_PASSSEC
+#ifdef SO_PASSPIDFD
+           || opt == SO_PASSPIDFD
+#endif
+        ;
+}
+
+/* Such an option asked of a TCP socket of this kernel, made for it (newer
+ * kernels refuse them with EOPNOTSUPP, older ones keep a bit that TCP
+ * never reads): its answer is the program's. 1 with *ret the answer; 0 if
+ * no socket could be made (the bridge's own answer then). */
+static int as_tcp(int get, int opt, void *val, socklen_t *len, int *ret)
+{
+    int t = real_socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (t < 0)
+        return 0;
+    *ret = get ? real_getsockopt(t, SOL_SOCKET, opt, val, len)
+               : real_setsockopt(t, SOL_SOCKET, opt, val, *len);
+    int e = errno;
+    real_close(t);
+    errno = e;
+    return 1;
+}
+
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
     if (!shim_init())
@@ -189,7 +218,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     shim_kept_flush(); /* the queue an answer may count (TCP_INFO, SO_RCVLOWAT's) */
     int special = level != SOL_SOCKET || opt == SO_ERROR || opt == SO_DOMAIN || opt == SO_PROTOCOL ||
                   opt == SO_PEERCRED || opt == SO_PEERGROUPS || opt == SO_PEERPIDFD ||
-                  opt == SO_REUSEPORT || opt == SO_SNDBUF;
+                  opt == SO_REUSEPORT || opt == SO_SNDBUF || unix_only(opt);
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -207,6 +236,8 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     errno = saved;
     int ret;
     if (level == SOL_SOCKET && shim_peercred_getsockopt(opt, val, len, &ret))
+        return ret;
+    if (level == SOL_SOCKET && unix_only(opt) && as_tcp(1, opt, val, len, &ret))
         return ret;
     if (level == SOL_SOCKET) {
         if (opt == SO_DOMAIN)
@@ -336,6 +367,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         }
         return r;
     }
+    int tr;
+    if (level == SOL_SOCKET && unix_only(opt) && as_tcp(0, opt, (void *)val, &len, &tr))
+        return tr;
     if (level == SOL_SOCKET) {
         int r, shown = 0;
         shim_slot *hs = NULL;
