@@ -374,11 +374,12 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
  *     blocking call waited for them.
  * Here the bytes go into a sink of ours (written by the kernel, never
  * read: one for every thread), at most SINK_IOVS x sizeof sink a call,
- * MSG_WAITALL's loop going on to n (a later call's failure, EINTR or
- * EAGAIN, ends it with the count so far, as a short read). 1 with *out the answer (errno set);
- * 0: not a bridge, or neither flag: the call as before. Only for fds
- * that hint at a bridge, checked by name: others (UDP's MSG_TRUNC) pay a
- * bit test.
+ * after any bytes a poll kept (shim_kept_flush: into the bridge first,
+ * in order), MSG_WAITALL's loop going on to n (a later call's failure,
+ * EINTR or EAGAIN, ends it with the count so far, as a short read). 1
+ * with *out the answer (errno set); 0: not a bridge, or neither flag: the
+ * call as before. Only for fds that hint at a bridge, checked by name:
+ * others (UDP's MSG_TRUNC) pay a bit test.
  */
 #define SINK_IOVS 64
 static char sink[4096];
@@ -398,6 +399,8 @@ int shim_recv_odd(int fd, size_t n, int flags, ssize_t *out)
         *out = -1;
         return 1;
     }
+    shim_kept_flush();
+    errno = saved;
     struct iovec iov[SINK_IOVS];
     size_t got = 0;
     int fl = flags & ~MSG_TRUNC;
