@@ -10,6 +10,8 @@
  *   - recvmsg(MSG_ERRQUEUE) reads the error queue, where nothing is:
  *     EAGAIN at once, blocking or not, and the stream's bytes stay
  *     (FIONREAD unchanged);
+ *   - recvfrom()/recvmsg() asking for the sender's name: none (length
+ *     0), and the buffer as it was;
  *   - SO_PASSCRED: the answer a TCP socket of this kernel gives (0 on
  *     older kernels, EOPNOTSUPP on newer), and no SCM_CREDENTIALS ever
  *     comes with the bytes.
@@ -18,7 +20,7 @@
  * 16-byte buffer (past it) and said EFAULT for NULL, leaving the bytes;
  * MSG_ERRQUEUE read the stream's bytes (a blocking one waited for them);
  * SO_PASSCRED was the unix socket's, which then sent credentials with
- * every message.
+ * every message; the name buffer got the unix name's family.
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (60 s) fired.
@@ -123,6 +125,31 @@ static void errqueue_cases(int c, int a)
     printf("ok: MSG_ERRQUEUE says EAGAIN at once and leaves the stream's bytes\n");
 }
 
+/* recvfrom()/recvmsg() asking for the sender's name: TCP gives none
+ * (length 0) and leaves the buffer as it was */
+static void name_cases(int c, int a)
+{
+    write_exact(a, "ab", 2);
+    wait_readable(c, 2);
+    struct sockaddr_storage ss;
+    memset(&ss, 0x5a, sizeof ss);
+    socklen_t sl = sizeof ss;
+    char d;
+    ssize_t r = recvfrom(c, &d, 1, 0, (struct sockaddr *)&ss, &sl);
+    CHECK(r == 1 && d == 'a', "recvfrom: %zd (%s)", r, r < 0 ? strerror(errno) : "");
+    CHECK(sl == 0, "recvfrom's name length: %u, not 0", (unsigned)sl);
+    for (size_t i = 0; i < sizeof ss; i++)
+        CHECK(((unsigned char *)&ss)[i] == 0x5a, "recvfrom wrote its name buffer (byte %zu)", i);
+    struct iovec v = {.iov_base = &d, .iov_len = 1};
+    struct msghdr m = {.msg_name = &ss, .msg_namelen = sizeof ss, .msg_iov = &v, .msg_iovlen = 1};
+    r = recvmsg(c, &m, 0);
+    CHECK(r == 1 && d == 'b', "recvmsg: %zd (%s)", r, r < 0 ? strerror(errno) : "");
+    CHECK(m.msg_namelen == 0, "recvmsg's name length: %u, not 0", (unsigned)m.msg_namelen);
+    for (size_t i = 0; i < sizeof ss; i++)
+        CHECK(((unsigned char *)&ss)[i] == 0x5a, "recvmsg wrote its name buffer (byte %zu)", i);
+    printf("ok: recvfrom and recvmsg give no sender's name and leave its buffer\n");
+}
+
 static void passcred_cases(int c, int a)
 {
     /* what a TCP socket of this kernel says */
@@ -161,6 +188,7 @@ int main(int argc, char **argv)
     printf("transport: %s\n", fd_transport(c));
     trunc_cases(c, a);
     errqueue_cases(c, a);
+    name_cases(c, a);
     passcred_cases(c, a);
     close(c);
     close(a);

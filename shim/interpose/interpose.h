@@ -202,6 +202,10 @@ int shim_app_recv_slot(shim_slot *h);
  * cause to fail with, taken, if the connection ended with one untaken (TCP's
  * first write after tcp_done() says it, without SIGPIPE); else 0. */
 int shim_send_ended(int fd, shim_slot *hint);
+/* msgaddr.c: recvfrom() without the shim's other steps, with TCP's answer
+ * for the sender's name (none for a bridge, its buffer untouched). */
+ssize_t shim_msgaddr_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                              socklen_t *alen);
 /* recv.c: MSG_TRUNC (n bytes discarded, no buffer touched) and
  * MSG_ERRQUEUE (EAGAIN) on a bridge, as TCP answers them: 1 with *out
  * the call's result before shim_recv_told (errno set); 0: not a bridge,

@@ -105,6 +105,47 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return shim_msgaddr_sendmsg(fd, msg, flags);
 }
 
+/* The sender's name the kernel gave into ss (sl bytes) for a program's
+ * buffer addr of cap bytes: for a bridge's engine end none, as TCP's,
+ * the program's buffer left as it was (the kernel wrote it before, when
+ * given it: the unix name's family at least); for anything else (a hint
+ * gone stale) what the kernel would have written. */
+static void name_back(struct sockaddr *addr, socklen_t *alen, socklen_t cap,
+                      const struct sockaddr_storage *ss, socklen_t sl)
+{
+    if (shim_name_is_engine((const struct sockaddr *)ss, sl, sizeof *ss)) {
+        *alen = 0;
+        return;
+    }
+    memcpy(addr, ss, sl < cap ? sl : cap);
+    *alen = sl;
+}
+
+/* recvfrom() asking for the sender's name on an fd the hints say is a
+ * bridge: the kernel's name into a buffer of ours (name_back). */
+static ssize_t recvfrom_hinted(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                               socklen_t *alen, socklen_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    ssize_t r = real_recvfrom(fd, buf, len, flags, (struct sockaddr *)&ss, &sl);
+    if (r >= 0)
+        name_back(addr, alen, cap, &ss, sl);
+    return r;
+}
+
+ssize_t shim_msgaddr_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                              socklen_t *alen)
+{
+    socklen_t cap = addr && alen ? *alen : 0;
+    if (cap && shim_fd_hinted(fd))
+        return recvfrom_hinted(fd, buf, len, flags, addr, alen, cap);
+    ssize_t r = real_recvfrom(fd, buf, len, flags, addr, alen);
+    if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
+        *alen = 0;
+    return r;
+}
+
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
                              socklen_t *alen)
 {
@@ -123,9 +164,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
             *alen = 0; /* TCP's: no address */
         return r;
     }
-    r = real_recvfrom(fd, buf, len, flags, addr, alen);
-    if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
-        *alen = 0;
+    r = shim_msgaddr_recvfrom(fd, buf, len, flags, addr, alen);
     return shim_recv_told(fd, r, len); /* an abnormal end's cause (recv.c) */
 }
 
@@ -190,9 +229,25 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     /* kept bytes passed on: the program's iovec array is the kernel's to
      * read (a bad one is EFAULT there) */
     shim_kept_flush();
-    ssize_t r = real_recvmsg(fd, msg, flags);
-    if (r >= 0)
-        shim_msgaddr_received(msg, cap);
+    ssize_t r;
+    if (cap && shim_fd_hinted(fd)) {
+        /* the sender's name into a buffer of ours (name_back); what else
+         * the kernel writes in the msghdr, copied back */
+        struct msghdr mine = *msg;
+        struct sockaddr_storage ss;
+        mine.msg_name = &ss;
+        mine.msg_namelen = sizeof ss;
+        r = real_recvmsg(fd, &mine, flags);
+        if (r >= 0) {
+            msg->msg_controllen = mine.msg_controllen;
+            msg->msg_flags = mine.msg_flags;
+            name_back(msg->msg_name, &msg->msg_namelen, cap, &ss, mine.msg_namelen);
+        }
+    } else {
+        r = real_recvmsg(fd, msg, flags);
+        if (r >= 0)
+            shim_msgaddr_received(msg, cap);
+    }
     /* the bytes asked for matter only after an EOF, when msg proved valid */
     return shim_recv_told(fd, r, r == 0 ? shim_iov_bytes(msg->msg_iov, (int)msg->msg_iovlen) : 1);
 }

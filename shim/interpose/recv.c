@@ -504,8 +504,8 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
             *alen = 0;
         return r;
     }
-    r = real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen);
-    if (r >= 0 && cap && shim_name_is_engine(addr, *alen, cap))
-        *alen = 0; /* as recvfrom() (msgaddr.c) */
+    if (n > buflen) /* the _chk's own failure */
+        return told(fd, real_recvfrom_chk(fd, buf, n, buflen, flags, addr, alen), n);
+    r = shim_msgaddr_recvfrom(fd, buf, n, flags, addr, alen); /* as recvfrom() (msgaddr.c) */
     return told(fd, r, n);
 }
