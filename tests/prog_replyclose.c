@@ -4,16 +4,13 @@
  * sends the reply at once, its close() the FIN, and the client's next
  * bytes draw a reset after them: the client reads the whole reply every
  * time (then EOF or ECONNRESET). 300 rounds, each its own connection,
- * of an 8-byte reply; then 100 of a 100,000-byte one, past the client's
- * first window (64 KiB), which kernel TCP on loopback sends at write time.
+ * of an 8-byte reply.
  *
  * Under the shim, before the reset was made to wait for what the server
  * wrote (core/conn_input.c: new bytes for a released connection), a
  * client datagram that reached the server's engine in the turn that read
  * its close() drew the reset before the reply and the FIN went out: the
- * client read EOF with nothing, 1 to 24 rounds of 300. And before the
- * reset was made to wait for the window (rudp__conn_reset_when_sent) the
- * 100,000-byte reply was cut at 65,536 bytes in 34 to 56 rounds of 100.
+ * client read EOF with nothing, 1 to 24 rounds of 300.
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (120 s) fired.
@@ -123,7 +120,9 @@ int main(int argc, char **argv)
     close(c);
     close(a);
     rounds_of(300, 8);
-    /* past the peer's first window (64 KiB): sent before the reset too */
-    rounds_of(100, 100000);
+    /* Not a reply past the client's first window (64 KiB): kernel TCP's
+     * own cut 2 rounds of 100 of a 100,000-byte one under load (two busy
+     * loops), so it is no reference there; the sim's tests check ours
+     * (test_conn.c: reset_for_unread_data_follows_the_whole_reply). */
     return 0;
 }
