@@ -148,11 +148,20 @@ static int capped_backlog(int backlog)
 /* The listener on local cannot have its UDP port: the app's own UDP socket
  * own has it, or (own < 0) another process's. It stays the app's kernel TCP
  * socket, listening, and says so. */
+/* listen_plain's `own` when the UDP port may not be bound by this
+ * process now (open_udp: EACCES) */
+#define PLAIN_DENIED (-1000)
+
 static int listen_plain(int fd, int backlog, const struct sockaddr_storage *local, int own)
 {
     if (real_listen(fd, backlog) < 0)
         return -1;
-    if (own >= 0)
+    if (own == PLAIN_DENIED)
+        SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u may not be bound by this process now "
+                 "(EACCES: a port below net.ipv4.ip_unprivileged_port_start, the privilege "
+                 "given up after bind()): listening on plain kernel TCP, not rudp; listen() "
+                 "before giving it up", fd, port_of(local));
+    else if (own >= 0)
         SHIM_LOG(RUDP_LOG_WARN, "fd %d: UDP port %u is the application's own (fd %d): "
                  "listening on plain kernel TCP, not rudp", fd, port_of(local), own);
     else
@@ -278,8 +287,9 @@ static int take_port(listening *l)
 }
 
 /* The listener's UDP socket, named and bound to the TCP socket's address,
- * into l->udp (and its name l->phfd). 0, -errno, or 1: another process's
- * UDP socket has the port (nothing left open). */
+ * into l->udp (and its name l->phfd). 0, -errno, 1: another process's
+ * UDP socket has the port, or 2: this process may not bind it now
+ * (nothing left open either way). */
 static int open_udp(listening *l)
 {
     int fd = l->fd;
@@ -309,15 +319,21 @@ static int open_udp(listening *l)
     if (shim_engine_listen_width(l->backlog, l->zero_rtt) > 1 || l->tk.rec.reuseport)
         real_setsockopt(l->udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (real_bind(l->udp, (const struct sockaddr *)l->local, sa_len(l->family)) < 0) {
-        if (errno != EADDRINUSE)
+        /* TCP allowed the port, UDP has it taken: another process's UDP.
+         * Or UDP may not have it: a port below ip_unprivileged_port_start
+         * that TCP's bind() took while the process could, the privilege
+         * given up before listen() (a server dropping root after bind:
+         * kernel TCP serves it, so does its plain listener; listen()
+         * failing with EACCES, which TCP's never says, stopped it). */
+        int denied = errno == EACCES || errno == EPERM;
+        if (errno != EADDRINUSE && !denied)
             return -errno;
-        /* TCP allowed the port, UDP has it taken: another process's UDP */
         real_close(l->udp);
         l->udp = -1;
         if (l->phfd >= 0)
             shim_close_owned(l->phfd);
         l->phfd = -1;
-        return 1;
+        return denied ? 2 : 1;
     }
     shim_udp_grow_buffers(l->udp, 1);
     return 0;
@@ -482,7 +498,7 @@ static int redirect_listen(int fd, int family, const struct sockaddr_storage *lo
         return err;
     err = open_udp(&l);
     if (err > 0)
-        return listen_plain(fd, backlog, local, -1);
+        return listen_plain(fd, backlog, local, err == 2 ? PLAIN_DENIED : -1);
     if (err == 0)
         err = open_listener(&l);
     if (err == 0)
