@@ -2,7 +2,8 @@
  * prog_names: socket addresses and identity options, as TCP answers them.
  *
  *   prog_names [SECTION...]   run the checks below (all, or the sections
- *                             named: v4 v6 wildcard dual v6only mapped);
+ *                             named: v4 v6 wildcard dual v6only mapped
+ *                             scope);
  *                             exit 0 iff all hold
  *
  * For IPv4 and IPv6 on loopback:
@@ -32,6 +33,8 @@
  *     127.0.0.1 on that port.
  *   - an IPv6 client to ::ffff:127.0.0.1 reaches an IPv4 listener, names
  *     itself ::ffff:127.0.0.1, and is seen as 127.0.0.1 by the server.
+ *   - (scope) ::1 with sin6_scope_id 99 connects (the scope ignored off
+ *     link-local), and getpeername() names the peer with scope 0.
  *
  * Prints one "ok:" line per check and "transport: KIND" for the connected
  * fds (tcp = a kernel TCP socket).  Exit 0 iff every check held; 1 with a
@@ -442,6 +445,39 @@ static void check_wildcard(int family)
     close(l);
 }
 
+/* An IPv6 client to ::1 naming a scope (99): the kernel ignores a scope
+ * on an address that is not link-local, connects at once, and names the
+ * peer with scope 0. Under the shim the scope once made the server's
+ * answer from ::1 (scope 0) another address: the connect fell back to
+ * TCP after 250 ms (a "tcp" transport below), or timed out. */
+static void check_scope(void)
+{
+    if (!family_usable(AF_INET6, "section scope"))
+        return;
+    unsigned port = 0;
+    int l = listen_on(AF_INET6, "::1", &port, -1);
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(AF_INET6, "::1", port, &ss);
+    ((struct sockaddr_in6 *)&ss)->sin6_scope_id = 99;
+    int c = socket(AF_INET6, SOCK_STREAM, 0);
+    SYS(c);
+    CHECK(connect(c, (struct sockaddr *)&ss, len) == 0, "connect to ::1 with scope 99: %s",
+          strerror(errno));
+    struct sockaddr_storage acc;
+    socklen_t acc_len;
+    int a = accept_within(l, &acc, &acc_len);
+    printf("transport: %s (client), %s (accepted)\n", fd_transport(c), fd_transport(a));
+    struct sockaddr_in6 peer;
+    socklen_t plen = sizeof peer;
+    SYS(getpeername(c, (struct sockaddr *)&peer, &plen));
+    CHECK(peer.sin6_scope_id == 0, "getpeername after a connect with scope 99: scope %u, not 0",
+          (unsigned)peer.sin6_scope_id);
+    printf("ok: ::1 with scope 99: connected, the peer named with scope 0\n");
+    close(a);
+    close(c);
+    close(l);
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -449,6 +485,7 @@ static const struct {
     { "v4", check_v4 },             { "v6", check_v6 },
     { "wildcard", check_wildcards }, { "dual", check_dual_stack },
     { "v6only", check_v6only },     { "mapped", check_mapped_client },
+    { "scope", check_scope },
 };
 enum { N_SECTIONS = sizeof sections / sizeof sections[0] };
 

@@ -32,7 +32,16 @@ void shim_to_rudp_addr(const struct sockaddr *sa, rudp_addr *out)
         out->family = AF_INET6;
         out->port = ntohs(in6->sin6_port);
         memcpy(out->ip, &in6->sin6_addr, 16);
-        out->scope_id = in6->sin6_scope_id;
+        /* A scope names an interface for a link-local address only; the
+         * kernel ignores it on others (::1 with scope 99 connects) and
+         * gives 0 back, from getpeername and with each datagram. Kept,
+         * it made the peer's SYNACK from ::1 (scope 0) another address
+         * than the one connected to: dropped, the connect fell back to
+         * TCP after 250 ms, or timed out with RUDP_FALLBACK=none. */
+        out->scope_id = IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ||
+                                IN6_IS_ADDR_MC_LINKLOCAL(&in6->sin6_addr)
+                            ? in6->sin6_scope_id
+                            : 0;
     }
 }
 

@@ -184,6 +184,13 @@ static int take_destination(connecting *d)
     if (d->len < sa_len(d->family))
         return fail(EINVAL);
     memcpy(&d->peer, d->addr, sa_len(d->family));
+    if (d->family == AF_INET6) {
+        /* a scope for a link-local address only, as the kernel keeps it
+         * (getpeername says 0 for ::1 connected with scope 99) */
+        struct sockaddr_in6 *p6 = (struct sockaddr_in6 *)&d->peer;
+        if (!IN6_IS_ADDR_LINKLOCAL(&p6->sin6_addr) && !IN6_IS_ADDR_MC_LINKLOCAL(&p6->sin6_addr))
+            p6->sin6_scope_id = 0;
+    }
     if (port_of(&d->peer) == 0)
         return fail(ECONNREFUSED);
     int unreachable = tcp_destination(&d->peer);
