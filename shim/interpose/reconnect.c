@@ -42,7 +42,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -284,6 +286,63 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * A blocking connect()'s wait without SO_SNDTIMEO, as TCP's: a signal
+ * whose handler has SA_RESTART restarts it (inet_stream_connect():
+ * sock_intr_errno() of an endless wait is -ERESTARTSYS, and the restarted
+ * call waits on in SYN_SENT), one without says EINTR. A poll() is never
+ * restarted, so waiting in one made any handled signal an EINTR (a
+ * profiling timer's SIGALRM: 119-284 connects in 1,000). So the wait
+ * holds every signal back and watches for them on a signalfd of its own
+ * (those the caller lets in); when one is pending, it is let in (its
+ * handler runs) and the wait goes on, or ends in EINTR as TCP's would
+ * (lifetime/signals.c decides). The poll() wait below where this cannot
+ * be had (no signalfd: a sandbox, no fd).
+ * 1 when fd shows an event (p->revents), -1 with errno EINTR, 0 if this
+ * wait is not to be had.
+ */
+static int wait_restarting(struct pollfd *p)
+{
+    sigset_t old;
+    if (!shim_hold_but_faults(&old))
+        return 0;
+    sigset_t let;
+    sigfillset(&let);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&old, sig) == 1)
+            sigdelset(&let, sig);
+    int sfd = signalfd(-1, &let, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 0;
+    }
+    int ret;
+    for (;;) {
+        struct pollfd q[2] = {*p, {.fd = sfd, .events = POLLIN}};
+        int r = real_ppoll(q, 2, NULL, NULL); /* a cancellation point, as connect() */
+        if (r > 0 && q[0].revents) {
+            p->revents = q[0].revents;
+            ret = 1;
+            break;
+        }
+        sigset_t pend;
+        if ((r < 0 && errno != EINTR) || sigpending(&pend) < 0) {
+            ret = -1; /* EINTR too, as the wait in poll() would have said */
+            break;
+        }
+        if (shim_signals_interrupt(&pend, &old)) {
+            ret = -1;
+            break;
+        }
+        shim_signals_let_in(&pend, &old); /* SA_RESTART: its handler runs, the wait goes on */
+    }
+    real_close(sfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+    if (ret < 0)
+        errno = EINTR;
+    return ret;
+}
+
 int shim_connect_wait(int fd, const shim_fd *rec, const shim_name *n, int again)
 {
     int limit = sndtimeo_ms(fd);
@@ -295,7 +354,11 @@ int shim_connect_wait(int fd, const shim_fd *rec, const shim_name *n, int again)
             long long left = deadline - mono_ms();
             ms = left < 0 ? 0 : (int)(left > INT_MAX ? INT_MAX : left);
         }
-        int r = real_poll(&p, 1, ms);
+        /* with SO_SNDTIMEO a signal says EINTR whatever SA_RESTART says
+         * (sock_intr_errno() of a bounded wait): poll()'s answer */
+        int r = limit < 0 ? wait_restarting(&p) : 0;
+        if (r == 0)
+            r = real_poll(&p, 1, ms);
         if (r < 0)
             return -1; /* EINTR, as TCP: the handshake goes on; connect() again says EALREADY */
         shim_slot *s = slot_of(n);
