@@ -75,9 +75,10 @@
  *     which the shim does not see), and the peer's FIN after 3 bytes
  *     reads as the 3 bytes, then 0;
  *   - seccomp: a new image (exec) that connects, then installs a seccomp
- *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2 and
- *     process_vm_readv (calls kernel TCP's read and write never make),
- *     then runs 200 echoes: it must not die of it. Skipped (a "skip:"
+ *     filter killing the process on ppoll, epoll_ctl, epoll_pwait2,
+ *     process_vm_readv and signalfd4 (calls kernel TCP's read, write and
+ *     connect never make), then runs 200 echoes and connects once more
+ *     (blocking) for 20: it must not die of it. Skipped (a "skip:"
  *     line) where seccomp filters cannot be installed.
  *
  * Prints "ok: NAME" per check and "transport: KIND" for the connections.
@@ -544,6 +545,7 @@ static int sandboxed_echo(void)
         KILL_IF(SYS_epoll_ctl),
         KILL_IF(SYS_epoll_pwait2),
         KILL_IF(SYS_process_vm_readv),
+        KILL_IF(SYS_signalfd4),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {.len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f};
@@ -553,6 +555,13 @@ static int sandboxed_echo(void)
         return 77;
     }
     echo(c, 200);
+    close(c);
+    /* a blocking connect made under the filter (TCP's waits in the
+     * kernel: no ppoll, no signalfd4) */
+    c = connect_lo(port);
+    if (c < 0)
+        return 2;
+    echo(c, 20);
     close(c);
     return 0;
 }

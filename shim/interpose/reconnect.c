@@ -297,14 +297,17 @@ static long long mono_ms(void)
  * (those the caller lets in); when one is pending, it is let in (its
  * handler runs) and the wait goes on, or ends in EINTR as TCP's would
  * (lifetime/signals.c decides). The poll() wait below where this cannot
- * be had (no signalfd: a sandbox, no fd).
+ * be had: in a program with a seccomp filter of its own, whose filter may
+ * kill it for calls TCP's connect() never makes (signalfd4, ppoll,
+ * rt_sigprocmask: as engine/apprecv.c's waits), or without a signalfd
+ * (no fd left).
  * 1 when fd shows an event (p->revents), -1 with errno EINTR, 0 if this
  * wait is not to be had.
  */
 static int wait_restarting(struct pollfd *p)
 {
     sigset_t old;
-    if (!shim_hold_but_faults(&old))
+    if (shim_sandboxed() || !shim_hold_but_faults(&old))
         return 0;
     sigset_t let;
     sigfillset(&let);

@@ -197,9 +197,13 @@ static int unix_only(int opt)
 /* Such an option asked of a TCP socket of this kernel, made for it (newer
  * kernels refuse them with EOPNOTSUPP, older ones keep a bit that TCP
  * never reads): its answer is the program's. 1 with *ret the answer; 0 if
- * no socket could be made (the bridge's own answer then). */
+ * no socket could be made, or not in a program with a seccomp filter of
+ * its own, which may kill it for a socket() its TCP call never makes (the
+ * bridge's own answer then). */
 static int as_tcp(int get, int opt, void *val, socklen_t *len, int *ret)
 {
+    if (shim_sandboxed())
+        return 0;
     int t = real_socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (t < 0)
         return 0;
