@@ -342,6 +342,9 @@ int shim_unix_diag(uint64_t ino, int *inq);
  * connections in it, *max its bound (sk_max_ack_backlog: the backlog of
  * its last listen(), capped by somaxconn); -1 if the kernel did not tell. */
 int shim_unix_diag_queue(uint64_t ino, int *len, int *max);
+/* The same for a listener: 0 also when it was shut down for reading
+ * (UNIX_DIAG_SHUTDOWN), as a TCP listener stops at shutdown(SHUT_RD). */
+int shim_unix_diag_open(uint64_t ino);
 /* A 32-bit attribute (UNIX_DIAG_PEER, UNIX_DIAG_UID) of the unix socket
  * with inode ino, asked with the UDIAG_SHOW_ bits show: 1 *out set, 0 no
  * such socket, -1 cannot tell. */

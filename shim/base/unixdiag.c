@@ -113,6 +113,9 @@ static int diag_rqlen(uint64_t ino, int *inq, int *wq)
     return r;
 }
 
+/* sk_shutdown's bit for reading (include/net/sock.h RCV_SHUTDOWN) */
+#define RCV_SHUTDOWN_BIT 1
+
 int shim_unix_diag(uint64_t ino, int *inq)
 {
     return diag_rqlen(ino, inq, NULL);
@@ -121,6 +124,17 @@ int shim_unix_diag(uint64_t ino, int *inq)
 int shim_unix_diag_queue(uint64_t ino, int *len, int *max)
 {
     return diag_rqlen(ino, len, max);
+}
+
+int shim_unix_diag_open(uint64_t ino)
+{
+    /* UNIX_DIAG_SHUTDOWN comes with every answer (sk_diag_fill, since
+     * Linux 3.11); without it the socket counts as open */
+    uint8_t how = 0;
+    int got, r = diag(ino, 0, UNIX_DIAG_SHUTDOWN, &how, sizeof how, &got);
+    if (r == 1 && got && (how & RCV_SHUTDOWN_BIT))
+        return 0;
+    return r;
 }
 
 int shim_unix_diag_u32(uint64_t ino, unsigned show, int attr, uint32_t *out)

@@ -19,11 +19,13 @@
 /* A keeper's listener checks while the process that handed over exits */
 #define HANDED_POLL RUDP_MS(5)
 
-/* Whether a unix socket with this inode still exists in any process:
- * 1 yes, 0 no, -1 cannot tell (sock_diag unavailable). */
+/* Whether the app's listener, the unix socket with this inode, still
+ * exists in any process and was not shut down (shutdown(SHUT_RD) stops a
+ * TCP listener: reconnect.c, shim_unlisten): 1 yes, 0 no, -1 cannot tell
+ * (sock_diag unavailable). */
 static inline int unix_alive(uint64_t ino)
 {
-    return shim_unix_diag(ino, NULL);
+    return shim_unix_diag_open(ino);
 }
 
 /* Closes UDP socket s now: what is queued for it leaves first; its

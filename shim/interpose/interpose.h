@@ -95,6 +95,12 @@ int shim_connect_fastopen(int fd, const struct sockaddr *addr, socklen_t len);
  * connection), as Linux TCP answers. Returns 0 or -1 with errno. */
 int shim_reconnect(int fd, const struct shim_fd *rec, const shim_name *n,
                    const struct sockaddr *addr, socklen_t len);
+/* shutdown(SHUT_RD or SHUT_RDWR) or connect(AF_UNSPEC) on fd, our listener
+ * (rec): stops it as TCP's stops (accept()s woken with EINVAL, the queued
+ * connections reset, new clients refused) and leaves a fresh kernel TCP
+ * socket at fd with its epoll registrations and the listener's name.
+ * Returns 0 or -1 with errno. */
+int shim_unlisten(int fd, const struct shim_fd *rec);
 /* The wait of a blocking connect() for its handshake, at most SO_SNDTIMEO:
  * 0; -1 with errno: the handshake's error (the fd unconnected again as
  * above), EINPROGRESS (EALREADY if again) when SO_SNDTIMEO ran out, EINTR. */

@@ -674,6 +674,17 @@ static int listener_name(int fd, shim_name *ln, int *have)
     return *have;
 }
 
+/* Whether fd, our unix listener, was shut down (POLLRDHUP: a listening
+ * unix socket reports it only then, unix_poll) */
+static int shut_listener(int fd)
+{
+    int saved = errno;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    int shut = real_poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP);
+    errno = saved;
+    return shut;
+}
+
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, int four)
 {
     int on = shim_init();
@@ -693,8 +704,14 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         socklen_t ulen = sizeof un;
         nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
                    : real_accept(fd, (struct sockaddr *)&un, &ulen);
-        if (nfd < 0)
+        if (nfd < 0) {
+            /* a listener another process stopped (shim_unlisten): TCP's
+             * accept on it says EINVAL; the shut unix one's, once its
+             * queue is empty, EAGAIN (a blocking one EINVAL already) */
+            if (errno == EAGAIN && shut_listener(fd))
+                errno = EINVAL;
             return nfd;
+        }
         /* Only our engine may hand us a connection: anyone else's is
          * closed unseen, and accept goes on as if it had never come: the
          * next one queued is taken; with none, a non-blocking accept says

@@ -386,8 +386,8 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
 {
     if (addr && len < sizeof(sa_family_t))
         return fail(EINVAL);
-    if (rec->kind == SHIM_FD_LISTENER)
-        return fail(EISCONN);
+    if (rec->kind == SHIM_FD_LISTENER) /* AF_UNSPEC: tcp_disconnect stops it */
+        return addr && addr->sa_family == AF_UNSPEC ? shim_unlisten(fd, rec) : fail(EISCONN);
     shim_slot *s = slot_of(n);
     int st = s ? atomic_load(&s->state) : SHIM_SLOT_CLOSED;
     if (addr && addr->sa_family == AF_UNSPEC) {
@@ -435,4 +435,83 @@ int shim_reconnect(int fd, const shim_fd *rec, const shim_name *n, const struct 
         }
     }
     return fail(EISCONN);
+}
+
+/* ---- a listener stopped: shutdown(SHUT_RD) or connect(AF_UNSPEC) ---- */
+
+/* The connections the app's listener had queued, reset as TCP's are
+ * (inet_csk_listen_stop -> inet_child_forget -> tcp_disconnect): taken out
+ * of the shut unix listener (unix_accept still gives them) and closed, an
+ * engine's with its reset flag. A backlog is at most 65,535 (somaxconn's
+ * bound). */
+static void reset_queued(int fd)
+{
+    for (int i = 0; i < 65536; i++) {
+        struct sockaddr_un un;
+        socklen_t ulen = sizeof un;
+        int c = real_accept4(fd, (struct sockaddr *)&un, &ulen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        shim_name cn;
+        if (shim_name_decode(&un, ulen, &cn) == 1 && cn.kind == SHIM_NAME_ENGINE) {
+            shim_slot *s = slot_of(&cn);
+            if (s)
+                atomic_fetch_or(&s->flags, SHIM_SLOT_F_LINGER0); /* a reset, not a FIN */
+        }
+        real_close(c);
+    }
+}
+
+int shim_unlisten(int fd, const shim_fd *rec)
+{
+    shim_name n;
+    int named = shim_name_get(fd, 0, &n) == 1 && n.kind == SHIM_NAME_LISTENER;
+    /* Shut first: an accept() blocked on it wakes with EINVAL, and every
+     * process holding it (a forked child's copy) has the engine's next
+     * hand-over refused (unix_stream_connect: ECONNREFUSED). */
+    if (real_shutdown(fd, SHUT_RDWR) < 0)
+        return -1;
+    reset_queued(fd);
+    int status = real_fcntl(fd, F_GETFL), fdflags = real_fcntl(fd, F_GETFD);
+    uint64_t ino = rec->ino ? rec->ino : shim_fd_ino(fd);
+    int t = named && status >= 0 && fdflags >= 0
+                ? real_socket(rec->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)
+                : -1;
+    if (t < 0)
+        return 0; /* the shut unix listener stays: accept() says EINVAL (listen.c) */
+    if (rec->family == AF_INET6) {
+        int v6 = rec->v6only;
+        real_setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+    }
+    shim_put_tcp_options(t, rec);
+    /* TCP's listener keeps its file and so the app's epoll registrations,
+     * which then report POLLOUT|POLLHUP; a listener's are not noted */
+    if (!shim_epollreg_marked(fd))
+        shim_epollreg_discover(fd);
+    int r = 0;
+    shim_appfd_lock();
+    if (ino && shim_fd_ino(fd) == ino)
+        r = shim_replace_fd(fd, t, status, fdflags, 1) < 0 ? -1 : 1;
+    shim_appfd_unlock();
+    if (r != 1) {
+        real_close(t);
+        return 0;
+    }
+    shim_fd_del(fd);
+    shim_pristine_forget(fd);
+    /* the listener's name, as TCP's keeps its port bound (SOCK_BINDPORT_LOCK) */
+    uint64_t tino = shim_fd_ino(fd);
+    pthread_mutex_lock(&left_mu);
+    kept[left_entry(fd, tino)].name = n.local;
+    pthread_mutex_unlock(&left_mu);
+    SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: listener %llu stopped (shutdown)", fd,
+             (unsigned long long)rec->id);
+    /* as at a close(): the engine stops listening now, unless another
+     * process holds the listener open (then at its next hand-over) */
+    if (n.pid == shim_procenv_owner())
+        shim_engine_listener_closed(rec->id);
+    return 0;
 }

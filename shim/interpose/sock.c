@@ -524,6 +524,12 @@ SHIM_EXPORT int shutdown(int fd, int how)
     shim_slot *s = how != SHUT_RD ? shim_fd_hinted(fd) : NULL;
     if (s) /* before it: a write after it must not be taken in memory */
         atomic_fetch_or(&s->flags, SHIM_SLOT_F_WR_SHUT);
+    shim_fd rec;
+    if (!s && (how == SHUT_RD || how == SHUT_WR || how == SHUT_RDWR) &&
+        shim_sock_ours(fd, &rec, NULL) && rec.kind == SHIM_FD_LISTENER) {
+        /* TCP's listener ignores SHUT_WR and stops at SHUT_RD (inet_shutdown) */
+        return how == SHUT_WR ? 0 : shim_unlisten(fd, &rec);
+    }
     /* On a bridged socket the unix shutdown is the TCP one: the engine sees
      * EOF and sends a FIN after the queued data. */
     return real_shutdown(fd, how);
