@@ -147,6 +147,7 @@ typedef struct esock {
     uint64_t aq_at;
     rudp_time aq_asked;
     rudp_time alive_check;  /* closed here but held elsewhere: next check */
+    rudp_time scarce_until; /* out of fds lately: one hand-over at a time (bridgeaccept.c) */
     int pktinfo;          /* wildcard-bound: learn each datagram's destination */
     uint32_t drops_seen;  /* the socket's drop count at its last report */
     struct lgroup *group; /* a listener's socket: its SO_REUSEPORT group */
