@@ -66,6 +66,14 @@ static rudp_conn *find_quoted(rudp_ctx *ctx, uint32_t sock, const rudp_addr *pee
     if (!c || c->dead || (c->is_server && c->sock != sock) ||
         memcmp(&c->pkey.addr, peer, sizeof *peer) != 0)
         return NULL;
+    /* Not one on a client's other path (its standby's challenges and
+     * PINGs, or the primary after a handover): it says nothing of the
+     * path in use, and that path's own challenges decide (standby.c). Two
+     * routes may reach the same address on different hosts (overlapping
+     * private networks): the other host's port unreachable reset a
+     * connection whose server was silent for 3 s. */
+    if (!c->is_server && c->path.standby.on && c->path.standby.sock == sock && c->sock != sock)
+        return NULL;
     return c;
 }
 

@@ -178,3 +178,30 @@ Test(icmp, host_unreachable_never_ends_an_established_connection, .init = w_setu
     icmp(CLI, &probe, probe.len, -ENETUNREACH);
     assert_established(CLI);
 }
+
+/* An error that comes on the client's standby socket quotes a datagram of
+ * the connection but says nothing of the path in use: two routes may
+ * reach the same address on different hosts (a helper's hunt: the other
+ * host's port unreachable reset a connection after a 3 s outage). */
+Test(icmp, errors_on_a_clients_standby_socket_change_nothing, .init = w_setup,
+     .fini = w_teardown, .timeout = 10)
+{
+    cr_assert(eq(int, rudp_conn_standby(w.conn[CLI], w.now, 7, NULL), 0));
+    client_sends("x");
+    wdgram data = last_to(SRV);
+    w_settle();
+    w_drop_all(SRV); /* the server silent from now on */
+    const rudp_stats *st = rudp_ctx_stats(w.ctx[CLI]);
+    uint64_t ignored = st->icmp_ignored;
+    for (int i = 0; i < 3; i++) {
+        w.now += RUDP_MS(1);
+        rudp_ctx_icmp(w.ctx[CLI], w.now, 7, &w.addr[SRV], data.buf, data.len, -ECONNREFUSED);
+        w_process(CLI);
+    }
+    assert_established(CLI);
+    cr_assert(eq(u64, st->icmp_soft, 0), "an error on the standby counted");
+    cr_assert(eq(u64, st->icmp_ignored, ignored + 3));
+    /* the same error on the socket in use counts, as before */
+    icmp(CLI, &data, data.len, -ECONNREFUSED);
+    cr_assert(eq(u64, st->icmp_soft, 1));
+}
