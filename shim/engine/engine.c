@@ -50,10 +50,37 @@ struct engines G = {
     .cv = PTHREAD_COND_INITIALIZER,
 };
 
-static _Atomic uint64_t next_id = 1;
+/* Ids of connections, listeners and sockets. A connection is found by its
+ * slot index and id (state.h), and the slab of slots by its owner's pid: a
+ * forked worker's own slab counts its indexes from 0 again, and an exec'd
+ * image's from 0 beside the adopted one of the same pid. So each process
+ * image draws where its ids start (and a forked child again,
+ * shim_engine_ids_anew): with a counter inherited at fork, a prefork
+ * worker's own upstream connection and a client connection its parent's
+ * engine had accepted could have the same index and id, and the worker's
+ * writes in memory to the client went to the upstream (a helper's hunt:
+ * nginx proxy_pass with upstream keepalive, 1 round in 8). */
+static _Atomic uint64_t next_id;
+
+static uint64_t ids_start(void)
+{
+    uint64_t r = 0;
+    if (syscall(SYS_getrandom, &r, sizeof r, 0x1 /* GRND_NONBLOCK */) != (long)sizeof r)
+        r = (uint64_t)getpid() << 32 ^ (uint64_t)shim_now(); /* no getrandom: apart enough */
+    return (r >> 2) | 1; /* 62 bits, never 0 */
+}
+
+void shim_engine_ids_anew(void)
+{
+    atomic_store(&next_id, ids_start());
+}
 
 uint64_t shim_engine_new_id(void)
 {
+    if (atomic_load_explicit(&next_id, memory_order_relaxed) == 0) {
+        uint64_t none = 0;
+        atomic_compare_exchange_strong(&next_id, &none, ids_start());
+    }
     return atomic_fetch_add(&next_id, 1);
 }
 

@@ -349,6 +349,7 @@ void shim_engine_atfork_child(void)
     pthread_mutex_unlock(&G.mu);
     if (G.in_handoff)
         return; /* becoming a keeper: the engines' state and fds are the point */
+    shim_engine_ids_anew(); /* its connections' ids apart from the parent's */
     /* The parent's engines keep serving every connection made before the
      * fork; this child must not hold copies of their fds, or a bridge the
      * parent closes would stay open here. The child gets engines of its

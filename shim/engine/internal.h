@@ -401,4 +401,7 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
 /* ... and how long a flush or a take waits for the engine's turn */
 #define SHIM_KEEP_LOCK_WAIT RUDP_MS(10)
 
+/* engine.c: a forked child's ids start afresh (the atfork handler) */
+void shim_engine_ids_anew(void);
+
 #endif
