@@ -1266,6 +1266,15 @@ void rudp_conn_set_buffers(rudp_conn *c, uint32_t send_buffer, uint32_t recv_win
 void rudp_listener_set_buffers(rudp_listener *l, uint32_t send_buffer, uint32_t recv_window,
                                uint32_t notsent_lowat);
 
+/* The connection's keepalive, idle timeout and user timeout (as
+ * rudp_config's; keepalive and idle_timeout 0 turn them off, user_timeout 0
+ * leaves it), as TCP_KEEPIDLE and the like change a live TCP socket's: the
+ * keepalive and idle timers count from the peer's last packet, as TCP's
+ * keepalive from its last segment. A keepalive not shorter than the idle
+ * timeout is taken as half of it. */
+void rudp_conn_set_timeouts(rudp_conn *c, rudp_time now, rudp_time keepalive,
+                            rudp_time idle_timeout, rudp_time user_timeout);
+
 /* TCP_CORK on (1) or off (0): while on, new bytes short of a full datagram
  * wait until more come, the connection shuts down, it is turned off (which
  * sends them at once), or 200 ms pass (Linux's ceiling). */

@@ -135,6 +135,35 @@ void rudp__cork_expired(rudp_conn *c)
     rudp__conn_dirty(c);
 }
 
+/* Timer `kind` at `after` past the peer's last packet (now at the
+ * earliest), or off with 0. */
+static void arm_from_heard(rudp_conn *c, int kind, rudp_time after, rudp_time now)
+{
+    if (!after) {
+        rudp__conn_disarm(c, kind);
+        return;
+    }
+    rudp_time at = (c->last_rx ? c->last_rx : now) + after;
+    rudp__conn_arm(c, kind, at > now ? at : now);
+}
+
+void rudp_conn_set_timeouts(rudp_conn *c, rudp_time now, rudp_time keepalive,
+                            rudp_time idle_timeout, rudp_time user_timeout)
+{
+    now = rudp__clock(c->ctx, now);
+    if (keepalive && idle_timeout && keepalive >= idle_timeout)
+        keepalive = idle_timeout / 2;
+    c->cfg.keepalive = keepalive;
+    c->cfg.idle_timeout = idle_timeout;
+    if (user_timeout)
+        c->cfg.user_timeout = user_timeout; /* its timer's next arming takes it */
+    /* the two run from establishment until TIME_WAIT (rudp__conn_keepalive_rearm) */
+    if (rudp__conn_sending_state(c->state) && c->state != RUDP_TIME_WAIT) {
+        arm_from_heard(c, RUDP_T_KEEPALIVE, keepalive, now);
+        arm_from_heard(c, RUDP_T_IDLE, idle_timeout, now);
+    }
+}
+
 void rudp_conn_set_cork(rudp_conn *c, int on)
 {
     c->cork = on != 0;

@@ -15,8 +15,8 @@
  *   idle      the peer sends 1000 bytes, then the path drops everything
  *             (DROP, a shell command run once the bytes are read): the
  *             reader's keepalive (TCP_KEEPIDLE 1, KEEPINTVL 1, KEEPCNT 2)
- *             or, under the shim, its idle timeout (RUDP_IDLE_TIMEOUT)
- *             ends it
+ *             ends it (under the preload, the connection's keepalive and
+ *             idle timeout they set; supervised, RUDP_IDLE_TIMEOUT)
  *   shut      as idle, but the reader shut down writing (SHUT_WR) right
  *             after connect(), as a client that sent its whole request,
  *             and TCP_USER_TIMEOUT 4000 bounds a FIN still in flight

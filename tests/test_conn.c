@@ -1022,19 +1022,31 @@ Test(flow, a_reader_that_stops_holds_the_sender_to_the_window_then_resumes, .tim
     sim_free(&s);
 }
 
+/* Client a and server b, 10 ms apart, both with this keepalive and idle
+ * timeout, neither side sending nor ending: the client's app index. */
+static int idle_pair(sim *s, uint64_t seed, rudp_time keepalive, rudp_time idle, sim_app *srv,
+                     sim_app *cli)
+{
+    sim_init(s, seed);
+    rudp_config cfg = quick_cfg();
+    cfg.keepalive = keepalive;
+    cfg.idle_timeout = idle;
+    int a = sim_add_ep(s, &cfg), b = sim_add_ep(s, &cfg);
+    cr_assert(eq(int, a, 0));
+    cr_assert(eq(int, b, 1));
+    s->link[a][b].delay = s->link[b][a].delay = RUDP_MS(10);
+    *srv = (sim_app){.expect = UINT64_MAX, .no_shutdown = 1};
+    *cli = (sim_app){.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(s, b, srv, 16);
+    return sim_connect(s, a, b, cli, NULL);
+}
+
 Test(liveness, keepalive_keeps_an_idle_connection_and_idle_timeout_finds_a_dead_peer)
 {
     sim s;
-    sim_init(&s, 28);
-    rudp_config cfg = quick_cfg();
-    cfg.keepalive = RUDP_SEC(1);
-    cfg.idle_timeout = RUDP_SEC(3);
-    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
-    sim_app srv = {.expect = UINT64_MAX, .no_shutdown = 1},
-            cli = {.expect = UINT64_MAX, .no_shutdown = 1};
-    sim_listen(&s, b, &srv, 16);
-    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_app srv, cli;
+    int a = 0, b = 1;
+    int ci = idle_pair(&s, 28, RUDP_SEC(1), RUDP_SEC(3), &srv, &cli);
     sim_run_until(&s, s.now + RUDP_SEC(30)); /* ten idle timeouts */
     cr_assert(eq(int, s.apps[ci].error, 0));
     cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
@@ -1044,6 +1056,56 @@ Test(liveness, keepalive_keeps_an_idle_connection_and_idle_timeout_finds_a_dead_
     sim_run_until(&s, s.now + RUDP_SEC(10));
     cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
     cr_assert(le(u64, s.apps[ci].error_time, gone + RUDP_SEC(3) + RUDP_MS(1)));
+    s.ep[b].down = 0;
+    sim_free(&s);
+}
+
+/* TCP_KEEPIDLE 2, TCP_KEEPINTVL 1, TCP_KEEPCNT 3 on a live socket: the shim
+ * shortens the connection's keepalive to 2 s and its idle timeout to 5 s
+ * (rudp_conn_set_timeouts), which count from the peer's last packet, as
+ * TCP's from its last segment. Before, the options were kept for
+ * getsockopt only, and a dead peer was found at the idle timeout (120 s by
+ * default), not at 5 s (a helper's hunt). */
+Test(liveness, timeouts_set_on_a_live_connection_count_from_the_last_packet)
+{
+    sim s;
+    sim_app srv, cli;
+    int b = 1;
+    int ci = idle_pair(&s, 31, RUDP_SEC(15), RUDP_SEC(120), &srv, &cli);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(int, rudp_conn_state(s.apps[ci].conn), RUDP_ESTABLISHED));
+    s.ep[b].down = 1; /* the peer vanishes without a word */
+    rudp_time gone = s.now;
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn_set_timeouts(s.apps[ci].conn, s.now, RUDP_SEC(2), RUDP_SEC(5), 0);
+    sim_run_until(&s, gone + RUDP_SEC(10));
+    cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
+    cr_assert(le(u64, s.apps[ci].error_time, gone + RUDP_SEC(5)),
+              "the idle timeout counted from the set, not from the last packet");
+    s.ep[b].down = 0;
+    sim_free(&s);
+}
+
+/* The same with the timers off and on again: keepalive 0 and idle 0 turn
+ * them off (a live peer's silence then ends nothing), and a keepalive not
+ * shorter than the idle timeout is taken as half of it. */
+Test(liveness, timeouts_turned_off_end_nothing_and_on_again_find_the_dead_peer)
+{
+    sim s;
+    sim_app srv, cli;
+    int b = 1;
+    int ci = idle_pair(&s, 32, RUDP_SEC(1), RUDP_SEC(3), &srv, &cli);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    rudp_conn_set_timeouts(s.apps[ci].conn, s.now, 0, 0, 0);
+    s.ep[b].down = 1;
+    sim_run_until(&s, s.now + RUDP_SEC(20));
+    cr_assert(eq(int, s.apps[ci].error, 0), "off, yet the silence ended it");
+    rudp_time on = s.now;
+    rudp_conn_set_timeouts(s.apps[ci].conn, s.now, RUDP_SEC(9), RUDP_SEC(4), 0);
+    sim_run_until(&s, s.now + RUDP_SEC(10));
+    cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
+    cr_assert(le(u64, s.apps[ci].error_time, on + RUDP_MS(1)),
+              "silent 20 s already: past 4 s, it ends at once");
     s.ep[b].down = 0;
     sim_free(&s);
 }

@@ -525,7 +525,7 @@ static int engine_busy(struct engine *e)
      * request (CMD_CONTROL) or a controller change is no reason to live on */
     for (const cmd *c = e->q_head; c; c = c->next)
         if (c->type != CMD_CONTROL && c->type != CMD_SET_CC && c->type != CMD_SET_MARK &&
-            c->type != CMD_SET_BUF && c->type != CMD_SET_CORK)
+            c->type != CMD_SET_BUF && c->type != CMD_SET_CORK && c->type != CMD_SET_TIMEOUTS)
             return 1;
     /* Not a listener's port held through TIME_WAIT: when the process ends
      * the kernel takes it over (shim_tw_leave), as it keeps TCP's. */

@@ -143,6 +143,10 @@ void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_
                              uint32_t lowat);
 /* TCP_CORK on (1) or off on connection `id` (rudp_conn_set_cork). */
 void shim_engine_set_cork(uint64_t id, int on);
+/* Connection `id`'s keepalive, idle and user timeouts, as
+ * rudp_conn_set_timeouts takes them (SO_KEEPALIVE, TCP_KEEPIDLE and the
+ * like set on a live socket, or on the listener of an accepted one). */
+void shim_engine_set_timeouts(uint64_t id, rudp_time keepalive, rudp_time idle, rudp_time user);
 
 uint64_t shim_engine_new_id(void);
 

@@ -241,7 +241,8 @@ static void do_listen_closed(struct engine *e, uint64_t id, rudp_time now)
 }
 
 /* An option set on a live socket (CMD_SET_CC, CMD_SET_MARK, CMD_SET_BUF,
- * CMD_SET_CORK, which a listener does not take: accept() passes it on): a listener's
+ * CMD_SET_CORK and CMD_SET_TIMEOUTS, which a listener does not take: accept()
+ * passes them on): a listener's
  * socket in each engine (SO_REUSEPORT group), a connection's bridge in one.
  * A mark goes on the UDP socket only where it carries that connection
  * alone (a client's, and the one it left while roaming); an accepted
@@ -259,7 +260,7 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             } else if (c->type == CMD_SET_BUF) {
                 rudp_listener_set_buffers(s->listener, c->u.set.sndbuf, c->u.set.rcvwnd,
                                           c->u.set.lowat);
-            } else if (c->type == CMD_SET_CORK) {
+            } else if (c->type == CMD_SET_CORK || c->type == CMD_SET_TIMEOUTS) {
                 continue;
             } else {
                 /* what it accepted keeps the old value, as TCP's do */
@@ -278,6 +279,8 @@ static void do_set(struct engine *e, const cmd *c, rudp_time now)
             rudp_conn_set_buffers(b->conn, c->u.set.sndbuf, c->u.set.rcvwnd, c->u.set.lowat);
         } else if (c->type == CMD_SET_CORK) {
             rudp_conn_set_cork(b->conn, value);
+        } else if (c->type == CMD_SET_TIMEOUTS) {
+            rudp_conn_set_timeouts(b->conn, now, c->u.set.keepalive, c->u.set.idle, c->u.set.user);
         } else if (b->owns_sock) {
             real_setsockopt(b->sock->fd, c->u.set.level, c->u.set.opt, &value, sizeof value);
             if (b->old_sock)
@@ -373,6 +376,7 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
         case CMD_SET_MARK:
         case CMD_SET_BUF:
         case CMD_SET_CORK:
+        case CMD_SET_TIMEOUTS:
             do_set(e, c, now);
             break;
         default: /* a feature's: CMD_YIELD (portshare.c), CMD_ADOPT (adopt.c) */

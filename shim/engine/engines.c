@@ -751,6 +751,16 @@ void shim_engine_set_buffers(uint64_t id, int listener, uint32_t sndbuf, uint32_
     push_all(&c);
 }
 
+void shim_engine_set_timeouts(uint64_t id, rudp_time keepalive, rudp_time idle, rudp_time user)
+{
+    cmd c;
+    set_cmd(&c, CMD_SET_TIMEOUTS, id, 0);
+    c.u.set.keepalive = keepalive;
+    c.u.set.idle = idle;
+    c.u.set.user = user;
+    push_all(&c);
+}
+
 int shim_engine_start(void)
 {
     pthread_mutex_lock(&G.mu);

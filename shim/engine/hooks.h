@@ -140,12 +140,12 @@ void shim_engine_on(int when, shim_engine_fn fn);
  * application binds UDP where a listener is (portshare.c); CMD_ADOPT, a
  * child's fds to copy into our table (adopt.c). */
 enum { CMD_CONNECT = 1, CMD_LISTEN, CMD_LISTEN_CLOSED, CMD_CONTROL, CMD_YIELD, CMD_SET_CC,
-       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT };
+       CMD_SET_MARK, CMD_SET_BUF, CMD_SET_CORK, CMD_ADOPT, CMD_SET_TIMEOUTS };
 
 /* A command of type `type` (CMD_*, below SHIM_CMD_MAX) with its request
  * (u.ctl), on e's thread; one function for each type. */
 #define SHIM_CMD_MAX 16
-_Static_assert(CMD_ADOPT < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for every command type");
+_Static_assert(CMD_SET_TIMEOUTS < SHIM_CMD_MAX, "hooks.h: shim_hook.cmd has room for every command type");
 typedef void (*shim_cmd_fn)(struct engine *e, void *req);
 void shim_engine_on_cmd(int type, shim_cmd_fn fn);
 

@@ -292,6 +292,7 @@ typedef struct cmd {
             const rudp_cc_ops *cc;  /* CMD_SET_CC: TCP_CONGESTION */
             int level, opt, value;  /* CMD_SET_MARK: IP_TOS and the like; CMD_SET_CORK */
             uint32_t sndbuf, rcvwnd, lowat; /* CMD_SET_BUF (connopts.c) */
+            rudp_time keepalive, idle, user; /* CMD_SET_TIMEOUTS (connopts.c) */
         } set;
     } u;
     lgroup *group;        /* CMD_LISTEN: the group the socket belongs to, or NULL */

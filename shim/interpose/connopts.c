@@ -26,6 +26,15 @@
  *   with between lowat / 2 and about twice lowat unsent (Linux: lowat / 2,
  *   tcp_poll), and comes back with up to a quarter of lowat still in the
  *   bridge. getsockopt(SO_SNDBUF) meanwhile shows what the app had.
+ * - SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT: TCP finds
+ *   a silent peer dead idle + intvl x cnt seconds after its last segment;
+ *   where that is sooner than rudp's idle timeout (RUDP_IDLE_TIMEOUT, 120 s)
+ *   it becomes the connection's idle timeout, and the keepalive probe goes
+ *   after the idle time (rudp_conn_set_timeouts); TCP_USER_TIMEOUT becomes
+ *   its user timeout. Set before connect(), on the live socket, or on the
+ *   listener (its children take them, as TCP's). Later than rudp's own
+ *   (Linux's defaults: 2 h 11 min) changes nothing: rudp keeps its own
+ *   liveness, which TCP has no counterpart of without SO_KEEPALIVE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -228,4 +237,49 @@ int shim_connopts_window_clamp(const shim_fd *rec)
         return clamp;
     uint32_t w = rec->rcvbuf_req ? rec->rcvbuf_req : shim_cfg.rudp.recv_window;
     return w > INT32_MAX ? INT32_MAX : (int)w;
+}
+
+/* ---- keepalive and timeouts ---- */
+
+int shim_connopts_timeouts(int so_keepalive, const shim_fd *rec, rudp_time *keepalive,
+                           rudp_time *idle, rudp_time *user)
+{
+    const rudp_config *base = &shim_cfg.rudp;
+    *keepalive = base->keepalive;
+    *idle = base->idle_timeout;
+    *user = rec->user_timeout_ms > 0 ? RUDP_MS((unsigned)rec->user_timeout_ms) : base->user_timeout;
+    int changed = *user != base->user_timeout;
+    if (so_keepalive && rec->keepidle > 0 && rec->keepintvl > 0 && rec->keepcnt > 0) {
+        rudp_time dead = RUDP_SEC((unsigned)rec->keepidle + (rudp_time)(unsigned)rec->keepintvl *
+                                                               (unsigned)rec->keepcnt);
+        if (!*idle || dead < *idle) {
+            *idle = dead;
+            rudp_time first = RUDP_SEC((unsigned)rec->keepidle);
+            if (!*keepalive || first < *keepalive)
+                *keepalive = first;
+            if (*keepalive >= *idle)
+                *keepalive = *idle / 2; /* rudp_config_check's rule */
+            changed = 1;
+        }
+    }
+    return changed;
+}
+
+void shim_connopts_timeouts_changed(int fd, const shim_fd *rec)
+{
+    int on = sock_int(fd, SO_KEEPALIVE) > 0; /* the bridge's, as the app set it */
+    rudp_time ka, idle, user;
+    shim_connopts_timeouts(on, rec, &ka, &idle, &user);
+    shim_engine_set_timeouts(rec->id, ka, idle, user);
+}
+
+void shim_connopts_timeouts_accepted(int lfd, const shim_fd *rec)
+{
+    rudp_time ka, idle, user;
+    /* the listener's numbers first: the common case asks nothing */
+    if (!shim_connopts_timeouts(1, rec, &ka, &idle, &user))
+        return;
+    if (!shim_connopts_timeouts(sock_int(lfd, SO_KEEPALIVE) > 0, rec, &ka, &idle, &user))
+        return;
+    shim_engine_set_timeouts(rec->id, ka, idle, user);
 }

@@ -165,6 +165,17 @@ void shim_connopts_candidate(int fd, int opt);
  * candidate record): the send buffer, receive window (SO_SNDBUF,
  * SO_RCVBUF, TCP_WINDOW_CLAMP) and TCP_NOTSENT_LOWAT into cfg. */
 void shim_connopts_config(int fd, shim_fd *rec, rudp_config *cfg);
+/* The connection's keepalive, idle and user timeouts for a socket with
+ * SO_KEEPALIVE so_keepalive and rec's TCP options (connopts.c): 1 if they
+ * differ from the configuration's. */
+int shim_connopts_timeouts(int so_keepalive, const shim_fd *rec, rudp_time *keepalive,
+                           rudp_time *idle, rudp_time *user);
+/* SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT or TCP_USER_TIMEOUT set on bridged
+ * fd (rec): the engine told. */
+void shim_connopts_timeouts_changed(int fd, const shim_fd *rec);
+/* A connection just accepted (rec) from listener lfd: the listener's
+ * timeouts passed on, where they differ from the configuration's. */
+void shim_connopts_timeouts_accepted(int lfd, const shim_fd *rec);
 /* The send buffer to give the app's end of a new bridge (dflt: the unix
  * socket's, halved as set): the app's SO_SNDBUF, at most half of
  * TCP_NOTSENT_LOWAT (see connopts.c); notes what getsockopt must show. */

@@ -764,6 +764,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     if (tcp_sndbuf) /* TCP's default; a listener's own SO_SNDBUF is copied below */
         shim_app_end_sndbuf(nfd, tcp_sndbuf / 2);
     shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
+    shim_connopts_timeouts_accepted(fd, &r); /* SO_KEEPALIVE's times, TCP_USER_TIMEOUT */
     shim_fd_put(&r);
     if (!rec.sockopts_default)
         shim_sock_copy_options(fd, nfd); /* syscalls saved when all are defaults */

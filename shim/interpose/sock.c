@@ -259,8 +259,12 @@ static void config_from_socket(int fd, int family, int pristine, rudp_config *cf
         if (pristine)
             learn_defaults(rec);
     }
-    if (rec->user_timeout_ms > 0)
-        cfg->user_timeout = RUDP_MS((unsigned)rec->user_timeout_ms);
+    rudp_time ka, idle, user; /* SO_KEEPALIVE's times, TCP_USER_TIMEOUT (connopts.c) */
+    if (shim_connopts_timeouts(rec->keepalive, rec, &ka, &idle, &user)) {
+        cfg->keepalive = ka;
+        cfg->idle_timeout = idle;
+        cfg->user_timeout = user;
+    }
     shim_opts_inherit(fd, rec, cfg); /* IP_TOS, TCP_CONGESTION, ... (options.c) */
     shim_connopts_config(fd, rec, cfg); /* SO_SNDBUF, TCP_NOTSENT_LOWAT, ... */
 }

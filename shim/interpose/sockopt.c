@@ -408,6 +408,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         }
         if (r == 0 && rec.kind == SHIM_FD_BRIDGED)
             rx_changed(fd, 0); /* SO_RCVTIMEO, SO_RCVLOWAT... */
+        if (r == 0 && rec.kind == SHIM_FD_BRIDGED && opt == SO_KEEPALIVE)
+            shim_connopts_timeouts_changed(fd, &rec);
         if (r < 0 && (errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
             errno = saved; /* meaningful for TCP only (SO_REUSEPORT...): accept */
             return 0;
@@ -461,6 +463,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         *field = v;
         if (opt == TCP_CORK && rec.kind == SHIM_FD_BRIDGED)
             shim_engine_set_cork(rec.id, v); /* holds partial datagrams (core/tune.c) */
+        if (opt != TCP_NODELAY && opt != TCP_CORK && opt != TCP_QUICKACK &&
+            rec.kind == SHIM_FD_BRIDGED)
+            shim_connopts_timeouts_changed(fd, &rec); /* the keepalive's, the user timeout */
     } else if (level == IPPROTO_IPV6 && opt == IPV6_V6ONLY && rec.family == AF_INET6) {
         return fail(EINVAL); /* TCP refuses it once connected or listening */
     } else {

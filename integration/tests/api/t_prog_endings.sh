@@ -35,8 +35,9 @@ elif ! e=$(timeout 10 "$SUP" --probe 2>&1); then
 fi
 
 DROP='nft add table inet ends \; add chain inet ends in "{ type filter hook input priority 0; policy drop; }"'
-# the shim's timeouts for the idle case, as the keepalive the program asks
-# TCP for (TCP_KEEPIDLE 1 + 2 x TCP_KEEPINTVL 1); TCP ignores them
+# the supervised program's timeouts for the idle case, as the keepalive it
+# asks TCP for (TCP_KEEPIDLE 1 + 2 x TCP_KEEPINTVL 1); TCP ignores them.
+# The preload takes the program's own options (tests/prog_keepalive.c).
 TIMEOUTS="RUDP_IDLE_TIMEOUT=3s RUDP_KEEPALIVE=1s"
 
 # $1 case, $2 how (tcp, shim, supervised): the program's "ending" line
@@ -46,7 +47,7 @@ measure() {
     tcp) unshare -n sh -c "ip link set lo up && exec timeout -k 5 60 $BIN/prog_endings $1 '$DROP'" \
              >"$_out" 2>&1 ;;
     shim) unshare -n sh -c "ip link set lo up && exec env LD_PRELOAD=$APP_LDP ASAN_OPTIONS=$APP_ASO \
-             RUDP_EXPECT_ABORT=1 $TIMEOUTS timeout -k 5 60 $BIN/prog_endings $1 '$DROP'" \
+             RUDP_EXPECT_ABORT=1 timeout -k 5 60 $BIN/prog_endings $1 '$DROP'" \
              >"$_out" 2>&1 ;;
     supervised) unshare -n sh -c "ip link set lo up && exec env RUDP_EXPECT_ABORT=1 $TIMEOUTS \
              timeout -k 5 60 $SUP $STATIC $1 '$DROP'" >"$_out" 2>&1 ;;
