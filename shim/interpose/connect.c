@@ -243,6 +243,10 @@ static int open_udp(connecting *d)
             return -errno;
         if (real_connect(d->udp, (struct sockaddr *)&d->peer, sa_len(family)) == 0)
             break;
+        /* a broadcast route: UDP says EACCES (no SO_BROADCAST), TCP's
+         * connect ENETUNREACH (tcp_v4_connect: RTCF_BROADCAST) */
+        if (errno == EACCES)
+            return -ENETUNREACH;
         /* EAGAIN: no free ephemeral UDP port; TCP would still find one
          * (it shares a port among peers), and a blocking connect must not
          * say EAGAIN: share one too (udpdiag.c), or say what TCP says when

@@ -147,6 +147,10 @@ int shim_opts_candidate_cc_get(int fd, void *val, socklen_t *len, int *ret);
  * rec (and the controller chosen to cfg). */
 void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg);
 
+/* Whether an option decides where a socket's packets go or which address
+ * it may bind (SO_BINDTODEVICE, SO_MARK, IP_FREEBIND, IP_TRANSPARENT...):
+ * kept on a TCP socket before connect()/listen(), set on its UDP socket. */
+int shim_opts_binds(int level, int opt);
 /* The kept options that shape packets (IP_TOS, IPV6_TCLASS, IP_TTL,
  * IPV6_UNICAST_HOPS) onto the connection's UDP socket (all of them onto a
  * kernel TCP socket: shim_opts_to_tcp, state.h). */

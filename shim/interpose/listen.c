@@ -385,7 +385,12 @@ static int make_request(listening *l)
     pid_t lpid;
     if (shim_ident_listener_cred(l->lfd, &lpid, &req->luid) < 0)
         req->luid = geteuid();
-    req->wildcard = is_any(l->local);
+    /* ::ffff:0.0.0.0 too: every IPv4 address (the accepted socket is
+     * named by the one the client reached, as TCP names it) */
+    const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)l->local;
+    req->wildcard = is_any(l->local) ||
+                    (l->local->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr) &&
+                     l6->sin6_addr.s6_addr32[3] == htonl(INADDR_ANY));
     /* Moved to a number of ours (the old one closed and free for any
      * thread to reuse): a failure below closes it under the new one. */
     req->udp_fd = l->udp = shim_fds_apart() ? l->udp : shim_fd_move_high(l->udp);

@@ -347,8 +347,33 @@ void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)
         cfg->cc = rec->cc;
 }
 
+int shim_opts_binds(int level, int opt)
+{
+    switch (level) {
+    case SOL_SOCKET:
+        return opt == SO_BINDTODEVICE || opt == SO_BINDTOIFINDEX || opt == SO_MARK;
+    case IPPROTO_IP:
+        return opt == IP_FREEBIND || opt == IP_TRANSPARENT;
+    case IPPROTO_IPV6:
+        return opt == IPV6_FREEBIND || opt == IPV6_TRANSPARENT;
+    default:
+        return 0;
+    }
+}
+
 void shim_opts_to_udp(int udp, const shim_fd *rec)
 {
+    /* What decides where the socket's packets go or which address it may
+     * bind (shim_opts_binds), as the app set it: on the UDP socket before
+     * its bind and connect, as on the TCP socket. Without it a client bound
+     * to a device or marked for a routing table went by the main table's
+     * route, and a listener with IP_FREEBIND on an address not yet there
+     * failed at listen() (a helper's hunt, 2026-11-29). */
+    for (uint8_t i = 0; i < rec->kept.n; i++) {
+        const shim_kept_opt *o = &rec->kept.o[i];
+        if (shim_opts_binds(o->level, o->opt))
+            real_setsockopt(udp, o->level, o->opt, o->val, o->len);
+    }
     int t = -1;
     for (size_t i = 0; i < SHIM_MARKS; i++) {
         if (!kept(rec, marks[i].level, marks[i].opt))

@@ -362,7 +362,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             return 0;
         }
         errno = e;
-        if (r == 0 && level != SOL_SOCKET && (family = tcp_family(fd))) {
+        if (r == 0 && (level != SOL_SOCKET || shim_opts_binds(level, opt)) &&
+            (family = tcp_family(fd))) {
             shim_opts_candidate(fd, family, level, opt, val, len); /* for connect/listen */
             errno = saved;
         } else if (r == 0 && is_sockbuf(level, opt) && tcp_family(fd)) {
