@@ -201,7 +201,8 @@ static int no_peek_off(int fd)
 /* With every signal held back (old: the caller's mask): 1 with *out the
  * call's result (errno set); 0: make the kernel's call; -1: a signal
  * interrupted the wait and the kernel's read would say EINTR. */
-static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *old, ssize_t *out)
+static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, const sigset_t *old,
+                         ssize_t *out)
 {
     /* a peek leaves the bytes where they are: through the bridge */
     shim_app_direct d = {.iov = m->msg_iov, .iovcnt = (int)m->msg_iovlen};
@@ -225,6 +226,18 @@ static int app_recv_held(int fd, struct msghdr *m, int flags, const sigset_t *ol
             *out = d.got > 0 ? d.got : -1;
             if (d.got < 0)
                 errno = (int)-d.got;
+            return 1;
+        }
+        /* The kernel's blocked read holds its file: a close() or dup2() of
+         * the number meanwhile changes nothing for it. This wait holds
+         * only the number, which may now name another connection (a
+         * program closing a socket under a reader and connecting again):
+         * its bytes must not be read here. EBADF then, as for a number
+         * closed before the call (a helper's hunt, 2026-11-29: the blocked
+         * read returned the new connection's bytes, 10 runs of 10) */
+        if (ino && shim_fd_ino(fd) != ino) {
+            *out = -1;
+            errno = EBADF;
             return 1;
         }
         ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
@@ -347,7 +360,8 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         errno = saved;
         return 0;
     }
-    int done = app_recv_held(fd, m, flags, &old, &r);
+    int done = app_recv_held(fd, atomic_load_explicit(&h->app_ino, memory_order_relaxed), m, flags,
+                             &old, &r);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
     if (done < 0) {
