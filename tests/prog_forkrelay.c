@@ -132,7 +132,7 @@ static int client_round(unsigned port, int round)
         if (round == 0 && i == 0)
             printf("transport: %s\n", fd_transport(s));
         for (int k = 0; k < REQS; k++) {
-            char msg[32], want[80], got[64];
+            char msg[48], want[80], got[64];
             snprintf(msg, sizeof msg, "q%d-%d-%d", round, i, k);
             snprintf(want, sizeof want, "RESP(UP[%s])", msg);
             write_exact(s, msg, strlen(msg));
