@@ -6,7 +6,9 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <linux/close_range.h>
 #include <sys/syscall.h>
@@ -111,19 +113,53 @@ static void *next(const char *name)
     return p;
 }
 
+/* One of our listeners open across an exec into an image that will not
+ * run the shim (its environment lost LD_PRELOAD, as nginx's binary
+ * upgrade keeps only TZ; a static or set-uid binary): the image gets a
+ * unix socket where it expects its TCP listener, and clients under the
+ * shim cannot reach what it serves (nginx's new master opened a kernel
+ * TCP listener of its own, silently: a helper's hunt, 2026-11-29). Said by
+ * name, once per such fd. No lock and no allocation: it may run between
+ * vfork() and exec. */
+static int warn_listener(int d, const char *name, long fd, void *ctx)
+{
+    (void)d;
+    (void)name;
+    int fl = real_fcntl((int)fd, F_GETFD);
+    shim_name n;
+    if (fl >= 0 && !(fl & FD_CLOEXEC) && shim_name_get((int)fd, 0, &n) == 1 &&
+        n.kind == SHIM_NAME_LISTENER)
+        SHIM_LOG(RUDP_LOG_WARN,
+                 "exec of %s: the new image will not run the shim (LD_PRELOAD is not in its "
+                 "environment, or it is static or set-uid) and inherits listener fd %ld, which "
+                 "it gets as a unix socket: clients under the shim cannot reach what it serves. "
+                 "Keep LD_PRELOAD in its environment (nginx: env LD_PRELOAD; in nginx.conf)",
+                 (const char *)ctx, fd);
+    return 0;
+}
+
+static void warn_listeners(const char *what)
+{
+    int saved = errno;
+    shim_dir_each_num("/proc/self/fd", warn_listener, (void *)(uintptr_t)(what ? what : "?"));
+    errno = saved;
+}
+
 /* Hands the engine over, passes the slabs on to an image that runs the
  * shim (through the keeper, or a holder, execpass.c; env_ in place of
  * envp: the call uses it; newimage.c), runs the exec, and takes it all
  * back if it failed. The keeper serves the inherited connections
  * whichever image comes. */
-#define HANDOFF_EXEC(envp, image, call)                                                      \
+#define HANDOFF_EXEC(envp, image, what, call)                                                \
     do {                                                                                     \
         int abort_fd_;                                                                       \
         shim_exec_env x_ = {.nfds = 0, .env = NULL, .hand = -1};                             \
         int image_ = (image);                                                                \
         shim_kept_flush(); /* the new image reads the bridges */                             \
-        if (!image_) /* it may change a bridge's O_NONBLOCK unseen (recv.c) */             \
+        if (!image_) { /* it may change a bridge's O_NONBLOCK unseen (recv.c) */           \
             shim_fd_hints_foreign();                                                         \
+            warn_listeners(what);                                                            \
+        }                                                                                    \
         if (image_) { /* an image without the shim takes nothing: the keeper relays at once */ \
             shim_exechand_prepare(&x_);                                                      \
             shim_execpass_prepare(&x_);                                                      \
@@ -158,7 +194,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
     shim_init();
     if (!real_execve_fn)
         real_execve_fn = (int (*)(const char *, char *const[], char *const[]))next("execve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp, 0),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(path, -1, 0, envp, 0), path,
                  real_execve_fn(path, argv, env_));
 }
 
@@ -167,7 +203,7 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
     shim_init();
     if (!real_execvpe_fn)
         real_execvpe_fn = (int (*)(const char *, char *const[], char *const[]))next("execvpe");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp, 0),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(file, -1, 1, envp, 0), file,
                  real_execvpe_fn(file, argv, env_));
 }
 
@@ -176,7 +212,7 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     shim_init();
     if (!real_fexecve_fn)
         real_fexecve_fn = (int (*)(int, char *const[], char *const[]))next("fexecve");
-    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp, 0),
+    HANDOFF_EXEC(envp, shim_newimage_runs_shim(NULL, fd, 0, envp, 0), "an fd (fexecve)",
                  real_fexecve_fn(fd, argv, env_));
 }
 #pragma GCC diagnostic pop
