@@ -65,7 +65,10 @@ static _Atomic uint64_t next_id;
 static uint64_t ids_start(void)
 {
     uint64_t r = 0;
-    if (syscall(SYS_getrandom, &r, sizeof r, 0x1 /* GRND_NONBLOCK */) != (long)sizeof r)
+    /* all six arguments given: shim_sys reads six (a va_arg past those
+     * passed reads the caller's frame, which ASan calls an underflow) */
+    long a[6] = {(long)(uintptr_t)&r, (long)sizeof r, 0x1 /* GRND_NONBLOCK */, 0, 0, 0};
+    if (shim_sys_call(SYS_getrandom, a) != (long)sizeof r)
         r = (uint64_t)getpid() << 32 ^ (uint64_t)shim_now(); /* no getrandom: apart enough */
     return (r >> 2) | 1; /* 62 bits, never 0 */
 }
