@@ -208,6 +208,21 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, cons
     shim_app_direct d = {.iov = m->msg_iov, .iovcnt = (int)m->msg_iovlen};
     for (;;) {
         int w = shim_engine_app_recv_wait(fd, old, flags & MSG_PEEK ? NULL : &d);
+        /* The kernel's blocked read holds its file: a close() or dup2() of
+         * the number meanwhile changes nothing for it. This wait holds
+         * only the number, which may now name another connection (a
+         * program closing a socket under a reader and connecting again):
+         * neither the read below nor the kernel's (a wait that timed out,
+         * or was not taken) may read that one's bytes. EBADF then, as for
+         * a number closed before the call (a helper's hunt, 2026-11-29:
+         * the blocked read returned the new connection's bytes, 10 runs of
+         * 10). Bytes that came straight into the buffer are the waited
+         * connection's: nothing to ask then. */
+        if (d.got == 0 && ino && shim_fd_ino(fd) != ino) {
+            *out = -1;
+            errno = EBADF;
+            return 1;
+        }
         if (w == -EINTR) {
             sigset_t pend;
             if (sigpending(&pend) < 0)
@@ -226,18 +241,6 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, cons
             *out = d.got > 0 ? d.got : -1;
             if (d.got < 0)
                 errno = (int)-d.got;
-            return 1;
-        }
-        /* The kernel's blocked read holds its file: a close() or dup2() of
-         * the number meanwhile changes nothing for it. This wait holds
-         * only the number, which may now name another connection (a
-         * program closing a socket under a reader and connecting again):
-         * its bytes must not be read here. EBADF then, as for a number
-         * closed before the call (a helper's hunt, 2026-11-29: the blocked
-         * read returned the new connection's bytes, 10 runs of 10) */
-        if (ino && shim_fd_ino(fd) != ino) {
-            *out = -1;
-            errno = EBADF;
             return 1;
         }
         ssize_t r = real_recvmsg(fd, m, flags | MSG_DONTWAIT);
