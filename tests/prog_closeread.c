@@ -44,10 +44,7 @@ static void *reader(void *arg)
 static void one_case(int dup)
 {
     int l = listener_lo(0, 16);
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    SYS(getsockname(l, (struct sockaddr *)&a, &al));
-    unsigned port = ntohs(a.sin_port);
+    unsigned port = port_of_fd(l);
     int c1 = connect_lo(port), s1 = accept_ready(l, 5000);
     /* a first exchange: the reader's wait below is the fast path's */
     char b[8];

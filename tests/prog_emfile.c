@@ -73,10 +73,7 @@ int main(int argc, char **argv)
     (void)argv;
     prog_begin(argc, 60);
     int l = listener_lo(0, 128);
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    SYS(getsockname(l, (struct sockaddr *)&a, &al));
-    unsigned port = ntohs(a.sin_port);
+    unsigned port = port_of_fd(l);
     int ready[2];
     SYS(pipe(ready));
     fflush(stdout);

@@ -41,14 +41,6 @@ const char *prog_name = "prog_forkrelay";
 #define CLIENTS 6
 #define REQS 2
 
-static unsigned port_of_fd(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    SYS(getsockname(fd, (struct sockaddr *)&a, &al));
-    return ntohs(a.sin_port);
-}
-
 /* A message of at most 63 bytes, read whole (they are small and each
  * waits for its answer); "" at EOF or after 5 s. */
 static void get_msg(int fd, char *buf, size_t cap)

@@ -52,14 +52,6 @@ static void keepalive(int fd)
     setsockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT, 2);
 }
 
-static unsigned port_of_fd(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    SYS(getsockname(fd, (struct sockaddr *)&a, &al));
-    return ntohs(a.sin_port);
-}
-
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);

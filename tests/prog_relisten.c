@@ -73,14 +73,6 @@ static int bound(int reuse, unsigned port)
     return s;
 }
 
-static unsigned port_of_fd(int s)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    SYS(getsockname(s, (struct sockaddr *)&ss, &len));
-    return port_of(&ss);
-}
-
 /* One byte each way between a client and what l accepts for it. */
 static void echo_once(int c, int a, const char *what)
 {

@@ -39,14 +39,6 @@
 
 const char *prog_name = "prog_shutlisten";
 
-static unsigned port_of_fd(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    SYS(getsockname(fd, (struct sockaddr *)&a, &al));
-    return ntohs(a.sin_port);
-}
-
 /* A connect to port that must be refused (TCP: the stopped listener's RST
  * answers the SYN). */
 static void refused(unsigned port, const char *what)

@@ -286,6 +286,14 @@ unsigned port_of(const struct sockaddr_storage *ss)
     return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+unsigned port_of_fd(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SYS(getsockname(fd, (struct sockaddr *)&ss, &sl));
+    return port_of(&ss);
+}
+
 struct sockaddr_in ipv4_addr(const char *host, unsigned port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

@@ -91,6 +91,8 @@ const char *fam_name(int family);
 int family_usable(int family, const char *what);
 socklen_t loopback(int family, unsigned port, struct sockaddr_storage *ss);
 unsigned port_of(const struct sockaddr_storage *ss);
+/* The port fd's socket is bound to (getsockname; a failure dies). */
+unsigned port_of_fd(int fd);
 /* The IPv4 address host (dotted) with port; an unparsable host dies
  * ("address"). */
 struct sockaddr_in ipv4_addr(const char *host, unsigned port);
