@@ -18,6 +18,9 @@
 /* Listeners' TCP sockets an engine holds after the listener, for TIME_WAIT
  * (portshare.c): more close at once. */
 #define SHIM_TW_HELD 32
+/* Member sockets of listeners that left their group (xgroup.c) an engine
+ * holds at once: more, and the oldest goes early. */
+#define SHIM_XG_LINGER 8
 
 struct fwd_dgram; /* forward.c */
 struct xpeer;     /* xgroup.c */
@@ -66,6 +69,9 @@ typedef struct port_sock {
     /* when the TIME_WAIT of the last connection it closed first ends, as
      * TCP's would (portshare.c); 0: none */
     rudp_time tw_until;
+    /* the app set SO_REUSEPORT on the listener: other processes of its
+     * uid may share the port (portshare.c: shim_port_leave_group) */
+    uint8_t app_reuseport;
 } port_sock;
 
 /* A listener's group of engines' part, shared by its members. */
@@ -97,6 +103,11 @@ typedef struct port_engine {
     uint64_t xg_out, xg_in, xg_dropped, xg_orphans;
     uint64_t xg_unknown;  /* not sent: the name another uid's, or unknown */
     uint8_t *xg_msg;      /* a member's message read into (XG_MSG_MAX bytes) */
+    /* xgroup.c: the member sockets of listeners that left their group,
+     * held (unread) until then, so that the tag stays theirs */
+    int xg_linger_fd[SHIM_XG_LINGER];
+    rudp_time xg_linger_at[SHIM_XG_LINGER];
+    int nlinger;
 } port_engine;
 
 /* The parts of e, of s, and of s's group (NULL: none). */

@@ -27,6 +27,7 @@ static void listener_open(esock *s, const shim_listen_req *r, rudp_time now)
     socklen_t el = sizeof ps->endpoint;
     if (real_getsockname(shim_esock_fd(s), (struct sockaddr *)&ps->endpoint, &el) < 0)
         memset(&ps->endpoint, 0, sizeof ps->endpoint);
+    ps->app_reuseport = r->app_reuseport != 0;
     if (r->member_tag && r->xfd >= 0)
         shim_xgroup_attach(s, r->xfd, r->member_tag);
     shim_porthand_attach(s, r->phfd);
@@ -45,6 +46,14 @@ static void listener_close(esock *s)
     shim_porthand_close(s);
 }
 
+/* s's listener stops: its plain TCP, and its place in a SO_REUSEPORT
+ * group that other processes may share (shim_port_leave_group). */
+static void listener_stop(esock *s)
+{
+    shim_tcpl_stop(s);
+    shim_port_leave_group(shim_esock_engine(s), s);
+}
+
 static int plain_tcp(const esock *s)
 {
     return port_of_sock(s)->tcp.on;
@@ -54,7 +63,7 @@ static const shim_listener_ops listener_ops = {
     .join = shim_xgroup_join,
     .member_name = shim_porthand_name,
     .open = listener_open,
-    .stop = shim_tcpl_stop,
+    .stop = listener_stop,
     .closing_first = shim_tw_mark,
     .keep_reserve = shim_tw_hold,
     .close = listener_close,
@@ -116,6 +125,7 @@ void shim_ports_init(void)
     /* at each retry, in this order, as the engine ran them */
     shim_engine_on(SHIM_ON_TICK, shim_portwatch_run);
     shim_engine_on(SHIM_ON_TICK, shim_tw_expire);
+    shim_engine_on(SHIM_ON_TICK, shim_xgroup_linger_expire);
     shim_engine_on(SHIM_ON_TICK, tcpl_retry);
     shim_engine_on(SHIM_ON_RETIRE, tw_leave);
     shim_engine_on_cmd(CMD_YIELD, shim_port_yield_cmd);

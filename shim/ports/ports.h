@@ -65,6 +65,16 @@ unsigned shim_xgroup_join(int udp_fd, int *xfd);
 void shim_xgroup_attach(esock *s, int xfd, unsigned tag);
 /* s closes: its member socket too. */
 void shim_xgroup_detach(esock *s);
+/* s leaves its group (shim_port_leave_group): its member socket is held
+ * but no longer read for SHIM_QUIET_AFTER_MOVE, then closed
+ * (shim_xgroup_linger_expire). Another member that the kernel gives a
+ * datagram of s's connections meanwhile (one sent before its client
+ * followed it to its new port) still finds the tag taken: it forwards
+ * the datagram, which is dropped unread, rather than answering it with
+ * a reset as for a member gone. */
+void shim_xgroup_linger(esock *s, rudp_time now);
+/* SHIM_ON_TICK: the held member sockets whose time is up close. */
+void shim_xgroup_linger_expire(struct engine *e, rudp_time now);
 /* A datagram read on listener socket s for member `tag` of its group
  * (rudp_ctx_input's RUDP_INPUT_MEMBER + tag): to that member, at the next
  * shim_xgroup_flush. */

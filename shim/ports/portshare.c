@@ -361,6 +361,19 @@ int shim_port_hand_over(struct engine *e, esock *s, int pid)
     return moved;
 }
 
+void shim_port_leave_group(struct engine *e, esock *s)
+{
+    port_sock *ps = port_of_sock(s);
+    unsigned port = shim_ss_port(&ps->endpoint);
+    if (!ps->app_reuseport || port == 0)
+        return; /* no group others may share, or the port already given up */
+    shim_xgroup_linger(s, shim_now());
+    int moved = give_up(e, s, port);
+    if (moved > 0)
+        SHIM_LOG(RUDP_LOG_INFO, "UDP port %u: its listener closed: it leaves its SO_REUSEPORT "
+                 "group, whose other members take every new client", port);
+}
+
 void shim_port_yield_cmd(struct engine *e, void *req)
 {
     yield_req *y = req;

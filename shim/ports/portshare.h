@@ -84,6 +84,16 @@ void shim_port_stranger(struct engine *e, struct esock *s);
  * log). Returns how many move. On e's thread. */
 int shim_port_hand_over(struct engine *e, struct esock *s, int pid);
 
+/* s's listener, of a SO_REUSEPORT group, stops while s still carries
+ * what it accepted (a server's old process after a reload serving its
+ * last clients). Kernel TCP's listener leaves the group at close, and its
+ * connections have sockets of their own; s would stay in the group and
+ * refuse the new clients the kernel's hash gave it. So s gives its port
+ * up as for a program taking it (its connections move to a new port, its
+ * member tag held a while: shim_xgroup_linger), and leaves the group.
+ * On e's thread, before s's listener closes. */
+void shim_port_leave_group(struct engine *e, struct esock *s);
+
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address
  * gives the port up first (shim_port_yield_cmd), so the bind gets the

@@ -208,21 +208,66 @@ static void conn_close(struct engine *e, xgsock *c)
     shim_engine_bury(e, c, &c->w.type);
 }
 
-void shim_xgroup_detach(esock *s)
+/* Member socket x stops being read: the connections other members made
+ * to it close (their next send fails, and they connect again), and it
+ * leaves the engine's epoll. */
+static void unwatch_member(struct engine *e, xgsock *x)
 {
-    xgsock *x = &port_of_sock(s)->xg;
-    struct engine *e = shim_esock_engine(s);
-    if (!shim_watch_on(&x->w))
-        return;
     for (xgsock *c = x->next, *nx; c; c = nx) {
         nx = c->next;
         conn_close(e, c);
     }
     x->next = NULL;
     shim_engine_unwatch(e, x->fd);
+}
+
+void shim_xgroup_detach(esock *s)
+{
+    xgsock *x = &port_of_sock(s)->xg;
+    struct engine *e = shim_esock_engine(s);
+    if (!shim_watch_on(&x->w))
+        return;
+    unwatch_member(e, x);
     shim_close_owned(x->fd); /* the tag is free again */
     x->fd = -1;
     x->w.type = 0;
+}
+
+void shim_xgroup_linger(esock *s, rudp_time now)
+{
+    xgsock *x = &port_of_sock(s)->xg;
+    struct engine *e = shim_esock_engine(s);
+    port_engine *pe = port_of_engine(e);
+    if (!shim_watch_on(&x->w))
+        return;
+    unwatch_member(e, x); /* other members connect again, to the name still held */
+    if (pe->nlinger == SHIM_XG_LINGER) { /* full: the oldest goes now */
+        shim_close_owned(pe->xg_linger_fd[0]);
+        memmove(pe->xg_linger_fd, pe->xg_linger_fd + 1, (SHIM_XG_LINGER - 1) * sizeof(int));
+        memmove(pe->xg_linger_at, pe->xg_linger_at + 1, (SHIM_XG_LINGER - 1) * sizeof(rudp_time));
+        pe->nlinger--;
+    }
+    pe->xg_linger_fd[pe->nlinger] = x->fd;
+    pe->xg_linger_at[pe->nlinger++] = now + SHIM_QUIET_AFTER_MOVE;
+    shim_engine_tick_by(e, now + SHIM_QUIET_AFTER_MOVE);
+    x->fd = -1;
+    x->w.type = 0;
+}
+
+void shim_xgroup_linger_expire(struct engine *e, rudp_time now)
+{
+    port_engine *pe = port_of_engine(e);
+    int k = 0;
+    for (int i = 0; i < pe->nlinger; i++) {
+        if (pe->xg_linger_at[i] <= now) {
+            shim_close_owned(pe->xg_linger_fd[i]); /* the tag is free again */
+            continue;
+        }
+        shim_engine_tick_by(e, pe->xg_linger_at[i]);
+        pe->xg_linger_fd[k] = pe->xg_linger_fd[i];
+        pe->xg_linger_at[k++] = pe->xg_linger_at[i];
+    }
+    pe->nlinger = k;
 }
 
 /* Injects the records of one message from another member. */
