@@ -18,7 +18,15 @@
  *   - shutwr: SHUT_WR alone changes nothing: the listener still accepts;
  *   - unspec: connect(AF_UNSPEC) stops it as SHUT_RDWR does;
  *   - child: a forked child holding the listener, the parent shuts it: the
- *     child's non-blocking accept says EINVAL, a new client is refused.
+ *     child's non-blocking accept says EINVAL, a new client is refused;
+ *   - resume: a listener bound by port number, stopped (SHUT_RD, or
+ *     connect(AF_UNSPEC)), listens again on that port at listen(), as
+ *     haproxy's "enable frontend" does (the kernel keeps the port of a
+ *     socket bound by number, SOCK_BINDPORT_LOCK); with and without
+ *     SO_REUSEADDR, and after a connection the server closed first (its
+ *     TIME_WAIT: without SO_REUSEADDR listen() says EADDRINUSE). Under the
+ *     shim before 2026-11-29 it listened on a new port and the old one
+ *     refused.
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (60 s) fired.
@@ -291,6 +299,81 @@ static void child_case(void)
     printf("ok: child: the child's accept says EINVAL once the parent stopped the listener\n");
 }
 
+/* ---- resume ---- */
+
+/* Binds l to 127.0.0.1 by port number (a port found free by a bind to 0),
+ * as a server's configuration names it; returns the port. */
+static unsigned bind_by_number(int l)
+{
+    for (int i = 0; i < 20; i++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        SYS(t);
+        unsigned port = bind_lo(t, 0);
+        close(t);
+        struct sockaddr_in a = ipv4_addr("127.0.0.1", port);
+        if (bind(l, (struct sockaddr *)&a, sizeof a) == 0)
+            return port;
+        CHECK(errno == EADDRINUSE, "bind to port %u: %s", port, strerror(errno));
+    }
+    failf(__LINE__, "no free port in 20 tries");
+}
+
+static void stop(int l, int how)
+{
+    if (how == SHUT_RD) {
+        SYS(shutdown(l, SHUT_RD));
+        return;
+    }
+    struct sockaddr sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_family = AF_UNSPEC;
+    SYS(connect(l, &sa, sizeof sa));
+}
+
+/* how: SHUT_RD or -1 (connect(AF_UNSPEC)); reuse: SO_REUSEADDR; served:
+ * a connection accepted and closed first by the server before the stop */
+static void resume_case(int how, int reuse, int served)
+{
+    char what[96];
+    snprintf(what, sizeof what, "resume after %s%s%s", how == SHUT_RD ? "SHUT_RD" :
+             "connect(AF_UNSPEC)", reuse ? ", SO_REUSEADDR" : "", served ? ", a TIME_WAIT" : "");
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(l);
+    if (reuse)
+        setsockopt_int(l, SOL_SOCKET, SO_REUSEADDR, 1);
+    unsigned port = bind_by_number(l);
+    SYS(listen(l, 16));
+    if (served) {
+        int c = connect_lo(port), a = accept_ready(l, 10000);
+        SYS(close(a)); /* the server first: its end goes into TIME_WAIT */
+        char b;
+        CHECK(read(c, &b, 1) == 0, "%s: the client read no EOF", what);
+        close(c);
+    }
+    stop(l, how);
+    refused(port, what);
+    if (served && !reuse) { /* the TIME_WAIT holds the port (inet_csk_get_port) */
+        int r = listen(l, 16);
+        CHECK(r < 0 && errno == EADDRINUSE, "%s: listen() again said %s, not EADDRINUSE", what,
+              r == 0 ? "0" : strerror(errno));
+        close(l);
+        printf("ok: %s: listen() again says EADDRINUSE without SO_REUSEADDR\n", what);
+        return;
+    }
+    SYS(listen(l, 16));
+    CHECK(port_of_fd(l) == port, "%s: listen() again took port %u, not %u", what, port_of_fd(l),
+          port);
+    int c = connect_lo(port), a = accept_ready(l, 10000);
+    SYS(write(a, "r", 1));
+    char b = 0;
+    read_exact(c, &b, 1, 10000);
+    CHECK(b == 'r', "%s: read %d", what, b);
+    close(c);
+    close(a);
+    close(l);
+    printf("ok: %s: listen() again listens on port it was bound to\n", what);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -305,5 +388,10 @@ int main(int argc, char **argv)
     shutwr_case();
     unspec_case();
     child_case();
+    resume_case(SHUT_RD, 1, 0);
+    resume_case(-1, 1, 0);
+    resume_case(SHUT_RD, 0, 0);
+    resume_case(SHUT_RD, 1, 1);
+    resume_case(-1, 0, 1);
     return 0;
 }

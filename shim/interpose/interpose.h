@@ -101,6 +101,11 @@ int shim_reconnect(int fd, const struct shim_fd *rec, const shim_name *n,
  * socket at fd with its epoll registrations and the listener's name.
  * Returns 0 or -1 with errno. */
 int shim_unlisten(int fd, const struct shim_fd *rec);
+/* listen() on fd, a TCP socket of family bound to local (port 0: unbound):
+ * if it is a listener stopped by shim_unlisten that could not keep its
+ * port, it binds there now, as TCP's listen() finds its port bound.
+ * 0, or -1 with bind()'s errno (EADDRINUSE: TCP's listen() answer). */
+int shim_reconnect_listen(int fd, int family, const struct sockaddr_storage *local);
 /* The wait of a blocking connect() for its handshake, at most SO_SNDTIMEO:
  * 0; -1 with errno: the handshake's error (the fd unconnected again as
  * above), EINPROGRESS (EALREADY if again) when SO_SNDTIMEO ran out, EINTR. */

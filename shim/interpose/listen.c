@@ -572,6 +572,11 @@ SHIM_EXPORT int listen(int fd, int backlog)
     memset(&local, 0, sizeof local);
     if (real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
         return -1;
+    if (shim_reconnect_listen(fd, family, &local) < 0)
+        return -1;
+    llen = sizeof local;
+    if (port_of(&local) == 0 && real_getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -1;
     if (port_of(&local) == 0) {
         /* TCP binds an unbound listener to an ephemeral port; so do we,
          * on the kernel socket, so the port is reserved for TCP too. */

@@ -81,6 +81,7 @@ static struct {
     int fd, err;
     uint64_t ino;
     struct sockaddr_storage name;
+    int lst; /* name is a stopped listener's port, which listen() takes again */
 } kept[LEFT_MAX];
 static _Atomic int nleft;
 
@@ -209,6 +210,28 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
     }
     pthread_mutex_unlock(&left_mu);
     return found;
+}
+
+int shim_reconnect_listen(int fd, int family, const struct sockaddr_storage *local)
+{
+    if (atomic_load(&nleft) == 0 || shim_ss_port(local) != 0)
+        return 0;
+    uint64_t ino = shim_fd_ino(fd);
+    struct sockaddr_storage name;
+    memset(&name, 0, sizeof name);
+    pthread_mutex_lock(&left_mu);
+    int n = atomic_load(&nleft);
+    for (int i = 0; i < n; i++)
+        if (kept_is(i, fd, ino) && kept[i].ino == ino) {
+            if (kept[i].lst && kept[i].name.ss_family == family)
+                name = kept[i].name;
+            break;
+        }
+    pthread_mutex_unlock(&left_mu);
+    if (!name.ss_family)
+        return 0;
+    socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return real_bind(fd, (const struct sockaddr *)&name, len);
 }
 
 /* ---- the bridge given back for a kernel socket ---- */
@@ -465,6 +488,33 @@ static void reset_queued(int fd)
     }
 }
 
+/* A stopped listener's socket t (at fd, the engine's listener gone, so its
+ * ports free) binds where the listener was, as TCP's keeps its port
+ * (tcp_set_state(TCP_CLOSE) puts it back only without SOCK_BINDPORT_LOCK):
+ * listen() again then takes that port back (haproxy's "enable frontend",
+ * its resume after a reload that failed). SO_REUSEADDR and SO_REUSEPORT
+ * as the app set them (a group's other members hold the port, and a
+ * TIME_WAIT of ours may). A bind(0) or a listen() without bind gave the
+ * listener a port the kernel would put back and choose again: the shim
+ * cannot tell those from a bind by number, and keeps that one too. If the
+ * bind fails (our TIME_WAIT holds the port, without SO_REUSEADDR), t stays
+ * unbound and listen() binds it then (shim_reconnect_listen), saying
+ * EADDRINUSE as TCP's does while the TIME_WAIT lasts. */
+static void rebind_kept(int fd, int reuseaddr, int reuseport, const struct sockaddr_storage *name)
+{
+    if (name->ss_family != AF_INET && name->ss_family != AF_INET6)
+        return;
+    if (reuseaddr)
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr);
+    if (reuseport)
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, sizeof reuseport);
+    socklen_t len = name->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
+    if (real_bind(fd, (const struct sockaddr *)name, len) < 0)
+        SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: the stopped listener's port stays unbound: %s", fd,
+                 shim_strerror(errno));
+}
+
 int shim_unlisten(int fd, const shim_fd *rec)
 {
     shim_name n;
@@ -476,6 +526,10 @@ int shim_unlisten(int fd, const shim_fd *rec)
         return -1;
     reset_queued(fd);
     int status = real_fcntl(fd, F_GETFL), fdflags = real_fcntl(fd, F_GETFD);
+    int reuseaddr = 0; /* the app's, copied onto its unix listener (sock.c) */
+    socklen_t rl = sizeof reuseaddr;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, &rl) < 0)
+        reuseaddr = 0;
     uint64_t ino = rec->ino ? rec->ino : shim_fd_ino(fd);
     int t = named && status >= 0 && fdflags >= 0
                 ? real_socket(rec->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP)
@@ -505,7 +559,9 @@ int shim_unlisten(int fd, const shim_fd *rec)
     /* the listener's name, as TCP's keeps its port bound (SOCK_BINDPORT_LOCK) */
     uint64_t tino = shim_fd_ino(fd);
     pthread_mutex_lock(&left_mu);
-    kept[left_entry(fd, tino)].name = n.local;
+    int k = left_entry(fd, tino);
+    kept[k].name = n.local;
+    kept[k].lst = 1;
     pthread_mutex_unlock(&left_mu);
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: listener %llu stopped (shutdown)", fd,
              (unsigned long long)rec->id);
@@ -513,5 +569,6 @@ int shim_unlisten(int fd, const shim_fd *rec)
      * process holds the listener open (then at its next hand-over) */
     if (n.pid == shim_procenv_owner())
         shim_engine_listener_closed(rec->id);
+    rebind_kept(fd, reuseaddr, rec->reuseport, &n.local);
     return 0;
 }

@@ -6,7 +6,9 @@
 # through the HTTP frontend, every request complete and kept alive on the
 # client side, a new backend connection each; curl fetches a 10 MiB file
 # through each frontend, sha256 equal; haproxy's stats say the backend
-# answered every request with 2xx; haproxy ends on SIGUSR1 (soft stop),
+# answered every request with 2xx; "disable frontend" refuses clients and
+# "enable frontend" serves them again on the same port; haproxy ends on
+# SIGUSR1 (soft stop),
 # status 0.  nftables counts the kernel TCP segments on the three ports: >
 # 0 over kernel TCP, 0 under the shim.
 . "$(dirname "$0")/../../lib/lib.sh"
@@ -77,6 +79,29 @@ CONF
         $1 == "py" && $2 == "s1" { print $c["hrsp_2xx"] }' "$T/stats.csv")
     [ "$ok2xx" = 2001 ] || { show "$T/stats.csv"; fail "haproxy stats: backend 2xx $ok2xx, want 2001"; }
     echo "ok: haproxy's stats: the backend answered 2,001 requests with 2xx"
+
+    # "disable frontend" stops its listener (connect(AF_UNSPEC)), "enable
+    # frontend" listens again (listen()) on the port it was bound to: under
+    # the shim before 2026-11-29 that took a new port, and the frontend's
+    # own stayed refused
+    ha_cmd() {
+        "$PY" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+sys.stdout.write(s.recv(4096).decode())' "$T/stats.sock" "$1"
+    }
+    ha_cmd "disable frontend web" >"$T/cli.out" || fail "haproxy's CLI: disable frontend"
+    rc=0
+    # (no fallback: its kernel TCP try would count as segments)
+    RUDP_FALLBACK=none run_app curl -sS --max-time 10 -o /dev/null "http://127.0.0.1:$H/8k" \
+        2>"$T/dis.err" || rc=$?
+    [ "$rc" = 7 ] || { show "$T/dis.err" "$T/cli.out"; fail "curl to a disabled frontend exited $rc, not 7 (refused)"; }
+    ha_cmd "enable frontend web" >>"$T/cli.out" || fail "haproxy's CLI: enable frontend"
+    run_app curl -sS --max-time 20 -o "$T/got.en" "http://127.0.0.1:$H/8k" ||
+        { rc=$?; show "$T/cli.out" "$T/haproxy.log"; fail "curl after enable frontend exited $rc"; }
+    [ "$(sha "$T/got.en")" = "$(sha "$BAT_TOP/www/8k")" ] || fail "8k after enable frontend: sha256 differs"
+    echo "ok: haproxy's disable frontend refuses clients, enable frontend serves them on its port again"
 
     rc=0
     stop_app "$HA" 30 USR1 || rc=$?
