@@ -14,13 +14,18 @@
  *     0), and the buffer as it was;
  *   - SO_PASSCRED: the answer a TCP socket of this kernel gives (0 on
  *     older kernels, EOPNOTSUPP on newer), and no SCM_CREDENTIALS ever
- *     comes with the bytes.
+ *     comes with the bytes;
+ *   - a 90,000-byte message sent to a fresh connection that has read
+ *     nothing shows whole, unread: FIONREAD counts it and MSG_PEEK returns
+ *     it (TCP's receive buffer, tcp_rmem[1], holds about 128 KB; a reader
+ *     that waits for a whole message this way before reading it).
  *
  * Before 2026-11-29 the shim's recv(MSG_TRUNC) copied 80 bytes into a
  * 16-byte buffer (past it) and said EFAULT for NULL, leaving the bytes;
  * MSG_ERRQUEUE read the stream's bytes (a blocking one waited for them);
  * SO_PASSCRED was the unix socket's, which then sent credentials with
- * every message; the name buffer got the unix name's family.
+ * every message; the name buffer got the unix name's family; FIONREAD and
+ * MSG_PEEK stopped at 65,408 bytes of the message, for ever.
  *
  * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
  * 3 if the watchdog (60 s) fired.
@@ -179,6 +184,34 @@ static void passcred_cases(int c, int a)
            want == 0 ? "0" : strerror(want_err));
 }
 
+#define WHOLE_BYTES 90000
+
+static void whole_case(void)
+{
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    static unsigned char buf[WHOLE_BYTES];
+    for (int i = 0; i < WHOLE_BYTES; i++)
+        buf[i] = pattern_byte((uint64_t)i);
+    write_exact(a, buf, WHOLE_BYTES);
+    /* poll() says POLLIN once any of it is there: the count is looked at
+     * every millisecond, for 2 s at most */
+    int q = inq(c);
+    for (double end = now_s() + 2; q < WHOLE_BYTES && now_s() < end; q = inq(c))
+        usleep(1000);
+    CHECK(q == WHOLE_BYTES, "a %d-byte message unread: FIONREAD says %d after 2 s", WHOLE_BYTES,
+          q);
+    memset(buf, 0, sizeof buf);
+    ssize_t r = recv(c, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    CHECK(r == WHOLE_BYTES, "a %d-byte message unread: MSG_PEEK returned %zd", WHOLE_BYTES, r);
+    for (int i = 0; i < WHOLE_BYTES; i++)
+        CHECK(buf[i] == pattern_byte((uint64_t)i), "MSG_PEEK: byte %d differs", i);
+    close(c);
+    close(a);
+    printf("ok: whole: a %d-byte message unread shows whole in FIONREAD and MSG_PEEK\n",
+           WHOLE_BYTES);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -192,5 +225,6 @@ int main(int argc, char **argv)
     passcred_cases(c, a);
     close(c);
     close(a);
+    whole_case();
     return 0;
 }

@@ -48,9 +48,14 @@ void shim_bridge_oob_init(int efd)
  * from a writer, where TCP stops it at the receiver's SO_RCVBUF (128 KiB:
  * tcp_rmem[1], half of it window) plus the writer's SO_SNDBUF: programs
  * count on their writes to such a peer queueing (libuv's
- * tcp_write_queue_order). 32 KiB (64 KiB of charge, the kernel doubles)
- * beside the 64 KiB window make TCP's 128 KiB. Measured on loopback
- * (512 MiB, reads of 256 KiB or 16 KiB): no slower than with the default.
+ * tcp_write_queue_order). 64 KiB (128 KiB of charge, the kernel doubles)
+ * shows a reader that has read nothing what TCP's receive buffer
+ * (tcp_rmem[1], 128 KiB) shows it: FIONREAD and MSG_PEEK see only this
+ * socket, and a reader waiting for a whole 90,000-byte message there
+ * waited for ever with 32 KiB (65,408 bytes; prog_recvflags). Beside the
+ * 64 KiB window a peer that reads nothing takes 192 KiB from a writer,
+ * against TCP's 128 KiB. Measured on loopback (512 MiB, reads of 256 KiB
+ * or 16 KiB): no slower than with the default.
  */
 void shim_bridge_efd_size(int efd)
 {
@@ -63,7 +68,7 @@ void shim_bridge_efd_size(int efd)
  * with what the reader took in a round trip, up to tcp_rmem[2]): each
  * time the app takes SHIM_BULK_OUT_BYTES within SHIM_BULK_OUT_MS (bulk_out:
  * 200 Mbit/s and more) efd's buffer doubles, up to SHIM_BRIDGE_BUF_MAX. A
- * reader that never reads, or reads slowly, keeps the 32 KiB above. With
+ * reader that never reads, or reads slowly, keeps the 64 KiB above. With
  * 32 KiB a fast reader emptied the bridge every ~30 us on the veth pair
  * (B11): the engine and the reader woke each other for each 30 KB, and
  * the pair ran at 7.6-8.5 Gbit/s; with 256 KiB 10.1-10.5, with 1 MiB

@@ -494,7 +494,7 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 /* The engine's end of a bridge: its SO_SNDBUF to start (a peer that
  * reads nothing is held as TCP's receive buffer holds it), and the most
  * it grows to for a reader that keeps up (bridgepump.c's grow_efd) */
-#define SHIM_BRIDGE_BUF (32 * 1024)
+#define SHIM_BRIDGE_BUF (64 * 1024)
 #define SHIM_BRIDGE_BUF_MAX (1024 * 1024)
 /* Whether an app thread's send may pay now, by what the engines publish
  * (no lock, no system call): one asleep, and few connections in all. */
