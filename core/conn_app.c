@@ -228,6 +228,11 @@ size_t rudp_conn_readable(const rudp_conn *c)
     return (size_t)(c->rcv_contig - c->rcv_read);
 }
 
+int rudp_conn_fin_received(const rudp_conn *c)
+{
+    return c->fin_received;
+}
+
 int rudp_conn_shutdown(rudp_conn *c, rudp_time now)
 {
     now = rudp__clock(c->ctx, now);

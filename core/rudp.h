@@ -890,6 +890,10 @@ ssize_t rudp_conn_read(rudp_conn *c, rudp_time now, void *buf, size_t len);
 /* Bytes rudp_conn_read() would return now without blocking. */
 size_t rudp_conn_readable(const rudp_conn *c);
 
+/* Whether the peer's FIN came, with every byte before it (TCP's SOCK_DONE:
+ * its reads end in EOF, even after a reset that came next). */
+int rudp_conn_fin_received(const rudp_conn *c);
+
 /*
  * Zero-copy reading: *p points at the next in-order bytes, valid until the
  * next call on the connection; returns how many are contiguous there (0 if

@@ -454,10 +454,16 @@ static void bridge_failed(bridge *b, int err)
 {
     if (b->fb && !b->established && shim_fallback_rudp_failed(b, &err, shim_now()))
         return; /* kernel TCP carries on (fallback.c) */
-    /* A reset in CLOSE_WAIT (the peer's FIN passed on, ours not asked
-     * for) is EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the
-     * answer to our write after the peer's close(). */
-    int close_wait = err == -ECONNRESET && b->peer_eof && !b->app_eof;
+    /* A reset in CLOSE_WAIT (the peer's FIN in, ours not asked for) is
+     * EPIPE, as tcp_reset() in net/ipv4/tcp_input.c says: the answer to
+     * our write after the peer's close(). The FIN may not be passed on
+     * yet (bytes before it wait for room in the app's end): TCP's came
+     * in order all the same, and its reads end in EOF (SOCK_DONE). A
+     * peer's shutdown(SHUT_WR) then close() with our bytes unread (Java's
+     * Socket.close()) sends both at once: its reader read ECONNRESET
+     * after the bytes, where TCP's reads EOF. */
+    int fin_in = b->peer_eof || (b->conn && rudp_conn_fin_received(b->conn));
+    int close_wait = err == -ECONNRESET && fin_in && !b->app_eof;
     if (close_wait)
         err = -EPIPE;
     shim_slot *s = shim_bridge_slot(b);
@@ -492,9 +498,9 @@ static void bridge_failed(bridge *b, int err)
      * read that copied some bytes took it, unix_stream_read_generic's
      * sock_error() on a short read, where TCP's keeps sk_err), the EOF
      * after is the error: SHIM_SLOT_F_EOF_ERR tells the interposed reads. */
-    if (!b->peer_eof && b->established && s)
+    if (!fin_in && b->established && s)
         atomic_fetch_or(&s->flags, SHIM_SLOT_F_EOF_ERR);
-    if (!b->peer_eof && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
+    if (!fin_in && b->established && b->unix_up && !b->app_gone && !b->hup && b->efd >= 0)
         shim_appfd_reset_mark(shim_bridge_slot(b), b->efd);
     /* A 0-RTT connect already said 0 and the app wrote its request into
      * the SYN: a refusal now must not read as the server's clean close
@@ -543,7 +549,7 @@ void shim_bridge_app_closed(bridge *b, rudp_time now)
         rudp_conn_set_user(b->conn, NULL);
         if (linger0) {
             rudp_conn_abort(b->conn, now);
-        } else if (b->late_data || (b->hup && rudp_conn_readable(b->conn) > 0)) {
+        } else if (b->late_data || (b->hup && !b->out_full && rudp_conn_readable(b->conn) > 0)) {
             /* Bytes came after the app's close() (our write to efd found
              * it closed; or they reached the connection in the turn that
              * read its hang-up, before we could pass them on: the app's
@@ -557,7 +563,8 @@ void shim_bridge_app_closed(bridge *b, rudp_time now)
              * data: the peer's read said ECONNRESET where TCP's says EOF.
              * (If the app closed with bytes in its end unread, pump_in met
              * ECONNRESET and aborted first, and a closed connection is
-             * left as it is.) */
+             * left as it is. Bytes that waited for room in the app's end,
+             * out_full, came before its close: they reset alone, below.) */
             rudp_conn_close_reset(b->conn, now);
         }
         rudp_conn_release(b->conn, now); /* FIN after queued data, or RST if unread */
@@ -575,11 +582,20 @@ void shim_bridge_app_closed(bridge *b, rudp_time now)
 
 /* After a hang-up: once every byte the app wrote is in (its EOF read, or
  * its end gone), the bridge finishes and is freed: 1. Else 0. */
+static int app_reset(bridge *b);
+
 static int app_done(bridge *b, rudp_time now)
 {
     if (!b->app_eof && !b->app_gone)
         return 0;
+    /* The app shut down writing (its EOF read long before), then closed
+     * with bytes we passed it unread: TCP's close() resets then, after the
+     * shutdown's FIN (the peer's reads EOF, its SO_ERROR EPIPE). The
+     * close's ECONNRESET waits on our end unread: the EOF ended our reads. */
+    int unread = !b->app_gone && b->conn && app_reset(b) == 2;
     b->app_gone = 1;
+    if (unread)
+        shim_bridge_close_unread(b, now);
     shim_bridge_app_closed(b, now);
     return 1;
 }
@@ -640,7 +656,7 @@ static void bridge_event(void *obj, uint32_t ev, rudp_time now)
             if (b->conn && how == 1)
                 rudp_conn_abort(b->conn, now);
             else if (b->conn)
-                rudp_conn_close_unread(b->conn, now);
+                shim_bridge_close_unread(b, now);
             shim_bridge_app_closed(b, now);
             return;
         }

@@ -28,6 +28,10 @@ void shim_bridge_app_closed(bridge *b, rudp_time now);
 
 /* Application -> connection (mark: look for urgent data's mark first). */
 void shim_bridge_pump_in(bridge *b, rudp_time now, int mark);
+/* The app closed with bytes we passed it unread: its connection resets
+ * after what the app wrote, and after a FIN if the app had shut down
+ * writing first (bridgepump.c). */
+void shim_bridge_close_unread(bridge *b, rudp_time now);
 /* Connection -> application. */
 void shim_bridge_pump_out(bridge *b, rudp_time now);
 

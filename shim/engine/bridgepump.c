@@ -207,13 +207,29 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
             continue;
         if (errno == ECONNRESET) {
             /* The app closed with bytes we sent it unread: TCP resets,
-             * after what the app wrote (rudp_conn_close_unread). */
+             * after what the app wrote (shim_bridge_close_unread). */
             b->app_eof = b->app_gone = 1;
-            rudp_conn_close_unread(b->conn, now);
+            shim_bridge_close_unread(b, now);
         }
         break;
     }
     shim_bridge_publish(b);
+}
+
+void shim_bridge_close_unread(bridge *b, rudp_time now)
+{
+    /* The app's shutdown(SHUT_WR) or SHUT_RDWR before its close() (Java's
+     * Socket.close() does both): TCP's FIN left at the shutdown, and the
+     * close's reset came after it; the peer, in CLOSE_WAIT by then, reads
+     * EOF and its writes say EPIPE. The engine reads the shutdown's EOF
+     * only after the bytes before it, and the close's ECONNRESET hides it
+     * when both came first (unix_stream_read_generic() says sk_err before
+     * RCV_SHUTDOWN): the slot's flag, set before the shutdown, tells. */
+    shim_slot *s = shim_bridge_slot(b);
+    if (s && (atomic_load(&s->flags) & SHIM_SLOT_F_WR_SHUT))
+        rudp_conn_close_reset(b->conn, now); /* the FIN, then the reset */
+    else
+        rudp_conn_close_unread(b->conn, now);
 }
 
 /* Our write to efd said EPIPE: the app closed its end, or shut its
@@ -225,7 +241,11 @@ static void app_refused(bridge *b)
 {
     b->app_gone = 1;
     struct pollfd p = {.fd = b->efd, .events = 0};
-    if (real_poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+    /* Not bytes that waited for room in the app's end before it closed
+     * (out_full): TCP's receive queue held those at the close, which
+     * then reset alone (the peer's write says ECONNRESET, not EPIPE and
+     * SIGPIPE after a FIN). */
+    if (!b->out_full && real_poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
         b->late_data = 1;
 }
 
@@ -443,6 +463,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         rudp_span sp[BRIDGE_SPANS];
         int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
         if (k == 0) {
+            b->out_full = 0;
             shim_bridge_unkeep(b);
             uint8_t x;
             ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
@@ -505,6 +526,8 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         }
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EAGAIN)
+            b->out_full = 1;
         if (w < 0 && errno == EPIPE) {
             /* The app shut its reading side or closed: data has no reader.
              * TCP resets when data arrives for a closed socket. */

@@ -212,6 +212,9 @@ typedef struct bridge {
     unsigned peer_eof : 1;  /* we passed the peer's FIN on (SHUT_WR on efd) */
     unsigned late_data : 1; /* bytes came for an app that had closed (or shut
                                reading) before they could reach it */
+    unsigned out_full : 1;  /* our last write to efd found it full: the
+                               connection holds bytes that came before the
+                               app made room (unread at its close, not late) */
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
