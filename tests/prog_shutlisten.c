@@ -19,6 +19,11 @@
  *   - unspec: connect(AF_UNSPEC) stops it as SHUT_RDWR does;
  *   - child: a forked child holding the listener, the parent shuts it: the
  *     child's non-blocking accept says EINVAL, a new client is refused;
+ *   - dup2: a listener's number dup2()'d over by a shut socket, as Java's
+ *     ServerSocket.close() does (with a thread blocked in accept(), which a
+ *     signal then interrupts, and without): every new client is refused.
+ *     Under the shim before 2026-11-29 the engine went on taking clients
+ *     and reset them at the hand-over (2 of 10 connects);
  *   - resume: a listener bound by port number, stopped (SHUT_RD, or
  *     connect(AF_UNSPEC)), listens again on that port at listen(), as
  *     haproxy's "enable frontend" does (the kernel keeps the port of a
@@ -36,6 +41,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -299,6 +305,52 @@ static void child_case(void)
     printf("ok: child: the child's accept says EINVAL once the parent stopped the listener\n");
 }
 
+/* ---- dup2 ---- */
+
+static int dup2_fd;
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+static void *dup2_accept(void *arg)
+{
+    (void)arg;
+    int a = accept(dup2_fd, NULL, NULL);
+    if (a >= 0)
+        close(a);
+    return NULL;
+}
+
+static void dup2_case(int blocked)
+{
+    dup2_fd = listener_lo(0, 16);
+    unsigned port = port_of_fd(dup2_fd);
+    int sp[2];
+    SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+    SYS(shutdown(sp[0], SHUT_RDWR)); /* Java's pre-close socket */
+    pthread_t t;
+    if (blocked) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1; /* no SA_RESTART: accept() says EINTR */
+        SYS(sigaction(SIGUSR1, &sa, NULL));
+        CHECK(pthread_create(&t, NULL, dup2_accept, NULL) == 0, "pthread_create");
+        usleep(100000); /* in accept() by now; if not, its accept() fails at once */
+    }
+    SYS(dup2(sp[0], dup2_fd));
+    if (blocked) {
+        CHECK(pthread_kill(t, SIGUSR1) == 0, "pthread_kill");
+        CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+    }
+    for (int i = 0; i < 10; i++)
+        refused(port, blocked ? "dup2 with accept() blocked" : "dup2");
+    close(dup2_fd);
+    close(sp[0]);
+    close(sp[1]);
+    printf("ok: dup2%s: a listener's number dup2()'d over refuses every new client\n",
+           blocked ? " with a thread blocked in accept()" : "");
+}
+
 /* ---- resume ---- */
 
 /* Binds l to 127.0.0.1 by port number (a port found free by a bind to 0),
@@ -388,6 +440,8 @@ int main(int argc, char **argv)
     shutwr_case();
     unspec_case();
     child_case();
+    dup2_case(0);
+    dup2_case(1);
     resume_case(SHUT_RD, 1, 0);
     resume_case(-1, 1, 0);
     resume_case(SHUT_RD, 0, 0);

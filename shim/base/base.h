@@ -65,6 +65,8 @@ extern int (*real_getsockopt)(int, int, int, void *, socklen_t *);
 extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
+extern int (*real_dup2)(int, int);
+extern int (*real_dup3)(int, int, int);
 extern int (*real_ioctl)(int, unsigned long, ...);
 extern int (*real_fcntl)(int, int, ...);
 extern int (*real_epoll_ctl)(int, int, int, struct epoll_event *);

@@ -9,7 +9,7 @@
 #ifndef SHIM_POISON_H
 #define SHIM_POISON_H
 #pragma GCC poison socket bind listen accept accept4 connect getsockname getpeername
-#pragma GCC poison getsockopt setsockopt shutdown ioctl epoll_ctl fcntl fcntl64
+#pragma GCC poison getsockopt setsockopt shutdown ioctl epoll_ctl fcntl fcntl64 dup2 dup3
 #pragma GCC poison sendto sendmsg recvfrom recvmsg sendmmsg recvmmsg write send writev
 #pragma GCC poison read readv recv poll ppoll epoll_wait epoll_pwait epoll_pwait2 select pselect
 /* Memory comes from the shim's allocator (alloc.c): shim_malloc, ... */

@@ -101,6 +101,9 @@ int shim_reconnect(int fd, const struct shim_fd *rec, const shim_name *n,
  * socket at fd with its epoll registrations and the listener's name.
  * Returns 0 or -1 with errno. */
 int shim_unlisten(int fd, const struct shim_fd *rec);
+/* dup2() (three 0) or dup3() of oldfd over newfd; a listener of ours at
+ * newfd is closed by it, as by close(), and its engine told (sock.c). */
+int shim_dup_over(int oldfd, int newfd, int flags, int three);
 /* listen() on fd, a TCP socket of family bound to local (port 0: unbound):
  * if it is a listener stopped by shim_unlisten that could not keep its
  * port, it binds there now, as TCP's listen() finds its port bound.

@@ -625,7 +625,7 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
     if (fl >= 0)
         real_fcntl(tfd, F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     plain_tcp_options(lfd, l, tfd);
-    if (dup3(tfd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+    if (real_dup3(tfd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
         real_close(tfd);
         return -1;
     }

@@ -615,3 +615,48 @@ SHIM_EXPORT int close(int fd)
     }
     return r;
 }
+
+/* dup2()/dup3() over a listener's number close that listener, as close()
+ * would, and its engine must learn of it: else it went on taking clients
+ * after their handshake and reset them at the hand-over, 2 of every 10
+ * connects in the 0.4 s after (a helper's hunt). Java closes a
+ * ServerSocket this way when a thread waits in accept(): a shut socket
+ * dup2()'d over the number wakes it, and the number is closed once the
+ * accept() returned (the engine then finds the listener gone: a blocked
+ * accept() holds its file, as TCP's holds its socket, so it is asked
+ * again at each new client). Other numbers are the kernel's business. */
+int shim_dup_over(int oldfd, int newfd, int flags, int three)
+{
+    if (!init() || oldfd == newfd)
+        return three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+    int saved = errno;
+    shim_fd rec;
+    shim_name n;
+    uint64_t listener = 0;
+    if (shim_front_can(SHIM_FRONT_SEES_CLOSE) && shim_fd_get(newfd, &rec) &&
+        rec.kind == SHIM_FD_LISTENER && shim_name_get(newfd, 0, &n) == 1 &&
+        n.pid == shim_procenv_owner())
+        listener = rec.id;
+    errno = saved;
+    int r = three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+    if (r < 0 || !listener)
+        return r;
+    saved = errno;
+    shim_fd_del(newfd);
+    shim_epollreg_unmark(newfd);
+    shim_epollreg_forget(newfd);
+    shim_pristine_forget(newfd);
+    shim_engine_listener_closed(listener);
+    errno = saved;
+    return r;
+}
+
+SHIM_EXPORT int dup2(int oldfd, int newfd)
+{
+    return shim_dup_over(oldfd, newfd, 0, 0);
+}
+
+SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    return shim_dup_over(oldfd, newfd, flags, 1);
+}

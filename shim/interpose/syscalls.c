@@ -143,6 +143,14 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
      * own: bytes kept for a read after a poll go into their bridge first
      * (interpose.h); only these, so that the program's other calls (a
      * futex-based lock's waits) never wait for an engine's turn */
+#ifdef SYS_dup2
+    case SYS_dup2:
+        shim_kept_flush();
+        return shim_dup_over((int)a[0], (int)a[1], 0, 0);
+#endif
+    case SYS_dup3:
+        shim_kept_flush();
+        return shim_dup_over((int)a[0], (int)a[1], (int)a[2], 1);
     case SYS_read:
     case SYS_readv:
     case SYS_poll:
@@ -155,8 +163,6 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
     case SYS_epoll_pwait2:
 #endif
     case SYS_dup:
-    case SYS_dup2:
-    case SYS_dup3:
     case SYS_splice:
     case SYS_sendfile:
 #ifdef SYS_io_uring_enter

@@ -318,7 +318,7 @@ static int give_up(struct engine *e, esock *s, unsigned port)
     shim_engine_unwatch(e, shim_esock_fd(s));
     memset(&port_of_sock(s)->endpoint, 0, sizeof port_of_sock(s)->endpoint);
     shim_porthand_close(s);
-    int r = dup3(nu, shim_esock_fd(s), O_CLOEXEC);
+    int r = real_dup3(nu, shim_esock_fd(s), O_CLOEXEC);
     real_close(nu);
     if (r < 0) {
         SHIM_LOG(RUDP_LOG_WARN, "UDP port %u: cannot give it up: %s", port, shim_strerror(errno));

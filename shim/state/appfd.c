@@ -316,7 +316,7 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs, int own
     if (real_fcntl(nfd, F_SETFL, status & (O_NONBLOCK | O_APPEND)) < 0)
         return -errno;
     shim_epollreg_detach(fd);
-    int r = dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    int r = real_dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
     int err = errno;
     shim_epollreg_attach(fd, keep_regs); /* the new file, or the old one back */
     if (r < 0)
