@@ -308,6 +308,12 @@ void shim_qlog_lock_renew(void);
 /* ---- log.c: write(2), never stdio: the application owns stdout ---- */
 
 void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The shim's log goes to stderr unless RUDP_LOG_FILE names a file; not
+ * where stderr is a connection (an inetd-style server's, vsftpd's session
+ * on fds 0-2): its peer would read our lines as the program's bytes.
+ * is_conn(fd) says whether fd, an AF_UNIX socket, is a connection of
+ * ours (set by the interposer at init); IPv4 and IPv6 sockets always are. */
+void shim_log_set_conn_check(int (*is_conn)(int fd));
 /* A block: one line as shim_log writes it, saying `head`, then `body`
  * (len bytes of whole lines, each indented by the caller), all in one
  * write(2) up to PIPE_BUF, so that no other line can fall inside it and

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,10 +57,37 @@ static int line_start(char *buf, size_t len, int level)
                     (int)getpid(), names[level >= 0 && level <= 4 ? level : 0]);
 }
 
+static int (*conn_check)(int fd);
+
+void shim_log_set_conn_check(int (*is_conn)(int fd))
+{
+    conn_check = is_conn;
+}
+
+/* Whether the log may be written to fd now: not to stderr when that is a
+ * connection (a program may dup2() one there at any time: vsftpd's
+ * session, inetd's services), whose peer would take our lines for the
+ * program's own bytes (its FTP replies came one behind). A file, a pipe,
+ * a terminal or journald's socket take it. */
+static int log_fd_ok(int fd)
+{
+    if (fd < 0)
+        return 0; /* a keeper with nowhere to write (keeper.c) */
+    if (fd != 2)
+        return 1; /* RUDP_LOG_FILE's */
+    int dom = 0;
+    socklen_t l = sizeof dom;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
+        return 1; /* not a socket */
+    if (dom == AF_INET || dom == AF_INET6)
+        return 0;
+    return dom != AF_UNIX || !conn_check || !conn_check(fd);
+}
+
 void shim_log(int level, const char *fmt, ...)
 {
-    if (shim_cfg.log_fd < 0)
-        return; /* a keeper with nowhere to write (keeper.c) */
+    if (!log_fd_ok(shim_cfg.log_fd))
+        return;
     char buf[1024];
     int n = line_start(buf, sizeof buf, level);
     if (n < 0)
@@ -80,7 +108,7 @@ void shim_log(int level, const char *fmt, ...)
 
 void shim_log_block(int level, const char *head, const char *body, size_t len)
 {
-    if (shim_cfg.log_fd < 0)
+    if (!log_fd_ok(shim_cfg.log_fd))
         return;
     char first[512];
     int n = line_start(first, sizeof first, level);

@@ -43,6 +43,16 @@ static int refused; /* a bad setting: TCP sockets fail (config.c); likewise */
  * would change a privileged program's transport with no configuration an
  * administrator meant for it. Kernel TCP is the safe answer for both.
  */
+
+/* Whether fd (an AF_UNIX socket) is the program's end of a connection of
+ * ours, whatever its number (a dup2() onto stderr keeps no record): its
+ * peer is an engine's end, by its name. For the log (base/log.c). */
+static int is_bridge(int fd)
+{
+    shim_name n;
+    return shim_name_get(fd, 1, &n) == 1 && n.kind == SHIM_NAME_ENGINE;
+}
+
 static void init_all(void)
 {
     shim_real_init();
@@ -64,6 +74,7 @@ static void init_all(void)
         return;
     }
     active = 1;
+    shim_log_set_conn_check(is_bridge); /* no log line into a connection */
     shim_ports_init(); /* what the engine calls of them (hooks.h) */
     shim_lifetime_init();
     shim_procenv_init();
