@@ -419,11 +419,15 @@ static void port_tick(rudp_conn *c, rudp_time now)
     arm_timer(c, now);
 }
 
+int rudp_conn_movable(const rudp_conn *c)
+{
+    return c->is_server && !c->dead && moving_state(c->state) && c->state != RUDP_TIME_WAIT;
+}
+
 int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned port)
 {
     now = rudp__clock(c->ctx, now);
-    if (!c->is_server || c->dead || !moving_state(c->state) || c->state == RUDP_TIME_WAIT ||
-        port == 0 || port > 65535)
+    if (!rudp_conn_movable(c) || port == 0 || port > 65535)
         return -EINVAL;
     rudp_path *p = &c->path;
     p->new_port = (uint16_t)port;

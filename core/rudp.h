@@ -1087,6 +1087,9 @@ int rudp_conn_offer_addr(rudp_conn *c, rudp_time now, const rudp_addr *local);
  * TIME_WAIT, a bad port).
  */
 int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned port);
+/* Whether rudp_conn_move_port would move c (a server's, established and
+ * not in TIME_WAIT): 1 or 0. */
+int rudp_conn_movable(const rudp_conn *c);
 
 /*
  * A server's connection lost its local address (deleted, or no longer

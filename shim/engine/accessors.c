@@ -228,6 +228,22 @@ int shim_esock_accepted(const esock *s)
     return n;
 }
 
+int shim_esock_movable(const esock *s)
+{
+    int n = 0;
+    for (bridge *b = s->e->bridges; b; b = b->next)
+        n += accepted_on(b, s) && rudp_conn_movable(b->conn);
+    return n;
+}
+
+int shim_esock_unmovable(const esock *s)
+{
+    /* s holds a reference for its listener and one for each connection
+     * accepted on it (conn_freed gives it back) */
+    int conns = s->refs - (s->listener ? 1 : 0), movable = shim_esock_movable(s);
+    return conns > movable ? conns - movable : 0;
+}
+
 int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now)
 {
     int moved = 0;

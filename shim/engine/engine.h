@@ -394,6 +394,14 @@ void shim_esock_check_soon(esock *s, rudp_time now);
  * to its client (rudp_conn_move_port, NEW_PORT): how many moved. */
 int shim_esock_accepted(const esock *s);
 int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now);
+/* The connections on listener socket s that shim_esock_move_accepted
+ * moves (the app's, established), and those it cannot move: those the
+ * app closed that are finishing (a FIN to be acknowledged, FIN_WAIT_2: a
+ * client that left TIME_WAIT or took no NEW_PORT there would never
+ * finish), in TIME_WAIT or a handshake. These need s's port until they
+ * end. */
+int shim_esock_movable(const esock *s);
+int shim_esock_unmovable(const esock *s);
 /* A tally of e: a handoff refused, the listener's name held by another. */
 void shim_engine_count_squatted(struct engine *e);
 

@@ -29,8 +29,15 @@
 static void on_conn_freed(void *user, uint32_t sock)
 {
     struct engine *e = user;
-    if (sock < e->nsocks && e->socks[sock])
-        shim_esock_unref(e->socks[sock]);
+    if (sock >= e->nsocks || !e->socks[sock])
+        return;
+    esock *s = e->socks[sock];
+    /* a stopped listener's socket that this connection kept (its
+     * features may let the rest go now: ports' SO_REUSEPORT group) */
+    const shim_listener_ops *lo = shim_hook.listener;
+    if (!s->listener && s->listener_id && s->refs > 1 && lo && lo->conn_ended)
+        lo->conn_ended(e, s);
+    shim_esock_unref(s);
 }
 
 static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const rudp_addr *local,

@@ -83,6 +83,9 @@ typedef struct shim_listener_ops {
      * s->listener_id set): the index of e's socket whose live listener
      * takes it (s->idx: none) */
     uint32_t (*live_twin)(struct engine *e, const struct esock *s);
+    /* a connection accepted on s, whose listener stopped, ends (its
+     * reference still held: s lives on with others) */
+    void (*conn_ended)(struct engine *e, struct esock *s);
     /* the core's same_endpoint (rudp_ctx_ops) */
     int (*same_endpoint)(void *user, uint32_t a, uint32_t b);
     /* whether s takes plain kernel TCP too (rudp-stat's listing) */

@@ -67,7 +67,7 @@ static int twin_socket(const esock *s, unsigned *port)
 int shim_portmove_conns(struct engine *e, esock *s, rudp_time now)
 {
     unsigned sport = shim_ss_port(&port_of_sock(s)->endpoint);
-    int n = shim_esock_accepted(s);
+    int n = shim_esock_movable(s);
     if (n == 0)
         return 0;
     unsigned port = 0;

@@ -68,6 +68,7 @@ static const shim_listener_ops listener_ops = {
     .keep_reserve = shim_tw_hold,
     .close = listener_close,
     .live_twin = shim_port_live_twin,
+    .conn_ended = shim_port_conn_ended,
     .same_endpoint = shim_port_same_endpoint,
     .plain_tcp = plain_tcp,
 };

@@ -361,17 +361,41 @@ int shim_port_hand_over(struct engine *e, esock *s, int pid)
     return moved;
 }
 
-void shim_port_leave_group(struct engine *e, esock *s)
+/* ending: a connection being freed, still counted by s */
+static void leave_group(struct engine *e, esock *s, int ending)
 {
     port_sock *ps = port_of_sock(s);
     unsigned port = shim_ss_port(&ps->endpoint);
     if (!ps->app_reuseport || port == 0)
         return; /* no group others may share, or the port already given up */
+    /* A connection that cannot move (its program closed it: a FIN or a
+     * reset still to be acknowledged) needs the port until it ends, soon
+     * (shim_port_conn_ended asks again then); with none left that moves,
+     * s closes then, and leaves the group, as before (nc -l closes its
+     * listener after its connection). */
+    int stay = shim_esock_unmovable(s) - ending;
+    if (ending && (stay || shim_esock_movable(s) == 0))
+        return;
+    if (stay) {
+        SHIM_LOG(RUDP_LOG_DEBUG, "UDP port %u: its listener closed; %d connection(s) that "
+                 "cannot move keep it in its SO_REUSEPORT group until they end", port, stay);
+        return;
+    }
     shim_xgroup_linger(s, shim_now());
     int moved = give_up(e, s, port);
     if (moved > 0)
         SHIM_LOG(RUDP_LOG_INFO, "UDP port %u: its listener closed: it leaves its SO_REUSEPORT "
                  "group, whose other members take every new client", port);
+}
+
+void shim_port_leave_group(struct engine *e, esock *s)
+{
+    leave_group(e, s, 0);
+}
+
+void shim_port_conn_ended(struct engine *e, esock *s)
+{
+    leave_group(e, s, 1);
 }
 
 void shim_port_yield_cmd(struct engine *e, void *req)

@@ -93,6 +93,10 @@ int shim_port_hand_over(struct engine *e, struct esock *s, int pid);
  * member tag held a while: shim_xgroup_linger), and leaves the group.
  * On e's thread, before s's listener closes. */
 void shim_port_leave_group(struct engine *e, struct esock *s);
+/* A connection accepted on s ends after its listener stopped: if the ones
+ * that cannot move are gone, those left move and s leaves its group now
+ * (as shim_port_leave_group). On e's thread. */
+void shim_port_conn_ended(struct engine *e, struct esock *s);
 
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address
