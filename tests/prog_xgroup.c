@@ -17,7 +17,9 @@
  *     client: every new client reaches the other member (kernel TCP: the
  *     listener left the group, its connection has a socket of its own),
  *     none refused; and the client it holds carries on, 2 MB in flight
- *     across the stop.
+ *     across the stop; again with a connection A closed first whose
+ *     client never closes (it cannot move: A's socket stays a second at
+ *     most, its new clients unanswered, then asked again).
  * Each check prints one "ok:" line; exit 0 iff every check held.
  */
 #include <errno.h>
@@ -495,7 +497,29 @@ static void pump_across_stop(int c, int a, int l, int how)
     }
 }
 
-static void check_leave(int how)
+/* A client the kernel gives to A (listening on la, here): connects until
+ * one comes; *c its end, *a A's. */
+static void client_of_a(int la, unsigned port, int *c, int *a)
+{
+    for (int i = 0; i < 64; i++) {
+        int x = connect_lo(port);
+        struct pollfd p[2] = {{.fd = la, .events = POLLIN}, {.fd = x, .events = POLLIN}};
+        CHECK(poll(p, 2, EVENT_MS) > 0, "client %d heard from no listener", i);
+        if (p[0].revents & POLLIN) {
+            *a = accept(la, NULL, NULL);
+            SYS(*a);
+            *c = x;
+            return;
+        }
+        wait_byte(x, 'b', "a client of B's");
+        close(x);
+    }
+    failf(__LINE__, "none of 64 clients reached A");
+}
+
+/* closing: A also closed a connection first whose client never closes
+ * (FIN_WAIT_2: it cannot move with the rest, and holds A's port a while) */
+static void check_leave(int how, int closing)
 {
     const char *stop_name = how == 0 ? "close()" : "shutdown(SHUT_RD)";
     int la = tcp_socket();
@@ -505,22 +529,14 @@ static void check_leave(int how)
     start_b_closing(port, la, &go, &stop, &ready);
     CHECK(write(go, "g", 1) == 1, "go: %s", strerror(errno));
     b_ready(ready);
-    /* a client the kernel gives to A (here): connect until one comes */
-    int hc = -1, ha = -1;
-    for (int i = 0; i < 64 && hc < 0; i++) {
-        int c = connect_lo(port);
-        struct pollfd p[2] = {{.fd = la, .events = POLLIN}, {.fd = c, .events = POLLIN}};
-        CHECK(poll(p, 2, EVENT_MS) > 0, "client %d heard from no listener", i);
-        if (p[0].revents & POLLIN) {
-            ha = accept(la, NULL, NULL);
-            SYS(ha);
-            hc = c;
-            break;
-        }
-        wait_byte(c, 'b', "a client of B's");
-        close(c);
+    int hc, ha, yc = -1, ya;
+    client_of_a(la, port, &hc, &ha);
+    if (closing) {
+        client_of_a(la, port, &yc, &ya);
+        close(ya); /* A's FIN; its client keeps its end open */
+        char b;
+        CHECK(read(yc, &b, 1) == 0, "the closing client read no EOF");
     }
-    CHECK(hc >= 0, "none of 64 clients reached A");
     SYS(fcntl(hc, F_SETFL, O_NONBLOCK));
     SYS(fcntl(ha, F_SETFL, O_NONBLOCK));
     pump_across_stop(hc, ha, la, how);
@@ -552,12 +568,15 @@ static void check_leave(int how)
     CHECK(read(hc, &b, 1) == 1 && b == 'y', "the held client: read %d: %s", b, strerror(errno));
     close(hc);
     close(ha);
+    if (yc >= 0)
+        close(yc);
     if (how != 0)
         close(la);
     end_b(go, stop, ready);
-    printf("ok: after a member's %s of its listener with a client held, %d of %d new clients "
-           "reached the other member, none refused, and the held client's %d MB in flight "
-           "across the stop all arrived\n", stop_name, served, LEAVE_CLIENTS,
+    printf("ok: after a member's %s of its listener with a client held%s, %d of %d new "
+           "clients reached the other member, none refused, and the held client's %d MB in "
+           "flight across the stop all arrived\n", stop_name,
+           closing ? " and one it closed still open" : "", served, LEAVE_CLIENTS,
            LEAVE_BYTES / 1000000);
 }
 
@@ -570,7 +589,8 @@ int main(int argc, char **argv)
     check_join(!nobulk);
     check_kill(0);
     check_kill(1);
-    check_leave(0);
-    check_leave(1);
+    check_leave(0, 0);
+    check_leave(1, 0);
+    check_leave(0, 1);
     return 0;
 }

@@ -387,6 +387,8 @@ static void read_udp(esock *s, uint32_t events, rudp_time now)
                 shim_hook.listener->live_twin &&
                 rudp_is_syn(e->iovs[i].iov_base, e->msgs[i].msg_len))
                 sidx = shim_hook.listener->live_twin(e, s);
+            if (sidx == UINT32_MAX)
+                continue; /* unanswered: its client asks again (live_twin) */
             rudp_addr a, local;
             shim_to_rudp_addr((struct sockaddr *)&e->addrs[i], &a);
             int has_local = s->pktinfo && pktinfo_local(&e->msgs[i].msg_hdr, &local);

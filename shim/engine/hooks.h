@@ -81,7 +81,9 @@ typedef struct shim_listener_ops {
     void (*close)(struct esock *s);
     /* A new client (a SYN) on s whose listener closed (s->listener NULL,
      * s->listener_id set): the index of e's socket whose live listener
-     * takes it (s->idx: none) */
+     * takes it (s->idx: none, refused; UINT32_MAX: left unanswered, for a
+     * listener of the group s is leaving to take when the client asks
+     * again) */
     uint32_t (*live_twin)(struct engine *e, const struct esock *s);
     /* a connection accepted on s, whose listener stopped, ends (its
      * reference still held: s lives on with others) */

@@ -72,6 +72,9 @@ typedef struct port_sock {
     /* the app set SO_REUSEPORT on the listener: other processes of its
      * uid may share the port (portshare.c: shim_port_leave_group) */
     uint8_t app_reuseport;
+    /* its listener stopped while connections that cannot move held the
+     * port: it leaves the group then at the latest (portshare.c); 0: no */
+    rudp_time leave_at;
 } port_sock;
 
 /* A listener's group of engines' part, shared by its members. */

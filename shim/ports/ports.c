@@ -127,6 +127,7 @@ void shim_ports_init(void)
     shim_engine_on(SHIM_ON_TICK, shim_portwatch_run);
     shim_engine_on(SHIM_ON_TICK, shim_tw_expire);
     shim_engine_on(SHIM_ON_TICK, shim_xgroup_linger_expire);
+    shim_engine_on(SHIM_ON_TICK, shim_port_leave_due);
     shim_engine_on(SHIM_ON_TICK, tcpl_retry);
     shim_engine_on(SHIM_ON_RETIRE, tw_leave);
     shim_engine_on_cmd(CMD_YIELD, shim_port_yield_cmd);

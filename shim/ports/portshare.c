@@ -361,8 +361,16 @@ int shim_port_hand_over(struct engine *e, esock *s, int pid)
     return moved;
 }
 
-/* ending: a connection being freed, still counted by s */
-static void leave_group(struct engine *e, esock *s, int ending)
+/* How long connections that cannot move may keep a stopped member in its
+ * group (its new clients unanswered meanwhile, shim_port_live_twin): a
+ * FIN or a reset is acknowledged within a few round trips; a client that
+ * never closes after our FIN (FIN_WAIT_2) must not hold the port. */
+#define LEAVE_WAIT RUDP_SEC(1)
+
+/* ending: a connection being freed, still counted by s; forced: the wait
+ * is over, those that cannot move stay behind (their packets leave by a
+ * socket their clients do not hear: they end by their timeouts) */
+static void leave_group(struct engine *e, esock *s, int ending, int forced)
 {
     port_sock *ps = port_of_sock(s);
     unsigned port = shim_ss_port(&ps->endpoint);
@@ -370,17 +378,23 @@ static void leave_group(struct engine *e, esock *s, int ending)
         return; /* no group others may share, or the port already given up */
     /* A connection that cannot move (its program closed it: a FIN or a
      * reset still to be acknowledged) needs the port until it ends, soon
-     * (shim_port_conn_ended asks again then); with none left that moves,
-     * s closes then, and leaves the group, as before (nc -l closes its
-     * listener after its connection). */
-    int stay = shim_esock_unmovable(s) - ending;
+     * (shim_port_conn_ended asks again then, LEAVE_WAIT at most); with
+     * none left that moves, s closes then, and leaves the group, as
+     * before (nc -l closes its listener after its connection). */
+    int stay = forced ? 0 : shim_esock_unmovable(s) - ending;
     if (ending && (stay || shim_esock_movable(s) == 0))
         return;
     if (stay) {
         SHIM_LOG(RUDP_LOG_DEBUG, "UDP port %u: its listener closed; %d connection(s) that "
                  "cannot move keep it in its SO_REUSEPORT group until they end", port, stay);
+        if (!ps->leave_at) {
+            rudp_time now = shim_now();
+            ps->leave_at = now + LEAVE_WAIT;
+            shim_engine_tick_by(e, ps->leave_at);
+        }
         return;
     }
+    ps->leave_at = 0;
     shim_xgroup_linger(s, shim_now());
     int moved = give_up(e, s, port);
     if (moved > 0)
@@ -390,12 +404,26 @@ static void leave_group(struct engine *e, esock *s, int ending)
 
 void shim_port_leave_group(struct engine *e, esock *s)
 {
-    leave_group(e, s, 0);
+    leave_group(e, s, 0, 0);
 }
 
 void shim_port_conn_ended(struct engine *e, esock *s)
 {
-    leave_group(e, s, 1);
+    leave_group(e, s, 1, 0);
+}
+
+void shim_port_leave_due(struct engine *e, rudp_time now)
+{
+    for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
+        esock *s = shim_engine_sock(e, i);
+        port_sock *ps = s ? port_of_sock(s) : NULL;
+        if (!ps || !ps->leave_at)
+            continue;
+        if (now >= ps->leave_at)
+            leave_group(e, s, 0, 1);
+        else
+            shim_engine_tick_by(e, ps->leave_at);
+    }
 }
 
 void shim_port_yield_cmd(struct engine *e, void *req)
@@ -491,6 +519,14 @@ uint32_t shim_port_live_twin(struct engine *e, const esock *s)
             endpoint_equal(&port_of_sock(t)->endpoint, &port_of_sock(s)->endpoint))
             return i;
     }
+    /* A member of a SO_REUSEPORT group that other processes may share,
+     * its listener stopped, still on the port for connections that cannot
+     * move yet (leave_group): the client gets no refusal, which TCP's
+     * would never get from the group; it asks again (the handshake's
+     * retransmission, 0.1-1 s), by when this socket has left, most often,
+     * and another member answers. */
+    if (port_of_sock(s)->app_reuseport && port_of_sock(s)->endpoint.ss_family)
+        return UINT32_MAX;
     return shim_esock_index(s);
 }
 

@@ -97,6 +97,9 @@ void shim_port_leave_group(struct engine *e, struct esock *s);
  * that cannot move are gone, those left move and s leaves its group now
  * (as shim_port_leave_group). On e's thread. */
 void shim_port_conn_ended(struct engine *e, struct esock *s);
+/* SHIM_ON_TICK: a stopped member whose connections that cannot move held
+ * it for a second leaves its group now, those behind (portshare.c). */
+void shim_port_leave_due(struct engine *e, rudp_time now);
 
 /* The application is about to bind its UDP socket fd to addr: every
  * listener of this process whose rudp socket holds an overlapping address
@@ -141,7 +144,9 @@ uint32_t shim_port_endpoint_sock(struct engine *e, const struct sockaddr_storage
  * with several engines SO_REUSEPORT: one kernel group for both, which
  * gives a new client's first datagram to either). The index of e's
  * socket of the live listener on s's endpoint, to take that datagram as
- * its own; s's own index if there is none. On e's thread. */
+ * its own; s's own index if there is none (refused), UINT32_MAX if s is
+ * leaving a group others may share (unanswered, asked again). On e's
+ * thread. */
 uint32_t shim_port_live_twin(struct engine *e, const struct esock *s);
 
 /* TIME_WAIT on a listener's TCP port. Linux keeps the port of a connection
