@@ -751,6 +751,8 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             rudp__conn_arm(c, RUDP_T_GIVEUP, rudp__conn_giveup_at(c));
             return;
         }
+        if (c->state != RUDP_SYN_SENT && !rudp__conn_stream_unacked(c))
+            return; /* armed for bytes acknowledged since: nothing to guard */
         rudp__conn_fail(c, now, -ETIMEDOUT,
                         c->state != RUDP_SYN_SENT ? RUDP_CAUSE_USER_TIMEOUT
                         : c->keyed                ? RUDP_CAUSE_NO_AUTH_ANSWER
@@ -788,6 +790,14 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
         }
         return;
     case RUDP_T_IDLE:
+        if (rudp__conn_stream_unacked(c) && rudp__timer_armed(&c->timers[RUDP_T_GIVEUP])) {
+            /* Not idle: the user timeout decides for bytes in flight, as
+             * TCP's keepalive waits while its write queue holds any (an
+             * SO_KEEPALIVE of seconds ended a writer on a path dark for
+             * as long). Looked at again an idle time on. */
+            rudp__conn_arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
+            return;
+        }
         rudp__conn_fail(c, now, -ETIMEDOUT, RUDP_CAUSE_IDLE_TIMEOUT);
         return;
     case RUDP_T_DRAIN:

@@ -733,6 +733,15 @@ static inline int rudp__conn_have_stream_to_send(const rudp_conn *c)
         return 1;
     return c->fin_off != RUDP_FIN_NONE && !c->fin_sent && c->snd_nxt == c->fin_off;
 }
+/* Whether stream data or our FIN is unacknowledged, sent or not. What
+ * the user timeout guards, as TCP's retransmissions and zero-window probes
+ * (a reader whose only frames in flight are PINGs or window updates is not
+ * ended by it: TCP's idle reader is not), and what puts the idle timeout
+ * off, as TCP's keepalive waits for an empty write queue. */
+static inline int rudp__conn_stream_unacked(const rudp_conn *c)
+{
+    return rudp__seq_lt(c->snd_una, c->snd_end) || (c->fin_off != RUDP_FIN_NONE && !c->fin_acked);
+}
 /* Bytes the application may queue now (send buffer and flow control). */
 size_t rudp__conn_send_space(const rudp_conn *c);
 /* Whether state s still sends stream data or acknowledgements. */

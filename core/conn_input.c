@@ -200,8 +200,9 @@ static void process_ack(rudp_conn *c, rudp_time now, const rudp_frame *f, int *b
     if (c->state == RUDP_CLOSED)
         return; /* the ACK finished the connection: enter_closed() disarmed every timer */
     if (n > 0) {
-        /* user_timeout counts from the last progress */
-        if (c->rec.eliciting_in_flight)
+        /* user_timeout counts from the last progress, while stream data
+         * or the FIN is unacknowledged and something asks for an answer */
+        if (c->rec.eliciting_in_flight && rudp__conn_stream_unacked(c))
             rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
         else
             rudp__conn_disarm(c, RUDP_T_GIVEUP);

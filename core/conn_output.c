@@ -450,13 +450,14 @@ static int send_one(rudp_conn *c, rudp_time now)
                 s.flags |= RUDP_SENT_COPIED;
         }
     }
-    int nothing_in_flight = c->rec.eliciting_in_flight == 0;
     s.size = (uint32_t)rudp__conn_send_data(c, pn, buf, off);
     rudp__recovery_on_sent(&c->rec, &c->cc, now, &s);
     ctx->stats.pkts_sent++;
     if (s.flags & RUDP_SENT_IN_FLIGHT) {
         paced(c, now, s.size);
-        if (nothing_in_flight && !rudp__timer_armed(&c->timers[RUDP_T_GIVEUP]))
+        /* the user timeout runs while stream data or the FIN waits for
+         * its acknowledgement (rudp__conn_stream_unacked) */
+        if (rudp__conn_stream_unacked(c) && !rudp__timer_armed(&c->timers[RUDP_T_GIVEUP]))
             rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.user_timeout);
     }
     if (probe && (s.flags & RUDP_SENT_ACK_ELICITING))

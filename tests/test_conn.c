@@ -1110,6 +1110,100 @@ Test(liveness, timeouts_turned_off_end_nothing_and_on_again_find_the_dead_peer)
     sim_free(&s);
 }
 
+/* TCP_USER_TIMEOUT bounds how long sent data may go unacknowledged; a
+ * reader with nothing to send is not ended by it, only by its idle
+ * timeout (TCP's idle reader by nothing at all). Before, the reader's
+ * keepalive PINGs, which ask for an answer, ran the user timeout: a
+ * TCP_USER_TIMEOUT of 8 s ended an idle reader 8 s into an outage (a
+ * helper's hunt in namespaces). */
+Test(liveness, the_user_timeout_does_not_end_a_reader_with_nothing_to_send)
+{
+    sim s;
+    sim_init(&s, 33);
+    rudp_config cfg = quick_cfg();
+    cfg.keepalive = RUDP_SEC(1);
+    cfg.idle_timeout = RUDP_SEC(20);
+    cfg.user_timeout = RUDP_SEC(2);
+    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app srv = {.to_send = 1000, .expect = UINT64_MAX, .no_shutdown = 1},
+            cli = {.expect = UINT64_MAX, .no_shutdown = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(u64, s.apps[ci].received, 1000));
+    s.ep[b].down = 1; /* the writer vanishes; the reader keeps probing it */
+    rudp_time gone = s.now;
+    sim_run_until(&s, gone + RUDP_SEC(15));
+    cr_assert(eq(int, s.apps[ci].error, 0), "the user timeout ended a reader (cause %d)",
+              s.apps[ci].cause);
+    sim_run_until(&s, gone + RUDP_SEC(25));
+    cr_assert(eq(int, s.apps[ci].error, -ETIMEDOUT));
+    cr_assert(eq(int, s.apps[ci].cause, RUDP_CAUSE_IDLE_TIMEOUT));
+    cr_assert(le(u64, s.apps[ci].error_time, gone + RUDP_SEC(20) + RUDP_MS(100)));
+    s.ep[b].down = 0;
+    sim_free(&s);
+}
+
+/* A writer 10 Mbit/s and 20 ms from its reader, with keepalive 1 s, idle
+ * timeout 3 s and user timeout 10 s; the path goes dark 2 s in, for
+ * `dark` (0: for good). The reader's idle timeout is a minute. */
+static int dark_writer(sim *s, uint64_t seed, rudp_time dark, sim_app *srv, sim_app *cli)
+{
+    sim_init(s, seed);
+    rudp_config wcfg = quick_cfg(), rcfg = quick_cfg();
+    wcfg.keepalive = RUDP_SEC(1);
+    wcfg.idle_timeout = RUDP_SEC(3);
+    wcfg.user_timeout = RUDP_SEC(10);
+    rcfg.idle_timeout = RUDP_SEC(60);
+    int a = sim_add_ep(s, &wcfg), b = sim_add_ep(s, &rcfg);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[b][a] : &s->link[a][b];
+        l->delay = RUDP_MS(20);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    *srv = (sim_app){.expect = 8000000};
+    *cli = (sim_app){.to_send = 8000000};
+    sim_listen(s, b, srv, 16);
+    int ci = sim_connect(s, a, b, cli, NULL);
+    sim_run_until(s, s->now + RUDP_SEC(2));
+    s->link[a][b].cut_at = s->link[b][a].cut_at = s->now;
+    s->link[a][b].cut_until = s->link[b][a].cut_until = dark ? s->now + dark : 0;
+    return ci;
+}
+
+/* The idle timeout is for a connection with nothing in flight: while
+ * stream data waits for its acknowledgement the user timeout decides, as
+ * TCP's keepalive waits while its write queue holds data. Before, an
+ * SO_KEEPALIVE of 5 + 2 x 3 s (the shim's idle timeout of 11 s) ended a
+ * writer 11 s into an outage, where TCP's resumed (a helper's hunt). */
+Test(liveness, the_idle_timeout_waits_while_stream_data_is_unacknowledged, .timeout = 30)
+{
+    sim s;
+    sim_app srv, cli;
+    int ci = dark_writer(&s, 34, RUDP_SEC(8), &srv, &cli);
+    rudp_time cut = s.now;
+    sim_run_until(&s, cut + RUDP_SEC(60));
+    sim_app *c = &s.apps[ci], *sv = app_on(&s, 1);
+    cr_assert(eq(int, c->error, 0), "an 8 s outage ended the writer (cause %d, at %.1f s)",
+              c->cause, (double)(c->error_time - cut) / 1e9);
+    cr_assert(eq(u64, sv->received, 8000000), "the transfer completed");
+    cr_assert(not(sv->corrupt));
+    sim_free(&s);
+
+    /* dark for good: the user timeout, counted from the last progress */
+    ci = dark_writer(&s, 35, 0, &srv, &cli);
+    cut = s.now;
+    sim_run_until(&s, cut + RUDP_SEC(20));
+    c = &s.apps[ci];
+    cr_assert(eq(int, c->error, -ETIMEDOUT));
+    cr_assert(eq(int, c->cause, RUDP_CAUSE_USER_TIMEOUT));
+    cr_assert(ge(u64, c->error_time, cut + RUDP_SEC(10) - RUDP_MS(200)));
+    cr_assert(le(u64, c->error_time, cut + RUDP_SEC(10) + RUDP_MS(200) + RUDP_TIMER_TICK_NS));
+    sim_free(&s);
+}
+
 Test(flow, a_stalled_reader_keeps_the_initial_window_whatever_the_maximum, .timeout = 20)
 {
     /* With the default 8 MiB maximum, a reader that never reads holds the
