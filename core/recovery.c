@@ -67,6 +67,11 @@ static void pop_done(rudp_recovery *r)
     }
 }
 
+static uint32_t carries_stream(const rudp_sent *s)
+{
+    return s->stream_len || (s->flags & RUDP_SENT_FIN);
+}
+
 void rudp__recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_sent *s)
 {
     if (r->count == 0)
@@ -84,6 +89,7 @@ void rudp__recovery_on_sent(rudp_recovery *r, rudp_cc *cc, rudp_time now, rudp_s
     }
     if (s->flags & RUDP_SENT_ACK_ELICITING) {
         r->eliciting_in_flight++;
+        r->stream_in_flight += carries_stream(s);
         r->last_eliciting_sent = now;
         r->last_eliciting_ack_now = (s->flags & RUDP_SENT_ACK_NOW) != 0;
     }
@@ -98,8 +104,10 @@ static void leave_flight(rudp_recovery *r, rudp_sent *s)
 {
     if (s->flags & RUDP_SENT_IN_FLIGHT)
         r->bytes_in_flight -= s->size;
-    if (s->flags & RUDP_SENT_ACK_ELICITING)
+    if (s->flags & RUDP_SENT_ACK_ELICITING) {
         r->eliciting_in_flight--;
+        r->stream_in_flight -= carries_stream(s);
+    }
 }
 
 typedef struct loss_result {
@@ -377,6 +385,19 @@ rudp_time rudp__recovery_deadline(const rudp_recovery *r, const rudp_rtt *rtt,
      * gone for good is given up by user_timeout, not by the backoff). */
     rudp_time wait = pto << shift;
     rudp_time most = pto > RUDP_PTO_BACKOFF_MAX ? pto : RUDP_PTO_BACKOFF_MAX;
+    /* With no stream byte in flight (a keepalive's PING, a window update:
+     * nothing waits for the path's return), up to an eighth of the silence
+     * so far, at most TCP's RTO ceiling: an idle connection to a peer gone
+     * for the idle timeout's 15 minutes costs about 50 probes, not 900
+     * (TCP's idle connection sends none). Bytes in flight
+     * keep the second: a blackout's end is found within it. */
+    if (r->pto_count && r->stream_in_flight == 0 && base > r->pto_first_at) {
+        rudp_time eighth = (base - r->pto_first_at) / 8;
+        if (eighth > RUDP_PTO_BACKOFF_CEIL)
+            eighth = RUDP_PTO_BACKOFF_CEIL;
+        if (eighth > most)
+            most = eighth;
+    }
     return base + (wait < most ? wait : most);
 }
 

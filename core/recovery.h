@@ -90,6 +90,7 @@ typedef struct rudp_recovery {
     int has_acked;
     uint64_t bytes_in_flight;
     uint32_t eliciting_in_flight;
+    uint32_t stream_in_flight;    /* ... of them carrying stream bytes or the FIN */
     rudp_time last_eliciting_sent;
     int last_eliciting_ack_now;   /* it asked for an immediate ACK */
     rudp_time loss_time;          /* 0: no packet awaits the time threshold */

@@ -488,6 +488,9 @@ enum {
 /* The probe timeout backs off, doubling, up to this (or the PTO itself if
  * larger): a path that comes back after a blackout is found within it. */
 #define RUDP_PTO_BACKOFF_MAX RUDP_SEC(1)
+/* ... and in a longer silence up to an eighth of it, at most this (TCP's
+ * TCP_RTO_MAX): recovery.c. */
+#define RUDP_PTO_BACKOFF_CEIL RUDP_SEC(120)
 
 /*
  * Pops the next connection with pending events. Returns 1 and fills *conn and

@@ -133,7 +133,9 @@ static void teardown(void)
     rudp__recovery_free(&F.r);
 }
 
-static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
+/* A packet of `size` bytes; an ack-eliciting one carries stream bytes,
+ * unless `ping`. */
+static uint64_t send_any(rudp_time now, uint32_t size, uint8_t flags, int ping)
 {
     cr_assert(eq(int, rudp__recovery_reserve(&F.r), 0));
     rudp_sent s;
@@ -141,8 +143,15 @@ static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
     s.pn = rudp__recovery_next_pn(&F.r);
     s.size = size;
     s.flags = flags;
+    if ((flags & RUDP_SENT_ACK_ELICITING) && !ping)
+        s.stream_len = size;
     rudp__recovery_on_sent(&F.r, &F.cc, now, &s);
     return s.pn;
+}
+
+static uint64_t send_pkt(rudp_time now, uint32_t size, uint8_t flags)
+{
+    return send_any(now, size, flags, 0);
 }
 
 /* An ACK of one range [lo, hi]. */
@@ -383,6 +392,45 @@ Test(recovery, pto_fires_after_last_eliciting_packet_and_backs_off, .init = setu
     send_pkt(t + RUDP_MS(1), PKT, ELICIT);
     cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD),
                  t + RUDP_MS(1) + rudp__rtt_pto(&F.rtt, MAD)));
+}
+
+/* With only a PING in flight (an idle connection's keepalive) the wait
+ * grows past the second to an eighth of the silence since the first
+ * probe timeout, up to RUDP_PTO_BACKOFF_CEIL: a peer gone for 15 minutes
+ * costs tens of probes, not 900. A stream byte in flight brings the
+ * second back (the blackout's end found within it, as above). */
+Test(recovery, an_idle_probe_backs_off_to_an_eighth_of_the_silence, .init = setup,
+     .fini = teardown)
+{
+    send_any(T0, 40, ELICIT, 1);
+    rudp_time at = rudp__recovery_deadline(&F.r, &F.rtt, MAD);
+    cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, at, MAD, &F.cb),
+                 RUDP_TIMEOUT_PTO));
+    rudp_time first = at;
+    int probes = 1;
+    while (at - first < RUDP_SEC(900)) {
+        /* each timeout's probe is another PING, sent as it fires */
+        send_any(at, 40, ELICIT, 1);
+        rudp_time next = rudp__recovery_deadline(&F.r, &F.rtt, MAD);
+        rudp_time eighth = (at - first) / 8;
+        rudp_time most = eighth > RUDP_SEC(1) ? eighth : RUDP_SEC(1);
+        if (most > RUDP_PTO_BACKOFF_CEIL)
+            most = RUDP_PTO_BACKOFF_CEIL;
+        cr_assert(le(u64, next - at, most), "probe %d waits %llu ms", probes,
+                  (unsigned long long)((next - at) / 1000000));
+        cr_assert(eq(int, rudp__recovery_on_timeout(&F.r, &F.cc, &F.rtt, next, MAD, &F.cb),
+                     RUDP_TIMEOUT_PTO));
+        at = next;
+        probes++;
+    }
+    cr_assert(le(int, probes, 60), "%d probes in 15 minutes (1 s apart: 900)", probes);
+    cr_assert(ge(u64, at - first, RUDP_SEC(900)));
+    /* 15 minutes on, the wait is at the ceiling */
+    send_any(at, 40, ELICIT, 1);
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD) - at, RUDP_PTO_BACKOFF_CEIL));
+    /* a stream byte in flight: the second again */
+    send_any(at, PKT, ELICIT, 0);
+    cr_assert(eq(u64, rudp__recovery_deadline(&F.r, &F.rtt, MAD) - at, RUDP_PTO_BACKOFF_MAX));
 }
 
 Test(recovery, a_late_timeout_fires_once_not_once_per_missed_backoff, .init = setup,
