@@ -19,9 +19,9 @@ void rudp_config_default(rudp_config *cfg)
     cfg->initial_rtt = RUDP_MS(100);
     cfg->max_ack_delay = RUDP_MS(25);
     cfg->connect_timeout = RUDP_SEC(30);
-    cfg->user_timeout = RUDP_SEC(120);
+    cfg->user_timeout = RUDP_SEC(900);
     cfg->keepalive = RUDP_SEC(15);
-    cfg->idle_timeout = RUDP_SEC(120);
+    cfg->idle_timeout = RUDP_SEC(900);
     cfg->linger = RUDP_SEC(60);
     cfg->source_limit = 64;
     cfg->cc = NULL;

@@ -74,9 +74,9 @@ typedef struct rudp_config {
     rudp_time initial_rtt;      /* RTT assumed before a sample (100 ms) */
     rudp_time max_ack_delay;    /* longest we delay an ACK (25 ms) */
     rudp_time connect_timeout;  /* handshake budget -> ETIMEDOUT (30 s) */
-    rudp_time user_timeout;     /* data unacknowledged this long -> ETIMEDOUT (120 s) */
+    rudp_time user_timeout;     /* stream data unacknowledged this long -> ETIMEDOUT (15 min) */
     rudp_time keepalive;        /* idle time before a keepalive probe, 0 = off (15 s) */
-    rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (120 s) */
+    rudp_time idle_timeout;     /* nothing heard this long -> ETIMEDOUT, 0 = off (15 min) */
     rudp_time linger;           /* a released conn may take this long to finish (60 s) */
     uint32_t source_limit;      /* listener: connections one source address may have in
                                    the handshake or waiting for accept (64; 0: none) */

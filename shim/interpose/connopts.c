@@ -28,7 +28,7 @@
  *   bridge. getsockopt(SO_SNDBUF) meanwhile shows what the app had.
  * - SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT: TCP finds
  *   a silent peer dead idle + intvl x cnt seconds after its last segment;
- *   where that is sooner than rudp's idle timeout (RUDP_IDLE_TIMEOUT, 120 s)
+ *   where that is sooner than rudp's idle timeout (RUDP_IDLE_TIMEOUT, 15 min)
  *   it becomes the connection's idle timeout, and the keepalive probe goes
  *   after the idle time (rudp_conn_set_timeouts); TCP_USER_TIMEOUT becomes
  *   its user timeout. Set before connect(), on the live socket, or on the
