@@ -172,8 +172,8 @@ typedef struct shim_lifetime_ops {
     int (*adopt_fds)(struct engine *e, int *fds, int n);
     int (*wake_fd)(struct engine *e, int *own);
     /* A connect's kernel TCP won in a keeper or for a CLONE_VM child
-     * (fallback.c; exechand.c does it): relays carry it on between the
-     * bridge's end efd and tfd (shim_exechand_relay; unset: -ENOSYS);
+     * (fallback.c; relay.c does it): relays carry it on between the
+     * bridge's end efd and tfd (shim_relay_start; unset: -ENOSYS);
      * in a keeper after exec, whether a new image takes sockets
      * (shim_exechand_live; unset: 0), tfd sent to it for the app's fd
      * (shim_exechand_send), and its answer (shim_exechand_answer; unset:

@@ -180,7 +180,7 @@ static void keeper_main(int verdict, int engine)
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), nrun,
              (int)handed);
     shim_engines_run_kept(); /* until the work of each is done */
-    shim_exechand_relays_wait(); /* connections carried on over kernel TCP */
+    shim_relays_wait(); /* connections carried on over kernel TCP */
     shim_execpass_keeper_wait();
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d done", (int)getpid());
     shim_slots_keeper_done();

@@ -86,14 +86,14 @@ void shim_execpass_keeper_wait(void);
 void shim_execpass_adopt(void);
 int shim_execpass_hand(const char **apps);
 
-/* In a keeper, or for a CLONE_VM child's connect (fallback.c): carries a
+/* relay.c. In a keeper, or for a CLONE_VM child's connect (fallback.c): carries a
  * connection on between the bridge's end efd and the TCP socket tfd (both
  * ours from then on, engine-owned), on threads of its own, and retires
  * slot (UINT32_MAX: none) when it ends; 0 or -errno (then both are still
- * the caller's). shim_exechand_relays_wait returns once every relay has
+ * the caller's). shim_relays_wait returns once every relay has
  * ended. */
-int shim_exechand_relay(int efd, int tfd, uint32_t slot);
-void shim_exechand_relays_wait(void);
+int shim_relay_start(int efd, int tfd, uint32_t slot);
+void shim_relays_wait(void);
 
 /* At exit: whatever the engine still carries goes on in a keeper process. */
 void shim_keeper_exit(void);
