@@ -4,6 +4,8 @@
  *
  *   prog_keeperhand listener   a listener that lives on in an exec'd image
  *   prog_keeperhand exec       a non-blocking connect that execs at once
+ *   prog_keeperhand relayexit  a connection made, then held by a forked
+ *                              child after its maker exits (check_relayexit)
  *
  *   - listener: a child A listens on a loopback port the kernel chose,
  *     forks a grandchild that execs this program (which inherits the
@@ -35,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "progutil.h"
@@ -284,6 +287,65 @@ static void check_exit(void)
     reap(-1, "its forked child");
 }
 
+/* ---- relayexit ----
+ *
+ * The connect completes (over the fallback's kernel TCP: where the engines
+ * keep a table of their own, RUDP_FD_TABLE=own, the shim relays it in the
+ * process), the process forks and exits while its child holds the fd; the
+ * child talks only once the parent is gone. Kernel TCP: the socket is the
+ * child's, nothing else runs. Under the shim the relay goes on in a keeper
+ * and ends with the connection: every process this test made ends (it is
+ * their subreaper). Before 2026-11-29 the keeper inherited the relay's
+ * count without its threads and waited for them for ever. */
+static void check_relayexit(void)
+{
+    SYS(prctl(PR_SET_CHILD_SUBREAPER, 1));
+    unsigned port;
+    pid_t s = start_server(1, &port);
+    int gone[2];
+    SYS(pipe(gone));
+    pid_t c = fork();
+    SYS(c);
+    if (c == 0) {
+        int fd = connect_nb(port);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        CHECK(poll(&p, 1, EVENT_MS) == 1 && so_error(fd) == 0, "the connect did not complete");
+        pid_t q = fork();
+        SYS(q);
+        if (q == 0) {
+            /* talks once its parent is gone: EOF on the pipe it held */
+            close(gone[1]);
+            char x;
+            struct pollfd g = {.fd = gone[0], .events = POLLIN};
+            CHECK(poll(&g, 1, EVENT_MS) == 1 && read(gone[0], &x, 1) == 0, "its parent's end unseen");
+            talk(fd, "poll", "a forked child whose parent exited after its connect");
+        }
+        exit(0); /* gone[1] closes with it */
+    }
+    close(gone[0]);
+    close(gone[1]);
+    reap(c, "the connecting parent");
+    reap(s, "the server");
+    reap(-1, "its forked child");
+    /* every other process ends too: a keeper is ours to reap (subreaper) */
+    double t0 = now_s();
+    for (;;) {
+        int st;
+        pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            break;
+        CHECK(r >= 0, "waitpid: %s", strerror(errno));
+        CHECK(now_s() - t0 < 20, "a process (a keeper?) still runs 20 s after the connection "
+                                 "ended");
+        if (r == 0) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    printf("ok: the connection a forked child held went on after its maker exited; nothing "
+           "runs after it\n");
+}
+
 static void check_exec(void)
 {
     unsigned port;
@@ -312,6 +374,8 @@ int main(int argc, char **argv)
         listener_image(atoi(argv[2]));
     else if (argc == 2 && strcmp(argv[1], "exit") == 0)
         check_exit();
+    else if (argc == 2 && strcmp(argv[1], "relayexit") == 0)
+        check_relayexit();
     else if (argc == 3 && strcmp(argv[1], "server1") == 0)
         server(atoi(argv[2]), 1);
     else if (argc == 3 && strcmp(argv[1], "server2") == 0)
@@ -321,7 +385,7 @@ int main(int argc, char **argv)
     else if (argc == 3 && strcmp(argv[1], "exec-image-poll") == 0)
         exec_image(atoi(argv[2]), "poll");
     else {
-        fprintf(stderr, "usage: prog_keeperhand listener|exec|exit\n");
+        fprintf(stderr, "usage: prog_keeperhand listener|exec|exit|relayexit\n");
         return 2;
     }
     return 0;

@@ -181,6 +181,7 @@ static void warn_listeners(const char *what)
             ssize_t w_ = real_write(abort_fd_, ab_, sizeof ab_);                             \
             (void)w_;                                                                        \
             real_close(abort_fd_);                                                           \
+            shim_relays_unpark();                                                            \
             shim_engine_resume();                                                            \
         }                                                                                    \
         errno = e_;                                                                          \

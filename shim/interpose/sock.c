@@ -131,10 +131,12 @@ static void atfork_prepare(void)
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
     shim_epollreg_atfork_prepare();
+    shim_relays_atfork_prepare(); /* last: the engine starts relays under its lock */
 }
 
 static void atfork_parent(void)
 {
+    shim_relays_atfork_parent();
     shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
     shim_slots_atfork_parent();
@@ -152,7 +154,9 @@ static void atfork_child(void)
     shim_appfd_atfork_child();
     shim_front_atfork_child();
     shim_slots_atfork_child();
+    int keeper = shim_engines_in_handoff(); /* before the engine's handler clears it */
     shim_engine_atfork_child();
+    shim_relays_atfork_child(keeper);
 }
 
 __attribute__((constructor)) static void shim_constructor(void)

@@ -179,6 +179,7 @@ static void keeper_main(int verdict, int engine)
         shim_execpass_keeper(handed);
     SHIM_LOG(RUDP_LOG_INFO, "keeper %d took over %d engine(s) of pid %d", (int)getpid(), nrun,
              (int)handed);
+    shim_relays_adopt(); /* connections carried on over kernel TCP: their threads here */
     shim_engines_run_kept(); /* until the work of each is done */
     shim_relays_wait(); /* connections carried on over kernel TCP */
     shim_execpass_keeper_wait();
@@ -397,7 +398,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
 {
     int n = shim_engines_nrun();
     int apart = shim_fds_apart();
-    if (!shim_engine_busy()) {
+    if (!shim_engine_busy() && !shim_relays_live()) {
         /* No keeper: what the traces hold is written now (exec replaces
          * the memory, _exit runs no destructor), with the engines parked;
          * a listener's TIME_WAIT goes to the kernel (timewait.c), from
@@ -414,12 +415,19 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         shim_engine_resume();
         return -1;
     }
+    /* The relays' threads stop where their state is whole: the keeper
+     * carries on from there (relay.c); ours stay parked, and end with the
+     * process, unless the hand-over fails (below) or the exec does. */
+    shim_relays_park();
     pid_t first = -1;
     int missing = 0; /* a busy engine without its keeper */
     int forked = 0;  /* keepers that read the verdict pipe */
     for (int k = 0; k < (apart ? n : 1); k++) {
         struct engine *e = shim_engine_nth(k);
+        int relayed = 0; /* relays in e's own table (relay.c) */
         if (apart && k > 0 && !shim_engine_busy_one(e))
+            shim_engines_run_parked(e, shim_relays_count_here, &relayed);
+        if (apart && k > 0 && !shim_engine_busy_one(e) && !relayed)
             continue; /* its part ends with the process, said at exit */
         fork_req r = {.verdict = pfd[0], .wfd = pfd[1], .engine = apart ? k : -1, .mid = -1};
         shim_engines_run_parked(e, fork_body, &r);
@@ -449,6 +457,7 @@ static pid_t fork_keeper(int for_exec, int *abort_fd)
         SHIM_LOG(RUDP_LOG_WARN, "no keeper for an engine's connections (%s): %s",
                  for_exec ? "exec" : "exit", for_exec ? "the exec goes on without one" :
                                                         "those end with the process");
+        shim_relays_unpark();
         shim_engine_resume();
         return -1;
     }

@@ -94,6 +94,21 @@ int shim_execpass_hand(const char **apps);
  * ended. */
 int shim_relay_start(int efd, int tfd, uint32_t slot);
 void shim_relays_wait(void);
+/* How many relays run (a keeper is needed for them). Before the keeper's
+ * fork shim_relays_park stops every relay's threads at a safe point; an
+ * exec that fails lets them go on (shim_relays_unpark); the keeper starts
+ * threads for those in its table (shim_relays_adopt). Fork handlers
+ * (sock.c): keeper is 1 in a keeper being born, which keeps them. */
+int shim_relays_live(void);
+void shim_relays_count_here(void *n_out);
+void shim_relays_park(void);
+void shim_relays_unpark(void);
+void shim_relays_adopt(void);
+void shim_relays_atfork_prepare(void);
+void shim_relays_atfork_parent(void);
+void shim_relays_atfork_child(int keeper);
+/* A process made without fork(): the parent's relays are forgotten. */
+void shim_relays_renew(void);
 
 /* At exit: whatever the engine still carries goes on in a keeper process. */
 void shim_keeper_exit(void);

@@ -32,6 +32,7 @@ static void renew(void)
     shim_fdtab_lock_renew();
     shim_front_lock_renew();
     shim_slots_lock_renew();
+    shim_relays_renew();
     shim_appfd_atfork_child();
     shim_front_atfork_child();
     shim_fdtab_atfork_child();

@@ -15,6 +15,15 @@
 #     at once: its forked child waits for the fd (poll), says hello and
 #     reads the reply; the keeper carries the TCP connection on for the
 #     child (it relays between the bridge and the TCP socket).
+#   relayexit: the connect to that server completes first, then the fork
+#     and the exit; the child talks once its parent is gone. Where the
+#     engines keep a table of their own (t_fd_table_own runs this script
+#     with RUDP_FD_TABLE=own) the program relays the connection itself, and
+#     the keeper must carry the relay on and then end: every process the
+#     test made ends within 20 s of the connection (it is their
+#     subreaper). Before 2026-11-29 that keeper waited for ever for relay
+#     threads it did not have (a rudp-supervise keeper 37 minutes on), and
+#     the child's connection died with its parent. Kernel TCP, so by hand.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
@@ -23,6 +32,14 @@ run_both keeperhand_listener "$BIN/prog_keeperhand" listener
 run_both keeperhand_exit "$BIN/prog_keeperhand" exit
 
 rc=0
+timeout -k 5 60 "$BIN/prog_keeperhand" relayexit >"$T/relayexit.tcp" 2>&1 || rc=$?
+sed 's/^/tcp:  /' "$T/relayexit.tcp"
+[ "$rc" = 0 ] || fail "prog_keeperhand relayexit over kernel TCP exited $rc"
+run_app "$BIN/prog_keeperhand" relayexit >"$T/relayexit.shim" 2>&1 || rc=$?
+sed 's/^/shim: /' "$T/relayexit.shim"
+[ "$rc" = 0 ] || fail "prog_keeperhand relayexit under the shim exited $rc"
+grep -q '^ok: the connection a forked child held' "$T/relayexit.shim" || fail "relayexit: no ok line"
+
 timeout -k 5 60 "$BIN/prog_keeperhand" exec >"$T/exec.tcp" 2>&1 || rc=$?
 sed 's/^/tcp:  /' "$T/exec.tcp"
 [ "$rc" = 0 ] || fail "prog_keeperhand exec over kernel TCP exited $rc"

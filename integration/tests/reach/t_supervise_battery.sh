@@ -43,6 +43,7 @@ prog_keeper timewait
 prog_keeper sigterm
 prog_keeperhand listener
 prog_keeperhand exit
+prog_keeperhand relayexit
 prog_options
 prog_outq 500
 prog_peerclose
