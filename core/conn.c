@@ -786,7 +786,9 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             if (c->rec.eliciting_in_flight == 0)
                 c->ping_pending = 1;
             rudp__conn_dirty(c);
-            rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+            if (rudp__conn_window_blocked(c) && c->persist_n < UINT8_MAX)
+                c->persist_n++;
+            rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + rudp__conn_keepalive_wait(c));
         }
         return;
     case RUDP_T_IDLE:

@@ -164,6 +164,7 @@ struct rudp_conn {
     uint64_t peer_max_data;
     uint64_t blocked_at;   /* limit we reported DATA_BLOCKED at, 0 none */
     unsigned blocked_pending : 1;
+    uint8_t persist_n;     /* window probes sent while blocked (rudp__conn_keepalive_wait) */
     uint32_t probes;       /* PTO probes still to send */
     rudp_time repair_next; /* no copy of a write's last packet before (conn_output.c) */
 
@@ -714,11 +715,35 @@ static inline void rudp__conn_update_loss_timer(rudp_conn *c)
     else
         rudp__conn_arm(c, RUDP_T_LOSS, d);
 }
+/* Whether stream data waits for the peer's window (none of it in flight
+ * can be sent). */
+static inline int rudp__conn_window_blocked(const rudp_conn *c)
+{
+    return rudp__seq_lt(c->snd_nxt, c->snd_end) && !rudp__seq_lt(c->snd_nxt, c->peer_max_data);
+}
+/* How long until the next keepalive PING. Blocked by the peer's window it
+ * is a window probe, as TCP's persist timer: the probe timeout doubled for
+ * each probe sent since the block, up to the keepalive interval. A peer
+ * that stopped reading and then died (SIGKILL: its kernel answers with a
+ * port unreachable, icmp.c) is found at the next probe, not 15 s on (a
+ * helper's hunt: a proxy's and a database's sender held 15 s against
+ * TCP's 0.3). */
+static inline rudp_time rudp__conn_keepalive_wait(const rudp_conn *c)
+{
+    if (!rudp__conn_window_blocked(c))
+        return c->cfg.keepalive;
+    rudp_time pto = rudp__rtt_pto(&c->rtt, c->cfg.max_ack_delay);
+    if (pto < RUDP_PTO_MIN)
+        pto = RUDP_PTO_MIN;
+    uint32_t shift = c->persist_n < 16 ? c->persist_n : 16;
+    rudp_time w = pto << shift;
+    return w < c->cfg.keepalive ? w : c->cfg.keepalive;
+}
 /* The keepalive and idle timers from now: something came from the peer. */
 static inline void rudp__conn_keepalive_rearm(rudp_conn *c, rudp_time now)
 {
     if (c->cfg.keepalive)
-        rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + c->cfg.keepalive);
+        rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + rudp__conn_keepalive_wait(c));
     if (c->cfg.idle_timeout)
         rudp__conn_arm(c, RUDP_T_IDLE, now + c->cfg.idle_timeout);
 }

@@ -515,6 +515,9 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now)
         c->blocked_at != c->peer_max_data) {
         c->blocked_at = c->peer_max_data;
         c->blocked_pending = 1;
+        c->persist_n = 0; /* window probes from the probe timeout on */
+        if (c->cfg.keepalive && c->state != RUDP_TIME_WAIT)
+            rudp__conn_arm(c, RUDP_T_KEEPALIVE, now + rudp__conn_keepalive_wait(c));
     }
     if (c->state == RUDP_ESTABLISHED || c->state == RUDP_CLOSE_WAIT)
         send_pmtu_probe(c, now);

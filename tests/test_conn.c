@@ -1232,6 +1232,50 @@ Test(liveness, the_idle_timeout_waits_while_stream_data_is_unacknowledged, .time
     sim_free(&s);
 }
 
+/* A writer blocked by a reader that stopped reading probes the window as
+ * TCP's persist timer does: from the probe timeout, doubling, up to the
+ * keepalive interval, so a reader that then dies is probed (and, on a real
+ * host, found by the port unreachable its kernel answers: icmp.c) within
+ * about the time it was blocked, not at the next keepalive 15 s on (a
+ * helper's hunt: a proxy and a database held a killed client's sender for
+ * 15 s where TCP's took 0.3 s). A reader alive but stalled for minutes
+ * costs a probe per keepalive interval, as before. */
+Test(flow, a_blocked_writer_probes_the_window_from_the_probe_timeout_up, .timeout = 20)
+{
+    sim s;
+    sim_init(&s, 37);
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
+    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
+            cli = {.to_send = 4000000, .no_shutdown = 1, .no_release = 1};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    cr_assert(lt(u64, s.apps[ci].sent, 4000000), "the writer is blocked by the window");
+    const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
+    /* alive and stalled: a probe per keepalive interval at most, once
+     * backed off */
+    uint64_t before = st->dgrams_out;
+    sim_run_until(&s, s.now + RUDP_SEC(120));
+    uint64_t stalled = st->dgrams_out - before;
+    cr_assert(le(u64, stalled, 120 / 15 + 2), "%llu probes in 120 s of a stalled reader",
+              (unsigned long long)stalled);
+    cr_assert(ge(u64, stalled, 120 / 15 - 1));
+    /* blocked anew (the reader reads a little, then stops), then gone:
+     * probed within a few probe timeouts */
+    app_on(&s, b)->paused = 0;
+    sim_poke_apps(&s);
+    sim_run_until(&s, s.now + RUDP_MS(50));
+    app_on(&s, b)->paused = 1;
+    sim_run_until(&s, s.now + RUDP_SEC(2));
+    s.ep[b].down = 1;
+    before = st->dgrams_out;
+    sim_run_until(&s, s.now + RUDP_SEC(4));
+    cr_assert(ge(u64, st->dgrams_out - before, 1), "no probe within 4 s of the reader's end");
+    s.ep[b].down = 0;
+    sim_free(&s);
+}
+
 Test(flow, a_stalled_reader_keeps_the_initial_window_whatever_the_maximum, .timeout = 20)
 {
     /* With the default 8 MiB maximum, a reader that never reads holds the
