@@ -147,6 +147,9 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    /* first, as the parent's: relay_mu was taken last (the engine's
+     * handler closes fds under ownfds' lock) */
+    shim_relays_atfork_child(shim_engines_in_handoff());
     shim_procenv_forked();
     shim_sandbox_atfork_child();
     shim_epollreg_atfork_child();
@@ -154,9 +157,7 @@ static void atfork_child(void)
     shim_appfd_atfork_child();
     shim_front_atfork_child();
     shim_slots_atfork_child();
-    int keeper = shim_engines_in_handoff(); /* before the engine's handler clears it */
     shim_engine_atfork_child();
-    shim_relays_atfork_child(keeper);
 }
 
 __attribute__((constructor)) static void shim_constructor(void)

@@ -254,35 +254,52 @@ int shim_relays_live(void)
     return n;
 }
 
-/* Each relay's stop fd made readable, where its number is the relay's
- * (this thread's table may not be: see poke_tables). relay_mu held by the
- * caller of shim_relays_park, on this thread's behalf. */
+/* The stop fds to poke (shim_relays_park): numbers in their relay's table,
+ * which this thread's may not be (poke runs on each engine's thread too). */
+typedef struct pokes {
+    int n;
+    int fd[];
+} pokes;
+
 static void poke(void *arg)
 {
-    (void)arg;
-    for (relay *r = relay_list; r; r = r->next)
-        if (shim_fd_ino(r->sfd) == r->sino) {
-            uint64_t one = 1;
-            ssize_t w = real_write(r->sfd, &one, sizeof one);
-            (void)w;
-        }
+    pokes *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        uint64_t one = 1;
+        /* a number closed since, or another file's here: a write to an
+         * eventfd wakes a poll for nothing; any other fails */
+        ssize_t w = real_write(p->fd[i], &one, sizeof one);
+        (void)w;
+    }
 }
 
 void shim_relays_park(void)
 {
     pthread_mutex_lock(&relay_mu);
-    if (running) {
-        parking = 1;
-        atomic_store_explicit(&parking_flag, 1, memory_order_release);
-        /* in this thread's table, and in each engine's (their own where
-         * RUDP_FD_TABLE=own): the engines are paused, and run it while
-         * this thread waits, holding relay_mu for them */
-        poke(NULL);
-        for (int k = 0; k < shim_engines_nrun(); k++)
-            shim_engines_run_parked(shim_engine_nth(k), poke, NULL);
-        while (parked < running)
-            pthread_cond_wait(&relay_cv, &relay_mu);
+    if (!running) {
+        pthread_mutex_unlock(&relay_mu);
+        return;
     }
+    parking = 1;
+    atomic_store_explicit(&parking_flag, 1, memory_order_release);
+    pokes *p = shim_calloc(1, sizeof *p + (size_t)relays * sizeof p->fd[0]);
+    for (relay *r = relay_list; p && r; r = r->next)
+        p->fd[p->n++] = r->sfd;
+    /* Not under relay_mu: the engines' pause takes G.mu, which a fork's
+     * handlers take before relay_mu. A relay started meanwhile sees
+     * parking_flag before its first wait. */
+    pthread_mutex_unlock(&relay_mu);
+    if (p) {
+        /* in this thread's table, and in each engine's (their own where
+         * RUDP_FD_TABLE=own): the engines are paused and run it */
+        poke(p);
+        for (int k = 0; k < shim_engines_nrun(); k++)
+            shim_engines_run_parked(shim_engine_nth(k), poke, p);
+        shim_free(p);
+    }
+    pthread_mutex_lock(&relay_mu);
+    while (parked < running)
+        pthread_cond_wait(&relay_cv, &relay_mu);
     pthread_mutex_unlock(&relay_mu);
 }
 
