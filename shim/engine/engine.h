@@ -266,10 +266,6 @@ void shim_engine_atfork_child(void);
 /* Whether connects to sa go straight over kernel TCP: a fallback to it
  * worked within the last two minutes (counted as remembered). */
 int shim_fallback_remembered(const struct sockaddr *sa);
-/* rudp's server at `to` left that port (its connection moved, NEW_PORT):
- * that rudp answered there no longer says it will (a connect there races
- * kernel TCP again after the probe delay instead of waiting for rudp). */
-void shim_fallback_forget(const rudp_addr *to);
 /* Connects that may still become kernel TCP (their TCP socket went to the
  * engine, which has not yet settled it): while none is, epoll_ctl notes
  * nothing and costs one atomic load. connect() adds one; fallback.c takes

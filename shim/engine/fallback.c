@@ -164,15 +164,6 @@ static void remember(const rudp_addr *to, int tcp, uint32_t srtt_us, rudp_time n
     pthread_mutex_unlock(&memo_mu);
 }
 
-void shim_fallback_forget(const rudp_addr *to)
-{
-    pthread_mutex_lock(&memo_mu);
-    memo *m = memo_find(to);
-    if (m && !m->tcp)
-        m->until = 0;
-    pthread_mutex_unlock(&memo_mu);
-}
-
 int shim_fallback_remembered(const struct sockaddr *sa)
 {
     rudp_addr to;

@@ -113,6 +113,12 @@ void shim_portmove_follow(bridge *b)
     rudp_addr_format(shim_esock_peer(s), x, sizeof x);
     rudp_addr_format(&to, y, sizeof y);
     SHIM_LOG(RUDP_LOG_DEBUG, "connection %llu: socket follows the server: %s -> %s", id, x, y);
-    shim_fallback_forget(shim_esock_peer(s));
+    /* What this process remembers of the old address (rudp answered there:
+     * fallback.c) stays. The port may still run rudp (a SO_REUSEPORT
+     * member that left its group: the others serve it, and its new clients'
+     * SYNs wait out its leave, 3bf75ba); forgetting it raced kernel TCP at
+     * the probe delay and moved them to TCP (prog_xgroup, a loaded run).
+     * Where another program took the port, a connect waits until
+     * RUDP_SLOW_CONNECT (3 s) before TCP, once: TCP is remembered then. */
     shim_esock_set_peer(s, &to);
 }
