@@ -111,6 +111,10 @@ typedef struct port_engine {
     int xg_linger_fd[SHIM_XG_LINGER];
     rudp_time xg_linger_at[SHIM_XG_LINGER];
     int nlinger;
+    /* portshare.c: stopped members waiting to leave their group (a
+     * port_sock's leave_at set), so that a tick looks at the sockets only
+     * then; recounted by each look */
+    unsigned nleaving;
 } port_engine;
 
 /* The parts of e, of s, and of s's group (NULL: none). */

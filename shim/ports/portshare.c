@@ -390,6 +390,7 @@ static void leave_group(struct engine *e, esock *s, int ending, int forced)
         if (!ps->leave_at) {
             rudp_time now = shim_now();
             ps->leave_at = now + LEAVE_WAIT;
+            port_of_engine(e)->nleaving++;
             shim_engine_tick_by(e, ps->leave_at);
         }
         return;
@@ -414,16 +415,25 @@ void shim_port_conn_ended(struct engine *e, esock *s)
 
 void shim_port_leave_due(struct engine *e, rudp_time now)
 {
+    port_engine *pe = port_of_engine(e);
+    if (!pe->nleaving)
+        return; /* every tick of every engine: no walk over its sockets */
+    unsigned waiting = 0;
     for (uint32_t i = 0; i < shim_engine_nsocks(e); i++) {
         esock *s = shim_engine_sock(e, i);
         port_sock *ps = s ? port_of_sock(s) : NULL;
         if (!ps || !ps->leave_at)
             continue;
-        if (now >= ps->leave_at)
+        if (now >= ps->leave_at) {
+            ps->leave_at = 0; /* forced: it does not wait again */
             leave_group(e, s, 0, 1);
-        else
+        }
+        if (ps->leave_at) {
             shim_engine_tick_by(e, ps->leave_at);
+            waiting++;
+        }
     }
+    pe->nleaving = waiting;
 }
 
 void shim_port_yield_cmd(struct engine *e, void *req)
