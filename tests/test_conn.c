@@ -1240,16 +1240,26 @@ Test(liveness, the_idle_timeout_waits_while_stream_data_is_unacknowledged, .time
  * helper's hunt: a proxy and a database held a killed client's sender for
  * 15 s where TCP's took 0.3 s). A reader alive but stalled for minutes
  * costs a probe per keepalive interval, as before. */
+/* Client a (ep 0) writes `to_send` bytes to server b (ep 1), `delay` away,
+ * whose app reads nothing; the client's app index. */
+static int stalled_pair(sim *s, uint64_t seed, rudp_time delay, uint64_t to_send, sim_app *srv,
+                        sim_app *cli)
+{
+    sim_init(s, seed);
+    int a = sim_add_ep(s, NULL), b = sim_add_ep(s, NULL);
+    s->link[a][b].delay = s->link[b][a].delay = delay;
+    *srv = (sim_app){.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1};
+    *cli = (sim_app){.to_send = to_send, .no_shutdown = 1, .no_release = 1};
+    sim_listen(s, b, srv, 16);
+    return sim_connect(s, a, b, cli, NULL);
+}
+
 Test(flow, a_blocked_writer_probes_the_window_from_the_probe_timeout_up, .timeout = 20)
 {
     sim s;
-    sim_init(&s, 37);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(10);
-    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
-            cli = {.to_send = 4000000, .no_shutdown = 1, .no_release = 1};
-    sim_listen(&s, b, &srv, 16);
-    int ci = sim_connect(&s, a, b, &cli, NULL);
+    sim_app srv, cli;
+    int a = 0, b = 1;
+    int ci = stalled_pair(&s, 37, RUDP_MS(10), 4000000, &srv, &cli);
     sim_run_until(&s, s.now + RUDP_SEC(2));
     cr_assert(lt(u64, s.apps[ci].sent, 4000000), "the writer is blocked by the window");
     const rudp_stats *st = rudp_ctx_stats(s.ep[a].ctx);
@@ -1282,13 +1292,9 @@ Test(flow, a_stalled_reader_keeps_the_initial_window_whatever_the_maximum, .time
      * sender to the initial window: auto-tuning grows it only while the
      * application keeps up. */
     sim s;
-    sim_init(&s, 29);
-    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, NULL);
-    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(20);
-    sim_app srv = {.expect = UINT64_MAX, .paused = 1, .no_shutdown = 1, .no_release = 1},
-            cli = {.to_send = 20000000, .no_shutdown = 1, .no_release = 1};
-    sim_listen(&s, b, &srv, 16);
-    sim_connect(&s, a, b, &cli, NULL);
+    sim_app srv, cli;
+    int a = 0, b = 1;
+    stalled_pair(&s, 29, RUDP_MS(20), 20000000, &srv, &cli);
     sim_run_until(&s, s.now + RUDP_SEC(10));
     sim_app *sv = app_on(&s, b);
     cr_assert(eq(u64, sv->conn->rwnd, RUDP_RWND_INITIAL));
