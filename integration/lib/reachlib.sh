@@ -139,6 +139,10 @@ s.bind(("127.0.0.1", int(sys.argv[1])))' "$PORT" 2>/dev/null &&
     done
     ss -H -n -uap "sport = :$PORT"
     ss -H -n -tlp "sport = :$PORT"
+    # what a keeper there still carries, its connections first
+    for _p in $(ss -H -n -uap "sport = :$PORT" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | sort -u); do
+        "$TOOLS/rudp-stat" "$_p" 2>&1 | head -8
+    done
     fail "port $PORT still held 30 s after the case before"
 }
 

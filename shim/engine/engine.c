@@ -496,25 +496,36 @@ rudp_time shim_engine_pump(struct engine *e, rudp_time now)
 }
 
 
-/* A keeper's engine that retires reads its sockets no more. A member of a
- * listener's SO_REUSEPORT group left open here (idle, or used by a
+/* A keeper's engine that retires reads its sockets no more, and closes
+ * every one of them: a socket left open there takes the datagrams sent to
+ * it and nobody answers, where a closed one makes the kernel answer with
+ * a port unreachable (icmp.c: a peer's connection then resets, as TCP's
+ * RST from a closed socket makes it). A connection this engine left in
+ * FIN_WAIT_2 (its FIN acknowledged, the peer's not yet come) kept its
+ * client socket open while another engine of the keeper lived on: the
+ * peer's FIN, or the data it wrote later, went unanswered, and the peer
+ * probed until its linger (60 s) or user timeout (15 min) ended it. When
+ * that peer was in the keeper's other engine (a program connected to its
+ * own listener) the keeper lived on as long, holding the listener's port
+ * (CI, t_supervise_gaps churn, 2026-11-29).
+ *
+ * A member of a listener's SO_REUSEPORT group (idle, or used by a
  * connection that ended: shim_esock_unref keeps it while another engine's
  * connections live on the group) would still take every datagram the
  * kernel hashes to it: a peer of those connections whose NAT re-mapped its
- * port would land there and be heard by nobody (keyed or not), until it
- * happened to move again. Closed, it leaves the group: the kernel picks
- * among the members still read, whose engines hand over what is not
- * theirs (forward.c). Its reserve TCP socket (engine 0's member holds the
- * port's) stays open, as before, until the keeper ends: the port is still
- * in use by the other engines' connections, as a TCP connection's keeps
- * it. */
-static void leave_groups(struct engine *e)
+ * port would land there and be heard by nobody, until it happened to move
+ * again. Closed, it leaves the group: the kernel picks among the members
+ * still read, whose engines hand over what is not theirs (forward.c).
+ * Reserve TCP sockets (engine 0's member holds the port's) stay open, as
+ * before, until the keeper ends: the port is still in use by the other
+ * engines' connections, as a TCP connection's keeps it. */
+static void close_socks(struct engine *e)
 {
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
-        if (!s || !s->group)
+        if (!s)
             continue;
-        if (!s->idle) {
+        if (s->group && !s->idle) {
             s->idle = 1;
             atomic_fetch_sub(&s->group->live, 1);
         }
@@ -888,7 +899,7 @@ void *shim_engine_loop(void *arg)
          * FIN_WAIT2 timeout. */
         if (G.keeper_mode && !engine_busy(e) && shim_engine_retire(e)) {
             shim_hooks_run(SHIM_ON_RETIRE, e, now); /* TIME_WAIT to the kernel */
-            leave_groups(e);
+            close_socks(e);
             if (e->ctx)
                 rudp_ctx_report_remaining(e->ctx);
             e->turn_open = 0;

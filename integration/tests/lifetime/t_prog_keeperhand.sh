@@ -24,12 +24,19 @@
 #     subreaper). Before 2026-11-29 that keeper waited for ever for relay
 #     threads it did not have (a rudp-supervise keeper 37 minutes on), and
 #     the child's connection died with its parent. Kernel TCP, so by hand.
+#   finwait: a process closes a connection (FIN_WAIT_2) and exits while a
+#     forked child holds another of its connections; the peer then writes
+#     and must be reset (SO_ERROR EPIPE, as TCP's orphaned socket makes it).
+#     RUDP_ENGINES=2 puts the closed connection on an engine of its own,
+#     which retires in the keeper at once: before 2026-11-29 its socket
+#     stayed open and unread, and the peer's bytes went unanswered.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_keeperhand
 run_both keeperhand_listener "$BIN/prog_keeperhand" listener
 run_both keeperhand_exit "$BIN/prog_keeperhand" exit
+run_both keeperhand_finwait env RUDP_ENGINES=2 "$BIN/prog_keeperhand" finwait
 
 rc=0
 timeout -k 5 60 "$BIN/prog_keeperhand" relayexit >"$T/relayexit.tcp" 2>&1 || rc=$?

@@ -44,6 +44,7 @@ prog_keeper sigterm
 prog_keeperhand listener
 prog_keeperhand exit
 prog_keeperhand relayexit
+prog_keeperhand finwait
 prog_options
 prog_outq 500
 prog_peerclose
