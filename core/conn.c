@@ -533,6 +533,7 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
                 return;
             }
             c->retries++;
+            c->retried = 1;
             if (c->hs_sample_ok && now >= c->hs_sent_time && !c->rtt.has_sample)
                 rudp__rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
             memcpy(c->token, h->token, h->token_len);

@@ -121,7 +121,8 @@ struct rudp_conn {
     /* handshake */
     uint8_t token[RUDP_TOKEN_MAX];
     uint8_t token_len;
-    uint8_t retries;
+    uint8_t retries;   /* RETRYs followed since the last SYN the timer sent */
+    uint8_t retried;   /* a RETRY ever came: the peer runs rudp (rudp_conn_answered) */
     uint32_t hs_count; /* handshake packets sent */
     rudp_time hs_sent_time;
     rudp_time hs_start;

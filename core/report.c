@@ -89,7 +89,11 @@ size_t rudp_conn_name(const rudp_conn *c, char *buf, size_t len)
 
 int rudp_conn_answered(const rudp_conn *c)
 {
-    return c->retries > 0 || c->state != RUDP_SYN_SENT;
+    /* retried, not retries: the handshake timer sets retries back to 0
+     * when it sends the SYN again, and a connect answered by a RETRY and
+     * then kept waiting (a server whose accept queue is full drops the
+     * SYN with the cookie) raced kernel TCP at the probe delay */
+    return c->retried || c->state != RUDP_SYN_SENT;
 }
 
 rudp_cause rudp_conn_cause(const rudp_conn *c)
@@ -202,6 +206,12 @@ void rudp__report_slow_connect(rudp_conn *c)
                   "answers: RUDP_KEY_FILE.) Still trying until the connect timeout (%s)",
                   name, p, d, c->hs_count,
                   c->auth_failed ? "; answers came that failed authentication" : "", limit);
+    else if (c->retried)
+        rudp__log(c->ctx, RUDP_LOG_WARN,
+                  "%s: %s runs rudp (it answered with a RETRY) but has not taken the connection "
+                  "in %s (%u handshake packets sent): its accept queue full, or the server "
+                  "busy? Still trying until the connect timeout (%s)",
+                  name, p, d, c->hs_count, limit);
     else
         rudp__log(c->ctx, RUDP_LOG_WARN,
                   "%s: no answer from %s in %s (%u handshake packets sent): UDP blocked, or the "

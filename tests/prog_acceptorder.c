@@ -4,6 +4,7 @@
  *
  *   prog_acceptorder          run every check below; exit 0 iff all hold
  *   prog_acceptorder full     only the full backlog's check (below)
+ *   prog_acceptorder busy     the same with a server slow to accept (below)
  *   prog_acceptorder concurrent  only the concurrent clients' check
  *
  * A forked child connects CLIENTS clients one after another to a listener
@@ -46,7 +47,15 @@
  *   their retransmissions, which Linux does not define (timers, per
  *   connection). What it guarantees, and what is checked: the two queued
  *   are accepted first, in connect() order, and every client is accepted
- *   once. (Under the shim with several engines, a connection that finds
+ *   once. Each accepted connection's transport is printed.
+ *
+ * busy: the same, but the parent waits FULL_BUSY_MS before it accepts:
+ *   longer than RUDP_FALLBACK's probe delay (250 ms) and than the 3 s a
+ *   client that reached the server lately gives rudp before it tries
+ *   kernel TCP. The server's RETRY told every waiting client that it runs
+ *   rudp, so each must still be rudp (before 2026-11-29 the handshake
+ *   timer forgot the RETRY when it sent the SYN again, and they raced
+ *   kernel TCP: a full accept queue moved a shim server's clients to TCP). (Under the shim with several engines, a connection that finds
  *   the app's backlog full stays in the group's accept order, shim/engine/fifo.c.)
  *
  * Every wait is a poll() with a bound. Prints one "ok:" line per check and
@@ -80,6 +89,8 @@
 #define CONC_CLIENTS (CONC_THREADS * CONC_PER)
 #define FULL_BACKLOG 1
 #define FULL_CLIENTS 6
+/* busy: the wait before the first accept, past RUDP_SLOW_CONNECT (3 s) */
+#define FULL_BUSY_MS 3500
 
 const char *prog_name = "prog_acceptorder";
 
@@ -325,10 +336,12 @@ static __attribute__((noreturn)) void full_clients(int family, const struct sock
     _exit(0);
 }
 
-static void check_full(void)
+static void check_full(int busy_ms)
 {
     int l, ready, done;
     pid_t pid = start(AF_INET, FULL_BACKLOG, full_clients, &l, &ready, &done);
+    struct timespec busy = {busy_ms / 1000, (long)(busy_ms % 1000) * 1000 * 1000};
+    nanosleep(&busy, NULL);
     int seen[FULL_CLIENTS] = {0};
     for (int k = 0; k < FULL_CLIENTS; k++) {
         int a = accept_ready(l, EVENT_MS * 2);
@@ -339,8 +352,7 @@ static void check_full(void)
         CHECK(k > FULL_BACKLOG || v == (uint32_t)k,
               "full: accepted connection %d is client %u, not %d (queued in connect() order)",
               k, v, k);
-        if (k == 0)
-            printf("transport: %s (IPv4 accepted 0)\n", fd_transport(a));
+        printf("transport: %s (IPv4 accepted %d)\n", fd_transport(a), k);
         close(a);
     }
     finish(pid, l, ready, done);
@@ -352,10 +364,11 @@ static void check_full(void)
 int main(int argc, char **argv)
 {
     int full = argc == 2 && !strcmp(argv[1], "full");
+    int busy = argc == 2 && !strcmp(argv[1], "busy");
     int concurrent = argc == 2 && !strcmp(argv[1], "concurrent");
-    prog_begin(full || concurrent ? 1 : argc, WATCHDOG_S);
-    if (full) {
-        check_full();
+    prog_begin(full || busy || concurrent ? 1 : argc, WATCHDOG_S);
+    if (full || busy) {
+        check_full(busy ? FULL_BUSY_MS : 0);
         return 0;
     }
     int v6 = family_usable(AF_INET6, "the IPv6 rounds");

@@ -272,11 +272,21 @@ Test(handshake, a_connect_says_whether_its_peer_answered_and_sends_its_syn_again
     sim_listen(&s, b, &srv, 16);
     ci = sim_connect(&s, a, b, &cli2, NULL);
     c = s.apps[ci].conn;
+    /* the first SYN passes; the one with the cookie and those after do not */
+    s.link[a][b].cut_at = s.now + RUDP_MS(1);
     sim_run_until(&s, s.now + RUDP_MS(30));
     cr_assert(not(rudp_conn_answered(c)), "no answer within one way's delay");
     sim_run_until(&s, s.now + RUDP_MS(20)); /* the RETRY is in */
     cr_assert(eq(int, rudp_conn_state(c), RUDP_SYN_SENT));
     cr_assert(rudp_conn_answered(c), "a RETRY is an answer: the peer runs rudp");
+    /* and stays one while the SYN with the cookie goes unanswered (here
+     * lost; a server whose accept queue is full drops it) and the handshake
+     * timer sends it again: once, the timer's resend made the connect
+     * unanswered, and the shim raced kernel TCP */
+    sim_run_until(&s, s.now + RUDP_MS(500));
+    cr_assert(ge(u64, s.link[a][b].dropped, 2), "the timer sent the SYN again (twice or more)");
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_SYN_SENT));
+    cr_assert(rudp_conn_answered(c), "still answered after the timer's resend");
     sim_free(&s);
 }
 

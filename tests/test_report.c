@@ -127,6 +127,31 @@ Test(report, unanswered_handshake_warns_once_then_fails_as_a_timeout)
     sim_free(&s);
 }
 
+/* A peer that answered with a RETRY runs rudp: the warning at 3 s says so
+ * (a full accept queue drops the SYN with the cookie), not "UDP blocked". */
+Test(report, a_connect_answered_by_a_retry_warns_of_a_busy_server)
+{
+    sim s;
+    sim_init(&s, 42);
+    rudp_config always;
+    rudp_config_default(&always);
+    always.retry = RUDP_RETRY_ALWAYS;
+    int a = sim_add_ep(&s, NULL), b = sim_add_ep(&s, &always);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_MS(5);
+    s.link[a][b].cut_at = s.now + RUDP_MS(1); /* the first SYN passes, its cookie's does not */
+    rudp_ctx_set_log_level(s.ep[a].ctx, RUDP_LOG_WARN);
+    sim_app cli = {.to_send = 10, .expect = 0, .no_release = 1};
+    sim_listen(&s, b, &(sim_app){.expect = 10}, 16);
+    sim_connect(&s, a, b, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_SEC(4));
+    dump(&s.ep[a]);
+    cr_assert_eq(count_lines(&s.ep[a], ": 10.0.0.2:1001 runs rudp (it answered with a RETRY) but "
+                                       "has not taken the connection in 3.00 s"),
+                 1, "one warning at 3 s, naming the RETRY");
+    cr_assert_eq(count_lines(&s.ep[a], "no answer from"), 0);
+    sim_free(&s);
+}
+
 Test(report, refused_by_a_peer_without_listener_says_so)
 {
     sim s;

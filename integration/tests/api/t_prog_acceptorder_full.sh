@@ -4,6 +4,10 @@
 # client that waited for room is accepted once; over kernel TCP, then under
 # the shim with one engine and with two (a connection that finds the app's
 # backlog full stays in its group's accept order: shim/engine/fifo.c).
+# busy: the server accepts only after 3.5 s; every client must stay rudp
+# under the shim (RUDP_FALLBACK as the user has it: the server's RETRY
+# says it runs rudp; before 2026-11-29 the waiting clients raced kernel
+# TCP once the handshake timer had sent their SYN again).
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_acceptorder
@@ -14,3 +18,4 @@ RUDP_ENGINES=2 run_app "$BIN/prog_acceptorder" full >"$T/full.shim2" 2>&1 || {
 }
 sed 's/^/shim, 2 engines: /' "$T/full.shim2"
 assert_transport "$T/full.shim2"
+run_both acceptorder_busy "$BIN/prog_acceptorder" busy
