@@ -33,6 +33,7 @@ unset RUDP_FALLBACK
 # name and arguments; one a line
 LIST='prog_acceptorder
 prog_acceptorder full
+prog_acceptorder busy
 prog_acceptq
 prog_accepters
 prog_clonevm
