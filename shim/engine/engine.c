@@ -895,8 +895,8 @@ void *shim_engine_loop(void *arg)
          * its connections still closing with everything acknowledged end
          * here, as at the program's own exit (shim_keeper_exit). A peer
          * that has not closed yet gets our FIN and the data; what it sends
-         * later goes unanswered, as to an orphaned TCP socket after its
-         * FIN_WAIT2 timeout. */
+         * later meets a closed port (close_socks) and resets it, as an
+         * orphaned TCP socket's RST does. */
         if (G.keeper_mode && !engine_busy(e) && shim_engine_retire(e)) {
             shim_hooks_run(SHIM_ON_RETIRE, e, now); /* TIME_WAIT to the kernel */
             close_socks(e);
