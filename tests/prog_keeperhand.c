@@ -299,7 +299,7 @@ static void check_exit(void)
  * and ends with the connection: every process this test made ends (it is
  * their subreaper). Before 2026-11-29 the keeper inherited the relay's
  * count without its threads and waited for them for ever. */
-static void check_relayexit(void)
+static void check_relayexit(int pairs)
 {
     SYS(prctl(PR_SET_CHILD_SUBREAPER, 1));
     unsigned port;
@@ -309,6 +309,18 @@ static void check_relayexit(void)
     pid_t c = fork();
     SYS(c);
     if (c == 0) {
+        /* pairs connected to a listener of its own first, held open: where
+         * the engines keep a table of their own, at a low fd limit, they
+         * fill the first engine's, and the relayed connect goes to a
+         * second engine (its own table) */
+        if (pairs > 0) {
+            unsigned own;
+            int l = listen_loopback(&own);
+            for (int i = 0; i < pairs; i++) {
+                int a = connect_lo(own);
+                CHECK(a >= 0 && accept_ready(l, EVENT_MS) >= 0, "pair %d", i);
+            }
+        }
         int fd = connect_nb(port);
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         CHECK(poll(&p, 1, EVENT_MS) == 1 && so_error(fd) == 0, "the connect did not complete");
@@ -504,7 +516,9 @@ int main(int argc, char **argv)
     else if (argc == 2 && strcmp(argv[1], "exit") == 0)
         check_exit();
     else if (argc == 2 && strcmp(argv[1], "relayexit") == 0)
-        check_relayexit();
+        check_relayexit(0);
+    else if (argc == 3 && strcmp(argv[1], "relayexit") == 0)
+        check_relayexit(atoi(argv[2]));
     else if (argc == 2 && strcmp(argv[1], "finwait") == 0)
         check_finwait();
     else if (argc == 3 && strcmp(argv[1], "server1") == 0)

@@ -125,6 +125,14 @@ uint64_t shim_fd_ino(int fd)
     return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+int shim_fd_dup_high(int fd)
+{
+    int c = real_fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
+        c = real_fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return c;
+}
+
 int shim_fd_copy_of(int fd, uint64_t ino)
 {
     if (fd < 0 || !ino)
@@ -134,9 +142,7 @@ int shim_fd_copy_of(int fd, uint64_t ino)
         /* fd is the program's: from the engines' own table, a copy taken */
         c = shim_fds_take_program(fd);
     } else {
-        c = real_fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-        if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
-            c = real_fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        c = shim_fd_dup_high(fd);
     }
     if (c >= 0 && shim_fd_ino(c) != ino) {
         real_close(c); /* the number names another file now */

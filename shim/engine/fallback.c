@@ -504,7 +504,9 @@ static void keeper_relays(fallback *f, int tfd, rudp_time now)
         kept = G.keeper_mode ? UINT32_MAX : b->slot;
         b->slot = UINT32_MAX; /* it stays the holders' for SO_ERROR: not retired now */
     }
-    int efd = real_fcntl(b->efd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
+    /* a limit below SHIM_FD_BASE: lower (the relay failed there, and the
+     * connection with it) */
+    int efd = shim_fd_dup_high(b->efd);
     if (efd >= 0)
         shim_own_fd(efd, 1);
     if (efd < 0 || tcp_relay(efd, tfd, kept) < 0) {

@@ -381,7 +381,9 @@ static void arm_fallback(connecting *d)
     shim_connect_req *req = &d->req;
     if (!shim_cfg.fallback || !d->sl || !d->app_ino || d->early)
         return;
-    req->tcp_fd = real_fcntl(d->fd, F_DUPFD_CLOEXEC, shim_fds_apart() ? 0 : SHIM_FD_BASE);
+    /* below SHIM_FD_BASE where the fd limit is (a copy refused there left
+     * the connect with no fallback: a plain TCP server was not reached) */
+    req->tcp_fd = shim_fds_apart() ? real_fcntl(d->fd, F_DUPFD_CLOEXEC, 0) : shim_fd_dup_high(d->fd);
     if (req->tcp_fd < 0)
         return;
     atomic_fetch_add(&shim_fallback_racing, 1);

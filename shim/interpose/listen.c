@@ -363,9 +363,7 @@ static int open_listener(listening *l)
         return -errno;
     /* The kernel TCP socket keeps holding the port, so a second bind to it
      * fails with EADDRINUSE as it would under TCP. */
-    l->reserve = real_fcntl(l->fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (l->reserve < 0)
-        l->reserve = real_fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+    l->reserve = shim_fd_dup_high(l->fd);
     if (l->reserve < 0)
         return -errno;
     return 0;

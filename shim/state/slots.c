@@ -433,7 +433,10 @@ void shim_slots_exec_copies(shim_exec_env *x)
         /* Without FD_CLOEXEC only where nobody else can fork meanwhile
          * (execpass.c); with it for posix_spawn, whose child clears it by
          * the file actions (spawn.c), and for the keeper to pass. */
-        int c = real_fcntl(slabs[i].fd, x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, SHIM_FD_BASE);
+        int cmd = x->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD;
+        int c = real_fcntl(slabs[i].fd, cmd, SHIM_FD_BASE);
+        if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
+            c = real_fcntl(slabs[i].fd, cmd, 0);
         if (c < 0)
             continue;
         x->fds[x->nfds++] = c;

@@ -82,3 +82,20 @@ run_app env RUDP_LOG=info RUDP_KEY_FILE="$T/key" RUDP_FALLBACK=tcp curl -sS --fa
 [ "$(sha "$T/got2")" = "$want" ] || fail "keyed with RUDP_FALLBACK=tcp: sha256 differs"
 grep -q "connected over kernel TCP" "$T/keyed2.err" || { show "$T/keyed2.err"; fail "keyed+tcp: no fallback logged"; }
 echo "ok: keyed with RUDP_FALLBACK=tcp asked: fetched over kernel TCP, sha256 equal"
+
+# 5. a fd limit below the shim's fd base (700): the TCP socket kept for the
+# fallback, and a relay's copy of the bridge (the engines' own table), were
+# copies at or above 700 that the kernel refused (EINVAL). Before
+# 2026-11-29 curl timed out with the engines' fds in the program's table
+# (no fallback at all) and read EOF with a table of their own (the relay
+# not started: the connection dropped).
+for tab in shared own; do
+    rc=0
+    ( ulimit -n 128 && run_app env RUDP_LOG=info RUDP_FD_TABLE=$tab curl -sS --fail --max-time 20 \
+        -o "$T/low.$tab" "$url" ) 2>"$T/low.$tab.err" || rc=$?
+    [ "$rc" = 0 ] || { show "$T/low.$tab.err"; fail "ulimit -n 128, RUDP_FD_TABLE=$tab: curl exited $rc"; }
+    [ "$(sha "$T/low.$tab")" = "$want" ] || fail "ulimit -n 128, RUDP_FD_TABLE=$tab: sha256 differs"
+    grep -q "connected over kernel TCP" "$T/low.$tab.err" ||
+        { show "$T/low.$tab.err"; fail "ulimit -n 128, $tab: no fallback logged"; }
+done
+echo "ok: at ulimit -n 128, the engines' fds in the program's table and in their own: fetched over kernel TCP, sha256 equal"

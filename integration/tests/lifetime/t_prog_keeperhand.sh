@@ -60,3 +60,23 @@ if [ "$SHIM_MODE" = shim ]; then
     n=$(grep -c "handed to the new image" "$T/exec.shim" || true)
     echo "ok: exec: both rounds over kernel TCP; $n handed by a keeper after exec"
 fi
+
+# exit, relayexit and exec again at `ulimit -n 128`, below the shim's fd
+# base (700), the engines' fds in the program's table and in their own
+# (the default at such a limit): the fallback's TCP socket, the relay's
+# and the keeper's copies must go below it. Before 2026-11-29 every one
+# failed there (no fallback at all, or a relay never started: EOF).
+# relayexit 20: pairs of its own first fill the first engine's table, so
+# the relayed connect is a second engine's. Both tables are named here, so
+# not again when t_fd_table_own runs this script.
+[ -n "${RUDP_FD_TABLE:-}" ] && exit 0
+for tab in shared own; do
+    for args in exit relayexit "relayexit 20" exec; do
+        rc=0
+        # shellcheck disable=SC2086 # the arguments
+        ( ulimit -n 128 && run_app env RUDP_FD_TABLE=$tab "$BIN/prog_keeperhand" $args ) \
+            >"$T/low.out" 2>&1 || rc=$?
+        [ "$rc" = 0 ] || { sed 's/^/low: /' "$T/low.out"; fail "ulimit -n 128, RUDP_FD_TABLE=$tab: prog_keeperhand $args exited $rc"; }
+    done
+done
+echo "ok: at ulimit -n 128, both fd tables: exit, relayexit (one engine and two) and exec pass"
