@@ -599,8 +599,8 @@ int shim_user_read(void *dst, const void *src, size_t n);
  * negative *len). */
 int shim_addr_out(const void *ss, socklen_t full, struct sockaddr *addr, socklen_t *len);
 /* A close-on-exec copy of fd at SHIM_FD_BASE or above, or at the lowest
- * free number where the fd limit is below SHIM_FD_BASE: the new fd, or -1
- * with errno. */
+ * free number where there is none from there to the fd limit (a limit
+ * below SHIM_FD_BASE): the new fd, or -1 with errno. */
 int shim_fd_dup_high(int fd);
 /* Moves fd to >= SHIM_FD_BASE with close-on-exec; returns the new fd
  * (closing the old) or the old one if that fails. */

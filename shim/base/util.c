@@ -128,7 +128,9 @@ uint64_t shim_fd_ino(int fd)
 int shim_fd_dup_high(int fd)
 {
     int c = real_fcntl(fd, F_DUPFD_CLOEXEC, SHIM_FD_BASE);
-    if (c < 0 && errno == EINVAL) /* an fd limit below SHIM_FD_BASE */
+    /* EINVAL: an fd limit below SHIM_FD_BASE; EMFILE: every number from
+     * there to the limit taken (listen.c's reserve went lower then) */
+    if (c < 0 && (errno == EINVAL || errno == EMFILE))
         c = real_fcntl(fd, F_DUPFD_CLOEXEC, 0);
     return c;
 }
