@@ -255,6 +255,24 @@ static pid_t start_server(int rounds, unsigned *port)
     return s;
 }
 
+/* Every process this one is the subreaper of (a keeper among them) ends
+ * within secs seconds: reaped, or the check fails. */
+static void all_end(int secs)
+{
+    double t0 = now_s();
+    for (;;) {
+        int st;
+        pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return;
+        CHECK(r >= 0, "waitpid: %s", strerror(errno));
+        CHECK(now_s() - t0 < secs, "a process (a keeper?) still runs %d s after the "
+                                   "connections ended", secs);
+        if (r == 0)
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+}
+
 /* A non-blocking connect to port, in progress (or done). */
 static int connect_nb(unsigned port)
 {
@@ -342,20 +360,7 @@ static void check_relayexit(int pairs)
     reap(s, "the server");
     reap(-1, "its forked child");
     /* every other process ends too: a keeper is ours to reap (subreaper) */
-    double t0 = now_s();
-    for (;;) {
-        int st;
-        pid_t r = waitpid(-1, &st, WNOHANG);
-        if (r < 0 && errno == ECHILD)
-            break;
-        CHECK(r >= 0, "waitpid: %s", strerror(errno));
-        CHECK(now_s() - t0 < 20, "a process (a keeper?) still runs 20 s after the connection "
-                                 "ended");
-        if (r == 0) {
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
+    all_end(20);
     printf("ok: the connection a forked child held went on after its maker exited; nothing "
            "runs after it\n");
 }
@@ -472,18 +477,7 @@ static void check_finwait(void)
     close(held[1]);
     reap(-1, "the child holding a connection");
     /* and the keeper ends: every process ends within 20 s (subreaper) */
-    double t0 = now_s();
-    for (;;) {
-        int st;
-        pid_t r = waitpid(-1, &st, WNOHANG);
-        if (r < 0 && errno == ECHILD)
-            break;
-        CHECK(r >= 0, "waitpid: %s", strerror(errno));
-        CHECK(now_s() - t0 < 20, "a process (a keeper?) still runs 20 s after the connections "
-                                 "ended");
-        if (r == 0)
-            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-    }
+    all_end(20);
     printf("ok: nothing runs after the connections ended\n");
 }
 
