@@ -290,6 +290,45 @@ Test(handshake, a_connect_says_whether_its_peer_answered_and_sends_its_syn_again
     sim_free(&s);
 }
 
+/* A RETRY is remembered for the connect's life (rudp_conn_answered, which
+ * holds the shim's fallback back from kernel TCP): only one from the peer's
+ * own address counts. A copy from another address, with the right
+ * connection ID and a token, is dropped and counted (unknown_conn), and
+ * the connect stays unanswered. */
+Test(handshake, a_retry_from_another_address_does_not_answer_a_connect)
+{
+    sim s;
+    sim_init(&s, 16);
+    int a = sim_add_ep(&s, NULL), r = sim_add_raw_ep(&s), x = sim_add_raw_ep(&s);
+    s.link[a][r].delay = s.link[r][a].delay = RUDP_MS(5);
+    s.link[x][a].delay = RUDP_MS(1);
+    sim_app cli = {0};
+    int ci = sim_connect(&s, a, r, &cli, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    rudp_conn *c = s.apps[ci].conn;
+    rudp_hdr syn;
+    cr_assert(sim_last_of_type(&s.ep[r], RUDP_PKT_SYN, &syn), "the SYN reached r");
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RETRY;
+    h.dcid = syn.scid;
+    h.scid = 0x1234;
+    h.token_len = 16;
+    memset(h.token, 0xab, 16);
+    uint8_t buf[128];
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
+    cr_assert(gt(int, n, 0));
+    uint64_t unknown = rudp_ctx_stats(s.ep[a].ctx)->unknown_conn;
+    sim_raw_send(&s, x, a, buf, (size_t)n);
+    sim_run_until(&s, s.now + RUDP_MS(3));
+    cr_assert(not(rudp_conn_answered(c)), "a RETRY from another address is no answer");
+    cr_assert(eq(u64, rudp_ctx_stats(s.ep[a].ctx)->unknown_conn, unknown + 1), "dropped, counted");
+    sim_raw_send(&s, r, a, buf, (size_t)n);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(rudp_conn_answered(c), "the same from the peer's address is");
+    sim_free(&s);
+}
+
 /* ---- failures mid-connection ---- */
 
 /* 10 Mbit/s, 20 ms and a 100 kB queue between a and b, both ways. */
