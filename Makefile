@@ -247,13 +247,14 @@ $(BUILD)/progs/static/%: tests/%.c tests/progutil.c tests/progutil.h
 	    { rm -f $@; $(STATIC_LIBC_OR_FAIL); }
 # Programs that call libsodium themselves link it too; those that call the
 # core's packet protection (integration/bench/cryptocost.c times core/aead.c
-# itself, with the shim's OpenSSL backend) link the core's library, that
-# backend and what they need.
+# itself, with the shim's OpenSSL backend; integration/bench/ceiling.c
+# drives the core in its own thread) link the core's library, that backend
+# and what they need.
 PROG_WITH_SODIUM := $(shell grep -l '<sodium.h>' $(PROG_SRC))
 $(addprefix $(BUILD)/progs/,$(notdir $(basename $(PROG_WITH_SODIUM)))): LDLIBS_ALL += -lsodium
-PROG_WITH_CORE := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(shell grep -l '"aead.h"' $(PROG_SRC)))))
+PROG_WITH_CORE := $(addprefix $(BUILD)/progs/,$(notdir $(basename $(shell grep -l '"aead.h"\|"rudp.h"' $(PROG_SRC)))))
 $(PROG_WITH_CORE): $(CORE_LIB) $(AEAD_OPENSSL)
-$(PROG_WITH_CORE): LDLIBS_ALL += $(AEAD_OPENSSL) $(CORE_LIB) $(LDLIBS_CORE) -ldl
+$(PROG_WITH_CORE): LDLIBS_ALL += $(AEAD_OPENSSL) $(CORE_LIB) $(LDLIBS_CORE) -ldl -lm
 
 # rudp-stat is plain C like the programs (without -MMD: it includes only
 # system headers, and build/bin/ holds the tools alone); the other tools are

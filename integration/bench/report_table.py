@@ -350,6 +350,9 @@ def cmd_table(d):
     if "B23" in scenarios:
         ends_table(T, res, trs, nruns, med, n_ok, meta)
 
+    if "B24" in scenarios:
+        ceiling_table(T, res, nruns, med, n_ok, meta)
+
     if "B7" in scenarios:
         T.out("B7  %s" % meta.get("desc_B7", ""))
         head = ["pair", "rudp Mbit/s", "cubic Mbit/s", "rudp %link", "cubic %link",
@@ -636,6 +639,35 @@ def reach_table(T, res, nruns, med, n_ok, meta):
           "under the shim; supervised: the static client under rudp-supervise, the server under "
           "the shim; supervised-server: the static server under rudp-supervise (bind, listen, "
           "accept), the client under the shim. Loopback: the programs' own costs, no link.")
+    T.out()
+
+
+B24_ROWS = ("kernel-tcp", "preload", "core-thread", "core-thread-1sock")
+
+
+def ceiling_table(T, res, nruns, med, n_ok, meta):
+    """B24: one program of redis GET's shape over kernel TCP, under the
+    shim, and driving the core in its own thread: what issue 46's design
+    change could reach at most."""
+    T.out("B24  %s" % meta.get("desc_B24", ""))
+    head = ["programs", "requests/s", "x kernel-tcp", "client CPU us", "server CPU us",
+            "client ctx sw", "server ctx sw", "runs"]
+    rows = []
+    k = med("B24", "kernel-tcp", "rps")
+    for tr in B24_ROWS:
+        if ("B24", tr, "rps") not in res:
+            continue
+        v = med("B24", tr, "rps")
+        rows.append([tr, fmt(v, "%.0f"), fmt(ratio(v, k), "%.2f"),
+                     fmt(med("B24", tr, "cli_us"), "%.2f"), fmt(med("B24", tr, "srv_us"), "%.2f"),
+                     fmt(med("B24", tr, "cli_cs"), "%.3f"), fmt(med("B24", tr, "srv_cs"), "%.3f"),
+                     "%d/%s" % (n_ok("B24", tr, "rps"), nruns)])
+    T.grid(head, rows)
+    T.out("  per request, each process's every thread (getrusage). preload: both ends under the "
+          "shim; core-thread: the program runs libcore.a itself in its one thread on UDP sockets "
+          "(one per client connection, the shim's shape), readiness from memory, no engine thread, "
+          "bridge or interposer: the most the protocol in the program's thread can give, not a "
+          "transport a user runs; core-thread-1sock: the client's connections on one UDP socket.")
     T.out()
 
 

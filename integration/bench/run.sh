@@ -45,6 +45,11 @@
 #   B23    B1's transfer under perf record -a -g: each end's CPU per GB,
 #          the kernel's work for it included wherever it ran (kernel TCP's
 #          ACKs, pacing and sending in softirq; b23_ends.sh, issue 46)
+#   B24    the ceiling of issue 46's design change (b24_ceiling.sh): redis
+#          GET's shape in one program (integration/bench/ceiling.c) over
+#          kernel TCP, under the shim, and driving the core in its own
+#          thread (no engine, no bridge): requests per second, CPU per
+#          request at each end
 #   B8     B1's link, bulk goodput without and with a spoofed-source SYN
 #          flood and a junk-datagram flood at the receiver's port (sent
 #          from inside the receiver's namespace, so they do not cross the
@@ -131,7 +136,7 @@
 ROAM_STALL=${BENCH_ROAM_STALL:-20}
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22,B23}
+ONLY=${BENCH_ONLY:-B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11,B12,B13,B14,B15,B16,B17,B18,B19,B20,B21,B22,B23,B24}
 APP_TIME=${BENCH_APP_TIME:-5}
 FANIN=${BENCH_FANIN:-3500}
 B23_HZ=${BENCH_B23_HZ:-999} # said at the start, not after the scenarios before B23
@@ -681,6 +686,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/b21_mtu.sh"     # B21: path MTU, WireGuard, a black hole (issue 44)
 . "$ROOT/integration/bench/b22_hand.sh"    # B22: two paths, the stall and the standby's cost (issue 48)
 . "$ROOT/integration/bench/b23_ends.sh"    # B23: each end's CPU, softirq work included (issue 46)
+. "$ROOT/integration/bench/b24_ceiling.sh" # B24: the protocol in the program's thread (issue 46)
 
 # ---------------------------------------------------------------- report
 
