@@ -22,14 +22,6 @@ REACH_N=${BENCH_REACH_N:-1000}
 REACH_RR=${BENCH_REACH_RR:-10000}
 meta desc_B20 "loopback 127.0.0.1, no emulator: $REACH_N connects in a row (connect, 1-byte echo, close), then $REACH_RR 1-byte round trips on one connection; tests/prog_reach"
 
-# b20x SECS [VAR=VALUE...] CMD...: exec CMD in B20's namespace, bounded,
-# with the variables set (replaces the calling subshell)
-b20x() {
-    _secs=$1
-    shift
-    exec ip netns exec "$EMU_NS_A" timeout -k 5 "$_secs" env "$@"
-}
-
 # b20_row ROW PORT LOG: one row's programs. Records the row's figures
 # (NA for a row that failed).
 b20_row() {
@@ -45,7 +37,7 @@ b20_row() {
         supervised-server) _srv="RUDP_ACCEPT_TCP=0 $SUP $_stat" _cli="$_rudp $_dyn" _wait=rudp ;;
     esac
     # shellcheck disable=SC2086 # _srv, _cli: words
-    (b20x 300 $_srv server "$_port" $((REACH_N + 1))) >"$_l.srv" 2>&1 &
+    (nsa_env 300 $_srv server "$_port" $((REACH_N + 1))) >"$_l.srv" 2>&1 &
     _spid=$!
     EMU_BG_PIDS="$EMU_BG_PIDS $_spid"
     PIDS="$PIDS $_spid"
@@ -53,7 +45,7 @@ b20_row() {
     if wait_port "$EMU_NS_A" "$_wait-" "$_port"; then
         _rc=0
         # shellcheck disable=SC2086
-        (b20x 300 $_cli connects 127.0.0.1 "$_port" "$REACH_N" "$REACH_RR") >"$_l.cli" 2>&1 || _rc=$?
+        (nsa_env 300 $_cli connects 127.0.0.1 "$_port" "$REACH_N" "$REACH_RR") >"$_l.cli" 2>&1 || _rc=$?
         [ "$_rc" = 0 ] || say "B20 $_row: the client exited $_rc (see $_l.cli)"
         _c=$(sed -n 's/^connects [0-9]*: connect() \([0-9.]*\) us, .* \([0-9.]*\) us (means)$/\1/p' "$_l.cli")
         _cs=$(sed -n 's/^connects [0-9]*: connect() \([0-9.]*\) us, .* \([0-9.]*\) us (means)$/\2/p' "$_l.cli")

@@ -19,13 +19,6 @@
 CEIL_CONNS=${BENCH_CEIL_CONNS:-50}
 meta desc_B24 "redis GET's shape (integration/bench/ceiling.c): $CEIL_CONNS connections, 37-byte requests, 9-byte answers, one epoll thread each end, ${APP_TIME} s, loopback in a fresh namespace"
 
-# b24x SECS [VAR=VALUE...] CMD...: exec CMD in B24's namespace, bounded
-b24x() {
-    _secs=$1
-    shift
-    exec ip netns exec "$EMU_NS_A" timeout -k 5 "$_secs" env "$@"
-}
-
 # b24_row ROW PORT LOG: one row's two programs; records its figures (NA
 # for a row that failed).
 b24_row() {
@@ -37,7 +30,7 @@ b24_row() {
         core-thread-1sock) _tr=rudp _shared=shared _wait=rudp- ;;
     esac
     # shellcheck disable=SC2086 # _pre: words
-    (b24x $((APP_TIME + 60)) $_pre "$BIN/ceiling" server "$_tr" "$_port" 37 9) >"$_l.srv" 2>&1 &
+    (nsa_env $((APP_TIME + 60)) $_pre "$BIN/ceiling" server "$_tr" "$_port" 37 9) >"$_l.srv" 2>&1 &
     _spid=$!
     EMU_BG_PIDS="$EMU_BG_PIDS $_spid"
     PIDS="$PIDS $_spid"
@@ -45,7 +38,7 @@ b24_row() {
     if wait_port "$EMU_NS_A" "$_wait" "$_port"; then
         _rc=0
         # shellcheck disable=SC2086
-        (b24x $((APP_TIME + 60)) $_pre "$BIN/ceiling" client "$_tr" "$_port" "$CEIL_CONNS" \
+        (nsa_env $((APP_TIME + 60)) $_pre "$BIN/ceiling" client "$_tr" "$_port" "$CEIL_CONNS" \
             "$APP_TIME" 37 9 $_shared) >"$_l.cli" 2>&1 || _rc=$?
         [ "$_rc" = 0 ] || say "B24 $_row: the client exited $_rc (see $_l.cli)"
         # shellcheck disable=SC2046 # three figures: words

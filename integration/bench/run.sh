@@ -382,6 +382,15 @@ nsx() {
     esac
 }
 
+# nsa_env SECS [VAR=VALUE...] CMD...: exec CMD in namespace a, bounded,
+# with the variables set (replaces the calling subshell; B20, B24: rows
+# that are not transports)
+nsa_env() {
+    _secs=$1
+    shift
+    exec ip netns exec "$EMU_NS_A" timeout -k 5 "$_secs" env "$@"
+}
+
 # qlog_env TR: RUDP_QLOG_DIR=$OUT/qlog/$sc for TR = QLOG_TR in the traced
 # run ($r = TRACE_RUN) of scenario $sc, with the directory made
 # (writable by all, sticky: nginx's workers run as nobody); nothing
