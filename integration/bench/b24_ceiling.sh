@@ -13,6 +13,12 @@
 #                      interposer, readiness from memory
 #   core-thread-1sock  the same with the client's connections on one UDP
 #                      socket (one sendmmsg a turn for all of them)
+#   core-engine        the core on an engine thread of each program that
+#                      owns the sockets and receives; a connection with
+#                      events goes on a list in memory, the program's
+#                      thread (woken by an eventfd only when it sleeps)
+#                      reads, writes and sends under the context's lock:
+#                      the bridge gone, the hand-off between threads kept
 # The core-thread rows are no transport a user can run: they bound what
 # running the protocol in the program's thread can give (docs/design.md,
 # "The data path"). Not named tcp-* or rudp-* (report.py judges those).
@@ -28,6 +34,7 @@ b24_row() {
         preload) _pre="LD_PRELOAD=$LDP RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0" _wait=rudp- ;;
         core-thread) _tr=rudp _wait=rudp- ;;
         core-thread-1sock) _tr=rudp _shared=shared _wait=rudp- ;;
+        core-engine) _tr=rudp-engine _wait=rudp- ;;
     esac
     # shellcheck disable=SC2086 # _pre: words
     (nsa_env $((APP_TIME + 60)) $_pre "$BIN/ceiling" server "$_tr" "$_port" 37 9) >"$_l.srv" 2>&1 &
@@ -49,7 +56,7 @@ b24_row() {
     kill -TERM "$_spid" 2>/dev/null || true
     reap "$_spid" 10
     # shellcheck disable=SC2046 # two figures: words
-    set -- $(sed -n 's/^server [a-z]*: [0-9]* requests, CPU \([0-9.]*\) us and \([0-9.]*\) context .*/\1 \2/p' "$_l.srv") NA NA
+    set -- $(sed -n 's/^server [^:]*: [0-9]* requests, CPU \([0-9.]*\) us and \([0-9.]*\) context .*/\1 \2/p' "$_l.srv") NA NA
     [ "$_rps" = NA ] || _su=$1 _scs=$2
     rec B24 "$_row" "$r" rps "$_rps"
     rec B24 "$_row" "$r" cli_us "$_cu"
@@ -65,7 +72,7 @@ if want B24; then
     r=1
     port=5401
     while [ "$r" -le "$RUNS" ]; do # no traced run
-        for row in $(rotate "$r" kernel-tcp preload core-thread core-thread-1sock); do
+        for row in $(rotate "$r" kernel-tcp preload core-thread core-thread-1sock core-engine); do
             b24_row "$row" "$port" "$LOGS/B24.$row.$r"
             port=$((port + 1)) # a fresh port: a keeper may hold the last one a while
         done

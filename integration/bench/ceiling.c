@@ -14,8 +14,14 @@
  * will: if rudp here is far below kernel TCP, the shim's shape is not the
  * limit and the core's per-packet work is.
  *
- *   ceiling server tcp|rudp PORT REQ RESP
- *   ceiling client tcp|rudp PORT CONNS SECONDS REQ RESP [shared]
+ *   ceiling server tcp|rudp|rudp-engine PORT REQ RESP
+ *   ceiling client tcp|rudp|rudp-engine PORT CONNS SECONDS REQ RESP [shared]
+ *
+ * `rudp-engine` is the other shape issue 46 names: the core on an engine
+ * thread that owns the sockets and receives, the program's thread told of
+ * readiness in memory (an eventfd only when it sleeps) and sending its own
+ * writes; no bridge, so what it costs beyond `rudp` is the hand-off
+ * between the two threads alone.
  *
  * `shared`: the rudp client's connections share one UDP socket (one
  * sendmmsg a turn for all of them) instead of one socket each (the shim's
@@ -32,7 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -63,7 +72,8 @@ typedef struct conn {
     int fd;          /* tcp: its socket */
     rudp_conn *rc;   /* rudp: its connection */
     size_t got;      /* bytes of the current request or answer */
-    uint8_t open;
+    unsigned pend;   /* engine shape: events not yet taken by the program */
+    uint8_t open, inq;
 } conn;
 
 static conn conns[MAXC];
@@ -306,30 +316,56 @@ static int udp_socket(void)
     return fd;
 }
 
+/* Datagrams read, not yet given to the core. */
+typedef struct rxbatch {
+    int n;
+    uint32_t sock[BATCH];
+    struct sockaddr_in from[BATCH];
+    unsigned len[BATCH];
+    uint8_t buf[BATCH][DGRAM];
+} rxbatch;
+
+/* Reads what sock has into b's room left: how many it read. */
+static int udp_read(uint32_t sock, rxbatch *b)
+{
+    struct mmsghdr m[BATCH];
+    struct iovec v[BATCH];
+    int room = BATCH - b->n;
+    for (int i = 0; i < room; i++) {
+        v[i].iov_base = b->buf[b->n + i];
+        v[i].iov_len = DGRAM;
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].msg_hdr.msg_iov = &v[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+        m[i].msg_hdr.msg_name = &b->from[b->n + i];
+        m[i].msg_hdr.msg_namelen = sizeof b->from[0];
+    }
+    int r = room > 0 ? recvmmsg(sock_fd[sock], m, (unsigned)room, 0, NULL) : 0;
+    for (int i = 0; i < r; i++) {
+        b->sock[b->n + i] = sock;
+        b->len[b->n + i] = m[i].msg_len;
+    }
+    if (r > 0)
+        b->n += r;
+    return r > 0 ? r : 0;
+}
+
+static void rx_input(rxbatch *b, rudp_time now)
+{
+    for (int i = 0; i < b->n; i++) {
+        rudp_addr p = to_addr(&b->from[i]);
+        rudp_ctx_input(ctx, now, b->sock[i], NULL, &p, b->buf[i], b->len[i]);
+    }
+    b->n = 0;
+}
+
 /* Reads what sock has (several datagrams a call) into the core. */
 static void udp_drain(uint32_t sock, rudp_time now)
 {
-    static uint8_t rb[BATCH][DGRAM];
-    struct mmsghdr m[BATCH];
-    struct iovec v[BATCH];
-    struct sockaddr_in from[BATCH];
+    static rxbatch b;
     for (;;) {
-        for (int i = 0; i < BATCH; i++) {
-            v[i].iov_base = rb[i];
-            v[i].iov_len = DGRAM;
-            memset(&m[i], 0, sizeof m[i]);
-            m[i].msg_hdr.msg_iov = &v[i];
-            m[i].msg_hdr.msg_iovlen = 1;
-            m[i].msg_hdr.msg_name = &from[i];
-            m[i].msg_hdr.msg_namelen = sizeof from[i];
-        }
-        int r = recvmmsg(sock_fd[sock], m, BATCH, 0, NULL);
-        if (r <= 0)
-            return;
-        for (int i = 0; i < r; i++) {
-            rudp_addr p = to_addr(&from[i]);
-            rudp_ctx_input(ctx, now, sock, NULL, &p, rb[i], m[i].msg_len);
-        }
+        int r = udp_read(sock, &b);
+        rx_input(&b, now);
         if (r < BATCH)
             return;
     }
@@ -345,8 +381,225 @@ static int wait_ms(rudp_time next, rudp_time now)
     return ms > 100 ? 100 : (int)ms;
 }
 
+/* What the loop of either shape shares: the role's answers to its
+ * connections' events (app_event), called by the thread that runs the
+ * program's part. */
+static int is_server;
+static int nconn_want;
+static double run_secs;
+static uint64_t done;  /* client: answers counted since t0 */
+static int up;         /* client: connections established */
+static rudp_time t0;   /* client: when the last came up */
+static uint8_t rbuf[16384];
+
+static void app_event(conn *k, unsigned e, rudp_time now)
+{
+    rudp_conn *c = k->rc;
+    if (!is_server && (e & RUDP_EV_ERROR)) {
+        fprintf(stderr, "client rudp: a connection failed (%d)\n", rudp_conn_error(c));
+        exit(1);
+    }
+    if (!is_server && (e & RUDP_EV_ESTABLISHED)) {
+        k->open = 1;
+        if (rudp_conn_write(c, now, req_buf, req_len) != (ssize_t)req_len)
+            die("rudp write");
+        if (++up == nconn_want)
+            t0 = now;
+    }
+    if (!(e & (RUDP_EV_READABLE | RUDP_EV_ERROR | RUDP_EV_CLOSED)))
+        return;
+    ssize_t r;
+    size_t need = is_server ? req_len : resp_len;
+    while ((r = rudp_conn_read(c, now, rbuf, sizeof rbuf)) > 0) {
+        k->got += (size_t)r;
+        while (k->got >= need) {
+            k->got -= need;
+            if (is_server)
+                served++;
+            else if (t0)
+                done++;
+            const uint8_t *out = is_server ? resp_buf : req_buf;
+            size_t n = is_server ? resp_len : req_len;
+            if (rudp_conn_write(c, now, out, n) != (ssize_t)n)
+                die("rudp write");
+        }
+    }
+    if (is_server && (r == 0 || (r < 0 && r != -EAGAIN) || (e & RUDP_EV_CLOSED))) {
+        rudp_conn_shutdown(c, now);
+        rudp_conn_release(c, now);
+        free(k);
+    }
+}
+
+/* The engine shape (`engine`): an engine thread owns the UDP sockets and
+ * receives; a connection with events goes on a list in memory, and the
+ * program's thread, woken by an eventfd only when it sleeps, takes the
+ * list, reads and writes under the context's lock and sends what its
+ * writes made (as the shim's app-thread send). No bridge: what is left is
+ * the hand-off between two threads. */
+static int engine_mode;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static conn *readyq[MAXC];
+static int nready;
+static int app_waiting; /* under mu */
+static int app_efd;
+static _Atomic rudp_time app_next = RUDP_TIME_NEVER;
+static _Atomic int engine_stop;
+static uint64_t bells;
+
+static void take_events(rudp_time now)
+{
+    rudp_conn *c;
+    unsigned e;
+    while (rudp_ctx_next_event(ctx, &c, &e)) {
+        conn *k = rudp_conn_user(c);
+        if (e & RUDP_EV_ACCEPT) {
+            k = calloc(1, sizeof *k);
+            if (!k)
+                die("calloc");
+            k->rc = c;
+            rudp_conn_set_user(c, k);
+            rudp_conn_accepted(c, now);
+        }
+        if (!k)
+            continue;
+        if (!engine_mode) {
+            app_event(k, e, now);
+            continue;
+        }
+        k->pend |= e;
+        if (!k->inq && nready < MAXC) {
+            k->inq = 1;
+            readyq[nready++] = k;
+        }
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    (void)arg;
+    int ep = epoll_create1(0);
+    for (int i = 0; i < nsocks; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, sock_fd[i], &ev);
+    }
+    rudp_time next = RUDP_TIME_NEVER;
+    while (!engine_stop && !stop) {
+        rudp_time an = atomic_load(&app_next);
+        struct epoll_event evs[BATCH];
+        int n = epoll_wait(ep, evs, BATCH, wait_ms(an < next ? an : next, now_ns()));
+        static rxbatch b; /* read without the lock: the program's thread goes on meanwhile */
+        for (int i = 0; i < n; i++)
+            udp_read(evs[i].data.u32, &b);
+        pthread_mutex_lock(&mu);
+        rudp_time now = now_ns();
+        rx_input(&b, now);
+        take_events(now);
+        next = rudp_ctx_process(ctx, now);
+        flush();
+        int wake = nready && app_waiting;
+        if (wake)
+            app_waiting = 0;
+        pthread_mutex_unlock(&mu);
+        if (wake) {
+            uint64_t one = 1;
+            if (write(app_efd, &one, sizeof one) == sizeof one)
+                bells++;
+        }
+    }
+    close(ep);
+    return NULL;
+}
+
+/* The program's thread in the engine shape, until stop (server) or the
+ * client's time is up. */
+static void app_loop_engine(rudp_time start)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+    epoll_ctl(ep, EPOLL_CTL_ADD, app_efd, &ev);
+    for (;;) {
+        rudp_time now = now_ns();
+        if (stop || (!is_server && now >= (t0 ? t0 + (rudp_time)(run_secs * 1e9)
+                                              : start + RUDP_SEC(10))))
+            break;
+        pthread_mutex_lock(&mu);
+        if (nready == 0) {
+            app_waiting = 1;
+            pthread_mutex_unlock(&mu);
+            if (epoll_wait(ep, &ev, 1, 100) == 1) {
+                uint64_t v;
+                if (read(app_efd, &v, sizeof v) < 0)
+                    die("eventfd");
+            }
+            continue;
+        }
+        now = now_ns();
+        for (int i = 0; i < nready; i++) {
+            conn *k = readyq[i];
+            unsigned e = k->pend;
+            k->pend = 0;
+            k->inq = 0;
+            app_event(k, e, now);
+        }
+        nready = 0;
+        atomic_store(&app_next, rudp_ctx_process(ctx, now));
+        flush();
+        pthread_mutex_unlock(&mu);
+    }
+    close(ep);
+}
+
+/* The program's thread in the thread shape: it waits on the UDP sockets
+ * itself and runs everything. */
+static void app_loop_thread(int ep, rudp_time start)
+{
+    rudp_time next = RUDP_TIME_NEVER;
+    for (;;) {
+        rudp_time now = now_ns();
+        if (stop || (!is_server && now >= (t0 ? t0 + (rudp_time)(run_secs * 1e9)
+                                              : start + RUDP_SEC(10))))
+            break;
+        struct epoll_event evs[BATCH];
+        int n = epoll_wait(ep, evs, BATCH, wait_ms(next, now));
+        now = now_ns();
+        for (int i = 0; i < n; i++)
+            udp_drain(evs[i].data.u32, now);
+        take_events(now);
+        next = rudp_ctx_process(ctx, now);
+        flush();
+    }
+}
+
+static void run_loop(rudp_time start)
+{
+    if (!engine_mode) {
+        int ep = epoll_create1(0);
+        for (int i = 0; i < nsocks; i++) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+            epoll_ctl(ep, EPOLL_CTL_ADD, sock_fd[i], &ev);
+        }
+        app_loop_thread(ep, start);
+        close(ep);
+        return;
+    }
+    app_efd = eventfd(0, EFD_NONBLOCK);
+    pthread_t t;
+    if (app_efd < 0 || pthread_create(&t, NULL, engine_main, NULL))
+        die("engine thread");
+    app_loop_engine(start);
+    atomic_store(&engine_stop, 1);
+    pthread_join(t, NULL);
+}
+
+static const char *shape(void)
+{
+    return engine_mode ? "rudp, engine thread" : "rudp";
+}
+
 static int rudp_server(int port)
 {
+    is_server = 1;
     int fd = udp_socket();
     struct sockaddr_in a = lo(port);
     if (bind(fd, (struct sockaddr *)&a, sizeof a))
@@ -357,64 +610,25 @@ static int rudp_server(int port)
     rudp_listener *l;
     if (rudp_listen(ctx, 0, NULL, 1024, &l))
         die("rudp_listen");
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    rudp_time next = RUDP_TIME_NEVER;
-    uint8_t buf[16384];
-    while (!stop) {
-        struct epoll_event evs[4];
-        int n = epoll_wait(ep, evs, 4, wait_ms(next, now_ns()));
-        rudp_time now = now_ns();
-        if (n > 0)
-            udp_drain(0, now);
-        rudp_conn *c;
-        unsigned e;
-        while (rudp_ctx_next_event(ctx, &c, &e)) {
-            conn *k = rudp_conn_user(c);
-            if (e & RUDP_EV_ACCEPT) {
-                k = calloc(1, sizeof *k);
-                if (!k)
-                    die("calloc");
-                k->rc = c;
-                rudp_conn_set_user(c, k);
-                rudp_conn_accepted(c, now);
-            }
-            if (!k)
-                continue;
-            if (e & (RUDP_EV_READABLE | RUDP_EV_ERROR | RUDP_EV_CLOSED)) {
-                ssize_t r;
-                while ((r = rudp_conn_read(c, now, buf, sizeof buf)) > 0) {
-                    k->got += (size_t)r;
-                    while (k->got >= req_len) {
-                        k->got -= req_len;
-                        if (rudp_conn_write(c, now, resp_buf, resp_len) != (ssize_t)resp_len)
-                            die("rudp write");
-                        served++;
-                    }
-                }
-                if (r == 0 || (r < 0 && r != -EAGAIN) || (e & RUDP_EV_CLOSED)) {
-                    rudp_conn_shutdown(c, now);
-                    rudp_conn_release(c, now);
-                    free(k);
-                }
-            }
-        }
-        next = rudp_ctx_process(ctx, now);
-        flush();
-    }
-    usage_report("server rudp", served, 0);
+    run_loop(now_ns());
+    char who[64];
+    snprintf(who, sizeof who, "server %s", shape());
+    usage_report(who, served, 0);
     const rudp_stats *st = rudp_ctx_stats(ctx);
-    printf("server rudp: %llu datagrams out, %llu in, %llu probe timeouts, %llu packets resent\n",
+    printf("server rudp: %llu datagrams out, %llu in, %llu probe timeouts, %llu packets resent, "
+           "%llu wake-ups of the program's thread\n",
            (unsigned long long)st->dgrams_out, (unsigned long long)st->dgrams_in,
-           (unsigned long long)st->pto_count, (unsigned long long)st->pkts_retransmitted);
+           (unsigned long long)st->pto_count, (unsigned long long)st->pkts_retransmitted,
+           (unsigned long long)bells);
     return 0;
 }
 
 static int rudp_client(int port, int nconn, double secs, int shared)
 {
+    is_server = 0;
+    nconn_want = nconn;
+    run_secs = secs;
     ctx_up();
-    int ep = epoll_create1(0);
     struct sockaddr_in sa = lo(port);
     rudp_addr peer = to_addr(&sa);
     rudp_time now = now_ns();
@@ -423,8 +637,6 @@ static int rudp_client(int port, int nconn, double secs, int shared)
         if (!shared && connect(fd, (struct sockaddr *)&sa, sizeof sa))
             die("udp connect");
         sock_fd[i] = fd;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
     nsocks = shared ? 1 : nconn;
     for (int i = 0; i < nconn; i++) {
@@ -432,68 +644,28 @@ static int rudp_client(int port, int nconn, double secs, int shared)
             die("rudp_connect");
         rudp_conn_set_user(conns[i].rc, &conns[i]);
     }
-    rudp_time next = rudp_ctx_process(ctx, now);
+    rudp_ctx_process(ctx, now);
     flush();
-    uint64_t done = 0;
-    int up = 0;
-    rudp_time t0 = 0, end = now + RUDP_SEC(10); /* every connection up by then */
-    uint8_t buf[16384];
-    while (now < end) {
-        struct epoll_event evs[BATCH];
-        int n = epoll_wait(ep, evs, BATCH, wait_ms(next, now));
-        now = now_ns();
-        for (int i = 0; i < n; i++)
-            udp_drain(evs[i].data.u32, now);
-        rudp_conn *c;
-        unsigned e;
-        while (rudp_ctx_next_event(ctx, &c, &e)) {
-            conn *k = rudp_conn_user(c);
-            if (e & RUDP_EV_ERROR) {
-                fprintf(stderr, "client rudp: a connection failed (%d)\n", rudp_conn_error(c));
-                exit(1);
-            }
-            if (e & RUDP_EV_ESTABLISHED) {
-                k->open = 1;
-                if (rudp_conn_write(c, now, req_buf, req_len) != (ssize_t)req_len)
-                    die("rudp write");
-                if (++up == nconn) {
-                    t0 = now;
-                    end = now + (rudp_time)(secs * 1e9);
-                }
-            }
-            if (e & RUDP_EV_READABLE) {
-                ssize_t r;
-                while ((r = rudp_conn_read(c, now, buf, sizeof buf)) > 0) {
-                    k->got += (size_t)r;
-                    while (k->got >= resp_len) {
-                        k->got -= resp_len;
-                        if (t0)
-                            done++;
-                        if (rudp_conn_write(c, now, req_buf, req_len) != (ssize_t)req_len)
-                            die("rudp write");
-                    }
-                }
-            }
-        }
-        next = rudp_ctx_process(ctx, now);
-        flush();
-    }
+    run_loop(now);
     if (!t0) {
         fprintf(stderr, "client rudp: %d of %d connections up in 10 s\n", up, nconn);
         return 1;
     }
+    now = now_ns();
     double took = (double)(now - t0) / 1e9;
-    usage_report(shared ? "client rudp (one socket)" : "client rudp", done, took);
+    char who[80];
+    snprintf(who, sizeof who, "client %s%s", shape(), shared ? " (one socket)" : "");
+    usage_report(who, done, took);
     const rudp_stats *st = rudp_ctx_stats(ctx);
-    printf("client rudp: %.2f datagrams out and %.2f in, %.2f sendmmsg per request; "
-           "%llu probe timeouts, %llu packets resent\n",
+    printf("client rudp: %.2f datagrams out and %.2f in, %.2f sendmmsg, %.3f wake-ups of the "
+           "program's thread per request; %llu probe timeouts, %llu packets resent\n",
            (double)st->dgrams_out / (double)(done ? done : 1),
            (double)st->dgrams_in / (double)(done ? done : 1),
-           (double)tx_calls / (double)(done ? done : 1), (unsigned long long)st->pto_count,
-           (unsigned long long)st->pkts_retransmitted);
+           (double)tx_calls / (double)(done ? done : 1), (double)bells / (double)(done ? done : 1),
+           (unsigned long long)st->pto_count, (unsigned long long)st->pkts_retransmitted);
     for (int i = 0; i < nconn; i++)
         rudp_conn_shutdown(conns[i].rc, now);
-    next = rudp_ctx_process(ctx, now);
+    rudp_ctx_process(ctx, now);
     flush();
     return 0;
 }
@@ -501,12 +673,14 @@ static int rudp_client(int port, int nconn, double secs, int shared)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: ceiling server tcp|rudp PORT REQ RESP\n"
-                        "       ceiling client tcp|rudp PORT CONNS SECONDS REQ RESP [shared]\n");
+        fprintf(stderr, "usage: ceiling server tcp|rudp|rudp-engine PORT REQ RESP\n"
+                        "       ceiling client tcp|rudp|rudp-engine PORT CONNS SECONDS REQ RESP "
+                        "[shared]\n");
         return 2;
     }
     int server = !strcmp(argv[1], "server");
-    int rudp = !strcmp(argv[2], "rudp");
+    int rudp = !strcmp(argv[2], "rudp") || !strcmp(argv[2], "rudp-engine");
+    engine_mode = !strcmp(argv[2], "rudp-engine");
     int port = atoi(argv[3]);
     int nconn = server ? 0 : atoi(argv[4]);
     double secs = server ? 0 : atof(argv[5]);

@@ -642,7 +642,7 @@ def reach_table(T, res, nruns, med, n_ok, meta):
     T.out()
 
 
-B24_ROWS = ("kernel-tcp", "preload", "core-thread", "core-thread-1sock")
+B24_ROWS = ("kernel-tcp", "preload", "core-thread", "core-thread-1sock", "core-engine")
 
 
 def ceiling_table(T, res, nruns, med, n_ok, meta):
@@ -667,7 +667,10 @@ def ceiling_table(T, res, nruns, med, n_ok, meta):
           "shim; core-thread: the program runs libcore.a itself in its one thread on UDP sockets "
           "(one per client connection, the shim's shape), readiness from memory, no engine thread, "
           "bridge or interposer: the most the protocol in the program's thread can give, not a "
-          "transport a user runs; core-thread-1sock: the client's connections on one UDP socket.")
+          "transport a user runs; core-thread-1sock: the client's connections on one UDP socket; "
+          "core-engine: the core on an engine thread that receives, the program's thread woken "
+          "from memory (an eventfd when it sleeps) to read, write and send under the context's "
+          "lock: no bridge, the hand-off between threads kept.")
     T.out()
 
 
