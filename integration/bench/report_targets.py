@@ -215,11 +215,17 @@ def targets46(T, res, trs, med, shorts, limit):
             for lim in (4.0, 2.0):
                 add("%s: <= %gx kernel" % (name, lim), "B6", tr, v, med("B6", off, m), k,
                     ratio(v, k), lim, calls("B6", tr, "tcp-cubic"), at_most=True)
+        # B24: the same shape in one program under the shim and with the
+        # protocol in its own thread, each against kernel TCP
+        b24 = [ratio(med("B24", t, "rps"), med("B24", "kernel-tcp", "rps"))
+               for t in ("preload", "core-thread")]
+        shape = "" if None in b24 else "; B24: the shim %.2fx, the protocol in the program's " \
+            "thread %.2fx" % tuple(b24)
         for sc, m, name in (("B13", "set_rps", "redis SET"), ("B13", "get_rps", "redis GET"),
                             ("B14", "rps", "nginx+wrk")):
             v, k = med(sc, tr, m), med(sc, "tcp-cubic", m)
             add("%s: >= 0.8x kernel" % name, sc, tr, v, med(sc, off, m), k, ratio(v, k), 0.8,
-                calls(sc, tr, "tcp-cubic"), f="%.0f")
+                calls(sc, tr, "tcp-cubic") + shape, f="%.0f")
         for sc, lim, name in (("B11", 0.6, "veth bulk: >= 0.6x tcp-bbr"),
                               ("B9", 0.95, "1G 1ms: >= 0.95x tcp-bbr"),
                               ("B10", 0.95, "1G 20ms 1%: >= 0.95x tcp-bbr")):
