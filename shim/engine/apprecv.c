@@ -541,6 +541,48 @@ void shim_engine_app_unkeep_all(int unread)
     errno = saved; /* the caller's own call's to set */
 }
 
+void shim_engine_app_closing(int fd)
+{
+    if (!shim_engine_app_recv_may())
+        return;
+    shim_fd rec;
+    pid_t me;
+    struct engine *e = app_engine_of(fd, &rec, &me);
+    if (!e)
+        return;
+    int saved = errno, cancel;
+    sigset_t old;
+    hold_all(&old); /* no handler while the turn is held, none to leave it held */
+    if (turn_lock_bounded(e, &cancel)) { /* the engine's turn may be another's */
+        bridge *b = e->turn_open && e->by_slot ? e->by_slot[rec.slot] : NULL;
+        if (b && b->slot == rec.slot && b->id == rec.id && b->established && b->unix_up &&
+            !b->hup && !b->app_gone && !b->fb && b->efd >= 0 && b->conn && b->sock &&
+            b->sock->fd >= 0 && !b->sock->idle && !shim_fifo_on(b->sock) &&
+            shim_appsend_app_ino(b) == rec.ino) {
+            esock *s = b->sock;
+            uint32_t idx = s->idx;
+            uint64_t sid = s->sid, in0 = rudp_ctx_stats(e->ctx)->dgrams_in;
+            rudp_time now = shim_now();
+            e->app_turns++;
+            e->dispatching = 1; /* as end_wait: what the datagrams end is buried after */
+            shim_engine_udp_event(s, EPOLLIN, now);
+            e->dispatching = 0;
+            shim_engine_graves_empty(e);
+            rudp_time deadline = shim_engine_pump(e, now);
+            e->app_closing++;
+            if (rudp_ctx_stats(e->ctx)->dgrams_in != in0)
+                e->app_closing_in++;
+            s = idx < e->nsocks ? e->socks[idx] : NULL;
+            if (s && s->sid == sid && s->app_unwatched && !s->app_waiters)
+                rewatch(e, s); /* its reader is closing: the engine's again */
+            shim_appsend_keep_timers(e, deadline);
+        }
+        turn_unlock(e, cancel);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+}
+
 #define TAKE_FLAGS (MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
 
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)

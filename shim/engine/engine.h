@@ -489,6 +489,16 @@ int shim_engine_app_recv_may(void);
 int shim_engine_app_kept_any(void);
 void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
+/* A close() of bridged fd, before the kernel's: what came for its
+ * connection and waits unread in its UDP socket (one lingering with the
+ * app after a wait, or one the engine has not read yet) goes into the
+ * bridge first, so that the close finds it unread there and resets as
+ * TCP's close() does for bytes in its receive queue, rather than sending
+ * a FIN and then a reset when the engine reads them after it. Taken only
+ * where the app paths are (shim_engine_app_recv_may), for a turn had
+ * within SHIM_KEEP_LOCK_WAIT (a signal handler's close may have
+ * interrupted its holder). */
+void shim_engine_app_closing(int fd);
 #define SHIM_APPRECV_RTT_US 2000
 /* A connection that passes SHIM_BULK_OUT_BYTES to its app within
  * SHIM_BULK_OUT_MS is a bulk transfer: its bridge's buffer grows

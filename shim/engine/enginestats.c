@@ -60,6 +60,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
     f->kept_passed = e->kept_passed;
+    f->app_closing = e->app_closing;
+    f->app_closing_in = e->app_closing_in;
     f->bridges_grown = e->bridges_grown;
     f->mod_on = e->mod_on;
     f->mod_reads = e->mod_reads;
@@ -138,6 +140,10 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
+    if (f->app_closing) /* apprecv.c */
+        say(line, arg, "closes that read their connection's socket first: %llu (datagrams "
+                       "found there, before the close: %llu)",
+            (ull)f->app_closing, (ull)f->app_closing_in);
     if (f->bridges_grown) /* bridgepump.c */
         say(line, arg, "bridges: buffers grown for a reader that kept up %llu (each a doubling, "
                        "to at most %d KiB)",

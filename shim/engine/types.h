@@ -111,6 +111,9 @@ typedef struct engine_figures {
      * reader, reads that took them from there, and keeps passed on into
      * the bridge unread (by the engine, or a call that could see them) */
     uint64_t app_kept, app_taken, kept_passed;
+    /* apprecv.c: closes whose thread read the connection's socket first,
+     * and those that found datagrams there */
+    uint64_t app_closing, app_closing_in;
     uint64_t bridges_grown; /* bridgepump.c: efd buffers grown for a reader that kept up */
     /* rxmod.c: sockets left unwatched, reads of them at wake-ups, the
      * datagrams those reads took and the most one took (summed as the
@@ -391,6 +394,7 @@ struct engine {
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed;
+    uint64_t app_closing, app_closing_in; /* turn_mu: closes that read the socket first */
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */
     uint64_t mod_on, mod_reads, mod_dgrams, mod_largest, mod_again, mod_refused;

@@ -580,6 +580,11 @@ SHIM_EXPORT int close(int fd)
      * every second), so that once the program closed it a new client is
      * refused, as by TCP, not reset after its handshake. */
     int copy = found && !shim_front_can(SHIM_FRONT_SEES_CLOSE);
+    /* what came before the close and waits in the connection's socket:
+     * into the bridge first, where the close finds it unread (TCP's reset
+     * for bytes in its receive queue, not a FIN then a reset) */
+    if (found && !copy && rec.kind == SHIM_FD_BRIDGED)
+        shim_engine_app_closing(fd);
     if (found) {
         shim_name n;
         if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
