@@ -227,36 +227,42 @@ static int sock_fd[MAXC + 1]; /* the core's sock number -> fd */
 static int nsocks;
 static rudp_ctx *ctx;
 
-/* datagrams the core sent this turn, flushed by socket at its end */
-static struct {
-    uint32_t sock;
-    struct sockaddr_in to;
-    size_t len;
-    uint8_t buf[DGRAM];
-} tx[BATCH];
-static int ntx;
-static uint64_t tx_calls;
+/* Datagrams the core sent this turn, sent by socket at its end: each
+ * thread that runs the core has its queue (txq, set with the context's
+ * lock taken), so that the engine shape sends outside the lock. */
+typedef struct txbuf {
+    int n;
+    struct {
+        uint32_t sock;
+        struct sockaddr_in to;
+        size_t len;
+        uint8_t buf[DGRAM];
+    } d[BATCH];
+} txbuf;
+static txbuf tx_main;
+static txbuf *txq = &tx_main;
+static _Atomic uint64_t tx_calls;
 
-static void flush(void)
+static void flush_q(txbuf *q)
 {
     struct mmsghdr m[BATCH];
     struct iovec v[BATCH];
     int i = 0;
-    while (i < ntx) {
+    while (i < q->n) {
         int j = i, k = 0;
-        while (j < ntx && tx[j].sock == tx[i].sock) {
-            v[k].iov_base = tx[j].buf;
-            v[k].iov_len = tx[j].len;
+        while (j < q->n && q->d[j].sock == q->d[i].sock) {
+            v[k].iov_base = q->d[j].buf;
+            v[k].iov_len = q->d[j].len;
             memset(&m[k], 0, sizeof m[k]);
             m[k].msg_hdr.msg_iov = &v[k];
             m[k].msg_hdr.msg_iovlen = 1;
-            m[k].msg_hdr.msg_name = &tx[j].to;
-            m[k].msg_hdr.msg_namelen = sizeof tx[j].to;
+            m[k].msg_hdr.msg_name = &q->d[j].to;
+            m[k].msg_hdr.msg_namelen = sizeof q->d[j].to;
             j++, k++;
         }
         int off = 0;
         while (off < k) {
-            int r = sendmmsg(sock_fd[tx[i].sock], m + off, (unsigned)(k - off), 0);
+            int r = sendmmsg(sock_fd[q->d[i].sock], m + off, (unsigned)(k - off), 0);
             tx_calls++;
             if (r <= 0)
                 break; /* a full buffer drops, as a link does; the core resends */
@@ -264,7 +270,12 @@ static void flush(void)
         }
         i = j;
     }
-    ntx = 0;
+    q->n = 0;
+}
+
+static void flush(void)
+{
+    flush_q(txq);
 }
 
 static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint8_t *buf,
@@ -273,16 +284,17 @@ static void on_send(void *user, uint32_t sock, const rudp_addr *peer, const uint
     (void)user;
     if (len > DGRAM)
         return;
-    if (ntx == BATCH)
-        flush();
-    tx[ntx].sock = sock;
-    memset(&tx[ntx].to, 0, sizeof tx[ntx].to);
-    tx[ntx].to.sin_family = AF_INET;
-    tx[ntx].to.sin_port = htons(peer->port);
-    memcpy(&tx[ntx].to.sin_addr, peer->ip, 4);
-    tx[ntx].len = len;
-    memcpy(tx[ntx].buf, buf, len);
-    ntx++;
+    txbuf *q = txq;
+    if (q->n == BATCH)
+        flush_q(q);
+    q->d[q->n].sock = sock;
+    memset(&q->d[q->n].to, 0, sizeof q->d[q->n].to);
+    q->d[q->n].to.sin_family = AF_INET;
+    q->d[q->n].to.sin_port = htons(peer->port);
+    memcpy(&q->d[q->n].to.sin_addr, peer->ip, 4);
+    q->d[q->n].len = len;
+    memcpy(q->d[q->n].buf, buf, len);
+    q->n++;
 }
 
 static rudp_addr to_addr(const struct sockaddr_in *s)
@@ -491,16 +503,18 @@ static void *engine_main(void *arg)
         static rxbatch b; /* read without the lock: the program's thread goes on meanwhile */
         for (int i = 0; i < n; i++)
             udp_read(evs[i].data.u32, &b);
+        static txbuf mine;
         pthread_mutex_lock(&mu);
+        txq = &mine;
         rudp_time now = now_ns();
         rx_input(&b, now);
         take_events(now);
         next = rudp_ctx_process(ctx, now);
-        flush();
         int wake = nready && app_waiting;
         if (wake)
             app_waiting = 0;
         pthread_mutex_unlock(&mu);
+        flush_q(&mine); /* sent without the lock: the program's thread goes on */
         if (wake) {
             uint64_t one = 1;
             if (write(app_efd, &one, sizeof one) == sizeof one)
@@ -518,12 +532,14 @@ static void app_loop_engine(rudp_time start)
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
     epoll_ctl(ep, EPOLL_CTL_ADD, app_efd, &ev);
+    static txbuf mine;
     for (;;) {
         rudp_time now = now_ns();
         if (stop || (!is_server && now >= (t0 ? t0 + (rudp_time)(run_secs * 1e9)
                                               : start + RUDP_SEC(10))))
             break;
         pthread_mutex_lock(&mu);
+        txq = &mine;
         if (nready == 0) {
             app_waiting = 1;
             pthread_mutex_unlock(&mu);
@@ -544,8 +560,8 @@ static void app_loop_engine(rudp_time start)
         }
         nready = 0;
         atomic_store(&app_next, rudp_ctx_process(ctx, now));
-        flush();
         pthread_mutex_unlock(&mu);
+        flush_q(&mine); /* sent without the lock: the engine goes on */
     }
     close(ep);
 }
