@@ -17,8 +17,9 @@
 #                      owns the sockets and receives; a connection with
 #                      events goes on a list in memory, the program's
 #                      thread (woken by an eventfd only when it sleeps)
-#                      reads, writes and sends under the context's lock:
-#                      the bridge gone, the hand-off between threads kept
+#                      reads and writes under the context's lock and sends
+#                      its own writes: the bridge gone, the hand-off
+#                      between threads kept
 # The core-thread rows are no transport a user can run: they bound what
 # running the protocol in the program's thread can give (docs/design.md,
 # "The data path"). Not named tcp-* or rudp-* (report.py judges those).

@@ -669,8 +669,8 @@ def ceiling_table(T, res, nruns, med, n_ok, meta):
           "bridge or interposer: the most the protocol in the program's thread can give, not a "
           "transport a user runs; core-thread-1sock: the client's connections on one UDP socket; "
           "core-engine: the core on an engine thread that receives, the program's thread woken "
-          "from memory (an eventfd when it sleeps) to read, write and send under the context's "
-          "lock: no bridge, the hand-off between threads kept.")
+          "from memory (an eventfd when it sleeps) to read and write under the context's lock "
+          "and send its own writes: no bridge, the hand-off between threads kept.")
     T.out()
 
 
