@@ -69,7 +69,7 @@ static void child(unsigned port, int count)
         if (close(s) != 0)
             _exit(3);
     }
-    _exit(0);
+    exit(0); /* not _exit: RUDP_STATS's counts are written at exit */
 }
 
 /* ---- the peer over kernel TCP ---- */
@@ -254,6 +254,8 @@ static int core_peer(int count)
         CHECK(read(up[0], &c, 1) == 1, "connection %d: the child never read the first part", i);
         CHECK(rudp_conn_write(cur.c, now_ns(), part, sizeof part) == PART, "write");
         turn(); /* the second part leaves: in the child's socket when sendto() returns */
+        CHECK(rudp_conn_unsent(cur.c) == 0, "connection %d: the second part not sent at once",
+              i); /* else the child might close before it came */
         c = 'b';
         CHECK(write(down[1], &c, 1) == 1, "pipe");
         CHECK(turns_until(ended, IO_MS), "connection %d: no reset within %d ms (EOF %s)", i,
