@@ -678,9 +678,8 @@ void rudp__conn_flush(rudp_conn *c, rudp_time now);
 void rudp__conn_abort_now(rudp_conn *c, rudp_time now);
 /* The same with the RESET frame's code (RUDP_RESET_ABORT, RUDP_RESET_AFTER_FIN). */
 void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code);
-/* That reset once everything queued (the FIN too) has gone out, or once
- * the peer has taken none of it for a few round trips (RUDP_T_LINGER); at
- * once if it has. */
+/* That reset once everything queued (the FIN too) has gone out, within a
+ * few round trips (RUDP_T_LINGER); at once if it has. */
 void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code);
 /* The peer took more of what that reset waits for (an ACK moved snd_una):
  * its wait starts again, to the linger's end at most. */

@@ -339,12 +339,9 @@ static int queued_sent(const rudp_conn *c)
  * reset at once cut the reply short (a server's 100 KB reply and close()
  * with a pipelined request unread: the client read 64 KiB, then
  * ECONNRESET, where TCP's read all of it). So the reset waits for what is
- * queued to go out, as the window opens, until the peer has taken none of
- * it for a few round trips (RUDP_T_LINGER; at least 10 ms, counted again
- * from each ACK that moves snd_una: rudp__conn_reset_progress; at most the
- * linger in all), then goes whatever is left: a peer that reads slowly gets
- * the whole reply, one that reads nothing its window. Meanwhile the peer's
- * new bytes are dropped unacknowledged (conn_input.c).
+ * queued to go out, as the window opens, for a few round trips at most
+ * (RUDP_T_LINGER; at least 10 ms), then goes whatever is left. Meanwhile
+ * the peer's new bytes are dropped unacknowledged (conn_input.c).
  */
 static rudp_time reset_wait(const rudp_conn *c)
 {
