@@ -119,36 +119,6 @@ static void kill_server(void)
         kill(server_pid, SIGKILL);
 }
 
-static void *echo_conn(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        write_exact(fd, buf, (size_t)n);
-    }
-    close(fd);
-    return NULL;
-}
-
-static void serve(int l)
-{
-    for (;;) {
-        int fd = accept(l, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            _exit(1);
-        }
-        pthread_t t;
-        if (pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)fd) != 0)
-            _exit(1);
-        pthread_detach(t);
-    }
-}
-
 void echo(int fd, int rounds)
 {
     for (int i = 0; i < rounds; i++) {
@@ -207,21 +177,6 @@ void set_handler(void (*h)(int), int flags)
     sa.sa_flags = flags;
     sigemptyset(&sa.sa_mask);
     SYS(sigaction(SIGUSR1, &sa, NULL));
-}
-
-/* The system call tid is in (/proc/self/task/TID/syscall), or -1. */
-static long current_syscall(pid_t tid)
-{
-    char path[64], buf[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long nr = -1;
-    if (!fgets(buf, sizeof buf, f) || sscanf(buf, "%ld", &nr) != 1)
-        nr = -1;
-    fclose(f);
-    return nr;
 }
 
 /* A reader blocked in read(fd): under the shim, one in the path's own
@@ -596,29 +551,8 @@ int main(int argc, char **argv)
         return sandboxed_echo();
     }
     prog_begin(argc, WATCHDOG_S);
-    /* the server forked first, while this process has no thread (under
-     * the shim the first socket starts one): it listens and says where */
-    int pp[2];
-    SYS(pipe(pp));
-    server_pid = fork();
-    SYS(server_pid);
-    if (server_pid == 0) {
-        close(pp[0]);
-        int l = listener_lo(0, 64);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockname(l, (struct sockaddr *)&ss, &sl) < 0)
-            _exit(1);
-        unsigned p = port_of(&ss);
-        if (write(pp[1], &p, sizeof p) != (ssize_t)sizeof p)
-            _exit(1);
-        close(pp[1]);
-        serve(l);
-    }
-    close(pp[1]);
+    server_pid = fork_listener(&port, serve_echo_threads);
     prog_on_fail = kill_server;
-    CHECK(read(pp[0], &port, sizeof port) == (ssize_t)sizeof port, "the server said no port");
-    close(pp[0]);
 
     int fd = connect_lo(port);
     CHECK(fd >= 0, "connect: %s", strerror(errno));

@@ -5,10 +5,15 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <stdint.h>
+#include <signal.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -114,6 +119,18 @@ char thread_state(pid_t tid)
         return 0;
     const char *p = strrchr(buf, ')'); /* the name may hold anything */
     return p && p[1] == ' ' ? p[2] : 0;
+}
+
+long current_syscall(pid_t tid)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    if (read_small(path, buf, sizeof buf) < 0)
+        return -1;
+    long nr = -1;
+    if (sscanf(buf, "%ld", &nr) != 1)
+        nr = -1;
+    return nr;
 }
 
 double now_s(void)
@@ -751,4 +768,64 @@ void echo_pattern(int s, size_t n, int ms)
     char c;
     if (read(s, &c, 1) != 0)
         differs("no EOF after the echo");
+}
+
+pid_t fork_listener(unsigned *port, void (*serve)(int l))
+{
+    int pp[2];
+    SYS(pipe(pp));
+    pid_t pid = fork();
+    SYS(pid);
+    if (pid == 0) {
+        close(pp[0]);
+        int l = listener_lo(0, 64);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(l, (struct sockaddr *)&ss, &sl) < 0)
+            _exit(1);
+        unsigned p = port_of(&ss);
+        if (write(pp[1], &p, sizeof p) != (ssize_t)sizeof p)
+            _exit(1);
+        close(pp[1]);
+        serve(l);
+        _exit(1);
+    }
+    close(pp[1]);
+    ssize_t n = read(pp[0], port, sizeof *port);
+    close(pp[0]);
+    if (n != (ssize_t)sizeof *port) {
+        kill(pid, SIGKILL);
+        failf(__LINE__, "the server said no port");
+    }
+    return pid;
+}
+
+static void *echo_thread(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        write_exact(fd, buf, (size_t)n);
+    }
+    close(fd);
+    return NULL;
+}
+
+void serve_echo_threads(int l)
+{
+    for (;;) {
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            _exit(1);
+        }
+        pthread_t t;
+        if (pthread_create(&t, NULL, echo_thread, (void *)(intptr_t)fd) != 0)
+            _exit(1);
+        pthread_detach(t);
+    }
 }

@@ -58,6 +58,9 @@ ssize_t read_small(const char *path, char *buf, size_t cap);
 /* The state letter of thread tid of this process ('S': asleep in a
  * blocking call), from /proc/self/task/TID/stat; 0 if it is gone. */
 char thread_state(pid_t tid);
+/* The system call thread tid of this process is in
+ * (/proc/self/task/TID/syscall), or -1. */
+long current_syscall(pid_t tid);
 
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
@@ -107,6 +110,15 @@ int listen_lo_at(int fd, unsigned port, int backlog);
 /* A new TCP socket listening so (listen_lo_at); a failure dies
  * ("listen"). */
 int listener_lo(unsigned port, int backlog);
+/* A child process that listens on a loopback port the kernel chose and
+ * runs serve(listener), which does not return; its port in *port. Forked
+ * first, while the caller has no thread (under the shim the first socket
+ * starts one). */
+pid_t fork_listener(unsigned *port, void (*serve)(int l));
+/* A server's loop: each accepted connection echoed by a thread of its
+ * own (blocking reads) until its EOF; never returns (_exit(1) if accept
+ * fails). */
+__attribute__((noreturn)) void serve_echo_threads(int l);
 /* A TCP socket connected to host:port (IPv4): blocking, or with nb made
  * non-blocking and connected the way Go does it (EINPROGRESS, POLLOUT
  * within ms, SO_ERROR), and left non-blocking. A failure dies, saying

@@ -98,6 +98,11 @@ int shim_engine_unwatch(struct engine *e, int fd)
     return real_epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }
 
+int shim_engine_unwatch_sock(esock *s)
+{
+    return real_epoll_ctl(s->e->iofd, EPOLL_CTL_DEL, s->fd, NULL) < 0 ? -errno : 0;
+}
+
 void shim_engine_count_squatted(struct engine *e)
 {
     e->squatted++;

@@ -47,14 +47,14 @@ void shim_bridge_watch(bridge *b, uint32_t ev)
         return;
     struct epoll_event ee = {.events = ev & ~W_REG, .data.ptr = b};
     int op = b->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (real_epoll_ctl(e->epfd, op, b->efd, &ee) == 0)
+    if (real_epoll_ctl(e->iofd, op, b->efd, &ee) == 0)
         b->ev = ev;
 }
 
 static void unwatch_bridge(bridge *b)
 {
     if (b->efd >= 0 && b->ev)
-        real_epoll_ctl(b->e->epfd, EPOLL_CTL_DEL, b->efd, NULL);
+        real_epoll_ctl(b->e->iofd, EPOLL_CTL_DEL, b->efd, NULL);
     b->ev = 0;
 }
 

@@ -345,6 +345,9 @@ void shim_engine_relay_pending(struct engine *e);
 int shim_engine_watch(struct engine *e, int fd, uint32_t events, shim_watch *w);
 int shim_engine_rewatch(struct engine *e, int fd, uint32_t events, shim_watch *w);
 int shim_engine_unwatch(struct engine *e, int fd);
+/* s's UDP socket no longer watched (its own set: the sockets' and the
+ * bridges', engine.c's iofd). */
+int shim_engine_unwatch_sock(esock *s);
 
 /* s's engine, UDP socket, index in its engine's table (the core's socket
  * number) and family. */
@@ -461,10 +464,21 @@ typedef struct shim_app_wait {
     int keep;                 /* set by a poll's before _end: the bridge was empty */
     int kept;                 /* ... and after it, 1 if bytes wait for the read */
     int udp_fd, sigfd;
+    int whole;                /* udp_fd: every engine's whole set (many connections) */
+    uint32_t io_taken;        /* ... the engines whose set it took, bit k: G.e[k] */
+    uint32_t io_gen[SHIM_ENGINES_MAX];
     rudp_time since;
 } shim_app_wait;
 #define SHIM_APP_WAIT_MS 50
-int shim_engine_app_wait_begin(int fd, const sigset_t *let, shim_app_wait *w);
+/* in: as _end's. An epoll wait (2) where the engines carry many
+ * connections waits on every engine's whole set of sockets and bridges
+ * (w->whole): whatever comes for any of them wakes this thread alone,
+ * which runs the engines' turns for all (apprecv.c). */
+int shim_engine_app_wait_begin(int fd, const sigset_t *let, int in, shim_app_wait *w);
+/* Whether an epoll wait may take the engines' whole sets now
+ * (RUDP_APP_RECV, no qlog, no sandbox, more connections than the
+ * per-socket path takes). */
+int shim_engine_app_io_may(void);
 /* A readiness call that does not wait, on a set holding a bridge: the
  * sockets lingering with the app go back to their engines (woken for it
  * once), which read what comes; where none lingers, one load per engine. */

@@ -363,6 +363,7 @@ void shim_engine_atfork_child(void)
     /* Memory of the parent's engines is left as is: it belongs to threads
      * that do not exist here and is never touched again. */
     G.nrun = 0;
+    atomic_store(&G.appfd1, 0); /* closed with the parent's engines' fds */
     G.broken = 0;
     __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     G.handed_over = 0;

@@ -144,6 +144,9 @@ static void start_undo(struct engine *e)
     shim_free(e->by_slot);
     if (e->epfd >= 0)
         shim_close_owned(e->epfd);
+    if (e->iofd >= 0 && e->iofd != e->epfd)
+        shim_close_owned(e->iofd);
+    shim_free(e->ioevs);
     if (e->ctx)
         rudp_ctx_free(e->ctx);
     shim_udpio_free(e->io);
@@ -157,7 +160,7 @@ static void start_undo(struct engine *e)
     shim_free(e->graves);
     shim_txring_free_arena(e);
     memset(e, 0, sizeof *e);
-    e->epfd = e->evfd = e->tfd = -1;
+    e->epfd = e->iofd = e->evfd = e->tfd = -1;
 }
 
 /* The eventfd is readable (the engine's epoll, hooks.h): e runs the
@@ -203,6 +206,36 @@ static int want_apart(void)
            rl.rlim_max < SHIM_FD_TABLE_AUTO_BELOW;
 }
 
+/* Whether an engine's UDP sockets and bridges get an epoll set of their
+ * own (iofd, in its set): what an app thread's wait for many connections
+ * takes from it at once (apprecv.c). One fd more per engine, and the app
+ * threads' set: only where app threads may take engines' turns (not apart)
+ * and fds are not scarce (a hard limit of SHIM_NEST_NOFILE or more; the
+ * soft limit is raised to it, raise_soft_limit). Else iofd is epfd. */
+#define SHIM_NEST_NOFILE 1024
+static int want_nest(int apart)
+{
+    struct rlimit rl;
+    return shim_cfg.app_recv && !apart && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+           rl.rlim_max >= SHIM_NEST_NOFILE;
+}
+
+/* e's set of sockets and bridges (want_nest), or epfd itself; -1 with
+ * errno if the kernel refused it. */
+static int make_io_set(struct engine *e)
+{
+    e->iofd = e->epfd;
+    if (!want_nest(G.nrun == 0 ? want_apart() : shim_fds_apart()))
+        return 0;
+    if ((e->iofd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return -1;
+    e->iofd = shim_fd_move_high(e->iofd);
+    shim_own_fd(e->iofd, 1);
+    shim_watch_set(&e->io_w, &shim_engine_io_ops);
+    struct epoll_event io = {.events = EPOLLIN, .data.ptr = &e->io_w};
+    return real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->iofd, &io);
+}
+
 static void sort_ints(int *v, int n)
 {
     for (int i = 1; i < n; i++)
@@ -241,8 +274,8 @@ static void close_all_but(const int *keep, int n)
 static int own_fds(const struct engine *e, int *keep)
 {
     int n = 0;
-    int fds[6] = {e->epfd, e->evfd, e->tfd, shim_cfg.log_fd, shim_cfg.qlog_dirfd, 2};
-    for (int i = 0; i < 6; i++) {
+    int fds[7] = {e->epfd, e->iofd, e->evfd, e->tfd, shim_cfg.log_fd, shim_cfg.qlog_dirfd, 2};
+    for (int i = 0; i < 7; i++) {
         int dup = 0;
         for (int j = 0; j < n; j++)
             dup |= keep[j] == fds[i];
@@ -353,8 +386,9 @@ static void raise_soft_limit(void)
  * eventfd (the program's threads wake it by it). */
 static void left_program_table(struct engine *e)
 {
-    int fds[3] = {e->epfd, e->tfd, e == &G.e[0] ? shim_control_fd() : -1};
-    for (int i = 0; i < 3; i++)
+    int fds[4] = {e->epfd, e->iofd != e->epfd ? e->iofd : -1, e->tfd,
+                  e == &G.e[0] ? shim_control_fd() : -1};
+    for (int i = 0; i < 4; i++)
         if (fds[i] >= 0)
             shim_close_owned(fds[i]);
     shim_fds_set_apart(1);
@@ -369,7 +403,7 @@ int shim_engine_start_locked(struct engine *e)
     if (shim_hook.listener)
         ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);
-    e->epfd = e->evfd = e->tfd = -1;
+    e->epfd = e->iofd = e->evfd = e->tfd = -1;
     shim_txring_init(e);
     e->retry_at = RUDP_TIME_NEVER;
     e->fallback_at = RUDP_TIME_NEVER;
@@ -431,7 +465,8 @@ int shim_engine_start_locked(struct engine *e)
     e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
     /* a feature's area (hooks.h), zeroed */
     e->ext = shim_hook.ext.engine ? shim_calloc(1, shim_hook.ext.engine) : NULL;
-    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
+    e->ioevs = shim_calloc(SHIM_IO_EVENTS, sizeof *e->ioevs);
+    if (!e->ioevs || !e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
         (shim_hook.ext.engine && !e->ext))
         goto fail;
     what = "epoll_create1";
@@ -439,6 +474,8 @@ int shim_engine_start_locked(struct engine *e)
         goto fail_errno;
     e->epfd = shim_fd_move_high(e->epfd);
     shim_own_fd(e->epfd, 1);
+    if (make_io_set(e) < 0)
+        goto fail_errno;
     what = "eventfd";
     if ((e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
         goto fail_errno;
@@ -487,6 +524,8 @@ int shim_engine_start_locked(struct engine *e)
         e->apart = 0; /* refused: engine 0 stays in the program's table */
         raise_soft_limit();
     }
+    if (!e->apart && e->iofd != e->epfd)
+        shim_apprecv_engine_started(e); /* its iofd in the app threads' set */
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();

@@ -57,6 +57,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_epolls = e->app_epolls;
     f->app_selects = e->app_selects;
     f->app_direct = e->app_direct;
+    f->app_io_turns = e->app_io_turns;
+    f->ring_quiet = atomic_load_explicit(&e->ring_quiet, memory_order_relaxed);
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
     f->kept_passed = e->kept_passed;
@@ -124,18 +126,20 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
                        "engine in its turn (passed through the bridge) %llu",
             (ull)f->app_sends, (ull)f->app_busy);
     if (f->ring_writes || f->ring_full) /* txring.c */
-        say(line, arg, "writes in memory: handed to the engine %llu (eventfd writes %llu, no "
-                       "room: through the bridge %llu), taken into their connections %llu, "
-                       "dropped (the connection gone) %llu",
-            (ull)f->ring_writes, (ull)f->ring_bells, (ull)f->ring_full, (ull)f->ring_taken,
-            (ull)f->ring_lost);
+        say(line, arg, "writes in memory: handed to the engine %llu (eventfd writes %llu, none "
+                       "while an app thread had the engines' sockets %llu, no room: through "
+                       "the bridge %llu), taken into their connections %llu, dropped (the "
+                       "connection gone) %llu",
+            (ull)f->ring_writes, (ull)f->ring_bells, (ull)f->ring_quiet, (ull)f->ring_full,
+            (ull)f->ring_taken, (ull)f->ring_lost);
     if (f->app_recvs || f->app_lapsed) /* apprecv.c */
         say(line, arg, "app-thread receives: reads whose own thread took the datagram %llu "
-                       "(in poll or ppoll %llu, in epoll %llu, in select %llu; bytes straight "
-                       "into the reader's buffer %llu); waits taken back when their lease ran "
-                       "out (a reader cancelled or jumped out) %llu",
-            (ull)f->app_recvs, (ull)f->app_polls, (ull)f->app_epolls, (ull)f->app_selects,
-            (ull)f->app_direct, (ull)f->app_lapsed);
+                       "(in poll or ppoll %llu, in epoll %llu, of them over every socket of "
+                       "the engine %llu, in select %llu; bytes straight into the reader's "
+                       "buffer %llu); waits taken back when their lease ran out (a reader "
+                       "cancelled or jumped out) %llu",
+            (ull)f->app_recvs, (ull)f->app_polls, (ull)f->app_epolls, (ull)f->app_io_turns,
+            (ull)f->app_selects, (ull)f->app_direct, (ull)f->app_lapsed);
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
                        "passed on into the bridge unread %llu",

@@ -313,6 +313,12 @@ rudp_time shim_engine_pump(struct engine *e, rudp_time now);
  * connects waiting for them go on. */
 void shim_engine_answered(struct engine *e);
 void shim_engine_udp_event(void *obj, uint32_t events, rudp_time now);
+/* What iofd holds (the UDP sockets' and the bridges' events), read and
+ * dispatched, a batch of EV_MAX at a time until it holds less (turn_mu
+ * held, dispatching set by the caller); the events it dispatched. */
+int shim_engine_io_turn(struct engine *e, rudp_time now);
+#define SHIM_IO_EVENTS 128 /* iofd's events per call (ioevs) */
+extern const shim_watch_ops shim_engine_io_ops; /* io_w's */
 /* Frees what shim_engine_bury kept while events were dispatched. */
 void shim_engine_graves_empty(struct engine *e);
 /* appsend.c, shared with apprecv.c: the engine of a slot's connection (no
@@ -359,6 +365,9 @@ int shim_appsend_few(void);
  * not wait: the engine reads for it) */
 int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
 int shim_apprecv_take_back(struct engine *e); /* how many */
+/* e started: its iofd joins the set app threads wait on (G.appfd1, made
+ * with the first engine); G.mu held. */
+void shim_apprecv_engine_started(struct engine *e);
 /* The datagrams one event of a UDP socket reads at most (engine.c's
  * read_udp: recvmmsg batches of RX_BATCH): a moderated read that took
  * them all may have left more (rxmod.c). */

@@ -71,7 +71,7 @@
 static void watch(struct engine *e, esock *s, uint32_t events)
 {
     struct epoll_event ee = {.events = events, .data.ptr = s};
-    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, s->fd, &ee);
+    real_epoll_ctl(e->iofd, EPOLL_CTL_MOD, s->fd, &ee);
 }
 
 void shim_rxmod_read(struct engine *e, rudp_time now)

@@ -188,7 +188,13 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
     /* rung with signals still held, and by the system call itself (not a
      * cancellation point): a thread cancelled or leaving by siglongjmp
      * here would leave `rung` set and the engine never woken */
-    if (done && !atomic_exchange(&e->tx.rung, 1)) {
+    /* iofd lingering with the app (apprecv.c): its next wait, or the
+     * engine at the linger's end, takes the arena first (both clear
+     * io_linger before they take it: a writer that found it set has its
+     * record taken) */
+    if (done && atomic_load(&e->io_linger)) {
+        atomic_fetch_add_explicit(&e->ring_quiet, 1, memory_order_relaxed);
+    } else if (done && !atomic_exchange(&e->tx.rung, 1)) {
         uint64_t one = 1;
         long w = syscall(SYS_write, e->evfd, &one, sizeof one);
         (void)w;

@@ -102,7 +102,7 @@ typedef struct engine_figures {
     /* appsend.c: writes an application thread sent itself, and those that
      * found the engine in its turn (written through the bridge instead) */
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
-    uint64_t app_direct;
+    uint64_t app_direct, app_io_turns, ring_quiet;
     /* txring.c: writes handed to the engine in memory, eventfd writes for
      * them, writes that found no room (through the bridge), records taken
      * into their connections, and dropped (the connection gone) */
@@ -357,6 +357,24 @@ struct engine {
     pthread_t thread;     /* a keeper joins its extra engines */
 
     int epfd, evfd;
+    /* The UDP sockets and the bridges are watched in an epoll set of their
+     * own, iofd, itself watched in epfd (io_w): an app thread that waits
+     * for many connections (apprecv.c) takes them all from the engine with
+     * one epoll_ctl (io_unwatched) and waits on iofd itself. io_waiters,
+     * io_gen and io_lease as an esock's app_* fields; ioevs: iofd's batch
+     * (turn_mu). */
+    int iofd;
+    shim_watch io_w;
+    int io_unwatched, io_waiters;
+    uint32_t io_gen;
+    rudp_time io_lease;
+    struct epoll_event *ioevs;
+    uint64_t app_io_turns; /* turn_mu: app threads' turns that read iofd */
+    /* iofd lingers with the app (unwatched, no waiter): a write in memory
+     * (txring.c) rings no doorbell, the app's next wait or the engine at
+     * the linger's end takes it (set under turn_mu, read without) */
+    _Atomic int io_linger;
+    _Atomic uint64_t ring_quiet; /* writes that rang no doorbell so */
     /* appsend.c: an application thread that writes to one of this
      * engine's bridges and finds the engine asleep sends the bytes itself.
      * turn_mu is held by the engine for each turn, all but its epoll wait,
@@ -473,6 +491,11 @@ struct engines {
     pthread_mutex_t mu;   /* guards what is marked G.mu here and in struct engine */
     pthread_cond_t cv;
     int nrun;             /* engines [0, nrun) were started (G.mu) */
+    /* An epoll set holding every engine's iofd (apprecv.c): an app thread
+     * waiting for many connections waits on it, the engines' sets taken;
+     * its number + 1, 0: none (made with the first engine, read without
+     * G.mu) */
+    _Atomic int appfd1;
     int broken;           /* an engine failed: no new connections (G.mu) */
     pid_t pid;
     int pause_req;        /* an app thread wants every engine still (set under G.mu, atomically) */

@@ -5,6 +5,9 @@
  * the datagram wakes the waiting thread alone, which runs the engine's part
  * and delivers into the bridge, and the kernel's epoll then reports it as
  * it would have. Python's asyncio, libuv (node) and libevent wait there.
+ * Where the process carries more connections than that path takes, the
+ * wait is on every engine's whole set of sockets and bridges instead
+ * (apprecv.c's io_begin): redis and nginx's workers.
  *
  * Which bridge: epoll_ctl (sock.c) notes, per epoll fd below EP_CANDS, the
  * last bridge added or modified with EPOLLIN (its number; one per set);
@@ -113,7 +116,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
         return 0;
     }
     shim_slot *h = shim_fd_hinted(c);
-    if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may())
+    if (!shim_app_recv_slot(h) || !(shim_engine_app_recv_may() || shim_engine_app_io_may()))
         return 0;
     epoll_call call = {.epfd = epfd, .evs = evs, .max = max, .two = two};
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);

@@ -315,7 +315,7 @@ static int give_up(struct engine *e, esock *s, unsigned port)
     }
     int moved = shim_portmove_conns(e, s, shim_now());
     shim_engine_flush_output(e); /* NEW_PORT from s, while it is still ours */
-    shim_engine_unwatch(e, shim_esock_fd(s));
+    shim_engine_unwatch_sock(s);
     memset(&port_of_sock(s)->endpoint, 0, sizeof port_of_sock(s)->endpoint);
     shim_porthand_close(s);
     int r = real_dup3(nu, shim_esock_fd(s), O_CLOEXEC);

@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/prog_epollmany.c over kernel TCP, then under the shim: epoll
+# threads waiting for 24 connections at once (more than the per-connection
+# app path takes), whose waits take every engine's whole set of sockets and
+# bridges and run the engines' turns themselves (shim/engine/apprecv.c,
+# io_begin): 300 rounds on all 24 at once, every byte checked; waits left
+# by a signal (EINTR), a siglongjmp and a pthread_cancel, and the
+# connections served after with nobody waiting; a round, then nobody
+# calling in, and echoes of 100 bytes and of 32 KiB delivered all the same;
+# a fork while a thread waits; 4 threads with a set of 6 each at once.
+# Under the shim the path must have been taken (RUDP_STATS: "over every
+# socket of the engine").
+. "$(dirname "$0")/../../lib/lib.sh"
+. "$ROOT/integration/lib/shimlib.sh"
+# the engine in the program's fd table whatever the hard fd limit here:
+# an engine with a table of its own takes no app thread's turn
+export RUDP_FD_TABLE=shared
+
+need_bin prog_epollmany
+rc=0
+timeout -k 5 180 "$BIN/prog_epollmany" >"$T/tcp" 2>&1 || rc=$?
+sed 's/^/tcp:  /' "$T/tcp"
+[ "$rc" = 0 ] || fail "prog_epollmany over kernel TCP exited $rc"
+
+RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollmany" >"$T/shim" 2>"$T/stats" || rc=$?
+sed 's/^/shim: /' "$T/shim"
+[ "$rc" = 0 ] || { show "$T/stats"; fail "prog_epollmany under the shim exited $rc"; }
+assert_transport "$T/shim"
+# the client's line: the largest count (the server's and the fork's child's
+# print theirs too)
+whole=$(grep -a 'app-thread receives:' "$T/stats" |
+    sed -n 's/.*of them over every socket of the engine \([0-9]*\),.*/\1/p' | sort -n | tail -1)
+# 300 rounds of 24 echoes, 4 x 200 of 6, and more: at least one wake-up in
+# ten of the first 300 rounds' takes the whole path (idle: ~2,000)
+[ "${whole:-0}" -ge 30 ] || { show "$T/stats"; fail "the epoll waits took every engine's sockets only ${whole:-0} times"; }
+echo "ok: epoll waits for many connections ran the engines' turns themselves ($whole times)"
