@@ -22,23 +22,8 @@
  * (a reader that cannot wait gives a lingering socket back at once).
  * Taken only for few connections on a fast path (APP_RTT_MAX).
  *
- * Many connections (more than APPSEND_CONNS, an event loop's: redis,
- * nginx's workers): an epoll wait takes every engine's whole set at once.
- * Each engine watches its UDP sockets and bridges in an epoll set of
- * their own (iofd), itself in the engine's set; the process's appfd holds
- * every engine's iofd. The waiting thread takes each engine's turn (only
- * tried: one it cannot have and it takes none, io_begin), stops the engine
- * watching its iofd (one epoll_ctl, however many connections) and waits in
- * ppoll on its epoll set, appfd and the signalfd. Whatever comes for any
- * connection wakes it alone; it runs each engine's turn (iofd's events
- * dispatched as the engine's loop does them, the core's timers, the
- * accept order's turn) and its epoll set then says what the program is
- * told. After a fast wait the sets linger with the app (APP_LINGER), and
- * a write in memory then rings no doorbell (txring.c): the app's next wait
- * takes the arena before it sleeps, or the engine when the linger ends.
- * Measured: B24's shape (50 connections, 37-byte GETs) from 60,000 to
- * 70,000-93,000 requests/s, the engines' wake-ups from 0.3 to 0.06-0.09
- * per request (docs/benchmarks.md).
+ * Many connections (more than APPSEND_CONNS): an event loop's epoll wait
+ * takes every engine's whole set instead (appwhole.c).
  *
  * Signals: the caller blocks them all before it calls here (as appsend.c
  * does while it holds the turn). ppoll() then waits with them blocked, and
@@ -79,7 +64,7 @@
 #define APP_RTT_MAX RUDP_US(SHIM_APPRECV_RTT_US)
 #define APP_WAIT_MS SHIM_APP_WAIT_MS
 /* a waiter's lease: past its longest wait, should it never come back */
-#define APP_LEASE RUDP_MS(APP_WAIT_MS + 20)
+#define APP_LEASE SHIM_APP_LEASE
 /* how long a socket stays the app's after its waiter got its datagram
  * within that time itself: a reader that comes back within it (a fast
  * request/response exchange) costs the engine no epoll_ctl() and no
@@ -124,58 +109,11 @@ static void rewatch(struct engine *e, esock *s)
     s->app_gen++;
 }
 
-/* ---- many connections: the engine's whole set (iofd) ---- */
-
-/* The app thread waits on iofd itself; the engine stops watching it: one
- * epoll_ctl, however many connections (turn_mu held). */
-static void io_unwatch(struct engine *e, rudp_time now)
-{
-    if (e->io_unwatched && !e->io_waiters) {
-        atomic_fetch_sub(&e->app_lingering, 1); /* its linger ends: waited on */
-        atomic_store(&e->io_linger, 0);
-    }
-    e->io_waiters = 1;
-    if (!e->io_unwatched) {
-        struct epoll_event ee = {.events = 0, .data.ptr = &e->io_w};
-        real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->iofd, &ee);
-        e->io_unwatched = 1;
-    }
-    e->io_lease = now + APP_LEASE;
-    if (e->io_lease < e->lease_at)
-        e->lease_at = e->io_lease;
-    shim_appsend_wake_by(e, e->io_lease);
-}
-
-/* The engine watches iofd again (turn_mu held): what came meanwhile is
- * its to read (level-triggered); a waiter still away finds io_gen changed. */
-static void io_rewatch(struct engine *e)
-{
-    if (e->io_unwatched && !e->io_waiters) {
-        atomic_fetch_sub(&e->app_lingering, 1);
-        atomic_store(&e->io_linger, 0);
-        shim_txring_take(e, shim_now()); /* writes that rang no doorbell */
-    }
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->io_w};
-    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->iofd, &ee);
-    e->io_unwatched = 0;
-    e->io_waiters = 0;
-    e->io_gen++;
-}
-
 int shim_apprecv_leases(struct engine *e, rudp_time now)
 {
     int back = 0;
     e->lease_at = RUDP_TIME_NEVER;
-    if (e->io_unwatched) {
-        if (now >= e->io_lease) {
-            if (e->io_waiters)
-                e->app_lapsed++;
-            io_rewatch(e);
-            back++;
-        } else {
-            e->lease_at = e->io_lease;
-        }
-    }
+    back += shim_appwhole_lease(e, now);
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (!s || !s->app_unwatched)
@@ -194,7 +132,7 @@ int shim_apprecv_leases(struct engine *e, rudp_time now)
 
 rudp_time shim_apprecv_lease_min(struct engine *e)
 {
-    rudp_time m = e->io_unwatched ? e->io_lease : RUDP_TIME_NEVER;
+    rudp_time m = e->io_unwatched ? e->io_lease : RUDP_TIME_NEVER; /* appwhole.c's */
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->app_unwatched && s->app_lease < m)
@@ -213,11 +151,7 @@ void shim_apprecv_sock_closed(esock *s)
 
 int shim_apprecv_take_back(struct engine *e)
 {
-    int back = 0;
-    if (e->io_unwatched && !e->io_waiters) {
-        io_rewatch(e);
-        back++;
-    }
+    int back = shim_appwhole_take_back(e);
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->app_unwatched && !s->app_waiters) {
@@ -233,7 +167,7 @@ int shim_apprecv_take_back(struct engine *e)
  * lease ends, while the reader blocks in the kernel's read of its bridge
  * (2 ms, the B6 ping-pong's p99 on two CPUs). The engine takes it back:
  * at once with the turn held, else before its next sleep (woken for it). */
-static void declined(struct engine *e, int have_turn)
+void shim_apprecv_declined(struct engine *e, int have_turn)
 {
     if (have_turn) {
         shim_apprecv_take_back(e);
@@ -247,7 +181,7 @@ static void declined(struct engine *e, int have_turn)
 
 /* The bridge of fd's connection, if an app thread may wait for it now;
  * turn_mu held. */
-static bridge *waitable(struct engine *e, const shim_fd *rec, int whole)
+bridge *shim_apprecv_waitable(struct engine *e, const shim_fd *rec, int whole)
 {
     bridge *b = e->turn_open && e->by_slot ? e->by_slot[rec->slot] : NULL;
     if (!b || b->slot != rec->slot || b->id != rec->id || !b->established || !b->unix_up ||
@@ -388,13 +322,13 @@ void shim_engine_app_nowait(void)
     for (int k = 0; k < nrun; k++)
         if (atomic_load_explicit(&G.e[k].app_lingering, memory_order_relaxed) > 0 &&
             !atomic_load_explicit(&G.e[k].app_declined, memory_order_relaxed))
-            declined(&G.e[k], 0);
+            shim_apprecv_declined(&G.e[k], 0);
 }
 
 /* The turn's lock, with cancellation held off while it is held (the
  * engine's calls under it are cancellation points: recvmmsg, sendmmsg,
  * write): a thread cancelled there would leave it taken for good. */
-static int turn_try(struct engine *e, int *cancel)
+int shim_apprecv_turn_try(struct engine *e, int *cancel)
 {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel);
     if (pthread_mutex_trylock(&e->turn_mu) == 0)
@@ -403,13 +337,13 @@ static int turn_try(struct engine *e, int *cancel)
     return 0;
 }
 
-static void turn_lock(struct engine *e, int *cancel)
+void shim_apprecv_turn_lock(struct engine *e, int *cancel)
 {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel);
     pthread_mutex_lock(&e->turn_mu);
 }
 
-static void turn_unlock(struct engine *e, int cancel)
+void shim_apprecv_turn_unlock(struct engine *e, int cancel)
 {
     pthread_mutex_unlock(&e->turn_mu);
     pthread_setcancelstate(cancel, NULL);
@@ -417,7 +351,7 @@ static void turn_unlock(struct engine *e, int cancel)
 
 /* not where the engines keep their fds apart: a turn would act on the
  * program's table (enginestart.c) */
-static int app_turn_may(void)
+int shim_apprecv_turn_may(void)
 {
     return shim_cfg.app_recv && shim_cfg.qlog_dirfd < 0 && !shim_sandboxed() &&
            !shim_fds_apart();
@@ -425,175 +359,7 @@ static int app_turn_may(void)
 
 int shim_engine_app_recv_may(void)
 {
-    return app_turn_may() && shim_appsend_few();
-}
-
-int shim_engine_app_io_may(void)
-{
-    return app_turn_may() && !shim_appsend_few() && atomic_load(&G.appfd1) > 0;
-}
-
-void shim_apprecv_engine_started(struct engine *e)
-{
-    int fd = atomic_load(&G.appfd1) - 1;
-    if (fd < 0 && e == &G.e[0]) {
-        fd = epoll_create1(EPOLL_CLOEXEC);
-        if (fd < 0)
-            return; /* app threads wait as before: through the bridge */
-        fd = shim_fd_move_high(fd);
-        shim_own_fd(fd, 1);
-        atomic_store(&G.appfd1, fd + 1);
-    }
-    if (fd < 0)
-        return;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = e};
-    real_epoll_ctl(fd, EPOLL_CTL_ADD, e->iofd, &ee);
-}
-
-/* iofd's waiter is back (turn_mu held): as give_back. */
-static void io_give_back(struct engine *e, uint32_t gen, rudp_time since, int took)
-{
-    if (e->io_gen != gen || !e->io_waiters)
-        return;
-    rudp_time now = shim_now();
-    if (took && now - since < APP_LINGER) {
-        e->io_waiters = 0;
-        atomic_fetch_add(&e->app_lingering, 1);
-        atomic_store(&e->io_linger, 1);
-        e->io_lease = now + APP_LINGER;
-        if (e->io_lease < e->lease_at)
-            e->lease_at = e->io_lease;
-        shim_appsend_wake_by(e, e->io_lease);
-    } else {
-        io_rewatch(e);
-    }
-}
-
-/* One event loop's thread, not several: where two threads wait for many
- * connections each (wrk -t2, memcached's workers), the one that waits
- * would run every connection's receive while the other's datagrams sat in
- * the sockets it lingers with (B14's wrk: 0.44x kernel TCP with it, 0.52x
- * without). A wait by another thread than the last within IO_ONE_THREAD
- * of its wait turns the path off for the process for IO_SHARED_OFF. */
-#define IO_ONE_THREAD RUDP_MS(100)
-#define IO_SHARED_OFF RUDP_MS(1000)
-static _Atomic uintptr_t io_thread;   /* the last thread whose wait took the sets */
-static _Atomic rudp_time io_thread_at; /* ... when */
-static _Atomic rudp_time io_off_until;
-
-static int io_one_thread(rudp_time now)
-{
-    if (now < atomic_load_explicit(&io_off_until, memory_order_relaxed))
-        return 0;
-    uintptr_t me = (uintptr_t)pthread_self(), was = atomic_load(&io_thread);
-    if (was != me) {
-        if (was && now - atomic_load(&io_thread_at) < IO_ONE_THREAD) {
-            atomic_store(&io_off_until, now + IO_SHARED_OFF);
-            atomic_store(&io_thread, 0);
-            shim_engine_app_nowait(); /* sets lingering with the other thread go back */
-            return 0;
-        }
-        atomic_store(&io_thread, me);
-    }
-    atomic_store(&io_thread_at, now);
-    return 1;
-}
-
-/* An epoll wait for fd's connection (its engine's turn held, let go
- * here), one of many: every engine's whole set is taken (each turn only
- * tried), or none (an engine's set the app waits on but cannot read would
- * wake it while that engine reads it). */
-static int io_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigfd, int cancel,
-                    shim_app_wait *w)
-{
-    bridge *b = waitable(e, rec, 1);
-    int fd = atomic_load(&G.appfd1) - 1;
-    turn_unlock(e, cancel);
-    if (!b || fd < 0 || !io_one_thread(shim_now()))
-        return 0;
-    memset(w, 0, sizeof *w);
-    w->pid = me;
-    w->whole = 1;
-    w->udp_fd = fd;
-    w->sigfd = sigfd;
-    w->slot = rec->slot;
-    w->id = rec->id;
-    w->since = shim_now();
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1;
-    for (int k = 0; k < nrun && all; k++) {
-        struct engine *x = &G.e[k];
-        if (!turn_try(x, &cancel)) {
-            declined(x, 0); /* in its turn: it reads what lingers with us */
-            all = 0;
-            break;
-        }
-        if (!x->turn_open || x->io_waiters || x->iofd == x->epfd) {
-            /* another thread waits: it reads for us; or no set of its own */
-            all = 0;
-        } else {
-            w->io_gen[k] = x->io_gen;
-            w->io_taken |= 1u << k;
-            io_unwatch(x, w->since);
-            if (atomic_load(&x->tx.any)) {
-                /* what the app wrote while iofd lingered with it (no doorbell) */
-                shim_txring_take(x, w->since);
-                shim_appsend_keep_timers(x, shim_engine_pump(x, w->since));
-            }
-        }
-        turn_unlock(x, cancel);
-    }
-    if (all) {
-        w->e = e;
-        return 1;
-    }
-    for (int k = 0; k < nrun; k++) {
-        if (!(w->io_taken & (1u << k)))
-            continue;
-        struct engine *x = &G.e[k];
-        turn_lock(x, &cancel);
-        io_give_back(x, w->io_gen[k], w->since, 0);
-        turn_unlock(x, cancel);
-    }
-    return 0;
-}
-
-/* The whole sets' wait ends: what each holds read and dispatched, as the
- * engine's turn does, unless its engine took it back. */
-static void io_end(shim_app_wait *w, uint32_t events, int in_poll)
-{
-    for (int k = 0; k < SHIM_ENGINES_MAX; k++) {
-        if (!(w->io_taken & (1u << k)))
-            continue;
-        struct engine *e = &G.e[k];
-        int cancel;
-        turn_lock(e, &cancel);
-        if (!events || !e->turn_open || e->io_gen != w->io_gen[k] || !e->io_waiters) {
-            io_give_back(e, w->io_gen[k], w->since, 0);
-            turn_unlock(e, cancel);
-            continue;
-        }
-        rudp_time now = shim_now();
-        e->dispatching = 1;
-        shim_rxmod_read(e, now); /* the sockets iofd does not watch (rxmod.c) */
-        int n = shim_engine_io_turn(e, now);
-        e->dispatching = 0;
-        shim_engine_graves_empty(e);
-        if (n > 0) {
-            e->app_turns++;
-            e->app_io_turns++;
-            e->app_recvs++;
-            if (in_poll == 2)
-                e->app_epolls++;
-        }
-        rudp_time deadline = shim_engine_pump(e, now);
-        /* accepted connections whose turn came (fifo.c), as the engine's
-         * turn lets them go */
-        if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
-            deadline = shim_engine_pump(e, shim_now());
-        io_give_back(e, w->io_gen[k], w->since, 1);
-        shim_appsend_keep_timers(e, deadline);
-        turn_unlock(e, cancel);
-    }
+    return shim_apprecv_turn_may() && shim_appsend_few();
 }
 
 /* The engine of bridged fd (its record in *rec), if this thread may take
@@ -615,7 +381,7 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, int in, shim_app_wai
     /* With qlog on, the trace's lock is the engine's alone. A thread
      * waiting for one of many connections would do the work of all
      * (appsend.c's APPSEND_CONNS): an event loop's epoll wait does it for
-     * all of them (io_begin), any other wait leaves it to the engines. */
+     * all of them (appwhole.c), any other wait leaves it to the engines. */
     int many = 0;
     if (!shim_engine_app_recv_may()) {
         if (in != 2 || !shim_engine_app_io_may())
@@ -628,17 +394,17 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, int in, shim_app_wai
     if (!e)
         return 0;
     int sigfd = signal_fd(let, me), cancel;
-    if (sigfd < 0 || !turn_try(e, &cancel)) {
-        declined(e, 0); /* the engine is in its turn: it reads the socket */
+    if (sigfd < 0 || !shim_apprecv_turn_try(e, &cancel)) {
+        shim_apprecv_declined(e, 0); /* the engine is in its turn: it reads the socket */
         return 0;
     }
     if (many)
-        return io_begin(e, &rec, me, sigfd, cancel, w);
-    bridge *b = waitable(e, &rec, 0);
+        return shim_appwhole_begin(e, &rec, me, sigfd, cancel, w);
+    bridge *b = shim_apprecv_waitable(e, &rec, 0);
     if (!b || b->sock->app_waiters) { /* another thread waits on it: it reads for us */
         if (!b)
-            declined(e, 1);
-        turn_unlock(e, cancel);
+            shim_apprecv_declined(e, 1);
+        shim_apprecv_turn_unlock(e, cancel);
         return 0;
     }
     esock *s = b->sock;
@@ -658,7 +424,7 @@ int shim_engine_app_wait_begin(int fd, const sigset_t *let, int in, shim_app_wai
     w->whole = 0;
     w->since = shim_now();
     unwatch(e, s, w->since);
-    turn_unlock(e, cancel);
+    shim_apprecv_turn_unlock(e, cancel);
     return 1;
 }
 
@@ -666,11 +432,11 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
 {
     uint32_t ev = (revents & POLLIN ? EPOLLIN : 0) | (revents & POLLERR ? EPOLLERR : 0);
     if (w->whole) {
-        io_end(w, ev, in_poll);
+        shim_appwhole_end(w, ev, in_poll);
         return;
     }
     int cancel;
-    turn_lock(w->e, &cancel);
+    shim_apprecv_turn_lock(w->e, &cancel);
     if (ev && in_poll == 1)
         w->e->app_polls++;
     else if (ev && in_poll == 2)
@@ -711,7 +477,7 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
     }
     w->e->direct = NULL;
     w->e->direct_b = NULL;
-    turn_unlock(w->e, cancel);
+    shim_apprecv_turn_unlock(w->e, cancel);
 }
 
 /* ---- kept bytes (bridgepump.c: keep) ---- */
@@ -749,7 +515,7 @@ static int turn_lock_bounded(struct engine *e, int *cancel)
 {
     rudp_time until = shim_now() + SHIM_KEEP_LOCK_WAIT;
     for (;;) {
-        if (turn_try(e, cancel))
+        if (shim_apprecv_turn_try(e, cancel))
             return 1;
         if (shim_now() >= until)
             return 0;
@@ -792,7 +558,7 @@ void shim_engine_app_unkeep_all(int unread)
             shim_apprecv_pass_kept(e, now, unread);
             app_turn_done(e, now);
         }
-        turn_unlock(e, cancel);
+        shim_apprecv_turn_unlock(e, cancel);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = saved; /* the caller's own call's to set */
@@ -834,7 +600,7 @@ void shim_engine_app_closing(int fd)
                 rewatch(e, s); /* its reader is closing: the engine's again */
             shim_appsend_keep_timers(e, deadline);
         }
-        turn_unlock(e, cancel);
+        shim_apprecv_turn_unlock(e, cancel);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = saved;
@@ -867,7 +633,7 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
         got = shim_bridge_take(b, me, m->msg_iov, (int)m->msg_iovlen, flags & MSG_PEEK, now);
         app_turn_done(e, now); /* the window the read opened, or the bytes passed on */
     }
-    turn_unlock(e, cancel);
+    shim_apprecv_turn_unlock(e, cancel);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (got == 0)
         return 0;

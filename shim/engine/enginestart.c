@@ -525,7 +525,7 @@ int shim_engine_start_locked(struct engine *e)
         raise_soft_limit();
     }
     if (!e->apart && e->iofd != e->epfd)
-        shim_apprecv_engine_started(e); /* its iofd in the app threads' set */
+        shim_appwhole_engine_started(e); /* its iofd in the app threads' set */
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
     G.pid = getpid();

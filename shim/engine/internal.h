@@ -365,9 +365,38 @@ int shim_appsend_few(void);
  * not wait: the engine reads for it) */
 int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
 int shim_apprecv_take_back(struct engine *e); /* how many */
-/* e started: its iofd joins the set app threads wait on (G.appfd1, made
- * with the first engine); G.mu held. */
-void shim_apprecv_engine_started(struct engine *e);
+/* apprecv.c's turn and wait rules, shared with appwhole.c: the turn's
+ * lock with cancellation held off (tried, waited for, let go); whether an
+ * app thread may take turns at all (RUDP_APP_RECV, no qlog, no sandbox,
+ * the engines in the program's table); fd's bridge if an app thread may
+ * wait for it (whole: on every engine's set, where a listener's group
+ * across engines is no bar); a reader that will not wait (the engine takes
+ * lingering sockets back: at once with the turn, else woken for it). */
+int shim_apprecv_turn_try(struct engine *e, int *cancel);
+void shim_apprecv_turn_lock(struct engine *e, int *cancel);
+void shim_apprecv_turn_unlock(struct engine *e, int cancel);
+int shim_apprecv_turn_may(void);
+struct bridge *shim_apprecv_waitable(struct engine *e, const shim_fd *rec, int whole);
+void shim_apprecv_declined(struct engine *e, int have_turn);
+/* a waiter's lease: past its longest wait, should it never come back */
+#define SHIM_APP_LEASE RUDP_MS(SHIM_APP_WAIT_MS + 20)
+
+/* appwhole.c: e started: its iofd joins the set app threads wait on
+ * (G.appfd1, made with the first engine); G.mu held. */
+void shim_appwhole_engine_started(struct engine *e);
+/* e's whole set taken back if its lease ran out (1), else lease_at kept
+ * no later than it; and taken back if it lingers with no waiter (1).
+ * turn_mu held. */
+int shim_appwhole_lease(struct engine *e, rudp_time now);
+int shim_appwhole_take_back(struct engine *e);
+/* An epoll wait for rec's connection, one of many (e's turn held, let go
+ * here; sigfd the caller's signalfd): 1 with every engine's whole set
+ * taken and w set to wait on them (w->whole), 0 with none taken. _end
+ * after the wait: each set's events dispatched if it had any (events),
+ * and the sets given back or left to linger. */
+int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigfd, int cancel,
+                        shim_app_wait *w);
+void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll);
 /* The datagrams one event of a UDP socket reads at most (engine.c's
  * read_udp: recvmmsg batches of RX_BATCH): a moderated read that took
  * them all may have left more (rxmod.c). */

@@ -1,0 +1,264 @@
+/*
+ * appwhole.c: an event loop's epoll wait for many connections (more than
+ * APPSEND_CONNS in the process: redis, a node or Python event loop) takes
+ * every engine's whole set of UDP sockets and bridges at once, and runs
+ * the engines' turns on its own thread; the per-connection waits of few
+ * connections are apprecv.c's, whose turn and lease rules this follows.
+ *
+ * Each engine watches its UDP sockets and bridges in an epoll set of
+ * their own (iofd), itself in the engine's set; the process's appfd holds
+ * every engine's iofd. The waiting thread takes each engine's turn (only
+ * tried: one it cannot have and it takes none), stops the engine watching
+ * its iofd (one epoll_ctl, however many connections) and waits in ppoll on
+ * the program's set, appfd and the signalfd (interpose/poll.c's wait).
+ * Whatever comes for any connection wakes it alone; it runs each engine's
+ * turn (iofd's events dispatched as the engine's loop does them, the
+ * moderated sockets, the core's timers, the accept order's turn) and the
+ * program's set then says what the program is told. After a fast wait the
+ * sets linger with the app (SHIM_APP_LINGER), and a write in memory then
+ * rings no doorbell (txring.c): the app's next wait takes the arena before
+ * it sleeps, or the engine when the linger ends. A waiter that never
+ * comes back (cancelled without its cleanup, a siglongjmp) holds a lease,
+ * as apprecv.c's: the engine takes its set back when it runs out.
+ *
+ * Measured (docs/benchmarks.md, B24, B13): redis GET's shape 0.32x to
+ * 0.40x kernel TCP, the engines' wake-ups 0.30 to 0.08 per request; redis
+ * GET 0.60x against 0.50x with the path off.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "internal.h"
+
+#include "base/poison.h"
+
+/* The app thread waits on iofd itself; the engine stops watching it: one
+ * epoll_ctl, however many connections (turn_mu held). */
+static void io_unwatch(struct engine *e, rudp_time now)
+{
+    if (e->io_unwatched && !e->io_waiters) {
+        atomic_fetch_sub(&e->app_lingering, 1); /* its linger ends: waited on */
+        atomic_store(&e->io_linger, 0);
+    }
+    e->io_waiters = 1;
+    if (!e->io_unwatched) {
+        struct epoll_event ee = {.events = 0, .data.ptr = &e->io_w};
+        real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->iofd, &ee);
+        e->io_unwatched = 1;
+    }
+    e->io_lease = now + SHIM_APP_LEASE;
+    if (e->io_lease < e->lease_at)
+        e->lease_at = e->io_lease;
+    shim_appsend_wake_by(e, e->io_lease);
+}
+
+/* The engine watches iofd again (turn_mu held): what came meanwhile is
+ * its to read (level-triggered); a waiter still away finds io_gen changed. */
+static void io_rewatch(struct engine *e)
+{
+    if (e->io_unwatched && !e->io_waiters) {
+        atomic_fetch_sub(&e->app_lingering, 1);
+        atomic_store(&e->io_linger, 0);
+        shim_txring_take(e, shim_now()); /* writes that rang no doorbell */
+    }
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &e->io_w};
+    real_epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->iofd, &ee);
+    e->io_unwatched = 0;
+    e->io_waiters = 0;
+    e->io_gen++;
+}
+
+int shim_appwhole_lease(struct engine *e, rudp_time now)
+{
+    if (!e->io_unwatched)
+        return 0;
+    if (now < e->io_lease) {
+        if (e->io_lease < e->lease_at)
+            e->lease_at = e->io_lease;
+        return 0;
+    }
+    if (e->io_waiters)
+        e->app_lapsed++; /* its waiter never came back */
+    io_rewatch(e);
+    return 1;
+}
+
+int shim_appwhole_take_back(struct engine *e)
+{
+    if (!e->io_unwatched || e->io_waiters)
+        return 0;
+    io_rewatch(e);
+    return 1;
+}
+
+int shim_engine_app_io_may(void)
+{
+    return shim_apprecv_turn_may() && !shim_appsend_few() && atomic_load(&G.appfd1) > 0;
+}
+
+void shim_appwhole_engine_started(struct engine *e)
+{
+    int fd = atomic_load(&G.appfd1) - 1;
+    if (fd < 0 && e == &G.e[0]) {
+        fd = epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0)
+            return; /* app threads wait as before: through the bridge */
+        fd = shim_fd_move_high(fd);
+        shim_own_fd(fd, 1);
+        atomic_store(&G.appfd1, fd + 1);
+    }
+    if (fd < 0)
+        return;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = e};
+    real_epoll_ctl(fd, EPOLL_CTL_ADD, e->iofd, &ee);
+}
+
+/* iofd's waiter is back (turn_mu held): as give_back. */
+static void io_give_back(struct engine *e, uint32_t gen, rudp_time since, int took)
+{
+    if (e->io_gen != gen || !e->io_waiters)
+        return;
+    rudp_time now = shim_now();
+    if (took && now - since < SHIM_APP_LINGER) {
+        e->io_waiters = 0;
+        atomic_fetch_add(&e->app_lingering, 1);
+        atomic_store(&e->io_linger, 1);
+        e->io_lease = now + SHIM_APP_LINGER;
+        if (e->io_lease < e->lease_at)
+            e->lease_at = e->io_lease;
+        shim_appsend_wake_by(e, e->io_lease);
+    } else {
+        io_rewatch(e);
+    }
+}
+
+/* One event loop's thread, not several: where two threads wait for many
+ * connections each (wrk -t2, memcached's workers), the one that waits
+ * would run every connection's receive while the other's datagrams sat in
+ * the sockets it lingers with (B14's wrk: 0.44x kernel TCP with it, 0.52x
+ * without). A wait by another thread than the last within IO_ONE_THREAD
+ * of its wait turns the path off for the process for IO_SHARED_OFF. */
+#define IO_ONE_THREAD RUDP_MS(100)
+#define IO_SHARED_OFF RUDP_MS(1000)
+static _Atomic uintptr_t io_thread;   /* the last thread whose wait took the sets */
+static _Atomic rudp_time io_thread_at; /* ... when */
+static _Atomic rudp_time io_off_until;
+
+static int io_one_thread(rudp_time now)
+{
+    if (now < atomic_load_explicit(&io_off_until, memory_order_relaxed))
+        return 0;
+    uintptr_t me = (uintptr_t)pthread_self(), was = atomic_load(&io_thread);
+    if (was != me) {
+        if (was && now - atomic_load(&io_thread_at) < IO_ONE_THREAD) {
+            atomic_store(&io_off_until, now + IO_SHARED_OFF);
+            atomic_store(&io_thread, 0);
+            shim_engine_app_nowait(); /* sets lingering with the other thread go back */
+            return 0;
+        }
+        atomic_store(&io_thread, me);
+    }
+    atomic_store(&io_thread_at, now);
+    return 1;
+}
+
+/* An epoll wait for fd's connection (its engine's turn held, let go
+ * here), one of many: every engine's whole set is taken (each turn only
+ * tried), or none (an engine's set the app waits on but cannot read would
+ * wake it while that engine reads it). */
+int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigfd, int cancel,
+                        shim_app_wait *w)
+{
+    bridge *b = shim_apprecv_waitable(e, rec, 1);
+    int fd = atomic_load(&G.appfd1) - 1;
+    shim_apprecv_turn_unlock(e, cancel);
+    if (!b || fd < 0 || !io_one_thread(shim_now()))
+        return 0;
+    memset(w, 0, sizeof *w);
+    w->pid = me;
+    w->whole = 1;
+    w->udp_fd = fd;
+    w->sigfd = sigfd;
+    w->slot = rec->slot;
+    w->id = rec->id;
+    w->since = shim_now();
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1;
+    for (int k = 0; k < nrun && all; k++) {
+        struct engine *x = &G.e[k];
+        if (!shim_apprecv_turn_try(x, &cancel)) {
+            shim_apprecv_declined(x, 0); /* in its turn: it reads what lingers with us */
+            all = 0;
+            break;
+        }
+        if (!x->turn_open || x->io_waiters || x->iofd == x->epfd) {
+            /* another thread waits: it reads for us; or no set of its own */
+            all = 0;
+        } else {
+            w->io_gen[k] = x->io_gen;
+            w->io_taken |= 1u << k;
+            io_unwatch(x, w->since);
+            if (atomic_load(&x->tx.any)) {
+                /* what the app wrote while iofd lingered with it (no doorbell) */
+                shim_txring_take(x, w->since);
+                shim_appsend_keep_timers(x, shim_engine_pump(x, w->since));
+            }
+        }
+        shim_apprecv_turn_unlock(x, cancel);
+    }
+    if (all) {
+        w->e = e;
+        return 1;
+    }
+    for (int k = 0; k < nrun; k++) {
+        if (!(w->io_taken & (1u << k)))
+            continue;
+        struct engine *x = &G.e[k];
+        shim_apprecv_turn_lock(x, &cancel);
+        io_give_back(x, w->io_gen[k], w->since, 0);
+        shim_apprecv_turn_unlock(x, cancel);
+    }
+    return 0;
+}
+
+/* The whole sets' wait ends: what each holds read and dispatched, as the
+ * engine's turn does, unless its engine took it back. */
+void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll)
+{
+    for (int k = 0; k < SHIM_ENGINES_MAX; k++) {
+        if (!(w->io_taken & (1u << k)))
+            continue;
+        struct engine *e = &G.e[k];
+        int cancel;
+        shim_apprecv_turn_lock(e, &cancel);
+        if (!events || !e->turn_open || e->io_gen != w->io_gen[k] || !e->io_waiters) {
+            io_give_back(e, w->io_gen[k], w->since, 0);
+            shim_apprecv_turn_unlock(e, cancel);
+            continue;
+        }
+        rudp_time now = shim_now();
+        e->dispatching = 1;
+        shim_rxmod_read(e, now); /* the sockets iofd does not watch (rxmod.c) */
+        int n = shim_engine_io_turn(e, now);
+        e->dispatching = 0;
+        shim_engine_graves_empty(e);
+        if (n > 0) {
+            e->app_turns++;
+            e->app_io_turns++;
+            e->app_recvs++;
+            if (in_poll == 2)
+                e->app_epolls++;
+        }
+        rudp_time deadline = shim_engine_pump(e, now);
+        /* accepted connections whose turn came (fifo.c), as the engine's
+         * turn lets them go */
+        if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
+            deadline = shim_engine_pump(e, shim_now());
+        io_give_back(e, w->io_gen[k], w->since, 1);
+        shim_appsend_keep_timers(e, deadline);
+        shim_apprecv_turn_unlock(e, cancel);
+    }
+}
+
