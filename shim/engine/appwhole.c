@@ -175,8 +175,12 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
     bridge *b = shim_apprecv_waitable(e, rec, 1);
     int fd = atomic_load(&G.appfd1) - 1;
     shim_apprecv_turn_unlock(e, cancel);
-    if (!b || fd < 0 || !io_one_thread(shim_now()))
+    if (!b || fd < 0 || !io_one_thread(shim_now())) {
+        /* a waiter that will not take the sets: those lingering with
+         * this thread go back now, not at their lease (apprecv.c's rule) */
+        shim_engine_app_nowait();
         return 0;
+    }
     memset(w, 0, sizeof *w);
     w->pid = me;
     w->whole = 1;
@@ -185,7 +189,10 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
     w->slot = rec->slot;
     w->id = rec->id;
     w->since = shim_now();
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1;
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1, held;
+    /* no cancellation point while some sets are taken and no cleanup
+     * handler is pushed yet (declined() writes an eventfd) */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &held);
     for (int k = 0; k < nrun && all; k++) {
         struct engine *x = &G.e[k];
         if (!shim_apprecv_turn_try(x, &cancel)) {
@@ -201,7 +208,10 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
             w->io_taken |= 1u << k;
             io_unwatch(x, w->since);
             if (atomic_load(&x->tx.any)) {
-                /* what the app wrote while iofd lingered with it (no doorbell) */
+                /* what the app wrote while iofd lingered with it (no
+                 * doorbell); an engine woken meanwhile asks epoll again
+                 * (app_turns): the pump may free what its events name */
+                x->app_turns++;
                 shim_txring_take(x, w->since);
                 shim_appsend_keep_timers(x, shim_engine_pump(x, w->since));
             }
@@ -209,6 +219,7 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
         shim_apprecv_turn_unlock(x, cancel);
     }
     if (all) {
+        pthread_setcancelstate(held, NULL);
         w->e = e;
         return 1;
     }
@@ -220,6 +231,8 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
         io_give_back(x, w->io_gen[k], w->since, 0);
         shim_apprecv_turn_unlock(x, cancel);
     }
+    shim_engine_app_nowait(); /* the engines past the one refused: theirs back too */
+    pthread_setcancelstate(held, NULL);
     return 0;
 }
 
@@ -239,13 +252,15 @@ void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll)
             continue;
         }
         rudp_time now = shim_now();
+        /* an engine woken meanwhile asks epoll again: what this turn reads
+         * or pumps may free objects its events name (engine.c) */
+        e->app_turns++;
         e->dispatching = 1;
         shim_rxmod_read(e, now); /* the sockets iofd does not watch (rxmod.c) */
         int n = shim_engine_io_turn(e, now);
         e->dispatching = 0;
         shim_engine_graves_empty(e);
         if (n > 0) {
-            e->app_turns++;
             e->app_io_turns++;
             e->app_recvs++;
             if (in_poll == 2)

@@ -220,20 +220,26 @@ static int want_nest(int apart)
            rl.rlim_max >= SHIM_NEST_NOFILE;
 }
 
-/* e's set of sockets and bridges (want_nest), or epfd itself; -1 with
- * errno if the kernel refused it. */
-static int make_io_set(struct engine *e)
+/* e's set of sockets and bridges (want_nest), or epfd itself: also where
+ * the kernel refuses the set (EMFILE before the soft limit is raised), an
+ * engine without it being one whose app threads wait as before. */
+static void make_io_set(struct engine *e)
 {
     e->iofd = e->epfd;
     if (!want_nest(G.nrun == 0 ? want_apart() : shim_fds_apart()))
-        return 0;
-    if ((e->iofd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-        return -1;
-    e->iofd = shim_fd_move_high(e->iofd);
-    shim_own_fd(e->iofd, 1);
+        return;
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0)
+        return;
+    fd = shim_fd_move_high(fd);
     shim_watch_set(&e->io_w, &shim_engine_io_ops);
     struct epoll_event io = {.events = EPOLLIN, .data.ptr = &e->io_w};
-    return real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->iofd, &io);
+    if (real_epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &io) < 0) {
+        real_close(fd);
+        return;
+    }
+    shim_own_fd(fd, 1);
+    e->iofd = fd;
 }
 
 static void sort_ints(int *v, int n)
@@ -474,8 +480,7 @@ int shim_engine_start_locked(struct engine *e)
         goto fail_errno;
     e->epfd = shim_fd_move_high(e->epfd);
     shim_own_fd(e->epfd, 1);
-    if (make_io_set(e) < 0)
-        goto fail_errno;
+    make_io_set(e);
     what = "eventfd";
     if ((e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
         goto fail_errno;
