@@ -339,6 +339,9 @@ struct engine *shim_appsend_engine_of_conn(uint32_t slot, uint64_t id);
 void shim_txring_init(struct engine *e);
 void shim_txring_free_arena(struct engine *e);
 void shim_txring_take(struct engine *e, rudp_time now);
+/* The arena's doorbell (the engine's eventfd), once until the engine
+ * takes it: the system call itself, not a cancellation point. */
+void shim_txring_ring(struct engine *e);
 int shim_txring_read_begin(bridge *b, rudp_time now);
 void shim_txring_read_end(bridge *b, ssize_t r);
 /* ... closed: while e is paused (a fork, a handoff to a keeper), what waits

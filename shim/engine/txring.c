@@ -187,19 +187,15 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
     int done = put(e, fd, me, s, &rec, iov, iovcnt, n);
     /* rung with signals still held, and by the system call itself (not a
      * cancellation point): a thread cancelled or leaving by siglongjmp
-     * here would leave `rung` set and the engine never woken */
-    /* iofd lingering with the app (apprecv.c): its next wait, or the
-     * engine at the linger's end, takes the arena first (both clear
-     * io_linger before they take it: a writer that found it set has its
-     * record taken) */
-    if (done && atomic_load(&e->io_linger)) {
+     * here would leave `rung` set and the engine never woken. Not while
+     * iofd lingers with the app (appwhole.c): its next wait takes the
+     * arena first, or whoever ends the linger rings (both clear io_linger
+     * before they look at `any`: a writer that found it set has its
+     * record seen) */
+    if (done && atomic_load(&e->io_linger))
         atomic_fetch_add_explicit(&e->ring_quiet, 1, memory_order_relaxed);
-    } else if (done && !atomic_exchange(&e->tx.rung, 1)) {
-        uint64_t one = 1;
-        long w = syscall(SYS_write, e->evfd, &one, sizeof one);
-        (void)w;
-        atomic_fetch_add_explicit(&e->tx.bells, 1, memory_order_relaxed);
-    }
+    else if (done)
+        shim_txring_ring(e);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!done)
         return 0;
@@ -293,6 +289,16 @@ static void take_locked(struct engine *e, rudp_time now)
     }
     a->len = 0;
     atomic_store(&a->any, 0);
+}
+
+void shim_txring_ring(struct engine *e)
+{
+    if (atomic_exchange(&e->tx.rung, 1))
+        return; /* rung since the engine last took */
+    uint64_t one = 1;
+    long w = syscall(SYS_write, e->evfd, &one, sizeof one);
+    (void)w;
+    atomic_fetch_add_explicit(&e->tx.bells, 1, memory_order_relaxed);
 }
 
 void shim_txring_take(struct engine *e, rudp_time now)
