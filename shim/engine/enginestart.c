@@ -208,7 +208,7 @@ static int want_apart(void)
 
 /* Whether an engine's UDP sockets and bridges get an epoll set of their
  * own (iofd, in its set): what an app thread's wait for many connections
- * takes from it at once (apprecv.c). One fd more per engine, and the app
+ * takes from it at once (appwhole.c). One fd more per engine, and the app
  * threads' set: only where app threads may take engines' turns (not apart)
  * and fds are not scarce (a hard limit of SHIM_NEST_NOFILE or more; the
  * soft limit is raised to it, raise_soft_limit). Else iofd is epfd. */
@@ -228,7 +228,9 @@ static void make_io_set(struct engine *e)
     e->iofd = e->epfd;
     if (!want_nest(G.nrun == 0 ? want_apart() : shim_fds_apart()))
         return;
-    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (!e->ioevs)
+        e->ioevs = shim_calloc(SHIM_IO_EVENTS, sizeof *e->ioevs); /* its batch */
+    int fd = e->ioevs ? epoll_create1(EPOLL_CLOEXEC) : -1;
     if (fd < 0)
         return;
     fd = shim_fd_move_high(fd);
@@ -471,8 +473,7 @@ int shim_engine_start_locked(struct engine *e)
     e->rxbuf = shim_malloc((size_t)RX_BATCH * RX_SIZE);
     /* a feature's area (hooks.h), zeroed */
     e->ext = shim_hook.ext.engine ? shim_calloc(1, shim_hook.ext.engine) : NULL;
-    e->ioevs = shim_calloc(SHIM_IO_EVENTS, sizeof *e->ioevs);
-    if (!e->ioevs || !e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
+    if (!e->io || !e->msgs || !e->iovs || !e->addrs || !e->ctrls || !e->rxbuf ||
         (shim_hook.ext.engine && !e->ext))
         goto fail;
     what = "epoll_create1";

@@ -359,7 +359,7 @@ struct engine {
     int epfd, evfd;
     /* The UDP sockets and the bridges are watched in an epoll set of their
      * own, iofd, itself watched in epfd (io_w): an app thread that waits
-     * for many connections (apprecv.c) takes them all from the engine with
+     * for many connections (appwhole.c) takes them all from the engine with
      * one epoll_ctl (io_unwatched) and waits on iofd itself. io_waiters,
      * io_gen and io_lease as an esock's app_* fields; ioevs: iofd's batch
      * (turn_mu). */
@@ -491,7 +491,7 @@ struct engines {
     pthread_mutex_t mu;   /* guards what is marked G.mu here and in struct engine */
     pthread_cond_t cv;
     int nrun;             /* engines [0, nrun) were started (G.mu) */
-    /* An epoll set holding every engine's iofd (apprecv.c): an app thread
+    /* An epoll set holding every engine's iofd (appwhole.c): an app thread
      * waiting for many connections waits on it, the engines' sets taken;
      * its number + 1, 0: none (made with the first engine, read without
      * G.mu) */

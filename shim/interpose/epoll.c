@@ -7,7 +7,7 @@
  * it would have. Python's asyncio, libuv (node) and libevent wait there.
  * Where the process carries more connections than that path takes, the
  * wait is on every engine's whole set of sockets and bridges instead
- * (apprecv.c's io_begin): redis and nginx's workers.
+ * (appwhole.c): redis, node, a Python event loop.
  *
  * Which bridge: epoll_ctl (sock.c) notes, per epoll fd below EP_CANDS, the
  * last bridge added or modified with EPOLLIN (its number; one per set);
