@@ -70,13 +70,7 @@ static void kill_server(void)
 /* An epoll set of conns[from, from + n), data.u32 the index. */
 static int epoll_of(int from, int n)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    SYS(ep);
-    for (int i = from; i < from + n; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i], &ev));
-    }
-    return ep;
+    return epoll_set_of(conns, from, n, EPOLLIN);
 }
 
 static unsigned char pattern(int round, int conn, size_t k)

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <stdint.h>
 #include <signal.h>
@@ -658,6 +659,17 @@ unsigned bind_lo(int s, unsigned port)
     sl = sizeof ss;
     SYS(getsockname(s, (struct sockaddr *)&ss, &sl));
     return port_of(&ss);
+}
+
+int epoll_set_of(const int *fds, int from, int n, uint32_t events)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    for (int i = from; i < from + n; i++) {
+        struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)i};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev));
+    }
+    return ep;
 }
 
 int connect_lo(unsigned port)

@@ -104,6 +104,9 @@ struct sockaddr_in ipv4_addr(const char *host, unsigned port);
 unsigned bind_lo(int s, unsigned port);
 /* A TCP socket connected to 127.0.0.1:port (blocking). */
 int connect_lo(unsigned port);
+/* An epoll set (EPOLL_CLOEXEC) of fds[from, from + n) with `events`,
+ * each one's data.u32 its index; a failure ends the program. */
+int epoll_set_of(const int *fds, int from, int n, uint32_t events);
 /* Makes socket fd listen on 127.0.0.1:port (SO_REUSEADDR) with backlog;
  * 0, or -1 with errno (the caller says what failed). */
 int listen_lo_at(int fd, unsigned port, int backlog);

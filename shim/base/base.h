@@ -65,6 +65,7 @@ extern int (*real_getsockopt)(int, int, int, void *, socklen_t *);
 extern int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 extern int (*real_shutdown)(int, int);
 extern int (*real_close)(int);
+extern int (*real_dup)(int);
 extern int (*real_dup2)(int, int);
 extern int (*real_dup3)(int, int, int);
 extern int (*real_ioctl)(int, unsigned long, ...);

@@ -30,6 +30,7 @@ int (*real_getsockopt)(int, int, int, void *, socklen_t *);
 int (*real_setsockopt)(int, int, int, const void *, socklen_t);
 int (*real_shutdown)(int, int);
 int (*real_close)(int);
+int (*real_dup)(int);
 int (*real_dup2)(int, int);
 int (*real_dup3)(int, int, int);
 int (*real_ioctl)(int, unsigned long, ...);
@@ -92,6 +93,7 @@ static void bind_all(void)
     real_setsockopt = (int (*)(int, int, int, const void *, socklen_t))must("setsockopt");
     real_shutdown = (int (*)(int, int))must("shutdown");
     real_close = (int (*)(int))must("close");
+    real_dup = (int (*)(int))must("dup");
     real_dup2 = (int (*)(int, int))must("dup2");
     real_dup3 = (int (*)(int, int, int))must("dup3");
     real_ioctl = (int (*)(int, unsigned long, ...))must("ioctl");

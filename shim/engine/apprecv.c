@@ -564,6 +564,54 @@ void shim_engine_app_unkeep_all(int unread)
     errno = saved; /* the caller's own call's to set */
 }
 
+int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held)
+{
+    if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
+        shim_alloc_held())
+        return 0; /* as unkeep_all */
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), saved = errno, n = 0;
+    sigset_t old;
+    if (!held)
+        hold_all(&old);
+    for (int k = 0; k < nrun; k++) {
+        struct engine *e = &G.e[k];
+        int cancel;
+        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0 ||
+            !turn_lock_bounded(e, &cancel))
+            continue;
+        bridge *snap[SHIM_KEEP_BRIDGES];
+        uint32_t nk = atomic_load_explicit(&e->nkept, memory_order_relaxed);
+        memcpy(snap, e->kept, nk * sizeof *snap);
+        rudp_time now = shim_now();
+        int passed = 0;
+        for (uint32_t i = 0; i < nk; i++) {
+            bridge *b = snap[i];
+            uint32_t ev;
+            uint64_t data;
+            if (!b->kept)
+                continue; /* passed on by another's pump meanwhile */
+            if (key && b->sp && shim_slot_ep_one(b->sp, key, &ev, &data)) {
+                if (n < max) { /* else told at the next wait (level-triggered) */
+                    out[n].events = EPOLLIN | (ev & EPOLLRDNORM);
+                    out[n].data.u64 = data;
+                    n++;
+                    e->app_told_ep++;
+                }
+            } else {
+                shim_bridge_pass_kept(b, now, 0); /* another set's: the kernel tells it */
+                passed = 1;
+            }
+        }
+        if (passed)
+            app_turn_done(e, now);
+        shim_apprecv_turn_unlock(e, cancel);
+    }
+    if (!held)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
+
 void shim_engine_app_closing(int fd)
 {
     if (!shim_engine_app_recv_may())

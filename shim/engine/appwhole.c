@@ -260,6 +260,7 @@ void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll)
         /* an engine woken meanwhile asks epoll again: what this turn reads
          * or pumps may free objects its events name (engine.c) */
         e->app_turns++;
+        e->keep_ep = w->keep_ep; /* the set's bridges keep what comes (bridgepump.c) */
         e->dispatching = 1;
         shim_rxmod_read(e, now); /* the sockets iofd does not watch (rxmod.c) */
         int n = shim_engine_io_turn(e, now);
@@ -276,6 +277,9 @@ void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll)
          * turn lets them go */
         if ((e->fifo_dirty || e->fifo_held || e->fwd_taken) && shim_fifo_turn(e, shim_now()))
             deadline = shim_engine_pump(e, shim_now());
+        e->keep_ep = 0;
+        if (atomic_load_explicit(&e->nkept, memory_order_relaxed))
+            w->kept = 1; /* the caller asks which are the set's (shim_engine_app_kept_ep) */
         io_give_back(e, w->io_gen[k], w->since, 1);
         shim_appsend_keep_timers(e, deadline);
         shim_apprecv_turn_unlock(e, cancel);

@@ -12,6 +12,7 @@
  * the bridge.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -291,6 +292,7 @@ static void wrote_efd(bridge *b)
         b->e->direct_b = NULL;
     if (b->e->keep_b == b)
         b->e->keep_b = NULL; /* what comes after it may not pass it by (keep) */
+    b->efd_dirty = 1;
 }
 
 /* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
@@ -343,6 +345,20 @@ static int fin_in(const rudp_conn *c)
            st == RUDP_TIME_WAIT;
 }
 
+/* Whether what comes for b now may stay in its connection (turn_mu): a
+ * poll's bridge (keep_b), or in an epoll wait's turn (keep_ep) a bridge
+ * registered in that set alone, level-triggered for EPOLLIN, whose reads
+ * take kept bytes (a low-water mark of 1, no peek offset, not passed to
+ * a process we do not see) and not found read by others before. */
+static int keep_here(bridge *b)
+{
+    struct engine *e = b->e;
+    if (e->keep_b == b)
+        return 1;
+    return e->keep_ep && b->sp && !b->keep_off && shim_slot_keepable(b->sp) &&
+           shim_slot_ep_one(b->sp, e->keep_ep, NULL, NULL);
+}
+
 /* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR (the engine wakes
  * by the earliest, kept_at, and passes every kept bridge on): 0 if the engine
  * keeps its most already, or b is failing (draining: drain() finishes it
@@ -359,6 +375,17 @@ static int keep(bridge *b, rudp_time now)
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
     if (n == SHIM_KEEP_BRIDGES)
         return 0;
+    if (e->keep_b != b) {
+        /* an epoll wait's: the app must have read all that went into its
+         * end before, which its poll's caller saw (quiet) and this one
+         * asks, once per write into it (the kept bytes would pass them) */
+        int q = 1;
+        if (b->efd_dirty && real_ioctl(b->efd, SIOCOUTQ, &q) == 0 && q == 0)
+            b->efd_dirty = 0;
+        if (b->efd_dirty)
+            return 0;
+        e->app_kept_ep++;
+    }
     e->kept[n] = b;
     atomic_store_explicit(&e->nkept, n + 1, memory_order_relaxed);
     b->kept = 1;
@@ -457,7 +484,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
 {
     if (b->grow_due)
         grow_efd(b); /* marked on an app thread's turn: here if on the engine's */
-    if (b->kept && b->e->keep_b != b)
+    if (b->kept && !keep_here(b))
         shim_bridge_unkeep(b); /* passed on now, before anything after them */
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
@@ -505,7 +532,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
             }
             before -= sp[i].len;
         }
-        if (b->e->keep_b == b && !urg && keep(b, now))
+        if (!urg && keep_here(b) && keep(b, now))
             break; /* for the read after the poll (shim_bridge_take) */
         shim_bridge_unkeep(b);
         if (b->e->direct_b == b && !urg) {

@@ -23,6 +23,7 @@
 #define SHIM_ENGINE_H
 
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include "state/state.h"
 
@@ -462,6 +463,8 @@ typedef struct shim_app_wait {
     uint64_t out_gen;         /* the bridge's writes into the app's end, at _begin */
     shim_app_direct *direct;  /* set by a read's wait before _end (else NULL) */
     int keep;                 /* set by a poll's before _end: the bridge was empty */
+    uint64_t keep_ep;         /* ... by an epoll wait's: its set (SHIM_EP_KEY), whose
+                               * bridges' bytes may be kept (whole sets only) */
     int kept;                 /* ... and after it, 1 if bytes wait for the read */
     int udp_fd, sigfd;
     int whole;                /* udp_fd: every engine's whole set (many connections) */
@@ -501,6 +504,13 @@ int shim_engine_app_recv_may(void);
  * own read). flags: MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL,
  * MSG_CMSG_CLOEXEC; m without control. */
 int shim_engine_app_kept_any(void);
+/* An epoll wait on the set key names (state.h: SHIM_EP_KEY): the bridges
+ * whose bytes are kept for a read and that are registered in that set
+ * alone (level-triggered, EPOLLIN) are told as its events, up to max, in
+ * out (their registrations' data, EPOLLIN); every other kept bridge's
+ * bytes are passed on into its bridge, where the kernel tells of them.
+ * held: the caller holds every signal already. The number told. */
+int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held);
 void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 /* A close() of bridged fd, before the kernel's: what came for its

@@ -61,6 +61,8 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->ring_quiet = atomic_load_explicit(&e->ring_quiet, memory_order_relaxed);
     f->app_kept = e->app_kept;
     f->app_taken = e->app_taken;
+    f->app_kept_ep = e->app_kept_ep;
+    f->app_told_ep = e->app_told_ep;
     f->kept_passed = e->kept_passed;
     f->app_closing = e->app_closing;
     f->app_closing_in = e->app_closing_in;
@@ -141,9 +143,11 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
             (ull)f->app_recvs, (ull)f->app_polls, (ull)f->app_epolls, (ull)f->app_io_turns,
             (ull)f->app_selects, (ull)f->app_direct, (ull)f->app_lapsed);
     if (f->app_kept) /* apprecv.c */
-        say(line, arg, "kept for the read after a poll: keeps %llu, reads that took them %llu, "
-                       "passed on into the bridge unread %llu",
-            (ull)f->app_kept, (ull)f->app_taken, (ull)f->kept_passed);
+        say(line, arg, "kept for the read after a poll: keeps %llu (for an event loop's epoll "
+                       "wait %llu, told it %llu), reads that took them %llu, passed on into "
+                       "the bridge unread %llu",
+            (ull)f->app_kept, (ull)f->app_kept_ep, (ull)f->app_told_ep, (ull)f->app_taken,
+            (ull)f->kept_passed);
     if (f->app_closing) /* apprecv.c */
         say(line, arg, "closes that read their connection's socket first: %llu (datagrams "
                        "found there, before the close: %llu)",

@@ -109,8 +109,10 @@ typedef struct engine_figures {
     uint64_t ring_writes, ring_bells, ring_full, ring_taken, ring_lost;
     /* apprecv.c: bytes a poll() told of kept in the connection for the
      * reader, reads that took them from there, and keeps passed on into
-     * the bridge unread (by the engine, or a call that could see them) */
-    uint64_t app_kept, app_taken, kept_passed;
+     * the bridge unread (by the engine, or a call that could see them);
+     * keeps for an event loop's epoll wait, and the events it was told
+     * from them */
+    uint64_t app_kept, app_taken, kept_passed, app_kept_ep, app_told_ep;
     /* apprecv.c: closes whose thread read the connection's socket first,
      * and those that found datagrams there */
     uint64_t app_closing, app_closing_in;
@@ -194,8 +196,9 @@ typedef struct esock {
 } esock;
 
 /* Bridges an engine keeps bytes for at once (apprecv.c's keep): one per
- * thread that polled, few threads where app threads take turns at all. */
-#define SHIM_KEEP_BRIDGES 8
+ * thread that polled, and an event loop's connections whose bytes its
+ * epoll wait tells of (appwhole.c); past it, bytes take the bridge. */
+#define SHIM_KEEP_BRIDGES 64
 
 typedef struct bridge {
     shim_watch w; /* first, for epoll dispatch (bridge.c) */
@@ -234,6 +237,8 @@ typedef struct bridge {
                                reader a poll() told of it, not in efd */
     unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps passed on unread (the
                                slot's kept_unread): never again */
+    unsigned efd_dirty : 1; /* written into efd since the app was last found
+                               to have read all of it (bridgepump.c: keep) */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
@@ -408,10 +413,14 @@ struct engine {
     shim_app_direct *direct;    /* ... during a read's turn: its buffer, for direct_b */
     struct bridge *direct_b;
     struct bridge *keep_b;      /* ... during a poll's turn: what comes for it is kept */
+    uint64_t keep_ep;           /* ... during an epoll wait's (appwhole.c): the set's key
+                                 * (state.h: SHIM_EP_KEY); what comes for a bridge
+                                 * registered there alone is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed;
+    uint64_t app_kept_ep, app_told_ep; /* ... of them for an epoll wait; events it was told */
     uint64_t app_closing, app_closing_in; /* turn_mu: closes that read the socket first */
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */
     rudp_time mod_at;           /* rxmod.c: by when its unwatched sockets are read */

@@ -463,6 +463,10 @@ static int place_bridge(connecting *d)
      * stay noted, and epoll_ctl notes those made meanwhile (below). */
     if (d->foreign)
         shim_epollreg_discover(fd); /* its registrations: no marks in its table */
+    /* registrations carried over the swap are not the program's epoll_ctl
+     * calls: the slot cannot count them (shim_slot_ep_note) */
+    if (d->sl && (d->foreign || shim_epollreg_has(fd)))
+        shim_slot_ep_poison(d->sl);
     uint64_t tcp_ino = d->pristine_ino ? d->pristine_ino : shim_fd_ino(fd);
     int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign,
                                     d->pristine_ino != 0);

@@ -31,7 +31,7 @@
 #include "interpose.h"
 
 /* Epoll fds at or above this are libc's alone. */
-#define EP_CANDS 4096
+#define EP_CANDS SHIM_EP_FDS
 
 /* Per epoll fd: the bridge noted for reading, its number + 1 (0: none). */
 static _Atomic int cand[EP_CANDS];
@@ -51,10 +51,64 @@ void shim_epoll_cand_note(int epfd, int op, int fd, const struct epoll_event *ev
         atomic_store_explicit(&cand[epfd], fd + 1, memory_order_relaxed);
 }
 
+/* Numbers that were a set in a registration's note, and whether an fd
+ * of such a number was ever copied (the set may then live on under
+ * another number when this one closes). */
+static _Atomic unsigned char ep_used[EP_CANDS];
+static _Atomic int ep_copied;
+
+static void set_gone(shim_slot *h, void *arg)
+{
+    shim_slot_ep_gone(h, *(uint64_t *)arg);
+}
+
 void shim_epoll_cand_forget(int epfd)
 {
-    if (epfd >= 0 && epfd < EP_CANDS)
-        atomic_store_explicit(&cand[epfd], 0, memory_order_relaxed);
+    if (epfd < 0 || epfd >= EP_CANDS)
+        return;
+    atomic_store_explicit(&cand[epfd], 0, memory_order_relaxed);
+    if (atomic_load_explicit(&ep_used[epfd], memory_order_relaxed)) {
+        /* the set goes with its last fd: the registrations noted in it
+         * too, unless a copy of the number may hold it, or the notes are
+         * another process's (a forked child's close of its copy) */
+        atomic_store_explicit(&ep_used[epfd], 0, memory_order_relaxed);
+        if (!atomic_load_explicit(&ep_copied, memory_order_relaxed)) {
+            uint64_t key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
+            shim_fd_hints_each(set_gone, &key);
+        }
+    }
+    shim_ep_gen_bump(epfd); /* another set at the number is another set */
+}
+
+void shim_epoll_forget_range(unsigned first, unsigned last)
+{
+    for (unsigned fd = first; fd <= last && fd < EP_CANDS; fd++)
+        shim_epoll_cand_forget((int)fd);
+}
+
+void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct epoll_event *ev)
+{
+    if (epfd < 0 || epfd >= SHIM_EP_FDS || shim_procenv_table() != 0) {
+        /* a set we do not number, or a CLONE_VM child's (its own table) */
+        shim_slot_ep_poison(h);
+        return;
+    }
+    uint32_t events = ev ? ev->events : 0;
+    if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && (events & EPOLLIN) &&
+        !(events & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE)))
+        shim_recv_rx_learn(fd, h); /* whether its read takes kept bytes: asked once */
+    uint64_t key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
+    atomic_store_explicit(&ep_used[epfd], 1, memory_order_relaxed);
+    shim_slot_ep_note(h, key, op, events, ev ? ev->data.u64 : 0);
+}
+
+void shim_epoll_dup_seen(int fd)
+{
+    shim_slot *h = shim_fd_hinted(fd);
+    if (h)
+        shim_slot_ep_poison(h); /* the copy's registrations would go uncounted */
+    if (fd >= 0 && fd < EP_CANDS && atomic_load_explicit(&ep_used[fd], memory_order_relaxed))
+        atomic_store_explicit(&ep_copied, 1, memory_order_relaxed);
 }
 
 typedef struct epoll_call {
@@ -62,7 +116,48 @@ typedef struct epoll_call {
     struct epoll_event *evs;
     int max;
     int two; /* the program called epoll_pwait2 */
+    uint64_t key; /* the set's (state.h: SHIM_EP_KEY) */
 } epoll_call;
+
+/* Events told from memory at once, at most: the rest at the next call
+ * (level-triggered, as the kernel's ready list past maxevents). */
+#define EP_TOLD 128
+
+/* The program's answer: the kernel's epoll_wait on its set without
+ * waiting, and the events of the m bridges whose bytes wait in memory
+ * for the read (told: shim_engine_app_kept_ep), merged into an entry of
+ * the same data (the kernel's EPOLLOUT for it) or after them. */
+static int answer(epoll_call *c, const struct epoll_event *told, int m)
+{
+    int k = real_epoll_wait(c->epfd, c->evs, c->max, 0);
+    if (k < 0)
+        return k;
+    for (int i = 0; i < m; i++) {
+        int j = 0;
+        while (j < k && c->evs[j].data.u64 != told[i].data.u64)
+            j++;
+        if (j < k)
+            c->evs[j].events |= told[i].events;
+        else if (k < c->max)
+            c->evs[k++] = told[i];
+    }
+    return k;
+}
+
+/* Bytes kept for the read of bridges registered in c's set (appwhole.c's
+ * turn kept them): told, with the kernel's events; others' passed on. 0
+ * if none (nothing kept, or none of this set's). */
+static int told_now(epoll_call *c, int held)
+{
+    struct epoll_event told[EP_TOLD];
+    int m = shim_engine_app_kept_ep(c->key, told, c->max < EP_TOLD ? c->max : EP_TOLD, held);
+    return m > 0 ? answer(c, told, m) : 0;
+}
+
+static uint64_t epoll_key(void *arg)
+{
+    return ((epoll_call *)arg)->key;
+}
 
 static nfds_t epoll_fill(void *arg, struct pollfd *p)
 {
@@ -73,7 +168,6 @@ static nfds_t epoll_fill(void *arg, struct pollfd *p)
 
 static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, int kept)
 {
-    (void)kept; /* never asked for (poll.c) */
     (void)r;
     (void)sig;
     epoll_call *c = arg;
@@ -81,8 +175,13 @@ static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, i
         errno = EBADF; /* the set was closed: the kernel's word */
         return -1;
     }
-    if (!p[0].revents && !(udp & (POLLIN | POLLERR)))
+    if (!p[0].revents && !(udp & (POLLIN | POLLERR)) && kept < 0)
         return 0;
+    if (kept >= 0) { /* the turn kept bytes (appwhole.c): this set's told from memory */
+        int n = told_now(c, 1);
+        if (n != 0)
+            return n;
+    }
     return real_epoll_wait(c->epfd, c->evs, c->max, 0);
 }
 
@@ -99,13 +198,30 @@ static int epoll_rest(void *arg, const struct timespec *left, const sigset_t *ma
     return shim_real_epoll_wait_ts(c->epfd, c->evs, c->max, left, mask);
 }
 
-static const shim_wait_ops epoll_ops = {.fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest};
+static const shim_wait_ops epoll_ops = {
+    .fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest, .key = epoll_key};
 
 /* 1 with *out the call's result (errno set); 0: make libc's call. */
 static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
                      const sigset_t *mask, int two, int *out)
 {
-    shim_kept_flush(); /* a kept bridge in the set: the kernel's epoll tells of it */
+    epoll_call call = {.epfd = epfd, .evs = evs, .max = max, .two = two};
+    if (shim_engine_app_kept_any()) {
+        /* bytes kept for bridges of this set are its events now (a read
+         * took part of them: level-triggered, still ready); those kept
+         * for others go into their bridges, where the kernel tells */
+        int k = 0;
+        if (epfd >= 0 && epfd < EP_CANDS && max > 0) {
+            call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
+            k = told_now(&call, 0);
+        } else {
+            shim_kept_flush();
+        }
+        if (k != 0) {
+            *out = k;
+            return 1;
+        }
+    }
     if (!shim_cfg.app_recv || epfd < 0 || epfd >= EP_CANDS || max <= 0)
         return 0;
     int c = atomic_load_explicit(&cand[epfd], memory_order_relaxed) - 1;
@@ -118,7 +234,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
     shim_slot *h = shim_fd_hinted(c);
     if (!shim_app_recv_slot(h) || !(shim_engine_app_recv_may() || shim_engine_app_io_may()))
         return 0;
-    epoll_call call = {.epfd = epfd, .evs = evs, .max = max, .two = two};
+    call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);
 }
 

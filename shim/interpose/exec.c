@@ -88,6 +88,8 @@ SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     shim_init();
     shim_kept_flush();
+    if (!((unsigned)flags & CLOSE_RANGE_CLOEXEC))
+        shim_epoll_forget_range(first, last);
     return close_range_sparing(first, last, flags);
 }
 
@@ -96,6 +98,7 @@ SHIM_EXPORT void closefrom(int lowfd)
     shim_init();
     int saved = errno;
     shim_kept_flush();
+    shim_epoll_forget_range(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u);
     close_range_sparing(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u, 0);
     errno = saved;
 }

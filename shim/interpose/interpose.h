@@ -281,6 +281,9 @@ typedef struct shim_wait_ops {
     nfds_t (*fill)(void *arg, struct pollfd *p);
     int (*ask)(void *arg, struct pollfd *p, int r, short udp, short sig, int kept);
     int (*rest)(void *arg, const struct timespec *left, const sigset_t *mask);
+    /* an epoll wait's set (state.h: SHIM_EP_KEY), whose bridges' bytes its
+     * turn may keep for the read (NULL, or 0: none) */
+    uint64_t (*key)(void *arg);
 } shim_wait_ops;
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
                        const shim_wait_ops *ops, void *arg, int *out);
@@ -294,5 +297,17 @@ int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, cons
  * forgets fd as an epoll set. */
 void shim_epoll_cand_note(int epfd, int op, int fd, const struct epoll_event *ev);
 void shim_epoll_cand_forget(int epfd);
+/* ... the numbers first..last closed (close_range, closefrom) */
+void shim_epoll_forget_range(unsigned first, unsigned last);
+/* ... and noted in the slot h of bridge fd: how many registrations, and
+ * the one's set, events and data (state.h: shim_slot_ep_note), for what
+ * a wait on that set may tell from memory */
+void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct epoll_event *ev);
+/* fd is copied (dup, dup2, dup3, F_DUPFD): if a bridge, the copy's
+ * registrations could not be counted, so none of its are followed */
+void shim_epoll_dup_seen(int fd);
+/* recv.c: fd's read mode asked of the kernel if not known (once, until
+ * changed): whether a read takes bytes kept for it (shim_slot_keepable) */
+void shim_recv_rx_learn(int fd, shim_slot *h);
 
 #endif

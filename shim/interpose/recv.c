@@ -276,6 +276,16 @@ static int rx_mode(int fd, shim_slot *h, int *fl)
     return plain;
 }
 
+void shim_recv_rx_learn(int fd, shim_slot *h)
+{
+    uint32_t mode;
+    if (shim_slot_rx_mode(h, &mode) >= 0 || (mode & SHIM_RX_FOREIGN))
+        return; /* known (or never: passed on) */
+    int fl, saved = errno;
+    rx_mode(fd, h, &fl);
+    errno = saved;
+}
+
 int shim_app_recv_slot(shim_slot *h)
 {
     return h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US;

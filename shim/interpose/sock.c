@@ -517,11 +517,19 @@ static int bridge_settled(int fd)
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
-    if (on)
-        shim_kept_flush(); /* the kernel's answer for an fd added */
+    shim_slot *h = on ? shim_fd_hinted(fd) : NULL;
+    /* the kernel's answer for an fd added: bytes kept for it (or for a
+     * number we cannot place, which may be a copy of one) passed on */
+    if (on && (!h || atomic_load_explicit(&h->kept, memory_order_acquire)))
+        shim_kept_flush();
     int r = real_epoll_ctl(epfd, op, fd, ev);
     if (r == 0 && on)
         shim_epoll_cand_note(epfd, op, fd, ev); /* epoll.c: the app thread's wait */
+    if (r == 0 && h) {
+        int saved = errno;
+        shim_epoll_reg_note(h, epfd, op, fd, ev); /* epoll.c: what a wait may tell from memory */
+        errno = saved;
+    }
     if (r == 0 && on && shim_epollreg_marked(fd)) {
         int saved = errno;
         if (bridge_settled(fd)) {
@@ -563,7 +571,7 @@ SHIM_EXPORT int close(int fd)
     if ((shim_ownfds_has(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
     shim_kept_flush(); /* unread at the close: TCP's reset for them, as before */
-    shim_epoll_cand_forget(fd); /* as an epoll set (epoll.c) */
+    shim_epoll_cand_forget(fd); /* as an epoll set (epoll.c): its number's generation too */
     shim_fd rec;
     uint64_t closed_listener = 0;
     /* In a child with an fd table of its own the records are that table's
@@ -659,7 +667,10 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
         n.pid == shim_procenv_owner())
         listener = rec.id;
     errno = saved;
+    shim_epoll_dup_seen(oldfd); /* a copy's registrations are not followed (epoll.c) */
     int r = three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+    if (r >= 0)
+        shim_epoll_cand_forget(newfd); /* an epoll set at newfd is gone */
     if (r < 0 || !listener)
         return r;
     saved = errno;
@@ -670,6 +681,13 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
     shim_engine_listener_closed(listener);
     errno = saved;
     return r;
+}
+
+SHIM_EXPORT int dup(int fd)
+{
+    if (init())
+        shim_epoll_dup_seen(fd);
+    return real_dup(fd);
 }
 
 SHIM_EXPORT int dup2(int oldfd, int newfd)

@@ -498,6 +498,8 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     shim_kept_flush(); /* F_DUPFD's copy reads by the kernel */
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        shim_epoll_dup_seen(fd); /* a copy's registrations are not followed (epoll.c) */
     return fcntl_as_libc(fd, cmd, arg);
 }
 

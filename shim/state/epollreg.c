@@ -559,6 +559,18 @@ void shim_epollreg_attach(int fd, int keep)
     pthread_mutex_unlock(&mu);
 }
 
+int shim_epollreg_has(int fd)
+{
+    if (atomic_load(&count) == 0)
+        return 0;
+    pid_t t = shim_procenv_table();
+    pthread_mutex_lock(&mu);
+    fdent *f = find_fd(t, fd);
+    int any = f && f->head;
+    pthread_mutex_unlock(&mu);
+    return any;
+}
+
 static int not_owner(const reg *r, pid_t t, unsigned a, unsigned b)
 {
     (void)t, (void)a, (void)b;
@@ -581,4 +593,20 @@ void shim_epollreg_atfork_child(void)
      * children that shared the parent's memory are not. */
     drop_all(not_owner, 0, 0, 0);
     pthread_mutex_unlock(&mu);
+}
+
+/* ---- epoll sets' numbers (state.h: SHIM_EP_KEY) ---- */
+
+static _Atomic uint32_t ep_gens[SHIM_EP_FDS];
+
+uint32_t shim_ep_gen(int epfd)
+{
+    return (unsigned)epfd < SHIM_EP_FDS ? atomic_load_explicit(&ep_gens[epfd], memory_order_acquire)
+                                         : 0;
+}
+
+void shim_ep_gen_bump(int epfd)
+{
+    if ((unsigned)epfd < SHIM_EP_FDS)
+        atomic_fetch_add_explicit(&ep_gens[epfd], 1, memory_order_acq_rel);
 }

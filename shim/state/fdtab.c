@@ -70,6 +70,15 @@ shim_slot *shim_fd_hinted(int fd)
                                         : NULL;
 }
 
+void shim_fd_hints_each(void (*fn)(shim_slot *s, void *arg), void *arg)
+{
+    for (int fd = 0; fd < SHIM_FD_HINTS; fd++) {
+        shim_slot *s = atomic_load_explicit(&hints[fd], memory_order_relaxed);
+        if (s)
+            fn(s, arg);
+    }
+}
+
 void shim_fd_hints_foreign(void)
 {
     for (int fd = 0; fd < SHIM_FD_HINTS; fd++) {

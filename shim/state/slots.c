@@ -28,6 +28,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -191,6 +192,8 @@ uint32_t shim_slot_alloc(uint64_t id)
         atomic_store(&x->rxmode, 0);
         atomic_store(&x->kept, 0);
         atomic_store(&x->kept_unread, 0);
+        atomic_store(&x->ep_note, 0);
+        atomic_store(&x->ep_key, 0);
         atomic_store(&x->ring_len, 0); /* a record of the slot's last connection may
                                         * have been dropped without it */
         atomic_store(&x->id, id);
@@ -340,6 +343,95 @@ int shim_slot_keepable(shim_slot *s)
 {
     uint32_t v = atomic_load_explicit(&s->rxmode, memory_order_acquire);
     return (v & (SHIM_RX_KNOWN | SHIM_RX_FOREIGN | SHIM_RX_LOW1)) == (SHIM_RX_KNOWN | SHIM_RX_LOW1);
+}
+
+/* ep_note: registrations (bits 0-11), a writer's mark (12), poisoned (13),
+ * a count of changes (14-63); ep_key, ep_data and ep_events are written
+ * under the mark and read under the count (a sequence lock). */
+#define EP_REGS 0xfffull
+#define EP_BUSY (1ull << 12)
+#define EP_POISON (1ull << 13)
+#define EP_SEQ1 (1ull << 14)
+
+void shim_slot_ep_poison(shim_slot *s)
+{
+    atomic_fetch_or_explicit(&s->ep_note, EP_POISON, memory_order_release);
+}
+
+void shim_slot_ep_note(shim_slot *s, uint64_t key, int op, uint32_t events, uint64_t data)
+{
+    uint64_t n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
+    for (;;) {
+        if (n & EP_POISON)
+            return;
+        if (n & EP_BUSY) { /* another thread's epoll_ctl, a few stores long */
+            n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
+            continue;
+        }
+        uint64_t regs = n & EP_REGS, seq = (n | (EP_SEQ1 - 1)) + 1; /* the count up, low bits 0 */
+        int same = regs == 1 && atomic_load_explicit(&s->ep_key, memory_order_relaxed) == key;
+        int fill = 0;
+        uint64_t to;
+        if (op == EPOLL_CTL_ADD) {
+            fill = regs == 0;
+            to = regs + 1 >= EP_REGS ? EP_POISON : seq | (regs + 1);
+        } else if (op == EPOLL_CTL_MOD) {
+            if (!same)
+                return; /* another set's, or one of several: nothing to follow */
+            fill = 1;
+            to = seq | regs;
+        } else if (op == EPOLL_CTL_DEL) {
+            to = same ? seq : EP_POISON; /* which of several went is not known */
+        } else {
+            return;
+        }
+        if (!fill) {
+            if (atomic_compare_exchange_weak_explicit(&s->ep_note, &n, to, memory_order_acq_rel,
+                                                      memory_order_acquire))
+                return;
+            continue;
+        }
+        if (!atomic_compare_exchange_weak_explicit(&s->ep_note, &n, n | EP_BUSY,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue;
+        atomic_store_explicit(&s->ep_key, key, memory_order_relaxed);
+        atomic_store_explicit(&s->ep_data, data, memory_order_relaxed);
+        atomic_store_explicit(&s->ep_events, events, memory_order_relaxed);
+        atomic_store_explicit(&s->ep_note, to, memory_order_release);
+        return;
+    }
+}
+
+void shim_slot_ep_gone(shim_slot *s, uint64_t key)
+{
+    uint64_t n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
+    while ((n & (EP_REGS | EP_BUSY | EP_POISON)) == 1 &&
+           atomic_load_explicit(&s->ep_key, memory_order_relaxed) == key) {
+        uint64_t to = (n | (EP_SEQ1 - 1)) + 1; /* no registration, the count up */
+        if (atomic_compare_exchange_weak_explicit(&s->ep_note, &n, to, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return;
+    }
+}
+
+int shim_slot_ep_one(shim_slot *s, uint64_t key, uint32_t *events, uint64_t *data)
+{
+    uint64_t n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
+    if ((n & (EP_REGS | EP_BUSY | EP_POISON)) != 1)
+        return 0;
+    uint64_t k = atomic_load_explicit(&s->ep_key, memory_order_relaxed);
+    uint64_t d = atomic_load_explicit(&s->ep_data, memory_order_relaxed);
+    uint32_t ev = atomic_load_explicit(&s->ep_events, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&s->ep_note, memory_order_relaxed) != n || k != key)
+        return 0; /* changed meanwhile, or another set's */
+    if (!(ev & EPOLLIN) || (ev & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE)))
+        return 0;
+    if (events)
+        *events = ev;
+    if (data)
+        *data = d;
+    return 1;
 }
 
 void shim_slot_rx_changed(shim_slot *s)

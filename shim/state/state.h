@@ -199,6 +199,18 @@ typedef struct shim_slot {
      * the connection has not taken yet: SIOCOUTQ counts them as the
      * bridge's (shim_slot_app_queued); moved out under an odd seq. */
     _Atomic uint32_t ring_len;
+    /* The program's epoll registrations of the connection, as its
+     * interposed epoll_ctl made them (interpose/epoll.c): how many, and
+     * where there is one, its set (the epoll fd and that number's
+     * generation), events and data; SHIM_EP_* bits in ep_note, ep_data and
+     * ep_events under its seq (shim_slot_ep_one). Poisoned for good by a
+     * registration it cannot follow (a duplicated fd, a delete it cannot
+     * place): bytes for the read after an event loop's epoll wait are kept
+     * only where this says the set waited on is the only one watching. */
+    _Atomic uint64_t ep_note;
+    _Atomic uint64_t ep_key; /* the one registration's set: SHIM_EP_KEY */
+    _Atomic uint64_t ep_data;
+    _Atomic uint32_t ep_events;
 } shim_slot;
 
 #define SHIM_SLOT_EMPTY (1ull << 32)
@@ -218,6 +230,30 @@ void shim_slot_rx_note(shim_slot *s, uint32_t m, int plain, int low1);
  * then returns what is there, blocking or not), and no process that could
  * read it unseen (SHIM_RX_FOREIGN). */
 int shim_slot_keepable(shim_slot *s);
+/* An epoll_ctl(epfd, op, ..., ev) of s's connection that succeeded, noted
+ * in s (key: SHIM_EP_KEY of the set); _poison: one that cannot be
+ * followed. An epoll set is named by its process, its number and that
+ * number's generation (shim_ep_gen: counted up when the number is closed
+ * or replaced), so that no other set is ever taken for it. */
+#define SHIM_EP_FDS 4096
+#define SHIM_EP_KEY(pid, epfd, gen)                                                              \
+    (((uint64_t)(uint32_t)(pid) << 32) | ((uint64_t)((gen) & 0xfffffu) << 12) |                  \
+     (uint64_t)((epfd) & 0xfff))
+void shim_slot_ep_note(shim_slot *s, uint64_t key, int op, uint32_t events, uint64_t data);
+void shim_slot_ep_poison(shim_slot *s);
+/* The set key names is gone (its last fd closed): s's one registration,
+ * if there, with it. */
+void shim_slot_ep_gone(shim_slot *s, uint64_t key);
+/* 1 if s's connection is registered once, in the set key names,
+ * level-triggered for EPOLLIN (no EPOLLET, EPOLLONESHOT or
+ * EPOLLEXCLUSIVE), with *events and *data (either may be NULL) that
+ * registration's. */
+int shim_slot_ep_one(shim_slot *s, uint64_t key, uint32_t *events, uint64_t *data);
+/* epfd's generation (epollreg.c): 0 for numbers at or past SHIM_EP_FDS,
+ * which are never a key's */
+uint32_t shim_ep_gen(int epfd);
+/* epfd's number closed or replaced (close, dup2 over it, close_range) */
+void shim_ep_gen_bump(int epfd);
 void shim_slot_rx_changed(shim_slot *s);
 void shim_slot_rx_foreign(shim_slot *s);
 
@@ -524,6 +560,8 @@ shim_slot *shim_fd_hinted(int fd);
 /* Every hinted connection's read mode kept no more (shim_slot_rx_foreign):
  * an image without the shim is about to inherit the fds. */
 void shim_fd_hints_foreign(void);
+/* fn(slot, arg) for every slot an fd hints at (a slot may come twice). */
+void shim_fd_hints_each(void (*fn)(shim_slot *s, void *arg), void *arg);
 int shim_fd_tryget(int fd, shim_fd *out);
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
@@ -604,6 +642,10 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev);
  * that was not marked: connect(AF_UNSPEC) on an established connection.
  * Without /proc (a chroot) nothing. */
 void shim_epollreg_discover(int fd);
+/* Whether fd's file was registered in a set before a swap put it there
+ * (carried over by shim_epollreg_attach, which is not an epoll_ctl of the
+ * program's: the slot's note does not count it). */
+int shim_epollreg_has(int fd);
 /* fd is being closed: forget what was noted for it, as fd or as epfd; the
  * range form unmarks too (close_range, closefrom). */
 void shim_epollreg_forget(int fd);

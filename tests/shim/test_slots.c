@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,4 +238,68 @@ Test(slots, a_read_mode_is_kept_until_changed_and_never_once_foreign)
     cr_assert(eq(int, shim_slot_keepable(s), 0), "foreign: no bytes kept");
     shim_slot_rx_changed(s);
     cr_assert(eq(int, shim_slot_rx_mode(s, &m), -1), "a change keeps it foreign");
+}
+
+/* The program's epoll registrations of a connection (state.h: ep_note):
+ * one set's, level-triggered for EPOLLIN, is the only case a wait on that
+ * set may tell from memory; a second registration, one in another
+ * process's set or another number's, a delete of one of several, a
+ * poison, or edge-triggered or one-shot events say no; a set gone takes
+ * its one registration with it; a fresh slot knows none. */
+Test(slots, an_epoll_registration_is_followed_only_while_it_is_the_one)
+{
+    uint32_t i = shim_slot_alloc(302);
+    cr_assert(i != UINT32_MAX);
+    shim_slot *s = shim_slot_get(i, 302);
+    uint64_t a = SHIM_EP_KEY(100, 5, 0), b = SHIM_EP_KEY(100, 6, 0), d;
+    uint32_t ev;
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "a fresh slot: none");
+    shim_slot_ep_note(s, a, EPOLL_CTL_ADD, EPOLLIN, 42);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, &ev, &d), 1), "one, level-triggered");
+    cr_assert(eq(u32, ev, EPOLLIN));
+    cr_assert(eq(u64, d, 42));
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 0), "another set's wait");
+    cr_assert(eq(int, shim_slot_ep_one(s, SHIM_EP_KEY(101, 5, 0), NULL, NULL), 0),
+              "the same number in another process");
+    cr_assert(eq(int, shim_slot_ep_one(s, SHIM_EP_KEY(100, 5, 1), NULL, NULL), 0),
+              "the number closed and made again");
+    shim_slot_ep_note(s, a, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT, 43);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, &ev, &d), 1));
+    cr_assert(eq(u32, ev, EPOLLIN | EPOLLOUT), "MOD's events");
+    cr_assert(eq(u64, d, 43), "MOD's data");
+    shim_slot_ep_note(s, a, EPOLL_CTL_MOD, EPOLLIN | EPOLLET, 43);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "edge-triggered");
+    shim_slot_ep_note(s, a, EPOLL_CTL_MOD, EPOLLIN | EPOLLONESHOT, 43);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "one-shot");
+    shim_slot_ep_note(s, a, EPOLL_CTL_MOD, EPOLLOUT, 43);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "not for reading");
+    shim_slot_ep_note(s, a, EPOLL_CTL_MOD, EPOLLIN, 44);
+    shim_slot_ep_note(s, b, EPOLL_CTL_MOD, EPOLLIN, 45); /* the kernel's ENOENT: never noted */
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, &d), 1));
+    cr_assert(eq(u64, d, 44), "a MOD for another set does not change it");
+    shim_slot_ep_note(s, a, EPOLL_CTL_DEL, 0, 0);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "deleted");
+    shim_slot_ep_note(s, b, EPOLL_CTL_ADD, EPOLLIN, 7);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 1), "added again elsewhere");
+    shim_slot_ep_note(s, a, EPOLL_CTL_ADD, EPOLLIN, 8);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 0), "two sets: neither");
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0));
+    shim_slot_ep_note(s, a, EPOLL_CTL_DEL, 0, 0);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 0),
+              "one of two deleted: which is left is not known");
+    shim_slot_ep_note(s, b, EPOLL_CTL_ADD, EPOLLIN, 9);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 0), "poisoned for good");
+
+    uint32_t j = shim_slot_alloc(303);
+    cr_assert(j != UINT32_MAX);
+    s = shim_slot_get(j, 303);
+    shim_slot_ep_note(s, a, EPOLL_CTL_ADD, EPOLLIN, 1);
+    shim_slot_ep_gone(s, b);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 1), "another set gone");
+    shim_slot_ep_gone(s, a);
+    cr_assert(eq(int, shim_slot_ep_one(s, a, NULL, NULL), 0), "its set gone");
+    shim_slot_ep_note(s, b, EPOLL_CTL_ADD, EPOLLIN, 2);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 1), "the only one again");
+    shim_slot_ep_poison(s);
+    cr_assert(eq(int, shim_slot_ep_one(s, b, NULL, NULL), 0), "poisoned");
 }

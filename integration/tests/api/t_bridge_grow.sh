@@ -50,7 +50,7 @@ else
     own=$(stats_lines "$T/fast.log" |
         sed -n 's/^app-thread receives: reads whose own thread took the datagram \([0-9]*\) .*/\1/p' | head -1)
     took=$(stats_lines "$T/fast.log" |
-        sed -n 's/^kept for the read after a poll: keeps [0-9]*, reads that took them \([0-9]*\),.*/\1/p' | head -1)
+        sed -n 's/^kept for the read after a poll: keeps [0-9]* ([^)]*), reads that took them \([0-9]*\),.*/\1/p' | head -1)
     echo "fast reader: its own thread took datagrams ${own:-0} times, its reads took them ${took:-0} times"
     # left to the engine once past 256 KiB in 10 ms (the rule before
     # b96b3f4), the first polls alone took them: 4 times; since, 3,200-3,700

@@ -1,0 +1,446 @@
+/*
+ * prog_epollkept: an event loop's epoll set told of bytes that wait in
+ * memory, not in the socket. Under the shim, an epoll wait for many
+ * connections (24 here) runs the engines' turns itself, and what comes for
+ * a connection registered in that set alone (level-triggered, EPOLLIN)
+ * stays in the connection for the read: the wait tells of it from memory
+ * and the interposed read takes it (shim/engine/appwhole.c, bridgepump.c's
+ * keep). Everything a program can see must stay as kernel TCP's; run over
+ * kernel TCP first, every check holds both ways
+ * (integration/tests/api/t_prog_epollkept.sh).
+ *
+ *   rounds    200 rounds of a message on each of 24 connections, each
+ *             echo read in pieces of at most 7 bytes: a connection with
+ *             bytes left must be in the very next epoll_wait's answer
+ *             (level-triggered), every byte checked
+ *   look      told readable: MSG_PEEK shows the bytes, FIONREAD counts
+ *             them all, and the read then gets the same bytes
+ *   twosets   connections in a second set too, waited on there: the
+ *             first set tells of their bytes too while they are unread
+ *   dup       a copy of a connection's fd (dup) in a set of its own: that
+ *             set tells of the bytes
+ *   edge      a connection made edge-triggered (EPOLL_CTL_MOD): told once
+ *             per arrival, its bytes all read
+ *   deleted   a connection taken out of the set (EPOLL_CTL_DEL): never
+ *             told of by that set, its bytes read all the same
+ *   newset    the set closed and a new one at the same number holding
+ *             half of the connections: never told of the others
+ *   raw       told readable, read by the kernel's read(2) itself
+ *             (syscall(SYS_read): no interposer sees it): the bytes come,
+ *             late at most by the shim's keep (2 ms), never lost
+ *   answer    maxevents 1 with 24 connections ready: one each call,
+ *             every connection told in turn
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+const char *prog_name = "prog_epollkept";
+
+#define NCONN 24
+#define MSG 200
+#define WAIT_MS 5000
+
+static pid_t server_pid;
+static int conns[NCONN];
+
+static void kill_server(void)
+{
+    if (server_pid > 0)
+        kill(server_pid, SIGKILL);
+}
+
+static int set_of(int from, int n, uint32_t events)
+{
+    return epoll_set_of(conns, from, n, events);
+}
+
+static unsigned char pat(int round, int i, size_t k)
+{
+    return (unsigned char)(round * 29 + i * 11 + (int)k * 7);
+}
+
+static size_t len_of(int round, int i)
+{
+    return 1 + (size_t)(round * 53 + i * 17) % MSG;
+}
+
+static void send_round(int round, int from, int n)
+{
+    unsigned char out[MSG];
+    for (int i = from; i < from + n; i++) {
+        size_t len = len_of(round, i);
+        for (size_t k = 0; k < len; k++)
+            out[k] = pat(round, i, k);
+        write_exact(conns[i], out, len);
+    }
+}
+
+static void check_bytes(const unsigned char *in, int round, int i, size_t len, const char *who)
+{
+    for (size_t k = 0; k < len; k++)
+        CHECK(in[k] == pat(round, i, k), "%s round %d: connection %d byte %zu differs", who,
+              round, i, k);
+}
+
+/* epoll_wait that must give something within WAIT_MS (EINTR retried). */
+static int wait_some(int ep, struct epoll_event *evs, int max, const char *who)
+{
+    for (;;) {
+        int m = epoll_wait(ep, evs, max, WAIT_MS);
+        if (m < 0 && errno == EINTR)
+            continue;
+        CHECK(m > 0, "%s: epoll_wait gave %d (%s)", who, m,
+              m < 0 ? strerror(errno) : "nothing in 5 s");
+        return m;
+    }
+}
+
+/* rounds: each echo read in pieces of at most 7 bytes; one with bytes
+ * left is in the next answer. */
+static void check_rounds(int ep, int rounds)
+{
+    static unsigned char in[NCONN][MSG];
+    for (int r = 0; r < rounds; r++) {
+        size_t got[NCONN] = {0};
+        int left_over[NCONN] = {0}, due = NCONN;
+        send_round(r, 0, NCONN);
+        while (due > 0) {
+            struct epoll_event evs[NCONN];
+            int m = wait_some(ep, evs, NCONN, "rounds");
+            int seen[NCONN] = {0};
+            for (int e = 0; e < m; e++) {
+                int i = (int)evs[e].data.u32;
+                CHECK(i >= 0 && i < NCONN && !seen[i], "rounds: event for %d", i);
+                seen[i] = 1;
+                CHECK(evs[e].events & EPOLLIN, "rounds: event %#x for %d", evs[e].events, i);
+            }
+            for (int i = 0; i < NCONN; i++)
+                CHECK(!left_over[i] || seen[i],
+                      "rounds round %d: connection %d had bytes left unread and the next "
+                      "epoll_wait did not tell of it (level-triggered)", r, i);
+            for (int e = 0; e < m; e++) {
+                int i = (int)evs[e].data.u32;
+                size_t want = len_of(r, i), piece = want - got[i] < 7 ? want - got[i] : 7;
+                CHECK(piece > 0, "rounds round %d: connection %d told readable after its echo",
+                      r, i);
+                ssize_t k = read(conns[i], in[i] + got[i], piece);
+                CHECK(k > 0, "rounds round %d: connection %d told readable, read gave %zd (%s)",
+                      r, i, k, k < 0 ? strerror(errno) : "EOF");
+                got[i] += (size_t)k;
+                /* bytes readable still (a look that takes nothing): the
+                 * next answer must hold it */
+                unsigned char c;
+                left_over[i] = got[i] < want &&
+                               recv(conns[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+                if (got[i] == want)
+                    due--;
+            }
+        }
+        for (int i = 0; i < NCONN; i++)
+            check_bytes(in[i], r, i, len_of(r, i), "rounds");
+    }
+    printf("ok: rounds\n");
+}
+
+static int drained[NCONN]; /* this round's echoes read by until_told */
+
+/* Waits on ep until connection i is told of (others' echoes read). */
+static void until_told(int ep, int i, int round, const char *who)
+{
+    unsigned char in[MSG];
+    memset(drained, 0, sizeof drained);
+    for (;;) {
+        struct epoll_event evs[NCONN];
+        int m = wait_some(ep, evs, NCONN, who);
+        int told = 0;
+        for (int e = 0; e < m; e++) {
+            int j = (int)evs[e].data.u32;
+            if (j == i) {
+                told = 1;
+                continue;
+            }
+            CHECK(j >= 0 && j < NCONN && !drained[j], "%s: event for %d", who, j);
+            read_exact(conns[j], in, len_of(round, j), WAIT_MS);
+            check_bytes(in, round, j, len_of(round, j), who);
+            drained[j] = 1;
+        }
+        if (told)
+            return;
+    }
+}
+
+static void drain_rest(int round, int i);
+
+static void check_look(int ep, int round)
+{
+    int i = 3;
+    send_round(round, 0, NCONN);
+    until_told(ep, i, round, "look");
+    size_t want = len_of(round, i);
+    unsigned char peek[MSG], in[MSG];
+    ssize_t k = recv(conns[i], peek, sizeof peek, MSG_PEEK);
+    CHECK(k > 0, "look: MSG_PEEK gave %zd (%s)", k, k < 0 ? strerror(errno) : "EOF");
+    check_bytes(peek, round, i, (size_t)k, "look (peek)");
+    int q = -1;
+    for (int t = 0; t < 500 && (size_t)q != want; t++) {
+        SYS(ioctl(conns[i], FIONREAD, &q));
+        if ((size_t)q != want)
+            usleep(1000); /* the rest of the echo on its way */
+    }
+    CHECK((size_t)q == want, "look: FIONREAD %d, %zu bytes were sent", q, want);
+    read_exact(conns[i], in, want, WAIT_MS);
+    check_bytes(in, round, i, want, "look");
+    drain_rest(round, i);
+    printf("ok: look\n");
+}
+
+/* The round's echoes until_told did not read, but i's (no set asked). */
+static void drain_rest(int round, int i)
+{
+    unsigned char in[MSG];
+    for (int j = 0; j < NCONN; j++) {
+        if (j == i || drained[j])
+            continue;
+        read_exact(conns[j], in, len_of(round, j), WAIT_MS);
+        check_bytes(in, round, j, len_of(round, j), "drain");
+    }
+}
+
+/* Set `other` must tell of connection i while its bytes are unread,
+ * ep's wait having told of it. */
+static void told_by(int other, int i, const char *who)
+{
+    struct epoll_event evs[NCONN];
+    int m = wait_some(other, evs, NCONN, who);
+    int told = 0;
+    for (int e = 0; e < m; e++)
+        told |= (int)evs[e].data.u32 == i;
+    CHECK(told, "%s: the other set did not tell of connection %d's unread bytes", who, i);
+}
+
+static void check_twosets(int ep, int round)
+{
+    /* connections 0-3 in a second set too, registered there last: the
+     * wait is on that one, and the first must tell of their bytes too */
+    int two = set_of(0, 4, EPOLLIN);
+    for (int r = round; r < round + 20; r++) {
+        send_round(r, 0, 4);
+        unsigned char in[MSG];
+        int done[4] = {0}, due = 4;
+        while (due > 0) {
+            struct epoll_event evs[NCONN];
+            int m = wait_some(two, evs, NCONN, "twosets");
+            for (int e = 0; e < m; e++) {
+                int i = (int)evs[e].data.u32;
+                CHECK(i >= 0 && i < 4 && !done[i], "twosets: event for %d", i);
+                told_by(ep, i, "twosets");
+                read_exact(conns[i], in, len_of(r, i), WAIT_MS);
+                check_bytes(in, r, i, len_of(r, i), "twosets");
+                done[i] = 1;
+                due--;
+            }
+        }
+    }
+    close(two);
+    printf("ok: twosets\n");
+}
+
+static void check_dup(int ep, int round)
+{
+    int i = 4, d = dup(conns[i]);
+    SYS(d);
+    int mine = epoll_create1(EPOLL_CLOEXEC);
+    SYS(mine);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    SYS(epoll_ctl(mine, EPOLL_CTL_ADD, d, &ev));
+    for (int r = round; r < round + 10; r++) {
+        send_round(r, 0, NCONN);
+        until_told(ep, i, r, "dup");
+        told_by(mine, i, "dup");
+        unsigned char in[MSG];
+        read_exact(d, in, len_of(r, i), WAIT_MS);
+        check_bytes(in, r, i, len_of(r, i), "dup");
+        drain_rest(r, i);
+    }
+    close(mine);
+    close(d);
+    printf("ok: dup\n");
+}
+
+static void check_edge(int ep, int round)
+{
+    int i = 5;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = (uint32_t)i};
+    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, conns[i], &ev));
+    for (int r = round; r < round + 10; r++) {
+        send_round(r, i, 1);
+        struct epoll_event evs[NCONN];
+        int m = wait_some(ep, evs, NCONN, "edge");
+        CHECK(m == 1 && (int)evs[0].data.u32 == i, "edge: %d events, the first for %d", m,
+              (int)evs[0].data.u32);
+        unsigned char in[MSG];
+        read_exact(conns[i], in, len_of(r, i), WAIT_MS);
+        check_bytes(in, r, i, len_of(r, i), "edge");
+    }
+    ev.events = EPOLLIN;
+    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, conns[i], &ev));
+    printf("ok: edge\n");
+}
+
+/* Every echo of round r through ep, none for a connection outside
+ * [from, from + n); the others read directly. */
+static void only_told(int ep, int r, int from, int n, const char *who)
+{
+    unsigned char in[MSG];
+    int due = n;
+    while (due > 0) {
+        struct epoll_event evs[NCONN];
+        int m = wait_some(ep, evs, NCONN, who);
+        for (int e = 0; e < m; e++) {
+            int i = (int)evs[e].data.u32;
+            CHECK(i >= from && i < from + n, "%s: told of connection %d, not in the set", who,
+                  i);
+            read_exact(conns[i], in, len_of(r, i), WAIT_MS);
+            check_bytes(in, r, i, len_of(r, i), who);
+            due--;
+        }
+    }
+    for (int i = 0; i < NCONN; i++) {
+        if (i >= from && i < from + n)
+            continue;
+        read_exact(conns[i], in, len_of(r, i), WAIT_MS);
+        check_bytes(in, r, i, len_of(r, i), who);
+    }
+    /* nothing more: a connection outside would show now */
+    struct epoll_event evs[NCONN];
+    int m = epoll_wait(ep, evs, NCONN, 20);
+    CHECK(m == 0, "%s: %d more events after every echo was read", who, m);
+}
+
+static void check_deleted(int ep, int round)
+{
+    int i = 6;
+    SYS(epoll_ctl(ep, EPOLL_CTL_DEL, conns[i], NULL));
+    /* the set holds 0-5 and 7-23: the round's 6 is read apart */
+    for (int r = round; r < round + 10; r++) {
+        send_round(r, 0, NCONN);
+        unsigned char in[MSG];
+        int due = NCONN - 1;
+        while (due > 0) {
+            struct epoll_event evs[NCONN];
+            int m = wait_some(ep, evs, NCONN, "deleted");
+            for (int e = 0; e < m; e++) {
+                int j = (int)evs[e].data.u32;
+                CHECK(j != i && j >= 0 && j < NCONN, "deleted: told of connection %d", j);
+                read_exact(conns[j], in, len_of(r, j), WAIT_MS);
+                due--;
+            }
+        }
+        read_exact(conns[i], in, len_of(r, i), WAIT_MS);
+        check_bytes(in, r, i, len_of(r, i), "deleted");
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, conns[i], &ev));
+    printf("ok: deleted\n");
+}
+
+/* The set closed, a new one at its number with half the connections. */
+static int check_newset(int ep, int round)
+{
+    send_round(round, 0, NCONN);
+    only_told(ep, round, 0, NCONN, "newset (before)");
+    SYS(close(ep));
+    int nep = set_of(0, NCONN / 2, EPOLLIN); /* the lowest free number: ep's, here */
+    if (nep != ep)
+        printf("note: newset: the new set is fd %d, the old was %d\n", nep, ep);
+    for (int r = round + 1; r < round + 11; r++) {
+        send_round(r, 0, NCONN);
+        only_told(nep, r, 0, NCONN / 2, "newset");
+    }
+    SYS(close(nep));
+    int back = set_of(0, NCONN, EPOLLIN);
+    printf("ok: newset\n");
+    return back;
+}
+
+static void check_raw(int ep, int round)
+{
+    int i = 7;
+    for (int r = round; r < round + 6; r++) { /* past the shim's 3 keeps unread */
+        send_round(r, 0, NCONN);
+        until_told(ep, i, r, "raw");
+        unsigned char in[MSG];
+        size_t want = len_of(r, i), got = 0;
+        while (got < want) {
+            short ev = poll_for(conns[i], POLLIN, WAIT_MS); /* blocking fd: the read waits */
+            CHECK(ev & POLLIN, "raw round %d: not readable in 5 s", r);
+            ssize_t k = syscall(SYS_read, conns[i], in + got, want - got);
+            CHECK(k > 0, "raw round %d: read(2) gave %zd (%s)", r, k,
+                  k < 0 ? strerror(errno) : "EOF");
+            got += (size_t)k;
+        }
+        check_bytes(in, r, i, want, "raw");
+        drain_rest(r, i);
+    }
+    printf("ok: raw\n");
+}
+
+static void check_answer(int ep, int round)
+{
+    send_round(round, 0, NCONN);
+    unsigned char in[MSG];
+    int done[NCONN] = {0};
+    for (int due = NCONN; due > 0; due--) {
+        struct epoll_event ev;
+        int m = wait_some(ep, &ev, 1, "answer");
+        int i = (int)ev.data.u32;
+        CHECK(m == 1 && i >= 0 && i < NCONN && !done[i], "answer: %d events, for %d", m, i);
+        read_exact(conns[i], in, len_of(round, i), WAIT_MS);
+        check_bytes(in, round, i, len_of(round, i), "answer");
+        done[i] = 1;
+    }
+    printf("ok: answer\n");
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    unsigned port;
+    prog_begin(argc, 180);
+    server_pid = fork_listener(&port, serve_echo_threads);
+    prog_on_fail = kill_server;
+    for (int i = 0; i < NCONN; i++) {
+        conns[i] = connect_lo(port);
+        CHECK(conns[i] >= 0, "connect %d: %s", i, strerror(errno));
+    }
+    printf("transport: %s (client)\n", fd_transport(conns[0]));
+    int ep = set_of(0, NCONN, EPOLLIN);
+    check_rounds(ep, 200);
+    check_look(ep, 1000);
+    check_twosets(ep, 1100);
+    check_dup(ep, 1200);
+    check_edge(ep, 1300);
+    check_deleted(ep, 1400);
+    ep = check_newset(ep, 1500);
+    check_raw(ep, 1600);
+    check_answer(ep, 1700);
+    check_rounds(ep, 20);
+    for (int i = 0; i < NCONN; i++)
+        close(conns[i]);
+    close(ep);
+    kill_server();
+    waitpid(server_pid, NULL, 0);
+    return 0;
+}
