@@ -125,11 +125,14 @@ typedef struct epoll_call {
 
 /* The program's answer: the kernel's epoll_wait on its set without
  * waiting, and the events of the m bridges whose bytes wait in memory
- * for the read (told: shim_engine_app_kept_ep), merged into an entry of
- * the same data (the kernel's EPOLLOUT for it) or after them. */
+ * for the read (told: shim_engine_app_kept_ep, m <= max), merged into an
+ * entry of the same data (the kernel's EPOLLOUT for it) or after them.
+ * The kernel is asked for the room they leave: a set whose kernel events
+ * always fill maxevents still tells of them (the kernel's events left
+ * out wait in its ready list for the next call). */
 static int answer(epoll_call *c, const struct epoll_event *told, int m)
 {
-    int k = real_epoll_wait(c->epfd, c->evs, c->max, 0);
+    int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
     if (k < 0)
         return k;
     for (int i = 0; i < m; i++) {
