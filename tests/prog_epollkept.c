@@ -30,8 +30,16 @@
  *             late at most by the shim's keep (2 ms), never lost
  *   answer    maxevents 1 with 24 connections ready: one each call,
  *             every connection told in turn
+ *   bulk      wrk's reader: non-blocking 1 KiB reads (and more while
+ *             FIONREAD counts bytes, every other round), 32 KiB echoes on
+ *             all 24 at once, every other wait's events read 2.5 ms late
+ *             (a busy program; the shim's engine threads take the sockets
+ *             back meanwhile and deliver while it reads): a read right
+ *             after the set told of a connection, or after FIONREAD
+ *             counted bytes, never says EAGAIN
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -414,6 +422,72 @@ static void check_answer(int ep, int round)
     printf("ok: answer\n");
 }
 
+/* bulk: wrk's reader: non-blocking 1 KiB reads, each followed by more
+ * while FIONREAD counts bytes (every other round) or not, 32 KiB echoes
+ * on every connection at once, every other wait's events read only after
+ * 2.5 ms (a busy program: the shim's engine threads take the sockets back
+ * meanwhile and deliver while it reads); a read right after the set told
+ * of the connection never says EAGAIN (level-triggered: it stays
+ * readable until read), nor does one after FIONREAD counted bytes. */
+#define BULK 32768
+static void bulk_round(int ep, int r)
+{
+    static unsigned char out[BULK], in[NCONN][BULK];
+    size_t got[NCONN] = {0};
+    int due = NCONN;
+    for (int i = 0; i < NCONN; i++) {
+        for (size_t k = 0; k < BULK; k++)
+            out[k] = pat(r, i, k);
+        size_t off = 0;
+        while (off < BULK) { /* the echo server reads as we write */
+            ssize_t w = write(conns[i], out + off, BULK - off);
+            if (w < 0 && errno == EAGAIN) {
+                CHECK(poll_for(conns[i], POLLOUT, WAIT_MS) & POLLOUT, "bulk: not writable");
+                continue;
+            }
+            SYS(w);
+            off += (size_t)w;
+        }
+    }
+    for (int waits = 0; due > 0; waits++) {
+        struct epoll_event evs[NCONN];
+        int m = wait_some(ep, evs, NCONN, "bulk");
+        if (waits % 2)
+            usleep(2500);
+        for (int e = 0; e < m; e++) {
+            int i = (int)evs[e].data.u32;
+            CHECK(i >= 0 && i < NCONN && got[i] < BULK, "bulk: event for %d", i);
+            for (int after = 0;; after = 1) {
+                size_t want = BULK - got[i] < 1024 ? BULK - got[i] : 1024;
+                ssize_t k = read(conns[i], in[i] + got[i], want);
+                CHECK(k > 0, "bulk round %d: connection %d read after %s gave %zd (%s)", r, i,
+                      after ? "FIONREAD counted bytes" : "epoll_wait told of it", k,
+                      k < 0 ? strerror(errno) : "EOF");
+                got[i] += (size_t)k;
+                int q = 0;
+                if (r % 2 || got[i] == BULK || (size_t)k < want ||
+                    ioctl(conns[i], FIONREAD, &q) < 0 || q <= 0)
+                    break;
+            }
+            if (got[i] == BULK)
+                due--;
+        }
+    }
+    for (int i = 0; i < NCONN; i++)
+        check_bytes(in[i], r, i, BULK, "bulk");
+}
+
+static void check_bulk(int ep, int rounds)
+{
+    for (int i = 0; i < NCONN; i++)
+        SYS(fcntl(conns[i], F_SETFL, fcntl(conns[i], F_GETFL) | O_NONBLOCK));
+    for (int r = 0; r < rounds; r++)
+        bulk_round(ep, r);
+    for (int i = 0; i < NCONN; i++)
+        SYS(fcntl(conns[i], F_SETFL, fcntl(conns[i], F_GETFL) & ~O_NONBLOCK));
+    printf("ok: bulk\n");
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
@@ -436,6 +510,7 @@ int main(int argc, char **argv)
     ep = check_newset(ep, 1500);
     check_raw(ep, 1600);
     check_answer(ep, 1700);
+    check_bulk(ep, 40);
     check_rounds(ep, 20);
     for (int i = 0; i < NCONN; i++)
         close(conns[i]);

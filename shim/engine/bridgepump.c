@@ -426,14 +426,23 @@ static void unkeep(bridge *b, int how)
     if (n == 0)
         e->kept_at = RUDP_TIME_NEVER;
     b->kept = 0;
-    if (b->sp)
-        atomic_store_explicit(&b->sp->kept, 0, memory_order_release);
     atomic_fetch_sub_explicit(&kept_all, 1, memory_order_relaxed);
+}
+
+/* The slot's mark off (the interposed reads then take the bridge's way),
+ * only once what was kept went into efd: a non-blocking reader that found
+ * it off before the write would read nothing where a poll or an epoll wait
+ * had said POLLIN (wrk's read said EAGAIN, 5 to 60 times in 3 s). */
+static void kept_mark_off(bridge *b)
+{
+    if (!b->kept && b->sp && atomic_load_explicit(&b->sp->kept, memory_order_relaxed))
+        atomic_store_explicit(&b->sp->kept, 0, memory_order_release);
 }
 
 void shim_bridge_unkeep(bridge *b)
 {
     unkeep(b, KEEP_SEEN);
+    kept_mark_off(b);
 }
 
 void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread)
@@ -479,19 +488,19 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
     return got;
 }
 
-/* Connection -> application. */
-void shim_bridge_pump_out(bridge *b, rudp_time now)
+/* Connection -> application (shim_bridge_pump_out, below). */
+static void pump_out(bridge *b, rudp_time now)
 {
     if (b->grow_due)
         grow_efd(b); /* marked on an app thread's turn: here if on the engine's */
     if (b->kept && !keep_here(b))
-        shim_bridge_unkeep(b); /* passed on now, before anything after them */
+        unkeep(b, KEEP_SEEN); /* passed on now, before anything after them */
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
         int k = rudp_conn_peek_spans(b->conn, sp, BRIDGE_SPANS);
         if (k == 0) {
             b->out_full = 0;
-            shim_bridge_unkeep(b);
+            unkeep(b, KEEP_SEEN);
             uint8_t x;
             ssize_t r = rudp_conn_read(b->conn, now, &x, 0);
             if (r == 0 && !b->peer_eof) {
@@ -508,7 +517,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         uint64_t before;
         int urg = rudp_conn_urgent(b->conn, &before);
         if (urg && before == 0) {
-            shim_bridge_unkeep(b);
+            unkeep(b, KEEP_SEEN);
             ssize_t w = real_send(b->efd, sp[0].p, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
             wrote_efd(b);
             if (w == 1) {
@@ -534,7 +543,7 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         }
         if (!urg && keep_here(b) && keep(b, now))
             break; /* for the read after the poll (shim_bridge_take) */
-        shim_bridge_unkeep(b);
+        unkeep(b, KEEP_SEEN);
         if (b->e->direct_b == b && !urg) {
             ssize_t c = pump_direct(b, iov, k);
             if (c > 0) {
@@ -562,4 +571,10 @@ void shim_bridge_pump_out(bridge *b, rudp_time now)
         }
         break;
     }
+}
+
+void shim_bridge_pump_out(bridge *b, rudp_time now)
+{
+    pump_out(b, now);
+    kept_mark_off(b); /* after the write into efd (kept_mark_off) */
 }
