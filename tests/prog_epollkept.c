@@ -25,9 +25,11 @@
  *             told of by that set, its bytes read all the same
  *   newset    the set closed and a new one at the same number holding
  *             half of the connections: never told of the others
- *   raw       told readable, read by the kernel's read(2) itself
- *             (syscall(SYS_read): no interposer sees it): the bytes come,
- *             late at most by the shim's keep (2 ms), never lost
+ *   raw       told readable, read by the kernel's read(2) itself (the
+ *             system call made directly, not through libc or its
+ *             syscall(): no interposer sees it), blocking: the bytes come,
+ *             late at most by the shim's keep (2 ms), never lost; six
+ *             rounds, past the shim's three keeps unread
  *   answer    maxevents 1 with 24 connections ready: one each call,
  *             every connection told in turn
  *   bulk      wrk's reader: non-blocking 1 KiB reads (and more while
@@ -37,6 +39,13 @@
  *             back meanwhile and deliver while it reads): a read right
  *             after the set told of a connection, or after FIONREAD
  *             counted bytes, never says EAGAIN
+ *   reused    a connection half-closed and ended by its peer while its fd
+ *             is held, a new connection made, the old fd's registration
+ *             changed and the fd closed: the new one's bytes told with its
+ *             own data only
+ *   fair      a pipe always readable in the set, 16 echoes in flight on
+ *             every connection (one sent for each read), maxevents 1 and
+ *             4: the pipe told within 2 x 25 calls
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +70,7 @@ const char *prog_name = "prog_epollkept";
 #define WAIT_MS 5000
 
 static pid_t server_pid;
+static unsigned port;
 static int conns[NCONN];
 
 static void kill_server(void)
@@ -383,6 +393,33 @@ static int check_newset(int ep, int round)
     return back;
 }
 
+/* read(2) made of the kernel directly, past libc and its syscall() (both
+ * of which the shim interposes): a reader the shim does not see. */
+static ssize_t raw_read(int fd, void *buf, size_t n)
+{
+    long r;
+#if defined(__x86_64__)
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"((long)SYS_read), "D"((long)fd), "S"(buf), "d"(n)
+                     : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+    register long x0 __asm__("x0") = fd;
+    register long x1 __asm__("x1") = (long)buf;
+    register long x2 __asm__("x2") = (long)n;
+    register long x8 __asm__("x8") = SYS_read;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8) : "memory");
+    r = x0;
+#else
+    return syscall(SYS_read, fd, buf, n); /* seen by the shim's syscall() */
+#endif
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
 static void check_raw(int ep, int round)
 {
     int i = 7;
@@ -391,10 +428,8 @@ static void check_raw(int ep, int round)
         until_told(ep, i, r, "raw");
         unsigned char in[MSG];
         size_t want = len_of(r, i), got = 0;
-        while (got < want) {
-            short ev = poll_for(conns[i], POLLIN, WAIT_MS); /* blocking fd: the read waits */
-            CHECK(ev & POLLIN, "raw round %d: not readable in 5 s", r);
-            ssize_t k = syscall(SYS_read, conns[i], in + got, want - got);
+        while (got < want) { /* blocking: waits for the engine to pass them on */
+            ssize_t k = raw_read(conns[i], in + got, want - got);
             CHECK(k > 0, "raw round %d: read(2) gave %zd (%s)", r, k,
                   k < 0 ? strerror(errno) : "EOF");
             got += (size_t)k;
@@ -488,10 +523,121 @@ static void check_bulk(int ep, int rounds)
     printf("ok: bulk\n");
 }
 
+/* reused: a connection half-closed and ended by its peer while the
+ * program still holds its fd, a new connection made, the old fd's
+ * registration changed and the fd closed: the new connection's bytes are
+ * told with its own data, never the closed fd's. */
+static void check_reused(int ep, int round)
+{
+    int i = 8, x = conns[i];
+    char c;
+    SYS(shutdown(x, SHUT_WR));
+    ssize_t k = read(x, &c, 1); /* the echo server closes at our EOF */
+    CHECK(k == 0, "reused: read after the peer's close gave %zd", k);
+    usleep(200000); /* the shim's engine ends the connection and frees its slot */
+    int z = connect_lo(port);
+    CHECK(z >= 0, "reused: connect: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 100};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, z, &ev));
+    ev.data.u32 = 555;
+    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, x, &ev));
+    SYS(close(x));
+    conns[i] = z;
+    for (int r = round; r < round + 30; r++) {
+        unsigned char out[MSG], in[MSG];
+        size_t len = len_of(r, i);
+        for (size_t n = 0; n < len; n++)
+            out[n] = pat(r, i, n);
+        write_exact(z, out, len);
+        struct epoll_event evs[NCONN];
+        int m = wait_some(ep, evs, NCONN, "reused");
+        for (int e = 0; e < m; e++)
+            CHECK(evs[e].data.u32 == 100, "reused round %d: an event with data %u (the closed "
+                  "fd's: 555)", r, evs[e].data.u32);
+        read_exact(z, in, len, WAIT_MS);
+        check_bytes(in, r, i, len, "reused");
+    }
+    ev.data.u32 = (uint32_t)i;
+    SYS(epoll_ctl(ep, EPOLL_CTL_MOD, z, &ev));
+    printf("ok: reused\n");
+}
+
+/* fair: a pipe always readable in the set, and every connection kept
+ * busy (16 echoes in flight each: one sent for each read, 1,200 reads a
+ * round), maxevents 1 and 4: the pipe is told within 2 x (connections +
+ * 1) calls every time (the kernel's ready list takes turns; kept bytes
+ * told from memory may not keep its events out). */
+#define FAIR_LEN 64
+#define FAIR_FLIGHT 16
+#define FAIR_READS 1200
+static void send_fair(int i, int n)
+{
+    unsigned char out[FAIR_LEN];
+    for (size_t k = 0; k < FAIR_LEN; k++)
+        out[k] = pat(n, i, k);
+    write_exact(conns[i], out, FAIR_LEN);
+}
+
+static void check_fair(int ep, int round)
+{
+    int p[2];
+    SYS(pipe(p));
+    write_exact(p[1], "x", 1);
+    struct epoll_event pe = {.events = EPOLLIN, .data.u32 = 200};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &pe));
+    int worst = 0;
+    for (int r = round; r < round + 10; r++) {
+        int max = r % 2 ? 1 : 4, since = 0, sent[NCONN], read_n[NCONN], due = 0;
+        for (int i = 0; i < NCONN; i++) {
+            for (int q = 0; q < FAIR_FLIGHT; q++)
+                send_fair(i, q);
+            sent[i] = FAIR_FLIGHT;
+            read_n[i] = 0;
+        }
+        due = FAIR_READS;
+        while (due > 0) {
+            struct epoll_event evs[4];
+            int m = wait_some(ep, evs, max, "fair");
+            int pipe_told = 0;
+            for (int e = 0; e < m; e++) {
+                int i = (int)evs[e].data.u32;
+                if (i == 200) {
+                    pipe_told = 1;
+                    continue;
+                }
+                CHECK(i >= 0 && i < NCONN && read_n[i] < sent[i], "fair: event for %d", i);
+                unsigned char in[FAIR_LEN];
+                read_exact(conns[i], in, FAIR_LEN, WAIT_MS);
+                for (size_t k = 0; k < FAIR_LEN; k++)
+                    CHECK(in[k] == pat(read_n[i], i, k), "fair: connection %d byte differs", i);
+                read_n[i]++;
+                if (due > 0)
+                    due--;
+                if (due >= FAIR_FLIGHT * NCONN) /* as many in flight while the round lasts */
+                    send_fair(i, sent[i]++);
+            }
+            since = pipe_told ? 0 : since + 1;
+            if (since > worst)
+                worst = since;
+            CHECK(since <= 2 * (NCONN + 1), "fair round %d (maxevents %d): the pipe, always "
+                  "readable, not told in %d calls", r, max, since);
+        }
+        for (int i = 0; i < NCONN; i++) /* the round's last echoes */
+            while (read_n[i] < sent[i]) {
+                unsigned char in[FAIR_LEN];
+                read_exact(conns[i], in, FAIR_LEN, WAIT_MS);
+                read_n[i]++;
+            }
+    }
+    SYS(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    close(p[0]);
+    close(p[1]);
+    printf("ok: fair (the pipe told within %d calls at most)\n", worst + 1);
+}
+
 int main(int argc, char **argv)
 {
     (void)argv;
-    unsigned port;
     prog_begin(argc, 180);
     server_pid = fork_listener(&port, serve_echo_threads);
     prog_on_fail = kill_server;
@@ -510,7 +656,9 @@ int main(int argc, char **argv)
     ep = check_newset(ep, 1500);
     check_raw(ep, 1600);
     check_answer(ep, 1700);
-    check_bulk(ep, 40);
+    check_reused(ep, 1800);
+    check_fair(ep, 1900);
+    check_bulk(ep, 40); /* O_NONBLOCK set and cleared (F_SETFL): the rounds after it */
     check_rounds(ep, 20);
     for (int i = 0; i < NCONN; i++)
         close(conns[i]);

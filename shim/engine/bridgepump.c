@@ -402,8 +402,9 @@ static int keep(bridge *b, rudp_time now)
  * read of ours since the poll (its time ran out, or the next poll came):
  * a reader of the bridge we do not see may have found nothing where the
  * poll said POLLIN (a non-blocking one: EAGAIN); SHIM_KEEP_LATE of those
- * with no read of ours between (the slot's kept_unread, which our reads
- * zero) and the bridge is kept no more. */
+ * with no take between (the slot's kept_unread, which a take zeroes: a
+ * read of ours that finds the bytes in the bridge after their time does
+ * not, it came late too) and the bridge is kept no more. */
 enum { KEEP_TAKEN, KEEP_SEEN, KEEP_UNREAD };
 static void unkeep(bridge *b, int how)
 {
@@ -485,6 +486,8 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
         }
     }
     b->e->app_taken++;
+    if (b->sp && atomic_load_explicit(&b->sp->kept_unread, memory_order_relaxed))
+        atomic_store_explicit(&b->sp->kept_unread, 0, memory_order_relaxed); /* taken */
     return got;
 }
 

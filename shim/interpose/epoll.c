@@ -57,6 +57,11 @@ void shim_epoll_cand_note(int epfd, int op, int fd, const struct epoll_event *ev
 static _Atomic unsigned char ep_used[EP_CANDS];
 static _Atomic int ep_copied;
 
+void shim_epoll_forked(void)
+{
+    atomic_store_explicit(&ep_copied, 1, memory_order_relaxed);
+}
+
 static void set_gone(shim_slot *h, void *arg)
 {
     shim_slot_ep_gone(h, *(uint64_t *)arg);
@@ -86,6 +91,18 @@ void shim_epoll_forget_range(unsigned first, unsigned last)
         shim_epoll_cand_forget((int)fd);
 }
 
+shim_slot *shim_epoll_hint(int fd)
+{
+    shim_slot *h = shim_fd_hinted(fd);
+    /* the slot is fd's connection's still: a slot freed while the program
+     * holds the fd (a half-closed connection the peer ended) goes to the
+     * next connection, whose app end has another number (a helper's
+     * probe: a closed fd's data told 160,000 times for another's bytes) */
+    if (h && atomic_load_explicit(&h->app_fd, memory_order_relaxed) != fd)
+        return NULL;
+    return h;
+}
+
 void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct epoll_event *ev)
 {
     if (epfd < 0 || epfd >= SHIM_EP_FDS || shim_procenv_table() != 0) {
@@ -104,7 +121,7 @@ void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct ep
 
 void shim_epoll_dup_seen(int fd)
 {
-    shim_slot *h = shim_fd_hinted(fd);
+    shim_slot *h = shim_epoll_hint(fd);
     if (h)
         shim_slot_ep_poison(h); /* the copy's registrations would go uncounted */
     if (fd >= 0 && fd < EP_CANDS && atomic_load_explicit(&ep_used[fd], memory_order_relaxed))
@@ -125,35 +142,55 @@ typedef struct epoll_call {
 
 /* The program's answer: the kernel's epoll_wait on its set without
  * waiting, and the events of the m bridges whose bytes wait in memory
- * for the read (told: shim_engine_app_kept_ep, m <= max), merged into an
- * entry of the same data (the kernel's EPOLLOUT for it) or after them.
- * The kernel is asked for the room they leave: a set whose kernel events
- * always fill maxevents still tells of them (the kernel's events left
- * out wait in its ready list for the next call). */
+ * for the read (told: shim_engine_app_kept_ep), merged into an entry of
+ * the same data (the kernel's EPOLLOUT for it) or after them, by a
+ * guarded copy (a bad buffer is EFAULT, as the kernel's). The kernel is
+ * asked for the room they leave, at least one (told_now): neither the
+ * kernel's events nor the kept ones can keep the other out for good. */
 static int answer(epoll_call *c, const struct epoll_event *told, int m)
 {
     int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
     if (k < 0)
         return k;
+    struct epoll_event add[EP_TOLD];
+    int na = 0;
     for (int i = 0; i < m; i++) {
         int j = 0;
         while (j < k && c->evs[j].data.u64 != told[i].data.u64)
             j++;
         if (j < k)
-            c->evs[j].events |= told[i].events;
-        else if (k < c->max)
-            c->evs[k++] = told[i];
+            c->evs[j].events |= told[i].events; /* written by the kernel: ours to touch */
+        else if (k + na < c->max)
+            add[na++] = told[i];
     }
-    return k;
+    if (na == 0)
+        return k;
+    struct iovec dst = {.iov_base = c->evs + k, .iov_len = (size_t)na * sizeof *add};
+    struct iovec src = {.iov_base = add, .iov_len = dst.iov_len};
+    if (shim_app_copyv(shim_procenv_self(), &dst, 1, &src, 1, 1) < 0) {
+        errno = EFAULT; /* the kept bytes stay kept: told again at the next call */
+        return -1;
+    }
+    return k + na;
 }
+
+/* Every other call with maxevents 1: the kernel's event first. */
+static _Atomic unsigned one_flip;
 
 /* Bytes kept for the read of bridges registered in c's set (appwhole.c's
  * turn kept them): told, with the kernel's events; others' passed on. 0
- * if none (nothing kept, or none of this set's). */
-static int told_now(epoll_call *c, int held)
+ * if none (nothing kept, or none of this set's). Every signal but the
+ * faults held (the guarded copy's and the engines' turns' rule). */
+static int told_now(epoll_call *c)
 {
     struct epoll_event told[EP_TOLD];
-    int m = shim_engine_app_kept_ep(c->key, told, c->max < EP_TOLD ? c->max : EP_TOLD, held);
+    int cap = c->max > 1 ? c->max - 1 : 1;
+    if (c->max == 1 && (atomic_fetch_add_explicit(&one_flip, 1, memory_order_relaxed) & 1)) {
+        int k = real_epoll_wait(c->epfd, c->evs, 1, 0);
+        if (k != 0)
+            return k;
+    }
+    int m = shim_engine_app_kept_ep(c->key, told, cap < EP_TOLD ? cap : EP_TOLD, 1);
     return m > 0 ? answer(c, told, m) : 0;
 }
 
@@ -181,7 +218,7 @@ static int epoll_ask(void *arg, struct pollfd *p, int r, short udp, short sig, i
     if (!p[0].revents && !(udp & (POLLIN | POLLERR)) && kept < 0)
         return 0;
     if (kept >= 0) { /* the turn kept bytes (appwhole.c): this set's told from memory */
-        int n = told_now(c, 1);
+        int n = told_now(c);
         if (n != 0)
             return n;
     }
@@ -214,9 +251,13 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
          * took part of them: level-triggered, still ready); those kept
          * for others go into their bridges, where the kernel tells */
         int k = 0;
-        if (epfd >= 0 && epfd < EP_CANDS && max > 0) {
+        sigset_t old;
+        if (epfd >= 0 && epfd < EP_CANDS && max > 0 && shim_hold_but_faults(&old)) {
             call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
-            k = told_now(&call, 0);
+            k = told_now(&call);
+            int err = errno;
+            pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+            errno = err;
         } else {
             shim_kept_flush();
         }

@@ -303,6 +303,11 @@ void shim_epoll_forget_range(unsigned first, unsigned last);
  * the one's set, events and data (state.h: shim_slot_ep_note), for what
  * a wait on that set may tell from memory */
 void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct epoll_event *ev);
+/* fd's hint (state.h: shim_fd_hinted) where the slot is still that fd's
+ * connection's (its app end numbered fd); else NULL */
+shim_slot *shim_epoll_hint(int fd);
+/* A fork: a set may now be held by another process too (epoll.c) */
+void shim_epoll_forked(void);
 /* fd is copied (dup, dup2, dup3, F_DUPFD): if a bridge, the copy's
  * registrations could not be counted, so none of its are followed */
 void shim_epoll_dup_seen(int fd);

@@ -296,8 +296,6 @@ int shim_recv_kept(int fd, struct msghdr *m, int flags, ssize_t *out)
     shim_slot *h = shim_fd_hinted(fd);
     if (!h)
         return 0;
-    if (atomic_load_explicit(&h->kept_unread, memory_order_relaxed))
-        atomic_store_explicit(&h->kept_unread, 0, memory_order_relaxed); /* a reader of ours */
     if (!atomic_load_explicit(&h->kept, memory_order_acquire))
         return 0;
     int saved = errno;
@@ -316,8 +314,14 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
     if (!shim_cfg.app_recv || (flags & ~APP_RECV_FLAGS))
         return 0;
     shim_slot *h = shim_fd_hinted(fd);
-    if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may())
+    if (!shim_app_recv_slot(h) || !shim_engine_app_recv_may()) {
+        /* an event loop's reads, many connections: the read mode asked
+         * again after a change (F_SETFL), for the bytes its epoll wait
+         * may keep (one load while known) */
+        if (h && shim_engine_app_io_may() && (h = shim_epoll_hint(fd)) != NULL)
+            shim_recv_rx_learn(fd, h);
         return 0; /* not a bridge, a long path, or not now */
+    }
     int saved = errno;
     /* Non-blocking, or with a receive timeout or a low-water mark: the
      * kernel's read, which never waits here (a peek first would only cost

@@ -125,6 +125,7 @@ int shim_init(void)
 static void atfork_prepare(void)
 {
     shim_kept_flush(); /* the child's reads of them are the kernel's */
+    shim_epoll_forked(); /* a set closed later may live on in the child */
     shim_engine_atfork_prepare();
     shim_appfd_atfork_prepare();
     shim_front_atfork_prepare();
@@ -517,7 +518,7 @@ static int bridge_settled(int fd)
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int on = init();
-    shim_slot *h = on ? shim_fd_hinted(fd) : NULL;
+    shim_slot *h = on ? shim_epoll_hint(fd) : NULL;
     /* the kernel's answer for an fd added: bytes kept for it (or for a
      * number we cannot place, which may be a copy of one) passed on */
     if (on && (!h || atomic_load_explicit(&h->kept, memory_order_acquire)))
@@ -667,6 +668,7 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
         n.pid == shim_procenv_owner())
         listener = rec.id;
     errno = saved;
+    shim_kept_flush(); /* the copy reads by the kernel, as F_DUPFD's */
     shim_epoll_dup_seen(oldfd); /* a copy's registrations are not followed (epoll.c) */
     int r = three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
     if (r >= 0)
@@ -685,8 +687,10 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
 
 SHIM_EXPORT int dup(int fd)
 {
-    if (init())
+    if (init()) {
+        shim_kept_flush(); /* the copy reads by the kernel, as F_DUPFD's */
         shim_epoll_dup_seen(fd);
+    }
     return real_dup(fd);
 }
 

@@ -111,6 +111,10 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
     case SYS_fcntl: { /* the kernel's own answers (F_GETOWN...), as it was */
         if (shim_fcntl_sets_owner(I(1)))
             shim_pristine_touched();
+        if (I(1) == F_DUPFD || I(1) == F_DUPFD_CLOEXEC) {
+            shim_kept_flush();
+            shim_epoll_dup_seen(I(0)); /* as fcntl()'s (sockopt.c) */
+        }
         long r = shim_sys_call(nr, a);
         if (r >= 0 && I(1) == F_SETFL)
             shim_rx_setfl(I(0));
@@ -163,6 +167,9 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
     case SYS_epoll_pwait2:
 #endif
     case SYS_dup:
+        shim_kept_flush();
+        shim_epoll_dup_seen(I(0)); /* as dup()'s (sock.c) */
+        return shim_sys_call(nr, a);
     case SYS_splice:
     case SYS_sendfile:
 #ifdef SYS_io_uring_enter

@@ -361,10 +361,17 @@ void shim_slot_ep_poison(shim_slot *s)
 void shim_slot_ep_note(shim_slot *s, uint64_t key, int op, uint32_t events, uint64_t data)
 {
     uint64_t n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         if (n & EP_POISON)
             return;
-        if (n & EP_BUSY) { /* another thread's epoll_ctl, a few stores long */
+        if (n & EP_BUSY) {
+            /* another thread's epoll_ctl, a few stores long; one that never
+             * ends them (this thread's, interrupted by the handler we run
+             * in; a process sharing the slot, killed) is not waited for */
+            if (spins > (1u << 16)) {
+                shim_slot_ep_poison(s);
+                return;
+            }
             n = atomic_load_explicit(&s->ep_note, memory_order_acquire);
             continue;
         }
@@ -394,10 +401,16 @@ void shim_slot_ep_note(shim_slot *s, uint64_t key, int op, uint32_t events, uint
         if (!atomic_compare_exchange_weak_explicit(&s->ep_note, &n, n | EP_BUSY,
                                                    memory_order_acq_rel, memory_order_acquire))
             continue;
+        /* the mark before the fields, for a reader that reads them (a
+         * sequence lock's writer: write_seqcount_begin's smp_wmb) */
+        atomic_thread_fence(memory_order_release);
         atomic_store_explicit(&s->ep_key, key, memory_order_relaxed);
         atomic_store_explicit(&s->ep_data, data, memory_order_relaxed);
         atomic_store_explicit(&s->ep_events, events, memory_order_relaxed);
-        atomic_store_explicit(&s->ep_note, to, memory_order_release);
+        uint64_t busy = n | EP_BUSY;
+        if (!atomic_compare_exchange_strong_explicit(&s->ep_note, &busy, to, memory_order_release,
+                                                     memory_order_relaxed))
+            atomic_store_explicit(&s->ep_note, to | EP_POISON, memory_order_release); /* poisoned meanwhile */
         return;
     }
 }

@@ -190,10 +190,11 @@ typedef struct shim_slot {
      * (interpose.h: shim_kept_flush). Set and cleared under the engine's
      * turn; a hint here. */
     _Atomic uint32_t kept;
-    /* ... keeps passed on into the app's end with no read of ours since
-     * (the engine's, at their time; the next poll's), counted by the
-     * engine, zeroed by any read of ours (interpose/recv.c): SHIM_KEEP_LATE
-     * in a row and the bridge is kept no more (a reader we do not see) */
+    /* ... keeps passed on into the app's end with no take since (the
+     * engine's, at their time; the next poll's), counted by the engine,
+     * zeroed by a read that took kept bytes (engine/bridgepump.c):
+     * SHIM_KEEP_LATE in a row and the bridge is kept no more (a reader we
+     * do not see, or a wait told of it that no read follows) */
     _Atomic uint32_t kept_unread;
     /* Bytes the app wrote into its engine's memory (engine/txring.c) that
      * the connection has not taken yet: SIOCOUTQ counts them as the
