@@ -128,9 +128,12 @@ extern void *real_vfork;
 
 /* The shim exports syscall() (interpose/syscalls.c: the numbers it must see
  * go to its interposers); its own calls go to libc's, through shim_sys
- * (real.c). */
+ * (real.c), which reads six arguments, as libc's reads six registers: the
+ * macro passes six zeros after the caller's, so that none is read past
+ * what was passed (ASan: a stack-buffer-underflow at every write in
+ * memory's doorbell, txring.c's three-argument write, since 27995c2). */
 long shim_sys(long nr, ...);
-#define syscall shim_sys
+#define syscall(...) shim_sys(__VA_ARGS__, 0L, 0L, 0L, 0L, 0L, 0L)
 /* prctl() likewise (interpose/syscalls.c exports one, to see a seccomp
  * filter go in); the shim's own calls are the kernel's (real.c). */
 int shim_prctl(int option, ...);
