@@ -149,9 +149,9 @@ void shim_apprecv_sock_closed(esock *s)
     s->app_unwatched = 0;
 }
 
-int shim_apprecv_take_back(struct engine *e)
+int shim_apprecv_take_back_sockets(struct engine *e)
 {
-    int back = shim_appwhole_take_back(e);
+    int back = 0;
     for (uint32_t i = 0; i < e->nsocks; i++) {
         esock *s = e->socks[i];
         if (s && s->app_unwatched && !s->app_waiters) {
@@ -160,6 +160,11 @@ int shim_apprecv_take_back(struct engine *e)
         }
     }
     return back;
+}
+
+int shim_apprecv_take_back(struct engine *e)
+{
+    return shim_appwhole_take_back(e) + shim_apprecv_take_back_sockets(e);
 }
 
 /* A reader that will not wait on fd's socket: whatever comes on a socket

@@ -368,6 +368,9 @@ int shim_appsend_few(void);
  * not wait: the engine reads for it) */
 int shim_apprecv_leases(struct engine *e, rudp_time now); /* how many watched again */
 int shim_apprecv_take_back(struct engine *e); /* how many */
+/* ... the sockets alone, not an event loop's whole set (appwhole.c: it
+ * lingers to its lease) */
+int shim_apprecv_take_back_sockets(struct engine *e);
 /* apprecv.c's turn and wait rules, shared with appwhole.c: the turn's
  * lock with cancellation held off (tried, waited for, let go); whether an
  * app thread may take turns at all (RUDP_APP_RECV, no qlog, no sandbox,
