@@ -652,13 +652,8 @@ int main(int argc, char **argv)
 {
     (void)argv;
     prog_begin(argc, 180);
-    server_pid = fork_listener(&port, serve_echo_threads);
     prog_on_fail = kill_server;
-    for (int i = 0; i < NCONN; i++) {
-        conns[i] = connect_lo(port);
-        CHECK(conns[i] >= 0, "connect %d: %s", i, strerror(errno));
-    }
-    printf("transport: %s (client)\n", fd_transport(conns[0]));
+    echo_clients(&server_pid, &port, conns, NCONN);
     int ep = set_of(0, NCONN, EPOLLIN);
     check_rounds(ep, 200);
     check_look(ep, 1000);

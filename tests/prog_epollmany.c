@@ -364,13 +364,8 @@ int main(int argc, char **argv)
 {
     (void)argv;
     prog_begin(argc, 180);
-    server_pid = fork_listener(&port, serve_echo_threads);
     prog_on_fail = kill_server;
-    for (int i = 0; i < NCONN; i++) {
-        conns[i] = connect_lo(port);
-        CHECK(conns[i] >= 0, "connect %d: %s", i, strerror(errno));
-    }
-    printf("transport: %s (client)\n", fd_transport(conns[0]));
+    echo_clients(&server_pid, &port, conns, NCONN);
     int ep = epoll_of(0, NCONN);
     pingpong(ep, 0, NCONN, 300, "pingpong");
     printf("ok: pingpong\n");

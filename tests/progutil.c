@@ -841,3 +841,13 @@ void serve_echo_threads(int l)
         pthread_detach(t);
     }
 }
+
+void echo_clients(pid_t *server, unsigned *port, int *fds, int n)
+{
+    *server = fork_listener(port, serve_echo_threads);
+    for (int i = 0; i < n; i++) {
+        fds[i] = connect_lo(*port);
+        CHECK(fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+    }
+    printf("transport: %s (client)\n", fd_transport(fds[0]));
+}

@@ -122,6 +122,10 @@ pid_t fork_listener(unsigned *port, void (*serve)(int l));
  * own (blocking reads) until its EOF; never returns (_exit(1) if accept
  * fails). */
 __attribute__((noreturn)) void serve_echo_threads(int l);
+/* An echo server (serve_echo_threads) forked first, its pid in *server,
+ * and n clients connected to it in fds (a failure ends the program); the
+ * transport of the first printed as "transport: ... (client)". */
+void echo_clients(pid_t *server, unsigned *port, int *fds, int n);
 /* A TCP socket connected to host:port (IPv4): blocking, or with nb made
  * non-blocking and connected the way Go does it (EINPROGRESS, POLLOUT
  * within ms, SO_ERROR), and left non-blocking. A failure dies, saying
