@@ -540,40 +540,17 @@ static void app_turn_done(struct engine *e, rudp_time now)
         shim_appsend_keep_timers(e, deadline);
 }
 
-void shim_engine_app_unkeep_all(int unread)
+/* Every engine's kept bridges, each turn taken (bounded: the engine
+ * passes them on by their time if not had): those registered alone in the
+ * set key names (0: none) told in out, up to max; the others passed on
+ * into their bridges (unread: counted as keeps passed on unread). held:
+ * the caller holds every signal already. The number told. */
+static int kept_walk(uint64_t key, struct epoll_event *out, int max, int held, int unread)
 {
     if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
         shim_alloc_held())
-        return; /* a child's copy: the parent's engines pass them on; or a handler that
-                 * interrupted the allocator (the turn allocates): the engine's, by their time */
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), saved = errno;
-    sigset_t old;
-    hold_all(&old);
-    for (int k = 0; k < nrun; k++) {
-        struct engine *e = &G.e[k];
-        /* none kept there: its turn not waited for (one held paused for a
-         * hand-off or a fork has passed its own on before) */
-        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0)
-            continue;
-        int cancel;
-        if (!turn_lock_bounded(e, &cancel))
-            continue; /* the engine passes them on, by their time */
-        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0) {
-            rudp_time now = shim_now();
-            shim_apprecv_pass_kept(e, now, unread);
-            app_turn_done(e, now);
-        }
-        shim_apprecv_turn_unlock(e, cancel);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = saved; /* the caller's own call's to set */
-}
-
-int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held)
-{
-    if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
-        shim_alloc_held())
-        return 0; /* as unkeep_all */
+        return 0; /* a child's copy: the parent's engines pass them on; or a handler that
+                   * interrupted the allocator (the turn allocates): the engine's, by their time */
     int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), saved = errno, n = 0;
     sigset_t old;
     if (!held)
@@ -581,6 +558,8 @@ int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int 
     for (int k = 0; k < nrun; k++) {
         struct engine *e = &G.e[k];
         int cancel;
+        /* none kept there: its turn not waited for (one held paused for a
+         * hand-off or a fork has passed its own on before) */
         if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0 ||
             !turn_lock_bounded(e, &cancel))
             continue;
@@ -603,7 +582,7 @@ int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int 
                     e->app_told_ep++;
                 }
             } else {
-                shim_bridge_pass_kept(b, now, 0); /* another set's: the kernel tells it */
+                shim_bridge_pass_kept(b, now, unread); /* the kernel tells of them */
                 passed = 1;
             }
         }
@@ -613,8 +592,18 @@ int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int 
     }
     if (!held)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = saved;
+    errno = saved; /* the caller's own call's to set */
     return n;
+}
+
+void shim_engine_app_unkeep_all(int unread)
+{
+    kept_walk(0, NULL, 0, 0, unread);
+}
+
+int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held)
+{
+    return kept_walk(key, out, max, held, 0);
 }
 
 void shim_engine_app_closing(int fd)
