@@ -73,6 +73,9 @@ extern int (*real_fcntl)(int, int, ...);
 extern int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);
+extern int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+extern int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+extern sighandler_t (*real_sigset)(int, sighandler_t);
 extern ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 /* libc's write(), send() and writev() (interpose/appsend.c interposes
@@ -134,6 +137,11 @@ extern void *real_vfork;
  * memory's doorbell, txring.c's three-argument write, since 27995c2). */
 long shim_sys(long nr, ...);
 #define syscall(...) shim_sys(__VA_ARGS__, 0L, 0L, 0L, 0L, 0L, 0L)
+/* The shim exports pthread_sigmask() and sigprocmask() too
+ * (lifetime/signals.c: a program's mask change is seen, base/crit.c); its
+ * own calls go to libc's through shim_sigmask (real.c). */
+int shim_sigmask(int how, const sigset_t *set, sigset_t *old);
+#define pthread_sigmask(how, set, old) shim_sigmask(how, set, old)
 /* prctl() likewise (interpose/syscalls.c exports one, to see a seccomp
  * filter go in); the shim's own calls are the kernel's (real.c). */
 int shim_prctl(int option, ...);
@@ -556,6 +564,34 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
  * SIGBUS unblocked: a blocked fault ends the process. */
 ssize_t shim_app_copyv(pid_t me, const struct iovec *dst, int dn, const struct iovec *src, int sn,
                        int to_app);
+/* A short critical section on an application's thread (crit.c): no
+ * handler of the program runs inside it. Where every handler goes through
+ * lifetime/signals.c's trampoline a signal that comes inside is deferred to
+ * the section's end, without a system call; else every signal but SIGSEGV
+ * and SIGBUS is held, as shim_hold_but_faults. enter: 1, or 0 where the
+ * thread holds SIGSEGV or SIGBUS (no section: a guarded copy there would
+ * end the process). leave ends a section that enter opened. Sections nest. */
+typedef struct shim_crit {
+    int masked; /* every signal held: old is the mask to put back */
+    sigset_t old;
+} shim_crit;
+int shim_crit_enter(shim_crit *c);
+void shim_crit_leave(shim_crit *c);
+/* 1 while the calling thread is inside a section. */
+int shim_crit_in(void);
+/* signals.c: on when every handler an asynchronous signal can reach is the
+ * trampoline's (or the stand-in's); shim_crit_defers says which. */
+void shim_crit_deferring(int on);
+int shim_crit_defers(void);
+/* In a handler of ours: 1 when sig came inside a section and was queued
+ * again for its end (return at once); 0: run the program's handler now. */
+int shim_crit_defer(int sig, siginfo_t *si, void *uc);
+/* The thread's mask may have changed (the program's pthread_sigmask, a
+ * handler run): asked of the kernel again at the next section. */
+void shim_crit_mask_changed(void);
+/* Signals deferred to a section's end so far, and those whose handler ran
+ * at once because the kernel would not queue them again (RUDP_STATS). */
+void shim_crit_counts(uint64_t *deferred, uint64_t *at_once);
 /* Every signal held but SIGSEGV and SIGBUS (SIG_BLOCK; *old the mask
  * before): 1; or 0, nothing changed, where the thread blocks either of
  * them: a guarded copy there would end the process at a bad pointer, and

@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,6 +50,9 @@ int (*real_fcntl)(int, int, ...) = fcntl_raw;
 int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 sighandler_t (*real_signal)(int, sighandler_t);
+int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+sighandler_t (*real_sigset)(int, sighandler_t);
 ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
@@ -104,6 +109,10 @@ static void bind_all(void)
     real_sigaction =
         (int (*)(int, const struct sigaction *, struct sigaction *))must("sigaction");
     real_signal = (sighandler_t(*)(int, sighandler_t))must("signal");
+    real_pthread_sigmask =
+        (int (*)(int, const sigset_t *, sigset_t *))must("pthread_sigmask");
+    real_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))must("sigprocmask");
+    real_sigset = (sighandler_t(*)(int, sighandler_t))must("sigset");
     real_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
                               socklen_t))must("sendto");
     real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))must("sendmsg");
@@ -125,6 +134,30 @@ static void bind_all(void)
 void shim_real_init(void)
 {
     pthread_once(&once, bind_all);
+}
+
+/* ---- the shim's own pthread_sigmask() (base.h's macro) ---- */
+
+#undef pthread_sigmask
+int shim_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (real_pthread_sigmask)
+        return real_pthread_sigmask(how, set, old);
+    /* before the binding (a sanitizer's start-up): the kernel's, without
+     * the two signals glibc keeps for itself (32 and 33), as glibc does */
+    uint64_t k = 0, o = 0;
+    if (set) {
+        memcpy(&k, set, sizeof k);
+        k &= ~((uint64_t)3 << 31);
+    }
+    long r = shim_sys(SYS_rt_sigprocmask, (long)how, set ? (long)&k : 0L, (long)&o, 8L);
+    if (r < 0)
+        return (int)-r;
+    if (old) {
+        sigemptyset(old);
+        memcpy(old, &o, sizeof o);
+    }
+    return 0;
 }
 
 /* ---- the shim's own syscall() (base.h's macro) ---- */

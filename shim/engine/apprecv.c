@@ -659,13 +659,13 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
     struct engine *e = app_engine_of(fd, &rec, &me);
     if (!e)
         return 0;
-    sigset_t old;
-    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copy takes the faults */
+    shim_crit crit;
+    if (!shim_crit_enter(&crit)) /* fault.c's guarded copy takes the faults */
         return 0;
     int cancel;
     ssize_t got = 0;
     if (!turn_lock_bounded(e, &cancel)) {
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        shim_crit_leave(&crit);
         return 0;
     }
     bridge *b = e->by_slot ? e->by_slot[rec.slot] : NULL;
@@ -676,7 +676,7 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
         app_turn_done(e, now); /* the window the read opened, or the bytes passed on */
     }
     shim_apprecv_turn_unlock(e, cancel);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    shim_crit_leave(&crit);
     if (got == 0)
         return 0;
     m->msg_flags = 0;

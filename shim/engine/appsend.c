@@ -444,8 +444,8 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
     pid_t me = shim_procenv_self();
     if (__atomic_load_n(&G.pid, __ATOMIC_RELAXED) != me || shim_alloc_held())
         return 0; /* a child's copy; or a handler that interrupted the allocator */
-    sigset_t old;
-    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copies take the faults */
+    shim_crit crit;
+    if (!shim_crit_enter(&crit)) /* fault.c's guarded copies take the faults */
         return 0;
     /* and no cancellation while the turn is held: sendmmsg is a
      * cancellation point, and a thread cancelled there would keep it */
@@ -476,7 +476,7 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
         pthread_mutex_unlock(&e->turn_mu);
     }
     pthread_setcancelstate(cancel, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    shim_crit_leave(&crit);
     if (err == -EPERM || err == -ENOSYS)
         atomic_store(&copy_refused, 1);
     return done;

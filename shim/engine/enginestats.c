@@ -148,6 +148,12 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
                        "the bridge unread %llu",
             (ull)f->app_kept, (ull)f->app_kept_ep, (ull)f->app_told_ep, (ull)f->app_taken,
             (ull)f->kept_passed);
+    uint64_t deferred, at_once;
+    shim_crit_counts(&deferred, &at_once); /* the process's, base/crit.c */
+    if (deferred || at_once)
+        say(line, arg, "signals that came inside the shim's short sections: deferred to the "
+                       "section's end %llu, handler run at once (not queued again) %llu",
+            (ull)deferred, (ull)at_once);
     if (f->app_closing) /* apprecv.c */
         say(line, arg, "closes that read their connection's socket first: %llu (datagrams "
                        "found there, before the close: %llu)",

@@ -181,8 +181,8 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
         atomic_load_explicit(&s->unsent, memory_order_relaxed) != 0 ||
         atomic_load(&e->cmd_queued))
         return 0;
-    sigset_t old;
-    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copy takes the faults */
+    shim_crit crit;
+    if (!shim_crit_enter(&crit)) /* fault.c's guarded copy takes the faults */
         return 0;
     int done = put(e, fd, me, s, &rec, iov, iovcnt, n);
     /* rung with signals still held, and by the system call itself (not a
@@ -196,7 +196,7 @@ int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n
         atomic_fetch_add_explicit(&e->ring_quiet, 1, memory_order_relaxed);
     else if (done)
         shim_txring_ring(e);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    shim_crit_leave(&crit);
     if (!done)
         return 0;
     atomic_fetch_add_explicit(&e->tx.writes, 1, memory_order_relaxed);

@@ -251,12 +251,12 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
          * took part of them: level-triggered, still ready); those kept
          * for others go into their bridges, where the kernel tells */
         int k = 0;
-        sigset_t old;
-        if (epfd >= 0 && epfd < EP_CANDS && max > 0 && shim_hold_but_faults(&old)) {
+        shim_crit crit;
+        if (epfd >= 0 && epfd < EP_CANDS && max > 0 && shim_crit_enter(&crit)) {
             call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
             k = told_now(&call);
             int err = errno;
-            pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+            shim_crit_leave(&crit); /* a pending signal's handler runs here */
             errno = err;
         } else {
             shim_kept_flush();

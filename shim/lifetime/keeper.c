@@ -137,7 +137,7 @@ static void keeper_main(int verdict, int engine)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGINT, SIG_IGN);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
     /* The keeper's messages and RUDP_STATS go where the program's went if
      * that is a terminal or a file. A pipe or socket is not kept: holding
      * it would keep its reader from seeing EOF (a shell pipeline would

@@ -49,10 +49,27 @@
  * raise): it asks, and waits a bounded time for the engines to answer (a
  * thread it interrupted may hold what they need: then the process dies
  * as before, its connections with it).
+ *
+ * The program's own handlers go through a trampoline, so that a signal
+ * that comes while its thread is inside one of the shim's short critical
+ * sections waits for the section's end (base/crit.c) without the section
+ * holding every signal by two system calls. The kernel's handler is then
+ * the trampoline, with the program's flags (SA_SIGINFO added) and mask;
+ * the program's function is kept here, and sigaction() and signal()
+ * report it as installed. Those that signal(), bsd_signal(), sysv_signal(),
+ * sigset() and siginterrupt() install are taken the same way, and those
+ * already there at start. SA_RESETHAND is the trampoline's to do, not the
+ * kernel's (a deferred copy would find the default). Not taken: the
+ * synchronous faults (SIGFPE, SIGILL, SIGTRAP, SIGSYS; SIGSEGV and SIGBUS
+ * are base/fault.c's), which the kernel raises for the instruction that
+ * faulted, never inside a section; and a handler installed by a raw
+ * rt_sigaction, which the shim does not see (docs/limits.md).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,8 +93,10 @@ static int is_watched(int sig)
 #define STATS_TICKS 100
 #define KEEPER_TICKS 500
 
-static void stand_in(int sig)
+static void stand_in(int sig, siginfo_t *si, void *uc)
 {
+    if (shim_crit_defer(sig, si, uc))
+        return; /* its thread holds an engine's turn: at the section's end */
     int saved = errno;
     static const struct timespec tick = {0, 10 * 1000 * 1000};
     if (shim_cfg.stats && shim_engine_stats_request())
@@ -115,8 +134,8 @@ static int pass(int sig, const struct sigaction *act, struct sigaction *oact)
 static int ours_now(int sig)
 {
     struct sigaction cur;
-    return pass(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
-           cur.sa_handler == stand_in;
+    return pass(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_sigaction == stand_in;
 }
 
 /* The stand-in, with the other watched signals held off while it waits
@@ -126,9 +145,9 @@ static int install(int sig, struct sigaction *oact)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = stand_in;
+    sa.sa_sigaction = stand_in;
     sa.sa_mask = watched;
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
     return pass(sig, &sa, oact);
 }
 
@@ -137,8 +156,11 @@ static int is_default(const struct sigaction *a)
     return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_DFL;
 }
 
+static void wrap_init(void);
+
 void shim_signals_init(void)
 {
+    wrap_init();
     /* Not in a PID namespace's init: the kernel ignores a default-action
      * signal it sends itself, so raising it again would not end it. */
     if (getpid() == 1)
@@ -161,6 +183,7 @@ void shim_signals_init(void)
 void shim_signals_off(void)
 {
     atomic_store(&enabled, 0);
+    shim_crit_deferring(0);
 }
 
 static int ours_to_mind(int sig)
@@ -184,8 +207,9 @@ static int handler_pending(const sigset_t *pending, const sigset_t *blocked, int
         struct sigaction a;
         if (pass(sig, NULL, &a) != 0)
             continue;
-        if (!(a.sa_flags & SA_SIGINFO) &&
-            (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN || a.sa_handler == stand_in))
+        if (!(a.sa_flags & SA_SIGINFO) && (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN))
+            continue;
+        if ((a.sa_flags & SA_SIGINFO) && a.sa_sigaction == stand_in)
             continue;
         if (!restarts || !(a.sa_flags & SA_RESTART))
             return 1;
@@ -214,10 +238,229 @@ void shim_signals_let_in(const sigset_t *pending, const sigset_t *blocked)
     pthread_sigmask(SIG_SETMASK, &held, NULL);
 }
 
+/* ---- the program's handlers, through the trampoline ---- */
+
+/* The program's function for each signal whose kernel handler is the
+ * trampoline, as its struct sigaction holds it (SA_SIGINFO says which):
+ * written under reg_mu with every signal held, read by the trampoline (a
+ * seqlock, as base/fault.c's). */
+typedef struct app_fn {
+    int info;
+    int oneshot; /* SA_RESETHAND: the trampoline puts the default back */
+    void (*h)(int);
+    void (*a)(int, siginfo_t *, void *);
+} app_fn;
+static app_fn reg[NSIG];
+static _Atomic unsigned reg_seq;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int wrap_on;
+static _Atomic uint64_t intr; /* siginterrupt(sig, 1): signal() without SA_RESTART */
+
+static uint64_t bit(int sig)
+{
+    return (uint64_t)1 << (sig - 1);
+}
+
+/* The signals the trampoline takes: every one a handler may catch but the
+ * synchronous faults and glibc's own two. */
+static int wrappable(int sig)
+{
+    return sig > 0 && sig < NSIG && sig <= 64 && sig != SIGKILL && sig != SIGSTOP &&
+           sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE && sig != SIGILL &&
+           sig != SIGTRAP && sig != SIGSYS && (sig < 32 || sig >= SIGRTMIN);
+}
+
+static void reg_read(int sig, app_fn *out)
+{
+    unsigned s0, s1;
+    do {
+        s0 = atomic_load_explicit(&reg_seq, memory_order_acquire);
+        memcpy(out, &reg[sig], sizeof *out);
+        atomic_thread_fence(memory_order_acquire);
+        s1 = atomic_load_explicit(&reg_seq, memory_order_relaxed);
+    } while ((s0 & 1u) || s0 != s1);
+}
+
+static void reg_write(int sig, const struct sigaction *act)
+{
+    app_fn f = {.info = (act->sa_flags & SA_SIGINFO) != 0,
+                .oneshot = ((unsigned)act->sa_flags & (unsigned)SA_RESETHAND) != 0};
+    if (f.info)
+        f.a = act->sa_sigaction;
+    else
+        f.h = act->sa_handler;
+    atomic_fetch_add_explicit(&reg_seq, 1, memory_order_acq_rel);
+    atomic_thread_fence(memory_order_release);
+    memcpy(&reg[sig], &f, sizeof f);
+    atomic_fetch_add_explicit(&reg_seq, 1, memory_order_release);
+}
+
+static void reg_lock(sigset_t *held)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, held);
+    pthread_mutex_lock(&reg_mu);
+}
+
+static void reg_unlock(const sigset_t *held)
+{
+    pthread_mutex_unlock(&reg_mu);
+    pthread_sigmask(SIG_SETMASK, held, NULL);
+}
+
+static void trampoline(int sig, siginfo_t *si, void *uc);
+static void app_view(int sig, struct sigaction *k);
+
+/* SA_RESETHAND's reset, at the delivery the handler runs for, in the
+ * handler (sigaction is async-signal-safe; reg_mu is never held by a
+ * thread that takes a signal). */
+static void reset_oneshot(int sig)
+{
+    sigset_t held;
+    reg_lock(&held);
+    struct sigaction k;
+    if (pass(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == trampoline) {
+        if (ours_to_mind(sig)) {
+            install(sig, NULL);
+        } else {
+            /* as the kernel's reset: the handler alone, flags and mask kept */
+            app_view(sig, &k);
+            k.sa_handler = SIG_DFL;
+            pass(sig, &k, NULL);
+        }
+    }
+    reg_unlock(&held);
+}
+
+static void trampoline(int sig, siginfo_t *si, void *uc)
+{
+    if (shim_crit_defer(sig, si, uc))
+        return; /* its thread holds an engine's turn: at the section's end */
+    app_fn f;
+    reg_read(sig, &f);
+    if (f.info ? !f.a : (f.h == SIG_DFL || f.h == SIG_IGN))
+        return; /* never: the kernel's handler is ours only after reg_write */
+    if (f.oneshot)
+        reset_oneshot(sig);
+    shim_crit_mask_changed(); /* the handler's mask, or its siglongjmp's */
+    if (f.info)
+        f.a(sig, si, uc);
+    else
+        f.h(sig);
+    shim_crit_mask_changed();
+}
+
+/* A handler of the program's, not SIG_DFL or SIG_IGN (the kernel reads the
+ * union's value alone). */
+static int is_handler(const struct sigaction *a)
+{
+    return a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
+}
+
+static int is_ours(const struct sigaction *k)
+{
+    return (k->sa_flags & SA_SIGINFO) && (k->sa_sigaction == trampoline || k->sa_sigaction == stand_in);
+}
+
+/* The program's view of the kernel's disposition k of sig: the stand-in
+ * reads as SIG_DFL, the trampoline as the program's function. */
+static void app_view(int sig, struct sigaction *k)
+{
+    if (!(k->sa_flags & SA_SIGINFO))
+        return;
+    if (k->sa_sigaction == stand_in) {
+        memset(k, 0, sizeof *k);
+        k->sa_handler = SIG_DFL;
+        sigemptyset(&k->sa_mask);
+    } else if (k->sa_sigaction == trampoline) {
+        app_fn f;
+        reg_read(sig, &f);
+        if (f.oneshot)
+            k->sa_flags = (int)((unsigned)k->sa_flags | (unsigned)SA_RESETHAND);
+        if (f.info) {
+            k->sa_sigaction = f.a;
+        } else {
+            k->sa_handler = f.h;
+            k->sa_flags &= ~SA_SIGINFO;
+        }
+    }
+}
+
+/* act, a handler of the program's, made sig's through the trampoline;
+ * SA_RESETHAND is the trampoline's to do (the kernel's would leave a
+ * deferred copy the default action). reg_mu held, every signal held. */
+static int install_app(int sig, const struct sigaction *act)
+{
+    reg_write(sig, act);
+    struct sigaction k = *act;
+    k.sa_sigaction = trampoline;
+    k.sa_flags = (int)(((unsigned)k.sa_flags | (unsigned)SA_SIGINFO) & ~(unsigned)SA_RESETHAND);
+    return pass(sig, &k, NULL);
+}
+
+/* What the kernel holds for sig taken as the program's: a handler
+ * installed where we did not see it (sigset(), one there before us) goes
+ * through the trampoline too. reg_mu held, every
+ * signal held. */
+static void resync(int sig)
+{
+    struct sigaction k;
+    if (pass(sig, NULL, &k) != 0)
+        return;
+    if (is_handler(&k) && !is_ours(&k))
+        install_app(sig, &k);
+}
+
+static int plain_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+
+static int wrap_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+    if (!atomic_load(&wrap_on) || !wrappable(sig))
+        return plain_sigaction(sig, act, oact);
+    sigset_t held;
+    reg_lock(&held);
+    struct sigaction prev;
+    int r = pass(sig, NULL, &prev);
+    if (r == 0 && act) {
+        if (is_handler(act))
+            r = install_app(sig, act);
+        else if (act->sa_handler == SIG_DFL && ours_to_mind(sig))
+            r = install(sig, NULL); /* the program's SIG_DFL: the stand-in again */
+        else
+            r = pass(sig, act, NULL);
+    }
+    if (r == 0 && oact)
+        app_view(sig, &prev);
+    reg_unlock(&held);
+    if (r == 0 && oact)
+        *oact = prev;
+    return r;
+}
+
+/* At start: the handlers already there (another preloaded library's)
+ * taken through the trampoline, and sections left to defer where all are. */
+static void wrap_init(void)
+{
+    sigset_t held;
+    reg_lock(&held);
+    atomic_store(&wrap_on, 1);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (wrappable(sig))
+            resync(sig);
+    shim_crit_deferring(1);
+    reg_unlock(&held);
+}
+
 SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
     if (shim_fault_owned(sig))
         return shim_fault_sigaction(sig, act, oact); /* SIGSEGV, SIGBUS: base/fault.c */
+    return wrap_sigaction(sig, act, oact);
+}
+
+static int plain_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
     if (!ours_to_mind(sig))
         return pass(sig, act, oact);
     int mine = ours_now(sig);
@@ -239,8 +482,9 @@ SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
 }
 
 /* signal() is glibc's own (its SA_RESTART and siginterrupt() rules, its
- * answer to SIG_ERR) except where the stand-in is concerned. */
-SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+ * answer to SIG_ERR) except where the stand-in or the trampoline is
+ * concerned. */
+static sighandler_t bsd(int sig, sighandler_t handler)
 {
     sighandler_t (*real)(int, sighandler_t) = real_signal ? real_signal : bsd_signal;
     if (shim_fault_owned(sig) && handler != SIG_ERR) {
@@ -253,6 +497,15 @@ SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
         a.sa_flags = SA_RESTART;
         return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
     }
+    if (atomic_load(&wrap_on) && wrappable(sig) && handler != SIG_ERR) {
+        struct sigaction a, o;
+        memset(&a, 0, sizeof a);
+        a.sa_handler = handler;
+        sigemptyset(&a.sa_mask);
+        sigaddset(&a.sa_mask, sig);
+        a.sa_flags = atomic_load(&intr) & bit(sig) ? 0 : SA_RESTART;
+        return wrap_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+    }
     if (!ours_to_mind(sig) || handler == SIG_ERR)
         return real(sig, handler);
     int mine = ours_now(sig);
@@ -264,4 +517,100 @@ SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
     }
     sighandler_t prev = real(sig, handler);
     return prev != SIG_ERR && mine ? SIG_DFL : prev;
+}
+
+SHIM_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    return bsd(sig, handler);
+}
+
+SHIM_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+    return bsd(sig, handler);
+}
+
+/* glibc's: reset at delivery, not held in its handler, no restart */
+SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = handler;
+    sigemptyset(&a.sa_mask);
+    a.sa_flags = (int)((unsigned)SA_RESETHAND | (unsigned)SA_NODEFER);
+    if (shim_fault_owned(sig))
+        return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+    return wrap_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+}
+
+/* glibc's own (SIG_HOLD and its mask), then its handler taken as ours */
+SHIM_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+    if (!real_sigset) {
+        errno = ENOSYS;
+        return SIG_ERR;
+    }
+    struct sigaction prev;
+    if (!atomic_load(&wrap_on) || !wrappable(sig) || wrap_sigaction(sig, NULL, &prev) < 0)
+        return real_sigset(sig, disp);
+    sighandler_t r = real_sigset(sig, disp);
+    if (r == SIG_ERR)
+        return r;
+    sigset_t held;
+    reg_lock(&held);
+    resync(sig);
+    reg_unlock(&held);
+    return r == SIG_HOLD ? r : prev.sa_handler;
+}
+
+SHIM_EXPORT int siginterrupt(int sig, int flag)
+{
+    struct sigaction a;
+    if (sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (sigaction(sig, NULL, &a) < 0)
+        return -1;
+    if (sig <= 64) {
+        if (flag)
+            atomic_fetch_or(&intr, bit(sig));
+        else
+            atomic_fetch_and(&intr, ~bit(sig));
+    }
+    if (flag)
+        a.sa_flags &= ~SA_RESTART;
+    else
+        a.sa_flags |= SA_RESTART;
+    return sigaction(sig, &a, NULL);
+}
+
+/* The program's mask changes: base/crit.c asks the kernel again whether
+ * the thread lets SIGSEGV and SIGBUS in. */
+#undef pthread_sigmask
+SHIM_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    int r = shim_sigmask(how, set, old);
+    if (set)
+        shim_crit_mask_changed();
+    return r;
+}
+
+SHIM_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    int r;
+    if (real_sigprocmask) {
+        r = real_sigprocmask(how, set, old);
+    } else {
+        int e = shim_sigmask(how, set, old);
+        if (e)
+            errno = e;
+        r = e ? -1 : 0;
+    }
+    if (set)
+        shim_crit_mask_changed();
+    return r;
 }
