@@ -9,7 +9,9 @@
 # left by signals, siglongjmp and cancellation), prog_epollmany (epoll
 # waits for many connections running every engine's turn, left the same
 # ways, across fork), prog_epollkept (their sets told of bytes kept in
-# memory for the read, engine/appwhole.c); prog_appsend again with
+# memory for the read, engine/appwhole.c), prog_sigdefer (realtime signals
+# queued to both threads of such a loop, deferred past the shim's sections
+# by signals.c's trampoline, base/crit.c); prog_appsend again with
 # the app thread's send off, so that its writes go to the engine in memory
 # (engine/txring.c); prog_threads again with the engines' fds in tables of
 # their own.
@@ -48,6 +50,7 @@ symbolize() {
         prog_apprecv\ *) file=$B/progs/prog_apprecv ;;
         prog_epollmany\ *) file=$B/progs/prog_epollmany ;;
         prog_epollkept\ *) file=$B/progs/prog_epollkept ;;
+        prog_sigdefer\ *) file=$B/progs/prog_sigdefer ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -67,7 +70,7 @@ rc=0
 # engine in memory (shim/engine/txring.c).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     "ring:prog_appsend" "ring:prog_appsend -f" \
-    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "own:prog_threads" "own:prog_threads -f"; do
+    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "prog_sigdefer" "own:prog_threads" "own:prog_threads -f"; do
     table=shared appsend=1
     case $run in own:*) table=own run=${run#own:} ;; esac
     case $run in ring:*) appsend=0 run=${run#ring:} ;; esac

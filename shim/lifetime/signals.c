@@ -341,14 +341,18 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
     reg_read(sig, &f);
     if (f.info ? !f.a : (f.h == SIG_DFL || f.h == SIG_IGN))
         return; /* never: the kernel's handler is ours only after reg_write */
+    int saved = errno; /* the handler's errno is the program's to keep; ours is not */
     if (f.oneshot)
         reset_oneshot(sig);
     shim_crit_mask_changed(); /* the handler's mask, or its siglongjmp's */
+    errno = saved;
     if (f.info)
         f.a(sig, si, uc);
     else
         f.h(sig);
+    saved = errno;
     shim_crit_mask_changed();
+    errno = saved;
 }
 
 /* A handler of the program's, not SIG_DFL or SIG_IGN (the kernel reads the
