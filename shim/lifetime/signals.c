@@ -270,6 +270,16 @@ static int wrappable(int sig)
            sig != SIGTRAP && sig != SIGSYS && (sig < 32 || sig >= SIGRTMIN);
 }
 
+/* Whether sig's handlers go through the trampoline here: not in a child
+ * that shares our memory but not our handlers (vfork, clone(CLONE_VM)),
+ * whose sigaction() would write the registry the parent's trampoline
+ * reads; such a child takes no section (its reads and writes are the
+ * parent's engines'). */
+static int wrapping(int sig)
+{
+    return atomic_load(&wrap_on) && wrappable(sig) && shim_procenv_table() == 0;
+}
+
 static void reg_read(int sig, app_fn *out)
 {
     unsigned s0, s1;
@@ -420,7 +430,7 @@ static int plain_sigaction(int sig, const struct sigaction *act, struct sigactio
 
 static int wrap_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-    if (!atomic_load(&wrap_on) || !wrappable(sig))
+    if (!wrapping(sig))
         return plain_sigaction(sig, act, oact);
     sigset_t held;
     reg_lock(&held);
@@ -501,7 +511,7 @@ static sighandler_t bsd(int sig, sighandler_t handler)
         a.sa_flags = SA_RESTART;
         return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
     }
-    if (atomic_load(&wrap_on) && wrappable(sig) && handler != SIG_ERR) {
+    if (wrapping(sig) && handler != SIG_ERR) {
         struct sigaction a, o;
         memset(&a, 0, sizeof a);
         a.sa_handler = handler;
@@ -558,7 +568,7 @@ SHIM_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
         return SIG_ERR;
     }
     struct sigaction prev;
-    if (!atomic_load(&wrap_on) || !wrappable(sig) || wrap_sigaction(sig, NULL, &prev) < 0)
+    if (!wrapping(sig) || wrap_sigaction(sig, NULL, &prev) < 0)
         return real_sigset(sig, disp);
     sighandler_t r = real_sigset(sig, disp);
     if (r == SIG_ERR)
