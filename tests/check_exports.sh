@@ -5,9 +5,11 @@
 # spare the engine's), exec*/_exit (the engine hands over to a keeper),
 # posix_spawn/posix_spawnp (the new image gets the slabs as an exec'd one) and
 # sigaction/signal (a keeper and RUDP_STATS when a signal ends the program: signals.c;
-# with bsd_signal/sysv_signal/sigset/siginterrupt the program's handlers go
+# with bsd_signal/ssignal/sysv_signal/__sysv_signal/sigset/siginterrupt
+# the program's handlers go
 # through a trampoline that defers a signal past the shim's short sections, and
-# pthread_sigmask/sigprocmask say the thread's mask changed: base/crit.c) and
+# pthread_sigmask/sigprocmask/sighold/sigrelse/sigblock/sigsetmask say the thread's
+# mask changed: base/crit.c) and
 # dup2/dup3 (sock.c: one over a listener's number closes it, as close() does;
 # dup too: a copy of a bridge's fd is not followed by epoll.c's notes),
 # syscall (the numbers of those calls, for programs calling through it:
@@ -23,7 +25,7 @@
 # thread's receive).
 set -eu
 so=${1:-build/librudp_shim.so}
-want="_Exit __clone __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __vfork _exit accept accept4 bind bsd_signal clone close close_range closefrom connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fcntl fcntl64 fexecve getpeername getsockname getsockopt ioctl listen poll posix_spawn posix_spawnp ppoll prctl pselect pthread_sigmask read readv recv recvfrom recvmmsg recvmsg select send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction siginterrupt signal sigprocmask sigset socket syscall sysv_signal vfork write writev"
+want="_Exit __clone __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __sysv_signal __vfork _exit accept accept4 bind bsd_signal clone close close_range closefrom connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fcntl fcntl64 fexecve getpeername getsockname getsockopt ioctl listen poll posix_spawn posix_spawnp ppoll prctl pselect pthread_sigmask read readv recv recvfrom recvmmsg recvmsg select send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction sigblock sighold siginterrupt signal sigprocmask sigrelse sigset sigsetmask socket ssignal syscall sysv_signal vfork write writev"
 got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "FAIL: $so exports:"; echo "  $got"; echo "expected:"; echo "  $want"

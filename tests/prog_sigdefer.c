@@ -11,15 +11,26 @@
  *             flags and form (SA_SIGINFO or not), as glibc does
  *   oneshot   a handler with SA_RESETHAND runs once, then the default is
  *             back (sigaction() says SIG_DFL, the next signal is ignored)
+ *   chain     a second handler set over a first: sigaction() and signal()
+ *             answer the first (a handler that calls the one before it)
+ *   sysv      __sysv_signal() (signal() of a program built for strict ISO
+ *             C), sysv_signal(), sigset() and SIG_HOLD report and act as
+ *             glibc's
+ *   fork      a thread setting a handler over and over while another
+ *             forks: each child sets its own at once
  *   queued    24 connections echoed by a server thread's epoll loop while
  *             the client's epoll loop sends and checks every byte; a third
  *             thread queues realtime signals to both loops' threads as
- *             fast as they are taken (pthread_sigqueue, a number each):
- *             every one sent runs its handler exactly once, on the thread
- *             it was sent to, with its value, si_code SI_QUEUE and our pid
+ *             fast as they are taken (pthread_sigqueue, a number each;
+ *             the server's handler with SA_NODEFER): every one sent runs
+ *             its handler exactly once, on the thread it was sent to, with
+ *             its value, si_code SI_QUEUE and our pid
  *   mask      after it, neither thread holds the signal (a deferred one
  *             left held would be lost to the program): one sent by a
  *             thread to itself runs
+ *   held      SIGSEGV held by sighold() (not pthread_sigmask): a read and
+ *             a write of a bad address on a connection fail with EFAULT,
+ *             as the kernel's, the process alive
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "progutil.h"
@@ -102,6 +114,141 @@ static void check_report(void)
           "sigaction()'s handler reads back as set (flags %#x)", (unsigned)o.sa_flags);
     printf("ok: report\n");
 }
+
+static volatile sig_atomic_t h1_hits, h2_hits;
+static struct sigaction before_h2;
+static void h1(int sig)
+{
+    (void)sig;
+    h1_hits++;
+}
+static void h2(int sig)
+{
+    h2_hits++;
+    if (h2_hits < 3 && !(before_h2.sa_flags & SA_SIGINFO) && before_h2.sa_handler != SIG_DFL &&
+        before_h2.sa_handler != SIG_IGN)
+        before_h2.sa_handler(sig); /* the one before it, as handlers chain */
+}
+
+static void check_chain(void)
+{
+    struct sigaction a;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = h1;
+    sigemptyset(&a.sa_mask);
+    CHECK(sigaction(SIGUSR1, &a, NULL) == 0, "sigaction(SIGUSR1, h1)");
+    a.sa_handler = h2;
+    CHECK(sigaction(SIGUSR1, &a, &before_h2) == 0, "sigaction(SIGUSR1, h2)");
+    CHECK(before_h2.sa_handler == h1, "sigaction() answered %s for the handler before h2",
+          before_h2.sa_handler == h2 ? "h2 itself" : "another");
+    raise(SIGUSR1);
+    CHECK(h2_hits == 1 && h1_hits == 1, "h2 ran %d times, h1 %d", (int)h2_hits, (int)h1_hits);
+    CHECK(signal(SIGUSR1, h1) == h2, "signal() answers the handler before it");
+    CHECK(signal(SIGUSR1, SIG_IGN) == h1, "signal() answers the handler before it");
+    printf("ok: chain\n");
+}
+
+extern void (*__sysv_signal(int, void (*)(int)))(int);
+extern void (*sysv_signal(int, void (*)(int)))(int);
+
+static void check_sysv(void)
+{
+    struct sigaction o;
+    plain_hits = 0;
+    CHECK(__sysv_signal(SIGURG, on_plain) == SIG_DFL, "__sysv_signal answers SIG_DFL");
+    CHECK(sigaction(SIGURG, NULL, &o) == 0 && o.sa_handler == on_plain &&
+              (o.sa_flags & SA_RESETHAND) && (o.sa_flags & SA_NODEFER) &&
+              !(o.sa_flags & SA_RESTART),
+          "__sysv_signal's handler reads back with its flags (%#x)", (unsigned)o.sa_flags);
+    raise(SIGURG);
+    raise(SIGURG); /* the default then: ignored */
+    CHECK(plain_hits == 1, "the System V handler ran %d times", (int)plain_hits);
+    CHECK(sysv_signal(SIGURG, on_plain) == SIG_DFL, "sysv_signal answers SIG_DFL after the reset");
+    /* sigset(): SIG_HOLD holds it; setting a handler lets it in */
+    sigset_t cur;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    CHECK(sigset(SIGURG, SIG_HOLD) == on_plain, "sigset(SIG_HOLD) answers the handler");
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    CHECK(sigismember(&cur, SIGURG) == 1, "sigset(SIG_HOLD) holds the signal");
+    CHECK(sigset(SIGURG, h1) == SIG_HOLD, "sigset() answers SIG_HOLD where it was held");
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    CHECK(sigismember(&cur, SIGURG) != 1, "sigset() lets the signal in");
+    CHECK(sigaction(SIGURG, NULL, &o) == 0 && o.sa_handler == h1, "sigset()'s handler reads back");
+    h1_hits = 0;
+    raise(SIGURG);
+    CHECK(h1_hits == 1, "sigset()'s handler ran %d times", (int)h1_hits);
+    CHECK(sigset(SIGURG, SIG_DFL) == h1, "sigset(SIG_DFL) answers the handler");
+#pragma GCC diagnostic pop
+    printf("ok: sysv\n");
+}
+
+static atomic_int setting;
+static void *set_over_and_over(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&setting))
+        signal(SIGUSR2, on_plain);
+    return NULL;
+}
+
+static void check_fork(void)
+{
+    pthread_t t;
+    atomic_store(&setting, 1);
+    CHECK(pthread_create(&t, NULL, set_over_and_over, NULL) == 0, "pthread_create");
+    for (int i = 0; i < 40; i++) {
+        pid_t c = fork();
+        CHECK(c >= 0, "fork: %s", strerror(errno));
+        if (c == 0) {
+            signal(SIGUSR2, SIG_DFL);
+            _exit(0);
+        }
+        int st = 0, waited = 0;
+        pid_t w;
+        while ((w = waitpid(c, &st, WNOHANG)) == 0 && waited < 5000) {
+            usleep(1000);
+            waited++;
+        }
+        if (w == 0) {
+            kill(c, SIGKILL);
+            waitpid(c, &st, 0);
+        }
+        CHECK(w == c && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "fork %d: the child's signal() did not return within 5 s", i);
+    }
+    atomic_store(&setting, 0);
+    pthread_join(t, NULL);
+    printf("ok: fork\n");
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void check_held(int l, unsigned port)
+{
+    int c = connect_lo(port), a = accept(l, NULL, NULL);
+    CHECK(c >= 0 && a >= 0, "connect/accept: %s", strerror(errno));
+    CHECK(write(a, "xy", 2) == 2, "write");
+    char b;
+    read_exact(c, &b, 1, 5000); /* the connection's first byte came */
+    CHECK(sighold(SIGSEGV) == 0, "sighold(SIGSEGV)");
+    void *volatile bad = (void *)8; /* hidden from the compiler's bounds checks */
+    errno = 0;
+    ssize_t r = read(c, bad, 1);
+    int re = errno;
+    errno = 0;
+    ssize_t w = write(c, bad, 1);
+    int we = errno;
+    CHECK(sigrelse(SIGSEGV) == 0, "sigrelse(SIGSEGV)");
+    CHECK(r < 0 && re == EFAULT, "a read into a bad address: %zd (%s), not EFAULT", r,
+          strerror(re));
+    CHECK(w < 0 && we == EFAULT, "a write from a bad address: %zd (%s), not EFAULT", w,
+          strerror(we));
+    close(c);
+    close(a);
+    printf("ok: held\n");
+}
+#pragma GCC diagnostic pop
 
 static void check_oneshot(void)
 {
@@ -182,7 +329,8 @@ static void *signaller(void *arg)
     while (!atomic_load(&done) && v < MAX_SIGS - 2) { /* the last two: check_mask's */
         for (int who = 0; who < 2; who++) {
             union sigval sv = {.sival_int = (int)((unsigned)who << 30 | v)};
-            int e = pthread_sigqueue(__atomic_load_n(&tid[who], __ATOMIC_ACQUIRE), SIGRTMIN, sv);
+            int e = pthread_sigqueue(__atomic_load_n(&tid[who], __ATOMIC_ACQUIRE),
+                                     who == SERVER ? SIGRTMIN + 1 : SIGRTMIN, sv);
             if (e == 0)
                 sent[who]++;
             else
@@ -246,11 +394,12 @@ static void check_mask(int who)
 {
     sigset_t cur;
     pthread_sigmask(SIG_BLOCK, NULL, &cur);
-    CHECK(sigismember(&cur, SIGRTMIN) != 1, "%s thread holds SIGRTMIN after the run",
+    int sig = who == SERVER ? SIGRTMIN + 1 : SIGRTMIN;
+    CHECK(sigismember(&cur, sig) != 1, "%s thread holds its signal after the run",
           who == CLIENT ? "the client" : "the server");
     unsigned before = atomic_load(&got[who]);
     union sigval sv = {.sival_int = (int)((unsigned)who << 30 | (MAX_SIGS - 1 - (unsigned)who))};
-    CHECK(pthread_sigqueue(pthread_self(), SIGRTMIN, sv) == 0, "pthread_sigqueue to itself");
+    CHECK(pthread_sigqueue(pthread_self(), sig, sv) == 0, "pthread_sigqueue to itself");
     /* the kernel runs it before the call returns; ThreadSanitizer's
      * runtime at the next call it intercepts */
     for (int i = 0; i < 1000 && atomic_load(&got[who]) == before; i++)
@@ -272,6 +421,15 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_report();
     check_oneshot();
+    check_chain();
+    check_sysv();
+    check_fork();
+    struct sigaction nd;
+    memset(&nd, 0, sizeof nd);
+    nd.sa_sigaction = on_rt;
+    nd.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+    sigemptyset(&nd.sa_mask);
+    CHECK(sigaction(SIGRTMIN + 1, &nd, NULL) == 0, "sigaction(SIGRTMIN + 1, SA_NODEFER)");
 
     int l = listener_lo(0, CONNS);
     unsigned port = port_of_fd(l);
@@ -322,6 +480,7 @@ int main(int argc, char **argv)
 #endif
     check_mask(CLIENT);
     printf("ok: mask\n");
+    check_held(l, port);
     close(l);
     return 0;
 }

@@ -75,7 +75,6 @@ extern int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 extern sighandler_t (*real_signal)(int, sighandler_t);
 extern int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
 extern int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
-extern sighandler_t (*real_sigset)(int, sighandler_t);
 extern ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 extern ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 /* libc's write(), send() and writev() (interpose/appsend.c interposes

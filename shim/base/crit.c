@@ -16,9 +16,13 @@
  * thread with its siginfo (rt_tgsigqueueinfo; the kernel keeps what it
  * carries) and adds it to the interrupted context's mask, so that it stays
  * pending; the section's end lets it in with one rt_sigprocmask, and the
- * program's handler runs then, outside. A signal that cannot be queued
- * again (a realtime queue full, a sandbox refusing the call) runs its
- * handler at once, as the kernel would have without the shim. A realtime
+ * program's handler runs then, outside. The signal is held first (with
+ * SA_NODEFER the copy would come back at once, inside the section). A
+ * realtime queue at RLIMIT_SIGPENDING takes the copy as kill()'s (SI_USER,
+ * let past the limit, its siginfo kept where the kernel finds room); a
+ * process under a seccomp filter holds every signal in its sections
+ * instead; a signal that still cannot be queued again runs its handler at
+ * once (counted). A realtime
  * signal queued again goes behind any copy of the same signal that came in
  * the fraction of a microsecond before the trampoline queued it: the one
  * order the kernel keeps that a deferral may change (docs/limits.md).
@@ -89,7 +93,8 @@ static int faults_let_in(void)
 
 int shim_crit_enter(shim_crit *c)
 {
-    if (atomic_load_explicit(&deferring, memory_order_relaxed)) {
+    /* not in a sandbox: a filter may refuse the queueing a deferral needs */
+    if (atomic_load_explicit(&deferring, memory_order_relaxed) && !shim_sandboxed()) {
         if (t.faults == 0)
             t.faults = faults_let_in();
         c->masked = 0;
@@ -143,9 +148,24 @@ int shim_crit_defer(int sig, siginfo_t *si, void *uc)
     if (t.depth <= 0 || sig < 1 || sig > 64 || !si || !uc || synchronous(sig, si))
         return 0;
     int saved = errno;
+    /* held first: with SA_NODEFER the copy would come back at once, inside
+     * the section still, and again (a system call only when deferring) */
+    uint64_t one = (uint64_t)1 << (sig - 1);
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, NULL, sizeof one);
     long r = syscall(SYS_rt_tgsigqueueinfo, (long)getpid(), (long)gettid(), (long)sig, si);
+    if (r != 0 && errno == EAGAIN) {
+        /* a realtime queue at RLIMIT_SIGPENDING: as kill() then, the
+         * signal pending all the same, its siginfo the kernel's to keep or
+         * lose (SI_USER, which the kernel lets overflow the limit) */
+        siginfo_t u = *si;
+        u.si_code = SI_USER;
+        r = syscall(SYS_rt_tgsigqueueinfo, (long)getpid(), (long)gettid(), (long)sig, &u);
+    }
     errno = saved;
     if (r != 0) {
+        /* the handler runs inside the section: the mask as it came */
+        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, NULL, sizeof one);
+        errno = saved;
         atomic_fetch_add_explicit(&n_at_once, 1, memory_order_relaxed);
         return 0; /* the handler now, as without the shim */
     }

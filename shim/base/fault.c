@@ -134,6 +134,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         guard = NULL;
         siglongjmp(*g, 1);
     }
+    if (shim_crit_defer(sig, si, uc))
+        return; /* a sent one inside a section: at its end (crit.c) */
     int slot = slot_of(sig);
     struct sigaction a;
     app_read(slot, &a);
@@ -161,6 +163,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     if (!(a.sa_flags & SA_NODEFER))
         sigaddset(&m, sig);
     pthread_sigmask(SIG_BLOCK, &m, NULL); /* the kernel puts the mask back at our return */
+    shim_crit_mask_changed(); /* and the program's handler may leave by siglongjmp */
     if (a.sa_flags & SA_SIGINFO)
         a.sa_sigaction(sig, si, uc);
     else

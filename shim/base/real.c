@@ -52,7 +52,6 @@ int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 sighandler_t (*real_signal)(int, sighandler_t);
 int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
 int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
-sighandler_t (*real_sigset)(int, sighandler_t);
 ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
@@ -112,7 +111,6 @@ static void bind_all(void)
     real_pthread_sigmask =
         (int (*)(int, const sigset_t *, sigset_t *))must("pthread_sigmask");
     real_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))must("sigprocmask");
-    real_sigset = (sighandler_t(*)(int, sighandler_t))must("sigset");
     real_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
                               socklen_t))must("sendto");
     real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))must("sendmsg");

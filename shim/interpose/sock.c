@@ -132,11 +132,13 @@ static void atfork_prepare(void)
     shim_slots_atfork_prepare();
     shim_fdtab_atfork_prepare();
     shim_epollreg_atfork_prepare();
-    shim_relays_atfork_prepare(); /* last: the engine starts relays under its lock */
+    shim_relays_atfork_prepare(); /* the engine starts relays under its lock */
+    shim_signals_atfork_prepare(); /* last: a leaf lock, taken with every signal held */
 }
 
 static void atfork_parent(void)
 {
+    shim_signals_atfork_parent();
     shim_relays_atfork_parent();
     shim_epollreg_atfork_parent();
     shim_fdtab_atfork_parent();
@@ -148,6 +150,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    shim_signals_atfork_child();
     /* first, as the parent's: relay_mu was taken last (the engine's
      * handler closes fds under ownfds' lock) */
     shim_relays_atfork_child(shim_engines_in_handoff());

@@ -8,7 +8,9 @@
  * result: -1 and errno on failure, as libc's syscall() returns); every
  * other number goes to libc's syscall() with the six argument registers as
  * they came. rt_sigaction is not taken: the kernel's struct is not libc's,
- * and a handler set that way is the program's own business.
+ * and a handler set that way is the program's own business
+ * (docs/limits.md). rt_sigprocmask is passed on and noted (base/crit.c
+ * asks the thread's mask again).
  *
  * The shim's own calls go to libc's (shim_sys in base/real.c, through the macro
  * in base/base.h).
@@ -177,6 +179,11 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
 #endif
         shim_kept_flush();
         return shim_sys_call(nr, a);
+    case SYS_rt_sigprocmask: {
+        long r = shim_sys_call(nr, a);
+        shim_crit_mask_changed(); /* base/crit.c asks the mask again */
+        return r;
+    }
     default:
         return shim_sys_call(nr, a);
     }

@@ -151,6 +151,11 @@ static inline void shim_procenv_check(void)
 
 void shim_signals_init(void);
 void shim_signals_off(void); /* a keeper: signals are its own business */
+/* fork: the registry of the program's handlers (signals.c) unlocked in
+ * both processes, never inherited held */
+void shim_signals_atfork_prepare(void);
+void shim_signals_atfork_parent(void);
+void shim_signals_atfork_child(void);
 
 /* In a keeper: whether the process that handed its engines over (at exit,
  * _exit or a fatal signal) may still be exiting, so that its copies of the

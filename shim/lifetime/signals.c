@@ -71,7 +71,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lifetime.h"
 
@@ -310,13 +312,17 @@ static void reg_lock(sigset_t *held)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, held);
+    shim_crit_mask_changed();
     pthread_mutex_lock(&reg_mu);
 }
+
+static sigset_t fork_held; /* the forking thread's mask, under reg_mu */
 
 static void reg_unlock(const sigset_t *held)
 {
     pthread_mutex_unlock(&reg_mu);
     pthread_sigmask(SIG_SETMASK, held, NULL);
+    shim_crit_mask_changed();
 }
 
 static void trampoline(int sig, siginfo_t *si, void *uc);
@@ -324,13 +330,15 @@ static void app_view(int sig, struct sigaction *k);
 
 /* SA_RESETHAND's reset, at the delivery the handler runs for, in the
  * handler (sigaction is async-signal-safe; reg_mu is never held by a
- * thread that takes a signal). */
-static void reset_oneshot(int sig)
+ * thread that takes a signal). 1: this delivery reset it, and runs the
+ * handler; 0: another thread's did first, and this one is the default's. */
+static int reset_oneshot(int sig)
 {
     sigset_t held;
     reg_lock(&held);
     struct sigaction k;
-    if (pass(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == trampoline) {
+    int won = pass(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == trampoline;
+    if (won) {
         if (ours_to_mind(sig)) {
             install(sig, NULL);
         } else {
@@ -341,6 +349,7 @@ static void reset_oneshot(int sig)
         }
     }
     reg_unlock(&held);
+    return won;
 }
 
 static void trampoline(int sig, siginfo_t *si, void *uc)
@@ -352,8 +361,13 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
     if (f.info ? !f.a : (f.h == SIG_DFL || f.h == SIG_IGN))
         return; /* never: the kernel's handler is ours only after reg_write */
     int saved = errno; /* the handler's errno is the program's to keep; ours is not */
-    if (f.oneshot)
-        reset_oneshot(sig);
+    if (f.oneshot && !reset_oneshot(sig)) {
+        /* as the kernel's: the second of two that came at once finds the
+         * default, which a copy queued again now takes */
+        syscall(SYS_rt_tgsigqueueinfo, (long)getpid(), (long)gettid(), (long)sig, si);
+        errno = saved;
+        return;
+    }
     shim_crit_mask_changed(); /* the handler's mask, or its siglongjmp's */
     errno = saved;
     if (f.info)
@@ -436,6 +450,8 @@ static int wrap_sigaction(int sig, const struct sigaction *act, struct sigaction
     reg_lock(&held);
     struct sigaction prev;
     int r = pass(sig, NULL, &prev);
+    if (r == 0)
+        app_view(sig, &prev); /* before the registry holds the new one */
     if (r == 0 && act) {
         if (is_handler(act))
             r = install_app(sig, act);
@@ -444,8 +460,6 @@ static int wrap_sigaction(int sig, const struct sigaction *act, struct sigaction
         else
             r = pass(sig, act, NULL);
     }
-    if (r == 0 && oact)
-        app_view(sig, &prev);
     reg_unlock(&held);
     if (r == 0 && oact)
         *oact = prev;
@@ -466,11 +480,37 @@ static void wrap_init(void)
     reg_unlock(&held);
 }
 
-SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+/* Every way in: SIGSEGV and SIGBUS are base/fault.c's. */
+static int any_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
     if (shim_fault_owned(sig))
-        return shim_fault_sigaction(sig, act, oact); /* SIGSEGV, SIGBUS: base/fault.c */
+        return shim_fault_sigaction(sig, act, oact);
     return wrap_sigaction(sig, act, oact);
+}
+
+SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+    return any_sigaction(sig, act, oact);
+}
+
+void shim_signals_atfork_prepare(void)
+{
+    /* no child born with the registry's lock held by another thread */
+    sigset_t held;
+    reg_lock(&held);
+    fork_held = held;
+}
+
+void shim_signals_atfork_parent(void)
+{
+    sigset_t held = fork_held;
+    reg_unlock(&held);
+}
+
+void shim_signals_atfork_child(void)
+{
+    sigset_t held = fork_held;
+    reg_unlock(&held);
 }
 
 static int plain_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
@@ -544,7 +584,7 @@ SHIM_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 }
 
 /* glibc's: reset at delivery, not held in its handler, no restart */
-SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+static sighandler_t sysv(int sig, sighandler_t handler)
 {
     if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
         errno = EINVAL;
@@ -555,29 +595,61 @@ SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
     a.sa_handler = handler;
     sigemptyset(&a.sa_mask);
     a.sa_flags = (int)((unsigned)SA_RESETHAND | (unsigned)SA_NODEFER);
-    if (shim_fault_owned(sig))
-        return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
-    return wrap_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+    return any_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
 }
 
-/* glibc's own (SIG_HOLD and its mask), then its handler taken as ours */
+SHIM_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    return sysv(sig, handler);
+}
+
+/* what signal() is in a program built for strict ISO C (no _DEFAULT_SOURCE) */
+SHIM_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+    return sysv(sig, handler);
+}
+
+SHIM_EXPORT sighandler_t ssignal(int sig, sighandler_t handler)
+{
+    return bsd(sig, handler);
+}
+
+/* glibc's sigset() (X/Open), through our sigaction: SIG_HOLD holds the
+ * signal; any other disposition is set and the signal let in; the answer
+ * SIG_HOLD where it was held before. */
 SHIM_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 {
-    if (!real_sigset) {
-        errno = ENOSYS;
+    struct sigaction a, o;
+    sigset_t one, old;
+    if (sig < 1 || sig >= NSIG || disp == SIG_ERR) {
+        errno = EINVAL;
         return SIG_ERR;
     }
-    struct sigaction prev;
-    if (!wrapping(sig) || wrap_sigaction(sig, NULL, &prev) < 0)
-        return real_sigset(sig, disp);
-    sighandler_t r = real_sigset(sig, disp);
-    if (r == SIG_ERR)
-        return r;
-    sigset_t held;
-    reg_lock(&held);
-    resync(sig);
-    reg_unlock(&held);
-    return r == SIG_HOLD ? r : prev.sa_handler;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    if (disp == SIG_HOLD) {
+        int e = shim_sigmask(SIG_BLOCK, &one, &old);
+        shim_crit_mask_changed();
+        if (e) {
+            errno = e;
+            return SIG_ERR;
+        }
+        if (sigismember(&old, sig) == 1)
+            return SIG_HOLD;
+        return any_sigaction(sig, NULL, &o) < 0 ? SIG_ERR : o.sa_handler;
+    }
+    memset(&a, 0, sizeof a);
+    a.sa_handler = disp;
+    sigemptyset(&a.sa_mask);
+    if (any_sigaction(sig, &a, &o) < 0)
+        return SIG_ERR;
+    int e = shim_sigmask(SIG_UNBLOCK, &one, &old);
+    shim_crit_mask_changed();
+    if (e) {
+        errno = e;
+        return SIG_ERR;
+    }
+    return sigismember(&old, sig) == 1 ? SIG_HOLD : o.sa_handler;
 }
 
 SHIM_EXPORT int siginterrupt(int sig, int flag)
@@ -611,6 +683,67 @@ SHIM_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     if (set)
         shim_crit_mask_changed();
     return r;
+}
+
+/* The System V and BSD ways to change the mask, as glibc's (through our
+ * pthread_sigmask's record of the change). */
+static int one_sig(int how, int sig)
+{
+    sigset_t one;
+    if (sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    int e = shim_sigmask(how, &one, NULL);
+    shim_crit_mask_changed();
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+SHIM_EXPORT int sighold(int sig)
+{
+    return one_sig(SIG_BLOCK, sig);
+}
+
+SHIM_EXPORT int sigrelse(int sig)
+{
+    return one_sig(SIG_UNBLOCK, sig);
+}
+
+/* sigblock/sigsetmask: the first 32 signals as an int (bit sig - 1) */
+static int bsd_mask(int how, int mask)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    for (int sig = 1; sig <= 32 && sig < NSIG; sig++)
+        if ((unsigned)mask & (1u << (sig - 1)))
+            sigaddset(&set, sig);
+    int e = shim_sigmask(how, &set, &old);
+    shim_crit_mask_changed();
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    unsigned r = 0;
+    for (int sig = 1; sig <= 32 && sig < NSIG; sig++)
+        if (sigismember(&old, sig) == 1)
+            r |= 1u << (sig - 1);
+    return (int)r;
+}
+
+SHIM_EXPORT int sigblock(int mask)
+{
+    return bsd_mask(SIG_BLOCK, mask);
+}
+
+SHIM_EXPORT int sigsetmask(int mask)
+{
+    return bsd_mask(SIG_SETMASK, mask);
 }
 
 SHIM_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
