@@ -329,6 +329,11 @@ static void *signaller(void *arg)
     while (!atomic_load(&done) && v < MAX_SIGS - 2) { /* the last two: check_mask's */
         for (int who = 0; who < 2; who++) {
             union sigval sv = {.sival_int = (int)((unsigned)who << 30 | v)};
+            /* at most 128 in flight to a thread: the server's handler has
+             * SA_NODEFER, and a thread off the CPU would take thousands
+             * nested at once, past its stack */
+            for (int i = 0; i < 2000 && sent[who] - atomic_load(&got[who]) > 128; i++)
+                usleep(100);
             int e = pthread_sigqueue(__atomic_load_n(&tid[who], __ATOMIC_ACQUIRE),
                                      who == SERVER ? SIGRTMIN + 1 : SIGRTMIN, sv);
             if (e == 0)

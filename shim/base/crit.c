@@ -139,19 +139,22 @@ int shim_crit_in(void)
 static int synchronous(int sig, const siginfo_t *si)
 {
     return si->si_code > 0 &&
-           (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
-            sig == SIGSYS);
+           (sig == SIGFPE || sig == SIGILL || sig == SIGTRAP || sig == SIGSYS);
 }
 
 int shim_crit_defer(int sig, siginfo_t *si, void *uc)
 {
-    if (t.depth <= 0 || sig < 1 || sig > 64 || !si || !uc || synchronous(sig, si))
+    /* never SIGSEGV or SIGBUS, even sent: held, the section's own guarded
+     * copy of a bad buffer would end the process (fault.c's handler runs
+     * the program's where it is, as before) */
+    if (t.depth <= 0 || sig < 1 || sig > 64 || !si || !uc || sig == SIGSEGV || sig == SIGBUS ||
+        synchronous(sig, si))
         return 0;
     int saved = errno;
     /* held first: with SA_NODEFER the copy would come back at once, inside
      * the section still, and again (a system call only when deferring) */
-    uint64_t one = (uint64_t)1 << (sig - 1);
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, NULL, sizeof one);
+    uint64_t one = (uint64_t)1 << (sig - 1), before = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, &before, sizeof one);
     long r = syscall(SYS_rt_tgsigqueueinfo, (long)getpid(), (long)gettid(), (long)sig, si);
     if (r != 0 && errno == EAGAIN) {
         /* a realtime queue at RLIMIT_SIGPENDING: as kill() then, the
@@ -164,7 +167,7 @@ int shim_crit_defer(int sig, siginfo_t *si, void *uc)
     errno = saved;
     if (r != 0) {
         /* the handler runs inside the section: the mask as it came */
-        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, NULL, sizeof one);
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, sizeof before);
         errno = saved;
         atomic_fetch_add_explicit(&n_at_once, 1, memory_order_relaxed);
         return 0; /* the handler now, as without the shim */

@@ -134,8 +134,6 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         guard = NULL;
         siglongjmp(*g, 1);
     }
-    if (shim_crit_defer(sig, si, uc))
-        return; /* a sent one inside a section: at its end (crit.c) */
     int slot = slot_of(sig);
     struct sigaction a;
     app_read(slot, &a);

@@ -307,20 +307,30 @@ static void reg_write(int sig, const struct sigaction *act)
     atomic_fetch_add_explicit(&reg_seq, 1, memory_order_release);
 }
 
+/* Set on the forking thread between our prepare and parent/child
+ * handlers, which hold reg_mu for it: a library's fork handler that runs
+ * between them (registered before ours) and sets a handler must not wait
+ * for the lock its own thread holds. 4 bytes of TLS. */
+static __thread int fork_holding;
+
+/* Every signal held but the faults (a bad pointer read under the lock
+ * still reaches the program's SIGSEGV handler) */
 static void reg_lock(sigset_t *held)
 {
     sigset_t all;
-    sigfillset(&all);
+    shim_sigfill_but_faults(&all);
     pthread_sigmask(SIG_BLOCK, &all, held);
     shim_crit_mask_changed();
-    pthread_mutex_lock(&reg_mu);
+    if (!fork_holding)
+        pthread_mutex_lock(&reg_mu);
 }
 
 static sigset_t fork_held; /* the forking thread's mask, under reg_mu */
 
 static void reg_unlock(const sigset_t *held)
 {
-    pthread_mutex_unlock(&reg_mu);
+    if (!fork_holding)
+        pthread_mutex_unlock(&reg_mu);
     pthread_sigmask(SIG_SETMASK, held, NULL);
     shim_crit_mask_changed();
 }
@@ -332,12 +342,20 @@ static void app_view(int sig, struct sigaction *k);
  * handler (sigaction is async-signal-safe; reg_mu is never held by a
  * thread that takes a signal). 1: this delivery reset it, and runs the
  * handler; 0: another thread's did first, and this one is the default's. */
-static int reset_oneshot(int sig)
+static int reset_oneshot(int sig, const app_fn *f)
 {
     sigset_t held;
     reg_lock(&held);
     struct sigaction k;
     int won = pass(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == trampoline;
+    app_fn now;
+    reg_read(sig, &now);
+    if (won && memcmp(&now, f, sizeof now) != 0) {
+        /* a handler set since this one came, as if set after the kernel's
+         * reset: it stays, and this delivery runs the one it came for */
+        reg_unlock(&held);
+        return 1;
+    }
     if (won) {
         if (ours_to_mind(sig)) {
             install(sig, NULL);
@@ -361,7 +379,7 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
     if (f.info ? !f.a : (f.h == SIG_DFL || f.h == SIG_IGN))
         return; /* never: the kernel's handler is ours only after reg_write */
     int saved = errno; /* the handler's errno is the program's to keep; ours is not */
-    if (f.oneshot && !reset_oneshot(sig)) {
+    if (f.oneshot && !reset_oneshot(sig, &f)) {
         /* as the kernel's: the second of two that came at once finds the
          * default, which a copy queued again now takes */
         syscall(SYS_rt_tgsigqueueinfo, (long)getpid(), (long)gettid(), (long)sig, si);
@@ -499,18 +517,24 @@ void shim_signals_atfork_prepare(void)
     sigset_t held;
     reg_lock(&held);
     fork_held = held;
+    fork_holding = 1;
+}
+
+static void fork_done(void)
+{
+    fork_holding = 0;
+    sigset_t held = fork_held;
+    reg_unlock(&held);
 }
 
 void shim_signals_atfork_parent(void)
 {
-    sigset_t held = fork_held;
-    reg_unlock(&held);
+    fork_done();
 }
 
 void shim_signals_atfork_child(void)
 {
-    sigset_t held = fork_held;
-    reg_unlock(&held);
+    fork_done();
 }
 
 static int plain_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
@@ -621,12 +645,9 @@ SHIM_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 {
     struct sigaction a, o;
     sigset_t one, old;
-    if (sig < 1 || sig >= NSIG || disp == SIG_ERR) {
-        errno = EINVAL;
-        return SIG_ERR;
-    }
     sigemptyset(&one);
-    sigaddset(&one, sig);
+    if (sigaddset(&one, sig) < 0)
+        return SIG_ERR; /* EINVAL */
     if (disp == SIG_HOLD) {
         int e = shim_sigmask(SIG_BLOCK, &one, &old);
         shim_crit_mask_changed();
@@ -690,12 +711,9 @@ SHIM_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 static int one_sig(int how, int sig)
 {
     sigset_t one;
-    if (sig < 1 || sig >= NSIG) {
-        errno = EINVAL;
-        return -1;
-    }
     sigemptyset(&one);
-    sigaddset(&one, sig);
+    if (sigaddset(&one, sig) < 0)
+        return -1; /* EINVAL: out of range, or one of glibc's own two */
     int e = shim_sigmask(how, &one, NULL);
     shim_crit_mask_changed();
     if (e) {
@@ -719,10 +737,12 @@ SHIM_EXPORT int sigrelse(int sig)
 static int bsd_mask(int how, int mask)
 {
     sigset_t set, old;
+    int saved = errno;
     sigemptyset(&set);
     for (int sig = 1; sig <= 32 && sig < NSIG; sig++)
         if ((unsigned)mask & (1u << (sig - 1)))
-            sigaddset(&set, sig);
+            sigaddset(&set, sig); /* glibc's own 32 refused, as its sigblock */
+    errno = saved;
     int e = shim_sigmask(how, &set, &old);
     shim_crit_mask_changed();
     if (e) {
