@@ -576,12 +576,9 @@ typedef struct shim_crit {
 } shim_crit;
 int shim_crit_enter(shim_crit *c);
 void shim_crit_leave(shim_crit *c);
-/* 1 while the calling thread is inside a section. */
-int shim_crit_in(void);
-/* signals.c: on when every handler an asynchronous signal can reach is the
- * trampoline's (or the stand-in's); shim_crit_defers says which. */
+/* signals.c: on once every handler an asynchronous signal can reach is
+ * the trampoline's (or the stand-in's), off in a keeper. */
 void shim_crit_deferring(int on);
-int shim_crit_defers(void);
 /* In a handler of ours: 1 when sig came inside a section and was queued
  * again for its end (return at once); 0: run the program's handler now. */
 int shim_crit_defer(int sig, siginfo_t *si, void *uc);

@@ -22,10 +22,9 @@
  * let past the limit, its siginfo kept where the kernel finds room); a
  * process under a seccomp filter holds every signal in its sections
  * instead; a signal that still cannot be queued again runs its handler at
- * once (counted). A realtime
- * signal queued again goes behind any copy of the same signal that came in
- * the fraction of a microsecond before the trampoline queued it: the one
- * order the kernel keeps that a deferral may change (docs/limits.md).
+ * once (counted). A copy of the same signal that came in the fraction of
+ * a microsecond before the trampoline queued it goes first (realtime) or
+ * merges with it (standard): docs/limits.md.
  *
  * Until signals.c has taken the handlers there at start (and after a
  * keeper took over), sections hold every signal as before. A handler
@@ -35,8 +34,10 @@
  * The guarded copies (fault.c) need SIGSEGV and SIGBUS let in: a thread
  * that holds either takes no section, as before. Without a system call
  * the thread's mask is remembered: asked of the kernel at its first
- * section, and again after anything that may change it (the program's
- * pthread_sigmask and sigprocmask, a handler run by the trampoline).
+ * section, and again after anything the shim sees change it (the
+ * program's pthread_sigmask, sigprocmask, sighold, sigrelse, sigblock,
+ * sigsetmask, sigset, syscall(), a handler; lifetime/signals.c). SIGSEGV
+ * and SIGBUS are never deferred.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -71,11 +72,6 @@ void shim_crit_counts(uint64_t *deferred, uint64_t *at_once)
 void shim_crit_deferring(int on)
 {
     atomic_store_explicit(&deferring, on, memory_order_release);
-}
-
-int shim_crit_defers(void)
-{
-    return atomic_load_explicit(&deferring, memory_order_acquire);
 }
 
 void shim_crit_mask_changed(void)
@@ -127,11 +123,6 @@ void shim_crit_leave(shim_crit *c)
     int saved = errno;
     syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &d, NULL, sizeof d); /* their handlers run here */
     errno = saved;
-}
-
-int shim_crit_in(void)
-{
-    return t.depth > 0;
 }
 
 /* The faults the kernel raises for an instruction: queued again, they

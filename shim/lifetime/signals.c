@@ -56,8 +56,9 @@
  * holding every signal by two system calls. The kernel's handler is then
  * the trampoline, with the program's flags (SA_SIGINFO added) and mask;
  * the program's function is kept here, and sigaction() and signal()
- * report it as installed. Those that signal(), bsd_signal(), sysv_signal(),
- * sigset() and siginterrupt() install are taken the same way, and those
+ * report it as installed. Those that signal(), bsd_signal(), ssignal(),
+ * sysv_signal(), __sysv_signal(), sigset() and siginterrupt() install are
+ * taken the same way, and those
  * already there at start. SA_RESETHAND is the trampoline's to do, not the
  * kernel's (a deferred copy would find the default). Not taken: the
  * synchronous faults (SIGFPE, SIGILL, SIGTRAP, SIGSYS; SIGSEGV and SIGBUS
