@@ -251,9 +251,12 @@ void shim_engines_run_kept(void)
         if (!G.e[k].broken)
             here = k;
     int started[SHIM_ENGINES_MAX] = {0};
-    for (int k = here + 1; here >= 0 && k < G.nrun; k++)
+    for (int k = here + 1; here >= 0 && k < G.nrun; k++) {
         if (!G.e[k].broken)
             started[k] = pthread_create(&G.e[k].thread, NULL, shim_engine_loop, &G.e[k]) == 0;
+        if (!started[k]) /* nobody runs it: the others do not wait for it to finish */
+            atomic_store(&G.e[k].keeper_idle, 1);
+    }
     if (here >= 0) {
         G.e[here].thread = pthread_self(); /* its engine's thread now (grow_efd) */
         shim_engine_loop(&G.e[here]);

@@ -392,6 +392,7 @@ struct engine {
     pthread_mutex_t turn_mu;
     int turn_open;              /* the loop runs: app threads may send and receive */
     _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
+    _Atomic int keeper_idle;    /* a keeper's engine with nothing left to finish (engine.c) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;
     int tfd;
