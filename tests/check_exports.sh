@@ -4,12 +4,12 @@
 # socket calls, plus close_range/closefrom (so programs closing every fd
 # spare the engine's), exec*/_exit (the engine hands over to a keeper),
 # posix_spawn/posix_spawnp (the new image gets the slabs as an exec'd one) and
-# sigaction/signal (a keeper and RUDP_STATS when a signal ends the program: signals.c;
-# with bsd_signal/ssignal/sysv_signal/__sysv_signal/sigset/siginterrupt
-# the program's handlers go
-# through a trampoline that defers a signal past the shim's short sections, and
-# pthread_sigmask/sigprocmask/sighold/sigrelse/sigblock/sigsetmask say the thread's
-# mask changed: base/crit.c) and
+# sigaction/signal (a keeper and RUDP_STATS when a signal ends the program:
+# signals.c; with bsd_signal/ssignal/sysv_signal/__sysv_signal/sigset/
+# siginterrupt the program's handlers go through a trampoline that defers a
+# signal past the shim's short sections, and pthread_sigmask/sigprocmask/
+# sighold/sigrelse/sigblock/sigsetmask say the thread's mask changed:
+# base/crit.c) and
 # dup2/dup3 (sock.c: one over a listener's number closes it, as close() does;
 # dup too: a copy of a bridge's fd is not followed by epoll.c's notes),
 # syscall (the numbers of those calls, for programs calling through it:
