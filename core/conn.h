@@ -152,6 +152,7 @@ struct rudp_conn {
                                    * (rudp__conn_reset_when_sent) */
     unsigned reset_after_fin : 1; /* ... with RUDP_RESET_AFTER_FIN */
     unsigned in_zrtt_table : 1;
+    rudp_time reset_by; /* reset_pending: the latest its wait may end (its start + linger) */
     uint64_t zrtt_id; /* server: the ID of the token the SYN's bytes were taken with */
     uint8_t new_token_len;
     uint8_t new_token[RUDP_TOKEN_MAX];
@@ -680,6 +681,9 @@ void rudp__conn_abort_code(rudp_conn *c, rudp_time now, uint64_t code);
 /* That reset once everything queued (the FIN too) has gone out, within a
  * few round trips (RUDP_T_LINGER); at once if it has. */
 void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code);
+/* The peer took more of what that reset waits for (an ACK moved snd_una):
+ * its wait starts again, to the linger's end at most. */
+void rudp__conn_reset_progress(rudp_conn *c, rudp_time now);
 /* After a flush (rudp_ctx_process's, and the one above): the pending
  * reset, if what it waits for has gone out. 1 if the connection is
  * closed now. */

@@ -343,6 +343,14 @@ static int queued_sent(const rudp_conn *c)
  * (RUDP_T_LINGER; at least 10 ms), then goes whatever is left. Meanwhile
  * the peer's new bytes are dropped unacknowledged (conn_input.c).
  */
+static rudp_time reset_wait(const rudp_conn *c)
+{
+    rudp_time wait = 4 * c->rtt.smoothed;
+    if (wait < RUDP_MS(10))
+        wait = RUDP_MS(10);
+    return wait > c->cfg.linger ? c->cfg.linger : wait;
+}
+
 void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code)
 {
     now = rudp__clock(c->ctx, now);
@@ -354,14 +362,18 @@ void rudp__conn_reset_when_sent(rudp_conn *c, rudp_time now, uint64_t code)
     }
     c->reset_pending = 1;
     c->reset_after_fin = code == RUDP_RESET_AFTER_FIN;
-    rudp_time wait = 4 * c->rtt.smoothed;
-    if (wait < RUDP_MS(10))
-        wait = RUDP_MS(10);
-    if (wait > c->cfg.linger)
-        wait = c->cfg.linger;
-    rudp__conn_arm(c, RUDP_T_LINGER, now + wait);
+    c->reset_by = now + c->cfg.linger;
+    rudp__conn_arm(c, RUDP_T_LINGER, now + reset_wait(c));
     rudp__conn_flush(c, now);
     rudp__conn_reset_due(c, now); /* at once if all of it went */
+}
+
+void rudp__conn_reset_progress(rudp_conn *c, rudp_time now)
+{
+    if (!c->reset_pending)
+        return;
+    rudp_time at = now + reset_wait(c);
+    rudp__conn_arm(c, RUDP_T_LINGER, at < c->reset_by ? at : c->reset_by);
 }
 
 int rudp__conn_reset_due(rudp_conn *c, rudp_time now)

@@ -124,6 +124,7 @@ void rudp__conn_on_acked(void *arg, const rudp_sent *s)
             uint64_t una = rudp__ranges_contiguous_end(&c->acked, c->snd_una);
             if (una != c->snd_una) {
                 c->snd_una = una;
+                rudp__conn_reset_progress(c, c->ctx->now); /* a reset's wait, again */
                 rudp__ranges_trim_below(&c->acked, una);
                 rudp__ranges_trim_below(&c->retx, una);
                 rudp__sbuf_advance(&c->sbuf, una, una == c->snd_end);

@@ -560,6 +560,41 @@ Test(failure, reset_for_unread_data_waits_a_few_round_trips_at_most)
     sim_free(&s);
 }
 
+/* A client that reads, but slowly (its engine behind on a loaded
+ * machine): a 200 KB reply with the client's bytes unread, the client
+ * taking what came every 30 ms. Each ACK that moves the reply on starts
+ * the reset's wait again (40 ms here), so the whole reply goes before the
+ * reset; counted from the close alone, the reset cut it after the first
+ * windows. */
+Test(failure, reset_for_unread_data_waits_on_while_the_peer_reads)
+{
+    sim s;
+    int ci;
+    sim_app *sv = server_with_unread(&s, 23, &ci);
+    sim_app *cl = &s.apps[ci];
+    cl->no_release = 1; /* it reads what came before the reset after it */
+    enum { REPLY = 200000 };
+    static uint8_t reply[REPLY];
+    for (size_t i = 0; i < REPLY; i++)
+        reply[i] = sim_pattern(sv->send_seed, i);
+    cr_assert(eq(sz, (size_t)rudp_conn_write(sv->conn, s.now, reply, REPLY), (size_t)REPLY));
+    rudp_conn_release(sv->conn, s.now);
+    sv->released = 1;
+    sv->conn = NULL;
+    for (int k = 0; k < 20; k++) {
+        cl->paused = 1;
+        sim_run_until(&s, s.now + RUDP_MS(30));
+        cl->paused = 0;
+        sim_poke_apps(&s);
+        sim_run_until(&s, s.now + RUDP_MS(1));
+    }
+    cr_assert(eq(u64, cl->received, REPLY), "the whole reply before the reset");
+    cr_assert(not(cl->corrupt));
+    cr_assert(eq(int, cl->error, -ECONNRESET), "then the reset");
+    cr_assert(not(cl->eof), "a reset alone: no end of stream");
+    sim_free(&s);
+}
+
 /* Bytes that came after the application closed (the shim finds its end
  * closed when it passes them on): TCP's close() had sent the FIN, and the
  * bytes drew a reset, so the peer reads EOF and gets its reset in
