@@ -566,24 +566,16 @@ static int plain_sigaction(int sig, const struct sigaction *act, struct sigactio
 static sighandler_t bsd(int sig, sighandler_t handler)
 {
     sighandler_t (*real)(int, sighandler_t) = real_signal ? real_signal : bsd_signal;
-    if (shim_fault_owned(sig) && handler != SIG_ERR) {
-        /* glibc's signal(): BSD semantics, the signal held in its handler */
-        struct sigaction a, o;
-        memset(&a, 0, sizeof a);
-        a.sa_handler = handler;
-        sigemptyset(&a.sa_mask);
-        sigaddset(&a.sa_mask, sig);
-        a.sa_flags = SA_RESTART;
-        return shim_fault_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
-    }
-    if (wrapping(sig) && handler != SIG_ERR) {
+    if (handler != SIG_ERR && (shim_fault_owned(sig) || wrapping(sig))) {
+        /* glibc's signal(): BSD semantics, the signal held in its handler,
+         * restarting unless siginterrupt() said otherwise */
         struct sigaction a, o;
         memset(&a, 0, sizeof a);
         a.sa_handler = handler;
         sigemptyset(&a.sa_mask);
         sigaddset(&a.sa_mask, sig);
         a.sa_flags = atomic_load(&intr) & bit(sig) ? 0 : SA_RESTART;
-        return wrap_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+        return any_sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
     }
     if (!ours_to_mind(sig) || handler == SIG_ERR)
         return real(sig, handler);
