@@ -340,14 +340,23 @@ static int queued_sent(const rudp_conn *c)
  * with a pipelined request unread: the client read 64 KiB, then
  * ECONNRESET, where TCP's read all of it). So the reset waits for what is
  * queued to go out, as the window opens, for a few round trips at most
- * (RUDP_T_LINGER; at least 10 ms), then goes whatever is left. Meanwhile
+ * (RUDP_T_LINGER; at least 200 ms), then goes whatever is left. Meanwhile
  * the peer's new bytes are dropped unacknowledged (conn_input.c).
+ *
+ * The floor was 10 ms: on a loaded machine (make test beside two busy
+ * loops) the peer's engine thread was off its CPU longer than that with
+ * its first window full, and the reset cut a 100 KB reply at 64 KiB (2 of
+ * 5 loaded runs of t_prog_closeunread). 200 ms is TCP's minimum RTO, the
+ * time TCP itself gives a slow peer before it acts; the wait only runs
+ * while bytes are left for a peer that takes none.
  */
+#define RESET_WAIT_MIN RUDP_MS(200)
+
 static rudp_time reset_wait(const rudp_conn *c)
 {
     rudp_time wait = 4 * c->rtt.smoothed;
-    if (wait < RUDP_MS(10))
-        wait = RUDP_MS(10);
+    if (wait < RESET_WAIT_MIN)
+        wait = RESET_WAIT_MIN;
     return wait > c->cfg.linger ? c->cfg.linger : wait;
 }
 
