@@ -127,6 +127,7 @@ extern long (*real_syscall)(long, ...);
  * for interpose/clonevm.c */
 extern int (*real_clone)(int (*)(void *), void *, int, void *, ...);
 extern void *real_vfork;
+extern struct _IO_FILE *(*real_fdopen)(int, const char *); /* FILE: interpose/stdio.c */
 
 /* The shim exports syscall() (interpose/syscalls.c: the numbers it must see
  * go to its interposers); its own calls go to libc's, through shim_sys
@@ -648,6 +649,9 @@ int shim_fd_move_high_cloexec(int fd);
 /* The inode of the file fd names, 0 if none (fd closed, or negative):
  * what tells a socket from another at the same number. */
 uint64_t shim_fd_ino(int fd);
+/* Whether a shared object whose file name begins with stem is loaded
+ * (dl_iterate_phdr: not from a signal handler; the constructor's). */
+int shim_lib_loaded(const char *stem);
 /* A close-on-exec copy of the file fd names (at SHIM_FD_BASE or above,
  * where the fd limit allows) if it is inode ino, else -1: held, it stays
  * that file whatever another thread does to the number meanwhile. */

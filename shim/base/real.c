@@ -61,6 +61,7 @@ int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *
 long (*real_syscall)(long, ...);
 int (*real_clone)(int (*)(void *), void *, int, void *, ...);
 void *real_vfork;
+struct _IO_FILE *(*real_fdopen)(int, const char *);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void bind_reads(void);
@@ -122,6 +123,7 @@ static void bind_all(void)
         (int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *))must("recvmmsg");
     real_syscall = (long (*)(long, ...))must("syscall");
     real_clone = (int (*)(int (*)(void *), void *, int, void *, ...))must("clone");
+    real_fdopen = (struct _IO_FILE * (*)(int, const char *)) must("fdopen");
     real_vfork = dlsym(RTLD_NEXT, "vfork"); /* a stub jumps there: interpose/clonevm.c */
     if (!real_vfork)
         real_vfork = must("fork"); /* POSIX lets vfork be fork */

@@ -2,6 +2,7 @@
  * dumps), the clock, small /proc files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -117,6 +118,20 @@ unsigned shim_ss_port(const struct sockaddr_storage *ss)
     if (ss->ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
     return 0;
+}
+
+static int lib_is(struct dl_phdr_info *info, size_t size, void *stem)
+{
+    (void)size;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    return strncmp(base, stem, strlen(stem)) == 0;
+}
+
+int shim_lib_loaded(const char *stem)
+{
+    return dl_iterate_phdr(lib_is, (void *)(uintptr_t)stem) != 0;
 }
 
 uint64_t shim_fd_ino(int fd)

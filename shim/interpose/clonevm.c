@@ -30,6 +30,9 @@ void shim_clonevm_flags(unsigned long flags)
 {
     if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
         shim_procenv_vm_child();
+    /* a process sharing our fd table closes numbers we never see close */
+    if ((flags & CLONE_FILES) && !(flags & CLONE_THREAD))
+        shim_fd_unseen_always();
 }
 
 #ifdef SHIM_SEES_VFORK

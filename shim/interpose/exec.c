@@ -90,7 +90,13 @@ SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
     shim_kept_flush();
     if (!((unsigned)flags & CLOSE_RANGE_CLOEXEC))
         shim_epoll_forget_range(first, last);
-    return close_range_sparing(first, last, flags);
+    /* a thread with a table of its own (UNSHARE): its numbers are not the
+     * others', which no record tells apart (fdtab.c proves every lookup) */
+    if ((unsigned)flags & CLOSE_RANGE_UNSHARE)
+        shim_fd_unseen_always();
+    int r = close_range_sparing(first, last, flags);
+    shim_fd_unseen(); /* what it closed is proved again (fdtab.c) */
+    return r;
 }
 
 SHIM_EXPORT void closefrom(int lowfd)
@@ -100,6 +106,7 @@ SHIM_EXPORT void closefrom(int lowfd)
     shim_kept_flush();
     shim_epoll_forget_range(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u);
     close_range_sparing(lowfd < 0 ? 0u : (unsigned)lowfd, ~0u, 0);
+    shim_fd_unseen();
     errno = saved;
 }
 

@@ -628,6 +628,7 @@ static int plain_tcp(int lfd, const shim_fd *l, int nfd, int flags, struct socka
         return -1;
     }
     real_close(tfd);
+    shim_fd_unseen();
     shim_fd_del(nfd);
     if (addr && len)
         memcpy(addr, &peer, *len < pl ? *len : pl);

@@ -168,6 +168,12 @@ __attribute__((constructor)) static void shim_constructor(void)
 {
     shim_alloc_init(); /* first: its fork handler takes its lock last */
     init();
+    /* liburing makes its system calls itself (no syscall() of libc's since
+     * 2.2): an IORING_OP_CLOSE is a close the shim never sees, so every
+     * lookup asks the kernel (state/fdtab.c's proofs). A liburing opened
+     * later with dlopen() is not seen: docs/limits.md. */
+    if (shim_lib_loaded("liburing"))
+        shim_fd_unseen_always();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -662,6 +668,8 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
 {
     if (!init() || oldfd == newfd)
         return three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+    /* before the call too: a lookup racing it finds no old proof */
+    shim_fd_unseen();
     int saved = errno;
     shim_fd rec;
     shim_name n;
@@ -674,8 +682,10 @@ int shim_dup_over(int oldfd, int newfd, int flags, int three)
     shim_kept_flush(); /* the copy reads by the kernel, as F_DUPFD's */
     shim_epoll_dup_seen(oldfd); /* a copy's registrations are not followed (epoll.c) */
     int r = three ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
-    if (r >= 0)
+    if (r >= 0) {
         shim_epoll_cand_forget(newfd); /* an epoll set at newfd is gone */
+        shim_fd_unseen();              /* newfd's record is proved again (fdtab.c) */
+    }
     if (r < 0 || !listener)
         return r;
     saved = errno;

@@ -43,6 +43,15 @@ int close_range(unsigned first, unsigned last, int flags);
  * stack): the number alone says how many there are. ASan would call that
  * word's read an underflow where it lies in a redzone of the caller's
  * frame (syscall(SYS_gettid) beside an instrumented local). */
+/* A number the shim does not follow, made as it is: it may close or
+ * replace an fd (state/fdtab.c's proofs). */
+static long passed(long nr, const long *a)
+{
+    long r = shim_sys_call(nr, a);
+    shim_fd_unseen();
+    return r;
+}
+
 __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
 {
     long a[6];
@@ -138,6 +147,7 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
 #ifdef SYS_clone3
     case SYS_clone3: /* its flags behind a pointer the kernel checks: taken as CLONE_VM */
         shim_procenv_vm_child();
+        shim_fd_unseen_always(); /* and as CLONE_FILES (clonevm.c) */
         return shim_sys_call(nr, a);
 #endif
 #ifdef SYS_vfork
@@ -178,14 +188,14 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
     case SYS_io_uring_enter:
 #endif
         shim_kept_flush();
-        return shim_sys_call(nr, a);
+        return passed(nr, a); /* io_uring's IORING_OP_CLOSE too */
     case SYS_rt_sigprocmask: {
         long r = shim_sys_call(nr, a);
         shim_crit_mask_changed(); /* base/crit.c asks the mask again */
         return r;
     }
     default:
-        return shim_sys_call(nr, a);
+        return passed(nr, a);
     }
 }
 

@@ -318,6 +318,7 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs, int own
     shim_epollreg_detach(fd);
     int r = real_dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
     int err = errno;
+    shim_fd_unseen(); /* fd's record is proved again (fdtab.c) */
     shim_epollreg_attach(fd, keep_regs); /* the new file, or the old one back */
     if (r < 0)
         return -err;

@@ -38,6 +38,8 @@ typedef struct var {
     pid_t table;
     shim_fd r;
     struct var *next;
+    uint64_t proved; /* the table's epoch (below) when the number last held r.ino */
+    int always;      /* stdio's (shim_fd_prove_always): proved at every lookup */
 } var;
 
 typedef struct rec {
@@ -48,6 +50,72 @@ typedef struct rec {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec *table;
+
+/*
+ * Proofs. A lookup proved the number still names the record's socket by
+ * asking its inode (fstat): each read and each write of a connection paid
+ * a system call for it (redis-server: two of its four per GET, 150,000 a
+ * second). A number changes file behind the records' back only by a
+ * call the shim does not see or does not follow, and the ones it sees
+ * count an epoch instead: dup2()/dup3() over a number, close_range(),
+ * closefrom(), any libc syscall() (shim_fd_unseen). A record proved in
+ * the current epoch is taken without asking again. Still proved at every
+ * lookup: fds 0-2 (daemon(), login_tty() and freopen() dup over them
+ * inside libc), a number stdio has (fdopen(): its fclose() and fcloseall()
+ * close it inside libc; shim_fd_prove_always), a child's table sharing
+ * our memory (vfork), and every number once a close may come from where
+ * the shim cannot see it at all (`paranoid`: liburing, whose calls are
+ * system calls of its own; another process sharing our fd table). What
+ * is left is a close made without libc (inline system calls) followed by
+ * the number's reuse by a file the shim never sees opened, before the
+ * next call the epoch counts: docs/limits.md.
+ */
+static _Atomic uint64_t epoch = 1;
+static _Atomic int paranoid;
+
+void shim_fd_unseen(void)
+{
+    atomic_fetch_add(&epoch, 1);
+}
+
+void shim_fd_unseen_always(void)
+{
+    atomic_store(&paranoid, 1);
+    atomic_fetch_add(&epoch, 1);
+}
+
+void shim_fd_prove_always(int fd)
+{
+    pid_t t = shim_procenv_table();
+    rec *e = NULL;
+    pthread_mutex_lock(&mu);
+    HASH_FIND_INT(table, &fd, e);
+    for (var *v = e ? e->vars : NULL; v; v = v->next)
+        if (v->table == t)
+            v->always = 1;
+    pthread_mutex_unlock(&mu);
+}
+
+/* Whether a lookup of fd by table t may take a record proved in the
+ * current epoch without asking the kernel. */
+static int may_trust(int fd, pid_t t)
+{
+    return fd > 2 && t == 0 && !atomic_load_explicit(&paranoid, memory_order_relaxed);
+}
+
+/* fd's record of table 0 proved in epoch ep, into *out; mu held. */
+static int trusted_locked(int fd, uint64_t ep, shim_fd *out)
+{
+    rec *e = NULL;
+    HASH_FIND_INT(table, &fd, e);
+    for (var *v = e ? e->vars : NULL; v; v = v->next) {
+        if (v->table == 0 && v->proved == ep && !v->always) {
+            *out = v->r;
+            return 1;
+        }
+    }
+    return 0;
+}
 
 /* Which numbers may hold a bridged record of the engines' own table, and
  * its connection's slot (shim_fd_hinted): set by shim_fd_put of one,
@@ -126,8 +194,11 @@ static void drop_stale(rec *e, pid_t t, uint64_t ino)
 }
 
 /* The record of fd for the socket ino into *out (1), or 0; *stale: fd
- * holds records of other sockets. mu held. */
-static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
+ * holds records of other sockets. A record of table 0 found is stamped
+ * proved in epoch ep (read before ino was asked; 0 where the asker is a
+ * child with a table of its own, whose number proves nothing of ours).
+ * mu held. */
+static int find_locked(int fd, uint64_t ino, uint64_t ep, shim_fd *out, int *stale)
 {
     rec *e = NULL;
     *stale = 0;
@@ -135,6 +206,8 @@ static int find_locked(int fd, uint64_t ino, shim_fd *out, int *stale)
     for (var *v = e ? e->vars : NULL; v; v = v->next) {
         if (v->r.ino == ino) {
             *out = v->r;
+            if (ep && v->table == 0 && ino)
+                v->proved = ep;
             return 1;
         }
         *stale = 1;
@@ -154,8 +227,15 @@ static int any_at(int fd)
 
 static int local_tryget(int fd, shim_fd *out)
 {
+    pid_t t = shim_procenv_table();
+    int trust = may_trust(fd, t);
+    uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
     if (pthread_mutex_trylock(&mu) != 0)
         return -1;
+    if (trust && trusted_locked(fd, ep, out)) {
+        pthread_mutex_unlock(&mu);
+        return 1;
+    }
     int any = any_at(fd);
     pthread_mutex_unlock(&mu);
     if (!any)
@@ -164,9 +244,9 @@ static int local_tryget(int fd, shim_fd *out)
     int stale;
     if (pthread_mutex_trylock(&mu) != 0)
         return -1;
-    int found = find_locked(fd, ino, out, &stale);
+    int found = find_locked(fd, ino, ep, out, &stale);
     pthread_mutex_unlock(&mu);
-    if (!found && stale && shim_procenv_table() == 0)
+    if (!found && stale && t == 0)
         hint(fd, NULL); /* the number names another file now (a dup2 over it) */
     return found;
 }
@@ -175,7 +255,14 @@ static int local_get(int fd, shim_fd *out, int try)
 {
     if (try)
         return local_tryget(fd, out);
+    pid_t t = shim_procenv_table();
+    int trust = may_trust(fd, t);
+    uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
     pthread_mutex_lock(&mu);
+    if (trust && trusted_locked(fd, ep, out)) {
+        pthread_mutex_unlock(&mu);
+        return 1;
+    }
     int any = any_at(fd);
     pthread_mutex_unlock(&mu);
     if (!any)
@@ -184,12 +271,11 @@ static int local_get(int fd, shim_fd *out, int try)
     int stale;
     rec *e = NULL;
     pthread_mutex_lock(&mu);
-    int found = find_locked(fd, ino, out, &stale);
+    int found = find_locked(fd, ino, ep, out, &stale);
     pthread_mutex_unlock(&mu);
     if (!found && stale) {
         /* The number now names something else: in this table, the record
          * is stale; another table's is left as it is. */
-        pid_t t = shim_procenv_table();
         if (t == 0)
             hint(fd, NULL);
         pthread_mutex_lock(&mu);
@@ -205,6 +291,7 @@ static int local_get(int fd, shim_fd *out, int try)
 
 static void local_put(const shim_fd *r)
 {
+    uint64_t ep = atomic_load(&epoch);
     uint64_t ino = shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
@@ -237,6 +324,7 @@ static void local_put(const shim_fd *r)
         if (v) {
             v->r = *r;
             v->r.ino = ino;
+            v->proved = t == 0 && ino ? ep : 0;
         }
         rec_tidy(e);
     }

@@ -570,6 +570,15 @@ int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
 void shim_fd_del(int fd);
+/* Proofs (fdtab.c): a number may have changed file by a call the records
+ * do not follow (dup2/dup3 over it, close_range, a libc syscall()): every
+ * record is proved by its inode again at its next lookup. _always: from
+ * now on at every lookup (a close may come from where the shim sees
+ * nothing: liburing, a process sharing our fd table). prove_always: fd's
+ * records at every lookup (stdio has it: fdopen). */
+void shim_fd_unseen(void);
+void shim_fd_unseen_always(void);
+void shim_fd_prove_always(int fd);
 /* The socket of inode ino was replaced by a bridge or a listener of ours,
  * whose record took over its options: where records follow files, which
  * nobody's close removes (remote), its SHIM_FD_CANDIDATE record goes, or

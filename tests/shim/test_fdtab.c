@@ -86,8 +86,10 @@ Test(fdtab, a_record_whose_file_changed_is_dropped)
     shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
     r.cork = 1;
     shim_fd_put(&r);
-    /* dup2 over the number, as a program may behind the shim's back */
+    /* dup2 over the number, as a program may behind the shim's back; the
+     * interposers' dup2 and the like say so (shim_fd_unseen) */
     cr_assert(eq(int, shimtest_new_file_at(fd), fd));
+    shim_fd_unseen();
     int list[8];
     cr_assert(eq(int, shim_fd_list_range(list, 8, 0, ~0u), 1), "still kept: nobody looked");
     cr_assert(eq(int, shim_fd_get(fd, &out), 0), "not the record of the file there now");
@@ -106,7 +108,50 @@ Test(fdtab, a_closed_fd_has_no_record)
     shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
     shim_fd_put(&r);
     close(fd);
+    shim_fd_unseen(); /* a close not through close() (close() drops the record) */
     cr_assert(eq(int, shim_fd_get(fd, &out), 0));
+}
+
+/* The point of the epoch: a record proved since the last call that may
+ * have changed a number is taken without asking the kernel again, so a
+ * change no such call announced is not seen; the next shim_fd_unseen()
+ * has it proved again. Numbers 0-2 and stdio's (shim_fd_prove_always)
+ * are proved at every lookup. */
+Test(fdtab, a_record_proved_in_this_epoch_is_trusted_until_a_change_is_announced)
+{
+    int fd = tcp_socket();
+    shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
+    shim_fd_put(&r);
+    cr_assert(eq(int, shimtest_new_file_at(fd), fd));
+    cr_assert(eq(int, shim_fd_get(fd, &out), 1), "trusted: no call said the number changed");
+    cr_assert(eq(int, shim_fd_tryget(fd, &out), 1));
+    shim_fd_unseen();
+    cr_assert(eq(int, shim_fd_get(fd, &out), 0), "proved again: another file");
+    /* a number stdio has is proved at every lookup */
+    int g = tcp_socket();
+    shim_fd rg = record(g, SHIM_FD_CANDIDATE);
+    shim_fd_put(&rg);
+    shim_fd_prove_always(g);
+    cr_assert(eq(int, shim_fd_get(g, &out), 1));
+    cr_assert(eq(int, shimtest_new_file_at(g), g));
+    cr_assert(eq(int, shim_fd_get(g, &out), 0), "stdio's number: proved, another file");
+}
+
+Test(fdtab, numbers_0_to_2_are_proved_at_every_lookup)
+{
+    int saved = dup(0);
+    cr_assert(saved >= 0);
+    int s = tcp_socket();
+    cr_assert(eq(int, dup2(s, 0), 0));
+    close(s);
+    shim_fd r = record(0, SHIM_FD_CANDIDATE), out;
+    shim_fd_put(&r);
+    cr_assert(eq(int, shim_fd_get(0, &out), 1));
+    cr_assert(eq(int, shimtest_new_file_at(0), 0)); /* daemon()'s dup2 inside libc */
+    int found = shim_fd_get(0, &out);
+    cr_assert(eq(int, dup2(saved, 0), 0));
+    close(saved);
+    cr_assert(eq(int, found, 0), "fd 0 proved: another file");
 }
 
 Test(fdtab, records_listed_by_range_and_fallback)
@@ -154,6 +199,7 @@ Test(fdtab, a_bridged_record_is_hinted_and_its_slot_told_where_it_is)
     shim_fd_put(&r);
     cr_assert(eq(ptr, shim_fd_hinted(fd), s));
     cr_assert(eq(int, shimtest_new_file_at(fd), fd));
+    shim_fd_unseen();
     cr_assert(eq(int, shim_fd_get(fd, &out), 0));
     cr_assert(eq(ptr, shim_fd_hinted(fd), NULL));
     /* a bridged record of a slot that is gone hints nothing */
