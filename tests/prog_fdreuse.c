@@ -1,42 +1,67 @@
 /*
  * prog_fdreuse: a connection's fd number closed or replaced by a call that
- * does not go through close(), then given to another file, names that
- * file, as the kernel says.
+ * does not go through the shim's close() or dup2() as such, then given to
+ * another file, names that file, as the kernel says.
  *
  * For each way, a connection c (to an accepted end a in this process)
  * first carries a few bytes each way, then a dup() of it is kept (so the
  * connection lives on), then c's number is closed or replaced:
- *   fclose    fdopen(c) then fclose(): stdio closes the number inside libc
- *   dup2      dup2() of a unix socket over c
- *   dup3      syscall(SYS_dup3) of a unix socket over c
- *   sysclose  syscall(SYS_close, c)
- *   range     close_range(c, c, 0)
+ *   fclose        fdopen(c) then fclose(): stdio closes it inside libc
+ *   fdopen_first  the same with the stream made before connect() (the
+ *                 record the number holds then is connect()'s, a new one)
+ *   dup2          dup2() of a unix socket over c
+ *   __dup2        the same through glibc's other name, __dup2()
+ *   dup3          syscall(SYS_dup3) of a unix socket over c
+ *   __close       glibc's other name for close(), __close()
+ *   unshare       a thread unshare(CLONE_FILES)s and looks c up in its own
+ *                 table (still the connection), then this one dup2()s a
+ *                 unix socket over c in its table
+ *   sysclose      syscall(SYS_close, c), and
+ *   range         close_range(c, c, 0): the shim's close(), as before
+ *   uring         an io_uring's IORING_OP_CLOSE that completes after its
+ *                 io_uring_enter() returned ("skip:" without io_uring)
  * and, where it was closed, the lowest free number, c, is taken by a unix
  * socket pair's end (socketpair(), which the shim does not see). Then
- * write(c, "X") must reach the pair's other end, a read of c must find
- * the pair empty (EAGAIN), and the connection's peer a must get nothing.
+ * TCP_NODELAY on c must say EOPNOTSUPP (a unix socket), write(c, "X")
+ * must reach the pair's other end, a read of c must find the pair empty
+ * (EAGAIN), and the connection's peer a must get nothing.
  *
- * Under the shim, a record proved once was trusted until a call the shim
+ * Under the shim, a record proved once is trusted until a call the shim
  * sees says the number may have changed (state/fdtab.c's epochs): without
- * the fclose and dup2 cases' proofs, "X" went into the connection and a
- * read it.
+ * the fclose, fdopen_first, dup2, __dup2, __close, unshare and uring
+ * cases' proofs (a helper's review of the first version found the last
+ * five), "X" went into the connection. Each way runs in a forked child
+ * of its own.
  *
- * Prints "ok:" lines and "transport: KIND"; exit 1 with a "FAIL:" line,
- * 3 if the watchdog (60 s) fired.
+ * prog_fdreuse [WAY]: every way, or WAY alone. Prints "ok:" lines and
+ * "transport: KIND"; exit 1 with a "FAIL:" line, 3 if the watchdog (60 s)
+ * fired.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "progutil.h"
 
 const char *prog_name = "prog_fdreuse";
+
+int __close(int fd);
+int __dup2(int oldfd, int newfd);
 
 #define IO_MS 10000
 
@@ -69,10 +94,125 @@ static int pair_at(int c, int *other)
     return c;
 }
 
+/* A connection made with a stdio stream on its socket first: *c the
+ * client, *a the accepted end, *f the stream. */
+static void pair_fdopen_first(int *c, int *a, FILE **f)
+{
+    int l = listener_lo(0, 4);
+    *c = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(*c);
+    *f = fdopen(*c, "r+");
+    CHECK(*f != NULL, "fdopen: %s", strerror(errno));
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(AF_INET, port_of_fd(l), &ss);
+    SYS(connect(*c, (struct sockaddr *)&ss, len));
+    *a = accept_ready(l, IO_MS);
+    close(l);
+}
+
+/* unshare: the thread's own table, where c is still the connection */
+static int t_c;
+static pthread_barrier_t bar;
+
+static void *unshared(void *arg)
+{
+    (void)arg;
+    SYS(unshare(CLONE_FILES));
+    pthread_barrier_wait(&bar); /* then the main thread dup2()s over its c */
+    pthread_barrier_wait(&bar);
+    int v = 0;
+    socklen_t vl = sizeof v;
+    SYS(getsockopt(t_c, IPPROTO_TCP, TCP_NODELAY, &v, &vl)); /* its record, looked up here */
+    write_exact(t_c, "t", 1); /* its c: the connection; its table goes at its end */
+    return NULL;
+}
+
+/* uring: an io_uring made through libc's syscall() (which the shim sees;
+ * liburing's are its own), whose IORING_OP_CLOSE of c is linked behind a
+ * 200 ms timeout: io_uring_enter returns at once and the close completes
+ * later, told by the completion queue in memory. Before it completes c is
+ * still the connection, and a write of it is the connection's. 1, or 0
+ * with a "skip:" line where the kernel has no io_uring for us. */
+static int uring_close(int c, int a)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    int ring = (int)syscall(SYS_io_uring_setup, 4, &p);
+    if (ring < 0) {
+        printf("skip: uring: io_uring_setup says %s\n", strerror(errno));
+        return 0;
+    }
+    CHECK(p.features & IORING_FEAT_SINGLE_MMAP, "io_uring without IORING_FEAT_SINGLE_MMAP");
+    size_t sqsz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cqsz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    char *q = mmap(NULL, sqsz > cqsz ? sqsz : cqsz, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+    struct io_uring_sqe *sqes = mmap(NULL, p.sq_entries * sizeof *sqes, PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+    CHECK(q != MAP_FAILED && sqes != MAP_FAILED, "io_uring mmap: %s", strerror(errno));
+    warm(c, a); /* the record proved after the setup */
+    _Atomic unsigned *sq_tail = (_Atomic unsigned *)(q + p.sq_off.tail);
+    unsigned *sq_array = (unsigned *)(q + p.sq_off.array);
+    _Atomic unsigned *cq_head = (_Atomic unsigned *)(q + p.cq_off.head);
+    _Atomic unsigned *cq_tail = (_Atomic unsigned *)(q + p.cq_off.tail);
+    struct io_uring_cqe *cqes = (struct io_uring_cqe *)(q + p.cq_off.cqes);
+    struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+    unsigned tail = atomic_load(sq_tail), mask = p.sq_entries - 1;
+    struct io_uring_sqe *t = &sqes[tail & mask], *cl = &sqes[(tail + 1) & mask];
+    memset(t, 0, sizeof *t);
+    t->opcode = IORING_OP_TIMEOUT;
+    t->addr = (unsigned long)&ts;
+    t->len = 1;
+    t->flags = IOSQE_IO_HARDLINK;
+    t->user_data = 1;
+    memset(cl, 0, sizeof *cl);
+    cl->opcode = IORING_OP_CLOSE;
+    cl->fd = c;
+    cl->user_data = 42;
+    sq_array[tail & mask] = tail & mask;
+    sq_array[(tail + 1) & mask] = (tail + 1) & mask;
+    atomic_store(sq_tail, tail + 2);
+    long r = syscall(SYS_io_uring_enter, ring, 2, 0, 0, NULL, 0);
+    CHECK(r == 2, "io_uring_enter: %ld (%s)", r, strerror(errno));
+    char pb;
+    write_exact(c, "p", 1); /* still the connection */
+    read_exact(a, &pb, 1, IO_MS);
+    double t0 = now_s();
+    for (;;) {
+        while (atomic_load(cq_tail) == atomic_load(cq_head))
+            CHECK(now_s() - t0 < 10, "uring: no completion of the close");
+        struct io_uring_cqe *e = &cqes[atomic_load(cq_head) & (p.cq_entries - 1)];
+        atomic_store(cq_head, atomic_load(cq_head) + 1);
+        if (e->user_data == 42) {
+            CHECK(e->res == 0, "uring: IORING_OP_CLOSE: %s", strerror(-e->res));
+            return 1;
+        }
+    }
+}
+
+/* A unix socket over c by how; its other end. */
+static int replace(const char *how, int c)
+{
+    int sp[2];
+    SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+    if (strcmp(how, "dup2") == 0 || strcmp(how, "unshare") == 0)
+        SYS(dup2(sp[0], c));
+    else if (strcmp(how, "__dup2") == 0)
+        SYS(__dup2(sp[0], c));
+    else
+        SYS(syscall(SYS_dup3, sp[0], c, 0));
+    close(sp[0]);
+    return sp[1];
+}
+
 static void one(const char *how)
 {
     int c, a;
-    loopback_pair(AF_INET, &c, &a);
+    FILE *f = NULL;
+    if (strcmp(how, "fdopen_first") == 0)
+        pair_fdopen_first(&c, &a, &f);
+    else
+        loopback_pair(AF_INET, &c, &a);
     if (strcmp(how, "fclose") == 0)
         printf("transport: %s\n", fd_transport(c));
     warm(c, a);
@@ -81,30 +221,46 @@ static void one(const char *how)
     int keep = dup(c);
     SYS(keep);
     int other = -1;
-    if (strcmp(how, "fclose") == 0) {
-        FILE *f = fdopen(c, "w");
+    pthread_t th;
+    if (strcmp(how, "fclose") == 0 || strcmp(how, "fdopen_first") == 0) {
+        if (!f)
+            f = fdopen(c, "w");
         CHECK(f != NULL, "fdopen: %s", strerror(errno));
         CHECK(fclose(f) == 0, "fclose: %s", strerror(errno));
         pair_at(c, &other);
-    } else if (strcmp(how, "dup2") == 0) {
-        int sp[2];
-        SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
-        SYS(dup2(sp[0], c));
-        close(sp[0]);
-        other = sp[1];
-    } else if (strcmp(how, "dup3") == 0) {
-        int sp[2];
-        SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
-        SYS(syscall(SYS_dup3, sp[0], c, 0));
-        close(sp[0]);
-        other = sp[1];
+    } else if (strcmp(how, "unshare") == 0) {
+        t_c = c;
+        pthread_barrier_init(&bar, NULL, 2);
+        SYS(pthread_create(&th, NULL, unshared, NULL) == 0 ? 0 : -1);
+        pthread_barrier_wait(&bar);
+        other = replace(how, c); /* this thread's table only */
+        pthread_barrier_wait(&bar);
+        pthread_join(th, NULL);
+        char t;
+        read_exact(a, &t, 1, IO_MS);
+        CHECK(t == 't', "unshare: the peer read '%c', not the other table's t", t);
     } else if (strcmp(how, "sysclose") == 0) {
         SYS(syscall(SYS_close, c));
         pair_at(c, &other);
-    } else {
+    } else if (strcmp(how, "__close") == 0) {
+        SYS(__close(c));
+        pair_at(c, &other);
+    } else if (strcmp(how, "uring") == 0) {
+        if (!uring_close(c, a))
+            return;
+        pair_at(c, &other);
+    } else if (strcmp(how, "range") == 0) {
         SYS(syscall(SYS_close_range, c, c, 0));
         pair_at(c, &other);
+    } else {
+        other = replace(how, c);
     }
+    /* a TCP option on the unix socket: the kernel's EOPNOTSUPP, not the
+     * old connection's record */
+    int one = 1;
+    int so = setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    CHECK(so < 0 && errno == EOPNOTSUPP, "%s: TCP_NODELAY on the new file at %d: %d (%s)", how, c,
+          so, so < 0 ? strerror(errno) : "set");
     ssize_t w = write(c, "X", 1);
     CHECK(w == 1, "%s: write to the new file at %d: %zd (%s)", how, c, w,
           w < 0 ? strerror(errno) : "short");
@@ -130,12 +286,24 @@ static void one(const char *how)
 
 int main(int argc, char **argv)
 {
-    (void)argv;
-    prog_begin(argc, 60);
-    one("fclose");
-    one("dup2");
-    one("dup3");
-    one("sysclose");
-    one("range");
+    static const char *const ways[] = {"fclose",  "fdopen_first", "dup2",  "__dup2", "dup3",
+                                       "__close", "sysclose",     "range", "unshare", "uring"};
+    prog_begin(1, 120); /* an argument (WAY) is ours to read */
+    /* each way in a child of its own: unshare and io_uring make every
+     * lookup after them ask the kernel, which would hide the next way's
+     * fault */
+    for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+        if (argc >= 2 && strcmp(argv[1], ways[i]) != 0)
+            continue;
+        pid_t k = fork();
+        SYS(k);
+        if (k == 0) {
+            one(ways[i]);
+            exit(0);
+        }
+        int st = reap_within(k, 30000, ways[i]);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status %d", ways[i],
+              st);
+    }
     return 0;
 }

@@ -336,7 +336,7 @@ static void *engine_apart_main(void *arg)
     int st = -1;
     /* CLOSE_RANGE_UNSHARE where unshare itself is refused: the range is
      * one number nobody holds */
-    if (can_take(e) && (unshare(CLONE_FILES) == 0 ||
+    if (can_take(e) && (syscall(SYS_unshare, CLONE_FILES) == 0 || /* not our unshare() */
                         syscall(SYS_close_range, ~0u >> 1, ~0u >> 1, CLOSE_RANGE_UNSHARE) == 0)) {
         /* the first engine: the program's set at this moment (the engine's
          * fds, the log file, the qlog directory); a later one its own; and

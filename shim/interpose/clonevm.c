@@ -116,3 +116,15 @@ int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
     }
 CLONE_ENTRY(clone)
 CLONE_ENTRY(__clone)
+
+/* unshare(CLONE_FILES): the calling thread's fd table becomes its own, so
+ * a number no longer names one file for every thread, which no record
+ * tells apart: every lookup asks the kernel from then on (state/fdtab.c).
+ * The call itself is the kernel's (no libc state to keep). */
+SHIM_EXPORT int unshare(int flags)
+{
+    if (flags & CLONE_FILES)
+        shim_fd_unseen_always();
+    long a[6] = {flags, 0, 0, 0, 0, 0};
+    return (int)shim_sys_call(SYS_unshare, a);
+}

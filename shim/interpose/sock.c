@@ -716,3 +716,18 @@ SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     return shim_dup_over(oldfd, newfd, flags, 1);
 }
+
+/* glibc exports these names of close and dup2 too: a program calling
+ * them closes or replaces a number as surely (state/fdtab.c's proofs) */
+int __close(int fd);
+int __dup2(int oldfd, int newfd);
+
+SHIM_EXPORT int __close(int fd)
+{
+    return close(fd);
+}
+
+SHIM_EXPORT int __dup2(int oldfd, int newfd)
+{
+    return shim_dup_over(oldfd, newfd, 0, 0);
+}

@@ -22,3 +22,11 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
     shim_fd_prove_always(fd);
     return real_fdopen(fd, mode);
 }
+
+/* glibc's other name for it (one function) */
+FILE *_IO_fdopen(int fd, const char *mode);
+
+SHIM_EXPORT FILE *_IO_fdopen(int fd, const char *mode)
+{
+    return fdopen(fd, mode);
+}

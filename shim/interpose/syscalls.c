@@ -43,6 +43,36 @@ int close_range(unsigned first, unsigned last, int flags);
  * stack): the number alone says how many there are. ASan would call that
  * word's read an underflow where it lies in a redzone of the caller's
  * frame (syscall(SYS_gettid) beside an instrumented local). */
+/* The calls that make a task sharing our memory or our fd table, or a
+ * table of the caller's own, or an io_uring (whose closes complete when
+ * they do, unseen): procenv.c and state/fdtab.c's proofs are told. */
+static long tables(long nr, const long *a)
+{
+    switch (nr) {
+    case SYS_unshare:
+        return unshare(I(0)); /* clonevm.c */
+    case SYS_clone: /* flags first on x86-64 and arm64 */
+        shim_clonevm_flags((unsigned long)a[0]);
+        break;
+#ifdef SYS_clone3
+    case SYS_clone3: /* its flags behind a pointer the kernel checks: taken as
+                      * CLONE_VM and CLONE_FILES (clonevm.c) */
+        shim_procenv_vm_child();
+        shim_fd_unseen_always();
+        break;
+#endif
+#ifdef SYS_vfork
+    case SYS_vfork:
+        shim_procenv_vm_child();
+        break;
+#endif
+    default: /* io_uring_setup */
+        shim_fd_unseen_always();
+        break;
+    }
+    return shim_sys_call(nr, a);
+}
+
 /* A number the shim does not follow, made as it is: it may close or
  * replace an fd (state/fdtab.c's proofs). */
 static long passed(long nr, const long *a)
@@ -141,20 +171,18 @@ __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
             shim_sandbox_set();
         return shim_sys_call(nr, a);
 #endif
-    case SYS_clone: /* flags first on x86-64 and arm64 */
-        shim_clonevm_flags((unsigned long)a[0]);
-        return shim_sys_call(nr, a);
+    case SYS_unshare:
+    case SYS_clone:
+#ifdef SYS_io_uring_setup
+    case SYS_io_uring_setup:
+#endif
 #ifdef SYS_clone3
-    case SYS_clone3: /* its flags behind a pointer the kernel checks: taken as CLONE_VM */
-        shim_procenv_vm_child();
-        shim_fd_unseen_always(); /* and as CLONE_FILES (clonevm.c) */
-        return shim_sys_call(nr, a);
+    case SYS_clone3:
 #endif
 #ifdef SYS_vfork
     case SYS_vfork:
-        shim_procenv_vm_child();
-        return shim_sys_call(nr, a);
 #endif
+        return tables(nr, a);
     /* a read, a readiness call or a copy of an fd, made of the kernel's
      * own: bytes kept for a read after a poll go into their bridge first
      * (interpose.h); only these, so that the program's other calls (a

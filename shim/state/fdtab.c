@@ -39,7 +39,6 @@ typedef struct var {
     shim_fd r;
     struct var *next;
     uint64_t proved; /* the table's epoch (below) when the number last held r.ino */
-    int always;      /* stdio's (shim_fd_prove_always): proved at every lookup */
 } var;
 
 typedef struct rec {
@@ -61,17 +60,22 @@ static rec *table;
  * closefrom(), any libc syscall() (shim_fd_unseen). A record proved in
  * the current epoch is taken without asking again. Still proved at every
  * lookup: fds 0-2 (daemon(), login_tty() and freopen() dup over them
- * inside libc), a number stdio has (fdopen(): its fclose() and fcloseall()
- * close it inside libc; shim_fd_prove_always), a child's table sharing
- * our memory (vfork), and every number once a close may come from where
- * the shim cannot see it at all (`paranoid`: liburing, whose calls are
- * system calls of its own; another process sharing our fd table). What
- * is left is a close made without libc (inline system calls) followed by
- * the number's reuse by a file the shim never sees opened, before the
- * next call the epoch counts: docs/limits.md.
+ * inside libc), a number stdio ever had (fdopen(): its fclose(),
+ * fcloseall() and freopen() close it inside libc, whatever record the
+ * number holds by then; shim_fd_prove_always marks the number, not a
+ * record, without a lock, since a signal handler's close() may come
+ * meanwhile), a child's table sharing our memory (vfork), and every
+ * number once a close may come from where the shim cannot see it at all
+ * (`paranoid`: an io_uring, whose closes complete on their own time;
+ * liburing, whose calls are system calls of its own; another process or
+ * thread with our fd table or its own). What is left is a close made
+ * without libc (inline system calls) followed by the number's reuse by a
+ * file the shim never sees opened, before the next call the epoch
+ * counts: docs/limits.md.
  */
 static _Atomic uint64_t epoch = 1;
 static _Atomic int paranoid;
+static _Atomic uint8_t stdio_nums[SHIM_FD_HINTS / 8]; /* bit fd: stdio had it */
 
 void shim_fd_unseen(void)
 {
@@ -86,21 +90,19 @@ void shim_fd_unseen_always(void)
 
 void shim_fd_prove_always(int fd)
 {
-    pid_t t = shim_procenv_table();
-    rec *e = NULL;
-    pthread_mutex_lock(&mu);
-    HASH_FIND_INT(table, &fd, e);
-    for (var *v = e ? e->vars : NULL; v; v = v->next)
-        if (v->table == t)
-            v->always = 1;
-    pthread_mutex_unlock(&mu);
+    if ((unsigned)fd < SHIM_FD_HINTS)
+        atomic_fetch_or(&stdio_nums[fd / 8], (uint8_t)(1u << (fd % 8)));
+    else if (fd >= 0)
+        shim_fd_unseen_always(); /* past the map: rare enough to prove all */
 }
 
 /* Whether a lookup of fd by table t may take a record proved in the
  * current epoch without asking the kernel. */
 static int may_trust(int fd, pid_t t)
 {
-    return fd > 2 && t == 0 && !atomic_load_explicit(&paranoid, memory_order_relaxed);
+    return fd > 2 && t == 0 && !atomic_load_explicit(&paranoid, memory_order_relaxed) &&
+           (unsigned)fd < SHIM_FD_HINTS &&
+           !(atomic_load_explicit(&stdio_nums[fd / 8], memory_order_relaxed) & (1u << (fd % 8)));
 }
 
 /* fd's record of table 0 proved in epoch ep, into *out; mu held. */
@@ -109,7 +111,7 @@ static int trusted_locked(int fd, uint64_t ep, shim_fd *out)
     rec *e = NULL;
     HASH_FIND_INT(table, &fd, e);
     for (var *v = e ? e->vars : NULL; v; v = v->next) {
-        if (v->table == 0 && v->proved == ep && !v->always) {
+        if (v->table == 0 && v->proved == ep) {
             *out = v->r;
             return 1;
         }

@@ -574,8 +574,9 @@ void shim_fd_del(int fd);
  * do not follow (dup2/dup3 over it, close_range, a libc syscall()): every
  * record is proved by its inode again at its next lookup. _always: from
  * now on at every lookup (a close may come from where the shim sees
- * nothing: liburing, a process sharing our fd table). prove_always: fd's
- * records at every lookup (stdio has it: fdopen). */
+ * nothing: an io_uring, a process or thread sharing our fd table or with
+ * its own). prove_always: the number fd's records at every lookup from
+ * now on (stdio has it: fdopen); no lock, safe in a signal handler. */
 void shim_fd_unseen(void);
 void shim_fd_unseen_always(void);
 void shim_fd_prove_always(int fd);
