@@ -38,11 +38,6 @@ int close_range(unsigned first, unsigned last, int flags);
 #define U(k) ((unsigned)a[k])
 #define P(k) ((void *)(uintptr_t)a[k])
 
-/* The sixth argument is read whether the caller passed it or not, as
- * libc's syscall() reads its register (x86-64: a word of the caller's
- * stack): the number alone says how many there are. ASan would call that
- * word's read an underflow where it lies in a redzone of the caller's
- * frame (syscall(SYS_gettid) beside an instrumented local). */
 /* The calls that make a task sharing our memory or our fd table, or a
  * table of the caller's own, or an io_uring (whose closes complete when
  * they do, unseen): procenv.c and state/fdtab.c's proofs are told. */
@@ -82,6 +77,11 @@ static long passed(long nr, const long *a)
     return r;
 }
 
+/* The sixth argument is read whether the caller passed it or not, as
+ * libc's syscall() reads its register (x86-64: a word of the caller's
+ * stack): the number alone says how many there are. ASan would call that
+ * word's read an underflow where it lies in a redzone of the caller's
+ * frame (syscall(SYS_gettid) beside an instrumented local). */
 __attribute__((no_sanitize_address)) SHIM_EXPORT long syscall(long nr, ...)
 {
     long a[6];
