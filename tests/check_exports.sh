@@ -21,14 +21,15 @@
 # prctl (syscalls.c: a program's seccomp filter turns the app-thread paths off),
 # fcntl/fcntl64 (sockopt.c: an F_SETFL makes the app-thread read ask O_NONBLOCK again),
 # fdopen/_IO_fdopen (stdio.c: a number stdio may close inside libc is proved at every
-# lookup), __close/__dup2 (glibc's other names of close/dup2: sock.c), unshare
+# lookup), __close/__dup2/mq_close (glibc's other names of close/dup2, and a close of any
+# number: sock.c), unshare
 # (clonevm.c: a thread's own fd table makes every lookup ask the kernel),
 # poll/ppoll and their fortified forms, select/pselect and
 # epoll_wait/epoll_pwait/epoll_pwait2 (poll.c, select.c, epoll.c: the app
 # thread's receive).
 set -eu
 so=${1:-build/librudp_shim.so}
-want="_Exit _IO_fdopen __clone __close __dup2 __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __sysv_signal __vfork _exit accept accept4 bind bsd_signal clone close close_range closefrom connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fcntl fcntl64 fdopen fexecve getpeername getsockname getsockopt ioctl listen poll posix_spawn posix_spawnp ppoll prctl pselect pthread_sigmask read readv recv recvfrom recvmmsg recvmsg select send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction sigblock sighold siginterrupt signal sigprocmask sigrelse sigset sigsetmask socket ssignal syscall sysv_signal unshare vfork write writev"
+want="_Exit _IO_fdopen __clone __close __dup2 __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __sysv_signal __vfork _exit accept accept4 bind bsd_signal clone close close_range closefrom connect dup dup2 dup3 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait execl execle execlp execv execve execvp execvpe fcntl fcntl64 fdopen fexecve getpeername getsockname getsockopt ioctl listen mq_close poll posix_spawn posix_spawnp ppoll prctl pselect pthread_sigmask read readv recv recvfrom recvmmsg recvmsg select send sendmmsg sendmsg sendto setsockopt shim_front_register shutdown sigaction sigblock sighold siginterrupt signal sigprocmask sigrelse sigset sigsetmask socket ssignal syscall sysv_signal unshare vfork write writev"
 got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$got" != "$want" ]; then
     echo "FAIL: $so exports:"; echo "  $got"; echo "expected:"; echo "  $want"

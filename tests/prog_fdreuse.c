@@ -13,6 +13,7 @@
  *   __dup2        the same through glibc's other name, __dup2()
  *   dup3          syscall(SYS_dup3) of a unix socket over c
  *   __close       glibc's other name for close(), __close()
+ *   mq_close      glibc's mq_close(), a close() of any number
  *   unshare       a thread unshare(CLONE_FILES)s and looks c up in its own
  *                 table (still the connection), then this one dup2()s a
  *                 unix socket over c in its table
@@ -28,9 +29,9 @@
  *
  * Under the shim, a record proved once is trusted until a call the shim
  * sees says the number may have changed (state/fdtab.c's epochs): without
- * the fclose, fdopen_first, dup2, __dup2, __close, unshare and uring
- * cases' proofs (a helper's review of the first version found the last
- * five), "X" went into the connection. Each way runs in a forked child
+ * the fclose, fdopen_first, dup2, __dup2, __close, mq_close, unshare and
+ * uring cases' proofs (two helpers' reviews found the last six), "X"
+ * went into the connection. Each way runs in a forked child
  * of its own.
  *
  * prog_fdreuse [WAY]: every way, or WAY alone. Prints "ok:" lines and
@@ -41,6 +42,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/io_uring.h>
+#include <mqueue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -245,6 +247,9 @@ static void one(const char *how)
     } else if (strcmp(how, "__close") == 0) {
         SYS(__close(c));
         pair_at(c, &other);
+    } else if (strcmp(how, "mq_close") == 0) {
+        SYS(mq_close(c));
+        pair_at(c, &other);
     } else if (strcmp(how, "uring") == 0) {
         if (!uring_close(c, a))
             return;
@@ -286,8 +291,9 @@ static void one(const char *how)
 
 int main(int argc, char **argv)
 {
-    static const char *const ways[] = {"fclose",  "fdopen_first", "dup2",  "__dup2", "dup3",
-                                       "__close", "sysclose",     "range", "unshare", "uring"};
+    static const char *const ways[] = {"fclose",   "fdopen_first", "dup2",  "__dup2",
+                                       "dup3",     "__close",      "mq_close", "sysclose",
+                                       "range",    "unshare",      "uring"};
     prog_begin(1, 120); /* an argument (WAY) is ours to read */
     /* each way in a child of its own: unshare and io_uring make every
      * lookup after them ask the kernel, which would hide the next way's

@@ -13,6 +13,7 @@
  * AF_UNIX socket bridged to the engine (dup3 inside the call, before the
  * application can have registered the new socket anywhere).
  */
+#include <mqueue.h>
 #include <errno.h>
 #include <fcntl.h>
 /* the kernel's tcp_info has the fields TCP_INFO users read today */
@@ -718,9 +719,15 @@ SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 }
 
 /* glibc exports these names of close and dup2 too: a program calling
- * them closes or replaces a number as surely (state/fdtab.c's proofs) */
+ * them closes or replaces a number as surely (state/fdtab.c's proofs);
+ * mq_close is a close() of the number it is given, whatever file it is */
 int __close(int fd);
 int __dup2(int oldfd, int newfd);
+
+SHIM_EXPORT int mq_close(mqd_t d)
+{
+    return close(d);
+}
 
 SHIM_EXPORT int __close(int fd)
 {

@@ -3,7 +3,7 @@
  *
  * A lookup takes a record proved in the current epoch without asking the
  * kernel which file the number names. A stream on one of our sockets is
- * closed by fclose() (or fcloseall(), or freopen()) inside libc, where no
+ * closed by fclose() (or freopen()) inside libc, where no
  * close() of ours sees it, and the number may then be opened again as
  * another file: the record of a number stdio has is proved by its inode
  * at every lookup, as every record was before the epoch

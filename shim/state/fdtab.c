@@ -60,8 +60,8 @@ static rec *table;
  * closefrom(), any libc syscall() (shim_fd_unseen). A record proved in
  * the current epoch is taken without asking again. Still proved at every
  * lookup: fds 0-2 (daemon(), login_tty() and freopen() dup over them
- * inside libc), a number stdio ever had (fdopen(): its fclose(),
- * fcloseall() and freopen() close it inside libc, whatever record the
+ * inside libc), a number stdio ever had (fdopen(): its fclose() and
+ * freopen() close it inside libc, whatever record the
  * number holds by then; shim_fd_prove_always marks the number, not a
  * record, without a lock, since a signal handler's close() may come
  * meanwhile), a child's table sharing our memory (vfork), and every
