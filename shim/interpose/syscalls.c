@@ -69,11 +69,24 @@ static long tables(long nr, const long *a)
 }
 
 /* A number the shim does not follow, made as it is: it may close or
- * replace an fd (state/fdtab.c's proofs). */
+ * replace an fd (state/fdtab.c's proofs), unless it is one of those that
+ * touch no fd and that programs make through syscall() in their loops (a
+ * futex-based lock's waits, gettid, getrandom), which would otherwise
+ * have every lookup after them ask the kernel again. */
 static long passed(long nr, const long *a)
 {
     long r = shim_sys_call(nr, a);
-    shim_fd_unseen();
+    switch (nr) {
+    case SYS_futex:
+    case SYS_gettid:
+    case SYS_getpid:
+    case SYS_getrandom:
+    case SYS_clock_gettime:
+    case SYS_sched_yield:
+        break;
+    default:
+        shim_fd_unseen();
+    }
     return r;
 }
 
