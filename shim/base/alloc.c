@@ -81,21 +81,21 @@ typedef struct hdr {
 
 _Static_assert(sizeof(hdr) == HDR, "the header keeps blocks 16-byte aligned");
 
-static pthread_mutex_t mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+static shim_mutex mu = SHIM_MUTEX_INIT(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP);
 /* The thread holding mu (0: none), for shim_alloc_held(): a signal handler
  * that interrupted the allocator must not wait for it (engine/appsend.c). */
 static _Atomic unsigned long holder;
 
 static void take(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     atomic_store_explicit(&holder, (unsigned long)pthread_self(), memory_order_relaxed);
 }
 
 static void give(void)
 {
     atomic_store_explicit(&holder, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 int shim_alloc_held(void)
@@ -263,7 +263,7 @@ void shim_alloc_lock_renew(void)
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&mu, &a);
+    pthread_mutex_init(&mu.m, &a);
     pthread_mutexattr_destroy(&a);
     atomic_store(&holder, 0);
 }

@@ -577,6 +577,20 @@ typedef struct shim_crit {
 } shim_crit;
 int shim_crit_enter(shim_crit *c);
 void shim_crit_leave(shim_crit *c);
+/* A lock an application's thread may take (crit.c): held inside a
+ * section, so no handler of the program runs on the thread that holds it
+ * (one calling close() would wait on it for ever). */
+typedef struct shim_mutex {
+    pthread_mutex_t m;
+    int how;      /* the holder's: 0 a section, 1 the mask (old to put back), 2 none */
+    sigset_t old;
+} shim_mutex;
+#define SHIM_MUTEX_INIT(init) {init, 0, {{0}}}
+#define SHIM_MUTEX_INITIALIZER SHIM_MUTEX_INIT(PTHREAD_MUTEX_INITIALIZER)
+void shim_mutex_lock(shim_mutex *m);
+int shim_mutex_trylock(shim_mutex *m); /* 0, or pthread_mutex_trylock's error */
+void shim_mutex_unlock(shim_mutex *m);
+void shim_mutex_init(shim_mutex *m); /* a child's copy of one held at fork */
 /* signals.c: on once every handler an asynchronous signal can reach is
  * the trampoline's (or the stand-in's), off in a keeper. */
 void shim_crit_deferring(int on);

@@ -79,12 +79,22 @@ void shim_crit_mask_changed(void)
     t.faults = 0;
 }
 
+/* -1: the thread holds SIGSEGV or SIGBUS; 2: it holds every other signal
+ * (the shim's own threads, shim_thread_start; a program's thread that
+ * takes its signals with sigwait or a signalfd), so no handler can run on
+ * it; 1: otherwise. */
 static int faults_let_in(void)
 {
-    sigset_t cur;
+    sigset_t cur, all;
     if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
         return -1;
-    return sigismember(&cur, SIGSEGV) == 1 || sigismember(&cur, SIGBUS) == 1 ? -1 : 1;
+    if (sigismember(&cur, SIGSEGV) == 1 || sigismember(&cur, SIGBUS) == 1)
+        return -1;
+    shim_sigfill_but_faults(&all);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&all, sig) == 1 && sigismember(&cur, sig) != 1)
+            return 1;
+    return 2;
 }
 
 int shim_crit_enter(shim_crit *c)
@@ -104,12 +114,19 @@ int shim_crit_enter(shim_crit *c)
     return shim_hold_but_faults(&c->old);
 }
 
+static void depth_leave(void);
+
 void shim_crit_leave(shim_crit *c)
 {
     if (c->masked) {
         pthread_sigmask(SIG_SETMASK, &c->old, NULL); /* a pending signal's handler runs here */
         return;
     }
+    depth_leave();
+}
+
+static void depth_leave(void)
+{
     atomic_signal_fence(memory_order_seq_cst);
     if (--t.depth > 0)
         return;
@@ -168,4 +185,86 @@ int shim_crit_defer(int sig, siginfo_t *si, void *uc)
     sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
     t.deferred |= (uint64_t)1 << (sig - 1);
     return 1;
+}
+
+/*
+ * The shim's locks an application's thread takes (the fd records, the
+ * slots, the allocator...). A handler of the program that runs on a
+ * thread holding one and calls back into the shim (close(), dup2(), a
+ * write to its self-pipe: each looks up the fd's record) would wait for
+ * ever on it: a SIGPROF every 20 us closing a pipe over a getsockopt()
+ * loop hung within seconds. So each is held inside a section: a signal
+ * that comes meanwhile is deferred to the lock's release as above (a
+ * counter in thread-local memory, no system call), or, where sections
+ * cannot defer (a sandbox, or before signals.c took the handlers), held
+ * by the mask, two system calls a lock. A thread that holds every signal
+ * (the engines') needs neither. Where the program installs a handler by
+ * a raw rt_sigaction the shim does not see, its handler is not deferred
+ * (docs/limits.md).
+ */
+/* How the lock is held: 0 in a section that defers, 1 with the mask
+ * (*old to put back), 2 nothing needed. */
+static int lock_enter(sigset_t *old)
+{
+    if (t.faults == 0)
+        t.faults = faults_let_in();
+    if (t.faults == 2)
+        return 2; /* no handler can run on this thread */
+    if (t.faults == 1 && atomic_load_explicit(&deferring, memory_order_relaxed) &&
+        !shim_sandboxed_known()) {
+        t.depth++;
+        atomic_signal_fence(memory_order_seq_cst);
+        return 0;
+    }
+    sigset_t all;
+    shim_sigfill_but_faults(&all);
+    return pthread_sigmask(SIG_BLOCK, &all, old) == 0 ? 1 : 2;
+}
+
+static void lock_leave(int how, const sigset_t *old)
+{
+    if (how == 0)
+        depth_leave();
+    else if (how == 1)
+        pthread_sigmask(SIG_SETMASK, old, NULL); /* a pending signal's handler runs here */
+}
+
+void shim_mutex_lock(shim_mutex *m)
+{
+    sigset_t old;
+    int how = lock_enter(&old);
+    pthread_mutex_lock(&m->m);
+    m->how = how;
+    if (how == 1)
+        m->old = old;
+}
+
+int shim_mutex_trylock(shim_mutex *m)
+{
+    sigset_t old;
+    int how = lock_enter(&old);
+    int r = pthread_mutex_trylock(&m->m);
+    if (r != 0) {
+        lock_leave(how, &old);
+        return r;
+    }
+    m->how = how;
+    if (how == 1)
+        m->old = old;
+    return 0;
+}
+
+void shim_mutex_unlock(shim_mutex *m)
+{
+    int how = m->how;
+    sigset_t old;
+    if (how == 1)
+        old = m->old;
+    pthread_mutex_unlock(&m->m);
+    lock_leave(how, &old);
+}
+
+void shim_mutex_init(shim_mutex *m)
+{
+    pthread_mutex_init(&m->m, NULL);
 }

@@ -74,7 +74,7 @@ int shim_kernel_sigaction(int sig, const struct sigaction *act, struct sigaction
 static __thread sigjmp_buf *guard;
 
 static _Atomic int guarding; /* our handler is the kernel's for both signals */
-static pthread_mutex_t app_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex app_mu = SHIM_MUTEX_INITIALIZER;
 /* The program's dispositions (index 0 SIGSEGV, 1 SIGBUS), written under
  * app_mu, read by the handler: a seqlock, so a handler that interrupts a
  * sigaction() reads a whole one. */
@@ -187,7 +187,7 @@ void shim_fault_init(void)
 {
     if (!FAULT_GUARD)
         return;
-    pthread_mutex_lock(&app_mu);
+    shim_mutex_lock(&app_mu);
     struct sigaction cur[2];
     int ok = shim_kernel_sigaction(SIGSEGV, NULL, &cur[0]) == 0 &&
              shim_kernel_sigaction(SIGBUS, NULL, &cur[1]) == 0;
@@ -202,7 +202,7 @@ void shim_fault_init(void)
             shim_kernel_sigaction(SIGBUS, &cur[1], NULL);
         }
     }
-    pthread_mutex_unlock(&app_mu);
+    shim_mutex_unlock(&app_mu);
 }
 
 int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
@@ -219,7 +219,7 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
     sigaddset(&both, SIGSEGV);
     sigaddset(&both, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &both, &held);
-    pthread_mutex_lock(&app_mu);
+    shim_mutex_lock(&app_mu);
     struct sigaction k, old;
     int r = shim_kernel_sigaction(sig, NULL, &k);
     int passed = r == 0 && !ours(&k);
@@ -239,7 +239,7 @@ int shim_fault_sigaction(int sig, const struct sigaction *act, struct sigaction 
         }
     }
     int err = errno;
-    pthread_mutex_unlock(&app_mu);
+    shim_mutex_unlock(&app_mu);
     pthread_sigmask(SIG_SETMASK, &held, NULL);
     if (r == 0 && oact && shim_user_write(oact, &old, sizeof old) < 0)
         return -1;

@@ -39,7 +39,7 @@ typedef struct fdset {
     int cap; /* bits */
 } fdset;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 /* [0] the program's table; [k + 1] engine k's own (RUDP_FD_TABLE) */
 #define NTABLES (SHIM_ENGINES_MAX + 1)
 static fdset sets[NTABLES];
@@ -279,9 +279,9 @@ void shim_own_fd(int fd, int on)
 {
     if (fd < 0 || shim_procenv_table() != 0)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     set_bit(mine(), fd, on);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_ownfds_add(int fd)
@@ -291,9 +291,9 @@ void shim_ownfds_add(int fd)
 
 int shim_ownfds_has(int fd)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     int r = has(mine(), fd);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return r;
 }
 
@@ -302,12 +302,12 @@ int shim_ownfds_list(int *out, int max)
     if (shim_procenv_table() != 0)
         return 0; /* a CLONE_VM child's numbers: none is the engine's */
     int n = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     const fdset *s = mine();
     for (int fd = 0; fd < s->cap && n < max; fd++)
         if (has(s, fd))
             out[n++] = fd;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return n;
 }
 
@@ -329,7 +329,7 @@ static int spared(int fd, const int *keep, int n)
 
 void shim_close_all_owned(const int *keep, int n)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     fdset *s = mine();
     for (int fd = 0; fd < s->cap; fd++)
         if (has(s, fd) && !spared(fd, keep, n))
@@ -341,7 +341,7 @@ void shim_close_all_owned(const int *keep, int n)
     for (int t = 0; t < NTABLES; t++)
         if (t != in_engines && sets[t].bits)
             memset(sets[t].bits, 0, (size_t)sets[t].cap / 8);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     for (int i = 0; i < n; i++)
         if (keep[i] >= 0)
             shim_own_fd(keep[i], 1);
@@ -349,16 +349,16 @@ void shim_close_all_owned(const int *keep, int n)
 
 void shim_ownfds_lock_renew(void)
 {
-    pthread_mutex_init(&mu, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_init(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_ownfds_lock(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_ownfds_unlock(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }

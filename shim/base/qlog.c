@@ -81,7 +81,7 @@ typedef struct qlog {
     struct qlog *next, *prev; /* every open trace (mu) */
 } qlog;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static qlog *live;   /* (mu) */
 static int nlive;    /* (mu) */
 static _Atomic uint64_t total; /* bytes this process wrote to traces */
@@ -546,11 +546,11 @@ static int admit(void)
                   (unsigned long long)all, QLOG_TOTAL_TRACES);
         return 0;
     }
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     int ok = nlive < QLOG_LIVE_MAX;
     if (ok)
         nlive++;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     if (!ok)
         TELL_ONCE(&live_told,
                   "qlog: %d connections traced at once: later ones are not traced while "
@@ -561,9 +561,9 @@ static int admit(void)
 
 static void unadmit(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     nlive--;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
@@ -630,12 +630,12 @@ static void *on_open(void *user, rudp_conn *c, int is_server, rudp_time now)
         (unsigned long long)info.conn_id, ref);
     record(q, now, b.s, b.n);
     flush(q); /* a trace whose process dies unannounced still has its header */
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     q->next = live;
     if (live)
         live->prev = q;
     live = q;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return q;
 }
 
@@ -643,7 +643,7 @@ static void on_close(void *h, rudp_time now)
 {
     qlog *q = h;
     (void)now;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -651,7 +651,7 @@ static void on_close(void *h, rudp_time now)
     if (q->next)
         q->next->prev = q->prev;
     nlive--;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     flush(q);
     shim_free(q->buf);
     shim_free(q);
@@ -667,26 +667,26 @@ void shim_qlog_attach(rudp_ctx *ctx)
 
 void shim_qlog_flush_all(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (qlog *q = live; q; q = q->next)
         flush(q);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_qlog_lock_renew(void)
 {
-    pthread_mutex_init(&mu, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_init(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_qlog_atfork_prepare(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_qlog_atfork_parent(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_qlog_atfork_child(int keeper)
@@ -708,5 +708,5 @@ void shim_qlog_atfork_child(int keeper)
         atomic_store(&live_told, 0);
         atomic_store(&total_told, 0);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }

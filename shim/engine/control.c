@@ -285,9 +285,9 @@ static void put_header(ctl_req *r)
     if (prctl(PR_GET_NAME, comm) != 0)
         snprintf(comm, sizeof comm, "?");
     comm[16] = 0;
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int nrun = G.nrun;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     put(r, "pid %d (%s) engines %d up %.1fs", (int)getpid(), comm, nrun,
         (double)(shim_now() - L.opened) / 1e9);
     if (G.keeper_mode)
@@ -387,7 +387,7 @@ static void finish(struct engine *e, ctl_req *r)
 static void forward(struct engine *e, ctl_req *r)
 {
     int k = (int)(e - G.e);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     for (int j = k + 1; j < G.nrun; j++) {
         if (G.e[j].broken)
             continue;
@@ -397,12 +397,12 @@ static void forward(struct engine *e, ctl_req *r)
         c->type = CMD_CONTROL;
         c->u.ctl = r;
         if (shim_engine_push_locked(&G.e[j], c) == 0) {
-            pthread_mutex_unlock(&G.mu);
+            shim_mutex_unlock(&G.mu);
             return;
         }
     }
     if (k == 0) {
-        pthread_mutex_unlock(&G.mu);
+        shim_mutex_unlock(&G.mu);
         finish(e, r);
         return;
     }
@@ -413,7 +413,7 @@ static void forward(struct engine *e, ctl_req *r)
         c->u.ctl = r;
         err = shim_engine_push_locked(&G.e[0], c);
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     if (err && shim_fds_apart()) {
         /* r->fd is a number of engine 0's own table, not this one's
          * (enginestart.c): left to engine 0, which no longer takes
@@ -648,7 +648,7 @@ void shim_control_reopen(struct engine *e)
      * parent: take them out of it first (shim_control_close). The engines
      * are still: nothing else runs yet. */
     shim_control_close(e);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
         struct engine *x = &G.e[k];
         cmd **pp = &x->q_head;
@@ -665,7 +665,7 @@ void shim_control_reopen(struct engine *e)
             }
         }
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     atomic_store(&nclients, 0);
     if (!e->broken)
         shim_control_open(e);

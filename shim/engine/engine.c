@@ -46,7 +46,7 @@
 #include "base/poison.h"
 
 struct engines G = {
-    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .mu = SHIM_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
 };
 
@@ -624,7 +624,7 @@ int shim_engine_busy(void)
  * is queued for it. */
 static void stop_control(struct engine *e)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     cmd *mine = NULL, **pp = &e->q_head;
     e->q_tail = NULL;
     while (*pp) {
@@ -638,7 +638,7 @@ static void stop_control(struct engine *e)
             pp = &c->next;
         }
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     while (mine) {
         cmd *c = mine;
         mine = c->next;
@@ -662,7 +662,7 @@ static void pause_for_handoff(struct engine *e)
     /* writes in memory taken, and none more until the pause ends: a
      * keeper forked meanwhile has them (txring.c) */
     shim_txring_close(e, 1);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     if (G.pause_req && !G.keeper_mode) {
         e->paused = 1;
         pthread_cond_broadcast(&G.cv);
@@ -672,19 +672,19 @@ static void pause_for_handoff(struct engine *e)
                  * (the work may fork, whose handlers take it) */
                 void (*fn)(void *) = e->park_fn;
                 void *arg = e->park_arg;
-                pthread_mutex_unlock(&G.mu);
+                shim_mutex_unlock(&G.mu);
                 fn(arg);
-                pthread_mutex_lock(&G.mu);
+                shim_mutex_lock(&G.mu);
                 e->park_fn = NULL;
                 pthread_cond_broadcast(&G.cv);
                 continue;
             }
-            pthread_cond_wait(&G.cv, &G.mu);
+            pthread_cond_wait(&G.cv, &G.mu.m);
         }
         e->paused = 0;
         pthread_cond_broadcast(&G.cv); /* resume_locked() waits for this */
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     shim_txring_close(e, 0);
 }
 
@@ -891,12 +891,12 @@ void *shim_engine_loop(void *arg)
              * fd): the engine cannot go on, nor can new connections. */
             SHIM_LOG(RUDP_LOG_ERROR, "engine epoll failed: %s; rudp connections stop",
                      shim_strerror(wait_errno));
-            pthread_mutex_lock(&G.mu);
+            shim_mutex_lock(&G.mu);
             G.broken = 1;
             e->broken = 1;
             e->paused = 1; /* nobody waits for a pause that cannot come */
             pthread_cond_broadcast(&G.cv);
-            pthread_mutex_unlock(&G.mu);
+            shim_mutex_unlock(&G.mu);
             e->turn_open = 0;
             pthread_mutex_unlock(&e->turn_mu);
             stop_control(e);

@@ -349,12 +349,12 @@ void shim_engine_run_commands(struct engine *e, rudp_time now)
     (void)r;
     if (atomic_load(&G.stats_asked))
         shim_engine_stats_answer(e);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     cmd *list = e->q_head;
     e->q_head = e->q_tail = NULL;
     e->rung = 0; /* the doorbell was read above: the next command rings */
     atomic_store(&e->cmd_queued, 0); /* run in this turn, under turn_mu */
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     while (list) {
         cmd *c = list;
         list = c->next;

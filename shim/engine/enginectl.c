@@ -63,17 +63,17 @@ void shim_engines_set_handoff(int on)
 
 void shim_engines_lock(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
 }
 
 void shim_engines_unlock(void)
 {
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
 }
 
 int shim_engines_wait(const struct timespec *until)
 {
-    return pthread_cond_timedwait(&G.cv, &G.mu, until);
+    return pthread_cond_timedwait(&G.cv, &G.mu.m, until);
 }
 
 void shim_engines_wake(void)
@@ -83,8 +83,8 @@ void shim_engines_wake(void)
 
 void shim_engines_lock_renew(void)
 {
-    pthread_mutex_init(&G.mu, NULL);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_init(&G.mu);
+    shim_mutex_lock(&G.mu);
 }
 
 int shim_engines_here_locked(void)
@@ -94,9 +94,9 @@ int shim_engines_here_locked(void)
 
 int shim_engines_here(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int running = G.nrun > 0 && G.pid == shim_procenv_self();
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return running;
 }
 
@@ -118,7 +118,7 @@ void shim_engines_pause(struct engine *self)
 {
     if (self) /* parked here, not in its loop: its writes in memory taken (txring.c) */
         shim_txring_close(self, 1);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     __atomic_store_n(&G.pause_req, 1, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     if (self)
         self->paused = 1;
@@ -128,8 +128,8 @@ void shim_engines_pause(struct engine *self)
         (void)w;
     }
     while (!all_paused_locked(1))
-        pthread_cond_wait(&G.cv, &G.mu);
-    pthread_mutex_unlock(&G.mu);
+        pthread_cond_wait(&G.cv, &G.mu.m);
+    shim_mutex_unlock(&G.mu);
 }
 
 /* Releases the paused engines and waits until each has left the pause, so
@@ -140,14 +140,14 @@ static void resume_locked(void)
     __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     pthread_cond_broadcast(&G.cv);
     while (!all_paused_locked(0))
-        pthread_cond_wait(&G.cv, &G.mu);
+        pthread_cond_wait(&G.cv, &G.mu.m);
 }
 
 void shim_engine_resume(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     resume_locked();
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
 }
 
 pid_t shim_engine_table_tid(const struct engine *e)
@@ -161,15 +161,15 @@ void shim_engines_run_parked(struct engine *e, void (*fn)(void *), void *arg)
         fn(arg); /* this thread's table is e's */
         return;
     }
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     if (!e->broken) { /* a broken one's loop is gone, and its fds */
         e->park_fn = fn;
         e->park_arg = arg;
         pthread_cond_broadcast(&G.cv);
         while (e->park_fn)
-            pthread_cond_wait(&G.cv, &G.mu);
+            pthread_cond_wait(&G.cv, &G.mu.m);
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
 }
 
 /* ---- handing them to a keeper ---- */
@@ -189,11 +189,11 @@ int shim_engines_listener_backlog(uint64_t ino)
 
 int shim_engines_may_hand_over(int for_exec)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int run = G.nrun && !G.broken && G.pid == shim_procenv_self() && !G.keeper_mode && !G.handed_over;
     if (run && !for_exec)
         G.handed_over = 1;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return run;
 }
 
@@ -301,12 +301,12 @@ void shim_engines_signal_done(struct engine *self)
     atomic_store(&G.sig_handoff, 2);
     if (!self)
         return;
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     while (G.pause_req)
-        pthread_cond_wait(&G.cv, &G.mu);
+        pthread_cond_wait(&G.cv, &G.mu.m);
     self->paused = 0;
     pthread_cond_broadcast(&G.cv);
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     shim_txring_close(self, 0);
 }
 
@@ -320,15 +320,15 @@ static int fork_paused;
 
 void shim_engine_atfork_prepare(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int park = G.nrun && !G.broken && G.pid == shim_procenv_self() && !G.in_handoff && !G.keeper_mode;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     fork_paused = 0;
     if (park) {
         shim_engines_pause(NULL);
         fork_paused = 1;
     }
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     shim_ownfds_lock();
     shim_qlog_atfork_prepare();
 }
@@ -340,7 +340,7 @@ void shim_engine_atfork_parent(void)
     if (fork_paused)
         resume_locked();
     fork_paused = 0;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
 }
 
 void shim_engine_atfork_child(void)
@@ -349,7 +349,7 @@ void shim_engine_atfork_child(void)
      * (re-initialising a locked mutex is undefined, and TSan says so). */
     shim_qlog_atfork_child(G.in_handoff);
     shim_ownfds_unlock();
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     if (G.in_handoff)
         return; /* becoming a keeper: the engines' state and fds are the point */
     shim_engine_ids_anew(); /* its connections' ids apart from the parent's */

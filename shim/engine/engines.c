@@ -117,18 +117,18 @@ static int push_locked(struct engine *e, cmd *c)
 
 int shim_engine_running(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int on = G.nrun > 0 && !G.broken;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return on;
 }
 
 int shim_engine_push_any(cmd *c)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     /* the caller waits on it: it must wake engine 0 now */
     int err = G.nrun ? push_wake_locked(&G.e[0], c, 1) : (shim_free(c), -ENOSYS);
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return err;
 }
 
@@ -165,9 +165,9 @@ int shim_engine_post_to(struct engine *e, int type, void *req)
     cmd *c = feature_cmd(type, req);
     if (!c)
         return -ENOMEM;
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int err = G.nrun ? push_wake_locked(e, c, 1) : (shim_free(c), -ENOSYS);
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return err;
 }
 
@@ -213,11 +213,11 @@ int shim_engine_evfd(const struct engine *e, uint64_t *ino)
 
 int shim_engine_retire(struct engine *e)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int done = e->q_head == NULL;
     if (done)
         e->broken = 1;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return done;
 }
 
@@ -392,9 +392,9 @@ int shim_engine_connect(const shim_connect_req *req)
          * over first (adopt.c), as a listener does below, to the engine
          * that will carry the connection: the copies are that engine's
          * (counted in its set), the caller's closed. */
-        pthread_mutex_lock(&G.mu);
+        shim_mutex_lock(&G.mu);
         to = G.nrun && !G.broken ? pick_locked() : NULL;
-        pthread_mutex_unlock(&G.mu);
+        shim_mutex_unlock(&G.mu);
         if (!to) {
             shim_free(c);
             return -EXDEV;
@@ -417,9 +417,9 @@ int shim_engine_connect(const shim_connect_req *req)
             shim_own_fd(r->tcp_fd, 1);
     }
     wait_answers();
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int err = G.nrun ? push_locked(to ? to : pick_locked(), c) : (shim_free(c), -EIO);
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return err;
 }
 
@@ -530,7 +530,7 @@ int shim_engine_listen(const shim_listen_req *req)
     phfds[0] = r->phfd;
     if (xfd >= 0 && !foreign)
         shim_own_fd(xfd, 1);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int width = shim_engine_listen_width(r->backlog, r->zero_rtt);
     while (reuseport && n < width) {
         if (G.nrun <= n && shim_engine_start_locked(&G.e[G.nrun]) < 0)
@@ -602,14 +602,14 @@ int shim_engine_listen(const shim_listen_req *req)
         if (k == 0)
             err = e2;
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return err;
 }
 
 /* A copy of *proto to every running engine. */
 static void push_all(const cmd *proto)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
         cmd *c = shim_malloc(sizeof *c);
         if (!c)
@@ -617,7 +617,7 @@ static void push_all(const cmd *proto)
         *c = *proto;
         push_locked(&G.e[k], c);
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
 }
 
 /* A closer waiting for the engines (CMD_LISTEN_CLOSED): left counts the
@@ -655,7 +655,7 @@ static void lclose_round(uint64_t id)
     if (!w)
         return;
     atomic_store(&w->refs, 1);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     for (int k = 0; k < G.nrun; k++) {
         cmd *c = shim_calloc(1, sizeof *c);
         if (!c)
@@ -670,7 +670,7 @@ static void lclose_round(uint64_t id)
             atomic_fetch_sub(&w->refs, 1);
         }
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
@@ -697,9 +697,9 @@ void shim_engine_listener_closed(uint64_t id)
      * members of its group that the first left idle (enginecmd.c,
      * do_listen_closed). */
     lclose_round(id);
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int groups = G.nrun > 1;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     if (groups)
         lclose_round(id);
 }
@@ -763,7 +763,7 @@ void shim_engine_set_timeouts(uint64_t id, rudp_time keepalive, rudp_time idle, 
 
 int shim_engine_start(void)
 {
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     int err = 0;
     if (G.broken)
         err = -EIO;
@@ -773,7 +773,7 @@ int shim_engine_start(void)
         err = shim_engine_start_locked(&G.e[0]);
     if (err && err != -EIO && err != -ENOSYS)
         G.broken = 1;
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     return err;
 }
 

@@ -396,7 +396,7 @@ void shim_engine_stats_answer(struct engine *e)
 {
     engine_figures fig[SHIM_ENGINES_MAX];
     int n = 0, all = 1;
-    pthread_mutex_lock(&G.mu);
+    shim_mutex_lock(&G.mu);
     if (!e->fig_taken) {
         shim_engine_figures(e, &e->fig);
         e->fig_taken = 1;
@@ -408,7 +408,7 @@ void shim_engine_stats_answer(struct engine *e)
     } else {
         all = 0; /* answered already */
     }
-    pthread_mutex_unlock(&G.mu);
+    shim_mutex_unlock(&G.mu);
     if (!all)
         return;
     log_figures(fig, n);

@@ -103,7 +103,7 @@ typedef struct memo {
     rudp_time until;    /* 0: unused */
 } memo;
 static memo memos[MEMOS];
-static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex memo_mu = SHIM_MUTEX_INITIALIZER;
 
 static int same(const rudp_addr *a, const rudp_addr *b)
 {
@@ -137,31 +137,31 @@ static int told_locked(const rudp_addr *to)
 
 int shim_fallback_first_telling(const rudp_addr *to)
 {
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     int first = !told_locked(to);
     if (first)
         told[told_next++ % TOLD] = *to;
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
     return first;
 }
 
 int shim_fallback_told(const rudp_addr *to)
 {
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     int was = told_locked(to);
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
     return was;
 }
 
 static void remember(const rudp_addr *to, int tcp, uint32_t srtt_us, rudp_time now)
 {
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     memo *m = memo_find(to);
     for (int i = 0; !m && i < MEMOS; i++)
         if (!m || memos[i].until < m->until)
             m = &memos[i]; /* else an unused one (until 0), or the oldest */
     *m = (memo){.to = *to, .tcp = tcp, .srtt_us = srtt_us, .until = now + REMEMBER};
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
 }
 
 int shim_fallback_remembered(const struct sockaddr *sa)
@@ -169,10 +169,10 @@ int shim_fallback_remembered(const struct sockaddr *sa)
     rudp_addr to;
     shim_to_rudp_addr(sa, &to);
     rudp_time now = shim_now();
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     memo *m = memo_find(&to);
     int tcp = m && m->tcp && m->until > now;
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
     if (tcp) {
         atomic_fetch_add(&n_remembered, 1);
         char peer[64];
@@ -234,7 +234,7 @@ void shim_fallback_print(void (*line)(void *, const char *), void *arg)
     rudp_time now = shim_now();
     size_t n = (size_t)snprintf(text, sizeof text, "kernel TCP remembered for:");
     int listed = 0;
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     for (int i = 0; i < MEMOS && listed < 6; i++) {
         if (!memos[i].tcp || memos[i].until <= now)
             continue;
@@ -247,7 +247,7 @@ void shim_fallback_print(void (*line)(void *, const char *), void *arg)
         n += (size_t)w;
         listed++;
     }
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
     if (listed)
         line(arg, text);
 }
@@ -256,11 +256,11 @@ void shim_fallback_print(void (*line)(void *, const char *), void *arg)
  * then *srtt_us is the smoothed RTT it had. */
 static int rudp_known(const rudp_addr *to, rudp_time now, uint32_t *srtt_us)
 {
-    pthread_mutex_lock(&memo_mu);
+    shim_mutex_lock(&memo_mu);
     memo *m = memo_find(to);
     int known = m && !m->tcp && m->until > now;
     *srtt_us = known ? m->srtt_us : 0;
-    pthread_mutex_unlock(&memo_mu);
+    shim_mutex_unlock(&memo_mu);
     return known;
 }
 

@@ -498,7 +498,7 @@ struct engine {
 };
 
 struct engines {
-    pthread_mutex_t mu;   /* guards what is marked G.mu here and in struct engine */
+    shim_mutex mu;        /* guards what is marked G.mu here and in struct engine */
     pthread_cond_t cv;
     int nrun;             /* engines [0, nrun) were started (G.mu) */
     /* An epoll set holding every engine's iofd (appwhole.c): an app thread

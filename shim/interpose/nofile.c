@@ -21,7 +21,7 @@
 /* Numbers enough for connect's fds and, the first time, the engine's. */
 #define NOFILE_EXTRA 64
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static int users;
 static struct rlimit orig;
 static rlim_t widened_to;
@@ -29,7 +29,7 @@ static rlim_t widened_to;
 int shim_nofile_widen(void)
 {
     int ok = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (users > 0) {
         users++;
         ok = 1;
@@ -44,18 +44,18 @@ int shim_nofile_widen(void)
             ok = 1;
         }
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return ok;
 }
 
 void shim_nofile_restore(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     struct rlimit now;
     /* Unless changed meanwhile: the first engine's start raises it for
      * good (enginestart.c), as the app may. */
     if (users > 0 && --users == 0 && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
         now.rlim_cur == widened_to)
         setrlimit(RLIMIT_NOFILE, &orig);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }

@@ -76,7 +76,7 @@ static shim_slot *slot_of(const shim_name *n)
  * while the socket has no port of its own. */
 #define LEFT_MAX 32
 
-static pthread_mutex_t left_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex left_mu = SHIM_MUTEX_INITIALIZER;
 static struct {
     int fd, err;
     uint64_t ino;
@@ -123,9 +123,9 @@ static void left_drop(int i)
 static void pending_set(int fd, int err)
 {
     uint64_t ino = shim_fd_ino(fd);
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     kept[left_entry(fd, ino)].err = err;
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
 }
 
 /* The unconnected socket's name, Linux's way (see the top). */
@@ -143,9 +143,9 @@ static void name_set(int fd, const shim_fd *rec, const shim_name *n)
         }
     }
     uint64_t ino = shim_fd_ino(fd);
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     kept[left_entry(fd, ino)].name = ss;
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
 }
 
 /* SO_ERROR left on fd (0: none), taken. check_ino: only if fd still holds
@@ -156,7 +156,7 @@ static int pending_take(int fd, int check_ino)
         return 0;
     uint64_t ino = check_ino || !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? shim_fd_ino(fd) : 0;
     int err = 0;
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++) {
         if (!kept_is(i, fd, ino))
@@ -171,7 +171,7 @@ static int pending_take(int fd, int check_ino)
         }
         break;
     }
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
     return err;
 }
 
@@ -195,7 +195,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
         return 0; /* a port of its own since: the kernel's answer */
     uint64_t ino = shim_fd_ino(fd);
     int found = 0;
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++) {
         if (!kept_is(i, fd, ino) || kept[i].ino != ino)
@@ -208,7 +208,7 @@ int shim_reconnect_name(int fd, struct sockaddr_storage *ss, socklen_t *sl)
         }
         break;
     }
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
     return found;
 }
 
@@ -219,7 +219,7 @@ int shim_reconnect_listen(int fd, int family, const struct sockaddr_storage *loc
     uint64_t ino = shim_fd_ino(fd);
     struct sockaddr_storage name;
     memset(&name, 0, sizeof name);
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     int n = atomic_load(&nleft);
     for (int i = 0; i < n; i++)
         if (kept_is(i, fd, ino) && kept[i].ino == ino) {
@@ -227,7 +227,7 @@ int shim_reconnect_listen(int fd, int family, const struct sockaddr_storage *loc
                 name = kept[i].name;
             break;
         }
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
     if (!name.ss_family)
         return 0;
     socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -558,11 +558,11 @@ int shim_unlisten(int fd, const shim_fd *rec)
     shim_pristine_forget(fd);
     /* the listener's name, as TCP's keeps its port bound (SOCK_BINDPORT_LOCK) */
     uint64_t tino = shim_fd_ino(fd);
-    pthread_mutex_lock(&left_mu);
+    shim_mutex_lock(&left_mu);
     int k = left_entry(fd, tino);
     kept[k].name = n.local;
     kept[k].lst = 1;
-    pthread_mutex_unlock(&left_mu);
+    shim_mutex_unlock(&left_mu);
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: listener %llu stopped (shutdown)", fd,
              (unsigned long long)rec->id);
     /* as at a close(): the engine stops listening now, unless another

@@ -138,12 +138,12 @@ int shim_exechand_send(int tfd, int app_fd, uint64_t app_ino, uint32_t slot, uin
 /* Answers read but not yet asked for (several engines, several connects). */
 static hand_ack acks[HAND_FDS];
 static int nacks;
-static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex ack_mu = SHIM_MUTEX_INITIALIZER;
 
 int shim_exechand_answer(uint64_t id, int *result)
 {
     int found = 0;
-    pthread_mutex_lock(&ack_mu);
+    shim_mutex_lock(&ack_mu);
     for (;;) {
         for (int i = 0; i < nacks; i++) {
             if (acks[i].id == id) {
@@ -167,7 +167,7 @@ int shim_exechand_answer(uint64_t id, int *result)
         if (nacks < HAND_FDS)
             acks[nacks++] = a;
     }
-    pthread_mutex_unlock(&ack_mu);
+    shim_mutex_unlock(&ack_mu);
     return found;
 }
 

@@ -589,7 +589,7 @@ static struct {
     unsigned port;
     rudp_time until;
 } reclaimed[RECLAIMED_MAX];
-static pthread_mutex_t reclaimed_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex reclaimed_mu = SHIM_MUTEX_INITIALIZER;
 
 int shim_porthand_reclaim(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -619,14 +619,14 @@ int shim_porthand_reclaim(int fd, const struct sockaddr *addr, socklen_t len)
         return 0; /* a stranger's, or a live listener: the kernel is right */
     if (moved) {
         rudp_time now = shim_now();
-        pthread_mutex_lock(&reclaimed_mu);
+        shim_mutex_lock(&reclaimed_mu);
         int k = 0;
         for (int i = 0; i < RECLAIMED_MAX; i++)
             if (reclaimed[i].port == port || reclaimed[i].until < reclaimed[k].until)
                 k = i;
         reclaimed[k].port = port;
         reclaimed[k].until = now + SHIM_QUIET_AFTER_MOVE;
-        pthread_mutex_unlock(&reclaimed_mu);
+        shim_mutex_unlock(&reclaimed_mu);
     }
     return 1;
 }
@@ -636,11 +636,11 @@ int shim_porthand_recent(const struct sockaddr_storage *local)
     unsigned port = shim_ss_port(local);
     rudp_time now = shim_now();
     int r = 0;
-    pthread_mutex_lock(&reclaimed_mu);
+    shim_mutex_lock(&reclaimed_mu);
     for (int i = 0; i < RECLAIMED_MAX; i++)
         if (reclaimed[i].port == port && now < reclaimed[i].until)
             r = 1;
-    pthread_mutex_unlock(&reclaimed_mu);
+    shim_mutex_unlock(&reclaimed_mu);
     return r;
 }
 

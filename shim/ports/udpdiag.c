@@ -420,7 +420,7 @@ static int port_range(unsigned *lo, unsigned *hi)
 int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
                             const struct sockaddr_storage *peer, socklen_t len)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* this process's pickers */
+    static shim_mutex mu = SHIM_MUTEX_INITIALIZER; /* this process's pickers */
     share_scan q;
     memset(&q, 0, sizeof q);
     if (port_range(&q.lo, &q.hi) < 0)
@@ -431,7 +431,7 @@ int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
     if (!q.bad)
         return -ENOMEM;
     int err = -EADDRNOTAVAIL, one = 1;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (scan(&q) < 0 ||
         real_setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
         goto out;
@@ -464,7 +464,7 @@ int shim_udp_connect_shared(int udp, const struct sockaddr_storage *bind_to,
         goto out;
     }
 out:
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     shim_free(q.bad);
     return err;
 }

@@ -28,16 +28,16 @@
  * close() of that fd forgets it. All under one lock, so nobody looks at an
  * fd number while the app closes or replaces it (TSan saw the engine's
  * fstat race an app's close with RUDP_ENGINES=2). */
-static pthread_mutex_t sndbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex sndbuf_mu = SHIM_MUTEX_INITIALIZER;
 
 void shim_appfd_lock(void)
 {
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
 }
 
 void shim_appfd_unlock(void)
 {
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 /* fork(): every close() of a bridged fd takes the lock, so a child must
@@ -47,17 +47,17 @@ void shim_appfd_unlock(void)
  * connect() may take while holding it. */
 void shim_appfd_atfork_prepare(void)
 {
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
 }
 
 void shim_appfd_atfork_parent(void)
 {
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 void shim_appfd_atfork_child(void)
 {
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 /* The size last found to be taken whole (net.core.wmem_max not below it):
@@ -88,8 +88,8 @@ int shim_app_end_sndbuf(int fd, int size)
  * shim_appfd_atfork_child to release. */
 void shim_appfd_lock_renew(void)
 {
-    pthread_mutex_init(&sndbuf_mu, NULL);
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_init(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
 }
 
 /* A copy of the app end with inode ino from the front end (-1: none, or
@@ -147,9 +147,9 @@ static void restore_locked(shim_slot *s, int fd, uint64_t ino, int size)
 
 void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 {
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     restore_locked(s, fd, ino, size);
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 /*
@@ -167,21 +167,21 @@ void shim_sndbuf_restore(shim_slot *s, int fd, uint64_t ino, int size)
 void shim_sndbuf_established(shim_slot *s, int fd, uint64_t ino, int size,
                              size_t (*drain)(void *), void *arg)
 {
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     restore_locked(s, fd, ino, size);
     if (drain(arg) == 0) {
         atomic_fetch_and(&s->flags, ~SHIM_SLOT_F_FILLER);
         restore_locked(s, fd, ino, size); /* fd placed meanwhile: a no-op when done */
     }
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 void shim_sndbuf_placed(shim_slot *s, int fd, uint64_t ino, int size)
 {
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     if (!(atomic_load(&s->flags) & SHIM_SLOT_F_FILLER))
         restore_locked(s, fd, ino, size);
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t len,
@@ -202,13 +202,13 @@ int shim_sndbuf_pending_set(shim_slot *s, int opt, const void *val, socklen_t le
         v = 0;
     real_close(t);
     int held = 0;
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     if (atomic_load(&s->flags) & SHIM_SLOT_F_SNDBUF) {
         held = 1;
         if (r == 0 && v > 0)
             atomic_store(&s->sndbuf_want, v);
     }
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
     if (!held)
         return 0; /* restored meanwhile: fd takes it now */
     *ret = r;
@@ -230,14 +230,14 @@ void shim_sndbuf_forget(shim_slot *s)
     const uint32_t f = SHIM_SLOT_F_SNDBUF | SHIM_SLOT_F_SWAP;
     if (!(atomic_load(&s->flags) & f))
         return;
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     atomic_fetch_and(&s->flags, ~f);
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
 }
 
 int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
 {
-    pthread_mutex_lock(&sndbuf_mu); /* close() of fd waits for us (shim_sndbuf_forget) */
+    shim_mutex_lock(&sndbuf_mu); /* close() of fd waits for us (shim_sndbuf_forget) */
     uint32_t f = atomic_load(&s->flags);
     int r = -1;
     struct stat st;
@@ -256,7 +256,7 @@ int shim_fd_swap_in(shim_slot *s, int fd, uint64_t ino, int tfd)
             r = 1;
         }
     }
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
     return r;
 }
 
@@ -286,13 +286,13 @@ int shim_appfd_reset_mark(shim_slot *s, int efd)
     if ((fd < 0 && !shim_front()->app_end) || !ino)
         return 0;
     int r = 0;
-    pthread_mutex_lock(&sndbuf_mu);
+    shim_mutex_lock(&sndbuf_mu);
     int dfd = app_end_copy(fd, ino);
     if (dfd >= 0) {
         r = real_send(dfd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
         real_close(dfd);
     }
-    pthread_mutex_unlock(&sndbuf_mu);
+    shim_mutex_unlock(&sndbuf_mu);
     return r;
 }
 

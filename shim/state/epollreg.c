@@ -101,7 +101,7 @@ typedef struct epent {
     size_t n;
 } epent;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static reg *regs;
 static fdent *by_fd;
 static epent *by_ep;
@@ -129,13 +129,13 @@ static size_t high_find(int fd)
 
 static void high_set(int fd)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (high_find(fd) == nhigh) {
         if (nhigh == high_cap) {
             size_t ncap = high_cap ? high_cap * 2 : 16;
             int *n = shim_realloc(high, ncap * sizeof *n);
             if (!n) {
-                pthread_mutex_unlock(&mu);
+                shim_mutex_unlock(&mu);
                 return; /* unmarked: its registrations are not carried over */
             }
             high = n;
@@ -144,7 +144,7 @@ static void high_set(int fd)
         high[nhigh++] = fd;
         atomic_store(&nhigh_any, nhigh);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 /* Drops the high marks in [first, last]. */
@@ -152,7 +152,7 @@ static void high_clear(unsigned first, unsigned last)
 {
     if (atomic_load(&nhigh_any) == 0)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (size_t i = 0; i < nhigh;) {
         if ((unsigned)high[i] >= first && (unsigned)high[i] <= last)
             high[i] = high[--nhigh];
@@ -160,7 +160,7 @@ static void high_clear(unsigned first, unsigned last)
             i++;
     }
     atomic_store(&nhigh_any, nhigh);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_epollreg_mark(int fd)
@@ -205,9 +205,9 @@ int shim_epollreg_marked(int fd)
         return (atomic_load(&marks[(unsigned)fd / WORD_BITS]) >> ((unsigned)fd % WORD_BITS)) & 1;
     if (atomic_load(&nhigh_any) == 0)
         return 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     int on = high_find(fd) < nhigh;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return on;
 }
 
@@ -343,7 +343,7 @@ static void drop_all(int (*pick)(const reg *, pid_t, unsigned, unsigned), pid_t 
 void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
 {
     pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     reg *r = find(t, epfd, fd);
     if (op == EPOLL_CTL_DEL) {
         if (r)
@@ -356,7 +356,7 @@ void shim_epollreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
             r->ev = *ev;
         }
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static int in_epfd(const reg *r, pid_t t, unsigned epfd, unsigned unused)
@@ -370,7 +370,7 @@ void shim_epollreg_forget(int fd)
     if (atomic_load(&count) == 0)
         return; /* every close() of a program passes here */
     pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     fdent *f = find_fd(t, fd);
     while (f) { /* drop() frees f with its last registration */
         reg *r = f->head;
@@ -381,7 +381,7 @@ void shim_epollreg_forget(int fd)
     }
     if (find_ep(t, fd)) /* an epoll fd that holds notes */
         drop_all(in_epfd, t, (unsigned)fd, 0);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static int in_range(const reg *r, pid_t t, unsigned first, unsigned last)
@@ -404,9 +404,9 @@ void shim_epollreg_forget_range(unsigned first, unsigned last)
     }
     if (atomic_load(&count) == 0)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     drop_all(in_range, t, first, last);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 /* Calls line(text, ctx) for each line of /proc/self/fdinfo/EPFD, which
@@ -525,14 +525,14 @@ void shim_epollreg_detach(int fd)
     if (atomic_load(&count) == 0)
         return; /* nothing registered before the swap: no cost */
     pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     fdent *f = find_fd(t, fd);
     for (reg *r = f ? f->head : NULL; r; r = r->next) {
         if ((r->ev.events & EPOLLONESHOT) && oneshot_fired(r->key.epfd, fd))
             r->ev.events &= EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
         r->live = real_epoll_ctl(r->key.epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_epollreg_attach(int fd, int keep)
@@ -540,7 +540,7 @@ void shim_epollreg_attach(int fd, int keep)
     if (atomic_load(&count) == 0)
         return;
     pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     fdent *f = find_fd(t, fd);
     reg *r = f ? f->head : NULL;
     while (r) {
@@ -556,7 +556,7 @@ void shim_epollreg_attach(int fd, int keep)
             drop(r);
         r = next;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 int shim_epollreg_has(int fd)
@@ -564,10 +564,10 @@ int shim_epollreg_has(int fd)
     if (atomic_load(&count) == 0)
         return 0;
     pid_t t = shim_procenv_table();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     fdent *f = find_fd(t, fd);
     int any = f && f->head;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return any;
 }
 
@@ -579,12 +579,12 @@ static int not_owner(const reg *r, pid_t t, unsigned a, unsigned b)
 
 void shim_epollreg_atfork_prepare(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_epollreg_atfork_parent(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_epollreg_atfork_child(void)
@@ -592,7 +592,7 @@ void shim_epollreg_atfork_child(void)
     /* The fds and the epoll sets are the child's too; the notes of
      * children that shared the parent's memory are not. */
     drop_all(not_owner, 0, 0, 0);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 /* ---- epoll sets' numbers (state.h: SHIM_EP_KEY) ---- */

@@ -47,7 +47,7 @@ typedef struct rec {
     UT_hash_handle hh;
 } rec;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static rec *table;
 
 /*
@@ -232,22 +232,22 @@ static int local_tryget(int fd, shim_fd *out)
     pid_t t = shim_procenv_table();
     int trust = may_trust(fd, t);
     uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
-    if (pthread_mutex_trylock(&mu) != 0)
+    if (shim_mutex_trylock(&mu) != 0)
         return -1;
     if (trust && trusted_locked(fd, ep, out)) {
-        pthread_mutex_unlock(&mu);
+        shim_mutex_unlock(&mu);
         return 1;
     }
     int any = any_at(fd);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     if (!any)
         return 0;
     uint64_t ino = shim_fd_ino(fd);
     int stale;
-    if (pthread_mutex_trylock(&mu) != 0)
+    if (shim_mutex_trylock(&mu) != 0)
         return -1;
     int found = find_locked(fd, ino, ep, out, &stale);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     if (!found && stale && t == 0)
         hint(fd, NULL); /* the number names another file now (a dup2 over it) */
     return found;
@@ -260,33 +260,33 @@ static int local_get(int fd, shim_fd *out, int try)
     pid_t t = shim_procenv_table();
     int trust = may_trust(fd, t);
     uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (trust && trusted_locked(fd, ep, out)) {
-        pthread_mutex_unlock(&mu);
+        shim_mutex_unlock(&mu);
         return 1;
     }
     int any = any_at(fd);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     if (!any)
         return 0;
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     rec *e = NULL;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     int found = find_locked(fd, ino, ep, out, &stale);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     if (!found && stale) {
         /* The number now names something else: in this table, the record
          * is stale; another table's is left as it is. */
         if (t == 0)
             hint(fd, NULL);
-        pthread_mutex_lock(&mu);
+        shim_mutex_lock(&mu);
         HASH_FIND_INT(table, &fd, e);
         if (e) {
             drop_stale(e, t, ino);
             rec_tidy(e);
         }
-        pthread_mutex_unlock(&mu);
+        shim_mutex_unlock(&mu);
     }
     return found;
 }
@@ -297,7 +297,7 @@ static void local_put(const shim_fd *r)
     uint64_t ino = shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_FIND_INT(table, &r->fd, e);
     if (!e) {
         e = shim_calloc(1, sizeof *e);
@@ -330,7 +330,7 @@ static void local_put(const shim_fd *r)
         }
         rec_tidy(e);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     /* A connection's app end in the engines' own table: its slot keeps
      * where it is, for the engine's reset byte (shim_appfd_reset_mark),
      * which must not walk every record on each of a storm of resets. */
@@ -349,7 +349,7 @@ static void local_del(int fd)
     rec *e = NULL;
     if (t == 0)
         hint(fd, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_FIND_INT(table, &fd, e);
     if (e) {
         /* This table's records only: a child closing its copy of one of
@@ -362,23 +362,23 @@ static void local_del(int fd)
         }
         rec_tidy(e);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_fdtab_lock_renew(void)
 {
-    pthread_mutex_init(&mu, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_init(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_fdtab_atfork_prepare(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_fdtab_atfork_parent(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_fdtab_atfork_child(void)
@@ -395,7 +395,7 @@ void shim_fdtab_atfork_child(void)
         }
         rec_tidy(e);
     }
-    pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
+    shim_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
 
 static int local_list_fallback(int *out, int max)
@@ -403,13 +403,13 @@ static int local_list_fallback(int *out, int max)
     pid_t t = shim_procenv_table();
     int n = 0;
     rec *e, *tmp;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_ITER(hh, table, e, tmp) {
         for (var *v = e->vars; v; v = v->next)
             if (n < max && v->table == t && v->r.kind == SHIM_FD_BRIDGED && v->r.fallback)
                 out[n++] = v->r.fd;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return n;
 }
 
@@ -418,7 +418,7 @@ static int local_list_range(int *out, int max, unsigned first, unsigned last)
     pid_t t = shim_procenv_table();
     int n = 0;
     rec *e, *tmp;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_ITER(hh, table, e, tmp) {
         if (e->fd < 0 || (unsigned)e->fd < first || (unsigned)e->fd > last)
             continue;
@@ -428,7 +428,7 @@ static int local_list_range(int *out, int max, unsigned first, unsigned last)
                 break;
             }
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return n;
 }
 

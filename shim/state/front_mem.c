@@ -15,7 +15,7 @@
 
 #define MEM_FDS 1024
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static shim_fd recs[MEM_FDS];
 static unsigned char held[MEM_FDS];
 
@@ -24,13 +24,13 @@ static int mem_get(int fd, shim_fd *out, int try)
     if (fd < 0 || fd >= MEM_FDS)
         return 0;
     if (!try)
-        pthread_mutex_lock(&mu);
-    else if (pthread_mutex_trylock(&mu) != 0)
+        shim_mutex_lock(&mu);
+    else if (shim_mutex_trylock(&mu) != 0)
         return -1;
     int found = held[fd];
     if (found)
         *out = recs[fd];
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return found;
 }
 
@@ -38,19 +38,19 @@ static void mem_put(const shim_fd *r)
 {
     if (r->fd < 0 || r->fd >= MEM_FDS)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     recs[r->fd] = *r;
     held[r->fd] = 1;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static void mem_del(int fd)
 {
     if (fd < 0 || fd >= MEM_FDS)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     held[fd] = 0;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 /* A number's record is replaced by the next put at it, as locally. */
@@ -64,7 +64,7 @@ static void mem_replaced(uint64_t ino)
 static int mem_list(int *out, int max, int fallback_only, unsigned first, unsigned last)
 {
     int n = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int fd = 0; fd < MEM_FDS && n < max; fd++) {
         if (!held[fd] || (unsigned)fd < first || (unsigned)fd > last)
             continue;
@@ -72,7 +72,7 @@ static int mem_list(int *out, int max, int fallback_only, unsigned first, unsign
             continue;
         out[n++] = fd;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return n;
 }
 

@@ -33,7 +33,7 @@ typedef struct filerec {
     UT_hash_handle hh;
 } filerec;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static filerec *files;
 static unsigned files_n, files_puts;
 #define FILES_MAX 65536u  /* more: the oldest go (files_tidy) */
@@ -85,15 +85,15 @@ static int file_get(int fd, shim_fd *out, int try)
     if (!ino)
         return 0;
     if (!try)
-        pthread_mutex_lock(&mu);
-    else if (pthread_mutex_trylock(&mu) != 0)
+        shim_mutex_lock(&mu);
+    else if (shim_mutex_trylock(&mu) != 0)
         return -1;
     HASH_FIND(hh, files, &ino, sizeof ino, e);
     if (e) {
         *out = e->r;
         out->fd = fd;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return e != NULL;
 }
 
@@ -103,7 +103,7 @@ static void file_put(const shim_fd *r)
     filerec *e = NULL;
     if (!ino)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_FIND(hh, files, &ino, sizeof ino, e);
     if (!e && (e = shim_calloc(1, sizeof *e))) {
         e->ino = ino;
@@ -120,7 +120,7 @@ static void file_put(const shim_fd *r)
         e->r = *r;
         e->r.ino = ino;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     /* A connection's app end: its slot keeps its inode for the engine's
      * reset byte (shim_appfd_reset_mark), which reaches the program's end
      * through app_end below; the number is our short-lived copy's, of no
@@ -136,21 +136,21 @@ static void file_del(int fd)
 {
     uint64_t ino = shim_fd_ino(fd);
     filerec *e = NULL;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_FIND(hh, files, &ino, sizeof ino, e);
     if (e)
         file_drop(e);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static void file_replaced(uint64_t ino)
 {
     filerec *e = NULL;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     HASH_FIND(hh, files, &ino, sizeof ino, e);
     if (e && e->r.kind == SHIM_FD_CANDIDATE)
         file_drop(e);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 /* The copies' numbers are of no use to a walk of numbers: a fallback's
@@ -190,18 +190,18 @@ static void remote_stats(void (*line)(void *, const char *), void *arg)
  * (interpose/sock.c, lifetime/renew.c). */
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 static void fork_release(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 static void lock_renew(void)
 {
-    pthread_mutex_init(&mu, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_init(&mu);
+    shim_mutex_lock(&mu);
 }
 
 static const shim_front_ops front_remote = {

@@ -65,7 +65,7 @@ typedef struct slab {
 
 #define MAX_SLABS SHIM_SLABS_MAX
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static shim_mutex mu = SHIM_MUTEX_INITIALIZER;
 static slab slabs[MAX_SLABS];
 static int nslabs;
 static int keeper;             /* a keeper goes on with its parent's slab */
@@ -158,7 +158,7 @@ static shim_slot *own(void)
 
 uint32_t shim_slot_alloc(uint64_t id)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     shim_slot *s = own();
     uint32_t idx = UINT32_MAX;
     if (s) {
@@ -198,7 +198,7 @@ uint32_t shim_slot_alloc(uint64_t id)
                                         * have been dropped without it */
         atomic_store(&x->id, id);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return idx;
 }
 
@@ -207,7 +207,7 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner)
     if (index >= SHIM_MAX_SLOTS)
         return NULL;
     shim_slot *found = NULL;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     /* After an exec two slabs may have our pid (the adopted one, whose
      * keeper serves the inherited connections, and our own): the id
      * tells which holds the connection. */
@@ -217,38 +217,38 @@ shim_slot *shim_slot_get_pid(uint32_t index, uint64_t id, pid_t owner)
             break;
         }
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return found;
 }
 
 int shim_slot_slab_known(pid_t owner)
 {
     int known = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs && !known; i++)
         known = slabs[i].owner == owner;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return known;
 }
 
 pid_t shim_slot_owner(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     own();
     pid_t p = mine ? mine_pid : shim_procenv_self();
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return p;
 }
 
 shim_slot *shim_slot_tryget_pid(uint32_t index, uint64_t id, pid_t owner)
 {
-    if (index >= SHIM_MAX_SLOTS || pthread_mutex_trylock(&mu) != 0)
+    if (index >= SHIM_MAX_SLOTS || shim_mutex_trylock(&mu) != 0)
         return NULL;
     shim_slot *found = NULL;
     for (int i = nslabs; i-- > 0 && !found;)
         if (slabs[i].owner == owner && atomic_load(&slabs[i].slots[index].id) == id)
             found = &slabs[i].slots[index];
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return found;
 }
 
@@ -281,7 +281,7 @@ void shim_slots_keeper(void)
 void shim_slots_keeper_done(void)
 {
     int32_t me = (int32_t)getpid();
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs; i++) {
         slab_head *h = (slab_head *)(void *)((char *)slabs[i].slots - SLAB_HEAD);
         for (int k = 0; k < SLAB_KEEPERS; k++) {
@@ -289,7 +289,7 @@ void shim_slots_keeper_done(void)
             atomic_compare_exchange_strong(&h->keepers[k], &was, 0);
         }
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 int shim_slots_is_keeper(pid_t owner, pid_t pid)
@@ -297,7 +297,7 @@ int shim_slots_is_keeper(pid_t owner, pid_t pid)
     int r = 0;
     if (pid <= 0)
         return 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs && !r; i++) {
         if (slabs[i].owner != owner)
             continue;
@@ -305,18 +305,18 @@ int shim_slots_is_keeper(pid_t owner, pid_t pid)
         for (int k = 0; k < SLAB_KEEPERS && !r; k++)
             r = atomic_load(&h->keepers[k]) == (int32_t)pid;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return r;
 }
 
 void shim_slot_retire(uint32_t index)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (retired && index < fresh && ret_count < SHIM_MAX_SLOTS) {
         retired[(ret_head + ret_count) % SHIM_MAX_SLOTS] = index;
         ret_count++;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 int shim_slot_rx_mode(shim_slot *s, uint32_t *m)
@@ -463,37 +463,37 @@ void shim_slot_rx_foreign(shim_slot *s)
 
 void shim_slot_free(uint32_t index)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     if (mine && (mine_pid == shim_procenv_self() || keeper || shim_procenv_shared()) && index < fresh &&
         freelist) {
         atomic_store(&mine[index].id, 0);
         atomic_store(&mine[index].state, SHIM_SLOT_FREE);
         freelist[nfree++] = index;
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_slots_lock_renew(void)
 {
-    pthread_mutex_init(&mu, NULL);
-    pthread_mutex_lock(&mu);
+    shim_mutex_init(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_slots_atfork_prepare(void)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
 }
 
 void shim_slots_atfork_parent(void)
 {
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 void shim_slots_atfork_child(void)
 {
     /* The parent's slabs stay mapped (shared) for reading; own() maps a
      * fresh one for what this child creates. */
-    pthread_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
+    shim_mutex_unlock(&mu); /* locked by the prepare handler, in this thread */
 }
 
 static int app_queued(shim_slot *s, int fd, int *q);
@@ -531,7 +531,7 @@ void shim_slots_exec_copies(shim_exec_env *x)
 {
     x->nfds = 0;
     size_t at = (size_t)snprintf(x->val, sizeof x->val, "%s=", EXEC_VAR);
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs; i++) {
         if (slabs[i].fd < 0 || shim_fd_ino(slabs[i].fd) != slabs[i].ino)
             continue; /* anonymous memory, or the app put something else there */
@@ -547,7 +547,7 @@ void shim_slots_exec_copies(shim_exec_env *x)
         x->fds[x->nfds++] = c;
         at += (size_t)snprintf(x->val + at, sizeof x->val - at, "%s%d", x->nfds > 1 ? "," : "", c);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
 }
 
 char *const *shim_slots_exec_env(shim_exec_env *x, char *const envp[])
@@ -617,9 +617,9 @@ static int adopt_locked(long fd)
 
 int shim_slots_adopt_fd(int fd)
 {
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     int r = adopt_locked(fd);
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return r;
 }
 
@@ -628,7 +628,7 @@ void shim_slots_adopt(void)
     const char *v = getenv(EXEC_VAR);
     if (!v)
         return;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     while (*v) {
         char *end;
         long fd = strtol(v, &end, 10);
@@ -637,27 +637,27 @@ void shim_slots_adopt(void)
         v = *end == ',' ? end + 1 : end;
         adopt_locked(fd);
     }
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     unsetenv(EXEC_VAR);
 }
 
 int shim_slots_fd(int fd)
 {
     int r = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs && !r; i++)
         r = slabs[i].fd == fd && fd >= 0;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return r;
 }
 
 int shim_slots_fds(int *out, int max)
 {
     int n = 0;
-    pthread_mutex_lock(&mu);
+    shim_mutex_lock(&mu);
     for (int i = 0; i < nslabs && n < max; i++)
         if (slabs[i].fd >= 0)
             out[n++] = slabs[i].fd;
-    pthread_mutex_unlock(&mu);
+    shim_mutex_unlock(&mu);
     return n;
 }

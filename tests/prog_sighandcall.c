@@ -1,0 +1,207 @@
+/*
+ * prog_sighandcall: a signal handler that calls the socket functions POSIX
+ * lets it call (close(), dup2(), write(), socket(): async-signal-safe)
+ * while the thread it interrupted is itself in one of them on a
+ * connection. Under the shim that thread may hold one of the shim's
+ * locks (the fd records', the slots', the allocator's); a handler that
+ * waited on it would wait for ever (shim/base/crit.c: the locks are held
+ * inside sections that defer the program's handlers to their release).
+ *
+ * Each way runs in a forked child for 1.5 s: its main thread loops over
+ * getsockopt(), setsockopt(), fcntl() and a write and read of one byte on
+ * a loopback connection, while a second thread sends it SIGUSR1 as fast as
+ * it can (pthread_kill); the handler does:
+ *
+ *   close     pipe() and close() of both ends
+ *   dup2      dup2() of a pipe's end over another fd of its own, close()
+ *   selfpipe  write() of a byte to a pipe the main thread drains
+ *   socket    socket(AF_INET, SOCK_STREAM) and its close()
+ *   sandboxed close's, in a process under a seccomp filter (one that
+ *             allows every call): the shim's sections hold signals by
+ *             the mask there instead of deferring them
+ *
+ * The child must end within 30 s, with the connection's bytes all echoed
+ * and the handler run. Run over kernel TCP first, then under the shim
+ * (integration/tests/api/t_prog_sighandcall.sh). `prog_sighandcall WAY`
+ * runs one way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "progutil.h"
+
+#define RUN_S 1.5
+#define REAP_MS 30000
+
+const char *prog_name = "prog_sighandcall";
+
+static const char *const ways[] = {"close", "dup2", "selfpipe", "socket", "sandboxed"};
+enum { W_CLOSE, W_DUP2, W_SELFPIPE, W_SOCKET, W_SANDBOXED, N_WAYS };
+
+static int way;
+static int selfpipe[2], spare = -1;
+static atomic_int stop;
+static atomic_uint handled, failed;
+static pthread_t main_thread;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    int saved = errno, p[2], s;
+    switch (way) {
+    case W_CLOSE:
+    case W_SANDBOXED:
+        if (pipe(p) != 0 || close(p[0]) != 0 || close(p[1]) != 0)
+            atomic_fetch_add(&failed, 1);
+        break;
+    case W_DUP2:
+        if (pipe(p) != 0 || dup2(p[0], spare) != spare || close(p[0]) != 0 || close(p[1]) != 0)
+            atomic_fetch_add(&failed, 1);
+        break;
+    case W_SELFPIPE:
+        /* a full pipe (EAGAIN) is as good: the call came and went */
+        if (write(selfpipe[1], "s", 1) != 1 && errno != EAGAIN)
+            atomic_fetch_add(&failed, 1);
+        break;
+    case W_SOCKET:
+        if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 || close(s) != 0)
+            atomic_fetch_add(&failed, 1);
+        break;
+    }
+    atomic_fetch_add(&handled, 1);
+    errno = saved;
+}
+
+/* One signal at a time, the next as soon as the handler has run (and a
+ * few microseconds later: back to back, the handler alone would run) */
+static void *sender(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        unsigned before = atomic_load(&handled);
+        pthread_kill(main_thread, SIGUSR1);
+        double t0 = now_s();
+        while (atomic_load(&handled) == before && !atomic_load(&stop) && now_s() - t0 < 0.1)
+            ;
+        for (double t1 = now_s(); now_s() - t1 < 5e-6;)
+            ;
+    }
+    return NULL;
+}
+
+/* One byte of a non-blocking fd, through the handler's EINTRs (a
+ * poll() is never restarted), 10 s at most. */
+static char read_one(int fd)
+{
+    double t0 = now_s();
+    for (;;) {
+        char b;
+        ssize_t r = read(fd, &b, 1);
+        if (r == 1)
+            return b;
+        CHECK(r < 0 && (errno == EAGAIN || errno == EINTR), "read: %s",
+              r == 0 ? "EOF" : strerror(errno));
+        CHECK(now_s() - t0 < 10, "no byte within 10 s");
+        if (errno == EAGAIN)
+            (void)poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 100); /* EINTR: again */
+    }
+}
+
+/* The child: loops over calls on c (whose peer a echoes nothing: the
+ * main thread reads a's bytes itself) with the handler coming. */
+static void child(void)
+{
+    int c, a;
+    loopback_pair(AF_INET, &c, &a);
+    if (way == 0)
+        printf("transport: %s\n", fd_transport(c));
+    SYS(fcntl(a, F_SETFL, O_NONBLOCK));
+    SYS(pipe2(selfpipe, O_NONBLOCK));
+    SYS(spare = dup(2));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    SYS(sigaction(SIGUSR1, &sa, NULL));
+    if (way == W_SANDBOXED) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = {.len = 1, .filter = &allow};
+        SYS(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        SYS(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0));
+    }
+    main_thread = pthread_self();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, sender, NULL) == 0, "pthread_create");
+    double t0 = now_s();
+    long n = 0;
+    char b;
+    while (now_s() - t0 < RUN_S) {
+        int v = (int)(n & 1);
+        SYS(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v));
+        CHECK(getsockopt_int(c, IPPROTO_TCP, TCP_NODELAY) == v, "TCP_NODELAY reads back");
+        int fl = fcntl(c, F_GETFL);
+        CHECK(fl >= 0, "fcntl(F_GETFL): %s", strerror(errno));
+        b = (char)('a' + n % 26);
+        write_exact(c, &b, 1);
+        char got = read_one(a);
+        CHECK(got == b, "byte %ld: %c came for %c", n, got, b);
+        if (way == W_SELFPIPE)
+            while (read(selfpipe[0], &got, 1) == 1)
+                ;
+        n++;
+    }
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    signal(SIGUSR1, SIG_IGN);
+    CHECK(atomic_load(&failed) == 0, "%u of the handler's calls failed", atomic_load(&failed));
+    CHECK(atomic_load(&handled) > 0, "the handler never ran");
+    printf("ok: %s (%ld rounds, the handler ran %u times)\n", ways[way], n,
+           atomic_load(&handled));
+    close(c);
+    close(a);
+    _exit(0);
+}
+
+static void run_way(int w)
+{
+    way = w;
+    pid_t p = fork();
+    CHECK(p >= 0, "fork: %s", strerror(errno));
+    if (p == 0)
+        child();
+    kill_on_fail(p);
+    char what[64];
+    snprintf(what, sizeof what, "%s: a handler's calls over the thread's own", ways[w]);
+    int st = reap_within(p, REAP_MS, what);
+    kill_on_fail(-1);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child ended with status %#x", ways[w],
+          (unsigned)st);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    watchdog(240);
+    for (int w = 0; w < N_WAYS; w++) {
+        if (argc > 1 && strcmp(argv[1], ways[w]) != 0)
+            continue;
+        run_way(w);
+    }
+    return 0;
+}
