@@ -141,7 +141,7 @@ void shim_connopts_candidate(int fd, int opt)
     if (!shim_opts_candidate_rec(fd, &rec))
         return;
     rec.bufs_set |= buf_bit(opt);
-    shim_fd_put(&rec);
+    shim_fd_update(&rec);
 }
 
 void shim_connopts_config(int fd, shim_fd *rec, rudp_config *cfg)

@@ -96,7 +96,7 @@ int shim_opts_candidate_cc(int fd, int family, const void *val, socklen_t len)
         return 0;
     rec.family = family;
     rec.cc = shim_cc_by_tcp_name(name);
-    shim_fd_put(&rec);
+    shim_fd_update(&rec);
     SHIM_LOG(RUDP_LOG_DEBUG, "fd %d: TCP_CONGESTION %s: not in this kernel; rudp runs it", fd,
              name);
     return 1;
@@ -332,7 +332,7 @@ void shim_opts_candidate(int fd, int family, int level, int opt, const void *val
     } else {
         keep(&rec.kept, level, opt, val, len);
     }
-    shim_fd_put(&rec);
+    shim_fd_update(&rec);
 }
 
 void shim_opts_inherit(int fd, shim_fd *rec, rudp_config *cfg)

@@ -396,16 +396,16 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             int v;
             if (shim_user_read(&v, val, sizeof v) == 0) {
                 rec.reuseport = v != 0;
-                shim_fd_put(&rec);
+                shim_fd_update(&rec);
             }
         }
         if (r == 0 && is_sockbuf(level, opt)) {
             shim_connopts_sockbuf(&rec, opt, shown); /* rudp's buffers follow */
-            shim_fd_put(&rec);
+            shim_fd_update(&rec);
         }
         if (r == 0 && rec.kind == SHIM_FD_LISTENER && rec.sockopts_default) {
             rec.sockopts_default = 0; /* accept() now passes them on */
-            shim_fd_put(&rec);
+            shim_fd_update(&rec);
         }
         if (r == 0 && rec.kind == SHIM_FD_BRIDGED)
             rx_changed(fd, 0); /* SO_RCVTIMEO, SO_RCVLOWAT... */
@@ -447,7 +447,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
             /* the kernel's checks and errno; kept for getsockopt (options.c) */
             if (shim_opts_set(&rec, level, opt, val, len) < 0)
                 return -1;
-            shim_fd_put(&rec);
+            shim_fd_update(&rec);
             return 0;
         }
         if (len < sizeof(int))
@@ -473,7 +473,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
         if (shim_opts_set(&rec, level, opt, val, len) < 0)
             return -1;
     }
-    shim_fd_put(&rec);
+    shim_fd_update(&rec);
     return 0;
 }
 

@@ -343,6 +343,21 @@ static void local_put(const shim_fd *r)
         hint(r->fd, s);
 }
 
+static void local_update(const shim_fd *r)
+{
+    pid_t t = shim_procenv_table();
+    rec *e = NULL;
+    shim_mutex_lock(&mu);
+    HASH_FIND_INT(table, &r->fd, e);
+    for (var *v = e ? e->vars : NULL; v; v = v->next) {
+        if (v->table == t && v->r.ino == r->ino) {
+            v->r = *r; /* its proof stands: the same file */
+            break;
+        }
+    }
+    shim_mutex_unlock(&mu);
+}
+
 static void local_del(int fd)
 {
     pid_t t = shim_procenv_table();
@@ -444,6 +459,7 @@ const shim_front_ops shim_front_local = {
     .caps = SHIM_FRONT_OWNS_NUMBERS | SHIM_FRONT_SEES_CLOSE,
     .get = local_get,
     .put = local_put,
+    .update = local_update,
     .del = local_del,
     .replaced = local_replaced,
     .list_fallback = local_list_fallback,

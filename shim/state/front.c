@@ -63,6 +63,15 @@ void shim_fd_put(const shim_fd *r)
     ((const shim_front_ops *)(w & ~FROZEN))->put(r);
 }
 
+void shim_fd_update(const shim_fd *r)
+{
+    const shim_front_ops *f = shim_front();
+    if (r->ino && f->update)
+        f->update(r);
+    else
+        shim_fd_put(r);
+}
+
 void shim_fd_del(int fd)
 {
     shim_front()->del(fd);

@@ -500,6 +500,9 @@ typedef struct shim_front_ops {
     int (*get)(int fd, shim_fd *out, int try);
     /* r as fd's record from now on, replacing any (its inode stamped) */
     void (*put)(const shim_fd *r);
+    /* r, read by get (its inode), written back only where fd's record of
+     * that file still is; NULL: put */
+    void (*update)(const shim_fd *r);
     /* the application closed fd: its record goes (where the front end
      * sees the close) */
     void (*del)(int fd);
@@ -569,6 +572,12 @@ int shim_fd_tryget(int fd, shim_fd *out);
 int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
+/* An option call's change to the record shim_fd_get gave it: written back
+ * only where r->fd's record of the same file (r->ino) still is, so that a
+ * dup2() over the number meanwhile in another thread does not make the
+ * new file the connection's (a reset's marker byte would land there). A
+ * record made anew (ino 0) is put. */
+void shim_fd_update(const shim_fd *r);
 void shim_fd_del(int fd);
 /* Proofs (fdtab.c): a number may have changed file by a call the records
  * do not follow (dup2/dup3 over it, close_range, a libc syscall()): every

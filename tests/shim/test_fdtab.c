@@ -102,6 +102,37 @@ Test(fdtab, a_record_whose_file_changed_is_dropped)
     cr_assert(eq(u64, out.ino, ino_of(fd)));
 }
 
+/* An option call writes back the record it read (shim_fd_update): only
+ * to the file it read it from. A dup2() over the number in another thread
+ * meanwhile must not make the new file the record's. */
+Test(fdtab, an_update_reaches_only_the_file_it_was_read_from)
+{
+    int fd = tcp_socket();
+    shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
+    shim_fd_put(&r);
+    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
+    out.nodelay = 1;
+    shim_fd_update(&out);
+    shim_fd again;
+    cr_assert(eq(int, shim_fd_get(fd, &again), 1));
+    cr_assert(eq(int, again.nodelay, 1), "the same file: updated");
+    /* read, then the number replaced, then the write-back */
+    shim_fd read_before;
+    cr_assert(eq(int, shim_fd_get(fd, &read_before), 1));
+    cr_assert(eq(int, shimtest_new_file_at(fd), fd));
+    shim_fd_unseen(); /* dup2() says so */
+    read_before.cork = 1;
+    shim_fd_update(&read_before);
+    cr_assert(eq(int, shim_fd_get(fd, &out), 0), "the new file has no record");
+    /* a record made anew (no inode yet) is put */
+    shim_fd fresh = record(fd, SHIM_FD_CANDIDATE);
+    fresh.keepcnt = 7;
+    shim_fd_update(&fresh);
+    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
+    cr_assert(eq(int, out.keepcnt, 7));
+    cr_assert(eq(u64, out.ino, ino_of(fd)));
+}
+
 Test(fdtab, a_closed_fd_has_no_record)
 {
     int fd = tcp_socket();
