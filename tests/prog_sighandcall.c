@@ -168,6 +168,10 @@ static void child(void)
     }
     atomic_store(&stop, 1);
     pthread_join(t, NULL);
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    CHECK(sigismember(&cur, SIGUSR1) != 1 && sigismember(&cur, SIGINT) != 1,
+          "the thread's mask holds signals it did not hold before");
     signal(SIGUSR1, SIG_IGN);
     CHECK(atomic_load(&failed) == 0, "%u of the handler's calls failed", atomic_load(&failed));
     CHECK(atomic_load(&handled) > 0, "the handler never ran");

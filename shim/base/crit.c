@@ -221,12 +221,21 @@ static int lock_enter(sigset_t *old)
     return pthread_sigmask(SIG_BLOCK, &all, old) == 0 ? 1 : 2;
 }
 
+/* By the mask: what this lock's section held is let in again, not the
+ * mask before it put back, so that locks released out of the order they
+ * were taken in (a fork's handlers) end with the program's mask. */
 static void lock_leave(int how, const sigset_t *old)
 {
-    if (how == 0)
+    if (how == 0) {
         depth_leave();
-    else if (how == 1)
-        pthread_sigmask(SIG_SETMASK, old, NULL); /* a pending signal's handler runs here */
+    } else if (how == 1) {
+        sigset_t held;
+        shim_sigfill_but_faults(&held);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sigismember(old, sig) == 1)
+                sigdelset(&held, sig);
+        pthread_sigmask(SIG_UNBLOCK, &held, NULL); /* a pending signal's handler runs here */
+    }
 }
 
 void shim_mutex_lock(shim_mutex *m)
