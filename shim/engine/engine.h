@@ -219,6 +219,11 @@ pid_t shim_engine_table_tid(const struct engine *e);
 void shim_engines_run_parked(struct engine *e, void (*fn)(void *), void *arg);
 /* The backlog of the listener whose app socket has inode ino, or -1. */
 int shim_engines_listener_backlog(uint64_t ino);
+/* The engines paused, the program's copies of its listeners closed (an
+ * exit): every listener no other process holds (a forked child, one it
+ * was passed to) stops now, its port freed, as kernel TCP frees it when
+ * the last holder exits; not left to a keeper to find later. */
+void shim_engines_stop_unheld_listeners(void);
 /* Whether this process's engines may be handed over now, and if so (not
  * for exec, which may fail and resume), that they are: the process ends,
  * and a second keeper (_exit racing a fatal signal) must not follow. */

@@ -323,6 +323,25 @@ static void check_alive(struct engine *e, rudp_time now)
     }
 }
 
+/* At exit, the program's copies of its listeners closed (keeper.c): each
+ * listener of e that no other process holds stops here and now. */
+static void stop_unheld(void *arg)
+{
+    struct engine *e = arg;
+    for (uint32_t i = 0; i < e->nsocks; i++) {
+        esock *s = e->socks[i];
+        if (s && s->listener && unix_alive(s->listener_ino) == 0)
+            shim_engine_stop_listening(s);
+    }
+}
+
+void shim_engines_stop_unheld_listeners(void)
+{
+    int n = shim_engines_nrun();
+    for (int k = 0; k < n; k++)
+        shim_engines_run_parked(shim_engine_nth(k), stop_unheld, shim_engine_nth(k));
+}
+
 /* Due at e->retry_at: listeners closed here but perhaps held elsewhere
  * (check_alive), the features' timers (SHIM_ON_TICK: a port watched,
  * TIME_WAIT ending, plain TCP that found the app's backlog full), then the

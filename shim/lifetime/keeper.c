@@ -198,8 +198,46 @@ static void keeper_main(int verdict, int engine)
 }
 
 static pid_t fork_keeper(int for_exec, int *abort_fd);
+static uint64_t socket_ino_at(int dir, const char *name);
 
 
+
+/* ---- the listeners at exit ----
+ *
+ * Kernel TCP frees a listener's port when the last process holding the
+ * socket is gone, before its parent's wait() returns. A keeper took the
+ * listeners on and stopped each only once the process that handed over
+ * had gone and it had looked (HANDED_POLL, as scheduled): meanwhile the
+ * port was still bound and listening, and a server restarted at once
+ * failed its bind with EADDRINUSE (t_supervise_go_http's plain server,
+ * once under load; 6 of 10 tries of a supervised Go server ending and
+ * `ss` right after). So at an exit the program's own copies of its
+ * listeners are closed first (the process is ending: the kernel closes
+ * them a moment later), and each listener nobody else holds (no forked
+ * child, no process it was passed to) stops in this process, with the
+ * engines paused, before any keeper is forked: its port is free when the
+ * process is, and a keeper is forked only for what is left. Not at exec
+ * (the new image holds the copies), and not from a thread whose fd table
+ * is not the program's (an engine's own: a fatal signal's hand-over). */
+static int close_listener(int d, const char *name, long fd, void *ctx)
+{
+    (void)ctx;
+    uint64_t ino = socket_ino_at(d, name);
+    if (ino && fd <= INT_MAX && shim_engines_listener_backlog(ino) >= 0)
+        real_close((int)fd);
+    return 0;
+}
+
+static void listeners_at_exit(void)
+{
+    if (shim_fds_in_engines() != 0)
+        return;
+    char path[48];
+    shim_fds_program_fd_dir(path);
+    if (shim_dir_each_num(path, close_listener, NULL) < 0)
+        return; /* no /proc: the keeper finds them, as before */
+    shim_engines_stop_unheld_listeners();
+}
 
 pid_t shim_keeper_handoff(int for_exec, int *abort_fd)
 {
@@ -207,6 +245,8 @@ pid_t shim_keeper_handoff(int for_exec, int *abort_fd)
     if (!shim_engines_may_hand_over(for_exec))
         return 0;
     shim_engines_pause(NULL);
+    if (!for_exec)
+        listeners_at_exit();
     return fork_keeper(for_exec, abort_fd);
 }
 
@@ -483,6 +523,7 @@ void shim_keeper_take_signal(struct engine *self)
         return;
     }
     shim_engines_pause(self);
+    listeners_at_exit();
     int fd;
     fork_keeper(0, &fd);
     shim_engines_signal_done(self); /* parked until the process dies */
