@@ -11,7 +11,9 @@
 # ways, across fork), prog_epollkept (their sets told of bytes kept in
 # memory for the read, engine/appwhole.c), prog_sigdefer (realtime signals
 # queued to both threads of such a loop, deferred past the shim's sections
-# by signals.c's trampoline, base/crit.c); prog_appsend again with
+# by signals.c's trampoline, base/crit.c), prog_sighandcall (handlers
+# calling close(), dup2(), write() and socket() over the shim's locks held
+# by the thread they interrupt, base/crit.c's shim_mutex); prog_appsend again with
 # the app thread's send off, so that its writes go to the engine in memory
 # (engine/txring.c); prog_threads again with the engines' fds in tables of
 # their own.
@@ -51,6 +53,7 @@ symbolize() {
         prog_epollmany\ *) file=$B/progs/prog_epollmany ;;
         prog_epollkept\ *) file=$B/progs/prog_epollkept ;;
         prog_sigdefer\ *) file=$B/progs/prog_sigdefer ;;
+        prog_sighandcall\ *) file=$B/progs/prog_sighandcall ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -70,7 +73,7 @@ rc=0
 # engine in memory (shim/engine/txring.c).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     "ring:prog_appsend" "ring:prog_appsend -f" \
-    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "prog_sigdefer" "own:prog_threads" "own:prog_threads -f"; do
+    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "prog_sigdefer" "prog_sighandcall" "own:prog_threads" "own:prog_threads -f"; do
     table=shared appsend=1
     case $run in own:*) table=own run=${run#own:} ;; esac
     case $run in ring:*) appsend=0 run=${run#ring:} ;; esac
@@ -81,8 +84,12 @@ for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     # sanitizers, which TSan rightly calls signal-unsafe. The product's
     # allocator is the shim's own (base/alloc.c), whose lock that path
     # checks first (shim_alloc_held): those reports alone are off there.
+    # prog_sighandcall's handlers call close(), dup2() and socket() on
+    # purpose (async-signal-safe), which reach the shim's records and its
+    # allocator (libc's malloc under the sanitizers): the same.
     unsafe=1
     [ "$prog" = prog_appsend ] && unsafe=0
+    [ "$prog" = prog_sighandcall ] && unsafe=0
     # prog_apprecv forks while a thread reads, on purpose, and its children
     # connect (the shim starts an engine thread there): TSan's runtime
     # cannot follow threads started after a multi-threaded fork, so that
