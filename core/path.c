@@ -452,6 +452,34 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
     return 0;
 }
 
+/* A released connection with stream bytes still unacknowledged: their
+ * client has not read them all, so it is not in TIME_WAIT and follows a
+ * NEW_PORT. One with only its FIN to be acknowledged stays (its client may
+ * be in TIME_WAIT already, which takes no NEW_PORT). */
+static int released_to_move(const rudp_conn *c, uint32_t sock)
+{
+    return c->released && c->sock == sock && rudp_conn_movable(c) &&
+           rudp__conn_stream_unacked(c) > 0;
+}
+
+int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock)
+{
+    int n = 0;
+    for (const rudp_conn *c = ctx->all; c; c = c->all_next)
+        n += released_to_move(c, sock);
+    return n;
+}
+
+int rudp_ctx_move_released(rudp_ctx *ctx, rudp_time now, uint32_t sock, uint32_t to,
+                           unsigned port)
+{
+    int n = 0;
+    for (rudp_conn *c = ctx->all; c; c = c->all_next)
+        if (released_to_move(c, sock) && rudp_conn_move_port(c, now, to, port) == 0)
+            n++;
+    return n;
+}
+
 void rudp__path_heard_on(rudp_conn *c, uint32_t sock, const rudp_addr *local)
 {
     rudp_path *p = &c->path;

@@ -1093,6 +1093,19 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
 /* Whether rudp_conn_move_port would move c (a server's, established and
  * not in TIME_WAIT): 1 or 0. */
 int rudp_conn_movable(const rudp_conn *c);
+/*
+ * The connections the application released (rudp_conn_release: closing)
+ * that socket `sock` carries with stream bytes still unacknowledged (so
+ * their client, which has not read them all, is not in TIME_WAIT and
+ * follows a NEW_PORT): _released_movable counts them, and
+ * rudp_ctx_move_released moves each to socket `to`, port `port`, as
+ * rudp_conn_move_port; returns how many moved. One with only its FIN left
+ * to be acknowledged is not moved. Those the caller still holds it moves
+ * itself.
+ */
+int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock);
+int rudp_ctx_move_released(rudp_ctx *ctx, rudp_time now, uint32_t sock, uint32_t to,
+                           unsigned port);
 
 /*
  * A server's connection lost its local address (deleted, or no longer

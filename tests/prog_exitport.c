@@ -15,6 +15,12 @@
  *             connection on, not the listener)
  *   _exit     the same with _exit()
  *   sigterm   the same with the child killed by SIGTERM (default action)
+ *   takeover  a child accepts the parent's connection on P, writes 200 KB
+ *             and exits; at once the parent binds P (SO_REUSEADDR) and
+ *             listens, as a restarted server, then reads the 200 KB and
+ *             the end: 10 times (under the shim the keeper hands the port
+ *             over and the closing connection moves to a port of its own;
+ *             left behind, its client lost the rest)
  *   held      the child forks a grandchild (which inherits the listener)
  *             and exits: P is still in use (a bind without the shim says
  *             EADDRINUSE) while
@@ -173,6 +179,62 @@ static unsigned one_exit(const char *how, unsigned port)
     return port;
 }
 
+/* takeover: a server writes 200 KB on a connection it accepted and exits;
+ * at once this process, a restarted server, binds and listens on its port
+ * (SO_REUSEADDR) and closes that listener again; the client reads every
+ * byte and the end. Under the shim the old server's keeper hands the port
+ * over and its connections move to a port of their own (NEW_PORT),
+ * those it was still closing with bytes on their way too. */
+static void takeover(void)
+{
+    for (int i = 0; i < ROUNDS; i++) {
+        int p[2];
+        SYS(pipe(p));
+        pid_t c = fork();
+        SYS(c);
+        if (c == 0) {
+            close(p[0]);
+            int l = child_listens(0, p[1]);
+            int a = accept(l, NULL, NULL);
+            SYS(a);
+            static char reply[REPLY];
+            memset(reply, 'r', sizeof reply);
+            write_exact(a, reply, sizeof reply);
+            exit(0);
+        }
+        kill_on_fail(c);
+        close(p[1]);
+        unsigned port = read_port(p[0]);
+        close(p[0]);
+        int conn = connect_lo(port);
+        CHECK(conn >= 0, "takeover: connect: %s", strerror(errno));
+        int st = reap_within(c, 10000, "takeover");
+        kill_on_fail(-1);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "takeover: the child's status %#x",
+              (unsigned)st);
+        int err = bind_listen(port);
+        CHECK(err == 0, "takeover: port %u right after the server was reaped: %s", port,
+              strerror(err));
+        size_t total = 0;
+        for (;;) {
+            char buf[65536];
+            CHECK(poll_for(conn, POLLIN, 10000) & (POLLIN | POLLHUP),
+                  "takeover: the reply stopped at %zu", total);
+            ssize_t r = read(conn, buf, sizeof buf);
+            CHECK(r >= 0, "takeover, round %d: read after %zu bytes: %s", i, total,
+                  strerror(errno));
+            if (r == 0)
+                break;
+            total += (size_t)r;
+        }
+        CHECK(total == REPLY, "takeover: %zu bytes of the %d the server wrote before its end",
+              total, REPLY);
+        close(conn);
+    }
+    printf("ok: takeover: %d times a server's last reply arrived whole though a new server "
+           "took its port at once\n", ROUNDS);
+}
+
 static void held(void)
 {
     int p[2], g[2];
@@ -238,6 +300,8 @@ int main(int argc, char **argv)
         printf("ok: %s: %d times the port was free right after its listener's process was "
                "reaped\n", ways[w], ROUNDS);
     }
+    if (argc < 2 || strcmp(argv[1], "takeover") == 0)
+        takeover();
     if (argc < 2 || strcmp(argv[1], "held") == 0)
         held();
     return 0;

@@ -447,6 +447,50 @@ static void server_moves(int keyed)
 Test(path, a_client_follows_its_server_to_a_new_port_unkeyed) { server_moves(0); }
 Test(path, a_client_follows_its_server_to_a_new_port_keyed) { server_moves(1); }
 
+/* A server that wrote its reply and let the connection go (a close, an
+ * exit) while the reply is still on its way: when its port goes to
+ * another program, the connection moves with the app's own
+ * (rudp_ctx_move_released), and the client gets every byte and the end.
+ * Left behind, its client lost the rest (an ICMP error at the old port). */
+Test(path, a_released_connection_with_bytes_in_flight_moves)
+{
+    sim s;
+    sim_init(&s, 23);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    int a = sim_add_ep(&s, &cfg), b = sim_add_ep(&s, &cfg);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s.link[b][a] : &s.link[a][b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    sim_app srv = {.to_send = 200000, .expect = 0, .send_seed = 2};
+    sim_app cli = {.to_send = 0, .expect = 200000, .recv_seed = 2};
+    sim_listen(&s, b, &srv, 16);
+    int ci = sim_connect(&s, a, b, &cli, NULL);
+    cr_assert(ge(int, ci, 0));
+    sim_app *sv = NULL;
+    for (int i = 0; i < 400 && !(sv && sv->released); i++) {
+        sim_run_until(&s, s.now + RUDP_MS(1));
+        sv = sim_app_on(&s, b);
+    }
+    cr_assert(sv && sv->released, "the server let its connection go");
+    cr_assert(lt(u64, s.apps[ci].received, 200000), "the reply is still on its way");
+    rudp_ctx *ctx = s.ep[b].ctx;
+    cr_assert(eq(int, rudp_ctx_released_movable(ctx, 1), 1));
+    cr_assert(eq(int, rudp_ctx_released_movable(ctx, NEW_SOCK), 0));
+    sim_move_port(&s, b, NEW_SOCK, NEW_PORT);
+    cr_assert(eq(int, rudp_ctx_move_released(ctx, s.now, 1, NEW_SOCK, NEW_PORT), 1));
+    cr_assert(eq(int, rudp_ctx_released_movable(ctx, 1), 0), "nothing left on the old socket");
+    cr_assert(sim_run(&s, s.now + RUDP_SEC(60)), "the run did not finish");
+    const char *fc = sim_app_fault(&s.apps[ci]);
+    cr_assert(fc == NULL, "client: %s", fc);
+    cr_assert(eq(u64, s.apps[ci].received, 200000));
+    cr_assert(s.apps[ci].eof, "the end came after the last byte");
+    sim_free(&s);
+}
+
 /* A connection that moves while nothing is in flight (idle both ways):
  * the old port gets nothing at all from the client. */
 Test(path, an_idle_connection_sends_nothing_to_the_old_port)

@@ -233,9 +233,13 @@ int shim_esock_accepted(const esock *s)
     return n;
 }
 
+/* Those the app closed, finishing their close with no bridge, count and
+ * move too (the core's): a keeper asked for the port by a restarted
+ * server gave it up with a connection whose last 200 KB were still on
+ * their way, which its client then lost (an ICMP error, a reset). */
 int shim_esock_movable(const esock *s)
 {
-    int n = 0;
+    int n = rudp_ctx_released_movable(s->e->ctx, s->idx);
     for (bridge *b = s->e->bridges; b; b = b->next)
         n += accepted_on(b, s) && rudp_conn_movable(b->conn);
     return n;
@@ -261,7 +265,11 @@ int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now)
         s->refs--;
         moved++;
     }
-    return moved;
+    /* each holds its reference on the socket it is on (conn_freed) */
+    int released = rudp_ctx_move_released(s->e->ctx, now, s->idx, to->idx, port);
+    to->refs += released;
+    s->refs -= released;
+    return moved + released;
 }
 
 rudp_conn *shim_bridge_conn(const bridge *b)
