@@ -458,8 +458,9 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
  * be in TIME_WAIT already, which takes no NEW_PORT). */
 static int released_to_move(const rudp_conn *c, uint32_t sock)
 {
+    /* bytes, not the FIN alone (rudp__conn_stream_unacked counts it) */
     return c->released && c->sock == sock && rudp_conn_movable(c) &&
-           rudp__conn_stream_unacked(c) > 0;
+           rudp__seq_lt(c->snd_una, c->snd_end);
 }
 
 int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock)
