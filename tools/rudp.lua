@@ -35,7 +35,7 @@ local FRAME = {
     [0x00] = "PADDING", [0x01] = "PING", [0x02] = "ACK", [0x03] = "MAX_DATA",
     [0x04] = "DATA_BLOCKED", [0x05] = "RESET", [0x06] = "PATH_CHALLENGE", [0x07] = "PATH_RESPONSE",
     [0x08] = "STREAM", [0x09] = "STREAM", [0x0a] = "STREAM", [0x0b] = "STREAM",
-    [0x0c] = "URGENT", [0x0e] = "NEW_TOKEN",
+    [0x0c] = "URGENT", [0x0d] = "NEW_PORT", [0x0e] = "NEW_TOKEN", [0x0f] = "SERVER_ADDR",
 }
 local TOKEN_MAX = 32
 local ACK_MAX_RANGES = 64
@@ -70,6 +70,10 @@ f.ack_range = ProtoField.string("rudpshim.ack.range", "Acknowledged")
 f.max_data_frame = ProtoField.uint64("rudpshim.max_data.limit", "Peer may send below offset")
 f.new_token = ProtoField.bytes("rudpshim.new_token", "Address token for the next connection")
 f.urgent = ProtoField.uint64("rudpshim.urgent.offset", "Urgent byte at stream offset")
+f.new_port = ProtoField.uint64("rudpshim.new_port", "The connection's new UDP port")
+f.server_ip4 = ProtoField.ipv4("rudpshim.server_addr.ip4", "Another address of the server")
+f.server_ip6 = ProtoField.ipv6("rudpshim.server_addr.ip6", "Another address of the server")
+f.server_port = ProtoField.uint16("rudpshim.server_addr.port", "Its port")
 f.blocked = ProtoField.uint64("rudpshim.data_blocked.limit", "Sender blocked at offset")
 f.reset_code = ProtoField.uint64("rudpshim.reset.error", "Error code")
 f.reset_final = ProtoField.uint64("rudpshim.reset.final_size", "Final size")
@@ -169,6 +173,23 @@ local function dissect_frame(tree, tvb, off)
         off = off + 8
     elseif ft == 0x0c then
         _, off = var_field(t, tvb, off, f.urgent, "URGENT offset")
+    elseif ft == 0x0d then
+        local port
+        port, off = var_field(t, tvb, off, f.new_port, "NEW_PORT port")
+        if port == UInt64(0) or port > UInt64(65535) then
+            bad(t, tvb, start, "NEW_PORT port 0 or above 65535")
+        end
+    elseif ft == 0x0f then
+        local fam = off < tvb:len() and tvb(off, 1):uint() or 0
+        local n = fam == 4 and 4 or fam == 6 and 16 or 0
+        if n == 0 or off + 1 + n + 2 > tvb:len() or tvb(off + 1 + n, 2):uint() == 0 then
+            bad(t, tvb, start, "SERVER_ADDR family not 4 or 6, port 0, or past the end")
+            off = tvb:len()
+        else
+            t:add(n == 4 and f.server_ip4 or f.server_ip6, tvb(off + 1, n))
+            t:add(f.server_port, tvb(off + 1 + n, 2))
+            off = off + 1 + n + 2
+        end
     elseif ft == 0x0e then
         local n = off < tvb:len() and tvb(off, 1):uint() or 0
         if n == 0 or n > TOKEN_MAX or off + 1 + n > tvb:len() then
