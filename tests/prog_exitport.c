@@ -185,27 +185,22 @@ static unsigned one_exit(const char *how, unsigned port)
  * byte and the end. Under the shim the old server's keeper hands the port
  * over and its connections move to a port of their own (NEW_PORT),
  * those it was still closing with bytes on their way too. */
+static void write_reply_and_exit(int l)
+{
+    int a = accept(l, NULL, NULL);
+    SYS(a);
+    static char reply[REPLY];
+    memset(reply, 'r', sizeof reply);
+    write_exact(a, reply, sizeof reply);
+    exit(0);
+}
+
 static void takeover(void)
 {
     for (int i = 0; i < ROUNDS; i++) {
-        int p[2];
-        SYS(pipe(p));
-        pid_t c = fork();
-        SYS(c);
-        if (c == 0) {
-            close(p[0]);
-            int l = child_listens(0, p[1]);
-            int a = accept(l, NULL, NULL);
-            SYS(a);
-            static char reply[REPLY];
-            memset(reply, 'r', sizeof reply);
-            write_exact(a, reply, sizeof reply);
-            exit(0);
-        }
+        unsigned port;
+        pid_t c = fork_listener(&port, write_reply_and_exit);
         kill_on_fail(c);
-        close(p[1]);
-        unsigned port = read_port(p[0]);
-        close(p[0]);
         int conn = connect_lo(port);
         CHECK(conn >= 0, "takeover: connect: %s", strerror(errno));
         int st = reap_within(c, 10000, "takeover");
