@@ -218,9 +218,8 @@ static void drop_stale(rec *e, pid_t t, uint64_t ino)
  * mu held. */
 static int find_locked(int fd, uint64_t ino, uint64_t ep, shim_fd *out, int *stale)
 {
-    rec *e = NULL;
+    rec *e = rec_find(fd);
     *stale = 0;
-    e = rec_find(fd);
     for (var *v = e ? e->vars : NULL; v; v = v->next) {
         if (v->r.ino == ino) {
             *out = v->r;
@@ -238,9 +237,7 @@ static int find_locked(int fd, uint64_t ino, uint64_t ep, shim_fd *out, int *sta
  * on a file not ours: B12's connects made three). */
 static int any_at(int fd)
 {
-    rec *e = NULL;
-    e = rec_find(fd);
-    return e != NULL;
+    return rec_find(fd) != NULL;
 }
 
 static int local_tryget(int fd, shim_fd *out)
@@ -287,7 +284,6 @@ static int local_get(int fd, shim_fd *out, int try)
         return 0;
     uint64_t ino = shim_fd_ino(fd);
     int stale;
-    rec *e = NULL;
     shim_mutex_lock(&mu);
     int found = find_locked(fd, ino, ep, out, &stale);
     shim_mutex_unlock(&mu);
@@ -297,7 +293,7 @@ static int local_get(int fd, shim_fd *out, int try)
         if (t == 0)
             hint(fd, NULL);
         shim_mutex_lock(&mu);
-        e = rec_find(fd);
+        rec *e = rec_find(fd);
         if (e) {
             drop_stale(e, t, ino);
             rec_tidy(e);
@@ -364,9 +360,8 @@ static void local_put(const shim_fd *r)
 static void local_update(const shim_fd *r)
 {
     pid_t t = shim_procenv_table();
-    rec *e = NULL;
     shim_mutex_lock(&mu);
-    e = rec_find(r->fd);
+    rec *e = rec_find(r->fd);
     for (var *v = e ? e->vars : NULL; v; v = v->next) {
         if (v->table == t && v->r.ino == r->ino) {
             v->r = *r; /* its proof stands: the same file */
@@ -379,11 +374,10 @@ static void local_update(const shim_fd *r)
 static void local_del(int fd)
 {
     pid_t t = shim_procenv_table();
-    rec *e = NULL;
     if (t == 0)
         hint(fd, NULL);
     shim_mutex_lock(&mu);
-    e = rec_find(fd);
+    rec *e = rec_find(fd);
     if (e) {
         /* This table's records only: a child closing its copy of one of
          * our sockets leaves ours. */
