@@ -47,6 +47,17 @@
  *             every connection (one sent for each read, made at once
  *             after the wait, no poll() first), maxevents 1 and 4: the
  *             pipe told within 2 x 25 calls
+ *   edgeall   every connection edge-triggered, as nginx and tokio
+ *             register them (EPOLLIN | EPOLLRDHUP | EPOLLET), non-blocking
+ *             reads until EAGAIN when told, 200 rounds of a message on
+ *             each: every echo told and read, never a wake-up missed
+ *             after a read to EAGAIN; every other round one connection's
+ *             echo read only in part when told, then a second message
+ *             sent on it: its arrival told again (new bytes: an edge),
+ *             the rest and the second echo read after it in order
+ *
+ * `prog_epollkept edgeall` runs the last alone (its own count of kept
+ * bytes under the shim).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -648,13 +659,98 @@ static void check_fair(int ep, int round)
     printf("ok: fair (the pipe told within %d calls at most)\n", worst + 1);
 }
 
+/* Connection i's bytes, non-blocking, until EAGAIN (at most cap): how
+ * many. */
+static size_t drain_nb(int i, unsigned char *buf, size_t cap, const char *who)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = read(conns[i], buf + got, cap - got);
+        if (k < 0 && errno == EAGAIN)
+            return got;
+        CHECK(k > 0, "%s: connection %d read gave %zd (%s)", who, i, k,
+              k < 0 ? strerror(errno) : "EOF");
+        got += (size_t)k;
+        CHECK(got < cap, "%s: connection %d: more bytes than were sent", who, i);
+    }
+}
+
+#define EDGE_HALF 7 /* the connection read in part every other round */
+static void check_edgeall(int ep, int round, int rounds)
+{
+    for (int i = 0; i < NCONN; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET,
+                                 .data.u32 = (uint32_t)i};
+        SYS(epoll_ctl(ep, EPOLL_CTL_MOD, conns[i], &ev));
+        SYS(fcntl(conns[i], F_SETFL, fcntl(conns[i], F_GETFL) | O_NONBLOCK));
+    }
+    static unsigned char in[NCONN][2 * MSG + 1];
+    int told_again = 0;
+    for (int r = round; r < round + rounds; r++) {
+        int half = (r % 2) ? EDGE_HALF : -1, second = r + 100000;
+        size_t got[NCONN] = {0}, want[NCONN];
+        for (int i = 0; i < NCONN; i++)
+            want[i] = len_of(r, i) + (i == half ? len_of(second, i) : 0);
+        int due = NCONN, sent2 = 0;
+        send_round(r, 0, NCONN);
+        while (due > 0) {
+            struct epoll_event evs[NCONN];
+            int m = wait_some(ep, evs, NCONN, "edgeall");
+            for (int e = 0; e < m; e++) {
+                int i = (int)evs[e].data.u32;
+                CHECK(i >= 0 && i < NCONN, "edgeall: event for %d", i);
+                CHECK(!(evs[e].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)),
+                      "edgeall: connection %d told %#x", i, evs[e].events);
+                if (got[i] == want[i])
+                    continue; /* an event for bytes read already: ET may repeat */
+                if (i == half && !sent2) {
+                    /* part of it, then more sent: only the new bytes' edge
+                     * tells of what is left */
+                    size_t part = (len_of(r, i) + 1) / 2;
+                    ssize_t k = read(conns[i], in[i], part);
+                    CHECK(k > 0, "edgeall: connection %d told, read gave %zd (%s)", i, k,
+                          k < 0 ? strerror(errno) : "EOF");
+                    got[i] = (size_t)k;
+                    send_round(second, i, 1);
+                    sent2 = 1;
+                    continue;
+                }
+                if (i == half)
+                    told_again = 1;
+                got[i] += drain_nb(i, in[i] + got[i], sizeof in[i] - got[i], "edgeall");
+                CHECK(got[i] <= want[i], "edgeall: connection %d: %zu bytes, %zu sent", i,
+                      got[i], want[i]);
+                if (got[i] == want[i])
+                    due--;
+            }
+        }
+        for (int i = 0; i < NCONN; i++) {
+            check_bytes(in[i], r, i, len_of(r, i), "edgeall");
+            if (i == half)
+                check_bytes(in[i] + len_of(r, i), second, i, len_of(second, i),
+                            "edgeall (the second echo)");
+        }
+    }
+    CHECK(rounds < 2 || told_again, "edgeall: the half-read connection was never told again");
+    for (int i = 0; i < NCONN; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        SYS(epoll_ctl(ep, EPOLL_CTL_MOD, conns[i], &ev));
+        SYS(fcntl(conns[i], F_SETFL, fcntl(conns[i], F_GETFL) & ~O_NONBLOCK));
+    }
+    printf("ok: edgeall\n");
+}
+
 int main(int argc, char **argv)
 {
-    (void)argv;
-    prog_begin(argc, 180);
+    int edge_only = argc == 2 && strcmp(argv[1], "edgeall") == 0;
+    prog_begin(edge_only ? 1 : argc, 180);
     prog_on_fail = kill_server;
     echo_clients(&server_pid, &port, conns, NCONN);
     int ep = set_of(0, NCONN, EPOLLIN);
+    if (edge_only) {
+        check_edgeall(ep, 0, 200);
+        goto done;
+    }
     check_rounds(ep, 200);
     check_look(ep, 1000);
     check_twosets(ep, 1100);
@@ -667,7 +763,9 @@ int main(int argc, char **argv)
     check_reused(ep, 1800);
     check_fair(ep, 1900);
     check_bulk(ep, 40); /* O_NONBLOCK set and cleared (F_SETFL): the rounds after it */
+    check_edgeall(ep, 2000, 40);
     check_rounds(ep, 20);
+done:
     for (int i = 0; i < NCONN; i++)
         close(conns[i]);
     close(ep);

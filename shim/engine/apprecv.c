@@ -575,7 +575,10 @@ static int kept_walk(uint64_t key, struct epoll_event *out, int max, int held, i
             if (!b->kept)
                 continue; /* passed on by another's pump meanwhile */
             if (key && b->sp && shim_slot_ep_one(b->sp, key, &ev, &data)) {
+                if ((ev & EPOLLET) && !b->kept_edge)
+                    continue; /* edge-triggered: told of these already */
                 if (n < max) { /* else told at the next wait (level-triggered) */
+                    b->kept_edge = 0;
                     out[n].events = EPOLLIN | (ev & EPOLLRDNORM);
                     out[n].data.u64 = data;
                     n++;

@@ -347,7 +347,8 @@ static int fin_in(const rudp_conn *c)
 
 /* Whether what comes for b now may stay in its connection (turn_mu): a
  * poll's bridge (keep_b), or in an epoll wait's turn (keep_ep) a bridge
- * registered in that set alone, level-triggered for EPOLLIN, whose reads
+ * registered in that set alone for EPOLLIN (level- or edge-triggered,
+ * neither one-shot nor exclusive), whose reads
  * take kept bytes (a low-water mark of 1, no peek offset, not passed to
  * a process we do not see) and not found read by others before. */
 static int keep_here(bridge *b)
@@ -370,6 +371,12 @@ static int keep(bridge *b, rudp_time now)
     struct engine *e = b->e;
     if (!b->sp || b->draining || b->hup || fin_in(b->conn))
         return 0;
+    /* an edge-triggered set is told again only of bytes that came since
+     * (shim_bridge_take notes what a read left) */
+    uint32_t rd = (uint32_t)rudp_conn_readable(b->conn);
+    if (!b->kept || rd > b->kept_rd)
+        b->kept_edge = 1;
+    b->kept_rd = rd;
     if (b->kept)
         return 1;
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
@@ -478,6 +485,7 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
     if (!peek) {
         rudp_conn_consume(b->conn, now, (size_t)got);
         bulk_out(b, now, (size_t)got);
+        b->kept_rd = (uint32_t)rudp_conn_readable(b->conn);
         const uint8_t *p;
         if (rudp_conn_peek(b->conn, &p) == 0) {
             unkeep(b, KEEP_TAKEN); /* all taken: a FIN after them goes on */

@@ -235,10 +235,13 @@ typedef struct bridge {
                                   (bridge.c: local_client) */
     unsigned kept : 1;      /* apprecv.c: what came waits in the connection for the
                                reader a poll() told of it, not in efd */
+    unsigned kept_edge : 1; /* bytes came since an edge-triggered set was told of
+                               the kept ones (apprecv.c's kept_walk) */
     unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps passed on unread (the
                                slot's kept_unread): never again */
     unsigned efd_dirty : 1; /* written into efd since the app was last found
                                to have read all of it (bridgepump.c: keep) */
+    uint32_t kept_rd;       /* ... the connection's readable bytes when last kept or taken */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;

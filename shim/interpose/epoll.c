@@ -112,7 +112,7 @@ void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct ep
     }
     uint32_t events = ev ? ev->events : 0;
     if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && (events & EPOLLIN) &&
-        !(events & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE)))
+        !(events & (EPOLLONESHOT | EPOLLEXCLUSIVE)))
         shim_recv_rx_learn(fd, h); /* whether its read takes kept bytes: asked once */
     uint64_t key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
     atomic_store_explicit(&ep_used[epfd], 1, memory_order_relaxed);

@@ -438,7 +438,7 @@ int shim_slot_ep_one(shim_slot *s, uint64_t key, uint32_t *events, uint64_t *dat
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->ep_note, memory_order_relaxed) != n || k != key)
         return 0; /* changed meanwhile, or another set's */
-    if (!(ev & EPOLLIN) || (ev & (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE)))
+    if (!(ev & EPOLLIN) || (ev & (EPOLLONESHOT | EPOLLEXCLUSIVE)))
         return 0;
     if (events)
         *events = ev;

@@ -245,10 +245,10 @@ void shim_slot_ep_poison(shim_slot *s);
 /* The set key names is gone (its last fd closed): s's one registration,
  * if there, with it. */
 void shim_slot_ep_gone(shim_slot *s, uint64_t key);
-/* 1 if s's connection is registered once, in the set key names,
- * level-triggered for EPOLLIN (no EPOLLET, EPOLLONESHOT or
- * EPOLLEXCLUSIVE), with *events and *data (either may be NULL) that
- * registration's. */
+/* 1 if s's connection is registered once, in the set key names, for
+ * EPOLLIN, level- or edge-triggered (EPOLLET: in *events), neither
+ * EPOLLONESHOT nor EPOLLEXCLUSIVE, with *events and *data (either may be
+ * NULL) that registration's. */
 int shim_slot_ep_one(shim_slot *s, uint64_t key, uint32_t *events, uint64_t *data);
 /* epfd's generation (epollreg.c): 0 for numbers at or past SHIM_EP_FDS,
  * which are never a key's */

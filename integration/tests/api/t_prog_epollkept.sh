@@ -6,9 +6,10 @@
 # look (MSG_PEEK, FIONREAD) and the read agreeing, a second set, a dup'd
 # fd's set, edge-triggered, a deleted registration, a closed set and a new
 # one at its number, a read the shim does not see (syscall(SYS_read)) and
-# maxevents 1, every byte checked. Under the shim the bytes must have been
-# kept for the wait and told from memory (RUDP_STATS: "for an event loop's
-# epoll wait").
+# maxevents 1, every connection edge-triggered (nginx's and tokio's way),
+# every byte checked. Under the shim the bytes must have been kept for the
+# wait and told from memory (RUDP_STATS: "for an event loop's epoll
+# wait"), by the edge-triggered rounds run alone too.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 # the engine in the program's fd table whatever the hard fd limit here:
@@ -16,22 +17,31 @@
 export RUDP_FD_TABLE=shared
 
 need_bin prog_epollkept
-rc=0
-timeout -k 5 180 "$BIN/prog_epollkept" >"$T/tcp" 2>&1 || rc=$?
-sed 's/^/tcp:  /' "$T/tcp"
-[ "$rc" = 0 ] || fail "prog_epollkept over kernel TCP exited $rc"
 
-RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollkept" >"$T/shim" 2>"$T/stats" || rc=$?
-sed 's/^/shim: /' "$T/shim"
-[ "$rc" = 0 ] || { show "$T/stats"; fail "prog_epollkept under the shim exited $rc"; }
-assert_transport "$T/shim"
-# the client's line: the largest counts (the server prints its own)
-kept=$(grep -a 'kept for the read after a poll:' "$T/stats" |
-    sed -n 's/.*for an event loop.s epoll wait \([0-9]*\), told it \([0-9]*\)).*/\1 \2/p' |
-    sort -n | tail -1)
-k=${kept% *}
-told=${kept#* }
-# 220 rounds of 24 echoes and more: most must have been kept and told
-[ "${k:-0}" -ge 500 ] && [ "${told:-0}" -ge 500 ] ||
-    { show "$T/stats"; fail "bytes kept for the epoll wait ${k:-0} times, told ${told:-0}"; }
-echo "ok: bytes kept in memory for the event loop's reads ($k), told by its epoll waits ($told)"
+# both ways: prog_epollkept [way] (tag: the files' suffix), over kernel
+# TCP, then under the shim, whose client must have kept bytes and told of
+# them 500 times at least (its line: the largest counts; the server prints
+# its own)
+both() { # tag what [way]
+    tag=$1 what=$2
+    shift 2
+    rc=0
+    timeout -k 5 180 "$BIN/prog_epollkept" "$@" >"$T/tcp$tag" 2>&1 || rc=$?
+    sed 's/^/tcp:  /' "$T/tcp$tag"
+    [ "$rc" = 0 ] || fail "prog_epollkept $* over kernel TCP exited $rc"
+    RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollkept" "$@" >"$T/shim$tag" \
+        2>"$T/stats$tag" || rc=$?
+    sed 's/^/shim: /' "$T/shim$tag"
+    [ "$rc" = 0 ] || { show "$T/stats$tag"; fail "prog_epollkept $* under the shim exited $rc"; }
+    assert_transport "$T/shim$tag"
+    kept=$(grep -a 'kept for the read after a poll:' "$T/stats$tag" |
+        sed -n 's/.*for an event loop.s epoll wait \([0-9]*\), told it \([0-9]*\)).*/\1 \2/p' |
+        sort -n | tail -1)
+    k=${kept% *}
+    told=${kept#* }
+    [ "${k:-0}" -ge 500 ] && [ "${told:-0}" -ge 500 ] ||
+        { show "$T/stats$tag"; fail "$what: bytes kept ${k:-0} times, told ${told:-0}"; }
+    echo "ok: $what: bytes kept in memory for the event loop's reads ($k), told by its epoll waits ($told)"
+}
+both "" "every check"   # 260 rounds of 24 echoes and more
+both .edge "edge-triggered" edgeall # 200 rounds of 24 echoes, all edge-triggered
