@@ -54,9 +54,15 @@
  *             after a read to EAGAIN; every other round one connection's
  *             echo read only in part when told, then a second message
  *             sent on it: its arrival told again (new bytes: an edge),
- *             the rest and the second echo read after it in order
+ *             the rest and the second echo read after it in order; a
+ *             file opened and closed after each wait, as nginx serves one
  *
- * `prog_epollkept edgeall` runs the last alone (its own count of kept
+ *   closekept a connection of the set told readable, a file opened and
+ *             closed, then the connection closed unread: its peer's read
+ *             says ECONNRESET (Linux's close() with bytes unread sends a
+ *             reset), 20 rounds
+ *
+ * `prog_epollkept edgeall` runs edgeall alone (its own count of kept
  * bytes under the shim).
  */
 #include <errno.h>
@@ -696,6 +702,9 @@ static void check_edgeall(int ep, int round, int rounds)
         while (due > 0) {
             struct epoll_event evs[NCONN];
             int m = wait_some(ep, evs, NCONN, "edgeall");
+            int file = open("/dev/null", O_RDONLY | O_CLOEXEC); /* as nginx's per request */
+            SYS(file);
+            close(file);
             for (int e = 0; e < m; e++) {
                 int i = (int)evs[e].data.u32;
                 CHECK(i >= 0 && i < NCONN, "edgeall: event for %d", i);
@@ -740,6 +749,42 @@ static void check_edgeall(int ep, int round, int rounds)
     printf("ok: edgeall\n");
 }
 
+/* closekept: a connection in ep told readable, then closed unread. */
+static void check_closekept(int ep)
+{
+    int l = listener_lo(0, 8);
+    for (int r = 0; r < 20; r++) {
+        int c = connect_lo(port_of_fd(l)), a = accept(l, NULL, NULL);
+        SYS(a);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = NCONN};
+        SYS(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev));
+        write_exact(a, "unread", 6);
+        int told = 0;
+        while (!told) {
+            struct epoll_event evs[NCONN + 1];
+            int m = wait_some(ep, evs, NCONN + 1, "closekept");
+            for (int e = 0; e < m; e++) {
+                CHECK(evs[e].data.u32 == NCONN, "closekept: event for %u", evs[e].data.u32);
+                told = 1;
+            }
+        }
+        int file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        SYS(file);
+        close(file);
+        close(c);
+        char buf[8];
+        CHECK(poll_for(a, POLLIN, WAIT_MS) & (POLLIN | POLLERR | POLLHUP),
+              "closekept: the peer heard nothing of the close");
+        ssize_t k = read(a, buf, sizeof buf);
+        CHECK(k < 0 && errno == ECONNRESET,
+              "closekept round %d: the peer's read after a close with bytes unread gave %zd (%s), "
+              "not ECONNRESET", r, k, k < 0 ? strerror(errno) : k == 0 ? "EOF" : "bytes");
+        close(a);
+    }
+    close(l);
+    printf("ok: closekept\n");
+}
+
 int main(int argc, char **argv)
 {
     int edge_only = argc == 2 && strcmp(argv[1], "edgeall") == 0;
@@ -764,6 +809,7 @@ int main(int argc, char **argv)
     check_fair(ep, 1900);
     check_bulk(ep, 40); /* O_NONBLOCK set and cleared (F_SETFL): the rounds after it */
     check_edgeall(ep, 2000, 40);
+    check_closekept(ep);
     check_rounds(ep, 20);
 done:
     for (int i = 0; i < NCONN; i++)

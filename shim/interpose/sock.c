@@ -581,7 +581,13 @@ SHIM_EXPORT int close(int fd)
     int saved = errno;
     if ((shim_ownfds_has(fd) || shim_slots_fd(fd)) && !shim_procenv_foreign())
         return 0; /* a program closing every fd must not take the engine's */
-    shim_kept_flush(); /* unread at the close: TCP's reset for them, as before */
+    if (shim_engine_app_kept_any()) {
+        /* unread at the close: TCP's reset for them, as before; only a
+         * kept connection's own number (a file's close leaves them) */
+        shim_slot *kh = shim_fd_hinted(fd);
+        if (kh && atomic_load_explicit(&kh->kept, memory_order_acquire))
+            shim_engine_app_unkeep_all(0);
+    }
     shim_epoll_cand_forget(fd); /* as an epoll set (epoll.c): its number's generation too */
     shim_fd rec;
     uint64_t closed_listener = 0;
