@@ -590,8 +590,15 @@ int rudp__conn_input_data(rudp_conn *c, rudp_time now, const rudp_hdr *h, const 
         rudp_time delay = (h->flags & RUDP_PKTF_ACK_NOW)
                               ? rudp__ack_soon_delay(c->cfg.max_ack_delay)
                               : c->cfg.max_ack_delay;
+        /* The count reached by a packet that asks for an ACK (its
+         * sender's last before it ran dry: an answer's end) waits as that
+         * ACK_NOW says, for the reply it may bring (nginx's answer, its
+         * header and its file, is two such packets: the next request then
+         * carries the ACK, no datagram of its own to send and to wake the
+         * server for); up to twice the count. */
         uint32_t every = ack_every(c, now, &delay);
-        if (c->rx_eliciting >= every)
+        int reply_due = (h->flags & RUDP_PKTF_ACK_NOW) && c->rx_eliciting < 2 * every;
+        if (c->rx_eliciting >= every && !reply_due)
             c->ack_now = 1;
         else if (rudp__timer_later_than(&c->timers[RUDP_T_ACK], now + delay))
             rudp__conn_arm(c, RUDP_T_ACK, now + delay);
