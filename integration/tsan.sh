@@ -13,7 +13,9 @@
 # queued to both threads of such a loop, deferred past the shim's sections
 # by signals.c's trampoline, base/crit.c), prog_sighandcall (handlers
 # calling close(), dup2(), write() and socket() over the shim's locks held
-# by the thread they interrupt, base/crit.c's shim_mutex); prog_appsend again with
+# by the thread they interrupt, base/crit.c's shim_mutex), prog_threadloops
+# (two threads' event loops at once, each taking its own engine's turns,
+# engine/appwhole.c, or sharing one); prog_appsend again with
 # the app thread's send off, so that its writes go to the engine in memory
 # (engine/txring.c); prog_threads again with the engines' fds in tables of
 # their own.
@@ -54,6 +56,7 @@ symbolize() {
         prog_epollkept\ *) file=$B/progs/prog_epollkept ;;
         prog_sigdefer\ *) file=$B/progs/prog_sigdefer ;;
         prog_sighandcall\ *) file=$B/progs/prog_sighandcall ;;
+        prog_threadloops\ *) file=$B/progs/prog_threadloops ;;
         *) printf '%s\n' "$line"; continue ;;
         esac
         off=${mod#* }
@@ -73,7 +76,7 @@ rc=0
 # engine in memory (shim/engine/txring.c).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     "ring:prog_appsend" "ring:prog_appsend -f" \
-    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "prog_sigdefer" "prog_sighandcall" "own:prog_threads" "own:prog_threads -f"; do
+    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollkept" "prog_sigdefer" "prog_sighandcall" "prog_threadloops own" "prog_threadloops given" "own:prog_threads" "own:prog_threads -f"; do
     table=shared appsend=1
     case $run in own:*) table=own run=${run#own:} ;; esac
     case $run in ring:*) appsend=0 run=${run#ring:} ;; esac

@@ -545,7 +545,8 @@ static void app_turn_done(struct engine *e, rudp_time now)
  * set key names (0: none) told in out, up to max; the others passed on
  * into their bridges (unread: counted as keeps passed on unread). held:
  * the caller holds every signal already. The number told. */
-static int kept_walk(uint64_t key, struct epoll_event *out, int max, int held, int unread)
+static int kept_walk(uint64_t key, uint32_t engs, struct epoll_event *out, int max, int held,
+                     int unread)
 {
     if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
         shim_alloc_held())
@@ -559,8 +560,10 @@ static int kept_walk(uint64_t key, struct epoll_event *out, int max, int held, i
         struct engine *e = &G.e[k];
         int cancel;
         /* none kept there: its turn not waited for (one held paused for a
-         * hand-off or a fork has passed its own on before) */
-        if (atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0 ||
+         * hand-off or a fork has passed its own on before); or not an
+         * engine of the set's (another thread's loop waits for its own) */
+        if ((engs && !(engs & (1u << k))) ||
+            atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0 ||
             !turn_lock_bounded(e, &cancel))
             continue;
         bridge *snap[SHIM_KEEP_BRIDGES];
@@ -601,12 +604,13 @@ static int kept_walk(uint64_t key, struct epoll_event *out, int max, int held, i
 
 void shim_engine_app_unkeep_all(int unread)
 {
-    kept_walk(0, NULL, 0, 0, unread);
+    kept_walk(0, 0, NULL, 0, 0, unread);
 }
 
-int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held)
+int shim_engine_app_kept_ep(uint64_t key, uint32_t engs, struct epoll_event *out, int max,
+                            int held)
 {
-    return kept_walk(key, out, max, held, 0);
+    return kept_walk(key, engs, out, max, held, 0);
 }
 
 void shim_engine_app_closing(int fd)

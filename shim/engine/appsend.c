@@ -118,6 +118,8 @@ void shim_appsend_index(bridge *b)
         shim_appsend_forget(b);
     e->by_slot[b->slot] = b;
     b->indexed = b->slot;
+    if (b->sp) /* for the program's epoll sets (interpose/epoll.c) */
+        atomic_store_explicit(&b->sp->engine, (uint32_t)(e - G.e + 1), memory_order_relaxed);
     atomic_store_explicit(&engine_of_slot[b->slot], (uint8_t)(e - G.e + 1),
                           memory_order_release);
     atomic_store_explicit(&conn_of_slot[b->slot], b->id, memory_order_release);

@@ -140,47 +140,72 @@ static void io_give_back(struct engine *e, uint32_t gen, rudp_time since, int to
     }
 }
 
-/* One event loop's thread, not several: where two threads wait for many
- * connections each (wrk -t2, memcached's workers), the one that waits
- * would run every connection's receive while the other's datagrams sat in
- * the sockets it lingers with (B14's wrk: 0.44x kernel TCP with it, 0.52x
- * without). A wait by another thread than the last within IO_ONE_THREAD
- * of its wait turns the path off for the process for IO_SHARED_OFF. */
+/* One event loop's thread per engine, not several: where two threads
+ * wait on sets holding connections of one engine (memcached's workers,
+ * given connections by its listener's thread), the one that waits would
+ * run every connection's receive while the other's datagrams sat in the
+ * sockets it lingers with (B14's wrk when its threads' connections shared
+ * the engines: 0.44x kernel TCP with it, 0.52x without). A wait by another
+ * thread than an engine's last within IO_ONE_THREAD of that one's wait
+ * turns the path off for that engine for IO_SHARED_OFF. Threads whose
+ * sets hold connections of engines of their own (a client's threads each
+ * connecting its own: engines.c gives each its engine) each take theirs. */
 #define IO_ONE_THREAD RUDP_MS(100)
 #define IO_SHARED_OFF RUDP_MS(1000)
-static _Atomic uintptr_t io_thread;   /* the last thread whose wait took the sets */
-static _Atomic rudp_time io_thread_at; /* ... when */
-static _Atomic rudp_time io_off_until;
+static _Atomic uintptr_t io_thread[SHIM_ENGINES_MAX];   /* the last thread whose wait took
+                                                         * the engine's set */
+static _Atomic rudp_time io_thread_at[SHIM_ENGINES_MAX]; /* ... when */
+static _Atomic rudp_time io_off_until[SHIM_ENGINES_MAX];
 
-static int io_one_thread(rudp_time now)
+/* Whether this thread's wait may take the sets of the engines in want
+ * (bit k: G.e[k]), each of them now its own. */
+static int io_one_thread(uint32_t want, rudp_time now)
 {
-    if (now < atomic_load_explicit(&io_off_until, memory_order_relaxed))
-        return 0;
-    uintptr_t me = (uintptr_t)pthread_self(), was = atomic_load(&io_thread);
-    if (was != me) {
-        if (was && now - atomic_load(&io_thread_at) < IO_ONE_THREAD) {
-            atomic_store(&io_off_until, now + IO_SHARED_OFF);
-            atomic_store(&io_thread, 0);
+    uintptr_t me = (uintptr_t)pthread_self();
+    for (int k = 0; k < SHIM_ENGINES_MAX; k++) {
+        if (!(want & (1u << k)))
+            continue;
+        if (now < atomic_load_explicit(&io_off_until[k], memory_order_relaxed))
+            return 0;
+        uintptr_t was = atomic_load(&io_thread[k]);
+        if (was && was != me && now - atomic_load(&io_thread_at[k]) < IO_ONE_THREAD) {
+            atomic_store(&io_off_until[k], now + IO_SHARED_OFF);
+            atomic_store(&io_thread[k], 0);
+            atomic_fetch_add_explicit(&G.e[k].app_shared_off, 1, memory_order_relaxed);
             shim_engine_app_nowait(); /* sets lingering with the other thread go back */
             return 0;
         }
-        atomic_store(&io_thread, me);
     }
-    atomic_store(&io_thread_at, now);
+    for (int k = 0; k < SHIM_ENGINES_MAX; k++) {
+        if (want & (1u << k)) {
+            atomic_store(&io_thread[k], me);
+            atomic_store(&io_thread_at[k], now);
+        }
+    }
     return 1;
 }
 
 /* An epoll wait for fd's connection (its engine's turn held, let go
- * here), one of many: every engine's whole set is taken (each turn only
- * tried), or none (an engine's set the app waits on but cannot read would
- * wake it while that engine reads it). */
+ * here), one of many: the whole sets of the engines its set holds
+ * connections of (w->engs: one engine's, waited on at its own iofd;
+ * else every engine's, at appfd) are taken (each turn only tried), or
+ * none (an engine's set the app waits on but cannot read would wake it
+ * while that engine reads it). */
 int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigfd, int cancel,
                         shim_app_wait *w)
 {
     bridge *b = shim_apprecv_waitable(e, rec, 1);
     int fd = atomic_load(&G.appfd1) - 1;
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1, held;
+    uint32_t want = w->engs & ((1u << nrun) - 1);
+    if (want && !(want & (want - 1)) && nrun > 1) {
+        struct engine *x = &G.e[__builtin_ctz(want)];
+        fd = x->iofd != x->epfd ? x->iofd : -1; /* one engine's: its own set */
+    } else {
+        want = (1u << nrun) - 1; /* every engine's, at appfd */
+    }
     shim_apprecv_turn_unlock(e, cancel);
-    if (!b || fd < 0 || !io_one_thread(shim_now())) {
+    if (!b || fd < 0 || !io_one_thread(want, shim_now())) {
         /* a waiter that will not take the sets: those lingering with
          * this thread go back now, not at their lease (apprecv.c's rule) */
         shim_engine_app_nowait();
@@ -194,11 +219,12 @@ int shim_appwhole_begin(struct engine *e, const shim_fd *rec, pid_t me, int sigf
     w->slot = rec->slot;
     w->id = rec->id;
     w->since = shim_now();
-    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE), all = 1, held;
     /* no cancellation point while some sets are taken and no cleanup
      * handler is pushed yet (declined() writes an eventfd) */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &held);
     for (int k = 0; k < nrun && all; k++) {
+        if (!(want & (1u << k)))
+            continue;
         struct engine *x = &G.e[k];
         if (!shim_apprecv_turn_try(x, &cancel)) {
             shim_apprecv_declined(x, 0); /* in its turn: it reads what lingers with us */

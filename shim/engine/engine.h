@@ -473,7 +473,11 @@ typedef struct shim_app_wait {
                                * bridges' bytes may be kept (whole sets only) */
     int kept;                 /* ... and after it, 1 if bytes wait for the read */
     int udp_fd, sigfd;
-    int whole;                /* udp_fd: every engine's whole set (many connections) */
+    int whole;                /* udp_fd: engines' whole sets (many connections) */
+    uint32_t engs;            /* set by the caller before _begin: the engines an
+                               * epoll wait's set holds connections of, bit k:
+                               * G.e[k], whose whole sets alone it takes (0: every
+                               * engine's) */
     uint32_t io_taken;        /* ... the engines whose set it took, bit k: G.e[k] */
     uint32_t io_gen[SHIM_ENGINES_MAX];
     rudp_time since;
@@ -512,11 +516,14 @@ int shim_engine_app_recv_may(void);
 int shim_engine_app_kept_any(void);
 /* An epoll wait on the set key names (state.h: SHIM_EP_KEY): the bridges
  * whose bytes are kept for a read and that are registered in that set
- * alone (level-triggered, EPOLLIN) are told as its events, up to max, in
- * out (their registrations' data, EPOLLIN); every other kept bridge's
- * bytes are passed on into its bridge, where the kernel tells of them.
+ * alone (EPOLLIN; edge-triggered ones once per arrival) are told as its
+ * events, up to max, in out (their registrations' data, EPOLLIN); every
+ * other kept bridge's bytes of the engines in engs (bit k: G.e[k]; 0:
+ * every engine) are passed on into its bridge, where the kernel tells of
+ * them; other engines' kept bytes are left to their waits and their time.
  * held: the caller holds every signal already. The number told. */
-int shim_engine_app_kept_ep(uint64_t key, struct epoll_event *out, int max, int held);
+int shim_engine_app_kept_ep(uint64_t key, uint32_t engs, struct epoll_event *out, int max,
+                            int held);
 void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 /* A close() of bridged fd, before the kernel's: what came for its

@@ -316,6 +316,52 @@ static struct engine *pick_locked(void)
     return best;
 }
 
+/* The engine for a thread's client connection (G.mu held): the one its
+ * connects used last while it has room; a thread's first, or past its
+ * engine's room, one no other thread's connects claimed; for a thread's
+ * first, one started if the limit allows (one for each connecting
+ * thread), else the one whose thread connected least lately (wrk's main
+ * thread connects once before its threads start); else the least busy.
+ * An event loop's epoll wait runs the turns of the engines its set holds
+ * connections of (appwhole.c): two threads each looping over its own
+ * connections (wrk -t2) then each take their own engine's, where with
+ * both threads' connections on both engines neither could. */
+static __thread uint8_t thread_engine; /* the index + 1 this thread's connects used last */
+
+static struct engine *pick_for_thread_locked(void)
+{
+    if (shim_procenv_table() != 0 || shim_fds_apart())
+        return pick_locked();
+    uintptr_t me = (uintptr_t)pthread_self();
+    rudp_time now = shim_now();
+    int k = thread_engine - 1;
+    struct engine *e = NULL;
+    if (k >= 0 && k < G.nrun && !G.e[k].broken && !full(&G.e[k], now))
+        e = &G.e[k];
+    for (int j = 0; !e && j < G.nrun; j++) {
+        uintptr_t owner = atomic_load_explicit(&G.e[j].conn_thread, memory_order_relaxed);
+        if ((owner == 0 || owner == me) && !G.e[j].broken && !full(&G.e[j], now))
+            e = &G.e[j];
+    }
+    if (!e && k < 0 && G.nrun > 0 && G.nrun < shim_cfg.engines &&
+        shim_engine_start_locked(&G.e[G.nrun]) == 0)
+        e = &G.e[G.nrun - 1];
+    struct engine *stale = NULL;
+    for (int j = 0; !e && k < 0 && j < G.nrun; j++) {
+        struct engine *x = &G.e[j];
+        if (!x->broken && !full(x, now) && (!stale || x->conn_thread_at < stale->conn_thread_at))
+            stale = x;
+    }
+    if (!e)
+        e = stale;
+    if (!e)
+        e = pick_locked();
+    e->conn_thread_at = now;
+    atomic_store_explicit(&e->conn_thread, me, memory_order_relaxed);
+    thread_engine = (uint8_t)(e - G.e + 1);
+    return e;
+}
+
 int shim_engine_listen_width(int backlog, int zero_rtt)
 {
     if (shim_cfg.engines <= 1 || table_apart() || shim_fds_apart())
@@ -418,7 +464,17 @@ int shim_engine_connect(const shim_connect_req *req)
     }
     wait_answers();
     shim_mutex_lock(&G.mu);
-    int err = G.nrun ? push_locked(to ? to : pick_locked(), c) : (shim_free(c), -EIO);
+    int err = -EIO;
+    if (G.nrun) {
+        if (!to)
+            to = pick_for_thread_locked();
+        shim_slot *sp = shim_slot_get(r->slot, r->id);
+        if (sp) /* known before the program's epoll_ctl (appsend.c's index comes later) */
+            atomic_store_explicit(&sp->engine, (uint32_t)(to - G.e + 1), memory_order_relaxed);
+        err = push_locked(to, c);
+    } else {
+        shim_free(c);
+    }
     shim_mutex_unlock(&G.mu);
     return err;
 }

@@ -103,6 +103,9 @@ typedef struct engine_figures {
      * found the engine in its turn (written through the bridge instead) */
     uint64_t app_sends, app_busy, app_recvs, app_polls, app_epolls, app_selects, app_lapsed;
     uint64_t app_direct, app_io_turns, ring_quiet;
+    /* appwhole.c: whole-set waits turned off for another thread's wait on
+     * the same engine's set */
+    uint64_t app_shared_off;
     /* txring.c: writes handed to the engine in memory, eventfd writes for
      * them, writes that found no room (through the bridge), records taken
      * into their connections, and dropped (the connection gone) */
@@ -395,6 +398,10 @@ struct engine {
     pthread_mutex_t turn_mu;
     int turn_open;              /* the loop runs: app threads may send and receive */
     _Atomic int asleep;         /* in its epoll wait (a hint, read without turn_mu) */
+    _Atomic uintptr_t conn_thread; /* engines.c: the thread whose connects use it */
+    _Atomic uint64_t app_shared_off; /* appwhole.c: its path turned off for a second
+                                      * thread's wait on its set */
+    rudp_time conn_thread_at;      /* ... its last connect (G.mu) */
     _Atomic int keeper_idle;    /* a keeper's engine with nothing left to finish (engine.c) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */
     struct bridge **by_slot;

@@ -67,11 +67,25 @@ static void set_gone(shim_slot *h, void *arg)
     shim_slot_ep_gone(h, *(uint64_t *)arg);
 }
 
+/* Per epoll fd: the engines its set holds connections of (bit k: engine
+ * k, as the slots' hints say; EP_ENGS_ANY: one whose engine was not known
+ * when it was registered), grown by every registration, emptied with the
+ * set. A whole-set wait takes those engines' turns alone (appwhole.c). */
+#define EP_ENGS_ANY 0x80000000u
+static _Atomic uint32_t ep_engs[EP_CANDS];
+
+static uint32_t set_engines(int epfd)
+{
+    uint32_t m = atomic_load_explicit(&ep_engs[epfd], memory_order_relaxed);
+    return (m & EP_ENGS_ANY) ? 0 : m; /* 0: every engine */
+}
+
 void shim_epoll_cand_forget(int epfd)
 {
     if (epfd < 0 || epfd >= EP_CANDS)
         return;
     atomic_store_explicit(&cand[epfd], 0, memory_order_relaxed);
+    atomic_store_explicit(&ep_engs[epfd], 0, memory_order_relaxed);
     if (atomic_load_explicit(&ep_used[epfd], memory_order_relaxed)) {
         /* the set goes with its last fd: the registrations noted in it
          * too, unless a copy of the number may hold it, or the notes are
@@ -116,6 +130,12 @@ void shim_epoll_reg_note(shim_slot *h, int epfd, int op, int fd, const struct ep
         shim_recv_rx_learn(fd, h); /* whether its read takes kept bytes: asked once */
     uint64_t key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
     atomic_store_explicit(&ep_used[epfd], 1, memory_order_relaxed);
+    if (op != EPOLL_CTL_DEL) {
+        uint32_t k = atomic_load_explicit(&h->engine, memory_order_relaxed);
+        atomic_fetch_or_explicit(&ep_engs[epfd],
+                                 k > 0 && k <= SHIM_ENGINES_MAX ? 1u << (k - 1) : EP_ENGS_ANY,
+                                 memory_order_relaxed);
+    }
     shim_slot_ep_note(h, key, op, events, ev ? ev->data.u64 : 0);
 }
 
@@ -134,6 +154,7 @@ typedef struct epoll_call {
     int max;
     int two; /* the program called epoll_pwait2 */
     uint64_t key; /* the set's (state.h: SHIM_EP_KEY) */
+    uint32_t engs; /* the engines its set holds connections of (0: every one) */
 } epoll_call;
 
 /* Events told from memory at once, at most: the rest at the next call
@@ -190,13 +211,18 @@ static int told_now(epoll_call *c)
         if (k != 0)
             return k;
     }
-    int m = shim_engine_app_kept_ep(c->key, told, cap < EP_TOLD ? cap : EP_TOLD, 1);
+    int m = shim_engine_app_kept_ep(c->key, c->engs, told, cap < EP_TOLD ? cap : EP_TOLD, 1);
     return m > 0 ? answer(c, told, m) : 0;
 }
 
 static uint64_t epoll_key(void *arg)
 {
     return ((epoll_call *)arg)->key;
+}
+
+static uint32_t epoll_engines(void *arg)
+{
+    return ((epoll_call *)arg)->engs;
 }
 
 static nfds_t epoll_fill(void *arg, struct pollfd *p)
@@ -238,8 +264,11 @@ static int epoll_rest(void *arg, const struct timespec *left, const sigset_t *ma
     return shim_real_epoll_wait_ts(c->epfd, c->evs, c->max, left, mask);
 }
 
-static const shim_wait_ops epoll_ops = {
-    .fill = epoll_fill, .ask = epoll_ask, .rest = epoll_rest, .key = epoll_key};
+static const shim_wait_ops epoll_ops = {.fill = epoll_fill,
+                                        .ask = epoll_ask,
+                                        .rest = epoll_rest,
+                                        .key = epoll_key,
+                                        .engines = epoll_engines};
 
 /* 1 with *out the call's result (errno set); 0: make libc's call. */
 static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
@@ -254,6 +283,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
         shim_crit crit;
         if (epfd >= 0 && epfd < EP_CANDS && max > 0 && shim_crit_enter(&crit)) {
             call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
+            call.engs = set_engines(epfd);
             k = told_now(&call);
             int err = errno;
             shim_crit_leave(&crit); /* a pending signal's handler runs here */
@@ -279,6 +309,7 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
     if (!shim_app_recv_slot(h) || !(shim_engine_app_recv_may() || shim_engine_app_io_may()))
         return 0;
     call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
+    call.engs = set_engines(epfd);
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);
 }
 

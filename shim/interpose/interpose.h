@@ -284,6 +284,9 @@ typedef struct shim_wait_ops {
     /* an epoll wait's set (state.h: SHIM_EP_KEY), whose bridges' bytes its
      * turn may keep for the read (NULL, or 0: none) */
     uint64_t (*key)(void *arg);
+    /* ... and the engines it holds connections of, bit k: engine k (NULL,
+     * or 0: every engine), whose whole sets alone its wait takes */
+    uint32_t (*engines)(void *arg);
 } shim_wait_ops;
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
                        const shim_wait_ops *ops, void *arg, int *out);

@@ -108,6 +108,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         rudp_time now = shim_now();
         rudp_time left = end > now ? end - now : 0;
         shim_app_wait w;
+        w.engs = ops->engines ? ops->engines(arg) : 0;
         if (left == 0 || !shim_engine_app_wait_begin(cand, mask, in, &w)) {
             if (waits == 0)
                 return 0;

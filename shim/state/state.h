@@ -196,6 +196,11 @@ typedef struct shim_slot {
      * SHIM_KEEP_LATE in a row and the bridge is kept no more (a reader we
      * do not see, or a wait told of it that no read follows) */
     _Atomic uint32_t kept_unread;
+    /* The engine carrying the connection, its index + 1 (0: not known),
+     * as the engines wrote it at connect() and when they index its bridge:
+     * a hint for interpose/epoll.c's set of the engines a program's epoll
+     * set holds connections of (a wait takes those engines' turns alone) */
+    _Atomic uint32_t engine;
     /* Bytes the app wrote into its engine's memory (engine/txring.c) that
      * the connection has not taken yet: SIOCOUTQ counts them as the
      * bridge's (shim_slot_app_queued); moved out under an odd seq. */
