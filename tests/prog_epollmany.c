@@ -371,7 +371,18 @@ int main(int argc, char **argv)
     printf("ok: pingpong\n");
     check_eintr(ep);
     check_longjmp();
-    check_cancel();
+    /* PROG_TSAN=1 (make tsan): TSan's runtime ignores the interceptors
+     * inside a blocking call (its BlockingCall scope) and a cancellation
+     * there runs the cleanup handlers without leaving that scope (the
+     * runtime has no unwind destructors), so the shim's cleanup, which
+     * gives the engines' sets back under their turn lock, is reported as
+     * racing with the engine (seen once in 7 runs at bbdaa99); make test
+     * runs the case. */
+    const char *ts = getenv("PROG_TSAN");
+    if (ts && strcmp(ts, "1") == 0)
+        printf("skip: cancel: not under this runtime (PROG_TSAN=1)\n");
+    else
+        check_cancel();
     check_idle(ep);
     const char *nf = getenv("PROG_APPRECV_NOFORK");
     if (nf && strcmp(nf, "1") == 0)
