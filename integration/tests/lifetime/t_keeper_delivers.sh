@@ -88,16 +88,21 @@ end=$(($(date +%s) + 10))
 while [ -z "$(keepers)" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.05; done
 K=$(keepers | head -1)
 [ -n "$K" ] || fail "no keeper carries the server's connection: $(tail -5 "$T/server.log")"
-PIDS="$PIDS $K"
 # found by its command line, it may be the copy fork() just made, named as
 # the server until it names itself once it has closed the program's fds
 # (keeper.c's keeper_main): a loaded make test met it so once (RUDP_FD_TABLE
-# =own, t_fd_table_own); wait for the name, at most 5 s
+# =own, t_fd_table_own); or a process of the server's that is gone by the
+# time it is read (another loaded make test, the same test: /proc/$K gone).
+# Each of them is asked again until one names itself, at most 5 s
 i=0
 while [ "$(cat "/proc/$K/comm" 2>/dev/null)" != rudp-keeper ] && [ "$i" -lt 100 ]; do
     sleep 0.05; i=$((i + 1))
+    for k in $(keepers); do
+        [ "$(cat "/proc/$k/comm" 2>/dev/null)" = rudp-keeper ] && K=$k && break
+    done
 done
-comm=$(cat "/proc/$K/comm")
+PIDS="$PIDS $K"
+comm=$(cat "/proc/$K/comm" 2>/dev/null)
 args=$(tr '\0' ' ' <"/proc/$K/cmdline")
 echo "keeper $K: comm '$comm', command line '$args'"
 [ "$comm" = rudp-keeper ] || fail "keeper $K is named '$comm' in ps, not rudp-keeper"
