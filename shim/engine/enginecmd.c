@@ -334,7 +334,10 @@ static void check_alive(struct engine *e, rudp_time now)
 static void stop_unheld(void *arg)
 {
     struct engine *e = arg;
-    if (e->iofd >= 0 && e->iofd != e->epfd) {
+    /* not in a process under a seccomp filter of its own: this is the
+     * exiting thread, which the filter may forbid the turn's calls
+     * (prog_apprecv's sandboxed image died of SIGSYS) */
+    if (e->iofd >= 0 && e->iofd != e->epfd && !shim_sandboxed()) {
         rudp_time now = shim_now();
         e->dispatching = 1; /* as the engine's turn: what ends is buried after */
         shim_engine_io_turn(e, now);
