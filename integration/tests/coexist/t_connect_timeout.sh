@@ -12,7 +12,8 @@
 #    (5.0 s measured), asserted within 10 s: a machine busy enough (two
 #    busy loops beside other work on 2 cores) can keep the engine or the
 #    client off the CPU for seconds, and 10 s still tells the bound from
-#    the 134 s before; non-blocking: poll says POLLOUT, SO_ERROR ETIMEDOUT;
+#    the 134 s before; non-blocking: poll says POLLOUT (supervised: or
+#    POLLERR|POLLHUP, the kernel's order, docs/limits.md), SO_ERROR ETIMEDOUT;
 #  - had kernel TCP tried meanwhile (the fallback is not dropped because a
 #    timeout is set: "trying kernel TCP", with the time left);
 #  - is told at warn as it happened: "no answer from ADDR in 5.x s (the
@@ -82,8 +83,15 @@ for c in $CASES; do
     set -- $line
     [ "$2" = ETIMEDOUT ] || { show "$T/$c.err"; fail "$c: connect ended with $2, want ETIMEDOUT"; }
     [ "$3" -le 10000 ] || { show "$T/$c.err"; fail "$c: ETIMEDOUT after $3 ms, want 10 s at most (5 s and a busy machine's delay)"; }
-    case $c in *-nonblocking)
+    # POLLOUT, as TCP's; a supervised program's poll() is the kernel's own,
+    # which may wake in the moment the unix end has hung up and is not yet
+    # writable: POLLERR|POLLHUP, then (docs/limits.md, "A hang-up turns
+    # writable a moment late"; 1 loaded run in ~10)
+    case $c in
+    preload-nonblocking)
         case $4 in *OUT*) ;; *) fail "$c: poll said $4, want POLLOUT" ;; esac ;;
+    supervised-nonblocking)
+        case $4 in *OUT*|*ERR,HUP*) ;; *) fail "$c: poll said $4, want POLLOUT (or POLLERR|POLLHUP)" ;; esac ;;
     esac
     grep -Eq "info: connect to $DEAD:$P: no rudp answer within the probe delay; trying kernel TCP \([0-9.]+ s left of the connect timeout\)" \
         "$T/$c.err" || { show "$T/$c.err"; fail "$c: no line saying kernel TCP was tried"; }
