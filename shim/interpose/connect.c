@@ -468,10 +468,15 @@ static int place_bridge(connecting *d)
     if (d->sl && (d->foreign || shim_epollreg_has(fd)))
         shim_slot_ep_poison(d->sl);
     uint64_t tcp_ino = d->pristine_ino ? d->pristine_ino : shim_fd_ino(fd);
+    uint32_t rx0 = d->sl ? atomic_load(&d->sl->rxmode) : 0;
     int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign,
                                     d->pristine_ino != 0);
     if (err >= 0 && d->sl)
         atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_PLACED);
+    /* no option copied (err: how many were): the bridge reads as a new
+     * unix socket, with the TCP socket's status flags */
+    if (err == 0 && !d->foreign)
+        shim_recv_rx_fresh(d->sl, rx0, d->tk.status);
     shim_appfd_unlock();
     if (err < 0) {
         real_close(d->sv[0]);

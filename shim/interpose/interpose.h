@@ -317,5 +317,10 @@ void shim_epoll_dup_seen(int fd);
 /* recv.c: fd's read mode asked of the kernel if not known (once, until
  * changed): whether a read takes bytes kept for it (shim_slot_keepable) */
 void shim_recv_rx_learn(int fd, shim_slot *h);
+/* A bridge placed a moment ago with a new unix socket's receive options
+ * (no timeout, a low-water mark of 1, no peek offset) and the status flags
+ * status: h's read mode noted without asking the kernel. m: h's rxmode read
+ * before the bridge was placed, so that a change meanwhile wins. */
+void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status);
 
 #endif

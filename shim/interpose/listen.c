@@ -12,6 +12,7 @@
 #include <linux/tcp.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -775,8 +776,12 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     shim_connopts_accepted(&r); /* TCP_NOTSENT_LOWAT, TCP_CORK on the new end */
     shim_connopts_timeouts_accepted(fd, &r); /* SO_KEEPALIVE's times, TCP_USER_TIMEOUT */
     shim_fd_put(&r);
+    shim_slot *h;
     if (!rec.sockopts_default)
         shim_sock_copy_options(fd, nfd); /* syscalls saved when all are defaults */
+    else if ((h = shim_fd_hinted(nfd)) && atomic_load(&h->id) == n.id)
+        /* a new unix socket's receive options, accept4's status flags */
+        shim_recv_rx_fresh(h, atomic_load(&h->rxmode), flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
     errno = saved;
     return nfd;
 }

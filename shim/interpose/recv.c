@@ -286,6 +286,17 @@ void shim_recv_rx_learn(int fd, shim_slot *h)
     errno = saved;
 }
 
+/* What rx_mode() would learn from four system calls per connection (the
+ * status flags, SO_RCVLOWAT, SO_RCVTIMEO, SO_PEEK_OFF), at the first
+ * epoll_ctl() or read of every connection made or accepted (B12's 3,500):
+ * known already where the shim made the bridge from a socket whose options
+ * it did not copy. */
+void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status)
+{
+    if (h && shim_procenv_table() == 0)
+        shim_slot_rx_note(h, m, !(status & O_NONBLOCK), 1);
+}
+
 int shim_app_recv_slot(shim_slot *h)
 {
     return h && atomic_load_explicit(&h->rtt_us, memory_order_relaxed) <= SHIM_APPRECV_RTT_US;
