@@ -171,20 +171,29 @@ static void *carve(uint32_t c, int *fresh)
     return (char *)h + HDR;
 }
 
-void *shim_malloc(size_t n)
+/* n bytes; *zero: they are zero already (a mapping's, never written) */
+static void *alloc(size_t n, int *zero)
 {
     uint32_t c = class_of(n ? n : 1);
+    *zero = 1;
     if (c == NCLASS)
         return large(n);
     int fresh;
     take();
     void *b = carve(c, &fresh);
     give();
+    *zero = fresh;
     if (!b)
         errno = ENOMEM;
     else if (fresh) /* the block is ours alone: its first touch outside the lock */
         ((hdr *)((char *)b - HDR))->cls = c;
     return b;
+}
+
+void *shim_malloc(size_t n)
+{
+    int zero;
+    return alloc(n, &zero);
 }
 
 void *shim_calloc(size_t count, size_t size)
@@ -194,9 +203,13 @@ void *shim_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = shim_malloc(n);
-    if (p && ((const hdr *)((char *)p - HDR))->cls != LARGE)
-        memset(p, 0, n); /* a fresh mapping is zero already; a reused block is not */
+    /* A block carved from a slab for the first time is zero, as a fresh
+     * mapping is: the memset would only fault its pages in (a connection's
+     * core state, B12's 3,500 at once); a reused block is not. */
+    int zero;
+    void *p = alloc(n, &zero);
+    if (p && !zero)
+        memset(p, 0, n);
     return p;
 }
 
