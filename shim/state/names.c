@@ -8,7 +8,7 @@
  *   local: port(2, network order) addr(16) scope(4)
  *   peer:  port(2, network order) addr(16) scope(4)
  *   slot(4) id(8) pid(4) nonce(16)
- * The nonce is 128 random bits: it keeps names distinct when two
+ * The nonce is 128 random bits (nonce(), below): it keeps names distinct when two
  * connections share both addresses, and makes every name unguessable, so
  * no local user can bind a name before we do (a listener's listen() would
  * then fail) or foresee one. The names are public (ss -xl lists them) and
@@ -25,6 +25,7 @@
  * (shim_ident_listener), that is to the processes holding it.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sodium.h>
 #include <sys/random.h>
@@ -75,6 +76,53 @@ static void commit(const uint8_t *secret, uint8_t *nonce)
     crypto_generichash(nonce, 16, secret, SHIM_NAME_SECRET, NULL, 0);
 }
 
+/*
+ * A name's nonce: 16 bytes of ChaCha20's keystream (libsodium) under a key
+ * drawn from getrandom once per process, at a nonce counted up: as
+ * unguessable as getrandom's own bytes while the key stays in the process,
+ * without its system call per name (one per bridge at each end, two per
+ * connection: B12's 3,500 at once). The key is published whole behind an
+ * atomic pointer with the pid that drew it; a child that inherited it (a
+ * fork, a raw clone) draws its own at its first name. A key a thread lost
+ * the race to publish is freed; one replaced for a child is left (the
+ * parent's threads may still read it): 48 bytes a fork.
+ */
+typedef struct nonce_key {
+    pid_t pid;
+    _Atomic uint64_t count;
+    uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
+} nonce_key;
+
+static _Atomic(nonce_key *) nkey;
+
+static int nonce(uint8_t *out, size_t n)
+{
+    pid_t me = shim_procenv_self();
+    nonce_key *k = atomic_load_explicit(&nkey, memory_order_acquire);
+    while (!k || k->pid != me) {
+        nonce_key *fresh = shim_malloc(sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        fresh->pid = me;
+        atomic_init(&fresh->count, 0);
+        if (getrandom(fresh->key, sizeof fresh->key, 0) != (ssize_t)sizeof fresh->key) {
+            int err = errno ? -errno : -EIO;
+            shim_free(fresh);
+            return err;
+        }
+        if (atomic_compare_exchange_strong_explicit(&nkey, &k, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            k = fresh;
+        else
+            shim_free(fresh); /* another thread's is in: k holds it now */
+    }
+    uint8_t iv[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+    uint64_t c = atomic_fetch_add_explicit(&k->count, 1, memory_order_relaxed);
+    memcpy(iv, &c, sizeof c);
+    crypto_stream_chacha20_ietf(out, n, iv, k->key);
+    return 0;
+}
+
 int shim_name_listener_secret(shim_name *n)
 {
     return getrandom(n->secret, sizeof n->secret, 0) == (ssize_t)sizeof n->secret
@@ -109,8 +157,11 @@ int shim_name_bind(int fd, const shim_name *n)
     static const uint8_t none[SHIM_NAME_SECRET];
     if (n->kind == SHIM_NAME_LISTENER && memcmp(n->secret, none, sizeof none) != 0)
         commit(n->secret, p + 16);
-    else if (getrandom(p + 16, 16, 0) != 16)
-        return errno ? -errno : -EIO;
+    else {
+        int err = nonce(p + 16, 16);
+        if (err < 0)
+            return err;
+    }
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NAME_LEN);
     return real_bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
 }

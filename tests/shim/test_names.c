@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shimtest.h"
@@ -117,6 +118,37 @@ Test(names, the_same_addresses_twice_make_two_unguessable_names)
     cr_assert(eq(int, shim_name_bind(fb, &n), 0), "no EADDRINUSE: the nonces differ");
     cr_assert(eq(int, shim_name_get(fa, 0, &a), 1));
     cr_assert(eq(int, shim_name_get(fb, 0, &b), 1));
+    cr_assert(ne(int, memcmp(a.nonce, b.nonce, sizeof a.nonce), 0));
+}
+
+/* Nonces come from a key each process draws for itself (names.c): a
+ * forked child's next name is not its parent's next (the same key and
+ * count would give the same bytes), nor any the parent made before. */
+Test(names, a_forked_child_draws_nonces_of_its_own)
+{
+    shim_name n = v4_name(SHIM_NAME_TCP), a, b, c;
+    int fa = unix_socket(), fb = unix_socket(), fc = unix_socket();
+    cr_assert(eq(int, shim_name_bind(fa, &n), 0));
+    int p[2];
+    cr_assert(eq(int, pipe(p), 0));
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        shim_name m;
+        int ok = shim_name_bind(fc, &n) == 0 && shim_name_get(fc, 0, &m) == 1 &&
+                 write(p[1], m.nonce, sizeof m.nonce) == (ssize_t)sizeof m.nonce;
+        _exit(ok ? 0 : 1);
+    }
+    cr_assert(eq(int, shim_name_bind(fb, &n), 0));
+    int st = 0;
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    int child_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    cr_assert(child_ok, "the child bound a name");
+    cr_assert(eq(sz, (size_t)read(p[0], c.nonce, sizeof c.nonce), sizeof c.nonce));
+    cr_assert(eq(int, shim_name_get(fa, 0, &a), 1));
+    cr_assert(eq(int, shim_name_get(fb, 0, &b), 1));
+    cr_assert(ne(int, memcmp(c.nonce, b.nonce, sizeof c.nonce), 0), "the parent's next");
+    cr_assert(ne(int, memcmp(c.nonce, a.nonce, sizeof c.nonce), 0), "the parent's last");
     cr_assert(ne(int, memcmp(a.nonce, b.nonce, sizeof a.nonce), 0));
 }
 
