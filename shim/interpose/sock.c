@@ -162,6 +162,7 @@ static void atfork_child(void)
     shim_appfd_atfork_child();
     shim_front_atfork_child();
     shim_slots_atfork_child();
+    shim_names_atfork_child();
     shim_engine_atfork_child();
 }
 

@@ -171,6 +171,7 @@ static void keeper_main(int verdict, int engine)
     shim_log_keeper();
     shim_proctitle_keeper();
     shim_slots_keeper();
+    shim_names_atfork_child(); /* the parent's key stays the parent's */
     /* this process is the keeper now: the engines are its, their
      * listeners checked soon (the app's copies may be gone) */
     int nrun;

@@ -37,6 +37,7 @@ static void renew(void)
     shim_front_atfork_child();
     shim_fdtab_atfork_child();
     shim_slots_atfork_child();
+    shim_names_atfork_child();
     shim_engine_atfork_child();
     SHIM_LOG(RUDP_LOG_INFO, "a new process made without fork() (its parent's engines are %d's): "
                             "its own engine starts with its first connection",

@@ -82,28 +82,33 @@ static void commit(const uint8_t *secret, uint8_t *nonce)
  * unguessable as getrandom's own bytes while the key stays in the process,
  * without its system call per name (one per bridge at each end, two per
  * connection: B12's 3,500 at once). The key is published whole behind an
- * atomic pointer with the pid that drew it; a child that inherited it (a
- * fork, a raw clone) draws its own at its first name. A key a thread lost
- * the race to publish is freed; one replaced for a child is left (the
- * parent's threads may still read it): 48 bytes a fork.
+ * atomic pointer; a child with a copy of our memory forgets it
+ * (shim_names_atfork_child: fork's handler, renew.c for a raw clone, a
+ * keeper), so that no process goes on with another's key and count: not
+ * told by the pid, which a later process may have again (a server forking
+ * a child per connection, a pid namespace). Processes sharing our memory
+ * (vfork, CLONE_VM) share the key and its count. A key a thread lost the
+ * race to publish is freed; a forgotten one is left to the parent.
  */
 typedef struct nonce_key {
-    pid_t pid;
     _Atomic uint64_t count;
     uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
 } nonce_key;
 
 static _Atomic(nonce_key *) nkey;
 
+void shim_names_atfork_child(void)
+{
+    atomic_store_explicit(&nkey, NULL, memory_order_relaxed);
+}
+
 static int nonce(uint8_t *out, size_t n)
 {
-    pid_t me = shim_procenv_self();
     nonce_key *k = atomic_load_explicit(&nkey, memory_order_acquire);
-    while (!k || k->pid != me) {
+    while (!k) {
         nonce_key *fresh = shim_malloc(sizeof *fresh);
         if (!fresh)
             return -ENOMEM;
-        fresh->pid = me;
         atomic_init(&fresh->count, 0);
         if (getrandom(fresh->key, sizeof fresh->key, 0) != (ssize_t)sizeof fresh->key) {
             int err = errno ? -errno : -EIO;

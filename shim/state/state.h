@@ -376,6 +376,8 @@ int shim_slots_is_keeper(pid_t owner, pid_t pid);
 void shim_slots_atfork_prepare(void);
 void shim_slots_atfork_parent(void);
 void shim_slots_atfork_child(void);
+/* names.c: a child with a copy of our memory draws its own nonces' key */
+void shim_names_atfork_child(void);
 void shim_slots_lock_renew(void); /* as shim_qlog_lock_renew */
 
 /* exec: the slabs (memfds) go to the new image, which maps them, so that

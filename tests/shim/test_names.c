@@ -121,35 +121,55 @@ Test(names, the_same_addresses_twice_make_two_unguessable_names)
     cr_assert(ne(int, memcmp(a.nonce, b.nonce, sizeof a.nonce), 0));
 }
 
-/* Nonces come from a key each process draws for itself (names.c): a
- * forked child's next name is not its parent's next (the same key and
- * count would give the same bytes), nor any the parent made before. */
-Test(names, a_forked_child_draws_nonces_of_its_own)
+/* The nonce of a name bound in a forked child, after the shim's fork
+ * handler (forget, as sock.c's and renew.c's call it) or without it. */
+static void child_nonce(const shim_name *n, int forget, uint8_t *out)
 {
-    shim_name n = v4_name(SHIM_NAME_TCP), a, b, c;
-    int fa = unix_socket(), fb = unix_socket(), fc = unix_socket();
-    cr_assert(eq(int, shim_name_bind(fa, &n), 0));
     int p[2];
     cr_assert(eq(int, pipe(p), 0));
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        if (forget)
+            shim_names_atfork_child();
+        /* the child's own socket: a copy left in the parent would hold
+         * the name bound after the child's exit */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         shim_name m;
-        int ok = shim_name_bind(fc, &n) == 0 && shim_name_get(fc, 0, &m) == 1 &&
+        int ok = fd >= 0 && shim_name_bind(fd, n) == 0 && shim_name_get(fd, 0, &m) == 1 &&
                  write(p[1], m.nonce, sizeof m.nonce) == (ssize_t)sizeof m.nonce;
         _exit(ok ? 0 : 1);
     }
-    cr_assert(eq(int, shim_name_bind(fb, &n), 0));
     int st = 0;
     cr_assert(eq(int, waitpid(pid, &st, 0), pid));
     int child_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     cr_assert(child_ok, "the child bound a name");
-    cr_assert(eq(sz, (size_t)read(p[0], c.nonce, sizeof c.nonce), sizeof c.nonce));
+    cr_assert(eq(sz, (size_t)read(p[0], out, 16), 16));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Nonces come from a key each process draws for itself (names.c): a
+ * child that forgot its parent's key (the fork handler) binds a name
+ * whose nonce is neither its parent's last nor its next. Without the
+ * handler the child's next is its parent's next: the key and count
+ * decide the bytes, which is why every way to a child forgets them. */
+Test(names, a_forked_child_draws_nonces_of_its_own)
+{
+    shim_name n = v4_name(SHIM_NAME_TCP), a, b;
+    int fa = unix_socket(), fb = unix_socket();
+    cr_assert(eq(int, shim_name_bind(fa, &n), 0));
+    uint8_t forgot[16], kept[16];
+    child_nonce(&n, 1, forgot);
+    child_nonce(&n, 0, kept);
+    cr_assert(eq(int, shim_name_bind(fb, &n), 0));
     cr_assert(eq(int, shim_name_get(fa, 0, &a), 1));
     cr_assert(eq(int, shim_name_get(fb, 0, &b), 1));
-    cr_assert(ne(int, memcmp(c.nonce, b.nonce, sizeof c.nonce), 0), "the parent's next");
-    cr_assert(ne(int, memcmp(c.nonce, a.nonce, sizeof c.nonce), 0), "the parent's last");
-    cr_assert(ne(int, memcmp(a.nonce, b.nonce, sizeof a.nonce), 0));
+    cr_assert(ne(int, memcmp(forgot, b.nonce, 16), 0), "the parent's next");
+    cr_assert(ne(int, memcmp(forgot, a.nonce, 16), 0), "the parent's last");
+    cr_assert(ne(int, memcmp(a.nonce, b.nonce, 16), 0));
+    cr_assert(eq(int, memcmp(kept, b.nonce, 16), 0),
+              "without the handler a child repeats its parent's next nonce");
 }
 
 Test(names, the_peer_name_is_read_from_the_connected_end)
