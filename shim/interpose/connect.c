@@ -469,14 +469,12 @@ static int place_bridge(connecting *d)
         shim_slot_ep_poison(d->sl);
     uint64_t tcp_ino = d->pristine_ino ? d->pristine_ino : shim_fd_ino(fd);
     uint32_t rx0 = d->sl ? atomic_load(&d->sl->rxmode) : 0;
+    uint64_t changes0 = shim_recv_rx_changes();
     int err = shim_replace_fd_fresh(fd, d->sv[0], d->tk.status, d->tk.fdflags, !d->foreign,
                                     d->pristine_ino != 0);
+    int copied = err; /* options copied onto the bridge */
     if (err >= 0 && d->sl)
         atomic_fetch_or(&d->sl->flags, SHIM_SLOT_F_PLACED);
-    /* no option copied (err: how many were): the bridge reads as a new
-     * unix socket, with the TCP socket's status flags */
-    if (err == 0 && !d->foreign)
-        shim_recv_rx_fresh(d->sl, rx0, d->tk.status);
     shim_appfd_unlock();
     if (err < 0) {
         real_close(d->sv[0]);
@@ -500,6 +498,10 @@ static int place_bridge(connecting *d)
      * (shim_sock_ours). */
     rec->sndbuf_restore = d->shrink && !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? d->app_sndbuf : 0;
     shim_fd_put(rec);
+    /* none copied: the bridge reads as a new unix socket, with the TCP
+     * socket's status flags; noted now that the hint names its slot */
+    if (copied == 0 && !d->foreign && d->sl && shim_fd_hinted(fd) == d->sl)
+        shim_recv_rx_fresh(d->sl, rx0, d->tk.status, changes0);
     shim_fd_replaced(tcp_ino); /* its options are the bridge's record's now */
     if (rec->cork)
         shim_engine_set_cork(d->n.id, 1); /* set before connect() (core/tune.c) */

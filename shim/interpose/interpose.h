@@ -319,8 +319,12 @@ void shim_epoll_dup_seen(int fd);
 void shim_recv_rx_learn(int fd, shim_slot *h);
 /* A bridge placed a moment ago with a new unix socket's receive options
  * (no timeout, a low-water mark of 1, no peek offset) and the status flags
- * status: h's read mode noted without asking the kernel. m: h's rxmode read
+ * status, its fd's hint h now: h's read mode noted without asking the
+ * kernel. m and changes0: h's rxmode and shim_recv_rx_changes() read
  * before the bridge was placed, so that a change meanwhile wins. */
-void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status);
+void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status, uint64_t changes0);
+/* A read mode's change seen (sockopt.c's rx_changed), and their count */
+void shim_recv_rx_changing(void);
+uint64_t shim_recv_rx_changes(void);
 
 #endif

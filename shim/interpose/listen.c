@@ -709,9 +709,11 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     errno = saved;
     int nfd;
     shim_name n;
+    uint64_t changes0 = 0;
     for (;;) {
         struct sockaddr_un un;
         socklen_t ulen = sizeof un;
+        changes0 = shim_recv_rx_changes(); /* before nfd is there to change */
         nfd = four ? real_accept4(fd, (struct sockaddr *)&un, &ulen, flags)
                    : real_accept(fd, (struct sockaddr *)&un, &ulen);
         if (nfd < 0) {
@@ -781,7 +783,8 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
         shim_sock_copy_options(fd, nfd); /* syscalls saved when all are defaults */
     else if ((h = shim_fd_hinted(nfd)) && atomic_load(&h->id) == n.id)
         /* a new unix socket's receive options, accept4's status flags */
-        shim_recv_rx_fresh(h, atomic_load(&h->rxmode), flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
+        shim_recv_rx_fresh(h, atomic_load(&h->rxmode), flags & SOCK_NONBLOCK ? O_NONBLOCK : 0,
+                           changes0);
     errno = saved;
     return nfd;
 }

@@ -286,14 +286,33 @@ void shim_recv_rx_learn(int fd, shim_slot *h)
     errno = saved;
 }
 
+/* Every change of a read mode the shim sees (rx_changed in sockopt.c:
+ * O_NONBLOCK, SO_RCVTIMEO, SO_RCVLOWAT, SO_PEEK_OFF), counted for the
+ * whole process: a change to a number whose slot hint is not set yet (a
+ * bridge being placed) may find no slot to mark (named_slot() is skipped
+ * in a sandbox and gives up on a busy lock). */
+static _Atomic uint64_t rx_changes;
+
+void shim_recv_rx_changing(void)
+{
+    atomic_fetch_add_explicit(&rx_changes, 1, memory_order_acq_rel);
+}
+
+uint64_t shim_recv_rx_changes(void)
+{
+    return atomic_load_explicit(&rx_changes, memory_order_acquire);
+}
+
 /* What rx_mode() would learn from four system calls per connection (the
  * status flags, SO_RCVLOWAT, SO_RCVTIMEO, SO_PEEK_OFF), at the first
  * epoll_ctl() or read of every connection made or accepted (B12's 3,500):
  * known already where the shim made the bridge from a socket whose options
- * it did not copy. */
-void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status)
+ * it did not copy. Noted only once the fd's hint names h, and only if no
+ * change came since the bridge was placed (changes0): one after the note
+ * finds h by the hint and marks it. */
+void shim_recv_rx_fresh(shim_slot *h, uint32_t m, int status, uint64_t changes0)
 {
-    if (h && shim_procenv_table() == 0)
+    if (h && shim_procenv_table() == 0 && shim_recv_rx_changes() == changes0)
         shim_slot_rx_note(h, m, !(status & O_NONBLOCK), 1);
 }
 

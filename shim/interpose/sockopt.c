@@ -40,6 +40,7 @@ static shim_slot *named_slot(int fd)
 static void rx_changed(int fd, int foreign)
 {
     int saved = errno;
+    shim_recv_rx_changing(); /* before the marks: a new bridge's note waits for both */
     shim_slot *h = shim_fd_hinted(fd), *s = NULL;
     /* the hint's slot alone where the program's own seccomp filter may
      * refuse getpeername (vsftpd's allows a list) */
