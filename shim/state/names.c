@@ -8,10 +8,10 @@
  *   local: port(2, network order) addr(16) scope(4)
  *   peer:  port(2, network order) addr(16) scope(4)
  *   slot(4) id(8) pid(4) nonce(16)
- * The nonce is 128 random bits (nonce(), below): it keeps names distinct when two
- * connections share both addresses, and makes every name unguessable, so
- * no local user can bind a name before we do (a listener's listen() would
- * then fail) or foresee one. The names are public (ss -xl lists them) and
+ * The nonce is 128 random bits (nonce(), below): it keeps names distinct
+ * when two connections share both addresses, and makes every name
+ * unguessable, so no local user can bind a name before we do (a listener's
+ * listen() would then fail) or foresee one. The names are public (ss -xl lists them) and
  * anyone may bind a free one: who made a connection is checked with the
  * kernel's credentials (ident.c), never read from a name.
  *
@@ -160,13 +160,13 @@ int shim_name_bind(int fd, const shim_name *n)
     memcpy(p + 4, &n->id, 8);
     memcpy(p + 12, &n->pid, 4);
     static const uint8_t none[SHIM_NAME_SECRET];
+    int err = 0;
     if (n->kind == SHIM_NAME_LISTENER && memcmp(n->secret, none, sizeof none) != 0)
         commit(n->secret, p + 16);
-    else {
-        int err = nonce(p + 16, 16);
-        if (err < 0)
-            return err;
-    }
+    else
+        err = nonce(p + 16, 16);
+    if (err < 0)
+        return err;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NAME_LEN);
     return real_bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
 }
