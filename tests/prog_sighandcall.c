@@ -21,12 +21,30 @@
  *             the mask there instead of deferring them
  *
  * The child must end within 30 s, with the connection's bytes all echoed
- * and the handler run. Run over kernel TCP first, then under the shim
+ * and the handler run.
+ *
+ *   exit      _exit() (async-signal-safe) from a SIGALRM handler, in a
+ *             child whose connection holds up to 1 MiB its peer (this
+ *             process) has not read, with a listener of its own open: once
+ *             while the thread sleeps in pause(), and once while it loops
+ *             over malloc_trim() of a heap with 1,000 holes (which holds
+ *             glibc's arena lock, a lock fork() takes, for all but a
+ *             sliver of the loop; up to five tries, until the signal comes
+ *             inside the call). The child must end within 20 s with status
+ *             7; where the handler interrupted pause(), every byte write()
+ *             accepted must come, in order, then EOF (kernel TCP goes on
+ *             delivering after the process is gone, and so must the
+ *             shim's keeper). Inside malloc_trim() the shim hands over as
+ *             for a fatal signal (shim/lifetime/signals.c), which waits 5 s
+ *             at most for a fork the held lock stops, and must never hang.
+ *
+ * Run over kernel TCP first, then under the shim
  * (integration/tests/api/t_prog_sighandcall.sh). `prog_sighandcall WAY`
  * runs one way.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -40,6 +58,7 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,8 +69,8 @@
 
 const char *prog_name = "prog_sighandcall";
 
-static const char *const ways[] = {"close", "dup2", "selfpipe", "socket", "sandboxed"};
-enum { W_CLOSE, W_DUP2, W_SELFPIPE, W_SOCKET, W_SANDBOXED, N_WAYS };
+static const char *const ways[] = {"close", "dup2", "selfpipe", "socket", "sandboxed", "exit"};
+enum { W_CLOSE, W_DUP2, W_SELFPIPE, W_SOCKET, W_SANDBOXED, W_EXIT, N_WAYS };
 
 static int way;
 static int selfpipe[2], spare = -1;
@@ -182,8 +201,126 @@ static void child(void)
     _exit(0);
 }
 
+/* ---- exit: _exit() from a handler ---- */
+
+#define EXIT_BYTES (1024 * 1024)
+#define EXIT_REAP_MS 20000
+#define EXIT_STATUS 7
+#define EXIT_BLOCK (8 * 1024) /* past tcache and fastbins: the arena's */
+#define EXIT_HOLES 1000
+
+static volatile sig_atomic_t in_malloc;
+static int where_fd = -1;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    char w = in_malloc ? 'm' : 'o';
+    ssize_t r = write(where_fd, &w, 1);
+    (void)r;
+    _exit(EXIT_STATUS);
+}
+
+/* The child: connects to port, fills the connection, tells the parent
+ * how much went (on report), then takes SIGALRM in pause() or in its
+ * malloc_trim() loop. */
+static void exit_child(unsigned port, int report, int where, int in_trim)
+{
+    int c = connect_lo(port);
+    int own = listener_lo(0, 4); /* open at the exit: the keeper's listeners' path */
+    (void)own;
+    SYS(fcntl(c, F_SETFL, O_NONBLOCK));
+    long long n = pattern_fill(c, EXIT_BYTES);
+    CHECK(n > 0, "the connection took no byte");
+    write_exact(report, &n, sizeof n);
+    /* a heap of EXIT_HOLES free blocks between blocks in use, which
+     * malloc_trim() walks with the arena's lock held, a madvise() each;
+     * made before the timer, which may only come in the loop or pause() */
+    static char *blocks[2 * EXIT_HOLES];
+    for (int i = 0; in_trim && i < 2 * EXIT_HOLES; i++)
+        CHECK((blocks[i] = malloc(EXIT_BLOCK)) != NULL, "malloc");
+    for (int i = 0; in_trim && i < 2 * EXIT_HOLES; i += 2)
+        free(blocks[i]);
+    where_fd = where;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    SYS(sigaction(SIGALRM, &sa, NULL));
+    struct itimerval it = {.it_value = {0, 30 * 1000}};
+    SYS(setitimer(ITIMER_REAL, &it, NULL));
+    if (!in_trim)
+        for (;;)
+            pause();
+    for (;;) {
+        in_malloc = 1;
+        malloc_trim(0);
+        in_malloc = 0;
+    }
+}
+
+/* One child: 'o' or 'm', where its handler came. */
+static char exit_once(int l, int in_trim)
+{
+    int report[2], where[2];
+    SYS(pipe(report));
+    SYS(pipe(where));
+    pid_t p = fork();
+    CHECK(p >= 0, "fork: %s", strerror(errno));
+    if (p == 0) {
+        unsigned port = port_of_fd(l);
+        close(report[0]);
+        close(where[0]);
+        close(l);
+        exit_child(port, report[1], where[1], in_trim);
+    }
+    kill_on_fail(p);
+    close(report[1]);
+    close(where[1]);
+    int a = accept_ready(l, 10000);
+    long long n = 0;
+    read_exact(report[0], &n, sizeof n, 10000);
+    const char *what = in_trim ? "exit in malloc_trim()" : "exit in pause()";
+    int st = reap_within(p, EXIT_REAP_MS, what);
+    kill_on_fail(-1);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_STATUS, "%s: the child ended with status %#x",
+          what, (unsigned)st);
+    char w = 0;
+    CHECK(read(where[0], &w, 1) == 1 && (w == 'm' || w == 'o'), "%s: the handler never ran", what);
+    if (w == 'o') {
+        uint64_t got = pattern_drain(a, (uint64_t)n, 10000, what);
+        CHECK(got == (uint64_t)n, "%s: %llu of the %lld bytes written came before EOF", what,
+              (unsigned long long)got, n);
+        printf("ok: exit: _exit() in a handler that interrupted %s: the %lld bytes, then EOF\n",
+               in_trim ? "the loop outside malloc_trim()" : "pause()", n);
+    } else {
+        printf("ok: exit: _exit() in a handler that interrupted malloc_trim(): the child "
+               "ended with status %d\n", EXIT_STATUS);
+    }
+    close(a);
+    close(report[0]);
+    close(where[0]);
+    return w;
+}
+
+static void run_exit(void)
+{
+    int l = listener_lo(0, 8);
+    exit_once(l, 0);
+    int tries = 0;
+    while (tries++ < 5 && exit_once(l, 1) != 'm')
+        ;
+    if (tries > 5)
+        printf("skip: exit: SIGALRM came outside malloc_trim() five times out of five\n");
+    close(l);
+}
+
 static void run_way(int w)
 {
+    if (w == W_EXIT) {
+        run_exit();
+        return;
+    }
     way = w;
     pid_t p = fork();
     CHECK(p >= 0, "fork: %s", strerror(errno));

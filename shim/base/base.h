@@ -600,6 +600,13 @@ int shim_crit_defer(int sig, siginfo_t *si, void *uc);
 /* The thread's mask may have changed (the program's pthread_sigmask, a
  * handler run): asked of the kernel again at the next section. */
 void shim_crit_mask_changed(void);
+/* A handler of the program's starts (+1) or returns (-1) on this thread
+ * (lifetime/signals.c's trampoline, fault.c): in_handler then says 1, and
+ * the shim does there only what a handler may (interpose/exec.c's _exit).
+ * One that leaves by siglongjmp leaves its thread counted as in a handler:
+ * the safe side. */
+void shim_crit_handler_runs(int delta);
+int shim_crit_in_handler(void);
 /* Signals deferred to a section's end so far, and those whose handler ran
  * at once because the kernel would not queue them again (RUDP_STATS). */
 void shim_crit_counts(uint64_t *deferred, uint64_t *at_once);

@@ -53,11 +53,12 @@
 
 #include "poison.h"
 
-/* 16 bytes of static TLS. */
+/* 24 bytes of static TLS. */
 static __thread struct {
     int depth;         /* sections entered and not left */
     int faults;        /* 0 not known, 1 SIGSEGV and SIGBUS let in, -1 one held */
     uint64_t deferred; /* signals held in an interrupted context (bit sig - 1) */
+    int handlers;      /* the program's handlers running on the thread */
 } t;
 
 static _Atomic int deferring;
@@ -77,6 +78,16 @@ void shim_crit_deferring(int on)
 void shim_crit_mask_changed(void)
 {
     t.faults = 0;
+}
+
+void shim_crit_handler_runs(int delta)
+{
+    t.handlers += delta;
+}
+
+int shim_crit_in_handler(void)
+{
+    return t.handlers > 0;
 }
 
 /* -1: the thread holds SIGSEGV or SIGBUS; 2: it holds every other signal

@@ -162,10 +162,12 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         sigaddset(&m, sig);
     pthread_sigmask(SIG_BLOCK, &m, NULL); /* the kernel puts the mask back at our return */
     shim_crit_mask_changed(); /* and the program's handler may leave by siglongjmp */
+    shim_crit_handler_runs(1);
     if (a.sa_flags & SA_SIGINFO)
         a.sa_sigaction(sig, si, uc);
     else
         a.sa_handler(sig);
+    shim_crit_handler_runs(-1);
 }
 
 static int install(int sig, int restart)

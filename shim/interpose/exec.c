@@ -283,12 +283,20 @@ static void exit_now(int status)
 {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
-    if (!real_exit_fn)
+    int in_handler = shim_crit_in_handler();
+    if (!real_exit_fn && !in_handler) /* dlsym() is not a handler's to call */
         real_exit_fn = (void (*)(int))next("_exit");
 #pragma GCC diagnostic pop
     int fd;
-    shim_kept_flush();
-    shim_keeper_handoff(0, &fd); /* _exit skips destructors: hand over here */
+    if (in_handler) {
+        /* _exit() is async-signal-safe, and a handler calls it: what
+         * follows would free, fork and take the engines' locks on a
+         * thread that may be inside malloc() (prog_sighandcall's exit) */
+        shim_signals_hand_over();
+    } else {
+        shim_kept_flush();
+        shim_keeper_handoff(0, &fd); /* _exit skips destructors: hand over here */
+    }
     shim_procenv_vfork_leaving();
     if (real_exit_fn)
         real_exit_fn(status);

@@ -151,6 +151,12 @@ static inline void shim_procenv_check(void)
 
 void shim_signals_init(void);
 void shim_signals_off(void); /* a keeper: signals are its own business */
+/* The engines handed to a keeper from a signal handler, as the stand-in
+ * does: engine 0 does it between two turns, and this waits 5 s at most
+ * for it (the thread the handler interrupted may hold what a fork
+ * takes, as glibc's allocator lock: then the connections end with the
+ * process). Only what a handler may do: a write and nanosleep. */
+void shim_signals_hand_over(void);
 /* fork: the registry of the program's handlers (signals.c) unlocked in
  * both processes, never inherited held */
 void shim_signals_atfork_prepare(void);

@@ -96,6 +96,14 @@ static int is_watched(int sig)
 #define STATS_TICKS 100
 #define KEEPER_TICKS 500
 
+void shim_signals_hand_over(void)
+{
+    static const struct timespec tick = {0, 10 * 1000 * 1000};
+    if (shim_engine_signal_handoff())
+        for (int i = 0; i < KEEPER_TICKS && !shim_engine_signal_handed(); i++)
+            nanosleep(&tick, NULL);
+}
+
 static void stand_in(int sig, siginfo_t *si, void *uc)
 {
     if (shim_crit_defer(sig, si, uc))
@@ -105,9 +113,7 @@ static void stand_in(int sig, siginfo_t *si, void *uc)
     if (shim_cfg.stats && shim_engine_stats_request())
         for (int i = 0; i < STATS_TICKS && !shim_engine_stats_printed(); i++)
             nanosleep(&tick, NULL);
-    if (shim_engine_signal_handoff())
-        for (int i = 0; i < KEEPER_TICKS && !shim_engine_signal_handed(); i++)
-            nanosleep(&tick, NULL);
+    shim_signals_hand_over();
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -389,11 +395,13 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
     }
     shim_crit_mask_changed(); /* the handler's mask, or its siglongjmp's */
     errno = saved;
+    shim_crit_handler_runs(1); /* an _exit() in it hands over as the stand-in does */
     if (f.info)
         f.a(sig, si, uc);
     else
         f.h(sig);
     saved = errno;
+    shim_crit_handler_runs(-1);
     shim_crit_mask_changed();
     errno = saved;
 }
