@@ -114,7 +114,7 @@ run_tests() {
 # one lane. Lane b's lines come after lane a's, each lane in its order.
 lanes=${RUDP_IT_LANES:-2}
 beside='^tests/(reach|roaming|paths)/|^tests/network/t_(emu_validate|engines|loss_10pct|loss_30pct|repair_echo|rx_moderation|connect_ports)\.sh$'
-beside="$beside"'|^tests/tools/t_qlog\.sh$|^tests/lifetime/t_(prog_outage|listen_ephemeral|bind0_reuse)\.sh$|^tests/coexist/t_connect_timeout\.sh$'
+beside="$beside"'|^tests/tools/t_qlog\.sh$|^tests/lifetime/t_prog_outage\.sh$|^tests/lifetime/t_(listen_ephemeral|bind0_reuse)\.sh$|^tests/coexist/t_connect_timeout\.sh$'
 if [ $# -eq 0 ] && [ "$lanes" != 1 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
     lane_b=$(printf '%s\n' "$all" | grep -E "$beside")
     lane_a=$(printf '%s\n' "$all" | grep -vE "$beside")
