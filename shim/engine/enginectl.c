@@ -208,7 +208,7 @@ pid_t shim_engines_keep(int only, int *n)
     G.keeper_mode = 1;
     pthread_cond_init(&G.cv, NULL); /* the parent's paused engines waited on it */
     pid_t handed = G.pid;
-    G.pid = getpid();
+    __atomic_store_n(&G.pid, getpid(), __ATOMIC_RELAXED); /* read without the lock (txring.c) */
     __atomic_store_n(&G.pause_req, 0, __ATOMIC_RELEASE); /* read without G.mu too (engine.c) */
     G.in_handoff = 0;
     atomic_store(&G.sig_handoff, 0);

@@ -534,7 +534,7 @@ int shim_engine_start_locked(struct engine *e)
         shim_appwhole_engine_started(e); /* its iofd in the app threads' set */
     /* read without the lock by a signal's stand-in (engines.c) */
     __atomic_store_n(&G.nrun, G.nrun + 1, __ATOMIC_RELEASE);
-    G.pid = getpid();
+    __atomic_store_n(&G.pid, getpid(), __ATOMIC_RELAXED); /* read without the lock (txring.c) */
     if (shim_hook.lifetime && shim_hook.lifetime->started)
         shim_hook.lifetime->started(); /* procenv.c's mark */
     return 0;
