@@ -7,6 +7,9 @@
  *   prog_pristine plain N  N connects of sockets nobody set an option on,
  *                          each exchanging a byte (t_prog_pristine.sh counts
  *                          the shim's reads of their options under strace)
+ *   prog_pristine opts N   one connection, N rounds of getsockopt(SO_ERROR),
+ *                          getsockname and getpeername (t_prog_pristine.sh
+ *                          counts the shim's signal mask changes)
  *
  * Each case makes a client socket, sets options one way, connects it to a
  * listener of this program over IPv4 loopback, and checks the connected
@@ -232,6 +235,30 @@ static int plain(int n)
     return 0;
 }
 
+/* One connection, n rounds of calls that write to this program's memory
+ * (getsockopt, getsockname, getpeername): t_prog_pristine.sh counts the
+ * shim's signal mask changes around them. */
+static int opts(int n)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    SYS(s);
+    do_connect(s);
+    int a = exchange(s);
+    printf("transport: %s\n", fd_transport(s));
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_in me, peer;
+        socklen_t ml = sizeof me, pl = sizeof peer;
+        CHECK(so_error(s) == 0, "SO_ERROR of a connected socket");
+        SYS(getsockname(s, (struct sockaddr *)&me, &ml));
+        SYS(getpeername(s, (struct sockaddr *)&peer, &pl));
+        CHECK(me.sin_port != 0 && peer.sin_port != 0, "the connection's ports");
+    }
+    close(a);
+    close(s);
+    printf("ok: %d rounds of getsockopt, getsockname and getpeername on a connection\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -243,7 +270,9 @@ int main(int argc, char **argv)
     port = ntohs(la.sin_port);
     if (argc == 3 && strcmp(argv[1], "plain") == 0)
         return plain(atoi(argv[2]));
-    CHECK(argc == 1, "usage: prog_pristine [plain N]");
+    if (argc == 3 && strcmp(argv[1], "opts") == 0)
+        return opts(atoi(argv[2]));
+    CHECK(argc == 1, "usage: prog_pristine [plain N | opts N]");
     case_none();
     case_dup();
     case_syscall();

@@ -617,12 +617,14 @@ void shim_crit_counts(uint64_t *deferred, uint64_t *at_once);
  * keeps pending. The app thread's fast paths are not taken then. */
 int shim_hold_but_faults(sigset_t *old);
 /* A span of guarded copies on a thread whose mask is the program's (an
- * interposed call's): 1 with every other signal held (*old the mask
- * before), so that no handler runs amid a copy, when the guard is on and
- * the thread takes SIGSEGV and SIGBUS; else 0, nothing changed (the
- * copies are the kernel's then). shim_fault_release puts *old back. */
-int shim_fault_hold(sigset_t *old);
-void shim_fault_release(const sigset_t *old);
+ * interposed call's): 1 inside a section (crit.c: no handler of the
+ * program runs amid a copy, by deferral where the trampoline has the
+ * handlers, without a system call; else every other signal held), when
+ * the guard is on and the thread takes SIGSEGV and SIGBUS; else 0,
+ * nothing changed (the copies are the kernel's then).
+ * shim_fault_release ends the section. */
+int shim_fault_hold(shim_crit *c);
+void shim_fault_release(shim_crit *c);
 /* n bytes from src to dst under the guard, inside a span that
  * shim_fault_hold allowed: 0, or -EFAULT. */
 int shim_fault_copy(void *dst, const void *src, size_t n);
@@ -643,11 +645,11 @@ void shim_sigfill_but_faults(sigset_t *set);
  * Several in a row go in one span: shim_user_begin, shim_user_copy (to_user:
  * dst is the application's; else src), shim_user_end. */
 typedef struct shim_user_span {
-    int guarded; /* fault.c's guarded copies, other signals held */
-    sigset_t old;
+    int guarded; /* fault.c's guarded copies, inside a section */
+    shim_crit crit;
 } shim_user_span;
 void shim_user_begin(shim_user_span *s);
-void shim_user_end(const shim_user_span *s);
+void shim_user_end(shim_user_span *s);
 int shim_user_copy(const shim_user_span *s, void *dst, const void *src, size_t n, int to_user);
 int shim_user_write(void *dst, const void *src, size_t n);
 int shim_user_read(void *dst, const void *src, size_t n);

@@ -331,16 +331,19 @@ int shim_hold_but_faults(sigset_t *old)
     return 1;
 }
 
-int shim_fault_hold(sigset_t *old)
+/* A section rather than the mask: two rt_sigprocmask fewer for every
+ * getsockopt(), getsockname(), getpeername() or accept() that writes to
+ * the program's memory (t_prog_pristine counts them). */
+int shim_fault_hold(shim_crit *c)
 {
     if (!FAULT_GUARD || !atomic_load_explicit(&guarding, memory_order_relaxed))
         return 0;
-    return shim_hold_but_faults(old);
+    return shim_crit_enter(c);
 }
 
-void shim_fault_release(const sigset_t *old)
+void shim_fault_release(shim_crit *c)
 {
-    pthread_sigmask(SIG_SETMASK, old, NULL);
+    shim_crit_leave(c);
 }
 
 int shim_fault_copy(void *dst, const void *src, size_t n)

@@ -194,13 +194,13 @@ ssize_t shim_read_text(const char *path, char *buf, size_t size)
  * then faults, in the call it made). */
 void shim_user_begin(shim_user_span *s)
 {
-    s->guarded = shim_fault_hold(&s->old);
+    s->guarded = shim_fault_hold(&s->crit);
 }
 
-void shim_user_end(const shim_user_span *s)
+void shim_user_end(shim_user_span *s)
 {
     if (s->guarded)
-        shim_fault_release(&s->old);
+        shim_fault_release(&s->crit);
 }
 
 int shim_user_copy(const shim_user_span *s, void *dst, const void *src, size_t n, int to_user)
