@@ -529,9 +529,12 @@ static int turn_lock_bounded(struct engine *e, int *cancel)
          * inside a section, and no call ThreadSanitizer intercepts, whose
          * runtime runs pending handlers in a blocking call's entry until
          * none is left, and a section's deferral queues its signal again
-         * (base/crit.c): make tsan's prog_sigdefer spun there for ever */
+         * (base/crit.c): make tsan's prog_sigdefer spun there for ever.
+         * libc's syscall() itself (real.c), not our exported one, which
+         * takes a number it does not know for one that may close an fd
+         * (shim_fd_unseen: every fd lookup after it asks the kernel) */
         struct timespec ts = {.tv_nsec = 20000};
-        syscall(SYS_nanosleep, &ts, NULL);
+        shim_sys_call(SYS_nanosleep, (const long[6]){(long)&ts, 0, 0, 0, 0, 0});
     }
 }
 
