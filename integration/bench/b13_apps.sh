@@ -4,6 +4,34 @@
 #
 # The applications themselves, unmodified, as users run them; requests per
 # second from their own benchmark tools, kernel TCP and rudp in one run.
+# b13_pass LOG PORT N VAR: redis-server and redis-benchmark -n N (SET and
+# GET) with $tr, each end's costs to LOG.srv.perf and LOG.cli.perf through
+# VAR (PSTAT, or PSTAT_SC: its files then LOG.*.perf.sc); B13_SET and
+# B13_GET the requests per second (empty if it failed).
+b13_pass() {
+    _suf=""
+    [ "$4" = PSTAT ] || _suf=.sc
+    rm -f "$1.srv.perf$_suf" "$1.cli.perf$_suf"
+    eval "$4=\$1.srv.perf\$_suf"
+    srv "$EMU_NS_A" "$tr" 120 "$1.redis$_suf" redis-server --port "$2" \
+        --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
+    PSTAT="" PSTAT_SC=""
+    _spid=$SRV
+    B13_SET="" B13_GET=""
+    if wait_port "$EMU_NS_A" "$tr" "$2"; then
+        (eval "$4=\$1.cli.perf\$_suf"; nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 \
+            -p "$2" -n "$3" -c 50 -t set,get --csv) >"$1.csv$_suf" 2>"$1.err$_suf" ||
+            say "B13 run $r $tr: redis-benchmark failed (see $1.err$_suf)"
+        B13_SET=$(awk -F'"' '$2 == "SET" { print $4 }' "$1.csv$_suf")
+        B13_GET=$(awk -F'"' '$2 == "GET" { print $4 }' "$1.csv$_suf")
+    fi
+    # SIGINT: timeout passes it on, perf stat (or rusage) writes its
+    # counts, redis-server shuts down (TERM would end perf unwritten)
+    kill -INT "$_spid" 2>/dev/null || true
+    reap "$_spid" 10
+}
+
 if want B13 || want B14; then
     for _b in redis-server redis-benchmark nginx wrk; do
         command -v "$_b" >/dev/null || fail "$_b not installed (integration/deps.sh bench)"
@@ -22,26 +50,15 @@ if want B13 || want B14; then
             l=$LOGS/B13.$tr.$r
             if want B13; then
                 sc=B13
-                rm -f "$l.srv.perf" "$l.cli.perf"
-                PSTAT=$l.srv.perf
-                srv "$EMU_NS_A" "$tr" 120 "$l.redis" redis-server --port "$port" \
-                    --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-                    --dir "$APPDIR" --protected-mode no --unixsocket '' --logfile ''
-                PSTAT=""
-                spid=$SRV
-                set_rps=NA get_rps=NA
-                if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                    (PSTAT=$l.cli.perf nsx "$EMU_NS_A" "$tr" 120 redis-benchmark -h 127.0.0.1 -p "$port" \
-                        -n 100000 -c 50 -t set,get --csv) >"$l.csv" 2>"$l.err" ||
-                        say "B13 run $r $tr: redis-benchmark failed (see $l.err)"
-                    set_rps=$(awk -F'"' '$2 == "SET" { print $4 }' "$l.csv")
-                    get_rps=$(awk -F'"' '$2 == "GET" { print $4 }' "$l.csv")
+                b13_pass "$l" "$port" 100000 PSTAT
+                set_rps=$B13_SET get_rps=$B13_GET
+                # the system calls, in a pass of their own under perf stat
+                n_sc=""
+                if costpass "$r"; then
+                    b13_pass "$l" $((port + 100)) 20000 PSTAT_SC
+                    n_sc=40000
                 fi
-                # SIGINT: timeout passes it on, perf stat writes its counts,
-                # redis-server shuts down (TERM would end perf unwritten)
-                kill -INT "$spid" 2>/dev/null || true
-                reap "$spid" 10
-                reqcost B13 "$tr" "$r" "$l" 200000 # SET and GET, -n 100000 each
+                reqcost B13 "$tr" "$r" "$l" 200000 $n_sc # SET and GET, -n 100000 each
                 rec B13 "$tr" "$r" set_rps "${set_rps:-NA}"
                 rec B13 "$tr" "$r" get_rps "${get_rps:-NA}"
                 say "B13 run $r/$RUNS $tr: SET ${set_rps:-NA}/s, GET ${get_rps:-NA}/s"

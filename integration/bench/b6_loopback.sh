@@ -30,6 +30,36 @@ rr_one_cpu() {
     [ "$_rc" = 0 ] || say "B6 $_tr: rr on one CPU ($_l) exited $_rc"
 }
 
+# rr_two_cpus TR PORT LOG COUNT VAR: the 1-byte ping-pong x COUNT (200
+# more to warm up) in namespace a, wherever the scheduler puts the ends,
+# each end's costs to LOG.srv.perf and LOG.cli.perf through VAR (PSTAT, or
+# PSTAT_SC: its files then LOG.*.perf.sc); RR_P50, RR_P99 and RR_MEAN in
+# us (NA if it failed).
+rr_two_cpus() {
+    _tr=$1 _port=$2 _l=$3 _n=$4 _suf=""
+    [ "$5" = PSTAT ] || _suf=.sc
+    rm -f "$_l.srv.perf$_suf" "$_l.cli.perf$_suf"
+    eval "$5=\$_l.srv.perf\$_suf"
+    # shellcheck disable=SC2046
+    srv "$EMU_NS_A" "$_tr" 120 "$_l.rrsrv$_suf" "$BIN/rr" server --port "$_port" --bind 127.0.0.1 \
+        --once $(cc_opt "$_tr")
+    PSTAT="" PSTAT_SC=""
+    _spid=$SRV
+    RR_P50=NA RR_P99=NA RR_MEAN=NA
+    wait_port "$EMU_NS_A" "$_tr" "$_port" || return 0
+    _rc=0
+    # shellcheck disable=SC2046
+    (eval "$5=\$_l.cli.perf\$_suf"; nsx "$EMU_NS_A" "$_tr" 120 "$BIN/rr" client --to 127.0.0.1 \
+        --port "$_port" --size 1 --count "$_n" --warmup 200 $(cc_opt "$_tr")) \
+        >"$_l.rr$_suf" 2>"$_l.rrerr$_suf" || _rc=$?
+    reap "$_spid"
+    # shellcheck disable=SC2046
+    set -- $($REPORT rr "$_l.rr$_suf")
+    [ "$1" = NA ] || ! keyed_ok "$_tr" "$_l.rrsrv$_suf" "$_l.rrerr$_suf" ||
+        { RR_P50=$(calc "$1 * 1000"); RR_P99=$(calc "$2 * 1000"); RR_MEAN=$(calc "$4 * 1000"); }
+    [ "$_rc" = 0 ] || say "B6 run $r $_tr: rr exited $_rc"
+}
+
 if want B6; then
     sc=B6
     # A namespace of our own (the link is idle), so nothing else on the
@@ -47,31 +77,19 @@ if want B6; then
             [ "$UNKEYED" = 1 ] || limits B6 "$r" "$tr" "$l"
             port=$((port + 1))
 
-            rm -f "$l.srv.perf" "$l.cli.perf"
-            PSTAT=$l.srv.perf
-            # shellcheck disable=SC2046
-            srv "$EMU_NS_A" "$tr" 120 "$l.rrsrv" "$BIN/rr" server --port "$port" --bind 127.0.0.1 \
-                --once $(cc_opt "$tr")
-            PSTAT=""
-            spid=$SRV
-            p50=NA p99=NA mean=NA
-            if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                rc=0
-                # shellcheck disable=SC2046
-                (PSTAT=$l.cli.perf nsx "$EMU_NS_A" "$tr" 120 "$BIN/rr" client --to 127.0.0.1 --port "$port" \
-                    --size 1 --count "$PING_COUNT" --warmup 200 $(cc_opt "$tr")) \
-                    >"$l.rr" 2>"$l.rrerr" || rc=$?
-                reap "$spid"
-                # shellcheck disable=SC2046
-                set -- $($REPORT rr "$l.rr")
-                [ "$1" = NA ] || ! keyed_ok "$tr" "$l.rrsrv" "$l.rrerr" ||
-                    { p50=$(calc "$1 * 1000"); p99=$(calc "$2 * 1000"); mean=$(calc "$4 * 1000"); }
-                [ "$rc" = 0 ] || say "B6 run $r $tr: rr exited $rc"
-            fi
+            rr_two_cpus "$tr" "$port" "$l" "$PING_COUNT" PSTAT
+            p50=$RR_P50 p99=$RR_P99 mean=$RR_MEAN
             rec B6 "$tr" "$r" rtt1_p50_us "$p50"
             rec B6 "$tr" "$r" rtt1_p99_us "$p99"
             rec B6 "$tr" "$r" rtt1_mean_us "$mean"
-            reqcost B6 "$tr" "$r" "$l" $((PING_COUNT + 200)) # warm-up included
+            # the system calls, in a pass of their own under perf stat
+            n_sc=""
+            if costpass "$r"; then
+                port=$((port + 1))
+                rr_two_cpus "$tr" "$port" "$l" 2000 PSTAT_SC
+                n_sc=2200
+            fi
+            reqcost B6 "$tr" "$r" "$l" $((PING_COUNT + 200)) $n_sc # warm-up included
             port=$((port + 1))
 
             # The same ping-pong with both ends on one CPU (issue 46): the

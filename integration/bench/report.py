@@ -12,14 +12,17 @@
   report.py rudprepair FILE       print "repair_bytes repair_pkts losses_repaired": the
                                   RUDP_STATS=1 repair line's copies in FILE (0s if none)
   report.py rr FILE               print "p50 p99 max mean" (ms) from rr's output line
-  report.py perf FILE             print "syscalls context_switches cpu_ms" from a
-                                  perf stat -x, file (run.sh's PSTAT; NA if absent)
+  report.py perf FILE             print "syscalls context_switches cpu_ms" from
+                                  run.sh's PSTAT file (rusage) and FILE.sc (its
+                                  PSTAT_SC: perf stat -x,) (NA where absent)
   report.py bulkcost LOG          print "sc_snd sc_rcv cs_snd cs_rcv": system calls
-                                  (perf: LOG.send.perf, LOG.recv.perf) and context
+                                  (the cost pass under perf: LOG.sc.send.perf,
+                                  LOG.sc.recv.perf, over its own bytes) and context
                                   switches (bulk's own vcsw + ivcsw) per GB, the sender
                                   per GB sent, the receiver per GB received
-  report.py reqcost FILE N        print "cpu_us sc cs" per request: perf stat FILE's
-                                  counts over N requests (NA if absent)
+  report.py reqcost FILE N [N_SC] print "cpu_us sc cs" per request: FILE's CPU and
+                                  context switches over N requests, FILE.sc's
+                                  system calls (perf stat) over N_SC (NA if absent)
   report.py kv FILE KEY...        print the values of KEY... from the last line of FILE
                                   that has all of them as KEY=VALUE words (NA if none)
   report.py rudpcounters FILE     print the RUDP_STATS=1 line's counters in FILE as
@@ -313,9 +316,12 @@ def read_perf(path):
 
 
 def perf_counts(path):
-    """(syscalls, context switches, CPU ms) from perf stat's file, None each
-    when absent."""
-    p = read_perf(path)
+    """(syscalls, context switches, CPU ms) from the measured pass's file
+    (rusage: CPU and context switches) and its cost pass's, PATH.sc (perf
+    stat: system calls; CPU and context switches too where PATH lacks
+    them), None each when absent."""
+    p = read_perf(path + ".sc")
+    p.update({k: v for k, v in read_perf(path).items() if v is not None})
     return (p.get("raw_syscalls:sys_enter"), p.get("context-switches"), p.get("task-clock"))
 
 
@@ -346,10 +352,14 @@ def cmd_bulkcost(log):
     snd = kv_last(log + ".send", ("sent",)) or {}
     rcv = kv_last(log + ".recv", ("bytes",)) or {}
     gb = {"snd": (snd.get("sent") or 0) / 1e9, "rcv": (rcv.get("bytes") or 0) / 1e9}
+    # the system calls: the cost pass's (LOG.sc.*, perf stat) over its bytes
+    snd = kv_last(log + ".sc.send", ("sent",)) or {}
+    rcv = kv_last(log + ".sc.recv", ("bytes",)) or {}
+    gb_sc = {"snd": (snd.get("sent") or 0) / 1e9, "rcv": (rcv.get("bytes") or 0) / 1e9}
     sc, cs = [], []
     for end, f in (("snd", ".send"), ("rcv", ".recv")):
-        n = perf_counts(log + f + ".perf")[0]
-        sc.append(n / gb[end] if n is not None and gb[end] > 0 else None)
+        n = perf_counts(log + ".sc" + f + ".perf")[0]
+        sc.append(n / gb_sc[end] if n is not None and gb_sc[end] > 0 else None)
         c = kv_last(log + f, ("vcsw", "ivcsw"))
         v = c["vcsw"] + c["ivcsw"] if c and None not in c.values() else None
         if v is None:
@@ -358,11 +368,16 @@ def cmd_bulkcost(log):
     print(" ".join(na(v, "%.0f") for v in sc + cs))
 
 
-def cmd_reqcost(path, n):
+def cmd_reqcost(path, n, n_sc):
+    """CPU us, system calls and context switches per request: the measured
+    pass's N requests (PATH), the cost pass's N_SC (PATH.sc) for the
+    system calls."""
     sc, cs, ms = perf_counts(path)
-    n = float(n)
-    print(" ".join(na(None if v is None or n <= 0 else v * k / n, "%.2f")
-                   for v, k in ((ms, 1000.0), (sc, 1.0), (cs, 1.0))))
+    n, n_sc = float(n), float(n_sc)
+    if not read_perf(path) and n != n_sc:
+        cs = ms = None  # the cost pass's own, over other requests than N
+    print(" ".join(na(None if v is None or d <= 0 else v * k / d, "%.2f")
+                   for v, k, d in ((ms, 1000.0, n), (sc, 1.0, n_sc), (cs, 1.0, n))))
 
 
 def main(argv):
@@ -375,8 +390,8 @@ def main(argv):
     if len(argv) == 9 and argv[1] == "ends":
         report_ends.cmd_ends(*argv[2:])
         return 0
-    if len(argv) == 4 and argv[1] == "reqcost":
-        cmd_reqcost(argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[1] == "reqcost":
+        cmd_reqcost(argv[2], argv[3], argv[4] if len(argv) == 5 else argv[3])
         return 0
     if len(argv) == 5 and argv[1] == "sample":
         cmd_sample(int(argv[2]), argv[3], float(argv[4]))

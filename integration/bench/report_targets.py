@@ -84,7 +84,8 @@ BULK_COST_NOTE = (
     "the emulator and whatever else the shared machine ran included: kernel TCP's softirq work "
     "is in it wherever it ran (rough, noisy); emu: linkemu's threads (exact), which run much of "
     "each receiving stack in their writes to the TUN device; syscalls: perf stat "
-    "raw_syscalls:sys_enter, all threads; "
+    "raw_syscalls:sys_enter, all threads, in a pass of their own (run 1 again, BENCH_SC_TIME s): "
+    "no other figure comes from a program run under perf; "
     "ctx sw: voluntary + involuntary (getrusage, all threads); sndbuf-lim%, rwnd-lim%: kernel "
     "TCP's own share of its busy time stalled by its send buffer / the peer's window "
     "(TCP_INFO chrono; '-' under the shim).")
@@ -100,7 +101,8 @@ def req_costs(T, sc, trs, res, med, what):
                             for e in ("cli", "srv") for m in ("cpu_us", "sc", "cs")])
     if not rows:
         return
-    T.out("  per %s (perf stat, all threads):" % what)
+    T.out("  per %s, all threads: CPU and ctx sw from each end's rusage (wait4) in the "
+          "measured runs, syscalls from perf stat in a pass of their own (run 1 again):" % what)
     T.grid(["transport", "client CPU us", "syscalls", "ctx sw", "server CPU us", "syscalls",
             "ctx sw"], rows)
 
@@ -273,7 +275,8 @@ def targets46(T, res, trs, med, shorts, limit):
           "memory off (RUDP_APP_RECV=0 RUDP_SEND_RING=0, its +norecv row); reference: "
           "tcp-cubic for round trips and applications, tcp-bbr "
           "for bulk and CPU; syscalls per request: client/server (perf stat, all threads, "
-          "warm-up included), rudp vs the reference. CPU/GB, process: the end's process "
+          "warm-up included, counted in a pass of their own: no rate, latency or CPU figure "
+          "comes from a program run under perf), rudp vs the reference. CPU/GB, process: the end's process "
           "alone (B1), which leaves out kernel TCP's softirq work (ACKs, pacing, sending: "
           "run largely in the emulator's writes); kernel's work in: the process and the "
           "kernel's work for it wherever it ran, from perf samples of every CPU (B23).")

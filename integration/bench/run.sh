@@ -111,8 +111,14 @@
 #                         send buffer and receive window) in bulk transfers,
 #                         as a host on a long fat path is tuned
 #                         (docs/benchmarks.md)
-#   BENCH_PERF=1          0: no perf stat around the measured programs (no
-#                         syscall counts; CPU and context switches remain)
+#   BENCH_PERF=1          0: no cost pass under perf stat (no system call
+#                         counts; CPU and context switches remain, from each
+#                         program's rusage). With it, run 1 of B1-B4, B6 and
+#                         B9-B11's bulk transfers, B6's ping-pong and B13 is
+#                         run again under perf for its system calls alone
+#                         (PSTAT_SC below; B5 counts in its one pass: 40 ms
+#                         round trips)
+#   BENCH_SC_TIME=3       seconds of a bulk transfer's cost pass
 #   BENCH_OUT=build/bench results.tsv, meta.tsv, table.txt, bench.png, logs/,
 #                         plot_<scenario>.png, qlog/<scenario>/ (see below),
 #                         keyed.key, cryptocost.txt
@@ -145,6 +151,7 @@ case "$B23_HZ" in
 esac
 TIME=${BENCH_TIME:-15}
 LO_TIME=${BENCH_LO_TIME:-3}
+SC_TIME=${BENCH_SC_TIME:-3}
 FAIR_TIME=${BENCH_FAIR_TIME:-15}
 FLOOD_TIME=${BENCH_FLOOD_TIME:-10}
 FLOOD_SYN=${BENCH_FLOOD_SYN:-3000}
@@ -189,13 +196,21 @@ esac
 EMU_SYSCTL="net.ipv4.tcp_rmem=4096 131072 $BUFB
 net.ipv4.tcp_wmem=4096 16384 $BUFB"
 
-# perf stat around each measured program (PSTAT=FILE before nsx): its
-# system calls (raw_syscalls:sys_enter), context switches and CPU, all
-# threads (engine included). Without perf: CPU and context switches from
-# the programs' own getrusage where they print it.
+# What each measured program costs. PSTAT=FILE before nsx: its CPU and
+# context switches, all threads (engine included), from wait4's rusage
+# (build/progs/rusage, integration/bench/rusage.c), which costs the program
+# nothing while it runs. PSTAT_SC=FILE: its system calls, context switches
+# and CPU under perf stat (raw_syscalls:sys_enter), in a pass of its own
+# (costpass): perf's per-task counters and its tracepoint on every call
+# slow each call and each context switch, so the transport that makes more
+# of them is slowed more, and no rate, latency or CPU figure of the table
+# comes from a program run under it (redis-benchmark under the shim, this
+# VM: 45,000 requests/s bare, 27,000-35,000 under perf stat; kernel TCP
+# 54,000 and 50,000).
 PERF_EV=task-clock,context-switches,raw_syscalls:sys_enter
 PERF=""
 PSTAT=""
+PSTAT_SC=""
 ROOM="" # bulk_run sets it to BUF for rudp's RUDP_BUFFER (nsx)
 if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null &&
     perf stat -x, -o /dev/null -e "$PERF_EV" true 2>/dev/null; then
@@ -371,9 +386,11 @@ nsx() {
     _cc=${_tr#rudp-} _key="" _pf="" _recv=""
     case "$_cc" in *+key) _cc=${_cc%+key} _key=RUDP_KEY_FILE=$KEYFILE ;; esac
     case "$_cc" in *+norecv) _cc=${_cc%+norecv} _recv="RUDP_APP_RECV=0 RUDP_SEND_RING=0" ;; esac
-    # PSTAT=FILE: perf stat's counts of the program to FILE (report.py perf);
-    # ROOM=SIZE: RUDP_BUFFER (bulk_run's transfers)
-    [ -z "$PSTAT" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT -e $PERF_EV --"
+    # PSTAT=FILE: the program's rusage to FILE; PSTAT_SC=FILE: perf stat's
+    # counts to FILE (report.py read_perf reads both forms); ROOM=SIZE:
+    # RUDP_BUFFER (bulk_run's transfers)
+    [ -z "$PSTAT" ] || _pf="$BIN/rusage -o $PSTAT --"
+    [ -z "$PSTAT_SC" ] || [ -z "$PERF" ] || _pf="perf stat -x, -o $PSTAT_SC -e $PERF_EV --"
     case "$_tr" in
         rudp-*) exec ip netns exec "$_ns" timeout -k 5 "$_secs" $_pf env LD_PRELOAD="$LDP" \
             RUDP_STATS=1 RUDP_FALLBACK=none RUDP_ACCEPT_TCP=0 RUDP_CC="$_cc" \
@@ -492,30 +509,46 @@ keyed_ok() {
 bulk_run() {
     _sc=$1 _run=$2 _tr=$3 _nsr=$4 _addr=$5 _port=$6 _secs=$7 _l=$8
     G=NA UNKEYED=0
-    rm -f "$_l.recv.perf" "$_l.send.perf"
-    PSTAT=$_l.recv.perf ROOM=$BUF
+    bulk_pass "$_l" "$_port" "$_secs" PSTAT || return 0
+    G=$($REPORT kv "$_l.recv" bytes mbps | cut -d' ' -f2)
+    keyed_ok "$_tr" "$_l.recv" "$_l.err" || { G=NA UNKEYED=1; }
+    # the system calls per GB, under perf, in a pass of their own (LOG.sc.*)
+    [ -n "${BULK_HOOK:-}" ] || ! costpass "$_run" ||
+        bulk_pass "$_l.sc" $((_port + 500)) "$SC_TIME" PSTAT_SC || true
+}
+
+# bulk_pass LOG PORT SECS VAR: bulk_run's transfer, each end's costs to
+# LOG.recv.perf and LOG.send.perf through VAR (PSTAT or PSTAT_SC: nsx);
+# false when the receiver did not listen.
+bulk_pass() {
+    rm -f "$1.recv.perf" "$1.send.perf"
+    eval "$4=\$1.recv.perf"
+    ROOM=$BUF
     # shellcheck disable=SC2046
-    srv "$_nsr" "$_tr" $((_secs + 60)) "$_l.recv" "$BIN/bulk" recv --port "$_port" \
-        --time "$_secs" --once $(cc_opt "$_tr")
-    PSTAT="" ROOM=""
+    srv "$_nsr" "$_tr" $(($3 + 60)) "$1.recv" "$BIN/bulk" recv --port "$2" \
+        --time "$3" --once $(cc_opt "$_tr")
+    PSTAT="" PSTAT_SC="" ROOM=""
     _spid=$SRV
-    if ! wait_port "$_nsr" "$_tr" "$_port"; then
+    if ! wait_port "$_nsr" "$_tr" "$2"; then
         emu__kill_pid "$_spid"
-        return 0
+        return 1
     fi
     # B8's hook: the receiver listens, the sender has not started.
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK ready "$_spid"
     _rc=0
     # shellcheck disable=SC2046
-    (PSTAT=$_l.send.perf ROOM=$BUF nsx "$EMU_NS_A" "$_tr" $((_secs + 60)) "$BIN/bulk" send --to "$_addr" \
-        --port "$_port" --timeout $((_secs + 45)) $(cc_opt "$_tr")) >"$_l.send" 2>"$_l.err" || _rc=$?
+    (eval "$4=\$1.send.perf"; ROOM=$BUF nsx "$EMU_NS_A" "$_tr" $(($3 + 60)) "$BIN/bulk" send --to "$_addr" \
+        --port "$2" --timeout $(($3 + 45)) $(cc_opt "$_tr")) >"$1.send" 2>"$1.err" || _rc=$?
     # ... and the receiver's window is over.
     [ -z "${BULK_HOOK:-}" ] || $BULK_HOOK done "$_spid"
     reap "$_spid"
-    [ "$_rc" = 0 ] || say "$_sc run $_run $_tr: bulk sender exited $_rc (see $_l.err)"
-    G=$($REPORT kv "$_l.recv" bytes mbps | cut -d' ' -f2)
-    keyed_ok "$_tr" "$_l.recv" "$_l.err" || { G=NA UNKEYED=1; }
+    [ "$_rc" = 0 ] || say "$_sc run $_run $_tr: bulk sender exited $_rc (see $1.err)"
+    return 0
 }
+
+# costpass RUN: true when RUN is the one whose programs are run again
+# under perf stat for their system calls (PSTAT_SC): the first, with perf.
+costpass() { [ -n "$PERF" ] && [ "$1" = 1 ]; }
 
 # retx SC RUN TR LOG [SUFFIX]: records the sender's retransmission
 # percentage (metric retx_pct, and pto and repair_pct for rudp, with SUFFIX
@@ -662,16 +695,19 @@ bulk() {
     sleep 0.5 # let the queues drain before the next transport
 }
 
-# reqcost SC TR RUN LOG N: CPU us, system calls and context switches per
-# request at each end, from perf stat's LOG.cli.perf and LOG.srv.perf over
-# N requests (metrics *_cli, *_srv; NA without perf).
+# reqcost SC TR RUN LOG N [N_SC]: CPU us, system calls and context switches
+# per request at each end: CPU and context switches from the measured
+# pass's LOG.cli.perf and LOG.srv.perf (rusage) over N requests, system
+# calls from the cost pass's LOG.cli.perf.sc and LOG.srv.perf.sc (perf
+# stat) over N_SC (default N) (metrics *_cli, *_srv; NA where absent).
 reqcost() {
     for _e in cli srv; do
         # shellcheck disable=SC2046
-        set -- "$1" "$2" "$3" "$4" "$5" $($REPORT reqcost "$4.$_e.perf" "$5")
-        rec "$1" "$2" "$3" "cpu_us_req_$_e" "$6"
-        rec "$1" "$2" "$3" "sc_req_$_e" "$7"
-        rec "$1" "$2" "$3" "cs_req_$_e" "$8"
+        set -- "$1" "$2" "$3" "$4" "$5" "${6:-$5}" $($REPORT reqcost "$4.$_e.perf" "$5" "${6:-$5}")
+        rec "$1" "$2" "$3" "cpu_us_req_$_e" "$7"
+        rec "$1" "$2" "$3" "sc_req_$_e" "$8"
+        rec "$1" "$2" "$3" "cs_req_$_e" "$9"
+        set -- "$1" "$2" "$3" "$4" "$5" "$6"
     done
 }
 
