@@ -18,6 +18,11 @@
  *     socket and one that got it by SCM_RIGHTS; each time a reader blocked
  *     with nothing queued keeps it: one byte echoed stays queued;
  *   - eintr: the same handler without SA_RESTART: read() fails with EINTR;
+ *   - stalemask: a reader that changed its mask by the raw system call
+ *     (as siglongjmp() and setcontext() do, unseen by the shim) after a
+ *     read that waited: a signal it now holds leaves its read blocked
+ *     (200 ms), which then returns the byte echoed; one it now lets in,
+ *     whose handler lacks SA_RESTART, makes it fail with EINTR within 2 s;
  *   - longjmp: a handler that siglongjmp()s out of a blocked read(); then
  *     100 bytes echoed to nobody reading are delivered all the same:
  *     FIONREAD shows them (no call of ours reads) within 5 s;
@@ -232,6 +237,93 @@ static void check_eintr(int fd)
           b.got < 0 ? strerror(b.err) : "-");
     set_handler(on_usr1, SA_RESTART);
     printf("ok: eintr\n");
+}
+
+/* stalemask: a reader whose mask changed where the shim does not see it
+ * (the raw system call, as siglongjmp's and setcontext's own), after a
+ * read that waited: a signal it now holds does not interrupt its read,
+ * which returns the byte that comes; one it now lets in, with a handler
+ * without SA_RESTART, does: EINTR, within 2 s. */
+static _Atomic int usr2_handled;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_handled++;
+}
+
+struct stale_reader {
+    struct blocked b;
+    int raw_how; /* SIG_BLOCK or SIG_UNBLOCK, unseen */
+};
+
+static void *stale_read(void *arg)
+{
+    struct stale_reader *r = arg;
+    struct blocked *b = &r->b;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    sigset_t u2;
+    sigemptyset(&u2);
+    sigaddset(&u2, SIGUSR2);
+    /* the change the shim sees: the opposite of the one it will not */
+    CHECK(pthread_sigmask(r->raw_how == SIG_BLOCK ? SIG_UNBLOCK : SIG_BLOCK, &u2, NULL) == 0,
+          "pthread_sigmask");
+    echo(b->fd, 1); /* a read that waits: the mask as the shim last asked it */
+    uint64_t bit = 1ull << (SIGUSR2 - 1);
+    CHECK(syscall(SYS_rt_sigprocmask, r->raw_how, &bit, NULL, sizeof bit) == 0,
+          "rt_sigprocmask: %s", strerror(errno));
+    b->started = 1;
+    b->got = read(b->fd, &b->byte, 1);
+    b->err = errno;
+    b->done = 1;
+    return NULL;
+}
+
+static void start_stale(struct stale_reader *r, int fd, int raw_how)
+{
+    memset(r, 0, sizeof *r);
+    r->b.fd = fd;
+    r->raw_how = raw_how;
+    usr2_handled = 0;
+    CHECK(pthread_create(&r->b.t, NULL, stale_read, r) == 0, "pthread_create");
+    wait_blocked(&r->b);
+    pthread_kill(r->b.t, SIGUSR2);
+}
+
+static void check_stalemask(int fd)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigemptyset(&sa.sa_mask);
+    SYS(sigaction(SIGUSR2, &sa, NULL)); /* no SA_RESTART */
+    struct stale_reader r;
+    /* held behind the shim's back: no EINTR, the byte */
+    start_stale(&r, fd, SIG_BLOCK);
+    usleep(200000);
+    CHECK(!r.b.done, "a read returned %zd (%s) for a signal its thread holds", r.b.got,
+          r.b.got < 0 ? strerror(r.b.err) : "-");
+    char c = 'S';
+    write_exact(fd, &c, 1);
+    pthread_join(r.b.t, NULL);
+    CHECK(r.b.got == 1 && r.b.byte == 'S', "held signal: read gave %zd (%s)", r.b.got,
+          r.b.got < 0 ? strerror(r.b.err) : "-");
+    CHECK(usr2_handled == 0, "the handler of a held signal ran");
+    /* let in behind the shim's back: EINTR */
+    start_stale(&r, fd, SIG_UNBLOCK);
+    double end = now_s() + 2;
+    while (!r.b.done && now_s() < end)
+        usleep(1000);
+    if (!r.b.done) { /* free the reader before failing */
+        write_exact(fd, &c, 1);
+        pthread_join(r.b.t, NULL);
+        CHECK(0, "a signal let in did not interrupt the read within 2 s (it gave %zd)", r.b.got);
+    }
+    pthread_join(r.b.t, NULL);
+    CHECK(r.b.got == -1 && r.b.err == EINTR && usr2_handled == 1,
+          "signal let in: read gave %zd (%s), handler ran %d times", r.b.got,
+          r.b.got < 0 ? strerror(r.b.err) : "-", (int)usr2_handled);
+    printf("ok: stalemask\n");
 }
 
 /* 100 bytes echoed while nobody reads are shown by FIONREAD, then read. */
@@ -573,6 +665,7 @@ int main(int argc, char **argv)
      * children that start threads after a multi-threaded fork */
     check_rxmode(fd, forks);
     check_eintr(fd);
+    check_stalemask(fd);
     check_longjmp(fd);
     check_cancel(fd);
     if (!forks) {

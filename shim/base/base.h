@@ -577,6 +577,23 @@ typedef struct shim_crit {
 } shim_crit;
 int shim_crit_enter(shim_crit *c);
 void shim_crit_leave(shim_crit *c);
+/* A section for a wait in the kernel (interpose/recv.c): enter_wait as
+ * enter, but one inside another section holds the mask (only the
+ * outermost's end lets deferred signals in). Inside it: mask_hint: the thread's mask without a system call, the program's as
+ * the section last asked it (a change the shim does not see, siglongjmp's
+ * or setcontext's, leaves it stale: a hint for what the wait watches, and
+ * never what a signal is judged by); mask_ask: the same asked of the
+ * kernel now. Where the section holds the mask, both the mask it put back
+ * at its end. deferred: the signals deferred to its end so far (bit
+ * sig - 1; 0 where it holds the mask). cycle: the section left and
+ * entered again, the deferred signals' handlers run between; 0 where it
+ * could not be entered again (a handler blocked SIGSEGV or SIGBUS): no
+ * section then. */
+int shim_crit_enter_wait(shim_crit *c);
+void shim_crit_mask_hint(const shim_crit *c, sigset_t *old);
+void shim_crit_mask_ask(shim_crit *c, sigset_t *old);
+uint64_t shim_crit_deferred(void);
+int shim_crit_cycle(shim_crit *c);
 /* A lock an application's thread may take (crit.c): held inside a
  * section, so no handler of the program runs on the thread that holds it
  * (one calling close() would wait on it for ever). */

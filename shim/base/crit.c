@@ -53,11 +53,12 @@
 
 #include "poison.h"
 
-/* 24 bytes of static TLS. */
+/* 32 bytes of static TLS. */
 static __thread struct {
     int depth;         /* sections entered and not left */
     int faults;        /* 0 not known, 1 SIGSEGV and SIGBUS let in, -1 one held */
     uint64_t deferred; /* signals held in an interrupted context (bit sig - 1) */
+    uint64_t mask;     /* the thread's mask when faults was asked (bit sig - 1) */
     int handlers;      /* the program's handlers running on the thread */
 } t;
 
@@ -99,6 +100,9 @@ static int faults_let_in(void)
     sigset_t cur, all;
     if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
         return -1;
+    uint64_t m;
+    memcpy(&m, &cur, sizeof m); /* the kernel's 64 bits begin glibc's sigset_t */
+    t.mask = m & ~t.deferred;   /* the program's: a deferral's own held apart */
     if (sigismember(&cur, SIGSEGV) == 1 || sigismember(&cur, SIGBUS) == 1)
         return -1;
     shim_sigfill_but_faults(&all);
@@ -126,6 +130,46 @@ int shim_crit_enter(shim_crit *c)
 }
 
 static void depth_leave(void);
+
+void shim_crit_mask_hint(const shim_crit *c, sigset_t *old)
+{
+    if (c->masked) {
+        *old = c->old;
+        return;
+    }
+    sigemptyset(old);
+    memcpy(old, &t.mask, sizeof t.mask);
+}
+
+void shim_crit_mask_ask(shim_crit *c, sigset_t *old)
+{
+    if (!c->masked)
+        t.faults = faults_let_in(); /* t.mask asked again */
+    shim_crit_mask_hint(c, old);
+}
+
+uint64_t shim_crit_deferred(void)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    return t.deferred;
+}
+
+int shim_crit_enter_wait(shim_crit *c)
+{
+    if (t.depth > 0) { /* inside another: its end, not ours, would let them in */
+        c->masked = 1;
+        return shim_hold_but_faults(&c->old);
+    }
+    return shim_crit_enter(c);
+}
+
+int shim_crit_cycle(shim_crit *c)
+{
+    if (c->masked)
+        return 1;
+    depth_leave(); /* the deferred handlers run here (the outermost section) */
+    return shim_crit_enter(c);
+}
 
 void shim_crit_leave(shim_crit *c)
 {

@@ -26,11 +26,15 @@
  * takes every engine's whole set instead (appwhole.c).
  *
  * Signals: the caller blocks them all before it calls here (as appsend.c
- * does while it holds the turn). ppoll() then waits with them blocked, and
- * a signalfd for those the caller had let in wakes it when one comes: it
- * returns with the signal pending, so that the caller (interpose/recv.c)
- * can tell which it is before letting it in, and so whether the kernel's
- * read would have restarted (SA_RESTART) or said EINTR.
+ * does while it holds the turn), or is inside a section that defers the
+ * program's handlers (base/crit.c) and has ppoll() hold them for its wait
+ * alone (its sigmask argument: no system call of its own). ppoll() waits
+ * with them blocked, and a signalfd for those the caller had let in wakes
+ * it when one comes: it returns with the signal pending (or, in a
+ * section, deferred at ppoll's return), so that the caller
+ * (interpose/recv.c) can tell which it is before letting it in, and so
+ * whether the kernel's read would have restarted (SA_RESTART) or said
+ * EINTR.
  *
  * A waiter that never comes back (cancelled in ppoll(), or leaving it by
  * siglongjmp from a handler) cannot be cleaned up after: it holds a lease,
@@ -712,7 +716,8 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
     return 1;
 }
 
-int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d)
+int shim_engine_app_recv_wait(int fd, const sigset_t *old, const sigset_t *hold,
+                              shim_app_direct *d)
 {
     shim_app_wait w;
     if (d)
@@ -723,7 +728,10 @@ int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d)
                           {.fd = w.udp_fd, .events = POLLIN},
                           {.fd = w.sigfd, .events = POLLIN}};
     struct timespec tmo = {.tv_sec = 0, .tv_nsec = APP_WAIT_MS * 1000000L};
-    int n = real_ppoll(p, 3, &tmo, NULL); /* a cancellation point, as read() */
+    /* a cancellation point, as read(); with hold, the signals a section
+     * defers held for the wait, pending for the signalfd to tell of, and
+     * delivered (deferred) when it ends */
+    int n = real_ppoll(p, 3, &tmo, hold);
     short udp = n > 0 ? p[1].revents : 0;
     if (d && n > 0 && !p[0].revents) {
         d->pid = w.pid;

@@ -437,7 +437,11 @@ int shim_engine_app_send(int fd, const struct iovec *iov, int iovcnt, size_t n, 
 int shim_engine_ring_write(int fd, const struct iovec *iov, int iovcnt, size_t n, ssize_t *sent);
 /* apprecv.c: the thread that would block reading fd (an established
  * bridge) waits on its connection's UDP socket itself; every signal
- * blocked by the caller, old its mask before. 1: woken (read again);
+ * blocked by the caller (hold NULL), or the caller inside a section that
+ * defers the program's handlers (base/crit.c) and hold the mask its wait
+ * in the kernel takes (every signal but SIGSEGV and SIGBUS), atomically,
+ * as ppoll() takes one; old the caller's mask before (with hold: the
+ * section's hint of it). 1: woken (read again);
  * 0: not taken; -ETIMEDOUT: nothing came for a while; -EINTR: a signal
  * old lets in is pending (the caller lets it in). d, if not NULL, is the
  * caller's buffer: bytes that come while the bridge is empty go straight
@@ -450,7 +454,8 @@ typedef struct shim_app_direct {
     pid_t pid;
     ssize_t got;
 } shim_app_direct;
-int shim_engine_app_recv_wait(int fd, const sigset_t *old, shim_app_direct *d);
+int shim_engine_app_recv_wait(int fd, const sigset_t *old, const sigset_t *hold,
+                              shim_app_direct *d);
 /* ... the same wait in two halves, for a poll() or ppoll() that waits for
  * fd among others (interpose/poll.c): _begin takes fd's UDP socket from
  * the engine (1, with w->udp_fd to wait on, for at most

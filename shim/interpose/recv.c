@@ -162,10 +162,12 @@ size_t shim_iov_bytes(const struct iovec *iov, int cnt)
  * non-blocking socket is answered EAGAIN at once. Only a read that would
  * block waits here, and only where that wait ends as the kernel's would:
  * no receive timeout or low-water mark on the socket, and flags no other
- * than these. Signals are held back while it waits; one that comes ends
- * the wait still pending, and is let in once it is known whether the
- * kernel's read would have restarted after its handler (SA_RESTART: the
- * wait goes on) or said EINTR (lifetime/signals.c). A signal sent to the
+ * than these. Signals are held back while it waits (by ppoll()'s own
+ * mask inside a section that defers handlers, base/crit.c; else by the
+ * thread's mask); one that comes ends the wait still pending (or
+ * deferred), and is let in once it is known whether the kernel's read
+ * would have restarted after its handler (SA_RESTART: the wait goes on)
+ * or said EINTR (lifetime/signals.c). A signal sent to the
  * process meanwhile goes to another of its threads that lets it in, if
  * there is one (the kernel may pick any: man 7 signal). Otherwise, and
  * whenever the engine's part cannot be taken, the call is the kernel's,
@@ -198,16 +200,50 @@ static int no_peek_off(int fd)
     return real_getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, &ol) < 0 || off < 0;
 }
 
-/* With every signal held back (old: the caller's mask): 1 with *out the
- * call's result (errno set); 0: make the kernel's call; -1: a signal
- * interrupted the wait and the kernel's read would say EINTR. */
-static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, const sigset_t *old,
+/* Inside crit, a section (base/crit.c) that holds every signal or
+ * defers the program's handlers to its end: 1 with *out the call's result
+ * (errno set); 0: make the kernel's call; -1: a signal interrupted the
+ * wait and the kernel's read would say EINTR; -2: as 0, and crit is over
+ * (a handler left its thread holding SIGSEGV or SIGBUS). */
+static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim_crit *crit,
                          ssize_t *out)
 {
     /* a peek leaves the bytes where they are: through the bridge */
     shim_app_direct d = {.iov = m->msg_iov, .iovcnt = (int)m->msg_iovlen};
+    /* Deferring, the wait in the kernel takes the held mask itself, as
+     * ppoll() does: no rt_sigprocmask around it (two of a blocked read's
+     * six system calls, 2026-12-01). A signal that comes outside the wait
+     * is deferred, one that comes in it stays pending, and the signalfd
+     * ends the wait; either is delivered to the section, which defers it.
+     * What was deferred is what the program let in (its mask hint only
+     * says what the wait watches: a stale one makes it hear late, never
+     * wrongly). */
+    static sigset_t hold_all;
+    static _Atomic int hold_made;
+    if (!atomic_load_explicit(&hold_made, memory_order_acquire)) {
+        shim_sigfill_but_faults(&hold_all);
+        atomic_store_explicit(&hold_made, 1, memory_order_release);
+    }
+    const sigset_t *hold = crit->masked ? NULL : &hold_all;
+    sigset_t old;
+    shim_crit_mask_hint(crit, &old);
     for (;;) {
-        int w = shim_engine_app_recv_wait(fd, old, flags & MSG_PEEK ? NULL : &d);
+        uint64_t dfr = hold ? shim_crit_deferred() : 0;
+        if (dfr) {
+            /* the program's handlers to run: the read interrupted (with
+             * SA_RESTART or not) as the kernel's would take it */
+            sigset_t pend, none;
+            sigemptyset(&pend);
+            sigemptyset(&none);
+            memcpy(&pend, &dfr, sizeof dfr);
+            if (shim_signals_interrupt(&pend, &none))
+                return -1;
+            if (!shim_crit_cycle(crit)) /* their handlers run, then wait again */
+                return -2;
+            shim_crit_mask_hint(crit, &old);
+            continue;
+        }
+        int w = shim_engine_app_recv_wait(fd, &old, hold, flags & MSG_PEEK ? NULL : &d);
         /* The kernel's blocked read holds its file: a close() or dup2() of
          * the number meanwhile changes nothing for it. This wait holds
          * only the number, which may now name another connection (a
@@ -223,17 +259,24 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, cons
             errno = EBADF;
             return 1;
         }
-        if (w == -EINTR) {
+        if (hold && w != 1 && d.got == 0 && shim_crit_deferred()) {
+            continue; /* a signal came: above */
+        } else if (hold && w == -EINTR) {
+            /* woken for a signal the program holds (a stale hint): the
+             * mask asked, and the wait watches what it lets in */
+            shim_crit_mask_ask(crit, &old);
+            continue;
+        } else if (w == -EINTR) {
             sigset_t pend;
             if (sigpending(&pend) < 0)
                 return 0;
-            if (shim_signals_interrupt(&pend, old))
+            if (shim_signals_interrupt(&pend, &old))
                 return -1;
             /* SA_RESTART, or a signal that interrupts nothing: let in (its
              * handler runs now), then wait again, as the kernel's read
              * restarts; only what was pending, so that one that comes
              * meanwhile is looked at too */
-            shim_signals_let_in(&pend, old);
+            shim_signals_let_in(&pend, &old);
         } else if (w != 1) {
             return 0; /* not taken, or nothing came for a while */
         }
@@ -402,15 +445,18 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
         errno = saved;
         return 0;
     }
-    sigset_t old;
-    if (!shim_hold_but_faults(&old)) { /* fault.c's guarded copies take the faults */
+    shim_crit crit;
+    if (!shim_crit_enter_wait(&crit)) { /* fault.c's guarded copies take the faults */
         errno = saved;
         return 0;
     }
     int done = app_recv_held(fd, atomic_load_explicit(&h->app_ino, memory_order_relaxed), m, flags,
-                             &old, &r);
+                             &crit, &r);
     int err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
+    if (done != -2)
+        shim_crit_leave(&crit); /* a pending or deferred signal's handler runs here */
+    else
+        done = 0;
     if (done < 0) {
         *out = -1;
         errno = EINTR;
