@@ -421,10 +421,12 @@ int rudp__conn_accept_syn(rudp_conn *c, rudp_time now, const rudp_hdr *h, size_t
     rudp__conn_set_state(c, RUDP_SYN_RCVD, validated ? "valid cookie" : "SYN");
     rudp__queue(c, RUDP_Q_SYN);
     rudp__conn_arm(c, RUDP_T_GIVEUP, now + c->cfg.connect_timeout);
-    if (hold)
+    if (hold) {
         c->synack_held = 1;
-    else
+        rudp__conn_arm(c, RUDP_T_HANDSHAKE, now + RUDP_HELD_NOTICE);
+    } else {
         rudp__conn_synack_to(c, now, NULL);
+    }
     return 0;
 }
 
@@ -534,7 +536,10 @@ void rudp__conn_input_handshake(rudp_conn *c, rudp_time now, const rudp_hdr *h)
             }
             c->retries++;
             c->retried = 1;
-            if (c->hs_sample_ok && now >= c->hs_sent_time && !c->rtt.has_sample)
+            /* a held SYN's RETRY came when the server chose, not a round
+             * trip after the SYN */
+            if (c->hs_sample_ok && now >= c->hs_sent_time && !c->rtt.has_sample &&
+                !(h->flags & RUDP_PKTF_HELD))
                 rudp__rtt_update(&c->rtt, now - c->hs_sent_time, 0, 0);
             memcpy(c->token, h->token, h->token_len);
             c->token_len = h->token_len;
@@ -710,6 +715,22 @@ static int key_verdict(rudp_conn *c, rudp_time now)
     return 1;
 }
 
+/* A loopback SYN's SYNACK held RUDP_HELD_NOTICE (a busy server, an
+ * application slow to accept): a RETRY says rudp is here, once. Linux
+ * answers nothing while its accept queue is full and the client waits;
+ * ours would race kernel TCP at its probe delay, connect over it, and
+ * leave this connection, already in the application's queue, reset. Not
+ * sent again: a client that was told waits for rudp alone. */
+static void held_notice(rudp_conn *c, rudp_time now)
+{
+    if (c->held_noticed)
+        return;
+    c->held_noticed = 1;
+    c->ctx->stats.held_noticed++;
+    rudp__send_retry(c->ctx, now, c->sock, c->has_local ? &c->local : NULL, &c->pkey.addr,
+                     c->pkey.cid, NULL, 1);
+}
+
 void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
 {
     switch ((enum rudp_timer_kind)kind) {
@@ -721,6 +742,8 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
             c->retries = 0;
             send_syn(c, now);
         }
+        else if (c->state == RUDP_SYN_RCVD && c->synack_held)
+            held_notice(c, now);
         else if (c->state == RUDP_SYN_RCVD)
             rudp__conn_synack_to(c, now, NULL);
         return;

@@ -49,6 +49,13 @@ enum rudp_timer_kind {
 #define RUDP_RX_RANGES_KEPT 32   /* packet-number ranges an ACK reports */
 #define RUDP_STREAM_RANGES_MAX 4096
 #define RUDP_RETRY_MAX 3         /* RETRYs a client follows per connection */
+/* A loopback SYN whose SYNACK is held this long (its place in the
+ * application's queue not reached: rudp_listener_set_early_accept) is
+ * answered with a RETRY, once: the client then knows rudp is there and
+ * waits for it rather than racing kernel TCP at its probe delay (250 ms,
+ * shim/engine/fallback.c). A third of that delay, so that a SYN retried
+ * once, the RETRY's and the client's own, comes in time. */
+#define RUDP_HELD_NOTICE RUDP_MS(50)
 #define RUDP_FIN_NONE UINT64_MAX
 #define RUDP_RWND_INITIAL (64u * 1024u) /* receive window before auto-tuning */
 /* TIME_WAIT begun again by the peer's packets at most this many times
@@ -145,6 +152,7 @@ struct rudp_conn {
     unsigned token_due : 1;
     unsigned accept_early : 1; /* server: reported at its SYN (rudp__conn_accept_early) */
     unsigned synack_held : 1;  /* ... its SYNACK waits for rudp_conn_accepted */
+    unsigned held_noticed : 1; /* ... and a RETRY told the client so (RUDP_HELD_NOTICE) */
     unsigned abort_deferred : 1; /* ... aborted by its app before its client's first
                                   * DATA: the reset goes once established */
     unsigned abort_after_fin : 1; /* ... with RUDP_RESET_AFTER_FIN */
@@ -652,6 +660,16 @@ int rudp__addr_loopback(const rudp_addr *a);
 /* c, just made from a loopback client's SYN (SYN_RCVD, its SYNACK held),
  * is reported with RUDP_EV_ACCEPT now (rudp_listener_set_early_accept). */
 void rudp__conn_accept_early(rudp_conn *c);
+/* cookie.c: whether tok (len bytes) is a cookie this context made for
+ * `peer`'s SYN of `scid`, still fresh; and a RETRY with a fresh one from
+ * listener socket `sock` (its local address, NULL if unknown) to `peer`'s
+ * SYN of `client_cid`, held: RUDP_PKTF_HELD (the SYN taken, its SYNACK
+ * held), sent and not counted. */
+int rudp__cookie_valid(const rudp_ctx *ctx, rudp_time now, const rudp_addr *peer, uint64_t scid,
+                       const uint8_t *tok, size_t len);
+void rudp__send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
+                      const rudp_addr *peer, uint64_t client_cid, const uint8_t *client_pub,
+                      int held);
 /* The client sent its SYN (`len` bytes; `validated`: with a valid cookie)
  * again. */
 void rudp__conn_dup_syn(rudp_conn *c, rudp_time now, size_t len, int validated);

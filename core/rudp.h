@@ -245,6 +245,9 @@ typedef struct rudp_stats {
     uint64_t retries_memory;               /* ... half the memory limit was in use */
     uint64_t synacks_capped;               /* SYNACKs not sent: an address not validated
                                               had its 3x (RFC 9000 §8.1) */
+    uint64_t held_noticed;                 /* loopback SYNs whose SYNACK the accept queue
+                                              held RUDP_HELD_NOTICE, told to wait by a
+                                              RETRY (not in retries_sent) */
     /* zero round trips (token.h): a server's, on listeners that allow it */
     uint64_t tokens_issued;                /* NEW_TOKEN frames sent */
     uint64_t zero_rtt_accepted;            /* SYNs whose token held: data taken at once */

@@ -104,6 +104,8 @@ enum {
     RUDP_PKTF_MOVED = 0x2,   /* DATA: its sender moved to the path it came by and has not
                                 heard its peer there yet (standby.c); keyed, authenticated
                                 with the header */
+    RUDP_PKTF_HELD = 0x2,    /* RETRY: the SYN was taken, its SYNACK held for the accept
+                                queue (RUDP_HELD_NOTICE): no round trip to sample */
 };
 
 /* What a client searching the path MTU offers at most in its SYN: what

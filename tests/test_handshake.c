@@ -340,6 +340,30 @@ Test(handshake_1rtt, a_server_connection_keeps_the_stamps_of_its_syn_and_of_its_
     sim_free(&s);
 }
 
+/* raw_pair with the raw client at 127.0.0.1 and a listener that reports
+ * its SYNs at once (early accept), its queue taking them by hand only. */
+static void loopback_raw_pair(sim *s, uint64_t seed, const rudp_config *scfg, int *r, int *b)
+{
+    raw_pair(s, seed, scfg, r, b);
+    rudp_listener_set_early_accept(s->ep[*b].listener, 1);
+    s->ep[*b].accepted_by_hand = 1;
+    memset(s->ep[*r].addr.ip, 0, sizeof s->ep[*r].addr.ip);
+    s->ep[*r].addr.ip[0] = 127;
+    s->ep[*r].addr.ip[3] = 1;
+}
+
+/* loopback_raw_pair with the default configuration, and the raw client's
+ * first SYN (client ID scid, into syn[1500]) sent: its length. */
+static size_t loopback_syn_sent(sim *s, uint64_t seed, rudp_config *scfg, int *r, int *b,
+                                uint64_t scid, uint8_t *syn)
+{
+    rudp_config_default(scfg);
+    loopback_raw_pair(s, seed, scfg, r, b);
+    size_t n = sim_make_syn(syn, scid, NULL, 0);
+    sim_raw_send(s, *r, *b, syn, n);
+    return n;
+}
+
 /* rudp_listener_set_early_accept: a SYN from a loopback address is
  * reported (RUDP_EV_ACCEPT) at once, and its SYNACK waits until the
  * caller's accept queue holds the connection (rudp_conn_accepted), so a
@@ -351,17 +375,9 @@ Test(handshake_1rtt, a_loopback_syn_is_reported_at_once_and_its_synack_waits_for
 {
     sim s;
     rudp_config scfg;
-    rudp_config_default(&scfg);
     int r, b;
-    raw_pair(&s, 108, &scfg, &r, &b);
-    rudp_listener_set_early_accept(s.ep[b].listener, 1);
-    s.ep[b].accepted_by_hand = 1;
-    memset(s.ep[r].addr.ip, 0, sizeof s.ep[r].addr.ip);
-    s.ep[r].addr.ip[0] = 127;
-    s.ep[r].addr.ip[3] = 1;
     uint8_t syn[1500];
-    size_t n = sim_make_syn(syn, 0x9101, NULL, 0);
-    sim_raw_send(&s, r, b, syn, n);
+    size_t n = loopback_syn_sent(&s, 108, &scfg, &r, &b, 0x9101, syn);
     sim_run_until(&s, s.now + RUDP_MS(20));
     sim_app *app = sim_app_on(&s, b);
     cr_assert(not(eq(ptr, app, NULL)), "reported at its SYN");
@@ -389,6 +405,95 @@ Test(handshake_1rtt, a_loopback_syn_is_reported_at_once_and_its_synack_waits_for
     sim_run_until(&s, s.now + RUDP_MS(20));
     cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
     cr_assert(eq(ptr, sim_app_on(&s, b), NULL));
+    sim_free(&s);
+}
+
+/* A loopback SYN whose SYNACK the accept queue holds RUDP_HELD_NOTICE is
+ * answered by one RETRY marked RUDP_PKTF_HELD (the client then waits for
+ * rudp, not racing kernel TCP at its probe delay: shim/engine/fallback.c);
+ * the SYN again with its cookie makes no second connection and earns
+ * nothing more; the queue taking it sends the SYNACK. One taken before
+ * the notice's time gets none. */
+Test(handshake_1rtt, a_loopback_syn_held_past_the_notice_gets_one_held_retry)
+{
+    sim s;
+    rudp_config scfg;
+    int r, b;
+    uint8_t syn[1500];
+    size_t n = loopback_syn_sent(&s, 112, &scfg, &r, &b, 0x9102, syn);
+    sim_run_until(&s, s.now + RUDP_HELD_NOTICE - RUDP_MS(1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 0), "not before its time");
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 1), "one RETRY");
+    rudp_hdr h;
+    cr_assert(sim_last_of_type(&s.ep[r], RUDP_PKT_RETRY, &h));
+    cr_assert(ne(int, h.flags & RUDP_PKTF_HELD, 0), "marked held");
+    cr_assert(eq(u64, h.dcid, 0x9102), "to the client's ID");
+    cr_assert(gt(u32, (uint32_t)h.token_len, 0), "with a cookie");
+    cr_assert(eq(u64, s.ep[b].ctx->stats.held_noticed, 1));
+    cr_assert(eq(u64, s.ep[b].ctx->stats.retries_sent, 0), "not a cookie under pressure");
+    /* the client's SYN again, with the cookie: the same connection, nothing more */
+    n = sim_make_syn(syn, 0x9102, h.token, h.token_len);
+    sim_raw_send(&s, r, b, syn, n);
+    sim_run_until(&s, s.now + RUDP_SEC(1));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 1), "told once");
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 0), "still held");
+    cr_assert(eq(u64, rudp_ctx_conn_count(s.ep[b].ctx), 1), "no second connection");
+    sim_app *app = sim_app_on(&s, b);
+    cr_assert_not_null(app);
+    rudp_conn_accepted(app->conn, s.now);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1), "the queue took it");
+    sim_free(&s);
+
+    /* taken within the notice's time: no RETRY */
+    loopback_syn_sent(&s, 113, &scfg, &r, &b, 0x9103, syn);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    app = sim_app_on(&s, b);
+    cr_assert_not_null(app);
+    rudp_conn_accepted(app->conn, s.now);
+    sim_run_until(&s, s.now + RUDP_MS(20));
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_SYNACK, NULL), 1));
+    sim_run_until(&s, s.now + RUDP_SEC(1)); /* the SYNACK's own repeats only */
+    cr_assert(eq(int, sim_count_type(&s.ep[r], RUDP_PKT_RETRY, NULL), 0));
+    cr_assert(eq(u64, s.ep[b].ctx->stats.held_noticed, 0));
+    sim_free(&s);
+}
+
+/* The client's side of it: a connect told to wait by a held RETRY counts
+ * as answered (rudp_conn_answered: the shim's fallback then waits for
+ * rudp alone), takes no RTT sample from it (it came when the server
+ * chose), and completes once the server's queue takes it. */
+Test(handshake_1rtt, a_client_told_to_wait_is_answered_without_an_rtt_sample)
+{
+    sim s;
+    sim_init(&s, 114);
+    int a = sim_add_ep(&s, NULL);
+    int b = sim_add_ep(&s, NULL);
+    s.link[a][b].delay = s.link[b][a].delay = RUDP_US(50);
+    memset(s.ep[a].addr.ip, 0, sizeof s.ep[a].addr.ip);
+    s.ep[a].addr.ip[0] = 127;
+    s.ep[a].addr.ip[3] = 1;
+    sim_listen(&s, b, &(sim_app){.expect = UINT64_MAX, .no_shutdown = 1, .no_release = 1}, 16);
+    rudp_listener_set_early_accept(s.ep[b].listener, 1);
+    s.ep[b].accepted_by_hand = 1;
+    int ci = sim_connect(&s, a, b, &(sim_app){.expect = 0, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(30));
+    rudp_conn *cc = s.apps[ci].conn;
+    cr_assert(not(rudp_conn_answered(cc)), "nothing came yet");
+    sim_run_until(&s, s.now + RUDP_HELD_NOTICE);
+    cr_assert(rudp_conn_answered(cc), "the held RETRY answered it");
+    rudp_conn_info ci_info;
+    rudp_conn_get_info(cc, &ci_info);
+    cr_assert(eq(u64, ci_info.min_rtt_us, 0), "no RTT sample from it (%llu us)",
+              (unsigned long long)ci_info.min_rtt_us);
+    cr_assert(not(s.apps[ci].events & RUDP_EV_ESTABLISHED));
+    sim_app *sv = sim_app_on(&s, b);
+    cr_assert_not_null(sv);
+    rudp_conn_accepted(sv->conn, s.now);
+    sim_run_until(&s, s.now + RUDP_MS(10));
+    cr_assert(s.apps[ci].events & RUDP_EV_ESTABLISHED, "connected once the queue took it");
+    cr_assert(eq(u64, rudp_ctx_conn_count(s.ep[b].ctx), 1));
     sim_free(&s);
 }
 

@@ -215,10 +215,11 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
      * pressure, then a stateless RETRY (cookie) */
     say(line, arg, "handshakes: direct %llu (one round trip), retries sent %llu (half-open %llu, "
                    "per source %llu, memory %llu), bad cookies %llu, synacks capped %llu (3x "
-                   "limit of an address not validated)",
+                   "limit of an address not validated); loopback clients told to wait %llu "
+                   "(their SYNACK held for the accept queue)",
         (ull)s->handshakes_direct, (ull)s->retries_sent, (ull)s->retries_halfopen,
         (ull)s->retries_source, (ull)s->retries_memory, (ull)s->bad_token,
-        (ull)s->synacks_capped);
+        (ull)s->synacks_capped, (ull)s->held_noticed);
     /* the transports side by side: rudp's accepted above, plain kernel TCP
      * (RUDP_ACCEPT_TCP) here */
     const uint64_t *ft = t.feat;
