@@ -240,6 +240,9 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim
                 return -1;
             if (!shim_crit_cycle(crit)) /* their handlers run, then wait again */
                 return -2;
+            /* entered again by the mask where deferring stopped meanwhile
+             * (a keeper's hand-over): then as that */
+            hold = crit->masked ? NULL : &hold_all;
             shim_crit_mask_hint(crit, &old);
             continue;
         }
