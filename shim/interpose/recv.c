@@ -200,6 +200,26 @@ static int no_peek_off(int fd)
     return real_getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, &ol) < 0 || off < 0;
 }
 
+/* A reader cancelled in its wait (ppoll() is a cancellation point) leaves
+ * its section for its cleanup handlers: its mask its own again, or its
+ * deferred signals let in, rather than a thread that defers every signal
+ * to an end it never reaches (one that came then was lost with it, where
+ * another thread would have taken it: a review's find, 2026-12-01). */
+static void recv_cancelled(void *arg)
+{
+    shim_crit_leave(arg);
+}
+
+static int recv_wait(int fd, const sigset_t *old, const sigset_t *hold, shim_app_direct *d,
+                     shim_crit *crit)
+{
+    int w;
+    pthread_cleanup_push(recv_cancelled, crit);
+    w = shim_engine_app_recv_wait(fd, old, hold, d);
+    pthread_cleanup_pop(0);
+    return w;
+}
+
 /* Inside crit, a section (base/crit.c) that holds every signal or
  * defers the program's handlers to its end: 1 with *out the call's result
  * (errno set); 0: make the kernel's call; -1: a signal interrupted the
@@ -218,12 +238,8 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim
      * What was deferred is what the program let in (its mask hint only
      * says what the wait watches: a stale one makes it hear late, never
      * wrongly). */
-    static sigset_t hold_all;
-    static _Atomic int hold_made;
-    if (!atomic_load_explicit(&hold_made, memory_order_acquire)) {
-        shim_sigfill_but_faults(&hold_all);
-        atomic_store_explicit(&hold_made, 1, memory_order_release);
-    }
+    sigset_t hold_all; /* each call's own: no set another thread is filling */
+    shim_sigfill_but_faults(&hold_all);
     const sigset_t *hold = crit->masked ? NULL : &hold_all;
     sigset_t old;
     shim_crit_mask_hint(crit, &old);
@@ -246,7 +262,7 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim
             shim_crit_mask_hint(crit, &old);
             continue;
         }
-        int w = shim_engine_app_recv_wait(fd, &old, hold, flags & MSG_PEEK ? NULL : &d);
+        int w = recv_wait(fd, &old, hold, flags & MSG_PEEK ? NULL : &d, crit);
         /* The kernel's blocked read holds its file: a close() or dup2() of
          * the number meanwhile changes nothing for it. This wait holds
          * only the number, which may now name another connection (a
