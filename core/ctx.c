@@ -379,7 +379,6 @@ static void send_reset(rudp_ctx *ctx, uint32_t sock, const rudp_addr *local,
     rudp__send(ctx, sock, peer, local, 0, buf, (size_t)n);
 }
 
-
 /* A RETRY the handshake's front door sends (a cookie): counted. */
 static void send_retry(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_addr *local,
                        const rudp_addr *peer, uint64_t client_cid, const uint8_t *client_pub)
@@ -461,7 +460,8 @@ static void input_syn(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_ad
      * does not hold leaves a SYN without one (a SYNACK, or a RETRY under
      * pressure), and the client sends its bytes again after it. */
     int atoken = rudp__atoken_is(h->token, h->token_len);
-    if (h->token_len && !atoken && !rudp__cookie_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
+    if (h->token_len && !atoken &&
+        !rudp__cookie_valid(ctx, now, peer, h->scid, h->token, h->token_len)) {
         /* Forged, or expired after long retransmission: a fresh cookie
          * costs nothing and keeps an honest slow client going. */
         ctx->stats.bad_token++;

@@ -79,7 +79,8 @@ Test(crit, defers_then_cycle_runs_the_handler)
     cr_assert(sigismember(&now, SIGUSR1) == 1, "the deferral holds it in the kernel's mask");
     cr_assert(sigismember(&hint, SIGUSR1) != 1, "the hint is the program's mask");
     shim_crit_mask_ask(&c, &hint); /* asked of the kernel while the deferral holds it */
-    cr_assert(sigismember(&hint, SIGUSR1) != 1, "asked: the deferral's hold taken for the program's");
+    cr_assert(sigismember(&hint, SIGUSR1) != 1,
+              "asked: the deferral's hold taken for the program's");
     cr_assert(shim_crit_cycle(&c) == 1);
     cr_assert(ran == 1, "cycle ran the deferred handler %d times", (int)ran);
     cr_assert(shim_crit_deferred() == 0);
