@@ -497,6 +497,48 @@ Test(handshake_1rtt, a_client_told_to_wait_is_answered_without_an_rtt_sample)
     sim_free(&s);
 }
 
+/* The HELD flag is an input anyone can send: a copy of a held RETRY
+ * (the flag set, any cookie) from another address than the server's is
+ * dropped and counted as for no connection, and changes nothing of the
+ * connect; from the server's address it is what a RETRY always was. */
+Test(handshake_1rtt, a_held_retry_from_another_address_changes_nothing)
+{
+    sim s;
+    sim_init(&s, 115);
+    int a = sim_add_ep(&s, NULL);
+    int srv = sim_add_raw_ep(&s); /* never answers */
+    int x = sim_add_raw_ep(&s);   /* another address */
+    s.link[a][srv].delay = s.link[srv][a].delay = RUDP_MS(1);
+    s.link[x][a].delay = s.link[a][x].delay = RUDP_MS(1);
+    int ci = sim_connect(&s, a, srv, &(sim_app){.expect = 0, .no_shutdown = 1}, NULL);
+    sim_run_until(&s, s.now + RUDP_MS(5));
+    rudp_hdr syn;
+    cr_assert(sim_last_of_type(&s.ep[srv], RUDP_PKT_SYN, &syn), "the client's SYN");
+    rudp_hdr h;
+    memset(&h, 0, sizeof h);
+    h.type = RUDP_PKT_RETRY;
+    h.flags = RUDP_PKTF_HELD;
+    h.dcid = syn.scid;
+    h.token_len = RUDP_TOKEN_LEN;
+    memset(h.token, 0x5a, RUDP_TOKEN_LEN);
+    uint8_t buf[128];
+    int n = rudp__wire_hdr_encode(buf, sizeof buf, &h);
+    cr_assert(gt(int, n, 0));
+    uint64_t unknown0 = s.ep[a].ctx->stats.unknown_conn;
+    sim_raw_send(&s, x, a, buf, (size_t)n);
+    sim_run_until(&s, s.now + RUDP_MS(5));
+    rudp_conn *cc = s.apps[ci].conn;
+    cr_assert(not(rudp_conn_answered(cc)), "a copy from another address answered the connect");
+    cr_assert(eq(u64, s.ep[a].ctx->stats.unknown_conn, unknown0 + 1), "dropped, counted");
+    sim_raw_send(&s, srv, a, buf, (size_t)n);
+    sim_run_until(&s, s.now + RUDP_MS(5));
+    cr_assert(rudp_conn_answered(cc), "from the server's address: a RETRY");
+    rudp_conn_info info;
+    rudp_conn_get_info(cc, &info);
+    cr_assert(eq(u64, info.min_rtt_us, 0), "and no RTT sample from it");
+    sim_free(&s);
+}
+
 /* A loopback client (a, 127.0.0.1) and a server (b) 20 ms away whose
  * listener reports a connection at its SYN (early accept). */
 static void early_accept_pair(sim *s, uint64_t seed, int *a, int *b)

@@ -73,6 +73,7 @@ if want B6; then
             bulk_run B6 "$r" "$tr" "$EMU_NS_A" 127.0.0.1 "$port" "$LO_TIME" "$l"
             g=$G
             rec B6 "$tr" "$r" goodput "$g"
+            bulk_sc
             # CPU s/GB, for keyed against unkeyed
             [ "$UNKEYED" = 1 ] || limits B6 "$r" "$tr" "$l"
             port=$((port + 1))

@@ -512,7 +512,13 @@ bulk_run() {
     bulk_pass "$_l" "$_port" "$_secs" PSTAT || return 0
     G=$($REPORT kv "$_l.recv" bytes mbps | cut -d' ' -f2)
     keyed_ok "$_tr" "$_l.recv" "$_l.err" || { G=NA UNKEYED=1; }
-    # the system calls per GB, under perf, in a pass of their own (LOG.sc.*)
+}
+
+# bulk_sc: after bulk_run (its variables) and whatever the caller counts
+# over the run (the machine's and the emulator's CPU, the link's drops),
+# before limits: the system calls per GB, under perf, in a pass of their
+# own (LOG.sc.*), in run 1.
+bulk_sc() {
     [ -n "${BULK_HOOK:-}" ] || ! costpass "$_run" ||
         bulk_pass "$_l.sc" $((_port + 500)) "$SC_TIME" PSTAT_SC || true
 }
@@ -674,6 +680,7 @@ bulk() {
         bulk_run "$1" "$2" "$3" "$EMU_NS_B" "$EMU_IP_B" "$4" "$TIME" "$_l"
         sys_cost "$1" "$2" "$3" "$_l" "$_s0" "$_ea0"
         rec "$1" "$3" "$2" goodput "$G"
+        bulk_sc
         costs "$1" "$2" "$3" "$_l"
         say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
         sleep 0.5
@@ -690,6 +697,7 @@ bulk() {
     rec "$1" "$3" "$2" goodput "$G"
     rec "$1" "$3" "$2" loss_pct "$(calc "100 * ($_lo1 - $_lo0) / ($_in1 - $_in0 + 1e-9)")"
     rec "$1" "$3" "$2" emu_cpu_pct "$(calc "($_e1 - $_e0) * 1e9 / ($_t1 - $_t0)")"
+    bulk_sc
     costs "$1" "$2" "$3" "$_l"
     say "$1 run $2/$RUNS $3: $G Mbit/s, retx $RETX %"
     sleep 0.5 # let the queues drain before the next transport

@@ -579,8 +579,9 @@ int shim_crit_enter(shim_crit *c);
 void shim_crit_leave(shim_crit *c);
 /* A section for a wait in the kernel (interpose/recv.c): enter_wait as
  * enter, but one inside another section holds the mask (only the
- * outermost's end lets deferred signals in). Inside it: mask_hint: the thread's mask without a system call, the program's as
- * the section last asked it (a change the shim does not see, siglongjmp's
+ * outermost's end lets deferred signals in). Inside it: mask_hint: the
+ * thread's mask without a system call, the program's as the section last
+ * asked it (a change the shim does not see, siglongjmp's
  * or setcontext's, leaves it stale: a hint for what the wait watches, and
  * never what a signal is judged by); mask_ask: the same asked of the
  * kernel now. Where the section holds the mask, both the mask it put back
