@@ -104,6 +104,48 @@ Test(alloc, calloc_of_a_fresh_block_leaves_its_pages_alone)
         cr_assert(eq(u8, q[i], 0), "byte %zu of the reused block", i);
     shim_free(q);
 }
+
+/* A class that filled its first slab is carving many blocks: its next
+ * slab is faulted in at once, in one call (B12's 3,500 connections took
+ * 3.7 page faults each at the client); its first slab only where used, and
+ * a class above a page never (a connection's buffers are touched a page at
+ * a time). */
+Test(alloc, a_small_class_s_second_slab_is_in_memory_at_once)
+{
+    cr_assert(eq(int, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0), "PR_SET_THP_DISABLE (Linux 3.15)");
+    enum { N = 400, SZ = 2000 }; /* the 2 KiB class: 127 blocks a 256 KiB slab */
+    static unsigned char *b[N];
+    const size_t stride = 2048 + 16;
+    int n = 0, jump = -1;
+    /* until a new slab begins, and 4 blocks into it */
+    while (n < N && (jump < 0 || n < jump + 4)) {
+        b[n] = shim_malloc(SZ);
+        cr_assert(b[n] != NULL);
+        b[n][0] = 1; /* touched as a caller would, its first page alone */
+        if (n > 0 && jump < 0 && b[n] != b[n - 1] + stride)
+            jump = n;
+        n++;
+    }
+    cr_assert(jump > 0 && n == jump + 4, "no second slab in %d blocks", N);
+    for (int i = jump + 1; i < n; i++)
+        cr_assert(eq(ptr, b[i], b[i - 1] + stride), "block %d of the new slab", i - jump);
+    /* the new slab's blocks not carved yet: untouched, and in memory */
+    size_t in = resident(b[n - 1] + stride, 16 * 4096);
+    cr_expect(eq(sz, in, 17), "%zu of the slab's next 17 pages in memory", in);
+    /* the 16 KiB class (a connection's buffer chunks): never */
+    unsigned char *big[40];
+    for (int i = 0; i < 40; i++) {
+        big[i] = shim_malloc(16000);
+        cr_assert(big[i] != NULL);
+        big[i][0] = 1;
+    }
+    in = resident(big[39] + 4096, 8192);
+    cr_expect(eq(sz, in, 0), "%zu of a fresh 16 KiB block's last pages in memory", in);
+    for (int i = 0; i < 40; i++)
+        shim_free(big[i]);
+    for (int i = 0; i < n; i++)
+        shim_free(b[i]);
+}
 #endif
 
 enum { THREADS = 4, ROUNDS = 20000, LIVE = 64 };
