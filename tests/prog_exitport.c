@@ -21,6 +21,9 @@
  *             the end: 10 times (under the shim the keeper hands the port
  *             over and the closing connection moves to a port of its own;
  *             left behind, its client lost the rest)
+ *   many      as exit, with the child listening on MANY ports (more than
+ *             the keeper's table of listeners, LIS_MAX): each is free
+ *             right after waitpid()
  *   held      the child forks a grandchild (which inherits the listener)
  *             and exits: P is still in use (a bind without the shim says
  *             EADDRINUSE) while
@@ -179,6 +182,67 @@ static unsigned one_exit(const char *how, unsigned port)
     return port;
 }
 
+/* many: the child listens on MANY ports, then ends as in one_exit's exit
+ * with its connection's bytes on their way; every port is free at once. */
+#define MANY 70
+
+static void many_exit(void)
+{
+    int p[2];
+    SYS(pipe(p));
+    int q = listener_lo(0, 8);
+    unsigned qport = port_of_fd(q);
+    pid_t c = fork();
+    SYS(c);
+    if (c == 0) {
+        close(p[0]);
+        close(q);
+        for (int i = 0; i < MANY; i++)
+            (void)child_listens(0, p[1]);
+        int a = connect_lo(qport);
+        SYS(a);
+        static char reply[REPLY];
+        memset(reply, 'r', sizeof reply);
+        write_exact(a, reply, sizeof reply);
+        exit(0);
+    }
+    kill_on_fail(c);
+    close(p[1]);
+    unsigned ports[MANY];
+    for (int i = 0; i < MANY; i++)
+        ports[i] = read_port(p[0]);
+    close(p[0]);
+    int conn = accept(q, NULL, NULL);
+    CHECK(conn >= 0, "many: accept: %s", strerror(errno));
+    close(q);
+    int st = reap_within(c, 10000, "many");
+    kill_on_fail(-1);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "many: the child's status %#x", (unsigned)st);
+    for (int i = 0; i < MANY; i++) {
+        int err = bind_listen(ports[i]);
+        CHECK(err == 0, "many: port %u (%d of %d) right after its listener's process was "
+                        "reaped: %s", ports[i], i + 1, MANY, strerror(err));
+    }
+    int err = bind_listen_plain(ports[MANY - 1]);
+    CHECK(err == 0, "many: port %u, bound by a program without the shim: %s", ports[MANY - 1],
+          strerror(err));
+    size_t total = 0;
+    for (;;) {
+        char buf[65536];
+        CHECK(poll_for(conn, POLLIN, 10000) & (POLLIN | POLLHUP),
+              "many: the reply stopped at %zu", total);
+        ssize_t r = read(conn, buf, sizeof buf);
+        CHECK(r >= 0, "many: read: %s", strerror(errno));
+        if (r == 0)
+            break;
+        total += (size_t)r;
+    }
+    CHECK(total == REPLY, "many: %zu bytes of the %d the child wrote before its end", total,
+          REPLY);
+    close(conn);
+    printf("ok: many: %d ports free right after their listeners' process was reaped\n", MANY);
+}
+
 /* takeover: a server writes 200 KB on a connection it accepted and exits;
  * at once this process, a restarted server, binds and listens on its port
  * (SO_REUSEADDR) and closes that listener again; the client reads every
@@ -295,6 +359,8 @@ int main(int argc, char **argv)
         printf("ok: %s: %d times the port was free right after its listener's process was "
                "reaped\n", ways[w], ROUNDS);
     }
+    if (argc < 2 || strcmp(argv[1], "many") == 0)
+        many_exit();
     if (argc < 2 || strcmp(argv[1], "takeover") == 0)
         takeover();
     if (argc < 2 || strcmp(argv[1], "held") == 0)

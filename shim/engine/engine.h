@@ -219,6 +219,9 @@ pid_t shim_engine_table_tid(const struct engine *e);
 void shim_engines_run_parked(struct engine *e, void (*fn)(void *), void *arg);
 /* The backlog of the listener whose app socket has inode ino, or -1. */
 int shim_engines_listener_backlog(uint64_t ino);
+/* The engines' listeners (paused, or on an engine thread): how many, the
+ * first max of them in ino[] (their app sockets' inodes) and backlog[]. */
+int shim_engines_listeners(uint64_t *ino, int *backlog, int max);
 /* The engines paused, the program's copies of its listeners closed (an
  * exit): every listener no other process holds (a forked child, one it
  * was passed to) stops now, its port freed, as kernel TCP frees it when

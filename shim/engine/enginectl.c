@@ -187,6 +187,25 @@ int shim_engines_listener_backlog(uint64_t ino)
     return -1;
 }
 
+int shim_engines_listeners(uint64_t *ino, int *backlog, int max)
+{
+    int n = 0;
+    for (int k = 0; k < G.nrun; k++) {
+        struct engine *e = &G.e[k];
+        for (uint32_t i = 0; i < e->nsocks; i++) {
+            esock *s = e->socks[i];
+            if (!s || !s->listener)
+                continue;
+            if (n < max) {
+                ino[n] = s->listener_ino;
+                backlog[n] = s->backlog;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
 int shim_engines_may_hand_over(int for_exec)
 {
     shim_mutex_lock(&G.mu);
