@@ -108,6 +108,22 @@ static unsigned read_port(int r)
     return p;
 }
 
+/* What conn gives until its end: the bytes read. */
+static size_t read_reply(int conn, const char *how)
+{
+    size_t total = 0;
+    for (;;) {
+        char buf[65536];
+        CHECK(poll_for(conn, POLLIN, 10000) & (POLLIN | POLLHUP), "%s: the reply stopped at %zu",
+              how, total);
+        ssize_t r = read(conn, buf, sizeof buf);
+        CHECK(r >= 0, "%s: read: %s", how, strerror(errno));
+        if (r == 0)
+            return total;
+        total += (size_t)r;
+    }
+}
+
 static unsigned one_exit(const char *how, unsigned port)
 {
     int p[2];
@@ -163,17 +179,7 @@ static unsigned one_exit(const char *how, unsigned port)
     CHECK(err == 0, "%s: port %u right after its listener's process was reaped: %s", how, port,
           strerror(err));
     /* and the reply, carried on, arrives whole */
-    size_t total = 0;
-    for (;;) {
-        char buf[65536];
-        CHECK(poll_for(conn, POLLIN, 10000) & (POLLIN | POLLHUP), "%s: the reply stopped at %zu",
-              how, total);
-        ssize_t r = read(conn, buf, sizeof buf);
-        CHECK(r >= 0, "%s: read: %s", how, strerror(errno));
-        if (r == 0)
-            break;
-        total += (size_t)r;
-    }
+    size_t total = read_reply(conn, how);
     if (strcmp(how, "sigterm") == 0)
         total++; /* the byte read before the signal */
     CHECK(total == REPLY, "%s: %zu bytes of the %d the child wrote before its end", how, total,
@@ -226,17 +232,7 @@ static void many_exit(void)
     int err = bind_listen_plain(ports[MANY - 1]);
     CHECK(err == 0, "many: port %u, bound by a program without the shim: %s", ports[MANY - 1],
           strerror(err));
-    size_t total = 0;
-    for (;;) {
-        char buf[65536];
-        CHECK(poll_for(conn, POLLIN, 10000) & (POLLIN | POLLHUP),
-              "many: the reply stopped at %zu", total);
-        ssize_t r = read(conn, buf, sizeof buf);
-        CHECK(r >= 0, "many: read: %s", strerror(errno));
-        if (r == 0)
-            break;
-        total += (size_t)r;
-    }
+    size_t total = read_reply(conn, "many");
     CHECK(total == REPLY, "many: %zu bytes of the %d the child wrote before its end", total,
           REPLY);
     close(conn);
