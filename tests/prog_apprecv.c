@@ -18,11 +18,14 @@
  *     socket and one that got it by SCM_RIGHTS; each time a reader blocked
  *     with nothing queued keeps it: one byte echoed stays queued;
  *   - eintr: the same handler without SA_RESTART: read() fails with EINTR;
- *   - stalemask: a reader that changed its mask by the raw system call
- *     (as siglongjmp() and setcontext() do, unseen by the shim) after a
+ *   - stalemask: a reader whose mask siglongjmp() put back (glibc's own
+ *     rt_sigprocmask, unseen by the shim, as setcontext()'s) after a
  *     read that waited: a signal it now holds leaves its read blocked
  *     (200 ms), which then returns the byte echoed; one it now lets in,
  *     whose handler lacks SA_RESTART, makes it fail with EINTR within 2 s;
+ *     the same with poll() before the read, and with epoll_wait() (each
+ *     after a wait of its own kind): a held signal leaves the wait
+ *     blocked, one let in makes it fail with EINTR;
  *   - longjmp: a handler that siglongjmp()s out of a blocked read(); then
  *     100 bytes echoed to nobody reading are delivered all the same:
  *     FIONREAD shows them (no call of ours reads) within 5 s;
@@ -93,6 +96,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -105,6 +109,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -240,8 +245,7 @@ static void check_eintr(int fd)
 }
 
 /* stalemask: a reader whose mask changed where the shim does not see it
- * (the raw system call, as siglongjmp's and setcontext's own), after a
- * read that waited: a signal it now holds does not interrupt its read,
+ * (siglongjmp's, as setcontext's), after a read that waited: a signal it now holds does not interrupt its read,
  * which returns the byte that comes; one it now lets in, with a handler
  * without SA_RESTART, does: EINTR, within 2 s. */
 static _Atomic int usr2_handled;
@@ -254,8 +258,30 @@ static void on_usr2(int sig)
 
 struct stale_reader {
     struct blocked b;
-    int raw_how; /* SIG_BLOCK or SIG_UNBLOCK, unseen */
+    int raw_how; /* SIG_BLOCK or SIG_UNBLOCK, unseen (siglongjmp's) */
+    int how;     /* STALE_READ, STALE_POLL or STALE_EPOLL: what waits */
+    int ep;      /* STALE_EPOLL: a set holding b.fd */
 };
+
+enum { STALE_READ, STALE_POLL, STALE_EPOLL };
+
+/* r's wait for a byte, of its kind (-1 and errno as the call's): 1 when
+ * it came, then read into r->b.byte */
+static ssize_t stale_wait(struct stale_reader *r)
+{
+    if (r->how == STALE_POLL) {
+        struct pollfd p = {.fd = r->b.fd, .events = POLLIN};
+        int n = poll(&p, 1, -1);
+        if (n != 1)
+            return n;
+    } else if (r->how == STALE_EPOLL) {
+        struct epoll_event ev;
+        int n = epoll_wait(r->ep, &ev, 1, -1);
+        if (n != 1)
+            return n;
+    }
+    return read(r->b.fd, &r->b.byte, 1);
+}
 
 static void *stale_read(void *arg)
 {
@@ -265,29 +291,91 @@ static void *stale_read(void *arg)
     sigset_t u2;
     sigemptyset(&u2);
     sigaddset(&u2, SIGUSR2);
-    /* the change the shim sees: the opposite of the one it will not */
-    CHECK(pthread_sigmask(r->raw_how == SIG_BLOCK ? SIG_UNBLOCK : SIG_BLOCK, &u2, NULL) == 0,
-          "pthread_sigmask");
-    echo(b->fd, 1); /* a read that waits: the mask as the shim last asked it */
-    uint64_t bit = 1ull << (SIGUSR2 - 1);
-    CHECK(syscall(SYS_rt_sigprocmask, r->raw_how, &bit, NULL, sizeof bit) == 0,
-          "rt_sigprocmask: %s", strerror(errno));
+    /* The mask the wait will run with, saved by sigsetjmp; then the
+     * opposite, which the shim sees (pthread_sigmask), and a wait of the
+     * reader's kind that waits, so that the shim holds that as the mask;
+     * then siglongjmp() back, whose restoring of the saved mask the shim
+     * does not see (glibc's own rt_sigprocmask, as setcontext's). */
+    CHECK(pthread_sigmask(r->raw_how, &u2, NULL) == 0, "pthread_sigmask");
+    static __thread sigjmp_buf env;
+    if (sigsetjmp(env, 1) == 0) {
+        CHECK(pthread_sigmask(r->raw_how == SIG_BLOCK ? SIG_UNBLOCK : SIG_BLOCK, &u2, NULL) == 0,
+              "pthread_sigmask");
+        char c = 'w';
+        write_exact(b->fd, &c, 1);
+        CHECK(stale_wait(r) == 1 && b->byte == 'w', "the first wait: %s", strerror(errno));
+        siglongjmp(env, 1);
+    }
+    /* the mask as the kernel has it, asked by no call the shim sees */
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)b->tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "%s: %s", path, strerror(errno));
+    unsigned long long blk = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+            break;
+    fclose(f);
+    CHECK(((blk >> (SIGUSR2 - 1)) & 1) == (r->raw_how == SIG_BLOCK),
+          "siglongjmp did not put the saved mask back (SigBlk %llx)", blk);
     b->started = 1;
-    b->got = read(b->fd, &b->byte, 1);
+    b->got = stale_wait(r);
     b->err = errno;
     b->done = 1;
     return NULL;
 }
 
-static void start_stale(struct stale_reader *r, int fd, int raw_how)
+static void start_stale(struct stale_reader *r, int fd, int raw_how, int how, int ep)
 {
     memset(r, 0, sizeof *r);
     r->b.fd = fd;
     r->raw_how = raw_how;
+    r->how = how;
+    r->ep = ep;
     usr2_handled = 0;
     CHECK(pthread_create(&r->b.t, NULL, stale_read, r) == 0, "pthread_create");
     wait_blocked(&r->b);
     pthread_kill(r->b.t, SIGUSR2);
+}
+
+static void stalemask_one(int fd, int how, int ep)
+{
+    static const char *const what[] = {"read", "poll", "epoll_wait"};
+    struct stale_reader r;
+    /* held behind the shim's back: no EINTR, the byte */
+    start_stale(&r, fd, SIG_BLOCK, how, ep);
+    usleep(200000);
+    CHECK(!r.b.done, "%s returned %zd (%s) for a signal its thread holds", what[how], r.b.got,
+          r.b.got < 0 ? strerror(r.b.err) : "-");
+    /* and it sleeps: a wait woken again and again by the signal it does
+     * not take would be running */
+    for (int i = 0; i < 5; i++) {
+        char st = thread_state(r.b.tid);
+        CHECK(st == 'S', "%s with a held signal pending: its thread is '%c', not asleep",
+              what[how], st);
+        usleep(10000);
+    }
+    char c = 'S';
+    write_exact(fd, &c, 1);
+    pthread_join(r.b.t, NULL);
+    CHECK(r.b.got == 1 && r.b.byte == 'S', "held signal: %s, then read, gave %zd (%s)",
+          what[how], r.b.got, r.b.got < 0 ? strerror(r.b.err) : "-");
+    CHECK(usr2_handled == 0, "%s: the handler of a held signal ran", what[how]);
+    /* let in behind the shim's back: EINTR */
+    start_stale(&r, fd, SIG_UNBLOCK, how, ep);
+    double end = now_s() + 2;
+    while (!r.b.done && now_s() < end)
+        usleep(1000);
+    if (!r.b.done) { /* free the reader before failing */
+        write_exact(fd, &c, 1);
+        pthread_join(r.b.t, NULL);
+        CHECK(0, "a signal let in did not interrupt %s within 2 s (it gave %zd)", what[how],
+              r.b.got);
+    }
+    pthread_join(r.b.t, NULL);
+    CHECK(r.b.got == -1 && r.b.err == EINTR && usr2_handled == 1,
+          "signal let in: %s gave %zd (%s), handler ran %d times", what[how], r.b.got,
+          r.b.got < 0 ? strerror(r.b.err) : "-", (int)usr2_handled);
 }
 
 static void check_stalemask(int fd)
@@ -297,32 +385,14 @@ static void check_stalemask(int fd)
     sa.sa_handler = on_usr2;
     sigemptyset(&sa.sa_mask);
     SYS(sigaction(SIGUSR2, &sa, NULL)); /* no SA_RESTART */
-    struct stale_reader r;
-    /* held behind the shim's back: no EINTR, the byte */
-    start_stale(&r, fd, SIG_BLOCK);
-    usleep(200000);
-    CHECK(!r.b.done, "a read returned %zd (%s) for a signal its thread holds", r.b.got,
-          r.b.got < 0 ? strerror(r.b.err) : "-");
-    char c = 'S';
-    write_exact(fd, &c, 1);
-    pthread_join(r.b.t, NULL);
-    CHECK(r.b.got == 1 && r.b.byte == 'S', "held signal: read gave %zd (%s)", r.b.got,
-          r.b.got < 0 ? strerror(r.b.err) : "-");
-    CHECK(usr2_handled == 0, "the handler of a held signal ran");
-    /* let in behind the shim's back: EINTR */
-    start_stale(&r, fd, SIG_UNBLOCK);
-    double end = now_s() + 2;
-    while (!r.b.done && now_s() < end)
-        usleep(1000);
-    if (!r.b.done) { /* free the reader before failing */
-        write_exact(fd, &c, 1);
-        pthread_join(r.b.t, NULL);
-        CHECK(0, "a signal let in did not interrupt the read within 2 s (it gave %zd)", r.b.got);
-    }
-    pthread_join(r.b.t, NULL);
-    CHECK(r.b.got == -1 && r.b.err == EINTR && usr2_handled == 1,
-          "signal let in: read gave %zd (%s), handler ran %d times", r.b.got,
-          r.b.got < 0 ? strerror(r.b.err) : "-", (int)usr2_handled);
+    stalemask_one(fd, STALE_READ, -1);
+    stalemask_one(fd, STALE_POLL, -1);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 1};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    stalemask_one(fd, STALE_EPOLL, ep);
+    close(ep);
     printf("ok: stalemask\n");
 }
 

@@ -594,6 +594,8 @@ int shim_crit_enter_wait(shim_crit *c);
 void shim_crit_mask_hint(const shim_crit *c, sigset_t *old);
 void shim_crit_mask_ask(shim_crit *c, sigset_t *old);
 uint64_t shim_crit_deferred(void);
+/* ... the same as a set (with the others empty): whether there are any. */
+int shim_crit_deferred_set(sigset_t *set);
 int shim_crit_cycle(shim_crit *c);
 /* A lock an application's thread may take (crit.c): held inside a
  * section, so no handler of the program runs on the thread that holds it

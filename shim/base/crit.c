@@ -154,6 +154,14 @@ uint64_t shim_crit_deferred(void)
     return t.deferred;
 }
 
+int shim_crit_deferred_set(sigset_t *set)
+{
+    uint64_t d = shim_crit_deferred();
+    sigemptyset(set);
+    memcpy(set, &d, sizeof d); /* the kernel's 64 bits begin glibc's sigset_t */
+    return d != 0;
+}
+
 int shim_crit_enter_wait(shim_crit *c)
 {
     if (t.depth > 0) { /* inside another: its end, not ours, would let them in */

@@ -16,15 +16,13 @@
  * delivery may have made a bridge readable); nothing for the program and
  * time left, it waits again; a wait that saw nothing for SHIM_APP_WAIT_MS
  * leaves the rest of the call to the kernel (an idle connection costs no
- * periodic wake-up). Signals: every one is held back from the wait's
- * start to its end (a handler then would run with the socket the thread's:
- * the shim's own for SIGTERM hands the engines to a keeper); a signalfd
- * for those the program's mask (ppoll's own, or the thread's) lets in ends
- * the wait, and once the socket is given back the signal is let in with
- * that mask: a handler that ran makes the call fail with EINTR, as poll()
- * always does (never restarted: man 7 signal); a signal that runs none
- * (ignored) lets the wait go on. The rest of a call that leaves the path
- * is libc's, with the program's mask.
+ * periodic wake-up). Signals: no handler of the program runs from the
+ * wait's start to its end (one then would run with the socket the
+ * thread's: the shim's own for SIGTERM hands the engines to a keeper),
+ * deferred to the end of a section or held by the mask (wait_held says
+ * which, and how a signal then ends the call: EINTR after its handler,
+ * as poll() always does, never restarted: man 7 signal; one that runs
+ * none lets the wait go on).
  *
  * Anything else (no such bridge, a zero timeout, more than POLL_FAST_MAX
  * fds, the path off or not now) is libc's call, after one look at each
@@ -58,29 +56,31 @@ static int candidate(const struct pollfd *fds, nfds_t n)
 }
 
 /* A thread cancelled in its wait (ppoll() is a cancellation point): the
- * socket given back at once, and the program's mask its own again for its
- * cleanup handlers, rather than a lease left to run out. */
+ * socket given back at once, and its section left for its cleanup
+ * handlers (the program's mask its own again, or its deferred signals let
+ * in), rather than a lease left to run out. */
 typedef struct wait_cleanup {
     shim_app_wait *w;
     int in;
-    const sigset_t *old;
+    shim_crit *crit;
 } wait_cleanup;
 
 static void cancelled(void *arg)
 {
     wait_cleanup *c = arg;
     shim_engine_app_wait_end(c->w, 0, c->in);
-    pthread_sigmask(SIG_SETMASK, c->old, NULL);
+    shim_crit_leave(c->crit);
 }
 
-/* The wait itself: ppoll() on p's k entries, cancellation handled. */
-static int wait_once(shim_app_wait *w, int in, const sigset_t *old, struct pollfd *p, nfds_t k,
-                     const struct timespec *wt)
+/* The wait itself: ppoll() on p's k entries with hold as its mask (NULL:
+ * the thread's, which holds every signal then), cancellation handled. */
+static int wait_once(shim_app_wait *w, int in, shim_crit *crit, const sigset_t *hold,
+                     struct pollfd *p, nfds_t k, const struct timespec *wt)
 {
-    wait_cleanup wc = {.w = w, .in = in, .old = old};
+    wait_cleanup wc = {.w = w, .in = in, .crit = crit};
     int r;
     pthread_cleanup_push(cancelled, &wc);
-    r = real_ppoll(p, k, wt, NULL); /* a cancellation point, as the call */
+    r = real_ppoll(p, k, wt, hold); /* a cancellation point, as the call */
     pthread_cleanup_pop(0);
     return r;
 }
@@ -94,31 +94,74 @@ static int quiet(const struct pollfd *p, nfds_t n, int fd)
     return 1;
 }
 
-/* shim_app_wait_call with every signal held back (old: the thread's mask
- * before, mask: the call's). */
+/* What wait_held leaves to its caller. */
+enum { WAIT_NOT_TAKEN, WAIT_DONE, WAIT_DONE_LEFT /* ... and crit is over */ };
+
+/*
+ * shim_app_wait_call inside crit, a section (base/crit.c) that either
+ * holds every signal by the thread's mask (crit->masked; old: the mask
+ * before, mask: the call's) or, for a call that brings no mask of its own
+ * (poll, epoll_wait: mask NULL), defers the program's handlers to its end.
+ * Deferring, the wait in the kernel takes the held mask itself, as ppoll()
+ * does: no rt_sigprocmask around the call (two of a poll round trip's
+ * system calls, as a blocked read's were, interpose/recv.c). A signal
+ * that comes outside the wait is deferred; one that comes in it stays
+ * pending, the signalfd ends the wait, and the section defers it as the
+ * wait returns. Either is one the program lets in: a handler to run ends
+ * the call with EINTR (poll() is never restarted: man 7 signal) and runs
+ * at the section's end, before the call returns; one that runs none (the
+ * shim's stand-in) runs at once and the wait goes on. A call with a mask
+ * of its own (ppoll, epoll_pwait, epoll_pwait2) holds them by the mask,
+ * as before: a signal its mask lets in and the thread's holds must run its
+ * handler during the call, which a deferral (let in at the section's end,
+ * past the thread's mask) cannot give.
+ */
 static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
-                     const sigset_t *old, const shim_wait_ops *ops, void *arg, int *out)
+                     shim_crit *crit, const shim_wait_ops *ops, void *arg, int *out)
 {
     rudp_time end = RUDP_TIME_NEVER;
     if (tmo && tmo->tv_sec < 1000000000) /* longer: as good as for ever */
         end = shim_now() + (rudp_time)tmo->tv_sec * 1000000000ull + (rudp_time)tmo->tv_nsec;
     const rudp_time cap = RUDP_MS(SHIM_APP_WAIT_MS);
     struct pollfd p[POLL_FAST_MAX + 2];
+    sigset_t hold_all; /* each call's own: no set another thread is filling */
+    shim_sigfill_but_faults(&hold_all);
+    const sigset_t *hold = crit->masked ? NULL : &hold_all;
+    sigset_t old;
+    shim_crit_mask_hint(crit, &old);
+    const sigset_t *let = mask ? mask : &old; /* what the call lets in */
     for (int waits = 0;; waits++) {
+        sigset_t pend, none;
+        if (hold && shim_crit_deferred_set(&pend)) {
+            sigemptyset(&none);
+            if (shim_signals_handled(&pend, &none)) {
+                *out = -1; /* their handlers run as the section ends */
+                errno = EINTR;
+                return WAIT_DONE;
+            }
+            if (!shim_crit_cycle(crit)) { /* their stand-ins run, then wait again */
+                *out = ops->rest(arg, tmo, mask); /* a handler left SIGSEGV or SIGBUS held */
+                return WAIT_DONE_LEFT;
+            }
+            /* entered again by the mask where deferring stopped meanwhile
+             * (a keeper's hand-over): then as that */
+            hold = crit->masked ? NULL : &hold_all;
+            shim_crit_mask_hint(crit, &old);
+        }
         rudp_time now = shim_now();
         rudp_time left = end > now ? end - now : 0;
         shim_app_wait w;
         w.engs = ops->engines ? ops->engines(arg) : 0;
-        if (left == 0 || !shim_engine_app_wait_begin(cand, mask, in, &w)) {
+        if (left == 0 || !shim_engine_app_wait_begin(cand, let, in, &w)) {
             if (waits == 0)
-                return 0;
+                return WAIT_NOT_TAKEN;
             break; /* the rest is the kernel's */
         }
         struct timespec wt = shim_timespec(left < cap ? left : cap);
         nfds_t n = ops->fill(arg, p);
         p[n] = (struct pollfd){.fd = w.udp_fd, .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = w.sigfd, .events = POLLIN};
-        int r = wait_once(&w, in, old, p, n + 2, &wt);
+        int r = wait_once(&w, in, crit, hold, p, n + 2, &wt);
         int err = errno;
         short udp = r > 0 ? p[n].revents : 0;
         short sig = r > 0 ? p[n + 1].revents : 0;
@@ -134,56 +177,82 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         if (r < 0) {
             if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */
                 if (waits == 0)
-                    return 0;
+                    return WAIT_NOT_TAKEN;
                 break;
             }
+            if (err == EINTR && hold)
+                continue; /* a signal deferred as the wait returned: above */
             errno = err;
             *out = -1;
-            return 1;
+            return WAIT_DONE;
         }
         /* what is ready comes first: the kernel's call returns it and runs
          * a handler after */
         if (r > 0 && (*out = ops->ask(arg, p, r, udp, sig, w.kept ? cand : -1)) != 0)
-            return 1;
+            return WAIT_DONE;
+        if (sig && hold) {
+            /* deferred as the wait returned: above; else the signalfd
+             * told of one the thread holds (its mask changed unseen: a
+             * stale hint), which the mask asked and the next wait leaves
+             * out */
+            if (!shim_crit_deferred())
+                shim_crit_mask_ask(crit, &old);
+            continue;
+        }
         if (sig) {
             /* a signal the call's mask lets in: let in those pending now
              * (their handlers run, outside the engine's turn); one that
              * ran makes the call say EINTR (never restarted, man 7
              * signal); one that runs none (ignored, the shim's stand-in)
              * lets the wait go on, as the kernel's */
-            sigset_t pend;
             if (sigpending(&pend) == 0) {
-                int eintr = shim_signals_handled(&pend, mask);
-                shim_signals_let_in(&pend, mask);
+                int eintr = shim_signals_handled(&pend, let);
+                shim_signals_let_in(&pend, let);
                 if (eintr) {
                     *out = -1;
                     errno = EINTR;
-                    return 1;
+                    return WAIT_DONE;
                 }
             }
         }
         if (r == 0 && left >= cap)
             break; /* nothing came for a while: the rest is the kernel's */
     }
-    /* with the program's mask: a signal now interrupts as the kernel's */
+    /* The kernel's call for the rest, with the call's mask, inside the
+     * section still: a signal deferred since the last look is pending and
+     * let in by that mask, so the call says EINTR for it at once, and
+     * one that comes during it is deferred as the call returns EINTR; its
+     * handler runs as the section ends. Deferring, the thread's mask is
+     * asked first (once per call that gets here: a wait that saw nothing
+     * for a while), so that a stale hint never lets in what the program
+     * holds. */
+    if (hold && !mask)
+        shim_crit_mask_ask(crit, &old);
     rudp_time now = shim_now();
     struct timespec lt = shim_timespec(end > now ? end - now : 0);
-    *out = ops->rest(arg, tmo ? &lt : NULL, mask);
-    return 1;
+    *out = ops->rest(arg, tmo ? &lt : NULL, let);
+    return WAIT_DONE;
 }
 
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
                        const shim_wait_ops *ops, void *arg, int *out)
 {
     int saved = errno;
-    sigset_t old;
-    if (!shim_hold_but_faults(&old)) /* fault.c's guarded copies take the faults */
+    shim_crit crit;
+    /* fault.c's guarded copies take the faults */
+    if (mask) {
+        crit.masked = 1; /* a mask of the call's own: held by the thread's (above) */
+        if (!shim_hold_but_faults(&crit.old))
+            return 0;
+    } else if (!shim_crit_enter_wait(&crit)) {
         return 0;
-    int done = wait_held(cand, in, tmo, mask ? mask : &old, &old, ops, arg, out);
+    }
+    int done = wait_held(cand, in, tmo, mask, &crit, ops, arg, out);
     int err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending signal's handler runs here */
-    errno = done ? err : saved;
-    return done;
+    if (done != WAIT_DONE_LEFT)
+        shim_crit_leave(&crit); /* a pending or deferred signal's handler runs here */
+    errno = done != WAIT_NOT_TAKEN ? err : saved;
+    return done != WAIT_NOT_TAKEN;
 }
 
 /* ---- poll() and ppoll() ---- */

@@ -244,14 +244,11 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim
     sigset_t old;
     shim_crit_mask_hint(crit, &old);
     for (;;) {
-        uint64_t dfr = hold ? shim_crit_deferred() : 0;
-        if (dfr) {
+        sigset_t pend, none;
+        if (hold && shim_crit_deferred_set(&pend)) {
             /* the program's handlers to run: the read interrupted (with
              * SA_RESTART or not) as the kernel's would take it */
-            sigset_t pend, none;
-            sigemptyset(&pend);
             sigemptyset(&none);
-            memcpy(&pend, &dfr, sizeof dfr);
             if (shim_signals_interrupt(&pend, &none))
                 return -1;
             if (!shim_crit_cycle(crit)) /* their handlers run, then wait again */
@@ -286,7 +283,6 @@ static int app_recv_held(int fd, uint64_t ino, struct msghdr *m, int flags, shim
             shim_crit_mask_ask(crit, &old);
             continue;
         } else if (w == -EINTR) {
-            sigset_t pend;
             if (sigpending(&pend) < 0)
                 return 0;
             if (shim_signals_interrupt(&pend, &old))
