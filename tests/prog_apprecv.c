@@ -31,6 +31,10 @@
  *     FIONREAD shows them (no call of ours reads) within 5 s;
  *   - cancel: pthread_cancel() of a thread blocked in read(), then the
  *     same;
+ *   - cancelmask: a thread cancelled in read(), poll() and epoll_wait(),
+ *     3 ms and 300 ms into its wait: its cleanup handler runs with SIGUSR1
+ *     let in, as before the call, and a SIGUSR1 it sends itself there
+ *     runs its handler there (prog_apprecv_poll.c);
  *   - stopped: a thread blocked in read() stopped alone (a ptrace-stop,
  *     as a debugger's non-stop mode stops one thread: a forked tracer's
  *     PTRACE_SEIZE and PTRACE_INTERRUPT), under the shim in the path's
@@ -725,6 +729,7 @@ int main(int argc, char **argv)
     check_polleintr(fd);
     check_epollpong(fd);
     check_selectpong(fd);
+    check_cancelmask(fd);
     check_direct(fd);
     const char *nf = getenv("PROG_APPRECV_NOFORK");
     int forks = !(nf && strcmp(nf, "1") == 0);

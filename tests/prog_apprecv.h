@@ -6,7 +6,8 @@
  *   prog_apprecv.c        main, the echo server, a thread blocked in read();
  *                         the pingpong, restart, eintr, longjmp, cancel,
  *                         stopped, fork and seccomp checks
- *   prog_apprecv_poll.c   pollpong, polleintr, epollpong, selectpong
+ *   prog_apprecv_poll.c   pollpong, polleintr, epollpong, selectpong,
+ *                         cancelmask
  *   prog_apprecv_reads.c  direct, lowat, rxmode
  *   prog_apprecv_kept.c   kept
  *
@@ -46,6 +47,7 @@ void check_pollpong(int fd);
 void check_polleintr(int fd);
 void check_epollpong(int fd);
 void check_selectpong(int fd);
+void check_cancelmask(int fd);
 /* prog_apprecv_reads.c */
 void check_direct(int fd);
 void check_lowat(int fd);

@@ -3,7 +3,8 @@
  * each checks: prog_apprecv.c): pollpong and polleintr (poll() and
  * ppoll()), epollpong (epoll_wait() and epoll_pwait2()) and selectpong
  * (select() and pselect()), each a reader's wait before its read, a
- * signal in a blocked wait and a timeout with nothing coming.
+ * signal in a blocked wait and a timeout with nothing coming; and
+ * cancelmask (read(), poll() and epoll_wait()).
  */
 #include <errno.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -267,4 +269,108 @@ void check_selectpong(int fd)
           n < 0 ? strerror(errno) : "-");
     close(pp[0]);
     printf("ok: selectpong\n");
+}
+
+/* ---- cancelmask ---- */
+
+/* A thread cancelled while it waits in read(), poll() or epoll_wait() on
+ * the connection, early (the shim's own wait, in its first 50 ms) and late
+ * (the kernel's call for the rest): its cleanup handler runs with the
+ * mask it had (SIGUSR1 let in), and a SIGUSR1 it sends itself there runs
+ * its handler there. Under the shim the wait's ppoll held every signal by
+ * its own mask, which the cancellation's unwinding does not put back. */
+struct canceller {
+    int fd, how; /* 0 read, 1 poll, 2 epoll_wait */
+    int ep;
+    _Atomic pid_t tid;
+    _Atomic int blocked_usr1; /* in the cleanup: -1 not run */
+    _Atomic int ran;          /* ... the handler's runs there */
+};
+
+static void cancel_cleanup(void *arg)
+{
+    struct canceller *c = arg;
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    c->blocked_usr1 = sigismember(&cur, SIGUSR1);
+    int before = handled;
+    pthread_kill(pthread_self(), SIGUSR1);
+    for (int i = 0; i < 100 && handled == before; i++)
+        usleep(1000); /* a cancellation point no more: cleanup runs disabled */
+    c->ran = handled - before;
+}
+
+static void *cancel_waiter(void *arg)
+{
+    struct canceller *c = arg;
+    c->tid = (pid_t)syscall(SYS_gettid);
+    pthread_cleanup_push(cancel_cleanup, c);
+    char b;
+    if (c->how == 0) {
+        (void)!read(c->fd, &b, 1);
+    } else if (c->how == 1) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        (void)poll(&p, 1, -1);
+    } else {
+        struct epoll_event ev;
+        (void)epoll_wait(c->ep, &ev, 1, -1);
+    }
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+void check_cancelmask(int fd)
+{
+    static const char *const what[] = {"read", "poll", "epoll_wait"};
+    set_handler(on_usr1, SA_RESTART);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    SYS(ep);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 1};
+    SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    const char *pre = getenv("LD_PRELOAD");
+    int shim = pre && strstr(pre, "rudp_shim");
+    int missed = 0;
+    for (int how = 0; how < 3; how++) {
+        for (int late = 0; late < 2; late++) {
+            struct canceller c;
+            pthread_t t;
+            /* Under the shim the early cancel is meant to find the waiter in
+             * the shim's own wait (ppoll); one that found the engine's turn
+             * taken waits in the kernel's call: a byte ends it, and another
+             * starts (as start_in_path) */
+            for (int tries = 0;; tries++) {
+                memset(&c, 0, sizeof c);
+                c.fd = fd;
+                c.how = how;
+                c.ep = ep;
+                c.blocked_usr1 = -1;
+                CHECK(pthread_create(&t, NULL, cancel_waiter, &c) == 0, "pthread_create");
+                double end = now_s() + 10;
+                while (!c.tid || thread_state(c.tid) != 'S') {
+                    CHECK(now_s() < end, "%s: the waiter never blocked", what[how]);
+                    usleep(200);
+                }
+                usleep(late ? 300000 : 3000);
+                if (!shim || late || current_syscall(c.tid) == SYS_ppoll || tries == 50)
+                    break;
+                char x = 'x', r = 0;
+                write_exact(fd, &x, 1);
+                pthread_join(t, NULL);
+                if (how != 0)
+                    CHECK(read(fd, &r, 1) == 1 && r == 'x', "%s: the byte after", what[how]);
+                missed++;
+            }
+            CHECK(pthread_cancel(t) == 0, "pthread_cancel");
+            void *ret = NULL;
+            pthread_join(t, &ret);
+            CHECK(ret == PTHREAD_CANCELED, "%s: the waiter was not cancelled", what[how]);
+            CHECK(c.blocked_usr1 == 0 && c.ran == 1,
+                  "%s cancelled %s: in its cleanup SIGUSR1 blocked %d, its handler ran %d times",
+                  what[how], late ? "late" : "early", (int)c.blocked_usr1, (int)c.ran);
+        }
+    }
+    if (missed)
+        printf("cancelmask: %d waits missed the shim's own wait and were tried again\n", missed);
+    close(ep);
+    printf("ok: cancelmask\n");
 }

@@ -597,6 +597,11 @@ uint64_t shim_crit_deferred(void);
 /* ... the same as a set (with the others empty): whether there are any. */
 int shim_crit_deferred_set(sigset_t *set);
 int shim_crit_cycle(shim_crit *c);
+/* shim_crit_leave from a cancellation's cleanup handler inside the
+ * section (a ppoll() with its own mask may have been the cancellation
+ * point): the thread's mask is put back to mask first (the program's, as
+ * mask_hint gave it). */
+void shim_crit_leave_cancelled(shim_crit *c, const sigset_t *mask);
 /* A lock an application's thread may take (crit.c): held inside a
  * section, so no handler of the program runs on the thread that holds it
  * (one calling close() would wait on it for ever). */

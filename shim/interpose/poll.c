@@ -56,28 +56,25 @@ static int candidate(const struct pollfd *fds, nfds_t n)
 }
 
 /* A thread cancelled in its wait (ppoll() is a cancellation point): the
- * socket given back at once, and its section left for its cleanup
- * handlers (the program's mask its own again, or its deferred signals let
- * in), rather than a lease left to run out. */
+ * socket given back at once, rather than a lease left to run out; the
+ * section is left by shim_app_wait_call's own cleanup, which runs next. */
 typedef struct wait_cleanup {
     shim_app_wait *w;
     int in;
-    shim_crit *crit;
 } wait_cleanup;
 
 static void cancelled(void *arg)
 {
     wait_cleanup *c = arg;
     shim_engine_app_wait_end(c->w, 0, c->in);
-    shim_crit_leave(c->crit);
 }
 
 /* The wait itself: ppoll() on p's k entries with hold as its mask (NULL:
  * the thread's, which holds every signal then), cancellation handled. */
-static int wait_once(shim_app_wait *w, int in, shim_crit *crit, const sigset_t *hold,
-                     struct pollfd *p, nfds_t k, const struct timespec *wt)
+static int wait_once(shim_app_wait *w, int in, const sigset_t *hold, struct pollfd *p,
+                     nfds_t k, const struct timespec *wt)
 {
-    wait_cleanup wc = {.w = w, .in = in, .crit = crit};
+    wait_cleanup wc = {.w = w, .in = in};
     int r;
     pthread_cleanup_push(cancelled, &wc);
     r = real_ppoll(p, k, wt, hold); /* a cancellation point, as the call */
@@ -117,7 +114,8 @@ enum { WAIT_NOT_TAKEN, WAIT_DONE, WAIT_DONE_LEFT /* ... and crit is over */ };
  * past the thread's mask) cannot give.
  */
 static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
-                     shim_crit *crit, const shim_wait_ops *ops, void *arg, int *out)
+                     shim_crit *crit, sigset_t *old, int *in_section, const shim_wait_ops *ops,
+                     void *arg, int *out)
 {
     rudp_time end = RUDP_TIME_NEVER;
     if (tmo && tmo->tv_sec < 1000000000) /* longer: as good as for ever */
@@ -127,9 +125,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
     sigset_t hold_all; /* each call's own: no set another thread is filling */
     shim_sigfill_but_faults(&hold_all);
     const sigset_t *hold = crit->masked ? NULL : &hold_all;
-    sigset_t old;
-    shim_crit_mask_hint(crit, &old);
-    const sigset_t *let = mask ? mask : &old; /* what the call lets in */
+    const sigset_t *let = mask ? mask : old; /* what the call lets in */
     for (int waits = 0;; waits++) {
         sigset_t pend, none;
         if (hold && shim_crit_deferred_set(&pend)) {
@@ -140,13 +136,18 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
                 return WAIT_DONE;
             }
             if (!shim_crit_cycle(crit)) { /* their stand-ins run, then wait again */
-                *out = ops->rest(arg, tmo, mask); /* a handler left SIGSEGV or SIGBUS held */
+                /* a handler left SIGSEGV or SIGBUS held: no section, the
+                 * kernel's call for the rest */
+                *in_section = 0;
+                rudp_time now = shim_now();
+                struct timespec lt = shim_timespec(end > now ? end - now : 0);
+                *out = ops->rest(arg, tmo ? &lt : NULL, mask);
                 return WAIT_DONE_LEFT;
             }
             /* entered again by the mask where deferring stopped meanwhile
              * (a keeper's hand-over): then as that */
             hold = crit->masked ? NULL : &hold_all;
-            shim_crit_mask_hint(crit, &old);
+            shim_crit_mask_hint(crit, old);
         }
         rudp_time now = shim_now();
         rudp_time left = end > now ? end - now : 0;
@@ -161,7 +162,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
         nfds_t n = ops->fill(arg, p);
         p[n] = (struct pollfd){.fd = w.udp_fd, .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = w.sigfd, .events = POLLIN};
-        int r = wait_once(&w, in, crit, hold, p, n + 2, &wt);
+        int r = wait_once(&w, in, hold, p, n + 2, &wt);
         int err = errno;
         short udp = r > 0 ? p[n].revents : 0;
         short sig = r > 0 ? p[n + 1].revents : 0;
@@ -196,7 +197,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
              * stale hint), which the mask asked and the next wait leaves
              * out */
             if (!shim_crit_deferred())
-                shim_crit_mask_ask(crit, &old);
+                shim_crit_mask_ask(crit, old);
             continue;
         }
         if (sig) {
@@ -227,11 +228,41 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
      * for a while), so that a stale hint never lets in what the program
      * holds. */
     if (hold && !mask)
-        shim_crit_mask_ask(crit, &old);
+        shim_crit_mask_ask(crit, old);
     rudp_time now = shim_now();
     struct timespec lt = shim_timespec(end > now ? end - now : 0);
     *out = ops->rest(arg, tmo ? &lt : NULL, let);
     return WAIT_DONE;
+}
+
+/* A thread cancelled in the call (its waits, the kernel's call for the
+ * rest, the asks after a wait) leaves its section for its cleanup
+ * handlers, with the program's mask: ppoll's own, holding every signal,
+ * is not put back by the unwinding (a review's find, 2026-12-01). */
+typedef struct call_cleanup {
+    shim_crit *crit;
+    const sigset_t *old;
+    int in; /* the section still entered */
+} call_cleanup;
+
+static void call_cancelled(void *arg)
+{
+    call_cleanup *c = arg;
+    if (c->in)
+        shim_crit_leave_cancelled(c->crit, c->old);
+}
+
+/* wait_held with call_cancelled as its cleanup (a function of its own:
+ * pthread_cleanup_push's jump buffer clobbers its caller's locals) */
+static int wait_cancellable(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
+                            call_cleanup *cc, sigset_t *old, const shim_wait_ops *ops, void *arg,
+                            int *out)
+{
+    int done;
+    pthread_cleanup_push(call_cancelled, cc);
+    done = wait_held(cand, in, tmo, mask, cc->crit, old, &cc->in, ops, arg, out);
+    pthread_cleanup_pop(0);
+    return done;
 }
 
 int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigset_t *mask,
@@ -241,15 +272,18 @@ int shim_app_wait_call(int cand, int in, const struct timespec *tmo, const sigse
     shim_crit crit;
     /* fault.c's guarded copies take the faults */
     if (mask) {
-        crit.masked = 1; /* a mask of the call's own: held by the thread's (above) */
+        crit.masked = 1; /* a mask of the call's own: held by the thread's (wait_held) */
         if (!shim_hold_but_faults(&crit.old))
             return 0;
     } else if (!shim_crit_enter_wait(&crit)) {
         return 0;
     }
-    int done = wait_held(cand, in, tmo, mask, &crit, ops, arg, out);
+    sigset_t old;
+    shim_crit_mask_hint(&crit, &old);
+    call_cleanup cc = {.crit = &crit, .old = &old, .in = 1};
+    int done = wait_cancellable(cand, in, tmo, mask, &cc, &old, ops, arg, out);
     int err = errno;
-    if (done != WAIT_DONE_LEFT)
+    if (cc.in)
         shim_crit_leave(&crit); /* a pending or deferred signal's handler runs here */
     errno = done != WAIT_NOT_TAKEN ? err : saved;
     return done != WAIT_NOT_TAKEN;

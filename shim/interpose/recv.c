@@ -201,20 +201,28 @@ static int no_peek_off(int fd)
 }
 
 /* A reader cancelled in its wait (ppoll() is a cancellation point) leaves
- * its section for its cleanup handlers: its mask its own again, or its
+ * its section for its cleanup handlers: its mask its own again (ppoll's,
+ * holding every signal, is not put back by the unwinding), and its
  * deferred signals let in, rather than a thread that defers every signal
  * to an end it never reaches (one that came then was lost with it, where
  * another thread would have taken it: a review's find, 2026-12-01). */
+typedef struct recv_cleanup {
+    shim_crit *crit;
+    const sigset_t *old;
+} recv_cleanup;
+
 static void recv_cancelled(void *arg)
 {
-    shim_crit_leave(arg);
+    recv_cleanup *c = arg;
+    shim_crit_leave_cancelled(c->crit, c->old);
 }
 
 static int recv_wait(int fd, const sigset_t *old, const sigset_t *hold, shim_app_direct *d,
                      shim_crit *crit)
 {
     int w;
-    pthread_cleanup_push(recv_cancelled, crit);
+    recv_cleanup rc = {.crit = crit, .old = old};
+    pthread_cleanup_push(recv_cancelled, &rc);
     w = shim_engine_app_recv_wait(fd, old, hold, d);
     pthread_cleanup_pop(0);
     return w;
