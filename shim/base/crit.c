@@ -220,20 +220,7 @@ static void depth_leave(void)
     t.deferred = 0;
     atomic_signal_fence(memory_order_seq_cst);
     int saved = errno;
-#if defined(__SANITIZE_THREAD__)
-    /* TSan's runtime runs a handler that comes outside its own
-     * interceptors later, at one's end: through its pthread_sigmask, so
-     * that it runs here, before the call that deferred it returns (a
-     * poll's EINTR after its handler, prog_apprecv polleintr) */
-    {
-        sigset_t set;
-        sigemptyset(&set);
-        memcpy(&set, &d, sizeof d);
-        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    }
-#else
     syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &d, NULL, sizeof d); /* their handlers run here */
-#endif
     errno = saved;
 }
 
