@@ -602,6 +602,9 @@ int shim_crit_cycle(shim_crit *c);
  * point): the thread's mask is put back to mask first (the program's, as
  * mask_hint gave it). */
 void shim_crit_leave_cancelled(shim_crit *c, const sigset_t *mask);
+/* First thing in a cancellation's cleanup handler: under ASan, the stack
+ * the unwinding left made usable (nothing otherwise). */
+void shim_cancel_unwound(void);
 /* A lock an application's thread may take (crit.c): held inside a
  * section, so no handler of the program runs on the thread that holds it
  * (one calling close() would wait on it for ever). */

@@ -66,6 +66,7 @@ typedef struct wait_cleanup {
 static void cancelled(void *arg)
 {
     wait_cleanup *c = arg;
+    shim_cancel_unwound();
     shim_engine_app_wait_end(c->w, 0, c->in);
 }
 
@@ -248,6 +249,7 @@ typedef struct call_cleanup {
 static void call_cancelled(void *arg)
 {
     call_cleanup *c = arg;
+    shim_cancel_unwound();
     if (c->in)
         shim_crit_leave_cancelled(c->crit, c->old);
 }

@@ -214,6 +214,7 @@ typedef struct recv_cleanup {
 static void recv_cancelled(void *arg)
 {
     recv_cleanup *c = arg;
+    shim_cancel_unwound();
     shim_crit_leave_cancelled(c->crit, c->old);
 }
 
