@@ -110,10 +110,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -249,9 +249,10 @@ static void check_eintr(int fd)
 }
 
 /* stalemask: a reader whose mask changed where the shim does not see it
- * (siglongjmp's, as setcontext's), after a read that waited: a signal it now holds does not interrupt its read,
- * which returns the byte that comes; one it now lets in, with a handler
- * without SA_RESTART, does: EINTR, within 2 s. */
+ * (siglongjmp's, as setcontext's), after a read that waited: a signal it
+ * now holds does not interrupt its read, which returns the byte that
+ * comes; one it now lets in, with a handler without SA_RESTART, does:
+ * EINTR, within 2 s. The same for poll() and epoll_wait(). */
 static _Atomic int usr2_handled;
 
 static void on_usr2(int sig)
