@@ -92,6 +92,16 @@ static int quiet(const struct pollfd *p, nfds_t n, int fd)
     return 1;
 }
 
+/* The kernel's call for what is left of the call's time (end; tmo NULL:
+ * none), with mask. */
+static int rest_until(const shim_wait_ops *ops, void *arg, const struct timespec *tmo,
+                      rudp_time end, const sigset_t *mask)
+{
+    rudp_time now = shim_now();
+    struct timespec lt = shim_timespec(end > now ? end - now : 0);
+    return ops->rest(arg, tmo ? &lt : NULL, mask);
+}
+
 /* What wait_held leaves to its caller. */
 enum { WAIT_NOT_TAKEN, WAIT_DONE, WAIT_DONE_LEFT /* ... and crit is over */ };
 
@@ -140,9 +150,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
                 /* a handler left SIGSEGV or SIGBUS held: no section, the
                  * kernel's call for the rest */
                 *in_section = 0;
-                rudp_time now = shim_now();
-                struct timespec lt = shim_timespec(end > now ? end - now : 0);
-                *out = ops->rest(arg, tmo ? &lt : NULL, mask);
+                *out = rest_until(ops, arg, tmo, end, mask);
                 return WAIT_DONE_LEFT;
             }
             /* entered again by the mask where deferring stopped meanwhile
@@ -230,9 +238,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
      * holds. */
     if (hold && !mask)
         shim_crit_mask_ask(crit, old);
-    rudp_time now = shim_now();
-    struct timespec lt = shim_timespec(end > now ? end - now : 0);
-    *out = ops->rest(arg, tmo ? &lt : NULL, let);
+    *out = rest_until(ops, arg, tmo, end, let);
     return WAIT_DONE;
 }
 
