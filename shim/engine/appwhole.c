@@ -121,13 +121,15 @@ void shim_appwhole_engine_started(struct engine *e)
     real_epoll_ctl(fd, EPOLL_CTL_ADD, e->iofd, &ee);
 }
 
-/* iofd's waiter is back (turn_mu held): as give_back. */
-static void io_give_back(struct engine *e, uint32_t gen, rudp_time since, int took)
+/* iofd's waiter is back (turn_mu held): as give_back; `back`, its wait
+ * returned (whether or not the sets had something: it is back to wait
+ * again soon), 0 for a waiter that gives up or was cancelled. */
+static void io_give_back(struct engine *e, uint32_t gen, rudp_time since, int back)
 {
     if (e->io_gen != gen || !e->io_waiters)
         return;
     rudp_time now = shim_now();
-    if (took && now - since < SHIM_APP_LINGER) {
+    if (back && now - since < SHIM_APP_LINGER) {
         e->io_waiters = 0;
         atomic_fetch_add(&e->app_lingering, 1);
         atomic_store(&e->io_linger, 1);
@@ -278,7 +280,16 @@ void shim_appwhole_end(shim_app_wait *w, uint32_t events, int in_poll)
         int cancel;
         shim_apprecv_turn_lock(e, &cancel);
         if (!events || !e->turn_open || e->io_gen != w->io_gen[k] || !e->io_waiters) {
-            io_give_back(e, w->io_gen[k], w->since, 0);
+            /* Nothing came on the sets: the program's own fds (or bytes
+             * kept for its reads) ended the wait. A wait that returned
+             * soon lingers all the same: the thread that ran it is busy
+             * with its connections and waits again soon, and the engine
+             * taking the sets back would answer each of its writes with
+             * a doorbell and a wake-up. wrk -t2 -c50 against nginx: half
+             * its waits ended so, its engines woke 0.28 times a request
+             * and took 10.5 us of its 36 a request; lingering, 0.03
+             * times, and 13 % more requests a second. */
+            io_give_back(e, w->io_gen[k], w->since, w->returned && e->turn_open);
             shim_apprecv_turn_unlock(e, cancel);
             continue;
         }

@@ -489,6 +489,8 @@ typedef struct shim_app_wait {
     uint32_t io_taken;        /* ... the engines whose set it took, bit k: G.e[k] */
     uint32_t io_gen[SHIM_ENGINES_MAX];
     rudp_time since;
+    int returned;             /* set by the caller before _end: its wait returned (a
+                               * cancelled thread's cleanup leaves it 0) */
 } shim_app_wait;
 #define SHIM_APP_WAIT_MS 50
 /* in: as _end's. An epoll wait (2) where the engines carry many

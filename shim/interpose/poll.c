@@ -183,6 +183,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
                  shim_slot_keepable(h);
         if (w.whole && ops->key)
             w.keep_ep = ops->key(arg); /* an event loop's set: told from memory (epoll.c) */
+        w.returned = 1;
         shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
             if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */

@@ -34,3 +34,26 @@ whole=$(grep -a 'app-thread receives:' "$T/stats" |
 # ten of the first 300 rounds' takes the whole path (idle: ~2,000)
 [ "${whole:-0}" -ge 30 ] || { show "$T/stats"; fail "the epoll waits took every engine's sockets only ${whole:-0} times"; }
 echo "ok: epoll waits for many connections ran the engines' turns themselves ($whole times)"
+
+# A wait that the program's own fd (a pipe) ends at once, then a write:
+# the engines' sets linger with the thread all the same, so the write in
+# memory rings no engine's doorbell (wrk's shape: half its waits ended by
+# bytes kept for its reads; a wake-up of the engine per doorbell).
+rc=0
+timeout -k 5 180 "$BIN/prog_epollmany" ownfd >"$T/tcp2" 2>&1 || rc=$?
+sed 's/^/tcp:  /' "$T/tcp2"
+[ "$rc" = 0 ] || fail "prog_epollmany ownfd over kernel TCP exited $rc"
+RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollmany" ownfd >"$T/shim2" 2>"$T/stats2" || rc=$?
+sed 's/^/shim: /' "$T/shim2"
+[ "$rc" = 0 ] || { show "$T/stats2"; fail "prog_epollmany ownfd under the shim exited $rc"; }
+assert_transport "$T/shim2"
+# the client's line: the most writes in memory (the server's threads, in
+# blocking reads, ring for each)
+line=$(grep -a 'writes in memory: handed to the engine' "$T/stats2" |
+    sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
+    sort -n -k3 | tail -1)
+set -- $line
+handed=${1:-0} rung=${2:-0} quiet=${3:-0}
+# 200 rounds: a preempted wait (over 2 ms) gives the sets back, so half
+[ "$quiet" -ge 100 ] || { show "$T/stats2"; fail "after waits ended by the program's own fd, $quiet of $handed writes rang no doorbell ($rung eventfd writes); 100 wanted"; }
+echo "ok: after waits ended by the program's own fd, $quiet of $handed writes in memory rang no doorbell ($rung eventfd writes)"
