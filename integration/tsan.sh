@@ -76,7 +76,7 @@ rc=0
 # engine in memory (shim/engine/txring.c).
 for run in "prog_threads" "prog_threads -f" "prog_appsend" "prog_appsend -f" \
     "ring:prog_appsend" "ring:prog_appsend -f" \
-    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollmany ownfd" "prog_epollkept" "prog_sigdefer" "prog_sighandcall" "prog_threadloops own" "prog_threadloops given" "own:prog_threads" "own:prog_threads -f"; do
+    "prog_transparency" "prog_apprecv" "prog_epollmany" "prog_epollmany ownfd" "prog_epollmany blockread" "prog_epollkept" "prog_sigdefer" "prog_sighandcall" "prog_threadloops own" "prog_threadloops given" "own:prog_threads" "own:prog_threads -f"; do
     table=shared appsend=1
     case $run in own:*) table=own run=${run#own:} ;; esac
     case $run in ring:*) appsend=0 run=${run#ring:} ;; esac

@@ -26,10 +26,16 @@
  *             ping-pong at once, 200 rounds each
  *   ownfd     (argument "ownfd", alone) 200 rounds of a wait that a pipe
  *             of the program's own ends at once, then a message on one
- *             connection and its echo awaited in the same set; the shell
+ *             connection and its echo awaited in the same set, 3 ms
+ *             apart (past any linger of the round before); the shell
  *             test counts (RUDP_STATS) that the writes after such waits
  *             rang no engine's doorbell: the engines' sets lingered with
  *             the thread that had just waited (shim/engine/appwhole.c)
+ *   blockread (argument "blockread", alone) the same, the echo read by
+ *             a blocking read() instead: the shell test counts that the
+ *             sets' lingers seldom ran out to their lease (a read that
+ *             blocks in the kernel gives them back first, or the echo
+ *             waited for the lease: 2-4 ms a round)
  *
  * The echo server is another process, forked first, a thread per
  * connection in blocking reads. Under the shim the thread that waits in
@@ -39,6 +45,7 @@
  * start_in_path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -368,8 +375,9 @@ static void check_threads(void)
 
 #define OWNFD_ROUNDS 200
 
-static void check_ownfd(void)
+static void check_ownfd(int blockread)
 {
+    const char *who = blockread ? "blockread" : "ownfd";
     int ep = epoll_of(0, NCONN), pfd[2];
     CHECK(pipe(pfd) == 0, "pipe: %s", strerror(errno));
     struct epoll_event pe = {.events = EPOLLIN, .data.u32 = NCONN};
@@ -378,22 +386,29 @@ static void check_ownfd(void)
     for (int r = 0; r < OWNFD_ROUNDS; r++) {
         int i = r % NCONN;
         size_t want = 1 + (size_t)(r * 89) % 200;
+        usleep(3000); /* any linger of the round before has run out */
         CHECK(write(pfd[1], "x", 1) == 1, "pipe write: %s", strerror(errno));
         struct epoll_event evs[NCONN + 1];
         int m, piped = 0;
         do
             m = epoll_wait(ep, evs, NCONN + 1, WAIT_MS);
         while (m < 0 && errno == EINTR);
-        CHECK(m > 0, "ownfd round %d: epoll_wait gave %d with the pipe readable", r, m);
+        CHECK(m > 0, "%s round %d: epoll_wait gave %d with the pipe readable", who, r, m);
         for (int e = 0; e < m; e++)
             piped |= evs[e].data.u32 == NCONN;
-        CHECK(piped, "ownfd round %d: the pipe not among %d events", r, m);
+        CHECK(piped, "%s round %d: the pipe not among %d events", who, r, m);
         char c;
         CHECK(read(pfd[0], &c, 1) == 1, "pipe read: %s", strerror(errno));
         for (size_t k = 0; k < want; k++)
             out[k] = pattern(r, i, k);
         write_exact(conns[i], out, want);
         size_t got = 0;
+        while (blockread && got < want) {
+            ssize_t k = read(conns[i], in + got, want - got); /* blocking */
+            CHECK(k > 0, "blockread round %d: read gave %zd (%s)", r, k,
+                  k < 0 ? strerror(errno) : "EOF");
+            got += (size_t)k;
+        }
         while (got < want) {
             do
                 m = epoll_wait(ep, evs, NCONN + 1, WAIT_MS);
@@ -409,22 +424,25 @@ static void check_ownfd(void)
             }
         }
         for (size_t k = 0; k < want; k++)
-            CHECK(in[k] == pattern(r, i, k), "ownfd round %d: byte %zu differs", r, k);
+            CHECK(in[k] == pattern(r, i, k), "%s round %d: byte %zu differs", who, r, k);
     }
     close(pfd[0]);
     close(pfd[1]);
     close(ep);
-    printf("ok: ownfd (%d rounds)\n", OWNFD_ROUNDS);
+    printf("ok: %s (%d rounds)\n", who, OWNFD_ROUNDS);
 }
 
 int main(int argc, char **argv)
 {
     int own = argc == 2 && strcmp(argv[1], "ownfd") == 0;
-    prog_begin(own ? 1 : argc, 180);
+    int blockread = argc == 2 && strcmp(argv[1], "blockread") == 0;
+    prog_begin(own || blockread ? 1 : argc, 180);
     prog_on_fail = kill_server;
     echo_clients(&server_pid, &port, conns, NCONN);
-    if (own) {
-        check_ownfd();
+    if (own || blockread) {
+        for (int i = 0; blockread && i < NCONN; i++)
+            CHECK(!(fcntl(conns[i], F_GETFL) & O_NONBLOCK), "connection %d not blocking", i);
+        check_ownfd(blockread);
         for (int i = 0; i < NCONN; i++)
             close(conns[i]);
         kill_server();

@@ -107,6 +107,24 @@ run_app_t() {
     fi
 }
 
+# prog_both PROG TAG [ARG...]: $BIN/PROG with the ARGs over kernel TCP,
+# then under the shim (RUDP_APP_RECV=1 RUDP_STATS=1): its output in
+# $T/tcpTAG and $T/shimTAG, the counters in $T/statsTAG; fails if either
+# run exits other than 0, or the shim's ran over no rudp.
+prog_both() {
+    _pb=$1 _tag=$2
+    shift 2
+    _rc=0
+    timeout -k 5 180 "$BIN/$_pb" "$@" >"$T/tcp$_tag" 2>&1 || _rc=$?
+    sed 's/^/tcp:  /' "$T/tcp$_tag"
+    [ "$_rc" = 0 ] || fail "$_pb $* over kernel TCP exited $_rc"
+    RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/$_pb" "$@" >"$T/shim$_tag" \
+        2>"$T/stats$_tag" || _rc=$?
+    sed 's/^/shim: /' "$T/shim$_tag"
+    [ "$_rc" = 0 ] || { show "$T/stats$_tag"; fail "$_pb $* under the shim exited $_rc"; }
+    assert_transport "$T/shim$_tag"
+}
+
 run_app() { run_app_t 60 "$@"; }
 
 bg_app() {

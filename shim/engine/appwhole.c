@@ -87,6 +87,8 @@ int shim_appwhole_lease(struct engine *e, rudp_time now)
     }
     if (e->io_waiters)
         e->app_lapsed++; /* its waiter never came back */
+    else
+        e->app_io_ranout++; /* its linger ran out: nobody came back to wait */
     io_rewatch(e);
     return 1;
 }

@@ -80,6 +80,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->stamped_ns = e->stamped_ns;
     f->app_lapsed = e->app_lapsed;
     f->app_shared_off = atomic_load_explicit(&e->app_shared_off, memory_order_relaxed);
+    f->app_io_ranout = e->app_io_ranout;
     f->app_busy = atomic_load_explicit(&e->app_busy, memory_order_relaxed);
     f->memory = rudp_ctx_memory(e->ctx);
     f->gso_on = shim_udpio_gso_on(e->io) ? 1 : 0;
@@ -143,10 +144,11 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
                        "cancelled or jumped out) %llu",
             (ull)f->app_recvs, (ull)f->app_polls, (ull)f->app_epolls, (ull)f->app_io_turns,
             (ull)f->app_selects, (ull)f->app_direct, (ull)f->app_lapsed);
-    if (f->app_io_turns || f->app_shared_off) /* appwhole.c */
+    if (f->app_io_turns || f->app_shared_off || f->app_io_ranout) /* appwhole.c */
         say(line, arg, "event loops' threads: whole-set waits turned off for another thread's "
-                       "wait on the same engine's set %llu",
-            (ull)f->app_shared_off);
+                       "wait on the same engine's set %llu; lingers of the set that ran out "
+                       "(no wait of the app's meanwhile) %llu",
+            (ull)f->app_shared_off, (ull)f->app_io_ranout);
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu (for an event loop's epoll "
                        "wait %llu, told it %llu), reads that took them %llu, passed on into "

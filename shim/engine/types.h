@@ -106,6 +106,7 @@ typedef struct engine_figures {
     /* appwhole.c: whole-set waits turned off for another thread's wait on
      * the same engine's set */
     uint64_t app_shared_off;
+    uint64_t app_io_ranout;
     /* txring.c: writes handed to the engine in memory, eventfd writes for
      * them, writes that found no room (through the bridge), records taken
      * into their connections, and dropped (the connection gone) */
@@ -401,6 +402,8 @@ struct engine {
     _Atomic uintptr_t conn_thread; /* engines.c: the thread whose connects use it */
     _Atomic uint64_t app_shared_off; /* appwhole.c: its path turned off for a second
                                       * thread's wait on its set */
+    uint64_t app_io_ranout; /* appwhole.c: lingers of its set that ran to their lease
+                             * (the app came to no wait of ours meanwhile) */
     rudp_time conn_thread_at;      /* ... its last connect (G.mu) */
     _Atomic int keeper_idle;    /* a keeper's engine with nothing left to finish (engine.c) */
     _Atomic int cmd_queued;     /* commands wait for its turn (set under G.mu) */

@@ -306,8 +306,10 @@ static int app_epoll(int epfd, struct epoll_event *evs, int max, const struct ti
         return 0;
     }
     shim_slot *h = shim_fd_hinted(c);
-    if (!shim_app_recv_slot(h) || !(shim_engine_app_recv_may() || shim_engine_app_io_may()))
+    if (!shim_app_recv_slot(h) || !(shim_engine_app_recv_may() || shim_engine_app_io_may())) {
+        shim_engine_app_nowait(); /* the kernel's wait: poll.c's reason */
         return 0;
+    }
     call.key = SHIM_EP_KEY(shim_procenv_self(), epfd, shim_ep_gen(epfd));
     call.engs = set_engines(epfd);
     return shim_app_wait_call(c, 2, tmo, mask, &epoll_ops, &call, out);

@@ -183,7 +183,7 @@ static int wait_held(int cand, int in, const struct timespec *tmo, const sigset_
                  shim_slot_keepable(h);
         if (w.whole && ops->key)
             w.keep_ep = ops->key(arg); /* an event loop's set: told from memory (epoll.c) */
-        w.returned = 1;
+        w.returned = r >= 0 || err == EINTR; /* not our own EINVAL (below) */
         shim_engine_app_wait_end(&w, udp, in);
         if (r < 0) {
             if (err == EINVAL) { /* our 2 more fds past RLIMIT_NOFILE */
@@ -393,8 +393,13 @@ int shim_app_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, cons
         shim_engine_app_nowait();
         return 0;
     }
-    if (!shim_engine_app_recv_may())
+    if (!shim_engine_app_recv_may()) {
+        /* the kernel's wait: sets lingering with the app (an epoll
+         * wait's, appwhole.c) go back first, as for a read that blocks
+         * (recv.c) */
+        shim_engine_app_nowait();
         return 0;
+    }
     poll_call c = {.fds = fds, .n = n};
     return shim_app_wait_call(cand, in, tmo, mask, &poll_ops, &c, out);
 }

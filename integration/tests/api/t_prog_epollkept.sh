@@ -26,15 +26,7 @@ need_bin prog_epollkept
 both() { # tag what [way]
     tag=$1 what=$2
     shift 2
-    rc=0
-    timeout -k 5 180 "$BIN/prog_epollkept" "$@" >"$T/tcp$tag" 2>&1 || rc=$?
-    sed 's/^/tcp:  /' "$T/tcp$tag"
-    [ "$rc" = 0 ] || fail "prog_epollkept $* over kernel TCP exited $rc"
-    RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollkept" "$@" >"$T/shim$tag" \
-        2>"$T/stats$tag" || rc=$?
-    sed 's/^/shim: /' "$T/shim$tag"
-    [ "$rc" = 0 ] || { show "$T/stats$tag"; fail "prog_epollkept $* under the shim exited $rc"; }
-    assert_transport "$T/shim$tag"
+    prog_both prog_epollkept "$tag" "$@"
     line=$(grep -a 'kept for the read after a poll:' "$T/stats$tag" |
         sed -n 's/.*for an event loop.s epoll wait \([0-9]*\), told it \([0-9]*\)), reads that took them \([0-9]*\).*/\1 \2 \3/p' |
         sort -n | tail -1)

@@ -39,21 +39,33 @@ echo "ok: epoll waits for many connections ran the engines' turns themselves ($w
 # the engines' sets linger with the thread all the same, so the write in
 # memory rings no engine's doorbell (wrk's shape: half its waits ended by
 # bytes kept for its reads; a wake-up of the engine per doorbell).
-rc=0
-timeout -k 5 180 "$BIN/prog_epollmany" ownfd >"$T/tcp2" 2>&1 || rc=$?
-sed 's/^/tcp:  /' "$T/tcp2"
-[ "$rc" = 0 ] || fail "prog_epollmany ownfd over kernel TCP exited $rc"
-RUDP_APP_RECV=1 RUDP_STATS=1 run_app_t 180 "$BIN/prog_epollmany" ownfd >"$T/shim2" 2>"$T/stats2" || rc=$?
-sed 's/^/shim: /' "$T/shim2"
-[ "$rc" = 0 ] || { show "$T/stats2"; fail "prog_epollmany ownfd under the shim exited $rc"; }
-assert_transport "$T/shim2"
+prog_both prog_epollmany _ownfd ownfd
 # the client's line: the most writes in memory (the server's threads, in
 # blocking reads, ring for each)
-line=$(grep -a 'writes in memory: handed to the engine' "$T/stats2" |
+line=$(grep -a 'writes in memory: handed to the engine' "$T/stats_ownfd" |
     sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
     sort -n -k3 | tail -1)
 set -- $line
 handed=${1:-0} rung=${2:-0} quiet=${3:-0}
 # 200 rounds: a preempted wait (over 2 ms) gives the sets back, so half
-[ "$quiet" -ge 100 ] || { show "$T/stats2"; fail "after waits ended by the program's own fd, $quiet of $handed writes rang no doorbell ($rung eventfd writes); 100 wanted"; }
+[ "$quiet" -ge 100 ] || { show "$T/stats_ownfd"; fail "after waits ended by the program's own fd, $quiet of $handed writes rang no doorbell ($rung eventfd writes); 100 wanted"; }
 echo "ok: after waits ended by the program's own fd, $quiet of $handed writes in memory rang no doorbell ($rung eventfd writes)"
+
+# The same with the echo read by a blocking read(): the read gives the
+# lingering sets back before it blocks, so they seldom run out to their
+# lease (each that did held the echo 2-4 ms).
+prog_both prog_epollmany _blockread blockread
+line=$(grep -a 'writes in memory: handed to the engine' "$T/stats_blockread" |
+    sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
+    sort -n -k3 | tail -1)
+set -- $line
+quiet=${3:-0}
+# the path was taken: the writes after the pipe's waits rang no doorbell
+[ "$quiet" -ge 100 ] || { show "$T/stats_blockread"; fail "blockread: $quiet of 200 writes rang no doorbell: the sets did not linger"; }
+# the line is there only when some count is not 0
+ranout=$(grep -a 'lingers of the set that ran out' "$T/stats_blockread" |
+    sed -n 's/.*lingers of the set that ran out (no wait of the app.s meanwhile) \([0-9]*\).*/\1/p' |
+    sort -n | tail -1)
+ranout=${ranout:-0}
+[ "$ranout" -le 50 ] || { show "$T/stats_blockread"; fail "$ranout of 200 rounds' lingers ran out to their lease while the thread blocked in read(); 50 at most"; }
+echo "ok: a blocking read gave the lingering sets back: $ranout of 200 rounds' lingers ran out ($quiet writes rang no doorbell)"
