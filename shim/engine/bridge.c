@@ -707,8 +707,10 @@ static void on_established(bridge *b, rudp_time now)
      * one completes the next connection a round trip after its SYN, long
      * after this answer, and every connect of the app would wait for a
      * busy engine's turn for nothing. */
-    if (!b->e->answering && peer_is_here(b)) {
-        b->e->answering = 1;
+    if (!atomic_load_explicit(&b->e->answering, memory_order_relaxed) && peer_is_here(b)) {
+        /* relaxed: published by the count's increment (seq_cst), which a
+         * connect reads first */
+        atomic_store_explicit(&b->e->answering, 1, memory_order_relaxed);
         atomic_fetch_add(&G.answering, 1);
     }
     /* Publish first: the moment the filler is gone the app sees EPOLLOUT

@@ -392,6 +392,7 @@ void shim_engine_atfork_child(void)
     atomic_store(&G.sig_handoff, 0);
     atomic_store(&G.answering, 0); /* the parent's engines' answers, not ours */
     atomic_store(&G.answer_waiters, 0);
+    atomic_store(&G.answer_waits, 0);
     memset((void *)G.clients, 0, sizeof G.clients); /* ... and their clients */
     memset(G.e, 0, sizeof G.e);
     shim_bridge_kept_forget();

@@ -387,25 +387,41 @@ int shim_engine_listen_width(int backlog, int zero_rtt)
     return 1;
 }
 
-/* Until no engine of this process is between making a client's end
- * writable and sending its answer to the handshake (on_established in
- * bridge.c): a connect the app starts once it saw its last one complete
- * then leaves after that one's answer. Asleep on G.answering (a futex
- * word; shim_engine_answered wakes it at 0): a loop of sched_yield() made
- * 23 calls per connect of B12's 3,500 and took the CPU the engines needed
- * for the answers. Bounded: an engine stopped there (a debugger) must not
- * hang the app's connects. */
-static void wait_answers(void)
+/* Whether an engine other than `to` is between making a client's end
+ * writable and sending its answer (after G.answering was read). */
+static int others_answering(const struct engine *to)
+{
+    int nrun = __atomic_load_n(&G.nrun, __ATOMIC_ACQUIRE);
+    for (int k = 0; k < nrun; k++)
+        if (&G.e[k] != to && atomic_load_explicit(&G.e[k].answering, memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+/* Until no engine of this process but `to`, the one that will carry the
+ * connect, is between making a client's end writable and sending its
+ * answer to the handshake (on_established in bridge.c): a connect the app
+ * starts once it saw its last one complete then leaves after that one's
+ * answer. `to`'s own answers need no wait: they leave at the flush of
+ * the turn that made the end writable (pump_once), and `to` takes this
+ * connect's command only after that turn (B12's client, whose connects
+ * all go to its thread's engine: 7 % of its time waited here for
+ * nothing). Asleep on G.answering (a futex word; each answer wakes the
+ * waiters): a loop of sched_yield() made 23 calls per connect of B12's
+ * 3,500 and took the CPU the engines needed for the answers. Bounded: an
+ * engine stopped there (a debugger) must not hang the app's connects. */
+static void wait_answers(const struct engine *to)
 {
     int n = atomic_load(&G.answering);
-    if (!n)
+    if (!n || !others_answering(to))
         return;
+    atomic_fetch_add_explicit(&G.answer_waits, 1, memory_order_relaxed);
     rudp_time now = shim_now(), until = now + RUDP_MS(50);
-    /* counted before answering is read again: the engine that brings it
-     * to 0 reads the count after (both sequentially consistent), so it
-     * sees this waiter or this waiter sees the 0 */
+    /* counted before answering is read again: the engine that answers
+     * reads the count after (both sequentially consistent), so it sees
+     * this waiter or this waiter sees its answer */
     atomic_fetch_add(&G.answer_waiters, 1);
-    while ((n = atomic_load(&G.answering)) != 0 && now < until) {
+    while ((n = atomic_load(&G.answering)) != 0 && others_answering(to) && now < until) {
         struct timespec ts = shim_timespec(until - now);
         /* returns at once if it changed meanwhile (EAGAIN): asked again */
         syscall(SYS_futex, (uint32_t *)&G.answering, FUTEX_WAIT_PRIVATE, n, &ts, NULL, 0);
@@ -416,10 +432,13 @@ static void wait_answers(void)
 
 void shim_engine_answered(struct engine *e)
 {
-    if (!e->answering)
+    if (!atomic_load_explicit(&e->answering, memory_order_relaxed))
         return;
-    e->answering = 0;
-    if (atomic_fetch_sub(&G.answering, 1) == 1 && atomic_load(&G.answer_waiters) > 0)
+    atomic_store_explicit(&e->answering, 0, memory_order_relaxed);
+    /* every answer wakes the waiters: one may wait for this engine while
+     * another (its own) still answers */
+    atomic_fetch_sub(&G.answering, 1);
+    if (atomic_load(&G.answer_waiters) > 0)
         syscall(SYS_futex, (uint32_t *)&G.answering, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
@@ -462,12 +481,17 @@ int shim_engine_connect(const shim_connect_req *req)
         if (r->tcp_fd >= 0)
             shim_own_fd(r->tcp_fd, 1);
     }
-    wait_answers();
+    if (!to) {
+        shim_mutex_lock(&G.mu);
+        to = G.nrun ? pick_for_thread_locked() : NULL;
+        shim_mutex_unlock(&G.mu);
+    }
+    wait_answers(to);
     shim_mutex_lock(&G.mu);
     int err = -EIO;
     if (G.nrun) {
-        if (!to)
-            to = pick_for_thread_locked();
+        if (!to || to - G.e >= G.nrun || to->broken)
+            to = pick_for_thread_locked(); /* gone meanwhile */
         shim_slot *sp = shim_slot_get(r->slot, r->id);
         if (sp) /* known before the program's epoll_ctl (appsend.c's index comes later) */
             atomic_store_explicit(&sp->engine, (uint32_t)(to - G.e + 1), memory_order_relaxed);

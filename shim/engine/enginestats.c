@@ -298,10 +298,12 @@ void shim_engine_print_figures(const engine_figures *fig, int n, shim_line_fn li
     /* what the engines' cores hold now (RUDP_MEMORY's budget), not a drop */
     say(line, arg, "engine: threads %d (connections each %s), memory held %llu bytes; wake-ups "
                    "%llu (%llu by a deadline, late by %.1f us on average, longest turn %.1f ms); "
-                   "its timerfd armed %llu times, slept on %llu times",
+                   "its timerfd armed %llu times, slept on %llu times; connects that waited "
+                   "for another engine's handshake answer %llu",
         n, per, (ull)t.memory, (ull)t.wakeups, (ull)t.timed_wakeups,
         t.timed_wakeups ? (double)t.late_ns / (double)t.timed_wakeups / 1000 : 0.0,
-        (double)t.longest_turn / 1e6, (ull)t.tfd_arms, (ull)t.tfd_sleeps);
+        (double)t.longest_turn / 1e6, (ull)t.tfd_arms, (ull)t.tfd_sleeps,
+        (ull)atomic_load_explicit(&G.answer_waits, memory_order_relaxed));
     if (t.timer_missed || t.overslept) /* engine.c */
         say(line, arg, "engine timer: waits its timerfd did not end, ended %d ms past it %llu; "
                        "waits that ended past the core's deadline by that much %llu",

@@ -504,7 +504,8 @@ struct engine {
     void **graves;
     uint32_t ngraves, graves_cap;
     int dispatching;
-    int answering;        /* counted in G.answering until this turn's flush (bridge.c) */
+    _Atomic int answering; /* counted in G.answering until this turn's flush (bridge.c);
+                            * read by connecting threads (engines.c: wait_answers) */
     unsigned n_awaiting;  /* its bridges with await_client (bridge.c) */
     engine_figures fig;   /* its figures for a signal's RUDP_STATS (G.mu) */
     int fig_taken;        /* ... taken (G.mu) */
@@ -534,6 +535,7 @@ struct engines {
      * (answer_waiters: how many; the engine that brings it to 0 wakes them). */
     _Atomic int answering;
     _Atomic int answer_waiters;
+    _Atomic uint64_t answer_waits; /* connects that waited for it (RUDP_STATS) */
     /* The UDP ports of this process's client sockets, each counted once per
      * socket bound to it (IPv4 and IPv6 may share one): a loopback SYN
      * from one of them is our own connect (bridge.c: local_client). */

@@ -20,10 +20,13 @@ SRV=$LAST_PID
 wait_line "$T/srv.out" '^port ' 10 || fail "server did not say its port: $(cat "$T/server.log")"
 P=$(sed -n 's/^port //p' "$T/srv.out")
 mkfifo "$T/hold"
-for c in 1 2; do
-    bg_app_io "client$c" "$T/hold" "$T/cli$c.out" "$BIN/prog_many" client "$P" "$PER"
-    eval "CLI$c=\$LAST_PID"
-done
+# client 1 on one engine, with its counters: its connects never wait for
+# a handshake answer of its own engine (engines.c: wait_answers)
+bg_app_io client1 "$T/hold" "$T/cli1.out" env RUDP_ENGINES=1 RUDP_STATS=1 \
+    "$BIN/prog_many" client "$P" "$PER"
+CLI1=$LAST_PID
+bg_app_io client2 "$T/hold" "$T/cli2.out" "$BIN/prog_many" client "$P" "$PER"
+CLI2=$LAST_PID
 exec 7>"$T/hold" # the clients hold their connections until this closes
 wait_line "$T/srv.out" '^idle:' 120 ||
     { cat "$T/srv.out" "$T/server.log" "$T/client1.log" "$T/client2.log"; fail "the server did not answer $N connections"; }
@@ -52,6 +55,11 @@ if [ "$SHIM_MODE" = shim ]; then
         "$drops datagrams dropped by a full receive buffer;" \
         "$(sed -n 's/.*\(packets declared lost [0-9]*\).*\(probe timeouts [0-9]*\).*/\1, \2/p' "$T/server.stats" | head -1)"
     [ "$drops" = 0 ] || fail "the fan-in burst overflowed the server's receive buffer: $(grep '^udp:' "$T/server.stats" | head -1)"
+    wait_exit "$CLI1" 60 || fail "client 1 did not exit: $(tail -n 3 "$T/client1.log")"
+    waits=$(stats_lines "$T/client1.log" |
+        sed -n "s/^engine: .*connects that waited for another engine's handshake answer \([0-9]*\).*/\1/p" | head -1)
+    [ "$waits" = 0 ] || fail "client 1, one engine: ${waits:-no count of} connects waited for a handshake answer: $(stats_lines "$T/client1.log" | grep '^engine:')"
+    echo "ok: client 1's $PER connects on one engine never waited for a handshake answer"
     if [ "${RUDP_ENGINES:-1}" -gt 1 ]; then
         # t_engines.sh: the listener's connections spread over every engine
         each=$(echo "$st" | sed -n 's/.*engine: threads [0-9]* (connections each \([0-9/]*\)).*/\1/p')
