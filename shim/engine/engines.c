@@ -490,8 +490,10 @@ int shim_engine_connect(const shim_connect_req *req)
     shim_mutex_lock(&G.mu);
     int err = -EIO;
     if (G.nrun) {
-        if (!to || to - G.e >= G.nrun || to->broken)
-            to = pick_for_thread_locked(); /* gone meanwhile */
+        /* gone meanwhile: another (not where the fds were copied into
+         * that engine's own table: the push then fails, as before) */
+        if (!apart && (!to || to - G.e >= G.nrun || to->broken))
+            to = pick_for_thread_locked();
         shim_slot *sp = shim_slot_get(r->slot, r->id);
         if (sp) /* known before the program's epoll_ctl (appsend.c's index comes later) */
             atomic_store_explicit(&sp->engine, (uint32_t)(to - G.e + 1), memory_order_relaxed);

@@ -530,9 +530,10 @@ struct engines {
     _Atomic int stats_asked;   /* a signal wants RUDP_STATS: each engine takes its figures */
     _Atomic int stats_printed; /* ... and the last one printed them all */
     /* Client bridges whose app end is already writable while their answer
-     * to the handshake has not left yet (on_established): connects wait
-     * for it to be 0 (shim_engine_connect), asleep on it as a futex word
-     * (answer_waiters: how many; the engine that brings it to 0 wakes them). */
+     * to the handshake has not left yet (on_established): a connect waits
+     * while an engine other than its own has one (shim_engine_connect),
+     * asleep on this count as a futex word (answer_waiters: how many; each
+     * answer sent wakes them). */
     _Atomic int answering;
     _Atomic int answer_waiters;
     _Atomic uint64_t answer_waits; /* connects that waited for it (RUDP_STATS) */
