@@ -421,13 +421,12 @@ static int app_recv(int fd, struct msghdr *m, int flags, ssize_t *out)
          * linger with the app (an epoll wait's, appwhole.c): they go back
          * first, or what it waits for would wait for their lease
          * (prog_epollmany blockread: 2.3 ms a round, 133 us without the
-         * linger) */
-        if (h && !(flags & MSG_DONTWAIT)) {
-            int fl, saved = errno;
-            if (rx_mode(fd, h, &fl) != 0)
-                shim_engine_app_nowait();
-            errno = saved;
-        }
+         * linger). By the mode the slot knows, no system call: an event
+         * loop's non-blocking reads keep the sets; one not known yet (or
+         * another process's) gives them back. */
+        uint32_t mode;
+        if (h && !(flags & MSG_DONTWAIT) && shim_slot_rx_mode(h, &mode) != 0)
+            shim_engine_app_nowait();
         return 0; /* not a bridge, a long path, or not now */
     }
     int saved = errno;
