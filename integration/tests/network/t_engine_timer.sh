@@ -23,7 +23,7 @@ LDP=$(shim_preload)
 # timer FILE: "T A S": the engines' wake-ups by a deadline, their timerfd's
 # arms and the waits it was to end ("none" without the line)
 timer() {
-    _l=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups [0-9]* (\([0-9]*\) by a deadline.*; its timerfd armed \([0-9]*\) times, slept on \([0-9]*\) times$/\1 \2 \3/p' | head -1)
+    _l=$(stats_lines "$1" | sed -n 's/^engine: .* wake-ups [0-9]* (\([0-9]*\) by a deadline.*; its timerfd armed \([0-9]*\) times, slept on \([0-9]*\) times\(;.*\)*$/\1 \2 \3/p' | head -1)
     echo "${_l:-none}"
 }
 
