@@ -35,17 +35,21 @@ whole=$(grep -a 'app-thread receives:' "$T/stats" |
 [ "${whole:-0}" -ge 30 ] || { show "$T/stats"; fail "the epoll waits took every engine's sockets only ${whole:-0} times"; }
 echo "ok: epoll waits for many connections ran the engines' turns themselves ($whole times)"
 
+# ring_counts FILE: "handed rung quiet" of the writes in memory, from the
+# client's line: the one with the most quiet writes (the server's threads,
+# in blocking reads, ring for each)
+ring_counts() {
+    grep -a 'writes in memory: handed to the engine' "$1" |
+        sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
+        sort -n -k3 | tail -1
+}
+
 # A wait that the program's own fd (a pipe) ends at once, then a write:
 # the engines' sets linger with the thread all the same, so the write in
 # memory rings no engine's doorbell (wrk's shape: half its waits ended by
 # bytes kept for its reads; a wake-up of the engine per doorbell).
 prog_both prog_epollmany _ownfd ownfd
-# the client's line: the most writes in memory (the server's threads, in
-# blocking reads, ring for each)
-line=$(grep -a 'writes in memory: handed to the engine' "$T/stats_ownfd" |
-    sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
-    sort -n -k3 | tail -1)
-set -- $line
+set -- $(ring_counts "$T/stats_ownfd")
 handed=${1:-0} rung=${2:-0} quiet=${3:-0}
 # 200 rounds: a preempted wait (over 2 ms) gives the sets back, so half
 [ "$quiet" -ge 100 ] || { show "$T/stats_ownfd"; fail "after waits ended by the program's own fd, $quiet of $handed writes rang no doorbell ($rung eventfd writes); 100 wanted"; }
@@ -55,10 +59,7 @@ echo "ok: after waits ended by the program's own fd, $quiet of $handed writes in
 # lingering sets back before it blocks, so they seldom run out to their
 # lease (each that did held the echo 2-4 ms).
 prog_both prog_epollmany _blockread blockread
-line=$(grep -a 'writes in memory: handed to the engine' "$T/stats_blockread" |
-    sed -n 's/.*handed to the engine \([0-9]*\) (eventfd writes \([0-9]*\), none while an app thread had the engines. sockets \([0-9]*\),.*/\1 \2 \3/p' |
-    sort -n -k3 | tail -1)
-set -- $line
+set -- $(ring_counts "$T/stats_blockread")
 quiet=${3:-0}
 # the path was taken: the writes after the pipe's waits rang no doorbell
 [ "$quiet" -ge 100 ] || { show "$T/stats_blockread"; fail "blockread: $quiet of 200 writes rang no doorbell: the sets did not linger"; }
