@@ -481,7 +481,9 @@ int shim_engine_connect(const shim_connect_req *req)
         if (r->tcp_fd >= 0)
             shim_own_fd(r->tcp_fd, 1);
     }
-    if (!to) {
+    if (!to && atomic_load(&G.answering)) {
+        /* the engine first, for whose answers not to wait; with none
+         * pending (the usual case) it is picked below, under one lock */
         shim_mutex_lock(&G.mu);
         to = G.nrun ? pick_for_thread_locked() : NULL;
         shim_mutex_unlock(&G.mu);
@@ -490,8 +492,9 @@ int shim_engine_connect(const shim_connect_req *req)
     shim_mutex_lock(&G.mu);
     int err = -EIO;
     if (G.nrun) {
-        /* gone meanwhile: another (not where the fds were copied into
-         * that engine's own table: the push then fails, as before) */
+        /* none picked yet, or gone meanwhile: one now (not where the fds
+         * were copied into that engine's own table: the push then fails,
+         * as before) */
         if (!apart && (!to || to - G.e >= G.nrun || to->broken))
             to = pick_for_thread_locked();
         shim_slot *sp = shim_slot_get(r->slot, r->id);
