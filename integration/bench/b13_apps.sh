@@ -1,4 +1,4 @@
-# B13, B14: redis-benchmark against redis-server and wrk against nginx
+# B13, B14, B25: redis-benchmark against redis-server and wrk against nginx
 # over loopback. Sourced by run.sh after its helpers (emu_up, srv, nsx,
 # rec, want...); POSIX sh.
 #
@@ -32,7 +32,73 @@ b13_pass() {
     reap "$_spid" 10
 }
 
-if want B13 || want B14; then
+# b14_conf LOG PORT SHAPE [N]: nginx's configuration to LOG.conf[N].
+# SHAPE workers: a master and 2 workers (B14); own: one process that
+# serves what it accepts, its listener in a SO_REUSEPORT group (B25).
+b14_conf() {
+    # POSIX sh has no locals: names apart from the helpers' (wait_port's _i)
+    if [ "$3" = workers ]; then
+        _mp=on _wp=2 _ls=""
+    else
+        _mp=off _wp=1 _ls=" reuseport"
+    fi
+    cat >"$1.conf$4" <<CONF
+master_process $_mp;
+worker_processes $_wp;
+daemon off;
+pid $1.pid$4;
+error_log $1.error$4 warn;
+events { worker_connections 1024; use epoll; }
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 1000000;
+    access_log off;
+    client_body_temp_path $APPDIR/tmp/body;
+    proxy_temp_path $APPDIR/tmp/proxy;
+    fastcgi_temp_path $APPDIR/tmp/fastcgi;
+    uwsgi_temp_path $APPDIR/tmp/uwsgi;
+    scgi_temp_path $APPDIR/tmp/scgi;
+    server { listen 127.0.0.1:$2$_ls; root $APPDIR/www; }
+}
+CONF
+}
+
+# b14_pass LOG PORT SHAPE: wrk -t2 -c50 against nginx of SHAPE (b14_conf;
+# own: two such processes on the port) with $tr; its requests per second
+# recorded for $sc.
+b14_pass() {
+    b14_l=$1 b14_n=1
+    [ "$3" = own ] && b14_n=2
+    b14_pids=""
+    b14_i=1
+    while [ "$b14_i" -le "$b14_n" ]; do
+        b14_conf "$b14_l" "$2" "$3" "$b14_i"
+        srv "$EMU_NS_A" "$tr" $((APP_TIME + 60)) "$b14_l.nginx$b14_i" nginx -p "$APPDIR" \
+            -e "$b14_l.error$b14_i" -c "$b14_l.conf$b14_i"
+        b14_pids="$b14_pids $SRV"
+        # the second joins the first's port: it must be listening first
+        wait_port "$EMU_NS_A" "$tr" "$2" || break
+        b14_i=$((b14_i + 1))
+    done
+    rps=NA
+    if [ "$b14_i" -gt "$b14_n" ]; then
+        sleep 0.5 # the workers start after the master listens
+        (nsx "$EMU_NS_A" "$tr" $((APP_TIME + 60)) wrk -t2 -c50 "-d${APP_TIME}s" \
+            "http://127.0.0.1:$2/small.bin") >"$b14_l.wrk" 2>&1 ||
+            say "$sc run $r $tr: wrk failed (see $b14_l.wrk)"
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$b14_l.wrk")
+        grep -q 'Non-2xx\|Socket errors' "$b14_l.wrk" &&
+            say "$sc run $r $tr: $(grep 'Non-2xx\|Socket errors' "$b14_l.wrk")"
+    fi
+    for b14_p in $b14_pids; do
+        emu__kill_pid "$b14_p"
+    done
+    rec "$sc" "$tr" "$r" rps "${rps:-NA}"
+    say "$sc run $r/$RUNS $tr: ${rps:-NA} requests/s"
+}
+
+if want B13 || want B14 || want B25; then
     for _b in redis-server redis-benchmark nginx wrk; do
         command -v "$_b" >/dev/null || fail "$_b not installed (integration/deps.sh bench)"
     done
@@ -66,43 +132,12 @@ if want B13 || want B14; then
             fi
             if want B14; then
                 sc=B14
-                l=$LOGS/B14.$tr.$r
-                cat >"$l.conf" <<CONF
-master_process on;
-worker_processes 2;
-daemon off;
-pid $l.pid;
-error_log $l.error warn;
-events { worker_connections 1024; use epoll; }
-http {
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_requests 1000000;
-    access_log off;
-    client_body_temp_path $APPDIR/tmp/body;
-    proxy_temp_path $APPDIR/tmp/proxy;
-    fastcgi_temp_path $APPDIR/tmp/fastcgi;
-    uwsgi_temp_path $APPDIR/tmp/uwsgi;
-    scgi_temp_path $APPDIR/tmp/scgi;
-    server { listen 127.0.0.1:$port; root $APPDIR/www; }
-}
-CONF
-                srv "$EMU_NS_A" "$tr" $((APP_TIME + 60)) "$l.nginx" nginx -p "$APPDIR" \
-                    -e "$l.error" -c "$l.conf"
-                spid=$SRV
-                rps=NA
-                if wait_port "$EMU_NS_A" "$tr" "$port"; then
-                    sleep 0.5 # the workers start after the master listens
-                    (nsx "$EMU_NS_A" "$tr" $((APP_TIME + 60)) wrk -t2 -c50 "-d${APP_TIME}s" \
-                        "http://127.0.0.1:$port/small.bin") >"$l.wrk" 2>&1 ||
-                        say "B14 run $r $tr: wrk failed (see $l.wrk)"
-                    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$l.wrk")
-                    grep -q 'Non-2xx\|Socket errors' "$l.wrk" &&
-                        say "B14 run $r $tr: $(grep 'Non-2xx\|Socket errors' "$l.wrk")"
-                fi
-                emu__kill_pid "$spid"
-                rec B14 "$tr" "$r" rps "${rps:-NA}"
-                say "B14 run $r/$RUNS $tr: ${rps:-NA} requests/s"
+                b14_pass "$LOGS/B14.$tr.$r" "$port" workers
+                port=$((port + 1))
+            fi
+            if want B25; then
+                sc=B25
+                b14_pass "$LOGS/B25.$tr.$r" "$port" own
                 port=$((port + 1))
             fi
         done

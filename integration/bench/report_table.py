@@ -228,7 +228,8 @@ def cmd_table(d):
         T.out()
 
     for sc, metrics, names in (("B13", ("set_rps", "get_rps"), ("SET/s", "GET/s")),
-                               ("B14", ("rps",), ("requests/s",))):
+                               ("B14", ("rps",), ("requests/s",)),
+                               ("B25", ("rps",), ("requests/s",))):
         if sc not in scenarios:
             continue
         T.out("%s  %s" % (sc, meta.get("desc_" + sc, "")))

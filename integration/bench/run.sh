@@ -19,6 +19,10 @@
 #          loopback: requests per second
 #   B14    nginx (master + 2 workers) serving a 1 KiB file to wrk (-t2
 #          -c50) over loopback: requests per second
+#   B25    as B14, nginx as two processes (master_process off, listen
+#          reuseport), each serving the connections it accepts: under the
+#          shim with its own engines, not the master's (design.md, "The
+#          move measured before building it"). Only when BENCH_ONLY names it.
 #   B15    roaming: 20 MB over one connection while the client's address
 #          changes 3 times (emu_readdr): total time and goodput, or how
 #          kernel TCP fails
@@ -348,6 +352,7 @@ meta desc_B11 "bulk over a veth pair between two namespaces, MTU 1500, no emulat
 meta desc_B12 "fan-in: $FANIN connections opened at once by one client process to one server, loopback in a fresh namespace, one byte each way on all"
 meta desc_B13 "redis-benchmark -c 50 -n 100000 -t set,get against redis-server, loopback in a fresh namespace"
 meta desc_B14 "nginx (master + 2 workers) serving a 1 KiB file, wrk -t2 -c50 -d${APP_TIME}s, loopback in a fresh namespace"
+meta desc_B25 "two nginx processes (master_process off, listen reuseport: each serves what it accepts) serving a 1 KiB file, wrk -t2 -c50 -d${APP_TIME}s, loopback in a fresh namespace"
 meta desc_B15 "roaming: 20 MB a -> b over one connection (roamio.py, unpaced), 20 Mbit/s, 20 ms RTT, queue 50 kB each way; the client's address changes 3 times (at 1/4, 1/2, 3/4 of the bytes at b)"
 meta desc_B16 "roaming: 12 MB a -> b over one connection (roamio.py, unpaced), B15's link; the link goes silent both ways for 10 s once b holds a quarter"
 for _s in B21-1280 B21-1500 B21-9000 B21-wg B21-hole; do
@@ -731,7 +736,7 @@ snap() { ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat >"$2" 2>/dev/nu
 . "$ROOT/integration/bench/b7_fair.sh"     # B7: rudp beside kernel TCP cubic
 . "$ROOT/integration/bench/b8_flood.sh"    # B8: bulk under SYN and junk floods
 . "$ROOT/integration/bench/b12_fanin.sh"   # B12: 3,500 connections at once
-. "$ROOT/integration/bench/b13_apps.sh"    # B13, B14: redis and nginx
+. "$ROOT/integration/bench/b13_apps.sh"    # B13, B14, B25: redis and nginx
 . "$ROOT/integration/bench/b15_roam.sh"    # B15, B16: roaming
 . "$ROOT/integration/bench/b17_fetch.sh"   # B17: short fetches
 . "$ROOT/integration/bench/trace.sh"       # B18, B19: recorded LTE links, delay percentiles
