@@ -20,6 +20,12 @@
 # next packet. The keeper's engine, 7,000 connections closing at once in
 # turns of up to 590 ms under load, makes a few (0-200) of those; its
 # reset and ICMP counters count them, so they are not what is asserted.
+# The other side of it (seen once in a loaded make test: 297 of 7,000) is
+# LAST_ACK's: a connection whose FIN's acknowledgement it had not read
+# when its other end, having taken the FIN, drained; its FIN resent meets
+# the closed port, "closed (an ICMP error)", as Linux's LAST_ACK meets a
+# reset. That counts as finished only where the same pair's other end
+# ended from TIME_WAIT.
 #
 # N is 3,500 (the issue's figure) when the fd limit allows (each pair holds
 # 5 fds here: two app sockets, two bridge ends, a UDP socket), fewer
@@ -63,7 +69,36 @@ grep -a 'rudp-keeper\[' "$T/pairs.log" | grep -ao ': closed ([^)]*)' |
 cat "$T/pairs.closed"
 ended=$(awk '{n += $1} END {print n + 0}' "$T/pairs.closed")
 [ "$ended" = $((2 * N)) ] || fail "the keeper closed $ended connections of $((2 * N))"
-unfinished=$(grep -v ': closed (\(drained\|left in TIME_WAIT at exit\|FIN acked\|reset in TIME_WAIT\))$' \
+# A connection closed by an ICMP error (its FIN resent to a port no longer
+# there, twice) finished too when its own other end, the same pair's
+# "PEER > LOCAL" line, ended from TIME_WAIT: that end took every byte and
+# the FIN, acknowledged them, and drained before the busy keeper's engine
+# resent the FIN whose acknowledgement it had not read (Linux: LAST_ACK
+# meeting a reset). Any other ICMP close, or one whose other end did not
+# finish so, is counted unfinished.
+grep -a 'rudp-keeper\[' "$T/pairs.log" | awk '
+    match($0, /[0-9.]+:[0-9]+ > [0-9.]+:[0-9]+ id/) && match($0, /: closed \([^)]*\)/) {
+        for (i = 1; i < NF; i++) if ($(i + 1) == ">") { me = $i; peer = $(i + 2); break }
+        c = $0; sub(/.*: closed \(/, "", c); sub(/\).*/, "", c)
+        cause[me " " peer] = c
+        order[++n] = me " " peer
+    }
+    END {
+        for (k = 1; k <= n; k++) {
+            key = order[k]; c = cause[key]
+            if (c != "an ICMP error") continue
+            split(key, p, " "); r = cause[p[2] " " p[1]]
+            if (r == "drained" || r == "left in TIME_WAIT at exit" || r == "reset in TIME_WAIT")
+                ok++
+            else
+                printf "%s: an ICMP error, its other end: %s\n", key, (r == "" ? "none" : r)
+        }
+        printf "icmp-finished %d\n", ok + 0 > "/dev/stderr"
+    }' >"$T/pairs.icmp" 2>"$T/pairs.icmpok"
+icmp_ok=$(awk '/^icmp-finished/ {print $2}' "$T/pairs.icmpok")
+[ -s "$T/pairs.icmp" ] && fail "ICMP closes whose other end did not finish: $(head -3 "$T/pairs.icmp")"
+[ "${icmp_ok:-0}" = 0 ] || echo "    $icmp_ok closed by an ICMP error after their other end finished from TIME_WAIT"
+unfinished=$(grep -v ': closed (\(drained\|left in TIME_WAIT at exit\|FIN acked\|reset in TIME_WAIT\|an ICMP error\))$' \
     "$T/pairs.closed" || true)
 [ -z "$unfinished" ] || fail "connections the keeper did not finish: $unfinished"
 echo "ok: no moves; no resets or ICMP errors while the program ran; the keeper finished all $ended"
