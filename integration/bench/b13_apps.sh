@@ -36,15 +36,14 @@ b13_pass() {
 # SHAPE workers: a master and 2 workers (B14); own: one process that
 # serves what it accepts, its listener in a SO_REUSEPORT group (B25).
 b14_conf() {
-    # POSIX sh has no locals: names apart from the helpers' (wait_port's _i)
     if [ "$3" = workers ]; then
-        _mp=on _wp=2 _ls=""
+        b14_mp=on b14_wp=2 b14_ls=""
     else
-        _mp=off _wp=1 _ls=" reuseport"
+        b14_mp=off b14_wp=1 b14_ls=" reuseport"
     fi
     cat >"$1.conf$4" <<CONF
-master_process $_mp;
-worker_processes $_wp;
+master_process $b14_mp;
+worker_processes $b14_wp;
 daemon off;
 pid $1.pid$4;
 error_log $1.error$4 warn;
@@ -59,14 +58,38 @@ http {
     fastcgi_temp_path $APPDIR/tmp/fastcgi;
     uwsgi_temp_path $APPDIR/tmp/uwsgi;
     scgi_temp_path $APPDIR/tmp/scgi;
-    server { listen 127.0.0.1:$2$_ls; root $APPDIR/www; }
+    server { listen 127.0.0.1:$2$b14_ls; root $APPDIR/www; }
 }
 CONF
 }
 
+# b14_procs NS PORT N: until N processes hold sockets on PORT in NS
+# (kernel TCP's listeners, or the shim's UDP sockets: each process its
+# own), at most 10 s. Where ss names no process at all (the engines' fds
+# in tables of their own, RUDP_FD_TABLE=own) it cannot tell: said, and
+# taken as held.
+b14_procs() {
+    b14_w=0
+    while [ "$b14_w" -lt 200 ]; do
+        b14_c=$(ip netns exec "$1" ss -H -n -p -a "sport = :$2" 2>/dev/null |
+            grep -o 'pid=[0-9]*' | sort -u | wc -l)
+        [ "$b14_c" -ge "$3" ] && return 0
+        if [ "$b14_c" = 0 ]; then
+            say "$sc: ss names no process on port $2; not checked that $3 hold it"
+            return 0
+        fi
+        sleep 0.05
+        b14_w=$((b14_w + 1))
+    done
+    say "$sc: fewer than $3 processes on port $2 after 10 s"
+    return 1
+}
+
 # b14_pass LOG PORT SHAPE: wrk -t2 -c50 against nginx of SHAPE (b14_conf;
-# own: two such processes on the port) with $tr; its requests per second
-# recorded for $sc.
+# own: two such processes on the port, both holding it before wrk
+# starts) with $tr; its requests per second recorded for $sc. POSIX sh
+# has no locals: every name here is b14_'s, apart from the helpers'
+# (wait_port's _i).
 b14_pass() {
     b14_l=$1 b14_n=1
     [ "$3" = own ] && b14_n=2
@@ -77,8 +100,8 @@ b14_pass() {
         srv "$EMU_NS_A" "$tr" $((APP_TIME + 60)) "$b14_l.nginx$b14_i" nginx -p "$APPDIR" \
             -e "$b14_l.error$b14_i" -c "$b14_l.conf$b14_i"
         b14_pids="$b14_pids $SRV"
-        # the second joins the first's port: it must be listening first
-        wait_port "$EMU_NS_A" "$tr" "$2" || break
+        # one at a time: the second joins the port the first holds
+        wait_port "$EMU_NS_A" "$tr" "$2" && b14_procs "$EMU_NS_A" "$2" "$b14_i" || break
         b14_i=$((b14_i + 1))
     done
     rps=NA

@@ -22,7 +22,8 @@
 #   B25    as B14, nginx as two processes (master_process off, listen
 #          reuseport), each serving the connections it accepts: under the
 #          shim with its own engines, not the master's (design.md, "The
-#          move measured before building it"). Only when BENCH_ONLY names it.
+#          move measured before building it"). Only when BENCH_ONLY names it;
+#          with B13's transports (+norecv too), BENCH_APP_TIME as B14's.
 #   B15    roaming: 20 MB over one connection while the client's address
 #          changes 3 times (emu_readdr): total time and goodput, or how
 #          kernel TCP fails
@@ -88,7 +89,7 @@
 #   BENCH_ROAM_STALL=20   B15, B16: stop a transfer after this many seconds
 #                         with no byte arriving
 #   BENCH_FANIN=3500      B12's connections
-#   BENCH_APP_TIME=5      seconds of wrk per B14 run (B13: 100,000 requests)
+#   BENCH_APP_TIME=5      seconds of wrk per B14 and B25 run (B13: 100,000 requests)
 #   BENCH_TIME=15         seconds per bulk run (B1-B4)
 #   BENCH_LO_TIME=3       seconds per loopback bulk run (B6)
 #   BENCH_FAIR_TIME=15    seconds per fairness run (B7)
