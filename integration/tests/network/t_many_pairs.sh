@@ -78,25 +78,24 @@ ended=$(awk '{n += $1} END {print n + 0}' "$T/pairs.closed")
 # finish so, is counted unfinished.
 grep -a 'rudp-keeper\[' "$T/pairs.log" | awk '
     match($0, /[0-9.]+:[0-9]+ > [0-9.]+:[0-9]+ id/) && match($0, /: closed \([^)]*\)/) {
-        for (i = 1; i < NF; i++) if ($(i + 1) == ">") { me = $i; peer = $(i + 2); break }
+        for (i = 1; i < NF; i++) if ($(i + 1) == ">") { key = $i " " $(i + 2); break }
         c = $0; sub(/.*: closed \(/, "", c); sub(/\).*/, "", c)
-        cause[me " " peer] = c
-        order[++n] = me " " peer
+        cause[key] = c
     }
     END {
-        for (k = 1; k <= n; k++) {
-            key = order[k]; c = cause[key]
-            if (c != "an ICMP error") continue
+        for (key in cause) {
+            if (cause[key] != "an ICMP error") continue
             split(key, p, " "); r = cause[p[2] " " p[1]]
             if (r == "drained" || r == "left in TIME_WAIT at exit" || r == "reset in TIME_WAIT")
                 ok++
             else
-                printf "%s: an ICMP error, its other end: %s\n", key, (r == "" ? "none" : r)
+                printf "unfinished %s: an ICMP error, its other end: %s\n", key, (r == "" ? "none" : r)
         }
-        printf "icmp-finished %d\n", ok + 0 > "/dev/stderr"
-    }' >"$T/pairs.icmp" 2>"$T/pairs.icmpok"
-icmp_ok=$(awk '/^icmp-finished/ {print $2}' "$T/pairs.icmpok")
-[ -s "$T/pairs.icmp" ] && fail "ICMP closes whose other end did not finish: $(head -3 "$T/pairs.icmp")"
+        printf "finished %d\n", ok
+    }' >"$T/pairs.icmp"
+grep -q '^unfinished' "$T/pairs.icmp" &&
+    fail "ICMP closes whose other end did not finish: $(grep -m 3 '^unfinished' "$T/pairs.icmp")"
+icmp_ok=$(sed -n 's/^finished //p' "$T/pairs.icmp")
 [ "${icmp_ok:-0}" = 0 ] || echo "    $icmp_ok closed by an ICMP error after their other end finished from TIME_WAIT"
 unfinished=$(grep -v ': closed (\(drained\|left in TIME_WAIT at exit\|FIN acked\|reset in TIME_WAIT\|an ICMP error\))$' \
     "$T/pairs.closed" || true)
