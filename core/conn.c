@@ -158,6 +158,9 @@ int rudp__conn_alloc(rudp_ctx *ctx, rudp_time now, uint32_t sock, const rudp_add
     rudp__sbuf_init(&c->rbuf, mem, 0, cfg->recv_window);
     c->rbuf.acct = &ctx->mem; /* what a peer sends counts in the budget */
     c->sbuf.pool = c->rbuf.pool = &ctx->chunks;
+    /* Their spans last until the next call on the connection (rudp.h):
+     * first bytes may go to a small block (sbuf.h) */
+    c->sbuf.small_ok = c->rbuf.small_ok = 1;
     rudp__ranges_init(&c->acked, mem, RUDP_STREAM_RANGES_MAX);
     rudp__ranges_init(&c->retx, mem, RUDP_STREAM_RANGES_MAX);
     rudp__ranges_init(&c->rcv, mem, RUDP_STREAM_RANGES_MAX);

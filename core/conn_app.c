@@ -172,7 +172,7 @@ int rudp_conn_peek_spans(const rudp_conn *c, rudp_span *sp, int max)
     int k = 0;
     while (avail && k < max) {
         size_t n;
-        uint8_t *q = rudp__sbuf_span((rudp_sbuf *)&c->rbuf, off, 0, &n);
+        uint8_t *q = rudp__sbuf_span((rudp_sbuf *)&c->rbuf, off, RUDP_SBUF_HELD, &n);
         if (!q)
             break;
         if (n > avail)
@@ -194,9 +194,12 @@ int rudp_conn_reserve_spans(rudp_conn *c, rudp_span *sp, int max)
     }
     uint64_t off = c->snd_end;
     int k = 0;
+    /* One span may be a small chunk's (sbuf.h); spans taken together for
+     * one copy are whole chunks, which a later span never moves. */
+    int how = max > 1 ? RUDP_SBUF_WHOLE : RUDP_SBUF_ALLOC;
     while (space && k < max) {
         size_t n;
-        uint8_t *q = rudp__sbuf_span(&c->sbuf, off, 1, &n);
+        uint8_t *q = rudp__sbuf_span(&c->sbuf, off, how, &n);
         if (!q)
             return k ? k : -ENOMEM;
         if (n > space)

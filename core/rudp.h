@@ -928,7 +928,9 @@ void rudp_conn_consume(rudp_conn *c, rudp_time now, size_t n);
  * Zero-copy writing: *p points at free send-buffer space; returns how many
  * contiguous bytes may be written there (0 when full, shut down or failed).
  * rudp_conn_commit() then queues n <= that many. Returns -ENOMEM if the
- * buffer could not be allocated.
+ * buffer could not be allocated. The space is valid until the next call
+ * on the connection: the first bytes of an emptied send buffer may get a
+ * small block (1 KiB) that a later reservation moves.
  */
 ssize_t rudp_conn_reserve(rudp_conn *c, uint8_t **p);
 void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n);
@@ -937,7 +939,8 @@ void rudp_conn_commit(rudp_conn *c, rudp_time now, size_t n);
  * The same over several buffer chunks at once, so that one readv()/writev()
  * moves up to max * 16 KiB: up to max spans of the next in-order bytes (each
  * a pointer and a length, in order; rudp_conn_consume() the total or less),
- * or of free send-buffer space (rudp_conn_commit() the total or less).
+ * or of free send-buffer space (rudp_conn_commit() the total or less;
+ * with max > 1 each span a whole chunk, so a copy may fill them all).
  * Return the number of spans: 0 as the single calls return 0, -ENOMEM.
  */
 /*

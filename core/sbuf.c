@@ -58,19 +58,44 @@ uint64_t rudp__sbuf_memory(const rudp_sbuf *b)
 {
     if (!b->slots)
         return 0;
-    return (uint64_t)b->nchunks * RUDP_SBUF_CHUNK + (uint64_t)b->nslots * sizeof *b->slots;
+    return (uint64_t)(b->nchunks - b->small) * RUDP_SBUF_CHUNK +
+           (b->small ? RUDP_SBUF_SMALL : 0) + (uint64_t)b->nslots * sizeof *b->slots;
+}
+
+static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
+{
+    return &b->slots[(off / RUDP_SBUF_CHUNK) % b->nslots];
+}
+
+/* A block of size bytes from a pool list (*head, *n long) if it holds
+ * one, else from the allocator. */
+static uint8_t *take(rudp_sbuf *b, void **head, uint32_t *n, size_t size)
+{
+    if (*head) {
+        uint8_t *c = *head;
+        memcpy(head, c, sizeof *head);
+        (*n)--;
+        return c;
+    }
+    return rudp__malloc(b->mem, size);
+}
+
+/* Block c onto a pool list (*head, *n long) if it has room, else freed. */
+static void give(rudp_sbuf *b, void **head, uint32_t *n, uint8_t *c)
+{
+    if (*n >= b->pool->max) {
+        rudp__free(b->mem, c);
+        return;
+    }
+    memcpy(c, head, sizeof *head);
+    *head = c;
+    (*n)++;
 }
 
 static uint8_t *chunk_get(rudp_sbuf *b)
 {
     rudp_chunk_pool *p = b->pool;
-    if (p && p->head) {
-        uint8_t *c = p->head;
-        memcpy(&p->head, c, sizeof p->head);
-        p->n--;
-        return c;
-    }
-    return rudp__malloc(b->mem, RUDP_SBUF_CHUNK);
+    return p ? take(b, &p->head, &p->n, RUDP_SBUF_CHUNK) : rudp__malloc(b->mem, RUDP_SBUF_CHUNK);
 }
 
 static void chunk_put(rudp_sbuf *b, uint8_t *c)
@@ -78,13 +103,94 @@ static void chunk_put(rudp_sbuf *b, uint8_t *c)
     rudp_chunk_pool *p = b->pool;
     if (!c)
         return;
-    if (!p || p->n >= p->max) {
+    if (p)
+        give(b, &p->head, &p->n, c);
+    else
         rudp__free(b->mem, c);
-        return;
+}
+
+static int in_small(const rudp_sbuf *b, uint64_t off)
+{
+    return b->small && off / RUDP_SBUF_CHUNK == b->small_k;
+}
+
+/* A small block: from the pool's if it keeps one. */
+static uint8_t *small_get(rudp_sbuf *b)
+{
+    rudp_chunk_pool *p = b->pool;
+    return p ? take(b, &p->small_head, &p->small_n, RUDP_SBUF_SMALL)
+             : rudp__malloc(b->mem, RUDP_SBUF_SMALL);
+}
+
+/* Gives back the chunk of index k held in *slot, a small one to the
+ * pool's small blocks, as many as it keeps chunks. */
+static void drop(rudp_sbuf *b, uint64_t k, uint8_t **slot)
+{
+    rudp_chunk_pool *p = b->pool;
+    if (b->small && k == b->small_k) {
+        if (p)
+            give(b, &p->small_head, &p->small_n, *slot);
+        else
+            rudp__free(b->mem, *slot);
+        b->small = 0;
+    } else {
+        chunk_put(b, *slot);
     }
-    memcpy(c, &p->head, sizeof p->head);
-    p->head = c;
-    p->n++;
+    *slot = NULL;
+}
+
+/* The chunk that holds offset off for a write of len bytes from there:
+ * allocated if missing (a small one for an emptied buffer's first when the
+ * pool has none and the small one holds them all, unless whole), a small
+ * one widened to a whole chunk if off lies outside it or whole is set.
+ * The caller counts the memory (account()). NULL if out of memory. */
+static uint8_t *hold(rudp_sbuf *b, uint64_t off, size_t len, int whole)
+{
+    uint8_t **slot = slot_of(b, off);
+    uint64_t k = off / RUDP_SBUF_CHUNK;
+    uint32_t in = (uint32_t)(off % RUDP_SBUF_CHUNK);
+    if (!*slot) {
+        if (b->small_ok && !whole && len <= RUDP_SBUF_SMALL && !b->nchunks &&
+            !(b->pool && b->pool->head)) {
+            *slot = small_get(b);
+            if (*slot) {
+                b->small = 1;
+                b->small_k = k;
+                b->small_lo = in;
+                b->small_hi = RUDP_SBUF_CHUNK - in < RUDP_SBUF_SMALL ? RUDP_SBUF_CHUNK
+                                                                       : in + RUDP_SBUF_SMALL;
+            }
+        } else {
+            *slot = chunk_get(b);
+        }
+        if (*slot)
+            b->nchunks++;
+        return *slot;
+    }
+    if (in_small(b, off) && (whole || in < b->small_lo || in >= b->small_hi)) {
+        uint8_t *c = chunk_get(b);
+        if (!c)
+            return NULL;
+        memcpy(c + b->small_lo, *slot, b->small_hi - b->small_lo);
+        drop(b, k, slot);
+        *slot = c;
+    }
+    return *slot;
+}
+
+/* Where offset off's byte is, its chunk allocated (and, if small, holding
+ * it), and in *room how many bytes from there the chunk holds. */
+static uint8_t *locate(const rudp_sbuf *b, uint64_t off, size_t *room)
+{
+    uint8_t *c = *slot_of(b, off);
+    uint32_t in = (uint32_t)(off % RUDP_SBUF_CHUNK);
+    if (in_small(b, off)) {
+        assert(in >= b->small_lo && in < b->small_hi);
+        *room = b->small_hi - in;
+        return c + (in - b->small_lo);
+    }
+    *room = RUDP_SBUF_CHUNK - in;
+    return c + in;
 }
 
 void rudp__chunk_pool_drain(rudp_chunk_pool *p)
@@ -94,7 +200,12 @@ void rudp__chunk_pool_drain(rudp_chunk_pool *p)
         memcpy(&p->head, c, sizeof p->head);
         rudp__free(rudp__mem_or_libc(p->mem), c);
     }
-    p->n = 0;
+    while (p->small_head) {
+        void *c = p->small_head;
+        memcpy(&p->small_head, c, sizeof p->small_head);
+        rudp__free(rudp__mem_or_libc(p->mem), c);
+    }
+    p->n = p->small_n = 0;
 }
 
 /* Keeps *acct equal to the sum of its buffers' rudp__sbuf_memory(): called
@@ -117,9 +228,9 @@ void rudp__sbuf_free(rudp_sbuf *b)
         uint32_t left = b->nchunks;
         uint64_t k = b->base / RUDP_SBUF_CHUNK;
         for (uint32_t i = 0; i < b->nslots && left; i++, k++) {
-            uint8_t *c = b->slots[k % b->nslots];
-            if (c) {
-                chunk_put(b, c);
+            uint8_t **slot = &b->slots[k % b->nslots];
+            if (*slot) {
+                drop(b, k, slot);
                 left--;
             }
         }
@@ -128,11 +239,6 @@ void rudp__sbuf_free(rudp_sbuf *b)
     b->slots = NULL;
     b->nchunks = 0;
     account(b, before);
-}
-
-static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
-{
-    return &b->slots[(off / RUDP_SBUF_CHUNK) % b->nslots];
 }
 
 int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
@@ -149,20 +255,15 @@ int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len)
             err = -ENOMEM;
             break;
         }
-        uint8_t **slot = slot_of(b, off);
-        if (!*slot) {
-            *slot = chunk_get(b);
-            if (!*slot) {
-                err = -ENOMEM;
-                break;
-            }
-            b->nchunks++;
+        if (!hold(b, off, len, 0)) {
+            err = -ENOMEM;
+            break;
         }
-        size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
-        size_t n = RUDP_SBUF_CHUNK - in;
+        size_t n;
+        uint8_t *q = locate(b, off, &n);
         if (n > len)
             n = len;
-        memcpy(*slot + in, p, n);
+        memcpy(q, p, n);
         p += n;
         off += n;
         len -= n;
@@ -180,6 +281,12 @@ uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len)
     for (uint64_t k = off / RUDP_SBUF_CHUNK; k <= (off + len - 1) / RUDP_SBUF_CHUNK; k++)
         if (!b->slots || k - first >= b->nslots || !b->slots[k % b->nslots])
             n++;
+    if (b->small) { /* a small chunk the range leaves is widened: a chunk */
+        uint64_t ks = b->small_k * RUDP_SBUF_CHUNK, ke = ks + RUDP_SBUF_CHUNK;
+        uint64_t a = off > ks ? off : ks, z = off + len < ke ? off + len : ke;
+        if (a < z && (a < ks + b->small_lo || z > ks + b->small_hi))
+            n++;
+    }
     return n;
 }
 
@@ -207,24 +314,23 @@ uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
             return NULL;
     }
     uint8_t **slot = slot_of(b, off);
-    if (!*slot) {
-        if (!alloc)
-            return NULL;
-        *slot = chunk_get(b);
-        if (!*slot) {
-            account(b, before);
-            return NULL;
-        }
-        b->nchunks++;
+    uint32_t in = (uint32_t)(off % RUDP_SBUF_CHUNK);
+    if (alloc == RUDP_SBUF_HELD &&
+        (!*slot || (in_small(b, off) && (in < b->small_lo || in >= b->small_hi))))
+        return NULL; /* nothing held there */
+    if (alloc != RUDP_SBUF_HELD) {
+        uint8_t *c = hold(b, off, 1, alloc == RUDP_SBUF_WHOLE);
         account(b, before);
+        if (!c)
+            return NULL;
     }
-    size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
-    size_t n = RUDP_SBUF_CHUNK - in;
+    size_t n;
+    uint8_t *q = locate(b, off, &n);
     uint64_t end = b->base + b->cap;
     if (off + n > end)
         n = (size_t)(end - off);
     *len = n;
-    return *slot + in;
+    return q;
 }
 
 void rudp__sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
@@ -232,13 +338,12 @@ void rudp__sbuf_read(const rudp_sbuf *b, uint64_t off, void *dst, size_t len)
     assert(off >= b->base && off + len <= b->base + b->cap);
     uint8_t *p = dst;
     while (len) {
-        const uint8_t *chunk = *slot_of(b, off);
-        size_t in = (size_t)(off % RUDP_SBUF_CHUNK);
-        size_t n = RUDP_SBUF_CHUNK - in;
+        assert(*slot_of(b, off));
+        size_t n;
+        const uint8_t *q = locate(b, off, &n);
         if (n > len)
             n = len;
-        assert(chunk);
-        memcpy(p, chunk + in, n);
+        memcpy(p, q, n);
         p += n;
         off += n;
         len -= n;
@@ -264,8 +369,7 @@ void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
         for (uint64_t k = first; k < last; k++) {
             uint8_t **slot = &b->slots[k % b->nslots];
             if (*slot) {
-                chunk_put(b, *slot);
-                *slot = NULL;
+                drop(b, k, slot);
                 b->nchunks--;
             }
         }

@@ -19,6 +19,9 @@
 
 #define RUDP_SBUF_CHUNK (16u * 1024u)
 #define RUDP_SBUF_SLOTS_MIN 4u /* the ring's first size (sbuf.c: grow_to) */
+/* An emptied buffer's first chunk when the pool has none: a block this
+ * size (see rudp_sbuf.small_ok) */
+#define RUDP_SBUF_SMALL 1024u
 
 /* Free chunks kept for reuse, shared by the buffers of one context: a bulk
  * flow frees a chunk and allocates one per 16 KiB, and returning each to
@@ -29,11 +32,13 @@
 typedef struct rudp_chunk_pool {
     void *head;   /* singly linked through each chunk's first bytes */
     uint32_t n, max;
+    void *small_head; /* the same for small blocks (RUDP_SBUF_SMALL): a buffer */
+    uint32_t small_n; /* emptied at every request takes one each time */
     const rudp_mem *mem; /* its buffers' (alloc.h), the chunks' allocator;
                             NULL: libc's */
 } rudp_chunk_pool;
 
-/* Frees every chunk the pool keeps. */
+/* Frees every chunk and small block the pool keeps. */
 void rudp__chunk_pool_drain(rudp_chunk_pool *p);
 
 typedef struct rudp_sbuf {
@@ -46,6 +51,19 @@ typedef struct rudp_sbuf {
     uint64_t *acct;   /* if set: bytes this buffer holds are added here */
     rudp_chunk_pool *pool; /* if set: chunks come from and go back here (its
                               mem must be this buffer's) */
+    /* small_ok, set by the owner: no pointer into a chunk is held across a
+     * write (a connection's spans last until its next call). An emptied
+     * buffer's first chunk is then a block of RUDP_SBUF_SMALL bytes when
+     * the pool has no chunk to give and the first write fits, and is
+     * widened to a whole chunk (its bytes copied) by the first write it
+     * does not hold: a fresh 16 KiB chunk costs a page fault for the first
+     * bytes of every connection (B12's 3,500 at once: a fault each at each
+     * end, each buffer), four small ones share a page. small: the chunk of
+     * index small_k is such a block, holding that chunk's offsets
+     * [small_lo, small_hi). */
+    uint8_t small_ok, small;
+    uint32_t small_lo, small_hi;
+    uint64_t small_k;
     const rudp_mem *mem;   /* where the ring and chunks come from (alloc.h) */
 } rudp_sbuf;
 
@@ -58,8 +76,8 @@ void rudp__sbuf_free(rudp_sbuf *b);
 /* Bytes of memory the buffer holds (chunks and their ring). */
 uint64_t rudp__sbuf_memory(const rudp_sbuf *b);
 
-/* How many chunks writing [off, off+len) would allocate (the range must lie
- * within the window). */
+/* How many chunks writing [off, off+len) would allocate, a small one
+ * widened among them (the range must lie within the window). */
 uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len);
 
 /*
@@ -68,11 +86,21 @@ uint32_t rudp__sbuf_missing(const rudp_sbuf *b, uint64_t off, size_t len);
  */
 int rudp__sbuf_write(rudp_sbuf *b, uint64_t off, const void *src, size_t len);
 
+/* rudp__sbuf_span's alloc */
+enum {
+    RUDP_SBUF_HELD = 0,  /* nothing allocated: NULL where no byte is held */
+    RUDP_SBUF_ALLOC = 1, /* the chunk allocated if missing, perhaps a small one */
+    RUDP_SBUF_WHOLE = 2  /* a whole chunk: a small one is widened first */
+};
+
 /*
  * A pointer to the contiguous memory holding offset `off` (allocating its
- * chunk when `alloc` is set) and, in *len, how many bytes from there lie in
- * that chunk and the window. Returns NULL if off is outside the window or
- * (without alloc) not allocated, or on allocation failure.
+ * chunk as `alloc` says) and, in *len, how many bytes from there lie in
+ * that chunk and the window. A small chunk's span ends with the small
+ * block, and a later span past it (or RUDP_SBUF_WHOLE) moves its bytes:
+ * a caller taking several spans for one copy asks RUDP_SBUF_WHOLE. Returns
+ * NULL if off is outside the window or (RUDP_SBUF_HELD) not allocated, or
+ * on allocation failure.
  */
 uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len);
 

@@ -206,3 +206,161 @@ Test(sbuf, span_counts_a_new_and_a_grown_ring_once)
     rudp__sbuf_free(&b);
     cr_assert(eq(u64, acct, 0));
 }
+
+/* An emptied send buffer's first bytes go to a small block when the pool
+ * has no chunk (four share a page, where a fresh chunk costs a page fault
+ * per connection); a write past it widens it to a whole chunk, keeping
+ * every byte, and the memory count follows. */
+Test(sbuf, first_bytes_take_a_small_block_widened_by_a_write_past_it)
+{
+    rudp_chunk_pool pool = {.max = 4};
+    rudp_sbuf b;
+    uint64_t acct = 0, base = 3 * RUDP_SBUF_CHUNK + 500;
+    rudp__sbuf_init(&b, NULL, base, 8u << 20);
+    b.pool = &pool;
+    b.acct = &acct;
+    b.small_ok = 1;
+    static uint8_t pat[3 * RUDP_SBUF_CHUNK];
+    for (size_t i = 0; i < sizeof pat; i++)
+        pat[i] = (uint8_t)(i * 11 + 1);
+    cr_assert(eq(int, rudp__sbuf_write(&b, base, pat, 10), 0));
+    cr_assert(eq(u8, b.small, 1));
+    cr_assert(eq(u64, acct, RUDP_SBUF_SMALL + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
+    size_t len;
+    uint8_t *p = rudp__sbuf_span(&b, base + 10, RUDP_SBUF_ALLOC, &len);
+    cr_assert_not_null(p);
+    cr_assert(eq(sz, len, RUDP_SBUF_SMALL - 10), "the span ends with the small block");
+    memcpy(p, pat + 10, len);
+    /* past the block: widened, its bytes copied */
+    size_t more = RUDP_SBUF_CHUNK + 3000;
+    cr_assert(eq(int, rudp__sbuf_write(&b, base + RUDP_SBUF_SMALL, pat + RUDP_SBUF_SMALL, more), 0));
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, b.nchunks, 2));
+    cr_assert(eq(u64, acct, rudp__sbuf_memory(&b)));
+    cr_assert(eq(u64, acct, 2 * RUDP_SBUF_CHUNK + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
+    static uint8_t got[sizeof pat];
+    rudp__sbuf_read(&b, base, got, RUDP_SBUF_SMALL + more);
+    cr_assert(eq(int, memcmp(got, pat, RUDP_SBUF_SMALL + more), 0));
+    /* emptied: the whole chunks go to the pool, and the next first bytes
+     * take one of them, not a small block */
+    rudp__sbuf_advance(&b, base + RUDP_SBUF_SMALL + more, 1);
+    cr_assert(eq(u32, pool.n, 2));
+    cr_assert(eq(u64, acct, 0));
+    cr_assert(eq(int, rudp__sbuf_write(&b, b.base, pat, 1), 0));
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, pool.n, 1));
+    rudp__sbuf_free(&b);
+    cr_assert(eq(u32, pool.n, 2));
+    rudp__chunk_pool_drain(&pool);
+}
+
+/* A small block goes back to the pool's small blocks, never among its
+ * whole chunks, and the next emptied buffer takes it again (a request's
+ * buffers empty at every answer: no allocator call in that loop);
+ * RUDP_SBUF_WHOLE widens it first; a buffer without small_ok never takes
+ * one. */
+Test(sbuf, small_blocks_come_back_from_the_pool_and_whole_spans_widen_them)
+{
+    rudp_chunk_pool pool = {.max = 4};
+    rudp_sbuf b;
+    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
+    b.pool = &pool;
+    b.small_ok = 1;
+    uint8_t x[100];
+    memset(x, 9, sizeof x);
+    cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
+    cr_assert(eq(u8, b.small, 1));
+    size_t len;
+    uint8_t *first = rudp__sbuf_span(&b, 0, RUDP_SBUF_HELD, &len);
+    rudp__sbuf_advance(&b, sizeof x, 1);
+    cr_assert(eq(u32, pool.n, 0), "no whole chunk in the pool");
+    cr_assert(eq(u32, pool.small_n, 1));
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(int, rudp__sbuf_write(&b, 100, x, sizeof x), 0));
+    cr_assert(eq(u8, b.small, 1));
+    cr_assert(eq(u32, pool.small_n, 0));
+    cr_assert(eq(ptr, rudp__sbuf_span(&b, 100, RUDP_SBUF_HELD, &len), first), "the same block");
+    uint8_t *p = rudp__sbuf_span(&b, 200, RUDP_SBUF_WHOLE, &len);
+    cr_assert_not_null(p);
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, pool.small_n, 1), "widened: the block back in the pool");
+    cr_assert(eq(sz, len, RUDP_SBUF_CHUNK - 200));
+    uint8_t got[100];
+    rudp__sbuf_read(&b, 100, got, sizeof got);
+    cr_assert(eq(int, memcmp(got, x, sizeof x), 0));
+    rudp__sbuf_free(&b);
+    cr_assert(eq(u32, pool.n, 1));
+    cr_assert(eq(u32, pool.small_n, 1));
+
+    rudp_sbuf r;
+    rudp__sbuf_init(&r, NULL, 0, 8u << 20);
+    r.pool = &pool; /* holds a chunk and a small block now: empty it first */
+    rudp__chunk_pool_drain(&pool);
+    cr_assert(eq(u32, pool.small_n, 0));
+    cr_assert(eq(ptr, pool.small_head, NULL));
+    cr_assert(eq(int, rudp__sbuf_write(&r, 0, x, 1), 0));
+    cr_assert(eq(u8, r.small, 0));
+    cr_assert(eq(u64, rudp__sbuf_memory(&r), RUDP_SBUF_CHUNK + RUDP_SBUF_SLOTS_MIN * sizeof(void *)));
+    rudp__sbuf_free(&r);
+    rudp__chunk_pool_drain(&pool);
+}
+
+/* The first bytes near a chunk's end: the small block ends with the
+ * chunk, the next chunk is a whole one, and a read across both finds
+ * every byte. */
+Test(sbuf, a_small_block_near_a_chunk_end_ends_with_the_chunk)
+{
+    rudp_sbuf b;
+    uint64_t base = RUDP_SBUF_CHUNK - 100;
+    rudp__sbuf_init(&b, NULL, base, 8u << 20);
+    b.small_ok = 1;
+    uint8_t x[300];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)(i + 1);
+    size_t len;
+    cr_assert_not_null(rudp__sbuf_span(&b, base, RUDP_SBUF_ALLOC, &len));
+    cr_assert(eq(sz, len, 100));
+    cr_assert(eq(u32, b.small_hi, RUDP_SBUF_CHUNK));
+    cr_assert(eq(int, rudp__sbuf_write(&b, base, x, sizeof x), 0));
+    cr_assert(eq(u8, b.small, 1), "the next chunk is a whole one; this one still small");
+    cr_assert(eq(u32, b.nchunks, 2));
+    uint8_t got[300];
+    rudp__sbuf_read(&b, base, got, sizeof got);
+    cr_assert(eq(int, memcmp(got, x, sizeof x), 0));
+    rudp__sbuf_advance(&b, RUDP_SBUF_CHUNK, 0);
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, b.nchunks, 1));
+    rudp__sbuf_read(&b, RUDP_SBUF_CHUNK, got, 200);
+    cr_assert(eq(int, memcmp(got, x + 100, 200), 0));
+    rudp__sbuf_free(&b);
+}
+
+/* A write the small block cannot hold takes a whole chunk at once; a
+ * range that leaves a small block counts the chunk its widening takes. */
+Test(sbuf, a_first_write_larger_than_a_small_block_takes_a_whole_chunk)
+{
+    rudp_sbuf b;
+    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
+    b.small_ok = 1;
+    static uint8_t x[RUDP_SBUF_SMALL + 1];
+    cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
+    cr_assert(eq(u8, b.small, 0));
+    rudp__sbuf_advance(&b, sizeof x, 1);
+    cr_assert(eq(int, rudp__sbuf_write(&b, sizeof x + 10, x, 20), 0), "out of order: past base");
+    cr_assert(eq(u8, b.small, 1));
+    cr_assert(eq(u32, rudp__sbuf_missing(&b, sizeof x + 10, 20), 0), "held");
+    cr_assert(eq(u32, rudp__sbuf_missing(&b, sizeof x, 10), 1), "below it: widened");
+    cr_assert(eq(u32, rudp__sbuf_missing(&b, sizeof x + 30, RUDP_SBUF_SMALL), 1), "past it");
+    cr_assert(eq(u32, rudp__sbuf_missing(&b, RUDP_SBUF_CHUNK, 10), 1), "the next chunk");
+    /* the gap below it filled: widened, both parts where they belong */
+    uint8_t y[10];
+    memset(y, 5, sizeof y);
+    cr_assert(eq(int, rudp__sbuf_write(&b, sizeof x, y, sizeof y), 0));
+    cr_assert(eq(u8, b.small, 0));
+    uint8_t got[30];
+    rudp__sbuf_read(&b, sizeof x, got, sizeof got);
+    cr_assert(eq(u8, got[0], 5));
+    cr_assert(eq(u8, got[9], 5));
+    cr_assert(eq(u8, got[10], 0));
+    rudp__sbuf_free(&b);
+}
