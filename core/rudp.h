@@ -902,7 +902,8 @@ int rudp_conn_fin_received(const rudp_conn *c);
 
 /*
  * Zero-copy reading: *p points at the next in-order bytes, valid until the
- * next call on the connection; returns how many are contiguous there (0 if
+ * next call on the connection or on its context (input may move a buffer's
+ * first small block, sbuf.h); returns how many are contiguous there (0 if
  * none: use rudp_conn_read() to learn EOF or the error). Then
  * rudp_conn_consume() takes n <= that many, opening the window as a read does.
  */
