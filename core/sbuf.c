@@ -362,10 +362,13 @@ void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
     uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
         /* Free chunks wholly below new_base; the one holding it stays. */
+        /* Every chunk held lies in [first, first + nslots): past that its
+         * index names no chunk, and each k is a held chunk's own index (a
+         * small one's is how drop() knows it). */
         uint64_t first = b->base / RUDP_SBUF_CHUNK;
         uint64_t last = new_base / RUDP_SBUF_CHUNK;
         if (last - first > b->nslots)
-            first = last - b->nslots;
+            last = first + b->nslots;
         for (uint64_t k = first; k < last; k++) {
             uint8_t **slot = &b->slots[k % b->nslots];
             if (*slot) {

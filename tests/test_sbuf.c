@@ -343,6 +343,8 @@ Test(sbuf, a_first_write_larger_than_a_small_block_takes_a_whole_chunk)
     rudp__sbuf_init(&b, NULL, 0, 8u << 20);
     b.small_ok = 1;
     static uint8_t x[RUDP_SBUF_SMALL + 1];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)(i * 3 + 1);
     cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
     cr_assert(eq(u8, b.small, 0));
     rudp__sbuf_advance(&b, sizeof x, 1);
@@ -357,10 +359,34 @@ Test(sbuf, a_first_write_larger_than_a_small_block_takes_a_whole_chunk)
     memset(y, 5, sizeof y);
     cr_assert(eq(int, rudp__sbuf_write(&b, sizeof x, y, sizeof y), 0));
     cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, b.nchunks, 1));
+    cr_assert(eq(u32, rudp__sbuf_missing(&b, sizeof x + 30, RUDP_SBUF_SMALL), 0), "whole now");
     uint8_t got[30];
     rudp__sbuf_read(&b, sizeof x, got, sizeof got);
-    cr_assert(eq(u8, got[0], 5));
-    cr_assert(eq(u8, got[9], 5));
-    cr_assert(eq(u8, got[10], 0));
+    cr_assert(eq(int, memcmp(got, y, sizeof y), 0));
+    cr_assert(eq(int, memcmp(got + 10, x, 20), 0), "the block's bytes moved with it");
     rudp__sbuf_free(&b);
+}
+
+/* A base moved past more chunks than the ring holds frees each by its own
+ * index: the small block goes back to the pool's small list, never among
+ * its whole chunks (where the next chunk_get would hand out 1 KiB as 16). */
+Test(sbuf, an_advance_past_the_ring_returns_a_small_block_as_small)
+{
+    rudp_chunk_pool pool = {.max = 4};
+    rudp_sbuf b;
+    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
+    b.pool = &pool;
+    b.small_ok = 1;
+    uint8_t x[10] = {1, 2, 3};
+    cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
+    cr_assert(eq(u8, b.small, 1));
+    cr_assert(eq(u32, b.nslots, RUDP_SBUF_SLOTS_MIN));
+    rudp__sbuf_advance(&b, 100u * RUDP_SBUF_CHUNK, 0);
+    cr_assert(eq(u8, b.small, 0));
+    cr_assert(eq(u32, b.nchunks, 0));
+    cr_assert(eq(u32, pool.small_n, 1));
+    cr_assert(eq(u32, pool.n, 0), "no small block among the whole chunks");
+    rudp__sbuf_free(&b);
+    rudp__chunk_pool_drain(&pool);
 }
