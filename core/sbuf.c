@@ -67,46 +67,35 @@ static uint8_t **slot_of(const rudp_sbuf *b, uint64_t off)
     return &b->slots[(off / RUDP_SBUF_CHUNK) % b->nslots];
 }
 
-/* A block of size bytes from a pool list (*head, *n long) if it holds
- * one, else from the allocator. */
-static uint8_t *take(rudp_sbuf *b, void **head, uint32_t *n, size_t size)
+/* A whole chunk, or a small block (small): from the pool's list of them
+ * if it keeps one, else from the allocator. */
+static uint8_t *take(rudp_sbuf *b, int small)
 {
-    if (*head) {
+    rudp_chunk_pool *p = b->pool;
+    void **head = !p ? NULL : small ? &p->small_head : &p->head;
+    if (head && *head) {
         uint8_t *c = *head;
         memcpy(head, c, sizeof *head);
-        (*n)--;
+        (*(small ? &p->small_n : &p->n))--;
         return c;
     }
-    return rudp__malloc(b->mem, size);
+    return rudp__malloc(b->mem, small ? RUDP_SBUF_SMALL : RUDP_SBUF_CHUNK);
 }
 
-/* Block c onto a pool list (*head, *n long) if it has room, else freed. */
-static void give(rudp_sbuf *b, void **head, uint32_t *n, uint8_t *c)
+/* Block c (small: a small one) onto the pool's list of them if it has
+ * room, else freed. */
+static void give(rudp_sbuf *b, int small, uint8_t *c)
 {
-    if (*n >= b->pool->max) {
+    rudp_chunk_pool *p = b->pool;
+    uint32_t *n = !p ? NULL : small ? &p->small_n : &p->n;
+    if (!n || *n >= p->max) {
         rudp__free(b->mem, c);
         return;
     }
+    void **head = small ? &p->small_head : &p->head;
     memcpy(c, head, sizeof *head);
     *head = c;
     (*n)++;
-}
-
-static uint8_t *chunk_get(rudp_sbuf *b)
-{
-    rudp_chunk_pool *p = b->pool;
-    return p ? take(b, &p->head, &p->n, RUDP_SBUF_CHUNK) : rudp__malloc(b->mem, RUDP_SBUF_CHUNK);
-}
-
-static void chunk_put(rudp_sbuf *b, uint8_t *c)
-{
-    rudp_chunk_pool *p = b->pool;
-    if (!c)
-        return;
-    if (p)
-        give(b, &p->head, &p->n, c);
-    else
-        rudp__free(b->mem, c);
 }
 
 static int in_small(const rudp_sbuf *b, uint64_t off)
@@ -114,28 +103,20 @@ static int in_small(const rudp_sbuf *b, uint64_t off)
     return b->small && off / RUDP_SBUF_CHUNK == b->small_k;
 }
 
-/* A small block: from the pool's if it keeps one. */
-static uint8_t *small_get(rudp_sbuf *b)
+/* Whether off's chunk is the small block and off lies outside it. */
+static int past_small(const rudp_sbuf *b, uint64_t off)
 {
-    rudp_chunk_pool *p = b->pool;
-    return p ? take(b, &p->small_head, &p->small_n, RUDP_SBUF_SMALL)
-             : rudp__malloc(b->mem, RUDP_SBUF_SMALL);
+    uint32_t in = (uint32_t)(off % RUDP_SBUF_CHUNK);
+    return in_small(b, off) && (in < b->small_lo || in >= b->small_hi);
 }
 
-/* Gives back the chunk of index k held in *slot, a small one to the
- * pool's small blocks, as many as it keeps chunks. */
+/* Gives back the chunk of index k held in *slot. */
 static void drop(rudp_sbuf *b, uint64_t k, uint8_t **slot)
 {
-    rudp_chunk_pool *p = b->pool;
-    if (b->small && k == b->small_k) {
-        if (p)
-            give(b, &p->small_head, &p->small_n, *slot);
-        else
-            rudp__free(b->mem, *slot);
+    int small = b->small && k == b->small_k;
+    give(b, small, *slot);
+    if (small)
         b->small = 0;
-    } else {
-        chunk_put(b, *slot);
-    }
     *slot = NULL;
 }
 
@@ -152,7 +133,7 @@ static uint8_t *hold(rudp_sbuf *b, uint64_t off, size_t len, int whole)
     if (!*slot) {
         if (b->small_ok && !whole && len <= RUDP_SBUF_SMALL && !b->nchunks &&
             !(b->pool && b->pool->head)) {
-            *slot = small_get(b);
+            *slot = take(b, 1);
             if (*slot) {
                 b->small = 1;
                 b->small_k = k;
@@ -161,14 +142,14 @@ static uint8_t *hold(rudp_sbuf *b, uint64_t off, size_t len, int whole)
                                                                        : in + RUDP_SBUF_SMALL;
             }
         } else {
-            *slot = chunk_get(b);
+            *slot = take(b, 0);
         }
         if (*slot)
             b->nchunks++;
         return *slot;
     }
-    if (in_small(b, off) && (whole || in < b->small_lo || in >= b->small_hi)) {
-        uint8_t *c = chunk_get(b);
+    if (in_small(b, off) && (whole || past_small(b, off))) {
+        uint8_t *c = take(b, 0);
         if (!c)
             return NULL;
         memcpy(c + b->small_lo, *slot, b->small_hi - b->small_lo);
@@ -313,10 +294,7 @@ uint8_t *rudp__sbuf_span(rudp_sbuf *b, uint64_t off, int alloc, size_t *len)
         if (err < 0)
             return NULL;
     }
-    uint8_t **slot = slot_of(b, off);
-    uint32_t in = (uint32_t)(off % RUDP_SBUF_CHUNK);
-    if (alloc == RUDP_SBUF_HELD &&
-        (!*slot || (in_small(b, off) && (in < b->small_lo || in >= b->small_hi))))
+    if (alloc == RUDP_SBUF_HELD && (!*slot_of(b, off) || past_small(b, off)))
         return NULL; /* nothing held there */
     if (alloc != RUDP_SBUF_HELD) {
         uint8_t *c = hold(b, off, 1, alloc == RUDP_SBUF_WHOLE);

@@ -207,6 +207,15 @@ Test(sbuf, span_counts_a_new_and_a_grown_ring_once)
     cr_assert(eq(u64, acct, 0));
 }
 
+/* A buffer of 8 MiB from base whose first bytes may take a small block
+ * (small_ok, as a connection's), its chunks from pool (NULL: none). */
+static void small_ok_buf(rudp_sbuf *b, rudp_chunk_pool *pool, uint64_t base)
+{
+    rudp__sbuf_init(b, NULL, base, 8u << 20);
+    b->pool = pool;
+    b->small_ok = 1;
+}
+
 /* An emptied send buffer's first bytes go to a small block when the pool
  * has no chunk (four share a page, where a fresh chunk costs a page fault
  * per connection); a write past it widens it to a whole chunk, keeping
@@ -216,10 +225,8 @@ Test(sbuf, first_bytes_take_a_small_block_widened_by_a_write_past_it)
     rudp_chunk_pool pool = {.max = 4};
     rudp_sbuf b;
     uint64_t acct = 0, base = 3 * RUDP_SBUF_CHUNK + 500;
-    rudp__sbuf_init(&b, NULL, base, 8u << 20);
-    b.pool = &pool;
+    small_ok_buf(&b, &pool, base);
     b.acct = &acct;
-    b.small_ok = 1;
     static uint8_t pat[3 * RUDP_SBUF_CHUNK];
     for (size_t i = 0; i < sizeof pat; i++)
         pat[i] = (uint8_t)(i * 11 + 1);
@@ -263,9 +270,7 @@ Test(sbuf, small_blocks_come_back_from_the_pool_and_whole_spans_widen_them)
 {
     rudp_chunk_pool pool = {.max = 4};
     rudp_sbuf b;
-    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
-    b.pool = &pool;
-    b.small_ok = 1;
+    small_ok_buf(&b, &pool, 0);
     uint8_t x[100];
     memset(x, 9, sizeof x);
     cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
@@ -312,8 +317,7 @@ Test(sbuf, a_small_block_near_a_chunk_end_ends_with_the_chunk)
 {
     rudp_sbuf b;
     uint64_t base = RUDP_SBUF_CHUNK - 100;
-    rudp__sbuf_init(&b, NULL, base, 8u << 20);
-    b.small_ok = 1;
+    small_ok_buf(&b, NULL, base);
     uint8_t x[300];
     for (size_t i = 0; i < sizeof x; i++)
         x[i] = (uint8_t)(i + 1);
@@ -340,8 +344,7 @@ Test(sbuf, a_small_block_near_a_chunk_end_ends_with_the_chunk)
 Test(sbuf, a_first_write_larger_than_a_small_block_takes_a_whole_chunk)
 {
     rudp_sbuf b;
-    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
-    b.small_ok = 1;
+    small_ok_buf(&b, NULL, 0);
     static uint8_t x[RUDP_SBUF_SMALL + 1];
     for (size_t i = 0; i < sizeof x; i++)
         x[i] = (uint8_t)(i * 3 + 1);
@@ -370,14 +373,12 @@ Test(sbuf, a_first_write_larger_than_a_small_block_takes_a_whole_chunk)
 
 /* A base moved past more chunks than the ring holds frees each by its own
  * index: the small block goes back to the pool's small list, never among
- * its whole chunks (where the next chunk_get would hand out 1 KiB as 16). */
+ * its whole chunks (where the next whole chunk taken would be 1 KiB, not 16). */
 Test(sbuf, an_advance_past_the_ring_returns_a_small_block_as_small)
 {
     rudp_chunk_pool pool = {.max = 4};
     rudp_sbuf b;
-    rudp__sbuf_init(&b, NULL, 0, 8u << 20);
-    b.pool = &pool;
-    b.small_ok = 1;
+    small_ok_buf(&b, &pool, 0);
     uint8_t x[10] = {1, 2, 3};
     cr_assert(eq(int, rudp__sbuf_write(&b, 0, x, sizeof x), 0));
     cr_assert(eq(u8, b.small, 1));
