@@ -491,6 +491,82 @@ Test(path, a_released_connection_with_bytes_in_flight_moves)
     sim_free(&s);
 }
 
+/* A server whose last bytes were all acknowledged when its program
+ * ended, its FIN not yet (FIN_WAIT_1: its engine learned the end after
+ * the bytes left): the client has not read the end, so the connection
+ * moves with the port and the client gets the end, not a reset. One in
+ * LAST_ACK (its client closed first, and may be in TIME_WAIT, which takes
+ * no NEW_PORT) stays. prog_exitport's takeover lost such an end under
+ * load: the FIN left from a socket the client did not hear, and the
+ * client's next packet to the old port drew port unreachables. */
+static rudp_conn *fin_only_unacked(sim *s, int *ci, int client_closes)
+{
+    sim_init(s, 24);
+    rudp_config cfg;
+    rudp_config_default(&cfg);
+    int a = sim_add_ep(s, &cfg), b = sim_add_ep(s, &cfg);
+    for (int d = 0; d < 2; d++) {
+        sim_link *l = d ? &s->link[b][a] : &s->link[a][b];
+        l->delay = RUDP_MS(10);
+        l->rate_bps = 10000000;
+        l->queue_bytes = 100000;
+    }
+    sim_app srv = {.to_send = 20000, .expect = UINT64_MAX, .send_seed = 3, .no_shutdown = 1};
+    sim_app cli = {.to_send = 0, .expect = 20000, .recv_seed = 3,
+                   .no_shutdown = !client_closes};
+    sim_listen(s, b, &srv, 16);
+    *ci = sim_connect(s, a, b, &cli, NULL);
+    cr_assert(ge(int, *ci, 0));
+    sim_app *sv = NULL;
+    rudp_conn_info info = {0};
+    for (int i = 0; i < 2000; i++) {
+        sim_run_until(s, s->now + RUDP_MS(1));
+        sv = sim_app_on(s, b);
+        if (sv && sv->sent == 20000 && (!client_closes || sv->eof)) {
+            rudp_conn_get_info(sv->conn, &info);
+            if (info.unacked_bytes == 0)
+                break;
+        }
+    }
+    cr_assert(sv && info.unacked_bytes == 0 && s->apps[*ci].received == 20000,
+              "every byte arrived and was acknowledged");
+    rudp_conn *c = sv->conn;
+    /* the program ends: its FIN goes now, after the bytes */
+    cr_assert(eq(int, rudp_conn_shutdown(c, s->now), 0));
+    rudp_conn_release(c, s->now);
+    sv->released = 1;
+    sv->conn = NULL;
+    return c;
+}
+
+Test(path, a_released_connection_whose_fin_is_on_its_way_moves)
+{
+    sim s;
+    int ci;
+    rudp_conn *c = fin_only_unacked(&s, &ci, 0);
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_FIN_WAIT_1));
+    cr_assert(not(s.apps[ci].eof), "the FIN has not arrived yet");
+    rudp_ctx *ctx = s.ep[1].ctx;
+    cr_assert(eq(int, rudp_ctx_released_movable(ctx, 1), 1));
+    sim_move_port(&s, 1, NEW_SOCK, NEW_PORT);
+    cr_assert(eq(int, rudp_ctx_move_released(ctx, s.now, 1, NEW_SOCK, NEW_PORT), 1));
+    sim_run_until(&s, s.now + RUDP_SEC(5));
+    cr_assert(s.apps[ci].eof, "the end came after the last byte");
+    cr_assert(eq(int, s.apps[ci].error, 0), "client: %d", s.apps[ci].error);
+    cr_assert(eq(u64, s.apps[ci].received, 20000));
+    sim_free(&s);
+}
+
+Test(path, a_released_connection_in_last_ack_stays)
+{
+    sim s;
+    int ci;
+    rudp_conn *c = fin_only_unacked(&s, &ci, 1);
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_LAST_ACK));
+    cr_assert(eq(int, rudp_ctx_released_movable(s.ep[1].ctx, 1), 0));
+    sim_free(&s);
+}
+
 /* A connection that moves while nothing is in flight (idle both ways):
  * the old port gets nothing at all from the client. */
 Test(path, an_idle_connection_sends_nothing_to_the_old_port)

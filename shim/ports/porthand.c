@@ -32,9 +32,10 @@
  *     met first), and listen() stays plain TCP;
  *   - otherwise its holder moves the connections on the socket to a new
  *     ephemeral port (portmove.c, NEW_PORT; those its program closed with
- *     bytes still on their way too, rudp_ctx_move_released: a server that
- *     exited right after its reply, restarted at once, had its client
- *     lose the reply's tail in 16 of 20 tries), gives the port up (an unbound
+ *     bytes, or their FIN before the client's, still on their way too,
+ *     rudp_ctx_move_released: a server that exited right after its reply,
+ *     restarted at once, had its client lose the reply's tail in 16 of 20
+ *     tries, and under load its end), gives the port up (an unbound
  *     socket takes its fd number) and answers with how many moved; the new
  *     listener binds the port, and answers no unknown connection ID with a
  *     reset for QUIET_AFTER_MOVE (rudp_listener_quiet_resets): a client that
