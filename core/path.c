@@ -452,21 +452,25 @@ int rudp_conn_move_port(rudp_conn *c, rudp_time now, uint32_t sock, unsigned por
     return 0;
 }
 
-/* A released connection whose client may not have all it sent: stream
- * bytes still unacknowledged, or in FIN_WAIT_1 its FIN (perhaps not even
- * sent: a program that exited right after its last write, whose engine
- * learned the end after the bytes left). Its client is not in TIME_WAIT
- * (that needs its own FIN acknowledged, which would have taken us out of
- * FIN_WAIT_1) and follows a NEW_PORT. Left behind, its FIN left from a
- * socket the client does not hear, and the client's next packet to the
- * old port drew port unreachables that reset it after every byte had
- * arrived (prog_exitport's takeover, under load). One in CLOSING or
- * LAST_ACK stays: its client may be in TIME_WAIT, which takes no
- * NEW_PORT. */
+/* A released connection whose client may not have all it sent and is
+ * not in TIME_WAIT, which takes no NEW_PORT: stream bytes still
+ * unacknowledged (the client has not read them all); or only the FIN,
+ * in FIN_WAIT_1 (perhaps not even sent: a program that exited right after
+ * its last write, whose engine learned the end after the bytes left; the
+ * client's TIME_WAIT needs its own FIN acknowledged, which would have
+ * taken us out of FIN_WAIT_1) or never sent yet (CLOSING, LAST_ACK: the
+ * client cannot have it). Left behind, the FIN left from a socket the
+ * client does not hear, and the client's next packet to the old port drew
+ * port unreachables that reset it after every byte had arrived
+ * (prog_exitport's takeover, under load). One whose FIN went out in
+ * CLOSING or LAST_ACK stays: its client may be in TIME_WAIT. */
 static int released_to_move(const rudp_conn *c, uint32_t sock)
 {
-    return c->released && c->sock == sock && rudp_conn_movable(c) &&
-           (rudp__seq_lt(c->snd_una, c->snd_end) || c->state == RUDP_FIN_WAIT_1);
+    if (!c->released || c->sock != sock || !rudp_conn_movable(c))
+        return 0;
+    if (rudp__seq_lt(c->snd_una, c->snd_end))
+        return 1;
+    return !c->fin_acked && (c->state == RUDP_FIN_WAIT_1 || !c->fin_ever_sent);
 }
 
 int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock)

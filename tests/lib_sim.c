@@ -132,6 +132,10 @@ static void link_send(sim *s, int from, int to, const uint8_t *buf, size_t len)
 static void link_deliver(sim *s, int from, int to, const uint8_t *buf, size_t len)
 {
     sim_link *l = link_of(s, from, to);
+    if (s->port_old_gone && from == s->port_ep && s->src_sock == 1) {
+        s->gone_dgrams++; /* from the port given up: nobody hears it */
+        return;
+    }
     if (getenv("SIM_PRINT_PKT") && len > 3 && (buf[3] & 15) != 4)
         fprintf(stderr, "%.3f %d->%d type %d len %zu\n", (double)s->now / 1e9, from, to, buf[3] & 15, len);
     if (l->cut_at && s->now >= l->cut_at && (!l->cut_until || s->now < l->cut_until)) {

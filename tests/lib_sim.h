@@ -143,6 +143,10 @@ struct sim {
     uint32_t port_sock;
     uint16_t port_new;
     uint64_t gone_dgrams;
+    /* set after sim_move_port: the first socket was given up too, so
+     * what it sends leaves from a port its peers do not hear (gone,
+     * counted in gone_dgrams) */
+    int port_old_gone;
     uint32_t src_sock, dst_sock; /* the datagram being sent: its sockets */
     /* sim_alt_path: second addresses, each a path of its own to every
      * peer (out from it, in to it) */

@@ -492,14 +492,16 @@ Test(path, a_released_connection_with_bytes_in_flight_moves)
 }
 
 /* A server whose last bytes were all acknowledged when its program
- * ended, its FIN not yet (FIN_WAIT_1: its engine learned the end after
- * the bytes left): the client has not read the end, so the connection
- * moves with the port and the client gets the end, not a reset. One in
- * LAST_ACK (its client closed first, and may be in TIME_WAIT, which takes
- * no NEW_PORT) stays. prog_exitport's takeover lost such an end under
- * load: the FIN left from a socket the client did not hear, and the
- * client's next packet to the old port drew port unreachables. */
-static rudp_conn *fin_only_unacked(sim *s, int *ci, int client_closes)
+ * ended, its FIN not yet: the client has not read the end. In FIN_WAIT_1
+ * (its engine learned the end after the bytes left), or in LAST_ACK
+ * with the FIN not yet sent (its client closed first), the client is not
+ * in TIME_WAIT: the connection moves with the port, and the client gets
+ * the end, not a reset. One in LAST_ACK whose FIN went out stays (its
+ * client may be in TIME_WAIT, which takes no NEW_PORT). prog_exitport's
+ * takeover lost such an end under load: the FIN left from a socket the
+ * client did not hear (port_old_gone here), and the client's next packet
+ * to the old port drew port unreachables. */
+static rudp_conn *fin_only_unacked(sim *s, int *ci, int client_closes, int fin_leaves)
 {
     sim_init(s, 24);
     rudp_config cfg;
@@ -513,7 +515,7 @@ static rudp_conn *fin_only_unacked(sim *s, int *ci, int client_closes)
     }
     sim_app srv = {.to_send = 20000, .expect = UINT64_MAX, .send_seed = 3, .no_shutdown = 1};
     sim_app cli = {.to_send = 0, .expect = 20000, .recv_seed = 3,
-                   .no_shutdown = !client_closes};
+                   .no_shutdown = !client_closes, .no_release = 1};
     sim_listen(s, b, &srv, 16);
     *ci = sim_connect(s, a, b, &cli, NULL);
     cr_assert(ge(int, *ci, 0));
@@ -531,37 +533,60 @@ static rudp_conn *fin_only_unacked(sim *s, int *ci, int client_closes)
     cr_assert(sv && info.unacked_bytes == 0 && s->apps[*ci].received == 20000,
               "every byte arrived and was acknowledged");
     rudp_conn *c = sv->conn;
-    /* the program ends: its FIN goes now, after the bytes */
+    /* the program ends: its FIN goes after the bytes */
     cr_assert(eq(int, rudp_conn_shutdown(c, s->now), 0));
     rudp_conn_release(c, s->now);
     sv->released = 1;
     sv->conn = NULL;
+    if (fin_leaves)
+        sim_run_until(s, s->now + RUDP_MS(1)); /* sent, not yet acknowledged */
+    cr_assert(not(s->apps[*ci].eof), "the end has not arrived yet");
     return c;
+}
+
+/* The port goes to another program: c moves and its client gets the end
+ * from the new port. */
+static void moves_and_ends(sim *s, int ci)
+{
+    rudp_ctx *ctx = s->ep[1].ctx;
+    cr_assert(eq(int, rudp_ctx_released_movable(ctx, 1), 1));
+    sim_move_port(s, 1, NEW_SOCK, NEW_PORT);
+    cr_assert(eq(int, rudp_ctx_move_released(ctx, s->now, 1, NEW_SOCK, NEW_PORT), 1));
+    s->port_old_gone = 1;
+    sim_run_until(s, s->now + RUDP_SEC(5));
+    rudp_addr where;
+    cr_assert(eq(int, rudp_conn_server_addr(s->apps[ci].conn, &where), 0));
+    cr_assert(eq(u32, where.port, NEW_PORT), "the client followed");
+    cr_assert(s->apps[ci].eof, "the end came after the last byte");
+    cr_assert(eq(int, s->apps[ci].error, 0), "client: %d", s->apps[ci].error);
+    cr_assert(eq(u64, s->apps[ci].received, 20000));
 }
 
 Test(path, a_released_connection_whose_fin_is_on_its_way_moves)
 {
     sim s;
     int ci;
-    rudp_conn *c = fin_only_unacked(&s, &ci, 0);
+    rudp_conn *c = fin_only_unacked(&s, &ci, 0, 1);
     cr_assert(eq(int, rudp_conn_state(c), RUDP_FIN_WAIT_1));
-    cr_assert(not(s.apps[ci].eof), "the FIN has not arrived yet");
-    rudp_ctx *ctx = s.ep[1].ctx;
-    cr_assert(eq(int, rudp_ctx_released_movable(ctx, 1), 1));
-    sim_move_port(&s, 1, NEW_SOCK, NEW_PORT);
-    cr_assert(eq(int, rudp_ctx_move_released(ctx, s.now, 1, NEW_SOCK, NEW_PORT), 1));
-    sim_run_until(&s, s.now + RUDP_SEC(5));
-    cr_assert(s.apps[ci].eof, "the end came after the last byte");
-    cr_assert(eq(int, s.apps[ci].error, 0), "client: %d", s.apps[ci].error);
-    cr_assert(eq(u64, s.apps[ci].received, 20000));
+    moves_and_ends(&s, ci);
     sim_free(&s);
 }
 
-Test(path, a_released_connection_in_last_ack_stays)
+Test(path, a_released_connection_in_last_ack_moves_before_its_fin_went_out)
 {
     sim s;
     int ci;
-    rudp_conn *c = fin_only_unacked(&s, &ci, 1);
+    rudp_conn *c = fin_only_unacked(&s, &ci, 1, 0);
+    cr_assert(eq(int, rudp_conn_state(c), RUDP_LAST_ACK));
+    moves_and_ends(&s, ci);
+    sim_free(&s);
+}
+
+Test(path, a_released_connection_in_last_ack_stays_once_its_fin_went_out)
+{
+    sim s;
+    int ci;
+    rudp_conn *c = fin_only_unacked(&s, &ci, 1, 1);
     cr_assert(eq(int, rudp_conn_state(c), RUDP_LAST_ACK));
     cr_assert(eq(int, rudp_ctx_released_movable(s.ep[1].ctx, 1), 0));
     sim_free(&s);
