@@ -562,34 +562,34 @@ static void moves_and_ends(sim *s, int ci)
     cr_assert(eq(u64, s->apps[ci].received, 20000));
 }
 
-Test(path, a_released_connection_whose_fin_is_on_its_way_moves)
+/* The case fin_only_unacked makes, in `state`: it moves with the port
+ * and its client gets the end, or it stays. */
+static void fin_case(int client_closes, int fin_leaves, rudp_state state, int moves)
 {
     sim s;
     int ci;
-    rudp_conn *c = fin_only_unacked(&s, &ci, 0, 1);
-    cr_assert(eq(int, rudp_conn_state(c), RUDP_FIN_WAIT_1));
-    moves_and_ends(&s, ci);
+    rudp_conn *c = fin_only_unacked(&s, &ci, client_closes, fin_leaves);
+    cr_assert(eq(int, rudp_conn_state(c), state));
+    if (moves)
+        moves_and_ends(&s, ci);
+    else
+        cr_assert(eq(int, rudp_ctx_released_movable(s.ep[1].ctx, 1), 0));
     sim_free(&s);
+}
+
+Test(path, a_released_connection_whose_fin_is_on_its_way_moves)
+{
+    fin_case(0, 1, RUDP_FIN_WAIT_1, 1);
 }
 
 Test(path, a_released_connection_in_last_ack_moves_before_its_fin_went_out)
 {
-    sim s;
-    int ci;
-    rudp_conn *c = fin_only_unacked(&s, &ci, 1, 0);
-    cr_assert(eq(int, rudp_conn_state(c), RUDP_LAST_ACK));
-    moves_and_ends(&s, ci);
-    sim_free(&s);
+    fin_case(1, 0, RUDP_LAST_ACK, 1);
 }
 
 Test(path, a_released_connection_in_last_ack_stays_once_its_fin_went_out)
 {
-    sim s;
-    int ci;
-    rudp_conn *c = fin_only_unacked(&s, &ci, 1, 1);
-    cr_assert(eq(int, rudp_conn_state(c), RUDP_LAST_ACK));
-    cr_assert(eq(int, rudp_ctx_released_movable(s.ep[1].ctx, 1), 0));
-    sim_free(&s);
+    fin_case(1, 1, RUDP_LAST_ACK, 0);
 }
 
 /* A connection that moves while nothing is in flight (idle both ways):
