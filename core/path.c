@@ -470,7 +470,8 @@ static int released_to_move(const rudp_conn *c, uint32_t sock)
         return 0;
     if (rudp__seq_lt(c->snd_una, c->snd_end))
         return 1;
-    return !c->fin_acked && (c->state == RUDP_FIN_WAIT_1 || !c->fin_ever_sent);
+    /* the FIN alone: queued (a reset waiting to go has none) and not acked */
+    return rudp__conn_stream_unacked(c) && (c->state == RUDP_FIN_WAIT_1 || !c->fin_ever_sent);
 }
 
 int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock)
