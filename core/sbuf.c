@@ -339,8 +339,8 @@ void rudp__sbuf_advance(rudp_sbuf *b, uint64_t new_base, int empty)
     }
     uint64_t before = rudp__sbuf_memory(b);
     if (b->slots) {
-        /* Free chunks wholly below new_base; the one holding it stays. */
-        /* Every chunk held lies in [first, first + nslots): past that its
+        /* Free chunks wholly below new_base; the one holding it stays.
+         * Every chunk held lies in [first, first + nslots): past that an
          * index names no chunk, and each k is a held chunk's own index (a
          * small one's is how drop() knows it). */
         uint64_t first = b->base / RUDP_SBUF_CHUNK;
