@@ -96,7 +96,6 @@ struct rudp_conn {
     unsigned in_peer_table : 1;
     unsigned shut_wr : 1;          /* FIN requested */
     unsigned fin_sent : 1;
-    unsigned fin_ever_sent : 1;    /* fin_sent at least once (a loss clears fin_sent) */
     unsigned fin_acked : 1;
     unsigned fin_received : 1;     /* every byte up to peer_fin arrived */
     unsigned want_writable : 1;

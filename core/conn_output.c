@@ -432,7 +432,6 @@ static int send_one(rudp_conn *c, rudp_time now)
             if (fin) {
                 s.flags |= RUDP_SENT_FIN;
                 c->fin_sent = 1;
-                c->fin_ever_sent = 1;
             }
         }
     }

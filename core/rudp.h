@@ -1103,12 +1103,12 @@ int rudp_conn_movable(const rudp_conn *c);
 /*
  * The connections the application released (rudp_conn_release: closing)
  * that socket `sock` carries with stream bytes still unacknowledged, or
- * their FIN in FIN_WAIT_1 or not yet sent (so their client, which has not
- * read them all or not the end, is not in TIME_WAIT and follows a
- * NEW_PORT): _released_movable counts them, and rudp_ctx_move_released
- * moves each to socket `to`, port `port`, as rudp_conn_move_port; returns
- * how many moved. One in CLOSING or LAST_ACK whose FIN went out, only it
- * left to be acknowledged (its client may be in TIME_WAIT), is not moved.
+ * their FIN in FIN_WAIT_1 (so their client, which has not read them all
+ * or not the end, is not in TIME_WAIT and follows a NEW_PORT):
+ * _released_movable counts them, and rudp_ctx_move_released moves each to
+ * socket `to`, port `port`, as rudp_conn_move_port; returns how many
+ * moved. One in CLOSING or LAST_ACK, only its FIN left to be acknowledged
+ * (its client may be in TIME_WAIT), is not moved.
  * Those the caller still holds it moves itself.
  */
 int rudp_ctx_released_movable(const rudp_ctx *ctx, uint32_t sock);

@@ -493,11 +493,13 @@ Test(path, a_released_connection_with_bytes_in_flight_moves)
 
 /* A server whose last bytes were all acknowledged when its program
  * ended, its FIN not yet: the client has not read the end. In FIN_WAIT_1
- * (its engine learned the end after the bytes left), or in LAST_ACK
- * with the FIN not yet sent (its client closed first), the client is not
- * in TIME_WAIT: the connection moves with the port, and the client gets
- * the end, not a reset. One in LAST_ACK whose FIN went out stays (its
- * client may be in TIME_WAIT, which takes no NEW_PORT). prog_exitport's
+ * (its engine learned the end after the bytes left) the client is not in
+ * TIME_WAIT: the connection moves with the port, and the client gets the
+ * end, not a reset. One in LAST_ACK (its client closed first) stays, its
+ * FIN sent or not: its client may be in TIME_WAIT, which takes no
+ * NEW_PORT, and a listener leaving its SO_REUSEPORT group lets it finish
+ * in place (moved there, t_sec_observer's transfer outlasted the test
+ * under load). prog_exitport's
  * takeover lost such an end under load: the FIN left from a socket the
  * client did not hear (port_old_gone here), and the client's next packet
  * to the old port drew port unreachables. */
@@ -582,14 +584,10 @@ Test(path, a_released_connection_whose_fin_is_on_its_way_moves)
     fin_case(0, 1, RUDP_FIN_WAIT_1, 1);
 }
 
-Test(path, a_released_connection_in_last_ack_moves_before_its_fin_went_out)
+Test(path, a_released_connection_in_last_ack_stays)
 {
-    fin_case(1, 0, RUDP_LAST_ACK, 1);
-}
-
-Test(path, a_released_connection_in_last_ack_stays_once_its_fin_went_out)
-{
-    fin_case(1, 1, RUDP_LAST_ACK, 0);
+    fin_case(1, 1, RUDP_LAST_ACK, 0); /* its FIN sent */
+    fin_case(1, 0, RUDP_LAST_ACK, 0); /* not yet: finished in place where a group keeps the port */
 }
 
 /* A connection that moves while nothing is in flight (idle both ways):

@@ -404,9 +404,9 @@ int shim_esock_accepted(const esock *s);
 int shim_esock_move_accepted(esock *s, esock *to, unsigned port, rudp_time now);
 /* The connections on listener socket s that shim_esock_move_accepted
  * moves (the app's, established; and those the app closed whose stream
- * bytes, or a FIN the client cannot have yet, are still on their way:
+ * bytes, or FIN_WAIT_1's FIN, are still on their way:
  * rudp_ctx_move_released), and those it cannot move: those the app closed
- * in CLOSING or LAST_ACK with only their FIN, sent, to be acknowledged,
+ * in CLOSING or LAST_ACK with only their FIN to be acknowledged,
  * or in FIN_WAIT_2 (a client that left TIME_WAIT or took no
  * NEW_PORT there would never finish), in TIME_WAIT or a handshake. These
  * need s's port until they end. */

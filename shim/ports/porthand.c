@@ -32,7 +32,7 @@
  *     met first), and listen() stays plain TCP;
  *   - otherwise its holder moves the connections on the socket to a new
  *     ephemeral port (portmove.c, NEW_PORT; those its program closed with
- *     bytes, or a FIN the client cannot have yet, still on their way too,
+ *     bytes, or their FIN before the client's, still on their way too,
  *     rudp_ctx_move_released: a server that exited right after its reply,
  *     restarted at once, had its client lose the reply's tail in 16 of 20
  *     tries, and under load its end), gives the port up (an unbound
