@@ -786,6 +786,16 @@ void rudp__conn_on_timer(rudp_conn *c, int kind, rudp_time now)
                                                   : RUDP_CAUSE_HANDSHAKE_TIMEOUT);
         return;
     case RUDP_T_LOSS:
+        /* A probe timeout found due in a pass that already has this
+         * connection's output queued (rudp_ctx_process runs the timers
+         * before the connections made dirty since the last pass): what is
+         * queued goes first, and the timeout counts from it. An ICMP
+         * error's probe (icmp.c), read in a turn that outlasted the
+         * timeout (a server closing 3,500 connections at once), is then
+         * the probe it is, not a second one behind a timeout counted in
+         * vain. Not before a loss-time detection: the lost go first. */
+        if (!c->rec.loss_time && c->dirty)
+            rudp__conn_flush(c, now);
         c->rec.pto_floor = rudp__late_floor(c->ctx, &c->pkey.addr, now, c->rtt.samples);
         switch (rudp__recovery_on_timeout(&c->rec, &c->cc, &c->rtt, now, c->cfg.max_ack_delay,
                                          &c->rec_cb)) {

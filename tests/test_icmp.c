@@ -205,3 +205,33 @@ Test(icmp, errors_on_a_clients_standby_socket_change_nothing, .init = w_setup,
     icmp(CLI, &data, data.len, -ECONNREFUSED);
     cr_assert(eq(u64, st->icmp_soft, 1));
 }
+
+/* A refusal read in the same pass as a probe timeout come due (an engine
+ * busy past it: a server closing thousands of connections at once, whose
+ * FINs' refusals wait behind the rest of the turn): the refusal's probe
+ * goes, and the timeout counts from it, not as a probe timeout in vain
+ * with a second probe behind it. Then, the peer still gone, the refusal
+ * of that probe resets, as before. */
+Test(icmp, a_refusal_read_with_its_probe_timeout_due_sends_one_probe_and_no_timeout,
+     .init = w_setup, .fini = w_teardown, .timeout = 10)
+{
+    cr_assert(eq(int, rudp_conn_shutdown(w.conn[CLI], w.now), 0));
+    w_process(CLI);
+    w_settle();
+    cr_assert(eq(int, rudp_conn_shutdown(w.conn[SRV], w.now), 0));
+    w_process(SRV);
+    cr_assert(eq(int, rudp_conn_state(w.conn[SRV]), RUDP_LAST_ACK));
+    wdgram fin = last_to(CLI);
+    w_drop_all(CLI); /* the client is gone: its socket refuses */
+    const rudp_stats *st = rudp_ctx_stats(w.ctx[SRV]);
+    uint64_t ptos = st->pto_count;
+    w.now += RUDP_MS(200); /* well past the FIN's probe timeout */
+    icmp(SRV, &fin, fin.len, -ECONNREFUSED);
+    cr_assert(eq(u64, st->pto_count, ptos), "a probe timeout counted beside the refusal's probe");
+    cr_assert(eq(sz, w.qn[CLI], 1), "want the one probe, got %zu datagrams", w.qn[CLI]);
+    wdgram probe = last_to(CLI);
+    w_drop_all(CLI);
+    w.now += RUDP_MS(1);
+    icmp(SRV, &probe, probe.len, -ECONNREFUSED);
+    cr_assert(eq(int, rudp_conn_state(w.conn[SRV]), RUDP_CLOSED));
+}
