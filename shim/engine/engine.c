@@ -846,6 +846,37 @@ static void timed_out(struct engine *e, rudp_time wake, rudp_time now)
     }
 }
 
+/* The n events of evs dispatched, then what epoll has ready besides, up to
+ * EV_ROUNDS more calls: everything readable is read before timers fire.
+ * With thousands of sockets ready at once, timers run after the first
+ * EV_MAX would fire probes for connections whose ACKs sit unread in
+ * theirs. Returns the time of the last read. turn_mu held. */
+static rudp_time read_ready(struct engine *e, struct epoll_event *evs, int n, rudp_time now)
+{
+    for (int more = 0;; more++) {
+        e->dispatching = 1;
+        if (more == 0)
+            shim_rxmod_read(e, now); /* the sockets not watched (rxmod.c) */
+        for (int i = 0; i < n; i++) {
+            /* the engine's objects and the features' alike (hooks.h);
+             * one buried earlier in this batch has type 0 */
+            shim_watch *w = evs[i].data.ptr;
+            if (w->type == SHIM_WATCHED)
+                w->ops->event(w, evs[i].events, now);
+        }
+        e->dispatching = 0;
+        shim_engine_graves_empty(e);
+        if (n < EV_MAX || more == EV_ROUNDS)
+            return now;
+        static const struct timespec zero;
+        n = engine_wait(e, evs, &zero);
+        e->polls++;
+        if (n <= 0)
+            return now;
+        now = shim_now();
+    }
+}
+
 void *shim_engine_loop(void *arg)
 {
     struct engine *e = arg;
@@ -856,6 +887,14 @@ void *shim_engine_loop(void *arg)
      * numbers are not the program's (enginestart.c) */
     e->turn_open = e->tfd >= 0 && (shim_cfg.app_send || shim_cfg.app_recv) &&
                    !shim_fds_in_engines();
+    /* Read before the first timers run: a keeper's engines start here,
+     * their deadlines passed in the hand-over (~100 ms) while the ACKs and
+     * refusals answering them sat unread (3,500 closing: ~400 in vain). */
+    static const struct timespec at_once;
+    int n0 = engine_wait(e, evs, &at_once);
+    e->polls++;
+    if (n0 > 0)
+        read_ready(e, evs, n0, shim_now());
     rudp_time deadline = shim_engine_pump(e, shim_now());
     for (;;) {
         if (e == &G.e[0] && atomic_load(&G.sig_handoff) == 1 && shim_hook.lifetime &&
@@ -920,31 +959,7 @@ void *shim_engine_loop(void *arg)
             n = engine_wait(e, evs, &none);
             e->polls++;
         }
-        /* Everything readable is read before timers fire: with thousands of
-         * sockets ready at once, timers run after the first EV_MAX would
-         * fire probes for connections whose ACKs sit unread in theirs. */
-        for (int more = 0;; more++) {
-            e->dispatching = 1;
-            if (more == 0)
-                shim_rxmod_read(e, now); /* the sockets not watched (rxmod.c) */
-            for (int i = 0; i < n; i++) {
-                /* the engine's objects and the features' alike (hooks.h);
-                 * one buried earlier in this batch has type 0 */
-                shim_watch *w = evs[i].data.ptr;
-                if (w->type == SHIM_WATCHED)
-                    w->ops->event(w, evs[i].events, now);
-            }
-            e->dispatching = 0;
-            shim_engine_graves_empty(e);
-            if (n < EV_MAX || more == EV_ROUNDS)
-                break;
-            static const struct timespec zero;
-            n = engine_wait(e, evs, &zero);
-            e->polls++;
-            if (n <= 0)
-                break;
-            now = shim_now();
-        }
+        now = read_ready(e, evs, n, now);
         if (now >= e->retry_at)
             shim_engine_retry_pending(e, now);
         if (now >= e->fallback_at)
