@@ -18,7 +18,9 @@
  * (inet_csk_bind_conflict(): a TIME_WAIT socket keeps its sk_reuse), and
  * ss lists it. It starts now, so the port stays held up to 60 s longer
  * than the connection's own TIME_WAIT would have held it; the cost is one
- * loopback TCP connection (7 segments) per listener port.
+ * loopback TCP connection (7 segments) per listener port. Where the kernel
+ * refuses the held socket's connect (it listened: 6.18), a fresh socket
+ * bound to the same port makes it (fresh_bound).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,10 +130,49 @@ static int same_end(const struct sockaddr_storage *a, const struct sockaddr_stor
     return 0;
 }
 
+/* A socket of fd's family and options bound where fd is (len bytes of
+ * bound), for a kernel on which a socket that listened cannot connect:
+ * 6.18's connect() after connect(AF_UNSPEC) unlistened it says EINVAL.
+ * Both take SO_REUSEADDR for the bind (fd no longer listens, so the kernel
+ * lets two such sockets share the port), then the new one is given back
+ * the application's own, which its TIME_WAIT keeps (sk_reuse: a later
+ * bind() without SO_REUSEADDR still fails there, as under TCP). The new
+ * fd, or -errno. */
+static int fresh_bound(int fd, const struct sockaddr_storage *bound, socklen_t len)
+{
+    int reuse = 0, rport = 0, v6only = 0, on = 1;
+    socklen_t ol = sizeof reuse;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &ol) < 0)
+        return -errno;
+    ol = sizeof rport;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rport, &ol) < 0)
+        rport = 0;
+    ol = sizeof v6only;
+    if (bound->ss_family == AF_INET6 &&
+        real_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) < 0)
+        v6only = 0;
+    int n = real_socket(bound->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n < 0)
+        return -errno;
+    if ((bound->ss_family == AF_INET6 &&
+         real_setsockopt(n, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) ||
+        (rport && real_setsockopt(n, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) ||
+        real_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        real_setsockopt(n, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        real_bind(n, (const struct sockaddr *)bound, len) < 0 ||
+        real_setsockopt(n, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) < 0) {
+        int err = -errno;
+        real_close(n);
+        return err;
+    }
+    return n;
+}
+
 /* Puts the port that fd, a listener's TCP socket (bound, not listening),
- * is bound to in a kernel TIME_WAIT. fd is the caller's to close after.
- * 0 or -errno (the port is then free once fd is closed). */
-static int kernel_time_wait(int fd)
+ * is bound to in a kernel TIME_WAIT. fd is the caller's to close after,
+ * as is *made: the fresh socket used instead of fd (fresh_bound), or -1.
+ * 0 or -errno (the port is then free once both are closed). */
+static int time_wait_on(int fd, int *made)
 {
     struct sockaddr_storage bound, at;
     socklen_t bl = sizeof bound, al = 0;
@@ -150,7 +191,17 @@ static int kernel_time_wait(int fd)
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || real_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         goto fail_errno;
-    if (real_connect(fd, (struct sockaddr *)&at, al) < 0 && errno != EINPROGRESS)
+    int r = real_connect(fd, (struct sockaddr *)&at, al);
+    if (r < 0 && errno == EINVAL) {
+        if ((*made = fresh_bound(fd, &bound, bl)) < 0) {
+            err = *made;
+            *made = -1;
+            goto fail;
+        }
+        fd = *made;
+        r = real_connect(fd, (struct sockaddr *)&at, al);
+    }
+    if (r < 0 && errno != EINPROGRESS)
         goto fail_errno;
     if ((err = wait_for(fd, POLLOUT)) < 0)
         goto fail;
@@ -208,6 +259,15 @@ fail:
     if (a >= 0)
         real_close(a);
     real_close(l);
+    return err;
+}
+
+static int kernel_time_wait(int fd)
+{
+    int n = -1;
+    int err = time_wait_on(fd, &n);
+    if (n >= 0)
+        real_close(n); /* in TIME_WAIT now, or given up */
     return err;
 }
 
