@@ -49,10 +49,18 @@ static int pktinfo_local(struct msghdr *m, rudp_addr *out)
 
 /* ICMP errors about datagrams a socket sent (IP_RECVERR): each comes with
  * the address it was sent to and what the ICMP message quoted of it, which
- * the core matches against its connections (core/icmp.c). */
+ * the core matches against its connections (core/icmp.c). A listener's
+ * socket carries the errors of all its connections: a server closing
+ * 3,500 at once to a client gone had ~900 port unreachables on each
+ * engine's few sockets, and reading 64 an event left the rest to later
+ * turns, whose timers fired the probes those errors answer. Now the
+ * queue is read to its end, up to ERRQ_READ_MAX (each error is one
+ * system call, answered by nothing). */
+#define ERRQ_READ_MAX 1024
+
 static void read_errqueue(esock *s, rudp_time now)
 {
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < ERRQ_READ_MAX; i++) {
         struct sockaddr_storage off;
         char ctrl[512];
         uint8_t data[64];
