@@ -474,7 +474,7 @@ void shim_engine_app_wait_end(shim_app_wait *w, short revents, int in_poll)
          * this bridge (a reader we do not see: stdio's, another process's) */
         bridge *b = w->e->turn_open && w->e->by_slot ? w->e->by_slot[w->slot] : NULL;
         if (b && b->slot == w->slot && b->id == w->id && b->out_gen == w->out_gen &&
-            !b->keep_off) {
+            !(b->keep_off_until && shim_bridge_keep_off(b, shim_now()))) {
             w->e->keep_b = b; /* until a write into its efd (bridgepump.c) */
             asked = 1;
         }

@@ -351,12 +351,12 @@ static int fin_in(const rudp_conn *c)
  * neither one-shot nor exclusive), whose reads
  * take kept bytes (a low-water mark of 1, no peek offset, not passed to
  * a process we do not see) and not found read by others before. */
-static int keep_here(bridge *b)
+static int keep_here(bridge *b, rudp_time now)
 {
     struct engine *e = b->e;
     if (e->keep_b == b)
         return 1;
-    return e->keep_ep && b->sp && !b->keep_off && shim_slot_keepable(b->sp) &&
+    return e->keep_ep && b->sp && !shim_bridge_keep_off(b, now) && shim_slot_keepable(b->sp) &&
            shim_slot_ep_one(b->sp, e->keep_ep, NULL, NULL);
 }
 
@@ -404,6 +404,11 @@ static int keep(bridge *b, rudp_time now)
     return 1;
 }
 
+int shim_bridge_keep_off(const bridge *b, rudp_time now)
+{
+    return b->keep_off_until && now < b->keep_off_until;
+}
+
 /* b's mark off (turn_mu), how: KEEP_TAKEN by the read that emptied it,
  * KEEP_SEEN passed on for a call of ours, KEEP_UNREAD passed on with no
  * read of ours since the poll (its time ran out, or the next poll came):
@@ -411,7 +416,12 @@ static int keep(bridge *b, rudp_time now)
  * poll said POLLIN (a non-blocking one: EAGAIN); SHIM_KEEP_LATE of those
  * with no take between (the slot's kept_unread, which a take zeroes: a
  * read of ours that finds the bytes in the bridge after their time does
- * not, it came late too) and the bridge is kept no more. */
+ * not, it came late too) and the bridge is kept no more for a while:
+ * SHIM_KEEP_OFF_FOR, twice that the next time, and so on up to
+ * SHIM_KEEP_OFF_MAX times it, until a take. Not for good: a reader of
+ * ours preempted past SHIM_KEEP_FOR three times in a row on a busy
+ * machine is not stdio's (t_bridge_grow's bulk reader lost its keeps
+ * after 11 takes in CI, for the rest of its 2 s). */
 enum { KEEP_TAKEN, KEEP_SEEN, KEEP_UNREAD };
 static void unkeep(bridge *b, int how)
 {
@@ -420,10 +430,6 @@ static void unkeep(bridge *b, int how)
     struct engine *e = b->e;
     if (how != KEEP_TAKEN)
         e->kept_passed++;
-    if (how == KEEP_UNREAD && b->sp &&
-        atomic_fetch_add_explicit(&b->sp->kept_unread, 1, memory_order_relaxed) + 1 >=
-            SHIM_KEEP_LATE)
-        b->keep_off = 1;
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         if (e->kept[i] == b) {
@@ -455,6 +461,16 @@ void shim_bridge_unkeep(bridge *b)
 
 void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread)
 {
+    if (unread && b->kept && b->sp &&
+        atomic_fetch_add_explicit(&b->sp->kept_unread, 1, memory_order_relaxed) + 1 >=
+            SHIM_KEEP_LATE) {
+        atomic_store_explicit(&b->sp->kept_unread, 0, memory_order_relaxed);
+        int d = b->keep_offs < SHIM_KEEP_OFF_DOUBLINGS ? b->keep_offs : SHIM_KEEP_OFF_DOUBLINGS;
+        b->keep_off_until = now + (SHIM_KEEP_OFF_FOR << d);
+        if (b->keep_offs < UINT8_MAX)
+            b->keep_offs++;
+        b->e->keeps_off++;
+    }
     unkeep(b, unread ? KEEP_UNREAD : KEEP_SEEN);
     shim_bridge_pump_out(b, now);
     shim_bridge_update_interest(b);
@@ -494,6 +510,7 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
         }
     }
     b->e->app_taken++;
+    b->keep_offs = 0; /* a reader of ours: kept no more again only for SHIM_KEEP_OFF_FOR */
     if (b->sp && atomic_load_explicit(&b->sp->kept_unread, memory_order_relaxed))
         atomic_store_explicit(&b->sp->kept_unread, 0, memory_order_relaxed); /* taken */
     return got;
@@ -504,7 +521,7 @@ static void pump_out(bridge *b, rudp_time now)
 {
     if (b->grow_due)
         grow_efd(b); /* marked on an app thread's turn: here if on the engine's */
-    if (b->kept && !keep_here(b))
+    if (b->kept && !keep_here(b, now))
         unkeep(b, KEEP_SEEN); /* passed on now, before anything after them */
     while (b->conn && !b->app_gone && b->unix_up) {
         rudp_span sp[BRIDGE_SPANS];
@@ -552,7 +569,7 @@ static void pump_out(bridge *b, rudp_time now)
             }
             before -= sp[i].len;
         }
-        if (!urg && keep_here(b) && keep(b, now))
+        if (!urg && keep_here(b, now) && keep(b, now))
             break; /* for the read after the poll (shim_bridge_take) */
         unkeep(b, KEEP_SEEN);
         if (b->e->direct_b == b && !urg) {

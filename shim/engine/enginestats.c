@@ -64,6 +64,7 @@ void shim_engine_figures(struct engine *e, engine_figures *f)
     f->app_kept_ep = e->app_kept_ep;
     f->app_told_ep = e->app_told_ep;
     f->kept_passed = e->kept_passed;
+    f->keeps_off = e->keeps_off;
     f->app_closing = e->app_closing;
     f->app_closing_in = e->app_closing_in;
     f->bridges_grown = e->bridges_grown;
@@ -152,9 +153,10 @@ static void print_app_paths(const engine_figures *f, shim_line_fn line, void *ar
     if (f->app_kept) /* apprecv.c */
         say(line, arg, "kept for the read after a poll: keeps %llu (for an event loop's epoll "
                        "wait %llu, told it %llu), reads that took them %llu, passed on into "
-                       "the bridge unread %llu",
+                       "the bridge unread %llu; bridges kept no more (%d passed on in a row "
+                       "with no read of ours between) %llu",
             (ull)f->app_kept, (ull)f->app_kept_ep, (ull)f->app_told_ep, (ull)f->app_taken,
-            (ull)f->kept_passed);
+            (ull)f->kept_passed, SHIM_KEEP_LATE, (ull)f->keeps_off);
     uint64_t deferred, at_once;
     shim_crit_counts(&deferred, &at_once); /* the process's, base/crit.c */
     if (deferred || at_once)

@@ -117,6 +117,7 @@ typedef struct engine_figures {
      * keeps for an event loop's epoll wait, and the events it was told
      * from them */
     uint64_t app_kept, app_taken, kept_passed, app_kept_ep, app_told_ep;
+    uint64_t keeps_off; /* bridgepump.c: bridges kept no more (SHIM_KEEP_LATE) */
     /* apprecv.c: closes whose thread read the connection's socket first,
      * and those that found datagrams there */
     uint64_t app_closing, app_closing_in;
@@ -241,11 +242,12 @@ typedef struct bridge {
                                reader a poll() told of it, not in efd */
     unsigned kept_edge : 1; /* bytes came since an edge-triggered set was told of
                                the kept ones (apprecv.c's kept_walk) */
-    unsigned keep_off : 1;  /* ... SHIM_KEEP_LATE keeps passed on unread (the
-                               slot's kept_unread): never again */
     unsigned efd_dirty : 1; /* written into efd since the app was last found
                                to have read all of it (bridgepump.c: keep) */
     uint32_t kept_rd;       /* ... the connection's readable bytes when last kept or taken */
+    uint8_t keep_offs;      /* ... SHIM_KEEP_LATE keeps passed on unread in a row
+                               (the slot's kept_unread), counted until a take: */
+    rudp_time keep_off_until; /* ... kept no more before this (bridgepump.c) */
     int app_fd;             /* a connecting app end's fd number, -1: see sock.c's filler */
     uint64_t app_ino;
     int app_sndbuf;
@@ -433,7 +435,7 @@ struct engine {
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
-    uint64_t app_kept, app_taken, kept_passed;
+    uint64_t app_kept, app_taken, kept_passed, keeps_off;
     uint64_t app_kept_ep, app_told_ep; /* ... of them for an epoll wait; events it was told */
     uint64_t app_closing, app_closing_in; /* turn_mu: closes that read the socket first */
     uint64_t bridges_grown;     /* bridgepump.c: efd buffers grown (grow_efd) */

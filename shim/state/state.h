@@ -193,8 +193,9 @@ typedef struct shim_slot {
     /* ... keeps passed on into the app's end with no take since (the
      * engine's, at their time; the next poll's), counted by the engine,
      * zeroed by a read that took kept bytes (engine/bridgepump.c):
-     * SHIM_KEEP_LATE in a row and the bridge is kept no more (a reader we
-     * do not see, or a wait told of it that no read follows) */
+     * SHIM_KEEP_LATE in a row and the bridge is kept no more for a while,
+     * this count zeroed (a reader we do not see, or a wait told of it that
+     * no read follows) */
     _Atomic uint32_t kept_unread;
     /* The engine carrying the connection, its index + 1 (0: not known),
      * as the engines wrote it at connect() and when they index its bridge:
