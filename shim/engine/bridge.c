@@ -333,6 +333,8 @@ void shim_bridge_free(bridge *b)
     shim_bridge_unkeep(b);
     if (e->keep_b == b)
         e->keep_b = NULL; /* freed in a poll's turn: nothing to keep for it */
+    if (e->grow_b == b)
+        e->grow_b = NULL;
     if (b->fb)
         shim_fallback_free(b);
     if (b->efd >= 0) {

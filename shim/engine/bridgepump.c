@@ -81,9 +81,18 @@ static void grow_efd(bridge *b)
 {
     /* only on the engine's thread: an app thread running the engine's part
      * (appsend.c, apprecv.c) makes no call the sandbox check did not ask
-     * about (sandbox.c); grow_due has the engine's next pump grow it */
-    if (!pthread_equal(pthread_self(), b->e->thread))
+     * about (sandbox.c); grow_due has the engine's next pump grow it, and
+     * grow_b its next wake-up (shim_bridge_grow_due): a reader whose reads
+     * take all from the connection (kept bytes) has no pump of the
+     * engine's (t_bridge_grow's bulk reader: "never grew", 1 of ~45 runs
+     * with two busy loops, every keep taken) */
+    if (!pthread_equal(pthread_self(), b->e->thread)) {
+        if (!b->e->grow_b && b->efd_buf < SHIM_BRIDGE_BUF_MAX)
+            b->e->grow_b = b;
         return;
+    }
+    if (b->e->grow_b == b)
+        b->e->grow_b = NULL;
     b->grow_due = 0;
     int cur = b->efd_buf ? b->efd_buf : SHIM_BRIDGE_BUF;
     if (cur >= SHIM_BRIDGE_BUF_MAX || !b->conn)
@@ -293,6 +302,14 @@ static void wrote_efd(bridge *b)
     if (b->e->keep_b == b)
         b->e->keep_b = NULL; /* what comes after it may not pass it by (keep) */
     b->efd_dirty = 1;
+}
+
+void shim_bridge_grow_due(struct engine *e)
+{
+    bridge *b = e->grow_b;
+    e->grow_b = NULL;
+    if (b && b->grow_due)
+        grow_efd(b);
 }
 
 /* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within

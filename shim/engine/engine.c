@@ -465,6 +465,8 @@ static int app_chores(struct engine *e, rudp_time now)
 {
     if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0 && now >= e->kept_at)
         shim_apprecv_pass_kept(e, now, 1);
+    if (e->grow_b)
+        shim_bridge_grow_due(e);
     int back = now >= e->lease_at ? shim_apprecv_leases(e, now) : 0;
     if (atomic_load_explicit(&e->app_lingering, memory_order_relaxed) > 0)
         back += shim_apprecv_take_back_sockets(e);

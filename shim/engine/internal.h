@@ -429,6 +429,9 @@ void shim_apprecv_pass_kept(struct engine *e, rudp_time now, int unread);
 int shim_bridge_kept_any(void);
 void shim_bridge_kept_forget(void); /* a fork's child: its parent's keeps */
 void shim_bridge_unkeep(bridge *b);
+/* the engine's wake-up (turn_mu): the bridge an app thread's take found
+ * due to grow (e->grow_b), grown */
+void shim_bridge_grow_due(struct engine *e);
 void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread);
 /* ... the read that takes them: into `to` (cnt pieces) of process pid by a
  * guarded copy, left there with peek: bytes copied, -EFAULT for a bad

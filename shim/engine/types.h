@@ -429,6 +429,9 @@ struct engine {
     shim_app_direct *direct;    /* ... during a read's turn: its buffer, for direct_b */
     struct bridge *direct_b;
     struct bridge *keep_b;      /* ... during a poll's turn: what comes for it is kept */
+    struct bridge *grow_b;      /* bridgepump.c: one whose efd an app thread's take found
+                                 * due to grow (grow_due), grown at the engine's next
+                                 * wake-up (app_chores) */
     uint64_t keep_ep;           /* ... during an epoll wait's (appwhole.c): the set's key
                                  * (state.h: SHIM_EP_KEY); what comes for a bridge
                                  * registered there alone is kept */
