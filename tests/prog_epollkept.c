@@ -9,10 +9,14 @@
  * kernel TCP first, every check holds both ways
  * (integration/tests/api/t_prog_epollkept.sh).
  *
- *   rounds    200 rounds of a message on each of 24 connections, each
- *             echo read in pieces of at most 7 bytes: a connection with
- *             bytes left must be in the very next epoll_wait's answer
- *             (level-triggered), every byte checked
+ *   pair      first, 300 rounds of a message on each of 2 connections
+ *             in a set of their own, maxevents 2, each echo read in
+ *             pieces of at most 7 bytes: a connection with bytes left
+ *             must be in the very next epoll_wait's answer
+ *             (level-triggered), every byte checked; under the shim both
+ *             are often kept in memory at once, which the wait must tell
+ *             of both (it told maxevents - 1 of them from memory at most)
+ *   rounds    the same on all 24 connections, 200 rounds
  *   look      told readable: MSG_PEEK shows the bytes, FIONREAD counts
  *             them all, and the read then gets the same bytes
  *   twosets   connections in a second set too, waited on there: the
@@ -143,51 +147,55 @@ static int wait_some(int ep, struct epoll_event *evs, int max, const char *who)
     }
 }
 
-/* rounds: each echo read in pieces of at most 7 bytes; one with bytes
- * left is in the next answer. */
-static void check_rounds(int ep, int rounds)
+/* rounds: each echo on the first n connections (all in set ep, alone)
+ * read in pieces of at most 7 bytes, maxevents n: one whose bytes a look
+ * (MSG_PEEK) finds before a wait is in that wait's answer. */
+static void check_rounds(int ep, int n, int rounds, const char *who)
 {
     static unsigned char in[NCONN][MSG];
     for (int r = 0; r < rounds; r++) {
         size_t got[NCONN] = {0};
-        int left_over[NCONN] = {0}, due = NCONN;
-        send_round(r, 0, NCONN);
+        int left_over[NCONN] = {0}, due = n;
+        send_round(r, 0, n);
         while (due > 0) {
+            /* every connection whose bytes a look finds (its echo's
+             * first, or the rest of one read in part) must be told */
+            unsigned char c;
+            for (int i = 0; i < n; i++)
+                left_over[i] = got[i] < len_of(r, i) &&
+                               recv(conns[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
             struct epoll_event evs[NCONN];
-            int m = wait_some(ep, evs, NCONN, "rounds");
+            int m = wait_some(ep, evs, n, who);
             int seen[NCONN] = {0};
             for (int e = 0; e < m; e++) {
                 int i = (int)evs[e].data.u32;
-                CHECK(i >= 0 && i < NCONN && !seen[i], "rounds: event for %d", i);
+                CHECK(i >= 0 && i < n && !seen[i], "%s: event for %d", who, i);
                 seen[i] = 1;
-                CHECK(evs[e].events & EPOLLIN, "rounds: event %#x for %d", evs[e].events, i);
+                CHECK(evs[e].events & EPOLLIN, "%s: event %#x for %d", who, evs[e].events, i);
             }
-            for (int i = 0; i < NCONN; i++)
+            for (int i = 0; i < n; i++)
                 CHECK(!left_over[i] || seen[i],
-                      "rounds round %d: connection %d had bytes left unread and the next "
-                      "epoll_wait did not tell of it (level-triggered)", r, i);
+                      "%s round %d: connection %d had bytes to read (a look found them) and "
+                      "the next epoll_wait (maxevents %d, %d told) did not tell of it "
+                      "(level-triggered)",
+                      who, r, i, n, m);
             for (int e = 0; e < m; e++) {
                 int i = (int)evs[e].data.u32;
                 size_t want = len_of(r, i), piece = want - got[i] < 7 ? want - got[i] : 7;
-                CHECK(piece > 0, "rounds round %d: connection %d told readable after its echo",
+                CHECK(piece > 0, "%s round %d: connection %d told readable after its echo", who,
                       r, i);
                 ssize_t k = read(conns[i], in[i] + got[i], piece);
-                CHECK(k > 0, "rounds round %d: connection %d told readable, read gave %zd (%s)",
+                CHECK(k > 0, "%s round %d: connection %d told readable, read gave %zd (%s)", who,
                       r, i, k, k < 0 ? strerror(errno) : "EOF");
                 got[i] += (size_t)k;
-                /* bytes readable still (a look that takes nothing): the
-                 * next answer must hold it */
-                unsigned char c;
-                left_over[i] = got[i] < want &&
-                               recv(conns[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
                 if (got[i] == want)
                     due--;
             }
         }
-        for (int i = 0; i < NCONN; i++)
-            check_bytes(in[i], r, i, len_of(r, i), "rounds");
+        for (int i = 0; i < n; i++)
+            check_bytes(in[i], r, i, len_of(r, i), who);
     }
-    printf("ok: rounds\n");
+    printf("ok: %s\n", who);
 }
 
 static int drained[NCONN]; /* this round's echoes read by until_told */
@@ -791,12 +799,17 @@ int main(int argc, char **argv)
     prog_begin(edge_only ? 1 : argc, 180);
     prog_on_fail = kill_server;
     echo_clients(&server_pid, &port, conns, NCONN);
+    if (!edge_only) {
+        int two = set_of(0, 2, EPOLLIN);
+        check_rounds(two, 2, 300, "pair");
+        close(two);
+    }
     int ep = set_of(0, NCONN, EPOLLIN);
     if (edge_only) {
         check_edgeall(ep, 0, 200);
         goto done;
     }
-    check_rounds(ep, 200);
+    check_rounds(ep, NCONN, 200, "rounds");
     check_look(ep, 1000);
     check_twosets(ep, 1100);
     check_dup(ep, 1200);
@@ -810,7 +823,7 @@ int main(int argc, char **argv)
     check_bulk(ep, 40); /* O_NONBLOCK set and cleared (F_SETFL): the rounds after it */
     check_edgeall(ep, 2000, 40);
     check_closekept(ep);
-    check_rounds(ep, 20);
+    check_rounds(ep, NCONN, 20, "rounds");
 done:
     for (int i = 0; i < NCONN; i++)
         close(conns[i]);

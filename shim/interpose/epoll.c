@@ -161,6 +161,30 @@ typedef struct epoll_call {
  * (level-triggered, as the kernel's ready list past maxevents). */
 #define EP_TOLD 128
 
+/* The m told from memory (a walk's cap: there may be more) and the room
+ * the kernel's answer left, up to `room`: those kept past the cap added,
+ * as the kernel's ready list fills maxevents. The first walk leaves the
+ * kernel room for one event; where the kernel had none, that room is the
+ * kept ones' (prog_epollkept's pair: with both connections kept, a wait
+ * of maxevents 2 told one, the other's bytes unread, for as long as
+ * the first had bytes). A second walk tells them again from the start:
+ * the ones told already are left out by their data. The number told. */
+static int told_more(epoll_call *c, struct epoll_event *told, int m, int room)
+{
+    struct epoll_event again[EP_TOLD];
+    if (room > EP_TOLD)
+        room = EP_TOLD;
+    int m2 = shim_engine_app_kept_ep(c->key, c->engs, again, room, 1);
+    for (int j = 0; j < m2 && m < room; j++) {
+        int i = 0;
+        while (i < m && told[i].data.u64 != again[j].data.u64)
+            i++;
+        if (i == m)
+            told[m++] = again[j];
+    }
+    return m;
+}
+
 /* The program's answer: the kernel's epoll_wait on its set without
  * waiting, and the events of the m bridges whose bytes wait in memory
  * for the read (told: shim_engine_app_kept_ep), merged into an entry of
@@ -168,11 +192,13 @@ typedef struct epoll_call {
  * guarded copy (a bad buffer is EFAULT, as the kernel's). The kernel is
  * asked for the room they leave, at least one (told_now): neither the
  * kernel's events nor the kept ones can keep the other out for good. */
-static int answer(epoll_call *c, const struct epoll_event *told, int m)
+static int answer(epoll_call *c, struct epoll_event *told, int m, int cap)
 {
     int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
     if (k < 0)
         return k;
+    if (m == cap && k < c->max - m)
+        m = told_more(c, told, m, c->max - k);
     struct epoll_event add[EP_TOLD];
     int na = 0;
     for (int i = 0; i < m; i++) {
@@ -211,8 +237,10 @@ static int told_now(epoll_call *c)
         if (k != 0)
             return k;
     }
-    int m = shim_engine_app_kept_ep(c->key, c->engs, told, cap < EP_TOLD ? cap : EP_TOLD, 1);
-    return m > 0 ? answer(c, told, m) : 0;
+    if (cap > EP_TOLD)
+        cap = EP_TOLD;
+    int m = shim_engine_app_kept_ep(c->key, c->engs, told, cap, 1);
+    return m > 0 ? answer(c, told, m, cap) : 0;
 }
 
 static uint64_t epoll_key(void *arg)

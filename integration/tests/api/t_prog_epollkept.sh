@@ -2,7 +2,8 @@
 # tests/prog_epollkept.c over kernel TCP, then under the shim: an event
 # loop's epoll set told of bytes that wait in memory for the read, not in
 # the bridge (shim/engine/appwhole.c's turn, bridgepump.c's keep,
-# interpose/epoll.c): level-triggered answers while bytes are left, a
+# interpose/epoll.c): level-triggered answers while bytes are left (two
+# connections in a set of their own with maxevents 2 first, then 24), a
 # look (MSG_PEEK, FIONREAD) and the read agreeing, a second set, a dup'd
 # fd's set, edge-triggered, a deleted registration, a closed set and a new
 # one at its number, a read the shim does not see (syscall(SYS_read)) and
