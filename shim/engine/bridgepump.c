@@ -435,7 +435,7 @@ int shim_bridge_keep_off(const bridge *b, rudp_time now)
  * read of ours that finds the bytes in the bridge after their time does
  * not, it came late too) and the bridge is kept no more for a while:
  * SHIM_KEEP_OFF_FOR, twice that the next time, and so on up to
- * SHIM_KEEP_OFF_MAX times it, until a take. Not for good: a reader of
+ * 2^SHIM_KEEP_OFF_DOUBLINGS times it, until a take. Not for good: a reader of
  * ours preempted past SHIM_KEEP_FOR three times in a row on a busy
  * machine is not stdio's (t_bridge_grow's bulk reader lost its keeps
  * after 11 takes in CI, for the rest of its 2 s). */

@@ -167,11 +167,12 @@ typedef struct epoll_call {
  * kernel room for one event; where the kernel had none, that room is the
  * kept ones' (prog_epollkept's pair: with both connections kept, a wait
  * of maxevents 2 told one, the other's bytes unread, for as long as
- * the first had bytes). A second walk tells them again from the start:
- * the ones told already are left out by their data. The number told. */
-static int told_more(epoll_call *c, struct epoll_event *told, int m, int room)
+ * the first had bytes). A second walk tells them again from the start
+ * (into again, EP_TOLD entries of the caller's: small stacks): the ones
+ * told already are left out by their data. The number told. */
+static int told_more(epoll_call *c, struct epoll_event *told, int m, int room,
+                     struct epoll_event *again)
 {
-    struct epoll_event again[EP_TOLD];
     if (room > EP_TOLD)
         room = EP_TOLD;
     int m2 = shim_engine_app_kept_ep(c->key, c->engs, again, room, 1);
@@ -197,9 +198,9 @@ static int answer(epoll_call *c, struct epoll_event *told, int m, int cap)
     int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
     if (k < 0)
         return k;
-    if (m == cap && k < c->max - m)
-        m = told_more(c, told, m, c->max - k);
     struct epoll_event add[EP_TOLD];
+    if (m == cap && k < c->max - m)
+        m = told_more(c, told, m, c->max - k, add);
     int na = 0;
     for (int i = 0; i < m; i++) {
         int j = 0;
