@@ -553,14 +553,25 @@ static void app_turn_done(struct engine *e, rudp_time now)
         shim_appsend_keep_timers(e, deadline);
 }
 
+/* Whether data is among the events a caller told already. */
+static int told_already(const shim_kept_ask *a, uint64_t data)
+{
+    for (int i = 0; i < a->nskip; i++)
+        if (a->skip[i].data.u64 == data)
+            return 1;
+    return 0;
+}
+
 /* Every engine's kept bridges, each turn taken (bounded: the engine
  * passes them on by their time if not had): those registered alone in the
- * set key names (0: none) told in out, up to max; the others passed on
- * into their bridges (unread: counted as keeps passed on unread). held:
- * the caller holds every signal already. The number told. */
-static int kept_walk(uint64_t key, uint32_t engs, struct epoll_event *out, int max, int held,
-                     int unread)
+ * set a asks about (NULL: none) told as it says (shim_engine_app_kept_ep);
+ * the others passed on into their bridges (unread: counted as keeps
+ * passed on unread). held: the caller holds every signal already. The
+ * number told. */
+static int kept_walk(shim_kept_ask *a, int held, int unread)
 {
+    uint64_t key = a ? a->key : 0;
+    uint32_t engs = a ? a->engs : 0;
     if (!shim_bridge_kept_any() || __atomic_load_n(&G.pid, __ATOMIC_RELAXED) != shim_procenv_self() ||
         shim_alloc_held())
         return 0; /* a child's copy: the parent's engines pass them on; or a handler that
@@ -593,12 +604,17 @@ static int kept_walk(uint64_t key, uint32_t engs, struct epoll_event *out, int m
             if (key && b->sp && shim_slot_ep_one(b->sp, key, &ev, &data)) {
                 if ((ev & EPOLLET) && !b->kept_edge)
                     continue; /* edge-triggered: told of these already */
-                if (n < max) { /* else told at the next wait (level-triggered) */
+                if (told_already(a, data))
+                    continue; /* in the caller's answer: its mark left as it is */
+                if (n < a->max) {
                     b->kept_edge = 0;
-                    out[n].events = EPOLLIN | (ev & EPOLLRDNORM);
-                    out[n].data.u64 = data;
+                    a->out[n].events = EPOLLIN | (ev & EPOLLRDNORM);
+                    a->out[n].data.u64 = data;
                     n++;
                     e->app_told_ep++;
+                } else {
+                    a->more = 1; /* told at the next wait (level-triggered), or
+                                  * in the room the kernel's answer leaves */
                 }
             } else {
                 shim_bridge_pass_kept(b, now, unread); /* the kernel tells of them */
@@ -617,13 +633,13 @@ static int kept_walk(uint64_t key, uint32_t engs, struct epoll_event *out, int m
 
 void shim_engine_app_unkeep_all(int unread)
 {
-    kept_walk(0, 0, NULL, 0, 0, unread);
+    kept_walk(NULL, 0, unread);
 }
 
-int shim_engine_app_kept_ep(uint64_t key, uint32_t engs, struct epoll_event *out, int max,
-                            int held)
+int shim_engine_app_kept_ep(shim_kept_ask *a, int held)
 {
-    return kept_walk(key, engs, out, max, held, 0);
+    a->more = 0;
+    return kept_walk(a, held, 0);
 }
 
 void shim_engine_app_closing(int fd)

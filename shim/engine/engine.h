@@ -528,13 +528,24 @@ int shim_engine_app_kept_any(void);
 /* An epoll wait on the set key names (state.h: SHIM_EP_KEY): the bridges
  * whose bytes are kept for a read and that are registered in that set
  * alone (EPOLLIN; edge-triggered ones once per arrival) are told as its
- * events, up to max, in out (their registrations' data, EPOLLIN); every
- * other kept bridge's bytes of the engines in engs (bit k: G.e[k]; 0:
- * every engine) are passed on into its bridge, where the kernel tells of
- * them; other engines' kept bytes are left to their waits and their time.
- * held: the caller holds every signal already. The number told. */
-int shim_engine_app_kept_ep(uint64_t key, uint32_t engs, struct epoll_event *out, int max,
-                            int held);
+ * events, up to max, in out (their registrations' data, EPOLLIN), but
+ * for those whose data are among skip's nskip (told already by the
+ * caller's ask before: neither told nor marked again); more set if one
+ * was left untold for want of room; every other kept bridge's bytes of
+ * the engines in engs (bit k: G.e[k]; 0: every engine) are passed on into
+ * its bridge, where the kernel tells of them; other engines' kept bytes
+ * are left to their waits and their time. */
+typedef struct shim_kept_ask {
+    uint64_t key;
+    uint32_t engs;
+    struct epoll_event *out;
+    int max;
+    const struct epoll_event *skip;
+    int nskip;
+    int more;
+} shim_kept_ask;
+/* ... held: the caller holds every signal already. The number told. */
+int shim_engine_app_kept_ep(shim_kept_ask *a, int held);
 void shim_engine_app_unkeep_all(int unread);
 int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out);
 /* A close() of bridged fd, before the kernel's: what came for its

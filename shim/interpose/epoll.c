@@ -161,31 +161,6 @@ typedef struct epoll_call {
  * (level-triggered, as the kernel's ready list past maxevents). */
 #define EP_TOLD 128
 
-/* The m told from memory (a walk's cap: there may be more) and the room
- * the kernel's answer left, up to `room`: those kept past the cap added,
- * as the kernel's ready list fills maxevents. The first walk leaves the
- * kernel room for one event; where the kernel had none, that room is the
- * kept ones' (prog_epollkept's pair: with both connections kept, a wait
- * of maxevents 2 told one, the other's bytes unread, for as long as
- * the first had bytes). A second walk tells them again from the start
- * (into again, EP_TOLD entries of the caller's: small stacks): the ones
- * told already are left out by their data. The number told. */
-static int told_more(epoll_call *c, struct epoll_event *told, int m, int room,
-                     struct epoll_event *again)
-{
-    if (room > EP_TOLD)
-        room = EP_TOLD;
-    int m2 = shim_engine_app_kept_ep(c->key, c->engs, again, room, 1);
-    for (int j = 0; j < m2 && m < room; j++) {
-        int i = 0;
-        while (i < m && told[i].data.u64 != again[j].data.u64)
-            i++;
-        if (i == m)
-            told[m++] = again[j];
-    }
-    return m;
-}
-
 /* The program's answer: the kernel's epoll_wait on its set without
  * waiting, and the events of the m bridges whose bytes wait in memory
  * for the read (told: shim_engine_app_kept_ep), merged into an entry of
@@ -193,14 +168,25 @@ static int told_more(epoll_call *c, struct epoll_event *told, int m, int room,
  * guarded copy (a bad buffer is EFAULT, as the kernel's). The kernel is
  * asked for the room they leave, at least one (told_now): neither the
  * kernel's events nor the kept ones can keep the other out for good. */
-static int answer(epoll_call *c, struct epoll_event *told, int m, int cap)
+static int answer(epoll_call *c, struct epoll_event *told, int m, int more)
 {
     int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
     if (k < 0)
         return k;
+    int room = c->max - k < EP_TOLD ? c->max - k : EP_TOLD;
+    if (more && m < room) {
+        /* The first ask left the kernel room for one event; where the
+         * kernel had fewer, kept ones past that ask's count fill the room,
+         * as the kernel's ready list fills maxevents (prog_epollkept's
+         * pair: with both of two connections kept, a wait of maxevents 2
+         * told one and left the other's bytes untold, for as long as the
+         * first had bytes). Those told already are left out, their marks
+         * as they are (an edge-triggered one's edge). */
+        shim_kept_ask a = {.key = c->key, .engs = c->engs, .out = told + m, .max = room - m,
+                           .skip = told, .nskip = m};
+        m += shim_engine_app_kept_ep(&a, 1);
+    }
     struct epoll_event add[EP_TOLD];
-    if (m == cap && k < c->max - m)
-        m = told_more(c, told, m, c->max - k, add);
     int na = 0;
     for (int i = 0; i < m; i++) {
         int j = 0;
@@ -240,8 +226,9 @@ static int told_now(epoll_call *c)
     }
     if (cap > EP_TOLD)
         cap = EP_TOLD;
-    int m = shim_engine_app_kept_ep(c->key, c->engs, told, cap, 1);
-    return m > 0 ? answer(c, told, m, cap) : 0;
+    shim_kept_ask a = {.key = c->key, .engs = c->engs, .out = told, .max = cap};
+    int m = shim_engine_app_kept_ep(&a, 1);
+    return m > 0 ? answer(c, told, m, a.more) : 0;
 }
 
 static uint64_t epoll_key(void *arg)
