@@ -502,10 +502,23 @@ void shim_apprecv_pass_kept(struct engine *e, rudp_time now, int unread)
     bridge *snap[SHIM_KEEP_BRIDGES];
     uint32_t n = atomic_load_explicit(&e->nkept, memory_order_relaxed);
     memcpy(snap, e->kept, n * sizeof *snap);
+    rudp_time next = RUDP_TIME_NEVER;
     for (uint32_t i = 0; i < n; i++) {
-        if (snap[i]->kept) /* else passed on by another's pump meanwhile */
-            shim_bridge_pass_kept(snap[i], now, unread);
+        bridge *b = snap[i];
+        if (!b->kept)
+            continue; /* passed on by another's pump meanwhile */
+        /* by their time (unread): only those whose own time ran out, the
+         * others keep theirs (a keep 0.1 ms old passed on with the oldest
+         * counted as unread, toward keeping no more) */
+        if (unread && now < b->kept_since + SHIM_KEEP_FOR) {
+            if (b->kept_since + SHIM_KEEP_FOR < next)
+                next = b->kept_since + SHIM_KEEP_FOR;
+            continue;
+        }
+        shim_bridge_pass_kept(b, now, unread);
     }
+    if (atomic_load_explicit(&e->nkept, memory_order_relaxed) > 0)
+        e->kept_at = next; /* the youngest's, or NEVER: none left kept by time */
 }
 
 /* Every signal held back while an app thread holds a turn (a handler

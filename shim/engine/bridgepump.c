@@ -378,7 +378,8 @@ static int keep_here(bridge *b, rudp_time now)
 }
 
 /* b kept (turn_mu), passed on by now + SHIM_KEEP_FOR (the engine wakes
- * by the earliest, kept_at, and passes every kept bridge on): 0 if the engine
+ * by the earliest, kept_at, and passes on each whose time ran out,
+ * apprecv.c's shim_apprecv_pass_kept): 0 if the engine
  * keeps its most already, or b is failing (draining: drain() finishes it
  * once what came is passed on) or hung up, or the peer's FIN came: with
  * the bytes in the bridge the poll's look reports POLLRDHUP (and POLLHUP)
@@ -413,6 +414,7 @@ static int keep(bridge *b, rudp_time now)
     e->kept[n] = b;
     atomic_store_explicit(&e->nkept, n + 1, memory_order_relaxed);
     b->kept = 1;
+    b->kept_since = now;
     if (now + SHIM_KEEP_FOR < e->kept_at)
         e->kept_at = now + SHIM_KEEP_FOR;
     atomic_store_explicit(&b->sp->kept, 1, memory_order_release);
@@ -527,7 +529,8 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
         }
     }
     b->e->app_taken++;
-    b->keep_offs = 0; /* a reader of ours: kept no more again only for SHIM_KEEP_OFF_FOR */
+    if (!peek)
+        b->keep_offs = 0; /* a reader of ours: kept no more again only for SHIM_KEEP_OFF_FOR */
     if (b->sp && atomic_load_explicit(&b->sp->kept_unread, memory_order_relaxed))
         atomic_store_explicit(&b->sp->kept_unread, 0, memory_order_relaxed); /* taken */
     return got;

@@ -444,10 +444,11 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
 #define SHIM_KEEP_FOR RUDP_MS(2)
 /* ... and how many passed on unread, with no take between, before a
  * bridge is kept no more: for SHIM_KEEP_OFF_FOR, doubled each time again
- * until a take (at most SHIM_KEEP_OFF_DOUBLINGS times: 6.4 s) */
+ * until a take (at most SHIM_KEEP_OFF_DOUBLINGS times: 102.4 s; a reader we
+ * do not see, stdio's, is late three times in 100 s then) */
 #define SHIM_KEEP_LATE 3
 #define SHIM_KEEP_OFF_FOR RUDP_MS(100)
-#define SHIM_KEEP_OFF_DOUBLINGS 6
+#define SHIM_KEEP_OFF_DOUBLINGS 10
 /* ... whether b is kept no more at now (bridgepump.c) */
 int shim_bridge_keep_off(const bridge *b, rudp_time now);
 /* ... and how long a flush or a take waits for the engine's turn */

@@ -245,6 +245,7 @@ typedef struct bridge {
     unsigned efd_dirty : 1; /* written into efd since the app was last found
                                to have read all of it (bridgepump.c: keep) */
     uint32_t kept_rd;       /* ... the connection's readable bytes when last kept or taken */
+    rudp_time kept_since;   /* ... when kept (passed on by then + SHIM_KEEP_FOR) */
     uint8_t keep_offs;      /* ... SHIM_KEEP_LATE keeps passed on unread in a row
                                (the slot's kept_unread), counted until a take: */
     rudp_time keep_off_until; /* ... kept no more before this (bridgepump.c) */

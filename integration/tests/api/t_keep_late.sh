@@ -5,8 +5,9 @@
 # (design.md, "Kept for the read after a poll"); three keeps passed on
 # into the bridge with no read of ours between (a reader we do not see:
 # stdio's) and the bridge is kept no more for SHIM_KEEP_OFF_FOR (100 ms),
-# twice that the next time, until a read takes kept bytes. A reader of ours
-# preempted three times in a row on a busy machine lost its keeps for
+# twice that the next time (up to 102.4 s), until a read takes kept
+# bytes. A reader of ours preempted three times in a row on a busy
+# machine lost its keeps for
 # the rest of its run before (t_bridge_grow's bulk reader in CI: 11 takes,
 # then none for 2 s).
 # A python client of a python echo server, over kernel TCP first, then both
