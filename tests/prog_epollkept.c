@@ -16,7 +16,10 @@
  *             (level-triggered), every byte checked; under the shim both
  *             are often kept in memory at once, which the wait must tell
  *             of both (it told maxevents - 1 of them from memory at most)
- *   rounds    the same on all 24 connections, 200 rounds
+ *   turns     the same 2 connections, maxevents 1, 200 rounds: one whose
+ *             bytes a look finds is told within 3 waits (the kernel
+ *             tells the two in turn)
+ *   rounds    the same as pair on all 24 connections, 200 rounds
  *   look      told readable: MSG_PEEK shows the bytes, FIONREAD counts
  *             them all, and the read then gets the same bytes
  *   twosets   connections in a second set too, waited on there: the
@@ -196,6 +199,50 @@ static void check_rounds(int ep, int n, int rounds, const char *who)
             check_bytes(in[i], r, i, len_of(r, i), who);
     }
     printf("ok: %s\n", who);
+}
+
+/* turns: the first 2 connections in set ep alone, maxevents 1, each echo
+ * read 7 bytes a wait: one whose bytes a look finds before a wait is told
+ * within 3 waits, as the kernel's ready list moves what it returned to
+ * its tail (level-triggered: the two told in turn). */
+static void check_turns(int ep, int rounds)
+{
+    static unsigned char in[2][MSG];
+    for (int r = 0; r < rounds; r++) {
+        size_t got[2] = {0};
+        int untold[2] = {0}, due = 2;
+        send_round(r, 0, 2);
+        while (due > 0) {
+            int ready[2];
+            unsigned char c;
+            for (int i = 0; i < 2; i++)
+                ready[i] = got[i] < len_of(r, i) &&
+                           recv(conns[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+            struct epoll_event ev;
+            wait_some(ep, &ev, 1, "turns");
+            int i = (int)ev.data.u32;
+            CHECK(i >= 0 && i < 2 && (ev.events & EPOLLIN), "turns: event %#x for %d",
+                  ev.events, i);
+            for (int j = 0; j < 2; j++) {
+                untold[j] = j != i && ready[j] ? untold[j] + 1 : 0;
+                CHECK(untold[j] < 3,
+                      "turns round %d: connection %d had bytes to read for 3 waits of "
+                      "maxevents 1 and each told the other (level-triggered: in turn)",
+                      r, j);
+            }
+            size_t want = len_of(r, i), piece = want - got[i] < 7 ? want - got[i] : 7;
+            CHECK(piece > 0, "turns round %d: connection %d told readable after its echo", r, i);
+            ssize_t k = read(conns[i], in[i] + got[i], piece);
+            CHECK(k > 0, "turns round %d: connection %d told readable, read gave %zd (%s)", r, i,
+                  k, k < 0 ? strerror(errno) : "EOF");
+            got[i] += (size_t)k;
+            if (got[i] == want)
+                due--;
+        }
+        for (int i = 0; i < 2; i++)
+            check_bytes(in[i], r, i, len_of(r, i), "turns");
+    }
+    printf("ok: turns\n");
 }
 
 static int drained[NCONN]; /* this round's echoes read by until_told */
@@ -802,6 +849,7 @@ int main(int argc, char **argv)
     if (!edge_only) {
         int two = set_of(0, 2, EPOLLIN);
         check_rounds(two, 2, 300, "pair");
+        check_turns(two, 200);
         close(two);
     }
     int ep = set_of(0, NCONN, EPOLLIN);

@@ -607,9 +607,15 @@ static int kept_walk(shim_kept_ask *a, int held, int unread)
         uint32_t nk = atomic_load_explicit(&e->nkept, memory_order_relaxed);
         memcpy(snap, e->kept, nk * sizeof *snap);
         rudp_time now = shim_now();
-        int passed = 0;
+        int passed = 0, told = n;
+        /* from a place that moves on by one each walk that tells: with
+         * more kept than maxevents, each told in turn, as the kernel's
+         * ready list moves what it returned to its tail (an answer of
+         * maxevents 1 told the first kept one until its bytes were all
+         * read) */
+        uint32_t first = nk ? e->told_next % nk : 0;
         for (uint32_t i = 0; i < nk; i++) {
-            bridge *b = snap[i];
+            bridge *b = snap[(first + i) % nk];
             uint32_t ev;
             uint64_t data;
             if (!b->kept)
@@ -634,6 +640,8 @@ static int kept_walk(shim_kept_ask *a, int held, int unread)
                 passed = 1;
             }
         }
+        if (n > told)
+            e->told_next = first + 1;
         if (passed)
             app_turn_done(e, now);
         shim_apprecv_turn_unlock(e, cancel);

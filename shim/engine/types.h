@@ -438,6 +438,7 @@ struct engine {
                                  * registered there alone is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
     _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
+    uint32_t told_next;         /* ... where an epoll wait's walk of them starts (apprecv.c) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed, keeps_off;
     uint64_t app_kept_ep, app_told_ep; /* ... of them for an epoll wait; events it was told */
