@@ -161,13 +161,6 @@ typedef struct epoll_call {
  * (level-triggered, as the kernel's ready list past maxevents). */
 #define EP_TOLD 128
 
-/* The program's answer: the kernel's epoll_wait on its set without
- * waiting, and the events of the m bridges whose bytes wait in memory
- * for the read (told: shim_engine_app_kept_ep), merged into an entry of
- * the same data (the kernel's EPOLLOUT for it) or after them, by a
- * guarded copy (a bad buffer is EFAULT, as the kernel's). The kernel is
- * asked for the room they leave, at least one (told_now): neither the
- * kernel's events nor the kept ones can keep the other out for good. */
 /* Whether data is one of the n events at e (the kernel's, in the program's
  * buffer: ours to read). */
 static int has_data(const struct epoll_event *e, int n, uint64_t data)
@@ -215,6 +208,14 @@ static int kernel_again(epoll_call *c, int k, const struct epoll_event *told, in
     return k;
 }
 
+/* The program's answer: the kernel's epoll_wait on its set without
+ * waiting, and the events of the m bridges whose bytes wait in memory
+ * for the read (told: shim_engine_app_kept_ep), merged into an entry of
+ * the same data (the kernel's EPOLLOUT for it) or after them, by a
+ * guarded copy (a bad buffer is EFAULT, as the kernel's). The kernel is
+ * asked for the room they leave, at least one (told_now): neither the
+ * kernel's events nor the kept ones can keep the other out for good;
+ * more: the first ask left one untold (below). */
 static int answer(epoll_call *c, struct epoll_event *told, int m, int more)
 {
     int k = c->max > m ? real_epoll_wait(c->epfd, c->evs, c->max - m, 0) : 0;
