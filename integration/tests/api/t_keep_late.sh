@@ -11,14 +11,16 @@
 # the rest of its run before (t_bridge_grow's bulk reader in CI: 11 takes,
 # then none for 2 s).
 # A python client of a python echo server, over kernel TCP first, then both
-# under the shim: 20 echoes read without a poll (the socket's mode known);
-# six times a poll's echo passed on unread (a second poll before the
-# read: the poll's own flush passes the kept bytes on; not every echo is
-# kept, one may come before its poll waits: three of six suffice); then,
-# 500 ms later, 50 echoes each read right after its poll. Every echo must come
-# whole and in order; under the shim the client's counters must say the
-# bridge was kept no more and that reads took kept bytes after it (none
-# before: they were read without a poll or late).
+# under the shim: 100 echoes read without a poll (the socket's mode known,
+# its round trip measured); then late rounds, each a poll's echo passed on
+# unread (a second poll before the read: the poll's own flush passes the
+# kept bytes on), 6 to 40 of them in 150 ms (not every echo is kept: one
+# may come before its poll waits; three suffice); then, 900 ms later, 50
+# echoes each read right after its poll. Every echo must come whole and in
+# order; under the shim the client's counters must say the bridge was
+# kept no more and that reads took kept bytes after it (none before: they
+# were read without a poll or late). Where no three late rounds were kept
+# (a loaded machine: the paths wait for a short round trip) it says skip.
 . "$(dirname "$0")/../../lib/lib.sh"
 . "$ROOT/integration/lib/shimlib.sh"
 # the app threads' own receive, which an engine with a table of its own
@@ -48,20 +50,24 @@ def ask(s):
     c.sendall(s)
     got = p.poll(5000)
     assert got == [(fd, select.POLLIN)], ("poll", s, got)
-for i in range(20):
-    c.sendall(b"w%02d" % i)
-    assert c.recv(3) == b"w%02d" % i
-for i in range(6):
-    ask(b"L%d" % i)
+for i in range(100):
+    c.sendall(b"w%02d" % (i % 100))
+    assert c.recv(3) == b"w%02d" % (i % 100)
+end = time.monotonic() + 0.15
+i = 0
+while i < 40 and (i < 6 or time.monotonic() < end):
+    ask(b"L%d" % (i % 10))
     got = p.poll(0)   # a second look before the read: the kept bytes go on
     assert got == [(fd, select.POLLIN)], ("second poll", i, got)
-    assert c.recv(2) == b"L%d" % i
-time.sleep(0.5)       # past SHIM_KEEP_OFF_FOR (100 ms), twice it at most
+    assert c.recv(2) == b"L%d" % (i % 10)
+    i += 1
+print("late rounds: %d" % i)
+time.sleep(0.9)       # past SHIM_KEEP_OFF_FOR (100 ms), 100 + 200 + 400 ms at most
 for i in range(50):
     ask(b"P%02d" % i)
     assert c.recv(3) == b"P%02d" % i
 c.close()
-print("ok: 76 echoes, whole and in order")
+print("ok: echoes whole and in order")
 PY
 
 # run MODE: the echo server and the client, under the shim with MODE=shim
@@ -92,8 +98,16 @@ line=$(stats_lines "$T/cli_shim.log" | grep '^kept for the read after a poll:')
 echo "shim: $line"
 off=$(printf '%s\n' "$line" | sed -n 's/.*with no read of ours between) \([0-9]*\).*/\1/p')
 took=$(printf '%s\n' "$line" | sed -n 's/.*reads that took them \([0-9]*\),.*/\1/p')
-[ "${off:-0}" -ge 1 ] || fail "three keeps passed on unread in a row, and the bridge was not kept no more (${off:-0})"
-# 50 polls' echoes after the 300 ms: most are read right after the poll
+unread=$(printf '%s\n' "$line" | sed -n 's/.*passed on into the bridge unread \([0-9]*\);.*/\1/p')
+if [ "${off:-0}" = 0 ] && [ "${unread:-0}" -lt 3 ]; then
+    # the app threads' paths wait for a connection's round trip to be
+    # short (SHIM_APPRECV_RTT_US): on a loaded machine the late rounds'
+    # polls may all have gone the bridge's way, keeping nothing
+    echo "skip: kept no more: no three of the late rounds' echoes were kept (${unread:-0} passed on unread): this machine's load left the polls to the engine"
+    exit 0
+fi
+[ "${off:-0}" -ge 1 ] || fail "$unread keeps passed on unread with no read between, and the bridge was not kept no more (${off:-0})"
+# 50 polls' echoes after the 900 ms: most are read right after the poll
 [ "${took:-0}" -ge 25 ] ||
-    fail "after the bridge was kept no more and 500 ms passed, only ${took:-0} of 50 reads after a poll took kept bytes"
-echo "ok: kept no more after three late reads ($off), and kept again 500 ms later ($took reads took kept bytes)"
+    fail "after the bridge was kept no more and 900 ms passed, only ${took:-0} of 50 reads after a poll took kept bytes"
+echo "ok: kept no more after three late reads ($off), and kept again 900 ms later ($took reads took kept bytes)"
