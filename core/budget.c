@@ -259,11 +259,11 @@ int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end)
     return 0;
 }
 
-int rudp__window_may_grow(const rudp_conn *c, uint64_t limit)
+int rudp__window_may_grow(const rudp_conn *c, uint64_t limit, uint64_t taken)
 {
     if (limit > c->max_data_sent || limit + c->rwnd < c->max_data_sent)
         return 0; /* not a limit of this window: invented, or stale */
-    if (c->rcv_read - c->rwnd_read < c->rwnd / 2)
+    if (taken < c->rwnd_read || taken - c->rwnd_read < c->rwnd / 2)
         return 0; /* the application has not read half a window since */
     return !over_budget(c->ctx, c->rwnd);
 }

@@ -561,8 +561,8 @@ void rudp__queue(rudp_conn *c, int q);
  * counts a refusal. */
 int rudp__rx_may_store(rudp_conn *c, uint64_t lo, uint64_t end);
 /* Whether c's receive window may grow on the peer's DATA_BLOCKED at
- * `limit`. */
-int rudp__window_may_grow(const rudp_conn *c, uint64_t limit);
+ * `limit`, its reader having taken the stream up to `taken`. */
+int rudp__window_may_grow(const rudp_conn *c, uint64_t limit, uint64_t taken);
 /* Frees a listener's per-source table. */
 void rudp__sources_free(rudp_listener *l);
 

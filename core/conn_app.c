@@ -91,20 +91,26 @@ uint64_t rudp_conn_unacked(const rudp_conn *c)
  * since the last growth: budget.c), the window doubles, at most once per
  * round trip and up to recv_window. Loss does not stop it; a reader that
  * stalls never grows it, so the sender is held to a small window, as TCP
- * holds it; a DATA_BLOCKED alone grows nothing. */
+ * holds it; a DATA_BLOCKED alone grows nothing. Bytes the caller holds
+ * unread (ops.unread: the shim's bridge) are not read. */
 void rudp__conn_autotune(rudp_conn *c, rudp_time now, uint64_t limit)
 {
     if (c->rwnd >= c->cfg.recv_window || c->peer_fin != RUDP_FIN_NONE)
         return;
-    int keeping_up = c->rcv_contig - c->rcv_read < c->rwnd / 2;
     rudp_time round = c->rtt.smoothed > RUDP_MS(1) ? c->rtt.smoothed : RUDP_MS(1);
-    if (!keeping_up || now - c->rwnd_start < round || !rudp__window_may_grow(c, limit))
+    if (now - c->rwnd_start < round)
+        return;
+    /* what the reader took: rcv_read less what the caller holds unread */
+    uint64_t held = c->ctx->ops.unread ? c->ctx->ops.unread(c->ctx->user, c) : 0;
+    uint64_t taken = c->rcv_read - (held < c->rcv_read ? held : c->rcv_read);
+    int keeping_up = c->rcv_contig - taken < c->rwnd / 2;
+    if (!keeping_up || !rudp__window_may_grow(c, limit, taken))
         return;
     c->rwnd *= 2;
     if (c->rwnd > c->cfg.recv_window)
         c->rwnd = c->cfg.recv_window;
     c->rwnd_start = now;
-    c->rwnd_read = c->rcv_read;
+    c->rwnd_read = taken;
 }
 
 /* The application took bytes up to rcv_read: free memory, open the window. */

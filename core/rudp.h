@@ -171,6 +171,13 @@ typedef struct rudp_ctx_ops {
      * until that call, which may not come (a packet not sent after all).
      * NULL, or a NULL answer: the context's own buffer. */
     uint8_t *(*tx_room)(void *user, size_t len);
+    /* Optional: how many of the bytes connection `c` gave the caller
+     * (rudp_conn_read and the like) the caller still holds for its reader
+     * unread (a pipe to the application, say). The receive window grows for
+     * a reader that takes its bytes (rudp__conn_autotune), as TCP's grows on
+     * the application's reads: bytes moved on unread are not read. Asked
+     * when the window would grow, from rudp_ctx_input. NULL: none. */
+    uint64_t (*unread)(void *user, rudp_conn *c);
 } rudp_ctx_ops;
 
 enum { RUDP_LOG_ERROR = 1, RUDP_LOG_WARN, RUDP_LOG_INFO, RUDP_LOG_DEBUG };

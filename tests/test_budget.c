@@ -91,6 +91,47 @@ Test(budget, data_blocked_alone_never_grows_the_window, .init = w_setup, .fini =
     cr_assert(eq(u64, s->rwnd, before), "the window grew without a byte read");
 }
 
+/* ops.unread: what the caller holds for its reader unread. */
+static uint64_t held_unread;
+static uint64_t unread_op(void *user, rudp_conn *c)
+{
+    (void)user;
+    (void)c;
+    return held_unread;
+}
+
+/* The server reads a little over half its window, the client says the
+ * window blocks it: whether the window grew. */
+static int grows_after_reading_half(void)
+{
+    rudp_conn *s = w.conn[SRV];
+    uint64_t before = s->rwnd, off = s->rcv_contig, want = s->rwnd / 2 + 1200;
+    for (uint64_t sent = 0; sent < want; sent += 1200, off += 1200)
+        inject_stream(off, 1200);
+    uint8_t buf[4096];
+    ssize_t n;
+    while ((n = rudp_conn_read(s, w.now, buf, sizeof buf)) > 0)
+        ;
+    cr_assert(eq(u64, s->rcv_read, s->rcv_contig));
+    w.now += RUDP_MS(200); /* more than a round trip */
+    inject_blocked(s->max_data_sent);
+    w_drop_all(CLI);
+    return s->rwnd > before;
+}
+
+/* TCP grows its receive buffer on the application's reads: bytes the
+ * caller took from the connection and still holds unread (the shim's
+ * bridge) are not read, so a peer that reads nothing never grows it. */
+Test(budget, bytes_the_caller_holds_unread_do_not_grow_the_window, .init = w_setup,
+     .fini = w_teardown, .timeout = 10)
+{
+    w.ctx[SRV]->ops.unread = unread_op;
+    held_unread = w.conn[SRV]->rwnd; /* all it read, and more, is still held */
+    cr_assert(not(grows_after_reading_half()), "the window grew for bytes nobody read");
+    held_unread = 0; /* the reader took them */
+    cr_assert(grows_after_reading_half(), "the window did not grow for a reader that reads");
+}
+
 Test(budget, scattered_bytes_cost_memory_in_proportion_to_what_is_held, .init = w_setup,
      .fini = w_teardown, .timeout = 10)
 {

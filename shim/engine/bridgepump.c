@@ -312,6 +312,20 @@ void shim_bridge_grow_due(struct engine *e)
         grow_efd(b);
 }
 
+/* The core's ops.unread: bytes the engine moved into efd that the app has
+ * not read yet, so that a DATA_BLOCKED does not grow the receive window for
+ * a reader that takes nothing (TCP grows its buffer on the app's reads).
+ * SIOCOUTQ counts an AF_UNIX queue's memory, a little over its bytes: an
+ * app that reads is seen a little behind, never ahead. */
+uint64_t shim_bridge_unread(rudp_conn *c)
+{
+    bridge *b = rudp_conn_user(c);
+    int q = 0;
+    if (!b || b->efd < 0 || !b->efd_dirty || real_ioctl(b->efd, SIOCOUTQ, &q) < 0 || q < 0)
+        return 0;
+    return (uint64_t)q;
+}
+
 /* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
  * SHIM_BULK_OUT_MS grow efd's buffer (grow_efd); on an app thread's turn
  * (apprecv.c) the engine grows it at its next pump (grow_due). A ping-pong

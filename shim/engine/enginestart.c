@@ -70,6 +70,12 @@ static uint8_t *on_tx_room(void *user, size_t len)
     return shim_udpio_room(e->io, len);
 }
 
+static uint64_t on_unread(void *user, rudp_conn *c)
+{
+    (void)user;
+    return shim_bridge_unread(c);
+}
+
 static void on_log(void *user, int level, const char *msg)
 {
     (void)user;
@@ -407,7 +413,8 @@ static void left_program_table(struct engine *e)
 int shim_engine_start_locked(struct engine *e)
 {
     rudp_ctx_ops ops = {
-        .send_from = on_send, .log = on_log, .conn_freed = on_conn_freed, .tx_room = on_tx_room};
+        .send_from = on_send, .log = on_log, .conn_freed = on_conn_freed, .tx_room = on_tx_room,
+        .unread = on_unread};
     if (shim_hook.listener)
         ops.same_endpoint = shim_hook.listener->same_endpoint; /* portshare.c */
     memset(e, 0, sizeof *e);

@@ -432,6 +432,7 @@ void shim_bridge_unkeep(bridge *b);
 /* the engine's wake-up (turn_mu): the bridge an app thread's take found
  * due to grow (e->grow_b), grown */
 void shim_bridge_grow_due(struct engine *e);
+uint64_t shim_bridge_unread(rudp_conn *c); /* the core's ops.unread */
 void shim_bridge_pass_kept(bridge *b, rudp_time now, int unread);
 /* ... the read that takes them: into `to` (cnt pieces) of process pid by a
  * guarded copy, left there with peek: bytes copied, -EFAULT for a bad
