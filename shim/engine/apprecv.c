@@ -533,14 +533,17 @@ static void hold_all(sigset_t *old)
 /* The turn's lock for a flush or a take, which any interposed call may
  * make, a signal handler's too: one that interrupted its thread holding a
  * lock the engine's turn waits for (G.mu) would wait for ever. Tried for
- * at most SHIM_KEEP_LOCK_WAIT (a turn takes microseconds); 0 if not had. */
-static int turn_lock_bounded(struct engine *e, int *cancel)
+ * at most `wait` (a turn takes microseconds: SHIM_KEEP_LOCK_WAIT); 0 if
+ * not had, or (marked) once the engine counts no bridge kept nor being
+ * passed on (nmarked: their bytes are in efd, the kernel's to tell). */
+static int turn_lock_bounded(struct engine *e, int *cancel, rudp_time wait, int marked)
 {
-    rudp_time until = shim_now() + SHIM_KEEP_LOCK_WAIT;
+    rudp_time until = shim_now() + wait;
     for (;;) {
         if (shim_apprecv_turn_try(e, cancel))
             return 1;
-        if (shim_now() >= until)
+        if (shim_now() >= until ||
+            (marked && atomic_load_explicit(&e->nmarked, memory_order_relaxed) == 0))
             return 0;
         /* the system call, not libc's nanosleep(): no cancellation point
          * inside a section, and no call ThreadSanitizer intercepts, whose
@@ -596,12 +599,13 @@ static int kept_walk(shim_kept_ask *a, int held, int unread)
     for (int k = 0; k < nrun; k++) {
         struct engine *e = &G.e[k];
         int cancel;
-        /* none kept there: its turn not waited for (one held paused for a
-         * hand-off or a fork has passed its own on before); or not an
+        /* none kept there, nor passed on and not yet all in efd: its turn
+         * not waited for (one held paused for a hand-off or a fork has
+         * passed its own on before); or not an
          * engine of the set's (another thread's loop waits for its own) */
         if ((engs && !(engs & (1u << k))) ||
-            atomic_load_explicit(&e->nkept, memory_order_relaxed) == 0 ||
-            !turn_lock_bounded(e, &cancel))
+            atomic_load_explicit(&e->nmarked, memory_order_relaxed) == 0 ||
+            !turn_lock_bounded(e, &cancel, key ? SHIM_KEEP_TELL_WAIT : SHIM_KEEP_LOCK_WAIT, 1))
             continue;
         bridge *snap[SHIM_KEEP_BRIDGES];
         uint32_t nk = atomic_load_explicit(&e->nkept, memory_order_relaxed);
@@ -681,7 +685,7 @@ void shim_engine_app_closing(int fd)
     int in_section = shim_crit_enter(&crit);
     if (!in_section)
         hold_all(&old);
-    if (turn_lock_bounded(e, &cancel)) { /* the engine's turn may be another's */
+    if (turn_lock_bounded(e, &cancel, SHIM_KEEP_LOCK_WAIT, 0)) { /* the engine's turn may be another's */
         bridge *b = e->turn_open && e->by_slot ? e->by_slot[rec.slot] : NULL;
         if (b && b->slot == rec.slot && b->id == rec.id && b->established && b->unix_up &&
             !b->hup && !b->app_gone && !b->fb && b->efd >= 0 && b->conn && b->sock &&
@@ -730,7 +734,7 @@ int shim_engine_app_take(int fd, struct msghdr *m, int flags, ssize_t *out)
         return 0;
     int cancel;
     ssize_t got = 0;
-    if (!turn_lock_bounded(e, &cancel)) {
+    if (!turn_lock_bounded(e, &cancel, SHIM_KEEP_LOCK_WAIT, 0)) {
         shim_crit_leave(&crit);
         return 0;
     }

@@ -454,6 +454,12 @@ ssize_t shim_bridge_take(bridge *b, pid_t pid, const struct iovec *to, int cnt, 
 int shim_bridge_keep_off(const bridge *b, rudp_time now);
 /* ... and how long a flush or a take waits for the engine's turn */
 #define SHIM_KEEP_LOCK_WAIT RUDP_MS(10)
+/* ... and an epoll wait's answer, while the engine counts bridges kept:
+ * it must tell of them, and an engine thread preempted holding its turn
+ * outlasts SHIM_KEEP_LOCK_WAIT on a busy machine (prog_epollkept's rounds
+ * missed one in 35 runs under two busy loops; 7 of 8 with the turn's wait
+ * cut to 30 us) */
+#define SHIM_KEEP_TELL_WAIT RUDP_MS(250)
 
 /* engine.c: a forked child's ids start afresh (the atfork handler) */
 void shim_engine_ids_anew(void);

@@ -240,6 +240,8 @@ typedef struct bridge {
                                   (bridge.c: local_client) */
     unsigned kept : 1;      /* apprecv.c: what came waits in the connection for the
                                reader a poll() told of it, not in efd */
+    unsigned kept_counted : 1; /* ... counted in the engine's nmarked and the
+                                  process's kept_all, until its bytes are in efd */
     unsigned kept_edge : 1; /* bytes came since an edge-triggered set was told of
                                the kept ones (apprecv.c's kept_walk) */
     unsigned efd_dirty : 1; /* written into efd since the app was last found
@@ -437,7 +439,9 @@ struct engine {
                                  * (state.h: SHIM_EP_KEY); what comes for a bridge
                                  * registered there alone is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
-    _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
+    _Atomic uint32_t nkept;     /* ... how many (turn_mu) */
+    _Atomic uint32_t nmarked;   /* ... kept, or passed on and not all in efd yet (turn_mu;
+                                 * read without it to pass the engine by) */
     uint32_t told_next;         /* ... where an epoll wait's walk of them starts (apprecv.c) */
     rudp_time kept_at;          /* ... by when the engine passes them on */
     uint64_t app_kept, app_taken, kept_passed, keeps_off;
