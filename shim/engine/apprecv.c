@@ -535,15 +535,20 @@ static void hold_all(sigset_t *old)
  * lock the engine's turn waits for (G.mu) would wait for ever. Tried for
  * at most `wait` (a turn takes microseconds: SHIM_KEEP_LOCK_WAIT); 0 if
  * not had, or (marked) once the engine counts no bridge kept nor being
- * passed on (nmarked: their bytes are in efd, the kernel's to tell). */
+ * passed on (nmarked: their bytes are in efd, the kernel's to tell), or
+ * past SHIM_KEEP_LOCK_WAIT while a pause is asked for: an engine parked
+ * for a fork or a keeper's hand-off holds its turn until it ends, which
+ * may be the process's (a review's find, 2026-12-02). */
 static int turn_lock_bounded(struct engine *e, int *cancel, rudp_time wait, int marked)
 {
-    rudp_time until = shim_now() + wait;
+    rudp_time start = shim_now(), until = start + wait;
     for (;;) {
         if (shim_apprecv_turn_try(e, cancel))
             return 1;
-        if (shim_now() >= until ||
-            (marked && atomic_load_explicit(&e->nmarked, memory_order_relaxed) == 0))
+        rudp_time now = shim_now();
+        if (now >= until ||
+            (marked && atomic_load_explicit(&e->nmarked, memory_order_relaxed) == 0) ||
+            (now >= start + SHIM_KEEP_LOCK_WAIT && __atomic_load_n(&G.pause_req, __ATOMIC_ACQUIRE)))
             return 0;
         /* the system call, not libc's nanosleep(): no cancellation point
          * inside a section, and no call ThreadSanitizer intercepts, whose
@@ -601,7 +606,7 @@ static int kept_walk(shim_kept_ask *a, int held, int unread)
         int cancel;
         /* none kept there, nor passed on and not yet all in efd: its turn
          * not waited for (one held paused for a hand-off or a fork has
-         * passed its own on before); or not an
+         * mostly passed its own on before: turn_lock_bounded); or not an
          * engine of the set's (another thread's loop waits for its own) */
         if ((engs && !(engs & (1u << k))) ||
             atomic_load_explicit(&e->nmarked, memory_order_relaxed) == 0 ||

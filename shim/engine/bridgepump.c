@@ -323,6 +323,8 @@ uint64_t shim_bridge_unread(rudp_conn *c)
     int q = 0;
     if (!b || b->efd < 0 || !b->efd_dirty || real_ioctl(b->efd, SIOCOUTQ, &q) < 0 || q < 0)
         return 0;
+    if (q == 0)
+        b->efd_dirty = 0; /* all read: as keep() finds it */
     return (uint64_t)q;
 }
 
