@@ -439,7 +439,7 @@ struct engine {
                                  * (state.h: SHIM_EP_KEY); what comes for a bridge
                                  * registered there alone is kept */
     struct bridge *kept[SHIM_KEEP_BRIDGES]; /* ... the bridges kept (bridgepump.c) */
-    _Atomic uint32_t nkept;     /* ... how many (turn_mu) */
+    _Atomic uint32_t nkept;     /* ... how many (turn_mu; read without it to pass one by) */
     _Atomic uint32_t nmarked;   /* ... kept, or passed on and not all in efd yet (turn_mu;
                                  * read without it to pass the engine by) */
     uint32_t told_next;         /* ... where an epoll wait's walk of them starts (apprecv.c) */
