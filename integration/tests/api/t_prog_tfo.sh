@@ -74,12 +74,23 @@ if [ "$shim" = 1 ]; then
     ls "$XDG_RUNTIME_DIR/rudp-tokens/" | grep -q . || fail "the plain client took the stored token"
 fi
 RUDP_0RTT=1 client forced plain "GET /forced"
-expect_zrtt forced 1
+# RUDP_0RTT holds a plain client's SYN 10 ms for its first write (it may
+# never write first: a server that speaks first); a client preempted
+# longer between its connect() and its write (a loaded make test: once)
+# sends the SYN without it. Then the check cannot run: said, not failed.
+gap=$(sed -n 's/^gap: \([0-9.]*\) ms.*/\1/p' "$T/forced.out")
+want_fo=3
+if [ "$shim" = 1 ] && [ "$(zrtt forced)" = 0 ] && awk -v g="${gap:-0}" 'BEGIN { exit !(g >= 10) }'; then
+    echo "note: forced: connect() and the write took $gap ms, past the 10 ms the SYN waits for it: its SYN went without data, not checked (a busy machine)"
+    want_fo=2
+else
+    expect_zrtt forced 1
+fi
 server_done fo
 grep -c '^served' "$T/fo.log" | grep -qx 5 || { show "$T/fo.log"; fail "fo: not 5 requests served"; }
 if [ "$shim" = 1 ]; then
-    [ "$(stat fo accepted)" = 3 ] || { show "$T/fo.log"; fail "fo: 0-RTT accepted $(stat fo accepted), want 3"; }
-    echo "ok: the server took 3 requests with their SYNs"
+    [ "$(stat fo accepted)" = "$want_fo" ] || { show "$T/fo.log"; fail "fo: 0-RTT accepted $(stat fo accepted), want $want_fo"; }
+    echo "ok: the server took $want_fo requests with their SYNs"
 fi
 
 # 2. no TCP_FASTOPEN on the listener
