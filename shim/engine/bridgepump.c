@@ -317,15 +317,20 @@ void shim_bridge_grow_due(struct engine *e)
  * a reader that takes nothing (TCP grows its buffer on the app's reads).
  * SIOCOUTQ counts an AF_UNIX queue's memory, a little over its bytes: an
  * app that reads is seen a little behind, never ahead. */
+static uint64_t efd_unread(bridge *b)
+{
+    int q = 0;
+    if (b->efd < 0 || !b->efd_dirty || real_ioctl(b->efd, SIOCOUTQ, &q) < 0 || q < 0)
+        return 0;
+    if (q == 0)
+        b->efd_dirty = 0; /* all read: no need to ask until the next write */
+    return (uint64_t)q;
+}
+
 uint64_t shim_bridge_unread(rudp_conn *c)
 {
     bridge *b = rudp_conn_user(c);
-    int q = 0;
-    if (!b || b->efd < 0 || !b->efd_dirty || real_ioctl(b->efd, SIOCOUTQ, &q) < 0 || q < 0)
-        return 0;
-    if (q == 0)
-        b->efd_dirty = 0; /* all read: as keep() finds it */
-    return (uint64_t)q;
+    return b ? efd_unread(b) : 0;
 }
 
 /* n bytes passed on to the app: SHIM_BULK_OUT_BYTES within
@@ -436,9 +441,7 @@ static int keep(bridge *b, rudp_time now)
         /* an epoll wait's: the app must have read all that went into its
          * end before, which its poll's caller saw (quiet) and this one
          * asks, once per write into it (the kept bytes would pass them) */
-        int q = 1;
-        if (b->efd_dirty && real_ioctl(b->efd, SIOCOUTQ, &q) == 0 && q == 0)
-            b->efd_dirty = 0;
+        efd_unread(b);
         if (b->efd_dirty)
             return 0;
         e->app_kept_ep++;
