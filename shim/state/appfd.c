@@ -318,7 +318,11 @@ int shim_fdswap(int fd, int nfd, int status, int fdflags, int keep_regs, int own
     shim_epollreg_detach(fd);
     int r = real_dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
     int err = errno;
-    shim_fd_unseen(); /* fd's record is proved again (fdtab.c) */
+    /* fd's records are proved again (fdtab.c); only fd changed file, so
+     * every other number's proof stands: a global epoch here cost each
+     * connect() a proof by fstat of every other connection at its next
+     * call (B12: one of its 7 fstat a connection) */
+    shim_fd_reprove(fd);
     shim_epollreg_attach(fd, keep_regs); /* the new file, or the old one back */
     if (r < 0)
         return -err;

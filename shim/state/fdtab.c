@@ -103,6 +103,35 @@ void shim_fd_unseen_always(void)
     atomic_fetch_add(&epoch, 1);
 }
 
+/* Per number below SHIM_FD_HINTS (the only ones ever trusted: may_trust),
+ * raised by shim_fd_reprove: a lookup reads it with the epoch, before it
+ * asks the inode, and stamps its proof only if neither moved meanwhile, so
+ * an inode asked before the number changed file proves nothing after. */
+static _Atomic uint32_t regen[SHIM_FD_HINTS];
+
+static uint32_t regen_of(int fd)
+{
+    return (unsigned)fd < SHIM_FD_HINTS ? atomic_load(&regen[fd]) : 0;
+}
+
+/* ep, or 0 (no proof to stamp) where fd was reproved since gen was read. */
+static uint64_t still(int fd, uint64_t ep, uint32_t gen)
+{
+    return regen_of(fd) == gen ? ep : 0;
+}
+
+void shim_fd_reprove(int fd)
+{
+    if ((unsigned)fd >= SHIM_FD_HINTS)
+        return; /* never taken on a proof (may_trust) */
+    atomic_fetch_add(&regen[fd], 1);
+    shim_mutex_lock(&mu);
+    rec *e = rec_find(fd);
+    for (var *v = e ? e->vars : NULL; v; v = v->next)
+        v->proved = 0;
+    shim_mutex_unlock(&mu);
+}
+
 void shim_fd_prove_always(int fd)
 {
     if ((unsigned)fd < SHIM_FD_HINTS)
@@ -245,6 +274,7 @@ static int local_tryget(int fd, shim_fd *out)
     pid_t t = shim_procenv_table();
     int trust = may_trust(fd, t);
     uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
+    uint32_t gen = regen_of(fd);
     if (shim_mutex_trylock(&mu) != 0)
         return -1;
     if (trust && trusted_locked(fd, ep, out)) {
@@ -259,7 +289,7 @@ static int local_tryget(int fd, shim_fd *out)
     int stale;
     if (shim_mutex_trylock(&mu) != 0)
         return -1;
-    int found = find_locked(fd, ino, ep, out, &stale);
+    int found = find_locked(fd, ino, still(fd, ep, gen), out, &stale);
     shim_mutex_unlock(&mu);
     if (!found && stale && t == 0)
         hint(fd, NULL); /* the number names another file now (a dup2 over it) */
@@ -273,6 +303,7 @@ static int local_get(int fd, shim_fd *out, int try)
     pid_t t = shim_procenv_table();
     int trust = may_trust(fd, t);
     uint64_t ep = t == 0 ? atomic_load(&epoch) : 0;
+    uint32_t gen = regen_of(fd);
     shim_mutex_lock(&mu);
     if (trust && trusted_locked(fd, ep, out)) {
         shim_mutex_unlock(&mu);
@@ -285,7 +316,7 @@ static int local_get(int fd, shim_fd *out, int try)
     uint64_t ino = shim_fd_ino(fd);
     int stale;
     shim_mutex_lock(&mu);
-    int found = find_locked(fd, ino, ep, out, &stale);
+    int found = find_locked(fd, ino, still(fd, ep, gen), out, &stale);
     shim_mutex_unlock(&mu);
     if (!found && stale) {
         /* The number now names something else: in this table, the record
@@ -303,13 +334,15 @@ static int local_get(int fd, shim_fd *out, int try)
     return found;
 }
 
-static void local_put(const shim_fd *r)
+static void local_put(const shim_fd *r, uint64_t placed)
 {
     uint64_t ep = atomic_load(&epoch);
-    uint64_t ino = shim_fd_ino(r->fd);
+    uint32_t gen = regen_of(r->fd);
+    uint64_t ino = placed ? placed : shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
     shim_mutex_lock(&mu);
+    ep = still(r->fd, ep, gen);
     e = rec_find(r->fd);
     if (!e) {
         e = shim_calloc(1, sizeof *e);

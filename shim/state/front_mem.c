@@ -34,8 +34,9 @@ static int mem_get(int fd, shim_fd *out, int try)
     return found;
 }
 
-static void mem_put(const shim_fd *r)
+static void mem_put(const shim_fd *r, uint64_t placed)
 {
+    (void)placed;
     if (r->fd < 0 || r->fd >= MEM_FDS)
         return;
     shim_mutex_lock(&mu);

@@ -506,8 +506,9 @@ typedef struct shim_front_ops {
     /* fd's current record into *out: 1, 0 if none, -1 if try and the
      * table's lock is held (a signal handler may interrupt its holder) */
     int (*get)(int fd, shim_fd *out, int try);
-    /* r as fd's record from now on, replacing any (its inode stamped) */
-    void (*put)(const shim_fd *r);
+    /* r as fd's record from now on, replacing any (its inode stamped: ino
+     * where the caller just put that file at r->fd, else 0 and asked) */
+    void (*put)(const shim_fd *r, uint64_t ino);
     /* r, read by get (its inode), written back only where fd's record of
      * that file still is; NULL: put */
     void (*update)(const shim_fd *r);
@@ -580,6 +581,9 @@ int shim_fd_tryget(int fd, shim_fd *out);
 int shim_fd_get(int fd, shim_fd *out);
 /* Adds or replaces the record of r->fd (stamping its inode). */
 void shim_fd_put(const shim_fd *r);
+/* The same, where the caller has just put the file of inode ino at r->fd
+ * (its dup3 over it): no fstat() to learn it. */
+void shim_fd_put_placed(const shim_fd *r, uint64_t ino);
 /* An option call's change to the record shim_fd_get gave it: written back
  * only where r->fd's record of the same file (r->ino) still is, so that a
  * dup2() over the number meanwhile in another thread does not make the
@@ -595,6 +599,11 @@ void shim_fd_del(int fd);
  * its own). prove_always: the number fd's records at every lookup from
  * now on (stdio has it: fdopen); no lock, safe in a signal handler. */
 void shim_fd_unseen(void);
+/* The number fd alone changed file by a call the caller made and follows
+ * (its dup3 of a file of ours over fd): fd's records are proved again at
+ * their next lookup, every other number's proof stands. Not in a signal
+ * handler (fdtab's lock). */
+void shim_fd_reprove(int fd);
 void shim_fd_unseen_always(void);
 void shim_fd_prove_always(int fd);
 /* The socket of inode ino was replaced by a bridge or a listener of ours,

@@ -169,6 +169,49 @@ Test(fdtab, a_record_proved_in_this_epoch_is_trusted_until_a_change_is_announced
     cr_assert(eq(int, shim_fd_get(g, &out), 0), "stdio's number: proved, another file");
 }
 
+/* The shim's own dup3 of a file of ours over a number (connect()'s bridge
+ * over the app's socket: appfd.c's swap) changes that number alone: its
+ * records are proved again, and every other number's proof stands (a
+ * global epoch there had each connect() cost every other connection a
+ * proof by fstat at its next call). */
+Test(fdtab, a_reproved_number_is_proved_again_and_the_others_are_not)
+{
+    int a = tcp_socket(), b = tcp_socket();
+    shim_fd ra = record(a, SHIM_FD_CANDIDATE), rb = record(b, SHIM_FD_CANDIDATE), out;
+    shim_fd_put(&ra);
+    shim_fd_put(&rb);
+    cr_assert(eq(int, shimtest_new_file_at(a), a));
+    cr_assert(eq(int, shimtest_new_file_at(b), b)); /* unannounced: a stale proof */
+    shim_fd_reprove(a);
+    cr_assert(eq(int, shim_fd_get(a, &out), 0), "a: proved again, another file");
+    cr_assert(eq(int, shim_fd_get(b, &out), 1), "b: its proof stands (asked nothing)");
+    shim_fd_unseen();
+    cr_assert(eq(int, shim_fd_get(b, &out), 0), "until a change anywhere is announced");
+    /* the new file's record, put by whoever put it there, is proved */
+    shim_fd ra2 = record(a, SHIM_FD_CANDIDATE);
+    ra2.keepcnt = 3;
+    shim_fd_put(&ra2);
+    cr_assert(eq(int, shim_fd_get(a, &out), 1));
+    cr_assert(eq(int, out.keepcnt, 3));
+    shim_fd_reprove(-1); /* out of range: nothing */
+    shim_fd_reprove(SHIM_FD_HINTS);
+}
+
+/* A put by the one that just placed the file tells its inode (connect():
+ * the bridge's end, whose inode it asked when it made it): stamped as
+ * given, no fstat; 0 asks. */
+Test(fdtab, a_placed_put_stamps_the_inode_it_is_given)
+{
+    int fd = tcp_socket();
+    shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
+    shim_fd_put_placed(&r, ino_of(fd));
+    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
+    cr_assert(eq(u64, out.ino, ino_of(fd)));
+    shim_fd_put_placed(&r, 0);
+    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
+    cr_assert(eq(u64, out.ino, ino_of(fd)), "0: the inode asked");
+}
+
 Test(fdtab, numbers_0_to_2_are_proved_at_every_lookup)
 {
     int saved = dup(0);
