@@ -492,6 +492,7 @@ static int place_bridge(connecting *d)
     rec->connect_done = d->early; /* connect() says 0 now: another says EISCONN, as Linux's */
     rec->id = d->n.id;
     rec->slot = d->n.slot;
+    rec->name_pid = d->n.pid;
     /* In rudp-supervise fd is the supervisor's copy, closed once connect()
      * returns: the engine's restore finds it gone. The program's next call
      * on the bridge that the supervisor answers gives the buffer back

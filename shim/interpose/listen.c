@@ -770,6 +770,7 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, i
     r.kind = SHIM_FD_BRIDGED;
     r.id = n.id;
     r.slot = n.slot;
+    r.name_pid = n.pid;
     r.connect_done = 1;
     r.sockopts_default = 0;
     int tcp_sndbuf = shim_tcp_sndbuf_default();

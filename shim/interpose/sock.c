@@ -226,9 +226,32 @@ int shim_sock_ours(int fd, shim_fd *rec, shim_name *n)
         rec->id = (n ? n : &tmp)->id;
         rec->slot = (n ? n : &tmp)->slot;
         rec->family = (n ? n : &tmp)->family;
+        if (rec->kind == SHIM_FD_BRIDGED)
+            rec->name_pid = (n ? n : &tmp)->pid;
         return 1;
     }
     return 0;
+}
+
+int shim_name_of_rec(const shim_fd *rec, shim_name *n)
+{
+    if (rec->kind != SHIM_FD_BRIDGED || !rec->name_pid)
+        return 0;
+    n->kind = SHIM_NAME_ENGINE;
+    n->slot = rec->slot;
+    n->id = rec->id;
+    n->pid = rec->name_pid;
+    return 1;
+}
+
+int shim_sock_ours_slot(int fd, shim_fd *rec, shim_name *n)
+{
+    if (shim_fd_get(fd, rec) && rec->kind == SHIM_FD_BRIDGED && rec->name_pid) {
+        if (rec->sndbuf_restore)
+            supervised_sndbuf(rec);
+        return shim_name_of_rec(rec, n);
+    }
+    return shim_sock_ours(fd, rec, n);
 }
 
 /* What a TCP socket nobody set an option on reads for the options
@@ -613,7 +636,8 @@ SHIM_EXPORT int close(int fd)
         shim_engine_app_closing(fd);
     if (found) {
         shim_name n;
-        if (rec.kind == SHIM_FD_BRIDGED && shim_name_get(fd, 1, &n) == 1) {
+        if (rec.kind == SHIM_FD_BRIDGED &&
+            (shim_name_of_rec(&rec, &n) || shim_name_get(fd, 1, &n) == 1)) {
             /* Our engine must not look at this fd number once it is
              * closed (shim_sndbuf_restore). */
             shim_slot *fs = n.pid == shim_procenv_self() && !copy ? slot_for(&n) : NULL;

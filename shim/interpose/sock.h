@@ -28,6 +28,17 @@ static inline int tcp_family(int fd)
     return shim_inet_family(fd, SOCK_STREAM, IPPROTO_TCP);
 }
 
+/* A bridged record's own copy of what its peer's name says of the
+ * connection (kind, slot, id, pid: n's other fields untouched), where the
+ * record was made with the name (name_pid): 1; 0: only the name says. The
+ * record proved (shim_fd_get) names the file the name is bound to for
+ * good, so its copy is the name's, without a getpeername(). */
+int shim_name_of_rec(const shim_fd *rec, shim_name *n);
+/* shim_sock_ours() for a caller that needs of n only what
+ * shim_name_of_rec() gives (a bridge's slot): the name is asked only where
+ * the record lacks it. */
+int shim_sock_ours_slot(int fd, shim_fd *rec, shim_name *n);
+
 /* The slot a name points at, or NULL (a listener, or a slab we cannot see). */
 static inline shim_slot *slot_for(const shim_name *n)
 {

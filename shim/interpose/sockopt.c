@@ -227,7 +227,15 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
     int saved = errno;
     shim_fd rec;
     shim_name n;
-    if (!special || !shim_sock_ours(fd, &rec, &n)) {
+    /* These read of the name only the connection's slot: a bridge's record
+     * has it (SO_ERROR after every non-blocking connect: no getpeername) */
+    int slot_only = (level == SOL_SOCKET && (opt == SO_ERROR || opt == SO_SNDBUF ||
+                                             opt == SO_PROTOCOL || opt == SO_REUSEPORT)) ||
+                    (level == IPPROTO_TCP && (opt == TCP_INFO || opt == TCP_NODELAY ||
+                                              opt == TCP_CORK || opt == TCP_QUICKACK ||
+                                              opt == TCP_KEEPIDLE || opt == TCP_KEEPINTVL ||
+                                              opt == TCP_KEEPCNT || opt == TCP_USER_TIMEOUT));
+    if (!special || !(slot_only ? shim_sock_ours_slot(fd, &rec, &n) : shim_sock_ours(fd, &rec, &n))) {
         int left = special && level == SOL_SOCKET && opt == SO_ERROR ? shim_reconnect_so_error(fd) : 0;
         errno = saved;
         int ret;

@@ -453,6 +453,9 @@ typedef struct shim_fd {
     uint64_t ino;          /* inode of the socket, to spot fd reuse */
     uint64_t id;           /* listener or connection id */
     uint32_t slot;
+    int32_t name_pid;      /* bridged: the engine owner's pid its peer's name carries
+                            * (shim_name.pid), set where the record is made with
+                            * the name; 0: not known, the name is asked */
     int connect_done;      /* connect() returned its result once */
     int sockopts_default;  /* listener: socket-level options all at the unix
                             * socket's defaults, so accept() copies none */
