@@ -809,7 +809,14 @@ void shim_bridge_conn_event(struct engine *e, rudp_conn *c, unsigned ev, rudp_ti
     }
     if ((ev & RUDP_EV_SILENT) && b->owns_sock)
         shim_roam_silent(b, now);
-    if ((ev & RUDP_EV_WRITABLE) && b->unix_up) {
+    /* Room in the connection: the app's bytes that waited for it. None
+     * wait where the last read found efd empty and EPOLLIN is watched
+     * since (level-triggered: what the app writes after that read is
+     * told by the next epoll_pwait2 of this loop), nor in the overflow of
+     * the writes in memory: then not the SIOCATMARK and the read that
+     * would find nothing (B12: two calls a connection at each end). */
+    if ((ev & RUDP_EV_WRITABLE) && b->unix_up &&
+        !(b->in_drained && (b->ev & EPOLLIN) && !b->txo_len && !b->hup)) {
         shim_bridge_pump_in(b, now, 1);
         /* the app is gone: finish once its last bytes are in */
         if (b->hup && app_done(b, now))

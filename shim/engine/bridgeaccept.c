@@ -118,7 +118,9 @@ int shim_bridge_try_accept(bridge *b, rudp_time now)
      * there but what it writes from now on, and the watch below is
      * level-triggered: epoll says so (with EPOLLPRI for an urgent byte).
      * A read here found nothing and cost a send buffer chunk, an ioctl
-     * and a readv per accept. */
+     * and a readv per accept; so did the one at the connection's first
+     * room (RUDP_EV_WRITABLE, bridge.c), which in_drained spares. */
+    b->in_drained = 1;
     shim_bridge_update_interest(b);
     return 1;
 }

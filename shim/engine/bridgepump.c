@@ -147,6 +147,7 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
 {
     shim_slot *s = shim_bridge_slot(b);
     b->pumped_poll = b->e->polls;
+    b->in_drained = 0;
     while (b->conn && (b->established || b->early) && !b->app_eof) {
         /* what the app wrote in memory before goes first; no app thread
          * writes there again until this read is done (txring.c) */
@@ -189,8 +190,10 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         if (s)
             atomic_fetch_add(&s->seq, 1);
         if (r > 0) {
-            if (r < room && !b->hup && !mark)
+            if (r < room && !b->hup && !mark) {
+                b->in_drained = 1;
                 break; /* drained: epoll tells us when more comes */
+            }
             /* more may follow; a short read with a mark pending may have
              * stopped at it */
             mark = 1;
@@ -215,6 +218,8 @@ void shim_bridge_pump_in(bridge *b, rudp_time now, int mark)
         }
         if (errno == EINTR)
             continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            b->in_drained = 1;
         if (errno == ECONNRESET) {
             /* The app closed with bytes we sent it unread: TCP resets,
              * after what the app wrote (shim_bridge_close_unread). */

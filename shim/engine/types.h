@@ -229,6 +229,9 @@ typedef struct bridge {
     unsigned unix_up : 1;   /* efd is connected to the application */
     unsigned hup : 1;       /* EPOLLHUP seen: out of epoll until we can read */
     unsigned bulk_in : 1;   /* the last bridge read filled all it was offered */
+    unsigned in_drained : 1; /* the last pump_in ended at an empty efd (EAGAIN, or
+                                a read short of its room): what comes after it,
+                                epoll tells while EPOLLIN is watched (bridge.c) */
     unsigned in_held : 1;   /* the send buffer was full: efd unread until it has
                                rudp_conn_write_threshold() of room (bridge.c) */
     unsigned draining : 1;  /* failed: passing on what arrived before efd closes */
