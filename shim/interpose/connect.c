@@ -498,7 +498,7 @@ static int place_bridge(connecting *d)
      * on the bridge that the supervisor answers gives the buffer back
      * (shim_sock_ours). */
     rec->sndbuf_restore = d->shrink && !shim_front_can(SHIM_FRONT_OWNS_NUMBERS) ? d->app_sndbuf : 0;
-    shim_fd_put_placed(rec, d->app_ino); /* our end, just put at fd */
+    shim_fd_put(rec); /* its inode asked: see shim_fd_put */
     /* none copied: the bridge reads as a new unix socket, with the TCP
      * socket's status flags; noted now that the hint names its slot */
     if (copied == 0 && !d->foreign && d->sl && shim_fd_hinted(fd) == d->sl)

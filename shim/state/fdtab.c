@@ -334,11 +334,11 @@ static int local_get(int fd, shim_fd *out, int try)
     return found;
 }
 
-static void local_put(const shim_fd *r, uint64_t placed)
+static void local_put(const shim_fd *r)
 {
     uint64_t ep = atomic_load(&epoch);
     uint32_t gen = regen_of(r->fd);
-    uint64_t ino = placed ? placed : shim_fd_ino(r->fd);
+    uint64_t ino = shim_fd_ino(r->fd);
     pid_t t = shim_procenv_table();
     rec *e = NULL;
     shim_mutex_lock(&mu);

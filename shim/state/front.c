@@ -54,18 +54,13 @@ int shim_fd_tryget(int fd, shim_fd *out)
     return shim_front()->get(fd, out, 1);
 }
 
-void shim_fd_put_placed(const shim_fd *r, uint64_t ino)
+void shim_fd_put(const shim_fd *r)
 {
     uintptr_t w = atomic_load_explicit(&word, memory_order_acquire);
     /* no change of front end from now on: frozen on the one put through */
     while (!(w & FROZEN) && !atomic_compare_exchange_weak(&word, &w, w | FROZEN))
         ;
-    ((const shim_front_ops *)(w & ~FROZEN))->put(r, ino);
-}
-
-void shim_fd_put(const shim_fd *r)
-{
-    shim_fd_put_placed(r, 0);
+    ((const shim_front_ops *)(w & ~FROZEN))->put(r);
 }
 
 void shim_fd_update(const shim_fd *r)

@@ -34,9 +34,8 @@ static int mem_get(int fd, shim_fd *out, int try)
     return found;
 }
 
-static void mem_put(const shim_fd *r, uint64_t placed)
+static void mem_put(const shim_fd *r)
 {
-    (void)placed;
     if (r->fd < 0 || r->fd >= MEM_FDS)
         return;
     shim_mutex_lock(&mu);

@@ -97,9 +97,9 @@ static int file_get(int fd, shim_fd *out, int try)
     return e != NULL;
 }
 
-static void file_put(const shim_fd *r, uint64_t placed)
+static void file_put(const shim_fd *r)
 {
-    uint64_t ino = placed ? placed : shim_fd_ino(r->fd);
+    uint64_t ino = shim_fd_ino(r->fd);
     filerec *e = NULL;
     if (!ino)
         return;

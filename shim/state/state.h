@@ -509,9 +509,8 @@ typedef struct shim_front_ops {
     /* fd's current record into *out: 1, 0 if none, -1 if try and the
      * table's lock is held (a signal handler may interrupt its holder) */
     int (*get)(int fd, shim_fd *out, int try);
-    /* r as fd's record from now on, replacing any (its inode stamped: ino
-     * where the caller just put that file at r->fd, else 0 and asked) */
-    void (*put)(const shim_fd *r, uint64_t ino);
+    /* r as fd's record from now on, replacing any (its inode stamped) */
+    void (*put)(const shim_fd *r);
     /* r, read by get (its inode), written back only where fd's record of
      * that file still is; NULL: put */
     void (*update)(const shim_fd *r);
@@ -582,11 +581,12 @@ int shim_fd_tryget(int fd, shim_fd *out);
 
 /* Looks up fd; fills *out and returns 1 if a current record exists. */
 int shim_fd_get(int fd, shim_fd *out);
-/* Adds or replaces the record of r->fd (stamping its inode). */
+/* Adds or replaces the record of r->fd (stamping its inode, asked of the
+ * kernel: a caller that just put the file there and knows its inode must
+ * not tell it, since another thread's close() and a reuse of the number
+ * may come between its dup3 and the put, and the record would then be
+ * proved for a file that is not its own). */
 void shim_fd_put(const shim_fd *r);
-/* The same, where the caller has just put the file of inode ino at r->fd
- * (its dup3 over it): no fstat() to learn it. */
-void shim_fd_put_placed(const shim_fd *r, uint64_t ino);
 /* An option call's change to the record shim_fd_get gave it: written back
  * only where r->fd's record of the same file (r->ino) still is, so that a
  * dup2() over the number meanwhile in another thread does not make the

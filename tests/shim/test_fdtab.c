@@ -197,21 +197,6 @@ Test(fdtab, a_reproved_number_is_proved_again_and_the_others_are_not)
     shim_fd_reprove(SHIM_FD_HINTS);
 }
 
-/* A put by the one that just placed the file tells its inode (connect():
- * the bridge's end, whose inode it asked when it made it): stamped as
- * given, no fstat; 0 asks. */
-Test(fdtab, a_placed_put_stamps_the_inode_it_is_given)
-{
-    int fd = tcp_socket();
-    shim_fd r = record(fd, SHIM_FD_CANDIDATE), out;
-    shim_fd_put_placed(&r, ino_of(fd));
-    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
-    cr_assert(eq(u64, out.ino, ino_of(fd)));
-    shim_fd_put_placed(&r, 0);
-    cr_assert(eq(int, shim_fd_get(fd, &out), 1));
-    cr_assert(eq(u64, out.ino, ino_of(fd)), "0: the inode asked");
-}
-
 Test(fdtab, numbers_0_to_2_are_proved_at_every_lookup)
 {
     int saved = dup(0);
