@@ -15,12 +15,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "shimtest.h"
 
-TestSuite(config, .init = shimtest_setup);
+/* A private directory for files a test names (log, key), made at the
+ * first and removed with what is in it when the test ends. */
+static char dir[] = "/tmp/shimtest-config-XXXXXX";
+static int made;
+
+static void remove_tmpdir(void)
+{
+    if (!made)
+        return;
+    DIR *d = opendir(dir);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+    made = 0;
+}
+
+TestSuite(config, .init = shimtest_setup, .fini = remove_tmpdir);
 
 /* Loads with the variables given (name, value pairs, NULL-ended), as
  * check_only 0: a program's start. */
@@ -61,11 +82,8 @@ static int redirected(struct sockaddr_storage ss)
     return shim_redirect((const struct sockaddr *)&ss);
 }
 
-/* A private directory for files a test names (log, key). */
 static const char *tmpdir(void)
 {
-    static char dir[] = "/tmp/shimtest-config-XXXXXX";
-    static int made;
     if (!made) {
         cr_assert(mkdtemp(dir) != NULL);
         made = 1;
