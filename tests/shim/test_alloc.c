@@ -146,6 +146,30 @@ Test(alloc, a_small_class_s_second_slab_is_in_memory_at_once)
     for (int i = 0; i < n; i++)
         shim_free(b[i]);
 }
+
+/* Classes step by half a power of two: a block takes the smallest that
+ * holds it, so the core's connection (2,968 bytes) takes 3 KiB of a slab
+ * and not 4, and a 1,144-byte one 1.5 KiB and not 2 (B12: 13 % less
+ * memory a connection at each end). Seen through realloc(), which keeps a
+ * block in place up to its class's size and moves it one byte past. */
+Test(alloc, a_block_takes_the_smallest_class_at_half_power_steps)
+{
+    static const size_t ask[][2] = {{2968, 3072}, {1144, 1536}, {700, 768},
+                                    {72, 96},     {3100, 4096}, {40000, 49152}};
+    for (size_t i = 0; i < sizeof ask / sizeof ask[0]; i++) {
+        size_t n = ask[i][0], cls = ask[i][1];
+        unsigned char *a = shim_malloc(n);
+        cr_assert(a != NULL);
+        memset(a, 0x5a, n);
+        unsigned char *b = shim_realloc(a, cls);
+        cr_expect(eq(ptr, b, a), "malloc(%zu) holds %zu in place", n, cls);
+        unsigned char *c = shim_realloc(b, cls + 1);
+        cr_assert(c != NULL);
+        cr_expect(ne(ptr, c, b), "malloc(%zu) does not hold %zu: its class is %zu", n, cls + 1, cls);
+        cr_expect(eq(u8, c[n - 1], 0x5a), "the bytes moved with it");
+        shim_free(c);
+    }
+}
 #endif
 
 enum { THREADS = 4, ROUNDS = 20000, LIVE = 64 };
