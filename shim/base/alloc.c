@@ -212,7 +212,7 @@ static void *alloc(size_t n, int *zero)
      * many blocks (B12's 3,500 connections: 3.7 page faults each at the
      * client, 13,000 in all, at several microseconds each in a VM), while
      * the first slab of each class stays touched only as far as it is
-     * used (a process with one connection does not hold 13 classes' whole
+     * used (a process with one connection does not hold 24 classes' whole
      * slabs). Not where the kernel lacks MADV_POPULATE_WRITE (before
      * 5.14: the pages fault in as they are touched, as before), nor under
      * a seccomp filter, which may kill for a call it does not expect. */
