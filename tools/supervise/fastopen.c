@@ -123,14 +123,24 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
     int short_err = 0;
     long long until = 0;
     copy = take_fd(s, req, fd, &pidfd, &ino);
-    while (copy < 0 && short_again(errno, &until, s, req->id)) {
+    int gerr = copy < 0 ? errno : 0;
+    while (copy < 0 && short_again(gerr, &until, s, req->id)) {
         if (pidfd >= 0)
             close(pidfd);
         copy = take_fd(s, req, fd, &pidfd, &ino);
+        gerr = copy < 0 ? errno : 0;
     }
-    if (copy < 0 && (what = short_of(errno))) {
-        short_err = errno;
+    if (copy < 0 && (what = short_of(gerr))) {
+        short_err = gerr;
         goto escaped;
+    }
+    if (copy < 0 && gerr == EBADF && pidfd >= 0) {
+        /* no file at the number: EBADF now, not the kernel's lookup
+         * later, which may find another thread's fresh socket there and
+         * send its SYN over kernel TCP (connect.c, on_connect) */
+        close(pidfd);
+        respond(s, req->id, 0, 0, EBADF);
+        return;
     }
     if (copy < 0 || fstat(copy, &before) < 0)
         goto cont;
