@@ -122,6 +122,34 @@ static int connect_anew(struct sup *s, const struct seccomp_notif *req, int copy
     return err;
 }
 
+/* The program's file at fd, copied (pidfd_getfd), tried again while our
+ * fds run short (short_again); -1 with *gerr its errno. */
+static int copy_of(struct sup *s, const struct seccomp_notif *req, int pidfd, int fd,
+                   long long *until, int *gerr)
+{
+    int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    *gerr = copy < 0 ? errno : 0;
+    while (copy < 0 && short_again(*gerr, until, s, req->id)) {
+        copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+        *gerr = copy < 0 ? errno : 0;
+    }
+    return copy;
+}
+
+/* A call on a number that names no file in the caller's table (its own:
+ * pidfd_for): EBADF, as Linux says, which looks the number up once, at the
+ * call. Not the kernel's to answer (CONTINUE): it looks the number up
+ * again when the thread runs, under load milliseconds later, and another
+ * thread's fresh socket put there meanwhile would connect over kernel TCP,
+ * counted nowhere (t_supervise_dialstorm, once in a loaded make test: 2
+ * such SYNs) and unkeyed where a key says rudp only. fastopen.c too. */
+void no_file(struct sup *s, const struct seccomp_notif *req, int pidfd)
+{
+    if (pidfd >= 0)
+        close(pidfd);
+    respond(s, req->id, 0, 0, EBADF);
+}
+
 /* connect(fd, addr, len) of the program, answered as the shim answers it. */
 void on_connect(struct sup *s, struct seccomp_notif *req)
 {
@@ -154,27 +182,14 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
     }
     if (pidfd < 0 || !notif_valid(s->lfd, req->id))
         goto cont;
-    copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    int gerr = copy < 0 ? errno : 0;
-    while (copy < 0 && short_again(gerr, &until, s, req->id)) {
-        copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-        gerr = copy < 0 ? errno : 0;
-    }
+    int gerr;
+    copy = copy_of(s, req, pidfd, fd, &until, &gerr);
     if (copy < 0 && (what = short_of(gerr))) {
         short_err = gerr;
         goto escaped;
     }
     if (copy < 0 && gerr == EBADF) {
-        /* The number names no file: EBADF, as Linux's connect() says,
-         * which looks the number up once, at the call. Not the kernel's
-         * to answer (CONTINUE): it looks the number up again when the
-         * thread runs, under load milliseconds later, and another
-         * thread's fresh socket put there meanwhile would connect over
-         * kernel TCP, counted nowhere (t_supervise_dialstorm, once in a
-         * loaded make test: 2 such SYNs) and unkeyed where a key says
-         * rudp only. */
-        close(pidfd);
-        respond(s, req->id, 0, 0, EBADF);
+        no_file(s, req, pidfd);
         return;
     }
     struct stat before, after;

@@ -135,11 +135,7 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         goto escaped;
     }
     if (copy < 0 && gerr == EBADF && pidfd >= 0) {
-        /* no file at the number: EBADF now, not the kernel's lookup
-         * later, which may find another thread's fresh socket there and
-         * send its SYN over kernel TCP (connect.c, on_connect) */
-        close(pidfd);
-        respond(s, req->id, 0, 0, EBADF);
+        no_file(s, req, pidfd); /* connect.c */
         return;
     }
     if (copy < 0 || fstat(copy, &before) < 0)

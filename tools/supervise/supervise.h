@@ -339,6 +339,11 @@ int place_bridge(struct sup *s, const struct seccomp_notif *req, int bridge, uin
 int place_held(struct sup *s, const struct seccomp_notif *req, int fd, int *copy,
                struct stat *st);
 
+/* The answer to a connect() or sendto(MSG_FASTOPEN) whose number names no
+ * file in the caller's table: EBADF now, never the kernel's own lookup
+ * later (connect.c says why); pidfd (if >= 0) closed. */
+void no_file(struct sup *s, const struct seccomp_notif *req, int pidfd);
+
 /* The handlers, one per call, each in the file of its call: they answer
  * the notification, and free nothing of req. */
 void on_connect(struct sup *s, struct seccomp_notif *req);
