@@ -12,8 +12,9 @@
 #
 # All run in a stable order: by subject, then by name (byte order); with no
 # name given, on 2 cores or more, the tests that live in network namespaces
-# of their own (reach, roaming, paths, ...) in a second lane beside the
-# others, their lines after (RUDP_IT_LANES=1: one lane). A test is named by
+# of their own (reach, roaming, paths, apart_netns ...) in two more lanes
+# beside the others, their lines after (RUDP_IT_LANES=1: one lane; below).
+# A test is named by
 # its file name alone (t_qlog.sh; names are unique across the subjects) or
 # by its path, from integration/ (tests/tools/t_qlog.sh) or from the
 # current directory (integration/tests/tools/t_qlog.sh).
@@ -106,36 +107,81 @@ run_tests() {
 # Every test (no names given) on a machine of 2 cores or more: those that
 # live in network namespaces of their own (the reach, roaming and paths
 # subjects, the emulator's tests, those whose body runs under unshare -n,
-# t_engines' reruns: 45% of the time, mostly waiting on links and timers)
-# run in a second lane beside the others, which keeps make test within its
-# 20 minutes (1,378 s in CI on 9ee6791 one at a time; at d34500f on the
-# 2-vCPU AMD VM the lanes took 1,165 and 752 s before the emulator's
-# tests and the unshare -n ones moved, 121 s of them). RUDP_IT_LANES=1:
-# one lane. Lane b's lines come after lane a's, each lane in its order.
-lanes=${RUDP_IT_LANES:-2}
+# t_engines' reruns, and every script with a line "apart_netns" where a
+# namespace can be made: lib.sh) run beside the others, in lanes that take
+# them in turn from one queue; the others, which share the host's
+# loopback, one at a time in lane a. Mostly waiting on links, timers and
+# each other, make test's tests kept 1.35 of the 2 cores busy in two lanes
+# (19 min 22 s, 2026-12-02: lane a 936 s, the namespaced one 853 s).
+# RUDP_IT_LANES: how many lanes (3 by default: lane a and two beside it;
+# 1: everything one at a time). Lane a's lines come first, then each other
+# lane's, each in the order its tests ended.
+lanes=${RUDP_IT_LANES:-3}
 beside='^tests/(reach|roaming|paths)/|^tests/network/t_(emu_validate|engines|loss_10pct|loss_30pct|repair_echo|rx_moderation|connect_ports)\.sh$'
 beside="$beside"'|^tests/tools/t_qlog\.sh$|^tests/lifetime/t_prog_outage\.sh$|^tests/lifetime/t_(listen_ephemeral|bind0_reuse)\.sh$|^tests/coexist/t_connect_timeout\.sh$'
-if [ $# -eq 0 ] && [ "$lanes" != 1 ] && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
-    lane_b=$(printf '%s\n' "$all" | grep -E "$beside")
-    lane_a=$(printf '%s\n' "$all" | grep -vE "$beside")
-    # shellcheck disable=SC2086 # test paths: no spaces (find above)
-    ( trap 'kill "$test_pid" 2>/dev/null; exit 143' TERM
-      run_tests $lane_b; echo "$pass $failed $skipped $parts$names" >"$logs/lane_b.counts" ) \
-        >"$logs/lane_b.out" 2>&1 &
-    lane_pid=$!
-    # shellcheck disable=SC2086
-    run_tests $lane_a
-    wait "$lane_pid" || true
-    lane_pid=
-    echo "--- beside them (in namespaces of their own):"
-    cat "$logs/lane_b.out"
-    if read -r _p _f _s _parts _names <"$logs/lane_b.counts"; then
-        pass=$((pass + _p)) failed=$((failed + _f)) skipped=$((skipped + _s)) parts=$((parts + _parts))
-        names="$names${_names:+ $_names}"
-    else
-        failed=$((failed + 1)); names="$names (lane b: no counts)"
-        echo "FAIL lane b (beside) ended without its counts"
+# The longest of them first (their seconds in that run), so that the
+# lanes end together rather than one with a long test started last.
+first='t_supervise_dialstorm t_supervise_gaps t_supervise_battery t_fd_table_own t_roam_readdr'
+first="$first"' t_emu_validate t_pmtu_blackhole t_roam_handover t_sec_memory t_pmtu_interop'
+if [ $# -eq 0 ] && [ "$lanes" -gt 1 ] 2>/dev/null && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
+    apart=$(printf '%s\n' "$all" | xargs grep -l '^ *apart_netns *$' 2>/dev/null || true)
+    # where no namespace can be made (lib.sh's can_netns and ip), those run
+    # on the host's loopback: in lane a
+    if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1 || ! unshare -n true 2>/dev/null; then
+        apart=""
     fi
+    lane_a="" queue=""
+    for p in $all; do
+        if printf '%s\n' "$p" | grep -qE "$beside" || printf '%s\n' "$apart" | grep -qxF "$p"; then
+            queue="$queue $p"
+        else
+            lane_a="$lane_a $p"
+        fi
+    done
+    for n in $first; do
+        for p in $queue; do [ "${p##*/}" != "$n.sh" ] || echo "$p"; done
+    done >"$logs/queue"
+    for p in $queue; do
+        case " $first " in *" $(basename "$p" .sh) "*) ;; *) echo "$p" ;; esac
+    done >>"$logs/queue"
+    echo 1 >"$logs/queue.next"
+    # next_beside: the queue's next test (nothing when it is empty), taken
+    # under a lock (mkdir) that the lanes share
+    next_beside() {
+        while ! mkdir "$logs/queue.lock" 2>/dev/null; do sleep 0.05; done
+        _n=$(cat "$logs/queue.next")
+        echo $((_n + 1)) >"$logs/queue.next"
+        rmdir "$logs/queue.lock"
+        sed -n "${_n}p" "$logs/queue"
+    }
+    lane_pids=""
+    i=1
+    while [ "$i" -lt "$lanes" ]; do
+        ( trap 'kill "$test_pid" 2>/dev/null; exit 143' TERM
+          while p=$(next_beside) && [ -n "$p" ]; do run_tests "$p"; done
+          echo "$pass $failed $skipped $parts$names" >"$logs/lane_$i.counts" ) \
+            >"$logs/lane_$i.out" 2>&1 &
+        lane_pids="$lane_pids $!"
+        i=$((i + 1))
+    done
+    lane_pid=$lane_pids
+    # shellcheck disable=SC2086 # test paths: no spaces (find above)
+    run_tests $lane_a
+    for _k in $lane_pids; do wait "$_k" || true; done
+    lane_pid=
+    i=1
+    while [ "$i" -lt "$lanes" ]; do
+        echo "--- beside them, lane $i (in namespaces of their own):"
+        cat "$logs/lane_$i.out"
+        if read -r _p _f _s _parts _names <"$logs/lane_$i.counts"; then
+            pass=$((pass + _p)) failed=$((failed + _f)) skipped=$((skipped + _s)) parts=$((parts + _parts))
+            names="$names${_names:+ $_names}"
+        else
+            failed=$((failed + 1)); names="$names (lane $i: no counts)"
+            echo "FAIL lane $i (beside) ended without its counts"
+        fi
+        i=$((i + 1))
+    done
 else
     # shellcheck disable=SC2086
     run_tests ${*:-$all}

@@ -35,6 +35,9 @@
 #                            start, in a network namespace of its own that
 #                            goes with it (need_netns first); in that run,
 #                            return at once
+#   apart_netns              the same where a namespace can be made, loopback
+#                            up in it; else go on here (run.sh then runs the
+#                            test in its lanes beside the others)
 #   need_mntns WHY           skip unless a mount namespace can be made here
 #                            (root, unshare -m)
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
@@ -166,6 +169,21 @@ need_netns() {
 own_netns() {
     [ "${IT_OWN_NETNS:-}" = 1 ] && return 0
     need_netns "$*"
+    rm -rf "$T" # exec: this run's cleanup never comes
+    IT_OWN_NETNS=1 exec unshare -n sh "$0"
+}
+# apart_netns: (right after sourcing lib.sh, as own_netns) the script again
+# in a network namespace of its own with loopback up, where one can be made
+# (can_netns, and ip); else here, on the host's loopback. For a test that
+# needs nothing of the host's network but loopback: run.sh runs it in its
+# lanes beside the others (it looks for a line "apart_netns" in the
+# script), where a namespace can be made.
+apart_netns() {
+    if [ "${IT_OWN_NETNS:-}" = 1 ]; then
+        ip link set lo up || fail "cannot bring up lo in the test's namespace"
+        return 0
+    fi
+    command -v ip >/dev/null 2>&1 && can_netns || return 0
     rm -rf "$T" # exec: this run's cleanup never comes
     IT_OWN_NETNS=1 exec unshare -n sh "$0"
 }

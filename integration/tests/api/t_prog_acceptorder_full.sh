@@ -9,6 +9,7 @@
 # says it runs rudp; before 2026-11-29 the waiting clients raced kernel
 # TCP once the handshake timer had sent their SYN again).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 need_bin prog_acceptorder
 RUDP_ENGINES=1 run_both acceptorder_full "$BIN/prog_acceptorder" full

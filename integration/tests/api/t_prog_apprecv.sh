@@ -24,6 +24,7 @@
 # Docker's defaults (build/progs/dockerlike) has them on; and epoll waits
 # under one refusing epoll_pwait2.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 # The engine in the program's fd table whatever the hard fd limit here: this
 # tests the app threads' own receive, which an engine with a table of its own

@@ -16,6 +16,7 @@
 # Before issue 43 the preload's reader of a timed-out connection read 0
 # (EOF), as nc saving a cut download as whole.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_netns "prog_endings cuts its path with nftables in a namespace of its own"

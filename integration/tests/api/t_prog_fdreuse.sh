@@ -9,6 +9,7 @@
 # number, and an option call writes back only the record of the file it
 # read (state/fdtab.c).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_fdreuse

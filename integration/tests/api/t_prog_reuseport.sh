@@ -11,6 +11,7 @@
 # with SO_REUSEADDR and with SO_REUSEPORT (beside a group that spans two
 # processes, which must stay rudp).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_reuseport

@@ -6,6 +6,7 @@
 # their release (shim/base/crit.c); a handler that waited on one its own
 # thread held would hang the child, which must end within 30 s.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_sighandcall

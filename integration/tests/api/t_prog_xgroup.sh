@@ -16,6 +16,7 @@
 # client's bytes in flight arrive (at 10be818: 17 of 40 refused keyed
 # with two engines; unkeyed they fell back to kernel TCP).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 need_bin prog_xgroup

@@ -12,6 +12,7 @@
 # status 0.  nftables counts the kernel TCP segments on the three ports: >
 # 0 over kernel TCP, 0 under the shim.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 . "$ROOT/integration/lib/battery.sh"

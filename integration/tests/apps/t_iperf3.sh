@@ -12,6 +12,7 @@
 # still running after both. The rate is printed (sender and receiver,
 # Mbit/s), not asserted.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 compat_deps

@@ -9,6 +9,7 @@
 # (status 143, the JVM's after its shutdown hooks).  nftables counts the
 # kernel TCP segments on the two ports: > 0 over kernel TCP, 0 under the shim.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 . "$ROOT/integration/lib/battery.sh"

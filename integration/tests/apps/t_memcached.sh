@@ -7,6 +7,7 @@
 # set arrived and every get hit; memcached ends on SIGTERM.  nftables counts
 # the kernel TCP segments on the port: > 0 over kernel TCP, 0 under the shim.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 . "$ROOT/integration/lib/battery.sh"

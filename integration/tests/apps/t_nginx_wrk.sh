@@ -21,6 +21,7 @@
 # gave 57-122 MB/s, 8d193eb included: the load uses a 1 MiB file, which
 # needs ~10 MB/s.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 compat_deps

@@ -7,6 +7,7 @@
 # on to the TCP server and hide which rule matched (t_fallback_refused.sh
 # tests the fallback).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 port=$(free_port)
 start_bg tcpsrv python3 -c "
 import socket

@@ -11,6 +11,7 @@
 # against the 240 s bound; 10,000 requests per test (200,000 in all, 50
 # clients) still exercise the same event loop and take a fifth of that.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 . "$ROOT/integration/compat/compat.sh"
 compat_deps

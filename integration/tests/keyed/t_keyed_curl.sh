@@ -9,6 +9,7 @@
 # capture of the same transfer without a key finds the banner, the request
 # line and (at least 6 of) the pieces, so the search can fail.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 [ "$SHIM_MODE" = shim ] || skip "keyed mode is the shim's"
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"

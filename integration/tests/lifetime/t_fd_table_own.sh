@@ -11,6 +11,7 @@
 # control socket in the engine's table, keyed mode. Each script is run as
 # it is, with the variable set; each must pass.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 
 export RUDP_FD_TABLE=own

@@ -17,6 +17,7 @@
 #      on each. On 8d193eb the engine freed a waiting connection still on
 #      its retry list: the server crashed. Now it lives.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 RAW="python3 $ROOT/integration/tools/rudpraw.py"
 BACKLOG=16
 cat >"$T/sink.py" <<'PY'

@@ -17,6 +17,7 @@
 #      8d193eb to the squatter, SECRET included. Now the engine checks who
 #      listens there (SO_PEERCRED) and hands nothing over.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 attacker_prog prog_forge
 wait_for() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do
     i=$((i + 1)); [ "$i" -lt 400 ] || return 1; sleep 0.05; done; }

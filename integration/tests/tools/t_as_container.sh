@@ -10,6 +10,7 @@
 # filter every process of a container starts under (t_prog_appsend); IPv6
 # parts without ::1 (t_prog_names, t_curl_http).
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 . "$ROOT/integration/lib/shimlib.sh"
 need_root "dockerlike cuts root's capabilities"
 need_netns "dockerlike --no-ipv6 makes a network namespace"

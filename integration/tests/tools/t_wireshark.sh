@@ -11,6 +11,7 @@
 #     STREAM frames reach offset 2,000,000 (every byte of the transfer);
 #   - the bytes nc received are the bytes sent.
 . "$(dirname "$0")/../../lib/lib.sh"
+apart_netns
 command -v tshark >/dev/null || fail "tshark is missing (integration/deps.sh test installs it)"
 LUA="$TOOLS/rudp.lua"
 LDP=$(shim_preload)
