@@ -223,7 +223,7 @@ $(eval $(call static_prog,prog_reach,))
 $(eval $(call static_prog,prog_reachgap,-pthread))
 # prog_reachcalls: the calls the filter reports beyond the set-up ones
 # (integration/tests/reach/t_supervise_calls.sh).
-$(eval $(call static_prog,prog_reachcalls,))
+$(eval $(call static_prog,prog_reachcalls,-pthread))
 # prog_dialstorm: Go's dial storm at a low fd limit
 # (integration/tests/reach/t_supervise_dialstorm.sh).
 $(eval $(call static_prog,prog_dialstorm,-pthread))

@@ -23,12 +23,29 @@
  *                      RLIMIT_NOFILE lowered to 100: as over TCP (the
  *                      supervisor cannot put a bridge there: kernel TCP
  *                      then, never a hang)
+ *   tforace HOST PORT FILE
+ *                      a thread sends 1000 pattern bytes with sendto()
+ *                      and MSG_FASTOPEN on a blocking socket at number N
+ *                      (to tests/prog_reach's sink); once it has returned
+ *                      or waited 300 ms, the main thread puts a fresh
+ *                      socket at N (dup2) and makes FILE (the script then
+ *                      lets the handshake through). As over TCP, which
+ *                      looks the number up once, at the call: the call
+ *                      sends its bytes on the socket it was made on, and
+ *                      the fresh one stays unconnected (the supervisor
+ *                      once let the kernel make the call again on it: a
+ *                      kernel TCP connection, counted nowhere)
+ *   connrace HOST PORT FILE
+ *                      the same with a blocking connect() and no bytes
  */
 #include <errno.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +240,63 @@ static int tfo(const char *host, int port, int msg, int low)
     return 0;
 }
 
+struct race {
+    int s, conn;
+    struct sockaddr_in a;
+    ssize_t w;
+    int err;
+    atomic_int done;
+};
+
+static void *race_send(void *arg)
+{
+    struct race *r = arg;
+    unsigned char out[1000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = pattern_byte(i);
+    if (r->conn)
+        r->w = connect(r->s, (struct sockaddr *)&r->a, sizeof r->a);
+    else
+        r->w = sendto(r->s, out, sizeof out, MSG_FASTOPEN | MSG_NOSIGNAL,
+                      (struct sockaddr *)&r->a, sizeof r->a);
+    r->err = errno;
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static int race(const char *host, int port, const char *file, int conn)
+{
+    struct race r = {.a = ipv4_addr(host, port), .conn = conn};
+    r.s = socket(AF_INET, SOCK_STREAM, 0);
+    if (r.s < 0)
+        die("socket");
+    alarm(30); /* a hang is the bug: end it */
+    pthread_t t;
+    if (pthread_create(&t, NULL, race_send, &r) != 0)
+        die("pthread_create");
+    for (int i = 0; i < 30 && !atomic_load(&r.done); i++)
+        usleep(10000);
+    int f = socket(AF_INET, SOCK_STREAM, 0);
+    if (f < 0 || dup2(f, r.s) != r.s || close(f) < 0)
+        die("a fresh socket at the number");
+    int mark = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (mark < 0 || close(mark) < 0)
+        die("the file");
+    pthread_join(t, NULL);
+    struct sockaddr_in p;
+    socklen_t pl = sizeof p;
+    int now = getpeername(r.s, (struct sockaddr *)&p, &pl) == 0;
+    char sent[64];
+    if (r.w >= 0)
+        snprintf(sent, sizeof sent, "%s %zd", conn ? "returned" : "sent", r.w);
+    else
+        snprintf(sent, sizeof sent, "failed (%s)", strerror(r.err));
+    printf("%s on a number replaced meanwhile: %s; the socket now there: %s\n",
+           conn ? "connect()" : "sendto(MSG_FASTOPEN)", sent, now ? "connected" : "unconnected");
+    close(r.s);
+    return r.w == (conn ? 0 : 1000) && !now ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -236,7 +310,11 @@ int main(int argc, char **argv)
         return tfo(argv[2], atoi(argv[3]), 1, 0);
     if (argc == 4 && strcmp(argv[1], "tfolow") == 0)
         return tfo(argv[2], atoi(argv[3]), 0, 1);
+    if (argc == 5 && strcmp(argv[1], "tforace") == 0)
+        return race(argv[2], atoi(argv[3]), argv[4], 0);
+    if (argc == 5 && strcmp(argv[1], "connrace") == 0)
+        return race(argv[2], atoi(argv[3]), argv[4], 1);
     fprintf(stderr, "usage: prog_reachcalls ioctls HOST PORT | oob PORT | tfo HOST PORT | "
-                    "tfomsg HOST PORT | tfolow HOST PORT\n");
+                    "tfomsg HOST PORT | tfolow HOST PORT | tforace|connrace HOST PORT FILE\n");
     return 2;
 }

@@ -136,6 +136,28 @@ static int copy_of(struct sup *s, const struct seccomp_notif *req, int pidfd, in
     return copy;
 }
 
+/* A held bridge (copy, inode ino) whose restarted connect() found another
+ * file at the program's number when it came to put it there (the program
+ * closed or dup2'd it meanwhile): the call is the socket's it was made on,
+ * which the program can no longer reach, as TCP's restarted call goes on
+ * with the file it looked up. Answered as connect_again() says (its
+ * handshake waited for as a blocking connect waits; a failed one's
+ * SO_ERROR), then the bridge goes, ending its connection as the kernel's
+ * socket would end once the call let go of it. Never the kernel's to
+ * answer: it would look the number up again and connect the other file
+ * over kernel TCP, counted nowhere. */
+static void connect_orphan(struct sup *s, const struct seccomp_notif *req, int copy, uint64_t ino)
+{
+    int e = connect_again(s, req->id, copy, ino);
+    if (e == CONNECT_ANEW) {
+        socklen_t el = sizeof e;
+        if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e == 0)
+            e = ECONNABORTED;
+    }
+    close(copy);
+    respond(s, req->id, 0, 0, e);
+}
+
 /* A call on a number that names no file in the caller's table (its own:
  * pidfd_for): EBADF, as Linux says, which looks the number up once, at the
  * call. Not the kernel's to answer (CONTINUE): it looks the number up
@@ -197,7 +219,9 @@ void on_connect(struct sup *s, struct seccomp_notif *req)
         goto cont;
     /* restarted before its bridge was in place: put it there now */
     int held = place_held(s, req, fd, &copy, &before);
-    if (held == -ENOENT) {
+    if (held == -ENOENT || held == -ESTALE) {
+        if (held == -ESTALE)
+            connect_orphan(s, req, copy, (uint64_t)before.st_ino);
         close(pidfd);
         return;
     }
@@ -280,10 +304,7 @@ unplaceable:
      * number at or past its RLIMIT_NOFILE, which TCP's connect does not
      * mind): it goes (closing our only copy ends it in the engine), and the
      * program's socket, still its unconnected kernel socket, connects as
-     * escape() says (add_fd said why, at warn). A held bridge that found
-     * another file at the number (ESTALE): the kernel's to answer. */
-    if (short_err == ESTALE)
-        goto cont;
+     * escape() says (add_fd said why, at warn). */
     what = "the program's fd cannot take the bridge";
 escaped:
     if (copy >= 0)

@@ -147,6 +147,8 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         close(pidfd);
         return;
     }
+    if (held == -ESTALE)
+        goto data; /* the number another file's meanwhile: below */
     if (held < 0) {
         short_err = -held;
         goto unplaceable;
@@ -180,7 +182,9 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
             close(pidfd); /* held for the restart */
             return;
         }
-        if (e < 0) {
+        if (e == -ESTALE && !err)
+            goto data; /* the number another file's meanwhile: below */
+        if (e < 0 && e != -ESTALE) {
             short_err = -e;
             goto unplaceable;
         }
@@ -195,7 +199,15 @@ void on_fastopen(struct sup *s, struct seccomp_notif *req)
         return;
     }
 data:;
-    /* Interrupted already: the restarted call sends the data, not this
+    /* Also where the program put another file at the number while the
+     * call waited (ESTALE: it closed or dup2'd it): the call is the
+     * socket's it was made on, as TCP's, which looks the number up once;
+     * its bytes go on the connection made for it (a held one for a
+     * restarted call), which ends once closed below, as that socket would
+     * once the call let go of it. Never the kernel's to make again on the
+     * other file: a kernel TCP connection, counted nowhere
+     * (t_supervise_calls' tforace).
+     * Interrupted already: the restarted call sends the data, not this
      * one. Else noted as answered before any byte leaves, so that a
      * restart of a call interrupted while sending (a blocking one, held
      * by a full buffer) says EISCONN (continued: AF_UNIX's) rather than
@@ -217,13 +229,10 @@ data:;
                                                         * (sendaddr.c) */
     return;
 unplaceable:
-    /* Not placed: another file at the number meanwhile (ESTALE), the
-     * kernel's to answer; or the number cannot take it (EBADF): the bridge
-     * goes (closing our only copy ends it), and the call goes on the
-     * program's own socket as escape() says, as connect()'s does
-     * (connect.c, review 4). */
-    if (short_err == ESTALE)
-        goto cont;
+    /* Not placed: the number cannot take it (EBADF): the bridge goes
+     * (closing our only copy ends it), and the call goes on the program's
+     * own socket as escape() says, as connect()'s does (connect.c, review
+     * 4). */
     what = "the program's fd cannot take the bridge";
 escaped:
     finish(s, req, copy, pidfd, -1, 0);

@@ -15,7 +15,14 @@
 #                sent and echoed over kernel TCP, under the supervisor;
 #   tfolow       tfo from a socket at a number past RLIMIT_NOFILE, where no
 #                bridge can go: as over TCP, kernel TCP then (the call once
-#                waited for ever for an answer).
+#                waited for ever for an answer);
+#   tforace      tfo on a blocking socket whose number the program gives
+#                another socket while the call waits for its handshake
+#                (held back by nftables dropping the UDP to the port): the
+#                call's bytes go on the socket it was made on, as TCP's
+#                (one lookup of the number, at the call), and the fresh
+#                socket stays unconnected: no kernel TCP made on it;
+#   connrace     the same with a blocking connect() and no bytes.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
 need_static PROG prog_reachcalls
@@ -43,4 +50,39 @@ grep -v '^rudp-supervise: ' "$T/tfolow.supervised.client" | cmp -s "$T/tfolow.pl
     { show "$T/tfolow.plain.client" "$T/tfolow.supervised.client"
       fail "tfolow: the supervised program tells a difference"; }
 echo "tfolow: $(tail -1 "$T/tfolow.supervised.client") (plain and supervised alike, kernel TCP)"
+
+# race CASE BYTES: the case, plain then supervised, its handshake held
+# back until the number holds the fresh socket; the sink must get BYTES
+race() {
+    for how in plain supervised; do
+        _sup=
+        [ "$how" = supervised ] && _sup=$SUP
+        port_quiet
+        start_bg "$1.$how.server" under_shim "$BIN/prog_reach" sink "$PORT"
+        _srv=$LAST_PID
+        wait_udp "$PORT"
+        nft add table inet race
+        nft add chain inet race out '{ type filter hook output priority 0; }'
+        nft add rule inet race out udp dport "$PORT" drop
+        rm -f "$T/replaced"
+        _t0=$(tcp_now)
+        start_bg "$1.$how" $_sup "$PROG" "$1" 127.0.0.1 "$PORT" "$T/replaced"
+        _cli=$LAST_PID
+        _i=0
+        until [ -e "$T/replaced" ] || [ "$_i" -ge 600 ]; do sleep 0.05; _i=$((_i + 1)); done
+        nft delete table inet race
+        [ -e "$T/replaced" ] || { show "$T/$1.$how.log"; fail "$1 ($how): the number was never given another socket"; }
+        wait_exit "$_cli" 40 || { show "$T/$1.$how.log" "$T/$1.$how.server.log"; fail "$1 ($how): the program failed"; }
+        wait_exit "$_srv" 30 || { show "$T/$1.$how.server.log"; fail "$1 ($how): the sink failed"; }
+        grep -qx "received $2" "$T/$1.$how.server.log" ||
+            { show "$T/$1.$how.server.log"; fail "$1 ($how): the sink did not get the call's $2 bytes"; }
+        tcp_since "$1" "$how" "$_t0"
+    done
+    grep -v '^rudp-supervise: ' "$T/$1.supervised.log" | cmp -s "$T/$1.plain.log" - ||
+        { show "$T/$1.plain.log" "$T/$1.supervised.log"
+          fail "$1: the supervised program tells a difference"; }
+    echo "$1: $(tail -1 "$T/$1.supervised.log") (plain and supervised alike, 0 TCP supervised)"
+}
+race tforace 1000
+race connrace 0
 echo "ok"
