@@ -83,9 +83,17 @@ int pidfd_for(pid_t tid)
     /* A plain pidfd, which names a thread group: tid's own if it leads
      * one, else its leader's. Not told by pidfd_open's errno for a thread
      * that leads none (EINVAL before 6.9, ENOENT since): /proc says. */
+    errno = 0;
     pid_t g = tgid_of(tid);
     if (g <= 0) {
-        errno = ESRCH;
+        /* gone; or /proc could not be read for want of fds or memory,
+         * which the caller must hear as such (short_of: the reserve given
+         * up, then escape()), not as a thread gone, whose call the kernel
+         * answers: on a kernel before 6.9 that continued nearly every
+         * connect of a keyed dial storm at a low fd limit over kernel TCP
+         * (t_supervise_dialstorm's keyed_old: 4,226 SYNs) */
+        if (!short_of(errno))
+            errno = ESRCH;
         return -1;
     }
     if (g != tid) {
