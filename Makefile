@@ -352,8 +352,11 @@ check-progs:
 
 # The build on every core (2 here: 152 s one at a time, about 90 s so);
 # the 20-minute budget of make test is mostly the integration tests'.
+# Every package a test installs is installed first: tests that run in a
+# network namespace of their own (apart_netns) cannot reach a mirror, and
+# tests in parallel lanes would meet each other's dpkg lock.
 test:
-	@integration/deps.sh build test deb
+	@integration/deps.sh build test deb compat battery bench
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@$(MAKE) --no-print-directory check-settings
 	@$(MAKE) --no-print-directory layers

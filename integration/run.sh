@@ -52,9 +52,11 @@ test_pid= lane_pid=
 if true <&0 2>/dev/null; then exec 3<&0; else exec 3</dev/null; fi
 stdin=/dev/fd/3
 # Interrupted or stopped (INT, TERM, HUP): the test running and the other
-# lane end too, nothing left running behind.
+# lanes end too (each ends its test and waits for it), nothing left
+# running behind; the logs go once they all have.
 stop_all() {
     for _k in $test_pid $lane_pid; do kill "$_k" 2>/dev/null; done
+    for _k in $test_pid $lane_pid; do wait "$_k" 2>/dev/null; done
     rm -rf "$logs"
     exit 130
 }
@@ -145,29 +147,35 @@ if [ $# -eq 0 ] && [ "$lanes" -gt 1 ] 2>/dev/null && [ "$(nproc 2>/dev/null || e
         case " $first " in *" $(basename "$p" .sh) "*) ;; *) echo "$p" ;; esac
     done >>"$logs/queue"
     echo 1 >"$logs/queue.next"
-    # next_beside: the queue's next test (nothing when it is empty), taken
-    # under a lock (mkdir) that the lanes share
+    # next_beside: the queue's next test (nothing when it is empty, or the
+    # logs are gone: run.sh stopped), taken under a lock (mkdir) that the
+    # lanes share
     next_beside() {
-        while ! mkdir "$logs/queue.lock" 2>/dev/null; do sleep 0.05; done
+        until mkdir "$logs/queue.lock" 2>/dev/null; do
+            [ -d "$logs" ] || return 1
+            sleep 0.05
+        done
         _n=$(cat "$logs/queue.next")
         echo $((_n + 1)) >"$logs/queue.next"
         rmdir "$logs/queue.lock"
         sed -n "${_n}p" "$logs/queue"
     }
-    lane_pids=""
+    # A lane ends its test and waits for it on TERM (stop_all's) or HUP
+    # (a hang-up reaches every process of the group; a subshell does not
+    # keep the parent's trap); SIGINT is ignored in it, as in any
+    # asynchronous list: stop_all ends it.
     i=1
     while [ "$i" -lt "$lanes" ]; do
-        ( trap 'kill "$test_pid" 2>/dev/null; exit 143' TERM
+        ( trap 'kill "$test_pid" 2>/dev/null; wait "$test_pid" 2>/dev/null; exit 143' TERM HUP
           while p=$(next_beside) && [ -n "$p" ]; do run_tests "$p"; done
           echo "$pass $failed $skipped $parts$names" >"$logs/lane_$i.counts" ) \
             >"$logs/lane_$i.out" 2>&1 &
-        lane_pids="$lane_pids $!"
+        lane_pid="$lane_pid $!"
         i=$((i + 1))
     done
-    lane_pid=$lane_pids
     # shellcheck disable=SC2086 # test paths: no spaces (find above)
     run_tests $lane_a
-    for _k in $lane_pids; do wait "$_k" || true; done
+    for _k in $lane_pid; do wait "$_k" || true; done
     lane_pid=
     i=1
     while [ "$i" -lt "$lanes" ]; do

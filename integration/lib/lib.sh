@@ -36,8 +36,12 @@
 #                            goes with it (need_netns first); in that run,
 #                            return at once
 #   apart_netns              the same where a namespace can be made, loopback
-#                            up in it; else go on here (run.sh then runs the
-#                            test in its lanes beside the others)
+#                            up in it; else go on here, on the host's
+#                            loopback (run.sh runs such a test beside the
+#                            others only where it can make one; else in
+#                            lane a). A test that installs packages
+#                            (deps.sh) needs them installed before: make test
+#                            does (the namespace has no way out)
 #   need_mntns WHY           skip unless a mount namespace can be made here
 #                            (root, unshare -m)
 #   need_tun WHY             skip unless /dev/net/tun opens (the link emulator)
