@@ -23,19 +23,22 @@
  *                      RLIMIT_NOFILE lowered to 100: as over TCP (the
  *                      supervisor cannot put a bridge there: kernel TCP
  *                      then, never a hang)
- *   tforace HOST PORT FILE
+ *   tforace HOST PORT DIR [close]
  *                      a thread sends 1000 pattern bytes with sendto()
  *                      and MSG_FASTOPEN on a blocking socket at number N
- *                      (to tests/prog_reach's sink); once it has returned
- *                      or waited 300 ms, the main thread puts a fresh
- *                      socket at N (dup2) and makes FILE (the script then
- *                      lets the handshake through). As over TCP, which
- *                      looks the number up once, at the call: the call
- *                      sends its bytes on the socket it was made on, and
- *                      the fresh one stays unconnected (the supervisor
- *                      once let the kernel make the call again on it: a
- *                      kernel TCP connection, counted nowhere)
- *   connrace HOST PORT FILE
+ *                      (to tests/prog_reach's sink); once it has returned,
+ *                      or DIR/go exists (the script: the call waits for
+ *                      its handshake), the main thread puts a fresh
+ *                      socket at N (dup2), or closes N (close), and makes
+ *                      DIR/replaced (the script then lets the handshake
+ *                      through). As over TCP, which looks the number up
+ *                      once, at the call: the call sends its bytes on the
+ *                      socket it was made on, and the fresh one stays
+ *                      unconnected, or N closed (the supervisor once let
+ *                      the kernel make the call again on the fresh one, a
+ *                      kernel TCP connection counted nowhere, and put its
+ *                      connection at the closed N)
+ *   connrace HOST PORT DIR [close]
  *                      the same with a blocking connect() and no bytes
  */
 #include <errno.h>
@@ -264,37 +267,59 @@ static void *race_send(void *arg)
     return NULL;
 }
 
-static int race(const char *host, int port, const char *file, int conn)
+/* The number's state after the race: connected, unconnected, or closed
+ * (EBADF). */
+static const char *number_state(int s)
 {
+    struct sockaddr_in p;
+    socklen_t pl = sizeof p;
+    if (getpeername(s, (struct sockaddr *)&p, &pl) == 0)
+        return "connected";
+    return errno == ENOTCONN ? "unconnected" : errno == EBADF ? "closed" : strerror(errno);
+}
+
+static int race(const char *host, int port, const char *dir, int conn, int closing)
+{
+    char go[4096], replaced[4096];
+    snprintf(go, sizeof go, "%s/go", dir);
+    snprintf(replaced, sizeof replaced, "%s/replaced", dir);
     struct race r = {.a = ipv4_addr(host, port), .conn = conn};
     r.s = socket(AF_INET, SOCK_STREAM, 0);
     if (r.s < 0)
         die("socket");
-    alarm(30); /* a hang is the bug: end it */
+    alarm(60); /* a hang is the bug: end it */
     pthread_t t;
     if (pthread_create(&t, NULL, race_send, &r) != 0)
         die("pthread_create");
-    for (int i = 0; i < 30 && !atomic_load(&r.done); i++)
+    /* until the call returned (over kernel TCP: at once), or the script
+     * says that it waits for its handshake (go: a datagram of it dropped,
+     * so the supervisor has made it on its copy of the socket) */
+    for (int i = 0; i < 3000 && !atomic_load(&r.done) && access(go, F_OK) != 0; i++)
         usleep(10000);
-    int f = socket(AF_INET, SOCK_STREAM, 0);
-    if (f < 0 || dup2(f, r.s) != r.s || close(f) < 0)
-        die("a fresh socket at the number");
-    int mark = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (closing) {
+        if (close(r.s) < 0)
+            die("close");
+    } else {
+        int f = socket(AF_INET, SOCK_STREAM, 0);
+        if (f < 0 || dup2(f, r.s) != r.s || close(f) < 0)
+            die("a fresh socket at the number");
+    }
+    int mark = open(replaced, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (mark < 0 || close(mark) < 0)
         die("the file");
     pthread_join(t, NULL);
-    struct sockaddr_in p;
-    socklen_t pl = sizeof p;
-    int now = getpeername(r.s, (struct sockaddr *)&p, &pl) == 0;
+    const char *now = number_state(r.s);
     char sent[64];
     if (r.w >= 0)
         snprintf(sent, sizeof sent, "%s %zd", conn ? "returned" : "sent", r.w);
     else
         snprintf(sent, sizeof sent, "failed (%s)", strerror(r.err));
-    printf("%s on a number replaced meanwhile: %s; the socket now there: %s\n",
-           conn ? "connect()" : "sendto(MSG_FASTOPEN)", sent, now ? "connected" : "unconnected");
-    close(r.s);
-    return r.w == (conn ? 0 : 1000) && !now ? 0 : 1;
+    printf("%s on a number %s meanwhile: %s; the number now: %s\n",
+           conn ? "connect()" : "sendto(MSG_FASTOPEN)", closing ? "closed" : "given another socket",
+           sent, now);
+    if (!closing)
+        close(r.s);
+    return r.w == (conn ? 0 : 1000) && strcmp(now, closing ? "closed" : "unconnected") == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -310,11 +335,12 @@ int main(int argc, char **argv)
         return tfo(argv[2], atoi(argv[3]), 1, 0);
     if (argc == 4 && strcmp(argv[1], "tfolow") == 0)
         return tfo(argv[2], atoi(argv[3]), 0, 1);
-    if (argc == 5 && strcmp(argv[1], "tforace") == 0)
-        return race(argv[2], atoi(argv[3]), argv[4], 0);
-    if (argc == 5 && strcmp(argv[1], "connrace") == 0)
-        return race(argv[2], atoi(argv[3]), argv[4], 1);
+    int closing = argc == 6 && strcmp(argv[5], "close") == 0;
+    if ((argc == 5 || closing) && strcmp(argv[1], "tforace") == 0)
+        return race(argv[2], atoi(argv[3]), argv[4], 0, closing);
+    if ((argc == 5 || closing) && strcmp(argv[1], "connrace") == 0)
+        return race(argv[2], atoi(argv[3]), argv[4], 1, closing);
     fprintf(stderr, "usage: prog_reachcalls ioctls HOST PORT | oob PORT | tfo HOST PORT | "
-                    "tfomsg HOST PORT | tfolow HOST PORT | tforace|connrace HOST PORT FILE\n");
+                    "tfomsg HOST PORT | tfolow HOST PORT | tforace|connrace HOST PORT DIR [close]\n");
     return 2;
 }

@@ -204,12 +204,15 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
     int n = epoll_regs_find(tid, fd, ino, r, 16);
     /* The number may name another file by now (review 5: a thread's
      * dup2() onto it during a blocking connect): SETFD would close that
-     * one. Checked again just before; a dup2 in the instant between
-     * remains, the kernel offering no compare-and-swap. */
+     * one. Or none (its close()): SETFD would put a file there the program
+     * believes closed, a connection it never ends. Checked again just
+     * before; a dup2 in the instant between remains, the kernel offering
+     * no compare-and-swap. */
     int pidfd = pidfd_for(tid);
     int now = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int gone = pidfd >= 0 && now < 0 && errno == EBADF;
     struct stat nst;
-    int moved = now >= 0 && fstat(now, &nst) == 0 && (uint64_t)nst.st_ino != ino;
+    int moved = gone || (now >= 0 && fstat(now, &nst) == 0 && (uint64_t)nst.st_ino != ino);
     if (pidfd >= 0)
         close(pidfd);
     if (moved) {

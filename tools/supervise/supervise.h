@@ -323,7 +323,7 @@ int placed_bridge(struct sup *s, uint64_t ino);
  * share it (connect.c). Returns add_fd_keep_epoll's answer: 0 placed;
  * -ENOENT the call was interrupted (or its thread is gone): the bridge is
  * held for the restart (placed_add: the record owns bridge now); -ESTALE
- * another file at fd meanwhile; another -errno: the number cannot take it
+ * another file at fd meanwhile, or none; another -errno: the number cannot take it
  * (EBADF: at or past the program's RLIMIT_NOFILE). On an error but
  * -ENOENT the caller still owns bridge, and answers. */
 int place_bridge(struct sup *s, const struct seccomp_notif *req, int bridge, uint64_t bino,
@@ -443,7 +443,8 @@ int epoll_regs_carry(pid_t tid, int fd, uint64_t ino, int old, const struct epre
 
 /* The program's registrations of fd (the file ino) before a swap, made
  * again for the file src put at fd with add_fd(): add_fd's result, or
- * -ESTALE when fd no longer names the file ino (nothing placed). */
+ * -ESTALE when fd no longer names the file ino, another file or none
+ * (nothing placed). */
 int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, int fd,
                       uint64_t ino);
 

@@ -21,7 +21,9 @@
 #                (held back by nftables dropping the UDP to the port): the
 #                call's bytes go on the socket it was made on, as TCP's
 #                (one lookup of the number, at the call), and the fresh
-#                socket stays unconnected: no kernel TCP made on it;
+#                socket stays unconnected: no kernel TCP made on it; and
+#                with the number closed instead, which stays closed (no
+#                connection put there);
 #   connrace     the same with a blocking connect() and no bytes.
 . "$(dirname "$0")/../../lib/reachlib.sh"
 
@@ -51,38 +53,52 @@ grep -v '^rudp-supervise: ' "$T/tfolow.supervised.client" | cmp -s "$T/tfolow.pl
       fail "tfolow: the supervised program tells a difference"; }
 echo "tfolow: $(tail -1 "$T/tfolow.supervised.client") (plain and supervised alike, kernel TCP)"
 
-# race CASE BYTES: the case, plain then supervised, its handshake held
-# back until the number holds the fresh socket; the sink must get BYTES
+# race CASE BYTES [close]: the case, plain then supervised, its handshake
+# held back (the UDP to the port dropped) until the number holds the
+# fresh socket, or is closed; the program told when a datagram of it was
+# dropped (go), so that it acts while the call waits; the sink must get
+# BYTES
 race() {
+    _rn=$1${3:+.$3}
     for how in plain supervised; do
         _sup=
         [ "$how" = supervised ] && _sup=$SUP
+        _d=$T/$_rn.$how.d
+        mkdir "$_d"
         port_quiet
-        start_bg "$1.$how.server" under_shim "$BIN/prog_reach" sink "$PORT"
+        start_bg "$_rn.$how.server" under_shim "$BIN/prog_reach" sink "$PORT"
         _srv=$LAST_PID
         wait_udp "$PORT"
         nft add table inet race
         nft add chain inet race out '{ type filter hook output priority 0; }'
-        nft add rule inet race out udp dport "$PORT" drop
-        rm -f "$T/replaced"
+        nft add rule inet race out udp dport "$PORT" counter drop
         _t0=$(tcp_now)
-        start_bg "$1.$how" $_sup "$PROG" "$1" 127.0.0.1 "$PORT" "$T/replaced"
+        start_bg "$_rn.$how" $_sup "$PROG" "$1" 127.0.0.1 "$PORT" "$_d" ${3:-}
         _cli=$LAST_PID
         _i=0
-        until [ -e "$T/replaced" ] || [ "$_i" -ge 600 ]; do sleep 0.05; _i=$((_i + 1)); done
+        until [ -e "$_d/replaced" ] || [ "$_i" -ge 600 ] || ! running "$_cli"; do
+            if [ ! -e "$_d/go" ] && [ "$(nft list chain inet race out |
+                awk '/drop/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')" != 0 ]; then
+                : >"$_d/go"
+            fi
+            sleep 0.05
+            _i=$((_i + 1))
+        done
         nft delete table inet race
-        [ -e "$T/replaced" ] || { show "$T/$1.$how.log"; fail "$1 ($how): the number was never given another socket"; }
-        wait_exit "$_cli" 40 || { show "$T/$1.$how.log" "$T/$1.$how.server.log"; fail "$1 ($how): the program failed"; }
-        wait_exit "$_srv" 30 || { show "$T/$1.$how.server.log"; fail "$1 ($how): the sink failed"; }
-        grep -qx "received $2" "$T/$1.$how.server.log" ||
-            { show "$T/$1.$how.server.log"; fail "$1 ($how): the sink did not get the call's $2 bytes"; }
-        tcp_since "$1" "$how" "$_t0"
+        [ -e "$_d/replaced" ] || { show "$T/$_rn.$how.log"; fail "$_rn ($how): the number was never given another socket"; }
+        wait_exit "$_cli" 40 || { show "$T/$_rn.$how.log" "$T/$_rn.$how.server.log"; fail "$_rn ($how): the program failed"; }
+        wait_exit "$_srv" 30 || { show "$T/$_rn.$how.server.log"; fail "$_rn ($how): the sink failed"; }
+        grep -qx "received $2" "$T/$_rn.$how.server.log" ||
+            { show "$T/$_rn.$how.server.log"; fail "$_rn ($how): the sink did not get the call's $2 bytes"; }
+        tcp_since "$_rn" "$how" "$_t0"
     done
-    grep -v '^rudp-supervise: ' "$T/$1.supervised.log" | cmp -s "$T/$1.plain.log" - ||
-        { show "$T/$1.plain.log" "$T/$1.supervised.log"
-          fail "$1: the supervised program tells a difference"; }
-    echo "$1: $(tail -1 "$T/$1.supervised.log") (plain and supervised alike, 0 TCP supervised)"
+    grep -v '^rudp-supervise: ' "$T/$_rn.supervised.log" | cmp -s "$T/$_rn.plain.log" - ||
+        { show "$T/$_rn.plain.log" "$T/$_rn.supervised.log"
+          fail "$_rn: the supervised program tells a difference"; }
+    echo "$_rn: $(tail -1 "$T/$_rn.supervised.log") (plain and supervised alike, 0 TCP supervised)"
 }
 race tforace 1000
 race connrace 0
+race tforace 1000 close
+race connrace 0 close
 echo "ok"
