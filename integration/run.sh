@@ -114,7 +114,11 @@ run_tests() {
 # them in turn from one queue; the others, which share the host's
 # loopback, one at a time in lane a. Mostly waiting on links, timers and
 # each other, make test's tests kept 1.35 of the 2 cores busy in two lanes
-# (19 min 22 s, 2026-12-02: lane a 936 s, the namespaced one 853 s).
+# (19 min 22 s, 2026-12-02: lane a 936 s, the namespaced one 853 s); in
+# three, with 21 of lane a's tests apart, 1.64 (17 min 8 s: lane a 825 s,
+# the others 792 and 781; each test slower, sharing the cores: their
+# sum 2,398 s against 1,789). More lanes gain little: the whole run's
+# CPU, 1,690 s of the two cores', is 14 min of them.
 # RUDP_IT_LANES: how many lanes (3 by default: lane a and two beside it;
 # 1: everything one at a time). Lane a's lines come first, then each other
 # lane's, each in the order its tests ended.
