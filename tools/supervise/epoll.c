@@ -209,7 +209,11 @@ int add_fd_keep_epoll(struct sup *s, const struct seccomp_notif *req, int src, i
      * before; a dup2 in the instant between remains, the kernel offering
      * no compare-and-swap. */
     int pidfd = pidfd_for(tid);
+    if (pidfd < 0 && reserve_release(errno))
+        pidfd = pidfd_for(tid); /* short of fds: the reserve is for this (escape.c) */
     int now = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    if (now < 0 && pidfd >= 0 && reserve_release(errno))
+        now = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
     int gone = pidfd >= 0 && now < 0 && errno == EBADF;
     struct stat nst;
     int moved = gone || (now >= 0 && fstat(now, &nst) == 0 && (uint64_t)nst.st_ino != ino);
