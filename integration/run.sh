@@ -14,10 +14,10 @@
 # name given, on 2 cores or more, the tests that live in network namespaces
 # of their own (reach, roaming, paths, apart_netns ...) in two more lanes
 # beside the others, their lines after (RUDP_IT_LANES=1: one lane; below).
-# A test is named by
-# its file name alone (t_qlog.sh; names are unique across the subjects) or
-# by its path, from integration/ (tests/tools/t_qlog.sh) or from the
-# current directory (integration/tests/tools/t_qlog.sh).
+# A test is named by its file name alone (t_qlog.sh; names are unique
+# across the subjects) or by its path, from integration/
+# (tests/tools/t_qlog.sh) or from the current directory
+# (integration/tests/tools/t_qlog.sh).
 set -u
 here=$(pwd)
 cd "$(dirname "$0")"
