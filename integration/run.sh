@@ -136,19 +136,14 @@ if [ $# -eq 0 ] && [ "$lanes" -gt 1 ] 2>/dev/null && [ "$(nproc 2>/dev/null || e
     if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1 || ! unshare -n true 2>/dev/null; then
         apart=""
     fi
-    lane_a="" queue=""
-    for p in $all; do
-        if printf '%s\n' "$p" | grep -qE "$beside" || printf '%s\n' "$apart" | grep -qxF "$p"; then
-            queue="$queue $p"
-        else
-            lane_a="$lane_a $p"
-        fi
-    done
+    queue=$({ printf '%s\n' "$all" | grep -E "$beside"; printf '%s\n' "$apart"; } | grep . | LC_ALL=C sort -u)
+    lane_a=$(printf '%s\n' "$all" | grep -vxF "${queue:-/}")
     for n in $first; do
         for p in $queue; do [ "${p##*/}" != "$n.sh" ] || echo "$p"; done
     done >"$logs/queue"
     for p in $queue; do
-        case " $first " in *" $(basename "$p" .sh) "*) ;; *) echo "$p" ;; esac
+        n=${p##*/}
+        case " $first " in *" ${n%.sh} "*) ;; *) echo "$p" ;; esac
     done >>"$logs/queue"
     echo 1 >"$logs/queue.next"
     # next_beside: the queue's next test (nothing when it is empty, or the

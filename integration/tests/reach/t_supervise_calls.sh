@@ -69,18 +69,16 @@ race() {
         start_bg "$_rn.$how.server" under_shim "$BIN/prog_reach" sink "$PORT"
         _srv=$LAST_PID
         wait_udp "$PORT"
+        # after reachlib's chain (priority 0), which counts what it drops
         nft add table inet race
-        nft add chain inet race out '{ type filter hook output priority 0; }'
-        nft add rule inet race out udp dport "$PORT" counter drop
-        _t0=$(tcp_now)
+        nft add chain inet race out '{ type filter hook output priority 10; }'
+        nft add rule inet race out udp dport "$PORT" drop
+        _t0=$(tcp_now) _u0=$(udp_now)
         start_bg "$_rn.$how" $_sup "$PROG" "$1" 127.0.0.1 "$PORT" "$_d" ${3:-}
         _cli=$LAST_PID
         _i=0
         until [ -e "$_d/replaced" ] || [ "$_i" -ge 600 ] || ! running "$_cli"; do
-            if [ ! -e "$_d/go" ] && [ "$(nft list chain inet race out |
-                awk '/drop/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')" != 0 ]; then
-                : >"$_d/go"
-            fi
+            [ -e "$_d/go" ] || [ "$(udp_now)" -le "$_u0" ] || : >"$_d/go"
             sleep 0.05
             _i=$((_i + 1))
         done
